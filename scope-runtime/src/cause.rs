@@ -1,0 +1,153 @@
+//! Why a context was cancelled.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::TaskInfo;
+
+/// Why a context was cancelled. The first cause wins: later cancels of the same context are
+/// ignored, and every observer sees the same cause.
+///
+/// Match it exhaustively: a new kind of cause is a breaking change of this crate.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{Cause, Cx};
+/// let cx = Cx::root();
+/// let child = cx.child();
+/// cx.cancel("client went away");
+/// let cause = child.cause().unwrap();
+/// assert!(matches!(cause, Cause::ParentCancelled(_)));
+/// assert!(matches!(cause.root(), Cause::Explicit { reason } if reason == "client went away"));
+/// assert_eq!(cause.to_string(), "parent cancelled: client went away");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Cancelled by a call to [`Cx::cancel`](crate::Cx::cancel), with the caller's reason.
+    Explicit {
+        /// The caller's reason.
+        reason: Cow<'static, str>,
+    },
+    /// A deadline fired.
+    DeadlineExceeded {
+        /// The scope (or context) whose deadline it was.
+        scope: Cow<'static, str>,
+    },
+    /// A sibling failed under the fail-fast policy.
+    SiblingFailed {
+        /// The child that failed.
+        task: TaskInfo,
+        /// Its error's message.
+        message: String,
+    },
+    /// A parent context was cancelled; its cause is inside.
+    ParentCancelled(Arc<Cause>),
+    /// The process is shutting down.
+    Shutdown {
+        /// What asked for the shutdown.
+        signal: Signal,
+    },
+    /// A sibling panicked.
+    Panicked {
+        /// The child that panicked.
+        task: TaskInfo,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// What asked a process to shut down.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::Signal;
+/// assert_eq!(Signal::Interrupt.to_string(), "SIGINT");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+    /// The program asked for it, with a reason.
+    Requested(Cow<'static, str>),
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signal::Interrupt => f.write_str("SIGINT"),
+            Signal::Terminate => f.write_str("SIGTERM"),
+            Signal::Requested(reason) => write!(f, "request ({reason})"),
+        }
+    }
+}
+
+impl Cause {
+    /// Builds an [`Explicit`](Cause::Explicit) cause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::Cause;
+    /// assert_eq!(Cause::explicit("done").to_string(), "done");
+    /// ```
+    pub fn explicit(reason: impl Into<Cow<'static, str>>) -> Self {
+        Cause::Explicit {
+            reason: reason.into(),
+        }
+    }
+
+    /// The cause at the top of the chain: follows [`ParentCancelled`](Cause::ParentCancelled)
+    /// up to the context that was cancelled first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use scope_runtime::Cause;
+    /// let c = Cause::ParentCancelled(Arc::new(Cause::explicit("x")));
+    /// assert_eq!(c.root(), &Cause::explicit("x"));
+    /// ```
+    #[must_use]
+    pub fn root(&self) -> &Cause {
+        let mut cause = self;
+        while let Cause::ParentCancelled(parent) = cause {
+            cause = parent;
+        }
+        cause
+    }
+
+    /// Whether the root cause is a deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::Cause;
+    /// assert!(Cause::DeadlineExceeded { scope: "fetch".into() }.is_deadline());
+    /// ```
+    #[must_use]
+    pub fn is_deadline(&self) -> bool {
+        matches!(self.root(), Cause::DeadlineExceeded { .. })
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Explicit { reason } => f.write_str(reason),
+            Cause::DeadlineExceeded { scope } => write!(f, "deadline of `{scope}` exceeded"),
+            Cause::SiblingFailed { task, message } => {
+                write!(f, "sibling task `{task}` failed: {message}")
+            }
+            Cause::ParentCancelled(parent) => write!(f, "parent cancelled: {parent}"),
+            Cause::Shutdown { signal } => write!(f, "shutdown requested by {signal}"),
+            Cause::Panicked { task, message } => {
+                write!(f, "sibling task `{task}` panicked: {message}")
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Identity of scopes and children: an id, a name and the call site that started them.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A process-unique id of a scope or a child.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::TaskId;
+/// let a = TaskId::next();
+/// let b = TaskId::next();
+/// assert_ne!(a, b);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(NonZeroU64);
+
+impl TaskId {
+    /// Allocates a fresh id.
+    #[must_use]
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Relaxed: only uniqueness matters, which the read-modify-write guarantees.
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN))
+    }
+
+    /// The id as a number.
+    #[must_use]
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Who a scope or child is: its id, its name (if it was given one) and where it was started.
+///
+/// Its `Display` is the name if there is one, and the call site otherwise, which is what the
+/// causes and errors of this crate print.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::TaskInfo;
+/// let info = TaskInfo::here(Some("fetch".into()));
+/// assert_eq!(info.to_string(), "fetch");
+/// assert_eq!(info.location().file(), file!());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    id: TaskId,
+    name: Option<Cow<'static, str>>,
+    location: &'static Location<'static>,
+}
+
+impl TaskInfo {
+    /// Describes a task started at the caller's location.
+    #[track_caller]
+    #[must_use]
+    pub fn here(name: Option<Cow<'static, str>>) -> Self {
+        Self::new(name, Location::caller())
+    }
+
+    /// Describes a task started at `location`.
+    #[must_use]
+    pub fn new(name: Option<Cow<'static, str>>, location: &'static Location<'static>) -> Self {
+        Self {
+            id: TaskId::next(),
+            name,
+            location,
+        }
+    }
+
+    /// The task's id.
+    #[must_use]
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The name it was given, if any.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Where it was started.
+    #[must_use]
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => f.write_str(name),
+            None => write!(
+                f,
+                "{}:{}:{}",
+                self.location.file(),
+                self.location.line(),
+                self.location.column()
+            ),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Typed slots: request-scoped values declared once with their type.
+//!
+//! A [`Slot<T>`] is a `static` key. Binding it for a scope makes the value visible to the
+//! scope and every descendant; reading it back gives a `&T`: there is no downcast for the
+//! user to get wrong, and a value of the wrong type does not compile.
+//!
+//! Lookup is O(1) in the depth of the tree: each context holds a shared, immutable table
+//! indexed by the slot's number, copied (not walked) when a scope binds a new value.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::Cx;
+
+/// A typed, request-scoped value key. Declare one per value with `slot!` (or
+/// [`Slot::new`] in a `static`).
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{Cx, Slot};
+/// static REQUEST_ID: Slot<String> = Slot::new("REQUEST_ID");
+///
+/// let cx = Cx::root().with_slot(&REQUEST_ID, "r-42".to_owned());
+/// assert_eq!(cx.get(&REQUEST_ID).map(String::as_str), Some("r-42"));
+/// assert_eq!(Cx::root().get(&REQUEST_ID), None);
+/// ```
+pub struct Slot<T: 'static> {
+    name: &'static str,
+    // 0 until first use, then the slot's index + 1.
+    index: AtomicUsize,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Send + Sync + 'static> Slot<T> {
+    /// Declares a slot; `name` is used in messages.
+    #[must_use]
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            index: AtomicUsize::new(0),
+            _type: PhantomData,
+        }
+    }
+
+    /// The slot's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        // Relaxed: the index is a plain number; no other memory is published with it.
+        let i = self.index.load(Ordering::Relaxed);
+        if i != 0 {
+            return i - 1;
+        }
+        let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+        match self
+            .index
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh - 1,
+            Err(won) => won - 1,
+        }
+    }
+
+    /// Calls `f` with the value bound in the current context (the ambient one inside a scope).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Slot};
+    /// static USER: Slot<u32> = Slot::new("USER");
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cx = Cx::root().with_slot(&USER, 7);
+    /// cx.run(async { assert_eq!(USER.with(|u| u.copied()), Some(7)) }).await;
+    /// # });
+    /// ```
+    pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        crate::cx::with_current(|cx| f(cx.get(self)))
+    }
+
+    /// A clone of the value bound in the current context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::Slot;
+    /// static TENANT: Slot<String> = Slot::new("TENANT");
+    /// assert_eq!(TENANT.get(), None); // outside any scope nothing is bound
+    /// ```
+    #[must_use]
+    pub fn get(&'static self) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.with(|v| v.cloned())
+    }
+
+    /// Whether a value is bound in the current context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::Slot;
+    /// static TENANT: Slot<String> = Slot::new("TENANT");
+    /// assert!(!TENANT.is_bound());
+    /// ```
+    #[must_use]
+    pub fn is_bound(&'static self) -> bool {
+        self.with(|v| v.is_some())
+    }
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("name", &self.name).finish()
+    }
+}
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+/// The values visible in one context: an immutable table shared by every context that binds
+/// nothing new.
+#[derive(Clone, Default)]
+pub(crate) struct SlotTable {
+    values: Option<Arc<[Option<Value>]>>,
+}
+
+impl SlotTable {
+    pub(crate) fn get<T: Send + Sync + 'static>(&self, slot: &Slot<T>) -> Option<&T> {
+        let values = self.values.as_ref()?;
+        values.get(slot.index())?.as_ref()?.downcast_ref::<T>()
+    }
+
+    /// A table with `value` bound to the slot at `index`, everything else shared.
+    pub(crate) fn with(&self, index: usize, value: Value) -> SlotTable {
+        let old: &[Option<Value>] = self.values.as_deref().unwrap_or(&[]);
+        let len = old.len().max(index + 1);
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(len);
+        values.extend(old.iter().cloned());
+        values.resize(len, None);
+        values[index] = Some(value);
+        SlotTable {
+            values: Some(values.into()),
+        }
+    }
+
+    pub(crate) fn bound_count(&self) -> usize {
+        self.values
+            .as_deref()
+            .map_or(0, |v| v.iter().filter(|v| v.is_some()).count())
+    }
+}
+
+impl fmt::Debug for SlotTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotTable")
+            .field("bound", &self.bound_count())
+            .finish()
+    }
+}
+
+/// A slot binding waiting to be applied to a scope's context (see `Config::bind`).
+pub(crate) struct Binding {
+    pub(crate) name: &'static str,
+    pub(crate) index: usize,
+    pub(crate) value: Value,
+}
+
+impl Binding {
+    pub(crate) fn new<T: Send + Sync + 'static>(slot: &'static Slot<T>, value: T) -> Self {
+        Self {
+            name: slot.name(),
+            index: slot.index(),
+            value: Arc::new(value),
+        }
+    }
+}
+
+impl fmt::Debug for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Binding").field("slot", &self.name).finish()
+    }
+}
+
+impl Cx {
+    /// The value of `slot` in this context, if bound here or in an ancestor.
+    ///
+    /// O(1) in the depth of the tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Slot};
+    /// static DEPTH: Slot<u8> = Slot::new("DEPTH");
+    /// let cx = Cx::root().with_slot(&DEPTH, 1);
+    /// let deep = (0..32).fold(cx, |cx, _| cx.child());
+    /// assert_eq!(deep.get(&DEPTH), Some(&1));
+    /// ```
+    #[must_use]
+    pub fn get<T: Send + Sync + 'static>(&self, slot: &'static Slot<T>) -> Option<&T> {
+        self.node.slots.get(slot)
+    }
+}

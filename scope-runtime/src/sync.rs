@@ -1,0 +1,42 @@
+//! The synchronisation primitives of the context tree, swapped for loom's under `cfg(loom)`.
+//!
+//! Reference counting stays on `std::sync::Arc` in both builds (loom's `Arc` has no `Weak`):
+//! the loom models check the tree's locking and flag protocol, which lives entirely in the
+//! types below.
+
+#[cfg(not(all(test, loom)))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(all(test, loom))]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// A mutex that ignores poisoning: no lock in this crate is held across user code, so a
+/// poisoned lock can only come from an allocation failure, and the data is still consistent.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T> {
+    #[cfg(not(all(test, loom)))]
+    inner: std::sync::Mutex<T>,
+    #[cfg(all(test, loom))]
+    inner: loom::sync::Mutex<T>,
+}
+
+#[cfg(not(all(test, loom)))]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(all(test, loom))]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(all(test, loom)))]
+            inner: std::sync::Mutex::new(value),
+            #[cfg(all(test, loom))]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
