@@ -275,6 +275,9 @@ pub enum ConfigError {
     /// The same slot was bound twice in one scope.
     #[error("slot `{0}` is bound twice in one scope; bind it once (a nested scope may shadow it)")]
     SlotBoundTwice(&'static str),
+    /// A scope was run a second time; make a new scope instead.
+    #[error("this scope has already been run; a scope runs once, so enter a new one")]
+    AlreadyRun,
 }
 
 /// Why [`try_spawn`](crate::Scope::try_spawn) refused a child.
@@ -293,6 +296,9 @@ pub enum SpawnError {
     /// The scope's limit of running children is reached.
     #[error("the scope is at its limit of running children")]
     Full,
+    /// There is no tokio runtime to run the task on.
+    #[error("no tokio runtime is running on this thread")]
+    NoRuntime,
 }
 
 /// One failed task and its error.

@@ -29,10 +29,6 @@ impl<T> Slab<T> {
         }
     }
 
-    pub(crate) fn get(&self, key: usize) -> Option<&T> {
-        self.entries.get(key).and_then(Option::as_ref)
-    }
-
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         self.entries.get_mut(key).and_then(Option::as_mut)
     }
@@ -50,6 +46,7 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -73,7 +70,7 @@ mod tests {
         let b = s.insert('b');
         assert_eq!(s.remove(a), Some('a'));
         assert_eq!(s.remove(a), None);
-        assert_eq!(s.get(b), Some(&'b'));
+        assert_eq!(s.get_mut(b), Some(&mut 'b'));
         let c = s.insert('c');
         assert_eq!(c, a, "a freed key is reused");
         assert_eq!(s.len(), 2);

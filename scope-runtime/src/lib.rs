@@ -1,0 +1,38 @@
+//! The runtime of `scope`: the context tree, typed slots, scopes with two kinds of child,
+//! services for detached work, and test helpers. Use it through the `scope` crate, whose
+//! documentation has the tour.
+
+mod cause;
+mod config;
+pub(crate) mod cx;
+mod error;
+mod info;
+mod scope;
+mod service;
+mod slab;
+mod slot;
+mod sync;
+pub mod testing;
+
+#[doc(hidden)]
+pub mod entry;
+
+pub use crate::cause::{Cause, Signal};
+pub use crate::config::{Config, Policy, DEFAULT_GRACE};
+pub use crate::cx::{
+    cancelled, is_cancelled, shield, Cx, OnCancel, WaitCancelled, WaitCancelledOwned, WithCx,
+};
+pub use crate::error::{
+    Cancelled, ChildFailed, ConfigError, DeadlineExceeded, Failure, Failures, Interrupted,
+    Panicked, SpawnError,
+};
+pub use crate::info::{TaskId, TaskInfo};
+pub use crate::scope::{
+    AllFailures, Child, FirstFailure, Local, LocalRace, LocalScope, Mode, Race, Run, Scope,
+    Sendable, TaskOutput,
+};
+pub use crate::service::{DrainError, Service, ServiceConfig};
+pub use crate::slot::Slot;
+
+#[cfg(all(test, loom))]
+mod tests;

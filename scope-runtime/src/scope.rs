@@ -1,0 +1,1301 @@
+//! Scopes: where children are spawned, joined, cancelled and accounted for.
+//!
+//! A scope is a value with an invariant lifetime brand `'s`. It is borrowed for `'s` by every
+//! spawn, and child handles carry `'s`, so neither the handles nor the scope can be used after
+//! the scope is gone (the compiler says so). It offers two kinds of child side by side:
+//!
+//! - **spawned** children ([`Scope::spawn`]) run on the tokio runtime in parallel; they are
+//!   `Send + 'static`;
+//! - **in-place** children ([`Scope::spawn_in_place`]) are polled by the scope's own future on
+//!   every poll, concurrently with the body; they may borrow from outside the scope.
+//!
+//! [`Scope::run`] drives the body and every child to the end: the scope's future resolves only
+//! after every child has finished, failed, or been cancelled and dropped.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_util::future::Either;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Sleep;
+
+use crate::config::Config;
+use crate::cx::Entered;
+use crate::error::{panic_message, ChildFailed, Failure, Failures, Panicked};
+use crate::{Cause, ConfigError, Cx, Interrupted, Policy, SpawnError, TaskInfo};
+
+/// What a child (or a race's body) may return: `()` or `Result<T, E>` with the scope's error
+/// type.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::TaskOutput;
+/// let ok: Result<u8, String> = TaskOutput::<String>::into_result(Ok::<u8, String>(1));
+/// assert_eq!(ok, Ok(1));
+/// assert_eq!(TaskOutput::<String>::into_result(()), Ok(()));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a child of this scope must return `()` or `Result<_, {E}>`, not `{Self}`",
+    label = "this future's output is `{Self}`",
+    note = "wrap the value: `Ok::<_, {E}>(value)`, or convert the error with `map_err` / `?`"
+)]
+pub trait TaskOutput<E> {
+    /// The success value.
+    type Ok;
+    /// Splits the output into success and failure.
+    fn into_result(self) -> Result<Self::Ok, E>;
+}
+
+impl<T, E> TaskOutput<E> for Result<T, E> {
+    type Ok = T;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+impl<E> TaskOutput<E> for () {
+    type Ok = ();
+    fn into_result(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Whether a scope's in-place children must be `Send`: [`Sendable`] (the default; the scope's
+/// future is `Send`) or [`Local`] (they need not be; the scope's future is not `Send`).
+pub trait Mode: sealed::Sealed + 'static {
+    /// The boxed form of an in-place child.
+    type Task<'env>: ?Sized + Future<Output = ()> + 'env;
+
+    #[doc(hidden)]
+    fn boxed_send<'env, F: Future<Output = ()> + Send + 'env>(f: F) -> Pin<Box<Self::Task<'env>>>;
+}
+
+/// The mode of [`Scope`]: in-place children are `Send`, so the scope's future is `Send`.
+#[derive(Debug)]
+pub enum Sendable {}
+
+/// The mode of [`LocalScope`]: in-place children need not be `Send`.
+#[derive(Debug)]
+pub enum Local {}
+
+impl sealed::Sealed for Sendable {}
+impl sealed::Sealed for Local {}
+
+impl Mode for Sendable {
+    type Task<'env> = dyn Future<Output = ()> + Send + 'env;
+    fn boxed_send<'env, F: Future<Output = ()> + Send + 'env>(f: F) -> Pin<Box<Self::Task<'env>>> {
+        Box::pin(f)
+    }
+}
+
+impl Mode for Local {
+    type Task<'env> = dyn Future<Output = ()> + 'env;
+    fn boxed_send<'env, F: Future<Output = ()> + Send + 'env>(f: F) -> Pin<Box<Self::Task<'env>>> {
+        Box::pin(f)
+    }
+}
+
+/// A scope whose in-place children need not be `Send` (its future is not `Send`).
+pub type LocalScope<'s, 'env, E> = Scope<'s, 'env, E, Local>;
+
+type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The part of a scope its spawned children share with it.
+pub(crate) struct Shared<E> {
+    cx: Cx,
+    info: TaskInfo,
+    policy: Policy,
+    grace: Duration,
+    limit: Option<Arc<Semaphore>>,
+    closed: AtomicBool,
+    /// Spawned children whose future has not been dropped yet.
+    active: AtomicUsize,
+    waker: AtomicWaker,
+    state: Mutex<State<E>>,
+}
+
+struct State<E> {
+    failures: Vec<Failure<E>>,
+    aborts: Vec<AbortHandle>,
+}
+
+impl<E> Shared<E> {
+    fn close(&self) {
+        // Relaxed: a spawn that races the close may still be admitted; it is then accounted for
+        // like any other child (the scope waits for it), so nothing is orphaned either way.
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed) || self.cx.is_cancelled()
+    }
+
+    /// Records a failure of `task`. Under fail-fast only the first failure is kept (and only
+    /// while the scope is not yet cancelled: later errors are consequences); it cancels the
+    /// siblings. Under supervise every failure is kept, and only `cancel` cancels.
+    fn fail(&self, task: &TaskInfo, error: E, message: String, cancel: bool) {
+        let mut state = lock(&self.state);
+        let keep = match self.policy {
+            Policy::FailFast => state.failures.is_empty() && !self.cx.is_cancelled(),
+            Policy::Supervise => true,
+        };
+        if !keep {
+            return;
+        }
+        state.failures.push(Failure::new(task.clone(), error));
+        drop(state);
+        if cancel || self.policy == Policy::FailFast {
+            self.cx.cancel_with(Cause::SiblingFailed {
+                task: task.clone(),
+                message,
+            });
+        }
+    }
+
+    fn abort_all(&self) {
+        let aborts = std::mem::take(&mut lock(&self.state).aborts);
+        for handle in aborts {
+            handle.abort();
+        }
+    }
+
+    fn track(&self, handle: AbortHandle) {
+        let mut state = lock(&self.state);
+        // Keep the list proportional to the live children: drop finished ones now and then.
+        // Relaxed: a stale count only changes when the (amortised) clean-up runs.
+        let live = self.active.load(Ordering::Relaxed);
+        if state.aborts.len() >= 64 && state.aborts.len() >= 2 * live {
+            state.aborts.retain(|h| !h.is_finished());
+        }
+        state.aborts.push(handle);
+    }
+}
+
+impl<E: From<Interrupted> + fmt::Display> Shared<E> {
+    /// Turns a child's end into what its handle sees, telling the scope about failures.
+    fn settle<O: TaskOutput<E>>(
+        &self,
+        task: &TaskInfo,
+        out: Result<O, Box<dyn Any + Send>>,
+    ) -> Result<O::Ok, Interrupted> {
+        match out {
+            Ok(out) => match out.into_result() {
+                Ok(value) => Ok(value),
+                Err(error) => {
+                    let message = error.to_string();
+                    self.fail(task, error, message.clone(), false);
+                    Err(ChildFailed::new(task.clone(), message).into())
+                }
+            },
+            Err(payload) => {
+                let panicked = Panicked::new(task.clone(), payload);
+                let message = panicked.message().to_owned();
+                {
+                    let mut state = lock(&self.state);
+                    if self.policy == Policy::Supervise || state.failures.is_empty() {
+                        state
+                            .failures
+                            .push(Failure::new(task.clone(), E::from(panicked.into())));
+                    }
+                }
+                // A panic cancels the siblings at once, whatever the policy.
+                self.cx.cancel_with(Cause::Panicked {
+                    task: task.clone(),
+                    message: message.clone(),
+                });
+                Err(Panicked::without_payload(task.clone(), message).into())
+            }
+        }
+    }
+}
+
+/// Counts a spawned child as alive until its future is dropped (completed or aborted).
+struct Active<E> {
+    shared: Arc<Shared<E>>,
+}
+
+impl<E> Active<E> {
+    fn new(shared: &Arc<Shared<E>>) -> Self {
+        // Relaxed: the count is read together with the waker, which orders the wake-up.
+        shared.active.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(shared),
+        }
+    }
+}
+
+impl<E> Drop for Active<E> {
+    fn drop(&mut self) {
+        // AcqRel: the scope's Acquire load of zero must see everything this child did.
+        if self.shared.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.waker.wake();
+        }
+    }
+}
+
+/// Owns the shared part; dropping the scope without finishing it cancels and aborts.
+struct Owner<E>(Arc<Shared<E>>);
+
+impl<E> Drop for Owner<E> {
+    fn drop(&mut self) {
+        if self.0.active.load(Ordering::Acquire) > 0 {
+            self.0.cx.cancel("scope dropped");
+            self.0.abort_all();
+        }
+    }
+}
+
+struct Pending<'env, M: Mode> {
+    tasks: Vec<Pin<Box<M::Task<'env>>>>,
+    waker: Option<Waker>,
+}
+
+/// A scope: the owner of a set of children. See the [module docs](self) and the crate docs.
+///
+/// Build it with [`Scope::new`], spawn children with [`spawn`](Scope::spawn) and
+/// [`spawn_in_place`](Scope::spawn_in_place), and drive it with [`run`](Scope::run) (fail-fast)
+/// or [`run_all`](Scope::run_all) (supervise).
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let words = vec!["a", "bb", "ccc"];
+/// let s = &Scope::new(Config::new().name("lengths"));
+/// let total = s
+///     .run(async {
+///         let spawned = s.spawn(async { Ok::<_, Interrupted>(40) });
+///         let borrowed = s.spawn_in_place(async { Ok(words.iter().map(|w| w.len()).sum::<usize>()) });
+///         Ok::<_, Interrupted>(spawned.await? + borrowed.await?)
+///     })
+///     .await?;
+/// assert_eq!(total, 46);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
+///
+/// A child handle cannot leave its scope:
+///
+/// ```compile_fail
+/// use scope_runtime::{Config, Interrupted, Scope};
+/// async fn escape() {
+///     let mut outside = Vec::new();
+///     {
+///         let s = &Scope::new(Config::new());
+///         let _ = s.run(async {
+///             outside.push(s.spawn(async { Ok::<u8, Interrupted>(1) }));
+///             Ok::<(), Interrupted>(())
+///         }).await;
+///     }
+///     drop(outside);
+/// }
+/// ```
+pub struct Scope<'s, 'env, E, M: Mode = Sendable> {
+    shared: Owner<E>,
+    pending: Mutex<Pending<'env, M>>,
+    started: AtomicBool,
+    config_error: Option<ConfigError>,
+    _brand: Brand<'s>,
+}
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
+    /// Enters a scope: creates its context (a child of `config`'s parent, by default the
+    /// ambient context), resolves its timeout into a deadline, and binds its slots.
+    ///
+    /// Spawned children need a tokio runtime; entered outside one, a scope runs its "spawned"
+    /// children in place instead (on the scope's own task), and deadlines are checked when
+    /// polled but do not wake a sleeping task.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        let parent = config.parent.unwrap_or_else(Cx::current);
+        let info = TaskInfo::new(config.name.clone(), config.location);
+        let origin: Cow<'static, str> = Cow::Owned(info.to_string());
+        let deadline = match (config.deadline, config.timeout) {
+            (Some(at), Some(t)) => Some(at.min(crate::cx::deadline_after(t))),
+            (Some(at), None) => Some(at),
+            (None, Some(t)) => Some(crate::cx::deadline_after(t)),
+            (None, None) => None,
+        };
+        let cx = parent.child_with(deadline.map(|at| (at, origin)), &config.bindings);
+        let limit = config
+            .limit
+            .filter(|n| *n > 0)
+            .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))));
+        Scope {
+            shared: Owner(Arc::new(Shared {
+                cx,
+                info,
+                policy: config.policy,
+                grace: config.grace,
+                limit,
+                closed: AtomicBool::new(false),
+                active: AtomicUsize::new(0),
+                waker: AtomicWaker::new(),
+                state: Mutex::new(State {
+                    failures: Vec::new(),
+                    aborts: Vec::new(),
+                }),
+            })),
+            pending: Mutex::new(Pending {
+                tasks: Vec::new(),
+                waker: None,
+            }),
+            started: AtomicBool::new(false),
+            config_error: config.error,
+            _brand: PhantomData,
+        }
+    }
+
+    /// The scope's context.
+    pub fn cx(&self) -> &Cx {
+        &self.shared.0.cx
+    }
+
+    /// Who the scope is (its id, name and location).
+    pub fn info(&self) -> &TaskInfo {
+        &self.shared.0.info
+    }
+
+    /// Cancels the scope and its children with an explicit reason.
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.shared.0.cx.cancel(reason)
+    }
+
+    /// Whether the scope refuses new children (its body returned, or it was cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.shared.0.is_closed()
+    }
+
+    fn push_local(&self, task: Pin<Box<M::Task<'env>>>) {
+        let mut pending = lock(&self.pending);
+        pending.tasks.push(task);
+        if let Some(waker) = pending.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn refused<T>(&self, info: TaskInfo, cx: Cx) -> Child<'s, T> {
+        let cause = self
+            .shared
+            .0
+            .cx
+            .cause()
+            .unwrap_or_else(|| Cause::explicit("the scope is closed: its body has returned"));
+        cx.cancel_with(Cause::ParentCancelled(Arc::new(cause.clone())));
+        Child {
+            cx,
+            info,
+            kind: ChildKind::Done(Some(Err(Interrupted::from_cause(cause)))),
+            _brand: PhantomData,
+        }
+    }
+
+    fn admit_now(&self) -> Result<Option<OwnedSemaphorePermit>, SpawnError> {
+        if self.shared.0.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        match &self.shared.0.limit {
+            None => Ok(None),
+            Some(sem) => Arc::clone(sem)
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| SpawnError::Full),
+        }
+    }
+}
+
+async fn admit(limit: Option<Arc<Semaphore>>, cx: &Cx) -> Result<Option<OwnedSemaphorePermit>, Cause> {
+    let Some(sem) = limit else {
+        return Ok(None);
+    };
+    if let Ok(permit) = Arc::clone(&sem).try_acquire_owned() {
+        return Ok(Some(permit));
+    }
+    match futures_util::future::select(pin!(cx.cancelled()), pin!(sem.acquire_owned())).await {
+        Either::Left((cause, _)) => Err(cause),
+        Either::Right((permit, _)) => Ok(permit.ok()),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a future with its context as the ambient one and turns a panic into a value.
+    struct Guarded<F> {
+        cx: Option<Cx>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = Entered::swap(this.cx);
+        let fut = this.fut;
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(task))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// The body of every child: admission, the already-cancelled check, the user's future with
+/// its context, and the hand-over of the outcome.
+async fn child_body<F, E>(
+    shared: Arc<Shared<E>>,
+    cx: Cx,
+    info: TaskInfo,
+    permit: Option<OwnedSemaphorePermit>,
+    fut: F,
+) -> Result<<F::Output as TaskOutput<E>>::Ok, Interrupted>
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display,
+{
+    let _permit = match permit {
+        Some(p) => Some(p),
+        None => admit(shared.limit.clone(), &cx)
+            .await
+            .map_err(Interrupted::from_cause)?,
+    };
+    if let Some(cause) = cx.cause() {
+        return Err(Interrupted::from_cause(cause));
+    }
+    let out = Guarded {
+        cx: Some(cx),
+        fut,
+    }
+    .await;
+    shared.settle(&info, out)
+}
+
+impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Spawns a child on the tokio runtime, in parallel. It must be `Send + 'static`; to
+    /// borrow from outside the scope, use [`spawn_in_place`](Scope::spawn_in_place). Named by
+    /// its call site.
+    ///
+    /// If the scope is closed, the child is not started and its handle resolves to the
+    /// cancellation at once (use [`try_spawn`](Scope::try_spawn) to be told).
+    #[track_caller]
+    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Send + 'static,
+    {
+        let info = TaskInfo::here(None);
+        self.spawn_inner(info, None, fut)
+    }
+
+    /// [`spawn`](Scope::spawn) with a name.
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &'s self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Send + 'static,
+    {
+        let info = TaskInfo::here(Some(name.into()));
+        self.spawn_inner(info, None, fut)
+    }
+
+    /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
+    /// or at its limit, instead of starting the child cancelled or queueing it.
+    #[track_caller]
+    pub fn try_spawn<F>(&'s self, fut: F) -> Result<Child<'s, <F::Output as TaskOutput<E>>::Ok>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Send + 'static,
+    {
+        let info = TaskInfo::here(None);
+        let permit = self.admit_now()?;
+        Ok(self.spawn_inner(info, permit, fut))
+    }
+
+    fn spawn_inner<F>(
+        &'s self,
+        info: TaskInfo,
+        permit: Option<OwnedSemaphorePermit>,
+        fut: F,
+    ) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Send + 'static,
+    {
+        let shared = &self.shared.0;
+        let cx = shared.cx.child();
+        if shared.is_closed() {
+            return self.refused(info, cx);
+        }
+        let active = Active::new(shared);
+        let body = child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut);
+        let task = async move {
+            let _active = active;
+            body.await
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = runtime.spawn(task);
+            shared.track(handle.abort_handle());
+            Child {
+                cx,
+                info,
+                kind: ChildKind::Spawned(handle),
+                _brand: PhantomData,
+            }
+        } else {
+            // No runtime to spawn on: run it in place, on the scope's own task.
+            let (tx, rx) = oneshot::channel();
+            self.push_local(M::boxed_send(async move {
+                let _ = tx.send(task.await);
+            }));
+            Child {
+                cx,
+                info,
+                kind: ChildKind::InPlace(rx),
+                _brand: PhantomData,
+            }
+        }
+    }
+
+    /// Builds an in-place child; the caller boxes it for its mode.
+    fn prepare_in_place<F>(
+        &'s self,
+        info: TaskInfo,
+        permit: Option<OwnedSemaphorePermit>,
+        fut: F,
+    ) -> (
+        Option<impl Future<Output = ()> + 'env>,
+        Child<'s, <F::Output as TaskOutput<E>>::Ok>,
+    )
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+    {
+        let shared = &self.shared.0;
+        let cx = shared.cx.child();
+        if shared.is_closed() {
+            return (None, self.refused(info, cx));
+        }
+        let (tx, rx) = oneshot::channel();
+        let body = child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut);
+        let task = async move {
+            let _ = tx.send(body.await);
+        };
+        let child = Child {
+            cx,
+            info,
+            kind: ChildKind::InPlace(rx),
+            _brand: PhantomData,
+        };
+        (Some(task), child)
+    }
+}
+
+macro_rules! in_place_methods {
+    ($mode:ty, $doc:literal $(, $send:ident)?) => {
+        impl<'s, 'env, E> Scope<'s, 'env, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+        {
+            #[doc = concat!("Starts an in-place child: polled by the scope's own future on every poll, ", $doc)]
+            ///
+            /// It may borrow from outside the scope. It runs concurrently with the body (also
+            /// while the body is itself waiting), on the scope's task, not in parallel.
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
+            {
+                let (task, child) = self.prepare_in_place(TaskInfo::here(None), None, fut);
+                if let Some(task) = task {
+                    self.push_local(Box::pin(task));
+                }
+                child
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) with a name.
+            #[track_caller]
+            pub fn spawn_in_place_named<F>(
+                &'s self,
+                name: impl Into<Cow<'static, str>>,
+                fut: F,
+            ) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
+            {
+                let (task, child) = self.prepare_in_place(TaskInfo::here(Some(name.into())), None, fut);
+                if let Some(task) = task {
+                    self.push_local(Box::pin(task));
+                }
+                child
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
+            /// the scope is closed or at its limit.
+            #[track_caller]
+            pub fn try_spawn_in_place<F>(
+                &'s self,
+                fut: F,
+            ) -> Result<Child<'s, <F::Output as TaskOutput<E>>::Ok>, SpawnError>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
+            {
+                let info = TaskInfo::here(None);
+                let permit = self.admit_now()?;
+                let (task, child) = self.prepare_in_place(info, permit, fut);
+                if let Some(task) = task {
+                    self.push_local(Box::pin(task));
+                }
+                Ok(child)
+            }
+        }
+
+        impl<'s, 'env, T, E> Race<'s, 'env, T, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+            T: $($send +)? 'env,
+        {
+            /// Starts an in-place candidate (see [`Scope::spawn_in_place`]).
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, ()>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E, Ok = T>,
+            {
+                let winner = Arc::clone(&self.winner);
+                let cx = self.scope.cx().clone();
+                self.scope.spawn_in_place(async move {
+                    let value = fut.await.into_result()?;
+                    offer(&winner, &cx, value);
+                    Ok::<(), E>(())
+                })
+            }
+        }
+    };
+}
+
+in_place_methods!(Sendable, "so it must be `Send` (use a [`LocalScope`] otherwise).", Send);
+in_place_methods!(Local, "and need not be `Send`.");
+
+/// A handle onto a child: await it for the child's value.
+///
+/// It carries the scope's lifetime, so it cannot outlive the scope. Dropping it does not
+/// detach or cancel the child: the scope still owns and joins it.
+///
+/// Awaiting gives `Ok(value)`, or an [`Interrupted`]: the child was cancelled, panicked, or
+/// failed (its own error went to the scope; see [`Policy`]).
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// s.run(async {
+///     let child = s.spawn_named("answer", async { Ok::<_, Interrupted>(42) });
+///     assert_eq!(child.info().name(), Some("answer"));
+///     assert_eq!(child.await?, 42);
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// # }).unwrap();
+/// ```
+#[must_use = "a child handle does nothing unless awaited; drop it to let the scope join the child"]
+pub struct Child<'s, T> {
+    cx: Cx,
+    info: TaskInfo,
+    kind: ChildKind<T>,
+    _brand: Brand<'s>,
+}
+
+enum ChildKind<T> {
+    Spawned(JoinHandle<Result<T, Interrupted>>),
+    InPlace(oneshot::Receiver<Result<T, Interrupted>>),
+    Done(Option<Result<T, Interrupted>>),
+}
+
+impl<T> Child<'_, T> {
+    /// The child's context.
+    pub fn cx(&self) -> &Cx {
+        &self.cx
+    }
+
+    /// Who the child is.
+    pub fn info(&self) -> &TaskInfo {
+        &self.info
+    }
+
+    /// Cancels this child only. Returns whether this call cancelled it.
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.cx.cancel(reason)
+    }
+
+    /// Whether the child has finished.
+    pub fn is_finished(&self) -> bool {
+        match &self.kind {
+            ChildKind::Spawned(h) => h.is_finished(),
+            ChildKind::InPlace(rx) => rx.is_terminated() || !rx.is_empty(),
+            ChildKind::Done(_) => true,
+        }
+    }
+
+    fn lost(&self) -> Interrupted {
+        Interrupted::from_cause(
+            self.cx
+                .cause()
+                .unwrap_or_else(|| Cause::explicit("the child was aborted")),
+        )
+    }
+}
+
+// The child's value is only ever moved, never pinned.
+impl<T> Unpin for Child<'_, T> {}
+
+impl<T> Future for Child<'_, T> {
+    type Output = Result<T, Interrupted>;
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let polled = match &mut self.kind {
+            ChildKind::Spawned(h) => match Pin::new(h).poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.ok(),
+            },
+            ChildKind::InPlace(rx) => match Pin::new(rx).poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.ok(),
+            },
+            ChildKind::Done(r) => r.take(),
+        };
+        let out = polled.unwrap_or_else(|| Err(self.lost()));
+        self.kind = ChildKind::Done(None);
+        Poll::Ready(out)
+    }
+}
+
+impl<T> fmt::Debug for Child<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("info", &self.info)
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is known when a scope finishes.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Report<T, E> {
+    info: TaskInfo,
+    out: Option<T>,
+    failures: Vec<Failure<E>>,
+    cause: Option<Cause>,
+}
+
+/// How a [`Run`] turns its [`Report`] into the scope's output.
+#[doc(hidden)]
+pub trait Finish<T, E>: sealed::Sealed {
+    type Output;
+    fn finish(report: Report<T, E>) -> Self::Output;
+}
+
+/// The output shape of [`Scope::run`]: `Result<T, E>` with the first failure.
+#[derive(Debug)]
+pub enum FirstFailure {}
+
+/// The output shape of [`Scope::run_all`]: `Result<T, Failures<E>>` with every failure.
+#[derive(Debug)]
+pub enum AllFailures {}
+
+impl sealed::Sealed for FirstFailure {}
+impl sealed::Sealed for AllFailures {}
+
+impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
+    type Output = Result<T, E>;
+    fn finish(report: Report<T, E>) -> Result<T, E> {
+        if let Some(first) = report.failures.into_iter().next() {
+            return Err(first.into_error());
+        }
+        if let Some(cause) = report.cause {
+            return Err(E::from(Interrupted::from_cause(cause)));
+        }
+        report.out.ok_or_else(|| {
+            E::from(Interrupted::from_cause(Cause::explicit(
+                "the scope's body did not complete",
+            )))
+        })
+    }
+}
+
+impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
+    type Output = Result<T, Failures<E>>;
+    fn finish(report: Report<T, E>) -> Result<T, Failures<E>> {
+        let mut failures = report.failures;
+        if let Some(cause) = report.cause {
+            // A cancellation that no recorded failure explains (a parent, a deadline, an
+            // explicit cancel) comes first: it is why the others stopped.
+            let explained = matches!(cause, Cause::SiblingFailed { .. } | Cause::Panicked { .. });
+            if !explained {
+                let interrupted = E::from(Interrupted::from_cause(cause));
+                failures.insert(0, Failure::new(report.info.clone(), interrupted));
+            }
+        }
+        if !failures.is_empty() {
+            return Err(Failures::from(failures));
+        }
+        report.out.ok_or_else(|| {
+            let e = E::from(Interrupted::from_cause(Cause::explicit(
+                "the scope's body did not complete",
+            )));
+            Failures::from(vec![Failure::new(report.info, e)])
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Init,
+    Running,
+    Draining,
+    Aborted,
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Scope::run`] and [`Scope::run_all`]: drives the body and the
+    /// in-place children, and resolves once every child has ended.
+    ///
+    /// Dropping it cancels the scope: the body and in-place children are dropped with it and
+    /// spawned children are aborted.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Run<'s, 'env, E, M: Mode, F: Future, O>
+    where
+        F::Output: TaskOutput<E>,
+    {
+        scope: &'s Scope<'s, 'env, E, M>,
+        #[pin]
+        body: Option<F>,
+        out: Option<<F::Output as TaskOutput<E>>::Ok>,
+        ambient: Option<Cx>,
+        children: FuturesUnordered<Pin<Box<M::Task<'env>>>>,
+        wait: Option<crate::cx::WaitCancelledOwned>,
+        grace: Option<Pin<Box<Sleep>>>,
+        phase: Phase,
+        panic: Option<Box<dyn Any + Send>>,
+        _output: PhantomData<O>,
+    }
+
+    impl<'s, 'env, E, M: Mode, F: Future, O> PinnedDrop for Run<'s, 'env, E, M, F, O>
+    where
+        F::Output: TaskOutput<E>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !matches!(*this.phase, Phase::Done | Phase::Init) {
+                let shared = &this.scope.shared.0;
+                shared.close();
+                shared.cx.cancel("scope dropped");
+                shared.abort_all();
+            }
+        }
+    }
+}
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M>
+where
+    E: From<Interrupted> + fmt::Display,
+{
+    /// Runs the scope under its policy and returns the body's value, or the first failure
+    /// (a child's or the body's own error, unchanged), or the cancellation.
+    ///
+    /// The returned future resolves only after every child has ended. A scope runs once; a
+    /// second `run` returns [`ConfigError::AlreadyRun`].
+    pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
+    }
+
+    /// Like [`run`](Scope::run) but returns every failure, first to last (use it with
+    /// [`Policy::Supervise`], under which failures do not cancel siblings).
+    pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
+    }
+
+    fn run_with<F, O>(&'s self, body: F) -> Run<'s, 'env, E, M, F, O>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        Run {
+            scope: self,
+            body: Some(body),
+            out: None,
+            ambient: Some(self.shared.0.cx.clone()),
+            children: FuturesUnordered::new(),
+            wait: None,
+            grace: None,
+            phase: Phase::Init,
+            panic: None,
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<'s, 'env, E, M, F, O> Future for Run<'s, 'env, E, M, F, O>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+    F: Future,
+    F::Output: TaskOutput<E>,
+    O: Finish<<F::Output as TaskOutput<E>>::Ok, E>,
+{
+    type Output = O::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<O::Output> {
+        let mut this = self.project();
+        let scope: &Scope<'s, 'env, E, M> = this.scope;
+        let shared = &scope.shared.0;
+        match *this.phase {
+            Phase::Done => {
+                let e = Interrupted::from_cause(Cause::explicit("the scope's future was polled after it completed"));
+                return Poll::Ready(O::finish(Report {
+                    info: shared.info.clone(),
+                    out: None,
+                    failures: vec![Failure::new(shared.info.clone(), E::from(e))],
+                    cause: None,
+                }));
+            }
+            Phase::Init => {
+                let error = if scope.started.swap(true, Ordering::Relaxed) {
+                    Some(ConfigError::AlreadyRun)
+                } else {
+                    scope.config_error.clone()
+                };
+                if let Some(error) = error {
+                    *this.phase = Phase::Done;
+                    this.body.set(None);
+                    return Poll::Ready(O::finish(Report {
+                        info: shared.info.clone(),
+                        out: None,
+                        failures: vec![Failure::new(shared.info.clone(), E::from(error.into()))],
+                        cause: None,
+                    }));
+                }
+                *this.phase = Phase::Running;
+                *this.wait = Some(shared.cx.clone().cancelled_owned());
+                if shared.cx.is_cancelled() {
+                    // Entered already cancelled (a past deadline, a cancelled parent): the
+                    // body never starts.
+                    this.body.set(None);
+                    shared.close();
+                }
+            }
+            _ => {}
+        }
+        loop {
+            let mut progressed = false;
+            if let Some(body) = this.body.as_mut().as_pin_mut() {
+                let entered = Entered::swap(this.ambient);
+                let polled = catch_unwind(AssertUnwindSafe(|| body.poll(task)));
+                drop(entered);
+                match polled {
+                    Ok(Poll::Pending) => {}
+                    Ok(Poll::Ready(out)) => {
+                        this.body.set(None);
+                        shared.close();
+                        match out.into_result() {
+                            Ok(value) => *this.out = Some(value),
+                            Err(error) => {
+                                let message = error.to_string();
+                                shared.fail(&shared.info, error, message, true);
+                            }
+                        }
+                    }
+                    Err(payload) => {
+                        this.body.set(None);
+                        shared.close();
+                        let message = panic_message(payload.as_ref());
+                        *this.panic = Some(payload);
+                        shared.cx.cancel_with(Cause::Panicked {
+                            task: shared.info.clone(),
+                            message,
+                        });
+                    }
+                }
+            }
+            {
+                let mut pending = lock(&scope.pending);
+                if !pending.tasks.is_empty() {
+                    progressed = true;
+                    for t in pending.tasks.drain(..) {
+                        if *this.phase == Phase::Aborted {
+                            drop(t);
+                        } else {
+                            this.children.push(t);
+                        }
+                    }
+                }
+                match &mut pending.waker {
+                    Some(w) => w.clone_from(task.waker()),
+                    None => pending.waker = Some(task.waker().clone()),
+                }
+            }
+            while let Poll::Ready(Some(())) = this.children.poll_next_unpin(task) {}
+
+            let cancelled = match this.wait.as_mut() {
+                Some(wait) => Pin::new(wait).poll(task).is_ready(),
+                None => false,
+            };
+            if cancelled {
+                let abort = match *this.phase {
+                    Phase::Running => {
+                        shared.close();
+                        *this.phase = Phase::Draining;
+                        if shared.grace.is_zero() || tokio::runtime::Handle::try_current().is_err() {
+                            true
+                        } else {
+                            let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
+                            let fired = sleep.as_mut().poll(task).is_ready();
+                            *this.grace = Some(sleep);
+                            fired
+                        }
+                    }
+                    Phase::Draining => this
+                        .grace
+                        .as_mut()
+                        .is_none_or(|s| s.as_mut().poll(task).is_ready()),
+                    _ => false,
+                };
+                if abort {
+                    *this.phase = Phase::Aborted;
+                    *this.grace = None;
+                    this.body.set(None);
+                    this.children.clear();
+                    shared.abort_all();
+                }
+            }
+
+            shared.waker.register(task.waker());
+            // Acquire: pairs with the AcqRel decrement of the last spawned child.
+            let idle = this.body.is_none()
+                && this.children.is_empty()
+                && shared.active.load(Ordering::Acquire) == 0;
+            if idle && lock(&scope.pending).tasks.is_empty() {
+                *this.phase = Phase::Done;
+                if let Some(payload) = this.panic.take() {
+                    // The body panicked: every child has drained; resume the unwind.
+                    std::panic::resume_unwind(payload);
+                }
+                let failures = std::mem::take(&mut lock(&shared.state).failures);
+                return Poll::Ready(O::finish(Report {
+                    info: shared.info.clone(),
+                    out: this.out.take(),
+                    failures,
+                    cause: shared.cx.cause(),
+                }));
+            }
+            if !progressed && !idle {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<E, M: Mode, F: Future, O> fmt::Debug for Run<'_, '_, E, M, F, O>
+where
+    F::Output: TaskOutput<E>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("scope", &self.scope.shared.0.info)
+            .field("phase", &self.phase)
+            .field("in_place_children", &self.children.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E, M: Mode> fmt::Debug for Scope<'_, '_, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared.0;
+        f.debug_struct("Scope")
+            .field("info", &shared.info)
+            .field("policy", &shared.policy)
+            .field("closed", &shared.is_closed())
+            .field("spawned_alive", &shared.active.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
+    let mut slot = lock(winner);
+    if slot.is_none() {
+        *slot = Some(value);
+        drop(slot);
+        cx.cancel("another candidate won the race");
+    }
+}
+
+/// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled;
+/// if every candidate fails, all the failures are returned together.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope_runtime::{Config, Interrupted, Race};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let race = &Race::new(Config::new().name("mirrors"));
+/// let winner = race
+///     .run(async {
+///         race.spawn(async {
+///             tokio::time::sleep(Duration::from_millis(50)).await;
+///             Ok::<_, Interrupted>("slow")
+///         });
+///         race.spawn(async { Ok("fast") });
+///     })
+///     .await;
+/// assert_eq!(winner.unwrap(), "fast");
+/// # });
+/// ```
+pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
+    scope: Scope<'s, 'env, E, M>,
+    winner: Arc<Mutex<Option<T>>>,
+}
+
+/// A race whose in-place candidates need not be `Send`.
+pub type LocalRace<'s, 'env, T, E> = Race<'s, 'env, T, E, Local>;
+
+impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
+    /// Enters a race scope (its policy is always first-ok; `config.policy` is ignored).
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            scope: Scope::new(config.policy(Policy::Supervise)),
+            winner: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The race's context.
+    pub fn cx(&self) -> &Cx {
+        self.scope.cx()
+    }
+
+    /// Cancels the race and its candidates.
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.scope.cancel(reason)
+    }
+}
+
+impl<'s, 'env, T, E, M> Race<'s, 'env, T, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+    T: Send + 'static,
+{
+    /// Starts a candidate on the runtime (see [`Scope::spawn`]).
+    #[track_caller]
+    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, ()>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let winner = Arc::clone(&self.winner);
+        let cx = self.scope.cx().clone();
+        self.scope.spawn(async move {
+            let value = fut.await.into_result()?;
+            offer(&winner, &cx, value);
+            Ok::<(), E>(())
+        })
+    }
+
+    /// [`spawn`](Race::spawn) with a name.
+    #[track_caller]
+    pub fn spawn_named<F>(&'s self, name: impl Into<Cow<'static, str>>, fut: F) -> Child<'s, ()>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let winner = Arc::clone(&self.winner);
+        let cx = self.scope.cx().clone();
+        self.scope.spawn_named(name, async move {
+            let value = fut.await.into_result()?;
+            offer(&winner, &cx, value);
+            Ok::<(), E>(())
+        })
+    }
+}
+
+impl<'s, 'env, T, E, M> Race<'s, 'env, T, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+{
+    /// Runs the race: the body starts candidates; the first success is returned; if all
+    /// fail (or there was none), every failure is.
+    pub async fn run<B>(&'s self, body: B) -> Result<T, Failures<E>>
+    where
+        B: Future,
+        B::Output: TaskOutput<E, Ok = ()>,
+    {
+        let settled = self.scope.run_all(body).await;
+        if let Some(value) = lock(&self.winner).take() {
+            return Ok(value);
+        }
+        match settled {
+            Err(failures) => Err(failures),
+            Ok(()) => Err(Failures::from(Vec::new())),
+        }
+    }
+}
+
+impl<T, E, M: Mode> fmt::Debug for Race<'_, '_, T, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Race")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}

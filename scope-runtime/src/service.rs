@@ -1,0 +1,312 @@
+//! Services: named, long-lived owners of detached work (law 7).
+//!
+//! Work that must outlive the request that started it goes to a [`Service`]. It keeps the
+//! request's slot values (not its cancellation, as Go's `WithoutCancel`), gets its own time
+//! bound, and is owned by the service: [`Service::drain`] waits for it within a budget and
+//! [`Service::stop`] cancels, waits a grace, then aborts. There is no ambient spawn.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::Either;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::AbortHandle;
+
+use crate::{Cause, Cx, Signal, SpawnError, TaskInfo};
+
+/// The set-up of a [`Service`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope_runtime::ServiceConfig;
+/// let config = ServiceConfig::new("audit-log")
+///     .capacity(1_000)
+///     .task_timeout(Duration::from_secs(5))
+///     .grace(Duration::from_secs(1));
+/// assert_eq!(config.get_name(), "audit-log");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    name: Cow<'static, str>,
+    capacity: Option<usize>,
+    task_timeout: Duration,
+    grace: Duration,
+}
+
+impl ServiceConfig {
+    /// A service named `name`; unbounded, each task bounded to 30 s, 5 s of grace on stop.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            capacity: None,
+            task_timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(5),
+        }
+    }
+
+    /// The service's name.
+    #[must_use]
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// At most `n` tasks alive at once; [`Service::spawn`] refuses more with
+    /// [`SpawnError::Full`]. `0` refuses every task.
+    #[must_use]
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n);
+        self
+    }
+
+    /// Each task's own time bound: a task still running after it is dropped.
+    #[must_use]
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = timeout;
+        self
+    }
+
+    /// How long [`Service::stop`] lets tasks observe cancellation before aborting them.
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
+/// Why [`Service::drain`] gave up.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope_runtime::DrainError;
+/// let e = DrainError::Overrun { still_running: 2, budget: Duration::from_secs(1) };
+/// assert_eq!(e.to_string(), "2 task(s) still running after the drain budget of 1s");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DrainError {
+    /// The budget ran out with work still running (it keeps running; call
+    /// [`Service::stop`] to end it).
+    #[error("{still_running} task(s) still running after the drain budget of {budget:?}")]
+    Overrun {
+        /// Tasks alive when the budget ran out.
+        still_running: usize,
+        /// The budget.
+        budget: Duration,
+    },
+}
+
+struct Inner {
+    info: TaskInfo,
+    cx: Cx,
+    task_timeout: Duration,
+    grace: Duration,
+    queue: Option<Arc<Semaphore>>,
+    closed: AtomicBool,
+    active: AtomicUsize,
+    idle: Notify,
+    aborts: Mutex<Vec<AbortHandle>>,
+}
+
+/// A named, long-lived owner of detached work, with a drain budget. Cloning gives another
+/// handle onto the same service.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope_runtime::{Cx, Service, ServiceConfig, Slot};
+/// static REQUEST_ID: Slot<u32> = Slot::new("REQUEST_ID");
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let audit = Service::new(ServiceConfig::new("audit"));
+/// let (tx, rx) = tokio::sync::oneshot::channel();
+/// let request = Cx::root().with_slot(&REQUEST_ID, 7);
+/// request.clone().run(async {
+///     // Outlives the request, keeps its slots, not its cancellation.
+///     audit.spawn(async move { let _ = tx.send(REQUEST_ID.get()); }).unwrap();
+/// }).await;
+/// request.cancel("response sent");
+/// assert_eq!(rx.await.unwrap(), Some(7));
+/// audit.drain(Duration::from_secs(1)).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl Service {
+    /// Creates a service with its own root context.
+    #[track_caller]
+    #[must_use]
+    pub fn new(config: ServiceConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                info: TaskInfo::here(Some(config.name)),
+                cx: Cx::root(),
+                task_timeout: config.task_timeout,
+                grace: config.grace,
+                queue: config
+                    .capacity
+                    .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+                closed: AtomicBool::new(false),
+                active: AtomicUsize::new(0),
+                idle: Notify::new(),
+                aborts: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The service's context: cancelled by [`stop`](Service::stop).
+    #[must_use]
+    pub fn cx(&self) -> &Cx {
+        &self.inner.cx
+    }
+
+    /// Who the service is.
+    #[must_use]
+    pub fn info(&self) -> &TaskInfo {
+        &self.inner.info
+    }
+
+    /// Tasks alive now.
+    #[must_use]
+    pub fn active(&self) -> usize {
+        // Relaxed: a snapshot for display and tests.
+        self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// Whether the service refuses new work (it is draining or stopped).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Relaxed)
+    }
+
+    /// Hands detached work to the service. The task runs with a context that has the
+    /// caller's slot values (the ambient context's), the service's cancellation, and the
+    /// service's per-task time bound. Refused with a typed error when the service is closed,
+    /// full, or there is no tokio runtime.
+    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let inner = &self.inner;
+        if self.is_closed() || inner.cx.is_cancelled() {
+            return Err(SpawnError::Closed);
+        }
+        let permit = match &inner.queue {
+            None => None,
+            Some(q) => Some(
+                Arc::clone(q)
+                    .try_acquire_owned()
+                    .map_err(|_| SpawnError::Full)?,
+            ),
+        };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+        let cx = Cx::current().detach().merge(&inner.cx);
+        let deadline = crate::cx::deadline_after(inner.task_timeout);
+        let guard = ServiceActive::new(inner);
+        let handle = runtime.spawn(async move {
+            let _guard = guard;
+            let _permit = permit;
+            let work = pin!(cx.run(fut));
+            let bound = pin!(tokio::time::sleep_until(deadline));
+            // The task's own time bound: past it, the work is dropped.
+            if let Either::Right(_) = futures_util::future::select(work, bound).await {}
+        });
+        let mut aborts = inner.aborts.lock().unwrap_or_else(PoisonError::into_inner);
+        if aborts.len() >= 64 && aborts.len() >= 2 * self.active() {
+            aborts.retain(|h| !h.is_finished());
+        }
+        aborts.push(handle.abort_handle());
+        Ok(())
+    }
+
+    async fn idle(&self) {
+        loop {
+            let mut notified = pin!(self.inner.idle.notified());
+            notified.as_mut().enable();
+            // Acquire: pairs with the AcqRel decrement of the last task.
+            if self.inner.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Stops accepting work and waits for the running work to finish, at most `budget`.
+    pub async fn drain(&self, budget: Duration) -> Result<(), DrainError> {
+        self.inner.closed.store(true, Ordering::Relaxed);
+        if tokio::time::timeout(budget, self.idle()).await.is_ok() {
+            Ok(())
+        } else {
+            Err(DrainError::Overrun {
+                still_running: self.active(),
+                budget,
+            })
+        }
+    }
+
+    /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
+    /// lets it finish within the service's grace, aborts what is left, and waits until every
+    /// task is gone.
+    pub async fn stop(&self) {
+        self.inner.closed.store(true, Ordering::Relaxed);
+        self.inner.cx.cancel_with(Cause::Shutdown {
+            signal: Signal::Requested(Cow::Borrowed("service stop")),
+        });
+        if tokio::time::timeout(self.inner.grace, self.idle()).await.is_err() {
+            let aborts = std::mem::take(
+                &mut *self
+                    .inner
+                    .aborts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            for handle in aborts {
+                handle.abort();
+            }
+            self.idle().await;
+        }
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("info", &self.inner.info)
+            .field("active", &self.active())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+struct ServiceActive {
+    inner: Arc<Inner>,
+}
+
+impl ServiceActive {
+    fn new(inner: &Arc<Inner>) -> Self {
+        // Relaxed: ordered by the decrement/notify pair below.
+        inner.active.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner: Arc::clone(inner),
+        }
+    }
+}
+
+impl Drop for ServiceActive {
+    fn drop(&mut self) {
+        // AcqRel: `idle` must see the task's effects once it sees zero.
+        if self.inner.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.idle.notify_waiters();
+        }
+    }
+}
