@@ -320,15 +320,7 @@ pub struct Scope<'s, 'env, E, M: Mode = Sendable> {
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
-    /// Enters a scope: creates its context (a child of `config`'s parent, by default the
-    /// ambient context), resolves its timeout into a deadline, and binds its slots.
-    ///
-    /// Spawned children need a tokio runtime; entered outside one, a scope runs its "spawned"
-    /// children in place instead (on the scope's own task), and deadlines are checked when
-    /// polled but do not wake a sleeping task.
-    #[must_use]
-    pub fn new(config: Config) -> Self {
-        let parent = config.parent.unwrap_or_else(Cx::current);
+    fn enter(config: Config) -> Self {        let parent = config.parent.unwrap_or_else(Cx::current);
         let info = TaskInfo::new(config.name.clone(), config.location);
         let origin: Cow<'static, str> = Cow::Owned(info.to_string());
         let deadline = match (config.deadline, config.timeout) {
@@ -422,6 +414,27 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 .map(Some)
                 .map_err(|_| SpawnError::Full),
         }
+    }
+}
+
+impl<'s, 'env, E> Scope<'s, 'env, E, Sendable> {
+    /// Enters a scope: creates its context (a child of `config`'s parent, by default the
+    /// ambient context), resolves its timeout into a deadline, and binds its slots.
+    ///
+    /// Spawned children need a tokio runtime; entered outside one, a scope runs its "spawned"
+    /// children in place instead (on the scope's own task), and deadlines are checked when
+    /// polled but do not wake a sleeping task.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
+    /// Enters a scope whose in-place children need not be `Send` (see [`Scope::new`]).
+    #[must_use]
+    pub fn new_local(config: Config) -> Self {
+        Self::enter(config)
     }
 }
 
@@ -739,7 +752,6 @@ in_place_methods!(Local, "and need not be `Send`.");
 /// .await
 /// # }).unwrap();
 /// ```
-#[must_use = "a child handle does nothing unless awaited; drop it to let the scope join the child"]
 pub struct Child<'s, T> {
     cx: Cx,
     info: TaskInfo,
@@ -1209,12 +1221,26 @@ pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
 /// A race whose in-place candidates need not be `Send`.
 pub type LocalRace<'s, 'env, T, E> = Race<'s, 'env, T, E, Local>;
 
-impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
+impl<'s, 'env, T, E> Race<'s, 'env, T, E, Sendable> {
     /// Enters a race scope (its policy is always first-ok; `config.policy` is ignored).
     #[must_use]
     pub fn new(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
+    /// Enters a race whose in-place candidates need not be `Send`.
+    #[must_use]
+    pub fn new_local(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
+    fn enter(config: Config) -> Self {
         Self {
-            scope: Scope::new(config.policy(Policy::Supervise)),
+            scope: Scope::enter(config.policy(Policy::Supervise)),
             winner: Arc::new(Mutex::new(None)),
         }
     }

@@ -1,0 +1,64 @@
+#![allow(dead_code, unreachable_pub)]
+//! Helpers shared by the runtime's integration tests.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use scope_runtime::Interrupted;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("boom {0}")]
+    Boom(u32),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+impl AppError {
+    pub fn interrupted(&self) -> Option<&Interrupted> {
+        match self {
+            AppError::Interrupted(i) => Some(i),
+            AppError::Boom(_) => None,
+        }
+    }
+}
+
+/// Sets its flag when dropped: proves a future was dropped (finished or cancelled).
+#[derive(Debug)]
+pub struct DropFlag(pub Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+pub fn flag() -> (DropFlag, Arc<AtomicBool>) {
+    let f = Arc::new(AtomicBool::new(false));
+    (DropFlag(f.clone()), f)
+}
+
+/// Counts live futures: incremented on creation, decremented on drop.
+#[derive(Debug)]
+pub struct Live(pub Arc<AtomicUsize>);
+
+impl Live {
+    pub fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Live(counter.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
