@@ -42,7 +42,8 @@ pub enum Cause {
         /// Its error's message.
         message: String,
     },
-    /// A parent context was cancelled; its cause is inside.
+    /// An ancestor was cancelled; the original cause is inside (descendants at any depth
+    /// share it, so it is never nested more than once).
     ParentCancelled(Arc<Cause>),
     /// The process is shutting down.
     Shutdown {

@@ -123,7 +123,11 @@ impl Node {
             let mut inner = link.parent.inner.lock();
             if let Some(cause) = inner.cause.clone() {
                 drop(inner);
-                cancel_node(&node, Arc::new(Cause::ParentCancelled(cause)));
+                let cause = match &*cause {
+                    Cause::ParentCancelled(_) => cause,
+                    _ => Arc::new(Cause::ParentCancelled(cause)),
+                };
+                cancel_node(&node, cause);
             } else {
                 let key = inner.entries.insert(Entry::Child(Arc::downgrade(&node)));
                 // Relaxed: read only by this node's `Drop`, which the `Arc` count orders after.
@@ -140,7 +144,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        for link in self.links.iter().flatten() {
+        for link in self.links.iter_mut().filter_map(Option::take) {
             // Relaxed: see `Node::new`.
             let key = link.key.load(Ordering::Relaxed);
             if key != UNLINKED {
@@ -149,7 +153,41 @@ impl Drop for Node {
                 let removed = link.parent.inner.lock().entries.remove(key);
                 drop(removed);
             }
+            release(link.parent);
         }
+    }
+}
+
+/// Drops a parent reference without recursing: a long chain of contexts whose last handle
+/// goes away is released in a loop, not one stack frame per ancestor.
+fn release(parent: Arc<Node>) {
+    thread_local! {
+        static RELEASING: RefCell<Option<Vec<Arc<Node>>>> = const { RefCell::new(None) };
+    }
+    let queued = RELEASING.try_with(|r| match r.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(parent.clone());
+            true
+        }
+        None => false,
+    });
+    match queued {
+        // An outer `release` on this thread drops it.
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = RELEASING.try_with(|r| *r.borrow_mut() = Some(Vec::new()));
+            drop(parent);
+            while let Some(next) = RELEASING
+                .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
+                .ok()
+                .flatten()
+            {
+                drop(next);
+            }
+            let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
+        }
+        // Thread teardown: drop it here.
+        Err(_) => drop(parent),
     }
 }
 
@@ -181,7 +219,12 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: Arc<Cause>) -> bool {
             won = true;
             first = false;
         }
-        let mut child_cause = None;
+        // Descendants share one cause: "parent cancelled" with the original cause inside, so a
+        // deep tree needs no chain of causes (and cancelling it allocates once).
+        let mut child_cause = match &*cause {
+            Cause::ParentCancelled(_) => Some(Arc::clone(&cause)),
+            _ => None,
+        };
         for entry in entries {
             match entry {
                 Entry::Waiter(waker) => waker.wake(),

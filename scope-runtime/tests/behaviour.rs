@@ -1,0 +1,388 @@
+//! The runtime's behaviour beyond the laws: limits, bad input, slots, the context's API, and
+//! scopes entered outside a tokio runtime.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{AppError, Live};
+use scope_runtime::{
+    Cause, Config, ConfigError, Cx, Interrupted, LocalScope, Scope, Slot, SpawnError,
+};
+use tokio::time::{sleep, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits.
+
+#[tokio::test(start_paused = true)]
+async fn limit_bounds_running_children_and_queues_the_rest() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().limit(3));
+    let start = Instant::now();
+    let r: Result<(), AppError> = s
+        .run(async {
+            for _ in 0..9 {
+                let (running, peak) = (running.clone(), peak.clone());
+                // Returns at once even beyond the limit.
+                s.spawn(async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    sleep(ms(10)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            assert_eq!(start.elapsed(), Duration::ZERO);
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), ms(30), "three waves of three");
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_applies_to_in_place_children_too_and_try_spawn_reports_full() {
+    let s = &Scope::new(Config::new().limit(1));
+    let r: Result<(), AppError> = s
+        .run(async {
+            let first = s.try_spawn_in_place(async { sleep(ms(5)).await }).unwrap();
+            assert_eq!(
+                s.try_spawn(async { Ok::<(), AppError>(()) }).unwrap_err(),
+                SpawnError::Full
+            );
+            first.await?;
+            s.try_spawn(async { Ok::<(), AppError>(()) }).unwrap().await?;
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_admission_is_cancellable() {
+    let (started, started_flag) = (Arc::new(AtomicBool::new(false)), ());
+    let _ = started_flag;
+    let s = &Scope::new(Config::new().limit(1).grace(ms(100)));
+    let st = started.clone();
+    let r: Result<(), AppError> = s
+        .run(async {
+            s.spawn(async { std::future::pending::<()>().await });
+            let queued = s.spawn(async move {
+                st.store(true, Ordering::SeqCst);
+            });
+            queued.cancel("not needed any more");
+            let out = queued.await;
+            assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+            s.cancel("done");
+            Ok(())
+        })
+        .await;
+    assert!(r.is_err());
+    assert!(!started.load(Ordering::SeqCst), "a cancelled queued child never starts");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input at run time: typed errors or documented behaviour, never a panic or a hang.
+
+#[tokio::test]
+async fn a_zero_limit_is_a_typed_error_and_the_body_never_runs() {
+    let ran = AtomicBool::new(false);
+    let s = &Scope::new(Config::new().limit(0));
+    let r: Result<(), AppError> = s
+        .run(async {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+    assert!(matches!(
+        r.unwrap_err().interrupted(),
+        Some(Interrupted::Config(ConfigError::ZeroLimit))
+    ));
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+static USER: Slot<String> = Slot::new("USER");
+
+#[tokio::test]
+async fn a_slot_bound_twice_in_one_scope_is_a_typed_error() {
+    let s = &Scope::new(
+        Config::new()
+            .bind(&USER, "a".to_owned())
+            .bind(&USER, "b".to_owned()),
+    );
+    let r: Result<(), AppError> = s.run(async { Ok(()) }).await;
+    let err = r.unwrap_err();
+    assert!(matches!(
+        err.interrupted(),
+        Some(Interrupted::Config(ConfigError::SlotBoundTwice("USER")))
+    ));
+    assert_eq!(
+        err.to_string(),
+        "slot `USER` is bound twice in one scope; bind it once (a nested scope may shadow it)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_already_past_returns_deadline_exceeded_without_running_the_body() {
+    let ran = AtomicBool::new(false);
+    let past = Instant::now();
+    sleep(ms(1)).await;
+    let s = &Scope::new(Config::new().name("late").deadline(past));
+    let r: Result<(), AppError> = s
+        .run(async {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+    let err = r.unwrap_err();
+    let Some(Interrupted::DeadlineExceeded(d)) = err.interrupted() else { panic!("{err:?}") };
+    assert_eq!(d.cause(), &Cause::DeadlineExceeded { scope: "late".into() });
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn running_a_scope_twice_is_a_typed_error() {
+    let s = &Scope::new(Config::new());
+    let first: Result<u8, AppError> = s.run(async { Ok(1) }).await;
+    assert_eq!(first.unwrap(), 1);
+    let second: Result<u8, AppError> = s.run(async { Ok(2) }).await;
+    assert!(matches!(
+        second.unwrap_err().interrupted(),
+        Some(Interrupted::Config(ConfigError::AlreadyRun))
+    ));
+}
+
+/// A minimal executor without tokio: proves a scope works (spawned children run in place)
+/// outside any runtime.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn outside_a_tokio_runtime_spawned_children_run_in_place() {
+    let out = block_on(async {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let a = s.spawn(async { Ok::<_, AppError>(20) });
+            let b = s.spawn_in_place(async { Ok(22) });
+            Ok::<_, AppError>(a.await? + b.await?)
+        })
+        .await
+    });
+    assert_eq!(out.unwrap(), 42);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slots.
+
+static TENANT: Slot<&'static str> = Slot::new("TENANT");
+
+#[tokio::test]
+async fn slots_are_visible_in_both_kinds_of_child_nested_scopes_and_across_detach() {
+    let s = &Scope::new(Config::new().bind(&USER, "ada".to_owned()));
+    let r: Result<(), AppError> = s
+        .run(async {
+            assert_eq!(USER.get().as_deref(), Some("ada"));
+            let spawned = s.spawn(async { Ok::<_, AppError>(USER.get()) });
+            let in_place = s.spawn_in_place(async { Ok(USER.get()) });
+            assert_eq!(spawned.await?.as_deref(), Some("ada"));
+            assert_eq!(in_place.await?.as_deref(), Some("ada"));
+
+            let inner = &Scope::new(Config::new().bind(&TENANT, "acme").bind(&USER, "bob".to_owned()));
+            inner
+                .run(async {
+                    // Shadowed in the nested scope, the outer one untouched.
+                    assert_eq!(USER.get().as_deref(), Some("bob"));
+                    assert_eq!(TENANT.get(), Some("acme"));
+                    let detached = Cx::current().detach();
+                    assert_eq!(detached.get(&TENANT), Some(&"acme"));
+                    Ok::<(), AppError>(())
+                })
+                .await?;
+            assert_eq!(USER.get().as_deref(), Some("ada"));
+            assert_eq!(TENANT.get(), None);
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+    assert_eq!(USER.get(), None, "nothing leaks into the background context");
+}
+
+#[test]
+fn slot_lookup_does_not_depend_on_depth() {
+    static DEEP: Slot<u64> = Slot::new("DEEP");
+    let root = Cx::root().with_slot(&DEEP, 7);
+    let mut cx = root.clone();
+    for _ in 0..10_000 {
+        cx = cx.child();
+    }
+    // A chain walk would touch 10,000 nodes; the table lookup touches one.
+    assert_eq!(cx.get(&DEEP), Some(&7));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The context.
+
+#[test]
+fn on_cancel_runs_once_outside_the_lock_and_can_be_stopped() {
+    let cx = Cx::root();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let inner = cx.clone();
+    // Outside any lock: the callback may use the context itself.
+    let _h = cx.on_cancel(move |cause| {
+        assert!(inner.is_cancelled());
+        assert_eq!(inner.cause().as_ref(), Some(cause));
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let stopped = cx.on_cancel(|_| panic!("stopped callbacks never run"));
+    assert!(stopped.stop());
+    assert!(!stopped.stop(), "stop reports the first time only");
+    cx.cancel("a");
+    cx.cancel("b");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    let late = Arc::new(AtomicBool::new(false));
+    let l = late.clone();
+    let h = cx.on_cancel(move |_| l.store(true, Ordering::SeqCst));
+    assert!(late.load(Ordering::SeqCst), "registered after cancel: runs at once");
+    assert!(!h.stop());
+}
+
+#[test]
+fn the_first_cause_wins_and_deep_trees_cancel_without_recursion() {
+    let root = Cx::root();
+    let mut leaf = root.child();
+    for _ in 0..100_000 {
+        leaf = leaf.child();
+    }
+    assert!(root.cancel("first"));
+    assert!(!root.cancel("second"));
+    assert!(leaf.is_cancelled());
+    assert_eq!(leaf.cause().unwrap().root(), &Cause::explicit("first"));
+    // Dropping a long chain must not overflow the stack either.
+    drop(leaf);
+}
+
+#[test]
+fn merge_is_cancelled_by_either_parent_and_takes_the_earlier_deadline() {
+    let rt = common::paused();
+    rt.block_on(async {
+        let a = Cx::root().child_with_timeout(ms(50));
+        let b = Cx::root().child_with_timeout(ms(20));
+        let both = a.merge(&b);
+        assert_eq!(both.deadline(), b.deadline());
+        let cause = both.cancelled().await;
+        assert!(cause.is_deadline());
+        let c = Cx::root();
+        let d = Cx::root();
+        let m = c.merge(&d);
+        d.cancel("d went away");
+        assert_eq!(m.cause().unwrap().root(), &Cause::explicit("d went away"));
+        assert!(!c.is_cancelled());
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn shield_lets_clean_up_finish_after_cancellation() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let s = &Scope::new(Config::new().grace(ms(100)));
+    let c = cleaned.clone();
+    let r: Result<(), AppError> = s
+        .run(async move {
+            s.spawn(async move {
+                scope_runtime::cancelled().await;
+                scope_runtime::shield(async {
+                    assert!(!scope_runtime::is_cancelled());
+                    sleep(ms(10)).await;
+                    c.store(true, Ordering::SeqCst);
+                })
+                .await;
+            });
+            sleep(ms(1)).await; // the child is running (a child cancelled before it starts never runs)
+            s.cancel("stop");
+            Ok(())
+        })
+        .await;
+    assert!(r.is_err());
+    assert!(cleaned.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ambient_context_is_the_innermost_scope_or_child() {
+    assert!(Cx::current().same_as(&Cx::background()));
+    let s = &Scope::new(Config::new());
+    let r: Result<(), AppError> = s
+        .run(async {
+            assert!(Cx::current().same_as(s.cx()));
+            let child = s.spawn(async { Ok::<_, AppError>(Cx::current()) });
+            let child_cx = child.cx().clone();
+            assert!(child.await?.same_as(&child_cx));
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+}
+
+#[tokio::test]
+async fn a_local_scope_runs_non_send_in_place_children() {
+    let shared = std::rc::Rc::new(std::cell::Cell::new(0));
+    let s = &LocalScope::new_local(Config::new());
+    let r: Result<(), AppError> = s
+        .run(async {
+            for i in 1..=3 {
+                let shared = shared.clone();
+                s.spawn_in_place(async move {
+                    tokio::task::yield_now().await;
+                    shared.set(shared.get() + i);
+                });
+            }
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+    assert_eq!(shared.get(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_in_place_children_are_all_polled_while_the_body_sleeps() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new());
+    let start = Instant::now();
+    let r: Result<(), AppError> = s
+        .run(async {
+            for i in 0..1_000u64 {
+                let l = Live::new(&live);
+                s.spawn_in_place(async move {
+                    let _l = l;
+                    sleep(ms(i % 10)).await;
+                });
+            }
+            sleep(ms(5)).await;
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+    assert_eq!(start.elapsed(), ms(9));
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
