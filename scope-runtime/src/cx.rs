@@ -580,6 +580,12 @@ impl Cx {
         }
     }
 
+    /// How many children, waiters and callbacks this node's table holds (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn entry_count(&self) -> usize {
+        self.node.inner.lock().entries.len()
+    }
+
     /// The effective deadline: the earliest of this context's and its ancestors'.
     ///
     /// # Examples
@@ -750,12 +756,11 @@ impl Waiter {
                 self.key = None;
                 return Poll::Ready((*cause).clone());
             }
-            match self.key.and_then(|k| inner.entries.get_mut(k)) {
-                Some(Entry::Waiter(w)) => w.clone_from(task.waker()),
-                _ => {
-                    let key = inner.entries.insert(Entry::Waiter(task.waker().clone()));
-                    self.key = Some(key);
-                }
+            if let Some(Entry::Waiter(w)) = self.key.and_then(|k| inner.entries.get_mut(k)) {
+                w.clone_from(task.waker());
+            } else {
+                let key = inner.entries.insert(Entry::Waiter(task.waker().clone()));
+                self.key = Some(key);
             }
         }
         if let Some(d) = &cx.node.deadline {
@@ -808,7 +813,9 @@ impl Drop for WaitCancelled<'_> {
 
 impl fmt::Debug for WaitCancelled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitCancelled").field("cx", self.cx).finish()
+        f.debug_struct("WaitCancelled")
+            .field("cx", self.cx)
+            .finish_non_exhaustive()
     }
 }
 
@@ -837,7 +844,7 @@ impl fmt::Debug for WaitCancelledOwned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitCancelledOwned")
             .field("cx", &self.cx)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -408,6 +408,14 @@ impl<E> Failures<E> {
     }
 }
 
+impl<'a, E> IntoIterator for &'a Failures<E> {
+    type Item = &'a Failure<E>;
+    type IntoIter = std::slice::Iter<'a, Failure<E>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.failures.iter()
+    }
+}
+
 impl<E> IntoIterator for Failures<E> {
     type Item = Failure<E>;
     type IntoIter = std::vec::IntoIter<Failure<E>>;

@@ -1007,6 +1007,7 @@ where
 {
     type Output = O::Output;
 
+    #[allow(clippy::too_many_lines)] // Reason: one state machine, read top to bottom.
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<O::Output> {
         let mut this = self.project();
         let scope: &Scope<'s, 'env, E, M> = this.scope;

@@ -99,6 +99,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     where
         T: Clone,
     {
+        #[allow(clippy::redundant_closure_for_method_calls)] // Reason: the closure is higher-ranked; the path is not.
         self.with(|v| v.cloned())
     }
 
@@ -119,7 +120,9 @@ impl<T: Send + Sync + 'static> Slot<T> {
 
 impl<T> fmt::Debug for Slot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slot").field("name", &self.name).finish()
+        f.debug_struct("Slot")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +188,9 @@ impl Binding {
 
 impl fmt::Debug for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Binding").field("slot", &self.name).finish()
+        f.debug_struct("Binding")
+            .field("slot", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -67,8 +67,7 @@ async fn limit_applies_to_in_place_children_too_and_try_spawn_reports_full() {
 
 #[tokio::test(start_paused = true)]
 async fn waiting_for_admission_is_cancellable() {
-    let (started, started_flag) = (Arc::new(AtomicBool::new(false)), ());
-    let _ = started_flag;
+    let started = Arc::new(AtomicBool::new(false));
     let s = &Scope::new(Config::new().limit(1).grace(ms(100)));
     let st = started.clone();
     let r: Result<(), AppError> = s
@@ -288,18 +287,18 @@ fn the_first_cause_wins_and_deep_trees_cancel_without_recursion() {
 fn merge_is_cancelled_by_either_parent_and_takes_the_earlier_deadline() {
     let rt = common::paused();
     rt.block_on(async {
-        let a = Cx::root().child_with_timeout(ms(50));
-        let b = Cx::root().child_with_timeout(ms(20));
-        let both = a.merge(&b);
-        assert_eq!(both.deadline(), b.deadline());
+        let late = Cx::root().child_with_timeout(ms(50));
+        let early = Cx::root().child_with_timeout(ms(20));
+        let both = late.merge(&early);
+        assert_eq!(both.deadline(), early.deadline());
         let cause = both.cancelled().await;
         assert!(cause.is_deadline());
-        let c = Cx::root();
-        let d = Cx::root();
-        let m = c.merge(&d);
-        d.cancel("d went away");
-        assert_eq!(m.cause().unwrap().root(), &Cause::explicit("d went away"));
-        assert!(!c.is_cancelled());
+        let request = Cx::root();
+        let server = Cx::root();
+        let merged = request.merge(&server);
+        server.cancel("server went away");
+        assert_eq!(merged.cause().unwrap().root(), &Cause::explicit("server went away"));
+        assert!(!request.is_cancelled());
     });
 }
 
