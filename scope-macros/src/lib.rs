@@ -1,2 +1,74 @@
 //! Procedural macros of `scope`. Use them through the `scope` crate, which re-exports them.
+//!
+//! Each entry point is a thin line onto a function on `proc_macro2` tokens (in [`expand`]), so
+//! every stage can be tested without a compiler run. The stages: [`ast`] (the inputs),
+//! [`attr`] (the options), [`valid`] (checks across options and the item), [`rewrite`] (the
+//! spawn macros and the orphan lint, over a body), [`lint`] (what counts as an orphan task),
+//! [`expand`] (the output). The expansions are shown in docs/macros.md.
 #![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+
+mod ast;
+mod attr;
+mod expand;
+mod lint;
+mod rewrite;
+mod valid;
+
+#[cfg(test)]
+mod tests;
+
+/// Runs an `async fn`'s body as a scope (or every async fn of an `impl` block or inline
+/// `mod`). See the `scope` crate.
+#[proc_macro_attribute]
+pub fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::scoped(args.into(), input.into()).into()
+}
+
+/// A scope in expression position: `scope!(OPTIONS, { BODY })` is a future of the body's
+/// value, with every child joined. See the `scope` crate.
+#[proc_macro]
+pub fn scope(input: TokenStream) -> TokenStream {
+    expand::scope(input.into()).into()
+}
+
+/// Starts a child of the enclosing scope on the tokio runtime. Only inside a `#[scoped]` fn or
+/// a `scope!` block. See the `scope` crate.
+#[proc_macro]
+pub fn spawn(input: TokenStream) -> TokenStream {
+    expand::spawn_outside(ast::SpawnKind::Spawn, input.into()).into()
+}
+
+/// Starts a child of the enclosing scope, polled in place by the scope's own future. Only
+/// inside a `#[scoped]` fn or a `scope!` block. See the `scope` crate.
+#[proc_macro]
+pub fn spawn_in_place(input: TokenStream) -> TokenStream {
+    expand::spawn_outside(ast::SpawnKind::InPlace, input.into()).into()
+}
+
+/// Declares typed slots: `slot!(pub static REQUEST_ID: String);`. See the `scope` crate.
+#[proc_macro]
+pub fn slot(input: TokenStream) -> TokenStream {
+    expand::slot(input.into()).into()
+}
+
+/// The program's entry point: a tokio runtime, a root scope, and SIGINT/SIGTERM turned into a
+/// shutdown cause. See the `scope` crate.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::main(args.into(), input.into()).into()
+}
+
+/// An async test on a tokio runtime, followed by the no-leak check. See the `scope` crate.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::test(args.into(), input.into()).into()
+}
+
+/// The orphan lint's opt-out, `#[scope::allow_orphan]`, on a statement in a scope's body. The
+/// scope macros read and remove it; elsewhere it does nothing.
+#[proc_macro_attribute]
+pub fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::allow_orphan(args.into(), input.into()).into()
+}

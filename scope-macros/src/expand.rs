@@ -1,0 +1,609 @@
+//! The expansions. Every entry point returns the item (as close to the intended expansion as
+//! it can) followed by its errors as `compile_error!`s: never nothing, never a panic.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::ast::{self, ScopeInput, SlotInput, SpawnKind, Target};
+use crate::attr::{self, CountValue, Ctx, DurationValue, Flavor, Options, PolicyKind};
+use crate::rewrite::{self, Rewriter};
+use crate::valid;
+
+fn errors_to_tokens(errors: Vec<syn::Error>) -> TokenStream {
+    errors.into_iter().map(|e| e.to_compile_error()).collect()
+}
+
+/// `Duration` tokens for a duration option.
+fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStream {
+    match value {
+        DurationValue::Literal { nanos, span } => {
+            let d = quote_spanned!(*span=> #krate::__private::Duration);
+            #[allow(clippy::cast_possible_truncation)] // Reason: checked to fit in u64 when parsed.
+            let n = *nanos as u64;
+            if n % 1_000_000_000 == 0 {
+                let s = n / 1_000_000_000;
+                quote_spanned!(*span=> #d::from_secs(#s))
+            } else if n % 1_000_000 == 0 {
+                let ms = n / 1_000_000;
+                quote_spanned!(*span=> #d::from_millis(#ms))
+            } else {
+                quote_spanned!(*span=> #d::from_nanos(#n))
+            }
+        }
+        DurationValue::Expr(e) => e.to_token_stream(),
+    }
+}
+
+fn count(value: &CountValue) -> TokenStream {
+    match value {
+        CountValue::Literal { value, span } => {
+            let lit = syn::LitInt::new(&format!("{value}usize"), *span);
+            lit.to_token_stream()
+        }
+        CountValue::Expr(e) => e.to_token_stream(),
+    }
+}
+
+/// The `Config` builder chain.
+///
+/// ```text
+/// // Input: #[scoped(limit = 4, timeout = 2s, slots(TENANT = t))] async fn fetch(..)
+/// // Output:
+/// ::scope::__private::Config::new()
+///     .name("fetch")
+///     .limit(4usize)
+///     .timeout(::scope::__private::Duration::from_secs(2u64))
+///     .bind(&TENANT, t)
+/// ```
+fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream {
+    let krate = opts.krate();
+    // `Config::new` is `#[track_caller]`: spanned at the user's code, its location is theirs.
+    let mut chain = quote_spanned!(site=> #krate::__private::Config::new());
+    match (&opts.name, default_name) {
+        (Some((name, _)), _) => {
+            let s = name.span();
+            chain.extend(quote_spanned!(s=> .name(#name)));
+        }
+        (None, Some(name)) => chain.extend(quote!(.name(#name))),
+        (None, None) => {}
+    }
+    if let Some((PolicyKind::Supervise, span)) = &opts.policy {
+        chain.extend(quote_spanned!(*span=> .policy(#krate::__private::Policy::Supervise)));
+    }
+    if let Some((limit, span)) = &opts.limit {
+        let n = count(limit);
+        chain.extend(quote_spanned!(*span=> .limit(#n)));
+    }
+    if let Some((t, span)) = &opts.timeout {
+        let d = duration(&krate, t);
+        chain.extend(quote_spanned!(*span=> .timeout(#d)));
+    }
+    if let Some((at, span)) = &opts.deadline {
+        chain.extend(quote_spanned!(*span=> .deadline(#at)));
+    }
+    if let Some((g, span)) = &opts.grace {
+        let d = duration(&krate, g);
+        chain.extend(quote_spanned!(*span=> .grace(#d)));
+    }
+    if let Some((bindings, _)) = &opts.slots {
+        for b in bindings {
+            let slot = &b.slot;
+            let value = &b.value;
+            let span = slot.span();
+            chain.extend(quote_spanned!(span=> .bind(&#slot, #value)));
+        }
+    }
+    chain
+}
+
+/// The scope around a body.
+///
+/// ```text
+/// // Input: BODY (already rewritten), policy fail_fast
+/// // Output:
+/// let __scope = &::scope::__private::Scope::new(CONFIG);
+/// __scope.run(async BODY).await
+/// ```
+///
+/// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` uses `LocalScope`/`LocalRace`.
+fn scoped_body(opts: &Options, config: &TokenStream, body: &syn::Block) -> TokenStream {
+    let krate = opts.krate();
+    let scope = rewrite::scope_ident();
+    let (ty, run) = match (opts.policy(), opts.is_local()) {
+        (PolicyKind::FailFast, false) => ("Scope", "run"),
+        (PolicyKind::FailFast, true) => ("LocalScope", "run"),
+        (PolicyKind::Supervise, false) => ("Scope", "run_all"),
+        (PolicyKind::Supervise, true) => ("LocalScope", "run_all"),
+        (PolicyKind::FirstOk, false) => ("Race", "run"),
+        (PolicyKind::FirstOk, true) => ("LocalRace", "run"),
+    };
+    let ty = format_ident!("{}", ty);
+    let run = format_ident!("{}", run);
+    quote! {
+        let #scope = &#krate::__private::#ty::new(#config);
+        #scope.#run(async #body).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// #[scoped]
+
+/// `#[scoped(OPTIONS)]` on an async fn, an `impl` block or an inline `mod`.
+///
+/// ```text
+/// // Input:
+/// #[scoped(limit = 4)]
+/// async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, Error> {
+///     let a = spawn!(fetch(ids[0]));
+///     Ok(vec![a.await?])
+/// }
+/// // Output:
+/// async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, Error> {
+///     let __scope = &::scope::__private::Scope::new(
+///         ::scope::__private::Config::new().name("fetch_all").limit(4usize));
+///     __scope.run(async {
+///         let a = __scope.spawn(fetch(ids[0]));
+///         Ok(vec![a.await?])
+///     }).await
+/// }
+/// ```
+pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
+    let target = Target::parse(input);
+    let mut errors = Vec::new();
+    let out = match target {
+        Target::Fn(mut f) => {
+            let params = ast::param_names(&f.sig);
+            let (opts, errs) = attr::parse_attr_args(args, Ctx::Scoped, &params);
+            errors.extend(errs);
+            errors.extend(valid::options(&opts, Ctx::Scoped));
+            scoped_fn(&mut f, &opts, None, &mut errors);
+            f.into_token_stream()
+        }
+        Target::Impl(mut imp) => {
+            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &[]);
+            errors.extend(errs);
+            errors.extend(valid::options(&opts, Ctx::Scoped));
+            scoped_impl(&mut imp, &args, &mut errors);
+            imp.into_token_stream()
+        }
+        Target::Mod(mut m) => {
+            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &[]);
+            errors.extend(errs);
+            errors.extend(valid::options(&opts, Ctx::Scoped));
+            if m.content.is_none() {
+                errors.push(syn::Error::new_spanned(
+                    &m,
+                    "`#[scoped]` applies to an inline `mod { ... }` only: put it on the async fns \
+                     (or the `impl` blocks) in that file instead",
+                ));
+            }
+            scoped_mod(&mut m, &args, &mut errors);
+            m.into_token_stream()
+        }
+        Target::Other(tokens) => {
+            let (_, errs) = attr::parse_attr_args(args, Ctx::Scoped, &[]);
+            errors.extend(errs);
+            errors.push(not_an_fn(&tokens));
+            tokens
+        }
+    };
+    let errors = errors_to_tokens(errors);
+    quote!(#out #errors)
+}
+
+fn not_an_fn(tokens: &TokenStream) -> syn::Error {
+    let message = "`#[scoped]` goes on an `async fn` (free fn or method), an `impl` block or an \
+                   inline `mod`";
+    // A trait method without a body: say so.
+    if let Ok(f) = syn::parse2::<syn::TraitItemFn>(tokens.clone()) {
+        if f.default.is_none() {
+            return syn::Error::new_spanned(
+                &f.sig,
+                "`#[scoped]` needs the fn's body: put it on the method in each `impl`, or give \
+                 the trait method a default body",
+            );
+        }
+    }
+    let span = tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
+    syn::Error::new(span, message)
+}
+
+/// Rewrites one async fn; `owner` is the type of its `impl` block, for the default name.
+fn scoped_fn(
+    f: &mut syn::ItemFn,
+    opts: &Options,
+    owner: Option<&str>,
+    errors: &mut Vec<syn::Error>,
+) {
+    if let Err(e) = valid::is_async(&f.sig, Ctx::Scoped) {
+        errors.push(e);
+        return;
+    }
+    if let Err(e) = valid::returns_result(&f.sig, opts.policy()) {
+        errors.push(e);
+    }
+    errors.extend(Rewriter::run(&mut f.block));
+    let fn_name = f.sig.ident.to_string();
+    let name = match owner {
+        Some(ty) => format!("{ty}::{fn_name}"),
+        None => fn_name,
+    };
+    let config = config(opts, Some(&name), f.sig.ident.span());
+    let body = scoped_body(opts, &config, &f.block);
+    *f.block = syn::parse_quote!({ #body });
+}
+
+fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "scoped")
+    })
+}
+
+fn type_name(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// Every async fn of an `impl` block, with the block's options (a method's own `#[scoped]`
+/// takes over).
+fn scoped_impl(imp: &mut syn::ItemImpl, args: &TokenStream, errors: &mut Vec<syn::Error>) {
+    let owner = type_name(&imp.self_ty);
+    for item in &mut imp.items {
+        if let syn::ImplItem::Fn(m) = item {
+            if m.sig.asyncness.is_none() || has_scoped_attr(&m.attrs) {
+                continue;
+            }
+            let mut f = syn::ItemFn {
+                attrs: std::mem::take(&mut m.attrs),
+                vis: m.vis.clone(),
+                sig: m.sig.clone(),
+                block: Box::new(m.block.clone()),
+            };
+            let params = ast::param_names(&f.sig);
+            // Errors in the options were reported once for the block; parse again only to
+            // resolve the parameters each option may name.
+            let (opts, _) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &params);
+            scoped_fn(&mut f, &opts, owner.as_deref(), errors);
+            m.attrs = f.attrs;
+            m.block = *f.block;
+        }
+    }
+}
+
+fn scoped_mod(m: &mut syn::ItemMod, args: &TokenStream, errors: &mut Vec<syn::Error>) {
+    let Some((_, items)) = &mut m.content else {
+        return;
+    };
+    for item in items {
+        match item {
+            syn::Item::Fn(f) if f.sig.asyncness.is_some() && !has_scoped_attr(&f.attrs) => {
+                let params = ast::param_names(&f.sig);
+                let (opts, _) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &params);
+                scoped_fn(f, &opts, None, errors);
+            }
+            syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => scoped_impl(imp, args, errors),
+            syn::Item::Mod(inner) if !has_scoped_attr(&inner.attrs) => {
+                scoped_mod(inner, args, errors);
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scope!
+
+/// `scope!(OPTIONS, { BODY })`: a future of the body's value, every child joined.
+///
+/// ```text
+/// // Input:
+/// scope!(limit = 2, { let a = spawn!(work(1)); a.await })
+/// // Output:
+/// async {
+///     let __scope = &::scope::__private::Scope::new(
+///         ::scope::__private::Config::new().limit(2usize));
+///     __scope.run(async { let a = __scope.spawn(work(1)); a.await }).await
+/// }
+/// ```
+pub(crate) fn scope(input: TokenStream) -> TokenStream {
+    let ScopeInput {
+        options,
+        mut errors,
+        body,
+    } = ScopeInput::parse(input);
+    errors.extend(valid::options(&options, Ctx::ScopeMacro));
+    let Some(mut body) = body else {
+        let errors = errors_to_tokens(errors);
+        return quote!({ #errors });
+    };
+    errors.extend(Rewriter::run(&mut body));
+    let config = config(&options, None, Span::call_site());
+    let inner = scoped_body(&options, &config, &body);
+    let errors = errors_to_tokens(errors);
+    quote! {
+        {
+            #errors
+            async { #inner }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// spawn!, spawn_in_place! outside any scope
+
+/// A spawn macro that no `#[scoped]` fn or `scope!` block rewrote: it is outside any scope.
+///
+/// ```text
+/// // Input: spawn!(fut)   (outside a scope)
+/// // Output: ::core::compile_error!("`spawn!` can only be used inside ...")
+/// ```
+pub(crate) fn spawn_outside(kind: SpawnKind, input: TokenStream) -> TokenStream {
+    let m = kind.macro_name();
+    let msg = format!(
+        "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it starts a \
+         child of the enclosing scope, and there is none here\n\
+         help: put `#[scoped]` on the enclosing async fn, or wrap this code in `scope!({{ ... }}).await`"
+    );
+    // The arguments are not expanded: with no scope, they have nothing to run in.
+    drop(input);
+    quote!(::core::compile_error!(#msg))
+}
+
+// ---------------------------------------------------------------------------------------------
+// slot!
+
+/// `slot!(pub static NAME: Type);`
+///
+/// ```text
+/// // Input:  slot!(pub static REQUEST_ID: String);
+/// // Output: pub static REQUEST_ID: ::scope::__private::Slot<String> =
+/// //             ::scope::__private::Slot::new("REQUEST_ID");
+/// ```
+///
+/// A leading `crate = path;` overrides the path of the facade.
+pub(crate) fn slot(input: TokenStream) -> TokenStream {
+    let (krate, rest, mut errors) = split_crate_prefix(input);
+    match syn::parse2::<SlotInput>(rest) {
+        Ok(SlotInput { decls }) => {
+            let mut out = TokenStream::new();
+            for d in decls {
+                let attrs = &d.attrs;
+                let vis = &d.vis;
+                let st = &d.static_token;
+                let name = &d.name;
+                let ty = &d.ty;
+                let name_str = name.to_string();
+                let ty_span = ty.span();
+                let slot_ty = quote_spanned!(ty_span=> #krate::__private::Slot<#ty>);
+                let init = quote_spanned!(ty_span=> #krate::__private::Slot::new(#name_str));
+                out.extend(quote!(#(#attrs)* #vis #st #name: #slot_ty = #init;));
+            }
+            out.extend(errors_to_tokens(errors));
+            out
+        }
+        Err(e) => {
+            errors.push(e);
+            errors_to_tokens(errors)
+        }
+    }
+}
+
+/// Splits an optional `crate = path;` from the front of `slot!`'s input.
+fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn::Error>) {
+    let mut trees: Vec<proc_macro2::TokenTree> = input.clone().into_iter().collect();
+    let starts = matches!(trees.first(), Some(proc_macro2::TokenTree::Ident(i)) if i == "crate")
+        && matches!(trees.get(1), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '=');
+    if !starts {
+        return (quote!(::scope), input, Vec::new());
+    }
+    let semi = trees
+        .iter()
+        .position(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ';'));
+    let Some(semi) = semi else {
+        let e = syn::Error::new(
+            trees[0].span(),
+            "expected `;` after `crate = path` in `slot!(crate = path; static NAME: Type)`",
+        );
+        return (quote!(::scope), TokenStream::new(), vec![e]);
+    };
+    let rest: TokenStream = trees.split_off(semi + 1).into_iter().collect();
+    let path_tokens: TokenStream = trees[2..semi].iter().cloned().collect();
+    match syn::parse2::<syn::Path>(path_tokens) {
+        Ok(p) => (p.into_token_stream(), rest, Vec::new()),
+        Err(e) => (
+            quote!(::scope),
+            rest,
+            vec![syn::Error::new(
+                e.span(),
+                "`crate` expects a path to the `scope` crate, such as `crate = my_scope`",
+            )],
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// #[scope::main], #[scope::test]
+
+fn runtime_builder(opts: &Options, default: Flavor) -> TokenStream {
+    let krate = opts.krate();
+    let flavor = opts.flavor.map_or(default, |(f, _)| f);
+    let mut b = match flavor {
+        Flavor::CurrentThread => {
+            quote!(#krate::__private::tokio::runtime::Builder::new_current_thread())
+        }
+        Flavor::MultiThread => {
+            quote!(#krate::__private::tokio::runtime::Builder::new_multi_thread())
+        }
+    };
+    if let Some((n, span)) = &opts.worker_threads {
+        let n = count(n);
+        b.extend(quote_spanned!(*span=> .worker_threads(#n)));
+    }
+    if let Some((paused, span)) = &opts.start_paused {
+        b.extend(quote_spanned!(*span=> .start_paused(#paused)));
+    }
+    quote! {
+        #b.enable_all().build().expect("failed to build the tokio runtime")
+    }
+}
+
+/// `#[scope::main]`: a tokio runtime, a root scope, SIGINT/SIGTERM as a shutdown cause, the
+/// grace, then exit.
+///
+/// ```text
+/// // Input:
+/// #[scope::main(grace = 5s)]
+/// async fn main() -> Result<(), AppError> { BODY }
+/// // Output:
+/// fn main() -> Result<(), AppError> {
+///     let __rt = ::scope::__private::tokio::runtime::Builder::new_multi_thread()
+///         .enable_all().build().expect("failed to build the tokio runtime");
+///     ::scope::__private::main_entry(__rt, ::scope::__private::Duration::from_secs(5u64), async {
+///         let __scope = &::scope::__private::Scope::new(
+///             ::scope::__private::Config::new().name("main").grace(..));
+///         __scope.run(async { BODY }).await
+///     })
+/// }
+/// ```
+///
+/// With no return type, the body is run as `async { BODY }.await; Ok(())` and a scope
+/// failure is printed to stderr and exits with status 1.
+pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
+    let Target::Fn(mut f) = Target::parse(input.clone()) else {
+        let (_, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            "`#[scope::main]` goes on `async fn main()`",
+        ));
+        let errors = errors_to_tokens(errors);
+        return quote!(#input #errors);
+    };
+    let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
+    errors.extend(valid::options(&opts, Ctx::Main));
+    if let Err(e) = valid::is_async(&f.sig, Ctx::Main) {
+        errors.push(e);
+        let errors = errors_to_tokens(errors);
+        return quote!(#f #errors);
+    }
+    if let Err(e) = valid::no_params(&f.sig, Ctx::Main) {
+        errors.push(e);
+    }
+    errors.extend(Rewriter::run(&mut f.block));
+    let krate = opts.krate();
+    let name = f.sig.ident.to_string();
+    let config = config(&opts, Some(&name), f.sig.ident.span());
+    let grace = match &opts.grace {
+        Some((g, _)) => duration(&krate, g),
+        None => quote!(#krate::__private::DEFAULT_MAIN_GRACE),
+    };
+    let unit = matches!(f.sig.output, syn::ReturnType::Default)
+        || matches!(&f.sig.output, syn::ReturnType::Type(_, t) if matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()));
+    let body = &f.block;
+    let rt = format_ident!("__rt", span = Span::mixed_site());
+    let err = format_ident!("__error", span = Span::mixed_site());
+    let runtime = runtime_builder(&opts, Flavor::MultiThread);
+    let policy_scope = scoped_body(&opts, &config, &syn::parse_quote!({ #body }));
+    let future = if unit {
+        let wrapped: syn::Block = syn::parse_quote!({
+            async #body.await;
+            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
+        });
+        let inner = scoped_body(&opts, &config, &wrapped);
+        quote! {
+            async {
+                if let #krate::__private::Result::Err(#err) = async { #inner }.await {
+                    ::std::eprintln!("error: {}", #err);
+                    ::std::process::exit(1);
+                }
+            }
+        }
+    } else {
+        quote!(async { #policy_scope })
+    };
+    f.sig.asyncness = None;
+    *f.block = syn::parse_quote!({
+        let #rt = #runtime;
+        #krate::__private::main_entry(#rt, #grace, #future)
+    });
+    let errors = errors_to_tokens(errors);
+    quote!(#f #errors)
+}
+
+/// `#[scope::test]`: tokio's test runtime plus the no-leak check after the body.
+///
+/// ```text
+/// // Input:
+/// #[scope::test(start_paused = true)]
+/// async fn t() { BODY }
+/// // Output:
+/// #[::core::prelude::v1::test]
+/// fn t() {
+///     let __rt = ::scope::__private::tokio::runtime::Builder::new_current_thread()
+///         .start_paused(true).enable_all().build().expect("failed to build the tokio runtime");
+///     __rt.block_on(async {
+///         let __leaks = ::scope::__private::LeakCheck::new();
+///         let __out = async { BODY }.await;
+///         __leaks.assert_clean().await;
+///         __out
+///     })
+/// }
+/// ```
+pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
+    let Target::Fn(mut f) = Target::parse(input.clone()) else {
+        let (_, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            "`#[scope::test]` goes on an `async fn` test",
+        ));
+        let errors = errors_to_tokens(errors);
+        return quote!(#input #errors);
+    };
+    let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
+    errors.extend(valid::options(&opts, Ctx::Test));
+    let krate = opts.krate();
+    if let Err(e) = valid::is_async(&f.sig, Ctx::Test) {
+        errors.push(e);
+        let errors = errors_to_tokens(errors);
+        return quote!(#[::core::prelude::v1::test] #f #errors);
+    }
+    if let Err(e) = valid::no_params(&f.sig, Ctx::Test) {
+        errors.push(e);
+    }
+    let body = &f.block;
+    let rt = format_ident!("__rt", span = Span::mixed_site());
+    let leaks = format_ident!("__leaks", span = Span::mixed_site());
+    let out = format_ident!("__out", span = Span::mixed_site());
+    let runtime = runtime_builder(&opts, Flavor::CurrentThread);
+    f.sig.asyncness = None;
+    *f.block = syn::parse_quote!({
+        let #rt = #runtime;
+        #rt.block_on(async {
+            let #leaks = #krate::__private::LeakCheck::new();
+            let #out = async #body.await;
+            #leaks.assert_clean().await;
+            #out
+        })
+    });
+    let errors = errors_to_tokens(errors);
+    quote!(#[::core::prelude::v1::test] #f #errors)
+}
+
+/// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.
+pub(crate) fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
+    if args.is_empty() {
+        return input;
+    }
+    let e = syn::Error::new_spanned(&args, "`#[scope::allow_orphan]` takes no arguments");
+    let e = e.to_compile_error();
+    quote!(#input #e)
+}

@@ -1,0 +1,411 @@
+//! The body pass: rewrites the spawn macros onto the hidden scope variable and runs the
+//! orphan-task lint, in one walk.
+//!
+//! ```text
+//! // Input (in a #[scoped] body)          // Output
+//! spawn!(fut)                             __scope.spawn(fut)
+//! spawn!(name = "x", fut)                 __scope.spawn_named("x", fut)
+//! spawn_in_place!(fut)                    __scope.spawn_in_place(fut)
+//! spawn_in_place!(name = "x", fut)        __scope.spawn_in_place_named("x", fut)
+//! ```
+//!
+//! `__scope` carries `Span::mixed_site()`: user code can neither name nor shadow it.
+//!
+//! The walk descends into closures, loops, async blocks and the arguments of other macros
+//! (parsed as expressions when they are, scanned as tokens otherwise). It stops at a nested
+//! `scope!` (which rewrites its own body, so a spawn binds to the innermost scope) and at
+//! nested items (a nested `fn` cannot reach the scope; a spawn macro there is the "outside any
+//! scope" error).
+
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::punctuated::Punctuated;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Expr, Stmt, Token};
+
+use crate::ast::{SpawnArgs, SpawnKind};
+use crate::lint::{self, Aliases, Orphan};
+
+/// The name of the hidden scope variable, invisible to user code.
+pub(crate) fn scope_ident() -> Ident {
+    Ident::new("__scope", Span::mixed_site())
+}
+
+pub(crate) struct Rewriter {
+    scope: Ident,
+    aliases: Aliases,
+    /// Problems found; each is spanned at the user's tokens.
+    pub(crate) errors: Vec<syn::Error>,
+    /// Inside a statement or expression marked `#[scope::allow_orphan]`.
+    allowed: usize,
+    /// Inside the future of a `spawn!` (a separate task that cannot reach the scope).
+    in_spawned: usize,
+    /// How many spawn macros were rewritten (to know whether a macro's tokens changed).
+    rewrites: usize,
+}
+
+impl Rewriter {
+    pub(crate) fn new(block: &syn::Block) -> Rewriter {
+        Rewriter {
+            scope: scope_ident(),
+            aliases: Aliases::collect(block),
+            errors: Vec::new(),
+            allowed: 0,
+            in_spawned: 0,
+            rewrites: 0,
+        }
+    }
+
+    /// Rewrites and lints `block` in place.
+    pub(crate) fn run(block: &mut syn::Block) -> Vec<syn::Error> {
+        let mut rw = Rewriter::new(block);
+        rw.visit_block_mut(block);
+        rw.errors
+    }
+
+    fn orphan(&mut self, span_of: &dyn ToTokens, written: &str, resolved: &[String], kind: Orphan) {
+        if self.allowed > 0 {
+            return;
+        }
+        let full = resolved.join("::");
+        let what = if full == written.trim_start_matches("::") || full.is_empty() {
+            format!("`{written}`")
+        } else {
+            format!("`{written}` (`{full}`)")
+        };
+        let msg = format!(
+            "{what} starts a task that this scope does not own: it could outlive the scope\n\
+             {}\n\
+             note: if the task really must outlive the scope, mark the statement `#[scope::allow_orphan]`",
+            kind.help()
+        );
+        self.errors.push(syn::Error::new_spanned(span_of, msg));
+    }
+
+    fn check_path(&mut self, path: &syn::Path) {
+        let segs = lint::segments(path);
+        let resolved = self.aliases.resolve(&segs);
+        if let Some(kind) = lint::classify(&resolved) {
+            let written = crate::attr::path_string(path);
+            self.orphan(path, &written, &resolved, kind);
+        }
+    }
+
+    fn check_method(&mut self, call: &syn::ExprMethodCall) {
+        let method = call.method.to_string();
+        if let Some(kind) = lint::classify_method(&method, &call.receiver, &self.aliases) {
+            self.orphan(&call.method, &format!(".{method}(..)"), &[], kind);
+        }
+    }
+
+    /// `spawn!(..)` -> `__scope.spawn(..)`; an error expression when misused.
+    fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
+        let span = mac
+            .path
+            .segments
+            .last()
+            .map_or_else(Span::call_site, |s| s.ident.span());
+        if self.in_spawned > 0 {
+            let msg = format!(
+                "`{}` inside a child started with `spawn!`: that child runs as its own task and \
+                 cannot reach this scope\n\
+                 help: start the outer child with `spawn_in_place!`, or open a nested `scope!` inside it",
+                kind.macro_name()
+            );
+            return syn::Error::new_spanned(mac, msg).to_compile_error();
+        }
+        let mut args = match SpawnArgs::parse(mac.tokens.clone(), kind) {
+            Ok(args) => args,
+            Err(e) => return e.to_compile_error(),
+        };
+        if kind == SpawnKind::Spawn {
+            self.in_spawned += 1;
+        }
+        self.visit_expr_mut(&mut args.fut);
+        if let Some(name) = &mut args.name {
+            self.visit_expr_mut(name);
+        }
+        if kind == SpawnKind::Spawn {
+            self.in_spawned -= 1;
+        }
+        self.rewrites += 1;
+        let scope = &self.scope;
+        let fut = &args.fut;
+        let method = match (kind, args.name.is_some()) {
+            (SpawnKind::Spawn, false) => "spawn",
+            (SpawnKind::Spawn, true) => "spawn_named",
+            (SpawnKind::InPlace, false) => "spawn_in_place",
+            (SpawnKind::InPlace, true) => "spawn_in_place_named",
+        };
+        let method = Ident::new(method, span);
+        match &args.name {
+            Some(name) => quote_spanned!(span=> #scope.#method(#name, #fut)),
+            None => quote_spanned!(span=> #scope.#method(#fut)),
+        }
+    }
+
+    /// The arguments of another macro (`vec![..]`, `println!(..)`, `tokio::join!(..)`,
+    /// `tokio::select! {..}`): rewritten as expressions when they parse as a comma-separated
+    /// list, as tokens otherwise.
+    fn rewrite_macro(&mut self, mac: &mut syn::Macro) {
+        let before = (self.rewrites, self.errors.len());
+        let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
+        if let Ok(mut exprs) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+            for e in &mut exprs {
+                self.visit_expr_mut(e);
+            }
+            if self.rewrites != before.0 {
+                mac.tokens = exprs.into_token_stream();
+            }
+            return;
+        }
+        let tokens = self.rewrite_tokens(mac.tokens.clone());
+        if self.rewrites != before.0 {
+            mac.tokens = tokens;
+        }
+    }
+
+    /// The token-level pass, for macro arguments that are not expressions.
+    fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = TokenStream::new();
+        let mut i = 0;
+        while i < trees.len() {
+            let after_dot =
+                i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
+            if !after_dot {
+                if let Some((end, path)) = match_path(&trees, i) {
+                    let last = path.segments.last().map(|s| s.ident.to_string());
+                    let bang =
+                        matches!(trees.get(end), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                    if bang {
+                        if let Some(TokenTree::Group(g)) = trees.get(end + 1) {
+                            let mac = syn::Macro {
+                                path: path.clone(),
+                                bang_token: Token![!](Span::call_site()),
+                                delimiter: match g.delimiter() {
+                                    Delimiter::Brace => syn::MacroDelimiter::Brace(
+                                        syn::token::Brace(g.delim_span()),
+                                    ),
+                                    Delimiter::Bracket => syn::MacroDelimiter::Bracket(
+                                        syn::token::Bracket(g.delim_span()),
+                                    ),
+                                    _ => syn::MacroDelimiter::Paren(syn::token::Paren(
+                                        g.delim_span(),
+                                    )),
+                                },
+                                tokens: g.stream(),
+                            };
+                            if let Some(kind) = last.as_deref().and_then(SpawnKind::from_name) {
+                                out.extend(self.rewrite_spawn(kind, &mac));
+                            } else {
+                                // A nested `scope!` keeps its tokens; other macros are scanned.
+                                for t in &trees[i..=end] {
+                                    out.extend(std::iter::once(t.clone()));
+                                }
+                                if last.as_deref() == Some("scope") {
+                                    out.extend(std::iter::once(trees[end + 1].clone()));
+                                } else {
+                                    let inner = self.rewrite_tokens(g.stream());
+                                    let mut ng = Group::new(g.delimiter(), inner);
+                                    ng.set_span(g.span());
+                                    out.extend(std::iter::once(TokenTree::Group(ng)));
+                                }
+                            }
+                            i = end + 2;
+                            continue;
+                        }
+                    }
+                    if let Some(TokenTree::Group(g)) = trees.get(end) {
+                        if g.delimiter() == Delimiter::Parenthesis {
+                            self.check_path(&path);
+                        }
+                    }
+                    for t in &trees[i..end] {
+                        out.extend(std::iter::once(t.clone()));
+                    }
+                    i = end;
+                    continue;
+                }
+            } else if let TokenTree::Ident(method) = &trees[i] {
+                let m = method.to_string();
+                if matches!(
+                    m.as_str(),
+                    "spawn_ok"
+                        | "spawn_obj"
+                        | "spawn_local_obj"
+                        | "spawn_with_handle"
+                        | "spawn_local_with_handle"
+                ) && matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
+                {
+                    self.orphan(method, &format!(".{m}(..)"), &[], Orphan::Executor);
+                }
+            }
+            match &trees[i] {
+                TokenTree::Group(g) => {
+                    let inner = self.rewrite_tokens(g.stream());
+                    let mut ng = Group::new(g.delimiter(), inner);
+                    ng.set_span(g.span());
+                    out.extend(std::iter::once(TokenTree::Group(ng)));
+                }
+                other => out.extend(std::iter::once(other.clone())),
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+/// Matches `[::] ident (:: ident)*` at `trees[start..]`; returns the index after it.
+fn match_path(trees: &[TokenTree], start: usize) -> Option<(usize, syn::Path)> {
+    let is_colons = |i: usize| {
+        matches!((trees.get(i), trees.get(i + 1)),
+            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+            if a.as_char() == ':' && b.as_char() == ':' && a.spacing() == proc_macro2::Spacing::Joint)
+    };
+    let mut i = start;
+    let mut tokens = TokenStream::new();
+    if is_colons(i) {
+        tokens.extend(trees[i..i + 2].iter().cloned());
+        i += 2;
+    }
+    let mut any = false;
+    loop {
+        match trees.get(i) {
+            Some(TokenTree::Ident(id)) => {
+                tokens.extend(std::iter::once(TokenTree::Ident(id.clone())));
+                i += 1;
+                any = true;
+            }
+            _ => break,
+        }
+        if is_colons(i) && matches!(trees.get(i + 2), Some(TokenTree::Ident(_))) {
+            tokens.extend(trees[i..i + 2].iter().cloned());
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let path = syn::parse2::<syn::Path>(tokens).ok()?;
+    Some((i, path))
+}
+
+fn spawn_kind(path: &syn::Path) -> Option<SpawnKind> {
+    path.segments
+        .last()
+        .and_then(|s| SpawnKind::from_name(&s.ident.to_string()))
+}
+
+fn is_scope_macro(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| s.ident == "scope")
+}
+
+/// Removes `#[scope::allow_orphan]` from `attrs`; whether it was there.
+fn take_opt_out(attrs: &mut Vec<syn::Attribute>) -> bool {
+    let before = attrs.len();
+    attrs.retain(|a| !lint::is_opt_out(a));
+    attrs.len() != before
+}
+
+fn expr_attrs(expr: &mut Expr) -> Option<&mut Vec<syn::Attribute>> {
+    Some(match expr {
+        Expr::Array(e) => &mut e.attrs,
+        Expr::Assign(e) => &mut e.attrs,
+        Expr::Async(e) => &mut e.attrs,
+        Expr::Await(e) => &mut e.attrs,
+        Expr::Binary(e) => &mut e.attrs,
+        Expr::Block(e) => &mut e.attrs,
+        Expr::Call(e) => &mut e.attrs,
+        Expr::Closure(e) => &mut e.attrs,
+        Expr::ForLoop(e) => &mut e.attrs,
+        Expr::If(e) => &mut e.attrs,
+        Expr::Let(e) => &mut e.attrs,
+        Expr::Loop(e) => &mut e.attrs,
+        Expr::Macro(e) => &mut e.attrs,
+        Expr::Match(e) => &mut e.attrs,
+        Expr::MethodCall(e) => &mut e.attrs,
+        Expr::Paren(e) => &mut e.attrs,
+        Expr::Path(e) => &mut e.attrs,
+        Expr::Reference(e) => &mut e.attrs,
+        Expr::Return(e) => &mut e.attrs,
+        Expr::Try(e) => &mut e.attrs,
+        Expr::Tuple(e) => &mut e.attrs,
+        Expr::Unsafe(e) => &mut e.attrs,
+        Expr::While(e) => &mut e.attrs,
+        Expr::Field(e) => &mut e.attrs,
+        Expr::Index(e) => &mut e.attrs,
+        Expr::Cast(e) => &mut e.attrs,
+        Expr::Unary(e) => &mut e.attrs,
+        _ => return None,
+    })
+}
+
+impl VisitMut for Rewriter {
+    fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        match stmt {
+            // Nested items are not part of the scope's body.
+            Stmt::Item(_) => {}
+            Stmt::Local(local) => {
+                let allow = take_opt_out(&mut local.attrs);
+                self.allowed += usize::from(allow);
+                visit_mut::visit_local_mut(self, local);
+                self.allowed -= usize::from(allow);
+            }
+            Stmt::Macro(sm) => {
+                let allow = take_opt_out(&mut sm.attrs);
+                self.allowed += usize::from(allow);
+                if spawn_kind(&sm.mac.path).is_some() {
+                    let expr = Expr::Macro(syn::ExprMacro {
+                        attrs: std::mem::take(&mut sm.attrs),
+                        mac: sm.mac.clone(),
+                    });
+                    let semi = sm.semi_token;
+                    *stmt = Stmt::Expr(expr, semi);
+                    if let Stmt::Expr(e, _) = stmt {
+                        self.visit_expr_mut(e);
+                    }
+                } else if !is_scope_macro(&sm.mac.path) {
+                    self.rewrite_macro(&mut sm.mac);
+                }
+                self.allowed -= usize::from(allow);
+            }
+            Stmt::Expr(e, _) => self.visit_expr_mut(e),
+        }
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        let allow = expr_attrs(expr).is_some_and(take_opt_out);
+        self.allowed += usize::from(allow);
+        match expr {
+            Expr::Macro(m) => {
+                if let Some(kind) = spawn_kind(&m.mac.path) {
+                    let tokens = self.rewrite_spawn(kind, &m.mac);
+                    let attrs = std::mem::take(&mut m.attrs);
+                    *expr = if attrs.is_empty() {
+                        Expr::Verbatim(tokens)
+                    } else {
+                        Expr::Verbatim(quote!(#(#attrs)* #tokens))
+                    };
+                } else if !is_scope_macro(&m.mac.path) {
+                    self.rewrite_macro(&mut m.mac);
+                }
+            }
+            Expr::Path(p) => {
+                if p.qself.is_none() {
+                    self.check_path(&p.path);
+                }
+            }
+            Expr::MethodCall(call) => {
+                self.check_method(call);
+                visit_mut::visit_expr_method_call_mut(self, call);
+            }
+            _ => visit_mut::visit_expr_mut(self, expr),
+        }
+        self.allowed -= usize::from(allow);
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the expansions, on `proc_macro2` tokens.
