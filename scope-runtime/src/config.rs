@@ -170,7 +170,11 @@ impl Config {
     /// in one scope makes it return [`ConfigError::SlotBoundTwice`] without running its body;
     /// a nested scope may shadow an outer binding.
     #[must_use]
-    pub fn bind<T: Send + Sync + 'static>(mut self, slot: &'static Slot<T>, value: T) -> Self {
+    pub fn bind<T: Send + Sync + 'static, K>(
+        mut self,
+        slot: &'static Slot<T, K>,
+        value: T,
+    ) -> Self {
         let binding = Binding::new(slot, value);
         if self.bindings.iter().any(|b| b.index == binding.index) {
             self.error

@@ -393,11 +393,19 @@ impl Cx {
     /// assert_eq!(cx.child().get(&USER), Some(&"ada"));
     /// ```
     #[must_use]
-    pub fn with_slot<T: Send + Sync + 'static>(&self, slot: &'static Slot<T>, value: T) -> Cx {
+    pub fn with_slot<T: Send + Sync + 'static, K>(
+        &self,
+        slot: &'static Slot<T, K>,
+        value: T,
+    ) -> Cx {
         self.child_with(None, &[Binding::new(slot, value)])
     }
 
-    pub(crate) fn child_with(&self, deadline: Option<(Instant, Cow<'static, str>)>, bindings: &[Binding]) -> Cx {
+    pub(crate) fn child_with(
+        &self,
+        deadline: Option<(Instant, Cow<'static, str>)>,
+        bindings: &[Binding],
+    ) -> Cx {
         let deadline = match deadline {
             Some((at, origin)) => earlier(self.node.deadline.as_ref(), Some(at), origin),
             None => self.node.deadline.clone(),
@@ -922,7 +930,9 @@ impl<F: Future> Future for WithCx<F> {
 
 impl<F> fmt::Debug for WithCx<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WithCx").field("cx", &self.cx).finish_non_exhaustive()
+        f.debug_struct("WithCx")
+            .field("cx", &self.cx)
+            .finish_non_exhaustive()
     }
 }
 

@@ -15,7 +15,11 @@ pub const DEFAULT_MAIN_GRACE: Duration = Duration::from_secs(10);
 /// [`Cause::Shutdown`]; if `fut` has not finished `grace` later, the process exits with
 /// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
 #[allow(clippy::needless_pass_by_value)] // Reason: the program's runtime is handed over for good.
-pub fn main_entry<F: Future>(runtime: tokio::runtime::Runtime, grace: Duration, fut: F) -> F::Output {
+pub fn main_entry<F: Future>(
+    runtime: tokio::runtime::Runtime,
+    grace: Duration,
+    fut: F,
+) -> F::Output {
     runtime.block_on(async move {
         let root = Cx::root();
         let mut work = pin!(root.clone().run(fut));

@@ -7,6 +7,7 @@ mod config;
 pub(crate) mod cx;
 mod error;
 mod info;
+mod needs;
 mod scope;
 mod service;
 mod slab;
@@ -27,6 +28,7 @@ pub use crate::error::{
     Panicked, SpawnError,
 };
 pub use crate::info::{TaskId, TaskInfo};
+pub use crate::needs::{Has, Here, Nil, Provided, There, With};
 pub use crate::scope::{
     AllFailures, Child, FirstFailure, Local, LocalRace, LocalScope, Mode, Race, Run, Scope,
     Sendable, TaskOutput,

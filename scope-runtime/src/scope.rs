@@ -320,7 +320,8 @@ pub struct Scope<'s, 'env, E, M: Mode = Sendable> {
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
-    fn enter(config: Config) -> Self {        let parent = config.parent.unwrap_or_else(Cx::current);
+    fn enter(config: Config) -> Self {
+        let parent = config.parent.unwrap_or_else(Cx::current);
         let info = TaskInfo::new(config.name.clone(), config.location);
         let origin: Cow<'static, str> = Cow::Owned(info.to_string());
         let deadline = match (config.deadline, config.timeout) {
@@ -438,7 +439,10 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
     }
 }
 
-async fn admit(limit: Option<Arc<Semaphore>>, cx: &Cx) -> Result<Option<OwnedSemaphorePermit>, Cause> {
+async fn admit(
+    limit: Option<Arc<Semaphore>>,
+    cx: &Cx,
+) -> Result<Option<OwnedSemaphorePermit>, Cause> {
     let Some(sem) = limit else {
         return Ok(None);
     };
@@ -497,11 +501,7 @@ where
     if let Some(cause) = cx.cause() {
         return Err(Interrupted::from_cause(cause));
     }
-    let out = Guarded {
-        cx: Some(cx),
-        fut,
-    }
-    .await;
+    let out = Guarded { cx: Some(cx), fut }.await;
     shared.settle(&info, out)
 }
 
@@ -546,7 +546,10 @@ where
     /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
     /// or at its limit, instead of starting the child cancelled or queueing it.
     #[track_caller]
-    pub fn try_spawn<F>(&'s self, fut: F) -> Result<Child<'s, <F::Output as TaskOutput<E>>::Ok>, SpawnError>
+    pub fn try_spawn<F>(
+        &'s self,
+        fut: F,
+    ) -> Result<Child<'s, <F::Output as TaskOutput<E>>::Ok>, SpawnError>
     where
         F: Future + Send + 'static,
         F::Output: TaskOutput<E>,
@@ -726,7 +729,11 @@ macro_rules! in_place_methods {
     };
 }
 
-in_place_methods!(Sendable, "so it must be `Send` (use a [`LocalScope`] otherwise).", Send);
+in_place_methods!(
+    Sendable,
+    "so it must be `Send` (use a [`LocalScope`] otherwise).",
+    Send
+);
 in_place_methods!(Local, "and need not be `Send`.");
 
 /// A handle onto a child: await it for the child's value.
@@ -1014,7 +1021,9 @@ where
         let shared = &scope.shared.0;
         match *this.phase {
             Phase::Done => {
-                let e = Interrupted::from_cause(Cause::explicit("the scope's future was polled after it completed"));
+                let e = Interrupted::from_cause(Cause::explicit(
+                    "the scope's future was polled after it completed",
+                ));
                 return Poll::Ready(O::finish(Report {
                     info: shared.info.clone(),
                     out: None,
@@ -1108,7 +1117,8 @@ where
                     Phase::Running => {
                         shared.close();
                         *this.phase = Phase::Draining;
-                        if shared.grace.is_zero() || tokio::runtime::Handle::try_current().is_err() {
+                        if shared.grace.is_zero() || tokio::runtime::Handle::try_current().is_err()
+                        {
                             true
                         } else {
                             let mut sleep = Box::pin(tokio::time::sleep(shared.grace));

@@ -262,7 +262,10 @@ impl Service {
         self.inner.cx.cancel_with(Cause::Shutdown {
             signal: Signal::Requested(Cow::Borrowed("service stop")),
         });
-        if tokio::time::timeout(self.inner.grace, self.idle()).await.is_err() {
+        if tokio::time::timeout(self.inner.grace, self.idle())
+            .await
+            .is_err()
+        {
             let aborts = std::mem::take(
                 &mut *self
                     .inner

@@ -28,14 +28,18 @@ use crate::Cx;
 /// assert_eq!(cx.get(&REQUEST_ID).map(String::as_str), Some("r-42"));
 /// assert_eq!(Cx::root().get(&REQUEST_ID), None);
 /// ```
-pub struct Slot<T: 'static> {
+///
+/// `K` is the slot's key type, which `slot!` declares beside the static (with the same name)
+/// so that a function can require the slot in its signature (see [`Provided`](crate::Provided)).
+/// A slot declared by hand has the key `()` and can be used in every other way.
+pub struct Slot<T: 'static, K: 'static = ()> {
     name: &'static str,
     // 0 until first use, then the slot's index + 1.
     index: AtomicUsize,
-    _type: PhantomData<fn() -> T>,
+    _type: PhantomData<fn() -> (T, K)>,
 }
 
-impl<T: Send + Sync + 'static> Slot<T> {
+impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// Declares a slot; `name` is used in messages.
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
@@ -99,7 +103,8 @@ impl<T: Send + Sync + 'static> Slot<T> {
     where
         T: Clone,
     {
-        #[allow(clippy::redundant_closure_for_method_calls)] // Reason: the closure is higher-ranked; the path is not.
+        #[allow(clippy::redundant_closure_for_method_calls)]
+        // Reason: the closure is higher-ranked; the path is not.
         self.with(|v| v.cloned())
     }
 
@@ -118,7 +123,7 @@ impl<T: Send + Sync + 'static> Slot<T> {
     }
 }
 
-impl<T> fmt::Debug for Slot<T> {
+impl<T, K> fmt::Debug for Slot<T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slot")
             .field("name", &self.name)
@@ -136,7 +141,7 @@ pub(crate) struct SlotTable {
 }
 
 impl SlotTable {
-    pub(crate) fn get<T: Send + Sync + 'static>(&self, slot: &Slot<T>) -> Option<&T> {
+    pub(crate) fn get<T: Send + Sync + 'static, K>(&self, slot: &Slot<T, K>) -> Option<&T> {
         let values = self.values.as_ref()?;
         values.get(slot.index())?.as_ref()?.downcast_ref::<T>()
     }
@@ -177,7 +182,7 @@ pub(crate) struct Binding {
 }
 
 impl Binding {
-    pub(crate) fn new<T: Send + Sync + 'static>(slot: &'static Slot<T>, value: T) -> Self {
+    pub(crate) fn new<T: Send + Sync + 'static, K>(slot: &'static Slot<T, K>, value: T) -> Self {
         Self {
             name: slot.name(),
             index: slot.index(),
@@ -209,7 +214,7 @@ impl Cx {
     /// assert_eq!(deep.get(&DEPTH), Some(&1));
     /// ```
     #[must_use]
-    pub fn get<T: Send + Sync + 'static>(&self, slot: &'static Slot<T>) -> Option<&T> {
+    pub fn get<T: Send + Sync + 'static, K>(&self, slot: &'static Slot<T, K>) -> Option<&T> {
         self.node.slots.get(slot)
     }
 }

@@ -58,7 +58,9 @@ async fn limit_applies_to_in_place_children_too_and_try_spawn_reports_full() {
                 SpawnError::Full
             );
             first.await?;
-            s.try_spawn(async { Ok::<(), AppError>(()) }).unwrap().await?;
+            s.try_spawn(async { Ok::<(), AppError>(()) })
+                .unwrap()
+                .await?;
             Ok(())
         })
         .await;
@@ -84,7 +86,10 @@ async fn waiting_for_admission_is_cancellable() {
         })
         .await;
     assert!(r.is_err());
-    assert!(!started.load(Ordering::SeqCst), "a cancelled queued child never starts");
+    assert!(
+        !started.load(Ordering::SeqCst),
+        "a cancelled queued child never starts"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,8 +146,15 @@ async fn a_deadline_already_past_returns_deadline_exceeded_without_running_the_b
         })
         .await;
     let err = r.unwrap_err();
-    let Some(Interrupted::DeadlineExceeded(d)) = err.interrupted() else { panic!("{err:?}") };
-    assert_eq!(d.cause(), &Cause::DeadlineExceeded { scope: "late".into() });
+    let Some(Interrupted::DeadlineExceeded(d)) = err.interrupted() else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        d.cause(),
+        &Cause::DeadlineExceeded {
+            scope: "late".into()
+        }
+    );
     assert!(!ran.load(Ordering::SeqCst));
 }
 
@@ -208,7 +220,11 @@ async fn slots_are_visible_in_both_kinds_of_child_nested_scopes_and_across_detac
             assert_eq!(spawned.await?.as_deref(), Some("ada"));
             assert_eq!(in_place.await?.as_deref(), Some("ada"));
 
-            let inner = &Scope::new(Config::new().bind(&TENANT, "acme").bind(&USER, "bob".to_owned()));
+            let inner = &Scope::new(
+                Config::new()
+                    .bind(&TENANT, "acme")
+                    .bind(&USER, "bob".to_owned()),
+            );
             inner
                 .run(async {
                     // Shadowed in the nested scope, the outer one untouched.
@@ -225,7 +241,11 @@ async fn slots_are_visible_in_both_kinds_of_child_nested_scopes_and_across_detac
         })
         .await;
     r.unwrap();
-    assert_eq!(USER.get(), None, "nothing leaks into the background context");
+    assert_eq!(
+        USER.get(),
+        None,
+        "nothing leaks into the background context"
+    );
 }
 
 #[test]
@@ -264,7 +284,10 @@ fn on_cancel_runs_once_outside_the_lock_and_can_be_stopped() {
     let late = Arc::new(AtomicBool::new(false));
     let l = late.clone();
     let h = cx.on_cancel(move |_| l.store(true, Ordering::SeqCst));
-    assert!(late.load(Ordering::SeqCst), "registered after cancel: runs at once");
+    assert!(
+        late.load(Ordering::SeqCst),
+        "registered after cancel: runs at once"
+    );
     assert!(!h.stop());
 }
 
@@ -297,7 +320,10 @@ fn merge_is_cancelled_by_either_parent_and_takes_the_earlier_deadline() {
         let server = Cx::root();
         let merged = request.merge(&server);
         server.cancel("server went away");
-        assert_eq!(merged.cause().unwrap().root(), &Cause::explicit("server went away"));
+        assert_eq!(
+            merged.cause().unwrap().root(),
+            &Cause::explicit("server went away")
+        );
         assert!(!request.is_cancelled());
     });
 }

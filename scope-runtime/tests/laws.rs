@@ -97,7 +97,9 @@ async fn law2_cancelling_a_scope_cancels_every_descendant_with_a_cause() {
         std::future::pending::<Result<(), AppError>>().await
     });
     let err = run.await.unwrap_err();
-    let Some(Interrupted::Cancelled(c)) = err.interrupted() else { panic!("{err:?}") };
+    let Some(Interrupted::Cancelled(c)) = err.interrupted() else {
+        panic!("{err:?}")
+    };
     assert_eq!(c.cause().root(), &Cause::explicit("client went away"));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4, "every child observed the cancellation");
@@ -170,7 +172,9 @@ async fn law3_fail_fast_cancels_siblings_naming_the_failed_task() {
         .await;
     assert!(matches!(r, Err(AppError::Boom(1))));
     let cause = rx.await.unwrap();
-    let Cause::SiblingFailed { task, message } = cause.root() else { panic!("{cause}") };
+    let Cause::SiblingFailed { task, message } = cause.root() else {
+        panic!("{cause}")
+    };
     assert_eq!(task.name(), Some("culprit"));
     assert_eq!(message, "boom 1");
 }
@@ -196,7 +200,11 @@ async fn law3_supervise_does_not_cancel_siblings_and_collects_every_failure() {
             Ok::<(), AppError>(())
         })
         .await;
-    assert_eq!(finished.load(Ordering::SeqCst), 4, "no sibling was cancelled");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        4,
+        "no sibling was cancelled"
+    );
     let failures = r.unwrap_err();
     let got: Vec<_> = failures
         .iter()
@@ -204,7 +212,10 @@ async fn law3_supervise_does_not_cancel_siblings_and_collects_every_failure() {
         .collect();
     assert_eq!(
         got,
-        vec![("t0".into(), "boom 0".into()), ("t2".into(), "boom 2".into())]
+        vec![
+            ("t0".into(), "boom 0".into()),
+            ("t2".into(), "boom 2".into())
+        ]
     );
 }
 
@@ -229,7 +240,11 @@ async fn law3_first_ok_returns_the_first_success_and_cancels_the_rest() {
             }
         })
         .await;
-    assert_eq!(r.unwrap(), 2, "the first success wins, not the first to finish");
+    assert_eq!(
+        r.unwrap(),
+        2,
+        "the first success wins, not the first to finish"
+    );
     assert_eq!(start.elapsed(), 20 * MS);
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
@@ -247,7 +262,11 @@ async fn law3_first_ok_returns_every_error_when_all_fail() {
             }
         })
         .await;
-    let errors: Vec<String> = r.unwrap_err().iter().map(|f| f.error().to_string()).collect();
+    let errors: Vec<String> = r
+        .unwrap_err()
+        .iter()
+        .map(|f| f.error().to_string())
+        .collect();
     assert_eq!(errors, vec!["boom 2", "boom 1", "boom 0"]);
 }
 
@@ -272,10 +291,14 @@ async fn law4_a_child_deadline_is_the_earlier_of_its_own_and_its_parents() {
         .await;
     assert_eq!(start.elapsed(), 50 * MS);
     let err = r.unwrap_err();
-    let Some(Interrupted::DeadlineExceeded(d)) = err.interrupted() else { panic!("{err:?}") };
+    let Some(Interrupted::DeadlineExceeded(d)) = err.interrupted() else {
+        panic!("{err:?}")
+    };
     assert_eq!(
         d.cause().root(),
-        &Cause::DeadlineExceeded { scope: "outer".into() },
+        &Cause::DeadlineExceeded {
+            scope: "outer".into()
+        },
         "the cause names whose deadline it was"
     );
 }
@@ -283,8 +306,16 @@ async fn law4_a_child_deadline_is_the_earlier_of_its_own_and_its_parents() {
 #[tokio::test(start_paused = true)]
 async fn law4_a_deadline_is_distinguishable_from_an_explicit_cancel() {
     let s = &Scope::new(Config::new().name("slow").timeout(10 * MS));
-    let r: Result<(), AppError> = s.run(async { sleep(Duration::from_secs(1)).await; Ok(()) }).await;
-    assert!(matches!(r.unwrap_err().interrupted(), Some(Interrupted::DeadlineExceeded(_))));
+    let r: Result<(), AppError> = s
+        .run(async {
+            sleep(Duration::from_secs(1)).await;
+            Ok(())
+        })
+        .await;
+    assert!(matches!(
+        r.unwrap_err().interrupted(),
+        Some(Interrupted::DeadlineExceeded(_))
+    ));
 
     let s = &Scope::new(Config::new().name("cancelled"));
     let r: Result<(), AppError> = s
@@ -295,7 +326,9 @@ async fn law4_a_deadline_is_distinguishable_from_an_explicit_cancel() {
         })
         .await;
     let err = r.unwrap_err();
-    let Some(Interrupted::Cancelled(c)) = err.interrupted() else { panic!("{err:?}") };
+    let Some(Interrupted::Cancelled(c)) = err.interrupted() else {
+        panic!("{err:?}")
+    };
     assert_eq!(c.cause(), &Cause::explicit("stop"));
 }
 
@@ -305,7 +338,12 @@ async fn law4_a_timeout_is_resolved_when_the_scope_is_entered() {
     sleep(Duration::from_secs(1)).await; // built long before it is entered
     let s = &Scope::new(config);
     let start = Instant::now();
-    let r: Result<(), AppError> = s.run(async { sleep(Duration::from_secs(5)).await; Ok(()) }).await;
+    let r: Result<(), AppError> = s
+        .run(async {
+            sleep(Duration::from_secs(5)).await;
+            Ok(())
+        })
+        .await;
     assert!(r.is_err());
     assert_eq!(start.elapsed(), 100 * MS);
 }
@@ -338,11 +376,18 @@ fn law5_a_child_panic_cancels_siblings_and_reaches_the_parent_with_name_and_mess
             })
             .await;
         let err = r.unwrap_err();
-        let Some(Interrupted::Panicked(p)) = err.interrupted() else { panic!("{err:?}") };
+        let Some(Interrupted::Panicked(p)) = err.interrupted() else {
+            panic!("{err:?}")
+        };
         assert_eq!(p.task().name(), Some("bad"));
         assert_eq!(p.message(), "oh no");
-        assert!(dropped.load(Ordering::SeqCst), "the sibling was cancelled and dropped");
-        let payload = p.take_payload().expect("the scope's copy carries the payload");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the sibling was cancelled and dropped"
+        );
+        let payload = p
+            .take_payload()
+            .expect("the scope's copy carries the payload");
         assert_eq!(*payload.downcast::<&str>().unwrap(), "oh no");
     });
     // The workers survived: the runtime still runs tasks.
@@ -393,7 +438,10 @@ async fn law6_after_the_body_returns_a_spawn_is_refused_or_starts_cancelled() {
         let _f = f;
         Ok::<u8, AppError>(1)
     });
-    assert!(dropped.load(Ordering::SeqCst), "the refused future was dropped, not run");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the refused future was dropped, not run"
+    );
     assert!(matches!(handle.await, Err(Interrupted::Cancelled(_))));
 }
 
@@ -404,7 +452,8 @@ async fn law6_after_cancel_a_spawn_is_refused() {
         .run(async {
             s.cancel("enough");
             assert_eq!(
-                s.try_spawn_in_place(async { Ok::<(), AppError>(()) }).unwrap_err(),
+                s.try_spawn_in_place(async { Ok::<(), AppError>(()) })
+                    .unwrap_err(),
                 SpawnError::Closed
             );
             let h = s.spawn(async { Ok::<(), AppError>(()) });
@@ -442,7 +491,10 @@ async fn law7_detached_work_keeps_slots_not_cancellation_and_is_owned_by_a_servi
     assert_eq!(audit.active(), 1);
     let (id, cancelled) = rx.await.unwrap();
     assert_eq!(id.as_deref(), Some("r-1"));
-    assert!(!cancelled, "the request's cancellation did not reach detached work");
+    assert!(
+        !cancelled,
+        "the request's cancellation did not reach detached work"
+    );
     audit.drain(Duration::from_secs(1)).await.unwrap();
     assert_eq!(audit.spawn(async {}), Err(SpawnError::Closed));
 }
@@ -459,11 +511,17 @@ async fn law7_detached_work_has_its_own_time_bound_and_drain_reports_an_overrun(
     let err = svc.drain(10 * MS).await.unwrap_err();
     assert_eq!(
         err,
-        scope_runtime::DrainError::Overrun { still_running: 1, budget: 10 * MS }
+        scope_runtime::DrainError::Overrun {
+            still_running: 1,
+            budget: 10 * MS
+        }
     );
     sleep(100 * MS).await;
     tokio::task::yield_now().await;
-    assert!(dropped.load(Ordering::SeqCst), "the task's own bound ended it");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the task's own bound ended it"
+    );
     assert_eq!(svc.active(), 0);
 }
 
@@ -577,9 +635,20 @@ async fn law9_children_get_the_grace_to_clean_up_then_the_rest_are_aborted() {
         })
         .await;
     assert!(r.is_err());
-    assert_eq!(cleaned.load(Ordering::SeqCst), 1, "the cooperative child finished its clean-up");
-    assert!(stubborn_dropped.load(Ordering::SeqCst), "the stubborn one was aborted");
-    assert_eq!(start.elapsed(), 110 * MS, "aborted exactly when the grace ran out");
+    assert_eq!(
+        cleaned.load(Ordering::SeqCst),
+        1,
+        "the cooperative child finished its clean-up"
+    );
+    assert!(
+        stubborn_dropped.load(Ordering::SeqCst),
+        "the stubborn one was aborted"
+    );
+    assert_eq!(
+        start.elapsed(),
+        110 * MS,
+        "aborted exactly when the grace ran out"
+    );
 }
 
 #[tokio::test(start_paused = true)]

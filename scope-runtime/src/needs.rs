@@ -1,0 +1,178 @@
+//! Required slots, checked by the compiler.
+//!
+//! Every peer finds a missing request value only at run time. Here a function can require
+//! slots in its signature: it takes a [`Provided<L>`] whose type-level list `L` must contain
+//! each required slot's key, and the only way to get a `Provided` whose list contains a key is
+//! to enter a scope that binds that slot. Calling the function where the slot is not bound
+//! is a compile error naming the slot.
+//!
+//! `#[scoped]` writes the generics for you (`needs(REQUEST_ID, TENANT)` and `provided!()`);
+//! by hand it looks like the example below. The proof is checked entirely in the types; at run
+//! time a `Provided` is one context handle, and reading a required slot cannot fail.
+//!
+//! # Examples
+//!
+//! ```
+//! use scope_runtime::{Config, Has, Interrupted, Provided, Scope, Slot};
+//!
+//! enum RequestId {}
+//! static REQUEST_ID: Slot<String, RequestId> = Slot::new("REQUEST_ID");
+//!
+//! // Requires REQUEST_ID: `L` must contain its key.
+//! fn log_line<L: Has<RequestId, I>, I>(provided: &Provided<L>, msg: &str) -> String {
+//!     format!("[{}] {msg}", provided.get(&REQUEST_ID))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let s = &Scope::new(Config::new().bind(&REQUEST_ID, "r-7".to_owned()));
+//! let line = s
+//!     .run(async {
+//!         let provided = Provided::root().bind(s, &REQUEST_ID);
+//!         Ok::<_, Interrupted>(log_line(&provided, "hello"))
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(line, "[r-7] hello");
+//! # });
+//! ```
+//!
+//! Without the binding it does not compile:
+//!
+//! ```compile_fail
+//! use scope_runtime::{Has, Provided, Slot};
+//! enum RequestId {}
+//! static REQUEST_ID: Slot<String, RequestId> = Slot::new("REQUEST_ID");
+//! fn log_line<L: Has<RequestId, I>, I>(provided: &Provided<L>) -> String {
+//!     provided.get(&REQUEST_ID).clone()
+//! }
+//! let _ = log_line(&Provided::root());
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::{Cx, Mode, Scope, Slot};
+
+/// The empty list: no slot is proven bound.
+#[derive(Debug)]
+pub enum Nil {}
+
+/// The list `Rest` with the slot keyed `K` in front.
+#[derive(Debug)]
+pub struct With<K, Rest>(PhantomData<fn() -> (K, Rest)>);
+
+/// Index: the key is at the front of the list.
+#[derive(Debug)]
+pub enum Here {}
+
+/// Index: the key is somewhere in the rest of the list.
+#[derive(Debug)]
+pub struct There<I>(PhantomData<fn() -> I>);
+
+/// The list contains the slot keyed `K` (at position `I`, which the compiler infers).
+#[diagnostic::on_unimplemented(
+    message = "slot `{K}` is required here, but no enclosing scope binds it",
+    label = "`{K}` is not bound on this path",
+    note = "bind it in a caller with `#[scoped(slots({K} = ...))]`, or require it there too with `needs({K})`"
+)]
+pub trait Has<K, I> {}
+
+impl<K, Rest> Has<K, Here> for With<K, Rest> {}
+impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
+
+/// A compile-time proof that the slots listed in `L` are bound, carrying the context that
+/// binds them. Cheap to clone (one context handle); `Send + Sync + 'static`, so it can be
+/// passed into spawned and in-place children alike.
+pub struct Provided<L> {
+    cx: Cx,
+    _list: PhantomData<fn() -> L>,
+}
+
+impl<L> Clone for Provided<L> {
+    fn clone(&self) -> Self {
+        Self {
+            cx: self.cx.clone(),
+            _list: PhantomData,
+        }
+    }
+}
+
+impl Provided<Nil> {
+    /// The proof that proves nothing, on the ambient context.
+    #[must_use]
+    pub fn root() -> Self {
+        Self {
+            cx: Cx::current(),
+            _list: PhantomData,
+        }
+    }
+}
+
+impl<L> Provided<L> {
+    /// Extends the proof with `slot`, which `scope` binds. Returns the proof unextended
+    /// (`Err`) if `scope` does not in fact bind it.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when the scope's context has no value for `slot`.
+    pub fn try_bind<'s, 'env, E, M: Mode, T: Send + Sync + 'static, K>(
+        self,
+        scope: &Scope<'s, 'env, E, M>,
+        slot: &'static Slot<T, K>,
+    ) -> Result<Provided<With<K, L>>, Self> {
+        if scope.cx().get(slot).is_some() {
+            Ok(Provided {
+                cx: scope.cx().clone(),
+                _list: PhantomData,
+            })
+        } else {
+            Err(self)
+        }
+    }
+
+    /// [`try_bind`](Provided::try_bind) for the macros, which only call it for a slot the
+    /// scope's configuration binds; if it does not, the proof is left without it (so a later
+    /// use fails to compile rather than to run).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn bind<'s, 'env, E, M: Mode, T: Send + Sync + 'static, K>(
+        self,
+        scope: &Scope<'s, 'env, E, M>,
+        slot: &'static Slot<T, K>,
+    ) -> Provided<With<K, L>> {
+        Provided {
+            cx: if scope.cx().get(slot).is_some() {
+                scope.cx().clone()
+            } else {
+                self.cx
+            },
+            _list: PhantomData,
+        }
+    }
+
+    /// The value of a slot this proof guarantees.
+    pub fn get<T: Send + Sync + 'static, K, I>(&self, slot: &'static Slot<T, K>) -> &T
+    where
+        L: Has<K, I>,
+    {
+        match self.cx.get(slot) {
+            Some(value) => value,
+            // Unreachable through `try_bind` and the macros; only a hand-made `bind` of a slot
+            // the scope does not bind gets here.
+            None => panic!("slot `{}` is not bound: `Provided::bind` was called for a scope that does not bind it", slot.name()),
+        }
+    }
+
+    /// The context that binds the proven slots.
+    pub fn cx(&self) -> &Cx {
+        &self.cx
+    }
+}
+
+impl<L> fmt::Debug for Provided<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provided")
+            .field("list", &std::any::type_name::<L>())
+            .finish_non_exhaustive()
+    }
+}
