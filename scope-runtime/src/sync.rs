@@ -4,10 +4,10 @@
 //! the loom models check the tree's locking and flag protocol, which lives entirely in the
 //! types below.
 
-#[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(not(all(test, loom)))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A mutex that ignores poisoning: no lock in this crate is held across user code, so a
 /// poisoned lock can only come from an allocation failure, and the data is still consistent.
