@@ -514,15 +514,29 @@ fn name_value(value: Expr) -> syn::Result<Expr> {
     }
 }
 
+/// What users may call a policy, and its name here.
+fn policy_alias(written: &str) -> Option<&'static str> {
+    Some(match written {
+        "fail_fast" | "FailFast" | "failfast" | "fail_first" => "fail_fast",
+        "supervise" | "Supervise" | "supervised" | "all_settled" | "collect" | "settle" => {
+            "supervise"
+        }
+        "first_ok" | "FirstOk" | "firstok" | "race" | "first_success" | "any" => "first_ok",
+        _ => return None,
+    })
+}
+
 fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
     const EXPECTED: &str =
         "expected one of: `fail_fast` (the default: the first failure cancels the siblings), \
 `supervise` (failures do not cancel siblings; all are collected), \
 `first_ok` (the first success wins; the rest are cancelled)";
     if let Some(Lit::Str(s)) = literal_of(value) {
+        let written = s.value();
+        let fixed = policy_alias(&written).unwrap_or(&written);
         return Err(syn::Error::new(
             s.span(),
-            format!("write the policy without quotes: `policy = {}`", s.value()),
+            format!("write the policy without quotes: `policy = {fixed}`"),
         ));
     }
     let Expr::Path(p) = value else {
@@ -542,14 +556,7 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
         "supervise" => Ok(PolicyKind::Supervise),
         "first_ok" => Ok(PolicyKind::FirstOk),
         other => {
-            let suggestion = match other {
-                "FailFast" | "failfast" | "fail_first" => Some("fail_fast"),
-                "Supervise" | "supervised" | "all_settled" | "collect" | "settle" => {
-                    Some("supervise")
-                }
-                "FirstOk" | "firstok" | "race" | "first_success" | "any" => Some("first_ok"),
-                _ => None,
-            };
+            let suggestion = policy_alias(other);
             let msg = match suggestion {
                 Some(s) => format!("unknown policy `{other}`: write `policy = {s}`"),
                 None => format!("unknown policy `{other}`; {EXPECTED}"),

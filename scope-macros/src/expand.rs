@@ -224,9 +224,7 @@ fn scoped_fn(
         errors.push(e);
         return;
     }
-    if let Err(e) = valid::returns_result(&f.sig, opts.policy()) {
-        errors.push(e);
-    }
+    let returns = valid::returns_result(&f.sig, opts.policy());
     errors.extend(Rewriter::run(&mut f.block));
     let fn_name = f.sig.ident.to_string();
     let name = match owner {
@@ -234,7 +232,22 @@ fn scoped_fn(
         None => fn_name,
     };
     let config = config(opts, Some(&name), f.sig.ident.span());
-    let body = scoped_body(opts, &config, &f.block);
+    let body = match returns {
+        Ok(()) => scoped_body(opts, &config, &f.block),
+        Err(e) => {
+            // The fn cannot carry the scope's result: run the scope and drop its result, so
+            // that this error is the only one.
+            errors.push(e);
+            let krate = opts.krate();
+            let scope = rewrite::scope_ident();
+            let block = &f.block;
+            quote! {
+                let #scope = &#krate::__private::Scope::new(#config);
+                let _: #krate::__private::Result<_, #krate::__private::Interrupted> =
+                    #scope.run(async #block).await;
+            }
+        }
+    };
     *f.block = syn::parse_quote!({ #body });
 }
 
@@ -341,22 +354,57 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
 // ---------------------------------------------------------------------------------------------
 // spawn!, spawn_in_place! outside any scope
 
-/// A spawn macro that no `#[scoped]` fn or `scope!` block rewrote: it is outside any scope.
+/// A spawn macro: bound to a scope by the rewrite of `#[scoped]`/`scope!`, or outside any.
 ///
 /// ```text
-/// // Input: spawn!(fut)   (outside a scope)
+/// // Input (from the rewrite): spawn!(@scope __scope, fut)
+/// // Output: __scope.spawn(fut)
+/// // Input (outside a scope): spawn!(fut)
 /// // Output: ::core::compile_error!("`spawn!` can only be used inside ...")
 /// ```
-pub(crate) fn spawn_outside(kind: SpawnKind, input: TokenStream) -> TokenStream {
+pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
+    if let Some((scope, rest)) = bound_scope(&input) {
+        let args = match ast::SpawnArgs::parse(rest, kind) {
+            Ok(args) => args,
+            Err(e) => return e.to_compile_error(),
+        };
+        let method = match (kind, args.name.is_some()) {
+            (SpawnKind::Spawn, false) => "spawn",
+            (SpawnKind::Spawn, true) => "spawn_named",
+            (SpawnKind::InPlace, false) => "spawn_in_place",
+            (SpawnKind::InPlace, true) => "spawn_in_place_named",
+        };
+        let method = proc_macro2::Ident::new(method, Span::call_site());
+        let fut = &args.fut;
+        return match &args.name {
+            Some(name) => quote!(#scope.#method(#name, #fut)),
+            None => quote!(#scope.#method(#fut)),
+        };
+    }
     let m = kind.macro_name();
     let msg = format!(
         "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it starts a \
          child of the enclosing scope, and there is none here\n\
          help: put `#[scoped]` on the enclosing async fn, or wrap this code in `scope!({{ ... }}).await`"
     );
-    // The arguments are not expanded: with no scope, they have nothing to run in.
-    drop(input);
     quote!(::core::compile_error!(#msg))
+}
+
+/// `@scope IDENT, REST`: the form the body rewrite hands to the spawn macros.
+fn bound_scope(input: &TokenStream) -> Option<(proc_macro2::Ident, TokenStream)> {
+    use proc_macro2::TokenTree;
+    let mut iter = input.clone().into_iter();
+    match (iter.next(), iter.next(), iter.next(), iter.next()) {
+        (
+            Some(TokenTree::Punct(at)),
+            Some(TokenTree::Ident(kw)),
+            Some(TokenTree::Ident(scope)),
+            Some(TokenTree::Punct(comma)),
+        ) if at.as_char() == '@' && kw == "scope" && comma.as_char() == ',' => {
+            Some((scope, iter.collect()))
+        }
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

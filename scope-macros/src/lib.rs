@@ -37,14 +37,14 @@ pub fn scope(input: TokenStream) -> TokenStream {
 /// a `scope!` block. See the `scope` crate.
 #[proc_macro]
 pub fn spawn(input: TokenStream) -> TokenStream {
-    expand::spawn_outside(ast::SpawnKind::Spawn, input.into()).into()
+    expand::spawn(ast::SpawnKind::Spawn, input.into()).into()
 }
 
 /// Starts a child of the enclosing scope, polled in place by the scope's own future. Only
 /// inside a `#[scoped]` fn or a `scope!` block. See the `scope` crate.
 #[proc_macro]
 pub fn spawn_in_place(input: TokenStream) -> TokenStream {
-    expand::spawn_outside(ast::SpawnKind::InPlace, input.into()).into()
+    expand::spawn(ast::SpawnKind::InPlace, input.into()).into()
 }
 
 /// Declares typed slots: `slot!(pub static REQUEST_ID: String);`. See the `scope` crate.

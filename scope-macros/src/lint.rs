@@ -37,6 +37,15 @@ pub(crate) enum Orphan {
 }
 
 impl Orphan {
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Orphan::Task | Orphan::Executor => "a task",
+            Orphan::Local => "a local task",
+            Orphan::Blocking => "a blocking task",
+            Orphan::Thread => "a thread",
+        }
+    }
+
     pub(crate) fn help(self) -> &'static str {
         match self {
             Orphan::Task => {
@@ -200,13 +209,17 @@ pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
 }
 
 /// Classifies `.method(..)` on `receiver`.
-pub(crate) fn classify_method(method: &str, receiver: &Expr, aliases: &Aliases) -> Option<Orphan> {
+pub(crate) fn classify_method(
+    method: &str,
+    receiver: &Expr,
+    aliases: &Aliases,
+) -> Option<(Orphan, Vec<String>)> {
     match method {
         "spawn_ok"
         | "spawn_obj"
         | "spawn_local_obj"
         | "spawn_with_handle"
-        | "spawn_local_with_handle" => return Some(Orphan::Executor),
+        | "spawn_local_with_handle" => return Some((Orphan::Executor, Vec::new())),
         "spawn" | "spawn_on" | "spawn_local" | "spawn_local_on" | "spawn_blocking"
         | "spawn_blocking_on" => {}
         _ => return None,
@@ -230,20 +243,22 @@ pub(crate) fn classify_method(method: &str, receiver: &Expr, aliases: &Aliases) 
     let is_thread = root_path.iter().any(|s| s == "thread");
     if ends_with(&root_path, &["Builder", "new"]) || ends_with(&root_path, &["Builder", "default"])
     {
-        return Some(match method {
+        let kind = match method {
             "spawn_local" | "spawn_local_on" => Orphan::Local,
             "spawn_blocking" | "spawn_blocking_on" => Orphan::Blocking,
             _ if is_thread => Orphan::Thread,
             _ => Orphan::Task,
-        });
+        };
+        return Some((kind, root_path));
     }
     if ends_with(&root_path, &["Handle", "current"])
         || ends_with(&root_path, &["Handle", "try_current"])
     {
-        return Some(match method {
+        let kind = match method {
             "spawn_blocking" => Orphan::Blocking,
             _ => Orphan::Task,
-        });
+        };
+        return Some((kind, root_path));
     }
     None
 }

@@ -9,7 +9,10 @@
 //! spawn_in_place!(name = "x", fut)        __scope.spawn_in_place_named("x", fut)
 //! ```
 //!
-//! `__scope` carries `Span::mixed_site()`: user code can neither name nor shadow it.
+//! in two steps: this pass turns `spawn!(fut)` into `spawn!(@scope __scope, fut)` (keeping
+//! the user's path to the macro, so their import of it is used), and the spawn macro turns
+//! that into the method call. `__scope` carries `Span::mixed_site()`: user code can neither
+//! name nor shadow it.
 //!
 //! The walk descends into closures, loops, async blocks and the arguments of other macros
 //! (parsed as expressions when they are, scanned as tokens otherwise). It stops at a nested
@@ -74,9 +77,10 @@ impl Rewriter {
             format!("`{written}` (`{full}`)")
         };
         let msg = format!(
-            "{what} starts a task that this scope does not own: it could outlive the scope\n\
+            "{what} starts {} that this scope does not own: it could outlive the scope\n\
              {}\n\
-             note: if the task really must outlive the scope, mark the statement `#[scope::allow_orphan]`",
+             note: if it really must outlive the scope, mark the statement `#[scope::allow_orphan]`",
+            kind.noun(),
             kind.help()
         );
         self.errors.push(syn::Error::new_spanned(span_of, msg));
@@ -93,8 +97,18 @@ impl Rewriter {
 
     fn check_method(&mut self, call: &syn::ExprMethodCall) {
         let method = call.method.to_string();
-        if let Some(kind) = lint::classify_method(&method, &call.receiver, &self.aliases) {
-            self.orphan(&call.method, &format!(".{method}(..)"), &[], kind);
+        if let Some((kind, mut root)) =
+            lint::classify_method(&method, &call.receiver, &self.aliases)
+        {
+            // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`.
+            let written = if root.len() >= 2 {
+                root.pop();
+                root.push(method);
+                root.join("::")
+            } else {
+                format!(".{method}(..)")
+            };
+            self.orphan(&call.method, &written, &[], kind);
         }
     }
 
@@ -131,17 +145,11 @@ impl Rewriter {
         self.rewrites += 1;
         let scope = &self.scope;
         let fut = &args.fut;
-        let method = match (kind, args.name.is_some()) {
-            (SpawnKind::Spawn, false) => "spawn",
-            (SpawnKind::Spawn, true) => "spawn_named",
-            (SpawnKind::InPlace, false) => "spawn_in_place",
-            (SpawnKind::InPlace, true) => "spawn_in_place_named",
-        };
-        let method = Ident::new(method, span);
-        match &args.name {
-            Some(name) => quote_spanned!(span=> #scope.#method(#name, #fut)),
-            None => quote_spanned!(span=> #scope.#method(#fut)),
-        }
+        let path = &mac.path;
+        // The call keeps the user's macro path (so their `use scope::spawn` is used) and hands
+        // it the hidden scope variable; the spawn macro then expands to the method call.
+        let name = args.name.as_ref().map(|n| quote!(name = #n,));
+        quote_spanned!(span=> #path!(@scope #scope, #name #fut))
     }
 
     /// The arguments of another macro (`vec![..]`, `println!(..)`, `tokio::join!(..)`,
