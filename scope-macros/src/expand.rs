@@ -106,22 +106,25 @@ fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream
 /// __scope.run(async BODY).await
 /// ```
 ///
-/// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` uses `LocalScope`/`LocalRace`.
+/// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` enters with `new_local`
+/// (`LocalScope`/`LocalRace`: in-place children need not be `Send`).
 fn scoped_body(opts: &Options, config: &TokenStream, body: &syn::Block) -> TokenStream {
     let krate = opts.krate();
     let scope = rewrite::scope_ident();
-    let (ty, run) = match (opts.policy(), opts.is_local()) {
-        (PolicyKind::FailFast, false) => ("Scope", "run"),
-        (PolicyKind::FailFast, true) => ("LocalScope", "run"),
-        (PolicyKind::Supervise, false) => ("Scope", "run_all"),
-        (PolicyKind::Supervise, true) => ("LocalScope", "run_all"),
-        (PolicyKind::FirstOk, false) => ("Race", "run"),
-        (PolicyKind::FirstOk, true) => ("LocalRace", "run"),
+    let ty = match opts.policy() {
+        PolicyKind::FailFast | PolicyKind::Supervise => "Scope",
+        PolicyKind::FirstOk => "Race",
     };
+    let run = match opts.policy() {
+        PolicyKind::Supervise => "run_all",
+        PolicyKind::FailFast | PolicyKind::FirstOk => "run",
+    };
+    let new = if opts.is_local() { "new_local" } else { "new" };
     let ty = format_ident!("{}", ty);
     let run = format_ident!("{}", run);
+    let new = format_ident!("{}", new);
     quote! {
-        let #scope = &#krate::__private::#ty::new(#config);
+        let #scope = &#krate::__private::#ty::#new(#config);
         #scope.#run(async #body).await
     }
 }

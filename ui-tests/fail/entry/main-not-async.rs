@@ -1,0 +1,2 @@
+#[scope::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[scope::test]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+// A child handle cannot move into an unscoped task, even when the orphan lint is silenced.
+async fn escape() {
+    let _ = scope!({
+        let child = spawn!(async { Ok::<u8, Interrupted>(1) });
+        #[scope::allow_orphan]
+        let _ = tokio::spawn(async move { child.await });
+        Ok::<(), Interrupted>(())
+    })
+    .await;
+}
+
+fn main() {}

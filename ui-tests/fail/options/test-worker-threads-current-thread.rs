@@ -1,0 +1,4 @@
+#[scope::test(worker_threads = 2)]
+async fn t() {}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn handler() -> Result<(), Interrupted> {
+    let work = async {
+        let _ = tokio::spawn(async {});
+    };
+    work.await;
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn handler() -> Result<(), Interrupted> {
+    let start = || {
+        let _ = tokio::spawn(async {});
+    };
+    start();
+    Ok(())
+}
+
+fn main() {}

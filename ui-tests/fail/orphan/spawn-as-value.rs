@@ -1,0 +1,9 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn handler() -> Result<(), Interrupted> {
+    let _handles: Vec<_> = vec![async {}].into_iter().map(tokio::spawn).collect();
+    Ok(())
+}
+
+fn main() {}

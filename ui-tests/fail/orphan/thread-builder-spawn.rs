@@ -1,0 +1,9 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn handler() -> Result<(), Interrupted> {
+    let _ = std::thread::Builder::new().name("worker".into()).spawn(|| {});
+    Ok(())
+}
+
+fn main() {}

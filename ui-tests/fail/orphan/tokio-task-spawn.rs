@@ -1,0 +1,9 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn handler() -> Result<(), Interrupted> {
+    let _ = tokio::task::spawn(async {});
+    Ok(())
+}
+
+fn main() {}

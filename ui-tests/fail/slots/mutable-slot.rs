@@ -1,0 +1,3 @@
+scope::slot!(static mut REQUEST_ID: String);
+
+fn main() {}

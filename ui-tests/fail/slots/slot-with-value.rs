@@ -1,0 +1,3 @@
+scope::slot!(static REQUEST_ID: String = String::new());
+
+fn main() {}

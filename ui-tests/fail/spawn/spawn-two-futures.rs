@@ -1,0 +1,9 @@
+use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+
+#[scoped]
+async fn outer() -> Result<(), Interrupted> {
+    let _ = spawn!(async {}, async {});
+    Ok(())
+}
+
+fn main() {}
