@@ -2,7 +2,7 @@
 //! `scope!`, the arguments of the spawn macros and the declarations of `slot!`. Each keeps the
 //! original syn nodes, so every message can point at the user's tokens.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Attribute, Block, Expr, Ident, Token, Type, Visibility};
 
@@ -84,7 +84,8 @@ impl ScopeInput {
                 true,
             );
             if stream.is_empty() {
-                errors.push(stream.error(
+                errors.push(syn::Error::new(
+                    Span::call_site(),
                     "`scope!` needs a body: write `scope!({ ... })`, or with options `scope!(limit = 4, { ... })`",
                 ));
                 return Ok(());
@@ -150,9 +151,10 @@ impl SpawnArgs {
         let m = kind.macro_name();
         let parser = |input: ParseStream<'_>| -> syn::Result<SpawnArgs> {
             if input.is_empty() {
-                return Err(input.error(format!(
-                    "`{m}` expects a future, such as `{m}(async move {{ ... }})`"
-                )));
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    format!("`{m}` expects a future, such as `{m}(async move {{ ... }})`"),
+                ));
             }
             let mut name = None;
             if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {

@@ -123,8 +123,12 @@ fn scoped_body(opts: &Options, config: &TokenStream, body: &syn::Block) -> Token
     let ty = format_ident!("{}", ty);
     let run = format_ident!("{}", run);
     let new = format_ident!("{}", new);
+    // Named, so that a borrow error says "`scope` does not live long enough" rather than
+    // talk about a temporary the user never wrote. Both names are invisible to user code.
+    let owner = proc_macro2::Ident::new("scope", Span::mixed_site());
     quote! {
-        let #scope = &#krate::__private::#ty::#new(#config);
+        let #owner = #krate::__private::#ty::#new(#config);
+        let #scope = &#owner;
         #scope.#run(async #body).await
     }
 }
@@ -366,6 +370,16 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
 /// // Output: ::core::compile_error!("`spawn!` can only be used inside ...")
 /// ```
 pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
+    let m = kind.macro_name();
+    if is_nested(&input) {
+        let msg = format!(
+            "`{m}` inside a child: a child cannot reach its parent's scope (it runs on its own, \
+             and may not borrow the scope)\n\
+             help: to fan out from inside a child, open a nested scope there: \
+             `scope!({{ let c = {m}(...); c.await }}).await`"
+        );
+        return quote!(::core::compile_error!(#msg));
+    }
     if let Some((scope, rest)) = bound_scope(&input) {
         let args = match ast::SpawnArgs::parse(rest, kind) {
             Ok(args) => args,
@@ -384,13 +398,23 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
             None => quote!(#scope.#method(#fut)),
         };
     }
-    let m = kind.macro_name();
     let msg = format!(
         "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it starts a \
          child of the enclosing scope, and there is none here\n\
          help: put `#[scoped]` on the enclosing async fn, or wrap this code in `scope!({{ ... }}).await`"
     );
     quote!(::core::compile_error!(#msg))
+}
+
+/// `@nested`: the body rewrite found this spawn macro inside a child's future.
+fn is_nested(input: &TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    let mut iter = input.clone().into_iter();
+    matches!(
+        (iter.next(), iter.next(), iter.next()),
+        (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(kw)), None)
+            if at.as_char() == '@' && kw == "nested"
+    )
 }
 
 /// `@scope IDENT, REST`: the form the body rewrite hands to the spawn macros.

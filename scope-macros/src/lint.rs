@@ -58,8 +58,7 @@ impl Orphan {
             }
             Orphan::Blocking => {
                 "help: blocking work cannot be cancelled; run it in a child of this scope, e.g. \
-                 `spawn!(async move { tokio::task::block_in_place(|| work()) })`, or, if the thread \
-                 may outlive the scope, mark the statement `#[scope::allow_orphan]`"
+                 `spawn!(async move { tokio::task::block_in_place(|| work()) })`"
             }
             Orphan::Thread => {
                 "help: use `std::thread::scope` for threads that must finish with this scope, or \

@@ -41,8 +41,9 @@ pub(crate) struct Rewriter {
     pub(crate) errors: Vec<syn::Error>,
     /// Inside a statement or expression marked `#[scope::allow_orphan]`.
     allowed: usize,
-    /// Inside the future of a `spawn!` (a separate task that cannot reach the scope).
-    in_spawned: usize,
+    /// Inside the future of a child (which cannot reach the scope: a spawned child is
+    /// `'static`, an in-place one outlives nothing of the body's).
+    in_child: usize,
     /// How many spawn macros were rewritten (to know whether a macro's tokens changed).
     rewrites: usize,
 }
@@ -54,7 +55,7 @@ impl Rewriter {
             aliases: Aliases::collect(block),
             errors: Vec::new(),
             allowed: 0,
-            in_spawned: 0,
+            in_child: 0,
             rewrites: 0,
         }
     }
@@ -119,35 +120,26 @@ impl Rewriter {
             .segments
             .last()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        if self.in_spawned > 0 {
-            let msg = format!(
-                "`{}` inside a child started with `spawn!`: that child runs as its own task and \
-                 cannot reach this scope\n\
-                 help: start the outer child with `spawn_in_place!`, or open a nested `scope!` inside it",
-                kind.macro_name()
-            );
-            return syn::Error::new_spanned(mac, msg).to_compile_error();
+        let path = &mac.path;
+        // The output keeps the user's macro path (so their `use scope::spawn` is used); the
+        // spawn macro then expands to the method call, or reports the problem at its call site.
+        if self.in_child > 0 {
+            return quote_spanned!(span=> #path!(@nested));
         }
-        let mut args = match SpawnArgs::parse(mac.tokens.clone(), kind) {
-            Ok(args) => args,
-            Err(e) => return e.to_compile_error(),
+        let scope = self.scope.clone();
+        let Ok(mut args) = SpawnArgs::parse(mac.tokens.clone(), kind) else {
+            // Unparsable arguments: let the spawn macro report them, spanned at the user's code.
+            let tokens = &mac.tokens;
+            return quote_spanned!(span=> #path!(@scope #scope, #tokens));
         };
-        if kind == SpawnKind::Spawn {
-            self.in_spawned += 1;
-        }
+        self.in_child += 1;
         self.visit_expr_mut(&mut args.fut);
         if let Some(name) = &mut args.name {
             self.visit_expr_mut(name);
         }
-        if kind == SpawnKind::Spawn {
-            self.in_spawned -= 1;
-        }
+        self.in_child -= 1;
         self.rewrites += 1;
-        let scope = &self.scope;
         let fut = &args.fut;
-        let path = &mac.path;
-        // The call keeps the user's macro path (so their `use scope::spawn` is used) and hands
-        // it the hidden scope variable; the spawn macro then expands to the method call.
         let name = args.name.as_ref().map(|n| quote!(name = #n,));
         quote_spanned!(span=> #path!(@scope #scope, #name #fut))
     }

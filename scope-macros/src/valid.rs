@@ -48,12 +48,13 @@ pub(crate) fn is_async(sig: &syn::Signature, ctx: Ctx) -> syn::Result<()> {
         }
         _ => "help: add `async` to this fn",
     };
+    let why = match ctx {
+        Ctx::Test => "it runs the body on a tokio runtime",
+        _ => "its body runs as a scope, which is awaited",
+    };
     Err(syn::Error::new(
         sig.fn_token.span,
-        format!(
-            "`{}` needs an `async fn`: its body runs as a scope, which is awaited\n{help}",
-            ctx.macro_name()
-        ),
+        format!("`{}` needs an `async fn`: {why}\n{help}", ctx.macro_name()),
     ))
 }
 

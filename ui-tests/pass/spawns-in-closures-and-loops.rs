@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scoped, spawn, spawn_in_place, Interrupted};
 
 // The spawn macros are rewritten in loops, closures, async blocks and other macros' arguments.
 #[scoped]

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, Interrupted};
+use scope::{scoped, spawn, Interrupted};
 
 // Trait-impl methods, including `async fn` in a trait.
 trait Handler {

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scope, spawn, Interrupted};
 
 // `spawn!` runs the future on another task: it cannot borrow from the enclosing function.
 async fn borrow() {

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scope, spawn, Interrupted};
 
 // A child handle cannot move into an unscoped task, even when the orphan lint is silenced.
 async fn escape() {

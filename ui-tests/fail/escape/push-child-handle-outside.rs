@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scope, spawn, Interrupted};
 
 // A child handle cannot be stored in a collection declared outside the scope.
 async fn escape() {

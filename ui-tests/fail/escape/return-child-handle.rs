@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scope, spawn, Interrupted};
 
 // A child handle cannot leave its scope: returning it from the body does not compile.
 async fn escape() {

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scope};
 
 async fn handler() {
     let _ = scope!(limit = 2);

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scoped, Interrupted};
 
 // Independent problems are reported together.
 #[scoped(limt = 4, limit = 0, timeout = soon, grace = "1s")]

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scoped, Interrupted};
 
 #[scoped]
 async fn handler() -> Result<(), Interrupted> {

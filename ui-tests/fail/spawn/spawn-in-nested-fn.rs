@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{scoped, spawn, Interrupted};
 
 #[scoped]
 async fn outer() -> Result<(), Interrupted> {

@@ -1,4 +1,4 @@
-use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use scope::{spawn_in_place};
 
 async fn not_scoped() {
     let _ = spawn_in_place!(async {});
