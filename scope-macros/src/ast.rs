@@ -21,6 +21,16 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    pub(crate) fn into_tokens(self) -> TokenStream {
+        use quote::ToTokens;
+        match self {
+            Target::Fn(f) => f.into_token_stream(),
+            Target::Impl(i) => i.into_token_stream(),
+            Target::Mod(m) => m.into_token_stream(),
+            Target::Other(tokens) => tokens,
+        }
+    }
+
     pub(crate) fn parse(input: TokenStream) -> Target {
         match syn::parse2::<syn::Item>(input.clone()) {
             Ok(syn::Item::Fn(f)) => Target::Fn(f),

@@ -129,9 +129,10 @@ impl Options {
 
     /// The path of the facade: `::scope` unless `crate = path` says otherwise.
     pub(crate) fn krate(&self) -> TokenStream {
-        match &self.krate {
-            Some((path, _)) => quote::quote!(#path),
-            None => quote::quote!(::scope),
+        if let Some((path, _)) = &self.krate {
+            quote::quote!(#path)
+        } else {
+            quote::quote!(::scope)
         }
     }
 }
@@ -208,6 +209,7 @@ fn skip_to_comma(input: ParseStream<'_>) {
     });
 }
 
+#[allow(clippy::too_many_lines)] // Reason: one arm per option, read top to bottom.
 fn parse_entry(
     input: ParseStream<'_>,
     ctx: Ctx,

@@ -380,7 +380,7 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
         );
         return quote!(::core::compile_error!(#msg));
     }
-    if let Some((scope, rest)) = bound_scope(&input) {
+    if let Some((scope, rest)) = bound_scope(input) {
         let args = match ast::SpawnArgs::parse(rest, kind) {
             Ok(args) => args,
             Err(e) => return e.to_compile_error(),
@@ -393,9 +393,10 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
         };
         let method = proc_macro2::Ident::new(method, Span::call_site());
         let fut = &args.fut;
-        return match &args.name {
-            Some(name) => quote!(#scope.#method(#name, #fut)),
-            None => quote!(#scope.#method(#fut)),
+        return if let Some(name) = &args.name {
+            quote!(#scope.#method(#name, #fut))
+        } else {
+            quote!(#scope.#method(#fut))
         };
     }
     let msg = format!(
@@ -418,9 +419,9 @@ fn is_nested(input: &TokenStream) -> bool {
 }
 
 /// `@scope IDENT, REST`: the form the body rewrite hands to the spawn macros.
-fn bound_scope(input: &TokenStream) -> Option<(proc_macro2::Ident, TokenStream)> {
+fn bound_scope(input: TokenStream) -> Option<(proc_macro2::Ident, TokenStream)> {
     use proc_macro2::TokenTree;
-    let mut iter = input.clone().into_iter();
+    let mut iter = input.into_iter();
     match (iter.next(), iter.next(), iter.next(), iter.next()) {
         (
             Some(TokenTree::Punct(at)),
@@ -554,7 +555,9 @@ fn runtime_builder(opts: &Options, default: Flavor) -> TokenStream {
 /// With no return type, the body is run as `async { BODY }.await; Ok(())` and a scope
 /// failure is printed to stderr and exits with status 1.
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    let Target::Fn(mut f) = Target::parse(input.clone()) else {
+    let target = Target::parse(input);
+    let Target::Fn(mut f) = target else {
+        let input = target.into_tokens();
         let (_, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
         errors.push(syn::Error::new(
             Span::call_site(),
@@ -577,10 +580,10 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let krate = opts.krate();
     let name = f.sig.ident.to_string();
     let config = config(&opts, Some(&name), f.sig.ident.span());
-    let grace = match &opts.grace {
-        Some((g, _)) => duration(&krate, g),
-        None => quote!(#krate::__private::DEFAULT_MAIN_GRACE),
-    };
+    let grace = opts.grace.as_ref().map_or_else(
+        || quote!(#krate::__private::DEFAULT_MAIN_GRACE),
+        |(g, _)| duration(&krate, g),
+    );
     let unit = matches!(f.sig.output, syn::ReturnType::Default)
         || matches!(&f.sig.output, syn::ReturnType::Type(_, t) if matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()));
     let body = &f.block;
@@ -634,7 +637,9 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
 /// }
 /// ```
 pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
-    let Target::Fn(mut f) = Target::parse(input.clone()) else {
+    let target = Target::parse(input);
+    let Target::Fn(mut f) = target else {
+        let input = target.into_tokens();
         let (_, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
         errors.push(syn::Error::new(
             Span::call_site(),
@@ -678,7 +683,7 @@ pub(crate) fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream
     if args.is_empty() {
         return input;
     }
-    let e = syn::Error::new_spanned(&args, "`#[scope::allow_orphan]` takes no arguments");
+    let e = syn::Error::new_spanned(args, "`#[scope::allow_orphan]` takes no arguments");
     let e = e.to_compile_error();
     quote!(#input #e)
 }

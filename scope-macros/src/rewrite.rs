@@ -270,15 +270,10 @@ fn match_path(trees: &[TokenTree], start: usize) -> Option<(usize, syn::Path)> {
         i += 2;
     }
     let mut any = false;
-    loop {
-        match trees.get(i) {
-            Some(TokenTree::Ident(id)) => {
-                tokens.extend(std::iter::once(TokenTree::Ident(id.clone())));
-                i += 1;
-                any = true;
-            }
-            _ => break,
-        }
+    while let Some(TokenTree::Ident(id)) = trees.get(i) {
+        tokens.extend(std::iter::once(TokenTree::Ident(id.clone())));
+        i += 1;
+        any = true;
         if is_colons(i) && matches!(trees.get(i + 2), Some(TokenTree::Ident(_))) {
             tokens.extend(trees[i..i + 2].iter().cloned());
             i += 2;

@@ -1,9 +1,461 @@
-//! Unit tests of the expansions, on `proc_macro2` tokens.
+//! Unit tests of the expansions, on `proc_macro2` tokens, and the no-panic property test.
 
+use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::quote;
 
+use crate::ast::SpawnKind;
+use crate::expand;
+
+fn norm(ts: &TokenStream) -> String {
+    ts.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
-fn print_scope_expansion() {
-    let out = crate::expand::scope(quote!({ Ok(()) }));
-    println!("{out}");
+fn scope_expansion_shape() {
+    let out = norm(&expand::scope(quote!(limit = 2, {
+        let a = spawn!(work());
+        a.await
+    })));
+    assert!(out.contains(
+        "async { let scope = :: scope :: __private :: Scope :: new (:: scope :: __private :: Config :: new () . limit (2usize)) ; let __scope = & scope ;"
+    ), "{out}");
+    assert!(out.contains("spawn ! (@ scope __scope , work ())"), "{out}");
+    assert!(out.contains("__scope . run (async {"), "{out}");
+}
+
+#[test]
+fn scoped_expansion_shape() {
+    let out = norm(&expand::scoped(
+        quote!(policy = supervise, timeout = 250ms, slots(ID = id)),
+        quote!(
+            async fn f(id: String) -> Result<(), Failures<E>> {
+                spawn_in_place!(name = "x", g());
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains(". name (\"f\")"), "{out}");
+    assert!(
+        out.contains(". policy (:: scope :: __private :: Policy :: Supervise)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(". timeout (:: scope :: __private :: Duration :: from_millis (250u64))"),
+        "{out}"
+    );
+    assert!(out.contains(". bind (& ID , id)"), "{out}");
+    assert!(out.contains("__scope . run_all (async {"), "{out}");
+    assert!(
+        out.contains("spawn_in_place ! (@ scope __scope , name = \"x\" , g ())"),
+        "{out}"
+    );
+    assert!(!out.contains("compile_error"), "{out}");
+}
+
+#[test]
+fn bound_spawn_expands_to_method_calls() {
+    let scope = crate::rewrite::scope_ident();
+    let out = norm(&expand::spawn(SpawnKind::Spawn, quote!(@scope #scope, fut)));
+    assert_eq!(out, "__scope . spawn (fut)");
+    let out = norm(&expand::spawn(
+        SpawnKind::InPlace,
+        quote!(@scope #scope, name = "n", fut),
+    ));
+    assert_eq!(out, "__scope . spawn_in_place_named (\"n\" , fut)");
+    let out = norm(&expand::spawn(SpawnKind::Spawn, quote!(fut)));
+    assert!(out.starts_with(":: core :: compile_error !"), "{out}");
+}
+
+#[test]
+fn rewrite_stops_at_nested_scope_and_items() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> R {
+                let inner = scope!({ spawn!(a()) });
+                fn helper() {
+                    spawn!(b());
+                }
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("scope ! ({ spawn ! (a ()) })"), "{out}");
+    assert!(out.contains("fn helper () { spawn ! (b ()) ; }"), "{out}");
+}
+
+#[test]
+fn rewrite_reaches_other_macros() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> R {
+                let v = vec![spawn!(a()), spawn!(b())];
+                tokio::select! { x = spawn!(c()) => {} }
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("vec ! [spawn ! (@ scope __scope , a ())"),
+        "{out}"
+    );
+    assert!(
+        out.contains("x = spawn ! (@ scope __scope , c ())"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lint_finds_orphans_and_respects_the_opt_out() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> R {
+                tokio::spawn(a());
+                #[scope::allow_orphan]
+                tokio::spawn(b());
+                tokio::select! { _ = c() => { std::thread::spawn(|| ()); } }
+                Ok(())
+            }
+        ),
+    ));
+    assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+    assert!(!out.contains("# [scope :: allow_orphan]"), "{out}");
+}
+
+#[test]
+fn slot_expansion_shape() {
+    let out = norm(&expand::slot(
+        quote!(pub static REQUEST_ID: String; static N: u32),
+    ));
+    assert!(out.contains(
+        "pub static REQUEST_ID : :: scope :: __private :: Slot < String > = :: scope :: __private :: Slot :: new (\"REQUEST_ID\") ;"
+    ), "{out}");
+    assert!(out.contains("static N :"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The property test: no entry point panics or expands to nothing, on any input.
+
+/// xorshift64*: a tiny deterministic PRNG, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        #[allow(clippy::cast_possible_truncation)] // Reason: n is small; the modulo fits.
+        let r = (self.next() % n as u64) as usize;
+        r
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const IDENTS: &[&str] = &[
+    "async",
+    "fn",
+    "move",
+    "static",
+    "pub",
+    "mut",
+    "crate",
+    "self",
+    "Self",
+    "impl",
+    "mod",
+    "for",
+    "in",
+    "loop",
+    "let",
+    "return",
+    "await",
+    "name",
+    "policy",
+    "limit",
+    "timeout",
+    "deadline",
+    "grace",
+    "local",
+    "slots",
+    "flavor",
+    "worker_threads",
+    "start_paused",
+    "supervise",
+    "first_ok",
+    "fail_fast",
+    "spawn",
+    "spawn_in_place",
+    "scope",
+    "tokio",
+    "std",
+    "thread",
+    "task",
+    "Builder",
+    "new",
+    "spawn_blocking",
+    "spawn_local",
+    "use",
+    "as",
+    "Result",
+    "Ok",
+    "x",
+    "REQUEST_ID",
+    "String",
+    "main",
+    "test",
+    "allow_orphan",
+    "where",
+    "trait",
+    "struct",
+];
+const PUNCTS: &[&str] = &[
+    "=", ",", ";", ":", "::", "#", "!", ".", "->", "=>", "&", "?", "<", ">", "@", "*", "|", "-",
+    "+", "'",
+];
+const LITERALS: &[&str] = &[
+    "0",
+    "1",
+    "4",
+    "5s",
+    "250ms",
+    "1.5s",
+    "3parsecs",
+    "18446744073709551616",
+    "\"x\"",
+    "\"5s\"",
+    "\"current_thread\"",
+    "\"multi_thread\"",
+    "true",
+    "false",
+    "-1",
+    "0usize",
+    "1e400s",
+    "'c'",
+];
+
+fn random_tree(rng: &mut Rng, depth: usize) -> TokenTree {
+    match rng.below(if depth > 3 { 3 } else { 4 }) {
+        0 => TokenTree::Ident(Ident::new(rng.pick(IDENTS), Span::call_site())),
+        1 => {
+            let p = rng.pick(PUNCTS);
+            let mut chars = p.chars().peekable();
+            let c = chars.next().unwrap_or('=');
+            let spacing = if chars.peek().is_some() {
+                Spacing::Joint
+            } else {
+                Spacing::Alone
+            };
+            TokenTree::Punct(Punct::new(c, spacing))
+        }
+        2 => {
+            let text = rng.pick(LITERALS);
+            match text.parse::<TokenStream>() {
+                Ok(ts) => ts
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| TokenTree::Literal(Literal::u8_unsuffixed(1))),
+                Err(_) => TokenTree::Literal(Literal::u8_unsuffixed(1)),
+            }
+        }
+        _ => {
+            let delim = match rng.below(4) {
+                0 => Delimiter::Parenthesis,
+                1 => Delimiter::Brace,
+                2 => Delimiter::Bracket,
+                _ => Delimiter::None,
+            };
+            let len = rng.below(6);
+            let inner: TokenStream = (0..len).map(|_| random_tree(rng, depth + 1)).collect();
+            TokenTree::Group(Group::new(delim, inner))
+        }
+    }
+}
+
+fn random_stream(rng: &mut Rng) -> TokenStream {
+    let len = rng.below(12);
+    (0..len).map(|_| random_tree(rng, 0)).collect()
+}
+
+/// Flattens a stream into a list of (depth-first) token trees, mutates it, and rebuilds it.
+fn mutate(rng: &mut Rng, ts: &TokenStream) -> TokenStream {
+    let mut trees: Vec<TokenTree> = ts.clone().into_iter().collect();
+    let edits = 1 + rng.below(3);
+    for _ in 0..edits {
+        let op = rng.below(5);
+        if trees.is_empty() {
+            trees.push(random_tree(rng, 0));
+            continue;
+        }
+        let i = rng.below(trees.len());
+        match op {
+            0 => {
+                trees.remove(i);
+            }
+            1 => trees.insert(i, random_tree(rng, 1)),
+            2 => {
+                let j = rng.below(trees.len());
+                trees.swap(i, j);
+            }
+            3 => trees[i] = random_tree(rng, 1),
+            _ => {
+                // Mutate inside a group.
+                if let TokenTree::Group(g) = &trees[i] {
+                    let inner = mutate(rng, &g.stream());
+                    trees[i] = TokenTree::Group(Group::new(g.delimiter(), inner));
+                } else {
+                    trees.truncate(i);
+                }
+            }
+        }
+    }
+    trees.into_iter().collect()
+}
+
+/// Valid inputs to start mutations from: (attribute args, item) pairs and macro inputs.
+fn seeds() -> Vec<(TokenStream, TokenStream)> {
+    vec![
+        (
+            quote!(
+                name = "x",
+                limit = 4,
+                timeout = 5s,
+                policy = supervise,
+                slots(A = a)
+            ),
+            quote!(
+                async fn f(a: u32) -> Result<u32, E> {
+                    let c = spawn!(name = "c", async move { Ok(a) });
+                    use tokio::spawn as go;
+                    go(async {});
+                    for i in 0..3 {
+                        let _ = spawn_in_place!(async { Ok(i) });
+                    }
+                    let v = vec![spawn!(x()), tokio::spawn(y())];
+                    tokio::select! { r = c => {} }
+                    scope!(limit = 1, { spawn!(z()) }).await;
+                    Ok(c.await?)
+                }
+            ),
+        ),
+        (
+            quote!(local, grace = 1.5s, crate = my::scope),
+            quote!(impl S { async fn m(&self) -> Result<(), E> { std::thread::Builder::new().spawn(|| ()); Ok(()) } fn n() {} }),
+        ),
+        (
+            quote!(deadline = at, policy = first_ok),
+            quote!(
+                mod m {
+                    pub async fn a(at: Instant) -> Result<u8, F> {
+                        #[scope::allow_orphan]
+                        tokio::task::spawn_blocking(|| ());
+                        Ok(1)
+                    }
+                }
+            ),
+        ),
+        (
+            quote!(
+                flavor = "multi_thread",
+                worker_threads = 2,
+                start_paused = false
+            ),
+            quote!(
+                async fn main() -> Result<(), E> {
+                    spawn!(async {});
+                    Ok(())
+                }
+            ),
+        ),
+        (
+            quote!(),
+            quote!(limit = 2, timeout = budget, {
+                let a = spawn!(work());
+                a.await
+            }),
+        ),
+        (
+            quote!(),
+            quote!(pub static REQUEST_ID: String; #[doc = "x"] static N: u32),
+        ),
+        (
+            quote!(),
+            quote!(@scope __scope, name = "x", async move { 1 }),
+        ),
+    ]
+}
+
+fn check(what: &str, out: &TokenStream, input: &TokenStream) {
+    assert!(
+        !out.is_empty(),
+        "{what} expanded to nothing on input: {input}"
+    );
+}
+
+#[test]
+fn no_entry_point_panics_or_expands_to_nothing() {
+    const RUNS: usize = 10_000;
+    let seeds = seeds();
+    let mut rng = Rng(0x5C0B_E5EE_D000_0001);
+    for run in 0..RUNS {
+        let (seed_args, seed_item) = &seeds[run % seeds.len()];
+        // Half the inputs are random; half are mutations of valid inputs.
+        let (args, item) = if run % 2 == 0 {
+            (random_stream(&mut rng), random_stream(&mut rng))
+        } else {
+            (mutate(&mut rng, seed_args), mutate(&mut rng, seed_item))
+        };
+        let result = std::panic::catch_unwind(|| {
+            check(
+                "#[scoped]",
+                &expand::scoped(args.clone(), item.clone()),
+                &item,
+            );
+            check("scope!", &expand::scope(item.clone()), &item);
+            check(
+                "spawn!",
+                &expand::spawn(SpawnKind::Spawn, item.clone()),
+                &item,
+            );
+            check(
+                "spawn_in_place!",
+                &expand::spawn(SpawnKind::InPlace, item.clone()),
+                &item,
+            );
+            check("slot!", &expand::slot(item.clone()), &item);
+            check(
+                "#[scope::main]",
+                &expand::main(args.clone(), item.clone()),
+                &item,
+            );
+            check(
+                "#[scope::test]",
+                &expand::test(args.clone(), item.clone()),
+                &item,
+            );
+            // `#[scope::allow_orphan]` passes its item through: empty in, empty out.
+            if !item.is_empty() {
+                check(
+                    "#[scope::allow_orphan]",
+                    &expand::allow_orphan(args.clone(), item.clone()),
+                    &item,
+                );
+            }
+        });
+        assert!(
+            result.is_ok(),
+            "run {run} panicked on args `{args}` and input `{item}`"
+        );
+    }
 }
