@@ -40,6 +40,29 @@ pub enum Policy {
 /// users expect of dropping a future, and keeps a failing scope fast. Give children time to
 /// observe [`cancelled`](crate::Cx::cancelled) and clean up with [`Config::grace`] (or
 /// `#[scoped(grace = ...)]`).
+///
+/// # Examples
+///
+/// With the default, a child that ignores cancellation is not waited for:
+///
+/// ```
+/// use std::time::Duration;
+/// use scope_runtime::{Config, Interrupted, Scope, DEFAULT_GRACE};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// assert_eq!(DEFAULT_GRACE, Duration::ZERO);
+/// let start = tokio::time::Instant::now();
+/// let s = &Scope::new(Config::new());
+/// let out = s
+///     .run(async {
+///         s.spawn(tokio::time::sleep(Duration::from_secs(3600)));
+///         s.cancel("stop");
+///         Ok::<_, Interrupted>(())
+///     })
+///     .await;
+/// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+/// assert_eq!(start.elapsed(), Duration::ZERO); // aborted, not waited for
+/// # });
+/// ```
 pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 
 /// The set-up of a scope. Every setting is optional.
@@ -81,6 +104,16 @@ impl Default for Config {
 impl Config {
     /// The defaults: unnamed (named by its call site), fail-fast, no limit, no deadline, no
     /// grace ([`DEFAULT_GRACE`]), no slots, and the ambient context as the parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Policy};
+    /// let config = Config::new();
+    /// assert_eq!(config.get_name(), None);
+    /// assert_eq!(config.get_policy(), Policy::FailFast);
+    /// assert_eq!(config.get_policy(), Config::default().get_policy());
+    /// ```
     #[track_caller]
     #[must_use]
     pub fn new() -> Self {
@@ -99,6 +132,26 @@ impl Config {
     }
 
     /// Names the scope (in causes, errors and task trees).
+    ///
+    /// # Examples
+    ///
+    /// The name is what causes and errors print for the scope:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().name("fetch").timeout(Duration::from_millis(10)));
+    /// assert_eq!(s.info().to_string(), "fetch");
+    /// let out = s
+    ///     .run(async {
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "deadline of `fetch` exceeded");
+    /// # });
+    /// ```
     #[must_use]
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
@@ -106,12 +159,33 @@ impl Config {
     }
 
     /// The scope's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::Config;
+    /// assert_eq!(Config::new().get_name(), None);
+    /// assert_eq!(Config::new().name(format!("shard-{}", 3)).get_name(), Some("shard-3"));
+    /// ```
     #[must_use]
     pub fn get_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// Sets where the scope was written (the macros pass the user's call site).
+    ///
+    /// # Examples
+    ///
+    /// An unnamed scope is known by its location:
+    ///
+    /// ```
+    /// use std::panic::Location;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// let here = Location::caller();
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().location(here));
+    /// assert_eq!(s.info().location(), here);
+    /// assert_eq!(s.info().to_string(), format!("{}:{}:{}", here.file(), here.line(), here.column()));
+    /// ```
     #[must_use]
     pub fn location(mut self, location: &'static Location<'static>) -> Self {
         self.location = location;
@@ -119,6 +193,30 @@ impl Config {
     }
 
     /// Chooses the policy.
+    ///
+    /// # Examples
+    ///
+    /// Under [`Policy::Supervise`], a failure does not cancel the siblings:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let out = s
+    ///     .run_all(async {
+    ///         let failing = s.spawn(async { Err::<(), E>("disk full".into()) });
+    ///         let sibling = s.spawn(async { Ok::<_, E>(scope_runtime::is_cancelled()) });
+    ///         assert!(failing.await.is_err());
+    ///         assert!(!sibling.await?); // it ran, not cancelled by the failure
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!(failures.len(), 1);
+    /// assert_eq!(failures.primary().unwrap().error().to_string(), "disk full");
+    /// # });
+    /// ```
     #[must_use]
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
@@ -126,6 +224,14 @@ impl Config {
     }
 
     /// The policy chosen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Policy};
+    /// assert_eq!(Config::new().get_policy(), Policy::FailFast);
+    /// assert_eq!(Config::new().policy(Policy::Supervise).get_policy(), Policy::Supervise);
+    /// ```
     #[must_use]
     pub fn get_policy(&self) -> Policy {
         self.policy
@@ -134,6 +240,47 @@ impl Config {
     /// At most `n` children run at once; more queue (the spawn returns at once) and start
     /// as running ones finish. `0` is invalid: the scope then returns
     /// [`ConfigError::ZeroLimit`] without running its body.
+    ///
+    /// # Examples
+    ///
+    /// With a limit of 1 the children run one after the other:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     for _ in 0..3 {
+    ///         let (running, most) = (running.clone(), most.clone());
+    ///         s.spawn(async move {
+    ///             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    ///             most.fetch_max(now, Ordering::SeqCst);
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///             running.fetch_sub(1, Ordering::SeqCst);
+    ///         });
+    ///     }
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(most.load(Ordering::SeqCst), 1);
+    /// # });
+    /// ```
+    ///
+    /// A limit of 0 is refused before the body runs:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, ConfigError, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(0));
+    /// let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    /// assert!(matches!(out, Err(Interrupted::Config(ConfigError::ZeroLimit))));
+    /// # });
+    /// ```
     #[must_use]
     pub fn limit(mut self, n: usize) -> Self {
         if n == 0 {
@@ -144,6 +291,28 @@ impl Config {
     }
 
     /// A deadline `timeout` after the scope is entered (not when this is called).
+    ///
+    /// # Examples
+    ///
+    /// The clock starts when the scope is entered, not when the configuration is built:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let config = Config::new().timeout(Duration::from_secs(1));
+    /// tokio::time::sleep(Duration::from_secs(5)).await; // longer than the timeout
+    /// let s = &Scope::new(config);
+    /// assert_eq!(s.cx().remaining(), Some(Duration::from_secs(1)));
+    /// let out = s
+    ///     .run(async {
+    ///         tokio::time::sleep(Duration::from_secs(2)).await;
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(matches!(out, Err(Interrupted::DeadlineExceeded(_))));
+    /// # });
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -153,6 +322,25 @@ impl Config {
     /// An absolute deadline. A deadline already past makes the scope return
     /// [`DeadlineExceeded`](crate::DeadlineExceeded) without running its body. A child's
     /// deadline is never later than its parent's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let ran = AtomicBool::new(false);
+    /// let s = &Scope::new(Config::new().deadline(tokio::time::Instant::now()));
+    /// let out = s
+    ///     .run(async {
+    ///         ran.store(true, Ordering::SeqCst);
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(matches!(out, Err(Interrupted::DeadlineExceeded(_))));
+    /// assert!(!ran.load(Ordering::SeqCst));
+    /// # });
+    /// ```
     #[must_use]
     pub fn deadline(mut self, at: Instant) -> Self {
         self.deadline = Some(at);
@@ -160,6 +348,36 @@ impl Config {
     }
 
     /// How long children get, after the scope is cancelled, before they are aborted.
+    ///
+    /// # Examples
+    ///
+    /// A child that observes the cancellation gets the grace to clean up:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let cleaned_up = Arc::new(AtomicBool::new(false));
+    /// let done = cleaned_up.clone();
+    /// let s = &Scope::new(Config::new().grace(Duration::from_secs(1)));
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(async move {
+    ///             scope_runtime::cancelled().await;
+    ///             tokio::time::sleep(Duration::from_millis(100)).await; // flush, close...
+    ///             done.store(true, Ordering::SeqCst);
+    ///         });
+    ///         tokio::task::yield_now().await; // let the child start waiting
+    ///         s.cancel("stop");
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    /// assert!(cleaned_up.load(Ordering::SeqCst));
+    /// # });
+    /// ```
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -169,6 +387,24 @@ impl Config {
     /// Binds `slot` to `value` for the scope and its descendants. Binding the same slot twice
     /// in one scope makes it return [`ConfigError::SlotBoundTwice`] without running its body;
     /// a nested scope may shadow an outer binding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, ConfigError, Interrupted, Scope, Slot};
+    /// static TENANT: Slot<String> = Slot::new("TENANT");
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().bind(&TENANT, "acme".to_owned()));
+    /// let seen = s
+    ///     .run(async { s.spawn(async { Ok::<_, Interrupted>(TENANT.get()) }).await })
+    ///     .await;
+    /// assert_eq!(seen.unwrap().as_deref(), Some("acme"));
+    ///
+    /// let twice = &Scope::new(Config::new().bind(&TENANT, "a".into()).bind(&TENANT, "b".into()));
+    /// let out = twice.run(async { Ok::<_, Interrupted>(()) }).await;
+    /// assert!(matches!(out, Err(Interrupted::Config(ConfigError::SlotBoundTwice("TENANT")))));
+    /// # });
+    /// ```
     #[must_use]
     pub fn bind<T: Send + Sync + 'static, K>(
         mut self,
@@ -185,6 +421,20 @@ impl Config {
     }
 
     /// The parent context (default: the ambient one when the scope is entered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let server = Cx::root();
+    /// let s = &Scope::new(Config::new().parent(server.clone()));
+    /// server.cancel("server stopping");
+    /// let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause().root(), &Cause::explicit("server stopping"));
+    /// # });
+    /// ```
     #[must_use]
     pub fn parent(mut self, parent: Cx) -> Self {
         self.parent = Some(parent);

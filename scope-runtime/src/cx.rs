@@ -799,6 +799,20 @@ impl Waiter {
 }
 
 /// The future of [`Cx::cancelled`]: resolves with the cause.
+///
+/// # Examples
+///
+/// It borrows the context; created before the cancel, it still sees it:
+///
+/// ```
+/// use scope_runtime::{Cause, Cx, WaitCancelled};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// let wait: WaitCancelled<'_> = cx.cancelled();
+/// cx.cancel("enough");
+/// assert_eq!(wait.await, Cause::explicit("enough"));
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitCancelled<'a> {
     cx: &'a Cx,
@@ -828,6 +842,21 @@ impl fmt::Debug for WaitCancelled<'_> {
 }
 
 /// The future of [`Cx::cancelled_owned`]: resolves with the cause.
+///
+/// # Examples
+///
+/// It owns its context, so it can move into a `'static` task:
+///
+/// ```
+/// use scope_runtime::{Cx, WaitCancelledOwned};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// let wait: WaitCancelledOwned = cx.child().cancelled_owned();
+/// let watcher = tokio::spawn(async move { wait.await.to_string() });
+/// cx.cancel("bye");
+/// assert_eq!(watcher.await.unwrap(), "parent cancelled: bye");
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct WaitCancelledOwned {
     cx: Cx,
@@ -857,6 +886,25 @@ impl fmt::Debug for WaitCancelledOwned {
 }
 
 /// A callback registered with [`Cx::on_cancel`].
+///
+/// # Examples
+///
+/// Once the callback has run, the handle can no longer stop it:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// let cx = scope_runtime::Cx::root();
+/// let runs = Arc::new(AtomicUsize::new(0));
+/// let r = runs.clone();
+/// let handle = cx.on_cancel(move |_| {
+///     r.fetch_add(1, Ordering::SeqCst);
+/// });
+/// cx.cancel("first");
+/// cx.cancel("second");
+/// assert_eq!(runs.load(Ordering::SeqCst), 1);
+/// assert!(!handle.stop());
+/// ```
 #[must_use = "dropping the handle keeps the callback registered; keep it to be able to stop it"]
 pub struct OnCancel {
     registration: Option<(Weak<Node>, usize)>,
@@ -896,6 +944,20 @@ impl fmt::Debug for OnCancel {
 
 pin_project_lite::pin_project! {
     /// A future run with a context as the ambient one. See [`Cx::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, WithCx};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// cx.cancel("done");
+    /// let fut: WithCx<_> = cx.run(async { scope_runtime::is_cancelled() });
+    /// assert!(fut.cx().is_cancelled());
+    /// assert!(fut.await); // the future saw `cx` as its ambient context
+    /// assert!(!scope_runtime::is_cancelled()); // and only while it was polled
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCx<F> {
         cx: Option<Cx>,

@@ -9,11 +9,34 @@ use futures_util::future::Either;
 use crate::{Cause, Cx, Signal};
 
 /// The grace `#[scope::main]` gives the program after SIGINT/SIGTERM before it exits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(scope_runtime::entry::DEFAULT_MAIN_GRACE, Duration::from_secs(10));
+/// ```
 pub const DEFAULT_MAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs `fut` on `runtime` under a root context. SIGINT and SIGTERM cancel that context with
 /// [`Cause::Shutdown`]; if `fut` has not finished `grace` later, the process exits with
 /// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
+/// use scope_runtime::Cx;
+/// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let out = main_entry(runtime, DEFAULT_MAIN_GRACE, async {
+///     // The future runs under a fresh root context, not the background one.
+///     let cx = Cx::current();
+///     assert!(!cx.same_as(&Cx::background()));
+///     assert!(!cx.is_cancelled());
+///     40 + 2
+/// });
+/// assert_eq!(out, 42);
+/// ```
 #[allow(clippy::needless_pass_by_value)] // Reason: the program's runtime is handed over for good.
 pub fn main_entry<F: Future>(
     runtime: tokio::runtime::Runtime,

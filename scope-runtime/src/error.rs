@@ -99,12 +99,40 @@ pub struct Cancelled {
 
 impl Cancelled {
     /// A cancellation with this cause.
+    ///
+    /// # Examples
+    ///
+    /// It is what [`Interrupted::from_cause`] makes of any cause but a deadline:
+    ///
+    /// ```
+    /// use scope_runtime::{Cancelled, Cause, Interrupted};
+    /// let cause = Cause::explicit("user pressed stop");
+    /// let e = Interrupted::from_cause(cause.clone());
+    /// assert!(matches!(e, Interrupted::Cancelled(c) if c == Cancelled::new(cause)));
+    /// ```
     #[must_use]
     pub fn new(cause: Cause) -> Self {
         Self { cause }
     }
 
     /// Why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.cancel("enough");
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause(), &Cause::explicit("enough"));
+    /// # });
+    /// ```
     #[must_use]
     pub fn cause(&self) -> &Cause {
         &self.cause
@@ -129,6 +157,24 @@ pub struct DeadlineExceeded {
 
 impl DeadlineExceeded {
     /// The cause, whose [`root`](Cause::root) is [`Cause::DeadlineExceeded`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().name("fetch").timeout(Duration::from_millis(10)));
+    /// let out = s
+    ///     .run(async {
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::DeadlineExceeded(d)) = out else { unreachable!() };
+    /// assert!(matches!(d.cause().root(), Cause::DeadlineExceeded { scope } if scope == "fetch"));
+    /// # });
+    /// ```
     #[must_use]
     pub fn cause(&self) -> &Cause {
         &self.cause
@@ -157,6 +203,18 @@ pub struct Panicked {
 
 impl Panicked {
     /// Wraps a panic payload caught from `task`.
+    ///
+    /// # Examples
+    ///
+    /// The message is read from the payload:
+    ///
+    /// ```
+    /// use scope_runtime::{Panicked, TaskInfo};
+    /// let p = Panicked::new(TaskInfo::here(None), Box::new(format!("index {} out of range", 7)));
+    /// assert_eq!(p.message(), "index 7 out of range");
+    /// let odd = Panicked::new(TaskInfo::here(None), Box::new(42_u32));
+    /// assert_eq!(odd.message(), "<non-string panic payload>");
+    /// ```
     #[must_use]
     pub fn new(task: TaskInfo, payload: Box<dyn Any + Send>) -> Self {
         Self {
@@ -175,18 +233,70 @@ impl Panicked {
     }
 
     /// The task that panicked.
+    ///
+    /// # Examples
+    ///
+    /// A child's panic reaches the scope's caller with the child's name:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn_named("worker", async { None::<u8>.expect("boom"); });
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::Panicked(p)) = out else { unreachable!() };
+    /// assert_eq!(p.task().name(), Some("worker"));
+    /// assert_eq!(p.to_string(), "task `worker` panicked: boom");
+    /// # });
+    /// ```
     #[must_use]
     pub fn task(&self) -> &TaskInfo {
         &self.task
     }
 
     /// The panic's message (`"<non-string panic payload>"` if it was not a string).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Panicked, TaskInfo};
+    /// let p = Panicked::new(TaskInfo::here(None), Box::new("boom"));
+    /// assert_eq!(p.message(), "boom");
+    /// ```
     #[must_use]
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Takes the payload, if this error still has it (only the scope's copy does).
+    ///
+    /// # Examples
+    ///
+    /// The error the scope returns holds the payload, once:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// fn crash() {
+    ///     std::panic::panic_any(7_u8); // a payload that is not a message
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(async { crash() });
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::Panicked(p)) = out else { unreachable!() };
+    /// let payload = p.take_payload().unwrap();
+    /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
+    /// assert!(p.take_payload().is_none());
+    /// # });
+    /// ```
     pub fn take_payload(&self) -> Option<Box<dyn Any + Send>> {
         self.payload
             .lock()
@@ -196,6 +306,21 @@ impl Panicked {
 
     /// Resumes the panic with its original payload, or with the message if the payload was
     /// already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// use scope_runtime::{Panicked, TaskInfo};
+    /// let p = Panicked::new(TaskInfo::here(None), Box::new(7_u8));
+    /// let payload = catch_unwind(AssertUnwindSafe(|| p.resume_unwind())).unwrap_err();
+    /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7)); // the original payload
+    ///
+    /// let taken = Panicked::new(TaskInfo::here(None), Box::new("boom"));
+    /// drop(taken.take_payload());
+    /// let payload = catch_unwind(AssertUnwindSafe(|| taken.resume_unwind())).unwrap_err();
+    /// assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom"));
+    /// ```
     pub fn resume_unwind(self) -> ! {
         match self.take_payload() {
             Some(payload) => std::panic::resume_unwind(payload),
@@ -241,18 +366,57 @@ pub struct ChildFailed {
 
 impl ChildFailed {
     /// Describes a failure of `task` with its error's message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{ChildFailed, Interrupted, TaskInfo};
+    /// let e: Interrupted = ChildFailed::new(TaskInfo::here(Some("parse".into())), "bad input".into()).into();
+    /// assert!(matches!(e, Interrupted::ChildFailed(_)));
+    /// assert_eq!(e.cause(), None); // not a cancellation
+    /// ```
     #[must_use]
     pub fn new(task: TaskInfo, message: String) -> Self {
         Self { task, message }
     }
 
     /// The child that failed.
+    ///
+    /// # Examples
+    ///
+    /// Awaiting a failed child gives a `ChildFailed`; the error itself goes to the scope:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let out = s
+    ///     .run_all(async {
+    ///         let child = s.spawn_named("parse", async { Err::<u8, E>("bad input".into()) });
+    ///         let Err(Interrupted::ChildFailed(failed)) = child.await else { unreachable!() };
+    ///         assert_eq!(failed.task().name(), Some("parse"));
+    ///         assert_eq!(failed.message(), "bad input");
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().primary().unwrap().error().to_string(), "bad input");
+    /// # });
+    /// ```
     #[must_use]
     pub fn task(&self) -> &TaskInfo {
         &self.task
     }
 
     /// Its error's message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{ChildFailed, TaskInfo};
+    /// let e = ChildFailed::new(TaskInfo::here(None), "bad input".into());
+    /// assert_eq!(e.message(), "bad input");
+    /// ```
     #[must_use]
     pub fn message(&self) -> &str {
         &self.message
@@ -318,21 +482,54 @@ pub struct Failure<E> {
 
 impl<E> Failure<E> {
     /// Records that `task` failed with `error`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, TaskInfo};
+    /// let f = Failure::new(TaskInfo::here(Some("upload".into())), std::io::Error::other("disk full"));
+    /// assert_eq!(f.to_string(), "task `upload` failed: disk full");
+    /// ```
     pub fn new(task: TaskInfo, error: E) -> Self {
         Self { task, error }
     }
 
     /// The task that failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, TaskInfo};
+    /// let f = Failure::new(TaskInfo::here(Some("upload".into())), "disk full");
+    /// assert_eq!(f.task().name(), Some("upload"));
+    /// ```
     pub fn task(&self) -> &TaskInfo {
         &self.task
     }
 
     /// Its error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, TaskInfo};
+    /// let f = Failure::new(TaskInfo::here(None), std::io::Error::other("disk full"));
+    /// assert_eq!(f.error().kind(), std::io::ErrorKind::Other);
+    /// ```
     pub fn error(&self) -> &E {
         &self.error
     }
 
     /// Takes the error out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, TaskInfo};
+    /// let f = Failure::new(TaskInfo::here(None), std::io::Error::other("disk full"));
+    /// let e: std::io::Error = f.into_error();
+    /// assert_eq!(e.to_string(), "disk full");
+    /// ```
     pub fn into_error(self) -> E {
         self.error
     }
@@ -378,31 +575,120 @@ impl<E> From<Vec<Failure<E>>> for Failures<E> {
 
 impl<E> Failures<E> {
     /// The first failure; `None` only for a race that had no candidate at all.
+    ///
+    /// # Examples
+    ///
+    /// The first failure of a supervised scope is the primary one:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let out = s
+    ///     .run_all(async {
+    ///         s.spawn_named("late", async {
+    ///             tokio::time::sleep(Duration::from_millis(20)).await;
+    ///             Err::<(), E>("second".into())
+    ///         });
+    ///         s.spawn_named("early", async {
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///             Err::<(), E>("first".into())
+    ///         });
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!(failures.primary().unwrap().task().name(), Some("early"));
+    /// assert_eq!(failures.others()[0].task().name(), Some("late"));
+    /// # });
+    /// ```
     pub fn primary(&self) -> Option<&Failure<E>> {
         self.failures.first()
     }
 
     /// The failures after the first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// let one = Failures::from(vec![Failure::new(TaskInfo::here(None), "x")]);
+    /// assert!(one.others().is_empty());
+    /// let two = Failures::from(vec![
+    ///     Failure::new(TaskInfo::here(None), "x"),
+    ///     Failure::new(TaskInfo::here(None), "y"),
+    /// ]);
+    /// assert_eq!(*two.others()[0].error(), "y");
+    /// ```
     pub fn others(&self) -> &[Failure<E>] {
         self.failures.get(1..).unwrap_or(&[])
     }
 
     /// How many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// let all = Failures::from(vec![Failure::new(TaskInfo::here(None), "x")]);
+    /// assert_eq!(all.len(), 1);
+    /// assert_eq!(all.len(), all.iter().count());
+    /// ```
     pub fn len(&self) -> usize {
         self.failures.len()
     }
 
     /// Whether there are none (a race with no candidate).
+    ///
+    /// # Examples
+    ///
+    /// A race that started no candidate fails with no failures:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, Interrupted>::new(Config::new());
+    /// let failures = race.run(async {}).await.unwrap_err();
+    /// assert!(failures.is_empty());
+    /// assert_eq!(failures.to_string(), "no task succeeded: there were no candidates");
+    /// # });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()
     }
 
     /// Iterates over them, first to last.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// let all = Failures::from(vec![
+    ///     Failure::new(TaskInfo::here(Some("a".into())), "x"),
+    ///     Failure::new(TaskInfo::here(Some("b".into())), "y"),
+    /// ]);
+    /// let names: Vec<_> = all.iter().filter_map(|f| f.task().name()).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, Failure<E>> {
         self.failures.iter()
     }
 
     /// Takes them out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// let all = Failures::from(vec![
+    ///     Failure::new(TaskInfo::here(None), std::io::Error::other("x")),
+    ///     Failure::new(TaskInfo::here(None), std::io::Error::other("y")),
+    /// ]);
+    /// let errors: Vec<std::io::Error> = all.into_vec().into_iter().map(Failure::into_error).collect();
+    /// assert_eq!(errors[1].to_string(), "y");
+    /// ```
     pub fn into_vec(self) -> Vec<Failure<E>> {
         self.failures
     }

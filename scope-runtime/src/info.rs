@@ -21,6 +21,14 @@ pub struct TaskId(NonZeroU64);
 
 impl TaskId {
     /// Allocates a fresh id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::TaskId;
+    /// let ids: Vec<TaskId> = (0..3).map(|_| TaskId::next()).collect();
+    /// assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    /// ```
     #[must_use]
     pub fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -30,6 +38,15 @@ impl TaskId {
     }
 
     /// The id as a number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::TaskId;
+    /// let id = TaskId::next();
+    /// assert!(id.as_u64() > 0);
+    /// assert_eq!(id.to_string(), format!("#{}", id.as_u64()));
+    /// ```
     #[must_use]
     pub fn as_u64(self) -> u64 {
         self.0.get()
@@ -64,6 +81,17 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     /// Describes a task started at the caller's location.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::TaskInfo;
+    /// let (info, line) = (TaskInfo::here(None), line!());
+    /// assert_eq!(info.location().line(), line);
+    /// assert_eq!(info.name(), None);
+    /// // Without a name, it displays as its call site.
+    /// assert!(info.to_string().starts_with(&format!("{}:{line}:", file!())));
+    /// ```
     #[track_caller]
     #[must_use]
     pub fn here(name: Option<Cow<'static, str>>) -> Self {
@@ -71,6 +99,17 @@ impl TaskInfo {
     }
 
     /// Describes a task started at `location`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::Location;
+    /// use scope_runtime::TaskInfo;
+    /// let site = Location::caller();
+    /// let info = TaskInfo::new(Some("indexer".into()), site);
+    /// assert_eq!(info.location(), site);
+    /// assert_eq!(info.to_string(), "indexer");
+    /// ```
     #[must_use]
     pub fn new(name: Option<Cow<'static, str>>, location: &'static Location<'static>) -> Self {
         Self {
@@ -81,18 +120,56 @@ impl TaskInfo {
     }
 
     /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// Each description gets its own id; a clone keeps it:
+    ///
+    /// ```
+    /// use scope_runtime::TaskInfo;
+    /// let a = TaskInfo::here(Some("same-name".into()));
+    /// let b = TaskInfo::here(Some("same-name".into()));
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.clone().id(), a.id());
+    /// ```
     #[must_use]
     pub fn id(&self) -> TaskId {
         self.id
     }
 
     /// The name it was given, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::TaskInfo;
+    /// assert_eq!(TaskInfo::here(Some("fetch".into())).name(), Some("fetch"));
+    /// assert_eq!(TaskInfo::here(None).name(), None);
+    /// ```
     #[must_use]
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// Where it was started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let (child, line) = (s.spawn(async { Ok::<_, Interrupted>(()) }), line!());
+    ///     // A child's location is the line that spawned it.
+    ///     assert_eq!(child.info().location().file(), file!());
+    ///     assert_eq!(child.info().location().line(), line);
+    ///     child.await
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     #[must_use]
     pub fn location(&self) -> &'static Location<'static> {
         self.location

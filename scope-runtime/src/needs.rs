@@ -54,22 +54,87 @@ use std::marker::PhantomData;
 use crate::{Cx, Mode, Scope, Slot};
 
 /// The empty list: no slot is proven bound.
+///
+/// # Examples
+///
+/// It is the list of [`Provided::root`], which proves no slot:
+///
+/// ```
+/// use scope_runtime::{Nil, Provided};
+/// let proof: Provided<Nil> = Provided::root();
+/// assert!(proof.cx().same_as(&scope_runtime::Cx::current()));
+/// ```
 #[derive(Debug)]
 pub enum Nil {}
 
 /// The list `Rest` with the slot keyed `K` in front.
+///
+/// # Examples
+///
+/// [`Provided::try_bind`] puts a slot's key in front of the list:
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, Nil, Provided, Scope, Slot, With};
+/// enum UserKey {}
+/// static USER: Slot<String, UserKey> = Slot::new("USER");
+/// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
+/// let proof: Provided<With<UserKey, Nil>> = Provided::root().try_bind(&s, &USER).unwrap();
+/// assert_eq!(proof.get(&USER), "ada");
+/// ```
 #[derive(Debug)]
 pub struct With<K, Rest>(PhantomData<fn() -> (K, Rest)>);
 
 /// Index: the key is at the front of the list.
+///
+/// # Examples
+///
+/// The index the compiler infers for a key at the front of the list:
+///
+/// ```
+/// use scope_runtime::{Has, Here, Nil, With};
+/// enum A {}
+/// fn requires<L: Has<K, I>, K, I>() {}
+/// requires::<With<A, Nil>, A, Here>();
+/// ```
 #[derive(Debug)]
 pub enum Here {}
 
 /// Index: the key is somewhere in the rest of the list.
+///
+/// # Examples
+///
+/// The index of a key one step further down the list:
+///
+/// ```
+/// use scope_runtime::{Has, Here, Nil, There, With};
+/// enum A {}
+/// enum B {}
+/// fn requires<L: Has<K, I>, K, I>() {}
+/// requires::<With<A, With<B, Nil>>, B, There<Here>>();
+/// requires::<With<A, With<B, Nil>>, B, _>(); // usually inferred
+/// ```
 #[derive(Debug)]
 pub struct There<I>(PhantomData<fn() -> I>);
 
 /// The list contains the slot keyed `K` (at position `I`, which the compiler infers).
+///
+/// # Examples
+///
+/// A bound `L: Has<K, I>` requires the slot keyed `K`; leave `I` generic:
+///
+/// ```
+/// use scope_runtime::{Config, Has, Interrupted, Provided, Scope, Slot};
+/// enum TenantKey {}
+/// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
+///
+/// fn tenant<L: Has<TenantKey, I>, I>(proof: &Provided<L>) -> &str {
+///     proof.get(&TENANT).as_str()
+/// }
+///
+/// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&TENANT, "acme".into()));
+/// let proof = Provided::root().try_bind(&s, &TENANT).unwrap();
+/// assert_eq!(tenant(&proof), "acme");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "slot `{K}` is required here, but no enclosing scope binds it",
     label = "`{K}` is not bound on this path",
@@ -83,6 +148,28 @@ impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 /// A compile-time proof that the slots listed in `L` are bound, carrying the context that
 /// binds them. Cheap to clone (one context handle); `Send + Sync + 'static`, so it can be
 /// passed into spawned and in-place children alike.
+///
+/// # Examples
+///
+/// The proof is cheap to clone and moves into spawned children:
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+/// enum RequestId {}
+/// static REQUEST_ID: Slot<u64, RequestId> = Slot::new("REQUEST_ID");
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new().bind(&REQUEST_ID, 7));
+/// let seen = s
+///     .run(async {
+///         let proof = Provided::root().try_bind(s, &REQUEST_ID).unwrap();
+///         let for_child = proof.clone();
+///         let child = s.spawn(async move { Ok::<_, Interrupted>(*for_child.get(&REQUEST_ID)) });
+///         Ok::<_, Interrupted>(child.await? + proof.get(&REQUEST_ID))
+///     })
+///     .await;
+/// assert_eq!(seen.unwrap(), 14);
+/// # });
+/// ```
 pub struct Provided<L> {
     cx: Cx,
     _list: PhantomData<fn() -> L>,
@@ -99,6 +186,17 @@ impl<L> Clone for Provided<L> {
 
 impl Provided<Nil> {
     /// The proof that proves nothing, on the ambient context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Provided};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// let proof = cx.clone().run(async { Provided::root() }).await;
+    /// assert!(proof.cx().same_as(&cx));
+    /// # });
+    /// ```
     #[must_use]
     pub fn root() -> Self {
         Self {
@@ -115,6 +213,21 @@ impl<L> Provided<L> {
     /// # Errors
     ///
     /// `Err(self)` when the scope's context has no value for `slot`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+    /// enum UserKey {}
+    /// static USER: Slot<String, UserKey> = Slot::new("USER");
+    ///
+    /// let binds: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
+    /// let proof = Provided::root().try_bind(&binds, &USER).unwrap();
+    /// assert!(proof.cx().same_as(binds.cx()));
+    ///
+    /// let does_not: Scope<'_, '_, Interrupted> = Scope::new(Config::new());
+    /// assert!(Provided::root().try_bind(&does_not, &USER).is_err());
+    /// ```
     pub fn try_bind<'s, 'env, E, M: Mode, T: Send + Sync + 'static, K>(
         self,
         scope: &Scope<'s, 'env, E, M>,
@@ -151,6 +264,20 @@ impl<L> Provided<L> {
     }
 
     /// The value of a slot this proof guarantees.
+    ///
+    /// # Examples
+    ///
+    /// No `Option`: the proof guarantees the value.
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+    /// enum UserKey {}
+    /// static USER: Slot<String, UserKey> = Slot::new("USER");
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
+    /// let proof = Provided::root().try_bind(&s, &USER).unwrap();
+    /// let user: &String = proof.get(&USER);
+    /// assert_eq!(user, "ada");
+    /// ```
     pub fn get<T: Send + Sync + 'static, K, I>(&self, slot: &'static Slot<T, K>) -> &T
     where
         L: Has<K, I>,
@@ -164,6 +291,21 @@ impl<L> Provided<L> {
     }
 
     /// The context that binds the proven slots.
+    ///
+    /// # Examples
+    ///
+    /// Through the context, optional slots are read as usual:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+    /// enum UserKey {}
+    /// static USER: Slot<String, UserKey> = Slot::new("USER");
+    /// static LOCALE: Slot<&'static str> = Slot::new("LOCALE");
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
+    /// let proof = Provided::root().try_bind(&s, &USER).unwrap();
+    /// assert_eq!(proof.cx().get(&LOCALE), None);
+    /// assert!(!proof.cx().is_cancelled());
+    /// ```
     pub fn cx(&self) -> &Cx {
         &self.cx
     }
