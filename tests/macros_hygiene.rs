@@ -45,7 +45,9 @@ async fn supervised() -> ::core::result::Result<(), ::scope::Failures<::scope::I
 
 #[::scope::scoped(policy = first_ok, local)]
 async fn raced() -> ::core::result::Result<u8, ::scope::Failures<::scope::Interrupted>> {
-    let _ = ::scope::spawn_in_place!(async { ::core::result::Result::Ok::<u8, ::scope::Interrupted>(7) });
+    let _ = ::scope::spawn_in_place!(async {
+        ::core::result::Result::Ok::<u8, ::scope::Interrupted>(7)
+    });
     ::core::result::Result::Ok(())
 }
 
@@ -69,7 +71,8 @@ async fn expansions_run_with_everything_shadowed() {
     ::core::assert_eq!(raced().await.ok(), ::core::option::Option::Some(7));
     ::core::assert_eq!(Service.call().await.ok(), ::core::option::Option::Some(3));
     let total = ::scope::scope!(limit = 1, {
-        let c = ::scope::spawn!(async { ::core::result::Result::Ok::<u8, ::scope::Interrupted>(1) });
+        let c =
+            ::scope::spawn!(async { ::core::result::Result::Ok::<u8, ::scope::Interrupted>(1) });
         ::core::result::Result::Ok::<u8, ::scope::Interrupted>(c.await?)
     })
     .await;

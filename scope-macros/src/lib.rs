@@ -1,10 +1,10 @@
 //! Procedural macros of `scope`. Use them through the `scope` crate, which re-exports them.
 //!
-//! Each entry point is a thin line onto a function on `proc_macro2` tokens (in [`expand`]), so
-//! every stage can be tested without a compiler run. The stages: [`ast`] (the inputs),
-//! [`attr`] (the options), [`valid`] (checks across options and the item), [`rewrite`] (the
-//! spawn macros and the orphan lint, over a body), [`lint`] (what counts as an orphan task),
-//! [`expand`] (the output). The expansions are shown in docs/macros.md.
+//! Each entry point is a thin line onto a function on `proc_macro2` tokens (in `expand`), so
+//! every stage can be tested without a compiler run. The stages: `ast` (the inputs),
+//! `attr` (the options), `valid` (checks across options and the item), `rewrite` (the
+//! spawn macros and the orphan lint, over a body), `lint` (what counts as an orphan task),
+//! `expand` (the output). The expansions are shown in docs/macros.md.
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;
