@@ -16,7 +16,11 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f)
 }
 
+fn assert_send<T: Send>(_: &T) {}
+
 fn main() {
+    // A #[scoped] fn's future is `Send`: it can itself be spawned on a multi-thread runtime.
+    assert_send(&sum(vec![1], 2));
     assert_eq!(block_on(sum(vec![1, 2, 3], 100)).ok(), Some(12));
     assert_eq!(block_on(sum(vec![50, 60], 100)).ok(), Some(100));
 }
