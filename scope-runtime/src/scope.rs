@@ -79,6 +79,21 @@ mod sealed {
 
 /// Whether a scope's in-place children must be `Send`: [`Sendable`] (the default; the scope's
 /// future is `Send`) or [`Local`] (they need not be; the scope's future is not `Send`).
+///
+/// # Examples
+///
+/// Code generic over both kinds of scope takes `M: Mode`:
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, LocalScope, Mode, Scope};
+/// fn describe<E, M: Mode>(s: &Scope<'_, '_, E, M>) -> String {
+///     format!("{} (closed: {})", s.info(), s.is_closed())
+/// }
+/// let a: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("a"));
+/// let b: LocalScope<'_, '_, Interrupted> = Scope::new_local(Config::new().name("b"));
+/// assert_eq!(describe(&a), "a (closed: false)");
+/// assert_eq!(describe(&b), "b (closed: false)");
+/// ```
 pub trait Mode: sealed::Sealed + 'static {
     /// The boxed form of an in-place child.
     type Task<'env>: ?Sized + Future<Output = ()> + 'env;
@@ -88,10 +103,41 @@ pub trait Mode: sealed::Sealed + 'static {
 }
 
 /// The mode of [`Scope`]: in-place children are `Send`, so the scope's future is `Send`.
+///
+/// # Examples
+///
+/// The future of a `Sendable` scope is `Send`, so it can run in a spawned task:
+///
+/// ```
+/// use scope_runtime::{Config, Interrupted, Scope, Sendable};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let task = tokio::spawn(async {
+///     let s: &Scope<'_, '_, Interrupted, Sendable> = &Scope::new(Config::new());
+///     s.run(async { s.spawn_in_place(async { Ok::<_, Interrupted>(1) }).await })
+///         .await
+/// });
+/// assert_eq!(task.await.unwrap().unwrap(), 1);
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum Sendable {}
 
 /// The mode of [`LocalScope`]: in-place children need not be `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use scope_runtime::{Config, Interrupted, Local, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let shared = Rc::new(5); // not `Send`
+/// let s: &Scope<'_, '_, Interrupted, Local> = &Scope::new_local(Config::new());
+/// let doubled = s
+///     .run(async { s.spawn_in_place(async { Ok::<_, Interrupted>(*shared * 2) }).await })
+///     .await;
+/// assert_eq!(doubled.unwrap(), 10);
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum Local {}
 
@@ -113,6 +159,29 @@ impl Mode for Local {
 }
 
 /// A scope whose in-place children need not be `Send` (its future is not `Send`).
+///
+/// # Examples
+///
+/// In-place children can share a `RefCell` from outside the scope:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use scope_runtime::{Config, Interrupted, LocalScope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let log = RefCell::new(Vec::new());
+/// let s: &LocalScope<'_, '_, Interrupted> = &LocalScope::new_local(Config::new());
+/// s.run(async {
+///     s.spawn_in_place(async { log.borrow_mut().push("a") });
+///     s.spawn_in_place(async { log.borrow_mut().push("b") });
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// let mut entries = log.borrow().clone();
+/// entries.sort_unstable();
+/// assert_eq!(entries, ["a", "b"]);
+/// # });
+/// ```
 pub type LocalScope<'s, 'env, E> = Scope<'s, 'env, E, Local>;
 
 type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
@@ -271,7 +340,8 @@ struct Pending<'env, M: Mode> {
     waker: Option<Waker>,
 }
 
-/// A scope: the owner of a set of children. See the [module docs](self) and the crate docs.
+/// A scope: the owner of a set of children. Its [`run`](Scope::run) future resolves only after
+/// every child has finished, failed, or been cancelled and dropped. See the crate docs for the tour.
 ///
 /// Build it with [`Scope::new`], spawn children with [`spawn`](Scope::spawn) and
 /// [`spawn_in_place`](Scope::spawn_in_place), and drive it with [`run`](Scope::run) (fail-fast)
@@ -361,21 +431,84 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// The scope's context.
+    ///
+    /// # Examples
+    ///
+    /// It holds the scope's slots, and the body runs with it as the ambient context:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Cx, Interrupted, Scope, Slot};
+    /// static USER: Slot<&'static str> = Slot::new("USER");
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().bind(&USER, "ada"));
+    /// assert_eq!(s.cx().get(&USER), Some(&"ada"));
+    /// s.run(async {
+    ///     assert!(Cx::current().same_as(s.cx()));
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     pub fn cx(&self) -> &Cx {
         &self.shared.0.cx
     }
 
     /// Who the scope is (its id, name and location).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("batch"));
+    /// assert_eq!(s.info().name(), Some("batch"));
+    /// let other: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("batch"));
+    /// assert_ne!(s.info().id(), other.info().id());
+    /// ```
     pub fn info(&self) -> &TaskInfo {
         &self.shared.0.info
     }
 
     /// Cancels the scope and its children with an explicit reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         assert!(s.cancel("user hit stop"));
+    ///         assert!(!s.cancel("again")); // the first cause stays
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "cancelled: user hit stop");
+    /// # });
+    /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
         self.shared.0.cx.cancel(reason)
     }
 
     /// Whether the scope refuses new children (its body returned, or it was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     assert!(!s.is_closed());
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(s.is_closed()); // the body has returned
+    /// assert_eq!(s.try_spawn(async {}).unwrap_err(), SpawnError::Closed);
+    /// # });
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.0.is_closed()
     }
@@ -425,6 +558,27 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Sendable> {
     /// Spawned children need a tokio runtime; entered outside one, a scope runs its "spawned"
     /// children in place instead (on the scope's own task), and deadlines are checked when
     /// polled but do not wake a sleeping task.
+    ///
+    /// # Examples
+    ///
+    /// By default the scope's context is a child of the ambient one:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Cx, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let request = Cx::root();
+    /// let out = request
+    ///     .clone()
+    ///     .run(async {
+    ///         let s = &Scope::new(Config::new());
+    ///         request.cancel("client went away");
+    ///         s.run(async { Ok::<_, Interrupted>(()) }).await
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause().to_string(), "parent cancelled: client went away");
+    /// # });
+    /// ```
     #[must_use]
     pub fn new(config: Config) -> Self {
         Self::enter(config)
@@ -433,6 +587,25 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Sendable> {
 
 impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
     /// Enters a scope whose in-place children need not be `Send` (see [`Scope::new`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let names = Rc::new(vec!["a", "bb"]); // not `Send`
+    /// let s = &Scope::new_local(Config::new());
+    /// let total = s
+    ///     .run(async {
+    ///         let first = s.spawn_in_place(async { Ok::<_, Interrupted>(names[0].len()) });
+    ///         let second = s.spawn_in_place(async { Ok::<_, Interrupted>(names[1].len()) });
+    ///         Ok::<_, Interrupted>(first.await? + second.await?)
+    ///     })
+    ///     .await;
+    /// assert_eq!(total.unwrap(), 3);
+    /// # });
+    /// ```
     #[must_use]
     pub fn new_local(config: Config) -> Self {
         Self::enter(config)
@@ -516,6 +689,27 @@ where
     ///
     /// If the scope is closed, the child is not started and its handle resolves to the
     /// cancellation at once (use [`try_spawn`](Scope::try_spawn) to be told).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn(async { Ok::<_, Interrupted>(6 * 7) });
+    ///         assert_eq!(child.await?, 42);
+    ///         s.cancel("closing");
+    ///         // Closed: this child never starts; its handle reports the cancellation.
+    ///         let late = s.spawn(async { Ok::<_, Interrupted>(0) });
+    ///         assert!(matches!(late.await, Err(Interrupted::Cancelled(_))));
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    /// # });
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&'s self, fut: F) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
     where
@@ -528,6 +722,28 @@ where
     }
 
     /// [`spawn`](Scope::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// The name shows up in the cause the siblings see:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn_named("db", async { Err::<u8, E>("connection refused".into()) });
+    ///         assert_eq!(child.info().name(), Some("db"));
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "connection refused"); // the child's own error
+    /// let cause = s.cx().cause().unwrap();
+    /// assert_eq!(cause.to_string(), "sibling task `db` failed: connection refused");
+    /// # });
+    /// ```
     #[track_caller]
     pub fn spawn_named<F>(
         &'s self,
@@ -545,6 +761,27 @@ where
 
     /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
     /// or at its limit, instead of starting the child cancelled or queueing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     let first = s.try_spawn(async { Ok::<_, Interrupted>(1) }).unwrap();
+    ///     let refused = s.try_spawn(async { Ok::<_, Interrupted>(2) });
+    ///     assert_eq!(refused.unwrap_err(), SpawnError::Full);
+    ///     assert_eq!(first.await?, 1);
+    ///     // The first child has finished: there is room again.
+    ///     let second = s.try_spawn(async { Ok::<_, Interrupted>(2) }).unwrap();
+    ///     assert_eq!(second.await?, 2);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     #[track_caller]
     pub fn try_spawn<F>(
         &'s self,
@@ -650,6 +887,27 @@ macro_rules! in_place_methods {
             ///
             /// It may borrow from outside the scope. It runs concurrently with the body (also
             /// while the body is itself waiting), on the scope's task, not in parallel.
+            ///
+            /// # Examples
+            ///
+            /// It borrows from outside the scope and runs while the body waits:
+            ///
+            /// ```
+            /// use scope_runtime::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let greeting = String::from("hello");
+            /// let (tx, rx) = tokio::sync::oneshot::channel();
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let borrowed = &greeting;
+            ///         s.spawn_in_place(async move { tx.send(borrowed.len()).unwrap() });
+            ///         Ok::<_, Interrupted>(rx.await.unwrap())
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap(), 5);
+            /// # });
+            /// ```
             #[track_caller]
             pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
             where
@@ -665,6 +923,27 @@ macro_rules! in_place_methods {
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) with a name.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope_runtime::{Config, Scope};
+            /// type E = Box<dyn std::error::Error + Send + Sync>;
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let input = "12a";
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let child = s.spawn_in_place_named("parse", async { input.parse::<u32>().map_err(E::from) });
+            ///         assert_eq!(child.info().name(), Some("parse"));
+            ///         Ok::<_, E>(child.await?)
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap_err().to_string(), "invalid digit found in string");
+            /// let cause = s.cx().cause().unwrap();
+            /// assert_eq!(cause.to_string(), "sibling task `parse` failed: invalid digit found in string");
+            /// # });
+            /// ```
             #[track_caller]
             pub fn spawn_in_place_named<F>(
                 &'s self,
@@ -685,6 +964,25 @@ macro_rules! in_place_methods {
 
             /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
             /// the scope is closed or at its limit.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope_runtime::{Config, Interrupted, Scope, SpawnError};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let s = &Scope::new(Config::new().limit(1));
+            /// let out = s
+            ///     .run(async {
+            ///         let _busy = s.try_spawn_in_place(std::future::pending::<()>()).unwrap();
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Full);
+            ///         s.cancel("done");
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Closed);
+            ///         Ok::<_, Interrupted>(())
+            ///     })
+            ///     .await;
+            /// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+            /// # });
+            /// ```
             #[track_caller]
             pub fn try_spawn_in_place<F>(
                 &'s self,
@@ -711,6 +1009,26 @@ macro_rules! in_place_methods {
             T: $($send +)? 'env,
         {
             /// Starts an in-place candidate (see [`Scope::spawn_in_place`]).
+            ///
+            /// # Examples
+            ///
+            /// Candidates may borrow from outside the race:
+            ///
+            /// ```
+            /// use scope_runtime::{Config, Interrupted, Race};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let mirrors = ["a.example", "b.example"];
+            /// let race = &Race::new(Config::new());
+            /// let winner = race
+            ///     .run(async {
+            ///         for mirror in &mirrors {
+            ///             race.spawn_in_place(async move { Ok::<_, Interrupted>(*mirror) });
+            ///         }
+            ///     })
+            ///     .await;
+            /// assert!(mirrors.contains(&winner.unwrap()));
+            /// # });
+            /// ```
             #[track_caller]
             pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, ()>
             where
@@ -774,21 +1092,105 @@ enum ChildKind<T> {
 
 impl<T> Child<'_, T> {
     /// The child's context.
+    ///
+    /// # Examples
+    ///
+    /// The child runs with this context as its ambient one:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Cx, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let child = s.spawn(async { Ok::<_, Interrupted>(Cx::current()) });
+    ///     let handle_cx = child.cx().clone();
+    ///     assert!(child.await?.same_as(&handle_cx));
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     pub fn cx(&self) -> &Cx {
         &self.cx
     }
 
     /// Who the child is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let named = s.spawn_named("answer", async { Ok::<_, Interrupted>(42) });
+    ///     let unnamed = s.spawn(async { Ok::<_, Interrupted>(0) });
+    ///     assert_eq!(named.info().to_string(), "answer");
+    ///     assert_eq!(unnamed.info().location().file(), file!()); // known by its call site
+    ///     Ok::<_, Interrupted>(named.await? + unnamed.await?)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     pub fn info(&self) -> &TaskInfo {
         &self.info
     }
 
     /// Cancels this child only. Returns whether this call cancelled it.
+    ///
+    /// # Examples
+    ///
+    /// The scope and the siblings go on:
+    ///
+    /// ```
+    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let unwanted = s.spawn(async { Ok::<_, Interrupted>("never computed") });
+    ///         let wanted = s.spawn(async { Ok::<_, Interrupted>("kept") });
+    ///         assert!(unwanted.cancel("not needed"));
+    ///         let Err(Interrupted::Cancelled(c)) = unwanted.await else { unreachable!() };
+    ///         assert_eq!(c.cause(), &Cause::explicit("not needed"));
+    ///         wanted.await
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "kept");
+    /// # });
+    /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
         self.cx.cancel(reason)
     }
 
     /// Whether the child has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    ///     let child = s.spawn(async move {
+    ///         let _ = rx.await;
+    ///         Ok::<_, Interrupted>(1)
+    ///     });
+    ///     assert!(!child.is_finished()); // it waits for `tx`
+    ///     tx.send(()).unwrap();
+    ///     while !child.is_finished() {
+    ///         tokio::task::yield_now().await;
+    ///     }
+    ///     assert_eq!(child.await?, 1);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
     pub fn is_finished(&self) -> bool {
         match &self.kind {
             ChildKind::Spawned(h) => h.is_finished(),
@@ -856,10 +1258,36 @@ pub trait Finish<T, E>: sealed::Sealed {
 }
 
 /// The output shape of [`Scope::run`]: `Result<T, E>` with the first failure.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{Config, FirstFailure, Interrupted, Run, Scope, Sendable};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let run: Run<'_, '_, Interrupted, Sendable, _, FirstFailure> =
+///     s.run(async { Ok::<u8, Interrupted>(1) });
+/// let out: Result<u8, Interrupted> = run.await;
+/// assert_eq!(out.unwrap(), 1);
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum FirstFailure {}
 
 /// The output shape of [`Scope::run_all`]: `Result<T, Failures<E>>` with every failure.
+///
+/// # Examples
+///
+/// ```
+/// use scope_runtime::{AllFailures, Config, Failures, Interrupted, Run, Scope, Sendable};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let run: Run<'_, '_, Interrupted, Sendable, _, AllFailures> =
+///     s.run_all(async { Ok::<u8, Interrupted>(1) });
+/// let out: Result<u8, Failures<Interrupted>> = run.await;
+/// assert_eq!(out.unwrap(), 1);
+/// # });
+/// ```
 #[derive(Debug)]
 pub enum AllFailures {}
 
@@ -923,6 +1351,27 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it cancels the scope: the body and in-place children are dropped with it and
     /// spawned children are aborted.
+    ///
+    /// # Examples
+    ///
+    /// Dropping it part-way cancels the scope and aborts its children:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::testing::LeakCheck;
+    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let leaks = LeakCheck::new();
+    /// let s = &Scope::new(Config::new());
+    /// let run = s.run(async {
+    ///     s.spawn(std::future::pending::<()>());
+    ///     std::future::pending::<Result<(), Interrupted>>().await
+    /// });
+    /// assert!(tokio::time::timeout(Duration::from_secs(1), run).await.is_err());
+    /// assert_eq!(s.cx().cause(), Some(Cause::explicit("scope dropped")));
+    /// assert!(leaks.check().await.is_ok());
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Run<'s, 'env, E, M: Mode, F: Future, O>
     where
@@ -966,6 +1415,40 @@ where
     ///
     /// The returned future resolves only after every child has ended. A scope runs once; a
     /// second `run` returns [`ConfigError::AlreadyRun`].
+    ///
+    /// # Examples
+    ///
+    /// A child's error comes back unchanged, in the user's own type:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, ConfigError, Interrupted, Scope};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("not found: {0}")]
+    ///     NotFound(String),
+    ///     #[error(transparent)]
+    ///     Interrupted(#[from] Interrupted),
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(async { Err::<(), _>(AppError::NotFound("user 7".into())) });
+    ///         s.spawn(async {
+    ///             scope_runtime::cancelled().await; // cancelled by the failure
+    ///             Ok::<(), AppError>(())
+    ///         });
+    ///         Ok::<_, AppError>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "not found: user 7");
+    ///
+    /// // A scope runs once.
+    /// let again = s.run(async { Ok::<_, AppError>(()) }).await;
+    /// assert!(matches!(again, Err(AppError::Interrupted(Interrupted::Config(ConfigError::AlreadyRun)))));
+    /// # });
+    /// ```
     pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
     where
         F: Future,
@@ -976,6 +1459,30 @@ where
 
     /// Like [`run`](Scope::run) but returns every failure, first to last (use it with
     /// [`Policy::Supervise`], under which failures do not cancel siblings).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Policy, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let out = s
+    ///     .run_all(async {
+    ///         for name in ["a", "b"] {
+    ///             s.spawn_named(name, async move { Err::<(), E>(format!("{name} failed").into()) });
+    ///         }
+    ///         let sibling = s.spawn(async { Ok::<_, E>("not cancelled") });
+    ///         assert_eq!(sibling.await?, "not cancelled");
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
+    /// names.sort_unstable();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # });
+    /// ```
     pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
     where
         F: Future,
@@ -1230,10 +1737,50 @@ pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
 }
 
 /// A race whose in-place candidates need not be `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use scope_runtime::{Config, Interrupted, LocalRace};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = Rc::new("cached"); // not `Send`
+/// let race: &LocalRace<'_, '_, &str, Interrupted> = &LocalRace::new_local(Config::new());
+/// let winner = race
+///     .run(async {
+///         race.spawn_in_place(async { Ok::<_, Interrupted>(*cache) });
+///     })
+///     .await;
+/// assert_eq!(winner.unwrap(), "cached");
+/// # });
+/// ```
 pub type LocalRace<'s, 'env, T, E> = Race<'s, 'env, T, E, Local>;
 
 impl<'s, 'env, T, E> Race<'s, 'env, T, E, Sendable> {
     /// Enters a race scope (its policy is always first-ok; `config.policy` is ignored).
+    ///
+    /// # Examples
+    ///
+    /// A failing candidate does not end the race, whatever the configured policy:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Config, Policy, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new().policy(Policy::FailFast));
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn(async { Err::<&str, E>("mirror a is down".into()) });
+    ///         race.spawn(async {
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///             Ok::<_, E>("mirror b")
+    ///         });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), "mirror b");
+    /// # });
+    /// ```
     #[must_use]
     pub fn new(config: Config) -> Self {
         Self::enter(config)
@@ -1242,6 +1789,27 @@ impl<'s, 'env, T, E> Race<'s, 'env, T, E, Sendable> {
 
 impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
     /// Enters a race whose in-place candidates need not be `Send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use scope_runtime::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tries = Cell::new(0); // not `Sync`: a shared borrow of it is not `Send`
+    /// let race = &Race::new_local(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn_in_place(async {
+    ///             tries.set(tries.get() + 1);
+    ///             Ok::<_, Interrupted>("local")
+    ///         });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), "local");
+    /// assert_eq!(tries.get(), 1);
+    /// # });
+    /// ```
     #[must_use]
     pub fn new_local(config: Config) -> Self {
         Self::enter(config)
@@ -1257,11 +1825,49 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     }
 
     /// The race's context.
+    ///
+    /// # Examples
+    ///
+    /// The winner cancels the race's context, which is how the other candidates learn of it:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn(async { Ok::<_, Interrupted>(1) });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), 1);
+    /// assert_eq!(race.cx().cause().unwrap().to_string(), "another candidate won the race");
+    /// # });
+    /// ```
     pub fn cx(&self) -> &Cx {
         self.scope.cx()
     }
 
     /// Cancels the race and its candidates.
+    ///
+    /// # Examples
+    ///
+    /// A race cancelled before any success fails with the cancellation first:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn(std::future::pending::<Result<u8, Interrupted>>());
+    ///         race.cancel("user gave up");
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let first = failures.primary().unwrap().error();
+    /// assert!(matches!(first, Interrupted::Cancelled(c) if c.cause().to_string() == "user gave up"));
+    /// # });
+    /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
         self.scope.cancel(reason)
     }
@@ -1274,6 +1880,24 @@ where
     T: Send + 'static,
 {
     /// Starts a candidate on the runtime (see [`Scope::spawn`]).
+    ///
+    /// # Examples
+    ///
+    /// The value goes to the race; the handle only tells how the candidate ended:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         let handle = race.spawn(async { Ok::<_, Interrupted>(7) });
+    ///         assert!(handle.await.is_ok());
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), 7);
+    /// # });
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&'s self, fut: F) -> Child<'s, ()>
     where
@@ -1290,6 +1914,26 @@ where
     }
 
     /// [`spawn`](Race::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, E>::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn_named("primary", async { Err::<u8, E>("timeout".into()) });
+    ///         race.spawn_named("replica", async { Err::<u8, E>("refused".into()) });
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
+    /// names.sort_unstable();
+    /// assert_eq!(names, ["primary", "replica"]);
+    /// # });
+    /// ```
     #[track_caller]
     pub fn spawn_named<F>(&'s self, name: impl Into<Cow<'static, str>>, fut: F) -> Child<'s, ()>
     where
@@ -1313,6 +1957,27 @@ where
 {
     /// Runs the race: the body starts candidates; the first success is returned; if all
     /// fail (or there was none), every failure is.
+    ///
+    /// # Examples
+    ///
+    /// If every candidate fails, every failure is returned:
+    ///
+    /// ```
+    /// use scope_runtime::{Config, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, E>::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn(async { Err::<u8, E>("a is down".into()) });
+    ///         race.spawn(async { Err::<u8, E>("b is down".into()) });
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!(failures.len(), 2);
+    /// assert!(failures.to_string().starts_with("2 tasks failed; first: task `"));
+    /// # });
+    /// ```
     pub async fn run<B>(&'s self, body: B) -> Result<T, Failures<E>>
     where
         B: Future,
