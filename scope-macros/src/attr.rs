@@ -137,7 +137,12 @@ impl Options {
     }
 }
 
-/// Parses options from an attribute's arguments.
+/// In `params`: the options belong to an `impl` block or a `mod`, whose fns each have their own
+/// parameters; an identifier may name any of them.
+pub(crate) const ANY_PARAM: &str = "*";
+
+/// Parses options from an attribute's arguments. `params` are the names the options may use
+/// (the fn's parameters), or [`ANY_PARAM`].
 pub(crate) fn parse_attr_args(
     args: TokenStream,
     ctx: Ctx,
@@ -571,7 +576,7 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
 /// A lone lower-case identifier that is not a parameter of the fn: in an attribute it cannot
 /// name anything the option could use.
 fn stray_ident<'a>(value: &'a Expr, check: bool, params: &[String]) -> Option<&'a Ident> {
-    if !check {
+    if !check || params.iter().any(|p| p == ANY_PARAM) {
         return None;
     }
     let Expr::Path(p) = value else { return None };

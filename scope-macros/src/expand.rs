@@ -168,14 +168,16 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
             f.into_token_stream()
         }
         Target::Impl(mut imp) => {
-            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &[]);
+            let any = [attr::ANY_PARAM.to_owned()];
+            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &any);
             errors.extend(errs);
             errors.extend(valid::options(&opts, Ctx::Scoped));
             scoped_impl(&mut imp, &args, &mut errors);
             imp.into_token_stream()
         }
         Target::Mod(mut m) => {
-            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &[]);
+            let any = [attr::ANY_PARAM.to_owned()];
+            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &any);
             errors.extend(errs);
             errors.extend(valid::options(&opts, Ctx::Scoped));
             if m.content.is_none() {

@@ -459,3 +459,13 @@ fn no_entry_point_panics_or_expands_to_nothing() {
         );
     }
 }
+
+#[test]
+fn block_options_may_name_each_fns_parameters() {
+    let out = norm(&expand::scoped(
+        quote!(limit = n),
+        quote!(impl S { async fn a(&self, n: usize) -> R { Ok(()) } }),
+    ));
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(out.contains(". limit (n)"), "{out}");
+}
