@@ -42,6 +42,22 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// A service named `name`; unbounded, each task bounded to 30 s, 5 s of grace on stop.
+    ///
+    /// # Examples
+    ///
+    /// Each task is bounded to 30 s by default:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let mailer = Service::new(ServiceConfig::new("mailer"));
+    /// let start = tokio::time::Instant::now();
+    /// mailer.spawn(tokio::time::sleep(Duration::from_secs(3600))).unwrap();
+    /// mailer.drain(Duration::from_secs(3600)).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_secs(30));
+    /// # });
+    /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             name: name.into(),
@@ -52,6 +68,15 @@ impl ServiceConfig {
     }
 
     /// The service's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// let config = ServiceConfig::new(format!("worker-{}", 3));
+    /// assert_eq!(config.get_name(), "worker-3");
+    /// assert_eq!(Service::new(config).info().name(), Some("worker-3"));
+    /// ```
     #[must_use]
     pub fn get_name(&self) -> &str {
         &self.name
@@ -59,6 +84,20 @@ impl ServiceConfig {
 
     /// At most `n` tasks alive at once; [`Service::spawn`] refuses more with
     /// [`SpawnError::Full`]. `0` refuses every task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("one-at-a-time").capacity(1));
+    /// svc.spawn(std::future::pending()).unwrap();
+    /// assert_eq!(svc.spawn(async {}), Err(SpawnError::Full));
+    ///
+    /// let none = Service::new(ServiceConfig::new("closed-door").capacity(0));
+    /// assert_eq!(none.spawn(async {}), Err(SpawnError::Full));
+    /// # });
+    /// ```
     #[must_use]
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = Some(n);
@@ -66,6 +105,26 @@ impl ServiceConfig {
     }
 
     /// Each task's own time bound: a task still running after it is dropped.
+    ///
+    /// # Examples
+    ///
+    /// The task is dropped at its bound; it is not signalled first:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("bounded").task_timeout(Duration::from_millis(10)));
+    /// svc.spawn(async {
+    ///     tokio::time::sleep(Duration::from_secs(3600)).await;
+    ///     unreachable!("dropped at its bound");
+    /// })
+    /// .unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// svc.drain(Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_millis(10));
+    /// # });
+    /// ```
     #[must_use]
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = timeout;
@@ -73,6 +132,23 @@ impl ServiceConfig {
     }
 
     /// How long [`Service::stop`] lets tasks observe cancellation before aborting them.
+    ///
+    /// # Examples
+    ///
+    /// A task that ignores cancellation is aborted once the grace is over:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("stubborn").grace(Duration::from_millis(100)));
+    /// svc.spawn(std::future::pending()).unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// svc.stop().await;
+    /// assert_eq!(start.elapsed(), Duration::from_millis(100));
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -144,6 +220,24 @@ pub struct Service {
 
 impl Service {
     /// Creates a service with its own root context.
+    ///
+    /// # Examples
+    ///
+    /// The service's context is a root: cancelling the caller's does not reach it.
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let request = Cx::root();
+    /// let svc = request
+    ///     .clone()
+    ///     .run(async { Service::new(ServiceConfig::new("audit")) })
+    ///     .await;
+    /// request.cancel("request done");
+    /// assert!(!svc.cx().is_cancelled());
+    /// assert!(!svc.is_closed());
+    /// # });
+    /// ```
     #[track_caller]
     #[must_use]
     pub fn new(config: ServiceConfig) -> Self {
@@ -165,18 +259,60 @@ impl Service {
     }
 
     /// The service's context: cancelled by [`stop`](Service::stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cause, Service, ServiceConfig, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert!(!svc.cx().is_cancelled());
+    /// svc.stop().await;
+    /// let cause = svc.cx().cause().unwrap();
+    /// assert!(matches!(cause, Cause::Shutdown { signal: Signal::Requested(_) }));
+    /// assert_eq!(cause.to_string(), "shutdown requested by request (service stop)");
+    /// # });
+    /// ```
     #[must_use]
     pub fn cx(&self) -> &Cx {
         &self.inner.cx
     }
 
     /// Who the service is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// let (svc, line) = (Service::new(ServiceConfig::new("audit")), line!());
+    /// assert_eq!(svc.info().to_string(), "audit");
+    /// assert_eq!(svc.info().location().line(), line); // where it was created
+    /// ```
     #[must_use]
     pub fn info(&self) -> &TaskInfo {
         &self.inner.info
     }
 
     /// Tasks alive now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert_eq!(svc.active(), 0);
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// svc.spawn(async move {
+    ///     let _ = rx.await;
+    /// })
+    /// .unwrap();
+    /// assert_eq!(svc.active(), 1);
+    /// tx.send(()).unwrap();
+    /// svc.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
     #[must_use]
     pub fn active(&self) -> usize {
         // Relaxed: a snapshot for display and tests.
@@ -184,6 +320,20 @@ impl Service {
     }
 
     /// Whether the service refuses new work (it is draining or stopped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert!(!svc.is_closed());
+    /// svc.drain(Duration::from_secs(1)).await.unwrap();
+    /// assert!(svc.is_closed());
+    /// assert_eq!(svc.spawn(async {}), Err(SpawnError::Closed));
+    /// # });
+    /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Relaxed)
@@ -193,6 +343,15 @@ impl Service {
     /// caller's slot values (the ambient context's), the service's cancellation, and the
     /// service's per-task time bound. Refused with a typed error when the service is closed,
     /// full, or there is no tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// // Outside a tokio runtime there is nothing to run the task on.
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert_eq!(svc.spawn(async {}), Err(SpawnError::NoRuntime));
+    /// ```
     pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -242,6 +401,24 @@ impl Service {
     }
 
     /// Stops accepting work and waits for the running work to finish, at most `budget`.
+    ///
+    /// # Examples
+    ///
+    /// Work that overruns the budget keeps running until [`stop`](Service::stop):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope_runtime::{DrainError, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("slow"));
+    /// svc.spawn(tokio::time::sleep(Duration::from_secs(10))).unwrap();
+    /// let budget = Duration::from_millis(10);
+    /// assert_eq!(svc.drain(budget).await, Err(DrainError::Overrun { still_running: 1, budget }));
+    /// assert_eq!(svc.active(), 1);
+    /// svc.stop().await;
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
     pub async fn drain(&self, budget: Duration) -> Result<(), DrainError> {
         self.inner.closed.store(true, Ordering::Relaxed);
         if tokio::time::timeout(budget, self.idle()).await.is_ok() {
@@ -257,6 +434,27 @@ impl Service {
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
     /// lets it finish within the service's grace, aborts what is left, and waits until every
     /// task is gone.
+    ///
+    /// # Examples
+    ///
+    /// A cooperative task sees the shutdown and finishes within the grace:
+    ///
+    /// ```
+    /// use scope_runtime::{Cause, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// svc.spawn(async move {
+    ///     let cause = scope_runtime::cancelled().await;
+    ///     let _ = tx.send(cause);
+    /// })
+    /// .unwrap();
+    /// svc.stop().await;
+    /// let cause = rx.await.unwrap();
+    /// assert!(matches!(cause.root(), Cause::Shutdown { .. }));
+    /// assert!(svc.is_closed());
+    /// # });
+    /// ```
     pub async fn stop(&self) {
         self.inner.closed.store(true, Ordering::Relaxed);
         self.inner.cx.cancel_with(Cause::Shutdown {

@@ -41,6 +41,20 @@ pub struct Slot<T: 'static, K: 'static = ()> {
 
 impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// Declares a slot; `name` is used in messages.
+    ///
+    /// # Examples
+    ///
+    /// `const`, so it can initialise a `static`; a key type lets functions require the slot:
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Slot};
+    /// static RETRIES: Slot<u32> = Slot::new("RETRIES");
+    /// enum TenantKey {}
+    /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
+    /// let cx = Cx::root().with_slot(&RETRIES, 3).with_slot(&TENANT, "acme".into());
+    /// assert_eq!(cx.get(&RETRIES), Some(&3));
+    /// assert_eq!(cx.get(&TENANT).map(String::as_str), Some("acme"));
+    /// ```
     #[must_use]
     pub const fn new(name: &'static str) -> Self {
         Self {
@@ -51,6 +65,18 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     }
 
     /// The slot's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{ConfigError, Slot};
+    /// static TENANT: Slot<String> = Slot::new("TENANT");
+    /// assert_eq!(TENANT.name(), "TENANT");
+    /// assert_eq!(
+    ///     ConfigError::SlotBoundTwice(TENANT.name()).to_string(),
+    ///     "slot `TENANT` is bound twice in one scope; bind it once (a nested scope may shadow it)"
+    /// );
+    /// ```
     #[must_use]
     pub fn name(&self) -> &'static str {
         self.name

@@ -1,4 +1,26 @@
 //! Test helpers: the no-leak check (Go's goleak, for tokio tasks).
+//!
+//! # Examples
+//!
+//! A stopped service leaves no task behind:
+//!
+//! ```
+//! use std::time::Duration;
+//! use scope_runtime::testing::LeakCheck;
+//! use scope_runtime::{Service, ServiceConfig};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+//! let check = LeakCheck::new();
+//! let svc = Service::new(ServiceConfig::new("poller").grace(Duration::from_secs(1)));
+//! svc.spawn(async {
+//!     loop {
+//!         tokio::time::sleep(Duration::from_secs(1)).await; // never checks for cancellation
+//!     }
+//! })
+//! .unwrap();
+//! svc.stop().await; // aborts it after the grace
+//! check.assert_clean().await;
+//! # });
+//! ```
 
 use std::fmt;
 
@@ -51,6 +73,17 @@ const SETTLE_ROUNDS: usize = 1_000;
 
 impl LeakCheck {
     /// Takes the baseline now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::testing::LeakCheck;
+    /// // Outside a runtime there is nothing to count.
+    /// assert_eq!(LeakCheck::new().to_string(), "leak check (no runtime)");
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// assert!(LeakCheck::new().to_string().starts_with("leak check (baseline: "));
+    /// # });
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -61,6 +94,32 @@ impl LeakCheck {
     /// Checks that no task started since the baseline is alive. Aborted tasks are dropped
     /// by the runtime a moment after the abort, so the check yields (a bounded number of
     /// times) for the count to settle before it judges.
+    ///
+    /// # Examples
+    ///
+    /// A scope leaves no task behind, even one it had to abort:
+    ///
+    /// ```
+    /// use scope_runtime::testing::{LeakCheck, Leaked};
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let check = LeakCheck::new();
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(std::future::pending::<()>());
+    ///         s.cancel("done");
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(out.is_err());
+    /// assert_eq!(check.check().await, Ok(()));
+    ///
+    /// let leaked = tokio::spawn(std::future::pending::<()>()); // not scoped
+    /// assert_eq!(check.check().await, Err(Leaked { alive: 1 }));
+    /// leaked.abort();
+    /// # });
+    /// ```
     pub async fn check(&self) -> Result<(), Leaked> {
         let Some(baseline) = self.baseline else {
             return Ok(());
@@ -81,6 +140,37 @@ impl LeakCheck {
     }
 
     /// [`check`](LeakCheck::check), panicking with the count on a leak (for tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::testing::LeakCheck;
+    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let check = LeakCheck::new();
+    /// let s = &Scope::new(Config::new());
+    /// let sum = s
+    ///     .run(async {
+    ///         let a = s.spawn(async { Ok::<_, Interrupted>(1) });
+    ///         let b = s.spawn(async { Ok::<_, Interrupted>(2) });
+    ///         Ok::<_, Interrupted>(a.await? + b.await?)
+    ///     })
+    ///     .await;
+    /// assert_eq!(sum.unwrap(), 3);
+    /// check.assert_clean().await;
+    /// # });
+    /// ```
+    ///
+    /// A task left running fails the test:
+    ///
+    /// ```should_panic
+    /// use scope_runtime::testing::LeakCheck;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let check = LeakCheck::new();
+    /// let _orphan = tokio::spawn(std::future::pending::<()>());
+    /// check.assert_clean().await; // panics: "leak check failed: 1 task(s) started ..."
+    /// # });
+    /// ```
     pub async fn assert_clean(&self) {
         if let Err(leaked) = self.check().await {
             panic!("leak check failed: {leaked}");
