@@ -684,16 +684,20 @@ impl Cx {
         if let Some(cause) = inner.cause.clone() {
             drop(inner);
             f(&cause);
-            return OnCancel { registration: None };
+            return OnCancel {
+                registration: std::sync::Mutex::new(None),
+            };
         }
         let key = inner.entries.insert(Entry::Callback(Box::new(f)));
         drop(inner);
         if self.deadline_passed() {
             // The deadline fired the callback (or will have, by the time this returns).
-            return OnCancel { registration: None };
+            return OnCancel {
+                registration: std::sync::Mutex::new(None),
+            };
         }
         OnCancel {
-            registration: Some((Arc::downgrade(&self.node), key)),
+            registration: std::sync::Mutex::new(Some((Arc::downgrade(&self.node), key))),
         }
     }
 
@@ -907,7 +911,8 @@ impl fmt::Debug for WaitCancelledOwned {
 /// ```
 #[must_use = "dropping the handle keeps the callback registered; keep it to be able to stop it"]
 pub struct OnCancel {
-    registration: Option<(Weak<Node>, usize)>,
+    // Taken by the first `stop`, so a later call cannot remove an entry that reuses the key.
+    registration: std::sync::Mutex<Option<(Weak<Node>, usize)>>,
 }
 
 impl OnCancel {
@@ -923,13 +928,18 @@ impl OnCancel {
     /// cx.cancel("now");
     /// ```
     pub fn stop(&self) -> bool {
-        let Some((node, key)) = &self.registration else {
+        let registration = self
+            .registration
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some((node, key)) = registration else {
             return false;
         };
         let Some(node) = node.upgrade() else {
             return false;
         };
-        let removed = node.inner.lock().entries.remove(*key);
+        let removed = node.inner.lock().entries.remove(key);
         matches!(removed, Some(Entry::Callback(_)))
     }
 }
@@ -937,7 +947,13 @@ impl OnCancel {
 impl fmt::Debug for OnCancel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnCancel")
-            .field("registered", &self.registration.is_some())
+            .field(
+                "registered",
+                &self
+                    .registration
+                    .lock()
+                    .map_or(false, |r| r.is_some()),
+            )
             .finish()
     }
 }

@@ -15,6 +15,8 @@ mod slot;
 mod sync;
 pub mod testing;
 
+// tokio has no `signal` module under `cfg(loom)`; the loom models do not need the entry point.
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod entry;
 

@@ -14,6 +14,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -199,8 +200,9 @@ pub(crate) struct Shared<E> {
     limit: Option<Arc<Semaphore>>,
     closed: AtomicBool,
     /// Spawned children whose future has not been dropped yet.
-    active: AtomicUsize,
-    waker: AtomicWaker,
+    live: Arc<Live>,
+    /// Keeps the enclosing scope waiting while this (nested) scope's shared part exists.
+    _enclosing: Option<Active>,
     state: Mutex<State<E>>,
 }
 
@@ -253,7 +255,7 @@ impl<E> Shared<E> {
         let mut state = lock(&self.state);
         // Keep the list proportional to the live children: drop finished ones now and then.
         // Relaxed: a stale count only changes when the (amortised) clean-up runs.
-        let live = self.active.load(Ordering::Relaxed);
+        let live = self.live.active.load(Ordering::Relaxed);
         if state.aborts.len() >= 64 && state.aborts.len() >= 2 * live {
             state.aborts.retain(|h| !h.is_finished());
         }
@@ -299,27 +301,89 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     }
 }
 
-/// Counts a spawned child as alive until its future is dropped (completed or aborted).
-struct Active<E> {
-    shared: Arc<Shared<E>>,
+/// What a scope waits for besides its body and in-place children: its spawned children's
+/// futures, and the nested scopes entered by code of this scope (whose own spawned children may
+/// still be being dropped after the code that entered them is gone).
+pub(crate) struct Live {
+    active: AtomicUsize,
+    waker: AtomicWaker,
 }
 
-impl<E> Active<E> {
-    fn new(shared: &Arc<Shared<E>>) -> Self {
+/// Counts one unit of live work until dropped.
+pub(crate) struct Active {
+    live: Arc<Live>,
+}
+
+impl Active {
+    fn new(live: &Arc<Live>) -> Self {
         // Relaxed: the count is read together with the waker, which orders the wake-up.
-        shared.active.fetch_add(1, Ordering::Relaxed);
+        live.active.fetch_add(1, Ordering::Relaxed);
         Self {
-            shared: Arc::clone(shared),
+            live: Arc::clone(live),
         }
     }
 }
 
-impl<E> Drop for Active<E> {
+impl Drop for Active {
     fn drop(&mut self) {
-        // AcqRel: the scope's Acquire load of zero must see everything this child did.
-        if self.shared.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.waker.wake();
+        // AcqRel: the scope's Acquire load of zero must see everything this work did.
+        if self.live.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.live.waker.wake();
         }
+    }
+}
+
+thread_local! {
+    /// The `Live` of the scope whose code (body, in-place child or spawned child) is being
+    /// polled on this thread: a scope entered there counts as live work of that scope.
+    static ENCLOSING: RefCell<Option<Arc<Live>>> = const { RefCell::new(None) };
+}
+
+/// Makes `live` the enclosing scope's for the duration of a poll (restored on drop, panics
+/// included).
+struct Enclosing {
+    previous: Option<Arc<Live>>,
+}
+
+impl Enclosing {
+    fn enter(live: &Arc<Live>) -> Self {
+        let previous = ENCLOSING
+            .try_with(|e| e.replace(Some(Arc::clone(live))))
+            .ok()
+            .flatten();
+        Enclosing { previous }
+    }
+}
+
+impl Drop for Enclosing {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = ENCLOSING.try_with(|e| e.replace(previous));
+    }
+}
+
+fn enclosing_active() -> Option<Active> {
+    ENCLOSING
+        .try_with(|e| e.borrow().as_ref().map(Active::new))
+        .ok()
+        .flatten()
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned child's task: its future, then its liveness guard. Fields drop in order, so
+    /// the scope counts the child gone only after its future (and all it owns) is dropped,
+    /// even when it is aborted before its first poll.
+    pub(crate) struct Tracked<F, G> {
+        #[pin]
+        pub(crate) fut: F,
+        pub(crate) guard: G,
+    }
+}
+
+impl<F: Future, G> Future for Tracked<F, G> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().fut.poll(task)
     }
 }
 
@@ -328,7 +392,7 @@ struct Owner<E>(Arc<Shared<E>>);
 
 impl<E> Drop for Owner<E> {
     fn drop(&mut self) {
-        if self.0.active.load(Ordering::Acquire) > 0 {
+        if self.0.live.active.load(Ordering::Acquire) > 0 {
             self.0.cx.cancel("scope dropped");
             self.0.abort_all();
         }
@@ -413,8 +477,11 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 grace: config.grace,
                 limit,
                 closed: AtomicBool::new(false),
-                active: AtomicUsize::new(0),
-                waker: AtomicWaker::new(),
+                live: Arc::new(Live {
+                    active: AtomicUsize::new(0),
+                    waker: AtomicWaker::new(),
+                }),
+                _enclosing: enclosing_active(),
                 state: Mutex::new(State {
                     failures: Vec::new(),
                     aborts: Vec::new(),
@@ -632,6 +699,7 @@ pin_project_lite::pin_project! {
     /// Polls a future with its context as the ambient one and turns a panic into a value.
     struct Guarded<F> {
         cx: Option<Cx>,
+        live: Arc<Live>,
         #[pin]
         fut: F,
     }
@@ -642,6 +710,7 @@ impl<F: Future> Future for Guarded<F> {
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = Entered::swap(this.cx);
+        let _enclosing = Enclosing::enter(this.live);
         let fut = this.fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(task))) {
             Ok(Poll::Pending) => Poll::Pending,
@@ -674,7 +743,12 @@ where
     if let Some(cause) = cx.cause() {
         return Err(Interrupted::from_cause(cause));
     }
-    let out = Guarded { cx: Some(cx), fut }.await;
+    let out = Guarded {
+        cx: Some(cx),
+        live: Arc::clone(&shared.live),
+        fut,
+    }
+    .await;
     shared.settle(&info, out)
 }
 
@@ -813,11 +887,9 @@ where
         if shared.is_closed() {
             return self.refused(info, cx);
         }
-        let active = Active::new(shared);
-        let body = child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut);
-        let task = async move {
-            let _active = active;
-            body.await
+        let task = Tracked {
+            fut: child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut),
+            guard: Active::new(&shared.live),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let handle = runtime.spawn(task);
@@ -1565,6 +1637,7 @@ where
             }
             _ => {}
         }
+        let _enclosing = Enclosing::enter(&shared.live);
         loop {
             let mut progressed = false;
             if let Some(body) = this.body.as_mut().as_pin_mut() {
@@ -1649,11 +1722,11 @@ where
                 }
             }
 
-            shared.waker.register(task.waker());
+            shared.live.waker.register(task.waker());
             // Acquire: pairs with the AcqRel decrement of the last spawned child.
             let idle = this.body.is_none()
                 && this.children.is_empty()
-                && shared.active.load(Ordering::Acquire) == 0;
+                && shared.live.active.load(Ordering::Acquire) == 0;
             if idle && lock(&scope.pending).tasks.is_empty() {
                 *this.phase = Phase::Done;
                 if let Some(payload) = this.panic.take() {
@@ -1695,7 +1768,7 @@ impl<E, M: Mode> fmt::Debug for Scope<'_, '_, E, M> {
             .field("info", &shared.info)
             .field("policy", &shared.policy)
             .field("closed", &shared.is_closed())
-            .field("spawned_alive", &shared.active.load(Ordering::Relaxed))
+            .field("spawned_alive", &shared.live.active.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

@@ -372,14 +372,15 @@ impl Service {
         let cx = Cx::current().detach().merge(&inner.cx);
         let deadline = crate::cx::deadline_after(inner.task_timeout);
         let guard = ServiceActive::new(inner);
-        let handle = runtime.spawn(async move {
-            let _guard = guard;
+        let work = async move {
             let _permit = permit;
             let work = pin!(cx.run(fut));
             let bound = pin!(tokio::time::sleep_until(deadline));
             // The task's own time bound: past it, the work is dropped.
             if let Either::Right(_) = futures_util::future::select(work, bound).await {}
-        });
+        };
+        // The guard after the work: counted gone only once the work is dropped.
+        let handle = runtime.spawn(crate::scope::Tracked { fut: work, guard });
         let mut aborts = inner.aborts.lock().unwrap_or_else(PoisonError::into_inner);
         if aborts.len() >= 64 && aborts.len() >= 2 * self.active() {
             aborts.retain(|h| !h.is_finished());

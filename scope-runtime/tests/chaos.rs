@@ -9,7 +9,7 @@
 //!
 //! - it finishes within a time bound (and a watchdog thread fails the test on a livelock);
 //! - no child (or grandchild) future is alive when the scope's future resolves (drop-guard
-//!   counters; on the multi-threaded runtime only once it has settled, see the ignored tests),
+//!   counters, checked at that moment on both runtimes),
 //!   and no task is alive afterwards ([`LeakCheck`]);
 //! - every awaited handle agrees with what its child did: `Ok(v)` iff the child completed with
 //!   `v`, `ChildFailed`/`Panicked` iff it failed/panicked, a cancellation iff it never finished
@@ -918,7 +918,7 @@ fn chaos_paused_clock() {
 /// and the scope for real.
 ///
 /// Whether the children's (and grandchildren's) futures are gone at the very moment the scope
-/// resolves is checked by the ignored tests below; here only once the runtime has settled.
+/// resolves is checked by the two tests below; here only once the runtime has settled.
 #[test]
 fn chaos_multi_thread() {
     let checks = Checks {
@@ -933,11 +933,10 @@ fn chaos_multi_thread() {
 
 /// Law 1 on several threads: every child future has been dropped when the scope resolves.
 ///
-/// Fails today: a spawned child aborted before its first poll has its future dropped after the
-/// scope's count of live children, on a worker thread, so the scope can resolve while the
-/// child's future (and whatever it owns) is still being dropped. Un-ignore once fixed.
+/// Regression guard: a spawned child aborted before its first poll used to be counted gone
+/// before its future was dropped (the liveness guard was captured first), so the scope could
+/// resolve while the child's future was still being dropped on a worker.
 #[test]
-#[ignore = "known bug: an aborted, never-polled spawned child is counted gone before it is dropped"]
 fn chaos_multi_thread_children_gone_at_resolve() {
     let checks = Checks {
         ordered: false,
@@ -950,11 +949,9 @@ fn chaos_multi_thread_children_gone_at_resolve() {
 }
 
 /// The same for grandchildren: when an aborted child's own scope is dropped mid-run, it aborts
-/// its spawned children but cannot wait for them, so the outer scope may resolve while they
-/// are still being dropped (or still in a poll) on another worker. Un-ignore once the outer
-/// scope waits for them.
+/// its spawned children but cannot wait for them; the outer scope must (a nested scope counts
+/// as live work of the scope whose code entered it until its last child is dropped).
 #[test]
-#[ignore = "open: a dropped nested scope's spawned children are not waited for by the outer scope"]
 fn chaos_multi_thread_descendants_gone_at_resolve() {
     let checks = Checks {
         ordered: false,

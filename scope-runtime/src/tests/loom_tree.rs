@@ -304,7 +304,6 @@ fn loom_two_stops_racing_cancel() {
 /// removes: the child is then left uncancelled under a cancelled parent (and its own drop
 /// later removes whatever holds that key).
 #[test]
-#[ignore = "known bug in `OnCancel::stop`: a second call removes a reused key's entry"]
 fn loom_stop_twice_racing_child_creation() {
     loom::model(|| {
         let cx = Cx::root();
