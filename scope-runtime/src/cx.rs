@@ -952,7 +952,7 @@ impl fmt::Debug for OnCancel {
                 &self
                     .registration
                     .lock()
-                    .map_or(false, |r| r.is_some()),
+                    .is_ok_and(|r| r.is_some()),
             )
             .finish()
     }
