@@ -949,10 +949,7 @@ impl fmt::Debug for OnCancel {
         f.debug_struct("OnCancel")
             .field(
                 "registered",
-                &self
-                    .registration
-                    .lock()
-                    .is_ok_and(|r| r.is_some()),
+                &self.registration.lock().is_ok_and(|r| r.is_some()),
             )
             .finish()
     }
