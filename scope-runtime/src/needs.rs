@@ -27,7 +27,7 @@
 //! let s = &Scope::new(Config::new().bind(&REQUEST_ID, "r-7".to_owned()));
 //! let line = s
 //!     .run(async {
-//!         let provided = Provided::root().bind(s, &REQUEST_ID);
+//!         let provided = Provided::root().try_bind(s.cx(), &REQUEST_ID).unwrap();
 //!         Ok::<_, Interrupted>(log_line(&provided, "hello"))
 //!     })
 //!     .await
@@ -51,7 +51,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::{Cx, Mode, Scope, Slot};
+use crate::{Cx, Slot};
 
 /// The empty list: no slot is proven bound.
 ///
@@ -78,7 +78,7 @@ pub enum Nil {}
 /// enum UserKey {}
 /// static USER: Slot<String, UserKey> = Slot::new("USER");
 /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
-/// let proof: Provided<With<UserKey, Nil>> = Provided::root().try_bind(&s, &USER).unwrap();
+/// let proof: Provided<With<UserKey, Nil>> = Provided::root().try_bind(s.cx(), &USER).unwrap();
 /// assert_eq!(proof.get(&USER), "ada");
 /// ```
 #[derive(Debug)]
@@ -132,7 +132,7 @@ pub struct There<I>(PhantomData<fn() -> I>);
 /// }
 ///
 /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&TENANT, "acme".into()));
-/// let proof = Provided::root().try_bind(&s, &TENANT).unwrap();
+/// let proof = Provided::root().try_bind(s.cx(), &TENANT).unwrap();
 /// assert_eq!(tenant(&proof), "acme");
 /// ```
 #[diagnostic::on_unimplemented(
@@ -161,7 +161,7 @@ impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 /// let s = &Scope::new(Config::new().bind(&REQUEST_ID, 7));
 /// let seen = s
 ///     .run(async {
-///         let proof = Provided::root().try_bind(s, &REQUEST_ID).unwrap();
+///         let proof = Provided::root().try_bind(s.cx(), &REQUEST_ID).unwrap();
 ///         let for_child = proof.clone();
 ///         let child = s.spawn(async move { Ok::<_, Interrupted>(*for_child.get(&REQUEST_ID)) });
 ///         Ok::<_, Interrupted>(child.await? + proof.get(&REQUEST_ID))
@@ -207,35 +207,20 @@ impl Provided<Nil> {
 }
 
 impl<L> Provided<L> {
-    /// Extends the proof with `slot`, which `scope` binds. Returns the proof unextended
-    /// (`Err`) if `scope` does not in fact bind it.
+    /// Extends the proof with `slot`, which `cx` (a scope's context, or a descendant) must
+    /// bind. Returns the proof unextended (`Err`) if it does not.
     ///
     /// # Errors
     ///
-    /// `Err(self)` when the scope's context has no value for `slot`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
-    /// enum UserKey {}
-    /// static USER: Slot<String, UserKey> = Slot::new("USER");
-    ///
-    /// let binds: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
-    /// let proof = Provided::root().try_bind(&binds, &USER).unwrap();
-    /// assert!(proof.cx().same_as(binds.cx()));
-    ///
-    /// let does_not: Scope<'_, '_, Interrupted> = Scope::new(Config::new());
-    /// assert!(Provided::root().try_bind(&does_not, &USER).is_err());
-    /// ```
-    pub fn try_bind<'s, 'env, E, M: Mode, T: Send + Sync + 'static, K>(
+    /// `Err(self)` when `cx` has no value for `slot`.
+    pub fn try_bind<T: Send + Sync + 'static, K>(
         self,
-        scope: &Scope<'s, 'env, E, M>,
+        cx: &Cx,
         slot: &'static Slot<T, K>,
     ) -> Result<Provided<With<K, L>>, Self> {
-        if scope.cx().get(slot).is_some() {
+        if cx.get(slot).is_some() {
             Ok(Provided {
-                cx: scope.cx().clone(),
+                cx: cx.clone(),
                 _list: PhantomData,
             })
         } else {
@@ -243,19 +228,18 @@ impl<L> Provided<L> {
         }
     }
 
-    /// [`try_bind`](Provided::try_bind) for the macros, which only call it for a slot the
-    /// scope's configuration binds; if it does not, the proof is left without it (so a later
-    /// use fails to compile rather than to run).
+    /// [`try_bind`](Provided::try_bind) for the macros, which call it only right after the
+    /// scope's configuration bound `slot`.
     #[doc(hidden)]
     #[must_use]
-    pub fn bind<'s, 'env, E, M: Mode, T: Send + Sync + 'static, K>(
+    pub fn bind<T: Send + Sync + 'static, K>(
         self,
-        scope: &Scope<'s, 'env, E, M>,
+        cx: &Cx,
         slot: &'static Slot<T, K>,
     ) -> Provided<With<K, L>> {
         Provided {
-            cx: if scope.cx().get(slot).is_some() {
-                scope.cx().clone()
+            cx: if cx.get(slot).is_some() {
+                cx.clone()
             } else {
                 self.cx
             },
@@ -274,7 +258,7 @@ impl<L> Provided<L> {
     /// enum UserKey {}
     /// static USER: Slot<String, UserKey> = Slot::new("USER");
     /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
-    /// let proof = Provided::root().try_bind(&s, &USER).unwrap();
+    /// let proof = Provided::root().try_bind(s.cx(), &USER).unwrap();
     /// let user: &String = proof.get(&USER);
     /// assert_eq!(user, "ada");
     /// ```
@@ -302,7 +286,7 @@ impl<L> Provided<L> {
     /// static USER: Slot<String, UserKey> = Slot::new("USER");
     /// static LOCALE: Slot<&'static str> = Slot::new("LOCALE");
     /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
-    /// let proof = Provided::root().try_bind(&s, &USER).unwrap();
+    /// let proof = Provided::root().try_bind(s.cx(), &USER).unwrap();
     /// assert_eq!(proof.cx().get(&LOCALE), None);
     /// assert!(!proof.cx().is_cancelled());
     /// ```

@@ -41,11 +41,12 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    /// A service named `name`; unbounded, each task bounded to 30 s, 5 s of grace on stop.
+    /// A service named `name`; unbounded, each task bounded to 30 s (its deadline; dropped
+    /// after 5 s more of grace), 5 s of grace on stop.
     ///
     /// # Examples
     ///
-    /// Each task is bounded to 30 s by default:
+    /// A task that ignores its 30 s deadline is dropped 5 s later:
     ///
     /// ```
     /// use std::time::Duration;
@@ -55,7 +56,7 @@ impl ServiceConfig {
     /// let start = tokio::time::Instant::now();
     /// mailer.spawn(tokio::time::sleep(Duration::from_secs(3600))).unwrap();
     /// mailer.drain(Duration::from_secs(3600)).await.unwrap();
-    /// assert_eq!(start.elapsed(), Duration::from_secs(30));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(35));
     /// # });
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
@@ -104,25 +105,34 @@ impl ServiceConfig {
         self
     }
 
-    /// Each task's own time bound: a task still running after it is dropped.
+    /// Each task's own time bound: its context's deadline (the task sees it, in
+    /// [`Cx::deadline`] and as a cancellation with a deadline cause, so it can wind down), and
+    /// a task still running a [`grace`](ServiceConfig::grace) after it is dropped.
     ///
     /// # Examples
-    ///
-    /// The task is dropped at its bound; it is not signalled first:
     ///
     /// ```
     /// use std::time::Duration;
     /// use scope_runtime::{Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
-    /// let svc = Service::new(ServiceConfig::new("bounded").task_timeout(Duration::from_millis(10)));
-    /// svc.spawn(async {
+    /// let svc = Service::new(
+    ///     ServiceConfig::new("bounded")
+    ///         .task_timeout(Duration::from_millis(10))
+    ///         .grace(Duration::from_millis(5)),
+    /// );
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// svc.spawn(async move {
+    ///     // Cooperative: the task sees its deadline as a cancellation...
+    ///     let cause = scope_runtime::cancelled().await;
+    ///     let _ = tx.send(cause.is_deadline());
+    ///     // ...and is dropped a grace later if it keeps going.
     ///     tokio::time::sleep(Duration::from_secs(3600)).await;
-    ///     unreachable!("dropped at its bound");
     /// })
     /// .unwrap();
     /// let start = tokio::time::Instant::now();
     /// svc.drain(Duration::from_secs(1)).await.unwrap();
-    /// assert_eq!(start.elapsed(), Duration::from_millis(10));
+    /// assert!(rx.await.unwrap());
+    /// assert_eq!(start.elapsed(), Duration::from_millis(15));
     /// # });
     /// ```
     #[must_use]
@@ -369,14 +379,20 @@ impl Service {
             ),
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
-        let cx = Cx::current().detach().merge(&inner.cx);
+        // The request's slots, the service's cancellation, and the task's own deadline (which
+        // the task sees, so it can wind down; it is dropped a grace after it).
         let deadline = crate::cx::deadline_after(inner.task_timeout);
+        let cx = Cx::current()
+            .detach()
+            .merge(&inner.cx)
+            .child_with_named_deadline(deadline, Cow::Owned(inner.info.to_string()));
+        let hard_stop = deadline + inner.grace;
         let guard = ServiceActive::new(inner);
         let work = async move {
             let _permit = permit;
             let work = pin!(cx.run(fut));
-            let bound = pin!(tokio::time::sleep_until(deadline));
-            // The task's own time bound: past it, the work is dropped.
+            let bound = pin!(tokio::time::sleep_until(hard_stop));
+            // The task's own time bound, plus the grace: past it, the work is dropped.
             if let Either::Right(_) = futures_util::future::select(work, bound).await {}
         };
         // The guard after the work: counted gone only once the work is dropped.

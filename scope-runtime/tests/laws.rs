@@ -501,13 +501,23 @@ async fn law7_detached_work_keeps_slots_not_cancellation_and_is_owned_by_a_servi
 
 #[tokio::test(start_paused = true)]
 async fn law7_detached_work_has_its_own_time_bound_and_drain_reports_an_overrun() {
-    let svc = Service::new(ServiceConfig::new("slow").task_timeout(100 * MS));
+    let svc = Service::new(
+        ServiceConfig::new("slow")
+            .task_timeout(100 * MS)
+            .grace(20 * MS),
+    );
     let (f, dropped) = flag();
+    let (tx, rx) = tokio::sync::oneshot::channel();
     svc.spawn(async move {
         let _f = f;
-        sleep(Duration::from_secs(60)).await;
+        // The bound is the task's deadline: it sees it, with the service named as its origin.
+        let deadline = Cx::current().deadline();
+        let cause = scope_runtime::cancelled().await;
+        let _ = tx.send((deadline, cause));
+        sleep(Duration::from_secs(60)).await; // ignores it: dropped a grace later
     })
     .unwrap();
+    let start = Instant::now();
     let err = svc.drain(10 * MS).await.unwrap_err();
     assert_eq!(
         err,
@@ -516,8 +526,20 @@ async fn law7_detached_work_has_its_own_time_bound_and_drain_reports_an_overrun(
             budget: 10 * MS
         }
     );
-    sleep(100 * MS).await;
-    tokio::task::yield_now().await;
+    let (deadline, cause) = rx.await.unwrap();
+    assert_eq!(deadline, Some(start + 100 * MS));
+    assert_eq!(
+        cause.root(),
+        &Cause::DeadlineExceeded {
+            scope: "slow".into()
+        }
+    );
+    assert!(
+        !dropped.load(Ordering::SeqCst),
+        "signalled first, not dropped"
+    );
+    svc.drain(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(start.elapsed(), 120 * MS, "dropped when the grace ran out");
     assert!(
         dropped.load(Ordering::SeqCst),
         "the task's own bound ended it"
