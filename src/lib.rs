@@ -89,7 +89,9 @@
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]
 
-pub use scope_macros::{allow_orphan, main, scope, scoped, slot, spawn, spawn_in_place, test};
+pub use scope_macros::{
+    allow_orphan, main, provided, scope, scoped, slot, spawn, spawn_in_place, test, Needs,
+};
 pub use scope_runtime::*;
 
 /// The README's example, compiled as a doctest.

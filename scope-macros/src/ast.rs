@@ -76,11 +76,15 @@ pub(crate) struct ScopeInput {
     pub(crate) options: Options,
     pub(crate) errors: Vec<syn::Error>,
     pub(crate) body: Option<Block>,
+    /// The enclosing body's proof variable (`@provided IDENT;`, written by the rewrite of an
+    /// enclosing `#[scoped]` fn or `scope!`), so a nested scope's proof extends it.
+    pub(crate) outer_proof: Option<proc_macro2::Ident>,
 }
 
 impl ScopeInput {
     /// Parses the input of `scope!`; never fails: problems are collected in `errors`.
     pub(crate) fn parse(input: TokenStream) -> ScopeInput {
+        let (outer_proof, input) = split_outer_proof(input);
         let mut options = Options::default();
         let mut errors = Vec::new();
         let mut body = None;
@@ -120,7 +124,22 @@ impl ScopeInput {
             options,
             errors,
             body,
+            outer_proof,
         }
+    }
+}
+
+/// Splits `@provided IDENT;` from the front of `scope!`'s input.
+fn split_outer_proof(input: TokenStream) -> (Option<proc_macro2::Ident>, TokenStream) {
+    use proc_macro2::TokenTree;
+    let trees: Vec<TokenTree> = input.clone().into_iter().collect();
+    match trees.as_slice() {
+        [TokenTree::Punct(at), TokenTree::Ident(kw), TokenTree::Ident(var), TokenTree::Punct(semi), rest @ ..]
+            if at.as_char() == '@' && kw == "provided" && semi.as_char() == ';' =>
+        {
+            (Some(var.clone()), rest.iter().cloned().collect())
+        }
+        _ => (None, input),
     }
 }
 

@@ -97,6 +97,40 @@ fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream
     chain
 }
 
+/// What `provided!()` gives in a body: the proof that the slots it requires (a `Needs![..]`
+/// parameter) and binds (`slots(..)`) are bound.
+///
+/// ```text
+/// // Input: #[scoped(slots(TENANT = t))] async fn f(cx: Needs![REQUEST_ID]) { .. provided!() .. }
+/// // Output, after `let __scope = &scope;`:
+/// let __provided = cx.clone().bind(__scope.cx(), &TENANT);
+/// // ... and `provided!()` is `__provided.clone()`.
+/// ```
+pub(crate) struct Proof {
+    /// What the proof extends: the `Needs![..]` parameter of the fn, or the proof of the
+    /// enclosing body (for a nested `scope!`); the empty proof otherwise.
+    pub(crate) param: Option<syn::Ident>,
+}
+
+impl Proof {
+    fn prelude(&self, opts: &Options, scope: &proc_macro2::Ident) -> TokenStream {
+        let krate = opts.krate();
+        let provided = rewrite::provided_ident();
+        let mut chain = if let Some(p) = &self.param {
+            quote!(::core::clone::Clone::clone(&#p))
+        } else {
+            quote!(#krate::__private::Provided::root())
+        };
+        if let Some((bindings, _)) = &opts.slots {
+            for b in bindings {
+                let slot = &b.slot;
+                chain.extend(quote!(.bind(#scope.cx(), &#slot)));
+            }
+        }
+        quote!(let #provided = #chain;)
+    }
+}
+
 /// The scope around a body.
 ///
 /// ```text
@@ -108,9 +142,15 @@ fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream
 ///
 /// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` enters with `new_local`
 /// (`LocalScope`/`LocalRace`: in-place children need not be `Send`).
-fn scoped_body(opts: &Options, config: &TokenStream, body: &syn::Block) -> TokenStream {
+fn scoped_body(
+    opts: &Options,
+    config: &TokenStream,
+    body: &syn::Block,
+    proof: Option<&Proof>,
+) -> TokenStream {
     let krate = opts.krate();
     let scope = rewrite::scope_ident();
+    let prelude = proof.map(|p| p.prelude(opts, &scope));
     let ty = match opts.policy() {
         PolicyKind::FailFast | PolicyKind::Supervise => "Scope",
         PolicyKind::FirstOk => "Race",
@@ -129,6 +169,7 @@ fn scoped_body(opts: &Options, config: &TokenStream, body: &syn::Block) -> Token
     quote! {
         let #owner = #krate::__private::#ty::#new(#config);
         let #scope = &#owner;
+        #prelude
         #scope.#run(async #body).await
     }
 }
@@ -234,7 +275,11 @@ fn scoped_fn(
         return;
     }
     let returns = valid::returns_result(&f.sig, opts.policy());
-    errors.extend(Rewriter::run(&mut f.block));
+    let needs = needs_param(&mut f.sig, &opts.krate(), errors);
+    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut f.block);
+    errors.extend(rewrite_errors);
+    let proof = (provided_used || needs.is_some() || opts.slots.is_some())
+        .then_some(Proof { param: needs });
     let fn_name = f.sig.ident.to_string();
     let name = match owner {
         Some(ty) => format!("{ty}::{fn_name}"),
@@ -242,7 +287,7 @@ fn scoped_fn(
     };
     let config = config(opts, Some(&name), f.sig.ident.span());
     let body = match returns {
-        Ok(()) => scoped_body(opts, &config, &f.block),
+        Ok(()) => scoped_body(opts, &config, &f.block, proof.as_ref()),
         Err(e) => {
             // The fn cannot carry the scope's result: run the scope and drop its result, so
             // that this error is the only one.
@@ -342,15 +387,18 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         options,
         mut errors,
         body,
+        outer_proof,
     } = ScopeInput::parse(input);
     errors.extend(valid::options(&options, Ctx::ScopeMacro));
     let Some(mut body) = body else {
         let errors = errors_to_tokens(errors);
         return quote!({ #errors });
     };
-    errors.extend(Rewriter::run(&mut body));
+    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut body);
+    errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
-    let inner = scoped_body(&options, &config, &body);
+    let proof = (provided_used || options.slots.is_some()).then_some(Proof { param: outer_proof });
+    let inner = scoped_body(&options, &config, &body, proof.as_ref());
     let errors = errors_to_tokens(errors);
     quote! {
         {
@@ -438,6 +486,173 @@ fn bound_scope(input: TokenStream) -> Option<(proc_macro2::Ident, TokenStream)> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Required slots: `Needs![..]` parameters and `provided!()`
+
+/// Rewrites a `Needs![A, B]` parameter of a `#[scoped]` fn into a proof the compiler checks;
+/// returns the parameter's name.
+///
+/// ```text
+/// // Input:  async fn handler(cx: Needs![REQUEST_ID, TENANT], req: Request) -> R
+/// // Output: async fn handler<__P: 'static, __I0: 'static, __I1: 'static>(
+/// //             cx: ::scope::__private::Provided<__P>, req: Request) -> R
+/// //         where __P: ::scope::__private::Has<REQUEST_ID, __I0>
+/// //                  + ::scope::__private::Has<TENANT, __I1>
+/// ```
+fn needs_param(
+    sig: &mut syn::Signature,
+    krate: &TokenStream,
+    errors: &mut Vec<syn::Error>,
+) -> Option<syn::Ident> {
+    let mut found: Option<syn::Ident> = None;
+    let mut keys: Vec<syn::Type> = Vec::new();
+    for input in &mut sig.inputs {
+        let syn::FnArg::Typed(pt) = input else {
+            continue;
+        };
+        let syn::Type::Macro(tm) = &*pt.ty.clone() else {
+            continue;
+        };
+        if tm
+            .mac
+            .path
+            .segments
+            .last()
+            .is_none_or(|s| s.ident != "Needs")
+        {
+            continue;
+        }
+        if found.is_some() {
+            errors.push(syn::Error::new_spanned(
+                &pt.ty,
+                "a `#[scoped]` fn takes at most one `Needs![..]` parameter: list every required \
+                 slot in it, `Needs![A, B]`",
+            ));
+            continue;
+        }
+        let parser = syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated;
+        match syn::parse::Parser::parse2(parser, tm.mac.tokens.clone()) {
+            Ok(list) if !list.is_empty() => keys.extend(list),
+            Ok(_) => errors.push(syn::Error::new_spanned(
+                &pt.ty,
+                "`Needs![]` is empty: name the slots this fn requires, e.g. `Needs![REQUEST_ID]`",
+            )),
+            Err(e) => errors.push(syn::Error::new(
+                e.span(),
+                "`Needs![..]` lists slots declared with `slot!`, separated by commas: \
+                 `Needs![REQUEST_ID, TENANT]`",
+            )),
+        }
+        let syn::Pat::Ident(pi) = &*pt.pat else {
+            errors.push(syn::Error::new_spanned(
+                &pt.pat,
+                "name the `Needs![..]` parameter with an identifier (`cx: Needs![..]`): \
+                 `provided!()` and the slot reads go through it",
+            ));
+            continue;
+        };
+        found = Some(pi.ident.clone());
+        let list = proc_macro2::Ident::new("__P", Span::mixed_site());
+        let span = pt.ty.span();
+        // Through the user's own path to `Needs!`, so their import of it stays used.
+        let needs_path = tm.mac.path.clone();
+        *pt.ty = syn::parse_quote_spanned!(span=> #needs_path![@type #krate::__private::Provided<#list>]);
+        // `'static`: the proof is a plain value, passed into spawned children too.
+        sig.generics.params.push(syn::parse_quote!(#list: 'static));
+        let where_clause = sig.generics.make_where_clause();
+        for (i, key) in keys.iter().enumerate() {
+            // Located at the key, so "required by this bound" points at it.
+            let kspan = key.span();
+            let at_key = Span::mixed_site().located_at(kspan);
+            let list = proc_macro2::Ident::new("__P", at_key);
+            let index = proc_macro2::Ident::new(&format!("__I{i}"), at_key);
+            let krate = respan(krate.clone(), kspan);
+            where_clause.predicates.push(
+                syn::parse_quote_spanned!(kspan=> #list: #krate::__private::Has<#key, #index>),
+            );
+        }
+        for i in 0..keys.len() {
+            let index = proc_macro2::Ident::new(&format!("__I{i}"), Span::mixed_site());
+            sig.generics.params.push(syn::parse_quote!(#index: 'static));
+        }
+    }
+    found
+}
+
+/// `tokens` with every span moved to `span` (for a diagnostic that should point there).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    use proc_macro2::TokenTree;
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
+/// `provided!()`: bound by the rewrite to the body's proof, or outside any scope.
+///
+/// ```text
+/// // Input (from the rewrite): provided!(@provided __provided)
+/// // Output: ::core::clone::Clone::clone(&__provided)
+/// ```
+pub(crate) fn provided(input: TokenStream) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let mut iter = input.clone().into_iter();
+    if let (
+        Some(TokenTree::Punct(at)),
+        Some(TokenTree::Ident(kw)),
+        Some(TokenTree::Ident(var)),
+        None,
+    ) = (iter.next(), iter.next(), iter.next(), iter.next())
+    {
+        if at.as_char() == '@' && kw == "provided" {
+            return quote!(::core::clone::Clone::clone(&#var));
+        }
+    }
+    let span = input
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
+    syn::Error::new(
+        span,
+        "`provided!()` can only be used inside a `#[scoped]` async fn or a `scope!` block: it is \
+         the proof that the slots bound there (and required by the fn) are bound\n\
+         help: put `#[scoped]` on the enclosing async fn",
+    )
+    .to_compile_error()
+}
+
+/// `Needs![A, B]` outside a `#[scoped]` fn's parameters; `Needs![@type T]` (from the
+/// rewrite of a parameter) is `T`.
+pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let mut iter = input.clone().into_iter();
+    if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(kw))) = (iter.next(), iter.next()) {
+        let ty: TokenStream = iter.collect();
+        if at.as_char() == '@' && kw == "type" && !ty.is_empty() {
+            return ty;
+        }
+    }
+    let span = input
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
+    syn::Error::new(
+        span,
+        "`Needs![..]` is the type of a parameter of a `#[scoped]` async fn: \
+         `#[scoped] async fn handler(cx: Needs![REQUEST_ID], ..)`",
+    )
+    .to_compile_error()
+}
+
+// ---------------------------------------------------------------------------------------------
 // slot!
 
 /// `slot!(pub static NAME: Type);`
@@ -462,9 +677,18 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                 let ty = &d.ty;
                 let name_str = name.to_string();
                 let ty_span = ty.span();
-                let slot_ty = quote_spanned!(ty_span=> #krate::__private::Slot<#ty>);
+                let slot_ty = quote_spanned!(ty_span=> #krate::__private::Slot<#ty, #name>);
                 let init = quote_spanned!(ty_span=> #krate::__private::Slot::new(#name_str));
-                out.extend(quote!(#(#attrs)* #vis #st #name: #slot_ty = #init;));
+                let key_doc = format!(
+                    "The key of the slot [`{name_str}`](static@{name_str}), in the type namespace: \
+                     what `Needs![{name_str}]` names."
+                );
+                out.extend(quote! {
+                    #(#attrs)* #vis #st #name: #slot_ty = #init;
+                    #[doc = #key_doc]
+                    #[allow(non_camel_case_types, dead_code)]
+                    #vis enum #name {}
+                });
             }
             out.extend(errors_to_tokens(errors));
             out
@@ -578,7 +802,9 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     if let Err(e) = valid::no_params(&f.sig, Ctx::Main) {
         errors.push(e);
     }
-    errors.extend(Rewriter::run(&mut f.block));
+    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut f.block);
+    errors.extend(rewrite_errors);
+    let proof = (provided_used || opts.slots.is_some()).then_some(Proof { param: None });
     let krate = opts.krate();
     let name = f.sig.ident.to_string();
     let config = config(&opts, Some(&name), f.sig.ident.span());
@@ -592,13 +818,18 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let rt = format_ident!("__rt", span = Span::mixed_site());
     let err = format_ident!("__error", span = Span::mixed_site());
     let runtime = runtime_builder(&opts, Flavor::MultiThread);
-    let policy_scope = scoped_body(&opts, &config, &syn::parse_quote!({ #body }));
+    let policy_scope = scoped_body(
+        &opts,
+        &config,
+        &syn::parse_quote!({ #body }),
+        proof.as_ref(),
+    );
     let future = if unit {
         let wrapped: syn::Block = syn::parse_quote!({
             async #body.await;
             #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
         });
-        let inner = scoped_body(&opts, &config, &wrapped);
+        let inner = scoped_body(&opts, &config, &wrapped, proof.as_ref());
         quote! {
             async {
                 if let #krate::__private::Result::Err(#err) = async { #inner }.await {

@@ -66,6 +66,22 @@ pub fn test(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::test(args.into(), input.into()).into()
 }
 
+/// The proof that the slots required (`Needs![..]`) and bound (`slots(..)`) by the enclosing
+/// `#[scoped]` fn or `scope!` block are bound: pass it to a fn that requires them. See the
+/// `scope` crate.
+#[proc_macro]
+pub fn provided(input: TokenStream) -> TokenStream {
+    expand::provided(input.into()).into()
+}
+
+/// The type of a `#[scoped]` fn's parameter that requires slots: `cx: Needs![REQUEST_ID]`.
+/// `#[scoped]` rewrites it; elsewhere it is an error. See the `scope` crate.
+#[allow(non_snake_case)] // Reason: it names a type, so it reads as one.
+#[proc_macro]
+pub fn Needs(input: TokenStream) -> TokenStream {
+    expand::needs_outside(input.into()).into()
+}
+
 /// The orphan lint's opt-out, `#[scope::allow_orphan]`, on a statement in a scope's body. The
 /// scope macros read and remove it; elsewhere it does nothing.
 #[proc_macro_attribute]

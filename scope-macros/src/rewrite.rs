@@ -34,6 +34,15 @@ pub(crate) fn scope_ident() -> Ident {
     Ident::new("__scope", Span::mixed_site())
 }
 
+/// The name of the hidden proof variable (`provided!()`), invisible to user code.
+pub(crate) fn provided_ident() -> Ident {
+    Ident::new("__provided", Span::mixed_site())
+}
+
+fn is_provided_macro(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| s.ident == "provided")
+}
+
 pub(crate) struct Rewriter {
     scope: Ident,
     aliases: Aliases,
@@ -46,6 +55,8 @@ pub(crate) struct Rewriter {
     in_child: usize,
     /// How many spawn macros were rewritten (to know whether a macro's tokens changed).
     rewrites: usize,
+    /// Whether the body uses `provided!()`.
+    provided: bool,
 }
 
 impl Rewriter {
@@ -57,14 +68,47 @@ impl Rewriter {
             allowed: 0,
             in_child: 0,
             rewrites: 0,
+            provided: false,
         }
     }
 
-    /// Rewrites and lints `block` in place.
-    pub(crate) fn run(block: &mut syn::Block) -> Vec<syn::Error> {
+    /// Rewrites and lints `block` in place; also says whether it uses `provided!()`.
+    pub(crate) fn run_with_provided(block: &mut syn::Block) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(block);
         rw.visit_block_mut(block);
-        rw.errors
+        (rw.errors, rw.provided)
+    }
+
+    /// A nested `scope!` gets this body's proof (`@provided __provided;` in front), so its own
+    /// proof extends it: a slot bound (or required) out here stays proven in there.
+    fn with_outer_proof(&mut self, tokens: TokenStream) -> TokenStream {
+        if self.in_child > 0 {
+            // Inside a child's future the proof would be moved into it; the child's nested
+            // scope starts from the empty proof (pass `provided!()` in as a value instead).
+            return tokens;
+        }
+        self.provided = true;
+        let var = provided_ident();
+        quote!(@provided #var; #tokens)
+    }
+
+    /// `provided!()` -> `provided!(@provided __provided)`: the proof of the body, also inside
+    /// a child's future (it is a value, cloned where it is written).
+    fn rewrite_provided(&mut self, mac: &syn::Macro) -> TokenStream {
+        let span = mac
+            .path
+            .segments
+            .last()
+            .map_or_else(Span::call_site, |s| s.ident.span());
+        let path = &mac.path;
+        if !mac.tokens.is_empty() {
+            let msg = "`provided!()` takes no arguments";
+            return quote_spanned!(span=> ::core::compile_error!(#msg));
+        }
+        self.provided = true;
+        self.rewrites += 1;
+        let var = provided_ident();
+        quote_spanned!(span=> #path!(@provided #var))
     }
 
     fn orphan(&mut self, span_of: &dyn ToTokens, written: &str, resolved: &[String], kind: Orphan) {
@@ -198,13 +242,18 @@ impl Rewriter {
                             };
                             if let Some(kind) = last.as_deref().and_then(SpawnKind::from_name) {
                                 out.extend(self.rewrite_spawn(kind, &mac));
+                            } else if last.as_deref() == Some("provided") {
+                                out.extend(self.rewrite_provided(&mac));
                             } else {
                                 // A nested `scope!` keeps its tokens; other macros are scanned.
                                 for t in &trees[i..=end] {
                                     out.extend(std::iter::once(t.clone()));
                                 }
                                 if last.as_deref() == Some("scope") {
-                                    out.extend(std::iter::once(trees[end + 1].clone()));
+                                    let inner = self.with_outer_proof(g.stream());
+                                    let mut ng = Group::new(g.delimiter(), inner);
+                                    ng.set_span(g.span());
+                                    out.extend(std::iter::once(TokenTree::Group(ng)));
                                 } else {
                                     let inner = self.rewrite_tokens(g.stream());
                                     let mut ng = Group::new(g.delimiter(), inner);
@@ -362,7 +411,9 @@ impl VisitMut for Rewriter {
                     if let Stmt::Expr(e, _) = stmt {
                         self.visit_expr_mut(e);
                     }
-                } else if !is_scope_macro(&sm.mac.path) {
+                } else if is_scope_macro(&sm.mac.path) {
+                    sm.mac.tokens = self.with_outer_proof(sm.mac.tokens.clone());
+                } else {
                     self.rewrite_macro(&mut sm.mac);
                 }
                 self.allowed -= usize::from(allow);
@@ -375,6 +426,10 @@ impl VisitMut for Rewriter {
         let allow = expr_attrs(expr).is_some_and(take_opt_out);
         self.allowed += usize::from(allow);
         match expr {
+            Expr::Macro(m) if is_provided_macro(&m.mac.path) => {
+                let tokens = self.rewrite_provided(&m.mac);
+                *expr = Expr::Verbatim(tokens);
+            }
             Expr::Macro(m) => {
                 if let Some(kind) = spawn_kind(&m.mac.path) {
                     let tokens = self.rewrite_spawn(kind, &m.mac);
@@ -384,7 +439,9 @@ impl VisitMut for Rewriter {
                     } else {
                         Expr::Verbatim(quote!(#(#attrs)* #tokens))
                     };
-                } else if !is_scope_macro(&m.mac.path) {
+                } else if is_scope_macro(&m.mac.path) {
+                    m.mac.tokens = self.with_outer_proof(m.mac.tokens.clone());
+                } else {
                     self.rewrite_macro(&mut m.mac);
                 }
             }

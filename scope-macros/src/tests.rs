@@ -83,7 +83,11 @@ fn rewrite_stops_at_nested_scope_and_items() {
             }
         ),
     ));
-    assert!(out.contains("scope ! ({ spawn ! (a ()) })"), "{out}");
+    // The nested scope keeps its body (it rewrites its own) and gets the outer proof.
+    assert!(
+        out.contains("scope ! (@ provided __provided ; { spawn ! (a ()) })"),
+        "{out}"
+    );
     assert!(out.contains("fn helper () { spawn ! (b ()) ; }"), "{out}");
 }
 
@@ -133,8 +137,12 @@ fn slot_expansion_shape() {
         quote!(pub static REQUEST_ID: String; static N: u32),
     ));
     assert!(out.contains(
-        "pub static REQUEST_ID : :: scope :: __private :: Slot < String > = :: scope :: __private :: Slot :: new (\"REQUEST_ID\") ;"
+        "pub static REQUEST_ID : :: scope :: __private :: Slot < String , REQUEST_ID > = :: scope :: __private :: Slot :: new (\"REQUEST_ID\") ;"
     ), "{out}");
+    assert!(
+        out.contains("pub enum REQUEST_ID { }"),
+        "the key type: {out}"
+    );
     assert!(out.contains("static N :"), "{out}");
 }
 
@@ -434,6 +442,8 @@ fn no_entry_point_panics_or_expands_to_nothing() {
                 &item,
             );
             check("slot!", &expand::slot(item.clone()), &item);
+            check("provided!", &expand::provided(item.clone()), &item);
+            check("Needs!", &expand::needs_outside(item.clone()), &item);
             check(
                 "#[scope::main]",
                 &expand::main(args.clone(), item.clone()),
@@ -458,6 +468,60 @@ fn no_entry_point_panics_or_expands_to_nothing() {
             "run {run} panicked on args `{args}` and input `{item}`"
         );
     }
+}
+
+#[test]
+fn needs_parameter_becomes_a_proof_with_one_bound_per_slot() {
+    let out = norm(&expand::scoped(
+        quote!(slots(TENANT = t)),
+        quote!(
+            async fn f(cx: Needs![REQUEST_ID, TENANT], t: String) -> R {
+                g(provided!()).await
+            }
+        ),
+    ));
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(
+        out.contains("Needs ! [@ type :: scope :: __private :: Provided < __P >]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("__P : :: scope :: __private :: Has < REQUEST_ID , __I0 >"),
+        "{out}"
+    );
+    assert!(
+        out.contains("__P : :: scope :: __private :: Has < TENANT , __I1 >"),
+        "{out}"
+    );
+    assert!(
+        out.contains("let __provided = :: core :: clone :: Clone :: clone (& cx) . bind (__scope . cx () , & TENANT) ;"),
+        "{out}"
+    );
+    assert!(out.contains("provided ! (@ provided __provided)"), "{out}");
+}
+
+#[test]
+fn needs_errors_say_what_to_write() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f(cx: Needs![], d: Needs![A]) -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("`Needs![]` is empty"), "{out}");
+    assert!(out.contains("at most one `Needs![..]` parameter"), "{out}");
+    let out = norm(&expand::provided(quote!()));
+    assert!(
+        out.contains("can only be used inside a `#[scoped]` async fn"),
+        "{out}"
+    );
+    let out = norm(&expand::needs_outside(quote!(A)));
+    assert!(
+        out.contains("is the type of a parameter of a `#[scoped]` async fn"),
+        "{out}"
+    );
 }
 
 #[test]

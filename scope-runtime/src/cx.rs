@@ -1034,7 +1034,7 @@ impl Drop for Entered<'_> {
     }
 }
 
-fn background_ref() -> &'static Cx {
+pub(crate) fn background_ref() -> &'static Cx {
     static BACKGROUND: OnceLock<Cx> = OnceLock::new();
     BACKGROUND.get_or_init(|| Cx {
         node: Arc::new(Node {

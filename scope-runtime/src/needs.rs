@@ -138,11 +138,13 @@ pub struct There<I>(PhantomData<fn() -> I>);
 #[diagnostic::on_unimplemented(
     message = "slot `{K}` is required here, but no enclosing scope binds it",
     label = "`{K}` is not bound on this path",
-    note = "bind it in a caller with `#[scoped(slots({K} = ...))]`, or require it there too with `needs({K})`"
+    note = "bind it in an enclosing scope with `#[scoped(slots({K} = ...))]`, or require it from this fn's callers with a `cx: Needs![{K}]` parameter"
 )]
 pub trait Has<K, I> {}
 
+#[diagnostic::do_not_recommend]
 impl<K, Rest> Has<K, Here> for With<K, Rest> {}
+#[diagnostic::do_not_recommend]
 impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 
 /// A compile-time proof that the slots listed in `L` are bound, carrying the context that
@@ -171,7 +173,8 @@ impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 /// # });
 /// ```
 pub struct Provided<L> {
-    cx: Cx,
+    // `None` for the empty proof, which reads nothing: making one costs nothing.
+    cx: Option<Cx>,
     _list: PhantomData<fn() -> L>,
 }
 
@@ -185,22 +188,20 @@ impl<L> Clone for Provided<L> {
 }
 
 impl Provided<Nil> {
-    /// The proof that proves nothing, on the ambient context.
+    /// The proof that proves nothing. It carries no context (so it costs nothing to make);
+    /// its [`cx`](Provided::cx) is the background context.
     ///
     /// # Examples
     ///
     /// ```
     /// use scope_runtime::{Cx, Provided};
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let cx = Cx::root();
-    /// let proof = cx.clone().run(async { Provided::root() }).await;
-    /// assert!(proof.cx().same_as(&cx));
-    /// # });
+    /// let proof = Provided::root();
+    /// assert!(proof.cx().same_as(&Cx::background()));
     /// ```
     #[must_use]
     pub fn root() -> Self {
         Self {
-            cx: Cx::current(),
+            cx: None,
             _list: PhantomData,
         }
     }
@@ -220,7 +221,7 @@ impl<L> Provided<L> {
     ) -> Result<Provided<With<K, L>>, Self> {
         if cx.get(slot).is_some() {
             Ok(Provided {
-                cx: cx.clone(),
+                cx: Some(cx.clone()),
                 _list: PhantomData,
             })
         } else {
@@ -239,7 +240,7 @@ impl<L> Provided<L> {
     ) -> Provided<With<K, L>> {
         Provided {
             cx: if cx.get(slot).is_some() {
-                cx.clone()
+                Some(cx.clone())
             } else {
                 self.cx
             },
@@ -266,7 +267,7 @@ impl<L> Provided<L> {
     where
         L: Has<K, I>,
     {
-        match self.cx.get(slot) {
+        match self.cx().get(slot) {
             Some(value) => value,
             // Unreachable through `try_bind` and the macros; only a hand-made `bind` of a slot
             // the scope does not bind gets here.
@@ -291,7 +292,9 @@ impl<L> Provided<L> {
     /// assert!(!proof.cx().is_cancelled());
     /// ```
     pub fn cx(&self) -> &Cx {
-        &self.cx
+        self.cx
+            .as_ref()
+            .unwrap_or_else(|| crate::cx::background_ref())
     }
 }
 
