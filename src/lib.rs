@@ -83,7 +83,8 @@
 //! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Policy`], [`Config`].
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
 //! - Detached work: [`Service`].
-//! - Required slots checked by the compiler: [`Provided`].
+//! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
+//!   `#[scoped]` fn, `provided!()` at the call ([`Provided`], `examples/request_flow.rs`).
 //! - Tests: [`testing::LeakCheck`] and `#[scope::test]`.
 //! - The macros and their expansions: `docs/macros.md`; the decisions behind the design:
 //!   `docs/decisions.md`.
