@@ -214,6 +214,19 @@ impl<L> Provided<L> {
     /// # Errors
     ///
     /// `Err(self)` when `cx` has no value for `slot`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_runtime::{Cx, Provided, Slot};
+    /// enum TenantKey {}
+    /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
+    /// let bound = Cx::root().with_slot(&TENANT, "acme".to_owned());
+    /// let proof = Provided::root().try_bind(&bound, &TENANT).unwrap();
+    /// assert_eq!(proof.get(&TENANT), "acme");
+    /// // A context that does not bind it gives the proof back unextended.
+    /// assert!(Provided::root().try_bind(&Cx::root(), &TENANT).is_err());
+    /// ```
     pub fn try_bind<T: Send + Sync + 'static, K>(
         self,
         cx: &Cx,
