@@ -90,9 +90,204 @@
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]
 
-pub use scope_macros::{
-    allow_orphan, main, provided, scope, scoped, slot, spawn, spawn_in_place, test, Needs,
-};
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, spawn, Interrupted};
+///
+/// #[scoped(limit = 2, timeout = 1s)]
+/// async fn squares(n: u64) -> Result<u64, Interrupted> {
+///     let handles: Vec<_> = (1..=n).map(|i| spawn!(async move { Ok(i * i) })).collect();
+///     let mut sum = 0;
+///     for h in handles {
+///         sum += h.await?;
+///     }
+///     Ok(sum)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(squares(3).await.unwrap(), 14);
+/// # }
+/// ```
+pub use scope_macros::scoped;
+
+/// # Examples
+///
+/// ```
+/// use scope::{scope, spawn_in_place, Interrupted};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Interrupted> {
+/// let words = vec!["structured", "concurrency"];
+/// let longest = scope!(name = "longest", {
+///     let child = spawn_in_place!(async { Ok(words.iter().map(|w| w.len()).max()) });
+///     child.await
+/// })
+/// .await?;
+/// assert_eq!(longest, Some(11));
+/// # Ok(()) }
+/// ```
+pub use scope_macros::scope;
+
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, spawn, Interrupted};
+///
+/// #[scoped]
+/// async fn fetch_both() -> Result<(u8, u8), Interrupted> {
+///     let a = spawn!(async { Ok(1) });
+///     let b = spawn!(name = "second", async { Ok(2) });
+///     Ok((a.await?, b.await?))
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(fetch_both().await.unwrap(), (1, 2));
+/// # }
+/// ```
+///
+/// Outside any scope it does not compile:
+///
+/// ```compile_fail
+/// async fn orphan() {
+///     let _ = scope::spawn!(async {});
+/// }
+/// ```
+pub use scope_macros::spawn;
+
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, spawn_in_place, Interrupted};
+///
+/// #[scoped]
+/// async fn total(prices: &[u32]) -> Result<u32, Interrupted> {
+///     // Borrows `prices` from the caller: not possible with `spawn!`.
+///     let sum = spawn_in_place!(async { Ok(prices.iter().sum::<u32>()) });
+///     Ok(sum.await?)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(total(&[1, 2, 3]).await.unwrap(), 6);
+/// # }
+/// ```
+pub use scope_macros::spawn_in_place;
+
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, slot, Interrupted};
+///
+/// slot!(
+///     /// Who is asking.
+///     pub static USER: String
+/// );
+///
+/// #[scoped(slots(USER = "ada".to_owned()))]
+/// async fn greet() -> Result<String, Interrupted> {
+///     Ok(format!("hello, {}", USER.get().unwrap_or_default()))
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(greet().await.unwrap(), "hello, ada");
+/// assert_eq!(USER.get(), None);
+/// # }
+/// ```
+pub use scope_macros::slot;
+
+/// # Examples
+///
+/// ```no_run
+/// use scope::{spawn, Interrupted};
+///
+/// // A multi-thread runtime, a root scope, and SIGINT/SIGTERM as a shutdown cause with a
+/// // 5 s grace before the process exits (130/143).
+/// #[scope::main(grace = 5s)]
+/// async fn main() -> Result<(), Interrupted> {
+///     let server = spawn!(async {
+///         let cause = scope::cancelled().await;
+///         println!("stopping: {cause}");
+///     });
+///     server.await?;
+///     Ok(())
+/// }
+/// ```
+pub use scope_macros::main;
+
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // A tokio test on the paused clock, followed by the no-leak check: a task still alive
+/// // when the body returns fails the test.
+/// #[scope::test(start_paused = true)]
+/// async fn sleeps_without_waiting() {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+/// }
+/// # fn main() {}
+/// ```
+pub use scope_macros::test;
+
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, Interrupted};
+///
+/// #[scoped]
+/// async fn fire_and_forget() -> Result<(), Interrupted> {
+///     // The one greppable opt-out of the orphan-task lint.
+///     #[scope::allow_orphan]
+///     let _metrics = tokio::spawn(async {});
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+pub use scope_macros::allow_orphan;
+
+/// # Examples
+///
+/// ```
+/// use scope::{provided, scoped, slot, Interrupted, Needs};
+///
+/// slot!(static TENANT: String);
+///
+/// #[scoped(slots(TENANT = "acme".to_owned()))]
+/// async fn middleware() -> Result<String, Interrupted> {
+///     handler(provided!()).await
+/// }
+///
+/// #[scoped]
+/// async fn handler(cx: Needs![TENANT]) -> Result<String, Interrupted> {
+///     Ok(cx.get(&TENANT).clone())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(middleware().await.unwrap(), "acme");
+/// # }
+/// ```
+pub use scope_macros::provided;
+
+/// # Examples
+///
+/// ```compile_fail
+/// use scope::{provided, scoped, slot, Interrupted, Needs};
+///
+/// slot!(static TENANT: String);
+///
+/// #[scoped]
+/// async fn handler(cx: Needs![TENANT]) -> Result<String, Interrupted> {
+///     Ok(cx.get(&TENANT).clone())
+/// }
+///
+/// // Nothing binds TENANT here: "slot `TENANT` is required here, but no enclosing scope binds it".
+/// #[scoped]
+/// async fn caller() -> Result<String, Interrupted> {
+///     handler(provided!()).await
+/// }
+/// ```
+///
+/// See [`provided!`] for the passing version.
+pub use scope_macros::Needs;
 pub use scope_runtime::*;
 
 /// The README's example, compiled as a doctest.
