@@ -987,11 +987,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
             {
-                let (task, child) = self.prepare_in_place(TaskInfo::here(None), None, fut);
-                if let Some(task) = task {
-                    self.push_local(Box::pin(task));
-                }
-                child
+                self.start_in_place(TaskInfo::here(None), None, fut)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) with a name.
@@ -1027,11 +1023,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
             {
-                let (task, child) = self.prepare_in_place(TaskInfo::here(Some(name.into())), None, fut);
-                if let Some(task) = task {
-                    self.push_local(Box::pin(task));
-                }
-                child
+                self.start_in_place(TaskInfo::here(Some(name.into())), None, fut)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
@@ -1067,11 +1059,26 @@ macro_rules! in_place_methods {
             {
                 let info = TaskInfo::here(None);
                 let permit = self.admit_now()?;
+                Ok(self.start_in_place(info, permit, fut))
+            }
+
+            fn start_in_place<F>(
+                &'s self,
+                info: TaskInfo,
+                permit: Option<OwnedSemaphorePermit>,
+                fut: F,
+            ) -> Child<'s, <F::Output as TaskOutput<E>>::Ok>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                <F::Output as TaskOutput<E>>::Ok: $($send +)? 'env,
+            {
                 let (task, child) = self.prepare_in_place(info, permit, fut);
                 if let Some(task) = task {
+                    // Boxed here, where the mode is known: `Send` or not.
                     self.push_local(Box::pin(task));
                 }
-                Ok(child)
+                child
             }
         }
 
