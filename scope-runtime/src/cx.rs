@@ -12,15 +12,23 @@
 //! - Once a node is cancelled its entry table is empty and stays empty: waiters, callbacks and
 //!   children that arrive later are served on the spot and never registered. So a stale key
 //!   (held by a waiter, a stop handle or a child link) can never name someone else's entry.
-//! - A child is linked to a parent by a `Weak` entry in the parent's table; the child holds a
-//!   strong reference to the parent and removes its entry when it is dropped.
+//! - A child holds a strong reference to each parent. It is *linked* into a parent (a `Weak`
+//!   entry in the parent's table, removed when the child is dropped) lazily: only once
+//!   something must be woken when it is cancelled (a waiter, an `on_cancel` callback, or a linked
+//!   child of its own). Most children never are, and cost their parent no lock at all.
+//! - `linked` is set (with `Release`, under the node's lock) once every parent link is in its
+//!   parent's table, each parent itself linked first. From then on an ancestor's cancel
+//!   reaches the node, so its own flag is authoritative. Until then `is_cancelled` also asks
+//!   the ancestors (and records what it finds as the node's own cancellation).
 //!
 //! # Deadlock safety
 //!
-//! No code holds two node locks at once. Cancellation takes the entries out of a node under its
-//! lock, releases it, and only then wakes waiters, runs callbacks and descends to the children,
-//! one node at a time (iteratively, so a deep tree cannot overflow the stack). User callbacks
-//! never run under a lock.
+//! Cancellation holds one lock at a time: it takes the entries out of a node under its lock,
+//! releases it, and only then wakes waiters, runs callbacks and descends to the children, one
+//! node at a time (iteratively, so a deep tree cannot overflow the stack). User callbacks never
+//! run under a lock. Linking, the one place that holds several locks, takes them from a node
+//! towards its ancestors only (never an ancestor's and then a descendant's), and the ancestor
+//! relation has no cycles, so no two threads can wait on each other.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -65,6 +73,8 @@ pub struct Cx {
 pub(crate) struct Node {
     /// Fast path of `is_cancelled`. See the module's invariants.
     cancelled: AtomicBool,
+    /// Every parent link is in its parent's table. See the module's invariants.
+    linked: AtomicBool,
     /// The background context: never cancelled, links no children.
     background: bool,
     deadline: Option<Arc<Deadline>>,
@@ -111,34 +121,92 @@ impl Node {
                 key: AtomicUsize::new(UNLINKED),
             })
         };
-        let node = Arc::new(Node {
+        let links = [link(parents[0]), link(parents[1])];
+        let linked = links.iter().all(Option::is_none);
+        Arc::new(Node {
             cancelled: AtomicBool::new(false),
+            linked: AtomicBool::new(linked),
             background: false,
             deadline,
             slots,
-            links: [link(parents[0]), link(parents[1])],
+            links,
             inner: Mutex::new(Inner::default()),
-        });
-        for link in node.links.iter().flatten() {
-            let mut inner = link.parent.inner.lock();
-            if let Some(cause) = inner.cause.clone() {
-                drop(inner);
-                let cause = match &*cause {
-                    Cause::ParentCancelled(_) => cause,
-                    _ => Arc::new(Cause::ParentCancelled(cause)),
-                };
-                cancel_node(&node, cause);
-            } else {
-                let key = inner.entries.insert(Entry::Child(Arc::downgrade(&node)));
-                // Relaxed: read only by this node's `Drop`, which the `Arc` count orders after.
-                link.key.store(key, Ordering::Relaxed);
-            }
+        })
+    }
+
+    /// Links `node` (whose lock the caller holds, as `inner`) into its parents' tables, linking
+    /// unlinked ancestors first, so that their cancels reach it. Returns a parent's cause if one
+    /// is already cancelled: the caller then cancels `node` with it, after releasing the lock.
+    ///
+    /// Locks are taken from `node` towards its ancestors only (see Deadlock safety). It
+    /// recurses once per unlinked ancestor.
+    fn link(node: &Arc<Node>, inner: &Inner) -> Result<(), Arc<Cause>> {
+        debug_assert!(inner.cause.is_none());
+        // Relaxed: `linked` only changes under this node's lock, which the caller holds.
+        if node.linked.load(Ordering::Relaxed) {
+            return Ok(());
         }
-        node
+        for link in node.links.iter().flatten() {
+            // Relaxed: keys of this node change only under its lock, which the caller holds.
+            if link.key.load(Ordering::Relaxed) != UNLINKED {
+                continue;
+            }
+            let parent = &link.parent;
+            let mut parent_inner = parent.inner.lock();
+            if let Some(cause) = &parent_inner.cause {
+                return Err(inherited(cause));
+            }
+            Node::link(parent, &parent_inner)?;
+            let key = parent_inner
+                .entries
+                .insert(Entry::Child(Arc::downgrade(node)));
+            // Relaxed: read under this node's lock, or by its `Drop` (ordered by the `Arc`).
+            link.key.store(key, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire load in `cancelled_ancestor`.
+        node.linked.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn cause(&self) -> Option<Arc<Cause>> {
         self.inner.lock().cause.clone()
+    }
+
+    /// The cause of the nearest cancelled ancestor reached through links not yet in place
+    /// (`None` when every path up ends at a linked, uncancelled node). Iterative.
+    #[cold]
+    fn cancelled_ancestor(&self) -> Option<Arc<Cause>> {
+        // Acquire: pairs with the Release store in `link`.
+        if self.linked.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut more: Vec<&Node> = Vec::new();
+        let mut next = self.links.iter().flatten().map(|l| &*l.parent);
+        let mut current = next.next();
+        more.extend(next);
+        while let Some(n) = current.take().or_else(|| more.pop()) {
+            // Acquire: pairs with the Release store in `cancel_node`.
+            if n.cancelled.load(Ordering::Acquire) {
+                if let Some(cause) = n.cause() {
+                    return Some(inherited(&cause));
+                }
+            }
+            if n.linked.load(Ordering::Acquire) {
+                continue;
+            }
+            let mut parents = n.links.iter().flatten().map(|l| &*l.parent);
+            current = parents.next();
+            more.extend(parents);
+        }
+        None
+    }
+}
+
+/// The cause a descendant of a node cancelled with `cause` gets.
+fn inherited(cause: &Arc<Cause>) -> Arc<Cause> {
+    match &**cause {
+        Cause::ParentCancelled(_) => Arc::clone(cause),
+        _ => Arc::new(Cause::ParentCancelled(Arc::clone(cause))),
     }
 }
 
@@ -531,7 +599,26 @@ impl Cx {
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         // Acquire: pairs with the Release store in `cancel_node`, so the cause is visible.
-        self.node.cancelled.load(Ordering::Acquire) || self.deadline_passed()
+        self.node.cancelled.load(Ordering::Acquire)
+            || self.deadline_passed()
+            || self.ancestor_cancelled()
+    }
+
+    /// Whether an ancestor not yet linked to this context is cancelled; if so, records it as
+    /// this context's own cancellation.
+    #[inline]
+    fn ancestor_cancelled(&self) -> bool {
+        // Acquire: pairs with the Release store in `Node::link`.
+        if self.node.linked.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.node.cancelled_ancestor() {
+            Some(cause) => {
+                cancel_node(&self.node, cause);
+                true
+            }
+            None => false,
+        }
     }
 
     #[inline]
@@ -681,9 +768,16 @@ impl Cx {
         F: FnOnce(&Cause) + Send + 'static,
     {
         let mut inner = self.node.inner.lock();
-        if let Some(cause) = inner.cause.clone() {
+        // A callback must be reached by the ancestors' cancels: link this context first.
+        let cancelled = match inner.cause.clone() {
+            Some(cause) => Some(cause),
+            None => Node::link(&self.node, &inner).err(),
+        };
+        if let Some(cause) = cancelled {
             drop(inner);
-            f(&cause);
+            // No-op if it already was; otherwise records the (inherited) cause first.
+            cancel_node(&self.node, Arc::clone(&cause));
+            f(&self.node.cause().unwrap_or(cause));
             return OnCancel {
                 registration: std::sync::Mutex::new(None),
             };
@@ -767,6 +861,13 @@ impl Waiter {
             if let Some(cause) = inner.cause.clone() {
                 self.key = None;
                 return Poll::Ready((*cause).clone());
+            }
+            // A waiter must be woken by the ancestors' cancels: link this context first.
+            if let Err(cause) = Node::link(&cx.node, &inner) {
+                drop(inner);
+                cancel_node(&cx.node, Arc::clone(&cause));
+                self.key = None;
+                return Poll::Ready((*cx.node.cause().unwrap_or(cause)).clone());
             }
             if let Some(Entry::Waiter(w)) = self.key.and_then(|k| inner.entries.get_mut(k)) {
                 w.clone_from(task.waker());
@@ -1039,6 +1140,7 @@ pub(crate) fn background_ref() -> &'static Cx {
     BACKGROUND.get_or_init(|| Cx {
         node: Arc::new(Node {
             cancelled: AtomicBool::new(false),
+            linked: AtomicBool::new(true),
             background: true,
             deadline: None,
             slots: SlotTable::default(),
