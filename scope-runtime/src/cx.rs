@@ -265,54 +265,15 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: Arc<Cause>) -> bool {
     if node.background {
         return false;
     }
-    let mut won = false;
     let mut panic = None;
-    let mut stack: Vec<(Arc<Node>, Arc<Cause>)> = vec![(Arc::clone(node), cause)];
-    let mut first = true;
+    // The first node is served without the stack; the stack is allocated only for children.
+    let Some(children) = cancel_one(node, &cause, &mut panic) else {
+        return false;
+    };
+    let mut stack: Vec<(Arc<Node>, Arc<Cause>)> = children;
     while let Some((n, cause)) = stack.pop() {
-        let entries: Vec<Entry> = {
-            let mut inner = n.inner.lock();
-            if inner.cause.is_some() {
-                if first {
-                    return false;
-                }
-                continue;
-            }
-            inner.cause = Some(Arc::clone(&cause));
-            // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
-            n.cancelled.store(true, Ordering::Release);
-            inner.entries.take_all().collect()
-        };
-        if first {
-            won = true;
-            first = false;
-        }
-        // Descendants share one cause: "parent cancelled" with the original cause inside, so a
-        // deep tree needs no chain of causes (and cancelling it allocates once).
-        let mut child_cause = match &*cause {
-            Cause::ParentCancelled(_) => Some(Arc::clone(&cause)),
-            _ => None,
-        };
-        for entry in entries {
-            match entry {
-                Entry::Waiter(waker) => waker.wake(),
-                Entry::Callback(f) => {
-                    let run = std::panic::AssertUnwindSafe(|| f(&cause));
-                    if let Err(p) = std::panic::catch_unwind(run) {
-                        panic.get_or_insert(p);
-                    }
-                }
-                Entry::Child(weak) => {
-                    if let Some(child) = weak.upgrade() {
-                        let c = child_cause
-                            .get_or_insert_with(|| {
-                                Arc::new(Cause::ParentCancelled(Arc::clone(&cause)))
-                            })
-                            .clone();
-                        stack.push((child, c));
-                    }
-                }
-            }
+        if let Some(more) = cancel_one(&n, &cause, &mut panic) {
+            stack.extend(more);
         }
     }
     if let Some(p) = panic {
@@ -320,7 +281,49 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: Arc<Cause>) -> bool {
         // been served first, so the tree is consistent. Hand the panic back to the caller.
         std::panic::resume_unwind(p);
     }
-    won
+    true
+}
+
+/// Cancels one node: records the cause, wakes its waiters and runs its callbacks (outside the
+/// lock), and returns its linked children with the cause they inherit; `None` if it was
+/// already cancelled.
+fn cancel_one(
+    node: &Arc<Node>,
+    cause: &Arc<Cause>,
+    panic: &mut Option<Box<dyn std::any::Any + Send>>,
+) -> Option<Vec<(Arc<Node>, Arc<Cause>)>> {
+    let entries = {
+        let mut inner = node.inner.lock();
+        if inner.cause.is_some() {
+            return None;
+        }
+        inner.cause = Some(Arc::clone(cause));
+        // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
+        node.cancelled.store(true, Ordering::Release);
+        std::mem::take(&mut inner.entries)
+    };
+    // Descendants share one cause: "parent cancelled" with the original cause inside, so a
+    // deep tree needs no chain of causes (and cancelling it allocates once).
+    let mut child_cause = None;
+    let mut children = Vec::new();
+    for entry in entries.into_values() {
+        match entry {
+            Entry::Waiter(waker) => waker.wake(),
+            Entry::Callback(f) => {
+                let run = std::panic::AssertUnwindSafe(|| f(cause));
+                if let Err(p) = std::panic::catch_unwind(run) {
+                    panic.get_or_insert(p);
+                }
+            }
+            Entry::Child(weak) => {
+                if let Some(child) = weak.upgrade() {
+                    let c = child_cause.get_or_insert_with(|| inherited(cause)).clone();
+                    children.push((child, c));
+                }
+            }
+        }
+    }
+    Some(children)
 }
 
 impl Cx {

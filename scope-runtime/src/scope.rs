@@ -679,13 +679,7 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
     }
 }
 
-async fn admit(
-    limit: Option<Arc<Semaphore>>,
-    cx: &Cx,
-) -> Result<Option<OwnedSemaphorePermit>, Cause> {
-    let Some(sem) = limit else {
-        return Ok(None);
-    };
+async fn admit(sem: Arc<Semaphore>, cx: &Cx) -> Result<Option<OwnedSemaphorePermit>, Cause> {
     if let Ok(permit) = Arc::clone(&sem).try_acquire_owned() {
         return Ok(Some(permit));
     }
@@ -734,9 +728,12 @@ where
     F::Output: TaskOutput<E>,
     E: From<Interrupted> + fmt::Display,
 {
-    let _permit = match permit {
-        Some(p) => Some(p),
-        None => admit(shared.limit.clone(), &cx)
+    let _permit = match (permit, &shared.limit) {
+        (Some(p), _) => Some(p),
+        (None, None) => None,
+        // Boxed: the wait for admission is rare and large; the child's task stays small
+        // without it.
+        (None, Some(limit)) => Box::pin(admit(Arc::clone(limit), &cx))
             .await
             .map_err(Interrupted::from_cause)?,
     };

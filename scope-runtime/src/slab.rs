@@ -51,11 +51,9 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Takes every value out, leaving the slab empty.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = T> {
-        self.len = 0;
-        self.free.clear();
-        std::mem::take(&mut self.entries).into_iter().flatten()
+    /// Consumes the slab, yielding its values.
+    pub(crate) fn into_values(self) -> impl Iterator<Item = T> {
+        self.entries.into_iter().flatten()
     }
 }
 
@@ -74,7 +72,7 @@ mod tests {
         let c = s.insert('c');
         assert_eq!(c, a, "a freed key is reused");
         assert_eq!(s.len(), 2);
-        let all: Vec<_> = s.take_all().collect();
+        let all: Vec<_> = std::mem::take(&mut s).into_values().collect();
         assert_eq!(all.len(), 2);
         assert_eq!(s.len(), 0);
     }
