@@ -261,13 +261,13 @@ fn release(parent: Arc<Node>) {
 
 /// Cancels `node` and every linked descendant. Returns whether `node` was cancelled by this
 /// call (the first cause wins).
-pub(crate) fn cancel_node(node: &Arc<Node>, cause: Arc<Cause>) -> bool {
+pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     if node.background {
         return false;
     }
     let mut panic = None;
     // The first node is served without the stack; the stack is allocated only for children.
-    let Some(children) = cancel_one(node, &cause, &mut panic) else {
+    let Some(children) = cancel_one(node, cause, &mut panic) else {
         return false;
     };
     let mut stack: Vec<(Arc<Node>, Arc<Cause>)> = children;
@@ -584,7 +584,7 @@ impl Cx {
     /// assert_eq!(cx.cause().unwrap().to_string(), "shutdown requested by SIGTERM");
     /// ```
     pub fn cancel_with(&self, cause: Cause) -> bool {
-        cancel_node(&self.node, Arc::new(cause))
+        cancel_node(&self.node, &Arc::new(cause))
     }
 
     /// Whether this context is cancelled (or its deadline has passed). Without a deadline this
@@ -617,7 +617,7 @@ impl Cx {
         }
         match self.node.cancelled_ancestor() {
             Some(cause) => {
-                cancel_node(&self.node, cause);
+                cancel_node(&self.node, &cause);
                 true
             }
             None => false,
@@ -645,7 +645,7 @@ impl Cx {
     fn fire_deadline(&self, d: &Deadline) {
         cancel_node(
             &self.node,
-            Arc::new(Cause::DeadlineExceeded {
+            &Arc::new(Cause::DeadlineExceeded {
                 scope: d.origin.clone(),
             }),
         );
@@ -779,7 +779,7 @@ impl Cx {
         if let Some(cause) = cancelled {
             drop(inner);
             // No-op if it already was; otherwise records the (inherited) cause first.
-            cancel_node(&self.node, Arc::clone(&cause));
+            cancel_node(&self.node, &cause);
             f(&self.node.cause().unwrap_or(cause));
             return OnCancel {
                 registration: std::sync::Mutex::new(None),
@@ -868,7 +868,7 @@ impl Waiter {
             // A waiter must be woken by the ancestors' cancels: link this context first.
             if let Err(cause) = Node::link(&cx.node, &inner) {
                 drop(inner);
-                cancel_node(&cx.node, Arc::clone(&cause));
+                cancel_node(&cx.node, &cause);
                 self.key = None;
                 return Poll::Ready((*cx.node.cause().unwrap_or(cause)).clone());
             }
