@@ -339,26 +339,22 @@ thread_local! {
     static ENCLOSING: RefCell<Option<Arc<Live>>> = const { RefCell::new(None) };
 }
 
-/// Makes `live` the enclosing scope's for the duration of a poll (restored on drop, panics
-/// included).
-struct Enclosing {
-    previous: Option<Arc<Live>>,
+/// Makes a scope's `Live` the enclosing one for the duration of a poll, by swapping it into
+/// the thread's slot (no reference count changes) and back on drop (panics included).
+struct Enclosing<'a> {
+    slot: &'a mut Option<Arc<Live>>,
 }
 
-impl Enclosing {
-    fn enter(live: &Arc<Live>) -> Self {
-        let previous = ENCLOSING
-            .try_with(|e| e.replace(Some(Arc::clone(live))))
-            .ok()
-            .flatten();
-        Enclosing { previous }
+impl<'a> Enclosing<'a> {
+    fn swap(slot: &'a mut Option<Arc<Live>>) -> Self {
+        let _ = ENCLOSING.try_with(|e| std::mem::swap(&mut *e.borrow_mut(), slot));
+        Enclosing { slot }
     }
 }
 
-impl Drop for Enclosing {
+impl Drop for Enclosing<'_> {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        let _ = ENCLOSING.try_with(|e| e.replace(previous));
+        let _ = ENCLOSING.try_with(|e| std::mem::swap(&mut *e.borrow_mut(), self.slot));
     }
 }
 
@@ -689,64 +685,101 @@ async fn admit(sem: Arc<Semaphore>, cx: &Cx) -> Result<Option<OwnedSemaphorePerm
     }
 }
 
+type Admission = Pin<Box<dyn Future<Output = Result<Option<OwnedSemaphorePermit>, Cause>> + Send>>;
+
 pin_project_lite::pin_project! {
-    /// Polls a future with its context as the ambient one and turns a panic into a value.
-    struct Guarded<F> {
-        cx: Option<Cx>,
-        live: Arc<Live>,
+    /// Every child, spawned or in place: admission (only with a limit, boxed, since it is
+    /// rare and large), the already-cancelled check, the user's future polled with the child's
+    /// context as the ambient one and panics turned into values, and the hand-over of the
+    /// outcome to the scope. Written by hand so the user's future is stored once.
+    struct ChildTask<F, E> {
+        // First, so it is dropped first: the scope (through `shared`, which may hold the
+        // enclosing scope's count of live work) must not count this child gone before it.
         #[pin]
         fut: F,
+        shared: Arc<Shared<E>>,
+        info: TaskInfo,
+        cx: Option<Cx>,
+        // Swapped into the thread's "enclosing scope" slot while the child is polled.
+        live: Option<Arc<Live>>,
+        admission: Option<Admission>,
+        permit: Option<OwnedSemaphorePermit>,
+        started: bool,
     }
 }
 
-impl<F: Future> Future for Guarded<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = Entered::swap(this.cx);
-        let _enclosing = Enclosing::enter(this.live);
-        let fut = this.fut;
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(task))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(payload) => Poll::Ready(Err(payload)),
+impl<F, E> ChildTask<F, E> {
+    fn new(
+        shared: &Arc<Shared<E>>,
+        cx: Cx,
+        info: TaskInfo,
+        permit: Option<OwnedSemaphorePermit>,
+        fut: F,
+    ) -> Self {
+        let admission: Option<Admission> = match (&permit, &shared.limit) {
+            (None, Some(limit)) => {
+                let (limit, cx) = (Arc::clone(limit), cx.clone());
+                Some(Box::pin(async move { admit(limit, &cx).await }))
+            }
+            _ => None,
+        };
+        ChildTask {
+            fut,
+            shared: Arc::clone(shared),
+            info,
+            cx: Some(cx),
+            live: Some(Arc::clone(&shared.live)),
+            admission,
+            permit,
+            started: false,
         }
     }
 }
 
-/// The body of every child: admission, the already-cancelled check, the user's future with
-/// its context, and the hand-over of the outcome.
-async fn child_body<F, E>(
-    shared: Arc<Shared<E>>,
-    cx: Cx,
-    info: TaskInfo,
-    permit: Option<OwnedSemaphorePermit>,
-    fut: F,
-) -> Result<<F::Output as TaskOutput<E>>::Ok, Interrupted>
+impl<F, E> Future for ChildTask<F, E>
 where
     F: Future,
     F::Output: TaskOutput<E>,
     E: From<Interrupted> + fmt::Display,
 {
-    let _permit = match (permit, &shared.limit) {
-        (Some(p), _) => Some(p),
-        (None, None) => None,
-        // Boxed: the wait for admission is rare and large; the child's task stays small
-        // without it.
-        (None, Some(limit)) => Box::pin(admit(Arc::clone(limit), &cx))
-            .await
-            .map_err(Interrupted::from_cause)?,
-    };
-    if let Some(cause) = cx.cause() {
-        return Err(Interrupted::from_cause(cause));
+    type Output = Result<<F::Output as TaskOutput<E>>::Ok, Interrupted>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(admission) = this.admission {
+            match admission.as_mut().poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(cause)) => {
+                    *this.admission = None;
+                    return Poll::Ready(Err(Interrupted::from_cause(cause)));
+                }
+                Poll::Ready(Ok(permit)) => {
+                    *this.admission = None;
+                    *this.permit = permit;
+                }
+            }
+        }
+        if !*this.started {
+            *this.started = true;
+            // A child whose context is cancelled before it starts never runs.
+            if let Some(cause) = this.cx.as_ref().and_then(Cx::cause) {
+                return Poll::Ready(Err(Interrupted::from_cause(cause)));
+            }
+        }
+        let polled = {
+            let _entered = Entered::swap(this.cx);
+            let _enclosing = Enclosing::swap(this.live);
+            let fut = this.fut;
+            catch_unwind(AssertUnwindSafe(|| fut.poll(task)))
+        };
+        let out = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(payload) => Err(payload),
+        };
+        this.permit.take();
+        Poll::Ready(this.shared.settle(this.info, out))
     }
-    let out = Guarded {
-        cx: Some(cx),
-        live: Arc::clone(&shared.live),
-        fut,
-    }
-    .await;
-    shared.settle(&info, out)
 }
 
 impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
@@ -885,7 +918,7 @@ where
             return self.refused(info, cx);
         }
         let task = Tracked {
-            fut: child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut),
+            fut: ChildTask::new(shared, cx.clone(), info.clone(), permit, fut),
             guard: Active::new(&shared.live),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -932,7 +965,7 @@ where
             return (None, self.refused(info, cx));
         }
         let (tx, rx) = oneshot::channel();
-        let body = child_body(Arc::clone(shared), cx.clone(), info.clone(), permit, fut);
+        let body = ChildTask::new(shared, cx.clone(), info.clone(), permit, fut);
         let task = async move {
             let _ = tx.send(body.await);
         };
@@ -1458,6 +1491,7 @@ pin_project_lite::pin_project! {
         body: Option<F>,
         out: Option<<F::Output as TaskOutput<E>>::Ok>,
         ambient: Option<Cx>,
+        live: Option<Arc<Live>>,
         children: FuturesUnordered<Pin<Box<M::Task<'env>>>>,
         wait: Option<crate::cx::WaitCancelledOwned>,
         grace: Option<Pin<Box<Sleep>>>,
@@ -1577,6 +1611,7 @@ where
             body: Some(body),
             out: None,
             ambient: Some(self.shared.0.cx.clone()),
+            live: Some(Arc::clone(&self.shared.0.live)),
             children: FuturesUnordered::new(),
             wait: None,
             grace: None,
@@ -1641,7 +1676,7 @@ where
             }
             _ => {}
         }
-        let _enclosing = Enclosing::enter(&shared.live);
+        let _enclosing = Enclosing::swap(this.live);
         loop {
             let mut progressed = false;
             if let Some(body) = this.body.as_mut().as_pin_mut() {
