@@ -1359,6 +1359,18 @@ pub struct Report<T, E> {
     cause: Option<Cause>,
 }
 
+impl<T, E> Report<T, E> {
+    /// A scope that did not run: one failure, of the scope itself.
+    fn failed(info: &TaskInfo, error: E) -> Self {
+        Report {
+            info: info.clone(),
+            out: None,
+            failures: vec![Failure::new(info.clone(), error)],
+            cause: None,
+        }
+    }
+}
+
 /// How a [`Run`] turns its [`Report`] into the scope's output.
 #[doc(hidden)]
 pub trait Finish<T, E>: sealed::Sealed {
@@ -1492,10 +1504,7 @@ pin_project_lite::pin_project! {
         out: Option<<F::Output as TaskOutput<E>>::Ok>,
         ambient: Option<Cx>,
         live: Option<Arc<Live>>,
-        children: FuturesUnordered<Pin<Box<M::Task<'env>>>>,
-        wait: Option<crate::cx::WaitCancelledOwned>,
-        grace: Option<Pin<Box<Sleep>>>,
-        phase: Phase,
+        driver: Driver<'env, M>,
         panic: Option<Box<dyn Any + Send>>,
         _output: PhantomData<O>,
     }
@@ -1506,7 +1515,7 @@ pin_project_lite::pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !matches!(*this.phase, Phase::Done | Phase::Init) {
+            if !matches!(this.driver.phase, Phase::Done | Phase::Init) {
                 let shared = &this.scope.shared.0;
                 shared.close();
                 shared.cx.cancel("scope dropped");
@@ -1612,10 +1621,12 @@ where
             out: None,
             ambient: Some(self.shared.0.cx.clone()),
             live: Some(Arc::clone(&self.shared.0.live)),
-            children: FuturesUnordered::new(),
-            wait: None,
-            grace: None,
-            phase: Phase::Init,
+            driver: Driver {
+                children: FuturesUnordered::new(),
+                wait: None,
+                grace: None,
+                phase: Phase::Init,
+            },
             panic: None,
             _output: PhantomData,
         }
@@ -1632,41 +1643,25 @@ where
 {
     type Output = O::Output;
 
-    #[allow(clippy::too_many_lines)] // Reason: one state machine, read top to bottom.
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<O::Output> {
         let mut this = self.project();
         let scope: &Scope<'s, 'env, E, M> = this.scope;
         let shared = &scope.shared.0;
-        match *this.phase {
+        match this.driver.phase {
             Phase::Done => {
                 let e = Interrupted::from_cause(Cause::explicit(
                     "the scope's future was polled after it completed",
                 ));
-                return Poll::Ready(O::finish(Report {
-                    info: shared.info.clone(),
-                    out: None,
-                    failures: vec![Failure::new(shared.info.clone(), E::from(e))],
-                    cause: None,
-                }));
+                return Poll::Ready(O::finish(Report::failed(&shared.info, E::from(e))));
             }
             Phase::Init => {
-                let error = if scope.started.swap(true, Ordering::Relaxed) {
-                    Some(ConfigError::AlreadyRun)
-                } else {
-                    scope.config_error.clone()
-                };
-                if let Some(error) = error {
-                    *this.phase = Phase::Done;
+                if let Err(error) = this.driver.start(scope) {
                     this.body.set(None);
-                    return Poll::Ready(O::finish(Report {
-                        info: shared.info.clone(),
-                        out: None,
-                        failures: vec![Failure::new(shared.info.clone(), E::from(error.into()))],
-                        cause: None,
-                    }));
+                    return Poll::Ready(O::finish(Report::failed(
+                        &shared.info,
+                        E::from(error.into()),
+                    )));
                 }
-                *this.phase = Phase::Running;
-                *this.wait = Some(shared.cx.clone().cancelled_owned());
                 if shared.cx.is_cancelled() {
                     // Entered already cancelled (a past deadline, a cancelled parent): the
                     // body never starts.
@@ -1678,7 +1673,7 @@ where
         }
         let _enclosing = Enclosing::swap(this.live);
         loop {
-            let mut progressed = false;
+            // The body: the only part of the poll that depends on its type.
             if let Some(body) = this.body.as_mut().as_pin_mut() {
                 let entered = Entered::swap(this.ambient);
                 let polled = catch_unwind(AssertUnwindSafe(|| body.poll(task)));
@@ -1698,76 +1693,17 @@ where
                     }
                     Err(payload) => {
                         this.body.set(None);
-                        shared.close();
-                        let message = panic_message(payload.as_ref());
-                        *this.panic = Some(payload);
-                        shared.cx.cancel_with(Cause::Panicked {
-                            task: shared.info.clone(),
-                            message,
-                        });
+                        *this.panic = Some(body_panicked(shared, payload));
                     }
                 }
             }
-            {
-                let mut pending = lock(&scope.pending);
-                if !pending.tasks.is_empty() {
-                    progressed = true;
-                    for t in pending.tasks.drain(..) {
-                        if *this.phase == Phase::Aborted {
-                            drop(t);
-                        } else {
-                            this.children.push(t);
-                        }
-                    }
-                }
-                match &mut pending.waker {
-                    Some(w) => w.clone_from(task.waker()),
-                    None => pending.waker = Some(task.waker().clone()),
-                }
+            let turn = this.driver.turn(scope, task);
+            if turn.abort {
+                this.body.set(None);
             }
-            while let Poll::Ready(Some(())) = this.children.poll_next_unpin(task) {}
-
-            let cancelled = match this.wait.as_mut() {
-                Some(wait) => Pin::new(wait).poll(task).is_ready(),
-                None => false,
-            };
-            if cancelled {
-                let abort = match *this.phase {
-                    Phase::Running => {
-                        shared.close();
-                        *this.phase = Phase::Draining;
-                        if shared.grace.is_zero() || tokio::runtime::Handle::try_current().is_err()
-                        {
-                            true
-                        } else {
-                            let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
-                            let fired = sleep.as_mut().poll(task).is_ready();
-                            *this.grace = Some(sleep);
-                            fired
-                        }
-                    }
-                    Phase::Draining => this
-                        .grace
-                        .as_mut()
-                        .is_none_or(|s| s.as_mut().poll(task).is_ready()),
-                    _ => false,
-                };
-                if abort {
-                    *this.phase = Phase::Aborted;
-                    *this.grace = None;
-                    this.body.set(None);
-                    this.children.clear();
-                    shared.abort_all();
-                }
-            }
-
-            shared.live.waker.register(task.waker());
-            // Acquire: pairs with the AcqRel decrement of the last spawned child.
-            let idle = this.body.is_none()
-                && this.children.is_empty()
-                && shared.live.active.load(Ordering::Acquire) == 0;
-            if idle && lock(&scope.pending).tasks.is_empty() {
-                *this.phase = Phase::Done;
+            let idle = this.body.is_none() && this.driver.is_idle(scope);
+            if idle {
+                this.driver.phase = Phase::Done;
                 if let Some(payload) = this.panic.take() {
                     // The body panicked: every child has drained; resume the unwind.
                     std::panic::resume_unwind(payload);
@@ -1780,10 +1716,128 @@ where
                     cause: shared.cx.cause(),
                 }));
             }
-            if !progressed && !idle {
+            if !turn.progressed {
                 return Poll::Pending;
             }
         }
+    }
+}
+
+/// The part of a scope's future that does not depend on its body's type: the in-place
+/// children, the cancellation, the grace and the abort. Generic over the error type and the
+/// mode only, so it is compiled once per error type, not once per `#[scoped]` fn.
+struct Driver<'env, M: Mode> {
+    children: FuturesUnordered<Pin<Box<M::Task<'env>>>>,
+    wait: Option<crate::cx::WaitCancelledOwned>,
+    grace: Option<Pin<Box<Sleep>>>,
+    phase: Phase,
+}
+
+/// The body panicked: close the scope and cancel the children; returns the payload, to
+/// resume once they have drained.
+fn body_panicked<E>(shared: &Shared<E>, payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
+    shared.close();
+    let message = panic_message(payload.as_ref());
+    shared.cx.cancel_with(Cause::Panicked {
+        task: shared.info.clone(),
+        message,
+    });
+    payload
+}
+
+/// What one turn of the [`Driver`] found.
+struct Turn {
+    /// New in-place children were started: turn again.
+    progressed: bool,
+    /// The grace ran out: the body must be dropped now.
+    abort: bool,
+}
+
+impl<'env, M: Mode> Driver<'env, M> {
+    /// Enters the running phase; a scope that cannot run reports why.
+    fn start<E>(&mut self, scope: &Scope<'_, 'env, E, M>) -> Result<(), ConfigError> {
+        let shared = &scope.shared.0;
+        let error = if scope.started.swap(true, Ordering::Relaxed) {
+            Some(ConfigError::AlreadyRun)
+        } else {
+            scope.config_error.clone()
+        };
+        if let Some(error) = error {
+            self.phase = Phase::Done;
+            return Err(error);
+        }
+        self.phase = Phase::Running;
+        self.wait = Some(shared.cx.clone().cancelled_owned());
+        Ok(())
+    }
+
+    /// Starts new in-place children, polls them, and handles cancellation: the grace, then
+    /// the abort (of the in-place and spawned children here; the caller drops the body).
+    fn turn<E>(&mut self, scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> Turn {
+        let shared = &scope.shared.0;
+        let mut progressed = false;
+        {
+            let mut pending = lock(&scope.pending);
+            if !pending.tasks.is_empty() {
+                progressed = true;
+                for t in pending.tasks.drain(..) {
+                    if self.phase == Phase::Aborted {
+                        drop(t);
+                    } else {
+                        self.children.push(t);
+                    }
+                }
+            }
+            match &mut pending.waker {
+                Some(w) => w.clone_from(task.waker()),
+                None => pending.waker = Some(task.waker().clone()),
+            }
+        }
+        while let Poll::Ready(Some(())) = self.children.poll_next_unpin(task) {}
+
+        let cancelled = match self.wait.as_mut() {
+            Some(wait) => Pin::new(wait).poll(task).is_ready(),
+            None => false,
+        };
+        let mut abort = false;
+        if cancelled {
+            abort = match self.phase {
+                Phase::Running => {
+                    shared.close();
+                    self.phase = Phase::Draining;
+                    if shared.grace.is_zero() || tokio::runtime::Handle::try_current().is_err() {
+                        true
+                    } else {
+                        let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
+                        let fired = sleep.as_mut().poll(task).is_ready();
+                        self.grace = Some(sleep);
+                        fired
+                    }
+                }
+                Phase::Draining => self
+                    .grace
+                    .as_mut()
+                    .is_none_or(|s| s.as_mut().poll(task).is_ready()),
+                _ => false,
+            };
+            if abort {
+                self.phase = Phase::Aborted;
+                self.grace = None;
+                self.children.clear();
+                shared.abort_all();
+            }
+        }
+        shared.live.waker.register(task.waker());
+        Turn { progressed, abort }
+    }
+
+    /// No in-place child, no spawned child and no nested scope left (the body aside).
+    fn is_idle<E>(&self, scope: &Scope<'_, 'env, E, M>) -> bool {
+        let shared = &scope.shared.0;
+        // Acquire: pairs with the AcqRel decrement of the last spawned child.
+        self.children.is_empty()
+            && shared.live.active.load(Ordering::Acquire) == 0
+            && lock(&scope.pending).tasks.is_empty()
     }
 }
 
@@ -1794,8 +1848,8 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
             .field("scope", &self.scope.shared.0.info)
-            .field("phase", &self.phase)
-            .field("in_place_children", &self.children.len())
+            .field("phase", &self.driver.phase)
+            .field("in_place_children", &self.driver.children.len())
             .finish_non_exhaustive()
     }
 }
