@@ -4,7 +4,7 @@
 //! The generated workspace lives in `<target>/bench-peers/compile/` with its own target dir, so
 //! it never waits on the lock of the workspace being benchmarked. Besides the attribute, a
 //! third crate writes out by hand what the attribute expands to (a `Scope` around each body,
-//! per `docs/runtime-api-for-macros.md`): it stands in for the attribute while the macros are
+//! per `docs/macros.md`): it stands in for the attribute while the macros are
 //! not built, and separates the runtime's share of the cost from the macro's.
 
 use std::fmt::Write as _;
