@@ -39,6 +39,14 @@ pub(crate) fn provided_ident() -> Ident {
     Ident::new("__provided", Span::mixed_site())
 }
 
+/// The span of a macro's name (the last segment of its path), where its errors point.
+fn name_span(mac: &syn::Macro) -> Span {
+    mac.path
+        .segments
+        .last()
+        .map_or_else(Span::call_site, |s| s.ident.span())
+}
+
 fn is_provided_macro(path: &syn::Path) -> bool {
     path.segments.last().is_some_and(|s| s.ident == "provided")
 }
@@ -95,11 +103,7 @@ impl Rewriter {
     /// `provided!()` -> `provided!(@provided __provided)`: the proof of the body, also inside
     /// a child's future (it is a value, cloned where it is written).
     fn rewrite_provided(&mut self, mac: &syn::Macro) -> TokenStream {
-        let span = mac
-            .path
-            .segments
-            .last()
-            .map_or_else(Span::call_site, |s| s.ident.span());
+        let span = name_span(mac);
         let path = &mac.path;
         if !mac.tokens.is_empty() {
             let msg = "`provided!()` takes no arguments";
@@ -159,11 +163,7 @@ impl Rewriter {
 
     /// `spawn!(..)` -> `__scope.spawn(..)`; an error expression when misused.
     fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
-        let span = mac
-            .path
-            .segments
-            .last()
-            .map_or_else(Span::call_site, |s| s.ident.span());
+        let span = name_span(mac);
         let path = &mac.path;
         // The output keeps the user's macro path (so their `use scope::spawn` is used); the
         // spawn macro then expands to the method call, or reports the problem at its call site.
