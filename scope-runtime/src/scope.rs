@@ -453,14 +453,15 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     fn enter(config: Config) -> Self {
         let parent = config.parent.unwrap_or_else(Cx::current);
         let info = TaskInfo::new(config.name.clone(), config.location);
-        let origin: Cow<'static, str> = Cow::Owned(info.to_string());
         let deadline = match (config.deadline, config.timeout) {
             (Some(at), Some(t)) => Some(at.min(crate::cx::deadline_after(t))),
             (Some(at), None) => Some(at),
             (None, Some(t)) => Some(crate::cx::deadline_after(t)),
             (None, None) => None,
         };
-        let cx = parent.child_with(deadline.map(|at| (at, origin)), &config.bindings);
+        // The deadline's origin (for its cause) is the scope's name, formatted only if needed.
+        let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
+        let cx = parent.child_with(deadline, &config.bindings);
         let limit = config
             .limit
             .filter(|n| *n > 0)
