@@ -900,6 +900,11 @@ impl Waiter {
 
     fn unregister(&mut self, cx: &Cx) {
         if let Some(key) = self.key.take() {
+            // Acquire: pairs with the Release store in `cancel_node`. A cancelled node's table
+            // is empty for good (the cancel took this waiter out): no lock needed.
+            if cx.node.cancelled.load(Ordering::Acquire) {
+                return;
+            }
             let removed = cx.node.inner.lock().entries.remove(key);
             drop(removed);
         }
