@@ -1623,7 +1623,7 @@ where
             ambient: Some(self.shared.0.cx.clone()),
             live: Some(Arc::clone(&self.shared.0.live)),
             driver: Driver {
-                children: FuturesUnordered::new(),
+                children: None,
                 wait: None,
                 grace: None,
                 phase: Phase::Init,
@@ -1728,7 +1728,8 @@ where
 /// children, the cancellation, the grace and the abort. Generic over the error type and the
 /// mode only, so it is compiled once per error type, not once per `#[scoped]` fn.
 struct Driver<'env, M: Mode> {
-    children: FuturesUnordered<Pin<Box<M::Task<'env>>>>,
+    // Created with the first in-place child (an empty set allocates).
+    children: Option<FuturesUnordered<Pin<Box<M::Task<'env>>>>>,
     wait: Option<crate::cx::WaitCancelledOwned>,
     grace: Option<Pin<Box<Sleep>>>,
     phase: Phase,
@@ -1785,7 +1786,9 @@ impl<'env, M: Mode> Driver<'env, M> {
                     if self.phase == Phase::Aborted {
                         drop(t);
                     } else {
-                        self.children.push(t);
+                        self.children
+                            .get_or_insert_with(FuturesUnordered::new)
+                            .push(t);
                     }
                 }
             }
@@ -1794,7 +1797,9 @@ impl<'env, M: Mode> Driver<'env, M> {
                 None => pending.waker = Some(task.waker().clone()),
             }
         }
-        while let Poll::Ready(Some(())) = self.children.poll_next_unpin(task) {}
+        if let Some(children) = &mut self.children {
+            while let Poll::Ready(Some(())) = children.poll_next_unpin(task) {}
+        }
 
         let cancelled = match self.wait.as_mut() {
             Some(wait) => Pin::new(wait).poll(task).is_ready(),
@@ -1824,7 +1829,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             if abort {
                 self.phase = Phase::Aborted;
                 self.grace = None;
-                self.children.clear();
+                self.children = None;
                 shared.abort_all();
             }
         }
@@ -1836,7 +1841,9 @@ impl<'env, M: Mode> Driver<'env, M> {
     fn is_idle<E>(&self, scope: &Scope<'_, 'env, E, M>) -> bool {
         let shared = &scope.shared.0;
         // Acquire: pairs with the AcqRel decrement of the last spawned child.
-        self.children.is_empty()
+        self.children
+            .as_ref()
+            .is_none_or(FuturesUnordered::is_empty)
             && shared.live.active.load(Ordering::Acquire) == 0
             && lock(&scope.pending).tasks.is_empty()
     }
@@ -1850,7 +1857,14 @@ where
         f.debug_struct("Run")
             .field("scope", &self.scope.shared.0.info)
             .field("phase", &self.driver.phase)
-            .field("in_place_children", &self.driver.children.len())
+            .field(
+                "in_place_children",
+                &self
+                    .driver
+                    .children
+                    .as_ref()
+                    .map_or(0, FuturesUnordered::len),
+            )
             .finish_non_exhaustive()
     }
 }
