@@ -1,0 +1,53 @@
+//! `#[scope::main]`'s entry point: SIGINT and SIGTERM become a `Shutdown` cause on the root
+//! context, and a program that winds down within the grace returns normally.
+#![cfg(unix)]
+
+use std::time::Duration;
+
+use scope_runtime::entry::main_entry;
+use scope_runtime::{Cause, Cx, Signal};
+
+/// Sends `signal` to this process with the shell's `kill`, once the entry point is listening.
+fn send_later(signal: &'static str) {
+    let pid = std::process::id().to_string();
+    std::thread::spawn(move || {
+        // The entry point installs its handlers on its first poll; give it a moment.
+        std::thread::sleep(Duration::from_millis(200));
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill {signal} {pid}")])
+            .status()
+            .expect("`sh` runs");
+        assert!(status.success());
+    });
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sigint_and_sigterm_become_a_shutdown_cause_and_the_program_winds_down() {
+    for (flag, expected) in [("-INT", Signal::Interrupt), ("-TERM", Signal::Terminate)] {
+        send_later(flag);
+        let cause = main_entry(runtime(), Duration::from_secs(5), async {
+            // The program's root context is the ambient one.
+            Cx::current().cancelled_owned().await
+        });
+        assert_eq!(
+            cause,
+            Cause::Shutdown {
+                signal: expected.clone()
+            },
+            "after {flag}"
+        );
+    }
+}
+
+#[test]
+fn a_program_that_finishes_on_its_own_returns_its_value() {
+    let out = main_entry(runtime(), Duration::from_secs(5), async { 42 });
+    assert_eq!(out, 42);
+}
