@@ -717,10 +717,19 @@ impl<F, E> ChildTask<F, E> {
         permit: Option<OwnedSemaphorePermit>,
         fut: F,
     ) -> Self {
+        // Admission is decided when the child is started, in spawn order: a free slot is taken
+        // now (so a later `try_spawn` cannot jump ahead of this child), and only a child that
+        // finds none waits, in the limit's queue.
+        let mut permit = permit;
         let admission: Option<Admission> = match (&permit, &shared.limit) {
             (None, Some(limit)) => {
-                let (limit, cx) = (Arc::clone(limit), cx.clone());
-                Some(Box::pin(async move { admit(limit, &cx).await }))
+                if let Ok(p) = Arc::clone(limit).try_acquire_owned() {
+                    permit = Some(p);
+                    None
+                } else {
+                    let (limit, cx) = (Arc::clone(limit), cx.clone());
+                    Some(Box::pin(async move { admit(limit, &cx).await }))
+                }
             }
             _ => None,
         };

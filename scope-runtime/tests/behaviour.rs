@@ -68,6 +68,31 @@ async fn limit_applies_to_in_place_children_too_and_try_spawn_reports_full() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn admission_follows_spawn_order_so_try_spawn_cannot_jump_the_queue() {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = &Scope::new(Config::new().limit(1));
+    let r: Result<(), AppError> = s
+        .run(async {
+            let o = order.clone();
+            // Spawned first: it takes the only slot now, before its task first runs.
+            s.spawn(async move {
+                o.lock().unwrap().push("first");
+                sleep(ms(5)).await;
+            });
+            assert_eq!(
+                s.try_spawn(async { Ok::<(), AppError>(()) }).unwrap_err(),
+                SpawnError::Full
+            );
+            let o = order.clone();
+            s.spawn(async move { o.lock().unwrap().push("second") });
+            Ok(())
+        })
+        .await;
+    r.unwrap();
+    assert_eq!(*order.lock().unwrap(), vec!["first", "second"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiting_for_admission_is_cancellable() {
     let started = Arc::new(AtomicBool::new(false));
     let s = &Scope::new(Config::new().limit(1).grace(ms(100)));
