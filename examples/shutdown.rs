@@ -44,11 +44,8 @@ async fn main() -> Result<(), AppError> {
     );
     println!("{}", serve("r-1".into(), &audit, 20).await?);
     println!("{}", serve("r-2".into(), &audit, 1_000).await?);
-    assert_eq!(
-        audit.active(),
-        2,
-        "the requests are done; their audit writes are not"
-    );
+    // The requests are done; the slow audit write is not (the fast one may be, by now).
+    assert!(audit.active() >= 1);
 
     // Phase 1 and 2: stop accepting, and drain within a budget.
     let drained = audit.drain(Duration::from_millis(100)).await;
