@@ -575,6 +575,26 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
 
 /// A lone lower-case identifier that is not a parameter of the fn: in an attribute it cannot
 /// name anything the option could use.
+/// An error when a value is a lone identifier that cannot be in scope where options are
+/// evaluated (see [`stray_ident`]).
+fn check_stray_ident(
+    value: &Expr,
+    check: bool,
+    params: &[String],
+    key: &str,
+    expected: &str,
+) -> syn::Result<()> {
+    match stray_ident(value, check, params) {
+        Some(ident) => Err(syn::Error::new(
+            ident.span(),
+            format!(
+                "`{ident}` is not a parameter of this fn; `{key}` expects {expected}, a constant, or a parameter"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn stray_ident<'a>(value: &'a Expr, check: bool, params: &[String]) -> Option<&'a Ident> {
     if !check || params.iter().any(|p| p == ANY_PARAM) {
         return None;
@@ -644,14 +664,7 @@ fn count_value(
             format!("`{key}` expects {expected}"),
         )),
         None => {
-            if let Some(ident) = stray_ident(&value, check_idents, params) {
-                return Err(syn::Error::new(
-                    ident.span(),
-                    format!(
-                        "`{ident}` is not a parameter of this fn; `{key}` expects {expected}, a constant, or a parameter"
-                    ),
-                ));
-            }
+            check_stray_ident(&value, check_idents, params, key, expected)?;
             Ok(CountValue::Expr(value))
         }
     }
@@ -739,14 +752,7 @@ fn duration_value(
             format!("`{key}` expects {expected}"),
         )),
         None => {
-            if let Some(ident) = stray_ident(&value, check_idents, params) {
-                return Err(syn::Error::new(
-                    ident.span(),
-                    format!(
-                        "`{ident}` is not a parameter of this fn; `{key}` expects {expected}, a constant, or a parameter"
-                    ),
-                ));
-            }
+            check_stray_ident(&value, check_idents, params, key, expected)?;
             Ok(DurationValue::Expr(value))
         }
     }

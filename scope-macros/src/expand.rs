@@ -780,17 +780,35 @@ fn runtime_builder(opts: &Options, default: Flavor) -> TokenStream {
 ///
 /// With no return type, the body is run as `async { BODY }.await; Ok(())` and a scope
 /// failure is printed to stderr and exits with status 1.
+/// The fn an entry-point attribute is on; otherwise the input back with the option errors and
+/// `message`.
+fn entry_fn(
+    args: TokenStream,
+    input: TokenStream,
+    ctx: Ctx,
+    message: &str,
+) -> Result<syn::ItemFn, TokenStream> {
+    match Target::parse(input) {
+        Target::Fn(f) => Ok(f),
+        target => {
+            let input = target.into_tokens();
+            let (_, mut errors) = attr::parse_attr_args(args, ctx, &[]);
+            errors.push(syn::Error::new(Span::call_site(), message));
+            let errors = errors_to_tokens(errors);
+            Err(quote!(#input #errors))
+        }
+    }
+}
+
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    let target = Target::parse(input);
-    let Target::Fn(mut f) = target else {
-        let input = target.into_tokens();
-        let (_, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
-        errors.push(syn::Error::new(
-            Span::call_site(),
-            "`#[scope::main]` goes on `async fn main()`",
-        ));
-        let errors = errors_to_tokens(errors);
-        return quote!(#input #errors);
+    let mut f = match entry_fn(
+        args.clone(),
+        input,
+        Ctx::Main,
+        "`#[scope::main]` goes on `async fn main()`",
+    ) {
+        Ok(f) => f,
+        Err(tokens) => return tokens,
     };
     let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
     errors.extend(valid::options(&opts, Ctx::Main));
@@ -870,16 +888,14 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
 /// }
 /// ```
 pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
-    let target = Target::parse(input);
-    let Target::Fn(mut f) = target else {
-        let input = target.into_tokens();
-        let (_, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
-        errors.push(syn::Error::new(
-            Span::call_site(),
-            "`#[scope::test]` goes on an `async fn` test",
-        ));
-        let errors = errors_to_tokens(errors);
-        return quote!(#input #errors);
+    let mut f = match entry_fn(
+        args.clone(),
+        input,
+        Ctx::Test,
+        "`#[scope::test]` goes on an `async fn` test",
+    ) {
+        Ok(f) => f,
+        Err(tokens) => return tokens,
     };
     let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
     errors.extend(valid::options(&opts, Ctx::Test));
