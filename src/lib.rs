@@ -300,8 +300,8 @@ pub mod __private {
     pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{
-        Config, Cx, Failures, Has, Interrupted, LocalRace, LocalScope, Nil, Policy, Provided, Race,
-        Scope, Slot, TaskOutput, With,
+        Config, Cx, Failures, Has, Interrupted, LocalRace, LocalScope, Nil, Provided, Race, Scope,
+        Slot, TaskOutput, With,
     };
     pub use std::boxed::Box;
     pub use std::future::Future;

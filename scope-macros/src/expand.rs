@@ -68,9 +68,6 @@ fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream
         (None, Some(name)) => chain.extend(quote!(.name(#name))),
         (None, None) => {}
     }
-    if let Some((PolicyKind::Supervise, span)) = &opts.policy {
-        chain.extend(quote_spanned!(*span=> .policy(#krate::__private::Policy::Supervise)));
-    }
     if let Some((limit, span)) = &opts.limit {
         let n = count(limit);
         chain.extend(quote_spanned!(*span=> .limit(#n)));

@@ -14,7 +14,7 @@ use crate::TaskInfo;
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Cause, Cx};
+/// use scope::{Cause, Cx};
 /// let cx = Cx::root();
 /// let child = cx.child();
 /// cx.cancel("client went away");
@@ -57,6 +57,13 @@ pub enum Cause {
         /// The panic's message.
         message: String,
     },
+    /// The scope finished: its body and every child are done. Not an error: a context that
+    /// outlives its scope (cloned into another library's task, say) learns this way that the
+    /// work it belonged to is over.
+    Finished {
+        /// The scope that finished.
+        scope: TaskInfo,
+    },
 }
 
 /// What asked a process to shut down.
@@ -64,7 +71,7 @@ pub enum Cause {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::Signal;
+/// use scope::Signal;
 /// assert_eq!(Signal::Interrupt.to_string(), "SIGINT");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +100,7 @@ impl Cause {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::Cause;
+    /// use scope::Cause;
     /// assert_eq!(Cause::explicit("done").to_string(), "done");
     /// ```
     pub fn explicit(reason: impl Into<Cow<'static, str>>) -> Self {
@@ -109,7 +116,7 @@ impl Cause {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use scope_runtime::Cause;
+    /// use scope::Cause;
     /// let c = Cause::ParentCancelled(Arc::new(Cause::explicit("x")));
     /// assert_eq!(c.root(), &Cause::explicit("x"));
     /// ```
@@ -127,12 +134,33 @@ impl Cause {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::Cause;
+    /// use scope::Cause;
     /// assert!(Cause::DeadlineExceeded { scope: "fetch".into() }.is_deadline());
     /// ```
     #[must_use]
     pub fn is_deadline(&self) -> bool {
         matches!(self.root(), Cause::DeadlineExceeded { .. })
+    }
+
+    /// Whether the root cause is a scope that finished ([`Finished`](Cause::Finished)): the
+    /// work is over, nothing went wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().name("batch"));
+    /// let kept = s.cx().child(); // say, handed to another library
+    /// s.run(async { Ok::<_, Interrupted>(()) }).await.unwrap();
+    /// let cause = kept.cancelled().await;
+    /// assert!(cause.is_finished());
+    /// assert_eq!(cause.root().to_string(), "scope `batch` finished");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(self.root(), Cause::Finished { .. })
     }
 }
 
@@ -149,6 +177,7 @@ impl fmt::Display for Cause {
             Cause::Panicked { task, message } => {
                 write!(f, "sibling task `{task}` panicked: {message}")
             }
+            Cause::Finished { scope } => write!(f, "scope `{scope}` finished"),
         }
     }
 }

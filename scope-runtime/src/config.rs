@@ -1,4 +1,5 @@
-//! How a scope is set up: name, policy, limit, deadline, grace and slot bindings.
+//! How a scope is set up: name, limit, deadline, grace and slot bindings. (The policy is not
+//! configured: it is the method that runs the scope, `run`, `run_all`, or a `Race`.)
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,30 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::slot::Binding;
-use crate::{ConfigError, Cx, Slot};
-
-/// What a scope does when a child fails.
-///
-/// The third policy, first-ok, has its own scope type: [`Race`](crate::Race).
-///
-/// # Examples
-///
-/// ```
-/// use scope_runtime::{Config, Policy};
-/// let config = Config::new().policy(Policy::Supervise);
-/// assert_eq!(config.get_policy(), Policy::Supervise);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Policy {
-    /// The first failure cancels the siblings (cause: [`SiblingFailed`](crate::Cause::SiblingFailed))
-    /// and is the error the scope returns. The default.
-    #[default]
-    FailFast,
-    /// Failures do not cancel siblings; every failure is collected (see
-    /// [`Scope::run_all`](crate::Scope::run_all)).
-    Supervise,
-}
+use crate::cx::Cx;
+use crate::error::ConfigError;
+use crate::slot::{Binding, Slot};
 
 /// The grace a cancelled scope gives its children before aborting them: none.
 ///
@@ -47,7 +27,7 @@ pub enum Policy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use scope_runtime::{Config, Interrupted, Scope, DEFAULT_GRACE};
+/// use scope::{Config, Interrupted, Scope, DEFAULT_GRACE};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 /// assert_eq!(DEFAULT_GRACE, Duration::ZERO);
 /// let start = tokio::time::Instant::now();
@@ -56,11 +36,11 @@ pub enum Policy {
 ///     .run(async {
 ///         s.spawn(tokio::time::sleep(Duration::from_secs(3600)));
 ///         s.cancel("stop");
-///         Ok::<_, Interrupted>(())
+///         Ok::<_, Interrupted>("stopped")
 ///     })
 ///     .await;
-/// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
-/// assert_eq!(start.elapsed(), Duration::ZERO); // aborted, not waited for
+/// assert_eq!(out.unwrap(), "stopped"); // the body handled the cancel: its value stands
+/// assert_eq!(start.elapsed(), Duration::ZERO); // the child was aborted, not waited for
 /// # });
 /// ```
 pub const DEFAULT_GRACE: Duration = Duration::ZERO;
@@ -71,7 +51,7 @@ pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 ///
 /// ```
 /// use std::time::Duration;
-/// use scope_runtime::{Config, Slot};
+/// use scope::{Config, Slot};
 /// static TENANT: Slot<String> = Slot::new("TENANT");
 /// let config = Config::new()
 ///     .name("fetch-all")
@@ -84,7 +64,6 @@ pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 pub struct Config {
     pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) policy: Policy,
     pub(crate) limit: Option<usize>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) deadline: Option<Instant>,
@@ -102,17 +81,16 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults: unnamed (named by its call site), fail-fast, no limit, no deadline, no
-    /// grace ([`DEFAULT_GRACE`]), no slots, and the ambient context as the parent.
+    /// The defaults: unnamed (named by its call site), no limit, no deadline, no grace
+    /// ([`DEFAULT_GRACE`]), no slots, and the ambient context as the parent.
     ///
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Config, Policy};
+    /// use scope::Config;
     /// let config = Config::new();
     /// assert_eq!(config.get_name(), None);
-    /// assert_eq!(config.get_policy(), Policy::FailFast);
-    /// assert_eq!(config.get_policy(), Config::default().get_policy());
+    /// assert_eq!(Config::default().get_name(), None);
     /// ```
     #[track_caller]
     #[must_use]
@@ -120,7 +98,6 @@ impl Config {
         Self {
             name: None,
             location: Location::caller(),
-            policy: Policy::FailFast,
             limit: None,
             timeout: None,
             deadline: None,
@@ -139,7 +116,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new().name("fetch").timeout(Duration::from_millis(10)));
     /// assert_eq!(s.info().to_string(), "fetch");
@@ -163,7 +140,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::Config;
+    /// use scope::Config;
     /// assert_eq!(Config::new().get_name(), None);
     /// assert_eq!(Config::new().name(format!("shard-{}", 3)).get_name(), Some("shard-3"));
     /// ```
@@ -180,7 +157,7 @@ impl Config {
     ///
     /// ```
     /// use std::panic::Location;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// let here = Location::caller();
     /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().location(here));
     /// assert_eq!(s.info().location(), here);
@@ -190,51 +167,6 @@ impl Config {
     pub fn location(mut self, location: &'static Location<'static>) -> Self {
         self.location = location;
         self
-    }
-
-    /// Chooses the policy.
-    ///
-    /// # Examples
-    ///
-    /// Under [`Policy::Supervise`], a failure does not cancel the siblings:
-    ///
-    /// ```
-    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
-    /// type E = Box<dyn std::error::Error + Send + Sync>;
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
-    /// let out = s
-    ///     .run_all(async {
-    ///         let failing = s.spawn(async { Err::<(), E>("disk full".into()) });
-    ///         let sibling = s.spawn(async { Ok::<_, E>(scope_runtime::is_cancelled()) });
-    ///         assert!(failing.await.is_err());
-    ///         assert!(!sibling.await?); // it ran, not cancelled by the failure
-    ///         Ok::<_, E>(())
-    ///     })
-    ///     .await;
-    /// let failures = out.unwrap_err();
-    /// assert_eq!(failures.len(), 1);
-    /// assert_eq!(failures.primary().unwrap().error().to_string(), "disk full");
-    /// # });
-    /// ```
-    #[must_use]
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The policy chosen.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use scope_runtime::{Config, Policy};
-    /// assert_eq!(Config::new().get_policy(), Policy::FailFast);
-    /// assert_eq!(Config::new().policy(Policy::Supervise).get_policy(), Policy::Supervise);
-    /// ```
-    #[must_use]
-    pub fn get_policy(&self) -> Policy {
-        self.policy
     }
 
     /// At most `n` children run at once; more queue (the spawn returns at once) and start
@@ -249,7 +181,7 @@ impl Config {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     /// let s = &Scope::new(Config::new().limit(1));
@@ -274,7 +206,7 @@ impl Config {
     /// A limit of 0 is refused before the body runs:
     ///
     /// ```
-    /// use scope_runtime::{Config, ConfigError, Interrupted, Scope};
+    /// use scope::{Config, ConfigError, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new().limit(0));
     /// let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
@@ -298,7 +230,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let config = Config::new().timeout(Duration::from_secs(1));
     /// tokio::time::sleep(Duration::from_secs(5)).await; // longer than the timeout
@@ -327,7 +259,7 @@ impl Config {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let ran = AtomicBool::new(false);
     /// let s = &Scope::new(Config::new().deadline(tokio::time::Instant::now()));
@@ -357,7 +289,7 @@ impl Config {
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let cleaned_up = Arc::new(AtomicBool::new(false));
     /// let done = cleaned_up.clone();
@@ -365,7 +297,7 @@ impl Config {
     /// let out = s
     ///     .run(async {
     ///         s.spawn(async move {
-    ///             scope_runtime::cancelled().await;
+    ///             scope::cancelled().await;
     ///             tokio::time::sleep(Duration::from_millis(100)).await; // flush, close...
     ///             done.store(true, Ordering::SeqCst);
     ///         });
@@ -374,7 +306,7 @@ impl Config {
     ///         Ok::<_, Interrupted>(())
     ///     })
     ///     .await;
-    /// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    /// assert!(out.is_ok()); // the body handled the cancel; the child finished its clean-up
     /// assert!(cleaned_up.load(Ordering::SeqCst));
     /// # });
     /// ```
@@ -391,7 +323,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Config, ConfigError, Interrupted, Scope, Slot};
+    /// use scope::{Config, ConfigError, Interrupted, Scope, Slot};
     /// static TENANT: Slot<String> = Slot::new("TENANT");
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new().bind(&TENANT, "acme".to_owned()));
@@ -425,7 +357,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
+    /// use scope::{Cause, Config, Cx, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let server = Cx::root();
     /// let s = &Scope::new(Config::new().parent(server.clone()));
@@ -447,7 +379,6 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("name", &self.name)
             .field("location", &self.location)
-            .field("policy", &self.policy)
             .field("limit", &self.limit)
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)

@@ -14,7 +14,7 @@ use crate::{Cause, Cx, Signal};
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(scope_runtime::entry::DEFAULT_MAIN_GRACE, Duration::from_secs(10));
+/// assert_eq!(scope::entry::DEFAULT_MAIN_GRACE, Duration::from_secs(10));
 /// ```
 pub const DEFAULT_MAIN_GRACE: Duration = Duration::from_secs(10);
 
@@ -25,8 +25,8 @@ pub const DEFAULT_MAIN_GRACE: Duration = Duration::from_secs(10);
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
-/// use scope_runtime::Cx;
+/// use scope::entry::{main_entry, DEFAULT_MAIN_GRACE};
+/// use scope::Cx;
 /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 /// let out = main_entry(runtime, DEFAULT_MAIN_GRACE, async {
 ///     // The future runs under a fresh root context, not the background one.

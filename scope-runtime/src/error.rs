@@ -3,9 +3,10 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::{Cause, TaskInfo};
+use crate::cause::Cause;
+use crate::info::TaskInfo;
 
 /// Why a scope or a child did not produce its value, for reasons other than its own error.
 ///
@@ -19,9 +20,9 @@ use crate::{Cause, TaskInfo};
 ///     #[error("not found")]
 ///     NotFound,
 ///     #[error(transparent)]
-///     Interrupted(#[from] scope_runtime::Interrupted),
+///     Interrupted(#[from] scope::Interrupted),
 /// }
-/// let e: AppError = scope_runtime::Interrupted::from_cause(scope_runtime::Cause::explicit("bye")).into();
+/// let e: AppError = scope::Interrupted::from_cause(scope::Cause::explicit("bye")).into();
 /// assert_eq!(e.to_string(), "cancelled: bye");
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,11 @@ pub enum Interrupted {
     /// The scope's configuration was invalid; nothing ran.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The child never ran: it was spawned into a closed scope, or it waited for its scope to
+    /// start or for a slot of its limit, and the scope was cancelled (or failed) first. Its
+    /// future was dropped without being polled.
+    #[error(transparent)]
+    NotStarted(#[from] NotStarted),
 }
 
 impl Interrupted {
@@ -50,12 +56,17 @@ impl Interrupted {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cause, Interrupted};
+    /// use scope::{Cause, Interrupted};
     /// let e = Interrupted::from_cause(Cause::DeadlineExceeded { scope: "fetch".into() });
     /// assert!(matches!(e, Interrupted::DeadlineExceeded(_)));
     /// ```
     #[must_use]
     pub fn from_cause(cause: Cause) -> Self {
+        Self::from_shared_cause(Arc::new(cause))
+    }
+
+    /// [`from_cause`](Interrupted::from_cause) for a cause the context tree already shares.
+    pub(crate) fn from_shared_cause(cause: Arc<Cause>) -> Self {
         if cause.is_deadline() {
             Interrupted::DeadlineExceeded(DeadlineExceeded { cause })
         } else {
@@ -63,22 +74,86 @@ impl Interrupted {
         }
     }
 
-    /// The cancellation cause, if this is a cancellation or a deadline.
+    /// The cancellation cause, if this is a cancellation, a deadline, or a child that never
+    /// started (why its scope closed).
     ///
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cause, Interrupted};
+    /// use scope::{Cause, Interrupted};
     /// let e = Interrupted::from_cause(Cause::explicit("stop"));
     /// assert_eq!(e.cause(), Some(&Cause::explicit("stop")));
     /// ```
     #[must_use]
     pub fn cause(&self) -> Option<&Cause> {
         match self {
-            Interrupted::Cancelled(c) => Some(&c.cause),
-            Interrupted::DeadlineExceeded(d) => Some(&d.cause),
+            Interrupted::Cancelled(c) => Some(c.cause.as_ref()),
+            Interrupted::DeadlineExceeded(d) => Some(d.cause.as_ref()),
+            Interrupted::NotStarted(n) => Some(n.cause.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// A child never ran; [`cause`](NotStarted::cause) says why its scope closed (or, while the
+/// scope ran on, why the child itself was cancelled before its first poll).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// s.run(async {
+///     s.cancel("shutting down");
+///     let late = s.spawn(async { Ok::<_, Interrupted>(1) });
+///     let Err(Interrupted::NotStarted(n)) = late.await else { unreachable!() };
+///     assert_eq!(n.cause().to_string(), "shutting down");
+///     assert_eq!(n.to_string(), "not started: shutting down");
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not started: {cause}")]
+pub struct NotStarted {
+    cause: Arc<Cause>,
+}
+
+impl NotStarted {
+    pub(crate) fn new(cause: Arc<Cause>) -> Self {
+        Self { cause }
+    }
+
+    /// Why it never ran.
+    ///
+    /// # Examples
+    ///
+    /// A child waiting for a slot when its scope is cancelled never starts:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1).grace(Duration::from_secs(1)));
+    /// s.run(async {
+    ///     let busy = s.spawn(std::future::pending::<()>());
+    ///     let queued = s.spawn(async {}); // waits for the slot `busy` holds
+    ///     s.cancel("enough");
+    ///     let Err(Interrupted::NotStarted(n)) = queued.await else { unreachable!() };
+    ///     assert_eq!(n.cause().to_string(), "enough");
+    ///     drop(busy);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn cause(&self) -> &Cause {
+        self.cause.as_ref()
     }
 }
 
@@ -87,14 +162,14 @@ impl Interrupted {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Cause, Cancelled};
+/// use scope::{Cause, Cancelled};
 /// let c = Cancelled::new(Cause::explicit("user pressed stop"));
 /// assert_eq!(c.to_string(), "cancelled: user pressed stop");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cancelled: {cause}")]
 pub struct Cancelled {
-    cause: Cause,
+    cause: Arc<Cause>,
 }
 
 impl Cancelled {
@@ -105,14 +180,16 @@ impl Cancelled {
     /// It is what [`Interrupted::from_cause`] makes of any cause but a deadline:
     ///
     /// ```
-    /// use scope_runtime::{Cancelled, Cause, Interrupted};
+    /// use scope::{Cancelled, Cause, Interrupted};
     /// let cause = Cause::explicit("user pressed stop");
     /// let e = Interrupted::from_cause(cause.clone());
     /// assert!(matches!(e, Interrupted::Cancelled(c) if c == Cancelled::new(cause)));
     /// ```
     #[must_use]
     pub fn new(cause: Cause) -> Self {
-        Self { cause }
+        Self {
+            cause: Arc::new(cause),
+        }
     }
 
     /// Why.
@@ -120,12 +197,13 @@ impl Cancelled {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// use scope::{Cause, Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new());
     /// let out = s
     ///     .run(async {
     ///         s.cancel("enough");
+    ///         std::future::pending::<()>().await; // never looks: dropped
     ///         Ok::<_, Interrupted>(())
     ///     })
     ///     .await;
@@ -135,7 +213,7 @@ impl Cancelled {
     /// ```
     #[must_use]
     pub fn cause(&self) -> &Cause {
-        &self.cause
+        self.cause.as_ref()
     }
 }
 
@@ -144,7 +222,7 @@ impl Cancelled {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Cause, Interrupted};
+/// use scope::{Cause, Interrupted};
 /// let e = Interrupted::from_cause(Cause::DeadlineExceeded { scope: "fetch".into() });
 /// let Interrupted::DeadlineExceeded(d) = e else { unreachable!() };
 /// assert_eq!(d.to_string(), "deadline of `fetch` exceeded");
@@ -152,7 +230,7 @@ impl Cancelled {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{cause}")]
 pub struct DeadlineExceeded {
-    cause: Cause,
+    cause: Arc<Cause>,
 }
 
 impl DeadlineExceeded {
@@ -162,7 +240,7 @@ impl DeadlineExceeded {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Cause, Config, Interrupted, Scope};
+    /// use scope::{Cause, Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new().name("fetch").timeout(Duration::from_millis(10)));
     /// let out = s
@@ -177,7 +255,7 @@ impl DeadlineExceeded {
     /// ```
     #[must_use]
     pub fn cause(&self) -> &Cause {
-        &self.cause
+        self.cause.as_ref()
     }
 }
 
@@ -188,14 +266,19 @@ impl DeadlineExceeded {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Panicked, TaskInfo};
+/// use scope::{Panicked, TaskInfo};
 /// let p = Panicked::new(TaskInfo::here(Some("worker".into())), Box::new("boom"));
 /// assert_eq!(p.to_string(), "task `worker` panicked: boom");
 /// assert_eq!(p.message(), "boom");
 /// ```
 #[derive(thiserror::Error)]
-#[error("task `{task}` panicked: {message}")]
+#[error("task `{}` panicked: {}", .inner.task, .inner.message)]
 pub struct Panicked {
+    // Boxed: errors travel in `Result`s, which stay small this way.
+    inner: Box<PanickedInner>,
+}
+
+struct PanickedInner {
     task: TaskInfo,
     message: String,
     payload: Mutex<Option<Box<dyn Any + Send>>>,
@@ -209,7 +292,7 @@ impl Panicked {
     /// The message is read from the payload:
     ///
     /// ```
-    /// use scope_runtime::{Panicked, TaskInfo};
+    /// use scope::{Panicked, TaskInfo};
     /// let p = Panicked::new(TaskInfo::here(None), Box::new(format!("index {} out of range", 7)));
     /// assert_eq!(p.message(), "index 7 out of range");
     /// let odd = Panicked::new(TaskInfo::here(None), Box::new(42_u32));
@@ -218,17 +301,21 @@ impl Panicked {
     #[must_use]
     pub fn new(task: TaskInfo, payload: Box<dyn Any + Send>) -> Self {
         Self {
-            task,
-            message: panic_message(payload.as_ref()),
-            payload: Mutex::new(Some(payload)),
+            inner: Box::new(PanickedInner {
+                task,
+                message: panic_message(payload.as_ref()),
+                payload: Mutex::new(Some(payload)),
+            }),
         }
     }
 
     pub(crate) fn without_payload(task: TaskInfo, message: String) -> Self {
         Self {
-            task,
-            message,
-            payload: Mutex::new(None),
+            inner: Box::new(PanickedInner {
+                task,
+                message,
+                payload: Mutex::new(None),
+            }),
         }
     }
 
@@ -239,7 +326,7 @@ impl Panicked {
     /// A child's panic reaches the scope's caller with the child's name:
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new());
     /// let out = s
@@ -255,7 +342,7 @@ impl Panicked {
     /// ```
     #[must_use]
     pub fn task(&self) -> &TaskInfo {
-        &self.task
+        &self.inner.task
     }
 
     /// The panic's message (`"<non-string panic payload>"` if it was not a string).
@@ -263,13 +350,13 @@ impl Panicked {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Panicked, TaskInfo};
+    /// use scope::{Panicked, TaskInfo};
     /// let p = Panicked::new(TaskInfo::here(None), Box::new("boom"));
     /// assert_eq!(p.message(), "boom");
     /// ```
     #[must_use]
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Takes the payload, if this error still has it (only the scope's copy does).
@@ -279,7 +366,7 @@ impl Panicked {
     /// The error the scope returns holds the payload, once:
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// fn crash() {
     ///     std::panic::panic_any(7_u8); // a payload that is not a message
     /// }
@@ -298,7 +385,8 @@ impl Panicked {
     /// # });
     /// ```
     pub fn take_payload(&self) -> Option<Box<dyn Any + Send>> {
-        self.payload
+        self.inner
+            .payload
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
@@ -311,7 +399,7 @@ impl Panicked {
     ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
-    /// use scope_runtime::{Panicked, TaskInfo};
+    /// use scope::{Panicked, TaskInfo};
     /// let p = Panicked::new(TaskInfo::here(None), Box::new(7_u8));
     /// let payload = catch_unwind(AssertUnwindSafe(|| p.resume_unwind())).unwrap_err();
     /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7)); // the original payload
@@ -324,7 +412,7 @@ impl Panicked {
     pub fn resume_unwind(self) -> ! {
         match self.take_payload() {
             Some(payload) => std::panic::resume_unwind(payload),
-            None => std::panic::resume_unwind(Box::new(self.message)),
+            None => std::panic::resume_unwind(Box::new(self.inner.message)),
         }
     }
 }
@@ -332,8 +420,8 @@ impl Panicked {
 impl fmt::Debug for Panicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Panicked")
-            .field("task", &self.task)
-            .field("message", &self.message)
+            .field("task", &self.inner.task)
+            .field("message", &self.inner.message)
             .finish_non_exhaustive()
     }
 }
@@ -353,15 +441,15 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{ChildFailed, TaskInfo};
+/// use scope::{ChildFailed, TaskInfo};
 /// let e = ChildFailed::new(TaskInfo::here(Some("parse".into())), "bad input".into());
 /// assert_eq!(e.to_string(), "task `parse` failed: bad input");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("task `{task}` failed: {message}")]
+#[error("task `{}` failed: {}", .inner.0, .inner.1)]
 pub struct ChildFailed {
-    task: TaskInfo,
-    message: String,
+    // Boxed: errors travel in `Result`s, which stay small this way.
+    inner: Box<(TaskInfo, String)>,
 }
 
 impl ChildFailed {
@@ -370,14 +458,16 @@ impl ChildFailed {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{ChildFailed, Interrupted, TaskInfo};
+    /// use scope::{ChildFailed, Interrupted, TaskInfo};
     /// let e: Interrupted = ChildFailed::new(TaskInfo::here(Some("parse".into())), "bad input".into()).into();
     /// assert!(matches!(e, Interrupted::ChildFailed(_)));
     /// assert_eq!(e.cause(), None); // not a cancellation
     /// ```
     #[must_use]
     pub fn new(task: TaskInfo, message: String) -> Self {
-        Self { task, message }
+        Self {
+            inner: Box::new((task, message)),
+        }
     }
 
     /// The child that failed.
@@ -387,10 +477,10 @@ impl ChildFailed {
     /// Awaiting a failed child gives a `ChildFailed`; the error itself goes to the scope:
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// type E = Box<dyn std::error::Error + Send + Sync>;
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let s = &Scope::new(Config::new());
     /// let out = s
     ///     .run_all(async {
     ///         let child = s.spawn_named("parse", async { Err::<u8, E>("bad input".into()) });
@@ -405,7 +495,7 @@ impl ChildFailed {
     /// ```
     #[must_use]
     pub fn task(&self) -> &TaskInfo {
-        &self.task
+        &self.inner.0
     }
 
     /// Its error's message.
@@ -413,13 +503,13 @@ impl ChildFailed {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{ChildFailed, TaskInfo};
+    /// use scope::{ChildFailed, TaskInfo};
     /// let e = ChildFailed::new(TaskInfo::here(None), "bad input".into());
     /// assert_eq!(e.message(), "bad input");
     /// ```
     #[must_use]
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.1
     }
 }
 
@@ -428,7 +518,7 @@ impl ChildFailed {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::ConfigError;
+/// use scope::ConfigError;
 /// assert_eq!(ConfigError::ZeroLimit.to_string(), "a scope's limit must be at least 1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -449,7 +539,7 @@ pub enum ConfigError {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::SpawnError;
+/// use scope::SpawnError;
 /// assert_eq!(SpawnError::Closed.to_string(), "the scope is closed: its body has returned or it was cancelled");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -470,7 +560,7 @@ pub enum SpawnError {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Failure, TaskInfo};
+/// use scope::{Failure, TaskInfo};
 /// let f = Failure::new(TaskInfo::here(Some("a".into())), "boom");
 /// assert_eq!(f.to_string(), "task `a` failed: boom");
 /// ```
@@ -486,7 +576,7 @@ impl<E> Failure<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, TaskInfo};
+    /// use scope::{Failure, TaskInfo};
     /// let f = Failure::new(TaskInfo::here(Some("upload".into())), std::io::Error::other("disk full"));
     /// assert_eq!(f.to_string(), "task `upload` failed: disk full");
     /// ```
@@ -499,7 +589,7 @@ impl<E> Failure<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, TaskInfo};
+    /// use scope::{Failure, TaskInfo};
     /// let f = Failure::new(TaskInfo::here(Some("upload".into())), "disk full");
     /// assert_eq!(f.task().name(), Some("upload"));
     /// ```
@@ -512,7 +602,7 @@ impl<E> Failure<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, TaskInfo};
+    /// use scope::{Failure, TaskInfo};
     /// let f = Failure::new(TaskInfo::here(None), std::io::Error::other("disk full"));
     /// assert_eq!(f.error().kind(), std::io::ErrorKind::Other);
     /// ```
@@ -525,7 +615,7 @@ impl<E> Failure<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, TaskInfo};
+    /// use scope::{Failure, TaskInfo};
     /// let f = Failure::new(TaskInfo::here(None), std::io::Error::other("disk full"));
     /// let e: std::io::Error = f.into_error();
     /// assert_eq!(e.to_string(), "disk full");
@@ -553,7 +643,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Failure, Failures, TaskInfo};
+/// use scope::{Failure, Failures, TaskInfo};
 /// let all = Failures::from(vec![
 ///     Failure::new(TaskInfo::here(Some("a".into())), "x"),
 ///     Failure::new(TaskInfo::here(Some("b".into())), "y"),
@@ -582,10 +672,10 @@ impl<E> Failures<E> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Config, Interrupted, Policy, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// type E = Box<dyn std::error::Error + Send + Sync>;
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new().policy(Policy::Supervise));
+    /// let s = &Scope::new(Config::new());
     /// let out = s
     ///     .run_all(async {
     ///         s.spawn_named("late", async {
@@ -613,7 +703,7 @@ impl<E> Failures<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// use scope::{Failure, Failures, TaskInfo};
     /// let one = Failures::from(vec![Failure::new(TaskInfo::here(None), "x")]);
     /// assert!(one.others().is_empty());
     /// let two = Failures::from(vec![
@@ -631,7 +721,7 @@ impl<E> Failures<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// use scope::{Failure, Failures, TaskInfo};
     /// let all = Failures::from(vec![Failure::new(TaskInfo::here(None), "x")]);
     /// assert_eq!(all.len(), 1);
     /// assert_eq!(all.len(), all.iter().count());
@@ -647,7 +737,7 @@ impl<E> Failures<E> {
     /// A race that started no candidate fails with no failures:
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Race};
+    /// use scope::{Config, Interrupted, Race};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let race = &Race::<u8, Interrupted>::new(Config::new());
     /// let failures = race.run(async {}).await.unwrap_err();
@@ -664,7 +754,7 @@ impl<E> Failures<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// use scope::{Failure, Failures, TaskInfo};
     /// let all = Failures::from(vec![
     ///     Failure::new(TaskInfo::here(Some("a".into())), "x"),
     ///     Failure::new(TaskInfo::here(Some("b".into())), "y"),
@@ -681,7 +771,7 @@ impl<E> Failures<E> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Failure, Failures, TaskInfo};
+    /// use scope::{Failure, Failures, TaskInfo};
     /// let all = Failures::from(vec![
     ///     Failure::new(TaskInfo::here(None), std::io::Error::other("x")),
     ///     Failure::new(TaskInfo::here(None), std::io::Error::other("y")),

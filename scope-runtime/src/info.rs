@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::TaskId;
+/// use scope::TaskId;
 /// let a = TaskId::next();
 /// let b = TaskId::next();
 /// assert_ne!(a, b);
@@ -25,7 +25,7 @@ impl TaskId {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::TaskId;
+    /// use scope::TaskId;
     /// let ids: Vec<TaskId> = (0..3).map(|_| TaskId::next()).collect();
     /// assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
     /// ```
@@ -60,7 +60,7 @@ impl TaskId {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::TaskId;
+    /// use scope::TaskId;
     /// let id = TaskId::next();
     /// assert!(id.as_u64() > 0);
     /// assert_eq!(id.to_string(), format!("#{}", id.as_u64()));
@@ -85,7 +85,7 @@ impl fmt::Display for TaskId {
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::TaskInfo;
+/// use scope::TaskInfo;
 /// let info = TaskInfo::here(Some("fetch".into()));
 /// assert_eq!(info.to_string(), "fetch");
 /// assert_eq!(info.location().file(), file!());
@@ -103,7 +103,7 @@ impl TaskInfo {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::TaskInfo;
+    /// use scope::TaskInfo;
     /// let (info, line) = (TaskInfo::here(None), line!());
     /// assert_eq!(info.location().line(), line);
     /// assert_eq!(info.name(), None);
@@ -122,7 +122,7 @@ impl TaskInfo {
     ///
     /// ```
     /// use std::panic::Location;
-    /// use scope_runtime::TaskInfo;
+    /// use scope::TaskInfo;
     /// let site = Location::caller();
     /// let info = TaskInfo::new(Some("indexer".into()), site);
     /// assert_eq!(info.location(), site);
@@ -144,7 +144,7 @@ impl TaskInfo {
     /// Each description gets its own id; a clone keeps it:
     ///
     /// ```
-    /// use scope_runtime::TaskInfo;
+    /// use scope::TaskInfo;
     /// let a = TaskInfo::here(Some("same-name".into()));
     /// let b = TaskInfo::here(Some("same-name".into()));
     /// assert_ne!(a.id(), b.id());
@@ -160,7 +160,7 @@ impl TaskInfo {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::TaskInfo;
+    /// use scope::TaskInfo;
     /// assert_eq!(TaskInfo::here(Some("fetch".into())).name(), Some("fetch"));
     /// assert_eq!(TaskInfo::here(None).name(), None);
     /// ```
@@ -174,7 +174,7 @@ impl TaskInfo {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new());
     /// s.run(async {

@@ -21,19 +21,19 @@ pub mod testing;
 pub mod entry;
 
 pub use crate::cause::{Cause, Signal};
-pub use crate::config::{Config, Policy, DEFAULT_GRACE};
+pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{
     cancelled, is_cancelled, shield, Cx, OnCancel, WaitCancelled, WaitCancelledOwned, WithCx,
 };
 pub use crate::error::{
     Cancelled, ChildFailed, ConfigError, DeadlineExceeded, Failure, Failures, Interrupted,
-    Panicked, SpawnError,
+    NotStarted, Panicked, SpawnError,
 };
 pub use crate::info::{TaskId, TaskInfo};
 pub use crate::needs::{Has, Here, Nil, Provided, There, With};
 pub use crate::scope::{
-    AllFailures, Child, FirstFailure, Local, LocalRace, LocalScope, Mode, Race, Run, Scope,
-    Sendable, TaskOutput,
+    AllFailures, Child, FirstFailure, HasOutput, Local, LocalRace, LocalScope, Mode, Never, Race,
+    Run, Scope, Sendable, TaskOutput,
 };
 pub use crate::service::{DrainError, Service, ServiceConfig};
 pub use crate::slot::Slot;

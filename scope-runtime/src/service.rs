@@ -8,16 +8,20 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::Either;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::AbortHandle;
+use tokio::sync::Semaphore;
 
-use crate::{Cause, Cx, Signal, SpawnError, TaskInfo};
+use crate::cause::{Cause, Signal};
+use crate::cx::{Cx, EnclosingScope, Enter};
+use crate::error::SpawnError;
+use crate::info::TaskInfo;
+use crate::scope::tracker::{Enclosing, Tracker};
 
 /// The set-up of a [`Service`].
 ///
@@ -25,7 +29,7 @@ use crate::{Cause, Cx, Signal, SpawnError, TaskInfo};
 ///
 /// ```
 /// use std::time::Duration;
-/// use scope_runtime::ServiceConfig;
+/// use scope::ServiceConfig;
 /// let config = ServiceConfig::new("audit-log")
 ///     .capacity(1_000)
 ///     .task_timeout(Duration::from_secs(5))
@@ -50,7 +54,7 @@ impl ServiceConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let mailer = Service::new(ServiceConfig::new("mailer"));
     /// let start = tokio::time::Instant::now();
@@ -73,7 +77,7 @@ impl ServiceConfig {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// let config = ServiceConfig::new(format!("worker-{}", 3));
     /// assert_eq!(config.get_name(), "worker-3");
     /// assert_eq!(Service::new(config).info().name(), Some("worker-3"));
@@ -89,7 +93,7 @@ impl ServiceConfig {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// use scope::{Service, ServiceConfig, SpawnError};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("one-at-a-time").capacity(1));
     /// svc.spawn(std::future::pending()).unwrap();
@@ -113,7 +117,7 @@ impl ServiceConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let svc = Service::new(
     ///     ServiceConfig::new("bounded")
@@ -123,7 +127,7 @@ impl ServiceConfig {
     /// let (tx, rx) = tokio::sync::oneshot::channel();
     /// svc.spawn(async move {
     ///     // Cooperative: the task sees its deadline as a cancellation...
-    ///     let cause = scope_runtime::cancelled().await;
+    ///     let cause = scope::cancelled().await;
     ///     let _ = tx.send(cause.is_deadline());
     ///     // ...and is dropped a grace later if it keeps going.
     ///     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -149,7 +153,7 @@ impl ServiceConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("stubborn").grace(Duration::from_millis(100)));
     /// svc.spawn(std::future::pending()).unwrap();
@@ -172,7 +176,7 @@ impl ServiceConfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use scope_runtime::DrainError;
+/// use scope::DrainError;
 /// let e = DrainError::Overrun { still_running: 2, budget: Duration::from_secs(1) };
 /// assert_eq!(e.to_string(), "2 task(s) still running after the drain budget of 1s");
 /// ```
@@ -195,10 +199,15 @@ struct Inner {
     task_timeout: Duration,
     grace: Duration,
     queue: Option<Arc<Semaphore>>,
-    closed: AtomicBool,
-    active: AtomicUsize,
-    idle: Notify,
-    aborts: Mutex<Vec<AbortHandle>>,
+    /// The live tasks: the same accounting as a scope's (a scope entered in a task is nested
+    /// in it, so a drain waits for its children too).
+    tracker: Tracker,
+}
+
+impl Enclosing for Inner {
+    fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
 }
 
 /// A named, long-lived owner of detached work, with a drain budget. Cloning gives another
@@ -208,7 +217,7 @@ struct Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use scope_runtime::{Cx, Service, ServiceConfig, Slot};
+/// use scope::{Cx, Service, ServiceConfig, Slot};
 /// static REQUEST_ID: Slot<u32> = Slot::new("REQUEST_ID");
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let audit = Service::new(ServiceConfig::new("audit"));
@@ -236,7 +245,7 @@ impl Service {
     /// The service's context is a root: cancelling the caller's does not reach it.
     ///
     /// ```
-    /// use scope_runtime::{Cx, Service, ServiceConfig};
+    /// use scope::{Cx, Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let request = Cx::root();
     /// let svc = request
@@ -260,10 +269,7 @@ impl Service {
                 queue: config
                     .capacity
                     .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
-                closed: AtomicBool::new(false),
-                active: AtomicUsize::new(0),
-                idle: Notify::new(),
-                aborts: Mutex::new(Vec::new()),
+                tracker: Tracker::with_waiters(None),
             }),
         }
     }
@@ -273,7 +279,7 @@ impl Service {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cause, Service, ServiceConfig, Signal};
+    /// use scope::{Cause, Service, ServiceConfig, Signal};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert!(!svc.cx().is_cancelled());
@@ -293,7 +299,7 @@ impl Service {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// let (svc, line) = (Service::new(ServiceConfig::new("audit")), line!());
     /// assert_eq!(svc.info().to_string(), "audit");
     /// assert_eq!(svc.info().location().line(), line); // where it was created
@@ -308,7 +314,7 @@ impl Service {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Service, ServiceConfig};
+    /// use scope::{Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert_eq!(svc.active(), 0);
@@ -325,8 +331,7 @@ impl Service {
     /// ```
     #[must_use]
     pub fn active(&self) -> usize {
-        // Relaxed: a snapshot for display and tests.
-        self.inner.active.load(Ordering::Relaxed)
+        self.inner.tracker.units()
     }
 
     /// Whether the service refuses new work (it is draining or stopped).
@@ -335,7 +340,7 @@ impl Service {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// use scope::{Service, ServiceConfig, SpawnError};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert!(!svc.is_closed());
@@ -346,7 +351,7 @@ impl Service {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Relaxed)
+        self.inner.tracker.is_closed()
     }
 
     /// Hands detached work to the service. The task runs with a context that has the
@@ -357,7 +362,7 @@ impl Service {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Service, ServiceConfig, SpawnError};
+    /// use scope::{Service, ServiceConfig, SpawnError};
     /// // Outside a tokio runtime there is nothing to run the task on.
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert_eq!(svc.spawn(async {}), Err(SpawnError::NoRuntime));
@@ -387,34 +392,26 @@ impl Service {
             .merge(&inner.cx)
             .child_with_named_deadline(deadline, Cow::Owned(inner.info.to_string()));
         let hard_stop = deadline + inner.grace;
-        let guard = ServiceActive::new(inner);
         let work = async move {
             let _permit = permit;
-            let work = pin!(cx.run(fut));
+            let work = pin!(fut);
             let bound = pin!(tokio::time::sleep_until(hard_stop));
             // The task's own time bound, plus the grace: past it, the work is dropped.
             if let Either::Right(_) = futures_util::future::select(work, bound).await {}
         };
-        // The guard after the work: counted gone only once the work is dropped.
-        let handle = runtime.spawn(crate::scope::Tracked { fut: work, guard });
-        let mut aborts = inner.aborts.lock().unwrap_or_else(PoisonError::into_inner);
-        if aborts.len() >= 64 && aborts.len() >= 2 * self.active() {
-            aborts.retain(|h| !h.is_finished());
+        if inner.tracker.enter().is_err() {
+            return Err(SpawnError::Closed);
         }
-        aborts.push(handle.abort_handle());
+        let scope: Arc<dyn Enclosing> = Arc::clone(inner) as Arc<dyn Enclosing>;
+        let task = ServiceTask {
+            work: Some(work),
+            cx: Some(cx),
+            scope: Some(Arc::clone(&scope)),
+            inner: Arc::clone(inner),
+        };
+        let handle = runtime.spawn(task);
+        Tracker::register_task(&scope, handle.abort_handle());
         Ok(())
-    }
-
-    async fn idle(&self) {
-        loop {
-            let mut notified = pin!(self.inner.idle.notified());
-            notified.as_mut().enable();
-            // Acquire: pairs with the AcqRel decrement of the last task.
-            if self.inner.active.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
     }
 
     /// Stops accepting work and waits for the running work to finish, at most `budget`.
@@ -425,7 +422,7 @@ impl Service {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use scope_runtime::{DrainError, Service, ServiceConfig};
+    /// use scope::{DrainError, Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("slow"));
     /// svc.spawn(tokio::time::sleep(Duration::from_secs(10))).unwrap();
@@ -437,8 +434,11 @@ impl Service {
     /// # });
     /// ```
     pub async fn drain(&self, budget: Duration) -> Result<(), DrainError> {
-        self.inner.closed.store(true, Ordering::Relaxed);
-        if tokio::time::timeout(budget, self.idle()).await.is_ok() {
+        self.inner.tracker.close();
+        if tokio::time::timeout(budget, self.inner.tracker.idle())
+            .await
+            .is_ok()
+        {
             Ok(())
         } else {
             Err(DrainError::Overrun {
@@ -457,12 +457,12 @@ impl Service {
     /// A cooperative task sees the shutdown and finishes within the grace:
     ///
     /// ```
-    /// use scope_runtime::{Cause, Service, ServiceConfig};
+    /// use scope::{Cause, Service, ServiceConfig};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// let (tx, rx) = tokio::sync::oneshot::channel();
     /// svc.spawn(async move {
-    ///     let cause = scope_runtime::cancelled().await;
+    ///     let cause = scope::cancelled().await;
     ///     let _ = tx.send(cause);
     /// })
     /// .unwrap();
@@ -473,25 +473,16 @@ impl Service {
     /// # });
     /// ```
     pub async fn stop(&self) {
-        self.inner.closed.store(true, Ordering::Relaxed);
+        self.inner.tracker.close();
         self.inner.cx.cancel_with(Cause::Shutdown {
             signal: Signal::Requested(Cow::Borrowed("service stop")),
         });
-        if tokio::time::timeout(self.inner.grace, self.idle())
+        if tokio::time::timeout(self.inner.grace, self.inner.tracker.idle())
             .await
             .is_err()
         {
-            let aborts = std::mem::take(
-                &mut *self
-                    .inner
-                    .aborts
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
-            for handle in aborts {
-                handle.abort();
-            }
-            self.idle().await;
+            self.inner.tracker.abort_all();
+            self.inner.tracker.idle().await;
         }
     }
 }
@@ -506,25 +497,45 @@ impl fmt::Debug for Service {
     }
 }
 
-struct ServiceActive {
-    inner: Arc<Inner>,
-}
+pin_project_lite::pin_project! {
+    /// A service's task: its work, run with its context as the ambient one and the service as
+    /// the enclosing owner of scopes entered in it; counted live until the work is dropped.
+    struct ServiceTask<F: Future<Output = ()>> {
+        #[pin]
+        work: Option<F>,
+        cx: Option<Cx>,
+        scope: EnclosingScope,
+        inner: Arc<Inner>,
+    }
 
-impl ServiceActive {
-    fn new(inner: &Arc<Inner>) -> Self {
-        // Relaxed: ordered by the decrement/notify pair below.
-        inner.active.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Arc::clone(inner),
+    impl<F: Future<Output = ()>> PinnedDrop for ServiceTask<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            {
+                let _enter = Enter::scope_code(this.cx, this.scope);
+                let mut work = this.work.as_mut();
+                // A panic dropping the work is the work's; the count must still go down.
+                let _ = catch_unwind(AssertUnwindSafe(move || work.set(None)));
+            }
+            this.inner.tracker.exit();
         }
     }
 }
 
-impl Drop for ServiceActive {
-    fn drop(&mut self) {
-        // AcqRel: `idle` must see the task's effects once it sees zero.
-        if self.inner.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.idle.notify_waiters();
+impl<F: Future<Output = ()>> Future for ServiceTask<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let _enter = Enter::scope_code(this.cx, this.scope);
+        let Some(work) = this.work.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        match work.poll(task) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                this.work.set(None);
+                Poll::Ready(())
+            }
         }
     }
 }

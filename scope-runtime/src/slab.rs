@@ -46,9 +46,19 @@ impl<T> Slab<T> {
         Some(value)
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The key of the first value that matches (a linear search).
+    pub(crate) fn find(&self, mut pred: impl FnMut(&T) -> bool) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.as_ref().is_some_and(&mut pred))
     }
 
     /// Consumes the slab, yielding its values.

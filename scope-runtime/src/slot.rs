@@ -21,7 +21,7 @@ use crate::Cx;
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Cx, Slot};
+/// use scope::{Cx, Slot};
 /// static REQUEST_ID: Slot<String> = Slot::new("REQUEST_ID");
 ///
 /// let cx = Cx::root().with_slot(&REQUEST_ID, "r-42".to_owned());
@@ -47,7 +47,7 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// `const`, so it can initialise a `static`; a key type lets functions require the slot:
     ///
     /// ```
-    /// use scope_runtime::{Cx, Slot};
+    /// use scope::{Cx, Slot};
     /// static RETRIES: Slot<u32> = Slot::new("RETRIES");
     /// enum TenantKey {}
     /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
@@ -69,7 +69,7 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{ConfigError, Slot};
+    /// use scope::{ConfigError, Slot};
     /// static TENANT: Slot<String> = Slot::new("TENANT");
     /// assert_eq!(TENANT.name(), "TENANT");
     /// assert_eq!(
@@ -104,7 +104,7 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cx, Slot};
+    /// use scope::{Cx, Slot};
     /// static USER: Slot<u32> = Slot::new("USER");
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let cx = Cx::root().with_slot(&USER, 7);
@@ -120,7 +120,7 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::Slot;
+    /// use scope::Slot;
     /// static TENANT: Slot<String> = Slot::new("TENANT");
     /// assert_eq!(TENANT.get(), None); // outside any scope nothing is bound
     /// ```
@@ -139,7 +139,7 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::Slot;
+    /// use scope::Slot;
     /// static TENANT: Slot<String> = Slot::new("TENANT");
     /// assert!(!TENANT.is_bound());
     /// ```
@@ -233,7 +233,7 @@ impl Cx {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cx, Slot};
+    /// use scope::{Cx, Slot};
     /// static DEPTH: Slot<u8> = Slot::new("DEPTH");
     /// let cx = Cx::root().with_slot(&DEPTH, 1);
     /// let deep = (0..32).fold(cx, |cx, _| cx.child());

@@ -40,3 +40,26 @@ impl<T> Mutex<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// A waker slot written by one owner and woken from anywhere (`futures`' `AtomicWaker`, or
+/// loom's under the models).
+#[derive(Debug, Default)]
+pub(crate) struct AtomicWaker {
+    #[cfg(not(all(test, loom)))]
+    inner: futures_util::task::AtomicWaker,
+    #[cfg(all(test, loom))]
+    inner: loom::future::AtomicWaker,
+}
+
+impl AtomicWaker {
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        #[cfg(not(all(test, loom)))]
+        self.inner.register(waker);
+        #[cfg(all(test, loom))]
+        self.inner.register_by_ref(waker);
+    }
+
+    pub(crate) fn wake(&self) {
+        self.inner.wake();
+    }
+}

@@ -6,8 +6,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use scope_runtime::testing::LeakCheck;
-//! use scope_runtime::{Service, ServiceConfig};
+//! use scope::testing::LeakCheck;
+//! use scope::{Service, ServiceConfig};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 //! let check = LeakCheck::new();
 //! let svc = Service::new(ServiceConfig::new("poller").grace(Duration::from_secs(1)));
@@ -33,7 +33,7 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::testing::LeakCheck;
+/// use scope::testing::LeakCheck;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let check = LeakCheck::new();
 /// let leaked = tokio::spawn(std::future::pending::<()>());
@@ -52,7 +52,7 @@ pub struct LeakCheck {
 /// # Examples
 ///
 /// ```
-/// let e = scope_runtime::testing::Leaked { alive: 2 };
+/// let e = scope::testing::Leaked { alive: 2 };
 /// assert_eq!(e.to_string(), "2 task(s) started during the test are still alive");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +77,7 @@ impl LeakCheck {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::testing::LeakCheck;
+    /// use scope::testing::LeakCheck;
     /// // Outside a runtime there is nothing to count.
     /// assert_eq!(LeakCheck::new().to_string(), "leak check (no runtime)");
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -100,8 +100,8 @@ impl LeakCheck {
     /// A scope leaves no task behind, even one it had to abort:
     ///
     /// ```
-    /// use scope_runtime::testing::{LeakCheck, Leaked};
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::testing::{LeakCheck, Leaked};
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let check = LeakCheck::new();
     /// let s = &Scope::new(Config::new());
@@ -112,7 +112,7 @@ impl LeakCheck {
     ///         Ok::<_, Interrupted>(())
     ///     })
     ///     .await;
-    /// assert!(out.is_err());
+    /// assert!(out.is_ok()); // the body had the last word; the child was aborted
     /// assert_eq!(check.check().await, Ok(()));
     ///
     /// let leaked = tokio::spawn(std::future::pending::<()>()); // not scoped
@@ -144,8 +144,8 @@ impl LeakCheck {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::testing::LeakCheck;
-    /// use scope_runtime::{Config, Interrupted, Scope};
+    /// use scope::testing::LeakCheck;
+    /// use scope::{Config, Interrupted, Scope};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let check = LeakCheck::new();
     /// let s = &Scope::new(Config::new());
@@ -164,7 +164,7 @@ impl LeakCheck {
     /// A task left running fails the test:
     ///
     /// ```should_panic
-    /// use scope_runtime::testing::LeakCheck;
+    /// use scope::testing::LeakCheck;
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let check = LeakCheck::new();
     /// let _orphan = tokio::spawn(std::future::pending::<()>());

@@ -17,9 +17,9 @@ use scope_runtime::testing::{LeakCheck, Leaked};
 use scope_runtime::{
     AllFailures, Cancelled, Cause, Child, ChildFailed, Config, ConfigError, Cx, DeadlineExceeded,
     DrainError, Failure, Failures, FirstFailure, Here, Interrupted, Local, LocalRace, LocalScope,
-    Nil, OnCancel, Panicked, Policy, Provided, Race, Run, Scope, Sendable, Service, ServiceConfig,
-    Signal, Slot, SpawnError, TaskId, TaskInfo, There, WaitCancelled, WaitCancelledOwned, With,
-    WithCx,
+    Nil, NotStarted, OnCancel, Panicked, Provided, Race, Run, Scope, Sendable, Service,
+    ServiceConfig, Signal, Slot, SpawnError, TaskId, TaskInfo, There, WaitCancelled,
+    WaitCancelledOwned, With, WithCx,
 };
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
@@ -75,7 +75,7 @@ assert_impl_all!(Cause: Send, Sync, Clone, Unpin, Debug, PartialEq);
 assert_impl_all!(Signal: Send, Sync, Clone, Unpin, Debug, PartialEq);
 assert_impl_all!(TaskId: Send, Sync, Copy, Unpin, Debug, Eq, Ord, std::hash::Hash);
 assert_impl_all!(TaskInfo: Send, Sync, Clone, Unpin, Debug, Eq);
-assert_impl_all!(Policy: Send, Sync, Copy, Default, Debug, Eq);
+assert_impl_all!(NotStarted: Send, Sync, Clone, Unpin, Debug, Eq);
 // A configuration is built on one thread and may be handed to a scope entered on another.
 assert_impl_all!(Config: Send, Sync, Unpin);
 assert_impl_all!(ServiceConfig: Send, Sync, Clone, Unpin, Debug);

@@ -104,9 +104,11 @@ async fn waiting_for_admission_is_cancellable() {
                 st.store(true, Ordering::SeqCst);
             });
             queued.cancel("not needed any more");
+            // It never started: its handle says so at once, without waiting for the grace.
             let out = queued.await;
-            assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+            assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
             s.cancel("done");
+            std::future::pending::<()>().await;
             Ok(())
         })
         .await;
@@ -374,7 +376,8 @@ async fn shield_lets_clean_up_finish_after_cancellation() {
             Ok(())
         })
         .await;
-    assert!(r.is_err());
+    // The body returned on its own after the cancel: its value stands.
+    r.unwrap();
     assert!(cleaned.load(Ordering::SeqCst));
 }
 

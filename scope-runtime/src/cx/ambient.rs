@@ -1,0 +1,216 @@
+//! The ambient context: what [`Cx::current`] returns, and which scope's code is running.
+//!
+//! One thread-local holds both. A scope swaps its context (and itself, as the enclosing scope
+//! of whatever scope is entered there) in for the duration of each poll of its body or of a
+//! child, and back out afterwards, panics included. [`Cx::run`] swaps in a context only.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use super::tree::Node;
+use super::Cx;
+use crate::scope::tracker::Enclosing;
+
+/// The scope whose code is being polled, as the enclosing scope of scopes entered there.
+pub(crate) type EnclosingScope = Option<Arc<dyn Enclosing>>;
+
+struct Ambient {
+    cx: Option<Cx>,
+    scope: EnclosingScope,
+}
+
+thread_local! {
+    static AMBIENT: RefCell<Ambient> = const { RefCell::new(Ambient { cx: None, scope: None }) };
+}
+
+/// Swaps a context, and for a scope's own code the enclosing scope too, into the thread's
+/// ambient slot, and back out on drop (panics included). No reference count changes.
+pub(crate) struct Enter<'a> {
+    cx: &'a mut Option<Cx>,
+    scope: Option<&'a mut EnclosingScope>,
+}
+
+impl<'a> Enter<'a> {
+    /// For a scope's body and children: the context and the scope they belong to.
+    pub(crate) fn scope_code(cx: &'a mut Option<Cx>, scope: &'a mut EnclosingScope) -> Self {
+        let mut enter = Enter {
+            cx,
+            scope: Some(scope),
+        };
+        enter.swap();
+        enter
+    }
+
+    /// For [`Cx::run`]: the context only; the enclosing scope stays what it is.
+    pub(crate) fn cx_only(cx: &'a mut Option<Cx>) -> Self {
+        let mut enter = Enter { cx, scope: None };
+        enter.swap();
+        enter
+    }
+
+    fn swap(&mut self) {
+        // `try_with`: during thread teardown the slot may be gone; then there is nothing to swap.
+        let _ = AMBIENT.try_with(|a| {
+            let mut a = a
+                .try_borrow_mut()
+                .expect("a scope cannot be polled while the ambient context is borrowed (inside `Slot::with`)");
+            std::mem::swap(&mut a.cx, self.cx);
+            if let Some(scope) = self.scope.as_deref_mut() {
+                std::mem::swap(&mut a.scope, scope);
+            }
+        });
+    }
+}
+
+impl Drop for Enter<'_> {
+    fn drop(&mut self) {
+        self.swap();
+    }
+}
+
+/// The scope whose code is running on this thread, if any: the enclosing scope of a scope
+/// entered now.
+pub(crate) fn enclosing_scope() -> EnclosingScope {
+    AMBIENT
+        .try_with(|a| a.borrow().scope.clone())
+        .ok()
+        .flatten()
+}
+
+pub(crate) fn background_ref() -> &'static Cx {
+    static BACKGROUND: OnceLock<Cx> = OnceLock::new();
+    BACKGROUND.get_or_init(|| Cx {
+        node: Arc::new(Node::background()),
+    })
+}
+
+/// Calls `f` with the ambient context without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Cx) -> R) -> R {
+    let mut f = Some(f);
+    let inside = AMBIENT.try_with(|a| {
+        let a = a.borrow();
+        f.take()
+            .map(|f| f(a.cx.as_ref().unwrap_or_else(|| background_ref())))
+    });
+    match (inside, f) {
+        (Ok(Some(r)), _) => r,
+        // The thread's ambient slot is gone (thread teardown): the background context.
+        (_, Some(f)) => f(background_ref()),
+        (Ok(None) | Err(_), None) => unreachable!("`f` is taken only when it runs"),
+    }
+}
+
+impl Cx {
+    /// The context of the scope or child running now; [`Cx::background`] outside any scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::Cx;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// let seen = cx.clone().run(async { Cx::current() }).await;
+    /// assert!(seen.same_as(&cx));
+    /// assert!(Cx::current().same_as(&Cx::background()));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn current() -> Cx {
+        with_current(Cx::clone)
+    }
+
+    /// The background context: what [`Cx::current`] returns outside any scope. It is never
+    /// cancelled ([`cancel`](Cx::cancel) on it returns `false` and does nothing), and
+    /// contexts derived from it are roots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bg = scope::Cx::background();
+    /// assert!(!bg.cancel("no effect"));
+    /// assert!(!bg.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn background() -> Cx {
+        background_ref().clone()
+    }
+
+    /// Runs `fut` with this context as the ambient one ([`Cx::current`] inside it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::Cx;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// let inside = cx.clone().run(async { Cx::current().same_as(&cx) }).await;
+    /// assert!(inside);
+    /// # });
+    /// ```
+    pub fn run<F: Future>(self, fut: F) -> WithCx<F> {
+        WithCx {
+            cx: Some(self),
+            fut,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run with a context as the ambient one. See [`Cx::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cx, WithCx};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// cx.cancel("done");
+    /// let fut: WithCx<_> = cx.run(async { scope::is_cancelled() });
+    /// assert!(fut.cx().is_cancelled());
+    /// assert!(fut.await); // the future saw `cx` as its ambient context
+    /// assert!(!scope::is_cancelled()); // and only while it was polled
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithCx<F> {
+        cx: Option<Cx>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> WithCx<F> {
+    /// The context this future runs with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// let fut = cx.clone().run(async {});
+    /// assert!(fut.cx().same_as(&cx));
+    /// ```
+    pub fn cx(&self) -> &Cx {
+        self.cx.as_ref().unwrap_or_else(|| background_ref())
+    }
+}
+
+impl<F: Future> Future for WithCx<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = Enter::cx_only(this.cx);
+        this.fut.poll(task)
+    }
+}
+
+impl<F> fmt::Debug for WithCx<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithCx")
+            .field("cx", &self.cx)
+            .finish_non_exhaustive()
+    }
+}

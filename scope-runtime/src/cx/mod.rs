@@ -1,0 +1,469 @@
+//! The context: one node of the cancellation tree, with its deadline and slots.
+//!
+//! A [`Cx`] is a cheap handle (one `Arc`) onto a node. A node knows whether it is cancelled
+//! (one atomic flag), why (its [`Cause`]), its effective deadline, its slot values, and the
+//! parents it is linked to. Cancelling a node cancels every linked descendant with
+//! [`Cause::ParentCancelled`].
+//!
+//! The files: `tree.rs` (the nodes, their links and the cancel; its docs hold the invariants
+//! and the lock order), `wait.rs` (the `cancelled()` futures and `on_cancel`), `ambient.rs`
+//! (the thread's ambient context, [`Cx::current`] and [`Cx::run`]).
+
+mod ambient;
+mod tree;
+mod wait;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use self::ambient::WithCx;
+pub(crate) use self::ambient::{
+    background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
+};
+pub(crate) use self::tree::deadline_after;
+use self::tree::{cancel_node, earlier, Deadline, Node};
+pub use self::wait::{OnCancel, WaitCancelled, WaitCancelledOwned};
+use crate::cause::Cause;
+use crate::slot::{Binding, Slot, SlotTable};
+use crate::sync::Ordering;
+
+/// A context: a handle onto one node of the cancellation tree, with its deadline and slots.
+///
+/// Cloning is one atomic increment. Every scope and child runs with one; inside them,
+/// [`Cx::current`] reaches it without a parameter.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Cause, Cx};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let parent = Cx::root();
+/// let child = parent.child();
+/// assert!(!child.is_cancelled());
+/// parent.cancel("shutting down");
+/// assert!(child.is_cancelled());
+/// let cause = child.cancelled().await;
+/// assert_eq!(cause.root(), &Cause::explicit("shutting down"));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Cx {
+    pub(crate) node: Arc<Node>,
+}
+
+impl Cx {
+    /// A new root: never cancelled unless you cancel it, no deadline, no slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// assert!(!cx.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn root() -> Cx {
+        Cx {
+            node: Node::new(None, SlotTable::default(), [None, None]),
+        }
+    }
+
+    /// Whether both handles point at the same context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = scope::Cx::root();
+    /// assert!(a.same_as(&a.clone()));
+    /// assert!(!a.same_as(&a.child()));
+    /// ```
+    #[must_use]
+    pub fn same_as(&self, other: &Cx) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+    }
+
+    /// A child context: cancelled when this one is, with the same deadline and slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = scope::Cx::root();
+    /// let child = parent.child();
+    /// child.cancel("only me");
+    /// assert!(!parent.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn child(&self) -> Cx {
+        Cx {
+            node: Node::new(
+                self.node.deadline.clone(),
+                self.node.slots.clone(),
+                [Some(&self.node), None],
+            ),
+        }
+    }
+
+    /// A child context whose deadline is the earlier of `at` and this context's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// let parent = scope::Cx::root();
+    /// let soon = Instant::now() + Duration::from_secs(1);
+    /// let child = parent.child_with_deadline(soon);
+    /// assert_eq!(child.deadline(), Some(soon));
+    /// // A later deadline cannot extend it.
+    /// assert_eq!(child.child_with_deadline(soon + Duration::from_secs(9)).deadline(), Some(soon));
+    /// ```
+    #[must_use]
+    pub fn child_with_deadline(&self, at: Instant) -> Cx {
+        self.child_with_named_deadline(at, Cow::Borrowed("context"))
+    }
+
+    /// A child context that times out `timeout` from now (or earlier, with this one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cx = scope::Cx::root().child_with_timeout(Duration::ZERO);
+    /// assert!(cx.is_cancelled());
+    /// assert!(cx.cause().unwrap().is_deadline());
+    /// ```
+    #[must_use]
+    pub fn child_with_timeout(&self, timeout: Duration) -> Cx {
+        self.child_with_deadline(deadline_after(timeout))
+    }
+
+    pub(crate) fn child_with_named_deadline(&self, at: Instant, origin: Cow<'static, str>) -> Cx {
+        let deadline = earlier(self.node.deadline.as_ref(), Some(at), origin);
+        Cx {
+            node: Node::new(deadline, self.node.slots.clone(), [Some(&self.node), None]),
+        }
+    }
+
+    /// A child context with `value` bound to `slot` (shadowing an outer binding of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cx, Slot};
+    /// static USER: Slot<&'static str> = Slot::new("USER");
+    /// let cx = Cx::root().with_slot(&USER, "ada");
+    /// assert_eq!(cx.get(&USER), Some(&"ada"));
+    /// assert_eq!(cx.child().get(&USER), Some(&"ada"));
+    /// ```
+    #[must_use]
+    pub fn with_slot<T: Send + Sync + 'static, K>(
+        &self,
+        slot: &'static Slot<T, K>,
+        value: T,
+    ) -> Cx {
+        self.child_with(None, &[Binding::new(slot, value)])
+    }
+
+    pub(crate) fn child_with(
+        &self,
+        deadline: Option<(Instant, Cow<'static, str>)>,
+        bindings: &[Binding],
+    ) -> Cx {
+        let deadline = match deadline {
+            Some((at, origin)) => earlier(self.node.deadline.as_ref(), Some(at), origin),
+            None => self.node.deadline.clone(),
+        };
+        let mut slots = self.node.slots.clone();
+        for b in bindings {
+            slots = slots.with(b.index, Arc::clone(&b.value));
+        }
+        Cx {
+            node: Node::new(deadline, slots, [Some(&self.node), None]),
+        }
+    }
+
+    /// A context with the same slot values and **no** cancellation or deadline: Go's
+    /// `WithoutCancel`. Use it for work that must outlive this context, handed to a
+    /// long-lived owner such as a [`Service`](crate::Service).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cx, Slot};
+    /// static TRACE: Slot<u64> = Slot::new("TRACE");
+    /// let request = Cx::root().with_slot(&TRACE, 9);
+    /// let detached = request.detach();
+    /// request.cancel("request done");
+    /// assert!(!detached.is_cancelled());
+    /// assert_eq!(detached.get(&TRACE), Some(&9));
+    /// ```
+    #[must_use]
+    pub fn detach(&self) -> Cx {
+        Cx {
+            node: Node::new(None, self.node.slots.clone(), [None, None]),
+        }
+    }
+
+    /// A shielded context for bounded clean-up: it and its children do not see this
+    /// context's cancellation or deadline; it keeps the slots. Give it its own bound with
+    /// [`child_with_timeout`](Cx::child_with_timeout). See also [`shield`](crate::shield).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cx = scope::Cx::root();
+    /// let cleanup = cx.shield().child_with_timeout(Duration::from_secs(5));
+    /// cx.cancel("done");
+    /// assert!(!cleanup.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn shield(&self) -> Cx {
+        self.detach()
+    }
+
+    /// A context cancelled when either `self` or `other` is; its deadline is the earlier of
+    /// the two, and its slots are `self`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let request = scope::Cx::root();
+    /// let server = scope::Cx::root();
+    /// let both = request.merge(&server);
+    /// server.cancel("server stopping");
+    /// assert!(both.is_cancelled());
+    /// assert!(!request.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn merge(&self, other: &Cx) -> Cx {
+        let deadline = match (&self.node.deadline, &other.node.deadline) {
+            (Some(a), Some(b)) => Some(Arc::clone(if b.at < a.at { b } else { a })),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        Cx {
+            node: Node::new(
+                deadline,
+                self.node.slots.clone(),
+                [Some(&self.node), Some(&other.node)],
+            ),
+        }
+    }
+
+    /// Cancels this context and its descendants with an explicit reason. Returns `true` if
+    /// this call cancelled it, `false` if it already was (the first cause stays).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// assert!(cx.cancel("first"));
+    /// assert!(!cx.cancel("second"));
+    /// assert_eq!(cx.cause().unwrap().to_string(), "first");
+    /// ```
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.cancel_with(Cause::explicit(reason))
+    }
+
+    /// Cancels with any cause. Returns `true` if this call cancelled the context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cause, Cx, Signal};
+    /// let cx = Cx::root();
+    /// cx.cancel_with(Cause::Shutdown { signal: Signal::Terminate });
+    /// assert_eq!(cx.cause().unwrap().to_string(), "shutdown requested by SIGTERM");
+    /// ```
+    pub fn cancel_with(&self, cause: Cause) -> bool {
+        cancel_node(&self.node, &Arc::new(cause))
+    }
+
+    /// Whether this context is cancelled (or its deadline has passed). Without a deadline this
+    /// is one atomic load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// assert!(!cx.is_cancelled());
+    /// cx.cancel("stop");
+    /// assert!(cx.is_cancelled());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        // Acquire: pairs with the Release store in `cancel_node`, so the cause is visible.
+        self.node.cancelled.load(Ordering::Acquire)
+            || self.deadline_passed()
+            || self.ancestor_cancelled()
+    }
+
+    /// Whether an ancestor not yet linked to this context is cancelled; if so, records it as
+    /// this context's own cancellation.
+    #[inline]
+    fn ancestor_cancelled(&self) -> bool {
+        // Acquire: pairs with the Release store in `Node::link`.
+        if self.node.linked.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.node.cancelled_ancestor() {
+            Some(cause) => {
+                cancel_node(&self.node, &cause);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn deadline_passed(&self) -> bool {
+        match &self.node.deadline {
+            None => false,
+            Some(d) => self.check_deadline(d),
+        }
+    }
+
+    #[cold]
+    fn check_deadline(&self, d: &Deadline) -> bool {
+        if Instant::now() >= d.at {
+            self.fire_deadline(d);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn fire_deadline(&self, d: &Deadline) {
+        cancel_node(
+            &self.node,
+            &Arc::new(Cause::DeadlineExceeded {
+                scope: d.origin.clone(),
+            }),
+        );
+    }
+
+    /// Why this context was cancelled, or `None` if it is not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// assert_eq!(cx.cause(), None);
+    /// cx.cancel("bye");
+    /// assert_eq!(cx.cause().unwrap().to_string(), "bye");
+    /// ```
+    #[must_use]
+    pub fn cause(&self) -> Option<Cause> {
+        if self.is_cancelled() {
+            self.node.cause().map(|c| (*c).clone())
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn cause_arc(&self) -> Option<Arc<Cause>> {
+        if self.is_cancelled() {
+            self.node.cause()
+        } else {
+            None
+        }
+    }
+
+    /// How many children, waiters and callbacks this node's table holds (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn entry_count(&self) -> usize {
+        self.node.inner.lock().entries.len()
+    }
+
+    /// The effective deadline: the earliest of this context's and its ancestors'.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(scope::Cx::root().deadline(), None);
+    /// ```
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node.deadline.as_ref().map(|d| d.at)
+    }
+
+    /// Time left until the deadline (zero once passed), or `None` without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cx = scope::Cx::root().child_with_timeout(Duration::from_secs(60));
+    /// assert!(cx.remaining().unwrap() <= Duration::from_secs(60));
+    /// ```
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl fmt::Debug for Cx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cx")
+            .field("cancelled", &self.node.cancelled.load(Ordering::Relaxed))
+            .field("deadline", &self.deadline())
+            .field("slots", &self.node.slots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the ambient context is cancelled. Outside any scope: `false`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!scope::is_cancelled());
+/// ```
+#[must_use]
+pub fn is_cancelled() -> bool {
+    with_current(Cx::is_cancelled)
+}
+
+/// Waits until the ambient context is cancelled and returns the cause. Outside any scope it
+/// never resolves.
+///
+/// # Examples
+///
+/// ```
+/// use scope::Cx;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// cx.cancel("bye");
+/// let cause = cx.run(scope::cancelled()).await;
+/// assert_eq!(cause.to_string(), "bye");
+/// # });
+/// ```
+pub async fn cancelled() -> Cause {
+    Cx::current().cancelled_owned().await
+}
+
+/// Runs `fut` shielded from the ambient context's cancellation, for bounded clean-up: it
+/// keeps the slots and does not see outer cancellation or deadlines. Bound it yourself,
+/// e.g. with `tokio::time::timeout`. A shield does not survive a forced abort (after the
+/// scope's grace).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{shield, Cx};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// cx.cancel("request over");
+/// let inner_cancelled = cx.run(shield(async { scope::is_cancelled() })).await;
+/// assert!(!inner_cancelled);
+/// # });
+/// ```
+pub fn shield<F: Future>(fut: F) -> WithCx<F> {
+    Cx::current().shield().run(fut)
+}

@@ -1,0 +1,329 @@
+//! The cancellation tree: nodes, their links, and the cancel that walks them.
+//!
+//! # Invariants
+//!
+//! - `cancelled` is set (with `Release`) only while holding the node's lock, right after
+//!   `cause` is set, and never cleared: a reader that sees `true` with `Acquire` sees the cause.
+//! - Once a node is cancelled its entry table is empty and stays empty: waiters, callbacks and
+//!   children that arrive later are served on the spot and never registered. So a stale key
+//!   (held by a waiter, a stop handle or a child link) can never name someone else's entry.
+//! - A child holds a strong reference to each parent. It is *linked* into a parent (a `Weak`
+//!   entry in the parent's table, removed when the child is dropped) lazily: only once
+//!   something must be woken when it is cancelled (a waiter, an `on_cancel` callback, or a linked
+//!   child of its own). Most children never are, and cost their parent no lock at all.
+//! - `linked` is set (with `Release`, under the node's lock) once every parent link is in its
+//!   parent's table, each parent itself linked first. From then on an ancestor's cancel
+//!   reaches the node, so its own flag is authoritative. Until then `is_cancelled` also asks
+//!   the ancestors (and records what it finds as the node's own cancellation).
+//!
+//! # Deadlock safety
+//!
+//! Cancellation holds one lock at a time: it takes the entries out of a node under its lock,
+//! releases it, and only then wakes waiters, runs callbacks and descends to the children, one
+//! node at a time (iteratively, so a deep tree cannot overflow the stack). User code (callbacks,
+//! wakers: their wake, clone and drop) never runs under a lock. Linking, the one place that holds
+//! several locks, takes them from a node towards its ancestors only (never an ancestor's and then
+//! a descendant's), and the ancestor relation has no cycles, so no two threads can wait on each
+//! other.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cause::Cause;
+use crate::slab::Slab;
+use crate::slot::SlotTable;
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+
+pub(crate) struct Node {
+    /// Fast path of `is_cancelled`. See the module's invariants.
+    pub(super) cancelled: AtomicBool,
+    /// Every parent link is in its parent's table. See the module's invariants.
+    pub(super) linked: AtomicBool,
+    /// The background context: never cancelled, links no children.
+    pub(super) background: bool,
+    pub(super) deadline: Option<Arc<Deadline>>,
+    pub(crate) slots: SlotTable,
+    links: [Option<Link>; 2],
+    pub(super) inner: Mutex<Inner>,
+}
+
+struct Link {
+    parent: Arc<Node>,
+    /// The key of this node's entry in the parent's table, `usize::MAX` when not linked.
+    key: AtomicUsize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    pub(super) at: Instant,
+    pub(super) origin: Cow<'static, str>,
+}
+
+#[derive(Default)]
+pub(super) struct Inner {
+    pub(super) cause: Option<Arc<Cause>>,
+    pub(super) entries: Slab<Entry>,
+}
+
+pub(super) enum Entry {
+    Child(Weak<Node>),
+    Waiter(Waker),
+    Callback(Box<dyn FnOnce(&Cause) + Send>),
+}
+
+const UNLINKED: usize = usize::MAX;
+
+impl Node {
+    pub(super) fn new(
+        deadline: Option<Arc<Deadline>>,
+        slots: SlotTable,
+        parents: [Option<&Arc<Node>>; 2],
+    ) -> Arc<Node> {
+        let link = |p: Option<&Arc<Node>>| {
+            p.filter(|p| !p.background).map(|p| Link {
+                parent: Arc::clone(p),
+                key: AtomicUsize::new(UNLINKED),
+            })
+        };
+        let links = [link(parents[0]), link(parents[1])];
+        let linked = links.iter().all(Option::is_none);
+        Arc::new(Node {
+            cancelled: AtomicBool::new(false),
+            linked: AtomicBool::new(linked),
+            background: false,
+            deadline,
+            slots,
+            links,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    /// The node of the background context.
+    pub(super) fn background() -> Node {
+        Node {
+            cancelled: AtomicBool::new(false),
+            linked: AtomicBool::new(true),
+            background: true,
+            deadline: None,
+            slots: SlotTable::default(),
+            links: [None, None],
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Links `node` (whose lock the caller holds, as `inner`) into its parents' tables, linking
+    /// unlinked ancestors first, so that their cancels reach it. Returns a parent's cause if one
+    /// is already cancelled: the caller then cancels `node` with it, after releasing the lock.
+    ///
+    /// Locks are taken from `node` towards its ancestors only (see Deadlock safety). It
+    /// recurses once per unlinked ancestor.
+    pub(super) fn link(node: &Arc<Node>, inner: &Inner) -> Result<(), Arc<Cause>> {
+        debug_assert!(inner.cause.is_none());
+        // Relaxed: `linked` only changes under this node's lock, which the caller holds.
+        if node.linked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        for link in node.links.iter().flatten() {
+            // Relaxed: keys of this node change only under its lock, which the caller holds.
+            if link.key.load(Ordering::Relaxed) != UNLINKED {
+                continue;
+            }
+            let parent = &link.parent;
+            let mut parent_inner = parent.inner.lock();
+            if let Some(cause) = &parent_inner.cause {
+                return Err(inherited(cause));
+            }
+            Node::link(parent, &parent_inner)?;
+            let key = parent_inner
+                .entries
+                .insert(Entry::Child(Arc::downgrade(node)));
+            // Relaxed: read under this node's lock, or by its `Drop` (ordered by the `Arc`).
+            link.key.store(key, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire load in `cancelled_ancestor`.
+        node.linked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub(super) fn cause(&self) -> Option<Arc<Cause>> {
+        self.inner.lock().cause.clone()
+    }
+
+    /// The cause of the nearest cancelled ancestor reached through links not yet in place
+    /// (`None` when every path up ends at a linked, uncancelled node). Iterative.
+    #[cold]
+    pub(super) fn cancelled_ancestor(&self) -> Option<Arc<Cause>> {
+        // Acquire: pairs with the Release store in `link`.
+        if self.linked.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut more: Vec<&Node> = Vec::new();
+        let mut next = self.links.iter().flatten().map(|l| &*l.parent);
+        let mut current = next.next();
+        more.extend(next);
+        while let Some(n) = current.take().or_else(|| more.pop()) {
+            // Acquire: pairs with the Release store in `cancel_node`.
+            if n.cancelled.load(Ordering::Acquire) {
+                if let Some(cause) = n.cause() {
+                    return Some(inherited(&cause));
+                }
+            }
+            if n.linked.load(Ordering::Acquire) {
+                continue;
+            }
+            let mut parents = n.links.iter().flatten().map(|l| &*l.parent);
+            current = parents.next();
+            more.extend(parents);
+        }
+        None
+    }
+}
+
+/// The cause a descendant of a node cancelled with `cause` gets.
+pub(super) fn inherited(cause: &Arc<Cause>) -> Arc<Cause> {
+    match &**cause {
+        Cause::ParentCancelled(_) => Arc::clone(cause),
+        _ => Arc::new(Cause::ParentCancelled(Arc::clone(cause))),
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for link in self.links.iter_mut().filter_map(Option::take) {
+            // Relaxed: see `Node::new`.
+            let key = link.key.load(Ordering::Relaxed);
+            if key != UNLINKED {
+                // The entry may already be gone (the parent was cancelled): then the table is
+                // empty for good and the removal finds nothing.
+                let removed = link.parent.inner.lock().entries.remove(key);
+                drop(removed);
+            }
+            release(link.parent);
+        }
+    }
+}
+
+/// Drops a parent reference without recursing: a long chain of contexts whose last handle
+/// goes away is released in a loop, not one stack frame per ancestor.
+fn release(parent: Arc<Node>) {
+    thread_local! {
+        static RELEASING: RefCell<Option<Vec<Arc<Node>>>> = const { RefCell::new(None) };
+    }
+    let queued = RELEASING.try_with(|r| match r.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(parent.clone());
+            true
+        }
+        None => false,
+    });
+    match queued {
+        // An outer `release` on this thread drops it.
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = RELEASING.try_with(|r| *r.borrow_mut() = Some(Vec::new()));
+            drop(parent);
+            while let Some(next) = RELEASING
+                .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
+                .ok()
+                .flatten()
+            {
+                drop(next);
+            }
+            let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
+        }
+        // Thread teardown: drop it here.
+        Err(_) => drop(parent),
+    }
+}
+
+/// Cancels `node` and every linked descendant. Returns whether `node` was cancelled by this
+/// call (the first cause wins).
+pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
+    if node.background {
+        return false;
+    }
+    let mut panic = None;
+    // The first node is served without the stack; the stack is allocated only for children.
+    let Some(children) = cancel_one(node, cause, &mut panic) else {
+        return false;
+    };
+    let mut stack: Vec<(Arc<Node>, Arc<Cause>)> = children;
+    while let Some((n, cause)) = stack.pop() {
+        if let Some(more) = cancel_one(&n, &cause, &mut panic) {
+            stack.extend(more);
+        }
+    }
+    if let Some(p) = panic {
+        // A user's `on_cancel` callback panicked; every other waiter, callback and child has
+        // been served first, so the tree is consistent. Hand the panic back to the caller.
+        std::panic::resume_unwind(p);
+    }
+    true
+}
+
+/// Cancels one node: records the cause, wakes its waiters and runs its callbacks (outside the
+/// lock), and returns its linked children with the cause they inherit; `None` if it was
+/// already cancelled.
+fn cancel_one(
+    node: &Arc<Node>,
+    cause: &Arc<Cause>,
+    panic: &mut Option<Box<dyn std::any::Any + Send>>,
+) -> Option<Vec<(Arc<Node>, Arc<Cause>)>> {
+    let entries = {
+        let mut inner = node.inner.lock();
+        if inner.cause.is_some() {
+            return None;
+        }
+        inner.cause = Some(Arc::clone(cause));
+        // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
+        node.cancelled.store(true, Ordering::Release);
+        std::mem::take(&mut inner.entries)
+    };
+    // Descendants share one cause: "parent cancelled" with the original cause inside, so a
+    // deep tree needs no chain of causes (and cancelling it allocates once).
+    let mut child_cause = None;
+    let mut children = Vec::new();
+    for entry in entries.into_values() {
+        match entry {
+            Entry::Waiter(waker) => waker.wake(),
+            Entry::Callback(f) => {
+                let run = std::panic::AssertUnwindSafe(|| f(cause));
+                if let Err(p) = std::panic::catch_unwind(run) {
+                    panic.get_or_insert(p);
+                }
+            }
+            Entry::Child(weak) => {
+                if let Some(child) = weak.upgrade() {
+                    let c = child_cause.get_or_insert_with(|| inherited(cause)).clone();
+                    children.push((child, c));
+                }
+            }
+        }
+    }
+    Some(children)
+}
+
+/// The earlier of an inherited deadline and a node's own.
+pub(super) fn earlier(
+    inherited: Option<&Arc<Deadline>>,
+    own: Option<Instant>,
+    origin: Cow<'static, str>,
+) -> Option<Arc<Deadline>> {
+    match (inherited, own) {
+        (Some(d), Some(at)) if d.at <= at => Some(Arc::clone(d)),
+        (_, Some(at)) => Some(Arc::new(Deadline { at, origin })),
+        (d, None) => d.cloned(),
+    }
+}
+
+/// `timeout` from now, saturating far in the future.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30))
+}

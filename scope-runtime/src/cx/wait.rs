@@ -1,0 +1,355 @@
+//! Waiting for a cancellation: the `cancelled()` futures and `on_cancel` callbacks.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use tokio::time::{Instant, Sleep};
+
+use super::tree::{cancel_node, Entry, Node};
+use super::Cx;
+use crate::cause::Cause;
+use crate::sync::Ordering;
+
+impl Cx {
+    /// A future that resolves, with the cause, once this context is cancelled (or its
+    /// deadline passes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let cx = scope::Cx::root().child_with_timeout(Duration::from_millis(10));
+    /// let cause = cx.cancelled().await;
+    /// assert!(cause.is_deadline());
+    /// # });
+    /// ```
+    pub fn cancelled(&self) -> WaitCancelled<'_> {
+        WaitCancelled {
+            cx: self,
+            waiter: Waiter::default(),
+        }
+    }
+
+    /// Like [`cancelled`](Cx::cancelled), owning its context (for `'static` futures).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cx = scope::Cx::root();
+    /// let wait = cx.clone().cancelled_owned();
+    /// cx.cancel("now");
+    /// assert_eq!(wait.await.to_string(), "now");
+    /// # });
+    /// ```
+    pub fn cancelled_owned(self) -> WaitCancelledOwned {
+        WaitCancelledOwned {
+            cx: self,
+            waiter: Waiter::default(),
+        }
+    }
+
+    /// Runs `f` once when this context is cancelled, with the cause, outside any lock
+    /// (Go's `AfterFunc`). If it is already cancelled, `f` runs now. The returned handle can
+    /// [`stop`](OnCancel::stop) it; dropping the handle leaves `f` registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let cx = scope::Cx::root();
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let r = ran.clone();
+    /// let _handle = cx.on_cancel(move |_cause| r.store(true, Ordering::SeqCst));
+    /// cx.cancel("go");
+    /// assert!(ran.load(Ordering::SeqCst));
+    /// ```
+    pub fn on_cancel<F>(&self, f: F) -> OnCancel
+    where
+        F: FnOnce(&Cause) + Send + 'static,
+    {
+        let mut inner = self.node.inner.lock();
+        // A callback must be reached by the ancestors' cancels: link this context first.
+        let cancelled = match inner.cause.clone() {
+            Some(cause) => Some(cause),
+            None => Node::link(&self.node, &inner).err(),
+        };
+        if let Some(cause) = cancelled {
+            drop(inner);
+            // No-op if it already was; otherwise records the (inherited) cause first.
+            cancel_node(&self.node, &cause);
+            f(&self.node.cause().unwrap_or(cause));
+            return OnCancel {
+                registration: std::sync::Mutex::new(None),
+            };
+        }
+        let key = inner.entries.insert(Entry::Callback(Box::new(f)));
+        drop(inner);
+        if self.deadline_passed() {
+            // The deadline fired the callback (or will have, by the time this returns).
+            return OnCancel {
+                registration: std::sync::Mutex::new(None),
+            };
+        }
+        OnCancel {
+            registration: std::sync::Mutex::new(Some((Arc::downgrade(&self.node), key))),
+        }
+    }
+}
+
+/// Registration state shared by the borrowed and owned waiting futures.
+#[derive(Default)]
+struct Waiter {
+    key: Option<usize>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Waiter {
+    fn poll(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Cause> {
+        if let Some(cause) = cx.cause_arc() {
+            self.key = None;
+            return Poll::Ready((*cause).clone());
+        }
+        // The waker is cloned (and the one it replaces dropped) outside the lock: both are
+        // user code.
+        let mut fresh: Option<Waker> = None;
+        let replaced = loop {
+            let mut inner = cx.node.inner.lock();
+            if let Some(cause) = inner.cause.clone() {
+                self.key = None;
+                return Poll::Ready((*cause).clone());
+            }
+            // A waiter must be woken by the ancestors' cancels: link this context first.
+            if let Err(cause) = Node::link(&cx.node, &inner) {
+                drop(inner);
+                cancel_node(&cx.node, &cause);
+                self.key = None;
+                return Poll::Ready((*cx.node.cause().unwrap_or(cause)).clone());
+            }
+            let entry = self.key.and_then(|k| inner.entries.get_mut(k));
+            if let Some(Entry::Waiter(w)) = &entry {
+                if w.will_wake(task.waker()) {
+                    break None;
+                }
+            }
+            match fresh.take() {
+                Some(new) => match entry {
+                    Some(Entry::Waiter(w)) => break Some(std::mem::replace(w, new)),
+                    _ => {
+                        self.key = Some(inner.entries.insert(Entry::Waiter(new)));
+                        break None;
+                    }
+                },
+                None => {
+                    drop(inner);
+                    fresh = Some(task.waker().clone());
+                }
+            }
+        };
+        drop(replaced);
+        drop(fresh);
+        if let Some(d) = &cx.node.deadline {
+            if self.sleep.is_none() && tokio::runtime::Handle::try_current().is_ok() {
+                self.sleep = Some(Box::pin(tokio::time::sleep_until(d.at)));
+            }
+            let fired = match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().poll(task).is_ready(),
+                None => Instant::now() >= d.at,
+            };
+            if fired {
+                cx.fire_deadline(d);
+                self.key = None;
+                if let Some(cause) = cx.node.cause() {
+                    return Poll::Ready((*cause).clone());
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    fn unregister(&mut self, cx: &Cx) {
+        if let Some(key) = self.key.take() {
+            // Acquire: pairs with the Release store in `cancel_node`. A cancelled node's table
+            // is empty for good (the cancel took this waiter out): no lock needed.
+            if cx.node.cancelled.load(Ordering::Acquire) {
+                return;
+            }
+            let removed = cx.node.inner.lock().entries.remove(key);
+            drop(removed);
+        }
+    }
+}
+
+/// The future of [`Cx::cancelled`]: resolves with the cause.
+///
+/// # Examples
+///
+/// It borrows the context; created before the cancel, it still sees it:
+///
+/// ```
+/// use scope::{Cause, Cx, WaitCancelled};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// let wait: WaitCancelled<'_> = cx.cancelled();
+/// cx.cancel("enough");
+/// assert_eq!(wait.await, Cause::explicit("enough"));
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitCancelled<'a> {
+    cx: &'a Cx,
+    waiter: Waiter,
+}
+
+impl Future for WaitCancelled<'_> {
+    type Output = Cause;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {
+        let this = self.get_mut();
+        this.waiter.poll(this.cx, task)
+    }
+}
+
+impl Drop for WaitCancelled<'_> {
+    fn drop(&mut self) {
+        self.waiter.unregister(self.cx);
+    }
+}
+
+impl fmt::Debug for WaitCancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitCancelled")
+            .field("cx", self.cx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Cx::cancelled_owned`]: resolves with the cause.
+///
+/// # Examples
+///
+/// It owns its context, so it can move into a `'static` task:
+///
+/// ```
+/// use scope::{Cx, WaitCancelledOwned};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// let wait: WaitCancelledOwned = cx.child().cancelled_owned();
+/// let watcher = tokio::spawn(async move { wait.await.to_string() });
+/// cx.cancel("bye");
+/// assert_eq!(watcher.await.unwrap(), "parent cancelled: bye");
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitCancelledOwned {
+    cx: Cx,
+    waiter: Waiter,
+}
+
+impl WaitCancelledOwned {
+    /// The context it waits on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// let wait = cx.clone().cancelled_owned();
+    /// assert!(wait.cx().same_as(&cx));
+    /// ```
+    pub fn cx(&self) -> &Cx {
+        &self.cx
+    }
+}
+
+impl Future for WaitCancelledOwned {
+    type Output = Cause;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {
+        let this = self.get_mut();
+        this.waiter.poll(&this.cx, task)
+    }
+}
+
+impl Drop for WaitCancelledOwned {
+    fn drop(&mut self) {
+        self.waiter.unregister(&self.cx);
+    }
+}
+
+impl fmt::Debug for WaitCancelledOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitCancelledOwned")
+            .field("cx", &self.cx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A callback registered with [`Cx::on_cancel`].
+///
+/// # Examples
+///
+/// Once the callback has run, the handle can no longer stop it:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// let cx = scope::Cx::root();
+/// let runs = Arc::new(AtomicUsize::new(0));
+/// let r = runs.clone();
+/// let handle = cx.on_cancel(move |_| {
+///     r.fetch_add(1, Ordering::SeqCst);
+/// });
+/// cx.cancel("first");
+/// cx.cancel("second");
+/// assert_eq!(runs.load(Ordering::SeqCst), 1);
+/// assert!(!handle.stop());
+/// ```
+#[must_use = "dropping the handle keeps the callback registered; keep it to be able to stop it"]
+pub struct OnCancel {
+    // Taken by the first `stop`, so a later call cannot remove an entry that reuses the key.
+    registration: std::sync::Mutex<Option<(Weak<Node>, usize)>>,
+}
+
+impl OnCancel {
+    /// Unregisters the callback. Returns `true` if this stopped it from ever running,
+    /// `false` if it has run (or is running) already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cx = scope::Cx::root();
+    /// let handle = cx.on_cancel(|_| panic!("never runs"));
+    /// assert!(handle.stop());
+    /// cx.cancel("now");
+    /// ```
+    pub fn stop(&self) -> bool {
+        let registration = self
+            .registration
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some((node, key)) = registration else {
+            return false;
+        };
+        let Some(node) = node.upgrade() else {
+            return false;
+        };
+        // The callback (user code) is dropped after the lock is released.
+        let removed = node.inner.lock().entries.remove(key);
+        matches!(removed, Some(Entry::Callback(_)))
+    }
+}
+
+impl fmt::Debug for OnCancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnCancel")
+            .field(
+                "registered",
+                &self.registration.lock().is_ok_and(|r| r.is_some()),
+            )
+            .finish()
+    }
+}

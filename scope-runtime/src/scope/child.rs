@@ -1,0 +1,339 @@
+//! The child handle: await it for the child's value; cancel or abort that one child.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::admission::Ticket;
+use super::{Brand, Shared, Target};
+use crate::cause::Cause;
+use crate::cx::Cx;
+use crate::error::{Interrupted, Panicked};
+use crate::info::{TaskId, TaskInfo};
+
+/// What a child handle needs of its scope (type-erased over the scope's error type).
+pub(crate) trait ChildScope: Send + Sync {
+    fn stop(&self, target: Target, after_grace: bool);
+    fn drop_panic(&self, id: TaskId) -> Option<String>;
+    fn cause(&self) -> Option<Arc<Cause>>;
+}
+
+impl<E: Send> ChildScope for Shared<E> {
+    fn stop(&self, target: Target, after_grace: bool) {
+        self.stop_child(target, after_grace);
+    }
+    fn drop_panic(&self, id: TaskId) -> Option<String> {
+        Shared::drop_panic(self, id)
+    }
+    fn cause(&self) -> Option<Arc<Cause>> {
+        self.cx.cause_arc()
+    }
+}
+
+/// A handle onto a child: await it for the child's value.
+///
+/// It carries the scope's lifetime, so it cannot outlive the scope. Dropping it does not
+/// detach or cancel the child: the scope still owns and joins it.
+///
+/// Awaiting gives `Ok(value)`, or an [`Interrupted`]: the child was cancelled or aborted,
+/// panicked, failed (its own error went to the scope; see [`Scope::run`](crate::Scope::run)),
+/// or never started.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// s.run(async {
+///     let child = s.spawn_named("answer", async { Ok::<_, Interrupted>(42) });
+///     assert_eq!(child.info().name(), Some("answer"));
+///     assert_eq!(child.await?, 42);
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// # }).unwrap();
+/// ```
+pub struct Child<'s, T> {
+    cx: Cx,
+    info: TaskInfo,
+    kind: Kind<T>,
+    scope: &'s dyn ChildScope,
+    _brand: Brand<'s>,
+}
+
+enum Kind<T> {
+    /// A runtime task, started at once.
+    Spawned(JoinHandle<Result<T, Interrupted>>),
+    /// A spawned child that was queued before it became a task.
+    Queued(oneshot::Receiver<Result<T, Interrupted>>, Arc<Ticket>),
+    /// An in-place child.
+    InPlace(oneshot::Receiver<Result<T, Interrupted>>),
+    /// The outcome is known (taken once awaited).
+    Done(Option<Result<T, Interrupted>>),
+}
+
+impl<'s, T> Child<'s, T> {
+    fn new(cx: Cx, info: TaskInfo, kind: Kind<T>, scope: &'s dyn ChildScope) -> Self {
+        Child {
+            cx,
+            info,
+            kind,
+            scope,
+            _brand: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn spawned(
+        cx: Cx,
+        info: TaskInfo,
+        handle: JoinHandle<Result<T, Interrupted>>,
+        scope: &'s dyn ChildScope,
+    ) -> Self {
+        Self::new(cx, info, Kind::Spawned(handle), scope)
+    }
+
+    pub(crate) fn queued(
+        cx: Cx,
+        info: TaskInfo,
+        rx: oneshot::Receiver<Result<T, Interrupted>>,
+        ticket: Arc<Ticket>,
+        scope: &'s dyn ChildScope,
+    ) -> Self {
+        Self::new(cx, info, Kind::Queued(rx, ticket), scope)
+    }
+
+    pub(crate) fn in_place(
+        cx: Cx,
+        info: TaskInfo,
+        rx: oneshot::Receiver<Result<T, Interrupted>>,
+        scope: &'s dyn ChildScope,
+    ) -> Self {
+        Self::new(cx, info, Kind::InPlace(rx), scope)
+    }
+
+    pub(crate) fn done(
+        cx: Cx,
+        info: TaskInfo,
+        out: Result<T, Interrupted>,
+        scope: &'s dyn ChildScope,
+    ) -> Self {
+        Self::new(cx, info, Kind::Done(Some(out)), scope)
+    }
+
+    /// The child's context.
+    ///
+    /// # Examples
+    ///
+    /// The child runs with this context as its ambient one:
+    ///
+    /// ```
+    /// use scope::{Config, Cx, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let child = s.spawn(async { Ok::<_, Interrupted>(Cx::current()) });
+    ///     let handle_cx = child.cx().clone();
+    ///     assert!(child.await?.same_as(&handle_cx));
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn cx(&self) -> &Cx {
+        &self.cx
+    }
+
+    /// Who the child is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let named = s.spawn_named("answer", async { Ok::<_, Interrupted>(42) });
+    ///     let unnamed = s.spawn(async { Ok::<_, Interrupted>(0) });
+    ///     assert_eq!(named.info().to_string(), "answer");
+    ///     assert_eq!(unnamed.info().location().file(), file!()); // known by its call site
+    ///     Ok::<_, Interrupted>(named.await? + unnamed.await?)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn info(&self) -> &TaskInfo {
+        &self.info
+    }
+
+    /// What to abort for this child, if it may still be running.
+    fn target(&self) -> Option<Target> {
+        match &self.kind {
+            Kind::Spawned(handle) => Some(Target::Task(handle.abort_handle())),
+            Kind::Queued(_, ticket) => Some(Target::Queued(Arc::clone(ticket))),
+            Kind::InPlace(_) => Some(Target::InPlace(self.info.id())),
+            Kind::Done(_) => None,
+        }
+    }
+
+    /// Cancels this child only, as the scope cancels its children: its context is cancelled
+    /// now (it sees the cause at its next check or await of
+    /// [`cancelled`](crate::Cx::cancelled)), and if it is still running after the scope's
+    /// [grace](crate::Config::grace) it is aborted (with the default grace of zero, at once).
+    /// The scope and the siblings go on. Returns whether this call cancelled it.
+    ///
+    /// # Examples
+    ///
+    /// A child that does not look is aborted once the grace runs out:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().grace(Duration::from_millis(50)));
+    /// let out = s
+    ///     .run(async {
+    ///         let unwanted = s.spawn(async {
+    ///             tokio::time::sleep(Duration::from_secs(3600)).await; // never looks
+    ///             Ok::<_, Interrupted>("never computed")
+    ///         });
+    ///         let wanted = s.spawn(async { Ok::<_, Interrupted>("kept") });
+    ///         tokio::task::yield_now().await; // both have started
+    ///         assert!(unwanted.cancel("not needed"));
+    ///         let start = tokio::time::Instant::now();
+    ///         let Err(Interrupted::Cancelled(c)) = unwanted.await else { unreachable!() };
+    ///         assert_eq!(c.cause(), &Cause::explicit("not needed"));
+    ///         assert_eq!(start.elapsed(), Duration::from_millis(50)); // the grace, then the abort
+    ///         wanted.await
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "kept");
+    /// # });
+    /// ```
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        let first = self.cx.cancel(reason);
+        if first && !self.is_finished() {
+            if let Some(target) = self.target() {
+                self.scope.stop(target, true);
+            }
+        }
+        first
+    }
+
+    /// Aborts this child at once, as `JoinHandle::abort` does: a spawned child's task is
+    /// aborted (dropped at its next `.await`), an in-place child is dropped by the scope at
+    /// its next poll, a queued child never starts. Its context is cancelled first (cause:
+    /// "aborted"), so its own children are cancelled too. The scope and the siblings go on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let stuck = s.spawn(std::future::pending::<Result<u8, Interrupted>>());
+    ///         stuck.abort();
+    ///         let Err(Interrupted::Cancelled(c)) = stuck.await else { unreachable!() };
+    ///         assert_eq!(c.cause().to_string(), "aborted");
+    ///         Ok::<_, Interrupted>("the scope goes on")
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "the scope goes on");
+    /// # });
+    /// ```
+    pub fn abort(&self) {
+        self.cx.cancel("aborted");
+        if let Some(target) = self.target() {
+            self.scope.stop(target, false);
+        }
+    }
+
+    /// Whether the child has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    ///     let child = s.spawn(async move {
+    ///         let _ = rx.await;
+    ///         Ok::<_, Interrupted>(1)
+    ///     });
+    ///     assert!(!child.is_finished()); // it waits for `tx`
+    ///     tx.send(()).unwrap();
+    ///     while !child.is_finished() {
+    ///         tokio::task::yield_now().await;
+    ///     }
+    ///     assert_eq!(child.await?, 1);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        match &self.kind {
+            Kind::Spawned(h) => h.is_finished(),
+            Kind::Queued(rx, _) | Kind::InPlace(rx) => rx.is_terminated() || !rx.is_empty(),
+            Kind::Done(_) => true,
+        }
+    }
+
+    /// Why the child has no value although its handle learnt nothing: it was aborted.
+    fn lost(&self) -> Interrupted {
+        if let Some(message) = self.scope.drop_panic(self.info.id()) {
+            return Panicked::without_payload(self.info.clone(), message).into();
+        }
+        let cause = self
+            .cx
+            .cause_arc()
+            .or_else(|| self.scope.cause())
+            .unwrap_or_else(|| Arc::new(Cause::explicit("the child was aborted")));
+        Interrupted::from_shared_cause(cause)
+    }
+}
+
+// The child's value is only ever moved, never pinned.
+impl<T> Unpin for Child<'_, T> {}
+
+impl<T> Future for Child<'_, T> {
+    type Output = Result<T, Interrupted>;
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let polled = match &mut self.kind {
+            Kind::Spawned(h) => match Pin::new(h).poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.ok(),
+            },
+            Kind::Queued(rx, _) | Kind::InPlace(rx) => match Pin::new(rx).poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r.ok(),
+            },
+            Kind::Done(r) => r.take(),
+        };
+        let out = polled.unwrap_or_else(|| Err(self.lost()));
+        self.kind = Kind::Done(None);
+        Poll::Ready(out)
+    }
+}
+
+impl<T> fmt::Debug for Child<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("info", &self.info)
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}

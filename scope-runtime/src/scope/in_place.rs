@@ -1,0 +1,203 @@
+//! The in-place children a run polls: a set with a waker per child, so that a poll of the run
+//! polls only the children (and the body) that were woken, and a child finishing deep in a
+//! chain of nested in-place scopes is seen by every level in the same poll.
+//!
+//! # Lock order
+//!
+//! The ready queue's lock is a leaf: a waker takes it only to push its child's key, and the
+//! run only to take the keys; the run's waker is woken after it is released.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::mode::Mode;
+use crate::info::TaskId;
+use crate::slab::Slab;
+use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
+
+/// The key of the body among the wakers.
+const BODY: usize = usize::MAX;
+
+/// An in-place child in the set.
+pub(crate) struct Running<'env, M: Mode> {
+    pub(crate) id: TaskId,
+    pub(crate) fut: std::pin::Pin<Box<M::Task<'env>>>,
+    /// It holds a slot of the scope's limit.
+    pub(crate) slot: bool,
+}
+
+/// Which children (and whether the body) were woken since the run last looked.
+struct ReadyQueue {
+    state: Mutex<Ready>,
+    /// The run's own waker.
+    run: AtomicWaker,
+}
+
+#[derive(Default)]
+struct Ready {
+    keys: Vec<usize>,
+    body: bool,
+}
+
+/// The waker of one child (or of the body): marks it ready and wakes the run.
+struct ChildWaker {
+    key: usize,
+    /// Already in the ready queue: a second wake adds nothing.
+    queued: AtomicBool,
+    ready: Arc<ReadyQueue>,
+}
+
+impl ChildWaker {
+    /// Marks the child ready; returns whether it was not already.
+    fn mark(&self) -> bool {
+        // AcqRel: the run's reset (Release) before a poll orders against this swap.
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let mut ready = self.ready.state.lock();
+        if self.key == BODY {
+            ready.body = true;
+        } else {
+            ready.keys.push(self.key);
+        }
+        true
+    }
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.mark() {
+            self.ready.run.wake();
+        }
+    }
+}
+
+pub(crate) struct InPlaceSet<'env, M: Mode> {
+    tasks: Slab<Running<'env, M>>,
+    /// One waker per key, reused by the children that take that key in turn.
+    wakers: Vec<(Arc<ChildWaker>, Waker)>,
+    body: (Arc<ChildWaker>, Waker),
+    ready: Arc<ReadyQueue>,
+    /// The keys being polled (kept to reuse its allocation).
+    polling: Vec<usize>,
+}
+
+fn child_waker(key: usize, ready: &Arc<ReadyQueue>) -> (Arc<ChildWaker>, Waker) {
+    let w = Arc::new(ChildWaker {
+        key,
+        queued: AtomicBool::new(false),
+        ready: Arc::clone(ready),
+    });
+    let waker = Waker::from(Arc::clone(&w));
+    (w, waker)
+}
+
+impl<'env, M: Mode> InPlaceSet<'env, M> {
+    /// A set; the body is marked woken (it starts polling with its own waker).
+    pub(crate) fn new() -> Self {
+        let ready = Arc::new(ReadyQueue {
+            state: Mutex::new(Ready::default()),
+            run: AtomicWaker::default(),
+        });
+        let body = child_waker(BODY, &ready);
+        body.0.mark();
+        InPlaceSet {
+            tasks: Slab::default(),
+            wakers: Vec::new(),
+            body,
+            ready,
+            polling: Vec::new(),
+        }
+    }
+
+    /// The run's waker, woken whenever a child or the body is.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.ready.run.register(waker);
+    }
+
+    /// The waker to poll the body with.
+    pub(crate) fn body_waker(&self) -> &Waker {
+        &self.body.1
+    }
+
+    /// Whether the body was woken since it was last polled (clears the mark).
+    pub(crate) fn take_body_wake(&self) -> bool {
+        let woken = std::mem::take(&mut self.ready.state.lock().body);
+        if woken {
+            // Release: a wake after this point marks it again.
+            self.body.0.queued.store(false, Ordering::Release);
+        }
+        woken
+    }
+
+    /// Whether anything was woken and waits for a poll.
+    pub(crate) fn has_ready(&self) -> bool {
+        let ready = self.ready.state.lock();
+        ready.body || !ready.keys.is_empty()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Adds a child, ready to be polled.
+    pub(crate) fn insert(&mut self, task: Running<'env, M>) {
+        let key = self.tasks.insert(task);
+        while self.wakers.len() <= key {
+            let k = self.wakers.len();
+            self.wakers.push(child_waker(k, &self.ready));
+        }
+        self.wakers[key].0.mark();
+    }
+
+    /// Polls every child woken since the last call, once. Calls `done` with each child that
+    /// completed (already removed; its future has dropped the user's). Returns whether any
+    /// completed.
+    pub(crate) fn poll_ready(&mut self, mut done: impl FnMut(Running<'env, M>)) -> bool {
+        {
+            let mut ready = self.ready.state.lock();
+            std::mem::swap(&mut self.polling, &mut ready.keys);
+        }
+        let mut completed = false;
+        for i in 0..self.polling.len() {
+            let key = self.polling[i];
+            let Some((w, waker)) = self.wakers.get(key) else {
+                continue;
+            };
+            // Release: a wake during the poll below marks it again.
+            w.queued.store(false, Ordering::Release);
+            let Some(task) = self.tasks.get_mut(key) else {
+                continue;
+            };
+            let mut cx = Context::from_waker(waker);
+            if let Poll::Ready(()) = task.fut.as_mut().poll(&mut cx) {
+                if let Some(task) = self.tasks.remove(key) {
+                    completed = true;
+                    done(task);
+                }
+            }
+        }
+        self.polling.clear();
+        completed
+    }
+
+    /// Takes the child `id` out of the set, if it is there.
+    pub(crate) fn remove(&mut self, id: TaskId) -> Option<Running<'env, M>> {
+        let key = self.tasks.find(|t| t.id == id)?;
+        self.tasks.remove(key)
+    }
+
+    /// Takes every child out of the set.
+    pub(crate) fn take_all(&mut self) -> Vec<Running<'env, M>> {
+        std::mem::take(&mut self.tasks).into_values().collect()
+    }
+}

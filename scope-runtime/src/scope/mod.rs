@@ -1,0 +1,562 @@
+//! Scopes: where children are spawned, joined, cancelled and accounted for.
+//!
+//! A scope is a value with an invariant lifetime brand `'s`. It is borrowed for `'s` by every
+//! spawn, and child handles carry `'s`, so neither the handles nor the scope can be used after
+//! the scope is gone (the compiler says so). It offers two kinds of child side by side:
+//!
+//! - **spawned** children ([`Scope::spawn`]) run on the tokio runtime in parallel; they are
+//!   `Send + 'static`;
+//! - **in-place** children ([`Scope::spawn_in_place`]) are polled by the scope's own future,
+//!   concurrently with the body; they may borrow from outside the scope.
+//!
+//! [`Scope::run`] drives the body and every child to the end: the scope's future resolves only
+//! after every child, and every descendant at any depth, has finished, failed, or been
+//! cancelled and dropped.
+//!
+//! The files follow a child's life: `mode.rs` (whether in-place children must be `Send`),
+//! `tracker.rs` (the live-work accounting shared with services), `admission.rs` (the limit and
+//! the queue of children waiting to start), `spawn.rs` (spawning, and the future every child
+//! runs in), `child.rs` (the handle), `in_place.rs` (the set of in-place children the run
+//! polls), `run.rs` (the run future: body, children, cancellation, grace, abort, finish),
+//! `outcome.rs` (what a child and a scope return, and the policies), `race.rs` (first-ok).
+//!
+//! # Invariants
+//!
+//! - **A child starts only once its scope runs.** Spawns before the run's first poll are
+//!   queued (in the admission queue, or the local queue for in-place children) and started
+//!   by the run, in spawn order; a scope that is never run starts nothing, and dropping it
+//!   drops them unstarted.
+//! - **When a child counts as live.** A spawned child takes a unit of the scope's tracker (and
+//!   of every enclosing scope's) *before* it is queued or becomes a task, and gives it back
+//!   only after its future has been dropped (completed, aborted, or never started). An
+//!   in-place child takes no unit: it lives in the run future itself (or in the scope's local
+//!   queue), which the run drains before it finishes; a forgotten run leaks its in-place
+//!   children with it, and keeps nobody waiting.
+//! - **Who may close.** The tracker is closed (new spawns refused) by the run when the body
+//!   returns, when the scope is cancelled, or when the run future or the scope is dropped; it
+//!   is sealed (nothing, not even a nested scope's child, may take a unit) by the run's finish
+//!   or by the forced abort. Admission (the queue) is closed by the first failure or panic
+//!   (synchronously, before the failing child's slot is released) and by cancellation, and
+//!   then nothing queued starts.
+//! - **What the run waits for.** The run resolves only when its body is gone, its in-place set
+//!   and local queue are empty, and a compare-and-swap from zero units has sealed the tracker.
+//!   So a spawn racing the close from another thread is either refused or joined, and a
+//!   grandchild of a nested scope (whose units are also this scope's) is gone before this
+//!   scope resolves, however the nested scope ended.
+//! - **Cancellation, then the grace, then the abort.** Once the scope's context is cancelled,
+//!   the run closes the tracker and admission, waits the grace, then drops the body and the
+//!   in-place children and aborts every spawned task of this scope and of every nested scope
+//!   (through the trackers' registries), and waits for the units to drain. One child cancelled
+//!   through its handle gets the same grace, then is aborted alone.
+//! - **A finished scope's context has ended**: the run cancels it with [`Cause::Finished`]
+//!   after computing the outcome, so watchers of a context cloned out of it wake.
+//!
+//! # Lock order
+//!
+//! Every lock here is a leaf, held only to move values in or out: `admission` (the queue),
+//! `local` (in-place children not yet taken by the run), `control` (requests for the run),
+//! `failures`, `drop_panics`, a tracker's `registry`, a ticket's state. No lock is held while
+//! user code runs: a child's or the body's future is polled and dropped, an error's `From` and
+//! `Display` run, a waker is woken, cloned or dropped, and a cancel (which runs `on_cancel`
+//! callbacks) is made only with no lock of this module held. Every lock goes through the loom
+//! shim (`crate::sync`).
+
+mod admission;
+mod child;
+mod in_place;
+mod mode;
+mod outcome;
+mod race;
+mod run;
+mod spawn;
+pub(crate) mod tracker;
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use self::admission::{Admission, Queued, Ticket};
+pub use self::child::Child;
+pub use self::mode::{Local, LocalScope, Mode, Sendable};
+pub use self::outcome::{AllFailures, FirstFailure, HasOutput, Never, TaskOutput};
+pub use self::race::{LocalRace, Race};
+pub use self::run::Run;
+use self::tracker::{Enclosing, TaskHandle, Tracker};
+use crate::cause::Cause;
+use crate::config::Config;
+use crate::cx::Cx;
+use crate::error::{ConfigError, Failure};
+use crate::info::{TaskId, TaskInfo};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+
+/// The invariant brand of a scope's lifetime.
+type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
+
+/// A scope: the owner of a set of children. Its [`run`](Scope::run) future resolves only after
+/// every child has finished, failed, or been cancelled and dropped. See the crate docs for the
+/// tour.
+///
+/// Build it with [`Scope::new`], spawn children with [`spawn`](Scope::spawn) and
+/// [`spawn_in_place`](Scope::spawn_in_place), and drive it with [`run`](Scope::run) (fail-fast)
+/// or [`run_all`](Scope::run_all) (supervise): the method is the policy.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let words = vec!["a", "bb", "ccc"];
+/// let s = &Scope::new(Config::new().name("lengths"));
+/// let total = s
+///     .run(async {
+///         let spawned = s.spawn(async { Ok::<_, Interrupted>(40) });
+///         let borrowed = s.spawn_in_place(async { Ok(words.iter().map(|w| w.len()).sum::<usize>()) });
+///         Ok::<_, Interrupted>(spawned.await? + borrowed.await?)
+///     })
+///     .await?;
+/// assert_eq!(total, 46);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
+///
+/// A child handle cannot leave its scope:
+///
+/// ```compile_fail
+/// use scope::{Config, Interrupted, Scope};
+/// async fn escape() {
+///     let mut outside = Vec::new();
+///     {
+///         let s = &Scope::new(Config::new());
+///         let _ = s.run(async {
+///             outside.push(s.spawn(async { Ok::<u8, Interrupted>(1) }));
+///             Ok::<(), Interrupted>(())
+///         }).await;
+///     }
+///     drop(outside);
+/// }
+/// ```
+pub struct Scope<'s, 'env, E, M: Mode = Sendable> {
+    shared: Owner<E>,
+    /// In-place children not yet taken by the run, in spawn order.
+    local: Mutex<LocalQueue<'env, M>>,
+    config_error: Option<ConfigError>,
+    _brand: Brand<'s>,
+}
+
+/// An in-place child, as the run holds it.
+pub(crate) struct LocalTask<'env, M: Mode> {
+    pub(crate) id: TaskId,
+    pub(crate) fut: Pin<Box<M::Task<'env>>>,
+}
+
+pub(crate) struct LocalQueue<'env, M: Mode> {
+    pub(crate) tasks: VecDeque<LocalTask<'env, M>>,
+    /// The run has finished: nothing more is taken from here.
+    pub(crate) finished: bool,
+}
+
+/// The scope's own hold on its shared part: dropping the scope ends what it left behind.
+/// (A separate type, so that the scope itself has no destructor: a scope borrowed for its
+/// whole brand `'s` could not have one.)
+pub(crate) struct Owner<E>(Arc<Shared<E>>);
+
+impl<E> std::ops::Deref for Owner<E> {
+    type Target = Arc<Shared<E>>;
+    fn deref(&self) -> &Arc<Shared<E>> {
+        &self.0
+    }
+}
+
+/// The part of a scope its spawned children share with it (it is `'static`).
+pub(crate) struct Shared<E> {
+    pub(crate) tracker: Tracker,
+    pub(crate) cx: Cx,
+    pub(crate) info: TaskInfo,
+    pub(crate) grace: Duration,
+    pub(crate) admission: Admission,
+    /// The policy, set when the run starts: supervise (`run_all`) or fail-fast (`run`).
+    supervise: AtomicBool,
+    /// In-place children at the front of the local queue that are admitted (hold a slot).
+    pub(crate) in_place_admitted: AtomicUsize,
+    /// Requests for the run: aborts of in-place children, deferred aborts after a grace.
+    control: Mutex<Vec<Control>>,
+    /// `control` may hold requests (so that the run locks it only then).
+    requested: AtomicBool,
+    pub(crate) failures: Mutex<Vec<Failure<E>>>,
+    /// Children whose future panicked while being dropped by an abort, for their handles.
+    drop_panics: Mutex<Vec<(TaskId, String)>>,
+}
+
+/// A request for the run, which owns the timers and the in-place children.
+pub(crate) enum Control {
+    /// Stop this in-place child: dropped now if it has not started or `at` is `None`, else
+    /// dropped at `at` (its grace) if it is still running then.
+    StopInPlace { id: TaskId, at: Option<Instant> },
+    /// Abort this child at `at` (it was cancelled alone; this is its grace).
+    Deferred { at: Instant, target: Target },
+}
+
+/// A child to abort.
+pub(crate) enum Target {
+    Task(TaskHandle),
+    InPlace(TaskId),
+    Queued(Arc<Ticket>),
+}
+
+impl Target {
+    /// Aborts a spawned or queued child at once (an in-place one goes through the run).
+    fn abort_now<E>(&self, shared: &Shared<E>) {
+        match self {
+            Target::Task(handle) => handle.abort(),
+            Target::Queued(ticket) => {
+                // Still waiting: it never starts, and its handle learns so now.
+                let queued = shared.admission.remove(ticket);
+                ticket.abort();
+                drop(queued);
+            }
+            Target::InPlace(id) => shared.request(Control::StopInPlace { id: *id, at: None }),
+        }
+    }
+}
+
+impl<E: Send + 'static> Enclosing for Shared<E> {
+    fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+}
+
+impl<E> Shared<E> {
+    pub(crate) fn supervise(&self) -> bool {
+        // Relaxed: set before any child starts (the run's start happens-before every child's
+        // first poll through the admission lock or the task spawn).
+        self.supervise.load(Ordering::Relaxed)
+    }
+
+    /// Queues a request for the run and wakes it.
+    pub(crate) fn request(&self, c: Control) {
+        self.control.lock().push(c);
+        // Release: the run's Acquire swap sees the request pushed before it.
+        self.requested.store(true, Ordering::Release);
+        self.tracker.wake_owner();
+    }
+
+    /// The requests queued since the last call (none without a lock when there are none).
+    pub(crate) fn take_requests(&self) -> Vec<Control> {
+        // Acquire: pairs with the Release store in `request`.
+        if !self.requested.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.control.lock())
+    }
+
+    /// Closes admission: nothing queued starts any more; the queued children are dropped
+    /// here (outside every lock) and their handles learn they never ran.
+    pub(crate) fn close_admission(&self) {
+        let queued = self.admission.close();
+        drop(queued);
+    }
+
+    /// Starts a child handed a slot (or let through at the run's start).
+    pub(crate) fn start_queued(&self, q: Queued) {
+        match q {
+            Queued::Spawn(_, start) => start(),
+            Queued::InPlace => {
+                // Release: the run's Acquire swap sees the entry pushed before it.
+                self.in_place_admitted.fetch_add(1, Ordering::Release);
+                self.tracker.wake_owner();
+            }
+        }
+    }
+
+    /// A child holding a slot of the limit has ended: the slot passes on, unless the scope is
+    /// cancelled (then admission closes first and nothing more starts).
+    pub(crate) fn release_slot(&self) {
+        if self.cx.is_cancelled() {
+            self.close_admission();
+        }
+        if let Some(next) = self.admission.release() {
+            self.start_queued(next);
+        }
+    }
+
+    /// Stops one child: at once, or (`after_grace`) once the scope's grace has passed if it
+    /// is still running then. A child that has not started yet is dropped at once either way.
+    pub(crate) fn stop_child(&self, target: Target, after_grace: bool) {
+        let timer = tokio::runtime::Handle::try_current().is_ok();
+        let at = (after_grace && timer && !self.grace.is_zero())
+            .then(|| crate::cx::deadline_after(self.grace));
+        match (target, at) {
+            (Target::InPlace(id), at) => self.request(Control::StopInPlace { id, at }),
+            (Target::Queued(ticket), Some(at)) => match self.admission.remove(&ticket) {
+                Some(queued) => {
+                    ticket.abort();
+                    drop(queued);
+                }
+                None => self.request(Control::Deferred {
+                    at,
+                    target: Target::Queued(ticket),
+                }),
+            },
+            (target, Some(at)) => self.request(Control::Deferred { at, target }),
+            (target, None) => target.abort_now(self),
+        }
+    }
+
+    pub(crate) fn record_drop_panic(&self, id: TaskId, message: String) {
+        self.drop_panics.lock().push((id, message));
+    }
+
+    pub(crate) fn drop_panic(&self, id: TaskId) -> Option<String> {
+        let panics = self.drop_panics.lock();
+        panics
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, m)| m.clone())
+    }
+}
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
+    fn enter(config: Config) -> Self {
+        let parent = config.parent.unwrap_or_else(Cx::current);
+        let info = TaskInfo::new(config.name.clone(), config.location);
+        let deadline = match (config.deadline, config.timeout) {
+            (Some(at), Some(t)) => Some(at.min(crate::cx::deadline_after(t))),
+            (Some(at), None) => Some(at),
+            (None, Some(t)) => Some(crate::cx::deadline_after(t)),
+            (None, None) => None,
+        };
+        // The deadline's origin (for its cause) is the scope's name, formatted only if needed.
+        let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
+        let cx = parent.child_with(deadline, &config.bindings);
+        let limit = config.limit.filter(|n| *n > 0);
+        Scope {
+            shared: Owner(Arc::new(Shared {
+                tracker: Tracker::new(crate::cx::enclosing_scope()),
+                cx,
+                info,
+                grace: config.grace,
+                admission: Admission::new(limit),
+                supervise: AtomicBool::new(false),
+                in_place_admitted: AtomicUsize::new(0),
+                control: Mutex::new(Vec::new()),
+                requested: AtomicBool::new(false),
+                failures: Mutex::new(Vec::new()),
+                drop_panics: Mutex::new(Vec::new()),
+            })),
+            local: Mutex::new(LocalQueue {
+                tasks: VecDeque::new(),
+                finished: false,
+            }),
+            config_error: config.error,
+            _brand: PhantomData,
+        }
+    }
+
+    /// The scope's context.
+    ///
+    /// # Examples
+    ///
+    /// It holds the scope's slots, and the body runs with it as the ambient context:
+    ///
+    /// ```
+    /// use scope::{Config, Cx, Interrupted, Scope, Slot};
+    /// static USER: Slot<&'static str> = Slot::new("USER");
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().bind(&USER, "ada"));
+    /// assert_eq!(s.cx().get(&USER), Some(&"ada"));
+    /// s.run(async {
+    ///     assert!(Cx::current().same_as(s.cx()));
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn cx(&self) -> &Cx {
+        &self.shared.cx
+    }
+
+    /// Who the scope is (its id, name and location).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("batch"));
+    /// assert_eq!(s.info().name(), Some("batch"));
+    /// let other: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("batch"));
+    /// assert_ne!(s.info().id(), other.info().id());
+    /// ```
+    pub fn info(&self) -> &TaskInfo {
+        &self.shared.info
+    }
+
+    /// Cancels the scope and its children with an explicit reason. Returns whether this call
+    /// cancelled it (the first cause stays).
+    ///
+    /// The body has the last word: if it returns a value after the cancel, that value is the
+    /// scope's result (a graceful stop is a success); dropped (after the grace) or returning
+    /// the interruption, the result is the cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         assert!(s.cancel("user hit stop"));
+    ///         assert!(!s.cancel("again")); // the first cause stays
+    ///         // Still waiting when the cancel lands: the body is dropped.
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "cancelled: user hit stop");
+    /// # });
+    /// ```
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.shared.cx.cancel(reason)
+    }
+
+    /// Whether the scope refuses new children (its body returned, or it was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     assert!(!s.is_closed());
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(s.is_closed()); // the body has returned
+    /// assert_eq!(s.try_spawn(async {}).unwrap_err(), SpawnError::Closed);
+    /// # });
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.tracker.is_closed() || self.shared.cx.is_cancelled()
+    }
+
+    /// The grace a cancelled child gets before it is aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().grace(Duration::from_millis(250)));
+    /// assert_eq!(s.grace(), Duration::from_millis(250));
+    /// ```
+    pub fn grace(&self) -> Duration {
+        self.shared.grace
+    }
+}
+
+impl<'s, 'env, E> Scope<'s, 'env, E, Sendable> {
+    /// Enters a scope: creates its context (a child of `config`'s parent, by default the
+    /// ambient context), resolves its timeout into a deadline, and binds its slots. Nothing
+    /// starts until the scope is [run](Scope::run).
+    ///
+    /// Spawned children need a tokio runtime; spawned outside one, they run in place instead
+    /// (on the scope's own task), and deadlines are checked when polled but do not wake a
+    /// sleeping task.
+    ///
+    /// # Examples
+    ///
+    /// By default the scope's context is a child of the ambient one:
+    ///
+    /// ```
+    /// use scope::{Config, Cx, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let request = Cx::root();
+    /// let out = request
+    ///     .clone()
+    ///     .run(async {
+    ///         let s = &Scope::new(Config::new());
+    ///         request.cancel("client went away");
+    ///         s.run(async { Ok::<_, Interrupted>(()) }).await
+    ///     })
+    ///     .await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause().to_string(), "parent cancelled: client went away");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
+    /// Enters a scope whose in-place children need not be `Send` (see [`Scope::new`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let names = Rc::new(vec!["a", "bb"]); // not `Send`
+    /// let s = &Scope::new_local(Config::new());
+    /// let total = s
+    ///     .run(async {
+    ///         let first = s.spawn_in_place(async { Ok::<_, Interrupted>(names[0].len()) });
+    ///         let second = s.spawn_in_place(async { Ok::<_, Interrupted>(names[1].len()) });
+    ///         Ok::<_, Interrupted>(first.await? + second.await?)
+    ///     })
+    ///     .await;
+    /// assert_eq!(total.unwrap(), 3);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn new_local(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<E> Drop for Owner<E> {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        let started = shared.tracker.is_started();
+        if !started {
+            // Never run: nothing ever started; the queued children are dropped unstarted.
+            shared.tracker.close();
+            shared.close_admission();
+            shared.tracker.abort_all();
+            shared.cx.cancel_with(Cause::Finished {
+                scope: shared.info.clone(),
+            });
+        } else if !shared.tracker.try_finish() {
+            // The run future was forgotten part-way: what it started is cancelled and aborted.
+            shared.tracker.close();
+            shared.cx.cancel("scope dropped");
+            shared.close_admission();
+            shared.tracker.abort_all();
+        }
+        // In-place children still queued are dropped with the scope's `local`, after this,
+        // outside any lock.
+    }
+}
+
+impl<E, M: Mode> fmt::Debug for Scope<'_, '_, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
+        f.debug_struct("Scope")
+            .field("info", &shared.info)
+            .field("closed", &self.is_closed())
+            .field("tracker", &shared.tracker)
+            .field("admission", &shared.admission)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,303 @@
+//! What children and scopes return: the shapes a child may return, how a child's end is
+//! settled with its scope (the policies: fail-fast and supervise), and how a finished scope
+//! turns what happened into its result.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+
+use super::mode::sealed;
+use super::Shared;
+use crate::cause::Cause;
+use crate::error::{panic_message, ChildFailed, Failure, Failures, Interrupted, Panicked};
+use crate::info::TaskInfo;
+
+/// What a child (or a race's body) may return: `()` or `Result<T, E>` with the scope's error
+/// type.
+///
+/// # Examples
+///
+/// ```
+/// use scope::TaskOutput;
+/// let ok: Result<u8, String> = TaskOutput::<String>::into_result(Ok::<u8, String>(1));
+/// assert_eq!(ok, Ok(1));
+/// assert_eq!(TaskOutput::<String>::into_result(()), Ok(()));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a child of this scope must return `()` or `Result<_, {E}>`, not `{Self}`",
+    label = "this future's output is `{Self}`",
+    note = "wrap the value: `Ok::<_, {E}>(value)`, or convert the error with `map_err` / `?`"
+)]
+pub trait TaskOutput<E> {
+    /// The success value.
+    type Ok;
+    /// Splits the output into success and failure.
+    fn into_result(self) -> Result<Self::Ok, E>;
+}
+
+impl<T, E> TaskOutput<E> for Result<T, E> {
+    type Ok = T;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+impl<E> TaskOutput<E> for () {
+    type Ok = ();
+    fn into_result(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl<E> TaskOutput<E> for Infallible {
+    type Ok = Infallible;
+    fn into_result(self) -> Result<Infallible, E> {
+        match self {}
+    }
+}
+
+/// Names the never type `!` on stable Rust, so that a child that never returns
+/// (`spawn!(async { loop { .. } })`, a server loop) is a [`TaskOutput`].
+pub trait HasOutput {
+    /// The output of the function type.
+    type Output;
+}
+
+impl<T> HasOutput for fn() -> T {
+    type Output = T;
+}
+
+/// The never type `!`: the output of a future that never completes (its handle's value, which
+/// never comes, has this type).
+///
+/// # Examples
+///
+/// A child that loops for ever is a child like any other: stopped with its scope, or alone.
+/// (Under edition 2024 such a future's output is `!`; under 2021 it falls back to `()`. Both
+/// are children.)
+///
+/// ```edition2024
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Never, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let out = s
+///     .run(async {
+///         let server: scope::Child<'_, Never> = s.spawn(async {
+///             loop {
+///                 tokio::time::sleep(Duration::from_secs(1)).await; // serve
+///             }
+///         });
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         server.abort();
+///         let Err(stopped) = server.await;
+///         assert!(matches!(stopped, Interrupted::Cancelled(_)));
+///         Ok::<_, Interrupted>("served")
+///     })
+///     .await;
+/// assert_eq!(out.unwrap(), "served");
+/// # });
+/// ```
+pub type Never = <fn() -> ! as HasOutput>::Output;
+
+impl<E> TaskOutput<E> for Never {
+    type Ok = Never;
+    #[allow(unreachable_code)] // Reason: a value of the never type does not exist.
+    fn into_result(self) -> Result<Never, E> {
+        Ok(self)
+    }
+}
+
+impl<E: From<Interrupted> + fmt::Display> Shared<E> {
+    /// Turns a child's end into what its handle sees, telling the scope about failures.
+    pub(crate) fn settle<O: TaskOutput<E>>(
+        &self,
+        task: &TaskInfo,
+        out: Result<O, Box<dyn Any + Send>>,
+    ) -> Result<O::Ok, Interrupted> {
+        match out {
+            Ok(out) => match out.into_result() {
+                Ok(value) => Ok(value),
+                Err(error) => {
+                    // User code (`Display`): no lock is held.
+                    let message = error.to_string();
+                    self.fail(task, error, message.clone(), false);
+                    Err(ChildFailed::new(task.clone(), message).into())
+                }
+            },
+            Err(payload) => Err(self.panicked(task, payload).into()),
+        }
+    }
+
+    /// Records a failure of `task` (a child's error, or the body's own with `body`). Under
+    /// fail-fast only the first failure is kept, and only while the scope is not yet
+    /// cancelled (later errors are consequences); it cancels the siblings and closes
+    /// admission. Under supervise every failure is kept, and only the body's cancels.
+    pub(crate) fn fail(&self, task: &TaskInfo, error: E, message: String, body: bool) {
+        let supervise = self.supervise();
+        // Outside the lock: a deadline may fire here and run `on_cancel` callbacks.
+        let cancelled = self.cx.is_cancelled();
+        let rejected = {
+            let mut failures = self.failures.lock();
+            if supervise || (!cancelled && failures.is_empty()) {
+                failures.push(Failure::new(task.clone(), error));
+                None
+            } else {
+                Some(error)
+            }
+        };
+        // A consequence, dropped (user code) outside the lock.
+        drop(rejected);
+        if !supervise || body {
+            self.cx.cancel_with(Cause::SiblingFailed {
+                task: task.clone(),
+                message,
+            });
+            self.close_admission();
+        }
+    }
+
+    /// Records a panic of `task`: whatever the policy, it cancels the siblings at once. Under
+    /// fail-fast it is kept if no failure was (even after an outside cancellation: a panic is
+    /// never a consequence of one). Returns what the task's handle sees (the payload stays
+    /// with the scope, for the caller to resume).
+    pub(crate) fn panicked(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) -> Panicked {
+        let message = panic_message(payload.as_ref());
+        // User code (`From`): no lock is held.
+        let error = E::from(Panicked::new(task.clone(), payload).into());
+        let rejected = {
+            let mut failures = self.failures.lock();
+            if self.supervise() || failures.is_empty() {
+                failures.push(Failure::new(task.clone(), error));
+                None
+            } else {
+                Some(error)
+            }
+        };
+        drop(rejected);
+        self.cx.cancel_with(Cause::Panicked {
+            task: task.clone(),
+            message: message.clone(),
+        });
+        self.close_admission();
+        Panicked::without_payload(task.clone(), message)
+    }
+}
+
+/// What is known when a scope finishes.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Report<T, E> {
+    pub(crate) info: TaskInfo,
+    /// The body's value, if it returned one.
+    pub(crate) out: Option<T>,
+    /// The failures kept under the policy, first to last.
+    pub(crate) failures: Vec<Failure<E>>,
+    /// Why the scope's context was cancelled, if it was (before it finished).
+    pub(crate) cause: Option<Arc<Cause>>,
+}
+
+impl<T, E> Report<T, E> {
+    /// A scope that did not run: one failure, of the scope itself.
+    pub(crate) fn failed(info: &TaskInfo, error: E) -> Self {
+        Report {
+            info: info.clone(),
+            out: None,
+            failures: vec![Failure::new(info.clone(), error)],
+            cause: None,
+        }
+    }
+}
+
+/// How a [`Run`] turns its [`Report`] into the scope's output.
+#[doc(hidden)]
+pub trait Finish<T, E>: sealed::Sealed {
+    /// Failures do not cancel the siblings.
+    const SUPERVISE: bool;
+    type Output;
+    fn finish(report: Report<T, E>) -> Self::Output;
+}
+
+/// The output shape of [`Scope::run`]: `Result<T, E>` with the first failure.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, FirstFailure, Interrupted, Run, Scope, Sendable};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let run: Run<'_, '_, Interrupted, Sendable, _, FirstFailure> =
+///     s.run(async { Ok::<u8, Interrupted>(1) });
+/// let out: Result<u8, Interrupted> = run.await;
+/// assert_eq!(out.unwrap(), 1);
+/// # });
+/// ```
+#[derive(Debug)]
+pub enum FirstFailure {}
+
+/// The output shape of [`Scope::run_all`]: `Result<T, Failures<E>>` with every failure.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{AllFailures, Config, Failures, Interrupted, Run, Scope, Sendable};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let run: Run<'_, '_, Interrupted, Sendable, _, AllFailures> =
+///     s.run_all(async { Ok::<u8, Interrupted>(1) });
+/// let out: Result<u8, Failures<Interrupted>> = run.await;
+/// assert_eq!(out.unwrap(), 1);
+/// # });
+/// ```
+#[derive(Debug)]
+pub enum AllFailures {}
+
+impl sealed::Sealed for FirstFailure {}
+impl sealed::Sealed for AllFailures {}
+
+fn did_not_complete() -> Arc<Cause> {
+    Arc::new(Cause::explicit("the scope's body did not complete"))
+}
+
+/// The rule both shapes follow: a child's failure or panic always wins; otherwise the body
+/// has the last word (its value, even after an outside cancellation: a graceful stop is a
+/// success); a body that was dropped (or never ran) leaves the cancellation.
+impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
+    const SUPERVISE: bool = false;
+    type Output = Result<T, E>;
+    fn finish(report: Report<T, E>) -> Result<T, E> {
+        if let Some(first) = report.failures.into_iter().next() {
+            return Err(first.into_error());
+        }
+        if let Some(value) = report.out {
+            return Ok(value);
+        }
+        Err(E::from(Interrupted::from_shared_cause(
+            report.cause.unwrap_or_else(did_not_complete),
+        )))
+    }
+}
+
+impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
+    const SUPERVISE: bool = true;
+    type Output = Result<T, Failures<E>>;
+    fn finish(report: Report<T, E>) -> Result<T, Failures<E>> {
+        let mut failures = report.failures;
+        if report.out.is_none() {
+            let cause = report.cause.unwrap_or_else(did_not_complete);
+            // A cancellation that no recorded failure explains (a parent, a deadline, an
+            // explicit cancel) comes first: it is why the others stopped.
+            let explained = matches!(*cause, Cause::SiblingFailed { .. } | Cause::Panicked { .. })
+                && !failures.is_empty();
+            if !explained {
+                let interrupted = E::from(Interrupted::from_shared_cause(cause));
+                failures.insert(0, Failure::new(report.info.clone(), interrupted));
+            }
+        }
+        match report.out {
+            Some(value) if failures.is_empty() => Ok(value),
+            _ => Err(Failures::from(failures)),
+        }
+    }
+}

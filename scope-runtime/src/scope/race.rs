@@ -1,0 +1,353 @@
+//! First-ok: a race, where the first candidate to succeed wins and the others are cancelled.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::child::Child;
+use super::mode::{Local, Mode, Sendable};
+use super::outcome::TaskOutput;
+use super::Scope;
+use crate::cause::Cause;
+use crate::config::Config;
+use crate::cx::Cx;
+use crate::error::{Failure, Failures, Interrupted};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
+    let lost = {
+        let mut slot = lock(winner);
+        if slot.is_none() {
+            *slot = Some(value);
+            None
+        } else {
+            Some(value)
+        }
+    };
+    match lost {
+        // A later success: its value is dropped, outside the lock.
+        Some(value) => drop(value),
+        None => {
+            cx.cancel("another candidate won the race");
+        }
+    }
+}
+
+/// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled;
+/// if every candidate fails, all the failures are returned together.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Race};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let race = &Race::new(Config::new().name("mirrors"));
+/// let winner = race
+///     .run(async {
+///         race.spawn(async {
+///             tokio::time::sleep(Duration::from_millis(50)).await;
+///             Ok::<_, Interrupted>("slow")
+///         });
+///         race.spawn(async { Ok("fast") });
+///     })
+///     .await;
+/// assert_eq!(winner.unwrap(), "fast");
+/// # });
+/// ```
+pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
+    pub(super) scope: Scope<'s, 'env, E, M>,
+    winner: Arc<Mutex<Option<T>>>,
+}
+
+/// A race whose in-place candidates need not be `Send`.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use scope::{Config, Interrupted, LocalRace};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = Rc::new("cached"); // not `Send`
+/// let race: &LocalRace<'_, '_, &str, Interrupted> = &LocalRace::new_local(Config::new());
+/// let winner = race
+///     .run(async {
+///         race.spawn_in_place(async { Ok::<_, Interrupted>(*cache) });
+///     })
+///     .await;
+/// assert_eq!(winner.unwrap(), "cached");
+/// # });
+/// ```
+pub type LocalRace<'s, 'env, T, E> = Race<'s, 'env, T, E, Local>;
+
+impl<'s, 'env, T, E> Race<'s, 'env, T, E, Sendable> {
+    /// Enters a race scope: its policy is first-ok.
+    ///
+    /// # Examples
+    ///
+    /// A failing candidate does not end the race:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn(async { Err::<&str, E>("mirror a is down".into()) });
+    ///         race.spawn(async {
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///             Ok::<_, E>("mirror b")
+    ///         });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), "mirror b");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
+    /// Enters a race whose in-place candidates need not be `Send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use scope::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tries = Cell::new(0); // not `Sync`: a shared borrow of it is not `Send`
+    /// let race = &Race::new_local(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn_in_place(async {
+    ///             tries.set(tries.get() + 1);
+    ///             Ok::<_, Interrupted>("local")
+    ///         });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), "local");
+    /// assert_eq!(tries.get(), 1);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn new_local(config: Config) -> Self {
+        Self::enter(config)
+    }
+}
+
+impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
+    /// A candidate: its success is offered to the race; the first one wins and cancels the
+    /// others.
+    pub(super) fn candidate<F>(&self, fut: F) -> impl Future<Output = Result<(), E>>
+    where
+        F: Future,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let winner = Arc::clone(&self.winner);
+        let cx = self.scope.cx().clone();
+        async move {
+            let value = fut.await.into_result()?;
+            offer(&winner, &cx, value);
+            Ok(())
+        }
+    }
+
+    fn enter(config: Config) -> Self {
+        Self {
+            scope: Scope::enter(config),
+            winner: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The race's context.
+    ///
+    /// # Examples
+    ///
+    /// The winner cancels the race's context, which is how the other candidates learn of it:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         race.spawn(async { Ok::<_, Interrupted>(1) });
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), 1);
+    /// assert_eq!(race.cx().cause().unwrap().to_string(), "another candidate won the race");
+    /// # });
+    /// ```
+    pub fn cx(&self) -> &Cx {
+        self.scope.cx()
+    }
+
+    /// Cancels the race and its candidates.
+    ///
+    /// # Examples
+    ///
+    /// A race cancelled before any success fails with the cancellation first:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn(std::future::pending::<Result<u8, Interrupted>>());
+    ///         race.cancel("user gave up");
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let first = failures.primary().unwrap().error();
+    /// assert!(matches!(first, Interrupted::Cancelled(c) if c.cause().to_string() == "user gave up"));
+    /// # });
+    /// ```
+    pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.scope.cancel(reason)
+    }
+}
+
+impl<'s, 'env, T, E, M> Race<'s, 'env, T, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+    T: Send + 'static,
+{
+    /// Starts a candidate on the runtime (see [`Scope::spawn`]).
+    ///
+    /// # Examples
+    ///
+    /// The value goes to the race; the handle only tells how the candidate ended:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::new(Config::new());
+    /// let winner = race
+    ///     .run(async {
+    ///         let handle = race.spawn(async { Ok::<_, Interrupted>(7) });
+    ///         assert!(handle.await.is_ok());
+    ///     })
+    ///     .await;
+    /// assert_eq!(winner.unwrap(), 7);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, ()>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let candidate = self.candidate(fut);
+        self.scope.spawn(candidate)
+    }
+
+    /// [`spawn`](Race::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, E>::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn_named("primary", async { Err::<u8, E>("timeout".into()) });
+    ///         race.spawn_named("replica", async { Err::<u8, E>("refused".into()) });
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
+    /// names.sort_unstable();
+    /// assert_eq!(names, ["primary", "replica"]);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&'s self, name: impl Into<Cow<'static, str>>, fut: F) -> Child<'s, ()>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let candidate = self.candidate(fut);
+        self.scope.spawn_named(name, candidate)
+    }
+}
+
+impl<'s, 'env, T, E, M> Race<'s, 'env, T, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Runs the race: the body starts candidates; the first success is returned; if all
+    /// fail (or there was none), every failure is.
+    ///
+    /// # Examples
+    ///
+    /// If every candidate fails, every failure is returned:
+    ///
+    /// ```
+    /// use scope::{Config, Race};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, E>::new(Config::new());
+    /// let out = race
+    ///     .run(async {
+    ///         race.spawn(async { Err::<u8, E>("a is down".into()) });
+    ///         race.spawn(async { Err::<u8, E>("b is down".into()) });
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!(failures.len(), 2);
+    /// assert!(failures.to_string().starts_with("2 tasks failed; first: task `"));
+    /// # });
+    /// ```
+    pub async fn run<B>(&'s self, body: B) -> Result<T, Failures<E>>
+    where
+        B: Future,
+        B::Output: TaskOutput<E, Ok = ()>,
+    {
+        let settled = self.scope.run_all(body).await;
+        if let Some(value) = lock(&self.winner).take() {
+            return Ok(value);
+        }
+        let mut failures = match settled {
+            Err(failures) => failures.into_vec(),
+            Ok(()) => Vec::new(),
+        };
+        // The body's `()` is not an answer: a race cancelled from outside (its parent, a
+        // deadline, a cancel) with no winner fails with that cancellation first, unless the
+        // report already leads with it.
+        let shared = &self.scope.shared;
+        if let Some(cause) = shared.cx.cause_arc() {
+            let own = matches!(
+                *cause,
+                Cause::Finished { .. } | Cause::SiblingFailed { .. } | Cause::Panicked { .. }
+            );
+            let reported = failures.first().is_some_and(|f| f.task() == &shared.info);
+            if !own && !reported {
+                let e = E::from(Interrupted::from_shared_cause(cause));
+                failures.insert(0, Failure::new(shared.info.clone(), e));
+            }
+        }
+        Err(Failures::from(failures))
+    }
+}
+
+impl<T, E, M: Mode> fmt::Debug for Race<'_, '_, T, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Race")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,786 @@
+//! The run: the future that drives a scope's body and in-place children, handles its
+//! cancellation (the grace, then the abort), and resolves once every child, at any depth, has
+//! ended.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use tokio::time::{Instant, Sleep};
+
+use super::in_place::{InPlaceSet, Running};
+use super::mode::Mode;
+use super::outcome::{AllFailures, Finish, FirstFailure, Report, TaskOutput};
+use super::tracker::Enclosing;
+use super::{Control, LocalTask, Scope, Shared, Target};
+use crate::cause::Cause;
+use crate::cx::{EnclosingScope, Enter, OnCancel};
+use crate::error::{panic_message, ConfigError, Interrupted};
+use crate::sync::Ordering;
+
+/// How many times one poll of a run goes round (body, children) while something it polled
+/// woke something else, before it yields to the runtime.
+const ROUNDS: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not polled yet.
+    Init,
+    Running,
+    /// Cancelled: the grace runs.
+    Draining,
+    /// The grace ran out: everything was dropped or aborted; the units drain.
+    Aborted,
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Scope::run`] and [`Scope::run_all`]: drives the body and the
+    /// in-place children, and resolves once every child has ended.
+    ///
+    /// Dropping it cancels the scope: the body and in-place children are dropped with it and
+    /// spawned children are aborted.
+    ///
+    /// # Examples
+    ///
+    /// Dropping it part-way cancels the scope and aborts its children:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::testing::LeakCheck;
+    /// use scope::{Cause, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let leaks = LeakCheck::new();
+    /// let s = &Scope::new(Config::new());
+    /// let run = s.run(async {
+    ///     s.spawn(std::future::pending::<()>());
+    ///     std::future::pending::<Result<(), Interrupted>>().await
+    /// });
+    /// assert!(tokio::time::timeout(Duration::from_secs(1), run).await.is_err());
+    /// assert_eq!(s.cx().cause(), Some(Cause::explicit("scope dropped")));
+    /// assert!(leaks.check().await.is_ok());
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    #[project = RunProj]
+    pub struct Run<'s, 'env, E, M: Mode, F: Future, O>
+    where
+        F::Output: TaskOutput<E>,
+    {
+        scope: &'s Scope<'s, 'env, E, M>,
+        #[pin]
+        body: Option<F>,
+        out: Option<<F::Output as TaskOutput<E>>::Ok>,
+        // Swapped into the thread's ambient slot while the body is polled.
+        ambient: Option<crate::cx::Cx>,
+        enclosing: EnclosingScope,
+        driver: Driver<'env, M>,
+        _output: PhantomData<O>,
+    }
+
+    impl<'s, 'env, E, M: Mode, F: Future, O> PinnedDrop for Run<'s, 'env, E, M, F, O>
+    where
+        F::Output: TaskOutput<E>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if matches!(this.driver.phase, Phase::Done | Phase::Init) {
+                return;
+            }
+            this.driver.phase = Phase::Done;
+            let shared = &this.scope.shared;
+            shared.tracker.close();
+            shared.cx.cancel("scope dropped");
+            shared.close_admission();
+            // The body, then the in-place children (each catches its own future's panic),
+            // then every spawned task below.
+            let mut body = this.body;
+            let dropped = catch_unwind(AssertUnwindSafe(move || body.set(None)));
+            this.driver.drop_children(this.scope);
+            shared.tracker.abort_all();
+            let panic = dropped.err().or_else(|| this.driver.panic.take());
+            if let Some(payload) = panic {
+                if !std::thread::panicking() {
+                    std::panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+}
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M>
+where
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Runs the scope **fail-fast** and returns the body's value, or the first failure (a
+    /// child's or the body's own error, unchanged), or the cancellation.
+    ///
+    /// The first failure cancels the siblings (cause:
+    /// [`SiblingFailed`](crate::Cause::SiblingFailed), naming the task), and no child waiting
+    /// for a slot starts after it; later failures are its consequences and are dropped. The
+    /// returned future resolves only after every child has ended. A scope runs once; a second
+    /// `run` returns [`ConfigError::AlreadyRun`].
+    ///
+    /// The body has the last word on an outside cancellation (its parent, its deadline, a
+    /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
+    /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
+    /// result is the cancellation. A child's failure or panic always wins over the body.
+    ///
+    /// # Examples
+    ///
+    /// A child's error comes back unchanged, in the user's own type:
+    ///
+    /// ```
+    /// use scope::{Config, ConfigError, Interrupted, Scope};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("not found: {0}")]
+    ///     NotFound(String),
+    ///     #[error(transparent)]
+    ///     Interrupted(#[from] Interrupted),
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(async { Err::<(), _>(AppError::NotFound("user 7".into())) });
+    ///         s.spawn(async {
+    ///             scope::cancelled().await; // cancelled by the failure
+    ///             Ok::<(), AppError>(())
+    ///         });
+    ///         Ok::<_, AppError>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "not found: user 7");
+    ///
+    /// // A scope runs once.
+    /// let again = s.run(async { Ok::<_, AppError>(()) }).await;
+    /// assert!(matches!(again, Err(AppError::Interrupted(Interrupted::Config(ConfigError::AlreadyRun)))));
+    /// # });
+    /// ```
+    pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
+    }
+
+    /// Runs the scope **supervised** and returns the body's value or every failure, first to
+    /// last: failures do not cancel the siblings (only a panic, or the body's own error,
+    /// does). Otherwise as [`run`](Scope::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run_all(async {
+    ///         for name in ["a", "b"] {
+    ///             s.spawn_named(name, async move { Err::<(), E>(format!("{name} failed").into()) });
+    ///         }
+    ///         let sibling = s.spawn(async { Ok::<_, E>("not cancelled") });
+    ///         assert_eq!(sibling.await?, "not cancelled");
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
+    /// names.sort_unstable();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # });
+    /// ```
+    pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
+    }
+
+    fn run_with<F, O>(&'s self, body: F) -> Run<'s, 'env, E, M, F, O>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        Run {
+            scope: self,
+            body: Some(body),
+            out: None,
+            ambient: Some(self.shared.cx.clone()),
+            enclosing: Some(Arc::clone(&self.shared) as Arc<dyn Enclosing>),
+            driver: Driver {
+                phase: Phase::Init,
+                set: None,
+                body_woken: true,
+                on_cancel: None,
+                deadline: None,
+                grace: None,
+                deferred: Vec::new(),
+                deferred_timer: None,
+                panic: None,
+            },
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<'s, 'env, E, M, F, O> Future for Run<'s, 'env, E, M, F, O>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+    F: Future,
+    F::Output: TaskOutput<E>,
+    O: Finish<<F::Output as TaskOutput<E>>::Ok, E>,
+{
+    type Output = O::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<O::Output> {
+        // The hot path only: everything else is in functions of its own, so that the frame
+        // of a poll stays small (in-place scopes nest: one frame per level).
+        let mut this = self.project();
+        let scope: &'s Scope<'s, 'env, E, M> = this.scope;
+        if matches!(this.driver.phase, Phase::Init | Phase::Done) {
+            if let Some(out) =
+                start::<E, M, F, O>(scope, this.driver, this.enclosing, this.body.as_mut())
+            {
+                return Poll::Ready(out);
+            }
+        }
+        if this.driver.set.is_none() {
+            // Polled with the run's own waker: it may have been woken.
+            this.driver.body_woken = true;
+        }
+        for _ in 0..ROUNDS {
+            // The body: the only part of the poll that depends on its type.
+            if this.driver.take_body_wake() && this.body.is_some() {
+                poll_body::<E, M, F>(&mut this, task);
+            }
+            if this.driver.turn(scope, task) == Turn::AbortBody {
+                abort_body(&scope.shared, this.driver, this.body.as_mut());
+            }
+            if this.body.is_none() && this.driver.is_idle(scope) {
+                return Poll::Ready(finish::<E, M, O, _>(
+                    &scope.shared,
+                    this.driver,
+                    this.out.take(),
+                ));
+            }
+            if !this.driver.has_ready() {
+                return Poll::Pending;
+            }
+        }
+        // Still busy: let the runtime run others, and come back.
+        task.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Polls the body once (out of line: what the body's poll keeps on the stack is not on the
+/// path to the in-place children).
+#[inline(never)]
+fn poll_body<E, M, F>(this: &mut RunProj<'_, '_, '_, E, M, F, impl Sized>, task: &mut Context<'_>)
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+    F: Future,
+    F::Output: TaskOutput<E>,
+{
+    let Some(body) = this.body.as_mut().as_pin_mut() else {
+        return;
+    };
+    let polled = {
+        let waker = this.driver.body_waker().unwrap_or(task.waker());
+        let mut body_cx = Context::from_waker(waker);
+        let _enter = Enter::scope_code(this.ambient, this.enclosing);
+        catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)))
+    };
+    if !matches!(polled, Ok(Poll::Pending)) {
+        this.body.set(None);
+        body_ended(&this.scope.shared, this.driver, this.out, polled);
+    }
+}
+
+/// The first poll (start the scope) or a poll after the end; `Some` ends the poll with it.
+#[inline(never)]
+fn start<'env, E, M, F, O>(
+    scope: &Scope<'_, 'env, E, M>,
+    driver: &mut Driver<'env, M>,
+    enclosing: &EnclosingScope,
+    mut body: Pin<&mut Option<F>>,
+) -> Option<O::Output>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+    F: Future,
+    F::Output: TaskOutput<E>,
+    O: Finish<<F::Output as TaskOutput<E>>::Ok, E>,
+{
+    let shared = &*scope.shared;
+    if driver.phase == Phase::Done {
+        return Some(polled_after_done::<_, E, O>(shared));
+    }
+    shared.supervise.store(O::SUPERVISE, Ordering::Relaxed);
+    let Some(enclosing) = enclosing else {
+        unreachable!("a run holds its scope as the enclosing scope of its body");
+    };
+    if let Err(error) = driver.start(scope, enclosing) {
+        body.set(None);
+        return Some(O::finish(Report::failed(
+            &shared.info,
+            E::from(error.into()),
+        )));
+    }
+    if shared.cx.is_cancelled() {
+        // Entered already cancelled (a past deadline, a cancelled parent): the body never
+        // starts.
+        body.set(None);
+    }
+    None
+}
+
+/// The body returned (its value or its error) or panicked.
+#[inline(never)]
+fn body_ended<E, M, O>(
+    shared: &Shared<E>,
+    driver: &mut Driver<'_, M>,
+    slot: &mut Option<O::Ok>,
+    polled: Result<Poll<O>, Box<dyn Any + Send>>,
+) where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+    O: TaskOutput<E>,
+{
+    match polled {
+        Ok(Poll::Pending) => {}
+        Ok(Poll::Ready(out)) => {
+            shared.tracker.close();
+            match out.into_result() {
+                Ok(value) => *slot = Some(value),
+                Err(error) => {
+                    let message = error.to_string();
+                    shared.fail(&shared.info, error, message, true);
+                }
+            }
+        }
+        Err(payload) => driver.body_panicked(shared, payload),
+    }
+}
+
+/// The grace ran out while the body still runs: it is dropped (its destructor's panic is
+/// its panic).
+#[inline(never)]
+fn abort_body<E, M: Mode, F>(
+    shared: &Shared<E>,
+    driver: &mut Driver<'_, M>,
+    mut body: Pin<&mut Option<F>>,
+) {
+    if body.is_none() {
+        return;
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || body.set(None))) {
+        driver.body_panicked(shared, payload);
+    }
+}
+
+/// The end: resumes the body's panic, or reports what happened.
+#[inline(never)]
+fn finish<E, M, O, T>(shared: &Shared<E>, driver: &mut Driver<'_, M>, out: Option<T>) -> O::Output
+where
+    M: Mode,
+    E: From<Interrupted>,
+    O: Finish<T, E>,
+{
+    driver.phase = Phase::Done;
+    if let Some(payload) = driver.panic.take() {
+        // The body panicked: every child has drained; resume the unwind.
+        std::panic::resume_unwind(payload);
+    }
+    O::finish(report(shared, out))
+}
+
+/// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
+fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E> {
+    let failures = std::mem::take(&mut *shared.failures.lock());
+    let cause = shared.cx.cause_arc();
+    shared.cx.cancel_with(Cause::Finished {
+        scope: shared.info.clone(),
+    });
+    Report {
+        info: shared.info.clone(),
+        out,
+        failures,
+        cause,
+    }
+}
+
+#[cold]
+fn polled_after_done<T, E: From<Interrupted>, O: Finish<T, E>>(shared: &Shared<E>) -> O::Output {
+    let e = Interrupted::from_cause(Cause::explicit(
+        "the scope's future was polled after it completed",
+    ));
+    O::finish(Report::failed(&shared.info, E::from(e)))
+}
+
+/// What one turn of the driver asks of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    Continue,
+    /// The grace ran out: the body must be dropped now.
+    AbortBody,
+}
+
+/// The part of a scope's future that does not depend on its body's type: the in-place
+/// children, requests from handles, the cancellation, the grace and the abort. Generic over
+/// the mode only, so it is compiled once per mode and error type, not once per body.
+struct Driver<'env, M: Mode> {
+    phase: Phase,
+    /// Created with the first in-place child.
+    set: Option<InPlaceSet<'env, M>>,
+    /// Without a set, the body is polled on every poll of the run.
+    body_woken: bool,
+    /// Wakes the run when the scope's context is cancelled.
+    on_cancel: Option<OnCancel>,
+    /// Fires the scope's deadline.
+    deadline: Option<Pin<Box<Sleep>>>,
+    grace: Option<Pin<Box<Sleep>>>,
+    /// Children cancelled alone, to abort when their grace runs out.
+    deferred: Vec<(Instant, Target)>,
+    deferred_timer: Option<Pin<Box<Sleep>>>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl<'env, M: Mode> Driver<'env, M> {
+    /// Enters the running phase and starts the children spawned before it; a scope that
+    /// cannot run reports why.
+    fn start<E>(
+        &mut self,
+        scope: &Scope<'_, 'env, E, M>,
+        enclosing: &Arc<dyn Enclosing>,
+    ) -> Result<(), ConfigError> {
+        let shared = &scope.shared;
+        if shared.tracker.start() {
+            self.phase = Phase::Done;
+            return Err(ConfigError::AlreadyRun);
+        }
+        if let Some(error) = scope.config_error.clone() {
+            self.phase = Phase::Done;
+            shared.tracker.close();
+            shared.close_admission();
+            return Err(error);
+        }
+        self.phase = Phase::Running;
+        // Woken when the context is cancelled (by anyone, at any depth above): the callback
+        // runs outside every lock and only wakes the run, which then looks.
+        let scope_ref: Weak<dyn Enclosing> = Arc::downgrade(enclosing);
+        self.on_cancel = Some(shared.cx.on_cancel(move |_| {
+            if let Some(scope) = scope_ref.upgrade() {
+                scope.tracker().wake_owner();
+            }
+        }));
+        // A deadline needs a timer to fire while everything sleeps.
+        if let Some(at) = shared.cx.deadline() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                self.deadline = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
+        }
+        for q in shared.admission.start() {
+            shared.start_queued(q);
+        }
+        Ok(())
+    }
+
+    fn take_body_wake(&mut self) -> bool {
+        match &self.set {
+            None => std::mem::take(&mut self.body_woken),
+            Some(set) => set.take_body_wake() | std::mem::take(&mut self.body_woken),
+        }
+    }
+
+    fn body_waker(&self) -> Option<&std::task::Waker> {
+        self.set.as_ref().map(InPlaceSet::body_waker)
+    }
+
+    fn has_ready(&self) -> bool {
+        self.body_woken || self.set.as_ref().is_some_and(InPlaceSet::has_ready)
+    }
+
+    /// The body panicked: close the scope and cancel the children; the payload is resumed
+    /// once they have drained.
+    fn body_panicked<E>(&mut self, shared: &Shared<E>, payload: Box<dyn Any + Send>) {
+        shared.tracker.close();
+        let message = panic_message(payload.as_ref());
+        shared.cx.cancel_with(Cause::Panicked {
+            task: shared.info.clone(),
+            message,
+        });
+        shared.close_admission();
+        self.panic.get_or_insert(payload);
+    }
+
+    /// Takes requests, admits and polls in-place children, and handles cancellation: the
+    /// grace, then the abort (of the in-place and spawned children here; the caller drops
+    /// the body).
+    #[inline(never)]
+    fn turn<E>(&mut self, scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> Turn {
+        let shared = &*scope.shared;
+        shared.tracker.register_owner(task.waker());
+        self.handle_requests(scope);
+        // Relaxed: a hint; `admit` takes them with Acquire.
+        if shared.in_place_admitted.load(Ordering::Relaxed) != 0 {
+            self.admit(scope);
+        }
+        if let Some(set) = &mut self.set {
+            set.register(task.waker());
+            let completed = set.poll_ready(|done| {
+                if done.slot {
+                    shared.release_slot();
+                }
+            });
+            if completed && shared.in_place_admitted.load(Ordering::Relaxed) != 0 {
+                // A completed child handed its slot to a queued one.
+                self.admit(scope);
+            }
+        }
+        if !self.deferred.is_empty() {
+            self.poll_deferred(shared, task);
+        }
+        if let Some(deadline) = &mut self.deadline {
+            if deadline.as_mut().poll(task).is_ready() {
+                // `is_cancelled` below fires it.
+                self.deadline = None;
+            }
+        }
+        if matches!(self.phase, Phase::Running | Phase::Draining) && shared.cx.is_cancelled() {
+            return self.cancelled(scope, task);
+        }
+        Turn::Continue
+    }
+
+    /// Requests from handles: aborts, and the grace of children cancelled alone.
+    fn handle_requests<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
+        let requests = scope.shared.take_requests();
+        if requests.is_empty() {
+            return;
+        }
+        self.handle_requests_slow(scope, requests);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn handle_requests_slow<E>(&mut self, scope: &Scope<'_, 'env, E, M>, requests: Vec<Control>) {
+        for request in requests {
+            match request {
+                Control::StopInPlace { id, at } => self.stop_in_place(scope, id, at),
+                Control::Deferred { at, target } => {
+                    self.deferred.push((at, target));
+                    self.deferred_timer = None;
+                }
+            }
+        }
+    }
+
+    /// Moves the admitted in-place children from the scope's local queue into the set.
+    #[inline(never)]
+    fn admit<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
+        let shared = &*scope.shared;
+        // Acquire: pairs with the Release increment after the child was pushed.
+        let admitted = shared.in_place_admitted.swap(0, Ordering::Acquire);
+        if admitted == 0 || matches!(self.phase, Phase::Aborted | Phase::Done) {
+            return;
+        }
+        let taken: Vec<LocalTask<'env, M>> = {
+            let mut local = scope.local.lock();
+            let n = admitted.min(local.tasks.len());
+            local.tasks.drain(..n).collect()
+        };
+        let slot = shared.admission.is_limited();
+        let set = self.set.get_or_insert_with(|| {
+            // From now on the body has its own waker; poll it once with it.
+            InPlaceSet::new()
+        });
+        for t in taken {
+            set.insert(Running {
+                id: t.id,
+                fut: t.fut,
+                slot,
+            });
+        }
+    }
+
+    /// Stops one in-place child: one still queued is dropped now (it never starts); a
+    /// running one now, or at `at` (its grace) if it is still running then.
+    fn stop_in_place<E>(
+        &mut self,
+        scope: &Scope<'_, 'env, E, M>,
+        id: crate::info::TaskId,
+        at: Option<Instant>,
+    ) {
+        let shared = &*scope.shared;
+        // Waiting for a slot (or, without a limit, not yet taken): it never starts. With a
+        // limit, one waiting in-place entry goes with it, so that the waiting entries and the
+        // children waiting in the local queue stay as many.
+        let waiting = scope.local.lock().tasks.iter().any(|t| t.id == id)
+            && (!shared.admission.is_limited() || shared.admission.remove_in_place());
+        if waiting {
+            let queued = {
+                let mut local = scope.local.lock();
+                local
+                    .tasks
+                    .iter()
+                    .position(|t| t.id == id)
+                    .and_then(|i| local.tasks.remove(i))
+            };
+            drop(queued);
+            return;
+        }
+        self.admit(scope);
+        if let Some(at) = at {
+            self.deferred.push((at, Target::InPlace(id)));
+            self.deferred_timer = None;
+            return;
+        }
+        if let Some(running) = self.set.as_mut().and_then(|set| set.remove(id)) {
+            let slot = running.slot;
+            drop(running);
+            if slot {
+                shared.release_slot();
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn poll_deferred<E>(&mut self, shared: &Shared<E>, task: &mut Context<'_>) {
+        if self.deferred.is_empty() {
+            self.deferred_timer = None;
+            return;
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.deferred = later;
+        for (_, target) in due {
+            match target {
+                Target::InPlace(id) => shared.request(Control::StopInPlace { id, at: None }),
+                other => other.abort_now(shared),
+            }
+        }
+        if let Some(next) = self.deferred.iter().map(|(at, _)| *at).min() {
+            let timer = self
+                .deferred_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+            if timer.as_mut().poll(task).is_ready() {
+                // Due now: the next turn aborts it.
+                task.waker().wake_by_ref();
+            }
+        } else {
+            self.deferred_timer = None;
+        }
+    }
+
+    /// The scope is cancelled: close, then the grace, then the abort.
+    #[cold]
+    #[inline(never)]
+    fn cancelled<E>(&mut self, scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> Turn {
+        let shared = &*scope.shared;
+        if self.phase == Phase::Running {
+            self.phase = Phase::Draining;
+            shared.tracker.close();
+            shared.close_admission();
+            self.drop_queued(scope);
+            let no_timer = tokio::runtime::Handle::try_current().is_err();
+            if !(shared.grace.is_zero() || no_timer) {
+                let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
+                let fired = sleep.as_mut().poll(task).is_ready();
+                self.grace = Some(sleep);
+                if !fired {
+                    return Turn::Continue;
+                }
+            }
+        } else if let Some(grace) = &mut self.grace {
+            if grace.as_mut().poll(task).is_pending() {
+                return Turn::Continue;
+            }
+        }
+        self.phase = Phase::Aborted;
+        self.grace = None;
+        self.deadline = None;
+        self.drop_children(scope);
+        shared.tracker.abort_all();
+        Turn::AbortBody
+    }
+
+    /// Drops the in-place children not yet taken by the run (cancelled: they never start).
+    fn drop_queued<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
+        scope.shared.in_place_admitted.store(0, Ordering::Relaxed);
+        let queued: Vec<LocalTask<'env, M>> = scope.local.lock().tasks.drain(..).collect();
+        drop(queued);
+    }
+
+    /// Drops every in-place child, running or queued (each catches its own future's panic).
+    fn drop_children<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
+        if let Some(set) = &mut self.set {
+            let running = set.take_all();
+            drop(running);
+        }
+        self.drop_queued(scope);
+        self.deferred.clear();
+        self.deferred_timer = None;
+    }
+
+    /// No in-place child, no spawned child and no nested scope's child left (the body
+    /// aside): the scope may finish. Seals the tracker when it is.
+    fn is_idle<E>(&mut self, scope: &Scope<'_, 'env, E, M>) -> bool {
+        if self.set.as_ref().is_some_and(|s| !s.is_empty()) {
+            return false;
+        }
+        let leftover: Vec<LocalTask<'env, M>> = {
+            let mut local = scope.local.lock();
+            if !local.tasks.is_empty() {
+                if self.phase != Phase::Aborted {
+                    return false;
+                }
+                // Pushed while the abort ran (it passed the closed check just before): it
+                // never starts.
+                local.tasks.drain(..).collect()
+            } else {
+                local.finished = true;
+                Vec::new()
+            }
+        };
+        if !leftover.is_empty() {
+            drop(leftover);
+            return false;
+        }
+        scope.shared.tracker.try_finish()
+    }
+}
+
+impl<E, M: Mode, F: Future, O> fmt::Debug for Run<'_, '_, E, M, F, O>
+where
+    F::Output: TaskOutput<E>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("scope", &self.scope.shared.info)
+            .field("phase", &self.driver.phase)
+            .field(
+                "in_place_children",
+                &self.driver.set.as_ref().map_or(0, InPlaceSet::len),
+            )
+            .finish_non_exhaustive()
+    }
+}

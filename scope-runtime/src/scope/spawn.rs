@@ -1,0 +1,777 @@
+//! Spawning: the spawn methods of a scope, and the future every child runs in.
+//!
+//! A child's life: it takes a unit of live work (spawned children only), is admitted or
+//! queued (`admission.rs`), starts as a runtime task or in the run's in-place set, runs with
+//! its own context as the ambient one, and ends by settling its outcome with the scope
+//! (`outcome.rs`), handing its slot of the limit on, delivering the outcome to its handle
+//! (`child.rs`), and, once its future is dropped, giving its unit back.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+use super::admission::{Queued, Ticket};
+use super::child::Child;
+use super::mode::{Local, Mode, Sendable};
+use super::outcome::TaskOutput;
+use super::race::Race;
+use super::tracker::{Enclosing, Tracker};
+use super::{LocalTask, Scope, Shared};
+use crate::cause::Cause;
+use crate::cx::{Cx, EnclosingScope, Enter};
+use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
+use crate::info::TaskInfo;
+
+/// How a child's outcome reaches its handle.
+pub(crate) trait Deliver<T> {
+    type Output;
+    /// The child completed (its own way, or by panicking).
+    fn deliver(&mut self, out: Result<T, Interrupted>) -> Self::Output;
+    /// The child ended without completing: it never started, or it was aborted.
+    fn dropped(&mut self, out: Result<T, Interrupted>);
+}
+
+/// The outcome is the task's output, read through its `JoinHandle`.
+pub(crate) struct Direct;
+
+impl<T> Deliver<T> for Direct {
+    type Output = Result<T, Interrupted>;
+    fn deliver(&mut self, out: Result<T, Interrupted>) -> Result<T, Interrupted> {
+        out
+    }
+    fn dropped(&mut self, _: Result<T, Interrupted>) {
+        // The handle learns it from the `JoinHandle` (cancelled) and the scope's records.
+    }
+}
+
+/// The outcome goes through a channel: in-place children, and spawned children that were
+/// queued before they became tasks.
+pub(crate) struct Channel<T>(Option<oneshot::Sender<Result<T, Interrupted>>>);
+
+impl<T> Deliver<T> for Channel<T> {
+    type Output = ();
+    fn deliver(&mut self, out: Result<T, Interrupted>) {
+        if let Some(tx) = self.0.take() {
+            // A dropped handle does not want it; the value is dropped here (no lock is held).
+            let _ = tx.send(out);
+        }
+    }
+    fn dropped(&mut self, out: Result<T, Interrupted>) {
+        self.deliver(out);
+    }
+}
+
+/// It has been polled (it started running).
+const STARTED: u8 = 1;
+/// It completed and delivered its outcome.
+const DONE: u8 = 2;
+/// It holds a slot of the scope's limit.
+const SLOT: u8 = 4;
+/// It holds a unit of the scope's tracker.
+const UNIT: u8 = 8;
+
+type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
+
+pin_project_lite::pin_project! {
+    /// The future every child runs in, spawned or in place: the user's future, polled with the
+    /// child's context as the ambient one, its panics (in `poll` and in its destructor) turned
+    /// into outcomes, and its end reported to the scope and to the handle. Written by hand so
+    /// the user's future is stored once, inline.
+    #[project = ChildTaskProj]
+    pub(crate) struct ChildTask<F, E, D>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+        E: From<Interrupted>,
+        E: fmt::Display,
+        D: Deliver<OkOf<F, E>>,
+    {
+        // Dropped first, by hand (see `PinnedDrop`): the unit is given back only after it.
+        #[pin]
+        fut: Option<F>,
+        shared: Arc<Shared<E>>,
+        // The scope, as the enclosing scope of scopes entered in the child.
+        scope: EnclosingScope,
+        cx: Option<Cx>,
+        info: TaskInfo,
+        deliver: D,
+        flags: u8,
+    }
+
+    impl<F, E, D> PinnedDrop for ChildTask<F, E, D>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+        E: From<Interrupted>,
+        E: fmt::Display,
+        D: Deliver<OkOf<F, E>>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let flags = *this.flags;
+            if flags & DONE == 0 {
+                // Ended without completing: never started, or aborted (the grace ran out,
+                // the scope was dropped, or the handle aborted it).
+                let panicked = if this.fut.is_some() {
+                    let _enter = Enter::scope_code(this.cx, this.scope);
+                    let mut fut = this.fut.as_mut();
+                    catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
+                } else {
+                    None
+                };
+                let shared = &**this.shared;
+                let out = match panicked {
+                    // Its destructor panicked: that is the child's panic.
+                    Some(payload) => {
+                        shared.record_drop_panic(this.info.id(), panic_message(payload.as_ref()));
+                        Err(shared.panicked(this.info, payload).into())
+                    }
+                    None => {
+                        if flags & STARTED == 0 {
+                            Err(NotStarted::new(why_not_started(this.cx.as_ref(), shared)).into())
+                        } else {
+                            Err(Interrupted::from_shared_cause(why_stopped(this.cx.as_ref(), shared)))
+                        }
+                    }
+                };
+                this.deliver.dropped(out);
+                if flags & SLOT != 0 {
+                    shared.release_slot();
+                }
+            }
+            if flags & UNIT != 0 {
+                this.shared.tracker.exit();
+            }
+        }
+    }
+}
+
+/// Why a child never started: it was cancelled alone (its own cause), or its scope closed
+/// (the scope's cause, not the "parent cancelled" its context inherits).
+pub(crate) fn why_not_started<E>(cx: Option<&Cx>, shared: &Shared<E>) -> Arc<Cause> {
+    match cx.and_then(Cx::cause_arc) {
+        Some(own) if !matches!(*own, Cause::ParentCancelled(_)) => own,
+        own => shared
+            .cx
+            .cause_arc()
+            .or(own)
+            .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped"))),
+    }
+}
+
+/// Why a child that did not complete stopped: its own context's cause, else its scope's.
+pub(crate) fn why_stopped<E>(cx: Option<&Cx>, shared: &Shared<E>) -> Arc<Cause> {
+    cx.and_then(Cx::cause_arc)
+        .or_else(|| shared.cx.cause_arc())
+        .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped")))
+}
+
+impl<F, E, D> ChildTask<F, E, D>
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+    D: Deliver<OkOf<F, E>>,
+{
+    fn new(shared: &Arc<Shared<E>>, cx: Cx, info: TaskInfo, fut: F, deliver: D, flags: u8) -> Self {
+        ChildTask {
+            fut: Some(fut),
+            shared: Arc::clone(shared),
+            scope: Some(Arc::clone(shared) as Arc<dyn Enclosing>),
+            cx: Some(cx),
+            info,
+            deliver,
+            flags,
+        }
+    }
+}
+
+impl<F, E, D> Future for ChildTask<F, E, D>
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display,
+    D: Deliver<OkOf<F, E>>,
+{
+    type Output = D::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<D::Output> {
+        // The hot path only (in-place children nest: one frame per level).
+        let mut this = self.project();
+        if *this.flags & (STARTED | DONE) != STARTED {
+            if *this.flags & DONE != 0 {
+                // Polled again after it completed: it has nothing more to give.
+                return Poll::Pending;
+            }
+            // A child whose context is cancelled before its first poll never runs.
+            if this.cx.as_ref().is_some_and(Cx::is_cancelled) {
+                return Poll::Ready(finish_unstarted(this));
+            }
+            *this.flags |= STARTED;
+        }
+        let polled = {
+            let _enter = Enter::scope_code(this.cx, this.scope);
+            match this.fut.as_mut().as_pin_mut() {
+                Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
+                None => return Poll::Pending,
+            }
+        };
+        if let Ok(Poll::Pending) = polled {
+            return Poll::Pending;
+        }
+        Poll::Ready(complete(this, polled))
+    }
+}
+
+/// The child's future returned (or panicked): it is dropped, in place (its destructor is part
+/// of the child, so a panic there is the child's panic), and its outcome settled with the
+/// scope and delivered to the handle.
+#[inline(never)]
+fn complete<F, E, D>(
+    mut this: ChildTaskProj<'_, F, E, D>,
+    polled: Result<Poll<F::Output>, Box<dyn std::any::Any + Send>>,
+) -> D::Output
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display,
+    D: Deliver<OkOf<F, E>>,
+{
+    let dropped = {
+        let _enter = Enter::scope_code(this.cx, this.scope);
+        let mut fut = this.fut.as_mut();
+        catch_unwind(AssertUnwindSafe(move || fut.set(None)))
+    };
+    let out = match (polled, dropped) {
+        (Ok(Poll::Ready(out)), Ok(())) => Ok(out),
+        (Err(payload), _) | (Ok(_), Err(payload)) => Err(payload),
+        (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
+    };
+    *this.flags |= DONE;
+    let result = this.shared.settle(this.info, out);
+    if *this.flags & SLOT != 0 {
+        // After the settle: a failure has closed admission by now, so its slot is not
+        // handed to a queued child.
+        *this.flags &= !SLOT;
+        this.shared.release_slot();
+    }
+    this.deliver.deliver(result)
+}
+
+/// A child cancelled before its first poll: dropped unstarted, reported as never run.
+#[cold]
+#[inline(never)]
+fn finish_unstarted<F, E, D>(this: ChildTaskProj<'_, F, E, D>) -> D::Output
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display,
+    D: Deliver<OkOf<F, E>>,
+{
+    *this.flags |= DONE;
+    let mut fut = this.fut;
+    let out = match catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
+        Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
+        Ok(()) => Err(NotStarted::new(why_not_started(this.cx.as_ref(), this.shared)).into()),
+    };
+    if *this.flags & SLOT != 0 {
+        *this.flags &= !SLOT;
+        this.shared.release_slot();
+    }
+    this.deliver.deliver(out)
+}
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
+    /// The handle of a child refused because the scope is closed: it never runs.
+    fn refused<T>(&'s self, info: TaskInfo, cx: &Cx) -> Child<'s, T>
+    where
+        E: Send + 'static,
+    {
+        let cause = self.shared.cx.cause_arc().unwrap_or_else(|| {
+            Arc::new(Cause::explicit(
+                "the scope is closed: its body has returned",
+            ))
+        });
+        cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
+        Child::done(
+            cx.clone(),
+            info,
+            Err(NotStarted::new(cause).into()),
+            &**self.shared,
+        )
+    }
+
+    /// Queues a boxed in-place child (the run takes it when admitted); the handle reads its
+    /// outcome from `rx`.
+    fn push_in_place<T>(
+        &'s self,
+        info: TaskInfo,
+        cx: Cx,
+        fut: Pin<Box<M::Task<'env>>>,
+        rx: oneshot::Receiver<Result<T, Interrupted>>,
+    ) -> Child<'s, T>
+    where
+        E: Send + 'static,
+    {
+        let shared: &Arc<Shared<E>> = &self.shared;
+        let id = info.id();
+        let rejected = {
+            let mut local = self.local.lock();
+            if local.finished || shared.tracker.is_closed() {
+                Some(fut)
+            } else {
+                local.tasks.push_back(LocalTask { id, fut });
+                None
+            }
+        };
+        if let Some(fut) = rejected {
+            // Closed meanwhile: dropped unstarted (outside the lock); `rx` learns why.
+            drop(fut);
+        } else if !shared.admission.is_limited() {
+            shared.start_queued(Queued::InPlace);
+        } else {
+            match shared.admission.arrive(Queued::InPlace) {
+                Ok(Some(now)) => shared.start_queued(now),
+                // Queued: admitted when a slot frees. Closed: the run drops it.
+                Ok(None) | Err(_) => shared.tracker.wake_owner(),
+            }
+        }
+        Child::in_place(cx, info, rx, &**shared)
+    }
+
+    /// Spawns a `Send + 'static` child: on the runtime, or in place without one.
+    fn spawn_inner<F>(
+        &'s self,
+        info: TaskInfo,
+        fut: F,
+        refuse: bool,
+    ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+    {
+        let shared: &Arc<Shared<E>> = &self.shared;
+        if refuse {
+            if self.is_closed() {
+                return Err(SpawnError::Closed);
+            }
+            if !shared.admission.has_room() {
+                return Err(SpawnError::Full);
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to spawn on: it runs in place, on the scope's own task.
+            return Ok(self.in_place_boxed(info, fut, M::boxed_send));
+        };
+        let cx = shared.cx.child();
+        if shared.cx.is_cancelled() {
+            return Ok(self.refused(info, &cx));
+        }
+        // A unit of live work, here and in every enclosing scope, before anything starts.
+        if shared.tracker.enter().is_err() {
+            return Ok(self.refused(info, &cx));
+        }
+        let limited = shared.admission.is_limited();
+        let now = if limited {
+            shared.admission.try_admit()
+        } else {
+            shared.tracker.is_started()
+        };
+        if now {
+            let flags = if limited { UNIT | SLOT } else { UNIT };
+            let task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Direct, flags);
+            let handle = runtime.spawn(task);
+            register(shared, handle.abort_handle());
+            return Ok(Child::spawned(cx, info, handle, &**shared));
+        }
+        // Queued: its future waits in the admission queue, not as a task.
+        let (tx, rx) = oneshot::channel();
+        let task = ChildTask::new(
+            shared,
+            cx.clone(),
+            info.clone(),
+            fut,
+            Channel(Some(tx)),
+            UNIT,
+        );
+        let ticket = Arc::new(Ticket::default());
+        let start = start_later(Arc::clone(shared), Arc::clone(&ticket), task, limited);
+        let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
+        match shared.admission.arrive(queued) {
+            Ok(Some(now)) => shared.start_queued(now),
+            Ok(None) => {}
+            // Admission closed: dropped unstarted, outside the lock; `rx` learns why.
+            Err(closed) => drop(closed),
+        }
+        Ok(Child::queued(cx, info, rx, ticket, &**shared))
+    }
+
+    /// An in-place child, boxed for the scope's mode by `boxed`.
+    fn in_place_boxed<F, B>(&'s self, info: TaskInfo, fut: F, boxed: B) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: 'env,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+        B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
+    {
+        let shared: &Arc<Shared<E>> = &self.shared;
+        let cx = shared.cx.child();
+        if self.is_closed() {
+            return self.refused(info, &cx);
+        }
+        let (tx, rx) = oneshot::channel();
+        let task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Channel(Some(tx)), 0);
+        self.push_in_place(info, cx, boxed(task), rx)
+    }
+}
+
+/// Registers a spawned child's task for the forced abort.
+fn register<E: Send + 'static>(shared: &Arc<Shared<E>>, handle: super::tracker::TaskHandle) {
+    Tracker::register_task(&(Arc::clone(shared) as Arc<dyn Enclosing>), handle);
+}
+
+/// The start of a queued spawned child: becomes a task when admitted, unless its handle
+/// aborted it first.
+fn start_later<F, E>(
+    shared: Arc<Shared<E>>,
+    ticket: Arc<Ticket>,
+    task: ChildTask<F, E, Channel<OkOf<F, E>>>,
+    limited: bool,
+) -> impl FnOnce() + Send + 'static
+where
+    F: Future + Send + 'static,
+    F::Output: TaskOutput<E>,
+    OkOf<F, E>: Send + 'static,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    move || {
+        let mut task = task;
+        if limited {
+            // Admission handed it a slot.
+            task.flags |= SLOT;
+        }
+        if !ticket.may_start() {
+            // Aborted while it waited: dropped unstarted (its slot passes on).
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let handle = runtime.spawn(task);
+                ticket.started(handle.abort_handle());
+                register(&shared, handle.abort_handle());
+            }
+            Err(_) => {
+                // Admitted where no runtime runs (it cannot happen from the scope's own run,
+                // which runs on one): it cannot start, and says why.
+                task.cx
+                    .as_ref()
+                    .map(|cx| cx.cancel("no tokio runtime to start the child on"));
+            }
+        }
+    }
+}
+
+impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Spawns a child on the tokio runtime, in parallel. It must be `Send + 'static`; to
+    /// borrow from outside the scope, use [`spawn_in_place`](Scope::spawn_in_place). Named by
+    /// its call site.
+    ///
+    /// It starts once the scope runs (spawned before [`run`](Scope::run), it waits for it)
+    /// and, with a [limit](crate::Config::limit), once a slot is free: until then it waits in
+    /// the scope's queue, in spawn order, as a future, not a task. If the scope is closed, the
+    /// child never starts and its handle resolves to [`Interrupted::NotStarted`] (use
+    /// [`try_spawn`](Scope::try_spawn) to be told instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn(async { Ok::<_, Interrupted>(6 * 7) });
+    ///         assert_eq!(child.await?, 42);
+    ///         s.cancel("closing");
+    ///         // Closed: this child never starts; its handle says so.
+    ///         let late = s.spawn(async { Ok::<_, Interrupted>(0) });
+    ///         assert!(matches!(late.await, Err(Interrupted::NotStarted(_))));
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(out.is_ok()); // the body returned on its own after the cancel: its value stands
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let info = TaskInfo::here(None);
+        match self.spawn_inner(info, fut, false) {
+            Ok(child) => child,
+            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
+        }
+    }
+
+    /// [`spawn`](Scope::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// The name shows up in the cause the siblings see:
+    ///
+    /// ```
+    /// use scope::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn_named("db", async { Err::<u8, E>("connection refused".into()) });
+    ///         assert_eq!(child.info().name(), Some("db"));
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "connection refused"); // the child's own error
+    /// let cause = s.cx().cause().unwrap();
+    /// assert_eq!(cause.to_string(), "sibling task `db` failed: connection refused");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &'s self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let info = TaskInfo::here(Some(name.into()));
+        match self.spawn_inner(info, fut, false) {
+            Ok(child) => child,
+            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
+        }
+    }
+
+    /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
+    /// ([`SpawnError::Closed`]) or no slot of its limit is free ([`SpawnError::Full`]),
+    /// instead of handing back a child that never starts or queueing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     let first = s.try_spawn(async { Ok::<_, Interrupted>(1) }).unwrap();
+    ///     let refused = s.try_spawn(async { Ok::<_, Interrupted>(2) });
+    ///     assert_eq!(refused.unwrap_err(), SpawnError::Full);
+    ///     assert_eq!(first.await?, 1);
+    ///     // The first child has finished: there is room again.
+    ///     let second = s.try_spawn(async { Ok::<_, Interrupted>(2) }).unwrap();
+    ///     assert_eq!(second.await?, 2);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&'s self, fut: F) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        self.spawn_inner(TaskInfo::here(None), fut, true)
+    }
+
+    fn try_in_place_check(&self) -> Result<(), SpawnError> {
+        if self.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        if !self.shared.admission.has_room() {
+            return Err(SpawnError::Full);
+        }
+        Ok(())
+    }
+}
+
+macro_rules! in_place_methods {
+    ($mode:ty, $doc:literal $(, $send:ident)?) => {
+        impl<'s, 'env, E> Scope<'s, 'env, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+        {
+            #[doc = concat!("Starts an in-place child: polled by the scope's own future, ", $doc)]
+            ///
+            /// It may borrow from outside the scope. It runs concurrently with the body (also
+            /// while the body is itself waiting), on the scope's task, not in parallel. Like a
+            /// spawned child, it starts once the scope runs and a slot of its limit is free.
+            ///
+            /// # Examples
+            ///
+            /// It borrows from outside the scope and runs while the body waits:
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let greeting = String::from("hello");
+            /// let (tx, rx) = tokio::sync::oneshot::channel();
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let borrowed = &greeting;
+            ///         s.spawn_in_place(async move { tx.send(borrowed.len()).unwrap() });
+            ///         Ok::<_, Interrupted>(rx.await.unwrap())
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap(), 5);
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t))
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) with a name.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Scope};
+            /// type E = Box<dyn std::error::Error + Send + Sync>;
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let input = "12a";
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let child = s.spawn_in_place_named("parse", async { input.parse::<u32>().map_err(E::from) });
+            ///         assert_eq!(child.info().name(), Some("parse"));
+            ///         Ok::<_, E>(child.await?)
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap_err().to_string(), "invalid digit found in string");
+            /// let cause = s.cx().cause().unwrap();
+            /// assert_eq!(cause.to_string(), "sibling task `parse` failed: invalid digit found in string");
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place_named<F>(
+                &'s self,
+                name: impl Into<Cow<'static, str>>,
+                fut: F,
+            ) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t))
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
+            /// the scope is closed or no slot of its limit is free.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope, SpawnError};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let s = &Scope::new(Config::new().limit(1));
+            /// let out = s
+            ///     .run(async {
+            ///         let _busy = s.try_spawn_in_place(std::future::pending::<()>()).unwrap();
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Full);
+            ///         s.cancel("done");
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Closed);
+            ///         Ok::<_, Interrupted>(())
+            ///     })
+            ///     .await;
+            /// assert!(out.is_ok());
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn try_spawn_in_place<F>(
+                &'s self,
+                fut: F,
+            ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                let info = TaskInfo::here(None);
+                self.try_in_place_check()?;
+                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t)))
+            }
+        }
+
+        impl<'s, 'env, T, E> Race<'s, 'env, T, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+            T: $($send +)? 'env,
+        {
+            /// Starts an in-place candidate (see [`Scope::spawn_in_place`]).
+            ///
+            /// # Examples
+            ///
+            /// Candidates may borrow from outside the race:
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Race};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let mirrors = ["a.example", "b.example"];
+            /// let race = &Race::new(Config::new());
+            /// let winner = race
+            ///     .run(async {
+            ///         for mirror in &mirrors {
+            ///             race.spawn_in_place(async move { Ok::<_, Interrupted>(*mirror) });
+            ///         }
+            ///     })
+            ///     .await;
+            /// assert!(mirrors.contains(&winner.unwrap()));
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, ()>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E, Ok = T>,
+            {
+                let candidate = self.candidate(fut);
+                self.scope.spawn_in_place(candidate)
+            }
+        }
+    };
+}
+
+in_place_methods!(
+    Sendable,
+    "so it must be `Send` (use a [`LocalScope`](crate::LocalScope) otherwise).",
+    Send
+);
+in_place_methods!(Local, "and need not be `Send`.");

@@ -1,0 +1,371 @@
+//! Live-work accounting, one mechanism for scopes and services: how many units of work an
+//! owner waits for, whether it still admits new ones, and how to abort them all.
+//!
+//! A *unit* is a runtime task (or a child queued to become one) that the owner must see gone
+//! before it finishes. A tracker entered while the code of another owner runs (a scope opened
+//! in a body or a child, a scope opened in a service task) is *nested* in it: each of its units
+//! is a unit of every enclosing tracker too, so an owner waits for its descendants at any
+//! depth, however the scopes in between end (finished, dropped, forgotten).
+//!
+//! # Invariants
+//!
+//! - `state` is `units << 3 | STARTED | SEALED | CLOSED`, changed only by read-modify-writes,
+//!   so every change has one place in its modification order.
+//! - A unit is taken by incrementing this tracker and then every enclosing one. It is refused
+//!   (and every increment undone) if this tracker is `CLOSED` or `SEALED`, or an enclosing one
+//!   is `SEALED`. A unit, once taken, is held until the work's future is dropped.
+//! - `SEALED` is set either by the owner's finish, with a compare-and-swap from zero units (so
+//!   no unit is held at that instant, and none can be taken after), or by the forced abort. A
+//!   sealed tracker never admits a unit again; its count only falls.
+//! - The owner registers its waker, then reads the count: the exit that takes the count to
+//!   zero wakes it afterwards, so the last exit cannot be missed.
+//!
+//! # Lock order
+//!
+//! The registry lock is held only to push or take abort handles and nested trackers; aborting,
+//! waking and dropping happen after it is released. A tracker takes an enclosing tracker's
+//! registry lock only while holding none of its own.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+
+use crate::cx::EnclosingScope;
+use crate::slab::Slab;
+use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
+
+/// An owner of live work: what a scope entered in its code is nested in.
+pub(crate) trait Enclosing: Send + Sync + 'static {
+    fn tracker(&self) -> &Tracker;
+}
+
+/// What the forced abort holds of a runtime task: its abort handle (a stand-in under the
+/// loom models, which run no runtime).
+#[cfg(not(all(test, loom)))]
+pub(crate) type TaskHandle = tokio::task::AbortHandle;
+
+/// A model task for the loom models: aborting it sets its flag.
+#[cfg(all(test, loom))]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskHandle(pub(crate) Arc<crate::sync::AtomicBool>);
+
+#[cfg(all(test, loom))]
+impl TaskHandle {
+    pub(crate) fn abort(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+/// No new direct units (the owner's body returned, or it was cancelled).
+const CLOSED: usize = 0b001;
+/// No new units at all, nested ones included (finished, or forcibly aborted).
+const SEALED: usize = 0b010;
+/// The owner has started (a scope's run future was first polled).
+const STARTED: usize = 0b100;
+const UNIT: usize = 0b1000;
+
+/// Why a unit was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// This tracker is closed or sealed.
+    Closed,
+    /// An enclosing tracker is sealed: the work it belongs to is over.
+    EnclosingSealed,
+}
+
+pub(crate) struct Tracker {
+    state: AtomicUsize,
+    /// The owner, waiting for the count to reach zero.
+    owner: AtomicWaker,
+    /// Further waiters (services can have several drainers), notified at zero.
+    #[cfg(not(all(test, loom)))]
+    idle: Option<tokio::sync::Notify>,
+    enclosing: EnclosingScope,
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Abort handles of this tracker's tasks, finished ones cleared now and then.
+    aborts: Vec<TaskHandle>,
+    /// Nested trackers that have had tasks, for the forced abort.
+    nested: Slab<Weak<dyn Enclosing>>,
+    /// This tracker's key in its enclosing tracker's `nested`, once registered there.
+    key_in_enclosing: Option<usize>,
+}
+
+impl Tracker {
+    /// A tracker nested in `enclosing` (if any).
+    pub(crate) fn new(enclosing: EnclosingScope) -> Self {
+        Tracker {
+            state: AtomicUsize::new(0),
+            owner: AtomicWaker::default(),
+            #[cfg(not(all(test, loom)))]
+            idle: None,
+            enclosing,
+            registry: Mutex::new(Registry::default()),
+        }
+    }
+
+    /// A tracker whose idle moments also notify any number of waiters (see [`Tracker::idle`]).
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn with_waiters(enclosing: EnclosingScope) -> Self {
+        Tracker {
+            state: AtomicUsize::new(0),
+            owner: AtomicWaker::default(),
+            idle: Some(tokio::sync::Notify::new()),
+            enclosing,
+            registry: Mutex::new(Registry::default()),
+        }
+    }
+
+    /// Takes a unit of live work for a new direct child.
+    pub(crate) fn enter(&self) -> Result<(), Refused> {
+        // AcqRel: an RMW in the same order as the owner's finish; see the invariants.
+        let prev = self.state.fetch_add(UNIT, Ordering::AcqRel);
+        if prev & (CLOSED | SEALED) != 0 {
+            self.release_one();
+            return Err(Refused::Closed);
+        }
+        let mut up = self.enclosing.as_deref();
+        while let Some(e) = up {
+            let t = e.tracker();
+            // AcqRel: as above, against the enclosing owner's finish.
+            let prev = t.state.fetch_add(UNIT, Ordering::AcqRel);
+            if prev & SEALED != 0 {
+                // Undo every increment made, from this tracker up to `t`.
+                let mut undo: Option<&Tracker> = Some(self);
+                while let Some(u) = undo {
+                    u.release_one();
+                    if std::ptr::eq(u, t) {
+                        break;
+                    }
+                    undo = u.enclosing.as_deref().map(Enclosing::tracker);
+                }
+                return Err(Refused::EnclosingSealed);
+            }
+            up = t.enclosing.as_deref();
+        }
+        Ok(())
+    }
+
+    /// Gives back a unit taken by [`enter`](Tracker::enter), in this tracker and every
+    /// enclosing one. Call it once the work's future has been dropped.
+    pub(crate) fn exit(&self) {
+        let mut t: Option<&Tracker> = Some(self);
+        while let Some(u) = t {
+            u.release_one();
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+    }
+
+    fn release_one(&self) {
+        // AcqRel: the owner's Acquire of zero must see everything the work did (Release), and
+        // the wake below must follow the decrement.
+        let prev = self.state.fetch_sub(UNIT, Ordering::AcqRel);
+        if prev / UNIT == 1 {
+            self.owner.wake();
+            #[cfg(not(all(test, loom)))]
+            if let Some(idle) = &self.idle {
+                idle.notify_waiters();
+            }
+        }
+    }
+
+    /// Refuses new direct units from now on.
+    pub(crate) fn close(&self) {
+        // Release: publishes what the owner did before closing to whoever sees it closed.
+        self.state.fetch_or(CLOSED, Ordering::Release);
+    }
+
+    /// Marks the owner started; returns whether it already was.
+    pub(crate) fn start(&self) -> bool {
+        // AcqRel: whoever sees STARTED also sees what the owner did to start.
+        self.state.fetch_or(STARTED, Ordering::AcqRel) & STARTED != 0
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        // Acquire: pairs with `start`.
+        self.state.load(Ordering::Acquire) & STARTED != 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with `close`.
+        self.state.load(Ordering::Acquire) & (CLOSED | SEALED) != 0
+    }
+
+    /// Whether this tracker or an enclosing one is sealed: no unit can be taken here.
+    pub(crate) fn is_sealed_anywhere(&self) -> bool {
+        let mut t: Option<&Tracker> = Some(self);
+        while let Some(u) = t {
+            // Acquire: pairs with the seal (finish or abort).
+            if u.state.load(Ordering::Acquire) & SEALED != 0 {
+                return true;
+            }
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+        false
+    }
+
+    /// Units held now (a snapshot).
+    pub(crate) fn units(&self) -> usize {
+        // Relaxed: a snapshot for display and tests.
+        self.state.load(Ordering::Relaxed) / UNIT
+    }
+
+    pub(crate) fn register_owner(&self, waker: &Waker) {
+        self.owner.register(waker);
+    }
+
+    /// Wakes the owner (something besides the count needs its attention).
+    pub(crate) fn wake_owner(&self) {
+        self.owner.wake();
+    }
+
+    /// Finishes if no unit is held: seals (and closes) the tracker and returns `true`. A
+    /// tracker already sealed by an abort finishes once its count reaches zero.
+    pub(crate) fn try_finish(&self) -> bool {
+        // Acquire: pairs with the Release half of the last exit.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s >= UNIT {
+                return false;
+            }
+            if s & SEALED != 0 {
+                return true;
+            }
+            // AcqRel: the seal is ordered against every `enter` (see the invariants).
+            match self.state.compare_exchange_weak(
+                s,
+                s | SEALED | CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Waits until no unit is held (for owners with several waiters; see `with_waiters`).
+    #[cfg(not(all(test, loom)))]
+    pub(crate) async fn idle(&self) {
+        let Some(idle) = &self.idle else {
+            return;
+        };
+        loop {
+            let notified = idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.units() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Remembers a task's abort handle for the forced abort, and registers this tracker in
+    /// its enclosing one (once) so that the enclosing owner's forced abort reaches it. If this
+    /// tracker or an enclosing one was sealed meanwhile, the task is aborted at once.
+    pub(crate) fn register_task(this: &Arc<dyn Enclosing>, handle: TaskHandle) {
+        let tracker = this.tracker();
+        let register_here = {
+            let mut r = tracker.registry.lock();
+            // Keep the list proportional to the live tasks: drop finished ones now and then.
+            if r.aborts.len() >= 64 && r.aborts.len() >= 2 * tracker.units() {
+                r.aborts.retain(|h| !h.is_finished());
+            }
+            r.aborts.push(handle);
+            r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
+        };
+        if register_here {
+            tracker.register_nested(this);
+        }
+        if tracker.is_sealed_anywhere() {
+            tracker.abort_all();
+        }
+    }
+
+    fn register_nested(&self, this: &Arc<dyn Enclosing>) {
+        let Some(enclosing) = &self.enclosing else {
+            return;
+        };
+        // Lock order: never both registries at once.
+        let key = enclosing
+            .tracker()
+            .registry
+            .lock()
+            .nested
+            .insert(Arc::downgrade(this));
+        let stale = {
+            let mut r = self.registry.lock();
+            if r.key_in_enclosing.is_none() {
+                r.key_in_enclosing = Some(key);
+                None
+            } else {
+                Some(key)
+            }
+        };
+        if let Some(key) = stale {
+            // Another task registered this tracker first.
+            let removed = enclosing.tracker().registry.lock().nested.remove(key);
+            drop(removed);
+        }
+    }
+
+    /// The forced end: seals the tracker (no unit is taken here or below from now on) and
+    /// aborts every task of it and of every nested tracker, at any depth (iteratively).
+    pub(crate) fn abort_all(&self) {
+        let mut more: Vec<Arc<dyn Enclosing>> = Vec::new();
+        self.abort_here(&mut more, false);
+        while let Some(nested) = more.pop() {
+            nested.tracker().abort_here(&mut more, true);
+        }
+    }
+
+    /// `taken`: this tracker's entry was taken out of its enclosing tracker's table, so its
+    /// key there no longer names it.
+    fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool) {
+        // AcqRel: see the invariants.
+        self.state.fetch_or(SEALED | CLOSED, Ordering::AcqRel);
+        let (aborts, nested) = {
+            let mut r = self.registry.lock();
+            if taken {
+                r.key_in_enclosing = None;
+            }
+            (std::mem::take(&mut r.aborts), std::mem::take(&mut r.nested))
+        };
+        for handle in aborts {
+            handle.abort();
+        }
+        more.extend(nested.into_values().filter_map(|w| w.upgrade()));
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let key = self.registry.lock().key_in_enclosing.take();
+        if let (Some(key), Some(enclosing)) = (key, &self.enclosing) {
+            let removed = enclosing.tracker().registry.lock().nested.remove(key);
+            drop(removed);
+        }
+    }
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display.
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("Tracker")
+            .field("units", &(s / UNIT))
+            .field("started", &(s & STARTED != 0))
+            .field("closed", &(s & CLOSED != 0))
+            .field("sealed", &(s & SEALED != 0))
+            .field("nested", &self.enclosing.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,798 @@
+//! The contract under races, nesting and misuse: one test per way the laws (DESIGN §2) were
+//! found broken from safe code, each named after the law it guards. Time runs on tokio's
+//! paused clock where the test is not about threads.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
+
+use common::{flag, AppError, Live};
+use scope_runtime::testing::LeakCheck;
+use scope_runtime::{Cause, Config, Interrupted, Scope};
+use tokio::time::sleep;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn hours(n: u64) -> Duration {
+    Duration::from_secs(n * 3600)
+}
+
+/// Runs `f` on a thread and fails the test if it does not finish in time (a deadlock).
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("{what}: no answer within {secs} s (deadlock or hang)"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 1 and law 6: a spawn racing the close from another thread is either refused or joined.
+
+#[test]
+fn law1_a_spawn_racing_the_close_is_refused_or_joined() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let mut joined = 0;
+    let mut refused = 0;
+    for _ in 0..2_000 {
+        let live = Arc::new(AtomicUsize::new(0));
+        let s: Scope<'_, '_, AppError> = Scope::new(Config::new());
+        let barrier = Barrier::new(2);
+        let alive_at_end = std::thread::scope(|ts| {
+            let racer = ts.spawn(|| {
+                let _rt = handle.enter();
+                barrier.wait();
+                // A large future makes the window between the check and the count wide.
+                let l = Live::new(&live);
+                let big = [7u8; 64 * 1024];
+                let child = s.spawn(async move {
+                    let _l = l;
+                    std::hint::black_box(&big);
+                    Ok::<_, AppError>(())
+                });
+                child
+            });
+            let out = rt.block_on(s.run(async {
+                barrier.wait();
+                Ok::<_, AppError>(())
+            }));
+            let alive = live.load(Ordering::SeqCst);
+            let child = racer.join().unwrap();
+            let seen = rt.block_on(child);
+            (out, alive, seen)
+        });
+        let (out, alive, seen) = alive_at_end;
+        out.unwrap();
+        match seen {
+            // Admitted: the scope waited for it, so its future was gone when it resolved.
+            Ok(()) => {
+                assert_eq!(
+                    alive, 0,
+                    "the scope resolved while an admitted child was alive"
+                );
+                joined += 1;
+            }
+            // Refused: it never ran, and its handle says so.
+            Err(Interrupted::NotStarted(_)) => refused += 1,
+            Err(other) => panic!("the child's outcome was lost: {other}"),
+        }
+    }
+    assert_eq!(joined + refused, 2_000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 1: grandchildren never outlive the root, whatever the nesting.
+
+async fn deep_sleeper(live: Arc<AtomicUsize>) -> Result<(), AppError> {
+    let _l = Live::new(&live);
+    sleep(hours(1)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_failing_root_outlives_no_grandchild_of_nested_spawned_scopes() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let root = &Scope::new(Config::new());
+    let out: Result<(), AppError> = root
+        .run(async {
+            root.spawn(async {
+                sleep(ms(10)).await;
+                Err::<(), _>(AppError::Boom(1))
+            });
+            let l1 = &Scope::new(Config::new());
+            l1.run(async {
+                let l2 = &Scope::new(Config::new());
+                l2.run(async {
+                    l2.spawn(deep_sleeper(live.clone()));
+                    Ok::<_, AppError>(())
+                })
+                .await
+            })
+            .await
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "a grandchild outlived the root"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_failing_root_outlives_no_grandchild_under_in_place_nesting() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let root = &Scope::new(Config::new());
+    let out: Result<(), AppError> = root
+        .run(async {
+            root.spawn(async {
+                sleep(ms(10)).await;
+                Err::<(), _>(AppError::Boom(1))
+            });
+            root.spawn_in_place(async {
+                let l1 = &Scope::new(Config::new());
+                l1.run(async {
+                    l1.spawn_in_place(async {
+                        let l2 = &Scope::new(Config::new());
+                        l2.run(async {
+                            l2.spawn(deep_sleeper(live.clone()));
+                            Ok::<_, AppError>(())
+                        })
+                        .await
+                    });
+                    Ok::<_, AppError>(())
+                })
+                .await
+            });
+            Ok(())
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "a grandchild outlived the root"
+    );
+}
+
+#[test]
+fn law1_a_failing_root_outlives_no_grandchild_of_spawned_nesting_on_two_workers() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        rt.block_on(async move {
+            let root = &Scope::new(Config::new());
+            let out: Result<(), AppError> = root
+                .run(async {
+                    root.spawn(async {
+                        tokio::task::yield_now().await;
+                        Err::<(), _>(AppError::Boom(1))
+                    });
+                    let live = l.clone();
+                    root.spawn(async move {
+                        let l1 = &Scope::new(Config::new());
+                        l1.run(async {
+                            let live = live.clone();
+                            l1.spawn(async move {
+                                let l2 = &Scope::new(Config::new());
+                                l2.run(async {
+                                    l2.spawn(deep_sleeper(live.clone()));
+                                    Ok::<_, AppError>(())
+                                })
+                                .await
+                            });
+                            Ok::<_, AppError>(())
+                        })
+                        .await
+                    });
+                    Ok(())
+                })
+                .await;
+            assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+            assert_eq!(
+                l.load(Ordering::SeqCst),
+                0,
+                "a grandchild outlived the root"
+            );
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Laws 4 and 9: a scope value made inside a body never keeps the enclosing scope waiting.
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_scope_value_returned_from_a_body_does_not_keep_the_enclosing_scope_open() {
+    let outer = &Scope::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let inner: Scope<'static, 'static, AppError> = Scope::new(Config::new());
+        Ok::<_, AppError>(inner)
+    });
+    let out = tokio::time::timeout(hours(1), run).await;
+    let inner = out.expect("the outer scope never resolved").unwrap();
+    drop(inner);
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_scope_in_a_static_does_not_keep_the_enclosing_scope_open() {
+    static INNER: OnceLock<Scope<'static, 'static, AppError>> = OnceLock::new();
+    let outer = &Scope::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let _ = INNER.get_or_init(|| Scope::new(Config::new()));
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run).await;
+    out.expect("the outer scope never resolved").unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_forgotten_scope_value_does_not_keep_the_enclosing_scope_open() {
+    let outer = &Scope::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let inner: Scope<'_, '_, AppError> = Scope::new(Config::new());
+        std::mem::forget(inner);
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run).await;
+    out.expect("the outer scope never resolved").unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_forgotten_nested_run_future_does_not_keep_the_enclosing_scope_open() {
+    let outer = &Scope::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let inner = Box::leak(Box::new(Scope::<AppError>::new(Config::new())));
+        let mut nested = Box::pin(inner.run(async {
+            inner.spawn_in_place(std::future::pending::<()>());
+            std::future::pending::<Result<(), AppError>>().await
+        }));
+        let waker = Waker::noop();
+        assert!(nested
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending());
+        std::mem::forget(nested);
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run).await;
+    out.expect("the outer scope never resolved").unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 5: a panic in a child's destructor is a panic of that child.
+
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped badly");
+        }
+    }
+}
+
+fn expect_panicked(out: Result<(), AppError>) {
+    match out {
+        Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+            assert_eq!(p.message(), "dropped badly");
+            assert_eq!(p.task().name(), Some("bad-drop"));
+        }
+        other => panic!("expected the child's panic, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_an_aborted_in_place_child_is_its_panic_and_siblings_drain() {
+    let (sibling, sibling_dropped) = flag();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        s.spawn_in_place_named("bad-drop", async {
+            let _bad = PanicOnDrop;
+            std::future::pending::<()>().await;
+        });
+        s.spawn_in_place(async move {
+            let _f = sibling;
+            std::future::pending::<()>().await;
+        });
+        sleep(ms(1)).await;
+        s.cancel("stop");
+        Ok::<_, AppError>(())
+    });
+    let out = std::panic::AssertUnwindSafe(run);
+    let out = futures_util::FutureExt::catch_unwind(out).await;
+    let out = out.expect("the scope's future panicked raw");
+    expect_panicked(out);
+    assert!(sibling_dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_an_aborted_spawned_child_is_its_panic() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let child = s.spawn_named("bad-drop", async {
+                let _bad = PanicOnDrop;
+                std::future::pending::<()>().await;
+            });
+            sleep(ms(1)).await;
+            s.cancel("stop");
+            let seen = child.await;
+            assert!(matches!(seen, Err(Interrupted::Panicked(_))), "{seen:?}");
+            Ok::<_, AppError>(())
+        })
+        .await;
+    expect_panicked(out);
+    check.assert_clean().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 1: deep in-place nesting polls, cancels and drops within a small stack.
+
+fn nest(
+    depth: usize,
+    leaf: Arc<AtomicBool>,
+) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            if depth == 0 {
+                leaf.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                Ok(())
+            } else {
+                s.spawn_in_place(nest(depth - 1, leaf.clone())).await?;
+                Ok(())
+            }
+        })
+        .await
+    })
+}
+
+/// Levels that must fit in a 2 MiB stack: 1,000 in a release build (DESIGN §9); the debug
+/// build's frames are several times larger, so it checks a proportional depth.
+const DEEP: usize = if cfg!(debug_assertions) { 250 } else { 1_000 };
+
+#[test]
+fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
+    let done = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let leaf = Arc::new(AtomicBool::new(false));
+                let root = &Scope::new(Config::new());
+                let run = root.run(async {
+                    let chain = root.spawn_in_place(nest(DEEP, leaf.clone()));
+                    while !leaf.load(Ordering::SeqCst) {
+                        tokio::task::yield_now().await;
+                    }
+                    root.cancel("unwind the chain");
+                    let seen = chain.await;
+                    assert!(seen.is_err());
+                    Ok::<_, AppError>(())
+                });
+                let out = run.await;
+                assert!(out.is_ok() || out.is_err());
+                // And dropped part-way, without a cancel first.
+                let leaf = Arc::new(AtomicBool::new(false));
+                let mut chain = nest(DEEP, leaf.clone());
+                let waker = Waker::noop();
+                assert!(chain
+                    .as_mut()
+                    .poll(&mut Context::from_waker(waker))
+                    .is_pending());
+                assert!(leaf.load(Ordering::SeqCst));
+                drop(chain);
+            });
+        })
+        .unwrap()
+        .join();
+    assert!(
+        done.is_ok(),
+        "deep in-place nesting failed on a 2 MiB stack"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// No user code under the scope's locks: a user's `From`, `Drop` and waker may re-enter.
+
+static REENTER: OnceLock<&'static Scope<'static, 'static, Reentrant>> = OnceLock::new();
+
+#[derive(Debug)]
+struct Reentrant(#[allow(dead_code)] Interrupted);
+
+impl std::fmt::Display for Reentrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reentrant")
+    }
+}
+
+impl From<Interrupted> for Reentrant {
+    fn from(i: Interrupted) -> Self {
+        if let Some(s) = REENTER.get() {
+            // Re-enters the scope from inside its own error conversion.
+            let _ = s.is_closed();
+            drop(s.spawn(async {}));
+            drop(s.spawn_in_place(async {}));
+            let _ = s.cancel("from inside From");
+        }
+        Reentrant(i)
+    }
+}
+
+#[test]
+fn law6_user_code_may_re_enter_the_scope_from_from_drop_and_wake() {
+    within(20, "re-entrant user code", || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let s: &'static Scope<'static, 'static, Reentrant> =
+            Box::leak(Box::new(Scope::new(Config::new())));
+        let _ = REENTER.set(s);
+        rt.block_on(async {
+            struct SpawnOnDrop;
+            impl Drop for SpawnOnDrop {
+                fn drop(&mut self) {
+                    if let Some(s) = REENTER.get() {
+                        drop(s.spawn_in_place(async {}));
+                        drop(s.spawn(async {}));
+                    }
+                }
+            }
+            let out = s
+                .run(async {
+                    s.spawn_in_place(async {
+                        let _d = SpawnOnDrop;
+                        std::future::pending::<()>().await;
+                    });
+                    s.spawn(async {
+                        tokio::task::yield_now().await;
+                        if REENTER.get().is_some() {
+                            panic!("converted by a re-entrant From");
+                        }
+                    });
+                    std::future::pending::<Result<(), Reentrant>>().await
+                })
+                .await;
+            assert!(out.is_err());
+        });
+    });
+}
+
+struct ReenteringWaker {
+    scope: &'static Scope<'static, 'static, AppError>,
+    woken: AtomicUsize,
+}
+
+impl Wake for ReenteringWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.fetch_add(1, Ordering::SeqCst);
+        // A user executor whose wake-up spawns into the scope it is waking.
+        drop(self.scope.spawn_in_place(async {}));
+    }
+}
+
+#[test]
+fn law6_a_waker_may_re_enter_the_scope_it_wakes() {
+    within(20, "re-entrant waker", || {
+        let s: &'static Scope<'static, 'static, AppError> =
+            Box::leak(Box::new(Scope::new(Config::new())));
+        let waker = Arc::new(ReenteringWaker {
+            scope: s,
+            woken: AtomicUsize::new(0),
+        });
+        let w = Waker::from(waker.clone());
+        let mut cx = Context::from_waker(&w);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut run = Box::pin(s.run(async move {
+            // Each wake-up of the run spawns another in-place child, until this resolves.
+            let _ = rx.await;
+            Ok::<_, AppError>(())
+        }));
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        drop(s.spawn_in_place(async {}));
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        tx.send(()).unwrap();
+        for _ in 0..10 {
+            if run.as_mut().poll(&mut cx).is_ready() {
+                assert!(waker.woken.load(Ordering::SeqCst) > 0);
+                return;
+            }
+        }
+        panic!("the scope did not finish");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 9 for one child: cancelled alone, it gets the grace and is then aborted.
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_is_aborted_after_the_grace() {
+    let (stubborn, stubborn_dropped) = flag();
+    let start = tokio::time::Instant::now();
+    let s = &Scope::new(Config::new().grace(ms(50)));
+    let out = s
+        .run(async {
+            let child = s.spawn(async move {
+                let _f = stubborn;
+                sleep(hours(1)).await; // never looks at its context
+                Ok::<_, AppError>(1)
+            });
+            tokio::task::yield_now().await;
+            assert!(child.cancel("not needed"));
+            let seen = child.await;
+            let Err(Interrupted::Cancelled(c)) = seen else {
+                panic!("{seen:?}")
+            };
+            assert_eq!(c.cause(), &Cause::explicit("not needed"));
+            Ok::<_, AppError>(start.elapsed())
+        })
+        .await;
+    let waited = out.unwrap();
+    assert_eq!(
+        waited,
+        ms(50),
+        "aborted once the grace ran out, not before or after"
+    );
+    assert!(stubborn_dropped.load(Ordering::SeqCst));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 1: a scope that is never run starts nothing.
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_scope_never_run_never_starts_its_children() {
+    let check = LeakCheck::new();
+    let started = Arc::new(AtomicBool::new(false));
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new())));
+    let st = started.clone();
+    let child = s.spawn(async move {
+        st.store(true, Ordering::SeqCst);
+        sleep(hours(1)).await;
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    sleep(ms(10)).await;
+    assert!(
+        !started.load(Ordering::SeqCst),
+        "a child of a scope never run started"
+    );
+    assert!(!child.is_finished());
+    check.assert_clean().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 6: a finished scope's context has ended, with a cause that is not an error.
+
+#[tokio::test(start_paused = true)]
+async fn law6_a_finished_scope_ends_its_context_and_wakes_its_watchers() {
+    let s = &Scope::new(Config::new().name("batch"));
+    let watcher = s.cx().clone().cancelled_owned();
+    let watch = tokio::spawn(watcher);
+    let out = s.run(async { Ok::<_, AppError>(7) }).await;
+    assert_eq!(out.unwrap(), 7);
+    assert!(
+        s.cx().is_cancelled(),
+        "the finished scope's context has not ended"
+    );
+    let cause = tokio::time::timeout(ms(10), watch)
+        .await
+        .expect("the watcher never woke")
+        .unwrap();
+    assert_eq!(cause.to_string(), "scope `batch` finished");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 9 for one child: it can also be aborted at once, as `JoinHandle::abort` does.
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_can_be_aborted_at_once_of_either_kind() {
+    let (spawned, spawned_dropped) = flag();
+    let (in_place, in_place_dropped) = flag();
+    let start = tokio::time::Instant::now();
+    let s = &Scope::new(Config::new().grace(hours(1)));
+    let out = s
+        .run(async {
+            let a = s.spawn(async move {
+                let _f = spawned;
+                sleep(hours(2)).await;
+                Ok::<_, AppError>(1)
+            });
+            let b = s.spawn_in_place(async move {
+                let _f = in_place;
+                sleep(hours(2)).await;
+                Ok::<_, AppError>(2)
+            });
+            tokio::task::yield_now().await;
+            a.abort();
+            b.abort();
+            for seen in [a.await, b.await] {
+                let Err(Interrupted::Cancelled(c)) = seen else {
+                    panic!("{seen:?}")
+                };
+                assert_eq!(c.cause(), &Cause::explicit("aborted"));
+            }
+            Ok::<_, AppError>(start.elapsed())
+        })
+        .await;
+    assert_eq!(out.unwrap(), Duration::ZERO, "aborted at once, not after the grace");
+    assert!(spawned_dropped.load(Ordering::SeqCst));
+    assert!(in_place_dropped.load(Ordering::SeqCst));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 1: a child that never returns (its output is `!`) is a child like any other.
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_child_that_never_returns_is_a_child_like_any_other() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let server = s.spawn(async {
+                loop {
+                    sleep(ms(10)).await;
+                }
+            });
+            let in_place = s.spawn_in_place(async {
+                loop {
+                    sleep(ms(10)).await;
+                }
+            });
+            let crasher = s.spawn_named("crasher", async {
+                sleep(ms(25)).await;
+                panic!("the server loop broke");
+            });
+            let seen = crasher.await;
+            assert!(matches!(seen, Err(Interrupted::Panicked(_))), "{seen:?}");
+            assert!(server.await.is_err());
+            assert!(in_place.await.is_err());
+            Ok::<_, AppError>(())
+        })
+        .await;
+    // The panic cancelled the loops and is the scope's outcome.
+    assert!(
+        matches!(out, Err(AppError::Interrupted(Interrupted::Panicked(_)))),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 3: the policy is chosen once, by the method that runs the scope.
+
+#[tokio::test(start_paused = true)]
+async fn law3_the_method_is_the_policy_run_all_supervises_and_run_fails_fast() {
+    async fn two_failures<'s>(s: &'s Scope<'s, '_, AppError>) -> Result<(), AppError> {
+        s.spawn_named("a", async {
+            sleep(ms(1)).await;
+            Err::<(), _>(AppError::Boom(1))
+        });
+        s.spawn_named("b", async {
+            sleep(ms(2)).await;
+            Err::<(), _>(AppError::Boom(2))
+        });
+        Ok(())
+    }
+    let supervised = &Scope::new(Config::new());
+    let all = supervised.run_all(two_failures(supervised)).await;
+    let failures = all.unwrap_err();
+    assert_eq!(failures.len(), 2, "run_all keeps every failure");
+    let fail_fast = &Scope::new(Config::new());
+    let first = fail_fast.run(two_failures(fail_fast)).await;
+    assert!(matches!(first, Err(AppError::Boom(1))), "{first:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 9: cancelling through a deep chain of in-place scopes takes work linear in its depth.
+
+fn counted_nest(
+    depth: usize,
+    leaf: Arc<AtomicBool>,
+    polls: Arc<AtomicUsize>,
+) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    let counter = polls.clone();
+    let inner = Box::pin(async move {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            if depth == 0 {
+                leaf.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                Ok(())
+            } else {
+                s.spawn_in_place(counted_nest(depth - 1, leaf.clone(), polls.clone()))
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+    });
+    Box::pin(Counted {
+        inner,
+        polls: counter,
+    })
+}
+
+struct Counted<F> {
+    inner: Pin<Box<F>>,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Polls of every level from a cooperative cancel of the root (with a grace, so that every
+/// level unwinds its own way) to the root's end.
+fn polls_to_cancel(depth: usize) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let leaf = Arc::new(AtomicBool::new(false));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let root = &Scope::new(Config::new().grace(hours(1)));
+        let before = std::cell::Cell::new(0);
+        let out = root
+            .run(async {
+                let chain = root.spawn_in_place(counted_nest(depth, leaf.clone(), polls.clone()));
+                while !leaf.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                before.set(polls.load(Ordering::SeqCst));
+                root.cancel("unwind");
+                let _ = chain.await;
+                Ok::<_, AppError>(())
+            })
+            .await;
+        out.unwrap();
+        polls.load(Ordering::SeqCst) - before.get()
+    })
+}
+
+#[test]
+fn law9_cancel_through_a_deep_in_place_chain_is_linear() {
+    let small = polls_to_cancel(50);
+    let large = polls_to_cancel(200);
+    // Linear: four times the depth, about four times the polls (quadratic would be 16).
+    assert!(
+        large <= 5 * small,
+        "cancel is not linear in the depth: {small} polls at 50 levels, {large} at 200"
+    );
+}
