@@ -290,6 +290,64 @@ pub use scope_macros::provided;
 pub use scope_macros::Needs;
 pub use scope_runtime::*;
 
+/// What a scope's error type must do: convert from [`Interrupted`] (a scope can be cancelled,
+/// time out, or see a child panic, and returns that as its error) and display itself. The
+/// macros check it once, where the error type is written.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, ScopeError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("not found")]
+///     NotFound,
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+///
+/// fn check<E: ScopeError>() {}
+/// check::<AppError>();
+/// check::<Interrupted>();
+/// check::<Box<dyn std::error::Error + Send + Sync>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be this scope's error type: it must convert from `scope::Interrupted`",
+    label = "a scope can be cancelled, time out, or see a child panic, and returns that as this error",
+    note = "add a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)` (thiserror), or implement `From<scope::Interrupted> for {Self}`; `anyhow::Error` and `Box<dyn Error + Send + Sync>` work as they are"
+)]
+pub trait ScopeError: From<Interrupted> + std::fmt::Display {}
+
+impl<E: From<Interrupted> + std::fmt::Display> ScopeError for E {}
+
+/// What a fail-fast `#[scoped]` fn may return: `Result<T, E>` with `E:` [`ScopeError`]. The
+/// macro reads the scope's error type from it before the body, so a child with another error
+/// type is reported at its `spawn!`.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, ScopeResult};
+/// fn error_of<R: ScopeResult>() -> std::marker::PhantomData<R::Error> {
+///     std::marker::PhantomData
+/// }
+/// let _: std::marker::PhantomData<Interrupted> = error_of::<Result<u8, Interrupted>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `#[scoped]` fn must return `Result<T, E>`, not `{Self}`",
+    label = "this is the fn's return type",
+    note = "a scope can fail even when its body does not (a child failed or panicked, it was cancelled, a deadline fired): return `Result<T, E>` and end the body with `Ok(value)`"
+)]
+pub trait ScopeResult {
+    /// The scope's error type.
+    type Error;
+}
+
+impl<T, E: ScopeError> ScopeResult for Result<T, E> {
+    type Error = E;
+}
+
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -300,8 +358,7 @@ pub mod __private {
     pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{
-        Config, Cx, Failures, Has, Interrupted, LocalRace, LocalScope, Nil, Policy, Provided, Race,
-        Scope, Slot, TaskOutput, With,
+        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Slot, With,
     };
     pub use std::boxed::Box;
     pub use std::future::Future;
