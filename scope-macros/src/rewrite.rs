@@ -20,7 +20,7 @@
 //! at nested items (a nested `fn` cannot reach the scope; a spawn macro there is the "outside
 //! any scope" error), but the lint goes on into nested items and `macro_rules!` bodies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -64,6 +64,9 @@ pub(crate) struct Rewriter {
     aliases: Aliases,
     /// Where the body's variables came from, for `.spawn(..)` on them.
     locals: HashMap<String, Origin>,
+    /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
+    /// (not `move`) that uses one borrows it.
+    bound: HashSet<String>,
     /// Problems found; each is spanned at the user's tokens.
     pub(crate) errors: Vec<syn::Error>,
     /// Inside a statement or expression marked `#[scope::allow_orphan]`.
@@ -87,6 +90,7 @@ impl Rewriter {
             scope: scope_ident(),
             aliases: block.map(Aliases::collect).unwrap_or_default(),
             locals: HashMap::new(),
+            bound: HashSet::new(),
             errors: Vec::new(),
             allowed: 0,
             in_child: 0,
@@ -106,6 +110,7 @@ impl Rewriter {
     ) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(Some(block), Some(opts));
         if let Some(sig) = params {
+            rw.bound.extend(crate::valid::param_names(sig));
             for input in &sig.inputs {
                 if let syn::FnArg::Typed(pt) = input {
                     if let (syn::Pat::Ident(pi), Some(path)) = (&*pt.pat, lint::type_path(&pt.ty)) {
@@ -224,6 +229,9 @@ impl Rewriter {
 
     /// Records where a `let` binding's value came from.
     fn record_local(&mut self, local: &syn::Local) {
+        let mut names = Vec::new();
+        crate::valid::pat_names(&local.pat, &mut names);
+        self.bound.extend(names);
         let (pat, ty) = match &local.pat {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             other => (other, None),
@@ -281,6 +289,19 @@ impl Rewriter {
             .to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         };
+        if kind.is_spawned() {
+            if let Some(local) = crate::valid::borrowed_local(&args.fut, &self.bound) {
+                let msg = format!(
+                    "this `async` block borrows `{local}`, but a child started with `{m}` runs \
+                     as its own task, in parallel, and must own what it uses\n\
+                     help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
+                     use `{in_place}(..)`, whose children may borrow from outside the scope",
+                    m = kind.macro_name(),
+                    in_place = if kind.is_try() { "try_spawn_in_place!" } else { "spawn_in_place!" },
+                );
+                return syn::Error::new(local.span(), msg).to_compile_error();
+            }
+        }
         self.in_child += 1;
         self.visit_expr_mut(&mut args.fut);
         if let Some(name) = &mut args.name {

@@ -74,10 +74,9 @@ fn stray_ident<'a>(value: &'a Expr, params: &[String]) -> Option<&'a Ident> {
     (lower && s != "self" && !params.contains(&s)).then_some(ident)
 }
 
-/// The names a fn's parameters bind (the only locals an attribute's options can use).
-pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
-    fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
-        match pat {
+/// The names a pattern binds.
+pub(crate) fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
+    match pat {
             syn::Pat::Ident(p) => {
                 out.push(p.ident.to_string());
                 if let Some((_, sub)) = &p.subpat {
@@ -93,7 +92,10 @@ pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
             syn::Pat::Paren(p) => pat_names(&p.pat, out),
             _ => {}
         }
-    }
+}
+
+/// The names a fn's parameters bind (the only locals an attribute's options can use).
+pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
     let mut out = Vec::new();
     for arg in &sig.inputs {
         match arg {
@@ -282,4 +284,64 @@ pub(crate) fn no_params(sig: &syn::Signature, host: MacroKind) -> syn::Result<()
         &sig.inputs,
         format!("a `{}` fn takes no arguments", host.macro_name()),
     ))
+}
+
+/// The first local (of `locals`) that a non-`move` `async` block handed to `spawn!` uses: it
+/// borrows it, and a spawned child must own what it uses.
+pub(crate) fn borrowed_local<'a>(
+    fut: &'a Expr,
+    locals: &std::collections::HashSet<String>,
+) -> Option<&'a Ident> {
+    struct Find<'a, 'l> {
+        locals: &'l std::collections::HashSet<String>,
+        declared: Vec<String>,
+        found: Option<&'a Ident>,
+    }
+    impl<'a> Visit<'a> for Find<'a, '_> {
+        fn visit_local(&mut self, local: &'a syn::Local) {
+            syn::visit::visit_local(self, local);
+            pat_names(&local.pat, &mut self.declared);
+        }
+        fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+            for p in &c.inputs {
+                pat_names(p, &mut self.declared);
+            }
+            syn::visit::visit_expr_closure(self, c);
+        }
+        fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+            pat_names(&f.pat, &mut self.declared);
+            syn::visit::visit_expr_for_loop(self, f);
+        }
+        fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
+            // A nested `async move` block takes its captures by value, from this block.
+            if a.capture.is_none() {
+                syn::visit::visit_expr_async(self, a);
+            }
+        }
+        fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
+            if self.found.is_some() || p.qself.is_some() {
+                return;
+            }
+            if let Some(ident) = p.path.get_ident() {
+                let name = ident.to_string();
+                if self.locals.contains(&name) && !self.declared.contains(&name) {
+                    self.found = Some(ident);
+                }
+            }
+        }
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let Expr::Async(block) = fut else {
+        return None;
+    };
+    if block.capture.is_some() {
+        return None;
+    }
+    let mut find = Find {
+        locals,
+        declared: Vec::new(),
+        found: None,
+    };
+    find.visit_block(&block.block);
+    find.found
 }
