@@ -80,7 +80,9 @@
 //!
 //! - The contexts: [`Cx`] (cancel with a cause, deadlines, `shield`, `detach`, `on_cancel`,
 //!   `merge`, the ambient context).
-//! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Policy`], [`Config`].
+//! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Config`]; in the macros,
+//!   [`spawn!`], [`spawn_in_place!`], [`try_spawn!`], [`try_spawn_in_place!`], and the scope's
+//!   handle named with `scope!(|s| ..)` or `#[scoped(handle = s)]`.
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
 //! - Detached work: [`Service`].
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
@@ -90,6 +92,10 @@
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]
 
+/// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
+/// `deadline`, `grace`, `local`, `slots(..)`, `handle` (a name for the scope's handle in the
+/// body) and `crate`; see `docs/macros.md`.
+///
 /// # Examples
 ///
 /// ```
@@ -124,6 +130,34 @@ pub use scope_macros::scoped;
 /// })
 /// .await?;
 /// assert_eq!(longest, Some(11));
+/// # Ok(()) }
+/// ```
+///
+/// The header can state the scope's error type (`error = E`), so the body's `Ok(..)` needs no
+/// turbofish, and name the scope's handle (`|s|`) to cancel it, ask whether it is closed, or
+/// reach its context:
+///
+/// ```
+/// use scope::{scope, spawn, Interrupted};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Interrupted> {
+/// let sum = scope!(error = Interrupted, |s| {
+///     let a = spawn!(async { Ok(1) });
+///     let b = spawn!(async { Ok(2) });
+///     assert!(!s.is_closed());
+///     assert!(!s.cx().is_cancelled());
+///     Ok(a.await? + b.await?)
+/// })
+/// .await?;
+/// assert_eq!(sum, 3);
+///
+/// // Cancelling through the handle ends the scope with the cancellation.
+/// let out = scope!(error = Interrupted, |s| {
+///     s.cancel("not needed");
+///     Ok(())
+/// })
+/// .await;
+/// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
 /// # Ok(()) }
 /// ```
 pub use scope_macros::scope;
@@ -171,6 +205,63 @@ pub use scope_macros::spawn;
 /// # }
 /// ```
 pub use scope_macros::spawn_in_place;
+
+/// [`spawn!`] that refuses instead of waiting: `Err(SpawnError::Full)` when the scope is at
+/// its `limit`, `Err(SpawnError::Closed)` once it has begun to finish; otherwise the child's
+/// handle.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, try_spawn, Interrupted, SpawnError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("busy")]
+///     Busy,
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+///
+/// #[scoped(limit = 1)]
+/// async fn one_at_a_time() -> Result<u8, AppError> {
+///     let first = try_spawn!(async { Ok(1) }).map_err(|_| AppError::Busy)?;
+///     let second = try_spawn!(async { Ok(2) });
+///     assert_eq!(second.err(), Some(SpawnError::Full));
+///     Ok(first.await?)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(one_at_a_time().await.unwrap(), 1);
+/// # }
+/// ```
+pub use scope_macros::try_spawn;
+
+/// [`spawn_in_place!`] that refuses instead of waiting (see [`try_spawn!`]).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, try_spawn_in_place, Interrupted, SpawnError};
+///
+/// // `handle = s` names the scope's handle in the body.
+/// #[scoped(handle = s)]
+/// async fn closed_after_cancel(input: &[u8]) -> Result<usize, Interrupted> {
+///     let len = try_spawn_in_place!(async { Ok(input.len()) }).expect("open");
+///     let n = len.await?;
+///     s.cancel("done");
+///     assert!(s.is_closed());
+///     let late = try_spawn_in_place!(async { Ok(0) });
+///     assert_eq!(late.err(), Some(SpawnError::Closed));
+///     Ok(n)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // The cancellation is the scope's result.
+/// assert!(matches!(closed_after_cancel(b"abc").await, Err(Interrupted::Cancelled(_))));
+/// # }
+/// ```
+pub use scope_macros::try_spawn_in_place;
 
 /// # Examples
 ///
