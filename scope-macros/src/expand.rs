@@ -245,8 +245,6 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// The parameter names of every fn an `impl` block's or `mod`'s options apply to.
 fn block_params(target: &Target) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut visit_fn = |sig: &syn::Signature| out.extend(valid::param_names(sig));
     fn walk_items(items: &[syn::Item], f: &mut dyn FnMut(&syn::Signature)) {
         for item in items {
             match item {
@@ -268,6 +266,8 @@ fn block_params(target: &Target) -> Vec<String> {
             }
         }
     }
+    let mut out = Vec::new();
+    let mut visit_fn = |sig: &syn::Signature| out.extend(valid::param_names(sig));
     match target {
         Target::Impl(imp) => walk_impl(imp, &mut visit_fn),
         Target::Mod(m) => {
@@ -479,6 +479,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
 /// try_spawn!(@scope __scope, fut)        -> __scope.try_spawn(fut)
 /// spawn!(fut)   (outside any scope)      -> ::core::compile_error!("..")
 /// ```
+#[allow(clippy::needless_pass_by_value)] // Reason: every entry point takes its input by value.
 pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
     let m = kind.macro_name();
     match Hidden::parse(&input) {
@@ -514,12 +515,11 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
             // is reported at the user's code, not at the macro.
             let fut = &args.fut;
             let span = fut.span();
-            let call = if let Some(name) = &args.name {
+            if let Some(name) = &args.name {
                 quote_spanned!(span=> #scope.#method(#name, #fut))
             } else {
                 quote_spanned!(span=> #scope.#method(#fut))
-            };
-            call
+            }
         }
         _ => {
             let msg = format!(

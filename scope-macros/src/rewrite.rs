@@ -297,7 +297,11 @@ impl Rewriter {
                      help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
                      use `{in_place}(..)`, whose children may borrow from outside the scope",
                     m = kind.macro_name(),
-                    in_place = if kind.is_try() { "try_spawn_in_place!" } else { "spawn_in_place!" },
+                    in_place = if kind.is_try() {
+                        "try_spawn_in_place!"
+                    } else {
+                        "spawn_in_place!"
+                    },
                 );
                 return syn::Error::new(local.span(), msg).to_compile_error();
             }

@@ -81,9 +81,9 @@ fn expand_items(items: Vec<syn::Item>) -> Vec<syn::Item> {
             _ => None,
         };
         let found = attrs.and_then(|attrs| {
-            let at = attrs.iter().position(|a| {
-                matches!(last(a.path()).as_str(), "scoped" | "main" | "test")
-            })?;
+            let at = attrs
+                .iter()
+                .position(|a| matches!(last(a.path()).as_str(), "scoped" | "main" | "test"))?;
             Some(attrs.remove(at))
         });
         let expanded = match (found, &item) {
@@ -155,7 +155,10 @@ fn expansions_match_their_snapshots() {
     let overwrite = std::env::var("SNAPSHOTS").is_ok_and(|v| v == "overwrite");
     let mut stale = Vec::new();
     let files = inputs();
-    assert!(files.len() >= 8, "the snapshot inputs are missing: {files:?}");
+    assert!(
+        files.len() >= 8,
+        "the snapshot inputs are missing: {files:?}"
+    );
     for input in files {
         let source = std::fs::read_to_string(&input).expect("readable");
         let expanded = expand_file(&source);

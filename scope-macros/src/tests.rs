@@ -676,14 +676,19 @@ fn signature_checks_say_what_is_wrong() {
 fn a_spawned_async_block_that_borrows_a_local_is_told_about_move_and_in_place() {
     let out = norm(&expand::scoped(
         quote!(),
-        quote!(async fn f(words: Vec<String>) -> R {
-            let n = 1;
-            let a = spawn!(async { Ok(words.len() + n) });
-            let b = spawn!(async move { Ok(words.len()) });
-            let c = spawn_in_place!(async { Ok(words.len()) });
-            let d = spawn!(async { let words = 2; Ok(words) });
-            Ok(())
-        }),
+        quote!(
+            async fn f(words: Vec<String>) -> R {
+                let n = 1;
+                let a = spawn!(async { Ok(words.len() + n) });
+                let b = spawn!(async move { Ok(words.len()) });
+                let c = spawn_in_place!(async { Ok(words.len()) });
+                let d = spawn!(async {
+                    let words = 2;
+                    Ok(words)
+                });
+                Ok(())
+            }
+        ),
     ));
     assert_eq!(out.matches("borrows `words`").count(), 1, "{out}");
     assert!(out.contains("spawn_in_place!(..)"), "{out}");

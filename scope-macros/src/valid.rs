@@ -77,21 +77,21 @@ fn stray_ident<'a>(value: &'a Expr, params: &[String]) -> Option<&'a Ident> {
 /// The names a pattern binds.
 pub(crate) fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
     match pat {
-            syn::Pat::Ident(p) => {
-                out.push(p.ident.to_string());
-                if let Some((_, sub)) = &p.subpat {
-                    pat_names(sub, out);
-                }
+        syn::Pat::Ident(p) => {
+            out.push(p.ident.to_string());
+            if let Some((_, sub)) = &p.subpat {
+                pat_names(sub, out);
             }
-            syn::Pat::Tuple(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::Struct(s) => s.fields.iter().for_each(|f| pat_names(&f.pat, out)),
-            syn::Pat::Reference(r) => pat_names(&r.pat, out),
-            syn::Pat::Type(t) => pat_names(&t.pat, out),
-            syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::Paren(p) => pat_names(&p.pat, out),
-            _ => {}
         }
+        syn::Pat::Tuple(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::Struct(s) => s.fields.iter().for_each(|f| pat_names(&f.pat, out)),
+        syn::Pat::Reference(r) => pat_names(&r.pat, out),
+        syn::Pat::Type(t) => pat_names(&t.pat, out),
+        syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::Paren(p) => pat_names(&p.pat, out),
+        _ => {}
+    }
 }
 
 /// The names a fn's parameters bind (the only locals an attribute's options can use).

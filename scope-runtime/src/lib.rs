@@ -30,7 +30,9 @@ pub use crate::error::{
     Panicked, SpawnError,
 };
 pub use crate::info::{TaskId, TaskInfo};
-pub use crate::needs::{Covers, Extend, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With};
+pub use crate::needs::{
+    CoveredBy, Extend, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With,
+};
 pub use crate::scope::{
     AllFailures, Child, FirstFailure, Local, LocalRace, LocalScope, Mode, Race, Run, Scope,
     Sendable, TaskOutput,

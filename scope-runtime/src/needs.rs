@@ -14,7 +14,7 @@
 //!
 //! - The only way to extend a proof, [`Provided::try_bind`], checks that the context binds
 //!   the slot and every slot the proof already claims; the macros use it too.
-//! - [`Has`], [`Covers`] and [`Proof`] are sealed: no impl outside this crate can make a list
+//! - [`Has`], [`CoveredBy`] and [`Proof`] are sealed: no impl outside this crate can make a list
 //!   claim a slot it does not hold.
 //! - A key type names exactly one slot ([`Key`]: one impl per type, and every static with
 //!   that key is the same slot), so a second static cannot stand in for it.
@@ -110,8 +110,12 @@ pub trait Key: Sized + 'static {
 }
 
 mod sealed {
+    #[diagnostic::on_unimplemented(
+        message = "`Has` is sealed: only the proofs that the scopes make hold slots",
+        note = "bind the slot in an enclosing scope with `#[scoped(slots(NAME = ...))]` and pass `provided!()`"
+    )]
     pub trait Has<K, I> {}
-    pub trait Covers<M, J> {}
+    pub trait CoveredBy<L, J> {}
     pub trait Proof {}
 }
 
@@ -226,37 +230,45 @@ impl<K, Rest> Has<K, Here> for With<K, Rest> {}
 #[diagnostic::do_not_recommend]
 impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 
-/// Every slot of the list `M` is in this list (at the positions `J`, which the compiler
-/// infers): a proof of this list can stand in for a proof of `M`. Sealed.
+/// Every slot of this list is in the list `L` (at the positions `J`, which the compiler
+/// infers): a proof of `L` can stand in for a proof of this list. Sealed. The required list
+/// is `Self`, so the compiler waits for the callee's parameter type before it checks.
 ///
 /// # Examples
 ///
 /// ```
-/// use scope_runtime::{Covers, Nil, With};
+/// use scope_runtime::{CoveredBy, Nil, With};
 /// enum A {}
 /// enum B {}
-/// fn covers<L: Covers<M, J>, M, J>() {}
-/// covers::<With<A, With<B, Nil>>, With<B, Nil>, _>();
-/// covers::<With<A, Nil>, Nil, _>();
+/// fn covered<M: CoveredBy<L, J>, L, J>() {}
+/// covered::<With<B, Nil>, With<A, With<B, Nil>>, _>();
+/// covered::<Nil, With<A, Nil>, _>();
 /// ```
 #[diagnostic::on_unimplemented(
     message = "a slot required here is not bound on this path",
-    label = "the callee requires the slots `{M}`; the enclosing scopes bind `{Self}`",
+    label = "the callee requires the slots `{Self}`; the enclosing scopes bind `{L}`",
     note = "bind each missing slot in an enclosing scope with `#[scoped(slots(NAME = ...))]`, or require it from this fn's callers with a `cx: Needs![NAME]` parameter"
 )]
-pub trait Covers<M, J>: sealed::Covers<M, J> {}
+pub trait CoveredBy<L, J>: sealed::CoveredBy<L, J> {}
 
 #[diagnostic::do_not_recommend]
-impl<L> sealed::Covers<Nil, ()> for L {}
+impl<L> sealed::CoveredBy<L, ()> for Nil {}
 #[diagnostic::do_not_recommend]
-impl<L, K, Rest, I, J> sealed::Covers<With<K, Rest>, (I, J)> for L where
-    L: Has<K, I> + sealed::Covers<Rest, J>
+impl<L, K, Rest, I, J> sealed::CoveredBy<L, (I, J)> for With<K, Rest>
+where
+    L: Has<K, I>,
+    Rest: sealed::CoveredBy<L, J>,
 {
 }
 #[diagnostic::do_not_recommend]
-impl<L> Covers<Nil, ()> for L {}
+impl<L> CoveredBy<L, ()> for Nil {}
 #[diagnostic::do_not_recommend]
-impl<L, K, Rest, I, J> Covers<With<K, Rest>, (I, J)> for L where L: Has<K, I> + Covers<Rest, J> {}
+impl<L, K, Rest, I, J> CoveredBy<L, (I, J)> for With<K, Rest>
+where
+    L: Has<K, I>,
+    Rest: CoveredBy<L, J>,
+{
+}
 
 /// A list of slot keys (`Nil`, `With<K, Rest>`), each of which the proof checks in a context.
 /// Sealed.
@@ -453,7 +465,7 @@ impl<L> Provided<L> {
     #[must_use]
     pub fn narrow<M, J>(self) -> Provided<M>
     where
-        L: Covers<M, J>,
+        M: CoveredBy<L, J>,
     {
         Provided {
             cx: self.cx,
@@ -566,14 +578,14 @@ impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
         // The macros call this right after the scope bound the slot in `cx`, so the check
         // holds; it is made anyway (on the key's own slot), so that this path proves nothing
         // it has not seen.
-        match proof.try_bind(cx, K::slot()) {
-            Ok(p) => p,
-            Err(_) => panic!(
+        let Ok(extended) = proof.try_bind(cx, K::slot()) else {
+            panic!(
                 "slot `{}` is bound by this scope, but a slot its proof claims is not: a proof \
                  was carried into a context that does not bind its slots",
                 K::slot().name()
-            ),
-        }
+            )
+        };
+        extended
     }
 }
 
