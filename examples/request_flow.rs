@@ -62,9 +62,10 @@ fn tenant_of(req: &Request) -> Result<&'static str, AppError> {
 /// The handler requires both slots; it fans out to helpers that each require what they use.
 #[scoped]
 async fn handler(cx: Needs![REQUEST_ID, TENANT], path: &'static str) -> Result<String, AppError> {
-    // Spawned and in-place children take the proof along like any value.
-    let audit = spawn!(audit(cx.clone(), path));
-    let user = spawn_in_place!(load_user(cx.clone()));
+    // Spawned and in-place children take the proof along like any value, narrowed to what
+    // each callee requires (`provided!()` does the same).
+    let audit = spawn!(audit(cx.clone().narrow(), path));
+    let user = spawn_in_place!(load_user(cx.clone().narrow()));
     let user = user.await?;
     audit.await?;
     Ok(format!("[{}] {path} for {user}", cx.get(&REQUEST_ID)))

@@ -80,7 +80,9 @@
 //!
 //! - The contexts: [`Cx`] (cancel with a cause, deadlines, `shield`, `detach`, `on_cancel`,
 //!   `merge`, the ambient context).
-//! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Policy`], [`Config`].
+//! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Config`]; in the macros,
+//!   [`spawn!`], [`spawn_in_place!`], [`try_spawn!`], [`try_spawn_in_place!`], and the scope's
+//!   handle named with `scope!(|s| ..)` or `#[scoped(handle = s)]`.
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
 //! - Detached work: [`Service`].
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
@@ -90,6 +92,10 @@
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]
 
+/// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
+/// `deadline`, `grace`, `local`, `slots(..)`, `handle` (a name for the scope's handle in the
+/// body) and `crate`; see `docs/macros.md`.
+///
 /// # Examples
 ///
 /// ```
@@ -124,6 +130,37 @@ pub use scope_macros::scoped;
 /// })
 /// .await?;
 /// assert_eq!(longest, Some(11));
+/// # Ok(()) }
+/// ```
+///
+/// The header can state the scope's error type (`error = E`), so the body's `Ok(..)` needs no
+/// turbofish, and name the scope's handle (`|s|`) to cancel it, ask whether it is closed, or
+/// reach its context:
+///
+/// ```
+/// use scope::{scope, spawn, Interrupted};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Interrupted> {
+/// let sum = scope!(error = Interrupted, |s| {
+///     let a = spawn!(async { Ok(1) });
+///     let b = spawn!(async { Ok(2) });
+///     assert!(!s.is_closed());
+///     assert!(!s.cx().is_cancelled());
+///     Ok(a.await? + b.await?)
+/// })
+/// .await?;
+/// assert_eq!(sum, 3);
+///
+/// // Cancelling through the handle cancels every child; a body that then returns on its own
+/// // (within the grace) has the last word.
+/// let out = scope!(error = Interrupted, grace = 1s, |s| {
+///     let slow = spawn!(std::future::pending::<()>());
+///     s.cancel("not needed");
+///     assert!(slow.await.is_err());
+///     Ok("stopped early")
+/// })
+/// .await;
+/// assert_eq!(out?, "stopped early");
 /// # Ok(()) }
 /// ```
 pub use scope_macros::scope;
@@ -171,6 +208,63 @@ pub use scope_macros::spawn;
 /// # }
 /// ```
 pub use scope_macros::spawn_in_place;
+
+/// [`spawn!`] that refuses instead of waiting: `Err(SpawnError::Full)` when the scope is at
+/// its `limit`, `Err(SpawnError::Closed)` once it has begun to finish; otherwise the child's
+/// handle.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, try_spawn, Interrupted, SpawnError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("busy")]
+///     Busy,
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+///
+/// #[scoped(limit = 1)]
+/// async fn one_at_a_time() -> Result<u8, AppError> {
+///     let first = try_spawn!(async { Ok(1) }).map_err(|_| AppError::Busy)?;
+///     let second = try_spawn!(async { Ok(2) });
+///     assert_eq!(second.err(), Some(SpawnError::Full));
+///     Ok(first.await?)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(one_at_a_time().await.unwrap(), 1);
+/// # }
+/// ```
+pub use scope_macros::try_spawn;
+
+/// [`spawn_in_place!`] that refuses instead of waiting (see [`try_spawn!`]).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, try_spawn_in_place, Interrupted, SpawnError};
+///
+/// // `handle = s` names the scope's handle in the body.
+/// #[scoped(handle = s)]
+/// async fn closed_after_cancel(input: &[u8]) -> Result<usize, Interrupted> {
+///     let len = try_spawn_in_place!(async { Ok(input.len()) }).expect("open");
+///     let n = len.await?;
+///     s.cancel("done");
+///     assert!(s.is_closed());
+///     let late = try_spawn_in_place!(async { Ok(0) });
+///     assert_eq!(late.err(), Some(SpawnError::Closed));
+///     Ok(n)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // The body returned on its own after the cancel: its value is the scope's result.
+/// assert_eq!(closed_after_cancel(b"abc").await.unwrap(), 3);
+/// # }
+/// ```
+pub use scope_macros::try_spawn_in_place;
 
 /// # Examples
 ///
@@ -290,6 +384,64 @@ pub use scope_macros::provided;
 pub use scope_macros::Needs;
 pub use scope_runtime::*;
 
+/// What a scope's error type must do: convert from [`Interrupted`] (a scope can be cancelled,
+/// time out, or see a child panic, and returns that as its error) and display itself. The
+/// macros check it once, where the error type is written.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, ScopeError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("not found")]
+///     NotFound,
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+///
+/// fn check<E: ScopeError>() {}
+/// check::<AppError>();
+/// check::<Interrupted>();
+/// check::<Box<dyn std::error::Error + Send + Sync>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be this scope's error type: it must convert from `scope::Interrupted`",
+    label = "a scope can be cancelled, time out, or see a child panic, and returns that as this error",
+    note = "add a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)` (thiserror), or implement `From<scope::Interrupted> for {Self}`; `anyhow::Error` and `Box<dyn Error + Send + Sync>` work as they are"
+)]
+pub trait ScopeError: From<Interrupted> + std::fmt::Display {}
+
+impl<E: From<Interrupted> + std::fmt::Display> ScopeError for E {}
+
+/// What a fail-fast `#[scoped]` fn may return: `Result<T, E>` with `E:` [`ScopeError`]. The
+/// macro reads the scope's error type from it before the body, so a child with another error
+/// type is reported at its `spawn!`.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, ScopeResult};
+/// fn error_of<R: ScopeResult>() -> std::marker::PhantomData<R::Error> {
+///     std::marker::PhantomData
+/// }
+/// let _: std::marker::PhantomData<Interrupted> = error_of::<Result<u8, Interrupted>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `#[scoped]` fn must return `Result<T, E>`, not `{Self}`",
+    label = "this is the fn's return type",
+    note = "a scope can fail even when its body does not (a child failed or panicked, it was cancelled, a deadline fired): return `Result<T, E>` and end the body with `Ok(value)`"
+)]
+pub trait ScopeResult {
+    /// The scope's error type.
+    type Error;
+}
+
+impl<T, E: ScopeError> ScopeResult for Result<T, E> {
+    type Error = E;
+}
+
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -300,8 +452,7 @@ pub mod __private {
     pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{
-        Config, Cx, Failures, Has, Interrupted, LocalRace, LocalScope, Nil, Provided, Race, Scope,
-        Slot, TaskOutput, With,
+        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Slot, With,
     };
     pub use std::boxed::Box;
     pub use std::future::Future;

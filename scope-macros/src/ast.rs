@@ -1,12 +1,14 @@
-//! The inputs of the macros, parsed: what `#[scoped]` is attached to, the header and body of
-//! `scope!`, the arguments of the spawn macros and the declarations of `slot!`. Each keeps the
-//! original syn nodes, so every message can point at the user's tokens.
+//! The inputs of the macros, parsed: what `#[scoped]` is attached to and the fns it scopes
+//! (an intermediate form per fn, [`ScopedFn`]), the header and body of `scope!`, the arguments
+//! of the spawn macros and the declarations of `slot!`. Each keeps the original syn nodes, so
+//! every message can point at the user's tokens. The checks are in [`crate::valid`].
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Attribute, Block, Expr, Ident, Token, Type, Visibility};
 
-use crate::attr::{self, Ctx, Options};
+use crate::options::{self, MacroKind, Options};
+use crate::protocol::Hidden;
 
 /// What `#[scoped]`, `#[scope::main]` or `#[scope::test]` is attached to.
 pub(crate) enum Target {
@@ -41,58 +43,103 @@ impl Target {
     }
 }
 
-/// The names a fn's parameters bind (the only locals an attribute's options can use).
-pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
-    fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
-        match pat {
-            syn::Pat::Ident(p) => {
-                out.push(p.ident.to_string());
-                if let Some((_, sub)) = &p.subpat {
-                    pat_names(sub, out);
-                }
-            }
-            syn::Pat::Tuple(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::Struct(s) => s.fields.iter().for_each(|f| pat_names(&f.pat, out)),
-            syn::Pat::Reference(r) => pat_names(&r.pat, out),
-            syn::Pat::Type(t) => pat_names(&t.pat, out),
-            syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_names(p, out)),
-            syn::Pat::Paren(p) => pat_names(&p.pat, out),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for arg in &sig.inputs {
-        match arg {
-            syn::FnArg::Receiver(_) => out.push("self".to_owned()),
-            syn::FnArg::Typed(t) => pat_names(&t.pat, &mut out),
-        }
-    }
-    out
+/// One async fn that `#[scoped]` turns into a scope, whether written alone or found in an
+/// `impl` block or inline `mod`: the parts the expansion rewrites, and what it needs to know.
+pub(crate) struct ScopedFn {
+    pub(crate) sig: syn::Signature,
+    pub(crate) block: Block,
+    /// The options that apply to it (the block's, or its own).
+    pub(crate) options: Options,
+    /// The default name of the scope: the fn's name, `Type::method` in an `impl` block.
+    pub(crate) name: String,
+    /// Whether this is the shape `#[async_trait]` leaves (a fn returning a boxed future, whose
+    /// body is `Box::pin(async move { .. })`): the scope goes inside that async block.
+    pub(crate) boxed: bool,
 }
 
-/// `scope!(OPTIONS, { BODY })`: the header's options and the body.
+impl ScopedFn {
+    pub(crate) fn new(
+        sig: syn::Signature,
+        block: Block,
+        options: Options,
+        owner: Option<&str>,
+    ) -> ScopedFn {
+        let fn_name = sig.ident.to_string();
+        let name = match owner {
+            Some(ty) => format!("{ty}::{fn_name}"),
+            None => fn_name,
+        };
+        let boxed = sig.asyncness.is_none() && async_trait_body(&block).is_some();
+        ScopedFn {
+            sig,
+            block,
+            options,
+            name,
+            boxed,
+        }
+    }
+}
+
+/// The `async move { .. }` block inside `Box::pin(..)`, when that call is all the body is.
+pub(crate) fn async_trait_body(block: &Block) -> Option<&syn::ExprAsync> {
+    let [syn::Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return None;
+    };
+    let Expr::Path(f) = &*call.func else {
+        return None;
+    };
+    let segs: Vec<String> = f
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if !segs.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
+        return None;
+    }
+    match &call.args[0] {
+        Expr::Async(a) if a.capture.is_some() => Some(a),
+        _ => None,
+    }
+}
+
+/// The same, mutably.
+pub(crate) fn async_trait_body_mut(block: &mut Block) -> Option<&mut syn::ExprAsync> {
+    async_trait_body(block)?;
+    match block.stmts.first_mut() {
+        Some(syn::Stmt::Expr(Expr::Call(call), None)) => match call.args.first_mut() {
+            Some(Expr::Async(a)) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `scope!(OPTIONS, { BODY })` or `scope!(OPTIONS, |s| { BODY })`: the header's options, the
+/// name given to the scope's handle, and the body.
 pub(crate) struct ScopeInput {
     pub(crate) options: Options,
     pub(crate) errors: Vec<syn::Error>,
     pub(crate) body: Option<Block>,
-    /// The enclosing body's proof variable (`@provided IDENT;`, written by the rewrite of an
-    /// enclosing `#[scoped]` fn or `scope!`), so a nested scope's proof extends it.
+    /// The enclosing body's proof variable (written by the rewrite of an enclosing
+    /// `#[scoped]` fn or `scope!`), so a nested scope's proof extends it.
     pub(crate) outer_proof: Option<proc_macro2::Ident>,
 }
 
 impl ScopeInput {
     /// Parses the input of `scope!`; never fails: problems are collected in `errors`.
     pub(crate) fn parse(input: TokenStream) -> ScopeInput {
-        let (outer_proof, input) = split_outer_proof(input);
+        let (outer_proof, input) = match Hidden::parse(&input) {
+            Some(Hidden::Outer { proof, rest }) => (Some(proof), rest),
+            _ => (None, input),
+        };
         let mut options = Options::default();
         let mut errors = Vec::new();
         let mut body = None;
         let parser = |stream: ParseStream<'_>| -> syn::Result<()> {
-            attr::parse_entries(
+            options::parse_entries(
                 stream,
-                Ctx::ScopeMacro,
-                &[],
+                MacroKind::ScopeMacro,
                 &mut options,
                 &mut errors,
                 true,
@@ -103,6 +150,23 @@ impl ScopeInput {
                     "`scope!` needs a body: write `scope!({ ... })`, or with options `scope!(limit = 4, { ... })`",
                 ));
                 return Ok(());
+            }
+            if stream.peek(Token![|]) {
+                let bar: Token![|] = stream.parse()?;
+                let handle: Ident = stream.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "name the scope's handle between the bars: `scope!(|s| { ... })`",
+                    )
+                })?;
+                let close: Token![|] = stream.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "the handle is one name: `scope!(|s| { ... })`")
+                })?;
+                let span = bar.span.join(close.span).unwrap_or(bar.span);
+                if options.handle.is_some() {
+                    errors.push(syn::Error::new(span, "the scope's handle is named twice"));
+                }
+                options.handle = Some((handle, span));
             }
             let block: Block = stream.parse()?;
             body = Some(block);
@@ -129,20 +193,6 @@ impl ScopeInput {
     }
 }
 
-/// Splits `@provided IDENT;` from the front of `scope!`'s input.
-fn split_outer_proof(input: TokenStream) -> (Option<proc_macro2::Ident>, TokenStream) {
-    use proc_macro2::TokenTree;
-    let trees: Vec<TokenTree> = input.clone().into_iter().collect();
-    match trees.as_slice() {
-        [TokenTree::Punct(at), TokenTree::Ident(kw), TokenTree::Ident(var), TokenTree::Punct(semi), rest @ ..]
-            if at.as_char() == '@' && kw == "provided" && semi.as_char() == ';' =>
-        {
-            (Some(var.clone()), rest.iter().cloned().collect())
-        }
-        _ => (None, input),
-    }
-}
-
 /// The kind of child a spawn macro starts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum SpawnKind {
@@ -150,22 +200,55 @@ pub(crate) enum SpawnKind {
     Spawn,
     /// `spawn_in_place!`: polled by the scope's own future; may borrow, need not be `Send`.
     InPlace,
+    /// `try_spawn!`: `spawn!` that returns `Err(SpawnError)` when the scope is closed or full.
+    TrySpawn,
+    /// `try_spawn_in_place!`: the same for `spawn_in_place!`.
+    TryInPlace,
 }
 
 impl SpawnKind {
+    pub(crate) const ALL: [SpawnKind; 4] = [
+        SpawnKind::Spawn,
+        SpawnKind::InPlace,
+        SpawnKind::TrySpawn,
+        SpawnKind::TryInPlace,
+    ];
+
     pub(crate) fn from_name(name: &str) -> Option<SpawnKind> {
-        match name {
-            "spawn" => Some(SpawnKind::Spawn),
-            "spawn_in_place" => Some(SpawnKind::InPlace),
-            _ => None,
-        }
+        SpawnKind::ALL
+            .into_iter()
+            .find(|k| k.macro_name().trim_end_matches('!') == name)
     }
 
     pub(crate) fn macro_name(self) -> &'static str {
         match self {
             SpawnKind::Spawn => "spawn!",
             SpawnKind::InPlace => "spawn_in_place!",
+            SpawnKind::TrySpawn => "try_spawn!",
+            SpawnKind::TryInPlace => "try_spawn_in_place!",
         }
+    }
+
+    /// The method of the scope it calls, with or without a name.
+    pub(crate) fn method(self, named: bool) -> &'static str {
+        match (self, named) {
+            (SpawnKind::Spawn, false) => "spawn",
+            (SpawnKind::Spawn, true) => "spawn_named",
+            (SpawnKind::InPlace, false) => "spawn_in_place",
+            (SpawnKind::InPlace, true) => "spawn_in_place_named",
+            (SpawnKind::TrySpawn, _) => "try_spawn",
+            (SpawnKind::TryInPlace, _) => "try_spawn_in_place",
+        }
+    }
+
+    /// Whether the child runs on the runtime (so it must be `Send + 'static`).
+    pub(crate) fn is_spawned(self) -> bool {
+        matches!(self, SpawnKind::Spawn | SpawnKind::TrySpawn)
+    }
+
+    /// Whether it may be refused (and so takes no name).
+    pub(crate) fn is_try(self) -> bool {
+        matches!(self, SpawnKind::TrySpawn | SpawnKind::TryInPlace)
     }
 }
 
@@ -189,6 +272,19 @@ impl SpawnArgs {
             if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
                 let fork = input.fork();
                 let key: Ident = fork.parse()?;
+                if key == "name" && kind.is_try() {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "`{m}` takes no name: write `{m}(fut)` (to name a child, use `{}`)",
+                            if kind.is_spawned() {
+                                "spawn!(name = \"..\", fut)"
+                            } else {
+                                "spawn_in_place!(name = \"..\", fut)"
+                            }
+                        ),
+                    ));
+                }
                 if key == "name" {
                     let _: Ident = input.parse()?;
                     let _: Token![=] = input.parse()?;

@@ -1,21 +1,26 @@
-//! The expansions. Every entry point returns the item (as close to the intended expansion as
+//! The expansions of `#[scoped]`, `scope!`, the spawn macros, `slot!`, `Needs!` and
+//! `provided!()`. Every entry point returns the item (as close to the intended expansion as
 //! it can) followed by its errors as `compile_error!`s: never nothing, never a panic.
+//!
+//! What each expands to is kept as snapshot files, generated from these functions:
+//! `scope-macros/tests/expand/*.expanded.rs` (see `snapshots.rs`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::ast::{self, ScopeInput, SlotInput, SpawnKind, Target};
-use crate::attr::{self, CountValue, Ctx, DurationValue, Flavor, Options, PolicyKind};
+use crate::ast::{self, ScopeInput, ScopedFn, SlotInput, SpawnKind, Target};
+use crate::options::{self, CountValue, DurationValue, MacroKind, Options, PolicyKind};
+use crate::protocol::Hidden;
 use crate::rewrite::{self, Rewriter};
 use crate::valid;
 
-fn errors_to_tokens(errors: Vec<syn::Error>) -> TokenStream {
+pub(crate) fn errors_to_tokens(errors: Vec<syn::Error>) -> TokenStream {
     errors.into_iter().map(|e| e.to_compile_error()).collect()
 }
 
 /// `Duration` tokens for a duration option.
-fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStream {
+pub(crate) fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStream {
     match value {
         DurationValue::Literal { nanos, span } => {
             let d = quote_spanned!(*span=> #krate::__private::Duration);
@@ -35,7 +40,7 @@ fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStream {
     }
 }
 
-fn count(value: &CountValue) -> TokenStream {
+pub(crate) fn count(value: &CountValue) -> TokenStream {
     match value {
         CountValue::Literal { value, span } => {
             let lit = syn::LitInt::new(&format!("{value}usize"), *span);
@@ -45,20 +50,10 @@ fn count(value: &CountValue) -> TokenStream {
     }
 }
 
-/// The `Config` builder chain.
-///
-/// ```text
-/// // Input: #[scoped(limit = 4, timeout = 2s, slots(TENANT = t))] async fn fetch(..)
-/// // Output:
-/// ::scope::__private::Config::new()
-///     .name("fetch")
-///     .limit(4usize)
-///     .timeout(::scope::__private::Duration::from_secs(2u64))
-///     .bind(&TENANT, t)
-/// ```
-fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream {
+/// The `Config` builder chain: `Config::new().name(..).limit(..).timeout(..).bind(..)`.
+/// `Config::new` is `#[track_caller]`: spanned at `site`, its location is the user's code.
+pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream {
     let krate = opts.krate();
-    // `Config::new` is `#[track_caller]`: spanned at the user's code, its location is theirs.
     let mut chain = quote_spanned!(site=> #krate::__private::Config::new());
     match (&opts.name, default_name) {
         (Some((name, _)), _) => {
@@ -95,14 +90,8 @@ fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream
 }
 
 /// What `provided!()` gives in a body: the proof that the slots it requires (a `Needs![..]`
-/// parameter) and binds (`slots(..)`) are bound.
-///
-/// ```text
-/// // Input: #[scoped(slots(TENANT = t))] async fn f(cx: Needs![REQUEST_ID]) { .. provided!() .. }
-/// // Output, after `let __scope = &scope;`:
-/// let __provided = cx.clone().bind(__scope.cx(), &TENANT);
-/// // ... and `provided!()` is `__provided.clone()`.
-/// ```
+/// parameter, or the enclosing body's proof) and binds (`slots(..)`) are bound, checked as it
+/// is made (`Provided::extend`).
 pub(crate) struct Proof {
     /// What the proof extends: the `Needs![..]` parameter of the fn, or the proof of the
     /// enclosing body (for a nested `scope!`); the empty proof otherwise.
@@ -121,103 +110,116 @@ impl Proof {
         if let Some((bindings, _)) = &opts.slots {
             for b in bindings {
                 let slot = &b.slot;
-                chain.extend(quote!(.bind(#scope.cx(), &#slot)));
+                // Spanned at the slot: a key of another slot's type is reported there.
+                chain.extend(quote_spanned!(slot.span()=> .extend(#scope.cx(), &#slot)));
             }
         }
         quote!(let #provided = #chain;)
     }
 }
 
-/// The scope around a body.
+/// The scope around a body:
 ///
 /// ```text
-/// // Input: BODY (already rewritten), policy fail_fast
-/// // Output:
-/// let __scope = &::scope::__private::Scope::new(CONFIG);
+/// let scope = ::scope::__private::Scope::new(CONFIG);
+/// let __scope = &scope;
+/// let s = __scope;                        // with a named handle
+/// let __provided = ..;                    // when the body uses `provided!()`
 /// __scope.run(async BODY).await
 /// ```
 ///
 /// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` enters with `new_local`
-/// (`LocalScope`/`LocalRace`: in-place children need not be `Send`).
-fn scoped_body(
+/// (in-place children need not be `Send`); `error = E` states the scope's error type.
+pub(crate) fn scope_body(
     opts: &Options,
     config: &TokenStream,
     body: &syn::Block,
     proof: Option<&Proof>,
+    error_of: Option<(&syn::Type, Span)>,
 ) -> TokenStream {
     let krate = opts.krate();
     let scope = rewrite::scope_ident();
     let prelude = proof.map(|p| p.prelude(opts, &scope));
-    let ty = match opts.policy() {
-        PolicyKind::FailFast | PolicyKind::Supervise => "Scope",
-        PolicyKind::FirstOk => "Race",
-    };
-    let run = match opts.policy() {
-        PolicyKind::Supervise => "run_all",
-        PolicyKind::FailFast | PolicyKind::FirstOk => "run",
-    };
-    let new = if opts.is_local() { "new_local" } else { "new" };
-    let ty = format_ident!("{}", ty);
-    let run = format_ident!("{}", run);
-    let new = format_ident!("{}", new);
+    let race = opts.policy() == PolicyKind::FirstOk;
+    let ty = format_ident!("{}", if race { "Race" } else { "Scope" });
+    let new = format_ident!("{}", if opts.is_local() { "new_local" } else { "new" });
     // Named, so that a borrow error says "`scope` does not live long enough" rather than
     // talk about a temporary the user never wrote. Both names are invisible to user code.
     let owner = proc_macro2::Ident::new("scope", Span::mixed_site());
+    // The scope's error type, when known before the body: stated in the header
+    // (`error = E`), or read from a fail-fast fn's return type (checked there, once).
+    let error = match (&opts.error, error_of) {
+        (Some((error, span)), _) => Some((error.to_token_stream(), *span)),
+        (None, Some((ret, span))) if opts.policy() == PolicyKind::FailFast => Some((
+            quote_spanned!(span=> <#ret as #krate::ScopeResult>::Error),
+            span,
+        )),
+        _ => None,
+    };
+    let annotation = error.map(|(error, span)| {
+        let mode = if opts.is_local() {
+            quote!(#krate::__private::Local)
+        } else {
+            quote!(#krate::__private::Sendable)
+        };
+        let value = race.then(|| quote!(_,));
+        quote_spanned!(span=> : #krate::__private::#ty<'_, '_, #value #error, #mode>)
+    });
+    let handle = opts
+        .handle
+        .as_ref()
+        .map(|(name, _)| quote!(let #name = #scope;));
+    let run = format_ident!(
+        "{}",
+        if opts.policy() == PolicyKind::Supervise {
+            "run_all"
+        } else {
+            "run"
+        }
+    );
+    // Spanned at the fn's return type: what the scope's error type lacks is reported there.
+    let run_span = error_of.map_or_else(Span::call_site, |(_, s)| s);
+    let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
     quote! {
-        let #owner = #krate::__private::#ty::#new(#config);
+        let #owner #annotation = #krate::__private::#ty::#new(#config);
         let #scope = &#owner;
+        #handle
         #prelude
-        #scope.#run(async #body).await
+        #run_call.await
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // #[scoped]
 
-/// `#[scoped(OPTIONS)]` on an async fn, an `impl` block or an inline `mod`.
-///
-/// ```text
-/// // Input:
-/// #[scoped(limit = 4)]
-/// async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, Error> {
-///     let a = spawn!(fetch(ids[0]));
-///     Ok(vec![a.await?])
-/// }
-/// // Output:
-/// async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, Error> {
-///     let __scope = &::scope::__private::Scope::new(
-///         ::scope::__private::Config::new().name("fetch_all").limit(4usize));
-///     __scope.run(async {
-///         let a = __scope.spawn(fetch(ids[0]));
-///         Ok(vec![a.await?])
-///     }).await
-/// }
-/// ```
+/// `#[scoped(OPTIONS)]` on an async fn, an `impl` block or an inline `mod`
+/// (snapshots: `tests/expand/scoped-*.rs`).
 pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     let target = Target::parse(input);
-    let mut errors = Vec::new();
+    let (mut opts, mut errors) = options::parse_attr_args(args, MacroKind::Scoped);
+    errors.extend(valid::options(&opts, MacroKind::Scoped));
+    // The options' expressions run at the start of the fn: the orphan lint reads them too.
+    errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
         Target::Fn(mut f) => {
-            let params = ast::param_names(&f.sig);
-            let (opts, errs) = attr::parse_attr_args(args, Ctx::Scoped, &params);
-            errors.extend(errs);
-            errors.extend(valid::options(&opts, Ctx::Scoped));
-            scoped_fn(&mut f, &opts, None, &mut errors);
+            errors.extend(valid::stray_idents(&opts, &valid::param_names(&f.sig)));
+            let (sig, block) = scoped_fn(
+                ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
+                &mut errors,
+            );
+            f.sig = sig;
+            *f.block = block;
             f.into_token_stream()
         }
         Target::Impl(mut imp) => {
-            let any = [attr::ANY_PARAM.to_owned()];
-            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &any);
-            errors.extend(errs);
-            errors.extend(valid::options(&opts, Ctx::Scoped));
-            scoped_impl(&mut imp, &args, &mut errors);
+            errors.extend(valid::stray_idents(
+                &opts,
+                &block_params(&Target::Impl(imp.clone())),
+            ));
+            scoped_impl(&mut imp, &opts, &mut errors);
             imp.into_token_stream()
         }
         Target::Mod(mut m) => {
-            let any = [attr::ANY_PARAM.to_owned()];
-            let (opts, errs) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &any);
-            errors.extend(errs);
-            errors.extend(valid::options(&opts, Ctx::Scoped));
             if m.content.is_none() {
                 errors.push(syn::Error::new_spanned(
                     &m,
@@ -225,18 +227,57 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                      (or the `impl` blocks) in that file instead",
                 ));
             }
-            scoped_mod(&mut m, &args, &mut errors);
+            errors.extend(valid::stray_idents(
+                &opts,
+                &block_params(&Target::Mod(m.clone())),
+            ));
+            scoped_mod(&mut m, &opts, &mut errors);
             m.into_token_stream()
         }
         Target::Other(tokens) => {
-            let (_, errs) = attr::parse_attr_args(args, Ctx::Scoped, &[]);
-            errors.extend(errs);
             errors.push(not_an_fn(&tokens));
             tokens
         }
     };
     let errors = errors_to_tokens(errors);
     quote!(#out #errors)
+}
+
+/// The parameter names of every fn an `impl` block's or `mod`'s options apply to.
+fn block_params(target: &Target) -> Vec<String> {
+    fn walk_items(items: &[syn::Item], f: &mut dyn FnMut(&syn::Signature)) {
+        for item in items {
+            match item {
+                syn::Item::Fn(func) => f(&func.sig),
+                syn::Item::Impl(imp) => walk_impl(imp, f),
+                syn::Item::Mod(m) => {
+                    if let Some((_, items)) = &m.content {
+                        walk_items(items, f);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn walk_impl(imp: &syn::ItemImpl, f: &mut dyn FnMut(&syn::Signature)) {
+        for item in &imp.items {
+            if let syn::ImplItem::Fn(m) = item {
+                f(&m.sig);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut visit_fn = |sig: &syn::Signature| out.extend(valid::param_names(sig));
+    match target {
+        Target::Impl(imp) => walk_impl(imp, &mut visit_fn),
+        Target::Mod(m) => {
+            if let Some((_, items)) = &m.content {
+                walk_items(items, &mut visit_fn);
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn not_an_fn(tokens: &TokenStream) -> syn::Error {
@@ -260,46 +301,77 @@ fn not_an_fn(tokens: &TokenStream) -> syn::Error {
     syn::Error::new(span, message)
 }
 
-/// Rewrites one async fn; `owner` is the type of its `impl` block, for the default name.
-fn scoped_fn(
-    f: &mut syn::ItemFn,
-    opts: &Options,
-    owner: Option<&str>,
-    errors: &mut Vec<syn::Error>,
-) {
-    if let Err(e) = valid::is_async(&f.sig, Ctx::Scoped) {
-        errors.push(e);
-        return;
+/// Expands one fn: its signature (a `Needs![..]` parameter rewritten) and body (run as a
+/// scope).
+fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, syn::Block) {
+    let problems = valid::scoped_fn(&f);
+    errors.extend(problems.errors);
+    let opts = f.options.clone();
+    let krate = opts.krate();
+    let needs = needs_param(&mut f.sig, &krate, errors);
+    let config = config(&opts, Some(&f.name), f.sig.ident.span());
+    if problems.fatal {
+        // The body cannot run as this scope: leave it out (its spawns would only add errors
+        // that follow from this one).
+        let msg = "this fn is not expanded: see the error above";
+        return (f.sig, syn::parse_quote!({ ::core::panic!(#msg) }));
     }
-    let returns = valid::returns_result(&f.sig, opts.policy());
-    let needs = needs_param(&mut f.sig, &opts.krate(), errors);
-    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut f.block);
+    if f.boxed {
+        // `#[async_trait]` has boxed the fn: scope the `async move` block it made.
+        let Some(inner) = ast::async_trait_body_mut(&mut f.block) else {
+            return (f.sig, f.block);
+        };
+        let mut body = inner.block.clone();
+        let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &opts, Some(&f.sig));
+        errors.extend(rewrite_errors);
+        let proof = (provided_used || needs.is_some() || opts.slots.is_some())
+            .then_some(Proof { param: needs });
+        let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
+        inner.block = syn::parse_quote!({ #scoped });
+        return (f.sig, f.block);
+    }
+    let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);
     let proof = (provided_used || needs.is_some() || opts.slots.is_some())
         .then_some(Proof { param: needs });
-    let fn_name = f.sig.ident.to_string();
-    let name = match owner {
-        Some(ty) => format!("{ty}::{fn_name}"),
-        None => fn_name,
-    };
-    let config = config(opts, Some(&name), f.sig.ident.span());
-    let body = match returns {
-        Ok(()) => scoped_body(opts, &config, &f.block, proof.as_ref()),
-        Err(e) => {
-            // The fn cannot carry the scope's result: run the scope and drop its result, so
-            // that this error is the only one.
-            errors.push(e);
-            let krate = opts.krate();
-            let scope = rewrite::scope_ident();
-            let block = &f.block;
-            quote! {
-                let #scope = &#krate::__private::Scope::new(#config);
-                let _: #krate::__private::Result<_, #krate::__private::Interrupted> =
-                    #scope.run(async #block).await;
-            }
+    let body = if problems.unit {
+        // The fn cannot carry the scope's result: run the scope and drop its result, so that
+        // the error about the return type is the only one.
+        let scope = rewrite::scope_ident();
+        let owner = proc_macro2::Ident::new("scope", Span::mixed_site());
+        let block = &f.block;
+        quote! {
+            let #owner = #krate::__private::Scope::new(#config);
+            let #scope = &#owner;
+            let _: #krate::__private::Result<_, #krate::__private::Interrupted> =
+                #scope.run(async #block).await;
         }
+    } else {
+        scope_body(
+            &opts,
+            &config,
+            &f.block,
+            proof.as_ref(),
+            return_type(&f.sig),
+        )
     };
-    *f.block = syn::parse_quote!({ #body });
+    (f.sig, syn::parse_quote!({ #body }))
+}
+
+/// The fn's return type, when it can be named in the body (not an `impl Trait`).
+fn return_type(sig: &syn::Signature) -> Option<(&syn::Type, Span)> {
+    struct HasImpl(bool);
+    impl<'ast> syn::visit::Visit<'ast> for HasImpl {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let mut has = HasImpl(false);
+    syn::visit::Visit::visit_type(&mut has, ty);
+    (!has.0).then(|| (&**ty, ty.span()))
 }
 
 fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
@@ -318,46 +390,44 @@ fn type_name(ty: &syn::Type) -> Option<String> {
     }
 }
 
-/// Every async fn of an `impl` block, with the block's options (a method's own `#[scoped]`
-/// takes over).
-fn scoped_impl(imp: &mut syn::ItemImpl, args: &TokenStream, errors: &mut Vec<syn::Error>) {
+/// Every async fn of an `impl` block (also after `#[async_trait]` boxed it), with the block's
+/// options; a method's own `#[scoped]` takes over.
+fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Error>) {
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
         if let syn::ImplItem::Fn(m) = item {
-            if m.sig.asyncness.is_none() || has_scoped_attr(&m.attrs) {
+            let boxed = m.sig.asyncness.is_none() && ast::async_trait_body(&m.block).is_some();
+            if (m.sig.asyncness.is_none() && !boxed) || has_scoped_attr(&m.attrs) {
                 continue;
             }
-            let mut f = syn::ItemFn {
-                attrs: std::mem::take(&mut m.attrs),
-                vis: m.vis.clone(),
-                sig: m.sig.clone(),
-                block: Box::new(m.block.clone()),
-            };
-            let params = ast::param_names(&f.sig);
-            // Errors in the options were reported once for the block; parse again only to
-            // resolve the parameters each option may name.
-            let (opts, _) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &params);
-            scoped_fn(&mut f, &opts, owner.as_deref(), errors);
-            m.attrs = f.attrs;
-            m.block = *f.block;
+            let f = ScopedFn::new(
+                m.sig.clone(),
+                m.block.clone(),
+                opts.clone(),
+                owner.as_deref(),
+            );
+            let (sig, block) = scoped_fn(f, errors);
+            m.sig = sig;
+            m.block = block;
         }
     }
 }
 
-fn scoped_mod(m: &mut syn::ItemMod, args: &TokenStream, errors: &mut Vec<syn::Error>) {
+fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>) {
     let Some((_, items)) = &mut m.content else {
         return;
     };
     for item in items {
         match item {
             syn::Item::Fn(f) if f.sig.asyncness.is_some() && !has_scoped_attr(&f.attrs) => {
-                let params = ast::param_names(&f.sig);
-                let (opts, _) = attr::parse_attr_args(args.clone(), Ctx::Scoped, &params);
-                scoped_fn(f, &opts, None, errors);
+                let sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
+                let (sig, block) = scoped_fn(sf, errors);
+                f.sig = sig;
+                *f.block = block;
             }
-            syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => scoped_impl(imp, args, errors),
+            syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => scoped_impl(imp, opts, errors),
             syn::Item::Mod(inner) if !has_scoped_attr(&inner.attrs) => {
-                scoped_mod(inner, args, errors);
+                scoped_mod(inner, opts, errors);
             }
             _ => {}
         }
@@ -367,35 +437,27 @@ fn scoped_mod(m: &mut syn::ItemMod, args: &TokenStream, errors: &mut Vec<syn::Er
 // ---------------------------------------------------------------------------------------------
 // scope!
 
-/// `scope!(OPTIONS, { BODY })`: a future of the body's value, every child joined.
-///
-/// ```text
-/// // Input:
-/// scope!(limit = 2, { let a = spawn!(work(1)); a.await })
-/// // Output:
-/// async {
-///     let __scope = &::scope::__private::Scope::new(
-///         ::scope::__private::Config::new().limit(2usize));
-///     __scope.run(async { let a = __scope.spawn(work(1)); a.await }).await
-/// }
-/// ```
+/// `scope!(OPTIONS, { BODY })` / `scope!(OPTIONS, |s| { BODY })`: a future of the body's
+/// value, every child joined (snapshots: `tests/expand/scope-macro*.rs`).
 pub(crate) fn scope(input: TokenStream) -> TokenStream {
     let ScopeInput {
-        options,
+        mut options,
         mut errors,
         body,
         outer_proof,
     } = ScopeInput::parse(input);
-    errors.extend(valid::options(&options, Ctx::ScopeMacro));
+    errors.extend(valid::options(&options, MacroKind::ScopeMacro));
     let Some(mut body) = body else {
         let errors = errors_to_tokens(errors);
         return quote!({ #errors });
     };
-    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut body);
+    // The header's expressions run in the enclosing code: the orphan lint reads them too.
+    errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
+    let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &options, None);
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
     let proof = (provided_used || options.slots.is_some()).then_some(Proof { param: outer_proof });
-    let inner = scoped_body(&options, &config, &body, proof.as_ref());
+    let inner = scope_body(&options, &config, &body, proof.as_ref(), None);
     let errors = errors_to_tokens(errors);
     quote! {
         {
@@ -406,102 +468,91 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
 }
 
 // ---------------------------------------------------------------------------------------------
-// spawn!, spawn_in_place! outside any scope
+// spawn!, spawn_in_place!, try_spawn!, try_spawn_in_place!
 
-/// A spawn macro: bound to a scope by the rewrite of `#[scoped]`/`scope!`, or outside any.
+/// A spawn macro: bound to a scope by the rewrite of `#[scoped]`/`scope!`, or outside any
+/// (snapshots: `tests/expand/spawn.rs`).
 ///
 /// ```text
-/// // Input (from the rewrite): spawn!(@scope __scope, fut)
-/// // Output: __scope.spawn(fut)
-/// // Input (outside a scope): spawn!(fut)
-/// // Output: ::core::compile_error!("`spawn!` can only be used inside ...")
+/// spawn!(@scope __scope, fut)            -> __scope.spawn(fut)
+/// spawn!(@scope __scope, name = n, fut)  -> __scope.spawn_named(n, fut)
+/// try_spawn!(@scope __scope, fut)        -> __scope.try_spawn(fut)
+/// spawn!(fut)   (outside any scope)      -> ::core::compile_error!("..")
 /// ```
+#[allow(clippy::needless_pass_by_value)] // Reason: every entry point takes its input by value.
 pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
     let m = kind.macro_name();
-    if is_nested(&input) {
-        let msg = format!(
-            "`{m}` inside a child: a child cannot reach its parent's scope (it runs on its own, \
-             and may not borrow the scope)\n\
-             help: to fan out from inside a child, open a nested scope there: \
-             `scope!({{ let c = {m}(...); c.await }}).await`"
-        );
-        return quote!(::core::compile_error!(#msg));
-    }
-    if let Some((scope, rest)) = bound_scope(input) {
-        let args = match ast::SpawnArgs::parse(rest, kind) {
-            Ok(args) => args,
-            Err(e) => return e.to_compile_error(),
-        };
-        let method = match (kind, args.name.is_some()) {
-            (SpawnKind::Spawn, false) => "spawn",
-            (SpawnKind::Spawn, true) => "spawn_named",
-            (SpawnKind::InPlace, false) => "spawn_in_place",
-            (SpawnKind::InPlace, true) => "spawn_in_place_named",
-        };
-        let method = proc_macro2::Ident::new(method, Span::call_site());
-        let fut = &args.fut;
-        return if let Some(name) = &args.name {
-            quote!(#scope.#method(#name, #fut))
-        } else {
-            quote!(#scope.#method(#fut))
-        };
-    }
-    let msg = format!(
-        "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it starts a \
-         child of the enclosing scope, and there is none here\n\
-         help: put `#[scoped]` on the enclosing async fn, or wrap this code in `scope!({{ ... }}).await`"
-    );
-    quote!(::core::compile_error!(#msg))
-}
-
-/// `@nested`: the body rewrite found this spawn macro inside a child's future.
-fn is_nested(input: &TokenStream) -> bool {
-    use proc_macro2::TokenTree;
-    let mut iter = input.clone().into_iter();
-    matches!(
-        (iter.next(), iter.next(), iter.next()),
-        (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(kw)), None)
-            if at.as_char() == '@' && kw == "nested"
-    )
-}
-
-/// `@scope IDENT, REST`: the form the body rewrite hands to the spawn macros.
-fn bound_scope(input: TokenStream) -> Option<(proc_macro2::Ident, TokenStream)> {
-    use proc_macro2::TokenTree;
-    let mut iter = input.into_iter();
-    match (iter.next(), iter.next(), iter.next(), iter.next()) {
-        (
-            Some(TokenTree::Punct(at)),
-            Some(TokenTree::Ident(kw)),
-            Some(TokenTree::Ident(scope)),
-            Some(TokenTree::Punct(comma)),
-        ) if at.as_char() == '@' && kw == "scope" && comma.as_char() == ',' => {
-            Some((scope, iter.collect()))
+    match Hidden::parse(&input) {
+        Some(Hidden::Nested) => {
+            let msg = format!(
+                "`{m}` inside a child: a child cannot reach its parent's scope (it runs on its \
+                 own, and may not borrow the scope)\n\
+                 help: to fan out from inside a child, open a nested scope there: \
+                 `scope!({{ let c = {m}(...); c.await }}).await`"
+            );
+            quote!(::core::compile_error!(#msg))
         }
-        _ => None,
+        Some(Hidden::Race) => {
+            let msg = format!(
+                "`{m}` in a `first_ok` scope: a race cannot refuse a candidate\n\
+                 help: use `{}` (a race admits every candidate, in spawn order under a `limit`)",
+                if kind.is_spawned() {
+                    "spawn!"
+                } else {
+                    "spawn_in_place!"
+                }
+            );
+            quote!(::core::compile_error!(#msg))
+        }
+        Some(Hidden::Scope { scope, args }) => {
+            let args = match ast::SpawnArgs::parse(args, kind) {
+                Ok(args) => args,
+                Err(e) => return e.to_compile_error(),
+            };
+            let method =
+                proc_macro2::Ident::new(kind.method(args.name.is_some()), Span::call_site());
+            // Spanned at the future: a bound it does not meet (`Send`, `'static`, its output)
+            // is reported at the user's code, not at the macro.
+            let fut = &args.fut;
+            let span = fut.span();
+            if let Some(name) = &args.name {
+                quote_spanned!(span=> #scope.#method(#name, #fut))
+            } else {
+                quote_spanned!(span=> #scope.#method(#fut))
+            }
+        }
+        _ => {
+            let msg = format!(
+                "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it \
+                 starts a child of the enclosing scope, and there is none here\n\
+                 help: put `#[scoped]` on the enclosing async fn, or wrap this code in \
+                 `scope!({{ ... }}).await`"
+            );
+            quote!(::core::compile_error!(#msg))
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Required slots: `Needs![..]` parameters and `provided!()`
 
-/// Rewrites a `Needs![A, B]` parameter of a `#[scoped]` fn into a proof the compiler checks;
-/// returns the parameter's name.
+/// Rewrites a `Needs![A, B]` parameter of a `#[scoped]` fn into the proof type the caller
+/// must provide; returns the parameter's name.
 ///
 /// ```text
-/// // Input:  async fn handler(cx: Needs![REQUEST_ID, TENANT], req: Request) -> R
-/// // Output: async fn handler<__P: 'static, __I0: 'static, __I1: 'static>(
-/// //             cx: ::scope::__private::Provided<__P>, req: Request) -> R
-/// //         where __P: ::scope::__private::Has<REQUEST_ID, __I0>
-/// //                  + ::scope::__private::Has<TENANT, __I1>
+/// cx: Needs![REQUEST_ID, TENANT]
+///   -> cx: Needs![@type ::scope::__private::Provided<
+///          ::scope::__private::With<REQUEST_ID, ::scope::__private::With<TENANT, ::scope::__private::Nil>>>]
 /// ```
+///
+/// The type is concrete: each caller's `provided!()` narrows its proof to it, and a missing
+/// slot is reported once, there.
 fn needs_param(
     sig: &mut syn::Signature,
     krate: &TokenStream,
     errors: &mut Vec<syn::Error>,
 ) -> Option<syn::Ident> {
     let mut found: Option<syn::Ident> = None;
-    let mut keys: Vec<syn::Type> = Vec::new();
     for input in &mut sig.inputs {
         let syn::FnArg::Typed(pt) = input else {
             continue;
@@ -527,18 +578,24 @@ fn needs_param(
             continue;
         }
         let parser = syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated;
-        match syn::parse::Parser::parse2(parser, tm.mac.tokens.clone()) {
-            Ok(list) if !list.is_empty() => keys.extend(list),
-            Ok(_) => errors.push(syn::Error::new_spanned(
-                &pt.ty,
-                "`Needs![]` is empty: name the slots this fn requires, e.g. `Needs![REQUEST_ID]`",
-            )),
-            Err(e) => errors.push(syn::Error::new(
-                e.span(),
-                "`Needs![..]` lists slots declared with `slot!`, separated by commas: \
-                 `Needs![REQUEST_ID, TENANT]`",
-            )),
-        }
+        let keys: Vec<syn::Type> = match syn::parse::Parser::parse2(parser, tm.mac.tokens.clone()) {
+            Ok(list) if !list.is_empty() => list.into_iter().collect(),
+            Ok(_) => {
+                errors.push(syn::Error::new_spanned(
+                    &pt.ty,
+                    "`Needs![]` is empty: name the slots this fn requires, e.g. `Needs![REQUEST_ID]`",
+                ));
+                Vec::new()
+            }
+            Err(e) => {
+                errors.push(syn::Error::new(
+                    e.span(),
+                    "`Needs![..]` lists slots declared with `slot!`, separated by commas: \
+                     `Needs![REQUEST_ID, TENANT]`",
+                ));
+                Vec::new()
+            }
+        };
         let syn::Pat::Ident(pi) = &*pt.pat else {
             errors.push(syn::Error::new_spanned(
                 &pt.pat,
@@ -548,70 +605,35 @@ fn needs_param(
             continue;
         };
         found = Some(pi.ident.clone());
-        let list = proc_macro2::Ident::new("__P", Span::mixed_site());
+        let mut list = quote!(#krate::__private::Nil);
+        for key in keys.iter().rev() {
+            // Spanned at the key: "`Has<KEY, _>` is not implemented" points at it.
+            list = quote_spanned!(key.span()=> #krate::__private::With<#key, #list>);
+        }
         let span = pt.ty.span();
         // Through the user's own path to `Needs!`, so their import of it stays used.
         let needs_path = tm.mac.path.clone();
-        *pt.ty = syn::parse_quote_spanned!(span=> #needs_path![@type #krate::__private::Provided<#list>]);
-        // `'static`: the proof is a plain value, passed into spawned children too.
-        sig.generics.params.push(syn::parse_quote!(#list: 'static));
-        let where_clause = sig.generics.make_where_clause();
-        for (i, key) in keys.iter().enumerate() {
-            // Located at the key, so "required by this bound" points at it.
-            let kspan = key.span();
-            let at_key = Span::mixed_site().located_at(kspan);
-            let list = proc_macro2::Ident::new("__P", at_key);
-            let index = proc_macro2::Ident::new(&format!("__I{i}"), at_key);
-            let krate = respan(krate.clone(), kspan);
-            where_clause.predicates.push(
-                syn::parse_quote_spanned!(kspan=> #list: #krate::__private::Has<#key, #index>),
-            );
-        }
-        for i in 0..keys.len() {
-            let index = proc_macro2::Ident::new(&format!("__I{i}"), Span::mixed_site());
-            sig.generics.params.push(syn::parse_quote!(#index: 'static));
-        }
+        let hidden = Hidden::Type(quote!(#krate::__private::Provided<#list>)).to_tokens();
+        *pt.ty = syn::parse_quote_spanned!(span=> #needs_path![#hidden]);
     }
     found
-}
-
-/// `tokens` with every span moved to `span` (for a diagnostic that should point there).
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    use proc_macro2::TokenTree;
-    tokens
-        .into_iter()
-        .map(|mut t| {
-            if let TokenTree::Group(g) = &t {
-                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
-                ng.set_span(span);
-                t = TokenTree::Group(ng);
-            } else {
-                t.set_span(span);
-            }
-            t
-        })
-        .collect()
 }
 
 /// `provided!()`: bound by the rewrite to the body's proof, or outside any scope.
 ///
 /// ```text
-/// // Input (from the rewrite): provided!(@provided __provided)
-/// // Output: ::core::clone::Clone::clone(&__provided)
+/// provided!(@proof __provided)  -> ::scope::__private::Provided::narrow(::core::clone::Clone::clone(&__provided))
 /// ```
+///
+/// `narrow` takes the callee's parameter type: a slot it requires and this proof lacks is
+/// reported here, once.
 pub(crate) fn provided(input: TokenStream) -> TokenStream {
-    use proc_macro2::TokenTree;
-    let mut iter = input.clone().into_iter();
-    if let (
-        Some(TokenTree::Punct(at)),
-        Some(TokenTree::Ident(kw)),
-        Some(TokenTree::Ident(var)),
-        None,
-    ) = (iter.next(), iter.next(), iter.next(), iter.next())
-    {
-        if at.as_char() == '@' && kw == "provided" {
-            return quote!(::core::clone::Clone::clone(&#var));
-        }
+    if let Some(Hidden::Proof { var }) = Hidden::parse(&input) {
+        // At the user's `provided!()`: a slot the callee requires and this proof lacks is
+        // reported there.
+        let site = Span::call_site();
+        let narrow = proc_macro2::Ident::new("narrow", site);
+        return quote_spanned!(site=> ::core::clone::Clone::clone(&#var).#narrow());
     }
     let span = input
         .into_iter()
@@ -629,13 +651,8 @@ pub(crate) fn provided(input: TokenStream) -> TokenStream {
 /// `Needs![A, B]` outside a `#[scoped]` fn's parameters; `Needs![@type T]` (from the
 /// rewrite of a parameter) is `T`.
 pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
-    use proc_macro2::TokenTree;
-    let mut iter = input.clone().into_iter();
-    if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(kw))) = (iter.next(), iter.next()) {
-        let ty: TokenStream = iter.collect();
-        if at.as_char() == '@' && kw == "type" && !ty.is_empty() {
-            return ty;
-        }
+    if let Some(Hidden::Type(ty)) = Hidden::parse(&input) {
+        return ty;
     }
     let span = input
         .into_iter()
@@ -652,15 +669,9 @@ pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
 // ---------------------------------------------------------------------------------------------
 // slot!
 
-/// `slot!(pub static NAME: Type);`
-///
-/// ```text
-/// // Input:  slot!(pub static REQUEST_ID: String);
-/// // Output: pub static REQUEST_ID: ::scope::__private::Slot<String> =
-/// //             ::scope::__private::Slot::new("REQUEST_ID");
-/// ```
-///
-/// A leading `crate = path;` overrides the path of the facade.
+/// `slot!(pub static NAME: Type);`: the static, and its key type of the same name
+/// (snapshots: `tests/expand/slot.rs`). A leading `crate = path;` overrides the path of the
+/// facade.
 pub(crate) fn slot(input: TokenStream) -> TokenStream {
     let (krate, rest, mut errors) = split_crate_prefix(input);
     match syn::parse2::<SlotInput>(rest) {
@@ -685,6 +696,13 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                     #[doc = #key_doc]
                     #[allow(non_camel_case_types, dead_code)]
                     #vis enum #name {}
+                    impl #krate::__private::Key for #name {
+                        type Value = #ty;
+                        fn slot() -> &'static #krate::__private::Slot<#ty, Self> {
+                            &#name
+                        }
+                    }
+                    impl #krate::__private::KeyOf<#ty> for #name {}
                 });
             }
             out.extend(errors_to_tokens(errors));
@@ -728,200 +746,6 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
             )],
         ),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// #[scope::main], #[scope::test]
-
-fn runtime_builder(opts: &Options, default: Flavor) -> TokenStream {
-    let krate = opts.krate();
-    let flavor = opts.flavor.map_or(default, |(f, _)| f);
-    let mut b = match flavor {
-        Flavor::CurrentThread => {
-            quote!(#krate::__private::tokio::runtime::Builder::new_current_thread())
-        }
-        Flavor::MultiThread => {
-            quote!(#krate::__private::tokio::runtime::Builder::new_multi_thread())
-        }
-    };
-    if let Some((n, span)) = &opts.worker_threads {
-        let n = count(n);
-        b.extend(quote_spanned!(*span=> .worker_threads(#n)));
-    }
-    if let Some((paused, span)) = &opts.start_paused {
-        b.extend(quote_spanned!(*span=> .start_paused(#paused)));
-    }
-    quote! {
-        #b.enable_all().build().expect("failed to build the tokio runtime")
-    }
-}
-
-/// `#[scope::main]`: a tokio runtime, a root scope, SIGINT/SIGTERM as a shutdown cause, the
-/// grace, then exit.
-///
-/// ```text
-/// // Input:
-/// #[scope::main(grace = 5s)]
-/// async fn main() -> Result<(), AppError> { BODY }
-/// // Output:
-/// fn main() -> Result<(), AppError> {
-///     let __rt = ::scope::__private::tokio::runtime::Builder::new_multi_thread()
-///         .enable_all().build().expect("failed to build the tokio runtime");
-///     ::scope::__private::main_entry(__rt, ::scope::__private::Duration::from_secs(5u64), async {
-///         let __scope = &::scope::__private::Scope::new(
-///             ::scope::__private::Config::new().name("main").grace(..));
-///         __scope.run(async { BODY }).await
-///     })
-/// }
-/// ```
-///
-/// With no return type, the body is run as `async { BODY }.await; Ok(())` and a scope
-/// failure is printed to stderr and exits with status 1.
-/// The fn an entry-point attribute is on; otherwise the input back with the option errors and
-/// `message`.
-fn entry_fn(
-    args: TokenStream,
-    input: TokenStream,
-    ctx: Ctx,
-    message: &str,
-) -> Result<syn::ItemFn, TokenStream> {
-    match Target::parse(input) {
-        Target::Fn(f) => Ok(f),
-        target => {
-            let input = target.into_tokens();
-            let (_, mut errors) = attr::parse_attr_args(args, ctx, &[]);
-            errors.push(syn::Error::new(Span::call_site(), message));
-            let errors = errors_to_tokens(errors);
-            Err(quote!(#input #errors))
-        }
-    }
-}
-
-pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut f = match entry_fn(
-        args.clone(),
-        input,
-        Ctx::Main,
-        "`#[scope::main]` goes on `async fn main()`",
-    ) {
-        Ok(f) => f,
-        Err(tokens) => return tokens,
-    };
-    let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Main, &[]);
-    errors.extend(valid::options(&opts, Ctx::Main));
-    if let Err(e) = valid::is_async(&f.sig, Ctx::Main) {
-        errors.push(e);
-        let errors = errors_to_tokens(errors);
-        return quote!(#f #errors);
-    }
-    if let Err(e) = valid::no_params(&f.sig, Ctx::Main) {
-        errors.push(e);
-    }
-    let (rewrite_errors, provided_used) = Rewriter::run_with_provided(&mut f.block);
-    errors.extend(rewrite_errors);
-    let proof = (provided_used || opts.slots.is_some()).then_some(Proof { param: None });
-    let krate = opts.krate();
-    let name = f.sig.ident.to_string();
-    let config = config(&opts, Some(&name), f.sig.ident.span());
-    let grace = opts.grace.as_ref().map_or_else(
-        || quote!(#krate::__private::DEFAULT_MAIN_GRACE),
-        |(g, _)| duration(&krate, g),
-    );
-    let unit = matches!(f.sig.output, syn::ReturnType::Default)
-        || matches!(&f.sig.output, syn::ReturnType::Type(_, t) if matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()));
-    let body = &f.block;
-    let rt = format_ident!("__rt", span = Span::mixed_site());
-    let err = format_ident!("__error", span = Span::mixed_site());
-    let runtime = runtime_builder(&opts, Flavor::MultiThread);
-    let policy_scope = scoped_body(
-        &opts,
-        &config,
-        &syn::parse_quote!({ #body }),
-        proof.as_ref(),
-    );
-    let future = if unit {
-        let wrapped: syn::Block = syn::parse_quote!({
-            async #body.await;
-            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
-        });
-        let inner = scoped_body(&opts, &config, &wrapped, proof.as_ref());
-        quote! {
-            async {
-                if let #krate::__private::Result::Err(#err) = async { #inner }.await {
-                    ::std::eprintln!("error: {}", #err);
-                    ::std::process::exit(1);
-                }
-            }
-        }
-    } else {
-        quote!(async { #policy_scope })
-    };
-    f.sig.asyncness = None;
-    *f.block = syn::parse_quote!({
-        let #rt = #runtime;
-        #krate::__private::main_entry(#rt, #grace, #future)
-    });
-    let errors = errors_to_tokens(errors);
-    quote!(#f #errors)
-}
-
-/// `#[scope::test]`: tokio's test runtime plus the no-leak check after the body.
-///
-/// ```text
-/// // Input:
-/// #[scope::test(start_paused = true)]
-/// async fn t() { BODY }
-/// // Output:
-/// #[::core::prelude::v1::test]
-/// fn t() {
-///     let __rt = ::scope::__private::tokio::runtime::Builder::new_current_thread()
-///         .start_paused(true).enable_all().build().expect("failed to build the tokio runtime");
-///     __rt.block_on(async {
-///         let __leaks = ::scope::__private::LeakCheck::new();
-///         let __out = async { BODY }.await;
-///         __leaks.assert_clean().await;
-///         __out
-///     })
-/// }
-/// ```
-pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut f = match entry_fn(
-        args.clone(),
-        input,
-        Ctx::Test,
-        "`#[scope::test]` goes on an `async fn` test",
-    ) {
-        Ok(f) => f,
-        Err(tokens) => return tokens,
-    };
-    let (opts, mut errors) = attr::parse_attr_args(args, Ctx::Test, &[]);
-    errors.extend(valid::options(&opts, Ctx::Test));
-    let krate = opts.krate();
-    if let Err(e) = valid::is_async(&f.sig, Ctx::Test) {
-        errors.push(e);
-        let errors = errors_to_tokens(errors);
-        return quote!(#[::core::prelude::v1::test] #f #errors);
-    }
-    if let Err(e) = valid::no_params(&f.sig, Ctx::Test) {
-        errors.push(e);
-    }
-    let body = &f.block;
-    let rt = format_ident!("__rt", span = Span::mixed_site());
-    let leaks = format_ident!("__leaks", span = Span::mixed_site());
-    let out = format_ident!("__out", span = Span::mixed_site());
-    let runtime = runtime_builder(&opts, Flavor::CurrentThread);
-    f.sig.asyncness = None;
-    *f.block = syn::parse_quote!({
-        let #rt = #runtime;
-        #rt.block_on(async {
-            let #leaks = #krate::__private::LeakCheck::new();
-            let #out = async #body.await;
-            #leaks.assert_clean().await;
-            #out
-        })
-    });
-    let errors = errors_to_tokens(errors);
-    quote!(#[::core::prelude::v1::test] #f #errors)
 }
 
 /// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.

@@ -1,21 +1,28 @@
 //! Procedural macros of `scope`. Use them through the `scope` crate, which re-exports them.
 //!
-//! Each entry point is a thin line onto a function on `proc_macro2` tokens (in `expand`), so
-//! every stage can be tested without a compiler run. The stages: `ast` (the inputs),
-//! `attr` (the options), `valid` (checks across options and the item), `rewrite` (the
-//! spawn macros and the orphan lint, over a body), `lint` (what counts as an orphan task),
-//! `expand` (the output). The expansions are shown in docs/macros.md.
+//! Each entry point is a thin line onto a function on `proc_macro2` tokens, so every stage can
+//! be tested without a compiler run. The stages: `options` (the options of every macro, from
+//! one table), `ast` (the inputs, and an intermediate form per scoped fn), `valid` (the
+//! checks), `protocol` (the hidden `@..` forms the body pass hands to the inner macros),
+//! `rewrite` (the spawn macros and the orphan lint, over a body), `lint` (what counts as an
+//! orphan task), `expand` (`#[scoped]`, `scope!`, the spawn and slot macros), `entry`
+//! (`#[scope::main]`, `#[scope::test]`). The expansions are kept as snapshot files in
+//! `tests/expand/`, generated from these functions.
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;
 
 mod ast;
-mod attr;
+mod entry;
 mod expand;
 mod lint;
+mod options;
+mod protocol;
 mod rewrite;
 mod valid;
 
+#[cfg(test)]
+mod snapshots;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +54,20 @@ pub fn spawn_in_place(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::InPlace, input.into()).into()
 }
 
+/// `spawn!` that returns `Err(SpawnError)` when the scope is closed or at its limit, instead
+/// of starting the child cancelled or queueing it. See the `scope` crate.
+#[proc_macro]
+pub fn try_spawn(input: TokenStream) -> TokenStream {
+    expand::spawn(ast::SpawnKind::TrySpawn, input.into()).into()
+}
+
+/// `spawn_in_place!` that returns `Err(SpawnError)` when the scope is closed or at its limit.
+/// See the `scope` crate.
+#[proc_macro]
+pub fn try_spawn_in_place(input: TokenStream) -> TokenStream {
+    expand::spawn(ast::SpawnKind::TryInPlace, input.into()).into()
+}
+
 /// Declares typed slots: `slot!(pub static REQUEST_ID: String);`. See the `scope` crate.
 #[proc_macro]
 pub fn slot(input: TokenStream) -> TokenStream {
@@ -57,13 +78,13 @@ pub fn slot(input: TokenStream) -> TokenStream {
 /// shutdown cause. See the `scope` crate.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::main(args.into(), input.into()).into()
+    entry::main(args.into(), input.into()).into()
 }
 
 /// An async test on a tokio runtime, followed by the no-leak check. See the `scope` crate.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::test(args.into(), input.into()).into()
+    entry::test(args.into(), input.into()).into()
 }
 
 /// The proof that the slots required (`Needs![..]`) and bound (`slots(..)`) by the enclosing

@@ -2,19 +2,25 @@
 //! is a compile error at the call, with a help line naming the scoped form.
 //!
 //! The lint works on tokens, before name resolution. It recognises, after resolving the `use`
-//! declarations written inside the body (including `use ... as alias` and globs):
+//! declarations and `type` aliases written inside the body (including `use ... as alias`,
+//! globs and raw identifiers):
 //!
 //! - paths ending in `tokio::spawn`, `task::spawn`, `thread::spawn`, `smol::spawn`, or in
-//!   `Builder::spawn*`, `Handle::spawn*` (called or used as a value);
+//!   `Builder::spawn*`, `Handle::spawn*`, `Runtime::spawn*`, `TaskTracker::spawn*`, the
+//!   `futures` executors' `SpawnExt::spawn*`, `ThreadPool::spawn*` (called or used as a value,
+//!   also through a qualified self: `<Handle>::spawn`);
 //! - any path ending in `spawn_blocking` or `spawn_local`;
-//! - `.spawn*(..)` on a chain that starts at `Builder::new()` (tokio's task builder and std's
-//!   thread builder) or `Handle::current()`;
+//! - `.spawn*(..)` on a chain that starts at a constructor of one of those types
+//!   (`Builder::new()`, `Handle::current()`, `ThreadPool::new()`, `TaskTracker::new()`, also
+//!   inside a block: `{ Handle::current() }.spawn(..)`), or on a variable the body made so
+//!   (`let pool = ThreadPool::new()?; pool.spawn(..)`), or on a parameter of such a type
+//!   (including a `JoinSet` received from outside, whose tasks outlive the scope);
 //! - the `futures` executors' `.spawn_ok`, `.spawn_obj`, `.spawn_local_obj`,
-//!   `.spawn_with_handle`, `.spawn_local_with_handle`.
+//!   `.spawn_with_handle`, `.spawn_local_with_handle`, on any receiver.
 //!
-//! What it cannot see (a `use` outside the body, a handle stored in a variable, a helper fn
-//! that spawns) is what clippy's `disallowed-methods` covers crate-wide; docs/macros.md has the
-//! configuration.
+//! What it cannot see (a `use` outside the body, a handle that comes from a field or a helper,
+//! a helper fn that spawns) is what clippy's `disallowed-methods` covers crate-wide;
+//! docs/macros.md has the configuration.
 
 use std::collections::HashMap;
 
@@ -34,12 +40,16 @@ pub(crate) enum Orphan {
     Thread,
     /// A `futures` executor's task.
     Executor,
+    /// A `tokio_util` `TaskTracker`'s task: counted, but nobody cancels or joins it here.
+    Tracker,
+    /// A task of a `JoinSet` that came from outside the scope (a parameter): it outlives it.
+    OuterJoinSet,
 }
 
 impl Orphan {
     pub(crate) fn noun(self) -> &'static str {
         match self {
-            Orphan::Task | Orphan::Executor => "a task",
+            Orphan::Task | Orphan::Executor | Orphan::Tracker | Orphan::OuterJoinSet => "a task",
             Orphan::Local => "a local task",
             Orphan::Blocking => "a blocking task",
             Orphan::Thread => "a thread",
@@ -68,11 +78,19 @@ impl Orphan {
                 "help: use `spawn!(future)` to start it as a child of this scope instead of on a \
                  separate executor"
             }
+            Orphan::Tracker => {
+                "help: a `TaskTracker` counts its tasks but nobody cancels or joins them here; use \
+                 `spawn!(future)`, and the scope joins and cancels the child"
+            }
+            Orphan::OuterJoinSet => {
+                "help: this `JoinSet` comes from outside the scope, so its tasks outlive it; use \
+                 `spawn!(future)`, or a `JoinSet` made and joined inside the body"
+            }
         }
     }
 }
 
-/// The `use` declarations of a body: alias -> full path, and glob prefixes.
+/// The `use` declarations and `type` aliases of a body: alias -> full path, and glob prefixes.
 #[derive(Default, Clone)]
 pub(crate) struct Aliases {
     map: HashMap<String, Vec<String>>,
@@ -80,7 +98,8 @@ pub(crate) struct Aliases {
 }
 
 impl Aliases {
-    /// Collects every `use` in `block`, at any depth (nested blocks, closures, async blocks).
+    /// Collects every `use` and `type` alias in `block`, at any depth (nested blocks,
+    /// closures, async blocks, and the items in the body).
     pub(crate) fn collect(block: &syn::Block) -> Aliases {
         struct Collector(Aliases);
         impl<'ast> Visit<'ast> for Collector {
@@ -88,11 +107,13 @@ impl Aliases {
                 let mut prefix = Vec::new();
                 self.0.add_tree(&mut prefix, &u.tree);
             }
-            // Items other than `use` are not part of the body.
-            fn visit_item_fn(&mut self, _: &'ast syn::ItemFn) {}
-            fn visit_item_mod(&mut self, _: &'ast syn::ItemMod) {}
-            fn visit_item_impl(&mut self, _: &'ast syn::ItemImpl) {}
-            fn visit_item_trait(&mut self, _: &'ast syn::ItemTrait) {}
+            fn visit_item_type(&mut self, t: &'ast syn::ItemType) {
+                if let syn::Type::Path(p) = &*t.ty {
+                    if p.qself.is_none() {
+                        self.0.map.insert(unraw(&t.ident), segments(&p.path));
+                    }
+                }
+            }
         }
         let mut c = Collector(Aliases::default());
         c.visit_block(block);
@@ -102,12 +123,12 @@ impl Aliases {
     fn add_tree(&mut self, prefix: &mut Vec<String>, tree: &UseTree) {
         match tree {
             UseTree::Path(p) => {
-                prefix.push(p.ident.to_string());
+                prefix.push(unraw(&p.ident));
                 self.add_tree(prefix, &p.tree);
                 prefix.pop();
             }
             UseTree::Name(n) => {
-                let name = n.ident.to_string();
+                let name = unraw(&n.ident);
                 if name == "self" {
                     if let Some(last) = prefix.last().cloned() {
                         self.map.insert(last, prefix.clone());
@@ -121,9 +142,9 @@ impl Aliases {
             UseTree::Rename(r) => {
                 let mut full = prefix.clone();
                 if r.ident != "self" {
-                    full.push(r.ident.to_string());
+                    full.push(unraw(&r.ident));
                 }
-                self.map.insert(r.rename.to_string(), full);
+                self.map.insert(unraw(&r.rename), full);
             }
             UseTree::Glob(_) => self.globs.push(prefix.clone()),
             UseTree::Group(g) => {
@@ -134,15 +155,24 @@ impl Aliases {
         }
     }
 
-    /// The path's segments, with its first segment expanded through the body's `use`s.
+    /// The path's segments, with its first segment expanded through the body's `use`s and
+    /// aliases.
     pub(crate) fn resolve(&self, segments: &[String]) -> Vec<String> {
+        self.resolve_at(segments, 0)
+    }
+
+    fn resolve_at(&self, segments: &[String], depth: usize) -> Vec<String> {
         let Some(first) = segments.first() else {
             return Vec::new();
         };
         if let Some(full) = self.map.get(first) {
-            let mut out = full.clone();
-            out.extend(segments[1..].iter().cloned());
-            return out;
+            // An alias of an alias (`use tokio::task as t; use t::spawn as go;`), a few
+            // levels deep; a cycle stops there.
+            if depth < 8 && (full.first() != Some(first) || full.len() > 1) {
+                let mut out = self.resolve_at(full, depth + 1);
+                out.extend(segments[1..].iter().cloned());
+                return out;
+            }
         }
         if segments.len() == 1 {
             for glob in &self.globs {
@@ -157,8 +187,42 @@ impl Aliases {
     }
 }
 
+/// An identifier without its `r#`.
+pub(crate) fn unraw(ident: &syn::Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
 pub(crate) fn segments(path: &Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
+    path.segments.iter().map(|s| unraw(&s.ident)).collect()
+}
+
+/// The segments of a path expression, including a qualified self: `<Handle>::current` is
+/// `Handle::current`, `<ThreadPool as SpawnExt>::spawn` is `SpawnExt::spawn` (and the self
+/// type is returned second, to be classified too).
+pub(crate) fn expr_path_segments(
+    qself: Option<&syn::QSelf>,
+    path: &Path,
+) -> (Vec<String>, Option<Vec<String>>) {
+    let Some(q) = qself else {
+        return (segments(path), None);
+    };
+    let self_ty = match &*q.ty {
+        syn::Type::Path(tp) if tp.qself.is_none() => Some(segments(&tp.path)),
+        _ => None,
+    };
+    let all = segments(path);
+    if q.position == 0 {
+        // `<T>::rest`
+        let mut out = self_ty.clone().unwrap_or_default();
+        out.extend(all);
+        (out, None)
+    } else {
+        // `<T as Trait>::rest`: the trait's path, and the type's.
+        let mut through_type = self_ty.clone().unwrap_or_default();
+        through_type.extend(all[q.position..].iter().cloned());
+        (all, self_ty.map(|_| through_type))
+    }
 }
 
 fn ends_with(segs: &[String], tail: &[&str]) -> bool {
@@ -168,6 +232,30 @@ fn ends_with(segs: &[String], tail: &[&str]) -> bool {
             .zip(tail)
             .all(|(a, b)| a == b)
 }
+
+/// Methods that start a task on what they are called on.
+pub(crate) const SPAWN_METHODS: &[&str] = &[
+    "spawn",
+    "spawn_on",
+    "spawn_local",
+    "spawn_local_on",
+    "spawn_blocking",
+    "spawn_blocking_on",
+    "spawn_ok",
+    "spawn_obj",
+    "spawn_local_obj",
+    "spawn_with_handle",
+    "spawn_local_with_handle",
+];
+
+/// Methods that only the `futures` executors have: flagged on any receiver.
+pub(crate) const EXECUTOR_METHODS: &[&str] = &[
+    "spawn_ok",
+    "spawn_obj",
+    "spawn_local_obj",
+    "spawn_with_handle",
+    "spawn_local_with_handle",
+];
 
 /// Classifies a resolved path to a fn (called or used as a value).
 pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
@@ -192,74 +280,140 @@ pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
         return Some(Orphan::Thread);
     }
     if segs.len() >= 2 {
-        let owner = segs[segs.len() - 2].as_str();
-        if owner == "Builder" {
-            return Some(if is_thread {
-                Orphan::Thread
-            } else {
-                Orphan::Task
-            });
-        }
-        if owner == "Handle" || owner == "Runtime" {
-            return Some(Orphan::Task);
-        }
+        return owner_kind(&segs[segs.len() - 2], last, is_thread, false);
     }
     None
 }
 
-/// Classifies `.method(..)` on `receiver`.
+/// The kind of orphan that `method` starts on a value of the type (or made by the
+/// constructor) named `owner`; `from_outside` when the value is a parameter of the fn.
+fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) -> Option<Orphan> {
+    if !SPAWN_METHODS.contains(&method) {
+        return None;
+    }
+    let by_method = |task: Orphan| match method {
+        "spawn_local" | "spawn_local_on" => Orphan::Local,
+        "spawn_blocking" | "spawn_blocking_on" => Orphan::Blocking,
+        _ => task,
+    };
+    Some(match owner {
+        "Builder" if is_thread => Orphan::Thread,
+        "Builder" | "Handle" | "Runtime" => by_method(Orphan::Task),
+        "ThreadPool" | "LocalPool" | "LocalSpawner" | "SpawnExt" | "LocalSpawnExt" | "Spawn"
+        | "LocalSpawn" => Orphan::Executor,
+        "TaskTracker" => Orphan::Tracker,
+        "JoinSet" if from_outside => Orphan::OuterJoinSet,
+        _ => return None,
+    })
+}
+
+/// Where a local variable's value came from, as far as the body shows: the path of its type
+/// (a typed parameter or `let`) or of the call that made it (`ThreadPool::new()`).
+#[derive(Clone, Debug)]
+pub(crate) struct Origin {
+    pub(crate) path: Vec<String>,
+    /// A parameter of the fn: the value was made outside the scope.
+    pub(crate) from_outside: bool,
+}
+
+/// The path a type names, through references: `&mut JoinSet<()>` is `JoinSet`.
+pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => Some(segments(&p.path)),
+        syn::Type::Reference(r) => type_path(&r.elem),
+        syn::Type::Paren(p) => type_path(&p.elem),
+        syn::Type::Group(g) => type_path(&g.elem),
+        _ => None,
+    }
+}
+
+/// The start of a call chain, `Builder::new().name("x").spawn(..)` -> `Builder::new`, through
+/// method calls, `?`, `.await`, parentheses, references and blocks (`{ Handle::current() }`).
+pub(crate) fn chain_root(expr: &Expr) -> Option<&Expr> {
+    let mut root = expr;
+    loop {
+        match root {
+            Expr::MethodCall(m) => root = &m.receiver,
+            Expr::Try(t) => root = &t.expr,
+            Expr::Await(a) => root = &a.base,
+            Expr::Paren(p) => root = &p.expr,
+            Expr::Group(g) => root = &g.expr,
+            Expr::Reference(r) => root = &r.expr,
+            Expr::Block(b) => root = trailing_expr(&b.block)?,
+            Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
+            Expr::Call(_) | Expr::Path(_) => return Some(root),
+            _ => return None,
+        }
+    }
+}
+
+fn trailing_expr(block: &syn::Block) -> Option<&Expr> {
+    match block.stmts.last() {
+        Some(syn::Stmt::Expr(e, None)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Classifies `.method(..)` on `receiver`; `locals` are the origins of the body's variables.
+/// Returns the kind and the path the receiver's chain starts at (for the message).
 pub(crate) fn classify_method(
     method: &str,
     receiver: &Expr,
     aliases: &Aliases,
+    locals: &HashMap<String, Origin>,
 ) -> Option<(Orphan, Vec<String>)> {
-    match method {
-        "spawn_ok"
-        | "spawn_obj"
-        | "spawn_local_obj"
-        | "spawn_with_handle"
-        | "spawn_local_with_handle" => return Some((Orphan::Executor, Vec::new())),
-        "spawn" | "spawn_on" | "spawn_local" | "spawn_local_on" | "spawn_blocking"
-        | "spawn_blocking_on" => {}
-        _ => return None,
+    if !SPAWN_METHODS.contains(&method) {
+        return None;
     }
-    // Walk to the start of the chain: `Builder::new().name("x").spawn(..)`.
-    let mut root = receiver;
-    let root_path = loop {
-        match root {
-            Expr::MethodCall(m) => root = &m.receiver,
-            Expr::Try(t) => root = &t.expr,
-            Expr::Paren(p) => root = &p.expr,
-            Expr::Group(g) => root = &g.expr,
-            Expr::Reference(r) => root = &r.expr,
-            Expr::Call(c) => match &*c.func {
-                Expr::Path(p) => break aliases.resolve(&segments(&p.path)),
-                _ => return None,
-            },
-            _ => return None,
+    let root = chain_root(receiver);
+    let (path, from_outside) = match root {
+        Some(Expr::Call(c)) => match &*c.func {
+            Expr::Path(p) => (
+                aliases.resolve(&expr_path_segments(p.qself.as_ref(), &p.path).0),
+                false,
+            ),
+            _ => (Vec::new(), false),
+        },
+        Some(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            let name = p.path.get_ident().map(unraw).unwrap_or_default();
+            match locals.get(&name) {
+                Some(origin) => (aliases.resolve(&origin.path), origin.from_outside),
+                None => (Vec::new(), false),
+            }
         }
+        _ => (Vec::new(), false),
     };
-    let is_thread = root_path.iter().any(|s| s == "thread");
-    if ends_with(&root_path, &["Builder", "new"]) || ends_with(&root_path, &["Builder", "default"])
-    {
-        let kind = match method {
-            "spawn_local" | "spawn_local_on" => Orphan::Local,
-            "spawn_blocking" | "spawn_blocking_on" => Orphan::Blocking,
-            _ if is_thread => Orphan::Thread,
-            _ => Orphan::Task,
-        };
-        return Some((kind, root_path));
+    if EXECUTOR_METHODS.contains(&method) {
+        return Some((Orphan::Executor, Vec::new()));
     }
-    if ends_with(&root_path, &["Handle", "current"])
-        || ends_with(&root_path, &["Handle", "try_current"])
-    {
-        let kind = match method {
-            "spawn_blocking" => Orphan::Blocking,
-            _ => Orphan::Task,
-        };
-        return Some((kind, root_path));
+    if path.is_empty() {
+        return None;
     }
-    None
+    let is_thread = path.iter().any(|s| s == "thread");
+    // The owner: the type before a constructor (`Handle::current` -> `Handle`), or the type.
+    let owner = match path.as_slice() {
+        [.., owner, ctor]
+            if matches!(
+                ctor.as_str(),
+                "new"
+                    | "default"
+                    | "current"
+                    | "try_current"
+                    | "builder"
+                    | "create"
+                    | "spawner"
+                    | "new_multi_thread"
+                    | "new_current_thread"
+                    | "handle"
+            ) =>
+        {
+            owner.clone()
+        }
+        [.., ty] => ty.clone(),
+        [] => return None,
+    };
+    let kind = owner_kind(&owner, method, is_thread, from_outside)?;
+    Some((kind, path))
 }
 
 /// Whether `attrs` hold the opt-out, `#[scope::allow_orphan]`.
@@ -306,5 +460,63 @@ mod tests {
             s("std::thread::Builder::new")
         );
         assert_eq!(a.resolve(&s("spawn")), s("tokio::task::spawn"));
+    }
+
+    #[test]
+    fn resolves_type_aliases_and_raw_identifiers() {
+        let block: syn::Block = syn::parse_quote!({
+            type H = tokio::runtime::Handle;
+            use tokio::r#task as t;
+        });
+        let a = Aliases::collect(&block);
+        assert_eq!(
+            a.resolve(&s("H::current")),
+            s("tokio::runtime::Handle::current")
+        );
+        assert_eq!(a.resolve(&s("t::spawn")), s("tokio::task::spawn"));
+        let path: syn::Path = syn::parse_quote!(tokio::r#spawn);
+        assert_eq!(classify(&segments(&path)), Some(Orphan::Task));
+    }
+
+    #[test]
+    fn classifies_methods_by_what_the_receiver_is() {
+        let none = HashMap::new();
+        let a = Aliases::default();
+        let recv: Expr = syn::parse_quote!({ tokio::runtime::Handle::current() });
+        assert_eq!(
+            classify_method("spawn", &recv, &a, &none).map(|k| k.0),
+            Some(Orphan::Task)
+        );
+        let recv: Expr = syn::parse_quote!(tokio::process::Command::new("ls"));
+        assert_eq!(classify_method("spawn", &recv, &a, &none), None);
+        let recv: Expr = syn::parse_quote!(JoinSet::new());
+        assert_eq!(classify_method("spawn", &recv, &a, &none), None);
+        let mut locals = HashMap::new();
+        locals.insert(
+            "set".to_owned(),
+            Origin {
+                path: s("JoinSet"),
+                from_outside: true,
+            },
+        );
+        locals.insert(
+            "pool".to_owned(),
+            Origin {
+                path: s("ThreadPool::new"),
+                from_outside: false,
+            },
+        );
+        let recv: Expr = syn::parse_quote!(set);
+        assert_eq!(
+            classify_method("spawn", &recv, &a, &locals).map(|k| k.0),
+            Some(Orphan::OuterJoinSet)
+        );
+        let recv: Expr = syn::parse_quote!(pool);
+        assert_eq!(
+            classify_method("spawn", &recv, &a, &locals).map(|k| k.0),
+            Some(Orphan::Executor)
+        );
+        let recv: Expr = syn::parse_quote!(other);
+        assert_eq!(classify_method("spawn", &recv, &a, &locals), None);
     }
 }

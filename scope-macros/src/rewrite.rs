@@ -6,19 +6,21 @@
 //! spawn!(fut)                             __scope.spawn(fut)
 //! spawn!(name = "x", fut)                 __scope.spawn_named("x", fut)
 //! spawn_in_place!(fut)                    __scope.spawn_in_place(fut)
-//! spawn_in_place!(name = "x", fut)        __scope.spawn_in_place_named("x", fut)
+//! try_spawn!(fut)                         __scope.try_spawn(fut)
 //! ```
 //!
 //! in two steps: this pass turns `spawn!(fut)` into `spawn!(@scope __scope, fut)` (keeping
-//! the user's path to the macro, so their import of it is used), and the spawn macro turns
-//! that into the method call. `__scope` carries `Span::mixed_site()`: user code can neither
-//! name nor shadow it.
+//! the user's path to the macro, so their import of it is used; the forms are in
+//! [`crate::protocol`]), and the spawn macro turns that into the method call. `__scope`
+//! carries `Span::mixed_site()`: user code can neither name nor shadow it.
 //!
 //! The walk descends into closures, loops, async blocks and the arguments of other macros
-//! (parsed as expressions when they are, scanned as tokens otherwise). It stops at a nested
-//! `scope!` (which rewrites its own body, so a spawn binds to the innermost scope) and at
-//! nested items (a nested `fn` cannot reach the scope; a spawn macro there is the "outside any
-//! scope" error).
+//! (parsed as expressions when they are, scanned as tokens otherwise). It stops rewriting at a
+//! nested `scope!` (which rewrites its own body, so a spawn binds to the innermost scope) and
+//! at nested items (a nested `fn` cannot reach the scope; a spawn macro there is the "outside
+//! any scope" error), but the lint goes on into nested items and `macro_rules!` bodies.
+
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -27,7 +29,9 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Stmt, Token};
 
 use crate::ast::{SpawnArgs, SpawnKind};
-use crate::lint::{self, Aliases, Orphan};
+use crate::lint::{self, Aliases, Origin, Orphan};
+use crate::options::{Options, PolicyKind};
+use crate::protocol::Hidden;
 
 /// The name of the hidden scope variable, invisible to user code.
 pub(crate) fn scope_ident() -> Ident {
@@ -47,13 +51,22 @@ fn name_span(mac: &syn::Macro) -> Span {
         .map_or_else(Span::call_site, |s| s.ident.span())
 }
 
+fn last_segment(path: &syn::Path) -> Option<String> {
+    path.segments.last().map(|s| lint::unraw(&s.ident))
+}
+
 fn is_provided_macro(path: &syn::Path) -> bool {
-    path.segments.last().is_some_and(|s| s.ident == "provided")
+    last_segment(path).as_deref() == Some("provided")
 }
 
 pub(crate) struct Rewriter {
     scope: Ident,
     aliases: Aliases,
+    /// Where the body's variables came from, for `.spawn(..)` on them.
+    locals: HashMap<String, Origin>,
+    /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
+    /// (not `move`) that uses one borrows it.
+    bound: HashSet<String>,
     /// Problems found; each is spanned at the user's tokens.
     pub(crate) errors: Vec<syn::Error>,
     /// Inside a statement or expression marked `#[scope::allow_orphan]`.
@@ -61,6 +74,10 @@ pub(crate) struct Rewriter {
     /// Inside the future of a child (which cannot reach the scope: a spawned child is
     /// `'static`, an in-place one outlives nothing of the body's).
     in_child: usize,
+    /// Inside an item of the body, a `macro_rules!` or an option's value: lint only.
+    lint_only: usize,
+    /// Whether the scope is a race (`first_ok`), which cannot refuse a child.
+    race: bool,
     /// How many spawn macros were rewritten (to know whether a macro's tokens changed).
     rewrites: usize,
     /// Whether the body uses `provided!()`.
@@ -68,40 +85,78 @@ pub(crate) struct Rewriter {
 }
 
 impl Rewriter {
-    pub(crate) fn new(block: &syn::Block) -> Rewriter {
+    fn new(block: Option<&syn::Block>, opts: Option<&Options>) -> Rewriter {
         Rewriter {
             scope: scope_ident(),
-            aliases: Aliases::collect(block),
+            aliases: block.map(Aliases::collect).unwrap_or_default(),
+            locals: HashMap::new(),
+            bound: HashSet::new(),
             errors: Vec::new(),
             allowed: 0,
             in_child: 0,
+            lint_only: 0,
+            race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
             rewrites: 0,
             provided: false,
         }
     }
 
     /// Rewrites and lints `block` in place; also says whether it uses `provided!()`.
-    pub(crate) fn run_with_provided(block: &mut syn::Block) -> (Vec<syn::Error>, bool) {
-        let mut rw = Rewriter::new(block);
+    /// `params` are the fn's parameters (whose types the lint reads).
+    pub(crate) fn run(
+        block: &mut syn::Block,
+        opts: &Options,
+        params: Option<&syn::Signature>,
+    ) -> (Vec<syn::Error>, bool) {
+        let mut rw = Rewriter::new(Some(block), Some(opts));
+        if let Some(sig) = params {
+            rw.bound.extend(crate::valid::param_names(sig));
+            for input in &sig.inputs {
+                if let syn::FnArg::Typed(pt) = input {
+                    if let (syn::Pat::Ident(pi), Some(path)) = (&*pt.pat, lint::type_path(&pt.ty)) {
+                        rw.locals.insert(
+                            lint::unraw(&pi.ident),
+                            Origin {
+                                path,
+                                from_outside: true,
+                            },
+                        );
+                    }
+                }
+            }
+        }
         rw.visit_block_mut(block);
         (rw.errors, rw.provided)
     }
 
-    /// A nested `scope!` gets this body's proof (`@provided __provided;` in front), so its own
+    /// Lints expressions that run in the scope's fn without being its body (the options).
+    pub(crate) fn lint_exprs(exprs: Vec<&mut Expr>) -> Vec<syn::Error> {
+        let mut rw = Rewriter::new(None, None);
+        rw.lint_only += 1;
+        for e in exprs {
+            rw.visit_expr_mut(e);
+        }
+        rw.errors
+    }
+
+    /// A nested `scope!` gets this body's proof (`@outer __provided;` in front), so its own
     /// proof extends it: a slot bound (or required) out here stays proven in there.
     fn with_outer_proof(&mut self, tokens: TokenStream) -> TokenStream {
-        if self.in_child > 0 {
+        if self.in_child > 0 || self.lint_only > 0 {
             // Inside a child's future the proof would be moved into it; the child's nested
             // scope starts from the empty proof (pass `provided!()` in as a value instead).
             return tokens;
         }
         self.provided = true;
-        let var = provided_ident();
-        quote!(@provided #var; #tokens)
+        Hidden::Outer {
+            proof: provided_ident(),
+            rest: tokens,
+        }
+        .to_tokens()
     }
 
-    /// `provided!()` -> `provided!(@provided __provided)`: the proof of the body, also inside
-    /// a child's future (it is a value, cloned where it is written).
+    /// `provided!()` -> `provided!(@proof __provided)`: the proof of the body, also inside a
+    /// child's future (it is a value, cloned where it is written).
     fn rewrite_provided(&mut self, mac: &syn::Macro) -> TokenStream {
         let span = name_span(mac);
         let path = &mac.path;
@@ -111,8 +166,11 @@ impl Rewriter {
         }
         self.provided = true;
         self.rewrites += 1;
-        let var = provided_ident();
-        quote_spanned!(span=> #path!(@provided #var))
+        let hidden = Hidden::Proof {
+            var: provided_ident(),
+        }
+        .to_tokens();
+        quote_spanned!(span=> #path!(#hidden))
     }
 
     fn orphan(&mut self, span_of: &dyn ToTokens, written: &str, resolved: &[String], kind: Orphan) {
@@ -135,19 +193,27 @@ impl Rewriter {
         self.errors.push(syn::Error::new_spanned(span_of, msg));
     }
 
-    fn check_path(&mut self, path: &syn::Path) {
-        let segs = lint::segments(path);
-        let resolved = self.aliases.resolve(&segs);
-        if let Some(kind) = lint::classify(&resolved) {
-            let written = crate::attr::path_string(path);
-            self.orphan(path, &written, &resolved, kind);
+    fn check_path(&mut self, qself: Option<&syn::QSelf>, path: &syn::Path) {
+        let (segs, through_type) = lint::expr_path_segments(qself, path);
+        for segs in std::iter::once(segs).chain(through_type) {
+            let resolved = self.aliases.resolve(&segs);
+            if let Some(kind) = lint::classify(&resolved) {
+                let written = segs.join("::");
+                let written = if path.leading_colon.is_some() && qself.is_none() {
+                    format!("::{written}")
+                } else {
+                    written
+                };
+                self.orphan(path, &written, &resolved, kind);
+                return;
+            }
         }
     }
 
     fn check_method(&mut self, call: &syn::ExprMethodCall) {
-        let method = call.method.to_string();
+        let method = lint::unraw(&call.method);
         if let Some((kind, mut root)) =
-            lint::classify_method(&method, &call.receiver, &self.aliases)
+            lint::classify_method(&method, &call.receiver, &self.aliases, &self.locals)
         {
             // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`.
             let written = if root.len() >= 2 {
@@ -161,21 +227,85 @@ impl Rewriter {
         }
     }
 
-    /// `spawn!(..)` -> `__scope.spawn(..)`; an error expression when misused.
+    /// Records where a `let` binding's value came from.
+    fn record_local(&mut self, local: &syn::Local) {
+        let mut names = Vec::new();
+        crate::valid::pat_names(&local.pat, &mut names);
+        self.bound.extend(names);
+        let (pat, ty) = match &local.pat {
+            syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+            other => (other, None),
+        };
+        let syn::Pat::Ident(pi) = pat else { return };
+        let name = lint::unraw(&pi.ident);
+        let path = ty.and_then(lint::type_path).or_else(|| {
+            let init = local.init.as_ref()?;
+            match lint::chain_root(&init.expr)? {
+                Expr::Call(c) => match &*c.func {
+                    Expr::Path(p) => Some(lint::expr_path_segments(p.qself.as_ref(), &p.path).0),
+                    _ => None,
+                },
+                _ => None,
+            }
+        });
+        match path {
+            Some(path) => {
+                self.locals.insert(
+                    name,
+                    Origin {
+                        path,
+                        from_outside: false,
+                    },
+                );
+            }
+            None => {
+                // Shadowed by something the lint cannot place.
+                self.locals.remove(&name);
+            }
+        }
+    }
+
+    /// `spawn!(..)` -> `spawn!(@scope __scope, ..)`; an error expression when misused.
     fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
         let span = name_span(mac);
         let path = &mac.path;
         // The output keeps the user's macro path (so their `use scope::spawn` is used); the
         // spawn macro then expands to the method call, or reports the problem at its call site.
         if self.in_child > 0 {
-            return quote_spanned!(span=> #path!(@nested));
+            let hidden = Hidden::Nested.to_tokens();
+            return quote_spanned!(span=> #path!(#hidden));
+        }
+        if self.race && kind.is_try() {
+            let hidden = Hidden::Race.to_tokens();
+            return quote_spanned!(span=> #path!(#hidden));
         }
         let scope = self.scope.clone();
         let Ok(mut args) = SpawnArgs::parse(mac.tokens.clone(), kind) else {
             // Unparsable arguments: let the spawn macro report them, spanned at the user's code.
-            let tokens = &mac.tokens;
-            return quote_spanned!(span=> #path!(@scope #scope, #tokens));
+            let hidden = Hidden::Scope {
+                scope,
+                args: mac.tokens.clone(),
+            }
+            .to_tokens();
+            return quote_spanned!(span=> #path!(#hidden));
         };
+        if kind.is_spawned() {
+            if let Some(local) = crate::valid::borrowed_local(&args.fut, &self.bound) {
+                let msg = format!(
+                    "this `async` block borrows `{local}`, but a child started with `{m}` runs \
+                     as its own task, in parallel, and must own what it uses\n\
+                     help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
+                     use `{in_place}(..)`, whose children may borrow from outside the scope",
+                    m = kind.macro_name(),
+                    in_place = if kind.is_try() {
+                        "try_spawn_in_place!"
+                    } else {
+                        "spawn_in_place!"
+                    },
+                );
+                return syn::Error::new(local.span(), msg).to_compile_error();
+            }
+        }
         self.in_child += 1;
         self.visit_expr_mut(&mut args.fut);
         if let Some(name) = &mut args.name {
@@ -185,31 +315,82 @@ impl Rewriter {
         self.rewrites += 1;
         let fut = &args.fut;
         let name = args.name.as_ref().map(|n| quote!(name = #n,));
-        quote_spanned!(span=> #path!(@scope #scope, #name #fut))
+        let hidden = Hidden::Scope {
+            scope,
+            args: quote!(#name #fut),
+        }
+        .to_tokens();
+        quote_spanned!(span=> #path!(#hidden))
     }
 
     /// The arguments of another macro (`vec![..]`, `println!(..)`, `tokio::join!(..)`,
     /// `tokio::select! {..}`): rewritten as expressions when they parse as a comma-separated
     /// list, as tokens otherwise.
     fn rewrite_macro(&mut self, mac: &mut syn::Macro) {
-        let before = (self.rewrites, self.errors.len());
+        let before = self.rewrites;
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
         if let Ok(mut exprs) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
             for e in &mut exprs {
                 self.visit_expr_mut(e);
             }
-            if self.rewrites != before.0 {
+            if self.rewrites != before {
                 mac.tokens = exprs.into_token_stream();
             }
             return;
         }
         let tokens = self.rewrite_tokens(mac.tokens.clone());
-        if self.rewrites != before.0 {
+        if self.rewrites != before {
             mac.tokens = tokens;
         }
     }
 
-    /// The token-level pass, for macro arguments that are not expressions.
+    /// A macro call found while scanning tokens: the spawn macros and `provided!` are
+    /// rewritten, a nested `scope!` gets the proof, other macros' arguments are scanned.
+    fn rewrite_token_macro(
+        &mut self,
+        path: &syn::Path,
+        g: &Group,
+        out: &mut TokenStream,
+        written: &[TokenTree],
+    ) {
+        let last = last_segment(path);
+        let rewrite = self.lint_only == 0;
+        let mac = || syn::Macro {
+            path: path.clone(),
+            bang_token: Token![!](Span::call_site()),
+            delimiter: match g.delimiter() {
+                Delimiter::Brace => syn::MacroDelimiter::Brace(syn::token::Brace(g.delim_span())),
+                Delimiter::Bracket => {
+                    syn::MacroDelimiter::Bracket(syn::token::Bracket(g.delim_span()))
+                }
+                _ => syn::MacroDelimiter::Paren(syn::token::Paren(g.delim_span())),
+            },
+            tokens: g.stream(),
+        };
+        match last.as_deref().and_then(SpawnKind::from_name) {
+            Some(kind) if rewrite => {
+                out.extend(self.rewrite_spawn(kind, &mac()));
+                return;
+            }
+            _ => {}
+        }
+        if rewrite && last.as_deref() == Some("provided") {
+            out.extend(self.rewrite_provided(&mac()));
+            return;
+        }
+        out.extend(written.iter().cloned());
+        let inner = if last.as_deref() == Some("scope") {
+            self.with_outer_proof(g.stream())
+        } else {
+            self.rewrite_tokens(g.stream())
+        };
+        let mut ng = Group::new(g.delimiter(), inner);
+        ng.set_span(g.span());
+        out.extend(std::iter::once(TokenTree::Group(ng)));
+    }
+
+    /// The token-level pass, for macro arguments that are not expressions (and the bodies of
+    /// `macro_rules!`).
     fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
@@ -219,73 +400,28 @@ impl Rewriter {
                 i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
             if !after_dot {
                 if let Some((end, path)) = match_path(&trees, i) {
-                    let last = path.segments.last().map(|s| s.ident.to_string());
                     let bang =
                         matches!(trees.get(end), Some(TokenTree::Punct(p)) if p.as_char() == '!');
                     if bang {
                         if let Some(TokenTree::Group(g)) = trees.get(end + 1) {
-                            let mac = syn::Macro {
-                                path: path.clone(),
-                                bang_token: Token![!](Span::call_site()),
-                                delimiter: match g.delimiter() {
-                                    Delimiter::Brace => syn::MacroDelimiter::Brace(
-                                        syn::token::Brace(g.delim_span()),
-                                    ),
-                                    Delimiter::Bracket => syn::MacroDelimiter::Bracket(
-                                        syn::token::Bracket(g.delim_span()),
-                                    ),
-                                    _ => syn::MacroDelimiter::Paren(syn::token::Paren(
-                                        g.delim_span(),
-                                    )),
-                                },
-                                tokens: g.stream(),
-                            };
-                            if let Some(kind) = last.as_deref().and_then(SpawnKind::from_name) {
-                                out.extend(self.rewrite_spawn(kind, &mac));
-                            } else if last.as_deref() == Some("provided") {
-                                out.extend(self.rewrite_provided(&mac));
-                            } else {
-                                // A nested `scope!` keeps its tokens; other macros are scanned.
-                                for t in &trees[i..=end] {
-                                    out.extend(std::iter::once(t.clone()));
-                                }
-                                if last.as_deref() == Some("scope") {
-                                    let inner = self.with_outer_proof(g.stream());
-                                    let mut ng = Group::new(g.delimiter(), inner);
-                                    ng.set_span(g.span());
-                                    out.extend(std::iter::once(TokenTree::Group(ng)));
-                                } else {
-                                    let inner = self.rewrite_tokens(g.stream());
-                                    let mut ng = Group::new(g.delimiter(), inner);
-                                    ng.set_span(g.span());
-                                    out.extend(std::iter::once(TokenTree::Group(ng)));
-                                }
-                            }
+                            self.rewrite_token_macro(&path, g, &mut out, &trees[i..=end]);
                             i = end + 2;
                             continue;
                         }
                     }
                     if let Some(TokenTree::Group(g)) = trees.get(end) {
                         if g.delimiter() == Delimiter::Parenthesis {
-                            self.check_path(&path);
+                            self.check_path(None, &path);
                         }
                     }
-                    for t in &trees[i..end] {
-                        out.extend(std::iter::once(t.clone()));
-                    }
+                    out.extend(trees[i..end].iter().cloned());
                     i = end;
                     continue;
                 }
             } else if let TokenTree::Ident(method) = &trees[i] {
-                let m = method.to_string();
-                if matches!(
-                    m.as_str(),
-                    "spawn_ok"
-                        | "spawn_obj"
-                        | "spawn_local_obj"
-                        | "spawn_with_handle"
-                        | "spawn_local_with_handle"
-                ) && matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
+                let m = lint::unraw(method);
+                if lint::EXECUTOR_METHODS.contains(&m.as_str())
+                    && matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
                 {
                     self.orphan(method, &format!(".{m}(..)"), &[], Orphan::Executor);
                 }
@@ -303,6 +439,61 @@ impl Rewriter {
         }
         out
     }
+
+    /// An item inside the body: linted, not rewritten (it cannot reach the scope). An item
+    /// that is itself `#[scoped]` lints its own body.
+    fn lint_item(&mut self, item: &mut syn::Item) {
+        if item_attrs(item).is_some_and(|attrs| attrs.iter().any(is_scoped_attr)) {
+            return;
+        }
+        let allow = item_attrs_mut(item).is_some_and(take_opt_out);
+        self.allowed += usize::from(allow);
+        self.lint_only += 1;
+        let saved = std::mem::take(&mut self.locals);
+        match item {
+            syn::Item::Macro(m) => {
+                // `macro_rules! name { (..) => { BODY }; .. }`: what it expands to is in the body.
+                let _ = self.rewrite_tokens(m.mac.tokens.clone());
+            }
+            other => visit_mut::visit_item_mut(self, other),
+        }
+        self.locals = saved;
+        self.lint_only -= 1;
+        self.allowed -= usize::from(allow);
+    }
+}
+
+fn is_scoped_attr(a: &syn::Attribute) -> bool {
+    a.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "scoped")
+}
+
+fn item_attrs(item: &syn::Item) -> Option<&Vec<syn::Attribute>> {
+    Some(match item {
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        _ => return None,
+    })
+}
+
+fn item_attrs_mut(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
+    Some(match item {
+        syn::Item::Fn(i) => &mut i.attrs,
+        syn::Item::Impl(i) => &mut i.attrs,
+        syn::Item::Mod(i) => &mut i.attrs,
+        syn::Item::Trait(i) => &mut i.attrs,
+        syn::Item::Macro(i) => &mut i.attrs,
+        syn::Item::Const(i) => &mut i.attrs,
+        syn::Item::Static(i) => &mut i.attrs,
+        _ => return None,
+    })
 }
 
 /// Matches `[::] ident (:: ident)*` at `trees[start..]`; returns the index after it.
@@ -338,13 +529,11 @@ fn match_path(trees: &[TokenTree], start: usize) -> Option<(usize, syn::Path)> {
 }
 
 fn spawn_kind(path: &syn::Path) -> Option<SpawnKind> {
-    path.segments
-        .last()
-        .and_then(|s| SpawnKind::from_name(&s.ident.to_string()))
+    last_segment(path).and_then(|s| SpawnKind::from_name(&s))
 }
 
 fn is_scope_macro(path: &syn::Path) -> bool {
-    path.segments.last().is_some_and(|s| s.ident == "scope")
+    last_segment(path).as_deref() == Some("scope")
 }
 
 /// Removes `#[scope::allow_orphan]` from `attrs`; whether it was there.
@@ -390,18 +579,18 @@ fn expr_attrs(expr: &mut Expr) -> Option<&mut Vec<syn::Attribute>> {
 impl VisitMut for Rewriter {
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         match stmt {
-            // Nested items are not part of the scope's body.
-            Stmt::Item(_) => {}
+            Stmt::Item(item) => self.lint_item(item),
             Stmt::Local(local) => {
                 let allow = take_opt_out(&mut local.attrs);
                 self.allowed += usize::from(allow);
                 visit_mut::visit_local_mut(self, local);
+                self.record_local(local);
                 self.allowed -= usize::from(allow);
             }
             Stmt::Macro(sm) => {
                 let allow = take_opt_out(&mut sm.attrs);
                 self.allowed += usize::from(allow);
-                if spawn_kind(&sm.mac.path).is_some() {
+                if spawn_kind(&sm.mac.path).is_some() && self.lint_only == 0 {
                     let expr = Expr::Macro(syn::ExprMacro {
                         attrs: std::mem::take(&mut sm.attrs),
                         mac: sm.mac.clone(),
@@ -426,12 +615,12 @@ impl VisitMut for Rewriter {
         let allow = expr_attrs(expr).is_some_and(take_opt_out);
         self.allowed += usize::from(allow);
         match expr {
-            Expr::Macro(m) if is_provided_macro(&m.mac.path) => {
+            Expr::Macro(m) if is_provided_macro(&m.mac.path) && self.lint_only == 0 => {
                 let tokens = self.rewrite_provided(&m.mac);
                 *expr = Expr::Verbatim(tokens);
             }
             Expr::Macro(m) => {
-                if let Some(kind) = spawn_kind(&m.mac.path) {
+                if let Some(kind) = spawn_kind(&m.mac.path).filter(|_| self.lint_only == 0) {
                     let tokens = self.rewrite_spawn(kind, &m.mac);
                     let attrs = std::mem::take(&mut m.attrs);
                     *expr = if attrs.is_empty() {
@@ -445,11 +634,7 @@ impl VisitMut for Rewriter {
                     self.rewrite_macro(&mut m.mac);
                 }
             }
-            Expr::Path(p) => {
-                if p.qself.is_none() {
-                    self.check_path(&p.path);
-                }
-            }
+            Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
             Expr::MethodCall(call) => {
                 self.check_method(call);
                 visit_mut::visit_expr_method_call_mut(self, call);
@@ -459,5 +644,14 @@ impl VisitMut for Rewriter {
         self.allowed -= usize::from(allow);
     }
 
-    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    fn visit_item_mut(&mut self, item: &mut syn::Item) {
+        self.lint_item(item);
+    }
+
+    fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+        if f.attrs.iter().any(is_scoped_attr) {
+            return;
+        }
+        visit_mut::visit_impl_item_fn_mut(self, f);
+    }
 }

@@ -4,7 +4,7 @@ use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenS
 use quote::quote;
 
 use crate::ast::SpawnKind;
-use crate::expand;
+use crate::{entry, expand};
 
 fn norm(ts: &TokenStream) -> String {
     ts.to_string()
@@ -39,8 +39,8 @@ fn scoped_expansion_shape() {
     ));
     assert!(out.contains(". name (\"f\")"), "{out}");
     assert!(
-        out.contains(". policy (:: scope :: __private :: Policy :: Supervise)"),
-        "{out}"
+        !out.contains("policy"),
+        "the method alone chooses the policy: {out}"
     );
     assert!(
         out.contains(". timeout (:: scope :: __private :: Duration :: from_millis (250u64))"),
@@ -65,6 +65,16 @@ fn bound_spawn_expands_to_method_calls() {
         quote!(@scope #scope, name = "n", fut),
     ));
     assert_eq!(out, "__scope . spawn_in_place_named (\"n\" , fut)");
+    let out = norm(&expand::spawn(
+        SpawnKind::TrySpawn,
+        quote!(@scope #scope, fut),
+    ));
+    assert_eq!(out, "__scope . try_spawn (fut)");
+    let out = norm(&expand::spawn(
+        SpawnKind::TrySpawn,
+        quote!(@scope #scope, name = "n", fut),
+    ));
+    assert!(out.contains("takes no name"), "{out}");
     let out = norm(&expand::spawn(SpawnKind::Spawn, quote!(fut)));
     assert!(out.starts_with(":: core :: compile_error !"), "{out}");
 }
@@ -85,7 +95,7 @@ fn rewrite_stops_at_nested_scope_and_items() {
     ));
     // The nested scope keeps its body (it rewrites its own) and gets the outer proof.
     assert!(
-        out.contains("scope ! (@ provided __provided ; { spawn ! (a ()) })"),
+        out.contains("scope ! (@ outer __provided ; { spawn ! (a ()) })"),
         "{out}"
     );
     assert!(out.contains("fn helper () { spawn ! (b ()) ; }"), "{out}");
@@ -431,27 +441,20 @@ fn no_entry_point_panics_or_expands_to_nothing() {
                 &item,
             );
             check("scope!", &expand::scope(item.clone()), &item);
-            check(
-                "spawn!",
-                &expand::spawn(SpawnKind::Spawn, item.clone()),
-                &item,
-            );
-            check(
-                "spawn_in_place!",
-                &expand::spawn(SpawnKind::InPlace, item.clone()),
-                &item,
-            );
+            for kind in SpawnKind::ALL {
+                check(kind.macro_name(), &expand::spawn(kind, item.clone()), &item);
+            }
             check("slot!", &expand::slot(item.clone()), &item);
             check("provided!", &expand::provided(item.clone()), &item);
             check("Needs!", &expand::needs_outside(item.clone()), &item);
             check(
                 "#[scope::main]",
-                &expand::main(args.clone(), item.clone()),
+                &entry::main(args.clone(), item.clone()),
                 &item,
             );
             check(
                 "#[scope::test]",
-                &expand::test(args.clone(), item.clone()),
+                &entry::test(args.clone(), item.clone()),
                 &item,
             );
             // `#[scope::allow_orphan]` passes its item through: empty in, empty out.
@@ -482,22 +485,14 @@ fn needs_parameter_becomes_a_proof_with_one_bound_per_slot() {
     ));
     assert!(!out.contains("compile_error"), "{out}");
     assert!(
-        out.contains("Needs ! [@ type :: scope :: __private :: Provided < __P >]"),
+        out.contains("Needs ! [@ type :: scope :: __private :: Provided < :: scope :: __private :: With < REQUEST_ID , :: scope :: __private :: With < TENANT , :: scope :: __private :: Nil > > >]"),
         "{out}"
     );
     assert!(
-        out.contains("__P : :: scope :: __private :: Has < REQUEST_ID , __I0 >"),
+        out.contains("let __provided = :: core :: clone :: Clone :: clone (& cx) . extend (__scope . cx () , & TENANT) ;"),
         "{out}"
     );
-    assert!(
-        out.contains("__P : :: scope :: __private :: Has < TENANT , __I1 >"),
-        "{out}"
-    );
-    assert!(
-        out.contains("let __provided = :: core :: clone :: Clone :: clone (& cx) . bind (__scope . cx () , & TENANT) ;"),
-        "{out}"
-    );
-    assert!(out.contains("provided ! (@ provided __provided)"), "{out}");
+    assert!(out.contains("provided ! (@ proof __provided)"), "{out}");
 }
 
 #[test]
@@ -532,4 +527,169 @@ fn block_options_may_name_each_fns_parameters() {
     ));
     assert!(!out.contains("compile_error"), "{out}");
     assert!(out.contains(". limit (n)"), "{out}");
+}
+
+#[test]
+fn lint_closes_the_holes_of_the_issue() {
+    let holes = [
+        quote!(tokio::r#spawn(a());),
+        quote!(tokio::runtime::Handle::current().r#spawn(a());),
+        quote!(<tokio::runtime::Handle>::current().spawn(a());),
+        quote!(<Handle>::spawn(&h, a());),
+        quote!({ tokio::runtime::Handle::current() }.spawn(a());),
+        quote!(type H = tokio::runtime::Handle; H::current().spawn(a());),
+        quote!(
+            fn helper() {
+                tokio::spawn(a());
+            }
+        ),
+        quote!(struct S; impl S { fn go(&self) { tokio::spawn(a()); } }),
+        quote!(
+            macro_rules! go {
+                () => {
+                    tokio::spawn(a())
+                };
+            }
+        ),
+        quote!(futures::task::SpawnExt::spawn(&pool, a());),
+        quote!(let pool = futures::executor::ThreadPool::new().unwrap(); pool.spawn(a());),
+        quote!(tokio_util::task::TaskTracker::spawn(&t, a());),
+        quote!(let t = TaskTracker::new(); t.spawn(a());),
+        quote!(set.spawn(a());),
+    ];
+    for hole in holes {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(async fn f(set: &mut tokio::task::JoinSet<()>) -> R { #hole Ok(()) }),
+        ));
+        assert_eq!(out.matches("does not own").count(), 1, "{hole}: {out}");
+    }
+    let out = norm(&expand::scoped(
+        quote!(
+            name = {
+                let _ = tokio::spawn(async {});
+                "work"
+            }
+        ),
+        quote!(
+            async fn f() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert_eq!(out.matches("does not own").count(), 1, "{out}");
+    let out = norm(&expand::scope(quote!(
+        name = {
+            tokio::spawn(async {});
+            "w"
+        },
+        { Ok(()) }
+    )));
+    assert_eq!(out.matches("does not own").count(), 1, "{out}");
+}
+
+#[test]
+fn lint_leaves_look_alikes_alone() {
+    let alikes = [
+        quote!(spawn(a());),
+        quote!(my::spawn(a());),
+        quote!(worker.spawn(a());),
+        quote!(std::thread::scope(|s| { s.spawn(|| ()); });),
+        quote!(tokio::process::Command::new("ls").spawn();),
+        quote!(let mut set = tokio::task::JoinSet::new(); set.spawn(a()); set.join_all().await;),
+    ];
+    for alike in alikes {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(async fn f() -> R { #alike Ok(()) }),
+        ));
+        assert!(!out.contains("does not own"), "{alike}: {out}");
+    }
+}
+
+#[test]
+fn named_handle_and_error_header() {
+    let out = norm(&expand::scope(quote!(error = AppError, |s| {
+        s.cancel("x");
+        Ok(())
+    })));
+    assert!(out.contains("let scope : :: scope :: __private :: Scope < '_ , '_ , AppError , :: scope :: __private :: Sendable >"), "{out}");
+    assert!(out.contains("let s = __scope ;"), "{out}");
+    assert!(!out.contains("compile_error"), "{out}");
+    let out = norm(&expand::scoped(
+        quote!(handle = s),
+        quote!(
+            async fn f() -> Result<(), E> {
+                s.cancel("x");
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("let s = __scope ;"), "{out}");
+    assert!(
+        out.contains("< Result < () , E > as :: scope :: ScopeResult > :: Error"),
+        "{out}"
+    );
+}
+
+#[test]
+fn try_spawn_in_a_race_is_an_error() {
+    let out = norm(&expand::scoped(
+        quote!(policy = first_ok),
+        quote!(
+            async fn f() -> Result<u8, Failures<E>> {
+                let _ = try_spawn!(a());
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("try_spawn ! (@ race)"), "{out}");
+    let out = norm(&expand::spawn(SpawnKind::TrySpawn, quote!(@race)));
+    assert!(out.contains("a race cannot refuse a candidate"), "{out}");
+}
+
+#[test]
+fn signature_checks_say_what_is_wrong() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> u32 {
+                1
+            }
+        ),
+    ));
+    assert!(out.contains("this fn's return type is `u32`"), "{out}");
+    assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> Result<Child<'static, u8>, E> {
+                Ok(spawn!(a()))
+            }
+        ),
+    ));
+    assert!(out.contains("cannot return a child's handle"), "{out}");
+    assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+}
+
+#[test]
+fn a_spawned_async_block_that_borrows_a_local_is_told_about_move_and_in_place() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f(words: Vec<String>) -> R {
+                let n = 1;
+                let a = spawn!(async { Ok(words.len() + n) });
+                let b = spawn!(async move { Ok(words.len()) });
+                let c = spawn_in_place!(async { Ok(words.len()) });
+                let d = spawn!(async {
+                    let words = 2;
+                    Ok(words)
+                });
+                Ok(())
+            }
+        ),
+    ));
+    assert_eq!(out.matches("borrows `words`").count(), 1, "{out}");
+    assert!(out.contains("spawn_in_place!(..)"), "{out}");
 }

@@ -1,16 +1,20 @@
-//! Checks that need more than one option, or the item: an `async fn` with a body, a return
-//! type that can carry the scope's failures, entry-point flavors.
+//! The checks, over the parsed options and the intermediate form of each fn: options against
+//! each other, identifiers an option cannot see, an `async fn` with a body, a return type
+//! that can carry the scope's failures and that no handle of the scope escapes through.
 
 use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Expr, Ident};
 
-use crate::attr::{CountValue, Ctx, Flavor, Options, PolicyKind};
+use crate::ast::ScopedFn;
+use crate::options::{CountValue, Flavor, MacroKind, Options, PolicyKind};
 
 /// Checks the options against each other.
-pub(crate) fn options(opts: &Options, ctx: Ctx) -> Vec<syn::Error> {
+pub(crate) fn options(opts: &Options, host: MacroKind) -> Vec<syn::Error> {
     let mut errors = Vec::new();
     if let Some((_, span)) = &opts.worker_threads {
         if matches!(opts.flavor, Some((Flavor::CurrentThread, _)))
-            || (ctx == Ctx::Test && opts.flavor.is_none())
+            || (host == MacroKind::Test && opts.flavor.is_none())
         {
             errors.push(syn::Error::new(
                 *span,
@@ -36,64 +40,308 @@ pub(crate) fn options(opts: &Options, ctx: Ctx) -> Vec<syn::Error> {
     errors
 }
 
+/// An option's value that is a lone lower-case identifier the fn cannot see: in an
+/// attribute, only the fn's parameters (and items such as constants) are in scope when the
+/// options are evaluated. `params` are the names every fn the options apply to binds.
+pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error> {
+    opts.value_exprs()
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let ident = stray_ident(value, params)?;
+            let expected = crate::options::spec(key).map_or("", |s| s.example);
+            Some(syn::Error::new(
+                ident.span(),
+                format!(
+                    "`{ident}` is not a parameter of this fn; `{key}` expects {expected}, a \
+                     constant, or a parameter"
+                ),
+            ))
+        })
+        .collect()
+}
+
+fn stray_ident<'a>(value: &'a Expr, params: &[String]) -> Option<&'a Ident> {
+    let Expr::Path(p) = value else { return None };
+    if p.qself.is_some() || p.path.leading_colon.is_some() {
+        return None;
+    }
+    let ident = p.path.get_ident()?;
+    let s = ident.to_string();
+    let lower = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_lowercase() || c == '_');
+    (lower && s != "self" && !params.contains(&s)).then_some(ident)
+}
+
+/// The names a pattern binds.
+pub(crate) fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
+    match pat {
+        syn::Pat::Ident(p) => {
+            out.push(p.ident.to_string());
+            if let Some((_, sub)) = &p.subpat {
+                pat_names(sub, out);
+            }
+        }
+        syn::Pat::Tuple(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::Struct(s) => s.fields.iter().for_each(|f| pat_names(&f.pat, out)),
+        syn::Pat::Reference(r) => pat_names(&r.pat, out),
+        syn::Pat::Type(t) => pat_names(&t.pat, out),
+        syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_names(p, out)),
+        syn::Pat::Paren(p) => pat_names(&p.pat, out),
+        _ => {}
+    }
+}
+
+/// The names a fn's parameters bind (the only locals an attribute's options can use).
+pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
+    let mut out = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            syn::FnArg::Receiver(_) => out.push("self".to_owned()),
+            syn::FnArg::Typed(t) => pat_names(&t.pat, &mut out),
+        }
+    }
+    out
+}
+
+/// Everything about one fn that `#[scoped]` cannot expand as asked. The first error of the
+/// signature (not async, a return type that cannot carry the scope's result, a handle that
+/// would escape) says the body cannot be scoped: the expansion then leaves it out, so that
+/// this is the only error.
+pub(crate) struct FnProblems {
+    pub(crate) errors: Vec<syn::Error>,
+    /// The fn returns `()`: the scope still runs, its result is dropped.
+    pub(crate) unit: bool,
+    /// The body cannot run as a scope at all.
+    pub(crate) fatal: bool,
+}
+
+/// Checks one fn of `#[scoped]`.
+pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
+    let mut p = FnProblems {
+        errors: Vec::new(),
+        unit: false,
+        fatal: false,
+    };
+    if let Err(e) = is_async(&f.sig, MacroKind::Scoped, f.boxed) {
+        p.errors.push(e);
+        p.fatal = true;
+        return p;
+    }
+    if f.boxed {
+        // `#[async_trait]` wrote the signature; the return type is a boxed future.
+        return p;
+    }
+    match returns_result(&f.sig, f.options.policy()) {
+        Ok(()) => {}
+        Err((e, unit)) => {
+            p.errors.push(e);
+            p.unit = unit;
+            p.fatal = !unit;
+            return p;
+        }
+    }
+    if let Err(e) = returns_no_handle(&f.sig) {
+        p.errors.push(e);
+        p.fatal = true;
+    }
+    p
+}
+
 /// `#[scoped]`, `#[scope::main]`, `#[scope::test]` need an `async fn`.
-pub(crate) fn is_async(sig: &syn::Signature, ctx: Ctx) -> syn::Result<()> {
-    if sig.asyncness.is_some() {
+pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> syn::Result<()> {
+    if sig.asyncness.is_some() || boxed {
         return Ok(());
     }
-    let help = match ctx {
-        Ctx::Scoped => {
+    let help = match host {
+        MacroKind::Scoped => {
             "help: add `async` to this fn, or, inside a sync fn, build a scope with \
              `scope!({ ... })` and await it from async code"
         }
         _ => "help: add `async` to this fn",
     };
-    let why = match ctx {
-        Ctx::Test => "it runs the body on a tokio runtime",
+    let why = match host {
+        MacroKind::Test => "it runs the body on a tokio runtime",
         _ => "its body runs as a scope, which is awaited",
     };
     Err(syn::Error::new(
         sig.fn_token.span,
-        format!("`{}` needs an `async fn`: {why}\n{help}", ctx.macro_name()),
+        format!("`{}` needs an `async fn`: {why}\n{help}", host.macro_name()),
     ))
 }
 
-/// A `#[scoped]` fn returns the scope's result: it must be able to carry a failure.
-pub(crate) fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> syn::Result<()> {
-    let unit = match &sig.output {
-        syn::ReturnType::Default => true,
-        syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
+/// Types that are certainly not a `Result`: a `#[scoped]` fn returning one is told at once,
+/// rather than through the scope's bounds.
+const NOT_RESULTS: &[&str] = &[
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64", "bool", "char", "str", "String", "Vec", "Option", "Box", "Arc", "Rc", "HashMap",
+    "BTreeMap", "HashSet", "Cow", "PathBuf",
+];
+
+/// A `#[scoped]` fn returns the scope's result: it must be able to carry a failure. Returns
+/// the error and whether the fn returns `()` (which can still run the scope).
+fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::Error, bool)> {
+    let (unit, wrong, span) = match &sig.output {
+        syn::ReturnType::Default => (true, None, sig.ident.span()),
+        syn::ReturnType::Type(arrow, ty) => {
+            let span = arrow.span().join(ty.span()).unwrap_or_else(|| ty.span());
+            match &**ty {
+                syn::Type::Tuple(t) if t.elems.is_empty() => (true, None, span),
+                syn::Type::Tuple(_)
+                | syn::Type::Reference(_)
+                | syn::Type::Array(_)
+                | syn::Type::Slice(_)
+                | syn::Type::Never(_) => {
+                    (false, Some(quote::ToTokens::to_token_stream(ty)), ty.span())
+                }
+                syn::Type::Path(p)
+                    if p.qself.is_none()
+                        && p.path.segments.last().is_some_and(|s| {
+                            NOT_RESULTS.contains(&s.ident.to_string().as_str())
+                        }) =>
+                {
+                    (false, Some(quote::ToTokens::to_token_stream(ty)), ty.span())
+                }
+                _ => return Ok(()),
+            }
+        }
     };
-    if !unit {
-        return Ok(());
-    }
     let shape = match policy {
         PolicyKind::FailFast => "`Result<T, E>` with `E: From<scope::Interrupted>`",
         PolicyKind::Supervise | PolicyKind::FirstOk => {
             "`Result<T, scope::Failures<E>>` with `E: From<scope::Interrupted>`"
         }
     };
-    let span = match &sig.output {
-        syn::ReturnType::Default => sig.ident.span(),
-        syn::ReturnType::Type(arrow, ty) => arrow.span().join(ty.span()).unwrap_or(arrow.span()),
-    };
-    Err(syn::Error::new(
-        span,
-        format!(
-            "a `#[scoped]` fn returns its scope's result, so it must return {shape}: a scope can \
-             fail even when its body does not (a child failed or panicked, it was cancelled, a \
-             deadline fired)\nhelp: add a return type, e.g. `-> Result<(), scope::Interrupted>`"
+    let why = "a scope can fail even when its body does not (a child failed or panicked, it \
+               was cancelled, a deadline fired)";
+    let message = match wrong {
+        None => format!(
+            "a `#[scoped]` fn returns its scope's result, so it must return {shape}: {why}\n\
+             help: add a return type, e.g. `-> Result<(), scope::Interrupted>`"
         ),
-    ))
+        Some(ty) => {
+            let ty = ty
+                .to_string()
+                .replace(" < ", "<")
+                .replace(" >", ">")
+                .replace("& ", "&");
+            format!(
+                "this fn's return type is `{ty}`, but a `#[scoped]` fn returns its scope's \
+                 result, so it must return {shape}: {why}\n\
+                 help: return `Result<{ty}, E>` (e.g. `Result<{ty}, scope::Interrupted>`) and \
+                 end the body with `Ok(value)`"
+            )
+        }
+    };
+    Err((syn::Error::new(span, message), unit))
+}
+
+/// The scope's handles carry its lifetime: one in the return type would outlive the scope,
+/// which ends when the fn returns.
+fn returns_no_handle(sig: &syn::Signature) -> syn::Result<()> {
+    struct Find(Option<(Ident, &'static str)>);
+    impl<'ast> Visit<'ast> for Find {
+        fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
+            let what = match seg.ident.to_string().as_str() {
+                "Child" => Some("a child's handle"),
+                "Scope" | "LocalScope" | "Race" | "LocalRace" => Some("the scope's handle"),
+                _ => None,
+            };
+            if let (None, Some(what)) = (&self.0, what) {
+                self.0 = Some((seg.ident.clone(), what));
+            }
+            syn::visit::visit_path_segment(self, seg);
+        }
+    }
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return Ok(());
+    };
+    let mut find = Find(None);
+    find.visit_type(ty);
+    match find.0 {
+        None => Ok(()),
+        Some((ident, what)) => Err(syn::Error::new(
+            ident.span(),
+            format!(
+                "a `#[scoped]` fn cannot return {what}: it belongs to the fn's own scope, which \
+                 has ended (every child joined) by the time the fn returns\n\
+                 help: await the child inside the fn and return its value (`Ok(child.await?)`), \
+                 or make this fn take the caller's work as a future and spawn it in the caller's \
+                 scope"
+            ),
+        )),
+    }
 }
 
 /// Entry points take no arguments (`main`) or none that a test harness could pass.
-pub(crate) fn no_params(sig: &syn::Signature, ctx: Ctx) -> syn::Result<()> {
+pub(crate) fn no_params(sig: &syn::Signature, host: MacroKind) -> syn::Result<()> {
     if sig.inputs.is_empty() {
         return Ok(());
     }
     Err(syn::Error::new_spanned(
         &sig.inputs,
-        format!("a `{}` fn takes no arguments", ctx.macro_name()),
+        format!("a `{}` fn takes no arguments", host.macro_name()),
     ))
+}
+
+/// The first local (of `locals`) that a non-`move` `async` block handed to `spawn!` uses: it
+/// borrows it, and a spawned child must own what it uses.
+pub(crate) fn borrowed_local<'a>(
+    fut: &'a Expr,
+    locals: &std::collections::HashSet<String>,
+) -> Option<&'a Ident> {
+    struct Find<'a, 'l> {
+        locals: &'l std::collections::HashSet<String>,
+        declared: Vec<String>,
+        found: Option<&'a Ident>,
+    }
+    impl<'a> Visit<'a> for Find<'a, '_> {
+        fn visit_local(&mut self, local: &'a syn::Local) {
+            syn::visit::visit_local(self, local);
+            pat_names(&local.pat, &mut self.declared);
+        }
+        fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+            for p in &c.inputs {
+                pat_names(p, &mut self.declared);
+            }
+            syn::visit::visit_expr_closure(self, c);
+        }
+        fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+            pat_names(&f.pat, &mut self.declared);
+            syn::visit::visit_expr_for_loop(self, f);
+        }
+        fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
+            // A nested `async move` block takes its captures by value, from this block.
+            if a.capture.is_none() {
+                syn::visit::visit_expr_async(self, a);
+            }
+        }
+        fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
+            if self.found.is_some() || p.qself.is_some() {
+                return;
+            }
+            if let Some(ident) = p.path.get_ident() {
+                let name = ident.to_string();
+                if self.locals.contains(&name) && !self.declared.contains(&name) {
+                    self.found = Some(ident);
+                }
+            }
+        }
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let Expr::Async(block) = fut else {
+        return None;
+    };
+    if block.capture.is_some() {
+        return None;
+    }
+    let mut find = Find {
+        locals,
+        declared: Vec::new(),
+        found: None,
+    };
+    find.visit_block(&block.block);
+    find.found
 }

@@ -30,7 +30,9 @@ pub use crate::error::{
     NotStarted, Panicked, SpawnError,
 };
 pub use crate::info::{TaskId, TaskInfo};
-pub use crate::needs::{Has, Here, Nil, Provided, There, With};
+pub use crate::needs::{
+    CoveredBy, Extend, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With,
+};
 pub use crate::scope::{
     AllFailures, Child, FirstFailure, HasOutput, Local, LocalRace, LocalScope, Mode, Never, Race,
     Run, Scope, Sendable, TaskOutput,

@@ -6,16 +6,31 @@
 //! to enter a scope that binds that slot. Calling the function where the slot is not bound
 //! is a compile error naming the slot.
 //!
-//! `#[scoped]` writes the generics for you (`needs(REQUEST_ID, TENANT)` and `provided!()`);
+//! `#[scoped]` writes the types for you (`cx: Needs![REQUEST_ID, TENANT]` and `provided!()`);
 //! by hand it looks like the example below. The proof is checked entirely in the types; at run
 //! time a `Provided` is one context handle, and reading a required slot cannot fail.
+//!
+//! # Why a proof cannot be forged
+//!
+//! - The only way to extend a proof, [`Provided::try_bind`], checks that the context binds
+//!   the slot and every slot the proof already claims; the macros use it too.
+//! - [`Has`], [`CoveredBy`] and [`Proof`] are sealed: no impl outside this crate can make a list
+//!   claim a slot it does not hold.
+//! - A key type names exactly one slot ([`Key`]: one impl per type, and every static with
+//!   that key is the same slot), so a second static cannot stand in for it.
 //!
 //! # Examples
 //!
 //! ```
-//! use scope_runtime::{Config, Has, Interrupted, Provided, Scope, Slot};
+//! use scope::{Config, Has, Interrupted, Key, Provided, Scope, Slot};
 //!
 //! enum RequestId {}
+//! impl Key for RequestId {
+//!     type Value = String;
+//!     fn slot() -> &'static Slot<String, Self> {
+//!         &REQUEST_ID
+//!     }
+//! }
 //! static REQUEST_ID: Slot<String, RequestId> = Slot::new("REQUEST_ID");
 //!
 //! // Requires REQUEST_ID: `L` must contain its key.
@@ -39,8 +54,14 @@
 //! Without the binding it does not compile:
 //!
 //! ```compile_fail
-//! use scope_runtime::{Has, Provided, Slot};
+//! use scope::{Has, Key, Provided, Slot};
 //! enum RequestId {}
+//! impl Key for RequestId {
+//!     type Value = String;
+//!     fn slot() -> &'static Slot<String, Self> {
+//!         &REQUEST_ID
+//!     }
+//! }
 //! static REQUEST_ID: Slot<String, RequestId> = Slot::new("REQUEST_ID");
 //! fn log_line<L: Has<RequestId, I>, I>(provided: &Provided<L>) -> String {
 //!     provided.get(&REQUEST_ID).clone()
@@ -53,6 +74,51 @@ use std::marker::PhantomData;
 
 use crate::{Cx, Slot};
 
+/// The key type of a slot that functions can require: `slot!` declares one beside each slot
+/// (an empty enum with the slot's name) and implements this trait for it.
+///
+/// A key names one slot: there is one impl per type, and every static `Slot<Value, K>` is
+/// the same slot (binding one binds them all), so a proof about `K` is a proof about that
+/// slot and its value type.
+///
+/// # Examples
+///
+/// By hand (what `slot!(static TENANT: String)` writes for you):
+///
+/// ```
+/// use scope::{Cx, Key, Slot};
+/// #[allow(non_camel_case_types)]
+/// enum TENANT {}
+/// impl Key for TENANT {
+///     type Value = String;
+///     fn slot() -> &'static Slot<String, Self> {
+///         &TENANT
+///     }
+/// }
+/// static TENANT: Slot<String, TENANT> = Slot::new("TENANT");
+///
+/// // Another static with the same key is the same slot.
+/// static ALIAS: Slot<String, TENANT> = Slot::new("ALIAS");
+/// let cx = Cx::root().with_slot(&ALIAS, "acme".to_owned());
+/// assert_eq!(cx.get(&TENANT).map(String::as_str), Some("acme"));
+/// ```
+pub trait Key: Sized + 'static {
+    /// The type of the slot's value.
+    type Value: Send + Sync + 'static;
+    /// The slot.
+    fn slot() -> &'static Slot<Self::Value, Self>;
+}
+
+mod sealed {
+    #[diagnostic::on_unimplemented(
+        message = "`Has` is sealed: only the proofs that the scopes make hold slots",
+        note = "bind the slot in an enclosing scope with `#[scoped(slots(NAME = ...))]` and pass `provided!()`"
+    )]
+    pub trait Has<K, I> {}
+    pub trait CoveredBy<L, J> {}
+    pub trait Proof {}
+}
+
 /// The empty list: no slot is proven bound.
 ///
 /// # Examples
@@ -60,9 +126,9 @@ use crate::{Cx, Slot};
 /// It is the list of [`Provided::root`], which proves no slot:
 ///
 /// ```
-/// use scope_runtime::{Nil, Provided};
+/// use scope::{Nil, Provided};
 /// let proof: Provided<Nil> = Provided::root();
-/// assert!(proof.cx().same_as(&scope_runtime::Cx::current()));
+/// assert!(proof.cx().same_as(&scope::Cx::current()));
 /// ```
 #[derive(Debug)]
 pub enum Nil {}
@@ -74,8 +140,14 @@ pub enum Nil {}
 /// [`Provided::try_bind`] puts a slot's key in front of the list:
 ///
 /// ```
-/// use scope_runtime::{Config, Interrupted, Nil, Provided, Scope, Slot, With};
+/// use scope::{Config, Interrupted, Key, Nil, Provided, Scope, Slot, With};
 /// enum UserKey {}
+/// impl Key for UserKey {
+///     type Value = String;
+///     fn slot() -> &'static Slot<String, Self> {
+///         &USER
+///     }
+/// }
 /// static USER: Slot<String, UserKey> = Slot::new("USER");
 /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
 /// let proof: Provided<With<UserKey, Nil>> = Provided::root().try_bind(s.cx(), &USER).unwrap();
@@ -91,7 +163,7 @@ pub struct With<K, Rest>(PhantomData<fn() -> (K, Rest)>);
 /// The index the compiler infers for a key at the front of the list:
 ///
 /// ```
-/// use scope_runtime::{Has, Here, Nil, With};
+/// use scope::{Has, Here, Nil, With};
 /// enum A {}
 /// fn requires<L: Has<K, I>, K, I>() {}
 /// requires::<With<A, Nil>, A, Here>();
@@ -106,7 +178,7 @@ pub enum Here {}
 /// The index of a key one step further down the list:
 ///
 /// ```
-/// use scope_runtime::{Has, Here, Nil, There, With};
+/// use scope::{Has, Here, Nil, There, With};
 /// enum A {}
 /// enum B {}
 /// fn requires<L: Has<K, I>, K, I>() {}
@@ -116,15 +188,22 @@ pub enum Here {}
 #[derive(Debug)]
 pub struct There<I>(PhantomData<fn() -> I>);
 
-/// The list contains the slot keyed `K` (at position `I`, which the compiler infers).
+/// The list contains the slot keyed `K` (at position `I`, which the compiler infers). Sealed:
+/// only the lists of this module implement it.
 ///
 /// # Examples
 ///
 /// A bound `L: Has<K, I>` requires the slot keyed `K`; leave `I` generic:
 ///
 /// ```
-/// use scope_runtime::{Config, Has, Interrupted, Provided, Scope, Slot};
+/// use scope::{Config, Has, Interrupted, Key, Provided, Scope, Slot};
 /// enum TenantKey {}
+/// impl Key for TenantKey {
+///     type Value = String;
+///     fn slot() -> &'static Slot<String, Self> {
+///         &TENANT
+///     }
+/// }
 /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
 ///
 /// fn tenant<L: Has<TenantKey, I>, I>(proof: &Provided<L>) -> &str {
@@ -140,12 +219,95 @@ pub struct There<I>(PhantomData<fn() -> I>);
     label = "`{K}` is not bound on this path",
     note = "bind it in an enclosing scope with `#[scoped(slots({K} = ...))]`, or require it from this fn's callers with a `cx: Needs![{K}]` parameter"
 )]
-pub trait Has<K, I> {}
+pub trait Has<K, I>: sealed::Has<K, I> {}
 
+#[diagnostic::do_not_recommend]
+impl<K, Rest> sealed::Has<K, Here> for With<K, Rest> {}
+#[diagnostic::do_not_recommend]
+impl<K, H, Rest, I> sealed::Has<K, There<I>> for With<H, Rest> where Rest: sealed::Has<K, I> {}
 #[diagnostic::do_not_recommend]
 impl<K, Rest> Has<K, Here> for With<K, Rest> {}
 #[diagnostic::do_not_recommend]
 impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
+
+/// Every slot of this list is in the list `L` (at the positions `J`, which the compiler
+/// infers): a proof of `L` can stand in for a proof of this list. Sealed. The required list
+/// is `Self`, so the compiler waits for the callee's parameter type before it checks.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{CoveredBy, Nil, With};
+/// enum A {}
+/// enum B {}
+/// fn covered<M: CoveredBy<L, J>, L, J>() {}
+/// covered::<With<B, Nil>, With<A, With<B, Nil>>, _>();
+/// covered::<Nil, With<A, Nil>, _>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a slot required here is not bound on this path",
+    label = "the callee requires the slots `{Self}`; the enclosing scopes bind `{L}`",
+    note = "bind each missing slot in an enclosing scope with `#[scoped(slots(NAME = ...))]`, or require it from this fn's callers with a `cx: Needs![NAME]` parameter"
+)]
+pub trait CoveredBy<L, J>: sealed::CoveredBy<L, J> {}
+
+#[diagnostic::do_not_recommend]
+impl<L> sealed::CoveredBy<L, ()> for Nil {}
+#[diagnostic::do_not_recommend]
+impl<L, K, Rest, I, J> sealed::CoveredBy<L, (I, J)> for With<K, Rest>
+where
+    L: Has<K, I>,
+    Rest: sealed::CoveredBy<L, J>,
+{
+}
+#[diagnostic::do_not_recommend]
+impl<L> CoveredBy<L, ()> for Nil {}
+#[diagnostic::do_not_recommend]
+impl<L, K, Rest, I, J> CoveredBy<L, (I, J)> for With<K, Rest>
+where
+    L: Has<K, I>,
+    Rest: CoveredBy<L, J>,
+{
+}
+
+/// A list of slot keys (`Nil`, `With<K, Rest>`), each of which the proof checks in a context.
+/// Sealed.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Cx, Key, Nil, Proof, Slot, With};
+/// enum A {}
+/// impl Key for A {
+///     type Value = u8;
+///     fn slot() -> &'static Slot<u8, Self> {
+///         &A
+///     }
+/// }
+/// static A: Slot<u8, A> = Slot::new("A");
+/// assert!(<Nil as Proof>::bound_in(&Cx::root()));
+/// assert!(!<With<A, Nil> as Proof>::bound_in(&Cx::root()));
+/// assert!(<With<A, Nil> as Proof>::bound_in(&Cx::root().with_slot(&A, 1)));
+/// ```
+pub trait Proof: sealed::Proof + 'static {
+    /// Whether `cx` binds every slot of the list.
+    fn bound_in(cx: &Cx) -> bool;
+}
+
+impl sealed::Proof for Nil {}
+impl<K: Key, Rest: Proof> sealed::Proof for With<K, Rest> {}
+
+impl Proof for Nil {
+    fn bound_in(_: &Cx) -> bool {
+        true
+    }
+}
+
+impl<K: Key, Rest: Proof> Proof for With<K, Rest> {
+    fn bound_in(cx: &Cx) -> bool {
+        cx.get(K::slot()).is_some() && Rest::bound_in(cx)
+    }
+}
 
 /// A compile-time proof that the slots listed in `L` are bound, carrying the context that
 /// binds them. Cheap to clone (one context handle); `Send + Sync + 'static`, so it can be
@@ -156,8 +318,14 @@ impl<K, H, Rest, I> Has<K, There<I>> for With<H, Rest> where Rest: Has<K, I> {}
 /// The proof is cheap to clone and moves into spawned children:
 ///
 /// ```
-/// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+/// use scope::{Config, Interrupted, Key, Provided, Scope, Slot};
 /// enum RequestId {}
+/// impl Key for RequestId {
+///     type Value = u64;
+///     fn slot() -> &'static Slot<u64, Self> {
+///         &REQUEST_ID
+///     }
+/// }
 /// static REQUEST_ID: Slot<u64, RequestId> = Slot::new("REQUEST_ID");
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let s = &Scope::new(Config::new().bind(&REQUEST_ID, 7));
@@ -194,7 +362,7 @@ impl Provided<Nil> {
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cx, Provided};
+    /// use scope::{Cx, Provided};
     /// let proof = Provided::root();
     /// assert!(proof.cx().same_as(&Cx::background()));
     /// ```
@@ -207,19 +375,26 @@ impl Provided<Nil> {
     }
 }
 
-impl<L> Provided<L> {
-    /// Extends the proof with `slot`, which `cx` (a scope's context, or a descendant) must
-    /// bind. Returns the proof unextended (`Err`) if it does not.
+impl<L: Proof> Provided<L> {
+    /// Extends the proof with `slot`. `cx` (a scope's context, or a descendant) must bind it,
+    /// and every slot this proof already claims; otherwise the proof comes back unextended
+    /// (`Err`).
     ///
     /// # Errors
     ///
-    /// `Err(self)` when `cx` has no value for `slot`.
+    /// `Err(self)` when `cx` does not bind `slot`, or one of the slots of `L`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use scope_runtime::{Cx, Provided, Slot};
+    /// use scope::{Cx, Key, Provided, Slot};
     /// enum TenantKey {}
+    /// impl Key for TenantKey {
+    ///     type Value = String;
+    ///     fn slot() -> &'static Slot<String, Self> {
+    ///         &TENANT
+    ///     }
+    /// }
     /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
     /// let bound = Cx::root().with_slot(&TENANT, "acme".to_owned());
     /// let proof = Provided::root().try_bind(&bound, &TENANT).unwrap();
@@ -227,12 +402,12 @@ impl<L> Provided<L> {
     /// // A context that does not bind it gives the proof back unextended.
     /// assert!(Provided::root().try_bind(&Cx::root(), &TENANT).is_err());
     /// ```
-    pub fn try_bind<T: Send + Sync + 'static, K>(
+    pub fn try_bind<K: Key>(
         self,
         cx: &Cx,
-        slot: &'static Slot<T, K>,
+        slot: &'static Slot<K::Value, K>,
     ) -> Result<Provided<With<K, L>>, Self> {
-        if cx.get(slot).is_some() {
+        if cx.get(slot).is_some() && L::bound_in(cx) {
             Ok(Provided {
                 cx: Some(cx.clone()),
                 _list: PhantomData,
@@ -241,22 +416,59 @@ impl<L> Provided<L> {
             Err(self)
         }
     }
+}
 
-    /// [`try_bind`](Provided::try_bind) for the macros, which call it only right after the
-    /// scope's configuration bound `slot`.
+impl<L: Proof> Provided<L> {
+    /// The proof extended by `slot`, which a scope's configuration has just bound in `cx`;
+    /// a slot declared without a key adds nothing. For the macros (`slots(..)`): checked like
+    /// [`try_bind`](Provided::try_bind), and it panics where that would return `Err`.
     #[doc(hidden)]
     #[must_use]
-    pub fn bind<T: Send + Sync + 'static, K>(
+    pub fn extend<T, K: Extend<T>>(
         self,
         cx: &Cx,
-        slot: &'static Slot<T, K>,
-    ) -> Provided<With<K, L>> {
+        _slot: &'static Slot<T, K>,
+    ) -> Provided<K::Out<L>> {
+        K::extend(self, cx)
+    }
+}
+
+impl<L> Provided<L> {
+    /// The proof of a list that this one covers: fewer slots, or the same in another order.
+    /// `provided!()` does this for you at each call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cx, Key, Nil, Provided, Slot, With};
+    /// enum A {}
+    /// impl Key for A {
+    ///     type Value = u8;
+    ///     fn slot() -> &'static Slot<u8, Self> {
+    ///         &A
+    ///     }
+    /// }
+    /// enum B {}
+    /// impl Key for B {
+    ///     type Value = u8;
+    ///     fn slot() -> &'static Slot<u8, Self> {
+    ///         &B
+    ///     }
+    /// }
+    /// static A: Slot<u8, A> = Slot::new("A");
+    /// static B: Slot<u8, B> = Slot::new("B");
+    /// let cx = Cx::root().with_slot(&A, 1).with_slot(&B, 2);
+    /// let both = Provided::root().try_bind(&cx, &A).unwrap().try_bind(&cx, &B).unwrap();
+    /// let only_a: Provided<With<A, Nil>> = both.narrow();
+    /// assert_eq!(*only_a.get(&A), 1);
+    /// ```
+    #[must_use]
+    pub fn narrow<M, J>(self) -> Provided<M>
+    where
+        M: CoveredBy<L, J>,
+    {
         Provided {
-            cx: if cx.get(slot).is_some() {
-                Some(cx.clone())
-            } else {
-                self.cx
-            },
+            cx: self.cx,
             _list: PhantomData,
         }
     }
@@ -268,23 +480,29 @@ impl<L> Provided<L> {
     /// No `Option`: the proof guarantees the value.
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+    /// use scope::{Config, Interrupted, Key, Provided, Scope, Slot};
     /// enum UserKey {}
+    /// impl Key for UserKey {
+    ///     type Value = String;
+    ///     fn slot() -> &'static Slot<String, Self> {
+    ///         &USER
+    ///     }
+    /// }
     /// static USER: Slot<String, UserKey> = Slot::new("USER");
     /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
     /// let proof = Provided::root().try_bind(s.cx(), &USER).unwrap();
     /// let user: &String = proof.get(&USER);
     /// assert_eq!(user, "ada");
     /// ```
-    pub fn get<T: Send + Sync + 'static, K, I>(&self, slot: &'static Slot<T, K>) -> &T
+    pub fn get<K: Key, I>(&self, slot: &'static Slot<K::Value, K>) -> &K::Value
     where
         L: Has<K, I>,
     {
         match self.cx().get(slot) {
             Some(value) => value,
-            // Unreachable through `try_bind` and the macros; only a hand-made `bind` of a slot
-            // the scope does not bind gets here.
-            None => panic!("slot `{}` is not bound: `Provided::bind` was called for a scope that does not bind it", slot.name()),
+            // Unreachable: a proof is made only by `try_bind`, which checked the binding in
+            // this very context, and a key names one slot.
+            None => panic!("slot `{}` is not bound", slot.name()),
         }
     }
 
@@ -295,8 +513,14 @@ impl<L> Provided<L> {
     /// Through the context, optional slots are read as usual:
     ///
     /// ```
-    /// use scope_runtime::{Config, Interrupted, Provided, Scope, Slot};
+    /// use scope::{Config, Interrupted, Key, Provided, Scope, Slot};
     /// enum UserKey {}
+    /// impl Key for UserKey {
+    ///     type Value = String;
+    ///     fn slot() -> &'static Slot<String, Self> {
+    ///         &USER
+    ///     }
+    /// }
     /// static USER: Slot<String, UserKey> = Slot::new("USER");
     /// static LOCALE: Slot<&'static str> = Slot::new("LOCALE");
     /// let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().bind(&USER, "ada".into()));
@@ -308,6 +532,60 @@ impl<L> Provided<L> {
         self.cx
             .as_ref()
             .unwrap_or_else(|| crate::cx::background_ref())
+    }
+}
+
+/// `Self` is the key of a slot of `T`: what `slot!` declares beside [`Key`], so that binding
+/// a slot whose static names another slot's key is reported where it is bound. For the
+/// macros.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the key of another slot: this static is not the slot `{Self}`",
+    label = "bound here with a value of type `{T}`",
+    note = "a key type names one slot, the one `slot!` declared with it; declare a slot of its own with `slot!(static NAME: Type)`"
+)]
+pub trait KeyOf<T>: Key {}
+
+/// What a scope's `slots(NAME = value)` adds to its proof: the slot's key when the slot has
+/// one (`slot!`), nothing for a slot declared by hand with the key `()`. For the macros.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the key of another slot: this static is not the slot `{Self}`",
+    label = "bound here with a value of type `{T}`, but the slot `{Self}` holds another type",
+    note = "a key type names one slot, the one `slot!` declared with it; declare a slot of its own with `slot!(static NAME: Type)`"
+)]
+pub trait Extend<T>: 'static {
+    /// The list with this key in front of `L` (or `L` itself, for a slot without a key).
+    type Out<L>;
+    /// The proof extended by the slot, which the scope's context `cx` binds.
+    fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<Self::Out<L>>;
+}
+
+impl<T: Send + Sync + 'static> Extend<T> for () {
+    type Out<L> = L;
+    fn extend<L: Proof>(proof: Provided<L>, _: &Cx) -> Provided<L> {
+        proof
+    }
+}
+
+impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
+    type Out<L> = With<K, L>;
+    fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<With<K, L>> {
+        let proof = Provided {
+            cx: proof.cx,
+            _list: PhantomData,
+        };
+        // The macros call this right after the scope bound the slot in `cx`, so the check
+        // holds; it is made anyway (on the key's own slot), so that this path proves nothing
+        // it has not seen.
+        let Ok(extended) = proof.try_bind(cx, K::slot()) else {
+            panic!(
+                "slot `{}` is bound by this scope, but a slot its proof claims is not: a proof \
+                 was carried into a context that does not bind its slots",
+                K::slot().name()
+            )
+        };
+        extended
     }
 }
 

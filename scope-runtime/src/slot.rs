@@ -7,11 +7,12 @@
 //! Lookup is O(1) in the depth of the tree: each context holds a shared, immutable table
 //! indexed by the slot's number, copied (not walked) when a scope binds a new value.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Cx;
 
@@ -31,7 +32,8 @@ use crate::Cx;
 ///
 /// `K` is the slot's key type, which `slot!` declares beside the static (with the same name)
 /// so that a function can require the slot in its signature (see [`Provided`](crate::Provided)).
-/// A slot declared by hand has the key `()` and can be used in every other way.
+/// A key type names one slot: every static with the key `K` (other than `()`) is that same
+/// slot. A slot declared by hand has the key `()` and can be used in every other way.
 pub struct Slot<T: 'static, K: 'static = ()> {
     name: &'static str,
     // 0 until first use, then the slot's index + 1.
@@ -83,13 +85,18 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     }
 
     pub(crate) fn index(&self) -> usize {
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
         // Relaxed: the index is a plain number; no other memory is published with it.
         let i = self.index.load(Ordering::Relaxed);
         if i != 0 {
             return i - 1;
         }
-        let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+        // A key type is tied to one slot: every static keyed `K` (K other than `()`) is the
+        // same slot, so a second static with a key of `slot!` cannot stand in for it.
+        let fresh = if TypeId::of::<K>() == TypeId::of::<()>() {
+            next_index()
+        } else {
+            keyed_index(TypeId::of::<K>())
+        };
         match self
             .index
             .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
@@ -147,6 +154,25 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     pub fn is_bound(&'static self) -> bool {
         self.with(|v| v.is_some())
     }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(1);
+
+/// A fresh slot index, plus one.
+fn next_index() -> usize {
+    // Relaxed: a counter; no other memory is published with it.
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The index (plus one) of the slot keyed by the type `key`: the same for every static with
+/// that key. Taken once per static (then cached in it), so the lock is off the lookup path.
+fn keyed_index(key: TypeId) -> usize {
+    static KEYED: Mutex<Option<HashMap<TypeId, usize>>> = Mutex::new(None);
+    let mut keyed = KEYED.lock().unwrap_or_else(PoisonError::into_inner);
+    *keyed
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_insert_with(next_index)
 }
 
 impl<T, K> fmt::Debug for Slot<T, K> {

@@ -11,7 +11,8 @@ async fn leaf(cx: Needs![TENANT]) -> Result<String, Interrupted> {
 
 #[scoped]
 async fn middle(cx: Needs![REQUEST_ID, TENANT]) -> Result<String, Interrupted> {
-    let tenant = leaf(cx.clone()).await?;
+    // `provided!()` narrows this fn's proof to what `leaf` requires.
+    let tenant = leaf(provided!()).await?;
     Ok(format!("{}/{tenant}", cx.get(&REQUEST_ID)))
 }
 

@@ -137,19 +137,16 @@ impl Waiter {
                     break None;
                 }
             }
-            match fresh.take() {
-                Some(new) => match entry {
-                    Some(Entry::Waiter(w)) => break Some(std::mem::replace(w, new)),
-                    _ => {
-                        self.key = Some(inner.entries.insert(Entry::Waiter(new)));
-                        break None;
-                    }
-                },
-                None => {
-                    drop(inner);
-                    fresh = Some(task.waker().clone());
-                }
+            let Some(new) = fresh.take() else {
+                drop(inner);
+                fresh = Some(task.waker().clone());
+                continue;
+            };
+            if let Some(Entry::Waiter(w)) = entry {
+                break Some(std::mem::replace(w, new));
             }
+            self.key = Some(inner.entries.insert(Entry::Waiter(new)));
+            break None;
         };
         drop(replaced);
         drop(fresh);

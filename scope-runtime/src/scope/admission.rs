@@ -195,16 +195,14 @@ impl Ticket {
     }
 
     /// The child is now a task; if it was aborted meanwhile, it is aborted now.
-    pub(crate) fn started(&self, handle: TaskHandle) {
+    pub(crate) fn started(&self, handle: &TaskHandle) {
         let aborted = {
             let mut s = self.state.lock();
-            match &*s {
-                TicketState::Aborted => true,
-                _ => {
-                    *s = TicketState::Running(handle.clone());
-                    false
-                }
+            let aborted = matches!(*s, TicketState::Aborted);
+            if !aborted {
+                *s = TicketState::Running(handle.clone());
             }
+            aborted
         };
         if aborted {
             handle.abort();

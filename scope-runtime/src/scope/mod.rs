@@ -74,6 +74,7 @@ pub(crate) mod tracker;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -87,11 +88,12 @@ pub use self::mode::{Local, LocalScope, Mode, Sendable};
 pub use self::outcome::{AllFailures, FirstFailure, HasOutput, Never, TaskOutput};
 pub use self::race::{LocalRace, Race};
 pub use self::run::Run;
+use self::spawn::OkOf;
 use self::tracker::{Enclosing, TaskHandle, Tracker};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{ConfigError, Failure};
+use crate::error::{ConfigError, Failure, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
@@ -522,6 +524,355 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
     #[must_use]
     pub fn new_local(config: Config) -> Self {
         Self::enter(config)
+    }
+}
+
+// The public methods of a scope live here, with the type, so that the compiler names them
+// `Scope::spawn` (not by the file they would otherwise sit in) when a bound of theirs fails;
+// the machinery they call is in `spawn.rs` and `run.rs`.
+
+impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Spawns a child on the tokio runtime, in parallel. It must be `Send + 'static`; to
+    /// borrow from outside the scope, use [`spawn_in_place`](Scope::spawn_in_place). Named by
+    /// its call site.
+    ///
+    /// It starts once the scope runs (spawned before [`run`](Scope::run), it waits for it)
+    /// and, with a [limit](crate::Config::limit), once a slot is free: until then it waits in
+    /// the scope's queue, in spawn order, as a future, not a task. If the scope is closed, the
+    /// child never starts and its handle resolves to [`Interrupted::NotStarted`] (use
+    /// [`try_spawn`](Scope::try_spawn) to be told instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn(async { Ok::<_, Interrupted>(6 * 7) });
+    ///         assert_eq!(child.await?, 42);
+    ///         s.cancel("closing");
+    ///         // Closed: this child never starts; its handle says so.
+    ///         let late = s.spawn(async { Ok::<_, Interrupted>(0) });
+    ///         assert!(matches!(late.await, Err(Interrupted::NotStarted(_))));
+    ///         Ok::<_, Interrupted>(())
+    ///     })
+    ///     .await;
+    /// assert!(out.is_ok()); // the body returned on its own after the cancel: its value stands
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let info = TaskInfo::here(None);
+        match self.spawn_inner(info, fut, false) {
+            Ok(child) => child,
+            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
+        }
+    }
+
+    /// [`spawn`](Scope::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// The name shows up in the cause the siblings see:
+    ///
+    /// ```
+    /// use scope::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let child = s.spawn_named("db", async { Err::<u8, E>("connection refused".into()) });
+    ///         assert_eq!(child.info().name(), Some("db"));
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "connection refused"); // the child's own error
+    /// let cause = s.cx().cause().unwrap();
+    /// assert_eq!(cause.to_string(), "sibling task `db` failed: connection refused");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &'s self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let info = TaskInfo::here(Some(name.into()));
+        match self.spawn_inner(info, fut, false) {
+            Ok(child) => child,
+            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
+        }
+    }
+
+    /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
+    /// ([`SpawnError::Closed`]) or no slot of its limit is free ([`SpawnError::Full`]),
+    /// instead of handing back a child that never starts or queueing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     let first = s.try_spawn(async { Ok::<_, Interrupted>(1) }).unwrap();
+    ///     let refused = s.try_spawn(async { Ok::<_, Interrupted>(2) });
+    ///     assert_eq!(refused.unwrap_err(), SpawnError::Full);
+    ///     assert_eq!(first.await?, 1);
+    ///     // The first child has finished: there is room again.
+    ///     let second = s.try_spawn(async { Ok::<_, Interrupted>(2) }).unwrap();
+    ///     assert_eq!(second.await?, 2);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&'s self, fut: F) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        self.spawn_inner(TaskInfo::here(None), fut, true)
+    }
+}
+
+macro_rules! in_place_methods {
+    ($mode:ty, $doc:literal $(, $send:ident)?) => {
+        impl<'s, 'env, E> Scope<'s, 'env, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+        {
+            #[doc = concat!("Starts an in-place child: polled by the scope's own future, ", $doc)]
+            ///
+            /// It may borrow from outside the scope. It runs concurrently with the body (also
+            /// while the body is itself waiting), on the scope's task, not in parallel. Like a
+            /// spawned child, it starts once the scope runs and a slot of its limit is free.
+            ///
+            /// # Examples
+            ///
+            /// It borrows from outside the scope and runs while the body waits:
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let greeting = String::from("hello");
+            /// let (tx, rx) = tokio::sync::oneshot::channel();
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let borrowed = &greeting;
+            ///         s.spawn_in_place(async move { tx.send(borrowed.len()).unwrap() });
+            ///         Ok::<_, Interrupted>(rx.await.unwrap())
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap(), 5);
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t))
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) with a name.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Scope};
+            /// type E = Box<dyn std::error::Error + Send + Sync>;
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let input = "12a";
+            /// let s = &Scope::new(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         let child = s.spawn_in_place_named("parse", async { input.parse::<u32>().map_err(E::from) });
+            ///         assert_eq!(child.info().name(), Some("parse"));
+            ///         Ok::<_, E>(child.await?)
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap_err().to_string(), "invalid digit found in string");
+            /// let cause = s.cx().cause().unwrap();
+            /// assert_eq!(cause.to_string(), "sibling task `parse` failed: invalid digit found in string");
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place_named<F>(
+                &'s self,
+                name: impl Into<Cow<'static, str>>,
+                fut: F,
+            ) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t))
+            }
+
+            /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
+            /// the scope is closed or no slot of its limit is free.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope, SpawnError};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let s = &Scope::new(Config::new().limit(1));
+            /// let out = s
+            ///     .run(async {
+            ///         let _busy = s.try_spawn_in_place(std::future::pending::<()>()).unwrap();
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Full);
+            ///         s.cancel("done");
+            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Closed);
+            ///         Ok::<_, Interrupted>(())
+            ///     })
+            ///     .await;
+            /// assert!(out.is_ok());
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn try_spawn_in_place<F>(
+                &'s self,
+                fut: F,
+            ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                let info = TaskInfo::here(None);
+                self.try_in_place_check()?;
+                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t)))
+            }
+        }
+
+    };
+}
+
+in_place_methods!(
+    Sendable,
+    "so it must be `Send` (use a [`LocalScope`](crate::LocalScope) otherwise).",
+    Send
+);
+in_place_methods!(Local, "and need not be `Send`.");
+
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M>
+where
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Runs the scope **fail-fast** and returns the body's value, or the first failure (a
+    /// child's or the body's own error, unchanged), or the cancellation.
+    ///
+    /// The first failure cancels the siblings (cause:
+    /// [`SiblingFailed`](crate::Cause::SiblingFailed), naming the task), and no child waiting
+    /// for a slot starts after it; later failures are its consequences and are dropped. The
+    /// returned future resolves only after every child has ended. A scope runs once; a second
+    /// `run` returns [`ConfigError::AlreadyRun`].
+    ///
+    /// The body has the last word on an outside cancellation (its parent, its deadline, a
+    /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
+    /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
+    /// result is the cancellation. A child's failure or panic always wins over the body.
+    ///
+    /// # Examples
+    ///
+    /// A child's error comes back unchanged, in the user's own type:
+    ///
+    /// ```
+    /// use scope::{Config, ConfigError, Interrupted, Scope};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("not found: {0}")]
+    ///     NotFound(String),
+    ///     #[error(transparent)]
+    ///     Interrupted(#[from] Interrupted),
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn(async { Err::<(), _>(AppError::NotFound("user 7".into())) });
+    ///         s.spawn(async {
+    ///             scope::cancelled().await; // cancelled by the failure
+    ///             Ok::<(), AppError>(())
+    ///         });
+    ///         Ok::<_, AppError>(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "not found: user 7");
+    ///
+    /// // A scope runs once.
+    /// let again = s.run(async { Ok::<_, AppError>(()) }).await;
+    /// assert!(matches!(again, Err(AppError::Interrupted(Interrupted::Config(ConfigError::AlreadyRun)))));
+    /// # });
+    /// ```
+    pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
+    }
+
+    /// Runs the scope **supervised** and returns the body's value or every failure, first to
+    /// last: failures do not cancel the siblings (only a panic, or the body's own error,
+    /// does). Otherwise as [`run`](Scope::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run_all(async {
+    ///         for name in ["a", "b"] {
+    ///             s.spawn_named(name, async move { Err::<(), E>(format!("{name} failed").into()) });
+    ///         }
+    ///         let sibling = s.spawn(async { Ok::<_, E>("not cancelled") });
+    ///         assert_eq!(sibling.await?, "not cancelled");
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
+    /// names.sort_unstable();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # });
+    /// ```
+    pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
+    where
+        F: Future,
+        F::Output: TaskOutput<E>,
+    {
+        self.run_with(body)
     }
 }
 

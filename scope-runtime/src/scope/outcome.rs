@@ -210,7 +210,7 @@ impl<T, E> Report<T, E> {
     }
 }
 
-/// How a [`Run`] turns its [`Report`] into the scope's output.
+/// How a [`Run`](crate::Run) turns its [`Report`] into the scope's output.
 #[doc(hidden)]
 pub trait Finish<T, E>: sealed::Sealed {
     /// Failures do not cancel the siblings.
@@ -219,7 +219,7 @@ pub trait Finish<T, E>: sealed::Sealed {
     fn finish(report: Report<T, E>) -> Self::Output;
 }
 
-/// The output shape of [`Scope::run`]: `Result<T, E>` with the first failure.
+/// The output shape of [`Scope::run`](crate::Scope::run): `Result<T, E>` with the first failure.
 ///
 /// # Examples
 ///
@@ -236,7 +236,7 @@ pub trait Finish<T, E>: sealed::Sealed {
 #[derive(Debug)]
 pub enum FirstFailure {}
 
-/// The output shape of [`Scope::run_all`]: `Result<T, Failures<E>>` with every failure.
+/// The output shape of [`Scope::run_all`](crate::Scope::run_all): `Result<T, Failures<E>>` with every failure.
 ///
 /// # Examples
 ///

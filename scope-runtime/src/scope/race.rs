@@ -351,3 +351,47 @@ impl<T, E, M: Mode> fmt::Debug for Race<'_, '_, T, E, M> {
             .finish_non_exhaustive()
     }
 }
+
+macro_rules! race_in_place {
+    ($mode:ty $(, $send:ident)?) => {
+        impl<'s, 'env, T, E> Race<'s, 'env, T, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+            T: $($send +)? 'env,
+        {
+            /// Starts an in-place candidate (see [`Scope::spawn_in_place`]).
+            ///
+            /// # Examples
+            ///
+            /// Candidates may borrow from outside the race:
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Race};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let mirrors = ["a.example", "b.example"];
+            /// let race = &Race::new(Config::new());
+            /// let winner = race
+            ///     .run(async {
+            ///         for mirror in &mirrors {
+            ///             race.spawn_in_place(async move { Ok::<_, Interrupted>(*mirror) });
+            ///         }
+            ///     })
+            ///     .await;
+            /// assert!(mirrors.contains(&winner.unwrap()));
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, ()>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E, Ok = T>,
+            {
+                let candidate = self.candidate(fut);
+                self.scope.spawn_in_place(candidate)
+            }
+        }
+    };
+}
+
+race_in_place!(Sendable, Send);
+race_in_place!(Local);

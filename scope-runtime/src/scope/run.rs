@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
-use super::outcome::{AllFailures, Finish, FirstFailure, Report, TaskOutput};
+use super::outcome::{Finish, Report, TaskOutput};
 use super::tracker::Enclosing;
 use super::{Control, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
@@ -117,97 +117,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M>
 where
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
-    /// Runs the scope **fail-fast** and returns the body's value, or the first failure (a
-    /// child's or the body's own error, unchanged), or the cancellation.
-    ///
-    /// The first failure cancels the siblings (cause:
-    /// [`SiblingFailed`](crate::Cause::SiblingFailed), naming the task), and no child waiting
-    /// for a slot starts after it; later failures are its consequences and are dropped. The
-    /// returned future resolves only after every child has ended. A scope runs once; a second
-    /// `run` returns [`ConfigError::AlreadyRun`].
-    ///
-    /// The body has the last word on an outside cancellation (its parent, its deadline, a
-    /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
-    /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
-    /// result is the cancellation. A child's failure or panic always wins over the body.
-    ///
-    /// # Examples
-    ///
-    /// A child's error comes back unchanged, in the user's own type:
-    ///
-    /// ```
-    /// use scope::{Config, ConfigError, Interrupted, Scope};
-    ///
-    /// #[derive(Debug, thiserror::Error)]
-    /// enum AppError {
-    ///     #[error("not found: {0}")]
-    ///     NotFound(String),
-    ///     #[error(transparent)]
-    ///     Interrupted(#[from] Interrupted),
-    /// }
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new());
-    /// let out = s
-    ///     .run(async {
-    ///         s.spawn(async { Err::<(), _>(AppError::NotFound("user 7".into())) });
-    ///         s.spawn(async {
-    ///             scope::cancelled().await; // cancelled by the failure
-    ///             Ok::<(), AppError>(())
-    ///         });
-    ///         Ok::<_, AppError>(())
-    ///     })
-    ///     .await;
-    /// assert_eq!(out.unwrap_err().to_string(), "not found: user 7");
-    ///
-    /// // A scope runs once.
-    /// let again = s.run(async { Ok::<_, AppError>(()) }).await;
-    /// assert!(matches!(again, Err(AppError::Interrupted(Interrupted::Config(ConfigError::AlreadyRun)))));
-    /// # });
-    /// ```
-    pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
-    where
-        F: Future,
-        F::Output: TaskOutput<E>,
-    {
-        self.run_with(body)
-    }
-
-    /// Runs the scope **supervised** and returns the body's value or every failure, first to
-    /// last: failures do not cancel the siblings (only a panic, or the body's own error,
-    /// does). Otherwise as [`run`](Scope::run).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use scope::{Config, Scope};
-    /// type E = Box<dyn std::error::Error + Send + Sync>;
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new());
-    /// let out = s
-    ///     .run_all(async {
-    ///         for name in ["a", "b"] {
-    ///             s.spawn_named(name, async move { Err::<(), E>(format!("{name} failed").into()) });
-    ///         }
-    ///         let sibling = s.spawn(async { Ok::<_, E>("not cancelled") });
-    ///         assert_eq!(sibling.await?, "not cancelled");
-    ///         Ok::<_, E>(())
-    ///     })
-    ///     .await;
-    /// let failures = out.unwrap_err();
-    /// let mut names: Vec<_> = failures.iter().filter_map(|f| f.task().name()).collect();
-    /// names.sort_unstable();
-    /// assert_eq!(names, ["a", "b"]);
-    /// # });
-    /// ```
-    pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
-    where
-        F: Future,
-        F::Output: TaskOutput<E>,
-    {
-        self.run_with(body)
-    }
-
-    fn run_with<F, O>(&'s self, body: F) -> Run<'s, 'env, E, M, F, O>
+    pub(super) fn run_with<F, O>(&'s self, body: F) -> Run<'s, 'env, E, M, F, O>
     where
         F: Future,
         F::Output: TaskOutput<E>,
@@ -700,7 +610,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.phase = Phase::Draining;
             shared.tracker.close();
             shared.close_admission();
-            self.drop_queued(scope);
+            Self::drop_queued(scope);
             let no_timer = tokio::runtime::Handle::try_current().is_err();
             if !(shared.grace.is_zero() || no_timer) {
                 let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
@@ -724,7 +634,7 @@ impl<'env, M: Mode> Driver<'env, M> {
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
-    fn drop_queued<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
+    fn drop_queued<E>(scope: &Scope<'_, 'env, E, M>) {
         scope.shared.in_place_admitted.store(0, Ordering::Relaxed);
         let queued: Vec<LocalTask<'env, M>> = scope.local.lock().tasks.drain(..).collect();
         drop(queued);
@@ -736,7 +646,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             let running = set.take_all();
             drop(running);
         }
-        self.drop_queued(scope);
+        Self::drop_queued(scope);
         self.deferred.clear();
         self.deferred_timer = None;
     }
@@ -749,16 +659,15 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
         let leftover: Vec<LocalTask<'env, M>> = {
             let mut local = scope.local.lock();
-            if !local.tasks.is_empty() {
-                if self.phase != Phase::Aborted {
-                    return false;
-                }
+            if local.tasks.is_empty() {
+                local.finished = true;
+                Vec::new()
+            } else if self.phase == Phase::Aborted {
                 // Pushed while the abort ran (it passed the closed check just before): it
                 // never starts.
                 local.tasks.drain(..).collect()
             } else {
-                local.finished = true;
-                Vec::new()
+                return false;
             }
         };
         if !leftover.is_empty() {

@@ -6,7 +6,6 @@
 //! (`outcome.rs`), handing its slot of the limit on, delivering the outcome to its handle
 //! (`child.rs`), and, once its future is dropped, giving its unit back.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,9 +17,8 @@ use tokio::sync::oneshot;
 
 use super::admission::{Queued, Ticket};
 use super::child::Child;
-use super::mode::{Local, Mode, Sendable};
+use super::mode::Mode;
 use super::outcome::TaskOutput;
-use super::race::Race;
 use super::tracker::{Enclosing, Tracker};
 use super::{LocalTask, Scope, Shared};
 use crate::cause::Cause;
@@ -76,7 +74,7 @@ const SLOT: u8 = 4;
 /// It holds a unit of the scope's tracker.
 const UNIT: u8 = 8;
 
-type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
+pub(crate) type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
 
 pin_project_lite::pin_project! {
     /// The future every child runs in, spawned or in place: the user's future, polled with the
@@ -346,7 +344,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// Spawns a `Send + 'static` child: on the runtime, or in place without one.
-    fn spawn_inner<F>(
+    pub(super) fn spawn_inner<F>(
         &'s self,
         info: TaskInfo,
         fut: F,
@@ -415,7 +413,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// An in-place child, boxed for the scope's mode by `boxed`.
-    fn in_place_boxed<F, B>(&'s self, info: TaskInfo, fut: F, boxed: B) -> Child<'s, OkOf<F, E>>
+    pub(super) fn in_place_boxed<F, B>(
+        &'s self,
+        info: TaskInfo,
+        fut: F,
+        boxed: B,
+    ) -> Child<'s, OkOf<F, E>>
     where
         F: Future + 'env,
         F::Output: TaskOutput<E>,
@@ -466,7 +469,7 @@ where
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let handle = runtime.spawn(task);
-                ticket.started(handle.abort_handle());
+                ticket.started(&handle.abort_handle());
                 register(&shared, handle.abort_handle());
             }
             Err(_) => {
@@ -480,131 +483,8 @@ where
     }
 }
 
-impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
-where
-    M: Mode,
-    E: From<Interrupted> + fmt::Display + Send + 'static,
-{
-    /// Spawns a child on the tokio runtime, in parallel. It must be `Send + 'static`; to
-    /// borrow from outside the scope, use [`spawn_in_place`](Scope::spawn_in_place). Named by
-    /// its call site.
-    ///
-    /// It starts once the scope runs (spawned before [`run`](Scope::run), it waits for it)
-    /// and, with a [limit](crate::Config::limit), once a slot is free: until then it waits in
-    /// the scope's queue, in spawn order, as a future, not a task. If the scope is closed, the
-    /// child never starts and its handle resolves to [`Interrupted::NotStarted`] (use
-    /// [`try_spawn`](Scope::try_spawn) to be told instead).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use scope::{Config, Interrupted, Scope};
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new());
-    /// let out = s
-    ///     .run(async {
-    ///         let child = s.spawn(async { Ok::<_, Interrupted>(6 * 7) });
-    ///         assert_eq!(child.await?, 42);
-    ///         s.cancel("closing");
-    ///         // Closed: this child never starts; its handle says so.
-    ///         let late = s.spawn(async { Ok::<_, Interrupted>(0) });
-    ///         assert!(matches!(late.await, Err(Interrupted::NotStarted(_))));
-    ///         Ok::<_, Interrupted>(())
-    ///     })
-    ///     .await;
-    /// assert!(out.is_ok()); // the body returned on its own after the cancel: its value stands
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn spawn<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskOutput<E>,
-        OkOf<F, E>: Send + 'static,
-    {
-        let info = TaskInfo::here(None);
-        match self.spawn_inner(info, fut, false) {
-            Ok(child) => child,
-            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
-        }
-    }
-
-    /// [`spawn`](Scope::spawn) with a name.
-    ///
-    /// # Examples
-    ///
-    /// The name shows up in the cause the siblings see:
-    ///
-    /// ```
-    /// use scope::{Config, Scope};
-    /// type E = Box<dyn std::error::Error + Send + Sync>;
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new());
-    /// let out = s
-    ///     .run(async {
-    ///         let child = s.spawn_named("db", async { Err::<u8, E>("connection refused".into()) });
-    ///         assert_eq!(child.info().name(), Some("db"));
-    ///         Ok::<_, E>(())
-    ///     })
-    ///     .await;
-    /// assert_eq!(out.unwrap_err().to_string(), "connection refused"); // the child's own error
-    /// let cause = s.cx().cause().unwrap();
-    /// assert_eq!(cause.to_string(), "sibling task `db` failed: connection refused");
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F>(
-        &'s self,
-        name: impl Into<Cow<'static, str>>,
-        fut: F,
-    ) -> Child<'s, OkOf<F, E>>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskOutput<E>,
-        OkOf<F, E>: Send + 'static,
-    {
-        let info = TaskInfo::here(Some(name.into()));
-        match self.spawn_inner(info, fut, false) {
-            Ok(child) => child,
-            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
-        }
-    }
-
-    /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
-    /// ([`SpawnError::Closed`]) or no slot of its limit is free ([`SpawnError::Full`]),
-    /// instead of handing back a child that never starts or queueing it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use scope::{Config, Interrupted, Scope, SpawnError};
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let s = &Scope::new(Config::new().limit(1));
-    /// s.run(async {
-    ///     let first = s.try_spawn(async { Ok::<_, Interrupted>(1) }).unwrap();
-    ///     let refused = s.try_spawn(async { Ok::<_, Interrupted>(2) });
-    ///     assert_eq!(refused.unwrap_err(), SpawnError::Full);
-    ///     assert_eq!(first.await?, 1);
-    ///     // The first child has finished: there is room again.
-    ///     let second = s.try_spawn(async { Ok::<_, Interrupted>(2) }).unwrap();
-    ///     assert_eq!(second.await?, 2);
-    ///     Ok::<_, Interrupted>(())
-    /// })
-    /// .await
-    /// .unwrap();
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn try_spawn<F>(&'s self, fut: F) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskOutput<E>,
-        OkOf<F, E>: Send + 'static,
-    {
-        self.spawn_inner(TaskInfo::here(None), fut, true)
-    }
-
-    fn try_in_place_check(&self) -> Result<(), SpawnError> {
+impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
+    pub(super) fn try_in_place_check(&self) -> Result<(), SpawnError> {
         if self.is_closed() {
             return Err(SpawnError::Closed);
         }
@@ -614,164 +494,3 @@ where
         Ok(())
     }
 }
-
-macro_rules! in_place_methods {
-    ($mode:ty, $doc:literal $(, $send:ident)?) => {
-        impl<'s, 'env, E> Scope<'s, 'env, E, $mode>
-        where
-            E: From<Interrupted> + fmt::Display + Send + 'static,
-        {
-            #[doc = concat!("Starts an in-place child: polled by the scope's own future, ", $doc)]
-            ///
-            /// It may borrow from outside the scope. It runs concurrently with the body (also
-            /// while the body is itself waiting), on the scope's task, not in parallel. Like a
-            /// spawned child, it starts once the scope runs and a slot of its limit is free.
-            ///
-            /// # Examples
-            ///
-            /// It borrows from outside the scope and runs while the body waits:
-            ///
-            /// ```
-            /// use scope::{Config, Interrupted, Scope};
-            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-            /// let greeting = String::from("hello");
-            /// let (tx, rx) = tokio::sync::oneshot::channel();
-            /// let s = &Scope::new(Config::new());
-            /// let out = s
-            ///     .run(async {
-            ///         let borrowed = &greeting;
-            ///         s.spawn_in_place(async move { tx.send(borrowed.len()).unwrap() });
-            ///         Ok::<_, Interrupted>(rx.await.unwrap())
-            ///     })
-            ///     .await;
-            /// assert_eq!(out.unwrap(), 5);
-            /// # });
-            /// ```
-            #[track_caller]
-            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
-            where
-                F: Future $(+ $send)? + 'env,
-                F::Output: TaskOutput<E>,
-                OkOf<F, E>: $($send +)? 'env,
-            {
-                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t))
-            }
-
-            /// [`spawn_in_place`](Self::spawn_in_place) with a name.
-            ///
-            /// # Examples
-            ///
-            /// ```
-            /// use scope::{Config, Scope};
-            /// type E = Box<dyn std::error::Error + Send + Sync>;
-            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-            /// let input = "12a";
-            /// let s = &Scope::new(Config::new());
-            /// let out = s
-            ///     .run(async {
-            ///         let child = s.spawn_in_place_named("parse", async { input.parse::<u32>().map_err(E::from) });
-            ///         assert_eq!(child.info().name(), Some("parse"));
-            ///         Ok::<_, E>(child.await?)
-            ///     })
-            ///     .await;
-            /// assert_eq!(out.unwrap_err().to_string(), "invalid digit found in string");
-            /// let cause = s.cx().cause().unwrap();
-            /// assert_eq!(cause.to_string(), "sibling task `parse` failed: invalid digit found in string");
-            /// # });
-            /// ```
-            #[track_caller]
-            pub fn spawn_in_place_named<F>(
-                &'s self,
-                name: impl Into<Cow<'static, str>>,
-                fut: F,
-            ) -> Child<'s, OkOf<F, E>>
-            where
-                F: Future $(+ $send)? + 'env,
-                F::Output: TaskOutput<E>,
-                OkOf<F, E>: $($send +)? 'env,
-            {
-                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t))
-            }
-
-            /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
-            /// the scope is closed or no slot of its limit is free.
-            ///
-            /// # Examples
-            ///
-            /// ```
-            /// use scope::{Config, Interrupted, Scope, SpawnError};
-            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-            /// let s = &Scope::new(Config::new().limit(1));
-            /// let out = s
-            ///     .run(async {
-            ///         let _busy = s.try_spawn_in_place(std::future::pending::<()>()).unwrap();
-            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Full);
-            ///         s.cancel("done");
-            ///         assert_eq!(s.try_spawn_in_place(async {}).unwrap_err(), SpawnError::Closed);
-            ///         Ok::<_, Interrupted>(())
-            ///     })
-            ///     .await;
-            /// assert!(out.is_ok());
-            /// # });
-            /// ```
-            #[track_caller]
-            pub fn try_spawn_in_place<F>(
-                &'s self,
-                fut: F,
-            ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
-            where
-                F: Future $(+ $send)? + 'env,
-                F::Output: TaskOutput<E>,
-                OkOf<F, E>: $($send +)? 'env,
-            {
-                let info = TaskInfo::here(None);
-                self.try_in_place_check()?;
-                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t)))
-            }
-        }
-
-        impl<'s, 'env, T, E> Race<'s, 'env, T, E, $mode>
-        where
-            E: From<Interrupted> + fmt::Display + Send + 'static,
-            T: $($send +)? 'env,
-        {
-            /// Starts an in-place candidate (see [`Scope::spawn_in_place`]).
-            ///
-            /// # Examples
-            ///
-            /// Candidates may borrow from outside the race:
-            ///
-            /// ```
-            /// use scope::{Config, Interrupted, Race};
-            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-            /// let mirrors = ["a.example", "b.example"];
-            /// let race = &Race::new(Config::new());
-            /// let winner = race
-            ///     .run(async {
-            ///         for mirror in &mirrors {
-            ///             race.spawn_in_place(async move { Ok::<_, Interrupted>(*mirror) });
-            ///         }
-            ///     })
-            ///     .await;
-            /// assert!(mirrors.contains(&winner.unwrap()));
-            /// # });
-            /// ```
-            #[track_caller]
-            pub fn spawn_in_place<F>(&'s self, fut: F) -> Child<'s, ()>
-            where
-                F: Future $(+ $send)? + 'env,
-                F::Output: TaskOutput<E, Ok = T>,
-            {
-                let candidate = self.candidate(fut);
-                self.scope.spawn_in_place(candidate)
-            }
-        }
-    };
-}
-
-in_place_methods!(
-    Sendable,
-    "so it must be `Send` (use a [`LocalScope`](crate::LocalScope) otherwise).",
-    Send
-);
-in_place_methods!(Local, "and need not be `Send`.");

@@ -366,6 +366,6 @@ impl fmt::Debug for Tracker {
             .field("closed", &(s & CLOSED != 0))
             .field("sealed", &(s & SEALED != 0))
             .field("nested", &self.enclosing.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,7 @@
 //! Options: `name`, `policy`, `limit`, `timeout`, `deadline`, `grace`, `local`, `slots(..)`,
-//! `crate`, and the entry points' `flavor`, `worker_threads`, `start_paused`.
+//! `handle`, `error`, `crate`, and the entry points' `flavor`, `worker_threads`,
+//! `start_paused`: one table ([`OPTIONS`]) says which macro takes which key, what a value
+//! looks like, what users call it elsewhere, and how it is parsed.
 //!
 //! Parsing never stops at the first problem: each option is parsed on its own, a broken one
 //! is skipped up to the next comma, and every problem is kept (with the narrowest span) so the
@@ -9,11 +11,11 @@
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token, Type};
 
 /// Which macro the options belong to: each accepts its own set of keys.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Ctx {
+pub(crate) enum MacroKind {
     /// `#[scoped(...)]`.
     Scoped,
     /// The header of `scope!(...)`.
@@ -24,42 +26,23 @@ pub(crate) enum Ctx {
     Test,
 }
 
-impl Ctx {
+impl MacroKind {
     pub(crate) fn macro_name(self) -> &'static str {
         match self {
-            Ctx::Scoped => "#[scoped]",
-            Ctx::ScopeMacro => "scope!",
-            Ctx::Main => "#[scope::main]",
-            Ctx::Test => "#[scope::test]",
+            MacroKind::Scoped => "#[scoped]",
+            MacroKind::ScopeMacro => "scope!",
+            MacroKind::Main => "#[scope::main]",
+            MacroKind::Test => "#[scope::test]",
         }
     }
 
-    fn keys(self) -> &'static [&'static str] {
-        match self {
-            Ctx::Scoped | Ctx::ScopeMacro => &[
-                "name", "policy", "limit", "timeout", "deadline", "grace", "local", "slots",
-                "crate",
-            ],
-            Ctx::Main => &[
-                "name",
-                "policy",
-                "limit",
-                "timeout",
-                "grace",
-                "slots",
-                "flavor",
-                "worker_threads",
-                "crate",
-            ],
-            Ctx::Test => &["flavor", "worker_threads", "start_paused", "crate"],
-        }
-    }
-
-    /// Whether an unquoted lone lower-case identifier in a value is a mistake. In the
-    /// attributes, only the fn's parameters are in scope when the options are evaluated; in
-    /// `scope!`, any local may be.
-    fn checks_idents(self) -> bool {
-        !matches!(self, Ctx::ScopeMacro)
+    /// The keys this macro accepts, in the table's order.
+    pub(crate) fn keys(self) -> Vec<&'static str> {
+        OPTIONS
+            .iter()
+            .filter(|s| s.hosts.contains(&self))
+            .map(|s| s.key)
+            .collect()
     }
 }
 
@@ -102,7 +85,7 @@ pub(crate) struct SlotBinding {
 }
 
 /// The options as written, each with the span of its key.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Options {
     pub(crate) name: Option<(Expr, Span)>,
     pub(crate) policy: Option<(PolicyKind, Span)>,
@@ -112,6 +95,10 @@ pub(crate) struct Options {
     pub(crate) grace: Option<(DurationValue, Span)>,
     pub(crate) local: Option<Span>,
     pub(crate) slots: Option<(Vec<SlotBinding>, Span)>,
+    /// `handle = s`: the name the body gives the scope's handle.
+    pub(crate) handle: Option<(Ident, Span)>,
+    /// `error = E`: the scope's error type (`scope!` only; a fn says it in its return type).
+    pub(crate) error: Option<(Type, Span)>,
     pub(crate) krate: Option<(Path, Span)>,
     pub(crate) flavor: Option<(Flavor, Span)>,
     pub(crate) worker_threads: Option<(CountValue, Span)>,
@@ -135,23 +122,301 @@ impl Options {
             quote::quote!(::scope)
         }
     }
+
+    /// The expressions of the options whose values the fn evaluates (for the check of stray
+    /// identifiers), with their keys.
+    pub(crate) fn value_exprs(&self) -> Vec<(&'static str, &Expr)> {
+        fn count(v: &CountValue) -> Option<&Expr> {
+            match v {
+                CountValue::Expr(e) => Some(e),
+                CountValue::Literal { .. } => None,
+            }
+        }
+        fn duration(v: &DurationValue) -> Option<&Expr> {
+            match v {
+                DurationValue::Expr(e) => Some(e),
+                DurationValue::Literal { .. } => None,
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(e) = self.limit.as_ref().and_then(|(v, _)| count(v)) {
+            out.push(("limit", e));
+        }
+        if let Some(e) = self.worker_threads.as_ref().and_then(|(v, _)| count(v)) {
+            out.push(("worker_threads", e));
+        }
+        if let Some(e) = self.timeout.as_ref().and_then(|(v, _)| duration(v)) {
+            out.push(("timeout", e));
+        }
+        if let Some(e) = self.grace.as_ref().and_then(|(v, _)| duration(v)) {
+            out.push(("grace", e));
+        }
+        if let Some((e, _)) = &self.deadline {
+            out.push(("deadline", e));
+        }
+        out
+    }
+
+    /// Every expression the options hold (for the orphan lint: they run in the fn too).
+    pub(crate) fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        let mut out = Vec::new();
+        if let Some((e, _)) = &mut self.name {
+            out.push(e);
+        }
+        for v in [&mut self.limit, &mut self.worker_threads]
+            .into_iter()
+            .flatten()
+        {
+            if let CountValue::Expr(e) = &mut v.0 {
+                out.push(e);
+            }
+        }
+        for v in [&mut self.timeout, &mut self.grace].into_iter().flatten() {
+            if let DurationValue::Expr(e) = &mut v.0 {
+                out.push(e);
+            }
+        }
+        if let Some((e, _)) = &mut self.deadline {
+            out.push(e);
+        }
+        if let Some((bindings, _)) = &mut self.slots {
+            out.extend(bindings.iter_mut().map(|b| &mut b.value));
+        }
+        out
+    }
 }
 
-/// In `params`: the options belong to an `impl` block or a `mod`, whose fns each have their own
-/// parameters; an identifier may name any of them.
-pub(crate) const ANY_PARAM: &str = "*";
+/// How an option is written after its key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `local`: the key alone.
+    Flag,
+    /// `slots(A = a, ..)`: a parenthesized list.
+    List,
+    /// `key = expression`.
+    Expr,
+    /// `key = Type`.
+    Type,
+}
 
-/// Parses options from an attribute's arguments. `params` are the names the options may use
-/// (the fn's parameters), or [`ANY_PARAM`].
-pub(crate) fn parse_attr_args(
-    args: TokenStream,
-    ctx: Ctx,
-    params: &[String],
-) -> (Options, Vec<syn::Error>) {
+/// What an option's value is, parsed.
+enum Value {
+    None,
+    List(TokenStream),
+    Expr(Expr),
+    Type(Type),
+}
+
+/// One row of the table.
+pub(crate) struct Spec {
+    pub(crate) key: &'static str,
+    hosts: &'static [MacroKind],
+    form: Form,
+    /// What a value looks like, for the messages.
+    pub(crate) example: &'static str,
+    /// What users call this option elsewhere.
+    aliases: &'static [&'static str],
+    /// Stores the parsed value in the options.
+    set: fn(&mut Options, Value, Span) -> syn::Result<()>,
+}
+
+const ALL: &[MacroKind] = &[MacroKind::Scoped, MacroKind::ScopeMacro, MacroKind::Main];
+const SCOPES: &[MacroKind] = &[MacroKind::Scoped, MacroKind::ScopeMacro];
+const ENTRIES: &[MacroKind] = &[MacroKind::Main, MacroKind::Test];
+
+/// Every option of every macro.
+pub(crate) const OPTIONS: &[Spec] = &[
+    Spec {
+        key: "name",
+        hosts: ALL,
+        form: Form::Expr,
+        example: "a string such as `name = \"fetch-user\"`",
+        aliases: &["label"],
+        set: |o, v, span| put(&mut o.name, name_value(expr(v))?, span, "name"),
+    },
+    Spec {
+        key: "policy",
+        hosts: ALL,
+        form: Form::Expr,
+        example: "one of `policy = fail_fast` (the default), `policy = supervise`, `policy = first_ok`",
+        aliases: &["mode", "on_error", "strategy", "on_failure"],
+        set: |o, v, span| put(&mut o.policy, policy_value(&expr(v))?, span, "policy"),
+    },
+    Spec {
+        key: "limit",
+        hosts: ALL,
+        form: Form::Expr,
+        example: "a positive integer such as `limit = 8`",
+        aliases: &[
+            "concurrency",
+            "max_concurrency",
+            "parallelism",
+            "max_tasks",
+            "max_children",
+            "permits",
+        ],
+        set: |o, v, span| put(&mut o.limit, count_value(expr(v), "limit")?, span, "limit"),
+    },
+    Spec {
+        key: "timeout",
+        hosts: ALL,
+        form: Form::Expr,
+        example: "a duration such as `timeout = 5s`, `timeout = 250ms` or `timeout = Duration::from_secs(5)`",
+        aliases: &["timeout_ms", "timeout_secs", "within"],
+        set: |o, v, span| {
+            put(&mut o.timeout, duration_value(expr(v), "timeout")?, span, "timeout")
+        },
+    },
+    Spec {
+        key: "deadline",
+        hosts: SCOPES,
+        form: Form::Expr,
+        example: "a `tokio::time::Instant` expression such as `deadline = start + budget`",
+        aliases: &["until"],
+        set: |o, v, span| put(&mut o.deadline, deadline_value(expr(v))?, span, "deadline"),
+    },
+    Spec {
+        key: "grace",
+        hosts: ALL,
+        form: Form::Expr,
+        example: "a duration such as `grace = 100ms`, `grace = 2s` or `grace = Duration::from_millis(100)`",
+        aliases: &["grace_period", "drain", "shutdown_grace"],
+        set: |o, v, span| put(&mut o.grace, duration_value(expr(v), "grace")?, span, "grace"),
+    },
+    Spec {
+        key: "local",
+        hosts: SCOPES,
+        form: Form::Flag,
+        example: "`local` alone (it makes a scope whose children need not be `Send`)",
+        aliases: &["not_send", "unsend"],
+        set: |o, _, span| {
+            if o.local.is_some() {
+                return Err(syn::Error::new(
+                    span,
+                    "duplicate option `local`: it is already set; remove one of the two",
+                ));
+            }
+            o.local = Some(span);
+            Ok(())
+        },
+    },
+    Spec {
+        key: "slots",
+        hosts: ALL,
+        form: Form::List,
+        example: "a list of bindings such as `slots(REQUEST_ID = id, TENANT = tenant)`",
+        aliases: &["slot", "bind", "bindings", "values"],
+        set: |o, v, span| {
+            let Value::List(tokens) = v else {
+                return unreachable_value();
+            };
+            put(&mut o.slots, parse_slots.parse2(tokens)?, span, "slots")
+        },
+    },
+    Spec {
+        key: "handle",
+        hosts: &[MacroKind::Scoped],
+        form: Form::Expr,
+        example: "a name for the scope's handle, such as `handle = s` (then `s.cancel(..)`, `s.is_closed()`, `s.cx()` in the body)",
+        aliases: &["scope", "as", "bind_scope"],
+        set: |o, v, span| put(&mut o.handle, handle_value(&expr(v))?, span, "handle"),
+    },
+    Spec {
+        key: "error",
+        hosts: &[MacroKind::ScopeMacro],
+        form: Form::Type,
+        example: "the scope's error type, such as `error = AppError`",
+        aliases: &["err", "error_type", "output"],
+        set: |o, v, span| {
+            let Value::Type(ty) = v else {
+                return unreachable_value();
+            };
+            put(&mut o.error, ty, span, "error")
+        },
+    },
+    Spec {
+        key: "crate",
+        hosts: &[
+            MacroKind::Scoped,
+            MacroKind::ScopeMacro,
+            MacroKind::Main,
+            MacroKind::Test,
+        ],
+        form: Form::Expr,
+        example: "a path to the `scope` crate, such as `crate = my_scope`",
+        aliases: &["krate", "scope_crate"],
+        set: |o, v, span| put(&mut o.krate, crate_value(expr(v))?, span, "crate"),
+    },
+    Spec {
+        key: "flavor",
+        hosts: ENTRIES,
+        form: Form::Expr,
+        example: "`flavor = \"current_thread\"` or `flavor = \"multi_thread\"`",
+        aliases: &["runtime", "rt"],
+        set: |o, v, span| put(&mut o.flavor, flavor_value(&expr(v))?, span, "flavor"),
+    },
+    Spec {
+        key: "worker_threads",
+        hosts: ENTRIES,
+        form: Form::Expr,
+        example: "a positive integer such as `worker_threads = 4`",
+        aliases: &["threads", "workers"],
+        set: |o, v, span| {
+            let n = count_value(expr(v), "worker_threads")?;
+            put(&mut o.worker_threads, n, span, "worker_threads")
+        },
+    },
+    Spec {
+        key: "start_paused",
+        hosts: &[MacroKind::Test],
+        form: Form::Expr,
+        example: "`start_paused = true` or `start_paused = false`",
+        aliases: &["paused", "pause"],
+        set: |o, v, span| {
+            let b = bool_value(&expr(v), "start_paused")?;
+            put(&mut o.start_paused, b, span, "start_paused")
+        },
+    },
+];
+
+/// The row of `key`.
+pub(crate) fn spec(key: &str) -> Option<&'static Spec> {
+    OPTIONS.iter().find(|s| s.key == key)
+}
+
+fn expr(v: Value) -> Expr {
+    match v {
+        Value::Expr(e) => e,
+        Value::Type(t) => Expr::Verbatim(quote::ToTokens::into_token_stream(t)),
+        Value::List(tokens) => Expr::Verbatim(tokens),
+        Value::None => Expr::Verbatim(TokenStream::new()),
+    }
+}
+
+fn unreachable_value<T>() -> syn::Result<T> {
+    Err(syn::Error::new(
+        Span::call_site(),
+        "internal: an option's value does not match its form",
+    ))
+}
+
+fn put<T>(slot: &mut Option<(T, Span)>, value: T, span: Span, name: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            span,
+            format!("duplicate option `{name}`: it is already set; remove one of the two"),
+        ));
+    }
+    *slot = Some((value, span));
+    Ok(())
+}
+
+/// Parses options from an attribute's arguments.
+pub(crate) fn parse_attr_args(args: TokenStream, host: MacroKind) -> (Options, Vec<syn::Error>) {
     let mut opts = Options::default();
     let mut errors = Vec::new();
     let parser = |input: ParseStream<'_>| {
-        parse_entries(input, ctx, params, &mut opts, &mut errors, false);
+        parse_entries(input, host, &mut opts, &mut errors, false);
         Ok(())
     };
     if let Err(e) = parser.parse2(args) {
@@ -160,45 +425,47 @@ pub(crate) fn parse_attr_args(
     (opts, errors)
 }
 
-/// Parses `key = value, ...` entries until the input ends or, with `stop_at_brace`, until a
-/// `{ ... }` block (the body of `scope!`).
+/// Parses `key = value, ...` entries until the input ends or, with `stop_at_body`, until the
+/// body of `scope!` (a `{ ... }` block or a `|s| { ... }` closure).
 pub(crate) fn parse_entries(
     input: ParseStream<'_>,
-    ctx: Ctx,
-    params: &[String],
+    host: MacroKind,
     opts: &mut Options,
     errors: &mut Vec<syn::Error>,
-    stop_at_brace: bool,
+    stop_at_body: bool,
 ) {
+    let at_end = |input: ParseStream<'_>| {
+        input.is_empty()
+            || (stop_at_body && (input.peek(syn::token::Brace) || input.peek(Token![|])))
+    };
     loop {
-        if input.is_empty() || (stop_at_brace && input.peek(syn::token::Brace)) {
+        if at_end(input) {
             return;
         }
-        if let Err(e) = parse_entry(input, ctx, params, opts) {
+        if let Err(e) = parse_entry(input, host, opts, stop_at_body) {
             errors.push(e);
             skip_to_comma(input);
         }
-        if input.is_empty() || (stop_at_brace && input.peek(syn::token::Brace)) {
+        if at_end(input) {
             return;
         }
         if input.peek(Token![,]) {
-            let _: Token![,] = input.parse().expect("peeked");
+            let _: syn::Result<Token![,]> = input.parse();
         } else {
-            errors.push(input.error(if stop_at_brace {
+            errors.push(input.error(if stop_at_body {
                 "expected `,` between options, and the body as a block: `scope!(limit = 4, { ... })`"
             } else {
                 "expected `,` between options"
             }));
             skip_to_comma(input);
             if input.peek(Token![,]) {
-                let _: Token![,] = input.parse().expect("peeked");
+                let _: syn::Result<Token![,]> = input.parse();
             }
         }
     }
 }
 
-/// Skips token trees up to (not including) the next top-level comma, or a block when the
-/// block is what ends the header.
+/// Skips token trees up to (not including) the next top-level comma.
 fn skip_to_comma(input: ParseStream<'_>) {
     let _ = input.step(|cursor| {
         let mut rest = *cursor;
@@ -214,12 +481,11 @@ fn skip_to_comma(input: ParseStream<'_>) {
     });
 }
 
-#[allow(clippy::too_many_lines)] // Reason: one arm per option, read top to bottom.
 fn parse_entry(
     input: ParseStream<'_>,
-    ctx: Ctx,
-    params: &[String],
+    host: MacroKind,
     opts: &mut Options,
+    in_expr: bool,
 ) -> syn::Result<()> {
     let lookahead = input.lookahead1();
     if !(lookahead.peek(Ident::peek_any)) {
@@ -227,112 +493,63 @@ fn parse_entry(
             input.span(),
             format!(
                 "expected an option such as `limit = 4`; {} accepts: {}",
-                ctx.macro_name(),
-                list(ctx.keys())
+                host.macro_name(),
+                list(&host.keys())
             ),
         ));
     }
     let key = Ident::parse_any(input)?;
     let name = key.to_string();
     let span = key.span();
-    if !ctx.keys().contains(&name.as_str()) {
-        return Err(unknown_key(&key, ctx));
-    }
-    if name == "local" {
-        if input.peek(Token![=]) {
-            return Err(syn::Error::new(
-                span,
-                "`local` is a flag: write `local` alone (it makes a scope whose children need not be `Send`)",
-            ));
+    let Some(spec) = spec(&name).filter(|s| s.hosts.contains(&host)) else {
+        // Skip a value, so that the next option is read as one.
+        return Err(unknown_key(&key, host));
+    };
+    let value = match spec.form {
+        Form::Flag => {
+            if input.peek(Token![=]) {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` is a flag: write {}", spec.example),
+                ));
+            }
+            Value::None
         }
-        return set(&mut opts.local, span, span, &name);
-    }
-    if name == "slots" {
-        if !input.peek(syn::token::Paren) {
-            return Err(syn::Error::new(
-                span,
-                "`slots` takes a list of bindings: `slots(REQUEST_ID = id, TENANT = tenant)`",
-            ));
+        Form::List => {
+            if !input.peek(syn::token::Paren) {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` takes {}", spec.example),
+                ));
+            }
+            let content;
+            syn::parenthesized!(content in input);
+            Value::List(content.parse()?)
         }
-        let content;
-        syn::parenthesized!(content in input);
-        let bindings = parse_slots(&content)?;
-        return set(&mut opts.slots, (bindings, span), span, &name);
-    }
-    if !input.peek(Token![=]) || input.peek(Token![==]) {
-        return Err(syn::Error::new(
-            span,
-            format!("`{name}` needs a value: {}", example(&name)),
-        ));
-    }
-    let _: Token![=] = input.parse()?;
-    let value = if matches!(ctx, Ctx::ScopeMacro) {
-        Expr::parse_without_eager_brace(input)
-    } else {
-        input.parse::<Expr>()
-    }
-    .map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            format!("expected a value for `{name}`: {}", example(&name)),
-        )
-    })?;
-    let check_idents = ctx.checks_idents();
-    match name.as_str() {
-        "name" => {
-            let v = name_value(value)?;
-            set(&mut opts.name, (v, span), span, &name)
-        }
-        "policy" => {
-            let v = policy_value(&value)?;
-            set(&mut opts.policy, (v, span), span, &name)
-        }
-        "limit" => {
-            let v = count_value(value, &name, check_idents, params)?;
-            set(&mut opts.limit, (v, span), span, &name)
-        }
-        "worker_threads" => {
-            let v = count_value(value, &name, check_idents, params)?;
-            set(&mut opts.worker_threads, (v, span), span, &name)
-        }
-        "timeout" | "grace" => {
-            let v = duration_value(value, &name, check_idents, params)?;
-            let slot = if name == "timeout" {
-                &mut opts.timeout
-            } else {
-                &mut opts.grace
+        Form::Expr | Form::Type => {
+            if !input.peek(Token![=]) || input.peek(Token![==]) {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` needs a value: {}", spec.example),
+                ));
+            }
+            let _: Token![=] = input.parse()?;
+            let expected = |e: syn::Error| {
+                syn::Error::new(
+                    e.span(),
+                    format!("expected a value for `{name}`: {}", spec.example),
+                )
             };
-            set(slot, (v, span), span, &name)
+            if spec.form == Form::Type {
+                Value::Type(input.parse::<Type>().map_err(expected)?)
+            } else if in_expr {
+                Value::Expr(Expr::parse_without_eager_brace(input).map_err(expected)?)
+            } else {
+                Value::Expr(input.parse::<Expr>().map_err(expected)?)
+            }
         }
-        "deadline" => {
-            let v = deadline_value(value, check_idents, params)?;
-            set(&mut opts.deadline, (v, span), span, &name)
-        }
-        "crate" => {
-            let v = crate_value(value)?;
-            set(&mut opts.krate, (v, span), span, &name)
-        }
-        "flavor" => {
-            let v = flavor_value(&value)?;
-            set(&mut opts.flavor, (v, span), span, &name)
-        }
-        "start_paused" => {
-            let v = bool_value(&value, &name)?;
-            set(&mut opts.start_paused, (v, span), span, &name)
-        }
-        _ => Err(unknown_key(&key, ctx)),
-    }
-}
-
-fn set<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(syn::Error::new(
-            span,
-            format!("duplicate option `{name}`: it is already set; remove one of the two"),
-        ));
-    }
-    *slot = Some(value);
-    Ok(())
+    };
+    (spec.set)(opts, value, span)
 }
 
 fn list(keys: &[&str]) -> String {
@@ -342,66 +559,35 @@ fn list(keys: &[&str]) -> String {
         .join(", ")
 }
 
-fn example(key: &str) -> &'static str {
-    match key {
-        "name" => "a string such as `name = \"fetch-user\"`",
-        "policy" => "one of `policy = fail_fast` (the default), `policy = supervise`, `policy = first_ok`",
-        "limit" => "a positive integer such as `limit = 8`",
-        "worker_threads" => "a positive integer such as `worker_threads = 4`",
-        "timeout" => "a duration such as `timeout = 5s`, `timeout = 250ms` or `timeout = Duration::from_secs(5)`",
-        "grace" => "a duration such as `grace = 100ms`, `grace = 2s` or `grace = Duration::from_millis(100)`",
-        "deadline" => "a `tokio::time::Instant` expression such as `deadline = start + budget`",
-        "crate" => "a path to the `scope` crate, such as `crate = my_scope`",
-        "flavor" => "`flavor = \"current_thread\"` or `flavor = \"multi_thread\"`",
-        "start_paused" => "`start_paused = true` or `start_paused = false`",
-        _ => "see the documentation of the option",
-    }
-}
-
-/// Keys that users reach for, and what they are called here.
-fn renamed(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "concurrency" | "max_concurrency" | "parallelism" | "max_tasks" | "max_children"
-        | "permits" => "limit",
-        "slot" | "bind" | "bindings" | "values" => "slots",
-        "mode" | "on_error" | "strategy" | "on_failure" => "policy",
-        "timeout_ms" | "timeout_secs" | "within" => "timeout",
-        "grace_period" | "drain" | "shutdown_grace" => "grace",
-        "label" => "name",
-        "threads" | "workers" => "worker_threads",
-        "paused" | "pause" => "start_paused",
-        "not_send" | "unsend" => "local",
-        _ => return None,
-    })
-}
-
-fn unknown_key(key: &Ident, ctx: Ctx) -> syn::Error {
+fn unknown_key(key: &Ident, host: MacroKind) -> syn::Error {
     let name = key.to_string();
-    let keys = ctx.keys();
-    if let Some(new) = renamed(&name) {
-        if keys.contains(&new) {
-            return syn::Error::new(
-                key.span(),
-                format!(
-                    "unknown option `{name}`: it is called `{new}` here, e.g. {}",
-                    example(new)
-                ),
-            );
-        }
-    }
-    let elsewhere = [Ctx::Scoped, Ctx::Main, Ctx::Test]
-        .into_iter()
-        .filter(|c| *c != ctx && !(ctx == Ctx::ScopeMacro && *c == Ctx::Scoped))
-        .find(|c| c.keys().contains(&name.as_str()));
-    if let Some(other) = elsewhere {
+    let keys = host.keys();
+    let renamed = OPTIONS
+        .iter()
+        .find(|s| s.aliases.contains(&name.as_str()) && s.hosts.contains(&host));
+    if let Some(new) = renamed {
         return syn::Error::new(
             key.span(),
             format!(
-                "`{name}` is an option of `{}`, not of `{}`; {} accepts: {}",
-                other.macro_name(),
-                ctx.macro_name(),
-                ctx.macro_name(),
-                list(keys)
+                "unknown option `{name}`: it is called `{}` here, e.g. {}",
+                new.key, new.example
+            ),
+        );
+    }
+    if let Some(other) = spec(&name) {
+        let owners = other
+            .hosts
+            .iter()
+            .map(|h| format!("`{}`", h.macro_name()))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        return syn::Error::new(
+            key.span(),
+            format!(
+                "`{name}` is an option of {owners}, not of `{}`; {} accepts: {}",
+                host.macro_name(),
+                host.macro_name(),
+                list(&keys)
             ),
         );
     }
@@ -415,9 +601,23 @@ fn unknown_key(key: &Ident, ctx: Ctx) -> syn::Error {
         key.span(),
         format!(
             "unknown option `{name}`{hint}; expected one of: {}",
-            list(keys)
+            list(&keys)
         ),
     )
+}
+
+fn handle_value(value: &Expr) -> syn::Result<Ident> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            p.path.get_ident().cloned().ok_or_else(|| {
+                syn::Error::new_spanned(value, "`handle` expects a name, such as `handle = s`")
+            })
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`handle` expects a name for the scope's handle, such as `handle = s`",
+        )),
+    }
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -503,7 +703,7 @@ pub(crate) fn path_string(path: &Path) -> String {
     s
 }
 
-fn literal_of(expr: &Expr) -> Option<&Lit> {
+pub(crate) fn literal_of(expr: &Expr) -> Option<&Lit> {
     match expr {
         Expr::Lit(ExprLit { lit, .. }) => Some(lit),
         Expr::Group(g) => literal_of(&g.expr),
@@ -573,56 +773,8 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
     }
 }
 
-/// A lone lower-case identifier that is not a parameter of the fn: in an attribute it cannot
-/// name anything the option could use.
-/// An error when a value is a lone identifier that cannot be in scope where options are
-/// evaluated (see [`stray_ident`]).
-fn check_stray_ident(
-    value: &Expr,
-    check: bool,
-    params: &[String],
-    key: &str,
-    expected: &str,
-) -> syn::Result<()> {
-    match stray_ident(value, check, params) {
-        Some(ident) => Err(syn::Error::new(
-            ident.span(),
-            format!(
-                "`{ident}` is not a parameter of this fn; `{key}` expects {expected}, a constant, or a parameter"
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
-fn stray_ident<'a>(value: &'a Expr, check: bool, params: &[String]) -> Option<&'a Ident> {
-    if !check || params.iter().any(|p| p == ANY_PARAM) {
-        return None;
-    }
-    let Expr::Path(p) = value else { return None };
-    let ident = p.path.get_ident()?;
-    if p.qself.is_some() || p.path.leading_colon.is_some() {
-        return None;
-    }
-    let s = ident.to_string();
-    let lower = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_lowercase() || c == '_');
-    if lower && s != "self" && !params.contains(&s) {
-        Some(ident)
-    } else {
-        None
-    }
-}
-
-fn count_value(
-    value: Expr,
-    key: &str,
-    check_idents: bool,
-    params: &[String],
-) -> syn::Result<CountValue> {
-    let expected = example(key);
+fn count_value(value: Expr, key: &str) -> syn::Result<CountValue> {
+    let expected = spec(key).map_or("", |s| s.example);
     if let Expr::Unary(u) = &value {
         if matches!(u.op, syn::UnOp::Neg(_)) && literal_of(&u.expr).is_some() {
             return Err(syn::Error::new_spanned(
@@ -663,10 +815,7 @@ fn count_value(
             other.span(),
             format!("`{key}` expects {expected}"),
         )),
-        None => {
-            check_stray_ident(&value, check_idents, params, key, expected)?;
-            Ok(CountValue::Expr(value))
-        }
+        None => Ok(CountValue::Expr(value)),
     }
 }
 
@@ -685,13 +834,8 @@ fn unit_nanos(suffix: &str) -> Option<u128> {
 
 const UNITS: &str = "`ns`, `us`, `ms`, `s`, `min`, `h`";
 
-fn duration_value(
-    value: Expr,
-    key: &str,
-    check_idents: bool,
-    params: &[String],
-) -> syn::Result<DurationValue> {
-    let expected = example(key);
+fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
+    let expected = spec(key).map_or("", |s| s.example);
     match literal_of(&value) {
         Some(Lit::Int(i)) => {
             let Some(unit) = unit_nanos(i.suffix()) else {
@@ -751,28 +895,16 @@ fn duration_value(
             other.span(),
             format!("`{key}` expects {expected}"),
         )),
-        None => {
-            check_stray_ident(&value, check_idents, params, key, expected)?;
-            Ok(DurationValue::Expr(value))
-        }
+        None => Ok(DurationValue::Expr(value)),
     }
 }
 
-fn deadline_value(value: Expr, check_idents: bool, params: &[String]) -> syn::Result<Expr> {
+fn deadline_value(value: Expr) -> syn::Result<Expr> {
     if let Some(lit) = literal_of(&value) {
         return Err(syn::Error::new(
             lit.span(),
             "`deadline` expects a `tokio::time::Instant` expression; for a bound relative to \
              when the scope starts, write `timeout = 5s`",
-        ));
-    }
-    if let Some(ident) = stray_ident(&value, check_idents, params) {
-        return Err(syn::Error::new(
-            ident.span(),
-            format!(
-                "`{ident}` is not a parameter of this fn; `deadline` expects {}",
-                example("deadline")
-            ),
         ));
     }
     Ok(value)
@@ -827,91 +959,5 @@ fn bool_value(value: &Expr, key: &str) -> syn::Result<bool> {
             value,
             format!("`{key}` expects `true` or `false`"),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use quote::quote;
-
-    fn errors(ts: TokenStream, ctx: Ctx) -> Vec<String> {
-        parse_attr_args(ts, ctx, &["budget".to_owned()])
-            .1
-            .into_iter()
-            .flat_map(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())
-            .collect()
-    }
-
-    #[test]
-    fn accepts_every_option() {
-        let (opts, errs) = parse_attr_args(
-            quote!(
-                name = "x",
-                policy = supervise,
-                limit = 4,
-                timeout = 5s,
-                grace = 1.5s,
-                deadline = start + budget,
-                local,
-                slots(A = 1, b::B = 2),
-                crate = my_scope
-            ),
-            Ctx::Scoped,
-            &["start".into(), "budget".into()],
-        );
-        assert!(errs.is_empty(), "{errs:?}");
-        assert_eq!(opts.policy(), PolicyKind::Supervise);
-        assert!(matches!(
-            opts.grace,
-            Some((
-                DurationValue::Literal {
-                    nanos: 1_500_000_000,
-                    ..
-                },
-                _
-            ))
-        ));
-        assert_eq!(opts.slots.as_ref().map(|s| s.0.len()), Some(2));
-    }
-
-    #[test]
-    fn reports_independent_problems_together() {
-        let errs = errors(
-            quote!(
-                limt = 4,
-                limit = 0,
-                timeout = soon,
-                policy = "race",
-                limit = "x"
-            ),
-            Ctx::Scoped,
-        );
-        assert_eq!(errs.len(), 5, "{errs:?}");
-        assert!(errs[0].contains("did you mean `limit`"));
-        assert!(errs[1].contains("at least 1"));
-        assert!(errs[2].contains("`soon` is not a parameter"));
-        assert!(errs[3].contains("without quotes"));
-        assert!(errs[4].contains("positive integer"));
-    }
-
-    #[test]
-    fn duplicate_and_renamed() {
-        let errs = errors(quote!(limit = 1, limit = 2, concurrency = 3), Ctx::Scoped);
-        assert!(errs[0].contains("duplicate option `limit`"));
-        assert!(errs[1].contains("called `limit`"));
-        let errs = errors(quote!(flavor = "current_thread"), Ctx::Scoped);
-        assert!(
-            errs[0].contains("is an option of `#[scope::main]`"),
-            "{errs:?}"
-        );
-    }
-
-    #[test]
-    fn durations() {
-        let errs = errors(quote!(timeout = 5, grace = 3parsecs), Ctx::Scoped);
-        assert!(errs[0].contains("needs a unit"), "{errs:?}");
-        assert!(errs[1].contains("unknown unit"), "{errs:?}");
-        assert!(errors(quote!(timeout = budget), Ctx::Scoped).is_empty());
     }
 }

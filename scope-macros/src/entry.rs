@@ -1,0 +1,190 @@
+//! The entry points, `#[scope::main]` and `#[scope::test]`: one build step each for the
+//! runtime and for the fn, shared (snapshots: `tests/expand/entry-*.rs`).
+//!
+//! ```text
+//! #[scope::main(grace = 5s)] async fn main() -> R { BODY }
+//!   -> fn main() -> R {
+//!          let __rt = <runtime>;
+//!          ::scope::__private::main_entry(__rt, <grace>, async { <BODY as a scope> })
+//!      }
+//! #[scope::test] async fn t() { BODY }
+//!   -> #[::core::prelude::v1::test] fn t() {
+//!          let __rt = <runtime>;
+//!          __rt.block_on(async { <leak check around BODY> })
+//!      }
+//! ```
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ast::Target;
+use crate::expand::{config, count, duration, errors_to_tokens, scope_body, Proof};
+use crate::options::{self, Flavor, MacroKind, Options};
+use crate::rewrite::Rewriter;
+use crate::valid;
+
+/// An entry point's fn, parsed and checked, with its options; what both macros share.
+struct Entry {
+    f: syn::ItemFn,
+    opts: Options,
+    errors: Vec<syn::Error>,
+    runtime: TokenStream,
+}
+
+/// The shared build step: parse the options and the fn, check both, and build the runtime.
+/// `Err` holds the finished output when there is no async fn to build on.
+fn build(
+    args: TokenStream,
+    input: TokenStream,
+    host: MacroKind,
+    default: Flavor,
+) -> Result<Entry, TokenStream> {
+    let (opts, mut errors) = options::parse_attr_args(args, host);
+    errors.extend(valid::options(&opts, host));
+    let f = match Target::parse(input) {
+        Target::Fn(f) => f,
+        target => {
+            let input = target.into_tokens();
+            let what = match host {
+                MacroKind::Test => "`#[scope::test]` goes on an `async fn` test",
+                _ => "`#[scope::main]` goes on `async fn main()`",
+            };
+            errors.push(syn::Error::new(Span::call_site(), what));
+            let errors = errors_to_tokens(errors);
+            return Err(quote!(#input #errors));
+        }
+    };
+    let test_attr = (host == MacroKind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+    if let Err(e) = valid::is_async(&f.sig, host, false) {
+        errors.push(e);
+        let errors = errors_to_tokens(errors);
+        return Err(quote!(#test_attr #f #errors));
+    }
+    if let Err(e) = valid::no_params(&f.sig, host) {
+        errors.push(e);
+    }
+    let runtime = runtime(&opts, default);
+    Ok(Entry {
+        f,
+        opts,
+        errors,
+        runtime,
+    })
+}
+
+/// `Builder::new_*().worker_threads(..).start_paused(..).enable_all().build()`.
+fn runtime(opts: &Options, default: Flavor) -> TokenStream {
+    let krate = opts.krate();
+    let flavor = opts.flavor.map_or(default, |(f, _)| f);
+    let mut b = match flavor {
+        Flavor::CurrentThread => {
+            quote!(#krate::__private::tokio::runtime::Builder::new_current_thread())
+        }
+        Flavor::MultiThread => {
+            quote!(#krate::__private::tokio::runtime::Builder::new_multi_thread())
+        }
+    };
+    if let Some((n, span)) = &opts.worker_threads {
+        let n = count(n);
+        b.extend(quote_spanned!(*span=> .worker_threads(#n)));
+    }
+    if let Some((paused, span)) = &opts.start_paused {
+        b.extend(quote_spanned!(*span=> .start_paused(#paused)));
+    }
+    quote! {
+        #b.enable_all().build().expect("failed to build the tokio runtime")
+    }
+}
+
+/// `#[scope::main]`: a tokio runtime, a root scope, SIGINT/SIGTERM as a shutdown cause, the
+/// grace, then exit. With no return type, the body is run as `async { BODY }.await; Ok(())`
+/// and a scope failure is printed to stderr and exits with status 1.
+pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
+    let Entry {
+        mut f,
+        opts,
+        mut errors,
+        runtime,
+    } = match build(args, input, MacroKind::Main, Flavor::MultiThread) {
+        Ok(entry) => entry,
+        Err(out) => return out,
+    };
+    let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
+    errors.extend(rewrite_errors);
+    let proof = (provided_used || opts.slots.is_some()).then_some(Proof { param: None });
+    let krate = opts.krate();
+    let name = f.sig.ident.to_string();
+    let config = config(&opts, Some(&name), f.sig.ident.span());
+    let grace = opts.grace.as_ref().map_or_else(
+        || quote!(#krate::__private::DEFAULT_MAIN_GRACE),
+        |(g, _)| duration(&krate, g),
+    );
+    let unit = match &f.sig.output {
+        syn::ReturnType::Default => true,
+        syn::ReturnType::Type(_, t) => matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()),
+    };
+    let body = &f.block;
+    let rt = format_ident!("__rt", span = Span::mixed_site());
+    let err = format_ident!("__error", span = Span::mixed_site());
+    let future = if unit {
+        let wrapped: syn::Block = syn::parse_quote!({
+            async #body.await;
+            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
+        });
+        let inner = scope_body(&opts, &config, &wrapped, proof.as_ref(), None);
+        quote! {
+            async {
+                if let #krate::__private::Result::Err(#err) = async { #inner }.await {
+                    ::std::eprintln!("error: {}", #err);
+                    ::std::process::exit(1);
+                }
+            }
+        }
+    } else {
+        let inner = scope_body(
+            &opts,
+            &config,
+            &syn::parse_quote!({ #body }),
+            proof.as_ref(),
+            None,
+        );
+        quote!(async { #inner })
+    };
+    f.sig.asyncness = None;
+    *f.block = syn::parse_quote!({
+        let #rt = #runtime;
+        #krate::__private::main_entry(#rt, #grace, #future)
+    });
+    let errors = errors_to_tokens(errors);
+    quote!(#f #errors)
+}
+
+/// `#[scope::test]`: tokio's test runtime plus the no-leak check after the body.
+pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
+    let Entry {
+        mut f,
+        opts,
+        errors,
+        runtime,
+    } = match build(args, input, MacroKind::Test, Flavor::CurrentThread) {
+        Ok(entry) => entry,
+        Err(out) => return out,
+    };
+    let krate = opts.krate();
+    let body = &f.block;
+    let rt = format_ident!("__rt", span = Span::mixed_site());
+    let leaks = format_ident!("__leaks", span = Span::mixed_site());
+    let out = format_ident!("__out", span = Span::mixed_site());
+    f.sig.asyncness = None;
+    *f.block = syn::parse_quote!({
+        let #rt = #runtime;
+        #rt.block_on(async {
+            let #leaks = #krate::__private::LeakCheck::new();
+            let #out = async #body.await;
+            #leaks.assert_clean().await;
+            #out
+        })
+    });
+    let errors = errors_to_tokens(errors);
+    quote!(#[::core::prelude::v1::test] #f #errors)
+}

@@ -1,0 +1,128 @@
+//! The hidden `@..` forms that the body pass of `#[scoped]`/`scope!` writes into the user's
+//! macro calls, and that those macros read back: one enum, one parser, one printer.
+//!
+//! ```text
+//! spawn!(fut)       in a body        -> spawn!(@scope __scope, fut)
+//! spawn!(fut)       inside a child   -> spawn!(@nested)
+//! try_spawn!(fut)   in a race        -> try_spawn!(@race)
+//! provided!()                        -> provided!(@proof __provided)
+//! scope!(..)        in a body        -> scope!(@outer __provided; ..)
+//! cx: Needs![A, B]  a parameter      -> cx: Needs![@type ::scope::__private::Provided<..>]
+//! ```
+//!
+//! The hidden variables carry `Span::mixed_site()`, so no user code can name them; a user who
+//! writes an `@..` form by hand gets the macro's ordinary error for what they wrote.
+
+use proc_macro2::{Ident, TokenStream, TokenTree};
+use quote::quote;
+
+/// A hidden form, parsed.
+pub(crate) enum Hidden {
+    /// `@scope IDENT, ARGS`: a spawn macro bound to the scope variable `IDENT`.
+    Scope { scope: Ident, args: TokenStream },
+    /// `@nested`: a spawn macro inside a child's future.
+    Nested,
+    /// `@race`: `try_spawn!` in a `first_ok` scope, which has no way to refuse.
+    Race,
+    /// `@proof IDENT`: `provided!()` in a body whose proof is the variable `IDENT`.
+    Proof { var: Ident },
+    /// `@outer IDENT; REST`: a nested `scope!` whose enclosing body's proof is `IDENT`.
+    Outer { proof: Ident, rest: TokenStream },
+    /// `@type TYPE`: a `Needs![..]` parameter's type, already rewritten.
+    Type(TokenStream),
+}
+
+impl Hidden {
+    /// Reads a hidden form from the front of a macro's input; `None` for user input.
+    pub(crate) fn parse(input: &TokenStream) -> Option<Hidden> {
+        let mut iter = input.clone().into_iter();
+        let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(kw))) = (iter.next(), iter.next())
+        else {
+            return None;
+        };
+        if at.as_char() != '@' {
+            return None;
+        }
+        let rest: Vec<TokenTree> = iter.collect();
+        let is_punct = |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        match (kw.to_string().as_str(), rest.as_slice()) {
+            ("scope", [TokenTree::Ident(scope), tail @ ..]) if is_punct(tail.first(), ',') => {
+                Some(Hidden::Scope {
+                    scope: scope.clone(),
+                    args: tail[1..].iter().cloned().collect(),
+                })
+            }
+            ("nested", []) => Some(Hidden::Nested),
+            ("race", []) => Some(Hidden::Race),
+            ("proof", [TokenTree::Ident(var)]) => Some(Hidden::Proof { var: var.clone() }),
+            ("outer", [TokenTree::Ident(proof), tail @ ..]) if is_punct(tail.first(), ';') => {
+                Some(Hidden::Outer {
+                    proof: proof.clone(),
+                    rest: tail[1..].iter().cloned().collect(),
+                })
+            }
+            ("type", tail) if !tail.is_empty() => {
+                Some(Hidden::Type(tail.iter().cloned().collect()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The tokens of the form, to put in a macro call.
+    pub(crate) fn to_tokens(&self) -> TokenStream {
+        match self {
+            Hidden::Scope { scope, args } => quote!(@scope #scope, #args),
+            Hidden::Nested => quote!(@nested),
+            Hidden::Race => quote!(@race),
+            Hidden::Proof { var } => quote!(@proof #var),
+            Hidden::Outer { proof, rest } => quote!(@outer #proof; #rest),
+            Hidden::Type(ty) => quote!(@type #ty),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::Span;
+
+    #[test]
+    fn every_form_reads_back_what_it_printed() {
+        let v = Ident::new("__v", Span::mixed_site());
+        let forms = [
+            Hidden::Scope {
+                scope: v.clone(),
+                args: quote!(name = "x", fut),
+            },
+            Hidden::Nested,
+            Hidden::Race,
+            Hidden::Proof { var: v.clone() },
+            Hidden::Outer {
+                proof: v.clone(),
+                rest: quote!(limit = 1, {}),
+            },
+            Hidden::Type(quote!(Provided<L>)),
+        ];
+        for form in forms {
+            let printed = form.to_tokens();
+            let again = Hidden::parse(&printed).expect("parses");
+            assert_eq!(again.to_tokens().to_string(), printed.to_string());
+        }
+    }
+
+    #[test]
+    fn user_input_is_not_a_hidden_form() {
+        for input in [
+            quote!(fut),
+            quote!(@),
+            quote!(@scope),
+            quote!(@scope x fut),
+            quote!(@nested extra),
+            quote!(@type),
+            quote!(@other x),
+            quote!(@proof a b),
+        ] {
+            assert!(Hidden::parse(&input).is_none(), "{input}");
+        }
+    }
+}

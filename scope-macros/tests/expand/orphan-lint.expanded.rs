@@ -1,0 +1,25 @@
+async fn handler(set: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
+    let scope: ::scope::__private::Scope<
+        '_,
+        '_,
+        <Result<(), AppError> as ::scope::ScopeResult>::Error,
+        ::scope::__private::Sendable,
+    > = ::scope::__private::Scope::new(
+        ::scope::__private::Config::new().name("handler"),
+    );
+    let __scope = &scope;
+    __scope
+        .run(async {
+            tokio::spawn(a());
+            set.spawn(b());
+            let _metrics = tokio::spawn(flush());
+            Ok(())
+        })
+        .await
+}
+::core::compile_error! {
+    "`tokio::spawn` starts a task that this scope does not own: it could outlive the scope\nhelp: use `spawn!(future)` to start it as a child of this scope (or `spawn_in_place!(future)` if it borrows or is not `Send`)\nnote: if it really must outlive the scope, mark the statement `#[scope::allow_orphan]`"
+}
+::core::compile_error! {
+    "`tokio::task::spawn` starts a task that this scope does not own: it could outlive the scope\nhelp: this `JoinSet` comes from outside the scope, so its tasks outlive it; use `spawn!(future)`, or a `JoinSet` made and joined inside the body\nnote: if it really must outlive the scope, mark the statement `#[scope::allow_orphan]`"
+}

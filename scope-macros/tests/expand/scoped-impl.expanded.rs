@@ -1,0 +1,22 @@
+impl Service {
+    async fn call(&self, req: Request) -> Result<Response, AppError> {
+        let scope: ::scope::__private::Scope<
+            '_,
+            '_,
+            <Result<Response, AppError> as ::scope::ScopeResult>::Error,
+            ::scope::__private::Sendable,
+        > = ::scope::__private::Scope::new(
+            ::scope::__private::Config::new()
+                .name("Service::call")
+                .grace(::scope::__private::Duration::from_millis(100u64)),
+        );
+        let __scope = &scope;
+        __scope
+            .run(async {
+                let a = __scope.spawn(backend(req));
+                Ok(a.await?)
+            })
+            .await
+    }
+    fn not_async(&self) {}
+}

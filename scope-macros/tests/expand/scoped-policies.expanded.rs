@@ -1,0 +1,24 @@
+async fn all_settled() -> Result<(), Failures<AppError>> {
+    let scope = ::scope::__private::Scope::new(
+        ::scope::__private::Config::new().name("all_settled"),
+    );
+    let __scope = &scope;
+    __scope
+        .run_all(async {
+            let _ = __scope.spawn(work());
+            Ok(())
+        })
+        .await
+}
+async fn fastest() -> Result<u32, Failures<AppError>> {
+    let scope = ::scope::__private::Race::new_local(
+        ::scope::__private::Config::new().name("fastest"),
+    );
+    let __scope = &scope;
+    __scope
+        .run(async {
+            let _ = __scope.spawn_in_place(mirror(1));
+            let _ = __scope.spawn_in_place(mirror(2));
+        })
+        .await
+}

@@ -1,0 +1,31 @@
+use scope::{scoped, Interrupted};
+
+// Things named like a spawn that start nothing the scope would have to own.
+fn spawn(n: u32) -> u32 {
+    n + 1
+}
+
+struct Worker;
+
+impl Worker {
+    fn spawn(&self) -> u32 {
+        7
+    }
+}
+
+#[scoped]
+async fn look_alikes() -> Result<u32, Interrupted> {
+    let a = spawn(1);
+    let b = Worker.spawn();
+    let c = std::thread::scope(|s| s.spawn(|| 3).join().unwrap());
+    let status = tokio::process::Command::new("true").spawn().is_ok();
+    let mut set = tokio::task::JoinSet::new();
+    set.spawn(async { 4 });
+    let d: u32 = set.join_all().await.into_iter().sum();
+    Ok(a + b + c + d + u32::from(status))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert!(rt.block_on(look_alikes()).unwrap() >= 2 + 7 + 3 + 4);
+}
