@@ -24,6 +24,8 @@ mod failfast;
 mod harness;
 #[path = "peers/memory.rs"]
 mod memory;
+#[path = "peers/nesting.rs"]
+mod nesting;
 #[path = "peers/rt.rs"]
 mod rt;
 #[path = "peers/slots.rs"]
@@ -48,9 +50,10 @@ struct Run {
 }
 
 /// The groups of rows, in the order they run.
-const GROUPS: [&str; 9] = [
+const GROUPS: [&str; 10] = [
     "spawn",
     "in_place",
+    "nesting",
     "cx",
     "is_cancelled",
     "fanout",
@@ -65,6 +68,7 @@ fn run_group(run: &Run, group: &str, rows: &mut Vec<Row>) {
     match group {
         "spawn" => tasks::spawned(plan, &rt::current_thread(), &rt::multi_thread(), rows),
         "in_place" => tasks::in_place(plan, &rt::current_thread(), rows),
+        "nesting" => nesting::stack_and_cancel(plan, rows),
         "cx" => context::create_cancel(plan, rows),
         "is_cancelled" => context::is_cancelled(plan, rows),
         "fanout" => context::fan_out(plan, &rt::current_thread(), &rt::multi_thread(), rows),

@@ -449,6 +449,8 @@ struct ReadmeDoctests;
 
 #[doc(hidden)]
 pub mod __private {
+    // The runtime has no entry point under the loom models (tokio's signals are not there).
+    #[cfg(not(loom))]
     pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{

@@ -266,6 +266,11 @@ impl Cx {
     /// assert_eq!(cx.cause().unwrap().to_string(), "first");
     /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        // Acquire: pairs with the Release store in `cancel_node`. Already cancelled: the
+        // first cause stays, and no new one need be made.
+        if self.node.cancelled.load(Ordering::Acquire) {
+            return false;
+        }
         self.cancel_with(Cause::explicit(reason))
     }
 

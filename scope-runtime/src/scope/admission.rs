@@ -173,29 +173,46 @@ impl fmt::Debug for Admission {
     }
 }
 
-/// The start of a queued spawned child, shared with its handle, so that the handle can abort
-/// it before or after it becomes a task.
-#[derive(Default)]
-pub(crate) struct Ticket {
-    state: Mutex<TicketState>,
+/// Something that can be stopped at once: a runtime task's abort handle (a stand-in in the
+/// loom models, which run no runtime).
+pub(crate) trait Abort: Clone {
+    fn abort(&self);
 }
 
-#[derive(Default)]
-enum TicketState {
-    #[default]
+impl Abort for TaskHandle {
+    fn abort(&self) {
+        TaskHandle::abort(self);
+    }
+}
+
+/// The start of a queued spawned child, shared with its handle, so that the handle can abort
+/// it before or after it becomes a task.
+pub(crate) struct Ticket<H = TaskHandle> {
+    state: Mutex<TicketState<H>>,
+}
+
+impl<H> Default for Ticket<H> {
+    fn default() -> Self {
+        Ticket {
+            state: Mutex::new(TicketState::Waiting),
+        }
+    }
+}
+
+enum TicketState<H> {
     Waiting,
-    Running(TaskHandle),
+    Running(H),
     Aborted,
 }
 
-impl Ticket {
+impl<H: Abort> Ticket<H> {
     /// Whether the child may still start (it was not aborted while it waited).
     pub(crate) fn may_start(&self) -> bool {
         !matches!(*self.state.lock(), TicketState::Aborted)
     }
 
     /// The child is now a task; if it was aborted meanwhile, it is aborted now.
-    pub(crate) fn started(&self, handle: &TaskHandle) {
+    pub(crate) fn started(&self, handle: &H) {
         let aborted = {
             let mut s = self.state.lock();
             let aborted = matches!(*s, TicketState::Aborted);
@@ -224,7 +241,7 @@ impl Ticket {
     }
 }
 
-impl fmt::Debug for Ticket {
+impl<H> fmt::Debug for Ticket<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &*self.state.lock() {
             TicketState::Waiting => "waiting",

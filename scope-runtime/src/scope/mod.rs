@@ -61,7 +61,7 @@
 //! callbacks) is made only with no lock of this module held. Every lock goes through the loom
 //! shim (`crate::sync`).
 
-mod admission;
+pub(crate) mod admission;
 mod child;
 mod in_place;
 mod mode;

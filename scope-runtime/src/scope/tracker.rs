@@ -39,26 +39,8 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn tracker(&self) -> &Tracker;
 }
 
-/// What the forced abort holds of a runtime task: its abort handle (a stand-in under the
-/// loom models, which run no runtime).
-#[cfg(not(all(test, loom)))]
+/// What the forced abort holds of a runtime task: its abort handle.
 pub(crate) type TaskHandle = tokio::task::AbortHandle;
-
-/// A model task for the loom models: aborting it sets its flag.
-#[cfg(all(test, loom))]
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TaskHandle(pub(crate) Arc<crate::sync::AtomicBool>);
-
-#[cfg(all(test, loom))]
-impl TaskHandle {
-    pub(crate) fn abort(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_finished(&self) -> bool {
-        false
-    }
-}
 
 /// No new direct units (the owner's body returned, or it was cancelled).
 const CLOSED: usize = 0b001;
@@ -82,7 +64,6 @@ pub(crate) struct Tracker {
     /// The owner, waiting for the count to reach zero.
     owner: AtomicWaker,
     /// Further waiters (services can have several drainers), notified at zero.
-    #[cfg(not(all(test, loom)))]
     idle: Option<tokio::sync::Notify>,
     enclosing: EnclosingScope,
     registry: Mutex<Registry>,
@@ -104,7 +85,6 @@ impl Tracker {
         Tracker {
             state: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
-            #[cfg(not(all(test, loom)))]
             idle: None,
             enclosing,
             registry: Mutex::new(Registry::default()),
@@ -112,7 +92,6 @@ impl Tracker {
     }
 
     /// A tracker whose idle moments also notify any number of waiters (see [`Tracker::idle`]).
-    #[cfg(not(all(test, loom)))]
     pub(crate) fn with_waiters(enclosing: EnclosingScope) -> Self {
         Tracker {
             state: AtomicUsize::new(0),
@@ -169,7 +148,6 @@ impl Tracker {
         let prev = self.state.fetch_sub(UNIT, Ordering::AcqRel);
         if prev / UNIT == 1 {
             self.owner.wake();
-            #[cfg(not(all(test, loom)))]
             if let Some(idle) = &self.idle {
                 idle.notify_waiters();
             }
@@ -252,7 +230,6 @@ impl Tracker {
     }
 
     /// Waits until no unit is held (for owners with several waiters; see `with_waiters`).
-    #[cfg(not(all(test, loom)))]
     pub(crate) async fn idle(&self) {
         let Some(idle) = &self.idle else {
             return;

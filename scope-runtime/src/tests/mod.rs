@@ -8,4 +8,5 @@
 //!     cargo test -p scope-runtime --lib --release loom
 //! ```
 
+mod loom_scope;
 mod loom_tree;

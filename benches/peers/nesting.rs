@@ -1,0 +1,152 @@
+//! Nested in-place scopes: the stack one level of nesting takes while the chain is polled,
+//! against plain nested async fns (DESIGN §9: at most 4x), and the time to cancel through a
+//! chain of 250 and of 1,000 levels (linear: about 4x from one to the other).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Instant;
+
+use scope::{Config, Interrupted, Scope};
+
+use crate::harness::{interleave, nanos, Plan, Row, Rt, Stats, Target, Unit};
+use crate::rt::current_thread;
+
+/// Levels of the chain whose stack is measured.
+const LEVELS: usize = 200;
+
+/// Where the leaf of the chain found the stack pointer.
+static LEAF: AtomicUsize = AtomicUsize::new(0);
+
+/// An address on the current stack frame.
+#[inline(never)]
+fn stack_here() -> usize {
+    let marker = 0u8;
+    std::ptr::from_ref(black_box(&marker)) as usize
+}
+
+type Level<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A chain of nested in-place scopes whose leaf records the stack depth and waits.
+fn scopes(depth: usize, leaf: Option<Arc<AtomicBool>>) -> Level<Result<(), Interrupted>> {
+    Box::pin(async move {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            if depth == 0 {
+                LEAF.store(stack_here(), Ordering::SeqCst);
+                if let Some(leaf) = &leaf {
+                    leaf.store(true, Ordering::SeqCst);
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            } else {
+                s.spawn_in_place(scopes(depth - 1, leaf.clone())).await?;
+                Ok(())
+            }
+        })
+        .await
+    })
+}
+
+/// The same chain of plain async fns.
+fn plain(depth: usize) -> Level<()> {
+    Box::pin(async move {
+        if depth == 0 {
+            LEAF.store(stack_here(), Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        } else {
+            plain(depth - 1).await;
+        }
+    })
+}
+
+/// Bytes of stack per level: polls the chain once, from a known stack depth.
+fn per_level<T>(chain: impl FnOnce() -> Level<T>) -> f64 {
+    let rt = current_thread();
+    let _in_rt = rt.enter();
+    let mut chain = chain();
+    let waker = Waker::noop();
+    let top = stack_here();
+    let _ = black_box(chain.as_mut().poll(&mut Context::from_waker(waker)));
+    let leaf = LEAF.load(Ordering::SeqCst);
+    (top - leaf) as f64 / LEVELS as f64
+}
+
+/// Nanoseconds from a cancel of the root (which has a grace, so its body sees the chain end)
+/// to the chain's end, through `depth` in-place levels.
+fn cancel_time(depth: usize) -> f64 {
+    let rt = current_thread();
+    rt.block_on(async {
+        let leaf = Arc::new(AtomicBool::new(false));
+        let root = &Scope::new(Config::new().grace(std::time::Duration::from_secs(3600)));
+        let out = root
+            .run(async {
+                let chain = root.spawn_in_place(scopes(depth, Some(leaf.clone())));
+                while !leaf.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                let start = Instant::now();
+                root.cancel("bench");
+                let _ = chain.await;
+                Ok::<_, Interrupted>(nanos(start.elapsed()))
+            })
+            .await;
+        out.unwrap_or(f64::NAN)
+    })
+}
+
+pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
+    // A big stack, so that neither chain can overflow while it is measured.
+    let measured = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let ours = per_level(|| scopes(LEVELS, None));
+            let theirs = per_level(|| plain(LEVELS));
+            let [small, large] =
+                interleave(plan, [&mut || cancel_time(250), &mut || cancel_time(1_000)]);
+            (ours, theirs, small, large)
+        })
+        .expect("a thread for the nesting rows")
+        .join();
+    let Ok((ours, theirs, small, large)) = measured else {
+        rows.push(Row::unavailable(
+            "nesting.stack_per_level",
+            Rt::Current,
+            "plain nested async fns",
+            Target::Ratio(4.0),
+            "the measuring thread panicked",
+        ));
+        return;
+    };
+    let exact = |v| Stats {
+        median: v,
+        min: v,
+        max: v,
+    };
+    rows.push(
+        Row::new(
+            "nesting.stack_per_level",
+            Rt::Current,
+            exact(ours),
+            "plain nested async fns",
+            exact(theirs),
+            Target::Ratio(4.0),
+        )
+        .unit(Unit::Bytes)
+        .note(format!("bytes of stack per level, over {LEVELS} levels")),
+    );
+    rows.push(
+        Row::new(
+            "nesting.cancel_1000_vs_250",
+            Rt::Current,
+            large,
+            "the same at 250 levels",
+            small,
+            Target::Info,
+        )
+        .note("cancel of the root to the chain's end; linear work is 4x (counted in tests/contract.rs); time also pays the caches"),
+    );
+}

@@ -1,0 +1,227 @@
+//! Loom models of the scope's join protocol (`crate::scope`): the live-work tracker against
+//! the close and the finish, across nested scopes, and a queued child's start against its
+//! abort and against the scope's close.
+//!
+//! The owner waits the way a run does: it registers its waker, then tries to finish (a
+//! compare-and-swap from zero units), under `loom::future::block_on`, so a lost wake-up shows
+//! as a deadlock.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::scope::admission::{Abort, Admission, Queued, Ticket};
+use crate::scope::tracker::{Enclosing, Tracker};
+
+/// An owner of a tracker (a scope or a service, in the runtime).
+struct Owner(Tracker);
+
+impl Enclosing for Owner {
+    fn tracker(&self) -> &Tracker {
+        &self.0
+    }
+}
+
+fn root() -> Arc<Owner> {
+    Arc::new(Owner(Tracker::new(None)))
+}
+
+fn nested_in(parent: &Arc<Owner>) -> Arc<Owner> {
+    Arc::new(Owner(Tracker::new(Some(
+        Arc::clone(parent) as Arc<dyn Enclosing>
+    ))))
+}
+
+/// Waits, as a run does, until the tracker finishes.
+fn finish(t: &Tracker) {
+    loom::future::block_on(poll_fn(|cx| {
+        t.register_owner(cx.waker());
+        if t.try_finish() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }));
+}
+
+/// A child: takes a unit, does its work (sets `done`), gives the unit back. Returns whether it
+/// was admitted.
+fn child(t: &Tracker, done: &AtomicBool) -> bool {
+    if t.enter().is_err() {
+        return false;
+    }
+    // Relaxed: published by the exit's Release, read after the owner's Acquire.
+    done.store(true, Ordering::Relaxed);
+    t.exit();
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Close racing a spawn from another thread: the spawn is refused, or the owner waits for it.
+
+#[test]
+fn loom_close_racing_a_spawn_from_another_thread() {
+    loom::model(|| {
+        let owner = root();
+        let done = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (owner, done) = (Arc::clone(&owner), Arc::clone(&done));
+            thread::spawn(move || child(&owner.0, &done))
+        };
+        owner.0.close();
+        finish(&owner.0);
+        // Relaxed: ordered by the finish's Acquire of the last exit.
+        let seen = done.load(Ordering::Relaxed);
+        let admitted = spawner.join().unwrap();
+        assert_eq!(
+            admitted, seen,
+            "an admitted child finished before the owner did"
+        );
+        assert!(owner.0.enter().is_err(), "a finished owner admits nothing");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The last child's exit racing the owner's idle check: no lost wake-up.
+
+#[test]
+fn loom_the_last_exit_racing_the_idle_check() {
+    loom::model(|| {
+        let owner = root();
+        owner.0.enter().unwrap();
+        owner.0.enter().unwrap();
+        let exits: Vec<_> = (0..2)
+            .map(|_| {
+                let owner = Arc::clone(&owner);
+                thread::spawn(move || owner.0.exit())
+            })
+            .collect();
+        owner.0.close();
+        finish(&owner.0);
+        assert_eq!(owner.0.units(), 0);
+        for e in exits {
+            e.join().unwrap();
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A nested scope's child racing the outer scope's close and finish: the outer scope waits for
+// it (its units are the outer's too), or it is refused.
+
+#[test]
+fn loom_a_nested_scopes_child_racing_the_outer_close() {
+    loom::model(|| {
+        let outer = root();
+        let nested = nested_in(&outer);
+        let done = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (nested, done) = (Arc::clone(&nested), Arc::clone(&done));
+            thread::spawn(move || child(&nested.0, &done))
+        };
+        // The nested scope itself never closes (its run was forgotten, say).
+        outer.0.close();
+        finish(&outer.0);
+        // Relaxed: ordered by the finish's Acquire of the last exit.
+        let seen = done.load(Ordering::Relaxed);
+        let admitted = spawner.join().unwrap();
+        assert_eq!(
+            admitted, seen,
+            "a grandchild finished before the outer scope did"
+        );
+        assert!(
+            nested.0.enter().is_err(),
+            "below a finished scope nothing is admitted"
+        );
+        assert_eq!(nested.0.units(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A queued child's start racing its handle's abort: it never starts, or its task is aborted.
+
+#[derive(Clone, Default)]
+struct ModelTask(Arc<AtomicBool>);
+
+impl Abort for ModelTask {
+    fn abort(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_a_queued_childs_start_racing_its_abort() {
+    loom::model(|| {
+        let ticket: Arc<Ticket<ModelTask>> = Arc::new(Ticket::default());
+        let starter = {
+            let ticket = Arc::clone(&ticket);
+            thread::spawn(move || {
+                if !ticket.may_start() {
+                    return None;
+                }
+                let task = ModelTask::default();
+                ticket.started(&task);
+                Some(task)
+            })
+        };
+        let aborter = {
+            let ticket = Arc::clone(&ticket);
+            thread::spawn(move || ticket.abort())
+        };
+        aborter.join().unwrap();
+        if let Some(task) = starter.join().unwrap() {
+            assert!(
+                task.0.load(Ordering::SeqCst),
+                "a started child was not aborted"
+            );
+        }
+        // Aborted for good: it can no longer start.
+        assert!(!ticket.may_start());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A slot handed on racing the scope's close: the queued child starts, or is dropped unstarted,
+// never both, never neither; after the close nothing queued starts.
+
+#[test]
+fn loom_a_slot_handed_on_racing_the_close() {
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        assert!(admission.start().is_empty());
+        assert!(admission.try_admit(), "the first child takes the one slot");
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = Arc::clone(&started);
+        let queued = Queued::Spawn(
+            Arc::new(Ticket::default()),
+            Box::new(move || {
+                s.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        assert!(matches!(admission.arrive(queued), Ok(None)), "queued");
+        let releaser = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || {
+                if let Some(Queued::Spawn(_, start)) = admission.release() {
+                    start();
+                }
+            })
+        };
+        let dropped = admission.close();
+        let dropped_count = dropped.len();
+        drop(dropped);
+        releaser.join().unwrap();
+        assert_eq!(
+            started.load(Ordering::SeqCst) + dropped_count,
+            1,
+            "the queued child starts or is dropped, exactly once"
+        );
+        assert!(
+            admission.release().is_none(),
+            "nothing starts after the close"
+        );
+    });
+}
