@@ -156,7 +156,8 @@ async fn fan_ours(n: u32) -> Duration {
         })
         .await;
     let took = start.expect("the body ran").elapsed();
-    assert!(cancelled.is_err(), "the scope reports its cancellation");
+    // The body returned on its own after the cancel: it has the last word.
+    cancelled.expect("the scope ends once its cancelled children are gone");
     took
 }
 

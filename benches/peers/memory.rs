@@ -88,7 +88,8 @@ pub(crate) fn probe(side: &str) {
                     Ok(())
                 })
                 .await;
-            assert!(stopped.is_err(), "the scope was cancelled");
+            // The body returned on its own after the cancel: it has the last word.
+            stopped.expect("the scope ends once its cancelled children are gone");
         } else {
             let parent = Cx::root();
             let mut handles = Vec::with_capacity(CHILDREN);
