@@ -23,7 +23,8 @@ pub mod entry;
 pub use crate::cause::{Cause, Signal};
 pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{
-    cancelled, is_cancelled, shield, Cx, OnCancel, WaitCancelled, WaitCancelledOwned, WithCx,
+    cancelled, current_grace, is_cancelled, shield, Cx, OnCancel, WaitCancelled,
+    WaitCancelledOwned, WithCx,
 };
 pub use crate::error::{
     Cancelled, ChildFailed, ConfigError, DeadlineExceeded, Failure, Failures, Interrupted,

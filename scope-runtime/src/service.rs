@@ -208,6 +208,9 @@ impl Enclosing for Inner {
     fn tracker(&self) -> &Tracker {
         &self.tracker
     }
+    fn grace(&self) -> Duration {
+        self.grace
+    }
 }
 
 /// A named, long-lived owner of detached work, with a drain budget. Cloning gives another

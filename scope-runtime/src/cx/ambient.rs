@@ -81,6 +81,36 @@ pub(crate) fn enclosing_scope() -> EnclosingScope {
         .flatten()
 }
 
+/// The grace of the scope (or service) whose code runs now: how long its cancelled children
+/// (this code among them) get to clean up before they are aborted. Zero outside any scope.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// assert_eq!(scope::current_grace(), Duration::ZERO);
+/// let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
+/// let seen = s
+///     .run(async {
+///         let child = s.spawn(async { Ok::<_, Interrupted>(scope::current_grace()) });
+///         child.await
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(seen, Duration::from_secs(2));
+/// # });
+/// ```
+#[must_use]
+pub fn current_grace() -> std::time::Duration {
+    AMBIENT
+        .try_with(|a| a.borrow().scope.as_ref().map(|s| s.grace()))
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 pub(crate) fn background_ref() -> &'static Cx {
     static BACKGROUND: OnceLock<Cx> = OnceLock::new();
     BACKGROUND.get_or_init(|| Cx {

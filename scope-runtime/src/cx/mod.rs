@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use self::ambient::WithCx;
 pub(crate) use self::ambient::{
     background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
 };
+pub use self::ambient::{current_grace, WithCx};
 pub(crate) use self::tree::deadline_after;
 use self::tree::{cancel_node, earlier, Deadline, Node};
 pub use self::wait::{OnCancel, WaitCancelled, WaitCancelledOwned};

@@ -230,6 +230,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn tracker(&self) -> &Tracker {
         &self.tracker
     }
+    fn grace(&self) -> Duration {
+        self.grace
+    }
 }
 
 impl<E> Shared<E> {

@@ -37,6 +37,10 @@ use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
 /// An owner of live work: what a scope entered in its code is nested in.
 pub(crate) trait Enclosing: Send + Sync + 'static {
     fn tracker(&self) -> &Tracker;
+    /// The grace its cancelled work gets before it is aborted.
+    fn grace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// What the forced abort holds of a runtime task: its abort handle.
