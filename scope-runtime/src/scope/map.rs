@@ -329,9 +329,14 @@ where
             break;
         };
         let fut = f(item);
-        values.expect();
-        running.push(spawn(slot, next, fut));
+        let child = spawn(slot, next, fut);
         next += 1;
+        if values.keep {
+            values.expect();
+            running.push(child);
+        }
+        // Without values there is nothing to take from the handle: the scope itself reports
+        // a failure (and, under fail-fast, closes, which ends this loop at the next slot).
     }
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;

@@ -79,6 +79,25 @@ impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {
         if self.done {
             return Poll::Ready(Err(not_started(shared)));
         }
+        // Cooperative, as tokio's own primitives are: a spawning loop that always finds a slot
+        // free still yields to the runtime now and then (else the task's budget, spent by the
+        // handles it awaits, would starve them).
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(task));
+        let out = self.as_mut().poll_reserve(task);
+        if out.is_ready() {
+            coop.made_progress();
+        }
+        out
+    }
+}
+
+impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
+    fn poll_reserve(
+        mut self: Pin<&mut Self>,
+        task: &mut Context<'_>,
+    ) -> Poll<Result<Reserved<'s, 'env, E, M>, Interrupted>> {
+        let scope = self.scope;
+        let shared = &*scope.shared;
         if self.waiter.is_none() {
             if scope.is_closed() {
                 self.done = true;
