@@ -23,7 +23,8 @@ pub mod entry;
 pub use crate::cause::{Cause, Signal};
 pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{
-    cancelled, current_grace, is_cancelled, shield, Cx, OnCancel, WaitCancelled,
+    cancelled, current_grace, is_cancelled, run_until_cancelled, shield, shield_for,
+    shutdown_signal, Cx, OnCancel, RunUntilCancelled, ShieldFor, ShutdownSignal, WaitCancelled,
     WaitCancelledOwned, WithCx,
 };
 pub use crate::error::{

@@ -214,6 +214,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> WithCx<F> {
+    /// Replaces the context (before the first poll).
+    pub(crate) fn set_cx(self: Pin<&mut Self>, cx: Cx) {
+        *self.project().cx = Some(cx);
+    }
+
     /// The context this future runs with.
     ///
     /// # Examples

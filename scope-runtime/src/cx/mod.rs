@@ -10,12 +10,12 @@
 //! (the thread's ambient context, [`Cx::current`] and [`Cx::run`]).
 
 mod ambient;
+mod shield;
 mod tree;
 mod wait;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,9 +25,13 @@ pub(crate) use self::ambient::{
     background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
 };
 pub use self::ambient::{current_grace, WithCx};
+pub use self::shield::{shield, shield_for, ShieldFor};
 pub(crate) use self::tree::deadline_after;
 use self::tree::{cancel_node, earlier, Deadline, Node};
-pub use self::wait::{OnCancel, WaitCancelled, WaitCancelledOwned};
+pub use self::wait::{
+    run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,
+    WaitCancelled, WaitCancelledOwned,
+};
 use crate::cause::Cause;
 use crate::slot::{Binding, Slot, SlotTable};
 use crate::sync::Ordering;
@@ -451,24 +455,4 @@ pub fn is_cancelled() -> bool {
 /// ```
 pub async fn cancelled() -> Cause {
     Cx::current().cancelled_owned().await
-}
-
-/// Runs `fut` shielded from the ambient context's cancellation, for bounded clean-up: it
-/// keeps the slots and does not see outer cancellation or deadlines. Bound it yourself,
-/// e.g. with `tokio::time::timeout`. A shield does not survive a forced abort (after the
-/// scope's grace).
-///
-/// # Examples
-///
-/// ```
-/// use scope::{shield, Cx};
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let cx = Cx::root();
-/// cx.cancel("request over");
-/// let inner_cancelled = cx.run(shield(async { scope::is_cancelled() })).await;
-/// assert!(!inner_cancelled);
-/// # });
-/// ```
-pub fn shield<F: Future>(fut: F) -> WithCx<F> {
-    Cx::current().shield().run(fut)
 }

@@ -102,6 +102,176 @@ impl Cx {
     }
 }
 
+impl Cx {
+    /// A `Send + 'static` future of `()` that resolves once this context is cancelled: the
+    /// shutdown signal other libraries' servers take (axum's `with_graceful_shutdown`,
+    /// tonic's `serve_with_shutdown`), which run it in a task of their own, where the ambient
+    /// context is not this one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = scope::Cx::root();
+    /// // What a server runs in its own task, to stop accepting.
+    /// let server = tokio::spawn(app.shutdown_signal());
+    /// app.cancel("SIGTERM");
+    /// server.await.unwrap(); // resolved: the server stops
+    /// # });
+    /// ```
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        ShutdownSignal {
+            wait: self.clone().cancelled_owned(),
+        }
+    }
+
+    /// Runs `fut` with this context as the ambient one until it completes, or until this
+    /// context is cancelled: then `fut` is dropped and the cancellation returned (so `?` ends
+    /// the caller). For work in a task someone else spawns, under a context captured with
+    /// [`Cx::current`]: inside it, `Cx::current()`, the slots and `cancelled()` are this
+    /// context's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Cx, Interrupted};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let request = Cx::root();
+    /// // A task another library spawns, running work under the request's context.
+    /// let work = tokio::spawn(request.clone().run_until_cancelled(async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     "done"
+    /// }));
+    /// request.cancel("client went away");
+    /// let out = work.await.unwrap();
+    /// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    /// # });
+    /// ```
+    pub fn run_until_cancelled<F: Future>(self, fut: F) -> RunUntilCancelled<F> {
+        RunUntilCancelled {
+            wait: self.clone().cancelled_owned(),
+            fut: self.run(fut),
+        }
+    }
+}
+
+/// [`Cx::shutdown_signal`] of the ambient context: resolves, with `()`, once the context of
+/// the scope or child running now is cancelled (never, outside any scope).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new().grace(Duration::from_secs(1)));
+/// s.run(async {
+///     // Handed to a server that runs it in a task of its own.
+///     let signal = tokio::spawn(scope::shutdown_signal());
+///     s.cancel("stop accepting");
+///     signal.await.unwrap();
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+pub fn shutdown_signal() -> ShutdownSignal {
+    Cx::current().shutdown_signal()
+}
+
+/// [`Cx::run_until_cancelled`] with the ambient context.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new().grace(Duration::from_secs(1)));
+/// let out = s
+///     .run(async {
+///         s.cancel("enough");
+///         let slow = scope::run_until_cancelled(tokio::time::sleep(Duration::from_secs(60))).await;
+///         assert!(slow.is_err()); // it stopped at the cancel, not after a minute
+///         Ok::<_, Interrupted>("stopped early")
+///     })
+///     .await;
+/// assert_eq!(out.unwrap(), "stopped early");
+/// # });
+/// ```
+pub fn run_until_cancelled<F: Future>(fut: F) -> RunUntilCancelled<F> {
+    Cx::current().run_until_cancelled(fut)
+}
+
+/// The future of [`Cx::shutdown_signal`]: `()` once the context is cancelled.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cx = scope::Cx::root();
+/// let signal: scope::ShutdownSignal = cx.shutdown_signal();
+/// cx.cancel("now");
+/// signal.await;
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct ShutdownSignal {
+    wait: WaitCancelledOwned,
+}
+
+impl Future for ShutdownSignal {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.wait).poll(task).map(drop)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Cx::run_until_cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = scope::Cx::root();
+    /// let fut: scope::RunUntilCancelled<_> = cx.run_until_cancelled(async { 1 });
+    /// assert_eq!(fut.await.unwrap(), 1);
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RunUntilCancelled<F> {
+        wait: WaitCancelledOwned,
+        #[pin]
+        fut: super::WithCx<F>,
+    }
+}
+
+impl<F: Future> Future for RunUntilCancelled<F> {
+    type Output = Result<F::Output, crate::error::Interrupted>;
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(task) {
+            return Poll::Ready(Ok(out));
+        }
+        match Pin::new(this.wait).poll(task) {
+            Poll::Ready(cause) => Poll::Ready(Err(crate::error::Interrupted::from_cause(cause))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<F> fmt::Debug for RunUntilCancelled<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunUntilCancelled")
+            .field("cx", self.wait.cx())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Registration state shared by the borrowed and owned waiting futures.
 #[derive(Default)]
 struct Waiter {

@@ -195,6 +195,9 @@ pub(crate) struct Shared<E> {
     control: Mutex<Vec<Control>>,
     /// `control` may hold requests (so that the run locks it only then).
     requested: AtomicBool,
+    /// The run future finished or was dropped (what it started, it has ended or handed to
+    /// a reaper).
+    pub(crate) run_ended: AtomicBool,
     pub(crate) failures: Mutex<Vec<Failure<E>>>,
     /// Children whose future panicked while being dropped by an abort, for their handles.
     drop_panics: Mutex<Vec<(TaskId, String)>>,
@@ -371,6 +374,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 in_place_admitted: AtomicUsize::new(0),
                 control: Mutex::new(Vec::new()),
                 requested: AtomicBool::new(false),
+                run_ended: AtomicBool::new(false),
                 failures: Mutex::new(Vec::new()),
                 drop_panics: Mutex::new(Vec::new()),
             })),
@@ -1196,7 +1200,7 @@ impl<E> Drop for Owner<E> {
             shared.cx.cancel_with(Cause::Finished {
                 scope: shared.info.clone(),
             });
-        } else if !shared.tracker.try_finish() {
+        } else if !shared.run_ended.load(Ordering::Acquire) && !shared.tracker.try_finish() {
             // The run future was forgotten part-way: what it started is cancelled and aborted.
             shared.tracker.close();
             shared.cx.cancel("scope dropped");

@@ -94,15 +94,20 @@ pin_project_lite::pin_project! {
             }
             this.driver.phase = Phase::Done;
             let shared = &this.scope.shared;
+            shared.run_ended.store(true, Ordering::Release);
             shared.tracker.close();
             shared.cx.cancel("scope dropped");
             shared.close_admission();
             // The body, then the in-place children (each catches its own future's panic),
-            // then every spawned task below.
+            // then the spawned tasks below: they get the scope's grace (a task of the runtime
+            // keeps the time), and are aborted after it.
             let mut body = this.body;
             let dropped = catch_unwind(AssertUnwindSafe(move || body.set(None)));
             this.driver.drop_children(this.scope);
-            shared.tracker.abort_all();
+            match this.enclosing.as_ref() {
+                Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, shared.grace),
+                _ => shared.tracker.abort_all(),
+            }
             let panic = dropped.err().or_else(|| this.driver.panic.take());
             if let Some(payload) = panic {
                 if !std::thread::panicking() {
@@ -311,11 +316,58 @@ where
     O: Finish<T, E>,
 {
     driver.phase = Phase::Done;
+    shared.run_ended.store(true, Ordering::Release);
     if let Some(payload) = driver.panic.take() {
         // The body panicked: every child has drained; resume the unwind.
         std::panic::resume_unwind(payload);
     }
     O::finish(report(shared, out))
+}
+
+/// The spawned children of a dropped scope get its grace (and its budgeted shields their
+/// budgets) before they are aborted: a task of the runtime keeps the time. Without a runtime
+/// or a grace, they are aborted at once.
+fn reap_after_grace(scope: &Arc<dyn Enclosing>, grace: std::time::Duration) {
+    let timer = tokio::runtime::Handle::try_current();
+    match timer {
+        Ok(runtime) if !grace.is_zero() => {
+            let reaper = Reaper {
+                scope: Arc::clone(scope),
+                grace: Box::pin(tokio::time::sleep(grace)),
+                grace_over: false,
+            };
+            drop(runtime.spawn(reaper));
+        }
+        _ => scope.tracker().abort_all(),
+    }
+}
+
+/// Waits for a dropped scope's spawned children to end, at most its grace (and the budgets
+/// of its shields), then aborts what is left.
+struct Reaper {
+    scope: Arc<dyn Enclosing>,
+    grace: Pin<Box<Sleep>>,
+    grace_over: bool,
+}
+
+impl Future for Reaper {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        let scope = Arc::clone(&self.scope);
+        let tracker = scope.tracker();
+        tracker.register_owner(task.waker());
+        if tracker.units() == 0 {
+            return Poll::Ready(());
+        }
+        if !self.grace_over && self.grace.as_mut().poll(task).is_ready() {
+            self.grace_over = true;
+        }
+        if self.grace_over && tracker.holds() == 0 {
+            tracker.abort_all();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
@@ -601,7 +653,8 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
     }
 
-    /// The scope is cancelled: close, then the grace, then the abort.
+    /// The scope is cancelled: close, then the grace, then the abort (which waits for the
+    /// budgeted shields still running, each bounded by its budget).
     #[cold]
     #[inline(never)]
     fn cancelled<E>(&mut self, scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> Turn {
@@ -624,6 +677,12 @@ impl<'env, M: Mode> Driver<'env, M> {
             if grace.as_mut().poll(task).is_pending() {
                 return Turn::Continue;
             }
+            self.grace = None;
+        }
+        if shared.tracker.holds() > 0 {
+            // A budgeted shield is still cleaning up: the abort waits for it (its end wakes
+            // the run).
+            return Turn::Continue;
         }
         self.phase = Phase::Aborted;
         self.grace = None;

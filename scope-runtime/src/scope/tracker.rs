@@ -65,6 +65,8 @@ pub(crate) enum Refused {
 
 pub(crate) struct Tracker {
     state: AtomicUsize,
+    /// Budgeted shields running here or below: the forced abort waits for them.
+    holds: AtomicUsize,
     /// The owner, waiting for the count to reach zero.
     owner: AtomicWaker,
     /// Further waiters (services can have several drainers), notified at zero.
@@ -88,6 +90,7 @@ impl Tracker {
     pub(crate) fn new(enclosing: EnclosingScope) -> Self {
         Tracker {
             state: AtomicUsize::new(0),
+            holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: None,
             enclosing,
@@ -99,6 +102,7 @@ impl Tracker {
     pub(crate) fn with_waiters(enclosing: EnclosingScope) -> Self {
         Tracker {
             state: AtomicUsize::new(0),
+            holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: Some(tokio::sync::Notify::new()),
             enclosing,
@@ -156,6 +160,38 @@ impl Tracker {
                 idle.notify_waiters();
             }
         }
+    }
+
+    /// A budgeted shield starts here: the forced abort of this tracker and of every enclosing
+    /// one waits until it ends (it bounds itself by its budget).
+    pub(crate) fn hold(&self) {
+        let mut t: Option<&Tracker> = Some(self);
+        while let Some(u) = t {
+            // Relaxed: a count the owner re-reads after its waker is registered.
+            u.holds.fetch_add(1, Ordering::Relaxed);
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+    }
+
+    /// The shield ended: owners waiting to abort may go on.
+    pub(crate) fn unhold(&self) {
+        let mut t: Option<&Tracker> = Some(self);
+        while let Some(u) = t {
+            // AcqRel: orders against the owner's registration and re-read.
+            if u.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+                u.owner.wake();
+                if let Some(idle) = &u.idle {
+                    idle.notify_waiters();
+                }
+            }
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+    }
+
+    /// Budgeted shields running here or below.
+    pub(crate) fn holds(&self) -> usize {
+        // Acquire: pairs with the release of `unhold`.
+        self.holds.load(Ordering::Acquire)
     }
 
     /// Refuses new direct units from now on.

@@ -1,0 +1,201 @@
+//! Shields: regions that do not see outer cancellation, for clean-up.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use super::ambient::{enclosing_scope, EnclosingScope};
+use super::{Cx, WithCx};
+use crate::cause::Cause;
+use crate::error::Interrupted;
+
+/// Runs `fut` shielded from the ambient context's cancellation: it keeps the slots and does
+/// not see outer cancellation or deadlines. It has no bound of its own and does not survive a
+/// forced abort (after the scope's grace): for clean-up that must finish, use
+/// [`shield_for`], which has a budget the forced abort waits for.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{shield, Cx};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cx = Cx::root();
+/// cx.cancel("request over");
+/// let inner_cancelled = cx.run(shield(async { scope::is_cancelled() })).await;
+/// assert!(!inner_cancelled);
+/// # });
+/// ```
+pub fn shield<F: Future>(fut: F) -> WithCx<F> {
+    Cx::current().shield().run(fut)
+}
+
+/// Runs `fut` shielded from the ambient context's cancellation (as [`shield`]) within a
+/// budget: its context has a deadline `budget` from the first poll (it sees it as a
+/// cancellation it can watch), and past the budget it is dropped and the shield resolves to
+/// [`Interrupted::DeadlineExceeded`]. For clean-up that must run even when the work around it
+/// is cancelled: a flush, a commit, a compensation step.
+///
+/// While it runs, the forced abort of the enclosing scope (and of every scope above, and of a
+/// service it runs in) waits for it: the other children are still signalled, and aborted with
+/// it when it ends. So clean-up in a shield gets its budget even after the scope's grace has
+/// run out, for spawned and in-place children alike (and for the spawned children of a scope
+/// that is dropped).
+///
+/// # Examples
+///
+/// A commit under way when the scope is cancelled finishes, although the scope's grace is
+/// zero: the forced abort waits for it, within its budget.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let flushed = Arc::new(AtomicBool::new(false));
+/// let f = flushed.clone();
+/// let s = &Scope::new(Config::new()); // no grace: cancelled children are aborted at once...
+/// let out = s
+///     .run(async {
+///         s.spawn(async move {
+///             // ...but not while they are in a budgeted shield.
+///             scope::shield_for(Duration::from_secs(1), async move {
+///                 tokio::time::sleep(Duration::from_millis(100)).await; // commit
+///                 f.store(true, Ordering::SeqCst);
+///             })
+///             .await
+///         });
+///         tokio::task::yield_now().await; // the commit is under way
+///         s.cancel("shutting down");
+///         std::future::pending::<()>().await;
+///         Ok::<_, Interrupted>(())
+///     })
+///     .await;
+/// assert!(out.is_err());
+/// assert!(flushed.load(Ordering::SeqCst));
+/// # });
+/// ```
+///
+/// Past its budget, the clean-up is dropped and says so:
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::Interrupted;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let out = scope::shield_for(Duration::from_millis(10), tokio::time::sleep(Duration::from_secs(5))).await;
+/// let Err(Interrupted::DeadlineExceeded(d)) = out else { unreachable!() };
+/// assert_eq!(d.to_string(), "deadline of `shield (budget 10ms)` exceeded");
+/// # });
+/// ```
+pub fn shield_for<F: Future>(budget: Duration, fut: F) -> ShieldFor<F> {
+    ShieldFor {
+        fut: Some(Cx::current().shield().run(fut)),
+        budget,
+        timer: None,
+        held: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`shield_for`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let shielded: scope::ShieldFor<_> = scope::shield_for(Duration::from_secs(1), async { 7 });
+    /// assert_eq!(shielded.await.unwrap(), 7);
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ShieldFor<F> {
+        #[pin]
+        fut: Option<WithCx<F>>,
+        budget: Duration,
+        timer: Option<Pin<Box<Sleep>>>,
+        // The scope whose forced abort waits for this shield, while it runs.
+        held: EnclosingScope,
+    }
+
+    impl<F> PinnedDrop for ShieldFor<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(scope) = this.held.take() {
+                scope.tracker().unhold();
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for ShieldFor<F> {
+    type Output = Result<F::Output, Interrupted>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.timer.is_none() {
+            // The budget runs from the first poll: the shield's context gets it as a deadline,
+            // and the scope around waits for it.
+            let at = super::deadline_after(*this.budget);
+            let origin = format!("shield (budget {:?})", this.budget);
+            if let Some(mut fut) = this.fut.as_mut().as_pin_mut() {
+                let inner = fut.cx().child_with_named_deadline(at, origin.into());
+                fut.as_mut().set_cx(inner);
+            }
+            *this.timer = Some(Box::pin(tokio::time::sleep_until(at)));
+            if let Some(scope) = enclosing_scope() {
+                scope.tracker().hold();
+                *this.held = Some(scope);
+            }
+        }
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        if let Poll::Ready(out) = fut.poll(task) {
+            this.fut.set(None);
+            release(this.held);
+            return Poll::Ready(Ok(out));
+        }
+        let expired = this
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(task).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        // Over budget: dropped (outside any lock), and said so.
+        let cause = this
+            .fut
+            .as_ref()
+            .as_pin_ref()
+            .and_then(|f| f.get_ref().cx().cause_arc())
+            .unwrap_or_else(|| {
+                Arc::new(Cause::DeadlineExceeded {
+                    scope: format!("shield (budget {:?})", this.budget).into(),
+                })
+            });
+        this.fut.set(None);
+        release(this.held);
+        Poll::Ready(Err(Interrupted::from_shared_cause(cause)))
+    }
+}
+
+fn release(held: &mut EnclosingScope) {
+    if let Some(scope) = held.take() {
+        scope.tracker().unhold();
+    }
+}
+
+impl<F> fmt::Debug for ShieldFor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShieldFor")
+            .field("budget", &self.budget)
+            .field("running", &self.fut.is_some())
+            .finish_non_exhaustive()
+    }
+}

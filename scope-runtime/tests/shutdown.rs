@@ -1,0 +1,239 @@
+//! Shutdown as production expects (DESIGN §6 and law 8): the body has the last word on an
+//! outside cancellation, a dropped scope gives its spawned children its grace, budgeted
+//! shields survive the forced abort, and the bridges to other libraries' tasks. Time runs on
+//! tokio's paused clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{flag, AppError};
+use scope_runtime::testing::LeakCheck;
+use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
+use tokio::time::{sleep, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The body has the last word on an outside cancellation.
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_notices_the_cancel_and_returns_its_value_has_the_last_word() {
+    let parent = Cx::root();
+    let p = parent.clone();
+    tokio::spawn(async move {
+        sleep(ms(10)).await;
+        p.cancel("shutting down");
+    });
+    let s = &Scope::new(Config::new().parent(parent).grace(ms(100)));
+    let out = s
+        .run(async {
+            let workers: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(async {
+                        scope_runtime::cancelled().await;
+                        Ok::<_, AppError>(1u32)
+                    })
+                })
+                .collect();
+            // A supervisor: notices the shutdown, stops its workers, returns its stats.
+            let cause = scope_runtime::cancelled().await;
+            assert_eq!(cause.root().to_string(), "shutting down");
+            let mut stopped = 0;
+            for w in workers {
+                stopped += w.await.unwrap_or(0);
+            }
+            Ok::<_, AppError>(stopped)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 3, "the stats came back: the stop was graceful");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_returns_the_interruption_returns_the_cancellation() {
+    let s = &Scope::new(Config::new().grace(ms(100)));
+    let out: Result<(), AppError> = s
+        .run(async {
+            s.cancel("shutting down");
+            let cause = scope_runtime::cancelled().await;
+            Err(Interrupted::from_cause(cause).into())
+        })
+        .await;
+    let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.cause(), &Cause::explicit("shutting down"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_childs_failure_wins_over_the_bodys_value() {
+    let s = &Scope::new(Config::new().grace(ms(100)));
+    let out = s
+        .run(async {
+            s.spawn(async {
+                sleep(ms(5)).await;
+                Err::<(), _>(AppError::Boom(7))
+            });
+            // The failure cancels the scope; the body notices and returns a value anyway.
+            scope_runtime::cancelled().await;
+            Ok::<_, AppError>("stats")
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(7))), "{out:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_dropped_at_the_end_of_the_grace_leaves_the_cancellation() {
+    let s = &Scope::new(Config::new().grace(ms(50)));
+    let start = Instant::now();
+    let out: Result<(), AppError> = s
+        .run(async {
+            s.cancel("shutting down");
+            sleep(Duration::from_secs(60)).await; // never looks
+            Ok(())
+        })
+        .await;
+    assert!(matches!(
+        out,
+        Err(AppError::Interrupted(Interrupted::Cancelled(_)))
+    ));
+    assert_eq!(start.elapsed(), ms(50));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A dropped scope gives its spawned children its grace (law 8).
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_scope_gives_its_spawned_children_the_grace_to_clean_up() {
+    let check = LeakCheck::new();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let (stubborn, stubborn_dropped) = flag();
+    let c = cleaned.clone();
+    let handler = async move {
+        let s = &Scope::new(Config::new().grace(ms(100)));
+        s.run(async {
+            s.spawn(async move {
+                scope_runtime::cancelled().await;
+                sleep(ms(30)).await; // roll back, flush
+                c.store(true, Ordering::SeqCst);
+            });
+            s.spawn(async move {
+                let _f = stubborn;
+                std::future::pending::<()>().await;
+            });
+            std::future::pending::<Result<(), AppError>>().await
+        })
+        .await
+    };
+    // The client goes away: the handler's future is dropped.
+    assert!(tokio::time::timeout(ms(10), handler).await.is_err());
+    let dropped_at = Instant::now();
+    sleep(ms(50)).await;
+    assert!(cleaned.load(Ordering::SeqCst), "the clean-up ran to its end");
+    assert!(!stubborn_dropped.load(Ordering::SeqCst), "within the grace");
+    sleep(ms(60)).await;
+    assert!(stubborn_dropped.load(Ordering::SeqCst), "aborted after the grace");
+    assert!(dropped_at.elapsed() >= ms(100));
+    check.assert_clean().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A budgeted shield survives the forced abort, within its budget.
+
+#[tokio::test(start_paused = true)]
+async fn a_budgeted_shield_finishes_its_clean_up_after_the_grace_ran_out() {
+    let flushed = Arc::new(AtomicBool::new(false));
+    let (other, other_dropped) = flag();
+    let f = flushed.clone();
+    let start = Instant::now();
+    let s = &Scope::new(Config::new().grace(ms(10)));
+    let out: Result<(), AppError> = s
+        .run(async {
+            s.spawn(async move {
+                scope_runtime::cancelled().await;
+                let flushed = scope_runtime::shield_for(ms(500), async move {
+                    assert!(!scope_runtime::is_cancelled(), "the shield hides the cancel");
+                    sleep(ms(200)).await; // past the grace of 10 ms
+                    f.store(true, Ordering::SeqCst);
+                })
+                .await;
+                assert!(flushed.is_ok());
+            });
+            s.spawn(async move {
+                let _f = other;
+                std::future::pending::<()>().await;
+            });
+            tokio::task::yield_now().await;
+            s.cancel("shutting down");
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
+    assert!(out.is_err());
+    assert!(flushed.load(Ordering::SeqCst), "the flush finished");
+    assert!(other_dropped.load(Ordering::SeqCst), "the rest was aborted");
+    assert_eq!(
+        start.elapsed(),
+        ms(200),
+        "the abort waited for the shield, not longer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budgeted_shield_that_overruns_is_aborted_and_says_so() {
+    let reported = Arc::new(std::sync::Mutex::new(None));
+    let r = reported.clone();
+    let start = Instant::now();
+    let s = &Scope::new(Config::new());
+    let out: Result<(), AppError> = s
+        .run(async {
+            s.spawn_in_place(async move {
+                scope_runtime::cancelled().await;
+                let out =
+                    scope_runtime::shield_for(ms(300), sleep(Duration::from_secs(60))).await;
+                *r.lock().unwrap() = Some(out.map_err(|e| e.to_string()));
+            });
+            tokio::task::yield_now().await;
+            s.cancel("shutting down");
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
+    assert!(out.is_err());
+    assert_eq!(start.elapsed(), ms(300), "aborted at the end of its budget");
+    assert_eq!(
+        *reported.lock().unwrap(),
+        Some(Err("deadline of `shield (budget 300ms)` exceeded".to_owned()))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bridges to other libraries' tasks.
+
+#[tokio::test(start_paused = true)]
+async fn the_bridges_work_in_tasks_other_libraries_spawn() {
+    let app = Cx::root();
+    // A server's own task, given the shutdown signal.
+    let stopped = Arc::new(AtomicBool::new(false));
+    let st = stopped.clone();
+    let signal = app.shutdown_signal();
+    let server = tokio::spawn(async move {
+        signal.await;
+        st.store(true, Ordering::SeqCst);
+    });
+    // Work under a captured context, in a task someone else spawns.
+    let work = tokio::spawn(app.clone().run_until_cancelled(async {
+        assert!(Cx::current().deadline().is_none());
+        sleep(Duration::from_secs(60)).await;
+    }));
+    sleep(ms(5)).await;
+    app.cancel("SIGTERM");
+    server.await.unwrap();
+    assert!(stopped.load(Ordering::SeqCst));
+    let out = work.await.unwrap();
+    assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+}
