@@ -50,7 +50,11 @@ async fn a_body_that_notices_the_cancel_and_returns_its_value_has_the_last_word(
             Ok::<_, AppError>(stopped)
         })
         .await;
-    assert_eq!(out.unwrap(), 3, "the stats came back: the stop was graceful");
+    assert_eq!(
+        out.unwrap(),
+        3,
+        "the stats came back: the stop was graceful"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -133,10 +137,16 @@ async fn a_dropped_scope_gives_its_spawned_children_the_grace_to_clean_up() {
     assert!(tokio::time::timeout(ms(10), handler).await.is_err());
     let dropped_at = Instant::now();
     sleep(ms(50)).await;
-    assert!(cleaned.load(Ordering::SeqCst), "the clean-up ran to its end");
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the clean-up ran to its end"
+    );
     assert!(!stubborn_dropped.load(Ordering::SeqCst), "within the grace");
     sleep(ms(60)).await;
-    assert!(stubborn_dropped.load(Ordering::SeqCst), "aborted after the grace");
+    assert!(
+        stubborn_dropped.load(Ordering::SeqCst),
+        "aborted after the grace"
+    );
     assert!(dropped_at.elapsed() >= ms(100));
     check.assert_clean().await;
 }
@@ -156,7 +166,10 @@ async fn a_budgeted_shield_finishes_its_clean_up_after_the_grace_ran_out() {
             s.spawn(async move {
                 scope_runtime::cancelled().await;
                 let flushed = scope_runtime::shield_for(ms(500), async move {
-                    assert!(!scope_runtime::is_cancelled(), "the shield hides the cancel");
+                    assert!(
+                        !scope_runtime::is_cancelled(),
+                        "the shield hides the cancel"
+                    );
                     sleep(ms(200)).await; // past the grace of 10 ms
                     f.store(true, Ordering::SeqCst);
                 })
@@ -193,8 +206,7 @@ async fn a_budgeted_shield_that_overruns_is_aborted_and_says_so() {
         .run(async {
             s.spawn_in_place(async move {
                 scope_runtime::cancelled().await;
-                let out =
-                    scope_runtime::shield_for(ms(300), sleep(Duration::from_secs(60))).await;
+                let out = scope_runtime::shield_for(ms(300), sleep(Duration::from_secs(60))).await;
                 *r.lock().unwrap() = Some(out.map_err(|e| e.to_string()));
             });
             tokio::task::yield_now().await;
@@ -207,7 +219,9 @@ async fn a_budgeted_shield_that_overruns_is_aborted_and_says_so() {
     assert_eq!(start.elapsed(), ms(300), "aborted at the end of its budget");
     assert_eq!(
         *reported.lock().unwrap(),
-        Some(Err("deadline of `shield (budget 300ms)` exceeded".to_owned()))
+        Some(Err(
+            "deadline of `shield (budget 300ms)` exceeded".to_owned()
+        ))
     );
 }
 

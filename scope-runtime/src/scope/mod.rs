@@ -14,11 +14,13 @@
 //! cancelled and dropped.
 //!
 //! The files follow a child's life: `mode.rs` (whether in-place children must be `Send`),
-//! `tracker.rs` (the live-work accounting shared with services), `admission.rs` (the limit and
-//! the queue of children waiting to start), `spawn.rs` (spawning, and the future every child
-//! runs in), `child.rs` (the handle), `in_place.rs` (the set of in-place children the run
-//! polls), `run.rs` (the run future: body, children, cancellation, grace, abort, finish),
-//! `outcome.rs` (what a child and a scope return, and the policies), `race.rs` (first-ok).
+//! `tracker.rs` (the live-work accounting shared with services), `admission.rs` (the limit,
+//! the queue of children waiting to start and the start window), `reserve.rs` (waiting
+//! admission), `spawn.rs` (spawning, and the future every child runs in), `blocking.rs`
+//! (closures on the blocking pool), `child.rs` (the handle), `set.rs` (handles taken as their
+//! children finish), `in_place.rs` (the set of in-place children the run polls), `run.rs` (the
+//! run future: body, children, cancellation, grace, abort, finish), `outcome.rs` (what a child
+//! and a scope return, and the policies), `race.rs` (first-ok), `map.rs` (the bounded map).
 //!
 //! # Invariants
 //!
@@ -62,6 +64,7 @@
 //! shim (`crate::sync`).
 
 pub(crate) mod admission;
+mod blocking;
 mod child;
 mod in_place;
 mod map;
@@ -198,9 +201,20 @@ pub(crate) struct Shared<E> {
     /// The run future finished or was dropped (what it started, it has ended or handed to
     /// a reaper).
     pub(crate) run_ended: AtomicBool,
+    /// The context of the background children (created with the first), cancelled when the
+    /// body returns; the children to stop then.
+    background: Mutex<Background>,
     pub(crate) failures: Mutex<Vec<Failure<E>>>,
     /// Children whose future panicked while being dropped by an abort, for their handles.
     drop_panics: Mutex<Vec<(TaskId, String)>>,
+}
+
+/// The background children of a scope.
+#[derive(Default)]
+pub(crate) struct Background {
+    cx: Option<Cx>,
+    targets: Vec<Target>,
+    over: bool,
 }
 
 /// A request for the run, which owns the timers and the in-place children.
@@ -336,6 +350,57 @@ impl<E> Shared<E> {
         }
     }
 
+    /// The context a new background child's context derives from (`None` once the body has
+    /// returned: it is refused).
+    pub(crate) fn background_cx(&self) -> Option<Cx> {
+        let mut bg = self.background.lock();
+        if bg.over {
+            return None;
+        }
+        Some(bg.cx.get_or_insert_with(|| self.cx.child()).clone())
+    }
+
+    /// Remembers how to stop a background child at the body's end.
+    pub(crate) fn add_background(&self, target: Target) {
+        let late = {
+            let mut bg = self.background.lock();
+            if bg.over {
+                Some(target)
+            } else {
+                bg.targets.push(target);
+                None
+            }
+        };
+        if let Some(target) = late {
+            // The body returned meanwhile: it is stopped like the others.
+            self.stop_child(target, true);
+        }
+    }
+
+    /// Whether the body has returned and the background children were told to stop.
+    pub(crate) fn background_over(&self) -> bool {
+        self.background.lock().over
+    }
+
+    /// The body returned: the background children are cancelled (cause: the scope finished)
+    /// and, after the grace, aborted.
+    pub(crate) fn end_background(&self) {
+        let (cx, targets) = {
+            let mut bg = self.background.lock();
+            bg.over = true;
+            (bg.cx.take(), std::mem::take(&mut bg.targets))
+        };
+        let Some(cx) = cx else {
+            return;
+        };
+        cx.cancel_with(Cause::Finished {
+            scope: self.info.clone(),
+        });
+        for target in targets {
+            self.stop_child(target, true);
+        }
+    }
+
     pub(crate) fn record_drop_panic(&self, id: TaskId, message: String) {
         self.drop_panics.lock().push((id, message));
     }
@@ -375,6 +440,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 control: Mutex::new(Vec::new()),
                 requested: AtomicBool::new(false),
                 run_ended: AtomicBool::new(false),
+                background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 drop_panics: Mutex::new(Vec::new()),
             })),
@@ -661,7 +727,7 @@ where
         OkOf<F, E>: Send + 'static,
     {
         let scope = self.scope;
-        match scope.spawn_inner(info, fut, self.take()) {
+        match scope.spawn_inner(info, fut, self.take(), false) {
             Ok(child) => child,
             Err(e) => unreachable!("a reserved spawn refuses only through its handle: {e}"),
         }
@@ -735,7 +801,7 @@ where
         OkOf<F, E>: Send + 'static,
     {
         let info = TaskInfo::here(None);
-        match self.spawn_inner(info, fut, spawn::Admit::Queue) {
+        match self.spawn_inner(info, fut, spawn::Admit::Queue, false) {
             Ok(child) => child,
             Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
         }
@@ -776,7 +842,7 @@ where
         OkOf<F, E>: Send + 'static,
     {
         let info = TaskInfo::here(Some(name.into()));
-        match self.spawn_inner(info, fut, spawn::Admit::Queue) {
+        match self.spawn_inner(info, fut, spawn::Admit::Queue, false) {
             Ok(child) => child,
             Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
         }
@@ -813,7 +879,103 @@ where
         F::Output: TaskOutput<E>,
         OkOf<F, E>: Send + 'static,
     {
-        self.spawn_inner(TaskInfo::here(None), fut, spawn::Admit::Refuse)
+        self.spawn_inner(TaskInfo::here(None), fut, spawn::Admit::Refuse, false)
+    }
+
+    /// Runs a blocking closure on tokio's blocking pool, as a child of the scope: for CPU-bound
+    /// work or a blocking API. The closure gets the child's context: it polls
+    /// [`is_cancelled`](crate::Cx::is_cancelled) (one atomic load), or registers an
+    /// [`on_cancel`](crate::Cx::on_cancel) callback that unblocks what it waits on.
+    ///
+    /// **A blocking thread cannot be aborted.** The scope waits for the closure to return,
+    /// whatever happens (a failure, a cancellation, the grace running out, the scope's future
+    /// being dropped): cancellation only asks, through the context. Check it often. Its
+    /// outcome, panics included, is that of any child; under a limit it takes a slot.
+    ///
+    /// # Examples
+    ///
+    /// A blocking loop that polls its context stops soon after a cancel, and the scope
+    /// returns only after it has:
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+    /// let out = s
+    ///     .run(async {
+    ///         let crunch = s.spawn_blocking(|cx| {
+    ///             let mut rounds = 0u64;
+    ///             while !cx.is_cancelled() {
+    ///                 std::thread::sleep(Duration::from_millis(1)); // a slice of real work
+    ///                 rounds += 1;
+    ///             }
+    ///             Ok::<_, Interrupted>(rounds)
+    ///         });
+    ///         tokio::time::sleep(Duration::from_millis(20)).await;
+    ///         crunch.cancel("enough");
+    ///         let rounds = crunch.await;
+    ///         Ok::<_, Interrupted>(rounds.is_ok())
+    ///     })
+    ///     .await;
+    /// assert!(out.unwrap(), "the closure returned on its own after the cancel");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, O>(&'s self, f: F) -> Child<'s, O::Ok>
+    where
+        F: FnOnce(&Cx) -> O + Send + 'static,
+        O: TaskOutput<E>,
+        O::Ok: Send + 'static,
+    {
+        self.blocking_inner(TaskInfo::here(None), f)
+    }
+
+    /// Spawns a *background* child: one the scope stops when its body returns, instead of
+    /// waiting for it (a keep-alive ping, a progress reporter, a cache refresher). When the
+    /// body returns, the background children are cancelled (cause
+    /// [`Cause::Finished`](crate::Cause::Finished): not an error) and, after the scope's grace,
+    /// aborted; the scope returns the body's value once they are gone. Their failure before
+    /// that still fails the scope; what they return once stopped does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let pings = Arc::new(AtomicUsize::new(0));
+    /// let p = pings.clone();
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         s.spawn_background(async move {
+    ///             loop {
+    ///                 tokio::time::sleep(Duration::from_secs(1)).await;
+    ///                 p.fetch_add(1, Ordering::SeqCst); // keep the session alive
+    ///             }
+    ///         });
+    ///         tokio::time::sleep(Duration::from_millis(3500)).await; // the real work
+    ///         Ok::<_, Interrupted>("done")
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "done"); // the ping's end is not a failure
+    /// assert_eq!(pings.load(Ordering::SeqCst), 3);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_background<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        match self.spawn_inner(TaskInfo::here(None), fut, spawn::Admit::Queue, true) {
+            Ok(child) => child,
+            Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
+        }
     }
 
     /// Waits for a free slot of the scope's [limit](crate::Config::limit), then hands it over
@@ -928,7 +1090,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 OkOf<F, E>: $($send +)? 'env,
             {
-                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), spawn::Admit::Queue)
+                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), spawn::Admit::Queue, false)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) with a name.
@@ -964,7 +1126,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 OkOf<F, E>: $($send +)? 'env,
             {
-                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t), spawn::Admit::Queue)
+                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t), spawn::Admit::Queue, false)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
@@ -1000,7 +1162,7 @@ macro_rules! in_place_methods {
             {
                 let info = TaskInfo::here(None);
                 self.try_in_place_check()?;
-                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), spawn::Admit::Queue))
+                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), spawn::Admit::Queue, false))
             }
 
             /// [`reserve`](Scope::reserve), then
@@ -1045,8 +1207,53 @@ macro_rules! in_place_methods {
                 async move {
                     let reserved = reserve.await?;
                     let admit = reserved.take();
-                    Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), admit))
+                    Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), admit, false))
                 }
+            }
+        }
+
+        impl<'s, 'env, E> Scope<'s, 'env, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+        {
+            /// [`spawn_background`](Scope::spawn_background) for an in-place child (which may
+            /// borrow from outside the scope).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::cell::Cell;
+            /// use std::time::Duration;
+            /// use scope::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+            /// let done = std::sync::atomic::AtomicUsize::new(0);
+            /// let reports = Cell::new(0);
+            /// let s = &Scope::new_local(Config::new());
+            /// let out = s
+            ///     .run(async {
+            ///         s.spawn_in_place_background(async {
+            ///             loop {
+            ///                 tokio::time::sleep(Duration::from_millis(100)).await;
+            ///                 reports.set(reports.get() + 1); // print the progress
+            ///                 let _ = done.load(std::sync::atomic::Ordering::Relaxed);
+            ///             }
+            ///         });
+            ///         tokio::time::sleep(Duration::from_millis(450)).await;
+            ///         Ok::<_, Interrupted>(())
+            ///     })
+            ///     .await;
+            /// assert!(out.is_ok());
+            /// assert_eq!(reports.get(), 4);
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place_background<F>(&'s self, fut: F) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), spawn::Admit::Queue, true)
             }
         }
 
@@ -1079,7 +1286,7 @@ macro_rules! in_place_methods {
             {
                 let scope = self.scope;
                 let admit = self.take();
-                scope.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), admit)
+                scope.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), admit, false)
             }
         }
 

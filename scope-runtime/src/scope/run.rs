@@ -279,6 +279,7 @@ fn body_ended<E, M, O>(
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(out)) => {
             shared.tracker.close();
+            shared.end_background();
             match out.into_result() {
                 Ok(value) => *slot = Some(value),
                 Err(error) => {

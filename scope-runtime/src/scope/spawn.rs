@@ -20,7 +20,7 @@ use super::child::Child;
 use super::mode::Mode;
 use super::outcome::TaskOutput;
 use super::tracker::{Enclosing, Tracker};
-use super::{LocalTask, Scope, Shared};
+use super::{LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter};
 use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
@@ -97,6 +97,8 @@ const DONE: u8 = 2;
 const SLOT: u8 = 4;
 /// It holds a unit of the scope's tracker.
 const UNIT: u8 = 8;
+/// A background child: stopped when the body returns, which is not a failure.
+pub(crate) const BACKGROUND: u8 = 16;
 
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
 
@@ -286,7 +288,17 @@ where
         (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
     };
     *this.flags |= DONE;
-    let result = this.shared.settle(this.info, out);
+    let result = if *this.flags & BACKGROUND != 0 && this.shared.background_over() {
+        // Stopped with the body's end: not a failure of the scope (a panic still is).
+        match out {
+            Ok(out) => out.into_result().map_err(|_| {
+                Interrupted::from_shared_cause(why_stopped(this.cx.as_ref(), this.shared))
+            }),
+            Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
+        }
+    } else {
+        this.shared.settle(this.info, out)
+    };
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
@@ -391,6 +403,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         info: TaskInfo,
         fut: F,
         admit: Admit,
+        background: bool,
     ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -409,9 +422,15 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to spawn on: it runs in place, on the scope's own task.
-            return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit));
+            return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit, background));
         };
-        let cx = shared.cx.child();
+        let (cx, kind) = match self.child_cx(background) {
+            Some(cx) => cx,
+            None => {
+                admit.release(shared);
+                return Ok(self.refused(info, &shared.cx.child()));
+            }
+        };
         if shared.cx.is_cancelled() {
             admit.release(shared);
             return Ok(self.refused(info, &cx));
@@ -428,11 +447,14 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             _ => shared.tracker.is_started().then_some(NO_SEQ),
         };
         if let Some(seq) = now {
-            let flags = if limited { UNIT | SLOT } else { UNIT };
+            let flags = if limited { UNIT | SLOT } else { UNIT } | kind;
             let mut task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Direct, flags);
             task.seq = seq;
             let handle = runtime.spawn(task);
             register(shared, handle.abort_handle());
+            if background {
+                shared.add_background(Target::Task(handle.abort_handle()));
+            }
             return Ok(Child::spawned(cx, info, handle, &**shared));
         }
         // Queued: its future waits in the admission queue, not as a task.
@@ -443,9 +465,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             info.clone(),
             fut,
             Channel(Some(tx)),
-            UNIT,
+            UNIT | kind,
         );
         let ticket = Arc::new(Ticket::default());
+        if background {
+            shared.add_background(Target::Queued(Arc::clone(&ticket)));
+        }
         let start = start_later(Arc::clone(shared), Arc::clone(&ticket), task, limited);
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
         match shared.admission.arrive(queued) {
@@ -464,6 +489,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         fut: F,
         boxed: B,
         admit: Admit,
+        background: bool,
     ) -> Child<'s, OkOf<F, E>>
     where
         F: Future + 'env,
@@ -473,14 +499,37 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
     {
         let shared: &Arc<Shared<E>> = &self.shared;
-        let cx = shared.cx.child();
-        if self.is_closed() {
+        let Some((cx, kind)) = self.child_cx(background).filter(|_| !self.is_closed()) else {
             admit.release(shared);
-            return self.refused(info, &cx);
-        }
+            return self.refused(info, &shared.cx.child());
+        };
         let (tx, rx) = oneshot::channel();
-        let task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Channel(Some(tx)), 0);
-        self.push_in_place(info, cx, boxed(task), rx, admit)
+        let id = info.id();
+        let task = ChildTask::new(
+            shared,
+            cx.clone(),
+            info.clone(),
+            fut,
+            Channel(Some(tx)),
+            kind,
+        );
+        let child = self.push_in_place(info, cx, boxed(task), rx, admit);
+        if background {
+            shared.add_background(Target::InPlace(id));
+        }
+        child
+    }
+}
+
+impl<'s, 'env, E: Send + 'static, M: Mode> Scope<'s, 'env, E, M> {
+    /// A new child's context and kind: a background child's derives from the background
+    /// context (none once the body has returned).
+    fn child_cx(&self, background: bool) -> Option<(Cx, u8)> {
+        if background {
+            Some((self.shared.background_cx()?.child(), BACKGROUND))
+        } else {
+            Some((self.shared.cx.child(), 0))
+        }
     }
 }
 

@@ -1,0 +1,150 @@
+//! Blocking children: a closure on tokio's blocking pool, as a child of the scope. A blocking
+//! thread cannot be aborted: the scope waits for the closure to return, however it is
+//! cancelled, and the closure learns of the cancellation through the context it is given.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::admission::{Queued, Seq, Ticket, NO_SEQ};
+use super::child::Child;
+use super::mode::Mode;
+use super::outcome::TaskOutput;
+use super::spawn::why_not_started;
+use super::tracker::Enclosing;
+use super::{Scope, Shared};
+use crate::cause::Cause;
+use crate::cx::{Cx, Enter};
+use crate::error::{Interrupted, NotStarted};
+use crate::info::TaskInfo;
+
+/// A blocking closure waiting to run, or running: it holds a unit of its scope's tracker
+/// (and a slot of its limit) until it returns, or until it is dropped unstarted.
+struct Job<F, T, E> {
+    f: Option<F>,
+    shared: Arc<Shared<E>>,
+    cx: Cx,
+    info: TaskInfo,
+    tx: Option<oneshot::Sender<Result<T, Interrupted>>>,
+    slot: bool,
+    seq: Seq,
+}
+
+impl<F, O, E> Job<F, O::Ok, E>
+where
+    F: FnOnce(&Cx) -> O + Send + 'static,
+    O: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Runs the closure on this (blocking) thread, with its context as the ambient one.
+    fn run(mut self) {
+        let seq = std::mem::replace(&mut self.seq, NO_SEQ);
+        self.shared.child_started(seq);
+        let Some(f) = self.f.take() else {
+            return;
+        };
+        if self.cx.is_cancelled() {
+            // Cancelled before it started: it never runs (`Drop` reports it).
+            self.f = Some(f);
+            return;
+        }
+        let out = {
+            let mut cx = Some(self.cx.clone());
+            let mut scope = Some(Arc::clone(&self.shared) as Arc<dyn Enclosing>);
+            let _enter = Enter::scope_code(&mut cx, &mut scope);
+            let job_cx = &self.cx;
+            catch_unwind(AssertUnwindSafe(move || f(job_cx)))
+        };
+        let result = self.shared.settle(&self.info, out);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+impl<F, T, E> Drop for Job<F, T, E> {
+    fn drop(&mut self) {
+        if self.f.take().is_some() {
+            // Never ran: its scope closed first, or it was cancelled before its thread came.
+            let cause = why_not_started(Some(&self.cx), &self.shared);
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.send(Err(NotStarted::new(cause).into()));
+            }
+        }
+        self.shared.child_started(self.seq);
+        if self.slot {
+            self.shared.release_slot();
+        }
+        self.shared.tracker.exit();
+    }
+}
+
+impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    pub(super) fn blocking_inner<F, O>(&'s self, info: TaskInfo, f: F) -> Child<'s, O::Ok>
+    where
+        F: FnOnce(&Cx) -> O + Send + 'static,
+        O: TaskOutput<E>,
+        O::Ok: Send + 'static,
+    {
+        let shared: &Arc<Shared<E>> = &self.shared;
+        let cx = shared.cx.child();
+        let (tx, rx) = oneshot::channel();
+        let ticket = Arc::new(Ticket::default());
+        let runtime = tokio::runtime::Handle::try_current();
+        if self.is_closed() || runtime.is_err() || shared.tracker.enter().is_err() {
+            let cause = match runtime {
+                Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
+                Ok(_) => why_not_started(Some(&cx), shared),
+            };
+            let _ = tx.send(Err(NotStarted::new(cause).into()));
+            return Child::queued(cx, info, rx, ticket, &**shared);
+        }
+        let limited = shared.admission.is_limited();
+        let job = Job {
+            f: Some(f),
+            shared: Arc::clone(shared),
+            cx: cx.clone(),
+            info: info.clone(),
+            tx: Some(tx),
+            slot: false,
+            seq: NO_SEQ,
+        };
+        let t = Arc::clone(&ticket);
+        let start = move |seq: Seq| {
+            let mut job = job;
+            job.slot = limited;
+            job.seq = seq;
+            if !t.may_start() {
+                return;
+            }
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let handle = runtime.spawn_blocking(move || job.run());
+                    // Aborting a blocking task that runs has no effect: the ticket only keeps
+                    // one that has not started from starting.
+                    t.started(&handle.abort_handle());
+                }
+                Err(_) => drop(job),
+            }
+        };
+        let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
+        let started = shared.tracker.is_started() && !limited;
+        let now = if started {
+            Ok(Some(super::admission::Admitted(queued, NO_SEQ)))
+        } else {
+            shared.admission.arrive(queued)
+        };
+        match now {
+            Ok(Some(now)) => shared.start_queued(now),
+            Ok(None) => {}
+            Err(closed) => drop(closed),
+        }
+        Child::queued(cx, info, rx, ticket, &**shared)
+    }
+}

@@ -1,0 +1,183 @@
+//! Two more kinds of child: blocking closures on tokio's blocking pool (which the scope waits
+//! for, since a blocking thread cannot be aborted) and background children (which the scope
+//! stops when its body returns).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{flag, AppError};
+use scope_runtime::testing::LeakCheck;
+use scope_runtime::{Cause, Config, Interrupted, Scope};
+use tokio::time::sleep;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking work.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_loop_stops_soon_after_a_cancel_and_the_scope_waits_for_it() {
+    let stopped_at = Arc::new(Mutex::new(None));
+    let returned = Arc::new(AtomicBool::new(false));
+    let s = &Scope::new(Config::new());
+    let (st, ret) = (stopped_at.clone(), returned.clone());
+    let cancelled_at = Arc::new(Mutex::new(None));
+    let c = cancelled_at.clone();
+    let out: Result<(), AppError> = s
+        .run(async {
+            s.spawn_blocking(move |cx| {
+                while !cx.is_cancelled() {
+                    std::thread::sleep(ms(1)); // a slice of blocking work
+                }
+                *st.lock().unwrap() = Some(Instant::now());
+                // Clean-up that takes a while: the scope must wait for it.
+                std::thread::sleep(ms(30));
+                ret.store(true, Ordering::SeqCst);
+            });
+            sleep(ms(20)).await;
+            *c.lock().unwrap() = Some(Instant::now());
+            s.cancel("stop crunching");
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
+    assert!(out.is_err());
+    assert!(
+        returned.load(Ordering::SeqCst),
+        "the scope returned before the blocking closure did"
+    );
+    let stopped = stopped_at.lock().unwrap().unwrap();
+    let cancelled = cancelled_at.lock().unwrap().unwrap();
+    let took = stopped.duration_since(cancelled);
+    assert!(took < ms(10), "the loop took {took:?} to notice the cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_work_has_the_outcome_of_any_child() {
+    let s = &Scope::new(Config::new());
+    let out: Result<(), AppError> = s
+        .run_all(async {
+            let sum = s.spawn_blocking(|_| Ok::<_, AppError>((1..=10u64).sum::<u64>()));
+            assert_eq!(sum.await?, 55);
+            let failed = s.spawn_blocking(|_| Err::<(), _>(AppError::Boom(3)));
+            assert!(matches!(failed.await, Err(Interrupted::ChildFailed(_))));
+            let panicked = s.spawn_blocking(|_| -> Result<(), AppError> { panic!("bad input") });
+            assert!(matches!(panicked.await, Err(Interrupted::Panicked(_))));
+            Ok(())
+        })
+        .await
+        .map_err(|f| f.into_vec().into_iter().next().unwrap().into_error());
+    // Under supervise the failure is kept; the panic cancelled the rest.
+    assert!(out.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_work_wakes_what_it_waits_on_through_on_cancel() {
+    let s = &Scope::new(Config::new());
+    let out: Result<&str, AppError> = s
+        .run(async {
+            let child = s.spawn_blocking(|cx| {
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                // The cancellation unblocks the wait.
+                let _stop = cx.on_cancel(move |_| {
+                    let _ = tx.send(());
+                });
+                rx.recv().ok();
+                Ok::<_, AppError>("unblocked")
+            });
+            sleep(ms(10)).await;
+            child.cancel("stop waiting");
+            Ok(child.await?)
+        })
+        .await;
+    assert_eq!(out.unwrap(), "unblocked");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background children.
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_alive_stops_at_the_bodys_return_and_the_scope_returns_its_value() {
+    let check = LeakCheck::new();
+    let pings = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(Mutex::new(None));
+    let (p, st) = (pings.clone(), stopped.clone());
+    let returned_at = Arc::new(Mutex::new(None));
+    let r = returned_at.clone();
+    let s = &Scope::new(Config::new().grace(ms(500)));
+    let out = s
+        .run(async {
+            let ping = s.spawn_background(async move {
+                loop {
+                    tokio::select! {
+                        cause = scope_runtime::cancelled() => {
+                            *st.lock().unwrap() = Some((tokio::time::Instant::now(), cause));
+                            return Ok::<_, AppError>(());
+                        }
+                        () = sleep(ms(100)) => { p.fetch_add(1, Ordering::SeqCst); }
+                    }
+                }
+            });
+            sleep(ms(350)).await;
+            *r.lock().unwrap() = Some(tokio::time::Instant::now());
+            drop(ping);
+            Ok::<_, AppError>("the work's value")
+        })
+        .await;
+    assert_eq!(out.unwrap(), "the work's value");
+    assert_eq!(pings.load(Ordering::SeqCst), 3);
+    let (at, cause) = stopped.lock().unwrap().clone().unwrap();
+    let body_returned = returned_at.lock().unwrap().unwrap();
+    assert_eq!(
+        at, body_returned,
+        "stopped within the tick of the body's return"
+    );
+    assert!(
+        matches!(cause.root(), Cause::Finished { .. }),
+        "a finished scope, not an error: {cause}"
+    );
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_child_that_ignores_the_signal_is_aborted_after_the_grace() {
+    let (ignorer, dropped) = flag();
+    let start = tokio::time::Instant::now();
+    let s = &Scope::new(Config::new().grace(ms(200)));
+    let out = s
+        .run(async {
+            s.spawn_in_place_background(async move {
+                let _f = ignorer;
+                loop {
+                    sleep(ms(10)).await; // never looks
+                }
+            });
+            sleep(ms(50)).await;
+            Ok::<_, AppError>(42)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 42);
+    assert!(dropped.load(Ordering::SeqCst));
+    assert_eq!(start.elapsed(), ms(250), "the body's 50 ms, then the grace");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_childs_failure_before_the_end_still_fails_the_scope() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            s.spawn_background(async {
+                sleep(ms(10)).await;
+                Err::<(), _>(AppError::Boom(9))
+            });
+            sleep(ms(100)).await;
+            Ok::<_, AppError>(())
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(9))), "{out:?}");
+}
