@@ -1,5 +1,7 @@
 //! The patterns as API: retry, the supervisor, scoped subprocesses and the tokio-util bridges.
 //! Time is the paused clock except for the subprocesses, which run real programs.
+// The subprocesses and the bridges are not built under the loom models.
+#![cfg(not(loom))]
 
 mod common;
 
