@@ -22,6 +22,8 @@ mod context;
 mod failfast;
 #[path = "peers/harness.rs"]
 mod harness;
+#[path = "peers/items.rs"]
+mod items;
 #[path = "peers/memory.rs"]
 mod memory;
 #[path = "peers/nesting.rs"]
@@ -50,7 +52,7 @@ struct Run {
 }
 
 /// The groups of rows, in the order they run.
-const GROUPS: [&str; 10] = [
+const GROUPS: [&str; 11] = [
     "spawn",
     "in_place",
     "nesting",
@@ -60,6 +62,7 @@ const GROUPS: [&str; 10] = [
     "slot",
     "memory",
     "failfast",
+    "items",
     "compile",
 ];
 
@@ -87,6 +90,13 @@ fn run_group(run: &Run, group: &str, rows: &mut Vec<Row>) {
             &rt::multi_thread(),
             rows,
         ),
+        "items" => {
+            let probes = Plan {
+                warmup: 0,
+                reps: if run.quick { 1 } else { 3 },
+            };
+            items::million(probes, run.quick, rows);
+        }
         "compile" => {
             let builds = Plan {
                 warmup: 0,
@@ -167,6 +177,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--probe-memory") {
         memory::probe(args.get(i + 1).map_or("", String::as_str));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--probe-items") {
+        let side = args.get(i + 1).map_or("", String::as_str);
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(0);
+        items::probe(side, n);
         return;
     }
     let run = parse();

@@ -266,6 +266,69 @@ pub use scope_macros::try_spawn;
 /// ```
 pub use scope_macros::try_spawn_in_place;
 
+/// Waits for a free slot of the enclosing scope's [limit](Config::limit), then starts the
+/// child on the runtime (errgroup's blocking `Go`): a future of the child's handle, or of
+/// [`Interrupted::NotStarted`] if the scope closes first. A loop that spawns this way holds at
+/// most as many children as the limit, however many items it goes through. It takes no name.
+/// See [`Scope::spawn_when_free`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use scope::{scoped, spawn_when_free, Interrupted};
+///
+/// #[scoped(limit = 16)]
+/// async fn process(items: Vec<u64>, total: Arc<AtomicU64>) -> Result<(), Interrupted> {
+///     for item in items {
+///         let total = total.clone();
+///         // Waits while 16 children run; ends the loop (with `?`) if the scope fails.
+///         spawn_when_free!(async move {
+///             total.fetch_add(item, Ordering::Relaxed);
+///             Ok(())
+///         })
+///         .await?;
+///     }
+///     Ok(()) // every child has finished once the scope returns
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let total = Arc::new(AtomicU64::new(0));
+/// process((1..=100).collect(), total.clone()).await.unwrap();
+/// assert_eq!(total.load(Ordering::Relaxed), 5050);
+/// # }
+/// ```
+pub use scope_macros::spawn_when_free;
+
+/// [`spawn_when_free!`] for an in-place child (which may borrow from outside the scope). See
+/// [`Scope::spawn_in_place_when_free`].
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, spawn_in_place_when_free, Interrupted};
+///
+/// #[scoped(limit = 2)]
+/// async fn lengths(words: &[String]) -> Result<usize, Interrupted> {
+///     let mut handles = Vec::new();
+///     for w in words {
+///         handles.push(spawn_in_place_when_free!(async move { Ok(w.len()) }).await?);
+///     }
+///     let mut total = 0;
+///     for h in handles {
+///         total += h.await?;
+///     }
+///     Ok(total)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let words = vec!["a".to_owned(), "bb".to_owned()];
+/// assert_eq!(lengths(&words).await.unwrap(), 3);
+/// # }
+/// ```
+pub use scope_macros::spawn_in_place_when_free;
+
 /// # Examples
 ///
 /// ```

@@ -204,14 +204,21 @@ pub(crate) enum SpawnKind {
     TrySpawn,
     /// `try_spawn_in_place!`: the same for `spawn_in_place!`.
     TryInPlace,
+    /// `spawn_when_free!`: a future that waits for a free slot of the scope's limit, then
+    /// starts the child (errgroup's blocking `Go`).
+    WhenFree,
+    /// `spawn_in_place_when_free!`: the same for `spawn_in_place!`.
+    InPlaceWhenFree,
 }
 
 impl SpawnKind {
-    pub(crate) const ALL: [SpawnKind; 4] = [
+    pub(crate) const ALL: [SpawnKind; 6] = [
         SpawnKind::Spawn,
         SpawnKind::InPlace,
         SpawnKind::TrySpawn,
         SpawnKind::TryInPlace,
+        SpawnKind::WhenFree,
+        SpawnKind::InPlaceWhenFree,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<SpawnKind> {
@@ -226,6 +233,8 @@ impl SpawnKind {
             SpawnKind::InPlace => "spawn_in_place!",
             SpawnKind::TrySpawn => "try_spawn!",
             SpawnKind::TryInPlace => "try_spawn_in_place!",
+            SpawnKind::WhenFree => "spawn_when_free!",
+            SpawnKind::InPlaceWhenFree => "spawn_in_place_when_free!",
         }
     }
 
@@ -238,17 +247,33 @@ impl SpawnKind {
             (SpawnKind::InPlace, true) => "spawn_in_place_named",
             (SpawnKind::TrySpawn, _) => "try_spawn",
             (SpawnKind::TryInPlace, _) => "try_spawn_in_place",
+            (SpawnKind::WhenFree, _) => "spawn_when_free",
+            (SpawnKind::InPlaceWhenFree, _) => "spawn_in_place_when_free",
         }
     }
 
     /// Whether the child runs on the runtime (so it must be `Send + 'static`).
     pub(crate) fn is_spawned(self) -> bool {
-        matches!(self, SpawnKind::Spawn | SpawnKind::TrySpawn)
+        matches!(
+            self,
+            SpawnKind::Spawn | SpawnKind::TrySpawn | SpawnKind::WhenFree
+        )
     }
 
-    /// Whether it may be refused (and so takes no name).
-    pub(crate) fn is_try(self) -> bool {
-        matches!(self, SpawnKind::TrySpawn | SpawnKind::TryInPlace)
+    /// Whether it is `spawn!` or `spawn_in_place!` (the others take no name, and a race has
+    /// neither refusal nor waiting admission).
+    pub(crate) fn is_plain(self) -> bool {
+        matches!(self, SpawnKind::Spawn | SpawnKind::InPlace)
+    }
+
+    /// The in-place form of the same macro (for a hint about borrowing).
+    pub(crate) fn in_place(self) -> SpawnKind {
+        match self {
+            SpawnKind::Spawn => SpawnKind::InPlace,
+            SpawnKind::TrySpawn => SpawnKind::TryInPlace,
+            SpawnKind::WhenFree => SpawnKind::InPlaceWhenFree,
+            other => other,
+        }
     }
 }
 
@@ -272,7 +297,7 @@ impl SpawnArgs {
             if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
                 let fork = input.fork();
                 let key: Ident = fork.parse()?;
-                if key == "name" && kind.is_try() {
+                if key == "name" && !kind.is_plain() {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(

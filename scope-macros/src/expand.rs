@@ -494,7 +494,7 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
         }
         Some(Hidden::Race) => {
             let msg = format!(
-                "`{m}` in a `first_ok` scope: a race cannot refuse a candidate\n\
+                "`{m}` in a `first_ok` scope: a race neither refuses nor holds back a candidate\n\
                  help: use `{}` (a race admits every candidate, in spawn order under a `limit`)",
                 if kind.is_spawned() {
                     "spawn!"

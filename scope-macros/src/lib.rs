@@ -68,6 +68,19 @@ pub fn try_spawn_in_place(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::TryInPlace, input.into()).into()
 }
 
+/// Waits for a free slot of the enclosing scope's limit, then starts a child on the tokio
+/// runtime: `spawn_when_free!(fut).await?` (errgroup's blocking `Go`). See the `scope` crate.
+#[proc_macro]
+pub fn spawn_when_free(input: TokenStream) -> TokenStream {
+    expand::spawn(ast::SpawnKind::WhenFree, input.into()).into()
+}
+
+/// `spawn_when_free!` for an in-place child. See the `scope` crate.
+#[proc_macro]
+pub fn spawn_in_place_when_free(input: TokenStream) -> TokenStream {
+    expand::spawn(ast::SpawnKind::InPlaceWhenFree, input.into()).into()
+}
+
 /// Declares typed slots: `slot!(pub static REQUEST_ID: String);`. See the `scope` crate.
 #[proc_macro]
 pub fn slot(input: TokenStream) -> TokenStream {

@@ -275,7 +275,7 @@ impl Rewriter {
             let hidden = Hidden::Nested.to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         }
-        if self.race && kind.is_try() {
+        if self.race && !kind.is_plain() {
             let hidden = Hidden::Race.to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         }
@@ -297,11 +297,7 @@ impl Rewriter {
                      help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
                      use `{in_place}(..)`, whose children may borrow from outside the scope",
                     m = kind.macro_name(),
-                    in_place = if kind.is_try() {
-                        "try_spawn_in_place!"
-                    } else {
-                        "spawn_in_place!"
-                    },
+                    in_place = kind.in_place().macro_name(),
                 );
                 return syn::Error::new(local.span(), msg).to_compile_error();
             }

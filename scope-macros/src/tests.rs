@@ -645,7 +645,34 @@ fn try_spawn_in_a_race_is_an_error() {
     ));
     assert!(out.contains("try_spawn ! (@ race)"), "{out}");
     let out = norm(&expand::spawn(SpawnKind::TrySpawn, quote!(@race)));
-    assert!(out.contains("a race cannot refuse a candidate"), "{out}");
+    assert!(
+        out.contains("a race neither refuses nor holds back a candidate"),
+        "{out}"
+    );
+    let out = norm(&expand::spawn(SpawnKind::WhenFree, quote!(@race)));
+    assert!(
+        out.contains("`spawn_when_free!` in a `first_ok` scope"),
+        "{out}"
+    );
+}
+
+#[test]
+fn spawn_when_free_waits_for_a_slot_and_takes_no_name() {
+    let out = norm(&expand::spawn(
+        SpawnKind::WhenFree,
+        quote!(@scope __scope, fut),
+    ));
+    assert_eq!(out, "__scope . spawn_when_free (fut)");
+    let out = norm(&expand::spawn(
+        SpawnKind::InPlaceWhenFree,
+        quote!(@scope __scope, fut),
+    ));
+    assert_eq!(out, "__scope . spawn_in_place_when_free (fut)");
+    let out = norm(&expand::spawn(
+        SpawnKind::WhenFree,
+        quote!(@scope __scope, name = "x", fut),
+    ));
+    assert!(out.contains("`spawn_when_free!` takes no name"), "{out}");
 }
 
 #[test]

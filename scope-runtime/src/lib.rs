@@ -47,8 +47,9 @@ pub use crate::patterns::{
     AnyError, Backoff, Restart, Retry, RetryIf, Supervisor, SupervisorAction, SupervisorEvent,
 };
 pub use crate::scope::{
-    AllFailures, Child, FirstFailure, HasOutput, Local, LocalRace, LocalScope, Mode, Never, Race,
-    Run, Scope, Sendable, TaskOutput,
+    for_each, map, map_stream, AllFailures, Child, ChildSet, Finished, FirstFailure, HasOutput,
+    InPlace, Local, LocalRace, LocalScope, Map, Mode, Never, Race, Reserve, Reserved, Run, Scope,
+    Sendable, Spawned, TaskOutput,
 };
 pub use crate::service::{DrainError, Service, ServiceConfig};
 pub use crate::slot::Slot;

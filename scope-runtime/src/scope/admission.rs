@@ -17,17 +17,95 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::tracker::TaskHandle;
-use crate::sync::Mutex;
+use crate::sync::{AtomicU64, AtomicU8, AtomicWaker, Mutex, Ordering};
 
 /// A child waiting for admission.
 pub(crate) enum Queued {
     /// A spawned child: calling it starts the child on the runtime; dropping it, never. The
     /// ticket is shared with its handle.
-    Spawn(Arc<Ticket>, Box<dyn FnOnce() + Send>),
+    Spawn(Arc<Ticket>, Box<dyn FnOnce(Seq) + Send>),
     /// The next in-place child of the scope's local queue.
     InPlace,
+    /// A spawning loop waiting for a slot before it creates its next child.
+    Waiter(Arc<Waiter>),
 }
 
+/// A spawning loop waiting for a slot ([`Scope::reserve`](crate::Scope::reserve)).
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    /// `WAITING`, `GRANTED` (it holds a slot now) or `REFUSED` (admission closed).
+    state: AtomicU8,
+    /// Its place in the start window, once granted.
+    seq: AtomicU64,
+    waker: AtomicWaker,
+}
+
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const REFUSED: u8 = 2;
+
+impl Default for Waiter {
+    fn default() -> Self {
+        Waiter {
+            state: AtomicU8::new(WAITING),
+            seq: AtomicU64::new(NO_SEQ),
+            waker: AtomicWaker::default(),
+        }
+    }
+}
+
+impl Waiter {
+    /// Hands it a slot at place `seq` (or refuses it), and wakes it.
+    pub(crate) fn answer(&self, granted: bool, seq: Seq) {
+        // Relaxed: published by the Release store below.
+        self.seq.store(seq, Ordering::Relaxed);
+        // Release: the waiter's Acquire load sees the answer and what preceded it.
+        self.state
+            .store(if granted { GRANTED } else { REFUSED }, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Its place in the start window (after it was granted).
+    pub(crate) fn seq(&self) -> Seq {
+        // Relaxed: read after the Acquire load that saw it granted.
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    /// Whether it was handed a slot.
+    pub(crate) fn is_granted(&self) -> bool {
+        // Acquire: pairs with the Release store in `answer`.
+        self.state.load(Ordering::Acquire) == GRANTED
+    }
+
+    /// `Some(true)` once granted, `Some(false)` once refused; registers `waker` otherwise.
+    pub(crate) fn poll(&self, waker: &std::task::Waker) -> Option<bool> {
+        self.waker.register(waker);
+        // Acquire: pairs with the Release store in `answer`.
+        match self.state.load(Ordering::Acquire) {
+            GRANTED => Some(true),
+            REFUSED => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A spawned child's place in the start window (see [`Admission`]); [`NO_SEQ`] for children
+/// that have none (in-place children, which start when admitted, and scopes without a limit).
+pub(crate) type Seq = u64;
+
+/// No place in the start window.
+pub(crate) const NO_SEQ: Seq = Seq::MAX;
+
+/// A child let through, with its place in the start window.
+pub(crate) struct Admitted(pub(crate) Queued, pub(crate) Seq);
+
+/// Admission to a scope's limit.
+///
+/// With a limit, a child takes a slot when it is let through and gives it back when it ends;
+/// it also takes a place in the *start window*, given back once it has started (first
+/// polled). The runtime may leave a spawned task unpolled for a while; the window keeps the
+/// other slots from admitting children far beyond it meanwhile, so that no child starts more
+/// than the limit's number of places away from its spawn position.
 pub(crate) struct Admission {
     /// The scope's limit of running children, if it has one.
     limit: Option<usize>,
@@ -42,6 +120,36 @@ struct State {
     /// Children holding a slot of the limit (counted only with a limit).
     running: usize,
     queue: VecDeque<Queued>,
+    window: Window,
+}
+
+/// The places of spawned children let through but perhaps not yet started: `base` is the
+/// oldest place not yet started, `marks[i]` whether place `base + i` has started.
+#[derive(Default)]
+struct Window {
+    base: Seq,
+    marks: VecDeque<bool>,
+}
+
+impl Window {
+    fn open(&mut self) -> Seq {
+        let seq = self.base + self.marks.len() as Seq;
+        self.marks.push_back(false);
+        seq
+    }
+
+    fn mark(&mut self, seq: Seq) {
+        let Some(i) = seq.checked_sub(self.base) else {
+            return;
+        };
+        if let Some(m) = usize::try_from(i).ok().and_then(|i| self.marks.get_mut(i)) {
+            *m = true;
+        }
+        while self.marks.front() == Some(&true) {
+            self.marks.pop_front();
+            self.base += 1;
+        }
+    }
 }
 
 impl Admission {
@@ -53,6 +161,7 @@ impl Admission {
                 closed: false,
                 running: 0,
                 queue: VecDeque::new(),
+                window: Window::default(),
             }),
         }
     }
@@ -61,19 +170,44 @@ impl Admission {
         self.limit.is_some()
     }
 
-    fn admissible(&self, s: &State) -> bool {
-        s.started && !s.closed && s.queue.is_empty() && self.limit.is_none_or(|n| s.running < n)
+    /// A slot is free and the start window has room.
+    fn room(&self, s: &State) -> bool {
+        self.limit
+            .is_none_or(|n| s.running < n && s.window.marks.len() < n)
     }
 
-    /// Takes a slot now if a child may start now: the scope is running, nothing waits before
-    /// it, and (with a limit) a slot is free.
-    pub(crate) fn try_admit(&self) -> bool {
-        let mut s = self.state.lock();
-        let now = self.admissible(&s);
-        if now && self.limit.is_some() {
-            s.running += 1;
+    fn admissible(&self, s: &State) -> bool {
+        s.started && !s.closed && s.queue.is_empty() && self.room(s)
+    }
+
+    /// Takes a slot, and (for a spawned child) a place in the start window.
+    fn grant(&self, s: &mut State, in_place: bool) -> Seq {
+        if self.limit.is_none() {
+            return NO_SEQ;
         }
-        now
+        s.running += 1;
+        if in_place {
+            NO_SEQ
+        } else {
+            s.window.open()
+        }
+    }
+
+    /// The first child waiting, let through if it may start now.
+    fn next(&self, s: &mut State) -> Option<Admitted> {
+        if !s.started || s.closed || !self.room(s) {
+            return None;
+        }
+        let q = s.queue.pop_front()?;
+        let seq = self.grant(s, matches!(q, Queued::InPlace));
+        Some(Admitted(q, seq))
+    }
+
+    /// Takes a slot now (for a spawned child, with a limit) if a child may start now: the
+    /// scope is running, nothing waits before it, and a slot is free.
+    pub(crate) fn try_admit(&self) -> Option<Seq> {
+        let mut s = self.state.lock();
+        self.admissible(&s).then(|| self.grant(&mut s, false))
     }
 
     /// Whether a new child would find a free slot (for `try_spawn`): with a limit, fewer
@@ -84,49 +218,75 @@ impl Admission {
             .is_none_or(|n| s.running.saturating_add(s.queue.len()) < n)
     }
 
-    /// A new child arrives: `Ok(Some(q))` starts it now (it holds a slot, with a limit),
+    /// A new child arrives: `Ok(Some(..))` starts it now (it holds a slot, with a limit),
     /// `Ok(None)` queued it, `Err(q)` hands it back because admission is closed (drop it).
-    pub(crate) fn arrive(&self, q: Queued) -> Result<Option<Queued>, Queued> {
+    pub(crate) fn arrive(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
         let mut s = self.state.lock();
         if s.closed {
             return Err(q);
         }
         if self.admissible(&s) {
-            if self.limit.is_some() {
-                s.running += 1;
-            }
-            return Ok(Some(q));
+            let seq = self.grant(&mut s, matches!(q, Queued::InPlace));
+            return Ok(Some(Admitted(q, seq)));
         }
         s.queue.push_back(q);
         Ok(None)
     }
 
     /// The scope starts running: the children to start now, in spawn order.
-    pub(crate) fn start(&self) -> Vec<Queued> {
+    pub(crate) fn start(&self) -> Vec<Admitted> {
         let mut s = self.state.lock();
         s.started = true;
-        let mut now = Vec::new();
-        while !s.closed && self.limit.is_none_or(|n| s.running < n) {
-            let Some(q) = s.queue.pop_front() else { break };
-            if self.limit.is_some() {
-                s.running += 1;
-            }
-            now.push(q);
-        }
-        now
+        std::iter::from_fn(|| self.next(&mut s)).collect()
     }
 
     /// A child holding a slot has ended: the slot passes to the first child waiting (returned,
     /// to be started by the caller), or is freed. Nothing is handed on once closed.
-    pub(crate) fn release(&self) -> Option<Queued> {
+    pub(crate) fn release(&self) -> Option<Admitted> {
         let mut s = self.state.lock();
-        if !s.closed && s.started {
-            if let Some(next) = s.queue.pop_front() {
-                return Some(next);
-            }
-        }
         s.running = s.running.saturating_sub(1);
-        None
+        self.next(&mut s)
+    }
+
+    /// The spawned child at place `seq` has started (or will never start): the window moves
+    /// on, and the children it lets through are returned, to be started by the caller.
+    pub(crate) fn started(&self, seq: Seq) -> Vec<Admitted> {
+        if seq == NO_SEQ {
+            return Vec::new();
+        }
+        let mut s = self.state.lock();
+        s.window.mark(seq);
+        std::iter::from_fn(|| self.next(&mut s)).collect()
+    }
+
+    /// A spawning loop asks for a slot: `Ok(Some(seq))` it holds one now (and the place
+    /// `seq`), `Ok(None)` it waits in the queue (answered through `waiter`), `Err(())`
+    /// admission is closed.
+    pub(crate) fn reserve(&self, waiter: &Arc<Waiter>) -> Result<Option<Seq>, ()> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(());
+        }
+        if self.admissible(&s) {
+            return Ok(Some(self.grant(&mut s, false)));
+        }
+        s.queue.push_back(Queued::Waiter(Arc::clone(waiter)));
+        Ok(None)
+    }
+
+    /// A waiting spawning loop gave up (its future was dropped): takes it out of the queue.
+    /// `false` if it was no longer there (it was answered meanwhile).
+    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter>) -> bool {
+        let mut s = self.state.lock();
+        let Some(i) = s
+            .queue
+            .iter()
+            .position(|q| matches!(q, Queued::Waiter(w) if Arc::ptr_eq(w, waiter)))
+        else {
+            return false;
+        };
+        s.queue.remove(i);
+        true
     }
 
     /// Takes a queued spawned child out of the queue (its handle cancelled it before it

@@ -64,10 +64,13 @@
 pub(crate) mod admission;
 mod child;
 mod in_place;
+mod map;
 mod mode;
 mod outcome;
 mod race;
+mod reserve;
 mod run;
+mod set;
 mod spawn;
 pub(crate) mod tracker;
 
@@ -82,12 +85,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::admission::{Admission, Queued, Ticket};
+use self::admission::{Admission, Admitted, Queued, Seq, Ticket, NO_SEQ};
 pub use self::child::Child;
+pub use self::map::{for_each, map, map_stream, InPlace, Map, Spawned};
 pub use self::mode::{Local, LocalScope, Mode, Sendable};
 pub use self::outcome::{AllFailures, FirstFailure, HasOutput, Never, TaskOutput};
 pub use self::race::{LocalRace, Race};
+pub use self::reserve::Reserve;
 pub use self::run::Run;
+pub use self::set::{ChildSet, Finished};
 use self::spawn::OkOf;
 use self::tracker::{Enclosing, TaskHandle, Tracker};
 use crate::cause::Cause;
@@ -262,14 +268,21 @@ impl<E> Shared<E> {
     /// Closes admission: nothing queued starts any more; the queued children are dropped
     /// here (outside every lock) and their handles learn they never ran.
     pub(crate) fn close_admission(&self) {
-        let queued = self.admission.close();
-        drop(queued);
+        for q in self.admission.close() {
+            match q {
+                // A waiting spawning loop learns that no slot will come.
+                Queued::Waiter(waiter) => waiter.answer(false, NO_SEQ),
+                other => drop(other),
+            }
+        }
     }
 
     /// Starts a child handed a slot (or let through at the run's start).
-    pub(crate) fn start_queued(&self, q: Queued) {
+    pub(crate) fn start_queued(&self, admitted: Admitted) {
+        let Admitted(q, seq) = admitted;
         match q {
-            Queued::Spawn(_, start) => start(),
+            Queued::Spawn(_, start) => start(seq),
+            Queued::Waiter(waiter) => waiter.answer(true, seq),
             Queued::InPlace => {
                 // Release: the run's Acquire swap sees the entry pushed before it.
                 self.in_place_admitted.fetch_add(1, Ordering::Release);
@@ -286,6 +299,14 @@ impl<E> Shared<E> {
         }
         if let Some(next) = self.admission.release() {
             self.start_queued(next);
+        }
+    }
+
+    /// The spawned child at place `seq` of the start window has started (or never will): the
+    /// children the window now lets through start.
+    pub(crate) fn child_started(&self, seq: Seq) {
+        for admitted in self.admission.started(seq) {
+            self.start_queued(admitted);
         }
     }
 
@@ -530,6 +551,139 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
     }
 }
 
+/// A slot of a scope's limit, held until a child is spawned into it (or it is dropped, which
+/// hands it on). Without a limit it holds nothing and only stands for "a child may start".
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new().limit(1));
+/// let out = s
+///     .run(async {
+///         let slot = s.reserve().await?;
+///         drop(slot); // not needed after all: the slot passes on
+///         let slot = s.reserve().await?;
+///         slot.spawn_named("only", async { Ok::<_, Interrupted>(7) }).await
+///     })
+///     .await;
+/// assert_eq!(out.unwrap(), 7);
+/// # });
+/// ```
+pub struct Reserved<'s, 'env, E, M: Mode> {
+    scope: &'s Scope<'s, 'env, E, M>,
+    /// It holds a slot of the limit (`false` without a limit, or once spawned into).
+    slot: bool,
+    /// Its place in the start window (`NO_SEQ` without a limit, or once spawned into).
+    seq: Seq,
+}
+
+impl<'s, 'env, E, M: Mode> Reserved<'s, 'env, E, M> {
+    fn new(scope: &'s Scope<'s, 'env, E, M>, slot: bool, seq: Seq) -> Self {
+        Reserved { scope, slot, seq }
+    }
+
+    /// Hands the slot (and the place) over to a child being spawned: the child gives them
+    /// back when it starts and ends.
+    fn take(mut self) -> spawn::Admit {
+        spawn::Admit::Held {
+            slot: std::mem::take(&mut self.slot),
+            seq: std::mem::replace(&mut self.seq, NO_SEQ),
+        }
+    }
+}
+
+impl<'s, 'env, E, M> Reserved<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// Spawns a child on the runtime into the reserved slot (see [`Scope::spawn`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// let out = s
+    ///     .run(async { s.reserve().await?.spawn(async { Ok::<_, Interrupted>(2) }).await })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), 2);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(self, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        self.spawn_with(TaskInfo::here(None), fut)
+    }
+
+    /// [`spawn`](Reserved::spawn) with a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     let child = s.reserve().await?.spawn_named("first", async { Ok::<_, Interrupted>(()) });
+    ///     assert_eq!(child.info().name(), Some("first"));
+    ///     child.await
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(self, name: impl Into<Cow<'static, str>>, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        self.spawn_with(TaskInfo::here(Some(name.into())), fut)
+    }
+
+    fn spawn_with<F>(self, info: TaskInfo, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let scope = self.scope;
+        match scope.spawn_inner(info, fut, self.take()) {
+            Ok(child) => child,
+            Err(e) => unreachable!("a reserved spawn refuses only through its handle: {e}"),
+        }
+    }
+}
+
+impl<E, M: Mode> Drop for Reserved<'_, '_, E, M> {
+    fn drop(&mut self) {
+        let shared = &self.scope.shared;
+        // Never spawned into: its place and its slot pass on.
+        shared.child_started(self.seq);
+        if self.slot {
+            shared.release_slot();
+        }
+    }
+}
+
+impl<E, M: Mode> fmt::Debug for Reserved<'_, '_, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reserved")
+            .field("scope", &self.scope.shared.info)
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
 // The public methods of a scope live here, with the type, so that the compiler names them
 // `Scope::spawn` (not by the file they would otherwise sit in) when a bound of theirs fails;
 // the machinery they call is in `spawn.rs` and `run.rs`.
@@ -577,7 +731,7 @@ where
         OkOf<F, E>: Send + 'static,
     {
         let info = TaskInfo::here(None);
-        match self.spawn_inner(info, fut, false) {
+        match self.spawn_inner(info, fut, spawn::Admit::Queue) {
             Ok(child) => child,
             Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
         }
@@ -618,7 +772,7 @@ where
         OkOf<F, E>: Send + 'static,
     {
         let info = TaskInfo::here(Some(name.into()));
-        match self.spawn_inner(info, fut, false) {
+        match self.spawn_inner(info, fut, spawn::Admit::Queue) {
             Ok(child) => child,
             Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
         }
@@ -655,7 +809,79 @@ where
         F::Output: TaskOutput<E>,
         OkOf<F, E>: Send + 'static,
     {
-        self.spawn_inner(TaskInfo::here(None), fut, true)
+        self.spawn_inner(TaskInfo::here(None), fut, spawn::Admit::Refuse)
+    }
+
+    /// Waits for a free slot of the scope's [limit](crate::Config::limit), then hands it over
+    /// as a [`Reserved`] to spawn a child into: errgroup's blocking `Go`. A spawning loop that
+    /// reserves before it creates each child holds at most as many children as the limit,
+    /// however many items it goes through. Slots are handed out in the order they were asked
+    /// for, after the children already queued. Without a limit it resolves at once.
+    ///
+    /// Resolves to [`Interrupted::NotStarted`] if the scope closes first (a failure under
+    /// fail-fast, a cancellation), so that `?` ends the loop.
+    ///
+    /// # Examples
+    ///
+    /// A million items, sixteen at a time, never more than sixteen futures alive:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(16));
+    /// s.run(async {
+    ///     for item in 0..1_000u64 {
+    ///         let slot = s.reserve().await?;
+    ///         slot.spawn(async move { Ok::<_, Interrupted>(item * 2) });
+    ///     }
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn reserve(&'s self) -> Reserve<'s, 'env, E, M> {
+        Reserve::new(self)
+    }
+
+    /// [`reserve`](Scope::reserve), then [`spawn`](Scope::spawn) into the slot: waits until
+    /// the child can start, then starts it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(4));
+    /// let total = s
+    ///     .run(async {
+    ///         let mut handles = Vec::new();
+    ///         for i in 1..=100u64 {
+    ///             handles.push(s.spawn_when_free(async move { Ok::<_, Interrupted>(i) }).await?);
+    ///         }
+    ///         let mut total = 0;
+    ///         for h in handles {
+    ///             total += h.await?;
+    ///         }
+    ///         Ok::<_, Interrupted>(total)
+    ///     })
+    ///     .await;
+    /// assert_eq!(total.unwrap(), 5050);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_when_free<F>(
+        &'s self,
+        fut: F,
+    ) -> impl Future<Output = Result<Child<'s, OkOf<F, E>>, Interrupted>> + use<'s, 'env, E, M, F>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
+        let info = TaskInfo::here(None);
+        let reserve = self.reserve();
+        async move { Ok(reserve.await?.spawn_with(info, fut)) }
     }
 }
 
@@ -698,7 +924,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 OkOf<F, E>: $($send +)? 'env,
             {
-                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t))
+                self.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), spawn::Admit::Queue)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) with a name.
@@ -734,7 +960,7 @@ macro_rules! in_place_methods {
                 F::Output: TaskOutput<E>,
                 OkOf<F, E>: $($send +)? 'env,
             {
-                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t))
+                self.in_place_boxed(TaskInfo::here(Some(name.into())), fut, |t| Box::pin(t), spawn::Admit::Queue)
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
@@ -770,7 +996,86 @@ macro_rules! in_place_methods {
             {
                 let info = TaskInfo::here(None);
                 self.try_in_place_check()?;
-                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t)))
+                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), spawn::Admit::Queue))
+            }
+
+            /// [`reserve`](Scope::reserve), then
+            /// [`spawn_in_place`](Self::spawn_in_place) into the slot.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let lines = vec!["a", "bb", "ccc"];
+            /// let s = &Scope::new(Config::new().limit(2));
+            /// let out = s
+            ///     .run(async {
+            ///         let mut handles = Vec::new();
+            ///         for line in &lines {
+            ///             // Borrows `lines`; at most two at a time.
+            ///             handles.push(s.spawn_in_place_when_free(async move { Ok::<_, Interrupted>(line.len()) }).await?);
+            ///         }
+            ///         let mut total = 0;
+            ///         for h in handles {
+            ///             total += h.await?;
+            ///         }
+            ///         Ok::<_, Interrupted>(total)
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap(), 6);
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place_when_free<F>(
+                &'s self,
+                fut: F,
+            ) -> impl Future<Output = Result<Child<'s, OkOf<F, E>>, Interrupted>> + use<'s, 'env, E, F>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                let info = TaskInfo::here(None);
+                let reserve = self.reserve();
+                async move {
+                    let reserved = reserve.await?;
+                    let admit = reserved.take();
+                    Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), admit))
+                }
+            }
+        }
+
+        impl<'s, 'env, E> Reserved<'s, 'env, E, $mode>
+        where
+            E: From<Interrupted> + fmt::Display + Send + 'static,
+        {
+            /// Starts an in-place child into the reserved slot (see
+            /// [`Scope::spawn_in_place`]).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Interrupted, Scope};
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let word = String::from("borrowed");
+            /// let s = &Scope::new(Config::new().limit(1));
+            /// let out = s
+            ///     .run(async { s.reserve().await?.spawn_in_place(async { Ok::<_, Interrupted>(word.len()) }).await })
+            ///     .await;
+            /// assert_eq!(out.unwrap(), 8);
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place<F>(self, fut: F) -> Child<'s, OkOf<F, E>>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E>,
+                OkOf<F, E>: $($send +)? 'env,
+            {
+                let scope = self.scope;
+                let admit = self.take();
+                scope.in_place_boxed(TaskInfo::here(None), fut, |t| Box::pin(t), admit)
             }
         }
 

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use super::admission::{Queued, Ticket};
+use super::admission::{Admitted, Queued, Seq, Ticket, NO_SEQ};
 use super::child::Child;
 use super::mode::Mode;
 use super::outcome::TaskOutput;
@@ -65,6 +65,30 @@ impl<T> Deliver<T> for Channel<T> {
     }
 }
 
+/// How a new child is admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Now if it may start, else queued behind the others (`spawn`).
+    Queue,
+    /// Now, or refused with a typed error (`try_spawn`).
+    Refuse,
+    /// Now, into a slot already reserved (`slot`: it holds a slot of the limit; `seq`: its
+    /// place in the start window).
+    Held { slot: bool, seq: Seq },
+}
+
+impl Admit {
+    /// Gives back a reserved slot (and place) the child will not use (it was refused).
+    fn release<E>(self, shared: &Shared<E>) {
+        if let Admit::Held { slot, seq } = self {
+            shared.child_started(seq);
+            if slot {
+                shared.release_slot();
+            }
+        }
+    }
+}
+
 /// It has been polled (it started running).
 const STARTED: u8 = 1;
 /// It completed and delivered its outcome.
@@ -100,6 +124,9 @@ pin_project_lite::pin_project! {
         info: TaskInfo,
         deliver: D,
         flags: u8,
+        // Its place in the scope's start window (`NO_SEQ` if none), given back at its first
+        // poll.
+        seq: Seq,
     }
 
     impl<F, E, D> PinnedDrop for ChildTask<F, E, D>
@@ -139,6 +166,7 @@ pin_project_lite::pin_project! {
                     }
                 };
                 this.deliver.dropped(out);
+                shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
                     shared.release_slot();
                 }
@@ -186,6 +214,7 @@ where
             info,
             deliver,
             flags,
+            seq: NO_SEQ,
         }
     }
 }
@@ -220,6 +249,11 @@ where
                 None => return Poll::Pending,
             }
         };
+        if *this.seq != NO_SEQ {
+            // Its first poll is done: its place in the start window passes on.
+            this.shared
+                .child_started(std::mem::replace(this.seq, NO_SEQ));
+        }
         if let Ok(Poll::Pending) = polled {
             return Poll::Pending;
         }
@@ -273,6 +307,7 @@ where
     D: Deliver<OkOf<F, E>>,
 {
     *this.flags |= DONE;
+    this.shared.child_started(*this.seq);
     let mut fut = this.fut;
     let out = match catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
         Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
@@ -313,6 +348,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         cx: Cx,
         fut: Pin<Box<M::Task<'env>>>,
         rx: oneshot::Receiver<Result<T, Interrupted>>,
+        admit: Admit,
     ) -> Child<'s, T>
     where
         E: Send + 'static,
@@ -331,8 +367,14 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         if let Some(fut) = rejected {
             // Closed meanwhile: dropped unstarted (outside the lock); `rx` learns why.
             drop(fut);
+            admit.release(shared);
+        } else if let Admit::Held { seq, .. } = admit {
+            // Into a reserved slot: an in-place child starts at its admission, so its place
+            // in the start window passes on at once.
+            shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
+            shared.child_started(seq);
         } else if !shared.admission.is_limited() {
-            shared.start_queued(Queued::InPlace);
+            shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
             match shared.admission.arrive(Queued::InPlace) {
                 Ok(Some(now)) => shared.start_queued(now),
@@ -348,7 +390,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         &'s self,
         info: TaskInfo,
         fut: F,
-        refuse: bool,
+        admit: Admit,
     ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -357,7 +399,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
         let shared: &Arc<Shared<E>> = &self.shared;
-        if refuse {
+        if admit == Admit::Refuse {
             if self.is_closed() {
                 return Err(SpawnError::Closed);
             }
@@ -367,25 +409,28 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to spawn on: it runs in place, on the scope's own task.
-            return Ok(self.in_place_boxed(info, fut, M::boxed_send));
+            return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit));
         };
         let cx = shared.cx.child();
         if shared.cx.is_cancelled() {
+            admit.release(shared);
             return Ok(self.refused(info, &cx));
         }
         // A unit of live work, here and in every enclosing scope, before anything starts.
         if shared.tracker.enter().is_err() {
+            admit.release(shared);
             return Ok(self.refused(info, &cx));
         }
         let limited = shared.admission.is_limited();
-        let now = if limited {
-            shared.admission.try_admit()
-        } else {
-            shared.tracker.is_started()
+        let now = match admit {
+            Admit::Held { slot: true, seq } => Some(seq),
+            _ if limited => shared.admission.try_admit(),
+            _ => shared.tracker.is_started().then_some(NO_SEQ),
         };
-        if now {
+        if let Some(seq) = now {
             let flags = if limited { UNIT | SLOT } else { UNIT };
-            let task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Direct, flags);
+            let mut task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Direct, flags);
+            task.seq = seq;
             let handle = runtime.spawn(task);
             register(shared, handle.abort_handle());
             return Ok(Child::spawned(cx, info, handle, &**shared));
@@ -418,6 +463,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         info: TaskInfo,
         fut: F,
         boxed: B,
+        admit: Admit,
     ) -> Child<'s, OkOf<F, E>>
     where
         F: Future + 'env,
@@ -429,11 +475,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let shared: &Arc<Shared<E>> = &self.shared;
         let cx = shared.cx.child();
         if self.is_closed() {
+            admit.release(shared);
             return self.refused(info, &cx);
         }
         let (tx, rx) = oneshot::channel();
         let task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Channel(Some(tx)), 0);
-        self.push_in_place(info, cx, boxed(task), rx)
+        self.push_in_place(info, cx, boxed(task), rx, admit)
     }
 }
 
@@ -449,18 +496,19 @@ fn start_later<F, E>(
     ticket: Arc<Ticket>,
     task: ChildTask<F, E, Channel<OkOf<F, E>>>,
     limited: bool,
-) -> impl FnOnce() + Send + 'static
+) -> impl FnOnce(Seq) + Send + 'static
 where
     F: Future + Send + 'static,
     F::Output: TaskOutput<E>,
     OkOf<F, E>: Send + 'static,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
-    move || {
+    move |seq| {
         let mut task = task;
         if limited {
-            // Admission handed it a slot.
+            // Admission handed it a slot, and a place in the start window.
             task.flags |= SLOT;
+            task.seq = seq;
         }
         if !ticket.may_start() {
             // Aborted while it waited: dropped unstarted (its slot passes on).

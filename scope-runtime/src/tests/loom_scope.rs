@@ -13,7 +13,7 @@ use std::task::Poll;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::scope::admission::{Abort, Admission, Queued, Ticket};
+use crate::scope::admission::{Abort, Admission, Admitted, Queued, Ticket};
 use crate::scope::tracker::{Enclosing, Tracker};
 
 /// An owner of a tracker (a scope or a service, in the runtime).
@@ -192,12 +192,15 @@ fn loom_a_slot_handed_on_racing_the_close() {
     loom::model(|| {
         let admission = Arc::new(Admission::new(Some(1)));
         assert!(admission.start().is_empty());
-        assert!(admission.try_admit(), "the first child takes the one slot");
+        assert!(
+            admission.try_admit().is_some(),
+            "the first child takes the one slot"
+        );
         let started = Arc::new(AtomicUsize::new(0));
         let s = Arc::clone(&started);
         let queued = Queued::Spawn(
             Arc::new(Ticket::default()),
-            Box::new(move || {
+            Box::new(move |_| {
                 s.fetch_add(1, Ordering::SeqCst);
             }),
         );
@@ -205,8 +208,8 @@ fn loom_a_slot_handed_on_racing_the_close() {
         let releaser = {
             let admission = Arc::clone(&admission);
             thread::spawn(move || {
-                if let Some(Queued::Spawn(_, start)) = admission.release() {
-                    start();
+                if let Some(Admitted(Queued::Spawn(_, start), seq)) = admission.release() {
+                    start(seq);
                 }
             })
         };
@@ -223,5 +226,47 @@ fn loom_a_slot_handed_on_racing_the_close() {
             admission.release().is_none(),
             "nothing starts after the close"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The start window moving (a child's first poll) racing a slot handed on (another child's
+// end): the queued child starts exactly once, whichever lets it through.
+
+#[test]
+fn loom_the_start_window_moving_racing_a_slot_handed_on() {
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        assert!(admission.start().is_empty());
+        let first = admission.try_admit().expect("the one slot");
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = Arc::clone(&started);
+        let queued = Queued::Spawn(
+            Arc::new(Ticket::default()),
+            Box::new(move |_| {
+                s.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        assert!(matches!(admission.arrive(queued), Ok(None)), "queued");
+        let run = |admitted: Vec<Admitted>| {
+            for Admitted(q, seq) in admitted {
+                if let Queued::Spawn(_, start) = q {
+                    start(seq);
+                }
+            }
+        };
+        // The first child's first poll ends (its place passes on)...
+        let poller = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || run(admission.started(first)))
+        };
+        // ...while it ends (its slot passes on).
+        let ender = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || run(admission.release().into_iter().collect()))
+        };
+        poller.join().unwrap();
+        ender.join().unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 1, "started exactly once");
     });
 }

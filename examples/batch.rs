@@ -1,0 +1,98 @@
+//! A batch job, the errgroup pattern at scale: 10,000 items, at most 32 at a time, with a
+//! progress line, and the first error stopping the rest.
+//!
+//! `scope::map` pulls an item only when a slot is free (the batch holds 32 items' futures, not
+//! 10,000), runs each as a child of its own scope, returns the values in input order, and on
+//! the first error cancels the items in flight and starts no other: the error is what it
+//! returns. Progress comes from an in-place child that reads a counter while the map runs.
+//! Run it with `cargo run --example batch`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use scope::{scoped, spawn_in_place, Interrupted};
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("item {0} is corrupt")]
+    Corrupt(usize),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// What happened to the items of one batch.
+#[derive(Default)]
+struct Tally {
+    started: AtomicUsize,
+    done: AtomicUsize,
+    /// The highest index that ever started.
+    last_started: AtomicUsize,
+}
+
+/// Checks one item (a stand-in for real work: a little I/O, then a verdict).
+async fn check(index: usize, corrupt: Option<usize>, tally: Arc<Tally>) -> Result<u64, BatchError> {
+    tally.started.fetch_add(1, Ordering::Relaxed);
+    tally.last_started.fetch_max(index, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_micros(200)).await;
+    if Some(index) == corrupt {
+        return Err(BatchError::Corrupt(index));
+    }
+    tally.done.fetch_add(1, Ordering::Relaxed);
+    Ok(index as u64 % 7)
+}
+
+/// Runs a batch of `n` items (with one corrupt item, or none), printing its progress.
+#[scoped]
+async fn batch(n: usize, corrupt: Option<usize>, tally: Arc<Tally>) -> Result<u64, BatchError> {
+    let progress = {
+        let tally = tally.clone();
+        spawn_in_place!(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let done = tally.done.load(Ordering::Relaxed);
+                eprint!("\rprocessed {done}/{n}");
+                if done >= n {
+                    eprintln!();
+                    return Ok::<_, BatchError>(());
+                }
+            }
+        })
+    };
+    let sums = scope::map(0..n, |i| check(i, corrupt, tally.clone()))
+        .limit(32)
+        .run()
+        .await;
+    progress.cancel("the batch is over");
+    eprintln!("\rprocessed {}/{n}", tally.done.load(Ordering::Relaxed));
+    Ok(sums?.iter().sum())
+}
+
+#[scope::main]
+async fn main() -> Result<(), BatchError> {
+    let tally = Arc::new(Tally::default());
+    let total = batch(10_000, None, tally.clone()).await?;
+    println!("10,000 items checked: checksum {total}");
+    assert_eq!(tally.done.load(Ordering::Relaxed), 10_000);
+    assert_eq!(total, (0..10_000u64).map(|i| i % 7).sum::<u64>());
+
+    let tally = Arc::new(Tally::default());
+    let err = batch(10_000, Some(4_321), tally.clone()).await.unwrap_err();
+    let started = tally.started.load(Ordering::Relaxed);
+    let last = tally.last_started.load(Ordering::Relaxed);
+    println!("stopped by \"{err}\": {started} items started, none past item {last}");
+    assert!(matches!(err, BatchError::Corrupt(4_321)));
+    // Items are admitted in order, 32 at a time: nothing far past the corrupt one started,
+    // and nothing at all once its failure was known.
+    assert!(last < 4_321 + 32, "item {last} started after the failure");
+    assert!(started < 10_000);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_batch_runs_and_its_claims_hold() {
+        super::main().unwrap();
+    }
+}

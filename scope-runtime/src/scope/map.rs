@@ -1,0 +1,493 @@
+//! The bounded parallel map and for-each: "process N items, at most K at a time, stop at the
+//! first error", as one call. Items are pulled lazily, one per free slot, so a million items
+//! cost as much memory as the limit; each item runs as a child of a scope of its own, so
+//! cancellation, deadlines, slots and panics behave as everywhere else.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+
+use futures_util::stream::{self, Stream, StreamExt};
+
+use super::mode::Sendable;
+use super::outcome::TaskOutput;
+use super::set::ChildSet;
+use super::{Reserved, Scope};
+use crate::config::Config;
+use crate::error::{Failures, Interrupted};
+
+/// Children on the runtime, in parallel (`Send + 'static`).
+#[derive(Debug)]
+pub enum Spawned {}
+
+/// Children polled in place by the map's own future (they may borrow).
+#[derive(Debug)]
+pub enum InPlace {}
+
+/// A bounded parallel map over a stream of items: see [`map`]. Configure it, then
+/// [`run`](Map::run) (fail-fast: the first error cancels the rest and is returned) or
+/// [`run_all`](Map::run_all) (every item runs; every failure is returned).
+///
+/// # Examples
+///
+/// ```
+/// use scope::Interrupted;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let lengths = scope::map(["a", "bb", "ccc"], |word| async move { Ok::<_, Interrupted>(word.len()) })
+///     .limit(2)
+///     .run()
+///     .await?;
+/// assert_eq!(lengths, [1, 2, 3]); // in input order
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
+#[must_use = "a map does nothing until it is run"]
+pub struct Map<S, F, K = Spawned> {
+    items: S,
+    f: F,
+    config: Config,
+    ordered: bool,
+    keep: bool,
+    _kind: PhantomData<fn() -> K>,
+}
+
+/// A bounded parallel map over anything iterable: each item goes through `f`, whose future
+/// runs as a child, at most [`limit`](Map::limit) at a time; the values come back in input
+/// order (or as they finish, with [`unordered`](Map::unordered)). Items are pulled only when
+/// a slot is free.
+///
+/// # Examples
+///
+/// The first error stops the rest and is returned:
+///
+/// ```
+/// use scope::Interrupted;
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("item {0} is bad")]
+///     Bad(u32),
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let out = scope::map(0..1_000u32, |i| async move {
+///     if i == 7 { Err(AppError::Bad(i)) } else { Ok(i * 2) }
+/// })
+/// .limit(4)
+/// .run()
+/// .await;
+/// assert_eq!(out.unwrap_err().to_string(), "item 7 is bad");
+/// # });
+/// ```
+#[track_caller]
+pub fn map<I, F, Fut>(items: I, f: F) -> Map<stream::Iter<I::IntoIter>, F>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future,
+{
+    map_stream(stream::iter(items), f)
+}
+
+/// [`map`] over a [`Stream`] of items, pulled one per free slot.
+///
+/// # Examples
+///
+/// ```
+/// use futures_util::stream;
+/// use scope::Interrupted;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let doubled = scope::map_stream(stream::iter(1..=3), |i| async move { Ok::<_, Interrupted>(i * 2) })
+///     .run()
+///     .await?;
+/// assert_eq!(doubled, [2, 4, 6]);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
+#[track_caller]
+pub fn map_stream<S, F, Fut>(items: S, f: F) -> Map<S, F>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Fut: Future,
+{
+    Map {
+        items,
+        f,
+        config: Config::new().name("map"),
+        ordered: true,
+        keep: true,
+        _kind: PhantomData,
+    }
+}
+
+/// A bounded parallel for-each: [`map`] without the values (nothing is kept per item).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use scope::Interrupted;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&seen);
+/// scope::for_each(0..100, move |_| {
+///     let counter = Arc::clone(&counter);
+///     async move {
+///         counter.fetch_add(1, Ordering::Relaxed);
+///         Ok::<_, Interrupted>(())
+///     }
+/// })
+/// .limit(8)
+/// .run()
+/// .await?;
+/// assert_eq!(seen.load(Ordering::Relaxed), 100);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
+#[track_caller]
+pub fn for_each<I, F, Fut>(items: I, f: F) -> Map<stream::Iter<I::IntoIter>, F>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future,
+{
+    let mut m = map(items, f);
+    m.keep = false;
+    m.config = m.config.name("for_each");
+    m
+}
+
+impl<S, F, K> Map<S, F, K> {
+    /// At most `n` items in flight (see [`Config::limit`]; `0` is an error).
+    ///
+    /// # Examples
+    ///
+    /// See [`map`].
+    pub fn limit(mut self, n: usize) -> Self {
+        self.config = self.config.limit(n);
+        self
+    }
+
+    /// The values in the order the items finish, not the input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::Interrupted;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let done = scope::map([30u64, 10, 20], |ms| async move {
+    ///     tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///     Ok::<_, Interrupted>(ms)
+    /// })
+    /// .unordered()
+    /// .run()
+    /// .await?;
+    /// assert_eq!(done, [10, 20, 30]);
+    /// # Ok::<(), Interrupted>(()) }).unwrap();
+    /// ```
+    pub fn unordered(mut self) -> Self {
+        self.ordered = false;
+        self
+    }
+
+    /// The scope's set-up (its name, timeout, grace, slots, parent); a limit set with
+    /// [`limit`](Map::limit) after this call overrides the config's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let out = scope::map([1u64, 2], |i| async move {
+    ///     tokio::time::sleep(Duration::from_secs(i)).await;
+    ///     Ok::<_, Interrupted>(i)
+    /// })
+    /// .config(Config::new().name("slow").timeout(Duration::from_millis(1500)))
+    /// .run()
+    /// .await;
+    /// assert_eq!(out.unwrap_err().to_string(), "deadline of `slow` exceeded");
+    /// # });
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs the items' futures in place, polled by the map's own future, instead of on the
+    /// runtime: they may borrow from the caller (they must still be `Send`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::Interrupted;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let prefix = String::from("item-");
+    /// let names = scope::map(1..=2, |i| {
+    ///     let prefix = &prefix; // borrowed
+    ///     async move { Ok::<_, Interrupted>(format!("{prefix}{i}")) }
+    /// })
+    /// .in_place()
+    /// .run()
+    /// .await?;
+    /// assert_eq!(names, ["item-1", "item-2"]);
+    /// # Ok::<(), Interrupted>(()) }).unwrap();
+    /// ```
+    pub fn in_place(self) -> Map<S, F, InPlace> {
+        Map {
+            items: self.items,
+            f: self.f,
+            config: self.config,
+            ordered: self.ordered,
+            keep: self.keep,
+            _kind: PhantomData,
+        }
+    }
+}
+
+/// Where the values go as the children finish.
+struct Values<T> {
+    keep: bool,
+    ordered: bool,
+    slots: Vec<Option<T>>,
+    done: Vec<T>,
+}
+
+impl<T> Values<T> {
+    fn new(keep: bool, ordered: bool) -> Self {
+        Values {
+            keep,
+            ordered,
+            slots: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Makes room for item `index`'s value (in input order).
+    fn expect(&mut self) {
+        if self.keep && self.ordered {
+            self.slots.push(None);
+        }
+    }
+
+    fn put(&mut self, index: usize, value: T) {
+        if !self.keep {
+            return;
+        }
+        if self.ordered {
+            self.slots[index] = Some(value);
+        } else {
+            self.done.push(value);
+        }
+    }
+
+    fn into_vec(self) -> Vec<T> {
+        if self.ordered {
+            self.slots.into_iter().flatten().collect()
+        } else {
+            self.done
+        }
+    }
+}
+
+/// The body of a map's scope: reserve a slot, pull an item, start its child; take what has
+/// finished as it goes; then wait for the rest. Under fail-fast the first failure closes the
+/// scope and ends the loop (the scope returns that failure); under supervise failures are
+/// left to the scope, which collects them.
+async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
+    scope: &'s Scope<'s, 'env, E, Sendable>,
+    items: S,
+    mut f: F,
+    mut values: Values<T>,
+    supervise: bool,
+    spawn: Sp,
+) -> Result<Vec<T>, E>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    let mut items = std::pin::pin!(items);
+    let mut running: ChildSet<'s, (usize, T)> = ChildSet::new();
+    let take = |out: Result<(usize, T), Interrupted>, values: &mut Values<T>| match out {
+        Ok((index, value)) => {
+            values.put(index, value);
+            Ok(())
+        }
+        // Under supervise the scope collects the failure; the others go on.
+        Err(Interrupted::ChildFailed(_)) if supervise => Ok(()),
+        Err(e) => Err(E::from(e)),
+    };
+    let mut next = 0;
+    loop {
+        while let Some((_, out)) = running.try_join_next() {
+            take(out, &mut values)?;
+        }
+        let slot = scope.reserve().await?;
+        let Some(item) = items.next().await else {
+            break;
+        };
+        let fut = f(item);
+        let child = spawn(slot, next, fut);
+        next += 1;
+        if values.keep {
+            values.expect();
+            running.push(child);
+        }
+        // Without values there is nothing to take from the handle: the scope itself reports
+        // a failure (and, under fail-fast, closes, which ends this loop at the next slot).
+    }
+    while let Some((_, out)) = running.join_next().await {
+        take(out, &mut values)?;
+    }
+    Ok(values.into_vec())
+}
+
+impl<S, F, Fut> Map<S, F, Spawned>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Fut: Future + Send + 'static,
+{
+    /// Runs the map fail-fast: the values, or the first error (which cancels the rest; no
+    /// item starts after it), or the cancellation.
+    ///
+    /// # Examples
+    ///
+    /// See [`map`].
+    pub async fn run<T, E>(self) -> Result<Vec<T>, E>
+    where
+        Fut::Output: TaskOutput<E, Ok = T>,
+        T: Send + 'static,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+    {
+        let s = &Scope::new(self.config);
+        let values = Values::new(self.keep, self.ordered);
+        s.run(drive(
+            s,
+            self.items,
+            self.f,
+            values,
+            false,
+            |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
+        ))
+        .await
+    }
+
+    /// Runs every item, whatever fails: the values if all succeed, else every failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let out = scope::map(1..=4, |i| async move {
+    ///     if i % 2 == 0 { Err::<u32, E>(format!("{i} is even").into()) } else { Ok(i) }
+    /// })
+    /// .run_all()
+    /// .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!(failures.len(), 2);
+    /// # });
+    /// ```
+    pub async fn run_all<T, E>(self) -> Result<Vec<T>, Failures<E>>
+    where
+        Fut::Output: TaskOutput<E, Ok = T>,
+        T: Send + 'static,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+    {
+        let s = &Scope::new(self.config);
+        let values = Values::new(self.keep, self.ordered);
+        s.run_all(drive(
+            s,
+            self.items,
+            self.f,
+            values,
+            true,
+            |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
+        ))
+        .await
+    }
+}
+
+impl<S, F, Fut> Map<S, F, InPlace>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Fut: Future + Send,
+{
+    /// Runs the map fail-fast, its children in place (see [`Map::run`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`Map::in_place`].
+    pub async fn run<T, E>(self) -> Result<Vec<T>, E>
+    where
+        Fut::Output: TaskOutput<E, Ok = T>,
+        T: Send,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+    {
+        let s: &Scope<'_, '_, E> = &Scope::new(self.config);
+        let values = Values::new(self.keep, self.ordered);
+        s.run(drive(
+            s,
+            self.items,
+            self.f,
+            values,
+            false,
+            |slot, i, fut| {
+                slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
+            },
+        ))
+        .await
+    }
+
+    /// Runs every item in place, whatever fails (see [`Map::run_all`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let limit = 2;
+    /// let out = scope::map(1..=3, |i| async move {
+    ///     if i > limit { Err::<u32, E>("too big".into()) } else { Ok(i) }
+    /// })
+    /// .in_place()
+    /// .run_all()
+    /// .await;
+    /// assert_eq!(out.unwrap_err().len(), 1);
+    /// # });
+    /// ```
+    pub async fn run_all<T, E>(self) -> Result<Vec<T>, Failures<E>>
+    where
+        Fut::Output: TaskOutput<E, Ok = T>,
+        T: Send,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+    {
+        let s: &Scope<'_, '_, E> = &Scope::new(self.config);
+        let values = Values::new(self.keep, self.ordered);
+        s.run_all(drive(
+            s,
+            self.items,
+            self.f,
+            values,
+            true,
+            |slot, i, fut| {
+                slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
+            },
+        ))
+        .await
+    }
+}
+
+impl<S, F, K> fmt::Debug for Map<S, F, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("config", &self.config)
+            .field("ordered", &self.ordered)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}

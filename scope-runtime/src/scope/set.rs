@@ -1,0 +1,240 @@
+//! Children as they complete: a set of handles whose outcomes are taken in the order the
+//! children finish (tokio's `JoinSet::join_next`, for the children of a scope).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+
+use super::child::Child;
+use crate::error::Interrupted;
+use crate::info::TaskInfo;
+
+/// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
+/// none.
+pub type Finished<T> = (TaskInfo, Result<T, Interrupted>);
+
+/// A set of children of one scope, with values of one type, whose outcomes are taken as the
+/// children finish: [`join_next`](ChildSet::join_next) gives the next one to finish, with its
+/// [`TaskInfo`]. For supervisors and "handle results as they arrive" loops, without channels.
+///
+/// The set holds handles only: the scope still owns, joins and cancels the children. It
+/// carries the scope's lifetime, like the handles.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{ChildSet, Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// let order = s
+///     .run(async {
+///         let mut set = ChildSet::new();
+///         for (name, ms) in [("slow", 30), ("fast", 10), ("middle", 20)] {
+///             set.push(s.spawn_named(name, async move {
+///                 tokio::time::sleep(Duration::from_millis(ms)).await;
+///                 Ok::<_, Interrupted>(ms)
+///             }));
+///         }
+///         let mut order = Vec::new();
+///         while let Some((info, value)) = set.join_next().await {
+///             order.push((info.name().unwrap_or_default().to_owned(), value?));
+///         }
+///         Ok::<_, Interrupted>(order)
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(order, [("fast".into(), 10), ("middle".into(), 20), ("slow".into(), 30)]);
+/// # });
+/// ```
+pub struct ChildSet<'s, T> {
+    children: FuturesUnordered<Named<'s, T>>,
+}
+
+/// A handle that also gives back who the child was.
+struct Named<'s, T>(Child<'s, T>);
+
+impl<T> Future for Named<'_, T> {
+    type Output = Finished<T>;
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Finished<T>> {
+        let out = std::task::ready!(Pin::new(&mut self.0).poll(task));
+        Poll::Ready((self.0.info().clone(), out))
+    }
+}
+
+impl<'s, T> ChildSet<'s, T> {
+    /// An empty set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let set: scope::ChildSet<'_, u8> = scope::ChildSet::new();
+    /// assert!(set.is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        ChildSet {
+            children: FuturesUnordered::new(),
+        }
+    }
+
+    /// Adds a child's handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let mut set = ChildSet::new();
+    ///     set.push(s.spawn(async { Ok::<_, Interrupted>(1) }));
+    ///     assert_eq!(set.len(), 1);
+    ///     let (_, one) = set.join_next().await.unwrap();
+    ///     assert_eq!(one?, 1);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn push(&mut self, child: Child<'s, T>) {
+        self.children.push(Named(child));
+    }
+
+    /// How many children the set holds (finished ones included, until taken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(scope::ChildSet::<'_, ()>::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Whether the set holds no child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(scope::ChildSet::<'_, ()>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// The next child to finish, with its outcome; `None` once the set is empty.
+    ///
+    /// # Examples
+    ///
+    /// See [`ChildSet`].
+    pub async fn join_next(&mut self) -> Option<Finished<T>> {
+        self.children.next().await
+    }
+
+    /// A child that has finished already, if any, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let mut set = ChildSet::new();
+    ///     set.push(s.spawn(async { Ok::<_, Interrupted>(1) }));
+    ///     while set.try_join_next().is_none() {
+    ///         tokio::task::yield_now().await; // let it run
+    ///     }
+    ///     assert!(set.is_empty());
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<Finished<T>> {
+        if self.children.is_empty() {
+            return None;
+        }
+        match Pin::new(&mut self.children).poll_next(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(finished) => finished,
+            Poll::Pending => None,
+        }
+    }
+
+    /// Cancels every child in the set (each as [`Child::cancel`] does: the scope's grace, then
+    /// the abort). Returns how many this call cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let mut set = ChildSet::new();
+    ///         for _ in 0..3 {
+    ///             set.push(s.spawn(std::future::pending::<Result<(), Interrupted>>()));
+    ///         }
+    ///         tokio::task::yield_now().await;
+    ///         assert_eq!(set.cancel_all("enough"), 3);
+    ///         while let Some((_, out)) = set.join_next().await {
+    ///             assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    ///         }
+    ///         Ok::<_, Interrupted>("the scope goes on")
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "the scope goes on");
+    /// # });
+    /// ```
+    pub fn cancel_all(&self, reason: &'static str) -> usize {
+        self.children
+            .iter()
+            .filter(|named| named.0.cancel(reason))
+            .count()
+    }
+}
+
+impl<T> Default for ChildSet<'_, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'s, T> Extend<Child<'s, T>> for ChildSet<'s, T> {
+    fn extend<I: IntoIterator<Item = Child<'s, T>>>(&mut self, children: I) {
+        for child in children {
+            self.push(child);
+        }
+    }
+}
+
+impl<'s, T> FromIterator<Child<'s, T>> for ChildSet<'s, T> {
+    fn from_iter<I: IntoIterator<Item = Child<'s, T>>>(children: I) -> Self {
+        let mut set = ChildSet::new();
+        set.extend(children);
+        set
+    }
+}
+
+/// The outcomes, as the children finish.
+impl<T> Stream for ChildSet<'_, T> {
+    type Item = Finished<T>;
+    fn poll_next(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Option<Finished<T>>> {
+        Pin::new(&mut self.children).poll_next(task)
+    }
+}
+
+impl<T> fmt::Debug for ChildSet<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSet")
+            .field("children", &self.children.len())
+            .finish()
+    }
+}

@@ -1,0 +1,505 @@
+//! Limits at scale (law 3: under a limit, children are admitted in spawn order, and once the
+//! first failure is known no queued child starts): FIFO admission, no start after a failure,
+//! queued children that are futures rather than tasks, waiting admission, the bounded map,
+//! and children taken as they complete.
+
+mod common;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{AppError, Live};
+use scope_runtime::testing::LeakCheck;
+use scope_runtime::{ChildSet, Config, Interrupted, Scope};
+use tokio::time::sleep;
+
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Each child records its index when it first runs.
+#[derive(Clone, Default)]
+struct StartLog(Arc<Mutex<Vec<usize>>>);
+
+impl StartLog {
+    fn started(&self, i: usize) {
+        self.0.lock().unwrap().push(i);
+    }
+
+    fn take(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Counts children running now and the most ever running at once.
+#[derive(Clone, Default)]
+struct InFlight {
+    now: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(n, Ordering::SeqCst);
+        InFlightGuard(self.now.clone())
+    }
+}
+
+struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FIFO admission.
+
+#[test]
+fn law3_with_limit_1_a_thousand_children_start_exactly_in_spawn_order() {
+    let rt = two_workers();
+    let log = StartLog::default();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().limit(1));
+        let out: Result<(), AppError> = s
+            .run(async {
+                for i in 0..1_000 {
+                    let log = log.clone();
+                    s.spawn(async move {
+                        log.started(i);
+                        tokio::task::yield_now().await;
+                    });
+                }
+                Ok(())
+            })
+            .await;
+        out.unwrap();
+    });
+    let started = log.take();
+    assert_eq!(started, (0..1_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn law3_with_limit_4_on_two_workers_no_child_starts_more_than_4_places_from_its_position() {
+    let rt = two_workers();
+    for _ in 0..5 {
+        let log = StartLog::default();
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().limit(4));
+            let out: Result<(), AppError> = s
+                .run(async {
+                    for i in 0..1_000 {
+                        let log = log.clone();
+                        s.spawn(async move {
+                            log.started(i);
+                            tokio::task::yield_now().await;
+                        });
+                    }
+                    Ok(())
+                })
+                .await;
+            out.unwrap();
+        });
+        let started = log.take();
+        assert_eq!(started.len(), 1_000);
+        for (place, i) in started.iter().enumerate() {
+            assert!(
+                place.abs_diff(*i) <= 4,
+                "child {i} started {place}th, more than 4 places from its spawn position"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// No start after a failure.
+
+#[test]
+fn law3_with_limit_1_no_child_after_a_failure_at_50_of_200_ever_starts() {
+    let rt = two_workers();
+    for round in 0..20 {
+        let log = StartLog::default();
+        let out = rt.block_on(async {
+            let s = &Scope::new(Config::new().limit(1));
+            s.run(async {
+                for i in 0..200u32 {
+                    let log = log.clone();
+                    s.spawn(async move {
+                        log.started(usize::try_from(i).unwrap());
+                        tokio::task::yield_now().await;
+                        if i == 50 {
+                            Err(AppError::Boom(i))
+                        } else {
+                            Ok(())
+                        }
+                    });
+                }
+                Ok::<_, AppError>(())
+            })
+            .await
+        });
+        assert!(
+            matches!(out, Err(AppError::Boom(50))),
+            "round {round}: {out:?}"
+        );
+        let started = log.take();
+        assert_eq!(
+            started,
+            (0..=50).collect::<Vec<_>>(),
+            "round {round}: a child started after the failure"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_cancelled_scope_starts_nothing_from_its_queue() {
+    let log = StartLog::default();
+    let s = &Scope::new(Config::new().limit(2));
+    let out: Result<(), AppError> = s
+        .run(async {
+            for i in 0..10 {
+                let log = log.clone();
+                s.spawn(async move {
+                    log.started(i);
+                    sleep(Duration::from_secs(1)).await;
+                });
+            }
+            sleep(Duration::from_millis(10)).await;
+            s.cancel("enough");
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await;
+    assert!(out.is_err());
+    assert_eq!(
+        log.take(),
+        [0, 1],
+        "only the two admitted before the cancel ran"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queued children are futures, not tasks.
+
+#[test]
+fn law3_a_hundred_thousand_queued_children_are_not_tasks_and_all_complete() {
+    let rt = two_workers();
+    let done = Arc::new(AtomicUsize::new(0));
+    let flight = InFlight::default();
+    let alive_after_loop = rt.block_on(async {
+        let baseline = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        let alive = Arc::new(AtomicUsize::new(0));
+        let s = &Scope::new(Config::new().limit(16));
+        let out: Result<(), AppError> = s
+            .run(async {
+                for _ in 0..100_000 {
+                    let (done, flight) = (done.clone(), flight.clone());
+                    s.spawn(async move {
+                        let _running = flight.enter();
+                        tokio::task::yield_now().await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                let now = tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks();
+                alive.store(now.saturating_sub(baseline), Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        out.unwrap();
+        alive.load(Ordering::SeqCst)
+    });
+    assert!(
+        alive_after_loop <= 20,
+        "{alive_after_loop} runtime tasks alive right after spawning 100,000 under a limit of 16"
+    );
+    assert_eq!(done.load(Ordering::Relaxed), 100_000);
+    let most = flight.most.load(Ordering::SeqCst);
+    assert!(
+        most <= 16,
+        "{most} children ran at once under a limit of 16"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting admission.
+
+#[test]
+fn law3_a_loop_with_waiting_admission_holds_as_many_futures_as_the_limit() {
+    let rt = two_workers();
+    let live = Arc::new(AtomicUsize::new(0));
+    let most_live = Arc::new(AtomicUsize::new(0));
+    let flight = InFlight::default();
+    rt.block_on(async {
+        let check = LeakCheck::new();
+        let s = &Scope::new(Config::new().limit(8));
+        let out: Result<(), AppError> = s
+            .run(async {
+                for _ in 0..20_000 {
+                    let slot = s.reserve().await?;
+                    // The child's future exists only once a slot is free.
+                    let guard = Live::new(&live);
+                    most_live.fetch_max(live.load(Ordering::SeqCst), Ordering::SeqCst);
+                    let flight = flight.clone();
+                    slot.spawn(async move {
+                        let _live = guard;
+                        let _running = flight.enter();
+                        tokio::task::yield_now().await;
+                    });
+                }
+                Ok(())
+            })
+            .await;
+        out.unwrap();
+        check.assert_clean().await;
+    });
+    let most = most_live.load(Ordering::SeqCst);
+    assert!(
+        most <= 9,
+        "{most} child futures alive at once under a limit of 8"
+    );
+    assert!(flight.most.load(Ordering::SeqCst) <= 8);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_waiting_admission_ends_the_loop_when_the_scope_fails() {
+    let spawned = AtomicUsize::new(0);
+    let s = &Scope::new(Config::new().limit(2));
+    let out: Result<(), AppError> = s
+        .run(async {
+            for i in 0..1_000u32 {
+                s.spawn_when_free(async move {
+                    sleep(Duration::from_millis(1)).await;
+                    if i == 10 {
+                        Err(AppError::Boom(i))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await?;
+                spawned.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(10))), "{out:?}");
+    let n = spawned.load(Ordering::SeqCst);
+    assert!(n <= 13, "the loop went on after the failure: {n} spawned");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_dropped_reservation_hands_its_slot_on() {
+    let s = &Scope::new(Config::new().limit(1));
+    let out: Result<u32, AppError> = s
+        .run(async {
+            let first = s.reserve().await?;
+            // The slot is taken: a second reservation waits...
+            let mut second = std::pin::pin!(s.reserve());
+            let first_poll =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(second.as_mut().poll(cx))).await;
+            assert!(first_poll.is_pending());
+            // ...until the first is dropped unused.
+            drop(first);
+            let second = second.await?;
+            Ok(second.spawn(async { Ok::<_, AppError>(5) }).await?)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bounded map.
+
+#[tokio::test(start_paused = true)]
+async fn map_returns_values_in_input_order_and_pulls_items_lazily() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let most_ahead = Arc::new(AtomicUsize::new(0));
+    let (p, f, m) = (pulled.clone(), finished.clone(), most_ahead.clone());
+    let items = (0..200u64).inspect(move |_| {
+        let ahead = p.fetch_add(1, Ordering::SeqCst) + 1 - f.load(Ordering::SeqCst);
+        m.fetch_max(ahead, Ordering::SeqCst);
+    });
+    let fin = finished.clone();
+    let out = scope_runtime::map(items, move |i| {
+        let fin = fin.clone();
+        async move {
+            sleep(Duration::from_millis(200 - i)).await;
+            fin.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, AppError>(i * 10)
+        }
+    })
+    .limit(4)
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(out, (0..200).map(|i| i * 10).collect::<Vec<_>>());
+    assert_eq!(pulled.load(Ordering::SeqCst), 200);
+    let ahead = most_ahead.load(Ordering::SeqCst);
+    assert!(
+        ahead <= 5,
+        "{ahead} items pulled ahead of the finished ones (limit 4)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_fails_fast_and_starts_no_item_after_the_failure() {
+    let log = StartLog::default();
+    let l = log.clone();
+    let out = scope_runtime::map(0..100usize, move |i| {
+        let log = l.clone();
+        async move {
+            log.started(i);
+            sleep(Duration::from_millis(1)).await;
+            if i == 20 {
+                Err(AppError::Boom(20))
+            } else {
+                Ok(i)
+            }
+        }
+    })
+    .limit(3)
+    .run()
+    .await;
+    assert!(matches!(out, Err(AppError::Boom(20))), "{out:?}");
+    let started = log.take();
+    assert!(
+        started.iter().all(|i| *i <= 22),
+        "items started after the failure: {started:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_run_all_runs_every_item_and_returns_every_failure() {
+    let out = scope_runtime::map(0..10u32, |i| async move {
+        if i % 3 == 0 {
+            Err(AppError::Boom(i))
+        } else {
+            Ok(i)
+        }
+    })
+    .limit(2)
+    .unordered()
+    .run_all()
+    .await;
+    let failures = out.unwrap_err();
+    let mut failed: Vec<_> = failures.iter().map(|f| f.error().to_string()).collect();
+    failed.sort();
+    assert_eq!(failed, ["boom 0", "boom 3", "boom 6", "boom 9"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_in_place_borrows_and_for_each_keeps_nothing() {
+    let words = vec!["a".to_owned(), "bb".to_owned(), "ccc".to_owned()];
+    let total = AtomicUsize::new(0);
+    scope_runtime::for_each(&words, |w| {
+        let total = &total;
+        async move {
+            total.fetch_add(w.len(), Ordering::SeqCst);
+            Ok::<_, AppError>(())
+        }
+    })
+    .in_place()
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(total.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_is_a_scope_its_deadline_and_cancellation_apply() {
+    let parent = scope_runtime::Cx::root();
+    let p = parent.clone();
+    let canceller = tokio::spawn(async move {
+        sleep(Duration::from_millis(5)).await;
+        p.cancel("stop the batch");
+    });
+    let out = scope_runtime::map(0..10u64, |_| async {
+        sleep(Duration::from_secs(60)).await;
+        Ok::<_, AppError>(())
+    })
+    .config(Config::new().parent(parent))
+    .run()
+    .await;
+    canceller.await.unwrap();
+    let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.cause().root().to_string(), "stop the batch");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children as they complete.
+
+#[tokio::test(start_paused = true)]
+async fn child_set_gives_outcomes_in_completion_order_with_their_task() {
+    let s = &Scope::new(Config::new());
+    let out: Result<Vec<String>, AppError> = s
+        .run(async {
+            let mut set = ChildSet::new();
+            for (name, ms) in [("c", 30u64), ("a", 10), ("fails", 15), ("b", 20)] {
+                set.push(s.spawn_named(name, async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    if name == "fails" {
+                        Err(AppError::Boom(0))
+                    } else {
+                        Ok(ms)
+                    }
+                }));
+            }
+            let mut seen = Vec::new();
+            while let Some((info, out)) = set.join_next().await {
+                seen.push(format!("{}:{}", info.name().unwrap(), out.is_ok()));
+            }
+            Ok(seen)
+        })
+        .await;
+    // The failure cancelled the rest (fail-fast), which the set reports as they end.
+    let Err(AppError::Boom(0)) = out else {
+        panic!("{out:?}")
+    };
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_set_under_supervise_sees_every_outcome_in_order() {
+    let s = &Scope::new(Config::new());
+    let seen = Mutex::new(Vec::new());
+    let out = s
+        .run_all(async {
+            let mut set = ChildSet::new();
+            for (name, ms) in [("c", 30u64), ("a", 10), ("fails", 15), ("b", 20)] {
+                set.push(s.spawn_named(name, async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    if name == "fails" {
+                        Err(AppError::Boom(0))
+                    } else {
+                        Ok(ms)
+                    }
+                }));
+            }
+            while let Some((info, out)) = set.join_next().await {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{}:{}", info.name().unwrap(), out.is_ok()));
+            }
+            Ok::<_, AppError>(())
+        })
+        .await;
+    assert_eq!(out.unwrap_err().len(), 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["a:true", "fails:false", "b:true", "c:true"]
+    );
+}
