@@ -217,7 +217,19 @@ impl Process {
     ///
     /// # Examples
     ///
-    /// See [`Process`].
+    /// ```
+    /// use scope::process::{Process, ProcessError};
+    /// use scope::Cx;
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// cx.cancel("too late");
+    /// let refused = cx.run(async { Process::new(Command::new("true")).spawn().map(drop) }).await;
+    /// assert!(matches!(refused, Err(ProcessError::Interrupted(_))));
+    /// # });
+    /// ```
+    ///
+    /// See [`Process`] for one that reads the process's output.
     pub fn spawn(self) -> Result<Running, ProcessError> {
         if let Some(cause) = Cx::current().cause() {
             return Err(Interrupted::from_cause(cause).into());
@@ -295,7 +307,15 @@ impl Running {
     ///
     /// # Examples
     ///
-    /// See [`Running`].
+    /// ```
+    /// use scope::process::Process;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut running = Process::new(tokio::process::Command::new("true")).spawn().unwrap();
+    /// assert!(running.id().is_some());
+    /// assert!(running.wait().await.unwrap().success());
+    /// assert_eq!(running.id(), None);
+    /// # });
+    /// ```
     pub fn id(&self) -> Option<u32> {
         self.child.id()
     }
@@ -346,7 +366,30 @@ impl Running {
     ///
     /// # Examples
     ///
-    /// See [`Process`].
+    /// Under a scope with a deadline, a process that outlives it is stopped:
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use std::time::Duration;
+    /// use scope::process::{Process, ProcessError};
+    /// use scope::{Config, Scope};
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().timeout(Duration::from_millis(100)).grace(Duration::from_secs(5)));
+    /// let out = s
+    ///     .run(async {
+    ///         let mut cmd = Command::new("sleep");
+    ///         cmd.arg("60");
+    ///         let mut running = Process::new(cmd).spawn()?;
+    ///         let status = running.wait().await?; // SIGTERM at the deadline
+    ///         Ok::<_, ProcessError>(status.signal())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), Some(15));
+    /// # });
+    /// ```
+    ///
+    /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
         let cx = Cx::current();
         {

@@ -255,7 +255,15 @@ where
     ///
     /// # Examples
     ///
-    /// See [`on_event`](Supervisor::on_event).
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Backoff, Config, Interrupted, Supervisor};
+    /// let backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5)).jitter(true);
+    /// let supervisor = Supervisor::<Interrupted>::new(Config::new()).backoff(backoff);
+    /// assert!(format!("{supervisor:?}").contains("jitter: true"));
+    /// ```
+    ///
+    /// See also [`on_event`](Supervisor::on_event), which shows the delays it gives.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
@@ -378,7 +386,22 @@ where
     ///
     /// # Examples
     ///
-    /// See [`Supervisor`].
+    /// With the default grace of zero, a cancelled supervisor aborts its children at once and
+    /// returns the cancellation:
+    ///
+    /// ```
+    /// use scope::{Config, Cx, Interrupted, Restart, Supervisor};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = Cx::root();
+    /// app.cancel("shutdown");
+    /// let out = Supervisor::<Interrupted>::new(Config::new().parent(app))
+    ///     .child("idle", Restart::Permanent, std::future::pending::<()>)
+    ///     .run()
+    ///     .await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause().root().to_string(), "shutdown");
+    /// # });
+    /// ```
     pub async fn run(self) -> Result<(), E> {
         let Supervisor {
             config,
