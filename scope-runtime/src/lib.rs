@@ -1,13 +1,18 @@
 //! The runtime of `scope`: the context tree, typed slots, scopes with two kinds of child,
-//! services for detached work, and test helpers. Use it through the `scope` crate, whose
+//! services for detached work, the patterns users repeat (retry, supervisor, subprocesses,
+//! tokio-util bridges), and test helpers. Use it through the `scope` crate, whose
 //! documentation has the tour.
 
+// The tokio-util bridges; tokio-util's token is not built for loom's models.
+#[cfg(all(feature = "tokio-util", not(loom)))]
+mod bridge;
 mod cause;
 mod config;
 pub(crate) mod cx;
 mod error;
 mod info;
 mod needs;
+mod patterns;
 mod scope;
 mod service;
 mod slab;
@@ -20,6 +25,8 @@ pub mod testing;
 #[doc(hidden)]
 pub mod entry;
 
+#[cfg(all(feature = "tokio-util", not(loom)))]
+pub use crate::bridge::TOKEN_CANCELLED;
 pub use crate::cause::{Cause, Signal};
 pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{
@@ -34,6 +41,11 @@ pub use crate::error::{
 pub use crate::info::{TaskId, TaskInfo};
 pub use crate::needs::{
     CoveredBy, Extend, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With,
+};
+#[cfg(all(unix, feature = "process", not(loom)))]
+pub use crate::patterns::process;
+pub use crate::patterns::{
+    AnyError, Backoff, Restart, Retry, RetryIf, Supervisor, SupervisorAction, SupervisorEvent,
 };
 pub use crate::scope::{
     for_each, map, map_stream, AllFailures, Child, ChildSet, Finished, FirstFailure, HasOutput,

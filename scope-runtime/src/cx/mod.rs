@@ -415,6 +415,17 @@ impl Cx {
         self.deadline()
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
+
+    /// The effective deadline with the cause it fires with (naming whose deadline it is), for
+    /// code that must give up before it rather than wait for it (retry's backoff).
+    pub(crate) fn deadline_cause(&self) -> Option<(Instant, Cause)> {
+        self.node.deadline.as_ref().map(|d| {
+            let cause = Cause::DeadlineExceeded {
+                scope: d.origin.clone(),
+            };
+            (d.at, cause)
+        })
+    }
 }
 
 impl fmt::Debug for Cx {

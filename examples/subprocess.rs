@@ -1,0 +1,125 @@
+//! Scoped subprocesses: three build steps run as child processes of a scope with a deadline.
+//! When the deadline fires, each is sent SIGTERM; the one that exits on it is done, the one
+//! that ignores it is killed once the scope's grace has passed, and every process is reaped
+//! before the scope returns: none outlives it.
+//!
+//! Go's version is `exec.CommandContext` with `cmd.Cancel` set to send SIGTERM and
+//! `cmd.WaitDelay` for the escalation, remembered by hand at every call site; a forgotten
+//! `Wait` leaves a zombie, and a `kill` of the shell alone leaves its children running. Here
+//! a process is a child of the scope like any other: `scope::process` signals its whole
+//! process group, escalates after the grace of the scope that runs it, and reaps it, also
+//! when the child is aborted. Run it with `cargo run --example subprocess` (Unix).
+
+use std::os::unix::process::ExitStatusExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use scope::process::{Process, ProcessError};
+use scope::{scoped, spawn, Interrupted};
+use tokio::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// What each step did: its name, its pid, and how it ended (`None`: it was still running
+/// when the scope's grace ran out, and was killed and reaped as its child was aborted).
+type Log = Arc<Mutex<Vec<(&'static str, u32, Option<String>)>>>;
+
+/// One step: `script` under `sh`, as a child process of the scope that awaits it.
+async fn step(name: &'static str, script: &'static str, log: Log) -> Result<(), BuildError> {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]);
+    let mut running = Process::new(cmd).spawn()?;
+    let pid = running.id().expect("just started");
+    let at = log.lock().unwrap().len();
+    log.lock().unwrap().push((name, pid, None));
+    let status = running.wait().await?;
+    let ended = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (_, Some(15)) => "SIGTERM".to_owned(),
+        (_, Some(9)) => "SIGKILL".to_owned(),
+        _ => format!("{status}"),
+    };
+    log.lock().unwrap()[at].2 = Some(ended);
+    Ok(())
+}
+
+/// The build: three steps, half a second for all of them, 300 ms of grace to stop.
+#[scoped(timeout = Duration::from_millis(500), grace = Duration::from_millis(300))]
+async fn build(log: Log) -> Result<(), BuildError> {
+    let codegen = spawn!(step("codegen", "exit 0", log.clone()));
+    // `exec`: the shell becomes `sleep`, which dies of SIGTERM.
+    let tests = spawn!(step("tests", "exec sleep 60", log.clone()));
+    // Ignores SIGTERM (and so does its `sleep`, which inherits that).
+    let linker = spawn!(step("linker", r#"trap "" TERM; sleep 60"#, log.clone()));
+    codegen.await?;
+    tests.await?;
+    linker.await?;
+    Ok(())
+}
+
+/// Whether the process is still there, running or as a zombie (Linux: `/proc`).
+fn present(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[scope::main]
+async fn main() -> Result<(), BuildError> {
+    let log = Log::default();
+    let start = Instant::now();
+    let out = build(log.clone()).await;
+    let took = start.elapsed();
+    println!("build: {out:?} after {took:?}");
+    let log = log.lock().unwrap().clone();
+    for (name, pid, ended) in &log {
+        println!(
+            "  {name} (pid {pid}): {}",
+            ended.as_deref().unwrap_or("killed when aborted")
+        );
+    }
+    assert!(matches!(
+        out,
+        Err(BuildError::Interrupted(Interrupted::DeadlineExceeded(_)))
+    ));
+    let ended = |step: &str| log.iter().find(|l| l.0 == step).and_then(|l| l.2.clone());
+    assert_eq!(ended("codegen").as_deref(), Some("exit 0"));
+    assert_eq!(
+        ended("tests").as_deref(),
+        Some("SIGTERM"),
+        "it stopped when asked"
+    );
+    // It ignored SIGTERM and was killed after the grace: by the abort of its child (the usual
+    // way: the scope aborts at the end of its grace), or by its own escalation, due then too.
+    assert!(
+        matches!(ended("linker").as_deref(), None | Some("SIGKILL")),
+        "{:?}",
+        ended("linker")
+    );
+    assert!(
+        took >= Duration::from_millis(800),
+        "the deadline, then the grace"
+    );
+    assert!(took < Duration::from_secs(30), "not the 60 s sleeps");
+    if cfg!(target_os = "linux") {
+        for (name, pid, _) in &log {
+            assert!(
+                !present(*pid),
+                "{name} was reaped before the scope returned"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_subprocess_example_runs_and_its_claims_hold() {
+        super::main().unwrap();
+    }
+}

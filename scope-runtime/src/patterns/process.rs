@@ -1,0 +1,491 @@
+//! Subprocesses bound to a scope (Unix): a child process is a child of the scope like any
+//! other, and never outlives it.
+//!
+//! Run a [`tokio::process::Command`] with [`run`] (or [`Process`] for options) as a child of a
+//! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome.
+//! On cancellation of the ambient context (its scope cancelled, a sibling failed, a deadline,
+//! a shutdown signal, or the child alone):
+//!
+//! 1. it sends **SIGTERM**;
+//! 2. waits the **grace**: by default the grace of the scope whose code runs it
+//!    ([`current_grace`](crate::current_grace)), or [`Process::grace`];
+//! 3. sends **SIGKILL** if it is still running, and **reaps** it.
+//!
+//! # What is guaranteed
+//!
+//! - **Awaited to the end**, the future resolves only after the process has exited and been
+//!   reaped: its pid is gone (no zombie) when the scope returns.
+//! - **Dropped** before that (the scope aborted it after its grace, the scope's future was
+//!   dropped, a `select!` lost), the process is sent SIGKILL at once and reaped before the
+//!   drop returns, waiting for it on the dropping thread for at most 1 s (a killed process
+//!   exits within microseconds unless the kernel holds it, for instance in uninterruptible
+//!   I/O). Past that, the process has still been killed, and tokio reaps it in the background
+//!   (`kill_on_drop` is set). Since a scope aborts its children at the end of its grace, the
+//!   same moment as the SIGKILL above, a process that ignores SIGTERM is usually reaped on
+//!   this path: either way it is gone when the scope returns.
+//! - **Process groups**: by default the process is started in a new process group of its own,
+//!   and the signals go to the whole group, so that what it starts (a shell's commands, a
+//!   build's compilers) is stopped with it, unless it moved itself to another group. With
+//!   [`Process::group(false)`](Process::group) the command keeps its group and only the
+//!   process itself is signalled. Only the process itself is reaped (its descendants are
+//!   reaped by whoever adopts them). A process that exits normally leaves the rest of its
+//!   group alone, as a shell does.
+//! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet,
+//!   from the task that owns it, so it cannot reach another process that got the same pid.
+//! - Nothing survives a SIGKILL of *this* process (as with any parent): use a supervisor such
+//!   as systemd, or `PR_SET_PDEATHSIG`, for that.
+//!
+//! Signals are sent with `rustix` (a safe binding of `kill(2)`), since tokio's `Child` can
+//! only send SIGKILL.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use scope::{scope, spawn, Interrupted};
+//! use tokio::process::Command;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let status = scope!(error = scope::process::ProcessError, {
+//!     let mut cmd = Command::new("sh");
+//!     cmd.args(["-c", "exit 3"]);
+//!     let child = spawn!(scope::process::run(cmd));
+//!     Ok(child.await?)
+//! })
+//! .await
+//! .unwrap();
+//! assert_eq!(status.code(), Some(3));
+//! # });
+//! ```
+
+use std::fmt;
+use std::io;
+use std::pin::pin;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use crate::cx::{current_grace, Cx};
+use crate::error::Interrupted;
+
+/// How long a dropped [`Running`] waits, on the dropping thread, for its killed process to
+/// exit so that it can reap it.
+const REAP_BUDGET: Duration = Duration::from_secs(1);
+
+/// Why a subprocess gave no exit status.
+///
+/// It converts from [`Interrupted`], so it can be a scope's error type itself; with
+/// thiserror, add a `#[from] ProcessError` variant to yours.
+///
+/// # Examples
+///
+/// ```
+/// use scope::process::{run, ProcessError};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let out = run(tokio::process::Command::new("/no/such/program")).await;
+/// let Err(ProcessError::Spawn(e)) = out else { unreachable!() };
+/// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+/// # });
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The process could not be started (not found, not executable, no tokio runtime...).
+    #[error("could not start the process: {0}")]
+    Spawn(#[source] io::Error),
+    /// Waiting for the process failed.
+    #[error("could not wait for the process: {0}")]
+    Wait(#[source] io::Error),
+    /// The context was cancelled before the process was started, or the scope was
+    /// interrupted (as a scope's error type).
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// Runs `cmd` as a child of the scope whose code awaits it, and resolves to its exit status:
+/// [`Process::new(cmd).status()`](Process::status). See the [module](self) for what happens
+/// on cancellation and what is guaranteed.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{scoped, spawn};
+/// use scope::process::ProcessError;
+/// use tokio::process::Command;
+///
+/// #[scoped]
+/// async fn both() -> Result<bool, ProcessError> {
+///     let yes = spawn!(scope::process::run(Command::new("true")));
+///     let no = spawn!(scope::process::run(Command::new("false")));
+///     Ok(yes.await?.success() && !no.await?.success())
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// assert!(both().await.unwrap());
+/// # });
+/// ```
+pub async fn run(cmd: Command) -> Result<ExitStatus, ProcessError> {
+    Process::new(cmd).status().await
+}
+
+/// A subprocess to run as a child of a scope, with its options. See the [module](self).
+///
+/// # Examples
+///
+/// A process that ignores SIGTERM is killed once the grace has passed:
+///
+/// ```
+/// use std::os::unix::process::ExitStatusExt;
+/// use std::time::Duration;
+/// use scope::process::Process;
+/// use scope::Cx;
+/// use tokio::io::AsyncBufReadExt;
+/// use tokio::process::Command;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", r#"trap "" TERM; echo ready; sleep 60"#]).stdout(std::process::Stdio::piped());
+/// let mut running = Process::new(cmd).grace(Duration::from_millis(100)).spawn().unwrap();
+/// let mut lines = tokio::io::BufReader::new(running.take_stdout().unwrap()).lines();
+/// assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready")); // the trap is set
+///
+/// let cx = Cx::root();
+/// cx.cancel("stop");
+/// let status = cx.run(running.wait()).await.unwrap();
+/// assert_eq!(status.signal(), Some(9)); // SIGTERM was ignored; SIGKILL was not
+/// # });
+/// ```
+pub struct Process {
+    cmd: Command,
+    grace: Option<Duration>,
+    group: bool,
+}
+
+impl Process {
+    /// The process `cmd` describes, with the defaults: the scope's grace, a process group of
+    /// its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::process::Process;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let status = Process::new(tokio::process::Command::new("true")).status().await.unwrap();
+    /// assert!(status.success());
+    /// # });
+    /// ```
+    pub fn new(cmd: Command) -> Self {
+        Self {
+            cmd,
+            grace: None,
+            group: true,
+        }
+    }
+
+    /// How long the process gets between SIGTERM and SIGKILL, instead of the grace of the
+    /// scope that runs it. (The scope still aborts its child at the end of its own grace; the
+    /// process is then killed at once: see the [module](self).)
+    ///
+    /// # Examples
+    ///
+    /// See [`Process`].
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// Whether the process is started in a process group of its own and signalled as a
+    /// group (the default), or keeps the group the command says and is signalled alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::process::Process;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let status = Process::new(tokio::process::Command::new("true")).group(false).status().await.unwrap();
+    /// assert!(status.success());
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn group(mut self, group: bool) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// Starts the process (with `kill_on_drop` set), unless the ambient context is already
+    /// cancelled. Use the returned [`Running`] to reach its pipes and to wait for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::process::{Process, ProcessError};
+    /// use scope::Cx;
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cx = Cx::root();
+    /// cx.cancel("too late");
+    /// let refused = cx.run(async { Process::new(Command::new("true")).spawn().map(drop) }).await;
+    /// assert!(matches!(refused, Err(ProcessError::Interrupted(_))));
+    /// # });
+    /// ```
+    ///
+    /// See [`Process`] for one that reads the process's output.
+    pub fn spawn(self) -> Result<Running, ProcessError> {
+        if let Some(cause) = Cx::current().cause() {
+            return Err(Interrupted::from_cause(cause).into());
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            let e = io::Error::other("no tokio runtime is running on this thread");
+            return Err(ProcessError::Spawn(e));
+        }
+        let Process {
+            mut cmd,
+            grace,
+            group,
+        } = self;
+        cmd.kill_on_drop(true);
+        if group {
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().map_err(ProcessError::Spawn)?;
+        Ok(Running {
+            child,
+            grace,
+            group,
+        })
+    }
+
+    /// Starts the process and waits for it ([`spawn`](Process::spawn), then
+    /// [`Running::wait`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`Process::new`].
+    pub async fn status(self) -> Result<ExitStatus, ProcessError> {
+        self.spawn()?.wait().await
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("cmd", self.cmd.as_std())
+            .field("grace", &self.grace)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+/// A started subprocess. Dropping it before it has been waited for kills and reaps it (see
+/// the [module](self)).
+///
+/// # Examples
+///
+/// ```
+/// use scope::process::Process;
+/// use tokio::io::AsyncWriteExt;
+/// use tokio::process::Command;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", "read line; exit ${#line}"]).stdin(std::process::Stdio::piped());
+/// let mut running = Process::new(cmd).spawn().unwrap();
+/// let mut stdin = running.take_stdin().unwrap();
+/// stdin.write_all(b"four\n").await.unwrap();
+/// drop(stdin);
+/// assert_eq!(running.wait().await.unwrap().code(), Some(4));
+/// assert_eq!(running.id(), None); // reaped
+/// # });
+/// ```
+pub struct Running {
+    child: Child,
+    grace: Option<Duration>,
+    group: bool,
+}
+
+impl Running {
+    /// The process's id, while it has not been reaped (then `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::process::Process;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut running = Process::new(tokio::process::Command::new("true")).spawn().unwrap();
+    /// assert!(running.id().is_some());
+    /// assert!(running.wait().await.unwrap().success());
+    /// assert_eq!(running.id(), None);
+    /// # });
+    /// ```
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Takes its stdin, if the command piped it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Running`].
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Takes its stdout, if the command piped it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Process`].
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Takes its stderr, if the command piped it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::process::Process;
+    /// use tokio::io::AsyncReadExt;
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "echo oops >&2"]).stderr(std::process::Stdio::piped());
+    /// let mut running = Process::new(cmd).spawn().unwrap();
+    /// let mut err = String::new();
+    /// running.take_stderr().unwrap().read_to_string(&mut err).await.unwrap();
+    /// assert_eq!(err, "oops\n");
+    /// assert!(running.wait().await.unwrap().success());
+    /// # });
+    /// ```
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Waits for the process to exit and reaps it, watching the ambient context: once it is
+    /// cancelled, [`stop`](Running::stop)s the process. Resolves to the exit status either
+    /// way (after a stop, `ExitStatusExt::signal` says which signal ended it, if one did).
+    ///
+    /// # Examples
+    ///
+    /// Under a scope with a deadline, a process that outlives it is stopped:
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use std::time::Duration;
+    /// use scope::process::{Process, ProcessError};
+    /// use scope::{Config, Scope};
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().timeout(Duration::from_millis(100)).grace(Duration::from_secs(5)));
+    /// let out = s
+    ///     .run(async {
+    ///         let mut cmd = Command::new("sleep");
+    ///         cmd.arg("60");
+    ///         let mut running = Process::new(cmd).spawn()?;
+    ///         let status = running.wait().await?; // SIGTERM at the deadline
+    ///         Ok::<_, ProcessError>(status.signal())
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), Some(15));
+    /// # });
+    /// ```
+    ///
+    /// See [`Process`] for one that ignores SIGTERM.
+    pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
+        let cx = Cx::current();
+        {
+            let exited = pin!(self.child.wait());
+            if let Either::Left((status, _)) = select(exited, pin!(cx.cancelled())).await {
+                return status.map_err(ProcessError::Wait);
+            }
+        }
+        self.stop().await
+    }
+
+    /// Stops the process now: SIGTERM, then the grace ([`Process::grace`], else the
+    /// scope's), then SIGKILL if it is still running; resolves once it is reaped, to its
+    /// exit status.
+    ///
+    /// # Examples
+    ///
+    /// A process that exits on SIGTERM is not killed:
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use std::time::Duration;
+    /// use scope::process::Process;
+    /// use tokio::process::Command;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut cmd = Command::new("sleep");
+    /// cmd.arg("60");
+    /// let mut running = Process::new(cmd).grace(Duration::from_secs(30)).spawn().unwrap();
+    /// let start = std::time::Instant::now();
+    /// let status = running.stop().await.unwrap();
+    /// assert_eq!(status.signal(), Some(15));
+    /// assert!(start.elapsed() < Duration::from_secs(30));
+    /// # });
+    /// ```
+    pub async fn stop(&mut self) -> Result<ExitStatus, ProcessError> {
+        let grace = self.grace.unwrap_or_else(current_grace);
+        self.signal(Signal::TERM);
+        if !grace.is_zero() {
+            if let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await {
+                return status.map_err(ProcessError::Wait);
+            }
+        }
+        self.signal(Signal::KILL);
+        self.child.wait().await.map_err(ProcessError::Wait)
+    }
+
+    /// Sends `signal` to the process (or its group), if it has not been reaped: only then is
+    /// its pid still its own.
+    fn signal(&self, signal: Signal) {
+        let Some(pid) = self
+            .child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(Pid::from_raw)
+        else {
+            return;
+        };
+        // An error means it is gone already (or was never ours to signal): nothing to do.
+        let _ = if self.group {
+            kill_process_group(pid, signal)
+        } else {
+            kill_process(pid, signal)
+        };
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.child.id().is_none() {
+            return; // reaped
+        }
+        self.signal(Signal::KILL);
+        let until = std::time::Instant::now() + REAP_BUDGET;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            match self.child.try_wait() {
+                // Reaped, or it cannot be waited for: either way nothing more to do here.
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => {}
+            }
+            if std::time::Instant::now() >= until {
+                // Killed but not yet exited: tokio's orphan reaping takes it from here.
+                return;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("id", &self.child.id())
+            .field("grace", &self.grace)
+            .field("group", &self.group)
+            .finish()
+    }
+}

@@ -1,0 +1,568 @@
+//! The supervisor: restarts its children on failure, with a backoff and an intensity limit.
+//!
+//! Each child runs as a spawned child of the supervisor's own scope, in a loop: run an
+//! incarnation, decide (restart after a delay, stop, or give up), report the decision, sleep
+//! the delay (cancellable). The restart window is shared by the loops behind a leaf lock.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use futures_util::FutureExt;
+use tokio::time::Instant;
+
+use super::backoff::{Backoff, Rng};
+use crate::config::Config;
+use crate::cx::Cx;
+use crate::error::{Interrupted, Panicked};
+use crate::info::TaskInfo;
+use crate::scope::{Scope, TaskOutput};
+use crate::sync::Mutex;
+
+/// When a supervised child is restarted (OTP's restart types).
+///
+/// # Examples
+///
+/// ```
+/// use scope::Restart;
+/// assert_ne!(Restart::Permanent, Restart::Transient);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Restart {
+    /// Always: after a failure and after a normal return (a normal return is restarted after
+    /// the backoff's base delay, and is not counted as a failure). For work that must keep
+    /// running: a server loop, a consumer.
+    Permanent,
+    /// After a failure only; a normal return ends it. For work that must finish once.
+    Transient,
+    /// Never: it runs once, and its failure is reported (to
+    /// [`on_event`](Supervisor::on_event)) but neither restarted nor counted.
+    Temporary,
+}
+
+/// What the supervisor does after a child's incarnation ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::SupervisorAction;
+/// let a = SupervisorAction::Restart { delay: Duration::from_millis(100) };
+/// assert!(matches!(a, SupervisorAction::Restart { .. }));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SupervisorAction {
+    /// Start it again after `delay`.
+    Restart {
+        /// The backoff before the next incarnation.
+        delay: Duration,
+    },
+    /// It is done, by its [`Restart`] policy; the others go on.
+    Stop,
+    /// Too many failures within the window: the supervisor stops every child and returns
+    /// this error.
+    GiveUp,
+}
+
+/// A report of one decision of a [`Supervisor`]: which child, how many times it has run, why
+/// its last incarnation ended, and what happens next. Given to
+/// [`on_event`](Supervisor::on_event).
+///
+/// # Examples
+///
+/// See [`Supervisor::on_event`].
+pub struct SupervisorEvent<'a, E> {
+    child: &'a str,
+    attempt: u32,
+    error: Option<&'a E>,
+    action: SupervisorAction,
+}
+
+impl<'a, E> SupervisorEvent<'a, E> {
+    /// The child's name.
+    ///
+    /// # Examples
+    ///
+    /// See [`Supervisor::on_event`].
+    pub fn child(&self) -> &'a str {
+        self.child
+    }
+
+    /// How many times the child has run, the incarnation that just ended included (1 after
+    /// the first).
+    ///
+    /// # Examples
+    ///
+    /// See [`Supervisor::on_event`].
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The error the incarnation ended with (a panic is reported as
+    /// [`Interrupted::Panicked`] converted into `E`); `None` if it returned normally.
+    ///
+    /// # Examples
+    ///
+    /// See [`Supervisor::on_event`].
+    pub fn error(&self) -> Option<&'a E> {
+        self.error
+    }
+
+    /// What the supervisor does next.
+    ///
+    /// # Examples
+    ///
+    /// See [`Supervisor::on_event`].
+    pub fn action(&self) -> SupervisorAction {
+        self.action
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for SupervisorEvent<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorEvent")
+            .field("child", &self.child)
+            .field("attempt", &self.attempt)
+            .field("error", &self.error)
+            .field("action", &self.action)
+            .finish()
+    }
+}
+
+type EventFn<E> = dyn Fn(&SupervisorEvent<'_, E>) + Send + Sync;
+type Incarnation<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
+type Factory<E> = Box<dyn FnMut() -> Incarnation<E> + Send>;
+
+struct Spec<E> {
+    name: Cow<'static, str>,
+    restart: Restart,
+    factory: Factory<E>,
+}
+
+/// A supervisor: runs its children and restarts them when they fail, as Erlang/OTP's
+/// one-for-one supervisors do, with an exponential [`Backoff`] between restarts.
+///
+/// - Each child is a factory of futures (one per incarnation) with a [`Restart`] policy,
+///   spawned as a named child of the supervisor's own scope (from the [`Config`] given to
+///   [`new`](Supervisor::new): its name, parent, deadline and grace apply).
+/// - After a failure (an `Err`, or a panic: both are crashes) the child is restarted after
+///   the backoff: `base × 2^(n−1)` up to the cap for its `n`-th consecutive failure; the count
+///   starts over once an incarnation has run a whole [window](Supervisor::intensity).
+/// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
+///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
+///   the other children, waits for them (their grace), and returns that failure's error. The
+///   window keeps at most `R` instants, so the count stays bounded however long it runs.
+/// - **Cancellation is not failure**: when the supervisor's context is cancelled (its parent,
+///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
+///   child waiting out a backoff stops at once; running ones get the scope's grace, then are
+///   aborted. It returns `Ok(())` if every child stopped within the grace (they answered the
+///   cancellation), the cancellation otherwise.
+/// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
+///
+/// It returns `Ok(())` as well when every child has stopped by its policy.
+///
+/// # Examples
+///
+/// A worker that fails twice, then serves until the supervisor is cancelled:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use scope::{Backoff, Config, Cx, Interrupted, Restart, Supervisor};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum WorkerError {
+///     #[error("connection lost")]
+///     ConnectionLost,
+///     #[error(transparent)]
+///     Interrupted(#[from] Interrupted),
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let runs = Arc::new(AtomicU32::new(0));
+/// let counted = runs.clone();
+/// let app = Cx::root();
+/// let supervisor = Supervisor::<WorkerError>::new(Config::new().name("workers").parent(app.clone()).grace(Duration::from_secs(1)))
+///     .backoff(Backoff::new(Duration::from_millis(100), Duration::from_secs(5)))
+///     .intensity(3, Duration::from_secs(60))
+///     .child("consumer", Restart::Permanent, move || {
+///         let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+///         async move {
+///             if run <= 2 {
+///                 return Err(WorkerError::ConnectionLost);
+///             }
+///             scope::cancelled().await; // serve until asked to stop
+///             Ok(())
+///         }
+///     });
+/// let start = tokio::time::Instant::now();
+/// let stopper = app.clone();
+/// tokio::spawn(async move {
+///     tokio::time::sleep(Duration::from_secs(10)).await;
+///     stopper.cancel("shutting down");
+/// });
+/// supervisor.run().await.unwrap(); // a stop that every child answered is a success
+/// assert_eq!(runs.load(Ordering::SeqCst), 3);
+/// assert_eq!(start.elapsed(), Duration::from_secs(10));
+/// # });
+/// ```
+#[must_use = "a supervisor does nothing until `run`"]
+pub struct Supervisor<E> {
+    config: Config,
+    backoff: Backoff,
+    restarts: u32,
+    window: Duration,
+    on_event: Option<Arc<EventFn<E>>>,
+    children: Vec<Spec<E>>,
+}
+
+impl<E> Supervisor<E>
+where
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// A supervisor whose scope is set up by `config`, with no children yet, the default
+    /// [`Backoff`], and an intensity of 5 restarts in 60 s.
+    ///
+    /// # Examples
+    ///
+    /// With no children it has nothing to do:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Supervisor};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// Supervisor::<Interrupted>::new(Config::new()).run().await.unwrap();
+    /// # });
+    /// ```
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            backoff: Backoff::default(),
+            restarts: 5,
+            window: Duration::from_secs(60),
+            on_event: None,
+            children: Vec::new(),
+        }
+    }
+
+    /// The backoff between a failure and the restart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Backoff, Config, Interrupted, Supervisor};
+    /// let backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5)).jitter(true);
+    /// let supervisor = Supervisor::<Interrupted>::new(Config::new()).backoff(backoff);
+    /// assert!(format!("{supervisor:?}").contains("jitter: true"));
+    /// ```
+    ///
+    /// See also [`on_event`](Supervisor::on_event), which shows the delays it gives.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The restart intensity: at most `restarts` restarts after failures within any
+    /// `window`; one more failure in the window and the supervisor gives up. `0` gives up at
+    /// the first failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Backoff, Config, Interrupted, Restart, Supervisor};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let mut run = 0;
+    /// let start = tokio::time::Instant::now();
+    /// let out = Supervisor::<E>::new(Config::new())
+    ///     .backoff(Backoff::new(Duration::from_millis(100), Duration::from_secs(1)))
+    ///     .intensity(2, Duration::from_secs(60))
+    ///     .child("flaky", Restart::Permanent, move || {
+    ///         run += 1;
+    ///         let message = format!("failure {run}");
+    ///         async move { Err::<(), E>(message.into()) }
+    ///     })
+    ///     .run()
+    ///     .await;
+    /// // Two restarts (after 100 ms, then 200 ms); the third failure gives up with its error.
+    /// assert_eq!(out.unwrap_err().to_string(), "failure 3");
+    /// assert_eq!(start.elapsed(), Duration::from_millis(300));
+    /// # });
+    /// ```
+    pub fn intensity(mut self, restarts: u32, window: Duration) -> Self {
+        self.restarts = restarts;
+        self.window = window;
+        self
+    }
+
+    /// Calls `f` with every decision, from the child's own task, with no lock held: each
+    /// restart (with the child's name, the attempt, the error and the delay), each stop by
+    /// policy (a temporary child's failure is reported only here), and the give-up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use scope::{Backoff, Config, Restart, Supervisor, SupervisorAction};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = log.clone();
+    /// let mut failures = 0;
+    /// Supervisor::<E>::new(Config::new())
+    ///     .backoff(Backoff::new(Duration::from_millis(10), Duration::from_secs(1)))
+    ///     .on_event(move |event| {
+    ///         let error = event.error().map(ToString::to_string);
+    ///         seen.lock().unwrap().push((event.child().to_owned(), event.attempt(), error, event.action()));
+    ///     })
+    ///     .child("indexer", Restart::Transient, move || {
+    ///         failures += 1;
+    ///         let fail = failures <= 2;
+    ///         async move { if fail { Err::<(), E>("disk busy".into()) } else { Ok(()) } }
+    ///     })
+    ///     .run()
+    ///     .await
+    ///     .unwrap();
+    /// let log = log.lock().unwrap();
+    /// let ms = Duration::from_millis;
+    /// assert_eq!(*log, [
+    ///     ("indexer".to_owned(), 1, Some("disk busy".to_owned()), SupervisorAction::Restart { delay: ms(10) }),
+    ///     ("indexer".to_owned(), 2, Some("disk busy".to_owned()), SupervisorAction::Restart { delay: ms(20) }),
+    ///     ("indexer".to_owned(), 3, None, SupervisorAction::Stop), // transient: done once it succeeds
+    /// ]);
+    /// # });
+    /// ```
+    pub fn on_event<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&SupervisorEvent<'_, E>) + Send + Sync + 'static,
+    {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Adds a child: `factory` makes the future of each incarnation; `restart` says when it
+    /// is restarted. The future may return `()`, `Result<T, E>` or never (as a scope's
+    /// children); it runs with its own context as the ambient one, so it sees the
+    /// supervisor's cancellation through [`cancelled`](crate::cancelled).
+    ///
+    /// # Examples
+    ///
+    /// See [`Supervisor`].
+    pub fn child<F, Fut>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        restart: Restart,
+        mut factory: F,
+    ) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskOutput<E>,
+    {
+        let factory: Factory<E> = Box::new(move || {
+            let incarnation = factory();
+            Box::pin(async move { incarnation.await.into_result().map(|_| ()) })
+        });
+        self.children.push(Spec {
+            name: name.into(),
+            restart,
+            factory,
+        });
+        self
+    }
+
+    /// Runs the children until each has stopped by its policy (`Ok(())`), the supervisor gives
+    /// up (the last failure's error), or it is cancelled (`Ok(())` if every child answered
+    /// the cancellation within the grace, else the cancellation). See [`Supervisor`].
+    ///
+    /// # Examples
+    ///
+    /// With the default grace of zero, a cancelled supervisor aborts its children at once and
+    /// returns the cancellation:
+    ///
+    /// ```
+    /// use scope::{Config, Cx, Interrupted, Restart, Supervisor};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = Cx::root();
+    /// app.cancel("shutdown");
+    /// let out = Supervisor::<Interrupted>::new(Config::new().parent(app))
+    ///     .child("idle", Restart::Permanent, std::future::pending::<()>)
+    ///     .run()
+    ///     .await;
+    /// let Err(Interrupted::Cancelled(c)) = out else { unreachable!() };
+    /// assert_eq!(c.cause().root().to_string(), "shutdown");
+    /// # });
+    /// ```
+    pub async fn run(self) -> Result<(), E> {
+        let Supervisor {
+            config,
+            backoff,
+            restarts,
+            window,
+            on_event,
+            children,
+        } = self;
+        let intensity = Arc::new(Intensity {
+            restarts,
+            window,
+            recent: Mutex::new(VecDeque::new()),
+        });
+        let s = &Scope::new(config);
+        s.run(async move {
+            let handles: Vec<_> = children
+                .into_iter()
+                .map(|spec| {
+                    let name = spec.name.clone();
+                    let watch = Watch {
+                        backoff,
+                        intensity: Arc::clone(&intensity),
+                        on_event: on_event.clone(),
+                    };
+                    s.spawn_named(name, supervise(spec, watch))
+                })
+                .collect();
+            for handle in handles {
+                // A give-up reaches the scope as the failure it is; a cancelled child's
+                // handle reports the cancellation, which the scope already knows.
+                let _ = handle.await;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl<E> fmt::Debug for Supervisor<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let children: Vec<_> = self
+            .children
+            .iter()
+            .map(|c| (c.name.as_ref(), c.restart))
+            .collect();
+        f.debug_struct("Supervisor")
+            .field("config", &self.config)
+            .field("backoff", &self.backoff)
+            .field("restarts", &self.restarts)
+            .field("window", &self.window)
+            .field("children", &children)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The restart intensity, shared by every child of one supervisor.
+struct Intensity {
+    restarts: u32,
+    window: Duration,
+    /// The instants of the restarts after failures within the window, oldest first; never
+    /// more than `restarts` of them.
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+impl Intensity {
+    /// Records a restart after a failure at `now`, unless the window already holds the most
+    /// it may: then the supervisor gives up (`false`).
+    fn admit(&self, now: Instant) -> bool {
+        let mut recent = self.recent.lock();
+        while recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            recent.pop_front();
+        }
+        let limit = usize::try_from(self.restarts).unwrap_or(usize::MAX);
+        if recent.len() >= limit {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+}
+
+/// What a child's loop shares with its supervisor.
+struct Watch<E> {
+    backoff: Backoff,
+    intensity: Arc<Intensity>,
+    on_event: Option<Arc<EventFn<E>>>,
+}
+
+/// One child's life under the supervisor: incarnations, decisions, backoffs.
+async fn supervise<E>(mut spec: Spec<E>, watch: Watch<E>) -> Result<(), E>
+where
+    E: From<Interrupted>,
+{
+    let cx = Cx::current();
+    let mut rng = Rng::seeded();
+    let mut attempt: u32 = 0;
+    let mut failures: u32 = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let started = Instant::now();
+        let ended = AssertUnwindSafe((spec.factory)()).catch_unwind().await;
+        if cx.is_cancelled() {
+            // The supervisor is stopping (or this child was stopped): whatever the
+            // incarnation returned, it is not a failure.
+            return Ok(());
+        }
+        let error = match ended {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(payload) => {
+                let task = TaskInfo::here(Some(spec.name.clone()));
+                Some(E::from(Panicked::new(task, payload).into()))
+            }
+        };
+        let action = match (&error, spec.restart) {
+            (None, Restart::Permanent) => {
+                failures = 0;
+                SupervisorAction::Restart {
+                    delay: watch.backoff.base(),
+                }
+            }
+            (None, Restart::Transient | Restart::Temporary) | (Some(_), Restart::Temporary) => {
+                SupervisorAction::Stop
+            }
+            (Some(_), Restart::Permanent | Restart::Transient) => {
+                if started.elapsed() >= watch.intensity.window {
+                    // It ran a whole window: the backoff starts over.
+                    failures = 0;
+                }
+                failures = failures.saturating_add(1);
+                if watch.intensity.admit(Instant::now()) {
+                    SupervisorAction::Restart {
+                        delay: watch.backoff.next_delay(failures, &mut rng),
+                    }
+                } else {
+                    SupervisorAction::GiveUp
+                }
+            }
+        };
+        if let Some(report) = &watch.on_event {
+            report(&SupervisorEvent {
+                child: &spec.name,
+                attempt,
+                error: error.as_ref(),
+                action,
+            });
+        }
+        match (action, error) {
+            (SupervisorAction::Restart { delay }, error) => {
+                drop(error);
+                let sleep = pin!(tokio::time::sleep(delay));
+                if let Either::Right(_) = select(sleep, pin!(cx.cancelled())).await {
+                    return Ok(());
+                }
+            }
+            (SupervisorAction::GiveUp, Some(error)) => return Err(error),
+            (SupervisorAction::Stop | SupervisorAction::GiveUp, _) => return Ok(()),
+        }
+    }
+}

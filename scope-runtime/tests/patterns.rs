@@ -1,0 +1,955 @@
+//! The patterns as API: retry, the supervisor, scoped subprocesses and the tokio-util bridges.
+//! Time is the paused clock except for the subprocesses, which run real programs.
+// The subprocesses and the bridges are not built under the loom models.
+#![cfg(not(loom))]
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::AppError;
+use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
+use tokio::time::{sleep, Instant};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Offsets from `start`, in milliseconds, of the instants in `log`.
+fn offsets(start: Instant, log: &Mutex<Vec<Instant>>) -> Vec<u128> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.duration_since(start).as_millis())
+        .collect()
+}
+
+mod retry {
+    use super::*;
+    use scope_runtime::{Backoff, Retry};
+
+    fn backoff(base: u64, cap: u64) -> Backoff {
+        Backoff::new(ms(base), ms(cap))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleeps_the_backoff_between_attempts_at_exact_instants_and_returns_the_last_error() {
+        let start = Instant::now();
+        let log = Mutex::new(Vec::new());
+        let retry = Retry::new().attempts(5).backoff(backoff(100, 300));
+        let out: Result<(), AppError> = retry
+            .run(|attempt| {
+                log.lock().unwrap().push(Instant::now());
+                async move { Err(AppError::Boom(attempt)) }
+            })
+            .await;
+        assert_eq!(offsets(start, &log), [0, 100, 300, 600, 900]);
+        assert!(
+            matches!(out, Err(AppError::Boom(5))),
+            "the last error: {out:?}"
+        );
+        assert_eq!(start.elapsed(), ms(900), "no sleep after the last attempt");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn returns_the_first_success() {
+        let start = Instant::now();
+        let out = Retry::new()
+            .attempts(5)
+            .backoff(backoff(100, 1_000))
+            .run(|attempt| async move {
+                if attempt < 3 {
+                    Err(AppError::Boom(attempt))
+                } else {
+                    Ok(attempt)
+                }
+            })
+            .await;
+        assert_eq!(out.unwrap(), 3);
+        assert_eq!(start.elapsed(), ms(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn returns_the_deadline_error_at_once_instead_of_sleeping_past_the_deadline() {
+        let start = Instant::now();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        let s = &Scope::new(Config::new().name("fetch").timeout(ms(1_000)));
+        let out: Result<(), AppError> = s
+            .run(async {
+                Retry::new()
+                    .attempts(100)
+                    .backoff(backoff(100, 10_000))
+                    .run(|attempt| {
+                        seen.lock().unwrap().push(Instant::now());
+                        async move { Err(AppError::Boom(attempt)) }
+                    })
+                    .await
+            })
+            .await;
+        // Attempts at 0, 100, 300 and 700 ms; the next backoff (800 ms) would end at 1500 ms,
+        // past the deadline at 1000 ms: it returns at 700 ms, not at the deadline or after.
+        assert_eq!(offsets(start, &log), [0, 100, 300, 700]);
+        assert_eq!(start.elapsed(), ms(700));
+        let Err(AppError::Interrupted(Interrupted::DeadlineExceeded(d))) = out else {
+            panic!("expected the deadline error, got {out:?}");
+        };
+        assert_eq!(
+            d.cause().root(),
+            &Cause::DeadlineExceeded {
+                scope: "fetch".into()
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backoff_that_would_end_exactly_at_the_deadline_is_not_slept_either() {
+        let start = Instant::now();
+        let cx = Cx::root().child_with_timeout(ms(300));
+        let calls = AtomicU32::new(0);
+        let out: Result<(), AppError> = cx
+            .run(
+                Retry::new()
+                    .attempts(10)
+                    .backoff(backoff(100, 1_000))
+                    .run(|_| {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        async { Err(AppError::Boom(0)) }
+                    }),
+            )
+            .await;
+        // Attempts at 0 and 100 ms; the next would start at 300 ms, the deadline itself.
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(start.elapsed(), ms(100));
+        assert!(matches!(
+            out,
+            Err(AppError::Interrupted(Interrupted::DeadlineExceeded(_)))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_at_once_when_cancelled_during_a_backoff_with_the_cause() {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new().grace(ms(1_000)));
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let out: Result<(), AppError> = s
+            .run(async {
+                let cx = s.cx().clone();
+                s.spawn(async move {
+                    sleep(ms(150)).await;
+                    cx.cancel("operator said stop");
+                });
+                Retry::new()
+                    .attempts(10)
+                    .backoff(backoff(1_000, 1_000))
+                    .run(|attempt| {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        async move { Err(AppError::Boom(attempt)) }
+                    })
+                    .await
+            })
+            .await;
+        assert_eq!(
+            start.elapsed(),
+            ms(150),
+            "woke at the cancel, not after 1 s"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = out else {
+            panic!("expected the cancellation, got {out:?}");
+        };
+        assert_eq!(c.cause().root(), &Cause::explicit("operator said stop"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_fails_after_a_cancel_returns_the_cancellation_without_retrying() {
+        let cx = Cx::root();
+        let calls = AtomicU32::new(0);
+        let out: Result<(), AppError> = cx
+            .clone()
+            .run(Retry::new().attempts(10).run(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let cx = cx.clone();
+                async move {
+                    cx.cancel("while attempting");
+                    Err(AppError::Boom(1))
+                }
+            }))
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let Err(AppError::Interrupted(i)) = out else {
+            panic!("expected the cancellation, got {out:?}");
+        };
+        assert_eq!(i.cause(), Some(&Cause::explicit("while attempting")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_start_an_attempt_under_a_cancelled_context() {
+        let cx = Cx::root();
+        cx.cancel("already");
+        let calls = AtomicU32::new(0);
+        let out: Result<(), AppError> = cx
+            .run(Retry::new().run(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            }))
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert!(matches!(
+            out,
+            Err(AppError::Interrupted(Interrupted::Cancelled(_)))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn honours_the_predicate() {
+        let start = Instant::now();
+        let calls = AtomicU32::new(0);
+        // Boom(n) with even n is retryable; the third attempt's Boom(3) is not.
+        let out: Result<(), AppError> = Retry::new()
+            .attempts(10)
+            .backoff(backoff(100, 1_000))
+            .when(|e: &AppError| matches!(e, AppError::Boom(n) if n % 2 == 0))
+            .run(|attempt| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let code = if attempt < 3 { 2 * attempt } else { 3 };
+                async move { Err(AppError::Boom(code)) }
+            })
+            .await;
+        assert!(matches!(out, Err(AppError::Boom(3))), "{out:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(start.elapsed(), ms(300));
+
+        // A rejected first error: one attempt, no sleep.
+        let start = Instant::now();
+        let out: Result<(), AppError> = Retry::new()
+            .when(|_: &AppError| false)
+            .run(|_| async { Err(AppError::Boom(7)) })
+            .await;
+        assert!(matches!(out, Err(AppError::Boom(7))));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jittered_delays_stay_in_the_upper_half_of_the_backoff() {
+        let start = Instant::now();
+        let log = Mutex::new(Vec::new());
+        let _: Result<(), AppError> = Retry::new()
+            .attempts(6)
+            .backoff(backoff(100, 800).jitter(true))
+            .run(|_| {
+                log.lock().unwrap().push(Instant::now());
+                async { Err(AppError::Boom(0)) }
+            })
+            .await;
+        let at = offsets(start, &log);
+        let nominal = [100, 200, 400, 800, 800];
+        for (i, pair) in at.windows(2).enumerate() {
+            let slept = pair[1] - pair[0];
+            assert!(
+                slept >= nominal[i] / 2 && slept <= nominal[i],
+                "delay {i}: {slept} ms, nominal {} ms",
+                nominal[i]
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn works_in_a_spawned_child_with_its_ambient_context() {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new().grace(ms(1_000)));
+        let out: Result<u32, AppError> = s
+            .run(async {
+                let child = s.spawn(async {
+                    Retry::new()
+                        .attempts(3)
+                        .backoff(backoff(100, 100))
+                        .run(|attempt| async move {
+                            if attempt == 3 {
+                                Ok(attempt)
+                            } else {
+                                Err(AppError::Boom(attempt))
+                            }
+                        })
+                        .await
+                });
+                Ok(child.await?)
+            })
+            .await;
+        assert_eq!(out.unwrap(), 3);
+        assert_eq!(start.elapsed(), ms(200));
+    }
+}
+
+mod supervisor {
+    use super::*;
+    use scope_runtime::{Backoff, Restart, Supervisor, SupervisorAction, SupervisorEvent};
+
+    type Log = Arc<Mutex<Vec<(String, u32, Option<String>, SupervisorAction)>>>;
+
+    fn recorder() -> (
+        Log,
+        impl Fn(&SupervisorEvent<'_, AppError>) + Send + Sync + 'static,
+    ) {
+        let log: Log = Arc::default();
+        let seen = log.clone();
+        let record = move |e: &SupervisorEvent<'_, AppError>| {
+            seen.lock().unwrap().push((
+                e.child().to_owned(),
+                e.attempt(),
+                e.error().map(ToString::to_string),
+                e.action(),
+            ));
+        };
+        (log, record)
+    }
+
+    /// Stopped by its cancellation: `Ok` if the children answered it before the grace ran
+    /// out (zero by default), else the cancellation; never a child's error.
+    fn stopped(out: &Result<(), AppError>) -> bool {
+        matches!(
+            out,
+            Ok(()) | Err(AppError::Interrupted(Interrupted::Cancelled(_)))
+        )
+    }
+
+    fn restart(delay: u64) -> SupervisorAction {
+        SupervisorAction::Restart { delay: ms(delay) }
+    }
+
+    /// A factory that logs the instant of each incarnation and fails it with `Boom(n)`.
+    fn always_failing(
+        starts: &Arc<Mutex<Vec<Instant>>>,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), AppError>> + Send + 'static {
+        let starts = starts.clone();
+        let mut n = 0;
+        move || {
+            n += 1;
+            starts.lock().unwrap().push(Instant::now());
+            std::future::ready(Err(AppError::Boom(n)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restarts_with_the_configured_backoff_at_exact_instants_then_gives_up() {
+        let start = Instant::now();
+        let starts = Arc::default();
+        let (log, record) = recorder();
+        let out = Supervisor::new(Config::new().name("workers"))
+            .backoff(Backoff::new(ms(100), ms(400)))
+            .intensity(3, Duration::from_secs(60))
+            .on_event(record)
+            .child("db", Restart::Permanent, always_failing(&starts))
+            .run()
+            .await;
+        assert_eq!(offsets(start, &starts), [0, 100, 300, 700]);
+        assert!(
+            matches!(out, Err(AppError::Boom(4))),
+            "gives up with the last error: {out:?}"
+        );
+        assert_eq!(start.elapsed(), ms(700), "gives up at once");
+        let boom = |n: u32| Some(format!("boom {n}"));
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                ("db".to_owned(), 1, boom(1), restart(100)),
+                ("db".to_owned(), 2, boom(2), restart(200)),
+                ("db".to_owned(), 3, boom(3), restart(400)),
+                ("db".to_owned(), 4, boom(4), SupervisorAction::GiveUp),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_slides_restarts_spread_out_are_not_too_many() {
+        // The same crash loop (a failure every 600 ms), two windows: 2 restarts are allowed
+        // within any window.
+        for (window, gives_up_at) in [(ms(2_000), Some(1_200)), (ms(1_000), None)] {
+            let start = Instant::now();
+            let app = Cx::root();
+            let stopper = app.clone();
+            let starts = Arc::default();
+            let supervisor = Supervisor::new(Config::new().parent(app))
+                .backoff(Backoff::new(ms(600), ms(600)))
+                .intensity(2, window)
+                .child("flaky", Restart::Transient, always_failing(&starts));
+            let stop = tokio::spawn(async move {
+                sleep(Duration::from_secs(10)).await;
+                stopper.cancel("enough");
+            });
+            let out = supervisor.run().await;
+            stop.abort();
+            if let Some(at) = gives_up_at {
+                // Failures at 0, 600 and 1200 ms: three within 2 s.
+                assert!(matches!(out, Err(AppError::Boom(3))), "{out:?}");
+                assert_eq!(start.elapsed(), ms(at));
+            } else {
+                // Within any 1 s window there are at most 2 failures: it never gives up, and
+                // runs every 600 ms until the cancel at 10 s.
+                assert_eq!(offsets(start, &starts).len(), 17);
+                assert_eq!(start.elapsed(), Duration::from_secs(10));
+                assert!(stopped(&out), "{out:?}");
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_crash_loop_restarts_at_the_capped_rate_and_stays_bounded() {
+        let start = Instant::now();
+        let app = Cx::root();
+        let starts = Arc::default();
+        let supervisor = Supervisor::new(Config::new().parent(app.clone()))
+            .backoff(Backoff::new(ms(100), ms(1_000)))
+            .intensity(1_000, Duration::from_secs(10))
+            .child("crashy", Restart::Permanent, always_failing(&starts));
+        let stopper = app.clone();
+        tokio::spawn(async move {
+            sleep(Duration::from_secs(60)).await;
+            stopper.cancel("shutdown");
+        });
+        let out = supervisor.run().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        assert!(stopped(&out), "{out:?}");
+        // Runs at 0, 0.1, 0.3, 0.7, 1.5 s, then every second from 2.5 s to 59.5 s.
+        let runs = offsets(start, &starts);
+        assert_eq!(runs.len(), 5 + 58);
+        assert_eq!(runs[..6], [0, 100, 300, 700, 1_500, 2_500]);
+        assert_eq!(*runs.last().unwrap(), 59_500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancellation_is_not_counted_as_a_failure() {
+        let start = Instant::now();
+        let app = Cx::root();
+        let (log, record) = recorder();
+        // Intensity 0: any counted failure would make it give up with `Boom(1)`.
+        let supervisor = Supervisor::new(Config::new().parent(app.clone()).grace(ms(1_000)))
+            .intensity(0, Duration::from_secs(60))
+            .on_event(record)
+            .child("server", Restart::Permanent, || async {
+                scope_runtime::cancelled().await;
+                Err::<(), _>(AppError::Boom(1)) // its error on the way out
+            });
+        let stopper = app.clone();
+        tokio::spawn(async move {
+            sleep(ms(5_000)).await;
+            stopper.cancel("shutdown");
+        });
+        let out = supervisor.run().await;
+        assert!(out.is_ok(), "a stop every child answered: {out:?}");
+        assert!(log.lock().unwrap().is_empty(), "no restart, no give-up");
+        assert_eq!(start.elapsed(), ms(5_000), "within one tick of the cancel");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exits_within_one_tick_of_cancel_from_a_backoff_and_from_a_running_child() {
+        let start = Instant::now();
+        let app = Cx::root();
+        let starts = Arc::default();
+        let supervisor = Supervisor::new(Config::new().parent(app.clone()).grace(ms(10_000)))
+            .backoff(Backoff::new(ms(1_000), ms(1_000)))
+            .child("crashy", Restart::Permanent, always_failing(&starts))
+            .child("server", Restart::Permanent, || async {
+                scope_runtime::cancelled().await;
+            });
+        let stopper = app.clone();
+        tokio::spawn(async move {
+            sleep(ms(2_500)).await; // "crashy" is in its third backoff
+            stopper.cancel("shutdown");
+        });
+        let out = supervisor.run().await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(
+            start.elapsed(),
+            ms(2_500),
+            "not after the backoff or the grace"
+        );
+        assert_eq!(offsets(start, &starts), [0, 1_000, 2_000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn policies_permanent_transient_and_temporary() {
+        let (log, record) = recorder();
+        let permanent_runs = Arc::new(AtomicU32::new(0));
+        let counted = permanent_runs.clone();
+        let app = Cx::root();
+        let stopper = app.clone();
+        let mut transient_runs = 0;
+        let out = Supervisor::new(Config::new().parent(app).grace(ms(1_000)))
+            .backoff(Backoff::new(ms(10), ms(100)))
+            // Any counted failure beyond one would give up: normal returns are not counted.
+            .intensity(1, Duration::from_secs(60))
+            .on_event(record)
+            .child("temporary", Restart::Temporary, || async {
+                Err::<(), _>(AppError::Boom(7))
+            })
+            .child("transient", Restart::Transient, move || {
+                transient_runs += 1;
+                let fail = transient_runs == 1;
+                async move {
+                    sleep(ms(1)).await;
+                    if fail {
+                        Err(AppError::Boom(8))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .child("permanent", Restart::Permanent, move || {
+                let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                let stopper = stopper.clone();
+                async move {
+                    sleep(ms(50)).await;
+                    if run == 3 {
+                        stopper.cancel("done");
+                        scope_runtime::cancelled().await;
+                    }
+                    Ok::<(), AppError>(())
+                }
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(permanent_runs.load(Ordering::SeqCst), 3);
+        let log = log.lock().unwrap();
+        let of = |name: &str| -> Vec<_> {
+            log.iter()
+                .filter(|e| e.0 == name)
+                .map(|e| (e.1, e.2.clone(), e.3))
+                .collect()
+        };
+        assert_eq!(
+            of("temporary"),
+            [(1, Some("boom 7".to_owned()), SupervisorAction::Stop)]
+        );
+        assert_eq!(
+            of("transient"),
+            [
+                (1, Some("boom 8".to_owned()), restart(10)),
+                (2, None, SupervisorAction::Stop)
+            ]
+        );
+        // Restarted after each normal return, after the base delay; the third incarnation was
+        // stopped by the cancel and is not reported.
+        assert_eq!(
+            of("permanent"),
+            [(1, None, restart(10)), (2, None, restart(10))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_is_a_failure_and_is_restarted() {
+        let (log, record) = recorder();
+        let mut runs = 0;
+        let out = Supervisor::new(Config::new())
+            .backoff(Backoff::new(ms(10), ms(10)))
+            .on_event(record)
+            .child("parser", Restart::Transient, move || {
+                runs += 1;
+                let first = runs == 1;
+                async move {
+                    assert!(!first, "bad input");
+                    Ok::<(), AppError>(())
+                }
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[0].2.as_deref(),
+            Some("task `parser` panicked: bad input")
+        );
+        assert_eq!(log[0].3, restart(10));
+        assert_eq!(log[1].3, SupervisorAction::Stop);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn giving_up_cancels_the_other_children_and_waits_for_them() {
+        let cause = Arc::new(Mutex::new(None));
+        let seen = cause.clone();
+        let out = Supervisor::new(Config::new().grace(ms(1_000)))
+            .intensity(0, Duration::from_secs(60))
+            .child("bad", Restart::Permanent, || async {
+                sleep(ms(10)).await;
+                Err::<(), _>(AppError::Boom(1))
+            })
+            .child("good", Restart::Permanent, move || {
+                let seen = seen.clone();
+                async move {
+                    let why = scope_runtime::cancelled().await;
+                    sleep(ms(100)).await; // clean up within the grace
+                    *seen.lock().unwrap() = Some(why.to_string());
+                }
+            })
+            .run()
+            .await;
+        assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+        assert_eq!(
+            cause.lock().unwrap().as_deref(),
+            Some("parent cancelled: sibling task `bad` failed: boom 1")
+        );
+    }
+}
+
+#[cfg(all(unix, feature = "process"))]
+mod process {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    use super::*;
+    use scope_runtime::process::{run, Process, ProcessError};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::Command;
+    use tokio::sync::oneshot;
+
+    /// Whether `/proc/<pid>` exists: a running process or a zombie (exited, not reaped).
+    fn exists(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).stdout(Stdio::piped());
+        cmd
+    }
+
+    /// Starts `cmd`, waits for its first line (it is ready: its traps are set), sends its pid
+    /// on `tx`, then waits for it as a child of the scope does.
+    async fn started(
+        process: Process,
+        tx: oneshot::Sender<u32>,
+    ) -> Result<std::process::ExitStatus, ProcessError> {
+        let mut running = process.spawn()?;
+        let out = running.take_stdout().expect("stdout is piped");
+        let line = BufReader::new(out).lines().next_line().await;
+        assert_eq!(line.unwrap().as_deref(), Some("ready"));
+        tx.send(running.id().expect("running")).unwrap();
+        running.wait().await
+    }
+
+    #[tokio::test]
+    async fn a_process_that_ignores_sigterm_is_killed_after_the_grace_and_reaped() {
+        let grace = ms(300);
+        let (tx, rx) = oneshot::channel();
+        let start = std::time::Instant::now();
+        let s = &Scope::new(Config::new().grace(grace));
+        let out: Result<u32, ProcessError> = s
+            .run(async {
+                let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
+                s.spawn(started(Process::new(cmd), tx));
+                let pid = rx.await.unwrap();
+                s.cancel("stop");
+                // The body answers the cancel; the scope gives the child its grace, then
+                // aborts it, and the process is killed and reaped as the child is dropped.
+                Ok(pid)
+            })
+            .await;
+        let pid = out.unwrap();
+        let took = start.elapsed();
+        assert!(took >= grace, "waited the grace first: {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "not the 60 s sleep: {took:?}"
+        );
+        assert!(!exists(pid), "killed and reaped when the scope returns");
+    }
+
+    #[tokio::test]
+    async fn an_explicit_grace_kills_it_sooner_and_the_status_says_sigkill() {
+        let (tx, rx) = oneshot::channel();
+        let start = std::time::Instant::now();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
+                let process = Process::new(cmd).grace(ms(200));
+                let child = s.spawn(started(process, tx));
+                let pid = rx.await.unwrap();
+                s.cancel("stop");
+                Ok((pid, child.await?))
+            })
+            .await;
+        let (pid, status) = out.unwrap();
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+        let took = start.elapsed();
+        assert!(
+            took >= ms(200) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert!(!exists(pid));
+    }
+
+    #[tokio::test]
+    async fn a_process_that_exits_on_sigterm_is_not_killed() {
+        let (tx, rx) = oneshot::channel();
+        let start = std::time::Instant::now();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                // `exec`: the shell becomes `sleep`, which dies of SIGTERM.
+                let child = s.spawn(started(Process::new(sh("echo ready; exec sleep 60")), tx));
+                let pid = rx.await.unwrap();
+                s.cancel("stop");
+                Ok((pid, child.await?))
+            })
+            .await;
+        let (pid, status) = out.unwrap();
+        assert_eq!(status.signal(), Some(15), "ended by SIGTERM: {status:?}");
+        assert!(start.elapsed() < Duration::from_secs(10), "not the grace");
+        assert!(!exists(pid));
+    }
+
+    #[tokio::test]
+    async fn the_whole_process_group_is_signalled() {
+        let (tx, rx) = oneshot::channel();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                // A shell that waits for a background `sleep` and prints its pid.
+                let cmd = sh("sleep 60 & echo $!; wait");
+                let child = s.spawn(async move {
+                    let mut running = Process::new(cmd).spawn()?;
+                    let out = running.take_stdout().unwrap();
+                    let line = BufReader::new(out).lines().next_line().await.unwrap();
+                    let grandchild: u32 = line.unwrap().parse().unwrap();
+                    tx.send((running.id().unwrap(), grandchild)).unwrap();
+                    running.wait().await
+                });
+                let pids = rx.await.unwrap();
+                s.cancel("stop");
+                let status = child.await?;
+                Ok((pids, status))
+            })
+            .await;
+        let ((pid, grandchild), status) = out.unwrap();
+        assert_eq!(status.signal(), Some(15));
+        assert!(!exists(pid));
+        // The background `sleep` got the SIGTERM too: it is gone, or a zombie waiting for
+        // whoever adopted it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(10)).await;
+        }
+        assert!(!alive(grandchild), "the group's other member was stopped");
+    }
+
+    /// Running (not a zombie).
+    fn alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with('Z')
+            }
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_process_is_killed_and_reaped_before_the_drop_returns() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("60");
+        let running = Process::new(cmd).spawn().unwrap();
+        let pid = running.id().unwrap();
+        assert!(exists(pid));
+        drop(running);
+        assert!(!exists(pid), "killed and reaped by the drop");
+    }
+
+    #[tokio::test]
+    async fn a_scope_dropped_part_way_leaves_no_process() {
+        let (tx, rx) = oneshot::channel();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let run = s.run(async {
+            let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
+            s.spawn(started(Process::new(cmd), tx));
+            std::future::pending::<Result<(), ProcessError>>().await
+        });
+        let watch = async {
+            let pid = rx.await.unwrap();
+            assert!(exists(pid));
+            pid
+        };
+        let mut run = Box::pin(run);
+        let pid = tokio::select! {
+            pid = watch => pid,
+            _ = &mut run => unreachable!("the body never returns"),
+        };
+        drop(run);
+        // The run's drop aborts the child task; its future (and the process) is dropped when
+        // the runtime gets to it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while exists(pid) && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert!(!exists(pid));
+    }
+
+    #[tokio::test]
+    async fn the_exit_status_is_the_childs_outcome() {
+        let s = &Scope::new(Config::new());
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                let seven = s.spawn(run(sh("exit 7")));
+                let ok = s.spawn(run(Command::new("true")));
+                Ok((seven.await?.code(), ok.await?.success()))
+            })
+            .await;
+        assert_eq!(out.unwrap(), (Some(7), true));
+    }
+
+    #[tokio::test]
+    async fn nothing_starts_under_a_cancelled_context_and_a_missing_program_is_a_spawn_error() {
+        let cx = Cx::root();
+        cx.cancel("too late");
+        let out = cx.run(run(Command::new("true"))).await;
+        let Err(ProcessError::Interrupted(i)) = out else {
+            panic!("expected the cancellation, got {out:?}");
+        };
+        assert_eq!(i.cause(), Some(&Cause::explicit("too late")));
+
+        let out = run(Command::new("/definitely/not/here")).await;
+        assert!(matches!(out, Err(ProcessError::Spawn(_))), "{out:?}");
+    }
+
+    #[test]
+    fn outside_a_runtime_it_is_a_spawn_error_not_a_panic() {
+        let out = Process::new(Command::new("true")).spawn();
+        assert!(matches!(out, Err(ProcessError::Spawn(_))), "{out:?}");
+    }
+}
+
+#[cfg(feature = "tokio-util")]
+mod bridge {
+    use super::*;
+    use scope_runtime::TOKEN_CANCELLED;
+    use tokio_util::sync::CancellationToken;
+
+    #[test]
+    fn cancelling_the_context_cancels_its_token_and_the_context_keeps_the_cause() {
+        let cx = Cx::root();
+        let token = cx.to_token();
+        assert!(!token.is_cancelled());
+        cx.cancel("client went away");
+        assert!(token.is_cancelled());
+        assert_eq!(cx.cause(), Some(Cause::explicit("client went away")));
+    }
+
+    #[test]
+    fn cancelling_the_token_cancels_its_context_with_the_token_cause() {
+        let cx = Cx::root();
+        let child = cx.child();
+        let token = cx.to_token();
+        token.clone().cancel();
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+        assert_eq!(
+            child.cause().unwrap().root(),
+            &Cause::explicit(TOKEN_CANCELLED)
+        );
+    }
+
+    #[test]
+    fn a_context_from_a_token_follows_it_both_ways() {
+        let token = CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        token.cancel();
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+
+        let token = CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        let child = token.child_token();
+        cx.cancel("request aborted");
+        assert!(token.is_cancelled());
+        assert!(child.is_cancelled());
+    }
+
+    #[test]
+    fn sides_cancelled_before_the_link_are_carried_at_once() {
+        let cx = Cx::root();
+        cx.cancel("early");
+        assert!(cx.to_token().is_cancelled());
+
+        let token = CancellationToken::new();
+        token.cancel();
+        let cx = Cx::from_token(&token);
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+    }
+
+    #[test]
+    fn a_child_token_is_a_one_way_link_and_the_background_is_never_linked() {
+        let cx = Cx::root();
+        let read_only = cx.to_token().child_token();
+        read_only.cancel();
+        assert!(!cx.is_cancelled());
+
+        let token = Cx::background().to_token();
+        token.cancel();
+        assert!(!Cx::background().is_cancelled());
+    }
+
+    #[test]
+    fn a_parents_cancel_reaches_the_token_of_a_child_context() {
+        let parent = Cx::root();
+        let token = parent.child().to_token(); // the child handle itself is dropped at once
+        parent.cancel("shutdown");
+        assert!(token.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_reaches_the_token_on_time() {
+        let start = Instant::now();
+        let cx = Cx::root().child_with_timeout(ms(250));
+        let token = cx.to_token();
+        token.cancelled().await;
+        assert_eq!(start.elapsed(), ms(250));
+        assert!(cx.cause().unwrap().is_deadline());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_scope_cancels_the_tokens_of_its_context() {
+        let s = &Scope::new(Config::new().name("request"));
+        let token = s.cx().to_token();
+        let out: Result<(), Interrupted> = s.run(async { Ok(()) }).await;
+        out.unwrap();
+        assert!(token.is_cancelled());
+        assert!(s.cx().cause().unwrap().is_finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_cancel_stops_a_scope_and_its_children_with_the_cause() {
+        let shutdown = CancellationToken::new();
+        let s = &Scope::new(Config::new().parent(Cx::from_token(&shutdown)));
+        let canceller = shutdown.clone();
+        let out: Result<(), Interrupted> = s
+            .run(async {
+                let child = s.spawn(async { Ok(scope_runtime::cancelled().await) });
+                tokio::spawn(async move {
+                    sleep(ms(10)).await;
+                    canceller.cancel();
+                });
+                let cause = child.await?;
+                assert_eq!(cause.root(), &Cause::explicit(TOKEN_CANCELLED));
+                Ok(())
+            })
+            .await;
+        out.unwrap();
+    }
+
+    #[test]
+    fn both_sides_cancelled_at_once_from_two_threads_do_not_deadlock() {
+        for _ in 0..200 {
+            let cx = Cx::root();
+            let token = cx.to_token();
+            let from_token = token.clone();
+            let t = std::thread::spawn(move || from_token.cancel());
+            cx.cancel("both");
+            t.join().unwrap();
+            assert!(token.is_cancelled());
+            assert!(cx.is_cancelled());
+        }
+    }
+}
