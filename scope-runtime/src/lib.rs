@@ -2,6 +2,7 @@
 //! services for detached work, the patterns users repeat (retry, supervisor, subprocesses,
 //! tokio-util bridges), and test helpers. Use it through the `scope` crate, whose
 //! documentation has the tour.
+#![forbid(unsafe_code)]
 
 // The tokio-util bridges; tokio-util's token is not built for loom's models.
 #[cfg(all(feature = "tokio-util", not(loom)))]

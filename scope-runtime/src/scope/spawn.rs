@@ -424,12 +424,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             // No runtime to spawn on: it runs in place, on the scope's own task.
             return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit, background));
         };
-        let (cx, kind) = match self.child_cx(background) {
-            Some(cx) => cx,
-            None => {
-                admit.release(shared);
-                return Ok(self.refused(info, &shared.cx.child()));
-            }
+        let Some((cx, kind)) = self.child_cx(background) else {
+            admit.release(shared);
+            return Ok(self.refused(info, &shared.cx.child()));
         };
         if shared.cx.is_cancelled() {
             admit.release(shared);
