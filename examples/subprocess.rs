@@ -46,6 +46,13 @@ async fn step(name: &'static str, script: &'static str, log: Log) -> Result<(), 
         _ => format!("{status}"),
     };
     log.lock().unwrap()[at].2 = Some(ended);
+    if status.signal().is_some() {
+        // Stopped by the scope's cancellation: the step did not complete, and says why.
+        let cause = scope::Cx::current()
+            .cause()
+            .unwrap_or_else(|| scope::Cause::explicit("killed"));
+        return Err(Interrupted::from_cause(cause).into());
+    }
     Ok(())
 }
 
