@@ -763,7 +763,7 @@ mod process {
     #[tokio::test]
     async fn a_scope_dropped_part_way_leaves_no_process() {
         let (tx, rx) = oneshot::channel();
-        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let s = &Scope::new(Config::new().grace(Duration::from_millis(200)));
         let run = s.run(async {
             let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
             s.spawn(started(Process::new(cmd), tx));
@@ -780,8 +780,9 @@ mod process {
             _ = &mut run => unreachable!("the body never returns"),
         };
         drop(run);
-        // The run's drop aborts the child task; its future (and the process) is dropped when
-        // the runtime gets to it.
+        // The run's drop cancels the child (SIGTERM, ignored) and, after the scope's grace,
+        // aborts its task: its future (and the process) is dropped when the runtime gets to
+        // it.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while exists(pid) && std::time::Instant::now() < deadline {
             tokio::task::yield_now().await;
