@@ -93,7 +93,8 @@ impl LeakCheck {
 
     /// Checks that no task started since the baseline is alive. Aborted tasks are dropped
     /// by the runtime a moment after the abort, so the check yields (a bounded number of
-    /// times) for the count to settle before it judges.
+    /// times, and for about half a second of real time at most) for the count to settle
+    /// before it judges.
     ///
     /// # Examples
     ///
@@ -131,8 +132,11 @@ impl LeakCheck {
                 return Ok(());
             }
             if round % 100 == 99 {
-                // Let a multi-thread runtime's workers catch up, in real time.
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                // Let a multi-thread runtime's workers catch up, in real time, longer each
+                // time (about half a second in all): on a loaded machine a worker that is
+                // dropping an aborted task may be off its core for a while.
+                let pause = u64::try_from(round / 100).unwrap_or(0) * 10 + 1;
+                std::thread::sleep(std::time::Duration::from_millis(pause));
             }
             tokio::task::yield_now().await;
         }

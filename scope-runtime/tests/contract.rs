@@ -621,19 +621,27 @@ async fn law9_a_child_can_be_aborted_at_once_of_either_kind() {
     let (in_place, in_place_dropped) = flag();
     let start = tokio::time::Instant::now();
     let s = &Scope::new(Config::new().grace(hours(1)));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (sa, sb) = (started.clone(), started.clone());
     let out = s
         .run(async {
             let a = s.spawn(async move {
                 let _f = spawned;
+                sa.fetch_add(1, Ordering::SeqCst);
                 sleep(hours(2)).await;
                 Ok::<_, AppError>(1)
             });
             let b = s.spawn_in_place(async move {
                 let _f = in_place;
+                sb.fetch_add(1, Ordering::SeqCst);
                 sleep(hours(2)).await;
                 Ok::<_, AppError>(2)
             });
-            tokio::task::yield_now().await;
+            // Both are running (a child aborted before it starts never runs: law 9's
+            // `NotStarted`).
+            while started.load(Ordering::SeqCst) < 2 {
+                tokio::task::yield_now().await;
+            }
             a.abort();
             b.abort();
             for seen in [a.await, b.await] {

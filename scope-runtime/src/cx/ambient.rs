@@ -3,6 +3,16 @@
 //! One thread-local holds both. A scope swaps its context (and itself, as the enclosing scope
 //! of whatever scope is entered there) in for the duration of each poll of its body or of a
 //! child, and back out afterwards, panics included. [`Cx::run`] swaps in a context only.
+//!
+//! # A child's own context, on demand
+//!
+//! A child's context is a child of its scope's, and until something needs it as a node of its
+//! own it *is* its scope's: reading it (`is_cancelled`, deadlines, slots) gives the same
+//! answers, and most children never need more. So a child runs with its scope's context and
+//! its own id as the `lazy` mark; the first [`Cx::current`] in it (to keep, wait on, cancel or
+//! derive from) creates its own node through the scope ([`Enclosing::child_cx`]), which the
+//! swap then hands back to the child's task. Its handle creates the same node on demand
+//! (`Child::cx`, a cancel of that child alone), and the task adopts it at its next poll.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -13,18 +23,27 @@ use std::task::{Context, Poll};
 
 use super::tree::Node;
 use super::Cx;
+use crate::info::TaskId;
 use crate::scope::tracker::Enclosing;
 
 /// The scope whose code is being polled, as the enclosing scope of scopes entered there.
 pub(crate) type EnclosingScope = Option<Arc<dyn Enclosing>>;
 
+/// A child whose own context is not created yet: its id. `None` for a scope's body, a child
+/// with its own context, and [`Cx::run`].
+pub(crate) type Lazy = Option<TaskId>;
+
 struct Ambient {
     cx: Option<Cx>,
     scope: EnclosingScope,
+    /// The code running is child `lazy` of `scope`, and `cx` is its scope's context (see the
+    /// module's docs).
+    lazy: Lazy,
 }
 
 thread_local! {
-    static AMBIENT: RefCell<Ambient> = const { RefCell::new(Ambient { cx: None, scope: None }) };
+    static AMBIENT: RefCell<Ambient> =
+        const { RefCell::new(Ambient { cx: None, scope: None, lazy: None }) };
 }
 
 /// Swaps a context, and for a scope's own code the enclosing scope too, into the thread's
@@ -32,14 +51,38 @@ thread_local! {
 pub(crate) struct Enter<'a> {
     cx: &'a mut Option<Cx>,
     scope: Option<&'a mut EnclosingScope>,
+    lazy: Lazy,
+    /// Where the `lazy` mark goes back (a child's task), if anywhere.
+    lazy_home: Option<&'a mut Lazy>,
 }
 
 impl<'a> Enter<'a> {
-    /// For a scope's body and children: the context and the scope they belong to.
+    /// For a scope's body and children with their own context: the context and the scope they
+    /// belong to.
     pub(crate) fn scope_code(cx: &'a mut Option<Cx>, scope: &'a mut EnclosingScope) -> Self {
         let mut enter = Enter {
             cx,
             scope: Some(scope),
+            lazy: None,
+            lazy_home: None,
+        };
+        enter.swap();
+        enter
+    }
+
+    /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
+    /// module's docs). A context created for it during the poll comes back into `cx`, and
+    /// `lazy` is cleared.
+    pub(crate) fn child(
+        cx: &'a mut Option<Cx>,
+        scope: &'a mut EnclosingScope,
+        lazy: &'a mut Lazy,
+    ) -> Self {
+        let mut enter = Enter {
+            cx,
+            scope: Some(scope),
+            lazy: lazy.take(),
+            lazy_home: Some(lazy),
         };
         enter.swap();
         enter
@@ -47,7 +90,12 @@ impl<'a> Enter<'a> {
 
     /// For [`Cx::run`]: the context only; the enclosing scope stays what it is.
     pub(crate) fn cx_only(cx: &'a mut Option<Cx>) -> Self {
-        let mut enter = Enter { cx, scope: None };
+        let mut enter = Enter {
+            cx,
+            scope: None,
+            lazy: None,
+            lazy_home: None,
+        };
         enter.swap();
         enter
     }
@@ -59,6 +107,7 @@ impl<'a> Enter<'a> {
                 .try_borrow_mut()
                 .expect("a scope cannot be polled while the ambient context is borrowed (inside `Slot::with`)");
             std::mem::swap(&mut a.cx, self.cx);
+            std::mem::swap(&mut a.lazy, &mut self.lazy);
             if let Some(scope) = self.scope.as_deref_mut() {
                 std::mem::swap(&mut a.scope, scope);
             }
@@ -69,7 +118,42 @@ impl<'a> Enter<'a> {
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
         self.swap();
+        if let Some(home) = self.lazy_home.as_deref_mut() {
+            *home = self.lazy.take();
+        }
     }
+}
+
+/// The ambient context as a context of its own: for a lazy child, its own context, created
+/// now if nobody has yet, and kept as the ambient one from now on (and, when the poll ends, by
+/// the child's task).
+fn current_owned() -> Option<Cx> {
+    AMBIENT
+        .try_with(|a| {
+            if let Ok(mut a) = a.try_borrow_mut() {
+                let Some(id) = a.lazy else {
+                    return a.cx.clone();
+                };
+                let own = match (&a.scope, &a.cx) {
+                    (Some(scope), Some(parent)) => scope.child_cx(id, parent),
+                    _ => return a.cx.clone(),
+                };
+                a.lazy = None;
+                let parent = a.cx.replace(own.clone());
+                // The scope's context (a clone): dropped after the borrow ends.
+                drop(a);
+                drop(parent);
+                return Some(own);
+            }
+            // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept.
+            let a = a.borrow();
+            match (a.lazy, &a.scope, &a.cx) {
+                (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent)),
+                _ => a.cx.clone(),
+            }
+        })
+        .ok()
+        .flatten()
 }
 
 /// The scope whose code is running on this thread, if any: the enclosing scope of a scope
@@ -150,7 +234,7 @@ impl Cx {
     /// ```
     #[must_use]
     pub fn current() -> Cx {
-        with_current(Cx::clone)
+        current_owned().unwrap_or_else(|| background_ref().clone())
     }
 
     /// The background context: what [`Cx::current`] returns outside any scope. It is never

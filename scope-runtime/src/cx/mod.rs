@@ -21,13 +21,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub(crate) use self::ambient::Lazy;
 pub(crate) use self::ambient::{
     background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
 };
 pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
-pub(crate) use self::tree::deadline_after;
 use self::tree::{cancel_node, earlier, Deadline, Node};
+pub(crate) use self::tree::{deadline_after, inherited};
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,
     WaitCancelled, WaitCancelledOwned,
@@ -60,7 +61,24 @@ pub struct Cx {
     pub(crate) node: Arc<Node>,
 }
 
+/// A context that does not keep its node alive (for the registry of children's own contexts).
+pub(crate) struct WeakCx(std::sync::Weak<Node>);
+
+impl WeakCx {
+    pub(crate) fn upgrade(&self) -> Option<Cx> {
+        self.0.upgrade().map(|node| Cx { node })
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
 impl Cx {
+    pub(crate) fn downgrade(&self) -> WeakCx {
+        WeakCx(Arc::downgrade(&self.node))
+    }
+
     /// A new root: never cancelled unless you cancel it, no deadline, no slots.
     ///
     /// # Examples

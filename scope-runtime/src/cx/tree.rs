@@ -185,7 +185,7 @@ impl Node {
 }
 
 /// The cause a descendant of a node cancelled with `cause` gets.
-pub(super) fn inherited(cause: &Arc<Cause>) -> Arc<Cause> {
+pub(crate) fn inherited(cause: &Arc<Cause>) -> Arc<Cause> {
     match &**cause {
         Cause::ParentCancelled(_) => Arc::clone(cause),
         _ => Arc::new(Cause::ParentCancelled(Arc::clone(cause))),

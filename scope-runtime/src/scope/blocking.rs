@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::admission::{Queued, Seq, Ticket, NO_SEQ};
-use super::child::Child;
+use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
 use super::spawn::why_not_started;
@@ -57,7 +57,10 @@ where
             let job_cx = &self.cx;
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
         };
-        let result = self.shared.settle(&self.info, out);
+        let own = &self.cx;
+        let result = self.shared.settle(&self.info, out, || {
+            own.cause_arc().filter(|c| super::spawn::by_handle(c))
+        });
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(result);
         }
@@ -68,7 +71,7 @@ impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
         if self.f.take().is_some() {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
-            let cause = why_not_started(Some(&self.cx), &self.shared);
+            let cause = why_not_started(self.cx.cause_arc(), &self.shared);
             if let Some(tx) = self.tx.take() {
                 let _ = tx.send(Err(NotStarted::new(cause).into()));
             }
@@ -100,10 +103,10 @@ where
         if self.is_closed() || runtime.is_err() || shared.tracker.enter().is_err() {
             let cause = match runtime {
                 Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                Ok(_) => why_not_started(Some(&cx), shared),
+                Ok(_) => why_not_started(cx.cause_arc(), shared),
             };
             let _ = tx.send(Err(NotStarted::new(cause).into()));
-            return Child::queued(cx, info, rx, ticket, &**shared);
+            return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);
         }
         let limited = shared.admission.is_limited();
         let job = Job {
@@ -145,6 +148,6 @@ where
             Ok(None) => {}
             Err(closed) => drop(closed),
         }
-        Child::queued(cx, info, rx, ticket, &**shared)
+        Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared)
     }
 }

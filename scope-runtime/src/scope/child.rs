@@ -4,35 +4,45 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::admission::Ticket;
-use super::{Brand, Shared, Target};
+use super::{Brand, Lost, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::Cx;
-use crate::error::{Interrupted, Panicked};
+use crate::error::{Interrupted, NotStarted, Panicked};
 use crate::info::{TaskId, TaskInfo};
 
 /// What a child handle needs of its scope (type-erased over the scope's error type).
 pub(crate) trait ChildScope: Send + Sync {
+    /// The child's own context, created now if nobody has yet (see `own_cx`).
+    fn child_cx(&self, id: TaskId, background: bool) -> Cx;
     fn stop(&self, target: Target, after_grace: bool);
-    fn drop_panic(&self, id: TaskId) -> Option<String>;
-    fn cause(&self) -> Option<Arc<Cause>>;
+    fn take_lost(&self, id: TaskId) -> Option<Lost>;
+    /// The cause a child's own context has, or would have if it had one: its parent's,
+    /// inherited.
+    fn cause(&self, background: bool) -> Option<Arc<Cause>>;
 }
 
 impl<E: Send> ChildScope for Shared<E> {
+    fn child_cx(&self, id: TaskId, background: bool) -> Cx {
+        let parent = self.child_parent(background);
+        self.own_cxs.get_or_create(id, &parent, true)
+    }
     fn stop(&self, target: Target, after_grace: bool) {
         self.stop_child(target, after_grace);
     }
-    fn drop_panic(&self, id: TaskId) -> Option<String> {
-        Shared::drop_panic(self, id)
+    fn take_lost(&self, id: TaskId) -> Option<Lost> {
+        Shared::take_lost(self, id)
     }
-    fn cause(&self) -> Option<Arc<Cause>> {
-        self.cx.cause_arc()
+    fn cause(&self, background: bool) -> Option<Arc<Cause>> {
+        self.child_parent(background)
+            .cause_arc()
+            .map(|c| crate::cx::inherited(&c))
     }
 }
 
@@ -61,7 +71,10 @@ impl<E: Send> ChildScope for Shared<E> {
 /// # }).unwrap();
 /// ```
 pub struct Child<'s, T> {
-    cx: Cx,
+    /// The child's own context, once someone needed it (see `own_cx`).
+    cx: OnceLock<Cx>,
+    /// A background child (its context derives from the scope's background context).
+    background: bool,
     info: TaskInfo,
     kind: Kind<T>,
     scope: &'s dyn ChildScope,
@@ -79,10 +92,21 @@ enum Kind<T> {
     Done(Option<Result<T, Interrupted>>),
 }
 
+/// A new handle's context: the child's own, or (`Lazy`) created when first needed.
+pub(crate) enum HandleCx {
+    Own(Cx),
+    Lazy { background: bool },
+}
+
 impl<'s, T> Child<'s, T> {
-    fn new(cx: Cx, info: TaskInfo, kind: Kind<T>, scope: &'s dyn ChildScope) -> Self {
+    fn new(cx: HandleCx, info: TaskInfo, kind: Kind<T>, scope: &'s dyn ChildScope) -> Self {
+        let (cx, background) = match cx {
+            HandleCx::Own(cx) => (OnceLock::from(cx), false),
+            HandleCx::Lazy { background } => (OnceLock::new(), background),
+        };
         Child {
             cx,
+            background,
             info,
             kind,
             scope,
@@ -91,7 +115,7 @@ impl<'s, T> Child<'s, T> {
     }
 
     pub(crate) fn spawned(
-        cx: Cx,
+        cx: HandleCx,
         info: TaskInfo,
         handle: JoinHandle<Result<T, Interrupted>>,
         scope: &'s dyn ChildScope,
@@ -100,7 +124,7 @@ impl<'s, T> Child<'s, T> {
     }
 
     pub(crate) fn queued(
-        cx: Cx,
+        cx: HandleCx,
         info: TaskInfo,
         rx: oneshot::Receiver<Result<T, Interrupted>>,
         ticket: Arc<Ticket>,
@@ -110,7 +134,7 @@ impl<'s, T> Child<'s, T> {
     }
 
     pub(crate) fn in_place(
-        cx: Cx,
+        cx: HandleCx,
         info: TaskInfo,
         rx: oneshot::Receiver<Result<T, Interrupted>>,
         scope: &'s dyn ChildScope,
@@ -124,7 +148,7 @@ impl<'s, T> Child<'s, T> {
         out: Result<T, Interrupted>,
         scope: &'s dyn ChildScope,
     ) -> Self {
-        Self::new(cx, info, Kind::Done(Some(out)), scope)
+        Self::new(HandleCx::Own(cx), info, Kind::Done(Some(out)), scope)
     }
 
     /// The child's context.
@@ -148,7 +172,8 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn cx(&self) -> &Cx {
-        &self.cx
+        self.cx
+            .get_or_init(|| self.scope.child_cx(self.info.id(), self.background))
     }
 
     /// Who the child is.
@@ -219,7 +244,7 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        let first = self.cx.cancel(reason);
+        let first = self.cx().cancel(reason);
         if first && !self.is_finished() {
             if let Some(target) = self.target() {
                 self.scope.stop(target, true);
@@ -242,9 +267,16 @@ impl<'s, T> Child<'s, T> {
     /// let out = s
     ///     .run(async {
     ///         let stuck = s.spawn(std::future::pending::<Result<u8, Interrupted>>());
+    ///         tokio::task::yield_now().await; // it has started
     ///         stuck.abort();
     ///         let Err(Interrupted::Cancelled(c)) = stuck.await else { unreachable!() };
     ///         assert_eq!(c.cause().to_string(), "aborted");
+    ///
+    ///         // Aborted before it ever ran: it says so.
+    ///         let never = s.spawn(std::future::pending::<Result<u8, Interrupted>>());
+    ///         never.abort();
+    ///         let Err(Interrupted::NotStarted(n)) = never.await else { unreachable!() };
+    ///         assert_eq!(n.cause().to_string(), "aborted");
     ///         Ok::<_, Interrupted>("the scope goes on")
     ///     })
     ///     .await;
@@ -252,7 +284,7 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn abort(&self) {
-        self.cx.cancel("aborted");
+        self.cx().cancel("aborted");
         if let Some(target) = self.target() {
             self.scope.stop(target, false);
         }
@@ -294,13 +326,18 @@ impl<'s, T> Child<'s, T> {
 
     /// Why the child has no value although its handle learnt nothing: it was aborted.
     fn lost(&self) -> Interrupted {
-        if let Some(message) = self.scope.drop_panic(self.info.id()) {
-            return Panicked::without_payload(self.info.clone(), message).into();
+        match self.scope.take_lost(self.info.id()) {
+            Some(Lost::DropPanic(message)) => {
+                return Panicked::without_payload(self.info.clone(), message).into();
+            }
+            Some(Lost::NotStarted(cause)) => return NotStarted::new(cause).into(),
+            None => {}
         }
         let cause = self
             .cx
-            .cause_arc()
-            .or_else(|| self.scope.cause())
+            .get()
+            .and_then(Cx::cause_arc)
+            .or_else(|| self.scope.cause(self.background))
             .unwrap_or_else(|| Arc::new(Cause::explicit("the child was aborted")));
         Interrupted::from_shared_cause(cause)
     }

@@ -70,6 +70,7 @@ mod in_place;
 mod map;
 mod mode;
 mod outcome;
+pub(crate) mod own_cx;
 mod race;
 mod reserve;
 mod run;
@@ -205,8 +206,19 @@ pub(crate) struct Shared<E> {
     /// body returns; the children to stop then.
     background: Mutex<Background>,
     pub(crate) failures: Mutex<Vec<Failure<E>>>,
-    /// Children whose future panicked while being dropped by an abort, for their handles.
-    drop_panics: Mutex<Vec<(TaskId, String)>>,
+    /// Spawned children whose task ended without an outcome (aborted before its first poll,
+    /// or its future panicked while being dropped), for their handles.
+    lost: Mutex<std::collections::HashMap<TaskId, Lost>>,
+    /// Children's own contexts, created when first needed.
+    pub(crate) own_cxs: own_cx::OwnCxs,
+}
+
+/// Why a spawned child's task ended without an outcome its handle can read.
+pub(crate) enum Lost {
+    /// Its future panicked while being dropped by an abort: the message.
+    DropPanic(String),
+    /// It was aborted before its first poll: why.
+    NotStarted(Arc<Cause>),
 }
 
 /// The background children of a scope.
@@ -255,6 +267,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     }
     fn grace(&self) -> Duration {
         self.grace
+    }
+    fn child_cx(&self, id: TaskId, parent: &Cx) -> Cx {
+        self.own_cxs.get_or_create(id, parent, false)
     }
 }
 
@@ -350,6 +365,17 @@ impl<E> Shared<E> {
         }
     }
 
+    /// The context a child's own context derives from: the scope's, or for a background child
+    /// the background context (the scope's once that is gone).
+    pub(crate) fn child_parent(&self, background: bool) -> Cx {
+        if background {
+            if let Some(cx) = self.background.lock().cx.clone() {
+                return cx;
+            }
+        }
+        self.cx.clone()
+    }
+
     /// The context a new background child's context derives from (`None` once the body has
     /// returned: it is refused).
     pub(crate) fn background_cx(&self) -> Option<Cx> {
@@ -388,7 +414,8 @@ impl<E> Shared<E> {
         let (cx, targets) = {
             let mut bg = self.background.lock();
             bg.over = true;
-            (bg.cx.take(), std::mem::take(&mut bg.targets))
+            // The context stays: a child's own context created from now on derives from it.
+            (bg.cx.clone(), std::mem::take(&mut bg.targets))
         };
         let Some(cx) = cx else {
             return;
@@ -401,16 +428,16 @@ impl<E> Shared<E> {
         }
     }
 
-    pub(crate) fn record_drop_panic(&self, id: TaskId, message: String) {
-        self.drop_panics.lock().push((id, message));
+    /// Records why a spawned child's task ended without an outcome its handle can read.
+    pub(crate) fn record_lost(&self, id: TaskId, lost: Lost) {
+        let replaced = self.lost.lock().insert(id, lost);
+        drop(replaced);
     }
 
-    pub(crate) fn drop_panic(&self, id: TaskId) -> Option<String> {
-        let panics = self.drop_panics.lock();
-        panics
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, m)| m.clone())
+    /// Why child `id`'s task ended without an outcome, if it was recorded (taken: its handle
+    /// reads it once).
+    pub(crate) fn take_lost(&self, id: TaskId) -> Option<Lost> {
+        self.lost.lock().remove(&id)
     }
 }
 
@@ -442,7 +469,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
-                drop_panics: Mutex::new(Vec::new()),
+                lost: Mutex::new(std::collections::HashMap::new()),
+                own_cxs: own_cx::OwnCxs::default(),
             })),
             local: Mutex::new(LocalQueue {
                 tasks: VecDeque::new(),

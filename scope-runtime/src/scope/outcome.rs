@@ -111,15 +111,25 @@ impl<E> TaskOutput<E> for Never {
 
 impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// Turns a child's end into what its handle sees, telling the scope about failures.
+    ///
+    /// `cancelled_alone` gives the cause when the child itself was cancelled (by its handle,
+    /// the scope running on): an error it returns then is the consequence of that cancel, not
+    /// a failure of the scope, and its handle sees the cancel.
     pub(crate) fn settle<O: TaskOutput<E>>(
         &self,
         task: &TaskInfo,
         out: Result<O, Box<dyn Any + Send>>,
+        cancelled_alone: impl FnOnce() -> Option<Arc<Cause>>,
     ) -> Result<O::Ok, Interrupted> {
         match out {
             Ok(out) => match out.into_result() {
                 Ok(value) => Ok(value),
                 Err(error) => {
+                    if let Some(cause) = cancelled_alone() {
+                        // User code (`Drop`): no lock is held.
+                        drop(error);
+                        return Err(Interrupted::from_shared_cause(cause));
+                    }
                     // User code (`Display`): no lock is held.
                     let message = error.to_string();
                     self.fail(task, error, message.clone(), false);

@@ -16,19 +16,22 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 use super::admission::{Admitted, Queued, Seq, Ticket, NO_SEQ};
-use super::child::Child;
+use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
 use super::tracker::{Enclosing, Tracker};
-use super::{LocalTask, Scope, Shared, Target};
+use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
-use crate::cx::{Cx, EnclosingScope, Enter};
+use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
 use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
 use crate::info::TaskInfo;
 
 /// How a child's outcome reaches its handle.
 pub(crate) trait Deliver<T> {
     type Output;
+    /// The handle reads the outcome from the task itself: what the task could not deliver
+    /// (it ended without completing) goes to the scope's records (`Shared::record_lost`).
+    const DIRECT: bool = false;
     /// The child completed (its own way, or by panicking).
     fn deliver(&mut self, out: Result<T, Interrupted>) -> Self::Output;
     /// The child ended without completing: it never started, or it was aborted.
@@ -40,11 +43,13 @@ pub(crate) struct Direct;
 
 impl<T> Deliver<T> for Direct {
     type Output = Result<T, Interrupted>;
+    const DIRECT: bool = true;
     fn deliver(&mut self, out: Result<T, Interrupted>) -> Result<T, Interrupted> {
         out
     }
     fn dropped(&mut self, _: Result<T, Interrupted>) {
-        // The handle learns it from the `JoinHandle` (cancelled) and the scope's records.
+        // The handle learns it from the `JoinHandle` (cancelled) and the scope's records
+        // (`record_lost`).
     }
 }
 
@@ -122,7 +127,12 @@ pin_project_lite::pin_project! {
         shared: Arc<Shared<E>>,
         // The scope, as the enclosing scope of scopes entered in the child.
         scope: EnclosingScope,
+        // The child's own context, or while `lazy` names the child the context its own derives
+        // from (see `own_cx`).
         cx: Option<Cx>,
+        lazy: Lazy,
+        // The epoch of the scope's registry of own contexts when the child last looked.
+        seen: usize,
         info: TaskInfo,
         deliver: D,
         flags: u8,
@@ -146,25 +156,31 @@ pin_project_lite::pin_project! {
                 // Ended without completing: never started, or aborted (the grace ran out,
                 // the scope was dropped, or the handle aborted it).
                 let panicked = if this.fut.is_some() {
-                    let _enter = Enter::scope_code(this.cx, this.scope);
+                    let _enter = Enter::child(this.cx, this.scope, this.lazy);
                     let mut fut = this.fut.as_mut();
                     catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
                 } else {
                     None
                 };
                 let shared = &**this.shared;
-                let out = match panicked {
-                    // Its destructor panicked: that is the child's panic.
-                    Some(payload) => {
-                        shared.record_drop_panic(this.info.id(), panic_message(payload.as_ref()));
-                        Err(shared.panicked(this.info, payload).into())
+                // Its destructor panicked: that is the child's panic.
+                let out = if let Some(payload) = panicked {
+                    if D::DIRECT {
+                        let message = panic_message(payload.as_ref());
+                        shared.record_lost(this.info.id(), Lost::DropPanic(message));
                     }
-                    None => {
-                        if flags & STARTED == 0 {
-                            Err(NotStarted::new(why_not_started(this.cx.as_ref(), shared)).into())
-                        } else {
-                            Err(Interrupted::from_shared_cause(why_stopped(this.cx.as_ref(), shared)))
+                    Err(shared.panicked(this.info, payload).into())
+                } else {
+                    let own = own_cause(this.cx.as_ref(), *this.lazy, shared);
+                    if flags & STARTED == 0 {
+                        let why = why_not_started(own, shared);
+                        if D::DIRECT {
+                            let lost = Lost::NotStarted(Arc::clone(&why));
+                            shared.record_lost(this.info.id(), lost);
                         }
+                        Err(NotStarted::new(why).into())
+                    } else {
+                        Err(Interrupted::from_shared_cause(why_stopped(own, shared)))
                     }
                 };
                 this.deliver.dropped(out);
@@ -180,10 +196,43 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// Why a child never started: it was cancelled alone (its own cause), or its scope closed
-/// (the scope's cause, not the "parent cancelled" its context inherits).
-pub(crate) fn why_not_started<E>(cx: Option<&Cx>, shared: &Shared<E>) -> Arc<Cause> {
-    match cx.and_then(Cx::cause_arc) {
+/// The cause of the child's own context: its own if it has one, else the one it would inherit
+/// from the context it derives from (`cx` while `lazy`).
+fn own_cause<E>(cx: Option<&Cx>, lazy: Lazy, shared: &Shared<E>) -> Option<Arc<Cause>> {
+    let Some(id) = lazy else {
+        return cx.and_then(Cx::cause_arc);
+    };
+    if let Some(own) = shared.own_cxs.find(id) {
+        return own.cause_arc();
+    }
+    cx.and_then(Cx::cause_arc).map(|c| crate::cx::inherited(&c))
+}
+
+/// The cause of the child's own cancel, if it was cancelled alone (by its handle): not through
+/// its scope. `seen`: the registry's epoch the child last looked at (a lazy child without a
+/// context created by its handle since was not cancelled alone).
+fn cancelled_alone<E>(
+    cx: Option<&Cx>,
+    lazy: Lazy,
+    seen: usize,
+    shared: &Shared<E>,
+) -> Option<Arc<Cause>> {
+    if lazy.is_some() && shared.own_cxs.epoch() == seen {
+        return None;
+    }
+    own_cause(cx, lazy, shared).filter(|c| by_handle(c))
+}
+
+/// Whether a cause on a child's own context came from its handle: not inherited from its
+/// scope, and not the scope's deadline (which a child's context checks for itself).
+pub(crate) fn by_handle(cause: &Cause) -> bool {
+    !matches!(cause, Cause::ParentCancelled(_)) && !cause.is_deadline()
+}
+
+/// Why a child never started: it was cancelled alone (its own cause, `own`), or its scope
+/// closed (the scope's cause, not the "parent cancelled" its context inherits).
+pub(crate) fn why_not_started<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
+    match own {
         Some(own) if !matches!(*own, Cause::ParentCancelled(_)) => own,
         own => shared
             .cx
@@ -193,10 +242,10 @@ pub(crate) fn why_not_started<E>(cx: Option<&Cx>, shared: &Shared<E>) -> Arc<Cau
     }
 }
 
-/// Why a child that did not complete stopped: its own context's cause, else its scope's.
-pub(crate) fn why_stopped<E>(cx: Option<&Cx>, shared: &Shared<E>) -> Arc<Cause> {
-    cx.and_then(Cx::cause_arc)
-        .or_else(|| shared.cx.cause_arc())
+/// Why a child that did not complete stopped: its own context's cause (`own`), else its
+/// scope's.
+pub(crate) fn why_stopped<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
+    own.or_else(|| shared.cx.cause_arc())
         .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped")))
 }
 
@@ -207,12 +256,22 @@ where
     E: From<Interrupted> + fmt::Display + Send + 'static,
     D: Deliver<OkOf<F, E>>,
 {
-    fn new(shared: &Arc<Shared<E>>, cx: Cx, info: TaskInfo, fut: F, deliver: D, flags: u8) -> Self {
+    /// A child whose own context is created when first needed, from `parent` (see `own_cx`).
+    fn new(
+        shared: &Arc<Shared<E>>,
+        parent: Cx,
+        info: TaskInfo,
+        fut: F,
+        deliver: D,
+        flags: u8,
+    ) -> Self {
         ChildTask {
             fut: Some(fut),
             shared: Arc::clone(shared),
             scope: Some(Arc::clone(shared) as Arc<dyn Enclosing>),
-            cx: Some(cx),
+            cx: Some(parent),
+            lazy: Some(info.id()),
+            seen: shared.own_cxs.epoch(),
             info,
             deliver,
             flags,
@@ -238,14 +297,19 @@ where
                 // Polled again after it completed: it has nothing more to give.
                 return Poll::Pending;
             }
+            if this.lazy.is_some() {
+                adopt_own(&mut this);
+            }
             // A child whose context is cancelled before its first poll never runs.
             if this.cx.as_ref().is_some_and(Cx::is_cancelled) {
                 return Poll::Ready(finish_unstarted(this));
             }
             *this.flags |= STARTED;
+        } else if this.lazy.is_some() {
+            adopt_own(&mut this);
         }
         let polled = {
-            let _enter = Enter::scope_code(this.cx, this.scope);
+            let _enter = Enter::child(this.cx, this.scope, this.lazy);
             match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
                 None => return Poll::Pending,
@@ -260,6 +324,29 @@ where
             return Poll::Pending;
         }
         Poll::Ready(complete(this, polled))
+    }
+}
+
+/// A child without its own context yet takes the one its handle created meanwhile, if any (it
+/// looks only when the registry's epoch moved: one atomic load otherwise).
+#[inline]
+fn adopt_own<F, E, D>(this: &mut ChildTaskProj<'_, F, E, D>)
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display,
+    D: Deliver<OkOf<F, E>>,
+{
+    let epoch = this.shared.own_cxs.epoch();
+    if epoch == *this.seen {
+        return;
+    }
+    *this.seen = epoch;
+    if let Some(id) = *this.lazy {
+        if let Some(own) = this.shared.own_cxs.find(id) {
+            *this.cx = Some(own);
+            *this.lazy = None;
+        }
     }
 }
 
@@ -278,7 +365,7 @@ where
     D: Deliver<OkOf<F, E>>,
 {
     let dropped = {
-        let _enter = Enter::scope_code(this.cx, this.scope);
+        let _enter = Enter::child(this.cx, this.scope, this.lazy);
         let mut fut = this.fut.as_mut();
         catch_unwind(AssertUnwindSafe(move || fut.set(None)))
     };
@@ -292,12 +379,14 @@ where
         // Stopped with the body's end: not a failure of the scope (a panic still is).
         match out {
             Ok(out) => out.into_result().map_err(|_| {
-                Interrupted::from_shared_cause(why_stopped(this.cx.as_ref(), this.shared))
+                let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
+                Interrupted::from_shared_cause(why_stopped(own, this.shared))
             }),
             Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
         }
     } else {
-        this.shared.settle(this.info, out)
+        let (cx, lazy, seen, shared) = (this.cx.as_ref(), *this.lazy, *this.seen, &**this.shared);
+        shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
@@ -321,9 +410,11 @@ where
     *this.flags |= DONE;
     this.shared.child_started(*this.seq);
     let mut fut = this.fut;
-    let out = match catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
-        Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
-        Ok(()) => Err(NotStarted::new(why_not_started(this.cx.as_ref(), this.shared)).into()),
+    let out = if let Err(payload) = catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
+        Err(this.shared.panicked(this.info, payload).into())
+    } else {
+        let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
+        Err(NotStarted::new(why_not_started(own, this.shared)).into())
     };
     if *this.flags & SLOT != 0 {
         *this.flags &= !SLOT;
@@ -357,7 +448,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     fn push_in_place<T>(
         &'s self,
         info: TaskInfo,
-        cx: Cx,
+        background: bool,
         fut: Pin<Box<M::Task<'env>>>,
         rx: oneshot::Receiver<Result<T, Interrupted>>,
         admit: Admit,
@@ -394,7 +485,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 Ok(None) | Err(_) => shared.tracker.wake_owner(),
             }
         }
-        Child::in_place(cx, info, rx, &**shared)
+        Child::in_place(HandleCx::Lazy { background }, info, rx, &**shared)
     }
 
     /// Spawns a `Send + 'static` child: on the runtime, or in place without one.
@@ -424,19 +515,20 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             // No runtime to spawn on: it runs in place, on the scope's own task.
             return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit, background));
         };
-        let Some((cx, kind)) = self.child_cx(background) else {
+        let Some((parent, kind)) = self.child_parent(background) else {
             admit.release(shared);
             return Ok(self.refused(info, &shared.cx.child()));
         };
         if shared.cx.is_cancelled() {
             admit.release(shared);
-            return Ok(self.refused(info, &cx));
+            return Ok(self.refused(info, &parent.child()));
         }
         // A unit of live work, here and in every enclosing scope, before anything starts.
         if shared.tracker.enter().is_err() {
             admit.release(shared);
-            return Ok(self.refused(info, &cx));
+            return Ok(self.refused(info, &parent.child()));
         }
+        let cx = HandleCx::Lazy { background };
         let limited = shared.admission.is_limited();
         let now = match admit {
             Admit::Held { slot: true, seq } => Some(seq),
@@ -445,7 +537,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         };
         if let Some(seq) = now {
             let flags = if limited { UNIT | SLOT } else { UNIT } | kind;
-            let mut task = ChildTask::new(shared, cx.clone(), info.clone(), fut, Direct, flags);
+            let mut task = ChildTask::new(shared, parent, info.clone(), fut, Direct, flags);
             task.seq = seq;
             let handle = runtime.spawn(task);
             register(shared, handle.abort_handle());
@@ -458,7 +550,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let (tx, rx) = oneshot::channel();
         let task = ChildTask::new(
             shared,
-            cx.clone(),
+            parent,
             info.clone(),
             fut,
             Channel(Some(tx)),
@@ -496,21 +588,15 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
     {
         let shared: &Arc<Shared<E>> = &self.shared;
-        let Some((cx, kind)) = self.child_cx(background).filter(|_| !self.is_closed()) else {
+        let Some((parent, kind)) = self.child_parent(background).filter(|_| !self.is_closed())
+        else {
             admit.release(shared);
             return self.refused(info, &shared.cx.child());
         };
         let (tx, rx) = oneshot::channel();
         let id = info.id();
-        let task = ChildTask::new(
-            shared,
-            cx.clone(),
-            info.clone(),
-            fut,
-            Channel(Some(tx)),
-            kind,
-        );
-        let child = self.push_in_place(info, cx, boxed(task), rx, admit);
+        let task = ChildTask::new(shared, parent, info.clone(), fut, Channel(Some(tx)), kind);
+        let child = self.push_in_place(info, background, boxed(task), rx, admit);
         if background {
             shared.add_background(Target::InPlace(id));
         }
@@ -519,13 +605,13 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
 }
 
 impl<'s, 'env, E: Send + 'static, M: Mode> Scope<'s, 'env, E, M> {
-    /// A new child's context and kind: a background child's derives from the background
-    /// context (none once the body has returned).
-    fn child_cx(&self, background: bool) -> Option<(Cx, u8)> {
+    /// The context a new child's own derives from, and its kind: a background child's
+    /// derives from the background context (none once the body has returned).
+    fn child_parent(&self, background: bool) -> Option<(Cx, u8)> {
         if background {
-            Some((self.shared.background_cx()?.child(), BACKGROUND))
+            Some((self.shared.background_cx()?, BACKGROUND))
         } else {
-            Some((self.shared.cx.child(), 0))
+            Some((self.shared.cx.clone(), 0))
         }
     }
 }
@@ -560,18 +646,20 @@ where
             // Aborted while it waited: dropped unstarted (its slot passes on).
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let handle = runtime.spawn(task);
-                ticket.started(&handle.abort_handle());
-                register(&shared, handle.abort_handle());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = runtime.spawn(task);
+            ticket.started(&handle.abort_handle());
+            register(&shared, handle.abort_handle());
+        } else {
+            // Admitted where no runtime runs (it cannot happen from the scope's own run,
+            // which runs on one): it cannot start, and says why (on its own context, which
+            // the task keeps, so that its drop reports that cause).
+            if let (Some(id), Some(parent)) = (task.lazy, task.cx.as_ref()) {
+                task.cx = Some(shared.own_cxs.get_or_create(id, parent, true));
+                task.lazy = None;
             }
-            Err(_) => {
-                // Admitted where no runtime runs (it cannot happen from the scope's own run,
-                // which runs on one): it cannot start, and says why.
-                task.cx
-                    .as_ref()
-                    .map(|cx| cx.cancel("no tokio runtime to start the child on"));
+            if let Some(own) = &task.cx {
+                own.cancel("no tokio runtime to start the child on");
             }
         }
     }

@@ -41,6 +41,12 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn grace(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+    /// The own context of child `id` (see `cx::ambient`): created as a child of `parent` by
+    /// the first to need it, the same node for every later asker.
+    fn child_cx(&self, id: crate::info::TaskId, parent: &crate::cx::Cx) -> crate::cx::Cx {
+        let _ = id;
+        parent.child()
+    }
 }
 
 /// What the forced abort holds of a runtime task: its abort handle.

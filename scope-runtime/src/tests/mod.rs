@@ -8,5 +8,6 @@
 //!     cargo test -p scope-runtime --lib --release loom
 //! ```
 
+mod loom_own_cx;
 mod loom_scope;
 mod loom_tree;

@@ -1,0 +1,317 @@
+//! A child's own context is created when something first needs it (the child, through
+//! `Cx::current`, or its handle, through `Child::cx` or a cancel of that child alone). Until
+//! then the child reads its scope's. These tests hold it to what an eagerly created context
+//! gives: one node whoever asks first, a cancel of the child alone seen by the child whatever
+//! it did before, and causes as a child context reports them.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scope_runtime::{Cause, Config, Cx, Interrupted, Scope, Slot};
+use tokio::sync::oneshot;
+use tokio::task::yield_now;
+
+/// Both kinds of child, so that every test runs against each.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Spawned,
+    InPlace,
+}
+
+const KINDS: [Kind; 2] = [Kind::Spawned, Kind::InPlace];
+
+fn spawn<'s, F, T>(
+    s: &'s Scope<'s, 'static, Interrupted>,
+    kind: Kind,
+    fut: F,
+) -> scope_runtime::Child<'s, T>
+where
+    F: Future<Output = Result<T, Interrupted>> + Send + 'static,
+    T: Send + 'static,
+{
+    match kind {
+        Kind::Spawned => s.spawn(fut),
+        Kind::InPlace => s.spawn_in_place(fut),
+    }
+}
+
+#[tokio::test]
+async fn the_handle_asks_first_and_the_child_gets_the_same_context() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let child = spawn(s, kind, async { Ok(Cx::current()) });
+            let from_handle = child.cx().clone();
+            let from_child = child.await?;
+            assert!(from_child.same_as(&from_handle), "{kind:?}");
+            assert!(
+                !from_child.same_as(s.cx()),
+                "{kind:?}: a child's context is its own"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_child_asks_first_and_the_handle_gets_the_same_context() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let (tx, rx) = oneshot::channel();
+            let child = spawn(s, kind, async move {
+                let own = Cx::current();
+                let _ = rx.await; // still running when the handle asks
+                Ok(own)
+            });
+            for _ in 0..4 {
+                yield_now().await; // the child has run up to its wait
+            }
+            let from_handle = child.cx().clone();
+            tx.send(()).unwrap();
+            assert!(child.await?.same_as(&from_handle), "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_finished_child_kept_context_is_the_one_its_handle_gives() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let child = spawn(s, kind, async { Ok(Cx::current()) });
+            while !child.is_finished() {
+                yield_now().await;
+            }
+            let from_handle = child.cx().clone();
+            assert!(child.await?.same_as(&from_handle), "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_child_cancelled_alone_sees_it_without_having_asked_for_its_context() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        s.run(async {
+            let (tx, rx) = oneshot::channel::<()>();
+            let child = spawn(s, kind, async move {
+                // Only reads, before and after: never `Cx::current`.
+                assert!(!scope_runtime::is_cancelled());
+                let _ = rx.await;
+                assert!(
+                    scope_runtime::is_cancelled(),
+                    "the cancel of this child alone"
+                );
+                Ok(Cx::current().cause())
+            });
+            for _ in 0..4 {
+                yield_now().await;
+            }
+            assert!(child.cancel("only this one"));
+            drop(tx);
+            assert_eq!(
+                child.await?,
+                Some(Cause::explicit("only this one")),
+                "{kind:?}"
+            );
+            assert!(!s.cx().is_cancelled(), "{kind:?}: the scope goes on");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_child_cancelled_alone_before_its_first_poll_never_runs_and_says_why() {
+    for kind in KINDS {
+        let ran = Arc::new(Mutex::new(false));
+        let r = ran.clone();
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let child = spawn(s, kind, async move {
+                *r.lock().unwrap() = true;
+                Ok(())
+            });
+            child.cancel("not wanted");
+            let out = child.await;
+            let Err(Interrupted::NotStarted(why)) = out else {
+                panic!("{kind:?}: a child cancelled before it started does not run: {out:?}");
+            };
+            assert_eq!(why.cause(), &Cause::explicit("not wanted"), "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+        assert!(!*ran.lock().unwrap(), "{kind:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_scope_in_a_child_is_reached_by_a_cancel_of_that_child() {
+    for kind in KINDS {
+        let seen = Arc::new(Mutex::new(None));
+        let sn = seen.clone();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        s.run(async {
+            let (tx, rx) = oneshot::channel();
+            let child = spawn(s, kind, async move {
+                let inner = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+                inner
+                    .run(async {
+                        let _grandchild = inner.spawn(async move {
+                            let waiting = scope_runtime::cancelled();
+                            let _ = tx.send(()); // running, and about to wait
+                            waiting.await;
+                            *sn.lock().unwrap() = Cx::current().cause();
+                            Ok::<_, Interrupted>(())
+                        });
+                        std::future::pending::<Result<(), Interrupted>>().await
+                    })
+                    .await
+            });
+            rx.await.unwrap();
+            child.cancel("stop that subtree");
+            let out = child.await;
+            let Err(Interrupted::Cancelled(c)) = out else {
+                panic!("{kind:?}: the child's nested scope was cancelled: {out:?}");
+            };
+            assert_eq!(
+                c.cause().root(),
+                &Cause::explicit("stop that subtree"),
+                "{kind:?}"
+            );
+            assert!(
+                !s.cx().is_cancelled(),
+                "{kind:?}: the child's error is not the scope's"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+        let seen = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the grandchild saw the cancel");
+        assert_eq!(
+            seen.root(),
+            &Cause::explicit("stop that subtree"),
+            "{kind:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_of_a_cancelled_scope_reports_the_cause_as_inherited() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        let seen = Arc::new(Mutex::new(None));
+        let sn = seen.clone();
+        let _ = s
+            .run(async {
+                let _child = spawn(s, kind, async move {
+                    scope_runtime::cancelled().await;
+                    *sn.lock().unwrap() = Cx::current().cause();
+                    Ok(())
+                });
+                yield_now().await;
+                s.cancel("shutting down");
+                std::future::pending::<Result<(), Interrupted>>().await
+            })
+            .await;
+        let seen = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the child saw the cancel");
+        assert!(
+            matches!(seen, Cause::ParentCancelled(_)),
+            "{kind:?}: {seen:?}"
+        );
+        assert_eq!(seen.root(), &Cause::explicit("shutting down"), "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_answers_its_own_cancel_with_an_error_does_not_fail_the_scope() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        let out = s
+            .run(async {
+                let sibling = spawn(s, kind, async {
+                    for _ in 0..8 {
+                        yield_now().await;
+                    }
+                    Ok(scope_runtime::is_cancelled())
+                });
+                let child = spawn(s, kind, async {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(Interrupted::from_cause(Cause::explicit("gave up")))
+                });
+                yield_now().await;
+                child.cancel("not needed");
+                let Err(Interrupted::Cancelled(c)) = child.await else {
+                    panic!("{kind:?}: the handle sees the cancel");
+                };
+                assert_eq!(c.cause(), &Cause::explicit("not needed"));
+                sibling.await
+            })
+            .await;
+        assert!(
+            !out.unwrap(),
+            "{kind:?}: the sibling ran on, never cancelled"
+        );
+    }
+}
+
+static TENANT: Slot<&'static str> = Slot::new("TENANT");
+
+#[tokio::test]
+async fn the_current_context_inside_a_slot_read_is_the_childs_own() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().bind(&TENANT, "acme"));
+        s.run(async {
+            let child = spawn(s, kind, async {
+                let inside = TENANT.with(|t| {
+                    assert_eq!(t, Some(&"acme"));
+                    Cx::current()
+                });
+                Ok(inside.same_as(&Cx::current()))
+            });
+            assert!(child.await?, "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_and_children_racing_for_the_context_agree() {
+    for round in 0..200 {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let children: Vec<_> = (0..8)
+                .map(|_| s.spawn(async { Ok::<_, Interrupted>(Cx::current()) }))
+                .collect();
+            for child in children {
+                let from_handle = child.cx().clone();
+                assert!(child.await?.same_as(&from_handle), "round {round}");
+            }
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
