@@ -2,6 +2,13 @@
 //! polls only the children (and the body) that were woken, and a child finishing deep in a
 //! chain of nested in-place scopes is seen by every level in the same poll.
 //!
+//! A child's first poll uses a waker the whole set shares, and most children (those that
+//! complete at once) never need one of their own. A child still pending after its first poll
+//! is *unkeyed*: if the shared waker is woken, every unkeyed child is polled again, each now
+//! with a waker of its own (one per key of the set, made once and reused by the children that
+//! take that key in turn). So a waker is made only for a key whose child ever waited, and a
+//! child is polled at most once spuriously (futures allow spurious polls).
+//!
 //! # Lock order
 //!
 //! The ready queue's lock is a leaf: a waker takes it only to push its child's key, and the
@@ -18,6 +25,8 @@ use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 
 /// The key of the body among the wakers.
 const BODY: usize = usize::MAX;
+/// The key of the waker children share for their first poll.
+const SHARED: usize = usize::MAX - 1;
 
 /// An in-place child in the set.
 pub(crate) struct Running<'env, M: Mode> {
@@ -38,6 +47,8 @@ struct ReadyQueue {
 struct Ready {
     keys: Vec<usize>,
     body: bool,
+    /// The shared waker was woken: every unkeyed child is polled again.
+    shared: bool,
 }
 
 /// The waker of one child (or of the body): marks it ready and wakes the run.
@@ -56,10 +67,10 @@ impl ChildWaker {
             return false;
         }
         let mut ready = self.ready.state.lock();
-        if self.key == BODY {
-            ready.body = true;
-        } else {
-            ready.keys.push(self.key);
+        match self.key {
+            BODY => ready.body = true,
+            SHARED => ready.shared = true,
+            key => ready.keys.push(key),
         }
         true
     }
@@ -79,10 +90,17 @@ impl Wake for ChildWaker {
 
 pub(crate) struct InPlaceSet<'env, M: Mode> {
     tasks: Slab<Running<'env, M>>,
-    /// One waker per key, reused by the children that take that key in turn.
-    wakers: Vec<(Arc<ChildWaker>, Waker)>,
+    /// A waker per key whose child ever waited (`None` until then), reused by the children
+    /// that take that key in turn.
+    wakers: Vec<Option<(Arc<ChildWaker>, Waker)>>,
     body: (Arc<ChildWaker>, Waker),
+    /// The waker of first polls.
+    shared: (Arc<ChildWaker>, Waker),
     ready: Arc<ReadyQueue>,
+    /// Children added since the last poll: polled first, with the shared waker.
+    fresh: Vec<usize>,
+    /// Children pending since a poll with the shared waker.
+    unkeyed: Vec<(usize, TaskId)>,
     /// The keys being polled (kept to reuse its allocation).
     polling: Vec<usize>,
 }
@@ -97,6 +115,21 @@ fn child_waker(key: usize, ready: &Arc<ReadyQueue>) -> (Arc<ChildWaker>, Waker) 
     (w, waker)
 }
 
+/// The waker of `key`, made the first time a child with that key waits.
+fn keyed<'a>(
+    wakers: &'a mut Vec<Option<(Arc<ChildWaker>, Waker)>>,
+    ready: &Arc<ReadyQueue>,
+    key: usize,
+) -> &'a Waker {
+    if wakers.len() <= key {
+        wakers.resize_with(key + 1, || None);
+    }
+    let (w, waker) = wakers[key].get_or_insert_with(|| child_waker(key, ready));
+    // Release: a wake during the poll that follows marks it again.
+    w.queued.store(false, Ordering::Release);
+    waker
+}
+
 impl<'env, M: Mode> InPlaceSet<'env, M> {
     /// A set; the body is marked woken (it starts polling with its own waker).
     pub(crate) fn new() -> Self {
@@ -106,11 +139,15 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
         });
         let body = child_waker(BODY, &ready);
         body.0.mark();
+        let shared = child_waker(SHARED, &ready);
         InPlaceSet {
             tasks: Slab::default(),
             wakers: Vec::new(),
             body,
+            shared,
             ready,
+            fresh: Vec::new(),
+            unkeyed: Vec::new(),
             polling: Vec::new(),
         }
     }
@@ -135,10 +172,13 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
         woken
     }
 
-    /// Whether anything was woken and waits for a poll.
+    /// Whether anything was woken (or added) and waits for a poll.
     pub(crate) fn has_ready(&self) -> bool {
+        if !self.fresh.is_empty() {
+            return true;
+        }
         let ready = self.ready.state.lock();
-        ready.body || !ready.keys.is_empty()
+        ready.body || ready.shared || !ready.keys.is_empty()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -152,32 +192,56 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     /// Adds a child, ready to be polled.
     pub(crate) fn insert(&mut self, task: Running<'env, M>) {
         let key = self.tasks.insert(task);
-        while self.wakers.len() <= key {
-            let k = self.wakers.len();
-            self.wakers.push(child_waker(k, &self.ready));
-        }
-        self.wakers[key].0.mark();
+        self.fresh.push(key);
     }
 
-    /// Polls every child woken since the last call, once. Calls `done` with each child that
-    /// completed (already removed; its future has dropped the user's). Returns whether any
-    /// completed.
+    /// Polls every child added or woken since the last call, once. Calls `done` with each
+    /// child that completed (already removed; its future has dropped the user's). Returns
+    /// whether any completed.
     pub(crate) fn poll_ready(&mut self, mut done: impl FnMut(Running<'env, M>)) -> bool {
-        {
+        let mut completed = false;
+        // First polls, with the shared waker.
+        if !self.fresh.is_empty() {
+            std::mem::swap(&mut self.polling, &mut self.fresh);
+            // Release: a wake during the polls below marks it again.
+            self.shared.0.queued.store(false, Ordering::Release);
+            for i in 0..self.polling.len() {
+                let key = self.polling[i];
+                let Some(task) = self.tasks.get_mut(key) else {
+                    continue;
+                };
+                let mut cx = Context::from_waker(&self.shared.1);
+                if let Poll::Ready(()) = task.fut.as_mut().poll(&mut cx) {
+                    if let Some(task) = self.tasks.remove(key) {
+                        completed = true;
+                        done(task);
+                    }
+                } else {
+                    self.unkeyed.push((key, task.id));
+                }
+            }
+            self.polling.clear();
+        }
+        let shared_woken = {
             let mut ready = self.ready.state.lock();
             std::mem::swap(&mut self.polling, &mut ready.keys);
+            std::mem::take(&mut ready.shared)
+        };
+        if shared_woken {
+            // Some unkeyed child was woken: each is polled again, now with its own waker.
+            self.shared.0.queued.store(false, Ordering::Release);
+            for (key, id) in std::mem::take(&mut self.unkeyed) {
+                if self.tasks.get_mut(key).is_some_and(|t| t.id == id) {
+                    self.polling.push(key);
+                }
+            }
         }
-        let mut completed = false;
         for i in 0..self.polling.len() {
             let key = self.polling[i];
-            let Some((w, waker)) = self.wakers.get(key) else {
-                continue;
-            };
-            // Release: a wake during the poll below marks it again.
-            w.queued.store(false, Ordering::Release);
             let Some(task) = self.tasks.get_mut(key) else {
                 continue;
             };
+            let waker = keyed(&mut self.wakers, &self.ready, key);
             let mut cx = Context::from_waker(waker);
             if let Poll::Ready(()) = task.fut.as_mut().poll(&mut cx) {
                 if let Some(task) = self.tasks.remove(key) {

@@ -59,9 +59,11 @@ impl OwnCxs {
         cx
     }
 
-    /// The registry's epoch: a lazy child looks itself up when it moved.
-    pub(crate) fn epoch(&self) -> usize {
-        self.epoch.load(Ordering::Acquire)
+    /// The registry's epoch: a lazy child looks itself up when it moved. (Its low bits: a
+    /// child keeps them next to its flags, and only a change matters.)
+    #[allow(clippy::cast_possible_truncation)] // Reason: only the low bits are kept, on purpose.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::Acquire) as u32
     }
 
     /// Child `id`'s own context, if someone created it and it is alive.

@@ -24,7 +24,7 @@ use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
 use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
-use crate::info::TaskInfo;
+use crate::info::{TaskId, TaskInfo};
 
 /// How a child's outcome reaches its handle.
 pub(crate) trait Deliver<T> {
@@ -132,7 +132,7 @@ pin_project_lite::pin_project! {
         cx: Option<Cx>,
         lazy: Lazy,
         // The epoch of the scope's registry of own contexts when the child last looked.
-        seen: usize,
+        seen: u32,
         info: TaskInfo,
         deliver: D,
         flags: u8,
@@ -214,7 +214,7 @@ fn own_cause<E>(cx: Option<&Cx>, lazy: Lazy, shared: &Shared<E>) -> Option<Arc<C
 fn cancelled_alone<E>(
     cx: Option<&Cx>,
     lazy: Lazy,
-    seen: usize,
+    seen: u32,
     shared: &Shared<E>,
 ) -> Option<Arc<Cause>> {
     if lazy.is_some() && shared.own_cxs.epoch() == seen {
@@ -338,15 +338,21 @@ where
     D: Deliver<OkOf<F, E>>,
 {
     let epoch = this.shared.own_cxs.epoch();
-    if epoch == *this.seen {
-        return;
-    }
-    *this.seen = epoch;
-    if let Some(id) = *this.lazy {
-        if let Some(own) = this.shared.own_cxs.find(id) {
-            *this.cx = Some(own);
-            *this.lazy = None;
+    if epoch != *this.seen {
+        *this.seen = epoch;
+        if let Some(id) = *this.lazy {
+            adopt_slow(&this.shared.own_cxs, id, this.cx, this.lazy);
         }
+    }
+}
+
+/// The registry's epoch moved: the child looks itself up (off the hot path, and not generic).
+#[cold]
+#[inline(never)]
+fn adopt_slow(registry: &super::own_cx::OwnCxs, id: TaskId, cx: &mut Option<Cx>, lazy: &mut Lazy) {
+    if let Some(own) = registry.find(id) {
+        *cx = Some(own);
+        *lazy = None;
     }
 }
 
