@@ -181,3 +181,50 @@ async fn a_background_childs_failure_before_the_end_still_fails_the_scope() {
         .await;
     assert!(matches!(out, Err(AppError::Boom(9))), "{out:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// In-place children share one waker for their first poll: every wake still reaches its child.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_children_woken_after_their_first_poll_all_complete() {
+    for round in 0..50 {
+        let s = &Scope::new(Config::new());
+        let n = 64;
+        let out: Result<usize, AppError> = s
+            .run(async {
+                let mut senders = Vec::new();
+                let mut children = Vec::new();
+                for i in 0..n {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<usize>();
+                    senders.push(tx);
+                    // Pending at its first poll (with the shared waker), woken from another
+                    // thread later; some wait twice, the second time with a waker of their own.
+                    children.push(s.spawn_in_place(async move {
+                        let v = rx.await.unwrap_or(0);
+                        if i % 3 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                        Ok::<_, AppError>(v)
+                    }));
+                }
+                tokio::task::yield_now().await; // every child has been polled once
+                let wakers = std::thread::spawn(move || {
+                    // Out of order, from a thread of its own.
+                    let mut senders: Vec<_> = senders.into_iter().enumerate().collect();
+                    senders.reverse();
+                    senders.rotate_left(round % n);
+                    for (i, tx) in senders {
+                        let _ = tx.send(i);
+                    }
+                });
+                let mut sum = 0;
+                for child in children {
+                    sum += child.await?;
+                }
+                wakers.join().unwrap();
+                Ok(sum)
+            })
+            .await;
+        assert_eq!(out.unwrap(), n * (n - 1) / 2, "round {round}");
+    }
+}
