@@ -24,7 +24,8 @@ enum AppError {
 /// Serves one request; the audit write outlives it.
 #[scoped(slots(REQUEST_ID = id.clone()))]
 async fn serve(id: String, audit: &Service, write_ms: u64) -> Result<String, AppError> {
-    audit.spawn(async move {
+    // Detached: the handle is not needed (a failure would be reported by the service).
+    let _ = audit.spawn(async move {
         tokio::time::sleep(Duration::from_millis(write_ms)).await;
         // The request's slots travel with the detached work.
         println!(
@@ -52,15 +53,16 @@ async fn main() -> Result<(), AppError> {
     println!("drain: {drained:?}");
     assert!(drained.is_err(), "the slow write overran the budget");
     assert_eq!(
-        audit.spawn(async {}),
-        Err(SpawnError::Closed),
+        audit.spawn(async {}).err(),
+        Some(SpawnError::Closed),
         "a draining service accepts nothing new"
     );
 
     // Phase 3: cancel what is left, give it the grace, then abort.
-    audit.stop().await;
+    let report = audit.stop().await;
     assert_eq!(audit.active(), 0);
-    println!("stopped; nothing left running");
+    assert_eq!(report.aborted().len(), 1, "the slow write outlived the grace");
+    println!("stopped: {report}");
     Ok(())
 }
 

@@ -514,10 +514,13 @@ struct ReadmeDoctests;
 pub mod __private {
     // The runtime has no entry point under the loom models (tokio's signals are not there).
     #[cfg(not(loom))]
-    pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
+    pub use scope_runtime::entry::{
+        main_entry, ErrorLine, MainConfig, MainOutcome, ViaDisplay, ViaError, DEFAULT_MAIN_GRACE,
+    };
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{
-        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Slot, With,
+        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Signal, Slot,
+        With,
     };
     pub use std::boxed::Box;
     pub use std::future::Future;
