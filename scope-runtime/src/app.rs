@@ -48,8 +48,9 @@ static APP: Slot<Weak<AppInner>> = Slot::new("scope::App");
 
 struct AppInner {
     cx: Cx,
-    /// The services made under the application, in the order they were made.
-    services: Mutex<Vec<Weak<ServiceInner>>>,
+    /// The services made under the application, in the order they were made: owned, so a
+    /// service whose handles were all dropped is still drained (and reported) at shutdown.
+    services: Mutex<Vec<Arc<ServiceInner>>>,
 }
 
 /// The application: owner of the program's main work (run under its context) and of the
@@ -152,7 +153,8 @@ impl App {
         &self.inner.cx
     }
 
-    /// The application's services that are still alive, in the order they were made.
+    /// The application's services, in the order they were made. The application keeps each
+    /// until it ends (services are long-lived owners: make them once, not per request).
     ///
     /// # Examples
     ///
@@ -161,10 +163,9 @@ impl App {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let app = App::new();
     /// let audit = app.cx().clone().run(async { Service::new(ServiceConfig::new("audit")) }).await;
+    /// drop(audit); // the application still owns it
     /// let names: Vec<_> = app.services().iter().map(|s| s.info().to_string()).collect();
     /// assert_eq!(names, ["audit"]);
-    /// drop(audit);
-    /// assert!(app.services().is_empty()); // gone with its last handle and task
     /// # });
     /// ```
     #[must_use]
@@ -173,8 +174,7 @@ impl App {
             .services
             .lock()
             .iter()
-            .filter_map(Weak::upgrade)
-            .map(Service::from_inner)
+            .map(|s| Service::from_inner(Arc::clone(s)))
             .collect()
     }
 
@@ -192,12 +192,10 @@ impl App {
     /// assert_eq!(app.services().len(), 1);
     /// ```
     pub fn adopt(&self, service: &Service) {
-        let weak = service.downgrade();
+        let inner = service.inner();
         let mut services = self.inner.services.lock();
-        // Forget the services that are gone, so a program that makes many stays small.
-        services.retain(|s| s.strong_count() > 0);
-        if !services.iter().any(|s| Weak::ptr_eq(s, &weak)) {
-            services.push(weak);
+        if !services.iter().any(|s| Arc::ptr_eq(s, inner)) {
+            services.push(Arc::clone(inner));
         }
     }
 
@@ -258,7 +256,12 @@ impl App {
                         return (None, report);
                     }
                     Ok(Either::Left((out, _))) => {
-                        report.main_ended_after = Some(since.elapsed());
+                        let after = since.elapsed();
+                        report.main_ended_after = Some(after);
+                        if after >= grace {
+                            // Its scope's own grace (the same) ran out first: it was forced.
+                            report.forced = Some(Forced::GraceRanOut { grace });
+                        }
                         (Some(out), deadline)
                     }
                     Ok(Either::Right(((), _))) => {

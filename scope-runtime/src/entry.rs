@@ -7,7 +7,7 @@
 //! | `main` returns `Err` (no signal) | 1 | `error: ` and the error on one line |
 //! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
-//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and the interruption |
+//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...` |
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
@@ -327,8 +327,12 @@ where
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
                 eprintln!("{report}");
             }
-            if let Some(error) = error {
-                eprintln!("error: {error}");
+            match error {
+                Some(Printed::Error(line)) => eprintln!("error: {line}"),
+                Some(Printed::Interruption(line)) => {
+                    eprintln!("shutdown: the main work returned the interruption: {line}");
+                }
+                None => {}
             }
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
@@ -339,11 +343,17 @@ where
     }
 }
 
-/// The exit: the value (exit 0), or a code and the error line to print.
+/// What the exit prints after the report.
+enum Printed {
+    Error(String),
+    Interruption(String),
+}
+
+/// The exit: the value (exit 0), or a code and the line to print.
 fn decide<T>(
     outcome: Option<MainOutcome<T>>,
     report: &ShutdownReport,
-) -> Result<T, (i32, Option<String>)> {
+) -> Result<T, (i32, Option<Printed>)> {
     let signal_code = report.signal().map_or(1, Signal::exit_code);
     if let Some(forced) = report.forced() {
         let code = match forced {
@@ -359,9 +369,9 @@ fn decide<T>(
         Ok(value) if report.signal().is_none() || report.is_clean() => Ok(value),
         Ok(_) => Err((signal_code, None)),
         Err(line) if outcome.interruption && report.signal().is_some() => {
-            Err((signal_code, Some(line)))
+            Err((signal_code, Some(Printed::Interruption(line))))
         }
-        Err(line) => Err((1, Some(line))),
+        Err(line) => Err((1, Some(Printed::Error(line)))),
     }
 }
 

@@ -210,8 +210,8 @@ impl Service {
         Self { inner }
     }
 
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// The service's context: cancelled by [`stop`](Service::stop).
