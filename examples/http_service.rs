@@ -124,13 +124,16 @@ async fn respond(state: &AppState, headers: &HeaderMap, ms: u64, fail: bool) -> 
     // Detached: it outlives the request (keeping its id), owned by the audit service.
     let audited = Cx::current().with_slot(&REQUEST_ID, id.clone());
     let record = audited.run(async {
-        state.audit.spawn_named(format!("audit of {id}"), async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            log(&format!("audit: {}", status.as_u16()));
-        })
+        state
+            .audit
+            .spawn_named(format!("audit of {id}"), async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                log(&format!("audit: {}", status.as_u16()));
+            })
     });
-    if let Err(e) = record.await {
-        println!("audit refused: {e} [request {id}]");
+    match record.await {
+        Ok(task) => task.detach(),
+        Err(e) => println!("audit refused: {e} [request {id}]"),
     }
     let mut response = (status, body).into_response();
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -139,11 +142,7 @@ async fn respond(state: &AppState, headers: &HeaderMap, ms: u64, fail: bool) -> 
     response
 }
 
-async fn work(
-    State(state): State<AppState>,
-    Path(ms): Path<u64>,
-    headers: HeaderMap,
-) -> Response {
+async fn work(State(state): State<AppState>, Path(ms): Path<u64>, headers: HeaderMap) -> Response {
     respond(&state, &headers, ms, false).await
 }
 

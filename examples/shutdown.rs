@@ -25,14 +25,16 @@ enum AppError {
 #[scoped(slots(REQUEST_ID = id.clone()))]
 async fn serve(id: String, audit: &Service, write_ms: u64) -> Result<String, AppError> {
     // Detached: the handle is not needed (a failure would be reported by the service).
-    let _ = audit.spawn(async move {
-        tokio::time::sleep(Duration::from_millis(write_ms)).await;
-        // The request's slots travel with the detached work.
-        println!(
-            "audit: wrote the record of {}",
-            REQUEST_ID.get().unwrap_or_default()
-        );
-    })?;
+    audit
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(write_ms)).await;
+            // The request's slots travel with the detached work.
+            println!(
+                "audit: wrote the record of {}",
+                REQUEST_ID.get().unwrap_or_default()
+            );
+        })?
+        .detach();
     Ok(format!("response to {id}"))
 }
 
@@ -61,7 +63,11 @@ async fn main() -> Result<(), AppError> {
     // Phase 3: cancel what is left, give it the grace, then abort.
     let report = audit.stop().await;
     assert_eq!(audit.active(), 0);
-    assert_eq!(report.aborted().len(), 1, "the slow write outlived the grace");
+    assert_eq!(
+        report.aborted().len(),
+        1,
+        "the slow write outlived the grace"
+    );
     println!("stopped: {report}");
     Ok(())
 }

@@ -32,7 +32,10 @@ fn a_drained_shutdown_exits_0_after_the_services_drained() {
     // Handed to the service during the drain, written before the exit.
     assert!(out.stdout_has("audit written"), "{out:#?}");
     assert!(out.stderr_has("shutdown: SIGTERM"), "{out:#?}");
-    assert!(out.stderr_has("shutdown: drained: service `audit`"), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: drained: service `audit`"),
+        "{out:#?}"
+    );
     assert!(!out.stderr_has("error"), "{out:#?}");
 }
 

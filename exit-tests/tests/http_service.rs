@@ -74,7 +74,10 @@ fn a_client_that_goes_away_cancels_its_request_scope_and_its_children_within_100
     p.signal("TERM");
     let out = p.wait(WAIT);
     assert_eq!(out.status.code(), Some(0), "{out:#?}");
-    assert!(!out.stdout_has("answered: 200 [request gone-1]"), "{out:#?}");
+    assert!(
+        !out.stdout_has("answered: 200 [request gone-1]"),
+        "{out:#?}"
+    );
 }
 
 #[test]
@@ -105,11 +108,17 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_connections_and_exits_0
     assert_eq!(late_status, 503, "{late_raw}");
     // The audit record is written after the answer was received.
     let audit = p.wait_for("audit: 200 [request slow-1]", WAIT);
-    assert!(audit.at > answered, "the audit was written before the answer");
+    assert!(
+        audit.at > answered,
+        "the audit was written before the answer"
+    );
     let out = p.wait(WAIT);
     assert_eq!(out.status.code(), Some(0), "{out:#?}");
     assert!(out.stdout_has("server stopped"), "{out:#?}");
-    assert!(out.stderr_has("shutdown: drained: service `audit`"), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: drained: service `audit`"),
+        "{out:#?}"
+    );
 }
 
 #[test]

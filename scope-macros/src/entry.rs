@@ -18,8 +18,8 @@
 //! ```
 
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ast::Target;
 use crate::expand::{config, count, duration, errors_to_tokens, scope_body_then, Proof};

@@ -991,7 +991,8 @@ fn signal_alias(written: &str) -> Option<(MainSignal, &'static str)> {
 }
 
 fn signals_value(value: &Expr) -> syn::Result<Vec<MainSignal>> {
-    const EXPECTED: &str = "expected a list of `interrupt` (SIGINT, Ctrl-C), `terminate` (SIGTERM) \
+    const EXPECTED: &str =
+        "expected a list of `interrupt` (SIGINT, Ctrl-C), `terminate` (SIGTERM) \
 and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]`";
     let Expr::Array(list) = value else {
         return Err(syn::Error::new_spanned(
@@ -1011,9 +1012,11 @@ and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]`";
     for elem in &list.elems {
         let written = match (literal_of(elem), elem) {
             (Some(Lit::Str(s)), _) => Err(s.value()),
-            (None, Expr::Path(p)) if p.path.get_ident().is_some() => {
-                Ok(p.path.get_ident().map(ToString::to_string).unwrap_or_default())
-            }
+            (None, Expr::Path(p)) if p.path.get_ident().is_some() => Ok(p
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default()),
             _ => Err(String::new()),
         };
         let e = match written {
@@ -1041,7 +1044,9 @@ and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]`";
             Err(text) => Some(syn::Error::new_spanned(
                 elem,
                 match signal_alias(&text) {
-                    Some((_, canonical)) => format!("write the signal without quotes: `{canonical}`"),
+                    Some((_, canonical)) => {
+                        format!("write the signal without quotes: `{canonical}`")
+                    }
                     None => format!("invalid signal; {EXPECTED}"),
                 },
             )),

@@ -29,10 +29,10 @@ pub mod testing;
 #[doc(hidden)]
 pub mod entry;
 
-#[cfg(all(feature = "tokio-util", not(loom)))]
-pub use crate::bridge::TOKEN_CANCELLED;
 #[cfg(not(loom))]
 pub use crate::app::{App, Forced, ShutdownReport};
+#[cfg(all(feature = "tokio-util", not(loom)))]
+pub use crate::bridge::TOKEN_CANCELLED;
 pub use crate::cause::{Cause, Signal};
 pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{

@@ -43,7 +43,9 @@ fn sigint_and_sigterm_become_a_shutdown_cause_and_the_program_winds_down() {
         ("-HUP", Signal::Hangup),
     ] {
         send_later(flag);
-        let config = MainConfig::new().grace(Duration::from_secs(5)).signals(&all);
+        let config = MainConfig::new()
+            .grace(Duration::from_secs(5))
+            .signals(&all);
         let cause = main_entry(runtime(), config, async {
             // The program's root context is the ambient one.
             outcome(Cx::current().cancelled_owned().await)

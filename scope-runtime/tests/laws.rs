@@ -482,12 +482,13 @@ async fn law7_detached_work_keeps_slots_not_cancellation_and_is_owned_by_a_servi
     let a = audit.clone();
     let r: Result<(), AppError> = s
         .run(async move {
-            let _detached = a.spawn(async move {
-                sleep(50 * MS).await; // outlives the request
-                let cx = Cx::current();
-                let _ = tx.send((REQUEST_ID.get(), cx.is_cancelled()));
-            })
-            .unwrap();
+            let _detached = a
+                .spawn(async move {
+                    sleep(50 * MS).await; // outlives the request
+                    let cx = Cx::current();
+                    let _ = tx.send((REQUEST_ID.get(), cx.is_cancelled()));
+                })
+                .unwrap();
             Ok(())
         })
         .await;
@@ -513,15 +514,16 @@ async fn law7_detached_work_has_its_own_time_bound_and_drain_reports_an_overrun(
     );
     let (f, dropped) = flag();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let _detached = svc.spawn(async move {
-        let _f = f;
-        // The bound is the task's deadline: it sees it, with the service named as its origin.
-        let deadline = Cx::current().deadline();
-        let cause = scope_runtime::cancelled().await;
-        let _ = tx.send((deadline, cause));
-        sleep(Duration::from_secs(60)).await; // ignores it: dropped a grace later
-    })
-    .unwrap();
+    let _detached = svc
+        .spawn(async move {
+            let _f = f;
+            // The bound is the task's deadline: it sees it, with the service named as its origin.
+            let deadline = Cx::current().deadline();
+            let cause = scope_runtime::cancelled().await;
+            let _ = tx.send((deadline, cause));
+            sleep(Duration::from_secs(60)).await; // ignores it: dropped a grace later
+        })
+        .unwrap();
     let start = Instant::now();
     let err = svc.drain(10 * MS).await.unwrap_err();
     assert_eq!(

@@ -33,10 +33,13 @@ async fn main() -> Result<(), AppError> {
         "drain" => {
             let cause = scope::cancelled().await;
             println!("stopping: {cause}");
-            let _ = audit.spawn_named("last-record", async {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                println!("audit written");
-            });
+            audit
+                .spawn_named("last-record", async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    println!("audit written");
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
             tokio::time::sleep(Duration::from_millis(200)).await;
             println!("in-flight work done");
             Ok(())
@@ -60,9 +63,12 @@ async fn main() -> Result<(), AppError> {
         }
         // Returns at once after the signal, but a service task outlives the drain budget.
         "overrun" => {
-            let _ = audit.spawn_named("slow-record", async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            });
+            audit
+                .spawn_named("slow-record", async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
             scope::cancelled().await;
             Ok(())
         }

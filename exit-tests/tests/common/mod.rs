@@ -1,5 +1,7 @@
 //! Runs a program of this package as a process: its output lines as they come (with the
 //! instant each arrived), signals sent with `kill`, its exit status.
+// Reason: each test file uses a part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -8,17 +10,17 @@ use std::time::{Duration, Instant};
 
 /// A line of the program's output and when it arrived.
 #[derive(Clone, Debug)]
-pub struct Line {
-    pub at: Instant,
-    pub text: String,
+pub(crate) struct Line {
+    pub(crate) at: Instant,
+    pub(crate) text: String,
 }
 
-pub struct Program {
+pub(crate) struct Program {
     child: Child,
     stdout: Receiver<Line>,
     stderr: Receiver<Line>,
     /// Every stdout line read so far.
-    pub seen: Vec<Line>,
+    pub(crate) seen: Vec<Line>,
 }
 
 fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<Line> {
@@ -40,7 +42,7 @@ fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<Line> {
 }
 
 impl Program {
-    pub fn start(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Program {
+    pub(crate) fn start(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Program {
         let mut child = Command::new(exe)
             .args(args)
             .envs(env.iter().copied())
@@ -60,7 +62,7 @@ impl Program {
     }
 
     /// Waits for a stdout line that contains `needle` (at most `within`).
-    pub fn wait_for(&mut self, needle: &str, within: Duration) -> Line {
+    pub(crate) fn wait_for(&mut self, needle: &str, within: Duration) -> Line {
         if let Some(line) = self.seen.iter().find(|l| l.text.contains(needle)) {
             return line.clone();
         }
@@ -83,7 +85,7 @@ impl Program {
     }
 
     /// Sends `signal` (`"TERM"`, `"INT"`, `"HUP"`) to the program.
-    pub fn signal(&self, signal: &str) -> Instant {
+    pub(crate) fn signal(&self, signal: &str) -> Instant {
         let at = Instant::now();
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -96,7 +98,7 @@ impl Program {
 
     /// Waits for the program to exit (at most `within`, then it is killed and the test
     /// fails); returns its status, when it exited, and all it printed.
-    pub fn wait(mut self, within: Duration) -> Exited {
+    pub(crate) fn wait(mut self, within: Duration) -> Exited {
         let end = Instant::now() + within;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("waitable") {
@@ -133,18 +135,18 @@ impl Drop for Program {
 }
 
 #[derive(Debug)]
-pub struct Exited {
-    pub status: ExitStatus,
-    pub at: Instant,
-    pub stdout: Vec<Line>,
-    pub stderr: Vec<String>,
+pub(crate) struct Exited {
+    pub(crate) status: ExitStatus,
+    pub(crate) at: Instant,
+    pub(crate) stdout: Vec<Line>,
+    pub(crate) stderr: Vec<String>,
 }
 
 impl Exited {
-    pub fn stderr_has(&self, needle: &str) -> bool {
+    pub(crate) fn stderr_has(&self, needle: &str) -> bool {
         self.stderr.iter().any(|l| l.contains(needle))
     }
-    pub fn stdout_has(&self, needle: &str) -> bool {
+    pub(crate) fn stdout_has(&self, needle: &str) -> bool {
         self.stdout.iter().any(|l| l.text.contains(needle))
     }
 }

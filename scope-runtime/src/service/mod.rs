@@ -30,8 +30,8 @@ use tokio::sync::Semaphore;
 
 pub use self::config::{ServiceConfig, DEFAULT_TASK_TIMEOUT};
 pub use self::report::{DrainError, StopReport, TaskFailure};
-pub use self::task::{ServiceHandle, ServiceOutput};
 use self::task::{Ended, ServiceTask};
+pub use self::task::{ServiceHandle, ServiceOutput};
 use crate::cause::{Cause, Signal};
 use crate::cx::Cx;
 use crate::error::SpawnError;
@@ -533,4 +533,3 @@ impl fmt::Debug for Service {
             .finish_non_exhaustive()
     }
 }
-

@@ -73,7 +73,7 @@ impl<T: Send + 'static, E: fmt::Display + Send + 'static> ServiceOutput for Resu
 /// # tokio::task::yield_now().await;
 /// # });
 /// ```
-#[must_use = "dropping the handle leaves the task running; use `let _ =` to say so"]
+#[must_use = "dropping the handle leaves the task running; call `.detach()` to say so"]
 pub struct ServiceHandle<O> {
     info: TaskInfo,
     cx: Cx,
@@ -113,6 +113,23 @@ impl<O> ServiceHandle<O> {
     pub fn cancel(&self, reason: &'static str) {
         self.cx.cancel(reason);
     }
+
+    /// Lets the task run on without its handle: detached work, owned by the service, whose
+    /// failure the service still reports ([`Service::failures`](crate::Service::failures)).
+    /// The same as dropping the handle, said out loud.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let audit = Service::new(ServiceConfig::new("audit"));
+    /// audit.spawn(async { Err::<(), _>("disk full") }).unwrap().detach();
+    /// audit.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(audit.failures()[0].message(), "disk full");
+    /// # });
+    /// ```
+    pub fn detach(self) {}
 
     /// Whether the task has ended (its outcome is ready).
     ///
