@@ -157,7 +157,8 @@
 //! [`shutdown_signal()`] (and [`Cx::shutdown_signal`]) is a `Send + 'static` future of `()`
 //! for axum's `with_graceful_shutdown` or tonic's `serve_with_shutdown`; [`Cx::run`] runs a
 //! future under a captured context (its slots, its cancellation, [`Cx::current`]);
-//! [`run_until_cancelled`] ends a future with the cancellation, for `?`.
+//! [`Cx::run_until_cancelled`] (and [`run_until_cancelled`], for the ambient context) also
+//! ends the future with the cancellation, for `?`.
 //!
 //! ```
 //! use scope::{Cx, Interrupted};
@@ -166,8 +167,8 @@
 //! let app = Cx::root();
 //! // What a server runs in its own task: resolves when `app` is cancelled.
 //! let server = tokio::spawn(app.shutdown_signal());
-//! // Work in someone else's task, under the captured context.
-//! let worker = tokio::spawn(app.clone().run(scope::run_until_cancelled(std::future::pending::<()>())));
+//! // Work in someone else's task, under the captured context, ended by its cancellation.
+//! let worker = tokio::spawn(app.clone().run_until_cancelled(std::future::pending::<()>()));
 //! app.cancel("SIGTERM");
 //! server.await.unwrap();
 //! assert!(matches!(worker.await.unwrap(), Err(Interrupted::Cancelled(_))));
