@@ -272,14 +272,20 @@ impl App {
             }
         };
         // Phases 2 (the services) and 3, while a main work cut short finishes its abort.
-        let services = self.shutdown_services(deadline, &mut report);
-        let finishing = async {
-            if out.is_none() {
-                let _ = work.as_mut().await;
-            }
+        // The main work is polled only while the services are shut down (its scope aborts
+        // itself); a work that never ends does not hold the shutdown up.
+        let second = {
+            let services = pin!(self.shutdown_services(deadline, &mut report));
+            let finishing = pin!(async {
+                if out.is_none() {
+                    let _ = work.as_mut().await;
+                }
+                std::future::pending::<()>().await;
+            });
+            let both = futures_util::future::select(services, finishing);
+            or_signal(both, signals.as_mut()).await.err()
         };
-        let both = futures_util::future::join(services, finishing);
-        if let Err(second) = or_signal(both, signals.as_mut()).await {
+        if let Some(second) = second {
             report.forced = Some(Forced::SecondSignal(second));
         }
         (out, report)
