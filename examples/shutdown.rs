@@ -24,14 +24,17 @@ enum AppError {
 /// Serves one request; the audit write outlives it.
 #[scoped(slots(REQUEST_ID = id.clone()))]
 async fn serve(id: String, audit: &Service, write_ms: u64) -> Result<String, AppError> {
-    audit.spawn(async move {
-        tokio::time::sleep(Duration::from_millis(write_ms)).await;
-        // The request's slots travel with the detached work.
-        println!(
-            "audit: wrote the record of {}",
-            REQUEST_ID.get().unwrap_or_default()
-        );
-    })?;
+    // Detached: the handle is not needed (a failure would be reported by the service).
+    audit
+        .spawn(async move {
+            tokio::time::sleep(Duration::from_millis(write_ms)).await;
+            // The request's slots travel with the detached work.
+            println!(
+                "audit: wrote the record of {}",
+                REQUEST_ID.get().unwrap_or_default()
+            );
+        })?
+        .detach();
     Ok(format!("response to {id}"))
 }
 
@@ -52,15 +55,20 @@ async fn main() -> Result<(), AppError> {
     println!("drain: {drained:?}");
     assert!(drained.is_err(), "the slow write overran the budget");
     assert_eq!(
-        audit.spawn(async {}),
-        Err(SpawnError::Closed),
+        audit.spawn(async {}).err(),
+        Some(SpawnError::Closed),
         "a draining service accepts nothing new"
     );
 
     // Phase 3: cancel what is left, give it the grace, then abort.
-    audit.stop().await;
+    let report = audit.stop().await;
     assert_eq!(audit.active(), 0);
-    println!("stopped; nothing left running");
+    assert_eq!(
+        report.aborted().len(),
+        1,
+        "the slow write outlived the grace"
+    );
+    println!("stopped: {report}");
     Ok(())
 }
 

@@ -76,6 +76,108 @@
 //! }
 //! ```
 //!
+//! # Shutdown
+//!
+//! `#[scope::main]` runs the program as an [`App`]: the body of `main` is its main work, and
+//! every [`Service`] made under it (at any depth) belongs to it. The first signal (SIGINT and
+//! SIGTERM by default; `signals = [interrupt, terminate, hangup]` to choose; only Ctrl-C where
+//! there are no Unix signals) starts a shutdown in three phases:
+//!
+//! 1. **Stop accepting** (at once): the application's context is cancelled with
+//!    [`Cause::Shutdown`]. The body and everything under it see it; servers given
+//!    [`shutdown_signal()`] stop accepting. Services are not cancelled yet: work in flight may
+//!    still hand them records.
+//! 2. **Drain** (budget: `grace`, 10 s by default, from the signal): the body returns (it has
+//!    the last word: a value returned after the cancel is a graceful stop) and its children
+//!    end; then each service, last made first, stops accepting and finishes its accepted work
+//!    within what is left of the grace.
+//! 3. **Stop** (budget: each service's own grace): services with work left are cancelled,
+//!    given their grace (and their [`shield_for`] budgets), then aborted. A body still running
+//!    at the end of the grace has been dropped by then (its scope's grace is the same).
+//!
+//! A second signal ends the shutdown at once. What each phase did (what drained, what was
+//! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a
+//! [`ShutdownReport`], one `shutdown:` line per fact. The exit code:
+//!
+//! | how the program ends | exit code |
+//! |---|---|
+//! | `main` returns `Ok`, no signal | 0 |
+//! | `main` returns `Err`, no signal | 1, with `error: ` and the error on one line (`Display`, then its `source()` chain joined with `": "`) |
+//! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
+//! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
+//! | a signal; `main` returns the shutdown's interruption (`?`) | 128 + the signal |
+//! | a signal; `main` still runs when the grace runs out | 128 + the signal |
+//! | a second signal | 128 + the second signal, at once |
+//! | a signal; `main` returns another error (a failure from before the signal) | 1 |
+//!
+//! 128 + the signal is 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
+//! ([`Signal::exit_code`]). A graceful stop exits 0, so systemd and Kubernetes do not read it
+//! as a crash; returning the interruption with `?` means the program did not finish its work,
+//! so it exits as a program stopped by the signal does.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use scope::{Interrupted, Service, ServiceConfig};
+//!
+//! #[scope::main(grace = 20s, signals = [interrupt, terminate])]
+//! async fn main() -> Result<(), Interrupted> {
+//!     // Owned by the application: drained in phase 2, stopped in phase 3.
+//!     let audit = Service::new(ServiceConfig::new("audit").workers(4).capacity(1_000));
+//!     let cause = scope::cancelled().await; // phase 1
+//!     audit.spawn_named("last record", async { /* write it */ }).unwrap().detach();
+//!     println!("stopping: {cause}");
+//!     Ok(()) // a graceful stop: exit 0 once `audit` has drained
+//! }
+//! ```
+//!
+//! The same shutdown without the macro, with a stream of signals (here, on the paused clock):
+//!
+//! ```
+//! use std::time::Duration;
+//! use scope::{App, Service, ServiceConfig, Signal};
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let app = App::new();
+//! let signals = futures_util::stream::iter([Signal::Terminate]);
+//! let (out, report) = app
+//!     .run(Duration::from_secs(10), signals, async {
+//!         let audit = Service::new(ServiceConfig::new("audit"));
+//!         scope::cancelled().await;
+//!         audit.spawn(tokio::time::sleep(Duration::from_millis(50))).unwrap().detach();
+//!         "stopped"
+//!     })
+//!     .await;
+//! assert_eq!(out, Some("stopped"));
+//! assert!(report.is_clean());
+//! assert_eq!(report.drained()[0].name(), Some("audit"));
+//! # }
+//! ```
+//!
+//! **Bridges** to the tasks other libraries spawn, where the ambient context is not yours:
+//! [`shutdown_signal()`] (and [`Cx::shutdown_signal`]) is a `Send + 'static` future of `()`
+//! for axum's `with_graceful_shutdown` or tonic's `serve_with_shutdown`; [`Cx::run`] runs a
+//! future under a captured context (its slots, its cancellation, [`Cx::current`]);
+//! [`Cx::run_until_cancelled`] (and [`run_until_cancelled`], for the ambient context) also
+//! ends the future with the cancellation, for `?`.
+//!
+//! ```
+//! use scope::{Cx, Interrupted};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Cx::root();
+//! // What a server runs in its own task: resolves when `app` is cancelled.
+//! let server = tokio::spawn(app.shutdown_signal());
+//! // Work in someone else's task, under the captured context, ended by its cancellation.
+//! let worker = tokio::spawn(app.clone().run_until_cancelled(std::future::pending::<()>()));
+//! app.cancel("SIGTERM");
+//! server.await.unwrap();
+//! assert!(matches!(worker.await.unwrap(), Err(Interrupted::Cancelled(_))));
+//! # }
+//! ```
+//!
+//! `examples/http_service.rs` puts it together with axum: a scope per request (deadline,
+//! request id, fan-out), an audit service, and a graceful stop on SIGTERM.
+//!
 //! # Where to read on
 //!
 //! - The contexts: [`Cx`] (cancel with a cause, deadlines, `shield`, `detach`, `on_cancel`,
@@ -84,7 +186,7 @@
 //!   [`spawn!`], [`spawn_in_place!`], [`try_spawn!`], [`try_spawn_in_place!`], and the scope's
 //!   handle named with `scope!(|s| ..)` or `#[scoped(handle = s)]`.
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
-//! - Detached work: [`Service`].
+//! - Detached work: [`Service`]; the application and its shutdown: [`App`].
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
 //!   `#[scoped]` fn, `provided!()` at the call ([`Provided`], `examples/request_flow.rs`).
 //! - Tests: [`testing::LeakCheck`] and `#[scope::test]`.
@@ -353,11 +455,18 @@ pub use scope_macros::slot;
 
 /// # Examples
 ///
+/// Options: those of a scope (`name`, `policy`, `limit`, `timeout`, `grace`, `slots(..)`,
+/// `crate`), `flavor`, `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which
+/// signals start the shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is
+/// the drain budget after the first signal. See the crate docs' "Shutdown" for the phases and
+/// the exit codes.
+///
 /// ```no_run
 /// use scope::{spawn, Interrupted};
 ///
-/// // A multi-thread runtime, a root scope, and SIGINT/SIGTERM as a shutdown cause with a
-/// // 5 s grace before the process exits (130/143).
+/// // A multi-thread runtime, an application with a root scope, and SIGINT/SIGTERM as a
+/// // shutdown cause with a 5 s grace: exit 0 if the server stops within it, 143 (SIGTERM) or
+/// // 130 (SIGINT) if it had to be forced.
 /// #[scope::main(grace = 5s)]
 /// async fn main() -> Result<(), Interrupted> {
 ///     let server = spawn!(async {
@@ -514,10 +623,13 @@ struct ReadmeDoctests;
 pub mod __private {
     // The runtime has no entry point under the loom models (tokio's signals are not there).
     #[cfg(not(loom))]
-    pub use scope_runtime::entry::{main_entry, DEFAULT_MAIN_GRACE};
+    pub use scope_runtime::entry::{
+        main_entry, ErrorLine, MainConfig, MainOutcome, ViaDisplay, ViaError, DEFAULT_MAIN_GRACE,
+    };
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{
-        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Slot, With,
+        Config, Interrupted, Key, KeyOf, Local, Nil, Provided, Race, Scope, Sendable, Signal, Slot,
+        With,
     };
     pub use std::boxed::Box;
     pub use std::future::Future;

@@ -2,10 +2,13 @@
 //! runtime and for the fn, shared (snapshots: `tests/expand/entry-*.rs`).
 //!
 //! ```text
-//! #[scope::main(grace = 5s)] async fn main() -> R { BODY }
-//!   -> fn main() -> R {
+//! #[scope::main(grace = 5s)] async fn main() -> Result<T, E> { BODY }
+//!   -> fn main() -> Result<T, E> {
 //!          let __rt = <runtime>;
-//!          ::scope::__private::main_entry(__rt, <grace>, async { <BODY as a scope> })
+//!          Ok(::scope::__private::main_entry(__rt, MainConfig::new().grace(<grace>), async {
+//!              <BODY as a scope: `let __scope = ..; let out = __scope.run(..).await`>
+//!              MainOutcome::new(out, __scope.cx(), |e| <e on one line>)
+//!          }))
 //!      }
 //! #[scope::test] async fn t() { BODY }
 //!   -> #[::core::prelude::v1::test] fn t() {
@@ -16,10 +19,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::ast::Target;
-use crate::expand::{config, count, duration, errors_to_tokens, scope_body, Proof};
-use crate::options::{self, Flavor, MacroKind, Options};
+use crate::expand::{config, count, duration, errors_to_tokens, scope_body_then, Proof};
+use crate::options::{self, Flavor, MacroKind, MainSignal, Options};
 use crate::rewrite::Rewriter;
 use crate::valid;
 
@@ -96,9 +100,9 @@ fn runtime(opts: &Options, default: Flavor) -> TokenStream {
     }
 }
 
-/// `#[scope::main]`: a tokio runtime, a root scope, SIGINT/SIGTERM as a shutdown cause, the
-/// grace, then exit. With no return type, the body is run as `async { BODY }.await; Ok(())`
-/// and a scope failure is printed to stderr and exits with status 1.
+/// `#[scope::main]`: a tokio runtime, an application with a root scope, the configured
+/// signals as a shutdown cause with the grace, then the exit code the end calls for. With no
+/// return type, the body is run as `async { BODY }.await; Ok(())`.
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let Entry {
         mut f,
@@ -114,11 +118,30 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let proof = (provided_used || opts.slots.is_some()).then_some(Proof { param: None });
     let krate = opts.krate();
     let name = f.sig.ident.to_string();
-    let config = config(&opts, Some(&name), f.sig.ident.span());
-    let grace = opts.grace.as_ref().map_or_else(
-        || quote!(#krate::__private::DEFAULT_MAIN_GRACE),
-        |(g, _)| duration(&krate, g),
-    );
+    let mut config = config(&opts, Some(&name), f.sig.ident.span());
+    if opts.grace.is_none() {
+        // The main scope's body and children drain within the program's grace.
+        config.extend(quote!(.grace(#krate::__private::DEFAULT_MAIN_GRACE)));
+    }
+    let mut main_config = quote!(#krate::__private::MainConfig::new());
+    if let Some((g, span)) = &opts.grace {
+        let g = duration(&krate, g);
+        main_config.extend(quote_spanned!(*span=> .grace(#g)));
+    }
+    if let Some((signals, span)) = &opts.signals {
+        let signals = signals.iter().map(|s| {
+            let variant = format_ident!(
+                "{}",
+                match s {
+                    MainSignal::Interrupt => "Interrupt",
+                    MainSignal::Terminate => "Terminate",
+                    MainSignal::Hangup => "Hangup",
+                }
+            );
+            quote!(#krate::__private::Signal::#variant)
+        });
+        main_config.extend(quote_spanned!(*span=> .signals(&[#(#signals),*])));
+    }
     let unit = match &f.sig.output {
         syn::ReturnType::Default => true,
         syn::ReturnType::Type(_, t) => matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()),
@@ -126,34 +149,44 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let body = &f.block;
     let rt = format_ident!("__rt", span = Span::mixed_site());
     let err = format_ident!("__error", span = Span::mixed_site());
-    let future = if unit {
-        let wrapped: syn::Block = syn::parse_quote!({
+    // The main scope's outcome, read with the scope's context after the run (was its error
+    // the shutdown's interruption?), its error as one line (with its `source()` chain when
+    // it implements `Error`).
+    let outcome = |run: TokenStream, scope: &proc_macro2::Ident| {
+        quote! {
+            #krate::__private::MainOutcome::new(#run, #scope.cx(), |#err| {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaDisplay as _, ViaError as _};
+                (&#krate::__private::ErrorLine(#err)).line()
+            })
+        }
+    };
+    let block: syn::Block = if unit {
+        syn::parse_quote!({
             async #body.await;
             #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
-        });
-        let inner = scope_body(&opts, &config, &wrapped, proof.as_ref(), None);
-        quote! {
-            async {
-                if let #krate::__private::Result::Err(#err) = async { #inner }.await {
-                    ::std::eprintln!("error: {}", #err);
-                    ::std::process::exit(1);
-                }
-            }
-        }
+        })
     } else {
-        let inner = scope_body(
-            &opts,
-            &config,
-            &syn::parse_quote!({ #body }),
-            proof.as_ref(),
-            None,
-        );
-        quote!(async { #inner })
+        syn::parse_quote!({ #body })
+    };
+    // The scope's error type is read from the fn's return type (the run's output is not
+    // the fn's value any more, so nothing else pins it).
+    let ret = match &f.sig.output {
+        syn::ReturnType::Type(_, t) if !unit => Some(((**t).clone(), t.span())),
+        _ => None,
+    };
+    let error_of = ret.as_ref().map(|(t, span)| (t, *span));
+    let inner = scope_body_then(&opts, &config, &block, proof.as_ref(), error_of, outcome);
+    let entry = quote!(#krate::__private::main_entry(#rt, #main_config, async { #inner }));
+    let value = if unit {
+        entry
+    } else {
+        quote!(#krate::__private::Result::Ok(#entry))
     };
     f.sig.asyncness = None;
     *f.block = syn::parse_quote!({
         let #rt = #runtime;
-        #krate::__private::main_entry(#rt, #grace, #future)
+        #value
     });
     let errors = errors_to_tokens(errors);
     quote!(#f #errors)

@@ -137,6 +137,19 @@ pub(crate) fn scope_body(
     proof: Option<&Proof>,
     error_of: Option<(&syn::Type, Span)>,
 ) -> TokenStream {
+    scope_body_then(opts, config, body, proof, error_of, |run, _| run)
+}
+
+/// [`scope_body`] whose last expression, the awaited run, is handed to `then` with the name
+/// of the scope's handle (`#[scope::main]` reads the scope's context after the run).
+pub(crate) fn scope_body_then(
+    opts: &Options,
+    config: &TokenStream,
+    body: &syn::Block,
+    proof: Option<&Proof>,
+    error_of: Option<(&syn::Type, Span)>,
+    then: impl FnOnce(TokenStream, &proc_macro2::Ident) -> TokenStream,
+) -> TokenStream {
     let krate = opts.krate();
     let scope = rewrite::scope_ident();
     let prelude = proof.map(|p| p.prelude(opts, &scope));
@@ -180,12 +193,13 @@ pub(crate) fn scope_body(
     // Spanned at the fn's return type: what the scope's error type lacks is reported there.
     let run_span = error_of.map_or_else(Span::call_site, |(_, s)| s);
     let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
+    let last = then(quote!(#run_call.await), &scope);
     quote! {
         let #owner #annotation = #krate::__private::#ty::#new(#config);
         let #scope = &#owner;
         #handle
         #prelude
-        #run_call.await
+        #last
     }
 }
 

@@ -61,6 +61,14 @@ pub(crate) enum Flavor {
     MultiThread,
 }
 
+/// A signal that starts `#[scope::main]`'s shutdown.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MainSignal {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
 /// A duration option's value.
 #[derive(Clone)]
 pub(crate) enum DurationValue {
@@ -103,6 +111,8 @@ pub(crate) struct Options {
     pub(crate) flavor: Option<(Flavor, Span)>,
     pub(crate) worker_threads: Option<(CountValue, Span)>,
     pub(crate) start_paused: Option<(bool, Span)>,
+    /// `signals = [..]`: what starts `#[scope::main]`'s shutdown.
+    pub(crate) signals: Option<(Vec<MainSignal>, Span)>,
 }
 
 impl Options {
@@ -365,6 +375,14 @@ pub(crate) const OPTIONS: &[Spec] = &[
             let n = count_value(expr(v), "worker_threads")?;
             put(&mut o.worker_threads, n, span, "worker_threads")
         },
+    },
+    Spec {
+        key: "signals",
+        hosts: &[MacroKind::Main],
+        form: Form::Expr,
+        example: "a list of `interrupt` (SIGINT, Ctrl-C), `terminate` (SIGTERM) and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]` (the default)",
+        aliases: &["signal", "shutdown_signals", "on_signals", "stop_signals"],
+        set: |o, v, span| put(&mut o.signals, signals_value(&expr(v))?, span, "signals"),
     },
     Spec {
         key: "start_paused",
@@ -959,5 +977,89 @@ fn bool_value(value: &Expr, key: &str) -> syn::Result<bool> {
             value,
             format!("`{key}` expects `true` or `false`"),
         )),
+    }
+}
+
+/// What users may call a signal, and its name here.
+fn signal_alias(written: &str) -> Option<(MainSignal, &'static str)> {
+    Some(match written.to_ascii_lowercase().as_str() {
+        "interrupt" | "sigint" | "int" | "ctrl_c" | "ctrlc" => (MainSignal::Interrupt, "interrupt"),
+        "terminate" | "sigterm" | "term" => (MainSignal::Terminate, "terminate"),
+        "hangup" | "sighup" | "hup" => (MainSignal::Hangup, "hangup"),
+        _ => return None,
+    })
+}
+
+fn signals_value(value: &Expr) -> syn::Result<Vec<MainSignal>> {
+    const EXPECTED: &str =
+        "expected a list of `interrupt` (SIGINT, Ctrl-C), `terminate` (SIGTERM) \
+and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]`";
+    let Expr::Array(list) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`signals` takes a list in brackets; {EXPECTED}"),
+        ));
+    };
+    if list.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`signals` is empty: name at least one, such as `signals = [terminate]` \
+(without any, nothing could start the shutdown)",
+        ));
+    }
+    let mut out: Vec<MainSignal> = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for elem in &list.elems {
+        let written = match (literal_of(elem), elem) {
+            (Some(Lit::Str(s)), _) => Err(s.value()),
+            (None, Expr::Path(p)) if p.path.get_ident().is_some() => Ok(p
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default()),
+            _ => Err(String::new()),
+        };
+        let e = match written {
+            Ok(name) => match signal_alias(&name) {
+                Some((signal, canonical)) if canonical == name => {
+                    if out.contains(&signal) {
+                        Some(syn::Error::new_spanned(
+                            elem,
+                            format!("`{name}` is listed twice; list each signal once"),
+                        ))
+                    } else {
+                        out.push(signal);
+                        None
+                    }
+                }
+                Some((_, canonical)) => Some(syn::Error::new_spanned(
+                    elem,
+                    format!("unknown signal `{name}`: write `{canonical}`"),
+                )),
+                None => Some(syn::Error::new_spanned(
+                    elem,
+                    format!("unknown signal `{name}`; {EXPECTED}"),
+                )),
+            },
+            Err(text) => Some(syn::Error::new_spanned(
+                elem,
+                match signal_alias(&text) {
+                    Some((_, canonical)) => {
+                        format!("write the signal without quotes: `{canonical}`")
+                    }
+                    None => format!("invalid signal; {EXPECTED}"),
+                },
+            )),
+        };
+        if let Some(e) = e {
+            match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            }
+        }
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }

@@ -720,3 +720,41 @@ fn a_spawned_async_block_that_borrows_a_local_is_told_about_move_and_in_place() 
     assert_eq!(out.matches("borrows `words`").count(), 1, "{out}");
     assert!(out.contains("spawn_in_place!(..)"), "{out}");
 }
+
+#[test]
+fn main_signals_are_checked_and_each_problem_says_what_to_write() {
+    let out = norm(&entry::main(
+        quote!(signals = [sigterm, terminate, terminate, bogus, "int"]),
+        quote!(
+            async fn main() {}
+        ),
+    ));
+    for expected in [
+        "unknown signal `sigterm`: write `terminate`",
+        "`terminate` is listed twice; list each signal once",
+        "unknown signal `bogus`; expected a list of `interrupt` (SIGINT, Ctrl-C)",
+        "write the signal without quotes: `interrupt`",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from {out}");
+    }
+    let empty = norm(&entry::main(
+        quote!(signals = []),
+        quote!(
+            async fn main() {}
+        ),
+    ));
+    assert!(empty.contains("`signals` is empty"), "{empty}");
+    let ok = norm(&entry::main(
+        quote!(signals = [hangup, interrupt]),
+        quote!(
+            async fn main() {}
+        ),
+    ));
+    assert!(!ok.contains("compile_error"), "{ok}");
+    assert!(
+        ok.contains(
+            ". signals (& [:: scope :: __private :: Signal :: Hangup , :: scope :: __private :: Signal :: Interrupt])"
+        ),
+        "{ok}"
+    );
+}

@@ -80,6 +80,9 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP (the terminal went away; some daemons reload on it instead: then leave it out
+    /// of `#[scope::main(signals = [..])]`).
+    Hangup,
     /// The program asked for it, with a reason.
     Requested(Cow<'static, str>),
 }
@@ -89,7 +92,33 @@ impl fmt::Display for Signal {
         match self {
             Signal::Interrupt => f.write_str("SIGINT"),
             Signal::Terminate => f.write_str("SIGTERM"),
+            Signal::Hangup => f.write_str("SIGHUP"),
             Signal::Requested(reason) => write!(f, "request ({reason})"),
+        }
+    }
+}
+
+impl Signal {
+    /// The exit code of a process this signal stopped: 128 + the signal's number, as shells
+    /// report it (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP); 1 for a shutdown the
+    /// program requested.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::Signal;
+    /// assert_eq!(Signal::Interrupt.exit_code(), 130);
+    /// assert_eq!(Signal::Terminate.exit_code(), 143);
+    /// assert_eq!(Signal::Hangup.exit_code(), 129);
+    /// assert_eq!(Signal::Requested("admin".into()).exit_code(), 1);
+    /// ```
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Signal::Hangup => 128 + 1,
+            Signal::Interrupt => 128 + 2,
+            Signal::Terminate => 128 + 15,
+            Signal::Requested(_) => 1,
         }
     }
 }

@@ -1,14 +1,34 @@
-//! What `#[scope::main]` expands to.
+//! What `#[scope::main]` expands to: an [`App`] driven by the process's signals, and the exit
+//! code the way it ended calls for.
+//!
+//! | how the program ends | exit code | stderr |
+//! |---|---|---|
+//! | `main` returns `Ok` (no signal) | 0 (or what `T` says, e.g. an `ExitCode`) | the services' report, if one had to be stopped |
+//! | `main` returns `Err` (no signal) | 1 | `error: ` and the error on one line |
+//! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
+//! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
+//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...` |
+//! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
+//! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report |
+//! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
+//!
+//! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
+//! ([`Signal::exit_code`]).
 
+use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::io::Write;
+use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::future::Either;
+use futures_util::Stream;
 
-use crate::{Cause, Cx, Signal};
+use crate::app::{App, ShutdownReport};
+use crate::cause::{Cause, Signal};
+use crate::cx::Cx;
 
-/// The grace `#[scope::main]` gives the program after SIGINT/SIGTERM before it exits.
+/// The grace `#[scope::main]` gives the program after the first shutdown signal: its main
+/// work and its services drain within it.
 ///
 /// # Examples
 ///
@@ -18,81 +38,391 @@ use crate::{Cause, Cx, Signal};
 /// ```
 pub const DEFAULT_MAIN_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs `fut` on `runtime` under a root context. SIGINT and SIGTERM cancel that context with
-/// [`Cause::Shutdown`]; if `fut` has not finished `grace` later, the process exits with
-/// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+/// The signals that start the shutdown unless `signals = [..]` says otherwise: SIGINT and
+/// SIGTERM.
 ///
 /// # Examples
 ///
 /// ```
-/// use scope::entry::{main_entry, DEFAULT_MAIN_GRACE};
+/// use scope::{entry::DEFAULT_SIGNALS, Signal};
+/// assert_eq!(DEFAULT_SIGNALS, &[Signal::Interrupt, Signal::Terminate]);
+/// ```
+pub const DEFAULT_SIGNALS: &[Signal] = &[Signal::Interrupt, Signal::Terminate];
+
+/// How `#[scope::main]` runs the program: the grace and the signals that start the shutdown.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::entry::MainConfig;
+/// use scope::Signal;
+/// let config = MainConfig::new()
+///     .grace(Duration::from_secs(25))
+///     .signals(&[Signal::Terminate, Signal::Hangup]);
+/// assert_eq!(config.get_signals(), &[Signal::Terminate, Signal::Hangup]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MainConfig {
+    grace: Duration,
+    signals: Vec<Signal>,
+}
+
+impl Default for MainConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MainConfig {
+    /// [`DEFAULT_MAIN_GRACE`] and [`DEFAULT_SIGNALS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = scope::entry::MainConfig::new();
+    /// assert_eq!(config.get_grace(), scope::entry::DEFAULT_MAIN_GRACE);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            grace: DEFAULT_MAIN_GRACE,
+            signals: DEFAULT_SIGNALS.to_vec(),
+        }
+    }
+
+    /// The drain budget after the first signal.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainConfig`].
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The signals that start the shutdown. Where there are no Unix signals, only
+    /// [`Signal::Interrupt`] (Ctrl-C) can be listened to; the others are ignored there, and
+    /// so is [`Signal::Requested`] everywhere.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainConfig`].
+    #[must_use]
+    pub fn signals(mut self, signals: &[Signal]) -> Self {
+        self.signals = signals.to_vec();
+        self
+    }
+
+    /// The drain budget.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainConfig::new`].
+    #[must_use]
+    pub fn get_grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The signals that start the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainConfig`].
+    #[must_use]
+    pub fn get_signals(&self) -> &[Signal] {
+        &self.signals
+    }
+}
+
+/// How the main scope ended: its value, or its error as one line and whether it was the
+/// shutdown's interruption. The expansion of `#[scope::main]` makes it, where the error's
+/// type is known (to print its `source()` chain when it has one).
+///
+/// # Examples
+///
+/// ```
+/// use scope::entry::MainOutcome;
 /// use scope::Cx;
+/// let cx = Cx::root();
+/// let outcome = MainOutcome::new(Err::<(), _>("boom"), &cx, |e| e.to_string());
+/// assert_eq!(outcome.error_line(), Some("boom"));
+/// assert!(!outcome.is_interruption());
+/// ```
+#[derive(Debug)]
+pub struct MainOutcome<T> {
+    out: Result<T, String>,
+    interruption: bool,
+}
+
+impl<T> MainOutcome<T> {
+    /// The outcome of the main scope, whose context is `scope`: an error counts as the
+    /// shutdown's interruption when the scope was cancelled by the shutdown before anything
+    /// failed (a failure after the cancel is its consequence, as the scope's policy says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::entry::MainOutcome;
+    /// use scope::{Cause, Cx, Signal};
+    /// let app = Cx::root();
+    /// let main_scope = app.child();
+    /// app.cancel_with(Cause::Shutdown { signal: Signal::Terminate });
+    /// let outcome = MainOutcome::new(Err::<(), _>("cancelled"), &main_scope, |e| e.to_string());
+    /// assert!(outcome.is_interruption());
+    /// ```
+    pub fn new<E>(out: Result<T, E>, scope: &Cx, line: impl FnOnce(&E) -> String) -> Self {
+        let interruption = out.is_err()
+            && scope
+                .cause()
+                .is_some_and(|c| matches!(c.root(), Cause::Shutdown { .. }));
+        Self {
+            out: out.map_err(|e| line(&e)),
+            interruption,
+        }
+    }
+
+    /// The error, on one line.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainOutcome`].
+    #[must_use]
+    pub fn error_line(&self) -> Option<&str> {
+        self.out.as_ref().err().map(String::as_str)
+    }
+
+    /// Whether the error is the shutdown's interruption.
+    ///
+    /// # Examples
+    ///
+    /// See [`MainOutcome::new`].
+    #[must_use]
+    pub fn is_interruption(&self) -> bool {
+        self.interruption
+    }
+}
+
+/// One line for an error that implements `std::error::Error`: its `Display`, then each
+/// `source()` not already in the line, joined with `": "`.
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("could not load the config")]
+/// struct Load(#[source] std::io::Error);
+/// let e = Load(std::io::Error::new(std::io::ErrorKind::NotFound, "app.toml: no such file"));
+/// assert_eq!(scope::entry::error_chain(&e), "could not load the config: app.toml: no such file");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    one_line(&line)
+}
+
+/// One line for any error that displays itself (its alternate form, which is the chain for
+/// `anyhow::Error`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(scope::entry::display_line(&"two\nlines"), "two lines");
+/// ```
+pub fn display_line(error: &dyn fmt::Display) -> String {
+    one_line(&format!("{error:#}"))
+}
+
+fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Picks [`error_chain`] for errors that implement `std::error::Error` and [`display_line`]
+/// for the others (`anyhow::Error`, say), by method resolution at the expansion's concrete
+/// type: `(&ErrorLine(&e)).line()`.
+///
+/// # Examples
+///
+/// ```
+/// use scope::entry::{ErrorLine, ViaDisplay, ViaError};
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!((&ErrorLine(&io)).line(), "disk full");
+/// assert_eq!((&ErrorLine(&"plain text")).line(), "plain text");
+/// ```
+#[derive(Debug)]
+pub struct ErrorLine<'a, E>(pub &'a E);
+
+/// See [`ErrorLine`].
+pub trait ViaError {
+    /// The line.
+    fn line(&self) -> String;
+}
+
+impl<E: std::error::Error + 'static> ViaError for ErrorLine<'_, E> {
+    fn line(&self) -> String {
+        error_chain(self.0)
+    }
+}
+
+/// See [`ErrorLine`].
+pub trait ViaDisplay {
+    /// The line.
+    fn line(&self) -> String;
+}
+
+impl<E: fmt::Display> ViaDisplay for &ErrorLine<'_, E> {
+    fn line(&self) -> String {
+        display_line(self.0)
+    }
+}
+
+/// Runs the program: `fut` (the main scope) under a new [`App`]'s context, on `runtime`;
+/// the configured signals start the shutdown (see [`App::run`] for its phases). Returns the
+/// main scope's value when the program should exit 0; otherwise prints why on stderr and
+/// exits with the code of the table in this module's docs.
+///
+/// # Examples
+///
+/// ```
+/// use scope::entry::{main_entry, MainConfig, MainOutcome};
+/// use scope::{App, Cx};
 /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-/// let out = main_entry(runtime, DEFAULT_MAIN_GRACE, async {
-///     // The future runs under a fresh root context, not the background one.
-///     let cx = Cx::current();
-///     assert!(!cx.same_as(&Cx::background()));
-///     assert!(!cx.is_cancelled());
-///     40 + 2
+/// let out = main_entry(runtime, MainConfig::new(), async {
+///     // The future runs under the application's context.
+///     assert!(App::current().is_some());
+///     MainOutcome::new(Ok::<_, String>(40 + 2), &Cx::current(), |e| e.clone())
 /// });
 /// assert_eq!(out, 42);
 /// ```
 #[allow(clippy::needless_pass_by_value)] // Reason: the program's runtime is handed over for good.
-pub fn main_entry<F: Future>(
-    runtime: tokio::runtime::Runtime,
-    grace: Duration,
-    fut: F,
-) -> F::Output {
-    runtime.block_on(async move {
-        let root = Cx::root();
-        let mut work = pin!(root.clone().run(fut));
-        let signal = pin!(shutdown_signal());
-        match futures_util::future::select(work.as_mut(), signal).await {
-            Either::Left((out, _)) => out,
-            Either::Right((signal, _)) => {
-                let code = exit_code(&signal);
-                root.cancel_with(Cause::Shutdown { signal });
-                if let Ok(out) = tokio::time::timeout(grace, work).await {
-                    out
-                } else {
-                    eprintln!("shutdown: still running after the grace of {grace:?}; exiting");
-                    std::process::exit(code)
-                }
+pub fn main_entry<T, F>(runtime: tokio::runtime::Runtime, config: MainConfig, fut: F) -> T
+where
+    F: Future<Output = MainOutcome<T>>,
+{
+    let app = App::new();
+    let (outcome, report) = runtime.block_on(async {
+        let signals = listen(&config.signals);
+        app.run(config.grace, signals, fut).await
+    });
+    match decide(outcome, &report) {
+        Ok(value) => {
+            if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
+                eprintln!("{report}");
             }
+            value
         }
-    })
-}
-
-fn exit_code(signal: &Signal) -> i32 {
-    match signal {
-        Signal::Interrupt => 130,
-        Signal::Terminate => 143,
-        Signal::Requested(_) => 1,
+        Err((code, error)) => {
+            if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
+                eprintln!("{report}");
+            }
+            match error {
+                Some(Printed::Error(line)) => eprintln!("error: {line}"),
+                Some(Printed::Interruption(line)) => {
+                    eprintln!("shutdown: the main work returned the interruption: {line}");
+                }
+                None => {}
+            }
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            // Tasks still running are not waited for: the exit is the force.
+            runtime.shutdown_background();
+            std::process::exit(code)
+        }
     }
 }
 
-/// Resolves with the first of SIGINT and SIGTERM; never, where they cannot be listened to.
-async fn shutdown_signal() -> Signal {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            Signal::Interrupt
-        } else {
-            std::future::pending().await
-        }
+/// What the exit prints after the report.
+enum Printed {
+    Error(String),
+    Interruption(String),
+}
+
+/// The exit: the value (exit 0), or a code and the line to print.
+fn decide<T>(
+    outcome: Option<MainOutcome<T>>,
+    report: &ShutdownReport,
+) -> Result<T, (i32, Option<Printed>)> {
+    let signal_code = report.signal().map_or(1, Signal::exit_code);
+    if let Some(forced) = report.forced() {
+        let code = match forced {
+            crate::app::Forced::SecondSignal(second) => second.exit_code(),
+            crate::app::Forced::GraceRanOut { .. } => signal_code,
+        };
+        return Err((code, None));
+    }
+    let Some(outcome) = outcome else {
+        return Err((signal_code, None));
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-                Signal::Terminate
-            }
-            Err(_) => std::future::pending().await,
+    match outcome.out {
+        Ok(value) if report.signal().is_none() || report.is_clean() => Ok(value),
+        Ok(_) => Err((signal_code, None)),
+        Err(line) if outcome.interruption && report.signal().is_some() => {
+            Err((signal_code, Some(Printed::Interruption(line))))
         }
+        Err(line) => Err((1, Some(Printed::Error(line)))),
+    }
+}
+
+type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
+
+/// The configured signals, as they come. Registered now, before the program's code runs, so
+/// that none of them kills the process with its default action.
+fn listen(signals: &[Signal]) -> Signals {
+    let mut streams: Vec<Signals> = Vec::new();
+    let mut seen: Vec<&Signal> = Vec::new();
+    for signal in signals {
+        if seen.contains(&signal) {
+            continue;
+        }
+        seen.push(signal);
+        if let Some(stream) = listen_one(signal) {
+            streams.push(stream);
+        }
+    }
+    Box::pin(futures_util::stream::select_all(streams))
+}
+
+#[cfg(unix)]
+fn listen_one(signal: &Signal) -> Option<Signals> {
+    use tokio::signal::unix::{signal as unix_signal, SignalKind};
+    let kind = match signal {
+        Signal::Interrupt => SignalKind::interrupt(),
+        Signal::Terminate => SignalKind::terminate(),
+        Signal::Hangup => SignalKind::hangup(),
+        Signal::Requested(_) => return None,
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<Signal>();
-    match futures_util::future::select(pin!(interrupt), pin!(terminate)).await {
-        Either::Left((s, _)) | Either::Right((s, _)) => s,
+    let listener = unix_signal(kind).ok()?;
+    let signal = signal.clone();
+    Some(Box::pin(futures_util::stream::unfold(
+        listener,
+        move |mut listener| {
+            let signal = signal.clone();
+            async move { listener.recv().await.map(|()| (signal, listener)) }
+        },
+    )))
+}
+
+#[cfg(not(unix))]
+fn listen_one(signal: &Signal) -> Option<Signals> {
+    match signal {
+        Signal::Interrupt => Some(Box::pin(futures_util::stream::unfold((), |()| async {
+            tokio::signal::ctrl_c()
+                .await
+                .ok()
+                .map(|()| (Signal::Interrupt, ()))
+        }))),
+        _ => None,
     }
 }

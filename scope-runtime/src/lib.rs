@@ -7,6 +7,9 @@
 // The tokio-util bridges; tokio-util's token is not built for loom's models.
 #[cfg(all(feature = "tokio-util", not(loom)))]
 mod bridge;
+// The application and its shutdown; tokio's time and signals are not built for loom's models.
+#[cfg(not(loom))]
+mod app;
 mod cause;
 mod config;
 pub(crate) mod cx;
@@ -26,6 +29,8 @@ pub mod testing;
 #[doc(hidden)]
 pub mod entry;
 
+#[cfg(not(loom))]
+pub use crate::app::{App, Forced, ShutdownReport};
 #[cfg(all(feature = "tokio-util", not(loom)))]
 pub use crate::bridge::TOKEN_CANCELLED;
 pub use crate::cause::{Cause, Signal};
@@ -53,7 +58,10 @@ pub use crate::scope::{
     InPlace, Local, LocalRace, LocalScope, Map, Mode, Never, Race, Reserve, Reserved, Run, Scope,
     Sendable, Spawned, TaskOutput,
 };
-pub use crate::service::{DrainError, Service, ServiceConfig};
+pub use crate::service::{
+    DrainError, Service, ServiceConfig, ServiceHandle, ServiceOutput, StopReport, TaskFailure,
+    DEFAULT_TASK_TIMEOUT,
+};
 pub use crate::slot::Slot;
 
 #[cfg(all(test, loom))]

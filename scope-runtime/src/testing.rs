@@ -12,9 +12,8 @@
 //! let check = LeakCheck::new();
 //! let svc = Service::new(ServiceConfig::new("poller").grace(Duration::from_secs(1)));
 //! svc.spawn(async {
-//!     loop {
-//!         tokio::time::sleep(Duration::from_secs(1)).await; // never checks for cancellation
-//!     }
+//!     // Never checks for cancellation.
+//!     tokio::time::sleep(Duration::from_secs(3600)).await;
 //! })
 //! .unwrap();
 //! svc.stop().await; // aborts it after the grace

@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-use scope_runtime::entry::main_entry;
+use scope_runtime::entry::{main_entry, MainConfig, MainOutcome};
 use scope_runtime::{Cause, Cx, Signal};
+
+/// The main scope's outcome, as the expansion of `#[scope::main]` makes it.
+fn outcome<T>(out: T) -> MainOutcome<T> {
+    MainOutcome::new(Ok::<_, String>(out), &Cx::current(), Clone::clone)
+}
 
 /// Sends `signal` to this process with the shell's `kill`, once the entry point is listening.
 fn send_later(signal: &'static str) {
@@ -31,11 +36,19 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn sigint_and_sigterm_become_a_shutdown_cause_and_the_program_winds_down() {
-    for (flag, expected) in [("-INT", Signal::Interrupt), ("-TERM", Signal::Terminate)] {
+    let all = [Signal::Interrupt, Signal::Terminate, Signal::Hangup];
+    for (flag, expected) in [
+        ("-INT", Signal::Interrupt),
+        ("-TERM", Signal::Terminate),
+        ("-HUP", Signal::Hangup),
+    ] {
         send_later(flag);
-        let cause = main_entry(runtime(), Duration::from_secs(5), async {
+        let config = MainConfig::new()
+            .grace(Duration::from_secs(5))
+            .signals(&all);
+        let cause = main_entry(runtime(), config, async {
             // The program's root context is the ambient one.
-            Cx::current().cancelled_owned().await
+            outcome(Cx::current().cancelled_owned().await)
         });
         assert_eq!(
             cause,
@@ -49,6 +62,6 @@ fn sigint_and_sigterm_become_a_shutdown_cause_and_the_program_winds_down() {
 
 #[test]
 fn a_program_that_finishes_on_its_own_returns_its_value() {
-    let out = main_entry(runtime(), Duration::from_secs(5), async { 42 });
+    let out = main_entry(runtime(), MainConfig::new(), async { outcome(42) });
     assert_eq!(out, 42);
 }

@@ -482,12 +482,13 @@ async fn law7_detached_work_keeps_slots_not_cancellation_and_is_owned_by_a_servi
     let a = audit.clone();
     let r: Result<(), AppError> = s
         .run(async move {
-            a.spawn(async move {
-                sleep(50 * MS).await; // outlives the request
-                let cx = Cx::current();
-                let _ = tx.send((REQUEST_ID.get(), cx.is_cancelled()));
-            })
-            .unwrap();
+            let _detached = a
+                .spawn(async move {
+                    sleep(50 * MS).await; // outlives the request
+                    let cx = Cx::current();
+                    let _ = tx.send((REQUEST_ID.get(), cx.is_cancelled()));
+                })
+                .unwrap();
             Ok(())
         })
         .await;
@@ -501,7 +502,7 @@ async fn law7_detached_work_keeps_slots_not_cancellation_and_is_owned_by_a_servi
         "the request's cancellation did not reach detached work"
     );
     audit.drain(Duration::from_secs(1)).await.unwrap();
-    assert_eq!(audit.spawn(async {}), Err(SpawnError::Closed));
+    assert_eq!(audit.spawn(async {}).err(), Some(SpawnError::Closed));
 }
 
 #[tokio::test(start_paused = true)]
@@ -513,15 +514,16 @@ async fn law7_detached_work_has_its_own_time_bound_and_drain_reports_an_overrun(
     );
     let (f, dropped) = flag();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    svc.spawn(async move {
-        let _f = f;
-        // The bound is the task's deadline: it sees it, with the service named as its origin.
-        let deadline = Cx::current().deadline();
-        let cause = scope_runtime::cancelled().await;
-        let _ = tx.send((deadline, cause));
-        sleep(Duration::from_secs(60)).await; // ignores it: dropped a grace later
-    })
-    .unwrap();
+    let _detached = svc
+        .spawn(async move {
+            let _f = f;
+            // The bound is the task's deadline: it sees it, with the service named as its origin.
+            let deadline = Cx::current().deadline();
+            let cause = scope_runtime::cancelled().await;
+            let _ = tx.send((deadline, cause));
+            sleep(Duration::from_secs(60)).await; // ignores it: dropped a grace later
+        })
+        .unwrap();
     let start = Instant::now();
     let err = svc.drain(10 * MS).await.unwrap_err();
     assert_eq!(
@@ -557,19 +559,28 @@ async fn law7_service_stop_cancels_waits_the_grace_then_aborts() {
     let svc = Service::new(ServiceConfig::new("workers").grace(20 * MS));
     let (f, dropped) = flag();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    svc.spawn(async move {
-        let cause = scope_runtime::cancelled().await;
-        let _ = tx.send(cause);
-    })
-    .unwrap();
-    svc.spawn(async move {
-        let _f = f;
-        std::future::pending::<()>().await; // ignores cancellation
-    })
-    .unwrap();
+    let _polite = svc
+        .spawn_named("polite", async move {
+            let cause = scope_runtime::cancelled().await;
+            let _ = tx.send(cause);
+        })
+        .unwrap();
+    let _stubborn = svc
+        .spawn_named("stubborn", async move {
+            let _f = f;
+            std::future::pending::<()>().await; // ignores cancellation
+        })
+        .unwrap();
+    tokio::task::yield_now().await; // both have started
     let start = Instant::now();
-    svc.stop().await;
+    let report = svc.stop().await;
     assert_eq!(start.elapsed(), 20 * MS);
+    // The stop reports what it cut short, by name.
+    let names = |tasks: &[scope_runtime::TaskInfo]| -> Vec<String> {
+        tasks.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(report.stopped()), ["polite"]);
+    assert_eq!(names(report.aborted()), ["stubborn"]);
     assert!(matches!(rx.await.unwrap().root(), Cause::Shutdown { .. }));
     assert!(dropped.load(Ordering::SeqCst));
     assert_eq!(svc.active(), 0);

@@ -3,25 +3,47 @@ fn main() -> Result<(), AppError> {
         .enable_all()
         .build()
         .expect("failed to build the tokio runtime");
-    ::scope::__private::main_entry(
-        __rt,
-        ::scope::__private::Duration::from_secs(5u64),
-        async {
-            let scope = ::scope::__private::Scope::new(
-                ::scope::__private::Config::new()
-                    .name("main")
-                    .grace(::scope::__private::Duration::from_secs(5u64)),
-            );
-            let __scope = &scope;
-            __scope
-                .run(async {
-                    {
-                        let server = __scope.spawn(serve());
-                        server.await?;
-                        Ok(())
-                    }
-                })
-                .await
-        },
+    ::scope::__private::Result::Ok(
+        ::scope::__private::main_entry(
+            __rt,
+            ::scope::__private::MainConfig::new()
+                .grace(::scope::__private::Duration::from_secs(5u64))
+                .signals(
+                    &[
+                        ::scope::__private::Signal::Terminate,
+                        ::scope::__private::Signal::Hangup,
+                    ],
+                ),
+            async {
+                let scope: ::scope::__private::Scope<
+                    '_,
+                    '_,
+                    <Result<(), AppError> as ::scope::ScopeResult>::Error,
+                    ::scope::__private::Sendable,
+                > = ::scope::__private::Scope::new(
+                    ::scope::__private::Config::new()
+                        .name("main")
+                        .grace(::scope::__private::Duration::from_secs(5u64)),
+                );
+                let __scope = &scope;
+                ::scope::__private::MainOutcome::new(
+                    __scope
+                        .run(async {
+                            {
+                                let server = __scope.spawn(serve());
+                                server.await?;
+                                Ok(())
+                            }
+                        })
+                        .await,
+                    __scope.cx(),
+                    |__error| {
+                        #[allow(unused_imports)]
+                        use ::scope::__private::{ViaDisplay as _, ViaError as _};
+                        (&::scope::__private::ErrorLine(__error)).line()
+                    },
+                )
+            },
+        ),
     )
 }

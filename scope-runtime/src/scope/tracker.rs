@@ -291,6 +291,23 @@ impl Tracker {
         }
     }
 
+    /// Waits until no budgeted shield runs here or below (for owners with several waiters;
+    /// each shield bounds itself by its budget).
+    pub(crate) async fn unheld(&self) {
+        let Some(idle) = &self.idle else {
+            return;
+        };
+        loop {
+            let notified = idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.holds() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Remembers a task's abort handle for the forced abort, and registers this tracker in
     /// its enclosing one (once) so that the enclosing owner's forced abort reaches it. If this
     /// tracker or an enclosing one was sealed meanwhile, the task is aborted at once.

@@ -44,18 +44,17 @@ fn loom_a_context_created_and_cancelled_by_the_handle_reaches_the_child() {
             .then(|| registry.find(id))
             .flatten();
         let own = handle.join().unwrap();
-        match adopted {
+        if let Some(found) = adopted {
             // Whoever it found is the handle's context.
-            Some(found) => assert!(found.same_as(&own)),
+            assert!(found.same_as(&own));
+        } else {
             // Not yet: a later poll finds it, since the epoch moved for good.
-            None => {
-                assert_ne!(registry.epoch(), seen);
-                let found = registry
-                    .find(id)
-                    .expect("the handle's context is registered");
-                assert!(found.same_as(&own));
-                assert_eq!(found.cause(), Some(Cause::explicit("only this child")));
-            }
+            assert_ne!(registry.epoch(), seen);
+            let found = registry
+                .find(id)
+                .expect("the handle's context is registered");
+            assert!(found.same_as(&own));
+            assert_eq!(found.cause(), Some(Cause::explicit("only this child")));
         }
     });
 }

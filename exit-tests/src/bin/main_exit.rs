@@ -1,0 +1,85 @@
+//! A `#[scope::main]` program for the exit-code tests. It prints `ready` once it runs (the
+//! signals are listened to from then on); what it does after the first signal is chosen by
+//! its first argument. The grace is `GRACE_MS` milliseconds (1,000 unless set).
+
+use std::time::Duration;
+
+use scope::{spawn, Interrupted, Service, ServiceConfig};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("could not load the config")]
+    Load(#[source] std::io::Error),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+fn grace() -> Duration {
+    let ms = std::env::var("GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    Duration::from_millis(ms)
+}
+
+#[scope::main(grace = grace())]
+async fn main() -> Result<(), AppError> {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let audit = Service::new(ServiceConfig::new("audit").grace(Duration::from_millis(200)));
+    println!("ready");
+    match mode.as_str() {
+        // Handles the shutdown: finishes its in-flight work, hands a record to the service,
+        // which drains it after the body returned.
+        "drain" => {
+            let cause = scope::cancelled().await;
+            println!("stopping: {cause}");
+            audit
+                .spawn_named("last-record", async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    println!("audit written");
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            println!("in-flight work done");
+            Ok(())
+        }
+        // Ignores the shutdown: the grace runs out.
+        "stuck" => {
+            let worker = spawn!(name = "stuck-worker", std::future::pending::<()>());
+            worker.await?;
+            Ok(())
+        }
+        // Winds down slowly (4 s, within a long grace): a second signal ends it at once.
+        "slow" => {
+            scope::cancelled().await;
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            Ok(())
+        }
+        // Returns the shutdown's interruption (`?` on the bridge's error).
+        "interrupted" => {
+            scope::run_until_cancelled(std::future::pending::<()>()).await?;
+            Ok(())
+        }
+        // Returns at once after the signal, but a service task outlives the drain budget.
+        "overrun" => {
+            audit
+                .spawn_named("slow-record", async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
+            scope::cancelled().await;
+            Ok(())
+        }
+        // Fails without any signal.
+        "error" => Err(AppError::Load(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "app.toml: no such file",
+        ))),
+        other => {
+            eprintln!("unknown mode {other:?}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `#[scope::main]`'s exit codes, on real processes signalled with `kill`: 0 after a drained
+//! shutdown, 128 + the signal after a forced one (the grace ran out, a second signal, the
+//! interruption returned, a service cut short), 1 and one line for an error.
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use common::Program;
+
+const MAIN: &str = env!("CARGO_BIN_EXE_main_exit");
+const HANGUP: &str = env!("CARGO_BIN_EXE_main_hangup");
+const READY: Duration = Duration::from_secs(20);
+const EXIT: Duration = Duration::from_secs(20);
+
+fn started(mode: &str, grace_ms: &str) -> Program {
+    let mut p = Program::start(MAIN, &[mode], &[("GRACE_MS", grace_ms)]);
+    p.wait_for("ready", READY);
+    p
+}
+
+#[test]
+fn a_drained_shutdown_exits_0_after_the_services_drained() {
+    let p = started("drain", "5000");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+    assert!(out.stdout_has("shutdown requested by SIGTERM"), "{out:#?}");
+    assert!(out.stdout_has("in-flight work done"), "{out:#?}");
+    // Handed to the service during the drain, written before the exit.
+    assert!(out.stdout_has("audit written"), "{out:#?}");
+    assert!(out.stderr_has("shutdown: SIGTERM"), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: drained: service `audit`"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr_has("error"), "{out:#?}");
+}
+
+#[test]
+fn a_forced_shutdown_exits_143_once_the_grace_ran_out() {
+    let p = started("stuck", "500");
+    let sent = p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    let took = out.at - sent;
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+        "exited {took:?} after the signal, the grace being 500ms"
+    );
+    assert!(
+        out.stderr_has("shutdown: forced: the grace of 500ms ran out"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_forced_shutdown_after_sigint_exits_130() {
+    let p = started("stuck", "300");
+    p.signal("INT");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(130), "{out:#?}");
+    assert!(out.stderr_has("shutdown: SIGINT"), "{out:#?}");
+}
+
+#[test]
+fn a_second_signal_forces_the_exit_at_once() {
+    // The body winds down for 4 s, within a 10 s grace; the second signal does not wait.
+    let p = started("slow", "10000");
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = p.signal("INT");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(130), "{out:#?}");
+    let took = out.at - second;
+    assert!(
+        took < Duration::from_secs(2),
+        "exited {took:?} after the second signal"
+    );
+    assert!(
+        out.stderr_has("shutdown: forced: a second signal (SIGINT) came"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn returning_the_shutdowns_interruption_exits_143_without_waiting_for_the_grace() {
+    let p = started("interrupted", "10000");
+    let sent = p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(out.at - sent < Duration::from_secs(5), "{out:#?}");
+    assert!(
+        out.stderr_has(
+            "shutdown: the main work returned the interruption: cancelled: \
+             parent cancelled: shutdown requested by SIGTERM"
+        ),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_service_cut_short_makes_the_exit_143_and_is_named() {
+    let p = started("overrun", "300");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: stopped: service `audit`: 1 aborted (slow-record)"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn an_error_exits_1_with_one_readable_line() {
+    let p = Program::start(MAIN, &["error"], &[]);
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    // `Display`, then the `source()` chain; no `Debug` dump, nothing else.
+    assert_eq!(
+        out.stderr,
+        ["error: could not load the config: app.toml: no such file"],
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn the_signals_are_configurable() {
+    // SIGHUP is listened to: a graceful stop.
+    let mut p = Program::start(HANGUP, &[], &[]);
+    p.wait_for("ready", READY);
+    p.signal("HUP");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+    assert!(out.stdout_has("shutdown requested by SIGHUP"), "{out:#?}");
+
+    // SIGTERM is not: it keeps its default action, and kills the process.
+    let mut p = Program::start(HANGUP, &[], &[]);
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.signal(), Some(15), "{out:#?}");
+}

@@ -1,0 +1,545 @@
+//! The application: the owner of a program's main work and of the services made under it,
+//! and of their shutdown, in phases with a budget each.
+//!
+//! `#[scope::main]` makes one and drives it with the process's signals; [`App::run`] does the
+//! same for any stream of signals (a test's, say).
+//!
+//! # The phases
+//!
+//! 1. **Stop accepting** (at once, on the first signal): the application's context is
+//!    cancelled with [`Cause::Shutdown`]. The main work and everything under it see it
+//!    ([`cancelled`](crate::cancelled), [`shutdown_signal`](crate::shutdown_signal)): servers
+//!    stop accepting, loops stop taking work. Services are not cancelled: in-flight work may
+//!    still hand them records.
+//! 2. **Drain** (budget: the grace, from the signal): the main work finishes (the body of
+//!    `main` returns, its children end); then every service, last made first, is closed and
+//!    its accepted work (queued included) waited for, within what is left of the grace.
+//! 3. **Stop** (budget: each service's own grace): the services with work left are stopped
+//!    together: cancelled, given their grace (and their shields' budgets), then aborted. If
+//!    the main work did not finish within the grace, its scope has dropped its body and
+//!    aborted its children at the end of the grace (its own grace is the same).
+//!
+//! A second signal at any point ends the shutdown at once. When the main work ends on its own
+//! (no signal), phases 2 and 3 run for the services all the same.
+//!
+//! The [`ShutdownReport`] says what each phase did: what drained, what had to be stopped or
+//! aborted (by name), and the failures of service tasks not read before.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::future::Either;
+use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use crate::cause::{Cause, Signal};
+use crate::cx::Cx;
+use crate::info::TaskInfo;
+use crate::service::{Inner as ServiceInner, Service, StopReport, TaskFailure};
+use crate::slot::Slot;
+use crate::sync::Mutex;
+
+/// The application a context belongs to: bound on the application's context, so every
+/// descendant (and every detached copy) finds it in O(1).
+static APP: Slot<Weak<AppInner>> = Slot::new("scope::App");
+
+struct AppInner {
+    cx: Cx,
+    /// The services made under the application, in the order they were made: owned, so a
+    /// service whose handles were all dropped is still drained (and reported) at shutdown.
+    services: Mutex<Vec<Arc<ServiceInner>>>,
+}
+
+/// The application: owner of the program's main work (run under its context) and of the
+/// services made under it, which its shutdown drains and stops. `#[scope::main]` makes one;
+/// make your own to run the same shutdown under another entry point (or in a test).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{App, Service, ServiceConfig, Signal};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let app = App::new();
+/// let signals = futures_util::stream::iter([Signal::Terminate]);
+/// let (out, report) = app
+///     .run(Duration::from_secs(10), signals, async {
+///         let audit = Service::new(ServiceConfig::new("audit")); // owned by the app
+///         let _ = audit.spawn(tokio::time::sleep(Duration::from_millis(300))).unwrap();
+///         let cause = scope::cancelled().await; // phase 1: stop accepting
+///         tokio::time::sleep(Duration::from_millis(100)).await; // finish in-flight work
+///         format!("stopped: {cause}")
+///     })
+///     .await;
+/// assert_eq!(out.as_deref(), Some("stopped: shutdown requested by SIGTERM"));
+/// assert!(report.is_clean()); // the audit record was drained, nothing was cut short
+/// assert_eq!(report.drained()[0].name(), Some("audit"));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+/// Adopts a service made under an application's context.
+pub(crate) fn adopt_current(service: &Service) {
+    if let Some(app) = App::current() {
+        app.adopt(service);
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// A new application, with a root context of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = scope::App::new();
+    /// assert!(!app.cx().is_cancelled());
+    /// assert!(app.services().is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new_cyclic(|me| AppInner {
+                cx: Cx::root().with_slot(&APP, me.clone()),
+                services: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The application the ambient context belongs to, if any: inside `#[scope::main]`, or
+    /// under [`App::cx`] (and in work detached from there).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::App;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert!(App::current().is_none());
+    /// let app = App::new();
+    /// let found = app.cx().clone().run(async { App::current() }).await;
+    /// assert!(found.unwrap().cx().same_as(app.cx()));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn current() -> Option<App> {
+        let weak = crate::cx::with_current(|cx| cx.get(&APP).cloned())?;
+        weak.upgrade().map(|inner| App { inner })
+    }
+
+    /// The application's context: the main work runs under it; the shutdown's first phase
+    /// cancels it with [`Cause::Shutdown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{App, Cause, Signal};
+    /// let app = App::new();
+    /// app.cx().cancel_with(Cause::Shutdown { signal: Signal::Terminate });
+    /// assert!(app.cx().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn cx(&self) -> &Cx {
+        &self.inner.cx
+    }
+
+    /// The application's services, in the order they were made. The application keeps each
+    /// until it ends (services are long-lived owners: make them once, not per request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{App, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let app = App::new();
+    /// let audit = app.cx().clone().run(async { Service::new(ServiceConfig::new("audit")) }).await;
+    /// drop(audit); // the application still owns it
+    /// let names: Vec<_> = app.services().iter().map(|s| s.info().to_string()).collect();
+    /// assert_eq!(names, ["audit"]);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn services(&self) -> Vec<Service> {
+        self.inner
+            .services
+            .lock()
+            .iter()
+            .map(|s| Service::from_inner(Arc::clone(s)))
+            .collect()
+    }
+
+    /// Makes `service` part of this application (a service made under the application's
+    /// context already is). Adopting it twice changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{App, Service, ServiceConfig};
+    /// let app = App::new();
+    /// let mailer = Service::new(ServiceConfig::new("mailer")); // made outside the app
+    /// app.adopt(&mailer);
+    /// app.adopt(&mailer);
+    /// assert_eq!(app.services().len(), 1);
+    /// ```
+    pub fn adopt(&self, service: &Service) {
+        let inner = service.inner();
+        let mut services = self.inner.services.lock();
+        if !services.iter().any(|s| Arc::ptr_eq(s, inner)) {
+            services.push(Arc::clone(inner));
+        }
+    }
+
+    /// Runs `work` under the application's context until it ends, or until `signals` gives
+    /// the first shutdown signal; then the shutdown's phases (see the module docs), with
+    /// `grace` as the drain budget. A second signal ends the shutdown at once. Returns the
+    /// work's output (`None` if it did not end within the grace, or a second signal came) and
+    /// what each phase did.
+    ///
+    /// # Examples
+    ///
+    /// Work that ignores the shutdown is cut short at the end of the grace:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Forced, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let app = App::new();
+    /// let signals = futures_util::stream::iter([Signal::Interrupt]);
+    /// let start = tokio::time::Instant::now();
+    /// let (out, report) = app.run(Duration::from_secs(2), signals, std::future::pending::<()>()).await;
+    /// assert_eq!(out, None);
+    /// assert_eq!(report.forced(), Some(&Forced::GraceRanOut { grace: Duration::from_secs(2) }));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// # });
+    /// ```
+    pub async fn run<F, S>(
+        &self,
+        grace: Duration,
+        signals: S,
+        work: F,
+    ) -> (Option<F::Output>, ShutdownReport)
+    where
+        F: Future,
+        S: Stream<Item = Signal>,
+    {
+        let mut signals = pin!(signals.fuse());
+        let mut report = ShutdownReport::default();
+        let mut work = pin!(self.inner.cx.clone().run(work));
+        let start = Instant::now();
+        let first = futures_util::future::select(work.as_mut(), signals.next()).await;
+        let (out, deadline) = match first {
+            Either::Left((out, _)) => (Some(out), Instant::now() + grace),
+            Either::Right((None, _)) => (Some(work.as_mut().await), Instant::now() + grace),
+            Either::Right((Some(signal), _)) => {
+                // Phase 1: stop accepting.
+                let since = Instant::now();
+                report.signal = Some(signal.clone());
+                report.running_for = Some(since - start);
+                self.inner.cx.cancel_with(Cause::Shutdown { signal });
+                let deadline = since + grace;
+                // Phase 2, the main work: within the grace.
+                let timer = pin!(tokio::time::sleep_until(deadline));
+                let ended = futures_util::future::select(work.as_mut(), timer);
+                match or_signal(ended, signals.as_mut()).await {
+                    Err(second) => {
+                        report.forced = Some(Forced::SecondSignal(second));
+                        return (None, report);
+                    }
+                    Ok(Either::Left((out, _))) => {
+                        let after = since.elapsed();
+                        report.main_ended_after = Some(after);
+                        if after >= grace {
+                            // Its scope's own grace (the same) ran out first: it was forced.
+                            report.forced = Some(Forced::GraceRanOut { grace });
+                        }
+                        (Some(out), deadline)
+                    }
+                    Ok(Either::Right(((), _))) => {
+                        report.forced = Some(Forced::GraceRanOut { grace });
+                        (None, deadline)
+                    }
+                }
+            }
+        };
+        // Phases 2 (the services) and 3, while a main work cut short finishes its abort.
+        // The main work is polled only while the services are shut down (its scope aborts
+        // itself); a work that never ends does not hold the shutdown up.
+        let second = {
+            let services = pin!(self.shutdown_services(deadline, &mut report));
+            let finishing = pin!(async {
+                if out.is_none() {
+                    let _ = work.as_mut().await;
+                }
+                std::future::pending::<()>().await;
+            });
+            let both = futures_util::future::select(services, finishing);
+            or_signal(both, signals.as_mut()).await.err()
+        };
+        if let Some(second) = second {
+            report.forced = Some(Forced::SecondSignal(second));
+        }
+        (out, report)
+    }
+
+    /// Phases 2 and 3 for the services: each drained, last made first, by `deadline`; those
+    /// with work left stopped together.
+    async fn shutdown_services(&self, deadline: Instant, report: &mut ShutdownReport) {
+        let services = self.services();
+        let mut left = Vec::new();
+        for service in services.iter().rev() {
+            let budget = deadline.saturating_duration_since(Instant::now());
+            if service.drain(budget).await.is_ok() {
+                report.drained.push(service.info().clone());
+                report.failures.extend(service.failures());
+            } else {
+                left.push(service);
+            }
+        }
+        let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
+        for stop in stops {
+            report.failures.extend(stop.failures().iter().cloned());
+            report.stopped.push(stop);
+        }
+    }
+}
+
+/// Awaits `fut`, or the next signal of `signals` (a stream that has ended never interrupts).
+async fn or_signal<F: Future, S: Stream<Item = Signal>>(
+    fut: F,
+    mut signals: std::pin::Pin<&mut futures_util::stream::Fuse<S>>,
+) -> Result<F::Output, Signal> {
+    let mut fut = pin!(fut);
+    loop {
+        if signals.is_done() {
+            return Ok(fut.await);
+        }
+        match futures_util::future::select(fut.as_mut(), signals.next()).await {
+            Either::Left((out, _)) => return Ok(out),
+            Either::Right((Some(signal), _)) => return Err(signal),
+            Either::Right((None, _)) => {}
+        }
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("cx", &self.inner.cx)
+            .field("services", &self.services().len())
+            .finish()
+    }
+}
+
+/// Why a shutdown was cut short.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Forced, Signal};
+/// assert_eq!(Forced::GraceRanOut { grace: Duration::from_secs(10) }.to_string(), "the grace of 10s ran out");
+/// assert_eq!(Forced::SecondSignal(Signal::Interrupt).to_string(), "a second signal (SIGINT) came");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forced {
+    /// The main work was still running when the grace ran out.
+    GraceRanOut {
+        /// The grace.
+        grace: Duration,
+    },
+    /// A second signal came during the shutdown: it ended at once.
+    SecondSignal(Signal),
+}
+
+impl fmt::Display for Forced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Forced::GraceRanOut { grace } => write!(f, "the grace of {grace:?} ran out"),
+            Forced::SecondSignal(s) => write!(f, "a second signal ({s}) came"),
+        }
+    }
+}
+
+/// What an application's shutdown did, phase by phase. Its `Display` is one line per fact,
+/// each starting with `shutdown:` (what `#[scope::main]` prints to stderr).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{App, Service, ServiceConfig, Signal};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let app = App::new();
+/// let signals = futures_util::stream::iter([Signal::Terminate]);
+/// let (_, report) = app
+///     .run(Duration::from_secs(1), signals, async {
+///         let mailer = Service::new(ServiceConfig::new("mailer").grace(Duration::from_millis(10)));
+///         let _ = mailer.spawn_named("digest", std::future::pending::<()>()).unwrap();
+///         scope::cancelled().await;
+///     })
+///     .await;
+/// assert!(!report.is_clean());
+/// assert_eq!(report.stopped()[0].aborted()[0].name(), Some("digest"));
+/// let text = report.to_string();
+/// assert!(text.contains("shutdown: SIGTERM"));
+/// assert!(text.contains("shutdown: stopped: service `mailer`: 1 aborted (digest)"));
+/// # });
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ShutdownReport {
+    signal: Option<Signal>,
+    running_for: Option<Duration>,
+    main_ended_after: Option<Duration>,
+    forced: Option<Forced>,
+    drained: Vec<TaskInfo>,
+    stopped: Vec<StopReport>,
+    failures: Vec<TaskFailure>,
+}
+
+impl ShutdownReport {
+    /// The signal that started the shutdown; `None` if the main work ended on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = scope::App::new();
+    /// let (out, report) = app.run(std::time::Duration::from_secs(1), futures_util::stream::empty(), async { 7 }).await;
+    /// assert_eq!((out, report.signal()), (Some(7), None));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn signal(&self) -> Option<&Signal> {
+        self.signal.as_ref()
+    }
+
+    /// Why the shutdown was cut short, if it was.
+    ///
+    /// # Examples
+    ///
+    /// See [`App::run`].
+    #[must_use]
+    pub fn forced(&self) -> Option<&Forced> {
+        self.forced.as_ref()
+    }
+
+    /// How long after the signal the main work ended, if it ended within the grace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let signals = futures_util::stream::iter([scope::Signal::Terminate]);
+    /// let (_, report) = scope::App::new()
+    ///     .run(Duration::from_secs(5), signals, async {
+    ///         scope::cancelled().await;
+    ///         tokio::time::sleep(Duration::from_millis(1200)).await;
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.main_ended_after(), Some(Duration::from_millis(1200)));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn main_ended_after(&self) -> Option<Duration> {
+        self.main_ended_after
+    }
+
+    /// The services that drained within the budget (phase 2), in the order they drained.
+    ///
+    /// # Examples
+    ///
+    /// See [`App`].
+    #[must_use]
+    pub fn drained(&self) -> &[TaskInfo] {
+        &self.drained
+    }
+
+    /// What stopping each service with work left did (phase 3).
+    ///
+    /// # Examples
+    ///
+    /// See [`ShutdownReport`].
+    #[must_use]
+    pub fn stopped(&self) -> &[StopReport] {
+        &self.stopped
+    }
+
+    /// The failures of the services' tasks not read before (drained and stopped services).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let (_, report) = App::new()
+    ///     .run(Duration::from_secs(1), futures_util::stream::empty(), async {
+    ///         let audit = Service::new(ServiceConfig::new("audit"));
+    ///         let _ = audit.spawn(async { Err::<(), _>("disk full") }).unwrap();
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.failures()[0].to_string(), "task `audit` failed: disk full");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn failures(&self) -> &[TaskFailure] {
+        &self.failures
+    }
+
+    /// Whether nothing was cut short: the main work ended within the grace, no second signal
+    /// came, and every service drained.
+    ///
+    /// # Examples
+    ///
+    /// See [`App`] and [`ShutdownReport`].
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.forced.is_none() && self.stopped.iter().all(StopReport::is_clean)
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines = Vec::new();
+        match (&self.signal, self.running_for) {
+            (Some(s), Some(after)) => lines.push(format!(
+                "{s} after {after:?}: stopped accepting work; draining"
+            )),
+            (Some(s), None) => lines.push(format!("{s}: stopped accepting work; draining")),
+            (None, _) => lines.push("the main work ended; draining the services".to_owned()),
+        }
+        if let Some(after) = self.main_ended_after {
+            lines.push(format!("the main work ended {after:?} after the signal"));
+        }
+        for service in &self.drained {
+            lines.push(format!("drained: service `{service}`"));
+        }
+        for stop in &self.stopped {
+            lines.push(format!("stopped: {}", stop.summary()));
+        }
+        for failure in &self.failures {
+            lines.push(format!("failed: {failure}"));
+        }
+        if let Some(forced) = &self.forced {
+            lines.push(format!("forced: {forced}"));
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "shutdown: {line}")?;
+        }
+        Ok(())
+    }
+}

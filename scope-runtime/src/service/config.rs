@@ -1,0 +1,223 @@
+//! The set-up of a service: its name, its bounds, its workers, and its time limits.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// The per-task deadline a service gives each task unless told otherwise. See
+/// [`ServiceConfig::new`] for why there is one.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(scope::DEFAULT_TASK_TIMEOUT, Duration::from_secs(30));
+/// ```
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The set-up of a [`Service`](crate::Service).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::ServiceConfig;
+/// let config = ServiceConfig::new("audit-log")
+///     .capacity(1_000)
+///     .workers(4)
+///     .task_timeout(Duration::from_secs(5))
+///     .grace(Duration::from_secs(1));
+/// assert_eq!(config.get_name(), "audit-log");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub(super) name: Cow<'static, str>,
+    pub(super) capacity: Option<usize>,
+    pub(super) workers: Option<usize>,
+    pub(super) task_timeout: Duration,
+    pub(super) grace: Duration,
+}
+
+impl ServiceConfig {
+    /// A service named `name`: every task starts at once (no worker limit), no bound on the
+    /// tasks accepted, each task bounded to [`DEFAULT_TASK_TIMEOUT`] (30 s: its deadline,
+    /// dropped 5 s of grace after it), 5 s of grace on stop.
+    ///
+    /// **Why a task has a deadline by default.** Detached work gets a time bound of its own
+    /// (law 7): it no longer has the request's deadline, and a service lives as long as the
+    /// program. A task stuck on a dead peer would otherwise hold its place in the queue (and,
+    /// with [`workers`](ServiceConfig::workers), a worker) until the next shutdown, with
+    /// nothing to show for it; with a deadline it ends, and its end is reported as a failure
+    /// ([`Service::failures`](crate::Service::failures)). 30 s is longer than the detached
+    /// work services are for (an audit write, an email, a cache fill) and than the usual
+    /// client timeouts. The task sees the deadline ([`Cx::deadline`](crate::Cx::deadline), and
+    /// as a cancellation it can wind down on). Set your own with
+    /// [`task_timeout`](ServiceConfig::task_timeout); `Duration::MAX` turns it off.
+    ///
+    /// # Examples
+    ///
+    /// A task that ignores its 30 s deadline is dropped 5 s later:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let mailer = Service::new(ServiceConfig::new("mailer"));
+    /// let start = tokio::time::Instant::now();
+    /// mailer.spawn(tokio::time::sleep(Duration::from_secs(3600))).unwrap();
+    /// mailer.drain(Duration::from_secs(3600)).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_secs(35));
+    /// // Its end is a failure the service reports.
+    /// let failures = mailer.failures();
+    /// assert_eq!(failures[0].to_string(), "task `mailer` dropped: deadline of `mailer` exceeded");
+    /// # });
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            capacity: None,
+            workers: None,
+            task_timeout: DEFAULT_TASK_TIMEOUT,
+            grace: Duration::from_secs(5),
+        }
+    }
+
+    /// The service's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// let config = ServiceConfig::new(format!("worker-{}", 3));
+    /// assert_eq!(config.get_name(), "worker-3");
+    /// assert_eq!(Service::new(config).info().name(), Some("worker-3"));
+    /// ```
+    #[must_use]
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// At most `n` tasks accepted and not yet finished (running, or waiting for a worker);
+    /// [`Service::spawn`](crate::Service::spawn) refuses more with
+    /// [`SpawnError::Full`](crate::SpawnError::Full). `0` refuses every task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("one-at-a-time").capacity(1));
+    /// svc.spawn(std::future::pending::<()>()).unwrap();
+    /// assert_eq!(svc.spawn(async {}).err(), Some(SpawnError::Full));
+    ///
+    /// let none = Service::new(ServiceConfig::new("closed-door").capacity(0));
+    /// assert_eq!(none.spawn(async {}).err(), Some(SpawnError::Full));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n);
+        self
+    }
+
+    /// `n` workers: at most `n` tasks run at once, in the order they were accepted; the others
+    /// wait in the queue (bounded by [`capacity`](ServiceConfig::capacity)). A task's deadline
+    /// starts when a worker takes it, not while it waits. On
+    /// [`stop`](crate::Service::stop), tasks still waiting never start (their handles say
+    /// [`Interrupted::NotStarted`](crate::Interrupted::NotStarted)); a
+    /// [`drain`](crate::Service::drain) runs them. `0` is taken as 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let pool = Service::new(ServiceConfig::new("thumbnails").workers(2).capacity(10));
+    /// let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// for _ in 0..6 {
+    ///     let (running, peak) = (running.clone(), peak.clone());
+    ///     pool.spawn(async move {
+    ///         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+    ///         peak.fetch_max(now, Ordering::SeqCst);
+    ///         tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         running.fetch_sub(1, Ordering::SeqCst);
+    ///     })
+    ///     .unwrap();
+    /// }
+    /// let start = tokio::time::Instant::now();
+    /// pool.drain(Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(peak.load(Ordering::SeqCst), 2);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(30)); // 6 tasks, 2 at a time
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Each task's own time bound: its context's deadline (the task sees it, in
+    /// [`Cx::deadline`](crate::Cx::deadline) and as a cancellation with a deadline cause, so
+    /// it can wind down), and a task still running a [`grace`](ServiceConfig::grace) after it
+    /// is dropped (and reported as a failure). `Duration::MAX` means no bound of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(
+    ///     ServiceConfig::new("bounded")
+    ///         .task_timeout(Duration::from_millis(10))
+    ///         .grace(Duration::from_millis(5)),
+    /// );
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// svc.spawn(async move {
+    ///     // Cooperative: the task sees its deadline as a cancellation...
+    ///     let cause = scope::cancelled().await;
+    ///     let _ = tx.send(cause.is_deadline());
+    ///     // ...and is dropped a grace later if it keeps going.
+    ///     tokio::time::sleep(Duration::from_secs(3600)).await;
+    /// })
+    /// .unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// svc.drain(Duration::from_secs(1)).await.unwrap();
+    /// assert!(rx.await.unwrap());
+    /// assert_eq!(start.elapsed(), Duration::from_millis(15));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = timeout;
+        self
+    }
+
+    /// How long [`Service::stop`](crate::Service::stop) lets tasks observe cancellation
+    /// before aborting them (and how long a task may run past its own deadline).
+    ///
+    /// # Examples
+    ///
+    /// A task that ignores cancellation is aborted once the grace is over:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("stubborn").grace(Duration::from_millis(100)));
+    /// svc.spawn(std::future::pending::<()>()).unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// let report = svc.stop().await;
+    /// assert_eq!(start.elapsed(), Duration::from_millis(100));
+    /// assert_eq!(report.aborted().len(), 1);
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}

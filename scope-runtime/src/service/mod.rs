@@ -1,0 +1,537 @@
+//! Services: named, long-lived owners of detached work (law 7).
+//!
+//! Work that must outlive the request that started it goes to a [`Service`]. It keeps the
+//! request's slot values (not its cancellation, as Go's `WithoutCancel`), gets its own time
+//! bound (a per-task deadline; see [`ServiceConfig::new`] for why there is one by default),
+//! and is owned by the service: [`Service::drain`] waits for it within a budget and
+//! [`Service::stop`] cancels, waits a grace, then aborts, and reports what it cut short.
+//! Each task has a handle with its outcome ([`ServiceHandle`]); a failure is also kept by the
+//! service until read ([`Service::failures`]), so none is lost. With
+//! [`ServiceConfig::workers`], `n` tasks run at once over the service's bounded queue.
+//!
+//! A service made under an application ([`App`](crate::App), which `#[scope::main]` makes)
+//! belongs to it: the application's shutdown drains and stops it (see [`App`](crate::App)).
+//! There is no ambient spawn.
+//!
+//! The files: `config.rs` (the set-up), `task.rs` (a task's life, its handle),
+//! `report.rs` (failures, drain errors, what a stop did).
+
+mod config;
+mod report;
+mod task;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+pub use self::config::{ServiceConfig, DEFAULT_TASK_TIMEOUT};
+pub use self::report::{DrainError, StopReport, TaskFailure};
+use self::task::{Ended, ServiceTask};
+pub use self::task::{ServiceHandle, ServiceOutput};
+use crate::cause::{Cause, Signal};
+use crate::cx::Cx;
+use crate::error::SpawnError;
+use crate::info::TaskInfo;
+use crate::scope::tracker::{Enclosing, Tracker};
+use crate::slab::Slab;
+use crate::sync::{AtomicBool, Mutex, Ordering};
+
+/// Failures kept until read; past it, only counted (a service whose failures nobody reads
+/// must not grow without bound).
+const KEPT_FAILURES: usize = 256;
+
+pub(crate) struct Inner {
+    info: TaskInfo,
+    cx: Cx,
+    task_timeout: Duration,
+    grace: Duration,
+    /// Tasks accepted and not yet finished.
+    capacity: Option<Arc<Semaphore>>,
+    /// Tasks running at once.
+    workers: Option<Arc<Semaphore>>,
+    /// The live tasks: the same accounting as a scope's (a scope entered in a task is nested
+    /// in it, so a drain waits for its children too).
+    tracker: Tracker,
+    /// Who is alive, and how the others ended.
+    table: Mutex<Table>,
+    /// A stop is aborting what outlived its grace.
+    aborting: AtomicBool,
+}
+
+#[derive(Default)]
+struct Table {
+    live: Slab<Live>,
+    failures: Vec<TaskFailure>,
+    /// Failures past [`KEPT_FAILURES`], not kept.
+    failures_lost: usize,
+    not_started: usize,
+}
+
+struct Live {
+    info: TaskInfo,
+    started: bool,
+}
+
+impl Enclosing for Inner {
+    fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+    fn grace(&self) -> Duration {
+        self.grace
+    }
+}
+
+impl Inner {
+    fn aborting(&self) -> bool {
+        // Relaxed: set before the aborts it explains; a task dropped by one reads it after.
+        self.aborting.load(Ordering::Relaxed)
+    }
+
+    fn started(&self, key: usize) {
+        if let Some(live) = self.table.lock().live.get_mut(key) {
+            live.started = true;
+        }
+    }
+
+    /// Records how a task ended (its failure's message was made before, outside the lock).
+    fn ended(&self, key: usize, info: &TaskInfo, ended: Ended) {
+        let mut table = self.table.lock();
+        let _live = table.live.remove(key);
+        match ended {
+            Ended::Completed => {}
+            Ended::NotStarted => table.not_started += 1,
+            Ended::Failed(kind, message) => {
+                if table.failures.len() < KEPT_FAILURES {
+                    table.failures.push(TaskFailure {
+                        task: info.clone(),
+                        kind,
+                        message,
+                    });
+                } else {
+                    table.failures_lost += 1;
+                }
+            }
+        }
+    }
+
+    /// The live tasks that have started, by name.
+    fn running(&self) -> Vec<TaskInfo> {
+        let table = self.table.lock();
+        let mut out = Vec::new();
+        let _ = table.live.find(|l| {
+            if l.started {
+                out.push(l.info.clone());
+            }
+            false
+        });
+        out
+    }
+}
+
+/// A named, long-lived owner of detached work, with a drain budget. Cloning gives another
+/// handle onto the same service.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Cx, Service, ServiceConfig, Slot};
+/// static REQUEST_ID: Slot<u32> = Slot::new("REQUEST_ID");
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let audit = Service::new(ServiceConfig::new("audit"));
+/// let request = Cx::root().with_slot(&REQUEST_ID, 7);
+/// let record = request.clone().run(async {
+///     // Outlives the request, keeps its slots, not its cancellation.
+///     audit.spawn(async move { Ok::<_, String>(REQUEST_ID.get()) }).unwrap()
+/// }).await;
+/// request.cancel("response sent");
+/// assert_eq!(record.await.unwrap(), Ok(Some(7)));
+/// audit.drain(Duration::from_secs(1)).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+impl Service {
+    /// Creates a service with its own root context. Made under an application (inside
+    /// `#[scope::main]`, or under [`App::cx`](crate::App::cx)), it belongs to it: the
+    /// application's shutdown drains and stops it.
+    ///
+    /// # Examples
+    ///
+    /// The service's context is a root: cancelling the caller's does not reach it.
+    ///
+    /// ```
+    /// use scope::{Cx, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let request = Cx::root();
+    /// let svc = request
+    ///     .clone()
+    ///     .run(async { Service::new(ServiceConfig::new("audit")) })
+    ///     .await;
+    /// request.cancel("request done");
+    /// assert!(!svc.cx().is_cancelled());
+    /// assert!(!svc.is_closed());
+    /// # });
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn new(config: ServiceConfig) -> Self {
+        let service = Self {
+            inner: Arc::new(Inner {
+                info: TaskInfo::here(Some(config.name)),
+                cx: Cx::root(),
+                task_timeout: config.task_timeout,
+                grace: config.grace,
+                capacity: config
+                    .capacity
+                    .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+                workers: config
+                    .workers
+                    .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+                tracker: Tracker::with_waiters(None),
+                table: Mutex::new(Table::default()),
+                aborting: AtomicBool::new(false),
+            }),
+        };
+        #[cfg(not(loom))]
+        crate::app::adopt_current(&service);
+        service
+    }
+
+    /// Another handle onto a service the application keeps.
+    #[cfg(not(loom))]
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// The service's context: cancelled by [`stop`](Service::stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cause, Service, ServiceConfig, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert!(!svc.cx().is_cancelled());
+    /// svc.stop().await;
+    /// let cause = svc.cx().cause().unwrap();
+    /// assert!(matches!(cause, Cause::Shutdown { signal: Signal::Requested(_) }));
+    /// assert_eq!(cause.to_string(), "shutdown requested by request (service stop)");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn cx(&self) -> &Cx {
+        &self.inner.cx
+    }
+
+    /// Who the service is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// let (svc, line) = (Service::new(ServiceConfig::new("audit")), line!());
+    /// assert_eq!(svc.info().to_string(), "audit");
+    /// assert_eq!(svc.info().location().line(), line); // where it was created
+    /// ```
+    #[must_use]
+    pub fn info(&self) -> &TaskInfo {
+        &self.inner.info
+    }
+
+    /// Tasks alive now (running, or waiting for a worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert_eq!(svc.active(), 0);
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// let _ = svc.spawn(async move {
+    ///     let _ = rx.await;
+    /// })
+    /// .unwrap();
+    /// assert_eq!(svc.active(), 1);
+    /// tx.send(()).unwrap();
+    /// svc.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn active(&self) -> usize {
+        self.inner.tracker.units()
+    }
+
+    /// Whether the service refuses new work (it is draining or stopped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Service, ServiceConfig, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert!(!svc.is_closed());
+    /// svc.drain(Duration::from_secs(1)).await.unwrap();
+    /// assert!(svc.is_closed());
+    /// assert_eq!(svc.spawn(async {}).err(), Some(SpawnError::Closed));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.tracker.is_closed()
+    }
+
+    /// Hands detached work to the service, named after the service. The task runs with a
+    /// context that has the caller's slot values (the ambient context's), the service's
+    /// cancellation, and the service's per-task deadline (from when it starts). Refused with a
+    /// typed error when the service is closed, full, or there is no tokio runtime. The handle
+    /// gives the task's outcome; dropping it leaves the task running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig, SpawnError};
+    /// // Outside a tokio runtime there is nothing to run the task on.
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// assert_eq!(svc.spawn(async {}).err(), Some(SpawnError::NoRuntime));
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, fut: F) -> Result<ServiceHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: ServiceOutput,
+    {
+        let info = TaskInfo::here(self.inner.info.name().map(|n| Cow::Owned(n.to_owned())));
+        self.spawn_info(info, fut)
+    }
+
+    /// [`spawn`](Service::spawn) with the task's own name, which reports use (what drained,
+    /// what was aborted, what failed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// let task = svc.spawn_named(format!("audit of {}", "r-1"), async {}).unwrap();
+    /// assert_eq!(task.info().name(), Some("audit of r-1"));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Result<ServiceHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: ServiceOutput,
+    {
+        self.spawn_info(TaskInfo::here(Some(name.into())), fut)
+    }
+
+    fn spawn_info<F>(&self, info: TaskInfo, fut: F) -> Result<ServiceHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: ServiceOutput,
+    {
+        let inner = &self.inner;
+        if self.is_closed() || inner.cx.is_cancelled() {
+            return Err(SpawnError::Closed);
+        }
+        let capacity = match &inner.capacity {
+            None => None,
+            Some(q) => Some(
+                Arc::clone(q)
+                    .try_acquire_owned()
+                    .map_err(|_| SpawnError::Full)?,
+            ),
+        };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+        // The request's slots and the service's cancellation; the deadline comes when the
+        // task starts.
+        let cx = Cx::current().detach().merge(&inner.cx);
+        if inner.tracker.enter().is_err() {
+            return Err(SpawnError::Closed);
+        }
+        let key = inner.table.lock().live.insert(Live {
+            info: info.clone(),
+            started: false,
+        });
+        let wait = inner.workers.as_ref().map(|w| {
+            let w = Arc::clone(w);
+            Box::pin(async move { w.acquire_owned().await }) as _
+        });
+        let (task, handle) = ServiceTask::new(inner, info, key, fut, cx, wait, capacity);
+        let join = runtime.spawn(task);
+        let scope: Arc<dyn Enclosing> = Arc::clone(inner) as Arc<dyn Enclosing>;
+        Tracker::register_task(&scope, join.abort_handle());
+        Ok(handle)
+    }
+
+    /// Stops accepting work and waits for the accepted work (the tasks waiting for a worker
+    /// included) to finish, at most `budget`.
+    ///
+    /// # Examples
+    ///
+    /// Work that overruns the budget keeps running until [`stop`](Service::stop):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{DrainError, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("slow"));
+    /// let _ = svc.spawn(tokio::time::sleep(Duration::from_secs(10))).unwrap();
+    /// let budget = Duration::from_millis(10);
+    /// assert_eq!(svc.drain(budget).await, Err(DrainError::Overrun { still_running: 1, budget }));
+    /// assert_eq!(svc.active(), 1);
+    /// svc.stop().await;
+    /// assert_eq!(svc.active(), 0);
+    /// # });
+    /// ```
+    pub async fn drain(&self, budget: Duration) -> Result<(), DrainError> {
+        self.inner.tracker.close();
+        if tokio::time::timeout(budget, self.inner.tracker.idle())
+            .await
+            .is_ok()
+        {
+            Ok(())
+        } else {
+            Err(DrainError::Overrun {
+                still_running: self.active(),
+                budget,
+            })
+        }
+    }
+
+    /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
+    /// drops the work still waiting for a worker, lets the running work finish within the
+    /// service's grace (and the budgets of its [`shield_for`](crate::shield_for) regions),
+    /// aborts what is left, and waits until every task is gone. Reports what it stopped, what
+    /// it aborted (by name), and the failures not read before.
+    ///
+    /// # Examples
+    ///
+    /// A cooperative task sees the shutdown and finishes within the grace:
+    ///
+    /// ```
+    /// use scope::{Cause, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// let task = svc
+    ///     .spawn_named("flush", async move { Ok::<_, String>(scope::cancelled().await) })
+    ///     .unwrap();
+    /// tokio::task::yield_now().await; // it has started
+    /// let report = svc.stop().await;
+    /// assert!(matches!(task.await.unwrap().unwrap().root(), Cause::Shutdown { .. }));
+    /// assert_eq!(report.stopped()[0].name(), Some("flush"));
+    /// assert!(report.aborted().is_empty());
+    /// assert!(svc.is_closed());
+    /// # });
+    /// ```
+    pub async fn stop(&self) -> StopReport {
+        let inner = &self.inner;
+        inner.tracker.close();
+        let running = inner.running();
+        let not_started_before = inner.table.lock().not_started;
+        inner.cx.cancel_with(Cause::Shutdown {
+            signal: Signal::Requested(Cow::Borrowed("service stop")),
+        });
+        let mut aborted = Vec::new();
+        if tokio::time::timeout(inner.grace, inner.tracker.idle())
+            .await
+            .is_err()
+        {
+            // Budgeted shields bound themselves; the abort waits for them.
+            inner.tracker.unheld().await;
+            aborted = inner.running();
+            inner.aborting.store(true, Ordering::Relaxed);
+            inner.tracker.abort_all();
+            inner.tracker.idle().await;
+        }
+        let stopped = running
+            .into_iter()
+            .filter(|t| !aborted.iter().any(|a| a.id() == t.id()))
+            .collect();
+        let (failures, not_started) = {
+            let mut table = inner.table.lock();
+            (
+                std::mem::take(&mut table.failures),
+                table.not_started - not_started_before,
+            )
+        };
+        StopReport {
+            service: Some(inner.info.clone()),
+            stopped,
+            aborted,
+            not_started,
+            failures,
+        }
+    }
+
+    /// Takes the failures recorded since they were last read: tasks that returned an error,
+    /// panicked, or were dropped (their deadline's grace ran out, a stop aborted them). The
+    /// service keeps up to 256 unread; past that it counts them
+    /// ([`failures_lost`](Service::failures_lost)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("audit"));
+    /// drop(svc.spawn(async { Err::<(), _>("disk full") }).unwrap()); // nobody awaits it
+    /// svc.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// let failures = svc.failures();
+    /// assert_eq!(failures.len(), 1);
+    /// assert_eq!(failures[0].to_string(), "task `audit` failed: disk full");
+    /// assert!(svc.failures().is_empty()); // taken
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn failures(&self) -> Vec<TaskFailure> {
+        std::mem::take(&mut self.inner.table.lock().failures)
+    }
+
+    /// Failures not kept because 256 were unread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// let svc = Service::new(ServiceConfig::new("quiet"));
+    /// assert_eq!(svc.failures_lost(), 0);
+    /// ```
+    #[must_use]
+    pub fn failures_lost(&self) -> usize {
+        self.inner.table.lock().failures_lost
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("info", &self.inner.info)
+            .field("active", &self.active())
+            .field("closed", &self.is_closed())
+            .field("task_timeout", &self.inner.task_timeout)
+            .field("grace", &self.inner.grace)
+            .finish_non_exhaustive()
+    }
+}

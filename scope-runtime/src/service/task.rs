@@ -1,0 +1,404 @@
+//! A service's task: from accepted (maybe waiting for a worker) to started (with its own
+//! deadline) to ended (its outcome recorded in the service and sent to its handle).
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{oneshot, AcquireError, OwnedSemaphorePermit};
+use tokio::time::{Instant, Sleep};
+
+use super::report::FailureKind;
+use super::Inner;
+use crate::cause::Cause;
+use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
+use crate::error::{panic_message, Interrupted, NotStarted, Panicked};
+use crate::info::TaskInfo;
+
+/// What a service task may return: `()`, or `Result<T, E>` with any error that displays
+/// itself. An `Err` is a failure the service reports
+/// ([`Service::failures`](crate::Service::failures)) as well as the task's handle.
+///
+/// # Examples
+///
+/// ```
+/// use scope::ServiceOutput;
+/// assert_eq!(().failure(), None);
+/// assert_eq!(Ok::<u8, String>(1).failure(), None);
+/// assert_eq!(Err::<u8, _>("disk full").failure().as_deref(), Some("disk full"));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a service task must return `()` or `Result<T, E>`, not `{Self}`",
+    label = "this future's output is `{Self}`",
+    note = "wrap the value: `Ok::<_, E>(value)` with an error type `E` that implements `Display`"
+)]
+pub trait ServiceOutput: Send + 'static {
+    /// The failure's message, if this output is one.
+    fn failure(&self) -> Option<String>;
+}
+
+impl ServiceOutput for () {
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<T: Send + 'static, E: fmt::Display + Send + 'static> ServiceOutput for Result<T, E> {
+    fn failure(&self) -> Option<String> {
+        self.as_ref().err().map(ToString::to_string)
+    }
+}
+
+/// The handle of a service task: await it for the task's output, or for why there is none
+/// ([`Interrupted`]: cancelled, deadline, panicked, never started). Dropping it leaves the task
+/// running (it is detached work, owned by the service), and its failure is still reported by
+/// the service.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, Service, ServiceConfig};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let svc = Service::new(ServiceConfig::new("math"));
+/// let task = svc.spawn_named("answer", async { Ok::<_, String>(42) }).unwrap();
+/// assert_eq!(task.info().name(), Some("answer"));
+/// assert_eq!(task.await.unwrap(), Ok(42));
+///
+/// let slow = svc.spawn(std::future::pending::<()>()).unwrap();
+/// slow.cancel("not needed");
+/// // The task saw nothing it could answer: it was dropped at its next check...
+/// # tokio::task::yield_now().await;
+/// # });
+/// ```
+#[must_use = "dropping the handle leaves the task running; call `.detach()` to say so"]
+pub struct ServiceHandle<O> {
+    info: TaskInfo,
+    cx: Cx,
+    rx: oneshot::Receiver<Result<O, Interrupted>>,
+}
+
+impl<O> ServiceHandle<O> {
+    /// The task's name (its own, or the service's) and where it was spawned.
+    ///
+    /// # Examples
+    ///
+    /// See [`ServiceHandle`].
+    #[must_use]
+    pub fn info(&self) -> &TaskInfo {
+        &self.info
+    }
+
+    /// Cancels this task alone (its context), with `reason`. A task that does not end on its
+    /// own keeps running until its deadline or the service's stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Interrupted, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("sync"));
+    /// let task = svc
+    ///     .spawn(async {
+    ///         let cause = scope::cancelled().await;
+    ///         Err::<(), _>(format!("gave up: {cause}"))
+    ///     })
+    ///     .unwrap();
+    /// task.cancel("user left");
+    /// assert_eq!(task.await.unwrap(), Err("gave up: parent cancelled: user left".to_owned()));
+    /// # });
+    /// ```
+    pub fn cancel(&self, reason: &'static str) {
+        self.cx.cancel(reason);
+    }
+
+    /// Lets the task run on without its handle: detached work, owned by the service, whose
+    /// failure the service still reports ([`Service::failures`](crate::Service::failures)).
+    /// The same as dropping the handle, said out loud.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let audit = Service::new(ServiceConfig::new("audit"));
+    /// audit.spawn(async { Err::<(), _>("disk full") }).unwrap().detach();
+    /// audit.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(audit.failures()[0].message(), "disk full");
+    /// # });
+    /// ```
+    pub fn detach(self) {}
+
+    /// Whether the task has ended (its outcome is ready).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let svc = Service::new(ServiceConfig::new("quick"));
+    /// let task = svc.spawn(async {}).unwrap();
+    /// assert!(!task.is_finished());
+    /// svc.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert!(task.is_finished());
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        !self.rx.is_empty() || self.rx.is_terminated()
+    }
+}
+
+impl<O> Future for ServiceHandle<O> {
+    type Output = Result<O, Interrupted>;
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(task) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(out)) => Poll::Ready(out),
+            // Every task sends its outcome when it is dropped; only a runtime that is shut
+            // down without dropping its tasks would lose it.
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Interrupted::from_cause(Cause::explicit(
+                "the service task was lost with its runtime",
+            )))),
+        }
+    }
+}
+
+impl<O> fmt::Debug for ServiceHandle<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceHandle")
+            .field("info", &self.info)
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+type WaitWorker =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
+
+/// How a task ended, as the service records it.
+pub(super) enum Ended {
+    Completed,
+    Failed(FailureKind, String),
+    NotStarted,
+}
+
+pin_project_lite::pin_project! {
+    /// A service task's future: waits for a worker (if the service has workers), then runs
+    /// the work with the task's context as the ambient one and the service as the enclosing
+    /// owner of scopes entered in it; counted live until it is dropped, when its outcome is
+    /// recorded and sent to the handle.
+    pub(super) struct ServiceTask<F: Future> {
+        #[pin]
+        work: Option<F>,
+        // Swapped into the thread's ambient slot while the work is polled.
+        cx: Option<Cx>,
+        scope: EnclosingScope,
+        inner: Arc<Inner>,
+        info: TaskInfo,
+        // The task's key in the service's table of live tasks.
+        key: usize,
+        started: bool,
+        // While it waits for a worker: the wait, and the service's cancellation.
+        wait: Option<WaitWorker>,
+        cancelled: Option<Pin<Box<WaitCancelledOwned>>>,
+        worker: Option<OwnedSemaphorePermit>,
+        // Its deadline plus the service's grace: past it, the work is dropped.
+        hard_stop: Option<Pin<Box<Sleep>>>,
+        capacity: Option<OwnedSemaphorePermit>,
+        outcome: Option<Result<F::Output, Interrupted>>,
+        ended: Option<Ended>,
+        tx: Option<oneshot::Sender<Result<F::Output, Interrupted>>>,
+    }
+
+    impl<F: Future> PinnedDrop for ServiceTask<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.work.is_some() {
+                let started = *this.started;
+                {
+                    let _enter = Enter::scope_code(this.cx, this.scope);
+                    let mut work = this.work.as_mut();
+                    // A panic dropping the work is the work's; the count must still go down.
+                    let _ = catch_unwind(AssertUnwindSafe(move || work.set(None)));
+                }
+                let cause = this.cx.as_ref().and_then(Cx::cause);
+                let (ended, error) = if started {
+                    let message = if this.inner.aborting() {
+                        format!("aborted after the stop's grace of {:?}", this.inner.grace)
+                    } else {
+                        cause.as_ref().map_or_else(
+                            || "its runtime shut down".to_owned(),
+                            |c| c.root().to_string(),
+                        )
+                    };
+                    (
+                        Ended::Failed(FailureKind::Dropped, message),
+                        Interrupted::from_cause(
+                            cause.unwrap_or_else(|| Cause::explicit("service task aborted")),
+                        ),
+                    )
+                } else {
+                    let cause = cause.unwrap_or_else(|| Cause::explicit("service task aborted"));
+                    (Ended::NotStarted, NotStarted::new(Arc::new(cause)).into())
+                };
+                *this.ended = Some(ended);
+                *this.outcome = Some(Err(error));
+            }
+            this.worker.take();
+            this.capacity.take();
+            let ended = this.ended.take().unwrap_or(Ended::Completed);
+            this.inner.ended(*this.key, this.info, ended);
+            this.inner.tracker.exit();
+            if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
+                // A handle dropped meanwhile drops the output here (user code, no lock held).
+                let _ = tx.send(outcome);
+            }
+        }
+    }
+}
+
+impl<F> ServiceTask<F>
+where
+    F: Future + Send + 'static,
+    F::Output: ServiceOutput,
+{
+    /// A task of `inner`, with its handle. `wait`: the worker it must wait for, if any.
+    #[allow(clippy::too_many_arguments)] // Reason: one call site, which names them all.
+    pub(super) fn new(
+        inner: &Arc<Inner>,
+        info: TaskInfo,
+        key: usize,
+        work: F,
+        cx: Cx,
+        wait: Option<WaitWorker>,
+        capacity: Option<OwnedSemaphorePermit>,
+    ) -> (Self, ServiceHandle<F::Output>) {
+        let (tx, rx) = oneshot::channel();
+        let handle = ServiceHandle {
+            info: info.clone(),
+            cx: cx.clone(),
+            rx,
+        };
+        let cancelled = wait
+            .is_some()
+            .then(|| Box::pin(inner.cx.clone().cancelled_owned()));
+        let mut task = ServiceTask {
+            work: Some(work),
+            cx: Some(cx),
+            scope: Some(Arc::clone(inner) as Arc<dyn crate::scope::tracker::Enclosing>),
+            inner: Arc::clone(inner),
+            info,
+            key,
+            started: false,
+            wait,
+            cancelled,
+            worker: None,
+            hard_stop: None,
+            capacity,
+            outcome: None,
+            ended: None,
+            tx: Some(tx),
+        };
+        if task.wait.is_none() {
+            task.start_now();
+        }
+        (task, handle)
+    }
+
+    /// Starts the work's time: its deadline from now, and the hard stop a grace after it.
+    fn start_now(&mut self) {
+        let (cx, hard_stop) = start(&self.inner, self.cx.as_ref());
+        self.cx = Some(cx);
+        self.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
+        self.started = true;
+        self.inner.started(self.key);
+    }
+}
+
+/// The context of a task that starts now, and when it is dropped if it is still running.
+fn start(inner: &Inner, cx: Option<&Cx>) -> (Cx, Instant) {
+    let deadline = crate::cx::deadline_after(inner.task_timeout);
+    let cx = cx
+        .unwrap_or_else(|| crate::cx::background_ref())
+        .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string()));
+    let hard_stop = deadline
+        .checked_add(inner.grace)
+        .unwrap_or_else(|| crate::cx::deadline_after(std::time::Duration::MAX));
+    (cx, hard_stop)
+}
+
+impl<F> Future for ServiceTask<F>
+where
+    F: Future,
+    F::Output: ServiceOutput,
+{
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.work.is_none() {
+            return Poll::Ready(());
+        }
+        if !*this.started {
+            // Waiting for a worker: no user code runs here.
+            if let Some(cancelled) = this.cancelled.as_mut() {
+                if cancelled.as_mut().poll(task).is_ready() {
+                    // The service stopped first: the work never starts (dropped in `drop`).
+                    return Poll::Ready(());
+                }
+            }
+            let Some(wait) = this.wait.as_mut() else {
+                return Poll::Ready(());
+            };
+            match wait.as_mut().poll(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(permit) => *this.worker = permit.ok(),
+            }
+            *this.wait = None;
+            *this.cancelled = None;
+            let (cx, hard_stop) = start(this.inner, this.cx.as_ref());
+            *this.cx = Some(cx);
+            *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
+            *this.started = true;
+            this.inner.started(*this.key);
+        }
+        if let Some(stop) = this.hard_stop.as_mut() {
+            if stop.as_mut().poll(task).is_ready() {
+                // Past its deadline and the grace: dropped in `drop`, reported there.
+                return Poll::Ready(());
+            }
+        }
+        let polled = {
+            let _enter = Enter::scope_code(this.cx, this.scope);
+            let Some(work) = this.work.as_mut().as_pin_mut() else {
+                return Poll::Ready(());
+            };
+            catch_unwind(AssertUnwindSafe(|| work.poll(task)))
+        };
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => {
+                // User code (`Display`): no lock is held.
+                *this.ended = Some(match out.failure() {
+                    Some(message) => Ended::Failed(FailureKind::Failed, message),
+                    None => Ended::Completed,
+                });
+                Ok(out)
+            }
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                *this.ended = Some(Ended::Failed(FailureKind::Panicked, message));
+                Err(Panicked::new(this.info.clone(), payload).into())
+            }
+        };
+        *this.outcome = Some(outcome);
+        {
+            let _enter = Enter::scope_code(this.cx, this.scope);
+            let mut work = this.work.as_mut();
+            let _ = catch_unwind(AssertUnwindSafe(move || work.set(None)));
+        }
+        Poll::Ready(())
+    }
+}

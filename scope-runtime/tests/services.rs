@@ -1,0 +1,232 @@
+//! Services and the application's shutdown, on tokio's paused clock: task handles and
+//! outcomes, workers over the bounded queue, what a stop reports, and the phases in order.
+#![cfg(not(loom))]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use scope_runtime::{
+    shield_for, App, Forced, Interrupted, Service, ServiceConfig, Signal, SpawnError,
+};
+use tokio::time::{sleep, Instant};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Signals at the given times from now.
+fn signals_at(plan: &[(u64, Signal)]) -> impl futures_util::Stream<Item = Signal> {
+    let start = Instant::now();
+    futures_util::stream::iter(plan.to_vec()).then(move |(ms, signal)| async move {
+        tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+        signal
+    })
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn note(log: &Log, what: impl Into<String>) {
+    log.lock().unwrap().push(what.into());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_of_detached_work_is_reported_even_when_nobody_awaits_its_handle() {
+    let svc = Service::new(ServiceConfig::new("audit"));
+    drop(
+        svc.spawn_named("write r-1", async { Err::<(), _>("disk full") })
+            .unwrap(),
+    );
+    drop(
+        svc.spawn_named("write r-2", async {
+            let record: Vec<u8> = Vec::new();
+            assert!(!record.is_empty(), "no record");
+        })
+        .unwrap(),
+    );
+    let ok = svc
+        .spawn_named("write r-3", async { Ok::<_, String>(3) })
+        .unwrap();
+    assert_eq!(ok.await.unwrap(), Ok(3));
+    svc.drain(Duration::from_secs(1)).await.unwrap();
+    let failures: Vec<String> = svc.failures().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        failures,
+        [
+            "task `write r-1` failed: disk full",
+            "task `write r-2` panicked: no record",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn workers_run_in_order_and_the_deadline_starts_when_a_worker_takes_the_task() {
+    let svc = Service::new(
+        ServiceConfig::new("pool")
+            .workers(1)
+            .capacity(3)
+            .task_timeout(100 * MS),
+    );
+    let log: Log = Arc::default();
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let log = log.clone();
+        handles.push(
+            svc.spawn(async move {
+                sleep(80 * MS).await; // under its own deadline, not under three of them
+                note(&log, format!("task {i}"));
+            })
+            .unwrap(),
+        );
+    }
+    // The queue is bounded: three accepted and not finished fill it.
+    assert_eq!(svc.spawn(async {}).err(), Some(SpawnError::Full));
+    let start = Instant::now();
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(start.elapsed(), 240 * MS, "one at a time");
+    assert_eq!(*log.lock().unwrap(), ["task 0", "task 1", "task 2"]);
+    assert!(svc.failures().is_empty(), "no task overran its deadline");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_waits_for_a_budgeted_shield_and_reports_the_rest_by_name() {
+    let svc = Service::new(ServiceConfig::new("sync").grace(10 * MS).workers(2));
+    let flushed = Arc::new(Mutex::new(false));
+    let f = flushed.clone();
+    let _flush = svc
+        .spawn_named("flush", async move {
+            shield_for(Duration::from_secs(1), async move {
+                sleep(200 * MS).await;
+                *f.lock().unwrap() = true;
+            })
+            .await
+        })
+        .unwrap();
+    let _stuck = svc
+        .spawn_named("stuck", std::future::pending::<()>())
+        .unwrap();
+    let queued = svc.spawn_named("queued", async {}).unwrap();
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    let report = svc.stop().await;
+    assert_eq!(start.elapsed(), 200 * MS, "the abort waited for the shield");
+    assert!(*flushed.lock().unwrap(), "the shielded flush finished");
+    assert_eq!(report.not_started(), 1);
+    assert!(matches!(queued.await, Err(Interrupted::NotStarted(_))));
+    // The flush ended on its own once its shield did; the other had to be aborted.
+    let names = |t: &[scope_runtime::TaskInfo]| -> Vec<String> {
+        t.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(report.stopped()), ["flush"], "{report}");
+    assert_eq!(names(report.aborted()), ["stuck"], "{report}");
+    assert_eq!(svc.active(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shutdown_runs_its_phases_in_order() {
+    let log: Log = Arc::default();
+    let app = App::new();
+    let l = log.clone();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(10, Signal::Terminate)]),
+            async move {
+                let first = Service::new(ServiceConfig::new("first"));
+                let second = Service::new(ServiceConfig::new("second").grace(50 * MS));
+                let cause = scope_runtime::cancelled().await;
+                note(&l, format!("phase 1: {cause}"));
+                assert!(
+                    !first.is_closed(),
+                    "services still accept during the main work's drain"
+                );
+                // In-flight work hands the services their last records.
+                let l1 = l.clone();
+                let _ = first.spawn(async move {
+                    sleep(100 * MS).await;
+                    note(&l1, "first drained");
+                });
+                let l2 = l.clone();
+                let _ = second.spawn_named("stubborn", async move {
+                    note(&l2, "second started");
+                    std::future::pending::<()>().await;
+                });
+                sleep(300 * MS).await;
+                note(&l, "main work done");
+                "bye"
+            },
+        )
+        .await;
+    assert_eq!(out, Some("bye"));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "phase 1: shutdown requested by SIGTERM",
+            "second started",
+            "first drained",
+            "main work done",
+        ]
+    );
+    assert_eq!(report.signal(), Some(&Signal::Terminate));
+    assert_eq!(report.main_ended_after(), Some(300 * MS));
+    assert_eq!(report.forced(), None);
+    // Last made, drained first: `second` overran what was left of the grace, then was
+    // stopped (aborted after its own grace); `first` had nothing left.
+    let drained: Vec<String> = report.drained().iter().map(ToString::to_string).collect();
+    assert_eq!(drained, ["first"]);
+    assert_eq!(report.stopped().len(), 1);
+    let aborted: Vec<String> = report.stopped()[0]
+        .aborted()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(aborted, ["stubborn"]);
+    assert!(!report.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_ends_the_shutdown_at_once() {
+    let app = App::new();
+    let start = Instant::now();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(10),
+            signals_at(&[(10, Signal::Terminate), (50, Signal::Interrupt)]),
+            async {
+                scope_runtime::cancelled().await;
+                sleep(Duration::from_secs(5)).await; // a slow wind-down
+            },
+        )
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    assert_eq!(start.elapsed(), 50 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
+    let app = App::new();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(1),
+            futures_util::stream::pending(),
+            async move {
+                let mailer = Service::new(ServiceConfig::new("mailer"));
+                let _ = mailer.spawn(async move {
+                    sleep(100 * MS).await;
+                    note(&l, "mail sent");
+                });
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(*log.lock().unwrap(), ["mail sent"]);
+    assert!(report.is_clean());
+    assert_eq!(report.signal(), None);
+}
