@@ -8,6 +8,7 @@ pub(crate) mod cx;
 mod error;
 mod info;
 mod needs;
+pub mod observe;
 mod scope;
 mod service;
 mod slab;

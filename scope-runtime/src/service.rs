@@ -21,6 +21,7 @@ use crate::cause::{Cause, Signal};
 use crate::cx::{Cx, EnclosingScope, Enter};
 use crate::error::SpawnError;
 use crate::info::TaskInfo;
+use crate::observe::{ChildObs, ScopeObs};
 use crate::scope::tracker::{Enclosing, Tracker};
 
 /// The set-up of a [`Service`].
@@ -199,6 +200,7 @@ struct Inner {
     task_timeout: Duration,
     grace: Duration,
     queue: Option<Arc<Semaphore>>,
+    obs: ScopeObs,
     /// The live tasks: the same accounting as a scope's (a scope entered in a task is nested
     /// in it, so a drain waits for its children too).
     tracker: Tracker,
@@ -263,10 +265,12 @@ impl Service {
     #[track_caller]
     #[must_use]
     pub fn new(config: ServiceConfig) -> Self {
+        let (info, cx) = (TaskInfo::here(Some(config.name)), Cx::root());
         Self {
             inner: Arc::new(Inner {
-                info: TaskInfo::here(Some(config.name)),
-                cx: Cx::root(),
+                obs: ScopeObs::service(&info, &cx),
+                info,
+                cx,
                 task_timeout: config.task_timeout,
                 grace: config.grace,
                 queue: config
@@ -370,6 +374,7 @@ impl Service {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert_eq!(svc.spawn(async {}), Err(SpawnError::NoRuntime));
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -408,6 +413,7 @@ impl Service {
         let scope: Arc<dyn Enclosing> = Arc::clone(inner) as Arc<dyn Enclosing>;
         let task = ServiceTask {
             work: Some(work),
+            obs: ChildObs::service_task(&inner.obs, &cx),
             cx: Some(cx),
             scope: Some(Arc::clone(&scope)),
             inner: Arc::clone(inner),
@@ -506,6 +512,7 @@ pin_project_lite::pin_project! {
     struct ServiceTask<F: Future<Output = ()>> {
         #[pin]
         work: Option<F>,
+        obs: ChildObs,
         cx: Option<Cx>,
         scope: EnclosingScope,
         inner: Arc<Inner>,
@@ -514,6 +521,7 @@ pin_project_lite::pin_project! {
     impl<F: Future<Output = ()>> PinnedDrop for ServiceTask<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            this.obs.service_ended(&this.inner.obs, this.work.is_none());
             {
                 let _enter = Enter::scope_code(this.cx, this.scope);
                 let mut work = this.work.as_mut();
@@ -530,6 +538,7 @@ impl<F: Future<Output = ()>> Future for ServiceTask<F> {
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let _enter = Enter::scope_code(this.cx, this.scope);
+        let _obs = this.obs.enter();
         let Some(work) = this.work.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };

@@ -9,15 +9,20 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Slab<T> {
+    /// An empty slab (usable in a `static`).
+    pub(crate) const fn new() -> Self {
         Self {
             entries: Vec::new(),
             free: Vec::new(),
             len: 0,
         }
     }
-}
 
-impl<T> Slab<T> {
     pub(crate) fn insert(&mut self, value: T) -> usize {
         self.len += 1;
         if let Some(key) = self.free.pop() {
@@ -59,6 +64,11 @@ impl<T> Slab<T> {
         self.entries
             .iter()
             .position(|e| e.as_ref().is_some_and(&mut pred))
+    }
+
+    /// The values, in key order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().flatten()
     }
 
     /// Consumes the slab, yielding its values.

@@ -185,6 +185,7 @@ pub(crate) struct Shared<E> {
     pub(crate) tracker: Tracker,
     pub(crate) cx: Cx,
     pub(crate) info: TaskInfo,
+    pub(crate) obs: crate::observe::ScopeObs,
     pub(crate) grace: Duration,
     pub(crate) admission: Admission,
     /// The policy, set when the run starts: supervise (`run_all`) or fail-fast (`run`).
@@ -362,6 +363,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let limit = config.limit.filter(|n| *n > 0);
         Scope {
             shared: Owner(Arc::new(Shared {
+                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent),
                 tracker: Tracker::new(crate::cx::enclosing_scope()),
                 cx,
                 info,
@@ -1203,6 +1205,7 @@ impl<E> Drop for Owner<E> {
             shared.close_admission();
             shared.tracker.abort_all();
         }
+        shared.obs.closed();
         // In-place children still queued are dropped with the scope's `local`, after this,
         // outside any lock.
     }

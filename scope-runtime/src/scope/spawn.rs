@@ -25,6 +25,7 @@ use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter};
 use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
 use crate::info::TaskInfo;
+use crate::observe::ChildObs;
 
 /// How a child's outcome reaches its handle.
 pub(crate) trait Deliver<T> {
@@ -122,6 +123,7 @@ pin_project_lite::pin_project! {
         scope: EnclosingScope,
         cx: Option<Cx>,
         info: TaskInfo,
+        obs: ChildObs,
         deliver: D,
         flags: u8,
         // Its place in the scope's start window (`NO_SEQ` if none), given back at its first
@@ -165,6 +167,7 @@ pin_project_lite::pin_project! {
                         }
                     }
                 };
+                this.obs.ended(&shared.obs, &out);
                 this.deliver.dropped(out);
                 shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
@@ -210,6 +213,7 @@ where
             fut: Some(fut),
             shared: Arc::clone(shared),
             scope: Some(Arc::clone(shared) as Arc<dyn Enclosing>),
+            obs: ChildObs::new(&shared.obs, &info, &cx, flags & UNIT != 0),
             cx: Some(cx),
             info,
             deliver,
@@ -241,9 +245,11 @@ where
                 return Poll::Ready(finish_unstarted(this));
             }
             *this.flags |= STARTED;
+            this.obs.started(&this.shared.obs);
         }
         let polled = {
             let _enter = Enter::scope_code(this.cx, this.scope);
+            let _obs = this.obs.enter();
             match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
                 None => return Poll::Pending,
@@ -287,6 +293,7 @@ where
     };
     *this.flags |= DONE;
     let result = this.shared.settle(this.info, out);
+    this.obs.ended(&this.shared.obs, &result);
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
@@ -317,6 +324,7 @@ where
         *this.flags &= !SLOT;
         this.shared.release_slot();
     }
+    this.obs.ended(&this.shared.obs, &out);
     this.deliver.deliver(out)
 }
 
