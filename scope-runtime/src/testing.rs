@@ -55,6 +55,8 @@ pub struct LeakCheck {
     baseline: Option<usize>,
     /// The tracked tasks alive at the baseline (not leaks of this test).
     before: HashSet<TaskId>,
+    /// The runtime whose tasks it counts (tests running in parallel have their own).
+    runtime: Option<tokio::runtime::Id>,
     _tracking: Tracking,
 }
 
@@ -65,6 +67,7 @@ pub struct LeakCheck {
 ///
 /// ```
 /// let e = scope::testing::Leaked { alive: 2, ours: Vec::new() };
+/// // A plain `tokio::spawn` (or another library's task): counted, with a hint.
 /// assert_eq!(
 ///     e.to_string(),
 ///     "2 task(s) started during the test are still alive; none of them was started by a \
@@ -78,7 +81,32 @@ pub struct Leaked {
     pub alive: usize,
     /// The leaked tasks that `scope` started (spawned children, service tasks), as the task
     /// tree saw them.
-    pub ours: Vec<TaskNode>,
+    pub ours: Vec<LeakedTask>,
+}
+
+/// A leaked task that `scope` started, and the scope or service that owns it.
+///
+/// # Examples
+///
+/// ```
+/// use scope::testing::LeakCheck;
+/// use scope::{Service, ServiceConfig};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let check = LeakCheck::new();
+/// let svc = Service::new(ServiceConfig::new("forgotten"));
+/// svc.spawn(std::future::pending()).unwrap(); // never drained nor stopped
+/// let leaked = check.check().await.unwrap_err();
+/// assert_eq!(leaked.ours[0].owner.as_ref().unwrap().name(), Some("forgotten"));
+/// assert!(leaked.to_string().contains("service-task (unnamed) of service `forgotten`"));
+/// svc.stop().await;
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct LeakedTask {
+    /// The task.
+    pub task: TaskNode,
+    /// Its scope or service, if that is still in the tree.
+    pub owner: Option<TaskNode>,
 }
 
 impl PartialEq for Leaked {
@@ -89,7 +117,7 @@ impl PartialEq for Leaked {
                 .ours
                 .iter()
                 .zip(&other.ours)
-                .all(|(a, b)| a.id() == b.id())
+                .all(|(a, b)| a.task.id() == b.task.id())
     }
 }
 
@@ -104,20 +132,20 @@ impl fmt::Display for Leaked {
             "{} task(s) started during the test are still alive",
             self.alive
         )?;
-        for (i, node) in self.ours.iter().enumerate() {
+        for (i, leaked) in self.ours.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { "; " })?;
-            let loc = node.location();
+            let node = &leaked.task;
             match node.name() {
                 Some(name) => write!(f, "{} `{name}`", node.kind())?,
                 None => write!(f, "{} (unnamed)", node.kind())?,
             }
-            write!(
-                f,
-                " started at {}:{}:{}",
-                loc.file(),
-                loc.line(),
-                loc.column()
-            )?;
+            if let Some(owner) = &leaked.owner {
+                match owner.name() {
+                    Some(name) => write!(f, " of {} `{name}`", owner.kind())?,
+                    None => write!(f, " of the {} at {}", owner.kind(), Site(owner))?,
+                }
+            }
+            write!(f, " started at {}", Site(node))?;
             write!(f, ", {} for {:.1?}", node.state(), node.elapsed())?;
         }
         let others = self.alive.saturating_sub(self.ours.len());
@@ -166,6 +194,7 @@ impl LeakCheck {
         Self {
             baseline: alive_tasks(),
             before: observe::snapshot().iter().map(TaskNode::id).collect(),
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
             _tracking: tracking,
         }
     }
@@ -216,10 +245,16 @@ impl LeakCheck {
             tokio::task::yield_now().await;
         }
         // Ours among them: tasks of the tree created since the baseline.
-        let ours = observe::snapshot()
+        let tree = observe::snapshot();
+        let ours = tree
             .iter()
-            .filter(|n| n.kind().is_task() && !self.before.contains(&n.id()))
-            .cloned()
+            .filter(|n| {
+                n.kind().is_task() && n.runtime == self.runtime && !self.before.contains(&n.id())
+            })
+            .map(|n| LeakedTask {
+                task: n.clone(),
+                owner: n.owner().and_then(|o| tree.get(o)).cloned(),
+            })
             .collect();
         Err(Leaked { alive, ours })
     }
@@ -261,6 +296,16 @@ impl LeakCheck {
         if let Err(leaked) = self.check().await {
             panic!("leak check failed: {leaked}");
         }
+    }
+}
+
+/// A node's call site, `file:line:col`.
+struct Site<'a>(&'a TaskNode);
+
+impl fmt::Display for Site<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loc = self.0.location();
+        write!(f, "{}:{}:{}", loc.file(), loc.line(), loc.column())
     }
 }
 

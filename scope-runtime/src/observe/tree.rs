@@ -241,6 +241,8 @@ pub(crate) struct Record {
     entered_under: Option<Cx>,
     /// A child's: its scope (or service).
     owner: Option<TaskId>,
+    /// A runtime task's: the runtime it was spawned on (for the leak check of that runtime).
+    runtime: Option<tokio::runtime::Id>,
     since: Instant,
     state: AtomicU8,
     /// Its key in its shard, written and read under the shard's lock.
@@ -258,12 +260,18 @@ impl Record {
         entered_under: Option<&Cx>,
         owner: Option<TaskId>,
     ) -> Arc<Record> {
+        let runtime = if kind.is_task() {
+            tokio::runtime::Handle::try_current().ok().map(|h| h.id())
+        } else {
+            None
+        };
         let record = Arc::new(Record {
             info,
             kind,
             cx: cx.clone(),
             entered_under: entered_under.cloned(),
             owner,
+            runtime,
             since: Instant::now(),
             state: AtomicU8::new(QUEUED),
             key: AtomicUsize::new(usize::MAX),
@@ -354,6 +362,7 @@ pub struct TaskNode {
     location: &'static Location<'static>,
     parent: Option<TaskId>,
     owner: Option<TaskId>,
+    pub(crate) runtime: Option<tokio::runtime::Id>,
 }
 
 impl TaskNode {
@@ -772,6 +781,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 location: r.info.location(),
                 parent: parent.map(|p| records[p].info.id()),
                 owner,
+                runtime: r.runtime,
             }
         })
         .collect();
