@@ -120,10 +120,12 @@ mod on {
         }
     }
 
+    /// Handles by the hash of their label (a bucket holds the labels of one hash).
+    type ByLabel = HashMap<u64, Vec<Arc<Handles>>>;
+
     thread_local! {
         /// Handles by label, for the recorder they were registered with (its address).
-        static CACHE: RefCell<(usize, HashMap<u64, Vec<Arc<Handles>>>)> =
-            RefCell::new((0, HashMap::new()));
+        static CACHE: RefCell<(usize, ByLabel)> = RefCell::new((0, HashMap::new()));
     }
 
     fn handles(info: &TaskInfo) -> Arc<Handles> {
@@ -213,6 +215,8 @@ mod on {
 }
 
 #[cfg(not(feature = "metrics"))]
+// Reason: the same methods as with the feature, so that the hooks read alike; they do nothing.
+#[allow(clippy::unused_self)]
 mod off {
     use crate::info::TaskInfo;
     use crate::observe::Outcome;
@@ -220,19 +224,19 @@ mod off {
     pub(crate) struct ScopeMetrics;
 
     impl ScopeMetrics {
-        #[inline(always)]
+        #[inline]
         pub(crate) fn new(_: &TaskInfo) -> Self {
             ScopeMetrics
         }
-        #[inline(always)]
+        #[inline]
         pub(crate) fn started(&self) {}
-        #[inline(always)]
+        #[inline]
         pub(crate) fn cancelled(&self, _: bool) {}
-        #[inline(always)]
+        #[inline]
         pub(crate) fn finished(&self, _: Outcome) {}
-        #[inline(always)]
+        #[inline]
         pub(crate) fn child_created(&self) {}
-        #[inline(always)]
+        #[inline]
         pub(crate) fn child_started(&self) {}
     }
 }

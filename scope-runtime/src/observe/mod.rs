@@ -23,7 +23,7 @@
 //!
 //! # How it hooks in
 //!
-//! A scope's shared part holds a [`ScopeObs`], each child's future a [`ChildObs`], and the
+//! A scope's shared part holds a `ScopeObs`, each child's future a `ChildObs`, and the
 //! scope and child code calls them in one line at each moment of a life: created, entered for a
 //! poll, started, cancelled, ended, dropped. Everything else lives here: `tree.rs` (the
 //! records and the snapshot), `span.rs`, `metrics.rs`. No hook runs user code under a lock of

@@ -214,6 +214,8 @@ mod on {
 }
 
 #[cfg(not(feature = "tracing"))]
+// Reason: the same methods as with the feature, so that the hooks read alike; they do nothing.
+#[allow(clippy::unused_self)]
 mod off {
     use crate::cause::Cause;
     use crate::error::Interrupted;
@@ -226,30 +228,30 @@ mod off {
     pub(crate) struct ChildSpan;
 
     impl ScopeSpan {
-        #[inline(always)]
+        #[inline]
         pub(crate) fn new(_: &TaskInfo, _: TaskKind) -> Self {
             ScopeSpan
         }
-        #[inline(always)]
+        #[inline]
         pub(crate) fn enter(&self) -> SpanGuard<'_> {
             SpanGuard(std::marker::PhantomData)
         }
-        #[inline(always)]
+        #[inline]
         pub(crate) fn cancelled(&self, _: &Cause) {}
-        #[inline(always)]
+        #[inline]
         pub(crate) fn finished(&self, _: Outcome) {}
     }
 
     impl ChildSpan {
-        #[inline(always)]
+        #[inline]
         pub(crate) fn new(_: &ScopeSpan, _: TaskId, _: &TaskInfo, _: TaskKind) -> Self {
             ChildSpan
         }
-        #[inline(always)]
+        #[inline]
         pub(crate) fn enter(&self) -> SpanGuard<'_> {
             SpanGuard(std::marker::PhantomData)
         }
-        #[inline(always)]
+        #[inline]
         pub(crate) fn ended<T>(&self, _: &Result<T, Interrupted>) {}
     }
 }
