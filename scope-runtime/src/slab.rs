@@ -66,9 +66,16 @@ impl<T> Slab<T> {
             .position(|e| e.as_ref().is_some_and(&mut pred))
     }
 
-    /// The values, in key order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.entries.iter().flatten()
+    /// The values whose keys are in `keys` (clamped to the keys in use), in key order.
+    pub(crate) fn values_in(&self, keys: std::ops::Range<usize>) -> impl Iterator<Item = &T> {
+        let end = keys.end.min(self.entries.len());
+        let start = keys.start.min(end);
+        self.entries[start..end].iter().flatten()
+    }
+
+    /// One past the highest key that may be in use.
+    pub(crate) fn key_bound(&self) -> usize {
+        self.entries.len()
     }
 
     /// Consumes the slab, yielding its values.

@@ -38,6 +38,9 @@ static TRACKING: AtomicUsize = AtomicUsize::new(0);
 /// Shards of the registry, so that children ending on different workers rarely meet on a lock.
 const SHARDS: usize = 16;
 
+/// Keys of a shard copied out per hold of its lock by a snapshot.
+const CHUNK: usize = 1024;
+
 #[allow(clippy::declare_interior_mutable_const)] // Reason: only to initialise the array below.
 const EMPTY_SHARD: Mutex<Slab<Arc<Record>>> = Mutex::new(Slab::new());
 static REGISTRY: [Mutex<Slab<Arc<Record>>>; SHARDS] = [EMPTY_SHARD; SHARDS];
@@ -707,10 +710,12 @@ impl fmt::Display for TaskTree {
 /// was on ([`track`]) and has not ended.
 ///
 /// It does not stop the world: it holds each of the registry's sixteen shard locks in turn,
-/// only long enough to clone out the records' pointers (a spawn or a child's end that needs
-/// the same shard waits that long; see BENCHMARKS.md for the figure at 100,000 live children),
-/// then reads every record (its state, its context's cancellation and cause) with no lock of
-/// the registry held.
+/// only long enough to clone out the pointers of up to 1,024 records at a time (a spawn or a
+/// child's end that needs the same shard waits that long; see [`TaskTree::max_lock_hold`],
+/// and BENCHMARKS.md for the figures at 100,000 live children), then reads every record (its
+/// state, its context's cancellation and cause) with no lock of the registry held. So the
+/// tree is not one atomic instant: work that starts or ends while it is taken may or may not
+/// be in it.
 ///
 /// # Examples
 ///
@@ -730,16 +735,30 @@ impl fmt::Display for TaskTree {
 /// # });
 /// ```
 pub fn snapshot() -> TaskTree {
-    let mut records: Vec<Arc<Record>> = Vec::new();
+    let mut chunks: Vec<Vec<Arc<Record>>> = Vec::new();
     let mut max_hold = Duration::ZERO;
     for shard in &REGISTRY {
-        let start = Instant::now();
-        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        records.reserve(shard.len());
-        records.extend(shard.values().cloned());
-        drop(shard);
-        max_hold = max_hold.max(start.elapsed());
+        // A chunk of keys per hold of the lock, so that a big shard does not stop its
+        // spawns for long. (A record moving between chunks may be missed or seen once: the
+        // snapshot is not atomic across the registry either.)
+        let mut from = 0;
+        loop {
+            let start = Instant::now();
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let to = from + CHUNK;
+            let mut copy = Vec::with_capacity(CHUNK.min(shard.len()));
+            copy.extend(shard.values_in(from..to).cloned());
+            let more = to < shard.key_bound();
+            drop(shard);
+            max_hold = max_hold.max(start.elapsed());
+            chunks.push(copy);
+            if !more {
+                break;
+            }
+            from = to;
+        }
     }
+    let records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
     let mut tree = build(&records);
     tree.max_hold = max_hold;
     // The records' `Arc`s (and, for the last owners, the records) are dropped here, outside
@@ -763,18 +782,49 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
         .enumerate()
         .map(|(i, r)| (r.info.id(), i))
         .collect();
-    let parent_of = |r: &Record| -> Option<usize> {
-        match (&r.entered_under, r.owner) {
+    let parents: Vec<Option<usize>> = records
+        .iter()
+        .map(|r| match (&r.entered_under, r.owner) {
             (_, Some(owner)) => by_id.get(&owner).copied(),
             (Some(under), None) => by_node.get(&node_of(under)).copied(),
             (None, None) => None,
+        })
+        .collect();
+    // Depths, memoised (parents are found before their children on the way up).
+    let mut depths: Vec<Option<usize>> = vec![None; records.len()];
+    let mut path = Vec::new();
+    for start in 0..records.len() {
+        let mut i = start;
+        let base = loop {
+            if let Some(d) = depths[i] {
+                break d;
+            }
+            match parents[i] {
+                // A cycle cannot come from live records; the bound keeps a bug from hanging.
+                Some(p) if path.len() <= records.len() => {
+                    path.push(i);
+                    i = p;
+                }
+                _ => {
+                    depths[i] = Some(0);
+                    break 0;
+                }
+            }
+        };
+        let mut d = base;
+        while let Some(i) = path.pop() {
+            d += 1;
+            depths[i] = Some(d);
         }
-    };
-    let parents: Vec<Option<usize>> = records.iter().map(|r| parent_of(r)).collect();
-    let mut nodes: Vec<TaskNode> = records
-        .iter()
-        .zip(&parents)
-        .map(|(r, parent)| {
+    }
+    // Parents first, siblings oldest first.
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_unstable_by_key(|&i| (depths[i], records[i].since, records[i].info.id()));
+    let nodes = order
+        .into_iter()
+        .map(|i| {
+            let r = &records[i];
+            let parent = parents[i];
             let raw = r.state.load(Ordering::Relaxed);
             let cancelled = raw != FINISHED && r.cx.is_cancelled();
             let state = match raw {
@@ -810,23 +860,6 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             }
         })
         .collect();
-    // Parents first, siblings oldest first: order by depth, then by age.
-    let since: HashMap<TaskId, Instant> = records.iter().map(|r| (r.info.id(), r.since)).collect();
-    let depth_of = |mut i: usize| {
-        let mut depth = 0usize;
-        while let Some(p) = parents[i] {
-            depth += 1;
-            i = p;
-            if depth > records.len() {
-                break;
-            }
-        }
-        depth
-    };
-    let depths: HashMap<TaskId, usize> = (0..records.len())
-        .map(|i| (records[i].info.id(), depth_of(i)))
-        .collect();
-    nodes.sort_by_key(|n| (depths[&n.id], since[&n.id], n.id));
     TaskTree {
         nodes,
         max_hold: Duration::ZERO,
