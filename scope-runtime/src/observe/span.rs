@@ -64,21 +64,30 @@ mod on {
     /// Entered around a poll: the span, and which scope's code runs.
     pub(crate) struct SpanGuard<'a> {
         _entered: Option<tracing::span::Entered<'a>>,
-        prev: u64,
+        /// What `IN_SCOPE` was before (`None`: not touched).
+        prev: Option<u64>,
     }
 
     impl Drop for SpanGuard<'_> {
         fn drop(&mut self) {
-            let prev = self.prev;
-            let _ = IN_SCOPE.try_with(|c| c.set(prev));
+            if let Some(prev) = self.prev {
+                let _ = IN_SCOPE.try_with(|c| c.set(prev));
+            }
         }
     }
 
+    #[inline]
     fn guard(span: &Span, in_scope: u64) -> SpanGuard<'_> {
-        let prev = IN_SCOPE.try_with(|c| c.replace(in_scope)).unwrap_or(0);
+        if !dispatcher::has_been_set() {
+            // No subscriber has ever been installed: no span to enter, no spawn to parent.
+            return SpanGuard {
+                _entered: None,
+                prev: None,
+            };
+        }
         SpanGuard {
+            prev: IN_SCOPE.try_with(|c| c.replace(in_scope)).ok(),
             _entered: (!span.is_disabled()).then(|| span.enter()),
-            prev,
         }
     }
 
