@@ -88,6 +88,9 @@
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
 //!   `#[scoped]` fn, `provided!()` at the call ([`Provided`], `examples/request_flow.rs`).
 //! - Tests: [`testing::LeakCheck`] and `#[scope::test]`.
+//! - Seeing the tree: [`observe`]: the live task-tree snapshot, and the `tracing`, `metrics` and
+//!   `serde` features (spans that follow the work, metrics for any exporter, the tree as JSON);
+//!   `examples/admin.rs` serves them on an admin page.
 //! - The macros and their expansions: `docs/macros.md`; the decisions behind the design:
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]

@@ -21,7 +21,7 @@ use crate::cause::{Cause, Signal};
 use crate::cx::{Cx, EnclosingScope, Enter};
 use crate::error::SpawnError;
 use crate::info::TaskInfo;
-use crate::observe::{ChildObs, ScopeObs};
+use crate::observe::{ChildObs, ScopeObs, ServiceTaskObs};
 use crate::scope::tracker::{Enclosing, Tracker};
 
 /// The set-up of a [`Service`].
@@ -512,7 +512,7 @@ pin_project_lite::pin_project! {
     struct ServiceTask<F: Future<Output = ()>> {
         #[pin]
         work: Option<F>,
-        obs: ChildObs,
+        obs: ServiceTaskObs,
         cx: Option<Cx>,
         scope: EnclosingScope,
         inner: Arc<Inner>,

@@ -9,20 +9,15 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Slab<T> {
-    /// An empty slab (usable in a `static`).
-    pub(crate) const fn new() -> Self {
         Self {
             entries: Vec::new(),
             free: Vec::new(),
             len: 0,
         }
     }
+}
 
+impl<T> Slab<T> {
     pub(crate) fn insert(&mut self, value: T) -> usize {
         self.len += 1;
         if let Some(key) = self.free.pop() {
@@ -64,18 +59,6 @@ impl<T> Slab<T> {
         self.entries
             .iter()
             .position(|e| e.as_ref().is_some_and(&mut pred))
-    }
-
-    /// The values whose keys are in `keys` (clamped to the keys in use), in key order.
-    pub(crate) fn values_in(&self, keys: std::ops::Range<usize>) -> impl Iterator<Item = &T> {
-        let end = keys.end.min(self.entries.len());
-        let start = keys.start.min(end);
-        self.entries[start..end].iter().flatten()
-    }
-
-    /// One past the highest key that may be in use.
-    pub(crate) fn key_bound(&self) -> usize {
-        self.entries.len()
     }
 
     /// Consumes the slab, yielding its values.

@@ -220,9 +220,10 @@ fn scope_outcome(cx: &Cx, panicked: bool, failed: bool) -> Outcome {
     }
 }
 
-/// What a child (or a service task) keeps for observability.
+/// What a child keeps for observability (with the features off, one byte: whether it has a
+/// record in the tree, which it finds by its id).
 pub(crate) struct ChildObs {
-    record: Option<Arc<Record>>,
+    tracked: bool,
     span: span::ChildSpan,
     #[cfg(feature = "metrics")]
     started: bool,
@@ -243,28 +244,25 @@ impl ChildObs {
     /// A task of the service `service`, handed to it now, where the caller stands. It counts
     /// as started at once (the runtime polls it soon, and nothing holds it back).
     #[track_caller]
-    pub(crate) fn service_task(service: &ScopeObs, cx: &Cx) -> Self {
-        let mut obs = Self::of(service, &TaskInfo::here(None), cx, TaskKind::ServiceTask);
-        obs.started(service);
-        obs
+    pub(crate) fn service_task(service: &ScopeObs, cx: &Cx) -> ServiceTaskObs {
+        let info = TaskInfo::here(None);
+        let mut child = Self::of(service, &info, cx, TaskKind::ServiceTask);
+        child.started(service, &info);
+        ServiceTaskObs {
+            id: info.id(),
+            child,
+        }
     }
 
     #[inline]
     fn of(scope: &ScopeObs, info: &TaskInfo, cx: &Cx, kind: TaskKind) -> Self {
-        let record = if is_tracking() {
-            Some(Record::register(
-                info.clone(),
-                kind,
-                cx,
-                None,
-                Some(scope.id),
-            ))
-        } else {
-            None
-        };
+        let tracked = is_tracking();
+        if tracked {
+            register_child(info, kind, cx, scope.id);
+        }
         scope.metrics.child_created();
         ChildObs {
-            record,
+            tracked,
             span: span::ChildSpan::new(&scope.span, scope.id, info, kind),
             #[cfg(feature = "metrics")]
             started: false,
@@ -278,9 +276,10 @@ impl ChildObs {
     }
 
     /// Its first poll.
-    pub(crate) fn started(&mut self, scope: &ScopeObs) {
-        if let Some(r) = &self.record {
-            r.set_state(RUNNING);
+    #[inline]
+    pub(crate) fn started(&mut self, scope: &ScopeObs, info: &TaskInfo) {
+        if self.tracked {
+            set_state_cold(info.id(), RUNNING);
         }
         #[cfg(feature = "metrics")]
         {
@@ -290,9 +289,17 @@ impl ChildObs {
     }
 
     /// It ended with `out` (completed, failed, panicked, aborted or never started): it leaves
-    /// the tree now, before its scope can see it gone.
-    pub(crate) fn ended<T>(&mut self, scope: &ScopeObs, out: &Result<T, Interrupted>) {
-        self.leave();
+    /// the tree now, before its scope can see it gone. Called once, by each way a child ends.
+    #[inline]
+    pub(crate) fn ended<T>(
+        &mut self,
+        scope: &ScopeObs,
+        info: &TaskInfo,
+        out: &Result<T, Interrupted>,
+    ) {
+        if std::mem::take(&mut self.tracked) {
+            unregister_cold(info.id());
+        }
         self.span.ended(out);
         #[cfg(feature = "metrics")]
         scope
@@ -301,11 +308,27 @@ impl ChildObs {
         #[cfg(not(feature = "metrics"))]
         let _ = scope;
     }
+}
 
-    /// A service task is being dropped: `completed`, or before it did (stopped, or past its
-    /// time bound).
+/// What a service task keeps for observability: its id, and the rest as a child's.
+pub(crate) struct ServiceTaskObs {
+    id: TaskId,
+    child: ChildObs,
+}
+
+impl ServiceTaskObs {
+    /// Around each poll of the task.
+    #[inline]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        self.child.enter()
+    }
+
+    /// The task is being dropped: `completed`, or before it did (stopped, or past its time
+    /// bound).
     pub(crate) fn service_ended(&mut self, service: &ScopeObs, completed: bool) {
-        self.leave();
+        if std::mem::take(&mut self.child.tracked) {
+            unregister_cold(self.id);
+        }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
             let out: Result<(), Interrupted> = if completed {
                 Ok(())
@@ -314,19 +337,32 @@ impl ChildObs {
                     "stopped by its service",
                 )))
             };
-            self.ended(service, &out);
+            self.child.span.ended(&out);
+            #[cfg(feature = "metrics")]
+            service
+                .metrics
+                .child_ended(self.child.started, Outcome::of_child(&out));
         }
-    }
-
-    fn leave(&mut self) {
-        if let Some(r) = self.record.take() {
-            r.unregister();
-        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = service;
     }
 }
 
-impl Drop for ChildObs {
-    fn drop(&mut self) {
-        self.leave();
-    }
+/// Out of the child's path: taken only while tracking is on.
+#[cold]
+#[inline(never)]
+fn register_child(info: &TaskInfo, kind: TaskKind, cx: &Cx, scope: TaskId) {
+    let _ = Record::register(info.clone(), kind, cx, None, Some(scope));
+}
+
+#[cold]
+#[inline(never)]
+fn set_state_cold(id: TaskId, state: u8) {
+    tree::set_state(id, state);
+}
+
+#[cold]
+#[inline(never)]
+fn unregister_cold(id: TaskId) {
+    tree::unregister(id);
 }

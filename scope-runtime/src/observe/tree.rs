@@ -7,8 +7,9 @@
 //!   is created: created while it is zero, it keeps no record (and costs one relaxed load);
 //!   created while it is not, it registers a record and removes it when it ends, even if
 //!   tracking has been turned off meanwhile.
-//! - A record sits in one shard of `REGISTRY` (by its id) from its creation until its end. Its
-//!   `key` in that shard is written under the shard's lock, and read only under it.
+//! - A record sits in one shard of `REGISTRY` (by its id) from its creation until its end. A
+//!   child keeps no pointer to it (so that a child's future does not grow while tracking is
+//!   off): it remembers only that it is tracked, and finds its record by its id.
 //! - A record holds a clone of its context (so that the snapshot can tell a cancelling task and
 //!   say why) and, for a scope, of the context it was entered under: that is how the snapshot
 //!   finds the child (or scope body) whose code entered it, without any hook on the poll path.
@@ -17,20 +18,20 @@
 //! # Lock order
 //!
 //! A shard's lock is a leaf: held only to insert, remove, or clone out the `Arc`s of its
-//! records. Nothing is dropped under it but the slab's own storage (a removed record is
+//! records. Nothing is dropped under it but the map's own storage (a removed record is
 //! dropped after the lock is released), and no user code runs while it is held. It is a plain
 //! `std` mutex (a `static` needs a `const` constructor), outside the loom models: with tracking
 //! off, which is how the models run, it is never taken.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cx::Cx;
 use crate::info::{TaskId, TaskInfo};
-use crate::slab::Slab;
 
 /// How many `Tracking` guards are alive.
 static TRACKING: AtomicUsize = AtomicUsize::new(0);
@@ -41,9 +42,10 @@ const SHARDS: usize = 16;
 /// Keys of a shard copied out per hold of its lock by a snapshot.
 const CHUNK: usize = 1024;
 
-#[allow(clippy::declare_interior_mutable_const)] // Reason: only to initialise the array below.
-const EMPTY_SHARD: Mutex<Slab<Arc<Record>>> = Mutex::new(Slab::new());
-static REGISTRY: [Mutex<Slab<Arc<Record>>>; SHARDS] = [EMPTY_SHARD; SHARDS];
+type Shard = Mutex<HashMap<TaskId, Arc<Record>>>;
+
+static REGISTRY: LazyLock<[Shard; SHARDS]> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -79,6 +81,7 @@ pub fn track() -> Tracking {
 }
 
 /// Whether work created now is recorded.
+#[inline]
 pub(crate) fn is_tracking() -> bool {
     // Relaxed: see `track`.
     TRACKING.load(Ordering::Relaxed) != 0
@@ -248,10 +251,6 @@ pub(crate) struct Record {
     runtime: Option<tokio::runtime::Id>,
     since: Instant,
     state: AtomicU8,
-    /// Its key in its shard, written and read under the shard's lock.
-    key: AtomicUsize,
-    /// It is in the registry (so that it is removed once: a freed key may name another).
-    live: AtomicBool,
 }
 
 impl Record {
@@ -277,16 +276,10 @@ impl Record {
             runtime,
             since: Instant::now(),
             state: AtomicU8::new(QUEUED),
-            key: AtomicUsize::new(usize::MAX),
-            live: AtomicBool::new(true),
         });
-        let mut shard = shard(record.info.id())
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let key = shard.insert(Arc::clone(&record));
-        // Relaxed: written and read under the shard's lock.
-        record.key.store(key, Ordering::Relaxed);
-        drop(shard);
+        let id = record.info.id();
+        let replaced = lock(id).insert(id, Arc::clone(&record));
+        debug_assert!(replaced.is_none(), "ids are unique");
         record
     }
 
@@ -295,29 +288,31 @@ impl Record {
         self.state.store(state, Ordering::Relaxed);
     }
 
-    /// Removes the record from the registry.
+    /// Removes the record from the registry (once; again, it does nothing).
     pub(crate) fn unregister(&self) {
-        // Relaxed: the swap itself makes sure only one caller removes it.
-        if !self.live.swap(false, Ordering::Relaxed) {
-            return;
-        }
-        let removed = {
-            let mut shard = shard(self.info.id())
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Relaxed: under the shard's lock, as the write in `register`.
-            shard.remove(self.key.load(Ordering::Relaxed))
-        };
-        // The registry's `Arc`, dropped outside the lock.
-        drop(removed);
+        unregister(self.info.id());
     }
 }
 
-fn shard(id: TaskId) -> &'static Mutex<Slab<Arc<Record>>> {
+/// Sets the state of the record `id`, if it is registered.
+pub(crate) fn set_state(id: TaskId, state: u8) {
+    if let Some(r) = lock(id).get(&id) {
+        r.set_state(state);
+    }
+}
+
+/// Removes the record `id` from the registry, if it is there.
+pub(crate) fn unregister(id: TaskId) {
+    let removed = lock(id).remove(&id);
+    // The registry's `Arc`, dropped outside the lock.
+    drop(removed);
+}
+
+fn lock(id: TaskId) -> MutexGuard<'static, HashMap<TaskId, Arc<Record>>> {
     // Truncation is fine: only the low bits pick the shard.
     #[allow(clippy::cast_possible_truncation)]
     let i = id.as_u64() as usize % SHARDS;
-    &REGISTRY[i]
+    REGISTRY[i].lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The address of a context's node: its identity while a record holds it.
@@ -737,28 +732,30 @@ impl fmt::Display for TaskTree {
 pub fn snapshot() -> TaskTree {
     let mut chunks: Vec<Vec<Arc<Record>>> = Vec::new();
     let mut max_hold = Duration::ZERO;
-    for shard in &REGISTRY {
-        // A chunk of keys per hold of the lock, so that a big shard does not stop its
-        // spawns for long. (A record moving between chunks may be missed or seen once: the
-        // snapshot is not atomic across the registry either.)
+    for shard in REGISTRY.iter() {
+        // A chunk of records per hold of the lock, so that a big shard does not stop its
+        // spawns for long. (A record inserted or removed between chunks may move in the map's
+        // order and be missed or seen twice; duplicates are dropped below. The snapshot is not
+        // atomic across the registry either.)
         let mut from = 0;
         loop {
             let start = Instant::now();
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            let to = from + CHUNK;
-            let mut copy = Vec::with_capacity(CHUNK.min(shard.len()));
-            copy.extend(shard.values_in(from..to).cloned());
-            let more = to < shard.key_bound();
+            let mut copy = Vec::with_capacity(CHUNK.min(shard.len().saturating_sub(from)));
+            copy.extend(shard.values().skip(from).take(CHUNK).cloned());
+            let more = from + CHUNK < shard.len();
             drop(shard);
             max_hold = max_hold.max(start.elapsed());
             chunks.push(copy);
             if !more {
                 break;
             }
-            from = to;
+            from += CHUNK;
         }
     }
-    let records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
+    let mut records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
+    records.sort_unstable_by_key(|r| r.info.id());
+    records.dedup_by_key(|r| r.info.id());
     let mut tree = build(&records);
     tree.max_hold = max_hold;
     // The records' `Arc`s (and, for the last owners, the records) are dropped here, outside
@@ -769,7 +766,6 @@ pub fn snapshot() -> TaskTree {
 
 /// The tree of `records` (read with no registry lock held).
 fn build(records: &[Arc<Record>]) -> TaskTree {
-    use std::collections::HashMap;
     let now = Instant::now();
     // Whose context is this: the record that runs with it.
     let by_node: HashMap<usize, usize> = records

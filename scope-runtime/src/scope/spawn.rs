@@ -167,7 +167,7 @@ pin_project_lite::pin_project! {
                         }
                     }
                 };
-                this.obs.ended(&shared.obs, &out);
+                this.obs.ended(&shared.obs, this.info, &out);
                 this.deliver.dropped(out);
                 shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
@@ -208,6 +208,7 @@ where
     E: From<Interrupted> + fmt::Display + Send + 'static,
     D: Deliver<OkOf<F, E>>,
 {
+    #[inline]
     fn new(shared: &Arc<Shared<E>>, cx: Cx, info: TaskInfo, fut: F, deliver: D, flags: u8) -> Self {
         ChildTask {
             fut: Some(fut),
@@ -245,7 +246,7 @@ where
                 return Poll::Ready(finish_unstarted(this));
             }
             *this.flags |= STARTED;
-            this.obs.started(&this.shared.obs);
+            this.obs.started(&this.shared.obs, this.info);
         }
         let polled = {
             let _enter = Enter::scope_code(this.cx, this.scope);
@@ -293,7 +294,7 @@ where
     };
     *this.flags |= DONE;
     let result = this.shared.settle(this.info, out);
-    this.obs.ended(&this.shared.obs, &result);
+    this.obs.ended(&this.shared.obs, this.info, &result);
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
@@ -324,7 +325,7 @@ where
         *this.flags &= !SLOT;
         this.shared.release_slot();
     }
-    this.obs.ended(&this.shared.obs, &out);
+    this.obs.ended(&this.shared.obs, this.info, &out);
     this.deliver.deliver(out)
 }
 
