@@ -103,10 +103,12 @@ fn run_group(run: &Run, group: &str, rows: &mut Vec<Row>) {
         "observe" => {
             let ct = rt::current_thread();
             observe::tracked(plan, &ct, &rt::multi_thread(), rows);
-            #[cfg(feature = "tracing")]
-            observe::traced(plan, &ct, rows);
+            // Metrics first: once a tracing subscriber has been installed (`traced`), the
+            // spans' "none installed yet" fast path is gone for the rest of the process.
             #[cfg(feature = "metrics")]
             observe::metered(plan, &ct, rows);
+            #[cfg(feature = "tracing")]
+            observe::traced(plan, &ct, rows);
             observe::snapshot(plan, &ct, rows);
         }
         "compile" => {

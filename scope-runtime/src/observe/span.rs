@@ -19,7 +19,8 @@
 //!   failures at `WARN`, panics at `ERROR`.
 //!
 //! With the feature on and no subscriber ever installed, a child costs a relaxed load (is a
-//! dispatcher set?) and carries an empty span; see BENCHMARKS.md for the figures.
+//! dispatcher set?) per spawn and per poll, and carries an empty box; see BENCHMARKS.md for the
+//! figures.
 
 #[cfg(feature = "tracing")]
 pub(crate) use self::on::*;

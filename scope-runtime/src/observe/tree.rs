@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
@@ -42,10 +43,29 @@ const SHARDS: usize = 16;
 /// Keys of a shard copied out per hold of its lock by a snapshot.
 const CHUNK: usize = 1024;
 
-type Shard = Mutex<HashMap<TaskId, Arc<Record>>>;
+type Shard = Mutex<HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>>;
 
 static REGISTRY: LazyLock<[Shard; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
+
+/// Ids are unique integers handed out in sequence: a multiplication spreads them over the
+/// table (`SipHash` would cost more than the rest of a lookup).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -308,7 +328,9 @@ pub(crate) fn unregister(id: TaskId) {
     drop(removed);
 }
 
-fn lock(id: TaskId) -> MutexGuard<'static, HashMap<TaskId, Arc<Record>>> {
+fn lock(
+    id: TaskId,
+) -> MutexGuard<'static, HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>> {
     // Truncation is fine: only the low bits pick the shard.
     #[allow(clippy::cast_possible_truncation)]
     let i = id.as_u64() as usize % SHARDS;
