@@ -65,7 +65,13 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
+
+/// A map keyed by ids or addresses (see `IdHasher`).
+type ById<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -790,12 +796,12 @@ pub fn snapshot() -> TaskTree {
 fn build(records: &[Arc<Record>]) -> TaskTree {
     let now = Instant::now();
     // Whose context is this: the record that runs with it.
-    let by_node: HashMap<usize, usize> = records
+    let by_node: ById<usize, usize> = records
         .iter()
         .enumerate()
         .map(|(i, r)| (node_of(&r.cx), i))
         .collect();
-    let by_id: HashMap<TaskId, usize> = records
+    let by_id: ById<TaskId, usize> = records
         .iter()
         .enumerate()
         .map(|(i, r)| (r.info.id(), i))
