@@ -28,6 +28,8 @@ mod items;
 mod memory;
 #[path = "peers/nesting.rs"]
 mod nesting;
+#[path = "peers/observe.rs"]
+mod observe;
 #[path = "peers/rt.rs"]
 mod rt;
 #[path = "peers/slots.rs"]
@@ -52,7 +54,7 @@ struct Run {
 }
 
 /// The groups of rows, in the order they run.
-const GROUPS: [&str; 11] = [
+const GROUPS: [&str; 12] = [
     "spawn",
     "in_place",
     "nesting",
@@ -63,6 +65,7 @@ const GROUPS: [&str; 11] = [
     "memory",
     "failfast",
     "items",
+    "observe",
     "compile",
 ];
 
@@ -96,6 +99,17 @@ fn run_group(run: &Run, group: &str, rows: &mut Vec<Row>) {
                 reps: if run.quick { 1 } else { 3 },
             };
             items::million(probes, run.quick, rows);
+        }
+        "observe" => {
+            let ct = rt::current_thread();
+            observe::tracked(plan, &ct, &rt::multi_thread(), rows);
+            // Metrics first: once a tracing subscriber has been installed (`traced`), the
+            // spans' "none installed yet" fast path is gone for the rest of the process.
+            #[cfg(feature = "metrics")]
+            observe::metered(plan, &ct, rows);
+            #[cfg(feature = "tracing")]
+            observe::traced(plan, &ct, rows);
+            observe::snapshot(plan, &ct, rows);
         }
         "compile" => {
             let builds = Plan {

@@ -185,11 +185,21 @@
 //! - Scopes and children: [`Scope`], [`Child`], [`Race`], [`Config`]; in the macros,
 //!   [`spawn!`], [`spawn_in_place!`], [`try_spawn!`], [`try_spawn_in_place!`], and the scope's
 //!   handle named with `scope!(|s| ..)` or `#[scoped(handle = s)]`.
+//! - Blocking work the scope waits for: [`Scope::spawn_blocking`]; children stopped when the
+//!   body returns: [`Scope::spawn_background`].
+//! - Bounded work over many items: [`map`], [`for_each`], [`map_stream`]; children as they
+//!   complete: [`ChildSet`].
+//! - The patterns: [`Supervisor`] (restart with backoff and intensity), [`Retry`] (a
+//!   deadline-aware backoff), [`process`] (scoped subprocesses, Unix); with the `tokio-util`
+//!   feature, `Cx::to_token` and `Cx::from_token` bridge to tokio-util's `CancellationToken`.
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
 //! - Detached work: [`Service`]; the application and its shutdown: [`App`].
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a
 //!   `#[scoped]` fn, `provided!()` at the call ([`Provided`], `examples/request_flow.rs`).
 //! - Tests: [`testing::LeakCheck`] and `#[scope::test]`.
+//! - Seeing the tree: [`observe`]: the live task-tree snapshot, and the `tracing`, `metrics` and
+//!   `serde` features (spans that follow the work, metrics for any exporter, the tree as JSON);
+//!   `examples/admin.rs` serves them on an admin page.
 //! - The macros and their expansions: `docs/macros.md`; the decisions behind the design:
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]

@@ -18,7 +18,7 @@ use crate::rt::on;
 const BATCH: u32 = 10_000;
 
 /// Spawn `BATCH` children in a scope; the scope's `run` joins them.
-async fn scope_spawn() -> Duration {
+pub(crate) async fn scope_spawn() -> Duration {
     let start = Instant::now();
     let s = &Scope::new(Config::new());
     let joined: Result<(), Interrupted> = s
@@ -85,7 +85,7 @@ async fn bare_spawn() -> Duration {
 }
 
 /// Start `BATCH` in-place children in a scope; the scope's `run` polls and joins them.
-async fn scope_in_place() -> Duration {
+pub(crate) async fn scope_in_place() -> Duration {
     let start = Instant::now();
     let s = &Scope::new(Config::new());
     let joined: Result<(), Interrupted> = s
@@ -147,7 +147,7 @@ async fn moro_scope() -> Duration {
     start.elapsed()
 }
 
-fn per_task(d: Duration) -> f64 {
+pub(crate) fn per_task(d: Duration) -> f64 {
     nanos(d) / f64::from(BATCH)
 }
 

@@ -67,8 +67,9 @@ impl Orphan {
                  the scope waits for it"
             }
             Orphan::Blocking => {
-                "help: blocking work cannot be cancelled; run it in a child of this scope, e.g. \
-                 `spawn!(async move { tokio::task::block_in_place(|| work()) })`"
+                "help: run it as a blocking child of this scope, which waits for it: \
+                 `s.spawn_blocking(|cx| work(cx))`, with the scope's handle named by \
+                 `#[scoped(handle = s)]` or `scope!(|s| ..)`"
             }
             Orphan::Thread => {
                 "help: use `std::thread::scope` for threads that must finish with this scope, or \

@@ -42,9 +42,10 @@ pub enum Interrupted {
     /// The scope's configuration was invalid; nothing ran.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The child never ran: it was spawned into a closed scope, or it waited for its scope to
-    /// start or for a slot of its limit, and the scope was cancelled (or failed) first. Its
-    /// future was dropped without being polled.
+    /// The child never ran: it was spawned into a closed scope; or it waited for its scope to
+    /// start or for a slot of its limit, and the scope was cancelled (or failed) first; or it
+    /// was cancelled or aborted through its handle before its first poll. Its future was
+    /// dropped without being polled.
     #[error(transparent)]
     NotStarted(#[from] NotStarted),
 }

@@ -16,6 +16,7 @@ pub(crate) mod cx;
 mod error;
 mod info;
 mod needs;
+pub mod observe;
 mod patterns;
 mod scope;
 mod service;

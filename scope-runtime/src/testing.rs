@@ -21,13 +21,21 @@
 //! # });
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
+
+use crate::info::TaskId;
+use crate::observe::{self, TaskNode, Tracking};
 
 /// Remembers how many tokio tasks are alive, to check later that no task started since is
 /// still alive. `#[scope::test]` wraps every test in one.
 ///
 /// It counts every task of the current runtime (through tokio's runtime metrics), so it
 /// catches tasks started with plain `tokio::spawn` too. Outside a runtime it checks nothing.
+///
+/// While it lives it keeps the task tree on ([`observe::track`]), so that a leak of ours (a
+/// spawned child or a service task still alive) is named in the error, with the scope or
+/// service it belongs to and the line that started it.
 ///
 /// # Examples
 ///
@@ -44,21 +52,117 @@ use std::fmt;
 #[derive(Debug)]
 pub struct LeakCheck {
     baseline: Option<usize>,
+    /// The tracked tasks alive at the baseline (not leaks of this test).
+    before: HashSet<TaskId>,
+    /// The runtime whose tasks it counts (tests running in parallel have their own).
+    runtime: Option<tokio::runtime::Id>,
+    _tracking: Tracking,
 }
 
-/// Tasks were still alive at a [`LeakCheck`].
+/// Tasks were still alive at a [`LeakCheck`]: how many, and the ones started through `scope`
+/// by name, scope and call site.
 ///
 /// # Examples
 ///
 /// ```
-/// let e = scope::testing::Leaked { alive: 2 };
-/// assert_eq!(e.to_string(), "2 task(s) started during the test are still alive");
+/// let e = scope::testing::Leaked { alive: 2, ours: Vec::new() };
+/// // A plain `tokio::spawn` (or another library's task): counted, with a hint.
+/// assert_eq!(
+///     e.to_string(),
+///     "2 task(s) started during the test are still alive; none of them was started by a \
+///      scope or a service (a plain `tokio::spawn`, or another library's task): spawn it in \
+///      a scope, hand it to a `Service`, or abort it and await its handle before the test ends"
+/// );
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{alive} task(s) started during the test are still alive")]
+#[derive(Clone, Debug)]
 pub struct Leaked {
     /// How many more tasks are alive than at the baseline.
     pub alive: usize,
+    /// The leaked tasks that `scope` started (spawned children, service tasks), as the task
+    /// tree saw them.
+    pub ours: Vec<LeakedTask>,
+}
+
+/// A leaked task that `scope` started, and the scope or service that owns it.
+///
+/// # Examples
+///
+/// ```
+/// use scope::testing::LeakCheck;
+/// use scope::{Service, ServiceConfig};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let check = LeakCheck::new();
+/// let svc = Service::new(ServiceConfig::new("forgotten"));
+/// svc.spawn(std::future::pending::<()>()).unwrap().detach(); // never drained nor stopped
+/// let leaked = check.check().await.unwrap_err();
+/// assert_eq!(leaked.ours[0].owner.as_ref().unwrap().name(), Some("forgotten"));
+/// assert!(leaked.to_string().contains("service-task `forgotten` of service `forgotten`"));
+/// svc.stop().await;
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct LeakedTask {
+    /// The task.
+    pub task: TaskNode,
+    /// Its scope or service, if that is still in the tree.
+    pub owner: Option<TaskNode>,
+}
+
+impl PartialEq for Leaked {
+    fn eq(&self, other: &Self) -> bool {
+        self.alive == other.alive
+            && self.ours.len() == other.ours.len()
+            && self
+                .ours
+                .iter()
+                .zip(&other.ours)
+                .all(|(a, b)| a.task.id() == b.task.id())
+    }
+}
+
+impl Eq for Leaked {}
+
+impl std::error::Error for Leaked {}
+
+impl fmt::Display for Leaked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} task(s) started during the test are still alive",
+            self.alive
+        )?;
+        for (i, leaked) in self.ours.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            let node = &leaked.task;
+            match node.name() {
+                Some(name) => write!(f, "{} `{name}`", node.kind())?,
+                None => write!(f, "{} (unnamed)", node.kind())?,
+            }
+            if let Some(owner) = &leaked.owner {
+                match owner.name() {
+                    Some(name) => write!(f, " of {} `{name}`", owner.kind())?,
+                    None => write!(f, " of the {} at {}", owner.kind(), Site(owner))?,
+                }
+            }
+            write!(f, " started at {}", Site(node))?;
+            write!(f, ", {} for {:.1?}", node.state(), node.elapsed())?;
+        }
+        let others = self.alive.saturating_sub(self.ours.len());
+        if others > 0 {
+            let what = if self.ours.is_empty() {
+                "; none of them was started by a scope or a service".to_owned()
+            } else {
+                format!("; and {others} not started by a scope or a service")
+            };
+            write!(
+                f,
+                "{what} (a plain `tokio::spawn`, or another library's task): spawn it in a \
+                 scope, hand it to a `Service`, or abort it and await its handle before the \
+                 test ends"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for LeakCheck {
@@ -85,8 +189,12 @@ impl LeakCheck {
     /// ```
     #[must_use]
     pub fn new() -> Self {
+        let tracking = observe::track();
         Self {
             baseline: alive_tasks(),
+            before: observe::snapshot().iter().map(TaskNode::id).collect(),
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
+            _tracking: tracking,
         }
     }
 
@@ -116,7 +224,7 @@ impl LeakCheck {
     /// assert_eq!(check.check().await, Ok(()));
     ///
     /// let leaked = tokio::spawn(std::future::pending::<()>()); // not scoped
-    /// assert_eq!(check.check().await, Err(Leaked { alive: 1 }));
+    /// assert_eq!(check.check().await, Err(Leaked { alive: 1, ours: Vec::new() }));
     /// leaked.abort();
     /// # });
     /// ```
@@ -139,10 +247,23 @@ impl LeakCheck {
             }
             tokio::task::yield_now().await;
         }
-        Err(Leaked { alive })
+        // Ours among them: tasks of the tree created since the baseline.
+        let tree = observe::snapshot();
+        let ours = tree
+            .iter()
+            .filter(|n| {
+                n.kind().is_task() && n.runtime == self.runtime && !self.before.contains(&n.id())
+            })
+            .map(|n| LeakedTask {
+                task: n.clone(),
+                owner: n.owner().and_then(|o| tree.get(o)).cloned(),
+            })
+            .collect();
+        Err(Leaked { alive, ours })
     }
 
-    /// [`check`](LeakCheck::check), panicking with the count on a leak (for tests).
+    /// [`check`](LeakCheck::check), panicking on a leak with the count and the names of the
+    /// leaked tasks that `scope` started (for tests).
     ///
     /// # Examples
     ///
@@ -178,6 +299,16 @@ impl LeakCheck {
         if let Err(leaked) = self.check().await {
             panic!("leak check failed: {leaked}");
         }
+    }
+}
+
+/// A node's call site, `file:line:col`.
+struct Site<'a>(&'a TaskNode);
+
+impl fmt::Display for Site<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let loc = self.0.location();
+        write!(f, "{}:{}:{}", loc.file(), loc.line(), loc.column())
     }
 }
 

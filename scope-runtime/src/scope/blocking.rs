@@ -19,6 +19,7 @@ use crate::cause::Cause;
 use crate::cx::{Cx, Enter};
 use crate::error::{Interrupted, NotStarted};
 use crate::info::TaskInfo;
+use crate::observe::ChildObs;
 
 /// A blocking closure waiting to run, or running: it holds a unit of its scope's tracker
 /// (and a slot of its limit) until it returns, or until it is dropped unstarted.
@@ -27,6 +28,7 @@ struct Job<F, T, E> {
     shared: Arc<Shared<E>>,
     cx: Cx,
     info: TaskInfo,
+    obs: ChildObs,
     tx: Option<oneshot::Sender<Result<T, Interrupted>>>,
     slot: bool,
     seq: Seq,
@@ -50,7 +52,9 @@ where
             self.f = Some(f);
             return;
         }
+        self.obs.started(&self.shared.obs, &self.info);
         let out = {
+            let _obs = self.obs.enter();
             let mut cx = Some(self.cx.clone());
             let mut scope = Some(Arc::clone(&self.shared) as Arc<dyn Enclosing>);
             let _enter = Enter::scope_code(&mut cx, &mut scope);
@@ -61,6 +65,7 @@ where
         let result = self.shared.settle(&self.info, out, || {
             own.cause_arc().filter(|c| super::spawn::by_handle(c))
         });
+        self.obs.ended(&self.shared.obs, &self.info, &result);
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(result);
         }
@@ -72,8 +77,10 @@ impl<F, T, E> Drop for Job<F, T, E> {
         if self.f.take().is_some() {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             let cause = why_not_started(self.cx.cause_arc(), &self.shared);
+            let out: Result<T, Interrupted> = Err(NotStarted::new(cause).into());
+            self.obs.ended(&self.shared.obs, &self.info, &out);
             if let Some(tx) = self.tx.take() {
-                let _ = tx.send(Err(NotStarted::new(cause).into()));
+                let _ = tx.send(out);
             }
         }
         self.shared.child_started(self.seq);
@@ -112,6 +119,7 @@ where
         let job = Job {
             f: Some(f),
             shared: Arc::clone(shared),
+            obs: ChildObs::blocking(&shared.obs, &info, &cx),
             cx: cx.clone(),
             info: info.clone(),
             tx: Some(tx),

@@ -189,6 +189,7 @@ pub(crate) struct Shared<E> {
     pub(crate) tracker: Tracker,
     pub(crate) cx: Cx,
     pub(crate) info: TaskInfo,
+    pub(crate) obs: crate::observe::ScopeObs,
     pub(crate) grace: Duration,
     pub(crate) admission: Admission,
     /// The policy, set when the run starts: supervise (`run_all`) or fail-fast (`run`).
@@ -457,6 +458,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let limit = config.limit.filter(|n| *n > 0);
         Scope {
             shared: Owner(Arc::new(Shared {
+                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent),
                 tracker: Tracker::new(crate::cx::enclosing_scope()),
                 cx,
                 info,
@@ -1442,6 +1444,7 @@ impl<E> Drop for Owner<E> {
             shared.close_admission();
             shared.tracker.abort_all();
         }
+        shared.obs.closed();
         // In-place children still queued are dropped with the scope's `local`, after this,
         // outside any lock.
     }

@@ -52,9 +52,12 @@ impl OwnCxs {
                 (cx, true)
             }
         };
-        if created && by_handle {
-            // Release: a child that sees the new epoch (Acquire) finds the entry.
-            self.epoch.fetch_add(1, Ordering::Release);
+        if created {
+            if by_handle {
+                // Release: a child that sees the new epoch (Acquire) finds the entry.
+                self.epoch.fetch_add(1, Ordering::Release);
+            }
+            crate::observe::own_cx_created(id, &cx);
         }
         cx
     }

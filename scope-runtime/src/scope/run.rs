@@ -164,6 +164,7 @@ where
         // of a poll stays small (in-place scopes nest: one frame per level).
         let mut this = self.project();
         let scope: &'s Scope<'s, 'env, E, M> = this.scope;
+        let _obs = scope.shared.obs.enter();
         if matches!(this.driver.phase, Phase::Init | Phase::Done) {
             if let Some(out) =
                 start::<E, M, F, O>(scope, this.driver, this.enclosing, this.body.as_mut())
@@ -316,6 +317,9 @@ where
     E: From<Interrupted>,
     O: Finish<T, E>,
 {
+    shared
+        .obs
+        .finished(&shared.cx, driver.panic.is_some(), &shared.failures);
     driver.phase = Phase::Done;
     shared.run_ended.store(true, Ordering::Release);
     if let Some(payload) = driver.panic.take() {
@@ -442,6 +446,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             return Err(error);
         }
         self.phase = Phase::Running;
+        shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the callback
         // runs outside every lock and only wakes the run, which then looks.
         let scope_ref: Weak<dyn Enclosing> = Arc::downgrade(enclosing);
@@ -662,6 +667,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         let shared = &*scope.shared;
         if self.phase == Phase::Running {
             self.phase = Phase::Draining;
+            shared.obs.cancelled(&shared.cx);
             shared.tracker.close();
             shared.close_admission();
             Self::drop_queued(scope);

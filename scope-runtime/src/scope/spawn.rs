@@ -25,6 +25,7 @@ use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
 use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
+use crate::observe::ChildObs;
 
 /// How a child's outcome reaches its handle.
 pub(crate) trait Deliver<T> {
@@ -134,6 +135,7 @@ pin_project_lite::pin_project! {
         // The epoch of the scope's registry of own contexts when the child last looked.
         seen: u32,
         info: TaskInfo,
+        obs: ChildObs,
         deliver: D,
         flags: u8,
         // Its place in the scope's start window (`NO_SEQ` if none), given back at its first
@@ -183,6 +185,7 @@ pin_project_lite::pin_project! {
                         Err(Interrupted::from_shared_cause(why_stopped(own, shared)))
                     }
                 };
+                this.obs.ended(&shared.obs, this.info, &out);
                 this.deliver.dropped(out);
                 shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
@@ -257,6 +260,7 @@ where
     D: Deliver<OkOf<F, E>>,
 {
     /// A child whose own context is created when first needed, from `parent` (see `own_cx`).
+    #[inline]
     fn new(
         shared: &Arc<Shared<E>>,
         parent: Cx,
@@ -269,6 +273,7 @@ where
             fut: Some(fut),
             shared: Arc::clone(shared),
             scope: Some(Arc::clone(shared) as Arc<dyn Enclosing>),
+            obs: ChildObs::new(&shared.obs, &info, &parent, flags & UNIT != 0),
             cx: Some(parent),
             lazy: Some(info.id()),
             seen: shared.own_cxs.epoch(),
@@ -305,11 +310,13 @@ where
                 return Poll::Ready(finish_unstarted(this));
             }
             *this.flags |= STARTED;
+            this.obs.started(&this.shared.obs, this.info);
         } else if this.lazy.is_some() {
             adopt_own(&mut this);
         }
         let polled = {
             let _enter = Enter::child(this.cx, this.scope, this.lazy);
+            let _obs = this.obs.enter();
             match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
                 None => return Poll::Pending,
@@ -394,6 +401,7 @@ where
         let (cx, lazy, seen, shared) = (this.cx.as_ref(), *this.lazy, *this.seen, &**this.shared);
         shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
+    this.obs.ended(&this.shared.obs, this.info, &result);
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
@@ -426,6 +434,7 @@ where
         *this.flags &= !SLOT;
         this.shared.release_slot();
     }
+    this.obs.ended(&this.shared.obs, this.info, &out);
     this.deliver.deliver(out)
 }
 

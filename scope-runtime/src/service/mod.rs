@@ -36,6 +36,7 @@ use crate::cause::{Cause, Signal};
 use crate::cx::Cx;
 use crate::error::SpawnError;
 use crate::info::TaskInfo;
+use crate::observe::ScopeObs;
 use crate::scope::tracker::{Enclosing, Tracker};
 use crate::slab::Slab;
 use crate::sync::{AtomicBool, Mutex, Ordering};
@@ -47,6 +48,7 @@ const KEPT_FAILURES: usize = 256;
 pub(crate) struct Inner {
     info: TaskInfo,
     cx: Cx,
+    obs: ScopeObs,
     task_timeout: Duration,
     grace: Duration,
     /// Tasks accepted and not yet finished.
@@ -183,10 +185,12 @@ impl Service {
     #[track_caller]
     #[must_use]
     pub fn new(config: ServiceConfig) -> Self {
+        let (info, cx) = (TaskInfo::here(Some(config.name)), Cx::root());
         let service = Self {
             inner: Arc::new(Inner {
-                info: TaskInfo::here(Some(config.name)),
-                cx: Cx::root(),
+                obs: ScopeObs::service(&info, &cx),
+                info,
+                cx,
                 task_timeout: config.task_timeout,
                 grace: config.grace,
                 capacity: config

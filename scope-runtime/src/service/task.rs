@@ -17,6 +17,7 @@ use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
 use crate::error::{panic_message, Interrupted, NotStarted, Panicked};
 use crate::info::TaskInfo;
+use crate::observe::{ChildObs, ServiceTaskObs};
 
 /// What a service task may return: `()`, or `Result<T, E>` with any error that displays
 /// itself. An `Err` is a failure the service reports
@@ -193,6 +194,7 @@ pin_project_lite::pin_project! {
     pub(super) struct ServiceTask<F: Future> {
         #[pin]
         work: Option<F>,
+        obs: ServiceTaskObs,
         // Swapped into the thread's ambient slot while the work is polled.
         cx: Option<Cx>,
         scope: EnclosingScope,
@@ -250,6 +252,8 @@ pin_project_lite::pin_project! {
             this.worker.take();
             this.capacity.take();
             let ended = this.ended.take().unwrap_or(Ended::Completed);
+            this.obs
+                .service_ended(&this.inner.obs, matches!(ended, Ended::Completed));
             this.inner.ended(*this.key, this.info, ended);
             this.inner.tracker.exit();
             if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
@@ -287,6 +291,7 @@ where
             .then(|| Box::pin(inner.cx.clone().cancelled_owned()));
         let mut task = ServiceTask {
             work: Some(work),
+            obs: ChildObs::service_task(&inner.obs, &info, &cx),
             cx: Some(cx),
             scope: Some(Arc::clone(inner) as Arc<dyn crate::scope::tracker::Enclosing>),
             inner: Arc::clone(inner),
@@ -314,6 +319,7 @@ where
         self.cx = Some(cx);
         self.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
         self.started = true;
+        self.obs.started(&self.inner.obs, &self.info);
         self.inner.started(self.key);
     }
 }
@@ -362,6 +368,7 @@ where
             *this.cx = Some(cx);
             *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
             *this.started = true;
+            this.obs.started(&this.inner.obs, this.info);
             this.inner.started(*this.key);
         }
         if let Some(stop) = this.hard_stop.as_mut() {
@@ -372,6 +379,7 @@ where
         }
         let polled = {
             let _enter = Enter::scope_code(this.cx, this.scope);
+            let _obs = this.obs.enter();
             let Some(work) = this.work.as_mut().as_pin_mut() else {
                 return Poll::Ready(());
             };

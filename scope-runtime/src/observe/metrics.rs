@@ -1,0 +1,242 @@
+//! Metrics through the `metrics` facade (the `metrics` feature; without it, every type here is
+//! empty and every function does nothing). Any exporter works: the metrics go to whatever
+//! recorder is installed (`metrics::set_global_recorder`), and cost a few atomic operations on
+//! a no-op handle when none is.
+//!
+//! Every metric is labelled `scope` with the scope's (or service's) name, or its call site
+//! (`file:line:col`) when it has none:
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `scope_scopes_started_total` | counter | scopes run (services: created) |
+//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked` |
+//! | `scope_children_started_total` | counter | children (and service tasks) started (first polled) |
+//! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`) |
+//! | `scope_children_in_flight` | gauge | children started and not ended |
+//! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
+//! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to the last of its children gone |
+//! | `scope_deadline_overruns_total` | counter | scopes whose own deadline fired |
+//!
+//! The handles of a label are registered once per thread and recorder (a thread-local cache),
+//! so a scope costs one hash lookup and a child only atomic operations on its scope's handles.
+
+#[cfg(feature = "metrics")]
+pub(crate) use self::on::*;
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) use self::off::*;
+
+#[cfg(feature = "metrics")]
+mod on {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::{Arc, OnceLock};
+    use std::time::Instant;
+
+    use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+
+    use crate::info::TaskInfo;
+    use crate::observe::Outcome;
+
+    /// Who a label names: a name, or a call site (compared without formatting it).
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    enum Ident {
+        Name(String),
+        Site(usize),
+    }
+
+    impl Ident {
+        fn matches(&self, info: &TaskInfo) -> bool {
+            match (self, info.name()) {
+                (Ident::Name(a), Some(b)) => a == b,
+                (Ident::Site(a), None) => *a == site_of(info),
+                _ => false,
+            }
+        }
+    }
+
+    fn site_of(info: &TaskInfo) -> usize {
+        std::ptr::from_ref(info.location()) as usize
+    }
+
+    fn hash_of(info: &TaskInfo) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let build = BuildHasherDefault::<DefaultHasher>::default();
+        match info.name() {
+            Some(name) => build.hash_one(name),
+            None => build.hash_one(site_of(info)) ^ 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// The handles of one label.
+    pub(crate) struct Handles {
+        ident: Ident,
+        scopes_started: Counter,
+        scopes_ended: [Counter; 4],
+        children_started: Counter,
+        children_ended: [Counter; 4],
+        in_flight: Gauge,
+        queued: Gauge,
+        cancel_latency: Histogram,
+        deadline_overruns: Counter,
+    }
+
+    const OUTCOMES: [Outcome; 4] = [
+        Outcome::Completed,
+        Outcome::Failed,
+        Outcome::Cancelled,
+        Outcome::Panicked,
+    ];
+
+    static METADATA: Metadata<'static> =
+        Metadata::new("scope", metrics::Level::INFO, Some(module_path!()));
+
+    impl Handles {
+        fn register(recorder: &dyn Recorder, info: &TaskInfo) -> Handles {
+            let label = info.to_string();
+            let key = |name: &'static str, outcome: Option<Outcome>| {
+                let mut labels = vec![Label::new("scope", label.clone())];
+                if let Some(o) = outcome {
+                    labels.push(Label::new("outcome", o.as_str()));
+                }
+                Key::from_parts(name, labels)
+            };
+            let counter = |name, outcome| recorder.register_counter(&key(name, outcome), &METADATA);
+            let gauge = |name| recorder.register_gauge(&key(name, None), &METADATA);
+            Handles {
+                ident: info
+                    .name()
+                    .map_or_else(|| Ident::Site(site_of(info)), |n| Ident::Name(n.to_owned())),
+                scopes_started: counter("scope_scopes_started_total", None),
+                scopes_ended: OUTCOMES.map(|o| counter("scope_scopes_ended_total", Some(o))),
+                children_started: counter("scope_children_started_total", None),
+                children_ended: OUTCOMES.map(|o| counter("scope_children_ended_total", Some(o))),
+                in_flight: gauge("scope_children_in_flight"),
+                queued: gauge("scope_children_queued"),
+                cancel_latency: recorder
+                    .register_histogram(&key("scope_cancel_latency_seconds", None), &METADATA),
+                deadline_overruns: counter("scope_deadline_overruns_total", None),
+            }
+        }
+    }
+
+    /// Handles by the hash of their label (a bucket holds the labels of one hash).
+    type ByLabel = HashMap<u64, Vec<Arc<Handles>>>;
+
+    thread_local! {
+        /// Handles by label, for the recorder they were registered with (its address).
+        static CACHE: RefCell<(usize, ByLabel)> = RefCell::new((0, HashMap::new()));
+    }
+
+    fn handles(info: &TaskInfo) -> Arc<Handles> {
+        metrics::with_recorder(|recorder| {
+            let address = std::ptr::from_ref(recorder).cast::<()>() as usize;
+            let hash = hash_of(info);
+            let cached = CACHE.try_with(|cache| {
+                let mut cache = cache.borrow_mut();
+                if cache.0 != address {
+                    // Another recorder (one was installed since): register anew.
+                    *cache = (address, HashMap::new());
+                }
+                let bucket = cache.1.entry(hash).or_default();
+                if let Some(h) = bucket.iter().find(|h| h.ident.matches(info)) {
+                    return Arc::clone(h);
+                }
+                let h = Arc::new(Handles::register(recorder, info));
+                bucket.push(Arc::clone(&h));
+                h
+            });
+            cached.unwrap_or_else(|_| Arc::new(Handles::register(recorder, info)))
+        })
+    }
+
+    fn index(outcome: Outcome) -> usize {
+        match outcome {
+            Outcome::Completed => 0,
+            Outcome::Failed => 1,
+            Outcome::Cancelled => 2,
+            Outcome::Panicked => 3,
+        }
+    }
+
+    /// A scope's (or service's) metrics.
+    pub(crate) struct ScopeMetrics {
+        handles: Arc<Handles>,
+        cancelled_at: OnceLock<Instant>,
+    }
+
+    impl ScopeMetrics {
+        pub(crate) fn new(info: &TaskInfo) -> Self {
+            ScopeMetrics {
+                handles: handles(info),
+                cancelled_at: OnceLock::new(),
+            }
+        }
+
+        pub(crate) fn started(&self) {
+            self.handles.scopes_started.increment(1);
+        }
+
+        pub(crate) fn cancelled(&self, deadline: bool) {
+            let _ = self.cancelled_at.set(Instant::now());
+            if deadline {
+                self.handles.deadline_overruns.increment(1);
+            }
+        }
+
+        pub(crate) fn finished(&self, outcome: Outcome) {
+            self.handles.scopes_ended[index(outcome)].increment(1);
+            if let Some(at) = self.cancelled_at.get() {
+                self.handles
+                    .cancel_latency
+                    .record(at.elapsed().as_secs_f64());
+            }
+        }
+
+        pub(crate) fn child_created(&self) {
+            self.handles.queued.increment(1.0);
+        }
+
+        pub(crate) fn child_started(&self) {
+            self.handles.queued.decrement(1.0);
+            self.handles.in_flight.increment(1.0);
+            self.handles.children_started.increment(1);
+        }
+
+        pub(crate) fn child_ended(&self, started: bool, outcome: Outcome) {
+            if started {
+                self.handles.in_flight.decrement(1.0);
+            } else {
+                self.handles.queued.decrement(1.0);
+            }
+            self.handles.children_ended[index(outcome)].increment(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+// Reason: the same methods as with the feature, so that the hooks read alike; they do nothing.
+#[allow(clippy::unused_self)]
+mod off {
+    use crate::info::TaskInfo;
+    use crate::observe::Outcome;
+
+    pub(crate) struct ScopeMetrics;
+
+    impl ScopeMetrics {
+        #[inline]
+        pub(crate) fn new(_: &TaskInfo) -> Self {
+            ScopeMetrics
+        }
+        #[inline]
+        pub(crate) fn started(&self) {}
+        #[inline]
+        pub(crate) fn cancelled(&self, _: bool) {}
+        #[inline]
+        pub(crate) fn finished(&self, _: Outcome) {}
+        #[inline]
+        pub(crate) fn child_created(&self) {}
+        #[inline]
+        pub(crate) fn child_started(&self) {}
+    }
+}

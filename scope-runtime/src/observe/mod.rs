@@ -1,0 +1,385 @@
+//! Observability: see the tree.
+//!
+//! - **The live task tree** (always available): [`track`] turns recording on, [`snapshot`]
+//!   returns every scope, child, service and service task alive now, with ids, names, kinds,
+//!   states, ages, causes and call sites, and the parent and owner of each. Its `Display` is an
+//!   indented tree; with the `serde` feature it serialises to JSON. The leak check of
+//!   [`testing::LeakCheck`](crate::testing::LeakCheck) (and `#[scope::test]`) uses it to name
+//!   the tasks a test leaked.
+//! - **`tracing` spans** (the `tracing` feature): every scope and child gets a span, parented
+//!   along the scope tree across workers; children carry the spawner's span, so
+//!   `#[instrument]`ed code nests in either order with `#[scoped]`; cancellations, deadlines,
+//!   failures and panics are events in the span they happened to. See `span.rs` for the rules.
+//! - **Metrics** (the `metrics` feature): counters of scopes and children started and ended by
+//!   outcome, gauges of children in flight and queued, a histogram of cancellation latency, and
+//!   deadline overruns, labelled by scope name, through the `metrics` facade. See `metrics.rs`
+//!   for the names.
+//!
+//! # Cost
+//!
+//! With the features off and no [`Tracking`] guard alive, a scope or child pays one relaxed
+//! atomic load (is tracking on?) and a few branches, and a child's future carries one flag:
+//! about 25 instructions of the 3,450 a spawned child costs. See BENCHMARKS.md
+//! ("Observability") for every figure, on and off.
+//!
+//! # How it hooks in
+//!
+//! A scope's shared part holds a `ScopeObs`, each child's future a `ChildObs`, and the
+//! scope and child code calls them in one line at each moment of a life: created, entered for a
+//! poll, started, cancelled, ended, dropped. Everything else lives here: `tree.rs` (the
+//! records and the snapshot), `span.rs`, `metrics.rs`. No hook runs user code under a lock of
+//! the scope: the only user code reached from here is a `tracing` subscriber or a `metrics`
+//! recorder, called with no lock held (the tree's shard locks are never held across them).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use scope::observe::{self, TaskKind, TaskState};
+//! use scope::{Config, Interrupted, Scope};
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let _tracking = observe::track();
+//! let s = &Scope::new(Config::new().name("import"));
+//! s.run(async {
+//!     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+//!     let slow = s.spawn_named("slow-row", async move { let _ = rx.await; });
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//!     let tree = observe::snapshot();
+//!     let row = tree.iter().find(|n| n.name() == Some("slow-row")).unwrap();
+//!     assert_eq!((row.kind(), row.state()), (TaskKind::Spawned, TaskState::Running));
+//!     assert_eq!(tree.get(row.parent().unwrap()).unwrap().name(), Some("import"));
+//!     println!("{tree}");
+//!     tx.send(()).unwrap();
+//!     slow.await
+//! })
+//! .await
+//! .unwrap();
+//! # });
+//! ```
+
+mod metrics;
+mod span;
+mod tree;
+
+use std::sync::Arc;
+
+use self::tree::{is_tracking, Record, FINISHED, RUNNING};
+pub use self::tree::{snapshot, track, TaskKind, TaskNode, TaskState, TaskTree, Tracking};
+use crate::cx::Cx;
+use crate::error::Interrupted;
+use crate::info::{TaskId, TaskInfo};
+
+/// How a scope or child ended, for the events and the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "tracing", feature = "metrics")),
+    allow(dead_code) // Reason: only the features read it.
+)]
+pub(crate) enum Outcome {
+    Completed,
+    Failed,
+    Cancelled,
+    Panicked,
+}
+
+impl Outcome {
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(dead_code) // Reason: only the features read it.
+    )]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Panicked => "panicked",
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn of_child<T>(out: &Result<T, Interrupted>) -> Outcome {
+        match out {
+            Ok(_) => Outcome::Completed,
+            Err(Interrupted::ChildFailed(_)) => Outcome::Failed,
+            Err(Interrupted::Panicked(_)) => Outcome::Panicked,
+            Err(_) => Outcome::Cancelled,
+        }
+    }
+}
+
+/// Entered around a poll (the scope's or child's span, when the `tracing` feature is on).
+pub(crate) type Entered<'a> = span::SpanGuard<'a>;
+
+/// What a scope (or a service) keeps for observability.
+pub(crate) struct ScopeObs {
+    id: TaskId,
+    record: Option<Arc<Record>>,
+    span: span::ScopeSpan,
+    metrics: metrics::ScopeMetrics,
+}
+
+impl ScopeObs {
+    /// A scope entered under `parent`, with its own context `cx`.
+    pub(crate) fn scope(info: &TaskInfo, cx: &Cx, parent: &Cx) -> Self {
+        let record = is_tracking()
+            .then(|| Record::register(info.clone(), TaskKind::Scope, cx, Some(parent), None));
+        ScopeObs {
+            id: info.id(),
+            record,
+            span: span::ScopeSpan::new(info, TaskKind::Scope),
+            metrics: metrics::ScopeMetrics::new(info),
+        }
+    }
+
+    /// A service, with its root context `cx`: running from its creation.
+    pub(crate) fn service(info: &TaskInfo, cx: &Cx) -> Self {
+        let record = is_tracking()
+            .then(|| Record::register(info.clone(), TaskKind::Service, cx, None, None));
+        let obs = ScopeObs {
+            id: info.id(),
+            record,
+            span: span::ScopeSpan::new(info, TaskKind::Service),
+            metrics: metrics::ScopeMetrics::new(info),
+        };
+        obs.started();
+        obs
+    }
+
+    /// Around each poll of the scope's run.
+    #[inline]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        self.span.enter()
+    }
+
+    /// The run started.
+    pub(crate) fn started(&self) {
+        if let Some(r) = &self.record {
+            r.set_state(RUNNING);
+        }
+        self.metrics.started();
+    }
+
+    /// The run saw its context cancelled.
+    pub(crate) fn cancelled(&self, cx: &Cx) {
+        if cfg!(any(feature = "tracing", feature = "metrics")) {
+            if let Some(cause) = cx.cause_arc() {
+                self.span.cancelled(&cause);
+                let deadline = matches!(*cause, crate::cause::Cause::DeadlineExceeded { .. });
+                self.metrics.cancelled(deadline);
+            }
+        }
+    }
+
+    /// The run is about to resolve: every child has ended. `panicked`: the body panicked;
+    /// `failures`: the failures it kept.
+    pub(crate) fn finished<T>(
+        &self,
+        cx: &Cx,
+        panicked: bool,
+        failures: &crate::sync::Mutex<Vec<T>>,
+    ) {
+        if let Some(r) = &self.record {
+            r.set_state(FINISHED);
+        }
+        if cfg!(any(feature = "tracing", feature = "metrics")) {
+            let failed = !failures.lock().is_empty();
+            let outcome = scope_outcome(cx, panicked, failed);
+            self.span.finished(outcome);
+            self.metrics.finished(outcome);
+        }
+    }
+
+    /// The scope value is gone: it leaves the tree.
+    pub(crate) fn closed(&self) {
+        if let Some(r) = &self.record {
+            r.unregister();
+        }
+    }
+}
+
+impl Drop for ScopeObs {
+    fn drop(&mut self) {
+        self.closed();
+    }
+}
+
+#[cfg_attr(
+    not(any(feature = "tracing", feature = "metrics")),
+    allow(dead_code) // Reason: only the features read it.
+)]
+fn scope_outcome(cx: &Cx, panicked: bool, failed: bool) -> Outcome {
+    use crate::cause::Cause;
+    if panicked {
+        return Outcome::Panicked;
+    }
+    match cx.cause_arc().as_deref() {
+        Some(Cause::Panicked { .. }) => Outcome::Panicked,
+        Some(Cause::SiblingFailed { .. }) => Outcome::Failed,
+        _ if failed => Outcome::Failed,
+        Some(_) => Outcome::Cancelled,
+        None => Outcome::Completed,
+    }
+}
+
+/// What a child keeps for observability (with the features off, one byte: whether it has a
+/// record in the tree, which it finds by its id).
+pub(crate) struct ChildObs {
+    tracked: bool,
+    span: span::ChildSpan,
+    #[cfg(feature = "metrics")]
+    started: bool,
+}
+
+impl ChildObs {
+    /// A child of `scope`, created (spawned) now; `spawned`: a runtime task of its own.
+    #[inline]
+    pub(crate) fn new(scope: &ScopeObs, info: &TaskInfo, cx: &Cx, spawned: bool) -> Self {
+        let kind = if spawned {
+            TaskKind::Spawned
+        } else {
+            TaskKind::InPlace
+        };
+        Self::of(scope, info, cx, kind)
+    }
+
+    /// A blocking child of `scope`, created now (queued until its thread runs it).
+    pub(crate) fn blocking(scope: &ScopeObs, info: &TaskInfo, cx: &Cx) -> Self {
+        Self::of(scope, info, cx, TaskKind::Blocking)
+    }
+
+    /// A task of the service `service`, handed to it now: queued until it
+    /// [starts](ServiceTaskObs::started) (at once, unless it waits for a worker).
+    pub(crate) fn service_task(service: &ScopeObs, info: &TaskInfo, cx: &Cx) -> ServiceTaskObs {
+        ServiceTaskObs {
+            id: info.id(),
+            child: Self::of(service, info, cx, TaskKind::ServiceTask),
+        }
+    }
+
+    #[inline]
+    fn of(scope: &ScopeObs, info: &TaskInfo, cx: &Cx, kind: TaskKind) -> Self {
+        let tracked = is_tracking();
+        if tracked {
+            register_child(info, kind, cx, scope.id);
+        }
+        scope.metrics.child_created();
+        ChildObs {
+            tracked,
+            span: span::ChildSpan::new(&scope.span, scope.id, info, kind),
+            #[cfg(feature = "metrics")]
+            started: false,
+        }
+    }
+
+    /// Around each poll of the child.
+    #[inline]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        self.span.enter()
+    }
+
+    /// Its first poll.
+    #[inline]
+    pub(crate) fn started(&mut self, scope: &ScopeObs, info: &TaskInfo) {
+        if self.tracked {
+            set_state_cold(info.id(), RUNNING);
+        }
+        #[cfg(feature = "metrics")]
+        {
+            self.started = true;
+        }
+        scope.metrics.child_started();
+    }
+
+    /// It ended with `out` (completed, failed, panicked, aborted or never started): it leaves
+    /// the tree now, before its scope can see it gone. Called once, by each way a child ends.
+    #[inline]
+    pub(crate) fn ended<T>(
+        &mut self,
+        scope: &ScopeObs,
+        info: &TaskInfo,
+        out: &Result<T, Interrupted>,
+    ) {
+        if std::mem::take(&mut self.tracked) {
+            unregister_cold(info.id());
+        }
+        self.span.ended(out);
+        #[cfg(feature = "metrics")]
+        scope
+            .metrics
+            .child_ended(self.started, Outcome::of_child(out));
+        #[cfg(not(feature = "metrics"))]
+        let _ = scope;
+    }
+}
+
+/// What a service task keeps for observability: its id, and the rest as a child's.
+pub(crate) struct ServiceTaskObs {
+    id: TaskId,
+    child: ChildObs,
+}
+
+impl ServiceTaskObs {
+    /// The task starts its work (it had a worker, or needed none).
+    pub(crate) fn started(&mut self, service: &ScopeObs, info: &TaskInfo) {
+        self.child.started(service, info);
+    }
+
+    /// Around each poll of the task.
+    #[inline]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        self.child.enter()
+    }
+
+    /// The task is being dropped: `completed`, or before it did (stopped, or past its time
+    /// bound).
+    pub(crate) fn service_ended(&mut self, service: &ScopeObs, completed: bool) {
+        if std::mem::take(&mut self.child.tracked) {
+            unregister_cold(self.id);
+        }
+        if cfg!(any(feature = "tracing", feature = "metrics")) {
+            let out: Result<(), Interrupted> = if completed {
+                Ok(())
+            } else {
+                Err(Interrupted::from_cause(crate::cause::Cause::explicit(
+                    "stopped by its service",
+                )))
+            };
+            self.child.span.ended(&out);
+            #[cfg(feature = "metrics")]
+            service
+                .metrics
+                .child_ended(self.child.started, Outcome::of_child(&out));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = service;
+    }
+}
+
+/// A child's own context was created (off the hot path: only when something needs it): its
+/// record in the tree, if tracking is on, runs with it from now on.
+#[cold]
+#[inline(never)]
+pub(crate) fn own_cx_created(id: TaskId, cx: &Cx) {
+    if is_tracking() {
+        tree::set_own_cx(id, cx);
+    }
+}
+
+/// Out of the child's path: taken only while tracking is on.
+#[cold]
+#[inline(never)]
+fn register_child(info: &TaskInfo, kind: TaskKind, cx: &Cx, scope: TaskId) {
+    let _ = Record::register(info.clone(), kind, cx, None, Some(scope));
+}
+
+#[cold]
+#[inline(never)]
+fn set_state_cold(id: TaskId, state: u8) {
+    tree::set_state(id, state);
+}
+
+#[cold]
+#[inline(never)]
+fn unregister_cold(id: TaskId) {
+    tree::unregister(id);
+}

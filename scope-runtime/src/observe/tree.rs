@@ -1,0 +1,974 @@
+//! The live task tree: records of the scopes, children, services and service tasks alive now,
+//! kept only while someone wants them ([`track`]), and the [`snapshot`] that reads them.
+//!
+//! # Invariants
+//!
+//! - `TRACKING` counts the live [`Tracking`] guards. A scope or child looks at it once, when it
+//!   is created: created while it is zero, it keeps no record (and costs one relaxed load);
+//!   created while it is not, it registers a record and removes it when it ends, even if
+//!   tracking has been turned off meanwhile.
+//! - A record sits in one shard of `REGISTRY` (by its id) from its creation until its end. A
+//!   child keeps no pointer to it (so that a child's future does not grow while tracking is
+//!   off): it remembers only that it is tracked, and finds its record by its id.
+//! - A record holds a clone of its context (so that the snapshot can tell a cancelling task and
+//!   say why) and, for a scope, of the context it was entered under: that is how the snapshot
+//!   finds the child (or scope body) whose code entered it, without any hook on the poll path.
+//!   A tracked context's node stays alive while its record does, so its address names it.
+//!
+//! # Lock order
+//!
+//! A shard's lock is a leaf: held only to insert, remove, or clone out the `Arc`s of its
+//! records. Nothing is dropped under it but the map's own storage (a removed record is
+//! dropped after the lock is released), and no user code runs while it is held. It is a plain
+//! `std` mutex (a `static` needs a `const` constructor), outside the loom models: with tracking
+//! off, which is how the models run, it is never taken.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::Location;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::cx::Cx;
+use crate::info::{TaskId, TaskInfo};
+
+/// How many `Tracking` guards are alive.
+static TRACKING: AtomicUsize = AtomicUsize::new(0);
+
+/// Shards of the registry, so that children ending on different workers rarely meet on a lock.
+const SHARDS: usize = 16;
+
+/// Keys of a shard copied out per hold of its lock by a snapshot.
+const CHUNK: usize = 1024;
+
+type Shard = Mutex<HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>>;
+
+static REGISTRY: LazyLock<[Shard; SHARDS]> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
+
+/// Ids are unique integers handed out in sequence: a multiplication spreads them over the
+/// table (`SipHash` would cost more than the rest of a lookup).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A map keyed by ids or addresses (see `IdHasher`).
+type ById<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
+/// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
+/// check to name. Work created while no guard is alive is not recorded (and costs one relaxed
+/// atomic load per scope and per child).
+///
+/// [`LeakCheck`](crate::testing::LeakCheck) (and so `#[scope::test]`) holds one for the test's
+/// duration.
+///
+/// # Examples
+///
+/// ```
+/// use scope::observe::{self, TaskKind};
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let _tracking = observe::track();
+/// let s = &Scope::new(Config::new().name("tracked"));
+/// s.run(async {
+///     let tree = observe::snapshot();
+///     let me = tree.iter().find(|n| n.name() == Some("tracked")).unwrap();
+///     assert_eq!(me.kind(), TaskKind::Scope);
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+pub fn track() -> Tracking {
+    // Relaxed: the count is a switch; a scope created concurrently with the first guard may
+    // or may not be recorded, and either is correct.
+    TRACKING.fetch_add(1, Ordering::Relaxed);
+    Tracking { _private: () }
+}
+
+/// Whether work created now is recorded.
+#[inline]
+pub(crate) fn is_tracking() -> bool {
+    // Relaxed: see `track`.
+    TRACKING.load(Ordering::Relaxed) != 0
+}
+
+/// Keeps the task tree on while it is alive (see [`track`]).
+///
+/// # Examples
+///
+/// ```
+/// let guard = scope::observe::track();
+/// assert!(format!("{guard:?}").contains("Tracking"));
+/// drop(guard); // work created from now on is not recorded (unless another guard lives)
+/// ```
+#[must_use = "the task tree is recorded only while the guard is alive"]
+pub struct Tracking {
+    _private: (),
+}
+
+impl Drop for Tracking {
+    fn drop(&mut self) {
+        // Relaxed: see `track`.
+        TRACKING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracking")
+            .field("guards", &TRACKING.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// What a node of the tree is.
+///
+/// # Examples
+///
+/// ```
+/// use scope::observe::TaskKind;
+/// assert_eq!(TaskKind::InPlace.to_string(), "in-place");
+/// assert!(TaskKind::Spawned.is_task());
+/// assert!(!TaskKind::Scope.is_task());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// A scope (its body runs on the task that awaits it).
+    Scope,
+    /// A child spawned on the runtime.
+    Spawned,
+    /// A child polled by its scope's own future.
+    InPlace,
+    /// A service: the long-lived owner of detached work.
+    Service,
+    /// A task handed to a service.
+    ServiceTask,
+    /// A blocking child: a closure on tokio's blocking pool.
+    Blocking,
+}
+
+impl TaskKind {
+    /// Its name in the tree and in JSON: `scope`, `spawned`, `in-place`, `service`,
+    /// `service-task`, `blocking`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(scope::observe::TaskKind::ServiceTask.as_str(), "service-task");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Scope => "scope",
+            TaskKind::Spawned => "spawned",
+            TaskKind::InPlace => "in-place",
+            TaskKind::Service => "service",
+            TaskKind::ServiceTask => "service-task",
+            TaskKind::Blocking => "blocking",
+        }
+    }
+
+    /// Whether it is a runtime task of its own (spawned children and service tasks), which
+    /// tokio counts among its alive tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::observe::TaskKind;
+    /// assert!(TaskKind::ServiceTask.is_task());
+    /// assert!(!TaskKind::InPlace.is_task());
+    /// ```
+    pub fn is_task(self) -> bool {
+        matches!(self, TaskKind::Spawned | TaskKind::ServiceTask)
+    }
+
+    /// Whether it owns children (scopes and services).
+    fn is_owner(self) -> bool {
+        matches!(self, TaskKind::Scope | TaskKind::Service)
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a node is in its life.
+///
+/// # Examples
+///
+/// ```
+/// use scope::observe::TaskState;
+/// assert_eq!(TaskState::Cancelling.to_string(), "cancelling");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Created, not started yet: a child waiting for its scope to run, for a slot of the
+    /// limit or for its first poll; a scope not yet run.
+    Queued,
+    /// Started and not cancelled.
+    Running,
+    /// Its context is cancelled and it has not ended yet (see [`TaskNode::cause`]).
+    Cancelling,
+    /// Its work is over; what is left is being torn down (a scope whose run has returned,
+    /// while the scope value is still alive).
+    Finished,
+}
+
+impl TaskState {
+    /// Its name in the tree and in JSON: `queued`, `running`, `cancelling`, `finished`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(scope::observe::TaskState::Queued.as_str(), "queued");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Cancelling => "cancelling",
+            TaskState::Finished => "finished",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The raw states a record moves through (cancelling is read from the context).
+pub(crate) const QUEUED: u8 = 0;
+pub(crate) const RUNNING: u8 = 1;
+pub(crate) const FINISHED: u8 = 2;
+
+/// What the registry keeps of one scope, child, service or service task.
+pub(crate) struct Record {
+    info: TaskInfo,
+    kind: TaskKind,
+    /// The context it runs with: a child's is its scope's until the child's own is created
+    /// (`own`), which happens only when something needs it (see `scope/own_cx.rs`).
+    cx: Cx,
+    /// `cx` is the scope's, shared: it names the child's place in the tree only once `own`
+    /// is set.
+    shares_cx: bool,
+    own: OnceLock<Cx>,
+    /// A scope's: the context it was entered under.
+    entered_under: Option<Cx>,
+    /// A child's: its scope (or service).
+    owner: Option<TaskId>,
+    /// A runtime task's: the runtime it was spawned on (for the leak check of that runtime).
+    runtime: Option<tokio::runtime::Id>,
+    since: Instant,
+    state: AtomicU8,
+}
+
+impl Record {
+    /// Registers a record (the caller checked [`is_tracking`]).
+    pub(crate) fn register(
+        info: TaskInfo,
+        kind: TaskKind,
+        cx: &Cx,
+        entered_under: Option<&Cx>,
+        owner: Option<TaskId>,
+    ) -> Arc<Record> {
+        // A child made by a scope starts on its scope's context (its own comes later, if at
+        // all); a scope, a service and a service task have their own from the start.
+        let shares_cx = matches!(kind, TaskKind::Spawned | TaskKind::InPlace);
+        let runtime = if kind.is_task() {
+            tokio::runtime::Handle::try_current().ok().map(|h| h.id())
+        } else {
+            None
+        };
+        let record = Arc::new(Record {
+            info,
+            kind,
+            cx: cx.clone(),
+            shares_cx,
+            own: OnceLock::new(),
+            entered_under: entered_under.cloned(),
+            owner,
+            runtime,
+            since: Instant::now(),
+            state: AtomicU8::new(QUEUED),
+        });
+        let id = record.info.id();
+        let replaced = lock(id).insert(id, Arc::clone(&record));
+        debug_assert!(replaced.is_none(), "ids are unique");
+        record
+    }
+
+    /// The context it runs with now: its own once created, else its scope's.
+    fn cx(&self) -> &Cx {
+        self.own.get().unwrap_or(&self.cx)
+    }
+
+    /// The context that is this record's alone, if any (what a scope entered in it names
+    /// as its parent).
+    fn own_cx(&self) -> Option<&Cx> {
+        self.own.get().or((!self.shares_cx).then_some(&self.cx))
+    }
+
+    pub(crate) fn set_state(&self, state: u8) {
+        // Relaxed: a snapshot reads it as a hint of progress; nothing else is published.
+        self.state.store(state, Ordering::Relaxed);
+    }
+
+    /// Removes the record from the registry (once; again, it does nothing).
+    pub(crate) fn unregister(&self) {
+        unregister(self.info.id());
+    }
+}
+
+/// Sets the state of the record `id`, if it is registered.
+pub(crate) fn set_state(id: TaskId, state: u8) {
+    if let Some(r) = lock(id).get(&id) {
+        r.set_state(state);
+    }
+}
+
+/// Child `id`'s own context was created: the record (if any) runs with it from now on.
+pub(crate) fn set_own_cx(id: TaskId, cx: &Cx) {
+    let record = lock(id).get(&id).cloned();
+    if let Some(record) = record {
+        let _ = record.own.set(cx.clone());
+    }
+}
+
+/// Removes the record `id` from the registry, if it is there.
+pub(crate) fn unregister(id: TaskId) {
+    let removed = lock(id).remove(&id);
+    // The registry's `Arc`, dropped outside the lock.
+    drop(removed);
+}
+
+fn lock(
+    id: TaskId,
+) -> MutexGuard<'static, HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>> {
+    // Truncation is fine: only the low bits pick the shard.
+    #[allow(clippy::cast_possible_truncation)]
+    let i = id.as_u64() as usize % SHARDS;
+    REGISTRY[i].lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The address of a context's node: its identity while a record holds it.
+fn node_of(cx: &Cx) -> usize {
+    Arc::as_ptr(&cx.node) as usize
+}
+
+/// One scope, child, service or service task in a [`TaskTree`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::observe::{self, TaskKind, TaskState};
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let _tracking = observe::track();
+/// let s = &Scope::new(Config::new().name("jobs"));
+/// s.run(async {
+///     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+///     let job = s.spawn_named("job", async move { let _ = rx.await; });
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+///     let tree = observe::snapshot();
+///     let node = tree.iter().find(|n| n.name() == Some("job")).unwrap();
+///     assert_eq!(node.kind(), TaskKind::Spawned);
+///     assert_eq!(node.state(), TaskState::Running);
+///     assert_eq!(node.parent(), Some(s.info().id()));
+///     assert_eq!(node.owner(), Some(s.info().id()));
+///     assert_eq!(node.location().file(), file!());
+///     tx.send(()).unwrap();
+///     job.await
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct TaskNode {
+    id: TaskId,
+    name: Option<String>,
+    kind: TaskKind,
+    state: TaskState,
+    elapsed: Duration,
+    cause: Option<String>,
+    location: &'static Location<'static>,
+    parent: Option<TaskId>,
+    owner: Option<TaskId>,
+    pub(crate) runtime: Option<tokio::runtime::Id>,
+}
+
+impl TaskNode {
+    /// Its id (the same as its [`TaskInfo::id`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskNode`].
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// let tree = scope::observe::snapshot();
+    /// assert!(tree.get(s.info().id()).is_some());
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The name it was given, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new().name("named"));
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(s.info().id()).unwrap().name(), Some("named"));
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let svc = scope::Service::new(scope::ServiceConfig::new("mailer"));
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(svc.info().id()).unwrap().kind(), scope::observe::TaskKind::Service);
+    /// ```
+    pub fn kind(&self) -> TaskKind {
+        self.kind
+    }
+
+    /// Where it is in its life.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// // A scope not yet run is queued.
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(s.info().id()).unwrap().state(), scope::observe::TaskState::Queued);
+    /// ```
+    pub fn state(&self) -> TaskState {
+        self.state
+    }
+
+    /// How long ago it was created (spawned, entered).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// let tree = scope::observe::snapshot();
+    /// assert!(tree.get(s.info().id()).unwrap().elapsed() >= std::time::Duration::from_millis(2));
+    /// ```
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Why it is being cancelled, when it is [`Cancelling`](TaskState::Cancelling).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// s.cancel("enough");
+    /// let tree = scope::observe::snapshot();
+    /// let node = tree.get(s.info().id()).unwrap();
+    /// assert_eq!(node.state(), scope::observe::TaskState::Cancelling);
+    /// assert_eq!(node.cause(), Some("enough"));
+    /// ```
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
+
+    /// Where it was spawned or entered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let (s, line): (scope::Scope<'_, '_, scope::Interrupted>, _) = (scope::Scope::new(scope::Config::new()), line!());
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(s.info().id()).unwrap().location().line(), line);
+    /// ```
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The node above it: a child's scope; a scope's, the child (or scope body, or service
+    /// task) whose code entered it; `None` at the top (a scope entered outside any tracked
+    /// scope, a service).
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskNode`].
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(s.info().id()).unwrap().parent(), None);
+    /// ```
+    pub fn parent(&self) -> Option<TaskId> {
+        self.parent
+    }
+
+    /// The scope or service that owns it (joins it, cancels it, aborts it): a child's scope;
+    /// a nested scope's enclosing scope (the scope of the child it runs in); `None` at the top.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskNode`].
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// let tree = scope::observe::snapshot();
+    /// assert_eq!(tree.get(s.info().id()).unwrap().owner(), None);
+    /// ```
+    pub fn owner(&self) -> Option<TaskId> {
+        self.owner
+    }
+}
+
+/// The live task tree, as [`snapshot`] found it: every scope, child, service and service task
+/// created while tracking was on ([`track`]) and not yet ended.
+///
+/// Its `Display` is an indented tree; with the `serde` feature it serialises (to JSON, say) as
+/// `{"tasks": [..]}`, one object per node with its `id`, `name`, `kind`, `state`,
+/// `elapsed_secs`, `cause`, `location`, and the ids of its `parent` and `owner`.
+///
+/// # Examples
+///
+/// ```
+/// use scope::observe;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let _tracking = observe::track();
+/// let s = &Scope::new(Config::new().name("outer"));
+/// s.run(async {
+///     let _idle = s.spawn_in_place_named("idle", std::future::pending::<()>());
+///     tokio::task::yield_now().await;
+///     let text = observe::snapshot().to_string();
+///     assert!(text.contains("scope outer"), "{text}");
+///     assert!(text.contains("\n  in-place idle"), "{text}");
+///     s.cancel("done");
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// # });
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TaskTree {
+    nodes: Vec<TaskNode>,
+    max_hold: Duration,
+}
+
+impl TaskTree {
+    /// Every node, parents before their children, siblings oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new().name("mine"));
+    /// assert!(scope::observe::snapshot().iter().any(|n| n.name() == Some("mine")));
+    /// ```
+    pub fn iter(&self) -> std::slice::Iter<'_, TaskNode> {
+        self.nodes.iter()
+    }
+
+    /// How many nodes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = scope::observe::TaskTree::default();
+    /// assert_eq!(tree.len(), 0);
+    /// assert!(tree.is_empty());
+    /// ```
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there is no node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(scope::observe::TaskTree::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node `id`, if it was alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let s: scope::Scope<'_, '_, scope::Interrupted> = scope::Scope::new(scope::Config::new());
+    /// let id = s.info().id();
+    /// assert!(scope::observe::snapshot().get(id).is_some());
+    /// drop(s);
+    /// assert!(scope::observe::snapshot().get(id).is_none());
+    /// ```
+    pub fn get(&self, id: TaskId) -> Option<&TaskNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The nodes directly below `id`, oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{observe, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let _t = observe::track();
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     s.spawn_in_place_named("a", std::future::pending::<()>());
+    ///     s.spawn_in_place_named("b", std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let tree = observe::snapshot();
+    ///     let names: Vec<_> = tree.children(s.info().id()).filter_map(|n| n.name()).collect();
+    ///     assert_eq!(names, ["a", "b"]);
+    ///     s.cancel("done");
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn children(&self, id: TaskId) -> impl Iterator<Item = &TaskNode> + '_ {
+        self.nodes.iter().filter(move |n| n.parent == Some(id))
+    }
+
+    /// The nodes at the top (no parent), oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _t = scope::observe::track();
+    /// let svc = scope::Service::new(scope::ServiceConfig::new("top"));
+    /// assert!(scope::observe::snapshot().roots().any(|n| n.id() == svc.info().id()));
+    /// ```
+    pub fn roots(&self) -> impl Iterator<Item = &TaskNode> + '_ {
+        self.nodes.iter().filter(|n| n.parent.is_none())
+    }
+
+    /// The longest time the snapshot held one shard of the registry (what a spawn or a
+    /// child's end in that shard may have waited for it): the part of taking a snapshot that
+    /// stops anyone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = scope::observe::snapshot();
+    /// assert!(tree.max_lock_hold() < std::time::Duration::from_secs(1));
+    /// ```
+    pub fn max_lock_hold(&self) -> Duration {
+        self.max_hold
+    }
+
+    fn write_node(&self, f: &mut fmt::Formatter<'_>, node: &TaskNode, depth: usize) -> fmt::Result {
+        // The tree is built from records, so it has no cycle; the depth bound is a guard.
+        if depth > 10_000 {
+            return Ok(());
+        }
+        for _ in 0..depth {
+            f.write_str("  ")?;
+        }
+        write!(f, "{}", node.kind)?;
+        match &node.name {
+            Some(name) => write!(f, " {name}")?,
+            None => f.write_str(" (unnamed)")?,
+        }
+        write!(
+            f,
+            " {} {} {:.3?} at {}:{}:{}",
+            node.id,
+            node.state,
+            node.elapsed,
+            node.location.file(),
+            node.location.line(),
+            node.location.column()
+        )?;
+        if let Some(cause) = &node.cause {
+            write!(f, " (cause: {cause})")?;
+        }
+        f.write_str("\n")?;
+        for child in self.children(node.id) {
+            self.write_node(f, child, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a TaskTree {
+    type Item = &'a TaskNode;
+    type IntoIter = std::slice::Iter<'a, TaskNode>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.nodes.iter()
+    }
+}
+
+impl fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nodes.is_empty() {
+            return f.write_str("(no tracked task is alive)\n");
+        }
+        for root in self.roots() {
+            self.write_node(f, root, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Takes a snapshot of the live task tree (see [`TaskTree`]): what was created while tracking
+/// was on ([`track`]) and has not ended.
+///
+/// It does not stop the world: it holds each of the registry's sixteen shard locks in turn,
+/// only long enough to clone out the pointers of up to 1,024 records at a time (a spawn or a
+/// child's end that needs the same shard waits that long; see [`TaskTree::max_lock_hold`],
+/// and BENCHMARKS.md for the figures at 100,000 live children), then reads every record (its
+/// state, its context's cancellation and cause) with no lock of the registry held. So the
+/// tree is not one atomic instant: work that starts or ends while it is taken may or may not
+/// be in it.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{observe, Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let _tracking = observe::track();
+/// let s = &Scope::new(Config::new().name("batch"));
+/// let id = s.info().id();
+/// s.run(async {
+///     assert_eq!(observe::snapshot().get(id).unwrap().state(), observe::TaskState::Running);
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(observe::snapshot().get(id).unwrap().state(), observe::TaskState::Finished);
+/// # });
+/// ```
+pub fn snapshot() -> TaskTree {
+    let mut chunks: Vec<Vec<Arc<Record>>> = Vec::new();
+    let mut max_hold = Duration::ZERO;
+    for shard in REGISTRY.iter() {
+        // A chunk of records per hold of the lock, so that a big shard does not stop its
+        // spawns for long. (A record inserted or removed between chunks may move in the map's
+        // order and be missed or seen twice; duplicates are dropped below. The snapshot is not
+        // atomic across the registry either.)
+        let mut from = 0;
+        loop {
+            let start = Instant::now();
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut copy = Vec::with_capacity(CHUNK.min(shard.len().saturating_sub(from)));
+            copy.extend(shard.values().skip(from).take(CHUNK).cloned());
+            let more = from + CHUNK < shard.len();
+            drop(shard);
+            max_hold = max_hold.max(start.elapsed());
+            chunks.push(copy);
+            if !more {
+                break;
+            }
+            from += CHUNK;
+        }
+    }
+    let mut records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
+    records.sort_unstable_by_key(|r| r.info.id());
+    records.dedup_by_key(|r| r.info.id());
+    let mut tree = build(&records);
+    tree.max_hold = max_hold;
+    // The records' `Arc`s (and, for the last owners, the records) are dropped here, outside
+    // every lock.
+    drop(records);
+    tree
+}
+
+/// The tree of `records` (read with no registry lock held).
+fn build(records: &[Arc<Record>]) -> TaskTree {
+    let now = Instant::now();
+    // Whose context is this: the record that runs with it.
+    let by_node: ById<usize, usize> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((node_of(r.own_cx()?), i)))
+        .collect();
+    let by_id: ById<TaskId, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.info.id(), i))
+        .collect();
+    let parents: Vec<Option<usize>> = records
+        .iter()
+        .map(|r| match (&r.entered_under, r.owner) {
+            (_, Some(owner)) => by_id.get(&owner).copied(),
+            (Some(under), None) => by_node.get(&node_of(under)).copied(),
+            (None, None) => None,
+        })
+        .collect();
+    // Depths, memoised (parents are found before their children on the way up).
+    let mut depths: Vec<Option<usize>> = vec![None; records.len()];
+    let mut path = Vec::new();
+    for start in 0..records.len() {
+        let mut i = start;
+        let base = loop {
+            if let Some(d) = depths[i] {
+                break d;
+            }
+            match parents[i] {
+                // A cycle cannot come from live records; the bound keeps a bug from hanging.
+                Some(p) if path.len() <= records.len() => {
+                    path.push(i);
+                    i = p;
+                }
+                _ => {
+                    depths[i] = Some(0);
+                    break 0;
+                }
+            }
+        };
+        let mut d = base;
+        while let Some(i) = path.pop() {
+            d += 1;
+            depths[i] = Some(d);
+        }
+    }
+    // Parents first, siblings oldest first.
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_unstable_by_key(|&i| (depths[i], records[i].since, records[i].info.id()));
+    let nodes = order
+        .into_iter()
+        .map(|i| {
+            let r = &records[i];
+            let parent = parents[i];
+            let raw = r.state.load(Ordering::Relaxed);
+            let cancelled = raw != FINISHED && r.cx().is_cancelled();
+            let state = match raw {
+                FINISHED => TaskState::Finished,
+                _ if cancelled => TaskState::Cancelling,
+                QUEUED => TaskState::Queued,
+                _ => TaskState::Running,
+            };
+            // The owner: the parent if it owns children, else the parent's own owner (a
+            // scope entered in a child belongs to that child's scope).
+            let owner = parent.and_then(|p| {
+                if records[p].kind.is_owner() {
+                    Some(records[p].info.id())
+                } else {
+                    parents[p].map(|o| records[o].info.id())
+                }
+            });
+            TaskNode {
+                id: r.info.id(),
+                name: r.info.name().map(str::to_owned),
+                kind: r.kind,
+                state,
+                elapsed: now.saturating_duration_since(r.since),
+                cause: if cancelled {
+                    r.cx().cause().map(|c| c.to_string())
+                } else {
+                    None
+                },
+                location: r.info.location(),
+                parent: parent.map(|p| records[p].info.id()),
+                owner,
+                runtime: r.runtime,
+            }
+        })
+        .collect();
+    TaskTree {
+        nodes,
+        max_hold: Duration::ZERO,
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use serde::ser::{SerializeStruct, Serializer};
+    use serde::Serialize;
+
+    use super::{TaskKind, TaskNode, TaskState, TaskTree};
+
+    impl Serialize for TaskTree {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut s = serializer.serialize_struct("TaskTree", 1)?;
+            s.serialize_field("tasks", &self.nodes)?;
+            s.end()
+        }
+    }
+
+    impl Serialize for TaskNode {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut s = serializer.serialize_struct("TaskNode", 9)?;
+            s.serialize_field("id", &self.id.as_u64())?;
+            s.serialize_field("name", &self.name)?;
+            s.serialize_field("kind", &self.kind)?;
+            s.serialize_field("state", &self.state)?;
+            s.serialize_field("elapsed_secs", &self.elapsed.as_secs_f64())?;
+            s.serialize_field("cause", &self.cause)?;
+            let location = format!(
+                "{}:{}:{}",
+                self.location.file(),
+                self.location.line(),
+                self.location.column()
+            );
+            s.serialize_field("location", &location)?;
+            s.serialize_field("parent", &self.parent.map(crate::TaskId::as_u64))?;
+            s.serialize_field("owner", &self.owner.map(crate::TaskId::as_u64))?;
+            s.end()
+        }
+    }
+
+    impl Serialize for TaskKind {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+
+    impl Serialize for TaskState {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_str(self.as_str())
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The leak check names what leaked: a child of ours by name, scope and call site; a task that
+//! is not ours by count, with a hint.
+
+use futures_util::FutureExt;
+use scope::testing::LeakCheck;
+use scope::{Config, Interrupted, Scope};
+
+/// Leaks a scope with its run half-done: its spawned child is never joined nor aborted.
+/// Returns the line of the spawn.
+fn leak_a_child(scope_name: &'static str, child_name: &'static str) -> u32 {
+    let s: &'static Scope<'static, 'static, Interrupted> =
+        Box::leak(Box::new(Scope::new(Config::new().name(scope_name))));
+    let line = line!() + 2;
+    let mut run = Box::pin(s.run(async {
+        s.spawn_named(child_name, std::future::pending::<()>());
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    assert!((&mut run).now_or_never().is_none());
+    std::mem::forget(run);
+    line
+}
+
+#[tokio::test]
+async fn the_leak_check_names_a_leaked_child_of_ours_and_counts_the_others() {
+    let check = LeakCheck::new();
+    let line = leak_a_child("leaky_scope", "stuck_worker");
+    let plain = tokio::spawn(std::future::pending::<()>());
+
+    let leaked = check.check().await.unwrap_err();
+    assert_eq!(leaked.alive, 2);
+    assert_eq!(leaked.ours.len(), 1);
+    assert_eq!(leaked.ours[0].task.name(), Some("stuck_worker"));
+    assert_eq!(leaked.ours[0].task.location().line(), line);
+    let message = leaked.to_string();
+    let expected = format!(
+        "2 task(s) started during the test are still alive: spawned `stuck_worker` of scope \
+         `leaky_scope` started at {}:{line}:",
+        file!()
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    assert!(
+        message.contains("; and 1 not started by a scope or a service (a plain `tokio::spawn`"),
+        "{message}"
+    );
+    plain.abort();
+}
+
+// `#[scope::test]` applies the same check to every test: its failure names the child.
+#[scope::test]
+#[should_panic(
+    expected = "spawned `stuck_in_test` of scope `leaky_test_scope` started at tests/observe_leaks.rs:"
+)]
+async fn scope_test_names_the_leaked_child() {
+    leak_a_child("leaky_test_scope", "stuck_in_test");
+}

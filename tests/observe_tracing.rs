@@ -1,0 +1,384 @@
+//! The `tracing` feature: every scope and child has a span, parented along the scope tree
+//! (across workers), children carry the spawner's span so `#[instrument]`ed code nests in
+//! either attribute order, and cancellations, deadlines, failures and panics are events in the
+//! right span. Run with `cargo test --all-features --test observe_tracing`.
+#![cfg(feature = "tracing")]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use scope::{scoped, spawn, spawn_in_place, Interrupted};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// A span as the subscriber saw it created.
+#[derive(Clone, Debug)]
+struct SpanRec {
+    id: u64,
+    /// The span's name (`scope`, `task`, or the instrumented fn's).
+    name: &'static str,
+    fields: HashMap<String, String>,
+    parent: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct EventRec {
+    fields: HashMap<String, String>,
+    parent: Option<u64>,
+}
+
+#[derive(Default)]
+struct Log {
+    spans: HashMap<u64, SpanRec>,
+    meta: HashMap<u64, &'static Metadata<'static>>,
+    events: Vec<EventRec>,
+}
+
+/// A subscriber that records every span with its parent and every event with its span.
+#[derive(Clone, Default)]
+struct Capture {
+    log: Arc<Mutex<Log>>,
+    next: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// The spans entered on this thread, innermost last.
+    static STACK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+fn current() -> Option<u64> {
+    STACK.with(|s| s.borrow().last().copied())
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let parent = if let Some(p) = attrs.parent() {
+            Some(p.into_u64())
+        } else if attrs.is_contextual() {
+            current()
+        } else {
+            None
+        };
+        let mut fields = HashMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let rec = SpanRec {
+            id,
+            name: attrs.metadata().name(),
+            fields,
+            parent,
+        };
+        let mut log = self.log.lock().unwrap();
+        log.spans.insert(id, rec);
+        log.meta.insert(id, attrs.metadata());
+        Id::from_u64(id)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let parent = if let Some(p) = event.parent() {
+            Some(p.into_u64())
+        } else if event.is_contextual() {
+            current()
+        } else {
+            None
+        };
+        let mut fields = HashMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.log
+            .lock()
+            .unwrap()
+            .events
+            .push(EventRec { fields, parent });
+    }
+    fn enter(&self, span: &Id) {
+        STACK.with(|s| s.borrow_mut().push(span.into_u64()));
+    }
+    fn exit(&self, span: &Id) {
+        STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|x| *x == span.into_u64()) {
+                s.remove(i);
+            }
+        });
+    }
+    // `Span::current()` (what a child carries from its spawner) asks for this.
+    fn current_span(&self) -> tracing_core::span::Current {
+        let meta =
+            current().and_then(|id| self.log.lock().unwrap().meta.get(&id).map(|m| (id, *m)));
+        match meta {
+            Some((id, meta)) => tracing_core::span::Current::new(Id::from_u64(id), meta),
+            None => tracing_core::span::Current::none(),
+        }
+    }
+}
+
+/// The one subscriber of this test binary (the workers of a multi-thread runtime need a global
+/// one); each test finds its own spans by their unique names.
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        tracing::subscriber::set_global_default(capture.clone())
+            .expect("the only global subscriber");
+        capture
+    })
+}
+
+impl Log {
+    fn find(&self, name: &str) -> Vec<&SpanRec> {
+        self.spans.values().filter(|s| s.name == name).collect()
+    }
+    /// The names of `id`'s ancestors, nearest first (a span's name, or a scope or task
+    /// span's `name` field after a colon).
+    fn chain(&self, mut id: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(p) = self.spans.get(&id).and_then(|s| s.parent) {
+            let s = &self.spans[&p];
+            out.push(match s.fields.get("name") {
+                Some(n) if s.name == "scope" || s.name == "task" => format!("{}:{n}", s.name),
+                _ => s.name.to_owned(),
+            });
+            id = p;
+        }
+        out
+    }
+}
+
+#[tracing::instrument(name = "leaf_a", skip_all)]
+async fn leaf_a() -> Result<u8, Interrupted> {
+    tokio::task::yield_now().await;
+    Ok(1)
+}
+
+#[tracing::instrument(name = "leaf_b", skip_all)]
+async fn leaf_b() -> Result<u8, Interrupted> {
+    tokio::task::yield_now().await;
+    Ok(2)
+}
+
+/// `#[scoped]` outside `#[instrument]`: the scope is entered inside the request's span.
+#[scoped(name = "order_a")]
+#[tracing::instrument(name = "request_a", skip_all)]
+async fn scoped_then_instrument() -> Result<u8, Interrupted> {
+    let spawned = spawn!(async { leaf_a().await });
+    let in_place = spawn_in_place!(async { leaf_b().await });
+    Ok(spawned.await? + in_place.await?)
+}
+
+#[tracing::instrument(name = "leaf_c", skip_all)]
+async fn leaf_c() -> Result<u8, Interrupted> {
+    tokio::task::yield_now().await;
+    Ok(3)
+}
+
+#[tracing::instrument(name = "leaf_d", skip_all)]
+async fn leaf_d() -> Result<u8, Interrupted> {
+    tokio::task::yield_now().await;
+    Ok(4)
+}
+
+/// `#[instrument]` outside `#[scoped]`: the request's span is entered inside the scope.
+#[tracing::instrument(name = "request_b", skip_all)]
+#[scoped(name = "order_b")]
+async fn instrument_then_scoped() -> Result<u8, Interrupted> {
+    let spawned = spawn!(async { leaf_c().await });
+    let in_place = spawn_in_place!(async { leaf_d().await });
+    Ok(spawned.await? + in_place.await?)
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn spans_nest_along_the_tree_with_scoped_outside_instrument() {
+    let capture = capture();
+    let rt = multi_thread();
+    // Spawned from a task, so that the spawned child may well run on the other worker.
+    let out = rt.block_on(rt.spawn(scoped_then_instrument())).unwrap();
+    assert_eq!(out.unwrap(), 3);
+    let log = capture.log.lock().unwrap();
+    let spawned = log.find("leaf_a");
+    assert_eq!(spawned.len(), 1);
+    // leaf -> the child's task span -> the scope -> the request.
+    let chain = log.chain(spawned[0].id);
+    assert!(chain[0].starts_with("task:"), "{chain:?}");
+    assert_eq!(&chain[1..3], ["scope:order_a", "request_a"], "{chain:?}");
+    let task = &log.spans[&spawned[0].parent.unwrap()];
+    assert_eq!(task.fields["kind"], "spawned");
+    assert!(
+        task.fields["site"].contains("observe_tracing.rs"),
+        "{task:?}"
+    );
+
+    let in_place = log.find("leaf_b");
+    let chain = log.chain(in_place[0].id);
+    assert!(chain[0].starts_with("task:"), "{chain:?}");
+    assert_eq!(&chain[1..3], ["scope:order_a", "request_a"], "{chain:?}");
+    assert_eq!(
+        log.spans[&in_place[0].parent.unwrap()].fields["kind"],
+        "in-place"
+    );
+}
+
+#[test]
+fn spans_nest_along_the_tree_with_instrument_outside_scoped() {
+    let capture = capture();
+    let rt = multi_thread();
+    let out = rt.block_on(rt.spawn(instrument_then_scoped())).unwrap();
+    assert_eq!(out.unwrap(), 7);
+    let log = capture.log.lock().unwrap();
+    // The children carry the request's span (current where they were spawned).
+    for (leaf, kind) in [("leaf_c", "spawned"), ("leaf_d", "in-place")] {
+        let spans = log.find(leaf);
+        assert_eq!(spans.len(), 1, "{leaf}");
+        let chain = log.chain(spans[0].id);
+        assert!(chain[0].starts_with("task:"), "{leaf}: {chain:?}");
+        assert_eq!(
+            &chain[1..3],
+            ["request_b", "scope:order_b"],
+            "{leaf}: {chain:?}"
+        );
+        assert_eq!(log.spans[&spans[0].parent.unwrap()].fields["kind"], kind);
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Log {
+    /// The span of a scope or child named `name`.
+    fn named(&self, span: &str, name: &str) -> u64 {
+        let found: Vec<_> = self
+            .spans
+            .values()
+            .filter(|s| s.name == span && s.fields.get("name").map(String::as_str) == Some(name))
+            .collect();
+        assert_eq!(found.len(), 1, "one {span} span named {name}");
+        found[0].id
+    }
+    /// The events in span `id` whose message is `message`.
+    fn events_in(&self, id: u64, message: &str) -> Vec<&EventRec> {
+        self.events
+            .iter()
+            .filter(|e| {
+                e.parent == Some(id) && e.fields.get("message").map(String::as_str) == Some(message)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn failures_panics_cancellations_and_deadlines_are_events_in_their_spans() {
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_fail"));
+        let out = s
+            .run(async {
+                s.spawn_named("events_failing", async {
+                    Err::<(), BoxError>("disk full".into())
+                });
+                s.spawn_named("events_sibling", async {
+                    scope::cancelled().await;
+                    Ok::<(), BoxError>(())
+                });
+                Ok::<(), BoxError>(())
+            })
+            .await;
+        assert_eq!(out.unwrap_err().to_string(), "disk full");
+
+        let s = &Scope::new(Config::new().name("events_panic"));
+        let out = s
+            .run(async {
+                s.spawn_named("events_panicking", async {
+                    tokio::task::yield_now().await;
+                    panic!("kaboom")
+                });
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        assert!(matches!(out, Err(Interrupted::Panicked(_))));
+
+        let s = &Scope::new(
+            Config::new()
+                .name("events_deadline")
+                .timeout(Duration::from_millis(20)),
+        );
+        let out = s
+            .run(async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        assert!(matches!(out, Err(Interrupted::DeadlineExceeded(_))));
+    });
+
+    let log = capture.log.lock().unwrap();
+    let failing = log.named("task", "events_failing");
+    let failed = log.events_in(failing, "task failed");
+    assert_eq!(
+        failed.len(),
+        1,
+        "the failure is an event in the child's span"
+    );
+    assert_eq!(failed[0].fields["error"], "disk full");
+    let scope = log.named("scope", "events_fail");
+    let cancelled = log.events_in(scope, "cancelled");
+    assert_eq!(
+        cancelled.len(),
+        1,
+        "the cancellation is an event in the scope's span"
+    );
+    assert_eq!(
+        cancelled[0].fields["cause"],
+        "sibling task `events_failing` failed: disk full"
+    );
+    assert_eq!(log.events_in(scope, "scope failed").len(), 1);
+    // The sibling was stopped by the cancel; it completed on its own, so no event of its own.
+    let sibling = log.named("task", "events_sibling");
+    assert!(log.events_in(sibling, "task failed").is_empty());
+
+    let panicking = log.named("task", "events_panicking");
+    let panicked = log.events_in(panicking, "task panicked");
+    assert_eq!(panicked.len(), 1);
+    assert_eq!(panicked[0].fields["panic"], "kaboom");
+    assert_eq!(
+        log.events_in(log.named("scope", "events_panic"), "scope panicked")
+            .len(),
+        1
+    );
+
+    let deadline = log.named("scope", "events_deadline");
+    let expired = log.events_in(deadline, "deadline exceeded");
+    assert_eq!(
+        expired.len(),
+        1,
+        "the deadline is an event in its scope's span"
+    );
+    assert_eq!(expired[0].fields["deadline"], "events_deadline");
+}

@@ -1,0 +1,253 @@
+//! The live task tree: a snapshot taken during a slow child shows the child, its scope, its
+//! state and age (and, with the `serde` feature, JSON with the parent and owner links); after
+//! the scope ends, they are gone.
+
+use std::time::Duration;
+
+use scope::observe::{self, TaskKind, TaskState, TaskTree};
+use scope::{scoped, spawn, spawn_in_place, Interrupted, Service, ServiceConfig};
+use tokio::sync::oneshot;
+
+/// A scope with a slow spawned child that opens a nested scope with an in-place child; it
+/// reports the tree from inside, while the child waits.
+#[scoped(name = "tree_outer")]
+async fn outer(seen: oneshot::Sender<TaskTree>) -> Result<(), Interrupted> {
+    let slow = spawn!(async move {
+        inner(seen).await?;
+        Ok::<_, Interrupted>(())
+    });
+    slow.await
+}
+
+#[scoped(name = "tree_inner")]
+async fn inner(seen: oneshot::Sender<TaskTree>) -> Result<(), Interrupted> {
+    let _waiting = spawn_in_place!(async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, Interrupted>(())
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let _ = seen.send(observe::snapshot());
+    // The tree is read: cancelling the scope stops the waiting child; the body's own value
+    // stands.
+    scope::Cx::current().cancel("seen");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_shows_the_live_tree_and_forgets_it_after() {
+    let _tracking = observe::track();
+    let (tx, rx) = oneshot::channel();
+    let run = tokio::spawn(outer(tx));
+    let tree = rx.await.expect("the tree is reported");
+
+    let outer_scope = tree
+        .iter()
+        .find(|n| n.name() == Some("tree_outer"))
+        .expect("outer scope");
+    assert_eq!(outer_scope.kind(), TaskKind::Scope);
+    assert_eq!(outer_scope.state(), TaskState::Running);
+    assert!(
+        outer_scope.elapsed() >= Duration::from_millis(30),
+        "{outer_scope:?}"
+    );
+    assert_eq!(outer_scope.parent(), None);
+
+    // The slow child: spawned, running, under the outer scope, at its spawn line.
+    let slow: Vec<_> = tree.children(outer_scope.id()).collect();
+    assert_eq!(slow.len(), 1, "{tree}");
+    let slow = slow[0];
+    assert_eq!(slow.kind(), TaskKind::Spawned);
+    assert_eq!(slow.state(), TaskState::Running);
+    assert_eq!(slow.owner(), Some(outer_scope.id()));
+    assert!(slow.elapsed() >= Duration::from_millis(30));
+    assert_eq!(slow.location().file(), file!());
+
+    // The nested scope hangs under the child whose code entered it, owned by the outer scope.
+    let inner_scope = tree
+        .iter()
+        .find(|n| n.name() == Some("tree_inner"))
+        .expect("inner scope");
+    assert_eq!(inner_scope.parent(), Some(slow.id()));
+    assert_eq!(inner_scope.owner(), Some(outer_scope.id()));
+    let waiting: Vec<_> = tree.children(inner_scope.id()).collect();
+    assert_eq!(waiting.len(), 1, "{tree}");
+    assert_eq!(waiting[0].kind(), TaskKind::InPlace);
+    assert_eq!(waiting[0].state(), TaskState::Running);
+    assert_eq!(waiting[0].owner(), Some(inner_scope.id()));
+
+    // The text form is an indented tree.
+    let text = tree.to_string();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in\n{text}"))
+    };
+    assert!(
+        at("scope tree_outer") < at("\n  spawned (unnamed)"),
+        "{text}"
+    );
+    assert!(
+        at("\n    scope tree_inner") < at("\n      in-place (unnamed)"),
+        "{text}"
+    );
+
+    #[cfg(feature = "serde")]
+    {
+        let json: serde_json::Value = serde_json::to_value(&tree).unwrap();
+        let tasks = json["tasks"].as_array().unwrap();
+        let by_id = |id: &serde_json::Value| tasks.iter().find(|t| &t["id"] == id).unwrap();
+        let inner_json = tasks.iter().find(|t| t["name"] == "tree_inner").unwrap();
+        let parent = by_id(&inner_json["parent"]);
+        assert_eq!(parent["kind"], "spawned");
+        assert_eq!(parent["state"], "running");
+        assert!(parent["elapsed_secs"].as_f64().unwrap() >= 0.03);
+        assert!(parent["location"].as_str().unwrap().starts_with(file!()));
+        assert_eq!(by_id(&inner_json["owner"])["name"], "tree_outer");
+        assert_eq!(by_id(&parent["parent"])["name"], "tree_outer");
+        // Parsed back from text, the same.
+        let text = serde_json::to_string(&tree).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, json);
+    }
+
+    run.await.unwrap().unwrap();
+    let after = observe::snapshot();
+    for name in ["tree_outer", "tree_inner"] {
+        assert!(
+            after.iter().all(|n| n.name() != Some(name)),
+            "{name} gone:\n{after}"
+        );
+    }
+    for gone in [
+        outer_scope.id(),
+        slow.id(),
+        inner_scope.id(),
+        waiting[0].id(),
+    ] {
+        assert!(after.get(gone).is_none(), "{gone} gone:\n{after}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_scope_shows_as_cancelling_with_its_cause() {
+    let _tracking = observe::track();
+    let s = &scope::Scope::new(
+        scope::Config::new()
+            .name("tree_cancelling")
+            .grace(Duration::from_secs(3600)),
+    );
+    s.run(async {
+        let child = s.spawn_named("tree_stubborn", async {
+            scope::cancelled().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, Interrupted>(())
+        });
+        tokio::task::yield_now().await;
+        s.cancel("operator said stop");
+        tokio::task::yield_now().await;
+        let tree = observe::snapshot();
+        let me = tree.get(s.info().id()).unwrap();
+        assert_eq!(me.state(), TaskState::Cancelling);
+        assert_eq!(me.cause(), Some("operator said stop"));
+        let child_node = tree.get(child.info().id()).unwrap();
+        assert_eq!(child_node.state(), TaskState::Cancelling);
+        assert_eq!(
+            child_node.cause(),
+            Some("parent cancelled: operator said stop")
+        );
+        child.await
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        observe::snapshot().get(s.info().id()).unwrap().state(),
+        TaskState::Finished
+    );
+}
+
+#[tokio::test]
+async fn services_and_their_tasks_are_in_the_tree() {
+    let _tracking = observe::track();
+    let svc = Service::new(ServiceConfig::new("tree_mailer"));
+    let (tx, rx) = oneshot::channel::<()>();
+    let line = line!() + 1;
+    svc.spawn(async move {
+        let _ = rx.await;
+    })
+    .unwrap()
+    .detach();
+    let tree = observe::snapshot();
+    let me = tree.get(svc.info().id()).unwrap();
+    assert_eq!(me.kind(), TaskKind::Service);
+    let tasks: Vec<_> = tree.children(me.id()).collect();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].kind(), TaskKind::ServiceTask);
+    assert_eq!(tasks[0].location().line(), line);
+    tx.send(()).unwrap();
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    assert!(observe::snapshot().get(tasks[0].id()).is_none());
+}
+
+/// Children share their scope's context until they need their own: a scope entered in the
+/// body still hangs under the scope (not under a sibling child), a child cancelled through its
+/// handle leaves the tree, and a blocking child has its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_children_and_blocking_children_have_their_place() {
+    let _tracking = observe::track();
+    let (tree, stopped_id) = scope::scope!(name = "lazy_outer", |s| {
+        let _idle = spawn!(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, Interrupted>(())
+        });
+        let stopped = spawn!(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, Interrupted>(())
+        });
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let blocking = s.spawn_blocking(move |_cx: &scope::Cx| {
+            let _ = wait.recv();
+            Ok::<_, Interrupted>(())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stopped.cancel("not needed");
+        let stopped_id = stopped.info().id();
+        let tree = scope::scope!(name = "lazy_nested", {
+            Ok::<_, Interrupted>(observe::snapshot())
+        })
+        .await?;
+        let _ = go.send(());
+        blocking.await?;
+        scope::Cx::current().cancel("seen");
+        Ok::<_, Interrupted>((tree, stopped_id))
+    })
+    .await
+    .expect("the body's value stands");
+
+    let outer = tree
+        .iter()
+        .find(|n| n.name() == Some("lazy_outer"))
+        .unwrap();
+    let nested = tree
+        .iter()
+        .find(|n| n.name() == Some("lazy_nested"))
+        .unwrap();
+    assert_eq!(nested.parent(), Some(outer.id()), "{tree}");
+    // The idle child, the blocking one and the nested scope; the child cancelled through its
+    // handle (its own context, made then) has ended.
+    let kids: Vec<_> = tree.children(outer.id()).collect();
+    assert_eq!(kids.len(), 3, "{tree}");
+    assert!(tree.get(stopped_id).is_none(), "{tree}");
+    assert_eq!(
+        kids.iter()
+            .filter(|n| n.kind() == TaskKind::Spawned)
+            .count(),
+        1,
+        "{tree}"
+    );
+    assert_eq!(
+        kids.iter()
+            .filter(|n| n.kind() == TaskKind::Blocking)
+            .count(),
+        1,
+        "{tree}"
+    );
+}
