@@ -189,7 +189,7 @@ async fn services_and_their_tasks_are_in_the_tree() {
 
 /// Children share their scope's context until they need their own: a scope entered in the
 /// body still hangs under the scope (not under a sibling child), a child cancelled through its
-/// handle leaves the tree, and a blocking child has its kind.
+/// handle shows its own cause until it leaves the tree, and a blocking child has its kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_children_and_blocking_children_have_their_place() {
     let _tracking = observe::track();
@@ -210,6 +210,17 @@ async fn lazy_children_and_blocking_children_have_their_place() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         stopped.cancel("not needed");
         let stopped_id = stopped.info().id();
+        // Its own context, made by the handle, is what the tree reads: until its task drops it,
+        // it shows as cancelling, with its own cause.
+        let during = observe::snapshot();
+        if let Some(node) = during.get(stopped_id) {
+            assert_eq!(node.state(), TaskState::Cancelling, "{during}");
+            assert!(
+                node.cause().is_some_and(|c| c.contains("not needed")),
+                "{during}"
+            );
+        }
+        assert!(stopped.await.is_err());
         let tree = scope::scope!(name = "lazy_nested", {
             Ok::<_, Interrupted>(observe::snapshot())
         })
