@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
@@ -72,14 +72,12 @@ pin_project_lite::pin_project! {
     where
         F::Output: TaskOutput<E>,
     {
-        scope: &'s Scope<'s, 'env, E, M>,
+        // The only fields that depend on the body's type: everything else is in `core`,
+        // whose code is compiled once per error type and mode, not once per body.
         #[pin]
         body: Option<F>,
         out: Option<<F::Output as TaskOutput<E>>::Ok>,
-        // Swapped into the thread's ambient slot while the body is polled.
-        ambient: Option<crate::cx::Cx>,
-        enclosing: EnclosingScope,
-        driver: Driver<'env, M>,
+        core: Core<'s, 'env, E, M>,
         _output: PhantomData<O>,
     }
 
@@ -89,33 +87,75 @@ pin_project_lite::pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if matches!(this.driver.phase, Phase::Done | Phase::Init) {
-                return;
-            }
-            this.driver.phase = Phase::Done;
-            let shared = &this.scope.shared;
-            shared.run_ended.store(true, Ordering::Release);
-            shared.tracker.close();
-            shared.cx.cancel("scope dropped");
-            shared.close_admission();
-            // The body, then the in-place children (each catches its own future's panic),
-            // then the spawned tasks below: they get the scope's grace (a task of the runtime
-            // keeps the time), and are aborted after it.
-            let mut body = this.body;
-            let dropped = catch_unwind(AssertUnwindSafe(move || body.set(None)));
-            this.driver.drop_children(this.scope);
-            match this.enclosing.as_ref() {
-                Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, shared.grace),
-                _ => shared.tracker.abort_all(),
-            }
-            let panic = dropped.err().or_else(|| this.driver.panic.take());
-            if let Some(payload) = panic {
-                if !std::thread::panicking() {
-                    std::panic::resume_unwind(payload);
-                }
-            }
+            this.core.dropped(&mut BodyRef {
+                body: this.body,
+                out: this.out,
+            });
         }
     }
+}
+
+/// The part of a run that does not depend on its body's type: the scope, the body's ambient
+/// context, and the driver. Its code sees the body only through [`Body`].
+struct Core<'s, 'env, E, M: Mode> {
+    scope: &'s Scope<'s, 'env, E, M>,
+    // Swapped into the thread's ambient slot while the body is polled.
+    ambient: Option<crate::cx::Cx>,
+    enclosing: EnclosingScope,
+    driver: Driver<'env, M>,
+}
+
+/// The body as the run's type-independent code sees it: the only code compiled once per
+/// body is this trait's implementation (and the run's own `poll` and `drop`, which call
+/// into [`Core`]).
+trait Body<E> {
+    /// The body has not ended (nor been dropped).
+    fn is_running(&self) -> bool;
+    /// Polls the body once; when it returns, keeps its value and gives its error.
+    fn poll(&mut self, task: &mut Context<'_>) -> Poll<Result<(), E>>;
+    /// Drops the body's future (its destructor's panic is not caught here).
+    fn drop_body(&mut self);
+}
+
+/// The body's future and the slot of its value, borrowed from the run for one poll.
+struct BodyRef<'a, F, T> {
+    body: Pin<&'a mut Option<F>>,
+    out: &'a mut Option<T>,
+}
+
+impl<E, F> Body<E> for BodyRef<'_, F, <F::Output as TaskOutput<E>>::Ok>
+where
+    F: Future,
+    F::Output: TaskOutput<E>,
+{
+    fn is_running(&self) -> bool {
+        self.body.is_some()
+    }
+
+    fn poll(&mut self, task: &mut Context<'_>) -> Poll<Result<(), E>> {
+        let Some(body) = self.body.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        match body.poll(task) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => Poll::Ready(out.into_result().map(|value| {
+                *self.out = Some(value);
+            })),
+        }
+    }
+
+    fn drop_body(&mut self) {
+        self.body.set(None);
+    }
+}
+
+/// How a run's type-independent poll ended.
+enum End<E> {
+    /// Every child has ended: the report is ready.
+    Finished,
+    /// The scope did not run (its configuration, or it ran already): this is its only
+    /// failure.
+    Refused(E),
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M>
@@ -128,22 +168,9 @@ where
         F::Output: TaskOutput<E>,
     {
         Run {
-            scope: self,
             body: Some(body),
             out: None,
-            ambient: Some(self.shared.cx.clone()),
-            enclosing: Some(Arc::clone(&self.shared) as Arc<dyn Enclosing>),
-            driver: Driver {
-                phase: Phase::Init,
-                set: None,
-                body_woken: true,
-                on_cancel: None,
-                deadline: None,
-                grace: None,
-                deferred: Vec::new(),
-                deferred_timer: None,
-                panic: None,
-            },
+            core: Core::new(self),
             _output: PhantomData,
         }
     }
@@ -160,38 +187,121 @@ where
     type Output = O::Output;
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<O::Output> {
+        // Only the glue that depends on the body's type: the run itself is in `Core`.
+        let this = self.project();
+        let mut body = BodyRef {
+            body: this.body,
+            out: this.out,
+        };
+        let end = ready!(this.core.poll(&mut body, O::SUPERVISE, task));
+        Poll::Ready(conclude::<E, M, O, _>(this.core, end, body.out.take()))
+    }
+}
+
+/// The scope's output, from how the run ended and the body's value (compiled once per
+/// output type and policy).
+fn conclude<E, M, O, T>(core: &Core<'_, '_, E, M>, end: End<E>, out: Option<T>) -> O::Output
+where
+    M: Mode,
+    E: From<Interrupted>,
+    O: Finish<T, E>,
+{
+    let shared = &*core.scope.shared;
+    match end {
+        End::Finished => O::finish(report(shared, out)),
+        End::Refused(error) => O::finish(Report::failed(&shared.info, error)),
+    }
+}
+
+impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
+    fn new(scope: &'s Scope<'s, 'env, E, M>) -> Self
+    where
+        E: Send + 'static,
+    {
+        Core {
+            scope,
+            ambient: Some(scope.shared.cx.clone()),
+            enclosing: Some(Arc::clone(&scope.shared) as Arc<dyn Enclosing>),
+            driver: Driver {
+                phase: Phase::Init,
+                set: None,
+                body_woken: true,
+                on_cancel: None,
+                deadline: None,
+                grace: None,
+                deferred: Vec::new(),
+                deferred_timer: None,
+                panic: None,
+            },
+        }
+    }
+
+    /// The run's future is dropped before it finished: the scope is cancelled, the body and
+    /// in-place children dropped, and the spawned children get the grace.
+    fn dropped(&mut self, body: &mut dyn Body<E>) {
+        if matches!(self.driver.phase, Phase::Done | Phase::Init) {
+            return;
+        }
+        self.driver.phase = Phase::Done;
+        let shared = &self.scope.shared;
+        shared.run_ended.store(true, Ordering::Release);
+        shared.tracker.close();
+        shared.cx.cancel("scope dropped");
+        shared.close_admission();
+        // The body, then the in-place children (each catches its own future's panic),
+        // then the spawned tasks below: they get the scope's grace (a task of the runtime
+        // keeps the time), and are aborted after it.
+        let dropped = catch_unwind(AssertUnwindSafe(|| body.drop_body()));
+        self.driver.drop_children(self.scope);
+        match self.enclosing.as_ref() {
+            Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, shared.grace),
+            _ => shared.tracker.abort_all(),
+        }
+        let panic = dropped.err().or_else(|| self.driver.panic.take());
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+impl<'s, 'env, E, M> Core<'s, 'env, E, M>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display,
+{
+    fn poll(
+        &mut self,
+        body: &mut dyn Body<E>,
+        supervise: bool,
+        task: &mut Context<'_>,
+    ) -> Poll<End<E>> {
         // The hot path only: everything else is in functions of its own, so that the frame
         // of a poll stays small (in-place scopes nest: one frame per level).
-        let mut this = self.project();
-        let scope: &'s Scope<'s, 'env, E, M> = this.scope;
+        let scope: &'s Scope<'s, 'env, E, M> = self.scope;
         let _obs = scope.shared.obs.enter();
-        if matches!(this.driver.phase, Phase::Init | Phase::Done) {
-            if let Some(out) =
-                start::<E, M, F, O>(scope, this.driver, this.enclosing, this.body.as_mut())
-            {
-                return Poll::Ready(out);
+        if matches!(self.driver.phase, Phase::Init | Phase::Done) {
+            if let Some(end) = self.start(body, supervise) {
+                return Poll::Ready(end);
             }
         }
-        if this.driver.set.is_none() {
+        if self.driver.set.is_none() {
             // Polled with the run's own waker: it may have been woken.
-            this.driver.body_woken = true;
+            self.driver.body_woken = true;
         }
         for _ in 0..ROUNDS {
-            // The body: the only part of the poll that depends on its type.
-            if this.driver.take_body_wake() && this.body.is_some() {
-                poll_body::<E, M, F>(&mut this, task);
+            if self.driver.take_body_wake() && body.is_running() {
+                self.poll_body(body, task);
             }
-            if this.driver.turn(scope, task) == Turn::AbortBody {
-                abort_body(&scope.shared, this.driver, this.body.as_mut());
+            if self.driver.turn(scope, task) == Turn::AbortBody {
+                abort_body(&scope.shared, &mut self.driver, body);
             }
-            if this.body.is_none() && this.driver.is_idle(scope) {
-                return Poll::Ready(finish::<E, M, O, _>(
-                    &scope.shared,
-                    this.driver,
-                    this.out.take(),
-                ));
+            if !body.is_running() && self.driver.is_idle(scope) {
+                finish(&scope.shared, &mut self.driver);
+                return Poll::Ready(End::Finished);
             }
-            if !this.driver.has_ready() {
+            if !self.driver.has_ready() {
                 return Poll::Pending;
             }
         }
@@ -199,94 +309,65 @@ where
         task.waker().wake_by_ref();
         Poll::Pending
     }
+
+    /// Polls the body once (out of line: what the body's poll keeps on the stack is not on
+    /// the path to the in-place children).
+    #[inline(never)]
+    fn poll_body(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
+        let polled = {
+            let waker = self.driver.body_waker().unwrap_or(task.waker());
+            let mut body_cx = Context::from_waker(waker);
+            let _enter = Enter::scope_code(&mut self.ambient, &mut self.enclosing);
+            catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)))
+        };
+        if !matches!(polled, Ok(Poll::Pending)) {
+            body.drop_body();
+            body_ended(&self.scope.shared, &mut self.driver, polled);
+        }
+    }
+
+    /// The first poll (start the scope) or a poll after the end; `Some` ends the poll with it.
+    #[inline(never)]
+    fn start(&mut self, body: &mut dyn Body<E>, supervise: bool) -> Option<End<E>> {
+        let shared = &*self.scope.shared;
+        if self.driver.phase == Phase::Done {
+            return Some(End::Refused(polled_after_done()));
+        }
+        shared.supervise.store(supervise, Ordering::Relaxed);
+        let Some(enclosing) = &self.enclosing else {
+            unreachable!("a run holds its scope as the enclosing scope of its body");
+        };
+        if let Err(error) = self.driver.start(self.scope, enclosing) {
+            body.drop_body();
+            return Some(End::Refused(E::from(error.into())));
+        }
+        if shared.cx.is_cancelled() {
+            // Entered already cancelled (a past deadline, a cancelled parent): the body never
+            // starts.
+            body.drop_body();
+        }
+        None
+    }
 }
 
-/// Polls the body once (out of line: what the body's poll keeps on the stack is not on the
-/// path to the in-place children).
+/// The body returned (its value, kept by the body, or its error) or panicked.
 #[inline(never)]
-fn poll_body<E, M, F>(this: &mut RunProj<'_, '_, '_, E, M, F, impl Sized>, task: &mut Context<'_>)
-where
-    M: Mode,
-    E: From<Interrupted> + fmt::Display,
-    F: Future,
-    F::Output: TaskOutput<E>,
-{
-    let Some(body) = this.body.as_mut().as_pin_mut() else {
-        return;
-    };
-    let polled = {
-        let waker = this.driver.body_waker().unwrap_or(task.waker());
-        let mut body_cx = Context::from_waker(waker);
-        let _enter = Enter::scope_code(this.ambient, this.enclosing);
-        catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)))
-    };
-    if !matches!(polled, Ok(Poll::Pending)) {
-        this.body.set(None);
-        body_ended(&this.scope.shared, this.driver, this.out, polled);
-    }
-}
-
-/// The first poll (start the scope) or a poll after the end; `Some` ends the poll with it.
-#[inline(never)]
-fn start<'env, E, M, F, O>(
-    scope: &Scope<'_, 'env, E, M>,
-    driver: &mut Driver<'env, M>,
-    enclosing: &EnclosingScope,
-    mut body: Pin<&mut Option<F>>,
-) -> Option<O::Output>
-where
-    M: Mode,
-    E: From<Interrupted> + fmt::Display,
-    F: Future,
-    F::Output: TaskOutput<E>,
-    O: Finish<<F::Output as TaskOutput<E>>::Ok, E>,
-{
-    let shared = &*scope.shared;
-    if driver.phase == Phase::Done {
-        return Some(polled_after_done::<_, E, O>(shared));
-    }
-    shared.supervise.store(O::SUPERVISE, Ordering::Relaxed);
-    let Some(enclosing) = enclosing else {
-        unreachable!("a run holds its scope as the enclosing scope of its body");
-    };
-    if let Err(error) = driver.start(scope, enclosing) {
-        body.set(None);
-        return Some(O::finish(Report::failed(
-            &shared.info,
-            E::from(error.into()),
-        )));
-    }
-    if shared.cx.is_cancelled() {
-        // Entered already cancelled (a past deadline, a cancelled parent): the body never
-        // starts.
-        body.set(None);
-    }
-    None
-}
-
-/// The body returned (its value or its error) or panicked.
-#[inline(never)]
-fn body_ended<E, M, O>(
+fn body_ended<E, M>(
     shared: &Shared<E>,
     driver: &mut Driver<'_, M>,
-    slot: &mut Option<O::Ok>,
-    polled: Result<Poll<O>, Box<dyn Any + Send>>,
+    polled: Result<Poll<Result<(), E>>, Box<dyn Any + Send>>,
 ) where
     M: Mode,
     E: From<Interrupted> + fmt::Display,
-    O: TaskOutput<E>,
 {
     match polled {
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(out)) => {
             shared.tracker.close();
             shared.end_background();
-            match out.into_result() {
-                Ok(value) => *slot = Some(value),
-                Err(error) => {
-                    let message = error.to_string();
-                    shared.fail(&shared.info, error, message, true);
-                }
+            if let Err(error) = out {
+                let message = error.to_string();
+                shared.fail(&shared.info, error, message, true);
             }
         }
         Err(payload) => driver.body_panicked(shared, payload),
@@ -296,27 +377,18 @@ fn body_ended<E, M, O>(
 /// The grace ran out while the body still runs: it is dropped (its destructor's panic is
 /// its panic).
 #[inline(never)]
-fn abort_body<E, M: Mode, F>(
-    shared: &Shared<E>,
-    driver: &mut Driver<'_, M>,
-    mut body: Pin<&mut Option<F>>,
-) {
-    if body.is_none() {
+fn abort_body<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>, body: &mut dyn Body<E>) {
+    if !body.is_running() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || body.set(None))) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.drop_body())) {
         driver.body_panicked(shared, payload);
     }
 }
 
-/// The end: resumes the body's panic, or reports what happened.
+/// The end: resumes the body's panic; the caller reports what happened.
 #[inline(never)]
-fn finish<E, M, O, T>(shared: &Shared<E>, driver: &mut Driver<'_, M>, out: Option<T>) -> O::Output
-where
-    M: Mode,
-    E: From<Interrupted>,
-    O: Finish<T, E>,
-{
+fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
     shared
         .obs
         .finished(&shared.cx, driver.panic.is_some(), &shared.failures);
@@ -326,7 +398,6 @@ where
         // The body panicked: every child has drained; resume the unwind.
         std::panic::resume_unwind(payload);
     }
-    O::finish(report(shared, out))
 }
 
 /// The spawned children of a dropped scope get its grace (and its budgeted shields their
@@ -391,11 +462,10 @@ fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E> {
 }
 
 #[cold]
-fn polled_after_done<T, E: From<Interrupted>, O: Finish<T, E>>(shared: &Shared<E>) -> O::Output {
-    let e = Interrupted::from_cause(Cause::explicit(
+fn polled_after_done<E: From<Interrupted>>() -> E {
+    E::from(Interrupted::from_cause(Cause::explicit(
         "the scope's future was polled after it completed",
-    ));
-    O::finish(Report::failed(&shared.info, E::from(e)))
+    )))
 }
 
 /// What one turn of the driver asks of the run.
@@ -750,11 +820,11 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("scope", &self.scope.shared.info)
-            .field("phase", &self.driver.phase)
+            .field("scope", &self.core.scope.shared.info)
+            .field("phase", &self.core.driver.phase)
             .field(
                 "in_place_children",
-                &self.driver.set.as_ref().map_or(0, InPlaceSet::len),
+                &self.core.driver.set.as_ref().map_or(0, InPlaceSet::len),
             )
             .finish_non_exhaustive()
     }
