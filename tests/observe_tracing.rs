@@ -300,10 +300,15 @@ fn failures_panics_cancellations_and_deadlines_are_events_in_their_spans() {
         let s = &Scope::new(Config::new().name("events_fail"));
         let out = s
             .run(async {
-                s.spawn_named("events_failing", async {
+                // The failure comes once the sibling runs (a sibling cancelled before its first
+                // poll never runs, and has no span to look at).
+                let (started, sibling_runs) = tokio::sync::oneshot::channel::<()>();
+                s.spawn_named("events_failing", async move {
+                    let _ = sibling_runs.await;
                     Err::<(), BoxError>("disk full".into())
                 });
-                s.spawn_named("events_sibling", async {
+                s.spawn_named("events_sibling", async move {
+                    let _ = started.send(());
                     scope::cancelled().await;
                     Ok::<(), BoxError>(())
                 });
