@@ -379,3 +379,26 @@ pub(crate) fn table(rows: &[Row]) -> String {
     }
     out
 }
+
+/// Runs this bench binary again with `args` (a fresh process, so that one side's freed memory
+/// is not reused by the next) and returns what its `probe\t` line says; `what` names the probe
+/// in the error.
+pub(crate) fn run_probe(args: &[&str], what: &str) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| format!("starting the probe: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("probe\t"))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "the {what} probe failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })
+}

@@ -5,7 +5,6 @@
 //! with `--probe-items`), on a two-worker runtime, and reports its peak resident set and time.
 
 use std::io::Write as _;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +14,7 @@ use scope::{Config, Interrupted, Scope};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::harness::{nanos, Plan, Row, Rt, Stats, Target, Unit};
+use crate::harness::{self, nanos, Plan, Row, Rt, Stats, Target, Unit};
 use crate::rt::{multi_thread, on};
 
 const LIMIT: usize = 16;
@@ -109,26 +108,13 @@ pub(crate) fn probe(side: &str, n: u64) {
 }
 
 fn run_probe(side: &str, n: u64) -> Result<(f64, f64), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
-        .args(["--probe-items", side, &n.to_string()])
-        .output()
-        .map_err(|e| format!("starting the probe: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("probe\t"))
-        .and_then(|v| {
-            let mut fields = v.split('\t').map(|f| f.trim().parse::<f64>().ok());
-            Some((fields.next()??, fields.next()??))
-        })
-        .ok_or_else(|| {
-            format!(
-                "the {side} probe failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-        })
+    let line = harness::run_probe(&["--probe-items", side, &n.to_string()], side)?;
+    let mut fields = line.split('\t').map(|f| f.trim().parse::<f64>().ok());
+    fields
+        .next()
+        .flatten()
+        .zip(fields.next().flatten())
+        .ok_or_else(|| format!("the {side} probe printed {line:?}"))
 }
 
 const SIDES: [&str; 4] = ["for_each", "reserve", "buffered", "joinset"];

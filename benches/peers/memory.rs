@@ -4,12 +4,11 @@
 //! so that memory freed by one side cannot be reused by the other.
 
 use std::io::Write as _;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use scope::{Config, Cx, Interrupted, Scope};
 
-use crate::harness::{Plan, Row, Rt, Stats, Target, Unit};
+use crate::harness::{self, Plan, Row, Rt, Stats, Target, Unit};
 use crate::rt::{current_thread, until_parked};
 
 /// Live children per probe.
@@ -123,23 +122,10 @@ pub(crate) fn probe(side: &str) {
 }
 
 fn run_probe(side: &str) -> Result<f64, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
-        .args(["--probe-memory", side])
-        .output()
-        .map_err(|e| format!("starting the probe: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("probe\t"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "the {side} probe failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-        })
+    let line = harness::run_probe(&["--probe-memory", side], side)?;
+    line.trim()
+        .parse()
+        .map_err(|_| format!("the {side} probe printed {line:?}"))
 }
 
 pub(crate) fn per_child(plan: Plan, rows: &mut Vec<Row>) {

@@ -96,71 +96,68 @@ impl tracing::Subscriber for Discard {
 /// feature compiled in). Current-thread only: the subscriber is the thread's default.
 #[cfg(feature = "tracing")]
 pub(crate) fn traced(plan: Plan, ct: &Runtime, rows: &mut Vec<Row>) {
-    if !runs_on(Rt::Current) {
-        return;
-    }
     let dispatch = tracing::Dispatch::new(Discard(std::sync::atomic::AtomicU64::new(0)));
-    for (name, batch) in [
-        ("observe.traced.spawn_join", true),
-        ("observe.traced.in_place", false),
-    ] {
-        let run = |ct: &Runtime| {
-            if batch {
-                per_task(on(ct, scope_spawn()))
-            } else {
-                per_task(ct.block_on(scope_in_place()))
-            }
-        };
-        let [with, without] = interleave(
-            plan,
-            [
-                &mut || tracing::dispatcher::with_default(&dispatch, || run(ct)),
-                &mut || run(ct),
-            ],
-        );
-        rows.push(
-            Row::new(name, Rt::Current, with, "ours, no subscriber", without, Target::Info)
-                .note("a span per scope and child, entered at each poll, under a subscriber that keeps nothing"),
-        );
-    }
+    with_and_without(
+        plan,
+        ct,
+        rows,
+        ["observe.traced.spawn_join", "observe.traced.in_place"],
+        "ours, no subscriber",
+        "a span per scope and child, entered at each poll, under a subscriber that keeps nothing",
+        |batch| tracing::dispatcher::with_default(&dispatch, batch),
+    );
 }
 
 /// Ours with a Prometheus recorder installed, against ours with none (the feature compiled
 /// in). Current-thread only: the recorder is the thread's local one.
 #[cfg(feature = "metrics")]
 pub(crate) fn metered(plan: Plan, ct: &Runtime, rows: &mut Vec<Row>) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    with_and_without(
+        plan,
+        ct,
+        rows,
+        ["observe.metered.spawn_join", "observe.metered.in_place"],
+        "ours, no recorder",
+        "counters and gauges per child, recorded by metrics-exporter-prometheus",
+        |batch| metrics::with_local_recorder(&recorder, batch),
+    );
+}
+
+/// A batch of spawned children (`names[0]`) and one of in-place children (`names[1]`), each
+/// run inside `with` against on its own, on the current-thread runtime.
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+fn with_and_without(
+    plan: Plan,
+    ct: &Runtime,
+    rows: &mut Vec<Row>,
+    names: [&str; 2],
+    peer: &str,
+    note: &str,
+    with: impl Fn(&dyn Fn() -> f64) -> f64,
+) {
     if !runs_on(Rt::Current) {
         return;
     }
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    for (name, batch) in [
-        ("observe.metered.spawn_join", true),
-        ("observe.metered.in_place", false),
-    ] {
-        let run = |ct: &Runtime| {
-            if batch {
+    for (name, spawned) in [(names[0], true), (names[1], false)] {
+        let batch = || {
+            if spawned {
                 per_task(on(ct, scope_spawn()))
             } else {
                 per_task(ct.block_on(scope_in_place()))
             }
         };
-        let [with, without] = interleave(
-            plan,
-            [
-                &mut || metrics::with_local_recorder(&recorder, || run(ct)),
-                &mut || run(ct),
-            ],
-        );
+        let [ours_with, ours_without] = interleave(plan, [&mut || with(&batch), &mut || batch()]);
         rows.push(
             Row::new(
                 name,
                 Rt::Current,
-                with,
-                "ours, no recorder",
-                without,
+                ours_with,
+                peer,
+                ours_without,
                 Target::Info,
             )
-            .note("counters and gauges per child, recorded by metrics-exporter-prometheus"),
+            .note(note),
         );
     }
 }

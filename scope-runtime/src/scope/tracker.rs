@@ -277,23 +277,18 @@ impl Tracker {
 
     /// Waits until no unit is held (for owners with several waiters; see `with_waiters`).
     pub(crate) async fn idle(&self) {
-        let Some(idle) = &self.idle else {
-            return;
-        };
-        loop {
-            let notified = idle.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.units() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        self.wait_until(|t| t.units() == 0).await;
     }
 
     /// Waits until no budgeted shield runs here or below (for owners with several waiters;
     /// each shield bounds itself by its budget).
     pub(crate) async fn unheld(&self) {
+        self.wait_until(|t| t.holds() == 0).await;
+    }
+
+    /// Waits until `done` holds, looked at after each notification of the waiters (registered
+    /// before the look, so that no change is missed).
+    async fn wait_until(&self, done: impl Fn(&Self) -> bool) {
         let Some(idle) = &self.idle else {
             return;
         };
@@ -301,7 +296,7 @@ impl Tracker {
             let notified = idle.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            if self.holds() == 0 {
+            if done(self) {
                 return;
             }
             notified.await;
