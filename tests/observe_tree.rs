@@ -262,3 +262,48 @@ async fn lazy_children_and_blocking_children_have_their_place() {
         "{tree}"
     );
 }
+
+/// Taking a snapshot only reads: it does not act on what it reads. A scope's deadline is a time
+/// on its own runtime's clock (here tokio's paused clock, which has not moved), so a snapshot
+/// taken from another thread, whose clock has moved on, must neither fire that deadline nor run
+/// the scope's cancel callbacks there.
+#[test]
+fn a_snapshot_from_another_clock_does_not_fire_a_deadline() {
+    let _tracking = observe::track();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let fired_on = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let out = rt.block_on(async {
+        let s = &scope::Scope::new(
+            scope::Config::new()
+                .name("tree_paused_deadline")
+                .timeout(Duration::from_millis(1)),
+        );
+        let fired = std::sync::Arc::clone(&fired_on);
+        let _watch = s.cx().on_cancel(move |_| {
+            *fired.lock().unwrap() = Some(std::thread::current().id());
+        });
+        s.run(async {
+            // Real time passes; the paused clock stays where it is.
+            std::thread::sleep(Duration::from_millis(5));
+            let tree = std::thread::spawn(observe::snapshot).join().unwrap();
+            let me = tree.get(s.info().id()).unwrap();
+            assert_eq!(me.state(), TaskState::Running, "{tree}");
+            assert_eq!(me.cause(), None);
+            assert!(
+                !scope::Cx::current().is_cancelled(),
+                "the snapshot fired the deadline"
+            );
+            assert_eq!(*fired_on.lock().unwrap(), None);
+            // The deadline fires on the scope's own clock, on the scope's own thread.
+            scope::cancelled().await;
+            Ok::<_, Interrupted>(std::thread::current().id())
+        })
+        .await
+    });
+    let here = out.unwrap();
+    assert_eq!(*fired_on.lock().unwrap(), Some(here));
+}

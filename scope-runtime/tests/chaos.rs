@@ -52,7 +52,8 @@
 //!
 //! Environment: `CHAOS_SEED=<n>` replays one run (in both tests), `CHAOS_RUNS=<n>` changes the
 //! number of runs of each test, `CHAOS_BASE=<n>` draws a different set of seeds, and
-//! `CHAOS_KEEP_GOING=1` runs every seed and lists all failing ones before failing.
+//! `CHAOS_KEEP_GOING=1` runs every seed and lists all failing ones before failing;
+//! `CHAOS_LOG=1` prints every run's event log, passing or not (with `--nocapture`).
 
 mod common;
 
@@ -1869,7 +1870,11 @@ struct Outcome {
 /// failure carries the run's event log.
 async fn one_run(seed: u64, mode: Mode) -> Result<Outcome, String> {
     let w = Arc::new(World::new(Plan::draw(seed)));
-    match judge(&w, mode).await {
+    let judged = judge(&w, mode).await;
+    if std::env::var_os("CHAOS_LOG").is_some() {
+        eprintln!("seed {seed}:\n{}", log_of(&w));
+    }
+    match judged {
         Ok(kind) => Ok(Outcome {
             kind,
             depth: w.plan.depth(),

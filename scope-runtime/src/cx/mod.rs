@@ -401,6 +401,21 @@ impl Cx {
         }
     }
 
+    /// The cancellation that has taken effect here or above, read without acting on it: for
+    /// observers (the task tree), which may run on another thread and another runtime. Unlike
+    /// [`cause`](Cx::cause) it checks no deadline (a deadline is a time on the clock of the
+    /// runtime the context lives in, which an observer need not share: a paused clock in a
+    /// test stands still while the observer's moves on), records nothing and runs no
+    /// `on_cancel` callback. A passed deadline shows once the scope's own timer fires it.
+    pub(crate) fn observed_cause(&self) -> Option<Arc<Cause>> {
+        // Acquire: pairs with the Release store in `cancel_node`.
+        if self.node.cancelled.load(Ordering::Acquire) {
+            self.node.cause()
+        } else {
+            self.node.cancelled_ancestor()
+        }
+    }
+
     /// How many children, waiters and callbacks this node's table holds (for the loom models).
     #[cfg(all(test, loom))]
     pub(crate) fn entry_count(&self) -> usize {

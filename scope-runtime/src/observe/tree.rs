@@ -773,6 +773,11 @@ impl fmt::Display for TaskTree {
 /// tree is not one atomic instant: work that starts or ends while it is taken may or may not
 /// be in it.
 ///
+/// It only reads: it never cancels anything, fires a deadline or runs an `on_cancel` callback,
+/// so it may be taken from any thread. A scope whose deadline has passed shows as cancelling
+/// once the scope's own timer has fired it (on the clock of the scope's runtime, which under
+/// tokio's paused clock in a test is not the clock of a thread outside that runtime).
+///
 /// # Examples
 ///
 /// ```
@@ -883,10 +888,12 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             let r = &records[i];
             let parent = parents[i];
             let raw = r.state.load(Ordering::Relaxed);
-            let cancelled = raw != FINISHED && r.cx().is_cancelled();
+            // Read only: a snapshot never fires a deadline or runs a callback (it may be taken
+            // on another thread, under another runtime's clock).
+            let cause = (raw != FINISHED).then(|| r.cx().observed_cause()).flatten();
             let state = match raw {
                 FINISHED => TaskState::Finished,
-                _ if cancelled => TaskState::Cancelling,
+                _ if cause.is_some() => TaskState::Cancelling,
                 QUEUED => TaskState::Queued,
                 _ => TaskState::Running,
             };
@@ -905,11 +912,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 kind: r.kind,
                 state,
                 elapsed: now.saturating_duration_since(r.since),
-                cause: if cancelled {
-                    r.cx().cause().map(|c| c.to_string())
-                } else {
-                    None
-                },
+                cause: cause.map(|c| c.to_string()),
                 location: r.info.location(),
                 parent: parent.map(|p| records[p].info.id()),
                 owner,
