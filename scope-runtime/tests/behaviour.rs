@@ -333,6 +333,35 @@ fn the_first_cause_wins_and_deep_trees_cancel_without_recursion() {
     drop(leaf);
 }
 
+/// A context cancelled while nothing listens keeps its cause until asked: everyone who comes
+/// later (a reader, a callback, a waiter, a new child, a child made before and linked after)
+/// gets that same cause, and a second cancel still loses.
+#[tokio::test]
+async fn a_cause_kept_while_nobody_listened_reaches_everyone_who_comes_later() {
+    let cx = Cx::root();
+    let early_child = cx.child();
+    assert!(cx.cancel_with(Cause::explicit("quiet")));
+    assert!(!cx.cancel("second"));
+    assert_eq!(cx.cause(), Some(Cause::explicit("quiet")));
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s = Arc::clone(&seen);
+    let _h = cx.on_cancel(move |c| *s.lock().unwrap() = Some(c.clone()));
+    assert_eq!(*seen.lock().unwrap(), Some(Cause::explicit("quiet")));
+    assert_eq!(cx.cancelled().await, Cause::explicit("quiet"));
+    let parent_said = Cause::ParentCancelled(Arc::new(Cause::explicit("quiet")));
+    assert_eq!(cx.child().cause(), Some(parent_said.clone()));
+    // Linked only now (a waiter needs the link): it finds the parent's cause.
+    assert_eq!(early_child.cancelled().await, parent_said);
+
+    // The same for a deadline that fires with nobody listening.
+    let timed = Cx::root().child_with_timeout(Duration::ZERO);
+    assert!(timed.is_cancelled());
+    assert!(matches!(
+        timed.cancelled().await,
+        Cause::DeadlineExceeded { .. }
+    ));
+}
+
 #[test]
 fn merge_is_cancelled_by_either_parent_and_takes_the_earlier_deadline() {
     let rt = common::paused();

@@ -27,7 +27,7 @@ pub(crate) use self::ambient::{
 };
 pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
-use self::tree::{cancel_node, earlier, Deadline, Node};
+use self::tree::{cancel_node, cancel_node_with, earlier, Deadline, Node};
 pub(crate) use self::tree::{deadline_after, inherited};
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,
@@ -307,7 +307,7 @@ impl Cx {
     /// assert_eq!(cx.cause().unwrap().to_string(), "shutdown requested by SIGTERM");
     /// ```
     pub fn cancel_with(&self, cause: Cause) -> bool {
-        cancel_node(&self.node, &Arc::new(cause))
+        cancel_node_with(&self.node, cause)
     }
 
     /// Whether this context is cancelled (or its deadline has passed). Without a deadline this
@@ -366,11 +366,11 @@ impl Cx {
     }
 
     fn fire_deadline(&self, d: &Deadline) {
-        cancel_node(
+        cancel_node_with(
             &self.node,
-            &Arc::new(Cause::DeadlineExceeded {
+            Cause::DeadlineExceeded {
                 scope: d.origin.clone(),
-            }),
+            },
         );
     }
 

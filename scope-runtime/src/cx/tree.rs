@@ -66,8 +66,39 @@ pub(crate) struct Deadline {
 
 #[derive(Default)]
 pub(super) struct Inner {
-    pub(super) cause: Option<Arc<Cause>>,
+    pub(super) cause: CauseCell,
     pub(super) entries: Slab<Entry>,
+}
+
+/// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or kept as
+/// it came while no one has asked for it. A cancel that finds nothing registered (no waiter,
+/// callback or linked child: a context nobody listens to, or a scope's context when the scope
+/// ends) keeps the cause inline and allocates nothing; the first reader makes it shared.
+#[derive(Default)]
+pub(super) enum CauseCell {
+    #[default]
+    None,
+    Kept(Cause),
+    Shared(Arc<Cause>),
+}
+
+impl CauseCell {
+    pub(super) fn is_set(&self) -> bool {
+        !matches!(self, CauseCell::None)
+    }
+
+    /// The cause, made shared on the first ask (under the node's lock; no user code runs).
+    pub(super) fn get(&mut self) -> Option<Arc<Cause>> {
+        if let CauseCell::Kept(_) = self {
+            if let CauseCell::Kept(cause) = std::mem::take(self) {
+                *self = CauseCell::Shared(Arc::new(cause));
+            }
+        }
+        match self {
+            CauseCell::Shared(cause) => Some(Arc::clone(cause)),
+            _ => None,
+        }
+    }
 }
 
 pub(super) enum Entry {
@@ -123,7 +154,7 @@ impl Node {
     /// Locks are taken from `node` towards its ancestors only (see Deadlock safety). It
     /// recurses once per unlinked ancestor.
     pub(super) fn link(node: &Arc<Node>, inner: &Inner) -> Result<(), Arc<Cause>> {
-        debug_assert!(inner.cause.is_none());
+        debug_assert!(!inner.cause.is_set());
         // Relaxed: `linked` only changes under this node's lock, which the caller holds.
         if node.linked.load(Ordering::Relaxed) {
             return Ok(());
@@ -135,8 +166,8 @@ impl Node {
             }
             let parent = &link.parent;
             let mut parent_inner = parent.inner.lock();
-            if let Some(cause) = &parent_inner.cause {
-                return Err(inherited(cause));
+            if let Some(cause) = parent_inner.cause.get() {
+                return Err(inherited(&cause));
             }
             Node::link(parent, &parent_inner)?;
             let key = parent_inner
@@ -151,7 +182,7 @@ impl Node {
     }
 
     pub(super) fn cause(&self) -> Option<Arc<Cause>> {
-        self.inner.lock().cause.clone()
+        self.inner.lock().cause.get()
     }
 
     /// The cause of the nearest cancelled ancestor reached through links not yet in place
@@ -266,6 +297,31 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     true
 }
 
+/// Cancels `node` with a cause not shared yet: if nothing is registered on the node, the cause
+/// is kept as it is (see [`CauseCell`]) and nothing is allocated; otherwise as
+/// [`cancel_node`]. Returns whether `node` was cancelled by this call.
+pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
+    if node.background {
+        return false;
+    }
+    let shared = {
+        let mut inner = node.inner.lock();
+        if inner.cause.is_set() {
+            return false;
+        }
+        if inner.entries.is_empty() {
+            inner.cause = CauseCell::Kept(cause);
+            // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
+            node.cancelled.store(true, Ordering::Release);
+            return true;
+        }
+        Arc::new(cause)
+    };
+    // Someone registered: serve them as any cancel does (a cancel that wins in between makes
+    // this one a no-op, as the first cause wins).
+    cancel_node(node, &shared)
+}
+
 /// Cancels one node: records the cause, wakes its waiters and runs its callbacks (outside the
 /// lock), and returns its linked children with the cause they inherit; `None` if it was
 /// already cancelled.
@@ -276,10 +332,10 @@ fn cancel_one(
 ) -> Option<Vec<(Arc<Node>, Arc<Cause>)>> {
     let entries = {
         let mut inner = node.inner.lock();
-        if inner.cause.is_some() {
+        if inner.cause.is_set() {
             return None;
         }
-        inner.cause = Some(Arc::clone(cause));
+        inner.cause = CauseCell::Shared(Arc::clone(cause));
         // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
         node.cancelled.store(true, Ordering::Release);
         std::mem::take(&mut inner.entries)

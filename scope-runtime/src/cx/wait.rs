@@ -75,7 +75,7 @@ impl Cx {
     {
         let mut inner = self.node.inner.lock();
         // A callback must be reached by the ancestors' cancels: link this context first.
-        let cancelled = match inner.cause.clone() {
+        let cancelled = match inner.cause.get() {
             Some(cause) => Some(cause),
             None => Node::link(&self.node, &inner).err(),
         };
@@ -290,7 +290,7 @@ impl Waiter {
         let mut fresh: Option<Waker> = None;
         let replaced = loop {
             let mut inner = cx.node.inner.lock();
-            if let Some(cause) = inner.cause.clone() {
+            if let Some(cause) = inner.cause.get() {
                 self.key = None;
                 return Poll::Ready((*cause).clone());
             }
