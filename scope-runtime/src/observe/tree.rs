@@ -25,14 +25,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cx::Cx;
-use crate::info::{TaskId, TaskInfo};
+use crate::info::{ById, TaskId, TaskInfo};
 
 /// How many `Tracking` guards are alive.
 static TRACKING: AtomicUsize = AtomicUsize::new(0);
@@ -43,35 +42,10 @@ const SHARDS: usize = 16;
 /// Keys of a shard copied out per hold of its lock by a snapshot.
 const CHUNK: usize = 1024;
 
-type Shard = Mutex<HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>>;
+type Shard = Mutex<ById<TaskId, Arc<Record>>>;
 
 static REGISTRY: LazyLock<[Shard; SHARDS]> =
     LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
-
-/// Ids are unique integers handed out in sequence: a multiplication spreads them over the
-/// table (`SipHash` would cost more than the rest of a lookup).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-/// A map keyed by ids or addresses (see `IdHasher`).
-type ById<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -367,9 +341,7 @@ pub(crate) fn unregister(id: TaskId) {
     drop(removed);
 }
 
-fn lock(
-    id: TaskId,
-) -> MutexGuard<'static, HashMap<TaskId, Arc<Record>, BuildHasherDefault<IdHasher>>> {
+fn lock(id: TaskId) -> MutexGuard<'static, ById<TaskId, Arc<Record>>> {
     // Truncation is fine: only the low bits pick the shard.
     #[allow(clippy::cast_possible_truncation)]
     let i = id.as_u64() as usize % SHARDS;

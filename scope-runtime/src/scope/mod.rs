@@ -209,7 +209,7 @@ pub(crate) struct Shared<E> {
     pub(crate) failures: Mutex<Vec<Failure<E>>>,
     /// Spawned children whose task ended without an outcome (aborted before its first poll,
     /// or its future panicked while being dropped), for their handles.
-    lost: Mutex<std::collections::HashMap<TaskId, Lost>>,
+    lost: Mutex<crate::info::ById<TaskId, Lost>>,
     /// Children's own contexts, created when first needed.
     pub(crate) own_cxs: own_cx::OwnCxs,
 }
@@ -471,7 +471,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
-                lost: Mutex::new(std::collections::HashMap::new()),
+                lost: Mutex::new(crate::info::ById::default()),
                 own_cxs: own_cx::OwnCxs::default(),
             })),
             local: Mutex::new(LocalQueue {

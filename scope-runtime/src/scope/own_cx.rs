@@ -12,10 +12,8 @@
 //! those, and a child that has no node of its own looks it up only when the epoch moved since
 //! it last looked (one atomic load per poll otherwise).
 
-use std::collections::HashMap;
-
 use crate::cx::{Cx, WeakCx};
-use crate::info::TaskId;
+use crate::info::{ById, TaskId};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 #[derive(Default)]
@@ -27,7 +25,7 @@ pub(crate) struct OwnCxs {
 
 #[derive(Default)]
 struct Table {
-    nodes: HashMap<TaskId, WeakCx>,
+    nodes: ById<TaskId, WeakCx>,
     /// The table's size after the last sweep: the next one comes when it has doubled.
     swept: usize,
 }
