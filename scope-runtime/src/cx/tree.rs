@@ -228,9 +228,12 @@ impl Drop for Node {
         for link in self.links.iter_mut().filter_map(Option::take) {
             // Relaxed: see `Node::new`.
             let key = link.key.load(Ordering::Relaxed);
-            if key != UNLINKED {
-                // The entry may already be gone (the parent was cancelled): then the table is
-                // empty for good and the removal finds nothing.
+            // A cancelled parent's table is emptied by its cancel (which finds this node's
+            // weak entry dead and drops it) and stays empty: no lock to take. Acquire: pairs
+            // with the Release store in `cancel_one` (a stale `false` only costs the lock).
+            if key != UNLINKED && !link.parent.cancelled.load(Ordering::Acquire) {
+                // The entry may be gone meanwhile (the parent was cancelled): then the table
+                // is empty for good and the removal finds nothing.
                 let removed = link.parent.inner.lock().entries.remove(key);
                 drop(removed);
             }
