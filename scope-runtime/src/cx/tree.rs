@@ -70,15 +70,17 @@ pub(super) struct Inner {
     pub(super) entries: Slab<Entry>,
 }
 
-/// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or kept as
-/// it came while no one has asked for it. A cancel that finds nothing registered (no waiter,
-/// callback or linked child: a context nobody listens to, or a scope's context when the scope
-/// ends) keeps the cause inline and allocates nothing; the first reader makes it shared.
+/// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or, for the
+/// two causes a cancel most often carries (an explicit reason, a deadline), kept as its text
+/// while no one has asked for it. A cancel that finds nothing registered (no waiter, callback
+/// or linked child: a context nobody listens to) keeps it so and allocates nothing; the first
+/// reader makes it shared. Only the text is kept, so a node grows by a word, not by a `Cause`.
 #[derive(Default)]
 pub(super) enum CauseCell {
     #[default]
     None,
-    Kept(Cause),
+    Explicit(Cow<'static, str>),
+    Deadline(Cow<'static, str>),
     Shared(Arc<Cause>),
 }
 
@@ -89,15 +91,14 @@ impl CauseCell {
 
     /// The cause, made shared on the first ask (under the node's lock; no user code runs).
     pub(super) fn get(&mut self) -> Option<Arc<Cause>> {
-        if let CauseCell::Kept(_) = self {
-            if let CauseCell::Kept(cause) = std::mem::take(self) {
-                *self = CauseCell::Shared(Arc::new(cause));
-            }
-        }
-        match self {
-            CauseCell::Shared(cause) => Some(Arc::clone(cause)),
-            _ => None,
-        }
+        let shared = match std::mem::take(self) {
+            CauseCell::None => return None,
+            CauseCell::Explicit(reason) => Arc::new(Cause::Explicit { reason }),
+            CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded { scope }),
+            CauseCell::Shared(cause) => cause,
+        };
+        *self = CauseCell::Shared(Arc::clone(&shared));
+        Some(shared)
     }
 }
 
@@ -300,29 +301,34 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     true
 }
 
-/// Cancels `node` with a cause not shared yet: if nothing is registered on the node, the cause
-/// is kept as it is (see [`CauseCell`]) and nothing is allocated; otherwise as
-/// [`cancel_node`]. Returns whether `node` was cancelled by this call.
+/// Cancels `node` with a cause not shared yet: an explicit reason or a deadline, when nothing
+/// is registered on the node, is kept as it is (see [`CauseCell`]) and nothing is allocated;
+/// otherwise as [`cancel_node`]. Returns whether `node` was cancelled by this call.
 pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     if node.background {
         return false;
     }
+    let mut kept = match cause {
+        Cause::Explicit { reason } => CauseCell::Explicit(reason),
+        Cause::DeadlineExceeded { scope } => CauseCell::Deadline(scope),
+        other => return cancel_node(node, &Arc::new(other)),
+    };
     let shared = {
         let mut inner = node.inner.lock();
         if inner.cause.is_set() {
             return false;
         }
         if inner.entries.is_empty() {
-            inner.cause = CauseCell::Kept(cause);
+            inner.cause = kept;
             // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
             node.cancelled.store(true, Ordering::Release);
             return true;
         }
-        Arc::new(cause)
+        kept.get()
     };
-    // Someone registered: serve them as any cancel does (a cancel that wins in between makes
-    // this one a no-op, as the first cause wins).
-    cancel_node(node, &shared)
+    // Someone is registered: serve them as any cancel does (a cancel that wins in between
+    // makes this one a no-op, as the first cause wins).
+    shared.is_some_and(|cause| cancel_node(node, &cause))
 }
 
 /// Cancels one node: records the cause, wakes its waiters and runs its callbacks (outside the
