@@ -132,6 +132,107 @@ async fn a_child_cancelled_alone_sees_it_without_having_asked_for_its_context() 
     }
 }
 
+/// `scope::cancelled()` in a child without a context of its own waits on the scope's, with
+/// no node of its own; a cancel of that child alone (its handle makes the node then) still
+/// wakes it, with that cancel's own cause, and its waiting sibling sleeps on.
+#[tokio::test]
+async fn a_child_waiting_without_its_own_context_is_woken_by_a_cancel_of_it_alone() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        s.run(async {
+            let child = spawn(s, kind, async { Ok(scope_runtime::cancelled().await) });
+            let sibling = spawn(s, kind, async { Ok(scope_runtime::cancelled().await) });
+            for _ in 0..4 {
+                yield_now().await;
+            }
+            assert!(!child.is_finished(), "{kind:?}: it waits");
+            assert!(child.cancel("just you"));
+            assert_eq!(child.await?, Cause::explicit("just you"), "{kind:?}");
+            for _ in 0..4 {
+                yield_now().await;
+            }
+            assert!(!sibling.is_finished(), "{kind:?}: the sibling still waits");
+            s.cancel("everyone");
+            assert_eq!(
+                sibling.await?,
+                Cause::ParentCancelled(Arc::new(Cause::explicit("everyone"))),
+                "{kind:?}"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// The same child, on two workers: the handle's cancel races the child's first wait. Either
+/// the child never started (cancelled before its first poll: `NotStarted`) or its wait sees
+/// the cancel; it never waits on (the scope's grace is an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_of_a_child_alone_racing_its_first_wait_is_seen() {
+    let (mut waited, mut never_started) = (0, 0);
+    for round in 0..400 {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(3600)));
+        s.run(async {
+            let child = s.spawn(async { Ok(scope_runtime::cancelled().await) });
+            for _ in 0..round % 3 {
+                yield_now().await;
+            }
+            assert!(child.cancel("race"));
+            let out = tokio::time::timeout(Duration::from_secs(10), child)
+                .await
+                .expect("the cancelled child does not wait on");
+            match out {
+                Ok(cause) => {
+                    assert_eq!(cause, Cause::explicit("race"), "round {round}");
+                    waited += 1;
+                }
+                Err(Interrupted::NotStarted(n)) => {
+                    assert_eq!(n.cause(), &Cause::explicit("race"), "round {round}");
+                    never_started += 1;
+                }
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(waited + never_started, 400);
+    assert!(waited > 0, "the child's wait was reached in some rounds");
+}
+
+/// A child that waits without a context of its own and then, in another branch, makes one and
+/// cancels it: the wait moves over and sees its own cause.
+#[tokio::test]
+async fn a_wait_without_a_context_moves_to_the_one_the_child_makes_later() {
+    for kind in KINDS {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let child = spawn(s, kind, async {
+                let cancel_myself = async {
+                    for _ in 0..3 {
+                        yield_now().await;
+                    }
+                    Cx::current().cancel("by myself");
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    cause = scope_runtime::cancelled() => Ok(cause),
+                    () = cancel_myself => unreachable!("it never ends"),
+                }
+            });
+            let seen = tokio::time::timeout(Duration::from_secs(10), child)
+                .await
+                .expect("the wait moved over and woke");
+            assert_eq!(seen?, Cause::explicit("by myself"), "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_child_cancelled_alone_before_its_first_poll_never_runs_and_says_why() {
     for kind in KINDS {

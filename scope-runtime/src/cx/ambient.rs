@@ -156,6 +156,21 @@ fn current_owned() -> Option<Cx> {
         .flatten()
 }
 
+/// For a child still on its parent's context (its `lazy` mark set, in a scope that keeps a
+/// registry of own contexts): that context, the child's id and its scope, so that it can wait
+/// for a cancellation without a node of its own. `None` otherwise.
+pub(crate) fn lazy_parent() -> Option<(Cx, TaskId, Arc<dyn Enclosing>)> {
+    AMBIENT
+        .try_with(|a| {
+            let a = a.try_borrow().ok()?;
+            let id = a.lazy?;
+            let scope = a.scope.as_ref().filter(|s| s.own_cxs().is_some())?;
+            Some((a.cx.clone()?, id, Arc::clone(scope)))
+        })
+        .ok()
+        .flatten()
+}
+
 /// The scope whose code is running on this thread, if any: the enclosing scope of a scope
 /// entered now.
 pub(crate) fn enclosing_scope() -> EnclosingScope {

@@ -29,6 +29,7 @@ pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
 use self::tree::{cancel_node, cancel_node_with, earlier, Deadline, Node};
 pub(crate) use self::tree::{deadline_after, inherited};
+pub(crate) use self::wait::Waiter;
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,
     WaitCancelled, WaitCancelledOwned,
@@ -416,6 +417,13 @@ impl Cx {
         }
     }
 
+    /// Whether this node's own cancelled flag is set (one load: no deadline check, no
+    /// ancestor asked).
+    pub(crate) fn flag_is_set(&self) -> bool {
+        // Acquire: pairs with the Release store in `cancel_node`.
+        self.node.cancelled.load(Ordering::Acquire)
+    }
+
     /// How many children, waiters and callbacks this node's table holds (for the loom models).
     #[cfg(all(test, loom))]
     pub(crate) fn entry_count(&self) -> usize {
@@ -498,5 +506,10 @@ pub fn is_cancelled() -> bool {
 /// # });
 /// ```
 pub async fn cancelled() -> Cause {
-    Cx::current().cancelled_owned().await
+    // A child still on its scope's context waits there, without a node of its own (see
+    // `scope::own_cx::LazyWait`); anything else on the ambient context.
+    match ambient::lazy_parent() {
+        Some((parent, id, scope)) => crate::scope::own_cx::LazyWait::new(parent, id, scope).await,
+        None => Cx::current().cancelled_owned().await,
+    }
 }

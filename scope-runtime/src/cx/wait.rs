@@ -272,18 +272,24 @@ impl<F> fmt::Debug for RunUntilCancelled<F> {
     }
 }
 
-/// Registration state shared by the borrowed and owned waiting futures.
+/// Registration state shared by the borrowed and owned waiting futures (and a lazy child's
+/// wait on its parent's context, `scope::own_cx::LazyWait`).
 #[derive(Default)]
-struct Waiter {
+pub(crate) struct Waiter {
     key: Option<usize>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Waiter {
     fn poll(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Cause> {
+        self.poll_shared(cx, task).map(|cause| (*cause).clone())
+    }
+
+    /// [`poll`](Waiter::poll), giving the shared cause.
+    pub(crate) fn poll_shared(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Arc<Cause>> {
         if let Some(cause) = cx.cause_arc() {
             self.key = None;
-            return Poll::Ready((*cause).clone());
+            return Poll::Ready(cause);
         }
         // The waker is cloned (and the one it replaces dropped) outside the lock: both are
         // user code.
@@ -292,14 +298,14 @@ impl Waiter {
             let mut inner = cx.node.inner.lock();
             if let Some(cause) = inner.cause.get() {
                 self.key = None;
-                return Poll::Ready((*cause).clone());
+                return Poll::Ready(cause);
             }
             // A waiter must be woken by the ancestors' cancels: link this context first.
             if let Err(cause) = Node::link(&cx.node, &inner) {
                 drop(inner);
                 cancel_node(&cx.node, &cause);
                 self.key = None;
-                return Poll::Ready((*cx.node.cause().unwrap_or(cause)).clone());
+                return Poll::Ready(cx.node.cause().unwrap_or(cause));
             }
             let entry = self.key.and_then(|k| inner.entries.get_mut(k));
             if let Some(Entry::Waiter(w)) = &entry {
@@ -332,14 +338,14 @@ impl Waiter {
                 cx.fire_deadline(d);
                 self.key = None;
                 if let Some(cause) = cx.node.cause() {
-                    return Poll::Ready((*cause).clone());
+                    return Poll::Ready(cause);
                 }
             }
         }
         Poll::Pending
     }
 
-    fn unregister(&mut self, cx: &Cx) {
+    pub(crate) fn unregister(&mut self, cx: &Cx) {
         if let Some(key) = self.key.take() {
             // Acquire: pairs with the Release store in `cancel_node`. A cancelled node's table
             // is empty for good (the cancel took this waiter out): no lock needed.

@@ -272,6 +272,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn child_cx(&self, id: TaskId, parent: &Cx) -> Cx {
         self.own_cxs.get_or_create(id, parent, false)
     }
+    fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
+        Some(&self.own_cxs)
+    }
 }
 
 impl<E> Shared<E> {

@@ -11,15 +11,33 @@
 //! A node created by the handle must reach the child's task: the registry's epoch counts
 //! those, and a child that has no node of its own looks it up only when the epoch moved since
 //! it last looked (one atomic load per poll otherwise).
+//!
+//! # Waiting without a node
+//!
+//! [`scope::cancelled()`](crate::cancelled) in a child that has no node of its own does not
+//! make one: it waits on its parent's context ([`LazyWait`]), as every sibling that waits does,
+//! so the scope's cancel wakes them all from one table. For a cancel of that child alone, the
+//! wait also *parks* its waker here under the child's id: whoever then creates the child's node
+//! takes the waker out and wakes it after moving the epoch, and the wait moves over to the new
+//! node. Parking and creating both happen under the registry's lock, so either the park finds
+//! the node already there (and the wait moves over at once) or the creation finds the waker.
 
-use crate::cx::{Cx, WeakCx};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use super::tracker::Enclosing;
+use crate::cause::Cause;
+use crate::cx::{Cx, WaitCancelledOwned, Waiter, WeakCx};
 use crate::info::{ById, TaskId};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
 #[derive(Default)]
 pub(crate) struct OwnCxs {
     table: Mutex<Table>,
-    /// Bumped (after the insert) each time a handle creates a child's context.
+    /// Bumped (after the insert) each time a node is created for a child that did not make it
+    /// itself, or that was waiting without one.
     epoch: AtomicUsize,
 }
 
@@ -28,16 +46,18 @@ struct Table {
     nodes: ById<TaskId, WeakCx>,
     /// The table's size after the last sweep: the next one comes when it has doubled.
     swept: usize,
+    /// Wakers of children waiting without a node of their own (see the module's docs).
+    parked: ById<TaskId, Waker>,
 }
 
 impl OwnCxs {
     /// Child `id`'s own context: the one in the table, or a new child of `parent`. `by_handle`:
     /// the asker is not the child's task, which must be told.
     pub(crate) fn get_or_create(&self, id: TaskId, parent: &Cx, by_handle: bool) -> Cx {
-        let (cx, created) = {
+        let (cx, created, parked) = {
             let mut table = self.table.lock();
             if let Some(cx) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
-                (cx, false)
+                (cx, false, None)
             } else {
                 // Creating a node runs no user code (no waiter or callback is involved).
                 let cx = parent.child();
@@ -47,15 +67,20 @@ impl OwnCxs {
                     table.swept = table.nodes.len();
                 }
                 table.nodes.insert(id, cx.downgrade());
-                (cx, true)
+                // A wait without a node must move over to this one.
+                (cx, true, table.parked.remove(&id))
             }
         };
         if created {
-            if by_handle {
+            if by_handle || parked.is_some() {
                 // Release: a child that sees the new epoch (Acquire) finds the entry.
                 self.epoch.fetch_add(1, Ordering::Release);
             }
             crate::observe::own_cx_created(id, &cx);
+        }
+        // Outside the lock: a waker is user code.
+        if let Some(waker) = parked {
+            waker.wake();
         }
         cx
     }
@@ -72,5 +97,141 @@ impl OwnCxs {
         // A context whose last other holder lets go meanwhile is dropped by the caller, after
         // the lock.
         self.table.lock().nodes.get(&id).and_then(WeakCx::upgrade)
+    }
+
+    /// Parks `waker` for child `id`, which waits without a node of its own: the creator of its
+    /// node will wake it. `Err` with the node if it exists already (and the waker back). The
+    /// waker it replaces, if any, comes back to be dropped after the lock.
+    pub(crate) fn park(&self, id: TaskId, waker: Waker) -> Result<Option<Waker>, (Cx, Waker)> {
+        let mut table = self.table.lock();
+        if let Some(own) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
+            return Err((own, waker));
+        }
+        Ok(table.parked.insert(id, waker))
+    }
+
+    /// Takes back child `id`'s parked waker (to be dropped after the lock).
+    pub(crate) fn unpark(&self, id: TaskId) -> Option<Waker> {
+        self.table.lock().parked.remove(&id)
+    }
+
+    /// Drops every parked waker: the scope's run has ended, every child with it. (A wait whose
+    /// parent context was cancelled leaves its waker here rather than take the lock on its way
+    /// out, which on two workers made every cancelled child of a fan-out contend for it.)
+    pub(crate) fn clear_parked(&self) {
+        let parked = std::mem::take(&mut self.table.lock().parked);
+        // Outside the lock: a waker's drop is user code.
+        drop(parked);
+    }
+}
+
+/// `scope::cancelled()` in a child without a node of its own: waits on its parent's context
+/// (the scope's, or its background one) and answers with the cause the child's own node would
+/// have had (the parent's, inherited); moves over to the child's own node once someone creates
+/// it (see the module's docs).
+pub(crate) struct LazyWait {
+    parent: Cx,
+    id: TaskId,
+    scope: Arc<dyn Enclosing>,
+    /// The registry's epoch when the wait last looked.
+    seen: u32,
+    waiter: Waiter,
+    /// The waker parked in the registry (to compare, and to know that there is one).
+    parked: Option<Waker>,
+    /// The child's own node's wait, once there is one.
+    own: Option<WaitCancelledOwned>,
+}
+
+impl LazyWait {
+    pub(crate) fn new(parent: Cx, id: TaskId, scope: Arc<dyn Enclosing>) -> LazyWait {
+        let seen = scope.own_cxs().map_or(0, OwnCxs::epoch);
+        LazyWait {
+            parent,
+            id,
+            scope,
+            seen,
+            waiter: Waiter::default(),
+            parked: None,
+            own: None,
+        }
+    }
+
+    /// Moves the wait over to the child's own node.
+    fn move_to(&mut self, own: Cx) {
+        self.leave();
+        self.own = Some(own.cancelled_owned());
+    }
+
+    /// Leaves the parent's table and the registry. Once the parent is cancelled the parked
+    /// waker is left for the scope's end ([`OwnCxs::clear_parked`]): the scope is ending, and
+    /// no lock is taken per child on the way out.
+    fn leave(&mut self) {
+        self.waiter.unregister(&self.parent);
+        if self.parked.take().is_some() && !self.parent.flag_is_set() {
+            let taken = self.scope.own_cxs().and_then(|r| r.unpark(self.id));
+            drop(taken);
+        }
+    }
+}
+
+impl Future for LazyWait {
+    type Output = Cause;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {
+        let this = self.get_mut();
+        if this.own.is_none() {
+            let scope = Arc::clone(&this.scope);
+            let Some(registry) = scope.own_cxs() else {
+                unreachable!("a lazy wait is made only in a scope with a registry")
+            };
+            let epoch = registry.epoch();
+            if epoch != this.seen {
+                this.seen = epoch;
+                if let Some(own) = registry.find(this.id) {
+                    this.move_to(own);
+                }
+            }
+            if this.own.is_none() {
+                if let Poll::Ready(cause) = this.waiter.poll_shared(&this.parent, task) {
+                    this.leave();
+                    // What the child's own node would say: the parent's cause, inherited.
+                    return Poll::Ready(match &*cause {
+                        Cause::ParentCancelled(_) => (*cause).clone(),
+                        _ => Cause::ParentCancelled(cause),
+                    });
+                }
+                if !this
+                    .parked
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(task.waker()))
+                {
+                    // Cloned before the lock (a waker is user code); the one replaced is
+                    // dropped after it.
+                    match registry.park(this.id, task.waker().clone()) {
+                        Ok(replaced) => {
+                            drop(replaced);
+                            this.parked = Some(task.waker().clone());
+                        }
+                        Err((own, waker)) => {
+                            drop(waker);
+                            this.move_to(own);
+                        }
+                    }
+                }
+            }
+            if this.own.is_none() {
+                return Poll::Pending;
+            }
+        }
+        match &mut this.own {
+            Some(own) => Pin::new(own).poll(task),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for LazyWait {
+    fn drop(&mut self) {
+        self.leave();
     }
 }

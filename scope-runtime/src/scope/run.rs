@@ -453,6 +453,7 @@ fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E> {
     shared.cx.cancel_with(Cause::Finished {
         scope: shared.info.clone(),
     });
+    shared.own_cxs.clear_parked();
     Report {
         info: shared.info.clone(),
         out,

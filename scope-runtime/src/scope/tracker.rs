@@ -47,6 +47,10 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
         let _ = id;
         parent.child()
     }
+    /// The registry of its children's own contexts, if it keeps one (a scope does).
+    fn own_cxs(&self) -> Option<&super::own_cx::OwnCxs> {
+        None
+    }
 }
 
 /// What the forced abort holds of a runtime task: its abort handle.

@@ -1,6 +1,7 @@
 //! Loom models of children's own contexts created on demand (`crate::scope::own_cx`): the
 //! child and its handle racing to create it, and a context created by the handle reaching the
-//! child that looks for it through the registry's epoch.
+//! child that looks for it through the registry's epoch, and a child waiting without a
+//! context of its own racing the handle that creates one.
 
 use loom::thread;
 
@@ -55,6 +56,49 @@ fn loom_a_context_created_and_cancelled_by_the_handle_reaches_the_child() {
                 .expect("the handle's context is registered");
             assert!(found.same_as(&own));
             assert_eq!(found.cause(), Some(Cause::explicit("only this child")));
+        }
+    });
+}
+
+/// A waker that counts its wakes.
+struct Count(loom::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_a_child_waiting_without_a_context_is_told_of_the_one_the_handle_creates() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(OwnCxs::default());
+        let parent = Cx::root();
+        let id = TaskId::next();
+        let count = std::sync::Arc::new(Count(loom::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(count.clone());
+        let handle = {
+            let (registry, parent) = (registry.clone(), parent.clone());
+            thread::spawn(move || {
+                let own = registry.get_or_create(id, &parent, true);
+                own.cancel("only this child");
+                own
+            })
+        };
+        // The child's wait parks its waker, unless the node is there already.
+        let parked = registry.park(id, waker);
+        let own = handle.join().unwrap();
+        match parked {
+            // Found at once: the wait moves over to it.
+            Err((found, _waker)) => assert!(found.same_as(&own)),
+            // Parked first: the creation took the waker out and woke it, after the epoch moved.
+            Ok(replaced) => {
+                assert!(replaced.is_none());
+                assert_eq!(count.0.load(loom::sync::atomic::Ordering::SeqCst), 1);
+                assert!(registry.unpark(id).is_none(), "the creation took it");
+                let found = registry.find(id).expect("registered");
+                assert_eq!(found.cause(), Some(Cause::explicit("only this child")));
+            }
         }
     });
 }
