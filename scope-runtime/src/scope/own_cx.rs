@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::tracker::Enclosing;
 use crate::cause::Cause;
-use crate::cx::{Cx, WaitCancelledOwned, Waiter, WeakCx};
+use crate::cx::{Cx, Waiter, WeakCx};
 use crate::info::{ById, TaskId};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
@@ -115,9 +115,16 @@ impl OwnCxs {
         self.table.lock().parked.remove(&id)
     }
 
+    /// [`unpark`](OwnCxs::unpark) if the lock is free now; `None` (the waker left in place)
+    /// if someone holds it.
+    pub(crate) fn try_unpark(&self, id: TaskId) -> Option<Waker> {
+        self.table.try_lock()?.parked.remove(&id)
+    }
+
     /// Drops every parked waker: the scope's run has ended, every child with it. (A wait whose
-    /// parent context was cancelled leaves its waker here rather than take the lock on its way
-    /// out, which on two workers made every cancelled child of a fan-out contend for it.)
+    /// parent context was cancelled does not wait for the lock on its way out, which on two
+    /// workers made every cancelled child of a fan-out contend for it: if another thread holds
+    /// it, the waker stays here until now.)
     pub(crate) fn clear_parked(&self) {
         let parked = std::mem::take(&mut self.table.lock().parked);
         // Outside the lock: a waker's drop is user code.
@@ -130,7 +137,9 @@ impl OwnCxs {
 /// have had (the parent's, inherited); moves over to the child's own node once someone creates
 /// it (see the module's docs).
 pub(crate) struct LazyWait {
-    parent: Cx,
+    /// The context waited on: the parent's, then (`on_own`) the child's own.
+    cx: Cx,
+    on_own: bool,
     id: TaskId,
     scope: Arc<dyn Enclosing>,
     /// The registry's epoch when the wait last looked.
@@ -138,37 +147,46 @@ pub(crate) struct LazyWait {
     waiter: Waiter,
     /// The waker parked in the registry (to compare, and to know that there is one).
     parked: Option<Waker>,
-    /// The child's own node's wait, once there is one.
-    own: Option<WaitCancelledOwned>,
 }
 
 impl LazyWait {
     pub(crate) fn new(parent: Cx, id: TaskId, scope: Arc<dyn Enclosing>) -> LazyWait {
         let seen = scope.own_cxs().map_or(0, OwnCxs::epoch);
         LazyWait {
-            parent,
+            cx: parent,
+            on_own: false,
             id,
             scope,
             seen,
             waiter: Waiter::default(),
             parked: None,
-            own: None,
         }
     }
 
     /// Moves the wait over to the child's own node.
     fn move_to(&mut self, own: Cx) {
         self.leave();
-        self.own = Some(own.cancelled_owned());
+        self.cx = own;
+        self.on_own = true;
     }
 
-    /// Leaves the parent's table and the registry. Once the parent is cancelled the parked
-    /// waker is left for the scope's end ([`OwnCxs::clear_parked`]): the scope is ending, and
-    /// no lock is taken per child on the way out.
+    /// Leaves the table of the context waited on, and the registry. Once the parent is
+    /// cancelled (the scope is ending) it does not wait for the registry's lock: if another
+    /// thread holds it, the parked waker stays until the scope's end
+    /// ([`OwnCxs::clear_parked`]). Otherwise it takes the waker back now (the waker keeps the
+    /// child's task allocated).
     fn leave(&mut self) {
-        self.waiter.unregister(&self.parent);
-        if self.parked.take().is_some() && !self.parent.flag_is_set() {
-            let taken = self.scope.own_cxs().and_then(|r| r.unpark(self.id));
+        self.waiter.unregister(&self.cx);
+        if self.parked.take().is_some() {
+            let Some(registry) = self.scope.own_cxs() else {
+                return;
+            };
+            let taken = if self.cx.flag_is_set() {
+                registry.try_unpark(self.id)
+            } else {
+                registry.unpark(self.id)
+            };
+            // Outside the lock: a waker's drop is user code.
             drop(taken);
         }
     }
@@ -179,7 +197,7 @@ impl Future for LazyWait {
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {
         let this = self.get_mut();
-        if this.own.is_none() {
+        if !this.on_own {
             let scope = Arc::clone(&this.scope);
             let Some(registry) = scope.own_cxs() else {
                 unreachable!("a lazy wait is made only in a scope with a registry")
@@ -191,42 +209,42 @@ impl Future for LazyWait {
                     this.move_to(own);
                 }
             }
-            if this.own.is_none() {
-                if let Poll::Ready(cause) = this.waiter.poll_shared(&this.parent, task) {
-                    this.leave();
-                    // What the child's own node would say: the parent's cause, inherited.
-                    return Poll::Ready(match &*cause {
-                        Cause::ParentCancelled(_) => (*cause).clone(),
-                        _ => Cause::ParentCancelled(cause),
-                    });
-                }
-                if !this
-                    .parked
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(task.waker()))
-                {
-                    // Cloned before the lock (a waker is user code); the one replaced is
-                    // dropped after it.
-                    match registry.park(this.id, task.waker().clone()) {
-                        Ok(replaced) => {
-                            drop(replaced);
-                            this.parked = Some(task.waker().clone());
-                        }
-                        Err((own, waker)) => {
-                            drop(waker);
-                            this.move_to(own);
-                        }
-                    }
-                }
+        }
+        if !this.on_own {
+            if let Poll::Ready(cause) = this.waiter.poll_shared(&this.cx, task) {
+                this.leave();
+                // What the child's own node would say: the parent's cause, inherited.
+                return Poll::Ready(match &*cause {
+                    Cause::ParentCancelled(_) => (*cause).clone(),
+                    _ => Cause::ParentCancelled(cause),
+                });
             }
-            if this.own.is_none() {
+            if this
+                .parked
+                .as_ref()
+                .is_some_and(|w| w.will_wake(task.waker()))
+            {
                 return Poll::Pending;
             }
+            let Some(registry) = this.scope.own_cxs() else {
+                unreachable!("a lazy wait is made only in a scope with a registry")
+            };
+            // Cloned before the lock (a waker is user code); the one replaced is dropped after.
+            match registry.park(this.id, task.waker().clone()) {
+                Ok(replaced) => {
+                    drop(replaced);
+                    this.parked = Some(task.waker().clone());
+                    return Poll::Pending;
+                }
+                Err((own, waker)) => {
+                    drop(waker);
+                    this.move_to(own);
+                }
+            }
         }
-        match &mut this.own {
-            Some(own) => Pin::new(own).poll(task),
-            None => Poll::Pending,
-        }
+        this.waiter
+            .poll_shared(&this.cx, task)
+            .map(|cause| (*cause).clone())
     }
 }
 

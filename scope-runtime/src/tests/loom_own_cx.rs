@@ -102,3 +102,24 @@ fn loom_a_child_waiting_without_a_context_is_told_of_the_one_the_handle_creates(
         }
     });
 }
+
+#[test]
+fn loom_parked_wakers_are_given_back_by_unpark_and_at_the_scopes_end() {
+    loom::model(|| {
+        let registry = OwnCxs::default();
+        let count = std::sync::Arc::new(Count(loom::sync::atomic::AtomicUsize::new(0)));
+        let (a, b) = (TaskId::next(), TaskId::next());
+        for id in [a, b] {
+            let parked = registry.park(id, std::task::Waker::from(count.clone()));
+            assert!(matches!(parked, Ok(None)));
+        }
+        assert_eq!(std::sync::Arc::strong_count(&count), 3);
+        // A wait leaving while the registry is free takes its waker back.
+        drop(registry.try_unpark(a).expect("parked"));
+        assert_eq!(std::sync::Arc::strong_count(&count), 2);
+        // What a cancelled wait left behind goes with the scope's end.
+        registry.clear_parked();
+        assert_eq!(std::sync::Arc::strong_count(&count), 1);
+        assert!(registry.unpark(b).is_none());
+    });
+}
