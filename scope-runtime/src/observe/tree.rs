@@ -862,7 +862,17 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             let raw = r.state.load(Ordering::Relaxed);
             // Read only: a snapshot never fires a deadline or runs a callback (it may be taken
             // on another thread, under another runtime's clock).
-            let cause = (raw != FINISHED).then(|| r.cx().observed_cause()).flatten();
+            let cause = (raw != FINISHED)
+                .then(|| r.cx().observed_cause())
+                .flatten()
+                // A child still on its scope's context shows the cause its own would have.
+                .map(|c| {
+                    if r.shares_cx && r.own.get().is_none() {
+                        crate::cx::inherited(&c)
+                    } else {
+                        c
+                    }
+                });
             let state = match raw {
                 FINISHED => TaskState::Finished,
                 _ if cause.is_some() => TaskState::Cancelling,
