@@ -409,8 +409,7 @@ impl Cx {
     /// test stands still while the observer's moves on), records nothing and runs no
     /// `on_cancel` callback. A passed deadline shows once the scope's own timer fires it.
     pub(crate) fn observed_cause(&self) -> Option<Arc<Cause>> {
-        // Acquire: pairs with the Release store in `cancel_node`.
-        if self.node.cancelled.load(Ordering::Acquire) {
+        if self.flag_is_set() {
             self.node.cause()
         } else {
             self.node.cancelled_ancestor()

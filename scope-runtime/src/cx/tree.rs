@@ -91,11 +91,15 @@ impl CauseCell {
 
     /// The cause, made shared on the first ask (under the node's lock; no user code runs).
     pub(super) fn get(&mut self) -> Option<Arc<Cause>> {
-        let shared = match std::mem::take(self) {
+        let shared = match self {
             CauseCell::None => return None,
-            CauseCell::Explicit(reason) => Arc::new(Cause::Explicit { reason }),
-            CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded { scope }),
-            CauseCell::Shared(cause) => cause,
+            CauseCell::Shared(cause) => return Some(Arc::clone(cause)),
+            CauseCell::Explicit(reason) => Arc::new(Cause::Explicit {
+                reason: std::mem::take(reason),
+            }),
+            CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded {
+                scope: std::mem::take(scope),
+            }),
         };
         *self = CauseCell::Shared(Arc::clone(&shared));
         Some(shared)

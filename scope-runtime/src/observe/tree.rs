@@ -867,7 +867,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 .flatten()
                 // A child still on its scope's context shows the cause its own would have.
                 .map(|c| {
-                    if r.shares_cx && r.own.get().is_none() {
+                    if r.own_cx().is_none() {
                         crate::cx::inherited(&c)
                     } else {
                         c

@@ -150,8 +150,9 @@ pub(crate) struct LazyWait {
 }
 
 impl LazyWait {
+    /// `scope` keeps a registry (`ambient::lazy_parent` makes a lazy wait only then).
     pub(crate) fn new(parent: Cx, id: TaskId, scope: Arc<dyn Enclosing>) -> LazyWait {
-        let seen = scope.own_cxs().map_or(0, OwnCxs::epoch);
+        let seen = registry(&scope).epoch();
         LazyWait {
             cx: parent,
             on_own: false,
@@ -178,9 +179,7 @@ impl LazyWait {
     fn leave(&mut self) {
         self.waiter.unregister(&self.cx);
         if self.parked.take().is_some() {
-            let Some(registry) = self.scope.own_cxs() else {
-                return;
-            };
+            let registry = registry(&self.scope);
             let taken = if self.cx.flag_is_set() {
                 registry.try_unpark(self.id)
             } else {
@@ -192,20 +191,24 @@ impl LazyWait {
     }
 }
 
+/// The registry of the scope a lazy wait belongs to.
+fn registry(scope: &Arc<dyn Enclosing>) -> &OwnCxs {
+    match scope.own_cxs() {
+        Some(registry) => registry,
+        None => unreachable!("a lazy wait is made only in a scope with a registry"),
+    }
+}
+
 impl Future for LazyWait {
     type Output = Cause;
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {
         let this = self.get_mut();
         if !this.on_own {
-            let scope = Arc::clone(&this.scope);
-            let Some(registry) = scope.own_cxs() else {
-                unreachable!("a lazy wait is made only in a scope with a registry")
-            };
-            let epoch = registry.epoch();
+            let epoch = registry(&this.scope).epoch();
             if epoch != this.seen {
                 this.seen = epoch;
-                if let Some(own) = registry.find(this.id) {
+                if let Some(own) = registry(&this.scope).find(this.id) {
                     this.move_to(own);
                 }
             }
@@ -226,11 +229,8 @@ impl Future for LazyWait {
             {
                 return Poll::Pending;
             }
-            let Some(registry) = this.scope.own_cxs() else {
-                unreachable!("a lazy wait is made only in a scope with a registry")
-            };
             // Cloned before the lock (a waker is user code); the one replaced is dropped after.
-            match registry.park(this.id, task.waker().clone()) {
+            match registry(&this.scope).park(this.id, task.waker().clone()) {
                 Ok(replaced) => {
                     drop(replaced);
                     this.parked = Some(task.waker().clone());
