@@ -71,4 +71,12 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.inner.wake();
     }
+
+    /// Takes the registered waker out without waking it.
+    pub(crate) fn take(&self) -> Option<std::task::Waker> {
+        #[cfg(not(all(test, loom)))]
+        return self.inner.take();
+        #[cfg(all(test, loom))]
+        return self.inner.take_waker();
+    }
 }

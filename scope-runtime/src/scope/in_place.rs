@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::mode::Mode;
+use super::tracker::absorb_wake;
 use crate::info::TaskId;
 use crate::slab::Slab;
 use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
@@ -41,6 +42,8 @@ struct ReadyQueue {
     state: Mutex<Ready>,
     /// The run's own waker.
     run: AtomicWaker,
+    /// The scope's owner (see `tracker::absorb_wake`).
+    owner: usize,
 }
 
 #[derive(Default)]
@@ -82,7 +85,9 @@ impl Wake for ChildWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.mark() {
+        // Woken by the run's own poll (one child by another, the body by a child's failure):
+        // that poll looks at the ready queue before it returns, so the task needs no wake.
+        if self.mark() && !absorb_wake(self.ready.owner) {
             self.ready.run.wake();
         }
     }
@@ -131,11 +136,13 @@ fn keyed<'a>(
 }
 
 impl<'env, M: Mode> InPlaceSet<'env, M> {
-    /// A set; the body is marked woken (it starts polling with its own waker).
-    pub(crate) fn new() -> Self {
+    /// The set of the scope whose tracker's owner is `owner`; the body is marked woken (it
+    /// starts polling with its own waker).
+    pub(crate) fn new(owner: usize) -> Self {
         let ready = Arc::new(ReadyQueue {
             state: Mutex::new(Ready::default()),
             run: AtomicWaker::default(),
+            owner,
         });
         let body = child_waker(BODY, &ready);
         body.0.mark();

@@ -246,6 +246,9 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         let shared = &self.scope.shared;
         shared.run_ended.store(true, Ordering::Release);
         shared.tracker.close();
+        // The task that dropped the run has moved on: the cancel and the children's exits
+        // below must not wake it.
+        shared.tracker.forget_owner();
         shared.cx.cancel("scope dropped");
         shared.close_admission();
         // The body, then the in-place children (each catches its own future's panic),
@@ -281,6 +284,8 @@ where
         // of a poll stays small (in-place scopes nest: one frame per level).
         let scope: &'s Scope<'s, 'env, E, M> = self.scope;
         let _obs = scope.shared.obs.enter();
+        // Wakes for this run made by this very poll are absorbed: it goes round again instead.
+        let polling = scope.shared.tracker.polling();
         if matches!(self.driver.phase, Phase::Init | Phase::Done) {
             if let Some(end) = self.start(body, supervise) {
                 return Poll::Ready(end);
@@ -301,7 +306,7 @@ where
                 finish(&scope.shared, &mut self.driver);
                 return Poll::Ready(End::Finished);
             }
-            if !self.driver.has_ready() {
+            if !self.driver.has_ready() && !polling.take_woken() {
                 return Poll::Pending;
             }
         }
@@ -394,6 +399,12 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
         .finished(&shared.cx, driver.panic.is_some(), &shared.failures);
     driver.phase = Phase::Done;
     shared.run_ended.store(true, Ordering::Release);
+    // The run returns now: its context's end (in the report) and its timers must not wake
+    // the task again.
+    shared.tracker.forget_owner();
+    driver.deadline = None;
+    driver.grace = None;
+    driver.deferred_timer = None;
     if let Some(payload) = driver.panic.take() {
         // The body panicked: every child has drained; resume the unwind.
         std::panic::resume_unwind(payload);
@@ -645,7 +656,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         let slot = shared.admission.is_limited();
         let set = self.set.get_or_insert_with(|| {
             // From now on the body has its own waker; poll it once with it.
-            InPlaceSet::new()
+            InPlaceSet::new(shared.tracker.owner_id())
         });
         for t in taken {
             set.insert(Running {

@@ -20,12 +20,18 @@
 //! - The owner registers its waker, then reads the count: the exit that takes the count to
 //!   zero wakes it afterwards, so the last exit cannot be missed.
 //!
+//! - A wake for the owner made on the thread that is polling it, inside that poll, is
+//!   *absorbed*: marked, and the poll goes round once more before it returns `Pending` (so a
+//!   wake is never lost), instead of waking the task, which would poll it once more for nothing
+//!   when the poll ends the owner.
+//!
 //! # Lock order
 //!
 //! The registry lock is held only to push or take abort handles and nested trackers; aborting,
 //! waking and dropping happen after it is released. A tracker takes an enclosing tracker's
 //! registry lock only while holding none of its own.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::task::Waker;
@@ -33,6 +39,60 @@ use std::task::Waker;
 use crate::cx::EnclosingScope;
 use crate::slab::Slab;
 use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
+
+#[cfg(not(all(test, loom)))]
+std::thread_local! {
+    /// The owner being polled on this thread (its tracker's `owner_id`, 0 for none), and
+    /// whether a wake for it was absorbed during the poll.
+    static POLLING: Cell<(usize, bool)> = const { Cell::new((0, false)) };
+}
+#[cfg(all(test, loom))]
+loom::thread_local! {
+    static POLLING: Cell<(usize, bool)> = Cell::new((0, false));
+}
+
+/// The mark of an owner polling on this thread (see [`Tracker::polling`]); dropping it
+/// restores the mark of the owner polled around it, if any.
+pub(crate) struct Polling {
+    owner: usize,
+    outer: (usize, bool),
+}
+
+impl Polling {
+    /// Whether a wake for the owner was absorbed since the poll began or this was last asked
+    /// (clears it).
+    pub(crate) fn take_woken(&self) -> bool {
+        POLLING
+            .try_with(|p| {
+                let (owner, woken) = p.get();
+                p.set((owner, false));
+                // The mark is this guard's: an owner polled inside restored it on its way out.
+                owner == self.owner && woken
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        let _ = POLLING.try_with(|p| p.set(self.outer));
+    }
+}
+
+/// Whether `owner` is being polled on this thread, inside that poll: then the wake is
+/// recorded for the poll (which goes round again) and `true` returned; the caller wakes no
+/// task. `false`: the caller wakes the owner's task.
+pub(crate) fn absorb_wake(owner: usize) -> bool {
+    POLLING
+        .try_with(|p| {
+            let (polling, _) = p.get();
+            if polling == owner {
+                p.set((owner, true));
+            }
+            polling == owner
+        })
+        .unwrap_or(false)
+}
 
 /// An owner of live work: what a scope entered in its code is nested in.
 pub(crate) trait Enclosing: Send + Sync + 'static {
@@ -165,7 +225,7 @@ impl Tracker {
         // the wake below must follow the decrement.
         let prev = self.state.fetch_sub(UNIT, Ordering::AcqRel);
         if prev / UNIT == 1 {
-            self.owner.wake();
+            self.wake_owner();
             if let Some(idle) = &self.idle {
                 idle.notify_waiters();
             }
@@ -189,7 +249,7 @@ impl Tracker {
         while let Some(u) = t {
             // AcqRel: orders against the owner's registration and re-read.
             if u.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
-                u.owner.wake();
+                u.wake_owner();
                 if let Some(idle) = &u.idle {
                     idle.notify_waiters();
                 }
@@ -249,9 +309,34 @@ impl Tracker {
         self.owner.register(waker);
     }
 
-    /// Wakes the owner (something besides the count needs its attention).
+    /// Wakes the owner (something besides the count needs its attention), or has its poll go
+    /// round again if this is its poll (see the invariants).
     pub(crate) fn wake_owner(&self) {
-        self.owner.wake();
+        if !absorb_wake(self.owner_id()) {
+            self.owner.wake();
+        }
+    }
+
+    /// Names this tracker's owner for [`polling`](Tracker::polling) and [`absorb_wake`].
+    pub(crate) fn owner_id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+
+    /// Marks the owner as polling on this thread until the guard is dropped.
+    pub(crate) fn polling(&self) -> Polling {
+        let owner = self.owner_id();
+        let outer = POLLING
+            .try_with(|p| p.replace((owner, false)))
+            .unwrap_or((0, false));
+        Polling { owner, outer }
+    }
+
+    /// The owner is done waiting (its run returned, or its future was dropped): what happens
+    /// from now on (the context's end, a late exit) wakes nobody, until an owner registers
+    /// again (a dropped scope's reaper).
+    pub(crate) fn forget_owner(&self) {
+        // Dropped here, outside every lock of ours.
+        drop(self.owner.take());
     }
 
     /// Finishes if no unit is held: seals (and closes) the tracker and returns `true`. A
