@@ -348,6 +348,130 @@ async fn law5_a_panic_dropping_an_aborted_spawned_child_is_its_panic() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
+// failure, its deadline, its end) is a panic of the scope, not an unwind through the child or
+// the run that made the cancel.
+
+fn callback_panicked(e: &AppError) -> bool {
+    matches!(e, AppError::Interrupted(Interrupted::Panicked(p)) if p.message() == "callback")
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panicking_cancel_callback_costs_a_failing_spawned_child_nothing() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new());
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let mut seen = None;
+    let out: Result<(), AppError> = s
+        .run(async {
+            let child = s.spawn_named("failing", async {
+                sleep(ms(5)).await;
+                Err::<(), _>(AppError::Boom(1))
+            });
+            seen = Some(child.await);
+            Ok(())
+        })
+        .await;
+    // The child's handle reads its own failure (it was cut off before, and read a
+    // cancellation caused by itself).
+    match seen.expect("the body awaited the child") {
+        Err(Interrupted::ChildFailed(f)) => assert_eq!(f.task().name(), Some("failing")),
+        other => panic!("expected the child's failure, got {other:?}"),
+    }
+    // Fail-fast keeps the first failure; the callback's panic came after it.
+    assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panicking_cancel_callback_under_supervision_is_reported_beside_the_failure() {
+    let s = &Scope::new(Config::new());
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let out = s
+        .run_all(async {
+            s.spawn(async {
+                sleep(ms(5)).await;
+                Err::<(), _>(AppError::Boom(1))
+            });
+            // The body's own failure cancels the scope under supervision.
+            sleep(ms(10)).await;
+            Err::<(), _>(AppError::Boom(2))
+        })
+        .await;
+    let failures = out.expect_err("two failures and a panic");
+    let errors: Vec<_> = failures.iter().map(scope_runtime::Failure::error).collect();
+    assert!(
+        errors.iter().any(|e| matches!(e, AppError::Boom(1))),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| matches!(e, AppError::Boom(2))),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| callback_panicked(e)), "{errors:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panicking_cancel_callback_leaves_a_failing_in_place_childs_siblings_to_drain() {
+    let (sibling, sibling_dropped) = flag();
+    let s = &Scope::new(Config::new());
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let run = s.run(async {
+        s.spawn_in_place(async move {
+            let _f = sibling;
+            std::future::pending::<()>().await;
+        });
+        let child = s.spawn_in_place(async {
+            sleep(ms(5)).await;
+            Err::<(), _>(AppError::Boom(1))
+        });
+        assert!(matches!(child.await, Err(Interrupted::ChildFailed(_))));
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    assert!(sibling_dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_after_draining() {
+    let check = LeakCheck::new();
+    let (child, child_dropped) = flag();
+    let s = &Scope::new(Config::new().timeout(ms(5)));
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let run = s.run(async {
+        s.spawn(async move {
+            let _f = child;
+            scope_runtime::cancelled().await;
+            sleep(ms(1)).await;
+        });
+        sleep(hours(1)).await;
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
+    assert!(child_dropped.load(Ordering::SeqCst));
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_cancel_callback_panicking_at_the_scopes_end_is_the_scopes_panic() {
+    let s = &Scope::new(Config::new());
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let run = s.run(async {
+        s.spawn(async { sleep(ms(1)).await });
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
+    // The context ended all the same.
+    assert!(s.cx().is_cancelled());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Law 1: deep in-place nesting polls, cancels and drops within a small stack.
 
 fn nest(

@@ -57,6 +57,16 @@ impl Cx {
     /// (Go's `AfterFunc`). If it is already cancelled, `f` runs now. The returned handle can
     /// [`stop`](OnCancel::stop) it; dropping the handle leaves `f` registered.
     ///
+    /// # Panics
+    ///
+    /// If `f` panics, the panic goes to the code that made the cancel, once every other
+    /// waiter, callback and descendant has been served: the caller of [`cancel`](Cx::cancel),
+    /// or of the check that fired a passed deadline. When that code is a scope's own (a
+    /// child's failure or panic, the scope's deadline, its end), the panic is a panic of the
+    /// scope, reported under its policy as a child's would be (a
+    /// [`Panicked`](crate::Panicked) outcome); the failing child's handle still reads its own
+    /// outcome, and the other children drain as for any cancel.
+    ///
     /// # Examples
     ///
     /// ```

@@ -207,6 +207,9 @@ pub(crate) struct Shared<E> {
     /// body returns; the children to stop then.
     background: Mutex<Background>,
     pub(crate) failures: Mutex<Vec<Failure<E>>>,
+    /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
+    /// own context (see `cancel_own`): a panic of the scope, reported at its end.
+    callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     /// Spawned children whose task ended without an outcome (aborted before its first poll,
     /// or its future panicked while being dropped), for their handles.
     lost: Mutex<crate::info::ById<TaskId, Lost>>,
@@ -278,6 +281,45 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
 }
 
 impl<E> Shared<E> {
+    /// Cancels the scope's context on the scope's own behalf (a failure, a panic, its end).
+    /// A user's `on_cancel` callback that panics there is a panic of the scope, kept for its
+    /// end (`take_callback_panic`), not unwound through the child or the run that cancels.
+    pub(crate) fn cancel_own(&self, cause: Cause) {
+        self.catching(|| {
+            self.cx.cancel_with(cause);
+        });
+    }
+
+    /// Whether the scope's context is cancelled, asked by the scope itself: a deadline this
+    /// fires runs the callbacks as [`cancel_own`](Shared::cancel_own) does.
+    pub(crate) fn is_cancelled_own(&self) -> bool {
+        let mut cancelled = true;
+        self.catching(|| cancelled = self.cx.is_cancelled());
+        cancelled
+    }
+
+    /// Runs a cancel made on the scope's behalf, keeping a callback's panic for the scope.
+    fn catching(&self, cancel: impl FnOnce()) {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cancel)) {
+            let later = {
+                let mut kept = self.callback_panic.lock();
+                if kept.is_none() {
+                    *kept = Some(payload);
+                    None
+                } else {
+                    Some(payload)
+                }
+            };
+            // A later panic's payload (user code) is dropped outside the lock.
+            drop(later);
+        }
+    }
+
+    /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken).
+    pub(crate) fn take_callback_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.callback_panic.lock().take()
+    }
+
     pub(crate) fn supervise(&self) -> bool {
         // Relaxed: set before any child starts (the run's start happens-before every child's
         // first poll through the admission lock or the task spawn).
@@ -330,7 +372,7 @@ impl<E> Shared<E> {
     /// A child holding a slot of the limit has ended: the slot passes on, unless the scope is
     /// cancelled (then admission closes first and nothing more starts).
     pub(crate) fn release_slot(&self) {
-        if self.cx.is_cancelled() {
+        if self.is_cancelled_own() {
             self.close_admission();
         }
         if let Some(next) = self.admission.release() {
@@ -424,8 +466,10 @@ impl<E> Shared<E> {
         let Some(cx) = cx else {
             return;
         };
-        cx.cancel_with(Cause::Finished {
-            scope: self.info.clone(),
+        self.catching(|| {
+            cx.cancel_with(Cause::Finished {
+                scope: self.info.clone(),
+            });
         });
         for target in targets {
             self.stop_child(target, true);
@@ -474,6 +518,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
+                callback_panic: Mutex::new(None),
                 lost: Mutex::new(crate::info::ById::default()),
                 own_cxs: own_cx::OwnCxs::default(),
             })),
@@ -574,7 +619,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     /// # });
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.tracker.is_closed() || self.shared.cx.is_cancelled()
+        self.shared.tracker.is_closed() || self.shared.is_cancelled_own()
     }
 
     /// The grace a cancelled child gets before it is aborted.

@@ -147,7 +147,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     pub(crate) fn fail(&self, task: &TaskInfo, error: E, message: String, body: bool) {
         let supervise = self.supervise();
         // Outside the lock: a deadline may fire here and run `on_cancel` callbacks.
-        let cancelled = self.cx.is_cancelled();
+        let cancelled = self.is_cancelled_own();
         let rejected = {
             let mut failures = self.failures.lock();
             if supervise || (!cancelled && failures.is_empty()) {
@@ -160,7 +160,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // A consequence, dropped (user code) outside the lock.
         drop(rejected);
         if !supervise || body {
-            self.cx.cancel_with(Cause::SiblingFailed {
+            self.cancel_own(Cause::SiblingFailed {
                 task: task.clone(),
                 message,
             });
@@ -186,7 +186,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             }
         };
         drop(rejected);
-        self.cx.cancel_with(Cause::Panicked {
+        self.cancel_own(Cause::Panicked {
             task: task.clone(),
             message: message.clone(),
         });

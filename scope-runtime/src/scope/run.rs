@@ -203,7 +203,7 @@ where
 fn conclude<E, M, O, T>(core: &Core<'_, '_, E, M>, end: End<E>, out: Option<T>) -> O::Output
 where
     M: Mode,
-    E: From<Interrupted>,
+    E: From<Interrupted> + fmt::Display,
     O: Finish<T, E>,
 {
     let shared = &*core.scope.shared;
@@ -249,7 +249,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The task that dropped the run has moved on: the cancel and the children's exits
         // below must not wake it.
         shared.tracker.forget_owner();
-        shared.cx.cancel("scope dropped");
+        shared.cancel_own(Cause::explicit("scope dropped"));
         shared.close_admission();
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
@@ -260,7 +260,10 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, shared.grace),
             _ => shared.tracker.abort_all(),
         }
-        let panic = dropped.err().or_else(|| self.driver.panic.take());
+        let panic = dropped
+            .err()
+            .or_else(|| self.driver.panic.take())
+            .or_else(|| shared.take_callback_panic());
         if let Some(payload) = panic {
             if !std::thread::panicking() {
                 std::panic::resume_unwind(payload);
@@ -346,7 +349,7 @@ where
             body.drop_body();
             return Some(End::Refused(E::from(error.into())));
         }
-        if shared.cx.is_cancelled() {
+        if shared.is_cancelled_own() {
             // Entered already cancelled (a past deadline, a cancelled parent): the body never
             // starts.
             body.drop_body();
@@ -458,12 +461,20 @@ impl Future for Reaper {
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
-fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E> {
-    let failures = std::mem::take(&mut *shared.failures.lock());
+fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E>
+where
+    E: From<Interrupted> + fmt::Display,
+{
     let cause = shared.cx.cause_arc();
-    shared.cx.cancel_with(Cause::Finished {
+    shared.cancel_own(Cause::Finished {
         scope: shared.info.clone(),
     });
+    if let Some(payload) = shared.take_callback_panic() {
+        // A user's `on_cancel` callback panicked in a cancel the scope made (a failure, its
+        // deadline, the end just now): a panic of the scope, under its policy.
+        let _ = shared.panicked(&shared.info, payload);
+    }
+    let failures = std::mem::take(&mut *shared.failures.lock());
     shared.own_cxs.clear_parked();
     Report {
         info: shared.info.clone(),
@@ -569,7 +580,7 @@ impl<'env, M: Mode> Driver<'env, M> {
     fn body_panicked<E>(&mut self, shared: &Shared<E>, payload: Box<dyn Any + Send>) {
         shared.tracker.close();
         let message = panic_message(payload.as_ref());
-        shared.cx.cancel_with(Cause::Panicked {
+        shared.cancel_own(Cause::Panicked {
             task: shared.info.clone(),
             message,
         });
@@ -610,7 +621,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                 self.deadline = None;
             }
         }
-        if matches!(self.phase, Phase::Running | Phase::Draining) && shared.cx.is_cancelled() {
+        if matches!(self.phase, Phase::Running | Phase::Draining) && shared.is_cancelled_own() {
             return self.cancelled(scope, task);
         }
         Turn::Continue

@@ -534,7 +534,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             admit.release(shared);
             return Ok(self.refused(info, &shared.cx.child()));
         };
-        if shared.cx.is_cancelled() {
+        if shared.is_cancelled_own() {
             admit.release(shared);
             return Ok(self.refused(info, &parent.child()));
         }
