@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{flag, AppError, Live};
 use scope_runtime::testing::LeakCheck;
-use scope_runtime::{Cause, Config, Interrupted, Scope};
+use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
 use tokio::time::sleep;
 
 fn ms(n: u64) -> Duration {
@@ -469,6 +469,64 @@ async fn law5_a_cancel_callback_panicking_at_the_scopes_end_is_the_scopes_panic(
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
     // The context ended all the same.
     assert!(s.cx().is_cancelled());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Law 9: a cancel reaches every waiter and descendant even when one waker panics (a waker is
+// user code); the panic goes to whoever cancelled, after everyone was served.
+
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker");
+    }
+}
+
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn law9_a_panicking_waker_does_not_keep_a_cancel_from_the_others() {
+    let cx = Cx::root();
+    let child = cx.child();
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let good = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let good_waker = Waker::from(Arc::clone(&good));
+    let mut first = Box::pin(cx.cancelled());
+    let mut second = Box::pin(cx.cancelled());
+    let mut below = Box::pin(child.cancelled());
+    assert!(first
+        .as_mut()
+        .poll(&mut Context::from_waker(&bad))
+        .is_pending());
+    assert!(second
+        .as_mut()
+        .poll(&mut Context::from_waker(&good_waker))
+        .is_pending());
+    assert!(below
+        .as_mut()
+        .poll(&mut Context::from_waker(&good_waker))
+        .is_pending());
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.cancel("stop")));
+    assert!(
+        cancelled.is_err(),
+        "the waker's panic goes to the canceller"
+    );
+    assert_eq!(
+        good.0.load(Ordering::SeqCst),
+        2,
+        "the other waiter and the child's were woken"
+    );
+    assert!(child.is_cancelled());
+    let mut noop = Context::from_waker(Waker::noop());
+    assert!(second.as_mut().poll(&mut noop).is_ready());
+    assert!(below.as_mut().poll(&mut noop).is_ready());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -280,6 +280,11 @@ impl Cx {
     /// Cancels this context and its descendants with an explicit reason. Returns `true` if
     /// this call cancelled it, `false` if it already was (the first cause stays).
     ///
+    /// # Panics
+    ///
+    /// If a waiter's waker or an [`on_cancel`](Cx::on_cancel) callback panics, the first such
+    /// panic is resumed here, after every other waiter, callback and descendant was served.
+    ///
     /// # Examples
     ///
     /// ```

@@ -298,8 +298,9 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
         }
     }
     if let Some(p) = panic {
-        // A user's `on_cancel` callback panicked; every other waiter, callback and child has
-        // been served first, so the tree is consistent. Hand the panic back to the caller.
+        // A user's waker or `on_cancel` callback panicked; every other waiter, callback and
+        // child has been served first, so the tree is consistent. Hand the panic back to the
+        // caller.
         std::panic::resume_unwind(p);
     }
     true
@@ -357,9 +358,17 @@ fn cancel_one(
     // deep tree needs no chain of causes (and cancelling it allocates once).
     let mut child_cause = None;
     let mut children = Vec::new();
+    // Wakers and callbacks are user code: one that panics does not keep the cancel from the
+    // others (the first panic is handed back once everyone was served).
     for entry in entries.into_values() {
         match entry {
-            Entry::Waiter(waker) => waker.wake(),
+            Entry::Waiter(waker) => {
+                if let Err(p) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
+                {
+                    panic.get_or_insert(p);
+                }
+            }
             Entry::Callback(f) => {
                 let run = std::panic::AssertUnwindSafe(|| f(cause));
                 if let Err(p) = std::panic::catch_unwind(run) {
