@@ -472,6 +472,109 @@ async fn law5_a_cancel_callback_panicking_at_the_scopes_end_is_the_scopes_panic(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Law 5: an error whose `Display` panics (user code our bookkeeping calls, for the failure's
+// message) is a panic of the task whose error it is.
+
+#[derive(Debug)]
+enum BadDisplay {
+    Bad,
+    Interrupted(Interrupted),
+}
+
+impl std::fmt::Display for BadDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadDisplay::Bad => panic!("display"),
+            BadDisplay::Interrupted(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl From<Interrupted> for BadDisplay {
+    fn from(i: Interrupted) -> Self {
+        BadDisplay::Interrupted(i)
+    }
+}
+
+fn display_panicked(out: &Result<(), BadDisplay>) -> bool {
+    matches!(out, Err(BadDisplay::Interrupted(Interrupted::Panicked(p))) if p.message() == "display")
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_spawned_childs_error_whose_display_panics_is_its_panic() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new());
+    let mut seen = None;
+    let out: Result<(), BadDisplay> = s
+        .run(async {
+            let child = s.spawn(async {
+                sleep(ms(1)).await;
+                Err::<(), _>(BadDisplay::Bad)
+            });
+            seen = Some(child.await);
+            Ok(())
+        })
+        .await;
+    // Before, the handle read "aborted" and the scope returned Ok(()).
+    assert!(
+        matches!(seen, Some(Err(Interrupted::Panicked(_)))),
+        "{seen:?}"
+    );
+    assert!(display_panicked(&out), "{out:?}");
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_an_in_place_childs_error_whose_display_panics_is_its_panic_and_siblings_drain() {
+    let (sibling, sibling_dropped) = flag();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        s.spawn_in_place(async move {
+            let _f = sibling;
+            std::future::pending::<()>().await;
+        });
+        let child = s.spawn_in_place(async {
+            sleep(ms(1)).await;
+            Err::<(), _>(BadDisplay::Bad)
+        });
+        assert!(matches!(child.await, Err(Interrupted::Panicked(_))));
+        Ok::<_, BadDisplay>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    assert!(display_panicked(&out), "{out:?}");
+    assert!(sibling_dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_body_error_whose_display_panics_is_the_bodys_panic_after_draining() {
+    let (child, child_dropped) = flag();
+    let drained_first = Arc::new(AtomicBool::new(false));
+    let s = &Scope::new(Config::new().grace(ms(10)));
+    let run = s.run(async {
+        s.spawn(async move {
+            let _f = child;
+            scope_runtime::cancelled().await;
+            sleep(ms(2)).await;
+        });
+        sleep(ms(1)).await;
+        Err::<(), _>(BadDisplay::Bad)
+    });
+    let seen = Arc::clone(&drained_first);
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let out = run.await;
+        seen.store(true, Ordering::SeqCst);
+        out
+    }))
+    .await;
+    // The body's panic resumes once the children have drained, as for any panic of the body.
+    let payload = out.expect_err("the body's panic is resumed");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"display"));
+    assert!(!drained_first.load(Ordering::SeqCst));
+    assert!(child_dropped.load(Ordering::SeqCst));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Law 9: a cancel reaches every waiter and descendant even when one waker panics (a waker is
 // user code); the panic goes to whoever cancelled, after everyone was served.
 

@@ -230,3 +230,29 @@ async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
     assert!(report.is_clean());
     assert_eq!(report.signal(), None);
 }
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct BadDisplay;
+
+impl std::fmt::Display for BadDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("display")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_error_whose_display_panics_is_reported_as_the_tasks_panic() {
+    let svc = Service::new(ServiceConfig::new("audit"));
+    let handle = svc
+        .spawn_named("write r-4", async { Err::<(), _>(BadDisplay) })
+        .unwrap();
+    let seen = handle.await;
+    assert!(
+        matches!(seen, Err(scope_runtime::Interrupted::Panicked(_))),
+        "{seen:?}"
+    );
+    svc.drain(Duration::from_secs(1)).await.unwrap();
+    let failures: Vec<String> = svc.failures().iter().map(ToString::to_string).collect();
+    assert_eq!(failures, ["task `write r-4` panicked: display"]);
+}

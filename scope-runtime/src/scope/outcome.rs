@@ -109,6 +109,12 @@ impl<E> TaskOutput<E> for Never {
     }
 }
 
+/// A failure's message: the error's `Display`, which is user code (run with no lock held). A
+/// panic there is a panic of the task whose error it is: the caller reports it as one.
+pub(crate) fn message_of<E: fmt::Display>(error: &E) -> Result<String, Box<dyn Any + Send>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string()))
+}
+
 impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// Turns a child's end into what its handle sees, telling the scope about failures.
     ///
@@ -130,8 +136,13 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                         drop(error);
                         return Err(Interrupted::from_shared_cause(cause));
                     }
-                    // User code (`Display`): no lock is held.
-                    let message = error.to_string();
+                    let message = match message_of(&error) {
+                        Ok(message) => message,
+                        Err(payload) => {
+                            drop(error);
+                            return Err(self.panicked(task, payload).into());
+                        }
+                    };
                     self.fail(task, error, message.clone(), false);
                     Err(ChildFailed::new(task.clone(), message).into())
                 }

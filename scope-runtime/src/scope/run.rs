@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
-use super::outcome::{Finish, Report, TaskOutput};
+use super::outcome::{message_of, Finish, Report, TaskOutput};
 use super::tracker::Enclosing;
 use super::{Control, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
@@ -374,8 +374,14 @@ fn body_ended<E, M>(
             shared.tracker.close();
             shared.end_background();
             if let Err(error) = out {
-                let message = error.to_string();
-                shared.fail(&shared.info, error, message, true);
+                match message_of(&error) {
+                    Ok(message) => shared.fail(&shared.info, error, message, true),
+                    // The error's `Display` panicked: the body's panic.
+                    Err(payload) => {
+                        drop(error);
+                        driver.body_panicked(shared, payload);
+                    }
+                }
             }
         }
         Err(payload) => driver.body_panicked(shared, payload),

@@ -385,11 +385,21 @@ where
             };
             catch_unwind(AssertUnwindSafe(|| work.poll(task)))
         };
-        let outcome = match polled {
+        let ended = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(out)) => {
-                // User code (`Display`): no lock is held.
-                *this.ended = Some(match out.failure() {
+            // User code (`Display`): no lock is held; a panic there is the task's panic.
+            Ok(Poll::Ready(out)) => match catch_unwind(AssertUnwindSafe(|| out.failure())) {
+                Ok(failure) => Ok((out, failure)),
+                Err(payload) => {
+                    drop(out);
+                    Err(payload)
+                }
+            },
+            Err(payload) => Err(payload),
+        };
+        let outcome = match ended {
+            Ok((out, failure)) => {
+                *this.ended = Some(match failure {
                     Some(message) => Ended::Failed(FailureKind::Failed, message),
                     None => Ended::Completed,
                 });
