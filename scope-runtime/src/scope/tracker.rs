@@ -42,38 +42,44 @@ use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
 
 #[cfg(not(all(test, loom)))]
 std::thread_local! {
-    /// The owner being polled on this thread (its tracker's `owner_id`, 0 for none), and
-    /// whether a wake for it was absorbed during the poll.
-    static POLLING: Cell<(usize, bool)> = const { Cell::new((0, false)) };
+    /// The owner being polled on this thread (its tracker's `owner_id`, 0 for none), with
+    /// [`WOKEN`] set once a wake for it was absorbed during the poll.
+    static POLLING: Cell<usize> = const { Cell::new(0) };
 }
 #[cfg(all(test, loom))]
 loom::thread_local! {
-    static POLLING: Cell<(usize, bool)> = Cell::new((0, false));
+    static POLLING: Cell<usize> = Cell::new(0);
 }
 
+/// The mark's low bit: a wake was absorbed. (An `owner_id` is a tracker's address, so its low
+/// bit is free.)
+const WOKEN: usize = 1;
+
 /// The mark of an owner polling on this thread (see [`Tracker::polling`]); dropping it
-/// restores the mark of the owner polled around it, if any.
+/// restores the mark of the owner polled around it, if any. One word: it sits in the frame
+/// of every nested in-place scope's poll.
 pub(crate) struct Polling {
-    owner: usize,
-    outer: (usize, bool),
+    outer: usize,
 }
 
 impl Polling {
     /// Whether a wake for the owner was absorbed since the poll began or this was last asked
     /// (clears it).
+    #[inline(never)]
+    #[allow(clippy::unused_self)] // Reason: asked of the guard, which only the polling owner holds.
     pub(crate) fn take_woken(&self) -> bool {
         POLLING
             .try_with(|p| {
-                let (owner, woken) = p.get();
-                p.set((owner, false));
-                // The mark is this guard's: an owner polled inside restored it on its way out.
-                owner == self.owner && woken
+                let mark = p.get();
+                p.set(mark & !WOKEN);
+                mark & WOKEN != 0
             })
             .unwrap_or(false)
     }
 }
 
 impl Drop for Polling {
+    #[inline(never)]
     fn drop(&mut self) {
         let _ = POLLING.try_with(|p| p.set(self.outer));
     }
@@ -85,11 +91,12 @@ impl Drop for Polling {
 pub(crate) fn absorb_wake(owner: usize) -> bool {
     POLLING
         .try_with(|p| {
-            let (polling, _) = p.get();
-            if polling == owner {
-                p.set((owner, true));
+            let mark = p.get();
+            let here = mark & !WOKEN == owner;
+            if here {
+                p.set(mark | WOKEN);
             }
-            polling == owner
+            here
         })
         .unwrap_or(false)
 }
@@ -323,12 +330,12 @@ impl Tracker {
     }
 
     /// Marks the owner as polling on this thread until the guard is dropped.
+    #[inline(never)]
     pub(crate) fn polling(&self) -> Polling {
-        let owner = self.owner_id();
         let outer = POLLING
-            .try_with(|p| p.replace((owner, false)))
-            .unwrap_or((0, false));
-        Polling { owner, outer }
+            .try_with(|p| p.replace(self.owner_id()))
+            .unwrap_or(0);
+        Polling { outer }
     }
 
     /// The owner is done waiting (its run returned, or its future was dropped): what happens
