@@ -108,6 +108,13 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
 
     /// Calls `f` with the value bound in the current context (the ambient one inside a scope).
     ///
+    /// # Panics
+    ///
+    /// The ambient context is borrowed while `f` runs, so polling a scope's run or a
+    /// [`Cx::run`](crate::Cx::run) future inside `f` (a hand-written `poll` that wraps its
+    /// inner poll in `with`) panics, as `task_local!`'s `with` does around its own `scope`. Read
+    /// the value out first ([`get`](Slot::get) for a `Clone` value) and poll outside `f`.
+    ///
     /// # Examples
     ///
     /// ```

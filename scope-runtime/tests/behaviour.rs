@@ -287,6 +287,36 @@ fn slot_lookup_does_not_depend_on_depth() {
     assert_eq!(cx.get(&DEEP), Some(&7));
 }
 
+/// Polls `inner` once from inside `Slot::with`'s closure, as a hand-written `poll` that wraps
+/// its inner poll in `with` would.
+fn poll_inside_slot_with<F: std::future::Future>(inner: F) {
+    static TRACE: Slot<u64> = Slot::new("TRACE");
+    let mut inner = Box::pin(inner);
+    let outer = Cx::root()
+        .with_slot(&TRACE, 7)
+        .run(std::future::poll_fn(|task| {
+            TRACE.with(|_| inner.as_mut().poll(task))
+        }));
+    let _ = futures_util::FutureExt::now_or_never(outer);
+}
+
+#[test]
+#[should_panic(
+    expected = "cannot be polled inside `Slot::with`'s closure: read the value out first"
+)]
+fn polling_a_context_run_inside_slot_with_says_what_to_do_instead() {
+    poll_inside_slot_with(Cx::root().run(async {}));
+}
+
+#[test]
+#[should_panic(
+    expected = "cannot be polled inside `Slot::with`'s closure: read the value out first"
+)]
+fn polling_a_scope_inside_slot_with_says_what_to_do_instead() {
+    let s = &Scope::new(Config::new());
+    poll_inside_slot_with(s.run(async { Ok::<_, Interrupted>(()) }));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The context.
 

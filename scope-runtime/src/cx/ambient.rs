@@ -54,7 +54,13 @@ pub(crate) struct Enter<'a> {
     lazy: Lazy,
     /// Where the `lazy` mark goes back (a child's task), if anywhere.
     lazy_home: Option<&'a mut Lazy>,
+    /// The swap happened (so the drop swaps back).
+    swapped: bool,
 }
+
+/// Why an [`Enter`] cannot swap: the ambient slot is borrowed by `Slot::with`'s closure.
+const BORROWED: &str = "a scope (or a `Cx::run` future) cannot be polled inside `Slot::with`'s \
+    closure: read the value out first (`Slot::get`) and poll outside it";
 
 impl<'a> Enter<'a> {
     /// For a scope's body and children with their own context: the context and the scope they
@@ -65,8 +71,9 @@ impl<'a> Enter<'a> {
             scope: Some(scope),
             lazy: None,
             lazy_home: None,
+            swapped: false,
         };
-        enter.swap();
+        enter.enter();
         enter
     }
 
@@ -83,8 +90,9 @@ impl<'a> Enter<'a> {
             scope: Some(scope),
             lazy: lazy.take(),
             lazy_home: Some(lazy),
+            swapped: false,
         };
-        enter.swap();
+        enter.enter();
         enter
     }
 
@@ -95,29 +103,45 @@ impl<'a> Enter<'a> {
             scope: None,
             lazy: None,
             lazy_home: None,
+            swapped: false,
         };
-        enter.swap();
+        enter.enter();
         enter
     }
 
-    fn swap(&mut self) {
+    /// Swaps in; panics (with nothing swapped, so the drop swaps nothing back) if the slot is
+    /// borrowed.
+    fn enter(&mut self) {
+        self.swapped = self.swap();
+        assert!(self.swapped, "{BORROWED}");
+    }
+
+    /// Swaps the slot's contents with this guard's; `false` if the slot is borrowed.
+    fn swap(&mut self) -> bool {
         // `try_with`: during thread teardown the slot may be gone; then there is nothing to swap.
-        let _ = AMBIENT.try_with(|a| {
-            let mut a = a
-                .try_borrow_mut()
-                .expect("a scope cannot be polled while the ambient context is borrowed (inside `Slot::with`)");
-            std::mem::swap(&mut a.cx, self.cx);
-            std::mem::swap(&mut a.lazy, &mut self.lazy);
-            if let Some(scope) = self.scope.as_deref_mut() {
-                std::mem::swap(&mut a.scope, scope);
-            }
-        });
+        AMBIENT
+            .try_with(|a| {
+                let Ok(mut a) = a.try_borrow_mut() else {
+                    return false;
+                };
+                std::mem::swap(&mut a.cx, self.cx);
+                std::mem::swap(&mut a.lazy, &mut self.lazy);
+                if let Some(scope) = self.scope.as_deref_mut() {
+                    std::mem::swap(&mut a.scope, scope);
+                }
+                true
+            })
+            .unwrap_or(true)
     }
 }
 
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
-        self.swap();
+        // Never a panic here (it may run while unwinding): a guard that could not swap in
+        // swaps nothing back.
+        if self.swapped {
+            self.swap();
+        }
         if let Some(home) = self.lazy_home.as_deref_mut() {
             *home = self.lazy.take();
         }
