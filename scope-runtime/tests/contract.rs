@@ -456,6 +456,56 @@ async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_af
     check.assert_clean().await;
 }
 
+#[test]
+fn law5_a_cancel_callback_panicking_while_a_dropped_scope_unwinds_does_not_abort() {
+    // The scope is dropped while a panic unwinds through its owner; its drop ends its context,
+    // which runs the callback, which panics: a second panic in a drop would abort the process.
+    let out = std::panic::catch_unwind(|| {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        let _callback = s.cx().on_cancel(|_| panic!("callback"));
+        panic!("first");
+    });
+    let payload = out.expect_err("the first panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
+}
+
+#[test]
+fn law1_a_forgotten_runs_children_are_aborted_even_when_a_cancel_callback_panics() {
+    let rt = common::paused();
+    let (child, child_dropped) = flag();
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let s = &Scope::<Interrupted>::new(Config::new());
+            let _callback = s.cx().on_cancel(|_| panic!("callback"));
+            let mut run = Box::pin(s.run(async {
+                s.spawn(async move {
+                    let _f = child;
+                    std::future::pending::<()>().await;
+                });
+                std::future::pending::<Result<(), Interrupted>>().await
+            }));
+            let polled = run.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(polled.is_pending());
+            sleep(ms(1)).await;
+            std::mem::forget(run);
+            // The scope is dropped here: it cancels its context, and the callback panics.
+        });
+    }));
+    assert!(
+        dropped.is_err(),
+        "the callback's panic reaches whoever dropped the scope"
+    );
+    rt.block_on(async {
+        let check = LeakCheck::new();
+        sleep(ms(1)).await;
+        assert!(
+            child_dropped.load(Ordering::SeqCst),
+            "the child was aborted all the same"
+        );
+        check.assert_clean().await;
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn law5_a_cancel_callback_panicking_at_the_scopes_end_is_the_scopes_panic() {
     let s = &Scope::new(Config::new());

@@ -1476,23 +1476,38 @@ where
 impl<E> Drop for Owner<E> {
     fn drop(&mut self) {
         let shared = &self.0;
+        // A user's `on_cancel` callback may panic in the cancel below: the rest of the drop
+        // happens all the same, and the panic goes to the dropper afterwards, unless a panic
+        // is unwinding already (a second one would abort the process).
+        let cancel = |cause: Cause| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shared.cx.cancel_with(cause);
+            }))
+            .err()
+        };
         let started = shared.tracker.is_started();
+        let mut panic = None;
         if !started {
             // Never run: nothing ever started; the queued children are dropped unstarted.
             shared.tracker.close();
             shared.close_admission();
             shared.tracker.abort_all();
-            shared.cx.cancel_with(Cause::Finished {
+            panic = cancel(Cause::Finished {
                 scope: shared.info.clone(),
             });
         } else if !shared.run_ended.load(Ordering::Acquire) && !shared.tracker.try_finish() {
             // The run future was forgotten part-way: what it started is cancelled and aborted.
             shared.tracker.close();
-            shared.cx.cancel("scope dropped");
+            panic = cancel(Cause::explicit("scope dropped"));
             shared.close_admission();
             shared.tracker.abort_all();
         }
         shared.obs.closed();
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
+        }
         // In-place children still queued are dropped with the scope's `local`, after this,
         // outside any lock.
     }
