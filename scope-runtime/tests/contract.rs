@@ -347,6 +347,43 @@ async fn law5_a_panic_dropping_an_aborted_spawned_child_is_its_panic() {
     check.assert_clean().await;
 }
 
+/// A value whose destructor panics (unless a panic is unwinding already).
+struct PanicOnDropValue;
+
+impl Drop for PanicOnDropValue {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "output dropped badly");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_an_in_place_childs_unread_output_is_its_panic_and_siblings_drain() {
+    let (sibling, sibling_dropped) = flag();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        s.spawn_in_place(async move {
+            let _f = sibling;
+            std::future::pending::<()>().await;
+        });
+        // Its handle is dropped at once: nobody reads the output, which is dropped for it.
+        drop(s.spawn_in_place_named("bad-output", async {
+            sleep(ms(1)).await;
+            Ok::<_, AppError>(PanicOnDropValue)
+        }));
+        std::future::pending::<Result<(), AppError>>().await
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    match out {
+        Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+            assert_eq!(p.message(), "output dropped badly");
+            assert_eq!(p.task().name(), Some("bad-output"));
+        }
+        other => panic!("expected the child's panic, got {other:?}"),
+    }
+    assert!(sibling_dropped.load(Ordering::SeqCst));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or

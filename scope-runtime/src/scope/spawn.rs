@@ -37,6 +37,16 @@ pub(crate) trait Deliver<T> {
     fn deliver(&mut self, out: Result<T, Interrupted>) -> Self::Output;
     /// The child ended without completing: it never started, or it was aborted.
     fn dropped(&mut self, out: Result<T, Interrupted>);
+    /// [`deliver`](Deliver::deliver), handing `panicked` the panic of the value's destructor
+    /// when the value is dropped here (its handle is gone): that destructor is the child's.
+    fn deliver_catching(
+        &mut self,
+        out: Result<T, Interrupted>,
+        panicked: impl FnOnce(Box<dyn std::any::Any + Send>),
+    ) -> Self::Output {
+        let _ = panicked;
+        self.deliver(out)
+    }
 }
 
 /// The outcome is the task's output, read through its `JoinHandle`.
@@ -68,6 +78,20 @@ impl<T> Deliver<T> for Channel<T> {
     }
     fn dropped(&mut self, out: Result<T, Interrupted>) {
         self.deliver(out);
+    }
+    fn deliver_catching(
+        &mut self,
+        out: Result<T, Interrupted>,
+        panicked: impl FnOnce(Box<dyn std::any::Any + Send>),
+    ) {
+        if let Some(tx) = self.0.take() {
+            if let Err(unread) = tx.send(out) {
+                // Nobody will read it: dropped here (user code; no lock is held).
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(unread))) {
+                    panicked(payload);
+                }
+            }
+        }
     }
 }
 
@@ -408,7 +432,11 @@ where
         *this.flags &= !SLOT;
         this.shared.release_slot();
     }
-    this.deliver.deliver(result)
+    let (shared, info) = (&**this.shared, &*this.info);
+    this.deliver.deliver_catching(result, |payload| {
+        // The unread output's destructor panicked: the child's panic.
+        let _ = shared.panicked(info, payload);
+    })
 }
 
 /// A child cancelled before its first poll: dropped unstarted, reported as never run.
