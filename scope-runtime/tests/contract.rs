@@ -311,10 +311,7 @@ async fn law5_a_panic_dropping_an_aborted_in_place_child_is_its_panic_and_siblin
             let _bad = PanicOnDrop;
             std::future::pending::<()>().await;
         });
-        s.spawn_in_place(async move {
-            let _f = sibling;
-            std::future::pending::<()>().await;
-        });
+        s.spawn_in_place(holds_until_dropped(sibling));
         sleep(ms(1)).await;
         s.cancel("stop");
         Ok::<_, AppError>(())
@@ -347,6 +344,12 @@ async fn law5_a_panic_dropping_an_aborted_spawned_child_is_its_panic() {
     check.assert_clean().await;
 }
 
+/// A child that waits forever, holding `flag` (set when the child's future is dropped).
+async fn holds_until_dropped(flag: common::DropFlag) {
+    let _flag = flag;
+    std::future::pending::<()>().await;
+}
+
 /// A value whose destructor panics (unless a panic is unwinding already).
 struct PanicOnDropValue;
 
@@ -361,10 +364,7 @@ async fn law5_a_panic_dropping_an_in_place_childs_unread_output_is_its_panic_and
     let (sibling, sibling_dropped) = flag();
     let s = &Scope::new(Config::new());
     let run = s.run(async {
-        s.spawn_in_place(async move {
-            let _f = sibling;
-            std::future::pending::<()>().await;
-        });
+        s.spawn_in_place(holds_until_dropped(sibling));
         // Its handle is dropped at once: nobody reads the output, which is dropped for it.
         drop(s.spawn_in_place_named("bad-output", async {
             sleep(ms(1)).await;
@@ -454,10 +454,7 @@ async fn law5_a_panicking_cancel_callback_leaves_a_failing_in_place_childs_sibli
     let s = &Scope::new(Config::new());
     let _callback = s.cx().on_cancel(|_| panic!("callback"));
     let run = s.run(async {
-        s.spawn_in_place(async move {
-            let _f = sibling;
-            std::future::pending::<()>().await;
-        });
+        s.spawn_in_place(holds_until_dropped(sibling));
         let child = s.spawn_in_place(async {
             sleep(ms(5)).await;
             Err::<(), _>(AppError::Boom(1))
@@ -616,10 +613,7 @@ async fn law5_an_in_place_childs_error_whose_display_panics_is_its_panic_and_sib
     let (sibling, sibling_dropped) = flag();
     let s = &Scope::new(Config::new());
     let run = s.run(async {
-        s.spawn_in_place(async move {
-            let _f = sibling;
-            std::future::pending::<()>().await;
-        });
+        s.spawn_in_place(holds_until_dropped(sibling));
         let child = s.spawn_in_place(async {
             sleep(ms(1)).await;
             Err::<(), _>(BadDisplay::Bad)
