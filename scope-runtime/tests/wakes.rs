@@ -57,19 +57,36 @@ where
     polls.load(Ordering::SeqCst)
 }
 
+/// Runs `work` in a task and checks that nothing woke the task after it.
+async fn assert_not_woken_after<F>(work: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    assert_eq!(
+        polls_after(work).await,
+        1,
+        "the task was woken after the scope ended"
+    );
+}
+
+/// A child that waits for its scope's cancellation.
+async fn waits_for_cancel() {
+    scope_runtime::cancelled().await;
+}
+
 #[tokio::test]
 async fn an_empty_scope_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), Interrupted> = s.run(async { Ok(()) }).await;
         r.unwrap();
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_whose_children_ended_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), Interrupted> = s
             .run(async {
@@ -85,49 +102,45 @@ async fn a_scope_whose_children_ended_does_not_wake_its_task_when_it_ends() {
             })
             .await;
         r.unwrap();
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_failed_by_a_spawned_child_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), AppError> = s
             .run(async {
-                s.spawn(async {
-                    scope_runtime::cancelled().await;
-                });
+                s.spawn(waits_for_cancel());
                 s.spawn(async { Err::<(), _>(AppError::Boom(1)) });
                 Ok(())
             })
             .await;
         assert!(r.is_err());
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_whose_body_failed_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), AppError> = s
             .run(async {
-                s.spawn(async {
-                    scope_runtime::cancelled().await;
-                });
+                s.spawn(waits_for_cancel());
                 tokio::task::yield_now().await;
                 Err(AppError::Boom(2))
             })
             .await;
         assert!(r.is_err());
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_failed_by_an_in_place_child_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), AppError> = s
             .run(async {
@@ -140,32 +153,30 @@ async fn a_scope_failed_by_an_in_place_child_does_not_wake_its_task_when_it_ends
             })
             .await;
         assert!(r.is_err());
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_its_body_cancelled_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let r: Result<(), Interrupted> = s
             .run(async {
-                s.spawn(async {
-                    scope_runtime::cancelled().await;
-                });
+                s.spawn(waits_for_cancel());
                 tokio::task::yield_now().await;
                 s.cancel("enough");
                 Ok(())
             })
             .await;
         r.unwrap();
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_cancelled_from_outside_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new());
         let cx = s.cx().clone();
         let r: Result<(), Interrupted> = s
@@ -182,13 +193,13 @@ async fn a_scope_cancelled_from_outside_does_not_wake_its_task_when_it_ends() {
         r.unwrap();
         // A clone of the ended scope's context: cancelling it again reaches nobody.
         assert!(!cx.cancel("again"));
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_scope_whose_deadline_fired_does_not_wake_its_task_when_it_ends() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let s = &Scope::new(Config::new().timeout(ms(5)));
         let r: Result<(), Interrupted> = s
             .run(async {
@@ -197,13 +208,13 @@ async fn a_scope_whose_deadline_fired_does_not_wake_its_task_when_it_ends() {
             })
             .await;
         assert!(r.is_err());
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn nested_scopes_do_not_wake_their_task_when_they_end() {
-    let polls = polls_after(async {
+    assert_not_woken_after(async {
         let outer = &Scope::new(Config::new());
         let r: Result<(), Interrupted> = outer
             .run(async {
@@ -217,8 +228,8 @@ async fn nested_scopes_do_not_wake_their_task_when_they_end() {
             })
             .await;
         r.unwrap();
-    });
-    assert_eq!(polls.await, 1);
+    })
+    .await;
 }
 
 /// A scope whose body never returns, with three spawned children, dropped after 5 ms.

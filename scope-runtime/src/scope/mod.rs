@@ -1476,32 +1476,29 @@ where
 impl<E> Drop for Owner<E> {
     fn drop(&mut self) {
         let shared = &self.0;
-        // A user's `on_cancel` callback may panic in the cancel below: the rest of the drop
-        // happens all the same, and the panic goes to the dropper afterwards, unless a panic
-        // is unwinding already (a second one would abort the process).
-        let cancel = |cause: Cause| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                shared.cx.cancel_with(cause);
-            }))
-            .err()
-        };
+        // A user's `on_cancel` callback may panic in the cancel below (`cancel_own` keeps
+        // it): the rest of the drop happens all the same, and the panic goes to the dropper
+        // afterwards, unless a panic is unwinding already (a second one would abort).
         let started = shared.tracker.is_started();
-        let mut panic = None;
+        let mut cancelled = false;
         if !started {
             // Never run: nothing ever started; the queued children are dropped unstarted.
             shared.tracker.close();
             shared.close_admission();
             shared.tracker.abort_all();
-            panic = cancel(Cause::Finished {
+            shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });
+            cancelled = true;
         } else if !shared.run_ended.load(Ordering::Acquire) && !shared.tracker.try_finish() {
             // The run future was forgotten part-way: what it started is cancelled and aborted.
             shared.tracker.close();
-            panic = cancel(Cause::explicit("scope dropped"));
+            shared.cancel_own(Cause::explicit("scope dropped"));
             shared.close_admission();
             shared.tracker.abort_all();
+            cancelled = true;
         }
+        let panic = cancelled.then(|| shared.take_callback_panic()).flatten();
         shared.obs.closed();
         if let Some(payload) = panic {
             if !std::thread::panicking() {

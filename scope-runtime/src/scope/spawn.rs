@@ -33,21 +33,20 @@ pub(crate) trait Deliver<T> {
     /// The handle reads the outcome from the task itself: what the task could not deliver
     /// (it ended without completing) goes to the scope's records (`Shared::record_lost`).
     const DIRECT: bool = false;
-    /// The child completed (its own way, or by panicking).
-    fn deliver(&mut self, out: Result<T, Interrupted>) -> Self::Output;
-    /// The child ended without completing: it never started, or it was aborted.
-    fn dropped(&mut self, out: Result<T, Interrupted>);
-    /// [`deliver`](Deliver::deliver), handing `panicked` the panic of the value's destructor
-    /// when the value is dropped here (its handle is gone): that destructor is the child's.
-    fn deliver_catching(
+    /// The child completed (its own way, or by panicking). If the outcome is dropped here
+    /// (its handle is gone), a panic of its destructor, which is the child's, goes to
+    /// `panicked`.
+    fn deliver(
         &mut self,
         out: Result<T, Interrupted>,
-        panicked: impl FnOnce(Box<dyn std::any::Any + Send>),
-    ) -> Self::Output {
-        let _ = panicked;
-        self.deliver(out)
-    }
+        panicked: impl FnOnce(Panic),
+    ) -> Self::Output;
+    /// The child ended without completing: it never started, or it was aborted.
+    fn dropped(&mut self, out: Result<T, Interrupted>);
 }
+
+/// A panic's payload.
+type Panic = Box<dyn std::any::Any + Send>;
 
 /// The outcome is the task's output, read through its `JoinHandle`.
 pub(crate) struct Direct;
@@ -55,7 +54,8 @@ pub(crate) struct Direct;
 impl<T> Deliver<T> for Direct {
     type Output = Result<T, Interrupted>;
     const DIRECT: bool = true;
-    fn deliver(&mut self, out: Result<T, Interrupted>) -> Result<T, Interrupted> {
+    fn deliver(&mut self, out: Result<T, Interrupted>, _: impl FnOnce(Panic)) -> Self::Output {
+        // If the handle is gone, tokio drops the value (and swallows a panic there).
         out
     }
     fn dropped(&mut self, _: Result<T, Interrupted>) {
@@ -70,20 +70,7 @@ pub(crate) struct Channel<T>(Option<oneshot::Sender<Result<T, Interrupted>>>);
 
 impl<T> Deliver<T> for Channel<T> {
     type Output = ();
-    fn deliver(&mut self, out: Result<T, Interrupted>) {
-        if let Some(tx) = self.0.take() {
-            // A dropped handle does not want it; the value is dropped here (no lock is held).
-            let _ = tx.send(out);
-        }
-    }
-    fn dropped(&mut self, out: Result<T, Interrupted>) {
-        self.deliver(out);
-    }
-    fn deliver_catching(
-        &mut self,
-        out: Result<T, Interrupted>,
-        panicked: impl FnOnce(Box<dyn std::any::Any + Send>),
-    ) {
+    fn deliver(&mut self, out: Result<T, Interrupted>, panicked: impl FnOnce(Panic)) {
         if let Some(tx) = self.0.take() {
             if let Err(unread) = tx.send(out) {
                 // Nobody will read it: dropped here (user code; no lock is held).
@@ -92,6 +79,10 @@ impl<T> Deliver<T> for Channel<T> {
                 }
             }
         }
+    }
+    fn dropped(&mut self, out: Result<T, Interrupted>) {
+        // Ended without completing: a cancellation or a panic, not the child's value.
+        self.deliver(out, |payload| std::panic::resume_unwind(payload));
     }
 }
 
@@ -433,7 +424,7 @@ where
         this.shared.release_slot();
     }
     let (shared, info) = (&**this.shared, &*this.info);
-    this.deliver.deliver_catching(result, |payload| {
+    this.deliver.deliver(result, |payload| {
         // The unread output's destructor panicked: the child's panic.
         let _ = shared.panicked(info, payload);
     })
@@ -463,7 +454,9 @@ where
         this.shared.release_slot();
     }
     this.obs.ended(&this.shared.obs, this.info, &out);
-    this.deliver.deliver(out)
+    // Never run: no value of the child's to drop.
+    this.deliver
+        .deliver(out, |payload| std::panic::resume_unwind(payload))
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
