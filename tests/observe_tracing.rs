@@ -387,3 +387,32 @@ fn failures_panics_cancellations_and_deadlines_are_events_in_their_spans() {
     );
     assert_eq!(expired[0].fields["deadline"], "events_deadline");
 }
+
+#[test]
+fn a_scope_whose_end_runs_a_panicking_callback_is_reported_as_panicked() {
+    use scope::{Config, Cx, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_end_callback"));
+        // Runs when the scope's context ends, at the scope's end: a panic of the scope.
+        let _callback = s.cx().on_cancel(|_| panic!("callback"));
+        let out = s.run(async { Ok::<(), Interrupted>(()) }).await;
+        assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
+        assert!(Cx::current().same_as(&Cx::background()));
+    });
+    let (panicked, finished) = {
+        let log = capture.log.lock().unwrap();
+        let scope = log.named("scope", "events_end_callback");
+        (
+            log.events_in(scope, "scope panicked").len(),
+            log.events_in(scope, "scope finished").len(),
+        )
+    };
+    // Before, the span said "scope finished" (completed) for a scope that returned a panic.
+    assert_eq!(
+        (panicked, finished),
+        (1, 0),
+        "the scope's result is a panic, and so is its event"
+    );
+}

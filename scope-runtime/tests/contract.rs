@@ -656,6 +656,88 @@ async fn law5_a_body_error_whose_display_panics_is_the_bodys_panic_after_drainin
 }
 
 // ---------------------------------------------------------------------------------------------
+// Law 5: an error type whose `From<Interrupted>` panics (user code: an `unreachable!()` for
+// "never interrupted") cannot lose a child's panic nor cut the drain short. The scope converts
+// a child's panic into `E` only when it reports, after every child has drained; a panic there
+// is the scope's future's, as any panic in the caller's own code would be.
+
+#[derive(Debug)]
+struct NeverInterrupted;
+
+impl std::fmt::Display for NeverInterrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+
+impl From<Interrupted> for NeverInterrupted {
+    fn from(_: Interrupted) -> Self {
+        panic!("from")
+    }
+}
+
+/// A spawned child that, once cancelled, takes `cleanup` to clean up, then sets its flag.
+fn cleans_up_after_cancel(cleanup: Duration) -> (impl Future<Output = ()>, Arc<AtomicBool>) {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&cleaned);
+    let child = async move {
+        scope_runtime::cancelled().await;
+        sleep(cleanup).await;
+        set.store(true, Ordering::SeqCst);
+    };
+    (child, cleaned)
+}
+
+async fn panics_after(delay: Duration) {
+    sleep(delay).await;
+    panic!("child")
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panicking_from_for_an_in_place_childs_panic_comes_after_the_drain() {
+    let (sibling, cleaned) = cleans_up_after_cancel(ms(2));
+    let s = &Scope::new(Config::new().grace(ms(10)));
+    let mut seen = None;
+    let run = s.run(async {
+        s.spawn(sibling);
+        let child = s.spawn_in_place(panics_after(ms(1)));
+        seen = Some(child.await);
+        Ok::<(), NeverInterrupted>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("no `NeverInterrupted` can say the child panicked");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"from"));
+    // Before, the scope's future panicked in the middle of the child's bookkeeping: the
+    // spawned sibling was aborted, not drained.
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the sibling was not drained"
+    );
+    let seen: Result<(), Interrupted> = seen.expect("the body saw the child's outcome");
+    assert!(matches!(seen, Err(Interrupted::Panicked(_))), "{seen:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panicking_from_for_a_spawned_childs_panic_does_not_lose_it() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new());
+    let mut seen = None;
+    let run = s.run(async {
+        let child = s.spawn(panics_after(ms(1)));
+        seen = Some(child.await);
+        Ok::<(), NeverInterrupted>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    // Before, the child's task panicked again inside its bookkeeping: its handle read
+    // "aborted" and the scope returned `Ok(())`, the child's panic lost.
+    let seen: Result<(), Interrupted> = seen.expect("the body saw the child's outcome");
+    assert!(matches!(seen, Err(Interrupted::Panicked(_))), "{seen:?}");
+    let payload = out.expect_err("no `NeverInterrupted` can say the child panicked");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"from"));
+    check.assert_clean().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Law 9: a cancel reaches every waiter and descendant even when one waker panics (a waker is
 // user code); the panic goes to whoever cancelled, after everyone was served.
 

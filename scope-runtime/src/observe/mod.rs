@@ -65,6 +65,7 @@ use std::sync::Arc;
 
 use self::tree::{is_tracking, Record, FINISHED, RUNNING};
 pub use self::tree::{snapshot, track, TaskKind, TaskNode, TaskState, TaskTree, Tracking};
+use crate::cause::Cause;
 use crate::cx::Cx;
 use crate::error::Interrupted;
 use crate::info::{TaskId, TaskInfo};
@@ -172,18 +173,12 @@ impl ScopeObs {
 
     /// The run is about to resolve: every child has ended. `panicked`: the body panicked;
     /// `failures`: the failures it kept.
-    pub(crate) fn finished<T>(
-        &self,
-        cx: &Cx,
-        panicked: bool,
-        failures: &crate::sync::Mutex<Vec<T>>,
-    ) {
+    pub(crate) fn finished(&self, cause: Option<&Cause>, panicked: bool, failed: bool) {
         if let Some(r) = &self.record {
             r.set_state(FINISHED);
         }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            let failed = !failures.lock().is_empty();
-            let outcome = scope_outcome(cx, panicked, failed);
+            let outcome = scope_outcome(cause, panicked, failed);
             self.span.finished(outcome);
             self.metrics.finished(outcome);
         }
@@ -207,12 +202,11 @@ impl Drop for ScopeObs {
     not(any(feature = "tracing", feature = "metrics")),
     allow(dead_code) // Reason: only the features read it.
 )]
-fn scope_outcome(cx: &Cx, panicked: bool, failed: bool) -> Outcome {
-    use crate::cause::Cause;
+fn scope_outcome(cause: Option<&Cause>, panicked: bool, failed: bool) -> Outcome {
     if panicked {
         return Outcome::Panicked;
     }
-    match cx.cause_arc().as_deref() {
+    match cause {
         Some(Cause::Panicked { .. }) => Outcome::Panicked,
         Some(Cause::SiblingFailed { .. }) => Outcome::Failed,
         _ if failed => Outcome::Failed,

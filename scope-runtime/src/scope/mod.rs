@@ -103,7 +103,7 @@ use self::tracker::{Enclosing, TaskHandle, Tracker};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{ConfigError, Failure, Interrupted, SpawnError};
+use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
@@ -206,7 +206,7 @@ pub(crate) struct Shared<E> {
     /// The context of the background children (created with the first), cancelled when the
     /// body returns; the children to stop then.
     background: Mutex<Background>,
-    pub(crate) failures: Mutex<Vec<Failure<E>>>,
+    pub(crate) failures: Mutex<Vec<outcome::Kept<E>>>,
     /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
     /// own context (see `cancel_own`): a panic of the scope, reported at its end.
     callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,

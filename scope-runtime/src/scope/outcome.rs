@@ -162,7 +162,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         let rejected = {
             let mut failures = self.failures.lock();
             if supervise || (!cancelled && failures.is_empty()) {
-                failures.push(Failure::new(task.clone(), error));
+                failures.push(Kept::Failed(Failure::new(task.clone(), error)));
                 None
             } else {
                 Some(error)
@@ -185,17 +185,19 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// with the scope, for the caller to resume).
     pub(crate) fn panicked(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) -> Panicked {
         let message = panic_message(payload.as_ref());
-        // User code (`From`): no lock is held.
-        let error = E::from(Panicked::new(task.clone(), payload).into());
+        // Kept as it is: `E::from` (user code, which may panic) runs when the scope reports,
+        // once every child has drained, not in the middle of this child's bookkeeping.
+        let panic = Panicked::new(task.clone(), payload);
         let rejected = {
             let mut failures = self.failures.lock();
             if self.supervise() || failures.is_empty() {
-                failures.push(Failure::new(task.clone(), error));
+                failures.push(Kept::Panicked(panic));
                 None
             } else {
-                Some(error)
+                Some(panic)
             }
         };
+        // The payload's `Drop` is user code: outside the lock.
         drop(rejected);
         self.cancel_own(Cause::Panicked {
             task: task.clone(),
@@ -203,6 +205,24 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         });
         self.close_admission();
         Panicked::without_payload(task.clone(), message)
+    }
+}
+
+/// A failure as the scope keeps it while it runs. A panic becomes an `E` (`From`, user code
+/// that may itself panic) only when the scope reports, after every child has drained: a
+/// panicking `From` then panics the scope's future there, and cannot lose the child's panic
+/// or cut the drain short.
+pub(crate) enum Kept<E> {
+    Failed(Failure<E>),
+    Panicked(Panicked),
+}
+
+impl<E: From<Interrupted>> Kept<E> {
+    pub(crate) fn into_failure(self) -> Failure<E> {
+        match self {
+            Kept::Failed(failure) => failure,
+            Kept::Panicked(panic) => Failure::new(panic.task().clone(), E::from(panic.into())),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
-use super::outcome::{message_of, Finish, Report, TaskOutput};
+use super::outcome::{message_of, Finish, Kept, Report, TaskOutput};
 use super::tracker::Enclosing;
 use super::{Control, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
@@ -403,9 +403,13 @@ fn abort_body<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>, body: 
 /// The end: resumes the body's panic; the caller reports what happened.
 #[inline(never)]
 fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
-    shared
-        .obs
-        .finished(&shared.cx, driver.panic.is_some(), &shared.failures);
+    if driver.panic.is_some() {
+        // Resumed below, with no report: the outcome is the body's panic. (Otherwise the
+        // report tells it, once the scope's own last cancel has run.)
+        shared
+            .obs
+            .finished(shared.cx.cause_arc().as_deref(), true, false);
+    }
     driver.phase = Phase::Done;
     shared.run_ended.store(true, Ordering::Release);
     // The run returns now: its context's end (in the report) and its timers must not wake
@@ -480,8 +484,15 @@ where
         // deadline, the end just now): a panic of the scope, under its policy.
         let _ = shared.panicked(&shared.info, payload);
     }
-    let failures = std::mem::take(&mut *shared.failures.lock());
+    let kept = std::mem::take(&mut *shared.failures.lock());
+    // After the end's cancel, whose callbacks may have panicked (a panic of the scope).
+    let panicked = kept.iter().any(|k| matches!(k, Kept::Panicked(_)));
+    shared
+        .obs
+        .finished(cause.as_deref(), panicked, !kept.is_empty());
     shared.own_cxs.clear_parked();
+    // Every child has drained and the context has ended: user code (`From`) may run now.
+    let failures = kept.into_iter().map(Kept::into_failure).collect();
     Report {
         info: shared.info.clone(),
         out,
