@@ -36,7 +36,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use crate::cause::{Cause, Signal};
-use crate::cx::Cx;
+use crate::cx::{deadline_after, saturating_add, Cx};
 use crate::info::TaskInfo;
 use crate::service::{Inner as ServiceInner, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
@@ -201,7 +201,8 @@ impl App {
 
     /// Runs `work` under the application's context until it ends, or until `signals` gives
     /// the first shutdown signal; then the shutdown's phases (see the module docs), with
-    /// `grace` as the drain budget. A second signal ends the shutdown at once. Returns the
+    /// `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits as long as the
+    /// work and the services take). A second signal ends the shutdown at once. Returns the
     /// work's output (`None` if it did not end within the grace, or a second signal came) and
     /// what each phase did.
     ///
@@ -238,15 +239,15 @@ impl App {
         let start = Instant::now();
         let first = futures_util::future::select(work.as_mut(), signals.next()).await;
         let (out, deadline) = match first {
-            Either::Left((out, _)) => (Some(out), Instant::now() + grace),
-            Either::Right((None, _)) => (Some(work.as_mut().await), Instant::now() + grace),
+            Either::Left((out, _)) => (Some(out), deadline_after(grace)),
+            Either::Right((None, _)) => (Some(work.as_mut().await), deadline_after(grace)),
             Either::Right((Some(signal), _)) => {
                 // Phase 1: stop accepting.
                 let since = Instant::now();
                 report.signal = Some(signal.clone());
                 report.running_for = Some(since - start);
                 self.inner.cx.cancel_with(Cause::Shutdown { signal });
-                let deadline = since + grace;
+                let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
                 let timer = pin!(tokio::time::sleep_until(deadline));
                 let ended = futures_util::future::select(work.as_mut(), timer);

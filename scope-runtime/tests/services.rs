@@ -231,6 +231,45 @@ async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
     assert_eq!(report.signal(), None);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
+    // "No limit": before, the grace's end overflowed `Instant` and the shutdown panicked.
+    let hour = Duration::from_secs(3600);
+    let app = App::new();
+    let start = Instant::now();
+    let (out, report) = app
+        .run(
+            Duration::MAX,
+            signals_at(&[(10, Signal::Terminate)]),
+            async move {
+                scope_runtime::cancelled().await;
+                sleep(hour).await; // a very slow wind-down
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(report.forced(), None);
+    assert_eq!(start.elapsed(), 10 * MS + hour);
+
+    let app = App::new();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let (out, report) = app
+        .run(Duration::MAX, futures_util::stream::pending(), async move {
+            let mailer = Service::new(ServiceConfig::new("mailer"));
+            let _ = mailer.spawn(async move {
+                sleep(10_000 * MS).await; // within the service's own task timeout
+                note(&l, "mail sent");
+            });
+            8
+        })
+        .await;
+    assert_eq!(out, Some(8));
+    assert_eq!(*log.lock().unwrap(), ["mail sent"]);
+    assert!(report.is_clean());
+}
+
 /// An error whose `Display` panics.
 #[derive(Debug)]
 struct BadDisplay;

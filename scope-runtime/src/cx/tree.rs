@@ -401,7 +401,12 @@ pub(super) fn earlier(
 
 /// `timeout` from now, saturating far in the future.
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30))
+    saturating_add(Instant::now(), timeout)
+}
+
+/// `duration` after `from`, saturating far in the future (30 years: a `Duration::MAX` means
+/// "no limit", and `Instant` cannot hold it).
+pub(crate) fn saturating_add(from: Instant, duration: Duration) -> Instant {
+    from.checked_add(duration)
+        .unwrap_or_else(|| from + Duration::from_secs(60 * 60 * 24 * 365 * 30))
 }

@@ -330,9 +330,7 @@ fn start(inner: &Inner, cx: Option<&Cx>) -> (Cx, Instant) {
     let cx = cx
         .unwrap_or_else(|| crate::cx::background_ref())
         .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string()));
-    let hard_stop = deadline
-        .checked_add(inner.grace)
-        .unwrap_or_else(|| crate::cx::deadline_after(std::time::Duration::MAX));
+    let hard_stop = crate::cx::saturating_add(deadline, inner.grace);
     (cx, hard_stop)
 }
 
