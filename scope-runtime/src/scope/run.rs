@@ -484,15 +484,24 @@ where
         // deadline, the end just now): a panic of the scope, under its policy.
         let _ = shared.panicked(&shared.info, payload);
     }
-    let kept = std::mem::take(&mut *shared.failures.lock());
+    // (Left in place when there are none: nothing to move or drop here.)
+    let kept = {
+        let mut kept = shared.failures.lock();
+        (!kept.is_empty()).then(|| std::mem::take(&mut *kept))
+    };
     // After the end's cancel, whose callbacks may have panicked (a panic of the scope).
-    let panicked = kept.iter().any(|k| matches!(k, Kept::Panicked(_)));
+    let panicked = kept
+        .iter()
+        .flatten()
+        .any(|k| matches!(k, Kept::Panicked(_)));
     shared
         .obs
-        .finished(cause.as_deref(), panicked, !kept.is_empty());
+        .finished(cause.as_deref(), panicked, kept.is_some());
     shared.own_cxs.clear_parked();
     // Every child has drained and the context has ended: user code (`From`) may run now.
-    let failures = kept.into_iter().map(Kept::into_failure).collect();
+    let failures = kept.map_or_else(Vec::new, |kept| {
+        kept.into_iter().map(Kept::into_failure).collect()
+    });
     Report {
         info: shared.info.clone(),
         out,
