@@ -329,13 +329,20 @@ where
         } else if this.lazy.is_some() {
             adopt_own(&mut this);
         }
-        let polled = {
+        let (polled, dropped) = {
             let _enter = Enter::child(this.cx, this.scope, this.lazy);
             let _obs = this.obs.enter();
-            match this.fut.as_mut().as_pin_mut() {
+            let polled = match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
                 None => return Poll::Pending,
-            }
+            };
+            // Returned or panicked: the future is dropped now, still as the child (its
+            // destructor is part of it), without entering it a second time.
+            let dropped = match polled {
+                Ok(Poll::Pending) => Ok(()),
+                _ => drop_future(this.fut.as_mut()),
+            };
+            (polled, dropped)
         };
         if *this.seq != NO_SEQ {
             // Its first poll is done: its place in the start window passes on.
@@ -345,8 +352,15 @@ where
         if let Ok(Poll::Pending) = polled {
             return Poll::Pending;
         }
-        Poll::Ready(complete(this, polled))
+        Poll::Ready(complete(this, polled, dropped))
     }
+}
+
+/// Drops a child's future that returned or panicked, in place; a panic of its destructor is
+/// the child's.
+#[inline(never)]
+fn drop_future<F>(mut fut: Pin<&mut Option<F>>) -> Result<(), Panic> {
+    catch_unwind(AssertUnwindSafe(move || fut.set(None)))
 }
 
 /// A child without its own context yet takes the one its handle created meanwhile, if any (it
@@ -378,13 +392,14 @@ fn adopt_slow(registry: &super::own_cx::OwnCxs, id: TaskId, cx: &mut Option<Cx>,
     }
 }
 
-/// The child's future returned (or panicked): it is dropped, in place (its destructor is part
-/// of the child, so a panic there is the child's panic), and its outcome settled with the
-/// scope and delivered to the handle.
+/// The child's future returned (or panicked) and was dropped (`dropped`: a panic of its
+/// destructor is the child's panic): its outcome is settled with the scope and delivered to
+/// the handle.
 #[inline(never)]
 fn complete<F, E, D>(
-    mut this: ChildTaskProj<'_, F, E, D>,
-    polled: Result<Poll<F::Output>, Box<dyn std::any::Any + Send>>,
+    this: ChildTaskProj<'_, F, E, D>,
+    polled: Result<Poll<F::Output>, Panic>,
+    dropped: Result<(), Panic>,
 ) -> D::Output
 where
     F: Future,
@@ -392,11 +407,6 @@ where
     E: From<Interrupted> + fmt::Display,
     D: Deliver<OkOf<F, E>>,
 {
-    let dropped = {
-        let _enter = Enter::child(this.cx, this.scope, this.lazy);
-        let mut fut = this.fut.as_mut();
-        catch_unwind(AssertUnwindSafe(move || fut.set(None)))
-    };
     let out = match (polled, dropped) {
         (Ok(Poll::Ready(out)), Ok(())) => Ok(out),
         (Err(payload), _) | (Ok(_), Err(payload)) => Err(payload),
