@@ -1,9 +1,21 @@
-//! A minimal slab: stable keys, O(1) insert and remove, slots reused through a free list.
+//! A minimal slab: stable keys, O(1) insert and remove, slots reused through a free list kept
+//! in the vacant slots themselves (no second buffer to grow as children come and go).
+
+#[derive(Debug)]
+enum Slot<T> {
+    Occupied(T),
+    /// Free; the next free key (or [`NONE`]).
+    Vacant(usize),
+}
+
+/// The end of the free list.
+const NONE: usize = usize::MAX;
 
 #[derive(Debug)]
 pub(crate) struct Slab<T> {
-    entries: Vec<Option<T>>,
-    free: Vec<usize>,
+    entries: Vec<Slot<T>>,
+    /// The first free key, or [`NONE`].
+    next_free: usize,
     len: usize,
 }
 
@@ -11,7 +23,7 @@ impl<T> Default for Slab<T> {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
-            free: Vec::new(),
+            next_free: NONE,
             len: 0,
         }
     }
@@ -20,28 +32,48 @@ impl<T> Default for Slab<T> {
 impl<T> Slab<T> {
     pub(crate) fn insert(&mut self, value: T) -> usize {
         self.len += 1;
-        if let Some(key) = self.free.pop() {
-            self.entries[key] = Some(value);
+        let key = self.next_free;
+        if let Some(slot) = self.entries.get_mut(key) {
+            if let Slot::Vacant(next) = std::mem::replace(slot, Slot::Occupied(value)) {
+                self.next_free = next;
+            } else {
+                unreachable!("the free list holds only vacant slots");
+            }
             key
         } else {
-            self.entries.push(Some(value));
+            self.entries.push(Slot::Occupied(value));
             self.entries.len() - 1
         }
     }
 
+    /// Makes room for `n` more values without growing again.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let free = self.entries.len() - self.len;
+        self.entries.reserve(n.saturating_sub(free));
+    }
+
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
-        self.entries.get_mut(key).and_then(Option::as_mut)
+        match self.entries.get_mut(key) {
+            Some(Slot::Occupied(value)) => Some(value),
+            _ => None,
+        }
     }
 
     pub(crate) fn remove(&mut self, key: usize) -> Option<T> {
-        let value = self.entries.get_mut(key)?.take()?;
+        let slot = self.entries.get_mut(key)?;
+        if !matches!(slot, Slot::Occupied(_)) {
+            return None;
+        }
+        let Slot::Occupied(value) = std::mem::replace(slot, Slot::Vacant(self.next_free)) else {
+            unreachable!("checked occupied above");
+        };
         self.len -= 1;
         if self.len == 0 {
             // Empty again: release the memory of a burst instead of keeping it forever.
             self.entries.clear();
-            self.free.clear();
+            self.next_free = NONE;
         } else {
-            self.free.push(key);
+            self.next_free = key;
         }
         Some(value)
     }
@@ -58,12 +90,15 @@ impl<T> Slab<T> {
     pub(crate) fn find(&self, mut pred: impl FnMut(&T) -> bool) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| e.as_ref().is_some_and(&mut pred))
+            .position(|e| matches!(e, Slot::Occupied(value) if pred(value)))
     }
 
     /// Consumes the slab, yielding its values.
     pub(crate) fn into_values(self) -> impl Iterator<Item = T> {
-        self.entries.into_iter().flatten()
+        self.entries.into_iter().filter_map(|slot| match slot {
+            Slot::Occupied(value) => Some(value),
+            Slot::Vacant(_) => None,
+        })
     }
 }
 
@@ -85,5 +120,31 @@ mod tests {
         let all: Vec<_> = std::mem::take(&mut s).into_values().collect();
         assert_eq!(all.len(), 2);
         assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn freed_keys_are_reused_last_freed_first_and_an_empty_slab_starts_over() {
+        let mut s = Slab::default();
+        let keys: Vec<_> = (0..5).map(|i| s.insert(i)).collect();
+        assert_eq!(keys, [0, 1, 2, 3, 4]);
+        assert_eq!(s.remove(1), Some(1));
+        assert_eq!(s.remove(3), Some(3));
+        assert_eq!(s.remove(3), None, "a key is removed once");
+        assert_eq!(s.get_mut(3), None);
+        assert_eq!(s.find(|v| *v == 4), Some(4));
+        assert_eq!(s.find(|v| *v == 3), None);
+        s.reserve(10);
+        assert_eq!(s.insert(30), 3);
+        assert_eq!(s.insert(10), 1);
+        assert_eq!(s.insert(5), 5, "no free key left: a new one");
+        assert_eq!(s.len(), 6);
+        for key in [0, 1, 2, 3, 4, 5] {
+            assert!(s.remove(key).is_some());
+        }
+        assert!(s.is_empty());
+        assert_eq!(s.insert(7), 0, "empty again: keys start over");
+        let mut values: Vec<_> = s.into_values().collect();
+        values.sort_unstable();
+        assert_eq!(values, [7]);
     }
 }

@@ -197,6 +197,12 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     }
 
     /// Adds a child, ready to be polled.
+    /// Makes room for `n` more children at once (a burst spawned in one poll of the body).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.tasks.reserve(n);
+        self.fresh.reserve(n);
+    }
+
     pub(crate) fn insert(&mut self, task: Running<'env, M>) {
         let key = self.tasks.insert(task);
         self.fresh.push(key);

@@ -3,6 +3,7 @@
 //! ended.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -685,16 +686,22 @@ impl<'env, M: Mode> Driver<'env, M> {
         if admitted == 0 || matches!(self.phase, Phase::Aborted | Phase::Done) {
             return;
         }
-        let taken: Vec<LocalTask<'env, M>> = {
+        let taken: VecDeque<LocalTask<'env, M>> = {
             let mut local = scope.local.lock();
             let n = admitted.min(local.tasks.len());
-            local.tasks.drain(..n).collect()
+            if n == local.tasks.len() {
+                // All of them (the usual case): the queue itself, not a copy.
+                std::mem::take(&mut local.tasks)
+            } else {
+                local.tasks.drain(..n).collect()
+            }
         };
         let slot = shared.admission.is_limited();
         let set = self.set.get_or_insert_with(|| {
             // From now on the body has its own waker; poll it once with it.
             InPlaceSet::new(shared.tracker.owner_id())
         });
+        set.reserve(taken.len());
         for t in taken {
             set.insert(Running {
                 id: t.id,
