@@ -509,11 +509,41 @@ pub fn is_cancelled() -> bool {
 /// assert_eq!(cause.to_string(), "bye");
 /// # });
 /// ```
-pub async fn cancelled() -> Cause {
-    // A child still on its scope's context waits there, without a node of its own (see
-    // `scope::own_cx::LazyWait`); anything else on the ambient context.
-    match ambient::lazy_parent() {
-        Some((parent, id, scope)) => crate::scope::own_cx::LazyWait::new(parent, id, scope).await,
-        None => Cx::current().cancelled_owned().await,
+pub fn cancelled() -> impl std::future::Future<Output = Cause> {
+    AmbientWait::Start
+}
+
+/// The future of [`cancelled`]: it finds the ambient context at its first poll. Written by
+/// hand, not as an `async fn`, so that it is no larger than the larger of its two waits (it
+/// sits in every waiting child's future).
+enum AmbientWait {
+    Start,
+    /// A child still on its scope's context waits there, without a node of its own (see
+    /// `scope::own_cx::LazyWait`).
+    Lazy(crate::scope::own_cx::LazyWait),
+    /// Anything else waits on the ambient context.
+    Own(WaitCancelledOwned),
+}
+
+impl std::future::Future for AmbientWait {
+    type Output = Cause;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Cause> {
+        let this = self.get_mut();
+        if let AmbientWait::Start = this {
+            *this = match ambient::lazy_parent() {
+                Some((parent, id, scope)) => {
+                    AmbientWait::Lazy(crate::scope::own_cx::LazyWait::new(parent, id, scope))
+                }
+                None => AmbientWait::Own(Cx::current().cancelled_owned()),
+            };
+        }
+        match this {
+            AmbientWait::Lazy(wait) => std::pin::Pin::new(wait).poll(task),
+            AmbientWait::Own(wait) => std::pin::Pin::new(wait).poll(task),
+            AmbientWait::Start => unreachable!("the wait was chosen above"),
+        }
     }
 }

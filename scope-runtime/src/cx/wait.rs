@@ -286,11 +286,21 @@ impl<F> fmt::Debug for RunUntilCancelled<F> {
 /// wait on its parent's context, `scope::own_cx::LazyWait`).
 #[derive(Default)]
 pub(crate) struct Waiter {
-    key: Option<usize>,
+    /// The waker's key in the node's table, plus one (so that `None` costs no room: this sits
+    /// in every waiting child's future).
+    key: Option<std::num::NonZeroUsize>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Waiter {
+    fn key(&self) -> Option<usize> {
+        self.key.map(|k| k.get() - 1)
+    }
+
+    fn set_key(&mut self, key: usize) {
+        self.key = std::num::NonZeroUsize::new(key.wrapping_add(1));
+    }
+
     fn poll(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Cause> {
         self.poll_shared(cx, task).map(|cause| (*cause).clone())
     }
@@ -317,7 +327,7 @@ impl Waiter {
                 self.key = None;
                 return Poll::Ready(cx.node.cause().unwrap_or(cause));
             }
-            let entry = self.key.and_then(|k| inner.entries.get_mut(k));
+            let entry = self.key().and_then(|k| inner.entries.get_mut(k));
             if let Some(Entry::Waiter(w)) = &entry {
                 if w.will_wake(task.waker()) {
                     break None;
@@ -331,7 +341,8 @@ impl Waiter {
             if let Some(Entry::Waiter(w)) = entry {
                 break Some(std::mem::replace(w, new));
             }
-            self.key = Some(inner.entries.insert(Entry::Waiter(new)));
+            let key = inner.entries.insert(Entry::Waiter(new));
+            self.set_key(key);
             break None;
         };
         drop(replaced);
@@ -356,7 +367,7 @@ impl Waiter {
     }
 
     pub(crate) fn unregister(&mut self, cx: &Cx) {
-        if let Some(key) = self.key.take() {
+        if let Some(key) = self.key.take().map(|k| k.get() - 1) {
             // Acquire: pairs with the Release store in `cancel_node`. A cancelled node's table
             // is empty for good (the cancel took this waiter out): no lock needed.
             if cx.node.cancelled.load(Ordering::Acquire) {
