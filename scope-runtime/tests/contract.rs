@@ -1110,6 +1110,46 @@ async fn law9_a_child_can_be_aborted_at_once_of_either_kind() {
     assert!(in_place_dropped.load(Ordering::SeqCst));
 }
 
+#[tokio::test(start_paused = true)]
+async fn law9_cancelling_a_finished_child_does_nothing_and_says_so() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let spawned = s.spawn(async { Ok::<_, AppError>(3) });
+            let in_place = s.spawn_in_place(async { Ok::<_, AppError>(4) });
+            while !(spawned.is_finished() && in_place.is_finished()) {
+                tokio::task::yield_now().await;
+            }
+            // Before, each cancel reported `true` (it made the finished child a context, only
+            // to cancel it).
+            assert!(
+                !spawned.cancel("too late"),
+                "the spawned child had finished"
+            );
+            assert!(
+                !in_place.cancel("too late"),
+                "the in-place child had finished"
+            );
+            spawned.abort();
+            in_place.abort();
+            let values = (spawned.await?, in_place.await?);
+            // A set counts only the children it did cancel.
+            let mut set = scope_runtime::ChildSet::new();
+            let done = s.spawn(async { Ok::<_, AppError>(5) });
+            while !done.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            set.push(done);
+            set.push(s.spawn(std::future::pending::<Result<i32, AppError>>()));
+            tokio::task::yield_now().await;
+            assert_eq!(set.cancel_all("enough"), 1, "only the running child");
+            while set.join_next().await.is_some() {}
+            Ok::<_, AppError>(values)
+        })
+        .await;
+    assert_eq!(out.unwrap(), (3, 4), "a finished child keeps its value");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 1: a child that never returns (its output is `!`) is a child like any other.
 

@@ -213,7 +213,8 @@ impl<'s, T> Child<'s, T> {
     /// now (it sees the cause at its next check or await of
     /// [`cancelled`](crate::Cx::cancelled)), and if it is still running after the scope's
     /// [grace](crate::Config::grace) it is aborted (with the default grace of zero, at once).
-    /// The scope and the siblings go on. Returns whether this call cancelled it.
+    /// The scope and the siblings go on. Returns whether this call cancelled it: `false` if it
+    /// was cancelled before, or has finished (its outcome stands).
     ///
     /// # Examples
     ///
@@ -244,6 +245,10 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn cancel(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        if self.is_finished() {
+            // Nothing left to cancel; no context is made for it.
+            return false;
+        }
         let first = self.cx().cancel(reason);
         if first && !self.is_finished() {
             if let Some(target) = self.target() {
@@ -256,7 +261,8 @@ impl<'s, T> Child<'s, T> {
     /// Aborts this child at once, as `JoinHandle::abort` does: a spawned child's task is
     /// aborted (dropped at its next `.await`), an in-place child is dropped by the scope at
     /// its next poll, a queued child never starts. Its context is cancelled first (cause:
-    /// "aborted"), so its own children are cancelled too. The scope and the siblings go on.
+    /// "aborted"), so its own children are cancelled too. The scope and the siblings go on. A
+    /// child that has finished keeps its outcome.
     ///
     /// # Examples
     ///
@@ -284,6 +290,10 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn abort(&self) {
+        if self.is_finished() {
+            // Its outcome stands.
+            return;
+        }
         self.cx().cancel("aborted");
         if let Some(target) = self.target() {
             self.scope.stop(target, false);
