@@ -367,7 +367,8 @@ impl Waiter {
     }
 
     pub(crate) fn unregister(&mut self, cx: &Cx) {
-        if let Some(key) = self.key.take().map(|k| k.get() - 1) {
+        if let Some(key) = self.key() {
+            self.key = None;
             // Acquire: pairs with the Release store in `cancel_node`. A cancelled node's table
             // is empty for good (the cancel took this waiter out): no lock needed.
             if cx.node.cancelled.load(Ordering::Acquire) {

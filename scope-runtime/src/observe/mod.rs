@@ -171,8 +171,9 @@ impl ScopeObs {
         }
     }
 
-    /// The run is about to resolve: every child has ended. `panicked`: the body panicked;
-    /// `failures`: the failures it kept.
+    /// The run is about to resolve: every child has ended and the scope's last cancel has run.
+    /// `cause`: why its context was cancelled before its end, if it was; `panicked`: the body
+    /// panicked, or a panic is among the failures kept; `failed`: failures were kept.
     pub(crate) fn finished(&self, cause: Option<&Cause>, panicked: bool, failed: bool) {
         if let Some(r) = &self.record {
             r.set_state(FINISHED);
