@@ -350,6 +350,23 @@ async fn holds_until_dropped(flag: common::DropFlag) {
     std::future::pending::<()>().await;
 }
 
+/// A child that, once cancelled, takes `cleanup` to clean up while holding `held`, then sets
+/// the flag returned beside it (set only by a child that was drained, not aborted).
+fn cleans_up_after_cancel(
+    held: impl Send + 'static,
+    cleanup: Duration,
+) -> (impl Future<Output = ()> + Send + 'static, Arc<AtomicBool>) {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&cleaned);
+    let child = async move {
+        let _held = held;
+        scope_runtime::cancelled().await;
+        sleep(cleanup).await;
+        set.store(true, Ordering::SeqCst);
+    };
+    (child, cleaned)
+}
+
 /// A value whose destructor panics (unless a panic is unwinding already).
 struct PanicOnDropValue;
 
@@ -475,11 +492,7 @@ async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_af
     let s = &Scope::new(Config::new().timeout(ms(5)));
     let _callback = s.cx().on_cancel(|_| panic!("callback"));
     let run = s.run(async {
-        s.spawn(async move {
-            let _f = child;
-            scope_runtime::cancelled().await;
-            sleep(ms(1)).await;
-        });
+        s.spawn(cleans_up_after_cancel(child, ms(1)).0);
         sleep(hours(1)).await;
         Ok::<_, AppError>(())
     });
@@ -633,11 +646,7 @@ async fn law5_a_body_error_whose_display_panics_is_the_bodys_panic_after_drainin
     let drained_first = Arc::new(AtomicBool::new(false));
     let s = &Scope::new(Config::new().grace(ms(10)));
     let run = s.run(async {
-        s.spawn(async move {
-            let _f = child;
-            scope_runtime::cancelled().await;
-            sleep(ms(2)).await;
-        });
+        s.spawn(cleans_up_after_cancel(child, ms(2)).0);
         sleep(ms(1)).await;
         Err::<(), _>(BadDisplay::Bad)
     });
@@ -676,18 +685,6 @@ impl From<Interrupted> for NeverInterrupted {
     }
 }
 
-/// A spawned child that, once cancelled, takes `cleanup` to clean up, then sets its flag.
-fn cleans_up_after_cancel(cleanup: Duration) -> (impl Future<Output = ()>, Arc<AtomicBool>) {
-    let cleaned = Arc::new(AtomicBool::new(false));
-    let set = Arc::clone(&cleaned);
-    let child = async move {
-        scope_runtime::cancelled().await;
-        sleep(cleanup).await;
-        set.store(true, Ordering::SeqCst);
-    };
-    (child, cleaned)
-}
-
 async fn panics_after(delay: Duration) {
     sleep(delay).await;
     panic!("child")
@@ -695,7 +692,7 @@ async fn panics_after(delay: Duration) {
 
 #[tokio::test(start_paused = true)]
 async fn law5_a_panicking_from_for_an_in_place_childs_panic_comes_after_the_drain() {
-    let (sibling, cleaned) = cleans_up_after_cancel(ms(2));
+    let (sibling, cleaned) = cleans_up_after_cancel((), ms(2));
     let s = &Scope::new(Config::new().grace(ms(10)));
     let mut seen = None;
     let run = s.run(async {
