@@ -569,6 +569,41 @@ mod supervisor {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_panic_of_the_factory_is_a_failure_of_that_child_and_is_restarted() {
+        let (log, record) = recorder();
+        let mut calls = 0;
+        let out = Supervisor::new(Config::new())
+            .backoff(Backoff::new(ms(10), ms(10)))
+            .on_event(record)
+            .child("loader", Restart::Transient, move || {
+                calls += 1;
+                // The factory itself panics (say, a config it reads is bad) on its first call.
+                assert!(calls > 1, "bad config");
+                std::future::ready(Ok::<(), AppError>(()))
+            })
+            .child("server", Restart::Transient, || async {
+                sleep(ms(50)).await;
+                Ok::<(), AppError>(())
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let log = log.lock().unwrap();
+        let loader: Vec<_> = log.iter().filter(|e| e.0 == "loader").collect();
+        assert_eq!(loader.len(), 2, "{log:?}");
+        assert_eq!(
+            loader[0].2.as_deref(),
+            Some("task `loader` panicked: bad config")
+        );
+        assert_eq!(loader[0].3, restart(10));
+        assert_eq!(loader[1].3, SupervisorAction::Stop);
+        // The sibling was not disturbed.
+        assert!(log
+            .iter()
+            .any(|e| e.0 == "server" && e.3 == SupervisorAction::Stop));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn giving_up_cancels_the_other_children_and_waits_for_them() {
         let cause = Arc::new(Mutex::new(None));
         let seen = cause.clone();

@@ -151,9 +151,10 @@ struct Spec<E> {
 /// - Each child is a factory of futures (one per incarnation) with a [`Restart`] policy,
 ///   spawned as a named child of the supervisor's own scope (from the [`Config`] given to
 ///   [`new`](Supervisor::new): its name, parent, deadline and grace apply).
-/// - After a failure (an `Err`, or a panic: both are crashes) the child is restarted after
-///   the backoff: `base × 2^(n−1)` up to the cap for its `n`-th consecutive failure; the count
-///   starts over once an incarnation has run a whole [window](Supervisor::intensity).
+/// - After a failure (an `Err`, or a panic of the incarnation or of the factory call that
+///   made it: all are crashes) the child is restarted after the backoff: `base × 2^(n−1)` up
+///   to the cap for its `n`-th consecutive failure; the count starts over once an incarnation
+///   has run a whole [window](Supervisor::intensity).
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
 ///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
 ///   the other children, waits for them (their grace), and returns that failure's error. The
@@ -506,7 +507,11 @@ where
     loop {
         attempt = attempt.saturating_add(1);
         let started = Instant::now();
-        let ended = AssertUnwindSafe((spec.factory)()).catch_unwind().await;
+        // The factory's call is part of the incarnation: a panic there is a crash too.
+        let factory = &mut spec.factory;
+        let ended = AssertUnwindSafe(async move { factory().await })
+            .catch_unwind()
+            .await;
         if cx.is_cancelled() {
             // The supervisor is stopping (or this child was stopped): whatever the
             // incarnation returned, it is not a failure.
