@@ -40,6 +40,24 @@ fn a_drained_shutdown_exits_0_after_the_services_drained() {
 }
 
 #[test]
+fn a_signal_while_the_services_drain_after_the_main_work_ended_cuts_nothing_short() {
+    let mut p = started("finishes", "5000");
+    p.wait_for("main work done", READY);
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+    assert!(out.stdout_has("audit written"), "{out:#?}");
+    assert!(
+        out.stderr_has(", while draining: the drain goes on"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr_has("shutdown: drained: service `audit`"),
+        "{out:#?}"
+    );
+}
+
+#[test]
 fn a_forced_shutdown_exits_143_once_the_grace_ran_out() {
     let p = started("stuck", "500");
     let sent = p.signal("TERM");

@@ -20,7 +20,9 @@
 //!    aborted its children at the end of the grace (its own grace is the same).
 //!
 //! A second signal at any point ends the shutdown at once. When the main work ends on its own
-//! (no signal), phases 2 and 3 run for the services all the same.
+//! (no signal), phases 2 and 3 run for the services all the same; a signal that comes while
+//! they do is the first one, not a second: it cancels the application's context (phase 1, for
+//! whatever still runs under it) and the drain goes on.
 //!
 //! The [`ShutdownReport`] says what each phase did: what drained, what had to be stopped or
 //! aborted (by name), and the failures of service tasks not read before.
@@ -275,6 +277,11 @@ impl App {
         // Phases 2 (the services) and 3, while a main work cut short finishes its abort.
         // The main work is polled only while the services are shut down (its scope aborts
         // itself); a work that never ends does not hold the shutdown up.
+        // A signal here is the first one if the main work ended on its own: the shutdown is
+        // already under way, so it only tells the application's context to stop accepting;
+        // a second signal ends the shutdown at once.
+        let first_came = report.signal.is_some();
+        let mut late = None;
         let second = {
             let services = pin!(self.shutdown_services(deadline, &mut report));
             let finishing = pin!(async {
@@ -283,9 +290,23 @@ impl App {
                 }
                 std::future::pending::<()>().await;
             });
-            let both = futures_util::future::select(services, finishing);
-            or_signal(both, signals.as_mut()).await.err()
+            let mut both = pin!(futures_util::future::select(services, finishing));
+            loop {
+                match or_signal(both.as_mut(), signals.as_mut()).await {
+                    Ok(_) => break None,
+                    Err(signal) if !first_came && late.is_none() => {
+                        late = Some((signal.clone(), start.elapsed()));
+                        self.inner.cx.cancel_with(Cause::Shutdown { signal });
+                    }
+                    Err(second) => break Some(second),
+                }
+            }
         };
+        if let Some((signal, after)) = late {
+            report.signal = Some(signal);
+            report.running_for = Some(after);
+            report.while_draining = true;
+        }
         if let Some(second) = second {
             report.forced = Some(Forced::SecondSignal(second));
         }
@@ -402,13 +423,17 @@ pub struct ShutdownReport {
     running_for: Option<Duration>,
     main_ended_after: Option<Duration>,
     forced: Option<Forced>,
+    /// The signal came after the main work had ended on its own, while the services drained.
+    while_draining: bool,
     drained: Vec<TaskInfo>,
     stopped: Vec<StopReport>,
     failures: Vec<TaskFailure>,
 }
 
 impl ShutdownReport {
-    /// The signal that started the shutdown; `None` if the main work ended on its own.
+    /// The first shutdown signal: the one that started the shutdown, or one that came while
+    /// the services drained after the main work had ended on its own (that one cut nothing
+    /// short); `None` if no signal came.
     ///
     /// # Examples
     ///
@@ -422,6 +447,11 @@ impl ShutdownReport {
     #[must_use]
     pub fn signal(&self) -> Option<&Signal> {
         self.signal.as_ref()
+    }
+
+    /// Whether a signal started the shutdown (the main work was still running when it came).
+    pub(crate) fn started_by_signal(&self) -> bool {
+        self.signal.is_some() && !self.while_draining
     }
 
     /// Why the shutdown was cut short, if it was.
@@ -514,6 +544,12 @@ impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut lines = Vec::new();
         match (&self.signal, self.running_for) {
+            (Some(s), Some(after)) if self.while_draining => {
+                lines.push("the main work ended; draining the services".to_owned());
+                lines.push(format!(
+                    "{s} after {after:?}, while draining: the drain goes on"
+                ));
+            }
             (Some(s), Some(after)) => lines.push(format!(
                 "{s} after {after:?}: stopped accepting work; draining"
             )),

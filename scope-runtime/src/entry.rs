@@ -365,10 +365,12 @@ fn decide<T>(
     let Some(outcome) = outcome else {
         return Err((signal_code, None));
     };
+    // A signal that came after the main work had ended on its own changed nothing.
+    let by_signal = report.started_by_signal();
     match outcome.out {
-        Ok(value) if report.signal().is_none() || report.is_clean() => Ok(value),
+        Ok(value) if !by_signal || report.is_clean() => Ok(value),
         Ok(_) => Err((signal_code, None)),
-        Err(line) if outcome.interruption && report.signal().is_some() => {
+        Err(line) if outcome.interruption && by_signal => {
             Err((signal_code, Some(Printed::Interruption(line))))
         }
         Err(line) => Err((1, Some(Printed::Error(line)))),

@@ -232,6 +232,69 @@ async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_first_signal_while_the_services_drain_does_not_cut_the_drain_short() {
+    // The main work ends on its own; the services drain; one SIGTERM comes meanwhile (say,
+    // the service manager asks for the stop already under way). It is the first signal, not
+    // a second one: the drain goes on, and the report says when the signal came.
+    let app = App::new();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let start = Instant::now();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(20, Signal::Terminate), (500, Signal::Interrupt)]),
+            async move {
+                let mailer = Service::new(ServiceConfig::new("mailer"));
+                let _ = mailer.spawn(async move {
+                    sleep(100 * MS).await;
+                    note(&l, "mail sent");
+                });
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(*log.lock().unwrap(), ["mail sent"]);
+    assert_eq!(report.forced(), None, "{report}");
+    assert!(report.is_clean());
+    assert_eq!(report.signal(), Some(&Signal::Terminate));
+    assert_eq!(start.elapsed(), 100 * MS);
+    // The application's context was told to stop accepting, with the signal.
+    assert_eq!(
+        app.cx().cause().map(|c| c.to_string()).as_deref(),
+        Some("shutdown requested by SIGTERM")
+    );
+    assert_eq!(
+        report.to_string(),
+        "shutdown: the main work ended; draining the services\n\
+         shutdown: SIGTERM after 20ms, while draining: the drain goes on\n\
+         shutdown: drained: service `mailer`"
+    );
+
+    // A second signal during that drain ends it at once.
+    let app = App::new();
+    let start = Instant::now();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(20, Signal::Terminate), (50, Signal::Interrupt)]),
+            async move {
+                let mailer = Service::new(ServiceConfig::new("mailer"));
+                let _ = mailer.spawn(sleep(100 * MS));
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    assert_eq!(start.elapsed(), 50 * MS);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
     // "No limit": before, the grace's end overflowed `Instant` and the shutdown panicked.
     let hour = Duration::from_secs(3600);

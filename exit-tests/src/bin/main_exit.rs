@@ -72,6 +72,19 @@ async fn main() -> Result<(), AppError> {
             scope::cancelled().await;
             Ok(())
         }
+        // Ends on its own, leaving a slow record to the service: the drain runs after the
+        // body returned, and a signal meanwhile is the first one, not a second.
+        "finishes" => {
+            audit
+                .spawn_named("slow-record", async {
+                    tokio::time::sleep(Duration::from_millis(1_500)).await;
+                    println!("audit written");
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
+            println!("main work done");
+            Ok(())
+        }
         // Fails without any signal.
         "error" => Err(AppError::Load(std::io::Error::new(
             std::io::ErrorKind::NotFound,
