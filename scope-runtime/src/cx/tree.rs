@@ -7,6 +7,9 @@
 //! - Once a node is cancelled its entry table is empty and stays empty: waiters, callbacks and
 //!   children that arrive later are served on the spot and never registered. So a stale key
 //!   (held by a waiter, a stop handle or a child link) can never name someone else's entry.
+//! - A scope's own node may have an *owner* (the scope, set when its run starts, after linking
+//!   the node as for a callback): taken out by the cancel together with the entries and told
+//!   outside the lock, so it is told at most once; set on a cancelled node it is refused.
 //! - A child holds a strong reference to each parent. It is *linked* into a parent (a `Weak`
 //!   entry in the parent's table, removed when the child is dropped) lazily: only once
 //!   something must be woken when it is cancelled (a waiter, an `on_cancel` callback, or a linked
@@ -35,6 +38,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cause::Cause;
+use crate::info::TaskInfo;
 use crate::slab::Slab;
 use crate::slot::SlotTable;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
@@ -68,19 +72,31 @@ pub(crate) struct Deadline {
 pub(super) struct Inner {
     pub(super) cause: CauseCell,
     pub(super) entries: Slab<Entry>,
+    /// The scope whose own context this is, told when it is cancelled (see [`Owner`]).
+    pub(super) owner: Option<Weak<dyn Owner>>,
+}
+
+/// The scope that owns a node, told (outside every lock) when the node is cancelled, so that
+/// its run looks at once. Kept beside the entries rather than as a callback among them: setting
+/// it allocates nothing, and a cancel that finds only the owner keeps its cause inline.
+pub(crate) trait Owner: Send + Sync {
+    /// The node was cancelled. Runs outside every lock of the tree; may be called more than
+    /// once over a node's life (never under a lock, never with the cause).
+    fn node_cancelled(&self);
 }
 
 /// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or, for the
-/// two causes a cancel most often carries (an explicit reason, a deadline), kept as its text
-/// while no one has asked for it. A cancel that finds nothing registered (no waiter, callback
-/// or linked child: a context nobody listens to) keeps it so and allocates nothing; the first
-/// reader makes it shared. Only the text is kept, so a node grows by a word, not by a `Cause`.
+/// three causes a cancel most often carries (an explicit reason, a deadline, the end of the
+/// node's scope), kept as what it names while no one has asked for it. A cancel that finds
+/// nothing registered (no waiter, callback or linked child: a context nobody listens to) keeps
+/// it so and allocates nothing; the first reader makes it shared.
 #[derive(Default)]
 pub(super) enum CauseCell {
     #[default]
     None,
     Explicit(Cow<'static, str>),
     Deadline(Cow<'static, str>),
+    Finished(TaskInfo),
     Shared(Arc<Cause>),
 }
 
@@ -99,6 +115,9 @@ impl CauseCell {
             }),
             CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded {
                 scope: std::mem::take(scope),
+            }),
+            CauseCell::Finished(scope) => Arc::new(Cause::Finished {
+                scope: scope.clone(),
             }),
         };
         *self = CauseCell::Shared(Arc::clone(&shared));
@@ -306,9 +325,10 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     true
 }
 
-/// Cancels `node` with a cause not shared yet: an explicit reason or a deadline, when nothing
-/// is registered on the node, is kept as it is (see [`CauseCell`]) and nothing is allocated;
-/// otherwise as [`cancel_node`]. Returns whether `node` was cancelled by this call.
+/// Cancels `node` with a cause not shared yet: an explicit reason, a deadline or the end of
+/// the node's scope, when nothing is registered on the node (its owner aside), is kept as it
+/// is (see [`CauseCell`]) and nothing is allocated; otherwise as [`cancel_node`]. Returns
+/// whether `node` was cancelled by this call.
 pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     if node.background {
         return false;
@@ -316,6 +336,7 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     let mut kept = match cause {
         Cause::Explicit { reason } => CauseCell::Explicit(reason),
         Cause::DeadlineExceeded { scope } => CauseCell::Deadline(scope),
+        Cause::Finished { scope } => CauseCell::Finished(scope),
         other => return cancel_node(node, &Arc::new(other)),
     };
     let shared = {
@@ -327,6 +348,9 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
             inner.cause = kept;
             // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
             node.cancelled.store(true, Ordering::Release);
+            let owner = inner.owner.take();
+            drop(inner);
+            tell(owner);
             return true;
         }
         kept.get()
@@ -344,7 +368,7 @@ fn cancel_one(
     cause: &Arc<Cause>,
     panic: &mut Option<Box<dyn std::any::Any + Send>>,
 ) -> Option<Vec<(Arc<Node>, Arc<Cause>)>> {
-    let entries = {
+    let (entries, owner) = {
         let mut inner = node.inner.lock();
         if inner.cause.is_set() {
             return None;
@@ -352,8 +376,12 @@ fn cancel_one(
         inner.cause = CauseCell::Shared(Arc::clone(cause));
         // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
         node.cancelled.store(true, Ordering::Release);
-        std::mem::take(&mut inner.entries)
+        (std::mem::take(&mut inner.entries), inner.owner.take())
     };
+    // The owner's wake may run a user's waker: caught as the waiters' are.
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(owner))) {
+        panic.get_or_insert(p);
+    }
     // Descendants share one cause: "parent cancelled" with the original cause inside, so a
     // deep tree needs no chain of causes (and cancelling it allocates once).
     let mut child_cause = None;
@@ -384,6 +412,13 @@ fn cancel_one(
         }
     }
     Some(children)
+}
+
+/// Tells a cancelled node's owner, if it has one still alive (outside every lock).
+fn tell(owner: Option<Weak<dyn Owner>>) {
+    if let Some(owner) = owner.and_then(|o| o.upgrade()) {
+        owner.node_cancelled();
+    }
 }
 
 /// The earlier of an inherited deadline and a node's own.

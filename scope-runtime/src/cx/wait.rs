@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-use super::tree::{cancel_node, Entry, Node};
+use super::tree::{cancel_node, Entry, Node, Owner};
 use super::Cx;
 use crate::cause::Cause;
 use crate::sync::Ordering;
@@ -109,6 +109,31 @@ impl Cx {
         OnCancel {
             registration: std::sync::Mutex::new(Some((Arc::downgrade(&self.node), key))),
         }
+    }
+}
+
+impl Cx {
+    /// Makes `owner` (the scope whose own context this is) told when this context is
+    /// cancelled, from now on: by anyone, at any depth above. Links the context into its
+    /// parents first, as a callback does. Returns `false` if it is cancelled already (its
+    /// owner is then not kept: the caller looks for itself).
+    pub(crate) fn set_owner(&self, owner: Weak<dyn Owner>) -> bool {
+        let mut inner = self.node.inner.lock();
+        let cancelled = match inner.cause.get() {
+            Some(cause) => Some(cause),
+            None => Node::link(&self.node, &inner).err(),
+        };
+        if let Some(cause) = cancelled {
+            drop(inner);
+            // No-op if it already was; otherwise records the (inherited) cause first.
+            cancel_node(&self.node, &cause);
+            return false;
+        }
+        // (A previous owner's `Weak` is dropped here: no user code.)
+        inner.owner = Some(owner);
+        drop(inner);
+        // A passed deadline fires now, and tells the owner just set.
+        !self.deadline_passed()
     }
 }
 

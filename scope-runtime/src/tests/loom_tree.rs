@@ -455,3 +455,60 @@ fn loom_waiter_drop_racing_cancel() {
         assert_eq!(cx.entry_count(), 0);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// (e) A scope's run sets itself as its context's owner while another thread cancels an
+// ancestor: either the owner is kept and told exactly once, or it is refused because the
+// cancel came first (the run then looks for itself). Never neither.
+
+struct Counted(Arc<AtomicUsize>);
+
+impl crate::cx::Owner for Counted {
+    fn node_cancelled(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_an_owner_set_while_an_ancestor_is_cancelled_is_told_once_or_refused() {
+    loom::model(|| {
+        let root = Cx::root();
+        // Not linked yet: setting the owner links it, racing the cancel's walk.
+        let cx = root.child();
+        let told = Arc::new(AtomicUsize::new(0));
+        let owner: Arc<dyn crate::cx::Owner> = Arc::new(Counted(told.clone()));
+        let r = root.clone();
+        let canceller = thread::spawn(move || r.cancel("stop"));
+        let kept = cx.set_owner(Arc::downgrade(&owner));
+        assert!(canceller.join().unwrap());
+        assert_eq!(cx.cause(), Some(from_parent(explicit("stop"))));
+        assert_eq!(told.load(Ordering::SeqCst), usize::from(kept));
+        // Ended again (the scope's end): the owner is not told twice.
+        cx.cancel_with(Cause::Finished {
+            scope: crate::TaskInfo::here(None),
+        });
+        assert_eq!(told.load(Ordering::SeqCst), usize::from(kept));
+    });
+}
+
+/// The scope's end, with nobody registered but the owner, keeps its cause inline and still
+/// tells the owner, while another thread reads the cause.
+#[test]
+fn loom_the_end_of_a_scope_tells_its_owner_and_a_reader_sees_the_cause() {
+    loom::model(|| {
+        let cx = Cx::root();
+        let told = Arc::new(AtomicUsize::new(0));
+        let owner: Arc<dyn crate::cx::Owner> = Arc::new(Counted(told.clone()));
+        assert!(cx.set_owner(Arc::downgrade(&owner)));
+        let c = cx.clone();
+        let reader = thread::spawn(move || c.cause().map(|c| c.is_finished()));
+        let scope = crate::TaskInfo::here(Some("job".into()));
+        assert!(cx.cancel_with(Cause::Finished {
+            scope: scope.clone()
+        }));
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        // Before the end, or after it with the whole cause.
+        assert_ne!(reader.join().unwrap(), Some(false));
+        assert_eq!(cx.cause(), Some(Cause::Finished { scope }));
+    });
+}
