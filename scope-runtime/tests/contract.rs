@@ -1057,6 +1057,33 @@ async fn law6_a_finished_scope_ends_its_context_and_wakes_its_watchers() {
     assert_eq!(cause.to_string(), "scope `batch` finished");
 }
 
+/// Nobody listens when the scope ends (its cause is kept in the node, not allocated): a clone
+/// that outlives the scope still reads the whole cause, and a watcher that comes later wakes.
+#[tokio::test(start_paused = true)]
+async fn law6_a_finished_scopes_cause_read_later_through_a_clone_names_the_scope() {
+    let kept = {
+        let s = &Scope::new(Config::new().name("batch"));
+        let kept = s.cx().clone();
+        let out = s.run(async { Ok::<_, AppError>(7) }).await;
+        assert_eq!(out.unwrap(), 7);
+        kept
+    }; // the scope is gone
+    assert!(kept.is_cancelled());
+    let cause = kept.cause().expect("the context has ended");
+    assert!(cause.is_finished(), "{cause}");
+    assert_eq!(cause.to_string(), "scope `batch` finished");
+    let late = tokio::time::timeout(ms(10), kept.cancelled())
+        .await
+        .expect("a late watcher wakes at once");
+    assert_eq!(late, cause);
+    // A child made from it afterwards starts cancelled, as the scope's descendant.
+    let child = kept.child();
+    assert_eq!(
+        child.cause().map(|c| c.root().to_string()).as_deref(),
+        Some("scope `batch` finished")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 9 for one child: it can also be aborted at once, as `JoinHandle::abort` does.
 

@@ -90,7 +90,12 @@ pub(crate) trait Owner: Send + Sync {
 /// node's scope), kept as what it names while no one has asked for it. A cancel that finds
 /// nothing registered (no waiter, callback or linked child: a context nobody listens to) keeps
 /// it so and allocates nothing; the first reader makes it shared.
+///
+/// An explicit tag (`repr(u8)`): without it the tag hides in a niche of the `TaskInfo`, and
+/// every match on the cell decodes it (measured: 2% more instructions to create and cancel a
+/// context).
 #[derive(Default)]
+#[repr(u8)]
 pub(super) enum CauseCell {
     #[default]
     None,
@@ -106,19 +111,24 @@ impl CauseCell {
     }
 
     /// The cause, made shared on the first ask (under the node's lock; no user code runs).
+    #[inline]
     pub(super) fn get(&mut self) -> Option<Arc<Cause>> {
-        let shared = match self {
+        match self {
+            CauseCell::None => None,
+            CauseCell::Shared(cause) => Some(Arc::clone(cause)),
+            _ => self.share(),
+        }
+    }
+
+    /// Makes a kept cause the shared one (once per node: out of the callers' way).
+    #[inline(never)]
+    fn share(&mut self) -> Option<Arc<Cause>> {
+        let shared = match std::mem::take(self) {
             CauseCell::None => return None,
-            CauseCell::Shared(cause) => return Some(Arc::clone(cause)),
-            CauseCell::Explicit(reason) => Arc::new(Cause::Explicit {
-                reason: std::mem::take(reason),
-            }),
-            CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded {
-                scope: std::mem::take(scope),
-            }),
-            CauseCell::Finished(scope) => Arc::new(Cause::Finished {
-                scope: scope.clone(),
-            }),
+            CauseCell::Shared(cause) => cause,
+            CauseCell::Explicit(reason) => Arc::new(Cause::Explicit { reason }),
+            CauseCell::Deadline(scope) => Arc::new(Cause::DeadlineExceeded { scope }),
+            CauseCell::Finished(scope) => Arc::new(Cause::Finished { scope }),
         };
         *self = CauseCell::Shared(Arc::clone(&shared));
         Some(shared)
@@ -267,35 +277,36 @@ impl Drop for Node {
 }
 
 /// Drops a parent reference without recursing: a long chain of contexts whose last handle
-/// goes away is released in a loop, not one stack frame per ancestor.
+/// goes away is released in a loop, not one stack frame per ancestor. A reference that is not
+/// the last is only a decrement.
 fn release(parent: Arc<Node>) {
     thread_local! {
-        static RELEASING: RefCell<Option<Vec<Arc<Node>>>> = const { RefCell::new(None) };
+        static RELEASING: RefCell<Option<Vec<Node>>> = const { RefCell::new(None) };
     }
+    // Atomically: the last reference gives the node back, any other one is just let go.
+    let Some(last) = Arc::into_inner(parent) else {
+        return;
+    };
     let queued = RELEASING.try_with(|r| match r.borrow_mut().as_mut() {
         Some(queue) => {
-            queue.push(parent.clone());
-            true
+            queue.push(last);
+            None
         }
-        None => false,
+        None => Some(last),
     });
-    match queued {
-        // An outer `release` on this thread drops it.
-        Ok(true) => {}
-        Ok(false) => {
-            let _ = RELEASING.try_with(|r| *r.borrow_mut() = Some(Vec::new()));
-            drop(parent);
-            while let Some(next) = RELEASING
-                .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
-                .ok()
-                .flatten()
-            {
-                drop(next);
-            }
-            let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
+    // Not queued: this call drops it, then whatever its drop queues. (Queued: an outer
+    // `release` on this thread drops it. Thread teardown: it was dropped with the closure.)
+    if let Ok(Some(last)) = queued {
+        let _ = RELEASING.try_with(|r| *r.borrow_mut() = Some(Vec::new()));
+        drop(last);
+        while let Some(next) = RELEASING
+            .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
+            .ok()
+            .flatten()
+        {
+            drop(next);
         }
-        // Thread teardown: drop it here.
-        Err(_) => drop(parent),
+        let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
     }
 }
 
@@ -345,12 +356,15 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
             return false;
         }
         if inner.entries.is_empty() {
-            inner.cause = kept;
+            // The cell is empty (checked above): nothing to drop in its place.
+            std::mem::forget(std::mem::replace(&mut inner.cause, kept));
             // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
             node.cancelled.store(true, Ordering::Release);
             let owner = inner.owner.take();
             drop(inner);
-            tell(owner);
+            if let Some(owner) = owner {
+                tell(&owner);
+            }
             return true;
         }
         kept.get()
@@ -379,8 +393,10 @@ fn cancel_one(
         (std::mem::take(&mut inner.entries), inner.owner.take())
     };
     // The owner's wake may run a user's waker: caught as the waiters' are.
-    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(owner))) {
-        panic.get_or_insert(p);
+    if let Some(owner) = owner {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(&owner))) {
+            panic.get_or_insert(p);
+        }
     }
     // Descendants share one cause: "parent cancelled" with the original cause inside, so a
     // deep tree needs no chain of causes (and cancelling it allocates once).
@@ -415,8 +431,9 @@ fn cancel_one(
 }
 
 /// Tells a cancelled node's owner, if it has one still alive (outside every lock).
-fn tell(owner: Option<Weak<dyn Owner>>) {
-    if let Some(owner) = owner.and_then(|o| o.upgrade()) {
+#[inline(never)]
+fn tell(owner: &Weak<dyn Owner>) {
+    if let Some(owner) = owner.upgrade() {
         owner.node_cancelled();
     }
 }
