@@ -59,6 +59,10 @@ impl<T> Slab<T> {
         }
     }
 
+    // Always inlined: the in-place set removes each finished child right after polling it,
+    // and inlined there the checks fold away (53 instructions a child out of line, measured).
+    #[allow(clippy::inline_always)] // Reason: measured, see above.
+    #[inline(always)]
     pub(crate) fn remove(&mut self, key: usize) -> Option<T> {
         let slot = self.entries.get_mut(key)?;
         if !matches!(slot, Slot::Occupied(_)) {

@@ -28,7 +28,7 @@ pub(crate) use self::ambient::{
 pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
 use self::tree::{cancel_node, cancel_node_with, earlier, Deadline, Node};
-pub(crate) use self::tree::{deadline_after, inherited, saturating_add, Owner};
+pub(crate) use self::tree::{deadline_after, inherited, saturating_add};
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,

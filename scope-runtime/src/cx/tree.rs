@@ -39,6 +39,7 @@ use tokio::time::Instant;
 
 use crate::cause::Cause;
 use crate::info::TaskInfo;
+use crate::scope::tracker::Enclosing;
 use crate::slab::Slab;
 use crate::slot::SlotTable;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
@@ -72,17 +73,11 @@ pub(crate) struct Deadline {
 pub(super) struct Inner {
     pub(super) cause: CauseCell,
     pub(super) entries: Slab<Entry>,
-    /// The scope whose own context this is, told when it is cancelled (see [`Owner`]).
-    pub(super) owner: Option<Weak<dyn Owner>>,
-}
-
-/// The scope that owns a node, told (outside every lock) when the node is cancelled, so that
-/// its run looks at once. Kept beside the entries rather than as a callback among them: setting
-/// it allocates nothing, and a cancel that finds only the owner keeps its cause inline.
-pub(crate) trait Owner: Send + Sync {
-    /// The node was cancelled. Runs outside every lock of the tree; may be called more than
-    /// once over a node's life (never under a lock, never with the cause).
-    fn node_cancelled(&self);
+    /// The scope whose own context this is: its run is woken (outside every lock) when the
+    /// node is cancelled. Kept beside the entries rather than as a callback among them:
+    /// setting it allocates nothing, and a cancel that finds only the owner keeps its cause
+    /// inline.
+    pub(super) owner: Option<Weak<dyn Enclosing>>,
 }
 
 /// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or, for the
@@ -430,11 +425,11 @@ fn cancel_one(
     Some(children)
 }
 
-/// Tells a cancelled node's owner, if it has one still alive (outside every lock).
+/// Wakes a cancelled node's owner, if it is still alive (outside every lock): its run looks.
 #[inline(never)]
-fn tell(owner: &Weak<dyn Owner>) {
+fn tell(owner: &Weak<dyn Enclosing>) {
     if let Some(owner) = owner.upgrade() {
-        owner.node_cancelled();
+        owner.tracker().wake_owner();
     }
 }
 

@@ -8,9 +8,10 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-use super::tree::{cancel_node, Entry, Node, Owner};
+use super::tree::{cancel_node, Entry, Node};
 use super::Cx;
 use crate::cause::Cause;
+use crate::scope::tracker::Enclosing;
 use crate::sync::Ordering;
 
 impl Cx {
@@ -117,7 +118,7 @@ impl Cx {
     /// cancelled, from now on: by anyone, at any depth above. Links the context into its
     /// parents first, as a callback does. Returns `false` if it is cancelled already (its
     /// owner is then not kept: the caller looks for itself).
-    pub(crate) fn set_owner(&self, owner: Weak<dyn Owner>) -> bool {
+    pub(crate) fn set_owner(&self, owner: Weak<dyn Enclosing>) -> bool {
         let mut inner = self.node.inner.lock();
         let cancelled = match inner.cause.get() {
             Some(cause) => Some(cause),

@@ -265,12 +265,6 @@ impl Target {
     }
 }
 
-impl<E: Send + 'static> crate::cx::Owner for Shared<E> {
-    fn node_cancelled(&self) {
-        self.tracker.wake_owner();
-    }
-}
-
 impl<E: Send + 'static> Enclosing for Shared<E> {
     fn tracker(&self) -> &Tracker {
         &self.tracker

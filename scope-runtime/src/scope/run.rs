@@ -9,7 +9,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::time::{Instant, Sleep};
@@ -20,7 +20,7 @@ use super::outcome::{message_of, Finish, Kept, Report, TaskOutput};
 use super::tracker::Enclosing;
 use super::{Control, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
-use crate::cx::{EnclosingScope, Enter, Owner};
+use crate::cx::{EnclosingScope, Enter};
 use crate::error::{panic_message, ConfigError, Interrupted};
 use crate::sync::Ordering;
 
@@ -227,7 +227,6 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 phase: Phase::Init,
                 set: None,
                 body_woken: true,
-                owner: Some(Arc::downgrade(&scope.shared) as Weak<dyn Owner>),
                 deadline: None,
                 grace: None,
                 deferred: Vec::new(),
@@ -343,7 +342,10 @@ where
             return Some(End::Refused(polled_after_done()));
         }
         shared.supervise.store(supervise, Ordering::Relaxed);
-        if let Err(error) = self.driver.start(self.scope) {
+        let Some(enclosing) = &self.enclosing else {
+            unreachable!("a run holds its scope as the enclosing scope of its body");
+        };
+        if let Err(error) = self.driver.start(self.scope, enclosing) {
             body.drop_body();
             return Some(End::Refused(E::from(error.into())));
         }
@@ -532,9 +534,6 @@ struct Driver<'env, M: Mode> {
     set: Option<InPlaceSet<'env, M>>,
     /// Without a set, the body is polled on every poll of the run.
     body_woken: bool,
-    /// The scope, set as its context's owner when the run starts: the context's cancel wakes
-    /// the run.
-    owner: Option<Weak<dyn Owner>>,
     /// Fires the scope's deadline.
     deadline: Option<Pin<Box<Sleep>>>,
     grace: Option<Pin<Box<Sleep>>>,
@@ -547,7 +546,11 @@ struct Driver<'env, M: Mode> {
 impl<'env, M: Mode> Driver<'env, M> {
     /// Enters the running phase and starts the children spawned before it; a scope that
     /// cannot run reports why.
-    fn start<E>(&mut self, scope: &Scope<'_, 'env, E, M>) -> Result<(), ConfigError> {
+    fn start<E>(
+        &mut self,
+        scope: &Scope<'_, 'env, E, M>,
+        enclosing: &Arc<dyn Enclosing>,
+    ) -> Result<(), ConfigError> {
         let shared = &scope.shared;
         if shared.tracker.start() {
             self.phase = Phase::Done;
@@ -563,10 +566,8 @@ impl<'env, M: Mode> Driver<'env, M> {
         shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the owner is
         // told outside every lock and only wakes the run, which then looks.
-        if let Some(owner) = self.owner.take() {
-            if !shared.cx.set_owner(owner) {
-                shared.tracker.wake_owner();
-            }
+        if !shared.cx.set_owner(Arc::downgrade(enclosing)) {
+            shared.tracker.wake_owner();
         }
         // A deadline needs a timer to fire while everything sleeps.
         if let Some(at) = shared.cx.deadline() {

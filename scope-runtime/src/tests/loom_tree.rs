@@ -461,11 +461,54 @@ fn loom_waiter_drop_racing_cancel() {
 // ancestor: either the owner is kept and told exactly once, or it is refused because the
 // cancel came first (the run then looks for itself). Never neither.
 
-struct Counted(Arc<AtomicUsize>);
+/// A scope's stand-in as a node's owner: its tracker's owner waker counts the wakes.
+struct Counted {
+    tracker: crate::scope::tracker::Tracker,
+    wakes: Arc<WakeCount>,
+}
 
-impl crate::cx::Owner for Counted {
-    fn node_cancelled(&self) {
+#[derive(Default)]
+struct WakeCount(AtomicUsize);
+
+impl Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Counted {
+    fn new() -> Arc<Self> {
+        let owner = Arc::new(Counted {
+            tracker: crate::scope::tracker::Tracker::new(None),
+            wakes: Arc::default(),
+        });
+        owner.listen();
+        owner
+    }
+
+    /// Registers the counting waker as the run's (a wake takes it, as a run's is taken).
+    fn listen(&self) {
+        let waker = Waker::from(Arc::clone(&self.wakes));
+        self.tracker.register_owner(&waker);
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.0.load(Ordering::SeqCst)
+    }
+
+    fn weak(self: &Arc<Self>) -> std::sync::Weak<dyn crate::scope::tracker::Enclosing> {
+        let owner: Arc<dyn crate::scope::tracker::Enclosing> = self.clone();
+        Arc::downgrade(&owner)
+    }
+}
+
+impl crate::scope::tracker::Enclosing for Counted {
+    fn tracker(&self) -> &crate::scope::tracker::Tracker {
+        &self.tracker
     }
 }
 
@@ -475,38 +518,37 @@ fn loom_an_owner_set_while_an_ancestor_is_cancelled_is_told_once_or_refused() {
         let root = Cx::root();
         // Not linked yet: setting the owner links it, racing the cancel's walk.
         let cx = root.child();
-        let told = Arc::new(AtomicUsize::new(0));
-        let owner: Arc<dyn crate::cx::Owner> = Arc::new(Counted(told.clone()));
+        let owner = Counted::new();
         let r = root.clone();
         let canceller = thread::spawn(move || r.cancel("stop"));
-        let kept = cx.set_owner(Arc::downgrade(&owner));
+        let kept = cx.set_owner(owner.weak());
         assert!(canceller.join().unwrap());
         assert_eq!(cx.cause(), Some(from_parent(explicit("stop"))));
-        assert_eq!(told.load(Ordering::SeqCst), usize::from(kept));
-        // Ended again (the scope's end): the owner is not told twice.
+        assert_eq!(owner.wakes(), usize::from(kept));
+        // Ended again (the scope's end): the owner is not woken twice.
+        owner.listen();
         cx.cancel_with(Cause::Finished {
             scope: crate::TaskInfo::here(None),
         });
-        assert_eq!(told.load(Ordering::SeqCst), usize::from(kept));
+        assert_eq!(owner.wakes(), usize::from(kept));
     });
 }
 
 /// The scope's end, with nobody registered but the owner, keeps its cause inline and still
-/// tells the owner, while another thread reads the cause.
+/// wakes the owner, while another thread reads the cause.
 #[test]
 fn loom_the_end_of_a_scope_tells_its_owner_and_a_reader_sees_the_cause() {
     loom::model(|| {
         let cx = Cx::root();
-        let told = Arc::new(AtomicUsize::new(0));
-        let owner: Arc<dyn crate::cx::Owner> = Arc::new(Counted(told.clone()));
-        assert!(cx.set_owner(Arc::downgrade(&owner)));
+        let owner = Counted::new();
+        assert!(cx.set_owner(owner.weak()));
         let c = cx.clone();
         let reader = thread::spawn(move || c.cause().map(|c| c.is_finished()));
         let scope = crate::TaskInfo::here(Some("job".into()));
         assert!(cx.cancel_with(Cause::Finished {
             scope: scope.clone()
         }));
-        assert_eq!(told.load(Ordering::SeqCst), 1);
+        assert_eq!(owner.wakes(), 1);
         // Before the end, or after it with the whole cause.
         assert_ne!(reader.join().unwrap(), Some(false));
         assert_eq!(cx.cause(), Some(Cause::Finished { scope }));
