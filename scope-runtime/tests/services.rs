@@ -28,6 +28,20 @@ fn note(log: &Log, what: impl Into<String>) {
     log.lock().unwrap().push(what.into());
 }
 
+/// A main work that ends on its own: it makes a "mailer" service (the application owns it),
+/// hands it a mail that takes `takes` to send (noted in `log` once sent), and returns `out`.
+fn hand_a_mail(log: &Log, takes: Duration, out: u32) -> impl std::future::Future<Output = u32> {
+    let l = log.clone();
+    async move {
+        let mailer = Service::new(ServiceConfig::new("mailer"));
+        let _ = mailer.spawn(async move {
+            sleep(takes).await;
+            note(&l, "mail sent");
+        });
+        out
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failure_of_detached_work_is_reported_even_when_nobody_awaits_its_handle() {
     let svc = Service::new(ServiceConfig::new("audit"));
@@ -210,19 +224,11 @@ async fn a_second_signal_ends_the_shutdown_at_once() {
 async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
     let app = App::new();
     let log: Log = Arc::default();
-    let l = log.clone();
     let (out, report) = app
         .run(
             Duration::from_secs(1),
             futures_util::stream::pending(),
-            async move {
-                let mailer = Service::new(ServiceConfig::new("mailer"));
-                let _ = mailer.spawn(async move {
-                    sleep(100 * MS).await;
-                    note(&l, "mail sent");
-                });
-                7
-            },
+            hand_a_mail(&log, 100 * MS, 7),
         )
         .await;
     assert_eq!(out, Some(7));
@@ -238,20 +244,12 @@ async fn a_first_signal_while_the_services_drain_does_not_cut_the_drain_short() 
     // a second one: the drain goes on, and the report says when the signal came.
     let app = App::new();
     let log: Log = Arc::default();
-    let l = log.clone();
     let start = Instant::now();
     let (out, report) = app
         .run(
             Duration::from_secs(1),
             signals_at(&[(20, Signal::Terminate), (500, Signal::Interrupt)]),
-            async move {
-                let mailer = Service::new(ServiceConfig::new("mailer"));
-                let _ = mailer.spawn(async move {
-                    sleep(100 * MS).await;
-                    note(&l, "mail sent");
-                });
-                7
-            },
+            hand_a_mail(&log, 100 * MS, 7),
         )
         .await;
     assert_eq!(out, Some(7));
@@ -279,11 +277,7 @@ async fn a_first_signal_while_the_services_drain_does_not_cut_the_drain_short() 
         .run(
             Duration::from_secs(1),
             signals_at(&[(20, Signal::Terminate), (50, Signal::Interrupt)]),
-            async move {
-                let mailer = Service::new(ServiceConfig::new("mailer"));
-                let _ = mailer.spawn(sleep(100 * MS));
-                7
-            },
+            hand_a_mail(&Log::default(), 100 * MS, 7),
         )
         .await;
     assert_eq!(out, Some(7));
@@ -317,16 +311,13 @@ async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
 
     let app = App::new();
     let log: Log = Arc::default();
-    let l = log.clone();
+    // The mail takes 10 s: within the service's own task timeout.
     let (out, report) = app
-        .run(Duration::MAX, futures_util::stream::pending(), async move {
-            let mailer = Service::new(ServiceConfig::new("mailer"));
-            let _ = mailer.spawn(async move {
-                sleep(10_000 * MS).await; // within the service's own task timeout
-                note(&l, "mail sent");
-            });
-            8
-        })
+        .run(
+            Duration::MAX,
+            futures_util::stream::pending(),
+            hand_a_mail(&log, 10_000 * MS, 8),
+        )
         .await;
     assert_eq!(out, Some(8));
     assert_eq!(*log.lock().unwrap(), ["mail sent"]);

@@ -22,6 +22,19 @@ fn grace() -> Duration {
     Duration::from_millis(ms)
 }
 
+/// Hands `record` to the audit service as task `name`, without waiting for it.
+fn hand_over(
+    audit: &Service,
+    name: &'static str,
+    record: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    audit
+        .spawn_named(name, record)
+        .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+        .detach();
+    Ok(())
+}
+
 #[scope::main(grace = grace())]
 async fn main() -> Result<(), AppError> {
     let mode = std::env::args().nth(1).unwrap_or_default();
@@ -33,13 +46,10 @@ async fn main() -> Result<(), AppError> {
         "drain" => {
             let cause = scope::cancelled().await;
             println!("stopping: {cause}");
-            audit
-                .spawn_named("last-record", async {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    println!("audit written");
-                })
-                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
-                .detach();
+            hand_over(&audit, "last-record", async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                println!("audit written");
+            })?;
             tokio::time::sleep(Duration::from_millis(200)).await;
             println!("in-flight work done");
             Ok(())
@@ -63,25 +73,19 @@ async fn main() -> Result<(), AppError> {
         }
         // Returns at once after the signal, but a service task outlives the drain budget.
         "overrun" => {
-            audit
-                .spawn_named("slow-record", async {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                })
-                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
-                .detach();
+            hand_over(&audit, "slow-record", async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            })?;
             scope::cancelled().await;
             Ok(())
         }
         // Ends on its own, leaving a slow record to the service: the drain runs after the
         // body returned, and a signal meanwhile is the first one, not a second.
         "finishes" => {
-            audit
-                .spawn_named("slow-record", async {
-                    tokio::time::sleep(Duration::from_millis(1_500)).await;
-                    println!("audit written");
-                })
-                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
-                .detach();
+            hand_over(&audit, "slow-record", async {
+                tokio::time::sleep(Duration::from_millis(1_500)).await;
+                println!("audit written");
+            })?;
             println!("main work done");
             Ok(())
         }

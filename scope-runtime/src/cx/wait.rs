@@ -8,11 +8,11 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-use super::tree::{cancel_node, Entry, Node};
+use super::tree::{cancel_node, Entry, Inner, Node};
 use super::Cx;
 use crate::cause::Cause;
 use crate::scope::tracker::Enclosing;
-use crate::sync::Ordering;
+use crate::sync::{MutexGuard, Ordering};
 
 impl Cx {
     /// A future that resolves, with the cause, once this context is cancelled (or its
@@ -84,21 +84,16 @@ impl Cx {
     where
         F: FnOnce(&Cause) + Send + 'static,
     {
-        let mut inner = self.node.inner.lock();
         // A callback must be reached by the ancestors' cancels: link this context first.
-        let cancelled = match inner.cause.get() {
-            Some(cause) => Some(cause),
-            None => Node::link(&self.node, &inner).err(),
+        let mut inner = match self.lock_linked() {
+            Ok(inner) => inner,
+            Err(cause) => {
+                f(&self.node.cause().unwrap_or(cause));
+                return OnCancel {
+                    registration: std::sync::Mutex::new(None),
+                };
+            }
         };
-        if let Some(cause) = cancelled {
-            drop(inner);
-            // No-op if it already was; otherwise records the (inherited) cause first.
-            cancel_node(&self.node, &cause);
-            f(&self.node.cause().unwrap_or(cause));
-            return OnCancel {
-                registration: std::sync::Mutex::new(None),
-            };
-        }
         let key = inner.entries.insert(Entry::Callback(Box::new(f)));
         drop(inner);
         if self.deadline_passed() {
@@ -114,22 +109,36 @@ impl Cx {
 }
 
 impl Cx {
-    /// Makes `owner` (the scope whose own context this is) told when this context is
-    /// cancelled, from now on: by anyone, at any depth above. Links the context into its
-    /// parents first, as a callback does. Returns `false` if it is cancelled already (its
-    /// owner is then not kept: the caller looks for itself).
-    pub(crate) fn set_owner(&self, owner: Weak<dyn Enclosing>) -> bool {
+    /// The node's lock, with this context linked into its parents first (so that their
+    /// cancels reach what the caller registers next); or, if it is cancelled already (or a
+    /// parent is, found while linking), the cause, once the context has been cancelled with
+    /// it outside the lock.
+    #[inline]
+    fn lock_linked(&self) -> Result<MutexGuard<'_, Inner>, Arc<Cause>> {
         let mut inner = self.node.inner.lock();
         let cancelled = match inner.cause.get() {
             Some(cause) => Some(cause),
             None => Node::link(&self.node, &inner).err(),
         };
-        if let Some(cause) = cancelled {
-            drop(inner);
-            // No-op if it already was; otherwise records the (inherited) cause first.
-            cancel_node(&self.node, &cause);
-            return false;
+        match cancelled {
+            None => Ok(inner),
+            Some(cause) => {
+                drop(inner);
+                // No-op if it already was; otherwise records the (inherited) cause first.
+                cancel_node(&self.node, &cause);
+                Err(cause)
+            }
         }
+    }
+
+    /// Makes `owner` (the scope whose own context this is) told when this context is
+    /// cancelled, from now on: by anyone, at any depth above. Links the context into its
+    /// parents first, as a callback does. Returns `false` if it is cancelled already (its
+    /// owner is then not kept: the caller looks for itself).
+    pub(crate) fn set_owner(&self, owner: Weak<dyn Enclosing>) -> bool {
+        let Ok(mut inner) = self.lock_linked() else {
+            return false;
+        };
         // (A previous owner's `Weak` is dropped here: no user code.)
         inner.owner = Some(owner);
         drop(inner);
