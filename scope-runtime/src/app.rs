@@ -50,6 +50,8 @@ static APP: Slot<Weak<AppInner>> = Slot::new("scope::App");
 
 struct AppInner {
     cx: Cx,
+    /// Who the application is, for the cause its context ends with ([`Cause::Finished`]).
+    info: TaskInfo,
     /// The services made under the application, in the order they were made: owned, so a
     /// service whose handles were all dropped is still drained (and reported) at shutdown.
     services: Mutex<Vec<Arc<ServiceInner>>>,
@@ -100,7 +102,8 @@ impl Default for App {
 }
 
 impl App {
-    /// A new application, with a root context of its own.
+    /// A new application, with a root context of its own, named `app` (where it was made is
+    /// where [`TaskInfo::location`] points).
     ///
     /// # Examples
     ///
@@ -110,10 +113,13 @@ impl App {
     /// assert!(app.services().is_empty());
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn new() -> Self {
+        let info = TaskInfo::here(Some("app".into()));
         Self {
             inner: Arc::new_cyclic(|me| AppInner {
                 cx: Cx::root().with_slot(&APP, me.clone()),
+                info,
                 services: Mutex::new(Vec::new()),
             }),
         }
@@ -208,6 +214,11 @@ impl App {
     /// work's output (`None` if it did not end within the grace, or a second signal came) and
     /// what each phase did.
     ///
+    /// An application runs once: when `run` returns (or its future is dropped), the
+    /// application's context has ended. Its cause is the shutdown's if a signal came, else
+    /// [`Cause::Finished`] naming the application (`app`), so work detached under
+    /// [`App::cx`] itself (not under a scope) learns that the program is done.
+    ///
     /// # Examples
     ///
     /// Work that ignores the shutdown is cut short at the end of the grace:
@@ -235,6 +246,8 @@ impl App {
         F: Future,
         S: Stream<Item = Signal>,
     {
+        // Declared first, so it ends the context last: after the main work was dropped.
+        let _ends = EndsOnDrop(&self.inner);
         let mut signals = pin!(signals.fuse());
         let mut report = ShutdownReport::default();
         let mut work = pin!(self.inner.cx.clone().run(work));
@@ -332,6 +345,17 @@ impl App {
             report.failures.extend(stop.failures().iter().cloned());
             report.stopped.push(stop);
         }
+    }
+}
+
+/// Ends the application's context when its run ends, however it ends (a cause already there,
+/// the shutdown's, stays).
+struct EndsOnDrop<'a>(&'a AppInner);
+
+impl Drop for EndsOnDrop<'_> {
+    fn drop(&mut self) {
+        let scope = self.0.info.clone();
+        self.0.cx.cancel_with(Cause::Finished { scope });
     }
 }
 

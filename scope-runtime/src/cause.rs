@@ -59,7 +59,8 @@ pub enum Cause {
     },
     /// The scope finished: its body and every child are done. Not an error: a context that
     /// outlives its scope (cloned into another library's task, say) learns this way that the
-    /// work it belonged to is over.
+    /// work it belonged to is over. An [`App`](crate::App)'s context ends so too when its
+    /// run returns without a shutdown signal (the scope is then named `app`).
     Finished {
         /// The scope that finished.
         scope: TaskInfo,

@@ -307,6 +307,7 @@ impl<E: fmt::Display> ViaDisplay for &ErrorLine<'_, E> {
 /// assert_eq!(out, 42);
 /// ```
 #[allow(clippy::needless_pass_by_value)] // Reason: the program's runtime is handed over for good.
+#[track_caller]
 pub fn main_entry<T, F>(runtime: tokio::runtime::Runtime, config: MainConfig, fut: F) -> T
 where
     F: Future<Output = MainOutcome<T>>,

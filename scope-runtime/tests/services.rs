@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_runtime::{
-    shield_for, App, Forced, Interrupted, Service, ServiceConfig, Signal, SpawnError,
+    shield_for, App, Cause, Forced, Interrupted, Service, ServiceConfig, Signal, SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -348,4 +348,80 @@ async fn a_task_error_whose_display_panics_is_reported_as_the_tasks_panic() {
     svc.drain(Duration::from_secs(1)).await.unwrap();
     let failures: Vec<String> = svc.failures().iter().map(ToString::to_string).collect();
     assert_eq!(failures, ["task `write r-4` panicked: display"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_applications_context_ends_when_its_run_returns() {
+    // A watcher detached under the application's own context (not under a scope): before, a
+    // main work that ended on its own left that context running, so the watcher never woke.
+    let app = App::new();
+    let watcher = tokio::spawn(app.cx().clone().cancelled_owned());
+    let log: Log = Arc::default();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(1),
+            futures_util::stream::pending(),
+            hand_a_mail(&log, 30 * MS, 7),
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(*log.lock().unwrap(), ["mail sent"]); // the drain came first
+    let cause = tokio::time::timeout(Duration::from_secs(60), watcher)
+        .await
+        .expect("the application's context did not end")
+        .unwrap();
+    assert!(cause.is_finished(), "{cause}");
+    assert!(
+        matches!(&cause, Cause::Finished { scope } if scope.name() == Some("app")),
+        "{cause}"
+    );
+
+    // After a signal its cause stays the shutdown.
+    let app = App::new();
+    let (_, report) = app
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(5, Signal::Terminate)]),
+            scope_runtime::cancelled(),
+        )
+        .await;
+    assert_eq!(report.signal(), Some(&Signal::Terminate));
+    assert!(matches!(app.cx().cause().unwrap(), Cause::Shutdown { .. }));
+
+    // A run dropped before its end ends the context too.
+    let app = App::new();
+    let run = app.run(
+        Duration::from_secs(1),
+        futures_util::stream::pending(),
+        std::future::pending::<()>(),
+    );
+    assert!(tokio::time::timeout(10 * MS, run).await.is_err());
+    assert!(app.cx().cause().unwrap().is_finished());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drained_services_context_ends_and_one_that_overran_does_not() {
+    // Work detached under the service's own context learns that the service is done.
+    let svc = Service::new(ServiceConfig::new("audit"));
+    let watcher = tokio::spawn(svc.cx().clone().cancelled_owned());
+    let _ = svc.spawn(sleep(10 * MS)).unwrap();
+    assert_eq!(svc.drain(Duration::from_secs(1)).await, Ok(()));
+    let cause = tokio::time::timeout(Duration::from_secs(60), watcher)
+        .await
+        .expect("the drained service's context did not end")
+        .unwrap();
+    assert!(
+        matches!(&cause, Cause::Finished { scope } if scope.name() == Some("audit")),
+        "{cause}"
+    );
+
+    // A drain that overran leaves the running work alone: its context is not cancelled.
+    let svc = Service::new(ServiceConfig::new("slow"));
+    let _ = svc.spawn(sleep(Duration::from_secs(10))).unwrap();
+    assert!(svc.drain(10 * MS).await.is_err());
+    assert!(!svc.cx().is_cancelled());
+    let report = svc.stop().await;
+    assert_eq!(report.aborted().len(), 1);
+    assert!(matches!(svc.cx().cause().unwrap(), Cause::Shutdown { .. }));
 }

@@ -220,7 +220,8 @@ impl Service {
         &self.inner
     }
 
-    /// The service's context: cancelled by [`stop`](Service::stop).
+    /// The service's context: cancelled by [`stop`](Service::stop), ended (not an error:
+    /// [`Cause::Finished`]) by a [`drain`](Service::drain) that finished.
     ///
     /// # Examples
     ///
@@ -390,7 +391,8 @@ impl Service {
     }
 
     /// Stops accepting work and waits for the accepted work (the tasks waiting for a worker
-    /// included) to finish, at most `budget`.
+    /// included) to finish, at most `budget`. A drain that finished ends the service's context
+    /// ([`Cause::Finished`], naming the service); one that overran leaves it running.
     ///
     /// # Examples
     ///
@@ -415,6 +417,10 @@ impl Service {
             .await
             .is_ok()
         {
+            // Done for good (closed, nothing left): the service's context ends, so work
+            // detached under it learns so.
+            let scope = self.inner.info.clone();
+            self.inner.cx.cancel_with(Cause::Finished { scope });
             Ok(())
         } else {
             Err(DrainError::Overrun {
