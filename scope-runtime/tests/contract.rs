@@ -401,6 +401,27 @@ async fn law5_a_panic_dropping_an_in_place_childs_unread_output_is_its_panic_and
     assert!(sibling_dropped.load(Ordering::SeqCst));
 }
 
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_a_blocking_childs_unread_output_is_its_panic() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            // Its handle is dropped at once: the output is dropped on the blocking thread.
+            drop(s.spawn_blocking(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok::<_, AppError>(PanicOnDropValue)
+            }));
+            Ok::<_, AppError>(())
+        })
+        .await;
+    match out {
+        Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+            assert_eq!(p.message(), "output dropped badly");
+        }
+        other => panic!("expected the child's panic, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or

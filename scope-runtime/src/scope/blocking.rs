@@ -12,7 +12,7 @@ use super::admission::{Queued, Seq, Ticket, NO_SEQ};
 use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
-use super::spawn::why_not_started;
+use super::spawn::{why_not_started, Channel, Deliver};
 use super::tracker::Enclosing;
 use super::{Scope, Shared};
 use crate::cause::Cause;
@@ -29,7 +29,7 @@ struct Job<F, T, E> {
     cx: Cx,
     info: TaskInfo,
     obs: ChildObs,
-    tx: Option<oneshot::Sender<Result<T, Interrupted>>>,
+    tx: Channel<T>,
     slot: bool,
     seq: Seq,
 }
@@ -66,9 +66,11 @@ where
             own.cause_arc().filter(|c| super::spawn::by_handle(c))
         });
         self.obs.ended(&self.shared.obs, &self.info, &result);
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(result);
-        }
+        let (shared, info) = (&*self.shared, &self.info);
+        self.tx.deliver(result, |payload| {
+            // The unread output's destructor panicked: the child's panic.
+            let _ = shared.panicked(info, payload);
+        });
     }
 }
 
@@ -79,9 +81,8 @@ impl<F, T, E> Drop for Job<F, T, E> {
             let cause = why_not_started(self.cx.cause_arc(), &self.shared);
             let out: Result<T, Interrupted> = Err(NotStarted::new(cause).into());
             self.obs.ended(&self.shared.obs, &self.info, &out);
-            if let Some(tx) = self.tx.take() {
-                let _ = tx.send(out);
-            }
+            // Not the child's value: nothing of the user's to drop.
+            self.tx.dropped(out);
         }
         self.shared.child_started(self.seq);
         if self.slot {
@@ -122,7 +123,7 @@ where
             obs: ChildObs::blocking(&shared.obs, &info, &cx),
             cx: cx.clone(),
             info: info.clone(),
-            tx: Some(tx),
+            tx: Channel(Some(tx)),
             slot: false,
             seq: NO_SEQ,
         };

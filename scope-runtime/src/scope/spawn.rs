@@ -66,7 +66,7 @@ impl<T> Deliver<T> for Direct {
 
 /// The outcome goes through a channel: in-place children, and spawned children that were
 /// queued before they became tasks.
-pub(crate) struct Channel<T>(Option<oneshot::Sender<Result<T, Interrupted>>>);
+pub(crate) struct Channel<T>(pub(super) Option<oneshot::Sender<Result<T, Interrupted>>>);
 
 impl<T> Deliver<T> for Channel<T> {
     type Output = ();
