@@ -405,7 +405,7 @@ async fn a_drained_services_context_ends_and_one_that_overran_does_not() {
     // Work detached under the service's own context learns that the service is done.
     let svc = Service::new(ServiceConfig::new("audit"));
     let watcher = tokio::spawn(svc.cx().clone().cancelled_owned());
-    let _ = svc.spawn(sleep(10 * MS)).unwrap();
+    drop(svc.spawn(sleep(10 * MS)).unwrap()); // its handle is not needed
     assert_eq!(svc.drain(Duration::from_secs(1)).await, Ok(()));
     let cause = tokio::time::timeout(Duration::from_secs(60), watcher)
         .await
@@ -418,7 +418,7 @@ async fn a_drained_services_context_ends_and_one_that_overran_does_not() {
 
     // A drain that overran leaves the running work alone: its context is not cancelled.
     let svc = Service::new(ServiceConfig::new("slow"));
-    let _ = svc.spawn(sleep(Duration::from_secs(10))).unwrap();
+    drop(svc.spawn(sleep(Duration::from_secs(10))).unwrap());
     assert!(svc.drain(10 * MS).await.is_err());
     assert!(!svc.cx().is_cancelled());
     let report = svc.stop().await;
