@@ -604,6 +604,38 @@ mod supervisor {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_panic_while_the_supervisor_stops_is_not_swallowed() {
+        // Cancellation is not failure, but a panic is never silent: an incarnation that
+        // panics in its cleanup after the stop is that child's panic.
+        let app = Cx::root();
+        let stopper = app.clone();
+        tokio::spawn(async move {
+            sleep(ms(10)).await;
+            stopper.cancel("shutting down");
+        });
+        let out = Supervisor::new(Config::new().parent(app).grace(ms(1_000)))
+            .child("flusher", Restart::Permanent, || async {
+                scope_runtime::cancelled().await;
+                panic!("cleanup bug");
+                #[allow(unreachable_code)]
+                Ok::<(), AppError>(())
+            })
+            .child("calm", Restart::Permanent, || async {
+                scope_runtime::cancelled().await;
+                Ok::<(), AppError>(())
+            })
+            .run()
+            .await;
+        match out {
+            Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+                assert_eq!(p.message(), "cleanup bug");
+                assert_eq!(p.task().name(), Some("flusher"));
+            }
+            other => panic!("expected the flusher's panic, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn giving_up_cancels_the_other_children_and_waits_for_them() {
         let cause = Arc::new(Mutex::new(None));
         let seen = cause.clone();

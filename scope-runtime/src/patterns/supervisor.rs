@@ -163,7 +163,9 @@ struct Spec<E> {
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
 ///   child waiting out a backoff stops at once; running ones get the scope's grace, then are
 ///   aborted. It returns `Ok(())` if every child stopped within the grace (they answered the
-///   cancellation), the cancellation otherwise.
+///   cancellation), the cancellation otherwise. A panic is still a panic: an incarnation (or
+///   factory call) that panics while the supervisor stops makes it return that child's
+///   [`Panicked`](crate::Interrupted::Panicked).
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
 ///
 /// It returns `Ok(())` as well when every child has stopped by its policy.
@@ -514,7 +516,11 @@ where
             .await;
         if cx.is_cancelled() {
             // The supervisor is stopping (or this child was stopped): whatever the
-            // incarnation returned, it is not a failure.
+            // incarnation returned, it is not a failure. A panic is never silent: it is
+            // this child's panic, as in any scope.
+            if let Err(payload) = ended {
+                std::panic::resume_unwind(payload);
+            }
             return Ok(());
         }
         let error = match ended {
