@@ -425,3 +425,74 @@ async fn a_drained_services_context_ends_and_one_that_overran_does_not() {
     assert_eq!(report.aborted().len(), 1);
     assert!(matches!(svc.cx().cause().unwrap(), Cause::Shutdown { .. }));
 }
+
+/// A value whose destructor panics (unless a panic is unwinding already).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "{}", self.0);
+    }
+}
+
+/// A future that is ready at once, holding a value whose destructor panics.
+struct ReadyThenPanicOnDrop(PanicOnDrop);
+
+impl std::future::Future for ReadyThenPanicOnDrop {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_dropping_a_service_tasks_work_or_unread_output_is_that_tasks_panic() {
+    // Before, tokio's task swallowed both: the service reported a clean drop, or nothing.
+    let svc = Service::new(ServiceConfig::new("audit").grace(10 * MS));
+    drop(
+        svc.spawn_named("stuck", async {
+            let _held = PanicOnDrop("dropped badly");
+            std::future::pending::<()>().await;
+        })
+        .unwrap(),
+    );
+    // Its handle is dropped at once: nobody reads the output, which is dropped for it.
+    drop(
+        svc.spawn_named("unread", async {
+            sleep(MS).await;
+            Ok::<_, String>(PanicOnDrop("output dropped badly"))
+        })
+        .unwrap(),
+    );
+    // A work whose own destructor panics after it returned: its handle reads the panic.
+    let done = svc
+        .spawn_named(
+            "done",
+            ReadyThenPanicOnDrop(PanicOnDrop("work dropped badly")),
+        )
+        .unwrap();
+    match done.await {
+        Err(Interrupted::Panicked(p)) => assert_eq!(p.message(), "work dropped badly"),
+        other => panic!("expected the task's panic, got {other:?}"),
+    }
+    sleep(5 * MS).await;
+    let report = svc.stop().await;
+    assert_eq!(report.aborted().len(), 1);
+    let mut failures: Vec<(String, bool)> = report
+        .failures()
+        .iter()
+        .map(|f| (f.to_string(), f.panicked()))
+        .collect();
+    failures.sort();
+    assert_eq!(
+        failures,
+        [
+            ("task `done` panicked: work dropped badly".to_owned(), true),
+            ("task `stuck` panicked: dropped badly".to_owned(), true),
+            (
+                "task `unread` panicked: output dropped badly".to_owned(),
+                true
+            ),
+        ]
+    );
+}

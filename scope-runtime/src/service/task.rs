@@ -220,14 +220,16 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if this.work.is_some() {
                 let started = *this.started;
-                {
+                let dropped = {
                     let _enter = Enter::scope_code(this.cx, this.scope);
                     let mut work = this.work.as_mut();
                     // A panic dropping the work is the work's; the count must still go down.
-                    let _ = catch_unwind(AssertUnwindSafe(move || work.set(None)));
-                }
+                    catch_unwind(AssertUnwindSafe(move || work.set(None)))
+                };
                 let cause = this.cx.as_ref().and_then(Cx::cause);
-                let (ended, error) = if started {
+                let (ended, error) = if let Err(payload) = dropped {
+                    panicked(this.info, payload)
+                } else if started {
                     let message = if this.inner.aborting() {
                         format!("aborted after the stop's grace of {:?}", this.inner.grace)
                     } else {
@@ -251,13 +253,23 @@ pin_project_lite::pin_project! {
             }
             this.worker.take();
             this.capacity.take();
+            if this.tx.as_ref().is_some_and(oneshot::Sender::is_closed) {
+                // Nobody will read the outcome: dropped here, before the end is recorded, so
+                // that a panic of its destructor is this task's (user code, no lock held).
+                let unread = this.outcome.take();
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(unread))) {
+                    *this.ended = Some(panicked(this.info, payload).0);
+                }
+            }
             let ended = this.ended.take().unwrap_or(Ended::Completed);
             this.obs
                 .service_ended(&this.inner.obs, matches!(ended, Ended::Completed));
             this.inner.ended(*this.key, this.info, ended);
             this.inner.tracker.exit();
             if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
-                // A handle dropped meanwhile drops the output here (user code, no lock held).
+                // A handle dropped since the check above drops the output here (user code, no
+                // lock held); the end is recorded by now, so a panic there has nowhere to go
+                // but the runtime.
                 let _ = tx.send(outcome);
             }
         }
@@ -404,17 +416,36 @@ where
                 Ok(out)
             }
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
-                *this.ended = Some(Ended::Failed(FailureKind::Panicked, message));
-                Err(Panicked::new(this.info.clone(), payload).into())
+                let (ended, error) = panicked(this.info, payload);
+                *this.ended = Some(ended);
+                Err(error)
             }
         };
-        *this.outcome = Some(outcome);
-        {
+        let dropped = {
             let _enter = Enter::scope_code(this.cx, this.scope);
             let mut work = this.work.as_mut();
-            let _ = catch_unwind(AssertUnwindSafe(move || work.set(None)));
-        }
+            catch_unwind(AssertUnwindSafe(move || work.set(None)))
+        };
+        *this.outcome = Some(match (dropped, outcome) {
+            // The work's destructor panicked after it returned: the task's panic (a panic of
+            // the work itself came first and stays).
+            (Err(payload), Ok(out)) => {
+                let (ended, error) = panicked(this.info, payload);
+                *this.ended = Some(ended);
+                // Its value is not delivered; one panic is reported, a second one here not.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(out)));
+                Err(error)
+            }
+            (_, outcome) => outcome,
+        });
         Poll::Ready(())
     }
+}
+
+/// How a task that panicked (in its work, or dropping it or its output) ended, and what its
+/// handle reads.
+fn panicked(info: &TaskInfo, payload: Box<dyn std::any::Any + Send>) -> (Ended, Interrupted) {
+    let message = panic_message(payload.as_ref());
+    let error = Panicked::new(info.clone(), payload).into();
+    (Ended::Failed(FailureKind::Panicked, message), error)
 }
