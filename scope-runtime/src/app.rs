@@ -355,7 +355,15 @@ struct EndsOnDrop<'a>(&'a AppInner);
 impl Drop for EndsOnDrop<'_> {
     fn drop(&mut self) {
         let scope = self.0.info.clone();
-        self.0.cx.cancel_with(Cause::Finished { scope });
+        let end = || self.0.cx.cancel_with(Cause::Finished { scope });
+        if std::thread::panicking() {
+            // The run unwinds (its work panicked): a cancel callback's panic here would be a
+            // second one, which aborts the process; the first panic goes on.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(end));
+        } else {
+            // A callback's panic reaches the caller, as from any cancel.
+            end();
+        }
     }
 }
 

@@ -496,3 +496,23 @@ async fn a_panic_dropping_a_service_tasks_work_or_unread_output_is_that_tasks_pa
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_unwinding_from_a_panic_ends_the_context_without_a_second_panic() {
+    // The application's context ends as the run unwinds; a cancel callback that panics then
+    // must not make a second panic (which would abort the process): the work's panic goes on.
+    let app = App::new();
+    let _callback = app.cx().on_cancel(|_| panic!("callback"));
+    let run = app.run(
+        Duration::from_secs(1),
+        futures_util::stream::pending(),
+        async {
+            sleep(MS).await;
+            panic!("main work bug");
+        },
+    );
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the work's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main work bug"));
+    assert!(app.cx().cause().unwrap().is_finished());
+}
