@@ -436,7 +436,9 @@ impl Drop for PanicOnDrop {
 }
 
 /// A future that is ready at once, holding a value whose destructor panics.
-struct ReadyThenPanicOnDrop(PanicOnDrop);
+struct ReadyThenPanicOnDrop {
+    _held: PanicOnDrop,
+}
 
 impl std::future::Future for ReadyThenPanicOnDrop {
     type Output = ();
@@ -468,7 +470,9 @@ async fn a_panic_dropping_a_service_tasks_work_or_unread_output_is_that_tasks_pa
     let done = svc
         .spawn_named(
             "done",
-            ReadyThenPanicOnDrop(PanicOnDrop("work dropped badly")),
+            ReadyThenPanicOnDrop {
+                _held: PanicOnDrop("work dropped badly"),
+            },
         )
         .unwrap();
     match done.await {
