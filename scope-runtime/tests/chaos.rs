@@ -1408,7 +1408,8 @@ enum Want {
 ///   body was dropped (aborted) or returned the interruption, the result is the cancellation;
 ///   a child's failure or panic always wins over the body. Under supervise, a body that
 ///   returned a value has answered the cancellation: only the children's failures are
-///   reported ([S2]). A race's body returns `()`, which answers nothing ([R2]).
+///   reported ([S2]). A race's body returns `()`, which answers nothing ([R2]); a winner
+///   answers it, but a candidate's panic fails it all the same ([R3]).
 /// - **(b) a finished scope's context is cancelled with a cause that says so**: that cause is
 ///   not a cancellation of the scope (see [`origin`]: an unknown cause is ignored).
 ///
@@ -1423,6 +1424,7 @@ fn the_rules(view: &View) -> Want {
     let mut value: Option<u64> = None;
     let mut body_interrupted = false;
     let mut body_panicked = false;
+    let mut child_panicked = false;
     for item in &view.items {
         match *item {
             Item::Cancelled => cancelled = true,
@@ -1453,6 +1455,7 @@ fn the_rules(view: &View) -> Want {
                 if first.is_none() {
                     first = Some(Report::Panicked(c));
                 }
+                child_panicked = true;
                 cancelled = true;
                 all.push(Report::Panicked(c));
             }
@@ -1496,7 +1499,14 @@ fn the_rules(view: &View) -> Want {
             },
         },
         Drive::Race => match winner {
-            Some(v) => Want::Value(v),
+            Some(v) if !child_panicked => Want::Value(v),
+            // [R3] A candidate's panic (before the win, or while a loser stopped) is never
+            // dropped for a winner: every failure, and no entry of the race's own for a
+            // cancellation (a winner answered it), only for a body that returned one.
+            Some(_) => Want::All {
+                own: body_interrupted,
+                children: all,
+            },
             // [R2] No success: every failure (none, if there was no candidate), and the race's
             // own cancellation if it came from outside (a race's body returns `()`, which does
             // not answer a cancellation) or the body returned it.
@@ -1662,7 +1672,11 @@ fn plausible(view: &View, want: &Want, got: &Want) -> Result<(), String> {
             // when one from outside was logged at all (it may have landed while the scope
             // was finishing). Under supervise, never after the body returned a value.
             let body_interrupted = view.items.contains(&Item::Body(BodyEnd::Interrupted));
-            let answered = view.drive == Drive::RunAll && body_value.is_some();
+            let answered = match view.drive {
+                Drive::RunAll => body_value.is_some(),
+                // [R3] A race with a winner was answered, though a panic fails it.
+                _ => ended(&|e| matches!(e, End::Done(_))),
+            };
             let outside = view.any_origin == Some(Origin::Outside) && !answered;
             let required = (view.early && outside) || body_interrupted;
             let allowed = outside || body_interrupted;
@@ -1675,10 +1689,13 @@ fn plausible(view: &View, want: &Want, got: &Want) -> Result<(), String> {
             want == got,
             &format!("[A1] a value only from the body, if no child failed: {want:?}"),
         ),
-        (Drive::Race, Want::Value(v)) => verdict(
-            ended(&|e| e == End::Done(*v)),
-            "[R1] the race's value is a candidate's",
-        ),
+        (Drive::Race, Want::Value(v)) => {
+            verdict(
+                ended(&|e| e == End::Done(*v)),
+                "[R1] the race's value is a candidate's",
+            )?;
+            verdict(!panicked, "[R3] a candidate panicked: no winner answers")
+        }
         _ => Err(format!("the rules say {want:?}")),
     }
 }
@@ -2234,6 +2251,19 @@ fn the_rules_by_example_supervise_and_race() {
     assert_eq!(
         rules_for(Drive::RunAll, OUTSIDE, &[Cancelled, Body(B::Interrupted)]),
         all(true, &[])
+    );
+    // [R3] A candidate's panic fails a race that had a winner, before or after the win.
+    assert_eq!(
+        rules_for(
+            Drive::Race,
+            INSIDE,
+            &[Child(1, Done(4)), Child(2, Panic), Child(3, Int)]
+        ),
+        all(false, &[R::Panicked(2), R::Interrupted(3)])
+    );
+    assert_eq!(
+        rules_for(Drive::Race, INSIDE, &[Child(1, Panic), Child(2, Done(4))]),
+        all(false, &[R::Panicked(1)])
     );
     // [R1] The first success wins; [R2] else every failure.
     assert_eq!(

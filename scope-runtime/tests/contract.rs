@@ -422,6 +422,42 @@ async fn law5_a_panic_dropping_a_blocking_childs_unread_output_is_its_panic() {
     }
 }
 
+/// A race's candidate that panics when it is told to stop.
+async fn panics_when_cancelled() -> Result<&'static str, AppError> {
+    scope_runtime::cancelled().await;
+    panic!("loser bug")
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_losing_candidates_panic_is_not_dropped_for_the_winner() {
+    // A race's winner is its answer, but a panic is a bug that must reach the caller: a loser
+    // that panics while it stops (spawned or in place) fails the race with that panic.
+    for in_place in [false, true] {
+        let race = &scope_runtime::Race::new(Config::new().grace(ms(100)));
+        let out = race
+            .run(async {
+                if in_place {
+                    race.spawn_in_place_named("loser", panics_when_cancelled());
+                } else {
+                    race.spawn_named("loser", panics_when_cancelled());
+                }
+                race.spawn(async {
+                    sleep(ms(5)).await;
+                    Ok::<_, AppError>("winner")
+                });
+            })
+            .await;
+        let failures = out.expect_err("the loser's panic is the race's");
+        assert_eq!(failures.len(), 1, "in place: {in_place}: {failures:?}");
+        let failure = failures.primary().unwrap();
+        assert_eq!(failure.task().name(), Some("loser"));
+        match failure.error() {
+            AppError::Interrupted(Interrupted::Panicked(p)) => assert_eq!(p.message(), "loser bug"),
+            other => panic!("expected the loser's panic, got {other:?}"),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or

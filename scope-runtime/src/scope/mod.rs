@@ -203,6 +203,9 @@ pub(crate) struct Shared<E> {
     /// The run future finished or was dropped (what it started, it has ended or handed to
     /// a reaper).
     pub(crate) run_ended: AtomicBool,
+    /// A child panicked (in its poll, its drop, or dropping its unread output): a race does
+    /// not answer with a winner then.
+    pub(crate) child_panicked: AtomicBool,
     /// The context of the background children (created with the first), cancelled when the
     /// body returns; the children to stop then.
     background: Mutex<Background>,
@@ -516,6 +519,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 control: Mutex::new(Vec::new()),
                 requested: AtomicBool::new(false),
                 run_ended: AtomicBool::new(false),
+                child_panicked: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 callback_panic: Mutex::new(None),

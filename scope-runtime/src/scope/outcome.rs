@@ -5,6 +5,7 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::mode::sealed;
@@ -185,6 +186,8 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// with the scope, for the caller to resume).
     pub(crate) fn panicked(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) -> Panicked {
         let message = panic_message(payload.as_ref());
+        // Release: read by a race once every child has ended.
+        self.child_panicked.store(true, Ordering::Release);
         // Kept as it is: `E::from` (user code, which may panic) runs when the scope reports,
         // once every child has drained, not in the middle of this child's bookkeeping.
         let panic = Panicked::new(task.clone(), payload);
@@ -294,10 +297,16 @@ pub enum FirstFailure {}
 #[derive(Debug)]
 pub enum AllFailures {}
 
+/// The output shape of a race's scope: the report itself (every failure, as under
+/// supervise), for the race to decide with its winner.
+#[derive(Debug)]
+pub(crate) enum RaceReport {}
+
 impl sealed::Sealed for FirstFailure {}
 impl sealed::Sealed for AllFailures {}
+impl sealed::Sealed for RaceReport {}
 
-fn did_not_complete() -> Arc<Cause> {
+pub(crate) fn did_not_complete() -> Arc<Cause> {
     Arc::new(Cause::explicit("the scope's body did not complete"))
 }
 
@@ -340,5 +349,13 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
             Some(value) if failures.is_empty() => Ok(value),
             _ => Err(Failures::from(failures)),
         }
+    }
+}
+
+impl<T, E> Finish<T, E> for RaceReport {
+    const SUPERVISE: bool = true;
+    type Output = Report<T, E>;
+    fn finish(report: Report<T, E>) -> Report<T, E> {
+        report
     }
 }

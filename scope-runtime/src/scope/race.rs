@@ -3,11 +3,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
-use super::outcome::TaskOutput;
+use super::outcome::{did_not_complete, RaceReport, Report, TaskOutput};
 use super::Scope;
 use crate::cause::Cause;
 use crate::config::Config;
@@ -38,7 +39,9 @@ fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
 }
 
 /// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled;
-/// if every candidate fails, all the failures are returned together.
+/// if every candidate fails, all the failures are returned together. A candidate's panic is
+/// never dropped for a winner: a race in which a candidate panicked (before the win, or while
+/// it stopped after it) returns every failure, the panic among them.
 ///
 /// # Examples
 ///
@@ -290,7 +293,7 @@ where
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     /// Runs the race: the body starts candidates; the first success is returned; if all
-    /// fail (or there was none), every failure is.
+    /// fail (or there was none), or a candidate panicked, every failure is.
     ///
     /// # Examples
     ///
@@ -317,28 +320,40 @@ where
         B: Future,
         B::Output: TaskOutput<E, Ok = ()>,
     {
-        let settled = self.scope.run_all(body).await;
-        if let Some(value) = lock(&self.winner).take() {
-            return Ok(value);
-        }
-        let mut failures = match settled {
-            Err(failures) => failures.into_vec(),
-            Ok(()) => Vec::new(),
-        };
-        // The body's `()` is not an answer: a race cancelled from outside (its parent, a
-        // deadline, a cancel) with no winner fails with that cancellation first, unless the
-        // report already leads with it.
-        let shared = &self.scope.shared;
-        if let Some(cause) = shared.cx.cause_arc() {
-            let own = matches!(
-                *cause,
-                Cause::Finished { .. } | Cause::SiblingFailed { .. } | Cause::Panicked { .. }
-            );
-            let reported = failures.first().is_some_and(|f| f.task() == &shared.info);
-            if !own && !reported {
-                let e = E::from(Interrupted::from_shared_cause(cause));
-                failures.insert(0, Failure::new(shared.info.clone(), e));
+        let report = self.scope.run_with::<B, RaceReport>(body).await;
+        let winner = lock(&self.winner).take();
+        let won = winner.is_some();
+        if let Some(value) = winner {
+            // Acquire: pairs with the store of a child's panic; every child has ended.
+            if !self.scope.shared.child_panicked.load(Ordering::Acquire) {
+                return Ok(value);
             }
+            // A candidate panicked (before the win, or while it stopped after it): a panic is
+            // a bug that reaches the caller, so the race fails with it and every other
+            // failure. The value is dropped here (user code, no lock held).
+            drop(value);
+        }
+        let Report {
+            info,
+            out,
+            mut failures,
+            cause,
+        } = report;
+        // No winner: the race's own entry comes first when nothing recorded explains why it
+        // stopped. A cancellation from outside (its parent, a deadline, a cancel) is always
+        // reported, since the body's `()` is not an answer; a body that did not complete
+        // (dropped, or it returned an error) is reported when no cause explains it. A race
+        // that had a winner was answered: no entry of its own.
+        let own = match cause.as_deref() {
+            _ if won => false,
+            Some(Cause::SiblingFailed { .. } | Cause::Panicked { .. }) => failures.is_empty(),
+            Some(_) => true,
+            None => out.is_none(),
+        };
+        if own {
+            let cause = cause.unwrap_or_else(did_not_complete);
+            let interrupted = E::from(Interrupted::from_shared_cause(cause));
+            failures.insert(0, Failure::new(info, interrupted));
         }
         Err(Failures::from(failures))
     }
@@ -388,6 +403,37 @@ macro_rules! race_in_place {
             {
                 let candidate = self.candidate(fut);
                 self.scope.spawn_in_place(candidate)
+            }
+
+            /// [`spawn_in_place`](Race::spawn_in_place) with a name.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use scope::{Config, Race};
+            /// type E = Box<dyn std::error::Error + Send + Sync>;
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let race = &Race::<u8, E>::new(Config::new());
+            /// let out = race
+            ///     .run(async {
+            ///         race.spawn_in_place_named("cache", async { Err::<u8, E>("miss".into()) });
+            ///     })
+            ///     .await;
+            /// assert_eq!(out.unwrap_err().to_string(), "task `cache` failed: miss");
+            /// # });
+            /// ```
+            #[track_caller]
+            pub fn spawn_in_place_named<F>(
+                &'s self,
+                name: impl Into<Cow<'static, str>>,
+                fut: F,
+            ) -> Child<'s, ()>
+            where
+                F: Future $(+ $send)? + 'env,
+                F::Output: TaskOutput<E, Ok = T>,
+            {
+                let candidate = self.candidate(fut);
+                self.scope.spawn_in_place_named(name, candidate)
             }
         }
     };
