@@ -1383,3 +1383,38 @@ fn law9_cancel_through_a_deep_in_place_chain_is_linear() {
         "cancel is not linear in the depth: {small} polls at 250 levels, {large} at 1,000"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Law 5, contexts: a panic in a destructor that a context's release runs (a callback's captured
+// value) does not break the contexts released after it on the same thread.
+
+static FLAGGED: scope_runtime::Slot<common::DropFlag> = scope_runtime::Slot::new("flagged");
+
+#[test]
+fn law5_a_value_panicking_as_its_context_is_released_leaves_later_contexts_released() {
+    std::thread::spawn(|| {
+        // A parent holding a callback whose captured value panics when dropped, kept alive
+        // only by its child: dropping the child releases the parent, and the value panics.
+        let parent = Cx::root().child();
+        let bad = PanicOnDrop;
+        let _callback = parent.on_cancel(move |_| {
+            let _held = &bad;
+        });
+        let child = parent.child();
+        drop(parent);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(child)));
+        assert!(out.is_err(), "the value's panic reaches the dropper");
+        // Later contexts on this thread are released as always: their values dropped.
+        let (value, dropped) = flag();
+        let parent = Cx::root().with_slot(&FLAGGED, value);
+        let child = parent.child();
+        drop(parent);
+        drop(child);
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "a context released after the panic leaked"
+        );
+    })
+    .join()
+    .unwrap();
+}

@@ -31,6 +31,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -293,15 +294,27 @@ fn release(parent: Arc<Node>) {
     // `release` on this thread drops it. Thread teardown: it was dropped with the closure.)
     if let Ok(Some(last)) = queued {
         let _ = RELEASING.try_with(|r| *r.borrow_mut() = Some(Vec::new()));
-        drop(last);
+        // A node's drop runs user code (a slot's value, a callback's capture): one that
+        // panics does not keep the rest of the queue from being released, nor leave the
+        // thread's queue open (every later release on this thread would then only queue, and
+        // leak); the first panic goes on to the dropper once the queue is empty.
+        let mut panic = catch_unwind(AssertUnwindSafe(move || drop(last))).err();
         while let Some(next) = RELEASING
             .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
             .ok()
             .flatten()
         {
-            drop(next);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(next))) {
+                panic.get_or_insert(p);
+            }
         }
         let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
+        if let Some(payload) = panic {
+            // Not while a panic unwinds already: a second one would abort the process.
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
+        }
     }
 }
 
