@@ -1418,3 +1418,36 @@ fn law5_a_value_panicking_as_its_context_is_released_leaves_later_contexts_relea
     .join()
     .unwrap();
 }
+
+#[tokio::test]
+async fn law5_a_blocking_closure_panicking_when_dropped_unstarted_is_its_panic_and_the_scope_ends()
+{
+    // Queued behind the limit, then the scope is cancelled: the closure is dropped without
+    // running, and what it captured panics. Before, that skipped the child's bookkeeping, so
+    // the scope waited for it for ever.
+    let s = &Scope::new(Config::new().limit(1));
+    let run = s.run(async {
+        s.spawn_blocking(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            Ok::<_, AppError>(())
+        });
+        let bad = PanicOnDrop;
+        s.spawn_blocking(move |_| {
+            let _held = &bad;
+            Ok::<_, AppError>(())
+        });
+        s.cancel("stop");
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the scope waited for the dropped closure for ever");
+    expect_panicked_with(out, "dropped badly");
+}
+
+fn expect_panicked_with(out: Result<(), AppError>, message: &str) {
+    match out {
+        Err(AppError::Interrupted(Interrupted::Panicked(p))) => assert_eq!(p.message(), message),
+        other => panic!("expected the child's panic, got {other:?}"),
+    }
+}

@@ -76,10 +76,18 @@ where
 
 impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
-        if self.f.take().is_some() {
+        if let Some(f) = self.f.take() {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
-            let cause = why_not_started(self.cx.cause_arc(), &self.shared);
-            let out: Result<T, Interrupted> = Err(NotStarted::new(cause).into());
+            // What the closure captured is user code: a panic dropping it is this child's
+            // panic, and the bookkeeping below happens all the same.
+            let out: Result<T, Interrupted> = match catch_unwind(AssertUnwindSafe(move || drop(f)))
+            {
+                Ok(()) => {
+                    let cause = why_not_started(self.cx.cause_arc(), &self.shared);
+                    Err(NotStarted::new(cause).into())
+                }
+                Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
+            };
             self.obs.ended(&self.shared.obs, &self.info, &out);
             // Not the child's value: nothing of the user's to drop.
             self.tx.dropped(out);

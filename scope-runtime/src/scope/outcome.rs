@@ -179,7 +179,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             self.close_admission();
         }
     }
+}
 
+impl<E> Shared<E> {
     /// Records a panic of `task`: whatever the policy, it cancels the siblings at once. Under
     /// fail-fast it is kept if no failure was (even after an outside cancellation: a panic is
     /// never a consequence of one). Returns what the task's handle sees (the payload stays
