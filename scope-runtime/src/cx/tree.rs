@@ -272,17 +272,27 @@ impl Drop for Node {
     }
 }
 
+thread_local! {
+    /// The nodes queued by the `release` running on this thread, if one is.
+    static RELEASING: RefCell<Option<Vec<Node>>> = const { RefCell::new(None) };
+}
+
 /// Drops a parent reference without recursing: a long chain of contexts whose last handle
 /// goes away is released in a loop, not one stack frame per ancestor. A reference that is not
 /// the last is only a decrement.
+#[inline]
 fn release(parent: Arc<Node>) {
-    thread_local! {
-        static RELEASING: RefCell<Option<Vec<Node>>> = const { RefCell::new(None) };
-    }
     // Atomically: the last reference gives the node back, any other one is just let go.
-    let Some(last) = Arc::into_inner(parent) else {
-        return;
-    };
+    if let Some(last) = Arc::into_inner(parent) {
+        release_last(last);
+    }
+}
+
+/// [`release`] of a parent's last reference: out of line, so that the common case (not the
+/// last) costs a context's drop only the decrement. Measured on `--quick cx` (current
+/// thread, ours, in instructions): 77.3M with this inline, 75.8M out of line.
+#[inline(never)]
+fn release_last(last: Node) {
     let queued = RELEASING.try_with(|r| match r.borrow_mut().as_mut() {
         Some(queue) => {
             queue.push(last);
