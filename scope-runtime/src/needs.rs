@@ -8,7 +8,10 @@
 //!
 //! `#[scoped]` writes the types for you (`cx: Needs![REQUEST_ID, TENANT]` and `provided!()`);
 //! by hand it looks like the example below. The proof is checked entirely in the types; at run
-//! time a `Provided` is one context handle, and reading a required slot cannot fail.
+//! time a `Provided` is one context handle, and reading a required slot cannot fail. A proof
+//! passed into work that runs under another context (a task that does not carry the
+//! caller's, [`Cx::run`] under another root) stays good: a scope there that binds more slots
+//! extends it with the proven values carried over.
 //!
 //! # Why a proof cannot be forged
 //!
@@ -72,6 +75,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::slot::Binding;
 use crate::{Cx, Slot};
 
 /// The key type of a slot that functions can require: `slot!` declares one beside each slot
@@ -116,7 +120,11 @@ mod sealed {
     )]
     pub trait Has<K, I> {}
     pub trait CoveredBy<L, J> {}
-    pub trait Proof {}
+    pub trait Proof {
+        /// The bindings in `from` of the list's slots that `into` does not bind (shared, not
+        /// cloned), to carry them into a child of `into`.
+        fn bindings_in(from: &crate::Cx, into: &crate::Cx, out: &mut Vec<crate::slot::Binding>);
+    }
 }
 
 /// The empty list: no slot is proven bound.
@@ -294,8 +302,19 @@ pub trait Proof: sealed::Proof + 'static {
     fn bound_in(cx: &Cx) -> bool;
 }
 
-impl sealed::Proof for Nil {}
-impl<K: Key, Rest: Proof> sealed::Proof for With<K, Rest> {}
+impl sealed::Proof for Nil {
+    fn bindings_in(_: &Cx, _: &Cx, _: &mut Vec<Binding>) {}
+}
+
+impl<K: Key, Rest: Proof> sealed::Proof for With<K, Rest> {
+    fn bindings_in(from: &Cx, into: &Cx, out: &mut Vec<Binding>) {
+        // A slot `into` binds keeps its own value (an inner binding shadows an outer one).
+        if into.get(K::slot()).is_none() {
+            out.extend(from.binding(K::slot()));
+        }
+        Rest::bindings_in(from, into, out);
+    }
+}
 
 impl Proof for Nil {
     fn bound_in(_: &Cx) -> bool {
@@ -575,13 +594,27 @@ impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
             cx: proof.cx,
             _list: PhantomData,
         };
-        // The macros call this right after the scope bound the slot in `cx`, so the check
-        // holds; it is made anyway (on the key's own slot), so that this path proves nothing
-        // it has not seen.
-        let Ok(extended) = proof.try_bind(cx, K::slot()) else {
+        // The macros call this right after the scope bound the slot in `cx`; the check is
+        // made all the same (on the key's own slot), so that this path proves nothing it has
+        // not seen.
+        let proof = match proof.try_bind(cx, K::slot()) {
+            Ok(extended) => return extended,
+            Err(proof) => proof,
+        };
+        // The scope's context does not bind what the proof claims: the proof was carried
+        // into another context (a task that does not carry the caller's, `Cx::run` under
+        // another root). The extended proof's context is then the scope's, with the claimed
+        // slots' values carried over from the proof's own: reads through it cannot fail.
+        let mut carried = Vec::new();
+        if let Some(from) = &proof.cx {
+            <L as sealed::Proof>::bindings_in(from, cx, &mut carried);
+        }
+        let joined = cx.child_with(None, &carried);
+        // Unreachable: a proof's context binds every slot its list claims.
+        let Ok(extended) = proof.try_bind(&joined, K::slot()) else {
             panic!(
-                "slot `{}` is bound by this scope, but a slot its proof claims is not: a proof \
-                 was carried into a context that does not bind its slots",
+                "slot `{}` is bound by this scope, but a slot its proof claims is not bound \
+                 in the proof's own context",
                 K::slot().name()
             )
         };

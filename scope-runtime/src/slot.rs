@@ -205,6 +205,20 @@ impl SlotTable {
         values.get(slot.index())?.as_ref()?.downcast_ref::<T>()
     }
 
+    /// The binding of `slot` in this table, sharing its value, if it is bound (to a `T`).
+    pub(crate) fn binding<T: Send + Sync + 'static, K>(
+        &self,
+        slot: &'static Slot<T, K>,
+    ) -> Option<Binding> {
+        let values = self.values.as_ref()?;
+        let value = values.get(slot.index())?.as_ref()?;
+        value.is::<T>().then(|| Binding {
+            name: slot.name(),
+            index: slot.index(),
+            value: Arc::clone(value),
+        })
+    }
+
     /// A table with `value` bound to the slot at `index`, everything else shared.
     pub(crate) fn with(&self, index: usize, value: Value) -> SlotTable {
         let old: &[Option<Value>] = self.values.as_deref().unwrap_or(&[]);
@@ -233,8 +247,10 @@ impl fmt::Debug for SlotTable {
     }
 }
 
-/// A slot binding waiting to be applied to a scope's context (see `Config::bind`).
-pub(crate) struct Binding {
+/// A slot binding waiting to be applied to a scope's context (see `Config::bind`), or carried
+/// into one (a required-slots proof's). `pub` only so that the sealed proof trait may name it:
+/// its module is private, so no user can.
+pub struct Binding {
     pub(crate) name: &'static str,
     pub(crate) index: usize,
     pub(crate) value: Value,
@@ -275,5 +291,13 @@ impl Cx {
     #[must_use]
     pub fn get<T: Send + Sync + 'static, K>(&self, slot: &'static Slot<T, K>) -> Option<&T> {
         self.node.slots.get(slot)
+    }
+
+    /// The binding of `slot` in this context, sharing its value, if it is bound.
+    pub(crate) fn binding<T: Send + Sync + 'static, K>(
+        &self,
+        slot: &'static Slot<T, K>,
+    ) -> Option<Binding> {
+        self.node.slots.binding(slot)
     }
 }
