@@ -31,3 +31,37 @@ async fn entry() -> Result<String, Interrupted> {
 async fn a_proof_carried_into_another_context_still_reads_what_it_proves() {
     assert_eq!(entry().await.unwrap(), "r-5/acme (acme)");
 }
+
+#[scoped]
+async fn tenant_of(cx: Needs![TENANT]) -> Result<String, Interrupted> {
+    Ok(cx.get(&TENANT).clone())
+}
+
+#[scoped(slots(TENANT = "other".to_owned()))]
+async fn rebinds(cx: Needs![REQUEST_ID, TENANT]) -> Result<String, Interrupted> {
+    // This scope binds TENANT again: its callees see the new value, the fn's own proof the
+    // caller's. Before, `provided!()` did not compile here ("type annotations needed": the
+    // proof listed TENANT twice).
+    let inner = tenant_of(provided!()).await?;
+    Ok(format!(
+        "{inner} (caller's {} for {})",
+        cx.get(&TENANT),
+        cx.get(&REQUEST_ID)
+    ))
+}
+
+#[scoped(slots(REQUEST_ID = "r-9".to_owned(), TENANT = "acme".to_owned()))]
+async fn entry_rebinding() -> Result<String, Interrupted> {
+    let here = rebinds(provided!()).await?;
+    // And carried into another context, the scope's own binding still wins.
+    let there = Cx::root().run(rebinds(provided!())).await?;
+    Ok(format!("{here} | {there}"))
+}
+
+#[tokio::test]
+async fn a_scope_binding_a_required_slot_again_shadows_it_for_its_callees() {
+    assert_eq!(
+        entry_rebinding().await.unwrap(),
+        "other (caller's acme for r-9) | other (caller's acme for r-9)"
+    );
+}

@@ -115,7 +115,10 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);
-    let proof = (provided_used || opts.slots.is_some()).then_some(Proof { param: None });
+    let proof = (provided_used || opts.slots.is_some()).then_some(Proof {
+        param: None,
+        keys: Vec::new(),
+    });
     let krate = opts.krate();
     let name = f.sig.ident.to_string();
     let mut config = config(&opts, Some(&name), f.sig.ident.span());

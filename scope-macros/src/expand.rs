@@ -96,6 +96,9 @@ pub(crate) struct Proof {
     /// What the proof extends: the `Needs![..]` parameter of the fn, or the proof of the
     /// enclosing body (for a nested `scope!`); the empty proof otherwise.
     pub(crate) param: Option<syn::Ident>,
+    /// The keys the `Needs![..]` parameter lists, in order (empty for a nested `scope!`,
+    /// whose enclosing proof's list is not written out).
+    pub(crate) keys: Vec<syn::Type>,
 }
 
 impl Proof {
@@ -103,7 +106,14 @@ impl Proof {
         let krate = opts.krate();
         let provided = rewrite::provided_ident();
         let mut chain = if let Some(p) = &self.param {
-            quote!(::core::clone::Clone::clone(&#p))
+            let param = quote!(::core::clone::Clone::clone(&#p));
+            match self.without_rebound(opts, &krate) {
+                // A slot the fn requires and its scope binds again: the proof drops the
+                // required one (the new binding shadows it), so that it lists each key once
+                // (twice, `provided!()` could not tell which one a callee's requirement means).
+                Some(list) => quote!(#krate::__private::Provided::narrow::<#list, _>(#param)),
+                None => param,
+            }
         } else {
             quote!(#krate::__private::Provided::root())
         };
@@ -115,6 +125,30 @@ impl Proof {
             }
         }
         quote!(let #provided = #chain;)
+    }
+
+    /// The list of the `Needs![..]` keys that `slots(..)` does not bind again, if it binds one
+    /// (matched as written: a key and a binding of the same slot by two different paths are
+    /// not seen, and `provided!()` then reports the ambiguity).
+    fn without_rebound(&self, opts: &Options, krate: &TokenStream) -> Option<TokenStream> {
+        let (bindings, _) = opts.slots.as_ref()?;
+        let bound: Vec<String> = bindings
+            .iter()
+            .map(|b| b.slot.to_token_stream().to_string())
+            .collect();
+        let kept: Vec<&syn::Type> = self
+            .keys
+            .iter()
+            .filter(|k| !bound.contains(&k.to_token_stream().to_string()))
+            .collect();
+        if kept.len() == self.keys.len() {
+            return None;
+        }
+        let mut list = quote!(#krate::__private::Nil);
+        for key in kept.iter().rev() {
+            list = quote!(#krate::__private::With<#key, #list>);
+        }
+        Some(list)
     }
 }
 
@@ -338,16 +372,20 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         let mut body = inner.block.clone();
         let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &opts, Some(&f.sig));
         errors.extend(rewrite_errors);
-        let proof = (provided_used || needs.is_some() || opts.slots.is_some())
-            .then_some(Proof { param: needs });
+        let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
+            param: needs.as_ref().map(|(p, _)| p.clone()),
+            keys: needs.map(|(_, k)| k).unwrap_or_default(),
+        });
         let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
         inner.block = syn::parse_quote!({ #scoped });
         return (f.sig, f.block);
     }
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);
-    let proof = (provided_used || needs.is_some() || opts.slots.is_some())
-        .then_some(Proof { param: needs });
+    let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
+        param: needs.as_ref().map(|(p, _)| p.clone()),
+        keys: needs.map(|(_, k)| k).unwrap_or_default(),
+    });
     let body = if problems.unit {
         // The fn cannot carry the scope's result: run the scope and drop its result, so that
         // the error about the return type is the only one.
@@ -470,7 +508,10 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &options, None);
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
-    let proof = (provided_used || options.slots.is_some()).then_some(Proof { param: outer_proof });
+    let proof = (provided_used || options.slots.is_some()).then_some(Proof {
+        param: outer_proof,
+        keys: Vec::new(),
+    });
     let inner = scope_body(&options, &config, &body, proof.as_ref(), None);
     let errors = errors_to_tokens(errors);
     quote! {
@@ -551,7 +592,7 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
 // Required slots: `Needs![..]` parameters and `provided!()`
 
 /// Rewrites a `Needs![A, B]` parameter of a `#[scoped]` fn into the proof type the caller
-/// must provide; returns the parameter's name.
+/// must provide; returns the parameter's name and the keys it lists.
 ///
 /// ```text
 /// cx: Needs![REQUEST_ID, TENANT]
@@ -565,8 +606,8 @@ fn needs_param(
     sig: &mut syn::Signature,
     krate: &TokenStream,
     errors: &mut Vec<syn::Error>,
-) -> Option<syn::Ident> {
-    let mut found: Option<syn::Ident> = None;
+) -> Option<(syn::Ident, Vec<syn::Type>)> {
+    let mut found: Option<(syn::Ident, Vec<syn::Type>)> = None;
     for input in &mut sig.inputs {
         let syn::FnArg::Typed(pt) = input else {
             continue;
@@ -618,7 +659,7 @@ fn needs_param(
             ));
             continue;
         };
-        found = Some(pi.ident.clone());
+        found = Some((pi.ident.clone(), keys.clone()));
         let mut list = quote!(#krate::__private::Nil);
         for key in keys.iter().rev() {
             // Spanned at the key: "`Has<KEY, _>` is not implemented" points at it.

@@ -488,11 +488,26 @@ fn needs_parameter_becomes_a_proof_with_one_bound_per_slot() {
         out.contains("Needs ! [@ type :: scope :: __private :: Provided < :: scope :: __private :: With < REQUEST_ID , :: scope :: __private :: With < TENANT , :: scope :: __private :: Nil > > >]"),
         "{out}"
     );
+    // TENANT is required and bound again: the proof drops the required one before the
+    // scope's binding extends it, so that it lists each key once.
+    assert!(
+        out.contains("let __provided = :: scope :: __private :: Provided :: narrow :: < :: scope :: __private :: With < REQUEST_ID , :: scope :: __private :: Nil > , _ > (:: core :: clone :: Clone :: clone (& cx)) . extend (__scope . cx () , & TENANT) ;"),
+        "{out}"
+    );
+    assert!(out.contains("provided ! (@ proof __provided)"), "{out}");
+    // A binding of a slot the fn does not require extends the proof as it is.
+    let out = norm(&expand::scoped(
+        quote!(slots(TENANT = t)),
+        quote!(
+            async fn f(cx: Needs![REQUEST_ID], t: String) -> R {
+                g(provided!()).await
+            }
+        ),
+    ));
     assert!(
         out.contains("let __provided = :: core :: clone :: Clone :: clone (& cx) . extend (__scope . cx () , & TENANT) ;"),
         "{out}"
     );
-    assert!(out.contains("provided ! (@ proof __provided)"), "{out}");
 }
 
 #[test]
