@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{AppError, Live};
 use scope_runtime::{
-    Cause, Config, ConfigError, Cx, Interrupted, LocalScope, Scope, Slot, SpawnError,
+    Cause, Config, ConfigError, Cx, Failures, Interrupted, LocalScope, Race, Scope, Slot,
+    SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -195,6 +196,31 @@ async fn running_a_scope_twice_is_a_typed_error() {
         second.unwrap_err().interrupted(),
         Some(Interrupted::Config(ConfigError::AlreadyRun))
     ));
+}
+
+#[tokio::test]
+async fn a_refused_run_under_supervise_or_a_race_reports_only_why_it_was_refused() {
+    // Before, the refusal came second, after a made-up "the scope's body did not complete",
+    // which was what the failures' `Display` showed.
+    let only_the_refusal = |failures: Failures<AppError>, want: ConfigError| {
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let error = failures.primary().unwrap().error();
+        assert!(
+            matches!(error.interrupted(), Some(Interrupted::Config(e)) if *e == want),
+            "{failures:?}"
+        );
+    };
+    let s = &Scope::new(Config::new());
+    let _ = s.run_all(async { Ok::<_, AppError>(()) }).await;
+    let second = s.run_all(async { Ok::<_, AppError>(()) }).await;
+    only_the_refusal(second.unwrap_err(), ConfigError::AlreadyRun);
+    let s = &Scope::new(Config::new().limit(0));
+    let out = s.run_all(async { Ok::<_, AppError>(()) }).await;
+    only_the_refusal(out.unwrap_err(), ConfigError::ZeroLimit);
+    let race = &Race::<u8, AppError>::new(Config::new());
+    let _ = race.run(async {}).await;
+    let second = race.run(async {}).await;
+    only_the_refusal(second.unwrap_err(), ConfigError::AlreadyRun);
 }
 
 /// A minimal executor without tokio: proves a scope works (spawned children run in place)

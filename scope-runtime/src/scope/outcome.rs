@@ -308,6 +308,16 @@ impl sealed::Sealed for FirstFailure {}
 impl sealed::Sealed for AllFailures {}
 impl sealed::Sealed for RaceReport {}
 
+/// Whether the failures recorded explain why a scope's body gave no value: a failure or a
+/// panic that cancelled it, or, with no cancellation at all, the scope's refusal to run (its
+/// configuration, or it ran already), which is then its only failure.
+pub(crate) fn explained<E>(cause: Option<&Cause>, failures: &[Failure<E>]) -> bool {
+    match cause {
+        Some(Cause::SiblingFailed { .. } | Cause::Panicked { .. }) | None => !failures.is_empty(),
+        Some(_) => false,
+    }
+}
+
 pub(crate) fn did_not_complete() -> Arc<Cause> {
     Arc::new(Cause::explicit("the scope's body did not complete"))
 }
@@ -336,16 +346,12 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
     type Output = Result<T, Failures<E>>;
     fn finish(report: Report<T, E>) -> Result<T, Failures<E>> {
         let mut failures = report.failures;
-        if report.out.is_none() {
-            let cause = report.cause.unwrap_or_else(did_not_complete);
+        if report.out.is_none() && !explained(report.cause.as_deref(), &failures) {
             // A cancellation that no recorded failure explains (a parent, a deadline, an
             // explicit cancel) comes first: it is why the others stopped.
-            let explained = matches!(*cause, Cause::SiblingFailed { .. } | Cause::Panicked { .. })
-                && !failures.is_empty();
-            if !explained {
-                let interrupted = E::from(Interrupted::from_shared_cause(cause));
-                failures.insert(0, Failure::new(report.info.clone(), interrupted));
-            }
+            let cause = report.cause.unwrap_or_else(did_not_complete);
+            let interrupted = E::from(Interrupted::from_shared_cause(cause));
+            failures.insert(0, Failure::new(report.info.clone(), interrupted));
         }
         match report.out {
             Some(value) if failures.is_empty() => Ok(value),

@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
-use super::outcome::{did_not_complete, RaceReport, Report, TaskOutput};
+use super::outcome::{did_not_complete, explained, RaceReport, Report, TaskOutput};
 use super::Scope;
-use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{Failure, Failures, Interrupted};
@@ -346,9 +345,8 @@ where
         // that had a winner was answered: no entry of its own.
         let own = match cause.as_deref() {
             _ if won => false,
-            Some(Cause::SiblingFailed { .. } | Cause::Panicked { .. }) => failures.is_empty(),
-            Some(_) => true,
-            None => out.is_none(),
+            None => out.is_none() && !explained(None, &failures),
+            cause => !explained(cause, &failures),
         };
         if own {
             let cause = cause.unwrap_or_else(did_not_complete);
