@@ -399,17 +399,12 @@ mod supervisor {
     #[tokio::test(start_paused = true)]
     async fn a_long_crash_loop_restarts_at_the_capped_rate_and_stays_bounded() {
         let start = Instant::now();
-        let app = Cx::root();
+        let app = common::cancelled_after(Duration::from_secs(60), "shutdown");
         let starts = Arc::default();
         let supervisor = Supervisor::new(Config::new().parent(app.clone()))
             .backoff(Backoff::new(ms(100), ms(1_000)))
             .intensity(1_000, Duration::from_secs(10))
             .child("crashy", Restart::Permanent, always_failing(&starts));
-        let stopper = app.clone();
-        tokio::spawn(async move {
-            sleep(Duration::from_secs(60)).await;
-            stopper.cancel("shutdown");
-        });
         let out = supervisor.run().await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
         assert!(stopped(&out), "{out:?}");
@@ -423,7 +418,7 @@ mod supervisor {
     #[tokio::test(start_paused = true)]
     async fn a_cancellation_is_not_counted_as_a_failure() {
         let start = Instant::now();
-        let app = Cx::root();
+        let app = common::cancelled_after(ms(5_000), "shutdown");
         let (log, record) = recorder();
         // Intensity 0: any counted failure would make it give up with `Boom(1)`.
         let supervisor = Supervisor::new(Config::new().parent(app.clone()).grace(ms(1_000)))
@@ -433,11 +428,6 @@ mod supervisor {
                 scope_runtime::cancelled().await;
                 Err::<(), _>(AppError::Boom(1)) // its error on the way out
             });
-        let stopper = app.clone();
-        tokio::spawn(async move {
-            sleep(ms(5_000)).await;
-            stopper.cancel("shutdown");
-        });
         let out = supervisor.run().await;
         assert!(out.is_ok(), "a stop every child answered: {out:?}");
         assert!(log.lock().unwrap().is_empty(), "no restart, no give-up");
@@ -447,7 +437,7 @@ mod supervisor {
     #[tokio::test(start_paused = true)]
     async fn exits_within_one_tick_of_cancel_from_a_backoff_and_from_a_running_child() {
         let start = Instant::now();
-        let app = Cx::root();
+        let app = common::cancelled_after(ms(2_500), "shutdown"); // "crashy" is in its third backoff
         let starts = Arc::default();
         let supervisor = Supervisor::new(Config::new().parent(app.clone()).grace(ms(10_000)))
             .backoff(Backoff::new(ms(1_000), ms(1_000)))
@@ -455,11 +445,6 @@ mod supervisor {
             .child("server", Restart::Permanent, || async {
                 scope_runtime::cancelled().await;
             });
-        let stopper = app.clone();
-        tokio::spawn(async move {
-            sleep(ms(2_500)).await; // "crashy" is in its third backoff
-            stopper.cancel("shutdown");
-        });
         let out = supervisor.run().await;
         assert!(out.is_ok(), "{out:?}");
         assert_eq!(
@@ -607,12 +592,7 @@ mod supervisor {
     async fn a_panic_while_the_supervisor_stops_is_not_swallowed() {
         // Cancellation is not failure, but a panic is never silent: an incarnation that
         // panics in its cleanup after the stop is that child's panic.
-        let app = Cx::root();
-        let stopper = app.clone();
-        tokio::spawn(async move {
-            sleep(ms(10)).await;
-            stopper.cancel("shutting down");
-        });
+        let app = common::cancelled_after(ms(10), "shutting down");
         let out = Supervisor::new(Config::new().parent(app).grace(ms(1_000)))
             .child("flusher", Restart::Permanent, || async {
                 scope_runtime::cancelled().await;

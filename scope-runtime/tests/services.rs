@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_runtime::{
-    shield_for, App, Cause, Forced, Interrupted, Service, ServiceConfig, Signal, SpawnError,
+    shield_for, App, Cause, Forced, Interrupted, Service, ServiceConfig, ShutdownReport, Signal,
+    SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -40,6 +41,22 @@ fn hand_a_mail(log: &Log, takes: Duration, out: u32) -> impl std::future::Future
         });
         out
     }
+}
+
+/// Runs `app` with `grace` and no signal over [`hand_a_mail`]'s main work.
+async fn run_handing_a_mail(
+    app: &App,
+    grace: Duration,
+    log: &Log,
+    takes: Duration,
+    out: u32,
+) -> (Option<u32>, ShutdownReport) {
+    app.run(
+        grace,
+        futures_util::stream::pending(),
+        hand_a_mail(log, takes, out),
+    )
+    .await
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,13 +241,7 @@ async fn a_second_signal_ends_the_shutdown_at_once() {
 async fn without_a_signal_the_services_are_drained_when_the_main_work_ends() {
     let app = App::new();
     let log: Log = Arc::default();
-    let (out, report) = app
-        .run(
-            Duration::from_secs(1),
-            futures_util::stream::pending(),
-            hand_a_mail(&log, 100 * MS, 7),
-        )
-        .await;
+    let (out, report) = run_handing_a_mail(&app, Duration::from_secs(1), &log, 100 * MS, 7).await;
     assert_eq!(out, Some(7));
     assert_eq!(*log.lock().unwrap(), ["mail sent"]);
     assert!(report.is_clean());
@@ -312,13 +323,7 @@ async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
     let app = App::new();
     let log: Log = Arc::default();
     // The mail takes 10 s: within the service's own task timeout.
-    let (out, report) = app
-        .run(
-            Duration::MAX,
-            futures_util::stream::pending(),
-            hand_a_mail(&log, 10_000 * MS, 8),
-        )
-        .await;
+    let (out, report) = run_handing_a_mail(&app, Duration::MAX, &log, 10_000 * MS, 8).await;
     assert_eq!(out, Some(8));
     assert_eq!(*log.lock().unwrap(), ["mail sent"]);
     assert!(report.is_clean());
@@ -357,13 +362,7 @@ async fn the_applications_context_ends_when_its_run_returns() {
     let app = App::new();
     let watcher = tokio::spawn(app.cx().clone().cancelled_owned());
     let log: Log = Arc::default();
-    let (out, report) = app
-        .run(
-            Duration::from_secs(1),
-            futures_util::stream::pending(),
-            hand_a_mail(&log, 30 * MS, 7),
-        )
-        .await;
+    let (out, report) = run_handing_a_mail(&app, Duration::from_secs(1), &log, 30 * MS, 7).await;
     assert_eq!(out, Some(7));
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(*log.lock().unwrap(), ["mail sent"]); // the drain came first

@@ -23,12 +23,7 @@ fn ms(n: u64) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_that_notices_the_cancel_and_returns_its_value_has_the_last_word() {
-    let parent = Cx::root();
-    let p = parent.clone();
-    tokio::spawn(async move {
-        sleep(ms(10)).await;
-        p.cancel("shutting down");
-    });
+    let parent = common::cancelled_after(ms(10), "shutting down");
     let s = &Scope::new(Config::new().parent(parent).grace(ms(100)));
     let out = s
         .run(async {

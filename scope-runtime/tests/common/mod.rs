@@ -62,3 +62,15 @@ pub fn paused() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// A root context that a task of the current runtime cancels with `reason` after `after`
+/// (an outside cancellation: a parent, an operator, a shutdown).
+pub fn cancelled_after(after: std::time::Duration, reason: &'static str) -> scope_runtime::Cx {
+    let cx = scope_runtime::Cx::root();
+    let canceller = cx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        canceller.cancel(reason);
+    });
+    cx
+}
