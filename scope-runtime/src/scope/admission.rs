@@ -31,9 +31,14 @@ pub(crate) enum Queued {
 }
 
 /// A spawning loop waiting for a slot ([`Scope::reserve`](crate::Scope::reserve)).
+///
+/// Its answer and its giving up race (a child's end hands it a slot on one thread while its
+/// `Reserve` is dropped on another): the state moves out of `WAITING` once, by a
+/// compare-and-swap, so exactly one side owns a granted slot and passes it on.
 #[derive(Debug)]
 pub(crate) struct Waiter {
-    /// `WAITING`, `GRANTED` (it holds a slot now) or `REFUSED` (admission closed).
+    /// `WAITING`, `GRANTED` (it holds a slot now), `REFUSED` (admission closed) or
+    /// `ABANDONED` (its future was dropped before an answer reached it).
     state: AtomicU8,
     /// Its place in the start window, once granted.
     seq: AtomicU64,
@@ -43,6 +48,7 @@ pub(crate) struct Waiter {
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const REFUSED: u8 = 2;
+const ABANDONED: u8 = 3;
 
 impl Default for Waiter {
     fn default() -> Self {
@@ -55,14 +61,36 @@ impl Default for Waiter {
 }
 
 impl Waiter {
-    /// Hands it a slot at place `seq` (or refuses it), and wakes it.
-    pub(crate) fn answer(&self, granted: bool, seq: Seq) {
-        // Relaxed: published by the Release store below.
+    /// Hands it a slot at place `seq` (or refuses it), and wakes it. `false` if it had given
+    /// up meanwhile: then a granted slot is still the caller's, to pass on.
+    #[must_use = "a slot handed to a waiter that gave up must be passed on"]
+    pub(crate) fn answer(&self, granted: bool, seq: Seq) -> bool {
+        // Relaxed: published by the Release compare-and-swap below.
         self.seq.store(seq, Ordering::Relaxed);
-        // Release: the waiter's Acquire load sees the answer and what preceded it.
-        self.state
-            .store(if granted { GRANTED } else { REFUSED }, Ordering::Release);
+        let answer = if granted { GRANTED } else { REFUSED };
+        // Release: the waiter's Acquire load sees the answer and what preceded it. Acquire
+        // on failure: nothing to read, but it orders with the giving up.
+        if self
+            .state
+            .compare_exchange(WAITING, answer, Ordering::Release, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
         self.waker.wake();
+        true
+    }
+
+    /// Its future was dropped while it waited: `Some(seq)` if a slot (at place `seq`) was
+    /// handed to it first, which the caller passes on; `None` otherwise (a slot handed to it
+    /// from now on stays with whoever hands it).
+    fn abandon(&self) -> Option<Seq> {
+        // Acquire: pairs with the Release compare-and-swap in `answer` (its `seq`).
+        match self.state.swap(ABANDONED, Ordering::Acquire) {
+            // Relaxed: read after the Acquire swap that saw it granted.
+            GRANTED => Some(self.seq.load(Ordering::Relaxed)),
+            _ => None,
+        }
     }
 
     /// Its place in the start window (after it was granted).
@@ -71,16 +99,10 @@ impl Waiter {
         self.seq.load(Ordering::Relaxed)
     }
 
-    /// Whether it was handed a slot.
-    pub(crate) fn is_granted(&self) -> bool {
-        // Acquire: pairs with the Release store in `answer`.
-        self.state.load(Ordering::Acquire) == GRANTED
-    }
-
     /// `Some(true)` once granted, `Some(false)` once refused; registers `waker` otherwise.
     pub(crate) fn poll(&self, waker: &std::task::Waker) -> Option<bool> {
         self.waker.register(waker);
-        // Acquire: pairs with the Release store in `answer`.
+        // Acquire: pairs with the Release compare-and-swap in `answer`.
         match self.state.load(Ordering::Acquire) {
             GRANTED => Some(true),
             REFUSED => Some(false),
@@ -274,9 +296,19 @@ impl Admission {
         Ok(None)
     }
 
-    /// A waiting spawning loop gave up (its future was dropped): takes it out of the queue.
-    /// `false` if it was no longer there (it was answered meanwhile).
-    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter>) -> bool {
+    /// A waiting spawning loop gave up (its future was dropped): it leaves the queue. If it
+    /// was handed a slot meanwhile, returns that slot's place in the start window: the caller
+    /// passes the slot (and the place) on.
+    pub(crate) fn give_up(&self, waiter: &Arc<Waiter>) -> Option<Seq> {
+        if self.withdraw(waiter) {
+            return None;
+        }
+        waiter.abandon()
+    }
+
+    /// Takes a waiting spawning loop out of the queue. `false` if it was no longer there (it
+    /// was answered meanwhile).
+    fn withdraw(&self, waiter: &Arc<Waiter>) -> bool {
         let mut s = self.state.lock();
         let Some(i) = s
             .queue

@@ -351,8 +351,11 @@ impl<E> Shared<E> {
     pub(crate) fn close_admission(&self) {
         for q in self.admission.close() {
             match q {
-                // A waiting spawning loop learns that no slot will come.
-                Queued::Waiter(waiter) => waiter.answer(false, NO_SEQ),
+                // A waiting spawning loop learns that no slot will come (one that gave up
+                // meanwhile holds nothing).
+                Queued::Waiter(waiter) => {
+                    let _ = waiter.answer(false, NO_SEQ);
+                }
                 other => drop(other),
             }
         }
@@ -363,7 +366,13 @@ impl<E> Shared<E> {
         let Admitted(q, seq) = admitted;
         match q {
             Queued::Spawn(_, start) => start(seq),
-            Queued::Waiter(waiter) => waiter.answer(true, seq),
+            Queued::Waiter(waiter) => {
+                if !waiter.answer(true, seq) {
+                    // Its `Reserve` was dropped as the slot came: the slot passes on.
+                    self.child_started(seq);
+                    self.release_slot();
+                }
+            }
             Queued::InPlace => {
                 // Release: the run's Acquire swap sees the entry pushed before it.
                 self.in_place_admitted.fetch_add(1, Ordering::Release);

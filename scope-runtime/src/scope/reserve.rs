@@ -147,8 +147,8 @@ impl<E, M: Mode> Drop for Reserve<'_, '_, E, M> {
         let shared = &*self.scope.shared;
         // Still queued: it leaves the queue. Answered meanwhile: a granted slot (and its
         // place in the start window) passes on.
-        if !shared.admission.withdraw(&waiter) && waiter.is_granted() {
-            shared.child_started(waiter.seq());
+        if let Some(seq) = shared.admission.give_up(&waiter) {
+            shared.child_started(seq);
             shared.release_slot();
         }
     }

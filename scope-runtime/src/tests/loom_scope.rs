@@ -270,3 +270,57 @@ fn loom_the_start_window_moving_racing_a_slot_handed_on() {
         assert_eq!(started.load(Ordering::SeqCst), 1, "started exactly once");
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A waiting spawning loop (`Scope::reserve`) that gives up while a child's end hands it the
+// slot: the slot (and its place in the start window) is passed on exactly once, by whichever
+// of the two comes second, so the scope can still admit a child afterwards.
+
+#[test]
+fn loom_a_reserve_given_up_racing_the_slot_handed_to_it() {
+    use crate::scope::admission::Waiter;
+
+    /// The scope's side of a slot that nobody took: the place starts, the slot is released,
+    /// and whatever they let through is answered (here nothing else waits).
+    fn pass_on(admission: &Admission, seq: u64) {
+        assert!(admission.started(seq).is_empty());
+        assert!(admission.release().is_none());
+    }
+
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        assert!(admission.start().is_empty());
+        let first = admission
+            .try_admit()
+            .expect("the first child takes the one slot");
+        assert!(admission.started(first).is_empty());
+        let waiter = Arc::new(Waiter::default());
+        assert!(
+            matches!(admission.reserve(&waiter), Ok(None)),
+            "the spawning loop waits"
+        );
+        // The first child ends: its slot goes to the waiting loop.
+        let ender = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || {
+                if let Some(Admitted(queued, seq)) = admission.release() {
+                    let Queued::Waiter(w) = queued else {
+                        unreachable!("only the loop waits")
+                    };
+                    if !w.answer(true, seq) {
+                        pass_on(&admission, seq);
+                    }
+                }
+            })
+        };
+        // Meanwhile the loop's `Reserve` is dropped.
+        if let Some(seq) = admission.give_up(&waiter) {
+            pass_on(&admission, seq);
+        }
+        ender.join().unwrap();
+        assert!(
+            admission.try_admit().is_some(),
+            "the slot was passed on: a new child is admitted"
+        );
+    });
+}
