@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
@@ -48,7 +49,11 @@ impl Cx {
     /// waits on both sides at once, with itself as the waker: the context's waker list
     /// and the token's wake it when either is cancelled (outside their locks), and it cancels
     /// the other side, then lets go of both. The context's deadline is watched with a tokio
-    /// timer when there is a runtime (otherwise when something checks the context). So the
+    /// timer when there is a runtime (otherwise, and once that runtime has shut down, when
+    /// something checks the context). When the timer fires the deadline, the context's
+    /// [`on_cancel`](Cx::on_cancel) callbacks run inside the runtime's timer: one that panics
+    /// does not unwind into the runtime (the panic hook reports it) and the token is
+    /// cancelled all the same. So the
     /// link lasts until either side is cancelled, as an [`on_cancel`](Cx::on_cancel)
     /// callback does: a context that is never cancelled keeps it, and its token, alive. (A
     /// scope's context always ends, with [`Cause::Finished`], when its scope does.)
@@ -159,7 +164,7 @@ fn link(cx: &Cx, token: &CancellationToken) {
             again: false,
         }),
     });
-    watcher.poll();
+    watcher.poll(true);
 }
 
 /// Both sides of a link, polled with the watcher itself as the waker until one is cancelled.
@@ -188,7 +193,16 @@ struct Linked {
 impl Watcher {
     /// Polls both sides, with no lock held (a poll may cancel the context, which wakes this
     /// watcher again); when one side is cancelled, cancels the other and lets go of both.
-    fn poll(self: &Arc<Self>) {
+    ///
+    /// Only the first poll (`first`, from [`link`], on the caller's thread) polls the
+    /// context's side: it registers the watcher with the context and arms the deadline's
+    /// timer. A wake later comes from the context's cancel or from that timer, inside the
+    /// runtime's driver, where polling the timer again would panic if the runtime is shutting
+    /// down (which wakes every timer); so a wake only asks the context whether it is
+    /// cancelled, which fires a deadline that has passed. A wake that finds it not cancelled
+    /// was the shutdown's: the context stays watched for its cancel, and its deadline is then
+    /// checked when something checks the context, as without a runtime.
+    fn poll(self: &Arc<Self>, first: bool) {
         let mut linked = {
             let mut state = self.state.lock();
             if state.polling {
@@ -203,8 +217,24 @@ impl Watcher {
         };
         let waker = Waker::from(Arc::clone(self));
         let mut task = Context::from_waker(&waker);
+        // Made by `link`, on the caller's thread (not inside a wake).
+        let linking = first;
+        let mut first = first;
         loop {
-            let cx_cancelled = linked.cx.as_mut().poll(&mut task).is_ready();
+            // Firing a passed deadline runs the context's `on_cancel` callbacks; one that
+            // panics has still cancelled the context (every other callback was served).
+            let cx_side = catch_unwind(AssertUnwindSafe(|| {
+                if first {
+                    linked.cx.as_mut().poll(&mut task).is_ready()
+                } else {
+                    linked.cx.cx().is_cancelled()
+                }
+            }));
+            first = false;
+            let (cx_cancelled, callback_panic) = match cx_side {
+                Ok(cancelled) => (cancelled, None),
+                Err(payload) => (true, Some(payload)),
+            };
             let token_cancelled = linked.token.as_mut().poll(&mut task).is_ready();
             if cx_cancelled || token_cancelled {
                 {
@@ -216,9 +246,14 @@ impl Watcher {
                     // A token has no cause to carry.
                     linked.token_handle.cancel();
                 }
-                if token_cancelled {
+                if token_cancelled && !cx_cancelled {
                     // Runs the context's `on_cancel` callbacks: no lock of ours is held.
+                    // Their panic goes to whoever cancelled the token.
                     linked.cx.cx().cancel_with(Cause::explicit(TOKEN_CANCELLED));
+                }
+                if let Some(payload) = callback_panic {
+                    drop(linked);
+                    deadline_callback_panicked(payload, linking);
                 }
                 return;
             }
@@ -234,12 +269,24 @@ impl Watcher {
     }
 }
 
+/// A context's `on_cancel` callback panicked when the link fired the context's passed
+/// deadline. While the link is being made the panic is its maker's; inside a wake (the
+/// runtime's timer driver, a worker's park) it is not resumed, since unwinding there would
+/// take the worker down: the panic hook has reported it where it happened.
+fn deadline_callback_panicked(payload: Box<dyn std::any::Any + Send>, linking: bool) {
+    if linking {
+        std::panic::resume_unwind(payload);
+    }
+    // The payload's own destructor is user code too.
+    drop(catch_unwind(AssertUnwindSafe(|| drop(payload))));
+}
+
 impl Wake for Watcher {
     fn wake(self: Arc<Self>) {
-        self.poll();
+        self.poll(false);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.poll();
+        self.poll(false);
     }
 }

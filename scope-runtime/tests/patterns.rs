@@ -988,6 +988,41 @@ mod bridge {
     }
 
     #[test]
+    fn a_runtime_shut_down_under_a_bridged_deadline_does_not_panic_and_the_link_holds() {
+        // The link watches the deadline with the runtime's timer; the runtime's shutdown
+        // wakes that timer with an error, which must not reach the watcher as a panic.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cx = rt.block_on(async { Cx::root().child_with_timeout(Duration::from_secs(60)) });
+        let token = rt.block_on(async { cx.to_token() });
+        let shutdown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+        assert!(shutdown.is_ok(), "dropping the runtime panicked");
+        assert!(!token.is_cancelled(), "the shutdown is not a cancel");
+        cx.cancel("after the runtime");
+        assert!(
+            token.is_cancelled(),
+            "the link outlives the runtime's timer"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_whose_callback_panics_still_reaches_the_token() {
+        let cx = Cx::root().child_with_timeout(ms(100));
+        let _callback = cx.on_cancel(|_| panic!("a callback that panics"));
+        let token = cx.to_token();
+        // The deadline's timer fires in the runtime's driver: the callback's panic must not
+        // unwind through it, and must not leave the link half done.
+        let waited = tokio::time::timeout(ms(1_000), token.cancelled()).await;
+        assert!(
+            waited.is_ok(),
+            "the token was not cancelled by the deadline"
+        );
+        assert!(cx.cause().unwrap().is_deadline());
+    }
+
+    #[test]
     fn both_sides_cancelled_at_once_from_two_threads_do_not_deadlock() {
         for _ in 0..200 {
             let cx = Cx::root();
