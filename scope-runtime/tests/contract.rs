@@ -1451,3 +1451,54 @@ fn expect_panicked_with(out: Result<(), AppError>, message: &str) {
         other => panic!("expected the child's panic, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The first cause wins, also for a context not yet linked to its parent (a child links itself
+// only when something waits on it): a cancel that came first above is not overwritten by a
+// later own cancel, nor reported as the deadline that passed after it.
+
+#[tokio::test(start_paused = true)]
+async fn law4_a_parents_explicit_cancel_is_not_reported_as_the_childs_deadline_later() {
+    let parent = Cx::root().child_with_timeout(ms(10_000));
+    let child = parent.child();
+    parent.cancel("stop");
+    sleep(ms(11_000)).await; // the inherited deadline has passed since
+    let cause = child.cause().expect("cancelled");
+    assert!(
+        !cause.is_deadline(),
+        "the parent's cancel came first: {cause}"
+    );
+    assert_eq!(cause.root(), &Cause::explicit("stop"));
+}
+
+#[test]
+fn law2_cancelling_a_child_whose_parent_is_cancelled_keeps_the_parents_cause() {
+    let parent = Cx::root();
+    let child = parent.child();
+    parent.cancel("first");
+    assert!(
+        !child.cancel("second"),
+        "the child was cancelled already, through its parent"
+    );
+    assert_eq!(child.cause().unwrap().root(), &Cause::explicit("first"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_childs_cancel_after_its_scopes_keeps_the_scopes_cause() {
+    let s = &Scope::new(Config::new().grace(ms(1_000)));
+    let out = s
+        .run(async {
+            let child = s.spawn(async { Ok::<_, Interrupted>(scope_runtime::cancelled().await) });
+            tokio::task::yield_now().await;
+            s.cancel("scope stop");
+            assert!(!child.cancel("mine"), "the scope's cancel came first");
+            let cause = child.await?;
+            assert_eq!(cause.root(), &Cause::explicit("scope stop"));
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+    assert!(
+        out.is_ok() || matches!(out, Err(Interrupted::Cancelled(_))),
+        "{out:?}"
+    );
+}

@@ -313,6 +313,11 @@ impl Cx {
     /// assert_eq!(cx.cause().unwrap().to_string(), "shutdown requested by SIGTERM");
     /// ```
     pub fn cancel_with(&self, cause: Cause) -> bool {
+        // An ancestor not yet linked to this context may have been cancelled first: its
+        // cause is this context's (the first cause wins), recorded now.
+        if self.ancestor_cancelled() {
+            return false;
+        }
         cancel_node_with(&self.node, cause)
     }
 
@@ -331,9 +336,12 @@ impl Cx {
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         // Acquire: pairs with the Release store in `cancel_node`, so the cause is visible.
+        // An ancestor's cancel is looked at before the deadline: if both have happened, the
+        // cancel came first as far as anyone could see (a linked context would have had it
+        // from its parent at once), so it is the cause.
         self.node.cancelled.load(Ordering::Acquire)
-            || self.deadline_passed()
             || self.ancestor_cancelled()
+            || self.deadline_passed()
     }
 
     /// Whether an ancestor not yet linked to this context is cancelled; if so, records it as
