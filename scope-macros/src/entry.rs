@@ -165,12 +165,12 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let block: syn::Block = if unit {
-        syn::parse_quote!({
+        crate::expand::block_of(quote!({
             async #body.await;
             #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
-        })
+        }))
     } else {
-        syn::parse_quote!({ #body })
+        crate::expand::block_of(quote!({ #body }))
     };
     // The scope's error type is read from the fn's return type (the run's output is not
     // the fn's value any more, so nothing else pins it).
@@ -187,10 +187,10 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         quote!(#krate::__private::Result::Ok(#entry))
     };
     f.sig.asyncness = None;
-    *f.block = syn::parse_quote!({
+    *f.block = crate::expand::block_of(quote!({
         let #rt = #runtime;
         #value
-    });
+    }));
     let errors = errors_to_tokens(errors);
     quote!(#f #errors)
 }

@@ -377,7 +377,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             keys: needs.map(|(_, k)| k).unwrap_or_default(),
         });
         let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
-        inner.block = syn::parse_quote!({ #scoped });
+        inner.block = block_of(quote!({ #scoped }));
         return (f.sig, f.block);
     }
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
@@ -407,7 +407,23 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             return_type(&f.sig),
         )
     };
-    (f.sig, syn::parse_quote!({ #body }))
+    (f.sig, block_of(quote!({ #body })))
+}
+
+/// The block made of `tokens` (a body this crate rewrote). If they do not parse, which is a bug
+/// of this crate, the block is the parse error, spanned where it points, not a panic.
+pub(crate) fn block_of(tokens: TokenStream) -> syn::Block {
+    syn::parse2(tokens).unwrap_or_else(|e| {
+        let msg = format!(
+            "{e}\nnote: this is where `scope`'s rewrite of the body stopped parsing; please \
+             report it with the code around this point"
+        );
+        let error = syn::Error::new(e.span(), msg).to_compile_error();
+        syn::Block {
+            brace_token: syn::token::Brace::default(),
+            stmts: vec![syn::Stmt::Item(syn::Item::Verbatim(error))],
+        }
+    })
 }
 
 /// The fn's return type, when it can be named in the body (not an `impl Trait`).

@@ -82,6 +82,8 @@ pub(crate) struct Rewriter {
     rewrites: usize,
     /// Whether the body uses `provided!()`.
     provided: bool,
+    /// How many `provided!()` were rewritten (to know whether a child's future uses one).
+    provided_uses: usize,
 }
 
 impl Rewriter {
@@ -98,6 +100,7 @@ impl Rewriter {
             race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
             rewrites: 0,
             provided: false,
+            provided_uses: 0,
         }
     }
 
@@ -165,6 +168,7 @@ impl Rewriter {
             return quote_spanned!(span=> ::core::compile_error!(#msg));
         }
         self.provided = true;
+        self.provided_uses += 1;
         self.rewrites += 1;
         let hidden = Hidden::Proof {
             var: provided_ident(),
@@ -302,6 +306,7 @@ impl Rewriter {
                 return syn::Error::new(local.span(), msg).to_compile_error();
             }
         }
+        let proofs_before = self.provided_uses;
         self.in_child += 1;
         self.visit_expr_mut(&mut args.fut);
         if let Some(name) = &mut args.name {
@@ -316,7 +321,18 @@ impl Rewriter {
             args: quote!(#name #fut),
         }
         .to_tokens();
-        quote_spanned!(span=> #path!(#hidden))
+        let spawn = quote_spanned!(span=> #path!(#hidden));
+        let moves = matches!(&args.fut, Expr::Async(a) if a.capture.is_some());
+        if moves && self.provided_uses > proofs_before {
+            // An `async move` child that uses `provided!()` would move the body's proof into
+            // itself: it moves a copy, made here, and the body keeps its own.
+            let proof = provided_ident();
+            return quote_spanned!(span=> {
+                let #proof = ::core::clone::Clone::clone(&#proof);
+                #spawn
+            });
+        }
+        spawn
     }
 
     /// The arguments of another macro (`vec![..]`, `println!(..)`, `tokio::join!(..)`,
@@ -573,6 +589,24 @@ fn expr_attrs(expr: &mut Expr) -> Option<&mut Vec<syn::Attribute>> {
 }
 
 impl VisitMut for Rewriter {
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        // `spawn! { .. }` followed by more statements is a statement of its own, needing no
+        // `;`; its rewrite is written with parentheses, which do: it gets one (the handle is
+        // dropped, as with `spawn!(..);`). At the end of the block it stays the block's value.
+        let last = block.stmts.len().saturating_sub(1);
+        for stmt in &mut block.stmts[..last] {
+            if let Stmt::Macro(sm) = stmt {
+                if sm.semi_token.is_none()
+                    && matches!(sm.mac.delimiter, syn::MacroDelimiter::Brace(_))
+                    && spawn_kind(&sm.mac.path).is_some()
+                {
+                    sm.semi_token = Some(Token![;](sm.mac.bang_token.span));
+                }
+            }
+        }
+        visit_mut::visit_block_mut(self, block);
+    }
+
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         match stmt {
             Stmt::Item(item) => self.lint_item(item),

@@ -773,3 +773,71 @@ fn main_signals_are_checked_and_each_problem_says_what_to_write() {
         "{ok}"
     );
 }
+
+#[test]
+fn only_the_scopes_own_handles_are_refused_in_a_return_type() {
+    // Other crates' types that share a name with a scope's handle are not handles.
+    for ret in [
+        quote!(Result<tokio::process::Child, E>),
+        quote!(Result<std::process::Child, E>),
+        quote!(Result<oauth2::Scope, E>),
+        quote!(Result<Vec<Race>, E>),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(
+                async fn f() -> #ret {
+                    todo()
+                }
+            ),
+        ));
+        assert!(!out.contains("compile_error"), "{ret}: {out}");
+    }
+    // The scope's own, written either way, are.
+    for ret in [
+        quote!(Result<Child<'static, u8>, E>),
+        quote!(Result<scope::Child<'static, u8>, E>),
+        quote!(Result<Scope<'static, 'static, E>, E>),
+        quote!(Result<scope::Race<'static, 'static, u8, E>, E>),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(
+                async fn f() -> #ret {
+                    todo()
+                }
+            ),
+        ));
+        assert!(out.contains("cannot return"), "{ret}: {out}");
+    }
+}
+
+#[test]
+fn a_spawn_written_with_braces_as_a_statement_expands_without_panicking() {
+    for body in [
+        quote!({
+            spawn! { async { Ok(()) } }
+            Ok(())
+        }),
+        quote!({
+            spawn_in_place! { async { Ok(()) } }
+            Ok(())
+        }),
+        quote!({
+            let n = 1;
+            spawn! { async move { Ok(n) } }
+            spawn!(async { Ok(()) });
+            Ok(())
+        }),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(
+                async fn f() -> Result<(), E> #body
+            ),
+        ));
+        assert!(out.contains("spawn"), "{out}");
+        let out = norm(&expand::scope(body.clone()));
+        assert!(out.contains("spawn"), "{out}");
+    }
+}

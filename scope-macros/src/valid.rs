@@ -243,17 +243,35 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
 fn returns_no_handle(sig: &syn::Signature) -> syn::Result<()> {
     struct Find(Option<(Ident, &'static str)>);
     impl<'ast> Visit<'ast> for Find {
-        fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
-            let what = match seg.ident.to_string().as_str() {
-                "Child" => Some("a child's handle"),
-                "Scope" | "LocalScope" | "Race" | "LocalRace" => Some("the scope's handle"),
-                _ => None,
-            };
-            if let (None, Some(what)) = (&self.0, what) {
-                self.0 = Some((seg.ident.clone(), what));
+        fn visit_path(&mut self, path: &'ast syn::Path) {
+            if let (None, Some(last)) = (&self.0, path.segments.last()) {
+                let what = match last.ident.to_string().as_str() {
+                    "Child" => Some("a child's handle"),
+                    "Scope" | "LocalScope" | "Race" | "LocalRace" => Some("the scope's handle"),
+                    _ => None,
+                };
+                if let Some(what) = what.filter(|_| is_ours(path)) {
+                    self.0 = Some((last.ident.clone(), what));
+                }
             }
-            syn::visit::visit_path_segment(self, seg);
+            syn::visit::visit_path(self, path);
         }
+    }
+    /// A handle of this crate: named through the facade (`scope::Child<..>`), or by its bare
+    /// name with the scope's lifetime (`Child<'s, T>`). Another crate's type of the same name
+    /// (`tokio::process::Child`, a `Scope` of an OAuth crate) is not one.
+    fn is_ours(path: &syn::Path) -> bool {
+        let Some(first) = path.segments.first() else {
+            return false;
+        };
+        if path.segments.len() > 1 {
+            return first.ident == "scope" || first.ident == "scope_runtime";
+        }
+        matches!(
+            &first.arguments,
+            syn::PathArguments::AngleBracketed(args)
+                if args.args.iter().any(|a| matches!(a, syn::GenericArgument::Lifetime(_)))
+        )
     }
     let syn::ReturnType::Type(_, ty) = &sig.output else {
         return Ok(());

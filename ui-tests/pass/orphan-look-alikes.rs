@@ -25,7 +25,14 @@ async fn look_alikes() -> Result<u32, Interrupted> {
     Ok(a + b + c + d + u32::from(status))
 }
 
+// Other crates' types named like the scope's handles may be returned.
+#[scoped]
+async fn launch(program: &'static str) -> Result<Option<tokio::process::Child>, Interrupted> {
+    Ok(tokio::process::Command::new(program).kill_on_drop(true).spawn().ok())
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     assert!(rt.block_on(look_alikes()).unwrap() >= 2 + 7 + 3 + 4);
+    assert!(rt.block_on(launch("/definitely/not/here")).unwrap().is_none());
 }

@@ -25,6 +25,17 @@ async fn fan_out(n: u32) -> Result<u32, Interrupted> {
     Ok(total)
 }
 
+// Written with braces as a statement of its own (no `;`), as a statement macro may be.
+#[scoped]
+async fn braces() -> Result<u32, Interrupted> {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let d = done.clone();
+    spawn! { async move { d.fetch_add(1, std::sync::atomic::Ordering::SeqCst); Ok(()) } }
+    let d = done.clone();
+    spawn! { async move { d.fetch_add(2, std::sync::atomic::Ordering::SeqCst); Ok(()) } }
+    Ok(3)
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f)
 }
@@ -32,4 +43,5 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn main() {
     // 0 + 1 + 2 + 100 + 100 + 1000 + 5 + 20_000 + 0
     assert_eq!(block_on(fan_out(3)).ok(), Some(21_208));
+    assert_eq!(block_on(braces()).ok(), Some(3));
 }
