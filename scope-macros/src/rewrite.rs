@@ -321,7 +321,7 @@ impl Rewriter {
             args: quote!(#name #fut),
         }
         .to_tokens();
-        let spawn = quote_spanned!(span=> #path!(#hidden));
+        let call = quote_spanned!(span=> #path!(#hidden));
         let moves = matches!(&args.fut, Expr::Async(a) if a.capture.is_some());
         if moves && self.provided_uses > proofs_before {
             // An `async move` child that uses `provided!()` would move the body's proof into
@@ -329,10 +329,10 @@ impl Rewriter {
             let proof = provided_ident();
             return quote_spanned!(span=> {
                 let #proof = ::core::clone::Clone::clone(&#proof);
-                #spawn
+                #call
             });
         }
-        spawn
+        call
     }
 
     /// The arguments of another macro (`vec![..]`, `println!(..)`, `tokio::join!(..)`,
