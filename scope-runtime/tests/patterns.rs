@@ -187,6 +187,44 @@ mod retry {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_last_attempt_failing_after_a_cancel_returns_the_cancellation() {
+        for (attempts, cancel_on) in [(1, 1), (3, 3)] {
+            let cx = Cx::root();
+            let out: Result<(), AppError> = cx
+                .clone()
+                .run(
+                    Retry::new()
+                        .attempts(attempts)
+                        .backoff(Backoff::new(ms(1), ms(1)))
+                        .run(|n| {
+                            let cx = cx.clone();
+                            async move {
+                                if n == cancel_on {
+                                    cx.cancel("while attempting");
+                                }
+                                Err(AppError::Boom(n))
+                            }
+                        }),
+                )
+                .await;
+            let Err(AppError::Interrupted(i)) = out else {
+                panic!("{attempts} attempts: expected the cancellation, got {out:?}");
+            };
+            assert_eq!(i.cause(), Some(&Cause::explicit("while attempting")));
+        }
+    }
+
+    #[test]
+    fn the_backoff_reaches_its_cap_from_any_base() {
+        let backoff = Backoff::new(Duration::from_micros(1), Duration::from_secs(3_600));
+        assert_eq!(backoff.delay(40), Duration::from_secs(3_600));
+        assert_eq!(backoff.delay(u32::MAX), Duration::from_secs(3_600));
+        let tiny = Backoff::new(Duration::from_nanos(1), Duration::MAX);
+        assert_eq!(tiny.delay(64), Duration::from_nanos(1 << 63));
+        assert_eq!(tiny.delay(u32::MAX), Duration::MAX);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn does_not_start_an_attempt_under_a_cancelled_context() {
         let cx = Cx::root();
         cx.cancel("already");
@@ -413,6 +451,24 @@ mod supervisor {
         assert_eq!(runs.len(), 5 + 58);
         assert_eq!(runs[..6], [0, 100, 300, 700, 1_500, 2_500]);
         assert_eq!(*runs.last().unwrap(), 59_500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_incarnation_starts_after_a_cancel_that_comes_with_the_end_of_a_backoff() {
+        let start = Instant::now();
+        let app = common::cancelled_after(ms(600), "shutdown");
+        let starts = Arc::default();
+        let out = Supervisor::new(Config::new().parent(app))
+            .backoff(Backoff::new(ms(600), ms(600)))
+            .child("flaky", Restart::Permanent, always_failing(&starts))
+            .run()
+            .await;
+        assert!(stopped(&out), "{out:?}");
+        assert_eq!(
+            offsets(start, &starts),
+            [0],
+            "the factory was called again under the cancelled context"
+        );
     }
 
     #[tokio::test(start_paused = true)]

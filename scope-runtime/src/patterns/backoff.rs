@@ -129,8 +129,10 @@ impl Backoff {
         if failures == 0 {
             return Duration::ZERO;
         }
-        let doublings = (failures - 1).min(31);
-        self.base.saturating_mul(1 << doublings).min(self.cap)
+        // In nanoseconds, wide enough for any base and any number of doublings (a factor past
+        // `u128` saturates): the cap is reached from any base, however small.
+        let factor = 1u128.checked_shl(failures - 1).unwrap_or(u128::MAX);
+        from_nanos(self.base.as_nanos().saturating_mul(factor)).min(self.cap)
     }
 
     /// The delay to sleep after the `failures`-th consecutive failure: the nominal one, or a
@@ -157,7 +159,9 @@ fn scale(span: u128, r: u64) -> u128 {
 
 fn from_nanos(ns: u128) -> Duration {
     const NANOS: u128 = 1_000_000_000;
-    let secs = u64::try_from(ns / NANOS).unwrap_or(u64::MAX);
+    let Ok(secs) = u64::try_from(ns / NANOS) else {
+        return Duration::MAX;
+    };
     // The remainder is below 10^9, so it fits.
     let nanos = u32::try_from(ns % NANOS).unwrap_or(0);
     Duration::new(secs, nanos)

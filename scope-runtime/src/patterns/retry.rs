@@ -307,14 +307,14 @@ impl<P> Retry<P> {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if attempt >= self.attempts || !self.when.retry_if(&error) {
-                return Err(error);
-            }
             if let Some(cause) = cx.cause_arc() {
                 // Cancelled while the attempt ran: the cancellation, not the attempt's error
-                // (which is likely its consequence).
+                // (which is likely its consequence), also after the last attempt.
                 drop(error);
                 return Err(E::from(Interrupted::from_shared_cause(cause)));
+            }
+            if attempt >= self.attempts || !self.when.retry_if(&error) {
+                return Err(error);
             }
             let delay = self.backoff.next_delay(attempt, &mut rng);
             if let Some((deadline, cause)) = cx.deadline_cause() {

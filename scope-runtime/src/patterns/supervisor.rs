@@ -41,8 +41,8 @@ pub enum Restart {
     Permanent,
     /// After a failure only; a normal return ends it. For work that must finish once.
     Transient,
-    /// Never: it runs once, and its failure is reported (to
-    /// [`on_event`](Supervisor::on_event)) but neither restarted nor counted.
+    /// Never: it runs once, and its failure (a panic included, as for the other kinds) is
+    /// reported (to [`on_event`](Supervisor::on_event)) but neither restarted nor counted.
     Temporary,
 }
 
@@ -507,6 +507,10 @@ where
     let mut attempt: u32 = 0;
     let mut failures: u32 = 0;
     loop {
+        if attempt > 0 && cx.is_cancelled() {
+            // Stopped as the backoff ended (both came due together): no new incarnation.
+            return Ok(());
+        }
         attempt = attempt.saturating_add(1);
         let started = Instant::now();
         // The factory's call is part of the incarnation: a panic there is a crash too.
