@@ -400,6 +400,54 @@ async fn map_run_all_runs_every_item_and_returns_every_failure() {
     assert_eq!(failed, ["boom 0", "boom 3", "boom 6", "boom 9"]);
 }
 
+/// `run_all` of a map whose item 1 panics (spawned or in place, with a limit or not), or
+/// whose scope is cancelled from outside: what the map reports, one line per failure.
+async fn map_run_all_reports(in_place: bool, limit: Option<usize>, cancel: bool) -> Vec<String> {
+    let parent = if cancel {
+        common::cancelled_after(Duration::from_millis(50), "outside")
+    } else {
+        scope_runtime::Cx::root()
+    };
+    let item = |i: u32| async move {
+        if cancel {
+            sleep(Duration::from_secs(3_600)).await;
+        } else if i == 1 {
+            sleep(Duration::from_millis(10)).await;
+            panic!("item 1 panicked");
+        }
+        Ok::<_, AppError>(i)
+    };
+    let mut map = scope_runtime::map(0..4u32, item).config(Config::new().parent(parent));
+    if let Some(n) = limit {
+        map = map.limit(n);
+    }
+    let out = if in_place {
+        map.in_place().run_all().await
+    } else {
+        map.run_all().await
+    };
+    let failures = out.expect_err("a failure");
+    failures.iter().map(|f| f.error().to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_run_all_reports_a_panic_or_an_outside_cancel_once() {
+    for in_place in [false, true] {
+        for limit in [None, Some(1), Some(2)] {
+            let what = format!("in place: {in_place}, limit: {limit:?}");
+            let panicked = map_run_all_reports(in_place, limit, false).await;
+            assert_eq!(panicked.len(), 1, "{what}: {panicked:?}");
+            assert!(
+                panicked[0].contains("item 1 panicked"),
+                "{what}: {panicked:?}"
+            );
+            let cancelled = map_run_all_reports(in_place, limit, true).await;
+            assert_eq!(cancelled.len(), 1, "{what}: {cancelled:?}");
+            assert!(cancelled[0].contains("outside"), "{what}: {cancelled:?}");
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn map_in_place_borrows_and_for_each_keeps_nothing() {
     let words = vec!["a".to_owned(), "bb".to_owned(), "ccc".to_owned()];

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use futures_util::stream::{self, Stream, StreamExt};
 
 use super::mode::Sendable;
-use super::outcome::TaskOutput;
+use super::outcome::{did_not_complete, AllFailures, AsReport, Finish, Report, TaskOutput};
 use super::set::ChildSet;
 use super::{Reserved, Scope};
 use crate::config::Config;
@@ -292,8 +292,11 @@ impl<T> Values<T> {
 
 /// The body of a map's scope: reserve a slot, pull an item, start its child; take what has
 /// finished as it goes; then wait for the rest. Under fail-fast the first failure closes the
-/// scope and ends the loop (the scope returns that failure); under supervise failures are
-/// left to the scope, which collects them.
+/// scope and ends the loop (the scope returns that failure). Under supervise every failure,
+/// panic and cancellation is the scope's to report, once: the loop takes only values, and
+/// when the scope closes (a panic, an outside cancel) it stops pulling items and, once the
+/// running children have ended, gives no value (`None`) rather than an error of its own
+/// that would repeat the scope's.
 async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
     scope: &'s Scope<'s, 'env, E, Sendable>,
     items: S,
@@ -301,7 +304,7 @@ async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
     mut values: Values<T>,
     supervise: bool,
     spawn: Sp,
-) -> Result<Vec<T>, E>
+) -> Result<Option<Vec<T>>, E>
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
@@ -315,16 +318,25 @@ where
             values.put(index, value);
             Ok(())
         }
-        // Under supervise the scope collects the failure; the others go on.
-        Err(Interrupted::ChildFailed(_)) if supervise => Ok(()),
+        // Under supervise the scope reports it (a failure, a panic, or the cancellation the
+        // child stopped for); the others go on.
+        Err(_) if supervise => Ok(()),
         Err(e) => Err(E::from(e)),
     };
     let mut next = 0;
+    let mut stopped = false;
     loop {
         while let Some((_, out)) = running.try_join_next() {
             take(out, &mut values)?;
         }
-        let slot = scope.reserve().await?;
+        let slot = match scope.reserve().await {
+            Ok(slot) => slot,
+            Err(_) if supervise => {
+                stopped = true;
+                break;
+            }
+            Err(e) => return Err(E::from(e)),
+        };
         let Some(item) = items.next().await else {
             break;
         };
@@ -341,7 +353,51 @@ where
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
     }
-    Ok(values.into_vec())
+    Ok((!stopped).then(|| values.into_vec()))
+}
+
+/// [`drive`] under fail-fast, where it always ends with the values or an error.
+async fn drive_fail_fast<'s, 'env, S, F, Fut, T, E, Sp>(
+    scope: &'s Scope<'s, 'env, E, Sendable>,
+    items: S,
+    f: F,
+    values: Values<T>,
+    spawn: Sp,
+) -> Result<Vec<T>, E>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    match drive(scope, items, f, values, false, spawn).await? {
+        Some(values) => Ok(values),
+        // Stopped by the scope's close (which, under fail-fast, the loop turns into an error
+        // first): the scope's cancellation.
+        None => Err(E::from(Interrupted::from_shared_cause(
+            scope.cx().cause_arc().unwrap_or_else(did_not_complete),
+        ))),
+    }
+}
+
+/// A supervised map's result: its scope's report, with a loop that stopped when the scope
+/// closed counting as a body that gave no value (so the scope's cancellation, unless a
+/// recorded failure explains it, is reported once, first).
+fn all_failures<T, E: From<Interrupted>>(
+    report: Report<Option<Vec<T>>, E>,
+) -> Result<Vec<T>, Failures<E>> {
+    let Report {
+        info,
+        out,
+        failures,
+        cause,
+    } = report;
+    AllFailures::finish(Report {
+        info,
+        out: out.flatten(),
+        failures,
+        cause,
+    })
 }
 
 impl<S, F, Fut> Map<S, F, Spawned>
@@ -364,12 +420,11 @@ where
     {
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        s.run(drive(
+        s.run(drive_fail_fast(
             s,
             self.items,
             self.f,
             values,
-            false,
             |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
         ))
         .await
@@ -399,15 +454,17 @@ where
     {
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        s.run_all(drive(
-            s,
-            self.items,
-            self.f,
-            values,
-            true,
-            |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
-        ))
-        .await
+        all_failures(
+            s.run_with::<_, AsReport>(drive(
+                s,
+                self.items,
+                self.f,
+                values,
+                true,
+                |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
+            ))
+            .await,
+        )
     }
 }
 
@@ -430,12 +487,11 @@ where
     {
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        s.run(drive(
+        s.run(drive_fail_fast(
             s,
             self.items,
             self.f,
             values,
-            false,
             |slot, i, fut| {
                 slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
             },
@@ -468,17 +524,19 @@ where
     {
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        s.run_all(drive(
-            s,
-            self.items,
-            self.f,
-            values,
-            true,
-            |slot, i, fut| {
-                slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
-            },
-        ))
-        .await
+        all_failures(
+            s.run_with::<_, AsReport>(drive(
+                s,
+                self.items,
+                self.f,
+                values,
+                true,
+                |slot, i, fut| {
+                    slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
+                },
+            ))
+            .await,
+        )
     }
 }
 

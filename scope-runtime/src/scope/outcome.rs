@@ -299,14 +299,15 @@ pub enum FirstFailure {}
 #[derive(Debug)]
 pub enum AllFailures {}
 
-/// The output shape of a race's scope: the report itself (every failure, as under
-/// supervise), for the race to decide with its winner.
+/// The output shape of a scope whose caller decides from the report itself (every failure,
+/// as under supervise): a race, with its winner; a supervised map, whose loop may stop
+/// without a value.
 #[derive(Debug)]
-pub(crate) enum RaceReport {}
+pub(crate) enum AsReport {}
 
 impl sealed::Sealed for FirstFailure {}
 impl sealed::Sealed for AllFailures {}
-impl sealed::Sealed for RaceReport {}
+impl sealed::Sealed for AsReport {}
 
 /// Whether the failures recorded explain why a scope's body gave no value: a failure or a
 /// panic that cancelled it, or, with no cancellation at all, the scope's refusal to run (its
@@ -360,7 +361,7 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
     }
 }
 
-impl<T, E> Finish<T, E> for RaceReport {
+impl<T, E> Finish<T, E> for AsReport {
     const SUPERVISE: bool = true;
     type Output = Report<T, E>;
     fn finish(report: Report<T, E>) -> Report<T, E> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
-use super::outcome::{did_not_complete, explained, RaceReport, Report, TaskOutput};
+use super::outcome::{did_not_complete, explained, AsReport, Report, TaskOutput};
 use super::Scope;
 use crate::config::Config;
 use crate::cx::Cx;
@@ -319,7 +319,7 @@ where
         B: Future,
         B::Output: TaskOutput<E, Ok = ()>,
     {
-        let report = self.scope.run_with::<B, RaceReport>(body).await;
+        let report = self.scope.run_with::<B, AsReport>(body).await;
         let winner = lock(&self.winner).take();
         let won = winner.is_some();
         if let Some(value) = winner {
