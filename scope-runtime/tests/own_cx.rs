@@ -416,3 +416,37 @@ async fn handles_and_children_racing_for_the_context_agree() {
         .unwrap();
     }
 }
+
+/// A child whose own context is first made by `Cx::current()` inside `Slot::with` (where the
+/// ambient context is borrowed and cannot be replaced) still learns of its handle's cancel,
+/// and the error it stops with is its own consequence, not a failure of the scope.
+#[tokio::test(start_paused = true)]
+async fn a_context_first_made_inside_slot_with_is_the_childs_own() {
+    static REQ: Slot<u32> = Slot::new("REQ");
+    let s = &Scope::new(Config::new().bind(&REQ, 1).grace(Duration::from_secs(5)));
+    let out = s
+        .run(async {
+            let child = s.spawn(async {
+                let me = REQ.with(|_| Cx::current());
+                me.run_until_cancelled(std::future::pending::<()>()).await?;
+                Ok::<_, Interrupted>(())
+            });
+            let sibling = s.spawn(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok::<_, Interrupted>(7)
+            });
+            yield_now().await;
+            assert!(child.cancel("not needed"));
+            let Err(Interrupted::Cancelled(c)) = child.await else {
+                panic!("the child was cancelled alone")
+            };
+            assert_eq!(c.cause(), &Cause::explicit("not needed"));
+            sibling.await
+        })
+        .await;
+    assert_eq!(
+        out.unwrap(),
+        7,
+        "the child's answer to its cancel failed the scope"
+    );
+}

@@ -159,7 +159,7 @@ fn current_owned() -> Option<Cx> {
                     return a.cx.clone();
                 };
                 let own = match (&a.scope, &a.cx) {
-                    (Some(scope), Some(parent)) => scope.child_cx(id, parent),
+                    (Some(scope), Some(parent)) => scope.child_cx(id, parent, true),
                     _ => return a.cx.clone(),
                 };
                 a.lazy = None;
@@ -169,10 +169,11 @@ fn current_owned() -> Option<Cx> {
                 drop(parent);
                 return Some(own);
             }
-            // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept.
+            // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept here;
+            // the child finds it in its scope's registry at its next look.
             let a = a.borrow();
             match (a.lazy, &a.scope, &a.cx) {
-                (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent)),
+                (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent, false)),
                 _ => a.cx.clone(),
             }
         })

@@ -275,8 +275,8 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn grace(&self) -> Duration {
         self.grace
     }
-    fn child_cx(&self, id: TaskId, parent: &Cx) -> Cx {
-        self.own_cxs.get_or_create(id, parent, false)
+    fn child_cx(&self, id: TaskId, parent: &Cx, adopted: bool) -> Cx {
+        self.own_cxs.get_or_create(id, parent, !adopted)
     }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)

@@ -52,7 +52,8 @@ struct Table {
 
 impl OwnCxs {
     /// Child `id`'s own context: the one in the table, or a new child of `parent`. `by_handle`:
-    /// the asker is not the child's task, which must be told.
+    /// the asker is not the child's task (its handle), or is but cannot adopt it now
+    /// (`Cx::current()` inside `Slot::with`): the child must be told.
     pub(crate) fn get_or_create(&self, id: TaskId, parent: &Cx, by_handle: bool) -> Cx {
         let (cx, created, parked) = {
             let mut table = self.table.lock();

@@ -109,9 +109,16 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
         std::time::Duration::ZERO
     }
     /// The own context of child `id` (see `cx::ambient`): created as a child of `parent` by
-    /// the first to need it, the same node for every later asker.
-    fn child_cx(&self, id: crate::info::TaskId, parent: &crate::cx::Cx) -> crate::cx::Cx {
-        let _ = id;
+    /// the first to need it, the same node for every later asker. `adopted`: the child takes
+    /// it as its ambient context now; otherwise (asked where the ambient context cannot be
+    /// replaced) the child must learn of it at its next look, as of one its handle made.
+    fn child_cx(
+        &self,
+        id: crate::info::TaskId,
+        parent: &crate::cx::Cx,
+        adopted: bool,
+    ) -> crate::cx::Cx {
+        let _ = (id, adopted);
         parent.child()
     }
     /// The registry of its children's own contexts, if it keeps one (a scope does).
