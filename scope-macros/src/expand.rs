@@ -593,11 +593,15 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
             }
         }
         _ => {
+            let method = kind.method(false);
             let msg = format!(
                 "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it \
                  starts a child of the enclosing scope, and there is none here\n\
                  help: put `#[scoped]` on the enclosing async fn, or wrap this code in \
-                 `scope!({{ ... }}).await`"
+                 `scope!({{ ... }}).await`\n\
+                 note: inside a `#[scoped]` fn, a `{m}` written in a `macro_rules!` (or in another \
+                 macro's definition) is not bound to the scope: name the scope's handle \
+                 (`#[scoped(handle = s)]`) and call `s.{method}(..)` there"
             );
             quote!(::core::compile_error!(#msg))
         }

@@ -16,7 +16,13 @@
 //!   (`let pool = ThreadPool::new()?; pool.spawn(..)`), or on a parameter of such a type
 //!   (including a `JoinSet` received from outside, whose tasks outlive the scope);
 //! - the `futures` executors' `.spawn_ok`, `.spawn_obj`, `.spawn_local_obj`,
-//!   `.spawn_with_handle`, `.spawn_local_with_handle`, on any receiver.
+//!   `.spawn_with_handle`, `.spawn_local_with_handle`, on any receiver;
+//! - `.detach_all()` on a `JoinSet` (its tasks run on after it), and the call form
+//!   `JoinSet::spawn(set, ..)` on a set from outside.
+//!
+//! A variable's origin is followed through `let`, `if let` / `while let` with `Ok(..)` /
+//! `Some(..)`, copies (`let h2 = h1.clone()`), `Arc` / `Rc` / `Box` around a parameter's type,
+//! and dereferences; the `{ .. }` arms of other macros (`tokio::select!`) are read as code.
 //!
 //! What it cannot see (a `use` outside the body, a handle that comes from a field or a helper,
 //! a helper fn that spawns) is what clippy's `disallowed-methods` covers crate-wide;
@@ -44,12 +50,22 @@ pub(crate) enum Orphan {
     Tracker,
     /// A task of a `JoinSet` that came from outside the scope (a parameter): it outlives it.
     OuterJoinSet,
+    /// The tasks of a `JoinSet` let go (`detach_all`): they run on after the set and the scope.
+    Detached,
 }
 
 impl Orphan {
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            Orphan::Detached => "lets go of",
+            _ => "starts",
+        }
+    }
+
     pub(crate) fn noun(self) -> &'static str {
         match self {
             Orphan::Task | Orphan::Executor | Orphan::Tracker | Orphan::OuterJoinSet => "a task",
+            Orphan::Detached => "tasks",
             Orphan::Local => "a local task",
             Orphan::Blocking => "a blocking task",
             Orphan::Thread => "a thread",
@@ -82,6 +98,11 @@ impl Orphan {
             Orphan::Tracker => {
                 "help: a `TaskTracker` counts its tasks but nobody cancels or joins them here; use \
                  `spawn!(future)`, and the scope joins and cancels the child"
+            }
+            Orphan::Detached => {
+                "help: `detach_all` lets the set's tasks run on after the set is dropped, past the \
+                 end of this scope; join them (`set.join_all().await`), or start them with \
+                 `spawn!(future)` and the scope joins and cancels them"
             }
             Orphan::OuterJoinSet => {
                 "help: this `JoinSet` comes from outside the scope, so its tasks outlive it; use \
@@ -320,7 +341,18 @@ pub(crate) struct Origin {
 /// The path a type names, through references: `&mut JoinSet<()>` is `JoinSet`.
 pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
     match ty {
-        syn::Type::Path(p) if p.qself.is_none() => Some(segments(&p.path)),
+        // Through the pointers that hand out their content: `Arc<Runtime>` is `Runtime`.
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            if matches!(last.ident.to_string().as_str(), "Arc" | "Rc" | "Box") {
+                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let Some(syn::GenericArgument::Type(inner)) = args.args.first() {
+                        return type_path(inner);
+                    }
+                }
+            }
+            Some(segments(&p.path))
+        }
         syn::Type::Reference(r) => type_path(&r.elem),
         syn::Type::Paren(p) => type_path(&p.elem),
         syn::Type::Group(g) => type_path(&g.elem),
@@ -340,6 +372,7 @@ pub(crate) fn chain_root(expr: &Expr) -> Option<&Expr> {
             Expr::Paren(p) => root = &p.expr,
             Expr::Group(g) => root = &g.expr,
             Expr::Reference(r) => root = &r.expr,
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => root = &u.expr,
             Expr::Block(b) => root = trailing_expr(&b.block)?,
             Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
             Expr::Call(_) | Expr::Path(_) => return Some(root),
@@ -363,7 +396,7 @@ pub(crate) fn classify_method(
     aliases: &Aliases,
     locals: &HashMap<String, Origin>,
 ) -> Option<(Orphan, Vec<String>)> {
-    if !SPAWN_METHODS.contains(&method) {
+    if !SPAWN_METHODS.contains(&method) && method != "detach_all" {
         return None;
     }
     let root = chain_root(receiver);
@@ -413,6 +446,9 @@ pub(crate) fn classify_method(
         [.., ty] => ty.clone(),
         [] => return None,
     };
+    if method == "detach_all" {
+        return (owner == "JoinSet").then_some((Orphan::Detached, path));
+    }
     let kind = owner_kind(&owner, method, is_thread, from_outside)?;
     Some((kind, path))
 }

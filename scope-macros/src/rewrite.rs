@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::parse::Parser as _;
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Stmt, Token};
@@ -188,10 +189,16 @@ impl Rewriter {
             format!("`{written}` (`{full}`)")
         };
         let msg = format!(
-            "{what} starts {} that this scope does not own: it could outlive the scope\n\
+            "{what} {} {} that this scope does not own: {} outlive the scope\n\
              {}\n\
              note: if it really must outlive the scope, mark the statement `#[scope::allow_orphan]`",
+            kind.verb(),
             kind.noun(),
+            if kind == Orphan::Detached {
+                "they could"
+            } else {
+                "it could"
+            },
             kind.help()
         );
         self.errors.push(syn::Error::new_spanned(span_of, msg));
@@ -211,6 +218,33 @@ impl Rewriter {
                 self.orphan(path, &written, &resolved, kind);
                 return;
             }
+        }
+    }
+
+    /// `JoinSet::spawn(set, ..)`: the call form of `.spawn(..)` on a set, flagged as the
+    /// method is when the set came from outside the scope.
+    fn check_call_on_outer_set(&mut self, call: &syn::ExprCall) {
+        let Expr::Path(p) = &*call.func else { return };
+        let resolved = self
+            .aliases
+            .resolve(&lint::expr_path_segments(p.qself.as_ref(), &p.path).0);
+        let [.., owner, method] = resolved.as_slice() else {
+            return;
+        };
+        if owner != "JoinSet" || !lint::SPAWN_METHODS.contains(&method.as_str()) {
+            return;
+        }
+        let Some(first) = call.args.first() else {
+            return;
+        };
+        let receiver = match first {
+            Expr::Reference(r) => &*r.expr,
+            other => other,
+        };
+        if let Some((kind, _)) =
+            lint::classify_method(method, receiver, &self.aliases, &self.locals)
+        {
+            self.orphan(&call.func, &resolved.join("::"), &[], kind);
         }
     }
 
@@ -240,27 +274,42 @@ impl Rewriter {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             other => (other, None),
         };
+        self.record_binding(pat, ty, local.init.as_ref().map(|i| &*i.expr));
+    }
+
+    /// Records where a binding's value came from: its type, the call that made it (also
+    /// unwrapped by the pattern: `Ok(h)`, `Some(h)`), or the variable it copies
+    /// (`h1.clone()`).
+    fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
+        let pat = match pat {
+            syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
+            other => other,
+        };
         let syn::Pat::Ident(pi) = pat else { return };
         let name = lint::unraw(&pi.ident);
-        let path = ty.and_then(lint::type_path).or_else(|| {
-            let init = local.init.as_ref()?;
-            match lint::chain_root(&init.expr)? {
-                Expr::Call(c) => match &*c.func {
-                    Expr::Path(p) => Some(lint::expr_path_segments(p.qself.as_ref(), &p.path).0),
-                    _ => None,
-                },
-                _ => None,
-            }
+        let origin = ty.and_then(lint::type_path).map(|path| Origin {
+            path,
+            from_outside: false,
         });
+        let origin = origin.or_else(|| match lint::chain_root(init?)? {
+            Expr::Call(c) => match &*c.func {
+                Expr::Path(p) => Some(Origin {
+                    path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
+                    from_outside: false,
+                }),
+                _ => None,
+            },
+            Expr::Path(p) if p.qself.is_none() => {
+                let source = p.path.get_ident().map(lint::unraw)?;
+                self.locals.get(&source).cloned()
+            }
+            _ => None,
+        });
+        let path = origin.as_ref().map(|o| o.path.clone());
+        let from_outside = origin.is_some_and(|o| o.from_outside);
         match path {
             Some(path) => {
-                self.locals.insert(
-                    name,
-                    Origin {
-                        path,
-                        from_outside: false,
-                    },
-                );
+                self.locals.insert(name, Origin { path, from_outside });
             }
             None => {
                 // Shadowed by something the lint cannot place.
@@ -440,7 +489,7 @@ impl Rewriter {
             }
             match &trees[i] {
                 TokenTree::Group(g) => {
-                    let inner = self.rewrite_tokens(g.stream());
+                    let inner = self.rewrite_group(g);
                     let mut ng = Group::new(g.delimiter(), inner);
                     ng.set_span(g.span());
                     out.extend(std::iter::once(TokenTree::Group(ng)));
@@ -450,6 +499,25 @@ impl Rewriter {
             i += 1;
         }
         out
+    }
+
+    /// The inside of a group met in the token-level pass: a `{ .. }` that parses as
+    /// statements (an arm of `tokio::select!`, a block given to another macro) is visited as
+    /// the body is, so its spawns are bound and its orphans found with what the body knows
+    /// of its variables; anything else is scanned as tokens.
+    fn rewrite_group(&mut self, g: &Group) -> TokenStream {
+        if g.delimiter() == Delimiter::Brace {
+            if let Ok(stmts) = syn::Block::parse_within.parse2(g.stream()) {
+                let mut block = syn::Block {
+                    brace_token: syn::token::Brace(g.delim_span()),
+                    stmts,
+                };
+                self.visit_block_mut(&mut block);
+                let stmts = &block.stmts;
+                return quote!(#(#stmts)*);
+            }
+        }
+        self.rewrite_tokens(g.stream())
     }
 
     /// An item inside the body: linted, not rewritten (it cannot reach the scope). An item
@@ -668,6 +736,16 @@ impl VisitMut for Rewriter {
             Expr::MethodCall(call) => {
                 self.check_method(call);
                 visit_mut::visit_expr_method_call_mut(self, call);
+            }
+            Expr::Call(call) => {
+                self.check_call_on_outer_set(call);
+                visit_mut::visit_expr_call_mut(self, call);
+            }
+            Expr::Let(l) => {
+                visit_mut::visit_expr_let_mut(self, l);
+                // `if let Ok(h) = Handle::try_current()`: `h` is what the call made.
+                let (pat, init) = (&*l.pat, &*l.expr);
+                self.record_binding(pat, None, Some(init));
             }
             _ => visit_mut::visit_expr_mut(self, expr),
         }

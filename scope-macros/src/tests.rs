@@ -571,11 +571,28 @@ fn lint_closes_the_holes_of_the_issue() {
         quote!(tokio_util::task::TaskTracker::spawn(&t, a());),
         quote!(let t = TaskTracker::new(); t.spawn(a());),
         quote!(set.spawn(a());),
+        // Found since: spawns inside `select!` arms, handles reached through `if let`, a
+        // copy, a smart pointer or a dereference, the call form on an outer set, and a set
+        // made here whose tasks are let go.
+        quote!(let handle = tokio::runtime::Handle::current();
+            tokio::select! { Some(job) = rx.recv() => { handle.spawn(run(job)); } }),
+        quote!(tokio::select! { _ = tick() => { tokio::runtime::Handle::current().spawn(a()); } }),
+        quote!(
+            tokio::select! { _ = tick() => { std::thread::Builder::new().spawn(|| ()).unwrap(); } }
+        ),
+        quote!(if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(a());
+        }),
+        quote!(let h1 = tokio::runtime::Handle::current(); let h2 = h1.clone(); h2.spawn(a());),
+        quote!(rt.spawn(a());),
+        quote!((*set).spawn(a());),
+        quote!(tokio::task::JoinSet::spawn(set, a());),
+        quote!(let mut own = tokio::task::JoinSet::new(); own.spawn(a()); own.detach_all();),
     ];
     for hole in holes {
         let out = norm(&expand::scoped(
             quote!(),
-            quote!(async fn f(set: &mut tokio::task::JoinSet<()>) -> R { #hole Ok(()) }),
+            quote!(async fn f(set: &mut tokio::task::JoinSet<()>, rt: std::sync::Arc<tokio::runtime::Runtime>) -> R { #hole Ok(()) }),
         ));
         assert_eq!(out.matches("does not own").count(), 1, "{hole}: {out}");
     }
