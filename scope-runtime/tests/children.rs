@@ -228,3 +228,48 @@ async fn in_place_children_woken_after_their_first_poll_all_complete() {
         assert_eq!(out.unwrap(), n * (n - 1) / 2, "round {round}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn try_join_next_takes_every_finished_child_whatever_the_tasks_budget() {
+    // Each handle polled spends tokio's cooperative budget (128 polls per task poll): a set
+    // of 300 finished children is still read whole in one go.
+    let s = &Scope::new(Config::new());
+    s.run(async {
+        let mut set: scope_runtime::ChildSet<'_, u32> = (0..300)
+            .map(|i| s.spawn(async move { Ok::<_, Interrupted>(i) }))
+            .collect();
+        sleep(ms(50)).await;
+        let mut taken = 0;
+        while set.try_join_next().is_some() {
+            taken += 1;
+        }
+        assert_eq!(taken, 300, "{} left in the set", set.len());
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_child_awaited_again_after_its_value_says_so() {
+    let s = &Scope::new(Config::new());
+    s.run(async {
+        let mut child = s.spawn(async { Ok::<_, Interrupted>(1) });
+        assert_eq!((&mut child).await?, 1);
+        let again = (&mut child).await;
+        let Err(e) = again else {
+            panic!("a second value from one child: {again:?}")
+        };
+        assert!(
+            e.to_string().contains("polled after it completed"),
+            "not an abort: {e}"
+        );
+        let mut local = s.spawn_in_place(async { Ok::<_, Interrupted>(2) });
+        assert_eq!((&mut local).await?, 2);
+        let e = (&mut local).await.unwrap_err();
+        assert!(e.to_string().contains("polled after it completed"), "{e}");
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}

@@ -353,6 +353,13 @@ impl<'s, T> Child<'s, T> {
     }
 }
 
+#[cold]
+fn polled_after_done() -> Interrupted {
+    Interrupted::from_cause(Cause::explicit(
+        "the child's handle was polled after it completed",
+    ))
+}
+
 // The child's value is only ever moved, never pinned.
 impl<T> Unpin for Child<'_, T> {}
 
@@ -368,7 +375,12 @@ impl<T> Future for Child<'_, T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.ok(),
             },
-            Kind::Done(r) => r.take(),
+            Kind::Done(r) => match r.take() {
+                Some(out) => Some(out),
+                // Its outcome was given already: polled again (a `select!` loop over
+                // `&mut child`), it says so rather than make up an abort.
+                None => return Poll::Ready(Err(polled_after_done())),
+            },
         };
         let out = polled.unwrap_or_else(|| Err(self.lost()));
         self.kind = Kind::Done(None);

@@ -161,7 +161,10 @@ impl<'s, T> ChildSet<'s, T> {
         if self.children.is_empty() {
             return None;
         }
-        match Pin::new(&mut self.children).poll_next(&mut Context::from_waker(Waker::noop())) {
+        // Out of tokio's cooperative budget: each handle polled spends it, and a spent budget
+        // would make a finished child read as pending.
+        let mut next = tokio::task::coop::unconstrained(self.children.next());
+        match Pin::new(&mut next).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(finished) => finished,
             Poll::Pending => None,
         }
