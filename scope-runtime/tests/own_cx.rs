@@ -450,3 +450,53 @@ async fn a_context_first_made_inside_slot_with_is_the_childs_own() {
         "the child's answer to its cancel failed the scope"
     );
 }
+
+/// Two `scope::cancelled()` waits of one child, polled with different wakers (as a
+/// `FuturesUnordered` inside the child polls them), are both told of the handle's cancel, and
+/// one of them ending does not unpark the other.
+#[tokio::test(start_paused = true)]
+async fn every_wait_of_a_child_sees_its_handles_cancel() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let s = &Scope::new(Config::new().grace(Duration::from_secs(10)));
+    let out = s
+        .run(async {
+            let child = s.spawn(async {
+                let mut waits = FuturesUnordered::new();
+                waits.push(scope_runtime::cancelled());
+                waits.push(scope_runtime::cancelled());
+                let mut seen = 0;
+                while waits.next().await.is_some() {
+                    seen += 1;
+                }
+                Ok::<_, Interrupted>(seen)
+            });
+            let dropping = s.spawn(async {
+                // One wait given up while the other goes on.
+                let mut first = Box::pin(scope_runtime::cancelled());
+                let mut second = Box::pin(scope_runtime::cancelled());
+                let _ = first
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+                yield_now().await;
+                std::future::poll_fn(|task| {
+                    let _ = second.as_mut().poll(task);
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                drop(first);
+                Ok::<_, Interrupted>(second.await)
+            });
+            for _ in 0..4 {
+                yield_now().await;
+            }
+            let start = tokio::time::Instant::now();
+            assert!(child.cancel("stop"));
+            assert!(dropping.cancel("stop too"));
+            assert_eq!(child.await?, 2, "both waits end");
+            assert_eq!(dropping.await?.root(), &Cause::explicit("stop too"));
+            assert_eq!(start.elapsed(), Duration::ZERO, "not after the grace");
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+    out.unwrap();
+}

@@ -47,7 +47,78 @@ struct Table {
     /// The table's size after the last sweep: the next one comes when it has doubled.
     swept: usize,
     /// Wakers of children waiting without a node of their own (see the module's docs).
-    parked: ById<TaskId, Waker>,
+    parked: ById<TaskId, Parked>,
+}
+
+/// The wakers parked for one child: one in the common case; more when its waits are polled
+/// with different wakers (a `FuturesUnordered` of them in the child). Each counts the waits
+/// parked with it, so that one wait leaving takes out only its own share.
+enum Parked {
+    One(Waker, usize),
+    Many(Vec<(Waker, usize)>),
+}
+
+impl Parked {
+    /// One more wait parked with `waker` (or one that will wake the same task). Returns the
+    /// waker back if it was not kept (to be dropped after the lock).
+    fn add(&mut self, waker: Waker) -> Option<Waker> {
+        let entries: &mut [(Waker, usize)] = match self {
+            Parked::One(w, n) => {
+                if w.will_wake(&waker) {
+                    *n += 1;
+                    return Some(waker);
+                }
+                let first = std::mem::replace(w, Waker::noop().clone());
+                let count = *n;
+                *self = Parked::Many(vec![(first, count), (waker, 1)]);
+                return None;
+            }
+            Parked::Many(v) => v,
+        };
+        if let Some((_, n)) = entries.iter_mut().find(|(w, _)| w.will_wake(&waker)) {
+            *n += 1;
+            return Some(waker);
+        }
+        if let Parked::Many(v) = self {
+            v.push((waker, 1));
+        }
+        None
+    }
+
+    /// One wait parked with `waker` leaves. Returns a waker no wait parks with any more (to be
+    /// dropped after the lock), and whether none is left.
+    fn remove(&mut self, waker: &Waker) -> (Option<Waker>, bool) {
+        match self {
+            Parked::One(w, n) => {
+                if !w.will_wake(waker) {
+                    return (None, false);
+                }
+                *n -= 1;
+                if *n > 0 {
+                    return (None, false);
+                }
+                (Some(std::mem::replace(w, Waker::noop().clone())), true)
+            }
+            Parked::Many(v) => {
+                let Some(i) = v.iter().position(|(w, _)| w.will_wake(waker)) else {
+                    return (None, false);
+                };
+                v[i].1 -= 1;
+                if v[i].1 > 0 {
+                    return (None, false);
+                }
+                let (gone, _) = v.swap_remove(i);
+                (Some(gone), v.is_empty())
+            }
+        }
+    }
+
+    fn wake(self) {
+        match self {
+            Parked::One(w, _) => w.wake(),
+            Parked::Many(v) => v.into_iter().for_each(|(w, _)| w.wake()),
+        }
+    }
 }
 
 impl OwnCxs {
@@ -80,8 +151,8 @@ impl OwnCxs {
             crate::observe::own_cx_created(id, &cx);
         }
         // Outside the lock: a waker is user code.
-        if let Some(waker) = parked {
-            waker.wake();
+        if let Some(parked) = parked {
+            parked.wake();
         }
         cx
     }
@@ -100,26 +171,53 @@ impl OwnCxs {
         self.table.lock().nodes.get(&id).and_then(WeakCx::upgrade)
     }
 
-    /// Parks `waker` for child `id`, which waits without a node of its own: the creator of its
-    /// node will wake it. `Err` with the node if it exists already (and the waker back). The
-    /// waker it replaces, if any, comes back to be dropped after the lock.
-    pub(crate) fn park(&self, id: TaskId, waker: Waker) -> Result<Option<Waker>, (Cx, Waker)> {
+    /// Parks `waker` for a wait of child `id`, which waits without a node of its own: the
+    /// creator of its node will wake it. `replacing`: the waker this same wait parked before,
+    /// whose share it gives up. `Err` with the node if it exists already (and the waker back).
+    /// The wakers no wait parks with any more come back, to be dropped after the lock.
+    pub(crate) fn park(
+        &self,
+        id: TaskId,
+        waker: Waker,
+        replacing: Option<&Waker>,
+    ) -> Result<[Option<Waker>; 2], (Cx, Waker)> {
         let mut table = self.table.lock();
         if let Some(own) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
             return Err((own, waker));
         }
-        Ok(table.parked.insert(id, waker))
+        let old = replacing.and_then(|w| Self::remove_from(&mut table, id, w));
+        let unkept = match table.parked.entry(id) {
+            std::collections::hash_map::Entry::Occupied(mut parked) => parked.get_mut().add(waker),
+            std::collections::hash_map::Entry::Vacant(room) => {
+                room.insert(Parked::One(waker, 1));
+                None
+            }
+        };
+        Ok([old, unkept])
     }
 
-    /// Takes back child `id`'s parked waker (to be dropped after the lock).
-    pub(crate) fn unpark(&self, id: TaskId) -> Option<Waker> {
-        self.table.lock().parked.remove(&id)
+    fn remove_from(table: &mut Table, id: TaskId, waker: &Waker) -> Option<Waker> {
+        let std::collections::hash_map::Entry::Occupied(mut parked) = table.parked.entry(id) else {
+            return None;
+        };
+        let (gone, empty) = parked.get_mut().remove(waker);
+        if empty {
+            parked.remove();
+        }
+        gone
+    }
+
+    /// Takes back the share of child `id`'s parked wakers that one wait parked with `waker`
+    /// (what no wait parks with any more comes back, to be dropped after the lock).
+    pub(crate) fn unpark(&self, id: TaskId, waker: &Waker) -> Option<Waker> {
+        Self::remove_from(&mut self.table.lock(), id, waker)
     }
 
     /// [`unpark`](OwnCxs::unpark) if the lock is free now; `None` (the waker left in place)
     /// if someone holds it.
-    pub(crate) fn try_unpark(&self, id: TaskId) -> Option<Waker> {
-        self.table.try_lock()?.parked.remove(&id)
+    pub(crate) fn try_unpark(&self, id: TaskId, waker: &Waker) -> Option<Waker> {
+        let mut table = self.table.try_lock()?;
+        Self::remove_from(&mut table, id, waker)
     }
 
     /// Drops every parked waker: the scope's run has ended, every child with it. (A wait whose
@@ -179,15 +277,16 @@ impl LazyWait {
     /// child's task allocated).
     fn leave(&mut self) {
         self.waiter.unregister(&self.cx);
-        if self.parked.take().is_some() {
+        if let Some(parked) = self.parked.take() {
             let registry = registry(&self.scope);
             let taken = if self.cx.flag_is_set() {
-                registry.try_unpark(self.id)
+                registry.try_unpark(self.id, &parked)
             } else {
-                registry.unpark(self.id)
+                registry.unpark(self.id, &parked)
             };
             // Outside the lock: a waker's drop is user code.
             drop(taken);
+            drop(parked);
         }
     }
 }
@@ -230,11 +329,14 @@ impl Future for LazyWait {
             {
                 return Poll::Pending;
             }
-            // Cloned before the lock (a waker is user code); the one replaced is dropped after.
-            match registry(&this.scope).park(this.id, task.waker().clone()) {
-                Ok(replaced) => {
-                    drop(replaced);
-                    this.parked = Some(task.waker().clone());
+            // Cloned before the lock (a waker is user code); the ones let go are dropped after.
+            let parked =
+                registry(&this.scope).park(this.id, task.waker().clone(), this.parked.as_ref());
+            match parked {
+                Ok(unkept) => {
+                    drop(unkept);
+                    let before = this.parked.replace(task.waker().clone());
+                    drop(before);
                     return Poll::Pending;
                 }
                 Err((own, waker)) => {

@@ -86,16 +86,19 @@ fn loom_a_child_waiting_without_a_context_is_told_of_the_one_the_handle_creates(
             })
         };
         // The child's wait parks its waker, unless the node is there already.
-        let parked = registry.park(id, waker);
+        let parked = registry.park(id, waker.clone(), None);
         let own = handle.join().unwrap();
         match parked {
             // Found at once: the wait moves over to it.
             Err((found, _waker)) => assert!(found.same_as(&own)),
             // Parked first: the creation took the waker out and woke it, after the epoch moved.
-            Ok(replaced) => {
-                assert!(replaced.is_none());
+            Ok(unkept) => {
+                assert!(unkept.iter().all(Option::is_none));
                 assert_eq!(count.0.load(loom::sync::atomic::Ordering::SeqCst), 1);
-                assert!(registry.unpark(id).is_none(), "the creation took it");
+                assert!(
+                    registry.unpark(id, &waker).is_none(),
+                    "the creation took it"
+                );
                 let found = registry.find(id).expect("registered");
                 assert_eq!(found.cause(), Some(Cause::explicit("only this child")));
             }
@@ -110,16 +113,19 @@ fn loom_parked_wakers_are_given_back_by_unpark_and_at_the_scopes_end() {
         let count = std::sync::Arc::new(Count(loom::sync::atomic::AtomicUsize::new(0)));
         let (a, b) = (TaskId::next(), TaskId::next());
         for id in [a, b] {
-            let parked = registry.park(id, std::task::Waker::from(count.clone()));
-            assert!(matches!(parked, Ok(None)));
+            let parked = registry.park(id, std::task::Waker::from(count.clone()), None);
+            assert!(matches!(parked, Ok([None, None])));
         }
         assert_eq!(std::sync::Arc::strong_count(&count), 3);
         // A wait leaving while the registry is free takes its waker back.
-        drop(registry.try_unpark(a).expect("parked"));
+        let probe = std::task::Waker::from(count.clone());
+        drop(registry.try_unpark(a, &probe).expect("parked"));
+        drop(probe);
         assert_eq!(std::sync::Arc::strong_count(&count), 2);
         // What a cancelled wait left behind goes with the scope's end.
         registry.clear_parked();
         assert_eq!(std::sync::Arc::strong_count(&count), 1);
-        assert!(registry.unpark(b).is_none());
+        let probe = std::task::Waker::from(count.clone());
+        assert!(registry.unpark(b, &probe).is_none());
     });
 }
