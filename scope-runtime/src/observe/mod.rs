@@ -96,14 +96,43 @@ impl Outcome {
             Outcome::Panicked => "panicked",
         }
     }
+}
+
+/// How a child (or a service task) ended, for its events and metrics.
+#[cfg_attr(
+    not(feature = "tracing"),
+    allow(dead_code) // Reason: only the `tracing` feature reads the messages.
+)]
+pub(crate) enum End<'a> {
+    Completed,
+    Failed(&'a str),
+    Panicked(&'a str),
+    /// Stopped before it completed (cancelled, aborted, past its deadline).
+    Stopped(&'a dyn std::fmt::Display),
+    /// Never ran.
+    NotStarted,
+}
+
+impl<'a> End<'a> {
+    pub(crate) fn of_child<T>(out: &'a Result<T, Interrupted>) -> Self {
+        match out {
+            Ok(_) => End::Completed,
+            Err(Interrupted::ChildFailed(e)) => End::Failed(e.message()),
+            Err(Interrupted::Panicked(p)) => End::Panicked(p.message()),
+            Err(e @ (Interrupted::Cancelled(_) | Interrupted::DeadlineExceeded(_))) => {
+                End::Stopped(e)
+            }
+            Err(_) => End::NotStarted,
+        }
+    }
 
     #[cfg(feature = "metrics")]
-    fn of_child<T>(out: &Result<T, Interrupted>) -> Outcome {
-        match out {
-            Ok(_) => Outcome::Completed,
-            Err(Interrupted::ChildFailed(_)) => Outcome::Failed,
-            Err(Interrupted::Panicked(_)) => Outcome::Panicked,
-            Err(_) => Outcome::Cancelled,
+    fn outcome(&self) -> Outcome {
+        match self {
+            End::Completed => Outcome::Completed,
+            End::Failed(_) => Outcome::Failed,
+            End::Panicked(_) => Outcome::Panicked,
+            End::Stopped(_) | End::NotStarted => Outcome::Cancelled,
         }
     }
 }
@@ -297,11 +326,18 @@ impl ChildObs {
         if std::mem::take(&mut self.tracked) {
             unregister_cold(info.id());
         }
-        self.span.ended(out);
+        if cfg!(any(feature = "tracing", feature = "metrics")) {
+            self.end(scope, info, &End::of_child(out));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = scope;
+    }
+
+    /// Its events and metrics for `end`.
+    fn end(&self, scope: &ScopeObs, info: &TaskInfo, end: &End<'_>) {
+        self.span.ended(info, end);
         #[cfg(feature = "metrics")]
-        scope
-            .metrics
-            .child_ended(self.started, Outcome::of_child(out));
+        scope.metrics.child_ended(self.started, end.outcome());
         #[cfg(not(feature = "metrics"))]
         let _ = scope;
     }
@@ -325,28 +361,15 @@ impl ServiceTaskObs {
         self.child.enter()
     }
 
-    /// The task is being dropped: `completed`, or before it did (stopped, or past its time
-    /// bound).
-    pub(crate) fn service_ended(&mut self, service: &ScopeObs, completed: bool) {
+    /// The task is being dropped, having ended as `end` (completed, failed, panicked, or
+    /// stopped before it completed).
+    pub(crate) fn service_ended(&mut self, service: &ScopeObs, info: &TaskInfo, end: &End<'_>) {
         if std::mem::take(&mut self.child.tracked) {
             unregister_cold(self.id);
         }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            let out: Result<(), Interrupted> = if completed {
-                Ok(())
-            } else {
-                Err(Interrupted::from_cause(crate::cause::Cause::explicit(
-                    "stopped by its service",
-                )))
-            };
-            self.child.span.ended(&out);
-            #[cfg(feature = "metrics")]
-            service
-                .metrics
-                .child_ended(self.child.started, Outcome::of_child(&out));
+            self.child.end(service, info, end);
         }
-        #[cfg(not(feature = "metrics"))]
-        let _ = service;
     }
 }
 

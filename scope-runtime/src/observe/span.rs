@@ -12,7 +12,9 @@
 //!   the child, in either order of `#[scoped]` and `#[instrument]`.
 //! - If the subscriber does not want the child's own span (filtered out), the child carries
 //!   the span current at the spawn instead (as it carries slots), so instrumented code still
-//!   nests as the user wrote it.
+//!   nests as the user wrote it; a scope does the same. Their events then name them (a `task`
+//!   or `scope` field), and go out even with no span to put them in: a subscriber that keeps
+//!   `INFO` and above still hears of every cancellation, failure and panic.
 //! - Events: a scope's cancellation (with its cause; a deadline that fired, as such), its end
 //!   when it failed or panicked, and a child's failure or panic, each in the span of the scope
 //!   or child it happened to. Target `scope`; spans at `DEBUG`, cancellations at `INFO`,
@@ -37,10 +39,9 @@ mod on {
     use tracing::{dispatcher, Level, Span};
 
     use crate::cause::Cause;
-    use crate::error::Interrupted;
     use crate::info::{TaskId, TaskInfo};
     use crate::observe::tree::TaskKind;
-    use crate::observe::Outcome;
+    use crate::observe::{End, Outcome};
 
     /// The span of a child that carries none.
     static NONE: Span = Span::none();
@@ -59,10 +60,30 @@ mod on {
         }
     }
 
+    /// An event of ours: in `span` (ours, or the span carried in its place), naming the task
+    /// or scope by the field `$who` when the span is not its own (`named`: `Some(info)`).
+    /// With no span at all (ours filtered out and none carried), the event still goes out,
+    /// under whatever span is current: a subscriber that keeps `INFO` and above (and so none
+    /// of our `DEBUG` spans) still hears of cancellations, failures and panics.
+    macro_rules! emit {
+        ($span:expr, $named:expr, $who:ident, $level:expr, $($rest:tt)+) => {
+            match ($span.is_disabled(), $named) {
+                (false, None) => tracing::event!(target: "scope", parent: $span, $level, $($rest)+),
+                (false, Some(info)) => {
+                    tracing::event!(target: "scope", parent: $span, $level, $who = %info, $($rest)+)
+                }
+                (true, Some(info)) => tracing::event!(target: "scope", $level, $who = %info, $($rest)+),
+                (true, None) => tracing::event!(target: "scope", $level, $($rest)+),
+            }
+        };
+    }
+
     /// A scope's (or a service's) span.
     pub(crate) struct ScopeSpan {
         span: Span,
         id: u64,
+        /// The scope, when `span` is not its own (filtered out): its events name it.
+        named: Option<Box<TaskInfo>>,
     }
 
     /// Entered around a poll: the span, and which scope's code runs.
@@ -97,7 +118,7 @@ mod on {
 
     impl ScopeSpan {
         pub(crate) fn new(info: &TaskInfo, kind: TaskKind) -> Self {
-            let span = if dispatcher::has_been_set() {
+            let (span, named) = if dispatcher::has_been_set() {
                 let own = tracing::span!(
                     target: "scope",
                     Level::DEBUG,
@@ -107,18 +128,20 @@ mod on {
                     site = %Site(info.location()),
                     kind = kind.as_str(),
                 );
-                // Filtered out: the scope carries the span current where it was entered.
+                // Filtered out: the scope carries the span current where it was entered, and
+                // its events name it.
                 if own.is_disabled() {
-                    Span::current()
+                    (Span::current(), Some(Box::new(info.clone())))
                 } else {
-                    own
+                    (own, None)
                 }
             } else {
-                Span::none()
+                (Span::none(), None)
             };
             ScopeSpan {
                 span,
                 id: info.id().as_u64(),
+                named,
             }
         }
 
@@ -127,49 +150,46 @@ mod on {
         }
 
         pub(crate) fn cancelled(&self, cause: &Cause) {
-            if self.span.is_disabled() {
+            if !dispatcher::has_been_set() {
                 return;
             }
+            let (span, named) = (&self.span, self.named.as_deref());
             match cause {
-                Cause::DeadlineExceeded { scope } => tracing::event!(
-                    target: "scope", parent: &self.span, Level::INFO,
-                    deadline = %scope, "deadline exceeded"
+                Cause::DeadlineExceeded { scope } => emit!(
+                    span, named, scope, Level::INFO, deadline = %scope, "deadline exceeded"
                 ),
-                Cause::ParentCancelled(_) | Cause::Finished { .. } => tracing::event!(
-                    target: "scope", parent: &self.span, Level::DEBUG,
-                    cause = %cause, "cancelled"
-                ),
-                _ => tracing::event!(
-                    target: "scope", parent: &self.span, Level::INFO,
-                    cause = %cause, "cancelled"
-                ),
+                Cause::ParentCancelled(_) | Cause::Finished { .. } => {
+                    emit!(span, named, scope, Level::DEBUG, cause = %cause, "cancelled");
+                }
+                _ => emit!(span, named, scope, Level::INFO, cause = %cause, "cancelled"),
             }
         }
 
         pub(crate) fn finished(&self, outcome: Outcome) {
-            if self.span.is_disabled() {
+            if !dispatcher::has_been_set() {
                 return;
             }
+            let (span, named) = (&self.span, self.named.as_deref());
             match outcome {
-                Outcome::Panicked => tracing::event!(
-                    target: "scope", parent: &self.span, Level::ERROR, "scope panicked"
-                ),
-                Outcome::Failed => tracing::event!(
-                    target: "scope", parent: &self.span, Level::WARN, "scope failed"
-                ),
-                Outcome::Completed | Outcome::Cancelled => tracing::event!(
-                    target: "scope", parent: &self.span, Level::DEBUG,
-                    outcome = outcome.as_str(), "scope finished"
+                Outcome::Panicked => emit!(span, named, scope, Level::ERROR, "scope panicked"),
+                Outcome::Failed => emit!(span, named, scope, Level::WARN, "scope failed"),
+                Outcome::Completed | Outcome::Cancelled => emit!(
+                    span,
+                    named,
+                    scope,
+                    Level::DEBUG,
+                    outcome = outcome.as_str(),
+                    "scope finished"
                 ),
             }
         }
     }
 
-    /// A child's span, or the span it carries from its spawn.
+    /// A child's span, or the span it carries from its spawn (then `false`: not its own).
     /// Boxed, and absent while no subscriber has ever been installed: a child's future then
     /// grows by one pointer, not by a whole `Span` (which made the future's moves a `memcpy`
     /// call, about 150 instructions per spawn).
-    pub(crate) struct ChildSpan(Option<Box<Span>>);
+    pub(crate) struct ChildSpan(Option<Box<(Span, bool)>>);
 
     impl ChildSpan {
         pub(crate) fn new(
@@ -197,40 +217,37 @@ mod on {
                 site = %Site(info.location()),
                 kind = kind.as_str(),
             );
-            let carried = if span.is_disabled() { parent } else { span };
-            ChildSpan((!carried.is_none()).then(|| Box::new(carried)))
+            // Filtered out: the child carries the span current at the spawn (its events name
+            // it), or none at all.
+            let own = !span.is_disabled();
+            let carried = if own { span } else { parent };
+            ChildSpan(Some(Box::new((carried, own))))
         }
 
         pub(crate) fn enter(&self) -> SpanGuard<'_> {
             match &self.0 {
-                Some(span) => guard(span, 0),
+                Some(carried) => guard(&carried.0, 0),
                 None => guard(&NONE, 0),
             }
         }
 
-        pub(crate) fn ended<T>(&self, out: &Result<T, Interrupted>) {
-            let Some(span) = self.0.as_deref() else {
+        pub(crate) fn ended(&self, info: &TaskInfo, end: &End<'_>) {
+            let Some((span, own)) = self.0.as_deref() else {
                 return;
             };
-            if span.is_disabled() {
-                return;
-            }
-            match out {
-                Err(Interrupted::ChildFailed(e)) => tracing::event!(
-                    target: "scope", parent: span, Level::WARN,
-                    error = %e.message(), "task failed"
+            let named = (!own).then_some(info);
+            match end {
+                End::Failed(message) => emit!(
+                    span, named, task, Level::WARN, error = %message, "task failed"
                 ),
-                Err(Interrupted::Panicked(p)) => tracing::event!(
-                    target: "scope", parent: span, Level::ERROR,
-                    panic = %p.message(), "task panicked"
+                End::Panicked(message) => emit!(
+                    span, named, task, Level::ERROR, panic = %message, "task panicked"
                 ),
-                Err(e @ (Interrupted::Cancelled(_) | Interrupted::DeadlineExceeded(_))) => {
-                    tracing::event!(
-                        target: "scope", parent: span, Level::DEBUG,
-                        cause = %e, "task stopped before completing"
-                    );
-                }
-                Ok(_) | Err(_) => {}
+                End::Stopped(cause) => emit!(
+                    span, named, task, Level::DEBUG, cause = %cause,
+                    "task stopped before completing"
+                ),
+                End::Completed | End::NotStarted => {}
             }
         }
     }
@@ -241,10 +258,9 @@ mod on {
 #[allow(clippy::unused_self)]
 mod off {
     use crate::cause::Cause;
-    use crate::error::Interrupted;
     use crate::info::{TaskId, TaskInfo};
     use crate::observe::tree::TaskKind;
-    use crate::observe::Outcome;
+    use crate::observe::{End, Outcome};
 
     pub(crate) struct ScopeSpan;
     pub(crate) struct SpanGuard<'a>(std::marker::PhantomData<&'a ()>);
@@ -275,6 +291,6 @@ mod off {
             SpanGuard(std::marker::PhantomData)
         }
         #[inline]
-        pub(crate) fn ended<T>(&self, _: &Result<T, Interrupted>) {}
+        pub(crate) fn ended(&self, _: &TaskInfo, _: &End<'_>) {}
     }
 }

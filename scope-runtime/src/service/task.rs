@@ -17,7 +17,7 @@ use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
 use crate::error::{panic_message, Interrupted, NotStarted, Panicked};
 use crate::info::TaskInfo;
-use crate::observe::{ChildObs, ServiceTaskObs};
+use crate::observe::{ChildObs, End, ServiceTaskObs};
 
 /// What a service task may return: `()`, or `Result<T, E>` with any error that displays
 /// itself. An `Err` is a failure the service reports
@@ -262,8 +262,14 @@ pin_project_lite::pin_project! {
                 }
             }
             let ended = this.ended.take().unwrap_or(Ended::Completed);
-            this.obs
-                .service_ended(&this.inner.obs, matches!(ended, Ended::Completed));
+            let end = match &ended {
+                Ended::Completed => End::Completed,
+                Ended::Failed(FailureKind::Failed, message) => End::Failed(message),
+                Ended::Failed(FailureKind::Panicked, message) => End::Panicked(message),
+                Ended::Failed(FailureKind::Dropped, message) => End::Stopped(message),
+                Ended::NotStarted => End::NotStarted,
+            };
+            this.obs.service_ended(&this.inner.obs, this.info, &end);
             this.inner.ended(*this.key, this.info, ended);
             this.inner.tracker.exit();
             if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {

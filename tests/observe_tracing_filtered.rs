@@ -1,0 +1,166 @@
+//! The `tracing` feature under a subscriber that keeps only `INFO` and above, the usual setup of
+//! a service: the scope and task spans (`DEBUG`) are filtered out, and the events that matter
+//! still arrive, each naming its task or scope: a child's failure (`WARN`) and panic
+//! (`ERROR`), a scope's cancellation (`INFO`), failure and panic, and a service task's failure
+//! and panic. Run with `cargo test --all-features --test observe_tracing_filtered`.
+#![cfg(feature = "tracing")]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use scope::{Config, Interrupted, Scope, Service, ServiceConfig};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An event as the subscriber saw it: its level and fields (`message` included).
+#[derive(Clone, Debug)]
+struct EventRec {
+    level: Level,
+    fields: HashMap<String, String>,
+}
+
+/// A subscriber that enables `INFO` and above only, and records every event it gets.
+#[derive(Clone, Default)]
+struct InfoOnly {
+    events: Arc<Mutex<Vec<EventRec>>>,
+}
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl Subscriber for InfoOnly {
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= Level::INFO
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = HashMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.events.lock().unwrap().push(EventRec {
+            level: *event.metadata().level(),
+            fields,
+        });
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+fn subscriber() -> &'static InfoOnly {
+    static SUBSCRIBER: OnceLock<InfoOnly> = OnceLock::new();
+    SUBSCRIBER.get_or_init(|| {
+        let s = InfoOnly::default();
+        tracing::subscriber::set_global_default(s.clone()).expect("the only global subscriber");
+        s
+    })
+}
+
+/// The events with `message`, whose fields mention `who` (a task's or scope's name).
+fn events(message: &str, who: &str) -> Vec<EventRec> {
+    subscriber()
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.fields.get("message").is_some_and(|m| m == message))
+        .filter(|e| e.fields.values().any(|v| v.contains(who)))
+        .cloned()
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_childs_failure_and_panic_and_a_scopes_cancel_are_events_with_debug_filtered_out() {
+    subscriber();
+    runtime().block_on(async {
+        let s = &Scope::new(Config::new().name("filtered_fail"));
+        let out = s
+            .run(async {
+                s.spawn_named("filtered_failing", async {
+                    tokio::task::yield_now().await;
+                    Err::<(), BoxError>("disk full".into())
+                });
+                Ok::<(), BoxError>(())
+            })
+            .await;
+        assert_eq!(out.unwrap_err().to_string(), "disk full");
+
+        let s = &Scope::new(Config::new().name("filtered_panic"));
+        let out = s
+            .run(async {
+                s.spawn_named("filtered_panicking", async {
+                    tokio::task::yield_now().await;
+                    panic!("kaboom")
+                });
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
+    });
+
+    let failed = events("task failed", "filtered_failing");
+    assert_eq!(failed.len(), 1, "the child's failure is an event");
+    assert_eq!(failed[0].level, Level::WARN);
+    assert_eq!(failed[0].fields["error"], "disk full");
+    let cancelled = events("cancelled", "filtered_fail");
+    assert_eq!(cancelled.len(), 1, "the scope's cancel is an event");
+    assert_eq!(cancelled[0].level, Level::INFO);
+    assert_eq!(events("scope failed", "filtered_fail").len(), 1);
+
+    let panicked = events("task panicked", "filtered_panicking");
+    assert_eq!(panicked.len(), 1, "the child's panic is an event");
+    assert_eq!(panicked[0].level, Level::ERROR);
+    assert_eq!(panicked[0].fields["panic"], "kaboom");
+    assert_eq!(events("scope panicked", "filtered_panic").len(), 1);
+}
+
+#[test]
+fn a_service_tasks_failure_and_panic_are_events_not_stops() {
+    subscriber();
+    runtime().block_on(async {
+        let svc = Service::new(ServiceConfig::new("filtered_svc"));
+        svc.spawn_named("filtered_svc_failing", async {
+            Err::<(), String>("queue full".to_owned())
+        })
+        .unwrap()
+        .detach();
+        svc.spawn_named("filtered_svc_panicking", async {
+            tokio::task::yield_now().await;
+            if true {
+                panic!("kaboom");
+            }
+        })
+        .unwrap()
+        .detach();
+        svc.drain(Duration::from_secs(1)).await.unwrap();
+    });
+    let failed = events("task failed", "filtered_svc_failing");
+    assert_eq!(failed.len(), 1, "the service task's failure is an event");
+    assert_eq!(failed[0].level, Level::WARN);
+    assert_eq!(failed[0].fields["error"], "queue full");
+    let panicked = events("task panicked", "filtered_svc_panicking");
+    assert_eq!(panicked.len(), 1, "the service task's panic is an event");
+    assert_eq!(panicked[0].level, Level::ERROR);
+}
