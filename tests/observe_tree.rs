@@ -165,6 +165,22 @@ async fn a_cancelled_scope_shows_as_cancelling_with_its_cause() {
 }
 
 #[tokio::test]
+async fn a_scope_whose_run_was_dropped_shows_as_finished() {
+    let _tracking = observe::track();
+    let s = scope::Scope::new(scope::Config::new().name("tree_dropped_run"));
+    let run = s.run(std::future::pending::<Result<(), Interrupted>>());
+    let timed_out = tokio::time::timeout(Duration::from_millis(10), run).await;
+    assert!(timed_out.is_err(), "the run is dropped by the timeout");
+    let tree = observe::snapshot();
+    let me = tree.get(s.info().id()).expect("the scope value lives");
+    assert_eq!(
+        me.state(),
+        TaskState::Finished,
+        "a dropped run has ended: {tree}"
+    );
+}
+
+#[tokio::test]
 async fn services_and_their_tasks_are_in_the_tree() {
     let _tracking = observe::track();
     let svc = Service::new(ServiceConfig::new("tree_mailer"));

@@ -1504,11 +1504,16 @@ impl<E> Drop for Owner<E> {
             });
             cancelled = true;
         } else if !shared.run_ended.load(Ordering::Acquire) && !shared.tracker.try_finish() {
-            // The run future was forgotten part-way: what it started is cancelled and aborted.
+            // The run future was forgotten part-way: what it started is cancelled and aborted,
+            // and its end reported (as a dropped run's is).
             shared.tracker.close();
             shared.cancel_own(Cause::explicit("scope dropped"));
+            shared.obs.cancelled(&shared.cx);
             shared.close_admission();
             shared.tracker.abort_all();
+            shared
+                .obs
+                .finished(shared.cx.cause_arc().as_deref(), false, false);
             cancelled = true;
         }
         let panic = cancelled.then(|| shared.take_callback_panic()).flatten();

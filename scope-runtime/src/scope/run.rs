@@ -242,6 +242,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         if matches!(self.driver.phase, Phase::Done | Phase::Init) {
             return;
         }
+        let was_running = self.driver.phase == Phase::Running;
         self.driver.phase = Phase::Done;
         let shared = &self.scope.shared;
         shared.run_ended.store(true, Ordering::Release);
@@ -250,6 +251,10 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // below must not wake it.
         shared.tracker.forget_owner();
         shared.cancel_own(Cause::explicit("scope dropped"));
+        if was_running {
+            // (A run that saw its cancel has reported it already.)
+            shared.obs.cancelled(&shared.cx);
+        }
         shared.close_admission();
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
@@ -264,6 +269,18 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             .err()
             .or_else(|| self.driver.panic.take())
             .or_else(|| shared.take_callback_panic());
+        // Its end, as a finished run's is reported (the spawned children may still be in
+        // their grace: they end on their own, as children do).
+        let (kept_panic, failed) = {
+            let kept = shared.failures.lock();
+            let panicked = kept.iter().any(|k| matches!(k, Kept::Panicked(_)));
+            (panicked, !kept.is_empty())
+        };
+        shared.obs.finished(
+            shared.cx.cause_arc().as_deref(),
+            panic.is_some() || kept_panic,
+            failed,
+        );
         if let Some(payload) = panic {
             if !std::thread::panicking() {
                 std::panic::resume_unwind(payload);
