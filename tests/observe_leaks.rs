@@ -53,3 +53,23 @@ async fn the_leak_check_names_a_leaked_child_of_ours_and_counts_the_others() {
 async fn scope_test_names_the_leaked_child() {
     leak_a_child("leaky_test_scope", "stuck_in_test");
 }
+
+// An older task that ends during the test cannot hide a leak of ours from the count.
+#[tokio::test]
+async fn an_older_task_ending_does_not_hide_a_leaked_child_of_ours() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let older = tokio::spawn(async move {
+        let _ = rx.await;
+    });
+    let check = LeakCheck::new();
+    tx.send(()).unwrap();
+    older.await.unwrap();
+    leak_a_child("leaky_masked", "stuck_masked");
+    let leaked = check
+        .check()
+        .await
+        .expect_err("the leaked child is still alive");
+    assert_eq!(leaked.ours.len(), 1, "{leaked}");
+    assert_eq!(leaked.ours[0].task.name(), Some("stuck_masked"));
+    assert!(leaked.alive >= 1, "{leaked}");
+}

@@ -174,6 +174,10 @@ impl Default for LeakCheck {
 /// How many times the check yields to let aborted tasks be dropped before it judges.
 const SETTLE_ROUNDS: usize = 1_000;
 
+/// How many times the check yields before it takes a child of ours that is still queued for
+/// one that never starts, not a task its runtime has yet to poll.
+const QUEUED_ROUNDS: usize = 10;
+
 impl LeakCheck {
     /// Takes the baseline now.
     ///
@@ -201,7 +205,10 @@ impl LeakCheck {
     /// Checks that no task started since the baseline is alive. Aborted tasks are dropped
     /// by the runtime a moment after the abort, so the check yields (a bounded number of
     /// times, and for about half a second of real time at most) for the count to settle
-    /// before it judges.
+    /// before it judges. Besides the runtime's count of live tasks, it looks for the tasks
+    /// of scopes and services created since the baseline, so that a task alive at the
+    /// baseline that ends meanwhile cannot hide a leaked one of ours (a plain `tokio::spawn`
+    /// is known by the count alone).
     ///
     /// # Examples
     ///
@@ -235,8 +242,16 @@ impl LeakCheck {
         let mut alive = 0;
         for round in 0..SETTLE_ROUNDS {
             alive = alive_tasks().unwrap_or(0).saturating_sub(baseline);
+            // The count alone can be fooled (a task alive at the baseline that ends meanwhile
+            // makes room for a leaked one): none of ours started since may be running either.
+            // One still queued after some rounds is not a task (a future its scope keeps, which
+            // never starts); before that, it may be a task not polled yet.
             if alive == 0 {
-                return Ok(());
+                let ours = self.ours();
+                let queued = |t: &LeakedTask| t.task.state() == observe::TaskState::Queued;
+                if ours.is_empty() || (round >= QUEUED_ROUNDS && ours.iter().all(queued)) {
+                    return Ok(());
+                }
             }
             if round % 100 == 99 {
                 // Let a multi-thread runtime's workers catch up, in real time, longer each
@@ -247,10 +262,18 @@ impl LeakCheck {
             }
             tokio::task::yield_now().await;
         }
-        // Ours among them: tasks of the tree created since the baseline.
+        let ours = self.ours();
+        Err(Leaked {
+            alive: alive.max(ours.len()),
+            ours,
+        })
+    }
+
+    /// Ours still alive: tasks of the tree (spawned children, service tasks) created on this
+    /// runtime since the baseline.
+    fn ours(&self) -> Vec<LeakedTask> {
         let tree = observe::snapshot();
-        let ours = tree
-            .iter()
+        tree.iter()
             .filter(|n| {
                 n.kind().is_task() && n.runtime == self.runtime && !self.before.contains(&n.id())
             })
@@ -258,8 +281,7 @@ impl LeakCheck {
                 task: n.clone(),
                 owner: n.owner().and_then(|o| tree.get(o)).cloned(),
             })
-            .collect();
-        Err(Leaked { alive, ours })
+            .collect()
     }
 
     /// [`check`](LeakCheck::check), panicking on a leak with the count and the names of the
