@@ -500,3 +500,35 @@ async fn every_wait_of_a_child_sees_its_handles_cancel() {
         .await;
     out.unwrap();
 }
+
+/// A child busy in one long poll, checking `scope::is_cancelled()` as it goes, sees its
+/// handle's cancel made from another worker (it has no context of its own: the handle's
+/// cancel makes one, which the check must find).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_child_sees_its_handles_cancel_in_is_cancelled() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+    let going = Arc::new(AtomicBool::new(false));
+    let g = going.clone();
+    let saw = s
+        .run(async {
+            let child = s.spawn(async move {
+                g.store(true, Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_secs(5) {
+                    if scope_runtime::is_cancelled() {
+                        return Ok::<_, Interrupted>(true);
+                    }
+                    std::hint::spin_loop();
+                }
+                Ok(false)
+            });
+            while !going.load(Ordering::SeqCst) {
+                yield_now().await;
+            }
+            assert!(child.cancel("stop"));
+            child.await
+        })
+        .await;
+    assert!(saw.unwrap(), "the busy child never saw its cancel");
+}

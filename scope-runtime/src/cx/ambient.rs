@@ -39,11 +39,14 @@ struct Ambient {
     /// The code running is child `lazy` of `scope`, and `cx` is its scope's context (see the
     /// module's docs).
     lazy: Lazy,
+    /// For a lazy child: the epoch of its scope's registry when its task last looked itself
+    /// up; a check that finds it moved looks again (its handle may have made its node).
+    seen: u32,
 }
 
 thread_local! {
     static AMBIENT: RefCell<Ambient> =
-        const { RefCell::new(Ambient { cx: None, scope: None, lazy: None }) };
+        const { RefCell::new(Ambient { cx: None, scope: None, lazy: None, seen: 0 }) };
 }
 
 /// Swaps a context, and for a scope's own code the enclosing scope too, into the thread's
@@ -52,6 +55,7 @@ pub(crate) struct Enter<'a> {
     cx: &'a mut Option<Cx>,
     scope: Option<&'a mut EnclosingScope>,
     lazy: Lazy,
+    seen: u32,
     /// Where the `lazy` mark goes back (a child's task), if anywhere.
     lazy_home: Option<&'a mut Lazy>,
     /// The swap happened (so the drop swaps back).
@@ -70,6 +74,7 @@ impl<'a> Enter<'a> {
             cx,
             scope: Some(scope),
             lazy: None,
+            seen: 0,
             lazy_home: None,
             swapped: false,
         };
@@ -78,17 +83,19 @@ impl<'a> Enter<'a> {
     }
 
     /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
-    /// module's docs). A context created for it during the poll comes back into `cx`, and
-    /// `lazy` is cleared.
+    /// module's docs; `seen`: the registry's epoch when its task last looked). A context
+    /// created for it during the poll comes back into `cx`, and `lazy` is cleared.
     pub(crate) fn child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
         lazy: &'a mut Lazy,
+        seen: u32,
     ) -> Self {
         let mut enter = Enter {
             cx,
             scope: Some(scope),
             lazy: lazy.take(),
+            seen,
             lazy_home: Some(lazy),
             swapped: false,
         };
@@ -102,6 +109,7 @@ impl<'a> Enter<'a> {
             cx,
             scope: None,
             lazy: None,
+            seen: 0,
             lazy_home: None,
             swapped: false,
         };
@@ -126,6 +134,7 @@ impl<'a> Enter<'a> {
                 };
                 std::mem::swap(&mut a.cx, self.cx);
                 std::mem::swap(&mut a.lazy, &mut self.lazy);
+                std::mem::swap(&mut a.seen, &mut self.seen);
                 if let Some(scope) = self.scope.as_deref_mut() {
                     std::mem::swap(&mut a.scope, scope);
                 }
@@ -176,6 +185,65 @@ fn current_owned() -> Option<Cx> {
                 (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent, false)),
                 _ => a.cx.clone(),
             }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether the ambient context is cancelled: for a lazy child, also a cancel of that child
+/// alone, made through its handle since its task last looked (its node, made by the handle,
+/// is found when the registry's epoch has moved, and adopted as the ambient context).
+pub(crate) fn is_cancelled() -> bool {
+    let looked = AMBIENT.try_with(|a| {
+        let a = a.borrow();
+        if a.cx
+            .as_ref()
+            .unwrap_or_else(|| background_ref())
+            .is_cancelled()
+        {
+            return Some(true);
+        }
+        match (a.lazy, &a.scope) {
+            (Some(_), Some(scope)) => match scope.own_cxs() {
+                Some(registry) if registry.epoch() != a.seen => None,
+                _ => Some(false),
+            },
+            _ => Some(false),
+        }
+    });
+    match looked {
+        Ok(Some(cancelled)) => cancelled,
+        Ok(None) => own_made_meanwhile().is_some_and(|own| own.is_cancelled()),
+        // The thread's ambient slot is gone (thread teardown): the background context.
+        Err(_) => false,
+    }
+}
+
+/// A lazy child whose registry's epoch moved: its own context, if its handle made one,
+/// adopted as the ambient context (the task takes it back when the poll ends).
+#[cold]
+fn own_made_meanwhile() -> Option<Cx> {
+    AMBIENT
+        .try_with(|a| {
+            let Ok(mut a) = a.try_borrow_mut() else {
+                // Borrowed (inside `Slot::with`): looked up, not kept.
+                let a = a.borrow();
+                let registry = a.scope.as_ref()?.own_cxs()?;
+                return registry.find(a.lazy?);
+            };
+            let id = a.lazy?;
+            let (epoch, found) = {
+                let registry = a.scope.as_ref()?.own_cxs()?;
+                (registry.epoch(), registry.find(id))
+            };
+            a.seen = epoch;
+            let own = found?;
+            a.lazy = None;
+            let parent = a.cx.replace(own.clone());
+            // The scope's context (a clone): dropped after the borrow ends.
+            drop(a);
+            drop(parent);
+            Some(own)
         })
         .ok()
         .flatten()

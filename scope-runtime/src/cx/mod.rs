@@ -500,7 +500,7 @@ impl fmt::Debug for Cx {
 /// ```
 #[must_use]
 pub fn is_cancelled() -> bool {
-    with_current(Cx::is_cancelled)
+    ambient::is_cancelled()
 }
 
 /// Waits until the ambient context is cancelled and returns the cause. Outside any scope it

@@ -173,7 +173,7 @@ pin_project_lite::pin_project! {
                 // Ended without completing: never started, or aborted (the grace ran out,
                 // the scope was dropped, or the handle aborted it).
                 let panicked = if this.fut.is_some() {
-                    let _enter = Enter::child(this.cx, this.scope, this.lazy);
+                    let _enter = Enter::child(this.cx, this.scope, this.lazy, *this.seen);
                     let mut fut = this.fut.as_mut();
                     catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
                 } else {
@@ -330,7 +330,7 @@ where
             adopt_own(&mut this);
         }
         let (polled, dropped) = {
-            let _enter = Enter::child(this.cx, this.scope, this.lazy);
+            let _enter = Enter::child(this.cx, this.scope, this.lazy, *this.seen);
             let _obs = this.obs.enter();
             let polled = match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
