@@ -323,6 +323,37 @@ async fn law3_a_dropped_reservation_hands_its_slot_on() {
 // The bounded map.
 
 #[tokio::test(start_paused = true)]
+async fn law3_an_aborted_in_place_childs_slot_goes_to_the_first_child_waiting() {
+    // Limit 1: `a` holds the slot (admitted, not yet polled), then a spawned child and an
+    // in-place child queue, in that order. Aborting `a` hands its slot to the spawned one.
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let s = &Scope::new(Config::new().limit(1));
+    s.run(async {
+        let a = s.spawn_in_place(std::future::pending::<Result<(), Interrupted>>());
+        let o = order.clone();
+        let spawned = s.spawn(async move {
+            o.lock().unwrap().push("spawned");
+            Ok::<_, Interrupted>(())
+        });
+        let o = order.clone();
+        let in_place = s.spawn_in_place(async move {
+            o.lock().unwrap().push("in place");
+            Ok::<_, Interrupted>(())
+        });
+        a.abort();
+        let _ = (spawned.await, in_place.await);
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["spawned", "in place"],
+        "spawn order"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn map_returns_values_in_input_order_and_pulls_items_lazily() {
     let pulled = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));

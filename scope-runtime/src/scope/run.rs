@@ -392,7 +392,9 @@ fn body_ended<E, M>(
             shared.end_background();
             if let Err(error) = out {
                 match message_of(&error) {
-                    Ok(message) => shared.fail(&shared.info, error, message, true),
+                    Ok(message) => {
+                        shared.fail(&shared.info, error, message, true);
+                    }
                     // The error's `Display` panicked: the body's panic.
                     Err(payload) => {
                         drop(error);
@@ -733,6 +735,10 @@ impl<'env, M: Mode> Driver<'env, M> {
         at: Option<Instant>,
     ) {
         let shared = &*scope.shared;
+        // The children let through but not yet taken hold a slot each: taken first, so that
+        // what is left in the local queue waits for one. (Else a child holding a slot, stopped,
+        // would take a waiting entry with it and keep its slot from the first child waiting.)
+        self.admit(scope);
         // Waiting for a slot (or, without a limit, not yet taken): it never starts. With a
         // limit, one waiting in-place entry goes with it, so that the waiting entries and the
         // children waiting in the local queue stay as many.
@@ -750,7 +756,6 @@ impl<'env, M: Mode> Driver<'env, M> {
             drop(queued);
             return;
         }
-        self.admit(scope);
         if let Some(at) = at {
             self.deferred.push((at, Target::InPlace(id)));
             self.deferred_timer = None;
