@@ -416,3 +416,48 @@ fn a_scope_whose_end_runs_a_panicking_callback_is_reported_as_panicked() {
         "the scope's result is a panic, and so is its event"
     );
 }
+
+#[test]
+fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        // A grace, so that the sibling answers the cancel (with none it is aborted first).
+        let s = &Scope::new(
+            Config::new()
+                .name("events_consequence")
+                .grace(Duration::from_secs(5)),
+        );
+        let out = s
+            .run(async {
+                let (started, sibling_runs) = tokio::sync::oneshot::channel::<()>();
+                s.spawn_named("events_first_failure", async move {
+                    let _ = sibling_runs.await;
+                    Err::<(), BoxError>("disk full".into())
+                });
+                s.spawn_named("events_answering", async move {
+                    let _ = started.send(());
+                    // Answers the scope's cancel with an error of its own: a consequence.
+                    let cause = scope::cancelled().await;
+                    Err::<(), BoxError>(format!("gave up: {cause}").into())
+                });
+                Ok::<(), BoxError>(())
+            })
+            .await;
+        assert_eq!(out.unwrap_err().to_string(), "disk full");
+    });
+    let log = capture.log.lock().unwrap();
+    let first = log.named("task", "events_first_failure");
+    assert_eq!(log.events_in(first, "task failed").len(), 1);
+    let answering = log.named("task", "events_answering");
+    assert!(
+        log.events_in(answering, "task failed").is_empty(),
+        "a consequence of the cancel is not a failure"
+    );
+    assert_eq!(
+        log.events_in(answering, "task stopped before completing")
+            .len(),
+        1
+    );
+}

@@ -181,6 +181,31 @@ async fn a_scope_whose_run_was_dropped_shows_as_finished() {
 }
 
 #[tokio::test]
+async fn a_scope_entered_in_a_service_task_hangs_under_the_task() {
+    let _tracking = observe::track();
+    let svc = Service::new(ServiceConfig::new("tree_svc_scope"));
+    let (tx, rx) = oneshot::channel();
+    svc.spawn_named("tree_job", async move {
+        let s = &scope::Scope::new(scope::Config::new().name("tree_in_job"));
+        s.run(async {
+            let _ = tx.send(observe::snapshot());
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    })
+    .unwrap()
+    .detach();
+    let tree = rx.await.unwrap();
+    let job = tree.iter().find(|n| n.name() == Some("tree_job")).unwrap();
+    let inner = tree
+        .iter()
+        .find(|n| n.name() == Some("tree_in_job"))
+        .unwrap();
+    assert_eq!(inner.parent(), Some(job.id()), "{tree}");
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn services_and_their_tasks_are_in_the_tree() {
     let _tracking = observe::track();
     let svc = Service::new(ServiceConfig::new("tree_mailer"));

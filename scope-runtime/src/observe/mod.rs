@@ -323,11 +323,28 @@ impl ChildObs {
         info: &TaskInfo,
         out: &Result<T, Interrupted>,
     ) {
+        self.ended_settled(scope, info, out, false);
+    }
+
+    /// [`ended`](ChildObs::ended), `consequence`: the error it returned answered its scope's
+    /// cancel (fail-fast after the first failure): reported as a stop, not a failure.
+    #[inline]
+    pub(crate) fn ended_settled<T>(
+        &mut self,
+        scope: &ScopeObs,
+        info: &TaskInfo,
+        out: &Result<T, Interrupted>,
+        consequence: bool,
+    ) {
         if std::mem::take(&mut self.tracked) {
             unregister_cold(info.id());
         }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            self.end(scope, info, &End::of_child(out));
+            let end = match out {
+                Err(e @ Interrupted::ChildFailed(_)) if consequence => End::Stopped(e),
+                out => End::of_child(out),
+            };
+            self.end(scope, info, &end);
         }
         #[cfg(not(feature = "metrics"))]
         let _ = scope;

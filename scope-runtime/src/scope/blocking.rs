@@ -62,10 +62,11 @@ where
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
         };
         let own = &self.cx;
-        let result = self.shared.settle(&self.info, out, || {
+        let (result, consequence) = self.shared.settle(&self.info, out, || {
             own.cause_arc().filter(|c| super::spawn::by_handle(c))
         });
-        self.obs.ended(&self.shared.obs, &self.info, &result);
+        self.obs
+            .ended_settled(&self.shared.obs, &self.info, &result, consequence);
         let (shared, info) = (&*self.shared, &self.info);
         self.tx.deliver(result, |payload| {
             // The unread output's destructor panicked: the child's panic.

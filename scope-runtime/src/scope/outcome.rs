@@ -117,7 +117,9 @@ pub(crate) fn message_of<E: fmt::Display>(error: &E) -> Result<String, Box<dyn A
 }
 
 impl<E: From<Interrupted> + fmt::Display> Shared<E> {
-    /// Turns a child's end into what its handle sees, telling the scope about failures.
+    /// Turns a child's end into what its handle sees, telling the scope about failures; also
+    /// whether an error it returned was a consequence of the scope's cancel (not kept as a
+    /// failure: fail-fast after the first), which its events report as a stop.
     ///
     /// `cancelled_alone` gives the cause when the child itself was cancelled (by its handle,
     /// the scope running on): an error it returns then is the consequence of that cancel, not
@@ -127,28 +129,28 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         task: &TaskInfo,
         out: Result<O, Box<dyn Any + Send>>,
         cancelled_alone: impl FnOnce() -> Option<Arc<Cause>>,
-    ) -> Result<O::Ok, Interrupted> {
+    ) -> (Result<O::Ok, Interrupted>, bool) {
         match out {
             Ok(out) => match out.into_result() {
-                Ok(value) => Ok(value),
+                Ok(value) => (Ok(value), false),
                 Err(error) => {
                     if let Some(cause) = cancelled_alone() {
                         // User code (`Drop`): no lock is held.
                         drop(error);
-                        return Err(Interrupted::from_shared_cause(cause));
+                        return (Err(Interrupted::from_shared_cause(cause)), false);
                     }
                     let message = match message_of(&error) {
                         Ok(message) => message,
                         Err(payload) => {
                             drop(error);
-                            return Err(self.panicked(task, payload).into());
+                            return (Err(self.panicked(task, payload).into()), false);
                         }
                     };
-                    self.fail(task, error, message.clone(), false);
-                    Err(ChildFailed::new(task.clone(), message).into())
+                    let kept = self.fail(task, error, message.clone(), false);
+                    (Err(ChildFailed::new(task.clone(), message).into()), !kept)
                 }
             },
-            Err(payload) => Err(self.panicked(task, payload).into()),
+            Err(payload) => (Err(self.panicked(task, payload).into()), false),
         }
     }
 
@@ -156,7 +158,8 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// fail-fast only the first failure is kept, and only while the scope is not yet
     /// cancelled (later errors are consequences); it cancels the siblings and closes
     /// admission. Under supervise every failure is kept, and only the body's cancels.
-    pub(crate) fn fail(&self, task: &TaskInfo, error: E, message: String, body: bool) {
+    /// Returns whether it was kept.
+    pub(crate) fn fail(&self, task: &TaskInfo, error: E, message: String, body: bool) -> bool {
         let supervise = self.supervise();
         // Outside the lock: a deadline may fire here and run `on_cancel` callbacks.
         let cancelled = self.is_cancelled_own();
@@ -170,6 +173,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             }
         };
         // A consequence, dropped (user code) outside the lock.
+        let kept = rejected.is_none();
         drop(rejected);
         if !supervise || body {
             self.cancel_own(Cause::SiblingFailed {
@@ -178,6 +182,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             });
             self.close_admission();
         }
+        kept
     }
 }
 

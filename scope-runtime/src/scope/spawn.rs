@@ -414,20 +414,22 @@ where
         (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
     };
     *this.flags |= DONE;
-    let result = if *this.flags & BACKGROUND != 0 && this.shared.background_over() {
+    let (result, consequence) = if *this.flags & BACKGROUND != 0 && this.shared.background_over() {
         // Stopped with the body's end: not a failure of the scope (a panic still is).
-        match out {
+        let result = match out {
             Ok(out) => out.into_result().map_err(|_| {
                 let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
                 Interrupted::from_shared_cause(why_stopped(own, this.shared))
             }),
             Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
-        }
+        };
+        (result, false)
     } else {
         let (cx, lazy, seen, shared) = (this.cx.as_ref(), *this.lazy, *this.seen, &**this.shared);
         shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
-    this.obs.ended(&this.shared.obs, this.info, &result);
+    this.obs
+        .ended_settled(&this.shared.obs, this.info, &result, consequence);
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.

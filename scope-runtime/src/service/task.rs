@@ -333,7 +333,7 @@ where
 
     /// Starts the work's time: its deadline from now, and the hard stop a grace after it.
     fn start_now(&mut self) {
-        let (cx, hard_stop) = start(&self.inner, self.cx.as_ref());
+        let (cx, hard_stop) = start(&self.inner, self.cx.as_ref(), &self.info);
         self.cx = Some(cx);
         self.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
         self.started = true;
@@ -342,12 +342,15 @@ where
     }
 }
 
-/// The context of a task that starts now, and when it is dropped if it is still running.
-fn start(inner: &Inner, cx: Option<&Cx>) -> (Cx, Instant) {
+/// The context of a task that starts now, and when it is dropped if it is still running. The
+/// task tree follows it there (a scope entered in the work hangs under the task, and the
+/// task's deadline shows).
+fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo) -> (Cx, Instant) {
     let deadline = crate::cx::deadline_after(inner.task_timeout);
     let cx = cx
         .unwrap_or_else(|| crate::cx::background_ref())
         .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string()));
+    crate::observe::own_cx_created(info.id(), &cx);
     let hard_stop = crate::cx::saturating_add(deadline, inner.grace);
     (cx, hard_stop)
 }
@@ -380,7 +383,7 @@ where
             }
             *this.wait = None;
             *this.cancelled = None;
-            let (cx, hard_stop) = start(this.inner, this.cx.as_ref());
+            let (cx, hard_stop) = start(this.inner, this.cx.as_ref(), this.info);
             *this.cx = Some(cx);
             *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
             *this.started = true;
