@@ -348,3 +348,32 @@ fn a_snapshot_from_another_clock_does_not_fire_a_deadline() {
     let here = out.unwrap();
     assert_eq!(*fired_on.lock().unwrap(), Some(here));
 }
+
+#[tokio::test]
+async fn a_large_tree_is_shown_in_time_linear_in_its_size() {
+    // 20,000 live children of one scope: `get` for each and the whole tree's display take
+    // time proportional to the tree (they were quadratic: seconds at this size).
+    let _tracking = observe::track();
+    let s = &scope::Scope::new(scope::Config::new().name("tree_large"));
+    s.run(async {
+        for _ in 0..20_000 {
+            s.spawn_in_place(std::future::pending::<()>());
+        }
+        tokio::task::yield_now().await;
+        let tree = observe::snapshot();
+        assert!(tree.len() > 20_000);
+        let start = std::time::Instant::now();
+        let shown = tree.to_string();
+        let found = tree.iter().filter(|n| tree.get(n.id()).is_some()).count();
+        let children = tree.children(s.info().id()).count();
+        let took = start.elapsed();
+        assert_eq!(shown.lines().count(), tree.len());
+        assert_eq!(found, tree.len());
+        assert_eq!(children, 20_000);
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        s.cancel("done");
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}

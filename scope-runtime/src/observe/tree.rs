@@ -566,10 +566,23 @@ impl TaskNode {
 /// .unwrap();
 /// # });
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TaskTree {
     nodes: Vec<TaskNode>,
     max_hold: Duration,
+    /// Where each node is in `nodes`, by id.
+    index: ById<TaskId, usize>,
+    /// The positions of each node's children in `nodes` (oldest first), by the parent's id.
+    below: ById<TaskId, Vec<usize>>,
+}
+
+impl fmt::Debug for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskTree")
+            .field("nodes", &self.nodes)
+            .field("max_hold", &self.max_hold)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TaskTree {
@@ -623,7 +636,7 @@ impl TaskTree {
     /// assert!(scope::observe::snapshot().get(id).is_none());
     /// ```
     pub fn get(&self, id: TaskId) -> Option<&TaskNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        self.index.get(&id).map(|&i| &self.nodes[i])
     }
 
     /// The nodes directly below `id`, oldest first.
@@ -650,7 +663,11 @@ impl TaskTree {
     /// # });
     /// ```
     pub fn children(&self, id: TaskId) -> impl Iterator<Item = &TaskNode> + '_ {
-        self.nodes.iter().filter(move |n| n.parent == Some(id))
+        self.below
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.nodes[i])
     }
 
     /// The nodes at the top (no parent), oldest first.
@@ -902,9 +919,28 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             }
         })
         .collect();
-    TaskTree {
-        nodes,
-        max_hold: Duration::ZERO,
+    TaskTree::indexed(nodes)
+}
+
+impl TaskTree {
+    /// The tree of `nodes` (parents first, siblings oldest first), indexed by id and by
+    /// parent, so that `get`, `children` and its display take time in proportion to it.
+    fn indexed(nodes: Vec<TaskNode>) -> TaskTree {
+        let mut index = ById::default();
+        let mut below: ById<TaskId, Vec<usize>> = ById::default();
+        index.reserve(nodes.len());
+        for (i, node) in nodes.iter().enumerate() {
+            index.insert(node.id, i);
+            if let Some(parent) = node.parent {
+                below.entry(parent).or_default().push(i);
+            }
+        }
+        TaskTree {
+            nodes,
+            max_hold: Duration::ZERO,
+            index,
+            below,
+        }
     }
 }
 
