@@ -27,7 +27,7 @@ pub(crate) use self::ambient::{
 };
 pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
-use self::tree::{cancel_node, cancel_node_with, earlier, Deadline, Node};
+use self::tree::{ancestor_cancelled_slow, cancel_node_with, earlier, Deadline, Node};
 pub(crate) use self::tree::{deadline_after, inherited, saturating_add};
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
@@ -313,11 +313,6 @@ impl Cx {
     /// assert_eq!(cx.cause().unwrap().to_string(), "shutdown requested by SIGTERM");
     /// ```
     pub fn cancel_with(&self, cause: Cause) -> bool {
-        // An ancestor not yet linked to this context may have been cancelled first: its
-        // cause is this context's (the first cause wins), recorded now.
-        if self.ancestor_cancelled() {
-            return false;
-        }
         cancel_node_with(&self.node, cause)
     }
 
@@ -348,17 +343,7 @@ impl Cx {
     /// this context's own cancellation.
     #[inline]
     fn ancestor_cancelled(&self) -> bool {
-        // Acquire: pairs with the Release store in `Node::link`.
-        if self.node.linked.load(Ordering::Acquire) {
-            return false;
-        }
-        match self.node.cancelled_ancestor() {
-            Some(cause) => {
-                cancel_node(&self.node, &cause);
-                true
-            }
-            None => false,
-        }
+        !self.node.no_cancelled_ancestor_quick() && ancestor_cancelled_slow(&self.node)
     }
 
     #[inline]

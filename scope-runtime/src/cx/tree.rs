@@ -215,6 +215,24 @@ impl Node {
         self.inner.lock().cause.get()
     }
 
+    /// Whether no ancestor can be cancelled without this node having been told: it is linked,
+    /// or its one parent is linked (so its own flag says) and not cancelled. Two loads in the
+    /// common case of a child of a scope's (linked) context; the walk otherwise.
+    #[inline]
+    pub(super) fn no_cancelled_ancestor_quick(&self) -> bool {
+        // Acquire: pairs with the Release stores in `link` and `cancel_node`.
+        if self.linked.load(Ordering::Acquire) {
+            return true;
+        }
+        match &self.links {
+            [Some(link), None] => {
+                let parent = &*link.parent;
+                parent.linked.load(Ordering::Acquire) && !parent.cancelled.load(Ordering::Acquire)
+            }
+            _ => false,
+        }
+    }
+
     /// The cause of the nearest cancelled ancestor reached through links not yet in place
     /// (`None` when every path up ends at a linked, uncancelled node). Iterative.
     #[cold]
@@ -354,12 +372,31 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     true
 }
 
+/// Whether an ancestor not yet linked to `node` is cancelled; if so, records it as `node`'s own
+/// cancellation (the walk, after [`Node::no_cancelled_ancestor_quick`] could not tell).
+#[cold]
+#[inline(never)]
+pub(crate) fn ancestor_cancelled_slow(node: &Arc<Node>) -> bool {
+    match node.cancelled_ancestor() {
+        Some(cause) => {
+            cancel_node(node, &cause);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Cancels `node` with a cause not shared yet: an explicit reason, a deadline or the end of
 /// the node's scope, when nothing is registered on the node (its owner aside), is kept as it
 /// is (see [`CauseCell`]) and nothing is allocated; otherwise as [`cancel_node`]. Returns
 /// whether `node` was cancelled by this call.
 pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     if node.background {
+        return false;
+    }
+    // An ancestor not yet linked to this node may have been cancelled first: its cause is
+    // this node's (the first cause wins), recorded now.
+    if !node.no_cancelled_ancestor_quick() && ancestor_cancelled_slow(node) {
         return false;
     }
     let mut kept = match cause {
