@@ -380,18 +380,29 @@ where
     }
 }
 
-/// A supervised map's result: its scope's report, with a loop that stopped when the scope
+/// Runs [`drive`] supervised: the scope's report, with a loop that stopped when the scope
 /// closed counting as a body that gave no value (so the scope's cancellation, unless a
 /// recorded failure explains it, is reported once, first).
-fn all_failures<T, E: From<Interrupted>>(
-    report: Report<Option<Vec<T>>, E>,
-) -> Result<Vec<T>, Failures<E>> {
+async fn run_all<'s, 'env, S, F, Fut, T, E, Sp>(
+    scope: &'s Scope<'s, 'env, E, Sendable>,
+    items: S,
+    f: F,
+    values: Values<T>,
+    spawn: Sp,
+) -> Result<Vec<T>, Failures<E>>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    let body = drive(scope, items, f, values, true, spawn);
     let Report {
         info,
         out,
         failures,
         cause,
-    } = report;
+    } = scope.run_with::<_, AsReport>(body).await;
     AllFailures::finish(Report {
         info,
         out: out.flatten(),
@@ -454,17 +465,10 @@ where
     {
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        all_failures(
-            s.run_with::<_, AsReport>(drive(
-                s,
-                self.items,
-                self.f,
-                values,
-                true,
-                |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
-            ))
-            .await,
-        )
+        run_all(s, self.items, self.f, values, |slot, i, fut| {
+            slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) })
+        })
+        .await
     }
 }
 
@@ -524,19 +528,10 @@ where
     {
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
-        all_failures(
-            s.run_with::<_, AsReport>(drive(
-                s,
-                self.items,
-                self.f,
-                values,
-                true,
-                |slot, i, fut| {
-                    slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
-                },
-            ))
-            .await,
-        )
+        run_all(s, self.items, self.f, values, |slot, i, fut| {
+            slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
+        })
+        .await
     }
 }
 
