@@ -377,3 +377,45 @@ async fn a_large_tree_is_shown_in_time_linear_in_its_size() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn children_left_in_their_grace_by_a_dropped_scope_keep_their_owner() {
+    let _tracking = observe::track();
+    let (started, running) = oneshot::channel::<()>();
+    let run = Box::pin(async {
+        let s = &scope::Scope::new(
+            scope::Config::new()
+                .name("tree_gone")
+                .grace(Duration::from_secs(60)),
+        );
+        s.run(async {
+            s.spawn_named("tree_stubborn_child", async move {
+                let _ = started.send(());
+                std::future::pending::<()>().await;
+            });
+            std::future::pending::<Result<(), Interrupted>>().await
+        })
+        .await
+    });
+    let dropped = tokio::time::timeout(Duration::from_millis(50), async {
+        let mut run = run;
+        tokio::select! {
+            _ = &mut run => unreachable!("the run never ends on its own"),
+            _ = running => {}
+        }
+        // The scope (its value and its run) goes here; the child is in its grace.
+    })
+    .await;
+    assert!(dropped.is_ok());
+    let tree = observe::snapshot();
+    let child = tree
+        .iter()
+        .find(|n| n.name() == Some("tree_stubborn_child"))
+        .expect("the child is in its grace");
+    let owner = child.owner().and_then(|o| tree.get(o));
+    assert_eq!(
+        owner.and_then(|o| o.name()),
+        Some("tree_gone"),
+        "the child's scope is still named: {tree}"
+    );
+}

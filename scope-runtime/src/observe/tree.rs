@@ -208,7 +208,8 @@ pub enum TaskState {
     /// Its context is cancelled and it has not ended yet (see [`TaskNode::cause`]).
     Cancelling,
     /// Its work is over; what is left is being torn down (a scope whose run has returned,
-    /// while the scope value is still alive).
+    /// while the scope value is still alive, or the children it left in their grace when it
+    /// was dropped).
     Finished,
 }
 

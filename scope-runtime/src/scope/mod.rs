@@ -1517,7 +1517,8 @@ impl<E> Drop for Owner<E> {
             cancelled = true;
         }
         let panic = cancelled.then(|| shared.take_callback_panic()).flatten();
-        shared.obs.closed();
+        // The scope leaves the task tree with its shared part (its `ScopeObs`), once the
+        // spawned children it left in their grace are gone too: until then it names them.
         if let Some(payload) = panic {
             if !std::thread::panicking() {
                 std::panic::resume_unwind(payload);
