@@ -273,3 +273,28 @@ async fn a_child_awaited_again_after_its_value_says_so() {
     .await
     .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_set_cancels_with_a_reason_made_at_run_time() {
+    // As `Child::cancel` does, `cancel_all` takes an owned reason too (a grace: the children
+    // answer with the cause they read).
+    let s = &Scope::new(Config::new().grace(ms(1_000)));
+    s.run(async {
+        let mut set = scope_runtime::ChildSet::new();
+        for _ in 0..2 {
+            set.push(s.spawn(async { Ok::<_, Interrupted>(scope_runtime::cancelled().await) }));
+        }
+        tokio::task::yield_now().await;
+        let request = 42;
+        assert_eq!(set.cancel_all(format!("request {request} timed out")), 2);
+        while let Some((_, out)) = set.join_next().await {
+            assert_eq!(
+                out?.root(),
+                &Cause::explicit("request 42 timed out".to_owned())
+            );
+        }
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}

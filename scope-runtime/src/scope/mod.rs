@@ -981,7 +981,10 @@ where
     /// **A blocking thread cannot be aborted.** The scope waits for the closure to return,
     /// whatever happens (a failure, a cancellation, the grace running out, the scope's future
     /// being dropped): cancellation only asks, through the context. Check it often. Its
-    /// outcome, panics included, is that of any child; under a limit it takes a slot.
+    /// outcome, panics included, is that of any child; under a limit it takes a slot. Called
+    /// where no tokio runtime runs, the closure never runs and its handle says so
+    /// ([`Interrupted::NotStarted`](crate::Interrupted::NotStarted), "no tokio runtime to run
+    /// blocking work on").
     ///
     /// # Examples
     ///

@@ -1,6 +1,7 @@
 //! Children as they complete: a set of handles whose outcomes are taken in the order the
 //! children finish (tokio's `JoinSet::join_next`, for the children of a scope).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -196,10 +197,11 @@ impl<'s, T> ChildSet<'s, T> {
     /// assert_eq!(out.unwrap(), "the scope goes on");
     /// # });
     /// ```
-    pub fn cancel_all(&self, reason: &'static str) -> usize {
+    pub fn cancel_all(&self, reason: impl Into<Cow<'static, str>>) -> usize {
+        let reason: Cow<'static, str> = reason.into();
         self.children
             .iter()
-            .filter(|named| named.0.cancel(reason))
+            .filter(|named| named.0.cancel(reason.clone()))
             .count()
     }
 }
