@@ -163,7 +163,7 @@ impl Drop for Enter<'_> {
 fn current_owned() -> Option<Cx> {
     AMBIENT
         .try_with(|a| {
-            if let Ok(mut a) = a.try_borrow_mut() {
+            if let Ok(a) = a.try_borrow_mut() {
                 let Some(id) = a.lazy else {
                     return a.cx.clone();
                 };
@@ -171,12 +171,7 @@ fn current_owned() -> Option<Cx> {
                     (Some(scope), Some(parent)) => scope.child_cx(id, parent, true),
                     _ => return a.cx.clone(),
                 };
-                a.lazy = None;
-                let parent = a.cx.replace(own.clone());
-                // The scope's context (a clone): dropped after the borrow ends.
-                drop(a);
-                drop(parent);
-                return Some(own);
+                return Some(adopt(a, own));
             }
             // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept here;
             // the child finds it in its scope's registry at its next look.
@@ -188,6 +183,17 @@ fn current_owned() -> Option<Cx> {
         })
         .ok()
         .flatten()
+}
+
+/// A lazy child's own context, `own`, becomes the ambient one (its task takes it back when
+/// the poll ends, and the lazy mark with it).
+fn adopt(mut a: std::cell::RefMut<'_, Ambient>, own: Cx) -> Cx {
+    a.lazy = None;
+    let parent = a.cx.replace(own.clone());
+    // The scope's context (a clone): dropped after the borrow ends.
+    drop(a);
+    drop(parent);
+    own
 }
 
 /// Whether the ambient context is cancelled: for a lazy child, also a cancel of that child
@@ -237,13 +243,7 @@ fn own_made_meanwhile() -> Option<Cx> {
                 (registry.epoch(), registry.find(id))
             };
             a.seen = epoch;
-            let own = found?;
-            a.lazy = None;
-            let parent = a.cx.replace(own.clone());
-            // The scope's context (a clone): dropped after the borrow ends.
-            drop(a);
-            drop(parent);
-            Some(own)
+            Some(adopt(a, found?))
         })
         .ok()
         .flatten()

@@ -62,27 +62,24 @@ impl Parked {
     /// One more wait parked with `waker` (or one that will wake the same task). Returns the
     /// waker back if it was not kept (to be dropped after the lock).
     fn add(&mut self, waker: Waker) -> Option<Waker> {
-        let entries: &mut [(Waker, usize)] = match self {
-            Parked::One(w, n) => {
-                if w.will_wake(&waker) {
-                    *n += 1;
-                    return Some(waker);
+        let count = match self {
+            Parked::One(w, n) if w.will_wake(&waker) => n,
+            Parked::Many(v) => {
+                if let Some((_, n)) = v.iter_mut().find(|(w, _)| w.will_wake(&waker)) {
+                    n
+                } else {
+                    v.push((waker, 1));
+                    return None;
                 }
-                let first = std::mem::replace(w, Waker::noop().clone());
-                let count = *n;
-                *self = Parked::Many(vec![(first, count), (waker, 1)]);
+            }
+            Parked::One(w, n) => {
+                let first = (std::mem::replace(w, Waker::noop().clone()), *n);
+                *self = Parked::Many(vec![first, (waker, 1)]);
                 return None;
             }
-            Parked::Many(v) => v,
         };
-        if let Some((_, n)) = entries.iter_mut().find(|(w, _)| w.will_wake(&waker)) {
-            *n += 1;
-            return Some(waker);
-        }
-        if let Parked::Many(v) = self {
-            v.push((waker, 1));
-        }
-        None
+        *count += 1;
+        Some(waker)
     }
 
     /// One wait parked with `waker` leaves. Returns a waker no wait parks with any more (to be
