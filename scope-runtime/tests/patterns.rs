@@ -841,6 +841,104 @@ mod process {
         assert!(!alive(grandchild), "the group's other member was stopped");
     }
 
+    // The leader is watched without being reaped on Linux only (see `process`'s docs).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_group_member_that_ignores_sigterm_is_killed_when_the_leader_exits_first() {
+        let grace = ms(300);
+        let (tx, rx) = oneshot::channel();
+        let start = std::time::Instant::now();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                // The shell (the leader) dies of SIGTERM at once; the member it started in
+                // the background ignores SIGTERM.
+                let cmd = sh(r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#);
+                let child = s.spawn(async move {
+                    let mut running = Process::new(cmd).grace(grace).spawn()?;
+                    let out = running.take_stdout().unwrap();
+                    let line = BufReader::new(out).lines().next_line().await.unwrap();
+                    let member: u32 = line.unwrap().parse().unwrap();
+                    // Its trap is set once it runs `sleep`.
+                    while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
+                        .is_ok_and(|c| c.starts_with("sleep"))
+                    {
+                        tokio::time::sleep(ms(5)).await;
+                    }
+                    tx.send(member).unwrap();
+                    running.wait().await
+                });
+                let member = rx.await.unwrap();
+                s.cancel("stop");
+                Ok((member, child.await?))
+            })
+            .await;
+        let (member, status) = out.unwrap();
+        assert_eq!(status.signal(), Some(15), "the leader died of SIGTERM");
+        let took = start.elapsed();
+        assert!(
+            took >= grace,
+            "the member had the rest of the grace: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "not the scope's grace: {took:?}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(member) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(10)).await;
+        }
+        assert!(
+            !alive(member),
+            "the member that ignored SIGTERM was killed after the grace"
+        );
+    }
+
+    // The leader is watched without being reaped on Linux only (see `process`'s docs).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_group_still_draining_when_its_child_is_aborted_is_killed() {
+        let (tx, rx) = oneshot::channel();
+        let start = std::time::Instant::now();
+        // The scope aborts its child after 200 ms, long before the process's own grace.
+        let s = &Scope::new(Config::new().grace(ms(200)));
+        let out: Result<u32, ProcessError> = s
+            .run(async {
+                let cmd = sh(r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#);
+                s.spawn(async move {
+                    let process = Process::new(cmd).grace(Duration::from_secs(30));
+                    let mut running = process.spawn()?;
+                    let out = running.take_stdout().unwrap();
+                    let line = BufReader::new(out).lines().next_line().await.unwrap();
+                    let member: u32 = line.unwrap().parse().unwrap();
+                    while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
+                        .is_ok_and(|c| c.starts_with("sleep"))
+                    {
+                        tokio::time::sleep(ms(5)).await;
+                    }
+                    tx.send(member).unwrap();
+                    running.wait().await
+                });
+                let member = rx.await.unwrap();
+                s.cancel("stop");
+                Ok(member)
+            })
+            .await;
+        let member = out.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not the process's grace"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(member) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(10)).await;
+        }
+        assert!(
+            !alive(member),
+            "the group was killed with the aborted child"
+        );
+    }
+
     /// Running (not a zombie).
     fn alive(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -27,11 +27,16 @@
 //!   and the signals go to the whole group, so that what it starts (a shell's commands, a
 //!   build's compilers) is stopped with it, unless it moved itself to another group. With
 //!   [`Process::group(false)`](Process::group) the command keeps its group and only the
-//!   process itself is signalled. Only the process itself is reaped (its descendants are
-//!   reaped by whoever adopts them). A process that exits normally leaves the rest of its
-//!   group alone, as a shell does.
-//! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet,
-//!   from the task that owns it, so it cannot reach another process that got the same pid.
+//!   process itself is signalled. On Linux, if the process exits on SIGTERM while other
+//!   members of its group still run (a shell's background job that ignores SIGTERM), they get
+//!   the rest of the grace, then SIGKILL, before the process is reaped; elsewhere SIGKILL
+//!   only reaches a group whose process is still running at the end of the grace. Only the
+//!   process itself is reaped (its descendants are reaped by whoever adopts them). A process
+//!   that exits normally leaves the rest of its group alone, as a shell does.
+//! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet
+//!   (on Linux, the process is watched with `waitid(WNOWAIT)`, which does not reap it, while
+//!   the rest of its group drains), from the task that owns it, so it cannot reach another
+//!   process that got the same pid.
 //! - Nothing survives a SIGKILL of *this* process (as with any parent): use a supervisor such
 //!   as systemd, or `PR_SET_PDEATHSIG`, for that.
 //!
@@ -403,7 +408,8 @@ impl Running {
 
     /// Stops the process now: SIGTERM, then the grace ([`Process::grace`], else the
     /// scope's), then SIGKILL if it is still running; resolves once it is reaped, to its
-    /// exit status.
+    /// exit status. In a group of its own (the default), on Linux, the grace also waits for
+    /// the rest of the group, and what is left of it at the end gets SIGKILL too.
     ///
     /// # Examples
     ///
@@ -426,9 +432,16 @@ impl Running {
     /// ```
     pub async fn stop(&mut self) -> Result<ExitStatus, ProcessError> {
         let grace = self.grace.unwrap_or_else(current_grace);
+        let until = tokio::time::Instant::now() + grace;
         self.signal(Signal::TERM);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.group && !grace.is_zero() {
+            if let Some(pid) = self.pid() {
+                group::drain(pid, until).await;
+            }
+        }
         if !grace.is_zero() {
-            if let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await {
+            if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
                 return status.map_err(ProcessError::Wait);
             }
         }
@@ -436,15 +449,18 @@ impl Running {
         self.child.wait().await.map_err(ProcessError::Wait)
     }
 
-    /// Sends `signal` to the process (or its group), if it has not been reaped: only then is
-    /// its pid still its own.
-    fn signal(&self, signal: Signal) {
-        let Some(pid) = self
-            .child
+    /// The process's pid while it has not been reaped (only then is it still its own).
+    fn pid(&self) -> Option<Pid> {
+        self.child
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .and_then(Pid::from_raw)
-        else {
+    }
+
+    /// Sends `signal` to the process (or its group), if it has not been reaped: only then is
+    /// its pid still its own.
+    fn signal(&self, signal: Signal) {
+        let Some(pid) = self.pid() else {
             return;
         };
         // An error means it is gone already (or was never ours to signal): nothing to do.
@@ -487,5 +503,100 @@ impl fmt::Debug for Running {
             .field("grace", &self.grace)
             .field("group", &self.group)
             .finish()
+    }
+}
+
+/// The rest of a process group, after its leader was sent SIGTERM (Linux).
+///
+/// The leader is watched with `waitid(WNOWAIT)`, which sees it exit without reaping it: while
+/// it is a zombie its pid, and so the group's id, cannot be given to another process, so the
+/// group can still be signalled safely after the leader has exited.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod group {
+    use std::time::Duration;
+
+    use rustix::process::{kill_process_group, waitid, Pid, Signal, WaitId, WaitIdOptions};
+    use tokio::time::Instant;
+
+    /// Waits, until `until`, for the leader `pid` to exit and for no other member of its
+    /// group to be running. If the leader has exited but members are still running at
+    /// `until`, they are sent SIGKILL. The leader is not reaped here, so the group's id stays
+    /// ours throughout; a leader still running at `until` is left to the caller.
+    pub(super) async fn drain(pid: Pid, until: Instant) {
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let exited = match waitid(
+                WaitId::Pid(pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            ) {
+                Ok(status) => status.is_some(),
+                // It cannot be watched: the caller's plain wait takes over.
+                Err(_) => return,
+            };
+            if exited && !members_running(pid) {
+                return;
+            }
+            let now = Instant::now();
+            if now >= until {
+                if exited {
+                    // The leader is a zombie: the group's id is still its own.
+                    let _ = kill_process_group(pid, Signal::KILL);
+                }
+                return;
+            }
+            tokio::time::sleep_until((now + pause).min(until)).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether a process other than the leader `pgid` is running (not a zombie) in the group
+    /// `pgid`, as `/proc` says. If `/proc` cannot be read, it says yes: the members then get
+    /// the whole grace and are killed at its end.
+    fn members_running(pgid: Pid) -> bool {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return true;
+        };
+        let leader = pgid.as_raw_pid();
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let Some(member) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                return false;
+            };
+            if member == leader {
+                return false;
+            }
+            // Gone since the listing: not running.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            running_in(&stat, leader)
+        })
+    }
+
+    /// Whether a `/proc/<pid>/stat` line is of a live (not zombie or dead) process in group
+    /// `pgid`: after the command's name in parentheses come the state, the parent's pid and
+    /// the group's id.
+    fn running_in(stat: &str, pgid: i32) -> bool {
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_ascii_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, Some("Z" | "X" | "x"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::running_in;
+
+        #[test]
+        fn a_stat_line_is_read_past_a_name_with_spaces_and_parentheses() {
+            let line = "4242 (a (b) c) S 1 77 77 0 -1 4194304 100";
+            assert!(running_in(line, 77));
+            assert!(!running_in(line, 78));
+            assert!(!running_in("4242 (sleep) Z 1 77 77 0", 77), "a zombie");
+            assert!(!running_in("garbage", 77));
+        }
     }
 }
