@@ -458,6 +458,45 @@ async fn law5_a_losing_candidates_panic_is_not_dropped_for_the_winner() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_is_answered_by_what_comes_first_a_winner_or_the_bodys_error() {
+    // The body fails first: the race fails with it at once, and the candidate is cancelled.
+    let race = &scope_runtime::Race::<u8, AppError>::new(Config::new());
+    let start = tokio::time::Instant::now();
+    let out = race
+        .run(async {
+            race.spawn(async {
+                sleep(hours(1)).await;
+                Ok::<u8, AppError>(1)
+            });
+            Err::<(), _>(AppError::Boom(400))
+        })
+        .await;
+    let failures = out.expect_err("the body's error came first");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(matches!(
+        failures.primary().unwrap().error(),
+        AppError::Boom(400)
+    ));
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the candidate was not waited for"
+    );
+
+    // A candidate wins first: the win cancels the body, and what the body returns after it
+    // (here an error it made when it saw the cancel) is a consequence, as a loser's is.
+    let race = &scope_runtime::Race::<u8, AppError>::new(Config::new().grace(ms(100)));
+    let out = race
+        .run(async {
+            race.spawn(async { Ok::<u8, AppError>(7) });
+            scope_runtime::cancelled().await;
+            Err::<(), _>(AppError::Boom(499))
+        })
+        .await;
+    assert_eq!(out.expect("the winner came first"), 7);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or
