@@ -519,3 +519,98 @@ async fn a_run_unwinding_from_a_panic_ends_the_context_without_a_second_panic() 
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"main work bug"));
     assert!(app.cx().cause().unwrap().is_finished());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Law 9 for one service task: cancelled alone it gets the service's grace, then it is dropped;
+// cancelled while it waits for a worker it never starts; and the forced ends wait for a
+// budgeted shield, as a scope's do.
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_service_task_cancelled_alone_is_dropped_after_the_grace() {
+    let svc = Service::new(ServiceConfig::new("sync").grace(10 * MS));
+    let slow = svc.spawn(std::future::pending::<()>()).unwrap();
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    slow.cancel("not needed");
+    let out = tokio::time::timeout(Duration::from_secs(1), slow)
+        .await
+        .expect("dropped a grace after its cancel, not at its hard stop");
+    assert_eq!(start.elapsed(), 10 * MS, "after the grace, not before");
+    let err = out.expect_err("it did not complete");
+    assert!(
+        matches!(
+            err.cause(),
+            Some(Cause::Explicit { .. } | Cause::ParentCancelled(_))
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not needed"), "{err}");
+    assert_eq!(svc.active(), 0);
+    let failures = svc.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_queued_service_task_cancelled_by_its_handle_never_starts() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let svc = Service::new(ServiceConfig::new("pool").workers(1));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    svc.spawn(async move {
+        let _ = rx.await;
+    })
+    .unwrap()
+    .detach();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let queued = svc.spawn(async move { r.store(true, SeqCst) }).unwrap();
+    tokio::task::yield_now().await;
+    queued.cancel("not needed");
+    let out = queued.await;
+    assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+    assert!(!ran.load(SeqCst));
+    tx.send(()).unwrap();
+    svc.drain(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_shielded_flush_in_a_service_task_past_its_deadline_gets_its_budget() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let svc = Service::new(
+        ServiceConfig::new("audit")
+            .task_timeout(100 * MS)
+            .grace(10 * MS),
+    );
+    let flushed = Arc::new(AtomicBool::new(false));
+    let f = flushed.clone();
+    let task = svc
+        .spawn(async move {
+            scope_runtime::cancelled().await; // its own deadline: wind down
+            shield_for(Duration::from_secs(1), async move {
+                sleep(200 * MS).await; // the flush
+                f.store(true, SeqCst);
+            })
+            .await
+            .map_err(|e| e.to_string())
+        })
+        .unwrap();
+    let start = Instant::now();
+    let out = task.await;
+    assert!(flushed.load(SeqCst), "the flush ran to its end: {out:?}");
+    assert_eq!(start.elapsed(), 300 * MS, "the deadline, then the flush");
+    assert_eq!(out.unwrap(), Ok(()));
+}
+
+#[test]
+fn a_service_without_a_task_timeout_runs_on_a_runtime_without_timers() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap(); // no timers
+    rt.block_on(async {
+        let svc = Service::new(ServiceConfig::new("audit").task_timeout(Duration::MAX));
+        let task = svc.spawn(async { Ok::<_, String>(7) }).unwrap();
+        assert_eq!(task.await.unwrap(), Ok(7));
+        let slow = svc.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        assert!(!slow.is_finished());
+    });
+}

@@ -51,7 +51,9 @@ impl ServiceConfig {
     /// work services are for (an audit write, an email, a cache fill) and than the usual
     /// client timeouts. The task sees the deadline ([`Cx::deadline`](crate::Cx::deadline), and
     /// as a cancellation it can wind down on). Set your own with
-    /// [`task_timeout`](ServiceConfig::task_timeout); `Duration::MAX` turns it off.
+    /// [`task_timeout`](ServiceConfig::task_timeout); `Duration::MAX` turns it off (a
+    /// task then has no timer, so such a service also runs on a runtime built without
+    /// timers).
     ///
     /// # Examples
     ///
@@ -196,7 +198,11 @@ impl ServiceConfig {
     }
 
     /// How long [`Service::stop`](crate::Service::stop) lets tasks observe cancellation
-    /// before aborting them (and how long a task may run past its own deadline).
+    /// before aborting them, and how long a task may run on once it is cancelled otherwise:
+    /// past its own deadline, or cancelled alone by its handle
+    /// ([`ServiceHandle::cancel`](crate::ServiceHandle::cancel)). A budgeted
+    /// [`shield_for`](crate::shield_for) running in the service holds these ends off until it
+    /// is over.
     ///
     /// # Examples
     ///

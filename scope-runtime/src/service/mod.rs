@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     tracker: Tracker,
     /// Who is alive, and how the others ended.
     table: Mutex<Table>,
+    /// A stop has begun: it gives the grace and aborts what outlives it, not the tasks.
+    stopping: AtomicBool,
     /// A stop is aborting what outlived its grace.
     aborting: AtomicBool,
 }
@@ -88,6 +90,12 @@ impl Enclosing for Inner {
 }
 
 impl Inner {
+    /// Whether a stop has begun (then its abort, not a task's own, ends what outlives the
+    /// grace, so that the stop reports it as aborted).
+    pub(super) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     fn aborting(&self) -> bool {
         // Relaxed: set before the aborts it explains; a task dropped by one reads it after.
         self.aborting.load(Ordering::Relaxed)
@@ -201,6 +209,7 @@ impl Service {
                     .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
                 tracker: Tracker::with_waiters(None),
                 table: Mutex::new(Table::default()),
+                stopping: AtomicBool::new(false),
                 aborting: AtomicBool::new(false),
             }),
         };
@@ -460,6 +469,8 @@ impl Service {
         inner.tracker.close();
         let running = inner.running();
         let not_started_before = inner.table.lock().not_started;
+        // Release: a task that sees its cancel below sees this too.
+        inner.stopping.store(true, Ordering::Release);
         inner.cx.cancel_with(Cause::Shutdown {
             signal: Signal::Requested(Cow::Borrowed("service stop")),
         });

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::{oneshot, AcquireError, OwnedSemaphorePermit};
 use tokio::time::{Instant, Sleep};
@@ -62,16 +63,17 @@ impl<T: Send + 'static, E: fmt::Display + Send + 'static> ServiceOutput for Resu
 ///
 /// ```
 /// use scope::{Interrupted, Service, ServiceConfig};
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 /// let svc = Service::new(ServiceConfig::new("math"));
 /// let task = svc.spawn_named("answer", async { Ok::<_, String>(42) }).unwrap();
 /// assert_eq!(task.info().name(), Some("answer"));
 /// assert_eq!(task.await.unwrap(), Ok(42));
 ///
+/// // A task that does not answer its cancel is dropped after the service's grace.
 /// let slow = svc.spawn(std::future::pending::<()>()).unwrap();
 /// slow.cancel("not needed");
-/// // The task saw nothing it could answer: it was dropped at its next check...
-/// # tokio::task::yield_now().await;
+/// let why = slow.await.unwrap_err();
+/// assert_eq!(why.to_string(), "cancelled: parent cancelled: not needed");
 /// # });
 /// ```
 #[must_use = "dropping the handle leaves the task running; call `.detach()` to say so"]
@@ -93,7 +95,9 @@ impl<O> ServiceHandle<O> {
     }
 
     /// Cancels this task alone (its context), with `reason`. A task that does not end on its
-    /// own keeps running until its deadline or the service's stop.
+    /// own within the service's [grace](crate::ServiceConfig::grace) is then dropped (law 9);
+    /// one still waiting for a worker never starts, and its handle reads
+    /// [`Interrupted::NotStarted`].
     ///
     /// # Examples
     ///
@@ -178,6 +182,7 @@ impl<O> fmt::Debug for ServiceHandle<O> {
 
 type WaitWorker =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
+type Unheld = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// How a task ended, as the service records it.
 pub(super) enum Ended {
@@ -203,12 +208,17 @@ pin_project_lite::pin_project! {
         // The task's key in the service's table of live tasks.
         key: usize,
         started: bool,
-        // While it waits for a worker: the wait, and the service's cancellation.
+        // While it waits for a worker: the wait.
         wait: Option<WaitWorker>,
+        // The cancellation of its own context (its handle's cancel, the service's, its
+        // deadline), until it is seen.
         cancelled: Option<Pin<Box<WaitCancelledOwned>>>,
         worker: Option<OwnedSemaphorePermit>,
-        // Its deadline plus the service's grace: past it, the work is dropped.
+        // Once it is cancelled, the service's grace: past it, the work is dropped (when no
+        // budgeted shield runs in the service).
         hard_stop: Option<Pin<Box<Sleep>>>,
+        // Past the hard stop, while a budgeted shield runs in the service: the wait for it.
+        unheld: Option<Unheld>,
         capacity: Option<OwnedSemaphorePermit>,
         outcome: Option<Result<F::Output, Interrupted>>,
         ended: Option<Ended>,
@@ -306,7 +316,7 @@ where
         };
         let cancelled = wait
             .is_some()
-            .then(|| Box::pin(inner.cx.clone().cancelled_owned()));
+            .then(|| Box::pin(cx.clone().cancelled_owned()));
         let mut task = ServiceTask {
             work: Some(work),
             obs: ChildObs::service_task(&inner.obs, &info, &cx),
@@ -320,6 +330,7 @@ where
             cancelled,
             worker: None,
             hard_stop: None,
+            unheld: None,
             capacity,
             outcome: None,
             ended: None,
@@ -331,28 +342,29 @@ where
         (task, handle)
     }
 
-    /// Starts the work's time: its deadline from now, and the hard stop a grace after it.
+    /// Starts the work's time: its deadline from now, watched with its other cancellations.
     fn start_now(&mut self) {
-        let (cx, hard_stop) = start(&self.inner, self.cx.as_ref(), &self.info);
+        let cx = start(&self.inner, self.cx.as_ref(), &self.info);
+        self.cancelled = Some(Box::pin(cx.clone().cancelled_owned()));
         self.cx = Some(cx);
-        self.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
         self.started = true;
         self.obs.started(&self.inner.obs, &self.info);
         self.inner.started(self.key);
     }
 }
 
-/// The context of a task that starts now, and when it is dropped if it is still running. The
-/// task tree follows it there (a scope entered in the work hangs under the task, and the
-/// task's deadline shows).
-fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo) -> (Cx, Instant) {
-    let deadline = crate::cx::deadline_after(inner.task_timeout);
-    let cx = cx
-        .unwrap_or_else(|| crate::cx::background_ref())
-        .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string()));
+/// The context of a task that starts now, with its deadline. The task tree follows it there (a
+/// scope entered in the work hangs under the task, and the task's deadline shows).
+fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo) -> Cx {
+    let parent = cx.unwrap_or_else(|| crate::cx::background_ref());
+    // `Duration::MAX` is no bound of its own: no deadline, and so no timer to make.
+    let cx = match Instant::now().checked_add(inner.task_timeout) {
+        Some(deadline) if inner.task_timeout != Duration::MAX => parent
+            .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string())),
+        _ => parent.child(),
+    };
     crate::observe::own_cx_created(info.id(), &cx);
-    let hard_stop = crate::cx::saturating_add(deadline, inner.grace);
-    (cx, hard_stop)
+    cx
 }
 
 impl<F> Future for ServiceTask<F>
@@ -370,7 +382,8 @@ where
             // Waiting for a worker: no user code runs here.
             if let Some(cancelled) = this.cancelled.as_mut() {
                 if cancelled.as_mut().poll(task).is_ready() {
-                    // The service stopped first: the work never starts (dropped in `drop`).
+                    // Cancelled first (the service stopped, or its handle cancelled it): the
+                    // work never starts (dropped in `drop`).
                     return Poll::Ready(());
                 }
             }
@@ -382,18 +395,39 @@ where
                 Poll::Ready(permit) => *this.worker = permit.ok(),
             }
             *this.wait = None;
-            *this.cancelled = None;
-            let (cx, hard_stop) = start(this.inner, this.cx.as_ref(), this.info);
+            let cx = start(this.inner, this.cx.as_ref(), this.info);
+            *this.cancelled = Some(Box::pin(cx.clone().cancelled_owned()));
             *this.cx = Some(cx);
-            *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(hard_stop)));
             *this.started = true;
             this.obs.started(&this.inner.obs, this.info);
             this.inner.started(*this.key);
         }
+        // Cancelled (its deadline, its handle, the service): the grace starts.
+        if let Some(cancelled) = this.cancelled.as_mut() {
+            if cancelled.as_mut().poll(task).is_ready() {
+                *this.cancelled = None;
+                let at = Instant::now() + this.inner.grace;
+                *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
+        }
         if let Some(stop) = this.hard_stop.as_mut() {
-            if stop.as_mut().poll(task).is_ready() {
-                // Past its deadline and the grace: dropped in `drop`, reported there.
-                return Poll::Ready(());
+            // Past the grace, and no budgeted shield runs in the service (the forced ends of
+            // scopes and of `stop` wait for one too): dropped in `drop`, reported there. Under
+            // a stop, the stop's abort ends it instead, and reports it as aborted.
+            if stop.as_mut().poll(task).is_ready() && !this.inner.stopping() {
+                loop {
+                    if this.inner.tracker.holds() == 0 {
+                        return Poll::Ready(());
+                    }
+                    let unheld = this.unheld.get_or_insert_with(|| {
+                        let inner = Arc::clone(this.inner);
+                        Box::pin(async move { inner.tracker.unheld().await })
+                    });
+                    if unheld.as_mut().poll(task).is_pending() {
+                        break;
+                    }
+                    *this.unheld = None;
+                }
             }
         }
         let polled = {
