@@ -327,23 +327,36 @@ impl App {
     }
 
     /// Phases 2 and 3 for the services: each drained, last made first, by `deadline`; those
-    /// with work left stopped together.
+    /// with work left stopped together. A service made meanwhile (by a service's task, or by
+    /// main work still finishing) is adopted too: another pass takes it, until a pass finds
+    /// none it has not shut down.
     async fn shutdown_services(&self, deadline: Instant, report: &mut ShutdownReport) {
-        let services = self.services();
-        let mut left = Vec::new();
-        for service in services.iter().rev() {
-            let budget = deadline.saturating_duration_since(Instant::now());
-            if service.drain(budget).await.is_ok() {
-                report.drained.push(service.info().clone());
-                report.failures.extend(service.failures());
-            } else {
-                left.push(service);
+        let mut done: Vec<crate::info::TaskId> = Vec::new();
+        loop {
+            let services: Vec<Service> = self
+                .services()
+                .into_iter()
+                .filter(|s| !done.contains(&s.info().id()))
+                .collect();
+            if services.is_empty() {
+                return;
             }
-        }
-        let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
-        for stop in stops {
-            report.failures.extend(stop.failures().iter().cloned());
-            report.stopped.push(stop);
+            done.extend(services.iter().map(|s| s.info().id()));
+            let mut left = Vec::new();
+            for service in services.iter().rev() {
+                let budget = deadline.saturating_duration_since(Instant::now());
+                if service.drain(budget).await.is_ok() {
+                    report.drained.push(service.info().clone());
+                    report.failures.extend(service.failures());
+                } else {
+                    left.push(service);
+                }
+            }
+            let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
+            for stop in stops {
+                report.failures.extend(stop.failures().iter().cloned());
+                report.stopped.push(stop);
+            }
         }
     }
 }

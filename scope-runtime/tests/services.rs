@@ -614,3 +614,38 @@ fn a_service_without_a_task_timeout_runs_on_a_runtime_without_timers() {
         assert!(!slow.is_finished());
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_made_while_the_services_drain_is_drained_too() {
+    let app = App::new();
+    let log: Log = Arc::default();
+    let l = log.clone();
+    let (_, report) = app
+        .run(
+            Duration::from_secs(10),
+            futures_util::stream::pending(),
+            async move {
+                let first = Service::new(ServiceConfig::new("first"));
+                first
+                    .spawn(async move {
+                        sleep(10 * MS).await;
+                        // Made under the application (the task keeps its slots): it owns it.
+                        let late = Service::new(ServiceConfig::new("late"));
+                        late.spawn(async move {
+                            sleep(100 * MS).await;
+                            note(&l, "late work done");
+                        })
+                        .unwrap()
+                        .detach();
+                    })
+                    .unwrap()
+                    .detach();
+            },
+        )
+        .await;
+    assert_eq!(app.services().len(), 2, "`late` was adopted");
+    assert_eq!(*log.lock().unwrap(), ["late work done"], "{report}");
+    let drained: Vec<_> = report.drained().iter().map(ToString::to_string).collect();
+    assert_eq!(drained.len(), 2, "{report}");
+    assert!(drained.iter().any(|d| d.contains("late")), "{report}");
+}
