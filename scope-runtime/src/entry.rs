@@ -14,6 +14,13 @@
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]).
+//!
+//! On the way out, the work the application owns has ended (its services drained or
+//! stopped). What is left on the runtime is work nobody owns: tasks spawned with
+//! `tokio::spawn`, and blocking calls such as a pending read of `tokio::io::stdin()`. A clean
+//! exit gives the runtime at most [`EXIT_WAIT`] to drop those tasks and let its threads end;
+//! a blocking call that never returns does not hold the program. Any other exit does not wait
+//! at all: the exit is the force.
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +33,18 @@ use futures_util::Stream;
 use crate::app::{App, ShutdownReport};
 use crate::cause::{Cause, Signal};
 use crate::cx::Cx;
+
+/// How long a clean exit of `#[scope::main]` waits for the runtime's threads to end, once
+/// the application's own work has ended: the runtime drops the tasks nobody owns, and a
+/// blocking call that never returns (a read of stdin) is left behind rather than waited for.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(scope::entry::EXIT_WAIT, Duration::from_secs(1));
+/// ```
+pub const EXIT_WAIT: Duration = Duration::from_secs(1);
 
 /// The grace `#[scope::main]` gives the program after the first shutdown signal: its main
 /// work and its services drain within it.
@@ -322,6 +341,8 @@ where
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
                 eprintln!("{report}");
             }
+            // What is left is nobody's (see the module docs): bounded, not waited for.
+            runtime.shutdown_timeout(EXIT_WAIT);
             value
         }
         Err((code, error)) => {

@@ -65,3 +65,25 @@ fn a_program_that_finishes_on_its_own_returns_its_value() {
     let out = main_entry(runtime(), MainConfig::new(), async { outcome(42) });
     assert_eq!(out, 42);
 }
+
+#[test]
+fn a_clean_exit_does_not_wait_for_blocking_work_nobody_owns() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let config = MainConfig::new().signals(&[]);
+        let out = main_entry(runtime(), config, async {
+            // What a read of `tokio::io::stdin()` does: a blocking call nobody can cancel.
+            drop(tokio::task::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_secs(3600));
+            }));
+            outcome(7)
+        });
+        let _ = tx.send(out);
+    });
+    let out = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(
+        out,
+        Ok(7),
+        "the exit is bounded, not held by the blocking call"
+    );
+}
