@@ -649,3 +649,38 @@ async fn a_service_made_while_the_services_drain_is_drained_too() {
     assert_eq!(drained.len(), 2, "{report}");
     assert!(drained.iter().any(|d| d.contains("late")), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn active_counts_the_services_tasks_not_their_scopes_children() {
+    let svc = Service::new(ServiceConfig::new("fan-out"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    svc.spawn(async move {
+        let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
+        s.run(async {
+            for _ in 0..3 {
+                let _ = s.spawn(async {
+                    sleep(Duration::from_secs(1)).await;
+                    Ok::<_, Interrupted>(())
+                });
+            }
+            let _ = rx.await;
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    })
+    .unwrap()
+    .detach();
+    tokio::task::yield_now().await;
+    assert_eq!(svc.active(), 1, "one task, whatever its scopes run");
+    let budget = 10 * MS;
+    assert_eq!(
+        svc.drain(budget).await,
+        Err(scope_runtime::DrainError::Overrun {
+            still_running: 1,
+            budget
+        })
+    );
+    drop(tx);
+    svc.drain(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(svc.active(), 0);
+}

@@ -287,7 +287,9 @@ impl Service {
     /// ```
     #[must_use]
     pub fn active(&self) -> usize {
-        self.inner.tracker.units()
+        // The service's own tasks: its tracker also counts the children of scopes entered in
+        // them, which a drain waits for but which are not the service's tasks.
+        self.inner.table.lock().live.len()
     }
 
     /// Whether the service refuses new work (it is draining or stopped).
