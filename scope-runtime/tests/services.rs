@@ -658,10 +658,10 @@ async fn active_counts_the_services_tasks_not_their_scopes_children() {
         let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
         s.run(async {
             for _ in 0..3 {
-                let _ = s.spawn(async {
+                drop(s.spawn(async {
                     sleep(Duration::from_secs(1)).await;
                     Ok::<_, Interrupted>(())
-                });
+                }));
             }
             let _ = rx.await;
             Ok::<_, Interrupted>(())
