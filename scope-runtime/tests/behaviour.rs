@@ -524,3 +524,99 @@ async fn many_in_place_children_are_all_polled_while_the_body_sleeps() {
     assert_eq!(start.elapsed(), ms(9));
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Contexts: `on_cancel` and a context's own deadline, long chains, merges, the background.
+
+#[tokio::test(start_paused = true)]
+async fn on_cancel_runs_when_the_contexts_own_deadline_passes() {
+    let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let _h = cx.on_cancel(move |cause| {
+        assert!(cause.is_deadline(), "{cause}");
+        r.store(true, Ordering::SeqCst);
+    });
+    sleep(Duration::from_millis(50)).await;
+    // Nothing looked at `cx`: the callback ran at the deadline all the same, as Go's
+    // `AfterFunc` on a `WithTimeout` context does.
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "the deadline passed and the callback did not run"
+    );
+}
+
+#[test]
+fn linking_a_long_chain_of_contexts_does_not_overflow_the_stack() {
+    // On a thread with a small stack of its own: 100,000 levels must not recurse.
+    let t = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let root = Cx::root();
+            let mut leaf = root.child();
+            for _ in 0..100_000 {
+                leaf = leaf.child();
+            }
+            let ran = Arc::new(AtomicBool::new(false));
+            let r = ran.clone();
+            let _h = leaf.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+            root.cancel("stop");
+            assert!(ran.load(Ordering::SeqCst));
+            assert!(leaf.cause().unwrap().to_string().contains("stop"));
+        });
+    t.unwrap()
+        .join()
+        .expect("no overflow, and the callback ran");
+}
+
+#[test]
+fn is_cancelled_on_merges_sharing_an_ancestor_is_not_exponential() {
+    let root = Cx::root();
+    let mut m = root.child();
+    for _ in 0..40 {
+        m = m.merge(&m);
+    }
+    let start = std::time::Instant::now();
+    assert!(!m.is_cancelled());
+    root.cancel("stop");
+    assert!(m.is_cancelled());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_callback_on_the_background_context_is_not_kept_for_ever() {
+    struct Probe(Arc<AtomicBool>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let probe = Probe(dropped.clone());
+    // Outside any scope: the background context, which is never cancelled.
+    let handle = Cx::current().on_cancel(move |_| drop(probe));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "it can never run: dropped at once"
+    );
+    assert!(!handle.stop(), "nothing to stop");
+}
+
+#[test]
+fn law4_a_cancel_after_the_own_deadline_passed_does_not_replace_it() {
+    let cx = Cx::root().child_with_timeout(Duration::ZERO);
+    assert!(!cx.cancel("late"), "the deadline came first");
+    assert!(cx.cause().unwrap().is_deadline(), "{:?}", cx.cause());
+}
+
+#[test]
+fn shield_for_works_outside_a_tokio_runtime() {
+    let out = block_on(scope_runtime::shield_for(Duration::from_secs(1), async {
+        7
+    }));
+    assert_eq!(out.unwrap(), 7);
+}

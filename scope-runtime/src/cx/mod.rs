@@ -27,8 +27,10 @@ pub(crate) use self::ambient::{
 };
 pub use self::ambient::{current_grace, WithCx};
 pub use self::shield::{shield, shield_for, ShieldFor};
+#[cfg(not(loom))]
+pub(crate) use self::tree::saturating_add;
 use self::tree::{ancestor_cancelled_slow, cancel_node_with, earlier, Deadline, Node};
-pub(crate) use self::tree::{deadline_after, inherited, saturating_add};
+pub(crate) use self::tree::{deadline_after, inherited};
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,
@@ -196,6 +198,24 @@ impl Cx {
         deadline: Option<(Instant, Cow<'static, str>)>,
         bindings: &[Binding],
     ) -> Cx {
+        self.child_for(deadline, bindings, false)
+    }
+
+    /// The own context of a scope entered under this one: see [`child_with`](Cx::child_with).
+    pub(crate) fn child_for_scope(
+        &self,
+        deadline: Option<(Instant, Cow<'static, str>)>,
+        bindings: &[Binding],
+    ) -> Cx {
+        self.child_for(deadline, bindings, true)
+    }
+
+    fn child_for(
+        &self,
+        deadline: Option<(Instant, Cow<'static, str>)>,
+        bindings: &[Binding],
+        scoped: bool,
+    ) -> Cx {
         let deadline = match deadline {
             Some((at, origin)) => earlier(self.node.deadline.as_ref(), Some(at), origin),
             None => self.node.deadline.clone(),
@@ -205,7 +225,7 @@ impl Cx {
             slots = slots.with(b.index, Arc::clone(&b.value));
         }
         Cx {
-            node: Node::new(deadline, slots, [Some(&self.node), None]),
+            node: Node::new_scoped(deadline, slots, [Some(&self.node), None], scoped),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use super::ambient::{enclosing_scope, EnclosingScope};
 use super::{Cx, WithCx};
@@ -96,6 +96,7 @@ pub fn shield_for<F: Future>(budget: Duration, fut: F) -> ShieldFor<F> {
     ShieldFor {
         fut: Some(Cx::current().shield().run(fut)),
         budget,
+        at: None,
         timer: None,
         held: None,
     }
@@ -118,7 +119,9 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: Option<WithCx<F>>,
         budget: Duration,
-        timer: Option<Pin<Box<Sleep>>>,
+        // Armed at the first poll: the budget's end, and its timer (none outside a runtime).
+        at: Option<Instant>,
+        timer: Option<Option<Pin<Box<Sleep>>>>,
         // The scope whose forced abort waits for this shield, while it runs.
         held: EnclosingScope,
     }
@@ -147,7 +150,12 @@ impl<F: Future> Future for ShieldFor<F> {
                 let inner = fut.cx().child_with_named_deadline(at, origin.into());
                 fut.as_mut().set_cx(inner);
             }
-            *this.timer = Some(Box::pin(tokio::time::sleep_until(at)));
+            // Outside a runtime there is no timer: the budget is checked at each poll.
+            let timer = tokio::runtime::Handle::try_current()
+                .is_ok()
+                .then(|| Box::pin(tokio::time::sleep_until(at)));
+            *this.timer = Some(timer);
+            *this.at = Some(at);
             if let Some(scope) = enclosing_scope() {
                 scope.tracker().hold();
                 *this.held = Some(scope);
@@ -161,10 +169,11 @@ impl<F: Future> Future for ShieldFor<F> {
             release(this.held);
             return Poll::Ready(Ok(out));
         }
-        let expired = this
-            .timer
-            .as_mut()
-            .is_some_and(|t| t.as_mut().poll(task).is_ready());
+        let expired = match this.timer.as_mut() {
+            Some(Some(timer)) => timer.as_mut().poll(task).is_ready(),
+            Some(None) => this.at.is_some_and(|at| Instant::now() >= at),
+            None => false,
+        };
         if !expired {
             return Poll::Pending;
         }

@@ -43,7 +43,7 @@ use crate::info::TaskInfo;
 use crate::scope::tracker::Enclosing;
 use crate::slab::Slab;
 use crate::slot::SlotTable;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 pub(crate) struct Node {
     /// Fast path of `is_cancelled`. See the module's invariants.
@@ -52,6 +52,8 @@ pub(crate) struct Node {
     pub(super) linked: AtomicBool,
     /// The background context: never cancelled, links no children.
     pub(super) background: bool,
+    /// A scope's own context: while the scope runs, its timer fires the node's deadline.
+    pub(super) scoped: bool,
     pub(super) deadline: Option<Arc<Deadline>>,
     pub(crate) slots: SlotTable,
     links: [Option<Link>; 2],
@@ -139,11 +141,31 @@ pub(super) enum Entry {
 
 const UNLINKED: usize = usize::MAX;
 
+/// A node being linked (see [`Node::link`]): its lock (the caller holds the first one's),
+/// the next of its links to look at, and the node below it (with the link) to put in its
+/// table once it is linked itself.
+struct Frame<'a> {
+    node: &'a Arc<Node>,
+    guard: Option<MutexGuard<'a, Inner>>,
+    next: usize,
+    below: Option<(&'a Arc<Node>, &'a Link)>,
+}
+
 impl Node {
     pub(super) fn new(
         deadline: Option<Arc<Deadline>>,
         slots: SlotTable,
         parents: [Option<&Arc<Node>>; 2],
+    ) -> Arc<Node> {
+        Node::new_scoped(deadline, slots, parents, false)
+    }
+
+    /// A node; `scoped`: a scope's own.
+    pub(super) fn new_scoped(
+        deadline: Option<Arc<Deadline>>,
+        slots: SlotTable,
+        parents: [Option<&Arc<Node>>; 2],
+        scoped: bool,
     ) -> Arc<Node> {
         let link = |p: Option<&Arc<Node>>| {
             p.filter(|p| !p.background).map(|p| Link {
@@ -157,6 +179,7 @@ impl Node {
             cancelled: AtomicBool::new(false),
             linked: AtomicBool::new(linked),
             background: false,
+            scoped,
             deadline,
             slots,
             links,
@@ -170,6 +193,7 @@ impl Node {
             cancelled: AtomicBool::new(false),
             linked: AtomicBool::new(true),
             background: true,
+            scoped: false,
             deadline: None,
             slots: SlotTable::default(),
             links: [None, None],
@@ -181,16 +205,40 @@ impl Node {
     /// unlinked ancestors first, so that their cancels reach it. Returns a parent's cause if one
     /// is already cancelled: the caller then cancels `node` with it, after releasing the lock.
     ///
-    /// Locks are taken from `node` towards its ancestors only (see Deadlock safety). It
-    /// recurses once per unlinked ancestor.
+    /// Locks are taken from `node` towards its ancestors only (see Deadlock safety), each held
+    /// until the node below it is in its table. Iterative: a frame per unlinked ancestor on the
+    /// path being linked, so a long chain cannot overflow the stack.
     pub(super) fn link(node: &Arc<Node>, inner: &Inner) -> Result<(), Arc<Cause>> {
         debug_assert!(!inner.cause.is_set());
         // Relaxed: `linked` only changes under this node's lock, which the caller holds.
         if node.linked.load(Ordering::Relaxed) {
             return Ok(());
         }
-        for link in node.links.iter().flatten() {
-            // Relaxed: keys of this node change only under its lock, which the caller holds.
+        let mut path = vec![Frame {
+            node,
+            guard: None,
+            next: 0,
+            below: None,
+        }];
+        while let Some(top) = path.last_mut() {
+            let n: &Arc<Node> = top.node;
+            let Some(link) = n.links.get(top.next) else {
+                // Every link of `n` is in place: it is linked, and goes into the table of the
+                // parent it was reached from.
+                // Release: pairs with the Acquire load in `cancelled_ancestor`.
+                n.linked.store(true, Ordering::Release);
+                let Some(frame) = path.pop() else { break };
+                if let (Some(mut guard), Some((child, link))) = (frame.guard, frame.below) {
+                    let key = guard.entries.insert(Entry::Child(Arc::downgrade(child)));
+                    // Relaxed: read under the child's lock (held lower on the path, or by
+                    // the caller), or by its `Drop` (ordered by the `Arc`).
+                    link.key.store(key, Ordering::Relaxed);
+                }
+                continue;
+            };
+            top.next += 1;
+            let Some(link) = link else { continue };
+            // Relaxed: keys of `n` change only under its lock, which is held.
             if link.key.load(Ordering::Relaxed) != UNLINKED {
                 continue;
             }
@@ -199,16 +247,47 @@ impl Node {
             if let Some(cause) = parent_inner.cause.get() {
                 return Err(inherited(&cause));
             }
-            Node::link(parent, &parent_inner)?;
-            let key = parent_inner
-                .entries
-                .insert(Entry::Child(Arc::downgrade(node)));
-            // Relaxed: read under this node's lock, or by its `Drop` (ordered by the `Arc`).
-            link.key.store(key, Ordering::Relaxed);
+            // Relaxed: under the parent's lock, which is held.
+            if parent.linked.load(Ordering::Relaxed) {
+                let key = parent_inner.entries.insert(Entry::Child(Arc::downgrade(n)));
+                link.key.store(key, Ordering::Relaxed);
+                continue;
+            }
+            path.push(Frame {
+                node: parent,
+                guard: Some(parent_inner),
+                next: 0,
+                below: Some((n, link)),
+            });
         }
-        // Release: pairs with the Acquire load in `cancelled_ancestor`.
-        node.linked.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether a running scope's timer fires this node's deadline: the node, or an ancestor
+    /// that gave it its deadline, is a scope's own context. (Then its `on_cancel` callbacks
+    /// need no alarm of their own.)
+    pub(super) fn deadline_timed_by_a_scope(&self) -> bool {
+        let Some(deadline) = &self.deadline else {
+            return false;
+        };
+        let mut n = self;
+        loop {
+            if n.scoped {
+                return true;
+            }
+            match &n.links {
+                [Some(link), None]
+                    if link
+                        .parent
+                        .deadline
+                        .as_ref()
+                        .is_some_and(|d| Arc::ptr_eq(d, deadline)) =>
+                {
+                    n = &link.parent;
+                }
+                _ => return false,
+            }
+        }
     }
 
     pub(super) fn cause(&self) -> Option<Arc<Cause>> {
@@ -245,7 +324,20 @@ impl Node {
         let mut next = self.links.iter().flatten().map(|l| &*l.parent);
         let mut current = next.next();
         more.extend(next);
+        // Below a merge, an ancestor can be reached by two paths: each is looked at once (a
+        // chain of merges of the same context would otherwise be walked 2^depth times).
+        let mut seen: Option<std::collections::HashSet<*const Node>> = self
+            .links
+            .iter()
+            .flatten()
+            .nth(1)
+            .map(|_| std::collections::HashSet::new());
         while let Some(n) = current.take().or_else(|| more.pop()) {
+            if let Some(seen) = &mut seen {
+                if !seen.insert(std::ptr::from_ref(n)) {
+                    continue;
+                }
+            }
             // Acquire: pairs with the Release store in `cancel_node`.
             if n.cancelled.load(Ordering::Acquire) {
                 if let Some(cause) = n.cause() {
@@ -254,6 +346,10 @@ impl Node {
             }
             if n.linked.load(Ordering::Acquire) {
                 continue;
+            }
+            if seen.is_none() && n.links.iter().flatten().nth(1).is_some() {
+                // The first merge on the walk: only what is above it can be reached twice.
+                seen = Some(std::collections::HashSet::new());
             }
             let mut parents = n.links.iter().flatten().map(|l| &*l.parent);
             current = parents.next();
@@ -398,6 +494,20 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     // this node's (the first cause wins), recorded now.
     if !node.no_cancelled_ancestor_quick() && ancestor_cancelled_slow(node) {
         return false;
+    }
+    // Its own deadline may have passed with no one looking: it came first (law 4). (Not
+    // asked at a scope's end, which is no cancellation: that path stays two loads.)
+    if !matches!(
+        cause,
+        Cause::DeadlineExceeded { .. } | Cause::Finished { .. }
+    ) {
+        if let Some(d) = node.deadline.as_deref() {
+            if Instant::now() >= d.at {
+                let scope = d.origin.clone();
+                cancel_node_with(node, Cause::DeadlineExceeded { scope });
+                return false;
+            }
+        }
     }
     let mut kept = match cause {
         Cause::Explicit { reason } => CauseCell::Explicit(reason),

@@ -58,6 +58,15 @@ impl Cx {
     /// (Go's `AfterFunc`). If it is already cancelled, `f` runs now. The returned handle can
     /// [`stop`](OnCancel::stop) it; dropping the handle leaves `f` registered.
     ///
+    /// A deadline counts: on a tokio runtime, `f` runs when the context's deadline passes,
+    /// whether or not anything looks at the context then (the runtime's timer fires it, so the
+    /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
+    /// until its timer fires). Outside a runtime, a passed deadline is seen when something
+    /// checks the context. `f` is kept while its context lives: a context dropped without
+    /// being cancelled (and without a deadline) drops `f` unrun, and on the background
+    /// context ([`Cx::current`] outside any scope), which is never cancelled, `f` is dropped
+    /// at once.
+    ///
     /// # Panics
     ///
     /// If `f` panics, the panic goes to the code that made the cancel, once every other
@@ -84,6 +93,13 @@ impl Cx {
     where
         F: FnOnce(&Cause) + Send + 'static,
     {
+        if self.node.background {
+            // Never cancelled: `f` could never run, and would be kept for good.
+            drop(f);
+            return OnCancel {
+                registration: std::sync::Mutex::new(None),
+            };
+        }
         // A callback must be reached by the ancestors' cancels: link this context first.
         let mut inner = match self.lock_linked() {
             Ok(inner) => inner,
@@ -102,6 +118,7 @@ impl Cx {
                 registration: std::sync::Mutex::new(None),
             };
         }
+        Alarm::arm(self);
         OnCancel {
             registration: std::sync::Mutex::new(Some((Arc::downgrade(&self.node), key))),
         }
@@ -545,7 +562,8 @@ pub struct OnCancel {
 
 impl OnCancel {
     /// Unregisters the callback. Returns `true` if this stopped it from ever running,
-    /// `false` if it has run (or is running) already.
+    /// `false` if there was nothing left to stop: it has run (or is running) already, or it
+    /// could never run (its context was dropped uncancelled, or is the background context).
     ///
     /// # Examples
     ///
@@ -581,5 +599,101 @@ impl fmt::Debug for OnCancel {
                 &self.registration.lock().is_ok_and(|r| r.is_some()),
             )
             .finish()
+    }
+}
+
+/// Fires a context's passed deadline for its `on_cancel` callbacks when no one else looks:
+/// a wait on the context, polled with the alarm itself as the waker, so that the deadline's
+/// timer wakes it.
+///
+/// It is polled once, where the callback is registered: that registers it with the context
+/// and arms the timer. A wake comes from the context's cancel or from the timer, inside the
+/// runtime's driver (where polling the timer again would panic if the runtime is shutting
+/// down, which wakes every timer), so a wake only asks the context whether it is cancelled,
+/// which fires a passed deadline. A wake that finds it not cancelled was the shutdown's: the
+/// context stays watched for its cancel, and its deadline is checked when something looks at
+/// it, as without a runtime.
+struct Alarm {
+    wait: std::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
+}
+
+impl Alarm {
+    fn arm(cx: &Cx) {
+        // A scope's timer fires its context's deadline (with the scope's own rules for a
+        // callback's panic), and with it every context that inherited that deadline.
+        if cx.node.deadline.is_none()
+            || cx.node.deadline_timed_by_a_scope()
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return;
+        }
+        let alarm = Arc::new(Alarm {
+            wait: std::sync::Mutex::new(None),
+        });
+        let mut wait = Box::pin(cx.clone().cancelled_owned());
+        let waker = Waker::from(Arc::clone(&alarm));
+        // A runtime without timers panics here, as a wait on a deadline does there; and a
+        // deadline that passed just now runs the callbacks here, whose panic is the caller's.
+        if wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            return;
+        }
+        alarm.keep(wait);
+    }
+
+    /// Keeps watching with `wait`, unless its context was cancelled meanwhile (a wake that
+    /// found nothing to look at).
+    fn keep(&self, wait: Pin<Box<WaitCancelledOwned>>) {
+        // Acquire: pairs with the Release store of a cancel.
+        if wait.cx().node.cancelled.load(Ordering::Acquire) {
+            drop_outside(wait);
+            return;
+        }
+        *lock_alarm(&self.wait) = Some(wait);
+        // A cancel that woke the alarm before the wait was back: it found nothing to look at.
+        let late =
+            lock_alarm(&self.wait).take_if(|w| w.cx().node.cancelled.load(Ordering::Acquire));
+        drop_outside(late);
+    }
+}
+
+fn lock_alarm<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Drops a wait (and maybe the last handle of its context, with the callbacks it keeps: user
+/// code) where a panic must not unwind: a wake inside the runtime's driver.
+fn drop_outside<T>(wait: T) {
+    drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        move || drop(wait),
+    )));
+}
+
+impl std::task::Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(wait) = lock_alarm(&self.wait).take() else {
+            return;
+        };
+        // Fires a passed deadline: the callbacks run here, with no lock of ours held. One that
+        // panics has still cancelled the context (every other callback was served); inside
+        // the runtime's driver its panic is not resumed (it would take a worker down): the
+        // panic hook has reported it where it happened.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled())) {
+            Ok(false) => self.keep(wait),
+            Ok(true) => drop_outside(wait),
+            Err(payload) => {
+                drop_outside(wait);
+                drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    move || drop(payload),
+                )));
+            }
+        }
     }
 }

@@ -513,7 +513,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         };
         // The deadline's origin (for its cause) is the scope's name, formatted only if needed.
         let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
-        let cx = parent.child_with(deadline, &config.bindings);
+        let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
         Scope {
             shared: Owner(Arc::new(Shared {
