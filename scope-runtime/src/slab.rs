@@ -52,6 +52,13 @@ impl<T> Slab<T> {
         self.entries.reserve(n.saturating_sub(free));
     }
 
+    pub(crate) fn get(&self, key: usize) -> Option<&T> {
+        match self.entries.get(key) {
+            Some(Slot::Occupied(value)) => Some(value),
+            _ => None,
+        }
+    }
+
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         match self.entries.get_mut(key) {
             Some(Slot::Occupied(value)) => Some(value),
@@ -73,7 +80,8 @@ impl<T> Slab<T> {
         };
         self.len -= 1;
         if self.len == 0 {
-            // Empty again: release the memory of a burst instead of keeping it forever.
+            // Empty again: the keys start over (the capacity stays, bounded by the peak, for the
+            // next burst: freeing it would cost an allocation per child of a one-at-a-time loop).
             self.entries.clear();
             self.next_free = NONE;
         } else {

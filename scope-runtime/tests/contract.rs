@@ -1541,3 +1541,210 @@ async fn law2_a_childs_cancel_after_its_scopes_keeps_the_scopes_cause() {
         "{out:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Misuse and drops of the run, found from outside: each a law broken before.
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_refused_second_run_does_not_change_the_running_scopes_policy() {
+    let s = &Scope::<AppError>::new(Config::new());
+    let run = s.run(async {
+        // Misuse: a second run, refused with `AlreadyRun`...
+        let refused = s.run_all(async { Ok::<(), AppError>(()) }).await;
+        assert!(refused.is_err());
+        // ...and the scope is still fail-fast: the failure cancels the sibling.
+        s.spawn_named("fails", async { Err::<(), AppError>(AppError::Boom(1)) });
+        s.spawn_named("waits", async {
+            scope_runtime::cancelled().await;
+            Ok::<(), AppError>(())
+        });
+        Ok::<(), AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run)
+        .await
+        .expect("resolved: the refused run_all did not make the scope supervise");
+    assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+
+    // The reverse: a supervised scope stays supervised.
+    let s = &Scope::<AppError>::new(Config::new());
+    let out = s
+        .run_all(async {
+            let refused = s.run(async { Ok::<(), AppError>(()) }).await;
+            assert!(refused.is_err());
+            s.spawn(async { Err::<(), AppError>(AppError::Boom(1)) });
+            s.spawn(async {
+                sleep(ms(5)).await;
+                Err::<(), AppError>(AppError::Boom(2))
+            });
+            Ok::<(), AppError>(())
+        })
+        .await;
+    let failures = out.expect_err("both failures");
+    assert_eq!(failures.len(), 2, "{failures:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_held_reservation_does_not_stall_the_free_slots() {
+    let s = &Scope::<Interrupted>::new(Config::new().limit(2));
+    let run = s.run(async {
+        let kept = s.reserve().await?; // one slot kept for the last step
+        assert_eq!(s.spawn(async { Ok::<_, Interrupted>(1) }).await?, 1);
+        assert_eq!(s.spawn(async { Ok::<_, Interrupted>(2) }).await?, 2);
+        assert!(
+            s.try_spawn(async { Ok::<_, Interrupted>(3) }).is_ok(),
+            "a slot is free"
+        );
+        kept.spawn(async { Ok::<_, Interrupted>(4) }).await
+    });
+    let out = tokio::time::timeout(hours(1), run)
+        .await
+        .expect("resolved: a free slot did not wait for the kept reservation");
+    assert_eq!(out.unwrap(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_queued_in_a_kept_scope_never_run_does_not_pin_the_enclosing_scope() {
+    let outer = &Scope::<AppError>::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let inner: &'static Scope<'static, 'static, AppError> =
+            Box::leak(Box::new(Scope::new(Config::new())));
+        drop(inner.spawn(async {})); // queued: `inner` is never run
+        drop(inner.spawn_in_place(async { Ok::<_, AppError>(()) }));
+        drop(inner.spawn_blocking(|_| ()));
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run)
+        .await
+        .expect("resolved: the queued child of a never-run scope does not hold it");
+    out.unwrap();
+}
+
+#[tokio::test]
+async fn law8_dropping_a_scope_future_inside_slot_with_neither_panics_nor_orphans_children() {
+    use std::task::{Context, Waker};
+    static S: scope_runtime::Slot<u8> = scope_runtime::Slot::new("S");
+    let (child, child_dropped) = flag();
+    let s = &Scope::<Interrupted>::new(Config::new());
+    let mut run = Box::pin(s.run(async {
+        s.spawn(async move {
+            let _f = child;
+            std::future::pending::<()>().await;
+        });
+        s.spawn_in_place(std::future::pending::<()>());
+        s.spawn_in_place(std::future::pending::<()>());
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    tokio::task::yield_now().await; // the spawned child starts and waits
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| S.with(|_| drop(run))));
+    assert!(
+        dropped.is_ok(),
+        "dropping the scope's future inside Slot::with panicked"
+    );
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        child_dropped.load(Ordering::SeqCst),
+        "the spawned child was aborted"
+    );
+}
+
+#[tokio::test]
+async fn law6_a_refused_run_ends_its_scopes_context() {
+    let cx = {
+        let s = &Scope::<Interrupted>::new(Config::new().limit(0));
+        let out = s.run(async { Ok::<(), Interrupted>(()) }).await;
+        assert!(out.is_err(), "a zero limit is refused");
+        s.cx().clone()
+    };
+    assert!(
+        cx.is_cancelled(),
+        "the refused scope's context ended with it"
+    );
+}
+
+#[test]
+fn law6_a_forgotten_run_without_spawned_children_ends_its_context() {
+    use std::task::{Context, Waker};
+    let cx = {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        let mut run = Box::pin(s.run(std::future::pending::<Result<(), Interrupted>>()));
+        assert!(run
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending());
+        std::mem::forget(run);
+        s.cx().clone()
+    };
+    assert!(
+        cx.is_cancelled(),
+        "the forgotten scope's context ended with the scope"
+    );
+}
+
+/// A body whose destructor panics (when not already unwinding).
+struct PanicsOnDrop<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for PanicsOnDrop<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<F::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<F> Drop for PanicsOnDrop<F> {
+    fn drop(&mut self) {
+        // Not while unwinding already (a second panic would abort).
+        assert!(std::thread::panicking(), "body dropped badly");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_body_whose_destructor_panics_after_it_returned_drains_the_children_first() {
+    use futures_util::FutureExt;
+    let (child, child_dropped) = flag();
+    let s = &Scope::<AppError>::new(Config::new());
+    let run = s.run(PanicsOnDrop(Box::pin(async {
+        s.spawn(async move {
+            let _f = child;
+            std::future::pending::<()>().await;
+        });
+        Ok::<(), AppError>(())
+    })));
+    let out = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    // The body's panic is resumed, as a body's panic is, once its children have drained.
+    let payload = out.expect_err("the body's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"body dropped badly"));
+    assert!(
+        child_dropped.load(Ordering::SeqCst),
+        "the child drained first"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_dropping_a_cancelled_scope_mid_grace_keeps_the_original_grace() {
+    let (child, child_dropped) = flag();
+    let s = &Scope::<AppError>::new(Config::new().grace(ms(100)));
+    let start = tokio::time::Instant::now();
+    let run = s.run(async {
+        s.spawn(async move {
+            let _f = child;
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await; // the child starts (it ignores the cancel)
+        s.cancel("stop"); // the grace runs from here (t = 0)
+        std::future::pending::<Result<(), AppError>>().await
+    });
+    let _ = tokio::time::timeout(ms(50), run).await; // dropped at t = 50 ms
+    sleep(ms(1)).await;
+    assert!(!child_dropped.load(Ordering::SeqCst), "within its grace");
+    tokio::time::sleep_until(start + ms(105)).await;
+    assert!(
+        child_dropped.load(Ordering::SeqCst),
+        "aborted at the end of the grace that began at the cancel, not 100 ms after the drop"
+    );
+}

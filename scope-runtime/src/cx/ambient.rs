@@ -82,6 +82,22 @@ impl<'a> Enter<'a> {
         enter
     }
 
+    /// As [`scope_code`](Enter::scope_code), for a destructor: see [`in_drop`](Enter::in_drop).
+    pub(crate) fn scope_code_in_drop(
+        cx: &'a mut Option<Cx>,
+        scope: &'a mut EnclosingScope,
+    ) -> Self {
+        Enter {
+            cx,
+            scope: Some(scope),
+            lazy: None,
+            seen: 0,
+            lazy_home: None,
+            swapped: false,
+        }
+        .in_drop()
+    }
+
     /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
     /// module's docs; `seen`: the registry's epoch when its task last looked). A context
     /// created for it during the poll comes back into `cx`, and `lazy` is cleared.
@@ -101,6 +117,34 @@ impl<'a> Enter<'a> {
         };
         enter.enter();
         enter
+    }
+
+    /// As [`child`](Enter::child), for a destructor: see [`in_drop`](Enter::in_drop).
+    pub(crate) fn child_in_drop(
+        cx: &'a mut Option<Cx>,
+        scope: &'a mut EnclosingScope,
+        lazy: &'a mut Lazy,
+        seen: u32,
+    ) -> Self {
+        Enter {
+            cx,
+            scope: Some(scope),
+            lazy: lazy.take(),
+            seen,
+            lazy_home: Some(lazy),
+            swapped: false,
+        }
+        .in_drop()
+    }
+
+    /// Swaps in where a panic must not start: in a destructor. A future dropped inside
+    /// `Slot::with`'s closure (a combinator that drops what it polled while it reads a slot)
+    /// finds the slot borrowed: its destructor then runs with the ambient context as it is,
+    /// rather than panic in a drop (which would leave the rest of the drop undone, or abort
+    /// the process if a panic is unwinding already).
+    fn in_drop(mut self) -> Self {
+        self.swapped = self.swap();
+        self
     }
 
     /// For [`Cx::run`]: the context only; the enclosing scope stays what it is.

@@ -202,17 +202,27 @@ impl Admission {
         s.started && !s.closed && s.queue.is_empty() && self.room(s)
     }
 
-    /// Takes a slot, and (for a spawned child) a place in the start window.
-    fn grant(&self, s: &mut State, in_place: bool) -> Seq {
+    /// Takes a slot, and (for a spawned child) a place in the start window. `slot_only`: an
+    /// in-place child, which starts at its admission, or a reservation, which is no child
+    /// yet (the child spawned into it takes its place then: [`open_place`](Self::open_place)).
+    fn grant(&self, s: &mut State, slot_only: bool) -> Seq {
         if self.limit.is_none() {
             return NO_SEQ;
         }
         s.running += 1;
-        if in_place {
+        if slot_only {
             NO_SEQ
         } else {
             s.window.open()
         }
+    }
+
+    /// A place in the start window for a child spawned into a reserved slot, at its spawn.
+    pub(crate) fn open_place(&self) -> Seq {
+        if self.limit.is_none() {
+            return NO_SEQ;
+        }
+        self.state.lock().window.open()
     }
 
     /// The first child waiting, let through if it may start now.
@@ -221,7 +231,7 @@ impl Admission {
             return None;
         }
         let q = s.queue.pop_front()?;
-        let seq = self.grant(s, matches!(q, Queued::InPlace));
+        let seq = self.grant(s, matches!(q, Queued::InPlace | Queued::Waiter(_)));
         Some(Admitted(q, seq))
     }
 
@@ -290,7 +300,7 @@ impl Admission {
             return Err(());
         }
         if self.admissible(&s) {
-            return Ok(Some(self.grant(&mut s, false)));
+            return Ok(Some(self.grant(&mut s, true)));
         }
         s.queue.push_back(Queued::Waiter(Arc::clone(waiter)));
         Ok(None)

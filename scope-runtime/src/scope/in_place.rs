@@ -234,6 +234,14 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                 }
             }
             self.polling.clear();
+            // A child stopped (aborted, cancelled) while it waited on something that never
+            // woke it leaves its entry: bounded by the children alive, as the list is pruned
+            // when it outgrows them.
+            if self.unkeyed.len() > 2 * self.tasks.len() + 32 {
+                let tasks = &self.tasks;
+                self.unkeyed
+                    .retain(|(key, id)| tasks.get(*key).is_some_and(|t| t.id == *id));
+            }
         }
         let shared_woken = {
             let mut ready = self.ready.state.lock();

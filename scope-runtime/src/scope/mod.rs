@@ -232,7 +232,10 @@ pub(crate) enum Lost {
 #[derive(Default)]
 pub(crate) struct Background {
     cx: Option<Cx>,
-    targets: Vec<Target>,
+    /// How to stop each background child still alive, by id; `None`: the child ended before
+    /// its target was added (the add then takes the mark out). A child takes its entry out
+    /// when it ends, so the map holds the live ones, not every one ever spawned.
+    targets: crate::info::ById<TaskId, Option<Target>>,
     over: bool,
 }
 
@@ -280,6 +283,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
+    }
+    fn close_queue(&self) {
+        self.close_admission();
     }
 }
 
@@ -444,14 +450,18 @@ impl<E> Shared<E> {
         Some(bg.cx.get_or_insert_with(|| self.cx.child()).clone())
     }
 
-    /// Remembers how to stop a background child at the body's end.
-    pub(crate) fn add_background(&self, target: Target) {
+    /// Remembers how to stop background child `id` at the body's end.
+    pub(crate) fn add_background(&self, id: TaskId, target: Target) {
         let late = {
             let mut bg = self.background.lock();
             if bg.over {
                 Some(target)
+            } else if let Some(None) = bg.targets.get(&id) {
+                // It has ended already.
+                bg.targets.remove(&id);
+                None
             } else {
-                bg.targets.push(target);
+                bg.targets.insert(id, Some(target));
                 None
             }
         };
@@ -459,6 +469,23 @@ impl<E> Shared<E> {
             // The body returned meanwhile: it is stopped like the others.
             self.stop_child(target, true);
         }
+    }
+
+    /// Background child `id` has ended: there is nothing left to stop.
+    pub(crate) fn forget_background(&self, id: TaskId) {
+        let removed = {
+            let mut bg = self.background.lock();
+            if bg.over {
+                return;
+            }
+            let removed = bg.targets.remove(&id);
+            if removed.is_none() {
+                // Its target has not been added yet: the add finds this mark.
+                bg.targets.insert(id, None);
+            }
+            removed
+        };
+        drop(removed);
     }
 
     /// Whether the body has returned and the background children were told to stop.
@@ -483,7 +510,7 @@ impl<E> Shared<E> {
                 scope: self.info.clone(),
             });
         });
-        for target in targets {
+        for target in targets.into_values().flatten() {
             self.stop_child(target, true);
         }
     }
@@ -979,8 +1006,10 @@ where
     /// [`on_cancel`](crate::Cx::on_cancel) callback that unblocks what it waits on.
     ///
     /// **A blocking thread cannot be aborted.** The scope waits for the closure to return,
-    /// whatever happens (a failure, a cancellation, the grace running out, the scope's future
-    /// being dropped): cancellation only asks, through the context. Check it often. Its
+    /// whatever happens (a failure, a cancellation, the grace running out): cancellation only
+    /// asks, through the context. Check it often. A drop cannot wait: if the scope's future
+    /// is dropped, the closure runs on to its end after the drop returns (its context
+    /// cancelled), and the scopes around it still wait for it. Its
     /// outcome, panics included, is that of any child; under a limit it takes a slot. Called
     /// where no tokio runtime runs, the closure never runs and its handle says so
     /// ([`Interrupted::NotStarted`](crate::Interrupted::NotStarted), "no tokio runtime to run
@@ -1514,6 +1543,16 @@ impl<E> Drop for Owner<E> {
             shared.obs.cancelled(&shared.cx);
             shared.close_admission();
             shared.tracker.abort_all();
+            shared
+                .obs
+                .finished(shared.cx.cause_arc().as_deref(), false, false);
+            cancelled = true;
+        } else if !shared.run_ended.load(Ordering::Acquire) {
+            // The run future was forgotten with nothing of it left: the scope has finished,
+            // and its context ends with it (law 6).
+            shared.cancel_own(Cause::Finished {
+                scope: shared.info.clone(),
+            });
             shared
                 .obs
                 .finished(shared.cx.cause_arc().as_deref(), false, false);

@@ -44,8 +44,9 @@ pin_project_lite::pin_project! {
     /// The future of [`Scope::run`] and [`Scope::run_all`]: drives the body and the
     /// in-place children, and resolves once every child has ended.
     ///
-    /// Dropping it cancels the scope: the body and in-place children are dropped with it and
-    /// spawned children are aborted.
+    /// Dropping it cancels the scope: the body and in-place children are dropped with it, and
+    /// spawned children get what is left of the scope's grace (a task of the runtime keeps
+    /// the time), then are aborted.
     ///
     /// # Examples
     ///
@@ -243,6 +244,18 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             return;
         }
         let was_running = self.driver.phase == Phase::Running;
+        // What is left of the grace: all of it if the scope was not cancelled yet; what the
+        // cancel's grace has left if it was (law 9: the drop does not start it again).
+        let grace_left = match self.driver.phase {
+            Phase::Running => self.scope.shared.grace,
+            _ => self
+                .driver
+                .grace
+                .as_ref()
+                .map_or(std::time::Duration::ZERO, |g| {
+                    g.deadline().saturating_duration_since(Instant::now())
+                }),
+        };
         self.driver.phase = Phase::Done;
         let shared = &self.scope.shared;
         shared.run_ended.store(true, Ordering::Release);
@@ -262,7 +275,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         let dropped = catch_unwind(AssertUnwindSafe(|| body.drop_body()));
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
-            Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, shared.grace),
+            Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, grace_left),
             _ => shared.tracker.abort_all(),
         }
         let panic = dropped
@@ -346,7 +359,16 @@ where
             catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)))
         };
         if !matches!(polled, Ok(Poll::Pending)) {
-            body.drop_body();
+            // The body's destructor is its code too: its panic is the body's (a panic of its
+            // poll came first and stays).
+            let polled = match (catch_unwind(AssertUnwindSafe(|| body.drop_body())), polled) {
+                (Err(payload), Ok(_)) => Err(payload),
+                (Err(second), Err(first)) => {
+                    drop(catch_unwind(AssertUnwindSafe(move || drop(second))));
+                    Err(first)
+                }
+                (Ok(()), polled) => polled,
+            };
             body_ended(&self.scope.shared, &mut self.driver, polled);
         }
     }
@@ -358,18 +380,17 @@ where
         if self.driver.phase == Phase::Done {
             return Some(End::Refused(polled_after_done()));
         }
-        shared.supervise.store(supervise, Ordering::Relaxed);
         let Some(enclosing) = &self.enclosing else {
             unreachable!("a run holds its scope as the enclosing scope of its body");
         };
-        if let Err(error) = self.driver.start(self.scope, enclosing) {
+        if let Err(error) = self.driver.start(self.scope, enclosing, supervise) {
             body.drop_body();
             return Some(End::Refused(E::from(error.into())));
         }
         if shared.is_cancelled_own() {
             // Entered already cancelled (a past deadline, a cancelled parent): the body never
-            // starts.
-            body.drop_body();
+            // starts. Its destructor's panic is its panic, reported once the children drain.
+            abort_body(shared, &mut self.driver, body);
         }
         None
     }
@@ -443,17 +464,17 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
     }
 }
 
-/// The spawned children of a dropped scope get its grace (and its budgeted shields their
-/// budgets) before they are aborted: a task of the runtime keeps the time. Without a runtime
-/// or a grace, they are aborted at once.
+/// The spawned children of a dropped scope get what is left of its grace (and its budgeted
+/// shields their budgets) before they are aborted: a task of the runtime keeps the time.
+/// Without a runtime, or with no grace left and no shield running, they are aborted at once.
 fn reap_after_grace(scope: &Arc<dyn Enclosing>, grace: std::time::Duration) {
     let timer = tokio::runtime::Handle::try_current();
     match timer {
-        Ok(runtime) if !grace.is_zero() => {
+        Ok(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
             let reaper = Reaper {
                 scope: Arc::clone(scope),
                 grace: Box::pin(tokio::time::sleep(grace)),
-                grace_over: false,
+                grace_over: grace.is_zero(),
             };
             drop(runtime.spawn(reaper));
         }
@@ -571,18 +592,27 @@ impl<'env, M: Mode> Driver<'env, M> {
         &mut self,
         scope: &Scope<'_, 'env, E, M>,
         enclosing: &Arc<dyn Enclosing>,
+        supervise: bool,
     ) -> Result<(), ConfigError> {
         let shared = &scope.shared;
         if shared.tracker.start() {
+            // The scope's run is another's: nothing of it changes (its policy included).
             self.phase = Phase::Done;
             return Err(ConfigError::AlreadyRun);
         }
         if let Some(error) = scope.config_error.clone() {
+            // Refused: the scope ends here, and so does its context (law 6).
             self.phase = Phase::Done;
             shared.tracker.close();
             shared.close_admission();
+            shared.run_ended.store(true, Ordering::Release);
+            shared.cancel_own(Cause::Finished {
+                scope: shared.info.clone(),
+            });
             return Err(error);
         }
+        // Before any child starts: the children's failures are settled under it.
+        shared.supervise.store(supervise, Ordering::Relaxed);
         self.phase = Phase::Running;
         shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the owner is

@@ -173,7 +173,8 @@ pin_project_lite::pin_project! {
                 // Ended without completing: never started, or aborted (the grace ran out,
                 // the scope was dropped, or the handle aborted it).
                 let panicked = if this.fut.is_some() {
-                    let _enter = Enter::child(this.cx, this.scope, this.lazy, *this.seen);
+                    let _enter =
+                        Enter::child_in_drop(this.cx, this.scope, this.lazy, *this.seen);
                     let mut fut = this.fut.as_mut();
                     catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
                 } else {
@@ -206,6 +207,9 @@ pin_project_lite::pin_project! {
                 if flags & SLOT != 0 {
                     shared.release_slot();
                 }
+            }
+            if flags & BACKGROUND != 0 {
+                this.shared.forget_background(this.info.id());
             }
             if flags & UNIT != 0 {
                 this.shared.tracker.exit();
@@ -580,6 +584,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let cx = HandleCx::Lazy { background };
         let limited = shared.admission.is_limited();
         let now = match admit {
+            // Into a reserved slot: its place in the start window is taken now, at its spawn.
+            Admit::Held { slot: true, seq } if seq == NO_SEQ => Some(shared.admission.open_place()),
             Admit::Held { slot: true, seq } => Some(seq),
             _ if limited => shared.admission.try_admit(),
             _ => shared.tracker.is_started().then_some(NO_SEQ),
@@ -591,7 +597,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             let handle = runtime.spawn(task);
             register(shared, handle.abort_handle());
             if background {
-                shared.add_background(Target::Task(handle.abort_handle()));
+                shared.add_background(info.id(), Target::Task(handle.abort_handle()));
             }
             return Ok(Child::spawned(cx, info, handle, &**shared));
         }
@@ -607,13 +613,17 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         );
         let ticket = Arc::new(Ticket::default());
         if background {
-            shared.add_background(Target::Queued(Arc::clone(&ticket)));
+            shared.add_background(info.id(), Target::Queued(Arc::clone(&ticket)));
         }
         let start = start_later(Arc::clone(shared), Arc::clone(&ticket), task, limited);
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
         match shared.admission.arrive(queued) {
             Ok(Some(now)) => shared.start_queued(now),
-            Ok(None) => {}
+            Ok(None) => {
+                // Waiting holds units above too: the enclosing scopes' forced abort reaches
+                // the queue.
+                Tracker::register_queued(&(Arc::clone(shared) as Arc<dyn Enclosing>));
+            }
             // Admission closed: dropped unstarted, outside the lock; `rx` learns why.
             Err(closed) => drop(closed),
         }
@@ -647,7 +657,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let task = ChildTask::new(shared, parent, info.clone(), fut, Channel(Some(tx)), kind);
         let child = self.push_in_place(info, background, boxed(task), rx, admit);
         if background {
-            shared.add_background(Target::InPlace(id));
+            shared.add_background(id, Target::InPlace(id));
         }
         child
     }

@@ -125,6 +125,9 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn own_cxs(&self) -> Option<&super::own_cx::OwnCxs> {
         None
     }
+    /// The forced abort of an enclosing owner reached it: the children still waiting in its
+    /// queue (which hold units here and above) are dropped unstarted.
+    fn close_queue(&self) {}
 }
 
 /// What the forced abort holds of a runtime task: its abort handle.
@@ -428,6 +431,24 @@ impl Tracker {
         }
     }
 
+    /// Registers this tracker in its enclosing one (once) for a child that waits in its
+    /// owner's queue, so that the enclosing owner's forced abort reaches that queue too (a
+    /// scope that is never run would otherwise hold the enclosing one open for good).
+    pub(crate) fn register_queued(this: &Arc<dyn Enclosing>) {
+        let tracker = this.tracker();
+        let register_here = {
+            let r = tracker.registry.lock();
+            r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
+        };
+        if register_here {
+            tracker.register_nested(this);
+        }
+        if tracker.is_sealed_anywhere() {
+            // An enclosing owner's abort came before the registration.
+            this.close_queue();
+        }
+    }
+
     fn register_nested(&self, this: &Arc<dyn Enclosing>) {
         let Some(enclosing) = &self.enclosing else {
             return;
@@ -462,6 +483,8 @@ impl Tracker {
         self.abort_here(&mut more, false);
         while let Some(nested) = more.pop() {
             nested.tracker().abort_here(&mut more, true);
+            // No lock of ours is held: the queued futures (user code) are dropped here.
+            nested.close_queue();
         }
     }
 

@@ -231,7 +231,7 @@ pin_project_lite::pin_project! {
             if this.work.is_some() {
                 let started = *this.started;
                 let dropped = {
-                    let _enter = Enter::scope_code(this.cx, this.scope);
+                    let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
                     let mut work = this.work.as_mut();
                     // A panic dropping the work is the work's; the count must still go down.
                     catch_unwind(AssertUnwindSafe(move || work.set(None)))

@@ -1,0 +1,110 @@
+//! Memory a long-lived scope keeps: children that have ended leave nothing behind, however
+//! they ended. A binary of its own, since it counts every allocation of the process.
+#![cfg(not(loom))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use scope_runtime::{Config, Interrupted, Scope};
+
+/// Counts the bytes allocated and not freed yet.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+#[allow(clippy::cast_possible_wrap)] // Reason: a `Layout`'s size never exceeds `isize::MAX`.
+                                     // SAFETY: every call is forwarded to the system allocator unchanged; only a counter is
+                                     // added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as it is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn live() -> isize {
+    LIVE_BYTES.load(Ordering::SeqCst)
+}
+
+/// Runs `test` alone (the counter is the whole process's), on a runtime of its own.
+fn alone<F: std::future::Future<Output = ()>>(test: F) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test);
+}
+
+#[test]
+fn many_short_background_children_leave_nothing_behind() {
+    alone(async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        s.run(async {
+            let child = || async {
+                let pad = [0u8; 1024];
+                tokio::task::yield_now().await;
+                std::hint::black_box(&pad);
+            };
+            for _ in 0..1_000 {
+                s.spawn_background(child()).await?;
+                s.spawn_in_place_background(child()).await?;
+            }
+            let before = live();
+            for _ in 0..20_000 {
+                s.spawn_background(child()).await?;
+                s.spawn_in_place_background(child()).await?;
+            }
+            let grown = live() - before;
+            assert!(
+                grown < 1 << 20,
+                "{grown} bytes kept for 40,000 finished background children"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn aborted_pending_in_place_children_leave_nothing_behind() {
+    alone(async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        s.run(async {
+            let once = || async move {
+                let c = s.spawn_in_place(std::future::pending::<()>());
+                tokio::task::yield_now().await; // its first poll: pending, with the shared waker
+                c.abort();
+                let _ = c.await;
+            };
+            for _ in 0..1_000 {
+                once().await;
+            }
+            let before = live();
+            for _ in 0..100_000 {
+                once().await;
+            }
+            let grown = live() - before;
+            assert!(
+                grown < 512 * 1024,
+                "{grown} bytes kept after 100,000 aborted in-place children"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}
