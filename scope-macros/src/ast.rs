@@ -80,6 +80,28 @@ impl ScopedFn {
     }
 }
 
+/// Whether attribute `a`'s path ends in `name` (`#[scoped]`, `#[scope::scoped]`).
+pub(crate) fn attr_is(a: &syn::Attribute, name: &str) -> bool {
+    a.path().segments.last().is_some_and(|s| s.ident == name)
+}
+
+/// Whether `sig` is what `#[async_trait]` made of an `async fn`: its boxed future carries the
+/// lifetime `'async_trait`. (A hand-written `fn .. -> Pin<Box<..>> { Box::pin(async move ..) }`
+/// does not: it is not an async fn, and an `impl` block's `#[scoped]` leaves it alone.)
+pub(crate) fn made_by_async_trait(sig: &syn::Signature) -> bool {
+    fn names_it(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "async_trait",
+            proc_macro2::TokenTree::Group(g) => names_it(g.stream()),
+            _ => false,
+        })
+    }
+    match &sig.output {
+        syn::ReturnType::Type(_, ty) => names_it(quote::ToTokens::to_token_stream(ty)),
+        syn::ReturnType::Default => false,
+    }
+}
+
 /// The `async move { .. }` block inside `Box::pin(..)`, when that call is all the body is.
 pub(crate) fn async_trait_body(block: &Block) -> Option<&syn::ExprAsync> {
     let [syn::Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_slice() else {

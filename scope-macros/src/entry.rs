@@ -45,7 +45,7 @@ fn build(
 ) -> Result<Entry, TokenStream> {
     let (opts, mut errors) = options::parse_attr_args(args, host);
     errors.extend(valid::options(&opts, host));
-    let f = match Target::parse(input) {
+    let mut f = match Target::parse(input) {
         Target::Fn(f) => f,
         target => {
             let input = target.into_tokens();
@@ -58,6 +58,42 @@ fn build(
             return Err(quote!(#input #errors));
         }
     };
+    // `#[scoped]` below this attribute would see the plain `fn` made here.
+    if let Some(i) = f
+        .attrs
+        .iter()
+        .position(|a| crate::ast::attr_is(a, "scoped"))
+    {
+        let attr = f.attrs.remove(i);
+        let name = host.macro_name();
+        let help = if host == MacroKind::Main {
+            format!(
+                "help: `{name}` runs its body as a scope already: give it the options instead \
+                 (`{}(limit = 4, timeout = 5s)]`)",
+                name.trim_end_matches(']')
+            )
+        } else {
+            format!("help: write `#[scoped]` on the line above `{name}`")
+        };
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            format!(
+                "`#[scoped]` goes above `{name}`: attributes expand from the top, and `{name}` \
+                 makes the `async fn` a plain `fn` before `#[scoped]` would see it\n{help}"
+            ),
+        ));
+    }
+    // A second test attribute would register the test twice.
+    if host == MacroKind::Test {
+        if let Some(i) = f.attrs.iter().position(|a| crate::ast::attr_is(a, "test")) {
+            let attr = f.attrs.remove(i);
+            errors.push(syn::Error::new_spanned(
+                &attr,
+                "a second test attribute: `#[scope::test]` registers the test already; \
+                 remove this one",
+            ));
+        }
+    }
     let test_attr = (host == MacroKind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     if let Err(e) = valid::is_async(&f.sig, host, false) {
         errors.push(e);
@@ -66,6 +102,18 @@ fn build(
     }
     if let Err(e) = valid::no_params(&f.sig, host) {
         errors.push(e);
+    }
+    if host == MacroKind::Main {
+        if let Err(e) = valid::main_returns(&f.sig) {
+            errors.push(e);
+            // The fn as a plain `main` of the same type: the error above is the only one.
+            f.sig.asyncness = None;
+            *f.block = crate::expand::block_of(quote!({
+                ::core::unreachable!("`#[scope::main]` refused this fn")
+            }));
+            let errors = errors_to_tokens(errors);
+            return Err(quote!(#f #errors));
+        }
     }
     let runtime = runtime(&opts, default);
     Ok(Entry {

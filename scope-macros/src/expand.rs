@@ -387,16 +387,12 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         keys: needs.map(|(_, k)| k).unwrap_or_default(),
     });
     let body = if problems.unit {
-        // The fn cannot carry the scope's result: run the scope and drop its result, so that
-        // the error about the return type is the only one.
-        let scope = rewrite::scope_ident();
-        let owner = proc_macro2::Ident::new("scope", Span::mixed_site());
-        let block = &f.block;
+        // The fn cannot carry the scope's result: run the scope (with its handle, its proof,
+        // its options) and drop its result, so that the error about the return type is the
+        // only one.
+        let scoped = scope_body(&opts, &config, &f.block, proof.as_ref(), None);
         quote! {
-            let #owner = #krate::__private::Scope::new(#config);
-            let #scope = &#owner;
-            let _: #krate::__private::Result<_, #krate::__private::Interrupted> =
-                #scope.run(async #block).await;
+            let _: #krate::__private::Result<_, #krate::__private::Interrupted> = { #scoped };
         }
     } else {
         scope_body(
@@ -443,12 +439,16 @@ fn return_type(sig: &syn::Signature) -> Option<(&syn::Type, Span)> {
 }
 
 fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        a.path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "scoped")
-    })
+    attrs.iter().any(|a| ast::attr_is(a, "scoped"))
+}
+
+/// A test or an entry point (`#[test]`, `#[tokio::test]`, `#[scope::test]`, `main`s): a
+/// `#[scoped]` module leaves it alone (it is no handler of the module's, and an entry
+/// attribute makes it a plain `fn`).
+fn is_entry(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .any(|a| ast::attr_is(a, "test") || ast::attr_is(a, "main"))
 }
 
 fn type_name(ty: &syn::Type) -> Option<String> {
@@ -464,7 +464,9 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
         if let syn::ImplItem::Fn(m) = item {
-            let boxed = m.sig.asyncness.is_none() && ast::async_trait_body(&m.block).is_some();
+            let boxed = m.sig.asyncness.is_none()
+                && ast::made_by_async_trait(&m.sig)
+                && ast::async_trait_body(&m.block).is_some();
             if (m.sig.asyncness.is_none() && !boxed) || has_scoped_attr(&m.attrs) {
                 continue;
             }
@@ -487,7 +489,11 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>
     };
     for item in items {
         match item {
-            syn::Item::Fn(f) if f.sig.asyncness.is_some() && !has_scoped_attr(&f.attrs) => {
+            syn::Item::Fn(f)
+                if f.sig.asyncness.is_some()
+                    && !has_scoped_attr(&f.attrs)
+                    && !is_entry(&f.attrs) =>
+            {
                 let sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
                 let (sig, block) = scoped_fn(sf, errors);
                 f.sig = sig;

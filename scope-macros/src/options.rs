@@ -592,6 +592,25 @@ fn unknown_key(key: &Ident, host: MacroKind) -> syn::Error {
             ),
         );
     }
+    // Said differently here: what to write instead.
+    let instead = match (name.as_str(), host) {
+        ("handle", MacroKind::ScopeMacro) => Some(
+            "`scope!` names its handle with a closure: `scope!(|s| { .. })`, or `scope!(OPTIONS, |s| { .. })`",
+        ),
+        ("error", MacroKind::Scoped) => Some(
+            "a `#[scoped]` fn's return type sets its error type: `-> Result<T, AppError>`",
+        ),
+        _ => None,
+    };
+    if let Some(instead) = instead {
+        return syn::Error::new(
+            key.span(),
+            format!(
+                "`{name}` is not an option of `{}`: {instead}",
+                host.macro_name()
+            ),
+        );
+    }
     if let Some(other) = spec(&name) {
         let owners = other
             .hosts
@@ -852,8 +871,54 @@ fn unit_nanos(suffix: &str) -> Option<u128> {
 
 const UNITS: &str = "`ns`, `us`, `ms`, `s`, `min`, `h`";
 
+/// A literal with a unit (`500ms`) somewhere inside `expr`, which is not a literal itself: rustc
+/// would only say "invalid suffix".
+fn unit_literal_inside(expr: &Expr) -> Option<Span> {
+    struct Find(Option<Span>);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_lit(&mut self, lit: &'ast Lit) {
+            let suffix = match lit {
+                Lit::Int(i) => i.suffix(),
+                Lit::Float(f) => f.suffix(),
+                _ => "",
+            };
+            if self.0.is_none() && unit_nanos(suffix).is_some() {
+                self.0 = Some(lit.span());
+            }
+        }
+    }
+    let mut find = Find(None);
+    syn::visit::Visit::visit_expr(&mut find, expr);
+    find.0
+}
+
 fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
     let expected = spec(key).map_or("", |s| s.example);
+    // `(5s)` is `5s`.
+    let mut value = value;
+    while let Expr::Paren(p) = value {
+        value = *p.expr;
+    }
+    if let Expr::Unary(u) = &value {
+        if matches!(u.op, syn::UnOp::Neg(_)) && literal_of(&u.expr).is_some() {
+            return Err(syn::Error::new_spanned(
+                &value,
+                format!("a duration cannot be negative; expected {expected}"),
+            ));
+        }
+    }
+    if literal_of(&value).is_none() {
+        if let Some(span) = unit_literal_inside(&value) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "a duration with a unit is a value of its own, not part of an expression: \
+                     write `{key} = 1s`, or an expression of type `Duration` \
+                     (`{key} = Duration::from_millis(2 * 500)`)"
+                ),
+            ));
+        }
+    }
     match literal_of(&value) {
         Some(Lit::Int(i)) => {
             let Some(unit) = unit_nanos(i.suffix()) else {

@@ -85,6 +85,13 @@ pub(crate) struct Rewriter {
     provided: bool,
     /// How many `provided!()` were rewritten (to know whether a child's future uses one).
     provided_uses: usize,
+    /// The `crate = path` of the scope's options, if one was given: a nested `scope!` without
+    /// one of its own inherits it.
+    krate: Option<syn::Path>,
+    /// How many references to the body's proof were written (`provided!()`, and nested
+    /// `scope!`s given it): an `async move` block or `move` closure that gets one would move
+    /// the proof into itself.
+    proof_refs: usize,
 }
 
 impl Rewriter {
@@ -102,6 +109,8 @@ impl Rewriter {
             rewrites: 0,
             provided: false,
             provided_uses: 0,
+            proof_refs: 0,
+            krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
     }
 
@@ -143,6 +152,31 @@ impl Rewriter {
         rw.errors
     }
 
+    /// A nested `scope!`: this scope's `crate = path` (unless it gives its own), and this
+    /// body's proof.
+    fn nested_scope(&mut self, tokens: TokenStream) -> TokenStream {
+        let tokens = self.with_crate(tokens);
+        self.with_outer_proof(tokens)
+    }
+
+    /// `crate = path, ` in front of a nested `scope!`'s input that names no crate of its own,
+    /// when this scope was given one: the nested one then reaches the same facade.
+    fn with_crate(&self, tokens: TokenStream) -> TokenStream {
+        let Some(krate) = &self.krate else {
+            return tokens;
+        };
+        let mut top = tokens.clone().into_iter().peekable();
+        while let Some(t) = top.next() {
+            if let proc_macro2::TokenTree::Ident(i) = &t {
+                let eq = matches!(top.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '=');
+                if i == "crate" && eq {
+                    return tokens;
+                }
+            }
+        }
+        quote!(crate = #krate, #tokens)
+    }
+
     /// A nested `scope!` gets this body's proof (`@outer __provided;` in front), so its own
     /// proof extends it: a slot bound (or required) out here stays proven in there.
     fn with_outer_proof(&mut self, tokens: TokenStream) -> TokenStream {
@@ -152,11 +186,27 @@ impl Rewriter {
             return tokens;
         }
         self.provided = true;
+        self.proof_refs += 1;
         Hidden::Outer {
             proof: provided_ident(),
             rest: tokens,
         }
         .to_tokens()
+    }
+
+    /// An `async move` block or `move` closure `expr` that refers to the body's proof (more
+    /// references than `before`) would move it into itself, so that a second one (or the next
+    /// turn of a loop) could not use it: it moves a copy, made just before, and the body keeps
+    /// its own.
+    fn copy_proof_into(&mut self, expr: &mut Expr, before: usize) {
+        if self.proof_refs == before || self.lint_only > 0 {
+            return;
+        }
+        let proof = provided_ident();
+        *expr = Expr::Verbatim(quote!({
+            let #proof = ::core::clone::Clone::clone(&#proof);
+            #expr
+        }));
     }
 
     /// `provided!()` -> `provided!(@proof __provided)`: the proof of the body, also inside a
@@ -170,6 +220,7 @@ impl Rewriter {
         }
         self.provided = true;
         self.provided_uses += 1;
+        self.proof_refs += 1;
         self.rewrites += 1;
         let hidden = Hidden::Proof {
             var: provided_ident(),
@@ -544,10 +595,7 @@ impl Rewriter {
 }
 
 fn is_scoped_attr(a: &syn::Attribute) -> bool {
-    a.path()
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "scoped")
+    crate::ast::attr_is(a, "scoped")
 }
 
 fn item_attrs(item: &syn::Item) -> Option<&Vec<syn::Attribute>> {
@@ -699,7 +747,7 @@ impl VisitMut for Rewriter {
                         self.visit_expr_mut(e);
                     }
                 } else if is_scope_macro(&sm.mac.path) {
-                    sm.mac.tokens = self.with_outer_proof(sm.mac.tokens.clone());
+                    sm.mac.tokens = self.nested_scope(sm.mac.tokens.clone());
                 } else {
                     self.rewrite_macro(&mut sm.mac);
                 }
@@ -727,10 +775,20 @@ impl VisitMut for Rewriter {
                         Expr::Verbatim(quote!(#(#attrs)* #tokens))
                     };
                 } else if is_scope_macro(&m.mac.path) {
-                    m.mac.tokens = self.with_outer_proof(m.mac.tokens.clone());
+                    m.mac.tokens = self.nested_scope(m.mac.tokens.clone());
                 } else {
                     self.rewrite_macro(&mut m.mac);
                 }
+            }
+            Expr::Async(a) if a.capture.is_some() => {
+                let before = self.proof_refs;
+                visit_mut::visit_expr_async_mut(self, a);
+                self.copy_proof_into(expr, before);
+            }
+            Expr::Closure(c) if c.capture.is_some() => {
+                let before = self.proof_refs;
+                visit_mut::visit_expr_closure_mut(self, c);
+                self.copy_proof_into(expr, before);
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
             Expr::MethodCall(call) => {

@@ -858,3 +858,41 @@ fn a_spawn_written_with_braces_as_a_statement_expands_without_panicking() {
         assert!(out.contains("spawn"), "{out}");
     }
 }
+
+#[test]
+fn a_nested_scope_inherits_the_crate_path_unless_it_names_its_own() {
+    let out = norm(&expand::scoped(
+        quote!(crate = my_scope),
+        quote!(
+            async fn f() -> Result<(), Interrupted> {
+                scope!({ Ok(()) }).await?;
+                scope!(crate = other, { Ok(()) }).await
+            }
+        ),
+    ));
+    assert!(out.contains("; crate = my_scope , { Ok (()) })"), "{out}");
+    assert!(out.contains("; crate = other , { Ok (()) })"), "{out}");
+    assert!(!out.contains("crate = my_scope , crate = other"), "{out}");
+}
+
+#[test]
+fn a_move_block_that_uses_the_proof_moves_a_copy() {
+    let out = norm(&expand::scoped(
+        quote!(slots(ID = 1)),
+        quote!(
+            async fn f() -> Result<(), Interrupted> {
+                let a = async move { g(provided!()).await };
+                let b = move || h(provided!());
+                let c = async move { 1 };
+                Ok(())
+            }
+        ),
+    ));
+    let copies = out
+        .matches("let __provided = :: core :: clone :: Clone :: clone (& __provided) ;")
+        .count();
+    assert_eq!(
+        copies, 2,
+        "one copy for each block that uses the proof: {out}"
+    );
+}

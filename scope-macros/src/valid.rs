@@ -146,8 +146,114 @@ pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
     if let Err(e) = returns_no_handle(&f.sig) {
         p.errors.push(e);
         p.fatal = true;
+        return p;
+    }
+    if let Err(e) = error_crosses_threads(&f.sig, MacroKind::Scoped) {
+        p.errors.push(e);
+        p.fatal = true;
     }
     p
+}
+
+/// `#[scope::main]` returns nothing or `Result<T, E>` (its exit code follows from it): a type
+/// that is certainly not a `Result` is told so, with what to write.
+pub(crate) fn main_returns(sig: &syn::Signature) -> syn::Result<()> {
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return Ok(());
+    };
+    let not_a_result = match &**ty {
+        syn::Type::Tuple(t) => !t.elems.is_empty(),
+        syn::Type::Reference(_)
+        | syn::Type::Array(_)
+        | syn::Type::Slice(_)
+        | syn::Type::Never(_)
+        | syn::Type::ImplTrait(_) => true,
+        syn::Type::Path(p) => {
+            p.qself.is_none()
+                && p.path.segments.last().is_some_and(|s| {
+                    s.ident == "ExitCode" || NOT_RESULTS.contains(&s.ident.to_string().as_str())
+                })
+        }
+        _ => false,
+    };
+    if !not_a_result {
+        return error_crosses_threads(sig, MacroKind::Main);
+    }
+    let written = quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">");
+    Err(syn::Error::new(
+        ty.span(),
+        format!(
+            "`#[scope::main]` returns nothing or `Result<T, E>`, not `{written}`: its exit \
+             code follows from how the program ended (see `scope::entry`)\n\
+             help: return `Result<{written}, E>` (e.g. `Result<std::process::ExitCode, \
+             scope::Interrupted>`) and end the body with `Ok(value)`: the value's own exit code \
+             is used when the program ends cleanly"
+        ),
+    ))
+}
+
+/// The scope's error type is shared with children on other threads, so it must be `Send`: a
+/// `Box<dyn Error>` without `+ Send` would get rustc's long `Send` error on the scope's run.
+fn error_crosses_threads(sig: &syn::Signature, host: MacroKind) -> syn::Result<()> {
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return Ok(());
+    };
+    let syn::Type::Path(p) = &**ty else {
+        return Ok(());
+    };
+    let Some(last) = p.path.segments.last().filter(|s| s.ident == "Result") else {
+        return Ok(());
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return Ok(());
+    };
+    let Some(syn::GenericArgument::Type(error)) = args.args.iter().nth(1) else {
+        return Ok(());
+    };
+    let Some(bounds) = boxed_dyn(error) else {
+        return Ok(());
+    };
+    let sends = bounds.iter().any(|b| {
+        matches!(b, syn::TypeParamBound::Trait(t)
+            if t.path.segments.last().is_some_and(|s| s.ident == "Send"))
+    });
+    if sends {
+        return Ok(());
+    }
+    let written = quote::ToTokens::to_token_stream(error)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::");
+    Err(syn::Error::new(
+        error.span(),
+        format!(
+            "the error type of a `{}` fn's scope must be `Send`: its children run on other \
+             threads and their failures reach it there\n\
+             help: write `Box<dyn std::error::Error + Send + Sync>` instead of `{written}`",
+            host.macro_name()
+        ),
+    ))
+}
+
+/// The bounds of `Box<dyn ..>`.
+fn boxed_dyn(
+    ty: &syn::Type,
+) -> Option<&syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>> {
+    let syn::Type::Path(p) = ty else {
+        return None;
+    };
+    let last = p.path.segments.last().filter(|s| s.ident == "Box")?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(syn::Type::TraitObject(t)) => Some(&t.bounds),
+        _ => None,
+    }
 }
 
 /// `#[scoped]`, `#[scope::main]`, `#[scope::test]` need an `async fn`.
@@ -258,8 +364,10 @@ fn returns_no_handle(sig: &syn::Signature) -> syn::Result<()> {
         }
     }
     /// A handle of this crate: named through the facade (`scope::Child<..>`), or by its bare
-    /// name with the scope's lifetime (`Child<'s, T>`). Another crate's type of the same name
-    /// (`tokio::process::Child`, a `Scope` of an OAuth crate) is not one.
+    /// name with the shape of its arguments: `Child<'s, T>` (a lifetime and a type),
+    /// `Scope<'s, 'env, E>` and the races (two lifetimes, then types). Another crate's type
+    /// of the same name (`tokio::process::Child`, an interpreter's `Scope<'a>`, a tree's
+    /// `Child<'a>`) is not one.
     fn is_ours(path: &syn::Path) -> bool {
         let Some(first) = path.segments.first() else {
             return false;
@@ -267,11 +375,24 @@ fn returns_no_handle(sig: &syn::Signature) -> syn::Result<()> {
         if path.segments.len() > 1 {
             return first.ident == "scope" || first.ident == "scope_runtime";
         }
-        matches!(
-            &first.arguments,
-            syn::PathArguments::AngleBracketed(args)
-                if args.args.iter().any(|a| matches!(a, syn::GenericArgument::Lifetime(_)))
-        )
+        let syn::PathArguments::AngleBracketed(args) = &first.arguments else {
+            return false;
+        };
+        let lifetimes = args
+            .args
+            .iter()
+            .filter(|a| matches!(a, syn::GenericArgument::Lifetime(_)))
+            .count();
+        let types = args
+            .args
+            .iter()
+            .filter(|a| matches!(a, syn::GenericArgument::Type(_)))
+            .count();
+        if first.ident == "Child" {
+            lifetimes == 1 && types == 1
+        } else {
+            lifetimes == 2 && types >= 1
+        }
     }
     let syn::ReturnType::Type(_, ty) = &sig.output else {
         return Ok(());

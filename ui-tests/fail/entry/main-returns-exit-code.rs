@@ -1,0 +1,6 @@
+use std::process::ExitCode;
+
+#[scope::main]
+async fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

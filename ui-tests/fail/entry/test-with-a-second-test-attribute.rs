@@ -1,0 +1,5 @@
+#[scope::test]
+#[test]
+async fn counted_twice() {}
+
+fn main() {}
