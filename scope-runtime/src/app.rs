@@ -16,8 +16,10 @@
 //!    its accepted work (queued included) waited for, within what is left of the grace.
 //! 3. **Stop** (budget: each service's own grace): the services with work left are stopped
 //!    together: cancelled, given their grace (and their shields' budgets), then aborted. If
-//!    the main work did not finish within the grace, its scope has dropped its body and
-//!    aborted its children at the end of the grace (its own grace is the same).
+//!    the main work did not finish within the grace, it runs on only while the services are
+//!    stopped, and is dropped when the run returns: the application's grace is the program's
+//!    own bound, and a budgeted [`shield_for`](crate::shield_for) in the main work does not
+//!    extend it (it does extend the main scope's own abort, and a service's).
 //!
 //! A second signal at any point ends the shutdown at once. When the main work ends on its own
 //! (no signal), phases 2 and 3 run for the services all the same; a signal that comes while
@@ -357,6 +359,7 @@ impl App {
                 report.failures.extend(stop.failures().iter().cloned());
                 report.stopped.push(stop);
             }
+            report.failures_lost += services.iter().map(Service::failures_lost).sum::<usize>();
         }
     }
 }
@@ -473,6 +476,7 @@ pub struct ShutdownReport {
     drained: Vec<TaskInfo>,
     stopped: Vec<StopReport>,
     failures: Vec<TaskFailure>,
+    failures_lost: usize,
 }
 
 impl ShutdownReport {
@@ -573,6 +577,31 @@ impl ShutdownReport {
         &self.failures
     }
 
+    /// How many failures the services did not keep, because each keeps at most 256 unread
+    /// ([`Service::failures_lost`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Service, ServiceConfig};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let (_, report) = App::new()
+    ///     .run(Duration::from_secs(1), futures_util::stream::empty(), async {
+    ///         let audit = Service::new(ServiceConfig::new("audit"));
+    ///         for _ in 0..300 {
+    ///             audit.spawn(async { Err::<(), _>("disk full") }).unwrap().detach();
+    ///         }
+    ///     })
+    ///     .await;
+    /// assert_eq!((report.failures().len(), report.failures_lost()), (256, 44));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn failures_lost(&self) -> usize {
+        self.failures_lost
+    }
+
     /// Whether nothing was cut short: the main work ended within the grace, no second signal
     /// came, and every service drained.
     ///
@@ -611,7 +640,20 @@ impl fmt::Display for ShutdownReport {
             lines.push(format!("stopped: {}", stop.summary()));
         }
         for failure in &self.failures {
-            lines.push(format!("failed: {failure}"));
+            // An aborted task is named by its stop already.
+            let aborted = self
+                .stopped
+                .iter()
+                .any(|s| s.aborted().iter().any(|t| t.id() == failure.task().id()));
+            if !aborted {
+                lines.push(format!("failed: {failure}"));
+            }
+        }
+        if self.failures_lost > 0 {
+            lines.push(format!(
+                "{} more failures were not kept (a service keeps 256 unread)",
+                self.failures_lost
+            ));
         }
         if let Some(forced) = &self.forced {
             lines.push(format!("forced: {forced}"));

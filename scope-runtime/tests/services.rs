@@ -684,3 +684,32 @@ async fn active_counts_the_services_tasks_not_their_scopes_children() {
     svc.drain(Duration::from_secs(2)).await.unwrap();
     assert_eq!(svc.active(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_report_names_an_aborted_task_once_and_counts_the_failures_not_kept() {
+    let (_, report) = App::new()
+        .run(10 * MS, futures_util::stream::pending(), async {
+            let svc = Service::new(ServiceConfig::new("audit").grace(10 * MS));
+            svc.spawn_named("stuck", std::future::pending::<()>())
+                .unwrap()
+                .detach();
+        })
+        .await;
+    let text = report.to_string();
+    assert_eq!(text.matches("stuck").count(), 1, "named once: {text}");
+
+    let (_, report) = App::new()
+        .run(10 * MS, futures_util::stream::pending(), async {
+            let svc = Service::new(ServiceConfig::new("audit"));
+            for _ in 0..300 {
+                svc.spawn(async { Err::<(), _>("disk full") })
+                    .unwrap()
+                    .detach();
+            }
+        })
+        .await;
+    assert_eq!(report.failures().len(), 256);
+    assert_eq!(report.failures_lost(), 300 - 256);
+    let text = report.to_string();
+    assert!(text.contains("44 more failures were not kept"), "{text}");
+}

@@ -44,7 +44,9 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// service it runs in) waits for it: the other children are still signalled, and aborted with
 /// it when it ends. So clean-up in a shield gets its budget even after the scope's grace has
 /// run out, for spawned and in-place children alike (and for the spawned children of a scope
-/// that is dropped).
+/// that is dropped). One bound it does not extend: the application's grace
+/// ([`App::run`](crate::App::run), `#[scope::main]`), the program's own deadline: main work
+/// still running then is dropped, shields and all, once the services are stopped.
 ///
 /// # Examples
 ///
