@@ -735,6 +735,39 @@ mod process {
         running.wait().await
     }
 
+    /// A shell (its group's leader) that dies of SIGTERM at once, and prints the pid of a
+    /// member it started in the background that ignores SIGTERM.
+    const LEADER_AND_STUBBORN_MEMBER: &str = r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#;
+
+    /// Starts `process` (running [`LEADER_AND_STUBBORN_MEMBER`]), waits until the member runs
+    /// `sleep` (its trap is set), sends its pid on `tx`, then waits for the process as a
+    /// child of the scope does.
+    async fn started_with_member(
+        process: Process,
+        tx: oneshot::Sender<u32>,
+    ) -> Result<std::process::ExitStatus, ProcessError> {
+        let mut running = process.spawn()?;
+        let out = running.take_stdout().expect("stdout is piped");
+        let line = BufReader::new(out).lines().next_line().await.unwrap();
+        let member: u32 = line.unwrap().parse().unwrap();
+        while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
+            .is_ok_and(|c| c.starts_with("sleep"))
+        {
+            tokio::time::sleep(ms(5)).await;
+        }
+        tx.send(member).unwrap();
+        running.wait().await
+    }
+
+    /// Whether `pid` stops running within 5 s.
+    async fn stops_running(pid: u32) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(10)).await;
+        }
+        !alive(pid)
+    }
+
     #[tokio::test]
     async fn a_process_that_ignores_sigterm_is_killed_after_the_grace_and_reaped() {
         let grace = ms(300);
@@ -834,11 +867,10 @@ mod process {
         assert!(!exists(pid));
         // The background `sleep` got the SIGTERM too: it is gone, or a zombie waiting for
         // whoever adopted it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while alive(grandchild) && std::time::Instant::now() < deadline {
-            tokio::time::sleep(ms(10)).await;
-        }
-        assert!(!alive(grandchild), "the group's other member was stopped");
+        assert!(
+            stops_running(grandchild).await,
+            "the group's other member was stopped"
+        );
     }
 
     // The leader is watched without being reaped on Linux only (see `process`'s docs).
@@ -851,23 +883,8 @@ mod process {
         let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
         let out: Result<_, ProcessError> = s
             .run(async {
-                // The shell (the leader) dies of SIGTERM at once; the member it started in
-                // the background ignores SIGTERM.
-                let cmd = sh(r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#);
-                let child = s.spawn(async move {
-                    let mut running = Process::new(cmd).grace(grace).spawn()?;
-                    let out = running.take_stdout().unwrap();
-                    let line = BufReader::new(out).lines().next_line().await.unwrap();
-                    let member: u32 = line.unwrap().parse().unwrap();
-                    // Its trap is set once it runs `sleep`.
-                    while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
-                        .is_ok_and(|c| c.starts_with("sleep"))
-                    {
-                        tokio::time::sleep(ms(5)).await;
-                    }
-                    tx.send(member).unwrap();
-                    running.wait().await
-                });
+                let cmd = sh(LEADER_AND_STUBBORN_MEMBER);
+                let child = s.spawn(started_with_member(Process::new(cmd).grace(grace), tx));
                 let member = rx.await.unwrap();
                 s.cancel("stop");
                 Ok((member, child.await?))
@@ -884,12 +901,8 @@ mod process {
             took < Duration::from_secs(10),
             "not the scope's grace: {took:?}"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while alive(member) && std::time::Instant::now() < deadline {
-            tokio::time::sleep(ms(10)).await;
-        }
         assert!(
-            !alive(member),
+            stops_running(member).await,
             "the member that ignored SIGTERM was killed after the grace"
         );
     }
@@ -904,21 +917,9 @@ mod process {
         let s = &Scope::new(Config::new().grace(ms(200)));
         let out: Result<u32, ProcessError> = s
             .run(async {
-                let cmd = sh(r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#);
-                s.spawn(async move {
-                    let process = Process::new(cmd).grace(Duration::from_secs(30));
-                    let mut running = process.spawn()?;
-                    let out = running.take_stdout().unwrap();
-                    let line = BufReader::new(out).lines().next_line().await.unwrap();
-                    let member: u32 = line.unwrap().parse().unwrap();
-                    while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
-                        .is_ok_and(|c| c.starts_with("sleep"))
-                    {
-                        tokio::time::sleep(ms(5)).await;
-                    }
-                    tx.send(member).unwrap();
-                    running.wait().await
-                });
+                let cmd = sh(LEADER_AND_STUBBORN_MEMBER);
+                let process = Process::new(cmd).grace(Duration::from_secs(30));
+                s.spawn(started_with_member(process, tx));
                 let member = rx.await.unwrap();
                 s.cancel("stop");
                 Ok(member)
@@ -929,12 +930,8 @@ mod process {
             start.elapsed() < Duration::from_secs(10),
             "not the process's grace"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while alive(member) && std::time::Instant::now() < deadline {
-            tokio::time::sleep(ms(10)).await;
-        }
         assert!(
-            !alive(member),
+            stops_running(member).await,
             "the group was killed with the aborted child"
         );
     }

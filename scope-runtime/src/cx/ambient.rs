@@ -70,16 +70,7 @@ impl<'a> Enter<'a> {
     /// For a scope's body and children with their own context: the context and the scope they
     /// belong to.
     pub(crate) fn scope_code(cx: &'a mut Option<Cx>, scope: &'a mut EnclosingScope) -> Self {
-        let mut enter = Enter {
-            cx,
-            scope: Some(scope),
-            lazy: None,
-            seen: 0,
-            lazy_home: None,
-            swapped: false,
-        };
-        enter.enter();
-        enter
+        Self::for_scope_code(cx, scope).entered()
     }
 
     /// As [`scope_code`](Enter::scope_code), for a destructor: see [`in_drop`](Enter::in_drop).
@@ -87,6 +78,10 @@ impl<'a> Enter<'a> {
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
     ) -> Self {
+        Self::for_scope_code(cx, scope).in_drop()
+    }
+
+    fn for_scope_code(cx: &'a mut Option<Cx>, scope: &'a mut EnclosingScope) -> Self {
         Enter {
             cx,
             scope: Some(scope),
@@ -95,7 +90,6 @@ impl<'a> Enter<'a> {
             lazy_home: None,
             swapped: false,
         }
-        .in_drop()
     }
 
     /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
@@ -107,20 +101,20 @@ impl<'a> Enter<'a> {
         lazy: &'a mut Lazy,
         seen: u32,
     ) -> Self {
-        let mut enter = Enter {
-            cx,
-            scope: Some(scope),
-            lazy: lazy.take(),
-            seen,
-            lazy_home: Some(lazy),
-            swapped: false,
-        };
-        enter.enter();
-        enter
+        Self::for_child(cx, scope, lazy, seen).entered()
     }
 
     /// As [`child`](Enter::child), for a destructor: see [`in_drop`](Enter::in_drop).
     pub(crate) fn child_in_drop(
+        cx: &'a mut Option<Cx>,
+        scope: &'a mut EnclosingScope,
+        lazy: &'a mut Lazy,
+        seen: u32,
+    ) -> Self {
+        Self::for_child(cx, scope, lazy, seen).in_drop()
+    }
+
+    fn for_child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
         lazy: &'a mut Lazy,
@@ -134,7 +128,6 @@ impl<'a> Enter<'a> {
             lazy_home: Some(lazy),
             swapped: false,
         }
-        .in_drop()
     }
 
     /// Swaps in where a panic must not start: in a destructor. A future dropped inside
@@ -159,6 +152,12 @@ impl<'a> Enter<'a> {
         };
         enter.enter();
         enter
+    }
+
+    /// Swapped in (see [`enter`](Enter::enter)).
+    fn entered(mut self) -> Self {
+        self.enter();
+        self
     }
 
     /// Swaps in; panics (with nothing swapped, so the drop swaps nothing back) if the slot is
