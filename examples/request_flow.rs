@@ -92,7 +92,8 @@ async fn audit(cx: Needs![REQUEST_ID], path: &'static str) -> Result<(), AppErro
 //         load_user(provided!()).await
 //     }
 //
-// error[E0277]: slot `TENANT` is required here, but no enclosing scope binds it
+// error[E0277]: a slot required here is not bound on this path
+//   the callee requires the slots `With<TENANT, Nil>`; the enclosing scopes bind `Nil`
 
 #[scope::main]
 async fn main() -> Result<(), AppError> {

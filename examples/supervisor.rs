@@ -6,7 +6,7 @@
 //! are a cancellation counted as a failure, a backoff `time.Sleep` that ignores `ctx.Done()`,
 //! and a failure list that grows for ever. Here `Supervisor` counts failures in a bounded
 //! sliding window (the restart intensity), sleeps its backoff on the context, reports every
-//! decision to a callback, and runs each child in a scope of its own, so the children are
+//! decision to a callback, and runs its children as children of its own scope, so they are
 //! joined before it returns. Run it with `cargo run --example supervisor`.
 
 use std::sync::atomic::{AtomicU32, Ordering};

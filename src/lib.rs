@@ -555,7 +555,8 @@ pub use scope_macros::provided;
 ///     Ok(cx.get(&TENANT).clone())
 /// }
 ///
-/// // Nothing binds TENANT here: "slot `TENANT` is required here, but no enclosing scope binds it".
+/// // Nothing binds TENANT here: "a slot required here is not bound on this path" (the callee
+/// // requires the slots `With<TENANT, Nil>`; the enclosing scopes bind `Nil`).
 /// #[scoped]
 /// async fn caller() -> Result<String, Interrupted> {
 ///     handler(provided!()).await

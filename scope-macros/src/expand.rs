@@ -548,7 +548,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
 // spawn!, spawn_in_place!, try_spawn!, try_spawn_in_place!
 
 /// A spawn macro: bound to a scope by the rewrite of `#[scoped]`/`scope!`, or outside any
-/// (snapshots: `tests/expand/spawn.rs`).
+/// (its expansions show in the snapshots `tests/expand/scoped-fn.rs` and `scope-macro.rs`).
 ///
 /// ```text
 /// spawn!(@scope __scope, fut)            -> __scope.spawn(fut)

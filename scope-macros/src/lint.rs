@@ -76,11 +76,13 @@ impl Orphan {
         match self {
             Orphan::Task => {
                 "help: use `spawn!(future)` to start it as a child of this scope (or \
-                 `spawn_in_place!(future)` if it borrows or is not `Send`)"
+                 `spawn_in_place!(future)` if it borrows; if it is not `Send`, in a `local` \
+                 scope)"
             }
             Orphan::Local => {
-                "help: use `spawn_in_place!(future)`: an in-place child need not be `Send`, and \
-                 the scope waits for it"
+                "help: use `spawn_in_place!(future)` in a `local` scope (`#[scoped(local)]`, \
+                 `scope!(local, ..)`), whose in-place children need not be `Send`: the scope \
+                 waits for it"
             }
             Orphan::Blocking => {
                 "help: run it as a blocking child of this scope, which waits for it: \
