@@ -632,9 +632,12 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
+/// Its `Display` says the error's own, so its source is the error's source: a chain printed
+/// level by level (anyhow's `{:#}`, a log's "caused by") repeats no message. The error itself
+/// is [`Failure::error`].
 impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        self.error.source()
     }
 }
 
@@ -811,11 +814,11 @@ impl<E: fmt::Display> fmt::Display for Failures<E> {
     }
 }
 
+/// Its `Display` says the first failure's, so its source is that failure's source (see
+/// [`Failure`]'s): no message repeats down the chain.
 impl<E: std::error::Error + 'static> std::error::Error for Failures<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.failures
-            .first()
-            .map(|f| f as &(dyn std::error::Error + 'static))
+        self.failures.first().and_then(std::error::Error::source)
     }
 }
 

@@ -620,3 +620,55 @@ fn shield_for_works_outside_a_tokio_runtime() {
     }));
     assert_eq!(out.unwrap(), 7);
 }
+
+/// Every message of an error's `Display`-then-`source()` chain, in order.
+fn chain(e: &dyn std::error::Error) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push(s.to_string());
+        next = s.source();
+    }
+    out
+}
+
+#[test]
+fn a_failures_error_chain_repeats_no_level() {
+    #[derive(Debug)]
+    struct DiskFull;
+    impl std::fmt::Display for DiskFull {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("disk full")
+        }
+    }
+    impl std::error::Error for DiskFull {}
+    #[derive(Debug)]
+    struct WriteFailed(DiskFull);
+    impl std::fmt::Display for WriteFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("write failed")
+        }
+    }
+    impl std::error::Error for WriteFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let task = || scope_runtime::TaskInfo::here(Some("a".into()));
+    let one = scope_runtime::Failure::new(task(), WriteFailed(DiskFull));
+    // Its `Display` says the error's: the chain goes on with the error's own source.
+    assert_eq!(chain(&one), ["task `a` failed: write failed", "disk full"]);
+    let all = scope_runtime::Failures::from(vec![one]);
+    assert_eq!(chain(&all), ["task `a` failed: write failed", "disk full"]);
+    let two = scope_runtime::Failures::from(vec![
+        scope_runtime::Failure::new(task(), WriteFailed(DiskFull)),
+        scope_runtime::Failure::new(task(), WriteFailed(DiskFull)),
+    ]);
+    assert_eq!(
+        chain(&two),
+        [
+            "2 tasks failed; first: task `a` failed: write failed",
+            "disk full"
+        ]
+    );
+}

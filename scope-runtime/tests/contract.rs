@@ -1748,3 +1748,18 @@ async fn law9_dropping_a_cancelled_scope_mid_grace_keeps_the_original_grace() {
         "aborted at the end of the grace that began at the cancel, not 100 ms after the drop"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_blocking_child_queued_in_a_kept_scope_never_run_does_not_pin_the_enclosing_scope() {
+    let outer = &Scope::<AppError>::new(Config::new().timeout(ms(100)));
+    let run = outer.run(async {
+        let inner: &'static Scope<'static, 'static, AppError> =
+            Box::leak(Box::new(Scope::new(Config::new())));
+        drop(inner.spawn_blocking(|_| ())); // queued: `inner` is never run
+        Ok::<_, AppError>(())
+    });
+    let out = tokio::time::timeout(hours(1), run)
+        .await
+        .expect("resolved: the queued blocking child of a never-run scope does not hold it");
+    out.unwrap();
+}

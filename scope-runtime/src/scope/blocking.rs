@@ -163,7 +163,13 @@ where
         };
         match now {
             Ok(Some(now)) => shared.start_queued(now),
-            Ok(None) => {}
+            Ok(None) => {
+                // Waiting holds units above too: the enclosing scopes' forced abort reaches
+                // the queue (as for a spawned child).
+                super::tracker::Tracker::register_queued(
+                    &(Arc::clone(shared) as Arc<dyn Enclosing>),
+                );
+            }
             Err(closed) => drop(closed),
         }
         Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared)
