@@ -582,3 +582,53 @@ async fn child_set_under_supervise_sees_every_outcome_in_order() {
         ["a:true", "fails:false", "b:true", "c:true"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn for_each_cut_short_by_its_deadline_reports_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    let out = scope_runtime::for_each(0..3u32, move |_| {
+        let d = d.clone();
+        async move {
+            sleep(Duration::from_secs(3600)).await;
+            d.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Interrupted>(())
+        }
+    })
+    .config(
+        Config::new()
+            .name("batch")
+            .timeout(Duration::from_millis(10)),
+    )
+    .run()
+    .await;
+    assert_eq!(done.load(Ordering::SeqCst), 0, "no item completed");
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn map_run_all_never_returns_ok_with_an_item_missing() {
+    let root = scope_runtime::Cx::root();
+    let canceller = root.clone();
+    let out = scope_runtime::map([1u32, 2, 3], move |i| {
+        if i == 3 {
+            // An outside cancel that lands after item 3 is spawned and before its task is
+            // first polled.
+            let c = canceller.clone();
+            tokio::spawn(async move {
+                c.cancel("client went away");
+            });
+        }
+        async move { Ok::<_, Interrupted>(i) }
+    })
+    .config(Config::new().parent(root.clone()))
+    .run_all()
+    .await;
+    if let Ok(values) = out {
+        assert_eq!(values, [1, 2, 3], "no value is missing from a success");
+    }
+}

@@ -313,14 +313,19 @@ where
 {
     let mut items = std::pin::pin!(items);
     let mut running: ChildSet<'s, (usize, T)> = ChildSet::new();
-    let take = |out: Result<(usize, T), Interrupted>, values: &mut Values<T>| match out {
+    // An item without its value: the map gives none (under supervise the scope reports why:
+    // the item's failure or panic, or the cancellation it stopped for, or never started for).
+    let mut missing = false;
+    let mut take = |out: Result<(usize, T), Interrupted>, values: &mut Values<T>| match out {
         Ok((index, value)) => {
             values.put(index, value);
             Ok(())
         }
-        // Under supervise the scope reports it (a failure, a panic, or the cancellation the
-        // child stopped for); the others go on.
-        Err(_) if supervise => Ok(()),
+        // Under supervise the scope reports it; the others go on.
+        Err(_) if supervise => {
+            missing = true;
+            Ok(())
+        }
         Err(e) => Err(E::from(e)),
     };
     let mut next = 0;
@@ -343,17 +348,15 @@ where
         let fut = f(item);
         let child = spawn(slot, next, fut);
         next += 1;
-        if values.keep {
-            values.expect();
-            running.push(child);
-        }
-        // Without values there is nothing to take from the handle: the scope itself reports
-        // a failure (and, under fail-fast, closes, which ends this loop at the next slot).
+        // Joined, with or without values: a cancel after the last spawn (a deadline, say)
+        // cuts the items short, and the map must see it rather than answer for them.
+        values.expect();
+        running.push(child);
     }
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
     }
-    Ok((!stopped).then(|| values.into_vec()))
+    Ok((!stopped && !missing).then(|| values.into_vec()))
 }
 
 /// [`drive`] under fail-fast, where it always ends with the values or an error.
