@@ -647,16 +647,16 @@ impl Alarm {
     /// Keeps watching with `wait`, unless its context was cancelled meanwhile (a wake that
     /// found nothing to look at).
     fn keep(&self, wait: Pin<Box<WaitCancelledOwned>>) {
-        // Acquire: pairs with the Release store of a cancel.
+        let mut slot = lock_alarm(&self.wait);
+        // A cancel marks the context before it wakes the alarm, and a wake takes the wait
+        // under this lock: one that came before the wait was back found nothing to look at,
+        // and its mark is seen here. Acquire: pairs with the Release store of the cancel.
         if wait.cx().node.cancelled.load(Ordering::Acquire) {
+            drop(slot);
             drop_outside(wait);
             return;
         }
-        *lock_alarm(&self.wait) = Some(wait);
-        // A cancel that woke the alarm before the wait was back: it found nothing to look at.
-        let late =
-            lock_alarm(&self.wait).take_if(|w| w.cx().node.cancelled.load(Ordering::Acquire));
-        drop_outside(late);
+        *slot = Some(wait);
     }
 }
 
