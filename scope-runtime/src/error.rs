@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::cause::Cause;
@@ -424,6 +425,31 @@ impl fmt::Debug for Panicked {
             .field("task", &self.inner.task)
             .field("message", &self.inner.message)
             .finish_non_exhaustive()
+    }
+}
+
+/// Drops a value the crate lets go of (an error it does not keep, a panic's payload): user
+/// code, whose `Drop` may panic. Called with no lock held; returns the panic's payload, which
+/// the caller reports as a panic of the task the value came from.
+pub(crate) fn drop_caught<T>(value: T) -> Result<(), Box<dyn Any + Send>> {
+    catch_unwind(AssertUnwindSafe(move || drop(value)))
+}
+
+/// Drops a value after a first panic of the same task, which is the one reported: a second
+/// panic, of this value's `Drop`, is caught and its payload forgotten (its own destructor
+/// could panic again, and nothing is left to report it to).
+pub(crate) fn drop_after_panic<T>(value: T) {
+    if let Err(second) = drop_caught(value) {
+        std::mem::forget(second);
+    }
+}
+
+/// Keeps the first of several panics of one pass (callbacks, releases): a later one is dropped
+/// as [`drop_after_panic`] does.
+pub(crate) fn keep_first(first: &mut Option<Box<dyn Any + Send>>, later: Box<dyn Any + Send>) {
+    match first {
+        Some(_) => drop_after_panic(later),
+        None => *first = Some(later),
     }
 }
 

@@ -1763,3 +1763,240 @@ async fn law9_a_blocking_child_queued_in_a_kept_scope_never_run_does_not_pin_the
         .expect("resolved: the queued blocking child of a never-run scope does not hold it");
     out.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Law 5: an error the scope drops itself (a consequence of the scope's cancel, an error of a
+// child cancelled alone, a stopped background child's) is user code: a panic in its `Drop` is
+// a panic of the task whose error it is. It must not unwind through the scope's bookkeeping
+// (the slot, the handle, the context's node) nor out of the scope's future.
+
+/// A part of an error whose destructor panics (unless a panic is unwinding already).
+#[derive(Debug)]
+struct Armed;
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "error dropped badly");
+    }
+}
+
+#[derive(Debug)]
+enum BadDrop {
+    Boom,
+    Armed(#[allow(dead_code)] Armed),
+    DisplayToo(#[allow(dead_code)] Armed),
+    Interrupted(Interrupted),
+}
+
+impl std::fmt::Display for BadDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadDrop::Boom => f.write_str("boom"),
+            BadDrop::Armed(_) => f.write_str("armed"),
+            BadDrop::DisplayToo(_) => panic!("display"),
+            BadDrop::Interrupted(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl From<Interrupted> for BadDrop {
+    fn from(i: Interrupted) -> Self {
+        BadDrop::Interrupted(i)
+    }
+}
+
+fn dropped_badly<T: std::fmt::Debug>(seen: &Result<T, Interrupted>, message: &str) -> bool {
+    matches!(seen, Err(Interrupted::Panicked(p)) if p.message() == message)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Spawned,
+    InPlace,
+    Blocking,
+}
+
+/// Spawns, as `kind`, a child that waits for its cancel and then returns `error()`.
+fn errs_once_cancelled<'s, 'env>(
+    s: &'s Scope<'s, 'env, BadDrop>,
+    kind: Kind,
+    error: fn() -> BadDrop,
+) -> scope_runtime::Child<'s, ()> {
+    match kind {
+        Kind::Spawned => s.spawn(async move {
+            scope_runtime::cancelled().await;
+            Err::<(), _>(error())
+        }),
+        Kind::InPlace => s.spawn_in_place(async move {
+            scope_runtime::cancelled().await;
+            Err::<(), _>(error())
+        }),
+        Kind::Blocking => s.spawn_blocking(move |cx| {
+            while !cx.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err::<(), _>(error())
+        }),
+    }
+}
+
+/// Fail-fast, with a limit: the first failure cancels a sibling whose error (a consequence,
+/// dropped by the scope) panics in `Drop`. The sibling's handle sees its panic, its slot is
+/// freed, the scope returns the first failure, and nothing is left behind.
+async fn consequence_drop_panics(kind: Kind) {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new().limit(2).grace(ms(100)));
+    let mut seen = None;
+    let run = s.run(async {
+        let bad = errs_once_cancelled(s, kind, || BadDrop::Armed(Armed));
+        s.spawn(async {
+            sleep(ms(5)).await;
+            Err::<(), _>(BadDrop::Boom)
+        });
+        let queued = s.spawn(async { Ok::<_, BadDrop>(()) });
+        seen = Some((bad.await, queued.await));
+        Ok(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run));
+    let out = tokio::time::timeout(Duration::from_secs(10), out).await;
+    let out = out.expect("the scope hung");
+    let out = out.expect("the scope's future panicked raw");
+    assert!(matches!(out, Err(BadDrop::Boom)), "{kind:?}: {out:?}");
+    let (bad, queued) = seen.expect("the body ran to its end");
+    assert!(
+        dropped_badly(&bad, "error dropped badly"),
+        "{kind:?}: {bad:?}"
+    );
+    assert!(
+        matches!(queued, Err(Interrupted::NotStarted(_))),
+        "{kind:?}: {queued:?}"
+    );
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_consequence_error_whose_drop_panics_is_its_spawned_childs_panic() {
+    consequence_drop_panics(Kind::Spawned).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_consequence_error_whose_drop_panics_is_its_in_place_childs_panic() {
+    consequence_drop_panics(Kind::InPlace).await;
+}
+
+#[tokio::test]
+async fn law5_a_consequence_error_whose_drop_panics_is_its_blocking_childs_panic() {
+    consequence_drop_panics(Kind::Blocking).await;
+}
+
+/// A child cancelled alone returns an error the scope drops (the handle sees the cancel):
+/// its destructor's panic is the child's panic, which the scope reports.
+async fn cancelled_alone_drop_panics(kind: Kind, error: fn() -> BadDrop, message: &str) {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new().grace(ms(100)));
+    let mut seen = None;
+    let run = s.run(async {
+        let bad = errs_once_cancelled(s, kind, error);
+        sleep(ms(1)).await;
+        assert!(bad.cancel("not needed"));
+        seen = Some(bad.await);
+        Ok(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run));
+    let out = tokio::time::timeout(Duration::from_secs(10), out).await;
+    let out = out.expect("the scope hung");
+    let out = out.expect("the scope's future panicked raw");
+    let seen = seen.expect("the body ran to its end");
+    assert!(dropped_badly(&seen, message), "{kind:?}: {seen:?}");
+    assert!(
+        matches!(&out, Err(BadDrop::Interrupted(Interrupted::Panicked(p))) if p.message() == message),
+        "{kind:?}: {out:?}"
+    );
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_an_error_of_a_child_cancelled_alone_whose_drop_panics_is_its_panic() {
+    for kind in [Kind::Spawned, Kind::InPlace] {
+        cancelled_alone_drop_panics(kind, || BadDrop::Armed(Armed), "error dropped badly").await;
+    }
+}
+
+#[tokio::test]
+async fn law5_an_error_of_a_blocking_child_cancelled_alone_whose_drop_panics_is_its_panic() {
+    cancelled_alone_drop_panics(
+        Kind::Blocking,
+        || BadDrop::Armed(Armed),
+        "error dropped badly",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_an_error_whose_display_and_drop_both_panic_is_one_panic_of_its_child() {
+    let check = LeakCheck::new();
+    for kind in [Kind::Spawned, Kind::InPlace] {
+        let s = &Scope::new(Config::new().grace(ms(100)));
+        let mut seen = None;
+        let run = s.run(async {
+            let bad = match kind {
+                Kind::InPlace => {
+                    s.spawn_in_place(async { Err::<(), _>(BadDrop::DisplayToo(Armed)) })
+                }
+                _ => s.spawn(async { Err::<(), _>(BadDrop::DisplayToo(Armed)) }),
+            };
+            seen = Some(bad.await);
+            Ok(())
+        });
+        let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+        let out = out.expect("the scope's future panicked raw");
+        assert!(dropped_badly(&seen.unwrap(), "display"), "{kind:?}");
+        assert!(
+            matches!(&out, Err(BadDrop::Interrupted(Interrupted::Panicked(p))) if p.message() == "display"),
+            "{kind:?}: {out:?}"
+        );
+    }
+    check.assert_clean().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_body_error_dropped_as_a_consequence_whose_drop_panics_is_the_bodys_panic() {
+    let (child, child_dropped) = flag();
+    let s = &Scope::new(Config::new().grace(ms(10)));
+    let run = s.run(async {
+        s.spawn(async {
+            sleep(ms(1)).await;
+            Err::<(), _>(BadDrop::Boom)
+        });
+        s.spawn(holds_until_dropped(child));
+        scope_runtime::cancelled().await;
+        // A consequence of the sibling's failure: the scope drops it.
+        Err::<(), _>(BadDrop::Armed(Armed))
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    // The body's panic resumes once the children have drained, as any panic of the body.
+    let payload = out.expect_err("the body's panic is resumed");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"error dropped badly"));
+    assert!(child_dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_stopped_background_childs_error_whose_drop_panics_is_its_panic() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new().grace(ms(100)));
+    let out = s
+        .run(async {
+            s.spawn_background(async {
+                scope_runtime::cancelled().await;
+                Err::<(), _>(BadDrop::Armed(Armed))
+            });
+            sleep(ms(1)).await;
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&out, Err(BadDrop::Interrupted(Interrupted::Panicked(p))) if p.message() == "error dropped badly"),
+        "{out:?}"
+    );
+    check.assert_clean().await;
+}

@@ -31,7 +31,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -39,6 +38,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cause::Cause;
+use crate::error::{drop_caught, keep_first};
 use crate::info::TaskInfo;
 use crate::scope::tracker::Enclosing;
 use crate::slab::Slab;
@@ -422,14 +422,14 @@ fn release_last(last: Node) {
         // panics does not keep the rest of the queue from being released, nor leave the
         // thread's queue open (every later release on this thread would then only queue, and
         // leak); the first panic goes on to the dropper once the queue is empty.
-        let mut panic = catch_unwind(AssertUnwindSafe(move || drop(last))).err();
+        let mut panic = drop_caught(last).err();
         while let Some(next) = RELEASING
             .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
             .ok()
             .flatten()
         {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(next))) {
-                panic.get_or_insert(p);
+            if let Err(p) = drop_caught(next) {
+                keep_first(&mut panic, p);
             }
         }
         let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
@@ -561,7 +561,7 @@ fn cancel_one(
     // The owner's wake may run a user's waker: caught as the waiters' are.
     if let Some(owner) = owner {
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(&owner))) {
-            panic.get_or_insert(p);
+            keep_first(panic, p);
         }
     }
     // Descendants share one cause: "parent cancelled" with the original cause inside, so a
@@ -576,13 +576,13 @@ fn cancel_one(
                 if let Err(p) =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
                 {
-                    panic.get_or_insert(p);
+                    keep_first(panic, p);
                 }
             }
             Entry::Callback(f) => {
                 let run = std::panic::AssertUnwindSafe(|| f(cause));
                 if let Err(p) = std::panic::catch_unwind(run) {
-                    panic.get_or_insert(p);
+                    keep_first(panic, p);
                 }
             }
             Entry::Child(weak) => {

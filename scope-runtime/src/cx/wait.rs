@@ -11,6 +11,7 @@ use tokio::time::{Instant, Sleep};
 use super::tree::{cancel_node, Entry, Inner, Node};
 use super::Cx;
 use crate::cause::Cause;
+use crate::error::drop_after_panic;
 use crate::scope::tracker::Enclosing;
 use crate::sync::{MutexGuard, Ordering};
 
@@ -653,7 +654,7 @@ impl Alarm {
         // and its mark is seen here. Acquire: pairs with the Release store of the cancel.
         if wait.cx().node.cancelled.load(Ordering::Acquire) {
             drop(slot);
-            drop_outside(wait);
+            drop_after_panic(wait);
             return;
         }
         *slot = Some(wait);
@@ -662,14 +663,6 @@ impl Alarm {
 
 fn lock_alarm<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Drops a wait (and maybe the last handle of its context, with the callbacks it keeps: user
-/// code) where a panic must not unwind: a wake inside the runtime's driver.
-fn drop_outside<T>(wait: T) {
-    drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        move || drop(wait),
-    )));
 }
 
 impl std::task::Wake for Alarm {
@@ -687,12 +680,10 @@ impl std::task::Wake for Alarm {
         // panic hook has reported it where it happened.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled())) {
             Ok(false) => self.keep(wait),
-            Ok(true) => drop_outside(wait),
+            Ok(true) => drop_after_panic(wait),
             Err(payload) => {
-                drop_outside(wait);
-                drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                    move || drop(payload),
-                )));
+                drop_after_panic(wait);
+                drop_after_panic(payload);
             }
         }
     }

@@ -17,7 +17,7 @@ use super::tracker::Enclosing;
 use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::cx::{Cx, Enter};
-use crate::error::{Interrupted, NotStarted};
+use crate::error::{drop_caught, Interrupted, NotStarted};
 use crate::info::TaskInfo;
 use crate::observe::ChildObs;
 
@@ -81,8 +81,7 @@ impl<F, T, E> Drop for Job<F, T, E> {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
             // panic, and the bookkeeping below happens all the same.
-            let out: Result<T, Interrupted> = match catch_unwind(AssertUnwindSafe(move || drop(f)))
-            {
+            let out: Result<T, Interrupted> = match drop_caught(f) {
                 Ok(()) => {
                     let cause = why_not_started(self.cx.cause_arc(), &self.shared);
                     Err(NotStarted::new(cause).into())

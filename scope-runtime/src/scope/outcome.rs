@@ -11,7 +11,10 @@ use std::sync::Arc;
 use super::mode::sealed;
 use super::Shared;
 use crate::cause::Cause;
-use crate::error::{panic_message, ChildFailed, Failure, Failures, Interrupted, Panicked};
+use crate::error::{
+    drop_after_panic, drop_caught, panic_message, ChildFailed, Failure, Failures, Interrupted,
+    Panicked,
+};
 use crate::info::TaskInfo;
 
 /// What a child (or a race's body) may return: `()` or `Result<T, E>` with the scope's error
@@ -124,32 +127,37 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// `cancelled_alone` gives the cause when the child itself was cancelled (by its handle,
     /// the scope running on): an error it returns then is the consequence of that cancel, not
     /// a failure of the scope, and its handle sees the cancel.
+    ///
+    /// An error the scope drops (the handle sees the cancel, or it is a consequence) is
+    /// dropped here, with no lock held: a panic of its `Drop` is the child's panic.
     pub(crate) fn settle<O: TaskOutput<E>>(
         &self,
         task: &TaskInfo,
         out: Result<O, Box<dyn Any + Send>>,
         cancelled_alone: impl FnOnce() -> Option<Arc<Cause>>,
     ) -> (Result<O::Ok, Interrupted>, bool) {
-        match out {
+        let error = match out {
             Ok(out) => match out.into_result() {
-                Ok(value) => (Ok(value), false),
-                Err(error) => {
-                    if let Some(cause) = cancelled_alone() {
-                        // User code (`Drop`): no lock is held.
-                        drop(error);
-                        return (Err(Interrupted::from_shared_cause(cause)), false);
-                    }
-                    let message = match message_of(&error) {
-                        Ok(message) => message,
-                        Err(payload) => {
-                            drop(error);
-                            return (Err(self.panicked(task, payload).into()), false);
-                        }
-                    };
-                    let kept = self.fail(task, error, message.clone(), false);
-                    (Err(ChildFailed::new(task.clone(), message).into()), !kept)
-                }
+                Ok(value) => return (Ok(value), false),
+                Err(error) => error,
             },
+            Err(payload) => return (Err(self.panicked(task, payload).into()), false),
+        };
+        if let Some(cause) = cancelled_alone() {
+            return match drop_caught(error) {
+                Ok(()) => (Err(Interrupted::from_shared_cause(cause)), false),
+                Err(payload) => (Err(self.panicked(task, payload).into()), false),
+            };
+        }
+        let message = match message_of(&error) {
+            Ok(message) => message,
+            Err(payload) => {
+                drop_after_panic(error);
+                return (Err(self.panicked(task, payload).into()), false);
+            }
+        };
+        match self.fail(task, error, message.clone(), false) {
+            Ok(kept) => (Err(ChildFailed::new(task.clone(), message).into()), !kept),
             Err(payload) => (Err(self.panicked(task, payload).into()), false),
         }
     }
@@ -158,8 +166,15 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// fail-fast only the first failure is kept, and only while the scope is not yet
     /// cancelled (later errors are consequences); it cancels the siblings and closes
     /// admission. Under supervise every failure is kept, and only the body's cancels.
-    /// Returns whether it was kept.
-    pub(crate) fn fail(&self, task: &TaskInfo, error: E, message: String, body: bool) -> bool {
+    /// Returns whether it was kept, or the panic of the error's `Drop` when it was dropped
+    /// (the task's panic, for the caller to report).
+    pub(crate) fn fail(
+        &self,
+        task: &TaskInfo,
+        error: E,
+        message: String,
+        body: bool,
+    ) -> Result<bool, Box<dyn Any + Send>> {
         let supervise = self.supervise();
         // Outside the lock: a deadline may fire here and run `on_cancel` callbacks.
         let cancelled = self.is_cancelled_own();
@@ -172,9 +187,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 Some(error)
             }
         };
-        // A consequence, dropped (user code) outside the lock.
+        // A consequence, dropped (user code) outside the lock; the cancel and the close
+        // happen whatever its `Drop` does.
         let kept = rejected.is_none();
-        drop(rejected);
+        let dropped = drop_caught(rejected);
         if !supervise || body {
             self.cancel_own(Cause::SiblingFailed {
                 task: task.clone(),
@@ -182,7 +198,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             });
             self.close_admission();
         }
-        kept
+        dropped.map(|()| kept)
     }
 }
 
@@ -207,8 +223,9 @@ impl<E> Shared<E> {
                 Some(panic)
             }
         };
-        // The payload's `Drop` is user code: outside the lock.
-        drop(rejected);
+        // The payload's `Drop` is user code: outside the lock, and this task's panic is
+        // reported already.
+        drop_after_panic(rejected);
         self.cancel_own(Cause::Panicked {
             task: task.clone(),
             message: message.clone(),

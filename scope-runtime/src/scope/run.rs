@@ -21,7 +21,7 @@ use super::tracker::Enclosing;
 use super::{Control, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
-use crate::error::{panic_message, ConfigError, Interrupted};
+use crate::error::{drop_after_panic, keep_first, panic_message, ConfigError, Interrupted};
 use crate::sync::Ordering;
 
 /// How many times one poll of a run goes round (body, children) while something it polled
@@ -364,7 +364,7 @@ where
             let polled = match (catch_unwind(AssertUnwindSafe(|| body.drop_body())), polled) {
                 (Err(payload), Ok(_)) => Err(payload),
                 (Err(second), Err(first)) => {
-                    drop(catch_unwind(AssertUnwindSafe(move || drop(second))));
+                    drop_after_panic(second);
                     Err(first)
                 }
                 (Ok(()), polled) => polled,
@@ -414,11 +414,15 @@ fn body_ended<E, M>(
             if let Err(error) = out {
                 match message_of(&error) {
                     Ok(message) => {
-                        shared.fail(&shared.info, error, message, true);
+                        // The error's `Drop` panicked as the scope dropped it (a
+                        // consequence): the body's panic.
+                        if let Err(payload) = shared.fail(&shared.info, error, message, true) {
+                            driver.body_panicked(shared, payload);
+                        }
                     }
                     // The error's `Display` panicked: the body's panic.
                     Err(payload) => {
-                        drop(error);
+                        drop_after_panic(error);
                         driver.body_panicked(shared, payload);
                     }
                 }
@@ -657,7 +661,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             message,
         });
         shared.close_admission();
-        self.panic.get_or_insert(payload);
+        keep_first(&mut self.panic, payload);
     }
 
     /// Takes requests, admits and polls in-place children, and handles cancellation: the

@@ -23,7 +23,7 @@ use super::tracker::{Enclosing, Tracker};
 use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
-use crate::error::{panic_message, Interrupted, NotStarted, SpawnError};
+use crate::error::{drop_caught, panic_message, Interrupted, NotStarted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
 use crate::observe::ChildObs;
 
@@ -74,7 +74,7 @@ impl<T> Deliver<T> for Channel<T> {
         if let Some(tx) = self.0.take() {
             if let Err(unread) = tx.send(out) {
                 // Nobody will read it: dropped here (user code; no lock is held).
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(unread))) {
+                if let Err(payload) = drop_caught(unread) {
                     panicked(payload);
                 }
             }
@@ -420,11 +420,19 @@ where
     *this.flags |= DONE;
     let (result, consequence) = if *this.flags & BACKGROUND != 0 && this.shared.background_over() {
         // Stopped with the body's end: not a failure of the scope (a panic still is).
-        let result = match out {
-            Ok(out) => out.into_result().map_err(|_| {
-                let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
-                Interrupted::from_shared_cause(why_stopped(own, this.shared))
-            }),
+        let result = match out.map(TaskOutput::into_result) {
+            Ok(Ok(value)) => Ok(value),
+            // The error is dropped here (user code: a panic of its `Drop` is the child's).
+            Ok(Err(error)) => match drop_caught(error) {
+                Ok(()) => {
+                    let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
+                    Err(Interrupted::from_shared_cause(why_stopped(
+                        own,
+                        this.shared,
+                    )))
+                }
+                Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
+            },
             Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
         };
         (result, false)

@@ -16,7 +16,9 @@ use super::report::FailureKind;
 use super::Inner;
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
-use crate::error::{panic_message, Interrupted, NotStarted, Panicked};
+use crate::error::{
+    drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, Panicked,
+};
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
 
@@ -267,7 +269,7 @@ pin_project_lite::pin_project! {
                 // Nobody will read the outcome: dropped here, before the end is recorded, so
                 // that a panic of its destructor is this task's (user code, no lock held).
                 let unread = this.outcome.take();
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(unread))) {
+                if let Err(payload) = drop_caught(unread) {
                     *this.ended = Some(panicked(this.info, payload).0);
                 }
             }
@@ -444,7 +446,7 @@ where
             Ok(Poll::Ready(out)) => match catch_unwind(AssertUnwindSafe(|| out.failure())) {
                 Ok(failure) => Ok((out, failure)),
                 Err(payload) => {
-                    drop(out);
+                    drop_after_panic(out);
                     Err(payload)
                 }
             },
@@ -476,7 +478,7 @@ where
                 let (ended, error) = panicked(this.info, payload);
                 *this.ended = Some(ended);
                 // Its value is not delivered; one panic is reported, a second one here not.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(out)));
+                drop_after_panic(out);
                 Err(error)
             }
             (_, outcome) => outcome,
