@@ -632,3 +632,32 @@ async fn map_run_all_never_returns_ok_with_an_item_missing() {
         assert_eq!(values, [1, 2, 3], "no value is missing from a success");
     }
 }
+
+/// Law 3: a child's slot is free by the time its value is received. A body that awaits the
+/// only running child of a limit-1 scope can reserve the slot at once, whatever kind the child
+/// was (before, a blocking child delivered its value and only then gave its slot back).
+#[test]
+fn law3_a_childs_slot_is_free_once_its_value_is_received() {
+    use futures_util::FutureExt;
+    two_workers().block_on(async {
+        let s = &Scope::new(Config::new().limit(1));
+        s.run(async {
+            for round in 0..500u32 {
+                let value = match round % 3 {
+                    0 => s.spawn_blocking(move |_| Ok::<_, AppError>(round)).await?,
+                    1 => s.spawn(async move { Ok::<_, AppError>(round) }).await?,
+                    _ => {
+                        s.spawn_in_place(async move { Ok::<_, AppError>(round) })
+                            .await?
+                    }
+                };
+                assert_eq!(value, round);
+                let free = s.reserve().now_or_never();
+                assert!(free.is_some(), "round {round}: the slot was still taken");
+            }
+            Ok::<_, AppError>(())
+        })
+        .await
+        .unwrap();
+    });
+}

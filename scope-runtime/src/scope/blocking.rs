@@ -67,6 +67,12 @@ where
         });
         self.obs
             .ended_settled(&self.shared.obs, &self.info, &result, consequence);
+        if std::mem::take(&mut self.slot) {
+            // Before the value is delivered, as for the other kinds: whoever receives it may
+            // reserve the slot at once. After the settle: a failure has closed admission by
+            // now, so the slot is not handed to a queued child.
+            self.shared.release_slot();
+        }
         let (shared, info) = (&*self.shared, &self.info);
         self.tx.deliver(result, |payload| {
             // The unread output's destructor panicked: the child's panic.
