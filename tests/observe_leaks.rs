@@ -73,3 +73,44 @@ async fn an_older_task_ending_does_not_hide_a_leaked_child_of_ours() {
     assert_eq!(leaked.ours[0].task.name(), Some("stuck_masked"));
     assert!(leaked.alive >= 1, "{leaked}");
 }
+
+// A blocking child of ours that is still running is a leak too, named as one: tokio does not
+// count blocking threads among its alive tasks, so only the tree can tell.
+#[tokio::test]
+async fn the_leak_check_sees_a_blocking_child_still_running() {
+    let check = LeakCheck::new();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let s: &'static Scope<'static, 'static, Interrupted> =
+        Box::leak(Box::new(Scope::new(Config::new().name("leaky_blocking"))));
+    let line = line!() + 2;
+    let mut run = Box::pin(s.run(async move {
+        s.spawn_blocking(move |_| {
+            let _ = started_tx.send(());
+            let _ = wait.recv();
+            Ok::<_, Interrupted>(())
+        });
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    assert!((&mut run).now_or_never().is_none());
+    std::mem::forget(run);
+    started.await.unwrap();
+
+    let leaked = check
+        .check()
+        .await
+        .expect_err("the blocking child is running");
+    assert_eq!(leaked.ours.len(), 1, "{leaked}");
+    assert_eq!(
+        leaked.ours[0].task.kind(),
+        scope::observe::TaskKind::Blocking
+    );
+    assert_eq!(leaked.ours[0].task.location().line(), line);
+    assert!(leaked.alive >= 1, "{leaked}");
+    let message = leaked.to_string();
+    assert!(
+        message.contains("blocking (unnamed) of scope `leaky_blocking` started at"),
+        "{message}"
+    );
+    release.send(()).unwrap();
+}

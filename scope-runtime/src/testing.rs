@@ -208,7 +208,9 @@ impl LeakCheck {
     /// before it judges. Besides the runtime's count of live tasks, it looks for the tasks
     /// of scopes and services created since the baseline, so that a task alive at the
     /// baseline that ends meanwhile cannot hide a leaked one of ours (a plain `tokio::spawn`
-    /// is known by the count alone).
+    /// is known by the count alone). A blocking child of a scope still running is found the
+    /// same way; a plain `tokio::task::spawn_blocking` is not seen (tokio counts its
+    /// blocking threads only in `tokio_unstable` builds).
     ///
     /// # Examples
     ///
@@ -269,13 +271,13 @@ impl LeakCheck {
         })
     }
 
-    /// Ours still alive: tasks of the tree (spawned children, service tasks) created on this
-    /// runtime since the baseline.
+    /// Ours still alive: tasks of the tree (spawned children, service tasks, blocking
+    /// children, which tokio does not count) created on this runtime since the baseline.
     fn ours(&self) -> Vec<LeakedTask> {
         let tree = observe::snapshot();
         tree.iter()
             .filter(|n| {
-                n.kind().is_task() && n.runtime == self.runtime && !self.before.contains(&n.id())
+                n.kind().runs_apart() && n.runtime == self.runtime && !self.before.contains(&n.id())
             })
             .map(|n| LeakedTask {
                 task: n.clone(),

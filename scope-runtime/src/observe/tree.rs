@@ -177,6 +177,12 @@ impl TaskKind {
         matches!(self, TaskKind::Spawned | TaskKind::ServiceTask)
     }
 
+    /// Whether it runs apart from its owner's future, on a thread of the runtime's (a task, or
+    /// a blocking child on the blocking pool, which tokio does not count among its tasks).
+    pub(crate) fn runs_apart(self) -> bool {
+        self.is_task() || matches!(self, TaskKind::Blocking)
+    }
+
     /// Whether it owns children (scopes and services).
     fn is_owner(self) -> bool {
         matches!(self, TaskKind::Scope | TaskKind::Service)
@@ -275,7 +281,7 @@ impl Record {
         // A child made by a scope starts on its scope's context (its own comes later, if at
         // all); a scope, a service and a service task have their own from the start.
         let shares_cx = matches!(kind, TaskKind::Spawned | TaskKind::InPlace);
-        let runtime = if kind.is_task() {
+        let runtime = if kind.runs_apart() {
             tokio::runtime::Handle::try_current().ok().map(|h| h.id())
         } else {
             None
