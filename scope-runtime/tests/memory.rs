@@ -108,3 +108,37 @@ fn aborted_pending_in_place_children_leave_nothing_behind() {
         .unwrap();
     });
 }
+
+#[test]
+fn children_aborted_before_they_start_leave_nothing_behind_when_nobody_reads_them() {
+    alone(async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        s.run(async {
+            // Dropped at once, or after the task was dropped (the record made, not read).
+            let abort_one = |i: u32| async move {
+                let child = s.spawn(std::future::pending::<()>());
+                child.abort();
+                if i % 2 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                drop(child);
+                tokio::task::yield_now().await;
+            };
+            for i in 0..1_000 {
+                abort_one(i).await;
+            }
+            let before = live();
+            for i in 0..50_000 {
+                abort_one(i).await;
+            }
+            let grown = live() - before;
+            assert!(
+                grown < 1 << 20,
+                "{grown} bytes kept for 50,000 aborted children nobody read"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}

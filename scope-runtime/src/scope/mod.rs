@@ -102,7 +102,7 @@ use self::spawn::OkOf;
 use self::tracker::{Enclosing, TaskHandle, Tracker};
 use crate::cause::Cause;
 use crate::config::Config;
-use crate::cx::Cx;
+use crate::cx::{Cx, WeakCx};
 use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
@@ -215,9 +215,19 @@ pub(crate) struct Shared<E> {
     callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     /// Spawned children whose task ended without an outcome (aborted before its first poll,
     /// or its future panicked while being dropped), for their handles.
-    lost: Mutex<crate::info::ById<TaskId, Lost>>,
+    lost: Mutex<LostTable>,
     /// Children's own contexts, created when first needed.
     pub(crate) own_cxs: own_cx::OwnCxs,
+}
+
+/// The records of children that ended without an outcome (see `Shared::record_lost`).
+#[derive(Default)]
+pub(crate) struct LostTable {
+    /// Each with the child's own context, if it had one when it ended: the record is swept
+    /// once that is gone.
+    records: crate::info::ById<TaskId, (Lost, Option<WeakCx>)>,
+    /// The table's size after the last sweep: the next one comes when it has doubled.
+    swept: usize,
 }
 
 /// Why a spawned child's task ended without an outcome its handle can read.
@@ -515,16 +525,48 @@ impl<E> Shared<E> {
         }
     }
 
-    /// Records why a spawned child's task ended without an outcome its handle can read.
-    pub(crate) fn record_lost(&self, id: TaskId, lost: Lost) {
-        let replaced = self.lost.lock().insert(id, lost);
-        drop(replaced);
+    /// Records why a spawned child's task ended without an outcome its handle can read, if a
+    /// handle may still read it.
+    ///
+    /// A record lives as long as the child's own context, when the child has one (its
+    /// handle keeps it: once the handle and the context are gone, the record is swept as new
+    /// ones arrive). A child stopped by its scope's cancel (or the body's end, for a
+    /// background child) may have none: those records last as long as the scope, and there are
+    /// at most as many as children. A child stopped alone was stopped by its handle, which
+    /// made its own context: if that is gone, so is the handle, and nothing is recorded.
+    pub(crate) fn record_lost(&self, id: TaskId, background: bool, lost: Lost) {
+        let own = self.own_cxs.find(id);
+        let node = match &own {
+            Some(cx) => Some(cx.downgrade()),
+            None if self.child_parent(background).is_cancelled() => None,
+            None => return,
+        };
+        let swept = {
+            let mut lost_table = self.lost.lock();
+            let swept = if lost_table.records.len() >= 2 * lost_table.swept + 16 {
+                let (dead, kept) = std::mem::take(&mut lost_table.records)
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|(_, (_, node))| {
+                        node.as_ref().is_some_and(WeakCx::is_dead)
+                    });
+                lost_table.records.extend(kept);
+                lost_table.swept = lost_table.records.len();
+                dead
+            } else {
+                Vec::new()
+            };
+            let replaced = lost_table.records.insert(id, (lost, node));
+            (swept, replaced)
+        };
+        // Outside the locks: the last reference to a context may go here.
+        drop((swept, own));
     }
 
     /// Why child `id`'s task ended without an outcome, if it was recorded (taken: its handle
     /// reads it once).
     pub(crate) fn take_lost(&self, id: TaskId) -> Option<Lost> {
-        self.lost.lock().remove(&id)
+        let taken = self.lost.lock().records.remove(&id);
+        taken.map(|(lost, _)| lost)
     }
 }
 
@@ -559,7 +601,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 callback_panic: Mutex::new(None),
-                lost: Mutex::new(crate::info::ById::default()),
+                lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),
             })),
             local: Mutex::new(LocalQueue {

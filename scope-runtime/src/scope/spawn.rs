@@ -185,7 +185,8 @@ pin_project_lite::pin_project! {
                 let out = if let Some(payload) = panicked {
                     if D::DIRECT {
                         let message = panic_message(payload.as_ref());
-                        shared.record_lost(this.info.id(), Lost::DropPanic(message));
+                        let background = flags & BACKGROUND != 0;
+                        shared.record_lost(this.info.id(), background, Lost::DropPanic(message));
                     }
                     Err(shared.panicked(this.info, payload).into())
                 } else {
@@ -194,7 +195,8 @@ pin_project_lite::pin_project! {
                         let why = why_not_started(own, shared);
                         if D::DIRECT {
                             let lost = Lost::NotStarted(Arc::clone(&why));
-                            shared.record_lost(this.info.id(), lost);
+                            let background = flags & BACKGROUND != 0;
+                            shared.record_lost(this.info.id(), background, lost);
                         }
                         Err(NotStarted::new(why).into())
                     } else {
