@@ -672,3 +672,34 @@ fn a_failures_error_chain_repeats_no_level() {
         ]
     );
 }
+
+/// A `Cx::run` future dropped before it finished drops its future inside its context, as a
+/// scope drops its children's: a destructor that looks at the ambient context (a guard that
+/// logs the request, a cleanup that checks for a cancel) sees the same one its future saw.
+#[tokio::test]
+async fn a_cx_run_future_dropped_midway_drops_its_future_inside_its_context() {
+    struct Looks(
+        Arc<std::sync::Mutex<Option<(bool, bool)>>>,
+        scope_runtime::Cx,
+    );
+    impl Drop for Looks {
+        fn drop(&mut self) {
+            let seen = (
+                scope_runtime::Cx::current().same_as(&self.1),
+                scope_runtime::is_cancelled(),
+            );
+            *self.0.lock().unwrap() = Some(seen);
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let cx = scope_runtime::Cx::root();
+    let looks = Looks(Arc::clone(&seen), cx.clone());
+    let mut run = Box::pin(cx.clone().run(async move {
+        let _looks = looks;
+        std::future::pending::<()>().await;
+    }));
+    assert!(futures_util::FutureExt::now_or_never(&mut run).is_none());
+    cx.cancel("stop");
+    drop(run);
+    assert_eq!(*seen.lock().unwrap(), Some((true, true)));
+}

@@ -142,16 +142,23 @@ impl<'a> Enter<'a> {
 
     /// For [`Cx::run`]: the context only; the enclosing scope stays what it is.
     pub(crate) fn cx_only(cx: &'a mut Option<Cx>) -> Self {
-        let mut enter = Enter {
+        Self::for_cx_only(cx).entered()
+    }
+
+    /// As [`cx_only`](Enter::cx_only), for a destructor: see [`in_drop`](Enter::in_drop).
+    pub(crate) fn cx_only_in_drop(cx: &'a mut Option<Cx>) -> Self {
+        Self::for_cx_only(cx).in_drop()
+    }
+
+    fn for_cx_only(cx: &'a mut Option<Cx>) -> Self {
+        Enter {
             cx,
             scope: None,
             lazy: None,
             seen: 0,
             lazy_home: None,
             swapped: false,
-        };
-        enter.enter();
-        enter
+        }
     }
 
     /// Swapped in (see [`enter`](Enter::enter)).
@@ -419,7 +426,7 @@ impl Cx {
     pub fn run<F: Future>(self, fut: F) -> WithCx<F> {
         WithCx {
             cx: Some(self),
-            fut,
+            fut: Some(fut),
         }
     }
 }
@@ -443,8 +450,20 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCx<F> {
         cx: Option<Cx>,
+        // `None` only while it is dropped: its destructor runs inside the context too.
         #[pin]
-        fut: F,
+        fut: Option<F>,
+    }
+
+    impl<F> PinnedDrop for WithCx<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.fut.is_some() {
+                let _entered = Enter::cx_only_in_drop(this.cx);
+                let mut fut = this.fut;
+                fut.set(None);
+            }
+        }
     }
 }
 
@@ -473,7 +492,11 @@ impl<F: Future> Future for WithCx<F> {
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = Enter::cx_only(this.cx);
-        this.fut.poll(task)
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(task),
+            // Only while it is dropped, where nothing polls it.
+            None => Poll::Pending,
+        }
     }
 }
 
