@@ -848,9 +848,16 @@ impl<E: std::error::Error + 'static> std::error::Error for Failures<E> {
     }
 }
 
+/// One failure: of the task the interruption names (a child's panic or failure), or else of
+/// the code at the `?` (unnamed, known by its call site).
 impl<E: From<Interrupted>> From<Interrupted> for Failures<E> {
+    #[track_caller]
     fn from(e: Interrupted) -> Self {
-        let task = TaskInfo::here(Some("scope".into()));
+        let task = match &e {
+            Interrupted::Panicked(p) => p.task().clone(),
+            Interrupted::ChildFailed(c) => c.task().clone(),
+            _ => TaskInfo::here(None),
+        };
         Self {
             failures: vec![Failure::new(task, E::from(e))],
         }

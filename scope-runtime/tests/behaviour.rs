@@ -703,3 +703,26 @@ async fn a_cx_run_future_dropped_midway_drops_its_future_inside_its_context() {
     drop(run);
     assert_eq!(*seen.lock().unwrap(), Some((true, true)));
 }
+
+/// `?` on an `Interrupted` in a function that returns `Failures<E>` names the task the
+/// interruption names (a child's panic or failure), and otherwise the place of the `?`: no
+/// made-up task.
+#[test]
+fn failures_from_an_interrupted_names_its_task_or_the_call_site() {
+    use scope_runtime::{Failures, Interrupted, Panicked, TaskInfo};
+    fn fails(e: Interrupted) -> Result<(), Failures<AppError>> {
+        Err(e)?;
+        Ok(())
+    }
+    let line = line!() - 3;
+    let all = fails(Interrupted::from_cause(Cause::explicit("closed"))).unwrap_err();
+    let task = all.primary().unwrap().task();
+    assert_eq!(task.name(), None, "{task}");
+    assert_eq!(task.location().file(), file!());
+    assert_eq!(task.location().line(), line);
+
+    let worker = TaskInfo::here(Some("worker".into()));
+    let panicked = Panicked::new(worker, Box::new("boom"));
+    let all = fails(panicked.into()).unwrap_err();
+    assert_eq!(all.primary().unwrap().task().name(), Some("worker"));
+}
