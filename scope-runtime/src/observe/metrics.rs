@@ -36,7 +36,7 @@ mod on {
     use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 
     use crate::info::TaskInfo;
-    use crate::observe::Outcome;
+    use crate::observe::{hook, Outcome};
 
     /// Who a label names: a name, or a call site (compared without formatting it).
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -161,55 +161,67 @@ mod on {
 
     /// A scope's (or service's) metrics.
     pub(crate) struct ScopeMetrics {
-        handles: Arc<Handles>,
+        /// `None` if the recorder panicked as they were registered: the scope records none.
+        handles: Option<Arc<Handles>>,
         cancelled_at: OnceLock<Instant>,
     }
 
     impl ScopeMetrics {
         pub(crate) fn new(info: &TaskInfo) -> Self {
             ScopeMetrics {
-                handles: handles(info),
+                handles: hook(|| handles(info)),
                 cancelled_at: OnceLock::new(),
             }
         }
 
+        /// Records with the handles (the recorder's code: see [`hook`]).
+        fn record(&self, f: impl FnOnce(&Handles)) {
+            if let Some(handles) = &self.handles {
+                let _ = hook(|| f(handles));
+            }
+        }
+
         pub(crate) fn started(&self) {
-            self.handles.scopes_started.increment(1);
+            self.record(|h| h.scopes_started.increment(1));
         }
 
         pub(crate) fn cancelled(&self, deadline: bool) {
             let _ = self.cancelled_at.set(Instant::now());
             if deadline {
-                self.handles.deadline_overruns.increment(1);
+                self.record(|h| h.deadline_overruns.increment(1));
             }
         }
 
         pub(crate) fn finished(&self, outcome: Outcome) {
-            self.handles.scopes_ended[index(outcome)].increment(1);
-            if let Some(at) = self.cancelled_at.get() {
-                self.handles
-                    .cancel_latency
-                    .record(at.elapsed().as_secs_f64());
-            }
+            self.record(|h| {
+                h.scopes_ended[index(outcome)].increment(1);
+                if let Some(at) = self.cancelled_at.get() {
+                    h.cancel_latency.record(at.elapsed().as_secs_f64());
+                }
+            });
         }
 
         pub(crate) fn child_created(&self) {
-            self.handles.queued.increment(1.0);
+            self.record(|h| h.queued.increment(1.0));
         }
 
         pub(crate) fn child_started(&self) {
-            self.handles.queued.decrement(1.0);
-            self.handles.in_flight.increment(1.0);
-            self.handles.children_started.increment(1);
+            self.record(|h| {
+                h.queued.decrement(1.0);
+                h.in_flight.increment(1.0);
+                h.children_started.increment(1);
+            });
         }
 
         pub(crate) fn child_ended(&self, started: bool, outcome: Outcome) {
-            if started {
-                self.handles.in_flight.decrement(1.0);
-            } else {
-                self.handles.queued.decrement(1.0);
-            }
-            self.handles.children_ended[index(outcome)].increment(1);
+            self.record(|h| {
+                if started {
+                    h.in_flight.decrement(1.0);
+                } else {
+                    h.queued.decrement(1.0);
+                }
+                h.children_ended[index(outcome)].increment(1);
+            });
         }
     }
 }

@@ -30,6 +30,9 @@
 //! records and the snapshot), `span.rs`, `metrics.rs`. No hook runs user code under a lock of
 //! the scope: the only user code reached from here is a `tracing` subscriber or a `metrics`
 //! recorder, called with no lock held (the tree's shard locks are never held across them).
+//! Each call into them is caught: a subscriber or recorder that panics cannot cut a scope's
+//! bookkeeping short (its panic is reported by the panic hook, and that event, span or metric
+//! is skipped).
 //!
 //! # Examples
 //!
@@ -133,6 +136,22 @@ impl<'a> End<'a> {
             End::Failed(_) => Outcome::Failed,
             End::Panicked(_) => Outcome::Panicked,
             End::Stopped(_) | End::NotStarted => Outcome::Cancelled,
+        }
+    }
+}
+
+/// Calls into the user's subscriber or recorder (user code, which may panic: a bug in it, or
+/// a lock it poisoned earlier). A panic there is caught where the library calls it, so that it
+/// cannot cut a scope's or a child's bookkeeping short (a unit never given back would keep the
+/// scope from resolving); the panic hook has reported it where it happened, and the hook's
+/// work is skipped (`None`). With the features off nothing calls it.
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+pub(crate) fn hook<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            crate::error::drop_after_panic(payload);
+            None
         }
     }
 }

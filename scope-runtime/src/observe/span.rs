@@ -41,7 +41,7 @@ mod on {
     use crate::cause::Cause;
     use crate::info::{TaskId, TaskInfo};
     use crate::observe::tree::TaskKind;
-    use crate::observe::{End, Outcome};
+    use crate::observe::{hook, End, Outcome};
 
     /// The span of a child that carries none.
     static NONE: Span = Span::none();
@@ -88,13 +88,17 @@ mod on {
 
     /// Entered around a poll: the span, and which scope's code runs.
     pub(crate) struct SpanGuard<'a> {
-        _entered: Option<tracing::span::Entered<'a>>,
+        entered: Option<tracing::span::Entered<'a>>,
         /// What `IN_SCOPE` was before (`None`: not touched).
         prev: Option<u64>,
     }
 
     impl Drop for SpanGuard<'_> {
         fn drop(&mut self) {
+            if let Some(entered) = self.entered.take() {
+                // Leaving the span: the subscriber's code (see `hook`).
+                let _ = hook(move || drop(entered));
+            }
             if let Some(prev) = self.prev {
                 let _ = IN_SCOPE.try_with(|c| c.set(prev));
             }
@@ -106,38 +110,41 @@ mod on {
         if !dispatcher::has_been_set() {
             // No subscriber has ever been installed: no span to enter, no spawn to parent.
             return SpanGuard {
-                _entered: None,
+                entered: None,
                 prev: None,
             };
         }
         SpanGuard {
             prev: IN_SCOPE.try_with(|c| c.replace(in_scope)).ok(),
-            _entered: (!span.is_disabled()).then(|| span.enter()),
+            entered: (!span.is_disabled())
+                .then(|| hook(|| span.enter()))
+                .flatten(),
         }
     }
 
     impl ScopeSpan {
         pub(crate) fn new(info: &TaskInfo, kind: TaskKind) -> Self {
-            let (span, named) = if dispatcher::has_been_set() {
-                let own = tracing::span!(
-                    target: "scope",
-                    Level::DEBUG,
-                    "scope",
-                    name = %info,
-                    id = info.id().as_u64(),
-                    site = %Site(info.location()),
-                    kind = kind.as_str(),
-                );
-                // Filtered out: the scope carries the span current where it was entered, and
-                // its events name it.
-                if own.is_disabled() {
-                    (Span::current(), Some(Box::new(info.clone())))
-                } else {
-                    (own, None)
-                }
-            } else {
-                (Span::none(), None)
-            };
+            let made = dispatcher::has_been_set().then(|| {
+                hook(|| {
+                    let own = tracing::span!(
+                        target: "scope",
+                        Level::DEBUG,
+                        "scope",
+                        name = %info,
+                        id = info.id().as_u64(),
+                        site = %Site(info.location()),
+                        kind = kind.as_str(),
+                    );
+                    // Filtered out: the scope carries the span current where it was entered,
+                    // and its events name it.
+                    if own.is_disabled() {
+                        (Span::current(), Some(Box::new(info.clone())))
+                    } else {
+                        (own, None)
+                    }
+                })
+            });
+            let (span, named) = made.flatten().unwrap_or((Span::none(), None));
             ScopeSpan {
                 span,
                 id: info.id().as_u64(),
@@ -150,9 +157,12 @@ mod on {
         }
 
         pub(crate) fn cancelled(&self, cause: &Cause) {
-            if !dispatcher::has_been_set() {
-                return;
+            if dispatcher::has_been_set() {
+                let _ = hook(|| self.emit_cancelled(cause));
             }
+        }
+
+        fn emit_cancelled(&self, cause: &Cause) {
             let (span, named) = (&self.span, self.named.as_deref());
             match cause {
                 Cause::DeadlineExceeded { scope } => emit!(
@@ -166,9 +176,12 @@ mod on {
         }
 
         pub(crate) fn finished(&self, outcome: Outcome) {
-            if !dispatcher::has_been_set() {
-                return;
+            if dispatcher::has_been_set() {
+                let _ = hook(|| self.emit_finished(outcome));
             }
+        }
+
+        fn emit_finished(&self, outcome: Outcome) {
             let (span, named) = (&self.span, self.named.as_deref());
             match outcome {
                 Outcome::Panicked => emit!(span, named, scope, Level::ERROR, "scope panicked"),
@@ -191,6 +204,22 @@ mod on {
     /// call, about 150 instructions per spawn).
     pub(crate) struct ChildSpan(Option<Box<(Span, bool)>>);
 
+    impl Drop for ChildSpan {
+        fn drop(&mut self) {
+            if let Some(carried) = self.0.take() {
+                // Closing the span: the subscriber's code (see `hook`).
+                let _ = hook(move || drop(carried));
+            }
+        }
+    }
+
+    impl Drop for ScopeSpan {
+        fn drop(&mut self) {
+            let span = std::mem::replace(&mut self.span, Span::none());
+            let _ = hook(move || drop(span));
+        }
+    }
+
     impl ChildSpan {
         pub(crate) fn new(
             scope: &ScopeSpan,
@@ -201,6 +230,15 @@ mod on {
             if !dispatcher::has_been_set() {
                 return ChildSpan(None);
             }
+            ChildSpan(hook(|| Box::new(Self::make(scope, scope_id, info, kind))))
+        }
+
+        fn make(
+            scope: &ScopeSpan,
+            scope_id: TaskId,
+            info: &TaskInfo,
+            kind: TaskKind,
+        ) -> (Span, bool) {
             let spawned_by_scope = IN_SCOPE.try_with(Cell::get).ok() == Some(scope_id.as_u64());
             let parent = if spawned_by_scope {
                 Span::current()
@@ -221,7 +259,7 @@ mod on {
             // it), or none at all.
             let own = !span.is_disabled();
             let carried = if own { span } else { parent };
-            ChildSpan(Some(Box::new((carried, own))))
+            (carried, own)
         }
 
         pub(crate) fn enter(&self) -> SpanGuard<'_> {
@@ -232,9 +270,12 @@ mod on {
         }
 
         pub(crate) fn ended(&self, info: &TaskInfo, end: &End<'_>) {
-            let Some((span, own)) = self.0.as_deref() else {
-                return;
-            };
+            if let Some((span, own)) = self.0.as_deref() {
+                let _ = hook(|| Self::emit_ended(span, *own, info, end));
+            }
+        }
+
+        fn emit_ended(span: &Span, own: bool, info: &TaskInfo, end: &End<'_>) {
             let named = (!own).then_some(info);
             match end {
                 End::Failed(message) => emit!(
