@@ -36,23 +36,28 @@ async fn step(name: &'static str, script: &'static str, log: Log) -> Result<(), 
     cmd.args(["-c", script]);
     let mut running = Process::new(cmd).spawn()?;
     let pid = running.id().expect("just started");
-    let at = log.lock().unwrap().len();
-    log.lock().unwrap().push((name, pid, None));
-    let status = running.wait().await?;
-    let ended = match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit {code}"),
-        (_, Some(15)) => "SIGTERM".to_owned(),
-        (_, Some(9)) => "SIGKILL".to_owned(),
-        _ => format!("{status}"),
+    // Its place in the log, taken under one lock: the steps run on several workers at once.
+    let at = {
+        let mut log = log.lock().unwrap();
+        log.push((name, pid, None));
+        log.len() - 1
+    };
+    let out = running.wait().await;
+    let ended = match &out {
+        // A stop by the scope's deadline is an error that keeps the status it ended with.
+        Ok(status) | Err(ProcessError::Stopped { status, .. }) => {
+            match (status.code(), status.signal()) {
+                (Some(code), _) => format!("exit {code}"),
+                (_, Some(15)) => "SIGTERM".to_owned(),
+                (_, Some(9)) => "SIGKILL".to_owned(),
+                _ => format!("{status}"),
+            }
+        }
+        Err(e) => e.to_string(),
     };
     log.lock().unwrap()[at].2 = Some(ended);
-    if status.signal().is_some() {
-        // Stopped by the scope's cancellation: the step did not complete, and says why.
-        let cause = scope::Cx::current()
-            .cause()
-            .unwrap_or_else(|| scope::Cause::explicit("killed"));
-        return Err(Interrupted::from_cause(cause).into());
-    }
+    // Stopped: the step did not complete, and its error says why (the deadline).
+    out?;
     Ok(())
 }
 

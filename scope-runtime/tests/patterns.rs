@@ -735,6 +735,27 @@ mod process {
         running.wait().await
     }
 
+    /// The status of a process its scope's cancel stopped (which `wait` reports as an error
+    /// that says so).
+    fn stopped_status(
+        out: Result<std::process::ExitStatus, ProcessError>,
+    ) -> Result<std::process::ExitStatus, ProcessError> {
+        match out {
+            Err(ProcessError::Stopped {
+                status,
+                interrupted,
+            }) => {
+                assert!(
+                    matches!(&interrupted, Interrupted::Cancelled(c) if c.cause().root() == &Cause::explicit("stop")),
+                    "{interrupted:?}"
+                );
+                Ok(status)
+            }
+            Ok(status) => panic!("a stopped process reported as a success: {status:?}"),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A shell (its group's leader) that dies of SIGTERM at once, and prints the pid of a
     /// member it started in the background that ignores SIGTERM.
     const LEADER_AND_STUBBORN_MEMBER: &str = r#"(trap "" TERM; exec sleep 60) & echo $!; wait"#;
@@ -804,7 +825,7 @@ mod process {
             .run(async {
                 let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
                 let process = Process::new(cmd).grace(ms(200));
-                let child = s.spawn(started(process, tx));
+                let child = s.spawn(async { stopped_status(started(process, tx).await) });
                 let pid = rx.await.unwrap();
                 s.cancel("stop");
                 Ok((pid, child.await?))
@@ -828,7 +849,8 @@ mod process {
         let out: Result<_, ProcessError> = s
             .run(async {
                 // `exec`: the shell becomes `sleep`, which dies of SIGTERM.
-                let child = s.spawn(started(Process::new(sh("echo ready; exec sleep 60")), tx));
+                let process = Process::new(sh("echo ready; exec sleep 60"));
+                let child = s.spawn(async { stopped_status(started(process, tx).await) });
                 let pid = rx.await.unwrap();
                 s.cancel("stop");
                 Ok((pid, child.await?))
@@ -854,7 +876,7 @@ mod process {
                     let line = BufReader::new(out).lines().next_line().await.unwrap();
                     let grandchild: u32 = line.unwrap().parse().unwrap();
                     tx.send((running.id().unwrap(), grandchild)).unwrap();
-                    running.wait().await
+                    stopped_status(running.wait().await)
                 });
                 let pids = rx.await.unwrap();
                 s.cancel("stop");
@@ -884,7 +906,9 @@ mod process {
         let out: Result<_, ProcessError> = s
             .run(async {
                 let cmd = sh(LEADER_AND_STUBBORN_MEMBER);
-                let child = s.spawn(started_with_member(Process::new(cmd).grace(grace), tx));
+                let process = Process::new(cmd).grace(grace);
+                let child =
+                    s.spawn(async { stopped_status(started_with_member(process, tx).await) });
                 let member = rx.await.unwrap();
                 s.cancel("stop");
                 Ok((member, child.await?))
@@ -1019,6 +1043,95 @@ mod process {
     fn outside_a_runtime_it_is_a_spawn_error_not_a_panic() {
         let out = Process::new(Command::new("true")).spawn();
         assert!(matches!(out, Err(ProcessError::Spawn(_))), "{out:?}");
+    }
+
+    // Law 9: an unbounded grace means no limit, as for a scope: SIGTERM, then a wait for as
+    // long as it takes (before, `stop` panicked on the overflow and sent SIGKILL at once).
+    #[tokio::test]
+    async fn an_unbounded_grace_means_no_limit_not_a_panic() {
+        let mut running = Process::new(sh("echo ready; exec sleep 60"))
+            .grace(Duration::MAX)
+            .spawn()
+            .unwrap();
+        let out = running.take_stdout().unwrap();
+        let line = BufReader::new(out).lines().next_line().await.unwrap();
+        assert_eq!(line.as_deref(), Some("ready"));
+        let status = running.stop().await.unwrap();
+        assert_eq!(status.signal(), Some(15), "{status:?}");
+    }
+
+    // DESIGN §6: a cancellation is never turned into a success by `?`. A process stopped by
+    // its scope's deadline is an error that says so, with the status it ended with.
+    #[tokio::test]
+    async fn a_process_stopped_by_the_deadline_is_not_a_success() {
+        let s = &Scope::new(
+            Config::new()
+                .name("build")
+                .timeout(ms(200))
+                .grace(Duration::from_secs(5)),
+        );
+        let mut seen = None;
+        let out: Result<&str, ProcessError> = s
+            .run(async {
+                let ran = run(sh("exec sleep 60")).await; // SIGTERMed at the deadline
+                seen = Some(ran.as_ref().map_err(ToString::to_string).map(|_| ()));
+                ran?;
+                Ok("built")
+            })
+            .await;
+        // Before, `Ok("built")`.
+        let err = out.unwrap_err();
+        assert!(
+            matches!(err.interrupted(), Some(Interrupted::DeadlineExceeded(_))),
+            "{err:?}"
+        );
+        // What `run` said: stopped, by the deadline, with SIGTERM.
+        let said = seen.unwrap().unwrap_err();
+        assert!(
+            said.starts_with("deadline of `build` exceeded (the process was stopped: signal: 15"),
+            "{said}"
+        );
+    }
+
+    // A process that shuts down cleanly on SIGTERM (exit 0) did finish: its status is its
+    // outcome, as with Go's `exec.CommandContext`.
+    #[tokio::test]
+    async fn a_process_that_exits_cleanly_on_sigterm_is_a_success() {
+        let (tx, rx) = oneshot::channel();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                let cmd = sh(r#"trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done"#);
+                let child = s.spawn(started(Process::new(cmd), tx));
+                let _pid = rx.await.unwrap();
+                s.cancel("stop");
+                Ok(child.await?)
+            })
+            .await;
+        assert!(out.unwrap().success());
+    }
+
+    // Waiting again after a stop that was dropped part-way (a `select!` that lost) goes on
+    // with the same grace: the escalation to SIGKILL is not started over.
+    #[tokio::test]
+    async fn a_stop_resumed_after_it_was_dropped_keeps_its_first_grace() {
+        let cmd = sh(r#"trap "" TERM; echo ready; sleep 60"#);
+        let mut running = Process::new(cmd).grace(ms(400)).spawn().unwrap();
+        let out = running.take_stdout().unwrap();
+        let line = BufReader::new(out).lines().next_line().await.unwrap();
+        assert_eq!(line.as_deref(), Some("ready"));
+        let start = std::time::Instant::now();
+        for _ in 0..2 {
+            // Each try gives up before the grace ends.
+            assert!(tokio::time::timeout(ms(150), running.stop()).await.is_err());
+        }
+        let status = running.stop().await.unwrap();
+        assert_eq!(status.signal(), Some(9));
+        let took = start.elapsed();
+        assert!(
+            took < ms(550),
+            "the grace ran from the first stop: {took:?}"
+        );
     }
 }
 

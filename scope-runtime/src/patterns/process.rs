@@ -2,7 +2,9 @@
 //! other, and never outlives it.
 //!
 //! Run a [`tokio::process::Command`] with [`run`] (or [`Process`] for options) as a child of a
-//! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome.
+//! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome; a
+//! process stopped by a cancellation is [`ProcessError::Stopped`] (with its cause and status)
+//! unless it exited successfully on the SIGTERM.
 //! On cancellation of the ambient context (its scope cancelled, a sibling failed, a deadline,
 //! a shutdown signal, or the child alone):
 //!
@@ -72,7 +74,7 @@ use futures_util::future::{select, Either};
 use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-use crate::cx::{current_grace, Cx};
+use crate::cx::{current_grace, saturating_add, Cx};
 use crate::error::Interrupted;
 
 /// How long a dropped [`Running`] waits, on the dropping thread, for its killed process to
@@ -106,6 +108,49 @@ pub enum ProcessError {
     /// interrupted (as a scope's error type).
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    /// The context was cancelled while the process ran: it was stopped (SIGTERM, then SIGKILL
+    /// after the grace) and did not exit successfully. `interrupted` says why it was stopped,
+    /// `status` how it ended (`ExitStatusExt::signal`: which signal, if one ended it).
+    #[error("{interrupted} (the process was stopped: {status})")]
+    Stopped {
+        /// How the process ended.
+        status: ExitStatus,
+        /// Why it was stopped: the context's cause.
+        interrupted: Interrupted,
+    },
+}
+
+impl ProcessError {
+    /// The interruption, if the process was stopped or never started because its context
+    /// was cancelled: what `?` would report as a cancellation or a deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::process::{run, ProcessError};
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().timeout(Duration::from_millis(100)));
+    /// let out = s
+    ///     .run(async {
+    ///         let mut cmd = tokio::process::Command::new("sleep");
+    ///         cmd.arg("60");
+    ///         run(cmd).await?; // stopped at the deadline: an error, not a status
+    ///         Ok::<_, ProcessError>("done")
+    ///     })
+    ///     .await;
+    /// let err = out.unwrap_err();
+    /// assert!(matches!(err.interrupted(), Some(Interrupted::DeadlineExceeded(_))));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn interrupted(&self) -> Option<&Interrupted> {
+        match self {
+            ProcessError::Interrupted(i) | ProcessError::Stopped { interrupted: i, .. } => Some(i),
+            ProcessError::Spawn(_) | ProcessError::Wait(_) => None,
+        }
+    }
 }
 
 /// Runs `cmd` as a child of the scope whose code awaits it, and resolves to its exit status:
@@ -142,7 +187,7 @@ pub async fn run(cmd: Command) -> Result<ExitStatus, ProcessError> {
 /// ```
 /// use std::os::unix::process::ExitStatusExt;
 /// use std::time::Duration;
-/// use scope::process::Process;
+/// use scope::process::{Process, ProcessError};
 /// use scope::Cx;
 /// use tokio::io::AsyncBufReadExt;
 /// use tokio::process::Command;
@@ -155,7 +200,9 @@ pub async fn run(cmd: Command) -> Result<ExitStatus, ProcessError> {
 ///
 /// let cx = Cx::root();
 /// cx.cancel("stop");
-/// let status = cx.run(running.wait()).await.unwrap();
+/// let Err(ProcessError::Stopped { status, .. }) = cx.run(running.wait()).await else {
+///     unreachable!()
+/// };
 /// assert_eq!(status.signal(), Some(9)); // SIGTERM was ignored; SIGKILL was not
 /// # });
 /// ```
@@ -257,6 +304,7 @@ impl Process {
             child,
             grace,
             group,
+            stopping: None,
         })
     }
 
@@ -305,6 +353,9 @@ pub struct Running {
     child: Child,
     grace: Option<Duration>,
     group: bool,
+    /// When the first [`stop`](Running::stop) began, when its grace ends: a stop resumed
+    /// after it was dropped part-way goes on from there.
+    stopping: Option<tokio::time::Instant>,
 }
 
 impl Running {
@@ -366,8 +417,11 @@ impl Running {
     }
 
     /// Waits for the process to exit and reaps it, watching the ambient context: once it is
-    /// cancelled, [`stop`](Running::stop)s the process. Resolves to the exit status either
-    /// way (after a stop, `ExitStatusExt::signal` says which signal ended it, if one did).
+    /// cancelled, [`stop`](Running::stop)s the process. Resolves to its exit status; if it
+    /// was stopped and did not exit successfully, to [`ProcessError::Stopped`], which says
+    /// why (a cancellation is never a success that `?` lets through) and keeps the status
+    /// (`ExitStatusExt::signal` says which signal ended it, if one did). A process that exits
+    /// successfully on SIGTERM (a clean shutdown) resolves to its status.
     ///
     /// # Examples
     ///
@@ -377,7 +431,7 @@ impl Running {
     /// use std::os::unix::process::ExitStatusExt;
     /// use std::time::Duration;
     /// use scope::process::{Process, ProcessError};
-    /// use scope::{Config, Scope};
+    /// use scope::{Config, Interrupted, Scope};
     /// use tokio::process::Command;
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let s = &Scope::new(Config::new().timeout(Duration::from_millis(100)).grace(Duration::from_secs(5)));
@@ -386,7 +440,11 @@ impl Running {
     ///         let mut cmd = Command::new("sleep");
     ///         cmd.arg("60");
     ///         let mut running = Process::new(cmd).spawn()?;
-    ///         let status = running.wait().await?; // SIGTERM at the deadline
+    ///         // SIGTERM at the deadline: an error that says why, with the status.
+    ///         let Err(ProcessError::Stopped { status, interrupted }) = running.wait().await else {
+    ///             unreachable!()
+    ///         };
+    ///         assert!(matches!(interrupted, Interrupted::DeadlineExceeded(_)));
     ///         Ok::<_, ProcessError>(status.signal())
     ///     })
     ///     .await;
@@ -397,13 +455,21 @@ impl Running {
     /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
         let cx = Cx::current();
-        {
+        let cause = {
             let exited = pin!(self.child.wait());
-            if let Either::Left((status, _)) = select(exited, pin!(cx.cancelled())).await {
-                return status.map_err(ProcessError::Wait);
+            match select(exited, pin!(cx.cancelled())).await {
+                Either::Left((status, _)) => return status.map_err(ProcessError::Wait),
+                Either::Right((cause, _)) => cause,
             }
+        };
+        let status = self.stop().await?;
+        if status.success() {
+            return Ok(status);
         }
-        self.stop().await
+        Err(ProcessError::Stopped {
+            status,
+            interrupted: Interrupted::from_cause(cause),
+        })
     }
 
     /// Stops the process now: SIGTERM, then the grace ([`Process::grace`], else the
@@ -432,8 +498,16 @@ impl Running {
     /// ```
     pub async fn stop(&mut self) -> Result<ExitStatus, ProcessError> {
         let grace = self.grace.unwrap_or_else(current_grace);
-        let until = tokio::time::Instant::now() + grace;
-        self.signal(Signal::TERM);
+        // Resumed after a stop that was dropped part-way, the same grace goes on.
+        let until = if let Some(until) = self.stopping {
+            until
+        } else {
+            // `Duration::MAX` means no limit, as for a scope's grace.
+            let until = saturating_add(tokio::time::Instant::now(), grace);
+            self.stopping = Some(until);
+            self.signal(Signal::TERM);
+            until
+        };
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.group && !grace.is_zero() {
             if let Some(pid) = self.pid() {
@@ -502,6 +576,8 @@ impl fmt::Debug for Running {
             .field("id", &self.child.id())
             .field("grace", &self.grace)
             .field("group", &self.group)
+            .field("stopping", &self.stopping.is_some())
+            .field("stopping", &self.stopping.is_some())
             .finish()
     }
 }
