@@ -697,6 +697,85 @@ mod supervisor {
             Some("parent cancelled: sibling task `bad` failed: boom 1")
         );
     }
+
+    // Law 6: each incarnation runs under a context of its own, which ends when the
+    // incarnation does. What a crashed incarnation handed out (a token, a context, an
+    // `on_cancel`) learns that it is over; before, it lived on beside the next incarnation.
+    #[tokio::test(start_paused = true)]
+    async fn a_context_handed_out_by_an_incarnation_ends_when_the_incarnation_does() {
+        let handed: Arc<Mutex<Option<Cx>>> = Arc::default();
+        let seen: Arc<Mutex<Option<bool>>> = Arc::default();
+        let (keep, look) = (handed.clone(), seen.clone());
+        let mut runs = 0;
+        let out = Supervisor::<AppError>::new(Config::new())
+            .backoff(Backoff::new(ms(10), ms(10)))
+            .child("worker", Restart::Transient, move || {
+                runs += 1;
+                let (keep, look, first) = (keep.clone(), look.clone(), runs == 1);
+                async move {
+                    if first {
+                        *keep.lock().unwrap() = Some(Cx::current()); // handed to a library
+                        return Err(AppError::Boom(1));
+                    }
+                    let old = keep.lock().unwrap().clone().unwrap();
+                    assert!(!Cx::current().same_as(&old), "a context of its own");
+                    *look.lock().unwrap() = Some(old.is_cancelled());
+                    Ok(())
+                }
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(true),
+            "incarnation 1's context lived on"
+        );
+        let cause = handed.lock().unwrap().as_ref().unwrap().cause().unwrap();
+        assert!(cause.is_finished(), "{cause}");
+    }
+
+    // Law 4: a supervisor's own deadline is reported as one, whatever the grace (before, with
+    // a grace its children answered, it returned `Ok(())`, and with none the deadline).
+    #[tokio::test(start_paused = true)]
+    async fn a_supervisors_own_deadline_is_reported_whatever_the_grace() {
+        for grace in [Duration::ZERO, ms(1)] {
+            let config = Config::new().name("sup").timeout(ms(100)).grace(grace);
+            let out = Supervisor::<AppError>::new(config)
+                .child("server", Restart::Permanent, || async {
+                    scope_runtime::cancelled().await;
+                })
+                .run()
+                .await;
+            let deadline = matches!(
+                &out,
+                Err(AppError::Interrupted(Interrupted::DeadlineExceeded(_)))
+            );
+            assert!(deadline, "grace {grace:?}: {out:?}");
+        }
+    }
+
+    // A supervised child is known by the call site of its `child(..)`, and its crash by the
+    // child's own task: the same id the task tree and the spans show.
+    #[tokio::test(start_paused = true)]
+    async fn a_supervised_childs_task_is_its_own_call_site_and_its_crash_names_it() {
+        let line = line!() + 3;
+        let out = Supervisor::<AppError>::new(Config::new())
+            .intensity(0, Duration::from_secs(60))
+            .child("crasher", Restart::Permanent, || async {
+                let me = Cx::current();
+                let _ = me;
+                panic!("crash")
+            })
+            .run()
+            .await;
+        let Err(AppError::Interrupted(Interrupted::Panicked(p))) = &out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(p.task().name(), Some("crasher"));
+        assert_eq!(p.task().location().file(), file!());
+        assert_eq!(p.task().location().line(), line);
+    }
 }
 
 #[cfg(all(unix, feature = "process"))]

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +18,10 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Rng};
+use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{Interrupted, Panicked};
+use crate::error::{drop_after_panic, Interrupted, Panicked};
 use crate::info::TaskInfo;
 use crate::scope::{Scope, TaskOutput};
 use crate::sync::Mutex;
@@ -140,7 +141,8 @@ type Incarnation<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
 type Factory<E> = Box<dyn FnMut() -> Incarnation<E> + Send>;
 
 struct Spec<E> {
-    name: Cow<'static, str>,
+    /// Its task: its name and the call site of its `child(..)`.
+    info: TaskInfo,
     restart: Restart,
     factory: Factory<E>,
 }
@@ -163,7 +165,9 @@ struct Spec<E> {
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
 ///   child waiting out a backoff stops at once; running ones get the scope's grace, then are
 ///   aborted. It returns `Ok(())` if every child stopped within the grace (they answered the
-///   cancellation), the cancellation otherwise. A panic is still a panic: an incarnation (or
+///   cancellation), the cancellation otherwise; its own deadline (a `Config::timeout`) is
+///   always returned as [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered
+///   or not. A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
 ///   [`Panicked`](crate::Interrupted::Panicked).
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
@@ -308,7 +312,10 @@ where
 
     /// Calls `f` with every decision, from the child's own task, with no lock held: each
     /// restart (with the child's name, the attempt, the error and the delay), each stop by
-    /// policy (a temporary child's failure is reported only here), and the give-up.
+    /// policy (a temporary child's failure is reported only here), and the give-up. `f` runs
+    /// as the supervisor's own code, not an incarnation's: a panic in it is a panic of that
+    /// child's task, which cancels the other children (as any panic in a scope does), not a
+    /// crash to restart.
     ///
     /// # Examples
     ///
@@ -355,11 +362,16 @@ where
     /// Adds a child: `factory` makes the future of each incarnation; `restart` says when it
     /// is restarted. The future may return `()`, `Result<T, E>` or never (as a scope's
     /// children); it runs with its own context as the ambient one, so it sees the
-    /// supervisor's cancellation through [`cancelled`](crate::cancelled).
+    /// supervisor's cancellation through [`cancelled`](crate::cancelled). Each incarnation
+    /// gets a context of its own below the child's, which ends (with
+    /// [`Cause::Finished`](crate::Cause::Finished)) when the incarnation does: what it handed
+    /// out (a token, a clone of its context, an `on_cancel`) learns that it is over before the
+    /// next incarnation starts. The child's task is known by this call's location.
     ///
     /// # Examples
     ///
     /// See [`Supervisor`].
+    #[track_caller]
     pub fn child<F, Fut>(
         mut self,
         name: impl Into<Cow<'static, str>>,
@@ -376,7 +388,7 @@ where
             Box::pin(async move { incarnation.await.into_result().map(|_| ()) })
         });
         self.children.push(Spec {
-            name: name.into(),
+            info: TaskInfo::new(Some(name.into()), std::panic::Location::caller()),
             restart,
             factory,
         });
@@ -385,7 +397,8 @@ where
 
     /// Runs the children until each has stopped by its policy (`Ok(())`), the supervisor gives
     /// up (the last failure's error), or it is cancelled (`Ok(())` if every child answered
-    /// the cancellation within the grace, else the cancellation). See [`Supervisor`].
+    /// the cancellation within the grace, else the cancellation; its own deadline is always
+    /// the deadline). See [`Supervisor`].
     ///
     /// # Examples
     ///
@@ -424,13 +437,13 @@ where
             let handles: Vec<_> = children
                 .into_iter()
                 .map(|spec| {
-                    let name = spec.name.clone();
+                    let info = spec.info.clone();
                     let watch = Watch {
                         backoff,
                         intensity: Arc::clone(&intensity),
                         on_event: on_event.clone(),
                     };
-                    s.spawn_named(name, supervise(spec, watch))
+                    s.spawn_as(info, supervise(spec, watch))
                 })
                 .collect();
             for handle in handles {
@@ -438,7 +451,15 @@ where
                 // handle reports the cancellation, which the scope already knows.
                 let _ = handle.await;
             }
-            Ok(())
+            // Its own deadline passed: reported as such, whether or not the children
+            // answered it within the grace (a stop from outside that they answered is not a
+            // failure of the supervisor).
+            match s.cx().cause_arc() {
+                Some(cause) if matches!(*cause, Cause::DeadlineExceeded { .. }) => {
+                    Err(E::from(Interrupted::from_shared_cause(cause)))
+                }
+                _ => Ok(()),
+            }
         })
         .await
     }
@@ -449,7 +470,7 @@ impl<E> fmt::Debug for Supervisor<E> {
         let children: Vec<_> = self
             .children
             .iter()
-            .map(|c| (c.name.as_ref(), c.restart))
+            .map(|c| (c.info.name().unwrap_or_default(), c.restart))
             .collect();
         f.debug_struct("Supervisor")
             .field("config", &self.config)
@@ -514,10 +535,27 @@ where
         attempt = attempt.saturating_add(1);
         let started = Instant::now();
         // The factory's call is part of the incarnation: a panic there is a crash too.
+        // The incarnation's own context, ended with it (see `Supervisor::child`).
+        let incarnation = cx.child();
         let factory = &mut spec.factory;
-        let ended = AssertUnwindSafe(async move { factory().await })
+        let ended = AssertUnwindSafe(incarnation.clone().run(async move { factory().await }))
             .catch_unwind()
             .await;
+        let finished = Cause::Finished {
+            scope: spec.info.clone(),
+        };
+        // Its `on_cancel` callbacks are its code: a panic there is its crash too.
+        let ended = match (
+            ended,
+            catch_unwind(AssertUnwindSafe(|| incarnation.cancel_with(finished))),
+        ) {
+            (Ok(_), Err(payload)) => Err(payload),
+            (ended, Err(second)) => {
+                drop_after_panic(second);
+                ended
+            }
+            (ended, Ok(_)) => ended,
+        };
         if cx.is_cancelled() {
             // The supervisor is stopping (or this child was stopped): whatever the
             // incarnation returned, it is not a failure. A panic is never silent: it is
@@ -530,10 +568,7 @@ where
         let error = match ended {
             Ok(Ok(())) => None,
             Ok(Err(error)) => Some(error),
-            Err(payload) => {
-                let task = TaskInfo::here(Some(spec.name.clone()));
-                Some(E::from(Panicked::new(task, payload).into()))
-            }
+            Err(payload) => Some(E::from(Panicked::new(spec.info.clone(), payload).into())),
         };
         let action = match (&error, spec.restart) {
             (None, Restart::Permanent) => {
@@ -562,7 +597,7 @@ where
         };
         if let Some(report) = &watch.on_event {
             report(&SupervisorEvent {
-                child: &spec.name,
+                child: spec.info.name().unwrap_or_default(),
                 attempt,
                 error: error.as_ref(),
                 action,

@@ -1001,7 +1001,17 @@ where
         F::Output: TaskOutput<E>,
         OkOf<F, E>: Send + 'static,
     {
-        let info = TaskInfo::here(Some(name.into()));
+        self.spawn_as(TaskInfo::here(Some(name.into())), fut)
+    }
+
+    /// [`spawn_named`](Scope::spawn_named) as the task `info` (the patterns' children, known
+    /// by their user's call site).
+    pub(crate) fn spawn_as<F>(&'s self, info: TaskInfo, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'static,
+    {
         match self.spawn_inner(info, fut, spawn::Admit::Queue, false) {
             Ok(child) => child,
             Err(e) => unreachable!("spawn refuses only through its handle: {e}"),
