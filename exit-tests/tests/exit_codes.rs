@@ -161,3 +161,38 @@ fn the_signals_are_configurable() {
     let out = p.wait(EXIT);
     assert_eq!(out.status.signal(), Some(15), "{out:#?}");
 }
+
+const PROCESS: &str = env!("CARGO_BIN_EXE_main_process");
+
+/// Whether `pid` is running (not gone, not a zombie waiting to be reaped).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        !state.starts_with('Z') && !state.starts_with('X')
+    })
+}
+
+// Law 10: a forced exit (the app's grace ran out while a worker was stuck) leaves no
+// subprocess behind, although the task that owns it was never dropped.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_forced_exit_leaves_no_subprocess_behind() {
+    let mut p = Program::start(PROCESS, &[], &[]);
+    let line = p.wait_for("pid ", READY);
+    let pid: u32 = line.text.trim()[4..].parse().unwrap();
+    assert!(running(pid));
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "forced: {out:#?}");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !running(pid)
+    });
+    if !gone {
+        // Do not leave it behind this test either.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert!(gone, "the subprocess outlived the program");
+}

@@ -343,6 +343,7 @@ where
             }
             // What is left is nobody's (see the module docs): bounded, not waited for.
             runtime.shutdown_timeout(EXIT_WAIT);
+            kill_unreaped();
             value
         }
         Err((code, error)) => {
@@ -358,11 +359,20 @@ where
             }
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
-            // Tasks still running are not waited for: the exit is the force.
+            // Tasks still running are not waited for: the exit is the force. Their
+            // subprocesses are killed here, since their `Drop` may never run.
             runtime.shutdown_background();
+            kill_unreaped();
             std::process::exit(code)
         }
     }
+}
+
+/// Kills the subprocesses ([`crate::process`]) that are still running: their owners were
+/// not waited for.
+fn kill_unreaped() {
+    #[cfg(all(unix, feature = "process", not(loom)))]
+    crate::patterns::process::kill_unreaped();
 }
 
 /// What the exit prints after the report.

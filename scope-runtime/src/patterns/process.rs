@@ -34,11 +34,20 @@
 //!   the rest of the grace, then SIGKILL, before the process is reaped; elsewhere SIGKILL
 //!   only reaches a group whose process is still running at the end of the grace. Only the
 //!   process itself is reaped (its descendants are reaped by whoever adopts them). A process
-//!   that exits normally leaves the rest of its group alone, as a shell does.
+//!   that exits normally leaves the rest of its group alone, as a shell does. A group of its
+//!   own is not the terminal's foreground group: a command that reads the terminal or changes
+//!   its modes (a password prompt, an editor, a pager) is stopped by the kernel (SIGTTIN,
+//!   SIGTTOU) and would wait for ever, and the terminal's Ctrl-C does not reach it. Run
+//!   interactive commands with `group(false)` (also needed for a `pre_exec` that calls
+//!   `setsid`, which a group leader may not).
 //! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet
 //!   (on Linux, the process is watched with `waitid(WNOWAIT)`, which does not reap it, while
 //!   the rest of its group drains), from the task that owns it, so it cannot reach another
 //!   process that got the same pid.
+//! - **A forced exit**: `#[scope::main]` ends the program without waiting for tasks still
+//!   running when its shutdown is forced (or after its clean exit's short wait), so the task
+//!   that owns a process may never be dropped (a worker stuck in a blocking clean-up). Before
+//!   it exits, it sends SIGKILL to every process (and group) started here and not reaped yet.
 //! - Nothing survives a SIGKILL of *this* process (as with any parent): use a supervisor such
 //!   as systemd, or `PR_SET_PDEATHSIG`, for that.
 //!
@@ -300,12 +309,17 @@ impl Process {
             cmd.process_group(0);
         }
         let child = cmd.spawn().map_err(ProcessError::Spawn)?;
-        Ok(Running {
+        let running = Running {
+            key: unreaped::next_key(),
             child,
             grace,
             group,
             stopping: None,
-        })
+        };
+        if let Some(pid) = running.pid() {
+            unreaped::add(running.key, pid, group);
+        }
+        Ok(running)
     }
 
     /// Starts the process and waits for it ([`spawn`](Process::spawn), then
@@ -350,6 +364,8 @@ impl fmt::Debug for Process {
 /// # });
 /// ```
 pub struct Running {
+    /// Its entry among the processes a forced exit kills (see [`kill_unreaped`]).
+    key: u64,
     child: Child,
     grace: Option<Duration>,
     group: bool,
@@ -455,12 +471,16 @@ impl Running {
     /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
         let cx = Cx::current();
-        let cause = {
+        let ended = {
             let exited = pin!(self.child.wait());
             match select(exited, pin!(cx.cancelled())).await {
-                Either::Left((status, _)) => return status.map_err(ProcessError::Wait),
-                Either::Right((cause, _)) => cause,
+                Either::Left((status, _)) => Ok(status),
+                Either::Right((cause, _)) => Err(cause),
             }
+        };
+        let cause = match ended {
+            Ok(status) => return self.reaped(status),
+            Err(cause) => cause,
         };
         let status = self.stop().await?;
         if status.success() {
@@ -516,11 +536,21 @@ impl Running {
         }
         if !grace.is_zero() {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
-                return status.map_err(ProcessError::Wait);
+                return self.reaped(status);
             }
         }
         self.signal(Signal::KILL);
-        self.child.wait().await.map_err(ProcessError::Wait)
+        let status = self.child.wait().await;
+        self.reaped(status)
+    }
+
+    /// The process has been waited for: once reaped, its pid is no longer ours to signal at
+    /// a forced exit.
+    fn reaped(&self, status: io::Result<ExitStatus>) -> Result<ExitStatus, ProcessError> {
+        if self.child.id().is_none() {
+            unreaped::remove(self.key);
+        }
+        status.map_err(ProcessError::Wait)
     }
 
     /// The process's pid while it has not been reaped (only then is it still its own).
@@ -549,9 +579,13 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if self.child.id().is_none() {
+            unreaped::remove(self.key);
             return; // reaped
         }
         self.signal(Signal::KILL);
+        // Killed: whether it is reaped below or by tokio later, a forced exit has nothing
+        // more to do for it.
+        unreaped::remove(self.key);
         let until = std::time::Instant::now() + REAP_BUDGET;
         let mut pause = Duration::from_micros(50);
         loop {
@@ -577,8 +611,63 @@ impl fmt::Debug for Running {
             .field("grace", &self.grace)
             .field("group", &self.group)
             .field("stopping", &self.stopping.is_some())
-            .field("stopping", &self.stopping.is_some())
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// Kills every process started here that has not been reaped yet (its group too, for one
+/// started in a group of its own), without waiting: for an exit that does not wait for the
+/// tasks that own them (`#[scope::main]`'s forced exit, which ends the program while a worker
+/// may be stuck, so that their `Drop` may never run). A process is removed from the list as
+/// soon as it is reaped, so no pid that is no longer ours is signalled (short of one reaped
+/// and reused between the two, a window of microseconds at an exit).
+pub(crate) fn kill_unreaped() {
+    for (pid, group) in unreaped::take_all() {
+        // An error means it is gone already: nothing to do.
+        let _ = if group {
+            kill_process_group(pid, Signal::KILL)
+        } else {
+            kill_process(pid, Signal::KILL)
+        };
+    }
+}
+
+/// The processes started here and not reaped yet, by key.
+mod unreaped {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    use rustix::process::Pid;
+
+    /// A leaf lock: held only to add, remove or take entries (no user code, no signal).
+    static LIST: Mutex<Vec<(u64, Pid, bool)>> = Mutex::new(Vec::new());
+
+    fn list() -> MutexGuard<'static, Vec<(u64, Pid, bool)>> {
+        LIST.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn next_key() -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        // Relaxed: a unique number; nothing is published with it.
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(super) fn add(key: u64, pid: Pid, group: bool) {
+        list().push((key, pid, group));
+    }
+
+    pub(super) fn remove(key: u64) {
+        let mut list = list();
+        if let Some(i) = list.iter().position(|e| e.0 == key) {
+            list.swap_remove(i);
+        }
+    }
+
+    pub(super) fn take_all() -> Vec<(Pid, bool)> {
+        std::mem::take(&mut *list())
+            .into_iter()
+            .map(|(_, pid, group)| (pid, group))
+            .collect()
     }
 }
 
