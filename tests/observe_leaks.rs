@@ -114,3 +114,43 @@ async fn the_leak_check_sees_a_blocking_child_still_running() {
     );
     release.send(()).unwrap();
 }
+
+// A blocking child handed to the runtime but still waiting for a blocking thread will run:
+// it is a leak, though it has not started (a child queued in a scope that never runs is not).
+#[test]
+fn the_leak_check_sees_a_blocking_child_waiting_for_a_thread() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (free, hold) = std::sync::mpsc::channel::<()>();
+        let (taken_tx, taken) = tokio::sync::oneshot::channel::<()>();
+        // The only blocking thread, busy until the end of the test.
+        let hog = tokio::task::spawn_blocking(move || {
+            let _ = taken_tx.send(());
+            let _ = hold.recv();
+        });
+        taken.await.unwrap();
+        let check = LeakCheck::new();
+        let s: &'static Scope<'static, 'static, Interrupted> = Box::leak(Box::new(Scope::new(
+            Config::new().name("leaky_queued_blocking"),
+        )));
+        let mut run = Box::pin(s.run(async {
+            s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
+            std::future::pending::<Result<(), Interrupted>>().await
+        }));
+        assert!((&mut run).now_or_never().is_none());
+        std::mem::forget(run);
+        let out = check.check().await;
+        free.send(()).unwrap();
+        hog.await.unwrap();
+        let leaked = out.expect_err("the blocking child will run after the test");
+        assert_eq!(leaked.ours.len(), 1, "{leaked}");
+        assert_eq!(
+            leaked.ours[0].task.kind(),
+            scope::observe::TaskKind::Blocking
+        );
+    });
+}

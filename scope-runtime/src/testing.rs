@@ -250,7 +250,9 @@ impl LeakCheck {
             // never starts); before that, it may be a task not polled yet.
             if alive == 0 {
                 let ours = self.ours();
-                let queued = |t: &LeakedTask| t.task.state() == observe::TaskState::Queued;
+                let queued = |t: &LeakedTask| {
+                    t.task.state() == observe::TaskState::Queued && !t.task.handed_over
+                };
                 if ours.is_empty() || (round >= QUEUED_ROUNDS && ours.iter().all(queued)) {
                     return Ok(());
                 }

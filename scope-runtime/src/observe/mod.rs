@@ -66,7 +66,7 @@ mod tree;
 
 use std::sync::Arc;
 
-use self::tree::{is_tracking, Record, FINISHED, RUNNING};
+use self::tree::{is_tracking, Record, FINISHED, HANDED_OVER, RUNNING};
 pub use self::tree::{snapshot, track, TaskKind, TaskNode, TaskState, TaskTree, Tracking};
 use crate::cause::Cause;
 use crate::cx::Cx;
@@ -318,6 +318,13 @@ impl ChildObs {
     #[inline]
     pub(crate) fn enter(&self) -> Entered<'_> {
         self.span.enter()
+    }
+
+    /// Handed to the runtime, not started yet (a blocking child, to the blocking pool).
+    pub(crate) fn handed_over(&self, info: &TaskInfo) {
+        if self.tracked {
+            set_state_cold(info.id(), HANDED_OVER);
+        }
     }
 
     /// Its first poll.

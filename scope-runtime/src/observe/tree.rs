@@ -247,6 +247,9 @@ impl fmt::Display for TaskState {
 pub(crate) const QUEUED: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
 pub(crate) const FINISHED: u8 = 2;
+/// Not started, but handed to the runtime (a blocking child waiting for a blocking thread):
+/// shown as queued; it will run, so it is not a future its scope keeps.
+pub(crate) const HANDED_OVER: u8 = 3;
 
 /// What the registry keeps of one scope, child, service or service task.
 pub(crate) struct Record {
@@ -401,6 +404,8 @@ pub struct TaskNode {
     parent: Option<TaskId>,
     owner: Option<TaskId>,
     pub(crate) runtime: Option<tokio::runtime::Id>,
+    /// Queued, but handed to the runtime already (see [`HANDED_OVER`]).
+    pub(crate) handed_over: bool,
 }
 
 impl TaskNode {
@@ -900,7 +905,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             let state = match raw {
                 FINISHED => TaskState::Finished,
                 _ if cause.is_some() => TaskState::Cancelling,
-                QUEUED => TaskState::Queued,
+                QUEUED | HANDED_OVER => TaskState::Queued,
                 _ => TaskState::Running,
             };
             // The owner: the parent if it owns children, else the parent's own owner (a
@@ -923,6 +928,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 parent: parent.map(|p| records[p].info.id()),
                 owner,
                 runtime: r.runtime,
+                handed_over: raw == HANDED_OVER,
             }
         })
         .collect();

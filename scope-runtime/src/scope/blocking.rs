@@ -151,6 +151,9 @@ where
             }
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
+                    // It will run: not a future its scope keeps (the leak check tells them
+                    // apart).
+                    job.obs.handed_over(&job.info);
                     let handle = runtime.spawn_blocking(move || job.run());
                     // Aborting a blocking task that runs has no effect: the ticket only keeps
                     // one that has not started from starting.
