@@ -226,6 +226,29 @@ async fn services_and_their_tasks_are_in_the_tree() {
     tx.send(()).unwrap();
     svc.drain(Duration::from_secs(5)).await.unwrap();
     assert!(observe::snapshot().get(tasks[0].id()).is_none());
+    // A drained service is over: it stays in the tree (its value lives) as finished.
+    let tree = observe::snapshot();
+    assert_eq!(
+        tree.get(svc.info().id()).unwrap().state(),
+        TaskState::Finished
+    );
+}
+
+// A stopped service shows as finished, not as cancelling for as long as its value lives.
+#[tokio::test]
+async fn a_stopped_service_shows_as_finished() {
+    let _tracking = observe::track();
+    let svc = Service::new(ServiceConfig::new("tree_stopped"));
+    let _report = svc.stop().await;
+    let tree = observe::snapshot();
+    let me = tree.get(svc.info().id()).unwrap();
+    assert_eq!(me.state(), TaskState::Finished, "{tree}");
+    // A second stop reports nothing new.
+    let _report = svc.stop().await;
+    assert_eq!(
+        observe::snapshot().get(svc.info().id()).unwrap().state(),
+        TaskState::Finished
+    );
 }
 
 /// Children share their scope's context until they need their own: a scope entered in the

@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub use self::config::{ServiceConfig, DEFAULT_TASK_TIMEOUT};
+use self::report::FailureKind;
 pub use self::report::{DrainError, StopReport, TaskFailure};
 use self::task::{Ended, ServiceTask};
 pub use self::task::{ServiceHandle, ServiceOutput};
@@ -431,7 +432,10 @@ impl Service {
             // Done for good (closed, nothing left): the service's context ends, so work
             // detached under it learns so.
             let scope = self.inner.info.clone();
-            self.inner.cx.cancel_with(Cause::Finished { scope });
+            if self.inner.cx.cancel_with(Cause::Finished { scope }) {
+                // Its end, once: in the tree, the metrics and the events.
+                self.inner.obs.finished(None, false, false);
+            }
             Ok(())
         } else {
             Err(DrainError::Overrun {
@@ -473,9 +477,13 @@ impl Service {
         let not_started_before = inner.table.lock().not_started;
         // Release: a task that sees its cancel below sees this too.
         inner.stopping.store(true, Ordering::Release);
-        inner.cx.cancel_with(Cause::Shutdown {
+        // This stop ends the service (not an earlier stop or drain): it reports the end.
+        let ends = inner.cx.cancel_with(Cause::Shutdown {
             signal: Signal::Requested(Cow::Borrowed("service stop")),
         });
+        if ends {
+            inner.obs.cancelled(&inner.cx);
+        }
         let mut aborted = Vec::new();
         if tokio::time::timeout(inner.grace, inner.tracker.idle())
             .await
@@ -499,6 +507,13 @@ impl Service {
                 table.not_started - not_started_before,
             )
         };
+        if ends {
+            let cause = inner.cx.cause();
+            let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
+            inner
+                .obs
+                .finished(cause.as_ref(), panicked, !failures.is_empty());
+        }
         StopReport {
             service: Some(inner.info.clone()),
             stopped,
