@@ -63,7 +63,7 @@ pub use crate::service::{
     DrainError, Service, ServiceConfig, ServiceHandle, ServiceOutput, StopReport, TaskFailure,
     DEFAULT_TASK_TIMEOUT,
 };
-pub use crate::slot::Slot;
+pub use crate::slot::{HeldBy, Slot, SlotKey};
 
 #[cfg(all(test, loom))]
 mod tests;

@@ -33,13 +33,52 @@ use crate::Cx;
 /// `K` is the slot's key type, which `slot!` declares beside the static (with the same name)
 /// so that a function can require the slot in its signature (see [`Provided`](crate::Provided)).
 /// A key type names one slot: every static with the key `K` (other than `()`) is that same
-/// slot. A slot declared by hand has the key `()` and can be used in every other way.
+/// slot, and holds the key's [`Value`](crate::Key::Value) (a static of it with another type
+/// does not compile). A slot declared by hand has the key `()` and can be used in every other
+/// way.
 pub struct Slot<T: 'static, K: 'static = ()> {
     name: &'static str,
     // 0 until first use, then the slot's index + 1.
     index: AtomicUsize,
     _type: PhantomData<fn() -> (T, K)>,
 }
+
+/// What may key a slot of values `T`: `()` (a slot of its own), or a [`Key`](crate::Key)
+/// whose value type is `T` (the one slot that key names). [`Slot::new`] requires it, so that
+/// a second static of a key with another value type does not compile.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{slot, Slot, SlotKey};
+/// slot!(static TENANT: String);
+/// fn keys<T, K: SlotKey<T>>(_: &Slot<T, K>) {}
+/// keys(&TENANT); // `TENANT`'s key holds `String`s
+/// static RETRIES: Slot<u32> = Slot::new("RETRIES");
+/// keys(&RETRIES); // `()`: a slot of its own
+/// ```
+///
+/// ```compile_fail
+/// use scope::{slot, Slot};
+/// slot!(static TENANT: String);
+/// static DECOY: Slot<u64, TENANT> = Slot::new("DECOY"); // `TENANT` holds `String`s
+/// ```
+pub trait SlotKey<T>: 'static {}
+
+impl<T> SlotKey<T> for () {}
+
+impl<T, K: crate::Key> SlotKey<T> for K where K::Value: HeldBy<T> {}
+
+/// The value type of a key's slot is `T` (the check behind [`SlotKey`], for its message).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this key's slot holds `{Self}`: a static of that key cannot hold `{T}`",
+    label = "a slot of `{T}` with a key whose slot holds `{Self}`",
+    note = "a key names one slot and its value type; declare a slot of its own with `slot!(static NAME: {T})`"
+)]
+pub trait HeldBy<T> {}
+
+impl<T> HeldBy<T> for T {}
 
 impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// Declares a slot; `name` is used in messages.
@@ -49,16 +88,25 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// `const`, so it can initialise a `static`; a key type lets functions require the slot:
     ///
     /// ```
-    /// use scope::{Cx, Slot};
+    /// use scope::{Cx, Key, Slot};
     /// static RETRIES: Slot<u32> = Slot::new("RETRIES");
     /// enum TenantKey {}
+    /// impl Key for TenantKey {
+    ///     type Value = String;
+    ///     fn slot() -> &'static Slot<String, Self> {
+    ///         &TENANT
+    ///     }
+    /// }
     /// static TENANT: Slot<String, TenantKey> = Slot::new("TENANT");
     /// let cx = Cx::root().with_slot(&RETRIES, 3).with_slot(&TENANT, "acme".into());
     /// assert_eq!(cx.get(&RETRIES), Some(&3));
     /// assert_eq!(cx.get(&TENANT).map(String::as_str), Some("acme"));
     /// ```
     #[must_use]
-    pub const fn new(name: &'static str) -> Self {
+    pub const fn new(name: &'static str) -> Self
+    where
+        K: SlotKey<T>,
+    {
         Self {
             name,
             index: AtomicUsize::new(0),
