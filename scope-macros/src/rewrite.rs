@@ -79,8 +79,10 @@ pub(crate) struct Rewriter {
     lint_only: usize,
     /// Whether the scope is a race (`first_ok`), which cannot refuse a child.
     race: bool,
-    /// How many spawn macros were rewritten (to know whether a macro's tokens changed).
-    rewrites: usize,
+    /// How many edits the pass made (a spawn macro or `provided!()` rewritten, a nested
+    /// `scope!` given the proof or the crate, a proof copied into a block, an opt-out taken
+    /// off): a macro's arguments are written back when it moved.
+    edits: usize,
     /// Whether the body uses `provided!()`.
     provided: bool,
     /// How many `provided!()` were rewritten (to know whether a child's future uses one).
@@ -106,7 +108,7 @@ impl Rewriter {
             in_child: 0,
             lint_only: 0,
             race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
-            rewrites: 0,
+            edits: 0,
             provided: false,
             provided_uses: 0,
             proof_refs: 0,
@@ -161,7 +163,7 @@ impl Rewriter {
 
     /// `crate = path, ` in front of a nested `scope!`'s input that names no crate of its own,
     /// when this scope was given one: the nested one then reaches the same facade.
-    fn with_crate(&self, tokens: TokenStream) -> TokenStream {
+    fn with_crate(&mut self, tokens: TokenStream) -> TokenStream {
         let Some(krate) = &self.krate else {
             return tokens;
         };
@@ -174,6 +176,7 @@ impl Rewriter {
                 }
             }
         }
+        self.edits += 1;
         quote!(crate = #krate, #tokens)
     }
 
@@ -187,6 +190,7 @@ impl Rewriter {
         }
         self.provided = true;
         self.proof_refs += 1;
+        self.edits += 1;
         Hidden::Outer {
             proof: provided_ident(),
             rest: tokens,
@@ -203,6 +207,7 @@ impl Rewriter {
             return;
         }
         let proof = provided_ident();
+        self.edits += 1;
         *expr = Expr::Verbatim(quote!({
             let #proof = ::core::clone::Clone::clone(&#proof);
             #expr
@@ -221,7 +226,7 @@ impl Rewriter {
         self.provided = true;
         self.provided_uses += 1;
         self.proof_refs += 1;
-        self.rewrites += 1;
+        self.edits += 1;
         let hidden = Hidden::Proof {
             var: provided_ident(),
         }
@@ -373,6 +378,8 @@ impl Rewriter {
     fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
         let span = name_span(mac);
         let path = &mac.path;
+        // Rewritten on every path below (to the method call, or to the problem's report).
+        self.edits += 1;
         // The output keeps the user's macro path (so their `use scope::spawn` is used); the
         // spawn macro then expands to the method call, or reports the problem at its call site.
         if self.in_child > 0 {
@@ -413,7 +420,6 @@ impl Rewriter {
             self.visit_expr_mut(name);
         }
         self.in_child -= 1;
-        self.rewrites += 1;
         let fut = &args.fut;
         let name = args.name.as_ref().map(|n| quote!(name = #n,));
         let hidden = Hidden::Scope {
@@ -439,19 +445,19 @@ impl Rewriter {
     /// `tokio::select! {..}`): rewritten as expressions when they parse as a comma-separated
     /// list, as tokens otherwise.
     fn rewrite_macro(&mut self, mac: &mut syn::Macro) {
-        let before = self.rewrites;
+        let before = self.edits;
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
         if let Ok(mut exprs) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
             for e in &mut exprs {
                 self.visit_expr_mut(e);
             }
-            if self.rewrites != before {
+            if self.edits != before {
                 mac.tokens = exprs.into_token_stream();
             }
             return;
         }
         let tokens = self.rewrite_tokens(mac.tokens.clone());
-        if self.rewrites != before {
+        if self.edits != before {
             mac.tokens = tokens;
         }
     }
@@ -492,7 +498,7 @@ impl Rewriter {
         }
         out.extend(written.iter().cloned());
         let inner = if last.as_deref() == Some("scope") {
-            self.with_outer_proof(g.stream())
+            self.nested_scope(g.stream())
         } else {
             self.rewrite_tokens(g.stream())
         };
@@ -579,6 +585,7 @@ impl Rewriter {
         }
         let allow = item_attrs_mut(item).is_some_and(take_opt_out);
         self.allowed += usize::from(allow);
+        self.edits += usize::from(allow);
         self.lint_only += 1;
         let saved = std::mem::take(&mut self.locals);
         match item {
@@ -729,6 +736,7 @@ impl VisitMut for Rewriter {
             Stmt::Local(local) => {
                 let allow = take_opt_out(&mut local.attrs);
                 self.allowed += usize::from(allow);
+                self.edits += usize::from(allow);
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 self.allowed -= usize::from(allow);
@@ -736,6 +744,7 @@ impl VisitMut for Rewriter {
             Stmt::Macro(sm) => {
                 let allow = take_opt_out(&mut sm.attrs);
                 self.allowed += usize::from(allow);
+                self.edits += usize::from(allow);
                 if spawn_kind(&sm.mac.path).is_some() && self.lint_only == 0 {
                     let expr = Expr::Macro(syn::ExprMacro {
                         attrs: std::mem::take(&mut sm.attrs),
@@ -760,6 +769,7 @@ impl VisitMut for Rewriter {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         let allow = expr_attrs(expr).is_some_and(take_opt_out);
         self.allowed += usize::from(allow);
+        self.edits += usize::from(allow);
         match expr {
             Expr::Macro(m) if is_provided_macro(&m.mac.path) && self.lint_only == 0 => {
                 let tokens = self.rewrite_provided(&m.mac);
