@@ -48,7 +48,8 @@ pub(crate) enum Orphan {
     Executor,
     /// A `tokio_util` `TaskTracker`'s task: counted, but nobody cancels or joins it here.
     Tracker,
-    /// A task of a `JoinSet` that came from outside the scope (a parameter): it outlives it.
+    /// A task of a `JoinSet` (or `LocalSet`, `JoinMap`) that came from outside the scope (a
+    /// parameter): it outlives it.
     OuterJoinSet,
     /// The tasks of a `JoinSet` let go (`detach_all`): they run on after the set and the scope.
     Detached,
@@ -107,8 +108,9 @@ impl Orphan {
                  `spawn!(future)` and the scope joins and cancels them"
             }
             Orphan::OuterJoinSet => {
-                "help: this `JoinSet` comes from outside the scope, so its tasks outlive it; use \
-                 `spawn!(future)`, or a `JoinSet` made and joined inside the body"
+                "help: this set comes from outside the scope, so its tasks outlive it; use \
+                 `spawn!(future)` (`spawn_in_place!` for a `!Send` one), or a `JoinSet` made \
+                 and joined inside the body"
             }
         }
     }
@@ -326,7 +328,9 @@ fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) ->
         "ThreadPool" | "LocalPool" | "LocalSpawner" | "SpawnExt" | "LocalSpawnExt" | "Spawn"
         | "LocalSpawn" => Orphan::Executor,
         "TaskTracker" => Orphan::Tracker,
-        "JoinSet" if from_outside => Orphan::OuterJoinSet,
+        // A blocking task cannot be aborted once it runs: dropping the set does not end it.
+        "JoinSet" | "JoinMap" if by_method(Orphan::Task) == Orphan::Blocking => Orphan::Blocking,
+        "JoinSet" | "JoinMap" | "LocalSet" if from_outside => Orphan::OuterJoinSet,
         _ => return None,
     })
 }

@@ -125,6 +125,18 @@ pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
         unit: false,
         fatal: false,
     };
+    if f.sig.asyncness.is_none() && !f.boxed && made_by_an_entry_attribute(&f.block) {
+        p.errors.push(syn::Error::new(
+            f.sig.fn_token.span,
+            "`#[scoped]` goes above `#[tokio::test]` and `#[tokio::main]`: attributes expand \
+             from the top, and that attribute made the `async fn` a plain `fn` (with a runtime \
+             in its body) before `#[scoped]` saw it\n\
+             help: write `#[scoped]` on the line above it, or use `#[scope::test]` / \
+             `#[scope::main]`, which run the body as a scope already",
+        ));
+        p.fatal = true;
+        return p;
+    }
     if let Err(e) = is_async(&f.sig, MacroKind::Scoped, f.boxed) {
         p.errors.push(e);
         p.fatal = true;
@@ -257,6 +269,28 @@ fn boxed_dyn(
 }
 
 /// `#[scoped]`, `#[scope::main]`, `#[scope::test]` need an `async fn`.
+/// Whether a sync fn's body is what an entry attribute that expanded first (`#[tokio::test]`,
+/// `#[tokio::main]`) makes of an `async fn`: a runtime built and blocked on.
+fn made_by_an_entry_attribute(block: &syn::Block) -> bool {
+    fn find(tokens: proc_macro2::TokenStream, builder: &mut bool, block_on: &mut bool) {
+        for t in tokens {
+            match t {
+                proc_macro2::TokenTree::Ident(i) if i == "Builder" => *builder = true,
+                proc_macro2::TokenTree::Ident(i) if i == "block_on" => *block_on = true,
+                proc_macro2::TokenTree::Group(g) => find(g.stream(), builder, block_on),
+                _ => {}
+            }
+        }
+    }
+    let (mut builder, mut block_on) = (false, false);
+    find(
+        quote::ToTokens::to_token_stream(block),
+        &mut builder,
+        &mut block_on,
+    );
+    builder && block_on
+}
+
 pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> syn::Result<()> {
     if sig.asyncness.is_some() || boxed {
         return Ok(());
