@@ -173,6 +173,20 @@ impl ScopeInput {
                 ));
                 return Ok(());
             }
+            if stream.peek(Token![async]) || stream.peek(Token![move]) {
+                // The body is an async block already: `async`/`move` in front of it are
+                // reported once, and the body is read as it would be without them.
+                let first = stream.span();
+                let _: Option<Token![async]> = stream.parse()?;
+                let _: Option<Token![move]> = stream.parse()?;
+                errors.push(syn::Error::new(
+                    first,
+                    "`scope!` makes its body an async block already: write `scope!({ ... })` \
+                     (or `scope!(|s| { ... })`) without `async` or `move`\n\
+                     help: the body may borrow from the caller; a child that must own what it \
+                     uses takes it with `spawn!(async move { .. })`",
+                ));
+            }
             if stream.peek(Token![|]) {
                 let bar: Token![|] = stream.parse()?;
                 let handle: Ident = stream.parse().map_err(|e| {

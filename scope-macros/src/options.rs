@@ -454,7 +454,13 @@ pub(crate) fn parse_entries(
 ) {
     let at_end = |input: ParseStream<'_>| {
         input.is_empty()
-            || (stop_at_body && (input.peek(syn::token::Brace) || input.peek(Token![|])))
+            || (stop_at_body
+                && (input.peek(syn::token::Brace)
+                    || input.peek(Token![|])
+                    // `async { .. }`, `move |s| ..`: a body written as a closure or block would
+                    // be (told apart by `scope!` itself).
+                    || input.peek(Token![async])
+                    || input.peek(Token![move])))
     };
     loop {
         if at_end(input) {

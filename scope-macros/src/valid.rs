@@ -471,19 +471,29 @@ pub(crate) fn borrowed_local<'a>(
         found: Option<&'a Ident>,
     }
     impl<'a> Visit<'a> for Find<'a, '_> {
-        fn visit_local(&mut self, local: &'a syn::Local) {
-            syn::visit::visit_local(self, local);
-            pat_names(&local.pat, &mut self.declared);
+        // A name bound by any pattern (`let`, a closure's input, `for`, a `match` arm,
+        // `if let`, `while let`) is the block's own from there on: using it borrows nothing
+        // from outside. The scopes of names are not followed: in doubt the check stays
+        // silent, and rustc still reports a real borrow ("does not live long enough").
+        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
+            self.declared.push(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
         }
-        fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
-            for p in &c.inputs {
-                pat_names(p, &mut self.declared);
+        fn visit_local(&mut self, local: &'a syn::Local) {
+            // The value first: in `let x = x + 1;` the second `x` is the outer one.
+            if let Some(init) = &local.init {
+                self.visit_expr(&init.expr);
+                if let Some((_, diverge)) = &init.diverge {
+                    self.visit_expr(diverge);
+                }
             }
-            syn::visit::visit_expr_closure(self, c);
+            self.visit_pat(&local.pat);
         }
         fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
-            pat_names(&f.pat, &mut self.declared);
-            syn::visit::visit_expr_for_loop(self, f);
+            // The iterated value first: in `for x in x` it is the outer `x`.
+            self.visit_expr(&f.expr);
+            self.visit_pat(&f.pat);
+            self.visit_block(&f.body);
         }
         fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
             // A nested `async move` block takes its captures by value, from this block.
