@@ -600,6 +600,7 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
         }
         _ => {
             let method = kind.method(false);
+            let bare = kind.macro_name().trim_end_matches('!');
             let msg = format!(
                 "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it \
                  starts a child of the enclosing scope, and there is none here\n\
@@ -607,7 +608,9 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
                  `scope!({{ ... }}).await`\n\
                  note: inside a `#[scoped]` fn, a `{m}` written in a `macro_rules!` (or in another \
                  macro's definition) is not bound to the scope: name the scope's handle \
-                 (`#[scoped(handle = s)]`) and call `s.{method}(..)` there"
+                 (`#[scoped(handle = s)]`) and call `s.{method}(..)` there; and the scope finds \
+                 its macros by name, so one renamed on import (`use scope::{bare} as go`) is not \
+                 bound either: call it `{m}`"
             );
             quote!(::core::compile_error!(#msg))
         }
