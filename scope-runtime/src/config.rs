@@ -110,6 +110,10 @@ impl Config {
 
     /// Names the scope (in causes, errors and task trees).
     ///
+    /// With the `metrics` feature the name is also the scope's metrics label: name scopes by
+    /// what they do (`"fetch"`), not per request (`format!("req-{id}")`), since every distinct
+    /// name is a new set of series that the exporter keeps (see [`observe`](crate::observe)).
+    ///
     /// # Examples
     ///
     /// The name is what causes and errors print for the scope:

@@ -2,9 +2,10 @@
 //!
 //! Every peer finds a missing request value only at run time. Here a function can require
 //! slots in its signature: it takes a [`Provided<L>`] whose type-level list `L` must contain
-//! each required slot's key, and the only way to get a `Provided` whose list contains a key is
-//! to enter a scope that binds that slot. Calling the function where the slot is not bound
-//! is a compile error naming the slot.
+//! each required slot's key, and a `Provided` whose list contains a key comes only from a
+//! context that binds that slot: a scope that binds it (what `provided!()` carries), or
+//! [`Provided::try_bind`], which checks the context at run time. Calling the function where
+//! the slot is not bound is a compile error naming the slot.
 //!
 //! `#[scoped]` writes the types for you (`cx: Needs![REQUEST_ID, TENANT]` and `provided!()`);
 //! by hand it looks like the example below. The proof is checked entirely in the types; at run

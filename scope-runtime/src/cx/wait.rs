@@ -68,6 +68,11 @@ impl Cx {
     /// context ([`Cx::current`] outside any scope), which is never cancelled, `f` is dropped
     /// at once.
     ///
+    /// `f` runs on the thread, and under the ambient context, of the code that made the cancel
+    /// (the caller of [`cancel`](Cx::cancel), a scope's own bookkeeping, the runtime's timer for
+    /// a deadline), not under this context: what it needs of this one (a slot's value, the
+    /// context itself) it takes with it, captured when it is registered.
+    ///
     /// # Panics
     ///
     /// If `f` panics, the panic goes to the code that made the cancel, once every other
