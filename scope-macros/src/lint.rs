@@ -350,7 +350,10 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
         // Through the pointers that hand out their content: `Arc<Runtime>` is `Runtime`.
         syn::Type::Path(p) if p.qself.is_none() => {
             let last = p.path.segments.last()?;
-            if matches!(last.ident.to_string().as_str(), "Arc" | "Rc" | "Box") {
+            if matches!(
+                last.ident.to_string().as_str(),
+                "Arc" | "Rc" | "Box" | "Option"
+            ) {
                 if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
                     if let Some(syn::GenericArgument::Type(inner)) = args.args.first() {
                         return type_path(inner);
@@ -364,6 +367,24 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
         syn::Type::Group(g) => type_path(&g.elem),
         _ => None,
     }
+}
+
+/// `x` inside the wrappers that hand it out: `Arc::new(x)`, `Rc::new(x)`, `Box::new(x)`,
+/// `Some(x)`, `Ok(x)`.
+pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
+    while let Expr::Call(c) = expr {
+        let Expr::Path(p) = &*c.func else { break };
+        let segs: Vec<String> = p.path.segments.iter().map(|s| unraw(&s.ident)).collect();
+        let wraps = matches!(
+            segs.as_slice(),
+            [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box") && n == "new"
+        ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok");
+        match (wraps, c.args.len()) {
+            (true, 1) => expr = &c.args[0],
+            _ => break,
+        }
+    }
+    expr
 }
 
 /// The start of a call chain, `Builder::new().name("x").spawn(..)` -> `Builder::new`, through

@@ -126,19 +126,7 @@ impl Rewriter {
         let mut rw = Rewriter::new(Some(block), Some(opts));
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
-            for input in &sig.inputs {
-                if let syn::FnArg::Typed(pt) = input {
-                    if let (syn::Pat::Ident(pi), Some(path)) = (&*pt.pat, lint::type_path(&pt.ty)) {
-                        rw.locals.insert(
-                            lint::unraw(&pi.ident),
-                            Origin {
-                                path,
-                                from_outside: true,
-                            },
-                        );
-                    }
-                }
-            }
+            rw.record_params(sig, true);
         }
         rw.visit_block_mut(block);
         (rw.errors, rw.provided)
@@ -336,6 +324,25 @@ impl Rewriter {
     /// Records where a binding's value came from: its type, the call that made it (also
     /// unwrapped by the pattern: `Ok(h)`, `Some(h)`), or the variable it copies
     /// (`h1.clone()`).
+    /// The typed parameters of a fn: the scoped fn's (`from_outside`: their values were
+    /// made outside the scope), or one declared in its body (whose callers may pass what the
+    /// body made, such as a `JoinSet` it joins).
+    fn record_params(&mut self, sig: &syn::Signature, from_outside: bool) {
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(pt) = input {
+                self.record_typed(&pt.pat, &pt.ty, from_outside);
+            }
+        }
+    }
+
+    /// A binding of a parameter of type `ty` (of a fn or closure).
+    fn record_typed(&mut self, pat: &syn::Pat, ty: &syn::Type, from_outside: bool) {
+        if let (syn::Pat::Ident(pi), Some(path)) = (pat, lint::type_path(ty)) {
+            self.locals
+                .insert(lint::unraw(&pi.ident), Origin { path, from_outside });
+        }
+    }
+
     fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
         let pat = match pat {
             syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
@@ -347,7 +354,8 @@ impl Rewriter {
             path,
             from_outside: false,
         });
-        let origin = origin.or_else(|| match lint::chain_root(init?)? {
+        // Through the wrappers that hand out their content: `Arc::new(Handle::current())`.
+        let origin = origin.or_else(|| match lint::chain_root(lint::unwrapped(init?))? {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
@@ -588,6 +596,9 @@ impl Rewriter {
         self.edits += usize::from(allow);
         self.lint_only += 1;
         let saved = std::mem::take(&mut self.locals);
+        if let syn::Item::Fn(f) = item {
+            self.record_params(&f.sig, false);
+        }
         match item {
             syn::Item::Macro(m) => {
                 // `macro_rules! name { (..) => { BODY }; .. }`: what it expands to is in the body.
@@ -795,10 +806,26 @@ impl VisitMut for Rewriter {
                 visit_mut::visit_expr_async_mut(self, a);
                 self.copy_proof_into(expr, before);
             }
-            Expr::Closure(c) if c.capture.is_some() => {
+            Expr::Closure(c) => {
+                for input in &c.inputs {
+                    if let syn::Pat::Type(pt) = input {
+                        self.record_typed(&pt.pat, &pt.ty, false);
+                    }
+                }
                 let before = self.proof_refs;
+                let moves = c.capture.is_some();
                 visit_mut::visit_expr_closure_mut(self, c);
-                self.copy_proof_into(expr, before);
+                if moves {
+                    self.copy_proof_into(expr, before);
+                }
+            }
+            Expr::Match(m) => {
+                self.visit_expr_mut(&mut m.expr);
+                for arm in &mut m.arms {
+                    // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made.
+                    self.record_binding(&arm.pat, None, Some(&m.expr));
+                    visit_mut::visit_arm_mut(self, arm);
+                }
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
             Expr::MethodCall(call) => {
@@ -828,6 +855,7 @@ impl VisitMut for Rewriter {
         if f.attrs.iter().any(is_scoped_attr) {
             return;
         }
+        self.record_params(&f.sig, false);
         visit_mut::visit_impl_item_fn_mut(self, f);
     }
 }

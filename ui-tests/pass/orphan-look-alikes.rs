@@ -21,6 +21,15 @@ async fn look_alikes() -> Result<u32, Interrupted> {
     let status = tokio::process::Command::new("true").spawn().is_ok();
     let mut set = tokio::task::JoinSet::new();
     set.spawn(async { 4 });
+    // A closure or nested fn handed the body's own set (joined below) is not an orphan.
+    let add = |set: &mut tokio::task::JoinSet<u32>| {
+        set.spawn(async { 0 });
+    };
+    add(&mut set);
+    fn add_more(set: &mut tokio::task::JoinSet<u32>) {
+        set.spawn(async { 0 });
+    }
+    add_more(&mut set);
     let d: u32 = set.join_all().await.into_iter().sum();
     Ok(a + b + c + d + u32::from(status))
 }
