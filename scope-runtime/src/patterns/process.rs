@@ -564,28 +564,31 @@ impl Running {
     /// Sends `signal` to the process (or its group), if it has not been reaped: only then is
     /// its pid still its own.
     fn signal(&self, signal: Signal) {
-        let Some(pid) = self.pid() else {
-            return;
-        };
-        // An error means it is gone already (or was never ours to signal): nothing to do.
-        let _ = if self.group {
-            kill_process_group(pid, signal)
-        } else {
-            kill_process(pid, signal)
-        };
+        if let Some(pid) = self.pid() {
+            send(pid, self.group, signal);
+        }
     }
+}
+
+/// Sends `signal` to `pid`, or to its process group with `group`.
+fn send(pid: Pid, group: bool, signal: Signal) {
+    // An error means it is gone already (or was never ours to signal): nothing to do.
+    let _ = if group {
+        kill_process_group(pid, signal)
+    } else {
+        kill_process(pid, signal)
+    };
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // Reaped already, or killed here (and reaped below or by tokio later): a forced exit
+        // has nothing more to do for it.
+        unreaped::remove(self.key);
         if self.child.id().is_none() {
-            unreaped::remove(self.key);
             return; // reaped
         }
         self.signal(Signal::KILL);
-        // Killed: whether it is reaped below or by tokio later, a forced exit has nothing
-        // more to do for it.
-        unreaped::remove(self.key);
         let until = std::time::Instant::now() + REAP_BUDGET;
         let mut pause = Duration::from_micros(50);
         loop {
@@ -623,12 +626,7 @@ impl fmt::Debug for Running {
 /// and reused between the two, a window of microseconds at an exit).
 pub(crate) fn kill_unreaped() {
     for (pid, group) in unreaped::take_all() {
-        // An error means it is gone already: nothing to do.
-        let _ = if group {
-            kill_process_group(pid, Signal::KILL)
-        } else {
-            kill_process(pid, Signal::KILL)
-        };
+        send(pid, group, Signal::KILL);
     }
 }
 

@@ -541,25 +541,20 @@ impl<E> Shared<E> {
             None if self.child_parent(background).is_cancelled() => None,
             None => return,
         };
-        let swept = {
-            let mut lost_table = self.lost.lock();
-            let swept = if lost_table.records.len() >= 2 * lost_table.swept + 16 {
-                let (dead, kept) = std::mem::take(&mut lost_table.records)
-                    .into_iter()
-                    .partition::<Vec<_>, _>(|(_, (_, node))| {
-                        node.as_ref().is_some_and(WeakCx::is_dead)
-                    });
-                lost_table.records.extend(kept);
-                lost_table.swept = lost_table.records.len();
-                dead
-            } else {
-                Vec::new()
-            };
-            let replaced = lost_table.records.insert(id, (lost, node));
-            (swept, replaced)
-        };
+        {
+            let mut table = self.lost.lock();
+            if table.records.len() >= 2 * table.swept + 16 {
+                // Dropping a record runs no user code (a cause, a message, a dead weak
+                // reference).
+                table
+                    .records
+                    .retain(|_, (_, node)| !node.as_ref().is_some_and(WeakCx::is_dead));
+                table.swept = table.records.len();
+            }
+            table.records.insert(id, (lost, node));
+        }
         // Outside the locks: the last reference to a context may go here.
-        drop((swept, own));
+        drop(own);
     }
 
     /// Why child `id`'s task ended without an outcome, if it was recorded (taken: its handle

@@ -181,11 +181,11 @@ pin_project_lite::pin_project! {
                     None
                 };
                 let shared = &**this.shared;
+                let background = flags & BACKGROUND != 0;
                 // Its destructor panicked: that is the child's panic.
                 let out = if let Some(payload) = panicked {
                     if D::DIRECT {
                         let message = panic_message(payload.as_ref());
-                        let background = flags & BACKGROUND != 0;
                         shared.record_lost(this.info.id(), background, Lost::DropPanic(message));
                     }
                     Err(shared.panicked(this.info, payload).into())
@@ -195,7 +195,6 @@ pin_project_lite::pin_project! {
                         let why = why_not_started(own, shared);
                         if D::DIRECT {
                             let lost = Lost::NotStarted(Arc::clone(&why));
-                            let background = flags & BACKGROUND != 0;
                             shared.record_lost(this.info.id(), background, lost);
                         }
                         Err(NotStarted::new(why).into())
