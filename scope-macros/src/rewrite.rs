@@ -324,6 +324,14 @@ impl Rewriter {
     /// Records where a binding's value came from: its type, the call that made it (also
     /// unwrapped by the pattern: `Ok(h)`, `Some(h)`), or the variable it copies
     /// (`h1.clone()`).
+    /// `#[scope::allow_orphan]` was taken off (`allow`): the lint allows what follows until the
+    /// caller's matching `self.allowed -= ..`, and the tokens changed. Returns `allow`.
+    fn opt_out(&mut self, allow: bool) -> bool {
+        self.allowed += usize::from(allow);
+        self.edits += usize::from(allow);
+        allow
+    }
+
     /// The typed parameters of a fn: the scoped fn's (`from_outside`: their values were
     /// made outside the scope), or one declared in its body (whose callers may pass what the
     /// body made, such as a `JoinSet` it joins).
@@ -591,9 +599,7 @@ impl Rewriter {
         if item_attrs(item).is_some_and(|attrs| attrs.iter().any(is_scoped_attr)) {
             return;
         }
-        let allow = item_attrs_mut(item).is_some_and(take_opt_out);
-        self.allowed += usize::from(allow);
-        self.edits += usize::from(allow);
+        let allow = self.opt_out(item_attrs_mut(item).is_some_and(take_opt_out));
         self.lint_only += 1;
         let saved = std::mem::take(&mut self.locals);
         if let syn::Item::Fn(f) = item {
@@ -745,17 +751,13 @@ impl VisitMut for Rewriter {
         match stmt {
             Stmt::Item(item) => self.lint_item(item),
             Stmt::Local(local) => {
-                let allow = take_opt_out(&mut local.attrs);
-                self.allowed += usize::from(allow);
-                self.edits += usize::from(allow);
+                let allow = self.opt_out(take_opt_out(&mut local.attrs));
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 self.allowed -= usize::from(allow);
             }
             Stmt::Macro(sm) => {
-                let allow = take_opt_out(&mut sm.attrs);
-                self.allowed += usize::from(allow);
-                self.edits += usize::from(allow);
+                let allow = self.opt_out(take_opt_out(&mut sm.attrs));
                 if spawn_kind(&sm.mac.path).is_some() && self.lint_only == 0 {
                     let expr = Expr::Macro(syn::ExprMacro {
                         attrs: std::mem::take(&mut sm.attrs),
@@ -778,9 +780,7 @@ impl VisitMut for Rewriter {
     }
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
-        let allow = expr_attrs(expr).is_some_and(take_opt_out);
-        self.allowed += usize::from(allow);
-        self.edits += usize::from(allow);
+        let allow = self.opt_out(expr_attrs(expr).is_some_and(take_opt_out));
         match expr {
             Expr::Macro(m) if is_provided_macro(&m.mac.path) && self.lint_only == 0 => {
                 let tokens = self.rewrite_provided(&m.mac);
