@@ -726,3 +726,32 @@ fn failures_from_an_interrupted_names_its_task_or_the_call_site() {
     let all = fails(panicked.into()).unwrap_err();
     assert_eq!(all.primary().unwrap().task().name(), Some("worker"));
 }
+
+/// The ambient check (`scope::is_cancelled()`) may fire a passed deadline (outside a runtime
+/// nothing else does), which runs the context's `on_cancel` callbacks: they run after the
+/// thread's ambient slot is let go, so a callback may poll a `Cx::run` future (which swaps the
+/// ambient context) like any code.
+#[test]
+fn the_ambient_check_runs_callbacks_outside_the_ambient_slot() {
+    use futures_util::FutureExt;
+    let cx = Cx::root().child_with_timeout(ms(5));
+    let other = Cx::root();
+    let ran = Arc::new(std::sync::Mutex::new(None));
+    let r = Arc::clone(&ran);
+    let _h = cx.on_cancel(move |_| {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            other.run(async { 7 }).now_or_never()
+        }));
+        *r.lock().unwrap() = Some(polled.ok().flatten());
+    });
+    std::thread::sleep(ms(20));
+    let seen = cx
+        .run(async { scope_runtime::is_cancelled() })
+        .now_or_never();
+    assert_eq!(seen, Some(true));
+    assert_eq!(
+        *ran.lock().unwrap(),
+        Some(Some(7)),
+        "the callback's `Cx::run` panicked"
+    );
+}

@@ -249,30 +249,51 @@ fn adopt(mut a: std::cell::RefMut<'_, Ambient>, own: Cx) -> Cx {
 /// Whether the ambient context is cancelled: for a lazy child, also a cancel of that child
 /// alone, made through its handle since its task last looked (its node, made by the handle,
 /// is found when the registry's epoch has moved, and adopted as the ambient context).
+///
+/// Nothing that may run callbacks or wakers (a passed deadline fired, an ancestor's cancel
+/// recorded) happens while the ambient slot is borrowed: that check is made on a clone, after.
 pub(crate) fn is_cancelled() -> bool {
     let looked = AMBIENT.try_with(|a| {
         let a = a.borrow();
-        if a.cx
-            .as_ref()
-            .unwrap_or_else(|| background_ref())
-            .is_cancelled()
-        {
-            return Some(true);
+        let cx = a.cx.as_ref().unwrap_or_else(|| background_ref());
+        match cx.is_cancelled_quiet() {
+            Some(true) => return Looked::Cancelled,
+            Some(false) => {}
+            None => return Looked::Ask(cx.clone()),
         }
         match (a.lazy, &a.scope) {
             (Some(_), Some(scope)) => match scope.own_cxs() {
-                Some(registry) if registry.epoch() != a.seen => None,
-                _ => Some(false),
+                Some(registry) if registry.epoch() != a.seen => Looked::OwnMadeMeanwhile,
+                _ => Looked::Not,
             },
-            _ => Some(false),
+            _ => Looked::Not,
         }
     });
     match looked {
-        Ok(Some(cancelled)) => cancelled,
-        Ok(None) => own_made_meanwhile().is_some_and(|own| own.is_cancelled()),
+        Ok(Looked::Cancelled) => true,
+        Ok(Looked::Not) => false,
+        // Cold: a deadline that may have passed, or an ancestor not linked yet.
+        Ok(Looked::Ask(cx)) => cx.is_cancelled() || is_cancelled_own_made_meanwhile(),
+        Ok(Looked::OwnMadeMeanwhile) => is_cancelled_own_made_meanwhile(),
         // The thread's ambient slot is gone (thread teardown): the background context.
         Err(_) => false,
     }
+}
+
+/// What [`is_cancelled`] saw under the ambient slot's borrow.
+enum Looked {
+    Cancelled,
+    Not,
+    /// The check may run code: made on this clone, after the borrow.
+    Ask(Cx),
+    /// A lazy child whose handle may have made its own context since its task last looked.
+    OwnMadeMeanwhile,
+}
+
+/// For a lazy child: whether its own context, made by its handle since its task last looked,
+/// is cancelled (`false` if it has none, or is not a lazy child).
+fn is_cancelled_own_made_meanwhile() -> bool {
+    own_made_meanwhile().is_some_and(|own| own.is_cancelled())
 }
 
 /// A lazy child whose registry's epoch moved: its own context, if its handle made one,

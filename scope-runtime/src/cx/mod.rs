@@ -359,6 +359,23 @@ impl Cx {
             || self.deadline_passed()
     }
 
+    /// Whether this context is cancelled, as far as can be told without running anything:
+    /// `None` when telling would record an unlinked ancestor's cancel or fire a passed
+    /// deadline (which runs callbacks and wakers), so the caller asks
+    /// [`is_cancelled`](Cx::is_cancelled) once it holds nothing.
+    #[inline]
+    pub(crate) fn is_cancelled_quiet(&self) -> Option<bool> {
+        if self.node.cancelled.load(Ordering::Acquire) {
+            return Some(true);
+        }
+        let deadline_passed = self
+            .node
+            .deadline
+            .as_ref()
+            .is_some_and(|d| Instant::now() >= d.at);
+        (self.node.no_cancelled_ancestor_quick() && !deadline_passed).then_some(false)
+    }
+
     /// Whether an ancestor not yet linked to this context is cancelled; if so, records it as
     /// this context's own cancellation.
     #[inline]
