@@ -573,12 +573,66 @@ mod supervisor {
                 (2, None, SupervisorAction::Stop)
             ]
         );
-        // Restarted after each normal return, after the base delay; the third incarnation was
-        // stopped by the cancel and is not reported.
+        // Restarted after each normal return, backing off as after failures (but not counted:
+        // the intensity of one would have given up); the third incarnation was stopped by the
+        // cancel and is not reported.
         assert_eq!(
             of("permanent"),
-            [(1, None, restart(10)), (2, None, restart(10))]
+            [(1, None, restart(10)), (2, None, restart(20))]
         );
+    }
+
+    /// A permanent child that keeps returning at once: the restarts back off as after
+    /// failures (never counted), so a loop that returns at once is not a restart storm.
+    fn returning_at_once(
+        starts: &Arc<Mutex<Vec<Instant>>>,
+        stop_at: usize,
+        stopper: Cx,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), AppError>> + Send + 'static {
+        let starts = starts.clone();
+        move || {
+            let mut starts = starts.lock().unwrap();
+            starts.push(Instant::now());
+            if starts.len() == stop_at {
+                stopper.cancel("done");
+            }
+            std::future::ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_child_that_keeps_returning_at_once_backs_off() {
+        let start = Instant::now();
+        let starts = Arc::default();
+        let app = Cx::root();
+        let out = Supervisor::new(Config::new().parent(app.clone()))
+            .backoff(Backoff::new(ms(100), ms(400)))
+            .intensity(1, Duration::from_secs(60))
+            .child(
+                "poller",
+                Restart::Permanent,
+                returning_at_once(&starts, 6, app),
+            )
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(offsets(start, &starts), [0, 100, 300, 700, 1_100, 1_500]);
+
+        // A cap below the base makes every delay the cap, after a normal return too.
+        let start = Instant::now();
+        let starts = Arc::default();
+        let app = Cx::root();
+        let out = Supervisor::new(Config::new().parent(app.clone()))
+            .backoff(Backoff::new(ms(1_000), ms(100)))
+            .child(
+                "poller",
+                Restart::Permanent,
+                returning_at_once(&starts, 3, app),
+            )
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(offsets(start, &starts), [0, 100, 200]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,9 +36,11 @@ use crate::sync::Mutex;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Restart {
-    /// Always: after a failure and after a normal return (a normal return is restarted after
-    /// the backoff's base delay, and is not counted as a failure). For work that must keep
-    /// running: a server loop, a consumer.
+    /// Always: after a failure and after a normal return. A normal return is not counted
+    /// against the [intensity](Supervisor::intensity), but it backs off as a failure does
+    /// (restarts in a row grow the delay until an incarnation runs a whole window), so a
+    /// child that returns at once is restarted at the backoff's capped rate, not in a hot
+    /// loop. For work that must keep running: a server loop, a consumer.
     Permanent,
     /// After a failure only; a normal return ends it. For work that must finish once.
     Transient,
@@ -155,8 +157,11 @@ struct Spec<E> {
 ///   [`new`](Supervisor::new): its name, parent, deadline and grace apply).
 /// - After a failure (an `Err`, or a panic of the incarnation or of the factory call that
 ///   made it: all are crashes) the child is restarted after the backoff: `base × 2^(n−1)` up
-///   to the cap for its `n`-th consecutive failure; the count starts over once an incarnation
-///   has run a whole [window](Supervisor::intensity).
+///   to the cap for its `n`-th restart in a row; the count starts over once an incarnation
+///   has run a whole [window](Supervisor::intensity). A [`Restart::Permanent`] child's normal
+///   return counts in that `n` too (it backs off), but not against the intensity. A zero
+///   base restarts at once: with a child that returns (or fails) at once, that is a loop as
+///   hot as `loop { child().await }`, bounded only by the intensity for failures.
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
 ///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
 ///   the other children, waits for them (their grace), and returns that failure's error. The
@@ -278,7 +283,9 @@ where
 
     /// The restart intensity: at most `restarts` restarts after failures within any
     /// `window`; one more failure in the window and the supervisor gives up. `0` gives up at
-    /// the first failure.
+    /// the first failure. A zero `window` holds no failures, so the supervisor never gives
+    /// up, and every incarnation has run a whole window, so the backoff never grows: each
+    /// restart waits the base (jittered, capped).
     ///
     /// # Examples
     ///
@@ -526,7 +533,8 @@ where
     let cx = Cx::current();
     let mut rng = Rng::seeded();
     let mut attempt: u32 = 0;
-    let mut failures: u32 = 0;
+    // Restarts since an incarnation last ran a whole window: the backoff's `n`.
+    let mut in_a_row: u32 = 0;
     loop {
         if attempt > 0 && cx.is_cancelled() {
             // Stopped as the backoff ended (both came due together): no new incarnation.
@@ -570,26 +578,27 @@ where
             Ok(Err(error)) => Some(error),
             Err(payload) => Some(E::from(Panicked::new(spec.info.clone(), payload).into())),
         };
-        let action = match (&error, spec.restart) {
-            (None, Restart::Permanent) => {
-                failures = 0;
-                SupervisorAction::Restart {
-                    delay: watch.backoff.base(),
-                }
+        let restarts = |in_a_row: &mut u32, rng: &mut Rng| {
+            if started.elapsed() >= watch.intensity.window {
+                // It ran a whole window: the backoff starts over.
+                *in_a_row = 0;
             }
+            *in_a_row = in_a_row.saturating_add(1);
+            watch.backoff.next_delay(*in_a_row, rng)
+        };
+        let action = match (&error, spec.restart) {
+            // A normal return backs off as a failure does (so a child that returns at once
+            // is no restart storm), and is not counted against the intensity.
+            (None, Restart::Permanent) => SupervisorAction::Restart {
+                delay: restarts(&mut in_a_row, &mut rng),
+            },
             (None, Restart::Transient | Restart::Temporary) | (Some(_), Restart::Temporary) => {
                 SupervisorAction::Stop
             }
             (Some(_), Restart::Permanent | Restart::Transient) => {
-                if started.elapsed() >= watch.intensity.window {
-                    // It ran a whole window: the backoff starts over.
-                    failures = 0;
-                }
-                failures = failures.saturating_add(1);
+                let delay = restarts(&mut in_a_row, &mut rng);
                 if watch.intensity.admit(Instant::now()) {
-                    SupervisorAction::Restart {
-                        delay: watch.backoff.next_delay(failures, &mut rng),
-                    }
+                    SupervisorAction::Restart { delay }
                 } else {
                     SupervisorAction::GiveUp
                 }
