@@ -154,13 +154,15 @@ fn runtime(opts: &Options, default: Flavor) -> TokenStream {
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let Entry {
         mut f,
-        opts,
+        mut opts,
         mut errors,
         runtime,
     } = match build(args, input, MacroKind::Main, Flavor::MultiThread) {
         Ok(entry) => entry,
         Err(out) => return out,
     };
+    // The options' expressions run inside the application's scope: the orphan lint reads them.
+    errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);
     let proof = (provided_used || opts.slots.is_some()).then_some(Proof {

@@ -460,14 +460,26 @@ fn type_name(ty: &syn::Type) -> Option<String> {
 
 /// Every async fn of an `impl` block (also after `#[async_trait]` boxed it), with the block's
 /// options; a method's own `#[scoped]` takes over.
+/// Whether a `#[scoped]` impl block scopes this method: an async one (or one `async_trait`
+/// made) without a `#[scoped]` of its own.
+pub(crate) fn impl_scopes(m: &syn::ImplItemFn) -> bool {
+    let boxed = m.sig.asyncness.is_none()
+        && ast::made_by_async_trait(&m.sig)
+        && ast::async_trait_body(&m.block).is_some();
+    (m.sig.asyncness.is_some() || boxed) && !has_scoped_attr(&m.attrs)
+}
+
+/// Whether a `#[scoped]` module scopes this fn: an async one, neither a test nor an entry
+/// point, without a `#[scoped]` of its own.
+pub(crate) fn mod_scopes(f: &syn::ItemFn) -> bool {
+    f.sig.asyncness.is_some() && !has_scoped_attr(&f.attrs) && !is_entry(&f.attrs)
+}
+
 fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Error>) {
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
         if let syn::ImplItem::Fn(m) = item {
-            let boxed = m.sig.asyncness.is_none()
-                && ast::made_by_async_trait(&m.sig)
-                && ast::async_trait_body(&m.block).is_some();
-            if (m.sig.asyncness.is_none() && !boxed) || has_scoped_attr(&m.attrs) {
+            if !impl_scopes(m) {
                 continue;
             }
             let f = ScopedFn::new(
@@ -489,11 +501,7 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>
     };
     for item in items {
         match item {
-            syn::Item::Fn(f)
-                if f.sig.asyncness.is_some()
-                    && !has_scoped_attr(&f.attrs)
-                    && !is_entry(&f.attrs) =>
-            {
+            syn::Item::Fn(f) if mod_scopes(f) => {
                 let sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
                 let (sig, block) = scoped_fn(sf, errors);
                 f.sig = sig;

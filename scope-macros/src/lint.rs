@@ -5,10 +5,12 @@
 //! declarations and `type` aliases written inside the body (including `use ... as alias`,
 //! globs and raw identifiers):
 //!
-//! - paths ending in `tokio::spawn`, `task::spawn`, `thread::spawn`, `smol::spawn`, or in
-//!   `Builder::spawn*`, `Handle::spawn*`, `Runtime::spawn*`, `TaskTracker::spawn*`, the
-//!   `futures` executors' `SpawnExt::spawn*`, `ThreadPool::spawn*` (called or used as a value,
-//!   also through a qualified self: `<Handle>::spawn`);
+//! - paths ending in `tokio::spawn`, `task::spawn`, `thread::spawn`, `smol::spawn`,
+//!   `rayon::spawn`, `rayon::spawn_fifo`, or in `Builder::spawn*` (`spawn_unchecked` too),
+//!   `Handle::spawn*`, `Runtime::spawn*`, `TaskTracker::spawn*`,
+//!   `LocalPoolHandle::spawn_pinned*`, the `futures` executors' `SpawnExt::spawn*`,
+//!   `ThreadPool::spawn*` (called or used as a value, also through a qualified self:
+//!   `<Handle>::spawn`);
 //! - any path ending in `spawn_blocking` or `spawn_local`;
 //! - `.spawn*(..)` on a chain that starts at a constructor of one of those types
 //!   (`Builder::new()`, `Handle::current()`, `ThreadPool::new()`, `TaskTracker::new()`, also
@@ -272,6 +274,10 @@ pub(crate) const SPAWN_METHODS: &[&str] = &[
     "spawn_local_obj",
     "spawn_with_handle",
     "spawn_local_with_handle",
+    "spawn_unchecked",
+    "spawn_pinned",
+    "spawn_pinned_by_idx",
+    "spawn_fifo",
 ];
 
 /// Methods that only the `futures` executors have: flagged on any receiver.
@@ -305,6 +311,10 @@ pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
     if last == "spawn" && ends_with(segs, &["thread", "spawn"]) {
         return Some(Orphan::Thread);
     }
+    // rayon's global pool: the closure runs on an OS thread that no scope joins.
+    if ends_with(segs, &["rayon", "spawn"]) || ends_with(segs, &["rayon", "spawn_fifo"]) {
+        return Some(Orphan::Thread);
+    }
     if segs.len() >= 2 {
         return owner_kind(&segs[segs.len() - 2], last, is_thread, false);
     }
@@ -328,6 +338,8 @@ fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) ->
         "ThreadPool" | "LocalPool" | "LocalSpawner" | "SpawnExt" | "LocalSpawnExt" | "Spawn"
         | "LocalSpawn" => Orphan::Executor,
         "TaskTracker" => Orphan::Tracker,
+        // tokio-util's pool of single-threaded runtimes.
+        "LocalPoolHandle" => Orphan::Task,
         // A blocking task cannot be aborted once it runs: dropping the set does not end it.
         "JoinSet" | "JoinMap" if by_method(Orphan::Task) == Orphan::Blocking => Orphan::Blocking,
         "JoinSet" | "JoinMap" | "LocalSet" if from_outside => Orphan::OuterJoinSet,

@@ -10,8 +10,11 @@
 //! cx: Needs![A, B]  a parameter      -> cx: Needs![@type ::scope::__private::Provided<..>]
 //! ```
 //!
-//! The hidden variables carry `Span::mixed_site()`, so no user code can name them; a user who
-//! writes an `@..` form by hand gets the macro's ordinary error for what they wrote.
+//! The hidden variables carry `Span::mixed_site()`, so no user code can name them, and a form
+//! is read back only with the names the macros write (`__scope`, `__provided`): a user who
+//! writes an `@..` form by hand with a variable of theirs (`spawn!(@scope handle, fut)`, which
+//! would spawn on that handle unseen by the lint) gets the macro's ordinary error for what they
+//! wrote.
 
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::quote;
@@ -46,7 +49,9 @@ impl Hidden {
         let rest: Vec<TokenTree> = iter.collect();
         let is_punct = |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
         match (kw.to_string().as_str(), rest.as_slice()) {
-            ("scope", [TokenTree::Ident(scope), tail @ ..]) if is_punct(tail.first(), ',') => {
+            ("scope", [TokenTree::Ident(scope), tail @ ..])
+                if is_punct(tail.first(), ',') && *scope == "__scope" =>
+            {
                 Some(Hidden::Scope {
                     scope: scope.clone(),
                     args: tail[1..].iter().cloned().collect(),
@@ -54,8 +59,12 @@ impl Hidden {
             }
             ("nested", []) => Some(Hidden::Nested),
             ("race", []) => Some(Hidden::Race),
-            ("proof", [TokenTree::Ident(var)]) => Some(Hidden::Proof { var: var.clone() }),
-            ("outer", [TokenTree::Ident(proof), tail @ ..]) if is_punct(tail.first(), ';') => {
+            ("proof", [TokenTree::Ident(var)]) if *var == "__provided" => {
+                Some(Hidden::Proof { var: var.clone() })
+            }
+            ("outer", [TokenTree::Ident(proof), tail @ ..])
+                if is_punct(tail.first(), ';') && *proof == "__provided" =>
+            {
                 Some(Hidden::Outer {
                     proof: proof.clone(),
                     rest: tail[1..].iter().cloned().collect(),
@@ -84,21 +93,23 @@ impl Hidden {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proc_macro2::Span;
 
     #[test]
     fn every_form_reads_back_what_it_printed() {
-        let v = Ident::new("__v", Span::mixed_site());
+        let (scope, proof) = (
+            crate::rewrite::scope_ident(),
+            crate::rewrite::provided_ident(),
+        );
         let forms = [
             Hidden::Scope {
-                scope: v.clone(),
+                scope,
                 args: quote!(name = "x", fut),
             },
             Hidden::Nested,
             Hidden::Race,
-            Hidden::Proof { var: v.clone() },
+            Hidden::Proof { var: proof.clone() },
             Hidden::Outer {
-                proof: v.clone(),
+                proof,
                 rest: quote!(limit = 1, {}),
             },
             Hidden::Type(quote!(Provided<L>)),
@@ -121,6 +132,10 @@ mod tests {
             quote!(@type),
             quote!(@other x),
             quote!(@proof a b),
+            // Only the macros' own variables: a user's handle is no hidden scope.
+            quote!(@scope handle, fut),
+            quote!(@proof p),
+            quote!(@outer p; {}),
         ] {
             assert!(Hidden::parse(&input).is_none(), "{input}");
         }

@@ -596,7 +596,9 @@ impl Rewriter {
     /// An item inside the body: linted, not rewritten (it cannot reach the scope). An item
     /// that is itself `#[scoped]` lints its own body.
     fn lint_item(&mut self, item: &mut syn::Item) {
-        if item_attrs(item).is_some_and(|attrs| attrs.iter().any(is_scoped_attr)) {
+        let scoped = item_attrs(item).is_some_and(|attrs| attrs.iter().any(is_scoped_attr));
+        if scoped && matches!(item, syn::Item::Fn(_)) {
+            // Its own expansion lints it.
             return;
         }
         let allow = self.opt_out(item_attrs_mut(item).is_some_and(take_opt_out));
@@ -610,11 +612,49 @@ impl Rewriter {
                 // `macro_rules! name { (..) => { BODY }; .. }`: what it expands to is in the body.
                 let _ = self.rewrite_tokens(m.mac.tokens.clone());
             }
+            // A `#[scoped]` module or impl block: its expansion lints the async fns it scopes,
+            // and nothing else, so the rest is linted here.
+            syn::Item::Mod(m) if scoped => self.lint_scoped_mod(m),
+            syn::Item::Impl(imp) if scoped => self.lint_scoped_impl(imp),
             other => visit_mut::visit_item_mut(self, other),
         }
         self.locals = saved;
         self.lint_only -= 1;
         self.allowed -= usize::from(allow);
+    }
+}
+
+impl Rewriter {
+    /// The items of a `#[scoped]` module, but for the fns its expansion scopes (and lints).
+    fn lint_scoped_mod(&mut self, m: &mut syn::ItemMod) {
+        for item in m.content.iter_mut().flat_map(|(_, items)| items) {
+            match item {
+                syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
+                syn::Item::Mod(inner) => {
+                    let scoped = inner.attrs.iter().any(is_scoped_attr);
+                    if !scoped {
+                        // The outer attribute scopes its async fns too.
+                        self.lint_scoped_mod(inner);
+                    } else {
+                        self.lint_item(item);
+                    }
+                }
+                syn::Item::Impl(imp) if !imp.attrs.iter().any(is_scoped_attr) => {
+                    self.lint_scoped_impl(imp);
+                }
+                other => self.lint_item(other),
+            }
+        }
+    }
+
+    /// The items of a `#[scoped]` impl block, but for the methods its expansion scopes.
+    fn lint_scoped_impl(&mut self, imp: &mut syn::ItemImpl) {
+        for item in &mut imp.items {
+            match item {
+                syn::ImplItem::Fn(f) if crate::expand::impl_scopes(f) => {}
+                other => visit_mut::visit_impl_item_mut(self, other),
+            }
+        }
     }
 }
 
