@@ -630,14 +630,9 @@ impl Rewriter {
         for item in m.content.iter_mut().flat_map(|(_, items)| items) {
             match item {
                 syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
-                syn::Item::Mod(inner) => {
-                    let scoped = inner.attrs.iter().any(is_scoped_attr);
-                    if !scoped {
-                        // The outer attribute scopes its async fns too.
-                        self.lint_scoped_mod(inner);
-                    } else {
-                        self.lint_item(item);
-                    }
+                // The outer attribute scopes a nested module's async fns too.
+                syn::Item::Mod(inner) if !inner.attrs.iter().any(is_scoped_attr) => {
+                    self.lint_scoped_mod(inner);
                 }
                 syn::Item::Impl(imp) if !imp.attrs.iter().any(is_scoped_attr) => {
                     self.lint_scoped_impl(imp);
