@@ -275,6 +275,31 @@ pub use scope_macros::scoped;
 /// assert_eq!(out?, "stopped early");
 /// # Ok(()) }
 /// ```
+///
+/// The body is an async block: `return` and `?` in it end the body (they give the scope's
+/// value), not the fn around the `scope!`, and a `break` or `continue` cannot reach a loop
+/// outside it (a compile error at the jump). Return a value that says what to do, and jump
+/// after the `.await`:
+///
+/// ```
+/// use scope::{scope, spawn, Interrupted};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Interrupted> {
+/// let mut first_even = None;
+/// for x in [3, 5, 8, 9] {
+///     let even = scope!(error = Interrupted, {
+///         let check = spawn!(async move { Ok(x % 2 == 0) });
+///         check.await
+///     })
+///     .await?;
+///     if even {
+///         first_even = Some(x);
+///         break;
+///     }
+/// }
+/// assert_eq!(first_even, Some(8));
+/// # Ok(()) }
+/// ```
 pub use scope_macros::scope;
 
 /// # Examples

@@ -533,6 +533,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         let errors = errors_to_tokens(errors);
         return quote!({ #errors });
     };
+    errors.extend(valid::jumps_out_of_scope_body(&mut body));
     // The header's expressions run in the enclosing code: the orphan lint reads them too.
     errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
     let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &options, None);

@@ -2,8 +2,10 @@
 //! each other, identifiers an option cannot see, an `async fn` with a body, a return type
 //! that can carry the scope's failures and that no handle of the scope escapes through.
 
+use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
+use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Ident};
 
 use crate::ast::ScopedFn;
@@ -527,4 +529,99 @@ pub(crate) fn borrowed_local<'a>(
     };
     find.visit_block(&block.block);
     find.found
+}
+
+/// The `break`s and `continue`s of a `scope!` body that would leave it: the body is an async
+/// block, so no jump reaches a loop or a labelled block outside it (rustc's own message then
+/// names an `async` block the user never wrote). Each gets its error, and is replaced by
+/// `unreachable!()` so that rustc does not report it again. Closures, async blocks and items in
+/// the body are rustc's to check (a jump cannot leave them either), and so are other macros'
+/// arguments.
+pub(crate) fn jumps_out_of_scope_body(body: &mut syn::Block) -> Vec<syn::Error> {
+    let mut jumps = Jumps::default();
+    jumps.visit_block_mut(body);
+    jumps.errors
+}
+
+#[derive(Default)]
+struct Jumps {
+    /// Loops of the body around the code being read.
+    loops: usize,
+    /// Labels of the body's loops and blocks around it.
+    labels: Vec<String>,
+    errors: Vec<syn::Error>,
+}
+
+impl Jumps {
+    fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, read: impl FnOnce(&mut Self)) {
+        let labelled = label.map(|l| self.labels.push(l.name.ident.to_string()));
+        self.loops += usize::from(is_loop);
+        read(self);
+        self.loops -= usize::from(is_loop);
+        if labelled.is_some() {
+            self.labels.pop();
+        }
+    }
+
+    /// Whether the jump leaves the body; if so, its error is recorded.
+    fn leaves(&mut self, what: &str, label: Option<&syn::Lifetime>, span: Span) -> bool {
+        let leaves = match label {
+            Some(l) => !self.labels.contains(&l.ident.to_string()),
+            None => self.loops == 0,
+        };
+        if leaves {
+            let target = label.map_or_else(|| "a loop".to_owned(), |l| format!("`{l}`"));
+            self.errors.push(syn::Error::new(
+                span,
+                format!(
+                    "this `{what}` would leave the `scope!` body for {target} outside it: the \
+                     body is an async block, which a `{what}` cannot leave\n\
+                     help: end the body with a value that says what to do (a `bool`, or \
+                     `std::ops::ControlFlow`), and `{what}` after the scope's `.await`"
+                ),
+            ));
+        }
+        leaves
+    }
+}
+
+impl VisitMut for Jumps {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        let leaves = match e {
+            Expr::Loop(l) => {
+                let label = l.label.clone();
+                return self.inside(label.as_ref(), true, |j| j.visit_block_mut(&mut l.body));
+            }
+            Expr::While(w) => {
+                self.visit_expr_mut(&mut w.cond);
+                let label = w.label.clone();
+                return self.inside(label.as_ref(), true, |j| j.visit_block_mut(&mut w.body));
+            }
+            Expr::ForLoop(f) => {
+                self.visit_expr_mut(&mut f.expr);
+                let label = f.label.clone();
+                return self.inside(label.as_ref(), true, |j| j.visit_block_mut(&mut f.body));
+            }
+            Expr::Block(b) => {
+                let label = b.label.clone();
+                return self.inside(label.as_ref(), false, |j| j.visit_block_mut(&mut b.block));
+            }
+            Expr::Break(b) => {
+                if let Some(value) = &mut b.expr {
+                    self.visit_expr_mut(value);
+                }
+                self.leaves("break", b.label.as_ref(), b.span())
+            }
+            Expr::Continue(c) => self.leaves("continue", c.label.as_ref(), c.span()),
+            // Their own jumps are rustc's to check.
+            Expr::Closure(_) | Expr::Async(_) => return,
+            _ => return visit_mut::visit_expr_mut(self, e),
+        };
+        if leaves {
+            let span = e.span();
+            *e = syn::parse_quote_spanned!(span=> ::core::unreachable!());
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 }
