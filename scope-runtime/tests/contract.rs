@@ -497,6 +497,69 @@ async fn law3_a_race_is_answered_by_what_comes_first_a_winner_or_the_bodys_error
     assert_eq!(out.expect("the winner came first"), 7);
 }
 
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_whose_candidates_were_all_stopped_alone_says_so() {
+    // Candidates stopped through their handles record no failure of their own; the race still
+    // had candidates, and its answer names why none succeeded.
+    let race = &scope_runtime::Race::<u8, Interrupted>::new(Config::new());
+    let out = race
+        .run(async {
+            let c = race.spawn(std::future::pending::<Result<u8, Interrupted>>());
+            tokio::task::yield_now().await;
+            c.abort();
+            let _ = c.await;
+        })
+        .await;
+    let failures = out.expect_err("no candidate succeeded");
+    assert!(failures.primary().is_some(), "{failures}");
+    assert!(
+        failures.to_string().contains("stopped"),
+        "{failures}: not \"there were no candidates\""
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_whose_body_failed_first_is_not_won_by_a_candidate_ending_in_the_grace() {
+    // The body fails while a candidate that does not look at the cancel runs: with a grace,
+    // the candidate ends with a value inside it, which is a consequence, not a win.
+    let race = &scope_runtime::Race::<u8, AppError>::new(Config::new().grace(ms(100)));
+    let out = race
+        .run(async {
+            race.spawn(async {
+                sleep(ms(10)).await;
+                Ok::<u8, AppError>(1)
+            });
+            tokio::task::yield_now().await;
+            Err::<(), _>(AppError::Boom(400))
+        })
+        .await;
+    let failures = out.expect_err("the body's error came first: the race fails with it");
+    assert!(matches!(
+        failures.primary().unwrap().error(),
+        AppError::Boom(400)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_whose_body_failed_first_is_not_won_by_an_in_place_candidate_it_woke() {
+    // An in-place candidate the body woke just before failing is polled before it is stopped.
+    let race = &scope_runtime::Race::<u8, AppError>::new(Config::new());
+    let out = race
+        .run(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+            race.spawn_in_place(async move { Ok::<u8, AppError>(rx.await.unwrap_or(0)) });
+            tokio::task::yield_now().await;
+            let _ = tx.send(2);
+            Err::<(), _>(AppError::Boom(401))
+        })
+        .await;
+    let failures = out.expect_err("the body's error came first: the race fails with it");
+    assert!(matches!(
+        failures.primary().unwrap().error(),
+        AppError::Boom(401)
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or

@@ -10,6 +10,7 @@ use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
 use super::outcome::{did_not_complete, explained, AsReport, Report, TaskOutput};
 use super::Scope;
+use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{Failure, Failures, Interrupted};
@@ -18,10 +19,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Offers a candidate's value: the first one wins, unless the body failed before it (the
+/// race's context is cancelled with `SiblingFailed` only by the body's failure: candidates'
+/// failures are collected, not fatal), in which case the value is a consequence of that
+/// failure's cancel, as a loser's is.
 fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
+    // Outside the lock: reading the cause may fire a passed deadline (callbacks).
+    let body_failed = matches!(cx.cause_arc().as_deref(), Some(Cause::SiblingFailed { .. }));
     let lost = {
         let mut slot = lock(winner);
-        if slot.is_none() {
+        if slot.is_none() && !body_failed {
             *slot = Some(value);
             None
         } else {
@@ -64,6 +71,9 @@ fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
 pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
     pub(super) scope: Scope<'s, 'env, E, M>,
     winner: Arc<Mutex<Option<T>>>,
+    /// Whether a candidate was started: a race that had one and ends with no winner and no
+    /// failure (every candidate stopped alone) says so, rather than "no candidates".
+    had_candidates: std::sync::atomic::AtomicBool,
 }
 
 /// A race whose in-place candidates need not be `Send`.
@@ -154,6 +164,7 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
         F: Future,
         F::Output: TaskOutput<E, Ok = T>,
     {
+        self.had_candidates.store(true, Ordering::Relaxed);
         let winner = Arc::clone(&self.winner);
         let cx = self.scope.cx().clone();
         async move {
@@ -167,6 +178,7 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
         Self {
             scope: Scope::enter(config),
             winner: Arc::new(Mutex::new(None)),
+            had_candidates: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -352,6 +364,13 @@ where
             let cause = cause.unwrap_or_else(did_not_complete);
             let interrupted = E::from(Interrupted::from_shared_cause(cause));
             failures.insert(0, Failure::new(info, interrupted));
+        } else if failures.is_empty() && self.had_candidates.load(Ordering::Relaxed) {
+            // Every candidate was stopped alone (through its handle): none failed, none won.
+            let cause = Arc::new(Cause::explicit(
+                "every candidate was stopped (through its handle) before one succeeded",
+            ));
+            let interrupted = E::from(Interrupted::from_shared_cause(cause));
+            failures.push(Failure::new(info, interrupted));
         }
         Err(Failures::from(failures))
     }
