@@ -142,3 +142,41 @@ fn children_aborted_before_they_start_leave_nothing_behind_when_nobody_reads_the
         .unwrap();
     });
 }
+
+#[test]
+fn children_cancelled_alone_leave_nothing_behind_once_they_ended() {
+    alone(async {
+        // A long grace: each child stopped through its handle is to be aborted an hour later
+        // if it is still running then; one that ended at once keeps nothing for that hour.
+        let s =
+            &Scope::<Interrupted>::new(Config::new().grace(std::time::Duration::from_secs(3600)));
+        s.run(async {
+            let once = || async move {
+                let c = s.spawn(async {
+                    let pad = [0u8; 1024];
+                    scope_runtime::cancelled().await; // answers the cancel at once
+                    std::hint::black_box(&pad);
+                    Ok::<_, Interrupted>(())
+                });
+                tokio::task::yield_now().await;
+                c.cancel("enough");
+                let _ = c.await;
+            };
+            for _ in 0..500 {
+                once().await;
+            }
+            let before = live();
+            for _ in 0..5_000 {
+                once().await;
+            }
+            let grown = live() - before;
+            assert!(
+                grown < 1 << 20,
+                "{grown} bytes kept for 5,000 children that ended"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}

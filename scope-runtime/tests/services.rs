@@ -713,3 +713,53 @@ async fn a_shutdown_report_names_an_aborted_task_once_and_counts_the_failures_no
     let text = report.to_string();
     assert!(text.contains("44 more failures were not kept"), "{text}");
 }
+
+/// `Duration::MAX` is "no limit" for a service's grace too: a task cancelled alone cleans up
+/// for as long as it takes (it panicked on the overflow, in the task's poll).
+#[tokio::test(start_paused = true)]
+async fn a_service_grace_of_duration_max_is_no_limit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let svc = Service::new(
+        ServiceConfig::new("s")
+            .grace(Duration::MAX)
+            .task_timeout(Duration::MAX),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let h = svc
+        .spawn(async move {
+            scope_runtime::cancelled().await;
+            sleep(Duration::from_secs(60)).await; // clean-up after the cancel
+            d.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    h.cancel("stop");
+    svc.drain(Duration::from_secs(3600)).await.unwrap();
+    assert!(done.load(Ordering::SeqCst), "the clean-up was cut");
+}
+
+/// A service task that keeps entering budgeted shields after its grace ran out is still
+/// stopped: only the shield under way when the stop's grace ran out is waited for.
+#[tokio::test(start_paused = true)]
+async fn a_service_stop_waits_only_for_the_shields_under_way_when_its_grace_ran_out() {
+    let svc = Service::new(ServiceConfig::new("s").grace(Duration::from_millis(5)));
+    svc.spawn(async {
+        for _ in 0..u32::MAX {
+            let _ =
+                scope_runtime::shield_for(Duration::from_secs(1), sleep(Duration::from_millis(10)))
+                    .await;
+        }
+    })
+    .unwrap()
+    .detach();
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), svc.stop()).await;
+    assert!(stopped.is_ok(), "the stop never ended");
+    assert!(
+        start.elapsed() <= Duration::from_millis(20),
+        "took {:?}",
+        start.elapsed()
+    );
+}

@@ -220,6 +220,98 @@ async fn a_budgeted_shield_that_overruns_is_aborted_and_says_so() {
     );
 }
 
+/// A loop of bounded commits that ignores the cancel between them: the shields started after
+/// the grace ran out do not put the forced abort off again (law 9's bound).
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_that_keeps_entering_shields_is_still_aborted_after_the_grace() {
+    let start = Instant::now();
+    let s = &Scope::new(Config::new()); // grace zero: abort at once after the cancel
+    let run = s.run(async {
+        s.spawn(async {
+            loop {
+                let _ = scope_runtime::shield_for(Duration::from_secs(1), sleep(ms(10))).await;
+            }
+        });
+        sleep(ms(5)).await;
+        s.cancel("stop");
+        Ok::<_, Interrupted>(())
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert!(out.is_ok(), "the child was never aborted");
+    assert!(
+        start.elapsed() <= ms(15),
+        "waited {:?}: the shield under way at the cancel, not those after",
+        start.elapsed()
+    );
+}
+
+/// A shield polled once, then kept and no longer polled: its budget still bounds the wait.
+#[tokio::test(start_paused = true)]
+async fn law9_a_shield_no_longer_polled_holds_the_abort_no_longer_than_its_budget() {
+    let start = Instant::now();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        s.spawn(async {
+            let flush = scope_runtime::shield_for(ms(10), std::future::pending::<()>());
+            tokio::pin!(flush);
+            tokio::select! {
+                _ = &mut flush => {}
+                () = sleep(ms(1)) => {}
+            }
+            std::future::pending::<()>().await; // ignores the cancel; `flush` stays alive
+        });
+        sleep(ms(5)).await;
+        s.cancel("stop");
+        Ok::<_, Interrupted>(())
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert!(
+        out.is_ok(),
+        "the 10 ms budget held the forced abort off for good"
+    );
+    assert_eq!(
+        start.elapsed(),
+        ms(10),
+        "aborted at the end of the shield's budget"
+    );
+}
+
+/// Law 9 per child: a child cancelled alone (through its handle) keeps its budgeted clean-up,
+/// as it does when the whole scope is cancelled.
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_keeps_its_budgeted_shield() {
+    for in_place in [false, true] {
+        let flushed = Arc::new(AtomicBool::new(false));
+        let f = flushed.clone();
+        let s = &Scope::new(Config::new()); // grace zero
+        s.run(async {
+            let clean_up = async move {
+                scope_runtime::shield_for(Duration::from_secs(1), async move {
+                    sleep(ms(100)).await; // commit
+                    f.store(true, Ordering::SeqCst);
+                })
+                .await
+                .map_err(AppError::from)
+            };
+            let child = if in_place {
+                s.spawn_in_place(clean_up)
+            } else {
+                s.spawn(clean_up)
+            };
+            tokio::task::yield_now().await; // the commit is under way
+            child.cancel("not needed");
+            let _ = child.await;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .unwrap();
+        assert!(
+            flushed.load(Ordering::SeqCst),
+            "in place: {in_place}: the shielded commit was dropped by the per-child abort"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bridges to other libraries' tasks.
 

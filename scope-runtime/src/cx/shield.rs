@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::ambient::{enclosing_scope, EnclosingScope};
+use super::ambient::enclosing_scope;
 use super::{Cx, WithCx};
 use crate::cause::Cause;
 use crate::error::Interrupted;
+use crate::scope::tracker::{Enclosing, Tracker};
 
 /// Runs `fut` shielded from the ambient context's cancellation: it keeps the slots and does
 /// not see outer cancellation or deadlines. It has no bound of its own and does not survive a
@@ -44,7 +45,10 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// service it runs in) waits for it: the other children are still signalled, and aborted with
 /// it when it ends. So clean-up in a shield gets its budget even after the scope's grace has
 /// run out, for spawned and in-place children alike (and for the spawned children of a scope
-/// that is dropped). One bound it does not extend: the application's grace
+/// that is dropped, and for a child cancelled alone through its handle). The budget bounds
+/// that wait: a shield kept but no longer polled holds the abort off until its budget's end,
+/// no longer, and a shield started after the forced abort began is not waited for (a loop of
+/// shields cannot put the abort off for ever). One bound it does not extend: the application's grace
 /// ([`App::run`](crate::App::run), `#[scope::main]`), the program's own deadline: main work
 /// still running then is dropped, shields and all, once the services are stopped.
 ///
@@ -100,7 +104,7 @@ pub fn shield_for<F: Future>(budget: Duration, fut: F) -> ShieldFor<F> {
         budget,
         at: None,
         timer: None,
-        held: None,
+        held: Vec::new(),
     }
 }
 
@@ -124,16 +128,13 @@ pin_project_lite::pin_project! {
         // Armed at the first poll: the budget's end, and its timer (none outside a runtime).
         at: Option<Instant>,
         timer: Option<Option<Pin<Box<Sleep>>>>,
-        // The scope whose forced abort waits for this shield, while it runs.
-        held: EnclosingScope,
+        // The scopes whose forced aborts wait for this shield, while it runs.
+        held: Vec<Arc<dyn Enclosing>>,
     }
 
     impl<F> PinnedDrop for ShieldFor<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(scope) = this.held.take() {
-                scope.tracker().unhold();
-            }
+            release(this.project().held);
         }
     }
 }
@@ -159,8 +160,7 @@ impl<F: Future> Future for ShieldFor<F> {
             *this.timer = Some(timer);
             *this.at = Some(at);
             if let Some(scope) = enclosing_scope() {
-                scope.tracker().hold();
-                *this.held = Some(scope);
+                *this.held = Tracker::hold(&scope, at);
             }
         }
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
@@ -196,8 +196,8 @@ impl<F: Future> Future for ShieldFor<F> {
     }
 }
 
-fn release(held: &mut EnclosingScope) {
-    if let Some(scope) = held.take() {
+fn release(held: &mut Vec<Arc<dyn Enclosing>>) {
+    for scope in held.drain(..) {
         scope.tracker().unhold();
     }
 }

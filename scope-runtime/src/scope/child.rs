@@ -212,8 +212,11 @@ impl<'s, T> Child<'s, T> {
     /// Cancels this child only, as the scope cancels its children: its context is cancelled
     /// now (it sees the cause at its next check or await of
     /// [`cancelled`](crate::Cx::cancelled)), and if it is still running after the scope's
-    /// [grace](crate::Config::grace) it is aborted (with the default grace of zero, at once).
-    /// The scope and the siblings go on. Returns whether this call cancelled it: `false` if it
+    /// [grace](crate::Config::grace) it is aborted (with the default grace of zero, at once),
+    /// unless a budgeted [`shield_for`](crate::shield_for) is under way in the scope then: the
+    /// abort waits for it, until its budget's end at the latest, as the scope's own forced
+    /// abort does. The scope and the siblings go on. Returns whether this call cancelled it:
+    /// `false` if it
     /// was cancelled before, or has finished (its outcome stands).
     ///
     /// # Examples

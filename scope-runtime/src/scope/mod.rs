@@ -252,10 +252,19 @@ pub(crate) struct Background {
 /// A request for the run, which owns the timers and the in-place children.
 pub(crate) enum Control {
     /// Stop this in-place child: dropped now if it has not started or `at` is `None`, else
-    /// dropped at `at` (its grace) if it is still running then.
-    StopInPlace { id: TaskId, at: Option<Instant> },
-    /// Abort this child at `at` (it was cancelled alone; this is its grace).
-    Deferred { at: Instant, target: Target },
+    /// dropped at `at` (see [`Deferred`]) if it is still running then.
+    StopInPlace { id: TaskId, at: Option<Deferred> },
+    /// Abort this child later (it was cancelled alone).
+    Deferred(Deferred, Target),
+}
+
+/// When a child cancelled alone is aborted: at the end of its grace, or of the budgets of the
+/// shields that hold the abort off then.
+#[derive(Clone, Copy)]
+pub(crate) struct Deferred {
+    pub(crate) at: Instant,
+    /// `at` is the end of the shields' budgets already: the abort waits no longer.
+    pub(crate) held: bool,
 }
 
 /// A child to abort.
@@ -418,10 +427,22 @@ impl<E> Shared<E> {
 
     /// Stops one child: at once, or (`after_grace`) once the scope's grace has passed if it
     /// is still running then. A child that has not started yet is dropped at once either way.
+    /// With no grace, a child stopped after it is still not aborted while budgeted shields run
+    /// in the scope (law 9 holds for one child as for the scope): it is aborted when they end,
+    /// at the end of their budgets at the latest.
     pub(crate) fn stop_child(&self, target: Target, after_grace: bool) {
         let timer = tokio::runtime::Handle::try_current().is_ok();
-        let at = (after_grace && timer && !self.grace.is_zero())
-            .then(|| crate::cx::deadline_after(self.grace));
+        let at = match after_grace && timer {
+            false => None,
+            true if !self.grace.is_zero() => Some(Deferred {
+                at: crate::cx::deadline_after(self.grace),
+                held: false,
+            }),
+            true => self
+                .tracker
+                .held_until()
+                .map(|at| Deferred { at, held: true }),
+        };
         match (target, at) {
             (Target::InPlace(id), at) => self.request(Control::StopInPlace { id, at }),
             (Target::Queued(ticket), Some(at)) => match self.admission.remove(&ticket) {
@@ -429,12 +450,9 @@ impl<E> Shared<E> {
                     ticket.abort();
                     drop(queued);
                 }
-                None => self.request(Control::Deferred {
-                    at,
-                    target: Target::Queued(ticket),
-                }),
+                None => self.request(Control::Deferred(at, Target::Queued(ticket))),
             },
-            (target, Some(at)) => self.request(Control::Deferred { at, target }),
+            (target, Some(at)) => self.request(Control::Deferred(at, target)),
             (target, None) => target.abort_now(self),
         }
     }

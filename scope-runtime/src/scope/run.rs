@@ -18,7 +18,7 @@ use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, Finish, Kept, Report, TaskOutput};
 use super::tracker::Enclosing;
-use super::{Control, LocalTask, Scope, Shared, Target};
+use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
 use crate::error::{drop_after_panic, keep_first, panic_message, ConfigError, Interrupted};
@@ -35,6 +35,9 @@ enum Phase {
     Running,
     /// Cancelled: the grace runs.
     Draining,
+    /// The grace ran out; budgeted shields under way hold the abort off (`grace` is then the
+    /// timer of their budgets' end).
+    Held,
     /// The grace ran out: everything was dropped or aborted; the units drain.
     Aborted,
     Done,
@@ -479,6 +482,7 @@ fn reap_after_grace(scope: &Arc<dyn Enclosing>, grace: std::time::Duration) {
                 scope: Arc::clone(scope),
                 grace: Box::pin(tokio::time::sleep(grace)),
                 grace_over: grace.is_zero(),
+                held: None,
             };
             drop(runtime.spawn(reaper));
         }
@@ -492,6 +496,8 @@ struct Reaper {
     scope: Arc<dyn Enclosing>,
     grace: Pin<Box<Sleep>>,
     grace_over: bool,
+    /// The end of the budgets of the shields that hold the abort off.
+    held: Option<Pin<Box<Sleep>>>,
 }
 
 impl Future for Reaper {
@@ -506,11 +512,25 @@ impl Future for Reaper {
         if !self.grace_over && self.grace.as_mut().poll(task).is_ready() {
             self.grace_over = true;
         }
-        if self.grace_over && tracker.holds() == 0 {
-            tracker.abort_all();
-            return Poll::Ready(());
+        if !self.grace_over {
+            return Poll::Pending;
         }
-        Poll::Pending
+        // The abort begins: shields started from now on are not waited for; those under way
+        // are, until their budgets end at the latest.
+        tracker.force();
+        if let Some(until) = tracker.held_until() {
+            let timer = self
+                .held
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            if timer.deadline() != until {
+                timer.as_mut().reset(until);
+            }
+            if timer.as_mut().poll(task).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        tracker.abort_all();
+        Poll::Ready(())
     }
 }
 
@@ -584,7 +604,7 @@ struct Driver<'env, M: Mode> {
     deadline: Option<Pin<Box<Sleep>>>,
     grace: Option<Pin<Box<Sleep>>>,
     /// Children cancelled alone, to abort when their grace runs out.
-    deferred: Vec<(Instant, Target)>,
+    deferred: Vec<(Deferred, Target)>,
     deferred_timer: Option<Pin<Box<Sleep>>>,
     panic: Option<Box<dyn Any + Send>>,
 }
@@ -697,7 +717,9 @@ impl<'env, M: Mode> Driver<'env, M> {
                 self.deadline = None;
             }
         }
-        if matches!(self.phase, Phase::Running | Phase::Draining) && shared.is_cancelled_own() {
+        if matches!(self.phase, Phase::Running | Phase::Draining | Phase::Held)
+            && shared.is_cancelled_own()
+        {
             return self.cancelled(scope, task);
         }
         Turn::Continue
@@ -718,9 +740,8 @@ impl<'env, M: Mode> Driver<'env, M> {
         for request in requests {
             match request {
                 Control::StopInPlace { id, at } => self.stop_in_place(scope, id, at),
-                Control::Deferred { at, target } => {
-                    self.deferred.push((at, target));
-                    self.deferred_timer = None;
+                Control::Deferred(at, target) => {
+                    self.defer(at, target);
                 }
             }
         }
@@ -766,7 +787,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         &mut self,
         scope: &Scope<'_, 'env, E, M>,
         id: crate::info::TaskId,
-        at: Option<Instant>,
+        at: Option<Deferred>,
     ) {
         let shared = &*scope.shared;
         // The children let through but not yet taken hold a slot each: taken first, so that
@@ -791,8 +812,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             return;
         }
         if let Some(at) = at {
-            self.deferred.push((at, Target::InPlace(id)));
-            self.deferred_timer = None;
+            self.defer(at, Target::InPlace(id));
             return;
         }
         if let Some(running) = self.set.as_mut().and_then(|set| set.remove(id)) {
@@ -804,6 +824,17 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
     }
 
+    /// A child to abort later. The list keeps no spawned child that has ended: its abort
+    /// handle would keep its task's allocation until the grace's end.
+    fn defer(&mut self, at: Deferred, target: Target) {
+        if self.deferred.len() >= 64 && self.deferred.len().is_power_of_two() {
+            self.deferred
+                .retain(|(_, t)| !matches!(t, Target::Task(h) if h.is_finished()));
+        }
+        self.deferred.push((at, target));
+        self.deferred_timer = None;
+    }
+
     #[inline(never)]
     fn poll_deferred<E>(&mut self, shared: &Shared<E>, task: &mut Context<'_>) {
         if self.deferred.is_empty() {
@@ -813,15 +844,21 @@ impl<'env, M: Mode> Driver<'env, M> {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
             .into_iter()
-            .partition(|(at, _)| *at <= now);
+            .partition(|(d, _)| d.at <= now);
         self.deferred = later;
-        for (_, target) in due {
+        for (d, target) in due {
+            // Its grace is over; budgeted shields under way in the scope hold the abort off
+            // until their budgets end (once: shields started after do not).
+            if let Some(at) = (!d.held).then(|| shared.tracker.held_until()).flatten() {
+                self.deferred.push((Deferred { at, held: true }, target));
+                continue;
+            }
             match target {
                 Target::InPlace(id) => shared.request(Control::StopInPlace { id, at: None }),
                 other => other.abort_now(shared),
             }
         }
-        if let Some(next) = self.deferred.iter().map(|(at, _)| *at).min() {
+        if let Some(next) = self.deferred.iter().map(|(d, _)| d.at).min() {
             let timer = self
                 .deferred_timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
@@ -858,16 +895,35 @@ impl<'env, M: Mode> Driver<'env, M> {
                     return Turn::Continue;
                 }
             }
-        } else if let Some(grace) = &mut self.grace {
-            if grace.as_mut().poll(task).is_pending() {
-                return Turn::Continue;
+        } else if self.phase == Phase::Draining {
+            if let Some(grace) = &mut self.grace {
+                if grace.as_mut().poll(task).is_pending() {
+                    return Turn::Continue;
+                }
+                self.grace = None;
             }
-            self.grace = None;
         }
-        if shared.tracker.holds() > 0 {
-            // A budgeted shield is still cleaning up: the abort waits for it (its end wakes
-            // the run).
-            return Turn::Continue;
+        // The abort begins: shields started from now on are not waited for.
+        shared.tracker.force();
+        if let Some(until) = shared.tracker.held_until() {
+            // A budgeted shield under way is still cleaning up: the abort waits for it (its
+            // end wakes the run), until its budget's end at the latest (the grace's timer,
+            // reset to it, wakes the run: a shield no longer polled never ends on its own).
+            // Outside a runtime, the end is looked at each poll.
+            self.phase = Phase::Held;
+            match &mut self.grace {
+                Some(timer) if timer.deadline() != until => timer.as_mut().reset(until),
+                Some(_) => {}
+                None if tokio::runtime::Handle::try_current().is_ok() => {
+                    self.grace = Some(Box::pin(tokio::time::sleep_until(until)));
+                }
+                None => return Turn::Continue,
+            }
+            if let Some(timer) = &mut self.grace {
+                if timer.as_mut().poll(task).is_pending() {
+                    return Turn::Continue;
+                }
+            }
         }
         self.phase = Phase::Aborted;
         self.grace = None;

@@ -27,7 +27,8 @@
 //!
 //! # Lock order
 //!
-//! The registry lock is held only to push or take abort handles and nested trackers; aborting,
+//! The registry lock is held only to push or take abort handles and nested trackers (and the
+//! shields' marks: the latest budget end, whether the forced abort began); aborting,
 //! waking and dropping happen after it is released. A tracker takes an enclosing tracker's
 //! registry lock only while holding none of its own.
 
@@ -39,6 +40,7 @@ use std::task::Waker;
 use crate::cx::EnclosingScope;
 use crate::slab::Slab;
 use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
+use tokio::time::Instant;
 
 #[cfg(not(all(test, loom)))]
 std::thread_local! {
@@ -170,6 +172,10 @@ struct Registry {
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
     key_in_enclosing: Option<usize>,
+    /// The latest budget end of the shields that hold the forced abort off (see `hold`).
+    held_until: Option<Instant>,
+    /// The owner's forced abort has begun: new shields are not waited for.
+    forcing: bool,
 }
 
 impl Tracker {
@@ -249,30 +255,62 @@ impl Tracker {
         }
     }
 
-    /// A budgeted shield starts here: the forced abort of this tracker and of every enclosing
-    /// one waits until it ends (it bounds itself by its budget).
-    pub(crate) fn hold(&self) {
-        let mut t: Option<&Tracker> = Some(self);
-        while let Some(u) = t {
-            // Relaxed: a count the owner re-reads after its waker is registered.
-            u.holds.fetch_add(1, Ordering::Relaxed);
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
+    /// A budgeted shield ending at `until` starts in `scope`'s code: the forced abort of that
+    /// scope's tracker and of every enclosing one waits until it ends, or until `until` at the
+    /// latest; except a tracker whose forced abort has begun ([`force`](Tracker::force)):
+    /// a shield started after that gets no wait there. Returns the scopes whose trackers wait
+    /// for it, each to be released with [`unhold`](Tracker::unhold) once.
+    pub(crate) fn hold(scope: &Arc<dyn Enclosing>, until: Instant) -> Vec<Arc<dyn Enclosing>> {
+        let mut held = Vec::new();
+        let mut s = Arc::clone(scope);
+        loop {
+            let t = s.tracker();
+            {
+                // Under the registry lock, as `force` sets the mark: a hold is either seen by
+                // the owner's look after the mark, or refused.
+                let mut r = t.registry.lock();
+                if !r.forcing {
+                    // Relaxed: a count the owner re-reads after its waker is registered.
+                    t.holds.fetch_add(1, Ordering::Relaxed);
+                    r.held_until = Some(r.held_until.map_or(until, |u| u.max(until)));
+                    held.push(Arc::clone(&s));
+                }
+            }
+            let Some(up) = t.enclosing.clone() else {
+                return held;
+            };
+            s = up;
         }
     }
 
-    /// The shield ended: owners waiting to abort may go on.
+    /// A shield this tracker waited for ended: its owner, waiting to abort, may go on.
     pub(crate) fn unhold(&self) {
-        let mut t: Option<&Tracker> = Some(self);
-        while let Some(u) = t {
-            // AcqRel: orders against the owner's registration and re-read.
-            if u.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
-                u.wake_owner();
-                if let Some(idle) = &u.idle {
-                    idle.notify_waiters();
-                }
+        // AcqRel: orders against the owner's registration and re-read.
+        if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wake_owner();
+            if let Some(idle) = &self.idle {
+                idle.notify_waiters();
             }
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
         }
+    }
+
+    /// The owner's forced abort begins: budgeted shields started from now on are not waited
+    /// for here (those under way are, within their budgets). So the wait is bounded by the
+    /// budgets of the shields under way at this moment, however many a child starts after.
+    pub(crate) fn force(&self) {
+        self.registry.lock().forcing = true;
+    }
+
+    /// While budgeted shields hold this tracker's forced abort off: the latest end of their
+    /// budgets, the most the abort waits. `None` when none runs, or all are past their budget
+    /// (a shield kept but no longer polled does not resolve at its budget's end: its end is
+    /// the bound).
+    pub(crate) fn held_until(&self) -> Option<Instant> {
+        if self.holds() == 0 {
+            return None;
+        }
+        let until = self.registry.lock().held_until?;
+        (Instant::now() < until).then_some(until)
     }
 
     /// Budgeted shields running here or below.
@@ -386,10 +424,16 @@ impl Tracker {
         self.wait_until(|t| t.units() == 0).await;
     }
 
-    /// Waits until no budgeted shield runs here or below (for owners with several waiters;
-    /// each shield bounds itself by its budget).
+    /// Waits until no budgeted shield holds this tracker's forced abort off (for owners with
+    /// several waiters): until those under way now end, or their budgets do. The bound is
+    /// taken now: shields started while it waits do not extend it.
     pub(crate) async fn unheld(&self) {
-        self.wait_until(|t| t.holds() == 0).await;
+        let Some(until) = self.held_until() else {
+            return;
+        };
+        let ended = std::pin::pin!(self.wait_until(|t| t.holds() == 0));
+        let budget = std::pin::pin!(tokio::time::sleep_until(until));
+        let _ = futures_util::future::select(ended, budget).await;
     }
 
     /// Waits until `done` holds, looked at after each notification of the waiters (registered

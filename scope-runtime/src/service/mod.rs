@@ -489,7 +489,9 @@ impl Service {
             .await
             .is_err()
         {
-            // Budgeted shields bound themselves; the abort waits for them.
+            // The abort waits for the budgeted shields under way (within their budgets); those
+            // started from now on are not waited for.
+            inner.tracker.force();
             inner.tracker.unheld().await;
             aborted = inner.running();
             inner.aborting.store(true, Ordering::Relaxed);

@@ -408,7 +408,8 @@ where
         if let Some(cancelled) = this.cancelled.as_mut() {
             if cancelled.as_mut().poll(task).is_ready() {
                 *this.cancelled = None;
-                let at = Instant::now() + this.inner.grace;
+                // `Duration::MAX` is no limit: the end saturates.
+                let at = crate::cx::deadline_after(this.inner.grace);
                 *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(at)));
             }
         }
@@ -416,19 +417,18 @@ where
             // Past the grace, and no budgeted shield runs in the service (the forced ends of
             // scopes and of `stop` wait for one too): dropped in `drop`, reported there. Under
             // a stop, the stop's abort ends it instead, and reports it as aborted.
+            // The wait for the shields is bounded once, when the grace runs out: by the ends
+            // of the budgets of those under way then (not of shields started after).
             if stop.as_mut().poll(task).is_ready() && !this.inner.stopping() {
-                loop {
-                    if this.inner.tracker.holds() == 0 {
-                        return Poll::Ready(());
-                    }
-                    let unheld = this.unheld.get_or_insert_with(|| {
-                        let inner = Arc::clone(this.inner);
-                        Box::pin(async move { inner.tracker.unheld().await })
-                    });
-                    if unheld.as_mut().poll(task).is_pending() {
-                        break;
-                    }
-                    *this.unheld = None;
+                if this.inner.tracker.holds() == 0 {
+                    return Poll::Ready(());
+                }
+                let unheld = this.unheld.get_or_insert_with(|| {
+                    let inner = Arc::clone(this.inner);
+                    Box::pin(async move { inner.tracker.unheld().await })
+                });
+                if unheld.as_mut().poll(task).is_ready() {
+                    return Poll::Ready(());
                 }
             }
         }
