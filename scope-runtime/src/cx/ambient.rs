@@ -271,11 +271,11 @@ pub(crate) fn is_cancelled() -> bool {
     });
     match looked {
         Ok(Looked::Cancelled) => true,
-
         // Cold: a deadline that may have passed, or an ancestor not linked yet.
         Ok(Looked::Ask(cx)) => cx.is_cancelled() || is_cancelled_own_made_meanwhile(),
         Ok(Looked::OwnMadeMeanwhile) => is_cancelled_own_made_meanwhile(),
-        // Or the thread's ambient slot is gone (thread teardown): the background context.
+        // Not cancelled; or the thread's ambient slot is gone (thread teardown): the
+        // background context.
         Ok(Looked::Not) | Err(_) => false,
     }
 }
