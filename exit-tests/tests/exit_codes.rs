@@ -12,6 +12,8 @@ use common::Program;
 
 const MAIN: &str = env!("CARGO_BIN_EXE_main_exit");
 const HANGUP: &str = env!("CARGO_BIN_EXE_main_hangup");
+const BLOCKED: &str = env!("CARGO_BIN_EXE_main_blocked");
+const WORKER_STUCK: &str = env!("CARGO_BIN_EXE_main_worker_stuck");
 const READY: Duration = Duration::from_secs(20);
 const EXIT: Duration = Duration::from_secs(20);
 
@@ -195,4 +197,33 @@ fn a_forced_exit_leaves_no_subprocess_behind() {
             .status();
     }
     assert!(gone, "the subprocess outlived the program");
+}
+
+/// The runtime cannot answer while the main task blocks its thread: the signals are watched
+/// from a thread of their own, and a second one still ends the program at once (tokio's
+/// handlers replaced the default action that would have).
+#[test]
+fn a_second_signal_forces_the_exit_while_the_main_task_is_blocked() {
+    let mut p = Program::start(BLOCKED, &[], &[]);
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = p.signal("INT");
+    let out = p.wait(Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130), "{out:#?}");
+    assert!(out.at - second < Duration::from_secs(3), "{out:#?}");
+    assert!(out.stderr_has("forced exit"), "{out:#?}");
+}
+
+/// With every worker stuck, no timer of the runtime fires: the shutdown's bound (the grace,
+/// then the services' graces) is kept from a thread of its own.
+#[test]
+fn the_grace_forces_the_exit_while_every_worker_is_stuck() {
+    let mut p = Program::start(WORKER_STUCK, &[], &[]);
+    p.wait_for("ready", READY);
+    let sent = p.signal("TERM");
+    let out = p.wait(Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(out.at - sent < Duration::from_secs(5), "{out:#?}");
+    assert!(out.stderr_has("forced exit"), "{out:#?}");
 }

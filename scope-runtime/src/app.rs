@@ -163,6 +163,17 @@ impl App {
         &self.inner.cx
     }
 
+    /// The longest grace of the services the application owns now (zero without any).
+    pub(crate) fn longest_service_grace(&self) -> Duration {
+        self.inner
+            .services
+            .lock()
+            .iter()
+            .map(|s| crate::scope::tracker::Enclosing::grace(&**s))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The application's services, in the order they were made. The application keeps each
     /// until it ends (services are long-lived owners: make them once, not per request).
     ///
@@ -254,11 +265,13 @@ impl App {
         let mut report = ShutdownReport::default();
         let mut work = pin!(self.inner.cx.clone().run(work));
         let start = Instant::now();
-        let first = futures_util::future::select(work.as_mut(), signals.next()).await;
+        // The signals are looked at first: one that came while the main work could not be
+        // polled (it blocked its thread) and that is there when it ends is reported, not lost.
+        let first = futures_util::future::select(signals.next(), work.as_mut()).await;
         let (out, deadline) = match first {
-            Either::Left((out, _)) => (Some(out), deadline_after(grace)),
-            Either::Right((None, _)) => (Some(work.as_mut().await), deadline_after(grace)),
-            Either::Right((Some(signal), _)) => {
+            Either::Right((out, _)) => (Some(out), deadline_after(grace)),
+            Either::Left((None, _)) => (Some(work.as_mut().await), deadline_after(grace)),
+            Either::Left((Some(signal), _)) => {
                 // Phase 1: stop accepting.
                 let since = Instant::now();
                 report.signal = Some(signal.clone());

@@ -11,6 +11,8 @@
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
+//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace) passed | 128 + that signal, [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
+//! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]).
@@ -25,9 +27,10 @@
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::time::Duration;
 
+use futures_util::future::{select, Either};
 use futures_util::Stream;
 
 use crate::app::{App, ShutdownReport};
@@ -332,10 +335,28 @@ where
     F: Future<Output = MainOutcome<T>>,
 {
     let app = App::new();
-    let (outcome, report) = runtime.block_on(async {
-        let signals = listen(&config.signals);
-        app.run(config.grace, signals, fut).await
-    });
+    let watchdog = Watchdog::start(&config, &app);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            let signals = listen(&config.signals);
+            app.run(config.grace, signals, fut).await
+        })
+    }));
+    // From here the exit is this thread's: bounded (a clean exit waits `EXIT_WAIT` at most).
+    drop(watchdog);
+    let (outcome, report) = match run {
+        Ok(ended) => ended,
+        Err(panic) => {
+            // `main` panicked (the hook has printed it): the exit does not wait for what is
+            // left on the runtime (a blocking call nobody can cancel would hold the unwind in
+            // the runtime's drop), and kills the subprocesses nobody will reap.
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            runtime.shutdown_background();
+            kill_unreaped();
+            std::panic::resume_unwind(panic)
+        }
+    };
     match decide(outcome, &report) {
         Ok(value) => {
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
@@ -366,6 +387,101 @@ where
             std::process::exit(code)
         }
     }
+}
+
+/// Keeps the shutdown's bounds from a thread of its own, with a runtime of its own: the
+/// program's runtime answers the signals while it runs, but a main task blocked in synchronous
+/// code, or every worker stuck, would make them do nothing (tokio's handlers replaced the
+/// default action that ended the process). So, unless the program's own exit has begun, a
+/// second signal ends the process [`EXIT_WAIT`] after it came (the runtime answers at once when
+/// it can), and the first one [`EXIT_WAIT`] after the longest the shutdown may take (the grace,
+/// then the longest service grace), each with 128 + the signal.
+struct Watchdog {
+    /// Set when the program's own exit begins: the watchdog then does nothing.
+    exiting: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped with the watchdog: its thread ends.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(config: &MainConfig, app: &App) -> Option<Watchdog> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        if config.signals.is_empty() {
+            return None;
+        }
+        let exiting = std::sync::Arc::new(AtomicBool::new(false));
+        let watching = std::sync::Arc::clone(&exiting);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let signals = config.signals.clone();
+        let grace = config.grace;
+        let app = app.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let spawned = std::thread::Builder::new()
+            .name("scope-shutdown-watchdog".into())
+            .spawn(move || {
+                let watched = pin!(watch(&signals, grace, &app));
+                let ended = runtime.block_on(select(watched, stopped));
+                let Either::Left(((signal, note), _)) = ended else {
+                    return;
+                };
+                if watching.load(Ordering::SeqCst) {
+                    return;
+                }
+                eprintln!("shutdown: forced exit: {note}");
+                let _ = std::io::stderr().flush();
+                kill_unreaped();
+                std::process::exit(signal.exit_code());
+            });
+        spawned.ok().map(|_| Watchdog {
+            exiting,
+            _stop: stop,
+        })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.exiting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Waits for the moment the watchdog must end the process: the signal to exit with, and why.
+async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, String) {
+    use futures_util::StreamExt;
+    let mut signals = listen(signals);
+    let Some(first) = signals.next().await else {
+        return std::future::pending().await;
+    };
+    let bound = grace
+        .saturating_add(app.longest_service_grace())
+        .saturating_add(EXIT_WAIT);
+    let over = pin!(tokio::time::sleep(bound));
+    match select(signals.next(), over).await {
+        Either::Left((Some(second), _)) => {
+            tokio::time::sleep(EXIT_WAIT).await;
+            let note = format!(
+                "the program did not answer the second signal ({second}) within {EXIT_WAIT:?} \
+                 (is a task blocking its thread?)"
+            );
+            (second, note)
+        }
+        Either::Left((None, over)) => {
+            over.await;
+            (first.clone(), over_note(bound, &first))
+        }
+        Either::Right(((), _)) => (first.clone(), over_note(bound, &first)),
+    }
+}
+
+fn over_note(bound: Duration, first: &Signal) -> String {
+    format!(
+        "the shutdown did not end within {bound:?} of the signal ({first}) (is a task blocking \
+         its thread?)"
+    )
 }
 
 /// Kills the subprocesses ([`crate::process`]) that are still running: their owners were

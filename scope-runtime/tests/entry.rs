@@ -67,6 +67,32 @@ fn a_program_that_finishes_on_its_own_returns_its_value() {
 }
 
 #[test]
+fn a_panicking_main_does_not_wait_for_blocking_work_nobody_owns() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let config = MainConfig::new().signals(&[]);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            main_entry(runtime(), config, async {
+                // What a read of `tokio::io::stdin()` does: a blocking call nobody can cancel.
+                drop(tokio::task::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }));
+                tokio::task::yield_now().await;
+                assert!(std::hint::black_box(false), "a bug in main");
+                outcome(7)
+            })
+        }));
+        let _ = tx.send(out.map_err(|p| p.downcast::<&str>().map(|m| *m).ok()));
+    });
+    let out = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(
+        out,
+        Ok(Err(Some("a bug in main"))),
+        "the exit after a panic is bounded, and the panic goes on"
+    );
+}
+
+#[test]
 fn a_clean_exit_does_not_wait_for_blocking_work_nobody_owns() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -763,3 +763,19 @@ async fn a_service_stop_waits_only_for_the_shields_under_way_when_its_grace_ran_
         start.elapsed()
     );
 }
+
+/// A signal that came while the main work could not be polled (it blocked its thread) and is
+/// there when the work ends is reported, not lost: the shutdown began with it.
+#[tokio::test(start_paused = true)]
+async fn a_signal_waiting_when_the_main_work_ends_is_reported() {
+    let (out, report) = App::new()
+        .run(
+            Duration::from_secs(10),
+            futures_util::stream::iter([Signal::Terminate]),
+            async { 7 },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(report.signal(), Some(&Signal::Terminate), "{report}");
+    assert!(report.is_clean(), "{report}");
+}
