@@ -661,3 +661,93 @@ fn law3_a_childs_slot_is_free_once_its_value_is_received() {
         .unwrap();
     });
 }
+
+/// Law 3: a child spawned into a reservation starts in the reserved slot, in place too; an
+/// older in-place child queued behind the reservation does not take it (the scope hung when
+/// that one waited for the reserved child).
+#[tokio::test(start_paused = true)]
+async fn law3_a_reserved_in_place_child_starts_in_its_slot() {
+    let s = &Scope::<Interrupted>::new(Config::new().limit(1));
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.run(async {
+            let slot = s.reserve().await?; // holds the only slot
+            let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+            // Queued behind the reservation (no slot free).
+            let waiter =
+                s.spawn_in_place(async move { Ok::<_, Interrupted>(rx.await.unwrap_or(0)) });
+            // Into the reserved slot: it starts now.
+            let _sender = slot.spawn_in_place(async move {
+                let _ = tx.send(7);
+                Ok::<_, Interrupted>(())
+            });
+            waiter.await
+        }),
+    )
+    .await;
+    assert_eq!(
+        out.expect("hung: the reserved child never started")
+            .unwrap(),
+        7
+    );
+}
+
+/// Law 3: aborting an in-place child that waits for a slot takes its own place in the queue
+/// out, not the last in-place child's: a later in-place child does not jump ahead of an
+/// earlier spawned one.
+#[tokio::test(start_paused = true)]
+async fn law3_aborting_a_waiting_in_place_child_keeps_spawn_order() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (o1, o2) = (order.clone(), order.clone());
+    let s = &Scope::<Interrupted>::new(Config::new().limit(1));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    s.run(async {
+        let blocker = s.spawn(async move {
+            let _ = rx.await;
+            Ok::<_, Interrupted>(())
+        });
+        tokio::task::yield_now().await; // the blocker holds the only slot
+        let a = s.spawn_in_place(async { Ok::<_, Interrupted>(()) });
+        let x = s.spawn(async move {
+            o1.lock().unwrap().push("x");
+            Ok::<_, Interrupted>(())
+        });
+        let b = s.spawn_in_place(async move {
+            o2.lock().unwrap().push("b");
+            Ok::<_, Interrupted>(())
+        });
+        a.abort();
+        tokio::task::yield_now().await; // the run handles the abort
+        tx.send(()).unwrap(); // the slot frees
+        blocker.await?;
+        x.await?;
+        b.await?;
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(*order.lock().unwrap(), ["x", "b"], "spawn order");
+}
+
+/// A map's limit survives a `config` given after it (one with no limit of its own): the
+/// natural builder order no longer starts every item at once.
+#[tokio::test(start_paused = true)]
+async fn a_maps_limit_survives_a_later_config() {
+    let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (l, p) = (live.clone(), peak.clone());
+    scope_runtime::map(0..100, move |_| {
+        let (l, p) = (l.clone(), p.clone());
+        async move {
+            p.fetch_max(l.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            sleep(Duration::from_millis(10)).await;
+            l.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, Interrupted>(())
+        }
+    })
+    .limit(4)
+    .config(Config::new().timeout(Duration::from_secs(60)))
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(peak.load(Ordering::SeqCst), 4, "the peak with limit(4)");
+}

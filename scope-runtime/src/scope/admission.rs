@@ -343,10 +343,18 @@ impl Admission {
     }
 
     /// One in-place child fewer waits (its handle cancelled it before it was admitted): takes
-    /// the last in-place entry out. `false` if none waits (every in-place child is admitted).
-    pub(crate) fn remove_in_place(&self) -> bool {
+    /// its entry out, the `rank`-th waiting in-place entry (the waiting in-place children and
+    /// their entries are in the same order), or the last one if there are fewer. `false` if
+    /// none waits (every in-place child is admitted).
+    pub(crate) fn remove_in_place(&self, rank: usize) -> bool {
         let mut s = self.state.lock();
-        let Some(i) = s.queue.iter().rposition(|q| matches!(q, Queued::InPlace)) else {
+        let mut in_place = s
+            .queue
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| matches!(q, Queued::InPlace))
+            .map(|(i, _)| i);
+        let Some(i) = in_place.clone().nth(rank).or_else(|| in_place.next_back()) else {
             return false;
         };
         s.queue.remove(i);

@@ -190,8 +190,10 @@ impl<S, F, K> Map<S, F, K> {
         self
     }
 
-    /// The scope's set-up (its name, timeout, grace, slots, parent); a limit set with
-    /// [`limit`](Map::limit) after this call overrides the config's.
+    /// The scope's set-up (its name, timeout, grace, slots, parent). What `config` leaves
+    /// unset stays as it was: a limit set with [`limit`](Map::limit) before this call holds
+    /// unless `config` has one of its own (and one set after overrides the config's), and
+    /// the name stays `map` unless `config` names the scope.
     ///
     /// # Examples
     ///
@@ -209,7 +211,13 @@ impl<S, F, K> Map<S, F, K> {
     /// assert_eq!(out.unwrap_err().to_string(), "deadline of `slow` exceeded");
     /// # });
     /// ```
-    pub fn config(mut self, config: Config) -> Self {
+    pub fn config(mut self, mut config: Config) -> Self {
+        if config.limit.is_none() {
+            config.limit = self.config.limit;
+        }
+        if config.name.is_none() {
+            config.name = self.config.name.take();
+        }
         self.config = config;
         self
     }

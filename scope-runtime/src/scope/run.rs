@@ -797,8 +797,17 @@ impl<'env, M: Mode> Driver<'env, M> {
         // Waiting for a slot (or, without a limit, not yet taken): it never starts. With a
         // limit, one waiting in-place entry goes with it, so that the waiting entries and the
         // children waiting in the local queue stay as many.
-        let waiting = scope.local.lock().tasks.iter().any(|t| t.id == id)
-            && (!shared.admission.is_limited() || shared.admission.remove_in_place());
+        // Its rank among the children still waiting (after those admitted but not taken) is
+        // the rank of its entry among the waiting in-place entries: that one goes.
+        let rank = {
+            let local = scope.local.lock();
+            let admitted = shared.in_place_admitted.load(Ordering::Acquire);
+            let at = local.tasks.iter().position(|t| t.id == id);
+            at.map(|i| i.saturating_sub(admitted))
+        };
+        let waiting = rank.is_some_and(|rank| {
+            !shared.admission.is_limited() || shared.admission.remove_in_place(rank)
+        });
         if waiting {
             let queued = {
                 let mut local = scope.local.lock();

@@ -524,6 +524,16 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             let mut local = self.local.lock();
             if local.finished || shared.tracker.is_closed() {
                 Some(fut)
+            } else if matches!(admit, Admit::Held { .. }) {
+                // Into a reserved slot: it is the next child the run takes (the children
+                // ahead of it are those already admitted), not one still waiting for a slot.
+                // Acquire: pairs with the Release increments of the admitted count.
+                let admitted = shared
+                    .in_place_admitted
+                    .load(crate::sync::Ordering::Acquire);
+                let at = admitted.min(local.tasks.len());
+                local.tasks.insert(at, LocalTask { id, fut });
+                None
             } else {
                 local.tasks.push_back(LocalTask { id, fut });
                 None
