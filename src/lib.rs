@@ -660,7 +660,8 @@ pub mod __private {
     // The runtime has no entry point under the loom models (tokio's signals are not there).
     #[cfg(not(loom))]
     pub use scope_runtime::entry::{
-        main_entry, ErrorLine, MainConfig, MainOutcome, ViaDisplay, ViaError, DEFAULT_MAIN_GRACE,
+        main_entry, ErrorLine, MainConfig, MainOutcome, ViaBoxedError, ViaDisplay, ViaError,
+        DEFAULT_MAIN_GRACE,
     };
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{

@@ -227,3 +227,32 @@ fn the_grace_forces_the_exit_while_every_worker_is_stuck() {
     assert!(out.at - sent < Duration::from_secs(5), "{out:#?}");
     assert!(out.stderr_has("forced exit"), "{out:#?}");
 }
+
+/// A crash in a clean-up after the signal is a bug, not the signal's stop: exit 1 and the
+/// error line, not 143 and "the interruption".
+#[test]
+fn a_panic_in_a_clean_up_after_the_signal_exits_1_not_143() {
+    let p = started("crashes", "5000");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert!(out.stderr_has("error: "), "{out:#?}");
+    assert!(out.stderr_has("panicked: no record to flush"), "{out:#?}");
+    assert!(!out.stderr_has("returned the interruption"), "{out:#?}");
+}
+
+/// A second signal ends the shutdown at once, and still prints the error `main` returned.
+#[test]
+fn a_second_signal_keeps_the_error_main_returned() {
+    let mut p = started("fails-draining", "5000");
+    p.wait_for("main work done", READY);
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal("INT");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(130), "{out:#?}");
+    assert!(
+        out.stderr_has("error: could not load the config: app.toml: no such file"),
+        "{out:#?}"
+    );
+}

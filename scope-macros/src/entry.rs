@@ -207,9 +207,9 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     // it implements `Error`).
     let outcome = |run: TokenStream, scope: &proc_macro2::Ident| {
         quote! {
-            #krate::__private::MainOutcome::new(#run, #scope.cx(), |#err| {
+            #krate::__private::MainOutcome::of_scope(#run, #scope, |#err| {
                 #[allow(unused_imports)]
-                use #krate::__private::{ViaDisplay as _, ViaError as _};
+                use #krate::__private::{ViaBoxedError as _, ViaDisplay as _, ViaError as _};
                 (&#krate::__private::ErrorLine(#err)).line()
             })
         }

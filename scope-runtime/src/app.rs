@@ -283,14 +283,18 @@ impl App {
                 let ended = futures_util::future::select(work.as_mut(), timer);
                 match or_signal(ended, signals.as_mut()).await {
                     Err(second) => {
+                        self.abort_services(&second);
                         report.forced = Some(Forced::SecondSignal(second));
                         return (None, report);
                     }
                     Ok(Either::Left((out, _))) => {
                         let after = since.elapsed();
                         report.main_ended_after = Some(after);
-                        if after >= grace {
-                            // Its scope's own grace (the same) ran out first: it was forced.
+                        // Its scope's own grace (the same) ran out first: it was forced. With
+                        // no grace, a work that answered in the poll that cancelled it was
+                        // not (one that did not is aborted there, and returns the
+                        // interruption).
+                        if after > grace || (after == grace && !grace.is_zero()) {
                             report.forced = Some(Forced::GraceRanOut { grace });
                         }
                         (Some(out), deadline)
@@ -336,9 +340,18 @@ impl App {
             report.while_draining = true;
         }
         if let Some(second) = second {
+            self.abort_services(&second);
             report.forced = Some(Forced::SecondSignal(second));
         }
         (out, report)
+    }
+
+    /// A second signal: every service is closed, cancelled and aborted at once (the run
+    /// returns now, and no work the application owns runs on after it unbounded).
+    fn abort_services(&self, second: &Signal) {
+        for service in self.services() {
+            service.abort_at_once(second.clone());
+        }
     }
 
     /// Phases 2 and 3 for the services: each drained, last made first, by `deadline`; those

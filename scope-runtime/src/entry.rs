@@ -9,7 +9,7 @@
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
 //! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...` |
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
-//! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report |
+//! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace) passed | 128 + that signal, [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
@@ -205,6 +205,49 @@ impl<T> MainOutcome<T> {
         }
     }
 
+    /// The outcome of the main scope `scope` itself, as [`new`](MainOutcome::new) reads it
+    /// from its context, with one more thing the scope knows: an error after the shutdown's
+    /// cancel is its interruption unless a child panicked (a panic is never a consequence of
+    /// a cancel: a crash in a clean-up exits 1, not as a signal's stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::entry::MainOutcome;
+    /// use scope::{Cause, Config, Cx, Interrupted, Scope, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = Cx::root();
+    /// let s = &Scope::new(Config::new().parent(app.clone()).grace(Duration::from_secs(1)));
+    /// let out = s
+    ///     .run(async {
+    ///         let flusher = s.spawn_named("flusher", async {
+    ///             scope::cancelled().await;
+    ///             assert!(std::hint::black_box(false), "no record to flush"); // a bug
+    ///             Ok::<_, Interrupted>(())
+    ///         });
+    ///         tokio::task::yield_now().await;
+    ///         app.cancel_with(Cause::Shutdown { signal: Signal::Terminate });
+    ///         flusher.await
+    ///     })
+    ///     .await;
+    /// let outcome = MainOutcome::of_scope(out, s, |e| e.to_string());
+    /// assert!(outcome.error_line().unwrap().contains("panicked: no record to flush"));
+    /// assert!(!outcome.is_interruption()); // a crash, not the signal's stop
+    /// # });
+    /// ```
+    pub fn of_scope<E, M: crate::scope::Mode>(
+        out: Result<T, E>,
+        scope: &crate::Scope<'_, '_, E, M>,
+        line: impl FnOnce(&E) -> String,
+    ) -> Self {
+        let mut outcome = Self::new(out, scope.cx(), line);
+        if scope.child_panicked() {
+            outcome.interruption = false;
+        }
+        outcome
+    }
+
     /// The error, on one line.
     ///
     /// # Examples
@@ -297,6 +340,34 @@ impl<E: std::error::Error + 'static> ViaError for ErrorLine<'_, E> {
         error_chain(self.0)
     }
 }
+
+/// See [`ErrorLine`]: a boxed error is no `std::error::Error` itself (std's impl for `Box<T>`
+/// needs `T: Sized`), but its chain is there to print.
+///
+/// # Examples
+///
+/// ```
+/// use scope::entry::{ErrorLine, ViaBoxedError, ViaDisplay, ViaError};
+/// let e: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("disk full"));
+/// assert_eq!((&ErrorLine(&e)).line(), "disk full");
+/// ```
+pub trait ViaBoxedError {
+    /// The line.
+    fn line(&self) -> String;
+}
+
+macro_rules! via_error_for_boxed {
+    ($($bounds:tt)*) => {
+        impl ViaBoxedError for ErrorLine<'_, Box<dyn std::error::Error $($bounds)*>> {
+            fn line(&self) -> String {
+                error_chain(&**self.0)
+            }
+        }
+    };
+}
+via_error_for_boxed!(+ Send + Sync);
+via_error_for_boxed!(+ Send);
+via_error_for_boxed!();
 
 /// See [`ErrorLine`].
 pub trait ViaDisplay {
@@ -508,7 +579,12 @@ fn decide<T>(
             crate::app::Forced::SecondSignal(second) => second.exit_code(),
             crate::app::Forced::GraceRanOut { .. } => signal_code,
         };
-        return Err((code, None));
+        // The main work's own failure (not the interruption) is still said.
+        let failed = outcome.and_then(|o| match o.out {
+            Err(line) if !o.interruption => Some(Printed::Error(line)),
+            _ => None,
+        });
+        return Err((code, failed));
     }
     let Some(outcome) = outcome else {
         return Err((signal_code, None));

@@ -113,3 +113,32 @@ fn a_clean_exit_does_not_wait_for_blocking_work_nobody_owns() {
         "the exit is bounded, not held by the blocking call"
     );
 }
+
+#[test]
+#[allow(clippy::needless_borrow)] // Reason: the borrow is the expansion's, which picks the trait.
+fn a_boxed_errors_source_chain_is_printed() {
+    // The three, as the expansion of `#[scope::main]` imports them: resolution picks one.
+    #[allow(unused_imports)]
+    use scope_runtime::entry::{ErrorLine, ViaBoxedError as _, ViaDisplay as _, ViaError as _};
+    #[derive(Debug)]
+    struct Load(std::io::Error);
+    impl std::fmt::Display for Load {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("could not load the config")
+        }
+    }
+    impl std::error::Error for Load {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let load = || Load(std::io::Error::other("app.toml: no such file"));
+    let line = "could not load the config: app.toml: no such file";
+    // Exactly what the expansion of `#[scope::main]` calls, for each boxed form.
+    let e: Box<dyn std::error::Error + Send + Sync> = Box::new(load());
+    assert_eq!((&ErrorLine(&e)).line(), line);
+    let e: Box<dyn std::error::Error + Send> = Box::new(load());
+    assert_eq!((&ErrorLine(&e)).line(), line);
+    let e: Box<dyn std::error::Error> = Box::new(load());
+    assert_eq!((&ErrorLine(&e)).line(), line);
+}

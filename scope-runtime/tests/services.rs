@@ -779,3 +779,55 @@ async fn a_signal_waiting_when_the_main_work_ends_is_reported() {
     assert_eq!(report.signal(), Some(&Signal::Terminate), "{report}");
     assert!(report.is_clean(), "{report}");
 }
+
+/// With a grace of zero, a main work that answers the signal at once is not forced.
+#[tokio::test(start_paused = true)]
+async fn a_zero_grace_with_a_work_that_returns_at_once_is_not_forced() {
+    let (out, report) = App::new()
+        .run(
+            Duration::ZERO,
+            futures_util::stream::iter([Signal::Terminate]),
+            async {
+                scope_runtime::cancelled().await;
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(report.forced(), None, "{report}");
+    assert!(report.is_clean(), "{report}");
+}
+
+/// After a second signal the run returns at once, and the services it owns do not run on:
+/// closed, cancelled and aborted.
+#[tokio::test(start_paused = true)]
+async fn after_a_second_signal_the_applications_services_are_aborted() {
+    let app = App::new();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(10),
+            futures_util::stream::iter([Signal::Terminate, Signal::Interrupt]),
+            async {
+                let audit = Service::new(ServiceConfig::new("audit"));
+                audit
+                    .spawn_named("slow-record", sleep(Duration::from_secs(20)))
+                    .unwrap()
+                    .detach();
+                std::future::pending::<()>().await;
+            },
+        )
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    let audit = &app.services()[0];
+    assert!(audit.is_closed(), "still accepting after the run returned");
+    tokio::task::yield_now().await; // the abort reaches the task
+    assert_eq!(
+        audit.active(),
+        0,
+        "the service's task outlived the run: {report}"
+    );
+}

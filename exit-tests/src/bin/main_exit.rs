@@ -89,6 +89,27 @@ async fn main() -> Result<(), AppError> {
             println!("main work done");
             Ok(())
         }
+        // A child's clean-up crashes after the signal: a bug, not the signal's stop.
+        "crashes" => {
+            let flusher = spawn!(name = "flusher", async {
+                scope::cancelled().await;
+                let records: Vec<u8> = Vec::new();
+                assert!(!records.is_empty(), "no record to flush");
+            });
+            flusher.await?;
+            Ok(())
+        }
+        // Fails on its own while the service still drains a slow record.
+        "fails-draining" => {
+            hand_over(&audit, "slow-record", async {
+                tokio::time::sleep(Duration::from_millis(1_500)).await;
+            })?;
+            println!("main work done");
+            Err(AppError::Load(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "app.toml: no such file",
+            )))
+        }
         // Fails without any signal.
         "error" => Err(AppError::Load(std::io::Error::new(
             std::io::ErrorKind::NotFound,

@@ -26,7 +26,7 @@ fn main() -> Result<(), AppError> {
                         .grace(::scope::__private::Duration::from_secs(5u64)),
                 );
                 let __scope = &scope;
-                ::scope::__private::MainOutcome::new(
+                ::scope::__private::MainOutcome::of_scope(
                     __scope
                         .run(async {
                             {
@@ -36,10 +36,12 @@ fn main() -> Result<(), AppError> {
                             }
                         })
                         .await,
-                    __scope.cx(),
+                    __scope,
                     |__error| {
                         #[allow(unused_imports)]
-                        use ::scope::__private::{ViaDisplay as _, ViaError as _};
+                        use ::scope::__private::{
+                            ViaBoxedError as _, ViaDisplay as _, ViaError as _,
+                        };
                         (&::scope::__private::ErrorLine(__error)).line()
                     },
                 )

@@ -626,6 +626,14 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         }
     }
 
+    /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
+    /// failure came first).
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
+    pub(crate) fn child_panicked(&self) -> bool {
+        // Acquire: pairs with the store of a child's panic.
+        self.shared.child_panicked.load(Ordering::Acquire)
+    }
+
     /// The scope's context.
     ///
     /// # Examples

@@ -445,6 +445,22 @@ impl Service {
         }
     }
 
+    /// The shutdown is forced (a second signal): closed, cancelled and aborted at once, with
+    /// no grace and no wait (the caller is about to return, or the process to exit).
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
+    pub(crate) fn abort_at_once(&self, signal: Signal) {
+        let inner = &self.inner;
+        inner.tracker.close();
+        // Release: a task that sees its cancel below sees this too.
+        inner.stopping.store(true, Ordering::Release);
+        if inner.cx.cancel_with(Cause::Shutdown { signal }) {
+            inner.obs.cancelled(&inner.cx);
+        }
+        inner.aborting.store(true, Ordering::Relaxed);
+        inner.tracker.force();
+        inner.tracker.abort_all();
+    }
+
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
     /// drops the work still waiting for a worker, lets the running work finish within the
     /// service's grace (and the budgets of its [`shield_for`](crate::shield_for) regions),
