@@ -93,7 +93,9 @@
 //!    within what is left of the grace.
 //! 3. **Stop** (budget: each service's own grace): services with work left are cancelled,
 //!    given their grace (and their [`shield_for`] budgets), then aborted. A body still running
-//!    at the end of the grace has been dropped by then (its scope's grace is the same).
+//!    at the end of the grace has normally been dropped by its scope by then (its scope's grace
+//!    is the same); one held up by a [`shield_for`] runs on while the services are stopped,
+//!    and is dropped when the shutdown returns.
 //!
 //! A second signal ends the shutdown at once. What each phase did (what drained, what was
 //! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a

@@ -232,6 +232,11 @@ impl App {
     /// [`Cause::Finished`] naming the application (`app`), so work detached under
     /// [`App::cx`] itself (not under a scope) learns that the program is done.
     ///
+    /// The shutdown's budgets are kept with tokio's timers: run it on a runtime that has them
+    /// (`enable_time()` or `enable_all()`). A second signal returns at once, after the
+    /// application's services have been closed, cancelled and aborted; the work's own
+    /// spawned children get what is left of its scope's grace as its future is dropped.
+    ///
     /// # Examples
     ///
     /// Work that ignores the shutdown is cut short at the end of the grace:

@@ -47,6 +47,11 @@ pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 
 /// The set-up of a scope. Every setting is optional.
 ///
+/// A deadline (`timeout`, `deadline`) and a grace need timers: on a tokio runtime, build it
+/// with them (`enable_time()` or `enable_all()`), as tokio's own `sleep` needs (on one
+/// without, tokio panics where the timer is made); outside any runtime, a deadline is checked
+/// at each poll and the grace is not waited.
+///
 /// # Examples
 ///
 /// ```

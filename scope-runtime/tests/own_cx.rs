@@ -532,3 +532,35 @@ async fn a_busy_child_sees_its_handles_cancel_in_is_cancelled() {
         .await;
     assert!(saw.unwrap(), "the busy child never saw its cancel");
 }
+
+/// A child's first `Cx::current()` makes its own context and wakes the waits parked for it:
+/// user wakers, woken once the thread's ambient slot is let go (one that read the ambient
+/// context panicked, "already mutably borrowed").
+#[tokio::test]
+async fn making_a_childs_own_context_wakes_its_waits_outside_the_ambient_slot() {
+    use std::task::{Context, Wake, Waker};
+    struct Peeking;
+    impl Wake for Peeking {
+        fn wake(self: Arc<Self>) {
+            let _ = scope_runtime::is_cancelled(); // reads the ambient context
+        }
+    }
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let child = s.spawn(async {
+                let mut wait = Box::pin(scope_runtime::cancelled()); // parks its waker
+                let waker = Waker::from(Arc::new(Peeking));
+                assert!(wait
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending());
+                let own = Cx::current(); // makes the node: wakes `Peeking`
+                drop(wait);
+                Ok::<_, Interrupted>(!own.is_cancelled())
+            });
+            child.await
+        })
+        .await;
+    assert!(matches!(out, Ok(true)), "{out:?}");
+}

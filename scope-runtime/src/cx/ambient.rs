@@ -212,20 +212,28 @@ impl Drop for Enter<'_> {
 /// the child's task).
 fn current_owned() -> Option<Cx> {
     AMBIENT
-        .try_with(|a| {
-            if let Ok(a) = a.try_borrow_mut() {
+        .try_with(|cell| {
+            if let Ok(a) = cell.try_borrow_mut() {
                 let Some(id) = a.lazy else {
                     return a.cx.clone();
                 };
-                let own = match (&a.scope, &a.cx) {
-                    (Some(scope), Some(parent)) => scope.child_cx(id, parent, true),
-                    _ => return a.cx.clone(),
+                let (Some(scope), Some(parent)) = (a.scope.clone(), a.cx.clone()) else {
+                    return a.cx.clone();
                 };
-                return Some(adopt(a, own));
+                drop(a);
+                // Outside the borrow: making the node wakes the waits parked for it (user
+                // wakers, which may read the ambient context).
+                let own = scope.child_cx(id, &parent, true);
+                return match cell.try_borrow_mut() {
+                    // Still that child's code (a waker may have polled other code meanwhile,
+                    // whose guards put everything back): kept as the ambient context.
+                    Ok(a) if a.lazy == Some(id) => Some(adopt(a, own)),
+                    _ => Some(own),
+                };
             }
             // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept here;
             // the child finds it in its scope's registry at its next look.
-            let a = a.borrow();
+            let a = cell.borrow();
             match (a.lazy, &a.scope, &a.cx) {
                 (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent, false)),
                 _ => a.cx.clone(),

@@ -59,7 +59,9 @@ impl Cx {
     /// (Go's `AfterFunc`). If it is already cancelled, `f` runs now. The returned handle can
     /// [`stop`](OnCancel::stop) it; dropping the handle leaves `f` registered.
     ///
-    /// A deadline counts: on a tokio runtime, `f` runs when the context's deadline passes,
+    /// A deadline counts: on a tokio runtime (with its timers enabled, as for tokio's own
+    /// `sleep`: on one built without them, registering `f` on a context with a deadline
+    /// panics as creating a `sleep` does), `f` runs when the context's deadline passes,
     /// whether or not anything looks at the context then (the runtime's timer fires it, so the
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
     /// until its timer fires). Outside a runtime, a passed deadline is seen when something

@@ -1185,7 +1185,8 @@ where
     ///
     /// # Examples
     ///
-    /// A million items, sixteen at a time, never more than sixteen futures alive:
+    /// A thousand items (a million would do the same), sixteen at a time, never more than
+    /// sixteen futures alive:
     ///
     /// ```
     /// use scope::{Config, Interrupted, Scope};
