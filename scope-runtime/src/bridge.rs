@@ -246,14 +246,20 @@ impl Watcher {
                     // A token has no cause to carry.
                     linked.token_handle.cancel();
                 }
+                let mut callback_panic = callback_panic;
                 if token_cancelled && !cx_cancelled {
-                    // Runs the context's `on_cancel` callbacks: no lock of ours is held.
-                    // Their panic goes to whoever cancelled the token.
-                    linked.cx.cx().cancel_with(Cause::explicit(TOKEN_CANCELLED));
+                    // Runs the context's `on_cancel` callbacks: no lock of ours is held. A
+                    // panic there must not unwind out of the token's wake (through
+                    // tokio-util's cancel and tokio's `Notify`, which would leave the token's
+                    // other waiters unwoken): it is handled as a deadline's is.
+                    let cancel = catch_unwind(AssertUnwindSafe(|| {
+                        linked.cx.cx().cancel_with(Cause::explicit(TOKEN_CANCELLED));
+                    }));
+                    callback_panic = callback_panic.or(cancel.err());
                 }
                 if let Some(payload) = callback_panic {
                     drop(linked);
-                    deadline_callback_panicked(payload, linking);
+                    callback_panicked(payload, linking);
                 }
                 return;
             }
@@ -270,10 +276,11 @@ impl Watcher {
 }
 
 /// A context's `on_cancel` callback panicked when the link fired the context's passed
-/// deadline. While the link is being made the panic is its maker's; inside a wake (the
-/// runtime's timer driver, a worker's park) it is not resumed, since unwinding there would
-/// take the worker down: the panic hook has reported it where it happened.
-fn deadline_callback_panicked(payload: Box<dyn std::any::Any + Send>, linking: bool) {
+/// deadline, or cancelled the context for its token. While the link is being made the panic is
+/// its maker's; inside a wake (the runtime's timer driver, a worker's park, the token's
+/// cancel) it is not resumed, since unwinding there would take the worker down or strand the
+/// token's other waiters: the panic hook has reported it where it happened.
+fn callback_panicked(payload: Box<dyn std::any::Any + Send>, linking: bool) {
     if linking {
         std::panic::resume_unwind(payload);
     }

@@ -1284,6 +1284,30 @@ mod bridge {
         assert_eq!(cx.cause(), Some(Cause::explicit("client went away")));
     }
 
+    /// A panicking `on_cancel` callback of a context linked to a token does not unwind out of
+    /// the token's wake (through tokio-util's cancel and tokio's `Notify`), which left the
+    /// token's other waiters unwoken: the panic is reported by the hook where it happened, and
+    /// every waiter is served.
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_callback_on_a_linked_context_does_not_strand_the_tokens_waiters() {
+        let token = CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        let _cb = cx.on_cancel(|_| panic!("callback"));
+        let other = tokio::spawn({
+            let t = token.clone();
+            async move { t.cancelled().await }
+        });
+        tokio::task::yield_now().await; // `other` waits on the token
+        let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| token.cancel()));
+        assert!(
+            cancel.is_ok(),
+            "the callback's panic unwound through the token's cancel"
+        );
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+        let woken = tokio::time::timeout(Duration::from_secs(1), other).await;
+        assert!(woken.is_ok(), "the token's other waiter was never woken");
+    }
+
     #[test]
     fn cancelling_the_token_cancels_its_context_with_the_token_cause() {
         let cx = Cx::root();

@@ -83,7 +83,11 @@ impl Cx {
     /// child's failure or panic, the scope's deadline, its end), the panic is a panic of the
     /// scope, reported under its policy as a child's would be (a
     /// [`Panicked`](crate::Panicked) outcome); the failing child's handle still reads its own
-    /// outcome, and the other children drain as for any cancel.
+    /// outcome, and the other children drain as for any cancel. When the cancel is made inside
+    /// a wake, where nobody can take the panic (the runtime's timer firing the deadline, a
+    /// linked [`CancellationToken`](https://docs.rs/tokio-util)'s cancel reaching the
+    /// context), it is not resumed: the panic hook reports it, and every waiter is still
+    /// served.
     ///
     /// # Examples
     ///
