@@ -653,12 +653,18 @@ impl Alarm {
         {
             return;
         }
-        alarm.keep(wait);
+        if let Some(due) = alarm.keep(wait) {
+            // The timer fired (on another worker) before the wait was back, and its wake found
+            // nothing to look at: the deadline is fired here, on the caller's thread.
+            let _ = due.cx().is_cancelled();
+        }
     }
 
     /// Keeps watching with `wait`, unless its context was cancelled meanwhile (a wake that
-    /// found nothing to look at).
-    fn keep(&self, wait: Pin<Box<WaitCancelledOwned>>) {
+    /// found nothing to look at); or, if its deadline has passed (the timer's wake may have
+    /// come before the wait was back), hands it back for the caller to fire the deadline with
+    /// no lock held.
+    fn keep(&self, wait: Pin<Box<WaitCancelledOwned>>) -> Option<Pin<Box<WaitCancelledOwned>>> {
         let mut slot = lock_alarm(&self.wait);
         // A cancel marks the context before it wakes the alarm, and a wake takes the wait
         // under this lock: one that came before the wait was back found nothing to look at,
@@ -666,9 +672,21 @@ impl Alarm {
         if wait.cx().node.cancelled.load(Ordering::Acquire) {
             drop(slot);
             drop_after_panic(wait);
-            return;
+            return None;
+        }
+        // The timer's wake comes at or after the deadline: one that came before the wait was
+        // back is seen here as a deadline passed.
+        let due = wait
+            .cx()
+            .node
+            .deadline
+            .as_ref()
+            .is_some_and(|d| Instant::now() >= d.at);
+        if due {
+            return Some(wait);
         }
         *slot = Some(wait);
+        None
     }
 }
 
@@ -682,19 +700,27 @@ impl std::task::Wake for Alarm {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(wait) = lock_alarm(&self.wait).take() else {
+        let Some(mut wait) = lock_alarm(&self.wait).take() else {
             return;
         };
         // Fires a passed deadline: the callbacks run here, with no lock of ours held. One that
         // panics has still cancelled the context (every other callback was served); inside
         // the runtime's driver its panic is not resumed (it would take a worker down): the
         // panic hook has reported it where it happened.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled())) {
-            Ok(false) => self.keep(wait),
-            Ok(true) => drop_after_panic(wait),
-            Err(payload) => {
-                drop_after_panic(wait);
-                drop_after_panic(payload);
+        loop {
+            let looked =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled()));
+            match looked {
+                // Not cancelled: kept, unless the deadline passed since (then looked at again).
+                Ok(false) => match self.keep(wait) {
+                    Some(due) => wait = due,
+                    None => return,
+                },
+                Ok(true) => return drop_after_panic(wait),
+                Err(payload) => {
+                    drop_after_panic(wait);
+                    return drop_after_panic(payload);
+                }
             }
         }
     }
