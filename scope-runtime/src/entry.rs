@@ -11,7 +11,7 @@
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
-//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace) passed | 128 + that signal, [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
+//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace and `ABORT_WAIT`) passed | 128 + that signal, [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
@@ -466,7 +466,8 @@ where
 /// default action that ended the process). So, unless the program's own exit has begun, a
 /// second signal ends the process [`EXIT_WAIT`] after it came (the runtime answers at once when
 /// it can), and the first one [`EXIT_WAIT`] after the longest the shutdown may take (the grace,
-/// then the longest service grace), each with 128 + the signal.
+/// then the longest service grace and [`ABORT_WAIT`](crate::ABORT_WAIT)), each with 128 + the
+/// signal.
 struct Watchdog {
     /// Set when the program's own exit begins: the watchdog then does nothing.
     exiting: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -529,6 +530,7 @@ async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, Strin
     };
     let bound = grace
         .saturating_add(app.longest_service_grace())
+        .saturating_add(crate::service::ABORT_WAIT)
         .saturating_add(EXIT_WAIT);
     let over = pin!(tokio::time::sleep(bound));
     match select(signals.next(), over).await {

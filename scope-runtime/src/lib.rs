@@ -61,7 +61,7 @@ pub use crate::scope::{
 };
 pub use crate::service::{
     DrainError, Service, ServiceConfig, ServiceHandle, ServiceOutput, StopReport, TaskFailure,
-    DEFAULT_TASK_TIMEOUT,
+    ABORT_WAIT, DEFAULT_TASK_TIMEOUT,
 };
 pub use crate::slot::{HeldBy, Slot, SlotKey};
 

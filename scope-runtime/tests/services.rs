@@ -831,3 +831,24 @@ async fn after_a_second_signal_the_applications_services_are_aborted() {
         "the service's task outlived the run: {report}"
     );
 }
+
+/// A service task stuck in a blocking call (an `fsync`, a synchronous client) cannot be
+/// aborted: the stop does not wait for it past a bound of its own, and names it aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_task_stuck_in_a_blocking_call_does_not_hold_the_stop() {
+    let svc = Service::new(ServiceConfig::new("sync-writer").grace(Duration::from_millis(100)));
+    svc.spawn_named("fsync", async {
+        std::thread::sleep(Duration::from_secs(4)); // blocks its worker
+    })
+    .unwrap()
+    .detach();
+    tokio::time::sleep(Duration::from_millis(50)).await; // it has started
+    let start = std::time::Instant::now();
+    let report = svc.stop().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}: {report}",
+        start.elapsed()
+    );
+    assert_eq!(report.aborted()[0].name(), Some("fsync"), "{report}");
+}

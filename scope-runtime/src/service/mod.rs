@@ -81,6 +81,18 @@ struct Live {
     started: bool,
 }
 
+/// How long [`Service::stop`] waits for its aborted tasks to end: an aborted task ends at its
+/// next poll, but one stuck in a blocking call (a synchronous client, an `fsync`) cannot be
+/// made to, and the stop (and the application's shutdown) does not wait for it longer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(scope::ABORT_WAIT, Duration::from_secs(1));
+/// ```
+pub const ABORT_WAIT: Duration = Duration::from_secs(1);
+
 impl Enclosing for Inner {
     fn tracker(&self) -> &Tracker {
         &self.tracker
@@ -464,8 +476,10 @@ impl Service {
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
     /// drops the work still waiting for a worker, lets the running work finish within the
     /// service's grace (and the budgets of its [`shield_for`](crate::shield_for) regions),
-    /// aborts what is left, and waits until every task is gone. Reports what it stopped, what
-    /// it aborted (by name), and the failures not read before.
+    /// aborts what is left, and waits until every task is gone (at most [`ABORT_WAIT`] after
+    /// the abort: a task stuck in a blocking call cannot be aborted, and ends when its call
+    /// returns). Reports what it stopped, what it aborted (by name), and the failures not read
+    /// before.
     ///
     /// # Examples
     ///
@@ -512,7 +526,10 @@ impl Service {
             aborted = inner.running();
             inner.aborting.store(true, Ordering::Relaxed);
             inner.tracker.abort_all();
-            inner.tracker.idle().await;
+            // An aborted task ends at its next poll; one stuck in a blocking call cannot be
+            // made to, and the stop does not wait for it past this bound (it is reported
+            // aborted, and ends when its call returns).
+            let _ = tokio::time::timeout(ABORT_WAIT, inner.tracker.idle()).await;
         }
         let stopped = running
             .into_iter()
