@@ -21,6 +21,13 @@ use crate::slot::{Binding, Slot};
 /// observe [`cancelled`](crate::Cx::cancelled) and clean up with [`Config::grace`] (or
 /// `#[scoped(grace = ...)]`).
 ///
+/// One exception: a scope whose grace is not set, cancelled by the application's shutdown
+/// (a [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause), gives its
+/// children the grace of the scope it is nested in, so that work in flight in a nested
+/// scope (`#[scope::main]` → `#[scoped] async fn serve()` → a spawned handler) drains
+/// within the program's grace instead of being cut at the signal. A grace set to zero stays
+/// zero.
+///
 /// # Examples
 ///
 /// With the default, a child that ignores cancellation is not waited for:
@@ -73,6 +80,9 @@ pub struct Config {
     pub(crate) timeout: Option<Duration>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) grace: Duration,
+    /// `grace` was set (to zero too): an unset grace takes the enclosing scope's under the
+    /// application's shutdown.
+    pub(crate) grace_set: bool,
     pub(crate) bindings: Vec<Binding>,
     pub(crate) parent: Option<Cx>,
     pub(crate) error: Option<ConfigError>,
@@ -107,6 +117,7 @@ impl Config {
             timeout: None,
             deadline: None,
             grace: DEFAULT_GRACE,
+            grace_set: false,
             bindings: Vec::new(),
             parent: None,
             error: None,
@@ -322,6 +333,7 @@ impl Config {
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self.grace_set = true;
         self
     }
 

@@ -852,3 +852,77 @@ async fn a_service_task_stuck_in_a_blocking_call_does_not_hold_the_stop() {
     );
     assert_eq!(report.aborted()[0].name(), Some("fsync"), "{report}");
 }
+
+/// A request in flight below a nested scope with no grace of its own gets the shutdown's: a
+/// scope whose grace is unset, cancelled by the application's shutdown, gives its children its
+/// enclosing scope's grace, so `#[scope::main]` → `#[scoped] async fn serve()` → a spawned
+/// handler drains within the program's grace instead of being cut at the signal.
+#[tokio::test(start_paused = true)]
+async fn a_request_in_flight_below_a_nested_scope_gets_the_shutdowns_grace() {
+    use scope_runtime::{Config, Scope};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let answered = Arc::new(AtomicBool::new(false));
+    let a = answered.clone();
+    let (out, report) = App::new()
+        .run(
+            Duration::from_secs(10),
+            signals_at(&[(100, Signal::Terminate)]),
+            async move {
+                // What `#[scope::main]` makes: the main scope, with the program's grace.
+                let main = &Scope::new(Config::new().name("main").grace(Duration::from_secs(10)));
+                main.run(async move {
+                    // `#[scoped] async fn serve()`: no grace of its own.
+                    let serve = &Scope::new(Config::new().name("serve"));
+                    serve
+                        .run(async move {
+                            // A request in flight: it answers after 2 s.
+                            serve.spawn_named("request", async move {
+                                sleep(Duration::from_secs(2)).await;
+                                a.store(true, Ordering::SeqCst);
+                            });
+                            scope_runtime::cancelled().await; // stop accepting
+                            Ok::<_, Interrupted>(())
+                        })
+                        .await
+                })
+                .await
+            },
+        )
+        .await;
+    assert!(
+        answered.load(Ordering::SeqCst),
+        "the request in flight was cut at the signal"
+    );
+    assert!(matches!(out, Some(Ok(()))) && report.is_clean(), "{report}");
+
+    // A grace set to zero on purpose stays zero.
+    let answered = Arc::new(AtomicBool::new(false));
+    let a = answered.clone();
+    let _ = App::new()
+        .run(
+            Duration::from_secs(10),
+            signals_at(&[(100, Signal::Terminate)]),
+            async move {
+                let main = &Scope::new(Config::new().grace(Duration::from_secs(10)));
+                main.run(async move {
+                    let serve = &Scope::new(Config::new().grace(Duration::ZERO));
+                    serve
+                        .run(async move {
+                            serve.spawn(async move {
+                                sleep(Duration::from_secs(2)).await;
+                                a.store(true, Ordering::SeqCst);
+                            });
+                            scope_runtime::cancelled().await;
+                            Ok::<_, Interrupted>(())
+                        })
+                        .await
+                })
+                .await
+            },
+        )
+        .await;
+    assert!(
+        !answered.load(Ordering::SeqCst),
+        "an explicit zero grace is kept"
+    );
+}

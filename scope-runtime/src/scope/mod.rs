@@ -191,6 +191,8 @@ pub(crate) struct Shared<E> {
     pub(crate) info: TaskInfo,
     pub(crate) obs: crate::observe::ScopeObs,
     pub(crate) grace: Duration,
+    /// The grace was set (see `cancel_grace`).
+    pub(crate) grace_set: bool,
     pub(crate) admission: Admission,
     /// The policy, set when the run starts: supervise (`run_all`) or fail-fast (`run`).
     supervise: AtomicBool,
@@ -295,7 +297,7 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
         &self.tracker
     }
     fn grace(&self) -> Duration {
-        self.grace
+        self.cancel_grace()
     }
     fn child_cx(&self, id: TaskId, parent: &Cx, adopted: bool) -> Cx {
         self.own_cxs.get_or_create(id, parent, !adopted)
@@ -422,6 +424,24 @@ impl<E> Shared<E> {
     pub(crate) fn child_started(&self, seq: Seq) {
         for admitted in self.admission.started(seq) {
             self.start_queued(admitted);
+        }
+    }
+
+    /// The grace its cancelled children get: its own; or, when it has none set and the cancel
+    /// is the application's shutdown, its enclosing scope's (so that work in flight in a
+    /// nested scope drains within the program's grace instead of being cut at the signal; the
+    /// enclosing scope's own abort bounds it anyway).
+    pub(crate) fn cancel_grace(&self) -> Duration {
+        if self.grace_set {
+            return self.grace;
+        }
+        let shutdown = self
+            .cx
+            .cause_arc()
+            .is_some_and(|c| matches!(c.root(), crate::cause::Cause::Shutdown { .. }));
+        match self.tracker.enclosing() {
+            Some(enclosing) if shutdown => enclosing.grace(),
+            _ => self.grace,
         }
     }
 
@@ -604,6 +624,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 cx,
                 info,
                 grace: config.grace,
+                grace_set: config.grace_set,
                 admission: Admission::new(limit),
                 supervise: AtomicBool::new(false),
                 in_place_admitted: AtomicUsize::new(0),

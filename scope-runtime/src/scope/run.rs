@@ -250,7 +250,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // What is left of the grace: all of it if the scope was not cancelled yet; what the
         // cancel's grace has left if it was (law 9: the drop does not start it again).
         let grace_left = match self.driver.phase {
-            Phase::Running => self.scope.shared.grace,
+            Phase::Running => self.scope.shared.cancel_grace(),
             _ => self
                 .driver
                 .grace
@@ -896,8 +896,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.close_admission();
             Self::drop_queued(scope);
             let no_timer = tokio::runtime::Handle::try_current().is_err();
-            if !(shared.grace.is_zero() || no_timer) {
-                let mut sleep = Box::pin(tokio::time::sleep(shared.grace));
+            let grace = shared.cancel_grace();
+            if !(grace.is_zero() || no_timer) {
+                let mut sleep = Box::pin(tokio::time::sleep(grace));
                 let fired = sleep.as_mut().poll(task).is_ready();
                 self.grace = Some(sleep);
                 if !fired {

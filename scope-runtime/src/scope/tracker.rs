@@ -191,6 +191,11 @@ impl Tracker {
         }
     }
 
+    /// The owner this one is nested in, if any.
+    pub(crate) fn enclosing(&self) -> Option<&Arc<dyn Enclosing>> {
+        self.enclosing.as_ref()
+    }
+
     /// A tracker whose idle moments also notify any number of waiters (see [`Tracker::idle`]).
     pub(crate) fn with_waiters(enclosing: EnclosingScope) -> Self {
         Tracker {
