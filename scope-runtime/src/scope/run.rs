@@ -519,19 +519,22 @@ impl Future for Reaper {
         // are, until their budgets end at the latest.
         tracker.force();
         if let Some(until) = tracker.held_until() {
-            let timer = self
-                .held
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-            if timer.deadline() != until {
-                timer.as_mut().reset(until);
-            }
-            if timer.as_mut().poll(task).is_pending() {
+            if !timer_fired_at(&mut self.held, until, task) {
                 return Poll::Pending;
             }
         }
         tracker.abort_all();
         Poll::Ready(())
     }
+}
+
+/// Polls the timer in `slot`, made or moved to fire at `at`: whether it has fired.
+fn timer_fired_at(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, task: &mut Context<'_>) -> bool {
+    let timer = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+    if timer.deadline() != at {
+        timer.as_mut().reset(at);
+    }
+    timer.as_mut().poll(task).is_ready()
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
@@ -868,13 +871,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         }
         if let Some(next) = self.deferred.iter().map(|(d, _)| d.at).min() {
-            let timer = self
-                .deferred_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
-            if timer.deadline() != next {
-                timer.as_mut().reset(next);
-            }
-            if timer.as_mut().poll(task).is_ready() {
+            if timer_fired_at(&mut self.deferred_timer, next, task) {
                 // Due now: the next turn aborts it.
                 task.waker().wake_by_ref();
             }
@@ -921,18 +918,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             // reset to it, wakes the run: a shield no longer polled never ends on its own).
             // Outside a runtime, the end is looked at each poll.
             self.phase = Phase::Held;
-            match &mut self.grace {
-                Some(timer) if timer.deadline() != until => timer.as_mut().reset(until),
-                Some(_) => {}
-                None if tokio::runtime::Handle::try_current().is_ok() => {
-                    self.grace = Some(Box::pin(tokio::time::sleep_until(until)));
-                }
-                None => return Turn::Continue,
-            }
-            if let Some(timer) = &mut self.grace {
-                if timer.as_mut().poll(task).is_pending() {
-                    return Turn::Continue;
-                }
+            let no_timer = self.grace.is_none() && tokio::runtime::Handle::try_current().is_err();
+            if no_timer || !timer_fired_at(&mut self.grace, until, task) {
+                return Turn::Continue;
             }
         }
         self.phase = Phase::Aborted;
