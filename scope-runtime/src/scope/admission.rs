@@ -320,11 +320,10 @@ impl Admission {
     /// was answered meanwhile).
     fn withdraw(&self, waiter: &Arc<Waiter>) -> bool {
         let mut s = self.state.lock();
-        let Some(i) = s
-            .queue
-            .iter()
-            .position(|q| matches!(q, Queued::Waiter(w) if Arc::ptr_eq(w, waiter)))
-        else {
+        let Some(i) = position_from_both_ends(
+            &s.queue,
+            |q| matches!(q, Queued::Waiter(w) if Arc::ptr_eq(w, waiter)),
+        ) else {
             return false;
         };
         s.queue.remove(i);
@@ -335,10 +334,10 @@ impl Admission {
     /// started), for the caller to drop outside the lock.
     pub(crate) fn remove(&self, ticket: &Arc<Ticket>) -> Option<Queued> {
         let mut s = self.state.lock();
-        let i = s
-            .queue
-            .iter()
-            .position(|q| matches!(q, Queued::Spawn(t, _) if Arc::ptr_eq(t, ticket)))?;
+        let i = position_from_both_ends(
+            &s.queue,
+            |q| matches!(q, Queued::Spawn(t, _) if Arc::ptr_eq(t, ticket)),
+        )?;
         s.queue.remove(i)
     }
 
@@ -393,6 +392,28 @@ impl Abort for TaskHandle {
     fn abort(&self) {
         TaskHandle::abort(self);
     }
+}
+
+/// The index of the entry that matches, looked for from both ends at once: a queued child is
+/// stopped at the cost of its distance to the nearer end (which is also what its removal
+/// shifts), so stopping many one after the other, oldest or newest first (a set stops its
+/// newest first), is linear, not quadratic.
+fn position_from_both_ends(
+    queue: &VecDeque<Queued>,
+    is: impl Fn(&Queued) -> bool,
+) -> Option<usize> {
+    let (mut front, mut back) = (0, queue.len());
+    while front < back {
+        if is(&queue[front]) {
+            return Some(front);
+        }
+        back -= 1;
+        if is(&queue[back]) {
+            return Some(back);
+        }
+        front += 1;
+    }
+    None
 }
 
 /// The start of a queued spawned child, shared with its handle, so that the handle can abort
