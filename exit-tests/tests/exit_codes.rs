@@ -256,3 +256,14 @@ fn a_second_signal_keeps_the_error_main_returned() {
         "{out:#?}"
     );
 }
+
+/// The watchdog does not cut a service's budgeted commit short: the stop waits for it, on a
+/// runtime that answers, past the graces' sum.
+#[test]
+fn the_watchdog_does_not_cut_a_services_budgeted_commit_short() {
+    let p = started("shielded-record", "100");
+    p.signal("TERM");
+    let out = p.wait(Duration::from_secs(15));
+    assert!(out.stdout_has("audit committed"), "{out:#?}");
+    assert!(!out.stderr_has("forced exit"), "{out:#?}");
+}

@@ -631,11 +631,16 @@ impl Rewriter {
             match item {
                 syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
                 // The outer attribute scopes a nested module's async fns too.
+                // An opt-out on them holds as it does on any item.
                 syn::Item::Mod(inner) if !inner.attrs.iter().any(is_scoped_attr) => {
+                    let allow = self.opt_out(take_opt_out(&mut inner.attrs));
                     self.lint_scoped_mod(inner);
+                    self.allowed -= usize::from(allow);
                 }
                 syn::Item::Impl(imp) if !imp.attrs.iter().any(is_scoped_attr) => {
+                    let allow = self.opt_out(take_opt_out(&mut imp.attrs));
                     self.lint_scoped_impl(imp);
+                    self.allowed -= usize::from(allow);
                 }
                 other => self.lint_item(other),
             }

@@ -163,6 +163,16 @@ impl App {
         &self.inner.cx
     }
 
+    /// The latest budget end of the budgeted shields under way in the application's services
+    /// (their stops wait for them), if any.
+    pub(crate) fn services_held_until(&self) -> Option<tokio::time::Instant> {
+        // Looked at outside the application's lock (each look takes a tracker's).
+        self.services()
+            .iter()
+            .filter_map(|s| crate::scope::tracker::Enclosing::tracker(&**s.inner()).held_until())
+            .max()
+    }
+
     /// The longest grace of the services the application owns now (zero without any).
     pub(crate) fn longest_service_grace(&self) -> Duration {
         self.inner
@@ -299,7 +309,7 @@ impl App {
                         // no grace, a work that answered in the poll that cancelled it was
                         // not (one that did not is aborted there, and returns the
                         // interruption).
-                        if after > grace || (after == grace && !grace.is_zero()) {
+                        if !grace.is_zero() && after >= grace {
                             report.forced = Some(Forced::GraceRanOut { grace });
                         }
                         (Some(out), deadline)

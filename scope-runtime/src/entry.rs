@@ -406,12 +406,15 @@ where
     F: Future<Output = MainOutcome<T>>,
 {
     let app = App::new();
+    // The program's listeners are registered before the watchdog's: a signal that comes
+    // between the two reaches the program.
+    let signals = {
+        let _runtime = runtime.enter();
+        listen(&config.signals)
+    };
     let watchdog = Watchdog::start(&config, &app);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(async {
-            let signals = listen(&config.signals);
-            app.run(config.grace, signals, fut).await
-        })
+        runtime.block_on(app.run(config.grace, signals, fut))
     }));
     // From here the exit is this thread's: bounded (a clean exit waits `EXIT_WAIT` at most).
     drop(watchdog);
@@ -524,29 +527,53 @@ impl Drop for Watchdog {
 /// Waits for the moment the watchdog must end the process: the signal to exit with, and why.
 async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, String) {
     use futures_util::StreamExt;
-    let mut signals = listen(signals);
+    let mut signals = listen(signals).fuse();
     let Some(first) = signals.next().await else {
         return std::future::pending().await;
     };
-    let bound = grace
-        .saturating_add(app.longest_service_grace())
-        .saturating_add(crate::service::ABORT_WAIT)
-        .saturating_add(EXIT_WAIT);
-    let over = pin!(tokio::time::sleep(bound));
-    match select(signals.next(), over).await {
-        Either::Left((Some(second), _)) => {
+    let since = tokio::time::Instant::now();
+    // The longest the shutdown may take, looked at again when it has passed: services made
+    // since count, and so do the budgets of shields under way in them (a stop waits for
+    // those); a shutdown that is still within them is not forced.
+    let bound = || {
+        let services = grace
+            .saturating_add(app.longest_service_grace())
+            .saturating_add(crate::service::ABORT_WAIT)
+            .saturating_add(EXIT_WAIT);
+        let shields = app.services_held_until().map(|until| {
+            until.saturating_duration_since(since)
+                + crate::service::ABORT_WAIT.saturating_add(EXIT_WAIT)
+        });
+        services.max(shields.unwrap_or_default())
+    };
+    let mut within = bound();
+    loop {
+        let over = pin!(tokio::time::sleep_until(crate::cx::saturating_add(
+            since, within
+        )));
+        let second = if signals.is_done() {
+            over.await;
+            None
+        } else {
+            match select(signals.next(), over).await {
+                Either::Left((Some(second), _)) => Some(second),
+                Either::Left((None, _)) => continue,
+                Either::Right(((), _)) => None,
+            }
+        };
+        if let Some(second) = second {
             tokio::time::sleep(EXIT_WAIT).await;
             let note = format!(
                 "the program did not answer the second signal ({second}) within {EXIT_WAIT:?} \
                  (is a task blocking its thread?)"
             );
-            (second, note)
+            return (second, note);
         }
-        Either::Left((None, over)) => {
-            over.await;
-            (first.clone(), over_note(bound, &first))
+        let again = bound();
+        if again <= within {
+            return (first.clone(), over_note(within, &first));
         }
-        Either::Right(((), _)) => (first.clone(), over_note(bound, &first)),
+        within = again;
     }
 }
 

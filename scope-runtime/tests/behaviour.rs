@@ -755,3 +755,33 @@ fn the_ambient_check_runs_callbacks_outside_the_ambient_slot() {
         "the callback's `Cx::run` panicked"
     );
 }
+
+/// `scope::current_grace()` reads the cause of a scope with no grace set (its grace may be its
+/// enclosing scope's under a shutdown); that read may fire a passed deadline, and its callbacks
+/// run after the ambient slot is let go.
+#[test]
+fn current_grace_runs_no_callback_under_the_ambient_slot() {
+    use futures_util::FutureExt;
+    let other = Cx::root();
+    let ran = Arc::new(std::sync::Mutex::new(None));
+    let s = &Scope::new(Config::new().timeout(ms(5))); // no grace set
+    let r = Arc::clone(&ran);
+    let _ = s
+        .run(async {
+            let _h = s.cx().on_cancel(move |_| {
+                let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    other.run(async { 7 }).now_or_never()
+                }));
+                *r.lock().unwrap() = Some(polled.ok().flatten());
+            });
+            std::thread::sleep(ms(20)); // the deadline passes unseen
+            let _ = scope_runtime::current_grace();
+            Ok::<_, Interrupted>(())
+        })
+        .now_or_never();
+    assert_eq!(
+        *ran.lock().unwrap(),
+        Some(Some(7)),
+        "the callback's `Cx::run` panicked"
+    );
+}

@@ -926,3 +926,21 @@ async fn a_request_in_flight_below_a_nested_scope_gets_the_shutdowns_grace() {
         "an explicit zero grace is kept"
     );
 }
+
+/// The same on the real clock: a work that answers the signal at once is not forced, though
+/// some time always passes.
+#[tokio::test]
+async fn a_zero_grace_with_a_work_that_returns_at_once_is_not_forced_on_the_real_clock() {
+    let (out, report) = App::new()
+        .run(
+            Duration::ZERO,
+            futures_util::stream::iter([Signal::Terminate]),
+            async {
+                scope_runtime::cancelled().await;
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(report.forced(), None, "{report}");
+}

@@ -338,3 +338,58 @@ async fn the_bridges_work_in_tasks_other_libraries_spawn() {
     let out = work.await.unwrap();
     assert!(matches!(out, Err(Interrupted::Cancelled(_))));
 }
+
+/// A child cancelled alone while a sibling's budgeted shield runs is aborted when that shield
+/// ends, not at the end of its budget.
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_is_aborted_once_the_shield_ends_not_at_its_budget() {
+    let start = Instant::now();
+    let s = &Scope::new(Config::new()); // grace zero
+    s.run(async {
+        s.spawn(async {
+            let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(10))).await;
+            Ok::<_, Interrupted>(())
+        });
+        let stuck = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+        sleep(ms(1)).await; // the sibling's shield holds the scope now
+        stuck.cancel("not needed");
+        let _ = stuck.await;
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        start.elapsed() <= ms(10),
+        "aborted after {:?}",
+        start.elapsed()
+    );
+}
+
+/// The bound is the budgets of the shields under way: one that ended earlier, with a long
+/// budget, does not stretch the wait for a later short one.
+#[tokio::test(start_paused = true)]
+async fn law9_an_ended_long_shield_does_not_stretch_the_bound_of_a_later_short_one() {
+    let start = Instant::now();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        // Done at once: its hold ends here.
+        scope_runtime::shield_for(Duration::from_secs(3600), async {})
+            .await
+            .unwrap();
+        s.spawn(async {
+            let flush = scope_runtime::shield_for(ms(10), std::future::pending::<()>());
+            tokio::pin!(flush);
+            tokio::select! {
+                _ = &mut flush => {}
+                () = sleep(ms(1)) => {}
+            }
+            std::future::pending::<()>().await; // `flush` kept, no longer polled
+        });
+        sleep(ms(5)).await;
+        s.cancel("stop");
+        Ok::<_, Interrupted>(())
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert!(out.is_ok(), "an ended shield's budget held the abort off");
+    assert_eq!(start.elapsed(), ms(10));
+}

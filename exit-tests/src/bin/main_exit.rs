@@ -110,6 +110,20 @@ async fn main() -> Result<(), AppError> {
                 "app.toml: no such file",
             )))
         }
+        // A service task commits in a budgeted shield that outlasts every grace: the stop
+        // waits for it, and the shutdown is not forced while it does.
+        "shielded-record" => {
+            hand_over(&audit, "commit", async {
+                scope::cancelled().await;
+                let _ = scope::shield_for(Duration::from_secs(5), async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    println!("audit committed");
+                })
+                .await;
+            })?;
+            scope::cancelled().await;
+            Ok(())
+        }
         // Fails without any signal.
         "error" => Err(AppError::Load(std::io::Error::new(
             std::io::ErrorKind::NotFound,

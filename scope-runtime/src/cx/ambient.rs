@@ -375,11 +375,9 @@ pub(crate) fn enclosing_scope() -> EnclosingScope {
 /// ```
 #[must_use]
 pub fn current_grace() -> std::time::Duration {
-    AMBIENT
-        .try_with(|a| a.borrow().scope.as_ref().map(|s| s.grace()))
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    // Read outside the borrow: a scope's grace may depend on its cause, whose read may fire a
+    // passed deadline (and run callbacks).
+    enclosing_scope().map(|s| s.grace()).unwrap_or_default()
 }
 
 pub(crate) fn background_ref() -> &'static Cx {

@@ -854,9 +854,11 @@ impl<'env, M: Mode> Driver<'env, M> {
             return;
         }
         let now = Instant::now();
+        // An abort held off by shields is due when they end, not only at their budgets' end.
+        let unheld = shared.tracker.holds() == 0;
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
             .into_iter()
-            .partition(|(d, _)| d.at <= now);
+            .partition(|(d, _)| d.at <= now || (d.held && unheld));
         self.deferred = later;
         for (d, target) in due {
             // Its grace is over; budgeted shields under way in the scope hold the abort off

@@ -292,6 +292,13 @@ impl Tracker {
     pub(crate) fn unhold(&self) {
         // AcqRel: orders against the owner's registration and re-read.
         if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // No shield runs: the bound of the next ones is theirs alone (re-checked under the
+            // lock, where holds are taken).
+            let mut r = self.registry.lock();
+            if self.holds.load(Ordering::Acquire) == 0 {
+                r.held_until = None;
+            }
+            drop(r);
             self.wake_owner();
             if let Some(idle) = &self.idle {
                 idle.notify_waiters();
