@@ -245,21 +245,25 @@ async fn law9_a_child_that_keeps_entering_shields_is_still_aborted_after_the_gra
     );
 }
 
+/// A child that starts a 10 ms shield, stops waiting for it after 1 ms, and then ignores the
+/// cancel with the shield still alive and no longer polled.
+async fn keeps_a_shield_it_no_longer_polls() {
+    let flush = scope_runtime::shield_for(ms(10), std::future::pending::<()>());
+    tokio::pin!(flush);
+    tokio::select! {
+        _ = &mut flush => {}
+        () = sleep(ms(1)) => {}
+    }
+    std::future::pending::<()>().await;
+}
+
 /// A shield polled once, then kept and no longer polled: its budget still bounds the wait.
 #[tokio::test(start_paused = true)]
 async fn law9_a_shield_no_longer_polled_holds_the_abort_no_longer_than_its_budget() {
     let start = Instant::now();
     let s = &Scope::new(Config::new());
     let run = s.run(async {
-        s.spawn(async {
-            let flush = scope_runtime::shield_for(ms(10), std::future::pending::<()>());
-            tokio::pin!(flush);
-            tokio::select! {
-                _ = &mut flush => {}
-                () = sleep(ms(1)) => {}
-            }
-            std::future::pending::<()>().await; // ignores the cancel; `flush` stays alive
-        });
+        s.spawn(keeps_a_shield_it_no_longer_polls());
         sleep(ms(5)).await;
         s.cancel("stop");
         Ok::<_, Interrupted>(())
@@ -376,15 +380,7 @@ async fn law9_an_ended_long_shield_does_not_stretch_the_bound_of_a_later_short_o
         scope_runtime::shield_for(Duration::from_secs(3600), async {})
             .await
             .unwrap();
-        s.spawn(async {
-            let flush = scope_runtime::shield_for(ms(10), std::future::pending::<()>());
-            tokio::pin!(flush);
-            tokio::select! {
-                _ = &mut flush => {}
-                () = sleep(ms(1)) => {}
-            }
-            std::future::pending::<()>().await; // `flush` kept, no longer polled
-        });
+        s.spawn(keeps_a_shield_it_no_longer_polls());
         sleep(ms(5)).await;
         s.cancel("stop");
         Ok::<_, Interrupted>(())

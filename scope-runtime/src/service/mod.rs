@@ -103,6 +103,24 @@ impl Enclosing for Inner {
 }
 
 impl Inner {
+    /// A stop's cancel, with `signal` as its cause. Returns whether it ended the service (not
+    /// an earlier stop or drain), in which case it reports the end.
+    fn cancel_for_stop(&self, signal: Signal) -> bool {
+        // Release: a task that sees its cancel below sees this too.
+        self.stopping.store(true, Ordering::Release);
+        let ends = self.cx.cancel_with(Cause::Shutdown { signal });
+        if ends {
+            self.obs.cancelled(&self.cx);
+        }
+        ends
+    }
+
+    /// A stop's abort of what still runs (reported as aborted, by the stop).
+    fn abort_for_stop(&self) {
+        self.aborting.store(true, Ordering::Relaxed);
+        self.tracker.abort_all();
+    }
+
     /// Whether a stop has begun (then its abort, not a task's own, ends what outlives the
     /// grace, so that the stop reports it as aborted).
     pub(super) fn stopping(&self) -> bool {
@@ -463,14 +481,9 @@ impl Service {
     pub(crate) fn abort_at_once(&self, signal: Signal) {
         let inner = &self.inner;
         inner.tracker.close();
-        // Release: a task that sees its cancel below sees this too.
-        inner.stopping.store(true, Ordering::Release);
-        if inner.cx.cancel_with(Cause::Shutdown { signal }) {
-            inner.obs.cancelled(&inner.cx);
-        }
-        inner.aborting.store(true, Ordering::Relaxed);
+        inner.cancel_for_stop(signal);
         inner.tracker.force();
-        inner.tracker.abort_all();
+        inner.abort_for_stop();
     }
 
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
@@ -505,15 +518,7 @@ impl Service {
         inner.tracker.close();
         let running = inner.running();
         let not_started_before = inner.table.lock().not_started;
-        // Release: a task that sees its cancel below sees this too.
-        inner.stopping.store(true, Ordering::Release);
-        // This stop ends the service (not an earlier stop or drain): it reports the end.
-        let ends = inner.cx.cancel_with(Cause::Shutdown {
-            signal: Signal::Requested(Cow::Borrowed("service stop")),
-        });
-        if ends {
-            inner.obs.cancelled(&inner.cx);
-        }
+        let ends = inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
         let mut aborted = Vec::new();
         if tokio::time::timeout(inner.grace, inner.tracker.idle())
             .await
@@ -524,8 +529,7 @@ impl Service {
             inner.tracker.force();
             inner.tracker.unheld().await;
             aborted = inner.running();
-            inner.aborting.store(true, Ordering::Relaxed);
-            inner.tracker.abort_all();
+            inner.abort_for_stop();
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
