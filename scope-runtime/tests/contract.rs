@@ -560,6 +560,58 @@ async fn law3_a_race_whose_body_failed_first_is_not_won_by_an_in_place_candidate
     ));
 }
 
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_body_error_after_an_outside_cancel_is_a_consequence_not_an_answer() {
+    // The race is cancelled from outside first (its deadline, its own cancel); the body then
+    // returns an error, and a candidate that does not look at the cancel ends with a value in
+    // the grace. As under fail-fast, an error made after the scope was cancelled is a
+    // consequence of that cancel: it does not answer the race, and the value still wins.
+    for outside in ["deadline", "cancel"] {
+        let config = match outside {
+            "deadline" => Config::new().timeout(ms(10)),
+            _ => Config::new(),
+        };
+        let race = &scope_runtime::Race::<u8, AppError>::new(config.grace(ms(100)));
+        let out = race
+            .run(async {
+                race.spawn(async {
+                    sleep(ms(20)).await;
+                    Ok::<u8, AppError>(1)
+                });
+                if outside == "cancel" {
+                    sleep(ms(1)).await; // the candidate runs
+                    race.cancel("stop");
+                }
+                scope_runtime::cancelled().await;
+                Err::<(), _>(AppError::Boom(402))
+            })
+            .await;
+        assert_eq!(out.expect(outside), 1, "{outside}");
+    }
+
+    // With no candidate left to answer, the race fails with what cancelled it first.
+    let race =
+        &scope_runtime::Race::<u8, AppError>::new(Config::new().timeout(ms(10)).grace(ms(100)));
+    let out = race
+        .run(async {
+            race.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<u8, AppError>(AppError::Boom(403))
+            });
+            scope_runtime::cancelled().await;
+            Err::<(), _>(AppError::Boom(404))
+        })
+        .await;
+    let failures = out.expect_err("nothing answered the race");
+    assert!(
+        matches!(
+            failures.primary().unwrap().error(),
+            AppError::Interrupted(Interrupted::DeadlineExceeded(_))
+        ),
+        "{failures:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 5: a user's `on_cancel` callback that panics when the scope cancels its own context (a
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or

@@ -52,6 +52,10 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// ([`App::run`](crate::App::run), `#[scope::main]`), the program's own deadline: main work
 /// still running then is dropped, shields and all, once the services are stopped.
 ///
+/// Outside a tokio runtime there is no timer: the budget is checked each time the shield is
+/// polled, so a shield kept there but no longer polled holds the abort until it is polled or
+/// dropped.
+///
 /// # Examples
 ///
 /// A commit under way when the scope is cancelled finishes, although the scope's grace is
