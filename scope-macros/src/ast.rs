@@ -125,6 +125,53 @@ pub(crate) fn async_trait_body(block: &Block) -> Option<&syn::ExprAsync> {
     }
 }
 
+/// `#[tracing::instrument]` above `#[scoped]` has expanded first: it moved the fn's body into
+/// `let __tracing_instrument_future = async move { .. };` (through one more `async move` with
+/// `err` or `ret`), which then runs inside the scope. Its parameters would be moved into that
+/// future, inside the scope, so in-place children could no longer borrow them, as they can
+/// from a plain `#[scoped]` fn. The future is awaited right there, so its own blocks need not
+/// be `move`: they borrow what they use, as the scope's body does. The fn's own block, which
+/// starts with instrument's `__tracing_attr_fake_return` edge, is left as written.
+pub(crate) fn unmove_instrumented(block: &mut Block) {
+    use syn::visit_mut::{self, VisitMut};
+    struct Unmove;
+    impl VisitMut for Unmove {
+        fn visit_expr_async_mut(&mut self, a: &mut syn::ExprAsync) {
+            a.capture = None;
+            if !starts_with_fake_return(&a.block) {
+                visit_mut::visit_expr_async_mut(self, a);
+            }
+        }
+        // Not into closures or items: only instrument's own chain of blocks.
+        fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    }
+    fn starts_with_fake_return(block: &Block) -> bool {
+        fn names_it(tokens: TokenStream) -> bool {
+            tokens.into_iter().any(|t| match t {
+                proc_macro2::TokenTree::Ident(i) => i == "__tracing_attr_fake_return",
+                proc_macro2::TokenTree::Group(g) => names_it(g.stream()),
+                _ => false,
+            })
+        }
+        // The edge is an `if false { .. }` of its own (a glue block's first statement holds
+        // the fn's block further in, edge and all).
+        matches!(
+            block.stmts.first(),
+            Some(syn::Stmt::Expr(Expr::If(edge), _))
+                if names_it(quote::ToTokens::to_token_stream(edge))
+        )
+    }
+    for stmt in &mut block.stmts {
+        if let syn::Stmt::Local(local) = stmt {
+            let named = matches!(&local.pat, syn::Pat::Ident(p) if p.ident == "__tracing_instrument_future");
+            if let (true, Some(init)) = (named, &mut local.init) {
+                Unmove.visit_expr_mut(&mut init.expr);
+            }
+        }
+    }
+}
+
 /// The same, mutably.
 pub(crate) fn async_trait_body_mut(block: &mut Block) -> Option<&mut syn::ExprAsync> {
     async_trait_body(block)?;

@@ -83,6 +83,7 @@ fn build(
             ),
         ));
     }
+    no_tokio_entry(&mut f, host, &mut errors)?;
     // A second test attribute would register the test twice.
     if host == MacroKind::Test {
         if let Some(i) = f.attrs.iter().position(|a| crate::ast::attr_is(a, "test")) {
@@ -273,4 +274,56 @@ pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
     });
     let errors = errors_to_tokens(errors);
     quote!(#[::core::prelude::v1::test] #f #errors)
+}
+
+/// `#[tokio::main]` / `#[tokio::test]` with an entry attribute of ours, which builds the
+/// runtime itself: below it, the attribute is taken off with an error; above it, it made the
+/// fn a plain one, which is handed back with the error.
+fn no_tokio_entry(
+    f: &mut syn::ItemFn,
+    host: MacroKind,
+    errors: &mut Vec<syn::Error>,
+) -> Result<(), TokenStream> {
+    // tokio's own entry attribute below this one: this one builds the runtime already.
+    if let Some(i) = f.attrs.iter().position(is_tokio_entry) {
+        let attr = f.attrs.remove(i);
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            format!(
+                "`{}` builds its own tokio runtime: remove this attribute\n\
+                 help: choose the runtime with the options instead (`flavor = \"current_thread\"`, \
+                 `worker_threads = 2`{})",
+                host.macro_name(),
+                if host == MacroKind::Test {
+                    ", `start_paused = true`"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    // ...or above it: it made the `async fn` a plain `fn` blocking on its runtime.
+    if f.sig.asyncness.is_none() && valid::made_by_an_entry_attribute(&f.block) {
+        let name = host.macro_name();
+        errors.push(syn::Error::new(
+            f.sig.fn_token.span,
+            format!(
+                "`{name}` builds its own tokio runtime, and an entry attribute above it \
+                 (`#[tokio::main]`, `#[tokio::test]`) has already made this `async fn` a plain \
+                 `fn` blocking on another\n\
+                 help: remove that attribute: `{name}` runs the body on a runtime, as a scope"
+            ),
+        ));
+        let errors = errors_to_tokens(std::mem::take(errors));
+        return Err(quote!(#f #errors));
+    }
+    Ok(())
+}
+
+/// `#[tokio::main]` or `#[tokio::test]` (spelled with its crate).
+fn is_tokio_entry(a: &syn::Attribute) -> bool {
+    let segments = &a.path().segments;
+    segments.len() == 2
+        && segments[0].ident == "tokio"
+        && (segments[1].ident == "main" || segments[1].ident == "test")
 }

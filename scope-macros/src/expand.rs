@@ -250,7 +250,16 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
         Target::Fn(mut f) => {
-            errors.extend(valid::stray_idents(&opts, &valid::param_names(&f.sig)));
+            let params = valid::param_names(&f.sig);
+            errors.extend(valid::stray_idents(&opts, &params));
+            if opts
+                .handle
+                .as_ref()
+                .is_some_and(|(name, _)| params.contains(&name.to_string()))
+            {
+                // Said above: the parameter stays visible, so that is the only error.
+                opts.handle = None;
+            }
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
                 &mut errors,
@@ -382,6 +391,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
     }
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);
+    ast::unmove_instrumented(&mut f.block);
     let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
         param: needs.as_ref().map(|(p, _)| p.clone()),
         keys: needs.map(|(_, k)| k).unwrap_or_default(),

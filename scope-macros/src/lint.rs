@@ -55,6 +55,9 @@ pub(crate) enum Orphan {
     OuterJoinSet,
     /// The tasks of a `JoinSet` let go (`detach_all`): they run on after the set and the scope.
     Detached,
+    /// A task of a `JoinSet` (or `LocalSet`, `JoinMap`) the body made but moves out (assigns
+    /// to a field, passes on, returns): the set, and its tasks, outlive the scope.
+    LeavingJoinSet,
 }
 
 impl Orphan {
@@ -67,7 +70,11 @@ impl Orphan {
 
     pub(crate) fn noun(self) -> &'static str {
         match self {
-            Orphan::Task | Orphan::Executor | Orphan::Tracker | Orphan::OuterJoinSet => "a task",
+            Orphan::Task
+            | Orphan::Executor
+            | Orphan::Tracker
+            | Orphan::OuterJoinSet
+            | Orphan::LeavingJoinSet => "a task",
             Orphan::Detached => "tasks",
             Orphan::Local => "a local task",
             Orphan::Blocking => "a blocking task",
@@ -109,6 +116,11 @@ impl Orphan {
                  end of this scope; join them (`set.join_all().await`), or start them with \
                  `spawn!(future)` and the scope joins and cancels them"
             }
+            Orphan::LeavingJoinSet => {
+                "help: this set leaves the scope's body (it is moved out: assigned, passed on, \
+                 returned), so its tasks outlive the scope; join it before the body ends \
+                 (`set.join_all().await`), or start the task with `spawn!(future)`"
+            }
             Orphan::OuterJoinSet => {
                 "help: this set comes from outside the scope, so its tasks outlive it; use \
                  `spawn!(future)` (`spawn_in_place!` for a `!Send` one), or a `JoinSet` made \
@@ -126,7 +138,7 @@ pub(crate) struct Aliases {
 }
 
 impl Aliases {
-    /// Collects every `use` and `type` alias in `block`, at any depth (nested blocks,
+    /// Collects every `use`, `extern crate .. as` and `type` alias in `block`, at any depth (nested blocks,
     /// closures, async blocks, and the items in the body).
     pub(crate) fn collect(block: &syn::Block) -> Aliases {
         struct Collector(Aliases);
@@ -134,6 +146,12 @@ impl Aliases {
             fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
                 let mut prefix = Vec::new();
                 self.0.add_tree(&mut prefix, &u.tree);
+            }
+            fn visit_item_extern_crate(&mut self, e: &'ast syn::ItemExternCrate) {
+                // `extern crate tokio as rt;`: `rt::spawn` is tokio's.
+                if let Some((_, rename)) = &e.rename {
+                    self.0.map.insert(unraw(rename), vec![unraw(&e.ident)]);
+                }
             }
             fn visit_item_type(&mut self, t: &'ast syn::ItemType) {
                 if let syn::Type::Path(p) = &*t.ty {
@@ -316,14 +334,14 @@ pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
         return Some(Orphan::Thread);
     }
     if segs.len() >= 2 {
-        return owner_kind(&segs[segs.len() - 2], last, is_thread, false);
+        return owner_kind(&segs[segs.len() - 2], last, is_thread, Place::Body);
     }
     None
 }
 
 /// The kind of orphan that `method` starts on a value of the type (or made by the
-/// constructor) named `owner`; `from_outside` when the value is a parameter of the fn.
-fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) -> Option<Orphan> {
+/// constructor) named `owner`; `origin` says where the value was made and whether it stays.
+fn owner_kind(owner: &str, method: &str, is_thread: bool, origin: Place) -> Option<Orphan> {
     if !SPAWN_METHODS.contains(&method) {
         return None;
     }
@@ -342,7 +360,8 @@ fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) ->
         "LocalPoolHandle" => Orphan::Task,
         // A blocking task cannot be aborted once it runs: dropping the set does not end it.
         "JoinSet" | "JoinMap" if by_method(Orphan::Task) == Orphan::Blocking => Orphan::Blocking,
-        "JoinSet" | "JoinMap" | "LocalSet" if from_outside => Orphan::OuterJoinSet,
+        "JoinSet" | "JoinMap" | "LocalSet" if origin == Place::Outside => Orphan::OuterJoinSet,
+        "JoinSet" | "JoinMap" | "LocalSet" if origin == Place::Leaves => Orphan::LeavingJoinSet,
         _ => return None,
     })
 }
@@ -352,8 +371,20 @@ fn owner_kind(owner: &str, method: &str, is_thread: bool, from_outside: bool) ->
 #[derive(Clone, Debug)]
 pub(crate) struct Origin {
     pub(crate) path: Vec<String>,
-    /// A parameter of the fn: the value was made outside the scope.
-    pub(crate) from_outside: bool,
+    /// Made in the body, made outside (a parameter of the fn), or made in the body and moved
+    /// out of it.
+    pub(crate) place: Place,
+}
+
+/// Where a value lives relative to the scope's body.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Place {
+    /// Made in the body and kept there.
+    Body,
+    /// Made outside the scope: a parameter of the fn.
+    Outside,
+    /// Made in the body, then moved out of it (assigned, passed on, returned).
+    Leaves,
 }
 
 /// The path a type names, through references: `&mut JoinSet<()>` is `JoinSet`.
@@ -439,22 +470,22 @@ pub(crate) fn classify_method(
         return None;
     }
     let root = chain_root(receiver);
-    let (path, from_outside) = match root {
+    let (path, place) = match root {
         Some(Expr::Call(c)) => match &*c.func {
             Expr::Path(p) => (
                 aliases.resolve(&expr_path_segments(p.qself.as_ref(), &p.path).0),
-                false,
+                Place::Body,
             ),
-            _ => (Vec::new(), false),
+            _ => (Vec::new(), Place::Body),
         },
         Some(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
             let name = p.path.get_ident().map(unraw).unwrap_or_default();
             match locals.get(&name) {
-                Some(origin) => (aliases.resolve(&origin.path), origin.from_outside),
-                None => (Vec::new(), false),
+                Some(origin) => (aliases.resolve(&origin.path), origin.place),
+                None => (Vec::new(), Place::Body),
             }
         }
-        _ => (Vec::new(), false),
+        _ => (Vec::new(), Place::Body),
     };
     if EXECUTOR_METHODS.contains(&method) {
         return Some((Orphan::Executor, Vec::new()));
@@ -488,8 +519,163 @@ pub(crate) fn classify_method(
     if method == "detach_all" {
         return (owner == "JoinSet").then_some((Orphan::Detached, path));
     }
-    let kind = owner_kind(&owner, method, is_thread, from_outside)?;
+    let kind = owner_kind(&owner, method, is_thread, place)?;
     Some((kind, path))
+}
+
+/// The sets a body makes (`JoinSet`, `JoinMap`, `LocalSet`, by a constructor or a typed
+/// `let`) and moves out of itself: as the value of an assignment, an argument of a call or a
+/// method (but `drop(set)`), a field of a struct, an element of an array or tuple, or what a
+/// `return` or `break` carries. Such a set's tasks leave the scope with it: spawning on it is
+/// an orphan, as on a set from outside. A set only borrowed (`&set`, `set.spawn(..)`,
+/// `set.join_next()`) stays. Names renamed (`let s2 = set`) go together. Names are not
+/// scoped: a set shadowed by another of the same name counts as one.
+pub(crate) fn leaving_sets(
+    block: &syn::Block,
+    aliases: &Aliases,
+) -> std::collections::HashSet<String> {
+    let mut find = SetMoves {
+        aliases: Some(aliases),
+        ..SetMoves::default()
+    };
+    find.visit_block(block);
+    // A rename joins the two names: the set leaves if any of its names does.
+    let sets = spread(find.sets.into_iter().collect(), &find.renames, |_, _| false);
+    let moved = find
+        .moved
+        .into_iter()
+        .filter(|name| sets.contains(name))
+        .collect();
+    spread(moved, &find.renames, |(new, old), leaving| {
+        leaving.contains(new) && sets.contains(old)
+    })
+}
+
+/// Adds to `names` each rename's new name whose old one is there, and each old name when `back`
+/// says so for its rename, until nothing more is added.
+fn spread(
+    mut names: std::collections::HashSet<String>,
+    renames: &[(String, String)],
+    back: impl Fn((&String, &String), &std::collections::HashSet<String>) -> bool,
+) -> std::collections::HashSet<String> {
+    loop {
+        let before = names.len();
+        for (new, old) in renames {
+            if names.contains(old) {
+                names.insert(new.clone());
+            }
+            if back((new, old), &names) {
+                names.insert(old.clone());
+            }
+        }
+        if names.len() == before {
+            return names;
+        }
+    }
+}
+
+/// The types whose tasks end when the value is dropped.
+const SETS: &[&str] = &["JoinSet", "JoinMap", "LocalSet"];
+
+/// What `leaving_sets` gathers in one pass over the body.
+#[derive(Default)]
+struct SetMoves<'a> {
+    aliases: Option<&'a Aliases>,
+    sets: Vec<String>,
+    /// `(new, old)` of each `let new = old;`.
+    renames: Vec<(String, String)>,
+    moved: Vec<String>,
+}
+impl SetMoves<'_> {
+    fn is_set(&self, path: &[String]) -> bool {
+        let path = self
+            .aliases
+            .map_or_else(|| path.to_vec(), |a| a.resolve(path));
+        let owner = match path.as_slice() {
+            [.., owner, ctor] if ctor == "new" || ctor == "default" => owner,
+            [.., ty] => ty,
+            [] => return false,
+        };
+        SETS.contains(&owner.as_str())
+    }
+    fn moves(&mut self, expr: &Expr) {
+        if let Expr::Path(p) = expr {
+            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+                self.moved.push(unraw(ident));
+            }
+        }
+    }
+}
+impl<'ast> Visit<'ast> for SetMoves<'_> {
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        let (pat, ty) = match &local.pat {
+            syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+            other => (other, None),
+        };
+        if let syn::Pat::Ident(pi) = pat {
+            let name = unraw(&pi.ident);
+            let typed = ty.and_then(type_path).is_some_and(|p| self.is_set(&p));
+            let init = local.init.as_ref().map(|i| unwrapped(&i.expr));
+            let made = init.and_then(chain_root).is_some_and(|root| match root {
+                Expr::Call(c) => match &*c.func {
+                    Expr::Path(p) => self.is_set(&expr_path_segments(p.qself.as_ref(), &p.path).0),
+                    _ => false,
+                },
+                _ => false,
+            });
+            if typed || made {
+                self.sets.push(name.clone());
+            }
+            if let Some(Expr::Path(p)) = init {
+                if let (None, Some(old)) = (&p.qself, p.path.get_ident()) {
+                    self.renames.push((name, unraw(old)));
+                }
+            }
+        }
+        syn::visit::visit_local(self, local);
+    }
+    fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
+        self.moves(&e.right);
+        syn::visit::visit_expr_assign(self, e);
+    }
+    fn visit_expr_call(&mut self, e: &'ast syn::ExprCall) {
+        let dropped = matches!(&*e.func, Expr::Path(p)
+            if p.path.segments.last().is_some_and(|s| s.ident == "drop"));
+        if !dropped {
+            e.args.iter().for_each(|a| self.moves(a));
+        }
+        syn::visit::visit_expr_call(self, e);
+    }
+    fn visit_expr_method_call(&mut self, e: &'ast syn::ExprMethodCall) {
+        e.args.iter().for_each(|a| self.moves(a));
+        syn::visit::visit_expr_method_call(self, e);
+    }
+    fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
+        e.fields.iter().for_each(|f| self.moves(&f.expr));
+        syn::visit::visit_expr_struct(self, e);
+    }
+    fn visit_expr_array(&mut self, e: &'ast syn::ExprArray) {
+        e.elems.iter().for_each(|a| self.moves(a));
+        syn::visit::visit_expr_array(self, e);
+    }
+    fn visit_expr_tuple(&mut self, e: &'ast syn::ExprTuple) {
+        e.elems.iter().for_each(|a| self.moves(a));
+        syn::visit::visit_expr_tuple(self, e);
+    }
+    fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
+        if let Some(v) = &e.expr {
+            self.moves(v);
+        }
+        syn::visit::visit_expr_return(self, e);
+    }
+    fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
+        if let Some(v) = &e.expr {
+            self.moves(v);
+        }
+        syn::visit::visit_expr_break(self, e);
+    }
+    // The body's items are not the body.
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
 /// Whether `attrs` hold the opt-out, `#[scope::allow_orphan]`.
@@ -572,14 +758,14 @@ mod tests {
             "set".to_owned(),
             Origin {
                 path: s("JoinSet"),
-                from_outside: true,
+                place: Place::Outside,
             },
         );
         locals.insert(
             "pool".to_owned(),
             Origin {
                 path: s("ThreadPool::new"),
-                from_outside: false,
+                place: Place::Body,
             },
         );
         let recv: Expr = syn::parse_quote!(set);

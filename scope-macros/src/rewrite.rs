@@ -30,7 +30,7 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Stmt, Token};
 
 use crate::ast::{SpawnArgs, SpawnKind};
-use crate::lint::{self, Aliases, Origin, Orphan};
+use crate::lint::{self, Aliases, Origin, Orphan, Place};
 use crate::options::{Options, PolicyKind};
 use crate::protocol::Hidden;
 
@@ -65,6 +65,8 @@ pub(crate) struct Rewriter {
     aliases: Aliases,
     /// Where the body's variables came from, for `.spawn(..)` on them.
     locals: HashMap<String, Origin>,
+    /// The body's sets (`JoinSet`, ..) that the body moves out (see `lint::leaving_sets`).
+    leaving: HashSet<String>,
     /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
     /// (not `move`) that uses one borrows it.
     bound: HashSet<String>,
@@ -98,9 +100,13 @@ pub(crate) struct Rewriter {
 
 impl Rewriter {
     fn new(block: Option<&syn::Block>, opts: Option<&Options>) -> Rewriter {
+        let aliases = block.map(Aliases::collect).unwrap_or_default();
         Rewriter {
             scope: scope_ident(),
-            aliases: block.map(Aliases::collect).unwrap_or_default(),
+            leaving: block
+                .map(|b| lint::leaving_sets(b, &aliases))
+                .unwrap_or_default(),
+            aliases,
             locals: HashMap::new(),
             bound: HashSet::new(),
             errors: Vec::new(),
@@ -346,8 +352,13 @@ impl Rewriter {
     /// A binding of a parameter of type `ty` (of a fn or closure).
     fn record_typed(&mut self, pat: &syn::Pat, ty: &syn::Type, from_outside: bool) {
         if let (syn::Pat::Ident(pi), Some(path)) = (pat, lint::type_path(ty)) {
+            let place = if from_outside {
+                Place::Outside
+            } else {
+                Place::Body
+            };
             self.locals
-                .insert(lint::unraw(&pi.ident), Origin { path, from_outside });
+                .insert(lint::unraw(&pi.ident), Origin { path, place });
         }
     }
 
@@ -360,14 +371,14 @@ impl Rewriter {
         let name = lint::unraw(&pi.ident);
         let origin = ty.and_then(lint::type_path).map(|path| Origin {
             path,
-            from_outside: false,
+            place: Place::Body,
         });
         // Through the wrappers that hand out their content: `Arc::new(Handle::current())`.
         let origin = origin.or_else(|| match lint::chain_root(lint::unwrapped(init?))? {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
-                    from_outside: false,
+                    place: Place::Body,
                 }),
                 _ => None,
             },
@@ -377,11 +388,13 @@ impl Rewriter {
             }
             _ => None,
         });
-        let path = origin.as_ref().map(|o| o.path.clone());
-        let from_outside = origin.is_some_and(|o| o.from_outside);
-        match path {
-            Some(path) => {
-                self.locals.insert(name, Origin { path, from_outside });
+        match origin {
+            Some(Origin { path, mut place }) => {
+                // A set made in the body that the body moves out: its tasks leave with it.
+                if place == Place::Body && self.leaving.contains(&name) {
+                    place = Place::Leaves;
+                }
+                self.locals.insert(name, Origin { path, place });
             }
             None => {
                 // Shadowed by something the lint cannot place.
@@ -735,6 +748,26 @@ fn take_opt_out(attrs: &mut Vec<syn::Attribute>) -> bool {
     attrs.len() != before
 }
 
+/// Removes `#[scope::allow_orphan]` from an expression statement: syn gives a statement's
+/// outer attributes to the leftmost operand of an assignment, a binary operator, a cast or a
+/// range, so they are looked for down that side.
+fn take_statement_opt_out(mut expr: &mut Expr) -> bool {
+    loop {
+        if expr_attrs(expr).is_some_and(take_opt_out) {
+            return true;
+        }
+        expr = match expr {
+            Expr::Assign(e) => &mut e.left,
+            Expr::Binary(e) => &mut e.left,
+            Expr::Cast(e) => &mut e.expr,
+            Expr::Range(syn::ExprRange {
+                start: Some(start), ..
+            }) => start,
+            _ => return false,
+        };
+    }
+}
+
 fn expr_attrs(expr: &mut Expr) -> Option<&mut Vec<syn::Attribute>> {
     Some(match expr {
         Expr::Array(e) => &mut e.attrs,
@@ -764,6 +797,18 @@ fn expr_attrs(expr: &mut Expr) -> Option<&mut Vec<syn::Attribute>> {
         Expr::Index(e) => &mut e.attrs,
         Expr::Cast(e) => &mut e.attrs,
         Expr::Unary(e) => &mut e.attrs,
+        Expr::Struct(e) => &mut e.attrs,
+        Expr::Range(e) => &mut e.attrs,
+        Expr::Lit(e) => &mut e.attrs,
+        Expr::Repeat(e) => &mut e.attrs,
+        Expr::Const(e) => &mut e.attrs,
+        Expr::Group(e) => &mut e.attrs,
+        Expr::TryBlock(e) => &mut e.attrs,
+        Expr::Yield(e) => &mut e.attrs,
+        Expr::Break(e) => &mut e.attrs,
+        Expr::Continue(e) => &mut e.attrs,
+        Expr::RawAddr(e) => &mut e.attrs,
+        Expr::Infer(e) => &mut e.attrs,
         _ => return None,
     })
 }
@@ -784,7 +829,11 @@ impl VisitMut for Rewriter {
                 }
             }
         }
+        // The names a block binds end with it: a later `spawn!` that names a fn of the same
+        // name (`report()`) after a loop's `let report` borrows nothing.
+        let bound = self.bound.clone();
         visit_mut::visit_block_mut(self, block);
+        self.bound = bound;
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
@@ -815,7 +864,13 @@ impl VisitMut for Rewriter {
                 }
                 self.allowed -= usize::from(allow);
             }
-            Stmt::Expr(e, _) => self.visit_expr_mut(e),
+            Stmt::Expr(e, _) => {
+                // The statement's attributes are on its leftmost operand (syn's rule): the
+                // opt-out found there covers the whole statement, right-hand side and all.
+                let allow = self.opt_out(take_statement_opt_out(e));
+                self.visit_expr_mut(e);
+                self.allowed -= usize::from(allow);
+            }
         }
     }
 

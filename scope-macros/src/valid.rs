@@ -46,9 +46,23 @@ pub(crate) fn options(opts: &Options, host: MacroKind) -> Vec<syn::Error> {
 /// attribute, only the fn's parameters (and items such as constants) are in scope when the
 /// options are evaluated. `params` are the names every fn the options apply to binds.
 pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error> {
-    opts.value_exprs()
+    // The handle's name is bound at the top of the body: a parameter of that name would be
+    // hidden there, and the body's uses of it would meet the scope instead.
+    let hidden = opts.handle.as_ref().and_then(|(name, _)| {
+        let s = name.to_string();
+        params.contains(&s).then(|| {
+            syn::Error::new(
+                name.span(),
+                format!(
+                    "`handle = {s}` would hide the parameter `{s}` in the body: give the \
+                     scope's handle another name"
+                ),
+            )
+        })
+    });
+    hidden
         .into_iter()
-        .filter_map(|(key, value)| {
+        .chain(opts.value_exprs().into_iter().filter_map(|(key, value)| {
             let ident = stray_ident(value, params)?;
             let expected = crate::options::spec(key).map_or("", |s| s.example);
             Some(syn::Error::new(
@@ -58,7 +72,7 @@ pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error>
                      constant, or a parameter"
                 ),
             ))
-        })
+        }))
         .collect()
 }
 
@@ -273,7 +287,7 @@ fn boxed_dyn(
 /// `#[scoped]`, `#[scope::main]`, `#[scope::test]` need an `async fn`.
 /// Whether a sync fn's body is what an entry attribute that expanded first (`#[tokio::test]`,
 /// `#[tokio::main]`) makes of an `async fn`: a runtime built and blocked on.
-fn made_by_an_entry_attribute(block: &syn::Block) -> bool {
+pub(crate) fn made_by_an_entry_attribute(block: &syn::Block) -> bool {
     fn find(tokens: proc_macro2::TokenStream, builder: &mut bool, block_on: &mut bool) {
         for t in tokens {
             match t {

@@ -1,0 +1,30 @@
+use scope::{scoped, Interrupted};
+use tokio::task::JoinSet;
+
+async fn fill(set: &mut JoinSet<u32>, n: u32) {
+    for i in 0..n {
+        set.spawn(async move { i });
+    }
+}
+
+// A set made in the body and kept there (borrowed by a helper, joined, dropped) owns its
+// tasks: spawning on it is no orphan.
+#[scoped]
+async fn sum() -> Result<u32, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(async { 10 });
+    fill(&mut set, 3).await;
+    let mut total = 0;
+    while let Some(n) = set.join_next().await {
+        total += n.unwrap_or(0);
+    }
+    let mut spare = JoinSet::new();
+    spare.spawn(async { 0u32 });
+    drop(spare);
+    Ok(total)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(rt.block_on(sum()).ok(), Some(13));
+}
