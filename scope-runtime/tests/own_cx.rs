@@ -564,3 +564,74 @@ async fn making_a_childs_own_context_wakes_its_waits_outside_the_ambient_slot() 
         .await;
     assert!(matches!(out, Ok(true)), "{out:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_before_it_started_stays_cancelled_once_its_handle_is_dropped() {
+    // The handle makes the child's context to cancel it, then goes: the context must still
+    // reach the child, which then never starts.
+    for kind in KINDS {
+        let ran = Arc::new(Mutex::new(false));
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(60)));
+        let start = tokio::time::Instant::now();
+        let out = s
+            .run(async {
+                let r = Arc::clone(&ran);
+                let child = spawn(s, kind, async move {
+                    *r.lock().unwrap() = true;
+                    Ok(())
+                });
+                assert!(child.cancel("not wanted"), "{kind:?}");
+                drop(child);
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(out.is_ok(), "{kind:?}: {out:?}");
+        assert!(
+            !*ran.lock().unwrap(),
+            "{kind:?}: cancelled before it started, yet it ran"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO, "{kind:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_children_cancelled_through_a_set_see_the_cancel_after_the_set_is_dropped() {
+    for kind in KINDS {
+        let cleaned = Arc::new(Mutex::new(0));
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(60)));
+        let start = tokio::time::Instant::now();
+        let out = tokio::time::timeout(
+            Duration::from_secs(3600),
+            s.run(async {
+                let mut set = scope_runtime::ChildSet::new();
+                for _ in 0..3 {
+                    let c = Arc::clone(&cleaned);
+                    set.push(spawn(s, kind, async move {
+                        // No context of its own: it waits on the scope's.
+                        scope_runtime::cancelled().await;
+                        *c.lock().unwrap() += 1; // its clean-up
+                        Ok(())
+                    }));
+                }
+                for _ in 0..4 {
+                    yield_now().await; // all three wait now
+                }
+                assert_eq!(set.cancel_all("got what we needed"), 3);
+                Ok::<_, Interrupted>(()) // the set, and the handles, dropped here
+            }),
+        )
+        .await
+        .expect("the scope ends");
+        assert!(out.is_ok(), "{kind:?}: {out:?}");
+        assert_eq!(
+            *cleaned.lock().unwrap(),
+            3,
+            "{kind:?}: the cancel never reached them"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{kind:?}: held for {:?} (aborted at the grace's end)",
+            start.elapsed()
+        );
+    }
+}

@@ -319,7 +319,7 @@ fn own_made_meanwhile() -> Option<Cx> {
             let id = a.lazy?;
             let (epoch, found) = {
                 let registry = a.scope.as_ref()?.own_cxs()?;
-                (registry.epoch(), registry.find(id))
+                (registry.epoch(), registry.take(id))
             };
             a.seen = epoch;
             Some(adopt(a, found?))

@@ -6,7 +6,9 @@
 //! it here, keyed by the child's id, and every later asker gets the same node. The registry
 //! holds the nodes weakly: a node lives as long as the child, the handle or anyone else keeps
 //! it, and dead entries are swept as new ones arrive (so the table stays proportional to the
-//! live nodes).
+//! live nodes). A node the child's task did not make itself is also kept strongly until the
+//! task takes it (its next poll) or ends: a handle that cancels its child and is dropped at
+//! once must not take the cancel with it.
 //!
 //! A node created by the handle must reach the child's task: the registry's epoch counts
 //! those, and a child that has no node of its own looks it up only when the epoch moved since
@@ -48,6 +50,9 @@ struct Table {
     swept: usize,
     /// Wakers of children waiting without a node of their own (see the module's docs).
     parked: ById<TaskId, Parked>,
+    /// Nodes made for a child by someone else (its handle), kept until the child's task takes
+    /// them or ends.
+    kept: ById<TaskId, Cx>,
 }
 
 /// The wakers parked for one child: one in the common case; more when its waits are polled
@@ -136,6 +141,10 @@ impl OwnCxs {
                     table.swept = table.nodes.len();
                 }
                 table.nodes.insert(id, cx.downgrade());
+                if by_handle {
+                    // Cloning a context runs no user code.
+                    table.kept.insert(id, cx.clone());
+                }
                 // A wait without a node must move over to this one.
                 (cx, true, table.parked.remove(&id))
             }
@@ -159,6 +168,16 @@ impl OwnCxs {
     #[allow(clippy::cast_possible_truncation)] // Reason: only the low bits are kept, on purpose.
     pub(crate) fn epoch(&self) -> u32 {
         self.epoch.load(Ordering::Acquire) as u32
+    }
+
+    /// Child `id`'s task takes its own context (it adopts it, or ends): the registry keeps it
+    /// weakly from now on. The caller drops what it gets after the lock.
+    pub(crate) fn take(&self, id: TaskId) -> Option<Cx> {
+        let mut table = self.table.lock();
+        match table.kept.remove(&id) {
+            Some(cx) => Some(cx),
+            None => table.nodes.get(&id).and_then(WeakCx::upgrade),
+        }
     }
 
     /// Child `id`'s own context, if someone created it and it is alive.

@@ -225,7 +225,8 @@ fn own_cause<E>(cx: Option<&Cx>, lazy: Lazy, shared: &Shared<E>) -> Option<Arc<C
     let Some(id) = lazy else {
         return cx.and_then(Cx::cause_arc);
     };
-    if let Some(own) = shared.own_cxs.find(id) {
+    // The child's end: it takes its context, which the registry may have kept for it.
+    if let Some(own) = shared.own_cxs.take(id) {
         return own.cause_arc();
     }
     cx.and_then(Cx::cause_arc).map(|c| crate::cx::inherited(&c))
@@ -391,7 +392,7 @@ where
 #[cold]
 #[inline(never)]
 fn adopt_slow(registry: &super::own_cx::OwnCxs, id: TaskId, cx: &mut Option<Cx>, lazy: &mut Lazy) {
-    if let Some(own) = registry.find(id) {
+    if let Some(own) = registry.take(id) {
         *cx = Some(own);
         *lazy = None;
     }
