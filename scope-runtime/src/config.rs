@@ -235,9 +235,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn limit(mut self, n: usize) -> Self {
-        if n == 0 {
-            self.error.get_or_insert(ConfigError::ZeroLimit);
-        }
+        // Refused where the scope is entered, by the last value set.
         self.limit = Some(n);
         self
     }

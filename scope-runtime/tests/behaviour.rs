@@ -785,3 +785,77 @@ fn current_grace_runs_no_callback_under_the_ambient_slot() {
         "the callback's `Cx::run` panicked"
     );
 }
+
+#[tokio::test]
+async fn run_until_cancelled_does_not_start_work_after_the_cancel() {
+    let cx = Cx::root();
+    cx.cancel("client went away");
+    let polled = Arc::new(AtomicBool::new(false));
+    let p = Arc::clone(&polled);
+    let out = cx
+        .run_until_cancelled(async move {
+            p.store(true, Ordering::SeqCst); // e.g. sends the request
+            7
+        })
+        .await;
+    assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+    assert!(
+        !polled.load(Ordering::SeqCst),
+        "the work ran after the cancel"
+    );
+}
+
+#[tokio::test]
+async fn a_loop_over_a_ready_stream_ends_at_the_cancel() {
+    use futures_util::StreamExt;
+    let cx = Cx::root();
+    let mut items = futures_util::stream::iter(0..);
+    let mut handled = 0;
+    while let Ok(Some(_)) = cx.clone().run_until_cancelled(items.next()).await {
+        handled += 1;
+        if handled == 10 {
+            cx.cancel("shutting down");
+        }
+    }
+    assert_eq!(handled, 10, "items were taken after the cancel");
+}
+
+#[tokio::test]
+async fn a_later_limit_replaces_an_earlier_zero() {
+    let s = &Scope::new(Config::new().limit(0).limit(4));
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(out.is_ok(), "{out:?}");
+    let s = &Scope::new(Config::new().limit(4).limit(0));
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(
+        matches!(out, Err(Interrupted::Config(ConfigError::ZeroLimit))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_runtime_shutdown_does_not_keep_a_context_with_a_callback_for_ever() {
+    struct Probe(Arc<AtomicBool>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    static PROBE: Slot<Probe> = Slot::new("PROBE");
+    let dropped = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cx = Cx::root()
+            .with_slot(&PROBE, Probe(Arc::clone(&dropped)))
+            .child_with_timeout(Duration::from_secs(3600));
+        let _handle = cx.on_cancel(|_| {});
+    });
+    drop(rt); // no timer can fire the deadline any more
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the context and its slot values are kept for good"
+    );
+}

@@ -180,3 +180,25 @@ fn children_cancelled_alone_leave_nothing_behind_once_they_ended() {
         .unwrap();
     });
 }
+
+#[test]
+fn registering_and_stopping_callbacks_on_a_long_lived_context_keeps_nothing() {
+    // Go's per-operation habit: `stop := AfterFunc(conn, f); ...; stop()`, on a connection's
+    // context with a deadline of its own.
+    alone(async {
+        let conn =
+            scope_runtime::Cx::root().child_with_timeout(std::time::Duration::from_secs(3600));
+        for _ in 0..1_000 {
+            assert!(conn.on_cancel(|_| {}).stop());
+        }
+        let before = live();
+        for _ in 0..20_000 {
+            assert!(conn.on_cancel(|_| {}).stop());
+        }
+        let grown = live() - before;
+        assert!(
+            grown < 64 * 1024,
+            "{grown} bytes kept for 20,000 stopped callbacks"
+        );
+    });
+}

@@ -54,6 +54,9 @@ pub(crate) struct Node {
     pub(super) background: bool,
     /// A scope's own context: while the scope runs, its timer fires the node's deadline.
     pub(super) scoped: bool,
+    /// An alarm (see `wait::Alarm`) watches the node's own deadline for its callbacks: one
+    /// per node, however many callbacks come and go.
+    pub(super) alarmed: AtomicBool,
     pub(super) deadline: Option<Arc<Deadline>>,
     pub(crate) slots: SlotTable,
     links: [Option<Link>; 2],
@@ -180,6 +183,7 @@ impl Node {
             linked: AtomicBool::new(linked),
             background: false,
             scoped,
+            alarmed: AtomicBool::new(false),
             deadline,
             slots,
             links,
@@ -194,6 +198,7 @@ impl Node {
             linked: AtomicBool::new(true),
             background: true,
             scoped: false,
+            alarmed: AtomicBool::new(false),
             deadline: None,
             slots: SlotTable::default(),
             links: [None, None],

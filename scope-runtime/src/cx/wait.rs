@@ -66,14 +66,19 @@ impl Cx {
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
     /// until its timer fires). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
-    /// being cancelled (and without a deadline) drops `f` unrun, and on the background
-    /// context ([`Cx::current`] outside any scope), which is never cancelled, `f` is dropped
-    /// at once.
+    /// being cancelled drops `f` unrun, unless it has a deadline of its own
+    /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits from a scope
+    /// does not keep it (a temporary `s.cx().child()` dropped before the scope's deadline
+    /// drops `f`). On the background context ([`Cx::current`] outside any scope), which is
+    /// never cancelled, `f` is dropped at once.
     ///
     /// `f` runs on the thread, and under the ambient context, of the code that made the cancel
     /// (the caller of [`cancel`](Cx::cancel), a scope's own bookkeeping, the runtime's timer for
-    /// a deadline), not under this context: what it needs of this one (a slot's value, the
-    /// context itself) it takes with it, captured when it is registered.
+    /// a deadline), not under this context: what it needs of this one (a slot's value) it
+    /// takes with it, captured when it is registered. Capture values, not the context: a
+    /// callback holding its own context keeps it alive until it is cancelled, for good if it
+    /// never is. At a deadline, `f` runs inside the runtime's timer: keep it short, and spawn
+    /// anything longer.
     ///
     /// # Panics
     ///
@@ -203,7 +208,10 @@ impl Cx {
     /// context is cancelled: then `fut` is dropped and the cancellation returned (so `?` ends
     /// the caller). For work in a task someone else spawns, under a context captured with
     /// [`Cx::current`]: inside it, `Cx::current()`, the slots and `cancelled()` are this
-    /// context's.
+    /// context's. The cancel is looked at before each poll of `fut`: on a context cancelled
+    /// already, `fut` is never polled, and `while let Ok(Some(item)) =
+    /// cx.clone().run_until_cancelled(stream.next()).await` ends at the cancel even while the
+    /// stream has items ready.
     ///
     /// # Examples
     ///
@@ -328,13 +336,12 @@ impl<F: Future> Future for RunUntilCancelled<F> {
     type Output = Result<F::Output, crate::error::Interrupted>;
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(out) = this.fut.poll(task) {
-            return Poll::Ready(Ok(out));
+        // The cancel first: work is not started (or taken a step further) once the context
+        // is cancelled, so a loop over a source that is always ready ends at the cancel.
+        if let Poll::Ready(cause) = Pin::new(this.wait).poll(task) {
+            return Poll::Ready(Err(crate::error::Interrupted::from_cause(cause)));
         }
-        match Pin::new(this.wait).poll(task) {
-            Poll::Ready(cause) => Poll::Ready(Err(crate::error::Interrupted::from_cause(cause))),
-            Poll::Pending => Poll::Pending,
-        }
+        this.fut.poll(task).map(Ok)
     }
 }
 
@@ -639,6 +646,12 @@ impl Alarm {
         {
             return;
         }
+        // One alarm per node: it fires every callback registered on it, so the next ones
+        // (a register-and-stop per operation on a long-lived context) need none of their own.
+        // AcqRel: pairs with the store of a wait given up (below).
+        if cx.node.alarmed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let alarm = Arc::new(Alarm {
             wait: std::sync::Mutex::new(None),
         });
@@ -700,27 +713,30 @@ impl std::task::Wake for Alarm {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(mut wait) = lock_alarm(&self.wait).take() else {
+        let Some(wait) = lock_alarm(&self.wait).take() else {
             return;
         };
         // Fires a passed deadline: the callbacks run here, with no lock of ours held. One that
         // panics has still cancelled the context (every other callback was served); inside
         // the runtime's driver its panic is not resumed (it would take a worker down): the
         // panic hook has reported it where it happened.
-        loop {
-            let looked =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled()));
-            match looked {
-                // Not cancelled: kept, unless the deadline passed since (then looked at again).
-                Ok(false) => match self.keep(wait) {
-                    Some(due) => wait = due,
-                    None => return,
-                },
-                Ok(true) => return drop_after_panic(wait),
-                Err(payload) => {
-                    drop_after_panic(wait);
-                    return drop_after_panic(payload);
-                }
+        let looked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait.cx().is_cancelled()));
+        match looked {
+            // Woken, yet neither cancelled nor due (`is_cancelled` fires a passed deadline):
+            // the timer is gone with its runtime, whose shutdown wakes every sleep. Nothing can
+            // fire the deadline from here: the alarm lets its context go (kept, it would keep
+            // the context and its slots for good), and a callback registered later on a
+            // runtime arms a new one. A deadline that passes is still seen when something
+            // checks the context.
+            Ok(false) => {
+                wait.cx().node.alarmed.store(false, Ordering::Release);
+                drop_after_panic(wait);
+            }
+            Ok(true) => drop_after_panic(wait),
+            Err(payload) => {
+                drop_after_panic(wait);
+                drop_after_panic(payload);
             }
         }
     }

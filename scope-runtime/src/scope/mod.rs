@@ -642,7 +642,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 tasks: VecDeque::new(),
                 finished: false,
             }),
-            config_error: config.error,
+            // The limit's value decides, whatever was set before it (`limit(0).limit(4)`).
+            config_error: config
+                .error
+                .or_else(|| (config.limit == Some(0)).then_some(ConfigError::ZeroLimit)),
             _brand: PhantomData,
         }
     }
