@@ -140,6 +140,29 @@ async fn a_zero_limit_is_a_typed_error_and_the_body_never_runs() {
     assert!(!ran.load(Ordering::SeqCst));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_refused_runs_children_of_both_kinds_are_told_they_never_ran() {
+    let s = &Scope::<Interrupted>::new(Config::new().limit(0));
+    // Spawned before the run: they wait for it, as the docs allow.
+    let spawned = s.spawn(async { Ok::<_, Interrupted>(1u8) });
+    let in_place = s.spawn_in_place(async { Ok::<_, Interrupted>(2u8) });
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(
+        matches!(out, Err(Interrupted::Config(ConfigError::ZeroLimit))),
+        "{out:?}"
+    );
+    let spawned = spawned.await;
+    assert!(
+        matches!(spawned, Err(Interrupted::NotStarted(_))),
+        "{spawned:?}"
+    );
+    let in_place = tokio::time::timeout(Duration::from_secs(5), in_place).await;
+    assert!(
+        matches!(in_place, Ok(Err(Interrupted::NotStarted(_)))),
+        "{in_place:?}"
+    );
+}
+
 static USER: Slot<String> = Slot::new("USER");
 
 #[tokio::test]

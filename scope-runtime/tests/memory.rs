@@ -182,6 +182,65 @@ fn children_cancelled_alone_leave_nothing_behind_once_they_ended() {
 }
 
 #[test]
+fn blocking_and_queued_children_cancelled_alone_leave_nothing_behind_once_they_ended() {
+    // Their handles stop them through a ticket (a blocking child always, a spawned child that
+    // waited for a slot): once ended, nothing is kept for the rest of the grace either.
+    alone(async {
+        let s = &Scope::<Interrupted>::new(
+            Config::new()
+                .grace(std::time::Duration::from_secs(3600))
+                .limit(1),
+        );
+        s.run(async {
+            let once = |blocking: bool| async move {
+                let pad = [0u8; 1024];
+                let c = if blocking {
+                    s.spawn_blocking(move |cx| {
+                        let (tx, rx) = std::sync::mpsc::channel::<()>();
+                        let _stop = cx.on_cancel(move |_| {
+                            let _ = tx.send(());
+                        });
+                        let _ = rx.recv(); // answers the cancel at once
+                        std::hint::black_box(&pad);
+                        Ok::<_, Interrupted>(())
+                    })
+                } else {
+                    // Queued behind the one slot's holder, then started when it ends.
+                    let holder = s.spawn(async { Ok::<_, Interrupted>(()) });
+                    let c = s.spawn(async move {
+                        scope_runtime::cancelled().await;
+                        std::hint::black_box(&pad);
+                        Ok::<_, Interrupted>(())
+                    });
+                    let _ = holder.await;
+                    tokio::task::yield_now().await;
+                    c
+                };
+                c.cancel("enough");
+                let _ = c.await;
+            };
+            for blocking in [true, false] {
+                for _ in 0..200 {
+                    once(blocking).await;
+                }
+                let before = live();
+                for _ in 0..2_000 {
+                    once(blocking).await;
+                }
+                let grown = live() - before;
+                assert!(
+                    grown < 512 * 1024,
+                    "blocking: {blocking}: {grown} bytes kept for 2,000 children that ended"
+                );
+            }
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
 fn registering_and_stopping_callbacks_on_a_long_lived_context_keeps_nothing() {
     // Go's per-operation habit: `stop := AfterFunc(conn, f); ...; stop()`, on a connection's
     // context with a deadline of its own.

@@ -389,3 +389,32 @@ async fn law9_an_ended_long_shield_does_not_stretch_the_bound_of_a_later_short_o
     assert!(out.is_ok(), "an ended shield's budget held the abort off");
     assert_eq!(start.elapsed(), ms(10));
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_from_a_thread_outside_the_runtime_still_gets_the_grace() {
+    // A handle used from a plain thread (`std::thread::scope` in the body): the grace is the
+    // run's to time, not the caller's thread's, which has no runtime.
+    for in_place in [false, true] {
+        let s = &Scope::<Interrupted>::new(Config::new().grace(Duration::from_millis(100)));
+        let out = s
+            .run(async {
+                let work = async {
+                    let _ = scope_runtime::cancelled().await;
+                    sleep(Duration::from_millis(10)).await; // clean-up, within the grace
+                    Ok::<_, Interrupted>("cleaned up")
+                };
+                let child = if in_place {
+                    s.spawn_in_place(work)
+                } else {
+                    s.spawn(work)
+                };
+                tokio::task::yield_now().await; // it has started and waits for its cancel
+                std::thread::scope(|t| {
+                    t.spawn(|| assert!(child.cancel("from a worker thread")));
+                });
+                child.await
+            })
+            .await;
+        assert_eq!(out.unwrap(), "cleaned up", "in place: {in_place}");
+    }
+}

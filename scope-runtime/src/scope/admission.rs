@@ -472,6 +472,24 @@ impl<H: Abort> Ticket<H> {
     }
 }
 
+impl<H> Ticket<H> {
+    /// Whether the child still waits to start (not yet a task, not aborted).
+    pub(crate) fn is_waiting(&self) -> bool {
+        matches!(*self.state.lock(), TicketState::Waiting)
+    }
+}
+
+impl Ticket<TaskHandle> {
+    /// Whether there is nothing left to abort: the child's task has ended, or it was aborted.
+    pub(crate) fn is_finished(&self) -> bool {
+        match &*self.state.lock() {
+            TicketState::Waiting => false,
+            TicketState::Running(handle) => handle.is_finished(),
+            TicketState::Aborted => true,
+        }
+    }
+}
+
 impl<H> fmt::Debug for Ticket<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &*self.state.lock() {

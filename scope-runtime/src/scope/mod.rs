@@ -258,6 +258,9 @@ pub(crate) enum Control {
     StopInPlace { id: TaskId, at: Option<Deferred> },
     /// Abort this child later (it was cancelled alone).
     Deferred(Deferred, Target),
+    /// Stop this child after the grace, timed by the run (asked from a thread without a
+    /// runtime).
+    AfterGrace(Target),
 }
 
 /// When a child cancelled alone is aborted: at the end of its grace, or of the budgets of the
@@ -282,8 +285,13 @@ impl Target {
         match self {
             Target::Task(handle) => handle.abort(),
             Target::Queued(ticket) => {
-                // Still waiting: it never starts, and its handle learns so now.
-                let queued = shared.admission.remove(ticket);
+                // Still waiting: it never starts, and its handle learns so now. (Once it is a
+                // task it is in the queue no more: no search for it.)
+                let queued = if ticket.is_waiting() {
+                    shared.admission.remove(ticket)
+                } else {
+                    None
+                };
                 ticket.abort();
                 drop(queued);
             }
@@ -452,7 +460,19 @@ impl<E> Shared<E> {
     /// at the end of their budgets at the latest.
     pub(crate) fn stop_child(&self, target: Target, after_grace: bool) {
         let timer = tokio::runtime::Handle::try_current().is_ok();
-        let at = match after_grace && timer {
+        // Acquire: pairs with the Release store at the run's end.
+        if after_grace && !timer && !self.run_ended.load(Ordering::Acquire) {
+            // Asked from a thread without a runtime (a plain thread holding the handle): the
+            // grace is the run's to give, on its own runtime and clock.
+            return self.request(Control::AfterGrace(target));
+        }
+        self.stop_child_now(target, after_grace && timer);
+    }
+
+    /// `stop_child` where the caller knows whether the grace can be timed here (`timed`):
+    /// without it the child is stopped at once.
+    pub(crate) fn stop_child_now(&self, target: Target, timed: bool) {
+        let at = match timed {
             false => None,
             true if !self.grace.is_zero() => Some(Deferred {
                 at: crate::cx::deadline_after(self.grace),
@@ -465,7 +485,11 @@ impl<E> Shared<E> {
         };
         match (target, at) {
             (Target::InPlace(id), at) => self.request(Control::StopInPlace { id, at }),
-            (Target::Queued(ticket), Some(at)) => match self.admission.remove(&ticket) {
+            (Target::Queued(ticket), Some(at)) => match ticket
+                .is_waiting()
+                .then(|| self.admission.remove(&ticket))
+                .flatten()
+            {
                 Some(queued) => {
                     ticket.abort();
                     drop(queued);

@@ -628,7 +628,10 @@ impl<'env, M: Mode> Driver<'env, M> {
             return Err(ConfigError::AlreadyRun);
         }
         if let Some(error) = scope.config_error.clone() {
-            // Refused: the scope ends here, and so does its context (law 6).
+            // Refused: the scope ends here, and so does its context (law 6). The children
+            // spawned before the run never start: the spawned ones wait in admission, the
+            // in-place ones in the local queue (dropped here, outside its lock: each handle
+            // reads `NotStarted`).
             self.phase = Phase::Done;
             shared.tracker.close();
             shared.close_admission();
@@ -636,6 +639,12 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });
+            let queued: Vec<LocalTask<'env, M>> = {
+                let mut local = scope.local.lock();
+                local.finished = true;
+                local.tasks.drain(..).collect()
+            };
+            drop(queued);
             return Err(error);
         }
         // Before any child starts: the children's failures are settled under it.
@@ -746,6 +755,11 @@ impl<'env, M: Mode> Driver<'env, M> {
                 Control::Deferred(at, target) => {
                     self.defer(at, target);
                 }
+                Control::AfterGrace(target) => {
+                    // On the run's thread: its runtime (if it has one) times the grace.
+                    let timed = tokio::runtime::Handle::try_current().is_ok();
+                    scope.shared.stop_child_now(target, timed);
+                }
             }
         }
     }
@@ -840,8 +854,12 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// handle would keep its task's allocation until the grace's end.
     fn defer(&mut self, at: Deferred, target: Target) {
         if self.deferred.len() >= 64 && self.deferred.len().is_power_of_two() {
-            self.deferred
-                .retain(|(_, t)| !matches!(t, Target::Task(h) if h.is_finished()));
+            // Ended children leave the list (and their tasks' memory with it).
+            self.deferred.retain(|(_, t)| match t {
+                Target::Task(h) => !h.is_finished(),
+                Target::Queued(ticket) => !ticket.is_finished(),
+                Target::InPlace(_) => true,
+            });
         }
         self.deferred.push((at, target));
         self.deferred_timer = None;
