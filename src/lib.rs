@@ -550,6 +550,31 @@ pub use scope_macros::allow_orphan;
 /// # Examples
 ///
 /// ```
+/// use scope::{scoped, spawn, Interrupted};
+///
+/// struct Cache;
+///
+/// #[scoped]
+/// impl Cache {
+///     // Scoped: a handler, whose children are joined before it returns.
+///     async fn refresh(&self) -> Result<u32, Interrupted> {
+///         let fetched = spawn!(async { Ok(1) });
+///         fetched.await
+///     }
+///
+///     // Left out: a helper that is no handler (it returns a plain value).
+///     #[scope::unscoped]
+///     async fn len(&self) -> usize {
+///         0
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub use scope_macros::unscoped;
+
+/// # Examples
+///
+/// ```
 /// use scope::{provided, scoped, slot, Interrupted, Needs};
 ///
 /// slot!(static TENANT: String);

@@ -476,13 +476,42 @@ pub(crate) fn impl_scopes(m: &syn::ImplItemFn) -> bool {
     let boxed = m.sig.asyncness.is_none()
         && ast::made_by_async_trait(&m.sig)
         && ast::async_trait_body(&m.block).is_some();
-    (m.sig.asyncness.is_some() || boxed) && !has_scoped_attr(&m.attrs)
+    (m.sig.asyncness.is_some() || boxed)
+        && !has_scoped_attr(&m.attrs)
+        && !has_unscoped_attr(&m.attrs)
+}
+
+/// `#[scope::unscoped]`: this item is left out of the `#[scoped]` impl or mod around it.
+pub(crate) fn has_unscoped_attr(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| ast::attr_is(a, "unscoped"))
+}
+
+/// Takes `#[scope::unscoped]` off an item of a `#[scoped]` block (read there, it has no
+/// expansion of its own to make); whether it was there.
+fn take_unscoped(attrs: &mut Vec<syn::Attribute>, errors: &mut Vec<syn::Error>) -> bool {
+    let before = attrs.len();
+    attrs.retain(|a| {
+        if !ast::attr_is(a, "unscoped") {
+            return true;
+        }
+        if !matches!(a.meta, syn::Meta::Path(_)) {
+            errors.push(syn::Error::new_spanned(
+                a,
+                "`#[scope::unscoped]` takes no arguments",
+            ));
+        }
+        false
+    });
+    attrs.len() != before
 }
 
 /// Whether a `#[scoped]` module scopes this fn: an async one, neither a test nor an entry
 /// point, without a `#[scoped]` of its own.
 pub(crate) fn mod_scopes(f: &syn::ItemFn) -> bool {
-    f.sig.asyncness.is_some() && !has_scoped_attr(&f.attrs) && !is_entry(&f.attrs)
+    f.sig.asyncness.is_some()
+        && !has_scoped_attr(&f.attrs)
+        && !is_entry(&f.attrs)
+        && !has_unscoped_attr(&f.attrs)
 }
 
 fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Error>) {
@@ -490,6 +519,7 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
     for item in &mut imp.items {
         if let syn::ImplItem::Fn(m) = item {
             if !impl_scopes(m) {
+                take_unscoped(&mut m.attrs, errors);
                 continue;
             }
             let f = ScopedFn::new(
@@ -516,6 +546,16 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>
                 let (sig, block) = scoped_fn(sf, errors);
                 f.sig = sig;
                 *f.block = block;
+            }
+            syn::Item::Fn(f) => {
+                take_unscoped(&mut f.attrs, errors);
+            }
+            // Left out whole, with everything in it.
+            syn::Item::Impl(imp) if has_unscoped_attr(&imp.attrs) => {
+                take_unscoped(&mut imp.attrs, errors);
+            }
+            syn::Item::Mod(inner) if has_unscoped_attr(&inner.attrs) => {
+                take_unscoped(&mut inner.attrs, errors);
             }
             syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => scoped_impl(imp, opts, errors),
             syn::Item::Mod(inner) if !has_scoped_attr(&inner.attrs) => {
@@ -852,6 +892,24 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
 }
 
 /// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.
+/// `#[scope::unscoped]` left standing: a `#[scoped]` impl or mod takes it off the items it
+/// leaves out, so here there is none around it.
+pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
+    let e = if args.is_empty() {
+        syn::Error::new(
+            Span::call_site(),
+            "`#[scope::unscoped]` leaves an item out of the `#[scoped]` impl block or module \
+             around it, and there is none here\n\
+             help: remove it (a fn without `#[scoped]` is not scoped anyway), or put `#[scoped]` \
+             on the `impl` block or `mod` it is in",
+        )
+    } else {
+        syn::Error::new_spanned(args, "`#[scope::unscoped]` takes no arguments")
+    };
+    let e = e.to_compile_error();
+    quote!(#input #e)
+}
+
 pub(crate) fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
     if args.is_empty() {
         return input;

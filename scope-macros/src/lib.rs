@@ -116,6 +116,14 @@ pub fn Needs(input: TokenStream) -> TokenStream {
     expand::needs_outside(input.into()).into()
 }
 
+/// Leaves one item out of the `#[scoped]` impl block or module around it: an async fn that is
+/// no handler (a helper, a constructor), or a whole inner `impl` or `mod`. The block's
+/// expansion reads and removes it; anywhere else it is an error. See the `scope` crate.
+#[proc_macro_attribute]
+pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::unscoped(args.into(), &input.into()).into()
+}
+
 /// The orphan lint's opt-out, `#[scope::allow_orphan]`, on a statement in a scope's body. The
 /// scope macros read and remove it. On an item elsewhere it does nothing; on a statement
 /// outside a scope's body rustc refuses it (attribute macros on statements are unstable).

@@ -645,6 +645,12 @@ impl Rewriter {
                 syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
                 // The outer attribute scopes a nested module's async fns too.
                 // An opt-out on them holds as it does on any item.
+                // Left out of the module's expansion: linted as any item is.
+                syn::Item::Mod(_) | syn::Item::Impl(_)
+                    if item_attrs(item).is_some_and(|a| crate::expand::has_unscoped_attr(a)) =>
+                {
+                    self.lint_item(item);
+                }
                 syn::Item::Mod(inner) if !inner.attrs.iter().any(is_scoped_attr) => {
                     let allow = self.opt_out(take_opt_out(&mut inner.attrs));
                     self.lint_scoped_mod(inner);
