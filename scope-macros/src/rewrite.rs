@@ -485,6 +485,21 @@ impl Rewriter {
             }
             return;
         }
+        // A block of statements (`defer! { .. }`, a helper macro of the crate's own): read as
+        // code, with the body's variables known, so that a method-form spawn in it is seen.
+        if let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone())
+        {
+            let mut block = syn::Block {
+                brace_token: syn::token::Brace::default(),
+                stmts,
+            };
+            self.visit_block_mut(&mut block);
+            if self.edits != before {
+                let stmts = &block.stmts;
+                mac.tokens = quote!(#(#stmts)*);
+            }
+            return;
+        }
         let tokens = self.rewrite_tokens(mac.tokens.clone());
         if self.edits != before {
             mac.tokens = tokens;
