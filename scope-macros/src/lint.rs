@@ -387,7 +387,9 @@ pub(crate) enum Place {
     Leaves,
 }
 
-/// The path a type names, through references: `&mut JoinSet<()>` is `JoinSet`.
+/// The path a type names, through references, the pointers and locks that hand out their
+/// content, and to a trait object's trait: `&mut JoinSet<()>`, `Arc<Mutex<JoinSet<()>>>` are
+/// `JoinSet`, `&dyn Spawn` is `Spawn`.
 pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
     match ty {
         // Through the pointers that hand out their content: `Arc<Runtime>` is `Runtime`.
@@ -395,7 +397,7 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
             let last = p.path.segments.last()?;
             if matches!(
                 last.ident.to_string().as_str(),
-                "Arc" | "Rc" | "Box" | "Option"
+                "Arc" | "Rc" | "Box" | "Option" | "Weak" | "Pin" | "Mutex" | "RwLock" | "RefCell"
             ) {
                 if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
                     if let Some(syn::GenericArgument::Type(inner)) = args.args.first() {
@@ -408,8 +410,21 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
         syn::Type::Reference(r) => type_path(&r.elem),
         syn::Type::Paren(p) => type_path(&p.elem),
         syn::Type::Group(g) => type_path(&g.elem),
+        // `&dyn Spawn`, `impl Spawn`: the trait names what it spawns on.
+        syn::Type::TraitObject(t) => bound_path(&t.bounds),
+        syn::Type::ImplTrait(t) => bound_path(&t.bounds),
         _ => None,
     }
+}
+
+/// The path of the first trait among `bounds`.
+fn bound_path(
+    bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+) -> Option<Vec<String>> {
+    bounds.iter().find_map(|b| match b {
+        syn::TypeParamBound::Trait(t) => Some(segments(&t.path)),
+        _ => None,
+    })
 }
 
 /// `x` inside the wrappers that hand it out: `Arc::new(x)`, `Rc::new(x)`, `Box::new(x)`,

@@ -351,6 +351,22 @@ impl Rewriter {
 
     /// A binding of a parameter of type `ty` (of a fn or closure).
     fn record_typed(&mut self, pat: &syn::Pat, ty: &syn::Type, from_outside: bool) {
+        // A wrapper taken apart in the pattern (an extractor: `State(tracker):
+        // State<TaskTracker>`): the binding has the wrapper's one type argument.
+        if let (syn::Pat::TupleStruct(ts), syn::Type::Path(tp)) = (pat, ty) {
+            let last = tp.path.segments.last();
+            let inner = last.and_then(|l| match &l.arguments {
+                syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match &a.args[0] {
+                    syn::GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let same = ts.path.segments.last().map(|s| &s.ident) == last.map(|l| &l.ident);
+            if let (true, 1, Some(inner)) = (same, ts.elems.len(), inner) {
+                return self.record_typed(&ts.elems[0], inner, from_outside);
+            }
+        }
         if let (syn::Pat::Ident(pi), Some(path)) = (pat, lint::type_path(ty)) {
             let place = if from_outside {
                 Place::Outside
@@ -852,9 +868,13 @@ impl VisitMut for Rewriter {
         }
         // The names a block binds end with it: a later `spawn!` that names a fn of the same
         // name (`report()`) after a loop's `let report` borrows nothing.
+        // So do the origins it records: a `let handle = spawn!(..)` in a loop's body does not
+        // hide the runtime's `handle` declared before the loop.
         let bound = self.bound.clone();
+        let locals = self.locals.clone();
         visit_mut::visit_block_mut(self, block);
         self.bound = bound;
+        self.locals = locals;
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
