@@ -250,16 +250,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
         Target::Fn(mut f) => {
-            let params = valid::param_names(&f.sig);
-            errors.extend(valid::stray_idents(&opts, &params));
-            if opts
-                .handle
-                .as_ref()
-                .is_some_and(|(name, _)| params.contains(&name.to_string()))
-            {
-                // Said above: the parameter stays visible, so that is the only error.
-                opts.handle = None;
-            }
+            errors.extend(valid::stray_idents(&opts, &valid::param_names(&f.sig)));
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
                 &mut errors,
@@ -361,6 +352,11 @@ fn not_an_fn(tokens: &TokenStream) -> syn::Error {
 /// Expands one fn: its signature (a `Needs![..]` parameter rewritten) and body (run as a
 /// scope).
 fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, syn::Block) {
+    if let Some(e) = valid::handle_hides_a_param(&f.options, &valid::param_names(&f.sig)) {
+        // Said here, once per fn: the parameter stays visible, so that is its only error.
+        errors.push(e);
+        f.options.handle = None;
+    }
     let problems = valid::scoped_fn(&f);
     errors.extend(problems.errors);
     let opts = f.options.clone();

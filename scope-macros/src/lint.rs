@@ -613,6 +613,15 @@ impl SetMoves<'_> {
         };
         SETS.contains(&owner.as_str())
     }
+    /// The arguments of a call awaited where it is made: visited, not moves.
+    fn awaited<'ast>(&mut self, args: &'ast syn::punctuated::Punctuated<Expr, syn::Token![,]>)
+    where
+        Self: Visit<'ast>,
+    {
+        for a in args {
+            self.visit_expr(a);
+        }
+    }
     fn moves(&mut self, expr: &Expr) {
         if let Expr::Path(p) = expr {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
@@ -650,14 +659,52 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_local(self, local);
     }
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
-        self.moves(&e.right);
+        match (&*e.left, &*e.right) {
+            // Into another local (`level = next;`): a rename, as `let` is.
+            (Expr::Path(l), Expr::Path(r)) if l.qself.is_none() && r.qself.is_none() => {
+                match (l.path.get_ident(), r.path.get_ident()) {
+                    (Some(new), Some(old)) => self.renames.push((unraw(new), unraw(old))),
+                    _ => self.moves(&e.right),
+                }
+            }
+            _ => self.moves(&e.right),
+        }
         syn::visit::visit_expr_assign(self, e);
     }
+    fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
+        // A call awaited here (`drain(set).await`): its future runs within the body, and the
+        // set passed to it ends there (joined or dropped), as in the body itself.
+        match &*e.base {
+            Expr::Call(c) => {
+                self.visit_expr(&c.func);
+                self.awaited(&c.args);
+            }
+            Expr::MethodCall(m) => {
+                self.visit_expr(&m.receiver);
+                self.awaited(&m.args);
+            }
+            other => self.visit_expr(other),
+        }
+    }
     fn visit_expr_call(&mut self, e: &'ast syn::ExprCall) {
-        let dropped = matches!(&*e.func, Expr::Path(p)
-            if p.path.segments.last().is_some_and(|s| s.ident == "drop"));
-        if !dropped {
-            e.args.iter().for_each(|a| self.moves(a));
+        let name = match &*e.func {
+            Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        };
+        match name.as_deref() {
+            Some("drop") => {}
+            // `mem::swap(&mut self.workers, &mut set)`, `mem::replace`, `mem::take`: the set
+            // goes where the other place is.
+            Some("swap" | "replace" | "take") => {
+                for a in &e.args {
+                    if let Expr::Reference(r) = a {
+                        self.moves(&r.expr);
+                    } else {
+                        self.moves(a);
+                    }
+                }
+            }
+            _ => e.args.iter().for_each(|a| self.moves(a)),
         }
         syn::visit::visit_expr_call(self, e);
     }

@@ -45,24 +45,27 @@ pub(crate) fn options(opts: &Options, host: MacroKind) -> Vec<syn::Error> {
 /// An option's value that is a lone lower-case identifier the fn cannot see: in an
 /// attribute, only the fn's parameters (and items such as constants) are in scope when the
 /// options are evaluated. `params` are the names every fn the options apply to binds.
+/// The handle's name is bound at the top of a scoped fn's body: a parameter of that name
+/// (`params`: the fn's own) would be hidden there, and the body's uses of it would meet the
+/// scope instead.
+pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<syn::Error> {
+    let (name, _) = opts.handle.as_ref()?;
+    let s = name.to_string();
+    params.contains(&s).then(|| {
+        syn::Error::new(
+            name.span(),
+            format!(
+                "`handle = {s}` would hide the parameter `{s}` in the body: give the scope's \
+                 handle another name"
+            ),
+        )
+    })
+}
+
 pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error> {
-    // The handle's name is bound at the top of the body: a parameter of that name would be
-    // hidden there, and the body's uses of it would meet the scope instead.
-    let hidden = opts.handle.as_ref().and_then(|(name, _)| {
-        let s = name.to_string();
-        params.contains(&s).then(|| {
-            syn::Error::new(
-                name.span(),
-                format!(
-                    "`handle = {s}` would hide the parameter `{s}` in the body: give the \
-                     scope's handle another name"
-                ),
-            )
-        })
-    });
-    hidden
+    opts.value_exprs()
         .into_iter()
-        .chain(opts.value_exprs().into_iter().filter_map(|(key, value)| {
+        .filter_map(|(key, value)| {
             let ident = stray_ident(value, params)?;
             let expected = crate::options::spec(key).map_or("", |s| s.example);
             Some(syn::Error::new(
@@ -72,7 +75,7 @@ pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error>
                      constant, or a parameter"
                 ),
             ))
-        }))
+        })
         .collect()
 }
 

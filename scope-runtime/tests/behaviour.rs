@@ -882,3 +882,29 @@ fn a_runtime_shutdown_does_not_keep_a_context_with_a_callback_for_ever() {
         "the context and its slot values are kept for good"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_cancel_fires_at_the_deadline_when_registered_with_the_tasks_budget_spent() {
+    // tokio's cooperative budget: once a task has spent it, a timer polled there is not
+    // registered (its poll wakes the task and says "later"). The alarm must not depend on it.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    for i in 0..1_000 {
+        tx.send(i).unwrap();
+    }
+    std::future::poll_fn(|task| {
+        // Pending with items left: the budget is spent.
+        while rx.poll_recv(task).is_ready() {}
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&ran);
+    let _handle = cx.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+    sleep(Duration::from_millis(50)).await;
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "the deadline passed and nothing fired it"
+    );
+    drop(cx);
+}

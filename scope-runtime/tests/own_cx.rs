@@ -635,3 +635,57 @@ async fn law9_children_cancelled_through_a_set_see_the_cancel_after_the_set_is_d
         );
     }
 }
+
+#[tokio::test]
+async fn contexts_made_by_handles_of_finished_children_are_not_kept() {
+    // The registry keeps a node its handle made only until the child takes it: made after
+    // the child ended, the handle is its only holder.
+    for kind in KINDS {
+        let s = &Scope::new(Config::new());
+        let token = Arc::new(());
+        s.run(async {
+            for _ in 0..100 {
+                let child = spawn(s, kind, async { Ok(()) });
+                while !child.is_finished() {
+                    yield_now().await;
+                }
+                let t = Arc::clone(&token);
+                let _ = child.cx().on_cancel(move |_| drop(t));
+                drop(child);
+            }
+            assert_eq!(Arc::strong_count(&token), 1, "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_context_a_child_made_for_itself_inside_a_slot_read_dies_with_it() {
+    static S: Slot<u8> = Slot::new("S");
+    for kind in KINDS {
+        for then_current in [false, true] {
+            let s = &Scope::new(Config::new());
+            let token = Arc::new(());
+            let t = Arc::clone(&token);
+            s.run(async {
+                spawn(s, kind, async move {
+                    // Made where the child cannot adopt it yet (the slot's read borrows the
+                    // ambient state): the registry keeps it for the child.
+                    let own = S.with(|_| Cx::current());
+                    let _ = own.on_cancel(move |_| drop(t));
+                    if then_current {
+                        let _ = Cx::current();
+                    }
+                    Ok(())
+                })
+                .await?;
+                assert_eq!(Arc::strong_count(&token), 1, "{kind:?} {then_current}");
+                Ok::<_, Interrupted>(())
+            })
+            .await
+            .unwrap();
+        }
+    }
+}

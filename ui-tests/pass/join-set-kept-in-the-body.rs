@@ -21,10 +21,31 @@ async fn sum() -> Result<u32, Interrupted> {
     let mut spare = JoinSet::new();
     spare.spawn(async { 0u32 });
     drop(spare);
+    // Level by level: the next level's set becomes the current one, in the body.
+    let mut level = JoinSet::new();
+    level.spawn(async { 1u32 });
+    for _ in 0..2 {
+        let mut next = JoinSet::new();
+        while let Some(n) = level.join_next().await {
+            let n = n.unwrap_or(0);
+            next.spawn(async move { n + 1 });
+        }
+        level = next;
+    }
+    // Handed to a helper awaited right here, which joins it.
+    total += drain(level).await;
     Ok(total)
+}
+
+async fn drain(mut set: JoinSet<u32>) -> u32 {
+    let mut sum = 0;
+    while let Some(n) = set.join_next().await {
+        sum += n.unwrap_or(0);
+    }
+    sum
 }
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    assert_eq!(rt.block_on(sum()).ok(), Some(13));
+    assert_eq!(rt.block_on(sum()).ok(), Some(16));
 }

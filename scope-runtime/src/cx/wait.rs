@@ -337,11 +337,20 @@ impl<F: Future> Future for RunUntilCancelled<F> {
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // The cancel first: work is not started (or taken a step further) once the context
-        // is cancelled, so a loop over a source that is always ready ends at the cancel.
-        if let Poll::Ready(cause) = Pin::new(this.wait).poll(task) {
-            return Poll::Ready(Err(crate::error::Interrupted::from_cause(cause)));
+        // is cancelled, so a loop over a source that is always ready ends at the cancel. A
+        // look at the flag (which fires a passed deadline) first, so that work ready at once
+        // registers no wait.
+        if this.wait.cx().is_cancelled() {
+            if let Poll::Ready(cause) = Pin::new(&mut *this.wait).poll(task) {
+                return Poll::Ready(Err(crate::error::Interrupted::from_cause(cause)));
+            }
         }
-        this.fut.poll(task).map(Ok)
+        if let Poll::Ready(out) = this.fut.poll(task) {
+            return Poll::Ready(Ok(out));
+        }
+        Pin::new(this.wait)
+            .poll(task)
+            .map(|cause| Err(crate::error::Interrupted::from_cause(cause)))
     }
 }
 
@@ -659,8 +668,10 @@ impl Alarm {
         let waker = Waker::from(Arc::clone(&alarm));
         // A runtime without timers panics here, as a wait on a deadline does there; and a
         // deadline that passed just now runs the callbacks here, whose panic is the caller's.
-        if wait
-            .as_mut()
+        // Outside the task's cooperative budget: with the budget spent, the timer would not be
+        // registered and the wake would come back at once, with nothing to look at.
+        let mut first = tokio::task::unconstrained(wait.as_mut());
+        if Pin::new(&mut first)
             .poll(&mut Context::from_waker(&waker))
             .is_ready()
         {

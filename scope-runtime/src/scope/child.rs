@@ -21,6 +21,8 @@ use crate::info::{TaskId, TaskInfo};
 pub(crate) trait ChildScope: Send + Sync {
     /// The child's own context, created now if nobody has yet (see `own_cx`).
     fn child_cx(&self, id: TaskId, background: bool) -> Cx;
+    /// The child has ended: a node kept for it goes (returned, to be dropped by the caller).
+    fn release_cx(&self, id: TaskId) -> Option<Cx>;
     fn stop(&self, target: Target, after_grace: bool);
     fn take_lost(&self, id: TaskId) -> Option<Lost>;
     /// The cause a child's own context has, or would have if it had one: its parent's,
@@ -32,6 +34,9 @@ impl<E: Send> ChildScope for Shared<E> {
     fn child_cx(&self, id: TaskId, background: bool) -> Cx {
         let parent = self.child_parent(background);
         self.own_cxs.get_or_create(id, &parent, true)
+    }
+    fn release_cx(&self, id: TaskId) -> Option<Cx> {
+        self.own_cxs.release(id)
     }
     fn stop(&self, target: Target, after_grace: bool) {
         self.stop_child(target, after_grace);
@@ -172,8 +177,25 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn cx(&self) -> &Cx {
-        self.cx
-            .get_or_init(|| self.scope.child_cx(self.info.id(), self.background))
+        self.cx.get_or_init(|| {
+            let id = self.info.id();
+            let cx = self.scope.child_cx(id, self.background);
+            // Made after the child ended: nothing will take it from the registry, which
+            // keeps such a node for the child (the handle holds it now).
+            if self.has_ended() {
+                drop(self.scope.release_cx(id));
+            }
+            cx
+        })
+    }
+
+    /// Whether the child's outcome is in (its task, or its future, is over).
+    fn has_ended(&self) -> bool {
+        match &self.kind {
+            Kind::Spawned(handle) => handle.is_finished(),
+            Kind::Queued(rx, _) | Kind::InPlace(rx) => !rx.is_empty() || rx.is_terminated(),
+            Kind::Done(_) => true,
+        }
     }
 
     /// Who the child is.

@@ -41,6 +41,8 @@ pub(crate) struct OwnCxs {
     /// Bumped (after the insert) each time a node is created for a child that did not make it
     /// itself, or that was waiting without one.
     epoch: AtomicUsize,
+    /// How many nodes `kept` holds: a child's end looks there only when there are some.
+    kept: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -128,10 +130,16 @@ impl OwnCxs {
     /// the asker is not the child's task (its handle), or is but cannot adopt it now
     /// (`Cx::current()` inside `Slot::with`): the child must be told.
     pub(crate) fn get_or_create(&self, id: TaskId, parent: &Cx, by_handle: bool) -> Cx {
-        let (cx, created, parked) = {
+        let (cx, created, parked, taken) = {
             let mut table = self.table.lock();
             if let Some(cx) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
-                (cx, false, None)
+                // The child itself asks, and adopts it: the registry need keep it no longer.
+                let taken = if by_handle {
+                    None
+                } else {
+                    self.unkeep(&mut table, id)
+                };
+                (cx, false, None, taken)
             } else {
                 // Creating a node runs no user code (no waiter or callback is involved).
                 let cx = parent.child();
@@ -144,11 +152,14 @@ impl OwnCxs {
                 if by_handle {
                     // Cloning a context runs no user code.
                     table.kept.insert(id, cx.clone());
+                    self.kept.fetch_add(1, Ordering::Relaxed);
                 }
                 // A wait without a node must move over to this one.
-                (cx, true, table.parked.remove(&id))
+                (cx, true, table.parked.remove(&id), None)
             }
         };
+        // Outside the lock: the last reference to a context (its callbacks) may go here.
+        drop(taken);
         if created {
             if by_handle || parked.is_some() {
                 // Release: a child that sees the new epoch (Acquire) finds the entry.
@@ -174,10 +185,26 @@ impl OwnCxs {
     /// weakly from now on. The caller drops what it gets after the lock.
     pub(crate) fn take(&self, id: TaskId) -> Option<Cx> {
         let mut table = self.table.lock();
-        match table.kept.remove(&id) {
+        match self.unkeep(&mut table, id) {
             Some(cx) => Some(cx),
             None => table.nodes.get(&id).and_then(WeakCx::upgrade),
         }
+    }
+
+    /// Child `id`'s task has ended: a node kept for it is kept no longer (one load when none
+    /// is kept). What comes back is dropped by the caller, after the lock.
+    #[inline]
+    pub(crate) fn release(&self, id: TaskId) -> Option<Cx> {
+        if self.kept.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.unkeep(&mut self.table.lock(), id)
+    }
+
+    fn unkeep(&self, table: &mut Table, id: TaskId) -> Option<Cx> {
+        let cx = table.kept.remove(&id)?;
+        self.kept.fetch_sub(1, Ordering::Relaxed);
+        Some(cx)
     }
 
     /// Child `id`'s own context, if someone created it and it is alive.

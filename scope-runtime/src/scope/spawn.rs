@@ -23,7 +23,9 @@ use super::tracker::{Enclosing, Tracker};
 use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
-use crate::error::{drop_caught, panic_message, Interrupted, NotStarted, SpawnError};
+use crate::error::{
+    drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, SpawnError,
+};
 use crate::info::{TaskId, TaskInfo};
 use crate::observe::ChildObs;
 
@@ -212,6 +214,9 @@ pin_project_lite::pin_project! {
             if flags & BACKGROUND != 0 {
                 this.shared.forget_background(this.info.id());
             }
+            // A node its handle made and the registry kept for it: the child is over. (Its
+            // callbacks may drop here: user code, with no lock held.)
+            drop_after_panic(this.shared.own_cxs.release(this.info.id()));
             if flags & UNIT != 0 {
                 this.shared.tracker.exit();
             }

@@ -29,6 +29,10 @@ impl Poller {
         first.spawn(poll_forever());
         let renamed = first;
         more.push(renamed);
+
+        let mut swapped = JoinSet::new();
+        swapped.spawn(poll_forever());
+        std::mem::swap(&mut self.workers, &mut swapped);
         Ok(())
     }
 }
