@@ -1572,8 +1572,15 @@ fn read(view: &View, returned: &Returned) -> Result<Want, String> {
         }
         Returned::Error(e) => {
             let report = read_error(view, None, e)?;
+            // A child's failure that is itself an interruption (a nested race's own entry,
+            // say) reads as the scope's cancellation ([A2]), but carries the child's cause:
+            // the failure the scope was cancelled with names it, and its message is the
+            // error's.
+            let a_childs = matches!(view.cause.as_ref(), Some(Cause::SiblingFailed { task, message })
+                if task.name().and_then(child_id).is_some() && *message == e.to_string());
             // Law 4: the cause survives to the caller.
-            if report == Report::Cancelled && view.cause.is_some() && !own_cause_ok(e) {
+            if report == Report::Cancelled && view.cause.is_some() && !own_cause_ok(e) && !a_childs
+            {
                 return Err(format!(
                     "returned {e:?}, but the scope's context was cancelled by {:?}",
                     view.cause
