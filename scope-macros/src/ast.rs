@@ -102,6 +102,45 @@ pub(crate) fn made_by_async_trait(sig: &syn::Signature) -> bool {
     }
 }
 
+/// The fn's own return type under `#[async_trait]`: the `Output` of the boxed future it
+/// returns (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`).
+pub(crate) fn async_trait_output(sig: &syn::Signature) -> Option<Type> {
+    fn arg(ty: &Type, wrapper: &str) -> Option<Type> {
+        let Type::Path(p) = ty else { return None };
+        let last = p.path.segments.last()?;
+        if last.ident != wrapper {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+            return None;
+        };
+        a.args.iter().find_map(|g| match g {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    }
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let boxed = arg(&arg(ty, "Pin")?, "Box")?;
+    let Type::TraitObject(object) = boxed else {
+        return None;
+    };
+    object.bounds.iter().find_map(|b| {
+        let syn::TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let last = t.path.segments.last()?;
+        let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+            return None;
+        };
+        a.args.iter().find_map(|g| match g {
+            syn::GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
 /// The `async move { .. }` block inside `Box::pin(..)`, when that call is all the body is.
 pub(crate) fn async_trait_body(block: &Block) -> Option<&syn::ExprAsync> {
     let [syn::Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_slice() else {

@@ -382,7 +382,15 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             keys: needs.map(|(_, k)| k).unwrap_or_default(),
         });
         let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
-        inner.block = block_of(quote!({ #scoped }));
+        inner.block = if problems.unit {
+            // As for a plain fn that cannot carry the scope's result: the scope runs, and the
+            // error about the return type is the only one.
+            block_of(quote! {{
+                let _: #krate::__private::Result<_, #krate::__private::Interrupted> = { #scoped };
+            }})
+        } else {
+            block_of(quote!({ #scoped }))
+        };
         return (f.sig, f.block);
     }
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));

@@ -161,11 +161,25 @@ pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
         p.fatal = true;
         return p;
     }
-    if f.boxed {
-        // `#[async_trait]` wrote the signature; the return type is a boxed future.
-        return p;
-    }
-    match returns_result(&f.sig, f.options.policy()) {
+    // `#[async_trait]` wrote the signature: the return type is a boxed future, and the fn's
+    // own is its `Output`, checked as a plain async fn's would be.
+    let unboxed;
+    let sig = if f.boxed {
+        let Some(output) = crate::ast::async_trait_output(&f.sig) else {
+            return p;
+        };
+        let mut sig = f.sig.clone();
+        sig.asyncness = Some(syn::Token![async](sig.fn_token.span));
+        sig.output = match output {
+            syn::Type::Tuple(t) if t.elems.is_empty() => syn::ReturnType::Default,
+            ty => syn::ReturnType::Type(syn::Token![->](sig.fn_token.span), Box::new(ty)),
+        };
+        unboxed = sig;
+        &unboxed
+    } else {
+        &f.sig
+    };
+    match returns_result(sig, f.options.policy()) {
         Ok(()) => {}
         Err((e, unit)) => {
             p.errors.push(e);
@@ -174,12 +188,12 @@ pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
             return p;
         }
     }
-    if let Err(e) = returns_no_handle(&f.sig) {
+    if let Err(e) = returns_no_handle(sig) {
         p.errors.push(e);
         p.fatal = true;
         return p;
     }
-    if let Err(e) = error_crosses_threads(&f.sig, MacroKind::Scoped) {
+    if let Err(e) = error_crosses_threads(sig, MacroKind::Scoped) {
         p.errors.push(e);
         p.fatal = true;
     }
