@@ -908,3 +908,33 @@ async fn on_cancel_fires_at_the_deadline_when_registered_with_the_tasks_budget_s
     );
     drop(cx);
 }
+
+#[test]
+fn a_wait_outside_any_scope_keeps_no_waker_in_the_background_context() {
+    use std::future::Future;
+    use std::task::{Context, Wake, Waker};
+    struct W(Arc<AtomicBool>);
+    impl Wake for W {
+        fn wake(self: Arc<Self>) {}
+    }
+    impl Drop for W {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    {
+        let waker = Waker::from(Arc::new(W(Arc::clone(&dropped))));
+        // Outside any scope: the background context, which is never cancelled.
+        let mut wait = Box::pin(scope_runtime::cancelled());
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        std::mem::forget(wait); // kept for as long as the program, say
+    }
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the process-wide background context keeps the waker"
+    );
+}

@@ -387,6 +387,11 @@ impl Waiter {
 
     /// [`poll`](Waiter::poll), giving the shared cause.
     pub(crate) fn poll_shared(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Arc<Cause>> {
+        if cx.node.background {
+            // Never cancelled, and without a deadline: nothing will wake the wait, so it keeps
+            // no waker (the node is the process's one, shared by every thread).
+            return Poll::Pending;
+        }
         if let Some(cause) = cx.cause_arc() {
             self.key = None;
             return Poll::Ready(cause);
