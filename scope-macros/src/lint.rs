@@ -599,6 +599,9 @@ struct SetMoves<'a> {
     sets: Vec<String>,
     /// `(new, old)` of each `let new = old;`.
     renames: Vec<(String, String)>,
+    /// Inside what runs within the body (an awaited expression, a child's future): a fn's
+    /// arguments there are not moves out of it.
+    within: usize,
     moved: Vec<String>,
 }
 impl SetMoves<'_> {
@@ -612,15 +615,6 @@ impl SetMoves<'_> {
             [] => return false,
         };
         SETS.contains(&owner.as_str())
-    }
-    /// The arguments of a call awaited where it is made: visited, not moves.
-    fn awaited<'ast>(&mut self, args: &'ast syn::punctuated::Punctuated<Expr, syn::Token![,]>)
-    where
-        Self: Visit<'ast>,
-    {
-        for a in args {
-            self.visit_expr(a);
-        }
     }
     fn moves(&mut self, expr: &Expr) {
         if let Expr::Path(p) = expr {
@@ -672,19 +666,13 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_expr_assign(self, e);
     }
     fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
-        // A call awaited here (`drain(set).await`): its future runs within the body, and the
-        // set passed to it ends there (joined or dropped), as in the body itself.
-        match &*e.base {
-            Expr::Call(c) => {
-                self.visit_expr(&c.func);
-                self.awaited(&c.args);
-            }
-            Expr::MethodCall(m) => {
-                self.visit_expr(&m.receiver);
-                self.awaited(&m.args);
-            }
-            other => self.visit_expr(other),
-        }
+        // A fn called in what is awaited here (`drain(set).await`, `timeout(d,
+        // drain(set)).await`, `Box::pin(drain(set)).await`): its future runs within the body,
+        // and the set passed to it ends there (joined or dropped), as in the body itself. (A
+        // method's argument still leaves: `tx.send(set).await` hands it on.)
+        self.within += 1;
+        self.visit_expr(&e.base);
+        self.within -= 1;
     }
     fn visit_expr_call(&mut self, e: &'ast syn::ExprCall) {
         let name = match &*e.func {
@@ -704,11 +692,22 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                     }
                 }
             }
+            // Run within the body (see `visit_expr_await`).
+            _ if self.within > 0 => {}
             _ => e.args.iter().for_each(|a| self.moves(a)),
         }
         syn::visit::visit_expr_call(self, e);
     }
     fn visit_expr_method_call(&mut self, e: &'ast syn::ExprMethodCall) {
+        if e.method.to_string().starts_with("spawn") {
+            // A child's future (`s.spawn(drain(set))`): the scope joins it, with what it
+            // took. (A spawn that is itself an orphan is flagged as one.)
+            self.visit_expr(&e.receiver);
+            self.within += 1;
+            e.args.iter().for_each(|a| self.visit_expr(a));
+            self.within -= 1;
+            return;
+        }
         e.args.iter().for_each(|a| self.moves(a));
         syn::visit::visit_expr_method_call(self, e);
     }

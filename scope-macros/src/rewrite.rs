@@ -991,7 +991,10 @@ impl VisitMut for Rewriter {
         if f.attrs.iter().any(is_scoped_attr) {
             return;
         }
+        // An opt-out on the method holds for it, as on any item.
+        let allow = self.opt_out(take_opt_out(&mut f.attrs));
         self.record_params(&f.sig, false);
         visit_mut::visit_impl_item_fn_mut(self, f);
+        self.allowed -= usize::from(allow);
     }
 }

@@ -32,9 +32,26 @@ async fn sum() -> Result<u32, Interrupted> {
         }
         level = next;
     }
-    // Handed to a helper awaited right here, which joins it.
+    // Handed to a helper awaited right here, which joins it, directly or through a wrapper.
     total += drain(level).await;
+    let mut one = JoinSet::new();
+    one.spawn(async { 1u32 });
+    total += tokio::time::timeout(std::time::Duration::from_secs(5), drain(one))
+        .await
+        .unwrap_or(0);
+    let mut two = JoinSet::new();
+    two.spawn(async { 1u32 });
+    total += Box::pin(drain(two)).await;
     Ok(total)
+}
+
+// Handed to a child of the scope, which the scope joins.
+#[scoped(handle = s)]
+async fn in_a_child() -> Result<u32, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(async { 5u32 });
+    let child = s.spawn(async move { Ok::<_, Interrupted>(drain(set).await) });
+    child.await
 }
 
 async fn drain(mut set: JoinSet<u32>) -> u32 {
@@ -47,5 +64,6 @@ async fn drain(mut set: JoinSet<u32>) -> u32 {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    assert_eq!(rt.block_on(sum()).ok(), Some(16));
+    assert_eq!(rt.block_on(sum()).ok(), Some(18));
+    assert_eq!(rt.block_on(in_a_child()).ok(), Some(5));
 }

@@ -37,6 +37,15 @@ impl Poller {
     }
 }
 
+// Sent on a channel: an awaited method hands it on.
+#[scoped]
+async fn sent(tx: tokio::sync::mpsc::Sender<JoinSet<()>>) -> Result<(), Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let _ = tx.send(set).await;
+    Ok(())
+}
+
 #[scoped]
 async fn handed_back() -> Result<Poller, Interrupted> {
     let mut workers = JoinSet::new();
