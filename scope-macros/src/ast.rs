@@ -89,40 +89,47 @@ pub(crate) fn attr_is(a: &syn::Attribute, name: &str) -> bool {
 /// lifetime `'async_trait`. (A hand-written `fn .. -> Pin<Box<..>> { Box::pin(async move ..) }`
 /// does not: it is not an async fn, and an `impl` block's `#[scoped]` leaves it alone.)
 pub(crate) fn made_by_async_trait(sig: &syn::Signature) -> bool {
-    fn names_it(tokens: proc_macro2::TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            proc_macro2::TokenTree::Ident(i) => i == "async_trait",
-            proc_macro2::TokenTree::Group(g) => names_it(g.stream()),
-            _ => false,
-        })
-    }
     match &sig.output {
-        syn::ReturnType::Type(_, ty) => names_it(quote::ToTokens::to_token_stream(ty)),
+        syn::ReturnType::Type(_, ty) => names(quote::ToTokens::to_token_stream(ty), "async_trait"),
         syn::ReturnType::Default => false,
     }
+}
+
+/// Whether `tokens` hold the identifier `name`, at any depth: how the macros recognise what
+/// another attribute wrote (its lifetime, its hidden bindings).
+fn names(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == name,
+        proc_macro2::TokenTree::Group(g) => names(g.stream(), name),
+        _ => false,
+    })
+}
+
+/// The first type argument of a path's last segment (`T` of `Arc<T>`, `State<T>`).
+pub(crate) fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
+    let syn::PathArguments::AngleBracketed(a) = &segment.arguments else {
+        return None;
+    };
+    a.args.iter().find_map(|g| match g {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
 }
 
 /// The fn's own return type under `#[async_trait]`: the `Output` of the boxed future it
 /// returns (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`).
 pub(crate) fn async_trait_output(sig: &syn::Signature) -> Option<Type> {
-    fn arg(ty: &Type, wrapper: &str) -> Option<Type> {
+    fn arg<'a>(ty: &'a Type, wrapper: &str) -> Option<&'a Type> {
         let Type::Path(p) = ty else { return None };
         let last = p.path.segments.last()?;
-        if last.ident != wrapper {
-            return None;
-        }
-        let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
-            return None;
-        };
-        a.args.iter().find_map(|g| match g {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })
+        (last.ident == wrapper)
+            .then(|| first_type_arg(last))
+            .flatten()
     }
     let syn::ReturnType::Type(_, ty) = &sig.output else {
         return None;
     };
-    let boxed = arg(&arg(ty, "Pin")?, "Box")?;
+    let boxed = arg(arg(ty, "Pin")?, "Box")?;
     let Type::TraitObject(object) = boxed else {
         return None;
     };
@@ -186,19 +193,12 @@ pub(crate) fn unmove_instrumented(block: &mut Block) {
         fn visit_item_mut(&mut self, _: &mut syn::Item) {}
     }
     fn starts_with_fake_return(block: &Block) -> bool {
-        fn names_it(tokens: TokenStream) -> bool {
-            tokens.into_iter().any(|t| match t {
-                proc_macro2::TokenTree::Ident(i) => i == "__tracing_attr_fake_return",
-                proc_macro2::TokenTree::Group(g) => names_it(g.stream()),
-                _ => false,
-            })
-        }
         // The edge is an `if false { .. }` of its own (a glue block's first statement holds
         // the fn's block further in, edge and all).
         matches!(
             block.stmts.first(),
             Some(syn::Stmt::Expr(Expr::If(edge), _))
-                if names_it(quote::ToTokens::to_token_stream(edge))
+                if names(quote::ToTokens::to_token_stream(edge), "__tracing_attr_fake_return")
         )
     }
     for stmt in &mut block.stmts {

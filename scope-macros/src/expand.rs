@@ -895,7 +895,6 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
     }
 }
 
-/// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.
 /// `#[scope::unscoped]` left standing: a `#[scoped]` impl or mod takes it off the items it
 /// leaves out, so here there is none around it.
 pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
@@ -914,6 +913,7 @@ pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
     quote!(#input #e)
 }
 
+/// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.
 pub(crate) fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
     if args.is_empty() {
         return input;

@@ -138,8 +138,8 @@ pub(crate) struct Aliases {
 }
 
 impl Aliases {
-    /// Collects every `use`, `extern crate .. as` and `type` alias in `block`, at any depth (nested blocks,
-    /// closures, async blocks, and the items in the body).
+    /// Collects every `use`, `extern crate .. as` and `type` alias in `block`, at any depth
+    /// (nested blocks, closures, async blocks, and the items in the body).
     pub(crate) fn collect(block: &syn::Block) -> Aliases {
         struct Collector(Aliases);
         impl<'ast> Visit<'ast> for Collector {
@@ -399,10 +399,8 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
                 last.ident.to_string().as_str(),
                 "Arc" | "Rc" | "Box" | "Option" | "Weak" | "Pin" | "Mutex" | "RwLock" | "RefCell"
             ) {
-                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
-                    if let Some(syn::GenericArgument::Type(inner)) = args.args.first() {
-                        return type_path(inner);
-                    }
+                if let Some(inner) = crate::ast::first_type_arg(last) {
+                    return type_path(inner);
                 }
             }
             Some(segments(&p.path))
@@ -550,8 +548,11 @@ pub(crate) fn leaving_sets(
     aliases: &Aliases,
 ) -> std::collections::HashSet<String> {
     let mut find = SetMoves {
-        aliases: Some(aliases),
-        ..SetMoves::default()
+        aliases,
+        sets: Vec::new(),
+        renames: Vec::new(),
+        within: 0,
+        moved: Vec::new(),
     };
     find.visit_block(block);
     // A rename joins the two names: the set leaves if any of its names does.
@@ -593,9 +594,8 @@ fn spread(
 const SETS: &[&str] = &["JoinSet", "JoinMap", "LocalSet"];
 
 /// What `leaving_sets` gathers in one pass over the body.
-#[derive(Default)]
 struct SetMoves<'a> {
-    aliases: Option<&'a Aliases>,
+    aliases: &'a Aliases,
     sets: Vec<String>,
     /// `(new, old)` of each `let new = old;`.
     renames: Vec<(String, String)>,
@@ -606,9 +606,7 @@ struct SetMoves<'a> {
 }
 impl SetMoves<'_> {
     fn is_set(&self, path: &[String]) -> bool {
-        let path = self
-            .aliases
-            .map_or_else(|| path.to_vec(), |a| a.resolve(path));
+        let path = self.aliases.resolve(path);
         let owner = match path.as_slice() {
             [.., owner, ctor] if ctor == "new" || ctor == "default" => owner,
             [.., ty] => ty,

@@ -355,13 +355,12 @@ impl Rewriter {
         // State<TaskTracker>`): the binding has the wrapper's one type argument.
         if let (syn::Pat::TupleStruct(ts), syn::Type::Path(tp)) = (pat, ty) {
             let last = tp.path.segments.last();
-            let inner = last.and_then(|l| match &l.arguments {
-                syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match &a.args[0] {
-                    syn::GenericArgument::Type(t) => Some(t),
-                    _ => None,
-                },
-                _ => None,
-            });
+            let one_arg = last.is_some_and(
+                |l| matches!(&l.arguments, syn::PathArguments::AngleBracketed(a) if a.args.len() == 1),
+            );
+            let inner = last
+                .filter(|_| one_arg)
+                .and_then(crate::ast::first_type_arg);
             let same = ts.path.segments.last().map(|s| &s.ident) == last.map(|l| &l.ident);
             if let (true, 1, Some(inner)) = (same, ts.elems.len(), inner) {
                 return self.record_typed(&ts.elems[0], inner, from_outside);
@@ -674,14 +673,14 @@ impl Rewriter {
         for item in m.content.iter_mut().flat_map(|(_, items)| items) {
             match item {
                 syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
-                // The outer attribute scopes a nested module's async fns too.
-                // An opt-out on them holds as it does on any item.
                 // Left out of the module's expansion: linted as any item is.
                 syn::Item::Mod(_) | syn::Item::Impl(_)
                     if item_attrs(item).is_some_and(|a| crate::expand::has_unscoped_attr(a)) =>
                 {
                     self.lint_item(item);
                 }
+                // The outer attribute scopes a nested module's async fns too.
+                // An opt-out on them holds as it does on any item.
                 syn::Item::Mod(inner) if !inner.attrs.iter().any(is_scoped_attr) => {
                     let allow = self.opt_out(take_opt_out(&mut inner.attrs));
                     self.lint_scoped_mod(inner);

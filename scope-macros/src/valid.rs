@@ -42,9 +42,6 @@ pub(crate) fn options(opts: &Options, host: MacroKind) -> Vec<syn::Error> {
     errors
 }
 
-/// An option's value that is a lone lower-case identifier the fn cannot see: in an
-/// attribute, only the fn's parameters (and items such as constants) are in scope when the
-/// options are evaluated. `params` are the names every fn the options apply to binds.
 /// The handle's name is bound at the top of a scoped fn's body: a parameter of that name
 /// (`params`: the fn's own) would be hidden there, and the body's uses of it would meet the
 /// scope instead.
@@ -62,6 +59,9 @@ pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<
     })
 }
 
+/// An option's value that is a lone lower-case identifier the fn cannot see: in an
+/// attribute, only the fn's parameters (and items such as constants) are in scope when the
+/// options are evaluated. `params` are the names every fn the options apply to binds.
 pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error> {
     opts.value_exprs()
         .into_iter()

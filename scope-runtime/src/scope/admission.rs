@@ -333,6 +333,10 @@ impl Admission {
     /// Takes a queued spawned child out of the queue (its handle cancelled it before it
     /// started), for the caller to drop outside the lock.
     pub(crate) fn remove(&self, ticket: &Arc<Ticket>) -> Option<Queued> {
+        if !ticket.is_waiting() {
+            // A task already (or aborted): in the queue no more, no search for it.
+            return None;
+        }
         let mut s = self.state.lock();
         let i = position_from_both_ends(
             &s.queue,

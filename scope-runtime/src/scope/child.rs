@@ -182,20 +182,11 @@ impl<'s, T> Child<'s, T> {
             let cx = self.scope.child_cx(id, self.background);
             // Made after the child ended: nothing will take it from the registry, which
             // keeps such a node for the child (the handle holds it now).
-            if self.has_ended() {
+            if self.is_finished() {
                 drop(self.scope.release_cx(id));
             }
             cx
         })
-    }
-
-    /// Whether the child's outcome is in (its task, or its future, is over).
-    fn has_ended(&self) -> bool {
-        match &self.kind {
-            Kind::Spawned(handle) => handle.is_finished(),
-            Kind::Queued(rx, _) | Kind::InPlace(rx) => !rx.is_empty() || rx.is_terminated(),
-            Kind::Done(_) => true,
-        }
     }
 
     /// Who the child is.

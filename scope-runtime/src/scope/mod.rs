@@ -285,13 +285,8 @@ impl Target {
         match self {
             Target::Task(handle) => handle.abort(),
             Target::Queued(ticket) => {
-                // Still waiting: it never starts, and its handle learns so now. (Once it is a
-                // task it is in the queue no more: no search for it.)
-                let queued = if ticket.is_waiting() {
-                    shared.admission.remove(ticket)
-                } else {
-                    None
-                };
+                // Still waiting: it never starts, and its handle learns so now.
+                let queued = shared.admission.remove(ticket);
                 ticket.abort();
                 drop(queued);
             }
@@ -485,11 +480,7 @@ impl<E> Shared<E> {
         };
         match (target, at) {
             (Target::InPlace(id), at) => self.request(Control::StopInPlace { id, at }),
-            (Target::Queued(ticket), Some(at)) => match ticket
-                .is_waiting()
-                .then(|| self.admission.remove(&ticket))
-                .flatten()
-            {
+            (Target::Queued(ticket), Some(at)) => match self.admission.remove(&ticket) {
                 Some(queued) => {
                     ticket.abort();
                     drop(queued);
