@@ -163,6 +163,17 @@ fn start_demo(svc: &Service) {
     .detach();
 }
 
+/// Serves the admin page until the ambient context (here `main`'s) is cancelled. axum awaits
+/// the shutdown future in a task of its own, outside every scope: the signal is taken from
+/// the context now (`scope::shutdown_signal()`), not looked up there (`scope::cancelled()`
+/// would find no scope in that task, and never resolve).
+async fn serve_until_shutdown(
+    listener: tokio::net::TcpListener,
+    prometheus: PrometheusHandle,
+) -> std::io::Result<()> {
+    serve_admin(listener, prometheus, scope::shutdown_signal()).await
+}
+
 // The grace lets the body answer a Ctrl-C: stop the admin server, then the demo, and exit 0.
 #[scope::main(grace = Duration::from_secs(5))]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -184,10 +195,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "admin: http://{}/tree (and /tree.json, /metrics)",
         listener.local_addr()?
     );
-    serve_admin(listener, prometheus, async {
-        scope::cancelled().await;
-    })
-    .await?;
+    serve_until_shutdown(listener, prometheus).await?;
     demo.stop().await;
     Ok(())
 }
@@ -251,6 +259,29 @@ mod tests {
             .unwrap();
         });
         (addr, demo, stop, server)
+    }
+
+    /// What `main` serves stops when `main`'s context is cancelled (a Ctrl-C), although axum
+    /// awaits the shutdown future in a task of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_admin_server_stops_when_its_context_is_cancelled() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let cx = scope::Cx::root(); // `main`'s context, as `#[scope::main]` makes it
+        let ctrl_c = cx.clone();
+        let signal = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ctrl_c.cancel("ctrl-c");
+        });
+        let served = tokio::time::timeout(
+            Duration::from_secs(5),
+            cx.run(super::serve_until_shutdown(listener, prometheus())),
+        )
+        .await;
+        signal.await.unwrap();
+        assert!(served.is_ok(), "the server did not stop at the cancel");
+        served.unwrap().unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -461,3 +461,80 @@ fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
         1
     );
 }
+
+/// A race that returned its winner neither failed nor was cancelled: the winner's cancel of
+/// the losers is its end, not a cancellation, and a candidate that failed before is not the
+/// race's failure.
+#[test]
+fn a_race_that_won_is_neither_failed_nor_cancelled() {
+    use scope::{Config, Race};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        for (name, with_failure) in [
+            ("events_race_won_after_failure", true),
+            ("events_race_won", false),
+        ] {
+            let race = &Race::new(Config::new().name(name));
+            let winner = race
+                .run(async {
+                    if with_failure {
+                        race.spawn_named("race_down", async {
+                            Err::<&str, BoxError>("mirror a is down".into())
+                        });
+                    }
+                    race.spawn_named("race_up", async {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        Ok::<_, BoxError>("mirror b")
+                    });
+                })
+                .await;
+            assert_eq!(winner.unwrap(), "mirror b");
+        }
+    });
+    let log = capture.log.lock().unwrap();
+    for name in ["events_race_won_after_failure", "events_race_won"] {
+        let scope = log.named("scope", name);
+        assert!(
+            log.events_in(scope, "scope failed").is_empty(),
+            "{name}: the race returned its winner"
+        );
+        assert!(
+            log.events_in(scope, "cancelled").is_empty(),
+            "{name}: the winner's end of the losers is not a cancellation"
+        );
+    }
+}
+
+/// A run forgotten while it drained (it had seen its deadline) reports that deadline once.
+#[test]
+fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = &Scope::new(
+            Config::new()
+                .name("events_forgotten_deadline")
+                .timeout(Duration::from_millis(10))
+                .grace(Duration::from_secs(60)),
+        );
+        let mut run = Box::pin(s.run(async {
+            s.spawn(std::future::pending::<Result<(), Interrupted>>()); // in its grace
+            std::future::pending::<Result<(), Interrupted>>().await
+        }));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), run.as_mut())
+                .await
+                .is_err()
+        );
+        std::mem::forget(run);
+    });
+    let log = capture.log.lock().unwrap();
+    let scope = log.named("scope", "events_forgotten_deadline");
+    assert_eq!(log.events_in(scope, "deadline exceeded").len(), 1);
+}

@@ -442,3 +442,42 @@ async fn children_left_in_their_grace_by_a_dropped_scope_keep_their_owner() {
         "the child's scope is still named: {tree}"
     );
 }
+
+/// A service whose first stop was cut short (a `timeout` around it) still shows its end once a
+/// later stop finishes the job.
+#[tokio::test(start_paused = true)]
+async fn a_service_whose_first_stop_was_cut_short_still_ends_in_the_tree() {
+    let _tracking = observe::track();
+    let svc =
+        Service::new(ServiceConfig::new("tree_stop_cut_short").grace(Duration::from_secs(10)));
+    let _task = svc.spawn(std::future::pending::<()>()).unwrap(); // ignores its cancel
+    tokio::task::yield_now().await;
+    assert!(tokio::time::timeout(Duration::from_secs(1), svc.stop())
+        .await
+        .is_err());
+    let _ = svc.stop().await; // finishes the job: the task is aborted
+    assert_eq!(svc.active(), 0);
+    let tree = observe::snapshot();
+    assert_eq!(
+        tree.get(svc.info().id()).unwrap().state(),
+        TaskState::Finished
+    );
+}
+
+/// A run refused for its configuration has returned: its scope shows as finished, not as
+/// still winding down.
+#[tokio::test]
+async fn a_scope_whose_run_was_refused_shows_as_finished() {
+    let _tracking = observe::track();
+    let s = &scope::Scope::new(scope::Config::new().name("tree_refused").limit(0));
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(matches!(
+        out,
+        Err(Interrupted::Config(scope::ConfigError::ZeroLimit))
+    ));
+    let tree = observe::snapshot();
+    assert_eq!(
+        tree.get(s.info().id()).unwrap().state(),
+        TaskState::Finished
+    );
+}

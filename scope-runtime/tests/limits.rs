@@ -795,3 +795,48 @@ fn stopping_queued_children_one_by_one_is_linear() {
         );
     }
 }
+
+/// A map over a quiet source (a channel of jobs with none yet) stops pulling items at its
+/// first error or its cancel: the error comes back at once, not at the grace's end, and no
+/// item that arrives later is handed to `f`.
+#[tokio::test(start_paused = true)]
+async fn a_maps_first_error_is_returned_at_once_while_its_stream_is_idle() {
+    use futures_util::StreamExt;
+    let start = tokio::time::Instant::now();
+    let calls = Arc::new(AtomicUsize::new(0));
+    // One item now, another an hour later.
+    let items = futures_util::stream::iter([7u32]).chain(futures_util::stream::once(async {
+        sleep(Duration::from_secs(3600)).await;
+        8
+    }));
+    let c = Arc::clone(&calls);
+    let out = scope_runtime::map_stream(items, move |i| {
+        c.fetch_add(1, Ordering::Relaxed);
+        async move { Err::<u32, AppError>(AppError::Boom(i)) }
+    })
+    .config(Config::new().grace(Duration::from_secs(5)))
+    .run()
+    .await;
+    assert!(matches!(out, Err(AppError::Boom(7))), "{out:?}");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "the failure was known at once"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    // Supervised, over a quiet source, with a deadline: it ends at the deadline (its children
+    // have all ended), not at the deadline plus the grace.
+    let start = tokio::time::Instant::now();
+    let items = futures_util::stream::iter([1u32]).chain(futures_util::stream::pending());
+    let out = scope_runtime::map_stream(items, |i| async move { Ok::<u32, AppError>(i) })
+        .config(
+            Config::new()
+                .timeout(Duration::from_millis(100))
+                .grace(Duration::from_secs(5)),
+        )
+        .run_all()
+        .await;
+    assert!(out.is_err(), "{out:?}");
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+}

@@ -940,3 +940,60 @@ async fn a_request_in_flight_below_a_nested_scope_gets_the_shutdowns_grace() {
 async fn a_zero_grace_with_a_work_that_returns_at_once_is_not_forced_on_the_real_clock() {
     zero_grace_work_answering_at_once().await;
 }
+
+/// Law 9 for a service whose stop is given less time than its grace
+/// (`timeout(d, svc.stop())`, a `select!` against a second Ctrl-C): the stop's future is dropped
+/// in the middle of the grace, so it never aborts anything; each task's own grace applies
+/// again, and one that ignores its cancel is dropped when it runs out.
+#[tokio::test(start_paused = true)]
+async fn law9_a_stop_dropped_part_way_still_ends_its_tasks_after_the_grace() {
+    let svc = Service::new(ServiceConfig::new("stubborn").grace(100 * MS));
+    let ignores = svc
+        .spawn_named("ignores-cancel", std::future::pending::<()>())
+        .unwrap();
+    // One whose own grace runs out while the dropped stop is still under way.
+    let late = svc
+        .spawn_named("ignores-cancel-too", std::future::pending::<()>())
+        .unwrap();
+    tokio::task::yield_now().await; // both have started
+    let start = Instant::now();
+    assert!(tokio::time::timeout(10 * MS, svc.stop()).await.is_err());
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(svc.active(), 0, "a cancelled task outlived its grace");
+    assert!(ignores.is_finished() && late.is_finished());
+    let Err(Interrupted::Cancelled(c)) = ignores.await else {
+        panic!("not dropped as cancelled")
+    };
+    assert!(matches!(c.cause().root(), Cause::Shutdown { .. }), "{c}");
+    assert!(start.elapsed() >= 100 * MS);
+
+    // The stop dropped after the tasks' own graces ran out (while it waited for them): they
+    // end at once then.
+    let svc = Service::new(ServiceConfig::new("stubborn-2").grace(100 * MS));
+    let t = svc.spawn(std::future::pending::<()>()).unwrap();
+    tokio::task::yield_now().await;
+    let mut stop = Box::pin(svc.stop());
+    assert!(tokio::time::timeout(100 * MS, stop.as_mut()).await.is_err());
+    drop(stop);
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+    assert!(
+        t.is_finished(),
+        "the task outlived a stop dropped past its grace"
+    );
+    assert_eq!(svc.active(), 0);
+
+    // An `on_cancel` that panics inside the stop's cancel unwinds out of `stop`: the same.
+    let svc = Service::new(ServiceConfig::new("stubborn-3").grace(100 * MS));
+    let t = svc
+        .spawn(async {
+            let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("callback"));
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    let stopped = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(svc.stop()));
+    assert!(stopped.await.is_err());
+    sleep(Duration::from_secs(1)).await;
+    assert!(t.is_finished(), "the task outlived a stop that unwound");
+}

@@ -64,6 +64,7 @@ mod metrics;
 mod span;
 mod tree;
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use self::tree::{is_tracking, Record, FINISHED, HANDED_OVER, RUNNING};
@@ -165,7 +166,18 @@ pub(crate) struct ScopeObs {
     record: Option<Arc<Record>>,
     span: span::ScopeSpan,
     metrics: metrics::ScopeMetrics,
+    /// What was reported ([`CANCEL_REPORTED`], [`END_REPORTED`]), and whether a race won
+    /// ([`WON`]): each is reported once, whichever path sees it first.
+    reported: AtomicU8,
 }
+
+/// The scope's cancel was reported.
+const CANCEL_REPORTED: u8 = 1;
+/// The scope's end was reported.
+const END_REPORTED: u8 = 2;
+/// A race's candidate won: its cancel of the others is the race's end, not a cancellation,
+/// and the failures of candidates before it are not the race's.
+const WON: u8 = 4;
 
 impl ScopeObs {
     /// A scope entered under `parent`, with its own context `cx`.
@@ -177,6 +189,7 @@ impl ScopeObs {
             record,
             span: span::ScopeSpan::new(info, TaskKind::Scope),
             metrics: metrics::ScopeMetrics::new(info),
+            reported: AtomicU8::new(0),
         }
     }
 
@@ -189,6 +202,7 @@ impl ScopeObs {
             record,
             span: span::ScopeSpan::new(info, TaskKind::Service),
             metrics: metrics::ScopeMetrics::new(info),
+            reported: AtomicU8::new(0),
         };
         obs.started();
         obs
@@ -208,9 +222,22 @@ impl ScopeObs {
         self.metrics.started();
     }
 
-    /// The run saw its context cancelled.
+    /// Sets `flag`; whether it was already set.
+    fn once(&self, flag: u8) -> bool {
+        self.reported.fetch_or(flag, Ordering::AcqRel) & flag != 0
+    }
+
+    /// A race's candidate won (before its cancel of the others).
+    pub(crate) fn won(&self) {
+        self.reported.fetch_or(WON, Ordering::Release);
+    }
+
+    /// The run saw its context cancelled (reported once, and not for a race's win).
     pub(crate) fn cancelled(&self, cx: &Cx) {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
+            if self.reported.load(Ordering::Acquire) & WON != 0 || self.once(CANCEL_REPORTED) {
+                return;
+            }
             if let Some(cause) = cx.cause_arc() {
                 self.span.cancelled(&cause);
                 let deadline = matches!(*cause, crate::cause::Cause::DeadlineExceeded { .. });
@@ -227,9 +254,30 @@ impl ScopeObs {
             r.set_state(FINISHED);
         }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            let outcome = scope_outcome(cause, panicked, failed);
+            if self.once(END_REPORTED) {
+                return;
+            }
+            let outcome = if self.reported.load(Ordering::Acquire) & WON != 0 {
+                // A race that has its winner: it completed, unless a candidate panicked (a
+                // panic is never dropped for a winner).
+                if panicked {
+                    Outcome::Panicked
+                } else {
+                    Outcome::Completed
+                }
+            } else {
+                scope_outcome(cause, panicked, failed)
+            };
             self.span.finished(outcome);
             self.metrics.finished(outcome);
+        }
+    }
+
+    /// The run was refused for its configuration: it has returned (it never started, so
+    /// nothing is counted).
+    pub(crate) fn refused(&self) {
+        if let Some(r) = &self.record {
+            r.set_state(FINISHED);
         }
     }
 

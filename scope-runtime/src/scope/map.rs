@@ -350,8 +350,24 @@ where
             }
             Err(e) => return Err(E::from(e)),
         };
-        let Some(item) = items.next().await else {
-            break;
+        // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
+        // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
+        let pulled = {
+            let cancelled = std::pin::pin!(scope.cx().cancelled());
+            match futures_util::future::select(items.next(), cancelled).await {
+                futures_util::future::Either::Left((item, _)) => Ok(item),
+                futures_util::future::Either::Right((cause, _)) => Err(cause),
+            }
+        };
+        let item = match pulled {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(_) if supervise => {
+                stopped = true;
+                break;
+            }
+            // The scope answers with its own report (the first failure, or the cancel).
+            Err(cause) => return Err(E::from(Interrupted::from_cause(cause))),
         };
         let fut = f(item);
         let child = spawn(slot, next, fut);

@@ -14,6 +14,7 @@ use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{Failure, Failures, Interrupted};
+use crate::observe::ScopeObs;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -23,7 +24,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// race's context is cancelled with `SiblingFailed` only by the body's failure: candidates'
 /// failures are collected, not fatal), in which case the value is a consequence of that
 /// failure's cancel, as a loser's is.
-fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
+fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, obs: &ScopeObs, value: T) {
     // Outside the lock: reading the cause may fire a passed deadline (callbacks).
     let body_failed = matches!(cx.cause_arc().as_deref(), Some(Cause::SiblingFailed { .. }));
     let lost = {
@@ -35,12 +36,13 @@ fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, value: T) {
             Some(value)
         }
     };
-    match lost {
+    if let Some(value) = lost {
         // A later success: its value is dropped, outside the lock.
-        Some(value) => drop(value),
-        None => {
-            cx.cancel("another candidate won the race");
-        }
+        drop(value);
+    } else {
+        // Reported as the race's end, not as a cancellation.
+        obs.won();
+        cx.cancel("another candidate won the race");
     }
 }
 
@@ -167,9 +169,10 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
         self.had_candidates.store(true, Ordering::Relaxed);
         let winner = Arc::clone(&self.winner);
         let cx = self.scope.cx().clone();
+        let shared = Arc::clone(&self.scope.shared);
         async move {
             let value = fut.await.into_result()?;
-            offer(&winner, &cx, value);
+            offer(&winner, &cx, &shared.obs, value);
             Ok(())
         }
     }

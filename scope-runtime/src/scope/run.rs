@@ -639,6 +639,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });
+            shared.obs.refused();
             let queued: Vec<LocalTask<'env, M>> = {
                 let mut local = scope.local.lock();
                 local.finished = true;

@@ -40,7 +40,7 @@ use crate::info::TaskInfo;
 use crate::observe::ScopeObs;
 use crate::scope::tracker::{Enclosing, Tracker};
 use crate::slab::Slab;
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// Failures kept until read; past it, only counted (a service whose failures nobody reads
 /// must not grow without bound).
@@ -61,10 +61,17 @@ pub(crate) struct Inner {
     tracker: Tracker,
     /// Who is alive, and how the others ended.
     table: Mutex<Table>,
-    /// A stop has begun: it gives the grace and aborts what outlives it, not the tasks.
-    stopping: AtomicBool,
+    /// The stops under way: while there is one, it gives the grace and aborts what outlives
+    /// it, not the tasks. A stop whose future is dropped before its end aborts nothing: the
+    /// tasks' own graces apply again.
+    stopping: AtomicUsize,
+    /// Woken when the last stop under way ends (or its future is dropped).
+    no_stop: tokio::sync::Notify,
     /// A stop is aborting what outlived its grace.
     aborting: AtomicBool,
+    /// Its end has been reported (in the tree, the metrics and the events), by the first call
+    /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
+    end_reported: AtomicBool,
 }
 
 #[derive(Default)]
@@ -79,6 +86,26 @@ struct Table {
 struct Live {
     info: TaskInfo,
     started: bool,
+}
+
+/// A stop under way, counted until its future ends or is dropped.
+struct StopUnderWay<'a>(&'a Inner);
+
+impl<'a> StopUnderWay<'a> {
+    fn begin(inner: &'a Inner) -> Self {
+        // Release: a task that sees the stop's cancel sees the count too.
+        inner.stopping.fetch_add(1, Ordering::Release);
+        StopUnderWay(inner)
+    }
+}
+
+impl Drop for StopUnderWay<'_> {
+    fn drop(&mut self) {
+        if self.0.stopping.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The tasks past their grace that left their end to this stop end now.
+            self.0.no_stop.notify_waiters();
+        }
+    }
 }
 
 /// How long [`Service::stop`] waits for its aborted tasks to end: an aborted task ends at its
@@ -103,16 +130,25 @@ impl Enclosing for Inner {
 }
 
 impl Inner {
-    /// A stop's cancel, with `signal` as its cause. Returns whether it ended the service (not
-    /// an earlier stop or drain), in which case it reports the end.
-    fn cancel_for_stop(&self, signal: Signal) -> bool {
-        // Release: a task that sees its cancel below sees this too.
-        self.stopping.store(true, Ordering::Release);
-        let ends = self.cx.cancel_with(Cause::Shutdown { signal });
-        if ends {
+    /// A stop's cancel, with `signal` as its cause; the first cancel of the service (not an
+    /// earlier stop's or drain's) is reported.
+    fn cancel_for_stop(&self, signal: Signal) {
+        if self.cx.cancel_with(Cause::Shutdown { signal }) {
             self.obs.cancelled(&self.cx);
         }
-        ends
+    }
+
+    /// Reports the service's end, once (a stop cut short before its end reports nothing: the
+    /// next call that sees it ended does).
+    fn report_end(&self, panicked: bool, failed: bool) {
+        if self.end_reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cause = self.cx.cause();
+        let cause = cause
+            .as_ref()
+            .filter(|c| !matches!(c, Cause::Finished { .. }));
+        self.obs.finished(cause, panicked, failed);
     }
 
     /// A stop's abort of what still runs (reported as aborted, by the stop).
@@ -121,10 +157,23 @@ impl Inner {
         self.tracker.abort_all();
     }
 
-    /// Whether a stop has begun (then its abort, not a task's own, ends what outlives the
+    /// Whether a stop is under way (then its abort, not a task's own, ends what outlives the
     /// grace, so that the stop reports it as aborted).
     pub(super) fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        self.stopping.load(Ordering::Acquire) != 0
+    }
+
+    /// Waits until no stop is under way (the last one ended, or its future was dropped).
+    pub(super) async fn no_stop_under_way(&self) {
+        loop {
+            let mut ended = std::pin::pin!(self.no_stop.notified());
+            // Registered before the look: a stop ending in between is not missed.
+            ended.as_mut().enable();
+            if !self.stopping() {
+                return;
+            }
+            ended.await;
+        }
     }
 
     fn aborting(&self) -> bool {
@@ -240,8 +289,10 @@ impl Service {
                     .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
                 tracker: Tracker::with_waiters(None),
                 table: Mutex::new(Table::default()),
-                stopping: AtomicBool::new(false),
+                stopping: AtomicUsize::new(0),
+                no_stop: tokio::sync::Notify::new(),
                 aborting: AtomicBool::new(false),
+                end_reported: AtomicBool::new(false),
             }),
         };
         #[cfg(not(loom))]
@@ -462,9 +513,11 @@ impl Service {
             // Done for good (closed, nothing left): the service's context ends, so work
             // detached under it learns so.
             let scope = self.inner.info.clone();
-            if self.inner.cx.cancel_with(Cause::Finished { scope }) {
-                // Its end, once: in the tree, the metrics and the events.
-                self.inner.obs.finished(None, false, false);
+            self.inner.cx.cancel_with(Cause::Finished { scope });
+            // Its end, once: in the tree, the metrics and the events (a stop under way reports
+            // it, with the failures it takes).
+            if !self.inner.stopping() {
+                self.inner.report_end(false, false);
             }
             Ok(())
         } else {
@@ -484,6 +537,7 @@ impl Service {
         inner.cancel_for_stop(signal);
         inner.tracker.force();
         inner.abort_for_stop();
+        inner.report_end(false, false);
     }
 
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
@@ -518,7 +572,10 @@ impl Service {
         inner.tracker.close();
         let running = inner.running();
         let not_started_before = inner.table.lock().not_started;
-        let ends = inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
+        // Counted before the cancel, so that a task that sees the cancel sees the stop; until
+        // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
+        let _under_way = StopUnderWay::begin(inner);
+        inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
         let mut aborted = Vec::new();
         if tokio::time::timeout(inner.grace, inner.tracker.idle())
             .await
@@ -546,13 +603,8 @@ impl Service {
                 table.not_started - not_started_before,
             )
         };
-        if ends {
-            let cause = inner.cx.cause();
-            let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
-            inner
-                .obs
-                .finished(cause.as_ref(), panicked, !failures.is_empty());
-        }
+        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
+        inner.report_end(panicked, !failures.is_empty());
         StopReport {
             service: Some(inner.info.clone()),
             stopped,

@@ -186,6 +186,24 @@ type WaitWorker =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
 type Unheld = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// Whether a stop is under way: its abort, not the task's own, ends a task past its grace. If
+/// so, the task is woken when none is (the stop ended, or its future was dropped before its
+/// abort: then the task's own grace applies again).
+fn stop_under_way(inner: &Arc<Inner>, wait: &mut Option<Unheld>, task: &mut Context<'_>) -> bool {
+    while inner.stopping() {
+        let gone = wait.get_or_insert_with(|| {
+            let inner = Arc::clone(inner);
+            Box::pin(async move { inner.no_stop_under_way().await })
+        });
+        if gone.as_mut().poll(task).is_pending() {
+            return true;
+        }
+        *wait = None;
+    }
+    *wait = None;
+    false
+}
+
 /// How a task ended, as the service records it.
 pub(super) enum Ended {
     Completed,
@@ -221,6 +239,9 @@ pin_project_lite::pin_project! {
         hard_stop: Option<Pin<Box<Sleep>>>,
         // Past the hard stop, while a budgeted shield runs in the service: the wait for it.
         unheld: Option<Unheld>,
+        // Past the hard stop, while a stop is under way (its abort ends the task): the wait
+        // for no stop to be, should that stop's future be dropped before its abort.
+        stop_gone: Option<Unheld>,
         capacity: Option<OwnedSemaphorePermit>,
         outcome: Option<Result<F::Output, Interrupted>>,
         ended: Option<Ended>,
@@ -333,6 +354,7 @@ where
             worker: None,
             hard_stop: None,
             unheld: None,
+            stop_gone: None,
             capacity,
             outcome: None,
             ended: None,
@@ -419,7 +441,9 @@ where
             // a stop, the stop's abort ends it instead, and reports it as aborted.
             // The wait for the shields is bounded once, when the grace runs out: by the ends
             // of the budgets of those under way then (not of shields started after).
-            if stop.as_mut().poll(task).is_ready() && !this.inner.stopping() {
+            if stop.as_mut().poll(task).is_ready()
+                && !stop_under_way(this.inner, this.stop_gone, task)
+            {
                 if this.inner.tracker.holds() == 0 {
                     return Poll::Ready(());
                 }
