@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{AppError, Live};
+use common::{block_on, AppError, Live};
 use scope_runtime::{
     Cause, Config, ConfigError, Cx, Failures, Interrupted, LocalScope, Race, Scope, Slot,
     SpawnError,
@@ -244,26 +244,6 @@ async fn a_refused_run_under_supervise_or_a_race_reports_only_why_it_was_refused
     let _ = race.run(async {}).await;
     let second = race.run(async {}).await;
     only_the_refusal(second.unwrap_err(), ConfigError::AlreadyRun);
-}
-
-/// A minimal executor without tokio: proves a scope works (spawned children run in place)
-/// outside any runtime.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(10));
-    }
 }
 
 #[test]

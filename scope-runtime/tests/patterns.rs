@@ -789,6 +789,59 @@ mod supervisor {
         assert!(cause.is_finished(), "{cause}");
     }
 
+    // A parent's deadline is a cancel from outside: answered, it gives `Ok(())`, whether the
+    // supervisor is awaited in the parent's body (then its own run fires that deadline) or
+    // spawned (then the parent's does). Before, the first gave `DeadlineExceeded`.
+    #[tokio::test(start_paused = true)]
+    async fn a_parents_deadline_gives_a_supervisor_one_answer_in_place_or_spawned() {
+        fn sup() -> Supervisor<AppError> {
+            Supervisor::new(Config::new().name("sup").grace(ms(10))).child(
+                "server",
+                Restart::Permanent,
+                || async {
+                    scope_runtime::cancelled().await;
+                },
+            )
+        }
+        let request = || Config::new().name("request").timeout(ms(100)).grace(ms(10));
+        let s = &Scope::new(request());
+        let in_place = s
+            .run(async { Ok::<_, AppError>(sup().run().await) })
+            .await
+            .unwrap();
+        let s = &Scope::new(request());
+        let spawned = s
+            .run(async { Ok::<_, AppError>(s.spawn(sup().run()).await) })
+            .await
+            .unwrap();
+        assert!(in_place.is_ok(), "in place: {in_place:?}");
+        assert!(spawned.is_ok(), "spawned: {spawned:?}");
+    }
+
+    // Outside a tokio runtime (children run in place), a restart with no backoff needs no
+    // timer: before, making the zero-length sleep panicked ("no reactor running").
+    #[test]
+    fn a_supervisor_without_a_tokio_runtime_restarts_at_once() {
+        let mut runs = 0;
+        let out = common::block_on(
+            Supervisor::<AppError>::new(Config::new())
+                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+                .child("flaky", Restart::Transient, move || {
+                    runs += 1;
+                    let fail = runs == 1;
+                    async move {
+                        if fail {
+                            Err(AppError::Boom(1))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                })
+                .run(),
+        );
+        assert!(out.is_ok(), "{out:?}");
+    }
+
     // Law 4: a supervisor's own deadline is reported as one, whatever the grace (before, with
     // a grace its children answered, it returned `Ok(())`, and with none the deadline).
     #[tokio::test(start_paused = true)]
@@ -1090,6 +1143,93 @@ mod process {
         assert!(
             stops_running(member).await,
             "the group was killed with the aborted child"
+        );
+    }
+
+    /// The process's state letter in `/proc/<pid>/stat` (`S`, `T`, `Z`, ..), if it exists.
+    fn state(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.trim_start().chars().next()
+    }
+
+    // The usual shape: read the output to its end, then wait. A cancel while the output is
+    // read reaches the process at once (SIGTERM), not only once `wait` is polled: before, it
+    // got nothing, and was SIGKILLed at the grace's end (3 s here).
+    #[tokio::test]
+    async fn a_cancel_reaches_a_process_whose_output_is_being_read() {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "trap 'exit 0' TERM; while :; do echo tick; sleep 0.05; done",
+        ])
+        .stdout(Stdio::piped());
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(3)));
+        let start = std::time::Instant::now();
+        let out = s
+            .run(async {
+                let cx = s.cx().clone();
+                s.spawn(async move {
+                    sleep(ms(200)).await;
+                    cx.cancel("stop");
+                    Ok::<_, ProcessError>(())
+                });
+                let mut running = Process::new(cmd).spawn()?;
+                let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
+                while lines
+                    .next_line()
+                    .await
+                    .map_err(ProcessError::Wait)?
+                    .is_some()
+                {}
+                running.wait().await // at the end of its output: it has exited
+            })
+            .await;
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(2), "took {took:?}: {out:?}");
+    }
+
+    // A `Running` is `'static`: returned out of its scope, the process is still stopped when
+    // the scope ends (its context ends then), rather than running on unsignalled.
+    #[tokio::test]
+    async fn a_process_does_not_outlive_the_scope_it_was_started_in() {
+        let s = &Scope::new(Config::new());
+        let running = s
+            .run(async {
+                let mut cmd = Command::new("sleep");
+                cmd.arg("60");
+                Process::new(cmd).spawn()
+            })
+            .await
+            .unwrap();
+        let pid = running.id().unwrap();
+        let start = std::time::Instant::now();
+        while state(pid) != Some('Z') && start.elapsed() < Duration::from_secs(5) {
+            sleep(ms(10)).await;
+        }
+        assert_eq!(state(pid), Some('Z'), "the process outlived its scope");
+        drop(running);
+    }
+
+    // A stopped process (SIGSTOP, a terminal's SIGTTIN) cannot act on SIGTERM until it is
+    // continued: the stop continues it, so it answers rather than waiting out the grace.
+    #[tokio::test]
+    async fn a_stopped_process_is_continued_so_that_it_can_answer_sigterm() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "kill -STOP $$; sleep 60"]);
+        let mut running = Process::new(cmd)
+            .grace(Duration::from_secs(3))
+            .spawn()
+            .unwrap();
+        let pid = running.id().unwrap();
+        while state(pid) != Some('T') {
+            sleep(ms(10)).await;
+        }
+        let start = std::time::Instant::now();
+        let status = running.stop().await.unwrap();
+        assert_eq!(status.signal(), Some(15), "SIGTERM was never acted on");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "waited the whole grace"
         );
     }
 

@@ -8,7 +8,10 @@
 //! On cancellation of the ambient context (its scope cancelled, a sibling failed, a deadline,
 //! a shutdown signal, or the child alone):
 //!
-//! 1. it sends **SIGTERM**;
+//! 1. it sends **SIGTERM** (and SIGCONT, so that a stopped process can act on it), at the
+//!    cancel itself: the process is bound to the context from [`Process::spawn`] on, also
+//!    while the code that owns it reads its output rather than waiting, and also if its
+//!    [`Running`] was moved out of the scope (the scope's end ends its context);
 //! 2. waits the **grace**: by default the grace of the scope whose code runs it
 //!    ([`current_grace`](crate::current_grace)), or [`Process::grace`];
 //! 3. sends **SIGKILL** if it is still running, and **reaps** it.
@@ -42,8 +45,11 @@
 //!   `setsid`, which a group leader may not).
 //! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet
 //!   (on Linux, the process is watched with `waitid(WNOWAIT)`, which does not reap it, while
-//!   the rest of its group drains), from the task that owns it, so it cannot reach another
-//!   process that got the same pid.
+//!   the rest of its group drains), so it cannot reach another process that got the same pid.
+//!   The grace's signals come from the task that owns the process; the cancel's SIGTERM, from
+//!   the canceller's thread, is sent under the lock of the list of processes not reaped,
+//!   whose entry goes as soon as the owner has reaped it (in the microseconds between the two
+//!   the kernel would have had to hand the pid out again, as for the forced exit below).
 //! - **A forced exit**: `#[scope::main]` ends the program without waiting for tasks still
 //!   running when its shutdown is forced (or after its clean exit's short wait), so the task
 //!   that owns a process may never be dropped (a worker stuck in a blocking clean-up). Before
@@ -83,7 +89,7 @@ use futures_util::future::{select, Either};
 use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-use crate::cx::{current_grace, saturating_add, Cx};
+use crate::cx::{current_grace, saturating_add, Cx, OnCancel};
 use crate::error::Interrupted;
 
 /// How long a dropped [`Running`] waits, on the dropping thread, for its killed process to
@@ -292,7 +298,8 @@ impl Process {
     ///
     /// See [`Process`] for one that reads the process's output.
     pub fn spawn(self) -> Result<Running, ProcessError> {
-        if let Some(cause) = Cx::current().cause() {
+        let cx = Cx::current();
+        if let Some(cause) = cx.cause() {
             return Err(Interrupted::from_cause(cause).into());
         }
         if tokio::runtime::Handle::try_current().is_err() {
@@ -309,15 +316,22 @@ impl Process {
             cmd.process_group(0);
         }
         let child = cmd.spawn().map_err(ProcessError::Spawn)?;
-        let running = Running {
+        let mut running = Running {
             key: unreaped::next_key(),
             child,
             grace,
             group,
             stopping: None,
+            watch: None,
         };
         if let Some(pid) = running.pid() {
             unreaped::add(running.key, pid, group);
+            // Bound to the context from now on, not only while `wait` is polled: a cancel
+            // while the output is read, or the end of a scope the `Running` was moved out
+            // of, sends SIGTERM at once (from the canceller's thread; the grace and the
+            // SIGKILL stay with `wait` and `Drop`).
+            let key = running.key;
+            running.watch = Some(cx.on_cancel(move |_| unreaped::terminate(key)));
         }
         Ok(running)
     }
@@ -372,6 +386,8 @@ pub struct Running {
     /// When the first [`stop`](Running::stop) began, when its grace ends: a stop resumed
     /// after it was dropped part-way goes on from there.
     stopping: Option<tokio::time::Instant>,
+    /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
+    watch: Option<OnCancel>,
 }
 
 impl Running {
@@ -492,9 +508,9 @@ impl Running {
         })
     }
 
-    /// Stops the process now: SIGTERM, then the grace ([`Process::grace`], else the
-    /// scope's), then SIGKILL if it is still running; resolves once it is reaped, to its
-    /// exit status. In a group of its own (the default), on Linux, the grace also waits for
+    /// Stops the process now: SIGTERM and SIGCONT (not again if a cancel sent them), then
+    /// the grace ([`Process::grace`], else the scope's), then SIGKILL if it is still
+    /// running; resolves once it is reaped, to its exit status. In a group of its own (the default), on Linux, the grace also waits for
     /// the rest of the group, and what is left of it at the end gets SIGKILL too.
     ///
     /// # Examples
@@ -525,7 +541,8 @@ impl Running {
             // `Duration::MAX` means no limit, as for a scope's grace.
             let until = saturating_add(tokio::time::Instant::now(), grace);
             self.stopping = Some(until);
-            self.signal(Signal::TERM);
+            // Once (the context's cancel may have sent it already), with SIGCONT.
+            unreaped::terminate(self.key);
             until
         };
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -546,11 +563,19 @@ impl Running {
 
     /// The process has been waited for: once reaped, its pid is no longer ours to signal at
     /// a forced exit.
-    fn reaped(&self, status: io::Result<ExitStatus>) -> Result<ExitStatus, ProcessError> {
+    fn reaped(&mut self, status: io::Result<ExitStatus>) -> Result<ExitStatus, ProcessError> {
         if self.child.id().is_none() {
             unreaped::remove(self.key);
+            self.unwatch();
         }
         status.map_err(ProcessError::Wait)
+    }
+
+    /// The context no longer keeps the SIGTERM callback of a process that is gone.
+    fn unwatch(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.stop();
+        }
     }
 
     /// The process's pid while it has not been reaped (only then is it still its own).
@@ -585,6 +610,7 @@ impl Drop for Running {
         // Reaped already, or killed here (and reaped below or by tokio later): a forced exit
         // has nothing more to do for it.
         unreaped::remove(self.key);
+        self.unwatch();
         if self.child.id().is_none() {
             return; // reaped
         }
@@ -635,12 +661,22 @@ mod unreaped {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
-    use rustix::process::Pid;
+    use rustix::process::{Pid, Signal};
 
-    /// A leaf lock: held only to add, remove or take entries (no user code, no signal).
-    static LIST: Mutex<Vec<(u64, Pid, bool)>> = Mutex::new(Vec::new());
+    /// A process not reaped yet: its key, its pid, whether it leads a group of its own, and
+    /// whether it was sent SIGTERM.
+    struct Entry {
+        key: u64,
+        pid: Pid,
+        group: bool,
+        terminated: bool,
+    }
 
-    fn list() -> MutexGuard<'static, Vec<(u64, Pid, bool)>> {
+    /// A leaf lock: held only to add, remove or take entries, and to send a SIGTERM (a
+    /// system call; no user code), so that no entry is signalled once its process is reaped.
+    static LIST: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    fn list() -> MutexGuard<'static, Vec<Entry>> {
         LIST.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -651,20 +687,37 @@ mod unreaped {
     }
 
     pub(super) fn add(key: u64, pid: Pid, group: bool) {
-        list().push((key, pid, group));
+        list().push(Entry {
+            key,
+            pid,
+            group,
+            terminated: false,
+        });
     }
 
     pub(super) fn remove(key: u64) {
         let mut list = list();
-        if let Some(i) = list.iter().position(|e| e.0 == key) {
+        if let Some(i) = list.iter().position(|e| e.key == key) {
             list.swap_remove(i);
+        }
+    }
+
+    /// Sends SIGTERM, then SIGCONT (a stopped process acts on a signal only once continued),
+    /// to the process `key` (or its group), once, if it is not reaped yet.
+    pub(super) fn terminate(key: u64) {
+        let mut list = list();
+        if let Some(e) = list.iter_mut().find(|e| e.key == key) {
+            if !std::mem::replace(&mut e.terminated, true) {
+                super::send(e.pid, e.group, Signal::TERM);
+                super::send(e.pid, e.group, Signal::CONT);
+            }
         }
     }
 
     pub(super) fn take_all() -> Vec<(Pid, bool)> {
         std::mem::take(&mut *list())
             .into_iter()
-            .map(|(_, pid, group)| (pid, group))
+            .map(|e| (e.pid, e.group))
             .collect()
     }
 }

@@ -161,7 +161,9 @@ struct Spec<E> {
 ///   has run a whole [window](Supervisor::intensity). A [`Restart::Permanent`] child's normal
 ///   return counts in that `n` too (it backs off), but not against the intensity. A zero
 ///   base restarts at once: with a child that returns (or fails) at once, that is a loop as
-///   hot as `loop { child().await }`, bounded only by the intensity for failures.
+///   hot as `loop { child().await }`, bounded only by the intensity for failures. It needs no
+///   timer (it works outside a tokio runtime too); a non-zero backoff sleeps on tokio's
+///   timer, so it needs a runtime with one.
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
 ///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
 ///   the other children, waits for them (their grace), and returns that failure's error. The
@@ -170,9 +172,10 @@ struct Spec<E> {
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
 ///   child waiting out a backoff stops at once; running ones get the scope's grace, then are
 ///   aborted. It returns `Ok(())` if every child stopped within the grace (they answered the
-///   cancellation), the cancellation otherwise; its own deadline (a `Config::timeout`) is
-///   always returned as [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered
-///   or not. A panic is still a panic: an incarnation (or
+///   cancellation), the cancellation otherwise; its own deadline (a `Config::timeout` or
+///   `deadline` earlier than its parent's) is always returned as
+///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
+///   parent's deadline like any cancel from outside. A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
 ///   [`Panicked`](crate::Interrupted::Panicked).
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
@@ -439,6 +442,10 @@ where
             window,
             recent: Mutex::new(VecDeque::new()),
         });
+        let parent_deadline = config
+            .parent
+            .as_ref()
+            .map_or_else(|| Cx::current().deadline(), Cx::deadline);
         let s = &Scope::new(config);
         s.run(async move {
             let handles: Vec<_> = children
@@ -461,8 +468,14 @@ where
             // Its own deadline passed: reported as such, whether or not the children
             // answered it within the grace (a stop from outside that they answered is not a
             // failure of the supervisor).
+            // Its own: earlier than its parent's (a deadline inherited from the parent is a
+            // cancel from outside, whichever node fired it first).
+            let own_deadline = s
+                .cx()
+                .deadline()
+                .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
             match s.cx().cause_arc() {
-                Some(cause) if matches!(*cause, Cause::DeadlineExceeded { .. }) => {
+                Some(cause) if own_deadline && cause.is_deadline() => {
                     Err(E::from(Interrupted::from_shared_cause(cause)))
                 }
                 _ => Ok(()),
@@ -615,6 +628,13 @@ where
         match (action, error) {
             (SupervisorAction::Restart { delay }, error) => {
                 drop(error);
+                if delay.is_zero() {
+                    // At once, without a timer (none exists outside a tokio runtime); on one,
+                    // a unit of the task's budget, so that a child that ends at once each
+                    // time still lets the runtime's other tasks run.
+                    tokio::task::consume_budget().await;
+                    continue;
+                }
                 let sleep = pin!(tokio::time::sleep(delay));
                 if let Either::Right(_) = select(sleep, pin!(cx.cancelled())).await {
                     return Ok(());

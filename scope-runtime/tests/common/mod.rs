@@ -74,3 +74,23 @@ pub fn cancelled_after(after: std::time::Duration, reason: &'static str) -> scop
     });
     cx
 }
+
+/// A minimal executor without tokio: for what must work outside any runtime (a scope's
+/// spawned children then run in place).
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(10));
+    }
+}
