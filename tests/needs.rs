@@ -65,3 +65,26 @@ async fn a_scope_binding_a_required_slot_again_shadows_it_for_its_callees() {
         "other (caller's acme for r-9) | other (caller's acme for r-9)"
     );
 }
+
+// A proof carried into a context that binds a claimed slot to another value (a worker that
+// serves many tenants, each job carrying its caller's proof): a scope there that binds an
+// unrelated slot extends the proof with the proven values, not the surrounding ones.
+#[scoped(slots(REQUEST_ID = "r-1".to_owned()))]
+async fn handler_binding_another_slot(cx: Needs![TENANT]) -> Result<(String, String), Interrupted> {
+    Ok((cx.get(&TENANT).clone(), tenant_of(provided!()).await?))
+}
+
+#[scoped(slots(TENANT = "acme".to_owned()))]
+async fn job_on_a_worker_of_another_tenant() -> Result<(String, String), Interrupted> {
+    let proof = provided!();
+    let worker = Cx::root().with_slot(&TENANT, "globex".to_owned());
+    worker.run(handler_binding_another_slot(proof)).await
+}
+
+#[tokio::test]
+async fn an_extended_proof_reads_the_values_it_proves() {
+    assert_eq!(
+        job_on_a_worker_of_another_tenant().await.unwrap(),
+        ("acme".to_owned(), "acme".to_owned())
+    );
+}

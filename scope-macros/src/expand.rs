@@ -849,7 +849,6 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                             &#name
                         }
                     }
-                    impl #krate::__private::KeyOf<#ty> for #name {}
                 });
             }
             out.extend(errors_to_tokens(errors));

@@ -75,6 +75,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::slot::Binding;
 use crate::{Cx, Slot};
@@ -122,8 +123,9 @@ mod sealed {
     pub trait Has<K, I> {}
     pub trait CoveredBy<L, J> {}
     pub trait Proof {
-        /// The bindings in `from` of the list's slots that `into` does not bind (shared, not
-        /// cloned), to carry them into a child of `into`.
+        /// The bindings in `from` of the list's slots that `into` does not bind to the same
+        /// value (it lacks them, or binds them otherwise): shared, not cloned, to carry them
+        /// into a child of `into`.
         fn bindings_in(from: &crate::Cx, into: &crate::Cx, out: &mut Vec<crate::slot::Binding>);
     }
 }
@@ -309,9 +311,15 @@ impl sealed::Proof for Nil {
 
 impl<K: Key, Rest: Proof> sealed::Proof for With<K, Rest> {
     fn bindings_in(from: &Cx, into: &Cx, out: &mut Vec<Binding>) {
-        // A slot `into` binds keeps its own value (an inner binding shadows an outer one).
-        if into.get(K::slot()).is_none() {
-            out.extend(from.binding(K::slot()));
+        // The proven value, unless `into` reaches that very value (the proof's context is
+        // `into` or an ancestor of it, the usual case).
+        let proven = from.binding(K::slot());
+        let same = match (&proven, into.binding(K::slot())) {
+            (Some(proven), Some(here)) => Arc::ptr_eq(&proven.value, &here.value),
+            _ => false,
+        };
+        if !same {
+            out.extend(proven);
         }
         Rest::bindings_in(from, into, out);
     }
@@ -555,8 +563,8 @@ impl<L> Provided<L> {
     }
 }
 
-/// `Self` is the key of a slot of `T`: what `slot!` declares beside [`Key`], so that binding
-/// a slot whose static names another slot's key is reported where it is bound. For the
+/// `Self` is the key of a slot of `T` (every [`Key`] is, of its `Value`), so that binding a
+/// static whose key names a slot of another type is reported where it is bound. For the
 /// macros.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
@@ -565,6 +573,8 @@ impl<L> Provided<L> {
     note = "a key type names one slot, the one `slot!` declared with it; declare a slot of its own with `slot!(static NAME: Type)`"
 )]
 pub trait KeyOf<T>: Key {}
+
+impl<T, K: Key> KeyOf<T> for K where K::Value: crate::slot::HeldBy<T> {}
 
 /// What a scope's `slots(NAME = value)` adds to its proof: the slot's key when the slot has
 /// one (`slot!`), nothing for a slot declared by hand with the key `()`. For the macros.
@@ -595,32 +605,43 @@ impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
             cx: proof.cx,
             _list: PhantomData,
         };
-        // The macros call this right after the scope bound the slot in `cx`; the check is
-        // made all the same (on the key's own slot), so that this path proves nothing it has
-        // not seen.
-        let proof = match proof.try_bind(cx, K::slot()) {
-            Ok(extended) => return extended,
-            Err(proof) => proof,
-        };
-        // The scope's context does not bind what the proof claims: the proof was carried
-        // into another context (a task that does not carry the caller's, `Cx::run` under
-        // another root). The extended proof's context is then the scope's, with the claimed
-        // slots' values carried over from the proof's own: reads through it cannot fail.
+        // The claimed slots' values that the scope's context does not reach (the macros
+        // leave out of `L` the slots the scope binds itself, which keep the scope's values).
         let mut carried = Vec::new();
         if let Some(from) = &proof.cx {
             <L as sealed::Proof>::bindings_in(from, cx, &mut carried);
         }
+        // The macros call this right after the scope bound the slot in `cx`; the check is
+        // made all the same (on the key's own slot), so that this path proves nothing it has
+        // not seen.
+        if carried.is_empty() {
+            match proof.try_bind(cx, K::slot()) {
+                Ok(extended) => return extended,
+                Err(unbound) => unreachable_unbound::<K, _>(unbound),
+            }
+        }
+        // The proof was carried into another context (a task that does not carry the
+        // caller's, `Cx::run` under another root, one that binds a claimed slot to another
+        // value): the extended proof's context is then the scope's, with the claimed slots'
+        // proven values carried over from the proof's own, so that reads through it give what
+        // it proves, and cannot fail.
         let joined = cx.child_with(None, &carried);
-        // Unreachable: a proof's context binds every slot its list claims.
-        let Ok(extended) = proof.try_bind(&joined, K::slot()) else {
-            panic!(
-                "slot `{}` is bound by this scope, but a slot its proof claims is not bound \
-                 in the proof's own context",
-                K::slot().name()
-            )
-        };
-        extended
+        match proof.try_bind(&joined, K::slot()) {
+            Ok(extended) => extended,
+            Err(unbound) => unreachable_unbound::<K, _>(unbound),
+        }
     }
+}
+
+/// Unreachable: a proof's context binds every slot its list claims, and the scope has just
+/// bound `K`.
+#[cold]
+fn unreachable_unbound<K: Key, P>(_: P) -> ! {
+    panic!(
+        "slot `{}` is bound by this scope, but a slot its proof claims is not bound in the \
+         proof's own context",
+        K::slot().name()
+    )
 }
 
 impl<L> fmt::Debug for Provided<L> {

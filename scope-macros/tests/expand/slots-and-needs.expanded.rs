@@ -10,7 +10,6 @@ impl ::scope::__private::Key for REQUEST_ID {
         &REQUEST_ID
     }
 }
-impl ::scope::__private::KeyOf<String> for REQUEST_ID {}
 static TENANT: ::scope::__private::Slot<String, TENANT> = ::scope::__private::Slot::new(
     "TENANT",
 );
@@ -23,7 +22,6 @@ impl ::scope::__private::Key for TENANT {
         &TENANT
     }
 }
-impl ::scope::__private::KeyOf<String> for TENANT {}
 async fn middleware(
     t: String,
     cx: ::scope::__private::Provided<
