@@ -234,8 +234,9 @@ impl App {
     /// the first shutdown signal; then the shutdown's phases (see the module docs), with
     /// `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits as long as the
     /// work and the services take). A second signal ends the shutdown at once. Returns the
-    /// work's output (`None` if it did not end within the grace, or a second signal came) and
-    /// what each phase did.
+    /// work's output (`None` if it did not end within the grace, or a second signal came
+    /// before it ended) and what each phase did (after a second signal too: the services'
+    /// unread failures and the tasks it aborted, by name).
     ///
     /// An application runs once: when `run` returns (or its future is dropped), the
     /// application's context has ended. Its cause is the shutdown's if a signal came, else
@@ -298,7 +299,7 @@ impl App {
                 let ended = futures_util::future::select(work.as_mut(), timer);
                 match or_signal(ended, signals.as_mut()).await {
                     Err(second) => {
-                        self.abort_services(&second);
+                        self.abort_services(&second, &mut report);
                         report.forced = Some(Forced::SecondSignal(second));
                         return (None, report);
                     }
@@ -355,7 +356,7 @@ impl App {
             report.while_draining = true;
         }
         if let Some(second) = second {
-            self.abort_services(&second);
+            self.abort_services(&second, &mut report);
             report.forced = Some(Forced::SecondSignal(second));
         }
         (out, report)
@@ -363,9 +364,25 @@ impl App {
 
     /// A second signal: every service is closed, cancelled and aborted at once (the run
     /// returns now, and no work the application owns runs on after it unbounded).
-    fn abort_services(&self, second: &Signal) {
+    /// What each cut short (the tasks it aborted, by name, and the failures not read before)
+    /// goes into the report.
+    fn abort_services(&self, second: &Signal, report: &mut ShutdownReport) {
         for service in self.services() {
-            service.abort_at_once(second.clone());
+            let id = service.info().id();
+            // A service a finished pass drained or stopped has its lost failures counted.
+            let counted = report.drained.iter().any(|d| d.id() == id)
+                || report
+                    .stopped
+                    .iter()
+                    .any(|s| s.service().is_some_and(|i| i.id() == id));
+            let cut = service.abort_at_once(second.clone());
+            if !cut.aborted().is_empty() || !cut.failures().is_empty() {
+                report.failures.extend(cut.failures().iter().cloned());
+                report.stopped.push(cut);
+            }
+            if !counted {
+                report.failures_lost += service.failures_lost();
+            }
         }
     }
 

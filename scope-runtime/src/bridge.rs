@@ -109,8 +109,11 @@ impl Cx {
     /// it already is), and cancelling it cancels the token. Its children are cancelled with
     /// it, as any context's. The link lives as [`to_token`](Cx::to_token)'s does.
     ///
-    /// To have a scope stopped by either the token or the ambient context, make its parent
-    /// `Cx::current().merge(&Cx::from_token(&token))`.
+    /// To have scopes stopped by either the token or the ambient context, make the root once,
+    /// beside the token (`let from_token = Cx::from_token(&token);`), and each scope's parent
+    /// `Cx::current().merge(&from_token)`. Each call makes a root and a link that live until
+    /// the token or that root is cancelled: made per request under a long-lived token, they
+    /// would pile up until the token's cancel.
     ///
     /// # Examples
     ///

@@ -997,3 +997,55 @@ async fn law9_a_stop_dropped_part_way_still_ends_its_tasks_after_the_grace() {
     sleep(Duration::from_secs(1)).await;
     assert!(t.is_finished(), "the task outlived a stop that unwound");
 }
+
+/// A drain that returned has every drained task's outcome ready at its handle: a task hands
+/// its outcome over before it counts itself gone (before, a drainer on another thread could
+/// return in between).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_services_handles_are_finished() {
+    for round in 0..2_000 {
+        let svc = Service::new(ServiceConfig::new("quick"));
+        let task = svc.spawn(async {}).unwrap();
+        svc.drain(Duration::from_secs(1)).await.unwrap();
+        assert!(task.is_finished(), "round {round}: drained, yet no outcome");
+    }
+}
+
+/// A second signal ends the shutdown at once, and the report still says what it cut short:
+/// the services' failures not read before, and the tasks it aborted, by name; what an aborted
+/// task's failure says is what happened (no grace was given).
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_still_reports_the_services_failures_and_what_it_aborted() {
+    let app = App::new();
+    let (_, report) = app
+        .run(
+            Duration::from_secs(10),
+            signals_at(&[(100, Signal::Terminate), (200, Signal::Interrupt)]),
+            async {
+                let audit = Service::new(ServiceConfig::new("audit"));
+                audit
+                    .spawn_named("r-1", async { Err::<(), _>("disk full") })
+                    .unwrap()
+                    .detach();
+                audit
+                    .spawn_named("r-2", sleep(Duration::from_secs(20)))
+                    .unwrap()
+                    .detach();
+                std::future::pending::<()>().await;
+            },
+        )
+        .await;
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    let text = report.to_string();
+    assert!(text.contains("disk full"), "{text}");
+    assert!(text.contains("r-2"), "{text}");
+    tokio::task::yield_now().await; // the abort reaches r-2
+    let kept = app.services()[0].failures();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let said = kept[0].to_string();
+    assert!(!said.contains("grace"), "{said}");
+    assert!(said.contains("second signal"), "{said}");
+}

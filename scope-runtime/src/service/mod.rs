@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     no_stop: tokio::sync::Notify,
     /// A stop is aborting what outlived its grace.
     aborting: AtomicBool,
+    /// The second signal that forced its shutdown, if one did (what its aborted tasks were
+    /// cut short by).
+    forced: Mutex<Option<Signal>>,
     /// Its end has been reported (in the tree, the metrics and the events), by the first call
     /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
     end_reported: AtomicBool,
@@ -149,6 +152,14 @@ impl Inner {
             .as_ref()
             .filter(|c| !matches!(c, Cause::Finished { .. }));
         self.obs.finished(cause, panicked, failed);
+    }
+
+    /// What a task aborted by a stop was cut short by.
+    pub(super) fn aborted_by(&self) -> String {
+        match &*self.forced.lock() {
+            Some(signal) => format!("aborted at once: a second signal ({signal}) came"),
+            None => format!("aborted after the stop's grace of {:?}", self.grace),
+        }
     }
 
     /// A stop's abort of what still runs (reported as aborted, by the stop).
@@ -292,6 +303,7 @@ impl Service {
                 stopping: AtomicUsize::new(0),
                 no_stop: tokio::sync::Notify::new(),
                 aborting: AtomicBool::new(false),
+                forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
             }),
         };
@@ -530,14 +542,25 @@ impl Service {
 
     /// The shutdown is forced (a second signal): closed, cancelled and aborted at once, with
     /// no grace and no wait (the caller is about to return, or the process to exit).
+    /// Reports the tasks it aborted (by name) and the failures not read before.
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn abort_at_once(&self, signal: Signal) {
+    pub(crate) fn abort_at_once(&self, signal: Signal) -> StopReport {
         let inner = &self.inner;
         inner.tracker.close();
+        *inner.forced.lock() = Some(signal.clone());
         inner.cancel_for_stop(signal);
         inner.tracker.force();
+        let aborted = inner.running();
         inner.abort_for_stop();
         inner.report_end(false, false);
+        let failures = std::mem::take(&mut inner.table.lock().failures);
+        StopReport {
+            service: Some(inner.info.clone()),
+            stopped: Vec::new(),
+            aborted,
+            not_started: 0,
+            failures,
+        }
     }
 
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),

@@ -264,7 +264,7 @@ pin_project_lite::pin_project! {
                     panicked(this.info, payload)
                 } else if started {
                     let message = if this.inner.aborting() {
-                        format!("aborted after the stop's grace of {:?}", this.inner.grace)
+                        this.inner.aborted_by()
                     } else {
                         cause.as_ref().map_or_else(
                             || "its runtime shut down".to_owned(),
@@ -304,12 +304,18 @@ pin_project_lite::pin_project! {
             };
             this.obs.service_ended(&this.inner.obs, this.info, &end);
             this.inner.ended(*this.key, this.info, ended);
+            // The outcome is at the handle before the task counts itself gone, so that a
+            // drain that returns finds every handle finished. A handle dropped since the check
+            // above drops the output here (user code, no lock held); the end is recorded by
+            // now, so a panic there has nowhere to go but the runtime, once the count is down.
+            let unread = match (this.tx.take(), this.outcome.take()) {
+                (Some(tx), Some(outcome)) => tx.send(outcome).err(),
+                _ => None,
+            };
+            let panic = unread.and_then(|unread| drop_caught(unread).err());
             this.inner.tracker.exit();
-            if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
-                // A handle dropped since the check above drops the output here (user code, no
-                // lock held); the end is recorded by now, so a panic there has nowhere to go
-                // but the runtime.
-                let _ = tx.send(outcome);
+            if let Some(payload) = panic {
+                std::panic::resume_unwind(payload);
             }
         }
     }
