@@ -1049,3 +1049,26 @@ async fn a_second_signal_still_reports_the_services_failures_and_what_it_aborted
     assert!(!said.contains("grace"), "{said}");
     assert!(said.contains("second signal"), "{said}");
 }
+
+/// Workers take the queued tasks in the order they were accepted, also when the spawns come
+/// from a task of a multi-thread runtime (where each new task takes its worker's LIFO slot,
+/// and would otherwise join the line at its first poll, out of order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn workers_take_tasks_in_the_order_they_were_accepted() {
+    let pool = Service::new(ServiceConfig::new("pool").workers(1));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (p, o) = (pool.clone(), order.clone());
+    // A request handler: it runs on the worker thread.
+    tokio::spawn(async move {
+        for i in 0..3 {
+            let o = o.clone();
+            p.spawn(async move { o.lock().unwrap().push(i) })
+                .unwrap()
+                .detach();
+        }
+    })
+    .await
+    .unwrap();
+    pool.drain(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+}

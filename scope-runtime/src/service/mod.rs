@@ -91,6 +91,20 @@ struct Live {
     started: bool,
 }
 
+/// The wait of a task for a worker, in the line from now (the order of the spawn calls), not
+/// from the task's first poll: on a multi-thread runtime a task spawned from a worker is
+/// polled first (its LIFO slot), so the first polls come out of order. A free worker is taken
+/// at once. The semaphore keeps the waiter (its waker is the task's from its first poll on);
+/// outside the cooperative budget, so that a spent budget does not keep it out of the line.
+fn join_the_line(workers: Arc<Semaphore>) -> task::WaitWorker {
+    let mut wait: task::WaitWorker = Box::pin(tokio::task::unconstrained(workers.acquire_owned()));
+    let mut now = std::task::Context::from_waker(std::task::Waker::noop());
+    if let std::task::Poll::Ready(permit) = wait.as_mut().poll(&mut now) {
+        wait = Box::pin(std::future::ready(permit));
+    }
+    wait
+}
+
 /// A stop under way, counted until its future ends or is dropped.
 struct StopUnderWay<'a>(&'a Inner);
 
@@ -484,10 +498,7 @@ impl Service {
             info: info.clone(),
             started: false,
         });
-        let wait = inner.workers.as_ref().map(|w| {
-            let w = Arc::clone(w);
-            Box::pin(async move { w.acquire_owned().await }) as _
-        });
+        let wait = inner.workers.as_ref().map(|w| join_the_line(Arc::clone(w)));
         let (task, handle) = ServiceTask::new(inner, info, key, fut, cx, wait, capacity);
         let join = runtime.spawn(task);
         let scope: Arc<dyn Enclosing> = Arc::clone(inner) as Arc<dyn Enclosing>;

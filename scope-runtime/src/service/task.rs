@@ -182,7 +182,7 @@ impl<O> fmt::Debug for ServiceHandle<O> {
     }
 }
 
-type WaitWorker =
+pub(super) type WaitWorker =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
 type Unheld = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
