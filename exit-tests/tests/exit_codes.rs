@@ -133,6 +133,22 @@ fn a_service_cut_short_makes_the_exit_143_and_is_named() {
     );
 }
 
+/// A shutdown that takes a second pass (a service made while the first pass stopped) ends on
+/// its own, with its report, and is not cut short by the watchdog as if the runtime were
+/// stuck (its bound counted the longest service grace once, not the passes in turn).
+#[test]
+fn a_second_pass_of_the_shutdown_is_not_cut_by_the_watchdog() {
+    let p = started("second-pass", "200");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(!out.stderr_has("forced exit"), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: stopped: service `late`"),
+        "{out:#?}"
+    );
+}
+
 #[test]
 fn an_error_exits_1_with_one_readable_line() {
     let p = Program::start(MAIN, &["error"], &[]);

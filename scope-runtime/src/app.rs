@@ -57,6 +57,10 @@ struct AppInner {
     /// The services made under the application, in the order they were made: owned, so a
     /// service whose handles were all dropped is still drained (and reported) at shutdown.
     services: Mutex<Vec<Arc<ServiceInner>>>,
+    /// When the stops of the shutdown's latest pass end at the latest (their graces and the
+    /// wait after their aborts): a later pass starts after the one before, so the watchdog
+    /// counts each pass in turn, not the longest grace once.
+    stops_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// The application: owner of the program's main work (run under its context) and of the
@@ -123,6 +127,7 @@ impl App {
                 cx: Cx::root().with_slot(&APP, me.clone()),
                 info,
                 services: Mutex::new(Vec::new()),
+                stops_until: Mutex::new(None),
             }),
         }
     }
@@ -161,6 +166,11 @@ impl App {
     #[must_use]
     pub fn cx(&self) -> &Cx {
         &self.inner.cx
+    }
+
+    /// When the stops of the shutdown's latest pass end at the latest, once one has begun.
+    pub(crate) fn stops_until(&self) -> Option<tokio::time::Instant> {
+        *self.inner.stops_until.lock()
     }
 
     /// The latest budget end of the budgeted shields under way in the application's services
@@ -412,6 +422,16 @@ impl App {
                     left.push(service);
                 }
             }
+            let longest = left
+                .iter()
+                .map(|s| crate::scope::tracker::Enclosing::grace(&**s.inner()))
+                .max()
+                .unwrap_or_default();
+            let until = saturating_add(
+                Instant::now(),
+                longest.saturating_add(crate::service::ABORT_WAIT),
+            );
+            *self.inner.stops_until.lock() = Some(until);
             let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
             for stop in stops {
                 report.failures.extend(stop.failures().iter().cloned());

@@ -544,7 +544,16 @@ async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, Strin
             until.saturating_duration_since(since)
                 + crate::service::ABORT_WAIT.saturating_add(EXIT_WAIT)
         });
-        services.max(shields.unwrap_or_default())
+        // A later pass of the shutdown (services made while the one before stopped) stops
+        // its services after that pass's stops.
+        let passes = app.stops_until().map(|until| {
+            until
+                .saturating_duration_since(since)
+                .saturating_add(EXIT_WAIT)
+        });
+        services
+            .max(shields.unwrap_or_default())
+            .max(passes.unwrap_or_default())
     };
     let mut within = bound();
     loop {

@@ -79,6 +79,26 @@ async fn main() -> Result<(), AppError> {
             scope::cancelled().await;
             Ok(())
         }
+        // A task of a service with a long grace ignores the stop's cancel, and its clean-up
+        // makes a service of its own (the application adopts it: a second pass of the
+        // shutdown, which stops it after the first pass's stop).
+        "second-pass" => {
+            let first = Service::new(ServiceConfig::new("first").grace(Duration::from_secs(3)));
+            first
+                .spawn_named("hands-over-late", async {
+                    scope::cancelled().await;
+                    let late =
+                        Service::new(ServiceConfig::new("late").grace(Duration::from_secs(3)));
+                    late.spawn_named("late-record", std::future::pending::<()>())
+                        .expect("the late service accepts its task")
+                        .detach();
+                    std::future::pending::<()>().await;
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
+            scope::cancelled().await;
+            Ok(())
+        }
         // Ends on its own, leaving a slow record to the service: the drain runs after the
         // body returned, and a signal meanwhile is the first one, not a second.
         "finishes" => {
