@@ -534,7 +534,29 @@ fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {
         );
         std::mem::forget(run);
     });
+    rt.block_on(async {
+        // Supervised, with a child's failure kept: forgotten, it is reported failed (as a run
+        // that returns would be), not only cancelled.
+        let s = &Scope::new(
+            Config::new()
+                .name("events_forgotten_failed")
+                .grace(Duration::from_secs(60)),
+        );
+        let mut run = Box::pin(s.run_all(async {
+            s.spawn(async { Err::<(), BoxError>("disk full".into()) });
+            s.spawn(std::future::pending::<Result<(), BoxError>>());
+            std::future::pending::<Result<(), BoxError>>().await
+        }));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), run.as_mut())
+                .await
+                .is_err()
+        );
+        std::mem::forget(run);
+    });
     let log = capture.log.lock().unwrap();
     let scope = log.named("scope", "events_forgotten_deadline");
     assert_eq!(log.events_in(scope, "deadline exceeded").len(), 1);
+    let scope = log.named("scope", "events_forgotten_failed");
+    assert_eq!(log.events_in(scope, "scope failed").len(), 1);
 }

@@ -14,7 +14,7 @@
 //! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`) |
 //! | `scope_children_in_flight` | gauge | children started and not ended |
 //! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
-//! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to the last of its children gone |
+//! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to its end (the last of its children gone; for a run dropped or forgotten, the drop, its spawned children left in their grace) |
 //! | `scope_deadline_overruns_total` | counter | scopes whose own deadline fired |
 //!
 //! The handles of a label are registered once per thread and recorder (a thread-local cache),

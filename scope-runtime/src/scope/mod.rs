@@ -314,6 +314,14 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
 }
 
 impl<E> Shared<E> {
+    /// Whether the failures kept so far hold a panic, and whether there are any: what a run
+    /// that ends without a report (dropped, forgotten) says of itself.
+    pub(crate) fn kept_flags(&self) -> (bool, bool) {
+        let kept = self.failures.lock();
+        let panicked = kept.iter().any(|k| matches!(k, outcome::Kept::Panicked(_)));
+        (panicked, !kept.is_empty())
+    }
+
     /// Cancels the scope's context on the scope's own behalf (a failure, a panic, its end).
     /// A user's `on_cancel` callback that panics there is a panic of the scope, kept for its
     /// end (`take_callback_panic`), not unwound through the child or the run that cancels.
@@ -1656,9 +1664,10 @@ impl<E> Drop for Owner<E> {
             shared.obs.cancelled(&shared.cx);
             shared.close_admission();
             shared.tracker.abort_all();
+            let (panicked, failed) = shared.kept_flags();
             shared
                 .obs
-                .finished(shared.cx.cause_arc().as_deref(), false, false);
+                .finished(shared.cx.cause_arc().as_deref(), panicked, failed);
             cancelled = true;
         } else if !shared.run_ended.load(Ordering::Acquire) {
             // The run future was forgotten with nothing of it left: the scope has finished,

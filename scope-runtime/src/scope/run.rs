@@ -287,11 +287,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             .or_else(|| shared.take_callback_panic());
         // Its end, as a finished run's is reported (the spawned children may still be in
         // their grace: they end on their own, as children do).
-        let (kept_panic, failed) = {
-            let kept = shared.failures.lock();
-            let panicked = kept.iter().any(|k| matches!(k, Kept::Panicked(_)));
-            (panicked, !kept.is_empty())
-        };
+        let (kept_panic, failed) = shared.kept_flags();
         shared.obs.finished(
             shared.cx.cause_arc().as_deref(),
             panic.is_some() || kept_panic,
