@@ -154,7 +154,8 @@ struct Spec<E> {
 ///
 /// - Each child is a factory of futures (one per incarnation) with a [`Restart`] policy,
 ///   spawned as a named child of the supervisor's own scope (from the [`Config`] given to
-///   [`new`](Supervisor::new): its name, parent, deadline and grace apply).
+///   [`new`](Supervisor::new): its name, parent, deadline, grace and slot bindings
+///   apply).
 /// - After a failure (an `Err`, or a panic of the incarnation or of the factory call that
 ///   made it: all are crashes) the child is restarted after the backoff: `base × 2^(n−1)` up
 ///   to the cap for its `n`-th restart in a row; the count starts over once an incarnation

@@ -193,7 +193,8 @@ impl<S, F, K> Map<S, F, K> {
     /// The scope's set-up (its name, timeout, grace, slots, parent). What `config` leaves
     /// unset stays as it was: a limit set with [`limit`](Map::limit) before this call holds
     /// unless `config` has one of its own (and one set after overrides the config's), and
-    /// the name stays `map` unless `config` names the scope.
+    /// the name stays `map` (`for_each` for one made by [`for_each`]) unless `config` names
+    /// the scope.
     ///
     /// # Examples
     ///
