@@ -379,19 +379,20 @@ impl App {
     fn abort_services(&self, second: &Signal, report: &mut ShutdownReport) {
         for service in self.services() {
             let id = service.info().id();
-            // A service a finished pass drained or stopped has its lost failures counted.
+            // A service drained or stopped already has its lost failures counted (and its
+            // report made).
             let counted = report.drained.iter().any(|d| d.id() == id)
                 || report
                     .stopped
                     .iter()
                     .any(|s| s.service().is_some_and(|i| i.id() == id));
             let cut = service.abort_at_once(second.clone());
-            if !cut.aborted().is_empty() || !cut.failures().is_empty() {
-                report.failures.extend(cut.failures().iter().cloned());
-                report.stopped.push(cut);
-            }
+            report.failures.extend(cut.failures().iter().cloned());
             if !counted {
                 report.failures_lost += service.failures_lost();
+                if !cut.aborted().is_empty() || !cut.failures().is_empty() {
+                    report.stopped.push(cut);
+                }
             }
         }
     }
@@ -418,6 +419,7 @@ impl App {
                 if service.drain(budget).await.is_ok() {
                     report.drained.push(service.info().clone());
                     report.failures.extend(service.failures());
+                    report.failures_lost += service.failures_lost();
                 } else {
                     left.push(service);
                 }
@@ -433,11 +435,11 @@ impl App {
             );
             *self.inner.stops_until.lock() = Some(until);
             let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
-            for stop in stops {
+            for (stop, service) in stops.into_iter().zip(&left) {
                 report.failures.extend(stop.failures().iter().cloned());
+                report.failures_lost += service.failures_lost();
                 report.stopped.push(stop);
             }
-            report.failures_lost += services.iter().map(Service::failures_lost).sum::<usize>();
         }
     }
 }

@@ -1188,6 +1188,44 @@ mod process {
         assert!(took < Duration::from_secs(2), "took {took:?}: {out:?}");
     }
 
+    // A process killed by the cancel's SIGTERM while its output was read is reported
+    // stopped by that cancel when it is waited for, not as a plain exit `?` would pass on.
+    #[tokio::test]
+    async fn a_process_ended_by_the_cancels_sigterm_is_reported_stopped() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("60").stdout(Stdio::piped());
+        let cx = Cx::root();
+        let canceller = cx.clone();
+        let out = cx
+            .run(async {
+                let mut running = Process::new(cmd).spawn()?;
+                tokio::spawn(async move {
+                    sleep(ms(100)).await;
+                    canceller.cancel("stop");
+                });
+                let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
+                while lines
+                    .next_line()
+                    .await
+                    .map_err(ProcessError::Wait)?
+                    .is_some()
+                {}
+                // Its end of output comes as it exits; a moment later it is waitable.
+                sleep(ms(50)).await;
+                running.wait().await
+            })
+            .await;
+        let Err(ProcessError::Stopped {
+            status,
+            interrupted,
+        }) = out
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(status.signal(), Some(15));
+        assert_eq!(interrupted.to_string(), "cancelled: stop");
+    }
+
     // A `Running` is `'static`: returned out of its scope, the process is still stopped when
     // the scope ends (its context ends then), rather than running on unsignalled.
     #[tokio::test]

@@ -951,7 +951,6 @@ async fn law9_a_stop_dropped_part_way_still_ends_its_tasks_after_the_grace() {
     let ignores = svc
         .spawn_named("ignores-cancel", std::future::pending::<()>())
         .unwrap();
-    // One whose own grace runs out while the dropped stop is still under way.
     let late = svc
         .spawn_named("ignores-cancel-too", std::future::pending::<()>())
         .unwrap();
@@ -967,20 +966,26 @@ async fn law9_a_stop_dropped_part_way_still_ends_its_tasks_after_the_grace() {
     assert!(matches!(c.cause().root(), Cause::Shutdown { .. }), "{c}");
     assert!(start.elapsed() >= 100 * MS);
 
-    // The stop dropped after the tasks' own graces ran out (while it waited for them): they
-    // end at once then.
+    // A task whose own grace runs out while a stop is under way leaves its end to that stop;
+    // the stop dropped before its abort, the task ends at once (it was woken), not never.
     let svc = Service::new(ServiceConfig::new("stubborn-2").grace(100 * MS));
     let t = svc.spawn(std::future::pending::<()>()).unwrap();
     tokio::task::yield_now().await;
-    let mut stop = Box::pin(svc.stop());
-    assert!(tokio::time::timeout(100 * MS, stop.as_mut()).await.is_err());
+    t.cancel("alone"); // its grace ends at 100 ms
+    sleep(50 * MS).await;
+    let mut stop = Box::pin(svc.stop()); // its grace ends at 150 ms
+    assert!(tokio::time::timeout(70 * MS, stop.as_mut()).await.is_err()); // dropped at 120 ms
+    assert!(!t.is_finished(), "left to the stop under way");
+    let dropped_at = Instant::now();
     drop(stop);
-    tokio::task::yield_now().await;
-    tokio::task::yield_now().await;
-    assert!(
-        t.is_finished(),
-        "the task outlived a stop dropped past its grace"
-    );
+    while !t.is_finished() {
+        tokio::task::yield_now().await;
+        assert_eq!(
+            Instant::now(),
+            dropped_at,
+            "not woken when the stop was dropped"
+        );
+    }
     assert_eq!(svc.active(), 0);
 
     // An `on_cancel` that panics inside the stop's cancel unwinds out of `stop`: the same.

@@ -494,11 +494,15 @@ impl Running {
                 Either::Right((cause, _)) => Err(cause),
             }
         };
-        let cause = match ended {
-            Ok(status) => return self.reaped(status),
-            Err(cause) => cause,
+        let (cause, status) = match ended {
+            // Exited: on a cancel's SIGTERM (sent at the cancel, maybe while the output was
+            // read), it was stopped as much as if this wait had sent it.
+            Ok(status) => match cx.cause() {
+                Some(cause) => (cause, self.reaped(status)?),
+                None => return self.reaped(status),
+            },
+            Err(cause) => (cause, self.stop().await?),
         };
-        let status = self.stop().await?;
         if status.success() {
             return Ok(status);
         }

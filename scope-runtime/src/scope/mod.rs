@@ -1671,13 +1671,14 @@ impl<E> Drop for Owner<E> {
             cancelled = true;
         } else if !shared.run_ended.load(Ordering::Acquire) {
             // The run future was forgotten with nothing of it left: the scope has finished,
-            // and its context ends with it (law 6).
+            // and its context ends with it (law 6). Reported as a finished run is: by the
+            // cause before its end, and the failures it kept.
+            let cause = shared.cx.cause_arc();
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });
-            shared
-                .obs
-                .finished(shared.cx.cause_arc().as_deref(), false, false);
+            let (panicked, failed) = shared.kept_flags();
+            shared.obs.finished(cause.as_deref(), panicked, failed);
             cancelled = true;
         }
         let panic = cancelled.then(|| shared.take_callback_panic()).flatten();

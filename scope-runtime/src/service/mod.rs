@@ -563,8 +563,9 @@ impl Service {
         inner.tracker.force();
         let aborted = inner.running();
         inner.abort_for_stop();
-        inner.report_end(false, false);
         let failures = std::mem::take(&mut inner.table.lock().failures);
+        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
+        inner.report_end(panicked, !failures.is_empty());
         StopReport {
             service: Some(inner.info.clone()),
             stopped: Vec::new(),
