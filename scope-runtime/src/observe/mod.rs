@@ -222,9 +222,9 @@ impl ScopeObs {
         self.metrics.started();
     }
 
-    /// Sets `flag`; whether it was already set.
-    fn once(&self, flag: u8) -> bool {
-        self.reported.fetch_or(flag, Ordering::AcqRel) & flag != 0
+    /// Sets `flag`; the flags before.
+    fn mark(&self, flag: u8) -> u8 {
+        self.reported.fetch_or(flag, Ordering::AcqRel)
     }
 
     /// A race's candidate won (before its cancel of the others).
@@ -235,7 +235,7 @@ impl ScopeObs {
     /// The run saw its context cancelled (reported once, and not for a race's win).
     pub(crate) fn cancelled(&self, cx: &Cx) {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            if self.reported.load(Ordering::Acquire) & WON != 0 || self.once(CANCEL_REPORTED) {
+            if self.mark(CANCEL_REPORTED) & (WON | CANCEL_REPORTED) != 0 {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {
@@ -254,10 +254,11 @@ impl ScopeObs {
             r.set_state(FINISHED);
         }
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            if self.once(END_REPORTED) {
+            let before = self.mark(END_REPORTED);
+            if before & END_REPORTED != 0 {
                 return;
             }
-            let outcome = if self.reported.load(Ordering::Acquire) & WON != 0 {
+            let outcome = if before & WON != 0 {
                 // A race that has its winner: it completed, unless a candidate panicked (a
                 // panic is never dropped for a winner).
                 if panicked {

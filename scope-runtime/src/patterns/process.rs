@@ -514,8 +514,9 @@ impl Running {
 
     /// Stops the process now: SIGTERM and SIGCONT (not again if a cancel sent them), then
     /// the grace ([`Process::grace`], else the scope's), then SIGKILL if it is still
-    /// running; resolves once it is reaped, to its exit status. In a group of its own (the default), on Linux, the grace also waits for
-    /// the rest of the group, and what is left of it at the end gets SIGKILL too.
+    /// running; resolves once it is reaped, to its exit status. In a group of its own (the
+    /// default), on Linux, the grace also waits for the rest of the group, and what is left
+    /// of it at the end gets SIGKILL too.
     ///
     /// # Examples
     ///

@@ -466,11 +466,10 @@ where
                 // handle reports the cancellation, which the scope already knows.
                 let _ = handle.await;
             }
-            // Its own deadline passed: reported as such, whether or not the children
-            // answered it within the grace (a stop from outside that they answered is not a
-            // failure of the supervisor).
-            // Its own: earlier than its parent's (a deadline inherited from the parent is a
-            // cancel from outside, whichever node fired it first).
+            // Its own deadline passed (one earlier than its parent's): reported as such,
+            // whether or not the children answered it within the grace. A stop from outside
+            // that they answered is not a failure of the supervisor, and a deadline inherited
+            // from the parent is one, whichever node fired it first.
             let own_deadline = s
                 .cx()
                 .deadline()

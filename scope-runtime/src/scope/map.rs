@@ -354,7 +354,6 @@ where
         // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
         // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
         let pulled = if let Some(cause) = scope.cx().cause() {
-            // Cancelled meanwhile: no item is pulled after it.
             Err(cause)
         } else {
             let cancelled = std::pin::pin!(scope.cx().cancelled());

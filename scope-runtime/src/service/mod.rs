@@ -155,17 +155,18 @@ impl Inner {
         }
     }
 
-    /// Reports the service's end, once (a stop cut short before its end reports nothing: the
-    /// next call that sees it ended does).
-    fn report_end(&self, panicked: bool, failed: bool) {
+    /// Reports the service's end, once, with the failures taken at it (a stop cut short
+    /// before its end reports nothing: the next call that sees it ended does).
+    fn report_end(&self, failures: &[TaskFailure]) {
         if self.end_reported.swap(true, Ordering::AcqRel) {
             return;
         }
+        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
         let cause = self.cx.cause();
         let cause = cause
             .as_ref()
             .filter(|c| !matches!(c, Cause::Finished { .. }));
-        self.obs.finished(cause, panicked, failed);
+        self.obs.finished(cause, panicked, !failures.is_empty());
     }
 
     /// What a task aborted by a stop was cut short by.
@@ -540,7 +541,7 @@ impl Service {
             // Its end, once: in the tree, the metrics and the events (a stop under way reports
             // it, with the failures it takes).
             if !self.inner.stopping() {
-                self.inner.report_end(false, false);
+                self.inner.report_end(&[]);
             }
             Ok(())
         } else {
@@ -564,8 +565,7 @@ impl Service {
         let aborted = inner.running();
         inner.abort_for_stop();
         let failures = std::mem::take(&mut inner.table.lock().failures);
-        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
-        inner.report_end(panicked, !failures.is_empty());
+        inner.report_end(&failures);
         StopReport {
             service: Some(inner.info.clone()),
             stopped: Vec::new(),
@@ -638,8 +638,7 @@ impl Service {
                 table.not_started - not_started_before,
             )
         };
-        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
-        inner.report_end(panicked, !failures.is_empty());
+        inner.report_end(&failures);
         StopReport {
             service: Some(inner.info.clone()),
             stopped,
