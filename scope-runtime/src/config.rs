@@ -193,6 +193,10 @@ impl Config {
     /// as running ones finish. `0` is invalid: the scope then returns
     /// [`ConfigError::ZeroLimit`] without running its body.
     ///
+    /// Background children ([`Scope::spawn_background`](crate::Scope::spawn_background))
+    /// take no slot: the body's end stops them, and a limit they held could keep the body
+    /// from ending.
+    ///
     /// # Examples
     ///
     /// With a limit of 1 the children run one after the other:

@@ -298,3 +298,144 @@ async fn a_child_set_cancels_with_a_reason_made_at_run_time() {
     .await
     .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A blocking child waiting for a thread of the pool is a child not yet started: dropped at
+// once when it is stopped (law 9), not when some other work frees a thread.
+
+/// A current-thread runtime with one blocking thread, and a guard holding that thread until
+/// it is dropped (or 3 s pass).
+fn one_blocking_thread_taken() -> (tokio::runtime::Runtime, impl Drop) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let (free, hold) = std::sync::mpsc::channel::<()>();
+    let (taken_tx, taken) = std::sync::mpsc::channel::<()>();
+    drop(rt.spawn_blocking(move || {
+        let _ = taken_tx.send(());
+        let _ = hold.recv_timeout(Duration::from_secs(3));
+    }));
+    taken.recv().unwrap();
+    (rt, Free(free))
+}
+
+/// Frees the blocking thread [`one_blocking_thread_taken`] holds.
+struct Free(std::sync::mpsc::Sender<()>);
+
+impl Drop for Free {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[test]
+fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_scopes_deadline() {
+    let (rt, free) = one_blocking_thread_taken();
+    let (out, took) = rt.block_on(async {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new().timeout(ms(20)));
+        let out = s
+            .run(async { s.spawn_blocking(|_| Ok::<_, Interrupted>(())).await })
+            .await;
+        (out, start.elapsed())
+    });
+    drop(free);
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+    assert!(took < ms(1_000), "the scope waited {took:?} for a thread");
+}
+
+#[test]
+fn law9_an_aborted_blocking_child_waiting_for_a_thread_never_runs_and_says_so_at_once() {
+    let (rt, free) = one_blocking_thread_taken();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let (out, took) = rt.block_on(async {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                let child = s.spawn_blocking(move |_| r.store(true, Ordering::SeqCst));
+                tokio::task::yield_now().await;
+                child.abort();
+                Ok::<_, Interrupted>(child.await)
+            })
+            .await;
+        (out, start.elapsed())
+    });
+    drop(free);
+    let out = out.expect("an aborted child does not fail its scope");
+    assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+    assert!(took < ms(1_000), "the abort waited {took:?} for a thread");
+    std::thread::sleep(ms(50)); // the pool's thread is free now: nothing runs on it
+    assert!(!ran.load(Ordering::SeqCst), "an aborted closure ran");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background children are stopped by the body's end, which a limit could block: they take no
+// slot of the limit.
+
+#[tokio::test(start_paused = true)]
+async fn a_background_child_does_not_take_a_slot_from_the_work() {
+    let s = &Scope::new(Config::new().limit(1));
+    let run = s.run(async {
+        s.spawn_background(async {
+            loop {
+                sleep(Duration::from_secs(1)).await; // a keep-alive
+            }
+        });
+        assert!(s.try_spawn(async { Ok::<_, Interrupted>(()) }).is_ok());
+        s.spawn(async { Ok::<_, Interrupted>(7) }).await
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert_eq!(out.expect("the keep-alive holds the only slot").unwrap(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_in_place_background_child_does_not_take_a_slot_from_the_work() {
+    let s = &Scope::new(Config::new().limit(1));
+    let run = s.run(async {
+        s.spawn_in_place_background(async {
+            loop {
+                sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let first = s.spawn_in_place(async { Ok::<_, Interrupted>(7) }).await?;
+        let second = s.spawn(async { Ok::<_, Interrupted>(8) }).await?;
+        Ok::<_, Interrupted>(first + second)
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert_eq!(
+        out.expect("the keep-alive holds the only slot").unwrap(),
+        15
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_child_spawned_before_the_run_takes_no_slot_either() {
+    let s = &Scope::new(Config::new().limit(1));
+    let pings = Arc::new(AtomicUsize::new(0));
+    let p = pings.clone();
+    drop(s.spawn_background(async move {
+        loop {
+            p.fetch_add(1, Ordering::SeqCst);
+            sleep(Duration::from_secs(1)).await;
+        }
+    }));
+    let run = s.run(async {
+        let out = s.spawn(async { Ok::<_, Interrupted>(7) }).await?;
+        sleep(ms(1_500)).await;
+        Ok::<_, Interrupted>(out)
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert_eq!(out.expect("the keep-alive holds the only slot").unwrap(), 7);
+    assert_eq!(
+        pings.load(Ordering::SeqCst),
+        2,
+        "the keep-alive ran from the start"
+    );
+}

@@ -840,3 +840,38 @@ async fn a_maps_first_error_is_returned_at_once_while_its_stream_is_idle() {
     assert!(out.is_err(), "{out:?}");
     assert_eq!(start.elapsed(), Duration::from_millis(100));
 }
+
+// A slot given back on a thread without a runtime (a `Reserved` dropped on a plain thread)
+// still starts the child queued behind it, on the runtime the child was spawned on.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_given_back_on_a_plain_thread_starts_the_queued_blocking_child() {
+    let s = &Scope::new(Config::new().limit(1));
+    let out = s
+        .run(async {
+            let held = s.reserve().await?;
+            let b = s.spawn_blocking(|_| Ok::<_, Interrupted>(7)); // queued behind `held`
+            std::thread::scope(|t| {
+                t.spawn(move || drop(held));
+            });
+            b.await
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_given_back_on_a_plain_thread_starts_the_queued_spawned_child() {
+    let s = &Scope::new(Config::new().limit(1));
+    let out = s
+        .run(async {
+            let held = s.reserve().await?;
+            let b = s.spawn(async { Ok::<_, Interrupted>(7) }); // queued behind `held`
+            std::thread::scope(|t| {
+                t.spawn(move || drop(held));
+            });
+            b.await
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+}

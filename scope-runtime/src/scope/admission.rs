@@ -142,6 +142,9 @@ struct State {
     /// Children holding a slot of the limit (counted only with a limit).
     running: usize,
     queue: VecDeque<Queued>,
+    /// Spawned children that take no slot (background children), waiting only for the run
+    /// to start.
+    unlimited: VecDeque<Queued>,
     window: Window,
 }
 
@@ -183,6 +186,7 @@ impl Admission {
                 closed: false,
                 running: 0,
                 queue: VecDeque::new(),
+                unlimited: VecDeque::new(),
                 window: Window::default(),
             }),
         }
@@ -265,11 +269,32 @@ impl Admission {
         Ok(None)
     }
 
-    /// The scope starts running: the children to start now, in spawn order.
+    /// A new spawned child that takes no slot of the limit (a background child): `Ok(Some(..))`
+    /// starts it now, `Ok(None)` queued it until the run starts, `Err(q)` hands it back
+    /// because admission is closed (drop it).
+    pub(crate) fn arrive_unlimited(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(q);
+        }
+        if s.started {
+            return Ok(Some(Admitted(q, NO_SEQ)));
+        }
+        s.unlimited.push_back(q);
+        Ok(None)
+    }
+
+    /// The scope starts running: the children to start now (those that take no slot first,
+    /// then the others), each group in spawn order.
     pub(crate) fn start(&self) -> Vec<Admitted> {
         let mut s = self.state.lock();
         s.started = true;
-        std::iter::from_fn(|| self.next(&mut s)).collect()
+        let mut now: Vec<Admitted> = std::mem::take(&mut s.unlimited)
+            .into_iter()
+            .map(|q| Admitted(q, NO_SEQ))
+            .collect();
+        now.extend(std::iter::from_fn(|| self.next(&mut s)));
+        now
     }
 
     /// A child holding a slot has ended: the slot passes to the first child waiting (returned,
@@ -338,11 +363,12 @@ impl Admission {
             return None;
         }
         let mut s = self.state.lock();
-        let i = position_from_both_ends(
-            &s.queue,
-            |q| matches!(q, Queued::Spawn(t, _) if Arc::ptr_eq(t, ticket)),
-        )?;
-        s.queue.remove(i)
+        let is = |q: &Queued| matches!(q, Queued::Spawn(t, _) if Arc::ptr_eq(t, ticket));
+        if let Some(i) = position_from_both_ends(&s.queue, is) {
+            return s.queue.remove(i);
+        }
+        let i = position_from_both_ends(&s.unlimited, is)?;
+        s.unlimited.remove(i)
     }
 
     /// One in-place child fewer waits (its handle cancelled it before it was admitted): takes
@@ -369,7 +395,9 @@ impl Admission {
     pub(crate) fn close(&self) -> VecDeque<Queued> {
         let mut s = self.state.lock();
         s.closed = true;
-        std::mem::take(&mut s.queue)
+        let mut queue = std::mem::take(&mut s.queue);
+        queue.append(&mut s.unlimited);
+        queue
     }
 }
 
@@ -381,7 +409,7 @@ impl fmt::Debug for Admission {
             .field("started", &s.started)
             .field("closed", &s.closed)
             .field("running", &s.running)
-            .field("queued", &s.queue.len())
+            .field("queued", &(s.queue.len() + s.unlimited.len()))
             .finish()
     }
 }

@@ -13,13 +13,14 @@ use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
 use super::spawn::{why_not_started, Channel, Deliver};
-use super::tracker::Enclosing;
+use super::tracker::{Enclosing, PendingJob, TaskHandle, Tracker};
 use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::cx::{Cx, Enter};
 use crate::error::{drop_caught, Interrupted, NotStarted};
 use crate::info::TaskInfo;
 use crate::observe::ChildObs;
+use crate::sync::Mutex;
 
 /// A blocking closure waiting to run, or running: it holds a unit of its scope's tracker
 /// (and a slot of its limit) until it returns, or until it is dropped unstarted.
@@ -106,6 +107,21 @@ impl<F, T, E> Drop for Job<F, T, E> {
     }
 }
 
+/// A blocking job handed to the pool, until a thread takes it or a stop drops it.
+struct JobCell<J>(Mutex<Option<J>>);
+
+impl<J: Send> PendingJob for JobCell<J> {
+    fn drop_unstarted(&self) {
+        let job = self.0.lock().take();
+        // Outside the lock: its drop reports it and drops what the closure captured.
+        drop(job);
+    }
+
+    fn is_gone(&self) -> bool {
+        self.0.lock().is_none()
+    }
+}
+
 impl<'s, 'env, E, M> Scope<'s, 'env, E, M>
 where
     M: Mode,
@@ -121,15 +137,17 @@ where
         let cx = shared.cx.child();
         let (tx, rx) = oneshot::channel();
         let ticket = Arc::new(Ticket::default());
-        let runtime = tokio::runtime::Handle::try_current();
-        if self.is_closed() || runtime.is_err() || shared.tracker.enter().is_err() {
-            let cause = match runtime {
-                Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                Ok(_) => why_not_started(cx.cause_arc(), shared),
-            };
-            let _ = tx.send(Err(NotStarted::new(cause).into()));
-            return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);
-        }
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !self.is_closed() && shared.tracker.enter().is_ok() => runtime,
+            found => {
+                let cause = match found {
+                    Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
+                    Ok(_) => why_not_started(cx.cause_arc(), shared),
+                };
+                let _ = tx.send(Err(NotStarted::new(cause).into()));
+                return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);
+            }
+        };
         let limited = shared.admission.is_limited();
         let job = Job {
             f: Some(f),
@@ -142,6 +160,8 @@ where
             seq: NO_SEQ,
         };
         let t = Arc::clone(&ticket);
+        // Started on the runtime it was spawned on, whatever thread admits it (a slot can be
+        // given back on a thread without a runtime).
         let start = move |seq: Seq| {
             let mut job = job;
             job.slot = limited;
@@ -149,18 +169,23 @@ where
             if !t.may_start() {
                 return;
             }
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    // It will run: not a future its scope keeps (the leak check tells them
-                    // apart).
-                    job.obs.handed_over(&job.info);
-                    let handle = runtime.spawn_blocking(move || job.run());
-                    // Aborting a blocking task that runs has no effect: the ticket only keeps
-                    // one that has not started from starting.
-                    t.started(&handle.abort_handle());
+            // It will run: not a future its scope keeps (the leak check tells them apart).
+            job.obs.handed_over(&job.info);
+            let shared = Arc::clone(&job.shared);
+            // In a cell that a stop empties: a job still waiting for a thread of the pool is
+            // dropped at once, unstarted, and does not hold its scope open until a thread
+            // frees (aborting tokio's blocking task would not drop it before then).
+            let cell = Arc::new(JobCell(Mutex::new(Some(job))));
+            let waiting = TaskHandle::Job(Arc::clone(&cell) as Arc<dyn PendingJob>);
+            drop(runtime.spawn_blocking(move || {
+                let job = cell.0.lock().take();
+                if let Some(job) = job {
+                    job.run();
                 }
-                Err(_) => drop(job),
-            }
+            }));
+            t.started(&waiting);
+            // The forced abort (here or in an enclosing scope) reaches it too.
+            Tracker::register_task(&(shared as Arc<dyn Enclosing>), waiting);
         };
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
         let started = shared.tracker.is_started() && !limited;
@@ -174,9 +199,7 @@ where
             Ok(None) => {
                 // Waiting holds units above too: the enclosing scopes' forced abort reaches
                 // the queue (as for a spawned child).
-                super::tracker::Tracker::register_queued(
-                    &(Arc::clone(shared) as Arc<dyn Enclosing>),
-                );
+                Tracker::register_queued(&(Arc::clone(shared) as Arc<dyn Enclosing>));
             }
             Err(closed) => drop(closed),
         }

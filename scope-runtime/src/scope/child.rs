@@ -215,7 +215,7 @@ impl<'s, T> Child<'s, T> {
     /// What to abort for this child, if it may still be running.
     fn target(&self) -> Option<Target> {
         match &self.kind {
-            Kind::Spawned(handle) => Some(Target::Task(handle.abort_handle())),
+            Kind::Spawned(handle) => Some(Target::Task(handle.abort_handle().into())),
             Kind::Queued(_, ticket) => Some(Target::Queued(Arc::clone(ticket))),
             Kind::InPlace(_) => Some(Target::InPlace(self.info.id())),
             Kind::Done(_) => None,

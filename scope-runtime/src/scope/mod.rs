@@ -164,6 +164,8 @@ pub struct Scope<'s, 'env, E, M: Mode = Sendable> {
 pub(crate) struct LocalTask<'env, M: Mode> {
     pub(crate) id: TaskId,
     pub(crate) fut: Pin<Box<M::Task<'env>>>,
+    /// It holds a slot of the scope's limit once admitted (a background child takes none).
+    pub(crate) slot: bool,
 }
 
 pub(crate) struct LocalQueue<'env, M: Mode> {

@@ -780,7 +780,6 @@ impl<'env, M: Mode> Driver<'env, M> {
                 local.tasks.drain(..n).collect()
             }
         };
-        let slot = shared.admission.is_limited();
         let set = self.set.get_or_insert_with(|| {
             // From now on the body has its own waker; poll it once with it.
             Box::new(InPlaceSet::new(shared.tracker.owner_id()))
@@ -790,7 +789,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             set.insert(Running {
                 id: t.id,
                 fut: t.fut,
-                slot,
+                slot: t.slot,
             });
         }
     }

@@ -526,11 +526,16 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     {
         let shared: &Arc<Shared<E>> = &self.shared;
         let id = info.id();
+        // A background child takes no slot (the body's end stops it, and a limit could keep
+        // the body from ending): it is admitted at once, as into a reserved slot.
+        let limited = shared.admission.is_limited();
+        let unlimited = background && limited;
+        let slot = limited && !background;
         let rejected = {
             let mut local = self.local.lock();
             if local.finished || shared.tracker.is_closed() {
                 Some(fut)
-            } else if matches!(admit, Admit::Held { .. }) {
+            } else if unlimited || matches!(admit, Admit::Held { .. }) {
                 // Into a reserved slot: it is the next child the run takes (the children
                 // ahead of it are those already admitted), not one still waiting for a slot.
                 // Acquire: pairs with the Release increments of the admitted count.
@@ -538,10 +543,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                     .in_place_admitted
                     .load(crate::sync::Ordering::Acquire);
                 let at = admitted.min(local.tasks.len());
-                local.tasks.insert(at, LocalTask { id, fut });
+                local.tasks.insert(at, LocalTask { id, fut, slot });
                 None
             } else {
-                local.tasks.push_back(LocalTask { id, fut });
+                local.tasks.push_back(LocalTask { id, fut, slot });
                 None
             }
         };
@@ -554,7 +559,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             // in the start window passes on at once.
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
             shared.child_started(seq);
-        } else if !shared.admission.is_limited() {
+        } else if !limited || unlimited {
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
             match shared.admission.arrive(Queued::InPlace) {
@@ -607,7 +612,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             return Ok(self.refused(info, &parent.child()));
         }
         let cx = HandleCx::Lazy { background };
-        let limited = shared.admission.is_limited();
+        // A background child takes no slot: the body's end stops it, and a limit could keep
+        // the body from ending.
+        let limited = shared.admission.is_limited() && !background;
         let now = match admit {
             // Into a reserved slot: its place in the start window is taken now, at its spawn.
             Admit::Held { slot: true, seq } if seq == NO_SEQ => Some(shared.admission.open_place()),
@@ -620,9 +627,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             let mut task = ChildTask::new(shared, parent, info.clone(), fut, Direct, flags);
             task.seq = seq;
             let handle = runtime.spawn(task);
-            register(shared, handle.abort_handle());
+            register(shared, handle.abort_handle().into());
             if background {
-                shared.add_background(info.id(), Target::Task(handle.abort_handle()));
+                shared.add_background(info.id(), Target::Task(handle.abort_handle().into()));
             }
             return Ok(Child::spawned(cx, info, handle, &**shared));
         }
@@ -640,9 +647,20 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         if background {
             shared.add_background(info.id(), Target::Queued(Arc::clone(&ticket)));
         }
-        let start = start_later(Arc::clone(shared), Arc::clone(&ticket), task, limited);
+        let start = start_later(
+            runtime,
+            Arc::clone(shared),
+            Arc::clone(&ticket),
+            task,
+            limited,
+        );
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
-        match shared.admission.arrive(queued) {
+        let arrived = if limited {
+            shared.admission.arrive(queued)
+        } else {
+            shared.admission.arrive_unlimited(queued)
+        };
+        match arrived {
             Ok(Some(now)) => shared.start_queued(now),
             Ok(None) => {
                 // Waiting holds units above too: the enclosing scopes' forced abort reaches
@@ -706,8 +724,10 @@ fn register<E: Send + 'static>(shared: &Arc<Shared<E>>, handle: super::tracker::
 }
 
 /// The start of a queued spawned child: becomes a task when admitted, unless its handle
-/// aborted it first.
+/// aborted it first. It starts on the runtime it was spawned on, whatever thread admits it (a
+/// slot can be given back on a thread without a runtime: a `Reserved` dropped there).
 fn start_later<F, E>(
+    runtime: tokio::runtime::Handle,
     shared: Arc<Shared<E>>,
     ticket: Arc<Ticket>,
     task: ChildTask<F, E, Channel<OkOf<F, E>>>,
@@ -730,22 +750,9 @@ where
             // Aborted while it waited: dropped unstarted (its slot passes on).
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let handle = runtime.spawn(task);
-            ticket.started(&handle.abort_handle());
-            register(&shared, handle.abort_handle());
-        } else {
-            // Admitted where no runtime runs (it cannot happen from the scope's own run,
-            // which runs on one): it cannot start, and says why (on its own context, which
-            // the task keeps, so that its drop reports that cause).
-            if let (Some(id), Some(parent)) = (task.lazy, task.cx.as_ref()) {
-                task.cx = Some(shared.own_cxs.get_or_create(id, parent, true));
-                task.lazy = None;
-            }
-            if let Some(own) = &task.cx {
-                own.cancel("no tokio runtime to start the child on");
-            }
-        }
+        let handle = runtime.spawn(task);
+        ticket.started(&handle.abort_handle().into());
+        register(&shared, handle.abort_handle().into());
     }
 }
 

@@ -132,8 +132,47 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn close_queue(&self) {}
 }
 
-/// What the forced abort holds of a runtime task: its abort handle.
-pub(crate) type TaskHandle = tokio::task::AbortHandle;
+/// What the forced abort holds of a child it may have to stop: a runtime task's abort
+/// handle, or a blocking job handed to tokio's blocking pool. Aborting a blocking task does
+/// not reach a job still waiting for a thread of the pool (tokio drops it only when a thread
+/// takes it), so the job waits in a cell of its own, which an abort empties: a job not yet
+/// taken is dropped at once, unstarted; one running is not stopped (a thread cannot be).
+#[derive(Clone)]
+pub(crate) enum TaskHandle {
+    Task(tokio::task::AbortHandle),
+    Job(Arc<dyn PendingJob>),
+}
+
+/// A blocking job waiting for a thread of the pool (see [`TaskHandle`]).
+pub(crate) trait PendingJob: Send + Sync {
+    /// Drops the job if no thread has taken it yet: it never runs. Called with no lock of
+    /// ours held: dropping it drops what the user's closure captured.
+    fn drop_unstarted(&self);
+    /// Whether a thread took the job, or it was dropped: nothing is left to stop.
+    fn is_gone(&self) -> bool;
+}
+
+impl TaskHandle {
+    pub(crate) fn abort(&self) {
+        match self {
+            TaskHandle::Task(handle) => handle.abort(),
+            TaskHandle::Job(job) => job.drop_unstarted(),
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        match self {
+            TaskHandle::Task(handle) => handle.is_finished(),
+            TaskHandle::Job(job) => job.is_gone(),
+        }
+    }
+}
+
+impl From<tokio::task::AbortHandle> for TaskHandle {
+    fn from(handle: tokio::task::AbortHandle) -> Self {
+        TaskHandle::Task(handle)
+    }
+}
 
 /// No new direct units (the owner's body returned, or it was cancelled).
 const CLOSED: usize = 0b001;
