@@ -226,9 +226,15 @@ impl Watcher {
         loop {
             // Firing a passed deadline runs the context's `on_cancel` callbacks; one that
             // panics has still cancelled the context (every other callback was served).
+            // Both sides are polled outside the cooperative budget: the first poll arms the
+            // deadline's timer (a timer polled with the caller's budget spent registers
+            // nothing, and no later poll would arm it), and a wake can come from inside a
+            // task that has spent its own.
             let cx_side = catch_unwind(AssertUnwindSafe(|| {
                 if first {
-                    linked.cx.as_mut().poll(&mut task).is_ready()
+                    Pin::new(&mut tokio::task::unconstrained(linked.cx.as_mut()))
+                        .poll(&mut task)
+                        .is_ready()
                 } else {
                     linked.cx.cx().is_cancelled()
                 }
@@ -238,7 +244,9 @@ impl Watcher {
                 Ok(cancelled) => (cancelled, None),
                 Err(payload) => (true, Some(payload)),
             };
-            let token_cancelled = linked.token.as_mut().poll(&mut task).is_ready();
+            let token_cancelled = Pin::new(&mut tokio::task::unconstrained(linked.token.as_mut()))
+                .poll(&mut task)
+                .is_ready();
             if cx_cancelled || token_cancelled {
                 {
                     let mut state = self.state.lock();

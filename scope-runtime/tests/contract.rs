@@ -2115,3 +2115,53 @@ async fn law5_a_stopped_background_childs_error_whose_drop_panics_is_its_panic()
     );
     check.assert_clean().await;
 }
+
+#[tokio::test]
+async fn law5_a_callback_panicking_at_a_races_win_is_the_races_panic_not_the_winners() {
+    // The win cancels the race's own context: a callback's panic there is the race's (as for
+    // every cancel a scope makes of its own context), not the winning candidate's.
+    let race = &scope_runtime::Race::<u8, Interrupted>::new(Config::new().name("race"));
+    let _cb = race.cx().on_cancel(|_| panic!("callback"));
+    let out = race
+        .run(async {
+            drop(race.spawn_named("winner", async { Ok(1) }));
+        })
+        .await;
+    let failures = out.unwrap_err();
+    let primary = failures
+        .primary()
+        .expect("the callback's panic is reported");
+    assert_eq!(primary.task().name(), Some("race"), "{failures}");
+    assert!(failures.to_string().contains("callback"), "{failures}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_ends_its_child() {
+    // The scope's deadline has passed and nobody looked: the run's drop is the first to ask,
+    // and firing it runs a callback that panics. The panic is the scope's (kept, not unwound
+    // through the drop), and the drop still ends the run's children.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let (f, child_dropped) = flag();
+    let mut run = Box::pin(s.run(async {
+        s.spawn(holds_until_dropped(f));
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    tokio::time::advance(ms(20)).await; // the deadline passes; the run is not polled
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert!(
+        out.is_ok(),
+        "the callback's panic unwound through the run's drop"
+    );
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        child_dropped.load(Ordering::SeqCst),
+        "the run's drop did not end its child"
+    );
+}

@@ -896,6 +896,23 @@ mod process {
     use tokio::process::Command;
     use tokio::sync::oneshot;
 
+    #[tokio::test]
+    async fn a_spawn_errors_chain_repeats_no_message() {
+        use std::error::Error;
+        let Err(e) = run(Command::new("/no/such/program")).await else {
+            panic!("a program that does not exist ran");
+        };
+        assert!(e.to_string().contains("No such file"), "{e}");
+        let mut level = e.source();
+        while let Some(source) = level {
+            assert!(
+                !e.to_string().contains(&source.to_string()),
+                "{e}: {source}"
+            );
+            level = source.source();
+        }
+    }
+
     /// Whether `/proc/<pid>` exists: a running process or a zombie (exited, not reaped).
     fn exists(pid: u32) -> bool {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -1451,6 +1468,33 @@ mod bridge {
     use super::*;
     use scope_runtime::TOKEN_CANCELLED;
     use tokio_util::sync::CancellationToken;
+
+    /// Spends the calling task's cooperative budget: a tokio resource polled now answers
+    /// `Pending` (and registers nothing) until the task yields.
+    async fn spend_the_budget() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        for i in 0..1_000 {
+            tx.send(i).unwrap();
+        }
+        std::future::poll_fn(|task| {
+            while rx.poll_recv(task).is_ready() {}
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_reaches_the_token_when_linked_with_the_tasks_budget_spent() {
+        spend_the_budget().await;
+        let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
+        let token = cx.to_token();
+        let waited = tokio::time::timeout(Duration::from_secs(1), token.cancelled()).await;
+        assert!(
+            waited.is_ok(),
+            "the deadline passed and the token was never cancelled"
+        );
+        assert!(cx.is_cancelled());
+    }
 
     #[test]
     fn cancelling_the_context_cancels_its_token_and_the_context_keeps_the_cause() {

@@ -111,14 +111,17 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 /// # });
 /// ```
+///
+/// Its message says the I/O error's, so the I/O error is not also its `source()`: a chain
+/// printed level by level (anyhow's `{:#}`, a log's "caused by") repeats no message.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The process could not be started (not found, not executable, no tokio runtime...).
     #[error("could not start the process: {0}")]
-    Spawn(#[source] io::Error),
+    Spawn(io::Error),
     /// Waiting for the process failed.
     #[error("could not wait for the process: {0}")]
-    Wait(#[source] io::Error),
+    Wait(io::Error),
     /// The context was cancelled before the process was started, or the scope was
     /// interrupted (as a scope's error type).
     #[error(transparent)]

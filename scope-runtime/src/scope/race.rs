@@ -9,12 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
 use super::outcome::{did_not_complete, explained, AsReport, Report, TaskOutput};
-use super::Scope;
+use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{Failure, Failures, Interrupted};
-use crate::observe::ScopeObs;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -24,9 +23,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// race's context is cancelled with `SiblingFailed` only by the body's failure: candidates'
 /// failures are collected, not fatal), in which case the value is a consequence of that
 /// failure's cancel, as a loser's is.
-fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, obs: &ScopeObs, value: T) {
-    // Outside the lock: reading the cause may fire a passed deadline (callbacks).
-    let body_failed = matches!(cx.cause_arc().as_deref(), Some(Cause::SiblingFailed { .. }));
+///
+/// The win cancels the race's own context as the race: a callback that panics there is the
+/// race's panic, not the winning candidate's.
+fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
+    // Outside the lock: asking may fire a passed deadline (callbacks), as the race.
+    let body_failed = shared.is_cancelled_own()
+        && matches!(
+            shared.cx.cause_arc().as_deref(),
+            Some(Cause::SiblingFailed { .. })
+        );
     let lost = {
         let mut slot = lock(winner);
         if slot.is_none() && !body_failed {
@@ -41,8 +47,8 @@ fn offer<T>(winner: &Mutex<Option<T>>, cx: &Cx, obs: &ScopeObs, value: T) {
         drop(value);
     } else {
         // Reported as the race's end, not as a cancellation.
-        obs.won();
-        cx.cancel("another candidate won the race");
+        shared.obs.won();
+        shared.cancel_own(Cause::explicit("another candidate won the race"));
     }
 }
 
@@ -168,11 +174,10 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     {
         self.had_candidates.store(true, Ordering::Relaxed);
         let winner = Arc::clone(&self.winner);
-        let cx = self.scope.cx().clone();
         let shared = Arc::clone(&self.scope.shared);
         async move {
             let value = fut.await.into_result()?;
-            offer(&winner, &cx, &shared.obs, value);
+            offer(&winner, &shared, value);
             Ok(())
         }
     }
