@@ -14,7 +14,8 @@
 //! - SIGTERM (or Ctrl-C): `#[scope::main]` cancels the application's context;
 //!   `scope::shutdown_signal()` tells axum to stop accepting (the listener closes) and to
 //!   finish the requests in flight; a request that starts meanwhile answers 503. Then the audit
-//!   service drains, and the process exits 0 (143 if the 5 s grace ran out).
+//!   service drains, and the process exits 0 (if the 5 s grace ran out, 128 + the signal:
+//!   143 for SIGTERM, 130 for Ctrl-C).
 //!
 //! Run it with `cargo run --example http_service -- 127.0.0.1:3000`, then
 //! `curl -i localhost:3000/work/500`; stop it with Ctrl-C. Its claims are tested by

@@ -8,16 +8,28 @@
 //! `Wait` leaves a zombie, and a `kill` of the shell alone leaves its children running. Here
 //! a process is a child of the scope like any other: `scope::process` signals its whole
 //! process group, escalates after the grace of the scope that runs it, and reaps it, also
-//! when the child is aborted. Run it with `cargo run --example subprocess` (Unix).
+//! when the child is aborted. Run it with `cargo run --example subprocess` (Unix: elsewhere
+//! `scope::process` does not exist, and the example is an empty program).
 
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
+#[cfg(unix)]
 use std::sync::{Arc, Mutex};
+#[cfg(unix)]
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 use scope::process::{Process, ProcessError};
+#[cfg(unix)]
 use scope::{scoped, spawn, Interrupted};
+#[cfg(unix)]
 use tokio::process::Command;
 
+/// `scope::process` is Unix only: elsewhere there is nothing to show.
+#[cfg(not(unix))]
+fn main() {}
+
+#[cfg(unix)]
 #[derive(Debug, thiserror::Error)]
 enum BuildError {
     #[error(transparent)]
@@ -28,9 +40,11 @@ enum BuildError {
 
 /// What each step did: its name, its pid, and how it ended (`None`: it was still running
 /// when the scope's grace ran out, and was killed and reaped as its child was aborted).
+#[cfg(unix)]
 type Log = Arc<Mutex<Vec<(&'static str, u32, Option<String>)>>>;
 
 /// One step: `script` under `sh`, as a child process of the scope that awaits it.
+#[cfg(unix)]
 async fn step(name: &'static str, script: &'static str, log: Log) -> Result<(), BuildError> {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", script]);
@@ -62,6 +76,7 @@ async fn step(name: &'static str, script: &'static str, log: Log) -> Result<(), 
 }
 
 /// The build: three steps, half a second for all of them, 300 ms of grace to stop.
+#[cfg(unix)]
 #[scoped(timeout = Duration::from_millis(500), grace = Duration::from_millis(300))]
 async fn build(log: Log) -> Result<(), BuildError> {
     let codegen = spawn!(step("codegen", "exit 0", log.clone()));
@@ -76,10 +91,12 @@ async fn build(log: Log) -> Result<(), BuildError> {
 }
 
 /// Whether the process is still there, running or as a zombie (Linux: `/proc`).
+#[cfg(unix)]
 fn present(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+#[cfg(unix)]
 #[scope::main]
 async fn main() -> Result<(), BuildError> {
     let log = Log::default();
@@ -128,7 +145,7 @@ async fn main() -> Result<(), BuildError> {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     #[test]
     fn the_subprocess_example_runs_and_its_claims_hold() {

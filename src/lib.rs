@@ -99,11 +99,19 @@
 //!
 //! A second signal ends the shutdown at once. What each phase did (what drained, what was
 //! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a
-//! [`ShutdownReport`], one `shutdown:` line per fact. The exit code:
+//! [`ShutdownReport`], one `shutdown:` line per fact.
+//!
+//! When `main` returns without a signal, the application still drains its services (within
+//! `grace`, counted from the return) and stops the ones with work left (each within its own
+//! grace) before the process exits: a service still busy holds the exit up for as long as
+//! that takes. With no signal the exit code is still 0, and the report is printed if a service
+//! had to be stopped (or left failures unread).
+//!
+//! The exit code:
 //!
 //! | how the program ends | exit code |
 //! |---|---|
-//! | `main` returns `Ok`, no signal | 0 |
+//! | `main` returns `Ok`, no signal | 0, once the services have drained or been stopped |
 //! | `main` returns `Err`, no signal | 1, with `error: ` and the error on one line (`Display`, then its `source()` chain joined with `": "`) |
 //! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
 //! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
@@ -111,6 +119,8 @@
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
 //! | a second signal | 128 + the second signal, at once |
 //! | a signal; `main` returns another error (a failure from before the signal) | 1 |
+//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck), and a second signal comes or the shutdown's bound passes (the grace, then the longest service grace and [`ABORT_WAIT`]) | 128 + that signal, 1 s after it, with `shutdown: forced exit: ...` |
+//! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime |
 //!
 //! 128 + the signal is 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]). A graceful stop exits 0, so systemd and Kubernetes do not read it
@@ -189,8 +199,9 @@
 //!   handle named with `scope!(|s| ..)` or `#[scoped(handle = s)]`.
 //! - Blocking work the scope waits for: [`Scope::spawn_blocking`]; children stopped when the
 //!   body returns: [`Scope::spawn_background`].
-//! - Bounded work over many items: [`map`], [`for_each`], [`map_stream`]; children as they
-//!   complete: [`ChildSet`].
+//! - Work over many items, at most a limit at a time: [`map`], [`for_each`], [`map_stream`]
+//!   (with [`Map::limit`]: there is no limit by default); children as they complete:
+//!   [`ChildSet`].
 //! - The patterns: [`Supervisor`] (restart with backoff and intensity), [`Retry`] (a
 //!   deadline-aware backoff), [`process`] (scoped subprocesses, Unix); with the `tokio-util`
 //!   feature, `Cx::to_token` and `Cx::from_token` bridge to tokio-util's `CancellationToken`.
@@ -206,9 +217,27 @@
 //!   `docs/decisions.md`.
 #![doc(html_no_source)]
 
+/// Runs an `async fn`'s body as a scope: every child it spawns is joined before the fn
+/// returns, and the fn returns the scope's result.
+///
+/// On an `impl` block or an inline `mod`, it does so for every async fn inside.
+///
 /// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
 /// `deadline`, `grace`, `local`, `slots(..)`, `handle` (a name for the scope's handle in the
-/// body) and `crate`; see `docs/macros.md`.
+/// body) and `crate`. The repository's `docs/macros.md` shows each expansion.
+///
+/// The policy decides what a failure does and what the fn returns:
+///
+/// - `fail_fast` (the default): the first failure cancels the other children and is the fn's
+///   error. The fn returns `Result<T, E>`, where `E` converts from [`Interrupted`]
+///   ([`ScopeError`]), and `T` is the body's value.
+/// - `supervise`: every child runs to its end (a failure does not cancel its siblings), and
+///   the fn returns `Result<T, Failures<E>>`: the body's value, or every failure, first to last
+///   ([`Scope::run_all`]).
+/// - `first_ok`: the children are candidates, and the first to succeed wins; the others are
+///   cancelled ([`Race`]). The fn returns `Result<T, Failures<E>>`, where `T` is the winner's
+///   value, or every candidate's failure if none succeeds. The body only starts the candidates:
+///   it ends with `Ok(())` (or `()`), never with the winner's value.
 ///
 /// # Examples
 ///
@@ -229,8 +258,81 @@
 /// assert_eq!(squares(3).await.unwrap(), 14);
 /// # }
 /// ```
+///
+/// `policy = supervise`: the failures do not stop the other checks, and all of them are
+/// returned:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use scope::{scoped, spawn, Failures};
+///
+/// type E = Box<dyn std::error::Error + Send + Sync>;
+///
+/// #[scoped(policy = supervise)]
+/// async fn check_all(hosts: Vec<&'static str>, up: Arc<AtomicUsize>) -> Result<(), Failures<E>> {
+///     for host in hosts {
+///         let up = Arc::clone(&up);
+///         let _ = spawn!(async move {
+///             if host.starts_with("down") {
+///                 return Err::<(), E>(format!("{host} did not answer").into());
+///             }
+///             up.fetch_add(1, Ordering::Relaxed);
+///             Ok(())
+///         });
+///     }
+///     Ok(())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let up = Arc::new(AtomicUsize::new(0));
+/// let failures = check_all(vec!["down-a", "b", "down-c", "d"], Arc::clone(&up))
+///     .await
+///     .unwrap_err();
+/// assert_eq!(failures.len(), 2);
+/// assert_eq!(up.load(Ordering::Relaxed), 2); // the others ran to their end
+/// # }
+/// ```
+///
+/// `policy = first_ok`: the first mirror to answer with a value wins; the broken one's failure
+/// does not end the race, and the slow one is cancelled:
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{scoped, spawn, Failures};
+///
+/// type E = Box<dyn std::error::Error + Send + Sync>;
+///
+/// async fn fetch(mirror: &'static str, ms: u64) -> Result<&'static str, E> {
+///     tokio::time::sleep(Duration::from_millis(ms)).await;
+///     if mirror == "broken" {
+///         return Err("broken mirror".into());
+///     }
+///     Ok(mirror)
+/// }
+///
+/// #[scoped(policy = first_ok)]
+/// async fn fastest() -> Result<&'static str, Failures<E>> {
+///     let _ = spawn!(fetch("broken", 1));
+///     let _ = spawn!(fetch("slow", 50));
+///     let _ = spawn!(fetch("fast", 10));
+///     Ok(()) // the fn's value is the winner's
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(fastest().await.unwrap(), "fast");
+/// # }
+/// ```
+///
 pub use scope_macros::scoped;
 
+/// A scope in expression position: `scope!(OPTIONS, { BODY })` is a future of the scope's
+/// result (the body's value, or the failure that ended the scope), which resolves once every
+/// child the body spawned has finished.
+///
+/// It takes the options of [`#[scoped]`](macro@scoped) but `handle`, and `error = E`, the
+/// scope's error type; `|s|` before the body names the scope's handle.
+///
 /// # Examples
 ///
 /// ```
@@ -302,8 +404,15 @@ pub use scope_macros::scoped;
 /// assert_eq!(first_even, Some(8));
 /// # Ok(()) }
 /// ```
+///
 pub use scope_macros::scope;
 
+/// Starts a child of the enclosing scope on the tokio runtime, in parallel with the body, and
+/// returns its [`Child`] handle.
+///
+/// The handle awaits to the child's value. The future must be `Send + 'static`;
+/// `spawn!(name = "..", future)` names the child.
+///
 /// # Examples
 ///
 /// ```
@@ -328,8 +437,14 @@ pub use scope_macros::scope;
 ///     let _ = scope::spawn!(async {});
 /// }
 /// ```
+///
 pub use scope_macros::spawn;
 
+/// Starts a child of the enclosing scope that the scope's own future polls in place, and
+/// returns its [`Child`] handle.
+///
+/// The child may borrow from outside the scope, since it never leaves the scope's task.
+///
 /// # Examples
 ///
 /// ```
@@ -346,6 +461,7 @@ pub use scope_macros::spawn;
 /// assert_eq!(total(&[1, 2, 3]).await.unwrap(), 6);
 /// # }
 /// ```
+///
 pub use scope_macros::spawn_in_place;
 
 /// [`spawn!`] that refuses instead of waiting: `Err(SpawnError::Full)` when the scope is at
@@ -377,6 +493,7 @@ pub use scope_macros::spawn_in_place;
 /// assert_eq!(one_at_a_time().await.unwrap(), 1);
 /// # }
 /// ```
+///
 pub use scope_macros::try_spawn;
 
 /// [`spawn_in_place!`] that refuses instead of waiting (see [`try_spawn!`]).
@@ -403,13 +520,15 @@ pub use scope_macros::try_spawn;
 /// assert_eq!(closed_after_cancel(b"abc").await.unwrap(), 3);
 /// # }
 /// ```
+///
 pub use scope_macros::try_spawn_in_place;
 
 /// Waits for a free slot of the enclosing scope's [limit](Config::limit), then starts the
 /// child on the runtime (errgroup's blocking `Go`): a future of the child's handle, or of
-/// [`Interrupted::NotStarted`] if the scope closes first. A loop that spawns this way holds at
-/// most as many children as the limit, however many items it goes through. It takes no name.
-/// See [`Scope::spawn_when_free`].
+/// [`Interrupted::NotStarted`] if the scope closes first.
+///
+/// A loop that spawns this way holds at most as many children as the limit, however many
+/// items it goes through. It takes no name. See [`Scope::spawn_when_free`].
 ///
 /// # Examples
 ///
@@ -438,10 +557,12 @@ pub use scope_macros::try_spawn_in_place;
 /// assert_eq!(total.load(Ordering::Relaxed), 5050);
 /// # }
 /// ```
+///
 pub use scope_macros::spawn_when_free;
 
-/// [`spawn_when_free!`] for an in-place child (which may borrow from outside the scope). See
-/// [`Scope::spawn_in_place_when_free`].
+/// [`spawn_when_free!`] for an in-place child (which may borrow from outside the scope).
+///
+/// See [`Scope::spawn_in_place_when_free`].
 ///
 /// # Examples
 ///
@@ -466,8 +587,12 @@ pub use scope_macros::spawn_when_free;
 /// assert_eq!(lengths(&words).await.unwrap(), 3);
 /// # }
 /// ```
+///
 pub use scope_macros::spawn_in_place_when_free;
 
+/// Declares a typed slot: a `static` [`Slot`] for a request-scoped value, which a scope binds
+/// (`slots(USER = ..)`) and every task under it reads (`USER.get()`).
+///
 /// # Examples
 ///
 /// ```
@@ -488,15 +613,19 @@ pub use scope_macros::spawn_in_place_when_free;
 /// assert_eq!(USER.get(), None);
 /// # }
 /// ```
+///
 pub use scope_macros::slot;
 
-/// # Examples
+/// The program's entry point: builds a tokio runtime and runs `main`'s body as the root scope
+/// of an [`App`], whose first signal starts a graceful shutdown.
 ///
 /// Options: those of a scope (`name`, `policy`, `limit`, `timeout`, `grace`, `slots(..)`,
 /// `crate`), `flavor`, `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which
 /// signals start the shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is
 /// the drain budget after the first signal. See the crate docs' "Shutdown" for the phases and
 /// the exit codes.
+///
+/// # Examples
 ///
 /// ```no_run
 /// use scope::{spawn, Interrupted};
@@ -514,8 +643,16 @@ pub use scope_macros::slot;
 ///     Ok(())
 /// }
 /// ```
+///
 pub use scope_macros::main;
 
+/// An async test on a tokio runtime, followed by the no-leak check: the test fails if a task
+/// it started is still alive after the body.
+///
+/// Options: `flavor`, `worker_threads`, `start_paused = true` (it needs tokio's `test-util`
+/// feature in your dev-dependencies) and `crate`. The body is not a scope, so `spawn!` in it
+/// does not compile: open one with [`scope!`] or call `#[scoped]` fns.
+///
 /// # Examples
 ///
 /// ```
@@ -529,8 +666,12 @@ pub use scope_macros::main;
 /// }
 /// # fn main() {}
 /// ```
+///
 pub use scope_macros::test;
 
+/// Lets one statement of a scope's body start a task the scope does not own: the opt-out of
+/// the orphan-task lint, written on the statement.
+///
 /// # Examples
 ///
 /// ```
@@ -545,8 +686,12 @@ pub use scope_macros::test;
 /// }
 /// # fn main() {}
 /// ```
+///
 pub use scope_macros::allow_orphan;
 
+/// Leaves one item out of the `#[scoped]` `impl` block or `mod` around it: an async fn that is
+/// no handler (a helper, a constructor), or a whole inner `impl` or `mod`.
+///
 /// # Examples
 ///
 /// ```
@@ -570,8 +715,15 @@ pub use scope_macros::allow_orphan;
 /// }
 /// # fn main() {}
 /// ```
+///
 pub use scope_macros::unscoped;
 
+/// The proof that the slots a callee requires are bound on this path.
+///
+/// Pass `provided!()` for the callee's `Needs![..]` parameter, and the compiler checks its
+/// slots against those that the enclosing `#[scoped]` fn or `scope!` block binds
+/// (`slots(..)`) or requires (`Needs![..]`).
+///
 /// # Examples
 ///
 /// ```
@@ -593,8 +745,14 @@ pub use scope_macros::unscoped;
 /// assert_eq!(middleware().await.unwrap(), "acme");
 /// # }
 /// ```
+///
 pub use scope_macros::provided;
 
+/// The type of a `#[scoped]` fn's parameter that requires slots: `cx: Needs![TENANT]`.
+///
+/// A caller that has not bound them does not compile, and in the body `cx.get(&TENANT)` reads
+/// the value without an `Option`.
+///
 /// # Examples
 ///
 /// ```compile_fail
@@ -616,6 +774,7 @@ pub use scope_macros::provided;
 /// ```
 ///
 /// See [`provided!`] for the passing version.
+///
 pub use scope_macros::Needs;
 pub use scope_runtime::*;
 

@@ -27,89 +27,87 @@ mod snapshots;
 mod tests;
 
 /// Runs an `async fn`'s body as a scope (or every async fn of an `impl` block or inline
-/// `mod`). See the `scope` crate.
+/// `mod`).
 #[proc_macro_attribute]
 pub fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::scoped(args.into(), input.into()).into()
 }
 
 /// A scope in expression position: `scope!(OPTIONS, { BODY })` is a future of the body's
-/// value, with every child joined. See the `scope` crate.
+/// value, with every child joined.
 #[proc_macro]
 pub fn scope(input: TokenStream) -> TokenStream {
     expand::scope(input.into()).into()
 }
 
 /// Starts a child of the enclosing scope on the tokio runtime. Only inside a `#[scoped]` fn or
-/// a `scope!` block. See the `scope` crate.
+/// a `scope!` block.
 #[proc_macro]
 pub fn spawn(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::Spawn, input.into()).into()
 }
 
 /// Starts a child of the enclosing scope, polled in place by the scope's own future. Only
-/// inside a `#[scoped]` fn or a `scope!` block. See the `scope` crate.
+/// inside a `#[scoped]` fn or a `scope!` block.
 #[proc_macro]
 pub fn spawn_in_place(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::InPlace, input.into()).into()
 }
 
 /// `spawn!` that returns `Err(SpawnError)` when the scope is closed or at its limit, instead
-/// of starting the child cancelled or queueing it. See the `scope` crate.
+/// of starting the child cancelled or queueing it.
 #[proc_macro]
 pub fn try_spawn(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::TrySpawn, input.into()).into()
 }
 
 /// `spawn_in_place!` that returns `Err(SpawnError)` when the scope is closed or at its limit.
-/// See the `scope` crate.
 #[proc_macro]
 pub fn try_spawn_in_place(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::TryInPlace, input.into()).into()
 }
 
 /// Waits for a free slot of the enclosing scope's limit, then starts a child on the tokio
-/// runtime: `spawn_when_free!(fut).await?` (errgroup's blocking `Go`). See the `scope` crate.
+/// runtime: `spawn_when_free!(fut).await?` (errgroup's blocking `Go`).
 #[proc_macro]
 pub fn spawn_when_free(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::WhenFree, input.into()).into()
 }
 
-/// `spawn_when_free!` for an in-place child. See the `scope` crate.
+/// `spawn_when_free!` for an in-place child.
 #[proc_macro]
 pub fn spawn_in_place_when_free(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::InPlaceWhenFree, input.into()).into()
 }
 
-/// Declares typed slots: `slot!(pub static REQUEST_ID: String);`. See the `scope` crate.
+/// Declares typed slots: `slot!(pub static REQUEST_ID: String);`.
 #[proc_macro]
 pub fn slot(input: TokenStream) -> TokenStream {
     expand::slot(input.into()).into()
 }
 
 /// The program's entry point: a tokio runtime, a root scope, and SIGINT/SIGTERM turned into a
-/// shutdown cause. See the `scope` crate.
+/// shutdown cause.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     entry::main(args.into(), input.into()).into()
 }
 
-/// An async test on a tokio runtime, followed by the no-leak check. See the `scope` crate.
+/// An async test on a tokio runtime, followed by the no-leak check.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, input: TokenStream) -> TokenStream {
     entry::test(args.into(), input.into()).into()
 }
 
 /// The proof that the slots required (`Needs![..]`) and bound (`slots(..)`) by the enclosing
-/// `#[scoped]` fn or `scope!` block are bound: pass it to a fn that requires them. See the
-/// `scope` crate.
+/// `#[scoped]` fn or `scope!` block are bound: pass it to a fn that requires them.
 #[proc_macro]
 pub fn provided(input: TokenStream) -> TokenStream {
     expand::provided(input.into()).into()
 }
 
 /// The type of a `#[scoped]` fn's parameter that requires slots: `cx: Needs![REQUEST_ID]`.
-/// `#[scoped]` rewrites it; elsewhere it is an error. See the `scope` crate.
+/// `#[scoped]` rewrites it; elsewhere it is an error.
 #[allow(non_snake_case)] // Reason: it names a type, so it reads as one.
 #[proc_macro]
 pub fn Needs(input: TokenStream) -> TokenStream {
@@ -118,7 +116,7 @@ pub fn Needs(input: TokenStream) -> TokenStream {
 
 /// Leaves one item out of the `#[scoped]` impl block or module around it: an async fn that is
 /// no handler (a helper, a constructor), or a whole inner `impl` or `mod`. The block's
-/// expansion reads and removes it; anywhere else it is an error. See the `scope` crate.
+/// expansion reads and removes it; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::unscoped(args.into(), &input.into()).into()

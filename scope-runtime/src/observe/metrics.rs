@@ -1,29 +1,6 @@
 //! Metrics through the `metrics` facade (the `metrics` feature; without it, every type here is
-//! empty and every function does nothing). Any exporter works: the metrics go to whatever
-//! recorder is installed (`metrics::set_global_recorder`), and cost a few atomic operations on
-//! a no-op handle when none is.
-//!
-//! Every metric is labelled `scope` with the scope's (or service's) name, or its call site
-//! (`file:line:col`) when it has none:
-//!
-//! | metric | type | what |
-//! |---|---|---|
-//! | `scope_scopes_started_total` | counter | scopes run (services: created) |
-//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked` |
-//! | `scope_children_started_total` | counter | children (and service tasks) started (first polled) |
-//! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`) |
-//! | `scope_children_in_flight` | gauge | children started and not ended |
-//! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
-//! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to its end (the last of its children gone; for a run dropped or forgotten, the drop, its spawned children left in their grace) |
-//! | `scope_deadline_overruns_total` | counter | scopes whose own deadline fired |
-//!
-//! The handles of a label are registered once per thread and recorder (a thread-local cache),
-//! so a scope costs one hash lookup and a child only atomic operations on its scope's handles.
-//! So name scopes by what they do, not per request: each distinct name is a set of series the
-//! exporter keeps, and a cache entry on each thread that made such a scope. The cache knows
-//! a recorder by its address: a local recorder made where an earlier one was dropped (the same
-//! stack slot, in a test run twice on one thread) finds the earlier one's handles; keep one
-//! recorder per test thread.
+//! empty and every function does nothing). The metrics, their labels and what they cost are
+//! documented publicly, in `observe`'s module docs ("Metrics"), so that users can find them.
 
 #[cfg(feature = "metrics")]
 pub(crate) use self::on::*;

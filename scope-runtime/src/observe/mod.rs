@@ -9,11 +9,82 @@
 //! - **`tracing` spans** (the `tracing` feature): every scope and child gets a span, parented
 //!   along the scope tree across workers; children carry the spawner's span, so
 //!   `#[instrument]`ed code nests in either order with `#[scoped]`; cancellations, deadlines,
-//!   failures and panics are events in the span they happened to. See `span.rs` for the rules.
+//!   failures and panics are events in the span they happened to. The spans, events and
+//!   fields are listed below ("Tracing").
 //! - **Metrics** (the `metrics` feature): counters of scopes and children started and ended by
 //!   outcome, gauges of children in flight and queued, a histogram of cancellation latency, and
-//!   deadline overruns, labelled by scope name, through the `metrics` facade. See `metrics.rs`
-//!   for the names.
+//!   deadline overruns, labelled by scope name, through the `metrics` facade. The names and
+//!   labels are listed below ("Metrics").
+//!
+//! # Tracing
+//!
+//! Every span and event has the target `scope`. Spans are at `DEBUG`:
+//!
+//! | span | made when | fields |
+//! |---|---|---|
+//! | `scope` | a scope is entered (a service: made) | `name`, `id`, `site`, `kind` |
+//! | `task` | a child is spawned (a service task: handed to its service) | `name`, `id`, `site`, `kind` |
+//!
+//! `name` is the scope's or child's name, or its call site (`file:line:col`) when it has none;
+//! `id` is its [`TaskId`] as a number; `site` is its call site; `kind` is a [`TaskKind`]
+//! (`scope`, `service`, `spawned`, `in-place`, `blocking`, `service-task`).
+//!
+//! - A scope's span is made under the span current where the scope is entered, and is entered
+//!   around every poll of the scope's run (its body, and the in-place children it polls).
+//! - A child's span is made under the span current at the spawn if the spawn is made by the
+//!   scope's own code (then that span is the scope's, or one the body entered below it, such
+//!   as an `#[instrument]` span), else under the scope's span. It is entered around every poll
+//!   of the child, on whichever worker runs it. So spans follow the scope tree across
+//!   workers, and code instrumented inside a child nests below the child, in either order of
+//!   `#[scoped]` and `#[instrument]`.
+//! - If the subscriber does not want a child's own span (filtered out), the child carries the
+//!   span current at the spawn instead (as it carries slots), so instrumented code still nests
+//!   as the user wrote it; a scope does the same. Their events then name them (a `task` or
+//!   `scope` field, with the `name` above), and go out even with no span to put them in: a
+//!   subscriber that keeps `INFO` and above still hears of every cancellation, failure and
+//!   panic.
+//!
+//! The events, each in the span of the scope or child it happened to:
+//!
+//! | event (message) | level | fields | when |
+//! |---|---|---|---|
+//! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | a deadline cancelled the scope |
+//! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled, or it finished) | `cause` | a scope's context was cancelled |
+//! | `scope failed` | `WARN` | | a scope ended with a failure |
+//! | `scope panicked` | `ERROR` | | a scope ended with a panic |
+//! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
+//! | `task failed` | `WARN` | `error` (its message) | a child returned an error |
+//! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
+//! | `task stopped before completing` | `DEBUG` | `cause` | a child was cancelled, aborted or passed its deadline |
+//!
+//! With the feature on and no subscriber ever installed, a child costs a relaxed load (is a
+//! dispatcher set?) per spawn and per poll, and carries an empty box.
+//!
+//! # Metrics
+//!
+//! Any exporter works: the metrics go to whatever recorder is installed
+//! (`metrics::set_global_recorder`), and cost a few atomic operations on a no-op handle when
+//! none is. Every metric is labelled `scope` with the scope's (or service's) name, or its call
+//! site (`file:line:col`) when it has none:
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `scope_scopes_started_total` | counter | scopes run (services: created) |
+//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked` |
+//! | `scope_children_started_total` | counter | children (and service tasks) started (first polled) |
+//! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`) |
+//! | `scope_children_in_flight` | gauge | children started and not ended |
+//! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
+//! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to its end (the last of its children gone; for a run dropped or forgotten, the drop, its spawned children left in their grace) |
+//! | `scope_deadline_overruns_total` | counter | scopes whose own deadline fired |
+//!
+//! The handles of a label are registered once per thread and recorder (a thread-local cache),
+//! so a scope costs one hash lookup and a child only atomic operations on its scope's handles.
+//! So name scopes by what they do, not per request: each distinct name is a set of series the
+//! exporter keeps, and a cache entry on each thread that made such a scope. The cache knows
+//! a recorder by its address: a local recorder made where an earlier one was dropped (the same
+//! stack slot, in a test run twice on one thread) finds the earlier one's handles; keep one
+//! recorder per test thread.
 //!
 //! # Cost
 //!
@@ -27,7 +98,8 @@
 //! A scope's shared part holds a `ScopeObs`, each child's future a `ChildObs`, and the
 //! scope and child code calls them in one line at each moment of a life: created, entered for a
 //! poll, started, cancelled, ended, dropped. Everything else lives here: `tree.rs` (the
-//! records and the snapshot), `span.rs`, `metrics.rs`. No hook runs user code under a lock of
+//! records and the snapshot), `span.rs` (the spans and events above), `metrics.rs` (the
+//! metrics above). No hook runs user code under a lock of
 //! the scope: the only user code reached from here is a `tracing` subscriber or a `metrics`
 //! recorder, called with no lock held (the tree's shard locks are never held across them).
 //! Each call into them is caught: a subscriber or recorder that panics cannot cut a scope's

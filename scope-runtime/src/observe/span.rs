@@ -1,28 +1,7 @@
 //! `tracing` spans that follow the work (the `tracing` feature; without it, every type here is
-//! empty and every function does nothing).
-//!
-//! - A scope's span (`scope`) is created when the scope is entered, under the span current
-//!   there, and is entered around every poll of the scope's run (its body, and the in-place
-//!   children it polls).
-//! - A child's span (`task`) is created when it is spawned, under the span current at the
-//!   spawn if the spawn is made by the scope's own code (then that span is the scope's, or one
-//!   the body entered below it, such as an `#[instrument]` span), else under the scope's span.
-//!   It is entered around every poll of the child, on whichever worker runs it. So spans
-//!   follow the scope tree across workers, and code instrumented inside a child nests below
-//!   the child, in either order of `#[scoped]` and `#[instrument]`.
-//! - If the subscriber does not want the child's own span (filtered out), the child carries
-//!   the span current at the spawn instead (as it carries slots), so instrumented code still
-//!   nests as the user wrote it; a scope does the same. Their events then name them (a `task`
-//!   or `scope` field), and go out even with no span to put them in: a subscriber that keeps
-//!   `INFO` and above still hears of every cancellation, failure and panic.
-//! - Events: a scope's cancellation (with its cause; a deadline that fired, as such), its end
-//!   when it failed or panicked, and a child's failure or panic, each in the span of the scope
-//!   or child it happened to. Target `scope`; spans at `DEBUG`, cancellations at `INFO`,
-//!   failures at `WARN`, panics at `ERROR`.
-//!
-//! With the feature on and no subscriber ever installed, a child costs a relaxed load (is a
-//! dispatcher set?) per spawn and per poll, and carries an empty box; see BENCHMARKS.md for the
-//! figures.
+//! empty and every function does nothing). The spans, their fields, how they are parented,
+//! and the events are documented publicly, in `observe`'s module docs ("Tracing"), so that
+//! users can find them.
 
 #[cfg(feature = "tracing")]
 pub(crate) use self::on::*;

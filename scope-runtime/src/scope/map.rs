@@ -1,7 +1,9 @@
-//! The bounded parallel map and for-each: "process N items, at most K at a time, stop at the
-//! first error", as one call. Items are pulled lazily, one per free slot, so a million items
-//! cost as much memory as the limit; each item runs as a child of a scope of its own, so
-//! cancellation, deadlines, slots and panics behave as everywhere else.
+//! The parallel map and for-each: "process N items, at most K at a time, stop at the first
+//! error", as one call, with K set by `Map::limit`. Items are pulled lazily, one per free slot,
+//! so under a limit a million items cost as much memory as the limit; there is no limit by
+//! default, and without one every item is pulled and started at once. Each item runs as a
+//! child of a scope of its own, so cancellation, deadlines, slots and panics behave as
+//! everywhere else.
 
 use std::fmt;
 use std::future::Future;
@@ -16,17 +18,42 @@ use super::{Reserved, Scope};
 use crate::config::Config;
 use crate::error::{Failures, Interrupted};
 
-/// Children on the runtime, in parallel (`Send + 'static`).
+/// Children on the runtime, in parallel (`Send + 'static`): the kind of a [`Map`] unless
+/// [`in_place`](Map::in_place) changes it.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Interrupted, Map, Spawned};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let doubled: Map<_, _, Spawned> =
+///     scope::map([1, 2], |i| async move { Ok::<_, Interrupted>(i * 2) });
+/// assert_eq!(doubled.limit(2).run().await?, [2, 4]);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 pub enum Spawned {}
 
-/// Children polled in place by the map's own future (they may borrow).
+/// Children polled in place by the map's own future (they may borrow): the kind of a [`Map`]
+/// after [`in_place`](Map::in_place).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{InPlace, Interrupted, Map};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let words = vec!["a".to_owned(), "bb".to_owned()];
+/// let lengths: Map<_, _, InPlace> =
+///     scope::map(&words, |w| async move { Ok::<_, Interrupted>(w.len()) }).in_place();
+/// assert_eq!(lengths.limit(2).run().await?, [1, 2]);
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 pub enum InPlace {}
 
-/// A bounded parallel map over a stream of items: see [`map`]. Configure it, then
-/// [`run`](Map::run) (fail-fast: the first error cancels the rest and is returned) or
-/// [`run_all`](Map::run_all) (every item runs; every failure is returned).
+/// A parallel map over a stream of items, bounded by its [`limit`](Map::limit): see [`map`].
+/// Configure it, then [`run`](Map::run) (fail-fast: the first error cancels the rest and is
+/// returned) or [`run_all`](Map::run_all) (every item runs; every failure is returned).
 ///
 /// # Examples
 ///
@@ -50,10 +77,12 @@ pub struct Map<S, F, K = Spawned> {
     _kind: PhantomData<fn() -> K>,
 }
 
-/// A bounded parallel map over anything iterable: each item goes through `f`, whose future
-/// runs as a child, at most [`limit`](Map::limit) at a time; the values come back in input
-/// order (or as they finish, with [`unordered`](Map::unordered)). Items are pulled only when
-/// a slot is free.
+/// A parallel map over anything iterable: each item goes through `f`, whose future runs as a
+/// child, at most [`limit`](Map::limit) at a time; the values come back in input order (or as
+/// they finish, with [`unordered`](Map::unordered)). Items are pulled only when a slot is free.
+///
+/// There is no limit by default: without [`limit`](Map::limit) every item is pulled and
+/// started at once. Set one for the bounded map.
 ///
 /// # Examples
 ///
@@ -90,6 +119,9 @@ where
 
 /// [`map`] over a [`Stream`] of items, pulled one per free slot.
 ///
+/// There is no limit by default: without [`limit`](Map::limit) every item is pulled and
+/// started as soon as the stream yields it. Set one for the bounded map.
+///
 /// # Examples
 ///
 /// ```
@@ -97,6 +129,7 @@ where
 /// use scope::Interrupted;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let doubled = scope::map_stream(stream::iter(1..=3), |i| async move { Ok::<_, Interrupted>(i * 2) })
+///     .limit(2)
 ///     .run()
 ///     .await?;
 /// assert_eq!(doubled, [2, 4, 6]);
@@ -119,7 +152,10 @@ where
     }
 }
 
-/// A bounded parallel for-each: [`map`] without the values (nothing is kept per item).
+/// A parallel for-each: [`map`] without the values (nothing is kept per item).
+///
+/// There is no limit by default: without [`limit`](Map::limit) every item is pulled and
+/// started at once. Set one for the bounded for-each.
 ///
 /// # Examples
 ///
@@ -157,7 +193,9 @@ where
 }
 
 impl<S, F, K> Map<S, F, K> {
-    /// At most `n` items in flight (see [`Config::limit`]; `0` is an error).
+    /// At most `n` items in flight (see [`Config::limit`]; `0` is an error). A map has no
+    /// limit until this (or a [`config`](Map::config) with a limit) sets one: without it,
+    /// every item is pulled and started at once.
     ///
     /// # Examples
     ///

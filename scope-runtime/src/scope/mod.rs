@@ -55,13 +55,19 @@
 //!
 //! # Lock order
 //!
-//! Every lock here is a leaf, held only to move values in or out: `admission` (the queue),
-//! `local` (in-place children not yet taken by the run), `control` (requests for the run),
-//! `failures`, `drop_panics`, a tracker's `registry`, a ticket's state. No lock is held while
-//! user code runs: a child's or the body's future is polled and dropped, an error's `From` and
-//! `Display` run, a waker is woken, cloned or dropped, and a cancel (which runs `on_cancel`
-//! callbacks) is made only with no lock of this module held. Every lock goes through the loom
-//! shim (`crate::sync`).
+//! Every lock here is held only to move values in or out: `admission`'s state (the queue) and a
+//! ticket's state, `local` (in-place children not yet taken by the run), `control` (requests
+//! for the run), `background` (the background children's context and how to stop them),
+//! `failures`, `callback_panic` (a panic of an `on_cancel` callback the scope kept), `lost`
+//! (children that ended without an outcome), the in-place ready queue's `state`, a blocking
+//! job's cell (until a thread takes it), a race's `winner`, the children's own contexts'
+//! `table`, and a tracker's `registry`. Each is a leaf, but for `background` and the own
+//! contexts' `table`, which are held while a child context is created: that links the new node
+//! into the context tree under the tree's own locks, and runs no user code. No lock is held
+//! while user code runs: a child's or the body's future is polled and dropped, an error's
+//! `From` and `Display` run, a waker is woken, cloned or dropped, and a cancel (which runs
+//! `on_cancel` callbacks) is made only with no lock of this module held. Every lock but a
+//! race's `winner` (a `std` mutex) goes through the loom shim (`crate::sync`).
 
 pub(crate) mod admission;
 mod blocking;
@@ -774,7 +780,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         self.shared.tracker.is_closed() || self.shared.is_cancelled_own()
     }
 
-    /// The grace a cancelled child gets before it is aborted.
+    /// The grace set for this scope: how long a cancelled child gets before it is aborted
+    /// (zero unless [`Config::grace`](crate::Config::grace) set one). A scope whose grace was
+    /// never set gives its children its enclosing scope's grace instead when the
+    /// application's shutdown cancels it, so this may be less than what they get;
+    /// [`current_grace`](crate::current_grace), called in the scope's code, gives the grace
+    /// in effect.
     ///
     /// # Examples
     ///

@@ -62,7 +62,19 @@ impl<E> TaskOutput<E> for Infallible {
 }
 
 /// Names the never type `!` on stable Rust, so that a child that never returns
-/// (`spawn!(async { loop { .. } })`, a server loop) is a [`TaskOutput`].
+/// (`spawn!(async { loop { .. } })`, a server loop) is a [`TaskOutput`]: [`Never`] is the
+/// output of `fn() -> !`.
+///
+/// # Examples
+///
+/// Any function type names its output this way; see [`Never`] for the child that never
+/// returns.
+///
+/// ```
+/// use scope::HasOutput;
+/// let n: <fn() -> u8 as HasOutput>::Output = 7;
+/// assert_eq!(n, 7u8);
+/// ```
 pub trait HasOutput {
     /// The output of the function type.
     type Output;

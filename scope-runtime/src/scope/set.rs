@@ -15,6 +15,25 @@ use crate::info::TaskInfo;
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
 /// none.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{ChildSet, Config, Finished, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new());
+/// s.run(async {
+///     let mut set = ChildSet::new();
+///     set.push(s.spawn_named("answer", async { Ok::<_, Interrupted>(42) }));
+///     let finished: Finished<u32> = set.join_next().await.expect("one child");
+///     let (info, out) = finished;
+///     assert_eq!(info.name(), Some("answer"));
+///     assert_eq!(out?, 42);
+///     Ok::<_, Interrupted>(())
+/// })
+/// .await?;
+/// # Ok::<(), Interrupted>(()) }).unwrap();
+/// ```
 pub type Finished<T> = (TaskInfo, Result<T, Interrupted>);
 
 /// A set of children of one scope, with values of one type, whose outcomes are taken as the
