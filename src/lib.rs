@@ -619,8 +619,9 @@ pub use scope_macros::slot;
 /// The program's entry point: builds a tokio runtime and runs `main`'s body as the root scope
 /// of an [`App`], whose first signal starts a graceful shutdown.
 ///
-/// Options: those of a scope (`name`, `policy`, `limit`, `timeout`, `grace`, `slots(..)`,
-/// `crate`), `flavor`, `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which
+/// Options: those of a scope but `policy` (`name`, `limit`, `timeout`, `grace`, `slots(..)`,
+/// `crate`: the program's scope is fail-fast; open a `scope!` with another policy inside it),
+/// `flavor`, `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which
 /// signals start the shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is
 /// the drain budget after the first signal. See the crate docs' "Shutdown" for the phases and
 /// the exit codes.

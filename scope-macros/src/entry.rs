@@ -172,6 +172,16 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     });
     let krate = opts.krate();
     let name = f.sig.ident.to_string();
+    // The grace serves the application and the main scope: an expression is evaluated once,
+    // before the runtime runs anything, and both read its value.
+    let grace = format_ident!("__grace", span = Span::mixed_site());
+    let grace_once = match &mut opts.grace {
+        Some((crate::options::DurationValue::Expr(e), _)) => {
+            let once = std::mem::replace(e, syn::parse_quote!(#grace));
+            Some(quote!(let #grace = #once;))
+        }
+        _ => None,
+    };
     let mut config = config(&opts, Some(&name), f.sig.ident.span());
     if opts.grace.is_none() {
         // The main scope's body and children drain within the program's grace.
@@ -240,6 +250,7 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     f.sig.asyncness = None;
     *f.block = crate::expand::block_of(quote!({
         let #rt = #runtime;
+        #grace_once
         #value
     }));
     let errors = errors_to_tokens(errors);

@@ -246,7 +246,7 @@ pub(crate) const OPTIONS: &[Spec] = &[
     },
     Spec {
         key: "policy",
-        hosts: ALL,
+        hosts: SCOPES,
         form: Form::Expr,
         example: "one of `policy = fail_fast` (the default), `policy = supervise`, `policy = first_ok`",
         aliases: &["mode", "on_error", "strategy", "on_failure"],
@@ -605,6 +605,9 @@ fn unknown_key(key: &Ident, host: MacroKind) -> syn::Error {
         ),
         ("error", MacroKind::Scoped) => Some(
             "a `#[scoped]` fn's return type sets its error type: `-> Result<T, AppError>`",
+        ),
+        ("policy", MacroKind::Main) => Some(
+            "the program's scope is fail-fast; open a scope with another policy inside `main`: `scope!(policy = supervise, { .. }).await`",
         ),
         _ => None,
     };
