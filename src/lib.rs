@@ -804,7 +804,7 @@ pub use scope_runtime::*;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be this scope's error type: it must convert from `scope::Interrupted`",
     label = "a scope can be cancelled, time out, or see a child panic, and returns that as this error",
-    note = "add a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)` (thiserror), or implement `From<scope::Interrupted> for {Self}`; `anyhow::Error` and `Box<dyn Error + Send + Sync>` work as they are"
+    note = "add a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)` (thiserror), or implement `From<scope::Interrupted> for {Self}` (for a type of another crate, wrap it in one of yours); `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` work as they are"
 )]
 pub trait ScopeError: From<Interrupted> + std::fmt::Display {}
 

@@ -12,8 +12,9 @@ use crate::info::TaskInfo;
 /// Why a scope or a child did not produce its value, for reasons other than its own error.
 ///
 /// A scope's error type `E` must implement `From<Interrupted>`: that is how cancellation,
-/// deadlines and panics reach the caller through `?`. `anyhow::Error` and
-/// `Box<dyn Error + Send + Sync>` implement it already; with `thiserror`, add a variant:
+/// deadlines and panics reach the caller through `?`. `anyhow::Error`,
+/// `Box<dyn Error + Send + Sync>` and `std::io::Error` implement it already; with `thiserror`,
+/// add a variant:
 ///
 /// ```
 /// #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,41 @@ pub enum Interrupted {
     /// dropped without being polled.
     #[error(transparent)]
     NotStarted(#[from] NotStarted),
+}
+
+/// `std::io::Error` is a scope's error type as it is (a fn returning `io::Result<T>`, tokio's
+/// usual `main`): an interruption becomes an I/O error of kind
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) for a deadline and
+/// [`Other`](std::io::ErrorKind::Other) otherwise (never `Interrupted`, which read loops
+/// retry), with the [`Interrupted`] as its inner error.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+/// let s = &Scope::new(Config::new().timeout(Duration::from_millis(10)));
+/// let out: std::io::Result<()> = s
+///     .run(async {
+///         tokio::time::sleep(Duration::from_secs(1)).await;
+///         Ok(())
+///     })
+///     .await;
+/// let e = out.unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+/// let why = e.get_ref().and_then(|e| e.downcast_ref::<Interrupted>());
+/// assert!(matches!(why, Some(Interrupted::DeadlineExceeded(_))));
+/// # });
+/// ```
+impl From<Interrupted> for std::io::Error {
+    fn from(e: Interrupted) -> Self {
+        let kind = match e {
+            Interrupted::DeadlineExceeded(_) => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
 }
 
 impl Interrupted {

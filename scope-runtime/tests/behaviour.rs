@@ -918,3 +918,38 @@ fn a_wait_outside_any_scope_keeps_no_waker_in_the_background_context() {
         "the process-wide background context keeps the waker"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_io_error_is_a_scope_error_type_and_keeps_the_interruption() {
+    use std::error::Error as _;
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let out: std::io::Result<()> = s
+        .run(async {
+            sleep(ms(100)).await;
+            Ok(())
+        })
+        .await;
+    let e = out.unwrap_err();
+    // Not `ErrorKind::Interrupted`: read loops retry that one.
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<Interrupted>());
+    assert!(
+        matches!(inner, Some(Interrupted::DeadlineExceeded(_))),
+        "{e:?}"
+    );
+    // The chain says the interruption once.
+    assert!(e
+        .source()
+        .is_none_or(|s| !e.to_string().contains(&s.to_string())));
+
+    let s = &Scope::new(Config::new());
+    let out: std::io::Result<()> = s
+        .run(async {
+            s.cancel("bye");
+            std::future::pending::<std::io::Result<()>>().await
+        })
+        .await;
+    let e = out.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::Other);
+    assert_eq!(e.to_string(), "cancelled: bye");
+}
