@@ -132,6 +132,10 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn close_queue(&self) {}
 }
 
+/// How long past a budgeted shield's end the forced abort waits for it to answer: one tick of
+/// tokio's timer (see [`Tracker::held_until`]).
+const SHIELD_ANSWERS: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// What the forced abort holds of a child it may have to stop: a runtime task's abort
 /// handle, or a blocking job handed to tokio's blocking pool. Aborting a blocking task does
 /// not reach a job still waiting for a thread of the pool (tokio drops it only when a thread
@@ -353,14 +357,19 @@ impl Tracker {
     }
 
     /// While budgeted shields hold this tracker's forced abort off: the latest end of their
-    /// budgets, the most the abort waits. `None` when none runs, or all are past their budget
-    /// (a shield kept but no longer polled does not resolve at its budget's end: its end is
-    /// the bound).
+    /// budgets and one tick of the timer, the most the abort waits. `None` when none runs, or
+    /// all are past that (a shield kept but no longer polled does not resolve at its budget's
+    /// end: its end is the bound).
+    ///
+    /// The tick: the budget's end is the shield's, which answers then (`DeadlineExceeded`), and
+    /// the code right after it runs. A bound at the very end fired in the same tick as the
+    /// shield's own timer, and the abort could come first (on the paused clock, always).
     pub(crate) fn held_until(&self) -> Option<Instant> {
         if self.holds() == 0 {
             return None;
         }
-        let until = self.registry.lock().held_until?;
+        let end = self.registry.lock().held_until?;
+        let until = end.checked_add(SHIELD_ANSWERS).unwrap_or(end);
         (Instant::now() < until).then_some(until)
     }
 
