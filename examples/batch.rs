@@ -77,14 +77,19 @@ async fn main() -> Result<(), BatchError> {
     assert_eq!(total, (0..10_000u64).map(|i| i % 7).sum::<u64>());
 
     let tally = Arc::new(Tally::default());
-    let err = batch(10_000, Some(4_321), tally.clone()).await.unwrap_err();
+    let out = batch(10_000, Some(4_321), tally.clone()).await;
+    // Ctrl-C cancels `main` and cuts the step under way short: stop with the interruption
+    // (exit 130) rather than check the claims of a step that did not run to its end.
+    scope::check()?;
+    let err = out.unwrap_err();
     let started = tally.started.load(Ordering::Relaxed);
     let last = tally.last_started.load(Ordering::Relaxed);
     println!("stopped by \"{err}\": {started} items started, none past item {last}");
     assert!(matches!(err, BatchError::Corrupt(4_321)));
     // Items are admitted in order, 32 at a time: nothing far past the corrupt one started,
-    // and nothing at all once its failure was known.
-    assert!(last < 4_321 + 32, "item {last} started after the failure");
+    // and nothing at all once its failure was known. (Its siblings woken in the same timer
+    // tick may end first, and each hands its slot on before the failure is known.)
+    assert!(last < 4_321 + 64, "item {last} started after the failure");
     assert!(started < 10_000);
     Ok(())
 }

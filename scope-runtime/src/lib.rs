@@ -37,7 +37,7 @@ pub use crate::bridge::TOKEN_CANCELLED;
 pub use crate::cause::{Cause, Signal};
 pub use crate::config::{Config, DEFAULT_GRACE};
 pub use crate::cx::{
-    cancelled, current_grace, is_cancelled, run_until_cancelled, shield, shield_for,
+    cancelled, check, current_grace, is_cancelled, run_until_cancelled, shield, shield_for,
     shutdown_signal, Cx, OnCancel, RunUntilCancelled, ShieldFor, ShutdownSignal, WaitCancelled,
     WaitCancelledOwned, WithCx,
 };

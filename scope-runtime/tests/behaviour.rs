@@ -953,3 +953,27 @@ async fn an_io_error_is_a_scope_error_type_and_keeps_the_interruption() {
     assert_eq!(e.kind(), std::io::ErrorKind::Other);
     assert_eq!(e.to_string(), "cancelled: bye");
 }
+
+#[tokio::test(start_paused = true)]
+async fn check_answers_with_the_interruption_the_cause_makes() {
+    assert!(scope_runtime::check().is_ok(), "outside any scope");
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let out: Result<(), Interrupted> = s
+        .run(async {
+            scope_runtime::check()?;
+            sleep(ms(20)).await; // past the deadline: the check fires it
+            scope_runtime::check()?;
+            Err(Interrupted::from_cause(Cause::explicit(
+                "the second check did not stop the body",
+            )))
+        })
+        .await;
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+    let cx = Cx::root();
+    assert!(cx.check().is_ok());
+    cx.cancel("bye");
+    assert_eq!(cx.check().unwrap_err().to_string(), "cancelled: bye");
+}

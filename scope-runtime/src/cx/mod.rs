@@ -429,6 +429,39 @@ impl Cx {
         }
     }
 
+    /// `Err` with the interruption if this context is cancelled, `Ok(())` if not: Go's
+    /// `ctx.Err()`, for code that checks between steps and stops with `?` (a blocking loop,
+    /// a step of a long computation). A deadline gives
+    /// [`Interrupted::DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), any other
+    /// cause [`Interrupted::Cancelled`](crate::Interrupted::Cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cx, Interrupted};
+    ///
+    /// fn checksum(cx: &Cx, chunks: &[&[u8]]) -> Result<u64, Interrupted> {
+    ///     let mut sum = 0u64;
+    ///     for chunk in chunks {
+    ///         cx.check()?; // stop between chunks once cancelled
+    ///         sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+    ///     }
+    ///     Ok(sum)
+    /// }
+    ///
+    /// let cx = Cx::root();
+    /// assert_eq!(checksum(&cx, &[b"ab", b"c"]).unwrap(), 294);
+    /// cx.cancel("the request is over");
+    /// let e = checksum(&cx, &[b"ab"]).unwrap_err();
+    /// assert_eq!(e.to_string(), "cancelled: the request is over");
+    /// ```
+    pub fn check(&self) -> Result<(), crate::Interrupted> {
+        match self.cause_arc() {
+            None => Ok(()),
+            Some(cause) => Err(crate::Interrupted::from_shared_cause(cause)),
+        }
+    }
+
     pub(crate) fn cause_arc(&self) -> Option<Arc<Cause>> {
         if self.is_cancelled() {
             self.node.cause()
@@ -523,6 +556,28 @@ impl fmt::Debug for Cx {
 #[must_use]
 pub fn is_cancelled() -> bool {
     ambient::is_cancelled()
+}
+
+/// [`Cx::check`] on the ambient context: `Err` with the interruption once it is cancelled (Go's
+/// `ctx.Err()`). Outside any scope: `Ok(())`.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Cx, Interrupted};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(scope::check().is_ok());
+/// let cx = Cx::root();
+/// cx.cancel("bye");
+/// let out = cx.run(async { scope::check() }).await;
+/// assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+/// # });
+/// ```
+pub fn check() -> Result<(), crate::Interrupted> {
+    if !ambient::is_cancelled() {
+        return Ok(());
+    }
+    Cx::current().check()
 }
 
 /// Waits until the ambient context is cancelled and returns the cause. Outside any scope it
