@@ -97,6 +97,11 @@
 //!    is the same); one held up by a [`shield_for`] runs on while the services are stopped,
 //!    and is dropped when the shutdown returns.
 //!
+//! The program can ask for the same shutdown itself (an admin endpoint, a fatal condition):
+//! `App::current()` finds the application from anywhere under `main`, and
+//! [`App::request_shutdown`] starts the phases as a signal would, as [`Signal::Requested`]
+//! (exit code 1 if the shutdown is cut short, 0 if it is graceful).
+//!
 //! A second signal ends the shutdown at once. What each phase did (what drained, what was
 //! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a
 //! [`ShutdownReport`], one `shutdown:` line per fact.

@@ -29,6 +29,7 @@
 //! The [`ShutdownReport`] says what each phase did: what drained, what had to be stopped or
 //! aborted (by name), and the failures of service tasks not read before.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -168,6 +169,40 @@ impl App {
         &self.inner.cx
     }
 
+    /// Asks for the application's shutdown from inside the program (an admin endpoint, a fatal
+    /// condition a handler finds): [`run`](App::run) takes it as its first signal,
+    /// [`Signal::Requested`] with `reason`, and the shutdown goes as for an OS signal (the
+    /// grace bounds the main work, the services drain, the report says who asked). The same
+    /// happens when the application's [context](App::cx) is cancelled another way: a
+    /// [`Cause::Shutdown`] gives its signal, another cause a `Requested` one that says it.
+    ///
+    /// Under `#[scope::main]`, [`App::current`] finds the application.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let app = App::new();
+    /// let asked = app.clone();
+    /// let (out, report) = app
+    ///     .run(Duration::from_secs(5), futures_util::stream::pending(), async move {
+    ///         asked.request_shutdown("maintenance");
+    ///         scope::cancelled().await; // the main work stops when asked
+    ///         "stopped"
+    ///     })
+    ///     .await;
+    /// assert_eq!(out, Some("stopped"));
+    /// assert_eq!(report.signal(), Some(&Signal::Requested("maintenance".into())));
+    /// # });
+    /// ```
+    pub fn request_shutdown(&self, reason: impl Into<Cow<'static, str>>) {
+        self.inner.cx.cancel_with(Cause::Shutdown {
+            signal: Signal::Requested(reason.into()),
+        });
+    }
+
     /// When the stops of the shutdown's latest pass end at the latest, once one has begun.
     pub(crate) fn stops_until(&self) -> Option<tokio::time::Instant> {
         *self.inner.stops_until.lock()
@@ -293,11 +328,27 @@ impl App {
         let start = Instant::now();
         // The signals are looked at first: one that came while the main work could not be
         // polled (it blocked its thread) and that is there when it ends is reported, not lost.
-        let first = futures_util::future::select(signals.next(), work.as_mut()).await;
+        // A shutdown the program asks for (its context cancelled) is a first signal too.
+        let first = {
+            let os = async {
+                match signals.next().await {
+                    Some(signal) => signal,
+                    None => std::future::pending().await,
+                }
+            };
+            let asked = async { requested(&self.inner.cx.cancelled().await) };
+            let (os, asked) = (pin!(os), pin!(asked));
+            let signal = futures_util::future::select(os, asked);
+            match futures_util::future::select(signal, work.as_mut()).await {
+                Either::Right((out, _)) => Either::Right(out),
+                Either::Left((Either::Left((signal, _)) | Either::Right((signal, _)), _)) => {
+                    Either::Left(signal)
+                }
+            }
+        };
         let (out, deadline) = match first {
-            Either::Right((out, _)) => (Some(out), deadline_after(grace)),
-            Either::Left((None, _)) => (Some(work.as_mut().await), deadline_after(grace)),
-            Either::Left((Some(signal), _)) => {
+            Either::Right(out) => (Some(out), deadline_after(grace)),
+            Either::Left(signal) => {
                 // Phase 1: stop accepting.
                 let since = Instant::now();
                 report.signal = Some(signal.clone());
@@ -745,5 +796,13 @@ impl fmt::Display for ShutdownReport {
             write!(f, "shutdown: {line}")?;
         }
         Ok(())
+    }
+}
+
+/// The signal of a shutdown the program asked for by cancelling the application's context.
+fn requested(cause: &Cause) -> Signal {
+    match cause {
+        Cause::Shutdown { signal } => signal.clone(),
+        other => Signal::Requested(Cow::Owned(other.to_string())),
     }
 }

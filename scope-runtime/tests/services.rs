@@ -1077,3 +1077,57 @@ async fn workers_take_tasks_in_the_order_they_were_accepted() {
     pool.drain(Duration::from_secs(5)).await.unwrap();
     assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_the_program_requests_is_the_applications_shutdown() {
+    // An admin endpoint, or a fatal condition a handler finds: the program asks for the
+    // shutdown. Its grace bounds the main work, and the report says who asked.
+    let app = App::new();
+    let asked = app.clone();
+    let start = Instant::now();
+    let run = app.run(
+        Duration::from_secs(2),
+        futures_util::stream::pending(),
+        async move {
+            sleep(100 * MS).await;
+            asked.request_shutdown("the admin asked");
+            std::future::pending::<()>().await // ignores it
+        },
+    );
+    let (out, report) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("no timer bounded the shutdown the program asked for");
+    assert_eq!(out, None);
+    assert_eq!(
+        report.signal(),
+        Some(&Signal::Requested("the admin asked".into()))
+    );
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::GraceRanOut {
+            grace: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(start.elapsed(), 2_100 * MS);
+
+    // The context cancelled by hand with a shutdown cause is the same request.
+    let app = App::new();
+    let cx = app.cx().clone();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(2),
+            futures_util::stream::pending(),
+            async move {
+                cx.cancel_with(Cause::Shutdown {
+                    signal: Signal::Requested("fatal".into()),
+                });
+                scope_runtime::cancelled().await;
+                sleep(MS).await; // winds down
+                7
+            },
+        )
+        .await;
+    assert_eq!(out, Some(7));
+    assert_eq!(report.signal(), Some(&Signal::Requested("fatal".into())));
+    assert_eq!(report.forced(), None);
+}
