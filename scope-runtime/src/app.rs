@@ -347,7 +347,16 @@ impl App {
             }
         };
         let (out, deadline) = match first {
-            Either::Right(out) => (Some(out), deadline_after(grace)),
+            Either::Right(out) => {
+                if let Some(cause) = self.inner.cx.cause() {
+                    // Asked for in the poll in which the main work ended (it saw the request
+                    // and returned at once): a graceful stop, reported as such.
+                    report.signal = Some(requested(&cause));
+                    report.running_for = Some(start.elapsed());
+                    report.main_ended_after = Some(Duration::ZERO);
+                }
+                (Some(out), deadline_after(grace))
+            }
             Either::Left(signal) => {
                 // Phase 1: stop accepting.
                 let since = Instant::now();

@@ -1091,7 +1091,7 @@ async fn a_shutdown_the_program_requests_is_the_applications_shutdown() {
         async move {
             sleep(100 * MS).await;
             asked.request_shutdown("the admin asked");
-            std::future::pending::<()>().await // ignores it
+            std::future::pending::<()>().await; // ignores it
         },
     );
     let (out, report) = tokio::time::timeout(Duration::from_secs(60), run)
@@ -1122,7 +1122,6 @@ async fn a_shutdown_the_program_requests_is_the_applications_shutdown() {
                     signal: Signal::Requested("fatal".into()),
                 });
                 scope_runtime::cancelled().await;
-                sleep(MS).await; // winds down
                 7
             },
         )
