@@ -2165,3 +2165,52 @@ async fn law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_en
         "the run's drop did not end its child"
     );
 }
+
+#[test]
+fn law3_the_cause_names_the_failure_the_scope_returns() {
+    // Two failures at once on two workers: the one kept is the one returned, and the cause the
+    // siblings see names that one (a failure the scope drops does not cancel in its place).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..10_000 {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            // Both fail at the same moment on the two workers: each spins until the other has
+            // arrived, for 1 ms at most (a worker blocked for good could leave the other child
+            // unscheduled in its queue).
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let out: Result<(), AppError> = s
+                .run(async {
+                    for (i, name) in [(0, "a"), (1, "b")] {
+                        let arrived = Arc::clone(&arrived);
+                        drop(s.spawn_named(name, async move {
+                            arrived.fetch_add(1, Ordering::SeqCst);
+                            let start = std::time::Instant::now();
+                            while arrived.load(Ordering::SeqCst) < 2
+                                && start.elapsed() < Duration::from_millis(1)
+                            {
+                                std::hint::spin_loop();
+                            }
+                            Err::<(), _>(AppError::Boom(i))
+                        }));
+                    }
+                    Ok(())
+                })
+                .await;
+            let Err(AppError::Boom(i)) = out else {
+                panic!("round {round}: {out:?}")
+            };
+            let Some(Cause::SiblingFailed { task, .. }) = s.cx().cause() else {
+                panic!("round {round}: {:?}", s.cx().cause())
+            };
+            assert_eq!(
+                task.name(),
+                Some(["a", "b"][i as usize]),
+                "round {round}: the cause names the failure the scope dropped"
+            );
+        });
+    }
+}

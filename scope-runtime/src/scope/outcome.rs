@@ -176,8 +176,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
 
     /// Records a failure of `task` (a child's error, or the body's own with `body`). Under
     /// fail-fast only the first failure is kept, and only while the scope is not yet
-    /// cancelled (later errors are consequences); it cancels the siblings and closes
-    /// admission. Under supervise every failure is kept, and only the body's cancels.
+    /// cancelled (later errors are consequences); the one kept cancels the siblings and
+    /// closes admission (one dropped does not: the scope is cancelled already, or the kept
+    /// one is about to, and its cause must name the failure the scope returns). Under
+    /// supervise every failure is kept, and only the body's cancels.
     /// Returns whether it was kept, or the panic of the error's `Drop` when it was dropped
     /// (the task's panic, for the caller to report).
     pub(crate) fn fail(
@@ -203,7 +205,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // happen whatever its `Drop` does.
         let kept = rejected.is_none();
         let dropped = drop_caught(rejected);
-        if !supervise || body {
+        if kept && (!supervise || body) {
             self.cancel_own(Cause::SiblingFailed {
                 task: task.clone(),
                 message,
@@ -237,12 +239,17 @@ impl<E> Shared<E> {
         };
         // The payload's `Drop` is user code: outside the lock, and this task's panic is
         // reported already.
+        let kept = rejected.is_none();
         drop_after_panic(rejected);
-        self.cancel_own(Cause::Panicked {
-            task: task.clone(),
-            message: message.clone(),
-        });
-        self.close_admission();
+        if kept {
+            // One dropped does not cancel: the failure kept before it does, and the cause
+            // names what the scope returns.
+            self.cancel_own(Cause::Panicked {
+                task: task.clone(),
+                message: message.clone(),
+            });
+            self.close_admission();
+        }
         Panicked::without_payload(task.clone(), message)
     }
 }
