@@ -627,10 +627,30 @@ pub enum SpawnError {
 /// let f = Failure::new(TaskInfo::here(Some("a".into())), "boom");
 /// assert_eq!(f.to_string(), "task `a` failed: boom");
 /// ```
-#[derive(Debug)]
 pub struct Failure<E> {
     task: TaskInfo,
     error: E,
+    said: Said,
+}
+
+/// How a failure's message names its task: each task once, and a scope as a scope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    /// "task `x` failed: {error}".
+    Failed,
+    /// The error names the task already (a panic's, an awaited child's failure): "{error}".
+    ByTheError,
+    /// The scope's own entry (it was interrupted, no failure explains it): "scope `x`: {error}".
+    Scope,
+}
+
+impl<E: fmt::Debug> fmt::Debug for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("task", &self.task)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl<E> Failure<E> {
@@ -644,7 +664,30 @@ impl<E> Failure<E> {
     /// assert_eq!(f.to_string(), "task `upload` failed: disk full");
     /// ```
     pub fn new(task: TaskInfo, error: E) -> Self {
-        Self { task, error }
+        Self {
+            task,
+            error,
+            said: Said::Failed,
+        }
+    }
+
+    /// A failure whose error names its task already (a panic, an awaited child's failure).
+    pub(crate) fn named_by_its_error(task: TaskInfo, error: E) -> Self {
+        Self {
+            task,
+            error,
+            said: Said::ByTheError,
+        }
+    }
+
+    /// A scope's own entry: it was interrupted (cancelled, past its deadline) and no failure
+    /// of its tasks explains why.
+    pub(crate) fn of_the_scope(task: TaskInfo, error: E) -> Self {
+        Self {
+            task,
+            error,
+            said: Said::Scope,
+        }
     }
 
     /// The task that failed.
@@ -688,9 +731,15 @@ impl<E> Failure<E> {
     }
 }
 
+/// "task `x` failed: {error}"; the error alone when it names its task already (a panic's
+/// "task `x` panicked: .."), and "scope `x`: {error}" for a scope's own interruption.
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task `{}` failed: {}", self.task, self.error)
+        match self.said {
+            Said::Failed => write!(f, "task `{}` failed: {}", self.task, self.error),
+            Said::ByTheError => write!(f, "{}", self.error),
+            Said::Scope => write!(f, "scope `{}`: {}", self.task, self.error),
+        }
     }
 }
 
@@ -889,13 +938,15 @@ impl<E: std::error::Error + 'static> std::error::Error for Failures<E> {
 impl<E: From<Interrupted>> From<Interrupted> for Failures<E> {
     #[track_caller]
     fn from(e: Interrupted) -> Self {
-        let task = match &e {
-            Interrupted::Panicked(p) => p.task().clone(),
-            Interrupted::ChildFailed(c) => c.task().clone(),
-            _ => TaskInfo::here(None),
+        let failure = match &e {
+            Interrupted::Panicked(p) => Failure::named_by_its_error(p.task().clone(), E::from(e)),
+            Interrupted::ChildFailed(c) => {
+                Failure::named_by_its_error(c.task().clone(), E::from(e))
+            }
+            _ => Failure::new(TaskInfo::here(None), E::from(e)),
         };
         Self {
-            failures: vec![Failure::new(task, E::from(e))],
+            failures: vec![failure],
         }
     }
 }

@@ -977,3 +977,36 @@ async fn check_answers_with_the_interruption_the_cause_makes() {
     cx.cancel("bye");
     assert_eq!(cx.check().unwrap_err().to_string(), "cancelled: bye");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failures_message_names_each_task_once() {
+    // A panic's message names its task already: the failure does not say it twice.
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run_all(async {
+            drop(s.spawn_named("worker", async { panic!("boom") }));
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+    assert_eq!(out.unwrap_err().to_string(), "task `worker` panicked: boom");
+    // A scope cancelled from outside: its own entry says the scope, not a failed task.
+    let parent = Cx::root();
+    let s = &Scope::new(Config::new().name("batch").parent(parent.clone()));
+    let out = s
+        .run_all(async {
+            parent.cancel("shutdown");
+            std::future::pending::<Result<(), Interrupted>>().await
+        })
+        .await;
+    assert_eq!(
+        out.unwrap_err().to_string(),
+        "scope `batch`: cancelled: parent cancelled: shutdown"
+    );
+    // `?` on an awaited child's failure into `Failures`: named once.
+    let f: Failures<Interrupted> =
+        Failures::from(Interrupted::ChildFailed(scope_runtime::ChildFailed::new(
+            scope_runtime::TaskInfo::here(Some("parse".into())),
+            "bad input".into(),
+        )));
+    assert_eq!(f.to_string(), "task `parse` failed: bad input");
+}

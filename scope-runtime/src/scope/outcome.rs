@@ -267,7 +267,9 @@ impl<E: From<Interrupted>> Kept<E> {
     pub(crate) fn into_failure(self) -> Failure<E> {
         match self {
             Kept::Failed(failure) => failure,
-            Kept::Panicked(panic) => Failure::new(panic.task().clone(), E::from(panic.into())),
+            Kept::Panicked(panic) => {
+                Failure::named_by_its_error(panic.task().clone(), E::from(panic.into()))
+            }
         }
     }
 }
@@ -393,7 +395,7 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
             // explicit cancel) comes first: it is why the others stopped.
             let cause = report.cause.unwrap_or_else(did_not_complete);
             let interrupted = E::from(Interrupted::from_shared_cause(cause));
-            failures.insert(0, Failure::new(report.info.clone(), interrupted));
+            failures.insert(0, Failure::of_the_scope(report.info.clone(), interrupted));
         }
         match report.out {
             Some(value) if failures.is_empty() => Ok(value),

@@ -371,14 +371,14 @@ where
         if own {
             let cause = cause.unwrap_or_else(did_not_complete);
             let interrupted = E::from(Interrupted::from_shared_cause(cause));
-            failures.insert(0, Failure::new(info, interrupted));
+            failures.insert(0, Failure::of_the_scope(info, interrupted));
         } else if failures.is_empty() && self.had_candidates.load(Ordering::Relaxed) {
             // Every candidate was stopped alone (through its handle): none failed, none won.
             let cause = Arc::new(Cause::explicit(
                 "every candidate was stopped (through its handle) before one succeeded",
             ));
             let interrupted = E::from(Interrupted::from_shared_cause(cause));
-            failures.push(Failure::new(info, interrupted));
+            failures.push(Failure::of_the_scope(info, interrupted));
         }
         Err(Failures::from(failures))
     }
