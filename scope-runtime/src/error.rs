@@ -767,6 +767,31 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// assert_eq!(*all.primary().unwrap().error(), "x");
 /// assert_eq!(all.to_string(), "2 tasks failed; first: task `a` failed: x");
 /// ```
+///
+/// It is a `std::error::Error` when `E` is, with the first error's sources as its own (so `?`
+/// passes it on into `anyhow::Error` or a boxed error, and a chain printed level by level
+/// reaches the root cause). `anyhow::Error` and `Box<dyn Error + Send + Sync>` are not
+/// `std::error::Error` themselves, so neither is a `Failures` of them: pass one on with
+/// `anyhow::Error::msg` (which keeps its `Display` and `Debug`), or as its message:
+///
+/// ```
+/// use scope::{Config, Scope};
+/// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+///
+/// async fn check_all() -> Result<(), BoxError> {
+///     let s = &Scope::new(Config::new());
+///     s.run_all(async {
+///         drop(s.spawn(async { Err::<(), BoxError>("disk full".into()) }));
+///         Ok::<_, BoxError>(())
+///     })
+///     .await
+///     .map_err(|all| all.to_string())?;
+///     Ok(())
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(check_all().await.unwrap_err().to_string().ends_with("failed: disk full"));
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Failures<E> {
     failures: Vec<Failure<E>>,
