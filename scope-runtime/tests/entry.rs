@@ -13,18 +13,16 @@ fn outcome<T>(out: T) -> MainOutcome<T> {
     MainOutcome::new(Ok::<_, String>(out), &Cx::current(), Clone::clone)
 }
 
-/// Sends `signal` to this process with the shell's `kill`, once the entry point is listening.
-fn send_later(signal: &'static str) {
+/// Sends `signal` to this process with the shell's `kill`. Called from the program's body:
+/// the entry point registers its listeners before the body runs, so the signal cannot come
+/// before them (and kill the test binary with its default action).
+fn send(signal: &str) {
     let pid = std::process::id().to_string();
-    std::thread::spawn(move || {
-        // The entry point installs its handlers on its first poll; give it a moment.
-        std::thread::sleep(Duration::from_millis(200));
-        let status = std::process::Command::new("sh")
-            .args(["-c", &format!("kill {signal} {pid}")])
-            .status()
-            .expect("`sh` runs");
-        assert!(status.success());
-    });
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill {signal} {pid}")])
+        .status()
+        .expect("`sh` runs");
+    assert!(status.success());
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -42,11 +40,11 @@ fn sigint_and_sigterm_become_a_shutdown_cause_and_the_program_winds_down() {
         ("-TERM", Signal::Terminate),
         ("-HUP", Signal::Hangup),
     ] {
-        send_later(flag);
         let config = MainConfig::new()
             .grace(Duration::from_secs(5))
             .signals(&all);
         let cause = main_entry(runtime(), config, async {
+            send(flag);
             // The program's root context is the ambient one.
             outcome(Cx::current().cancelled_owned().await)
         });
