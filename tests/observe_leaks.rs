@@ -112,6 +112,17 @@ async fn the_leak_check_sees_a_blocking_child_still_running() {
         message.contains("blocking (unnamed) of scope `leaky_blocking` started at"),
         "{message}"
     );
+    // A plain task leaked beside it is counted too: tokio does not count blocking children,
+    // so the two are added, not the larger one taken.
+    let plain = tokio::spawn(std::future::pending::<()>());
+    let leaked = check.check().await.expect_err("two leaks");
+    assert_eq!(leaked.alive, 2, "{leaked}");
+    assert!(
+        leaked.to_string().contains("and 1 not started by a scope"),
+        "{leaked}"
+    );
+    plain.abort();
+    let _ = plain.await;
     release.send(()).unwrap();
 }
 
@@ -153,4 +164,23 @@ fn the_leak_check_sees_a_blocking_child_waiting_for_a_thread() {
             scope::observe::TaskKind::Blocking
         );
     });
+}
+
+// A scope whose run is dropped mid-body gives its children its grace, on a task of its own:
+// judged the same on the paused clock as on the real one (the grace runs out during the check).
+#[tokio::test(start_paused = true)]
+async fn a_scope_dropped_in_its_grace_is_judged_as_on_the_real_clock() {
+    let check = LeakCheck::new();
+    let s = &Scope::new(Config::new().grace(std::time::Duration::from_millis(100)));
+    let run = s.run(async {
+        s.spawn(std::future::pending::<()>());
+        std::future::pending::<Result<(), Interrupted>>().await
+    });
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(10), run)
+            .await
+            .is_err()
+    );
+    let out = check.check().await;
+    assert_eq!(out, Ok(()), "{}", out.as_ref().unwrap_err());
 }

@@ -1130,3 +1130,29 @@ async fn a_shutdown_the_program_requests_is_the_applications_shutdown() {
     assert_eq!(report.signal(), Some(&Signal::Requested("fatal".into())));
     assert_eq!(report.forced(), None);
 }
+
+#[tokio::test]
+async fn the_leak_check_does_not_excuse_a_service_task_waiting_for_a_worker() {
+    use scope_runtime::testing::LeakCheck;
+    let svc = Service::new(ServiceConfig::new("one").workers(1));
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    drop(svc.spawn(async move {
+        let _ = go.await;
+    }));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let older = tokio::spawn(async move {
+        let _ = rx.await;
+    });
+    tokio::task::yield_now().await;
+    let check = LeakCheck::new(); // the baseline: the busy worker's task, and `older`
+    drop(svc.spawn(async {})); // waits for the worker: it runs after the test
+    tx.send(()).unwrap();
+    older.await.unwrap(); // the count is back to the baseline
+    let out = check.check().await;
+    go_tx.send(()).unwrap();
+    svc.stop().await;
+    assert!(
+        out.is_err(),
+        "a service task waiting for a worker was excused"
+    );
+}

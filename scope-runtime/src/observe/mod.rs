@@ -414,9 +414,12 @@ impl ChildObs {
     /// A task of the service `service`, handed to it now: queued until it
     /// [starts](ServiceTaskObs::started) (at once, unless it waits for a worker).
     pub(crate) fn service_task(service: &ScopeObs, info: &TaskInfo, cx: &Cx) -> ServiceTaskObs {
+        let child = Self::of(service, info, cx, TaskKind::ServiceTask);
+        // A runtime task from the start, though it may wait for a worker.
+        child.handed_over(info);
         ServiceTaskObs {
             id: info.id(),
-            child: Self::of(service, info, cx, TaskKind::ServiceTask),
+            child,
         }
     }
 
@@ -441,7 +444,9 @@ impl ChildObs {
         self.span.enter()
     }
 
-    /// Handed to the runtime, not started yet (a blocking child, to the blocking pool).
+    /// Handed to the runtime, not started yet (a spawned child or a service task as a task, a
+    /// blocking child to the blocking pool): it will run, unlike a child waiting in its scope's
+    /// queue (the leak check tells them apart).
     pub(crate) fn handed_over(&self, info: &TaskInfo) {
         if self.tracked {
             set_state_cold(info.id(), HANDED_OVER);

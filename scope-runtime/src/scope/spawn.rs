@@ -626,6 +626,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             let flags = if limited { UNIT | SLOT } else { UNIT } | kind;
             let mut task = ChildTask::new(shared, parent, info.clone(), fut, Direct, flags);
             task.seq = seq;
+            task.obs.handed_over(&info);
             let handle = runtime.spawn(task);
             register(shared, handle.abort_handle().into());
             if background {
@@ -750,6 +751,7 @@ where
             // Aborted while it waited: dropped unstarted (its slot passes on).
             return;
         }
+        task.obs.handed_over(&task.info);
         let handle = runtime.spawn(task);
         ticket.started(&handle.abort_handle().into());
         register(&shared, handle.abort_handle().into());
