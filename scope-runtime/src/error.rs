@@ -649,7 +649,7 @@ impl<E: fmt::Debug> fmt::Debug for Failure<E> {
         f.debug_struct("Failure")
             .field("task", &self.task)
             .field("error", &self.error)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
