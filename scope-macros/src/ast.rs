@@ -18,8 +18,85 @@ pub(crate) enum Target {
     Impl(syn::ItemImpl),
     /// An inline `mod`: every `async fn` in it (and in its impl blocks) becomes scoped.
     Mod(syn::ItemMod),
+    /// A fn whose body does not parse (a syntax error, often a half-typed edit): the error,
+    /// and what the macro emits in its place (see [`BrokenFn`]).
+    Broken(BrokenFn),
+    /// An `impl` block or an inline `mod` with a syntax error inside: re-emitted as written,
+    /// so that rustc reports the error; the macro adds none of its own.
+    BrokenBlock(TokenStream),
     /// Anything else, kept as written (for the error message and to be re-emitted).
     Other(TokenStream),
+}
+
+/// A fn whose body does not parse. The macro emits syn's error at its span (rustc says the same
+/// in its own words: syn's is kept in case rustc accepts what syn does not) and the fn with the
+/// body `unreachable!()`, so that the syntax error is the only error: not the macro's "goes on
+/// an `async fn`", not a `spawn!` outside any scope, not a caller's missing fn.
+pub(crate) struct BrokenFn {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: syn::Signature,
+    pub(crate) error: syn::Error,
+}
+
+impl BrokenFn {
+    /// The fn with the stand-in body, and the syntax error.
+    pub(crate) fn stub(&self, extra_attrs: &TokenStream) -> TokenStream {
+        use quote::ToTokens;
+        let BrokenFn {
+            attrs, vis, sig, ..
+        } = self;
+        let error = self.error.to_compile_error();
+        let mut out = quote::quote! {
+            #(#attrs)*
+            #extra_attrs
+            #[allow(unused_variables, unreachable_code, clippy::diverging_sub_expression)]
+            #vis #sig { ::core::unreachable!() }
+        };
+        error.to_tokens(&mut out);
+        out
+    }
+}
+
+/// `attrs vis sig { tokens }`: a fn whose body is kept as tokens.
+struct FnShape {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: syn::Signature,
+    body: proc_macro2::Group,
+}
+
+impl Parse for FnShape {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: proc_macro2::Group = input.parse()?;
+        if body.delimiter() != proc_macro2::Delimiter::Brace || !input.is_empty() {
+            return Err(input.error("not a fn with a body"));
+        }
+        Ok(FnShape {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+/// Whether the tokens start (after attributes and visibility) like an `impl` block or a `mod`.
+fn starts_like_a_block(tokens: TokenStream) -> bool {
+    let parser = |input: ParseStream<'_>| {
+        input.call(Attribute::parse_outer)?;
+        let _: Visibility = input.parse()?;
+        let block = input.peek(Token![impl])
+            || input.peek(Token![mod])
+            || (input.peek(Token![unsafe]) && input.peek2(Token![impl]));
+        // The rest is not looked at.
+        input.parse::<TokenStream>()?;
+        Ok(block)
+    };
+    parser.parse2(tokens).unwrap_or(false)
 }
 
 impl Target {
@@ -29,7 +106,8 @@ impl Target {
             Target::Fn(f) => f.into_token_stream(),
             Target::Impl(i) => i.into_token_stream(),
             Target::Mod(m) => m.into_token_stream(),
-            Target::Other(tokens) => tokens,
+            Target::Broken(b) => b.stub(&TokenStream::new()),
+            Target::BrokenBlock(tokens) | Target::Other(tokens) => tokens,
         }
     }
 
@@ -38,8 +116,29 @@ impl Target {
             Ok(syn::Item::Fn(f)) => Target::Fn(f),
             Ok(syn::Item::Impl(i)) => Target::Impl(i),
             Ok(syn::Item::Mod(m)) => Target::Mod(m),
-            _ => Target::Other(input),
+            Ok(_) => Target::Other(input),
+            Err(_) => Self::broken(input),
         }
+    }
+
+    /// Input that does not parse as an item: a fn or a block with a syntax error inside, or
+    /// something else.
+    fn broken(input: TokenStream) -> Target {
+        if let Ok(shape) = syn::parse2::<FnShape>(input.clone()) {
+            if let Err(error) = syn::parse2::<Block>(quote::ToTokens::to_token_stream(&shape.body))
+            {
+                return Target::Broken(BrokenFn {
+                    attrs: shape.attrs,
+                    vis: shape.vis,
+                    sig: shape.sig,
+                    error,
+                });
+            }
+        }
+        if starts_like_a_block(input.clone()) {
+            return Target::BrokenBlock(input);
+        }
+        Target::Other(input)
     }
 }
 

@@ -47,6 +47,15 @@ fn build(
     errors.extend(valid::options(&opts, host));
     let mut f = match Target::parse(input) {
         Target::Fn(f) => f,
+        Target::Broken(mut broken) => {
+            // A syntax error in the body: rustc's message (said by syn) is the only one, on a
+            // plain fn (an `async fn main` would add "`main` is not allowed to be `async`").
+            broken.sig.asyncness = None;
+            let test_attr = (host == MacroKind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+            let stub = broken.stub(&quote!(#test_attr));
+            let errors = errors_to_tokens(errors);
+            return Err(quote!(#stub #errors));
+        }
         target => {
             let input = target.into_tokens();
             let what = match host {

@@ -282,6 +282,9 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
             scoped_mod(&mut m, &opts, &mut errors);
             m.into_token_stream()
         }
+        // A syntax error in the body: rustc's message (said by syn) is the only one.
+        Target::Broken(broken) => broken.stub(&TokenStream::new()),
+        Target::BrokenBlock(tokens) => tokens,
         Target::Other(tokens) => {
             errors.push(not_an_fn(&tokens));
             tokens
