@@ -92,6 +92,20 @@ fn build(
             ),
         ));
     }
+    // Written twice: the second would see the plain `fn` the first made.
+    if host == MacroKind::Main {
+        if let Some(i) = f
+            .attrs
+            .iter()
+            .position(|a| crate::ast::attr_is(a, "main") && !is_tokio_entry(a))
+        {
+            let attr = f.attrs.remove(i);
+            errors.push(syn::Error::new_spanned(
+                &attr,
+                "`#[scope::main]` is written twice: remove this one",
+            ));
+        }
+    }
     no_tokio_entry(&mut f, host, &mut errors)?;
     // A second test attribute would register the test twice.
     if host == MacroKind::Test {
@@ -105,6 +119,7 @@ fn build(
         }
     }
     let test_attr = (host == MacroKind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+    let name_of_host = host.macro_name();
     if let Err(e) = valid::is_async(&f.sig, host, false) {
         errors.push(e);
         let errors = errors_to_tokens(errors);
@@ -112,6 +127,16 @@ fn build(
     }
     if let Err(e) = valid::no_params(&f.sig, host) {
         errors.push(e);
+        // The fn without them, and without its body: the error above is the only one (rustc's
+        // "`main` function has wrong type" or "functions used as tests can not have any
+        // arguments" would follow it).
+        f.sig.inputs.clear();
+        f.sig.asyncness = None;
+        *f.block = crate::expand::block_of(quote!({
+            ::core::unreachable!("`{}` refused this fn", #name_of_host)
+        }));
+        let errors = errors_to_tokens(errors);
+        return Err(quote!(#test_attr #f #errors));
     }
     if host == MacroKind::Main {
         if let Err(e) = valid::main_returns(&f.sig) {

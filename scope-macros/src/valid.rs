@@ -224,6 +224,16 @@ pub(crate) fn main_returns(sig: &syn::Signature) -> syn::Result<()> {
     if !not_a_result {
         return error_crosses_threads(sig, MacroKind::Main);
     }
+    if let syn::Type::Never(_) = &**ty {
+        // `Result<!, E>` is not stable Rust: say what is.
+        return Err(syn::Error::new(
+            ty.span(),
+            "`#[scope::main]` returns nothing or `Result<T, E>`, not `!`: a program that runs \
+             until a signal stops it still returns, once its shutdown is over\n\
+             help: return nothing (`async fn main()`), or `Result<std::convert::Infallible, E>` \
+             to end the body with `?` on an error",
+        ));
+    }
     let written = quote::ToTokens::to_token_stream(ty)
         .to_string()
         .replace(" < ", "<")
