@@ -67,45 +67,7 @@ fn build(
             return Err(quote!(#input #errors));
         }
     };
-    // `#[scoped]` below this attribute would see the plain `fn` made here.
-    if let Some(i) = f
-        .attrs
-        .iter()
-        .position(|a| crate::ast::attr_is(a, "scoped"))
-    {
-        let attr = f.attrs.remove(i);
-        let name = host.macro_name();
-        let help = if host == MacroKind::Main {
-            format!(
-                "help: `{name}` runs its body as a scope already: give it the options instead \
-                 (`{}(limit = 4, timeout = 5s)]`)",
-                name.trim_end_matches(']')
-            )
-        } else {
-            format!("help: write `#[scoped]` on the line above `{name}`")
-        };
-        errors.push(syn::Error::new_spanned(
-            &attr,
-            format!(
-                "`#[scoped]` goes above `{name}`: attributes expand from the top, and `{name}` \
-                 makes the `async fn` a plain `fn` before `#[scoped]` would see it\n{help}"
-            ),
-        ));
-    }
-    // Written twice: the second would see the plain `fn` the first made.
-    if host == MacroKind::Main {
-        if let Some(i) = f
-            .attrs
-            .iter()
-            .position(|a| crate::ast::attr_is(a, "main") && !is_tokio_entry(a))
-        {
-            let attr = f.attrs.remove(i);
-            errors.push(syn::Error::new_spanned(
-                &attr,
-                "`#[scope::main]` is written twice: remove this one",
-            ));
-        }
-    }
+    stray_attributes(&mut f, host, &mut errors);
     no_tokio_entry(&mut f, host, &mut errors)?;
     // A second test attribute would register the test twice.
     if host == MacroKind::Test {
@@ -157,6 +119,50 @@ fn build(
         errors,
         runtime,
     })
+}
+
+/// Attributes on the fn that this one makes pointless: `#[scoped]` below it (it would see the
+/// plain `fn` made here), and this attribute written twice.
+fn stray_attributes(f: &mut syn::ItemFn, host: MacroKind, errors: &mut Vec<syn::Error>) {
+    // `#[scoped]` below this attribute would see the plain `fn` made here.
+    if let Some(i) = f
+        .attrs
+        .iter()
+        .position(|a| crate::ast::attr_is(a, "scoped"))
+    {
+        let attr = f.attrs.remove(i);
+        let name = host.macro_name();
+        let help = if host == MacroKind::Main {
+            format!(
+                "help: `{name}` runs its body as a scope already: give it the options instead \
+                 (`{}(limit = 4, timeout = 5s)]`)",
+                name.trim_end_matches(']')
+            )
+        } else {
+            format!("help: write `#[scoped]` on the line above `{name}`")
+        };
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            format!(
+                "`#[scoped]` goes above `{name}`: attributes expand from the top, and `{name}` \
+                 makes the `async fn` a plain `fn` before `#[scoped]` would see it\n{help}"
+            ),
+        ));
+    }
+    // Written twice: the second would see the plain `fn` the first made.
+    if host == MacroKind::Main {
+        if let Some(i) = f
+            .attrs
+            .iter()
+            .position(|a| crate::ast::attr_is(a, "main") && !is_tokio_entry(a))
+        {
+            let attr = f.attrs.remove(i);
+            errors.push(syn::Error::new_spanned(
+                &attr,
+                "`#[scope::main]` is written twice: remove this one",
+            ));
+        }
+    }
 }
 
 /// `Builder::new_*().worker_threads(..).start_paused(..).enable_all().build()`.
