@@ -426,8 +426,9 @@ where
             // the runtime's drop), and kills the subprocesses nobody will reap.
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
+            let id = runtime.handle().id();
             runtime.shutdown_background();
-            kill_unreaped();
+            kill_unreaped(Some(id));
             std::panic::resume_unwind(panic)
         }
     };
@@ -437,8 +438,9 @@ where
                 eprintln!("{report}");
             }
             // What is left is nobody's (see the module docs): bounded, not waited for.
+            let id = runtime.handle().id();
             runtime.shutdown_timeout(EXIT_WAIT);
-            kill_unreaped();
+            kill_unreaped(Some(id));
             value
         }
         Err((code, error)) => {
@@ -457,7 +459,7 @@ where
             // Tasks still running are not waited for: the exit is the force. Their
             // subprocesses are killed here, since their `Drop` may never run.
             runtime.shutdown_background();
-            kill_unreaped();
+            kill_unreaped(None);
             std::process::exit(code)
         }
     }
@@ -507,7 +509,7 @@ impl Watchdog {
                 }
                 eprintln!("shutdown: forced exit: {note}");
                 let _ = std::io::stderr().flush();
-                kill_unreaped();
+                kill_unreaped(None);
                 std::process::exit(signal.exit_code());
             });
         spawned.ok().map(|_| Watchdog {
@@ -594,10 +596,14 @@ fn over_note(bound: Duration, first: &Signal) -> String {
 }
 
 /// Kills the subprocesses ([`crate::process`]) that are still running: their owners were
-/// not waited for.
-fn kill_unreaped() {
+/// not waited for. `runtime`: only those started on the program's runtime, for an exit that
+/// returns to its caller (which may own other runtimes and their processes); `None`: all,
+/// for an exit that ends the process.
+fn kill_unreaped(runtime: Option<tokio::runtime::Id>) {
     #[cfg(all(unix, feature = "process", not(loom)))]
-    crate::patterns::process::kill_unreaped();
+    crate::patterns::process::kill_unreaped(runtime);
+    #[cfg(not(all(unix, feature = "process", not(loom))))]
+    let _ = runtime;
 }
 
 /// What the exit prints after the report.

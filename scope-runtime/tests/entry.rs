@@ -140,3 +140,34 @@ fn a_boxed_errors_source_chain_is_printed() {
     let e: Box<dyn std::error::Error> = Box::new(load());
     assert_eq!((&ErrorLine(&e)).line(), line);
 }
+
+#[test]
+fn a_clean_main_entry_leaves_other_owners_processes_alone() {
+    // A `#[scope::main]` fn called as a plain fn (from a test, from another program's main)
+    // returns to its caller: it kills the processes its own runtime left, not those of others.
+    use scope_runtime::process::Process;
+    let other = runtime();
+    let mut running = other
+        .block_on(async {
+            Process::new({
+                let mut cmd = tokio::process::Command::new("sleep");
+                cmd.arg("30");
+                cmd
+            })
+            .spawn()
+        })
+        .unwrap();
+    let out = main_entry(runtime(), MainConfig::new().signals(&[]), async {
+        outcome(7)
+    });
+    assert_eq!(out, 7);
+    let waited = other.block_on(async {
+        let waited = tokio::time::timeout(Duration::from_millis(300), running.wait()).await;
+        drop(running); // kills it
+        waited
+    });
+    assert!(
+        waited.is_err(),
+        "another owner's process was killed: {waited:?}"
+    );
+}

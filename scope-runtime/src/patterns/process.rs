@@ -658,8 +658,11 @@ impl fmt::Debug for Running {
 /// may be stuck, so that their `Drop` may never run). A process is removed from the list as
 /// soon as it is reaped, so no pid that is no longer ours is signalled (short of one reaped
 /// and reused between the two, a window of microseconds at an exit).
-pub(crate) fn kill_unreaped() {
-    for (pid, group) in unreaped::take_all() {
+///
+/// `runtime`: only those started on that runtime (an exit that returns to its caller, which
+/// may own other runtimes and their processes); `None`: all (the process ends).
+pub(crate) fn kill_unreaped(runtime: Option<tokio::runtime::Id>) {
+    for (pid, group) in unreaped::take_all(runtime) {
         send(pid, group, Signal::KILL);
     }
 }
@@ -678,6 +681,8 @@ mod unreaped {
         pid: Pid,
         group: bool,
         terminated: bool,
+        /// The runtime it was started on, if any.
+        runtime: Option<tokio::runtime::Id>,
     }
 
     /// A leaf lock: held only to add, remove or take entries, and to send a SIGTERM (a
@@ -695,11 +700,13 @@ mod unreaped {
     }
 
     pub(super) fn add(key: u64, pid: Pid, group: bool) {
+        let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
         list().push(Entry {
             key,
             pid,
             group,
             terminated: false,
+            runtime,
         });
     }
 
@@ -722,11 +729,20 @@ mod unreaped {
         }
     }
 
-    pub(super) fn take_all() -> Vec<(Pid, bool)> {
-        std::mem::take(&mut *list())
-            .into_iter()
-            .map(|e| (e.pid, e.group))
-            .collect()
+    /// Takes the entries (of `runtime` only, if given) out of the list.
+    pub(super) fn take_all(runtime: Option<tokio::runtime::Id>) -> Vec<(Pid, bool)> {
+        let mut list = list();
+        let taken: Vec<Entry> = match runtime {
+            None => std::mem::take(&mut *list),
+            Some(id) => {
+                let (taken, kept) = std::mem::take(&mut *list)
+                    .into_iter()
+                    .partition(|e| e.runtime == Some(id));
+                *list = kept;
+                taken
+            }
+        };
+        taken.into_iter().map(|e| (e.pid, e.group)).collect()
     }
 }
 
