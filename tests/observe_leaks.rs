@@ -184,3 +184,38 @@ async fn a_scope_dropped_in_its_grace_is_judged_as_on_the_real_clock() {
     let out = check.check().await;
     assert_eq!(out, Ok(()), "{}", out.as_ref().unwrap_err());
 }
+
+// On the paused clock the check lets virtual time run during its pauses; a blocking task keeps
+// tokio from advancing it, and a pause must still end (in real time) with the verdict.
+#[tokio::test(start_paused = true)]
+async fn the_leak_check_on_the_paused_clock_ends_with_a_blocking_child_running() {
+    let check = LeakCheck::new();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let s: &'static Scope<'static, 'static, Interrupted> =
+        Box::leak(Box::new(Scope::new(Config::new())));
+    let mut run = Box::pin(s.run(async move {
+        s.spawn_blocking(move |_| {
+            let _ = started_tx.send(());
+            let _ = wait.recv();
+            Ok::<_, Interrupted>(())
+        });
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    assert!((&mut run).now_or_never().is_none());
+    std::mem::forget(run);
+    started.await.unwrap();
+    // Frees the child after 2 s of real time, so that the test ends either way.
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let _ = release.send(());
+    });
+    let real = std::time::Instant::now();
+    let out = check.check().await;
+    assert!(
+        real.elapsed() < std::time::Duration::from_millis(1_500),
+        "waited {:?}",
+        real.elapsed()
+    );
+    assert!(out.is_err(), "the blocking child was running");
+}

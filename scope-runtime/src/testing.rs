@@ -270,8 +270,16 @@ impl LeakCheck {
                 if tokio::time::Instant::now() == before {
                     // The runtime's clock is paused (a test): it runs as much, so that what
                     // the real clock would end meanwhile (a dropped scope's grace) ends too,
-                    // and the verdict does not depend on the clock.
-                    tokio::time::sleep(pause).await;
+                    // and the verdict does not depend on the clock. tokio advances a paused
+                    // clock only while nothing runs (not while a blocking task is alive, nor
+                    // while a task keeps waking itself): a pause of real time bounds the wait.
+                    let (woke, real) = tokio::sync::oneshot::channel::<()>();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(pause);
+                        let _ = woke.send(());
+                    });
+                    let virtual_pause = std::pin::pin!(tokio::time::sleep(pause));
+                    let _ = futures_util::future::select(virtual_pause, real).await;
                 }
             }
             tokio::task::yield_now().await;
