@@ -174,7 +174,11 @@ impl App {
     /// [`Signal::Requested`] with `reason`, and the shutdown goes as for an OS signal (the
     /// grace bounds the main work, the services drain, the report says who asked). The same
     /// happens when the application's [context](App::cx) is cancelled another way: a
-    /// [`Cause::Shutdown`] gives its signal, another cause a `Requested` one that says it.
+    /// [`Cause::Shutdown`] gives its signal, another cause a `Requested` one that says it
+    /// (but only a `Cause::Shutdown` is a shutdown to the rest of the crate: a scope without a
+    /// grace of its own takes its enclosing scope's under a shutdown, and `#[scope::main]`
+    /// reports the interruption as the shutdown's; so ask with this method). The first OS
+    /// signal after it does not cut the shutdown short; a second one does.
     ///
     /// Under `#[scope::main]`, [`App::current`] finds the application.
     ///
@@ -276,9 +280,12 @@ impl App {
     }
 
     /// Runs `work` under the application's context until it ends, or until `signals` gives
-    /// the first shutdown signal; then the shutdown's phases (see the module docs), with
-    /// `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits as long as the
-    /// work and the services take). A second signal ends the shutdown at once. Returns the
+    /// the first shutdown signal (or the program asks for the shutdown: a cancel of
+    /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the module
+    /// docs), with `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits
+    /// as long as the work and the services take). A second signal ends the shutdown at once
+    /// (after a shutdown the program asked for, the second OS signal: the first is the
+    /// orchestrator's usual stop, and the drain goes on). Returns the
     /// work's output (`None` if it did not end within the grace, or a second signal came
     /// before it ended) and what each phase did (after a second signal too: the services'
     /// unread failures and the tasks it aborted, by name).
@@ -341,23 +348,27 @@ impl App {
             let signal = futures_util::future::select(os, asked);
             match futures_util::future::select(signal, work.as_mut()).await {
                 Either::Right((out, _)) => Either::Right(out),
-                Either::Left((Either::Left((signal, _)) | Either::Right((signal, _)), _)) => {
-                    Either::Left(signal)
-                }
+                Either::Left((Either::Left((signal, _)), _)) => Either::Left((signal, false)),
+                Either::Left((Either::Right((signal, _)), _)) => Either::Left((signal, true)),
             }
         };
+        // After a shutdown the program asked for, the first OS signal is the orchestrator's
+        // usual stop (SIGTERM while the program drains): the shutdown is under way already,
+        // and only a second OS signal cuts it short, as the watchdog counts them.
+        let mut forgive_an_os_signal = matches!(first, Either::Left((_, true)));
         let (out, deadline) = match first {
             Either::Right(out) => {
                 if let Some(cause) = self.inner.cx.cause() {
                     // Asked for in the poll in which the main work ended (it saw the request
                     // and returned at once): a graceful stop, reported as such.
+                    forgive_an_os_signal = true;
                     report.signal = Some(requested(&cause));
                     report.running_for = Some(start.elapsed());
                     report.main_ended_after = Some(Duration::ZERO);
                 }
                 (Some(out), deadline_after(grace))
             }
-            Either::Left(signal) => {
+            Either::Left((signal, _)) => {
                 // Phase 1: stop accepting.
                 let since = Instant::now();
                 report.signal = Some(signal.clone());
@@ -366,8 +377,14 @@ impl App {
                 let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
                 let timer = pin!(tokio::time::sleep_until(deadline));
-                let ended = futures_util::future::select(work.as_mut(), timer);
-                match or_signal(ended, signals.as_mut()).await {
+                let mut ended = futures_util::future::select(work.as_mut(), timer);
+                let phase_2 = loop {
+                    match or_signal(&mut ended, signals.as_mut()).await {
+                        Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
+                        ended => break ended,
+                    }
+                };
+                match phase_2 {
                     Err(second) => {
                         self.abort_services(&second, &mut report);
                         report.forced = Some(Forced::SecondSignal(second));
@@ -412,6 +429,7 @@ impl App {
             loop {
                 match or_signal(both.as_mut(), signals.as_mut()).await {
                     Ok(_) => break None,
+                    Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
                     Err(signal) if !first_came && late.is_none() => {
                         late = Some((signal.clone(), start.elapsed()));
                         self.inner.cx.cancel_with(Cause::Shutdown { signal });

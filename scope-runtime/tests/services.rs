@@ -1156,3 +1156,39 @@ async fn the_leak_check_does_not_excuse_a_service_task_waiting_for_a_worker() {
         "a service task waiting for a worker was excused"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_os_signal_after_a_requested_shutdown_is_not_a_second_signal() {
+    // The program asks for the shutdown; the orchestrator's usual SIGTERM comes while it
+    // drains: the drain goes on. Only a second OS signal cuts it short.
+    let app = App::new();
+    let asked = app.clone();
+    let signals = signals_at(&[(200, Signal::Terminate)]);
+    let (out, report) = app
+        .run(Duration::from_secs(2), signals, async move {
+            asked.request_shutdown("fatal");
+            scope_runtime::cancelled().await;
+            sleep(500 * MS).await; // a clean-up well within the grace
+            7
+        })
+        .await;
+    assert_eq!(report.forced(), None);
+    assert_eq!(out, Some(7));
+
+    let app = App::new();
+    let asked = app.clone();
+    let signals = signals_at(&[(200, Signal::Terminate), (300, Signal::Interrupt)]);
+    let (out, report) = app
+        .run(Duration::from_secs(2), signals, async move {
+            asked.request_shutdown("fatal");
+            scope_runtime::cancelled().await;
+            sleep(500 * MS).await;
+            7
+        })
+        .await;
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    assert_eq!(out, None);
+}

@@ -227,7 +227,8 @@ impl<'s, T> Child<'s, T> {
     /// [`cancelled`](crate::Cx::cancelled)), and if it is still running after the scope's
     /// [grace](crate::Config::grace) it is aborted (with the default grace of zero, at once),
     /// unless a budgeted [`shield_for`](crate::shield_for) is under way in the scope then: the
-    /// abort waits for it, until its budget's end at the latest, as the scope's own forced
+    /// abort waits for it, until its budget's end at the latest (and a moment for it to answer
+    /// there), as the scope's own forced
     /// abort does. The scope and the siblings go on. Returns whether this call cancelled it:
     /// `false` if it
     /// was cancelled before, or has finished (its outcome stands).

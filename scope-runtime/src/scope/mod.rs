@@ -468,7 +468,8 @@ impl<E> Shared<E> {
     /// is still running then. A child that has not started yet is dropped at once either way.
     /// With no grace, a child stopped after it is still not aborted while budgeted shields run
     /// in the scope (law 9 holds for one child as for the scope): it is aborted when they end,
-    /// at the end of their budgets at the latest.
+    /// at the end of their budgets at the latest (and the moment a shield has to answer there:
+    /// [`Tracker::held_until`]).
     pub(crate) fn stop_child(&self, target: Target, after_grace: bool) {
         let timer = tokio::runtime::Handle::try_current().is_ok();
         // Acquire: pairs with the Release store at the run's end.

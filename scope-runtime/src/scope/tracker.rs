@@ -135,8 +135,10 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
 /// How long past a budgeted shield's end the forced abort waits for it to answer (see
 /// [`Tracker::held_until`]): its task was woken at that end and is polled soon after, but on a
 /// busy runtime not always within one tick of the timer (1 ms lost the answer in 2 runs of 15
-/// with two programs sharing the 2 cores; 10 ms lost none in 30).
-const SHIELD_ANSWERS: std::time::Duration = std::time::Duration::from_millis(10);
+/// with two programs sharing the 2 cores). A shield that answers ends its hold at once, so
+/// the margin costs nothing then: only a shield kept but no longer polled waits it out. So
+/// it is generous.
+const SHIELD_ANSWERS: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the forced abort holds of a child it may have to stop: a runtime task's abort
 /// handle, or a blocking job handed to tokio's blocking pool. Aborting a blocking task does
