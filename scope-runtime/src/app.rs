@@ -333,25 +333,7 @@ impl App {
         let mut report = ShutdownReport::default();
         let mut work = pin!(self.inner.cx.clone().run(work));
         let start = Instant::now();
-        // The signals are looked at first: one that came while the main work could not be
-        // polled (it blocked its thread) and that is there when it ends is reported, not lost.
-        // A shutdown the program asks for (its context cancelled) is a first signal too.
-        let first = {
-            let os = async {
-                match signals.next().await {
-                    Some(signal) => signal,
-                    None => std::future::pending().await,
-                }
-            };
-            let asked = async { requested(&self.inner.cx.cancelled().await) };
-            let (os, asked) = (pin!(os), pin!(asked));
-            let signal = futures_util::future::select(os, asked);
-            match futures_util::future::select(signal, work.as_mut()).await {
-                Either::Right((out, _)) => Either::Right(out),
-                Either::Left((Either::Left((signal, _)), _)) => Either::Left((signal, false)),
-                Either::Left((Either::Right((signal, _)), _)) => Either::Left((signal, true)),
-            }
-        };
+        let first = self.first_event(signals.as_mut(), work.as_mut()).await;
         // After a shutdown the program asked for, the first OS signal is the orchestrator's
         // usual stop (SIGTERM while the program drains): the shutdown is under way already,
         // and only a second OS signal cuts it short, as the watchdog counts them.
@@ -823,6 +805,37 @@ impl fmt::Display for ShutdownReport {
             write!(f, "shutdown: {line}")?;
         }
         Ok(())
+    }
+}
+
+impl App {
+    /// What comes first: a signal (`true`: the program asked, by cancelling the application's
+    /// context), or the main work's end. The signals are looked at first: one that came while
+    /// the main work could not be polled (it blocked its thread) and that is there when it ends
+    /// is reported, not lost.
+    async fn first_event<S, F>(
+        &self,
+        mut signals: std::pin::Pin<&mut futures_util::stream::Fuse<S>>,
+        work: std::pin::Pin<&mut F>,
+    ) -> Either<(Signal, bool), F::Output>
+    where
+        S: Stream<Item = Signal>,
+        F: Future,
+    {
+        let os = async {
+            match signals.next().await {
+                Some(signal) => signal,
+                None => std::future::pending().await,
+            }
+        };
+        let asked = async { requested(&self.inner.cx.cancelled().await) };
+        let (os, asked) = (pin!(os), pin!(asked));
+        let signal = futures_util::future::select(os, asked);
+        match futures_util::future::select(signal, work).await {
+            Either::Right((out, _)) => Either::Right(out),
+            Either::Left((Either::Left((signal, _)), _)) => Either::Left((signal, false)),
+            Either::Left((Either::Right((signal, _)), _)) => Either::Left((signal, true)),
+        }
     }
 }
 
