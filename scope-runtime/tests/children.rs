@@ -439,3 +439,47 @@ async fn a_background_child_spawned_before_the_run_takes_no_slot_either() {
         "the keep-alive ran from the start"
     );
 }
+
+#[test]
+fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after_the_grace() {
+    // It can never run once cancelled (its closure is not called on a cancelled context): the
+    // scope does not wait out its grace for it, and neither does a handle's cancel.
+    let (rt, free) = one_blocking_thread_taken();
+    let (out, took) = rt.block_on(async {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new().timeout(ms(20)).grace(Duration::from_secs(2)));
+        let out = s
+            .run(async { s.spawn_blocking(|_| Ok::<_, Interrupted>(())).await })
+            .await;
+        (out, start.elapsed())
+    });
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+    assert!(
+        took < ms(1_000),
+        "the scope waited {took:?} for a job that cannot run"
+    );
+
+    let (out, took) = rt.block_on(async {
+        let start = Instant::now();
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
+        let out = s
+            .run(async {
+                let child = s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
+                tokio::task::yield_now().await;
+                child.cancel("not needed");
+                Ok::<_, Interrupted>(child.await)
+            })
+            .await;
+        (out, start.elapsed())
+    });
+    drop(free);
+    let out = out.expect("a child cancelled alone does not fail its scope");
+    assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+    assert!(
+        took < ms(1_000),
+        "the cancel waited {took:?} for a job that cannot run"
+    );
+}

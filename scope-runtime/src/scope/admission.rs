@@ -512,6 +512,19 @@ impl<H> Ticket<H> {
 }
 
 impl Ticket<TaskHandle> {
+    /// Drops the child's blocking job if it still waits for a thread of the pool: stopped, it
+    /// could never run (its closure is not called once its context is cancelled).
+    pub(crate) fn drop_waiting_job(&self) {
+        let job = match &*self.state.lock() {
+            TicketState::Running(TaskHandle::Job(job)) => Some(Arc::clone(job)),
+            _ => None,
+        };
+        // Outside the lock: the job's drop drops what the closure captured.
+        if let Some(job) = job {
+            job.drop_unstarted();
+        }
+    }
+
     /// Whether there is nothing left to abort: the child's task has ended, or it was aborted.
     pub(crate) fn is_finished(&self) -> bool {
         match &*self.state.lock() {

@@ -110,6 +110,16 @@ impl<F, T, E> Drop for Job<F, T, E> {
 /// A blocking job handed to the pool, until a thread takes it or a stop drops it.
 struct JobCell<J>(Mutex<Option<J>>);
 
+/// The pool's hold on a job's cell: dropped with the pool's closure, it drops a job still
+/// there (never run).
+struct Unrun<J: Send>(Arc<JobCell<J>>);
+
+impl<J: Send> Drop for Unrun<J> {
+    fn drop(&mut self) {
+        self.0.drop_unstarted();
+    }
+}
+
 impl<J: Send> PendingJob for JobCell<J> {
     fn drop_unstarted(&self) {
         let job = self.0.lock().take();
@@ -177,8 +187,11 @@ where
             // frees (aborting tokio's blocking task would not drop it before then).
             let cell = Arc::new(JobCell(Mutex::new(Some(job))));
             let waiting = TaskHandle::Job(Arc::clone(&cell) as Arc<dyn PendingJob>);
+            // The pool may drop the closure without running it (a runtime shutting down): the
+            // guard empties the cell then, so that the job reports and gives its unit back.
+            let guard = Unrun(cell);
             drop(runtime.spawn_blocking(move || {
-                let job = cell.0.lock().take();
+                let job = guard.0 .0.lock().take();
                 if let Some(job) = job {
                     job.run();
                 }

@@ -497,13 +497,17 @@ impl<E> Shared<E> {
         };
         match (target, at) {
             (Target::InPlace(id), at) => self.request(Control::StopInPlace { id, at }),
-            (Target::Queued(ticket), Some(at)) => match self.admission.remove(&ticket) {
-                Some(queued) => {
+            (Target::Queued(ticket), Some(at)) => {
+                if let Some(queued) = self.admission.remove(&ticket) {
                     ticket.abort();
                     drop(queued);
+                } else {
+                    // A blocking job still waiting for a thread goes now; a running one (or a
+                    // task) gets its grace.
+                    ticket.drop_waiting_job();
+                    self.request(Control::Deferred(at, Target::Queued(ticket)));
                 }
-                None => self.request(Control::Deferred(at, Target::Queued(ticket))),
-            },
+            }
             (target, Some(at)) => self.request(Control::Deferred(at, target)),
             (target, None) => target.abort_now(self),
         }

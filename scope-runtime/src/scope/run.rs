@@ -272,6 +272,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             shared.obs.cancelled(&shared.cx);
         }
         shared.close_admission();
+        shared.tracker.drop_waiting_jobs();
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
         // keeps the time), and are aborted after it.
@@ -908,6 +909,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.tracker.close();
             shared.close_admission();
             Self::drop_queued(scope);
+            shared.tracker.drop_waiting_jobs();
             let no_timer = tokio::runtime::Handle::try_current().is_err();
             let grace = shared.cancel_grace();
             if !(grace.is_zero() || no_timer) {

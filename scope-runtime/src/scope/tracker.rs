@@ -215,6 +215,8 @@ pub(crate) struct Tracker {
 struct Registry {
     /// Abort handles of this tracker's tasks, finished ones cleared now and then.
     aborts: Vec<TaskHandle>,
+    /// How many of `aborts` are blocking jobs (at most: some may have ended).
+    jobs: usize,
     /// Nested trackers that have had tasks, for the forced abort.
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
@@ -518,6 +520,29 @@ impl Tracker {
         }
     }
 
+    /// Drops the blocking jobs held here that still wait for a thread of the pool: the owner
+    /// is cancelled, and a job whose context is cancelled never runs its closure, so it need
+    /// not hold the owner for its grace (nor until some other work frees a thread).
+    pub(crate) fn drop_waiting_jobs(&self) {
+        let jobs: Vec<Arc<dyn PendingJob>> = {
+            let r = self.registry.lock();
+            if r.jobs == 0 {
+                return;
+            }
+            r.aborts
+                .iter()
+                .filter_map(|h| match h {
+                    TaskHandle::Job(job) => Some(Arc::clone(job)),
+                    TaskHandle::Task(_) => None,
+                })
+                .collect()
+        };
+        // Outside the lock: a job's drop drops what its closure captured.
+        for job in jobs {
+            job.drop_unstarted();
+        }
+    }
+
     /// Remembers a task's abort handle for the forced abort, and registers this tracker in
     /// its enclosing one (once) so that the enclosing owner's forced abort reaches it. If this
     /// tracker or an enclosing one was sealed meanwhile, the task is aborted at once.
@@ -528,6 +553,14 @@ impl Tracker {
             // Keep the list proportional to the live tasks: drop finished ones now and then.
             if r.aborts.len() >= 64 && r.aborts.len() >= 2 * tracker.units() {
                 r.aborts.retain(|h| !h.is_finished());
+                r.jobs = r
+                    .aborts
+                    .iter()
+                    .filter(|h| matches!(h, TaskHandle::Job(_)))
+                    .count();
+            }
+            if matches!(handle, TaskHandle::Job(_)) {
+                r.jobs += 1;
             }
             r.aborts.push(handle);
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
@@ -607,6 +640,7 @@ impl Tracker {
             if taken {
                 r.key_in_enclosing = None;
             }
+            r.jobs = 0;
             (std::mem::take(&mut r.aborts), std::mem::take(&mut r.nested))
         };
         for handle in aborts {
