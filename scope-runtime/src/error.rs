@@ -737,7 +737,16 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.said {
             Said::Failed => write!(f, "task `{}` failed: {}", self.task, self.error),
-            Said::ByTheError => write!(f, "{}", self.error),
+            Said::ByTheError => {
+                // Unless the error type's own message leaves the task out (a variant that
+                // says "interrupted" alone): then this names it.
+                let error = self.error.to_string();
+                if error.contains(&format!("`{}`", self.task)) {
+                    f.write_str(&error)
+                } else {
+                    write!(f, "task `{}` failed: {error}", self.task)
+                }
+            }
             Said::Scope => write!(f, "scope `{}`: {}", self.task, self.error),
         }
     }

@@ -1010,3 +1010,30 @@ async fn a_failures_message_names_each_task_once() {
         )));
     assert_eq!(f.to_string(), "task `parse` failed: bad input");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_names_its_task_when_the_error_type_leaves_it_out() {
+    #[derive(Debug, thiserror::Error)]
+    enum Quiet {
+        #[error("interrupted")]
+        Interrupted(#[from] Interrupted),
+    }
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run_all(async {
+            drop(s.spawn_named("worker", async { panic!("boom") }));
+            Ok::<_, Quiet>(())
+        })
+        .await;
+    assert_eq!(
+        out.unwrap_err().to_string(),
+        "task `worker` failed: interrupted"
+    );
+    // A refused run is the scope's own entry.
+    let s = &Scope::new(Config::new().name("batch").limit(0));
+    let out = s.run_all(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(
+        out.unwrap_err().to_string().starts_with("scope `batch`: "),
+        "a refused run named as a failed task"
+    );
+}

@@ -293,7 +293,7 @@ impl<T, E> Report<T, E> {
         Report {
             info: info.clone(),
             out: None,
-            failures: vec![Failure::new(info.clone(), error)],
+            failures: vec![Failure::of_the_scope(info.clone(), error)],
             cause: None,
         }
     }
