@@ -63,11 +63,14 @@
 //! job's cell (until a thread takes it), a race's `winner`, the children's own contexts'
 //! `table`, and a tracker's `registry`. Each is a leaf, but for `background` and the own
 //! contexts' `table`, which are held while a child context is created: that links the new node
-//! into the context tree under the tree's own locks, and runs no user code. No lock is held
-//! while user code runs: a child's or the body's future is polled and dropped, an error's
-//! `From` and `Display` run, a waker is woken, cloned or dropped, and a cancel (which runs
-//! `on_cancel` callbacks) is made only with no lock of this module held. Every lock but a
-//! race's `winner` (a `std` mutex) goes through the loom shim (`crate::sync`).
+//! into the context tree under the tree's own locks, and runs no user code; and for a
+//! ticket's state and a tracker's `registry`, under which a blocking job's cell is looked at
+//! (is the job still there?), never emptied: a job is taken out, and dropped, with no lock
+//! held. No lock is held while user code runs: a child's or the body's future is polled and
+//! dropped, an error's `From` and `Display` run, a waker is woken, cloned or dropped, and a
+//! cancel (which runs `on_cancel` callbacks) is made only with no lock of this module held.
+//! Every lock but a race's `winner` (a `std` mutex) goes through the loom shim
+//! (`crate::sync`).
 
 pub(crate) mod admission;
 mod blocking;
