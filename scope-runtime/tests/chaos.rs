@@ -1650,8 +1650,14 @@ fn plausible(view: &View, want: &Want, got: &Want) -> Result<(), String> {
                 view.any_origin.is_some(),
                 "a cancellation, but the scope was not cancelled",
             )?;
+            // [A2] + [A3] A child's returned interruption (its own nested scope's, not this
+            // scope's cancel) reads as a cancellation and wins over the body's value, as any
+            // child's failure does; with no cancel from outside, that is the only way a
+            // cancellation can come back beside a value.
+            let child_interrupted = ended(&|e| e == End::Interrupted);
             verdict(
-                body_value.is_none(),
+                body_value.is_none()
+                    || (child_interrupted && view.any_origin != Some(Origin::Outside)),
                 "[A1] the body returned a value: it stands",
             )?;
             verdict(
