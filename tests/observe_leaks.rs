@@ -74,15 +74,15 @@ async fn an_older_task_ending_does_not_hide_a_leaked_child_of_ours() {
     assert!(leaked.alive >= 1, "{leaked}");
 }
 
-// A blocking child of ours that is still running is a leak too, named as one: tokio does not
-// count blocking threads among its alive tasks, so only the tree can tell.
-#[tokio::test]
-async fn the_leak_check_sees_a_blocking_child_still_running() {
-    let check = LeakCheck::new();
+/// Leaks a scope with its run half-done and its blocking child running, until the returned
+/// sender sends (or is dropped). Returns the line of the spawn.
+async fn leak_a_running_blocking_child(
+    scope_name: &'static str,
+) -> (u32, std::sync::mpsc::Sender<()>) {
     let (release, wait) = std::sync::mpsc::channel::<()>();
     let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
     let s: &'static Scope<'static, 'static, Interrupted> =
-        Box::leak(Box::new(Scope::new(Config::new().name("leaky_blocking"))));
+        Box::leak(Box::new(Scope::new(Config::new().name(scope_name))));
     let line = line!() + 2;
     let mut run = Box::pin(s.run(async move {
         s.spawn_blocking(move |_| {
@@ -95,6 +95,15 @@ async fn the_leak_check_sees_a_blocking_child_still_running() {
     assert!((&mut run).now_or_never().is_none());
     std::mem::forget(run);
     started.await.unwrap();
+    (line, release)
+}
+
+// A blocking child of ours that is still running is a leak too, named as one: tokio does not
+// count blocking threads among its alive tasks, so only the tree can tell.
+#[tokio::test]
+async fn the_leak_check_sees_a_blocking_child_still_running() {
+    let check = LeakCheck::new();
+    let (line, release) = leak_a_running_blocking_child("leaky_blocking").await;
 
     let leaked = check
         .check()
@@ -190,21 +199,7 @@ async fn a_scope_dropped_in_its_grace_is_judged_as_on_the_real_clock() {
 #[tokio::test(start_paused = true)]
 async fn the_leak_check_on_the_paused_clock_ends_with_a_blocking_child_running() {
     let check = LeakCheck::new();
-    let (release, wait) = std::sync::mpsc::channel::<()>();
-    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
-    let s: &'static Scope<'static, 'static, Interrupted> =
-        Box::leak(Box::new(Scope::new(Config::new())));
-    let mut run = Box::pin(s.run(async move {
-        s.spawn_blocking(move |_| {
-            let _ = started_tx.send(());
-            let _ = wait.recv();
-            Ok::<_, Interrupted>(())
-        });
-        std::future::pending::<Result<(), Interrupted>>().await
-    }));
-    assert!((&mut run).now_or_never().is_none());
-    std::mem::forget(run);
-    started.await.unwrap();
+    let (_, release) = leak_a_running_blocking_child("leaky_blocking_paused").await;
     // Frees the child after 2 s of real time, so that the test ends either way.
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(2));

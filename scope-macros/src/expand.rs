@@ -257,85 +257,22 @@ pub(crate) fn scope_body_then(
 fn diverges(block: &syn::Block) -> bool {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(tail, None)) => match tail {
-            syn::Expr::Loop(l) => !breaks_out(l),
+            syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
             syn::Expr::Return(_) => true,
             syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
-            syn::Expr::Macro(m) => ["panic", "unreachable", "todo", "unimplemented"]
-                .iter()
-                .any(|name| m.mac.path.is_ident(name)),
+            syn::Expr::Macro(m) => diverging_macro(&m.mac),
             _ => false,
         },
-        Some(syn::Stmt::Macro(m)) if m.semi_token.is_none() => {
-            ["panic", "unreachable", "todo", "unimplemented"]
-                .iter()
-                .any(|name| m.mac.path.is_ident(name))
-        }
+        Some(syn::Stmt::Macro(m)) if m.semi_token.is_none() => diverging_macro(&m.mac),
         _ => false,
     }
 }
 
-/// Whether a `break` ends this loop: one without a label outside any loop, closure or async
-/// block nested in it, or one with the loop's label anywhere.
-fn breaks_out(l: &syn::ExprLoop) -> bool {
-    struct Find<'a> {
-        label: Option<&'a syn::Lifetime>,
-        depth: usize,
-        found: bool,
-    }
-    impl<'ast> syn::visit::Visit<'ast> for Find<'_> {
-        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
-            let ours = match &b.label {
-                None => self.depth == 0,
-                Some(label) => self.label.is_some_and(|l| l.ident == label.ident),
-            };
-            self.found |= ours;
-            syn::visit::visit_expr_break(self, b);
-        }
-        fn visit_expr_loop(&mut self, e: &'ast syn::ExprLoop) {
-            self.depth += 1;
-            syn::visit::visit_expr_loop(self, e);
-            self.depth -= 1;
-        }
-        fn visit_expr_while(&mut self, e: &'ast syn::ExprWhile) {
-            self.depth += 1;
-            syn::visit::visit_expr_while(self, e);
-            self.depth -= 1;
-        }
-        fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
-            self.depth += 1;
-            syn::visit::visit_expr_for_loop(self, e);
-            self.depth -= 1;
-        }
-        fn visit_expr_closure(&mut self, e: &'ast syn::ExprClosure) {
-            self.depth += 1;
-            syn::visit::visit_expr_closure(self, e);
-            self.depth -= 1;
-        }
-        fn visit_expr_async(&mut self, e: &'ast syn::ExprAsync) {
-            self.depth += 1;
-            syn::visit::visit_expr_async(self, e);
-            self.depth -= 1;
-        }
-        // A macro's tokens are not parsed (`select!` arms): a `break` anywhere in them is
-        // taken as one that ends this loop, which only leaves the body as it was.
-        fn visit_macro(&mut self, m: &'ast syn::Macro) {
-            fn has_break(tokens: TokenStream) -> bool {
-                tokens.into_iter().any(|t| match t {
-                    proc_macro2::TokenTree::Ident(i) => i == "break",
-                    proc_macro2::TokenTree::Group(g) => has_break(g.stream()),
-                    _ => false,
-                })
-            }
-            self.found |= has_break(m.tokens.clone());
-        }
-    }
-    let mut find = Find {
-        label: l.label.as_ref().map(|label| &label.name),
-        depth: 0,
-        found: false,
-    };
-    syn::visit::Visit::visit_block(&mut find, &l.body);
-    find.found
+/// `panic!`, `unreachable!`, `todo!` or `unimplemented!`.
+fn diverging_macro(mac: &syn::Macro) -> bool {
+    ["panic", "unreachable", "todo", "unimplemented"]
+        .iter()
+        .any(|name| mac.path.is_ident(name))
 }
 
 // ---------------------------------------------------------------------------------------------

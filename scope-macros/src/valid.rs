@@ -584,6 +584,18 @@ pub(crate) fn jumps_out_of_scope_body(body: &mut syn::Block) -> Vec<syn::Error> 
     jumps.errors
 }
 
+/// Whether a `break` in `block` leaves it: for a loop's body, whether something breaks out of
+/// the loop. A macro's tokens are not parsed (`select!` arms): a `break` anywhere in them
+/// counts.
+pub(crate) fn breaks_leave(block: &syn::Block) -> bool {
+    let mut jumps = Jumps {
+        quiet: true,
+        ..Jumps::default()
+    };
+    jumps.visit_block_mut(&mut block.clone());
+    jumps.a_break_leaves
+}
+
 #[derive(Default)]
 struct Jumps {
     /// Loops of the body around the code being read.
@@ -591,6 +603,10 @@ struct Jumps {
     /// Labels of the body's loops and blocks around it.
     labels: Vec<String>,
     errors: Vec<syn::Error>,
+    /// Only looking ([`breaks_leave`]): no error, nothing rewritten.
+    quiet: bool,
+    /// A `break` leaves the block.
+    a_break_leaves: bool,
 }
 
 impl Jumps {
@@ -610,7 +626,8 @@ impl Jumps {
             Some(l) => !self.labels.contains(&l.ident.to_string()),
             None => self.loops == 0,
         };
-        if leaves {
+        self.a_break_leaves |= leaves && what == "break";
+        if leaves && !self.quiet {
             let target = label.map_or_else(|| "a loop".to_owned(), |l| format!("`{l}`"));
             self.errors.push(syn::Error::new(
                 span,
@@ -658,9 +675,22 @@ impl VisitMut for Jumps {
             Expr::Closure(_) | Expr::Async(_) => return,
             _ => return visit_mut::visit_expr_mut(self, e),
         };
-        if leaves {
+        if leaves && !self.quiet {
             let span = e.span();
             *e = syn::parse_quote_spanned!(span=> ::core::unreachable!());
+        }
+    }
+
+    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
+        fn has_break(tokens: proc_macro2::TokenStream) -> bool {
+            tokens.into_iter().any(|t| match t {
+                proc_macro2::TokenTree::Ident(i) => i == "break",
+                proc_macro2::TokenTree::Group(g) => has_break(g.stream()),
+                _ => false,
+            })
+        }
+        if self.quiet {
+            self.a_break_leaves |= has_break(m.tokens.clone());
         }
     }
 

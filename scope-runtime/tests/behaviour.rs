@@ -867,16 +867,7 @@ fn a_runtime_shutdown_does_not_keep_a_context_with_a_callback_for_ever() {
 async fn on_cancel_fires_at_the_deadline_when_registered_with_the_tasks_budget_spent() {
     // tokio's cooperative budget: once a task has spent it, a timer polled there is not
     // registered (its poll wakes the task and says "later"). The alarm must not depend on it.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
-    for i in 0..1_000 {
-        tx.send(i).unwrap();
-    }
-    std::future::poll_fn(|task| {
-        // Pending with items left: the budget is spent.
-        while rx.poll_recv(task).is_ready() {}
-        std::task::Poll::Ready(())
-    })
-    .await;
+    common::spend_the_budget().await;
     let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
     let ran = Arc::new(AtomicBool::new(false));
     let r = Arc::clone(&ran);

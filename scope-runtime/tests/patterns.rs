@@ -891,7 +891,7 @@ mod process {
     use std::process::Stdio;
 
     use super::*;
-    use scope_runtime::process::{run, Process, ProcessError};
+    use scope_runtime::process::{run, Process, ProcessError, Running};
     use tokio::io::{AsyncBufReadExt, BufReader};
     use tokio::process::Command;
     use tokio::sync::oneshot;
@@ -911,6 +911,18 @@ mod process {
             );
             level = source.source();
         }
+    }
+
+    /// Reads a process's output, line by line, to its end.
+    async fn read_to_its_end(running: &mut Running) -> Result<(), ProcessError> {
+        let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
+        while lines
+            .next_line()
+            .await
+            .map_err(ProcessError::Wait)?
+            .is_some()
+        {}
+        Ok(())
     }
 
     /// Whether `/proc/<pid>` exists: a running process or a zombie (exited, not reaped).
@@ -1191,13 +1203,7 @@ mod process {
                     Ok::<_, ProcessError>(())
                 });
                 let mut running = Process::new(cmd).spawn()?;
-                let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
-                while lines
-                    .next_line()
-                    .await
-                    .map_err(ProcessError::Wait)?
-                    .is_some()
-                {}
+                read_to_its_end(&mut running).await?;
                 running.wait().await // at the end of its output: it has exited
             })
             .await;
@@ -1220,13 +1226,7 @@ mod process {
                     sleep(ms(100)).await;
                     canceller.cancel("stop");
                 });
-                let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
-                while lines
-                    .next_line()
-                    .await
-                    .map_err(ProcessError::Wait)?
-                    .is_some()
-                {}
+                read_to_its_end(&mut running).await?;
                 // Its end of output comes as it exits; a moment later it is waitable.
                 sleep(ms(50)).await;
                 running.wait().await
@@ -1469,23 +1469,9 @@ mod bridge {
     use scope_runtime::TOKEN_CANCELLED;
     use tokio_util::sync::CancellationToken;
 
-    /// Spends the calling task's cooperative budget: a tokio resource polled now answers
-    /// `Pending` (and registers nothing) until the task yields.
-    async fn spend_the_budget() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
-        for i in 0..1_000 {
-            tx.send(i).unwrap();
-        }
-        std::future::poll_fn(|task| {
-            while rx.poll_recv(task).is_ready() {}
-            std::task::Poll::Ready(())
-        })
-        .await;
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_deadline_reaches_the_token_when_linked_with_the_tasks_budget_spent() {
-        spend_the_budget().await;
+        common::spend_the_budget().await;
         let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
         let token = cx.to_token();
         let waited = tokio::time::timeout(Duration::from_secs(1), token.cancelled()).await;

@@ -94,3 +94,18 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         std::thread::park_timeout(std::time::Duration::from_millis(10));
     }
 }
+
+/// Spends the calling task's cooperative budget: a tokio resource polled now answers `Pending`
+/// (and registers nothing) until the task yields.
+pub async fn spend_the_budget() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    for i in 0..1_000 {
+        tx.send(i).unwrap();
+    }
+    std::future::poll_fn(|task| {
+        // Pending with items left: the budget is spent.
+        while rx.poll_recv(task).is_ready() {}
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
