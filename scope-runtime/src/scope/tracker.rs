@@ -213,10 +213,11 @@ pub(crate) struct Tracker {
 
 #[derive(Default)]
 struct Registry {
-    /// Abort handles of this tracker's tasks, finished ones cleared now and then.
-    aborts: Vec<TaskHandle>,
-    /// How many of `aborts` are blocking jobs (at most: some may have ended).
-    jobs: usize,
+    /// Abort handles of this tracker's tasks, finished ones cleared now and then. (Apart
+    /// from `jobs`, which are rare, so that a spawned child costs one word here.)
+    aborts: Vec<tokio::task::AbortHandle>,
+    /// Blocking jobs handed to the pool, gone ones cleared now and then.
+    jobs: Vec<Arc<dyn PendingJob>>,
     /// Nested trackers that have had tasks, for the forced abort.
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
@@ -526,16 +527,10 @@ impl Tracker {
     pub(crate) fn drop_waiting_jobs(&self) {
         let jobs: Vec<Arc<dyn PendingJob>> = {
             let r = self.registry.lock();
-            if r.jobs == 0 {
+            if r.jobs.is_empty() {
                 return;
             }
-            r.aborts
-                .iter()
-                .filter_map(|h| match h {
-                    TaskHandle::Job(job) => Some(Arc::clone(job)),
-                    TaskHandle::Task(_) => None,
-                })
-                .collect()
+            r.jobs.clone()
         };
         // Outside the lock: a job's drop drops what its closure captured.
         for job in jobs {
@@ -550,19 +545,21 @@ impl Tracker {
         let tracker = this.tracker();
         let register_here = {
             let mut r = tracker.registry.lock();
-            // Keep the list proportional to the live tasks: drop finished ones now and then.
-            if r.aborts.len() >= 64 && r.aborts.len() >= 2 * tracker.units() {
-                r.aborts.retain(|h| !h.is_finished());
-                r.jobs = r
-                    .aborts
-                    .iter()
-                    .filter(|h| matches!(h, TaskHandle::Job(_)))
-                    .count();
+            // Keep the lists proportional to the live tasks: drop finished ones now and then.
+            match handle {
+                TaskHandle::Task(handle) => {
+                    if r.aborts.len() >= 64 && r.aborts.len() >= 2 * tracker.units() {
+                        r.aborts.retain(|h| !h.is_finished());
+                    }
+                    r.aborts.push(handle);
+                }
+                TaskHandle::Job(job) => {
+                    if r.jobs.len() >= 64 && r.jobs.len() >= 2 * tracker.units() {
+                        r.jobs.retain(|j| !j.is_gone());
+                    }
+                    r.jobs.push(job);
+                }
             }
-            if matches!(handle, TaskHandle::Job(_)) {
-                r.jobs += 1;
-            }
-            r.aborts.push(handle);
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
         if register_here {
@@ -635,16 +632,23 @@ impl Tracker {
     fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool) {
         // AcqRel: see the invariants.
         self.state.fetch_or(SEALED | CLOSED, Ordering::AcqRel);
-        let (aborts, nested) = {
+        let (aborts, jobs, nested) = {
             let mut r = self.registry.lock();
             if taken {
                 r.key_in_enclosing = None;
             }
-            r.jobs = 0;
-            (std::mem::take(&mut r.aborts), std::mem::take(&mut r.nested))
+            (
+                std::mem::take(&mut r.aborts),
+                std::mem::take(&mut r.jobs),
+                std::mem::take(&mut r.nested),
+            )
         };
         for handle in aborts {
             handle.abort();
+        }
+        // Outside the lock: a job's drop drops what its closure captured.
+        for job in jobs {
+            job.drop_unstarted();
         }
         more.extend(nested.into_values().filter_map(|w| w.upgrade()));
     }
