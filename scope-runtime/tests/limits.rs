@@ -875,3 +875,146 @@ async fn a_slot_given_back_on_a_plain_thread_starts_the_queued_spawned_child() {
         .await;
     assert_eq!(out.unwrap(), 7);
 }
+
+// A for-each keeps no values, so it counts its items out rather than reading a handle per
+// item; these check that the count says what the handles said.
+
+#[tokio::test(start_paused = true)]
+async fn for_each_whose_items_answer_the_deadline_with_an_error_reports_the_deadline() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let a = answered.clone();
+    let out = scope_runtime::for_each(0..4u32, move |_| {
+        let a = a.clone();
+        async move {
+            // Each item answers the cancel, on time, with the interruption.
+            let cause = scope_runtime::cancelled().await;
+            a.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(Interrupted::from_cause(cause))
+        }
+    })
+    .limit(2)
+    .config(
+        Config::new()
+            .timeout(Duration::from_millis(10))
+            .grace(Duration::from_secs(1)),
+    )
+    .run()
+    .await;
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        2,
+        "the two started items answered"
+    );
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn for_each_in_place_cut_short_by_an_outside_cancel_is_not_a_success() {
+    let parent = scope_runtime::Cx::root();
+    let p = parent.clone();
+    let canceller = tokio::spawn(async move {
+        sleep(Duration::from_millis(5)).await;
+        p.cancel("stop the batch");
+    });
+    let finished = AtomicUsize::new(0);
+    let out = scope_runtime::for_each(0..3u64, |i| {
+        let finished = &finished;
+        async move {
+            // Item 0 is done before the cancel; the others answer it with `Ok`... only
+            // item 0 may: the others are cut off while they sleep.
+            sleep(Duration::from_millis(i * 60)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, AppError>(())
+        }
+    })
+    .in_place()
+    .config(Config::new().parent(parent))
+    .run_all()
+    .await;
+    canceller.await.unwrap();
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    let failures = out.expect_err("two items never finished");
+    assert!(
+        failures.to_string().contains("stop the batch"),
+        "{failures}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn for_each_run_all_with_an_item_whose_destructor_panics_reports_it_and_ends() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("item 1's destructor");
+        }
+    }
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        scope_runtime::for_each(0..3u32, |i| async move {
+            let guard = (i == 1).then_some(PanicsOnDrop);
+            sleep(Duration::from_millis(1)).await;
+            drop(guard);
+            Ok::<_, AppError>(())
+        })
+        .limit(2)
+        .run_all(),
+    )
+    .await
+    .expect("the for-each ends");
+    let failures = out.expect_err("item 1 panicked");
+    assert_eq!(failures.len(), 1, "{failures}");
+    assert!(
+        failures.to_string().contains("item 1's destructor"),
+        "{failures}"
+    );
+}
+
+#[test]
+fn for_each_returns_ok_only_after_every_item_has_ended() {
+    two_workers().block_on(async {
+        for round in 0..200u64 {
+            let ended = Arc::new(AtomicUsize::new(0));
+            let e = ended.clone();
+            scope_runtime::for_each(0..16u64, move |i| {
+                let e = e.clone();
+                async move {
+                    if (i + round) % 3 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    e.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Interrupted>(())
+                }
+            })
+            .limit(4)
+            .run()
+            .await
+            .unwrap();
+            assert_eq!(ended.load(Ordering::SeqCst), 16, "round {round}");
+        }
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn for_each_whose_items_answer_an_outside_cancel_with_an_error_is_not_a_success() {
+    let parent = scope_runtime::Cx::root();
+    let p = parent.clone();
+    let canceller = tokio::spawn(async move {
+        sleep(Duration::from_millis(5)).await;
+        p.cancel("client went away");
+    });
+    let out = scope_runtime::for_each(0..3u32, |_| async move {
+        let cause = scope_runtime::cancelled().await;
+        Err::<(), _>(Interrupted::from_cause(cause))
+    })
+    .config(Config::new().parent(parent))
+    .run()
+    .await;
+    canceller.await.unwrap();
+    let Err(Interrupted::Cancelled(c)) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.cause().root().to_string(), "client went away");
+}

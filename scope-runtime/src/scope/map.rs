@@ -8,8 +8,11 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, Stream};
 
 use super::mode::Sendable;
 use super::outcome::{did_not_complete, AllFailures, AsReport, Finish, Report, TaskOutput};
@@ -17,6 +20,7 @@ use super::set::ChildSet;
 use super::{Reserved, Scope};
 use crate::config::Config;
 use crate::error::{Failures, Interrupted};
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Ordering};
 
 /// Children on the runtime, in parallel (`Send + 'static`): the kind of a [`Map`] unless
 /// [`in_place`](Map::in_place) changes it.
@@ -355,11 +359,14 @@ async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     let mut items = std::pin::pin!(items);
     let mut running: ChildSet<'s, (usize, T)> = ChildSet::new();
+    // Without values there is nothing to read from a handle: the items are counted out
+    // instead, and a missing one seen from the count.
+    let tally = (!values.keep).then(|| Arc::new(Tally::default()));
     // An item without its value: the map gives none (under supervise the scope reports why:
     // the item's failure or panic, or the cancellation it stopped for, or never started for).
     let mut missing = false;
@@ -391,14 +398,9 @@ where
         };
         // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
         // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
-        let pulled = if let Some(cause) = scope.cx().cause() {
-            Err(cause)
-        } else {
-            let cancelled = std::pin::pin!(scope.cx().cancelled());
-            match futures_util::future::select(items.next(), cancelled).await {
-                futures_util::future::Either::Left((item, _)) => Ok(item),
-                futures_util::future::Either::Right((cause, _)) => Err(cause),
-            }
+        let pulled = match scope.cx().is_cancelled().then(|| scope.cx().cause()) {
+            Some(Some(cause)) => Err(cause),
+            _ => pull(scope, items.as_mut()).await,
         };
         let item = match pulled {
             Ok(Some(item)) => item,
@@ -410,18 +412,137 @@ where
             // The scope answers with its own report (the first failure, or the cancel).
             Err(cause) => return Err(E::from(Interrupted::from_cause(cause))),
         };
-        let fut = f(item);
+        let fut = Tallied::new(f(item), tally.as_ref());
         let child = spawn(slot, next, fut);
         next += 1;
-        // Joined, with or without values: a cancel after the last spawn (a deadline, say)
-        // cuts the items short, and the map must see it rather than answer for them.
-        values.expect();
-        running.push(child);
+        // Every item is waited for, with or without values: a cancel after the last spawn (a
+        // deadline, say) cuts the items short, and the map must see it rather than answer
+        // for them.
+        if tally.is_none() {
+            values.expect();
+            running.push(child);
+        }
+    }
+    let mut counted_missing = false;
+    if let Some(tally) = &tally {
+        std::future::poll_fn(|task| tally.poll_ended(task)).await;
+        counted_missing = tally.missing.load(Ordering::Acquire);
     }
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
     }
-    Ok((!stopped && !missing).then(|| values.into_vec()))
+    Ok((!stopped && !missing && !counted_missing).then(|| values.into_vec()))
+}
+
+/// The next item, or the scope's cause if it is cancelled while the source is quiet. The
+/// source is asked first, and the scope's cancellation waited for only if the source has
+/// nothing yet (an item ready at once costs no waiter).
+async fn pull<S: Stream, E>(
+    scope: &Scope<'_, '_, E, Sendable>,
+    mut items: Pin<&mut S>,
+) -> Result<Option<S::Item>, crate::cause::Cause> {
+    let mut cancelled = std::pin::pin!(None);
+    std::future::poll_fn(|task| {
+        if let Poll::Ready(item) = items.as_mut().poll_next(task) {
+            return Poll::Ready(Ok(item));
+        }
+        if cancelled.is_none() {
+            cancelled.set(Some(scope.cx().cancelled()));
+        }
+        cancelled
+            .as_mut()
+            .as_pin_mut()
+            .map_or(Poll::Pending, |wait| wait.poll(task).map(Err))
+    })
+    .await
+}
+
+/// The items of a map that keeps no values (a for-each) still running: the loop waits for
+/// the count to reach zero, and learns from it whether an item ended without its value.
+#[derive(Default)]
+struct Tally {
+    left: AtomicUsize,
+    /// An item ended without returning `Ok`: failed, cancelled, aborted, or never started.
+    missing: AtomicBool,
+    /// The map's body, waiting for the last item.
+    body: AtomicWaker,
+}
+
+impl Tally {
+    fn poll_ended(&self, task: &mut Context<'_>) -> Poll<()> {
+        // Registered before the look, so that the last item's end is not missed.
+        self.body.register(task.waker());
+        // Acquire: pairs with the items' release of `missing` and of the count.
+        if self.left.load(Ordering::Acquire) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Counts one item out of its [`Tally`] when dropped: after the item's future (a field
+/// dropped before this one), even if that future's destructor panics.
+struct TallyEnd {
+    tally: Option<Arc<Tally>>,
+    ok: bool,
+}
+
+impl Drop for TallyEnd {
+    fn drop(&mut self) {
+        let Some(tally) = self.tally.take() else {
+            return;
+        };
+        if !self.ok {
+            tally.missing.store(true, Ordering::Release);
+        }
+        // AcqRel: the last item's end is seen by the loop with every `missing` before it.
+        if tally.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // No lock of ours is held: an item's future is dropped outside them.
+            tally.body.wake();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An item's future, its output as a `Result`, counted in its map's [`Tally`] if it has
+    /// one.
+    pub(crate) struct Tallied<Fut, E> {
+        #[pin]
+        fut: Fut,
+        end: TallyEnd,
+        _error: PhantomData<fn() -> E>,
+    }
+}
+
+impl<Fut, E> Tallied<Fut, E> {
+    fn new(fut: Fut, tally: Option<&Arc<Tally>>) -> Self {
+        let tally = tally.map(|tally| {
+            // Relaxed: read back only through the items' `AcqRel` decrements.
+            tally.left.fetch_add(1, Ordering::Relaxed);
+            Arc::clone(tally)
+        });
+        Tallied {
+            fut,
+            end: TallyEnd { tally, ok: false },
+            _error: PhantomData,
+        }
+    }
+}
+
+impl<Fut, E> Future for Tallied<Fut, E>
+where
+    Fut: Future,
+    Fut::Output: TaskOutput<E>,
+{
+    type Output = Result<<Fut::Output as TaskOutput<E>>::Ok, E>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.fut.poll(task)).into_result();
+        this.end.ok = out.is_ok();
+        Poll::Ready(out)
+    }
 }
 
 /// [`drive`] under fail-fast, where it always ends with the values or an error.
@@ -435,7 +556,7 @@ async fn drive_fail_fast<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     match drive(scope, items, f, values, false, spawn).await? {
@@ -461,7 +582,7 @@ async fn run_all<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Fut) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     let body = drive(scope, items, f, values, true, spawn);
@@ -504,7 +625,7 @@ where
             self.items,
             self.f,
             values,
-            |slot, i, fut| slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) }),
+            |slot, i, fut| slot.spawn(async move { fut.await.map(|v| (i, v)) }),
         ))
         .await
     }
@@ -534,7 +655,7 @@ where
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         run_all(s, self.items, self.f, values, |slot, i, fut| {
-            slot.spawn(async move { fut.await.into_result().map(|v| (i, v)) })
+            slot.spawn(async move { fut.await.map(|v| (i, v)) })
         })
         .await
     }
@@ -564,9 +685,7 @@ where
             self.items,
             self.f,
             values,
-            |slot, i, fut| {
-                slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
-            },
+            |slot, i, fut| slot.spawn_in_place(async move { fut.await.map(|v| (i, v)) }),
         ))
         .await
     }
@@ -597,7 +716,7 @@ where
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         run_all(s, self.items, self.f, values, |slot, i, fut| {
-            slot.spawn_in_place(async move { fut.await.into_result().map(|v| (i, v)) })
+            slot.spawn_in_place(async move { fut.await.map(|v| (i, v)) })
         })
         .await
     }
