@@ -95,6 +95,7 @@ impl<'a> Enter<'a> {
     /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
     /// module's docs; `seen`: the registry's epoch when its task last looked). A context
     /// created for it during the poll comes back into `cx`, and `lazy` is cleared.
+    #[inline]
     pub(crate) fn child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
@@ -114,6 +115,7 @@ impl<'a> Enter<'a> {
         Self::for_child(cx, scope, lazy, seen).in_drop()
     }
 
+    #[inline]
     fn for_child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
@@ -162,6 +164,7 @@ impl<'a> Enter<'a> {
     }
 
     /// Swapped in (see [`enter`](Enter::enter)).
+    #[inline]
     fn entered(mut self) -> Self {
         self.enter();
         self
@@ -169,6 +172,7 @@ impl<'a> Enter<'a> {
 
     /// Swaps in; panics (with nothing swapped, so the drop swaps nothing back) if the slot is
     /// borrowed.
+    #[inline]
     fn enter(&mut self) {
         self.swapped = self.swap();
         assert!(self.swapped, "{BORROWED}");
