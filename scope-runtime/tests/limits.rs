@@ -943,24 +943,39 @@ async fn for_each_in_place_cut_short_by_an_outside_cancel_is_not_a_success() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn for_each_run_all_with_an_item_whose_destructor_panics_reports_it_and_ends() {
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("item 1's destructor");
-        }
+/// An item that returns `Ok` at its first poll and whose destructor then panics.
+struct OkThenPanicsOnDrop;
+
+impl Future for OkThenPanicsOnDrop {
+    type Output = Result<(), AppError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
     }
+}
+
+impl Drop for OkThenPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("item 1's destructor");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn for_each_with_an_item_whose_destructor_panics_after_ok_reports_the_panic() {
+    let item = |i: u32| async move {
+        if i == 1 {
+            OkThenPanicsOnDrop.await
+        } else {
+            sleep(Duration::from_millis(1)).await;
+            Ok(())
+        }
+    };
+    // Supervised: the panic is in the report (law 5), and the map ends.
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        scope_runtime::for_each(0..3u32, |i| async move {
-            let guard = (i == 1).then_some(PanicsOnDrop);
-            sleep(Duration::from_millis(1)).await;
-            drop(guard);
-            Ok::<_, AppError>(())
-        })
-        .limit(2)
-        .run_all(),
+        scope_runtime::for_each(0..3u32, item).limit(2).run_all(),
     )
     .await
     .expect("the for-each ends");
@@ -970,6 +985,12 @@ async fn for_each_run_all_with_an_item_whose_destructor_panics_reports_it_and_en
         failures.to_string().contains("item 1's destructor"),
         "{failures}"
     );
+    // Fail-fast: the panic is the map's error.
+    let out = scope_runtime::for_each(0..3u32, item).limit(2).run().await;
+    let Err(AppError::Interrupted(Interrupted::Panicked(panic))) = &out else {
+        panic!("{out:?}")
+    };
+    assert!(panic.to_string().contains("item 1's destructor"), "{panic}");
 }
 
 #[test]
@@ -1017,4 +1038,90 @@ async fn for_each_whose_items_answer_an_outside_cancel_with_an_error_is_not_a_su
         panic!("{out:?}")
     };
     assert_eq!(c.cause().root().to_string(), "client went away");
+}
+
+#[test]
+fn for_each_run_on_two_workers_returns_the_items_error_not_a_cancellation() {
+    // The scope formats a child's error as it settles it, after the item's future was
+    // dropped. A slow `Display` holds that moment open while the map's body, polled on this
+    // thread by `block_on`, looks at what its items did.
+    #[derive(Debug)]
+    enum Slow {
+        Bad,
+        Interrupted(Interrupted),
+    }
+    impl std::fmt::Display for Slow {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Slow::Bad => {
+                    std::thread::sleep(Duration::from_millis(200));
+                    f.write_str("bad item")
+                }
+                Slow::Interrupted(i) => write!(f, "{i}"),
+            }
+        }
+    }
+    impl From<Interrupted> for Slow {
+        fn from(i: Interrupted) -> Self {
+            Slow::Interrupted(i)
+        }
+    }
+    two_workers().block_on(async {
+        let out = scope_runtime::for_each(0..1u32, |_| async { Err::<(), _>(Slow::Bad) })
+            .run()
+            .await;
+        // Law 3: the first failure is the error the scope returns.
+        assert!(matches!(out, Err(Slow::Bad)), "{out:?}");
+    });
+}
+
+#[tokio::test]
+async fn for_each_whose_items_value_panics_when_dropped_reports_the_panic() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("the item's value");
+        }
+    }
+    for in_place in [false, true] {
+        let each = scope_runtime::for_each(0..1u32, |_| async { Ok::<_, AppError>(PanicsOnDrop) });
+        let out = if in_place {
+            each.in_place().run_all().await
+        } else {
+            each.run_all().await
+        };
+        // Law 5: the value's destructor is the item's; its panic is the item's panic.
+        let failures = out.err().expect("the values' panics are reported");
+        assert_eq!(failures.len(), 1, "in place: {in_place}: {failures}");
+        assert!(
+            failures.to_string().contains("the item's value"),
+            "{failures}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_maps_items_are_known_by_the_maps_call_site() {
+    for in_place in [false, true] {
+        let (each, line) = (
+            scope_runtime::for_each(0..2u32, |i| async move {
+                if i == 1 {
+                    Err(AppError::Boom(i))
+                } else {
+                    Ok(())
+                }
+            }),
+            line!() - 7,
+        );
+        let out = if in_place {
+            each.in_place().run_all().await
+        } else {
+            each.run_all().await
+        };
+        let failures = out.expect_err("item 1 failed");
+        let task = failures.iter().next().expect("one failure").task();
+        // Not a line of the library: the failure names the call the user wrote.
+        assert_eq!(task.location().file(), file!(), "in place: {in_place}");
+        assert_eq!(task.location().line(), line, "in place: {in_place}");
+    }
 }

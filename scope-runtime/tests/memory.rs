@@ -261,3 +261,42 @@ fn registering_and_stopping_callbacks_on_a_long_lived_context_keeps_nothing() {
         );
     });
 }
+
+#[test]
+fn blocking_jobs_that_ended_are_not_kept_once_the_scope_spawns_only_tasks() {
+    alone(async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        s.run(async {
+            let before = live();
+            // 128 blocking jobs alive at once, each closure 16 KiB (held inline by its job).
+            let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
+            let shut = gate.write().unwrap();
+            let jobs: Vec<_> = (0..128)
+                .map(|_| {
+                    let gate = std::sync::Arc::clone(&gate);
+                    let pad = [0u8; 16 * 1024];
+                    s.spawn_blocking(move |_| {
+                        drop(gate.read());
+                        std::hint::black_box(&pad);
+                    })
+                })
+                .collect();
+            drop(shut);
+            for job in jobs {
+                job.await?;
+            }
+            // Then plain tasks only, far more than the list's pruning threshold.
+            for _ in 0..1_000 {
+                s.spawn(async {}).await?;
+            }
+            let kept = live() - before;
+            assert!(
+                kept < 1 << 20,
+                "{kept} bytes kept for 128 blocking jobs that ended"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}

@@ -234,13 +234,23 @@ async fn nested_scopes_do_not_wake_their_task_when_they_end() {
 
 /// A scope whose body never returns, with three spawned children, dropped after 5 ms.
 async fn drop_a_running_scope(config: Config) {
+    drop_a_running_scope_of(config, false).await;
+}
+
+/// As [`drop_a_running_scope`], its children spawned in place (`in_place`) or as tasks.
+async fn drop_a_running_scope_of(config: Config, in_place: bool) {
     let s = &Scope::new(config);
     let run = s.run(async {
         for _ in 0..3 {
-            s.spawn(async {
+            let child = async {
                 scope_runtime::cancelled().await;
                 tokio::time::sleep(ms(2)).await;
-            });
+            };
+            if in_place {
+                drop(s.spawn_in_place(child));
+            } else {
+                drop(s.spawn(child));
+            }
         }
         std::future::pending::<Result<(), Interrupted>>().await
     });
@@ -257,6 +267,14 @@ async fn a_dropped_scope_does_not_wake_the_task_that_dropped_it() {
     let no_grace = polls_after(drop_a_running_scope(Config::new())).await;
     let grace = polls_after(drop_a_running_scope(Config::new().grace(ms(20)))).await;
     assert_eq!((no_grace, grace), (1, 1));
+}
+
+#[tokio::test]
+async fn a_dropped_scope_with_in_place_children_does_not_wake_the_task_that_dropped_it() {
+    // The drop cancels the scope, which wakes the in-place children waiting for it: their
+    // wakers lead to the run's, which is the task that dropped it.
+    let polls = polls_after(drop_a_running_scope_of(Config::new(), true)).await;
+    assert_eq!(polls, 1, "the task was woken after it dropped the scope");
 }
 
 #[tokio::test]
@@ -306,4 +324,30 @@ async fn a_body_parked_after_its_children_ended_is_not_woken_again() {
         task.abort();
         assert_eq!(polls.load(Ordering::SeqCst), 1, "{case}");
     }
+}
+
+#[tokio::test]
+async fn a_dropped_for_each_does_not_wake_the_task_that_dropped_it() {
+    async fn drop_a_waiting_for_each(in_place: bool) {
+        let item = |_: u32| async {
+            scope_runtime::cancelled().await;
+            tokio::time::sleep(ms(2)).await;
+            Ok::<_, Interrupted>(())
+        };
+        // Every item has started: the map's body waits for them when the select drops it.
+        if in_place {
+            tokio::select! {
+                _ = scope_runtime::for_each(0..3u32, item).in_place().run() => unreachable!(),
+                () = tokio::time::sleep(ms(5)) => {}
+            }
+        } else {
+            tokio::select! {
+                _ = scope_runtime::for_each(0..3u32, item).run() => unreachable!(),
+                () = tokio::time::sleep(ms(5)) => {}
+            }
+        }
+    }
+    let spawned = polls_after(drop_a_waiting_for_each(false)).await;
+    let in_place = polls_after(drop_a_waiting_for_each(true)).await;
+    assert_eq!((spawned, in_place), (1, 1));
 }

@@ -164,6 +164,13 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
         self.ready.run.register(waker);
     }
 
+    /// Forgets the run's waker: the run was dropped, and the task that dropped it has moved
+    /// on (the cancel of the drop wakes the children waiting for it, which would wake that
+    /// task). The waker is dropped here, outside every lock of ours.
+    pub(crate) fn forget_run(&self) {
+        drop(self.ready.run.take());
+    }
+
     /// The waker to poll the body with.
     pub(crate) fn body_waker(&self) -> &Waker {
         &self.body.1

@@ -20,6 +20,7 @@ use super::set::ChildSet;
 use super::{Reserved, Scope};
 use crate::config::Config;
 use crate::error::{Failures, Interrupted};
+use crate::info::TaskInfo;
 use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Ordering};
 
 /// Children on the runtime, in parallel (`Send + 'static`): the kind of a [`Map`] unless
@@ -321,10 +322,10 @@ impl<T> Values<T> {
         }
     }
 
-    fn put(&mut self, index: usize, value: T) {
-        if !self.keep {
+    fn put(&mut self, index: usize, value: Option<T>) {
+        let Some(value) = value else {
             return;
-        }
+        };
         if self.ordered {
             self.slots[index] = Some(value);
         } else {
@@ -359,18 +360,23 @@ async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(
+        Reserved<'s, 'env, E, Sendable>,
+        usize,
+        Tallied<Fut, E>,
+    ) -> super::Child<'s, (usize, Option<T>)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     let mut items = std::pin::pin!(items);
-    let mut running: ChildSet<'s, (usize, T)> = ChildSet::new();
+    let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
     // Without values there is nothing to read from a handle: the items are counted out
     // instead, and a missing one seen from the count.
     let tally = (!values.keep).then(|| Arc::new(Tally::default()));
     // An item without its value: the map gives none (under supervise the scope reports why:
     // the item's failure or panic, or the cancellation it stopped for, or never started for).
     let mut missing = false;
-    let mut take = |out: Result<(usize, T), Interrupted>, values: &mut Values<T>| match out {
+    let mut take = |out: Result<(usize, Option<T>), Interrupted>, values: &mut Values<T>| match out
+    {
         Ok((index, value)) => {
             values.put(index, value);
             Ok(())
@@ -425,8 +431,17 @@ where
     }
     let mut counted_missing = false;
     if let Some(tally) = &tally {
-        std::future::poll_fn(|task| tally.poll_ended(task)).await;
+        Ended(tally).await;
         counted_missing = tally.missing.load(Ordering::Acquire);
+        if counted_missing && !supervise && !scope.cx().is_cancelled() {
+            // An item counts itself out as its future is dropped, before the scope has
+            // settled its outcome: under fail-fast, an item that ended without its value
+            // failed, panicked or stopped for the scope's cancel, and its failure or panic
+            // cancels the scope as it is settled (on another worker, perhaps, still under
+            // way). The body answers after that, so that the failure the scope returns is
+            // the item's, not this body's "no value".
+            scope.cx().cancelled().await;
+        }
     }
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
@@ -468,16 +483,31 @@ struct Tally {
     body: AtomicWaker,
 }
 
-impl Tally {
-    fn poll_ended(&self, task: &mut Context<'_>) -> Poll<()> {
+/// The map's body waiting for its last item. Dropped (the map's future dropped while it
+/// waits), it takes its waker back out of the tally, so that the items' ends, later, do not
+/// wake the task that dropped it.
+struct Ended<'a>(&'a Tally);
+
+impl Future for Ended<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        let tally = self.0;
         // Registered before the look, so that the last item's end is not missed.
-        self.body.register(task.waker());
+        tally.body.register(task.waker());
         // Acquire: pairs with the items' release of `missing` and of the count.
-        if self.left.load(Ordering::Acquire) == 0 {
+        if tally.left.load(Ordering::Acquire) == 0 {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
+    }
+}
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        // The waker is dropped here, outside any lock of ours.
+        drop(self.0.body.take());
     }
 }
 
@@ -506,7 +536,9 @@ impl Drop for TallyEnd {
 
 pin_project_lite::pin_project! {
     /// An item's future, its output as a `Result`, counted in its map's [`Tally`] if it has
-    /// one.
+    /// one. A map without values drops an item's value where the item returns it, in the
+    /// item's poll: a panic of its destructor is the item's panic (as for any child's value
+    /// nobody reads), and its output is then `Ok(None)`.
     pub(crate) struct Tallied<Fut, E> {
         #[pin]
         fut: Fut,
@@ -535,11 +567,20 @@ where
     Fut: Future,
     Fut::Output: TaskOutput<E>,
 {
-    type Output = Result<<Fut::Output as TaskOutput<E>>::Ok, E>;
+    type Output = Result<Option<<Fut::Output as TaskOutput<E>>::Ok>, E>;
 
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.fut.poll(task)).into_result();
+        let out = match out {
+            // No values kept: dropped here (a panic of its `Drop` unwinds through this poll,
+            // the item's, and leaves `ok` unset).
+            Ok(value) if this.end.tally.is_some() => {
+                drop(value);
+                Ok(None)
+            }
+            out => out.map(Some),
+        };
         this.end.ok = out.is_ok();
         Poll::Ready(out)
     }
@@ -556,7 +597,11 @@ async fn drive_fail_fast<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(
+        Reserved<'s, 'env, E, Sendable>,
+        usize,
+        Tallied<Fut, E>,
+    ) -> super::Child<'s, (usize, Option<T>)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     match drive(scope, items, f, values, false, spawn).await? {
@@ -582,7 +627,11 @@ async fn run_all<'s, 'env, S, F, Fut, T, E, Sp>(
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
-    Sp: Fn(Reserved<'s, 'env, E, Sendable>, usize, Tallied<Fut, E>) -> super::Child<'s, (usize, T)>,
+    Sp: Fn(
+        Reserved<'s, 'env, E, Sendable>,
+        usize,
+        Tallied<Fut, E>,
+    ) -> super::Child<'s, (usize, Option<T>)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     let body = drive(scope, items, f, values, true, spawn);
@@ -618,6 +667,7 @@ where
         T: Send + 'static,
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
+        let site = self.config.location;
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         s.run(drive_fail_fast(
@@ -625,7 +675,11 @@ where
             self.items,
             self.f,
             values,
-            |slot, i, fut| slot.spawn(async move { fut.await.map(|v| (i, v)) }),
+            |slot, i, fut| {
+                slot.spawn_with(TaskInfo::new(None, site), async move {
+                    fut.await.map(|v| (i, v))
+                })
+            },
         ))
         .await
     }
@@ -652,10 +706,13 @@ where
         T: Send + 'static,
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
+        let site = self.config.location;
         let s = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         run_all(s, self.items, self.f, values, |slot, i, fut| {
-            slot.spawn(async move { fut.await.map(|v| (i, v)) })
+            slot.spawn_with(TaskInfo::new(None, site), async move {
+                fut.await.map(|v| (i, v))
+            })
         })
         .await
     }
@@ -678,6 +735,7 @@ where
         T: Send,
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
+        let site = self.config.location;
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         s.run(drive_fail_fast(
@@ -685,7 +743,11 @@ where
             self.items,
             self.f,
             values,
-            |slot, i, fut| slot.spawn_in_place(async move { fut.await.map(|v| (i, v)) }),
+            |slot, i, fut| {
+                slot.spawn_in_place_with(TaskInfo::new(None, site), async move {
+                    fut.await.map(|v| (i, v))
+                })
+            },
         ))
         .await
     }
@@ -713,10 +775,13 @@ where
         T: Send,
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
+        let site = self.config.location;
         let s: &Scope<'_, '_, E> = &Scope::new(self.config);
         let values = Values::new(self.keep, self.ordered);
         run_all(s, self.items, self.f, values, |slot, i, fut| {
-            slot.spawn_in_place(async move { fut.await.map(|v| (i, v)) })
+            slot.spawn_in_place_with(TaskInfo::new(None, site), async move {
+                fut.await.map(|v| (i, v))
+            })
         })
         .await
     }

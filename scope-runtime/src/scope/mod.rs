@@ -969,7 +969,8 @@ where
         self.spawn_with(TaskInfo::here(Some(name.into())), fut)
     }
 
-    fn spawn_with<F>(self, info: TaskInfo, fut: F) -> Child<'s, OkOf<F, E>>
+    /// [`spawn`](Reserved::spawn) as `info` (a map's items: at the map's call site).
+    pub(crate) fn spawn_with<F>(self, info: TaskInfo, fut: F) -> Child<'s, OkOf<F, E>>
     where
         F: Future + Send + 'static,
         F::Output: TaskOutput<E>,
@@ -980,6 +981,24 @@ where
             Ok(child) => child,
             Err(e) => unreachable!("a reserved spawn refuses only through its handle: {e}"),
         }
+    }
+}
+
+impl<'s, 'env, E> Reserved<'s, 'env, E, Sendable>
+where
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// [`spawn_in_place`](Reserved::spawn_in_place) as `info` (a map's items: at the map's
+    /// call site).
+    pub(crate) fn spawn_in_place_with<F>(self, info: TaskInfo, fut: F) -> Child<'s, OkOf<F, E>>
+    where
+        F: Future + Send + 'env,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: Send + 'env,
+    {
+        let scope = self.scope;
+        let admit = self.take();
+        scope.in_place_boxed(info, fut, |t| Box::pin(t), admit, false)
     }
 }
 

@@ -266,6 +266,9 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The task that dropped the run has moved on: the cancel and the children's exits
         // below must not wake it.
         shared.tracker.forget_owner();
+        if let Some(set) = self.driver.set.as_deref() {
+            set.forget_run();
+        }
         shared.cancel_own(Cause::explicit("scope dropped"));
         if was_running {
             // (A run that saw its cancel has reported it already.)

@@ -545,20 +545,19 @@ impl Tracker {
         let tracker = this.tracker();
         let register_here = {
             let mut r = tracker.registry.lock();
-            // Keep the lists proportional to the live tasks: drop finished ones now and then.
+            // Keep the lists proportional to the live tasks: drop finished ones now and then,
+            // each list at any registration (a scope that had a burst of blocking jobs and
+            // then spawns only tasks does not keep the ended jobs, with their closures).
+            let bound = (2 * tracker.units()).max(64);
+            if r.aborts.len() >= bound {
+                r.aborts.retain(|h| !h.is_finished());
+            }
+            if r.jobs.len() >= bound {
+                r.jobs.retain(|j| !j.is_gone());
+            }
             match handle {
-                TaskHandle::Task(handle) => {
-                    if r.aborts.len() >= 64 && r.aborts.len() >= 2 * tracker.units() {
-                        r.aborts.retain(|h| !h.is_finished());
-                    }
-                    r.aborts.push(handle);
-                }
-                TaskHandle::Job(job) => {
-                    if r.jobs.len() >= 64 && r.jobs.len() >= 2 * tracker.units() {
-                        r.jobs.retain(|j| !j.is_gone());
-                    }
-                    r.jobs.push(job);
-                }
+                TaskHandle::Task(handle) => r.aborts.push(handle),
+                TaskHandle::Job(job) => r.jobs.push(job),
             }
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
