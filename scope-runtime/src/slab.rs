@@ -105,6 +105,17 @@ impl<T> Slab<T> {
             .position(|e| matches!(e, Slot::Occupied(value) if pred(value)))
     }
 
+    /// The occupied keys and their values.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(key, slot)| match slot {
+                Slot::Occupied(value) => Some((key, value)),
+                Slot::Vacant(_) => None,
+            })
+    }
+
     /// Consumes the slab, yielding its values.
     pub(crate) fn into_values(self) -> impl Iterator<Item = T> {
         self.entries.into_iter().filter_map(|slot| match slot {

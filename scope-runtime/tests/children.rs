@@ -483,3 +483,107 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after
         "the cancel waited {took:?} for a job that cannot run"
     );
 }
+
+/// The time to stop `n` pending in-place children of a set one by one (`cancel_all`, no
+/// grace) until the set has drained: the best of three.
+fn stop_in_place_children(n: usize) -> std::time::Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (0..3)
+        .map(|_| {
+            rt.block_on(async {
+                let s = &Scope::new(Config::new());
+                let took: Result<_, Interrupted> = s
+                    .run(async {
+                        let mut set = scope_runtime::ChildSet::new();
+                        for _ in 0..n {
+                            set.push(
+                                s.spawn_in_place(std::future::pending::<Result<(), Interrupted>>()),
+                            );
+                        }
+                        // Every child has started (and waits).
+                        tokio::task::yield_now().await;
+                        let start = std::time::Instant::now();
+                        assert_eq!(set.cancel_all("stop"), n);
+                        while set.join_next().await.is_some() {}
+                        Ok(start.elapsed())
+                    })
+                    .await;
+                took.unwrap()
+            })
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn stopping_in_place_children_one_by_one_is_linear_in_their_number() {
+    // Each stop found its child by a search of the whole set: 4x the children took 16x the
+    // time. Linear work is 4x; the bound leaves room for the caches and a loaded machine.
+    let small = stop_in_place_children(4_000);
+    let large = stop_in_place_children(16_000);
+    let ratio = large.as_secs_f64() / small.as_secs_f64();
+    assert!(
+        ratio < 9.0,
+        "16,000 stops took {ratio:.1}x the time of 4,000 ({large:?} against {small:?})"
+    );
+}
+
+/// The time to join `n` children of a set that have all finished (spawned, or in place):
+/// the best of three.
+fn join_finished_children(n: usize, in_place: bool) -> std::time::Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (0..3)
+        .map(|_| {
+            rt.block_on(async {
+                let s = &Scope::new(Config::new());
+                let took: Result<_, Interrupted> = s
+                    .run(async {
+                        let mut set = scope_runtime::ChildSet::new();
+                        for _ in 0..n {
+                            let child = async { Ok::<_, Interrupted>(()) };
+                            set.push(if in_place {
+                                s.spawn_in_place(child)
+                            } else {
+                                s.spawn(child)
+                            });
+                        }
+                        // Let every child finish.
+                        for _ in 0..4 {
+                            tokio::task::yield_now().await;
+                        }
+                        let start = std::time::Instant::now();
+                        let mut joined = 0;
+                        while set.join_next().await.is_some() {
+                            joined += 1;
+                        }
+                        assert_eq!(joined, n);
+                        Ok(start.elapsed())
+                    })
+                    .await;
+                took.unwrap()
+            })
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn joining_a_sets_finished_children_is_linear_in_their_number() {
+    // With tokio's cooperative budget spent, each join polled every finished child still in
+    // the set (each read as pending): 4x the children took about 16x the time.
+    for in_place in [false, true] {
+        let small = join_finished_children(4_000, in_place);
+        let large = join_finished_children(16_000, in_place);
+        let ratio = large.as_secs_f64() / small.as_secs_f64();
+        assert!(
+            ratio < 9.0,
+            "in place: {in_place}: joining 16,000 took {ratio:.1}x the time of 4,000 ({large:?} against {small:?})"
+        );
+    }
+}

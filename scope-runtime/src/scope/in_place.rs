@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::mode::Mode;
 use super::tracker::absorb_wake;
-use crate::info::TaskId;
+use crate::info::{ById, TaskId};
 use crate::slab::Slab;
 use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
 
@@ -108,7 +108,14 @@ pub(crate) struct InPlaceSet<'env, M: Mode> {
     unkeyed: Vec<(usize, TaskId)>,
     /// The keys being polled (kept to reuse its allocation).
     polling: Vec<usize>,
+    /// Each child's key by its id, made by the first stop of one child in a large set (a
+    /// `ChildSet::cancel_all` stops them one by one: a search of the set for each made that
+    /// quadratic) and kept up to date from then on, until the set is empty again.
+    index: Option<Box<ById<TaskId, usize>>>,
 }
+
+/// Below this many children, a stop searches the set rather than make its index.
+const INDEX_FROM: usize = 32;
 
 fn child_waker(key: usize, ready: &Arc<ReadyQueue>) -> (Arc<ChildWaker>, Waker) {
     let w = Arc::new(ChildWaker {
@@ -156,6 +163,7 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             fresh: Vec::new(),
             unkeyed: Vec::new(),
             polling: Vec::new(),
+            index: None,
         }
     }
 
@@ -211,8 +219,24 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     }
 
     pub(crate) fn insert(&mut self, task: Running<'env, M>) {
+        let id = task.id;
         let key = self.tasks.insert(task);
         self.fresh.push(key);
+        if let Some(index) = self.index.as_deref_mut() {
+            index.insert(id, key);
+        }
+    }
+
+    /// A child left the set (completed): out of the index too, if there is one.
+    #[cold]
+    #[inline(never)]
+    fn unindex(&mut self, id: TaskId) {
+        if let Some(index) = self.index.as_deref_mut() {
+            index.remove(&id);
+        }
+        if self.tasks.is_empty() {
+            self.index = None;
+        }
     }
 
     /// Polls every child added or woken since the last call, once. Calls `done` with each
@@ -234,6 +258,9 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                 if let Poll::Ready(()) = task.fut.as_mut().poll(&mut cx) {
                     if let Some(task) = self.tasks.remove(key) {
                         completed = true;
+                        if self.index.is_some() {
+                            self.unindex(task.id);
+                        }
                         done(task);
                     }
                 } else {
@@ -274,6 +301,9 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             if let Poll::Ready(()) = task.fut.as_mut().poll(&mut cx) {
                 if let Some(task) = self.tasks.remove(key) {
                     completed = true;
+                    if self.index.is_some() {
+                        self.unindex(task.id);
+                    }
                     done(task);
                 }
             }
@@ -284,12 +314,25 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
 
     /// Takes the child `id` out of the set, if it is there.
     pub(crate) fn remove(&mut self, id: TaskId) -> Option<Running<'env, M>> {
-        let key = self.tasks.find(|t| t.id == id)?;
-        self.tasks.remove(key)
+        let key = if self.index.is_none() && self.tasks.len() < INDEX_FROM {
+            self.tasks.find(|t| t.id == id)?
+        } else {
+            let tasks = &self.tasks;
+            let index = self.index.get_or_insert_with(|| {
+                Box::new(tasks.iter().map(|(key, task)| (task.id, key)).collect())
+            });
+            index.remove(&id)?
+        };
+        let task = self.tasks.remove(key);
+        if self.tasks.is_empty() {
+            self.index = None;
+        }
+        task
     }
 
     /// Takes every child out of the set.
     pub(crate) fn take_all(&mut self) -> Vec<Running<'env, M>> {
+        self.index = None;
         std::mem::take(&mut self.tasks).into_values().collect()
     }
 }
