@@ -487,6 +487,11 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after
 /// The time to stop `n` pending in-place children of a set one by one (`cancel_all`, no
 /// grace) until the set has drained: the best of three.
 fn stop_in_place_children(n: usize) -> std::time::Duration {
+    stop_in_place_children_of(n, Config::new)
+}
+
+/// As [`stop_in_place_children`], in a scope made with the `config` it returns.
+fn stop_in_place_children_of(n: usize, config: fn() -> Config) -> std::time::Duration {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -494,7 +499,7 @@ fn stop_in_place_children(n: usize) -> std::time::Duration {
     (0..3)
         .map(|_| {
             rt.block_on(async {
-                let s = &Scope::new(Config::new());
+                let s = &Scope::new(config());
                 let took: Result<_, Interrupted> = s
                     .run(async {
                         let mut set = scope_runtime::ChildSet::new();
@@ -503,7 +508,7 @@ fn stop_in_place_children(n: usize) -> std::time::Duration {
                                 s.spawn_in_place(std::future::pending::<Result<(), Interrupted>>()),
                             );
                         }
-                        // Every child has started (and waits).
+                        // Every child has started (and waits), or waits for a slot.
                         tokio::task::yield_now().await;
                         let start = std::time::Instant::now();
                         assert_eq!(set.cancel_all("stop"), n);
@@ -586,4 +591,54 @@ fn joining_a_sets_finished_children_is_linear_in_their_number() {
             "in place: {in_place}: joining 16,000 took {ratio:.1}x the time of 4,000 ({large:?} against {small:?})"
         );
     }
+}
+
+#[test]
+fn stopping_queued_children_one_by_one_is_linear_in_their_number() {
+    // Under a limit of one, all but one wait for a slot, spawned and in place.
+    for in_place in [false, true] {
+        let time = |n| {
+            if in_place {
+                stop_in_place_children_of(n, || Config::new().limit(1))
+            } else {
+                stop_spawned_children_of(n, || Config::new().limit(1))
+            }
+        };
+        let (small, large) = (time(4_000), time(16_000));
+        let ratio = large.as_secs_f64() / small.as_secs_f64();
+        assert!(
+            ratio < 9.0,
+            "in place: {in_place}: 16,000 stops took {ratio:.1}x the time of 4,000 ({large:?} against {small:?})"
+        );
+    }
+}
+
+/// As [`stop_in_place_children_of`], the children spawned.
+fn stop_spawned_children_of(n: usize, config: fn() -> Config) -> std::time::Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (0..3)
+        .map(|_| {
+            rt.block_on(async {
+                let s = &Scope::new(config());
+                let took: Result<_, Interrupted> = s
+                    .run(async {
+                        let mut set = scope_runtime::ChildSet::new();
+                        for _ in 0..n {
+                            set.push(s.spawn(std::future::pending::<Result<(), Interrupted>>()));
+                        }
+                        tokio::task::yield_now().await;
+                        let start = std::time::Instant::now();
+                        assert_eq!(set.cancel_all("stop"), n);
+                        while set.join_next().await.is_some() {}
+                        Ok(start.elapsed())
+                    })
+                    .await;
+                took.unwrap()
+            })
+        })
+        .min()
+        .unwrap()
 }

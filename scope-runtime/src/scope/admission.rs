@@ -142,6 +142,8 @@ struct State {
     /// Children holding a slot of the limit (counted only with a limit).
     running: usize,
     queue: VecDeque<Queued>,
+    /// How many of `queue`'s entries are in-place children's (see `remove_in_place`).
+    in_place: usize,
     /// Spawned children that take no slot (background children), waiting only for the run
     /// to start.
     unlimited: VecDeque<Queued>,
@@ -186,6 +188,7 @@ impl Admission {
                 closed: false,
                 running: 0,
                 queue: VecDeque::new(),
+                in_place: 0,
                 unlimited: VecDeque::new(),
                 window: Window::default(),
             }),
@@ -235,6 +238,9 @@ impl Admission {
             return None;
         }
         let q = s.queue.pop_front()?;
+        if matches!(q, Queued::InPlace) {
+            s.in_place -= 1;
+        }
         let seq = self.grant(s, matches!(q, Queued::InPlace | Queued::Waiter(_)));
         Some(Admitted(q, seq))
     }
@@ -264,6 +270,9 @@ impl Admission {
         if self.admissible(&s) {
             let seq = self.grant(&mut s, matches!(q, Queued::InPlace));
             return Ok(Some(Admitted(q, seq)));
+        }
+        if matches!(q, Queued::InPlace) {
+            s.in_place += 1;
         }
         s.queue.push_back(q);
         Ok(None)
@@ -377,16 +386,28 @@ impl Admission {
     /// none waits (every in-place child is admitted).
     pub(crate) fn remove_in_place(&self, rank: usize) -> bool {
         let mut s = self.state.lock();
+        if s.in_place == 0 {
+            return false;
+        }
+        // Looked for from the nearer end: a set stops its newest children first, and a
+        // search from the front for each made stopping many of them quadratic.
+        let rank = rank.min(s.in_place - 1);
         let mut in_place = s
             .queue
             .iter()
             .enumerate()
             .filter(|(_, q)| matches!(q, Queued::InPlace))
             .map(|(i, _)| i);
-        let Some(i) = in_place.clone().nth(rank).or_else(|| in_place.next_back()) else {
+        let found = if rank < s.in_place / 2 {
+            in_place.nth(rank)
+        } else {
+            in_place.nth_back(s.in_place - 1 - rank)
+        };
+        let Some(i) = found else {
             return false;
         };
         s.queue.remove(i);
+        s.in_place -= 1;
         true
     }
 
@@ -395,6 +416,7 @@ impl Admission {
     pub(crate) fn close(&self) -> VecDeque<Queued> {
         let mut s = self.state.lock();
         s.closed = true;
+        s.in_place = 0;
         let mut queue = std::mem::take(&mut s.queue);
         queue.append(&mut s.unlimited);
         queue
@@ -430,9 +452,9 @@ impl Abort for TaskHandle {
 /// stopped at the cost of its distance to the nearer end (which is also what its removal
 /// shifts), so stopping many one after the other, oldest or newest first (a set stops its
 /// newest first), is linear, not quadratic.
-fn position_from_both_ends(
-    queue: &VecDeque<Queued>,
-    is: impl Fn(&Queued) -> bool,
+pub(crate) fn position_from_both_ends<T>(
+    queue: &VecDeque<T>,
+    is: impl Fn(&T) -> bool,
 ) -> Option<usize> {
     let (mut front, mut back) = (0, queue.len());
     while front < back {

@@ -14,6 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
+use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, Finish, Kept, Report, TaskOutput};
@@ -819,7 +820,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         let rank = {
             let local = scope.local.lock();
             let admitted = shared.in_place_admitted.load(Ordering::Acquire);
-            let at = local.tasks.iter().position(|t| t.id == id);
+            let at = position_from_both_ends(&local.tasks, |t| t.id == id);
             at.map(|i| i.saturating_sub(admitted))
         };
         let waiting = rank.is_some_and(|rank| {
@@ -828,10 +829,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         if waiting {
             let queued = {
                 let mut local = scope.local.lock();
-                local
-                    .tasks
-                    .iter()
-                    .position(|t| t.id == id)
+                position_from_both_ends(&local.tasks, |t| t.id == id)
                     .and_then(|i| local.tasks.remove(i))
             };
             drop(queued);
