@@ -1125,3 +1125,86 @@ async fn a_maps_items_are_known_by_the_maps_call_site() {
         assert_eq!(task.location().line(), line, "in place: {in_place}");
     }
 }
+
+/// An item that cancels its own context (`Cx::current()` is the item's own) and then fails:
+/// the scope drops that error as the answer to the item's own cancel, so nothing cancels the
+/// map's scope.
+async fn gives_up_on_item_one(i: u32) -> Result<(), AppError> {
+    if i == 1 {
+        scope_runtime::Cx::current().cancel("item 1 gives up");
+        return Err(AppError::Boom(1));
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_for_each_whose_item_cancels_itself_and_fails_answers_with_the_items_cause() {
+    for in_place in [false, true] {
+        let each = scope_runtime::for_each(0..2u32, gives_up_on_item_one);
+        let run = async move {
+            if in_place {
+                each.in_place().run().await
+            } else {
+                each.run().await
+            }
+        };
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the for-each answers (it waited for a cancel of its scope)");
+        // As `map` answers the same items: the item's own cancel.
+        let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = &out else {
+            panic!("in place: {in_place}: {out:?}")
+        };
+        assert_eq!(c.cause().to_string(), "item 1 gives up");
+    }
+}
+
+#[tokio::test]
+async fn a_supervised_map_whose_item_cancels_itself_says_why_it_has_no_value() {
+    for keep in [true, false] {
+        let failures = if keep {
+            scope_runtime::map(0..2u32, gives_up_on_item_one)
+                .run_all()
+                .await
+                .map(drop)
+        } else {
+            scope_runtime::for_each(0..2u32, gives_up_on_item_one)
+                .run_all()
+                .await
+                .map(drop)
+        }
+        .expect_err("item 1 gave no value");
+        assert!(
+            failures.to_string().contains("item 1 gives up"),
+            "keep: {keep}: {failures}"
+        );
+    }
+}
+
+/// A job channel as the source: item 0 queues the next job and fails in the same poll, so the
+/// job and the failure reach the map's body (waiting for the source) together.
+#[tokio::test]
+async fn a_map_hands_f_no_item_that_arrives_with_its_first_failure() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    tx.send(0).unwrap();
+    let items =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) });
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = calls.clone();
+    let out = scope_runtime::map_stream(items, move |i| {
+        c.lock().unwrap().push(i);
+        let tx = tx.clone();
+        async move {
+            tx.send(i + 1).unwrap(); // the next job arrives ...
+            Err::<u32, AppError>(AppError::Boom(i)) // ... as this one fails
+        }
+    })
+    .run()
+    .await;
+    assert!(matches!(out, Err(AppError::Boom(0))), "{out:?}");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [0],
+        "f was handed (and the channel lost) a job pulled after the failure"
+    );
+}

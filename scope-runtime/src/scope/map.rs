@@ -21,7 +21,7 @@ use super::{Reserved, Scope};
 use crate::config::Config;
 use crate::error::{Failures, Interrupted};
 use crate::info::TaskInfo;
-use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
 
 /// Children on the runtime, in parallel (`Send + 'static`): the kind of a [`Map`] unless
 /// [`in_place`](Map::in_place) changes it.
@@ -375,6 +375,10 @@ where
     // An item without its value: the map gives none (under supervise the scope reports why:
     // the item's failure or panic, or the cancellation it stopped for, or never started for).
     let mut missing = false;
+    // The first item that stopped for a cancel of its own context (the item cancelled
+    // `Cx::current()`): the scope drops such an error and is not cancelled by it, so the map
+    // says it itself.
+    let mut own: Option<Interrupted> = None;
     let mut take = |out: Result<(usize, Option<T>), Interrupted>, values: &mut Values<T>| match out
     {
         Ok((index, value)) => {
@@ -382,8 +386,11 @@ where
             Ok(())
         }
         // Under supervise the scope reports it; the others go on.
-        Err(_) if supervise => {
+        Err(e) if supervise => {
             missing = true;
+            if own.is_none() && matches!(e, Interrupted::Cancelled(_)) {
+                own = Some(e);
+            }
             Ok(())
         }
         Err(e) => Err(E::from(e)),
@@ -431,22 +438,41 @@ where
     }
     let mut counted_missing = false;
     if let Some(tally) = &tally {
-        Ended(tally).await;
-        counted_missing = tally.missing.load(Ordering::Acquire);
-        if counted_missing && !supervise && !scope.cx().is_cancelled() {
-            // An item counts itself out as its future is dropped, before the scope has
-            // settled its outcome: under fail-fast, an item that ended without its value
-            // failed, panicked or stopped for the scope's cancel, and its failure or panic
-            // cancels the scope as it is settled (on another worker, perhaps, still under
-            // way). The body answers after that, so that the failure the scope returns is
-            // the item's, not this body's "no value".
-            scope.cx().cancelled().await;
-        }
+        counted_missing = tally_ended(scope, tally, supervise).await;
     }
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
     }
+    if (missing || counted_missing) && !stopped && !scope.cx().is_cancelled() {
+        let own = own.or_else(|| tally.and_then(|t| t.own.lock().take()));
+        if let Some(own) = own {
+            // Nothing else explains it: the item's own cancel.
+            return Err(E::from(own));
+        }
+    }
     Ok((!stopped && !missing && !counted_missing).then(|| values.into_vec()))
+}
+
+/// Waits for the last item of a map without values; whether one ended without its value.
+async fn tally_ended<E>(
+    scope: &Scope<'_, '_, E, Sendable>,
+    tally: &Tally,
+    supervise: bool,
+) -> bool {
+    Ended(tally).await;
+    let missing = tally.missing.load(Ordering::Acquire);
+    if missing && !supervise {
+        // An item counts itself out as its future is dropped, before the scope has settled
+        // its outcome: a failure or a panic cancels the scope as it is settled (on another
+        // worker, perhaps, still under way). The body answers once every item is settled
+        // (its unit given back after that) or the scope is cancelled, so that the failure
+        // the scope returns is the item's, not this body's "no value". The wait is as short
+        // as the rest of that item's end.
+        while !scope.cx().is_cancelled() && scope.shared.tracker.units() > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    missing
 }
 
 /// The next item, or the scope's cause if it is cancelled while the source is quiet. The
@@ -458,6 +484,13 @@ async fn pull<S: Stream, E>(
 ) -> Result<Option<S::Item>, crate::cause::Cause> {
     let mut cancelled = std::pin::pin!(None);
     std::future::poll_fn(|task| {
+        // A cancel that came while the source was quiet is seen before the source is asked
+        // again: an item that arrives with it stays in the source.
+        if scope.cx().is_cancelled() {
+            if let Some(cause) = scope.cx().cause() {
+                return Poll::Ready(Err(cause));
+            }
+        }
         if let Poll::Ready(item) = items.as_mut().poll_next(task) {
             return Poll::Ready(Ok(item));
         }
@@ -481,6 +514,8 @@ struct Tally {
     missing: AtomicBool,
     /// The map's body, waiting for the last item.
     body: AtomicWaker,
+    /// The first item that stopped for a cancel of its own context (see `drive`).
+    own: Mutex<Option<Interrupted>>,
 }
 
 /// The map's body waiting for its last item. Dropped (the map's future dropped while it
@@ -525,6 +560,14 @@ impl Drop for TallyEnd {
         };
         if !self.ok {
             tally.missing.store(true, Ordering::Release);
+            // Dropped as the item (its context is the ambient one): why it stopped, if its
+            // context was cancelled.
+            if let Err(own) = crate::cx::check() {
+                let mut first = tally.own.lock();
+                if first.is_none() {
+                    *first = Some(own);
+                }
+            }
         }
         // AcqRel: the last item's end is seen by the loop with every `missing` before it.
         if tally.left.fetch_sub(1, Ordering::AcqRel) == 1 {
