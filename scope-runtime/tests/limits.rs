@@ -1208,3 +1208,113 @@ async fn a_map_hands_f_no_item_that_arrives_with_its_first_failure() {
         "f was handed (and the channel lost) a job pulled after the failure"
     );
 }
+
+#[tokio::test]
+async fn a_fail_fast_for_each_starts_no_item_after_one_that_cancels_itself_and_fails() {
+    for keep in [true, false] {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let f = move |i: u32| {
+            r.fetch_add(1, Ordering::SeqCst); // f is called in the body: items pulled
+            gives_up_on_item_one(i)
+        };
+        let out = if keep {
+            scope_runtime::map(0..1_000u32, f)
+                .limit(1)
+                .run()
+                .await
+                .map(drop)
+        } else {
+            scope_runtime::for_each(0..1_000u32, f)
+                .limit(1)
+                .run()
+                .await
+                .map(drop)
+        };
+        let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = &out else {
+            panic!("keep: {keep}: {out:?}")
+        };
+        assert_eq!(c.cause().to_string(), "item 1 gives up");
+        let ran = ran.load(Ordering::SeqCst);
+        // Items 0 and 1, and at most the one pulled before the loop saw item 1's end.
+        assert!(ran <= 3, "keep: {keep}: f was called for {ran} items");
+    }
+}
+
+/// Item 1 gives up on a nested scope (its run dropped by a timeout: the nested child keeps
+/// that scope's grace, a unit of the map's scope), then cancels itself and fails.
+async fn gives_up_leaving_a_nested_child_in_its_grace(i: u32) -> Result<(), AppError> {
+    if i == 1 {
+        let s = &Scope::new(Config::new().grace(Duration::from_millis(500)));
+        let run = s.run(async {
+            s.spawn(std::future::pending::<Result<(), AppError>>());
+            std::future::pending::<Result<(), AppError>>().await
+        });
+        let _ = tokio::time::timeout(Duration::from_millis(10), run).await;
+        scope_runtime::Cx::current().cancel("item 1 gives up");
+        return Err(AppError::Boom(1));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_for_each_whose_item_leaves_nested_work_behind_answers_without_spinning() {
+    for in_place in [false, true] {
+        let each = scope_runtime::for_each(0..2u32, gives_up_leaving_a_nested_child_in_its_grace);
+        let run = async move {
+            if in_place {
+                each.in_place().run().await
+            } else {
+                each.run().await
+            }
+        };
+        let mut run = std::pin::pin!(run);
+        let mut polls = 0u64;
+        let out = std::future::poll_fn(|task| {
+            polls += 1;
+            run.as_mut().poll(task)
+        })
+        .await;
+        let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = &out else {
+            panic!("in place: {in_place}: {out:?}")
+        };
+        assert_eq!(c.cause().to_string(), "item 1 gives up");
+        assert!(polls < 100, "in place: {in_place}: polled {polls} times");
+    }
+}
+
+/// Item 1 forgets a nested run that holds a child (a unit of the map's scope for good), then
+/// cancels itself and fails.
+async fn gives_up_forgetting_a_nested_run(i: u32) -> Result<(), AppError> {
+    if i == 1 {
+        let s: &'static Scope<'static, 'static, AppError> =
+            Box::leak(Box::new(Scope::new(Config::new())));
+        let mut run = Box::pin(s.run(async {
+            s.spawn(std::future::pending::<Result<(), AppError>>());
+            std::future::pending::<Result<(), AppError>>().await
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(run
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending());
+        std::mem::forget(run);
+        scope_runtime::Cx::current().cancel("item 1 gives up");
+        return Err(AppError::Boom(1));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_for_each_whose_item_forgets_a_nested_run_answers() {
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        scope_runtime::for_each(0..2u32, gives_up_forgetting_a_nested_run).run(),
+    )
+    .await
+    .expect("the for-each answers; its abort ends the forgotten child");
+    let Err(AppError::Interrupted(Interrupted::Cancelled(c))) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.cause().to_string(), "item 1 gives up");
+}

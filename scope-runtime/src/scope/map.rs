@@ -371,7 +371,14 @@ where
     let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
     // Without values there is nothing to read from a handle: the items are counted out
     // instead, and a missing one seen from the count.
-    let tally = (!values.keep).then(|| Arc::new(Tally::default()));
+    let tally = (!values.keep).then(|| {
+        Arc::new(Tally {
+            // Under fail-fast, an item that stops for a cancel of its own stops the map, as
+            // its error read from a handle does.
+            stop: (!supervise).then(|| scope.cx().clone()),
+            ..Tally::default()
+        })
+    });
     // An item without its value: the map gives none (under supervise the scope reports why:
     // the item's failure or panic, or the cancellation it stopped for, or never started for).
     let mut missing = false;
@@ -463,21 +470,20 @@ async fn tally_ended<E>(
     let missing = tally.missing.load(Ordering::Acquire);
     if missing && !supervise {
         // An item counts itself out as its future is dropped, before the scope has settled
-        // its outcome: a failure or a panic cancels the scope as it is settled (on another
-        // worker, perhaps, still under way). The body answers once every item is settled
-        // (its unit given back after that) or the scope is cancelled, so that the failure
-        // the scope returns is the item's, not this body's "no value". The wait is as short
-        // as the rest of that item's end.
-        while !scope.cx().is_cancelled() && scope.shared.tracker.units() > 0 {
-            tokio::task::yield_now().await;
-        }
+        // its outcome. Under fail-fast every item that ends without its value cancels the
+        // scope, or found it cancelled: a failure or a panic as it is settled (on another
+        // worker, perhaps, still under way), an item that stopped for a cancel of its own
+        // as it is counted out (see `TallyEnd`). The body answers after that cancel, so that
+        // the failure the scope returns is the item's, not this body's "no value".
+        scope.cx().cancelled().await;
     }
     missing
 }
 
-/// The next item, or the scope's cause if it is cancelled while the source is quiet. The
-/// source is asked first, and the scope's cancellation waited for only if the source has
-/// nothing yet (an item ready at once costs no waiter).
+/// The next item, or the scope's cause if it is cancelled. A cancel is looked at before the
+/// source is asked (an item that arrives with it stays in the source), and the scope's
+/// cancellation is waited for only if the source has nothing yet (an item ready at once
+/// costs no waiter).
 async fn pull<S: Stream, E>(
     scope: &Scope<'_, '_, E, Sendable>,
     mut items: Pin<&mut S>,
@@ -516,6 +522,9 @@ struct Tally {
     body: AtomicWaker,
     /// The first item that stopped for a cancel of its own context (see `drive`).
     own: Mutex<Option<Interrupted>>,
+    /// Under fail-fast, the map's scope's context: cancelled by an item that stopped for a
+    /// cancel of its own (nothing else would cancel the scope for it).
+    stop: Option<crate::cx::Cx>,
 }
 
 /// The map's body waiting for its last item. Dropped (the map's future dropped while it
@@ -563,6 +572,13 @@ impl Drop for TallyEnd {
             // Dropped as the item (its context is the ambient one): why it stopped, if its
             // context was cancelled.
             if let Err(own) = crate::cx::check() {
+                if let (Some(stop), Some(cause)) = (&tally.stop, own.cause()) {
+                    if !stop.is_cancelled() {
+                        // Its own cancel, not the scope's: the map stops with its cause. (User
+                        // callbacks on the scope's context run here: no lock of ours is held.)
+                        stop.cancel_with(cause.clone());
+                    }
+                }
                 let mut first = tally.own.lock();
                 if first.is_none() {
                     *first = Some(own);
