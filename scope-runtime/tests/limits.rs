@@ -1318,3 +1318,33 @@ async fn a_for_each_whose_item_forgets_a_nested_run_answers() {
     };
     assert_eq!(c.cause().to_string(), "item 1 gives up");
 }
+
+#[tokio::test]
+async fn a_panic_in_a_maps_f_resumes_out_of_the_map_after_its_items_are_drained() {
+    use futures_util::FutureExt;
+    let live = Arc::new(AtomicUsize::new(0));
+    let l = live.clone();
+    let out = std::panic::AssertUnwindSafe(
+        scope_runtime::map(0..3u32, move |i| {
+            assert!(i < 2, "f refuses item {i}");
+            let item = Live::new(&l);
+            async move {
+                let _item = item;
+                std::future::pending::<Result<u32, AppError>>().await
+            }
+        })
+        .run(),
+    )
+    .catch_unwind()
+    .await;
+    let payload = out.expect_err("f's panic resumes out of run");
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("f refuses item 2")
+    );
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "both items were dropped first"
+    );
+}

@@ -60,6 +60,11 @@ pub enum InPlace {}
 /// Configure it, then [`run`](Map::run) (fail-fast: the first error cancels the rest and is
 /// returned) or [`run_all`](Map::run_all) (every item runs; every failure is returned).
 ///
+/// `f` and the source are polled by the map's own scope body: a panic in either is the map's
+/// own, not an item's (the items are cancelled and drained, then the panic resumes out of
+/// `run` or `run_all`), as a panic in a stream adapter is its caller's. An item's panic is
+/// that item's, reported as a failure.
+///
 /// # Examples
 ///
 /// ```

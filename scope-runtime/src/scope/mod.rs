@@ -1127,8 +1127,11 @@ where
     }
 
     /// Like [`spawn`](Scope::spawn), but refuses with a typed error when the scope is closed
-    /// ([`SpawnError::Closed`]) or no slot of its limit is free ([`SpawnError::Full`]),
-    /// instead of handing back a child that never starts or queueing it.
+    /// ([`SpawnError::Closed`]) or no slot of its limit is free ([`SpawnError::Full`]: the
+    /// children holding or waiting for a slot fill the limit), instead of handing back a child
+    /// that never starts or queueing it behind a full limit. A child it accepts before the
+    /// scope runs waits for the run, as with `spawn`, and on a busy runtime it may wait
+    /// briefly for the children spawned before it to start (the scope's start window).
     ///
     /// # Examples
     ///
@@ -1265,7 +1268,9 @@ where
     /// as a [`Reserved`] to spawn a child into: errgroup's blocking `Go`. A spawning loop that
     /// reserves before it creates each child holds at most as many children as the limit,
     /// however many items it goes through. Slots are handed out in the order they were asked
-    /// for, after the children already queued. Without a limit it resolves at once.
+    /// for, after the children already queued. Without a limit it resolves at once; with
+    /// one, slots are handed out only while the scope runs, so a `reserve()` awaited before
+    /// `run` (in the same task, not joined with it) waits for good: reserve inside the body.
     ///
     /// Resolves to [`Interrupted::NotStarted`] if the scope closes first (a failure under
     /// fail-fast, a cancellation), so that `?` ends the loop.
