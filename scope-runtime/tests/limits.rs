@@ -892,7 +892,8 @@ async fn for_each_whose_items_answer_the_deadline_with_an_error_reports_the_dead
             Err::<(), _>(Interrupted::from_cause(cause))
         }
     })
-    .limit(2)
+    // No limit: every item has started when the deadline fires, and the map's body is
+    // waiting for them (the count), not for a slot.
     .config(
         Config::new()
             .timeout(Duration::from_millis(10))
@@ -900,11 +901,7 @@ async fn for_each_whose_items_answer_the_deadline_with_an_error_reports_the_dead
     )
     .run()
     .await;
-    assert_eq!(
-        answered.load(Ordering::SeqCst),
-        2,
-        "the two started items answered"
-    );
+    assert_eq!(answered.load(Ordering::SeqCst), 4, "every item answered");
     assert!(
         matches!(out, Err(Interrupted::DeadlineExceeded(_))),
         "{out:?}"
@@ -923,20 +920,23 @@ async fn for_each_in_place_cut_short_by_an_outside_cancel_is_not_a_success() {
     let out = scope_runtime::for_each(0..3u64, |i| {
         let finished = &finished;
         async move {
-            // Item 0 is done before the cancel; the others answer it with `Ok`... only
-            // item 0 may: the others are cut off while they sleep.
-            sleep(Duration::from_millis(i * 60)).await;
+            // Item 0 is done before the cancel; the others answer it, within the grace,
+            // with the interruption (so the map's body, waiting for them, reads the count).
+            if i > 0 {
+                let cause = scope_runtime::cancelled().await;
+                return Err(AppError::from(Interrupted::from_cause(cause)));
+            }
             finished.fetch_add(1, Ordering::SeqCst);
             Ok::<_, AppError>(())
         }
     })
     .in_place()
-    .config(Config::new().parent(parent))
+    .config(Config::new().parent(parent).grace(Duration::from_secs(1)))
     .run_all()
     .await;
     canceller.await.unwrap();
     assert_eq!(finished.load(Ordering::SeqCst), 1);
-    let failures = out.expect_err("two items never finished");
+    let failures = out.expect_err("two items gave no value");
     assert!(
         failures.to_string().contains("stop the batch"),
         "{failures}"
@@ -964,12 +964,15 @@ impl Drop for OkThenPanicsOnDrop {
 
 #[tokio::test(start_paused = true)]
 async fn for_each_with_an_item_whose_destructor_panics_after_ok_reports_the_panic() {
-    let item = |i: u32| async move {
+    // Item 1's future itself returns `Ok`, then panics as the map drops it.
+    let item = |i: u32| {
         if i == 1 {
-            OkThenPanicsOnDrop.await
+            futures_util::future::Either::Left(OkThenPanicsOnDrop)
         } else {
-            sleep(Duration::from_millis(1)).await;
-            Ok(())
+            futures_util::future::Either::Right(async {
+                sleep(Duration::from_millis(1)).await;
+                Ok(())
+            })
         }
     };
     // Supervised: the panic is in the report (law 5), and the map ends.

@@ -21,7 +21,7 @@ use super::{Reserved, Scope};
 use crate::config::Config;
 use crate::error::{Failures, Interrupted};
 use crate::info::TaskInfo;
-use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Ordering};
 
 /// Children on the runtime, in parallel (`Send + 'static`): the kind of a [`Map`] unless
 /// [`in_place`](Map::in_place) changes it.
@@ -376,21 +376,13 @@ where
     let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
     // Without values there is nothing to read from a handle: the items are counted out
     // instead, and a missing one seen from the count.
-    let tally = (!values.keep).then(|| {
-        Arc::new(Tally {
-            // Under fail-fast, an item that stops for a cancel of its own stops the map, as
-            // its error read from a handle does.
-            stop: (!supervise).then(|| scope.cx().clone()),
-            ..Tally::default()
-        })
-    });
+    let tally = (!values.keep).then(|| Arc::new(Tally::default()));
+    // An item that stops for a cancel of its own (its error dropped, the scope not cancelled
+    // for it) explains its missing value in the map's report, and stops a fail-fast map.
+    *scope.shared.items_own.lock() = super::ItemsOwn::Watching;
     // An item without its value: the map gives none (under supervise the scope reports why:
     // the item's failure or panic, or the cancellation it stopped for, or never started for).
     let mut missing = false;
-    // The first item that stopped for a cancel of its own context (the item cancelled
-    // `Cx::current()`): the scope drops such an error and is not cancelled by it, so the map
-    // says it itself.
-    let mut own: Option<Interrupted> = None;
     let mut take = |out: Result<(usize, Option<T>), Interrupted>, values: &mut Values<T>| match out
     {
         Ok((index, value)) => {
@@ -398,11 +390,8 @@ where
             Ok(())
         }
         // Under supervise the scope reports it; the others go on.
-        Err(e) if supervise => {
+        Err(_) if supervise => {
             missing = true;
-            if own.is_none() && matches!(e, Interrupted::Cancelled(_)) {
-                own = Some(e);
-            }
             Ok(())
         }
         Err(e) => Err(E::from(e)),
@@ -423,10 +412,7 @@ where
         };
         // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
         // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
-        let pulled = match scope.cx().is_cancelled().then(|| scope.cx().cause()) {
-            Some(Some(cause)) => Err(cause),
-            _ => pull(scope, items.as_mut()).await,
-        };
+        let pulled = pull(scope, items.as_mut()).await;
         let item = match pulled {
             Ok(Some(item)) => item,
             Ok(None) => break,
@@ -455,13 +441,6 @@ where
     while let Some((_, out)) = running.join_next().await {
         take(out, &mut values)?;
     }
-    if (missing || counted_missing) && !stopped && !scope.cx().is_cancelled() {
-        let own = own.or_else(|| tally.and_then(|t| t.own.lock().take()));
-        if let Some(own) = own {
-            // Nothing else explains it: the item's own cancel.
-            return Err(E::from(own));
-        }
-    }
     Ok((!stopped && !missing && !counted_missing).then(|| values.into_vec()))
 }
 
@@ -476,10 +455,10 @@ async fn tally_ended<E>(
     if missing && !supervise {
         // An item counts itself out as its future is dropped, before the scope has settled
         // its outcome. Under fail-fast every item that ends without its value cancels the
-        // scope, or found it cancelled: a failure or a panic as it is settled (on another
-        // worker, perhaps, still under way), an item that stopped for a cancel of its own
-        // as it is counted out (see `TallyEnd`). The body answers after that cancel, so that
-        // the failure the scope returns is the item's, not this body's "no value".
+        // scope as it is settled (on another worker, perhaps, still under way), or found it
+        // cancelled: a failure, a panic, or an error answering a cancel of its own (see
+        // `Shared::items_own`). The body answers after that cancel, so that the failure the
+        // scope returns is the item's, not this body's "no value".
         scope.cx().cancelled().await;
     }
     missing
@@ -525,11 +504,6 @@ struct Tally {
     missing: AtomicBool,
     /// The map's body, waiting for the last item.
     body: AtomicWaker,
-    /// The first item that stopped for a cancel of its own context (see `drive`).
-    own: Mutex<Option<Interrupted>>,
-    /// Under fail-fast, the map's scope's context: cancelled by an item that stopped for a
-    /// cancel of its own (nothing else would cancel the scope for it).
-    stop: Option<crate::cx::Cx>,
 }
 
 /// The map's body waiting for its last item. Dropped (the map's future dropped while it
@@ -574,21 +548,6 @@ impl Drop for TallyEnd {
         };
         if !self.ok {
             tally.missing.store(true, Ordering::Release);
-            // Dropped as the item (its context is the ambient one): why it stopped, if its
-            // context was cancelled.
-            if let Err(own) = crate::cx::check() {
-                if let (Some(stop), Some(cause)) = (&tally.stop, own.cause()) {
-                    if !stop.is_cancelled() {
-                        // Its own cancel, not the scope's: the map stops with its cause. (User
-                        // callbacks on the scope's context run here: no lock of ours is held.)
-                        stop.cancel_with(cause.clone());
-                    }
-                }
-                let mut first = tally.own.lock();
-                if first.is_none() {
-                    *first = Some(own);
-                }
-            }
         }
         // AcqRel: the last item's end is seen by the loop with every `missing` before it.
         if tally.left.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -231,6 +231,21 @@ pub(crate) struct Shared<E> {
     lost: Mutex<LostTable>,
     /// Children's own contexts, created when first needed.
     pub(crate) own_cxs: own_cx::OwnCxs,
+    /// For a map's scope: the first cause of an item that stopped for a cancel of its own (its
+    /// error is dropped, and nothing else explains the missing item). Under fail-fast it also
+    /// stops the map (see `outcome::Shared::settle`); the report names it if the scope has no
+    /// cause of its own.
+    pub(crate) items_own: Mutex<ItemsOwn>,
+}
+
+/// See [`Shared::items_own`].
+pub(crate) enum ItemsOwn {
+    /// Not a map's scope.
+    Off,
+    /// A map's scope; no item has stopped for a cancel of its own.
+    Watching,
+    /// The first such item's cause.
+    Kept(Arc<Cause>),
 }
 
 /// The records of children that ended without an outcome (see `Shared::record_lost`).
@@ -676,6 +691,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 callback_panic: Mutex::new(None),
                 lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),
+                items_own: Mutex::new(ItemsOwn::Off),
             })),
             local: Mutex::new(LocalQueue {
                 tasks: VecDeque::new(),

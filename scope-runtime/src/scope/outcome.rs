@@ -156,6 +156,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             Err(payload) => return (Err(self.panicked(task, payload).into()), false),
         };
         if let Some(cause) = cancelled_alone() {
+            self.item_stopped_alone(&cause);
             return match drop_caught(error) {
                 Ok(()) => (Err(Interrupted::from_shared_cause(cause)), false),
                 Err(payload) => (Err(self.panicked(task, payload).into()), false),
@@ -171,6 +172,23 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         match self.fail(task, error, message.clone(), false) {
             Ok(kept) => (Err(ChildFailed::new(task.clone(), message).into()), !kept),
             Err(payload) => (Err(self.panicked(task, payload).into()), false),
+        }
+    }
+
+    /// A child's error answered a cancel of its own: in a map's scope, the first such cause is
+    /// kept for the report, and under fail-fast it stops the map, as an item's error read
+    /// from its handle does (the scope's cancel runs callbacks: no lock is held here).
+    fn item_stopped_alone(&self, cause: &Arc<Cause>) {
+        let first = {
+            let mut own = self.items_own.lock();
+            let first = matches!(*own, super::ItemsOwn::Watching);
+            if first {
+                *own = super::ItemsOwn::Kept(Arc::clone(cause));
+            }
+            first
+        };
+        if first && !self.supervise() {
+            self.cancel_own(Cause::clone(cause));
         }
     }
 
