@@ -664,6 +664,12 @@ where
         failures,
         cause,
     } = scope.run_with::<_, AsReport>(body).await;
+    // An item that stopped for a cancel of its own explains a missing value when the scope
+    // has no cause of its own. (Under fail-fast it cancelled the scope with that cause.)
+    let cause = cause.or_else(|| match &*scope.shared.items_own.lock() {
+        super::ItemsOwn::Kept(own) => Some(Arc::clone(own)),
+        super::ItemsOwn::Off | super::ItemsOwn::Watching => None,
+    });
     AllFailures::finish(Report {
         info,
         out: out.flatten(),

@@ -233,8 +233,8 @@ pub(crate) struct Shared<E> {
     pub(crate) own_cxs: own_cx::OwnCxs,
     /// For a map's scope: the first cause of an item that stopped for a cancel of its own (its
     /// error is dropped, and nothing else explains the missing item). Under fail-fast it also
-    /// stops the map (see `outcome::Shared::settle`); the report names it if the scope has no
-    /// cause of its own.
+    /// stops the map (see `outcome::Shared::settle`); a supervised map's report names it if
+    /// the scope has no cause of its own (see `map::run_all`).
     pub(crate) items_own: Mutex<ItemsOwn>,
 }
 

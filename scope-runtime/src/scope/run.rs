@@ -570,12 +570,6 @@ where
     let failures = kept.map_or_else(Vec::new, |kept| {
         kept.into_iter().map(Kept::into_failure).collect()
     });
-    // A map's item that stopped for a cancel of its own explains a missing value when the
-    // scope has no cause of its own.
-    let cause = cause.or_else(|| match &*shared.items_own.lock() {
-        super::ItemsOwn::Kept(own) => Some(Arc::clone(own)),
-        super::ItemsOwn::Off | super::ItemsOwn::Watching => None,
-    });
     Report {
         info: shared.info.clone(),
         out,
