@@ -1351,3 +1351,43 @@ async fn a_panic_in_a_maps_f_resumes_out_of_the_map_after_its_items_are_drained(
         "both items were dropped first"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_maps_discarded_value_whose_drop_panics_does_not_unwind_through_the_map() {
+    use futures_util::FutureExt;
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("item 0's value");
+        }
+    }
+    let item = |i: u32| async move {
+        if i == 1 {
+            sleep(Duration::from_millis(10)).await; // after item 0's value was read
+            return Err(AppError::Boom(1));
+        }
+        Ok(PanicsOnDrop)
+    };
+    // Supervised: the map gives no value (item 1 failed), so item 0's value is dropped; its
+    // panic is reported beside the failure, not resumed in place of the report.
+    let out = std::panic::AssertUnwindSafe(scope_runtime::map(0..2u32, item).run_all())
+        .catch_unwind()
+        .await;
+    let failures = out
+        .expect("run_all answers with its failures; it does not panic")
+        .err()
+        .expect("item 1 failed");
+    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert_eq!(each.len(), 2, "{each:?}");
+    assert!(each.iter().any(|f| f.contains("boom 1")), "{each:?}");
+    assert!(
+        each.iter().any(|f| f.contains("item 0's value")),
+        "{each:?}"
+    );
+    // Fail-fast: the first failure is the map's error (law 3).
+    let out = std::panic::AssertUnwindSafe(scope_runtime::map(0..2u32, item).run())
+        .catch_unwind()
+        .await;
+    let out = out.expect("run answers with the first failure; it does not panic");
+    assert!(matches!(out, Err(AppError::Boom(1))), "{}", out.is_ok());
+}

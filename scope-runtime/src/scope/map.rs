@@ -357,11 +357,43 @@ impl<T> Values<T> {
 async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
     scope: &'s Scope<'s, 'env, E, Sendable>,
     items: S,
-    mut f: F,
+    f: F,
     mut values: Values<T>,
     supervise: bool,
     spawn: Sp,
 ) -> Result<Option<Vec<T>>, E>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Sp: Fn(
+        Reserved<'s, 'env, E, Sendable>,
+        usize,
+        Tallied<Fut, E>,
+    ) -> super::Child<'s, (usize, Option<T>)>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    let complete = drive_loop(scope, items, f, &mut values, supervise, spawn).await;
+    if let Ok(true) = complete {
+        return Ok(Some(values.into_vec()));
+    }
+    // No value: the values collected so far are dropped here, in the map's body. A panic of a
+    // value's destructor is a panic of the scope, under its policy (beside the failures it
+    // reports), not one that unwinds through the map in place of its report.
+    if let Err(payload) = crate::error::drop_caught(values) {
+        let _ = scope.shared.panicked(&scope.shared.info, payload);
+    }
+    complete.map(|_| None)
+}
+
+/// The loop of [`drive`]: whether every item gave its value (into `values`).
+async fn drive_loop<'s, 'env, S, F, Fut, T, E, Sp>(
+    scope: &'s Scope<'s, 'env, E, Sendable>,
+    items: S,
+    mut f: F,
+    values: &mut Values<T>,
+    supervise: bool,
+    spawn: Sp,
+) -> Result<bool, E>
 where
     S: Stream,
     F: FnMut(S::Item) -> Fut,
@@ -400,7 +432,7 @@ where
     let mut stopped = false;
     loop {
         while let Some((_, out)) = running.try_join_next() {
-            take(out, &mut values)?;
+            take(out, values)?;
         }
         let slot = match scope.reserve().await {
             Ok(slot) => slot,
@@ -439,9 +471,9 @@ where
         counted_missing = tally_ended(scope, tally, supervise).await;
     }
     while let Some((_, out)) = running.join_next().await {
-        take(out, &mut values)?;
+        take(out, values)?;
     }
-    Ok((!stopped && !missing && !counted_missing).then(|| values.into_vec()))
+    Ok(!stopped && !missing && !counted_missing)
 }
 
 /// Waits for the last item of a map without values; whether one ended without its value.
