@@ -357,7 +357,7 @@ impl<T> Values<T> {
 async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
     scope: &'s Scope<'s, 'env, E, Sendable>,
     items: S,
-    f: F,
+    mut f: F,
     mut values: Values<T>,
     supervise: bool,
     spawn: Sp,
@@ -372,7 +372,81 @@ where
     ) -> super::Child<'s, (usize, Option<T>)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
-    let complete = drive_loop(scope, items, f, &mut values, supervise, spawn).await;
+    // The loop: whether every item gave its value (into `values`). (An `async` block, so that
+    // its `?` ends the loop, not the function: the values are dropped below either way.)
+    let complete: Result<bool, E> = async {
+        let mut items = std::pin::pin!(items);
+        let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
+        // Without values there is nothing to read from a handle: the items are counted out
+        // instead, and a missing one seen from the count.
+        let tally = (!values.keep).then(|| Arc::new(Tally::default()));
+        // An item that stops for a cancel of its own (its error dropped, the scope not cancelled
+        // for it) explains its missing value in the map's report, and stops a fail-fast map.
+        *scope.shared.items_own.lock() = super::ItemsOwn::Watching;
+        // An item without its value: the map gives none (under supervise the scope reports why:
+        // the item's failure or panic, or the cancellation it stopped for, or never started for).
+        let mut missing = false;
+        let mut take =
+            |out: Result<(usize, Option<T>), Interrupted>, values: &mut Values<T>| match out {
+                Ok((index, value)) => {
+                    values.put(index, value);
+                    Ok(())
+                }
+                // Under supervise the scope reports it; the others go on.
+                Err(_) if supervise => {
+                    missing = true;
+                    Ok(())
+                }
+                Err(e) => Err(E::from(e)),
+            };
+        let mut next = 0;
+        let mut stopped = false;
+        loop {
+            while let Some((_, out)) = running.try_join_next() {
+                take(out, &mut values)?;
+            }
+            let slot = match scope.reserve().await {
+                Ok(slot) => slot,
+                Err(_) if supervise => {
+                    stopped = true;
+                    break;
+                }
+                Err(e) => return Err(E::from(e)),
+            };
+            // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
+            // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
+            let pulled = pull(scope, items.as_mut()).await;
+            let item = match pulled {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) if supervise => {
+                    stopped = true;
+                    break;
+                }
+                // The scope answers with its own report (the first failure, or the cancel).
+                Err(cause) => return Err(E::from(Interrupted::from_cause(cause))),
+            };
+            let fut = Tallied::new(f(item), tally.as_ref());
+            let child = spawn(slot, next, fut);
+            next += 1;
+            // Every item is waited for, with or without values: a cancel after the last spawn (a
+            // deadline, say) cuts the items short, and the map must see it rather than answer
+            // for them.
+            if tally.is_none() {
+                values.expect();
+                running.push(child);
+            }
+        }
+        let mut counted_missing = false;
+        if let Some(tally) = &tally {
+            counted_missing = tally_ended(scope, tally, supervise).await;
+        }
+        while let Some((_, out)) = running.join_next().await {
+            take(out, &mut values)?;
+        }
+        Ok(!stopped && !missing && !counted_missing)
+    }
+    .await;
     if let Ok(true) = complete {
         return Ok(Some(values.into_vec()));
     }
@@ -383,97 +457,6 @@ where
         let _ = scope.shared.panicked(&scope.shared.info, payload);
     }
     complete.map(|_| None)
-}
-
-/// The loop of [`drive`]: whether every item gave its value (into `values`).
-async fn drive_loop<'s, 'env, S, F, Fut, T, E, Sp>(
-    scope: &'s Scope<'s, 'env, E, Sendable>,
-    items: S,
-    mut f: F,
-    values: &mut Values<T>,
-    supervise: bool,
-    spawn: Sp,
-) -> Result<bool, E>
-where
-    S: Stream,
-    F: FnMut(S::Item) -> Fut,
-    Sp: Fn(
-        Reserved<'s, 'env, E, Sendable>,
-        usize,
-        Tallied<Fut, E>,
-    ) -> super::Child<'s, (usize, Option<T>)>,
-    E: From<Interrupted> + fmt::Display + Send + 'static,
-{
-    let mut items = std::pin::pin!(items);
-    let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
-    // Without values there is nothing to read from a handle: the items are counted out
-    // instead, and a missing one seen from the count.
-    let tally = (!values.keep).then(|| Arc::new(Tally::default()));
-    // An item that stops for a cancel of its own (its error dropped, the scope not cancelled
-    // for it) explains its missing value in the map's report, and stops a fail-fast map.
-    *scope.shared.items_own.lock() = super::ItemsOwn::Watching;
-    // An item without its value: the map gives none (under supervise the scope reports why:
-    // the item's failure or panic, or the cancellation it stopped for, or never started for).
-    let mut missing = false;
-    let mut take = |out: Result<(usize, Option<T>), Interrupted>, values: &mut Values<T>| match out
-    {
-        Ok((index, value)) => {
-            values.put(index, value);
-            Ok(())
-        }
-        // Under supervise the scope reports it; the others go on.
-        Err(_) if supervise => {
-            missing = true;
-            Ok(())
-        }
-        Err(e) => Err(E::from(e)),
-    };
-    let mut next = 0;
-    let mut stopped = false;
-    loop {
-        while let Some((_, out)) = running.try_join_next() {
-            take(out, values)?;
-        }
-        let slot = match scope.reserve().await {
-            Ok(slot) => slot,
-            Err(_) if supervise => {
-                stopped = true;
-                break;
-            }
-            Err(e) => return Err(E::from(e)),
-        };
-        // The source may be quiet for long (a channel of jobs): its wait ends at the scope's
-        // cancel (a failure, a deadline, an outside cancel), and no item is pulled after it.
-        let pulled = pull(scope, items.as_mut()).await;
-        let item = match pulled {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(_) if supervise => {
-                stopped = true;
-                break;
-            }
-            // The scope answers with its own report (the first failure, or the cancel).
-            Err(cause) => return Err(E::from(Interrupted::from_cause(cause))),
-        };
-        let fut = Tallied::new(f(item), tally.as_ref());
-        let child = spawn(slot, next, fut);
-        next += 1;
-        // Every item is waited for, with or without values: a cancel after the last spawn (a
-        // deadline, say) cuts the items short, and the map must see it rather than answer
-        // for them.
-        if tally.is_none() {
-            values.expect();
-            running.push(child);
-        }
-    }
-    let mut counted_missing = false;
-    if let Some(tally) = &tally {
-        counted_missing = tally_ended(scope, tally, supervise).await;
-    }
-    while let Some((_, out)) = running.join_next().await {
-        take(out, values)?;
-    }
-    Ok(!stopped && !missing && !counted_missing)
 }
 
 /// Waits for the last item of a map without values; whether one ended without its value.
