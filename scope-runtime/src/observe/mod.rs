@@ -146,6 +146,10 @@ use crate::cx::Cx;
 use crate::error::Interrupted;
 use crate::info::{TaskId, TaskInfo};
 
+/// Whether a child's or a scope's end is reported (events or metrics): without, its outcome
+/// is built only for whoever reads it.
+pub(crate) const OBSERVED: bool = cfg!(any(feature = "tracing", feature = "metrics"));
+
 /// How a scope or child ended, for the events and the metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(
@@ -478,6 +482,15 @@ impl ChildObs {
         self.ended_settled(scope, info, out, false);
     }
 
+    /// It ended, and nothing reports how: it leaves the tree (what [`ended`](ChildObs::ended)
+    /// does when no event or metric is built; see [`OBSERVED`]).
+    #[inline]
+    pub(crate) fn unregister(&mut self, id: TaskId) {
+        if std::mem::take(&mut self.tracked) {
+            unregister_cold(id);
+        }
+    }
+
     /// [`ended`](ChildObs::ended), `consequence`: the error it returned answered its scope's
     /// cancel (fail-fast after the first failure): reported as a stop, not a failure.
     #[inline]
@@ -488,10 +501,8 @@ impl ChildObs {
         out: &Result<T, Interrupted>,
         consequence: bool,
     ) {
-        if std::mem::take(&mut self.tracked) {
-            unregister_cold(info.id());
-        }
-        if cfg!(any(feature = "tracing", feature = "metrics")) {
+        self.unregister(info.id());
+        if OBSERVED {
             let end = match out {
                 Err(e @ Interrupted::ChildFailed(_)) if consequence => End::Stopped(e),
                 out => End::of_child(out),

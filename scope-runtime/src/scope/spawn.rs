@@ -27,7 +27,7 @@ use crate::error::{
     drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, SpawnError,
 };
 use crate::info::{TaskId, TaskInfo};
-use crate::observe::ChildObs;
+use crate::observe::{ChildObs, OBSERVED};
 
 /// How a child's outcome reaches its handle.
 pub(crate) trait Deliver<T> {
@@ -190,7 +190,12 @@ pin_project_lite::pin_project! {
                         let message = panic_message(payload.as_ref());
                         shared.record_lost(this.info.id(), background, Lost::DropPanic(message));
                     }
-                    Err(shared.panicked(this.info, payload).into())
+                    Some(Err(shared.panicked(this.info, payload).into()))
+                } else if D::DIRECT && flags & STARTED != 0 && !OBSERVED {
+                    // An aborted task's handle reads "aborted" from tokio, and nothing else
+                    // reads its outcome: none is built (its cause would be an allocation).
+                    this.obs.unregister(this.info.id());
+                    None
                 } else {
                     let own = own_cause(this.cx.as_ref(), *this.lazy, shared);
                     if flags & STARTED == 0 {
@@ -199,13 +204,15 @@ pin_project_lite::pin_project! {
                             let lost = Lost::NotStarted(Arc::clone(&why));
                             shared.record_lost(this.info.id(), background, lost);
                         }
-                        Err(NotStarted::new(why).into())
+                        Some(Err(NotStarted::new(why).into()))
                     } else {
-                        Err(Interrupted::from_shared_cause(why_stopped(own, shared)))
+                        Some(Err(Interrupted::from_shared_cause(why_stopped(own, shared))))
                     }
                 };
-                this.obs.ended(&shared.obs, this.info, &out);
-                this.deliver.dropped(out);
+                if let Some(out) = out {
+                    this.obs.ended(&shared.obs, this.info, &out);
+                    this.deliver.dropped(out);
+                }
                 shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
                     shared.release_slot();
