@@ -33,6 +33,10 @@ pub(crate) type EnclosingScope = Option<Arc<dyn Enclosing>>;
 /// with its own context, and [`Cx::run`].
 pub(crate) type Lazy = Option<TaskId>;
 
+/// The bit of a child task's flags that says it is lazy (see [`Lazy`]): the task keeps its
+/// mark as one bit, next to its id, rather than as a word of its own.
+pub(crate) const LAZY: u8 = 32;
+
 struct Ambient {
     cx: Option<Cx>,
     scope: EnclosingScope,
@@ -56,8 +60,8 @@ pub(crate) struct Enter<'a> {
     scope: Option<&'a mut EnclosingScope>,
     lazy: Lazy,
     seen: u32,
-    /// Where the `lazy` mark goes back (a child's task), if anywhere.
-    lazy_home: Option<&'a mut Lazy>,
+    /// Where the `lazy` mark goes back (a child task's flags, its [`LAZY`] bit), if anywhere.
+    lazy_home: Option<&'a mut u8>,
     /// The swap happened (so the drop swaps back).
     swapped: bool,
 }
@@ -92,42 +96,43 @@ impl<'a> Enter<'a> {
         }
     }
 
-    /// For a child: `cx` is its own context, or its scope's while `lazy` names it (see the
-    /// module's docs; `seen`: the registry's epoch when its task last looked). A context
-    /// created for it during the poll comes back into `cx`, and `lazy` is cleared.
+    /// For child `id`: `cx` is its own context, or its scope's while the [`LAZY`] bit of its
+    /// `flags` is set (see the module's docs; `seen`: the registry's epoch when its task last
+    /// looked). A context created for it during the poll comes back into `cx`, and the bit is
+    /// cleared.
     #[inline]
     pub(crate) fn child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
-        lazy: &'a mut Lazy,
+        (flags, id): (&'a mut u8, TaskId),
         seen: u32,
     ) -> Self {
-        Self::for_child(cx, scope, lazy, seen).entered()
+        Self::for_child(cx, scope, (flags, id), seen).entered()
     }
 
     /// As [`child`](Enter::child), for a destructor: see [`in_drop`](Enter::in_drop).
     pub(crate) fn child_in_drop(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
-        lazy: &'a mut Lazy,
+        (flags, id): (&'a mut u8, TaskId),
         seen: u32,
     ) -> Self {
-        Self::for_child(cx, scope, lazy, seen).in_drop()
+        Self::for_child(cx, scope, (flags, id), seen).in_drop()
     }
 
     #[inline]
     fn for_child(
         cx: &'a mut Option<Cx>,
         scope: &'a mut EnclosingScope,
-        lazy: &'a mut Lazy,
+        (flags, id): (&'a mut u8, TaskId),
         seen: u32,
     ) -> Self {
         Enter {
             cx,
             scope: Some(scope),
-            lazy: lazy.take(),
+            lazy: (*flags & LAZY != 0).then_some(id),
             seen,
-            lazy_home: Some(lazy),
+            lazy_home: Some(flags),
             swapped: false,
         }
     }
@@ -206,7 +211,10 @@ impl Drop for Enter<'_> {
             self.swap();
         }
         if let Some(home) = self.lazy_home.as_deref_mut() {
-            *home = self.lazy.take();
+            // The mark comes back as it was, or cleared (the child adopted its own context).
+            if self.lazy.take().is_none() {
+                *home &= !LAZY;
+            }
         }
     }
 }

@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) use self::ambient::Lazy;
 pub(crate) use self::ambient::{
     background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
 };
 pub use self::ambient::{current_grace, WithCx};
+pub(crate) use self::ambient::{Lazy, LAZY};
 pub use self::shield::{shield, shield_for, ShieldFor};
 #[cfg(not(loom))]
 pub(crate) use self::tree::saturating_add;

@@ -22,7 +22,7 @@ use super::outcome::TaskOutput;
 use super::tracker::{Enclosing, Tracker};
 use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
-use crate::cx::{Cx, EnclosingScope, Enter, Lazy};
+use crate::cx::{Cx, EnclosingScope, Enter, Lazy, LAZY};
 use crate::error::{
     drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, SpawnError,
 };
@@ -145,10 +145,9 @@ pin_project_lite::pin_project! {
         shared: Arc<Shared<E>>,
         // The scope, as the enclosing scope of scopes entered in the child.
         scope: EnclosingScope,
-        // The child's own context, or while `lazy` names the child the context its own derives
-        // from (see `own_cx`).
+        // The child's own context, or while its `LAZY` flag is set the context its own
+        // derives from (see `own_cx`).
         cx: Option<Cx>,
-        lazy: Lazy,
         // The epoch of the scope's registry of own contexts when the child last looked.
         seen: u32,
         info: TaskInfo,
@@ -175,8 +174,8 @@ pin_project_lite::pin_project! {
                 // Ended without completing: never started, or aborted (the grace ran out,
                 // the scope was dropped, or the handle aborted it).
                 let panicked = if this.fut.is_some() {
-                    let _enter =
-                        Enter::child_in_drop(this.cx, this.scope, this.lazy, *this.seen);
+                    let home = (&mut *this.flags, this.info.id());
+                    let _enter = Enter::child_in_drop(this.cx, this.scope, home, *this.seen);
                     let mut fut = this.fut.as_mut();
                     catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
                 } else {
@@ -197,7 +196,7 @@ pin_project_lite::pin_project! {
                     this.obs.unregister(this.info.id());
                     None
                 } else {
-                    let own = own_cause(this.cx.as_ref(), *this.lazy, shared);
+                    let own = own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), shared);
                     if flags & STARTED == 0 {
                         let why = why_not_started(own, shared);
                         if D::DIRECT {
@@ -308,11 +307,10 @@ where
             scope: Some(Arc::clone(shared) as Arc<dyn Enclosing>),
             obs: ChildObs::new(&shared.obs, &info, &parent, flags & UNIT != 0),
             cx: Some(parent),
-            lazy: Some(info.id()),
             seen: shared.own_cxs.epoch(),
             info,
             deliver,
-            flags,
+            flags: flags | LAZY,
             seq: NO_SEQ,
         }
     }
@@ -335,7 +333,7 @@ where
                 // Polled again after it completed: it has nothing more to give.
                 return Poll::Pending;
             }
-            if this.lazy.is_some() {
+            if *this.flags & LAZY != 0 {
                 adopt_own(&mut this);
             }
             // A child whose context is cancelled before its first poll never runs.
@@ -344,11 +342,12 @@ where
             }
             *this.flags |= STARTED;
             this.obs.started(&this.shared.obs, this.info);
-        } else if this.lazy.is_some() {
+        } else if *this.flags & LAZY != 0 {
             adopt_own(&mut this);
         }
         let (polled, dropped) = {
-            let _enter = Enter::child(this.cx, this.scope, this.lazy, *this.seen);
+            let home = (&mut *this.flags, this.info.id());
+            let _enter = Enter::child(this.cx, this.scope, home, *this.seen);
             let _obs = this.obs.enter();
             let polled = match this.fut.as_mut().as_pin_mut() {
                 Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
@@ -394,8 +393,8 @@ where
     let epoch = this.shared.own_cxs.epoch();
     if epoch != *this.seen {
         *this.seen = epoch;
-        if let Some(id) = *this.lazy {
-            adopt_slow(&this.shared.own_cxs, id, this.cx, this.lazy);
+        if *this.flags & LAZY != 0 {
+            adopt_slow(&this.shared.own_cxs, this.info.id(), this.cx, this.flags);
         }
     }
 }
@@ -403,11 +402,17 @@ where
 /// The registry's epoch moved: the child looks itself up (off the hot path, and not generic).
 #[cold]
 #[inline(never)]
-fn adopt_slow(registry: &super::own_cx::OwnCxs, id: TaskId, cx: &mut Option<Cx>, lazy: &mut Lazy) {
+fn adopt_slow(registry: &super::own_cx::OwnCxs, id: TaskId, cx: &mut Option<Cx>, flags: &mut u8) {
     if let Some(own) = registry.take(id) {
         *cx = Some(own);
-        *lazy = None;
+        *flags &= !LAZY;
     }
+}
+
+/// The child's lazy mark (see `cx::Lazy`): its id while its `LAZY` flag is set.
+#[inline]
+fn lazy(flags: u8, info: &TaskInfo) -> Lazy {
+    (flags & LAZY != 0).then(|| info.id())
 }
 
 /// The child's future returned (or panicked) and was dropped (`dropped`: a panic of its
@@ -439,7 +444,8 @@ where
             // The error is dropped here (user code: a panic of its `Drop` is the child's).
             Ok(Err(error)) => match drop_caught(error) {
                 Ok(()) => {
-                    let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
+                    let own =
+                        own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
                     Err(Interrupted::from_shared_cause(why_stopped(
                         own,
                         this.shared,
@@ -451,7 +457,8 @@ where
         };
         (result, false)
     } else {
-        let (cx, lazy, seen, shared) = (this.cx.as_ref(), *this.lazy, *this.seen, &**this.shared);
+        let lazy = lazy(*this.flags, this.info);
+        let (cx, seen, shared) = (this.cx.as_ref(), *this.seen, &**this.shared);
         shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
     this.obs
@@ -485,7 +492,7 @@ where
     let out = if let Err(payload) = catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
         Err(this.shared.panicked(this.info, payload).into())
     } else {
-        let own = own_cause(this.cx.as_ref(), *this.lazy, this.shared);
+        let own = own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
         Err(NotStarted::new(why_not_started(own, this.shared)).into())
     };
     if *this.flags & SLOT != 0 {
