@@ -246,6 +246,98 @@ async fn a_refused_run_under_supervise_or_a_race_reports_only_why_it_was_refused
     only_the_refusal(second.unwrap_err(), ConfigError::AlreadyRun);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_refused_run_of_a_running_race_does_not_take_its_winner() {
+    // Before, the refused call took the value a candidate had offered and returned it, and
+    // the race's own run failed with "another candidate won the race".
+    let race = &Race::<u8, AppError>::new(Config::new().grace(ms(1000)));
+    let mut second = None;
+    let first = race
+        .run(async {
+            race.spawn(async { Ok::<u8, AppError>(7) });
+            // The win cancels the race; the grace lets the body go on.
+            Cx::current().cancelled().await;
+            second = Some(race.run(async {}).await);
+        })
+        .await;
+    let refused = second.expect("the body ran its second run").unwrap_err();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        matches!(
+            refused.primary().unwrap().error().interrupted(),
+            Some(Interrupted::Config(ConfigError::AlreadyRun))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(first.expect("the race keeps its winner"), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_run_after_a_dropped_one_does_not_take_the_winner_it_left() {
+    let race = &Race::<u8, AppError>::new(Config::new().grace(ms(1000)));
+    let dropped = tokio::time::timeout(
+        ms(10),
+        race.run(async {
+            race.spawn(async { Ok::<u8, AppError>(7) });
+            std::future::pending::<()>().await;
+        }),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the body never ends: the timeout drops the run"
+    );
+    let second = race.run(async {}).await;
+    let refused = second.expect_err("a second run is refused, whatever the first left");
+    assert!(
+        matches!(
+            refused.primary().unwrap().error().interrupted(),
+            Some(Interrupted::Config(ConfigError::AlreadyRun))
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_race_that_discards_its_winner_reports_a_panic_of_its_drop() {
+    // A candidate panicked, so the race fails and drops the winner's value. Before, a panic of
+    // that value's destructor unwound through `Race::run` in place of its failures.
+    use futures_util::FutureExt;
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the winner's drop");
+        }
+    }
+    async fn loser() -> Result<Bomb, AppError> {
+        Cx::current().cancelled().await;
+        panic!("the loser's bug")
+    }
+    let race = &Race::<Bomb, AppError>::new(Config::new().grace(ms(100)));
+    let run = race.run(async {
+        race.spawn_named("loser", loser());
+        race.spawn(async {
+            sleep(ms(5)).await;
+            Ok::<_, AppError>(Bomb)
+        });
+    });
+    let out = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    let failures = match out.expect("the race returns its failures, it does not unwind") {
+        Ok(won) => {
+            std::mem::forget(won);
+            panic!("the race won despite the loser's panic");
+        }
+        Err(failures) => failures,
+    };
+    let text = failures.to_string();
+    assert!(text.contains("the loser's bug"), "{text}");
+    let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter().any(|f| f.contains("the winner's drop")),
+        "the drop's panic is among the failures: {all:?}"
+    );
+}
+
 #[test]
 fn outside_a_tokio_runtime_spawned_children_run_in_place() {
     let out = block_on(async {

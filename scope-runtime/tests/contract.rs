@@ -2137,9 +2137,10 @@ async fn law5_a_callback_panicking_at_a_races_win_is_the_races_panic_not_the_win
 
 #[tokio::test(start_paused = true)]
 async fn law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_ends_its_child() {
-    // The scope's deadline has passed and nobody looked: the run's drop is the first to ask,
-    // and firing it runs a callback that panics. The panic is the scope's (kept, not unwound
-    // through the drop), and the drop still ends the run's children.
+    // The scope's deadline has passed and nobody looked: the child's first poll (after the
+    // clock moved) is the first to ask, and firing it runs a callback that panics. The panic
+    // is the scope's: kept, and (a dropped run has no outcome to carry it) it reaches the
+    // dropper once the drop has ended the run's children, as every panic a dropped run finds.
     let s = &Scope::new(Config::new().timeout(ms(10)));
     let _cb = s.cx().on_cancel(|_| panic!("callback"));
     let (f, child_dropped) = flag();
@@ -2153,10 +2154,8 @@ async fn law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_en
         .is_pending());
     tokio::time::advance(ms(20)).await; // the deadline passes; the run is not polled
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
-    assert!(
-        out.is_ok(),
-        "the callback's panic unwound through the run's drop"
-    );
+    let payload = out.expect_err("the scope's panic reaches whoever dropped its run");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
     for _ in 0..3 {
         tokio::task::yield_now().await;
     }
@@ -2164,6 +2163,148 @@ async fn law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_en
         child_dropped.load(Ordering::SeqCst),
         "the run's drop did not end its child"
     );
+}
+
+/// What a scope whose deadline callback panics returns: that panic, as the scope's.
+fn is_the_callbacks_panic(out: &Result<(), AppError>) -> bool {
+    matches!(out, Err(e) if matches!(e.interrupted(), Some(Interrupted::Panicked(p)) if p.message() == "callback"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_deadline_fired_by_an_in_place_childs_first_poll_is_the_scopes_panic() {
+    // The deadline passed and nobody looked; the first to look is an in-place child's first
+    // poll (it checks its context before it runs). Before, the callback's panic unwound
+    // through the run's poll: the scope's future panicked raw.
+    use std::task::Poll;
+    let s = &Scope::new(Config::new().limit(1).timeout(ms(10)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let mut run = Box::pin(s.run(async {
+        drop(s.spawn(async { Ok::<_, AppError>(()) })); // the only slot; ends at its first poll
+        let waiting = s.spawn_in_place(async { Ok::<_, AppError>(()) }); // queued for it
+        let _ = waiting.await;
+        Ok::<_, AppError>(())
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    for _ in 0..3 {
+        tokio::task::yield_now().await; // the spawned child ends; its slot admits the other
+    }
+    tokio::time::advance(ms(20)).await; // the deadline passes; nobody looks
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }))
+    .expect("the callback's panic unwound through the run's poll");
+    let out = match polled {
+        Poll::Ready(out) => out,
+        Poll::Pending => run.await,
+    };
+    assert!(is_the_callbacks_panic(&out), "{out:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_deadline_fired_by_a_spawned_childs_first_poll_is_the_scopes_panic() {
+    // The same, the first to look being a spawned child's first poll. Before, tokio caught the
+    // panic as that task's, and the scope returned `DeadlineExceeded`.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let mut run = Box::pin(s.run(async {
+        drop(s.spawn(async { Ok::<_, AppError>(()) }));
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    tokio::time::advance(ms(20)).await; // the child's first poll comes after the deadline
+    let out = run.await;
+    assert!(is_the_callbacks_panic(&out), "{out:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law8_a_run_dropped_as_the_first_to_see_its_deadline_keeps_the_panic_and_ends_its_child() {
+    // As `law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_ends_its_child`,
+    // with the child started before the deadline passes, so that the drop is the first to
+    // look. Before, the panic unwound out of the drop before any of its work: the child was
+    // never aborted. Now it reaches the dropper after the drop's work.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let (f, child_dropped) = flag();
+    let mut run = Box::pin(s.run(async {
+        s.spawn(holds_until_dropped(f));
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    tokio::task::yield_now().await; // the child's first poll, before the deadline
+    tokio::time::advance(ms(20)).await; // the deadline passes; nobody looks
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    let payload = out.expect_err("the scope's panic reaches whoever dropped its run");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        child_dropped.load(Ordering::SeqCst),
+        "the run's drop did not end its child"
+    );
+}
+
+#[test]
+fn law5_a_forgotten_run_past_its_unseen_deadline_dropped_while_unwinding_does_not_abort() {
+    // The scope's drop is the first to look at its passed deadline, while a panic unwinds.
+    // Before, the callback's panic escaped the drop: a panic in a destructor during an unwind
+    // aborts the process (this test binary).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _in_rt = rt.enter();
+        let s = &Scope::new(Config::new().timeout(ms(5)));
+        let _cb = s.cx().on_cancel(|_| panic!("callback"));
+        let mut run =
+            Box::pin(s.run(async { std::future::pending::<Result<(), AppError>>().await }));
+        assert!(run
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending());
+        std::mem::forget(run); // nothing of it left to stop: the scope's drop ends it
+        std::thread::sleep(ms(30)); // the deadline passes; nobody looks
+        panic!("first"); // the scope is dropped while this unwinds
+    }));
+    assert_eq!(out.unwrap_err().downcast_ref::<&str>(), Some(&"first"));
+}
+
+#[test]
+fn law5_a_forgotten_run_past_its_unseen_deadline_is_the_scopes_panic_when_dropped() {
+    // The same drop, not during an unwind: the callback's panic is the scope's, resumed by its
+    // drop (as every such panic a forgotten run leaves), after the context has ended.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_rt = rt.enter();
+    let mut seen = None;
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let s = &Scope::new(Config::new().timeout(ms(5)));
+        let _cb = s.cx().on_cancel(|_| panic!("callback"));
+        seen = Some(s.cx().clone());
+        let mut run =
+            Box::pin(s.run(async { std::future::pending::<Result<(), AppError>>().await }));
+        assert!(run
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending());
+        std::mem::forget(run);
+        std::thread::sleep(ms(30)); // the scope is dropped at the end of this block
+    }));
+    let payload = out.expect_err("the callback's panic is the scope's, resumed by its drop");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+    assert!(seen.expect("the scope was made").is_cancelled());
 }
 
 #[test]

@@ -48,7 +48,9 @@ where
         let Some(f) = self.f.take() else {
             return;
         };
-        if self.cx.is_cancelled() {
+        // Asked as the scope's bookkeeping: a passed deadline this fires runs its callbacks,
+        // a panic of one kept for the scope.
+        if self.shared.is_cancelled_in(&self.cx) {
             // Cancelled before it started: it never runs (`Drop` reports it).
             self.f = Some(f);
             return;
@@ -64,7 +66,9 @@ where
         };
         let own = &self.cx;
         let (result, consequence) = self.shared.settle(&self.info, out, || {
-            own.cause_arc().filter(|c| super::spawn::by_handle(c))
+            self.shared
+                .cause_in(own)
+                .filter(|c| super::spawn::by_handle(c))
         });
         self.obs
             .ended_settled(&self.shared.obs, &self.info, &result, consequence);
@@ -90,7 +94,7 @@ impl<F, T, E> Drop for Job<F, T, E> {
             // panic, and the bookkeeping below happens all the same.
             let out: Result<T, Interrupted> = match drop_caught(f) {
                 Ok(()) => {
-                    let cause = why_not_started(self.cx.cause_arc(), &self.shared);
+                    let cause = why_not_started(self.shared.cause_in(&self.cx), &self.shared);
                     Err(NotStarted::new(cause).into())
                 }
                 Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
@@ -152,7 +156,7 @@ where
             found => {
                 let cause = match found {
                     Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                    Ok(_) => why_not_started(cx.cause_arc(), shared),
+                    Ok(_) => why_not_started(shared.cause_in(&cx), shared),
                 };
                 let _ = tx.send(Err(NotStarted::new(cause).into()));
                 return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);

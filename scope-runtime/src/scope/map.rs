@@ -678,6 +678,7 @@ where
         out,
         failures,
         cause,
+        refused,
     } = scope.run_with::<_, AsReport>(body).await;
     // An item that stopped for a cancel of its own explains a missing value when the scope
     // has no cause of its own. (Under fail-fast it cancelled the scope with that cause.)
@@ -690,6 +691,7 @@ where
         out: out.flatten(),
         failures,
         cause,
+        refused,
     })
 }
 

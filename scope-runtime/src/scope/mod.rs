@@ -360,9 +360,32 @@ impl<E> Shared<E> {
     /// Whether the scope's context is cancelled, asked by the scope itself: a deadline this
     /// fires runs the callbacks as [`cancel_own`](Shared::cancel_own) does.
     pub(crate) fn is_cancelled_own(&self) -> bool {
+        self.is_cancelled_in(&self.cx)
+    }
+
+    /// Whether `cx` (the scope's context, or one made under it for a child) is cancelled,
+    /// asked by the scope's own bookkeeping (a child's first poll, its end, the run's end): a
+    /// passed deadline this fires runs its callbacks as [`cancel_own`](Shared::cancel_own)
+    /// does, a panic of one kept for the scope rather than unwound through the bookkeeping.
+    pub(crate) fn is_cancelled_in(&self, cx: &Cx) -> bool {
         let mut cancelled = true;
-        self.catching(|| cancelled = self.cx.is_cancelled());
+        self.catching(|| cancelled = cx.is_cancelled());
         cancelled
+    }
+
+    /// The scope's cause, read by its own bookkeeping (see
+    /// [`is_cancelled_in`](Shared::is_cancelled_in)).
+    pub(crate) fn cause_own(&self) -> Option<Arc<Cause>> {
+        self.cause_in(&self.cx)
+    }
+
+    /// `cx`'s cause, read by the scope's own bookkeeping (see
+    /// [`is_cancelled_in`](Shared::is_cancelled_in)).
+    pub(crate) fn cause_in(&self, cx: &Cx) -> Option<Arc<Cause>> {
+        let mut read = None;
+        self.catching(|| read = Some(cx.cause_arc()));
+        // A callback panicked: the cancel it ran for has taken effect; read it as it is.
+        read.unwrap_or_else(|| cx.observed_cause())
     }
 
     /// Runs a cancel made on the scope's behalf, keeping a callback's panic for the scope.
@@ -473,8 +496,7 @@ impl<E> Shared<E> {
             return self.grace;
         }
         let shutdown = self
-            .cx
-            .cause_arc()
+            .cause_own()
             .is_some_and(|c| matches!(c.root(), crate::cause::Cause::Shutdown { .. }));
         match self.tracker.enclosing() {
             Some(enclosing) if shutdown => enclosing.grace(),
@@ -630,7 +652,7 @@ impl<E> Shared<E> {
         let own = self.own_cxs.find(id);
         let node = match &own {
             Some(cx) => Some(cx.downgrade()),
-            None if self.child_parent(background).is_cancelled() => None,
+            None if self.is_cancelled_in(&self.child_parent(background)) => None,
             None => return,
         };
         {
@@ -1734,7 +1756,7 @@ impl<E> Drop for Owner<E> {
             // The run future was forgotten with nothing of it left: the scope has finished,
             // and its context ends with it (law 6). Reported as a finished run is: by the
             // cause before its end, and the failures it kept.
-            let cause = shared.cx.cause_arc();
+            let cause = shared.cause_own();
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });

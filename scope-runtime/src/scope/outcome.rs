@@ -303,6 +303,9 @@ pub struct Report<T, E> {
     pub(crate) failures: Vec<Failure<E>>,
     /// Why the scope's context was cancelled, if it was (before it finished).
     pub(crate) cause: Option<Arc<Cause>>,
+    /// This call did not run the scope (its run is another's, or it was refused): nothing the
+    /// scope's children left (a race's winner) is its to take.
+    pub(crate) refused: bool,
 }
 
 impl<T, E> Report<T, E> {
@@ -313,6 +316,7 @@ impl<T, E> Report<T, E> {
             out: None,
             failures: vec![Failure::of_the_scope(info.clone(), error)],
             cause: None,
+            refused: true,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{Failure, Failures, Interrupted};
+use crate::error::{Failure, Failures, Interrupted, Panicked};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -30,7 +30,7 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
     // Outside the lock: asking may fire a passed deadline (callbacks), as the race.
     let body_failed = shared.is_cancelled_own()
         && matches!(
-            shared.cx.cause_arc().as_deref(),
+            shared.cause_own().as_deref(),
             Some(Cause::SiblingFailed { .. })
         );
     let lost = {
@@ -340,8 +340,14 @@ where
         B::Output: TaskOutput<E, Ok = ()>,
     {
         let report = self.scope.run_with::<B, AsReport>(body).await;
-        let winner = lock(&self.winner).take();
+        // A refused call did not run the race: a winner there is its run's, not this call's.
+        let winner = if report.refused {
+            None
+        } else {
+            lock(&self.winner).take()
+        };
         let won = winner.is_some();
+        let mut dropped = None;
         if let Some(value) = winner {
             // Acquire: pairs with the store of a child's panic; every child has ended.
             if !self.scope.shared.child_panicked.load(Ordering::Acquire) {
@@ -349,15 +355,24 @@ where
             }
             // A candidate panicked (before the win, or while it stopped after it): a panic is
             // a bug that reaches the caller, so the race fails with it and every other
-            // failure. The value is dropped here (user code, no lock held).
-            drop(value);
+            // failure. The value is dropped here (user code, no lock held); a panic of its
+            // destructor is one more failure, of the race, not an unwind in place of them.
+            dropped = crate::error::drop_caught(value).err();
         }
         let Report {
             info,
             out,
             mut failures,
             cause,
+            refused: _,
         } = report;
+        if let Some(payload) = dropped {
+            let panic = Panicked::new(info.clone(), payload);
+            failures.push(Failure::named_by_its_error(
+                info.clone(),
+                E::from(panic.into()),
+            ));
+        }
         // No winner: the race's own entry comes first when nothing recorded explains why it
         // stopped. A cancellation from outside (its parent, a deadline, a cancel) is always
         // reported, since the body's `()` is not an answer; a body that did not complete

@@ -294,7 +294,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // their grace: they end on their own, as children do).
         let (kept_panic, failed) = shared.kept_flags();
         shared.obs.finished(
-            shared.cx.cause_arc().as_deref(),
+            shared.cause_own().as_deref(),
             panic.is_some() || kept_panic,
             failed,
         );
@@ -456,7 +456,7 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
         // report tells it, once the scope's own last cancel has run.)
         shared
             .obs
-            .finished(shared.cx.cause_arc().as_deref(), true, false);
+            .finished(shared.cause_own().as_deref(), true, false);
     }
     driver.phase = Phase::Done;
     shared.run_ended.store(true, Ordering::Release);
@@ -543,7 +543,7 @@ fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E>
 where
     E: From<Interrupted> + fmt::Display,
 {
-    let cause = shared.cx.cause_arc();
+    let cause = shared.cause_own();
     shared.cancel_own(Cause::Finished {
         scope: shared.info.clone(),
     });
@@ -575,6 +575,7 @@ where
         out,
         failures,
         cause,
+        refused: false,
     }
 }
 

@@ -234,13 +234,14 @@ pin_project_lite::pin_project! {
 /// from the context it derives from (`cx` while `lazy`).
 fn own_cause<E>(cx: Option<&Cx>, lazy: Lazy, shared: &Shared<E>) -> Option<Arc<Cause>> {
     let Some(id) = lazy else {
-        return cx.and_then(Cx::cause_arc);
+        return cx.and_then(|cx| shared.cause_in(cx));
     };
     // The child's end: it takes its context, which the registry may have kept for it.
     if let Some(own) = shared.own_cxs.take(id) {
-        return own.cause_arc();
+        return shared.cause_in(&own);
     }
-    cx.and_then(Cx::cause_arc).map(|c| crate::cx::inherited(&c))
+    cx.and_then(|cx| shared.cause_in(cx))
+        .map(|c| crate::cx::inherited(&c))
 }
 
 /// The cause of the child's own cancel, if it was cancelled alone (by its handle): not through
@@ -270,8 +271,7 @@ pub(crate) fn why_not_started<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) ->
     match own {
         Some(own) if !matches!(*own, Cause::ParentCancelled(_)) => own,
         own => shared
-            .cx
-            .cause_arc()
+            .cause_own()
             .or(own)
             .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped"))),
     }
@@ -280,7 +280,7 @@ pub(crate) fn why_not_started<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) ->
 /// Why a child that did not complete stopped: its own context's cause (`own`), else its
 /// scope's.
 pub(crate) fn why_stopped<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
-    own.or_else(|| shared.cx.cause_arc())
+    own.or_else(|| shared.cause_own())
         .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped")))
 }
 
@@ -337,7 +337,11 @@ where
                 adopt_own(&mut this);
             }
             // A child whose context is cancelled before its first poll never runs.
-            if this.cx.as_ref().is_some_and(Cx::is_cancelled) {
+            if this
+                .cx
+                .as_ref()
+                .is_some_and(|cx| cancelled_at_start(cx, this.shared))
+            {
                 return Poll::Ready(finish_unstarted(this));
             }
             *this.flags |= STARTED;
@@ -371,6 +375,23 @@ where
         }
         Poll::Ready(complete(this, polled, dropped))
     }
+}
+
+/// Whether a child's context is cancelled at its first poll. The check may fire a passed
+/// deadline and run callbacks (off the hot path): it is the scope's bookkeeping, so a panic
+/// of one is kept for the scope, not unwound through the child's task or the run's poll.
+#[inline]
+fn cancelled_at_start<E>(cx: &Cx, shared: &Shared<E>) -> bool {
+    match cx.is_cancelled_quiet() {
+        Some(cancelled) => cancelled,
+        None => cancelled_at_start_slow(cx, shared),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn cancelled_at_start_slow<E>(cx: &Cx, shared: &Shared<E>) -> bool {
+    shared.is_cancelled_in(cx)
 }
 
 /// Drops a child's future that returned or panicked, in place; a panic of its destructor is
