@@ -709,6 +709,81 @@ fn law4_a_cancel_after_the_own_deadline_passed_does_not_replace_it() {
 }
 
 #[test]
+fn a_merge_reports_the_parent_cancelled_first_whether_or_not_anything_waits_on_it() {
+    // Before, a merge nothing waited on read its parents in order, and answered with the cause
+    // of the first parent it looked at; a watched merge (linked) kept the first cancel's.
+    let (request, server) = (Cx::root(), Cx::root());
+    let watched = request.merge(&server);
+    let _registered = watched.on_cancel(|_| {});
+    let both = request.merge(&server);
+    let deeper = both.child(); // a context derived from the merge, never linked itself
+    server.cancel("server stopping");
+    request.cancel("client went away");
+    for cx in [&watched, &both, &deeper] {
+        assert_eq!(
+            cx.cause().unwrap().root(),
+            &Cause::explicit("server stopping")
+        );
+    }
+    // A merge of two contexts cancelled before it existed takes one of their causes.
+    let late = request.merge(&server);
+    assert!(late.is_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_context_that_only_inherits_a_deadline_drops_its_callback_unrun() {
+    // As the docs of `on_cancel` say; before, a deadline inherited from a context that is not
+    // a scope's kept the child (and ran its callback at the deadline).
+    let task = Cx::root().child_with_timeout(ms(30_000));
+    let ran = Arc::new(AtomicBool::new(false));
+    {
+        let op = task.child();
+        let r = Arc::clone(&ran);
+        let _registered = op.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+    }
+    // A context that keeps the callback: it runs at the deadline, no one looking.
+    let kept = task.child();
+    let at_deadline = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&at_deadline);
+    let _registered = kept.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+    sleep(ms(31_000)).await;
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the dropped context's callback ran"
+    );
+    assert!(
+        at_deadline.load(Ordering::SeqCst),
+        "the deadline did not fire"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shields_and_run_until_cancelled_take_the_context_of_their_caller() {
+    // Read at the call, as `Cx::current()`: built inside a request's code, they keep its slots
+    // (and watch its cancel) when another task runs them.
+    static USER: Slot<u32> = Slot::new("USER");
+    let request = Cx::root().with_slot(&USER, 7);
+    let (shielded, budgeted, watched) = request
+        .clone()
+        .run(async {
+            (
+                scope_runtime::shield(async { (scope_runtime::is_cancelled(), USER.get()) }),
+                scope_runtime::shield_for(ms(100), async { USER.get() }),
+                scope_runtime::run_until_cancelled(sleep(ms(60_000))),
+            )
+        })
+        .await;
+    request.cancel("request over");
+    assert_eq!(tokio::spawn(shielded).await.unwrap(), (false, Some(7)));
+    assert_eq!(tokio::spawn(budgeted).await.unwrap().unwrap(), Some(7));
+    let stopped = tokio::spawn(watched).await.unwrap();
+    assert!(
+        matches!(stopped, Err(Interrupted::Cancelled(_))),
+        "{stopped:?}"
+    );
+}
+
+#[test]
 fn shield_for_works_outside_a_tokio_runtime() {
     let out = block_on(scope_runtime::shield_for(Duration::from_secs(1), async {
         7

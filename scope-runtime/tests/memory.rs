@@ -263,6 +263,30 @@ fn registering_and_stopping_callbacks_on_a_long_lived_context_keeps_nothing() {
 }
 
 #[test]
+fn callbacks_on_contexts_that_inherit_a_deadline_keep_nothing_once_stopped() {
+    // The same habit with a context per operation, under a task's context whose deadline no
+    // scope's timer fires (a service task's, say). Before, each operation's context was kept
+    // by an alarm of its own until the deadline, stopped callback or not.
+    alone(async {
+        let task =
+            scope_runtime::Cx::root().child_with_timeout(std::time::Duration::from_secs(3600));
+        for _ in 0..1_000 {
+            assert!(task.child().on_cancel(|_| {}).stop());
+        }
+        let before = live();
+        for _ in 0..20_000 {
+            let op = task.child();
+            assert!(op.on_cancel(|_| {}).stop());
+        }
+        let grown = live() - before;
+        assert!(
+            grown < 64 * 1024,
+            "{grown} bytes kept for 20,000 dropped contexts with a stopped callback"
+        );
+    });
+}
+
+#[test]
 fn blocking_jobs_that_ended_are_not_kept_once_the_scope_spawns_only_tasks() {
     alone(async {
         let s = &Scope::<Interrupted>::new(Config::new());

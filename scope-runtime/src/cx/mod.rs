@@ -288,13 +288,19 @@ impl Cx {
             (Some(a), Some(b)) => Some(Arc::clone(if b.at < a.at { b } else { a })),
             (a, b) => a.clone().or_else(|| b.clone()),
         };
-        Cx {
+        let merged = Cx {
             node: Node::new(
                 deadline,
                 self.node.slots.clone(),
                 [Some(&self.node), Some(&other.node)],
             ),
-        }
+        };
+        // Linked into both parents at once (other contexts are linked when something first
+        // waits on them): the first of the two to be cancelled reaches it then, and its cause
+        // is the one every reader sees. Unlinked, a read would find whichever parent it looked
+        // at first. (If one is cancelled already, the merge is cancelled with its cause.)
+        drop(merged.lock_linked());
+        merged
     }
 
     /// Cancels this context and its descendants with an explicit reason. Returns `true` if

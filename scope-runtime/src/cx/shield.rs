@@ -20,15 +20,24 @@ use crate::scope::tracker::{Enclosing, Tracker};
 /// forced abort (after the scope's grace): for clean-up that must finish, use
 /// [`shield_for`], which has a budget the forced abort waits for.
 ///
+/// The ambient context is the one of the code that calls `shield`, read at the call (as
+/// [`Cx::current`] would be), so that a shield can be handed to a task of its own with the
+/// caller's slots. Call it inside the code it shields: `cx.run(shield(fut))` evaluates
+/// `shield(fut)` before `cx` is entered, and shields the caller's context, not `cx`
+/// (`cx.shield().run(fut)` shields `cx`).
+///
 /// # Examples
 ///
 /// ```
-/// use scope::{shield, Cx};
+/// use scope::{shield, Cx, Slot};
+/// static USER: Slot<u32> = Slot::new("USER");
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let cx = Cx::root();
+/// let cx = Cx::root().with_slot(&USER, 7);
 /// cx.cancel("request over");
-/// let inner_cancelled = cx.run(shield(async { scope::is_cancelled() })).await;
-/// assert!(!inner_cancelled);
+/// let seen = cx
+///     .run(async { shield(async { (scope::is_cancelled(), USER.get()) }).await })
+///     .await;
+/// assert_eq!(seen, (false, Some(7))); // not cancelled, and the slots kept
 /// # });
 /// ```
 pub fn shield<F: Future>(fut: F) -> WithCx<F> {
@@ -40,6 +49,9 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// cancellation it can watch), and past the budget it is dropped and the shield resolves to
 /// [`Interrupted::DeadlineExceeded`]. For clean-up that must run even when the work around it
 /// is cancelled: a flush, a commit, a compensation step.
+///
+/// The context it shields is the caller's, read at the call (see [`shield`]); the scope whose
+/// forced abort waits for it is the one it is polled in, at its first poll.
 ///
 /// While it runs, the forced abort of the enclosing scope (and of every scope above, and of a
 /// service it runs in) waits for it: the other children are still signalled, and aborted with

@@ -295,6 +295,26 @@ impl Node {
         }
     }
 
+    /// The node whose deadline this one inherited, up a chain of single parents with the same
+    /// deadline (this node, if the deadline is its own).
+    pub(super) fn deadline_owner(self: &Arc<Node>) -> Arc<Node> {
+        let mut n = self;
+        if let Some(deadline) = &self.deadline {
+            while let [Some(link), None] = &n.links {
+                if !link
+                    .parent
+                    .deadline
+                    .as_ref()
+                    .is_some_and(|d| Arc::ptr_eq(d, deadline))
+                {
+                    break;
+                }
+                n = &link.parent;
+            }
+        }
+        Arc::clone(n)
+    }
+
     pub(super) fn cause(&self) -> Option<Arc<Cause>> {
         self.inner.lock().cause.get()
     }

@@ -67,9 +67,9 @@ impl Cx {
     /// until its timer fires). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
-    /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits from a scope
-    /// does not keep it (a temporary `s.cx().child()` dropped before the scope's deadline
-    /// drops `f`). On the background context ([`Cx::current`] outside any scope), which is
+    /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
+    /// or any other context) does not keep it (a temporary `s.cx().child()` dropped before the
+    /// scope's deadline drops `f`). On the background context ([`Cx::current`] outside any scope), which is
     /// never cancelled, `f` is dropped at once.
     ///
     /// `f` runs on the thread, and under the ambient context, of the code that made the cancel
@@ -148,7 +148,7 @@ impl Cx {
     /// parent is, found while linking), the cause, once the context has been cancelled with
     /// it outside the lock.
     #[inline]
-    fn lock_linked(&self) -> Result<MutexGuard<'_, Inner>, Arc<Cause>> {
+    pub(super) fn lock_linked(&self) -> Result<MutexGuard<'_, Inner>, Arc<Cause>> {
         let mut inner = self.node.inner.lock();
         let cancelled = match inner.cause.get() {
             Some(cause) => Some(cause),
@@ -263,7 +263,11 @@ pub fn shutdown_signal() -> ShutdownSignal {
     Cx::current().shutdown_signal()
 }
 
-/// [`Cx::run_until_cancelled`] with the ambient context.
+/// [`Cx::run_until_cancelled`] with the ambient context, read at the call (as
+/// [`Cx::current`] would be): the future may be handed to a task of its own and still stop at
+/// the caller's cancel. Call it inside the code it runs under: `cx.run(run_until_cancelled(fut))`
+/// evaluates its argument before `cx` is entered, and watches the caller's context, not `cx`
+/// (`cx.run_until_cancelled(fut)` watches `cx`).
 ///
 /// # Examples
 ///
@@ -660,7 +664,16 @@ impl Alarm {
         {
             return;
         }
-        // One alarm per node: it fires every callback registered on it, so the next ones
+        // On the node whose deadline it is: firing it there reaches `cx` (linked by now, to
+        // receive its cancel) and every other context that inherited it, and a context that
+        // only inherits the deadline is not kept by an alarm (dropped uncancelled, it drops its
+        // callbacks unrun; a register-and-stop per operation on contexts of their own keeps
+        // none of them).
+        let owner = Cx {
+            node: cx.node.deadline_owner(),
+        };
+        let cx = &owner;
+        // One alarm per node: it fires every callback registered under it, so the next ones
         // (a register-and-stop per operation on a long-lived context) need none of their own.
         // AcqRel: pairs with the store of a wait given up (below).
         if cx.node.alarmed.swap(true, Ordering::AcqRel) {
