@@ -367,7 +367,18 @@ impl<E> Shared<E> {
     /// asked by the scope's own bookkeeping (a child's first poll, its end, the run's end): a
     /// passed deadline this fires runs its callbacks as [`cancel_own`](Shared::cancel_own)
     /// does, a panic of one kept for the scope rather than unwound through the bookkeeping.
+    #[inline]
     pub(crate) fn is_cancelled_in(&self, cx: &Cx) -> bool {
+        // The common case runs no code: a flag, or a live context with no deadline passed.
+        match cx.is_cancelled_quiet() {
+            Some(known) => known,
+            None => self.is_cancelled_in_slow(cx),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn is_cancelled_in_slow(&self, cx: &Cx) -> bool {
         let mut cancelled = true;
         self.catching(|| cancelled = cx.is_cancelled());
         cancelled

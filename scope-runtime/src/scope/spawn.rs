@@ -336,11 +336,13 @@ where
             if *this.flags & LAZY != 0 {
                 adopt_own(&mut this);
             }
-            // A child whose context is cancelled before its first poll never runs.
+            // A child whose context is cancelled before its first poll never runs. (The check
+            // may fire a passed deadline: the scope's bookkeeping, whose callbacks' panics are
+            // the scope's, not unwound through the child's task or the run's poll.)
             if this
                 .cx
                 .as_ref()
-                .is_some_and(|cx| cancelled_at_start(cx, this.shared))
+                .is_some_and(|cx| this.shared.is_cancelled_in(cx))
             {
                 return Poll::Ready(finish_unstarted(this));
             }
@@ -375,23 +377,6 @@ where
         }
         Poll::Ready(complete(this, polled, dropped))
     }
-}
-
-/// Whether a child's context is cancelled at its first poll. The check may fire a passed
-/// deadline and run callbacks (off the hot path): it is the scope's bookkeeping, so a panic
-/// of one is kept for the scope, not unwound through the child's task or the run's poll.
-#[inline]
-fn cancelled_at_start<E>(cx: &Cx, shared: &Shared<E>) -> bool {
-    match cx.is_cancelled_quiet() {
-        Some(cancelled) => cancelled,
-        None => cancelled_at_start_slow(cx, shared),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn cancelled_at_start_slow<E>(cx: &Cx, shared: &Shared<E>) -> bool {
-    shared.is_cancelled_in(cx)
 }
 
 /// Drops a child's future that returned or panicked, in place; a panic of its destructor is
