@@ -2223,6 +2223,32 @@ async fn law5_a_deadline_fired_by_a_spawned_childs_first_poll_is_the_scopes_pani
 }
 
 #[tokio::test(start_paused = true)]
+async fn law5_a_deadline_first_seen_by_a_maps_wait_for_items_is_the_maps_panic() {
+    // The map's loop waits on a quiet source; the map's deadline wakes its run, which polls the
+    // loop first, and the loop's look at the cancel fires the deadline: an item's callback
+    // panics there. Before, that panic unwound out of the map's future.
+    use futures_util::{stream, FutureExt, StreamExt};
+    let items = stream::iter([1u32]).chain(stream::pending()); // quiet after one item
+    let out = std::panic::AssertUnwindSafe(
+        scope_runtime::map_stream(items, |_| async {
+            let _cb = Cx::current().on_cancel(|_| panic!("callback"));
+            std::future::pending::<()>().await;
+            Ok::<u32, AppError>(0)
+        })
+        .config(Config::new().timeout(ms(10)))
+        .run(),
+    )
+    .catch_unwind()
+    .await;
+    let out: Result<Vec<u32>, AppError> =
+        out.expect("the callback's panic unwound out of the map's future");
+    assert!(
+        matches!(&out, Err(e) if matches!(e.interrupted(), Some(Interrupted::Panicked(p)) if p.message() == "callback")),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn law8_a_run_dropped_as_the_first_to_see_its_deadline_keeps_the_panic_and_ends_its_child() {
     // As `law5_a_deadline_callback_panicking_as_a_running_run_is_dropped_still_ends_its_child`,
     // with the child started before the deadline passes, so that the drop is the first to

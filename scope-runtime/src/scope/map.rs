@@ -474,9 +474,45 @@ async fn tally_ended<E>(
         // cancelled: a failure, a panic, or an error answering a cancel of its own (see
         // `Shared::items_own`). The body answers after that cancel, so that the failure the
         // scope returns is the item's, not this body's "no value".
-        scope.cx().cancelled().await;
+        let mut cancelled = std::pin::pin!(None);
+        std::future::poll_fn(|task| poll_cancel_own(scope, cancelled.as_mut(), task)).await;
     }
     missing
+}
+
+/// The scope's cause if it is cancelled (`None` if not), read as the scope's own bookkeeping:
+/// the map's loop is ours, so a passed deadline its look fires runs the callbacks with their
+/// panics kept for the scope (see `Shared::is_cancelled_in`), not unwound through the loop.
+fn cause_own<E>(scope: &Scope<'_, '_, E, Sendable>) -> Option<crate::cause::Cause> {
+    if !scope.shared.is_cancelled_own() {
+        return None;
+    }
+    scope.shared.cause_own().map(|cause| (*cause).clone())
+}
+
+/// Waits (in `wait`, made at the first pending poll) for the scope's cancellation, as
+/// [`cause_own`] looks at it.
+fn poll_cancel_own<'a, E>(
+    scope: &'a Scope<'_, '_, E, Sendable>,
+    mut wait: Pin<&mut Option<crate::cx::WaitCancelled<'a>>>,
+    task: &mut std::task::Context<'_>,
+) -> Poll<crate::cause::Cause> {
+    if let Some(cause) = cause_own(scope) {
+        return Poll::Ready(cause);
+    }
+    if wait.is_none() {
+        wait.set(Some(scope.cx().cancelled()));
+    }
+    let mut polled = Poll::Pending;
+    if let Some(wait) = wait.as_pin_mut() {
+        scope.shared.catching(|| polled = wait.poll(task));
+    }
+    match polled {
+        Poll::Ready(cause) => Poll::Ready(cause),
+        // Pending, or a callback's panic cut the poll short: the cancel it ran for has been
+        // made by then, and is seen here.
+        Poll::Pending => cause_own(scope).map_or(Poll::Pending, Poll::Ready),
+    }
 }
 
 /// The next item, or the scope's cause if it is cancelled. A cancel is looked at before the
@@ -491,21 +527,13 @@ async fn pull<S: Stream, E>(
     std::future::poll_fn(|task| {
         // A cancel that came while the source was quiet is seen before the source is asked
         // again: an item that arrives with it stays in the source.
-        if scope.cx().is_cancelled() {
-            if let Some(cause) = scope.cx().cause() {
-                return Poll::Ready(Err(cause));
-            }
+        if let Some(cause) = cause_own(scope) {
+            return Poll::Ready(Err(cause));
         }
         if let Poll::Ready(item) = items.as_mut().poll_next(task) {
             return Poll::Ready(Ok(item));
         }
-        if cancelled.is_none() {
-            cancelled.set(Some(scope.cx().cancelled()));
-        }
-        cancelled
-            .as_mut()
-            .as_pin_mut()
-            .map_or(Poll::Pending, |wait| wait.poll(task).map(Err))
+        poll_cancel_own(scope, cancelled.as_mut(), task).map(Err)
     })
     .await
 }
@@ -647,7 +675,7 @@ where
         // Stopped by the scope's close (which, under fail-fast, the loop turns into an error
         // first): the scope's cancellation.
         None => Err(E::from(Interrupted::from_shared_cause(
-            scope.cx().cause_arc().unwrap_or_else(did_not_complete),
+            scope.shared.cause_own().unwrap_or_else(did_not_complete),
         ))),
     }
 }

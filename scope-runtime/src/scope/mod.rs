@@ -1761,7 +1761,7 @@ impl<E> Drop for Owner<E> {
             let (panicked, failed) = shared.kept_flags();
             shared
                 .obs
-                .finished(shared.cx.cause_arc().as_deref(), panicked, failed);
+                .finished(shared.cause_own().as_deref(), panicked, failed);
             cancelled = true;
         } else if !shared.run_ended.load(Ordering::Acquire) {
             // The run future was forgotten with nothing of it left: the scope has finished,

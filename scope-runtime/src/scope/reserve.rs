@@ -62,7 +62,7 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
 }
 
 fn not_started<E>(shared: &Shared<E>) -> Interrupted {
-    let cause = shared.cx.cause_arc().unwrap_or_else(|| {
+    let cause = shared.cause_own().unwrap_or_else(|| {
         Arc::new(Cause::explicit(
             "the scope is closed: its body has returned",
         ))

@@ -517,7 +517,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     where
         E: Send + 'static,
     {
-        let cause = self.shared.cx.cause_arc().unwrap_or_else(|| {
+        let cause = self.shared.cause_own().unwrap_or_else(|| {
             Arc::new(Cause::explicit(
                 "the scope is closed: its body has returned",
             ))

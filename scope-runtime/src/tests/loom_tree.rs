@@ -91,23 +91,28 @@ fn loom_cancel_racing_grandchild_creation() {
     });
 }
 
-/// A merged context links to two parents (here when a callback is registered on it);
-/// cancelling one while it is being linked must cancel it, and its link to the other parent
-/// must stay until it is dropped.
+/// A merged context links to its two parents when it is made; cancelling one while the merge
+/// is being made and linked must cancel it (with that parent's cause, seen by a callback
+/// registered on it once), and its link to the other parent (an unlinked child of a third
+/// context, linked on the way) must stay until it is dropped.
 #[test]
 fn loom_cancel_racing_merge() {
     loom::model(|| {
         let left = Cx::root();
-        let right = Cx::root();
-        let merged = left.merge(&right);
+        let base = Cx::root();
+        let right = base.child();
         let seen = Seen::default();
         let l = left.clone();
         let canceller = thread::spawn(move || l.cancel("left"));
-        let (m, w) = (merged.clone(), seen.clone());
-        let linker = thread::spawn(move || w.watch(&m));
+        let (a, b, w) = (left.clone(), right.clone(), seen.clone());
+        let making = thread::spawn(move || {
+            let merged = a.merge(&b);
+            w.watch(&merged);
+            merged
+        });
 
         assert!(canceller.join().unwrap());
-        linker.join().unwrap();
+        let merged = making.join().unwrap();
         assert_eq!(merged.cause(), Some(from_parent(explicit("left"))));
         assert_eq!(
             seen.take(),
@@ -116,10 +121,10 @@ fn loom_cancel_racing_merge() {
         );
         assert!(!right.is_cancelled());
         assert_eq!(left.entry_count(), 0);
-        // Linked to `right` if the registration linked it before the cancel; not otherwise.
+        // Linked to `right` if the merge was made before the cancel; not otherwise.
         assert!(right.entry_count() <= 1);
         drop(merged);
-        assert_eq!(right.entry_count(), 0, "dropping the child unlinks it");
+        assert_eq!(right.entry_count(), 0, "dropping the merge unlinks it");
     });
 }
 
