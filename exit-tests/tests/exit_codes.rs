@@ -283,3 +283,40 @@ fn the_watchdog_does_not_cut_a_services_budgeted_commit_short() {
     assert!(out.stdout_has("audit committed"), "{out:#?}");
     assert!(!out.stderr_has("forced exit"), "{out:#?}");
 }
+
+/// The report goes to stderr; a stderr nobody reads any more (the reader of a pipe ended with
+/// the same Ctrl-C) does not turn a clean stop into a crash. Before, the report's `eprintln!`
+/// panicked: exit 101, and the runtime's drop waited for its blocking threads unbounded.
+#[test]
+fn a_drained_shutdown_exits_0_when_stderr_is_a_broken_pipe() {
+    let mut p = Program::start_stderr_closed(MAIN, &["drain"], &[("GRACE_MS", "5000")]);
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+    assert!(out.stdout_has("audit written"), "{out:#?}");
+}
+
+/// The watchdog forces the exit even when it cannot say so. Before, its note's `eprintln!`
+/// panicked on its own thread, which then ended without exiting.
+#[test]
+fn the_watchdog_forces_the_exit_when_stderr_is_a_broken_pipe() {
+    let mut p = Program::start_stderr_closed(BLOCKED, &[], &[]);
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = p.signal("INT");
+    let out = p.wait(Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130), "{out:#?}");
+    assert!(out.at - second < Duration::from_secs(3), "{out:#?}");
+}
+
+/// A forced exit (the interruption returned) keeps its code without a stderr to print to.
+#[test]
+fn a_forced_exit_keeps_its_code_when_stderr_is_a_broken_pipe() {
+    let mut p = Program::start_stderr_closed(MAIN, &["stuck"], &[("GRACE_MS", "200")]);
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+}

@@ -3,7 +3,7 @@
 //!
 //! | how the program ends | exit code | stderr |
 //! |---|---|---|
-//! | `main` returns `Ok` (no signal) | 0 (or what `T` says, e.g. an `ExitCode`) | the services' report, if one had to be stopped |
+//! | `main` returns `Ok` (no signal) | 0 (or what `T` says, e.g. an `ExitCode`) | the services' report, if one had to be stopped or failures were left unread |
 //! | `main` returns `Err` (no signal) | 1 | `error: ` and the error on one line |
 //! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
@@ -15,7 +15,13 @@
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
-//! ([`Signal::exit_code`]).
+//! ([`Signal::exit_code`]). The stderr lines are written if stderr can take them: one that
+//! cannot (a pipe whose reader is gone) changes neither the exit code nor the forced exit.
+//!
+//! After a `#[scope::main]` fn has returned to a caller of its own (a test, another program's
+//! `main`), tokio's signal handlers stay installed for the life of the process (tokio cannot
+//! remove them): SIGINT and SIGTERM no longer end it by default. A program that goes on after
+//! it should listen for them itself, or run its remaining work under another `App`.
 //!
 //! On the way out, the work the application owns has ended (its services drained or
 //! stopped). What is left on the runtime is work nobody owns: tasks spawned with
@@ -435,7 +441,7 @@ where
     match decide(outcome, &report) {
         Ok(value) => {
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
-                eprintln!("{report}");
+                say(format_args!("{report}"));
             }
             // What is left is nobody's (see the module docs): bounded, not waited for.
             let id = runtime.handle().id();
@@ -445,12 +451,14 @@ where
         }
         Err((code, error)) => {
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
-                eprintln!("{report}");
+                say(format_args!("{report}"));
             }
             match error {
-                Some(Printed::Error(line)) => eprintln!("error: {line}"),
+                Some(Printed::Error(line)) => say(format_args!("error: {line}")),
                 Some(Printed::Interruption(line)) => {
-                    eprintln!("shutdown: the main work returned the interruption: {line}");
+                    say(format_args!(
+                        "shutdown: the main work returned the interruption: {line}"
+                    ));
                 }
                 None => {}
             }
@@ -463,6 +471,13 @@ where
             std::process::exit(code)
         }
     }
+}
+
+/// Writes a line of the exit's report to stderr, if it can: a stderr nobody reads any more (the
+/// reader of a pipe, ended by the same Ctrl-C) must not turn a clean stop into a panic (exit
+/// 101), nor keep the watchdog from forcing the exit.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Keeps the shutdown's bounds from a thread of its own, with a runtime of its own: the
@@ -507,7 +522,7 @@ impl Watchdog {
                 if watching.load(Ordering::SeqCst) {
                     return;
                 }
-                eprintln!("shutdown: forced exit: {note}");
+                say(format_args!("shutdown: forced exit: {note}"));
                 let _ = std::io::stderr().flush();
                 kill_unreaped(None);
                 std::process::exit(signal.exit_code());

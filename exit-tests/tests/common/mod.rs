@@ -61,6 +61,27 @@ impl Program {
         }
     }
 
+    /// As [`start`](Program::start), with stderr a pipe whose reader is gone (a `2>&1 | tee`
+    /// whose `tee` a Ctrl-C ended): every write to it fails.
+    pub(crate) fn start_stderr_closed(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Program {
+        let mut child = Command::new(exe)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the program starts");
+        drop(child.stderr.take());
+        let stdout = lines(child.stdout.take().expect("piped"));
+        Program {
+            child,
+            stdout,
+            stderr: channel().1,
+            seen: Vec::new(),
+        }
+    }
+
     /// Waits for a stdout line that contains `needle` (at most `within`).
     pub(crate) fn wait_for(&mut self, needle: &str, within: Duration) -> Line {
         if let Some(line) = self.seen.iter().find(|l| l.text.contains(needle)) {
