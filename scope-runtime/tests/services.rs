@@ -1192,3 +1192,49 @@ async fn an_os_signal_after_a_requested_shutdown_is_not_a_second_signal() {
     );
     assert_eq!(out, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_answers_the_stop_with_the_interruption_is_stopped_not_failed() {
+    // `?` on the interruption is how scope code answers a cancel. Before, the stop's report
+    // listed it as a failure ("task `poller` failed: cancelled: ..."), logged as one.
+    let svc = Service::new(ServiceConfig::new("sync"));
+    svc.spawn_named("poller", async {
+        scope_runtime::run_until_cancelled(std::future::pending::<()>()).await?;
+        Ok::<_, Interrupted>(())
+    })
+    .unwrap()
+    .detach();
+    tokio::task::yield_now().await;
+    let report = svc.stop().await;
+    assert_eq!(report.stopped()[0].name(), Some("poller"));
+    assert!(report.failures().is_empty(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_answers_its_handles_cancel_with_an_error_is_not_a_failure() {
+    let svc = Service::new(ServiceConfig::new("sync"));
+    let task = svc
+        .spawn_named("poller", async {
+            scope_runtime::cancelled().await;
+            Err::<(), String>("gave up".into())
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    task.cancel("not needed");
+    assert_eq!(task.await.unwrap(), Err("gave up".to_owned())); // its value, as it returned it
+    assert!(svc.failures().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_fails_at_its_own_deadline_is_still_a_failure() {
+    let svc = Service::new(ServiceConfig::new("sync").task_timeout(10 * MS));
+    svc.spawn_named("slow", async {
+        scope_runtime::run_until_cancelled(std::future::pending::<()>()).await?;
+        Ok::<_, Interrupted>(())
+    })
+    .unwrap()
+    .detach();
+    sleep(20 * MS).await;
+    let failures = svc.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}

@@ -218,7 +218,7 @@ impl Inner {
         let mut table = self.table.lock();
         let _live = table.live.remove(key);
         match ended {
-            Ended::Completed => {}
+            Ended::Completed | Ended::Answered(_) => {}
             Ended::NotStarted => table.not_started += 1,
             Ended::Failed(kind, message) => {
                 if table.failures.len() < KEPT_FAILURES {
@@ -649,7 +649,10 @@ impl Service {
     }
 
     /// Takes the failures recorded since they were last read: tasks that returned an error,
-    /// panicked, or were dropped (their deadline's grace ran out, a stop aborted them). The
+    /// panicked, or were dropped (their deadline's grace ran out, a stop aborted them). An
+    /// error a task returns after it was asked to stop (a stop of its service, the
+    /// application's shutdown, its handle's `cancel`: `?` on the interruption, say) answers
+    /// that request and is not a failure; one after its own deadline is. The
     /// service keeps up to 256 unread; past that it counts them
     /// ([`failures_lost`](Service::failures_lost)).
     ///

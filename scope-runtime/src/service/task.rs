@@ -208,6 +208,10 @@ fn stop_under_way(inner: &Arc<Inner>, wait: &mut Option<Unheld>, task: &mut Cont
 pub(super) enum Ended {
     Completed,
     Failed(FailureKind, String),
+    /// It returned an error answering a cancel that asked it to stop (a stop of its service,
+    /// the application's shutdown, its handle's `cancel`): a consequence of the cancel, not a
+    /// failure (its handle still gets the error as its output).
+    Answered(String),
     NotStarted,
 }
 
@@ -299,7 +303,9 @@ pin_project_lite::pin_project! {
                 Ended::Completed => End::Completed,
                 Ended::Failed(FailureKind::Failed, message) => End::Failed(message),
                 Ended::Failed(FailureKind::Panicked, message) => End::Panicked(message),
-                Ended::Failed(FailureKind::Dropped, message) => End::Stopped(message),
+                Ended::Failed(FailureKind::Dropped, message) | Ended::Answered(message) => {
+                    End::Stopped(message)
+                }
                 Ended::NotStarted => End::NotStarted,
             };
             this.obs.service_ended(&this.inner.obs, this.info, &end);
@@ -485,6 +491,17 @@ where
         let outcome = match ended {
             Ok((out, failure)) => {
                 *this.ended = Some(match failure {
+                    // Read without acting (no deadline fired here, no callback run): a
+                    // deadline that passed unseen leaves the error a failure, as its deadline's.
+                    Some(message)
+                        if this
+                            .cx
+                            .as_ref()
+                            .and_then(Cx::observed_cause)
+                            .is_some_and(|cause| !cause.is_deadline()) =>
+                    {
+                        Ended::Answered(message)
+                    }
                     Some(message) => Ended::Failed(FailureKind::Failed, message),
                     None => Ended::Completed,
                 });
