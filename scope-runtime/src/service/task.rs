@@ -215,6 +215,24 @@ pub(super) enum Ended {
     NotStarted,
 }
 
+/// How a task whose work returned ended: completed, failed, or (an error once its context was
+/// cancelled by something other than a deadline) answering a request to stop. The cause is
+/// read without acting on it (no deadline fired here, no callback run): a deadline that passed
+/// unseen leaves the error a failure, as its deadline's.
+fn returned(cx: Option<&Cx>, failure: Option<String>) -> Ended {
+    match failure {
+        Some(message)
+            if cx
+                .and_then(Cx::observed_cause)
+                .is_some_and(|cause| !cause.is_deadline()) =>
+        {
+            Ended::Answered(message)
+        }
+        Some(message) => Ended::Failed(FailureKind::Failed, message),
+        None => Ended::Completed,
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A service task's future: waits for a worker (if the service has workers), then runs
     /// the work with the task's context as the ambient one and the service as the enclosing
@@ -490,21 +508,7 @@ where
         };
         let outcome = match ended {
             Ok((out, failure)) => {
-                *this.ended = Some(match failure {
-                    // Read without acting (no deadline fired here, no callback run): a
-                    // deadline that passed unseen leaves the error a failure, as its deadline's.
-                    Some(message)
-                        if this
-                            .cx
-                            .as_ref()
-                            .and_then(Cx::observed_cause)
-                            .is_some_and(|cause| !cause.is_deadline()) =>
-                    {
-                        Ended::Answered(message)
-                    }
-                    Some(message) => Ended::Failed(FailureKind::Failed, message),
-                    None => Ended::Completed,
-                });
+                *this.ended = Some(returned(this.cx.as_ref(), failure));
                 Ok(out)
             }
             Err(payload) => {
