@@ -450,7 +450,8 @@ impl App {
             report.failures.extend(cut.failures().iter().cloned());
             if !counted {
                 report.failures_lost += service.failures_lost();
-                if !cut.aborted().is_empty() || !cut.failures().is_empty() {
+                if !cut.aborted().is_empty() || cut.not_started() > 0 || !cut.failures().is_empty()
+                {
                     report.stopped.push(cut);
                 }
             }

@@ -1238,3 +1238,38 @@ async fn a_task_that_fails_at_its_own_deadline_is_still_a_failure() {
     let failures = svc.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_reports_the_queued_tasks_it_dropped() {
+    // Before, the forced stop counted only the tasks that had started: the ones waiting for a
+    // worker were dropped without a word.
+    let app = App::new();
+    let signals = signals_at(&[(100, Signal::Terminate), (200, Signal::Interrupt)]);
+    let (_, report) = app
+        .run(Duration::from_secs(10), signals, async {
+            let pool = Service::new(ServiceConfig::new("pool").workers(1));
+            pool.spawn_named("busy", sleep(Duration::from_secs(20)))
+                .unwrap()
+                .detach();
+            sleep(10 * MS).await; // `busy` has the worker
+            for _ in 0..3 {
+                pool.spawn_named("queued", async {}).unwrap().detach();
+            }
+            std::future::pending::<()>().await;
+        })
+        .await;
+    assert!(
+        matches!(
+            report.forced(),
+            Some(Forced::SecondSignal(Signal::Interrupt))
+        ),
+        "{report}"
+    );
+    let pool = report
+        .stopped()
+        .iter()
+        .find(|s| s.service().and_then(|i| i.name()) == Some("pool"))
+        .unwrap_or_else(|| panic!("the pool is in the report: {report}"));
+    assert_eq!(pool.aborted().len(), 1, "{report}");
+    assert_eq!(pool.not_started(), 3, "{report}");
+}

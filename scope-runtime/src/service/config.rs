@@ -46,8 +46,12 @@ impl ServiceConfig {
     /// (law 7): it no longer has the request's deadline, and a service lives as long as the
     /// program. A task stuck on a dead peer would otherwise hold its place in the queue (and,
     /// with [`workers`](ServiceConfig::workers), a worker) until the next shutdown, with
-    /// nothing to show for it; with a deadline it ends, and its end is reported as a failure
-    /// ([`Service::failures`](crate::Service::failures)). 30 s is longer than the detached
+    /// nothing to show for it; with a deadline it ends, and an end that is an error (it
+    /// returned one, or was dropped after the grace) is reported as a failure
+    /// ([`Service::failures`](crate::Service::failures)). A task that winds down on the
+    /// deadline and returns `()` or `Ok` has completed: long-running work (a
+    /// [`Supervisor`](crate::Supervisor) run as a daemon, a consumer loop) needs
+    /// `task_timeout(Duration::MAX)`, or it stops at 30 s. 30 s is longer than the detached
     /// work services are for (an audit write, an email, a cache fill) and than the usual
     /// client timeouts. The task sees the deadline ([`Cx::deadline`](crate::Cx::deadline), and
     /// as a cancellation it can wind down on). Set your own with

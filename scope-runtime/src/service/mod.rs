@@ -236,15 +236,23 @@ impl Inner {
 
     /// The live tasks that have started, by name.
     fn running(&self) -> Vec<TaskInfo> {
+        self.running_and_queued().0
+    }
+
+    /// The tasks that have started (by name), and how many wait for a worker.
+    fn running_and_queued(&self) -> (Vec<TaskInfo>, usize) {
         let table = self.table.lock();
         let mut out = Vec::new();
+        let mut queued = 0;
         let _ = table.live.find(|l| {
             if l.started {
                 out.push(l.info.clone());
+            } else {
+                queued += 1;
             }
             false
         });
-        out
+        (out, queued)
     }
 }
 
@@ -562,15 +570,22 @@ impl Service {
         *inner.forced.lock() = Some(signal.clone());
         inner.cancel_for_stop(signal);
         inner.tracker.force();
-        let aborted = inner.running();
+        // The tasks waiting for a worker are dropped unstarted by the abort (their ends are
+        // counted as they come, after this returns): counted here, with the running ones.
+        let (aborted, queued) = inner.running_and_queued();
+        let not_started_before = inner.table.lock().not_started;
         inner.abort_for_stop();
-        let failures = std::mem::take(&mut inner.table.lock().failures);
+        let (failures, not_started) = {
+            let mut table = inner.table.lock();
+            let gone = table.not_started - not_started_before;
+            (std::mem::take(&mut table.failures), queued.max(gone))
+        };
         inner.report_end(&failures);
         StopReport {
             service: Some(inner.info.clone()),
             stopped: Vec::new(),
             aborted,
-            not_started: 0,
+            not_started,
             failures,
         }
     }
