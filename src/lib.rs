@@ -867,4 +867,21 @@ pub mod __private {
     pub use std::result::Result;
     pub use std::time::Duration;
     pub use tokio;
+
+    /// What the body of a supervised `#[scoped]` fn returns, from the fn's return type
+    /// `Result<T, Failures<E>>`: `Result<T, E>` (said for a body that never ends on its own, so
+    /// that its `?` has a `Result` to return into).
+    #[diagnostic::on_unimplemented(
+        message = "a `#[scoped(policy = supervise)]` fn must return `Result<T, scope::Failures<E>>`, not `{Self}`",
+        label = "this is the fn's return type",
+        note = "a supervised scope returns every failure: write `Result<T, scope::Failures<E>>`"
+    )]
+    pub trait SupervisedResult {
+        /// The body's output.
+        type Body;
+    }
+
+    impl<T, E> SupervisedResult for Result<T, crate::Failures<E>> {
+        type Body = Result<T, E>;
+    }
 }

@@ -229,12 +229,22 @@ pub(crate) fn scope_body_then(
     // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
     // type to infer: its `?` then finds no `Result` to return into ("`?` can only be used in
     // an async block that returns `Result`"). Under fail-fast the body's value is the fn's,
-    // so the fn's return type is said for it.
+    // so the fn's return type is said for it; supervised, the fn returns
+    // `Result<T, Failures<E>>` and the body `Result<T, E>`.
+    let out = format_ident!("__out", span = Span::mixed_site());
     let body = match error_of {
         Some((ret, _)) if opts.policy() == PolicyKind::FailFast && diverges(body) => {
-            let out = format_ident!("__out", span = Span::mixed_site());
             quote!({
                 let #out: #ret = #body;
+                #[allow(unreachable_code)]
+                return #out;
+            })
+        }
+        Some((ret, span)) if opts.policy() == PolicyKind::Supervise && diverges(body) => {
+            let body_ty =
+                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
+            quote!({
+                let #out: #body_ty = #body;
                 #[allow(unreachable_code)]
                 return #out;
             })
@@ -879,11 +889,17 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                     "The key of the slot [`{name_str}`](static@{name_str}), in the type namespace: \
                      what `Needs![{name_str}]` names."
                 );
+                // The key exists exactly when the static does.
+                let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
+                let cfgs = quote!(#(#cfgs)*);
                 out.extend(quote! {
                     #(#attrs)* #vis #st #name: #slot_ty = #init;
                     #[doc = #key_doc]
+                    #cfgs
                     #[allow(non_camel_case_types, dead_code)]
                     #vis enum #name {}
+                    #cfgs
+                    #[allow(deprecated)]
                     impl #krate::__private::Key for #name {
                         type Value = #ty;
                         fn slot() -> &'static #krate::__private::Slot<#ty, Self> {

@@ -14,6 +14,20 @@ async fn serve() -> Result<(), Interrupted> {
     }
 }
 
+// Supervised (one failed connection must not cancel the others), the same: the body's value
+// is the fn's `Result<T, Failures<E>>` taken to `Result<T, E>`.
+#[scoped(policy = supervise)]
+async fn serve_supervised() -> Result<(), scope::Failures<Interrupted>> {
+    let mut n = 0u32;
+    loop {
+        scope::check()?;
+        n += 1;
+        if n > 3 {
+            scope::Cx::current().cancel("done");
+        }
+    }
+}
+
 #[scoped]
 async fn serve_until_told(stop: tokio::sync::oneshot::Receiver<()>) -> Result<(), Interrupted> {
     let mut stop = stop;
@@ -50,6 +64,7 @@ async fn unfinished() -> Result<u32, Interrupted> {
 #[scope::main]
 async fn main() -> Result<(), Interrupted> {
     assert!(serve().await.is_err());
+    assert!(serve_supervised().await.is_err());
     let (tx, rx) = tokio::sync::oneshot::channel();
     tx.send(()).unwrap();
     serve_until_told(rx).await?;

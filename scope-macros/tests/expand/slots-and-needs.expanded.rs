@@ -4,6 +4,7 @@ pub static REQUEST_ID: ::scope::__private::Slot<String, REQUEST_ID> = ::scope::_
 ///The key of the slot [`REQUEST_ID`](static@REQUEST_ID), in the type namespace: what `Needs![REQUEST_ID]` names.
 #[allow(non_camel_case_types, dead_code)]
 pub enum REQUEST_ID {}
+#[allow(deprecated)]
 impl ::scope::__private::Key for REQUEST_ID {
     type Value = String;
     fn slot() -> &'static ::scope::__private::Slot<String, Self> {
@@ -16,6 +17,7 @@ static TENANT: ::scope::__private::Slot<String, TENANT> = ::scope::__private::Sl
 ///The key of the slot [`TENANT`](static@TENANT), in the type namespace: what `Needs![TENANT]` names.
 #[allow(non_camel_case_types, dead_code)]
 enum TENANT {}
+#[allow(deprecated)]
 impl ::scope::__private::Key for TENANT {
     type Value = String;
     fn slot() -> &'static ::scope::__private::Slot<String, Self> {
