@@ -384,12 +384,12 @@ impl Rewriter {
         };
         let syn::Pat::Ident(pi) = pat else { return };
         let name = lint::unraw(&pi.ident);
-        let origin = ty.and_then(lint::type_path).map(|path| Origin {
+        let typed = ty.and_then(lint::type_path).map(|path| Origin {
             path,
             place: Place::Body,
         });
         // Through the wrappers that hand out their content: `Arc::new(Handle::current())`.
-        let origin = origin.or_else(|| match lint::chain_root(lint::unwrapped(init?))? {
+        let traced = init.and_then(|init| match lint::chain_root(lint::unwrapped(init))? {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
@@ -403,6 +403,15 @@ impl Rewriter {
             }
             _ => None,
         });
+        // The type says what it is; where it comes from, the initialiser says: a set from
+        // outside stays one through `let tasks: &mut JoinSet<()> = set;`.
+        let origin = match (typed, traced) {
+            (Some(typed), Some(traced)) => Some(Origin {
+                path: typed.path,
+                place: traced.place,
+            }),
+            (typed, traced) => typed.or(traced),
+        };
         match origin {
             Some(Origin { path, mut place }) => {
                 // A set made in the body that the body moves out: its tasks leave with it.
@@ -942,6 +951,8 @@ impl VisitMut for Rewriter {
                 self.copy_proof_into(expr, before);
             }
             Expr::Closure(c) => {
+                // Its parameters' origins end with it, as a block's bindings do.
+                let locals = self.locals.clone();
                 for input in &c.inputs {
                     if let syn::Pat::Type(pt) = input {
                         self.record_typed(&pt.pat, &pt.ty, false);
@@ -950,6 +961,7 @@ impl VisitMut for Rewriter {
                 let before = self.proof_refs;
                 let moves = c.capture.is_some();
                 visit_mut::visit_expr_closure_mut(self, c);
+                self.locals = locals;
                 if moves {
                     self.copy_proof_into(expr, before);
                 }
@@ -957,10 +969,28 @@ impl VisitMut for Rewriter {
             Expr::Match(m) => {
                 self.visit_expr_mut(&mut m.expr);
                 for arm in &mut m.arms {
-                    // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made.
+                    // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made, in
+                    // that arm only.
+                    let locals = self.locals.clone();
                     self.record_binding(&arm.pat, None, Some(&m.expr));
                     visit_mut::visit_arm_mut(self, arm);
+                    self.locals = locals;
                 }
+            }
+            // An `if let`'s or a `while let`'s bindings end with its block.
+            Expr::If(i) if matches!(&*i.cond, Expr::Let(_)) => {
+                let locals = self.locals.clone();
+                self.visit_expr_mut(&mut i.cond);
+                self.visit_block_mut(&mut i.then_branch);
+                self.locals = locals;
+                if let Some((_, other)) = &mut i.else_branch {
+                    self.visit_expr_mut(other);
+                }
+            }
+            Expr::While(w) if matches!(&*w.cond, Expr::Let(_)) => {
+                let locals = self.locals.clone();
+                visit_mut::visit_expr_while_mut(self, w);
+                self.locals = locals;
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
             Expr::MethodCall(call) => {
