@@ -118,8 +118,9 @@ impl Orphan {
             }
             Orphan::LeavingJoinSet => {
                 "help: this set leaves the scope's body (it is moved out: assigned, passed on, \
-                 returned), so its tasks outlive the scope; join it before the body ends \
-                 (`set.join_all().await`), or start the task with `spawn!(future)`"
+                 returned, or captured by a `move` closure or block that is), so its tasks \
+                 outlive the scope; join it before the body ends (`set.join_all().await`), or \
+                 start the task with `spawn!(future)`"
             }
             Orphan::OuterJoinSet => {
                 "help: this set comes from outside the scope, so its tasks outlive it; use \
@@ -383,7 +384,8 @@ pub(crate) enum Place {
     Body,
     /// Made outside the scope: a parameter of the fn.
     Outside,
-    /// Made in the body, then moved out of it (assigned, passed on, returned).
+    /// Made in the body, then moved out of it (assigned, passed on, returned, or captured by
+    /// a `move` closure or block that is).
     Leaves,
 }
 
@@ -620,7 +622,70 @@ impl SetMoves<'_> {
                 self.moved.push(unraw(ident));
             }
         }
+        // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
+        // the closure or block captures leaves with it.
+        if !std::ptr::eq(stored(expr), expr) {
+            self.stores(expr);
+        }
     }
+    /// `expr` is kept where the body does not run it (a field, a struct, what is returned): a
+    /// set it names leaves, and so does a set a `move` closure or `async move` block there
+    /// captures.
+    fn stores(&mut self, expr: &Expr) {
+        self.moves_name(expr);
+        if let Some(names) = captures(stored(expr)) {
+            self.moved.extend(names);
+        }
+    }
+    fn moves_name(&mut self, expr: &Expr) {
+        if let Expr::Path(p) = stored(expr) {
+            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+                self.moved.push(unraw(ident));
+            }
+        }
+    }
+}
+
+/// `expr` without the wrappers that keep what they are given: `Box::new`, `Box::pin`,
+/// `Arc::new`, `Rc::new`, `Some`, `Ok`, and parentheses.
+fn stored(mut expr: &Expr) -> &Expr {
+    loop {
+        expr = unwrapped(expr);
+        match expr {
+            Expr::Paren(p) => expr = &p.expr,
+            Expr::Call(c) if c.args.len() == 1 => {
+                let Expr::Path(p) = &*c.func else { return expr };
+                let segs: Vec<String> = p.path.segments.iter().map(|s| unraw(&s.ident)).collect();
+                if matches!(segs.as_slice(), [.., w, n] if w == "Box" && n == "pin") {
+                    expr = &c.args[0];
+                } else {
+                    return expr;
+                }
+            }
+            _ => return expr,
+        }
+    }
+}
+
+/// The names a `move` closure or an `async move` block mentions (what it may capture); `None`
+/// for any other expression.
+fn captures(expr: &Expr) -> Option<Vec<String>> {
+    struct Names(Vec<String>);
+    impl<'ast> Visit<'ast> for Names {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+                self.0.push(unraw(ident));
+            }
+        }
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut names = Names(Vec::new());
+    match expr {
+        Expr::Closure(c) if c.capture.is_some() => names.visit_expr(&c.body),
+        Expr::Async(a) if a.capture.is_some() => names.visit_block(&a.block),
+        _ => return None,
+    }
+    Some(names.0)
 }
 impl<'ast> Visit<'ast> for SetMoves<'_> {
     fn visit_local(&mut self, local: &'ast syn::Local) {
@@ -644,8 +709,13 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             if let Some(Expr::Path(p)) = init {
                 if let (None, Some(old)) = (&p.qself, p.path.get_ident()) {
-                    self.renames.push((name, unraw(old)));
+                    self.renames.push((name.clone(), unraw(old)));
                 }
+            }
+            // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
+            if let Some(captured) = init.map(stored).and_then(captures) {
+                self.renames
+                    .extend(captured.into_iter().map(|old| (name.clone(), old)));
             }
         }
         syn::visit::visit_local(self, local);
@@ -656,10 +726,10 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             (Expr::Path(l), Expr::Path(r)) if l.qself.is_none() && r.qself.is_none() => {
                 match (l.path.get_ident(), r.path.get_ident()) {
                     (Some(new), Some(old)) => self.renames.push((unraw(new), unraw(old))),
-                    _ => self.moves(&e.right),
+                    _ => self.stores(&e.right),
                 }
             }
-            _ => self.moves(&e.right),
+            _ => self.stores(&e.right),
         }
         syn::visit::visit_expr_assign(self, e);
     }
@@ -710,26 +780,26 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_expr_method_call(self, e);
     }
     fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
-        e.fields.iter().for_each(|f| self.moves(&f.expr));
+        e.fields.iter().for_each(|f| self.stores(&f.expr));
         syn::visit::visit_expr_struct(self, e);
     }
     fn visit_expr_array(&mut self, e: &'ast syn::ExprArray) {
-        e.elems.iter().for_each(|a| self.moves(a));
+        e.elems.iter().for_each(|a| self.stores(a));
         syn::visit::visit_expr_array(self, e);
     }
     fn visit_expr_tuple(&mut self, e: &'ast syn::ExprTuple) {
-        e.elems.iter().for_each(|a| self.moves(a));
+        e.elems.iter().for_each(|a| self.stores(a));
         syn::visit::visit_expr_tuple(self, e);
     }
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
         if let Some(v) = &e.expr {
-            self.moves(v);
+            self.stores(v);
         }
         syn::visit::visit_expr_return(self, e);
     }
     fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
         if let Some(v) = &e.expr {
-            self.moves(v);
+            self.stores(v);
         }
         syn::visit::visit_expr_break(self, e);
     }
