@@ -34,6 +34,14 @@ use crate::lint::{self, Aliases, Origin, Orphan, Place};
 use crate::options::{Options, PolicyKind};
 use crate::protocol::Hidden;
 
+/// A `spawn!` an enclosing scope's pass bound to itself inside a macro call it did not know for
+/// a scope.
+const NESTED_UNSEEN: &str = "this `spawn!` is inside a scope that the enclosing `#[scoped]` \
+     or `scope!` did not see as one, and was bound to the enclosing scope instead\n\
+     help: the scope finds its macros by name: call the nested scope `scope!` (not renamed on \
+     import, as in `use scope::scope as nursery`, and not from inside another macro), or name \
+     its handle (`nursery!(|s| { .. })`) and call `s.spawn(..)`";
+
 /// The name of the hidden scope variable, invisible to user code.
 pub(crate) fn scope_ident() -> Ident {
     Ident::new("__scope", Span::mixed_site())
@@ -433,6 +441,12 @@ impl Rewriter {
         let path = &mac.path;
         // Rewritten on every path below (to the method call, or to the problem's report).
         self.edits += 1;
+        if let Some(Hidden::Scope { .. }) = Hidden::parse(&mac.tokens) {
+            // Bound by an enclosing pass that did not see this scope as one: a `scope!` renamed
+            // on import, or called from another macro. Said here, at the user's `spawn!`, not
+            // as a parse error at the enclosing attribute.
+            return syn::Error::new(span, NESTED_UNSEEN).to_compile_error();
+        }
         // The output keeps the user's macro path (so their `use scope::spawn` is used); the
         // spawn macro then expands to the method call, or reports the problem at its call site.
         if self.in_child > 0 {
