@@ -676,7 +676,9 @@ impl Rewriter {
         match item {
             syn::Item::Macro(m) => {
                 // `macro_rules! name { (..) => { BODY }; .. }`: what it expands to is in the body.
-                let _ = self.rewrite_tokens(m.mac.tokens.clone());
+                // Its metavariables stand for plain names, so that a rule that writes code
+                // around its arguments still reads as code (lint only: nothing is kept).
+                let _ = self.rewrite_tokens(without_metavariables(m.mac.tokens.clone()));
             }
             // A `#[scoped]` module or impl block: its expansion lints the async fns it scopes,
             // and nothing else, so the rest is linted here.
@@ -1040,4 +1042,51 @@ impl VisitMut for Rewriter {
         visit_mut::visit_impl_item_fn_mut(self, f);
         self.allowed -= usize::from(allow);
     }
+}
+
+/// `macro_rules!` tokens with each `$name` made a plain name (`$crate` made `crate`) and each
+/// repetition `$( .. ) sep? op` made its contents once, so that a rule's body parses as the
+/// code it writes.
+fn without_metavariables(tokens: TokenStream) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < trees.len() {
+        let dollar = matches!(&trees[i], TokenTree::Punct(p) if p.as_char() == '$');
+        match (dollar, trees.get(i + 1)) {
+            (true, Some(TokenTree::Ident(name))) => {
+                let plain = if name == "crate" {
+                    name.clone()
+                } else {
+                    proc_macro2::Ident::new(&format!("__metavar_{name}"), name.span())
+                };
+                out.extend(std::iter::once(TokenTree::Ident(plain)));
+                i += 2;
+            }
+            (true, Some(TokenTree::Group(g))) if g.delimiter() == Delimiter::Parenthesis => {
+                out.extend(without_metavariables(g.stream()));
+                i += 2;
+                // An optional separator, then the repetition's operator.
+                let is_op = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '*' | '+' | '?'));
+                if !is_op(trees.get(i)) && is_op(trees.get(i + 1)) {
+                    i += 1;
+                }
+                if is_op(trees.get(i)) {
+                    i += 1;
+                }
+            }
+            _ => {
+                match &trees[i] {
+                    TokenTree::Group(g) => {
+                        let mut ng = Group::new(g.delimiter(), without_metavariables(g.stream()));
+                        ng.set_span(g.span());
+                        out.extend(std::iter::once(TokenTree::Group(ng)));
+                    }
+                    other => out.extend(std::iter::once(other.clone())),
+                }
+                i += 1;
+            }
+        }
+    }
+    out
 }
