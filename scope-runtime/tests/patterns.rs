@@ -1146,6 +1146,84 @@ mod process {
         );
     }
 
+    // As above, with `wait` first polled after the leader has died of the cancel's SIGTERM
+    // (the body did something else first). Before, `wait` saw the exit before the cancel and
+    // reaped the leader without draining its group: the member ran on after the scope.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_group_member_is_killed_when_wait_comes_after_the_leader_died() {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        let out: Result<_, ProcessError> = s
+            .run(async {
+                let cmd = sh(LEADER_AND_STUBBORN_MEMBER);
+                let mut running = Process::new(cmd).grace(ms(300)).spawn()?;
+                let out = running.take_stdout().expect("stdout is piped");
+                let line = BufReader::new(out).lines().next_line().await;
+                let member: u32 = line.unwrap().unwrap().parse().unwrap();
+                while !std::fs::read_to_string(format!("/proc/{member}/cmdline"))
+                    .is_ok_and(|c| c.starts_with("sleep"))
+                {
+                    sleep(ms(5)).await;
+                }
+                s.cancel("stop"); // SIGTERM to the group: the shell dies, the member stays
+                sleep(ms(100)).await; // the leader is dead before `wait` is polled
+                let waited = running.wait().await;
+                Ok((member, waited))
+            })
+            .await;
+        let (member, waited) = out.unwrap();
+        assert!(
+            matches!(waited, Err(ProcessError::Stopped { .. })),
+            "{waited:?}"
+        );
+        let gone = stops_running(member).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &member.to_string()])
+            .status();
+        assert!(gone, "the member that ignored SIGTERM outlived the scope");
+    }
+
+    // A `Running` moved out of its scope, waited for under a live context: the scope's end
+    // stops it (SIGTERM, the grace, SIGKILL). Before, only the SIGTERM came, and a process that
+    // ignores it ran on after its scope, `wait` waiting out its whole life.
+    #[tokio::test]
+    async fn a_process_that_ignores_sigterm_does_not_outlive_the_scope_it_was_started_in() {
+        let s = &Scope::new(Config::new());
+        let mut running = s
+            .run(async {
+                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+                let mut running = Process::new(cmd).grace(ms(200)).spawn()?;
+                let out = running.take_stdout().expect("stdout is piped");
+                let line = BufReader::new(out).lines().next_line().await;
+                assert_eq!(line.unwrap().as_deref(), Some("ready"));
+                Ok::<_, ProcessError>(running)
+            })
+            .await
+            .unwrap();
+        let pid = running.id().unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
+        let waited = waited.unwrap_or_else(|_| panic!("it outlived its scope: {pid} still runs"));
+        let Err(ProcessError::Stopped { status, .. }) = waited else {
+            panic!("{waited:?}")
+        };
+        assert_eq!(status.signal(), Some(9), "killed after the grace");
+        assert!(!alive(pid));
+    }
+
+    // `run` keeps no pipe it never reads: a command with more output than a pipe holds ends.
+    // Before, the child blocked on its full stdout and `run` waited for good.
+    #[tokio::test]
+    async fn run_does_not_hang_on_a_piped_output_it_never_reads() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "head -c 1000000 /dev/zero; echo done >&2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = tokio::time::timeout(Duration::from_secs(5), run(cmd)).await;
+        let status = out.expect("run hung on a pipe only it holds");
+        // The closed pipe ends the writer (SIGPIPE) or it finishes: either way it is over.
+        assert!(status.is_ok(), "{status:?}");
+    }
+
     // The leader is watched without being reaped on Linux only (see `process`'s docs).
     #[cfg(target_os = "linux")]
     #[tokio::test]

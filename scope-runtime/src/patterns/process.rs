@@ -326,6 +326,7 @@ impl Process {
             group,
             stopping: None,
             watch: None,
+            cx: cx.clone(),
         };
         if let Some(pid) = running.pid() {
             unreaped::add(running.key, pid, group);
@@ -346,7 +347,12 @@ impl Process {
     ///
     /// See [`Process::new`].
     pub async fn status(self) -> Result<ExitStatus, ProcessError> {
-        self.spawn()?.wait().await
+        let mut running = self.spawn()?;
+        // Its output is nobody's: a pipe kept open and never read would block a command that
+        // writes more than it holds (as tokio's own `Command::status` closes them).
+        drop(running.child.stdout.take());
+        drop(running.child.stderr.take());
+        running.wait().await
     }
 }
 
@@ -391,6 +397,9 @@ pub struct Running {
     stopping: Option<tokio::time::Instant>,
     /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
     watch: Option<OnCancel>,
+    /// The context it was started under: its cancel (its scope's end included) stops it,
+    /// whoever waits for it.
+    cx: Cx,
 }
 
 impl Running {
@@ -451,8 +460,12 @@ impl Running {
         self.child.stderr.take()
     }
 
-    /// Waits for the process to exit and reaps it, watching the ambient context: once it is
-    /// cancelled, [`stop`](Running::stop)s the process. Resolves to its exit status; if it
+    /// Waits for the process to exit and reaps it, watching the ambient context and the one it
+    /// was started under (they differ for a `Running` moved out of its scope, whose end then
+    /// stops it): once either is cancelled, [`stop`](Running::stop)s the process, and a cancel
+    /// seen with the exit still drains its group. Read (or take and drop) the pipes you asked
+    /// for before you wait: a process blocked on a full pipe nobody reads does not exit
+    /// ([`Process::status`] and [`run`] close them). Resolves to its exit status; if it
     /// was stopped and did not exit successfully, to [`ProcessError::Stopped`], which says
     /// why (a cancellation is never a success that `?` lets through) and keeps the status
     /// (`ExitStatusExt::signal` says which signal ended it, if one did). A process that exits
@@ -489,21 +502,38 @@ impl Running {
     ///
     /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
-        let cx = Cx::current();
+        // The context of the code that waits, and the one it was started under (they differ
+        // for a `Running` moved out of its scope): a cancel of either stops it, so that a
+        // process that ignores SIGTERM does not outlive the scope that started it.
+        let ambient = Cx::current();
+        let cx = if ambient.same_as(&self.cx) {
+            ambient
+        } else {
+            ambient.merge(&self.cx)
+        };
         let ended = {
+            // The cancel first: once it came, the stop drains the process's group, whether or
+            // not the leader has exited already (the cancel's SIGTERM may have ended it before
+            // this wait was polled); reaping it here would leave its group's stragglers to run
+            // on, out of reach.
             let exited = pin!(self.child.wait());
-            match select(exited, pin!(cx.cancelled())).await {
-                Either::Left((status, _)) => Ok(status),
-                Either::Right((cause, _)) => Err(cause),
+            match select(pin!(cx.cancelled()), exited).await {
+                Either::Left((cause, _)) => Err(cause),
+                Either::Right((status, _)) => Ok(status),
             }
         };
         let (cause, status) = match ended {
             // Exited: on a cancel's SIGTERM (sent at the cancel, maybe while the output was
             // read), it was stopped as much as if this wait had sent it.
-            Ok(status) => match cx.cause() {
-                Some(cause) => (cause, self.reaped(status)?),
-                None => return self.reaped(status),
-            },
+            // Reaped before the context is asked: asking may fire a deadline and run the
+            // callbacks, this process's SIGTERM among them, which must not reach a reaped pid.
+            Ok(status) => {
+                let status = self.reaped(status)?;
+                match cx.cause() {
+                    Some(cause) => (cause, status),
+                    None => return Ok(status),
+                }
+            }
             Err(cause) => (cause, self.stop().await?),
         };
         if status.success() {
