@@ -163,3 +163,47 @@ fn a_service_tasks_failure_and_panic_are_events_not_stops() {
     assert_eq!(panicked.len(), 1, "the service task's panic is an event");
     assert_eq!(panicked[0].level, Level::ERROR);
 }
+
+#[test]
+fn a_service_task_dropped_past_its_deadline_is_a_failure_event() {
+    // The per-task deadline exists for a task stuck on a dead peer; dropped past it, the task
+    // is one of the service's failures, and says so at WARN. Before, its event was the DEBUG
+    // "stopped" of a stop's abort: filtered out, so the hung task was silent.
+    subscriber();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let svc = Service::new(
+                ServiceConfig::new("filtered_svc_hung")
+                    .task_timeout(Duration::from_millis(10))
+                    .grace(Duration::from_millis(10)),
+            );
+            svc.spawn_named("filtered_svc_hung_task", std::future::pending::<()>())
+                .unwrap()
+                .detach();
+            svc.drain(Duration::from_secs(1)).await.unwrap();
+            assert_eq!(svc.failures().len(), 1, "the service calls it a failure");
+        });
+    assert_eq!(events("task failed", "filtered_svc_hung_task").len(), 1);
+}
+
+#[test]
+fn a_drained_service_whose_task_panicked_ends_panicked() {
+    // Before, a drain reported the service's end with no failures, whatever its tasks did.
+    subscriber();
+    runtime().block_on(async {
+        let svc = Service::new(ServiceConfig::new("filtered_svc_drained"));
+        svc.spawn_named("filtered_svc_drained_task", async {
+            tokio::task::yield_now().await;
+            let work: Vec<u8> = Vec::new();
+            assert!(!work.is_empty(), "kaboom");
+        })
+        .unwrap()
+        .detach();
+        svc.drain(Duration::from_secs(1)).await.unwrap();
+    });
+    assert_eq!(events("scope panicked", "filtered_svc_drained").len(), 1);
+}

@@ -75,6 +75,9 @@ pub(crate) struct Inner {
     /// Its end has been reported (in the tree, the metrics and the events), by the first call
     /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
     end_reported: AtomicBool,
+    /// A task of it failed / panicked, ever (read or not): how its end is reported.
+    any_failed: AtomicBool,
+    any_panicked: AtomicBool,
 }
 
 #[derive(Default)]
@@ -161,12 +164,15 @@ impl Inner {
         if self.end_reported.swap(true, Ordering::AcqRel) {
             return;
         }
-        let panicked = failures.iter().any(|f| f.kind == FailureKind::Panicked);
+        // Every failure of its life counts, read through `failures()` already or not.
+        let panicked = self.any_panicked.load(Ordering::Relaxed)
+            || failures.iter().any(|f| f.kind == FailureKind::Panicked);
+        let failed = self.any_failed.load(Ordering::Relaxed) || !failures.is_empty();
         let cause = self.cx.cause();
         let cause = cause
             .as_ref()
             .filter(|c| !matches!(c, Cause::Finished { .. }));
-        self.obs.finished(cause, panicked, !failures.is_empty());
+        self.obs.finished(cause, panicked, failed);
     }
 
     /// What a task aborted by a stop was cut short by.
@@ -221,6 +227,10 @@ impl Inner {
             Ended::Completed | Ended::Answered(_) => {}
             Ended::NotStarted => table.not_started += 1,
             Ended::Failed(kind, message) => {
+                self.any_failed.store(true, Ordering::Relaxed);
+                if kind == FailureKind::Panicked {
+                    self.any_panicked.store(true, Ordering::Relaxed);
+                }
                 if table.failures.len() < KEPT_FAILURES {
                     table.failures.push(TaskFailure {
                         task: info.clone(),
@@ -328,6 +338,8 @@ impl Service {
                 aborting: AtomicBool::new(false),
                 forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
+                any_failed: AtomicBool::new(false),
+                any_panicked: AtomicBool::new(false),
             }),
         };
         #[cfg(not(loom))]

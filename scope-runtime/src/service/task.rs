@@ -273,6 +273,9 @@ pin_project_lite::pin_project! {
     impl<F: Future> PinnedDrop for ServiceTask<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            // Dropped at its own deadline (not by a stop, not by a runtime's shutdown): the
+            // service's failure, and reported as one.
+            let mut hung = false;
             if this.work.is_some() {
                 let started = *this.started;
                 let dropped = {
@@ -285,6 +288,8 @@ pin_project_lite::pin_project! {
                 let (ended, error) = if let Err(payload) = dropped {
                     panicked(this.info, payload)
                 } else if started {
+                    hung = !this.inner.aborting()
+                        && cause.as_ref().is_some_and(Cause::is_deadline);
                     let message = if this.inner.aborting() {
                         this.inner.aborted_by()
                     } else {
@@ -321,6 +326,7 @@ pin_project_lite::pin_project! {
                 Ended::Completed => End::Completed,
                 Ended::Failed(FailureKind::Failed, message) => End::Failed(message),
                 Ended::Failed(FailureKind::Panicked, message) => End::Panicked(message),
+                Ended::Failed(FailureKind::Dropped, message) if hung => End::Failed(message),
                 Ended::Failed(FailureKind::Dropped, message) | Ended::Answered(message) => {
                     End::Stopped(message)
                 }
