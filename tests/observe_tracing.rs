@@ -506,6 +506,45 @@ fn a_race_that_won_is_neither_failed_nor_cancelled() {
     }
 }
 
+#[test]
+fn a_losers_answer_to_the_win_is_a_stop_not_a_failure() {
+    // A loser that answers the win's cancel with an error (the usual shape of cancellable
+    // code) was logged at WARN "task failed" and counted failed, in a race that returned its
+    // winner.
+    use scope::{Config, Race};
+    let capture = capture();
+    multi_thread().block_on(async {
+        let race = &Race::new(
+            Config::new()
+                .name("events_race_answered")
+                .grace(Duration::from_secs(5)),
+        );
+        let winner = race
+            .run(async {
+                race.spawn_named("race_answering_loser", async {
+                    let cause = scope::cancelled().await;
+                    Err::<&str, BoxError>(format!("gave up: {cause}").into())
+                });
+                race.spawn_named("race_fast", async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Ok::<_, BoxError>("mirror b")
+                });
+            })
+            .await;
+        assert_eq!(winner.unwrap(), "mirror b");
+    });
+    let log = capture.log.lock().unwrap();
+    let loser = log.named("task", "race_answering_loser");
+    assert!(
+        log.events_in(loser, "task failed").is_empty(),
+        "the race won"
+    );
+    assert_eq!(
+        log.events_in(loser, "task stopped before completing").len(),
+        1
+    );
+}
+
 /// A run forgotten while it drained (it had seen its deadline) reports that deadline once.
 #[test]
 fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {

@@ -219,6 +219,9 @@ pub(crate) struct Shared<E> {
     /// A child panicked (in its poll, its drop, or dropping its unread output): a race does
     /// not answer with a winner then.
     pub(crate) child_panicked: AtomicBool,
+    /// A race's scope whose winner is in: a candidate's error after it answers the win's
+    /// cancel (a consequence, not a failure).
+    pub(crate) won: AtomicBool,
     /// The context of the background children (created with the first), cancelled when the
     /// body returns; the children to stop then.
     background: Mutex<Background>,
@@ -719,6 +722,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 requested: AtomicBool::new(false),
                 run_ended: AtomicBool::new(false),
                 child_panicked: AtomicBool::new(false),
+                won: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 callback_panic: Mutex::new(None),

@@ -170,7 +170,13 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             }
         };
         match self.fail(task, error, message.clone(), false) {
-            Ok(kept) => (Err(ChildFailed::new(task.clone(), message).into()), !kept),
+            // In a race that has its winner, an error answers the win's cancel: reported as a
+            // stop (it is kept all the same, for a race that a panic makes fail).
+            // Acquire: pairs with the race's store of its win.
+            Ok(kept) => (
+                Err(ChildFailed::new(task.clone(), message).into()),
+                !kept || self.won.load(Ordering::Acquire),
+            ),
             Err(payload) => (Err(self.panicked(task, payload).into()), false),
         }
     }

@@ -46,7 +46,9 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
         // A later success: its value is dropped, outside the lock.
         drop(value);
     } else {
-        // Reported as the race's end, not as a cancellation.
+        // Reported as the race's end, not as a cancellation; later errors answer the win.
+        // Release: read by the candidates' settles.
+        shared.won.store(true, Ordering::Release);
         shared.obs.won();
         shared.cancel_own(Cause::explicit("another candidate won the race"));
     }
