@@ -545,6 +545,46 @@ fn a_losers_answer_to_the_win_is_a_stop_not_a_failure() {
     );
 }
 
+#[test]
+fn an_inherited_deadline_is_reported_by_the_scope_that_set_it_only() {
+    // One scope with a timeout calling one nested scope: one "deadline exceeded" (INFO), from
+    // the scope whose deadline it is. Before, the nested scope reported it too, as its own.
+    use scope::{Config, Scope};
+    let capture = capture();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let outer = &Scope::new(
+                Config::new()
+                    .name("events_dl_outer")
+                    .timeout(Duration::from_millis(20)),
+            );
+            let out = outer
+                .run(async {
+                    let inner = &Scope::new(Config::new().name("events_dl_inner"));
+                    inner
+                        .run(async {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            Ok::<(), Interrupted>(())
+                        })
+                        .await
+                })
+                .await;
+            assert!(
+                matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+                "{out:?}"
+            );
+        });
+    let log = capture.log.lock().unwrap();
+    let inner = log.named("scope", "events_dl_inner");
+    assert!(log.events_in(inner, "deadline exceeded").is_empty());
+    let outer = log.named("scope", "events_dl_outer");
+    assert_eq!(log.events_in(outer, "deadline exceeded").len(), 1);
+}
+
 /// A run forgotten while it drained (it had seen its deadline) reports that deadline once.
 #[test]
 fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {

@@ -48,7 +48,7 @@
 //!
 //! | event (message) | level | fields | when |
 //! |---|---|---|---|
-//! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | a deadline cancelled the scope |
+//! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | the scope's own deadline cancelled it (one it inherited is its parent's cancel: `DEBUG` `cancelled`) |
 //! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled, or it finished) | `cause` | a scope's context was cancelled |
 //! | `scope failed` | `WARN` | | a scope ended with a failure |
 //! | `scope panicked` | `ERROR` | | a scope ended with a panic |
@@ -254,10 +254,13 @@ const END_REPORTED: u8 = 2;
 /// A race's candidate won: its cancel of the others is the race's end, not a cancellation,
 /// and the failures of candidates before it are not the race's.
 const WON: u8 = 4;
+/// The scope has a deadline of its own (its `Config` gave one): a deadline that cancels it is
+/// its own to report; one it inherited, the scope that set it reports.
+const OWN_DEADLINE: u8 = 8;
 
 impl ScopeObs {
     /// A scope entered under `parent`, with its own context `cx`.
-    pub(crate) fn scope(info: &TaskInfo, cx: &Cx, parent: &Cx) -> Self {
+    pub(crate) fn scope(info: &TaskInfo, cx: &Cx, parent: &Cx, own_deadline: bool) -> Self {
         let record = is_tracking()
             .then(|| Record::register(info.clone(), TaskKind::Scope, cx, Some(parent), None));
         ScopeObs {
@@ -265,7 +268,7 @@ impl ScopeObs {
             record,
             span: span::ScopeSpan::new(info, TaskKind::Scope),
             metrics: metrics::ScopeMetrics::new(info),
-            reported: AtomicU8::new(0),
+            reported: AtomicU8::new(if own_deadline { OWN_DEADLINE } else { 0 }),
         }
     }
 
@@ -311,13 +314,22 @@ impl ScopeObs {
     /// The run saw its context cancelled (reported once, and not for a race's win).
     pub(crate) fn cancelled(&self, cx: &Cx) {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
-            if self.mark(CANCEL_REPORTED) & (WON | CANCEL_REPORTED) != 0 {
+            let before = self.mark(CANCEL_REPORTED);
+            if before & (WON | CANCEL_REPORTED) != 0 {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {
-                self.span.cancelled(&cause);
                 let deadline = matches!(*cause, crate::cause::Cause::DeadlineExceeded { .. });
-                self.metrics.cancelled(deadline);
+                if deadline && before & OWN_DEADLINE == 0 {
+                    // A deadline it inherited (fired here first, as it may be): reported as
+                    // its parent's cancel, which it is; the scope that set it reports it.
+                    self.span
+                        .cancelled(&Cause::ParentCancelled(Arc::clone(&cause)));
+                    self.metrics.cancelled(false);
+                } else {
+                    self.span.cancelled(&cause);
+                    self.metrics.cancelled(deadline);
+                }
             }
         }
     }

@@ -704,12 +704,13 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             (None, None) => None,
         };
         // The deadline's origin (for its cause) is the scope's name, formatted only if needed.
+        let own_deadline = deadline.is_some();
         let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
         let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
         Scope {
             shared: Owner(Arc::new(Shared {
-                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent),
+                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline),
                 tracker: Tracker::new(crate::cx::enclosing_scope()),
                 cx,
                 info,
