@@ -43,27 +43,16 @@ fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<Line> {
 
 impl Program {
     pub(crate) fn start(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Program {
-        let mut child = Command::new(exe)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the program starts");
-        let stdout = lines(child.stdout.take().expect("piped"));
-        let stderr = lines(child.stderr.take().expect("piped"));
-        Program {
-            child,
-            stdout,
-            stderr,
-            seen: Vec::new(),
-        }
+        Self::started(exe, args, env, true)
     }
 
     /// As [`start`](Program::start), with stderr a pipe whose reader is gone (a `2>&1 | tee`
     /// whose `tee` a Ctrl-C ended): every write to it fails.
     pub(crate) fn start_stderr_closed(exe: &str, args: &[&str], env: &[(&str, &str)]) -> Program {
+        Self::started(exe, args, env, false)
+    }
+
+    fn started(exe: &str, args: &[&str], env: &[(&str, &str)], read_stderr: bool) -> Program {
         let mut child = Command::new(exe)
             .args(args)
             .envs(env.iter().copied())
@@ -72,12 +61,18 @@ impl Program {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the program starts");
-        drop(child.stderr.take());
         let stdout = lines(child.stdout.take().expect("piped"));
+        let stderr = child.stderr.take().expect("piped");
+        let stderr = if read_stderr {
+            lines(stderr)
+        } else {
+            drop(stderr);
+            channel().1
+        };
         Program {
             child,
             stdout,
-            stderr: channel().1,
+            stderr,
             seen: Vec::new(),
         }
     }
