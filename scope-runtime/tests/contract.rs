@@ -2381,3 +2381,79 @@ fn law3_the_cause_names_the_failure_the_scope_returns() {
         });
     }
 }
+
+/// How a test stops one child whose context has a panicking `on_cancel` callback.
+#[derive(Clone, Copy, Debug)]
+enum StopBy {
+    Cancel,
+    Abort,
+    CancelAll,
+}
+
+/// A child whose context has a panicking callback and which never looks at its cancel, stopped
+/// by `how`: the callback's panic reaches the caller, and the stop still happens (the child is
+/// dropped, the scope ends at once with a grace of zero).
+async fn stop_a_child_with_a_panicking_callback(how: StopBy, in_place: bool) {
+    let (live, dropped) = flag();
+    let s = &Scope::new(Config::new());
+    let start = tokio::time::Instant::now();
+    let out = s
+        .run(async {
+            let started = Arc::new(AtomicBool::new(false));
+            let up = started.clone();
+            let work = async move {
+                let _live = live;
+                std::mem::forget(Cx::current().on_cancel(|_| panic!("callback bug")));
+                up.store(true, Ordering::SeqCst);
+                sleep(hours(2)).await; // never looks
+                Ok::<_, AppError>(())
+            };
+            let child = if in_place {
+                s.spawn_in_place(work)
+            } else {
+                s.spawn(work)
+            };
+            while !started.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+            let mut set = scope_runtime::ChildSet::new();
+            let stop = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match how {
+                StopBy::Cancel => {
+                    child.cancel("stop");
+                }
+                StopBy::Abort => child.abort(),
+                StopBy::CancelAll => {
+                    set.push(child);
+                    set.cancel_all("stop");
+                }
+            }));
+            let payload = stop.expect_err("the callback's panic reaches the caller");
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback bug"));
+            Ok::<_, AppError>(())
+        })
+        .await;
+    assert!(out.is_ok(), "{how:?} in_place={in_place}: {out:?}");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "{how:?} in_place={in_place}: the child was stopped"
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "{how:?} in_place={in_place}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_panicking_cancel_callback_does_not_skip_the_childs_stop() {
+    for how in [StopBy::Cancel, StopBy::Abort, StopBy::CancelAll] {
+        for in_place in [false, true] {
+            tokio::time::timeout(
+                hours(10),
+                stop_a_child_with_a_panicking_callback(how, in_place),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{how:?} in_place={in_place}: the scope never ended"));
+        }
+    }
+}

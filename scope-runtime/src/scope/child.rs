@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -233,6 +234,12 @@ impl<'s, T> Child<'s, T> {
     /// `false` if it
     /// was cancelled before, or has finished (its outcome stands).
     ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback on the child's context panics, the
+    /// first such panic is resumed here, after the cancel has reached every callback and the
+    /// abort after the grace is scheduled (as [`Cx::cancel`](crate::Cx::cancel) does).
+    ///
     /// # Examples
     ///
     /// A child that does not look is aborted once the grace runs out:
@@ -266,13 +273,16 @@ impl<'s, T> Child<'s, T> {
             // Nothing left to cancel; no context is made for it.
             return false;
         }
-        let first = self.cx().cancel(reason);
+        // A callback's panic reaches the caller, after the stop it must not skip (only the
+        // first cancel runs callbacks, so a panic means this call cancelled it).
+        let cancel = catch_unwind(AssertUnwindSafe(|| self.cx().cancel(reason)));
+        let first = cancel.as_ref().map_or(true, |first| *first);
         if first && !self.is_finished() {
             if let Some(target) = self.target() {
                 self.scope.stop(target, true);
             }
         }
-        first
+        cancel.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
     /// Aborts this child at once, as `JoinHandle::abort` does: a spawned child's task is
@@ -280,6 +290,11 @@ impl<'s, T> Child<'s, T> {
     /// its next poll, a queued child never starts. Its context is cancelled first (cause:
     /// "aborted"), so its own children are cancelled too. The scope and the siblings go on. A
     /// child that has finished keeps its outcome.
+    ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback on the child's context panics, the
+    /// first such panic is resumed here, after the child was aborted.
     ///
     /// # Examples
     ///
@@ -311,9 +326,13 @@ impl<'s, T> Child<'s, T> {
             // Its outcome stands.
             return;
         }
-        self.cx().cancel("aborted");
+        // A callback's panic reaches the caller, after the abort it must not skip.
+        let cancel = catch_unwind(AssertUnwindSafe(|| self.cx().cancel("aborted")));
         if let Some(target) = self.target() {
             self.scope.stop(target, false);
+        }
+        if let Err(payload) = cancel {
+            resume_unwind(payload);
         }
     }
 

@@ -797,6 +797,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     /// scope's result (a graceful stop is a success); dropped (after the grace) or returning
     /// the interruption, the result is the cancellation.
     ///
+    /// # Panics
+    ///
+    /// As [`Cx::cancel`](crate::Cx::cancel): if an [`on_cancel`](crate::Cx::on_cancel)
+    /// callback panics, the first such panic is resumed here, after the cancel has reached the
+    /// whole tree.
+    ///
     /// # Examples
     ///
     /// ```

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -210,6 +211,11 @@ impl<'s, T> ChildSet<'s, T> {
     /// Cancels every child in the set (each as [`Child::cancel`] does: the scope's grace, then
     /// the abort). Returns how many this call cancelled.
     ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback on a child's context panics, the
+    /// first such panic is resumed here, once every child in the set has been cancelled.
+    ///
     /// # Examples
     ///
     /// ```
@@ -235,10 +241,22 @@ impl<'s, T> ChildSet<'s, T> {
     /// ```
     pub fn cancel_all(&self, reason: impl Into<Cow<'static, str>>) -> usize {
         let reason: Cow<'static, str> = reason.into();
-        self.children
-            .iter()
-            .filter(|named| named.0.cancel(reason.clone()))
-            .count()
+        // Every child is cancelled even when a callback panics; the first panic reaches the
+        // caller once all are.
+        let mut count = 0;
+        let mut panic = None;
+        for named in &self.children {
+            match catch_unwind(AssertUnwindSafe(|| named.0.cancel(reason.clone()))) {
+                Ok(first) => count += usize::from(first),
+                Err(payload) => {
+                    panic.get_or_insert(payload);
+                }
+            }
+        }
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        count
     }
 }
 
