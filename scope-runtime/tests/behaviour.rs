@@ -1160,6 +1160,30 @@ async fn a_failures_message_names_each_task_once() {
         out.unwrap_err().to_string(),
         "scope `batch`: cancelled: parent cancelled: shutdown"
     );
+    // The same scope whose body answers the cancel with `?`: one entry, not a second "task
+    // `batch` failed" for the body's interruption.
+    for own in [false, true] {
+        let parent = Cx::root();
+        let s = &Scope::new(Config::new().name("batch").parent(parent.clone()));
+        let out = s
+            .run_all(async {
+                if own {
+                    s.cancel("done");
+                } else {
+                    parent.cancel("shutdown");
+                }
+                scope_runtime::check()?;
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        let all: Vec<String> = out.unwrap_err().iter().map(ToString::to_string).collect();
+        let want = if own {
+            "scope `batch`: cancelled: done"
+        } else {
+            "scope `batch`: cancelled: parent cancelled: shutdown"
+        };
+        assert_eq!(all, [want]);
+    }
     // `?` on an awaited child's failure into `Failures`: named once.
     let f: Failures<Interrupted> =
         Failures::from(Interrupted::ChildFailed(scope_runtime::ChildFailed::new(

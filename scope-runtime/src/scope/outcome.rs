@@ -203,7 +203,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// cancelled (later errors are consequences); the one kept cancels the siblings and
     /// closes admission (one dropped does not: the scope is cancelled already, or the kept
     /// one is about to, and its cause must name the failure the scope returns). Under
-    /// supervise every failure is kept, and only the body's cancels.
+    /// supervise every child's failure is kept, and the body's unless the scope was cancelled
+    /// already (then it answers that cancel, which the scope's own entry reports); only the
+    /// body's cancels.
     /// Returns whether it was kept, or the panic of the error's `Drop` when it was dropped
     /// (the task's panic, for the caller to report).
     pub(crate) fn fail(
@@ -218,7 +220,12 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         let cancelled = self.is_cancelled_own();
         let rejected = {
             let mut failures = self.failures.lock();
-            if supervise || (!cancelled && failures.is_empty()) {
+            let keep = if supervise {
+                !(body && cancelled)
+            } else {
+                !cancelled && failures.is_empty()
+            };
+            if keep {
                 failures.push(Kept::Failed(Failure::new(task.clone(), error)));
                 None
             } else {
