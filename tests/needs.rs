@@ -88,3 +88,45 @@ async fn an_extended_proof_reads_the_values_it_proves() {
         ("acme".to_owned(), "acme".to_owned())
     );
 }
+
+#[scoped]
+async fn tenant_seen_through_the_proof(cx: Needs![REQUEST_ID]) -> Result<Option<String>, Interrupted> {
+    Ok(cx.cx().get(&TENANT).cloned())
+}
+
+#[scoped(slots(TENANT = "acme".to_owned(), REQUEST_ID = "r-1".to_owned()))]
+async fn shadowed_in_a_nested_scope() -> Result<Option<String>, Interrupted> {
+    scope::scope!(slots(TENANT = "globex".to_owned()), {
+        tenant_seen_through_the_proof(provided!()).await
+    })
+    .await
+}
+
+slot!(static REGION: String);
+
+#[scoped]
+async fn tenant_seen_by_a_region(cx: Needs![REGION]) -> Result<Option<String>, Interrupted> {
+    Ok(cx.cx().get(&TENANT).cloned())
+}
+
+#[scoped(slots(TENANT = "acme".to_owned(), REQUEST_ID = "r-1".to_owned()))]
+async fn shadowed_second_in_a_nested_scope() -> Result<Option<String>, Interrupted> {
+    // Two bindings: the first one's extend must not carry the outer value of the second.
+    scope::scope!(slots(REGION = "eu".to_owned(), TENANT = "globex".to_owned()), {
+        tenant_seen_by_a_region(provided!()).await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_proof_extended_by_a_scope_that_rebinds_a_slot_reads_the_scopes_value() {
+    // Before, the proof's context carried the outer value over the nested scope's own.
+    assert_eq!(
+        shadowed_in_a_nested_scope().await.unwrap().as_deref(),
+        Some("globex")
+    );
+    assert_eq!(
+        shadowed_second_in_a_nested_scope().await.unwrap().as_deref(),
+        Some("globex")
+    );
+}

@@ -606,11 +606,15 @@ impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
             _list: PhantomData,
         };
         // The claimed slots' values that the scope's context does not reach (the macros
-        // leave out of `L` the slots the scope binds itself, which keep the scope's values).
+        // leave out of `L` the slots `#[scoped]` binds itself, which keep the scope's values).
+        // Never `K`'s own: the scope has just bound it, and its proof stands for that value
+        // (a nested `scope!` that binds a claimed slot again does not narrow `L`).
         let mut carried = Vec::new();
         if let Some(from) = &proof.cx {
             <L as sealed::Proof>::bindings_in(from, cx, &mut carried);
         }
+        let own = K::slot().index();
+        carried.retain(|binding| binding.index != own);
         // The macros call this right after the scope bound the slot in `cx`; the check is
         // made all the same (on the key's own slot), so that this path proves nothing it has
         // not seen.
