@@ -492,15 +492,47 @@ enum Many {
     StopRunning,
     StopQueued,
     JoinFinished,
+    /// One child at a time, cancelled alone under a long grace and answering at once.
+    CancelAnswered,
+}
+
+/// `n` children one after another, each cancelled through its handle under an hour's grace
+/// and answering the cancel at once.
+async fn cancel_answered(in_place: bool, n: usize) -> Duration {
+    let s = &Scope::new(Config::new().grace(Duration::from_secs(3600)));
+    let took: Result<_, Interrupted> = s
+        .run(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let child = async {
+                    scope_runtime::cancelled().await;
+                    Ok::<_, Interrupted>(())
+                };
+                let child = if in_place {
+                    s.spawn_in_place(child)
+                } else {
+                    s.spawn(child)
+                };
+                tokio::task::yield_now().await; // it has started and waits
+                assert!(child.cancel("client went away"));
+                child.await?;
+            }
+            Ok(start.elapsed())
+        })
+        .await;
+    took.unwrap()
 }
 
 /// The time from the stop (or, for `JoinFinished`, from the first join) until the set has
 /// drained.
 fn time_many(rt: &tokio::runtime::Runtime, what: Many, in_place: bool, n: usize) -> Duration {
+    if let Many::CancelAnswered = what {
+        return rt.block_on(cancel_answered(in_place, n));
+    }
     rt.block_on(async {
         let config = match what {
             Many::StopQueued => Config::new().limit(1),
-            Many::StopRunning | Many::JoinFinished => Config::new(),
+            Many::StopRunning | Many::JoinFinished | Many::CancelAnswered => Config::new(),
         };
         let s = &Scope::new(config);
         let join = matches!(what, Many::JoinFinished);
@@ -577,6 +609,14 @@ fn assert_linear(what: Many) {
 fn stopping_running_children_one_by_one_is_linear_in_their_number() {
     // Each stop of an in-place child searched the whole set for it.
     assert_linear(Many::StopRunning);
+}
+
+#[test]
+fn cancelling_children_alone_under_a_grace_is_linear_in_their_number() {
+    // An in-place child cancelled under a grace stayed on the run's list of aborts to make
+    // until the grace's end, after it had ended, and each turn of the run went through the
+    // whole list.
+    assert_linear(Many::CancelAnswered);
 }
 
 #[test]

@@ -330,6 +330,18 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
         task
     }
 
+    /// Whether the child `id` is in the set (running, not ended).
+    pub(crate) fn contains(&mut self, id: TaskId) -> bool {
+        if self.index.is_none() && self.tasks.len() < INDEX_FROM {
+            return self.tasks.find(|t| t.id == id).is_some();
+        }
+        let tasks = &self.tasks;
+        let index = self.index.get_or_insert_with(|| {
+            Box::new(tasks.iter().map(|(key, task)| (task.id, key)).collect())
+        });
+        index.contains_key(&id)
+    }
+
     /// Takes every child out of the set.
     pub(crate) fn take_all(&mut self) -> Vec<Running<'env, M>> {
         self.index = None;

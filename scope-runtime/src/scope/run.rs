@@ -837,7 +837,11 @@ impl<'env, M: Mode> Driver<'env, M> {
             return;
         }
         if let Some(at) = at {
-            self.defer(at, Target::InPlace(id));
+            // Only a child still running is aborted later (one that has ended has nothing
+            // left to stop, and its entry would stay until the grace's end).
+            if self.set.as_mut().is_some_and(|set| set.contains(id)) {
+                self.defer(at, Target::InPlace(id));
+            }
             return;
         }
         if let Some(running) = self.set.as_mut().and_then(|set| set.remove(id)) {
@@ -854,10 +858,11 @@ impl<'env, M: Mode> Driver<'env, M> {
     fn defer(&mut self, at: Deferred, target: Target) {
         if self.deferred.len() >= 64 && self.deferred.len().is_power_of_two() {
             // Ended children leave the list (and their tasks' memory with it).
+            let set = &mut self.set;
             self.deferred.retain(|(_, t)| match t {
                 Target::Task(h) => !h.is_finished(),
                 Target::Queued(ticket) => !ticket.is_finished(),
-                Target::InPlace(_) => true,
+                Target::InPlace(id) => set.as_mut().is_some_and(|set| set.contains(*id)),
             });
         }
         self.deferred.push((at, target));
