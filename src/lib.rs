@@ -79,9 +79,11 @@
 //! # Shutdown
 //!
 //! `#[scope::main]` runs the program as an [`App`]: the body of `main` is its main work, and
-//! every [`Service`] made under it (at any depth) belongs to it. The first signal (SIGINT and
-//! SIGTERM by default; `signals = [interrupt, terminate, hangup]` to choose; only Ctrl-C where
-//! there are no Unix signals) starts a shutdown in three phases:
+//! every [`Service`] made under the application's context (in the body, or in its scopes and
+//! their children at any depth; not in a task another library spawns, see below) belongs to
+//! it. The first signal (SIGINT and SIGTERM by default; `signals = [interrupt, terminate,
+//! hangup]` to choose; only Ctrl-C where there are no Unix signals) starts a shutdown in three
+//! phases:
 //!
 //! 1. **Stop accepting** (at once): the application's context is cancelled with
 //!    [`Cause::Shutdown`]. The body and everything under it see it; servers given
@@ -98,9 +100,18 @@
 //!    and is dropped when the shutdown returns.
 //!
 //! The program can ask for the same shutdown itself (an admin endpoint, a fatal condition):
-//! `App::current()` finds the application from anywhere under `main`, and
 //! [`App::request_shutdown`] starts the phases as a signal would, as [`Signal::Requested`]
 //! (exit code 1 if the shutdown is cut short, 0 if it is graceful).
+//!
+//! [`App::current()`] finds the application through the ambient context: in `main`'s body, in
+//! the scopes and children under it, and in a future run with [`Cx::run`] under a context
+//! captured there. A task spawned with `tokio::spawn` runs outside it, as a `task_local!`
+//! value does not cross `tokio::spawn`. axum, hyper and tonic serve each connection from a
+//! task of their own, so in a handler `App::current()` is `None`, and a `Service` made there
+//! does not belong to the application. Capture what a handler needs in `main` and put it in
+//! the handler's state: the [`App`] itself (`App::current()` in `main`; it is `Clone`), a
+//! service made in `main`, `main`'s context from [`Cx::current`]. `examples/http_service.rs`
+//! does so for its audit service and `main`'s context.
 //!
 //! A second signal ends the shutdown at once. What each phase did (what drained, what was
 //! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a
@@ -624,12 +635,12 @@ pub use scope_macros::slot;
 /// The program's entry point: builds a tokio runtime and runs `main`'s body as the root scope
 /// of an [`App`], whose first signal starts a graceful shutdown.
 ///
-/// Options: those of a scope but `policy` (`name`, `limit`, `timeout`, `grace`, `slots(..)`,
-/// `crate`: the program's scope is fail-fast; open a `scope!` with another policy inside it),
-/// `flavor`, `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which
-/// signals start the shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is
-/// the drain budget after the first signal. See the crate docs' "Shutdown" for the phases and
-/// the exit codes.
+/// Options: `name`, `limit`, `timeout`, `grace` and `slots(..)`, as for a scope, and `crate`;
+/// not a scope's `policy` (the program's scope is fail-fast; open a `scope!` with another
+/// policy inside it), `deadline` or `local`, nor `handle` or `error`. Then `flavor`,
+/// `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which signals start the
+/// shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is the drain budget
+/// after the first signal. See the crate docs' "Shutdown" for the phases and the exit codes.
 ///
 /// # Examples
 ///

@@ -45,7 +45,10 @@ pub enum Cause {
     /// An ancestor was cancelled; the original cause is inside (descendants at any depth
     /// share it, so it is never nested more than once).
     ParentCancelled(Arc<Cause>),
-    /// The process is shutting down.
+    /// A shutdown: of the application (an OS signal, or
+    /// [`App::request_shutdown`](crate::App::request_shutdown)), or of the service the work
+    /// runs in ([`Service::stop`](crate::Service::stop), which the application's shutdown also
+    /// uses for its services). `signal` says what asked.
     Shutdown {
         /// What asked for the shutdown.
         signal: Signal,
@@ -67,7 +70,7 @@ pub enum Cause {
     },
 }
 
-/// What asked a process to shut down.
+/// What asked for a shutdown ([`Cause::Shutdown`]): an OS signal, or the program itself.
 ///
 /// # Examples
 ///
@@ -84,7 +87,10 @@ pub enum Signal {
     /// SIGHUP (the terminal went away; some daemons reload on it instead: then leave it out
     /// of `#[scope::main(signals = [..])]`).
     Hangup,
-    /// The program asked for it, with a reason.
+    /// The program asked for it, with a reason:
+    /// [`App::request_shutdown`](crate::App::request_shutdown)'s (or the message of the cause
+    /// the application's context was cancelled with another way), or `"service stop"`, which
+    /// [`Service::stop`](crate::Service::stop) uses for the tasks it cancels.
     Requested(Cow<'static, str>),
 }
 

@@ -597,23 +597,32 @@ pub enum ConfigError {
     AlreadyRun,
 }
 
-/// Why [`try_spawn`](crate::Scope::try_spawn) refused a child.
+/// Why a scope's [`try_spawn`](crate::Scope::try_spawn) (or `try_spawn_in_place`, or the
+/// `try_spawn!` macros) refused a child, or a service's [`spawn`](crate::Service::spawn)
+/// refused a task.
 ///
 /// # Examples
 ///
 /// ```
 /// use scope::SpawnError;
-/// assert_eq!(SpawnError::Closed.to_string(), "the scope is closed: its body has returned or it was cancelled");
+/// assert_eq!(SpawnError::Closed.to_string(), "closed to new work");
+/// let full = SpawnError::Full.to_string();
+/// assert_eq!(full, "full: at its limit of children or its capacity");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
-    /// The scope has begun to finish (its body returned, or it was cancelled).
-    #[error("the scope is closed: its body has returned or it was cancelled")]
+    /// Closed to new work: a scope whose body has returned or that was cancelled, or a
+    /// service that is draining, drained or stopped.
+    #[error("closed to new work")]
     Closed,
-    /// The scope's limit of running children is reached.
-    #[error("the scope is at its limit of running children")]
+    /// A scope's limit is reached (the children holding or waiting for a slot fill it), or a
+    /// service's [`capacity`](crate::ServiceConfig::capacity) (the tasks it accepted that
+    /// have not finished fill it).
+    #[error("full: at its limit of children or its capacity")]
     Full,
-    /// There is no tokio runtime to run the task on.
+    /// No tokio runtime to run the task on. Only [`Service::spawn`](crate::Service::spawn)
+    /// (and `spawn_named`) returns it: without a runtime, a scope's spawned child runs in
+    /// place, on the scope's own task.
     #[error("no tokio runtime is running on this thread")]
     NoRuntime,
 }
@@ -761,8 +770,12 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
     }
 }
 
-/// Every failure of a supervised scope or a race, in the order they happened: the first is
-/// the primary one. Nothing is flattened away.
+/// Every failure of a supervised scope or a race, in the order they happened, but for one
+/// entry: when the scope has no value to return and was stopped by something no recorded
+/// failure explains (its parent's cancel, a deadline, an explicit cancel), or its body did not
+/// complete with nothing recorded, the scope's own entry comes first, ahead of failures that
+/// happened before it (it is why the others stopped). The first is the primary one. Nothing is
+/// flattened away.
 ///
 /// # Examples
 ///

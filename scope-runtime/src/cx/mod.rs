@@ -343,7 +343,11 @@ impl Cx {
     }
 
     /// Whether this context is cancelled (or its deadline has passed). Without a deadline this
-    /// is one atomic load.
+    /// is a few atomic loads: the context's own flag and, while the context is not linked to
+    /// its parent yet, its parent's. Contexts are linked when something must be told of a
+    /// cancel (a waiter, an [`on_cancel`](Cx::on_cancel) callback); a chain of contexts none
+    /// of which is linked is walked up to the first that is, on each call. With a deadline it
+    /// also reads the clock.
     ///
     /// # Examples
     ///

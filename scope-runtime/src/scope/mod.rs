@@ -1225,7 +1225,7 @@ where
 
     /// Runs a blocking closure on tokio's blocking pool, as a child of the scope: for CPU-bound
     /// work or a blocking API. The closure gets the child's context: it polls
-    /// [`is_cancelled`](crate::Cx::is_cancelled) (one atomic load), or registers an
+    /// [`is_cancelled`](crate::Cx::is_cancelled) (a few atomic loads), or registers an
     /// [`on_cancel`](crate::Cx::on_cancel) callback that unblocks what it waits on.
     ///
     /// **A blocking thread cannot be aborted.** The scope waits for the closure to return,
