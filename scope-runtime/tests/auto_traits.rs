@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use scope_runtime::testing::{LeakCheck, Leaked};
 use scope_runtime::{
-    AllFailures, Cancelled, Cause, Child, ChildFailed, Config, ConfigError, Cx, DeadlineExceeded,
+    AllFailures, Cancelled, Cause, Child, ChildFailed, ChildSet, Config, ConfigError, Cx, DeadlineExceeded,
     DrainError, Failure, Failures, FirstFailure, Here, Interrupted, Local, LocalRace, LocalScope,
     Nil, NotStarted, OnCancel, Panicked, Provided, Race, Run, Scope, Sendable, Service,
     ServiceConfig, Signal, Slot, SpawnError, TaskId, TaskInfo, There, WaitCancelled,
@@ -120,6 +120,12 @@ assert_impl_all!(Child<'static, Vec<String>>: Send, Sync, Unpin);
 assert_impl_all!(Child<'static, Rc<u32>>: Unpin);
 assert_not_impl_any!(Child<'static, Rc<u32>>: Send, Sync);
 assert_not_impl_any!(Child<'static, u32>: Clone, Copy);
+// A handle's value is reached only through `&mut`: `Sync` whatever the value, as tokio's
+// `JoinHandle` (a child returning a `Cell` can still be cancelled from another thread).
+assert_impl_all!(Child<'static, std::cell::Cell<u8>>: Send, Sync, Unpin);
+assert_impl_all!(ChildSet<'static, u32>: Send, Sync, Unpin, Debug, Default);
+assert_impl_all!(ChildSet<'static, std::cell::Cell<u8>>: Send, Sync, Unpin);
+assert_not_impl_any!(ChildSet<'static, Rc<u32>>: Send, Sync);
 
 // A race is a scope with a winner slot: `Sync` when its value and error are `Send`.
 assert_impl_all!(Race<'static, 'static, u32, E>: Send, Sync, Debug);

@@ -632,3 +632,63 @@ fn joining_a_sets_finished_children_is_linear_in_their_number() {
     // the set (each read as pending).
     assert_linear(Many::JoinFinished);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sets.
+
+#[tokio::test(start_paused = true)]
+async fn children_that_finished_before_the_first_join_come_out_in_the_order_they_finished() {
+    for in_place in [false, true] {
+        let s = &Scope::new(Config::new());
+        let order = s
+            .run(async {
+                let mut set = scope_runtime::ChildSet::new();
+                for (name, wait) in [("slow", 30), ("middle", 20), ("fast", 10)] {
+                    let child = async move {
+                        sleep(ms(wait)).await;
+                        Ok::<_, Interrupted>(())
+                    };
+                    set.push(if in_place {
+                        s.spawn_in_place_named(name, child)
+                    } else {
+                        s.spawn_named(name, child)
+                    });
+                }
+                assert_eq!(set.len(), 3);
+                // Other work first: all three finish meanwhile, at 10, 20 and 30 ms.
+                sleep(ms(100)).await;
+                assert_eq!(set.len(), 3);
+                let mut order = Vec::new();
+                while let Some((info, out)) = set.join_next().await {
+                    out?;
+                    order.push(info.name().unwrap().to_owned());
+                }
+                assert!(set.is_empty());
+                Ok::<_, Interrupted>(order)
+            })
+            .await
+            .unwrap();
+        // Before, push order: ["slow", "middle", "fast"].
+        assert_eq!(order, ["fast", "middle", "slow"], "in place: {in_place}");
+    }
+}
+
+#[tokio::test]
+async fn a_handle_whose_value_is_not_sync_is_cancelled_from_another_thread() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let child = s.spawn(async {
+                std::future::pending::<()>().await;
+                Ok::<_, Interrupted>(std::cell::Cell::new(0u8))
+            });
+            tokio::task::yield_now().await;
+            std::thread::scope(|t| {
+                t.spawn(|| assert!(child.cancel("from a worker thread")));
+            });
+            Ok::<_, Interrupted>(child.await)
+        })
+        .await
+        .unwrap();
+    assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+}

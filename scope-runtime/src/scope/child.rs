@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
@@ -94,8 +94,10 @@ enum Kind<T> {
     Queued(oneshot::Receiver<Result<T, Interrupted>>, Arc<Ticket>),
     /// An in-place child.
     InPlace(oneshot::Receiver<Result<T, Interrupted>>),
-    /// The outcome is known (taken once awaited).
-    Done(Option<Result<T, Interrupted>>),
+    /// The outcome is known (taken once awaited). Behind a `Mutex` reached only through
+    /// `&mut` (never locked): the handle is `Sync` whatever `T` is, as tokio's `JoinHandle`,
+    /// since no `&self` method reads the value.
+    Done(Mutex<Option<Result<T, Interrupted>>>),
 }
 
 /// A new handle's context: the child's own, or (`Lazy`) created when first needed.
@@ -154,7 +156,7 @@ impl<'s, T> Child<'s, T> {
         out: Result<T, Interrupted>,
         scope: &'s dyn ChildScope,
     ) -> Self {
-        Self::new(HandleCx::Own(cx), info, Kind::Done(Some(out)), scope)
+        Self::new(HandleCx::Own(cx), info, Kind::Done(Mutex::new(Some(out))), scope)
     }
 
     /// The child's context.
@@ -411,7 +413,7 @@ impl<T> Future for Child<'_, T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.ok(),
             },
-            Kind::Done(r) => match r.take() {
+            Kind::Done(r) => match r.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
                 Some(out) => Some(out),
                 // Its outcome was given already: polled again (a `select!` loop over
                 // `&mut child`), it says so rather than make up an abort.
@@ -419,7 +421,7 @@ impl<T> Future for Child<'_, T> {
             },
         };
         let out = polled.unwrap_or_else(|| Err(self.lost()));
-        self.kind = Kind::Done(None);
+        self.kind = Kind::Done(Mutex::new(None));
         Poll::Ready(out)
     }
 }

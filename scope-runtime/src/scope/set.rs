@@ -2,10 +2,12 @@
 //! children finish (tokio's `JoinSet::join_next`, for the children of a scope).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
@@ -73,6 +75,13 @@ pub type Finished<T> = (TaskInfo, Result<T, Interrupted>);
 /// ```
 pub struct ChildSet<'s, T> {
     children: FuturesUnordered<Named<'s, T>>,
+    /// Outcomes found as children were pushed, in the order they finished, taken first. (A
+    /// pushed handle is polled at once, so that it wakes the set when its child finishes: a
+    /// handle first polled at the next join would come out in push order.) Behind a `Mutex`
+    /// reached only through `&mut` (never locked), so that the set is `Sync` whatever `T` is.
+    done: Mutex<VecDeque<Finished<T>>>,
+    /// How many outcomes `done` holds (read by `&self`).
+    ready: usize,
 }
 
 /// A handle that also gives back who the child was.
@@ -99,6 +108,8 @@ impl<'s, T> ChildSet<'s, T> {
     pub fn new() -> Self {
         ChildSet {
             children: FuturesUnordered::new(),
+            done: Mutex::new(VecDeque::new()),
+            ready: 0,
         }
     }
 
@@ -124,6 +135,30 @@ impl<'s, T> ChildSet<'s, T> {
     /// ```
     pub fn push(&mut self, child: Child<'s, T>) {
         self.children.push(Named(child));
+        // Polled now (out of tokio's cooperative budget, which a spent budget would make read
+        // as pending), so that it wakes the set when it finishes and the set takes the
+        // outcomes in the order they come; what has finished already is kept for the joins.
+        let done = self.done.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut task = Context::from_waker(Waker::noop());
+        loop {
+            let mut next = tokio::task::coop::unconstrained(self.children.next());
+            match Pin::new(&mut next).poll(&mut task) {
+                Poll::Ready(Some(finished)) => done.push_back(finished),
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        self.ready = done.len();
+    }
+
+    /// The first outcome found as children were pushed, if any.
+    fn take_done(&mut self) -> Option<Finished<T>> {
+        if self.ready == 0 {
+            return None;
+        }
+        let done = self.done.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let finished = done.pop_front();
+        self.ready = done.len();
+        finished
     }
 
     /// How many children the set holds (finished ones included, until taken).
@@ -134,7 +169,7 @@ impl<'s, T> ChildSet<'s, T> {
     /// assert_eq!(scope::ChildSet::<'_, ()>::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.children.len()
+        self.children.len() + self.ready
     }
 
     /// Whether the set holds no child.
@@ -145,7 +180,7 @@ impl<'s, T> ChildSet<'s, T> {
     /// assert!(scope::ChildSet::<'_, ()>::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
+        self.children.is_empty() && self.ready == 0
     }
 
     /// The next child to finish, with its outcome; `None` once the set is empty.
@@ -162,10 +197,14 @@ impl<'s, T> ChildSet<'s, T> {
     /// as pending and the set would poll every finished child for nothing, so that joining
     /// `n` finished children took time in `n²`.
     fn poll_join_next(&mut self, task: &mut Context<'_>) -> Poll<Option<Finished<T>>> {
-        if self.children.is_empty() {
+        if self.is_empty() {
             return Poll::Ready(None);
         }
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(task));
+        if let Some(finished) = self.take_done() {
+            coop.made_progress();
+            return Poll::Ready(Some(finished));
+        }
         let mut next = tokio::task::coop::unconstrained(self.children.next());
         let polled = Pin::new(&mut next).poll(task);
         if polled.is_ready() {
@@ -196,6 +235,9 @@ impl<'s, T> ChildSet<'s, T> {
     /// # });
     /// ```
     pub fn try_join_next(&mut self) -> Option<Finished<T>> {
+        if let Some(finished) = self.take_done() {
+            return Some(finished);
+        }
         if self.children.is_empty() {
             return None;
         }
@@ -260,6 +302,9 @@ impl<'s, T> ChildSet<'s, T> {
     }
 }
 
+/// Nothing of the set is ever pinned (the handles are `Unpin`, the outcomes are moved out).
+impl<T> Unpin for ChildSet<'_, T> {}
+
 impl<T> Default for ChildSet<'_, T> {
     fn default() -> Self {
         Self::new()
@@ -293,7 +338,7 @@ impl<T> Stream for ChildSet<'_, T> {
 impl<T> fmt::Debug for ChildSet<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChildSet")
-            .field("children", &self.children.len())
+            .field("children", &self.len())
             .finish()
     }
 }
