@@ -1273,3 +1273,47 @@ async fn a_second_signal_reports_the_queued_tasks_it_dropped() {
     assert_eq!(pool.aborted().len(), 1, "{report}");
     assert_eq!(pool.not_started(), 3, "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_callback_panic_fired_by_the_tasks_own_watch_is_the_tasks_panic() {
+    // The work runs a scope that inherits the task's deadline, so only that scope (no alarm of
+    // the callback's own) fires it for its callbacks; the task's watch of its context looked
+    // first, and a panicking callback unwound through the task at its deadline: the work was
+    // dropped without its grace, and the panic was lost ("dropped: deadline exceeded").
+    let svc = Service::new(
+        ServiceConfig::new("sync")
+            .task_timeout(10 * MS)
+            .grace(Duration::from_secs(1)),
+    );
+    let cleaned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = Arc::clone(&cleaned);
+    let task = svc
+        .spawn_named("flush", async move {
+            // A grace of its own: its body answers the deadline.
+            let s = &scope_runtime::Scope::new(scope_runtime::Config::new().grace(10 * MS));
+            s.run(async {
+                let _callback = s.cx().on_cancel(|_| panic!("callback"));
+                scope_runtime::cancelled().await; // the task's deadline
+                sleep(MS).await; // the clean-up the grace is for
+                c.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, Interrupted>(())
+            })
+            .await
+        })
+        .unwrap();
+    let out = task.await;
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    let failures = svc.failures();
+    assert!(
+        cleaned.load(std::sync::atomic::Ordering::SeqCst),
+        "the work got its grace: {out:?} {failures:?}"
+    );
+    assert!(
+        matches!(out, Err(Interrupted::Panicked(_))),
+        "the callback's panic is the task's: {out:?}"
+    );
+    assert!(
+        failures.iter().any(|f| f.panicked()),
+        "the callback's panic is the service's failure: {failures:?}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::Inner;
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
 use crate::error::{
-    drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, Panicked,
+    drop_after_panic, drop_caught, keep_first, panic_message, Interrupted, NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
@@ -255,6 +256,9 @@ pin_project_lite::pin_project! {
         // The cancellation of its own context (its handle's cancel, the service's, its
         // deadline), until it is seen.
         cancelled: Option<Pin<Box<WaitCancelledOwned>>>,
+        // The panic of an `on_cancel` callback that the watch above ran (it fired the task's
+        // deadline first): the task's panic, reported as its end.
+        kept: Option<Box<dyn Any + Send>>,
         worker: Option<OwnedSemaphorePermit>,
         // Once it is cancelled, the service's grace: past it, the work is dropped (when no
         // budgeted shield runs in the service).
@@ -284,8 +288,12 @@ pin_project_lite::pin_project! {
                     // A panic dropping the work is the work's; the count must still go down.
                     catch_unwind(AssertUnwindSafe(move || work.set(None)))
                 };
-                let cause = this.cx.as_ref().and_then(Cx::cause);
+                // As observed: reading it here must not fire a deadline (and run callbacks).
+                let cause = this.cx.as_ref().and_then(Cx::observed_cause);
+                let cause = cause.as_deref().cloned();
                 let (ended, error) = if let Err(payload) = dropped {
+                    panicked(this.info, payload)
+                } else if let Some(payload) = this.kept.take() {
                     panicked(this.info, payload)
                 } else if started {
                     hung = !this.inner.aborting()
@@ -387,6 +395,7 @@ where
             started: false,
             wait,
             cancelled,
+            kept: None,
             worker: None,
             hard_stop: None,
             unheld: None,
@@ -441,7 +450,7 @@ where
         if !*this.started {
             // Waiting for a worker: no user code runs here.
             if let Some(cancelled) = this.cancelled.as_mut() {
-                if cancelled.as_mut().poll(task).is_ready() {
+                if watch(cancelled, task, this.kept) {
                     // Cancelled first (the service stopped, or its handle cancelled it): the
                     // work never starts (dropped in `drop`).
                     return Poll::Ready(());
@@ -464,7 +473,7 @@ where
         }
         // Cancelled (its deadline, its handle, the service): the grace starts.
         if let Some(cancelled) = this.cancelled.as_mut() {
-            if cancelled.as_mut().poll(task).is_ready() {
+            if watch(cancelled, task, this.kept) {
                 *this.cancelled = None;
                 // `Duration::MAX` is no limit: the end saturates.
                 let at = crate::cx::deadline_after(this.inner.grace);
@@ -512,6 +521,18 @@ where
             },
             Err(payload) => Err(payload),
         };
+        // A callback's panic that the watch kept makes the task's end a panic (its own
+        // panic, if it has one, is reported instead).
+        let ended = match (ended, this.kept.take()) {
+            (Ok((out, _)), Some(payload)) => {
+                drop_after_panic(out);
+                Err(payload)
+            }
+            (ended, kept) => {
+                drop_after_panic(kept);
+                ended
+            }
+        };
         let outcome = match ended {
             Ok((out, failure)) => {
                 *this.ended = Some(returned(this.cx.as_ref(), failure));
@@ -541,6 +562,24 @@ where
             (_, outcome) => outcome,
         });
         Poll::Ready(())
+    }
+}
+
+/// Polls the watch of a task's context. Its look may fire a passed deadline and run the
+/// `on_cancel` callbacks of scopes under the task (a scope that inherits the task's deadline
+/// has no alarm of its own for them): a callback's panic is kept as the task's, not unwound
+/// through it, and the cancel has happened.
+fn watch(
+    cancelled: &mut Pin<Box<WaitCancelledOwned>>,
+    task: &mut Context<'_>,
+    kept: &mut Option<Box<dyn Any + Send>>,
+) -> bool {
+    match catch_unwind(AssertUnwindSafe(|| cancelled.as_mut().poll(task).is_ready())) {
+        Ok(ready) => ready,
+        Err(payload) => {
+            keep_first(kept, payload);
+            true
+        }
     }
 }
 
