@@ -32,6 +32,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -42,8 +43,9 @@ use tokio::time::Instant;
 
 use crate::cause::{Cause, Signal};
 use crate::cx::{deadline_after, saturating_add, Cx};
+use crate::error::{drop_after_panic, keep_first};
 use crate::info::TaskInfo;
-use crate::service::{Inner as ServiceInner, Service, StopReport, TaskFailure};
+use crate::service::{Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
 use crate::sync::Mutex;
 
@@ -293,7 +295,17 @@ impl App {
     /// An application runs once: when `run` returns (or its future is dropped), the
     /// application's context has ended. Its cause is the shutdown's if a signal came, else
     /// [`Cause::Finished`] naming the application (`app`), so work detached under
-    /// [`App::cx`] itself (not under a scope) learns that the program is done.
+    /// [`App::cx`] itself (not under a scope) learns that the program is done. A run that
+    /// ends before its shutdown has done its work (its future dropped part way: a `timeout`
+    /// or a `select!` around it; or unwinding from the work's panic) closes, cancels and
+    /// aborts the application's services at once, as a second signal does: no work the
+    /// application owns runs on, or is taken, after its run.
+    ///
+    /// # Panics
+    ///
+    /// Resumes a panic of the main work. If an [`on_cancel`](crate::Cx::on_cancel) callback
+    /// panics in one of the shutdown's own cancels (the application's context, a service's
+    /// stop), the shutdown goes on, and the first such panic is resumed here at its end.
     ///
     /// The shutdown's budgets are kept with tokio's timers: run it on a runtime that has them
     /// (`enable_time()` or `enable_all()`). A second signal returns at once, after the
@@ -328,7 +340,13 @@ impl App {
         S: Stream<Item = Signal>,
     {
         // Declared first, so it ends the context last: after the main work was dropped.
-        let _ends = EndsOnDrop(&self.inner);
+        let mut ends = EndsOnDrop {
+            app: &self.inner,
+            shut_down: false,
+        };
+        // The first panic of an `on_cancel` callback that the shutdown's own cancels ran: the
+        // shutdown goes on, and the panic reaches the caller at its end.
+        let mut kept: Option<Panic> = None;
         let mut signals = pin!(signals.fuse());
         let mut report = ShutdownReport::default();
         let mut work = pin!(self.inner.cx.clone().run(work));
@@ -355,7 +373,7 @@ impl App {
                 let since = Instant::now();
                 report.signal = Some(signal.clone());
                 report.running_for = Some(since - start);
-                self.inner.cx.cancel_with(Cause::Shutdown { signal });
+                self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
                 let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
                 let timer = pin!(tokio::time::sleep_until(deadline));
@@ -368,8 +386,10 @@ impl App {
                 };
                 match phase_2 {
                     Err(second) => {
-                        self.abort_services(&second, &mut report);
+                        self.abort_services(&second, &mut report, &mut kept);
                         report.forced = Some(Forced::SecondSignal(second));
+                        ends.shut_down = true;
+                        resume(kept);
                         return (None, report);
                     }
                     Ok(Either::Left((out, _))) => {
@@ -410,11 +430,15 @@ impl App {
             let mut both = pin!(futures_util::future::select(services, finishing));
             loop {
                 match or_signal(both.as_mut(), signals.as_mut()).await {
-                    Ok(_) => break None,
+                    Ok(Either::Left((panic, _))) => {
+                        keep(&mut kept, panic);
+                        break None;
+                    }
+                    Ok(Either::Right(_)) => break None,
                     Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
                     Err(signal) if !first_came && late.is_none() => {
                         late = Some((signal.clone(), start.elapsed()));
-                        self.inner.cx.cancel_with(Cause::Shutdown { signal });
+                        self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
                     }
                     Err(second) => break Some(second),
                 }
@@ -426,17 +450,31 @@ impl App {
             report.while_draining = true;
         }
         if let Some(second) = second {
-            self.abort_services(&second, &mut report);
+            self.abort_services(&second, &mut report, &mut kept);
             report.forced = Some(Forced::SecondSignal(second));
         }
+        ends.shut_down = true;
+        resume(kept);
         (out, report)
+    }
+
+    /// One of the shutdown's cancels of the application's context; a callback's panic is kept
+    /// in `kept` (the first one).
+    fn cancel_keeping(&self, cause: Cause, kept: &mut Option<Panic>) {
+        let cancel = catch_unwind(AssertUnwindSafe(|| self.inner.cx.cancel_with(cause)));
+        keep(kept, cancel.err());
     }
 
     /// A second signal: every service is closed, cancelled and aborted at once (the run
     /// returns now, and no work the application owns runs on after it unbounded).
     /// What each cut short (the tasks it aborted, by name, and the failures not read before)
     /// goes into the report.
-    fn abort_services(&self, second: &Signal, report: &mut ShutdownReport) {
+    fn abort_services(
+        &self,
+        second: &Signal,
+        report: &mut ShutdownReport,
+        kept: &mut Option<Panic>,
+    ) {
         for service in self.services() {
             let id = service.info().id();
             // A service drained or stopped already has its lost failures counted (and its
@@ -446,7 +484,8 @@ impl App {
                     .stopped
                     .iter()
                     .any(|s| s.service().is_some_and(|i| i.id() == id));
-            let cut = service.abort_at_once(second.clone());
+            let (cut, panic) = service.abort_at_once(second.clone());
+            keep(kept, panic);
             report.failures.extend(cut.failures().iter().cloned());
             if !counted {
                 report.failures_lost += service.failures_lost();
@@ -462,7 +501,14 @@ impl App {
     /// with work left stopped together. A service made meanwhile (by a service's task, or by
     /// main work still finishing) is adopted too: another pass takes it, until a pass finds
     /// none it has not shut down.
-    async fn shutdown_services(&self, deadline: Instant, report: &mut ShutdownReport) {
+    /// Returns the first panic of an `on_cancel` callback a stop's cancel ran (every stop is
+    /// made all the same).
+    async fn shutdown_services(
+        &self,
+        deadline: Instant,
+        report: &mut ShutdownReport,
+    ) -> Option<Panic> {
+        let mut kept = None;
         let mut done: Vec<crate::info::TaskId> = Vec::new();
         loop {
             let services: Vec<Service> = self
@@ -471,7 +517,7 @@ impl App {
                 .filter(|s| !done.contains(&s.info().id()))
                 .collect();
             if services.is_empty() {
-                return;
+                return kept;
             }
             done.extend(services.iter().map(|s| s.info().id()));
             let mut left = Vec::new();
@@ -495,8 +541,9 @@ impl App {
                 longest.saturating_add(crate::service::ABORT_WAIT),
             );
             *self.inner.stops_until.lock() = Some(until);
-            let stops = futures_util::future::join_all(left.iter().map(|s| s.stop())).await;
-            for (stop, service) in stops.into_iter().zip(&left) {
+            let stops = futures_util::future::join_all(left.iter().map(|s| s.stop_keeping())).await;
+            for ((stop, panic), service) in stops.into_iter().zip(&left) {
+                keep(&mut kept, panic);
                 report.failures.extend(stop.failures().iter().cloned());
                 report.failures_lost += service.failures_lost();
                 report.stopped.push(stop);
@@ -505,21 +552,63 @@ impl App {
     }
 }
 
+/// Keeps the first panic of several.
+fn keep(kept: &mut Option<Panic>, panic: Option<Panic>) {
+    if let Some(payload) = panic {
+        keep_first(kept, payload);
+    }
+}
+
+/// Resumes a kept panic, if any.
+fn resume(kept: Option<Panic>) {
+    if let Some(payload) = kept {
+        resume_unwind(payload);
+    }
+}
+
 /// Ends the application's context when its run ends, however it ends (a cause already there,
-/// the shutdown's, stays).
-struct EndsOnDrop<'a>(&'a AppInner);
+/// the shutdown's, stays). A run that ends before its shutdown did its work (its future
+/// dropped part way, or unwinding from its work's panic) closes, cancels and aborts every
+/// service of the application at once, as a second signal does: no work the application owns
+/// runs on, or is taken, after its run.
+struct EndsOnDrop<'a> {
+    app: &'a AppInner,
+    /// The run's shutdown has done its work (the services drained, stopped or aborted).
+    shut_down: bool,
+}
 
 impl Drop for EndsOnDrop<'_> {
     fn drop(&mut self) {
-        let scope = self.0.info.clone();
-        let end = || self.0.cx.cancel_with(Cause::Finished { scope });
+        let mut kept = None;
+        if !self.shut_down {
+            let services: Vec<Service> = self
+                .app
+                .services
+                .lock()
+                .iter()
+                .map(|s| Service::from_inner(Arc::clone(s)))
+                .collect();
+            let why = Signal::Requested(Cow::Borrowed("application run ended early"));
+            for service in services {
+                let aborted = catch_unwind(AssertUnwindSafe(|| service.abort_at_once(why.clone())));
+                match aborted {
+                    Ok((_, panic)) => keep(&mut kept, panic),
+                    Err(payload) => keep(&mut kept, Some(payload)),
+                }
+            }
+        }
+        let scope = self.app.info.clone();
+        let end = catch_unwind(AssertUnwindSafe(|| {
+            self.app.cx.cancel_with(Cause::Finished { scope })
+        }));
+        keep(&mut kept, end.err());
         if std::thread::panicking() {
-            // The run unwinds (its work panicked): a cancel callback's panic here would be a
-            // second one, which aborts the process; the first panic goes on.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(end));
+            // The run unwinds (its work panicked): a callback's panic here would be a second
+            // one, which aborts the process; the first panic goes on.
+            drop_after_panic(kept);
         } else {
             // A callback's panic reaches the caller, as from any cancel.
-            end();
+            resume(kept);
         }
     }
 }

@@ -1313,7 +1313,79 @@ async fn a_deadline_callback_panic_fired_by_the_tasks_own_watch_is_the_tasks_pan
         "the callback's panic is the task's: {out:?}"
     );
     assert!(
-        failures.iter().any(|f| f.panicked()),
+        failures.iter().any(scope_runtime::TaskFailure::panicked),
         "the callback's panic is the service's failure: {failures:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_cancel_callback_does_not_abandon_the_applications_shutdown() {
+    // The application's own cancels (the shutdown's, each service's stop) run the callbacks
+    // of everything under them. One that panicked unwound out of `App::run` in phase 1: the
+    // services were never drained, and a record queued in one was lost. The panic now
+    // reaches the caller once the shutdown has done its work.
+    let written = Arc::new(Mutex::new(Vec::<&str>::new()));
+    let w = Arc::clone(&written);
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let app = App::new();
+    let run = app.run(Duration::from_secs(5), signals, async move {
+        let audit = Service::new(ServiceConfig::new("audit"));
+        audit
+            .spawn_named("record", async move {
+                sleep(100 * MS).await;
+                w.lock().unwrap().push("record written");
+            })
+            .unwrap()
+            .detach();
+        let stubborn = Service::new(ServiceConfig::new("stubborn").grace(50 * MS));
+        stubborn
+            .spawn_named("hook", async {
+                let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("stop callback"));
+                std::future::pending::<()>().await;
+            })
+            .unwrap()
+            .detach();
+        let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("callback"));
+        scope_runtime::cancelled().await;
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the callback's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+    assert_eq!(*written.lock().unwrap(), ["record written"]);
+    for service in app.services() {
+        assert!(service.is_closed(), "{} left open", service.info());
+        assert_eq!(service.active(), 0, "{} left running", service.info());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_app_run_dropped_part_way_leaves_no_service_running() {
+    let app = App::new();
+    let run = app.run(
+        Duration::from_secs(1),
+        futures_util::stream::pending(),
+        async {
+            let poller = Service::new(ServiceConfig::new("poller").task_timeout(Duration::MAX));
+            poller
+                .spawn_named("poll", async {
+                    scope_runtime::cancelled().await;
+                })
+                .unwrap()
+                .detach();
+            std::future::pending::<()>().await;
+        },
+    );
+    // The caller gives up on the run (a `timeout`, a `select!`).
+    assert!(tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .is_err());
+    assert!(app.cx().is_cancelled());
+    let poller = &app.services()[0];
+    sleep(Duration::from_secs(60)).await;
+    // Before, still accepting work, and its task ran on.
+    assert!(poller.is_closed(), "still accepting work");
+    assert_eq!(poller.active(), 0, "its task runs on");
 }

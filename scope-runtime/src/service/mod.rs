@@ -23,6 +23,7 @@ mod task;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ use crate::info::TaskInfo;
 use crate::observe::ScopeObs;
 use crate::scope::tracker::{Enclosing, Tracker};
 use crate::slab::Slab;
+
+/// A panic's payload, kept to be resumed.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// Failures kept until read; past it, only counted (a service whose failures nobody reads
@@ -151,10 +155,23 @@ impl Enclosing for Inner {
 
 impl Inner {
     /// A stop's cancel, with `signal` as its cause; the first cancel of the service (not an
-    /// earlier stop's or drain's) is reported.
-    fn cancel_for_stop(&self, signal: Signal) {
-        if self.cx.cancel_with(Cause::Shutdown { signal }) {
-            self.obs.cancelled(&self.cx);
+    /// earlier stop's or drain's) is reported. A panic of an `on_cancel` callback it ran is
+    /// returned, for the stop to resume once it has done its work (the cancel has reached
+    /// every task by then).
+    fn cancel_for_stop(&self, signal: Signal) -> Option<Panic> {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.cx.cancel_with(Cause::Shutdown { signal })
+        })) {
+            Ok(first) => {
+                if first {
+                    self.obs.cancelled(&self.cx);
+                }
+                None
+            }
+            Err(payload) => {
+                self.obs.cancelled(&self.cx);
+                Some(payload)
+            }
         }
     }
 
@@ -576,11 +593,12 @@ impl Service {
     /// no grace and no wait (the caller is about to return, or the process to exit).
     /// Reports the tasks it aborted (by name) and the failures not read before.
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn abort_at_once(&self, signal: Signal) -> StopReport {
+    /// With the panic of an `on_cancel` callback its cancel ran, if any (the abort is done).
+    pub(crate) fn abort_at_once(&self, signal: Signal) -> (StopReport, Option<Panic>) {
         let inner = &self.inner;
         inner.tracker.close();
         *inner.forced.lock() = Some(signal.clone());
-        inner.cancel_for_stop(signal);
+        let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
         // The tasks waiting for a worker are dropped unstarted by the abort (their ends are
         // counted as they come, after this returns): counted here, with the running ones.
@@ -593,13 +611,14 @@ impl Service {
             (std::mem::take(&mut table.failures), queued.max(gone))
         };
         inner.report_end(&failures);
-        StopReport {
+        let report = StopReport {
             service: Some(inner.info.clone()),
             stopped: Vec::new(),
             aborted,
             not_started,
             failures,
-        }
+        };
+        (report, panic)
     }
 
     /// Stops the service: refuses new work, cancels the running work (cause: shutdown),
@@ -609,6 +628,12 @@ impl Service {
     /// the abort: a task stuck in a blocking call cannot be aborted, and ends when its call
     /// returns). Reports what it stopped, what it aborted (by name), and the failures not read
     /// before.
+    ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback panics when the stop cancels the
+    /// running work, the first such panic is resumed here once the stop has done its work
+    /// (every task cancelled, given the grace, aborted past it).
     ///
     /// # Examples
     ///
@@ -630,6 +655,16 @@ impl Service {
     /// # });
     /// ```
     pub async fn stop(&self) -> StopReport {
+        let (report, panic) = self.stop_keeping().await;
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+        report
+    }
+
+    /// [`stop`](Service::stop), with the panic of an `on_cancel` callback its cancel ran
+    /// instead of resuming it (the stop's work is done either way).
+    pub(crate) async fn stop_keeping(&self) -> (StopReport, Option<Panic>) {
         let inner = &self.inner;
         inner.tracker.close();
         let running = inner.running();
@@ -637,7 +672,7 @@ impl Service {
         // Counted before the cancel, so that a task that sees the cancel sees the stop; until
         // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
         let _under_way = StopUnderWay::begin(inner);
-        inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
+        let panic = inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
         let mut aborted = Vec::new();
         if tokio::time::timeout(inner.grace, inner.tracker.idle())
             .await
@@ -666,13 +701,14 @@ impl Service {
             )
         };
         inner.report_end(&failures);
-        StopReport {
+        let report = StopReport {
             service: Some(inner.info.clone()),
             stopped,
             aborted,
             not_started,
             failures,
-        }
+        };
+        (report, panic)
     }
 
     /// Takes the failures recorded since they were last read: tasks that returned an error,

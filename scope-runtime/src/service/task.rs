@@ -1,9 +1,9 @@
 //! A service's task: from accepted (maybe waiting for a worker) to started (with its own
 //! deadline) to ended (its outcome recorded in the service and sent to its handle).
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -521,18 +521,7 @@ where
             },
             Err(payload) => Err(payload),
         };
-        // A callback's panic that the watch kept makes the task's end a panic (its own
-        // panic, if it has one, is reported instead).
-        let ended = match (ended, this.kept.take()) {
-            (Ok((out, _)), Some(payload)) => {
-                drop_after_panic(out);
-                Err(payload)
-            }
-            (ended, kept) => {
-                drop_after_panic(kept);
-                ended
-            }
-        };
+        let ended = with_kept(ended, this.kept.take());
         let outcome = match ended {
             Ok((out, failure)) => {
                 *this.ended = Some(returned(this.cx.as_ref(), failure));
@@ -565,6 +554,24 @@ where
     }
 }
 
+/// A callback's panic that the watch kept makes the task's end a panic (its own panic, if it
+/// has one, is reported instead).
+fn with_kept<T>(
+    ended: Result<T, Box<dyn Any + Send>>,
+    kept: Option<Box<dyn Any + Send>>,
+) -> Result<T, Box<dyn Any + Send>> {
+    match (ended, kept) {
+        (Ok(out), Some(payload)) => {
+            drop_after_panic(out);
+            Err(payload)
+        }
+        (ended, kept) => {
+            drop_after_panic(kept);
+            ended
+        }
+    }
+}
+
 /// Polls the watch of a task's context. Its look may fire a passed deadline and run the
 /// `on_cancel` callbacks of scopes under the task (a scope that inherits the task's deadline
 /// has no alarm of its own for them): a callback's panic is kept as the task's, not unwound
@@ -574,7 +581,9 @@ fn watch(
     task: &mut Context<'_>,
     kept: &mut Option<Box<dyn Any + Send>>,
 ) -> bool {
-    match catch_unwind(AssertUnwindSafe(|| cancelled.as_mut().poll(task).is_ready())) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        cancelled.as_mut().poll(task).is_ready()
+    })) {
         Ok(ready) => ready,
         Err(payload) => {
             keep_first(kept, payload);
