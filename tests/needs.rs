@@ -90,7 +90,9 @@ async fn an_extended_proof_reads_the_values_it_proves() {
 }
 
 #[scoped]
-async fn tenant_seen_through_the_proof(cx: Needs![REQUEST_ID]) -> Result<Option<String>, Interrupted> {
+async fn tenant_seen_through_the_proof(
+    cx: Needs![REQUEST_ID],
+) -> Result<Option<String>, Interrupted> {
     Ok(cx.cx().get(&TENANT).cloned())
 }
 
@@ -112,9 +114,10 @@ async fn tenant_seen_by_a_region(cx: Needs![REGION]) -> Result<Option<String>, I
 #[scoped(slots(TENANT = "acme".to_owned(), REQUEST_ID = "r-1".to_owned()))]
 async fn shadowed_second_in_a_nested_scope() -> Result<Option<String>, Interrupted> {
     // Two bindings: the first one's extend must not carry the outer value of the second.
-    scope::scope!(slots(REGION = "eu".to_owned(), TENANT = "globex".to_owned()), {
-        tenant_seen_by_a_region(provided!()).await
-    })
+    scope::scope!(
+        slots(REGION = "eu".to_owned(), TENANT = "globex".to_owned()),
+        { tenant_seen_by_a_region(provided!()).await }
+    )
     .await
 }
 
@@ -126,7 +129,10 @@ async fn a_proof_extended_by_a_scope_that_rebinds_a_slot_reads_the_scopes_value(
         Some("globex")
     );
     assert_eq!(
-        shadowed_second_in_a_nested_scope().await.unwrap().as_deref(),
+        shadowed_second_in_a_nested_scope()
+            .await
+            .unwrap()
+            .as_deref(),
         Some("globex")
     );
 }

@@ -360,9 +360,11 @@ fn owner_kind(owner: &str, method: &str, is_thread: bool, origin: Place) -> Opti
         // tokio-util's pool of single-threaded runtimes.
         "LocalPoolHandle" => Orphan::Task,
         // A blocking task cannot be aborted once it runs: dropping the set does not end it.
-        "JoinSet" | "JoinMap" if by_method(Orphan::Task) == Orphan::Blocking => Orphan::Blocking,
-        "JoinSet" | "JoinMap" | "LocalSet" if origin == Place::Outside => Orphan::OuterJoinSet,
-        "JoinSet" | "JoinMap" | "LocalSet" if origin == Place::Leaves => Orphan::LeavingJoinSet,
+        "JoinSet" | "JoinMap" | "JoinQueue" if by_method(Orphan::Task) == Orphan::Blocking => {
+            Orphan::Blocking
+        }
+        owner if SETS.contains(&owner) && origin == Place::Outside => Orphan::OuterJoinSet,
+        owner if SETS.contains(&owner) && origin == Place::Leaves => Orphan::LeavingJoinSet,
         _ => return None,
     })
 }
@@ -481,7 +483,7 @@ pub(crate) fn classify_method(
     aliases: &Aliases,
     locals: &HashMap<String, Origin>,
 ) -> Option<(Orphan, Vec<String>)> {
-    if !SPAWN_METHODS.contains(&method) && method != "detach_all" {
+    if !SPAWN_METHODS.contains(&method) && method != "detach_all" && method != "extend" {
         return None;
     }
     let root = chain_root(receiver);
@@ -524,6 +526,7 @@ pub(crate) fn classify_method(
                     | "new_multi_thread"
                     | "new_current_thread"
                     | "handle"
+                    | "from_iter"
             ) =>
         {
             owner.clone()
@@ -532,7 +535,19 @@ pub(crate) fn classify_method(
         [] => return None,
     };
     if method == "detach_all" {
-        return (owner == "JoinSet").then_some((Orphan::Detached, path));
+        return SPAWNING_SETS
+            .contains(&owner.as_str())
+            .then_some((Orphan::Detached, path));
+    }
+    // A set's `Extend` spawns each future, as its `spawn` does.
+    if method == "extend" {
+        let kind = match place {
+            _ if !SPAWNING_SETS.contains(&owner.as_str()) => return None,
+            Place::Outside => Orphan::OuterJoinSet,
+            Place::Leaves => Orphan::LeavingJoinSet,
+            Place::Body => return None,
+        };
+        return Some((kind, path));
     }
     let kind = owner_kind(&owner, method, is_thread, place)?;
     Some((kind, path))
@@ -593,7 +608,52 @@ fn spread(
 }
 
 /// The types whose tasks end when the value is dropped.
-const SETS: &[&str] = &["JoinSet", "JoinMap", "LocalSet"];
+const SETS: &[&str] = &["JoinSet", "JoinMap", "JoinQueue", "LocalSet"];
+
+/// The sets that spawn their tasks on the runtime (which `detach_all` can let go of, and whose
+/// `Extend` and `FromIterator` spawn).
+const SPAWNING_SETS: &[&str] = &["JoinSet", "JoinMap", "JoinQueue"];
+
+/// Whether `path` (resolved) names a set type, or a set's constructor.
+pub(crate) fn is_set_path(path: &[String]) -> bool {
+    let owner = match path {
+        [.., owner, ctor] if matches!(ctor.as_str(), "new" | "default" | "from_iter") => owner,
+        [.., ty] => ty,
+        [] => return false,
+    };
+    SETS.contains(&owner.as_str())
+}
+
+/// `expr` collects into a value (`iter.collect()`, `collect::<T>()`, `T::from_iter(..)`),
+/// through the wrappers that keep what they are given: the path of `T` when written (empty
+/// when not). A set made so has spawned every future it was given.
+pub(crate) fn collected_type(expr: &Expr) -> Option<Vec<String>> {
+    collected(expr).map(|(path, _)| path)
+}
+
+/// [`collected_type`], with how the call is written (for a message).
+pub(crate) fn collected(expr: &Expr) -> Option<(Vec<String>, String)> {
+    match stored(expr) {
+        Expr::MethodCall(m) if unraw(&m.method) == "collect" => {
+            let ty = m.turbofish.as_ref().and_then(|t| match t.args.first() {
+                Some(syn::GenericArgument::Type(ty)) => type_path(ty),
+                _ => None,
+            });
+            Some((ty.unwrap_or_default(), ".collect()".to_owned()))
+        }
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => {
+                let (segs, _) = expr_path_segments(p.qself.as_ref(), &p.path);
+                match segs.as_slice() {
+                    [ty @ .., last] if last == "from_iter" => Some((ty.to_vec(), segs.join("::"))),
+                    _ => None,
+                }
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 /// What `leaving_sets` gathers in one pass over the body.
 struct SetMoves<'a> {
@@ -608,13 +668,7 @@ struct SetMoves<'a> {
 }
 impl SetMoves<'_> {
     fn is_set(&self, path: &[String]) -> bool {
-        let path = self.aliases.resolve(path);
-        let owner = match path.as_slice() {
-            [.., owner, ctor] if ctor == "new" || ctor == "default" => owner,
-            [.., ty] => ty,
-            [] => return false,
-        };
-        SETS.contains(&owner.as_str())
+        is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
         if let Expr::Path(p) = expr {
@@ -704,7 +758,13 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 },
                 _ => false,
             });
-            if typed || made {
+            // `let set = futs.collect::<JoinSet<_>>();`, `JoinSet::from_iter(futs)`.
+            let collected = local
+                .init
+                .as_ref()
+                .and_then(|i| collected_type(&i.expr))
+                .is_some_and(|p| self.is_set(&p));
+            if typed || made || collected {
                 self.sets.push(name.clone());
             }
             if let Some(Expr::Path(p)) = init {

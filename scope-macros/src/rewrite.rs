@@ -37,7 +37,7 @@ use crate::protocol::Hidden;
 /// A `spawn!` an enclosing scope's pass bound to itself inside a macro call it did not know for
 /// a scope.
 const NESTED_UNSEEN: &str = "this `spawn!` is inside a scope that the enclosing `#[scoped]` \
-     or `scope!` did not see as one, and was bound to the enclosing scope instead\n\
+     or `scope!` did not see as one, and was read as part of the enclosing body instead\n\
      help: the scope finds its macros by name: call the nested scope `scope!` (not renamed on \
      import, as in `use scope::scope as nursery`, and not from inside another macro), or name \
      its handle (`nursery!(|s| { .. })`) and call `s.spawn(..)`";
@@ -332,7 +332,26 @@ impl Rewriter {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             other => (other, None),
         };
-        self.record_binding(pat, ty, local.init.as_ref().map(|i| &*i.expr));
+        let init = local.init.as_ref().map(|i| &*i.expr);
+        self.record_binding(pat, ty, init);
+        // A set made by collecting futures has spawned them: if it leaves the body, so do they.
+        if let (syn::Pat::Ident(pi), Some(init)) = (pat, init) {
+            self.check_collected(&lint::unraw(&pi.ident), init);
+        }
+    }
+
+    /// `name` is bound to `init`: a set that collected its futures there (`FromIterator`
+    /// spawns each) and leaves the body is an orphan's start, as its `spawn` would be.
+    fn check_collected(&mut self, name: &str, init: &Expr) {
+        let Some((_, written)) = lint::collected(init) else {
+            return;
+        };
+        let Some(origin) = self.locals.get(name) else {
+            return;
+        };
+        if origin.place == Place::Leaves && lint::is_set_path(&self.aliases.resolve(&origin.path)) {
+            self.orphan(init, &written, &[], Orphan::LeavingJoinSet);
+        }
     }
 
     /// Records where a binding's value came from: its type, the call that made it (also
@@ -411,6 +430,14 @@ impl Rewriter {
             }
             _ => None,
         });
+        // Collected into a type it names (`collect::<JoinSet<_>>()`, `JoinSet::from_iter`).
+        let traced = traced.or_else(|| {
+            let path = lint::collected_type(init?)?;
+            (!path.is_empty()).then_some(Origin {
+                path,
+                place: Place::Body,
+            })
+        });
         // The type says what it is; where it comes from, the initialiser says: a set from
         // outside stays one through `let tasks: &mut JoinSet<()> = set;`.
         let origin = match (typed, traced) {
@@ -441,7 +468,9 @@ impl Rewriter {
         let path = &mac.path;
         // Rewritten on every path below (to the method call, or to the problem's report).
         self.edits += 1;
-        if let Some(Hidden::Scope { .. }) = Hidden::parse(&mac.tokens) {
+        if let Some(Hidden::Scope { .. } | Hidden::Nested | Hidden::Race) =
+            Hidden::parse(&mac.tokens)
+        {
             // Bound by an enclosing pass that did not see this scope as one: a `scope!` renamed
             // on import, or called from another macro. Said here, at the user's `spawn!`, not
             // as a parse error at the enclosing attribute.
@@ -994,7 +1023,7 @@ impl VisitMut for Rewriter {
                 }
             }
             // An `if let`'s or a `while let`'s bindings end with its block.
-            Expr::If(i) if matches!(&*i.cond, Expr::Let(_)) => {
+            Expr::If(i) if binds(&i.cond) => {
                 let locals = self.locals.clone();
                 self.visit_expr_mut(&mut i.cond);
                 self.visit_block_mut(&mut i.then_branch);
@@ -1003,7 +1032,7 @@ impl VisitMut for Rewriter {
                     self.visit_expr_mut(other);
                 }
             }
-            Expr::While(w) if matches!(&*w.cond, Expr::Let(_)) => {
+            Expr::While(w) if binds(&w.cond) => {
                 let locals = self.locals.clone();
                 visit_mut::visit_expr_while_mut(self, w);
                 self.locals = locals;
@@ -1047,6 +1076,18 @@ impl VisitMut for Rewriter {
 /// `macro_rules!` tokens with each `$name` made a plain name (`$crate` made `crate`) and each
 /// repetition `$( .. ) sep? op` made its contents once, so that a rule's body parses as the
 /// code it writes.
+/// Whether a condition binds names for its block: `let ..`, or a chain of them with `&&`
+/// (`if let Some(x) = a && x > 0`).
+fn binds(cond: &Expr) -> bool {
+    match cond {
+        Expr::Let(_) => true,
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => binds(&b.left) || binds(&b.right),
+        Expr::Paren(p) => binds(&p.expr),
+        Expr::Group(g) => binds(&g.expr),
+        _ => false,
+    }
+}
+
 fn without_metavariables(tokens: TokenStream) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = TokenStream::new();
@@ -1058,7 +1099,10 @@ fn without_metavariables(tokens: TokenStream) -> TokenStream {
                 let plain = if name == "crate" {
                     name.clone()
                 } else {
-                    proc_macro2::Ident::new(&format!("__metavar_{name}"), name.span())
+                    // A metavariable may be a raw identifier (`$r#fn`): its plain name.
+                    let plain = name.to_string();
+                    let plain = plain.strip_prefix("r#").unwrap_or(&plain);
+                    proc_macro2::Ident::new(&format!("__metavar_{plain}"), name.span())
                 };
                 out.extend(std::iter::once(TokenTree::Ident(plain)));
                 i += 2;

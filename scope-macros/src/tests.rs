@@ -588,6 +588,24 @@ fn lint_closes_the_holes_of_the_issue() {
         quote!((*set).spawn(a());),
         quote!(tokio::task::JoinSet::spawn(set, a());),
         quote!(let mut own = tokio::task::JoinSet::new(); own.spawn(a()); own.detach_all();),
+        // Found since: a set's `Extend` and `FromIterator` spawn (a set from outside extended,
+        // a set made by collecting futures that leaves), tokio-util's `JoinQueue`, a name
+        // bound by a let chain that outlived its `if`, a raw metavariable name (the macro
+        // panicked).
+        quote!(set.extend([a(), a()]);),
+        quote!(let own: tokio::task::JoinSet<()> = futs.into_iter().collect(); held.push(own);),
+        quote!(let own = futs.into_iter().collect::<tokio::task::JoinSet<()>>(); held.push(own);),
+        quote!(let own = tokio::task::JoinSet::from_iter(futs); held.push(own);),
+        quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); q.detach_all();),
+        quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); held.push(q);),
+        quote!(if let Some(set) = spare && ready { let _ = set; } set.spawn(a());),
+        quote!(
+            macro_rules! fire {
+                ($r#fn:expr) => {
+                    tokio::runtime::Handle::current().spawn(r#f$n)
+                };
+            }
+        ),
     ];
     for hole in holes {
         let out = norm(&expand::scoped(
@@ -629,6 +647,10 @@ fn lint_leaves_look_alikes_alone() {
         quote!(std::thread::scope(|s| { s.spawn(|| ()); });),
         quote!(tokio::process::Command::new("ls").spawn();),
         quote!(let mut set = tokio::task::JoinSet::new(); set.spawn(a()); set.join_all().await;),
+        quote!(let v: Vec<u8> = bytes.into_iter().collect(); held.push(v);),
+        quote!(let own: tokio::task::JoinSet<()> = futs.into_iter().collect(); own.join_all().await;),
+        quote!(let mut v = Vec::new(); v.extend([1, 2]); held.push(v);),
+        quote!(let mut own = tokio::task::JoinSet::new(); own.extend([a()]); own.join_all().await;),
     ];
     for alike in alikes {
         let out = norm(&expand::scoped(

@@ -76,9 +76,22 @@ impl<T, K: crate::Key> SlotKey<T> for K where K::Value: HeldBy<T> {}
     label = "a slot of `{T}` with a key whose slot holds `{Self}`",
     note = "a key names one slot and its value type; declare a slot of its own with `slot!(static NAME: {T})`"
 )]
-pub trait HeldBy<T> {}
+pub trait HeldBy<T>: sealed::Is<T> {}
 
 impl<T> HeldBy<T> for T {}
+
+/// Seals [`HeldBy`]: a value type is held by itself only, so no impl elsewhere can let a
+/// static of a key hold another type.
+mod sealed {
+    #[diagnostic::on_unimplemented(
+        message = "`HeldBy` is the crate's own check and cannot be implemented",
+        label = "a key's slot holds its value type only",
+        note = "a key names one slot and its value type; declare a slot of its own with `slot!(static NAME: {T})`"
+    )]
+    pub trait Is<T> {}
+
+    impl<T> Is<T> for T {}
+}
 
 impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// Declares a slot; `name` is used in messages.

@@ -15,11 +15,11 @@ use std::task::{Context, Poll};
 
 use scope_runtime::testing::{LeakCheck, Leaked};
 use scope_runtime::{
-    AllFailures, Cancelled, Cause, Child, ChildFailed, ChildSet, Config, ConfigError, Cx, DeadlineExceeded,
-    DrainError, Failure, Failures, FirstFailure, Here, Interrupted, Local, LocalRace, LocalScope,
-    Nil, NotStarted, OnCancel, Panicked, Provided, Race, Run, Scope, Sendable, Service,
-    ServiceConfig, Signal, Slot, SpawnError, TaskId, TaskInfo, There, WaitCancelled,
-    WaitCancelledOwned, With, WithCx,
+    AllFailures, Cancelled, Cause, Child, ChildFailed, ChildSet, Config, ConfigError, Cx,
+    DeadlineExceeded, DrainError, Failure, Failures, FirstFailure, Here, Interrupted, Local,
+    LocalRace, LocalScope, Nil, NotStarted, OnCancel, Panicked, Provided, Race, Run, Scope,
+    Sendable, Service, ServiceConfig, Signal, Slot, SpawnError, TaskId, TaskInfo, There,
+    WaitCancelled, WaitCancelledOwned, With, WithCx,
 };
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 

@@ -156,7 +156,12 @@ impl<'s, T> Child<'s, T> {
         out: Result<T, Interrupted>,
         scope: &'s dyn ChildScope,
     ) -> Self {
-        Self::new(HandleCx::Own(cx), info, Kind::Done(Mutex::new(Some(out))), scope)
+        Self::new(
+            HandleCx::Own(cx),
+            info,
+            Kind::Done(Mutex::new(Some(out))),
+            scope,
+        )
     }
 
     /// The child's context.

@@ -16,4 +16,17 @@ async fn outer() -> Result<(), Interrupted> {
     .await
 }
 
+// Inside a child, the same: the `spawn!` in the renamed scope is said at the `spawn!`.
+#[scoped]
+async fn in_a_child() -> Result<(), Interrupted> {
+    let c = spawn!(async move {
+        nursery!({
+            let g = spawn!(work());
+            g.await
+        })
+        .await
+    });
+    c.await
+}
+
 fn main() {}
