@@ -692,10 +692,8 @@ impl SetMoves<'_> {
         }
     }
     fn moves_name(&mut self, expr: &Expr) {
-        if let Expr::Path(p) = stored(expr) {
-            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                self.moved.push(unraw(ident));
-            }
+        if let Some(name) = named_or_consumed(stored(expr)) {
+            self.moved.push(name);
         }
     }
 }
@@ -721,8 +719,24 @@ fn stored(mut expr: &Expr) -> &Expr {
     }
 }
 
-/// The names a `move` closure or an `async move` block mentions (what it may capture); `None`
-/// for any other expression.
+/// The name `expr` is (`set`), or the name whose value a by-value method of a set takes into
+/// what it returns (`set.join_all()`: the set goes with that future).
+fn named_or_consumed(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(p) => match (&p.qself, p.path.get_ident()) {
+            (None, Some(ident)) => Some(unraw(ident)),
+            _ => None,
+        },
+        Expr::MethodCall(m) if unraw(&m.method) == "join_all" => named_or_consumed(&m.receiver),
+        Expr::Paren(p) => named_or_consumed(&p.expr),
+        _ => None,
+    }
+}
+
+/// The names a `move` closure or an `async` block mentions (what it may capture); `None` for
+/// any other expression. An `async` block takes by value what it consumes even without `move`
+/// (`async { set.join_all().await }`), and one that is kept (what this is asked of) cannot
+/// borrow the body's locals anyway.
 fn captures(expr: &Expr) -> Option<Vec<String>> {
     struct Names(Vec<String>);
     impl<'ast> Visit<'ast> for Names {
@@ -736,7 +750,7 @@ fn captures(expr: &Expr) -> Option<Vec<String>> {
     let mut names = Names(Vec::new());
     match expr {
         Expr::Closure(c) if c.capture.is_some() => names.visit_expr(&c.body),
-        Expr::Async(a) if a.capture.is_some() => names.visit_block(&a.block),
+        Expr::Async(a) => names.visit_block(&a.block),
         _ => return None,
     }
     Some(names.0)
@@ -767,10 +781,10 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             if typed || made || collected {
                 self.sets.push(name.clone());
             }
-            if let Some(Expr::Path(p)) = init {
-                if let (None, Some(old)) = (&p.qself, p.path.get_ident()) {
-                    self.renames.push((name.clone(), unraw(old)));
-                }
+            // `let s2 = set;`, `let drain = set.join_all();`: the set goes where the new
+            // name goes.
+            if let Some(old) = init.and_then(named_or_consumed) {
+                self.renames.push((name.clone(), old));
             }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
             if let Some(captured) = init.map(stored).and_then(captures) {

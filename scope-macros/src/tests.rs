@@ -599,13 +599,11 @@ fn lint_closes_the_holes_of_the_issue() {
         quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); q.detach_all();),
         quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); held.push(q);),
         quote!(if let Some(set) = spare && ready { let _ = set; } set.spawn(a());),
-        quote!(
-            macro_rules! fire {
-                ($r#fn:expr) => {
-                    tokio::runtime::Handle::current().spawn(r#f$n)
-                };
-            }
-        ),
+        // A set consumed into a future that is kept (its drain stored for later).
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); held.push(Box::pin(w.join_all()));),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            held.push(Box::pin(async { w.join_all().await }));),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = w.join_all(); held.push(d);),
     ];
     for hole in holes {
         let out = norm(&expand::scoped(
@@ -639,6 +637,21 @@ fn lint_closes_the_holes_of_the_issue() {
 }
 
 #[test]
+fn a_raw_metavariable_name_does_not_panic_the_macro() {
+    // The attribute panicked ("`__metavar_r#fn` is not a valid identifier"). Parsed from text:
+    // `quote!` reads `#fn` as an interpolation.
+    let rules: TokenStream =
+        "macro_rules! fire { ($r#fn:expr) => { tokio::runtime::Handle::current().spawn($r#fn) }; }"
+            .parse()
+            .unwrap();
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(async fn f() -> R { #rules Ok(()) }),
+    ));
+    assert_eq!(out.matches("does not own").count(), 1, "{out}");
+}
+
+#[test]
 fn lint_leaves_look_alikes_alone() {
     let alikes = [
         quote!(spawn(a());),
@@ -651,6 +664,9 @@ fn lint_leaves_look_alikes_alone() {
         quote!(let own: tokio::task::JoinSet<()> = futs.into_iter().collect(); own.join_all().await;),
         quote!(let mut v = Vec::new(); v.extend([1, 2]); held.push(v);),
         quote!(let mut own = tokio::task::JoinSet::new(); own.extend([a()]); own.join_all().await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = w.join_all(); d.await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            let d = async { w.join_all().await }; d.await;),
     ];
     for alike in alikes {
         let out = norm(&expand::scoped(
