@@ -154,6 +154,9 @@ pub(crate) struct ScopedFn {
     /// Whether this is the shape `#[async_trait]` leaves (a fn returning a boxed future, whose
     /// body is `Box::pin(async move { .. })`): the scope goes inside that async block.
     pub(crate) boxed: bool,
+    /// The block whose `#[scoped]` scopes it (`"impl"`, `"module"`), when it has none of its
+    /// own: its signature's errors say how to leave it out.
+    pub(crate) via_block: Option<&'static str>,
 }
 
 impl ScopedFn {
@@ -175,6 +178,7 @@ impl ScopedFn {
             options,
             name,
             boxed,
+            via_block: None,
         }
     }
 }

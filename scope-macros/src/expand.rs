@@ -409,7 +409,15 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         f.options.handle = None;
     }
     let problems = valid::scoped_fn(&f);
-    errors.extend(problems.errors);
+    match f.via_block {
+        Some(block) => errors.extend(
+            problems
+                .errors
+                .into_iter()
+                .map(|e| via_block(&e, block, &f.sig.ident)),
+        ),
+        None => errors.extend(problems.errors),
+    }
     let opts = f.options.clone();
     let krate = opts.krate();
     let needs = needs_param(&mut f.sig, &krate, errors);
@@ -569,6 +577,19 @@ pub(crate) fn mod_scopes(f: &syn::ItemFn) -> bool {
         && !has_unscoped_attr(&f.attrs)
 }
 
+/// A signature error of a fn that a block's `#[scoped]` scopes (it has no attribute of its
+/// own): it says where the scoping comes from, and how to leave the fn out.
+fn via_block(e: &syn::Error, block: &str, name: &syn::Ident) -> syn::Error {
+    syn::Error::new(
+        e.span(),
+        format!(
+            "{e}\nnote: `#[scoped]` on this {block} scopes every async fn in it; if `{name}` \
+             is a helper that needs no scope of its own, mark it `#[scope::unscoped]`"
+        ),
+    )
+}
+
+/// Scopes the async fns of an `impl` block.
 fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Error>) {
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
@@ -577,12 +598,13 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
                 take_unscoped(&mut m.attrs, errors);
                 continue;
             }
-            let f = ScopedFn::new(
+            let mut f = ScopedFn::new(
                 m.sig.clone(),
                 m.block.clone(),
                 opts.clone(),
                 owner.as_deref(),
             );
+            f.via_block = Some("`impl` block");
             let (sig, block) = scoped_fn(f, errors);
             m.sig = sig;
             m.block = block;
@@ -590,6 +612,7 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
     }
 }
 
+/// Scopes the async fns of a module (and of its `impl` blocks and modules).
 fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>) {
     let Some((_, items)) = &mut m.content else {
         return;
@@ -597,7 +620,8 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>
     for item in items {
         match item {
             syn::Item::Fn(f) if mod_scopes(f) => {
-                let sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
+                let mut sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
+                sf.via_block = Some("module");
                 let (sig, block) = scoped_fn(sf, errors);
                 f.sig = sig;
                 *f.block = block;

@@ -770,6 +770,39 @@ fn signature_checks_say_what_is_wrong() {
 }
 
 #[test]
+fn a_block_fns_signature_error_says_how_to_leave_it_out() {
+    // A helper in a `#[scoped]` impl was told "a `#[scoped]` fn returns .." with no word of
+    // the block's attribute or of `#[scope::unscoped]`.
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(impl Store {
+            async fn get(&self) -> Result<u32, E> {
+                Ok(self.len().await)
+            }
+            async fn len(&self) -> u32 {
+                2
+            }
+        }),
+    ));
+    assert!(out.contains("this fn's return type is `u32`"), "{out}");
+    assert!(
+        out.contains("`#[scoped]` on this `impl` block scopes every async fn in it; if `len`"),
+        "{out}"
+    );
+    assert!(out.contains("#[scope::unscoped]"), "{out}");
+    // The fn's own `#[scoped]`: no such note.
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn len() -> u32 {
+                2
+            }
+        ),
+    ));
+    assert!(!out.contains("scopes every async fn"), "{out}");
+}
+
+#[test]
 fn a_spawned_async_block_that_borrows_a_local_is_told_about_move_and_in_place() {
     let out = norm(&expand::scoped(
         quote!(),
