@@ -79,6 +79,7 @@ pub enum Cause {
 /// assert_eq!(Signal::Interrupt.to_string(), "SIGINT");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Signal {
     /// SIGINT (Ctrl-C).
     Interrupt,

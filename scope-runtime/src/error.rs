@@ -27,6 +27,12 @@ use crate::info::TaskInfo;
 /// let e: AppError = scope::Interrupted::from_cause(scope::Cause::explicit("bye")).into();
 /// assert_eq!(e.to_string(), "cancelled: bye");
 /// ```
+///
+/// Match it exhaustively, as [`Cause`]: which way a child ended decides what code does next,
+/// so a new kind is a breaking change of this crate, not a variant added unseen. (The
+/// enums that say what a call refused, [`ConfigError`] and [`SpawnError`], and
+/// [`Signal`](crate::Signal), are `#[non_exhaustive]`: a new reason there needs no new
+/// handling.)
 #[derive(Debug, thiserror::Error)]
 pub enum Interrupted {
     /// The work was cancelled (not by a deadline).
@@ -585,6 +591,7 @@ impl ChildFailed {
 /// assert_eq!(ConfigError::ZeroLimit.to_string(), "a scope's limit must be at least 1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `limit(0)`: no child could ever run.
     #[error("a scope's limit must be at least 1")]
@@ -610,6 +617,7 @@ pub enum ConfigError {
 /// assert_eq!(full, "full: at its limit of children or its capacity");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// Closed to new work: a scope whose body has returned or that was cancelled, or a
     /// service that is draining, drained or stopped.
