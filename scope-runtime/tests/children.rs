@@ -692,3 +692,49 @@ async fn a_handle_whose_value_is_not_sync_is_cancelled_from_another_thread() {
         .unwrap();
     assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_member_of_a_set_is_stopped_with_the_grace_then_the_abort() {
+    // A member's handle is in the set: before, only its context could be reached, whose cancel
+    // gets no forced abort, so a member that never looks held `join_next` until the scope
+    // ended.
+    let s = &Scope::new(Config::new().grace(ms(50)));
+    let start = tokio::time::Instant::now();
+    let out = s
+        .run(async {
+            let mut set = scope_runtime::ChildSet::new();
+            let stuck = s.spawn_named("stuck", async {
+                sleep(Duration::from_secs(3600)).await; // never looks
+                Ok::<_, Interrupted>(())
+            });
+            let stuck_id = stuck.info().id();
+            let other = s.spawn_named("other", async {
+                sleep(Duration::from_secs(3600)).await;
+                Ok::<_, Interrupted>(())
+            });
+            let other_id = other.info().id();
+            set.push(stuck);
+            set.push(other);
+            set.push(s.spawn_named("quick", async { Ok::<_, Interrupted>(()) }));
+            tokio::task::yield_now().await;
+            assert!(set.cancel(stuck_id, "not needed"));
+            assert!(!set.cancel(stuck_id, "again"), "cancelled before");
+            let mut seen = Vec::new();
+            while let Some((info, out)) = set.join_next().await {
+                let name = info.name().unwrap().to_owned();
+                if name == "stuck" {
+                    assert_eq!(start.elapsed(), ms(50), "the grace, then the abort");
+                    assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+                    assert!(set.abort(other_id));
+                } else if name == "other" {
+                    assert_eq!(start.elapsed(), ms(50), "aborted at once");
+                    assert!(!set.abort(other_id), "taken: no longer in the set");
+                }
+                seen.push(name);
+            }
+            Ok::<_, Interrupted>(seen)
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, ["quick", "stuck", "other"]);
+}

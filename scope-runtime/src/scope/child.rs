@@ -164,7 +164,9 @@ impl<'s, T> Child<'s, T> {
         )
     }
 
-    /// The child's context.
+    /// The child's context. Cancelling it only asks the child to stop;
+    /// [`cancel`](Child::cancel) also aborts it once the scope's grace runs out (in a
+    /// [`ChildSet`](crate::ChildSet): [`ChildSet::cancel`](crate::ChildSet::cancel)).
     ///
     /// # Examples
     ///

@@ -14,7 +14,7 @@ use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 use super::child::Child;
 use crate::error::Interrupted;
-use crate::info::TaskInfo;
+use crate::info::{TaskId, TaskInfo};
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
 /// none.
@@ -304,6 +304,140 @@ impl<'s, T> ChildSet<'s, T> {
 
 /// Nothing of the set is ever pinned (the handles are `Unpin`, the outcomes are moved out).
 impl<T> Unpin for ChildSet<'_, T> {}
+
+impl<'s, T> ChildSet<'s, T> {
+    /// The member `id`, if the set holds it and it has not been taken.
+    fn member(&self, id: TaskId) -> Option<&Child<'s, T>> {
+        self.children
+            .iter()
+            .map(|named| &named.0)
+            .find(|child| child.info().id() == id)
+    }
+
+    /// Cancels one member of the set, as [`Child::cancel`] does (its context now, the
+    /// scope's grace, then the abort): for a member whose handle went into the set, found by
+    /// the id of its [`TaskInfo`](crate::TaskInfo). Returns whether this call cancelled it
+    /// (`false` if the set does not hold it, or it was cancelled before, or has finished).
+    ///
+    /// # Panics
+    ///
+    /// As [`Child::cancel`]: a panic of an [`on_cancel`](crate::Cx::on_cancel) callback is
+    /// resumed here, after the abort is scheduled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().grace(Duration::from_millis(50)));
+    /// let out = s
+    ///     .run(async {
+    ///         let mut set = ChildSet::new();
+    ///         let stuck = s.spawn_named("stuck", async {
+    ///             tokio::time::sleep(Duration::from_secs(3600)).await; // never looks
+    ///             Ok::<_, Interrupted>(())
+    ///         });
+    ///         let id = stuck.info().id();
+    ///         set.push(stuck);
+    ///         set.push(s.spawn_named("quick", async { Ok::<_, Interrupted>(()) }));
+    ///         tokio::task::yield_now().await;
+    ///         assert!(set.cancel(id, "not needed")); // aborted after the grace
+    ///         let mut names = Vec::new();
+    ///         while let Some((info, _)) = set.join_next().await {
+    ///             names.push(info.name().unwrap_or_default().to_owned());
+    ///         }
+    ///         Ok::<_, Interrupted>(names)
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), ["quick", "stuck"]);
+    /// # });
+    /// ```
+    pub fn cancel(&self, id: TaskId, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.member(id).is_some_and(|child| child.cancel(reason))
+    }
+
+    /// Aborts one member of the set at once, as [`Child::abort`] does, found by the id of its
+    /// [`TaskInfo`](crate::TaskInfo). Returns whether the set holds it unfinished.
+    ///
+    /// # Panics
+    ///
+    /// As [`Child::abort`]: a panic of an [`on_cancel`](crate::Cx::on_cancel) callback is
+    /// resumed here, after the abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let mut set = ChildSet::new();
+    ///     let stuck = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+    ///     let id = stuck.info().id();
+    ///     set.push(stuck);
+    ///     tokio::task::yield_now().await;
+    ///     assert!(set.abort(id));
+    ///     let (_, out) = set.join_next().await.expect("one member");
+    ///     assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn abort(&self, id: TaskId) -> bool {
+        match self.member(id) {
+            Some(child) if !child.is_finished() => {
+                child.abort();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Aborts every member of the set at once (each as [`Child::abort`] does), as tokio's
+    /// `JoinSet::abort_all`; their outcomes are still taken with
+    /// [`join_next`](ChildSet::join_next).
+    ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback on a member's context panics, the
+    /// first such panic is resumed here, once every member has been aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{ChildSet, Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// s.run(async {
+    ///     let mut set: ChildSet<()> = (0..3)
+    ///         .map(|_| s.spawn(std::future::pending::<Result<(), Interrupted>>()))
+    ///         .collect();
+    ///     tokio::task::yield_now().await;
+    ///     set.abort_all();
+    ///     while let Some((_, out)) = set.join_next().await {
+    ///         assert!(matches!(out, Err(Interrupted::Cancelled(_))));
+    ///     }
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn abort_all(&self) {
+        let mut panic = None;
+        for named in &self.children {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| named.0.abort())) {
+                panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+    }
+}
 
 impl<T> Default for ChildSet<'_, T> {
     fn default() -> Self {
