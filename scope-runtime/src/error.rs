@@ -825,15 +825,55 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 #[derive(Debug)]
 pub struct Failures<E> {
     failures: Vec<Failure<E>>,
+    not_kept: usize,
 }
 
 impl<E> From<Vec<Failure<E>>> for Failures<E> {
     fn from(failures: Vec<Failure<E>>) -> Self {
-        Self { failures }
+        Self {
+            failures,
+            not_kept: 0,
+        }
     }
 }
 
 impl<E> Failures<E> {
+    /// The failures a scope kept, and how many more it counted.
+    pub(crate) fn kept(failures: Vec<Failure<E>>, not_kept: usize) -> Self {
+        Self { failures, not_kept }
+    }
+
+    /// How many failures the scope counted but did not keep. A supervised scope (and a race)
+    /// keeps its first 256 failures and counts the rest: a long-lived one (an accept loop
+    /// whose connections must not cancel one another) would otherwise keep every failure
+    /// of its life until it ends. [`len`](Failures::len) and [`iter`](Failures::iter) are
+    /// the kept ones; the message counts them all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Scope};
+    /// type E = Box<dyn std::error::Error + Send + Sync>;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run_all(async {
+    ///         for i in 0..300 {
+    ///             let _ = s.spawn(async move { Err::<(), E>(format!("request {i}").into()) }).await;
+    ///         }
+    ///         Ok::<_, E>(())
+    ///     })
+    ///     .await;
+    /// let failures = out.unwrap_err();
+    /// assert_eq!((failures.len(), failures.not_kept()), (256, 44));
+    /// assert!(failures.to_string().starts_with("300 tasks failed (44 not kept); first: "));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn not_kept(&self) -> usize {
+        self.not_kept
+    }
+
     /// The first failure; `None` only for a race that had no candidate at all.
     ///
     /// # Examples
@@ -975,6 +1015,12 @@ impl<E: fmt::Display> fmt::Display for Failures<E> {
         match self.failures.as_slice() {
             [] => f.write_str("no task succeeded: there were no candidates"),
             [only] => write!(f, "{only}"),
+            [first, ..] if self.not_kept > 0 => write!(
+                f,
+                "{} tasks failed ({} not kept); first: {first}",
+                self.failures.len() + self.not_kept,
+                self.not_kept
+            ),
             [first, ..] => write!(f, "{} tasks failed; first: {first}", self.failures.len()),
         }
     }
@@ -1002,6 +1048,7 @@ impl<E: From<Interrupted>> From<Interrupted> for Failures<E> {
         };
         Self {
             failures: vec![failure],
+            not_kept: 0,
         }
     }
 }

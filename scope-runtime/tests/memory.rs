@@ -324,3 +324,39 @@ fn blocking_jobs_that_ended_are_not_kept_once_the_scope_spawns_only_tasks() {
         .unwrap();
     });
 }
+
+#[test]
+fn a_supervised_scope_does_not_keep_every_failure_of_its_life() {
+    // A long-lived supervised scope (an accept loop whose connections must not cancel one
+    // another) kept each failure until it ended: about 22 MB for these 20,000.
+    alone(async {
+        type E = Box<dyn std::error::Error + Send + Sync>;
+        let s = &Scope::<E>::new(Config::new());
+        let fail = || async { Err::<(), E>("x".repeat(1024).into()) };
+        let out = s
+            .run_all(async {
+                for _ in 0..1_000 {
+                    let _ = s.spawn(fail()).await;
+                }
+                let before = live();
+                for _ in 0..20_000 {
+                    let _ = s.spawn(fail()).await;
+                }
+                let grown = live() - before;
+                assert!(
+                    grown < 1 << 20,
+                    "{grown} bytes kept for 20,000 failed children"
+                );
+                Ok::<_, E>(())
+            })
+            .await;
+        let failures = out.unwrap_err();
+        // The first ones are kept, the rest counted.
+        assert_eq!(failures.len() + failures.not_kept(), 21_000);
+        assert!(failures.len() <= 256, "{}", failures.len());
+        assert!(
+            failures.to_string().starts_with("21000 tasks failed ("),
+            "{failures}"
+        );
+    });
+}

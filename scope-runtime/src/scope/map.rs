@@ -705,6 +705,7 @@ where
         info,
         out,
         failures,
+        not_kept,
         cause,
         refused,
     } = scope.run_with::<_, AsReport>(body).await;
@@ -718,6 +719,7 @@ where
         info,
         out: out.flatten(),
         failures,
+        not_kept,
         cause,
         refused,
     })

@@ -226,6 +226,8 @@ pub(crate) struct Shared<E> {
     /// body returns; the children to stop then.
     background: Mutex<Background>,
     pub(crate) failures: Mutex<Vec<outcome::Kept<E>>>,
+    /// Failures a supervised scope did not keep, past its first [`outcome::KEPT`]: counted.
+    pub(crate) not_kept: AtomicUsize,
     /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
     /// own context (see `cancel_own`): a panic of the scope, reported at its end.
     callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
@@ -726,6 +728,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 won: AtomicBool::new(false),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
+                not_kept: AtomicUsize::new(0),
                 callback_panic: Mutex::new(None),
                 lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),
@@ -1710,7 +1713,10 @@ where
 
     /// Runs the scope **supervised** and returns the body's value or every failure, first to
     /// last: failures do not cancel the siblings (only a panic, or the body's own error,
-    /// does). Otherwise as [`run`](Scope::run).
+    /// does). It keeps the first 256 failures and counts the rest
+    /// ([`Failures::not_kept`](crate::Failures::not_kept)), so that a long-lived supervised
+    /// scope (an accept loop) does not hold every failure of its life; a failure you want to
+    /// keep or log in full is handled in the child. Otherwise as [`run`](Scope::run).
     ///
     /// # Examples
     ///

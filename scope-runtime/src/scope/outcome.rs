@@ -220,8 +220,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         let cancelled = self.is_cancelled_own();
         let rejected = {
             let mut failures = self.failures.lock();
+            // Past the first `KEPT`, a supervised scope counts its children's failures (a
+            // long-lived one, an accept loop, would keep each one for its whole life).
             let keep = if supervise {
-                !(body && cancelled)
+                !(body && cancelled) && (body || failures.len() < KEPT)
             } else {
                 !cancelled && failures.is_empty()
             };
@@ -235,6 +237,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // A consequence, dropped (user code) outside the lock; the cancel and the close
         // happen whatever its `Drop` does.
         let kept = rejected.is_none();
+        if supervise && !kept && !(body && cancelled) {
+            self.not_kept.fetch_add(1, Ordering::Relaxed);
+        }
         let dropped = drop_caught(rejected);
         if kept && (!supervise || body) {
             self.cancel_own(Cause::SiblingFailed {
@@ -261,10 +266,13 @@ impl<E> Shared<E> {
         let panic = Panicked::new(task.clone(), payload);
         let rejected = {
             let mut failures = self.failures.lock();
-            if self.supervise() || failures.is_empty() {
+            if failures.is_empty() || (self.supervise() && failures.len() < KEPT) {
                 failures.push(Kept::Panicked(panic));
                 None
             } else {
+                if self.supervise() {
+                    self.not_kept.fetch_add(1, Ordering::Relaxed);
+                }
                 Some(panic)
             }
         };
@@ -284,6 +292,10 @@ impl<E> Shared<E> {
         Panicked::without_payload(task.clone(), message)
     }
 }
+
+/// How many failures a supervised scope keeps (the first ones); it counts the rest
+/// ([`Failures::not_kept`](crate::Failures::not_kept)).
+pub(crate) const KEPT: usize = 256;
 
 /// A failure as the scope keeps it while it runs. A panic becomes an `E` (`From`, user code
 /// that may itself panic) only when the scope reports, after every child has drained: a
@@ -314,6 +326,8 @@ pub struct Report<T, E> {
     pub(crate) out: Option<T>,
     /// The failures kept under the policy, first to last.
     pub(crate) failures: Vec<Failure<E>>,
+    /// The failures a supervised scope counted but did not keep.
+    pub(crate) not_kept: usize,
     /// Why the scope's context was cancelled, if it was (before it finished).
     pub(crate) cause: Option<Arc<Cause>>,
     /// This call did not run the scope (its run is another's, or it was refused): nothing the
@@ -328,6 +342,7 @@ impl<T, E> Report<T, E> {
             info: info.clone(),
             out: None,
             failures: vec![Failure::of_the_scope(info.clone(), error)],
+            not_kept: 0,
             cause: None,
             refused: true,
         }
@@ -434,7 +449,7 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
         }
         match report.out {
             Some(value) if failures.is_empty() => Ok(value),
-            _ => Err(Failures::from(failures)),
+            _ => Err(Failures::kept(failures, report.not_kept)),
         }
     }
 }

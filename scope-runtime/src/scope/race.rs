@@ -365,6 +365,7 @@ where
             info,
             out,
             mut failures,
+            not_kept,
             cause,
             refused: _,
         } = report;
@@ -397,7 +398,7 @@ where
             let interrupted = E::from(Interrupted::from_shared_cause(cause));
             failures.push(Failure::of_the_scope(info, interrupted));
         }
-        Err(Failures::from(failures))
+        Err(Failures::kept(failures, not_kept))
     }
 }
 

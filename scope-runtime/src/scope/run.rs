@@ -574,6 +574,7 @@ where
         info: shared.info.clone(),
         out,
         failures,
+        not_kept: shared.not_kept.load(Ordering::Relaxed),
         cause,
         refused: false,
     }
