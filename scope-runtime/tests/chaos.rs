@@ -1409,7 +1409,10 @@ enum Want {
 ///   a child's failure or panic always wins over the body. Under supervise, a body that
 ///   returned a value has answered the cancellation: only the children's failures are
 ///   reported ([S2]). A race's body returns `()`, which answers nothing ([R2]); a winner
-///   answers it, but a candidate's panic fails it all the same ([R3]).
+///   answers it, but a candidate's panic fails it all the same ([R3]). Under supervise and
+///   in a race, a body that returned the interruption after the scope's context was
+///   cancelled answered that cancel: it is no failure of its own ([S3]), and the scope's own
+///   entry is there only if no failure explains the cancel.
 /// - **(b) a finished scope's context is cancelled with a cause that says so**: that cause is
 ///   not a cancellation of the scope (see [`origin`]: an unknown cause is ignored).
 ///
@@ -1423,11 +1426,18 @@ fn the_rules(view: &View) -> Want {
     let mut winner: Option<u64> = None;
     let mut value: Option<u64> = None;
     let mut body_interrupted = false;
+    // [S3] The body's interruption is kept as a failure only if the scope's context was not
+    // cancelled before it (then it answers that cancel: a consequence, as under fail-fast).
+    let mut body_kept = false;
+    let mut context_cancelled = false;
     let mut body_panicked = false;
     let mut child_panicked = false;
     for item in &view.items {
         match *item {
-            Item::Cancelled => cancelled = true,
+            Item::Cancelled => {
+                cancelled = true;
+                context_cancelled = true;
+            }
             Item::Child(_, End::Done(v)) => {
                 // [R1] Race: the first success wins (whenever it comes).
                 winner.get_or_insert(v);
@@ -1457,10 +1467,14 @@ fn the_rules(view: &View) -> Want {
                 }
                 child_panicked = true;
                 cancelled = true;
+                context_cancelled = true;
                 all.push(Report::Panicked(c));
             }
             Item::Body(BodyEnd::Value(v)) => value = Some(v),
-            Item::Body(BodyEnd::Interrupted) => body_interrupted = true,
+            Item::Body(BodyEnd::Interrupted) => {
+                body_interrupted = true;
+                body_kept = !context_cancelled;
+            }
             Item::Body(BodyEnd::Panic) => body_panicked = true,
         }
     }
@@ -1494,7 +1508,7 @@ fn the_rules(view: &View) -> Want {
             // cancellation is reported too, unless a failure explains it (and, with nothing
             // else to say, a body that did not complete is reported as the scope's failure).
             None => Want::All {
-                own: cancelled_from_outside || body_interrupted || all.is_empty(),
+                own: cancelled_from_outside || body_kept || all.is_empty(),
                 children: all,
             },
         },
@@ -1504,14 +1518,14 @@ fn the_rules(view: &View) -> Want {
             // dropped for a winner: every failure, and no entry of the race's own for a
             // cancellation (a winner answered it), only for a body that returned one.
             Some(_) => Want::All {
-                own: body_interrupted,
+                own: body_kept,
                 children: all,
             },
             // [R2] No success: every failure (none, if there was no candidate), and the race's
             // own cancellation if it came from outside (a race's body returns `()`, which does
             // not answer a cancellation) or the body returned it.
             None => Want::All {
-                own: cancelled_from_outside || body_interrupted,
+                own: cancelled_from_outside || body_kept,
                 children: all,
             },
         },
@@ -1593,6 +1607,14 @@ fn read(view: &View, returned: &Returned) -> Result<Want, String> {
             let mut own = false;
             let mut own_cause = false;
             let mut children = Vec::new();
+            // [S3] One entry of the scope's own at most (no callback panics here): the body's
+            // interruption is not a second one beside the scope's cancellation.
+            let owns = list.iter().filter(|(task, _)| *task == own_name).count();
+            if owns > 1 {
+                return Err(format!(
+                    "the scope's own entry is there {owns} times: {list:?}"
+                ));
+            }
             for (task, e) in list {
                 if *task == own_name {
                     own = true;
@@ -1685,13 +1707,19 @@ fn plausible(view: &View, want: &Want, got: &Want) -> Result<(), String> {
             // when one from outside was logged at all (it may have landed while the scope
             // was finishing). Under supervise, never after the body returned a value.
             let body_interrupted = view.items.contains(&Item::Body(BodyEnd::Interrupted));
+            // [S3] Kept (an entry of the scope's own) only if nothing cancelled the scope: on
+            // this runtime the log's order does not say whether a cancel came before it.
+            let never_cancelled = !view
+                .items
+                .iter()
+                .any(|i| matches!(i, Item::Cancelled | Item::Child(_, End::Panic)));
             let answered = match view.drive {
                 Drive::RunAll => body_value.is_some(),
                 // [R3] A race with a winner was answered, though a panic fails it.
                 _ => ended(&|e| matches!(e, End::Done(_))),
             };
             let outside = view.any_origin == Some(Origin::Outside) && !answered;
-            let required = (view.early && outside) || body_interrupted;
+            let required = (view.early && outside) || (body_interrupted && never_cancelled);
             let allowed = outside || body_interrupted;
             verdict(
                 *own == required || (*own && allowed),
