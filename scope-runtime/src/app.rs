@@ -13,7 +13,9 @@
 //!    still hand them records.
 //! 2. **Drain** (budget: the grace, from the signal): the main work finishes (the body of
 //!    `main` returns, its children end); then every service, last made first, is closed and
-//!    its accepted work (queued included) waited for, within what is left of the grace.
+//!    its accepted work (queued included) waited for, within what is left of the grace. The
+//!    work of a [daemon](crate::ServiceConfig::daemon) service (a consumer loop, a
+//!    supervisor) is cancelled first, with the shutdown's cause, since it runs until told.
 //! 3. **Stop** (budget: each service's own grace): the services with work left are stopped
 //!    together: cancelled, given their grace (and their shields' budgets), then aborted. If
 //!    the main work did not finish within the grace, it runs on only while the services are
@@ -520,6 +522,17 @@ impl App {
                 return kept;
             }
             done.extend(services.iter().map(|s| s.info().id()));
+            // Daemons run until told: told now, with the shutdown's cause, so that the drain
+            // below waits for them to wind down, not for the grace to run out.
+            let signal = report
+                .signal
+                .clone()
+                .unwrap_or(Signal::Requested(Cow::Borrowed(
+                    "the application's main work ended",
+                )));
+            for service in &services {
+                keep(&mut kept, service.stop_daemons(signal.clone()));
+            }
             let mut left = Vec::new();
             for service in services.iter().rev() {
                 let budget = deadline.saturating_duration_since(Instant::now());

@@ -1425,7 +1425,6 @@ fn the_rules(view: &View) -> Want {
     let mut all: Vec<Report> = Vec::new();
     let mut winner: Option<u64> = None;
     let mut value: Option<u64> = None;
-    let mut body_interrupted = false;
     // [S3] The body's interruption is kept as a failure only if the scope's context was not
     // cancelled before it (then it answers that cancel: a consequence, as under fail-fast).
     let mut body_kept = false;
@@ -1471,10 +1470,7 @@ fn the_rules(view: &View) -> Want {
                 all.push(Report::Panicked(c));
             }
             Item::Body(BodyEnd::Value(v)) => value = Some(v),
-            Item::Body(BodyEnd::Interrupted) => {
-                body_interrupted = true;
-                body_kept = !context_cancelled;
-            }
+            Item::Body(BodyEnd::Interrupted) => body_kept = !context_cancelled,
             Item::Body(BodyEnd::Panic) => body_panicked = true,
         }
     }

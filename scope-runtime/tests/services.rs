@@ -1389,3 +1389,64 @@ async fn an_app_run_dropped_part_way_leaves_no_service_running() {
     assert!(poller.is_closed(), "still accepting work");
     assert_eq!(poller.active(), 0, "its task runs on");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_service_that_stops_when_told_does_not_hold_the_shutdown() {
+    // A consumer loop in a service cannot see the application's cancel (a service is not
+    // cancelled with the main work), so the drain waited out the whole grace for it, and the
+    // stop that followed made the shutdown "cut short" (exit 143). A daemon service's work is
+    // cancelled when the services' turn comes, and one that ends within the grace is drained.
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let start = Instant::now();
+    let stopped_with = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&stopped_with);
+    let (_, report) = App::new()
+        .run(Duration::from_secs(10), signals, async move {
+            let daemons = Service::new(ServiceConfig::new("daemons").daemon());
+            daemons
+                .spawn_named("consumer", async move {
+                    let cause = scope_runtime::cancelled().await;
+                    *seen.lock().unwrap() = Some(cause);
+                })
+                .unwrap()
+                .detach();
+            scope_runtime::cancelled().await;
+        })
+        .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.drained().len(), 1, "{report}");
+    let cause = stopped_with
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the daemon saw its stop");
+    assert!(
+        matches!(
+            cause.root(),
+            Cause::Shutdown {
+                signal: Signal::Terminate
+            }
+        ),
+        "{cause}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_service_has_no_task_deadline() {
+    let daemons = Service::new(ServiceConfig::new("daemons").daemon());
+    let task = daemons
+        .spawn(async {
+            sleep(Duration::from_secs(3600)).await;
+            Ok::<_, Interrupted>(scope_runtime::Cx::current().deadline())
+        })
+        .unwrap();
+    assert_eq!(task.await.unwrap().unwrap(), None);
+}

@@ -1365,6 +1365,13 @@ where
     /// [`reserve`](Scope::reserve), then [`spawn`](Scope::spawn) into the slot: waits until
     /// the child can start, then starts it.
     ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped while it waits for a slot (a `select!` branch that lost, a
+    /// `timeout`), it drops `fut` unstarted, and the slot it waited for goes to the next in
+    /// line. To keep the future across such a wait, [`reserve`](Scope::reserve) first (its
+    /// future is cancel safe: dropped, it holds nothing) and spawn into the slot once granted.
+    ///
     /// # Examples
     ///
     /// ```
@@ -1669,6 +1676,12 @@ where
     /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
     /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
     /// result is the cancellation. A child's failure or panic always wins over the body.
+    ///
+    /// # Panics
+    ///
+    /// A panic of the body is resumed by the returned future once every child has ended (a
+    /// child's panic is not: it is the child's failure,
+    /// [`Interrupted::Panicked`](crate::Interrupted::Panicked)).
     ///
     /// # Examples
     ///

@@ -185,6 +185,11 @@ impl<'s, T> ChildSet<'s, T> {
 
     /// The next child to finish, with its outcome; `None` once the set is empty.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it resolves (a `select!` branch that lost), it takes no
+    /// outcome, and the next call gets it.
+    ///
     /// # Examples
     ///
     /// See [`ChildSet`].

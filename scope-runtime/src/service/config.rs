@@ -35,6 +35,7 @@ pub struct ServiceConfig {
     pub(super) workers: Option<usize>,
     pub(super) task_timeout: Duration,
     pub(super) grace: Duration,
+    pub(super) daemon: bool,
 }
 
 impl ServiceConfig {
@@ -50,8 +51,9 @@ impl ServiceConfig {
     /// returned one, or was dropped after the grace) is reported as a failure
     /// ([`Service::failures`](crate::Service::failures)). A task that winds down on the
     /// deadline and returns `()` or `Ok` has completed: long-running work (a
-    /// [`Supervisor`](crate::Supervisor) run as a daemon, a consumer loop) needs
-    /// `task_timeout(Duration::MAX)`, or it stops at 30 s. 30 s is longer than the detached
+    /// [`Supervisor`](crate::Supervisor) run as a daemon, a consumer loop) goes in a
+    /// [`daemon`](ServiceConfig::daemon) service (no deadline, stopped by the application's
+    /// shutdown), or it stops at 30 s. 30 s is longer than the detached
     /// work services are for (an audit write, an email, a cache fill) and than the usual
     /// client timeouts. The task sees the deadline ([`Cx::deadline`](crate::Cx::deadline), and
     /// as a cancellation it can wind down on). Set your own with
@@ -84,7 +86,48 @@ impl ServiceConfig {
             workers: None,
             task_timeout: DEFAULT_TASK_TIMEOUT,
             grace: Duration::from_secs(5),
+            daemon: false,
         }
+    }
+
+    /// A service of daemons: long-running work (a consumer loop, a
+    /// [`Supervisor`](crate::Supervisor)) that runs until the application shuts down. Its
+    /// tasks have no deadline of their own (as `task_timeout(Duration::MAX)`; a later
+    /// [`task_timeout`](ServiceConfig::task_timeout) sets one), and the application's
+    /// shutdown cancels them when the services' turn comes (after the main work), with the
+    /// shutdown's cause: a daemon that then ends within the grace is drained, and the shutdown
+    /// stays graceful. A plain service's tasks are not cancelled by the shutdown: they are
+    /// accepted work, drained to their end, and a loop there would hold the drain for the
+    /// whole grace and be stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Service, ServiceConfig, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let signals = futures_util::stream::iter([Signal::Terminate]);
+    /// let (_, report) = App::new()
+    ///     .run(Duration::from_secs(10), signals, async {
+    ///         let consumers = Service::new(ServiceConfig::new("consumers").daemon());
+    ///         consumers
+    ///             .spawn_named("queue", async {
+    ///                 // loop { take a message; handle it } until told to stop:
+    ///                 scope::cancelled().await;
+    ///             })
+    ///             .unwrap()
+    ///             .detach();
+    ///         scope::cancelled().await; // the main work
+    ///     })
+    ///     .await;
+    /// assert!(report.is_clean()); // the daemon stopped when told: drained, not cut short
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn daemon(mut self) -> Self {
+        self.daemon = true;
+        self.task_timeout = Duration::MAX;
+        self
     }
 
     /// The service's name.

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     obs: ScopeObs,
     task_timeout: Duration,
     grace: Duration,
+    /// Its tasks are daemons: the application's shutdown cancels them.
+    daemon: bool,
     /// Tasks accepted and not yet finished.
     capacity: Option<Arc<Semaphore>>,
     /// Tasks running at once.
@@ -342,6 +344,7 @@ impl Service {
                 cx,
                 task_timeout: config.task_timeout,
                 grace: config.grace,
+                daemon: config.daemon,
                 capacity: config
                     .capacity
                     .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
@@ -548,6 +551,11 @@ impl Service {
     /// included) to finish, at most `budget`. A drain that finished ends the service's context
     /// ([`Cause::Finished`], naming the service); one that overran leaves it running.
     ///
+    /// # Cancel safety
+    ///
+    /// Dropped before it resolves, it leaves the service closed to new work (the close is its
+    /// first step) and its running work running, as an overrun does.
+    ///
     /// # Examples
     ///
     /// Work that overruns the budget keeps running until [`stop`](Service::stop):
@@ -593,6 +601,17 @@ impl Service {
     /// no grace and no wait (the caller is about to return, or the process to exit).
     /// Reports the tasks it aborted (by name) and the failures not read before.
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
+    /// The application's shutdown reaches a daemon service: closed to new work, its tasks
+    /// cancelled with `signal` (the drain that follows waits for them). Nothing for another
+    /// service. Returns the panic of an `on_cancel` callback its cancel ran, if any.
+    pub(crate) fn stop_daemons(&self, signal: Signal) -> Option<Panic> {
+        if !self.inner.daemon {
+            return None;
+        }
+        self.inner.tracker.close();
+        self.inner.cancel_for_stop(signal)
+    }
+
     /// With the panic of an `on_cancel` callback its cancel ran, if any (the abort is done).
     pub(crate) fn abort_at_once(&self, signal: Signal) -> (StopReport, Option<Panic>) {
         let inner = &self.inner;
@@ -634,6 +653,12 @@ impl Service {
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback panics when the stop cancels the
     /// running work, the first such panic is resumed here once the stop has done its work
     /// (every task cancelled, given the grace, aborted past it).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before it resolves, it loses its report and aborts nothing itself; the service
+    /// stays closed and cancelled, and each task it cancelled is still dropped once the
+    /// service's grace after its cancel runs out.
     ///
     /// # Examples
     ///
