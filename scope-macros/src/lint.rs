@@ -437,7 +437,7 @@ pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
         let segs: Vec<String> = p.path.segments.iter().map(|s| unraw(&s.ident)).collect();
         let wraps = matches!(
             segs.as_slice(),
-            [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box") && n == "new"
+            [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box" | "Mutex" | "RwLock" | "RefCell") && n == "new"
         ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok");
         match (wraps, c.args.len()) {
             (true, 1) => expr = &c.args[0],
@@ -671,10 +671,8 @@ impl SetMoves<'_> {
         is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
-        if let Expr::Path(p) = expr {
-            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                self.moved.push(unraw(ident));
-            }
+        if let Some(name) = named_or_consumed(expr) {
+            self.moved.push(name);
         }
         // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
         // the closure or block captures leaves with it.
@@ -695,6 +693,20 @@ impl SetMoves<'_> {
         if let Some(name) = named_or_consumed(stored(expr)) {
             self.moved.push(name);
         }
+    }
+}
+
+/// Whether a call of `func` wraps its one argument into what it returns (`Box::pin`,
+/// `Box::new`, `Arc::new`, `Rc::new`, `Mutex::new`, `Some`, `Ok`, ..).
+fn wraps(func: &Expr) -> bool {
+    let Expr::Path(p) = func else { return false };
+    match segments(&p.path).as_slice() {
+        [.., w, n] if w == "Box" => n == "pin" || n == "new",
+        [.., w, n] => {
+            n == "new" && matches!(w.as_str(), "Arc" | "Rc" | "Mutex" | "RwLock" | "RefCell")
+        }
+        [w] => w == "Some" || w == "Ok",
+        [] => false,
     }
 }
 
@@ -727,7 +739,25 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
             (None, Some(ident)) => Some(unraw(ident)),
             _ => None,
         },
-        Expr::MethodCall(m) if unraw(&m.method) == "join_all" => named_or_consumed(&m.receiver),
+        // A shared set's handle shared out (`tasks.clone()`, `Arc::clone(&tasks)`): the set goes
+        // with it.
+        Expr::MethodCall(m) if matches!(unraw(&m.method).as_str(), "join_all" | "clone") => {
+            named_or_consumed(&m.receiver)
+        }
+        Expr::Call(c) if c.args.len() == 1 => match &*c.func {
+            Expr::Path(p)
+                if matches!(
+                    segments(&p.path).as_slice(),
+                    [.., w, n] if matches!(w.as_str(), "Arc" | "Rc") && n == "clone"
+                ) =>
+            {
+                match &c.args[0] {
+                    Expr::Reference(r) => named_or_consumed(&r.expr),
+                    other => named_or_consumed(other),
+                }
+            }
+            _ => None,
+        },
         Expr::Paren(p) => named_or_consumed(&p.expr),
         _ => None,
     }
@@ -836,6 +866,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             // Run within the body (see `visit_expr_await`).
             _ if self.within > 0 => {}
+            // A wrapper (`Box::pin(set.join_all())`, `Some(set)`): what it makes goes where
+            // the set goes, and its own place decides (a `let`'s rename, a store).
+            _ if wraps(&e.func) => {}
             _ => e.args.iter().for_each(|a| self.moves(a)),
         }
         syn::visit::visit_expr_call(self, e);

@@ -599,6 +599,11 @@ fn lint_closes_the_holes_of_the_issue() {
         quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); q.detach_all();),
         quote!(let mut q = tokio_util::task::JoinQueue::new(); q.spawn(a()); held.push(q);),
         quote!(if let Some(set) = spare && ready { let _ = set; } set.spawn(a());),
+        // A set shared behind `Arc<Mutex<..>>` and its handle shared out.
+        quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+            tasks.lock().await.spawn(a()); held.push(std::sync::Arc::clone(&tasks));),
+        quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+            tasks.lock().await.spawn(a()); self.tasks = tasks.clone();),
         // A set consumed into a future that is kept (its drain stored for later).
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); held.push(Box::pin(w.join_all()));),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
@@ -665,6 +670,12 @@ fn lint_leaves_look_alikes_alone() {
         quote!(let mut v = Vec::new(); v.extend([1, 2]); held.push(v);),
         quote!(let mut own = tokio::task::JoinSet::new(); own.extend([a()]); own.join_all().await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = w.join_all(); d.await;),
+        quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+            tasks.lock().await.spawn(a()); let t = tasks.clone(); t.lock().await.shutdown().await;),
+        quote!(let names = vec![1]; held.push(names.clone());),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = Box::pin(w.join_all()); d.await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::time::timeout(d, w.join_all()).await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
             let d = async { w.join_all().await }; d.await;),
     ];
