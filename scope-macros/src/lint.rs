@@ -763,27 +763,45 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
     }
 }
 
-/// The names a `move` closure or an `async` block mentions (what it may capture); `None` for
-/// any other expression. An `async` block takes by value what it consumes even without `move`
-/// (`async { set.join_all().await }`), and one that is kept (what this is asked of) cannot
-/// borrow the body's locals anyway.
+/// The names a `move` closure or an `async move` block mentions (what it may capture), and
+/// those an `async` block without `move` consumes (`async { set.join_all().await }` takes the
+/// set by value; one that only borrows it, `async { set.join_next().await }`, does not);
+/// `None` for any other expression.
 fn captures(expr: &Expr) -> Option<Vec<String>> {
-    struct Names(Vec<String>);
+    struct Names {
+        names: Vec<String>,
+        consumed_only: bool,
+    }
     impl<'ast> Visit<'ast> for Names {
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                self.0.push(unraw(ident));
+            if self.consumed_only {
+                return;
             }
+            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+                self.names.push(unraw(ident));
+            }
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if self.consumed_only && unraw(&m.method) == "join_all" {
+                self.names.extend(named_or_consumed(&m.receiver));
+            }
+            syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut names = Names(Vec::new());
+    let mut names = Names {
+        names: Vec::new(),
+        consumed_only: false,
+    };
     match expr {
         Expr::Closure(c) if c.capture.is_some() => names.visit_expr(&c.body),
-        Expr::Async(a) => names.visit_block(&a.block),
+        Expr::Async(a) => {
+            names.consumed_only = a.capture.is_none();
+            names.visit_block(&a.block);
+        }
         _ => return None,
     }
-    Some(names.0)
+    Some(names.names)
 }
 impl<'ast> Visit<'ast> for SetMoves<'_> {
     fn visit_local(&mut self, local: &'ast syn::Local) {

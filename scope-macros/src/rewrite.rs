@@ -1073,9 +1073,6 @@ impl VisitMut for Rewriter {
     }
 }
 
-/// `macro_rules!` tokens with each `$name` made a plain name (`$crate` made `crate`) and each
-/// repetition `$( .. ) sep? op` made its contents once, so that a rule's body parses as the
-/// code it writes.
 /// Whether a condition binds names for its block: `let ..`, or a chain of them with `&&`
 /// (`if let Some(x) = a && x > 0`).
 fn binds(cond: &Expr) -> bool {
@@ -1088,6 +1085,9 @@ fn binds(cond: &Expr) -> bool {
     }
 }
 
+/// `macro_rules!` tokens with each `$name` made a plain name (`$crate` made `crate`) and each
+/// repetition `$( .. ) sep? op` made its contents once, so that a rule's body parses as the
+/// code it writes.
 fn without_metavariables(tokens: TokenStream) -> TokenStream {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = TokenStream::new();

@@ -673,6 +673,10 @@ fn lint_leaves_look_alikes_alone() {
         quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
             tasks.lock().await.spawn(a()); let t = tasks.clone(); t.lock().await.shutdown().await;),
         quote!(let names = vec![1]; held.push(names.clone());),
+        // A block without `move` that only borrows the set, kept in a local list.
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            jobs.push(Box::pin(async { while w.join_next().await.is_some() {} }));
+            futures::future::join_all(jobs).await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = Box::pin(w.join_all()); d.await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
             tokio::time::timeout(d, w.join_all()).await;),
