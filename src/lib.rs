@@ -249,7 +249,7 @@
 ///   ([`ScopeError`]), and `T` is the body's value.
 /// - `supervise`: every child runs to its end (a failure does not cancel its siblings), and
 ///   the fn returns `Result<T, Failures<E>>`: the body's value, or every failure, first to last
-///   ([`Scope::run_all`]).
+///   (the first 256 errors kept and the rest counted, every panic kept: [`Scope::run_all`]).
 /// - `first_ok`: the children are candidates, and the first to succeed wins; the others are
 ///   cancelled ([`Race`]). The fn returns `Result<T, Failures<E>>`, where `T` is the winner's
 ///   value, or every candidate's failure if none succeeds. The body only starts the candidates:

@@ -360,3 +360,33 @@ fn a_supervised_scope_does_not_keep_every_failure_of_its_life() {
         );
     });
 }
+
+#[test]
+fn a_supervised_scope_past_its_bound_on_failures_still_keeps_a_panic() {
+    // Past the first 256 failures a panic was counted and dropped like an error: it did not
+    // cancel the siblings, and the scope's result did not show it.
+    alone(async {
+        type E = Box<dyn std::error::Error + Send + Sync>;
+        let s = &Scope::<E>::new(Config::new());
+        let out = s
+            .run_all(async {
+                for _ in 0..300 {
+                    let _ = s.spawn(async { Err::<(), E>("x".into()) }).await;
+                }
+                let sibling = s.spawn(std::future::pending::<Result<(), E>>());
+                drop(s.spawn_named("bug", async { panic!("a bug") }));
+                let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), sibling)
+                    .await
+                    .expect("the panic cancels the siblings");
+                assert!(stopped.is_err());
+                Ok::<_, E>(())
+            })
+            .await;
+        let failures = out.unwrap_err();
+        assert!(
+            failures.iter().any(|f| f.task().name() == Some("bug")),
+            "the panic is kept: {failures}"
+        );
+        assert_eq!(failures.not_kept(), 300 - 256);
+    });
+}

@@ -58,7 +58,9 @@ pub enum InPlace {}
 
 /// A parallel map over a stream of items, bounded by its [`limit`](Map::limit): see [`map`].
 /// Configure it, then [`run`](Map::run) (fail-fast: the first error cancels the rest and is
-/// returned) or [`run_all`](Map::run_all) (every item runs; every failure is returned).
+/// returned) or [`run_all`](Map::run_all) (every item runs; every failure is returned, past the
+/// first 256 errors counted rather than kept, as [`Scope::run_all`](crate::Scope::run_all)
+/// does).
 ///
 /// `f` and the source are polled by the map's own scope body: a panic in either is the map's
 /// own, not an item's (the items are cancelled and drained, then the panic resumes out of
@@ -760,7 +762,9 @@ where
         .await
     }
 
-    /// Runs every item, whatever fails: the values if all succeed, else every failure.
+    /// Runs every item, whatever fails: the values if all succeed, else every failure (the
+    /// first 256 errors kept, the rest counted in
+    /// [`Failures::not_kept`](crate::Failures::not_kept); every panic kept).
     ///
     /// # Examples
     ///

@@ -265,14 +265,14 @@ impl<E> Shared<E> {
         // once every child has drained, not in the middle of this child's bookkeeping.
         let panic = Panicked::new(task.clone(), payload);
         let rejected = {
+            // Under supervise every panic is kept, past the bound on failures too: a panic is
+            // a bug, and it cancels the siblings (the bound is for errors, which a long-lived
+            // scope may see by the thousand).
             let mut failures = self.failures.lock();
-            if failures.is_empty() || (self.supervise() && failures.len() < KEPT) {
+            if self.supervise() || failures.is_empty() {
                 failures.push(Kept::Panicked(panic));
                 None
             } else {
-                if self.supervise() {
-                    self.not_kept.fetch_add(1, Ordering::Relaxed);
-                }
                 Some(panic)
             }
         };
@@ -293,8 +293,8 @@ impl<E> Shared<E> {
     }
 }
 
-/// How many failures a supervised scope keeps (the first ones); it counts the rest
-/// ([`Failures::not_kept`](crate::Failures::not_kept)).
+/// How many errors of its children a supervised scope keeps (the first ones); it counts the
+/// rest ([`Failures::not_kept`](crate::Failures::not_kept)). Panics are always kept.
 pub(crate) const KEPT: usize = 256;
 
 /// A failure as the scope keeps it while it runs. A panic becomes an `E` (`From`, user code

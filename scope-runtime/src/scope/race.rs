@@ -55,7 +55,9 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
 }
 
 /// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled;
-/// if every candidate fails, all the failures are returned together. A candidate's panic is
+/// if every candidate fails, all the failures are returned together (past the first 256
+/// errors, counted rather than kept: [`Failures::not_kept`](crate::Failures::not_kept)). A
+/// candidate's panic is
 /// never dropped for a winner: a race in which a candidate panicked (before the win, or while
 /// it stopped after it) returns every failure, the panic among them.
 ///
