@@ -738,3 +738,47 @@ async fn one_member_of_a_set_is_stopped_with_the_grace_then_the_abort() {
         .unwrap();
     assert_eq!(out, ["quick", "stuck", "other"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_push_or_a_try_join_keeps_the_waker_of_the_last_poll() {
+    // `push` (and `try_join_next`) polled the set with a no-op waker, which took the place of
+    // the one the last poll of the set had registered: a task that polled the set by hand,
+    // then pushed (or tried a join) and returned `Pending`, was never woken again.
+    use futures_util::Stream;
+    struct Count(AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for try_join in [false, true] {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(count.clone());
+            let mut set = scope_runtime::ChildSet::new();
+            set.push(s.spawn(async {
+                sleep(ms(10)).await;
+                Ok::<_, Interrupted>(1)
+            }));
+            let mut task = std::task::Context::from_waker(&waker);
+            assert!(std::pin::Pin::new(&mut set)
+                .poll_next(&mut task)
+                .is_pending());
+            if try_join {
+                assert!(set.try_join_next().is_none());
+            } else {
+                set.push(s.spawn(std::future::pending::<Result<u8, Interrupted>>()));
+            }
+            sleep(ms(20)).await; // the first member has finished
+            assert!(
+                count.0.load(Ordering::SeqCst) > 0,
+                "try_join: {try_join}: the task that polled the set was not woken"
+            );
+            set.cancel_all("done");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}

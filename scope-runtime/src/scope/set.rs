@@ -82,6 +82,10 @@ pub struct ChildSet<'s, T> {
     done: Mutex<VecDeque<Finished<T>>>,
     /// How many outcomes `done` holds (read by `&self`).
     ready: usize,
+    /// The waker of the last poll of the set: the set's own polls that are not a join
+    /// (`push`, `try_join_next`) poll with it, so that they do not take its place in the
+    /// handles' registration (the task that polled the set is still woken).
+    waker: Option<Waker>,
 }
 
 /// A handle that also gives back who the child was.
@@ -110,6 +114,7 @@ impl<'s, T> ChildSet<'s, T> {
             children: FuturesUnordered::new(),
             done: Mutex::new(VecDeque::new()),
             ready: 0,
+            waker: None,
         }
     }
 
@@ -139,7 +144,9 @@ impl<'s, T> ChildSet<'s, T> {
         // as pending), so that it wakes the set when it finishes and the set takes the
         // outcomes in the order they come; what has finished already is kept for the joins.
         let done = self.done.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let mut task = Context::from_waker(Waker::noop());
+        let before = done.len();
+        let waker = self.waker.as_ref().unwrap_or(Waker::noop());
+        let mut task = Context::from_waker(waker);
         loop {
             let mut next = tokio::task::coop::unconstrained(self.children.next());
             match Pin::new(&mut next).poll(&mut task) {
@@ -148,6 +155,10 @@ impl<'s, T> ChildSet<'s, T> {
             }
         }
         self.ready = done.len();
+        if self.ready > before {
+            // An outcome is there to take: the task that polled the set last is told.
+            waker.wake_by_ref();
+        }
     }
 
     /// The first outcome found as children were pushed, if any.
@@ -205,6 +216,13 @@ impl<'s, T> ChildSet<'s, T> {
         if self.is_empty() {
             return Poll::Ready(None);
         }
+        if !self
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(task.waker()))
+        {
+            self.waker = Some(task.waker().clone());
+        }
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(task));
         if let Some(finished) = self.take_done() {
             coop.made_progress();
@@ -248,8 +266,10 @@ impl<'s, T> ChildSet<'s, T> {
         }
         // Out of tokio's cooperative budget: each handle polled spends it, and a spent budget
         // would make a finished child read as pending.
+        // With the last poll's waker, which it must not take the place of.
+        let waker = self.waker.as_ref().unwrap_or(Waker::noop());
         let mut next = tokio::task::coop::unconstrained(self.children.next());
-        match Pin::new(&mut next).poll(&mut Context::from_waker(Waker::noop())) {
+        match Pin::new(&mut next).poll(&mut Context::from_waker(waker)) {
             Poll::Ready(finished) => finished,
             Poll::Pending => None,
         }
