@@ -47,7 +47,7 @@ use crate::cause::{Cause, Signal};
 use crate::cx::{deadline_after, saturating_add, Cx};
 use crate::error::{drop_after_panic, keep_first};
 use crate::info::TaskInfo;
-use crate::service::{Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
+use crate::service::{keep_in, Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
 use crate::sync::Mutex;
 
@@ -421,8 +421,11 @@ impl App {
         // a second signal ends the shutdown at once.
         let first_came = report.signal.is_some();
         let mut late = None;
+        // The stops' callback panics, kept as they happen: a second signal drops the stops
+        // part way.
+        let stop_panics = Mutex::new(None);
         let second = {
-            let services = pin!(self.shutdown_services(deadline, &mut report));
+            let services = pin!(self.shutdown_services(deadline, &mut report, &stop_panics));
             let finishing = pin!(async {
                 if out.is_none() {
                     let _ = work.as_mut().await;
@@ -432,11 +435,7 @@ impl App {
             let mut both = pin!(futures_util::future::select(services, finishing));
             loop {
                 match or_signal(both.as_mut(), signals.as_mut()).await {
-                    Ok(Either::Left((panic, _))) => {
-                        keep(&mut kept, panic);
-                        break None;
-                    }
-                    Ok(Either::Right(_)) => break None,
+                    Ok(_) => break None,
                     Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
                     Err(signal) if !first_came && late.is_none() => {
                         late = Some((signal.clone(), start.elapsed()));
@@ -451,6 +450,8 @@ impl App {
             report.running_for = Some(after);
             report.while_draining = true;
         }
+        let stop_panic = stop_panics.lock().take();
+        keep(&mut kept, stop_panic);
         if let Some(second) = second {
             self.abort_services(&second, &mut report, &mut kept);
             report.forced = Some(Forced::SecondSignal(second));
@@ -503,14 +504,14 @@ impl App {
     /// with work left stopped together. A service made meanwhile (by a service's task, or by
     /// main work still finishing) is adopted too: another pass takes it, until a pass finds
     /// none it has not shut down.
-    /// Returns the first panic of an `on_cancel` callback a stop's cancel ran (every stop is
-    /// made all the same).
+    /// Keeps the first panic of an `on_cancel` callback a stop's cancel ran in `kept` (every
+    /// stop is made all the same).
     async fn shutdown_services(
         &self,
         deadline: Instant,
         report: &mut ShutdownReport,
-    ) -> Option<Panic> {
-        let mut kept = None;
+        kept: &Mutex<Option<Panic>>,
+    ) {
         let mut done: Vec<crate::info::TaskId> = Vec::new();
         loop {
             let services: Vec<Service> = self
@@ -519,7 +520,7 @@ impl App {
                 .filter(|s| !done.contains(&s.info().id()))
                 .collect();
             if services.is_empty() {
-                return kept;
+                return;
             }
             done.extend(services.iter().map(|s| s.info().id()));
             // Daemons run until told: told now, with the shutdown's cause, so that the drain
@@ -531,7 +532,7 @@ impl App {
                     "the application's main work ended",
                 )));
             for service in &services {
-                keep(&mut kept, service.stop_daemons(signal.clone()));
+                keep_in(kept, service.stop_daemons(signal.clone()));
             }
             let mut left = Vec::new();
             for service in services.iter().rev() {
@@ -554,9 +555,9 @@ impl App {
                 longest.saturating_add(crate::service::ABORT_WAIT),
             );
             *self.inner.stops_until.lock() = Some(until);
-            let stops = futures_util::future::join_all(left.iter().map(|s| s.stop_keeping())).await;
-            for ((stop, panic), service) in stops.into_iter().zip(&left) {
-                keep(&mut kept, panic);
+            let stops =
+                futures_util::future::join_all(left.iter().map(|s| s.stop_keeping(kept))).await;
+            for (stop, service) in stops.into_iter().zip(&left) {
                 report.failures.extend(stop.failures().iter().cloned());
                 report.failures_lost += service.failures_lost();
                 report.stopped.push(stop);

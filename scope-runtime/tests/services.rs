@@ -1450,3 +1450,33 @@ async fn a_daemon_service_has_no_task_deadline() {
         .unwrap();
     assert_eq!(task.await.unwrap().unwrap(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_panic_of_a_stop_cut_short_by_a_second_signal_still_reaches_the_caller() {
+    // The stops keep a callback's panic to resume it at the shutdown's end; a second signal
+    // dropped the stops part way, and the panic with them: `App::run` returned normally.
+    let signals = futures_util::stream::iter([Signal::Terminate, Signal::Interrupt]).then(
+        |signal| async move {
+            sleep(100 * MS).await;
+            signal
+        },
+    );
+    let app = App::new();
+    let run = app.run(Duration::from_millis(50), signals, async {
+        let stubborn = Service::new(ServiceConfig::new("stubborn").grace(Duration::from_secs(1)));
+        stubborn
+            .spawn_named("hook", async {
+                let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("stop callback"));
+                std::future::pending::<()>().await;
+            })
+            .unwrap()
+            .detach();
+        scope_runtime::cancelled().await;
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the callback's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"stop callback"));
+    let stubborn = &app.services()[0];
+    sleep(MS).await; // the abort takes effect at the task's next poll
+    assert_eq!(stubborn.active(), 0, "the second signal aborted it");
+}

@@ -44,6 +44,21 @@ use crate::slab::Slab;
 
 /// A panic's payload, kept to be resumed.
 pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+
+/// Keeps `payload` in `kept` if it holds none; a later one is dropped (its `Drop` is user
+/// code: outside the lock).
+pub(crate) fn keep_in(kept: &Mutex<Option<Panic>>, payload: Option<Panic>) {
+    let later = payload.and_then(|payload| {
+        let mut kept = kept.lock();
+        if kept.is_none() {
+            *kept = Some(payload);
+            None
+        } else {
+            Some(payload)
+        }
+    });
+    crate::error::drop_after_panic(later);
+}
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// Failures kept until read; past it, only counted (a service whose failures nobody reads
@@ -680,16 +695,19 @@ impl Service {
     /// # });
     /// ```
     pub async fn stop(&self) -> StopReport {
-        let (report, panic) = self.stop_keeping().await;
+        let kept = Mutex::new(None);
+        let report = self.stop_keeping(&kept).await;
+        let panic = kept.lock().take();
         if let Some(payload) = panic {
             resume_unwind(payload);
         }
         report
     }
 
-    /// [`stop`](Service::stop), with the panic of an `on_cancel` callback its cancel ran
-    /// instead of resuming it (the stop's work is done either way).
-    pub(crate) async fn stop_keeping(&self) -> (StopReport, Option<Panic>) {
+    /// [`stop`](Service::stop), keeping the panic of an `on_cancel` callback its cancel ran in
+    /// `kept` as soon as it happens (a stop dropped part way loses none), instead of resuming
+    /// it; the stop's work is done either way.
+    pub(crate) async fn stop_keeping(&self, kept: &Mutex<Option<Panic>>) -> StopReport {
         let inner = &self.inner;
         inner.tracker.close();
         let running = inner.running();
@@ -697,7 +715,10 @@ impl Service {
         // Counted before the cancel, so that a task that sees the cancel sees the stop; until
         // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
         let _under_way = StopUnderWay::begin(inner);
-        let panic = inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop")));
+        keep_in(
+            kept,
+            inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
+        );
         let mut aborted = Vec::new();
         if tokio::time::timeout(inner.grace, inner.tracker.idle())
             .await
@@ -726,14 +747,13 @@ impl Service {
             )
         };
         inner.report_end(&failures);
-        let report = StopReport {
+        StopReport {
             service: Some(inner.info.clone()),
             stopped,
             aborted,
             not_started,
             failures,
-        };
-        (report, panic)
+        }
     }
 
     /// Takes the failures recorded since they were last read: tasks that returned an error,
