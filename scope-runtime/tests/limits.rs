@@ -1391,3 +1391,25 @@ async fn a_maps_discarded_value_whose_drop_panics_does_not_unwind_through_the_ma
     let out = out.expect("run answers with the first failure; it does not panic");
     assert!(matches!(out, Err(AppError::Boom(1))), "{}", out.is_ok());
 }
+
+#[tokio::test]
+async fn a_reservation_polled_again_says_so() {
+    // Polled again after it gave its slot, it said "the scope is closed" of a running scope.
+    let s = &Scope::new(Config::new().limit(1));
+    s.run(async {
+        let mut reserve = std::pin::pin!(s.reserve());
+        let slot = reserve.as_mut().await?;
+        let again = reserve.await;
+        let Err(Interrupted::NotStarted(n)) = again else {
+            panic!("{again:?}")
+        };
+        assert_eq!(
+            n.cause().to_string(),
+            "the reservation was polled after it completed"
+        );
+        drop(slot);
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}

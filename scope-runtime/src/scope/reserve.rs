@@ -77,7 +77,12 @@ impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {
         let scope = self.scope;
         let shared = &*scope.shared;
         if self.done {
-            return Poll::Ready(Err(not_started(shared)));
+            // Polled again after it gave its slot: a misuse (a `select!` loop over
+            // `&mut reserve`), said as such, not as a closed scope.
+            return Poll::Ready(Err(NotStarted::new(Arc::new(Cause::explicit(
+                "the reservation was polled after it completed",
+            )))
+            .into()));
         }
         // Cooperative, as tokio's own primitives are: a spawning loop that always finds a slot
         // free still yields to the runtime now and then (else the task's budget, spent by the
