@@ -74,8 +74,6 @@ impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {
     type Output = Result<Reserved<'s, 'env, E, M>, Interrupted>;
 
     fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
-        let scope = self.scope;
-        let shared = &*scope.shared;
         if self.done {
             // Polled again after it gave its slot: a misuse (a `select!` loop over
             // `&mut reserve`), said as such, not as a closed scope.

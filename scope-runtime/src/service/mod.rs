@@ -612,13 +612,10 @@ impl Service {
         }
     }
 
-    /// The shutdown is forced (a second signal): closed, cancelled and aborted at once, with
-    /// no grace and no wait (the caller is about to return, or the process to exit).
-    /// Reports the tasks it aborted (by name) and the failures not read before.
-    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
     /// The application's shutdown reaches a daemon service: closed to new work, its tasks
     /// cancelled with `signal` (the drain that follows waits for them). Nothing for another
     /// service. Returns the panic of an `on_cancel` callback its cancel ran, if any.
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
     pub(crate) fn stop_daemons(&self, signal: Signal) -> Option<Panic> {
         if !self.inner.daemon {
             return None;
@@ -627,7 +624,11 @@ impl Service {
         self.inner.cancel_for_stop(signal)
     }
 
-    /// With the panic of an `on_cancel` callback its cancel ran, if any (the abort is done).
+    /// The shutdown is forced (a second signal): closed, cancelled and aborted at once, with
+    /// no grace and no wait (the caller is about to return, or the process to exit).
+    /// Reports the tasks it aborted (by name) and the failures not read before, with the
+    /// panic of an `on_cancel` callback its cancel ran, if any (the abort is done).
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
     pub(crate) fn abort_at_once(&self, signal: Signal) -> (StopReport, Option<Panic>) {
         let inner = &self.inner;
         inner.tracker.close();
