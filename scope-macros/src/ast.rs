@@ -335,6 +335,8 @@ pub(crate) struct ScopeInput {
     /// The enclosing body's proof variable (written by the rewrite of an enclosing
     /// `#[scoped]` fn or `scope!`), so a nested scope's proof extends it.
     pub(crate) outer_proof: Option<proc_macro2::Ident>,
+    /// The enclosing pass linted the body already (`@linted`): its own pass lints nothing.
+    pub(crate) linted: bool,
 }
 
 impl ScopeInput {
@@ -343,6 +345,10 @@ impl ScopeInput {
         let (outer_proof, input) = match Hidden::parse(&input) {
             Some(Hidden::Outer { proof, rest }) => (Some(proof), rest),
             _ => (None, input),
+        };
+        let (linted, input) = match Hidden::parse(&input) {
+            Some(Hidden::Linted(rest)) => (true, rest),
+            _ => (false, input),
         };
         let mut options = Options::default();
         let mut errors = Vec::new();
@@ -414,6 +420,7 @@ impl ScopeInput {
             errors,
             body,
             outer_proof,
+            linted,
         }
     }
 }

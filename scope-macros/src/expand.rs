@@ -656,6 +656,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         mut errors,
         body,
         outer_proof,
+        linted,
     } = ScopeInput::parse(input);
     errors.extend(valid::options(&options, MacroKind::ScopeMacro));
     let Some(mut body) = body else {
@@ -665,7 +666,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     errors.extend(valid::jumps_out_of_scope_body(&mut body));
     // The header's expressions run in the enclosing code: the orphan lint reads them too.
     errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
-    let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &options, None);
+    let (rewrite_errors, provided_used) = Rewriter::run_linted(&mut body, &options, None, linted);
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
     let proof = (provided_used || options.slots.is_some()).then_some(Proof {

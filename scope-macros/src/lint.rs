@@ -141,6 +141,12 @@ pub(crate) struct Aliases {
 impl Aliases {
     /// Collects every `use`, `extern crate .. as` and `type` alias in `block`, at any depth
     /// (nested blocks, closures, async blocks, and the items in the body).
+    /// Adds `other`'s aliases (a nested block's) to these.
+    pub(crate) fn merge(&mut self, other: Aliases) {
+        self.map.extend(other.map);
+        self.globs.extend(other.globs);
+    }
+
     pub(crate) fn collect(block: &syn::Block) -> Aliases {
         struct Collector(Aliases);
         impl<'ast> Visit<'ast> for Collector {

@@ -31,6 +31,9 @@ pub(crate) enum Hidden {
     Proof { var: Ident },
     /// `@outer IDENT; REST`: a nested `scope!` whose enclosing body's proof is `IDENT`.
     Outer { proof: Ident, rest: TokenStream },
+    /// `@linted REST`: a nested `scope!` whose body the enclosing pass has linted already,
+    /// with what the enclosing body knows (its own pass lints nothing again).
+    Linted(TokenStream),
     /// `@type TYPE`: a `Needs![..]` parameter's type, already rewritten.
     Type(TokenStream),
 }
@@ -70,6 +73,7 @@ impl Hidden {
                     rest: tail[1..].iter().cloned().collect(),
                 })
             }
+            ("linted", tail) => Some(Hidden::Linted(tail.iter().cloned().collect())),
             ("type", tail) if !tail.is_empty() => {
                 Some(Hidden::Type(tail.iter().cloned().collect()))
             }
@@ -85,6 +89,7 @@ impl Hidden {
             Hidden::Race => quote!(@race),
             Hidden::Proof { var } => quote!(@proof #var),
             Hidden::Outer { proof, rest } => quote!(@outer #proof; #rest),
+            Hidden::Linted(rest) => quote!(@linted #rest),
             Hidden::Type(ty) => quote!(@type #ty),
         }
     }

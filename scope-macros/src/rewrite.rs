@@ -137,7 +137,19 @@ impl Rewriter {
         opts: &Options,
         params: Option<&syn::Signature>,
     ) -> (Vec<syn::Error>, bool) {
+        Self::run_linted(block, opts, params, false)
+    }
+
+    /// [`run`](Rewriter::run); `linted`: an enclosing pass linted the block already (a nested
+    /// `scope!`), so this one rewrites only.
+    pub(crate) fn run_linted(
+        block: &mut syn::Block,
+        opts: &Options,
+        params: Option<&syn::Signature>,
+        linted: bool,
+    ) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(Some(block), Some(opts));
+        rw.allowed = usize::from(linted);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
             rw.record_params(sig, true);
@@ -156,11 +168,48 @@ impl Rewriter {
         rw.errors
     }
 
-    /// A nested `scope!`: this scope's `crate = path` (unless it gives its own), and this
-    /// body's proof.
+    /// A nested `scope!`: linted here, with what this body knows; then this scope's
+    /// `crate = path` (unless it gives its own), and this body's proof.
     fn nested_scope(&mut self, tokens: TokenStream) -> TokenStream {
+        self.lint_nested(&tokens);
         let tokens = self.with_crate(tokens);
+        self.edits += 1;
+        let tokens = Hidden::Linted(tokens).to_tokens();
         self.with_outer_proof(tokens)
+    }
+
+    /// Lints a nested `scope!`'s body as part of this one: the parameters, locals and `use`s
+    /// of the enclosing body are known there, and an opt-out on the statement that holds it
+    /// reaches in. (Its own pass, told so, lints nothing again.)
+    fn lint_nested(&mut self, tokens: &TokenStream) {
+        let input = crate::ast::ScopeInput::parse(tokens.clone());
+        let Some(mut body) = input.body else {
+            return;
+        };
+        let saved = (
+            self.locals.clone(),
+            self.aliases.clone(),
+            self.leaving.clone(),
+            self.bound.clone(),
+            self.edits,
+        );
+        // The nested scope's handle is its own, whatever an outer name of it was.
+        if let Some((handle, _)) = &input.options.handle {
+            self.locals.remove(&lint::unraw(handle));
+        }
+        self.aliases.merge(Aliases::collect(&body));
+        self.leaving
+            .extend(lint::leaving_sets(&body, &self.aliases));
+        self.lint_only += 1;
+        self.visit_block_mut(&mut body);
+        self.lint_only -= 1;
+        (
+            self.locals,
+            self.aliases,
+            self.leaving,
+            self.bound,
+            self.edits,
+        ) = saved;
     }
 
     /// `crate = path, ` in front of a nested `scope!`'s input that names no crate of its own,
@@ -311,9 +360,15 @@ impl Rewriter {
         if let Some((kind, mut root)) =
             lint::classify_method(&method, &call.receiver, &self.aliases, &self.locals)
         {
-            // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`.
+            // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`; a value of a type
+            // (`rt: Arc<Runtime>`) as `Runtime::spawn`.
             let written = if root.len() >= 2 {
-                root.pop();
+                if !root
+                    .last()
+                    .is_some_and(|s| s.starts_with(char::is_uppercase))
+                {
+                    root.pop();
+                }
                 root.push(method);
                 root.join("::")
             } else {

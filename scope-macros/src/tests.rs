@@ -93,9 +93,10 @@ fn rewrite_stops_at_nested_scope_and_items() {
             }
         ),
     ));
-    // The nested scope keeps its body (it rewrites its own) and gets the outer proof.
+    // The nested scope keeps its body (it rewrites its own; linted here) and gets the outer
+    // proof.
     assert!(
-        out.contains("scope ! (@ outer __provided ; { spawn ! (a ()) })"),
+        out.contains("scope ! (@ outer __provided ; @ linted { spawn ! (a ()) })"),
         "{out}"
     );
     assert!(out.contains("fn helper () { spawn ! (b ()) ; }"), "{out}");
@@ -657,6 +658,62 @@ fn a_raw_metavariable_name_does_not_panic_the_macro() {
 }
 
 #[test]
+fn a_nested_scope_is_linted_with_what_the_body_knows() {
+    // A nested `scope!` was linted from nothing: the body's parameters, locals and `use`s
+    // were unknown there, so a spawn on an outer set or runtime passed; and an opt-out on the
+    // statement holding it did not reach in (its note asked for what was there).
+    let body = quote!(
+        async fn f(
+            set: &mut tokio::task::JoinSet<()>,
+            rt: std::sync::Arc<tokio::runtime::Runtime>,
+        ) -> R {
+            use tokio::spawn as go;
+            let h = tokio::runtime::Handle::current();
+            scope!(timeout = 1s, {
+                set.spawn(a());
+                rt.spawn(a());
+                h.spawn(a());
+                go(a());
+                Ok(())
+            })
+            .await
+        }
+    );
+    let out = norm(&expand::scoped(quote!(), body));
+    assert_eq!(out.matches("does not own").count(), 4, "{out}");
+    // Its own pass lints nothing again.
+    let nested = norm(&expand::scope(
+        quote!(@linted { tokio::spawn(a()); Ok(()) }),
+    ));
+    assert!(!nested.contains("does not own"), "{nested}");
+    let opted_out = quote!(
+        async fn f() -> R {
+            #[scope::allow_orphan]
+            let r = scope!({
+                tokio::spawn(a());
+                Ok(())
+            })
+            .await;
+            r
+        }
+    );
+    let out = norm(&expand::scoped(quote!(), opted_out));
+    assert!(!out.contains("does not own"), "{out}");
+    // The nested scope's handle is its own, whatever an outer name of it was.
+    let handle = quote!(
+        async fn f(s: &mut tokio::task::JoinSet<()>) -> R {
+            scope!(|s| {
+                s.spawn(a());
+                Ok(())
+            })
+            .await
+        }
+    );
+    let out = norm(&expand::scoped(quote!(), handle));
+    assert!(!out.contains("does not own"), "{out}");
+}
+
+#[test]
 fn lint_leaves_look_alikes_alone() {
     let alikes = [
         quote!(spawn(a());),
@@ -956,8 +1013,14 @@ fn a_nested_scope_inherits_the_crate_path_unless_it_names_its_own() {
             }
         ),
     ));
-    assert!(out.contains("; crate = my_scope , { Ok (()) })"), "{out}");
-    assert!(out.contains("; crate = other , { Ok (()) })"), "{out}");
+    assert!(
+        out.contains("; @ linted crate = my_scope , { Ok (()) })"),
+        "{out}"
+    );
+    assert!(
+        out.contains("; @ linted crate = other , { Ok (()) })"),
+        "{out}"
+    );
     assert!(!out.contains("crate = my_scope , crate = other"), "{out}");
 }
 
