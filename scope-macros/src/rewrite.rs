@@ -87,6 +87,9 @@ pub(crate) struct Rewriter {
     in_child: usize,
     /// Inside an item of the body, a `macro_rules!` or an option's value: lint only.
     lint_only: usize,
+    /// Inside a `macro_rules!` body, read from a copy that is thrown away: a nested `scope!`
+    /// there is linted where the macro expands, not here.
+    discarded: usize,
     /// Whether the scope is a race (`first_ok`), which cannot refuse a child.
     race: bool,
     /// How many edits the pass made (a spawn macro or `provided!()` rewritten, a nested
@@ -121,6 +124,7 @@ impl Rewriter {
             allowed: 0,
             in_child: 0,
             lint_only: 0,
+            discarded: 0,
             race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
             edits: 0,
             provided: false,
@@ -171,8 +175,11 @@ impl Rewriter {
     /// A nested `scope!`: linted here, with what this body knows; then this scope's
     /// `crate = path` (unless it gives its own), and this body's proof.
     fn nested_scope(&mut self, tokens: TokenStream) -> TokenStream {
-        self.lint_nested(&tokens);
         let tokens = self.with_crate(tokens);
+        if self.discarded > 0 {
+            return self.with_outer_proof(tokens);
+        }
+        self.lint_nested(&tokens);
         self.edits += 1;
         let tokens = Hidden::Linted(tokens).to_tokens();
         self.with_outer_proof(tokens)
@@ -198,8 +205,9 @@ impl Rewriter {
             self.locals.remove(&lint::unraw(handle));
         }
         self.aliases.merge(Aliases::collect(&body));
-        self.leaving
-            .extend(lint::leaving_sets(&body, &self.aliases));
+        // The sets made in the nested body that leave it (an outer set that leaves the outer
+        // body has its origin so already; an outer name does not make a nested set leave).
+        self.leaving = lint::leaving_sets(&body, &self.aliases);
         self.lint_only += 1;
         self.visit_block_mut(&mut body);
         self.lint_only -= 1;
@@ -762,7 +770,9 @@ impl Rewriter {
                 // `macro_rules! name { (..) => { BODY }; .. }`: what it expands to is in the body.
                 // Its metavariables stand for plain names, so that a rule that writes code
                 // around its arguments still reads as code (lint only: nothing is kept).
+                self.discarded += 1;
                 let _ = self.rewrite_tokens(without_metavariables(m.mac.tokens.clone()));
+                self.discarded -= 1;
             }
             // A `#[scoped]` module or impl block: its expansion lints the async fns it scopes,
             // and nothing else, so the rest is linted here.

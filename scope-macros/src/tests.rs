@@ -711,6 +711,41 @@ fn a_nested_scope_is_linted_with_what_the_body_knows() {
     );
     let out = norm(&expand::scoped(quote!(), handle));
     assert!(!out.contains("does not own"), "{out}");
+    // A set made in the nested body is the nested body's: an outer set of the same name that
+    // leaves the outer body does not make it leave (a review found that false positive).
+    let same_name = quote!(
+        async fn f(held: &mut Vec<tokio::task::JoinSet<()>>) -> R {
+            scope!({
+                let mut set = tokio::task::JoinSet::new();
+                set.spawn(a());
+                set.join_all().await;
+                Ok(())
+            })
+            .await?;
+            let set = tokio::task::JoinSet::new();
+            held.push(set);
+            Ok(())
+        }
+    );
+    let out = norm(&expand::scoped(quote!(), same_name));
+    assert!(!out.contains("does not own"), "{out}");
+    // A `scope!` in a `macro_rules!` body is linted where the macro expands (its own pass),
+    // not also here on a copy that is thrown away.
+    let in_rules = quote!(
+        async fn f() -> R {
+            macro_rules! run {
+                () => {
+                    scope!({
+                        tokio::spawn(a());
+                        Ok(())
+                    })
+                };
+            }
+            Ok(())
+        }
+    );
+    let out = norm(&expand::scoped(quote!(), in_rules));
+    assert!(!out.contains("does not own"), "{out}");
 }
 
 #[test]

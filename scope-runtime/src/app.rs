@@ -523,19 +523,18 @@ impl App {
                 return;
             }
             done.extend(services.iter().map(|s| s.info().id()));
-            // Daemons run until told: told now, with the shutdown's cause, so that the drain
-            // below waits for them to wind down, not for the grace to run out.
             let signal = report
                 .signal
                 .clone()
                 .unwrap_or(Signal::Requested(Cow::Borrowed(
                     "the application's main work ended",
                 )));
-            for service in &services {
-                keep_in(kept, service.stop_daemons(signal.clone()));
-            }
             let mut left = Vec::new();
             for service in services.iter().rev() {
+                // Daemons run until told: told in their turn (a service made later, which may
+                // feed it, has drained), with the shutdown's cause, so that the drain waits
+                // for them to wind down, not for the grace to run out.
+                keep_in(kept, service.stop_daemons(signal.clone()));
                 let budget = deadline.saturating_duration_since(Instant::now());
                 if service.drain(budget).await.is_ok() {
                     report.drained.push(service.info().clone());

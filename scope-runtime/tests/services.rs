@@ -1480,3 +1480,68 @@ async fn a_callback_panic_of_a_stop_cut_short_by_a_second_signal_still_reaches_t
     sleep(MS).await; // the abort takes effect at the task's next poll
     assert_eq!(stubborn.active(), 0, "the second signal aborted it");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_is_stopped_in_its_turn_after_the_services_that_feed_it() {
+    // The shutdown told every daemon to stop before any service drained: a daemon made first
+    // (a writer) fed by a service made after it lost what that service still sent.
+    let received = Arc::new(Mutex::new(0));
+    let got = Arc::clone(&received);
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let (_, report) = App::new()
+        .run(Duration::from_secs(10), signals, async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u8>(8);
+            let writer = Service::new(ServiceConfig::new("writer").daemon());
+            writer
+                .spawn_named("write", async move {
+                    loop {
+                        tokio::select! {
+                            message = rx.recv() => match message {
+                                Some(_) => *got.lock().unwrap() += 1,
+                                None => break,
+                            },
+                            _ = scope_runtime::cancelled() => break,
+                        }
+                    }
+                })
+                .unwrap()
+                .detach();
+            let jobs = Service::new(ServiceConfig::new("jobs"));
+            jobs.spawn_named("send", async move {
+                for i in 0..3 {
+                    sleep(100 * MS).await; // still sending after the signal
+                    let _ = tx.send(i).await;
+                }
+            })
+            .unwrap()
+            .detach();
+            scope_runtime::cancelled().await;
+        })
+        .await;
+    assert_eq!(*received.lock().unwrap(), 3, "{report}");
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemons_task_timeout_holds_whichever_comes_first() {
+    for config in [
+        ServiceConfig::new("d")
+            .task_timeout(Duration::from_secs(60))
+            .daemon(),
+        ServiceConfig::new("d")
+            .daemon()
+            .task_timeout(Duration::from_secs(60)),
+    ] {
+        let daemons = Service::new(config);
+        let task = daemons
+            .spawn(async { Ok::<_, Interrupted>(scope_runtime::Cx::current().deadline()) })
+            .unwrap();
+        assert!(
+            task.await.unwrap().unwrap().is_some(),
+            "the given deadline holds"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub(super) task_timeout: Duration,
     pub(super) grace: Duration,
     pub(super) daemon: bool,
+    /// `task_timeout` was given: a daemon service keeps it (else its tasks have none).
+    pub(super) task_timeout_set: bool,
 }
 
 impl ServiceConfig {
@@ -87,18 +89,21 @@ impl ServiceConfig {
             task_timeout: DEFAULT_TASK_TIMEOUT,
             grace: Duration::from_secs(5),
             daemon: false,
+            task_timeout_set: false,
         }
     }
 
     /// A service of daemons: long-running work (a consumer loop, a
     /// [`Supervisor`](crate::Supervisor)) that runs until the application shuts down. Its
-    /// tasks have no deadline of their own (as `task_timeout(Duration::MAX)`; a later
-    /// [`task_timeout`](ServiceConfig::task_timeout) sets one), and the application's
-    /// shutdown cancels them when the services' turn comes (after the main work), with the
-    /// shutdown's cause: a daemon that then ends within the grace is drained, and the shutdown
-    /// stays graceful. A plain service's tasks are not cancelled by the shutdown: they are
-    /// accepted work, drained to their end, and a loop there would hold the drain for the
-    /// whole grace and be stopped.
+    /// tasks have no deadline of their own (as `task_timeout(Duration::MAX)`, unless
+    /// [`task_timeout`](ServiceConfig::task_timeout) gives one, before or after), and the
+    /// application's shutdown cancels them in the service's turn (services drain last made
+    /// first, after the main work), with the shutdown's cause: a daemon that then ends within
+    /// the grace is drained, and the shutdown stays graceful. A plain service's tasks are not
+    /// cancelled by the shutdown: they are accepted work, drained to their end, and a loop
+    /// there would hold the drain for the whole grace and be stopped. Outside an application
+    /// nothing tells a daemon to stop but [`Service::stop`](crate::Service::stop): a
+    /// [`drain`](crate::Service::drain) of one waits out its budget.
     ///
     /// # Examples
     ///
@@ -126,8 +131,16 @@ impl ServiceConfig {
     #[must_use]
     pub fn daemon(mut self) -> Self {
         self.daemon = true;
-        self.task_timeout = Duration::MAX;
         self
+    }
+
+    /// The task deadline the service applies: a daemon's is none unless one was given.
+    pub(super) fn effective_task_timeout(&self) -> Duration {
+        if self.daemon && !self.task_timeout_set {
+            Duration::MAX
+        } else {
+            self.task_timeout
+        }
     }
 
     /// The service's name.
@@ -241,6 +254,7 @@ impl ServiceConfig {
     #[must_use]
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = timeout;
+        self.task_timeout_set = true;
         self
     }
 

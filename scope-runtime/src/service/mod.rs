@@ -351,13 +351,14 @@ impl Service {
     #[track_caller]
     #[must_use]
     pub fn new(config: ServiceConfig) -> Self {
+        let task_timeout = config.effective_task_timeout();
         let (info, cx) = (TaskInfo::here(Some(config.name)), Cx::root());
         let service = Self {
             inner: Arc::new(Inner {
                 obs: ScopeObs::service(&info, &cx),
                 info,
                 cx,
-                task_timeout: config.task_timeout,
+                task_timeout,
                 grace: config.grace,
                 daemon: config.daemon,
                 capacity: config
