@@ -1318,6 +1318,19 @@ async fn a_deadline_callback_panic_fired_by_the_tasks_own_watch_is_the_tasks_pan
     );
 }
 
+/// A service (made under the application, so it is the application's) with one task that
+/// never ends and whose context has an `on_cancel` callback that panics ("stop callback").
+fn stubborn_with_a_panicking_callback(grace: Duration) {
+    let stubborn = Service::new(ServiceConfig::new("stubborn").grace(grace));
+    stubborn
+        .spawn_named("hook", async {
+            let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("stop callback"));
+            std::future::pending::<()>().await;
+        })
+        .unwrap()
+        .detach();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_panicking_cancel_callback_does_not_abandon_the_applications_shutdown() {
     // The application's own cancels (the shutdown's, each service's stop) run the callbacks
@@ -1340,14 +1353,7 @@ async fn a_panicking_cancel_callback_does_not_abandon_the_applications_shutdown(
             })
             .unwrap()
             .detach();
-        let stubborn = Service::new(ServiceConfig::new("stubborn").grace(50 * MS));
-        stubborn
-            .spawn_named("hook", async {
-                let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("stop callback"));
-                std::future::pending::<()>().await;
-            })
-            .unwrap()
-            .detach();
+        stubborn_with_a_panicking_callback(50 * MS);
         let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("callback"));
         scope_runtime::cancelled().await;
     });
@@ -1463,14 +1469,7 @@ async fn a_callback_panic_of_a_stop_cut_short_by_a_second_signal_still_reaches_t
     );
     let app = App::new();
     let run = app.run(Duration::from_millis(50), signals, async {
-        let stubborn = Service::new(ServiceConfig::new("stubborn").grace(Duration::from_secs(1)));
-        stubborn
-            .spawn_named("hook", async {
-                let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("stop callback"));
-                std::future::pending::<()>().await;
-            })
-            .unwrap()
-            .detach();
+        stubborn_with_a_panicking_callback(Duration::from_secs(1));
         scope_runtime::cancelled().await;
     });
     let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;

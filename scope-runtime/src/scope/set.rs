@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 use super::child::Child;
-use crate::error::Interrupted;
+use crate::error::{keep_first, Interrupted};
 use crate::info::{TaskId, TaskInfo};
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
@@ -308,22 +308,7 @@ impl<'s, T> ChildSet<'s, T> {
     /// ```
     pub fn cancel_all(&self, reason: impl Into<Cow<'static, str>>) -> usize {
         let reason: Cow<'static, str> = reason.into();
-        // Every child is cancelled even when a callback panics; the first panic reaches the
-        // caller once all are.
-        let mut count = 0;
-        let mut panic = None;
-        for named in &self.children {
-            match catch_unwind(AssertUnwindSafe(|| named.0.cancel(reason.clone()))) {
-                Ok(first) => count += usize::from(first),
-                Err(payload) => {
-                    panic.get_or_insert(payload);
-                }
-            }
-        }
-        if let Some(payload) = panic {
-            resume_unwind(payload);
-        }
-        count
+        self.each_member(|child| child.cancel(reason.clone()))
     }
 }
 
@@ -452,15 +437,28 @@ impl<'s, T> ChildSet<'s, T> {
     /// # });
     /// ```
     pub fn abort_all(&self) {
+        self.each_member(|child| {
+            child.abort();
+            false
+        });
+    }
+
+    /// Runs `f` on every member, also when it panics for one (an `on_cancel` callback its
+    /// cancel ran): the first panic reaches the caller once every member was served. Returns
+    /// how many members `f` said `true` of.
+    fn each_member(&self, mut f: impl FnMut(&Child<'s, T>) -> bool) -> usize {
+        let mut count = 0;
         let mut panic = None;
         for named in &self.children {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| named.0.abort())) {
-                panic.get_or_insert(payload);
+            match catch_unwind(AssertUnwindSafe(|| f(&named.0))) {
+                Ok(yes) => count += usize::from(yes),
+                Err(payload) => keep_first(&mut panic, payload),
             }
         }
         if let Some(payload) = panic {
             resume_unwind(payload);
         }
+        count
     }
 }
 
