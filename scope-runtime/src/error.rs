@@ -605,8 +605,8 @@ pub enum ConfigError {
 }
 
 /// Why a scope's [`try_spawn`](crate::Scope::try_spawn) (or `try_spawn_in_place`, or the
-/// `try_spawn!` macros) refused a child, or a service's [`spawn`](crate::Service::spawn)
-/// refused a task.
+/// `try_spawn!` macros) refused a child, its [`try_reserve`](crate::Scope::try_reserve)
+/// refused a slot, or a service's [`spawn`](crate::Service::spawn) refused a task.
 ///
 /// # Examples
 ///
@@ -633,6 +633,10 @@ pub enum SpawnError {
     /// place, on the scope's own task.
     #[error("no tokio runtime is running on this thread")]
     NoRuntime,
+    /// The scope does not run yet: [`Scope::try_reserve`](crate::Scope::try_reserve) on a
+    /// scope with a limit, whose slots are handed out only while it runs.
+    #[error("not running yet: a scope hands out slots of its limit while it runs")]
+    NotRunning,
 }
 
 /// One failed task and its error.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{AppError, Live};
 use scope_runtime::testing::LeakCheck;
-use scope_runtime::{ChildSet, Config, Interrupted, Scope};
+use scope_runtime::{ChildSet, Config, Interrupted, Scope, SpawnError};
 use tokio::time::sleep;
 
 fn two_workers() -> tokio::runtime::Runtime {
@@ -1412,4 +1412,85 @@ async fn a_reservation_polled_again_says_so() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_reserve_refuses_without_taking_the_future() {
+    // errgroup's `TryGo`, with the future still the caller's on a refusal: a refused
+    // connection can still be told "busy".
+    let s = &Scope::new(Config::new().limit(1));
+    assert_eq!(s.try_reserve().err(), Some(SpawnError::NotRunning));
+    s.run(async {
+        let first = s.try_reserve().expect("a slot is free").spawn(async {
+            sleep(Duration::from_millis(10)).await;
+            Ok::<_, Interrupted>(1)
+        });
+        let alive = Arc::new(AtomicUsize::new(0));
+        let job = {
+            let held = Live::new(&alive);
+            async move {
+                drop(held);
+                Ok::<_, Interrupted>(2)
+            }
+        };
+        assert_eq!(s.try_reserve().err(), Some(SpawnError::Full));
+        assert_eq!(
+            alive.load(Ordering::SeqCst),
+            1,
+            "the refused job is still ours"
+        );
+        assert_eq!(first.await?, 1);
+        let second = s.try_reserve().expect("the slot came back").spawn(job);
+        assert_eq!(second.await?, 2);
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.try_reserve().err(), Some(SpawnError::Closed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_reserve_counts_a_waiting_reservation_and_a_dropped_one_hands_its_slot_on() {
+    let s = &Scope::new(Config::new().limit(1));
+    s.run(async {
+        let held = s.try_reserve().expect("a slot is free");
+        // A waiting `reserve` is ahead in line: a try comes after it, so it is refused.
+        let mut waiting = std::pin::pin!(s.reserve());
+        let first_poll =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(waiting.as_mut().poll(cx))).await;
+        assert!(first_poll.is_pending());
+        drop(held);
+        assert_eq!(s.try_reserve().err(), Some(SpawnError::Full));
+        let slot = waiting.await?;
+        assert_eq!(s.try_reserve().err(), Some(SpawnError::Full));
+        drop(slot);
+        let again = s
+            .try_reserve()
+            .expect("a dropped reservation hands its slot on");
+        again.spawn(async { Ok::<_, Interrupted>(()) }).await
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_reserve_without_a_limit_before_the_run_starts_nothing_before_it() {
+    let s = &Scope::new(Config::new());
+    let started = Arc::new(AtomicUsize::new(0));
+    let child = s.try_reserve().expect("no limit: always a slot").spawn({
+        let started = Arc::clone(&started);
+        async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Interrupted>(3)
+        }
+    });
+    sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        0,
+        "a child waits for its scope's run"
+    );
+    let out = s.run(child).await;
+    assert_eq!(out.unwrap(), 3);
+    assert_eq!(started.load(Ordering::SeqCst), 1);
 }

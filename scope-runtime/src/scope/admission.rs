@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::tracker::TaskHandle;
+use crate::error::SpawnError;
 use crate::sync::{AtomicU64, AtomicU8, AtomicWaker, Mutex, Ordering};
 
 /// A child waiting for admission.
@@ -338,6 +339,21 @@ impl Admission {
         }
         s.queue.push_back(Queued::Waiter(Arc::clone(waiter)));
         Ok(None)
+    }
+
+    /// A spawning loop asks for a slot now, without waiting: `Ok(seq)` it holds one (and the
+    /// place `seq`), `Err(..)` why not.
+    pub(crate) fn try_reserve(&self) -> Result<Seq, SpawnError> {
+        let mut s = self.state.lock();
+        if s.closed {
+            Err(SpawnError::Closed)
+        } else if !s.started {
+            Err(SpawnError::NotRunning)
+        } else if self.admissible(&s) {
+            Ok(self.grant(&mut s, true))
+        } else {
+            Err(SpawnError::Full)
+        }
     }
 
     /// A waiting spawning loop gave up (its future was dropped): it leaves the queue. If it

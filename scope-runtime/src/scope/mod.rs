@@ -1362,6 +1362,50 @@ where
         Reserve::new(self)
     }
 
+    /// Takes a free slot of the scope's [limit](crate::Config::limit) now, without waiting,
+    /// or says why not: errgroup's `TryGo`, with the future still in the caller's hands
+    /// when it is refused (as `tokio::sync::mpsc::Sender::try_reserve` keeps the message).
+    /// [`try_spawn`](Scope::try_spawn) takes the future first and drops it on a refusal;
+    /// reserve first where the future holds something to answer with (a connection to tell
+    /// "busy", a job to put back in its queue).
+    ///
+    /// Without a limit it always succeeds while the scope is open. With one:
+    /// [`SpawnError::Full`] while the children holding or waiting for a slot fill the
+    /// limit (a waiting [`reserve`](Scope::reserve) counts), and [`SpawnError::NotRunning`]
+    /// before the scope runs (slots are handed out only while it runs). Either way:
+    /// [`SpawnError::Closed`] once the body has returned or the scope was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Scope, SpawnError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1));
+    /// s.run(async {
+    ///     let first = s.try_reserve().unwrap().spawn(async { Ok::<_, Interrupted>(1) });
+    ///     let job = async { Ok::<_, Interrupted>(2) };
+    ///     // Full: `job` is still ours, to run later or elsewhere.
+    ///     assert_eq!(s.try_reserve().unwrap_err(), SpawnError::Full);
+    ///     assert_eq!(first.await?, 1);
+    ///     let second = s.try_reserve().unwrap().spawn(job);
+    ///     assert_eq!(second.await?, 2);
+    ///     Ok::<_, Interrupted>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    pub fn try_reserve(&'s self) -> Result<Reserved<'s, 'env, E, M>, SpawnError> {
+        if self.is_closed() {
+            return Err(SpawnError::Closed);
+        }
+        if !self.shared.admission.is_limited() {
+            return Ok(Reserved::new(self, false, NO_SEQ));
+        }
+        let seq = self.shared.admission.try_reserve()?;
+        Ok(Reserved::new(self, true, seq))
+    }
+
     /// [`reserve`](Scope::reserve), then [`spawn`](Scope::spawn) into the slot: waits until
     /// the child can start, then starts it.
     ///
