@@ -120,15 +120,28 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// One round of the demo's work: a few fetches in parallel and a tally in place; now and then
-/// a fetch fails, which cancels its siblings (fail-fast).
+/// Why a round of the demo failed.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("fetch {0} failed: upstream unavailable")]
+    Fetch(u64),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// One round of the demo's work: a few fetches in parallel and a tally in place. Every third
+/// round a fetch fails, which cancels its siblings (fail-fast): the page shows them stopped,
+/// with the failure as their cause.
 #[scoped(name = "pipeline-round", timeout = Duration::from_secs(5))]
-async fn round(n: u64) -> Result<u64, Interrupted> {
+async fn round(n: u64) -> Result<u64, RoundError> {
     let fetches: Vec<_> = (0..3u64)
         .map(|i| {
             spawn!(name = format!("fetch-{n}-{i}"), async move {
                 tokio::time::sleep(Duration::from_millis(100 + 50 * i)).await;
-                Ok::<_, Interrupted>(i)
+                if n % 3 == 2 && i == 0 {
+                    return Err(RoundError::Fetch(i));
+                }
+                Ok(i)
             })
         })
         .collect();
@@ -143,24 +156,31 @@ async fn round(n: u64) -> Result<u64, Interrupted> {
     Ok(total)
 }
 
-/// The demo service's long-running task: rounds of work until it is stopped.
+/// The demo service's long-running task: rounds of work until it is stopped. A failed round
+/// is the demo's point (the page shows it); the next one begins.
 #[scoped(name = "pipeline")]
 async fn pipeline() -> Result<(), Interrupted> {
     let mut n = 0u64;
     while !scope::is_cancelled() {
-        let _ = spawn!(async move { round(n).await }).await;
+        // A nested scope: its error comes back here, not as the pipeline's failure.
+        if let Err(e) = round(n).await {
+            // Stopped from above (the service's stop): the loop's end, not a failed round.
+            if scope::is_cancelled() {
+                break;
+            }
+            eprintln!("round {n}: {e}");
+        }
         n += 1;
     }
     Ok(())
 }
 
-/// Starts the demo's work on `svc`.
+/// Starts the demo's work on `svc`: the loop is the service's task, so an error it returns is
+/// the service's failure, reported at the shutdown.
 fn start_demo(svc: &Service) {
-    svc.spawn(async {
-        let _ = pipeline().await;
-    })
-    .expect("the demo service accepts its task")
-    .detach();
+    svc.spawn(pipeline())
+        .expect("the demo service accepts its task")
+        .detach();
 }
 
 /// Serves the admin page until the ambient context (here `main`'s) is cancelled. axum awaits
@@ -179,18 +199,19 @@ async fn serve_until_shutdown(
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let _tracking = observe::track();
-    let demo = Service::new(ServiceConfig::new("demo").task_timeout(Duration::from_secs(3600)));
-    start_demo(&demo);
-
-    let addr: SocketAddr = std::env::var("ADMIN_ADDR")
-        .ok()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| ([127, 0, 0, 1], 3000).into());
-    assert!(
-        addr.ip().is_loopback(),
-        "the admin page listens on loopback only"
-    );
+    let addr: SocketAddr = match std::env::var("ADMIN_ADDR") {
+        Ok(addr) => addr.parse()?,
+        Err(_) => ([127, 0, 0, 1], 3000).into(),
+    };
+    if !addr.ip().is_loopback() {
+        return Err(format!("ADMIN_ADDR={addr}: the admin page listens on loopback only").into());
+    }
+    // Bound before the demo starts: a busy port is an error at once, with nothing to stop.
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // A loop that runs until the program stops: a daemon service, which the shutdown stops
+    // in its turn (a plain service's drain would wait the whole grace for it).
+    let demo = Service::new(ServiceConfig::new("demo").daemon());
+    start_demo(&demo);
     println!(
         "admin: http://{}/tree (and /tree.json, /metrics)",
         listener.local_addr()?
@@ -244,7 +265,7 @@ mod tests {
         tokio::task::JoinHandle<()>,
     ) {
         let prometheus = prometheus();
-        let demo = Service::new(ServiceConfig::new("demo").task_timeout(Duration::from_secs(60)));
+        let demo = Service::new(ServiceConfig::new("demo").daemon());
         super::start_demo(&demo);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

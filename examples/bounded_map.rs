@@ -6,6 +6,11 @@
 //! queues the extra children, the first error is the scope's error (unchanged), and the
 //! siblings are cancelled and joined before the function returns. Run it with
 //! `cargo run --example bounded_map`.
+//!
+//! One difference from Go: `spawn!` under a limit never blocks, so every item's future waits
+//! in the scope's queue (a `Vec` of handles here as well). That suits a few thousand items.
+//! For a million, wait for a slot before making each child, as Go's `Go` blocks:
+//! `spawn_when_free!(fut).await?`, or `scope::map` (lazy and in order, as `batch` shows).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -118,6 +118,15 @@ async fn respond(state: &AppState, headers: &HeaderMap, ms: u64, fail: bool) -> 
             Err(AppError::Backend(name)) => {
                 (StatusCode::BAD_GATEWAY, format!("backend `{name}` failed"))
             }
+            // A bug on our side: logged here, and not retried by the client (a 503 would say
+            // "try again later"); the panic's text stays out of the answer.
+            Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+                eprintln!("request {id}: {p}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
     };
