@@ -585,6 +585,56 @@ fn an_inherited_deadline_is_reported_by_the_scope_that_set_it_only() {
     assert_eq!(log.events_in(outer, "deadline exceeded").len(), 1);
 }
 
+#[test]
+fn an_inherited_deadline_is_not_reported_by_a_nested_scope_whose_own_is_later_or_the_same() {
+    // The nested scope's own timeout (60 s, or the same instant as its parent's) is not the
+    // one in force: the parent's is, and the parent reports it, once.
+    use scope::{Config, Scope};
+    for (case, inner_timeout) in [("later", 60_000), ("same", 20)] {
+        let capture = capture();
+        let (outer_name, inner_name) = (format!("dl_{case}_outer"), format!("dl_{case}_inner"));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                let outer = &Scope::new(
+                    Config::new()
+                        .name(outer_name.clone())
+                        .timeout(Duration::from_millis(20)),
+                );
+                let out = outer
+                    .run(async {
+                        let inner = &Scope::new(
+                            Config::new()
+                                .name(inner_name.clone())
+                                .timeout(Duration::from_millis(inner_timeout)),
+                        );
+                        inner
+                            .run(async {
+                                tokio::time::sleep(Duration::from_secs(5)).await;
+                                Ok::<(), Interrupted>(())
+                            })
+                            .await
+                    })
+                    .await;
+                assert!(
+                    matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+                    "{out:?}"
+                );
+            });
+        let log = capture.log.lock().unwrap();
+        let inner = log.named("scope", &inner_name);
+        assert!(
+            log.events_in(inner, "deadline exceeded").is_empty(),
+            "{case}: the nested scope blamed for its parent's deadline"
+        );
+        let outer = log.named("scope", &outer_name);
+        assert_eq!(log.events_in(outer, "deadline exceeded").len(), 1, "{case}");
+    }
+}
+
 /// A run forgotten while it drained (it had seen its deadline) reports that deadline once.
 #[test]
 fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {

@@ -705,8 +705,11 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             (None, Some(t)) => Some(crate::cx::deadline_after(t)),
             (None, None) => None,
         };
+        // Its own deadline is the one in force only if it is earlier than the one it inherits
+        // (which the context keeps on a tie): else the deadline that fires is its parent's, and
+        // the parent reports it.
+        let own_deadline = deadline.is_some_and(|at| parent.deadline().is_none_or(|p| at < p));
         // The deadline's origin (for its cause) is the scope's name, formatted only if needed.
-        let own_deadline = deadline.is_some();
         let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
         let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
