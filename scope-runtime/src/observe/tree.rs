@@ -23,7 +23,6 @@
 //! `std` mutex (a `static` needs a `const` constructor), outside the loom models: with tracking
 //! off, which is how the models run, it is never taken.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -42,10 +41,38 @@ const SHARDS: usize = 16;
 /// Keys of a shard copied out per hold of its lock by a snapshot.
 const CHUNK: usize = 1024;
 
-type Shard = Mutex<ById<TaskId, Arc<Record>>>;
+type Shard = Mutex<Records>;
+
+/// One shard's records, and how many times they were added to or removed from: a snapshot
+/// that copies a shard in chunks reads the map's order as it was at its first chunk only while
+/// that count is unchanged.
+#[derive(Default)]
+struct Records {
+    map: ById<TaskId, Arc<Record>>,
+    changes: u64,
+}
+
+impl Records {
+    fn insert(&mut self, id: TaskId, record: Arc<Record>) -> Option<Arc<Record>> {
+        self.changes = self.changes.wrapping_add(1);
+        self.map.insert(id, record)
+    }
+
+    fn remove(&mut self, id: TaskId) -> Option<Arc<Record>> {
+        let removed = self.map.remove(&id);
+        if removed.is_some() {
+            self.changes = self.changes.wrapping_add(1);
+        }
+        removed
+    }
+
+    fn get(&self, id: TaskId) -> Option<&Arc<Record>> {
+        self.map.get(&id)
+    }
+}
 
 static REGISTRY: LazyLock<[Shard; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(Records::default())));
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -331,14 +358,14 @@ impl Record {
 
 /// Sets the state of the record `id`, if it is registered.
 pub(crate) fn set_state(id: TaskId, state: u8) {
-    if let Some(r) = lock(id).get(&id) {
+    if let Some(r) = lock(id).get(id) {
         r.set_state(state);
     }
 }
 
 /// Child `id`'s own context was created: the record (if any) runs with it from now on.
 pub(crate) fn set_own_cx(id: TaskId, cx: &Cx) {
-    let record = lock(id).get(&id).cloned();
+    let record = lock(id).get(id).cloned();
     if let Some(record) = record {
         let _ = record.own.set(cx.clone());
     }
@@ -346,12 +373,12 @@ pub(crate) fn set_own_cx(id: TaskId, cx: &Cx) {
 
 /// Removes the record `id` from the registry, if it is there.
 pub(crate) fn unregister(id: TaskId) {
-    let removed = lock(id).remove(&id);
+    let removed = lock(id).remove(id);
     // The registry's `Arc`, dropped outside the lock.
     drop(removed);
 }
 
-fn lock(id: TaskId) -> MutexGuard<'static, ById<TaskId, Arc<Record>>> {
+fn lock(id: TaskId) -> MutexGuard<'static, Records> {
     // Truncation is fine: only the low bits pick the shard.
     #[allow(clippy::cast_possible_truncation)]
     let i = id.as_u64() as usize % SHARDS;
@@ -797,20 +824,34 @@ impl fmt::Display for TaskTree {
 /// # });
 /// ```
 pub fn snapshot() -> TaskTree {
+    snapshot_with(&mut || {})
+}
+
+/// [`snapshot`], calling `between_holds` each time it has let a shard's lock go and will take
+/// it again (a test changes the registry there).
+fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
     let mut chunks: Vec<Vec<Arc<Record>>> = Vec::new();
     let mut max_hold = Duration::ZERO;
     for shard in REGISTRY.iter() {
         // A chunk of records per hold of the lock, so that a big shard does not stop its
-        // spawns for long. (A record inserted or removed between chunks may move in the map's
-        // order and be missed or seen twice; duplicates are dropped below. The snapshot is not
-        // atomic across the registry either.)
+        // spawns for long. The chunks follow the map's order, which an insertion or a removal
+        // between two holds changes (a removal shifts every later record one place back, a
+        // growth reorders them all): then the rest of the shard is copied in one hold, so that
+        // a record alive all along is never missed. Records seen twice are dropped below. (The
+        // snapshot is not atomic across the registry: work that starts or ends meanwhile may
+        // or may not be in it.)
         let mut from = 0;
+        let mut seen = None;
         loop {
             let start = Instant::now();
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut copy = Vec::with_capacity(CHUNK.min(shard.len().saturating_sub(from)));
-            copy.extend(shard.values().skip(from).take(CHUNK).cloned());
-            let more = from + CHUNK < shard.len();
+            let moved = seen.is_some_and(|changes| changes != shard.changes);
+            let take = if moved { usize::MAX } else { CHUNK };
+            let from_here = if moved { 0 } else { from };
+            let mut copy = Vec::with_capacity(take.min(shard.map.len().saturating_sub(from_here)));
+            copy.extend(shard.map.values().skip(from_here).take(take).cloned());
+            let more = !moved && from + CHUNK < shard.map.len();
+            seen = Some(shard.changes);
             drop(shard);
             max_hold = max_hold.max(start.elapsed());
             chunks.push(copy);
@@ -818,6 +859,7 @@ pub fn snapshot() -> TaskTree {
                 break;
             }
             from += CHUNK;
+            between_holds();
         }
     }
     let mut records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
@@ -1004,5 +1046,48 @@ mod serde_impls {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.serialize_str(self.as_str())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::Location;
+
+    use super::*;
+    use crate::info::TaskInfo;
+
+    #[test]
+    fn a_snapshot_misses_no_record_alive_all_along_while_others_leave_between_its_holds() {
+        let _tracking = track();
+        let root = Cx::root();
+        let record = || {
+            Record::register(
+                TaskInfo::new(None, Location::caller()),
+                TaskKind::Spawned,
+                &root,
+                None,
+                None,
+            )
+        };
+        // Enough records for several holds of each shard's lock; some leave between holds.
+        let leaving: Vec<Arc<Record>> = (0..SHARDS * CHUNK).map(|_| record()).collect();
+        let staying: Vec<Arc<Record>> = (0..SHARDS * CHUNK * 2).map(|_| record()).collect();
+        let mut leaving = leaving.into_iter();
+        let tree = snapshot_with(&mut || {
+            for gone in leaving.by_ref().take(CHUNK / 2) {
+                gone.unregister();
+            }
+        });
+        let missed = staying
+            .iter()
+            .filter(|r| tree.get(r.info.id()).is_none())
+            .count();
+        for r in leaving.chain(staying.iter().cloned()) {
+            r.unregister();
+        }
+        assert_eq!(
+            missed, 0,
+            "records alive all along that the snapshot missed"
+        );
     }
 }
