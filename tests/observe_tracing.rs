@@ -689,3 +689,32 @@ fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {
     let scope = log.named("scope", "events_forgotten_failed");
     assert_eq!(log.events_in(scope, "scope failed").len(), 1);
 }
+
+#[test]
+fn a_service_dropped_without_a_stop_or_a_drain_reports_its_end() {
+    // Its start was reported when it was made: its end is too, when its last clone goes (its
+    // tasks ended first: each holds the service), with what its tasks did.
+    use scope::{Service, ServiceConfig};
+    let capture = capture();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let quiet = Service::new(ServiceConfig::new("events_svc_dropped"));
+            let _ = quiet.spawn(async { Ok::<(), String>(()) }).unwrap().await;
+            drop(quiet);
+            let failing = Service::new(ServiceConfig::new("events_svc_dropped_failed"));
+            let _ = failing
+                .spawn(async { Err::<(), _>("disk full") })
+                .unwrap()
+                .await;
+            drop(failing);
+            tokio::task::yield_now().await;
+        });
+    let log = capture.log.lock().unwrap();
+    let quiet = log.named("scope", "events_svc_dropped");
+    assert_eq!(log.events_in(quiet, "scope finished").len(), 1);
+    let failing = log.named("scope", "events_svc_dropped_failed");
+    assert_eq!(log.events_in(failing, "scope failed").len(), 1);
+}

@@ -161,6 +161,16 @@ impl Drop for StopUnderWay<'_> {
 /// ```
 pub const ABORT_WAIT: Duration = Duration::from_secs(1);
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last clone of a service that was never stopped or drained (each of its tasks
+        // holds it, so they have all ended): its end is reported now, as its start was when it
+        // was made. The cause as observed: a drop runs no `on_cancel` callback.
+        let cause = self.cx.observed_cause();
+        self.report_end_with(&[], cause);
+    }
+}
+
 impl Enclosing for Inner {
     fn tracker(&self) -> &Tracker {
         &self.tracker
@@ -195,6 +205,11 @@ impl Inner {
     /// Reports the service's end, once, with the failures taken at it (a stop cut short
     /// before its end reports nothing: the next call that sees it ended does).
     fn report_end(&self, failures: &[TaskFailure]) {
+        self.report_end_with(failures, self.cx.cause_arc());
+    }
+
+    /// [`report_end`](Self::report_end) with the cause read by the caller.
+    fn report_end_with(&self, failures: &[TaskFailure], cause: Option<Arc<Cause>>) {
         if self.end_reported.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -202,9 +217,8 @@ impl Inner {
         let panicked = self.any_panicked.load(Ordering::Relaxed)
             || failures.iter().any(|f| f.kind == FailureKind::Panicked);
         let failed = self.any_failed.load(Ordering::Relaxed) || !failures.is_empty();
-        let cause = self.cx.cause();
         let cause = cause
-            .as_ref()
+            .as_deref()
             .filter(|c| !matches!(c, Cause::Finished { .. }));
         self.obs.finished(cause, panicked, failed);
     }
