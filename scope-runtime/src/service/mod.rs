@@ -167,7 +167,7 @@ impl Drop for Inner {
         // holds it, so they have all ended): its end is reported now, as its start was when it
         // was made. The cause as observed: a drop runs no `on_cancel` callback.
         let cause = self.cx.observed_cause();
-        self.report_end_with(&[], cause);
+        self.report_end_with(&[], cause.as_ref());
     }
 }
 
@@ -205,11 +205,11 @@ impl Inner {
     /// Reports the service's end, once, with the failures taken at it (a stop cut short
     /// before its end reports nothing: the next call that sees it ended does).
     fn report_end(&self, failures: &[TaskFailure]) {
-        self.report_end_with(failures, self.cx.cause_arc());
+        self.report_end_with(failures, self.cx.cause_arc().as_ref());
     }
 
     /// [`report_end`](Self::report_end) with the cause read by the caller.
-    fn report_end_with(&self, failures: &[TaskFailure], cause: Option<Arc<Cause>>) {
+    fn report_end_with(&self, failures: &[TaskFailure], cause: Option<&Arc<Cause>>) {
         if self.end_reported.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -218,7 +218,7 @@ impl Inner {
             || failures.iter().any(|f| f.kind == FailureKind::Panicked);
         let failed = self.any_failed.load(Ordering::Relaxed) || !failures.is_empty();
         let cause = cause
-            .as_deref()
+            .map(|c| &**c)
             .filter(|c| !matches!(c, Cause::Finished { .. }));
         self.obs.finished(cause, panicked, failed);
     }
