@@ -2171,6 +2171,28 @@ fn is_the_callbacks_panic(out: &Result<(), AppError>) -> bool {
 }
 
 #[tokio::test(start_paused = true)]
+async fn law5_a_deadline_first_seen_by_the_runs_start_is_the_scopes_panic() {
+    // The deadline passes before the run's first poll; its start fires it, and the callback's
+    // panic is the scope's (a `Panicked` outcome), not an unwind out of the scope's future.
+    let s = &Scope::new(Config::new().timeout(Duration::from_millis(10)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    tokio::time::advance(Duration::from_millis(20)).await;
+    let mut run = Box::pin(s.run(async { Ok::<_, Interrupted>(()) }));
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }))
+    .expect("the callback's panic unwound through the run's first poll");
+    let out = match polled {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => run.await,
+    };
+    assert!(
+        matches!(&out, Err(Interrupted::Panicked(p)) if p.message() == "callback"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn law5_a_deadline_fired_by_an_in_place_childs_first_poll_is_the_scopes_panic() {
     // The deadline passed and nobody looked; the first to look is an in-place child's first
     // poll (it checks its context before it runs). Before, the callback's panic unwound

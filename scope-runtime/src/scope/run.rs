@@ -656,8 +656,12 @@ impl<'env, M: Mode> Driver<'env, M> {
         self.phase = Phase::Running;
         shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the owner is
-        // told outside every lock and only wakes the run, which then looks.
-        if !shared.cx.set_owner(Arc::downgrade(enclosing)) {
+        // told outside every lock and only wakes the run, which then looks. The registration
+        // looks at the deadline, and may fire one that passed before this first poll: a
+        // callback's panic there is the scope's, as at its other looks.
+        let mut live = false;
+        shared.catching(|| live = shared.cx.set_owner(Arc::downgrade(enclosing)));
+        if !live {
             shared.tracker.wake_owner();
         }
         // A deadline needs a timer to fire while everything sleeps.
