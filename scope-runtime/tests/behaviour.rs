@@ -1219,3 +1219,32 @@ async fn a_failure_names_its_task_when_the_error_type_leaves_it_out() {
         "a refused run named as a failed task"
     );
 }
+
+#[tokio::test]
+async fn run_until_cancelled_drops_its_future_when_it_returns_the_cancel() {
+    // Polled by reference (a `select!` loop keeps it), it answers the cancel and lets go of
+    // the work, and what it holds, at once; polled again, it answers the cancel again.
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    for polled_before in [false, true] {
+        let cx = Cx::root();
+        let held = Arc::new(());
+        let h = Arc::clone(&held);
+        let mut work = Box::pin(cx.clone().run_until_cancelled(async move {
+            let _h = h;
+            std::future::pending::<()>().await;
+        }));
+        let mut task = Context::from_waker(Waker::noop());
+        if polled_before {
+            assert!(work.as_mut().poll(&mut task).is_pending());
+        }
+        cx.cancel("stop");
+        assert!(matches!(work.as_mut().poll(&mut task), Poll::Ready(Err(_))));
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "the work outlived the cancel it answered"
+        );
+        assert!(matches!(work.as_mut().poll(&mut task), Poll::Ready(Err(_))));
+    }
+}

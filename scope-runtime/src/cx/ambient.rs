@@ -507,6 +507,18 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> WithCx<F> {
+    /// Drops the future now, inside the context (as its own drop would): it answered
+    /// without it, and what it holds (a lock's guard, a connection) goes now, not when this
+    /// future is dropped. Polled again, it is pending.
+    pub(crate) fn drop_future(self: Pin<&mut Self>) {
+        let this = self.project();
+        if this.fut.is_some() {
+            let _entered = Enter::cx_only_in_drop(this.cx);
+            let mut fut = this.fut;
+            fut.set(None);
+        }
+    }
+
     /// Replaces the context (before the first poll).
     pub(crate) fn set_cx(self: Pin<&mut Self>, cx: Cx) {
         *self.project().cx = Some(cx);
@@ -533,7 +545,7 @@ impl<F: Future> Future for WithCx<F> {
         let _entered = Enter::cx_only(this.cx);
         match this.fut.as_pin_mut() {
             Some(fut) => fut.poll(task),
-            // Only while it is dropped, where nothing polls it.
+            // While it is dropped, where nothing polls it, or after `drop_future`.
             None => Poll::Pending,
         }
     }

@@ -339,22 +339,27 @@ pin_project_lite::pin_project! {
 impl<F: Future> Future for RunUntilCancelled<F> {
     type Output = Result<F::Output, crate::error::Interrupted>;
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         // The cancel first: work is not started (or taken a step further) once the context
         // is cancelled, so a loop over a source that is always ready ends at the cancel. A
         // look at the flag (which fires a passed deadline) first, so that work ready at once
         // registers no wait.
         if this.wait.cx().is_cancelled() {
             if let Poll::Ready(cause) = Pin::new(&mut *this.wait).poll(task) {
+                this.fut.drop_future();
                 return Poll::Ready(Err(crate::error::Interrupted::from_cause(cause)));
             }
         }
-        if let Poll::Ready(out) = this.fut.poll(task) {
+        if let Poll::Ready(out) = this.fut.as_mut().poll(task) {
             return Poll::Ready(Ok(out));
         }
-        Pin::new(this.wait)
-            .poll(task)
-            .map(|cause| Err(crate::error::Interrupted::from_cause(cause)))
+        let Poll::Ready(cause) = Pin::new(this.wait).poll(task) else {
+            return Poll::Pending;
+        };
+        // The work is dropped as the cancel is answered, not when this future is: polled by
+        // reference (a `select!` loop over `&mut fut`), it would hold what it holds on.
+        this.fut.drop_future();
+        Poll::Ready(Err(crate::error::Interrupted::from_cause(cause)))
     }
 }
 
