@@ -1231,8 +1231,8 @@ async fn run_until_cancelled_drops_its_future_when_it_returns_the_cancel() {
         let held = Arc::new(());
         let h = Arc::clone(&held);
         let mut work = Box::pin(cx.clone().run_until_cancelled(async move {
-            let _h = h;
             std::future::pending::<()>().await;
+            drop(h);
         }));
         let mut task = Context::from_waker(Waker::noop());
         if polled_before {
