@@ -1494,3 +1494,43 @@ async fn try_reserve_without_a_limit_before_the_run_starts_nothing_before_it() {
     assert_eq!(out.unwrap(), 3);
     assert_eq!(started.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_blocking_child_waiting_for_a_pool_thread_does_not_hold_back_a_free_slot() {
+    // Limit 3, one thread in the blocking pool: `y` holds the thread until `w` runs, `x` waits
+    // for the thread. Two slots are held; `w` takes the third and starts.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (on_thread, started) = tokio::sync::oneshot::channel::<()>();
+        let s = &Scope::new(Config::new().limit(3));
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            s.run(async {
+                let y = s.spawn_blocking(move |_| {
+                    let _ = on_thread.send(());
+                    let _ = held.recv();
+                    Ok::<_, Interrupted>(())
+                });
+                started.await.expect("y runs");
+                let x = s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
+                s.spawn(async { Ok::<_, Interrupted>(()) }).await?;
+                s.spawn(async { Ok::<_, Interrupted>(()) }).await?;
+                let w = s.spawn(async move {
+                    let _ = release.send(());
+                    Ok::<_, Interrupted>(())
+                });
+                w.await?;
+                y.await?;
+                x.await
+            }),
+        )
+        .await
+    });
+    out.expect("w never started although only 2 of the 3 slots were held")
+        .unwrap();
+}

@@ -183,6 +183,11 @@ where
             if !t.may_start() {
                 return;
             }
+            // Its place in the start window ends as it is handed to the pool, not when a
+            // thread takes it: the pool's queue keeps the order the window is for, and a busy
+            // pool (a long job, a small `max_blocking_threads`) must not hold back the slots
+            // that are free. (The slot itself stays taken until the closure returns.)
+            job.seq = NO_SEQ;
             // It will run: not a future its scope keeps (the leak check tells them apart).
             job.obs.handed_over(&job.info);
             let shared = Arc::clone(&job.shared);
@@ -202,7 +207,8 @@ where
             }));
             t.started(&waiting);
             // The forced abort (here or in an enclosing scope) reaches it too.
-            Tracker::register_task(&(shared as Arc<dyn Enclosing>), waiting);
+            Tracker::register_task(&(Arc::clone(&shared) as Arc<dyn Enclosing>), waiting);
+            shared.child_started(seq);
         };
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
         let started = shared.tracker.is_started() && !limited;
