@@ -30,6 +30,23 @@ mod retry {
     use super::*;
     use scope_runtime::{Backoff, Retry};
 
+    #[test]
+    fn a_retry_without_backoff_needs_no_runtime() {
+        // No delay, so no timer: it runs on any executor, as the supervisor's restarts do.
+        let calls = std::cell::Cell::new(0);
+        let out = common::block_on(
+            Retry::new()
+                .attempts(3)
+                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+                .run(|_| {
+                    calls.set(calls.get() + 1);
+                    async { Err::<(), _>(AppError::Boom(7)) }
+                }),
+        );
+        assert!(matches!(out, Err(AppError::Boom(7))), "{out:?}");
+        assert_eq!(calls.get(), 3);
+    }
+
     fn backoff(base: u64, cap: u64) -> Backoff {
         Backoff::new(ms(base), ms(cap))
     }

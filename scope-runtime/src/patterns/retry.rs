@@ -71,7 +71,8 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 /// whose deadline it was.
 ///
 /// The defaults: 3 attempts, [`Backoff::default`] (100 ms doubling up to 10 s), every error
-/// retried. The backoff sleeps need a tokio runtime with its timer.
+/// retried. The backoff sleeps need a tokio runtime with its timer; a zero backoff sleeps
+/// not (it yields a unit of the task's budget), so it runs on any executor.
 ///
 /// # Examples
 ///
@@ -325,9 +326,16 @@ impl<P> Retry<P> {
                 }
             }
             drop(error);
-            let sleep = pin!(tokio::time::sleep(delay));
-            if let Either::Right((cause, _)) = select(sleep, pin!(cx.cancelled())).await {
-                return Err(E::from(Interrupted::from_cause(cause)));
+            if delay.is_zero() {
+                // At once, without a timer (none exists outside a tokio runtime); on one, a
+                // unit of the task's budget, so that attempts that fail at once still let the
+                // runtime's other tasks run. The cancel is looked at again at the loop's top.
+                tokio::task::consume_budget().await;
+            } else {
+                let sleep = pin!(tokio::time::sleep(delay));
+                if let Either::Right((cause, _)) = select(sleep, pin!(cx.cancelled())).await {
+                    return Err(E::from(Interrupted::from_cause(cause)));
+                }
             }
             attempt += 1;
         }
