@@ -602,6 +602,19 @@ pub enum ConfigError {
     /// A scope was run a second time; make a new scope instead.
     #[error("this scope has already been run; a scope runs once, so enter a new one")]
     AlreadyRun,
+    /// A [`Supervisor`](crate::Supervisor)'s limit is below its number of children: each
+    /// child runs for the supervisor's whole life, so the ones past the limit would never
+    /// start.
+    #[error(
+        "a supervisor's limit ({limit}) is below its number of children ({children}): each \
+         child runs for the supervisor's life, so one would never start; drop the limit"
+    )]
+    LimitBelowChildren {
+        /// The limit set.
+        limit: usize,
+        /// The children added.
+        children: usize,
+    },
 }
 
 /// Why a scope's [`try_spawn`](crate::Scope::try_spawn) (or `try_spawn_in_place`, or the

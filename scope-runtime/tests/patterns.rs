@@ -343,6 +343,125 @@ mod supervisor {
     use super::*;
     use scope_runtime::{Backoff, Restart, Supervisor, SupervisorAction, SupervisorEvent};
 
+    /// An error whose destructor panics: the incarnation's crash, whenever it is dropped.
+    #[derive(Debug)]
+    struct Loud;
+
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            panic!("the error's destructor");
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum LoudError {
+        #[error("flaky")]
+        Flaky(Loud),
+        #[error(transparent)]
+        Interrupted(#[from] Interrupted),
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_supervisors_limit_below_its_children_is_refused_not_a_child_that_never_runs() {
+        let child = || async {
+            scope_runtime::cancelled().await;
+            Ok::<_, Interrupted>(())
+        };
+        let app = Cx::root();
+        let stopper = app.clone();
+        tokio::spawn(async move {
+            sleep(Duration::from_secs(1)).await;
+            stopper.cancel("done");
+        });
+        let out = tokio::time::timeout(
+            Duration::from_secs(5),
+            Supervisor::<Interrupted>::new(Config::new().parent(app.clone()).limit(1))
+                .child("server", Restart::Permanent, child)
+                .child("metrics", Restart::Permanent, child)
+                .run(),
+        )
+        .await
+        .expect("refused at once");
+        assert!(
+            matches!(
+                out,
+                Err(Interrupted::Config(
+                    scope_runtime::ConfigError::LimitBelowChildren {
+                        limit: 1,
+                        children: 2
+                    }
+                ))
+            ),
+            "{out:?}"
+        );
+        // At or above the number of children, a limit changes nothing.
+        let started = Arc::new(AtomicU32::new(0));
+        let counted = started.clone();
+        let out = Supervisor::<Interrupted>::new(Config::new().parent(app).limit(2))
+            .child("server", Restart::Permanent, child)
+            .child("metrics", Restart::Permanent, move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                child()
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incarnations_error_whose_drop_panics_is_part_of_its_crash() {
+        // Restarted (Permanent), stopped (Temporary), or ended by the supervisor's stop: the
+        // error's destructor is the incarnation's, and stops no other child.
+        for (restart, runs) in [(Restart::Permanent, 2), (Restart::Temporary, 1)] {
+            let made = Arc::new(AtomicU32::new(0));
+            let counted = made.clone();
+            let app = Cx::root();
+            let stopper = app.clone();
+            tokio::spawn(async move {
+                sleep(Duration::from_secs(1)).await;
+                stopper.cancel("done");
+            });
+            let sibling_ran = Arc::new(AtomicU32::new(0));
+            let sibling = sibling_ran.clone();
+            let out = Supervisor::<LoudError>::new(
+                Config::new().parent(app).grace(Duration::from_secs(1)),
+            )
+            .backoff(Backoff::new(
+                Duration::from_millis(10),
+                Duration::from_secs(1),
+            ))
+            .child("flaky", restart, move || {
+                let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if run == 1 {
+                        return Err(LoudError::Flaky(Loud));
+                    }
+                    // And at the stop: an answer to it, whatever it is.
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(LoudError::Flaky(Loud))
+                }
+            })
+            .child("steady", Restart::Permanent, move || {
+                let sibling = sibling.clone();
+                async move {
+                    scope_runtime::cancelled().await;
+                    sibling.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .run()
+            .await;
+            assert_eq!(made.load(Ordering::SeqCst), runs, "{restart:?}");
+            assert!(out.is_ok(), "{restart:?}: {out:?}");
+            assert_eq!(
+                sibling_ran.load(Ordering::SeqCst),
+                1,
+                "{restart:?}: the sibling ran to the stop"
+            );
+        }
+    }
+
     type Log = Arc<Mutex<Vec<(String, u32, Option<String>, SupervisorAction)>>>;
 
     fn recorder() -> (

@@ -21,7 +21,7 @@ use super::backoff::{Backoff, Rng};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{drop_after_panic, Interrupted, Panicked};
+use crate::error::{drop_after_panic, ConfigError, Interrupted, Panicked};
 use crate::info::TaskInfo;
 use crate::scope::{Scope, TaskOutput};
 use crate::sync::Mutex;
@@ -155,7 +155,9 @@ struct Spec<E> {
 /// - Each child is a factory of futures (one per incarnation) with a [`Restart`] policy,
 ///   spawned as a named child of the supervisor's own scope (from the [`Config`] given to
 ///   [`new`](Supervisor::new): its name, parent, deadline, grace and slot bindings
-///   apply).
+///   apply). Each child runs for the supervisor's whole life, so a limit below the number
+///   of children is refused ([`ConfigError::LimitBelowChildren`](crate::ConfigError)), and
+///   one at or above it changes nothing.
 /// - After a failure (an `Err`, or a panic of the incarnation or of the factory call that
 ///   made it: all are crashes) the child is restarted after the backoff: `base × 2^(n−1)` up
 ///   to the cap for its `n`-th restart in a row; the count starts over once an incarnation
@@ -431,7 +433,7 @@ where
     /// ```
     pub async fn run(self) -> Result<(), E> {
         let Supervisor {
-            config,
+            mut config,
             backoff,
             restarts,
             window,
@@ -447,6 +449,14 @@ where
             .parent
             .as_ref()
             .map_or_else(|| Cx::current().deadline(), Cx::deadline);
+        // A limit below the children would keep one from ever starting: refused, as the
+        // scope refuses a zero limit.
+        if let Some(limit) = config.limit.filter(|&n| n > 0 && n < children.len()) {
+            config.error.get_or_insert(ConfigError::LimitBelowChildren {
+                limit,
+                children: children.len(),
+            });
+        }
         let s = &Scope::new(config);
         s.run(async move {
             let handles: Vec<_> = children
@@ -581,8 +591,11 @@ where
             // The supervisor is stopping (or this child was stopped): whatever the
             // incarnation returned, it is not a failure. A panic is never silent: it is
             // this child's panic, as in any scope.
-            if let Err(payload) = ended {
-                std::panic::resume_unwind(payload);
+            match ended {
+                Err(payload) => std::panic::resume_unwind(payload),
+                // Its error is dropped as the rest of the incarnation: a panic of its
+                // destructor is this crash's, not the supervisor's.
+                Ok(out) => drop_after_panic(out),
             }
             return Ok(());
         }
@@ -627,7 +640,9 @@ where
         }
         match (action, error) {
             (SupervisorAction::Restart { delay }, error) => {
-                drop(error);
+                // Part of the crash being restarted: a panic of its destructor is that crash,
+                // not one of the supervisor (which would stop every child).
+                drop_after_panic(error);
                 if delay.is_zero() {
                     // At once, without a timer (none exists outside a tokio runtime); on one,
                     // a unit of the task's budget, so that a child that ends at once each
@@ -641,7 +656,10 @@ where
                 }
             }
             (SupervisorAction::GiveUp, Some(error)) => return Err(error),
-            (SupervisorAction::Stop | SupervisorAction::GiveUp, _) => return Ok(()),
+            (SupervisorAction::Stop | SupervisorAction::GiveUp, error) => {
+                drop_after_panic(error);
+                return Ok(());
+            }
         }
     }
 }
