@@ -55,8 +55,11 @@ impl Cx {
     /// does not unwind into the runtime (the panic hook reports it) and the token is
     /// cancelled all the same. So the
     /// link lasts until either side is cancelled, as an [`on_cancel`](Cx::on_cancel)
-    /// callback does: a context that is never cancelled keeps it, and its token, alive. (A
-    /// scope's context always ends, with [`Cause::Finished`], when its scope does.)
+    /// callback does: a context that is never cancelled keeps it, and its token, alive. A
+    /// context has one link: every call hands out a clone of the same token (asked once per
+    /// request of a long-lived context, they do not pile up). A scope's context ends, with
+    /// [`Cause::Finished`], when its scope does, and a child's own context when the child
+    /// does; a [`Cx::root`] or a [`child`](Cx::child) you made lives until you cancel it.
     ///
     /// # Examples
     ///
@@ -99,7 +102,21 @@ impl Cx {
     /// ```
     #[must_use]
     pub fn to_token(&self) -> CancellationToken {
+        // One link per context: a context asked for a token per request keeps one, not one
+        // per request until its cancel.
+        if let Some(token) = self.linked_token() {
+            return token;
+        }
         let token = CancellationToken::new();
+        if self.same_as(background_ref()) {
+            return token;
+        }
+        // Kept before it is linked: the link's first poll may run `on_cancel` callbacks (a
+        // passed deadline), and one that asks for a token gets this one. Two threads asking
+        // at once: the second takes the first's token and makes no link.
+        if let Some(kept) = self.keep_linked_token(&token) {
+            return kept;
+        }
         link(self, &token);
         token
     }

@@ -62,10 +62,11 @@ pub enum Cause {
     },
     /// The scope finished: its body and every child are done. Not an error: a context that
     /// outlives its scope (cloned into another library's task, say) learns this way that the
-    /// work it belonged to is over. An [`App`](crate::App)'s context ends so too when its
-    /// run returns without a shutdown signal (the scope is then named `app`).
+    /// work it belonged to is over. A child's own context ends so too when the child does
+    /// (named after the child), and an [`App`](crate::App)'s when its run returns without a
+    /// shutdown signal (named `app`).
     Finished {
-        /// The scope that finished.
+        /// The scope (or child) that finished.
         scope: TaskInfo,
     },
 }

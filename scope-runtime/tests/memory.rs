@@ -390,3 +390,28 @@ fn a_supervised_scope_past_its_bound_on_failures_still_keeps_a_panic() {
         assert_eq!(failures.not_kept(), 300 - 256);
     });
 }
+
+#[cfg(feature = "tokio-util")]
+#[test]
+fn tokens_asked_of_a_long_lived_context_do_not_pile_up() {
+    // A scope's body (or a root) asked for a token per request: one link for the context,
+    // not one per request until its cancel.
+    alone(async {
+        let cx = scope_runtime::Cx::root();
+        let first = cx.to_token();
+        for _ in 0..1_000 {
+            drop(cx.to_token());
+        }
+        let before = live();
+        for _ in 0..20_000 {
+            drop(cx.to_token());
+        }
+        let grown = live().saturating_sub(before);
+        assert!(
+            grown < 4 * 1024,
+            "{grown} bytes kept for 20,000 dropped tokens"
+        );
+        cx.cancel("done");
+        assert!(first.is_cancelled());
+    });
+}

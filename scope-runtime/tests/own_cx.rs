@@ -689,3 +689,76 @@ async fn a_context_a_child_made_for_itself_inside_a_slot_read_dies_with_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_childs_own_context_ends_with_the_child() {
+    // Kept past the child's end (handed to another library, a watcher), a child's own
+    // context learns that the work is over, as a scope's does: `Cause::Finished`, naming the
+    // child. Made by the child, or by its handle before the child ran; the scope's own
+    // context runs on.
+    for kind in KINDS {
+        for made_by_handle in [false, true] {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                let child = match kind {
+                    Kind::Spawned => s.spawn_named("worker", async { Ok(Cx::current()) }),
+                    Kind::InPlace => s.spawn_in_place_named("worker", async { Ok(Cx::current()) }),
+                };
+                let kept = if made_by_handle {
+                    Some(child.cx().clone())
+                } else {
+                    None
+                };
+                let own = child.await?;
+                let kept = kept.unwrap_or(own);
+                let cause = tokio::time::timeout(Duration::from_secs(5), kept.cancelled())
+                    .await
+                    .unwrap_or_else(|_| panic!("{kind:?}, {made_by_handle}: still open"));
+                assert!(cause.is_finished(), "{kind:?}, {made_by_handle}: {cause}");
+                assert_eq!(cause.to_string(), "scope `worker` finished");
+                assert!(!s.cx().is_cancelled(), "the scope runs on");
+                Ok::<_, Interrupted>(())
+            })
+            .await
+            .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_blocking_childs_context_ends_with_it() {
+    let s = &Scope::new(Config::new());
+    s.run(async {
+        let own = s
+            .spawn_blocking(|cx| Ok::<_, Interrupted>(cx.clone()))
+            .await?;
+        let cause = tokio::time::timeout(Duration::from_secs(5), own.cancelled())
+            .await
+            .expect("still open");
+        assert!(cause.is_finished(), "{cause}");
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_childs_context_ended_by_a_cancel_keeps_that_cause() {
+    // First cause wins: a child cancelled alone keeps its cancel as its context's cause.
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(1)));
+        s.run(async {
+            let child = spawn(s, kind, async {
+                scope_runtime::cancelled().await;
+                Ok(Cx::current())
+            });
+            yield_now().await;
+            child.cancel("enough");
+            let own = child.await?;
+            assert_eq!(own.cause().unwrap().to_string(), "enough", "{kind:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+}

@@ -1683,6 +1683,41 @@ mod bridge {
     use scope_runtime::TOKEN_CANCELLED;
     use tokio_util::sync::CancellationToken;
 
+    #[tokio::test]
+    async fn a_finished_childs_token_keeps_nothing_alive_until_the_scope_ends() {
+        // An accept loop's children each bridge a token to a library that is done with it
+        // when the child ends: nothing of theirs waits for the scope's end (which, for a
+        // server's main scope, never comes), and a token still held learns the child is over.
+        let probe = Arc::new(());
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let mut held = Vec::new();
+            for i in 0..100 {
+                let p = Arc::clone(&probe);
+                let token = s
+                    .spawn(async move {
+                        let cx = Cx::current();
+                        // Kept as long as the child's context lives.
+                        drop(cx.on_cancel(move |_| drop(p)));
+                        Ok::<_, Interrupted>(cx.to_token())
+                    })
+                    .await?;
+                if i % 2 == 0 {
+                    held.push(token);
+                }
+            }
+            assert_eq!(
+                Arc::strong_count(&probe),
+                1,
+                "finished children's contexts kept alive by their token links"
+            );
+            assert!(held.iter().all(CancellationToken::is_cancelled));
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_deadline_reaches_the_token_when_linked_with_the_tasks_budget_spent() {
         common::spend_the_budget().await;

@@ -501,6 +501,30 @@ impl Cx {
         self.node.cancelled.load(Ordering::Acquire)
     }
 
+    /// The token linked to this context, if one was (see `bridge`): a clone, taken under the
+    /// node's lock (no user code).
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn linked_token(&self) -> Option<tokio_util::sync::CancellationToken> {
+        self.node.inner.lock().token.clone()
+    }
+
+    /// Keeps `token` as the token linked to this context, unless one is kept already: then
+    /// that one comes back.
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn keep_linked_token(
+        &self,
+        token: &tokio_util::sync::CancellationToken,
+    ) -> Option<tokio_util::sync::CancellationToken> {
+        let mut inner = self.node.inner.lock();
+        match &inner.token {
+            Some(kept) => Some(kept.clone()),
+            None => {
+                inner.token = Some(token.clone());
+                None
+            }
+        }
+    }
+
     /// How many children, waiters and callbacks this node's table holds (for the loom models).
     #[cfg(all(test, loom))]
     pub(crate) fn entry_count(&self) -> usize {

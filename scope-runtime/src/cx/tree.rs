@@ -84,6 +84,10 @@ pub(super) struct Inner {
     /// setting it allocates nothing, and a cancel that finds only the owner keeps its cause
     /// inline.
     pub(super) owner: Option<Weak<dyn Enclosing>>,
+    /// The token linked to this context by its first `to_token` (every later call hands out
+    /// a clone: one link per context, however many tokens are asked for).
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) token: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or, for the

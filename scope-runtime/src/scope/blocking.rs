@@ -107,6 +107,8 @@ impl<F, T, E> Drop for Job<F, T, E> {
         if self.slot {
             self.shared.release_slot();
         }
+        // The child is over, and so is its context (see `spawn::end_cx`).
+        super::spawn::end_cx(&self.cx, &self.info, &self.shared);
         self.shared.tracker.exit();
     }
 }

@@ -220,6 +220,8 @@ pin_project_lite::pin_project! {
             if flags & BACKGROUND != 0 {
                 this.shared.forget_background(this.info.id());
             }
+            // The child is over, and so is its own context, if it has one.
+            end_own_cx(this.cx, *this.flags, this.info, *this.seen, this.shared);
             // A node its handle made and the registry kept for it: the child is over. (Its
             // callbacks may drop here: user code, with no lock held.)
             drop_after_panic(this.shared.own_cxs.release(this.info.id()));
@@ -228,6 +230,40 @@ pin_project_lite::pin_project! {
             }
         }
     }
+}
+
+/// A child that is over ends its own context, if it has one (`Cause::Finished`, naming the
+/// child), as a scope's ends with the scope: a clone of it held elsewhere (a token bridged to
+/// another library, a watcher) learns that the work is over and lets go of it. A lazy child
+/// has one only if its handle made it (the registry's epoch moved since the child looked).
+#[inline]
+fn end_own_cx<E>(cx: &mut Option<Cx>, flags: u8, info: &TaskInfo, seen: u32, shared: &Shared<E>) {
+    let own = if flags & LAZY == 0 {
+        cx.take()
+    } else if shared.own_cxs.epoch() != seen {
+        shared.own_cxs.take(info.id())
+    } else {
+        return;
+    };
+    if let Some(own) = own {
+        end_cx(&own, info, shared);
+        drop_after_panic(own);
+    }
+}
+
+/// Ends a child's context (its callbacks run now: a panic of one is the scope's, as at its
+/// other looks at a context).
+#[cold]
+#[inline(never)]
+pub(super) fn end_cx<E>(cx: &Cx, info: &TaskInfo, shared: &Shared<E>) {
+    if cx.flag_is_set() {
+        return;
+    }
+    shared.catching(|| {
+        cx.cancel_with(Cause::Finished {
+            scope: info.clone(),
+        });
+    });
 }
 
 /// The cause of the child's own context: its own if it has one, else the one it would inherit
