@@ -516,13 +516,11 @@ impl Cx {
         token: &tokio_util::sync::CancellationToken,
     ) -> Option<tokio_util::sync::CancellationToken> {
         let mut inner = self.node.inner.lock();
-        match &inner.token {
-            Some(kept) => Some(kept.clone()),
-            None => {
-                inner.token = Some(token.clone());
-                None
-            }
+        if let Some(kept) = &inner.token {
+            return Some(kept.clone());
         }
+        inner.token = Some(token.clone());
+        None
     }
 
     /// How many children, waiters and callbacks this node's table holds (for the loom models).
