@@ -1248,3 +1248,55 @@ async fn run_until_cancelled_drops_its_future_when_it_returns_the_cancel() {
         assert!(matches!(work.as_mut().poll(&mut task), Poll::Ready(Err(_))));
     }
 }
+
+/// What a guard in a scope's body sees as it drops: the slot, whether it is cancelled, the
+/// cause.
+type Seen = Arc<std::sync::Mutex<Option<(Option<&'static str>, bool, Option<Cause>)>>>;
+
+struct BodyGuard(Seen);
+
+static BODY_REQUEST: Slot<&'static str> = Slot::new("BODY_REQUEST");
+
+impl Drop for BodyGuard {
+    fn drop(&mut self) {
+        let seen = (
+            BODY_REQUEST.get(),
+            scope_runtime::is_cancelled(),
+            Cx::current().cause(),
+        );
+        *self.0.lock().unwrap() = Some(seen);
+    }
+}
+
+#[tokio::test]
+async fn a_scopes_body_is_dropped_inside_the_scopes_context() {
+    // Cut short by a cancel (grace 0), or its run dropped by a timeout: the body's
+    // destructors see what its polls saw.
+    for dropped_run in [false, true] {
+        let seen: Seen = Arc::default();
+        let guard = BodyGuard(Arc::clone(&seen));
+        let s = &Scope::new(Config::new().bind(&BODY_REQUEST, "r-1"));
+        let run = s.run(async move {
+            let _guard = guard;
+            assert_eq!(BODY_REQUEST.get(), Some("r-1"));
+            if !dropped_run {
+                s.cancel("client went away");
+            }
+            std::future::pending::<Result<(), Interrupted>>().await
+        });
+        let expected = if dropped_run {
+            let out = tokio::time::timeout(Duration::from_millis(10), run).await;
+            assert!(out.is_err());
+            "scope dropped"
+        } else {
+            let out = run.await;
+            assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+            "client went away"
+        };
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some((Some("r-1"), true, Some(Cause::explicit(expected)))),
+            "dropped run: {dropped_run}"
+        );
+    }
+}

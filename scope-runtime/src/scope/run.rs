@@ -280,7 +280,11 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
         // keeps the time), and are aborted after it.
-        let dropped = catch_unwind(AssertUnwindSafe(|| body.drop_body()));
+        let dropped = {
+            // Its destructors are its code: they see what its polls saw.
+            let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
+            catch_unwind(AssertUnwindSafe(|| body.drop_body()))
+        };
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
             Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, grace_left),
@@ -337,7 +341,8 @@ where
                 self.poll_body(body, task);
             }
             if self.driver.turn(scope, task) == Turn::AbortBody {
-                abort_body(&scope.shared, &mut self.driver, body);
+                let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
+                abort_body(&scope.shared, &mut self.driver, ambient, enclosing, body);
             }
             if !body.is_running() && self.driver.is_idle(scope) {
                 finish(&scope.shared, &mut self.driver);
@@ -356,16 +361,23 @@ where
     /// the path to the in-place children).
     #[inline(never)]
     fn poll_body(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
-        let polled = {
+        let (polled, dropped) = {
             let waker = self.driver.body_waker().unwrap_or(task.waker());
             let mut body_cx = Context::from_waker(waker);
             let _enter = Enter::scope_code(&mut self.ambient, &mut self.enclosing);
-            catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)))
+            let polled = catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)));
+            // Returned or panicked: the body's destructor is its code too, dropped inside
+            // its context as it was polled.
+            let dropped = if matches!(polled, Ok(Poll::Pending)) {
+                Ok(())
+            } else {
+                catch_unwind(AssertUnwindSafe(|| body.drop_body()))
+            };
+            (polled, dropped)
         };
         if !matches!(polled, Ok(Poll::Pending)) {
-            // The body's destructor is its code too: its panic is the body's (a panic of its
-            // poll came first and stays).
-            let polled = match (catch_unwind(AssertUnwindSafe(|| body.drop_body())), polled) {
+            // Its destructor's panic is the body's (a panic of its poll came first and stays).
+            let polled = match (dropped, polled) {
                 (Err(payload), Ok(_)) => Err(payload),
                 (Err(second), Err(first)) => {
                     drop_after_panic(second);
@@ -388,13 +400,15 @@ where
             unreachable!("a run holds its scope as the enclosing scope of its body");
         };
         if let Err(error) = self.driver.start(self.scope, enclosing, supervise) {
+            let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
             body.drop_body();
             return Some(End::Refused(E::from(error.into())));
         }
         if shared.is_cancelled_own() {
             // Entered already cancelled (a past deadline, a cancelled parent): the body never
             // starts. Its destructor's panic is its panic, reported once the children drain.
-            abort_body(shared, &mut self.driver, body);
+            let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
+            abort_body(shared, &mut self.driver, ambient, enclosing, body);
         }
         None
     }
@@ -436,14 +450,25 @@ fn body_ended<E, M>(
     }
 }
 
-/// The grace ran out while the body still runs: it is dropped (its destructor's panic is
-/// its panic).
+/// The grace ran out while the body still runs: it is dropped inside the scope's context
+/// (the run's `ambient` context and `enclosing` scope), as it was polled (its destructor's
+/// panic is its panic).
 #[inline(never)]
-fn abort_body<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>, body: &mut dyn Body<E>) {
+fn abort_body<E, M: Mode>(
+    shared: &Shared<E>,
+    driver: &mut Driver<'_, M>,
+    ambient: &mut Option<crate::cx::Cx>,
+    enclosing: &mut EnclosingScope,
+    body: &mut dyn Body<E>,
+) {
     if !body.is_running() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.drop_body())) {
+    let dropped = {
+        let _enter = Enter::scope_code_in_drop(ambient, enclosing);
+        catch_unwind(AssertUnwindSafe(|| body.drop_body()))
+    };
+    if let Err(payload) = dropped {
         driver.body_panicked(shared, payload);
     }
 }
