@@ -1300,3 +1300,63 @@ async fn a_scopes_body_is_dropped_inside_the_scopes_context() {
         );
     }
 }
+
+#[test]
+fn a_child_cancelled_from_a_runtime_thread_does_not_panic_a_run_outside_any_runtime() {
+    // The run's thread has no runtime: the child's grace is not waited (as for every stop
+    // outside one), not timed with a timer that thread cannot make.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let s = &Scope::new(Config::new().grace(Duration::from_millis(50)));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(s.run(async {
+            let child = s.spawn_in_place(std::future::pending::<Result<(), Interrupted>>());
+            tokio::task::yield_now().await;
+            std::thread::scope(|ts| {
+                ts.spawn(|| {
+                    let _rt = handle.enter();
+                    assert!(child.cancel("from another thread"));
+                });
+            });
+            let seen = child.await;
+            assert!(matches!(seen, Err(Interrupted::Cancelled(_))), "{seen:?}");
+            Ok::<_, Interrupted>(())
+        }))
+    }));
+    out.expect("the run panicked making a timer outside any runtime")
+        .unwrap();
+}
+
+#[test]
+fn a_run_first_polled_outside_a_runtime_meets_its_deadline_on_one() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let s = &Scope::new(Config::new().timeout(Duration::from_secs(1)));
+    let mut run = Box::pin(s.run(std::future::pending::<Result<(), Interrupted>>()));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
+        let out = tokio::time::timeout(Duration::from_secs(3600), run).await;
+        assert!(
+            matches!(out, Ok(Err(Interrupted::DeadlineExceeded(_)))),
+            "{out:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the deadline fired only when something else woke the run: {:?}",
+            start.elapsed()
+        );
+    });
+}

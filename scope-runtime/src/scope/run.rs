@@ -232,6 +232,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 phase: Phase::Init,
                 set: None,
                 body_woken: true,
+                deadline_unarmed: false,
                 deadline: None,
                 grace: None,
                 deferred: Vec::new(),
@@ -631,6 +632,9 @@ struct Driver<'env, M: Mode> {
     set: Option<Box<InPlaceSet<'env, M>>>,
     /// Without a set, the body is polled on every poll of the run.
     body_woken: bool,
+    /// The scope has a deadline that no timer watches yet: the run started where no runtime
+    /// was, and makes the timer once it is polled on one.
+    deadline_unarmed: bool,
     /// Fires the scope's deadline.
     deadline: Option<Pin<Box<Sleep>>>,
     grace: Option<Pin<Box<Sleep>>>,
@@ -690,10 +694,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.tracker.wake_owner();
         }
         // A deadline needs a timer to fire while everything sleeps.
-        if let Some(at) = shared.cx.deadline() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                self.deadline = Some(Box::pin(tokio::time::sleep_until(at)));
-            }
+        if shared.cx.deadline().is_some() {
+            self.deadline_unarmed = true;
+            self.arm_deadline(shared);
         }
         for q in shared.admission.start() {
             shared.start_queued(q);
@@ -756,6 +759,9 @@ impl<'env, M: Mode> Driver<'env, M> {
         if !self.deferred.is_empty() {
             self.poll_deferred(shared, task);
         }
+        if self.deadline_unarmed {
+            self.arm_deadline(shared);
+        }
         if let Some(deadline) = &mut self.deadline {
             if deadline.as_mut().poll(task).is_ready() {
                 // `is_cancelled` below fires it.
@@ -770,6 +776,20 @@ impl<'env, M: Mode> Driver<'env, M> {
         Turn::Continue
     }
 
+    /// Makes the timer that fires the scope's deadline, if a runtime is here to keep it (a
+    /// run first polled outside one makes it at its first poll on one).
+    #[cold]
+    #[inline(never)]
+    fn arm_deadline<E>(&mut self, shared: &Shared<E>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        self.deadline_unarmed = false;
+        if let Some(at) = shared.cx.deadline() {
+            self.deadline = Some(Box::pin(tokio::time::sleep_until(at)));
+        }
+    }
+
     /// Requests from handles: aborts, and the grace of children cancelled alone.
     fn handle_requests<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
         let requests = scope.shared.take_requests();
@@ -782,15 +802,18 @@ impl<'env, M: Mode> Driver<'env, M> {
     #[cold]
     #[inline(never)]
     fn handle_requests_slow<E>(&mut self, scope: &Scope<'_, 'env, E, M>, requests: Vec<Control>) {
+        // A grace asked for on a thread with a runtime is timed here, on the run's thread:
+        // without a runtime here, it is not waited (as for every stop outside one).
+        let timed = tokio::runtime::Handle::try_current().is_ok();
         for request in requests {
             match request {
-                Control::StopInPlace { id, at } => self.stop_in_place(scope, id, at),
-                Control::Deferred(at, target) => {
-                    self.defer(at, target);
+                Control::StopInPlace { id, at } => {
+                    self.stop_in_place(scope, id, at.filter(|_| timed));
                 }
+                Control::Deferred(at, target) if timed => self.defer(at, target),
+                Control::Deferred(_, target) => target.abort_now(&scope.shared),
                 Control::AfterGrace(target) => {
                     // On the run's thread: its runtime (if it has one) times the grace.
-                    let timed = tokio::runtime::Handle::try_current().is_ok();
                     scope.shared.stop_child_now(target, timed);
                 }
             }
@@ -981,6 +1004,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         self.phase = Phase::Aborted;
         self.grace = None;
         self.deadline = None;
+        self.deadline_unarmed = false;
         self.drop_children(scope);
         shared.tracker.abort_all();
         Turn::AbortBody
