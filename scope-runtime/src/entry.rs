@@ -213,8 +213,9 @@ impl<T> MainOutcome<T> {
 
     /// The outcome of the main scope `scope` itself, as [`new`](MainOutcome::new) reads it
     /// from its context, with one more thing the scope knows: an error after the shutdown's
-    /// cancel is its interruption unless a child panicked (a panic is never a consequence of
-    /// a cancel: a crash in a clean-up exits 1, not as a signal's stop).
+    /// cancel is its interruption unless a child panicked, or a scope entered under it ended
+    /// with a panic (a panic is never a consequence of a cancel: a crash in a clean-up exits
+    /// 1, not as a signal's stop, and its line is the panic's).
     ///
     /// # Examples
     ///
@@ -250,6 +251,14 @@ impl<T> MainOutcome<T> {
         let mut outcome = Self::new(out, scope.cx(), line);
         if scope.child_panicked() {
             outcome.interruption = false;
+        } else if outcome.interruption {
+            // A scope entered under it (a `#[scoped]` fn, a `scope!`) ended with a panic that
+            // its body returned after the cancel, and the main scope dropped as a consequence:
+            // a crash all the same, told with its own line.
+            if let Some(panic) = scope.panic_below() {
+                outcome.interruption = false;
+                outcome.out = Err(panic);
+            }
         }
         outcome
     }

@@ -171,3 +171,129 @@ fn a_clean_main_entry_leaves_other_owners_processes_alone() {
         "another owner's process was killed: {waited:?}"
     );
 }
+
+/// A scope of its own (a `#[scoped]` fn, a `scope!`), `depth` levels down, whose child
+/// crashes in its clean-up after the cancel.
+async fn a_crashing_flush(depth: u32) -> Result<(), scope_runtime::Interrupted> {
+    use scope_runtime::{Config, Interrupted, Scope};
+    let s: &Scope<'_, '_, Interrupted> = &Scope::new(Config::new());
+    s.run(async {
+        if depth > 1 {
+            return Box::pin(a_crashing_flush(depth - 1)).await;
+        }
+        let flusher = s.spawn_named("flusher", async {
+            scope_runtime::cancelled().await;
+            assert!(std::hint::black_box(false), "no record to flush");
+            Ok::<_, Interrupted>(())
+        });
+        flusher.await
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_a_nested_scopes_clean_up_after_the_shutdown_is_a_crash_not_the_interruption() {
+    // `main`'s body returns the nested scope's panic after the signal; the main scope drops
+    // it as a consequence of the cancel, and the exit still tells the crash, with its line.
+    use scope_runtime::{Config, Interrupted, Scope};
+    for depth in [1, 2] {
+        let app = Cx::root();
+        let s: &Scope<'_, '_, Interrupted> = &Scope::new(
+            Config::new()
+                .parent(app.clone())
+                .grace(Duration::from_secs(1)),
+        );
+        let out = s
+            .run(async {
+                let signal = async {
+                    tokio::task::yield_now().await;
+                    app.cancel_with(Cause::Shutdown {
+                        signal: Signal::Terminate,
+                    });
+                };
+                let (nested, ()) = tokio::join!(a_crashing_flush(depth), signal);
+                nested
+            })
+            .await;
+        let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
+        assert!(
+            !outcome.is_interruption(),
+            "depth {depth}: a crash, not the signal's stop: {:?}",
+            outcome.error_line()
+        );
+        let line = outcome.error_line().unwrap();
+        assert!(
+            line.contains("`flusher` panicked: no record to flush"),
+            "depth {depth}: {line}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_scopes_error_after_the_shutdown_is_still_the_interruption() {
+    // Not a panic: the nested scope's answer to the cancel is a consequence of it.
+    use scope_runtime::{Config, Interrupted, Scope};
+    let app = Cx::root();
+    let s: &Scope<'_, '_, Interrupted> = &Scope::new(
+        Config::new()
+            .parent(app.clone())
+            .grace(Duration::from_secs(1)),
+    );
+    let out = s
+        .run(async {
+            let inner: &Scope<'_, '_, Interrupted> = &Scope::new(Config::new());
+            let nested = inner.run(async {
+                inner
+                    .spawn(async {
+                        scope_runtime::cancelled().await;
+                        Err::<(), _>(Interrupted::from_cause(Cause::explicit("gave up")))
+                    })
+                    .await
+            });
+            let signal = async {
+                tokio::task::yield_now().await;
+                app.cancel_with(Cause::Shutdown {
+                    signal: Signal::Terminate,
+                });
+            };
+            let (nested, ()) = tokio::join!(nested, signal);
+            nested
+        })
+        .await;
+    let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
+    assert!(outcome.is_interruption(), "{:?}", outcome.error_line());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_panic_handled_before_the_shutdown_leaves_the_interruption_as_it_is() {
+    use scope_runtime::{Config, Interrupted, Scope};
+    let app = Cx::root();
+    let s: &Scope<'_, '_, Interrupted> = &Scope::new(
+        Config::new()
+            .parent(app.clone())
+            .grace(Duration::from_secs(1)),
+    );
+    let out = s
+        .run(async {
+            let inner: &Scope<'_, '_, Interrupted> = &Scope::new(Config::new());
+            let crashed = inner
+                .run(async {
+                    inner
+                        .spawn(async {
+                            assert!(std::hint::black_box(false), "a bug, handled");
+                            Ok::<_, Interrupted>(())
+                        })
+                        .await
+                })
+                .await;
+            assert!(matches!(crashed, Err(Interrupted::Panicked(_))));
+            // Handled; then the signal, answered with the interruption.
+            app.cancel_with(Cause::Shutdown {
+                signal: Signal::Terminate,
+            });
+            scope_runtime::check()
+        })
+        .await;
+    let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
+    assert!(outcome.is_interruption(), "{:?}", outcome.error_line());
+}

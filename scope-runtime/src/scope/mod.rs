@@ -231,6 +231,11 @@ pub(crate) struct Shared<E> {
     /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
     /// own context (see `cancel_own`): a panic of the scope, reported at its end.
     callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The first panic a scope entered under this one ended with (or hid under a
+    /// cancellation, from further down), on one line: a body that returns it after a cancel
+    /// has it dropped as a consequence, and the program's exit must still tell a crash from
+    /// the signal's stop (`entry::MainOutcome::of_scope`).
+    pub(crate) panic_below: Mutex<Option<String>>,
     /// Spawned children whose task ended without an outcome (aborted before its first poll,
     /// or its future panicked while being dropped), for their handles.
     lost: Mutex<LostTable>,
@@ -341,6 +346,17 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     }
     fn close_queue(&self) {
         self.close_admission();
+    }
+    fn panic_below(&self, line: &str) {
+        // Only one this scope may drop as a consequence of its cancel: a panic returned
+        // before it (handled, or the scope's failure by its own right) tells nothing more.
+        if !self.cx.flag_is_set() {
+            return;
+        }
+        let mut below = self.panic_below.lock();
+        if below.is_none() {
+            *below = Some(line.to_owned());
+        }
     }
 }
 
@@ -733,6 +749,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 failures: Mutex::new(Vec::new()),
                 not_kept: AtomicUsize::new(0),
                 callback_panic: Mutex::new(None),
+                panic_below: Mutex::new(None),
                 lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),
                 items_own: Mutex::new(ItemsOwn::Off),
@@ -751,6 +768,13 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
 
     /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
     /// failure came first).
+    /// The first panic a scope entered under this one ended with, on one line (see
+    /// `Shared::panic_below`).
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
+    pub(crate) fn panic_below(&self) -> Option<String> {
+        self.shared.panic_below.lock().clone()
+    }
+
     #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
     pub(crate) fn child_panicked(&self) -> bool {
         // Acquire: pairs with the store of a child's panic.

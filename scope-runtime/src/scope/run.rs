@@ -588,6 +588,9 @@ where
         .iter()
         .flatten()
         .any(|k| matches!(k, Kept::Panicked(_)));
+    if panicked || (kept.is_none() && out.is_none()) {
+        tell_panic_below(shared, kept.as_deref());
+    }
     shared
         .obs
         .finished(cause.as_deref(), panicked, kept.is_some());
@@ -603,6 +606,25 @@ where
         not_kept: shared.not_kept.load(Ordering::Relaxed),
         cause,
         refused: false,
+    }
+}
+
+/// A scope that ends with a panic (or with a cancellation that hides one from further down)
+/// tells the scope it was entered under, which may drop the panic as a consequence of its own
+/// cancel: the program's exit reads it there (`entry::MainOutcome::of_scope`).
+#[cold]
+#[inline(never)]
+fn tell_panic_below<E>(shared: &Shared<E>, kept: Option<&[Kept<E>]>) {
+    let Some(enclosing) = shared.tracker.enclosing() else {
+        return;
+    };
+    let own = kept.into_iter().flatten().find_map(|k| match k {
+        Kept::Panicked(panic) => Some(panic.to_string()),
+        Kept::Failed(_) => None,
+    });
+    let line = own.or_else(|| shared.panic_below.lock().clone());
+    if let Some(line) = line {
+        enclosing.panic_below(&line);
     }
 }
 

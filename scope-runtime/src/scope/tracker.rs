@@ -130,6 +130,12 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     /// The forced abort of an enclosing owner reached it: the children still waiting in its
     /// queue (which hold units here and above) are dropped unstarted.
     fn close_queue(&self) {}
+    /// A scope entered under it ended with a panic as its outcome (`line`: the panic, on one
+    /// line), or with a cancellation that hid one from further down (see
+    /// `Shared::panic_below`).
+    fn panic_below(&self, line: &str) {
+        let _ = line;
+    }
 }
 
 /// How long past a budgeted shield's end the forced abort waits for it to answer (see
