@@ -320,3 +320,54 @@ fn a_forced_exit_keeps_its_code_when_stderr_is_a_broken_pipe() {
     let out = p.wait(EXIT);
     assert_eq!(out.status.code(), Some(143), "{out:#?}");
 }
+
+/// The watchdog forces the exit even while stderr is a full pipe nobody reads (a stalled log
+/// reader, not a gone one): the stuck main task holds stderr's lock, and a write would block
+/// anyway.
+#[test]
+fn the_watchdog_forces_the_exit_while_stderr_is_stalled() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_main_stderr_stalled"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open, never read.
+    let stalled = child.stderr.take();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    // The pipe fills; the main task blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::time::Instant::now();
+    kill("INT");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if second.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stalled);
+    let status = status.expect("no forced exit: the watchdog blocked writing to stderr");
+    assert_eq!(status.code(), Some(130));
+}

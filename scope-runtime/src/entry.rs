@@ -16,7 +16,8 @@
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]). The stderr lines are written if stderr can take them: one that
-//! cannot (a pipe whose reader is gone) changes neither the exit code nor the forced exit.
+//! cannot (a pipe whose reader is gone, or whose reader stopped reading: each write of the
+//! exit waits half a second at most) changes neither the exit code nor the forced exit.
 //!
 //! After a `#[scope::main]` fn has returned to a caller of its own (a test, another program's
 //! `main`), tokio's signal handlers stay installed for the life of the process (tokio cannot
@@ -439,8 +440,7 @@ where
             // `main` panicked (the hook has printed it): the exit does not wait for what is
             // left on the runtime (a blocking call nobody can cancel would hold the unwind in
             // the runtime's drop), and kills the subprocesses nobody will reap.
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().flush();
+            flush_within();
             let id = runtime.handle().id();
             runtime.shutdown_background();
             kill_unreaped(Some(id));
@@ -471,8 +471,7 @@ where
                 }
                 None => {}
             }
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().flush();
+            flush_within();
             // Tasks still running are not waited for: the exit is the force. Their
             // subprocesses are killed here, since their `Drop` may never run.
             runtime.shutdown_background();
@@ -484,9 +483,50 @@ where
 
 /// Writes a line of the exit's report to stderr, if it can: a stderr nobody reads any more (the
 /// reader of a pipe, ended by the same Ctrl-C) must not turn a clean stop into a panic (exit
-/// 101), nor keep the watchdog from forcing the exit.
+/// 101), and one nobody reads *yet* (a full pipe whose reader stalled, with a stuck thread of
+/// the program holding stderr's lock) must not hold the exit, nor keep the watchdog from
+/// forcing it: see [`within`].
 fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let line = format!("{line}\n");
+    within(move || {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    });
+}
+
+/// Flushes stdout and stderr before the process exits, as far as [`within`] lets it.
+fn flush_within() {
+    within(|| {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    });
+}
+
+/// How long an exit waits for a write to stderr (or a flush) that does not return.
+const WRITE_WAIT: Duration = Duration::from_millis(500);
+
+/// Runs a write of the exit on a thread of its own and waits for it [`WRITE_WAIT`] at most:
+/// past that, the stream is taken as stalled, and the exit's later writes are skipped (the
+/// thread stays blocked until the process ends; the exit does not wait for it).
+fn within(write: impl FnOnce() + Send + 'static) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STALLED: AtomicBool = AtomicBool::new(false);
+    if STALLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("scope-exit-writer".into())
+        .spawn(move || {
+            write();
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        // No thread to spare: the write is skipped rather than risked on this one.
+        return;
+    }
+    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WRITE_WAIT) {
+        STALLED.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Keeps the shutdown's bounds from a thread of its own, with a runtime of its own: the
@@ -532,7 +572,7 @@ impl Watchdog {
                     return;
                 }
                 say(format_args!("shutdown: forced exit: {note}"));
-                let _ = std::io::stderr().flush();
+                flush_within();
                 kill_unreaped(None);
                 std::process::exit(signal.exit_code());
             });
