@@ -55,9 +55,9 @@ pub use crate::patterns::{
     AnyError, Backoff, Restart, Retry, RetryIf, Supervisor, SupervisorAction, SupervisorEvent,
 };
 pub use crate::scope::{
-    for_each, map, map_stream, AllFailures, Child, ChildSet, Finished, FirstFailure, HasOutput,
-    InPlace, Local, LocalRace, LocalScope, Map, Mode, Never, Race, Reserve, Reserved, Run, Scope,
-    Sendable, Spawned, TaskOutput,
+    for_each, map, map_stream, AllFailures, BodyOutput, Child, ChildSet, Finished, FirstFailure,
+    HasOutput, InPlace, Local, LocalRace, LocalScope, Map, Mode, Never, Race, Reserve, Reserved,
+    Run, Scope, Sendable, Spawned, TaskOutput,
 };
 pub use crate::service::{
     DrainError, Service, ServiceConfig, ServiceHandle, ServiceOutput, StopReport, TaskFailure,

@@ -102,7 +102,7 @@ use self::admission::{Admission, Admitted, Queued, Seq, Ticket, NO_SEQ};
 pub use self::child::Child;
 pub use self::map::{for_each, map, map_stream, InPlace, Map, Spawned};
 pub use self::mode::{Local, LocalScope, Mode, Sendable};
-pub use self::outcome::{AllFailures, FirstFailure, HasOutput, Never, TaskOutput};
+pub use self::outcome::{AllFailures, BodyOutput, FirstFailure, HasOutput, Never, TaskOutput};
 pub use self::race::{LocalRace, Race};
 pub use self::reserve::Reserve;
 pub use self::run::Run;
@@ -1790,7 +1790,7 @@ where
     pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
     where
         F: Future,
-        F::Output: TaskOutput<E>,
+        F::Output: BodyOutput<E>,
     {
         self.run_with(body)
     }
@@ -1828,7 +1828,7 @@ where
     pub fn run_all<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, AllFailures>
     where
         F: Future,
-        F::Output: TaskOutput<E>,
+        F::Output: BodyOutput<E>,
     {
         self.run_with(body)
     }

@@ -40,6 +40,43 @@ pub trait TaskOutput<E> {
     fn into_result(self) -> Result<Self::Ok, E>;
 }
 
+/// What a scope's **body** may return: what a child may ([`TaskOutput`]), asked of the body
+/// under its own name, so that a body that is not a `Result` (an `Ok(..)` forgotten, a
+/// child's result handed on with the child's error type) is told so, not "a child". Every
+/// [`TaskOutput`] is one; implement that trait, not this one.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{BodyOutput, Interrupted};
+/// fn body_value<O: BodyOutput<Interrupted>>(out: O) -> Result<O::Ok, Interrupted> {
+///     out.into_body_result()
+/// }
+/// assert_eq!(body_value(Ok::<_, Interrupted>(7)).unwrap(), 7);
+/// assert_eq!(body_value(()).unwrap(), ());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this scope's body must end with a `Result<_, {E}>` (or `()`), not `{Self}`",
+    label = "the body's value is `{Self}`",
+    note = "the body's value is the scope's result: end it with `Ok(value)`; a child's result \
+            is `Ok(child.await?)` (`?` converts the child's error into `{E}`)"
+)]
+pub trait BodyOutput<E> {
+    /// The success value.
+    type Ok;
+    /// Splits the output into success and failure.
+    fn into_body_result(self) -> Result<Self::Ok, E>;
+}
+
+// Not recommended: a body that is no `TaskOutput` is told of the body, not of "a child".
+#[diagnostic::do_not_recommend]
+impl<T: TaskOutput<E>, E> BodyOutput<E> for T {
+    type Ok = T::Ok;
+    fn into_body_result(self) -> Result<T::Ok, E> {
+        self.into_result()
+    }
+}
+
 impl<T, E> TaskOutput<E> for Result<T, E> {
     type Ok = T;
     fn into_result(self) -> Result<T, E> {

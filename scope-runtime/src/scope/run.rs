@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
-use super::outcome::{message_of, Finish, Kept, Report, TaskOutput};
+use super::outcome::{message_of, BodyOutput, Finish, Kept, Report};
 use super::tracker::Enclosing;
 use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
@@ -76,20 +76,20 @@ pin_project_lite::pin_project! {
     #[project = RunProj]
     pub struct Run<'s, 'env, E, M: Mode, F: Future, O>
     where
-        F::Output: TaskOutput<E>,
+        F::Output: BodyOutput<E>,
     {
         // The only fields that depend on the body's type: everything else is in `core`,
         // whose code is compiled once per error type and mode, not once per body.
         #[pin]
         body: Option<F>,
-        out: Option<<F::Output as TaskOutput<E>>::Ok>,
+        out: Option<<F::Output as BodyOutput<E>>::Ok>,
         core: Core<'s, 'env, E, M>,
         _output: PhantomData<O>,
     }
 
     impl<'s, 'env, E, M: Mode, F: Future, O> PinnedDrop for Run<'s, 'env, E, M, F, O>
     where
-        F::Output: TaskOutput<E>,
+        F::Output: BodyOutput<E>,
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
@@ -129,10 +129,10 @@ struct BodyRef<'a, F, T> {
     out: &'a mut Option<T>,
 }
 
-impl<E, F> Body<E> for BodyRef<'_, F, <F::Output as TaskOutput<E>>::Ok>
+impl<E, F> Body<E> for BodyRef<'_, F, <F::Output as BodyOutput<E>>::Ok>
 where
     F: Future,
-    F::Output: TaskOutput<E>,
+    F::Output: BodyOutput<E>,
 {
     fn is_running(&self) -> bool {
         self.body.is_some()
@@ -144,7 +144,7 @@ where
         };
         match body.poll(task) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => Poll::Ready(out.into_result().map(|value| {
+            Poll::Ready(out) => Poll::Ready(out.into_body_result().map(|value| {
                 *self.out = Some(value);
             })),
         }
@@ -171,7 +171,7 @@ where
     pub(super) fn run_with<F, O>(&'s self, body: F) -> Run<'s, 'env, E, M, F, O>
     where
         F: Future,
-        F::Output: TaskOutput<E>,
+        F::Output: BodyOutput<E>,
     {
         Run {
             body: Some(body),
@@ -187,8 +187,8 @@ where
     M: Mode,
     E: From<Interrupted> + fmt::Display,
     F: Future,
-    F::Output: TaskOutput<E>,
-    O: Finish<<F::Output as TaskOutput<E>>::Ok, E>,
+    F::Output: BodyOutput<E>,
+    O: Finish<<F::Output as BodyOutput<E>>::Ok, E>,
 {
     type Output = O::Output;
 
@@ -1079,7 +1079,7 @@ impl<'env, M: Mode> Driver<'env, M> {
 
 impl<E, M: Mode, F: Future, O> fmt::Debug for Run<'_, '_, E, M, F, O>
 where
-    F::Output: TaskOutput<E>,
+    F::Output: BodyOutput<E>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
