@@ -818,9 +818,9 @@ pub use scope_runtime::*;
 /// check::<Box<dyn std::error::Error + Send + Sync>>();
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be this scope's error type: it must convert from `scope::Interrupted`",
+    message = "`{Self}` cannot be this scope's error type: it must implement `From<scope::Interrupted>` and `Display`",
     label = "a scope can be cancelled, time out, or see a child panic, and returns that as this error",
-    note = "add a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)` (thiserror), or implement `From<scope::Interrupted> for {Self}` (for a type of another crate, wrap it in one of yours); `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` work as they are"
+    note = "with thiserror: `#[derive(Debug, thiserror::Error)]` (which gives `Display` through its `#[error(..)]` attributes) and a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)`; by hand, implement `From<scope::Interrupted> for {Self}` and `Display` (for a type of another crate, wrap it in one of yours); `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` work as they are"
 )]
 pub trait ScopeError: From<Interrupted> + std::fmt::Display {}
 
