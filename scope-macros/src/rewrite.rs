@@ -78,6 +78,9 @@ pub(crate) struct Rewriter {
     /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
     /// (not `move`) that uses one borrows it.
     bound: HashSet<String>,
+    /// The parameters that are references (`&self`, `db: &Db`) and no `let` has shadowed:
+    /// moved into a spawned child, they are still not `'static`.
+    refs: HashSet<String>,
     /// Problems found; each is spanned at the user's tokens.
     pub(crate) errors: Vec<syn::Error>,
     /// Inside a statement or expression marked `#[scope::allow_orphan]`.
@@ -120,6 +123,7 @@ impl Rewriter {
             aliases,
             locals: HashMap::new(),
             bound: HashSet::new(),
+            refs: HashSet::new(),
             errors: Vec::new(),
             allowed: 0,
             in_child: 0,
@@ -156,6 +160,7 @@ impl Rewriter {
         rw.allowed = usize::from(linted);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
+            rw.refs.extend(crate::valid::reference_param_names(sig));
             rw.record_params(sig, true);
         }
         rw.visit_block_mut(block);
@@ -390,6 +395,10 @@ impl Rewriter {
     fn record_local(&mut self, local: &syn::Local) {
         let mut names = Vec::new();
         crate::valid::pat_names(&local.pat, &mut names);
+        for name in &names {
+            // Shadowed: the name is the `let`'s now, owned or not.
+            self.refs.remove(name);
+        }
         self.bound.extend(names);
         let (pat, ty) = match &local.pat {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
@@ -560,15 +569,30 @@ impl Rewriter {
             return quote_spanned!(span=> #path!(#hidden));
         };
         if kind.is_spawned() {
-            if let Some(local) = crate::valid::borrowed_local(&args.fut, &self.bound) {
-                let msg = format!(
+            let found = crate::valid::used_reference(&args.fut, &self.refs)
+                .or_else(|| crate::valid::borrowed_local(&args.fut, &self.bound));
+            if let Some(local) = found {
+                let msg = if self.refs.contains(&local.to_string()) {
+                    format!(
+                        "this `async` block uses `{local}`, a reference, but a child started \
+                         with `{m}` runs as its own task, in parallel, and can keep nothing \
+                         borrowed, even moved\n\
+                         help: copy or clone what the child needs out of `{local}` into a local \
+                         first, and move that local in (`{m}(async move {{ .. }})`), or use \
+                         `{in_place}(..)`, whose children may borrow from outside the scope",
+                        m = kind.macro_name(),
+                        in_place = kind.in_place().macro_name(),
+                    )
+                } else {
+                    format!(
                     "this `async` block borrows `{local}`, but a child started with `{m}` runs \
                      as its own task, in parallel, and must own what it uses\n\
                      help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
                      use `{in_place}(..)`, whose children may borrow from outside the scope",
                     m = kind.macro_name(),
                     in_place = kind.in_place().macro_name(),
-                );
+                    )
+                };
                 return syn::Error::new(local.span(), msg).to_compile_error();
             }
         }
@@ -989,9 +1013,11 @@ impl VisitMut for Rewriter {
         // So do the origins it records: a `let handle = spawn!(..)` in a loop's body does not
         // hide the runtime's `handle` declared before the loop.
         let bound = self.bound.clone();
+        let refs = self.refs.clone();
         let locals = self.locals.clone();
         visit_mut::visit_block_mut(self, block);
         self.bound = bound;
+        self.refs = refs;
         self.locals = locals;
     }
 

@@ -125,6 +125,29 @@ pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
     out
 }
 
+/// The names of `sig`'s parameters that are references: `&self`, `&mut self`, `self: &Self`,
+/// and a plain name whose type is a reference (`db: &Db`).
+pub(crate) fn reference_param_names(sig: &syn::Signature) -> Vec<String> {
+    sig.inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Receiver(r) => {
+                let by_ref = r.reference.is_some() || matches!(&*r.ty, syn::Type::Reference(_));
+                by_ref.then(|| "self".to_owned())
+            }
+            // A `&'static` one may go into a spawned child as it is.
+            syn::FnArg::Typed(t) => match (&*t.pat, &*t.ty) {
+                (syn::Pat::Ident(id), syn::Type::Reference(r))
+                    if !r.lifetime.as_ref().is_some_and(|l| l.ident == "static") =>
+                {
+                    Some(id.ident.to_string())
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
 /// Everything about one fn that `#[scoped]` cannot expand as asked. The first error of the
 /// signature (not async, a return type that cannot carry the scope's result, a handle that
 /// would escape) says the body cannot be scoped: the expansion then leaves it out, so that
@@ -508,6 +531,15 @@ pub(crate) fn borrowed_local<'a>(
     fut: &'a Expr,
     locals: &std::collections::HashSet<String>,
 ) -> Option<&'a Ident> {
+    used_local(fut, locals, false)
+}
+
+/// The first local (of `locals`) that an `async` block uses (`moved`: a `move` block counts).
+fn used_local<'a>(
+    fut: &'a Expr,
+    locals: &std::collections::HashSet<String>,
+    moved: bool,
+) -> Option<&'a Ident> {
     struct Find<'a, 'l> {
         locals: &'l std::collections::HashSet<String>,
         declared: Vec<String>,
@@ -560,7 +592,7 @@ pub(crate) fn borrowed_local<'a>(
     let Expr::Async(block) = fut else {
         return None;
     };
-    if block.capture.is_some() {
+    if block.capture.is_some() && !moved {
         return None;
     }
     let mut find = Find {
@@ -570,6 +602,15 @@ pub(crate) fn borrowed_local<'a>(
     };
     find.visit_block(&block.block);
     find.found
+}
+
+/// The first reference parameter (of `refs`, see [`reference_param_names`]) that an `async`
+/// block handed to `spawn!` uses, `move` or not: moved, a reference is still not `'static`.
+pub(crate) fn used_reference<'a>(
+    fut: &'a Expr,
+    refs: &std::collections::HashSet<String>,
+) -> Option<&'a Ident> {
+    used_local(fut, refs, true)
 }
 
 /// The `break`s and `continue`s of a `scope!` body that would leave it: the body is an async
