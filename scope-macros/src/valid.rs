@@ -138,7 +138,7 @@ pub(crate) fn reference_param_names(sig: &syn::Signature) -> Vec<String> {
             // A `&'static` one may go into a spawned child as it is.
             syn::FnArg::Typed(t) => match (&*t.pat, &*t.ty) {
                 (syn::Pat::Ident(id), syn::Type::Reference(r))
-                    if !r.lifetime.as_ref().is_some_and(|l| l.ident == "static") =>
+                    if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") =>
                 {
                     Some(id.ident.to_string())
                 }
