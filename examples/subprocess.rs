@@ -101,6 +101,7 @@ fn present(pid: u32) -> bool {
 async fn main() -> Result<(), BuildError> {
     let log = Log::default();
     let start = Instant::now();
+    println!("building (deadline 500 ms)...");
     let out = build(log.clone()).await;
     let took = start.elapsed();
     // Ctrl-C cancels `main` and cuts the build short: stop with the interruption (exit 130)

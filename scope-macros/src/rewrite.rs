@@ -160,7 +160,15 @@ impl Rewriter {
         rw.allowed = usize::from(linted);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
-            rw.refs.extend(crate::valid::reference_param_names(sig));
+            // A name the body binds again anywhere (a `let`, an `if let`, a `match` arm, a
+            // closure's input, a `for`) may be an owned value where a child uses it: in doubt
+            // the check stays silent (rustc still refuses a real escape).
+            let rebound = crate::valid::names_bound_in(block);
+            rw.refs.extend(
+                crate::valid::reference_param_names(sig)
+                    .into_iter()
+                    .filter(|name| !rebound.contains(name)),
+            );
             rw.record_params(sig, true);
         }
         rw.visit_block_mut(block);

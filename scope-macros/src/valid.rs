@@ -125,21 +125,41 @@ pub(crate) fn param_names(sig: &syn::Signature) -> Vec<String> {
     out
 }
 
+/// Whether a reference type is `&'static ..`.
+fn is_static(r: &syn::TypeReference) -> bool {
+    r.lifetime.as_ref().is_some_and(|l| l.ident == "static")
+}
+
+/// Every name a pattern in `block` binds (`let`, `if let`, `while let`, `match` arms, closure
+/// inputs, `for`), at any depth, nested items aside.
+pub(crate) fn names_bound_in(block: &syn::Block) -> std::collections::HashSet<String> {
+    struct Names(std::collections::HashSet<String>);
+    impl<'a> Visit<'a> for Names {
+        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
+            self.0.insert(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let mut names = Names(std::collections::HashSet::new());
+    names.visit_block(block);
+    names.0
+}
+
 /// The names of `sig`'s parameters that are references: `&self`, `&mut self`, `self: &Self`,
 /// and a plain name whose type is a reference (`db: &Db`).
 pub(crate) fn reference_param_names(sig: &syn::Signature) -> Vec<String> {
     sig.inputs
         .iter()
         .filter_map(|arg| match arg {
-            syn::FnArg::Receiver(r) => {
-                let by_ref = r.reference.is_some() || matches!(&*r.ty, syn::Type::Reference(_));
-                by_ref.then(|| "self".to_owned())
-            }
+            // `&'static self` (or `self: &'static Self`) may go into a child as it is.
+            syn::FnArg::Receiver(r) => match &*r.ty {
+                syn::Type::Reference(t) if !is_static(t) => Some("self".to_owned()),
+                _ => None,
+            },
             // A `&'static` one may go into a spawned child as it is.
             syn::FnArg::Typed(t) => match (&*t.pat, &*t.ty) {
-                (syn::Pat::Ident(id), syn::Type::Reference(r))
-                    if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") =>
-                {
+                (syn::Pat::Ident(id), syn::Type::Reference(r)) if !is_static(r) => {
                     Some(id.ident.to_string())
                 }
                 _ => None,
