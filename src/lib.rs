@@ -883,16 +883,19 @@ pub mod __private {
     /// `Result<T, Failures<E>>`: `Result<T, E>` (said for a body that never ends on its own, so
     /// that its `?` has a `Result` to return into).
     #[diagnostic::on_unimplemented(
-        message = "a `#[scoped(policy = supervise)]` fn must return `Result<T, scope::Failures<E>>`, not `{Self}`",
+        message = "a `#[scoped]` fn with `policy = supervise` or `first_ok` must return `Result<T, scope::Failures<E>>`, not `{Self}`",
         label = "this is the fn's return type",
-        note = "a supervised scope returns every failure: write `Result<T, scope::Failures<E>>`"
+        note = "a supervised scope (or a race whose candidates all failed) returns every failure: write `Result<T, scope::Failures<E>>`"
     )]
     pub trait SupervisedResult {
         /// The body's output.
         type Body;
+        /// The scope's error type.
+        type Error;
     }
 
     impl<T, E> SupervisedResult for Result<T, crate::Failures<E>> {
         type Body = Result<T, E>;
+        type Error = E;
     }
 }

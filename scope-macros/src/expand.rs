@@ -201,6 +201,12 @@ pub(crate) fn scope_body_then(
             quote_spanned!(span=> <#ret as #krate::ScopeResult>::Error),
             span,
         )),
+        // Supervised or a race: `Result<T, Failures<E>>`, said at the return type when it is
+        // not (rather than a type mismatch at the attribute).
+        (None, Some((ret, span))) => Some((
+            quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Error),
+            span,
+        )),
         _ => None,
     };
     let annotation = error.map(|(error, span)| {

@@ -1,5 +1,10 @@
 async fn all_settled() -> Result<(), Failures<AppError>> {
-    let scope = ::scope::__private::Scope::new(
+    let scope: ::scope::__private::Scope<
+        '_,
+        '_,
+        <Result<(), Failures<AppError>> as ::scope::__private::SupervisedResult>::Error,
+        ::scope::__private::Sendable,
+    > = ::scope::__private::Scope::new(
         ::scope::__private::Config::new().name("all_settled"),
     );
     let __scope = &scope;
@@ -11,7 +16,13 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
         .await
 }
 async fn fastest() -> Result<u32, Failures<AppError>> {
-    let scope = ::scope::__private::Race::new_local(
+    let scope: ::scope::__private::Race<
+        '_,
+        '_,
+        _,
+        <Result<u32, Failures<AppError>> as ::scope::__private::SupervisedResult>::Error,
+        ::scope::__private::Local,
+    > = ::scope::__private::Race::new_local(
         ::scope::__private::Config::new().name("fastest"),
     );
     let __scope = &scope;
