@@ -371,3 +371,48 @@ fn the_watchdog_forces_the_exit_while_stderr_is_stalled() {
     let status = status.expect("no forced exit: the watchdog blocked writing to stderr");
     assert_eq!(status.code(), Some(130));
 }
+
+/// The same, with stdout and stderr one stalled stream and a partial line in stdout's buffer:
+/// std's own flush of stdout at exit must not block the forced exit either.
+#[test]
+fn the_watchdog_forces_the_exit_while_one_pipe_for_both_outputs_is_stalled() {
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    // One socket for both outputs (a pipe, as far as the program's writes go), never read.
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_main_output_stalled"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(OwnedFd::from(writer.try_clone().unwrap())))
+        .stderr(Stdio::from(OwnedFd::from(writer)))
+        .spawn()
+        .unwrap();
+    // The pipe fills; the main task blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::time::Instant::now();
+    kill("INT");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if second.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(reader);
+    let status = status.expect("no forced exit: the exit blocked flushing stdout");
+    assert_eq!(status.code(), Some(130));
+}

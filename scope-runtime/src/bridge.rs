@@ -59,7 +59,8 @@ impl Cx {
     /// context has one link: every call hands out a clone of the same token (asked once per
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
-    /// does; a [`Cx::root`] or a [`child`](Cx::child) you made lives until you cancel it.
+    /// does; a [`Cx::root`] lives until you cancel it, and a [`child`](Cx::child) you made
+    /// until you cancel it or its parent ends.
     ///
     /// # Examples
     ///
@@ -103,8 +104,13 @@ impl Cx {
     #[must_use]
     pub fn to_token(&self) -> CancellationToken {
         // One link per context: a context asked for a token per request keeps one, not one
-        // per request until its cancel.
+        // per request until its cancel. The link's watcher may not have heard of a cancel
+        // yet (an `on_cancel` callback registered before it asks, another thread): a
+        // cancelled context's token is cancelled when it is handed out, as a new link's is.
         if let Some(token) = self.linked_token() {
+            if self.is_cancelled() {
+                token.cancel();
+            }
             return token;
         }
         let token = CancellationToken::new();
@@ -115,6 +121,9 @@ impl Cx {
         // passed deadline), and one that asks for a token gets this one. Two threads asking
         // at once: the second takes the first's token and makes no link.
         if let Some(kept) = self.keep_linked_token(&token) {
+            if self.is_cancelled() {
+                kept.cancel();
+            }
             return kept;
         }
         link(self, &token);

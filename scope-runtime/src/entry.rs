@@ -476,7 +476,7 @@ where
             // subprocesses are killed here, since their `Drop` may never run.
             runtime.shutdown_background();
             kill_unreaped(None);
-            std::process::exit(code)
+            exit(code)
         }
     }
 }
@@ -508,8 +508,7 @@ const WRITE_WAIT: Duration = Duration::from_millis(500);
 /// past that, the stream is taken as stalled, and the exit's later writes are skipped (the
 /// thread stays blocked until the process ends; the exit does not wait for it).
 fn within(write: impl FnOnce() + Send + 'static) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static STALLED: AtomicBool = AtomicBool::new(false);
+    use std::sync::atomic::Ordering;
     if STALLED.load(Ordering::Relaxed) {
         return;
     }
@@ -527,6 +526,32 @@ fn within(write: impl FnOnce() + Send + 'static) {
     if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WRITE_WAIT) {
         STALLED.store(true, Ordering::Relaxed);
     }
+}
+
+/// A write of the exit did not return within [`WRITE_WAIT`]: the exit's later writes are
+/// skipped.
+static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ends the process with `code`. With a stalled output, std's own flush of stdout at exit (a
+/// partial line it buffers, on a pipe nobody reads) would block the exit: a thread takes
+/// stdout's lock first and keeps it, so that std finds it taken and flushes nothing.
+fn exit(code: i32) -> ! {
+    if STALLED.load(std::sync::atomic::Ordering::Relaxed) {
+        let (held, wait) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("scope-exit-stdout".into())
+            .spawn(move || {
+                let _stdout = std::io::stdout().lock();
+                let _ = held.send(());
+                loop {
+                    std::thread::park();
+                }
+            });
+        if spawned.is_ok() {
+            let _ = wait.recv_timeout(WRITE_WAIT);
+        }
+    }
+    std::process::exit(code)
 }
 
 /// Keeps the shutdown's bounds from a thread of its own, with a runtime of its own: the
@@ -574,7 +599,7 @@ impl Watchdog {
                 say(format_args!("shutdown: forced exit: {note}"));
                 flush_within();
                 kill_unreaped(None);
-                std::process::exit(signal.exit_code());
+                exit(signal.exit_code());
             });
         spawned.ok().map(|_| Watchdog {
             exiting,

@@ -762,3 +762,26 @@ async fn a_childs_context_ended_by_a_cancel_keeps_that_cause() {
         .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_finished_childs_context_asked_of_its_handle_has_ended() {
+    // The child never needed a context of its own; its handle asks after its end.
+    let s = &Scope::new(Config::new());
+    s.run(async {
+        let mut spawned = s.spawn_named("spawned", async { Ok::<_, Interrupted>(1) });
+        let mut in_place = s.spawn_in_place_named("in_place", async { Ok::<_, Interrupted>(2) });
+        assert_eq!((&mut spawned).await?, 1);
+        assert_eq!((&mut in_place).await?, 2);
+        for (name, cx) in [("spawned", spawned.cx()), ("in place", in_place.cx())] {
+            let cause = cx.cause();
+            assert!(
+                cause.as_ref().is_some_and(Cause::is_finished),
+                "{name}: {cause:?}"
+            );
+        }
+        assert!(!s.cx().is_cancelled());
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+}

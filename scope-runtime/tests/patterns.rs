@@ -1683,6 +1683,23 @@ mod bridge {
     use scope_runtime::TOKEN_CANCELLED;
     use tokio_util::sync::CancellationToken;
 
+    #[test]
+    fn a_token_asked_for_during_its_contexts_cancel_is_cancelled() {
+        // A callback registered before the first link runs before its watcher: the token it
+        // asks for (to tell a library to stop) is cancelled already.
+        use std::sync::atomic::AtomicBool;
+        let cx = Cx::root();
+        let seen = Arc::new(AtomicBool::new(false));
+        let (c, s) = (cx.clone(), Arc::clone(&seen));
+        let _cb = cx.on_cancel(move |_| s.store(c.to_token().is_cancelled(), Ordering::SeqCst));
+        let _first = cx.to_token();
+        cx.cancel("stop");
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "a cancelled context handed out a live token"
+        );
+    }
+
     #[tokio::test]
     async fn a_finished_childs_token_keeps_nothing_alive_until_the_scope_ends() {
         // An accept loop's children each bridge a token to a library that is done with it

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_runtime::{
-    shield_for, App, Cause, Forced, Interrupted, Service, ServiceConfig, ShutdownReport, Signal,
-    SpawnError,
+    shield_for, App, Cause, Cx, Forced, Interrupted, Service, ServiceConfig, ShutdownReport,
+    Signal, SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -1543,4 +1543,56 @@ async fn a_daemons_task_timeout_holds_whichever_comes_first() {
             "the given deadline holds"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_tasks_own_context_ends_with_the_task() {
+    // As a scope child's: a clone kept elsewhere learns the task is over (not its deadline,
+    // 30 s later by default, nor never for a daemon).
+    for config in [
+        ServiceConfig::new("jobs"),
+        ServiceConfig::new("jobs").task_timeout(Duration::MAX),
+        ServiceConfig::new("jobs").daemon(),
+    ] {
+        let svc = Service::new(config);
+        let own = svc
+            .spawn_named("job", async { Ok::<_, String>(Cx::current()) })
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        let cause = tokio::time::timeout(Duration::from_secs(5), own.cancelled())
+            .await
+            .expect("a finished service task's context is still open");
+        assert!(cause.is_finished(), "{cause}");
+        assert_eq!(cause.to_string(), "scope `job` finished");
+        svc.stop().await;
+    }
+}
+
+#[cfg(feature = "tokio-util")]
+#[tokio::test]
+async fn a_finished_service_tasks_token_keeps_nothing_alive_until_the_service_stops() {
+    let probe = Arc::new(());
+    let svc = Service::new(ServiceConfig::new("jobs").daemon());
+    for _ in 0..100 {
+        let p = Arc::clone(&probe);
+        let token = svc
+            .spawn(async move {
+                let cx = Cx::current();
+                drop(cx.on_cancel(move |_| drop(p)));
+                Ok::<_, String>(cx.to_token())
+            })
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        drop(token);
+    }
+    assert_eq!(
+        Arc::strong_count(&probe),
+        1,
+        "finished tasks' contexts kept by their links"
+    );
+    svc.stop().await;
 }

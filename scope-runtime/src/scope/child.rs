@@ -191,9 +191,14 @@ impl<'s, T> Child<'s, T> {
             let id = self.info.id();
             let cx = self.scope.child_cx(id, self.background);
             // Made after the child ended: nothing will take it from the registry, which
-            // keeps such a node for the child (the handle holds it now).
+            // keeps such a node for the child (the handle holds it now), and the child's end
+            // did not end it, as it ends a child's own context: it ends now. (A fresh node
+            // has no callbacks: no user code runs; one the child ended keeps its cause.)
             if self.is_finished() {
                 drop(self.scope.release_cx(id));
+                cx.cancel_with(crate::cause::Cause::Finished {
+                    scope: self.info.clone(),
+                });
             }
             cx
         })
