@@ -565,10 +565,34 @@ impl SpawnArgs {
                 )));
             }
             let fut: Expr = input.parse()?;
+            if let Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(text),
+                ..
+            }) = &fut
+            {
+                if kind.is_plain() {
+                    return Err(syn::Error::new(
+                        text.span(),
+                        format!(
+                            "a child's name is given as `name = ..`, before the future: `{m}(name = {}, fut)`",
+                            quote::ToTokens::to_token_stream(text)
+                        ),
+                    ));
+                }
+            }
             if input.peek(Token![,]) {
                 let _: Token![,] = input.parse()?;
             }
             if !input.is_empty() {
+                if kind.is_plain() && input.peek(Ident) && input.peek2(Token![=]) {
+                    let key: Ident = input.fork().parse()?;
+                    if key == "name" {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("the name goes first: `{m}(name = \"..\", fut)`"),
+                        ));
+                    }
+                }
                 return Err(input.error(format!(
                     "`{m}` takes one future; to start several children, call `{m}` once for each"
                 )));

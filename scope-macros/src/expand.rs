@@ -304,6 +304,19 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
         Target::Fn(mut f) => {
+            // Written twice: the second would find the first's expansion, and say something
+            // about a nested scope it cannot see.
+            if let Some(i) = f
+                .attrs
+                .iter()
+                .position(|a| crate::ast::attr_is(a, "scoped"))
+            {
+                let attr = f.attrs.remove(i);
+                errors.push(syn::Error::new_spanned(
+                    &attr,
+                    "`#[scoped]` is written twice: put every option in one `#[scoped(..)]`",
+                ));
+            }
             errors.extend(valid::stray_idents(&opts, &valid::param_names(&f.sig)));
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
