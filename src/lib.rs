@@ -482,7 +482,9 @@ pub use scope_macros::spawn_in_place;
 
 /// [`spawn!`] that refuses instead of waiting: `Err(SpawnError::Full)` when the scope is at
 /// its `limit`, `Err(SpawnError::Closed)` once it has begun to finish; otherwise the child's
-/// handle.
+/// handle. A refused future is dropped: where it holds something to answer with (a
+/// connection to tell "busy"), ask a [`Scope`] value for a slot first
+/// ([`Scope::try_reserve`]), which leaves the future in your hands.
 ///
 /// # Examples
 ///
