@@ -5,62 +5,17 @@
 //! and panic. Run with `cargo test --all-features --test observe_tracing_filtered`.
 #![cfg(feature = "tracing")]
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use info_only::{EventRec, InfoOnly};
 use scope::{Config, Interrupted, Scope, Service, ServiceConfig};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::Level;
+
+#[path = "support/info_only.rs"]
+mod info_only;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// An event as the subscriber saw it: its level and fields (`message` included).
-#[derive(Clone, Debug)]
-struct EventRec {
-    level: Level,
-    fields: HashMap<String, String>,
-}
-
-/// A subscriber that enables `INFO` and above only, and records every event it gets.
-#[derive(Clone, Default)]
-struct InfoOnly {
-    events: Arc<Mutex<Vec<EventRec>>>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl Subscriber for InfoOnly {
-    fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= Level::INFO
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = HashMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.events.lock().unwrap().push(EventRec {
-            level: *event.metadata().level(),
-            fields,
-        });
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 fn subscriber() -> &'static InfoOnly {
     static SUBSCRIBER: OnceLock<InfoOnly> = OnceLock::new();

@@ -123,7 +123,11 @@ mod on {
                     }
                 })
             });
-            let (span, named) = made.flatten().unwrap_or((Span::none(), None));
+            // Made before any subscriber (a `main` that builds its services before it sets up
+            // logging): no span, and its later events name it.
+            let (span, named) = made
+                .flatten()
+                .unwrap_or_else(|| (Span::none(), Some(Box::new(info.clone()))));
             ScopeSpan {
                 span,
                 id: info.id().as_u64(),
@@ -251,6 +255,9 @@ mod on {
         pub(crate) fn ended(&self, info: &TaskInfo, end: &End<'_>) {
             if let Some((span, own)) = self.0.as_deref() {
                 let _ = hook(|| Self::emit_ended(span, *own, info, end));
+            } else if dispatcher::has_been_set() {
+                // Spawned before any subscriber: no span, and its end names it.
+                let _ = hook(|| Self::emit_ended(&NONE, false, info, end));
             }
         }
 
