@@ -6,6 +6,7 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use common::Program;
@@ -321,6 +322,36 @@ fn a_forced_exit_keeps_its_code_when_stderr_is_a_broken_pipe() {
     assert_eq!(out.status.code(), Some(143), "{out:#?}");
 }
 
+/// SIGTERM, then SIGINT 300 ms later, to a program whose output is stalled: its exit status,
+/// if it exits within 10 s of the second signal (it is killed otherwise).
+fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<ExitStatus> {
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::time::Instant::now();
+    kill("INT");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if second.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    status
+}
+
 /// The watchdog forces the exit even while stderr is a full pipe nobody reads (a stalled log
 /// reader, not a gone one): the stuck main task holds stderr's lock, and a write would block
 /// anyway.
@@ -343,30 +374,7 @@ fn the_watchdog_forces_the_exit_while_stderr_is_stalled() {
     assert_eq!(ready.trim(), "ready");
     // The pipe fills; the main task blocks in `eprintln!`.
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    let kill = |signal: &str| {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(&pid)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    kill("TERM");
-    std::thread::sleep(Duration::from_millis(300));
-    let second = std::time::Instant::now();
-    kill("INT");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if second.elapsed() > Duration::from_secs(10) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let status = two_signals_to_a_stalled_program(&mut child);
     drop(stalled);
     let status = status.expect("no forced exit: the watchdog blocked writing to stderr");
     assert_eq!(status.code(), Some(130));
@@ -388,30 +396,7 @@ fn the_watchdog_forces_the_exit_while_one_pipe_for_both_outputs_is_stalled() {
         .unwrap();
     // The pipe fills; the main task blocks in `eprintln!`.
     std::thread::sleep(Duration::from_millis(500));
-    let pid = child.id().to_string();
-    let kill = |signal: &str| {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(&pid)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    kill("TERM");
-    std::thread::sleep(Duration::from_millis(300));
-    let second = std::time::Instant::now();
-    kill("INT");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if second.elapsed() > Duration::from_secs(10) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let status = two_signals_to_a_stalled_program(&mut child);
     drop(reader);
     let status = status.expect("no forced exit: the exit blocked flushing stdout");
     assert_eq!(status.code(), Some(130));

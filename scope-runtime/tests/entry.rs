@@ -191,31 +191,39 @@ async fn a_crashing_flush(depth: u32) -> Result<(), scope_runtime::Interrupted> 
     .await
 }
 
+/// What `#[scope::main]` reads of its main scope when the body awaits `nested` (a scope of its
+/// own, made when first polled) and the shutdown's signal comes meanwhile.
+async fn main_outcome_with_a_signal(
+    nested: impl std::future::Future<Output = Result<(), scope_runtime::Interrupted>>,
+) -> MainOutcome<()> {
+    use scope_runtime::{Config, Interrupted, Scope};
+    let app = Cx::root();
+    let s: &Scope<'_, '_, Interrupted> = &Scope::new(
+        Config::new()
+            .parent(app.clone())
+            .grace(Duration::from_secs(1)),
+    );
+    let out = s
+        .run(async {
+            let signal = async {
+                tokio::task::yield_now().await;
+                app.cancel_with(Cause::Shutdown {
+                    signal: Signal::Terminate,
+                });
+            };
+            let (nested, ()) = tokio::join!(nested, signal);
+            nested
+        })
+        .await;
+    MainOutcome::of_scope(out, s, ToString::to_string)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_panic_in_a_nested_scopes_clean_up_after_the_shutdown_is_a_crash_not_the_interruption() {
     // `main`'s body returns the nested scope's panic after the signal; the main scope drops
     // it as a consequence of the cancel, and the exit still tells the crash, with its line.
-    use scope_runtime::{Config, Interrupted, Scope};
     for depth in [1, 2] {
-        let app = Cx::root();
-        let s: &Scope<'_, '_, Interrupted> = &Scope::new(
-            Config::new()
-                .parent(app.clone())
-                .grace(Duration::from_secs(1)),
-        );
-        let out = s
-            .run(async {
-                let signal = async {
-                    tokio::task::yield_now().await;
-                    app.cancel_with(Cause::Shutdown {
-                        signal: Signal::Terminate,
-                    });
-                };
-                let (nested, ()) = tokio::join!(a_crashing_flush(depth), signal);
-                nested
-            })
-            .await;
-        let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
+        let outcome = main_outcome_with_a_signal(a_crashing_flush(depth)).await;
         assert!(
             !outcome.is_interruption(),
             "depth {depth}: a crash, not the signal's stop: {:?}",
@@ -229,38 +237,26 @@ async fn a_panic_in_a_nested_scopes_clean_up_after_the_shutdown_is_a_crash_not_t
     }
 }
 
+/// A scope of its own whose child answers the cancel with an error.
+async fn a_nested_scope_that_gives_up() -> Result<(), scope_runtime::Interrupted> {
+    use scope_runtime::{Config, Interrupted, Scope};
+    let inner: &Scope<'_, '_, Interrupted> = &Scope::new(Config::new());
+    inner
+        .run(async {
+            inner
+                .spawn(async {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(Interrupted::from_cause(Cause::explicit("gave up")))
+                })
+                .await
+        })
+        .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_nested_scopes_error_after_the_shutdown_is_still_the_interruption() {
     // Not a panic: the nested scope's answer to the cancel is a consequence of it.
-    use scope_runtime::{Config, Interrupted, Scope};
-    let app = Cx::root();
-    let s: &Scope<'_, '_, Interrupted> = &Scope::new(
-        Config::new()
-            .parent(app.clone())
-            .grace(Duration::from_secs(1)),
-    );
-    let out = s
-        .run(async {
-            let inner: &Scope<'_, '_, Interrupted> = &Scope::new(Config::new());
-            let nested = inner.run(async {
-                inner
-                    .spawn(async {
-                        scope_runtime::cancelled().await;
-                        Err::<(), _>(Interrupted::from_cause(Cause::explicit("gave up")))
-                    })
-                    .await
-            });
-            let signal = async {
-                tokio::task::yield_now().await;
-                app.cancel_with(Cause::Shutdown {
-                    signal: Signal::Terminate,
-                });
-            };
-            let (nested, ()) = tokio::join!(nested, signal);
-            nested
-        })
-        .await;
-    let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
+    let outcome = main_outcome_with_a_signal(a_nested_scope_that_gives_up()).await;
     assert!(outcome.is_interruption(), "{:?}", outcome.error_line());
 }
 
