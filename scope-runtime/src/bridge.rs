@@ -107,26 +107,26 @@ impl Cx {
         // per request until its cancel. The link's watcher may not have heard of a cancel
         // yet (an `on_cancel` callback registered before it asks, another thread): a
         // cancelled context's token is cancelled when it is handed out, as a new link's is.
-        if let Some(token) = self.linked_token() {
-            if self.is_cancelled() {
-                token.cancel();
+        let token = if let Some(token) = self.linked_token() {
+            token
+        } else {
+            let token = CancellationToken::new();
+            if self.same_as(background_ref()) {
+                return token;
             }
-            return token;
-        }
-        let token = CancellationToken::new();
-        if self.same_as(background_ref()) {
-            return token;
-        }
-        // Kept before it is linked: the link's first poll may run `on_cancel` callbacks (a
-        // passed deadline), and one that asks for a token gets this one. Two threads asking
-        // at once: the second takes the first's token and makes no link.
-        if let Some(kept) = self.keep_linked_token(&token) {
-            if self.is_cancelled() {
-                kept.cancel();
+            // Kept before it is linked: the link's first poll may run `on_cancel` callbacks
+            // (a passed deadline), and one that asks for a token gets this one. Two threads
+            // asking at once: the second takes the first's token and makes no link.
+            if let Some(first) = self.keep_linked_token(&token) {
+                first
+            } else {
+                link(self, &token);
+                token
             }
-            return kept;
+        };
+        if self.is_cancelled() {
+            token.cancel();
         }
-        link(self, &token);
         token
     }
 

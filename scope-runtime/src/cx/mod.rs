@@ -342,6 +342,15 @@ impl Cx {
         cancel_node_with(&self.node, cause)
     }
 
+    /// Ends this context because the work it belongs to (`who`) is over: `Cause::Finished`,
+    /// naming it, unless it is cancelled already (one load then). Its `on_cancel` callbacks
+    /// run here: the caller catches their panic.
+    pub(crate) fn finish(&self, who: &crate::info::TaskInfo) {
+        if !self.flag_is_set() {
+            self.cancel_with(Cause::Finished { scope: who.clone() });
+        }
+    }
+
     /// Whether this context is cancelled (or its deadline has passed). Without a deadline this
     /// is a few atomic loads: the context's own flag and, while the context is not linked to
     /// its parent yet, its parent's. Contexts are linked when something must be told of a

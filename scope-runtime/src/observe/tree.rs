@@ -846,8 +846,11 @@ fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
             let start = Instant::now();
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             let moved = seen.is_some_and(|changes| changes != shard.changes);
-            let take = if moved { usize::MAX } else { CHUNK };
-            let from_here = if moved { 0 } else { from };
+            let (from_here, take) = if moved {
+                (0, usize::MAX)
+            } else {
+                (from, CHUNK)
+            };
             let mut copy = Vec::with_capacity(take.min(shard.map.len().saturating_sub(from_here)));
             copy.extend(shard.map.values().skip(from_here).take(take).cloned());
             let more = !moved && from + CHUNK < shard.map.len();

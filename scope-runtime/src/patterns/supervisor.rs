@@ -18,7 +18,6 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Rng};
-use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{drop_after_panic, ConfigError, Interrupted, Panicked};
@@ -572,20 +571,17 @@ where
         let ended = AssertUnwindSafe(incarnation.clone().run(async move { factory().await }))
             .catch_unwind()
             .await;
-        let finished = Cause::Finished {
-            scope: spec.info.clone(),
-        };
         // Its `on_cancel` callbacks are its code: a panic there is its crash too.
         let ended = match (
             ended,
-            catch_unwind(AssertUnwindSafe(|| incarnation.cancel_with(finished))),
+            catch_unwind(AssertUnwindSafe(|| incarnation.finish(&spec.info))),
         ) {
             (Ok(_), Err(payload)) => Err(payload),
             (ended, Err(second)) => {
                 drop_after_panic(second);
                 ended
             }
-            (ended, Ok(_)) => ended,
+            (ended, Ok(())) => ended,
         };
         if cx.is_cancelled() {
             // The supervisor is stopping (or this child was stopped): whatever the

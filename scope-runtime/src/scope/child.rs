@@ -196,9 +196,7 @@ impl<'s, T> Child<'s, T> {
             // has no callbacks: no user code runs; one the child ended keeps its cause.)
             if self.is_finished() {
                 drop(self.scope.release_cx(id));
-                cx.cancel_with(crate::cause::Cause::Finished {
-                    scope: self.info.clone(),
-                });
+                cx.finish(&self.info);
             }
             cx
         })

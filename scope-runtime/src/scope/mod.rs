@@ -661,11 +661,7 @@ impl<E> Shared<E> {
         let Some(cx) = cx else {
             return;
         };
-        self.catching(|| {
-            cx.cancel_with(Cause::Finished {
-                scope: self.info.clone(),
-            });
-        });
+        self.catching(|| cx.finish(&self.info));
         for target in targets.into_values().flatten() {
             self.stop_child(target, true);
         }
@@ -766,8 +762,6 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         }
     }
 
-    /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
-    /// failure came first).
     /// The first panic a scope entered under this one ended with, on one line (see
     /// `Shared::panic_below`).
     #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
@@ -775,6 +769,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         self.shared.panic_below.lock().clone()
     }
 
+    /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
+    /// failure came first).
     #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
     pub(crate) fn child_panicked(&self) -> bool {
         // Acquire: pairs with the store of a child's panic.

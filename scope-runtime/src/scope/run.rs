@@ -281,11 +281,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
         // keeps the time), and are aborted after it.
-        let dropped = {
-            // Its destructors are its code: they see what its polls saw.
-            let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
-            catch_unwind(AssertUnwindSafe(|| body.drop_body()))
-        };
+        let dropped = drop_body_inside(&mut self.ambient, &mut self.enclosing, body);
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
             Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, grace_left),
@@ -451,9 +447,8 @@ fn body_ended<E, M>(
     }
 }
 
-/// The grace ran out while the body still runs: it is dropped inside the scope's context
-/// (the run's `ambient` context and `enclosing` scope), as it was polled (its destructor's
-/// panic is its panic).
+/// The grace ran out while the body still runs: it is dropped inside the scope's context, as
+/// it was polled (its destructor's panic is its panic).
 #[inline(never)]
 fn abort_body<E, M: Mode>(
     shared: &Shared<E>,
@@ -465,13 +460,20 @@ fn abort_body<E, M: Mode>(
     if !body.is_running() {
         return;
     }
-    let dropped = {
-        let _enter = Enter::scope_code_in_drop(ambient, enclosing);
-        catch_unwind(AssertUnwindSafe(|| body.drop_body()))
-    };
-    if let Err(payload) = dropped {
+    if let Err(payload) = drop_body_inside(ambient, enclosing, body) {
         driver.body_panicked(shared, payload);
     }
+}
+
+/// Drops the body inside the scope's context (the run's `ambient` context and `enclosing`
+/// scope): its destructors are its code, and see what its polls saw. Their panic comes back.
+fn drop_body_inside<E>(
+    ambient: &mut Option<crate::cx::Cx>,
+    enclosing: &mut EnclosingScope,
+    body: &mut dyn Body<E>,
+) -> Result<(), Box<dyn Any + Send>> {
+    let _enter = Enter::scope_code_in_drop(ambient, enclosing);
+    catch_unwind(AssertUnwindSafe(|| body.drop_body()))
 }
 
 /// The end: resumes the body's panic; the caller reports what happened.

@@ -256,14 +256,7 @@ fn end_own_cx<E>(cx: &mut Option<Cx>, flags: u8, info: &TaskInfo, seen: u32, sha
 #[cold]
 #[inline(never)]
 pub(super) fn end_cx<E>(cx: &Cx, info: &TaskInfo, shared: &Shared<E>) {
-    if cx.flag_is_set() {
-        return;
-    }
-    shared.catching(|| {
-        cx.cancel_with(Cause::Finished {
-            scope: info.clone(),
-        });
-    });
+    shared.catching(|| cx.finish(info));
 }
 
 /// The cause of the child's own context: its own if it has one, else the one it would inherit

@@ -335,7 +335,11 @@ pin_project_lite::pin_project! {
             // learns so, rather than the task's deadline later. Its outcome was read from it
             // above. A callback's panic there is the task's, unless it ended with a failure
             // already.
-            if let Some(payload) = this.cx.as_ref().and_then(|cx| end_task_cx(cx, this.info)) {
+            let finished = this.cx.as_ref().map(|cx| {
+                let info = &*this.info;
+                catch_unwind(AssertUnwindSafe(|| cx.finish(info)))
+            });
+            if let Some(Err(payload)) = finished {
                 if matches!(ended, Ended::Completed | Ended::Answered(_)) {
                     ended = panicked(this.info, payload).0;
                 } else {
@@ -606,20 +610,6 @@ fn watch(
 
 /// How a task that panicked (in its work, or dropping it or its output) ended, and what its
 /// handle reads.
-/// Ends a service task's own context at the task's end: the payload of a callback that
-/// panicked.
-fn end_task_cx(cx: &Cx, info: &TaskInfo) -> Option<Box<dyn Any + Send>> {
-    if cx.flag_is_set() {
-        return None;
-    }
-    catch_unwind(AssertUnwindSafe(|| {
-        cx.cancel_with(Cause::Finished {
-            scope: info.clone(),
-        });
-    }))
-    .err()
-}
-
 fn panicked(info: &TaskInfo, payload: Box<dyn std::any::Any + Send>) -> (Ended, Interrupted) {
     let message = panic_message(payload.as_ref());
     let error = Panicked::new(info.clone(), payload).into();
