@@ -783,6 +783,61 @@ async fn shields_and_run_until_cancelled_take_the_context_of_their_caller() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn law6_a_shields_own_context_ends_with_the_shield() {
+    // Kept past the shield's end (handed to another library, a watcher), the context a shield
+    // made for its work learns that the work is over, as a child's does: `Cause::Finished`.
+    // Whether the shield answered or was dropped before it did.
+    async fn ended(kept: Cx, what: &str) {
+        let cause = tokio::time::timeout(Duration::from_secs(5), kept.cancelled())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: still open"));
+        assert!(cause.is_finished(), "{what}: {cause}");
+    }
+    let kept = scope_runtime::shield(async { Cx::current() }).await;
+    ended(kept, "shield").await;
+    let kept = scope_runtime::shield_for(Duration::from_secs(3600), async { Cx::current() })
+        .await
+        .unwrap();
+    ended(kept, "shield_for").await;
+
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let cut = scope_runtime::shield(async move {
+        let _ = tx.send(Cx::current());
+        std::future::pending::<()>().await;
+    });
+    assert!(tokio::time::timeout(ms(1), cut).await.is_err());
+    ended(rx.await.unwrap(), "shield dropped").await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let cut = scope_runtime::shield_for(Duration::from_secs(3600), async move {
+        let _ = tx.send(Cx::current());
+        std::future::pending::<()>().await;
+    });
+    assert!(tokio::time::timeout(ms(1), cut).await.is_err());
+    ended(rx.await.unwrap(), "shield_for dropped").await;
+
+    // Over its budget, the shield's context says so, not "finished".
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let over = scope_runtime::shield_for(ms(10), async move {
+        let _ = tx.send(Cx::current());
+        std::future::pending::<()>().await;
+    })
+    .await;
+    assert!(
+        matches!(over, Err(Interrupted::DeadlineExceeded(_))),
+        "{over:?}"
+    );
+    let kept = rx.await.unwrap();
+    let cause = kept.cancelled().await;
+    assert!(matches!(cause, Cause::DeadlineExceeded { .. }), "{cause}");
+
+    // The context given to `Cx::run` is the caller's: it does not end with the future.
+    let mine = Cx::root();
+    mine.clone().shield().run(async {}).await;
+    mine.clone().run(async {}).await;
+    assert!(!mine.is_cancelled());
+}
+
 #[test]
 fn shield_for_works_outside_a_tokio_runtime() {
     let out = block_on(scope_runtime::shield_for(Duration::from_secs(1), async {

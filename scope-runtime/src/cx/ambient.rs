@@ -17,13 +17,14 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use super::tree::Node;
 use super::Cx;
-use crate::info::TaskId;
+use crate::info::{TaskId, TaskInfo};
 use crate::scope::tracker::Enclosing;
 
 /// The scope whose code is being polled, as the enclosing scope of scopes entered there.
@@ -465,6 +466,18 @@ impl Cx {
     pub fn run<F: Future>(self, fut: F) -> WithCx<F> {
         WithCx {
             cx: Some(self),
+            ends: None,
+            fut: Some(fut),
+        }
+    }
+
+    /// Runs `fut` with this context, made for it alone (a shield's): the context ends with
+    /// `Cause::Finished` when the future answers or is dropped, so that a clone kept past the
+    /// work learns that it is over. `at` is where the work was started, for the cause.
+    pub(crate) fn run_owned<F: Future>(self, fut: F, at: &'static Location<'static>) -> WithCx<F> {
+        WithCx {
+            cx: Some(self),
+            ends: Some(at),
             fut: Some(fut),
         }
     }
@@ -489,6 +502,9 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct WithCx<F> {
         cx: Option<Cx>,
+        // Set when the context was made for this future alone: where the work started. The
+        // context ends when the future answers or is dropped (see `Cx::run_owned`).
+        ends: Option<&'static Location<'static>>,
         // `None` only while it is dropped: its destructor runs inside the context too.
         #[pin]
         fut: Option<F>,
@@ -502,7 +518,15 @@ pin_project_lite::pin_project! {
                 let mut fut = this.fut;
                 fut.set(None);
             }
+            end_owned(this.cx.as_ref(), this.ends);
         }
+    }
+}
+
+/// Ends a context made for one future alone, once (its `ends` taken), after the future.
+fn end_owned(cx: Option<&Cx>, ends: &mut Option<&'static Location<'static>>) {
+    if let (Some(cx), Some(at)) = (cx, ends.take()) {
+        cx.finish(&TaskInfo::new(Some("shield".into()), at));
     }
 }
 
@@ -517,6 +541,7 @@ impl<F> WithCx<F> {
             let mut fut = this.fut;
             fut.set(None);
         }
+        end_owned(this.cx.as_ref(), this.ends);
     }
 
     /// Replaces the context (before the first poll).
@@ -542,12 +567,18 @@ impl<F: Future> Future for WithCx<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _entered = Enter::cx_only(this.cx);
-        match this.fut.as_pin_mut() {
-            Some(fut) => fut.poll(task),
-            // While it is dropped, where nothing polls it, or after `drop_future`.
-            None => Poll::Pending,
+        let out = {
+            let _entered = Enter::cx_only(this.cx);
+            match this.fut.as_pin_mut() {
+                Some(fut) => fut.poll(task),
+                // While it is dropped, where nothing polls it, or after `drop_future`.
+                None => Poll::Pending,
+            }
+        };
+        if out.is_ready() {
+            end_owned(this.cx.as_ref(), this.ends);
         }
+        out
     }
 }
 

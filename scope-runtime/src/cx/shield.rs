@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,6 +27,10 @@ use crate::scope::tracker::{Enclosing, Tracker};
 /// `shield(fut)` before `cx` is entered, and shields the caller's context, not `cx`
 /// (`cx.shield().run(fut)` shields `cx`).
 ///
+/// The context it makes for `fut` is the shield's own: it ends (with [`Cause::Finished`])
+/// when `fut` answers or the shield is dropped, so that a clone of it kept past the clean-up
+/// (a watcher, another library's task) learns that the clean-up is over. `shield_for`'s too.
+///
 /// # Examples
 ///
 /// ```
@@ -40,8 +45,9 @@ use crate::scope::tracker::{Enclosing, Tracker};
 /// assert_eq!(seen, (false, Some(7))); // not cancelled, and the slots kept
 /// # });
 /// ```
+#[track_caller]
 pub fn shield<F: Future>(fut: F) -> WithCx<F> {
-    Cx::current().shield().run(fut)
+    Cx::current().shield().run_owned(fut, Location::caller())
 }
 
 /// Runs `fut` shielded from the ambient context's cancellation (as [`shield`]) within a
@@ -115,9 +121,10 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// assert_eq!(d.to_string(), "deadline of `shield (budget 10ms)` exceeded");
 /// # });
 /// ```
+#[track_caller]
 pub fn shield_for<F: Future>(budget: Duration, fut: F) -> ShieldFor<F> {
     ShieldFor {
-        fut: Some(Cx::current().shield().run(fut)),
+        fut: Some(Cx::current().shield().run_owned(fut, Location::caller())),
         budget,
         at: None,
         timer: None,
