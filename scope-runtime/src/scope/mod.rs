@@ -78,7 +78,7 @@ mod child;
 mod in_place;
 mod map;
 mod mode;
-mod outcome;
+pub(crate) mod outcome;
 pub(crate) mod own_cx;
 mod race;
 mod reserve;
@@ -205,8 +205,8 @@ pub(crate) struct Shared<E> {
     /// The grace was set (see `cancel_grace`).
     pub(crate) grace_set: bool,
     pub(crate) admission: Admission,
-    /// The policy, set when the run starts: supervise (`run_all`) or fail-fast (`run`).
-    supervise: AtomicBool,
+    /// The policy, claimed with the run: supervise (`run_all`) or fail-fast (`run`).
+    pub(crate) policy: outcome::Policy,
     /// In-place children at the front of the local queue that are admitted (hold a slot).
     pub(crate) in_place_admitted: AtomicUsize,
     /// Requests for the run: aborts of in-place children, deferred aborts after a grace.
@@ -443,9 +443,7 @@ impl<E> Shared<E> {
     }
 
     pub(crate) fn supervise(&self) -> bool {
-        // Relaxed: set before any child starts (the run's start happens-before every child's
-        // first poll through the admission lock or the task spawn).
-        self.supervise.load(Ordering::Relaxed)
+        self.policy.supervises()
     }
 
     /// Queues a request for the run and wakes it.
@@ -734,7 +732,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 grace: config.grace,
                 grace_set: config.grace_set,
                 admission: Admission::new(limit),
-                supervise: AtomicBool::new(false),
+                policy: outcome::Policy::new(),
                 in_place_admitted: AtomicUsize::new(0),
                 control: Mutex::new(Vec::new()),
                 requested: AtomicBool::new(false),

@@ -5,10 +5,10 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::mode::sealed;
+use super::tracker::Tracker;
 use super::Shared;
 use crate::cause::Cause;
 use crate::error::{
@@ -16,6 +16,41 @@ use crate::error::{
     Panicked,
 };
 use crate::info::TaskInfo;
+use crate::sync::{AtomicU8, Ordering};
+
+/// The policy a scope's run chose (fail-fast for `run`, supervise for `run_all`), claimed
+/// together with the run: see [`Policy::claim`].
+pub(crate) struct Policy(AtomicU8);
+
+const UNCLAIMED: u8 = 0;
+const FAIL_FAST: u8 = 1;
+const SUPERVISE: u8 = 2;
+
+impl Policy {
+    pub(crate) fn new() -> Self {
+        Self(AtomicU8::new(UNCLAIMED))
+    }
+
+    /// Claims the scope's one run for a policy: `false` when another run had it (the policy
+    /// is then the other's, unchanged). The policy is stored before the tracker is marked
+    /// started, so that whoever sees the scope started (a spawn on another thread, through
+    /// the start's Acquire) settles its child under it, not under the default.
+    pub(crate) fn claim(&self, tracker: &Tracker, supervise: bool) -> bool {
+        let policy = if supervise { SUPERVISE } else { FAIL_FAST };
+        // Relaxed: published by the tracker's start (AcqRel), later in this thread. Only
+        // the first claim stores: a second run, even a concurrent one, changes nothing.
+        self.0
+            .compare_exchange(UNCLAIMED, policy, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+            && !tracker.start()
+    }
+
+    /// Whether the run supervises (fail-fast until a run claimed the scope).
+    pub(crate) fn supervises(&self) -> bool {
+        // Relaxed: read by children started after the run's start was seen (see `claim`).
+        self.0.load(Ordering::Relaxed) == SUPERVISE
+    }
+}
 
 /// What a child (or a race's body) may return: `()` or `Result<T, E>` with the scope's error
 /// type.

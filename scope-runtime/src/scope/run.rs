@@ -678,7 +678,9 @@ impl<'env, M: Mode> Driver<'env, M> {
         supervise: bool,
     ) -> Result<(), ConfigError> {
         let shared = &scope.shared;
-        if shared.tracker.start() {
+        // The policy with the run, before any child starts: the children's failures are
+        // settled under it, on every thread.
+        if !shared.policy.claim(&shared.tracker, supervise) {
             // The scope's run is another's: nothing of it changes (its policy included).
             self.phase = Phase::Done;
             return Err(ConfigError::AlreadyRun);
@@ -704,8 +706,6 @@ impl<'env, M: Mode> Driver<'env, M> {
             drop(queued);
             return Err(error);
         }
-        // Before any child starts: the children's failures are settled under it.
-        shared.supervise.store(supervise, Ordering::Relaxed);
         self.phase = Phase::Running;
         shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the owner is

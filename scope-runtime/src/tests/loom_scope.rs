@@ -324,3 +324,36 @@ fn loom_a_reserve_given_up_racing_the_slot_handed_to_it() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two runs racing to start one scope, with different policies, while another thread spawns: one
+// run wins, the policy is the winner's, and a spawn that sees the scope started settles its
+// child under that policy, never under the default.
+
+#[test]
+fn loom_a_spawn_that_sees_the_start_sees_the_policy() {
+    use crate::scope::outcome::Policy;
+
+    loom::model(|| {
+        let owner = root();
+        let policy = Arc::new(Policy::new());
+        let spawner = {
+            let (owner, policy) = (Arc::clone(&owner), Arc::clone(&policy));
+            thread::spawn(move || owner.0.is_started().then(|| policy.supervises()))
+        };
+        let rival = {
+            let (owner, policy) = (Arc::clone(&owner), Arc::clone(&policy));
+            thread::spawn(move || policy.claim(&owner.0, false))
+        };
+        let supervised = policy.claim(&owner.0, true);
+        let fail_fast = rival.join().unwrap();
+        assert!(supervised != fail_fast, "exactly one run claims the scope");
+        assert_eq!(policy.supervises(), supervised, "the winner's policy");
+        if let Some(seen) = spawner.join().unwrap() {
+            assert_eq!(
+                seen, supervised,
+                "a started scope's child saw another policy"
+            );
+        }
+    });
+}
