@@ -786,20 +786,22 @@ async fn shields_and_run_until_cancelled_take_the_context_of_their_caller() {
 #[tokio::test(start_paused = true)]
 async fn law6_a_shields_own_context_ends_with_the_shield() {
     // Kept past the shield's end (handed to another library, a watcher), the context a shield
-    // made for its work learns that the work is over, as a child's does: `Cause::Finished`.
-    // Whether the shield answered or was dropped before it did.
-    async fn ended(kept: Cx, what: &str) {
-        let cause = tokio::time::timeout(Duration::from_secs(5), kept.cancelled())
+    // made for its work learns that the work is over: `Cause::Finished` when it answered, as a
+    // child's; cut short ("shield dropped") when the shield was dropped before, as a scope's
+    // run dropped part way ("scope dropped").
+    async fn ended(kept: Cx, what: &str) -> Cause {
+        tokio::time::timeout(Duration::from_secs(5), kept.cancelled())
             .await
-            .unwrap_or_else(|_| panic!("{what}: still open"));
-        assert!(cause.is_finished(), "{what}: {cause}");
+            .unwrap_or_else(|_| panic!("{what}: still open"))
     }
     let kept = scope_runtime::shield(async { Cx::current() }).await;
-    ended(kept, "shield").await;
+    let cause = ended(kept, "shield").await;
+    assert!(cause.is_finished(), "{cause}");
     let kept = scope_runtime::shield_for(Duration::from_secs(3600), async { Cx::current() })
         .await
         .unwrap();
-    ended(kept, "shield_for").await;
+    let cause = ended(kept, "shield_for").await;
+    assert!(cause.is_finished(), "{cause}");
 
     let (tx, rx) = tokio::sync::oneshot::channel();
     let cut = scope_runtime::shield(async move {
@@ -807,14 +809,16 @@ async fn law6_a_shields_own_context_ends_with_the_shield() {
         std::future::pending::<()>().await;
     });
     assert!(tokio::time::timeout(ms(1), cut).await.is_err());
-    ended(rx.await.unwrap(), "shield dropped").await;
+    let cause = ended(rx.await.unwrap(), "shield dropped").await;
+    assert_eq!(cause.to_string(), "shield dropped");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let cut = scope_runtime::shield_for(Duration::from_secs(3600), async move {
         let _ = tx.send(Cx::current());
         std::future::pending::<()>().await;
     });
     assert!(tokio::time::timeout(ms(1), cut).await.is_err());
-    ended(rx.await.unwrap(), "shield_for dropped").await;
+    let cause = ended(rx.await.unwrap(), "shield_for dropped").await;
+    assert_eq!(cause.to_string(), "shield dropped");
 
     // Over its budget, the shield's context says so, not "finished".
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -827,15 +831,62 @@ async fn law6_a_shields_own_context_ends_with_the_shield() {
         matches!(over, Err(Interrupted::DeadlineExceeded(_))),
         "{over:?}"
     );
-    let kept = rx.await.unwrap();
-    let cause = kept.cancelled().await;
+    let cause = ended(rx.await.unwrap(), "over budget").await;
     assert!(matches!(cause, Cause::DeadlineExceeded { .. }), "{cause}");
 
-    // The context given to `Cx::run` is the caller's: it does not end with the future.
-    let mine = Cx::root();
-    mine.clone().shield().run(async {}).await;
+    // A context given to `Cx::run` is the caller's (`cx.shield()` included): it does not end
+    // with the future.
+    let mine = Cx::root().shield();
     mine.clone().run(async {}).await;
     assert!(!mine.is_cancelled());
+}
+
+/// A test that runs itself again in a child process (named `name`, marked by `var`), for
+/// what an in-process test cannot catch: an abort of the process.
+fn in_a_child_process(name: &str, var: &str) -> std::process::ExitStatus {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env(var, "1")
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_panic() {
+    // The shielded clean-up panics holding a lock; as it unwinds, the shield is dropped and
+    // ends its context, whose callback then finds the lock poisoned and panics too. Run in a
+    // destructor during the unwind, that second panic aborted the process.
+    const VAR: &str = "SCOPE_TEST_SHIELD_UNWIND";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_panic",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            s.spawn(async {
+                let state = Arc::new(std::sync::Mutex::new(0_u32));
+                scope_runtime::shield(async move {
+                    let seen = Arc::clone(&state);
+                    let _count = Cx::current().on_cancel(move |_| *seen.lock().unwrap() += 1);
+                    let held = state.lock().unwrap();
+                    assert_eq!(*held, 1, "the clean-up failed");
+                })
+                .await;
+            });
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    });
+    assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
 }
 
 #[test]

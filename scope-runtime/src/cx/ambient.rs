@@ -17,13 +17,15 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::panic::Location;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use super::tree::Node;
 use super::Cx;
+use crate::cause::Cause;
+use crate::error::{drop_after_panic, keep_first};
 use crate::info::{TaskId, TaskInfo};
 use crate::scope::tracker::Enclosing;
 
@@ -513,20 +515,57 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for WithCx<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.fut.is_some() {
-                let _entered = Enter::cx_only_in_drop(this.cx);
-                let mut fut = this.fut;
-                fut.set(None);
-            }
-            end_owned(this.cx.as_ref(), this.ends);
+            drop_inside(this.cx, this.fut, this.ends);
         }
     }
 }
 
-/// Ends a context made for one future alone, once (its `ends` taken), after the future.
-fn end_owned(cx: Option<&Cx>, ends: &mut Option<&'static Location<'static>>) {
+/// Ends a context made for one future alone, once (its `ends` taken), after the future:
+/// [`Cause::Finished`] if it answered, cut short (`shield dropped`) if it was dropped before.
+/// Its `on_cancel` callbacks run here.
+fn end_owned(cx: Option<&Cx>, ends: &mut Option<&'static Location<'static>>, answered: bool) {
     if let (Some(cx), Some(at)) = (cx, ends.take()) {
-        cx.finish(&TaskInfo::new(Some("shield".into()), at));
+        if answered {
+            cx.finish(&TaskInfo::new(Some("shield".into()), at));
+        } else {
+            cx.cancel_with(Cause::explicit("shield dropped"));
+        }
+    }
+}
+
+/// Drops the future inside its context; then a context made for it alone ends. The drop may
+/// run while the thread unwinds (the work around panicked): a panic of the future's
+/// destructor or of a callback is then dropped (the first panic goes on; a second would abort
+/// the process), else resumed once both are done. Either way the context ends.
+fn drop_inside<F>(
+    cx: &mut Option<Cx>,
+    mut fut: Pin<&mut Option<F>>,
+    ends: &mut Option<&'static Location<'static>>,
+) {
+    if ends.is_none() {
+        if fut.is_some() {
+            let _entered = Enter::cx_only_in_drop(cx);
+            fut.set(None);
+        }
+        return;
+    }
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        if fut.is_some() {
+            let _entered = Enter::cx_only_in_drop(cx);
+            fut.set(None);
+        }
+    }));
+    let ended = catch_unwind(AssertUnwindSafe(|| end_owned(cx.as_ref(), ends, false)));
+    let mut first = dropped.err();
+    if let Err(payload) = ended {
+        keep_first(&mut first, payload);
+    }
+    if let Some(payload) = first {
+        if std::thread::panicking() {
+            drop_after_panic(payload);
+        } else {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -536,12 +575,7 @@ impl<F> WithCx<F> {
     /// future is dropped. Polled again, it is pending.
     pub(crate) fn drop_future(self: Pin<&mut Self>) {
         let this = self.project();
-        if this.fut.is_some() {
-            let _entered = Enter::cx_only_in_drop(this.cx);
-            let mut fut = this.fut;
-            fut.set(None);
-        }
-        end_owned(this.cx.as_ref(), this.ends);
+        drop_inside(this.cx, this.fut, this.ends);
     }
 
     /// Replaces the context (before the first poll).
@@ -576,7 +610,7 @@ impl<F: Future> Future for WithCx<F> {
             }
         };
         if out.is_ready() {
-            end_owned(this.cx.as_ref(), this.ends);
+            end_owned(this.cx.as_ref(), this.ends, true);
         }
         out
     }

@@ -27,9 +27,12 @@ use crate::scope::tracker::{Enclosing, Tracker};
 /// `shield(fut)` before `cx` is entered, and shields the caller's context, not `cx`
 /// (`cx.shield().run(fut)` shields `cx`).
 ///
-/// The context it makes for `fut` is the shield's own: it ends (with [`Cause::Finished`])
-/// when `fut` answers or the shield is dropped, so that a clone of it kept past the clean-up
-/// (a watcher, another library's task) learns that the clean-up is over. `shield_for`'s too.
+/// The context it makes for `fut` is the shield's own: it ends when `fut` answers (with
+/// [`Cause::Finished`]) or when the shield is dropped before (cut short: "shield dropped"),
+/// so that a clone of it kept past the clean-up (a watcher, another library's task) learns
+/// that the clean-up is over. `shield_for`'s too. A context made with [`Cx::shield`] is the
+/// caller's, as any context given to [`Cx::run`]: it ends when the caller cancels it, not
+/// with the future (a token bridged from it inside keeps it until then).
 ///
 /// # Examples
 ///
