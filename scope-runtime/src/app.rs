@@ -49,7 +49,7 @@ use crate::error::{drop_after_panic, keep_first};
 use crate::info::TaskInfo;
 use crate::service::{keep_in, Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
-use crate::sync::Mutex;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 /// The application a context belongs to: bound on the application's context, so every
 /// descendant (and every detached copy) finds it in O(1).
@@ -66,6 +66,10 @@ struct AppInner {
     /// wait after their aborts): a later pass starts after the one before, so the watchdog
     /// counts each pass in turn, not the longest grace once.
     stops_until: Mutex<Option<tokio::time::Instant>>,
+    /// The run has ended: a service adopted from now on is aborted at once (closed, cancelled,
+    /// its work dropped). Written and read under `services`' lock, so that a service adopted
+    /// as the run ends is either in the run's last look at the services or sees this.
+    ended: AtomicBool,
 }
 
 /// The application: owner of the program's main work (run under its context) and of the
@@ -132,6 +136,7 @@ impl App {
                 cx: Cx::root().with_slot(&APP, me.clone()),
                 info,
                 services: Mutex::new(Vec::new()),
+                ended: AtomicBool::new(false),
                 stops_until: Mutex::new(None),
             }),
         }
@@ -263,7 +268,9 @@ impl App {
     }
 
     /// Makes `service` part of this application (a service made under the application's
-    /// context already is). Adopting it twice changes nothing.
+    /// context already is). Adopting it twice changes nothing. Once the application's
+    /// [run](App::run) has ended, the service is aborted instead (closed, cancelled, its work
+    /// dropped): no work the application owns runs on after its run.
     ///
     /// # Examples
     ///
@@ -277,9 +284,23 @@ impl App {
     /// ```
     pub fn adopt(&self, service: &Service) {
         let inner = service.inner();
-        let mut services = self.inner.services.lock();
-        if !services.iter().any(|s| Arc::ptr_eq(s, inner)) {
-            services.push(Arc::clone(inner));
+        let ended = {
+            let mut services = self.inner.services.lock();
+            // Relaxed: written under this lock.
+            let ended = self.inner.ended.load(Ordering::Relaxed);
+            if !ended && !services.iter().any(|s| Arc::ptr_eq(s, inner)) {
+                services.push(Arc::clone(inner));
+            }
+            ended
+        };
+        if ended {
+            // No work the application owns runs on, or is taken, after its run: aborted as
+            // the run's end aborts what its shutdown did not reach (outside the lock).
+            let (_, panic) = service.abort_at_once(
+                Signal::Requested(Cow::Borrowed("application run ended")),
+                "the application's run had ended".to_owned(),
+            );
+            resume(panic);
         }
     }
 
@@ -301,7 +322,9 @@ impl App {
     /// ends before its shutdown has done its work (its future dropped part way: a `timeout`
     /// or a `select!` around it; or unwinding from the work's panic) closes, cancels and
     /// aborts the application's services at once, as a second signal does: no work the
-    /// application owns runs on, or is taken, after its run.
+    /// application owns runs on, or is taken, after its run. A service made under the
+    /// application's context (or [adopted](App::adopt)) after that is aborted as it is
+    /// adopted: it takes no work ([`SpawnError::Closed`](crate::SpawnError::Closed)).
     ///
     /// # Panics
     ///
@@ -487,7 +510,8 @@ impl App {
                     .stopped
                     .iter()
                     .any(|s| s.service().is_some_and(|i| i.id() == id));
-            let (cut, panic) = service.abort_at_once(second.clone());
+            let why = format!("a second signal ({second}) came");
+            let (cut, panic) = service.abort_at_once(second.clone(), why);
             keep(kept, panic);
             report.failures.extend(cut.failures().iter().cloned());
             if !counted {
@@ -534,11 +558,19 @@ impl App {
                 // Daemons run until told: told in their turn (a service made later, which may
                 // feed it, has drained), with the shutdown's cause, so that the drain waits
                 // for them to wind down, not for the grace to run out.
-                keep_in(kept, service.stop_daemons(signal.clone()));
+                let (turn, panic) = service.stop_daemons(signal.clone());
+                keep_in(kept, panic);
                 let budget = deadline.saturating_duration_since(Instant::now());
-                if service.drain(budget).await.is_ok() {
-                    report.drained.push(service.info().clone());
-                    report.failures.extend(service.failures());
+                if service.drain_keeping(budget, kept).await.is_ok() {
+                    // A daemon that did not end within its grace after the cancel, or whose
+                    // tasks never started, was cut short: reported as a stop is.
+                    if let Some(cut) = turn.and_then(|turn| service.daemon_cut(turn)) {
+                        report.failures.extend(cut.failures().iter().cloned());
+                        report.stopped.push(cut);
+                    } else {
+                        report.drained.push(service.info().clone());
+                        report.failures.extend(service.failures());
+                    }
                     report.failures_lost += service.failures_lost();
                 } else {
                     left.push(service);
@@ -593,17 +625,22 @@ struct EndsOnDrop<'a> {
 impl Drop for EndsOnDrop<'_> {
     fn drop(&mut self) {
         let mut kept = None;
-        if !self.shut_down {
-            let services: Vec<Service> = self
-                .app
-                .services
-                .lock()
+        let services: Vec<Service> = {
+            let services = self.app.services.lock();
+            // Relaxed: read under this lock (see `AppInner::ended`).
+            self.app.ended.store(true, Ordering::Relaxed);
+            services
                 .iter()
                 .map(|s| Service::from_inner(Arc::clone(s)))
-                .collect();
+                .collect()
+        };
+        if !self.shut_down {
             let why = Signal::Requested(Cow::Borrowed("application run ended early"));
             for service in services {
-                let aborted = catch_unwind(AssertUnwindSafe(|| service.abort_at_once(why.clone())));
+                let aborted = catch_unwind(AssertUnwindSafe(|| {
+                    let ended = "the application's run ended before its shutdown".to_owned();
+                    service.abort_at_once(why.clone(), ended)
+                }));
                 match aborted {
                     Ok((_, panic)) => keep(&mut kept, panic),
                     Err(payload) => keep(&mut kept, Some(payload)),

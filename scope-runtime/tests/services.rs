@@ -1596,3 +1596,173 @@ async fn a_finished_service_tasks_token_keeps_nothing_alive_until_the_service_st
     );
     svc.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_that_ignores_the_shutdown_is_cut_short_not_drained() {
+    // A consumer loop that never looks at its cancel is dropped when the service's grace runs
+    // out after the shutdown's cancel: work cut short, as a plain service's loop is stopped.
+    // It was reported drained, and the shutdown clean (so `#[scope::main]` exited 0).
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let start = Instant::now();
+    let (_, report) = App::new()
+        .run(Duration::from_secs(10), signals, async {
+            let daemons = Service::new(
+                ServiceConfig::new("consumers")
+                    .daemon()
+                    .grace(Duration::from_secs(1)),
+            );
+            daemons
+                .spawn_named("queue", std::future::pending::<()>())
+                .unwrap()
+                .detach();
+            daemons
+                .spawn_named("polite", async {
+                    scope_runtime::cancelled().await;
+                })
+                .unwrap()
+                .detach();
+            scope_runtime::cancelled().await;
+        })
+        .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(report.drained().is_empty(), "{report}");
+    assert!(!report.is_clean(), "{report}");
+    let stop = &report.stopped()[0];
+    let names = |tasks: &[scope_runtime::TaskInfo]| -> Vec<String> {
+        tasks.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(stop.aborted()), ["queue"], "{report}");
+    assert_eq!(names(stop.stopped()), ["polite"], "{report}");
+    let failure = report.failures()[0].to_string();
+    assert!(failure.contains("grace of 1s"), "{failure}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemons_tasks_dropped_unstarted_by_the_shutdown_are_reported() {
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let (_, report) = App::new()
+        .run(Duration::from_secs(10), signals, async {
+            let daemons = Service::new(ServiceConfig::new("consumers").daemon().workers(1));
+            for i in 0..3 {
+                daemons
+                    .spawn_named(format!("consumer-{i}"), async {
+                        scope_runtime::cancelled().await;
+                    })
+                    .unwrap()
+                    .detach();
+            }
+            scope_runtime::cancelled().await;
+        })
+        .await;
+    let never: usize = report
+        .stopped()
+        .iter()
+        .map(scope_runtime::StopReport::not_started)
+        .sum();
+    assert_eq!(never, 2, "{report}");
+    assert!(!report.is_clean(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_callback_on_a_drained_services_context_does_not_abandon_the_shutdown() {
+    // A drain that finishes ends its service's context: a callback's panic there unwound out
+    // of `App::run`, whose guard then aborted the services not drained yet.
+    let written = Arc::new(Mutex::new(Vec::<&str>::new()));
+    let w = Arc::clone(&written);
+    let signals = futures_util::stream::once(async {
+        sleep(10 * MS).await;
+        Signal::Terminate
+    });
+    let app = App::new();
+    let run = app.run(Duration::from_secs(5), signals, async move {
+        // Made first: drained last.
+        let audit = Service::new(ServiceConfig::new("audit"));
+        audit
+            .spawn_named("record", async move {
+                sleep(100 * MS).await;
+                w.lock().unwrap().push("record written");
+            })
+            .unwrap()
+            .detach();
+        // Made second: drained first; its drain ends its context.
+        let metrics = Service::new(ServiceConfig::new("metrics"));
+        let cb = metrics.cx().on_cancel(|_| panic!("metrics callback"));
+        std::mem::forget(cb); // stays registered
+        scope_runtime::cancelled().await;
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the callback's panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"metrics callback"));
+    assert_eq!(*written.lock().unwrap(), ["record written"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_drain_resumes_a_callbacks_panic_after_its_work() {
+    let svc = Service::new(ServiceConfig::new("metrics"));
+    let cb = svc.cx().on_cancel(|_| panic!("metrics callback"));
+    std::mem::forget(cb);
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        svc.drain(Duration::from_secs(1)),
+    ))
+    .await;
+    assert!(out.is_err(), "the callback's panic reaches the caller");
+    assert!(svc.cx().is_cancelled(), "the drain's work is done");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_dropped_part_way_does_not_blame_a_second_signal() {
+    let app = App::new();
+    let run = app.run(
+        Duration::from_secs(1),
+        futures_util::stream::pending(),
+        async {
+            let svc = Service::new(ServiceConfig::new("poller"));
+            svc.spawn_named("poll", std::future::pending::<()>())
+                .unwrap()
+                .detach();
+            std::future::pending::<()>().await;
+        },
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .is_err());
+    sleep(MS).await; // the abort takes effect at the task's next poll
+    let failures = app.services()[0].failures();
+    assert_eq!(failures.len(), 1);
+    let failure = failures[0].to_string();
+    assert!(!failure.contains("second signal"), "{failure}");
+    assert!(failure.contains("run ended"), "{failure}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_made_under_an_ended_application_takes_no_work() {
+    // "No work the application owns runs on, or is taken, after its run": a service made
+    // there (by work detached under the application's context) was adopted and took work
+    // nobody would drain or stop.
+    let app = App::new();
+    let late = tokio::spawn(app.cx().clone().run(async {
+        scope_runtime::cancelled().await; // the program is done
+        let flush = Service::new(ServiceConfig::new("late-flush"));
+        flush
+            .spawn(sleep(Duration::from_secs(3600)))
+            .map(scope_runtime::ServiceHandle::detach)
+    }));
+    let _ = app
+        .run(
+            Duration::from_secs(1),
+            futures_util::stream::pending(),
+            async {},
+        )
+        .await;
+    assert_eq!(late.await.unwrap().unwrap_err(), SpawnError::Closed);
+}

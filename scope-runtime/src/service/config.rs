@@ -99,7 +99,10 @@ impl ServiceConfig {
     /// [`task_timeout`](ServiceConfig::task_timeout) gives one, before or after), and the
     /// application's shutdown cancels them in the service's turn (services drain last made
     /// first, after the main work), with the shutdown's cause: a daemon that then ends within
-    /// the grace is drained, and the shutdown stays graceful. A plain service's tasks are not
+    /// the grace is drained, and the shutdown stays graceful. One that does not is dropped
+    /// when the service's grace runs out, and the service is reported stopped, that task
+    /// aborted (and a task still waiting for a worker, never started): work cut short, as
+    /// for a plain service's stop. A plain service's tasks are not
     /// cancelled by the shutdown: they are accepted work, drained to their end, and a loop
     /// there would hold the drain for the whole grace and be stopped. Outside an application
     /// nothing tells a daemon to stop but [`Service::stop`](crate::Service::stop): a

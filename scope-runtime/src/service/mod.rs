@@ -90,9 +90,9 @@ pub(crate) struct Inner {
     no_stop: tokio::sync::Notify,
     /// A stop is aborting what outlived its grace.
     aborting: AtomicBool,
-    /// The second signal that forced its shutdown, if one did (what its aborted tasks were
-    /// cut short by).
-    forced: Mutex<Option<Signal>>,
+    /// Why its shutdown was forced, if it was (a second signal, the application's run ended
+    /// before its shutdown): what its aborted tasks were cut short by.
+    forced: Mutex<Option<String>>,
     /// Its end has been reported (in the tree, the metrics and the events), by the first call
     /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
     end_reported: AtomicBool,
@@ -108,6 +108,8 @@ struct Table {
     /// Failures past [`KEPT_FAILURES`], not kept.
     failures_lost: usize,
     not_started: usize,
+    /// Tasks dropped when their grace ran out (their own ends, not a stop's abort), ever.
+    dropped: usize,
 }
 
 struct Live {
@@ -180,6 +182,14 @@ impl Enclosing for Inner {
     }
 }
 
+/// Where a daemon service's turn in the shutdown started (see [`Service::stop_daemons`]): its
+/// tasks running then, and its counts of tasks that never started and that were dropped.
+pub(crate) struct DaemonTurn {
+    running: Vec<TaskInfo>,
+    not_started: usize,
+    dropped: usize,
+}
+
 impl Inner {
     /// A stop's cancel, with `signal` as its cause; the first cancel of the service (not an
     /// earlier stop's or drain's) is reported. A panic of an `on_cancel` callback it ran is
@@ -226,7 +236,7 @@ impl Inner {
     /// What a task aborted by a stop was cut short by.
     pub(super) fn aborted_by(&self) -> String {
         match &*self.forced.lock() {
-            Some(signal) => format!("aborted at once: a second signal ({signal}) came"),
+            Some(why) => format!("aborted at once: {why}"),
             None => format!("aborted after the stop's grace of {:?}", self.grace),
         }
     }
@@ -276,6 +286,9 @@ impl Inner {
             Ended::NotStarted => table.not_started += 1,
             Ended::Failed(kind, message) => {
                 self.any_failed.store(true, Ordering::Relaxed);
+                if kind == FailureKind::Dropped {
+                    table.dropped += 1;
+                }
                 if kind == FailureKind::Panicked {
                     self.any_panicked.store(true, Ordering::Relaxed);
                 }
@@ -581,6 +594,12 @@ impl Service {
     /// included) to finish, at most `budget`. A drain that finished ends the service's context
     /// ([`Cause::Finished`], naming the service); one that overran leaves it running.
     ///
+    /// # Panics
+    ///
+    /// If an [`on_cancel`](crate::Cx::on_cancel) callback panics when a finished drain ends
+    /// the service's context, the panic is resumed here once the drain has done its work
+    /// (the context ended, the service's end reported).
+    ///
     /// # Cancel safety
     ///
     /// Dropped before it resolves, it leaves the service closed to new work (the close is its
@@ -604,6 +623,22 @@ impl Service {
     /// # });
     /// ```
     pub async fn drain(&self, budget: Duration) -> Result<(), DrainError> {
+        let kept = Mutex::new(None);
+        let drained = self.drain_keeping(budget, &kept).await;
+        if let Some(payload) = kept.lock().take() {
+            resume_unwind(payload);
+        }
+        drained
+    }
+
+    /// [`drain`](Service::drain), keeping the panic of an `on_cancel` callback run by the
+    /// end of the service's context in `kept` instead of resuming it (the application's
+    /// shutdown goes on to the other services, and resumes it at its end).
+    pub(crate) async fn drain_keeping(
+        &self,
+        budget: Duration,
+        kept: &Mutex<Option<Panic>>,
+    ) -> Result<(), DrainError> {
         self.inner.tracker.close();
         if tokio::time::timeout(budget, self.inner.tracker.idle())
             .await
@@ -612,12 +647,15 @@ impl Service {
             // Done for good (closed, nothing left): the service's context ends, so work
             // detached under it learns so.
             let scope = self.inner.info.clone();
-            self.inner.cx.cancel_with(Cause::Finished { scope });
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                self.inner.cx.cancel_with(Cause::Finished { scope })
+            }));
             // Its end, once: in the tree, the metrics and the events (a stop under way reports
             // it, with the failures it takes).
             if !self.inner.stopping() {
                 self.inner.report_end(&[]);
             }
+            keep_in(kept, ended.err());
             Ok(())
         } else {
             Err(DrainError::Overrun {
@@ -630,24 +668,68 @@ impl Service {
     /// The application's shutdown reaches a daemon service: closed to new work, its tasks
     /// cancelled with `signal` (the drain that follows waits for them). Nothing for another
     /// service. Returns the panic of an `on_cancel` callback its cancel ran, if any.
+    ///
+    /// The turn it starts is read by [`daemon_cut`](Service::daemon_cut) once the drain
+    /// that follows has finished.
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn stop_daemons(&self, signal: Signal) -> Option<Panic> {
-        if !self.inner.daemon {
-            return None;
+    pub(crate) fn stop_daemons(&self, signal: Signal) -> (Option<DaemonTurn>, Option<Panic>) {
+        let inner = &self.inner;
+        if !inner.daemon {
+            return (None, None);
         }
-        self.inner.tracker.close();
-        self.inner.cancel_for_stop(signal)
+        inner.tracker.close();
+        let running = inner.running();
+        let (not_started, dropped) = {
+            let table = inner.table.lock();
+            (table.not_started, table.dropped)
+        };
+        let panic = inner.cancel_for_stop(signal);
+        let turn = DaemonTurn {
+            running,
+            not_started,
+            dropped,
+        };
+        (Some(turn), panic)
     }
 
-    /// The shutdown is forced (a second signal): closed, cancelled and aborted at once, with
-    /// no grace and no wait (the caller is about to return, or the process to exit).
+    /// A daemon's turn in the shutdown, once its drain has finished: a stop's report if the
+    /// shutdown cut work short (a task that did not end within the service's grace after the
+    /// cancel and was dropped, a task that never started), else `None` (it drained).
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
+    pub(crate) fn daemon_cut(&self, turn: DaemonTurn) -> Option<StopReport> {
+        let mut table = self.inner.table.lock();
+        let not_started = table.not_started - turn.not_started;
+        if table.dropped == turn.dropped && not_started == 0 {
+            return None;
+        }
+        let failures = std::mem::take(&mut table.failures);
+        drop(table);
+        let dropped = |t: &TaskInfo| {
+            failures
+                .iter()
+                .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
+        };
+        let (aborted, stopped) = turn.running.into_iter().partition(dropped);
+        Some(StopReport {
+            service: Some(self.inner.info.clone()),
+            stopped,
+            aborted,
+            not_started,
+            failures,
+        })
+    }
+
+    /// The shutdown is forced (a second signal, or the application's run ended before its
+    /// shutdown; `why` says which, for the aborted tasks' failures): closed, cancelled with
+    /// `signal` and aborted at once, with no grace and no wait (the caller is about to
+    /// return, or the process to exit).
     /// Reports the tasks it aborted (by name) and the failures not read before, with the
     /// panic of an `on_cancel` callback its cancel ran, if any (the abort is done).
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn abort_at_once(&self, signal: Signal) -> (StopReport, Option<Panic>) {
+    pub(crate) fn abort_at_once(&self, signal: Signal, why: String) -> (StopReport, Option<Panic>) {
         let inner = &self.inner;
         inner.tracker.close();
-        *inner.forced.lock() = Some(signal.clone());
+        *inner.forced.lock() = Some(why);
         let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
         // The tasks waiting for a worker are dropped unstarted by the abort (their ends are

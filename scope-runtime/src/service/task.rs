@@ -298,13 +298,23 @@ pin_project_lite::pin_project! {
                 } else if started {
                     hung = !this.inner.aborting()
                         && cause.as_ref().is_some_and(Cause::is_deadline);
+                    // Its own end past the grace after a cancel (not a stop's abort): said so.
+                    let past_grace = this
+                        .hard_stop
+                        .as_ref()
+                        .is_some_and(|stop| stop.deadline() <= tokio::time::Instant::now());
                     let message = if this.inner.aborting() {
                         this.inner.aborted_by()
                     } else {
-                        cause.as_ref().map_or_else(
-                            || "its runtime shut down".to_owned(),
-                            |c| c.root().to_string(),
-                        )
+                        match (cause.as_ref(), past_grace && !hung) {
+                            (None, _) => "its runtime shut down".to_owned(),
+                            (Some(c), true) => format!(
+                                "{}, and it did not end within the grace of {:?}",
+                                c.root(),
+                                this.inner.grace
+                            ),
+                            (Some(c), false) => c.root().to_string(),
+                        }
                     };
                     (
                         Ended::Failed(FailureKind::Dropped, message),
