@@ -360,6 +360,57 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     }
 }
 
+/// A queued spawned child's start, with its place in the start window.
+type Start = (Box<dyn FnOnce(Seq) + Send>, Seq);
+
+thread_local! {
+    /// The starts handed on while one is under way on this thread, for that one to run:
+    /// `None` when no start is under way.
+    static STARTS: std::cell::RefCell<Option<VecDeque<Start>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts a queued spawned child on the runtime. A start can hand a slot on before it returns:
+/// on a runtime that is shutting down, `spawn` drops the new task at once, and its drop hands
+/// its slot to the next queued child (of any scope). Such a start is run by the outermost one,
+/// in a loop, so that a queue of thousands costs no stack (it recursed once per child, and
+/// overflowed a worker's stack). A panic of one start is resumed after the others ran.
+fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
+    let handed = STARTS.with(|starts| {
+        let mut starts = starts.borrow_mut();
+        match starts.as_mut() {
+            Some(later) => {
+                later.push_back((start, seq));
+                None
+            }
+            None => {
+                *starts = Some(VecDeque::new());
+                Some((start, seq))
+            }
+        }
+    });
+    let mut next = handed;
+    let mut panic = None;
+    while let Some((start, seq)) = next {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            start(seq);
+        })) {
+            crate::error::keep_first(&mut panic, payload);
+        }
+        next = STARTS.with(|starts| {
+            let mut starts = starts.borrow_mut();
+            let later = starts.as_mut().and_then(VecDeque::pop_front);
+            if later.is_none() {
+                *starts = None;
+            }
+            later
+        });
+    }
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
+}
+
 impl<E> Shared<E> {
     /// Whether the failures kept so far hold a panic, and whether there are any: what a run
     /// that ends without a report (dropped, forgotten) says of itself.
@@ -482,7 +533,7 @@ impl<E> Shared<E> {
     pub(crate) fn start_queued(&self, admitted: Admitted) {
         let Admitted(q, seq) = admitted;
         match q {
-            Queued::Spawn(_, start) => start(seq),
+            Queued::Spawn(_, start) => start_spawned(start, seq),
             Queued::Waiter(waiter) => {
                 if !waiter.answer(true, seq) {
                     // Its `Reserve` was dropped as the slot came: the slot passes on.
