@@ -378,15 +378,12 @@ thread_local! {
 fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
     let handed = STARTS.with(|starts| {
         let mut starts = starts.borrow_mut();
-        match starts.as_mut() {
-            Some(later) => {
-                later.push_back((start, seq));
-                None
-            }
-            None => {
-                *starts = Some(VecDeque::new());
-                Some((start, seq))
-            }
+        if let Some(later) = starts.as_mut() {
+            later.push_back((start, seq));
+            None
+        } else {
+            *starts = Some(VecDeque::new());
+            Some((start, seq))
         }
     });
     let mut next = handed;
