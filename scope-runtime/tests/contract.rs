@@ -2479,3 +2479,26 @@ async fn law9_a_panicking_cancel_callback_does_not_skip_the_childs_stop() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_handles_cancel_after_its_context_was_cancelled_still_aborts_after_the_grace() {
+    // `child.cx().cancel(..)` only asks (the docs of `Child::cx`); `child.cancel(..)` after it
+    // found the context cancelled already and scheduled no abort: a child that does not look
+    // ran on, and its handle waited for it.
+    let s = &Scope::new(Config::new().grace(Duration::from_millis(50)));
+    let out = s
+        .run(async {
+            let stuck = s.spawn(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await; // never looks
+                Ok::<_, Interrupted>("finished")
+            });
+            tokio::task::yield_now().await; // it has started
+            assert!(stuck.cx().cancel("please stop"));
+            assert!(!stuck.cancel("stop now"), "cancelled before");
+            let start = tokio::time::Instant::now();
+            let joined = tokio::time::timeout(Duration::from_secs(1), stuck).await;
+            Ok::<_, Interrupted>((joined.is_ok(), start.elapsed()))
+        })
+        .await;
+    assert_eq!(out.unwrap(), (true, Duration::from_millis(50)));
+}

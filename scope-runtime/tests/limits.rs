@@ -1565,3 +1565,65 @@ fn law8_a_runtime_shut_down_under_a_long_admission_queue_does_not_overflow_a_wor
         drop(rt);
     }
 }
+
+#[test]
+fn law3_a_child_failing_in_its_first_poll_lets_no_queued_child_through_the_start_window() {
+    // One worker: its LIFO slot runs the last task spawned first, so `y` ends while `f`, not
+    // yet polled, holds the start window shut. `f` then fails in its first poll: its place
+    // in the window passed on before its failure was settled (a slow `Display` holds the
+    // settle open), and the queued blocking child ran after the first failure.
+    use std::sync::atomic::AtomicBool;
+    #[derive(Debug)]
+    enum Slow {
+        Bad,
+        Interrupted(Interrupted),
+    }
+    impl std::fmt::Display for Slow {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Slow::Bad => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    f.write_str("bad")
+                }
+                Slow::Interrupted(i) => write!(f, "{i}"),
+            }
+        }
+    }
+    impl From<Interrupted> for Slow {
+        fn from(i: Interrupted) -> Self {
+            Slow::Interrupted(i)
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let w_ran = Arc::clone(&ran);
+    let out = rt.block_on(async move {
+        tokio::spawn(async move {
+            let s = &Scope::new(Config::new().limit(2));
+            s.run(async {
+                let f = s.spawn(async { Err::<(), _>(Slow::Bad) });
+                let y = s.spawn(async { Ok::<_, Slow>(()) });
+                let w = s.spawn_blocking(move |_| {
+                    w_ran.store(true, Ordering::SeqCst);
+                    Ok::<_, Slow>(())
+                });
+                let _ = y.await;
+                let _ = f.await;
+                let _ = w.await;
+                Ok::<_, Slow>(())
+            })
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    assert!(matches!(out, Err(Slow::Bad)), "{out:?}");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a queued child ran after the first failure"
+    );
+}

@@ -243,8 +243,9 @@ impl<'s, T> Child<'s, T> {
     /// abort waits for it, until its budget's end at the latest (and a moment for it to answer
     /// there), as the scope's own forced
     /// abort does. The scope and the siblings go on. Returns whether this call cancelled it:
-    /// `false` if it
-    /// was cancelled before, or has finished (its outcome stands).
+    /// `false` if it was cancelled before, or has finished (its outcome stands). A child whose
+    /// context was cancelled before through [`cx`](Child::cx) (which only asks) still gets the
+    /// grace and the abort from this call.
     ///
     /// # Panics
     ///
@@ -289,7 +290,15 @@ impl<'s, T> Child<'s, T> {
         // first cancel runs callbacks, so a panic means this call cancelled it).
         let cancel = catch_unwind(AssertUnwindSafe(|| self.cx().cancel(reason)));
         let first = cancel.as_ref().map_or(true, |first| *first);
-        if first && !self.is_finished() {
+        // The stop (the grace, then the abort) follows a cancel of this child alone: this
+        // one, or one of its context made before (`cx().cancel`, a bridged token), which
+        // only asked. A cancel inherited from the scope is the scope's to bound.
+        let alone_before = || {
+            self.cx()
+                .cause_arc()
+                .is_some_and(|c| !matches!(*c, Cause::ParentCancelled(_)))
+        };
+        if (first || alone_before()) && !self.is_finished() {
             if let Some(target) = self.target() {
                 self.scope.stop(target, true);
             }

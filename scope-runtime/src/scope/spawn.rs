@@ -396,12 +396,13 @@ where
             };
             (polled, dropped)
         };
-        if *this.seq != NO_SEQ {
-            // Its first poll is done: its place in the start window passes on.
-            this.shared
-                .child_started(std::mem::replace(this.seq, NO_SEQ));
-        }
         if let Ok(Poll::Pending) = polled {
+            if *this.seq != NO_SEQ {
+                // Its first poll is done: its place in the start window passes on. (A child
+                // that completed passes it on after its end is settled, in `complete`.)
+                this.shared
+                    .child_started(std::mem::replace(this.seq, NO_SEQ));
+            }
             return Poll::Pending;
         }
         Poll::Ready(complete(this, polled, dropped))
@@ -498,6 +499,12 @@ where
     };
     this.obs
         .ended_settled(&this.shared.obs, this.info, &result, consequence);
+    if *this.seq != NO_SEQ {
+        // After the settle, as the slot below: its place in the start window (a child that
+        // completed in its first poll) lets no queued child through after a failure.
+        this.shared
+            .child_started(std::mem::replace(this.seq, NO_SEQ));
+    }
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
@@ -522,7 +529,6 @@ where
     D: Deliver<OkOf<F, E>>,
 {
     *this.flags |= DONE;
-    this.shared.child_started(*this.seq);
     let mut fut = this.fut;
     let out = if let Err(payload) = catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
         Err(this.shared.panicked(this.info, payload).into())
@@ -530,6 +536,9 @@ where
         let own = own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
         Err(NotStarted::new(why_not_started(own, this.shared)).into())
     };
+    // After its destructor's panic, if any, is settled (as the slot below).
+    this.shared
+        .child_started(std::mem::replace(this.seq, NO_SEQ));
     if *this.flags & SLOT != 0 {
         *this.flags &= !SLOT;
         this.shared.release_slot();
