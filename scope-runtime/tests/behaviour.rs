@@ -1374,6 +1374,53 @@ impl Drop for BodyGuard {
     }
 }
 
+type Looked = Arc<std::sync::Mutex<Vec<(&'static str, Option<&'static str>, bool)>>>;
+
+/// Notes, as it is dropped, the slot and the cancel its code sees.
+struct Looks(&'static str, Looked);
+
+impl Drop for Looks {
+    fn drop(&mut self) {
+        let seen = (self.0, BODY_REQUEST.get(), scope_runtime::is_cancelled());
+        self.1.lock().unwrap().push(seen);
+    }
+}
+
+#[tokio::test]
+async fn a_blocking_childs_closure_dropped_unstarted_is_dropped_inside_its_context() {
+    // As a spawned child's future that never started (the control): what the closure
+    // captured sees the scope's slots and its cancel. It saw neither (`None, false`).
+    let looked: Looked = Arc::default();
+    let spawned = Looks("spawned", Arc::clone(&looked));
+    let blocking = Looks("blocking", Arc::clone(&looked));
+    let s = &Scope::new(Config::new().limit(1).bind(&BODY_REQUEST, "r-1"));
+    let out = s
+        .run(async {
+            // Holds the one slot: the next two wait in the queue and never start.
+            let _holder = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+            let _a = s.spawn(async move {
+                let _g = spawned;
+                Ok::<_, Interrupted>(())
+            });
+            let _b = s.spawn_blocking(move |_| {
+                let _g = blocking;
+                Ok::<_, Interrupted>(())
+            });
+            Err::<(), _>(Interrupted::from_cause(Cause::explicit("give up")))
+        })
+        .await;
+    assert!(out.is_err());
+    let mut looked = looked.lock().unwrap().clone();
+    looked.sort_unstable();
+    assert_eq!(
+        looked,
+        [
+            ("blocking", Some("r-1"), true),
+            ("spawned", Some("r-1"), true)
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_scopes_body_is_dropped_inside_the_scopes_context() {
     // Cut short by a cancel (grace 0), or its run dropped by a timeout: the body's

@@ -91,8 +91,14 @@ impl<F, T, E> Drop for Job<F, T, E> {
         if let Some(f) = self.f.take() {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
-            // panic, and the bookkeeping below happens all the same.
-            let out: Result<T, Interrupted> = match drop_caught(f) {
+            // panic, and the bookkeeping below happens all the same. Dropped inside the job's
+            // context, as a future that never started is: its slots, its cancel.
+            let dropped = {
+                let mut cx = Some(self.cx.clone());
+                let _enter = Enter::cx_only_in_drop(&mut cx);
+                drop_caught(f)
+            };
+            let out: Result<T, Interrupted> = match dropped {
                 Ok(()) => {
                     let cause = why_not_started(self.shared.cause_in(&self.cx), &self.shared);
                     Err(NotStarted::new(cause).into())
