@@ -136,3 +136,37 @@ async fn a_proof_extended_by_a_scope_that_rebinds_a_slot_reads_the_scopes_value(
         Some("globex")
     );
 }
+
+/// A slot declared by hand: it has no key, so it cannot be required, only read.
+static LOCALE: scope::Slot<&'static str> = scope::Slot::new("LOCALE");
+
+#[scoped]
+async fn locale_seen(
+    cx: Needs![TENANT],
+) -> Result<(Option<&'static str>, Option<&'static str>), Interrupted> {
+    Ok((cx.cx().get(&LOCALE).copied(), LOCALE.get()))
+}
+
+#[scoped(slots(LOCALE = "fr"))]
+async fn binds_a_keyless_slot(
+    cx: Needs![TENANT],
+) -> Result<(Option<&'static str>, Option<&'static str>), Interrupted> {
+    let _ = cx;
+    locale_seen(provided!()).await
+}
+
+#[scoped(slots(TENANT = "acme".to_owned()))]
+async fn entry_with_a_keyless_binding_below(
+) -> Result<(Option<&'static str>, Option<&'static str>), Interrupted> {
+    binds_a_keyless_slot(provided!()).await
+}
+
+#[tokio::test]
+async fn a_proof_passed_on_by_a_scope_binding_a_keyless_slot_reads_the_scopes_value() {
+    // As for a slot with a key: the proof passed on stands on the scope's context, so an
+    // optional slot read through it is the one the scope bound (it read the caller's: `None`).
+    assert_eq!(
+        entry_with_a_keyless_binding_below().await.unwrap(),
+        (Some("fr"), Some("fr"))
+    );
+}

@@ -534,7 +534,10 @@ impl<L> Provided<L> {
         }
     }
 
-    /// The context that binds the proven slots.
+    /// The context that binds the proven slots: the nearest scope above that bound a slot
+    /// (or the caller's), not the context of the code that holds the proof
+    /// ([`Cx::current`]). Read slots through it; look for cancellation and deadlines in
+    /// [`Cx::current`], which sees this fn's own `timeout` too.
     ///
     /// # Examples
     ///
@@ -593,8 +596,24 @@ pub trait Extend<T>: 'static {
 
 impl<T: Send + Sync + 'static> Extend<T> for () {
     type Out<L> = L;
-    fn extend<L: Proof>(proof: Provided<L>, _: &Cx) -> Provided<L> {
-        proof
+    fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<L> {
+        // Nothing more is proven, but the proof passed on stands on the scope's context, as
+        // a keyed binding's does, so that optional slots read through it (`cx.cx()`) are the
+        // scope's: the one it has just bound among them. The empty proof reads nothing.
+        let Some(from) = &proof.cx else {
+            return proof;
+        };
+        let mut carried = Vec::new();
+        <L as sealed::Proof>::bindings_in(from, cx, &mut carried);
+        let on = if carried.is_empty() {
+            cx.clone()
+        } else {
+            cx.child_with(None, &carried)
+        };
+        Provided {
+            cx: Some(on),
+            _list: PhantomData,
+        }
     }
 }
 
