@@ -78,6 +78,10 @@ pub(crate) struct Rewriter {
     /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
     /// (not `move`) that uses one borrows it.
     bound: HashSet<String>,
+    /// The names of `bound` declared outside the innermost scope's body (the fn's parameters;
+    /// for a nested `scope!`, the enclosing body's locals too) and not shadowed since: an
+    /// in-place child may borrow those, not the body's own.
+    outside: HashSet<String>,
     /// The parameters that are references (`&self`, `db: &Db`) and no `let` has shadowed:
     /// moved into a spawned child, they are still not `'static`.
     refs: HashSet<String>,
@@ -123,6 +127,7 @@ impl Rewriter {
             aliases,
             locals: HashMap::new(),
             bound: HashSet::new(),
+            outside: HashSet::new(),
             refs: HashSet::new(),
             errors: Vec::new(),
             allowed: 0,
@@ -160,6 +165,7 @@ impl Rewriter {
         rw.allowed = usize::from(linted);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
+            rw.outside.extend(crate::valid::param_names(sig));
             // A name the body binds again anywhere (a `let`, an `if let`, a `match` arm, a
             // closure's input, a `for`) may be an owned value where a child uses it: in doubt
             // the check stays silent (rustc still refuses a real escape).
@@ -211,8 +217,12 @@ impl Rewriter {
             self.aliases.clone(),
             self.leaving.clone(),
             self.bound.clone(),
+            self.outside.clone(),
             self.edits,
         );
+        // Everything named so far is declared outside the nested scope: its in-place
+        // children may borrow it.
+        self.outside.clone_from(&self.bound);
         // The nested scope's handle is its own, whatever an outer name of it was.
         if let Some((handle, _)) = &input.options.handle {
             self.locals.remove(&lint::unraw(handle));
@@ -229,6 +239,7 @@ impl Rewriter {
             self.aliases,
             self.leaving,
             self.bound,
+            self.outside,
             self.edits,
         ) = saved;
     }
@@ -404,8 +415,9 @@ impl Rewriter {
         let mut names = Vec::new();
         crate::valid::pat_names(&local.pat, &mut names);
         for name in &names {
-            // Shadowed: the name is the `let`'s now, owned or not.
+            // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
+            self.outside.remove(name);
         }
         self.bound.extend(names);
         let (pat, ty) = match &local.pat {
@@ -591,14 +603,27 @@ impl Rewriter {
                         m = kind.macro_name(),
                         in_place = kind.in_place().macro_name(),
                     )
+                } else if self.outside.contains(&local.to_string()) {
+                    format!(
+                        "this `async` block borrows `{local}`, but a child started with `{m}` \
+                         runs as its own task, in parallel, and must own what it uses\n\
+                         help: write `{m}(async move {{ .. }})` to move `{local}` into the \
+                         child, or use `{in_place}(..)`, whose children may borrow from outside \
+                         the scope",
+                        m = kind.macro_name(),
+                        in_place = kind.in_place().macro_name(),
+                    )
                 } else {
                     format!(
-                    "this `async` block borrows `{local}`, but a child started with `{m}` runs \
-                     as its own task, in parallel, and must own what it uses\n\
-                     help: write `{m}(async move {{ .. }})` to move `{local}` into the child, or \
-                     use `{in_place}(..)`, whose children may borrow from outside the scope",
-                    m = kind.macro_name(),
-                    in_place = kind.in_place().macro_name(),
+                        "this `async` block borrows `{local}`, but a child started with `{m}` \
+                         runs as its own task, in parallel, and must own what it uses\n\
+                         help: write `{m}(async move {{ .. }})` to move `{local}` into the \
+                         child (clone it first if the body still needs it); an in-place child \
+                         cannot borrow it either: `{local}` is declared in the scope's body, \
+                         which ends before the scope joins its children (to lend it to \
+                         in-place children, declare it outside the scope: a parameter of the \
+                         fn, or a local before the `scope!`)",
+                        m = kind.macro_name(),
                     )
                 };
                 return syn::Error::new(local.span(), msg).to_compile_error();
@@ -1021,10 +1046,12 @@ impl VisitMut for Rewriter {
         // So do the origins it records: a `let handle = spawn!(..)` in a loop's body does not
         // hide the runtime's `handle` declared before the loop.
         let bound = self.bound.clone();
+        let outside = self.outside.clone();
         let refs = self.refs.clone();
         let locals = self.locals.clone();
         visit_mut::visit_block_mut(self, block);
         self.bound = bound;
+        self.outside = outside;
         self.refs = refs;
         self.locals = locals;
     }

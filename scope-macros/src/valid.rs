@@ -554,61 +554,131 @@ pub(crate) fn borrowed_local<'a>(
     used_local(fut, locals, false)
 }
 
+/// Finds the uses of the locals of a spawned `async` block (see [`used_local`]).
+struct Find<'a, 'l> {
+    locals: &'l std::collections::HashSet<String>,
+    declared: Vec<String>,
+    /// Every use of a local, in order (the first one found is reported).
+    found: Vec<&'a Ident>,
+    /// The locals used by value somewhere (`f(conn)`, `let x = conn;`): a block that is
+    /// not `move` takes those by value, as a closure does, so it borrows none of them.
+    by_value: std::collections::HashSet<String>,
+}
+impl Find<'_, '_> {
+    /// Notes `e` as a value moved out, if it is a bare name.
+    fn moved(&mut self, e: &Expr) {
+        let mut e = e;
+        loop {
+            match e {
+                Expr::Paren(p) => e = &p.expr,
+                Expr::Group(g) => e = &g.expr,
+                _ => break,
+            }
+        }
+        if let Expr::Path(p) = e {
+            if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+                self.by_value.insert(ident.to_string());
+            }
+        }
+    }
+}
+impl<'a> Visit<'a> for Find<'a, '_> {
+    fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
+        for arg in &c.args {
+            self.moved(arg);
+        }
+        syn::visit::visit_expr_call(self, c);
+    }
+    fn visit_expr_method_call(&mut self, c: &'a syn::ExprMethodCall) {
+        for arg in &c.args {
+            self.moved(arg);
+        }
+        syn::visit::visit_expr_method_call(self, c);
+    }
+    fn visit_expr_struct(&mut self, s: &'a syn::ExprStruct) {
+        for field in &s.fields {
+            self.moved(&field.expr);
+        }
+        syn::visit::visit_expr_struct(self, s);
+    }
+    fn visit_expr_tuple(&mut self, t: &'a syn::ExprTuple) {
+        for elem in &t.elems {
+            self.moved(elem);
+        }
+        syn::visit::visit_expr_tuple(self, t);
+    }
+    fn visit_expr_array(&mut self, a: &'a syn::ExprArray) {
+        for elem in &a.elems {
+            self.moved(elem);
+        }
+        syn::visit::visit_expr_array(self, a);
+    }
+    fn visit_expr_assign(&mut self, a: &'a syn::ExprAssign) {
+        self.moved(&a.right);
+        syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_return(&mut self, r: &'a syn::ExprReturn) {
+        if let Some(e) = &r.expr {
+            self.moved(e);
+        }
+        syn::visit::visit_expr_return(self, r);
+    }
+    fn visit_expr_break(&mut self, b: &'a syn::ExprBreak) {
+        if let Some(e) = &b.expr {
+            self.moved(e);
+        }
+        syn::visit::visit_expr_break(self, b);
+    }
+    // A name bound by any pattern (`let`, a closure's input, `for`, a `match` arm,
+    // `if let`, `while let`) is the block's own from there on: using it borrows nothing
+    // from outside. The scopes of names are not followed: in doubt the check stays
+    // silent, and rustc still reports a real borrow ("does not live long enough").
+    fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
+        self.declared.push(p.ident.to_string());
+        syn::visit::visit_pat_ident(self, p);
+    }
+    fn visit_local(&mut self, local: &'a syn::Local) {
+        // The value first: in `let x = x + 1;` the second `x` is the outer one.
+        if let Some(init) = &local.init {
+            self.moved(&init.expr);
+            self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+        }
+        self.visit_pat(&local.pat);
+    }
+    fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+        // The iterated value first: in `for x in x` it is the outer `x`.
+        self.visit_expr(&f.expr);
+        self.visit_pat(&f.pat);
+        self.visit_block(&f.body);
+    }
+    fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
+        // A nested `async move` block takes its captures by value, from this block.
+        if a.capture.is_none() {
+            syn::visit::visit_expr_async(self, a);
+        }
+    }
+    fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
+        if p.qself.is_some() {
+            return;
+        }
+        if let Some(ident) = p.path.get_ident() {
+            let name = ident.to_string();
+            if self.locals.contains(&name) && !self.declared.contains(&name) {
+                self.found.push(ident);
+            }
+        }
+    }
+    fn visit_item(&mut self, _: &'a syn::Item) {}
+}
 /// The first local (of `locals`) that an `async` block uses (`moved`: a `move` block counts).
 fn used_local<'a>(
     fut: &'a Expr,
     locals: &std::collections::HashSet<String>,
     moved: bool,
 ) -> Option<&'a Ident> {
-    struct Find<'a, 'l> {
-        locals: &'l std::collections::HashSet<String>,
-        declared: Vec<String>,
-        found: Option<&'a Ident>,
-    }
-    impl<'a> Visit<'a> for Find<'a, '_> {
-        // A name bound by any pattern (`let`, a closure's input, `for`, a `match` arm,
-        // `if let`, `while let`) is the block's own from there on: using it borrows nothing
-        // from outside. The scopes of names are not followed: in doubt the check stays
-        // silent, and rustc still reports a real borrow ("does not live long enough").
-        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-            self.declared.push(p.ident.to_string());
-            syn::visit::visit_pat_ident(self, p);
-        }
-        fn visit_local(&mut self, local: &'a syn::Local) {
-            // The value first: in `let x = x + 1;` the second `x` is the outer one.
-            if let Some(init) = &local.init {
-                self.visit_expr(&init.expr);
-                if let Some((_, diverge)) = &init.diverge {
-                    self.visit_expr(diverge);
-                }
-            }
-            self.visit_pat(&local.pat);
-        }
-        fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
-            // The iterated value first: in `for x in x` it is the outer `x`.
-            self.visit_expr(&f.expr);
-            self.visit_pat(&f.pat);
-            self.visit_block(&f.body);
-        }
-        fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
-            // A nested `async move` block takes its captures by value, from this block.
-            if a.capture.is_none() {
-                syn::visit::visit_expr_async(self, a);
-            }
-        }
-        fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
-            if self.found.is_some() || p.qself.is_some() {
-                return;
-            }
-            if let Some(ident) = p.path.get_ident() {
-                let name = ident.to_string();
-                if self.locals.contains(&name) && !self.declared.contains(&name) {
-                    self.found = Some(ident);
-                }
-            }
-        }
-        fn visit_item(&mut self, _: &'a syn::Item) {}
-    }
     let Expr::Async(block) = fut else {
         return None;
     };
@@ -618,10 +688,18 @@ fn used_local<'a>(
     let mut find = Find {
         locals,
         declared: Vec::new(),
-        found: None,
+        found: Vec::new(),
+        by_value: std::collections::HashSet::new(),
     };
     find.visit_block(&block.block);
-    find.found
+    if let Some(syn::Stmt::Expr(tail, None)) = block.block.stmts.last() {
+        // The block's value is moved out of it.
+        find.moved(tail);
+    }
+    // A `move` block owns whatever it names; one without `move` owns what it uses by value
+    // (in doubt, silent: rustc still refuses a real borrow, `Copy` values included).
+    let owns = |ident: &&Ident| !moved && find.by_value.contains(&ident.to_string());
+    find.found.iter().copied().find(|ident| !owns(ident))
 }
 
 /// The first reference parameter (of `refs`, see [`reference_param_names`]) that an `async`
