@@ -101,7 +101,8 @@
 //!
 //! The program can ask for the same shutdown itself (an admin endpoint, a fatal condition):
 //! [`App::request_shutdown`] starts the phases as a signal would, as [`Signal::Requested`]
-//! (exit code 1 if the shutdown is cut short, 0 if it is graceful).
+//! (exit code 1 if the grace runs out or a service is cut short, 0 if it is graceful; a
+//! second OS signal still ends it at once, with 128 + that signal).
 //!
 //! [`App::current()`] finds the application through the ambient context: in `main`'s body, in
 //! the scopes and children under it, and in a future run with [`Cx::run`] under a context
@@ -131,6 +132,7 @@
 //! | `main` returns `Err`, no signal | 1, with `error: ` and the error on one line (`Display`, then its `source()` chain joined with `": "`) |
 //! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
 //! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
+//! | `main` returned; a first signal comes while the services drain | as without it: 0 (the report says `while draining`), or 1 if `main` returned an error |
 //! | a signal; `main` returns the shutdown's interruption (`?`) | 128 + the signal |
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
 //! | a second signal | 128 + the second signal, at once |
@@ -247,9 +249,10 @@
 /// - `fail_fast` (the default): the first failure cancels the other children and is the fn's
 ///   error. The fn returns `Result<T, E>`, where `E` converts from [`Interrupted`]
 ///   ([`ScopeError`]), and `T` is the body's value.
-/// - `supervise`: every child runs to its end (a failure does not cancel its siblings), and
-///   the fn returns `Result<T, Failures<E>>`: the body's value, or every failure, first to last
-///   (the first 256 errors kept and the rest counted, every panic kept: [`Scope::run_all`]).
+/// - `supervise`: every child runs to its end (a failure does not cancel its siblings; a
+///   panic, or the body's own error, still does), and the fn returns `Result<T, Failures<E>>`:
+///   the body's value, or every failure, first to last (errors kept up to 256 failures and the
+///   rest counted, every panic kept: [`Scope::run_all`]).
 /// - `first_ok`: the children are candidates, and the first to succeed wins; the others are
 ///   cancelled ([`Race`]). The fn returns `Result<T, Failures<E>>`, where `T` is the winner's
 ///   value, or every candidate's failure if none succeeds. The body only starts the candidates:

@@ -61,6 +61,25 @@ fn a_signal_while_the_services_drain_after_the_main_work_ended_cuts_nothing_shor
 }
 
 #[test]
+fn a_signal_while_draining_after_main_ended_leaves_the_exit_code_to_main_even_if_work_is_cut() {
+    // The documented rule: a first signal after `main` returned changes nothing. The record
+    // overruns the 500 ms grace and is aborted, as without the signal: `main` returned `Ok`.
+    let mut p = started("finishes", "500");
+    p.wait_for("main work done", READY);
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert!(
+        out.stderr_has(", while draining: the drain goes on"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr_has("shutdown: stopped: service `audit`: 1 aborted"),
+        "{out:#?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+}
+
+#[test]
 fn a_forced_shutdown_exits_143_once_the_grace_ran_out() {
     let p = started("stuck", "500");
     let sent = p.signal("TERM");

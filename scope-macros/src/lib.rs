@@ -55,7 +55,7 @@ pub fn spawn_in_place(input: TokenStream) -> TokenStream {
 }
 
 /// `spawn!` that returns `Err(SpawnError)` when the scope is closed or at its limit, instead
-/// of starting the child cancelled or queueing it.
+/// of handing back a child that never starts (`Interrupted::NotStarted`), or queueing it.
 #[proc_macro]
 pub fn try_spawn(input: TokenStream) -> TokenStream {
     expand::spawn(ast::SpawnKind::TrySpawn, input.into()).into()

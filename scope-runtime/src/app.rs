@@ -306,8 +306,8 @@ impl App {
 
     /// Runs `work` under the application's context until it ends, or until `signals` gives
     /// the first shutdown signal (or the program asks for the shutdown: a cancel of
-    /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the module
-    /// docs), with `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits
+    /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the crate docs,
+    /// "Shutdown"), with `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits
     /// as long as the work and the services take). A second signal ends the shutdown at once
     /// (after a shutdown the program asked for, the second OS signal: the first is the
     /// orchestrator's usual stop, and the drain goes on). Returns the

@@ -7,6 +7,7 @@
 //! | `main` returns `Err` (no signal) | 1 | `error: ` and the error on one line |
 //! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
+//! | `main` returned; a first signal comes while the services drain | as without it: 0 if `main` returned `Ok`, 1 on an error | the shutdown report (`, while draining: the drain goes on`) |
 //! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...` |
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |

@@ -800,8 +800,8 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// failure explains (its parent's cancel, a deadline, an explicit cancel), or its body did not
 /// complete with nothing recorded, the scope's own entry comes first, ahead of failures that
 /// happened before it (it is why the others stopped). The first is the primary one. Nothing is
-/// flattened away; past the first 256 errors of children, the rest are counted, not kept
-/// ([`not_kept`](Failures::not_kept)).
+/// flattened away; once 256 failures are kept (panics included), a child's later error is
+/// counted, not kept ([`not_kept`](Failures::not_kept)).
 ///
 /// # Examples
 ///
@@ -862,8 +862,9 @@ impl<E> Failures<E> {
     }
 
     /// How many failures the scope counted but did not keep. A supervised scope (and a race)
-    /// keeps its first 256 errors of children and counts the rest (every panic is kept, and
-    /// the body's own error): a long-lived one (an accept loop
+    /// keeps its children's errors while fewer than 256 failures are kept (panics count
+    /// among them) and counts the rest (every panic is kept, and the body's own error): a
+    /// long-lived one (an accept loop
     /// whose connections must not cancel one another) would otherwise keep every failure
     /// of its life until it ends. [`len`](Failures::len) and [`iter`](Failures::iter) are
     /// the kept ones; the message counts them all.

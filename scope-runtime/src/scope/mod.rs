@@ -1839,7 +1839,8 @@ where
 
     /// Runs the scope **supervised** and returns the body's value or every failure, first to
     /// last: failures do not cancel the siblings (only a panic, or the body's own error,
-    /// does). It keeps the first 256 failures and counts the rest
+    /// does). It keeps the first 256 failures (a panic is kept past them too) and counts the
+    /// errors after them
     /// ([`Failures::not_kept`](crate::Failures::not_kept)), so that a long-lived supervised
     /// scope (an accept loop) does not hold every failure of its life; a failure you want to
     /// keep or log in full is handled in the child. Otherwise as [`run`](Scope::run).

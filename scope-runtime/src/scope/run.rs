@@ -52,6 +52,11 @@ pin_project_lite::pin_project! {
     /// spawned children get what is left of the scope's grace (a task of the runtime keeps
     /// the time), then are aborted.
     ///
+    /// Forgetting it (`mem::forget`) is memory-safe: spawned children are `'static`, and when
+    /// the [`Scope`] value is dropped they are cancelled and aborted; the body and the
+    /// in-place children, which may borrow, are leaked with the future and never polled
+    /// again.
+    ///
     /// # Examples
     ///
     /// Dropping it part-way cancels the scope and aborts its children:
@@ -69,6 +74,30 @@ pin_project_lite::pin_project! {
     /// });
     /// assert!(tokio::time::timeout(Duration::from_secs(1), run).await.is_err());
     /// assert_eq!(s.cx().cause(), Some(Cause::explicit("scope dropped")));
+    /// assert!(leaks.check().await.is_ok());
+    /// # });
+    /// ```
+    ///
+    /// Forgotten after its first poll, its spawned children are aborted with the `Scope`:
+    ///
+    /// ```
+    /// use scope::testing::LeakCheck;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let leaks = LeakCheck::new();
+    /// {
+    ///     let s = &Scope::new(Config::new());
+    ///     let mut run = Box::pin(s.run(async {
+    ///         s.spawn(std::future::pending::<()>());
+    ///         std::future::pending::<Result<(), Interrupted>>().await
+    ///     }));
+    ///     // One poll: the scope starts, and so does its child.
+    ///     let polled = std::future::poll_fn(|cx| {
+    ///         std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx).is_ready())
+    ///     });
+    ///     assert!(!polled.await);
+    ///     std::mem::forget(run);
+    /// } // the `Scope` is dropped here
     /// assert!(leaks.check().await.is_ok());
     /// # });
     /// ```

@@ -46,7 +46,7 @@ impl ServiceConfig {
     /// dropped 5 s of grace after it), 5 s of grace on stop.
     ///
     /// **Why a task has a deadline by default.** Detached work gets a time bound of its own
-    /// (law 7): it no longer has the request's deadline, and a service lives as long as the
+    /// (detached work is bounded): it no longer has the request's deadline, and a service lives as long as the
     /// program. A task stuck on a dead peer would otherwise hold its place in the queue (and,
     /// with [`workers`](ServiceConfig::workers), a worker) until the next shutdown, with
     /// nothing to show for it; with a deadline it ends, and an end that is an error (it

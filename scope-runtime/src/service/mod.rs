@@ -7,7 +7,8 @@
 //! [`Service::stop`] cancels, waits a grace, then aborts, and reports what it cut short.
 //! Each task has a handle with its outcome ([`ServiceHandle`]); a failure is also kept by the
 //! service until read ([`Service::failures`]), so none is lost. With
-//! [`ServiceConfig::workers`], `n` tasks run at once over the service's bounded queue.
+//! [`ServiceConfig::workers`], `n` tasks run at once over the service's queue (bounded by
+//! [`ServiceConfig::capacity`], if set).
 //!
 //! A service made under an application ([`App`](crate::App), which `#[scope::main]` makes)
 //! belongs to it: the application's shutdown drains and stops it (see [`App`](crate::App)).

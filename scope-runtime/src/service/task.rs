@@ -98,7 +98,8 @@ impl<O> ServiceHandle<O> {
     }
 
     /// Cancels this task alone (its context), with `reason`. A task that does not end on its
-    /// own within the service's [grace](crate::ServiceConfig::grace) is then dropped (law 9);
+    /// own within the service's [grace](crate::ServiceConfig::grace) is then dropped (a cancel
+    /// is bounded);
     /// one still waiting for a worker never starts, and its handle reads
     /// [`Interrupted::NotStarted`].
     ///
