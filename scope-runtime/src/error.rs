@@ -1032,16 +1032,25 @@ impl<E> IntoIterator for Failures<E> {
 
 impl<E: fmt::Display> fmt::Display for Failures<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The scope's own entry (first, when it was interrupted) is not a failed task: the
+        // count is of the tasks.
+        let scope_first = self
+            .failures
+            .first()
+            .is_some_and(|first| matches!(first.said, Said::Scope));
+        let tasks = self.failures.len() - usize::from(scope_first) + self.not_kept;
+        let not_kept = match self.not_kept {
+            0 => String::new(),
+            n => format!(" ({n} not kept)"),
+        };
+        let plural = if tasks == 1 { "" } else { "s" };
         match self.failures.as_slice() {
             [] => f.write_str("no task succeeded: there were no candidates"),
-            [only] => write!(f, "{only}"),
-            [first, ..] if self.not_kept > 0 => write!(
-                f,
-                "{} tasks failed ({} not kept); first: {first}",
-                self.failures.len() + self.not_kept,
-                self.not_kept
-            ),
-            [first, ..] => write!(f, "{} tasks failed; first: {first}", self.failures.len()),
+            [only] if self.not_kept == 0 => write!(f, "{only}"),
+            [first, ..] if scope_first => {
+                write!(f, "{first}; {tasks} task{plural} failed{not_kept}")
+            }
+            [first, ..] => write!(f, "{tasks} task{plural} failed{not_kept}; first: {first}"),
         }
     }
 }

@@ -1513,3 +1513,23 @@ fn a_run_first_polled_outside_a_runtime_meets_its_deadline_on_one() {
         );
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_supervised_scopes_own_interruption_is_not_counted_as_a_failed_task() {
+    // The scope's deadline stopped it, one child had failed before: the message counted the
+    // scope's own entry as a second failed task ("2 tasks failed; first: scope `batch`: ..").
+    type E = Box<dyn std::error::Error + Send + Sync>;
+    let s = &Scope::new(Config::new().name("batch").timeout(ms(50)));
+    let out = s
+        .run_all(async {
+            drop(s.spawn_named("a", async { Err::<(), E>("boom".into()) }));
+            std::future::pending::<Result<(), E>>().await
+        })
+        .await;
+    let failures = out.unwrap_err();
+    assert_eq!(failures.len(), 2, "the scope's deadline, then a's failure");
+    assert_eq!(
+        failures.to_string(),
+        "scope `batch`: deadline of `batch` exceeded; 1 task failed"
+    );
+}

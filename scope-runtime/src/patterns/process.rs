@@ -11,7 +11,10 @@
 //! 1. it sends **SIGTERM** (and SIGCONT, so that a stopped process can act on it), at the
 //!    cancel itself: the process is bound to the context from [`Process::spawn`] on, also
 //!    while the code that owns it reads its output rather than waiting, and also if its
-//!    [`Running`] was moved out of the scope (the scope's end ends its context);
+//!    [`Running`] was moved out of the code that started it: the end of that code's context
+//!    stops it (a scope's end, or a child's: a child that starts a process and returns its
+//!    `Running` to the body has it stopped as it returns; start it in the body and hand it to
+//!    the child to keep it for the scope's life);
 //! 2. waits the **grace**: by default the grace of the scope whose code runs it
 //!    ([`current_grace`](crate::current_grace)), or [`Process::grace`];
 //! 3. sends **SIGKILL** if it is still running, and **reaps** it.
@@ -397,7 +400,8 @@ pub struct Running {
     stopping: Option<tokio::time::Instant>,
     /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
     watch: Option<OnCancel>,
-    /// The context it was started under: its cancel (its scope's end included) stops it,
+    /// The context it was started under: its cancel (its end included: a scope's, or the
+    /// child's that started it) stops it,
     /// whoever waits for it.
     cx: Cx,
 }

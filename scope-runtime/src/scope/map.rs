@@ -58,9 +58,9 @@ pub enum InPlace {}
 
 /// A parallel map over a stream of items, bounded by its [`limit`](Map::limit): see [`map`].
 /// Configure it, then [`run`](Map::run) (fail-fast: the first error cancels the rest and is
-/// returned) or [`run_all`](Map::run_all) (every item runs; every failure is returned, past the
-/// first 256 errors counted rather than kept, as [`Scope::run_all`](crate::Scope::run_all)
-/// does).
+/// returned) or [`run_all`](Map::run_all) (an item's error does not stop the others; every
+/// failure is returned, past 256 kept failures counted rather than kept, as
+/// [`Scope::run_all`](crate::Scope::run_all) does; an item's panic still stops the map).
 ///
 /// `f` and the source are polled by the map's own scope body: a panic in either is the map's
 /// own, not an item's (the items are cancelled and drained, then the panic resumes out of
@@ -762,9 +762,11 @@ where
         .await
     }
 
-    /// Runs every item, whatever fails: the values if all succeed, else every failure (the
-    /// first 256 errors kept, the rest counted in
-    /// [`Failures::not_kept`](crate::Failures::not_kept); every panic kept).
+    /// Runs every item, whatever errors: the values if all succeed, else every failure (errors
+    /// kept up to 256 failures, the rest counted in
+    /// [`Failures::not_kept`](crate::Failures::not_kept); every panic kept). An item's panic is
+    /// a bug, and stops the map as it stops a supervised scope: the items running are
+    /// cancelled, and no later item starts.
     ///
     /// # Examples
     ///
@@ -832,7 +834,7 @@ where
         .await
     }
 
-    /// Runs every item in place, whatever fails (see [`Map::run_all`]).
+    /// Runs every item in place, whatever errors (see [`Map::run_all`]: a panic still stops it).
     ///
     /// # Examples
     ///

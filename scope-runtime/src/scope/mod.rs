@@ -1845,6 +1845,11 @@ where
     /// scope (an accept loop) does not hold every failure of its life; a failure you want to
     /// keep or log in full is handled in the child. Otherwise as [`run`](Scope::run).
     ///
+    /// The body's own error is a failure of its own: a body that hands on a failed child's
+    /// error (`child.await?`) stops the scope, and the result holds both the child's failure
+    /// and the body's (named after the scope). To report a child's failure once and go on,
+    /// match the child's outcome instead of `?`.
+    ///
     /// # Examples
     ///
     /// ```
