@@ -105,8 +105,6 @@ pub(crate) struct Rewriter {
     edits: usize,
     /// Whether the body uses `provided!()`.
     provided: bool,
-    /// How many `provided!()` were rewritten (to know whether a child's future uses one).
-    provided_uses: usize,
     /// The `crate = path` of the scope's options, if one was given: a nested `scope!` without
     /// one of its own inherits it.
     krate: Option<syn::Path>,
@@ -137,7 +135,6 @@ impl Rewriter {
             race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
             edits: 0,
             provided: false,
-            provided_uses: 0,
             proof_refs: 0,
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
@@ -266,11 +263,11 @@ impl Rewriter {
     /// A nested `scope!` gets this body's proof (`@outer __provided;` in front), so its own
     /// proof extends it: a slot bound (or required) out here stays proven in there.
     fn with_outer_proof(&mut self, tokens: TokenStream) -> TokenStream {
-        if self.in_child > 0 || self.lint_only > 0 {
-            // Inside a child's future the proof would be moved into it; the child's nested
-            // scope starts from the empty proof (pass `provided!()` in as a value instead).
+        if self.lint_only > 0 {
             return tokens;
         }
+        // Inside a child's future too: the child takes its own copy of the proof (see
+        // `rewrite_spawn`), which its nested scope extends.
         self.provided = true;
         self.proof_refs += 1;
         self.edits += 1;
@@ -307,7 +304,6 @@ impl Rewriter {
             return quote_spanned!(span=> ::core::compile_error!(#msg));
         }
         self.provided = true;
-        self.provided_uses += 1;
         self.proof_refs += 1;
         self.edits += 1;
         let hidden = Hidden::Proof {
@@ -629,13 +625,29 @@ impl Rewriter {
                 return syn::Error::new(local.span(), msg).to_compile_error();
             }
         }
-        let proofs_before = self.provided_uses;
+        let proofs_before = self.proof_refs;
         self.in_child += 1;
         self.visit_expr_mut(&mut args.fut);
         if let Some(name) = &mut args.name {
             self.visit_expr_mut(name);
         }
         self.in_child -= 1;
+        let uses_proof = self.proof_refs > proofs_before;
+        let proof = provided_ident();
+        let mut owns_a_copy = false;
+        if let Expr::Async(block) = &mut args.fut {
+            if block.capture.is_none() && uses_proof {
+                // A block without `move` that uses the body's proof (`provided!()`, a nested
+                // scope extending it) would borrow it, and a child cannot (a spawned one is
+                // `'static`, an in-place one outlives the body): it takes its own copy by
+                // value, made just before, as a first statement that moves it in.
+                block
+                    .block
+                    .stmts
+                    .insert(0, syn::parse_quote!(let #proof = #proof;));
+                owns_a_copy = true;
+            }
+        }
         let fut = &args.fut;
         let name = args.name.as_ref().map(|n| quote!(name = #n,));
         let hidden = Hidden::Scope {
@@ -645,10 +657,9 @@ impl Rewriter {
         .to_tokens();
         let call = quote_spanned!(span=> #path!(#hidden));
         let moves = matches!(&args.fut, Expr::Async(a) if a.capture.is_some());
-        if moves && self.provided_uses > proofs_before {
+        if (moves || owns_a_copy) && uses_proof {
             // An `async move` child that uses `provided!()` would move the body's proof into
             // itself: it moves a copy, made here, and the body keeps its own.
-            let proof = provided_ident();
             return quote_spanned!(span=> {
                 let #proof = ::core::clone::Clone::clone(&#proof);
                 #call
