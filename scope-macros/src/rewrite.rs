@@ -550,6 +550,47 @@ impl Rewriter {
         }
     }
 
+    /// The error for a spawned `async` block that borrows `local`: what to write depends on
+    /// where the name comes from (a reference parameter, a name declared outside the scope,
+    /// a local of the scope's own body).
+    fn borrow_error(&self, kind: SpawnKind, local: &Ident) -> TokenStream {
+        let msg = if self.refs.contains(&local.to_string()) {
+            format!(
+                "this `async` block uses `{local}`, a reference, but a child started \
+                 with `{m}` runs as its own task, in parallel, and can keep nothing \
+                 borrowed, even moved\n\
+                 help: copy or clone what the child needs out of `{local}` into a local \
+                 first, and move that local in (`{m}(async move {{ .. }})`), or use \
+                 `{in_place}(..)`, whose children may borrow from outside the scope",
+                m = kind.macro_name(),
+                in_place = kind.in_place().macro_name(),
+            )
+        } else if self.outside.contains(&local.to_string()) {
+            format!(
+                "this `async` block borrows `{local}`, but a child started with `{m}` \
+                 runs as its own task, in parallel, and must own what it uses\n\
+                 help: write `{m}(async move {{ .. }})` to move `{local}` into the \
+                 child, or use `{in_place}(..)`, whose children may borrow from outside \
+                 the scope",
+                m = kind.macro_name(),
+                in_place = kind.in_place().macro_name(),
+            )
+        } else {
+            format!(
+                "this `async` block borrows `{local}`, but a child started with `{m}` \
+                 runs as its own task, in parallel, and must own what it uses\n\
+                 help: write `{m}(async move {{ .. }})` to move `{local}` into the \
+                 child (clone it first if the body still needs it); an in-place child \
+                 cannot borrow it either: `{local}` is declared in the scope's body, \
+                 which ends before the scope joins its children (to lend it to \
+                 in-place children, declare it outside the scope: a parameter of the \
+                 fn, or a local before the `scope!`)",
+                m = kind.macro_name(),
+            )
+        };
+        syn::Error::new(local.span(), msg).to_compile_error()
+    }
+
     /// `spawn!(..)` -> `spawn!(@scope __scope, ..)`; an error expression when misused.
     fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
         let span = name_span(mac);
@@ -588,41 +629,7 @@ impl Rewriter {
             let found = crate::valid::used_reference(&args.fut, &self.refs)
                 .or_else(|| crate::valid::borrowed_local(&args.fut, &self.bound));
             if let Some(local) = found {
-                let msg = if self.refs.contains(&local.to_string()) {
-                    format!(
-                        "this `async` block uses `{local}`, a reference, but a child started \
-                         with `{m}` runs as its own task, in parallel, and can keep nothing \
-                         borrowed, even moved\n\
-                         help: copy or clone what the child needs out of `{local}` into a local \
-                         first, and move that local in (`{m}(async move {{ .. }})`), or use \
-                         `{in_place}(..)`, whose children may borrow from outside the scope",
-                        m = kind.macro_name(),
-                        in_place = kind.in_place().macro_name(),
-                    )
-                } else if self.outside.contains(&local.to_string()) {
-                    format!(
-                        "this `async` block borrows `{local}`, but a child started with `{m}` \
-                         runs as its own task, in parallel, and must own what it uses\n\
-                         help: write `{m}(async move {{ .. }})` to move `{local}` into the \
-                         child, or use `{in_place}(..)`, whose children may borrow from outside \
-                         the scope",
-                        m = kind.macro_name(),
-                        in_place = kind.in_place().macro_name(),
-                    )
-                } else {
-                    format!(
-                        "this `async` block borrows `{local}`, but a child started with `{m}` \
-                         runs as its own task, in parallel, and must own what it uses\n\
-                         help: write `{m}(async move {{ .. }})` to move `{local}` into the \
-                         child (clone it first if the body still needs it); an in-place child \
-                         cannot borrow it either: `{local}` is declared in the scope's body, \
-                         which ends before the scope joins its children (to lend it to \
-                         in-place children, declare it outside the scope: a parameter of the \
-                         fn, or a local before the `scope!`)",
-                        m = kind.macro_name(),
-                    )
-                };
-                return syn::Error::new(local.span(), msg).to_compile_error();
+                return self.borrow_error(kind, local);
             }
         }
         let proofs_before = self.proof_refs;
