@@ -739,6 +739,9 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
             );
             quote!(::core::compile_error!(#msg))
         }
+        Some(Hidden::Error(msg)) => {
+            quote::quote_spanned!(msg.span()=> ::core::compile_error!(#msg))
+        }
         Some(Hidden::Scope { scope, args }) => {
             let args = match ast::SpawnArgs::parse(args, kind) {
                 Ok(args) => args,

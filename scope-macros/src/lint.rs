@@ -147,6 +147,39 @@ impl Aliases {
         self.globs.extend(other.globs);
     }
 
+    /// The `use`s, `extern crate .. as` and `type` aliases among `items` themselves (a block's
+    /// or a module's own: they hold in it, not around it).
+    pub(crate) fn own<'a>(items: impl IntoIterator<Item = &'a syn::Item>) -> Aliases {
+        let mut own = Aliases::default();
+        for item in items {
+            match item {
+                syn::Item::Use(u) => own.add_tree(&mut Vec::new(), &u.tree),
+                syn::Item::ExternCrate(e) => {
+                    if let Some((_, rename)) = &e.rename {
+                        own.map.insert(unraw(rename), vec![unraw(&e.ident)]);
+                    }
+                }
+                syn::Item::Type(t) => {
+                    if let syn::Type::Path(p) = &*t.ty {
+                        if p.qself.is_none() {
+                            own.map.insert(unraw(&t.ident), segments(&p.path));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        own
+    }
+
+    /// [`own`](Aliases::own) for a block's statements.
+    pub(crate) fn of_block(block: &syn::Block) -> Aliases {
+        Aliases::own(block.stmts.iter().filter_map(|stmt| match stmt {
+            syn::Stmt::Item(item) => Some(item),
+            _ => None,
+        }))
+    }
+
     pub(crate) fn collect(block: &syn::Block) -> Aliases {
         struct Collector(Aliases);
         impl<'ast> Visit<'ast> for Collector {
@@ -444,7 +477,12 @@ pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
         let wraps = matches!(
             segs.as_slice(),
             [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box" | "Mutex" | "RwLock" | "RefCell") && n == "new"
-        ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok");
+        ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok")
+            // A copy: `Arc::clone(&handle)`, `Clone::clone(&handle)`.
+            || matches!(
+                segs.as_slice(),
+                [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Clone") && n == "clone"
+            );
         match (wraps, c.args.len()) {
             (true, 1) => expr = &c.args[0],
             _ => break,
@@ -618,7 +656,7 @@ const SETS: &[&str] = &["JoinSet", "JoinMap", "JoinQueue", "LocalSet"];
 
 /// The sets that spawn their tasks on the runtime (which `detach_all` can let go of, and whose
 /// `Extend` and `FromIterator` spawn).
-const SPAWNING_SETS: &[&str] = &["JoinSet", "JoinMap", "JoinQueue"];
+pub(crate) const SPAWNING_SETS: &[&str] = &["JoinSet", "JoinMap", "JoinQueue"];
 
 /// Whether `path` (resolved) names a set type, or a set's constructor.
 pub(crate) fn is_set_path(path: &[String]) -> bool {

@@ -8,6 +8,7 @@
 //! provided!()                        -> provided!(@proof __provided)
 //! scope!(..)        in a body        -> scope!(@outer __provided; ..)
 //! cx: Needs![A, B]  a parameter      -> cx: Needs![@type ::scope::__private::Provided<..>]
+//! spawn!(fut)       found misused    -> spawn!(@error "what to write")
 //! ```
 //!
 //! The hidden variables carry `Span::mixed_site()`, so no user code can name them, and a form
@@ -36,6 +37,10 @@ pub(crate) enum Hidden {
     Linted(TokenStream),
     /// `@type TYPE`: a `Needs![..]` parameter's type, already rewritten.
     Type(TokenStream),
+    /// `@error "MESSAGE"`: a spawn macro the body pass found misused; the macro reports the
+    /// message at the literal's span (through the user's own macro path, so that its import
+    /// is used).
+    Error(syn::LitStr),
 }
 
 impl Hidden {
@@ -77,6 +82,11 @@ impl Hidden {
             ("type", tail) if !tail.is_empty() => {
                 Some(Hidden::Type(tail.iter().cloned().collect()))
             }
+            ("error", [TokenTree::Literal(lit)]) => {
+                syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into())
+                    .ok()
+                    .map(Hidden::Error)
+            }
             _ => None,
         }
     }
@@ -91,6 +101,7 @@ impl Hidden {
             Hidden::Outer { proof, rest } => quote!(@outer #proof; #rest),
             Hidden::Linted(rest) => quote!(@linted #rest),
             Hidden::Type(ty) => quote!(@type #ty),
+            Hidden::Error(msg) => quote!(@error #msg),
         }
     }
 }
@@ -118,6 +129,7 @@ mod tests {
                 rest: quote!(limit = 1, {}),
             },
             Hidden::Type(quote!(Provided<L>)),
+            Hidden::Error(syn::LitStr::new("misused", proc_macro2::Span::call_site())),
         ];
         for form in forms {
             let printed = form.to_tokens();

@@ -112,15 +112,38 @@ pub(crate) struct Rewriter {
     /// `scope!`s given it): an `async move` block or `move` closure that gets one would move
     /// the proof into itself.
     proof_refs: usize,
+    /// The name the body gives the scope's handle (`handle = s`), while no `let` shadows it:
+    /// a child that uses it is told what to write instead.
+    handle: Option<String>,
+    /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
+    /// untyped first parameter of the closure given to it.
+    closure_origin: Option<Origin>,
 }
+
+/// The methods of `Option`, `Result` and iterators that hand what they hold to a closure: its
+/// first parameter has the receiver's origin.
+const HANDING_COMBINATORS: &[&str] = &[
+    "map",
+    "and_then",
+    "inspect",
+    "for_each",
+    "is_some_and",
+    "is_ok_and",
+    "map_or",
+    "filter",
+    "filter_map",
+    "then",
+];
 
 impl Rewriter {
     fn new(block: Option<&syn::Block>, opts: Option<&Options>) -> Rewriter {
-        let aliases = block.map(Aliases::collect).unwrap_or_default();
+        // The body's own `use`s; a nested block's hold in it (see `visit_block_mut`). The sets
+        // that leave the body are found with every `use` of it.
+        let aliases = block.map(Aliases::of_block).unwrap_or_default();
         Rewriter {
             scope: scope_ident(),
             leaving: block
-                .map(|b| lint::leaving_sets(b, &aliases))
+                .map(|b| lint::leaving_sets(b, &Aliases::collect(b)))
                 .unwrap_or_default(),
             aliases,
             locals: HashMap::new(),
@@ -136,6 +159,10 @@ impl Rewriter {
             edits: 0,
             provided: false,
             proof_refs: 0,
+            closure_origin: None,
+            handle: opts
+                .and_then(|o| o.handle.as_ref())
+                .map(|(h, _)| lint::unraw(h)),
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
     }
@@ -224,10 +251,12 @@ impl Rewriter {
         if let Some((handle, _)) = &input.options.handle {
             self.locals.remove(&lint::unraw(handle));
         }
-        self.aliases.merge(Aliases::collect(&body));
+        let mut every = self.aliases.clone();
+        every.merge(Aliases::collect(&body));
+        self.aliases.merge(Aliases::of_block(&body));
         // The sets made in the nested body that leave it (an outer set that leaves the outer
         // body has its origin so already; an outer name does not make a nested set leave).
-        self.leaving = lint::leaving_sets(&body, &self.aliases);
+        self.leaving = lint::leaving_sets(&body, &every);
         self.lint_only += 1;
         self.visit_block_mut(&mut body);
         self.lint_only -= 1;
@@ -323,10 +352,17 @@ impl Rewriter {
         } else {
             format!("`{written}` (`{full}`)")
         };
+        // In a `macro_rules!` rule, the attribute goes on the `macro_rules!` item: on a
+        // statement of the rule it would stay in the rule, where rustc refuses it.
+        let opt_out = if self.discarded > 0 {
+            "mark the `macro_rules!` item `#[scope::allow_orphan]`"
+        } else {
+            "mark the statement `#[scope::allow_orphan]`"
+        };
         let msg = format!(
             "{what} {} {} that this scope does not own: {} outlive the scope\n\
              {}\n\
-             note: if it really must outlive the scope, mark the statement `#[scope::allow_orphan]`",
+             note: if it really must outlive the scope, {opt_out}",
             kind.verb(),
             kind.noun(),
             if kind == Orphan::Detached {
@@ -356,8 +392,9 @@ impl Rewriter {
         }
     }
 
-    /// `JoinSet::spawn(set, ..)`: the call form of `.spawn(..)` on a set, flagged as the
-    /// method is when the set came from outside the scope.
+    /// `JoinSet::spawn(set, ..)`: the call form of `.spawn(..)` on a set (any of the sets the
+    /// lint knows, and `extend`, through `Extend::extend` too), flagged as the method is when
+    /// the set came from outside the scope.
     fn check_call_on_outer_set(&mut self, call: &syn::ExprCall) {
         let Expr::Path(p) = &*call.func else { return };
         let resolved = self
@@ -366,7 +403,9 @@ impl Rewriter {
         let [.., owner, method] = resolved.as_slice() else {
             return;
         };
-        if owner != "JoinSet" || !lint::SPAWN_METHODS.contains(&method.as_str()) {
+        let on_a_set = lint::SPAWNING_SETS.contains(&owner.as_str())
+            && (lint::SPAWN_METHODS.contains(&method.as_str()) || method == "extend");
+        if !on_a_set && !(owner == "Extend" && method == "extend") {
             return;
         }
         let Some(first) = call.args.first() else {
@@ -414,6 +453,9 @@ impl Rewriter {
             // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
             self.outside.remove(name);
+            if self.handle.as_ref() == Some(name) {
+                self.handle = None;
+            }
         }
         self.bound.extend(names);
         let (pat, ty) = match &local.pat {
@@ -492,19 +534,11 @@ impl Rewriter {
         }
     }
 
-    fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
-        let pat = match pat {
-            syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
-            other => other,
-        };
-        let syn::Pat::Ident(pi) = pat else { return };
-        let name = lint::unraw(&pi.ident);
-        let typed = ty.and_then(lint::type_path).map(|path| Origin {
-            path,
-            place: Place::Body,
-        });
-        // Through the wrappers that hand out their content: `Arc::new(Handle::current())`.
-        let traced = init.and_then(|init| match lint::chain_root(lint::unwrapped(init))? {
+    /// Where the value of `expr` comes from: the call that made it, or the local it copies,
+    /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
+    /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
+    fn origin_of(&self, expr: &Expr) -> Option<Origin> {
+        match lint::chain_root(lint::unwrapped(expr))? {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
@@ -517,7 +551,21 @@ impl Rewriter {
                 self.locals.get(&source).cloned()
             }
             _ => None,
+        }
+    }
+
+    fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
+        let pat = match pat {
+            syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
+            other => other,
+        };
+        let syn::Pat::Ident(pi) = pat else { return };
+        let name = lint::unraw(&pi.ident);
+        let typed = ty.and_then(lint::type_path).map(|path| Origin {
+            path,
+            place: Place::Body,
         });
+        let traced = init.and_then(|init| self.origin_of(init));
         // Collected into a type it names (`collect::<JoinSet<_>>()`, `JoinSet::from_iter`).
         let traced = traced.or_else(|| {
             let path = lint::collected_type(init?)?;
@@ -553,7 +601,7 @@ impl Rewriter {
     /// The error for a spawned `async` block that borrows `local`: what to write depends on
     /// where the name comes from (a reference parameter, a name declared outside the scope,
     /// a local of the scope's own body).
-    fn borrow_error(&self, kind: SpawnKind, local: &Ident) -> TokenStream {
+    fn borrow_message(&self, kind: SpawnKind, local: &Ident) -> String {
         let msg = if self.refs.contains(&local.to_string()) {
             format!(
                 "this `async` block uses `{local}`, a reference, but a child started \
@@ -588,7 +636,13 @@ impl Rewriter {
                 m = kind.macro_name(),
             )
         };
-        syn::Error::new(local.span(), msg).to_compile_error()
+        msg
+    }
+
+    /// The spawn macro `path`, told to report `msg` at `at` (its import stays used).
+    fn spawn_error(path: &syn::Path, span: Span, msg: &str, at: Span) -> TokenStream {
+        let hidden = Hidden::Error(syn::LitStr::new(msg, at)).to_tokens();
+        quote_spanned!(span=> #path!(#hidden))
     }
 
     /// `spawn!(..)` -> `spawn!(@scope __scope, ..)`; an error expression when misused.
@@ -625,11 +679,28 @@ impl Rewriter {
             .to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         };
+        if let Some(used) = self
+            .handle
+            .as_ref()
+            .and_then(|handle| crate::valid::uses_name(&args.fut, handle))
+        {
+            let msg = format!(
+                "this child uses `{used}`, the handle of the scope it is a child of, but a child \
+                 cannot hold its own scope (the scope joins it)\n\
+                 help: to cancel the scope from the child, move a clone of its context in \
+                 (`let cx = {used}.cx().clone();` before `{m}`, then `cx.cancel(..)` in the \
+                 child), or return an error from it (under fail-fast that cancels the \
+                 siblings); to start more work, open a nested `scope!` in the child",
+                m = kind.macro_name(),
+            );
+            return Self::spawn_error(path, span, &msg, used.span());
+        }
         if kind.is_spawned() {
             let found = crate::valid::used_reference(&args.fut, &self.refs)
                 .or_else(|| crate::valid::borrowed_local(&args.fut, &self.bound));
             if let Some(local) = found {
-                return self.borrow_error(kind, local);
+                let msg = self.borrow_message(kind, local);
+                return Self::spawn_error(path, span, &msg, local.span());
             }
         }
         let proofs_before = self.proof_refs;
@@ -853,6 +924,14 @@ impl Rewriter {
             // and nothing else, so the rest is linted here.
             syn::Item::Mod(m) if scoped => self.lint_scoped_mod(m),
             syn::Item::Impl(imp) if scoped => self.lint_scoped_impl(imp),
+            syn::Item::Mod(m) => {
+                // A module's `use`s hold in it.
+                let aliases = self.aliases.clone();
+                let own = m.content.iter().flat_map(|(_, items)| items);
+                self.aliases.merge(Aliases::own(own));
+                visit_mut::visit_item_mod_mut(self, m);
+                self.aliases = aliases;
+            }
             other => visit_mut::visit_item_mut(self, other),
         }
         self.locals = saved;
@@ -864,6 +943,10 @@ impl Rewriter {
 impl Rewriter {
     /// The items of a `#[scoped]` module, but for the fns its expansion scopes (and lints).
     fn lint_scoped_mod(&mut self, m: &mut syn::ItemMod) {
+        // A module's `use`s hold in it.
+        let aliases = self.aliases.clone();
+        self.aliases
+            .merge(Aliases::own(m.content.iter().flat_map(|(_, items)| items)));
         for item in m.content.iter_mut().flat_map(|(_, items)| items) {
             match item {
                 syn::Item::Fn(f) if crate::expand::mod_scopes(f) => {}
@@ -888,6 +971,7 @@ impl Rewriter {
                 other => self.lint_item(other),
             }
         }
+        self.aliases = aliases;
     }
 
     /// The items of a `#[scoped]` impl block, but for the methods its expansion scopes.
@@ -1063,15 +1147,22 @@ impl VisitMut for Rewriter {
         // name (`report()`) after a loop's `let report` borrows nothing.
         // So do the origins it records: a `let handle = spawn!(..)` in a loop's body does not
         // hide the runtime's `handle` declared before the loop.
+        // And so do its `use`s: a `use .. as go` in a nested fn or block does not hide the
+        // body's `use tokio::spawn as go`.
         let bound = self.bound.clone();
         let outside = self.outside.clone();
         let refs = self.refs.clone();
         let locals = self.locals.clone();
+        let aliases = self.aliases.clone();
+        let handle = self.handle.clone();
+        self.aliases.merge(Aliases::of_block(block));
         visit_mut::visit_block_mut(self, block);
+        self.handle = handle;
         self.bound = bound;
         self.outside = outside;
         self.refs = refs;
         self.locals = locals;
+        self.aliases = aliases;
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
@@ -1142,10 +1233,14 @@ impl VisitMut for Rewriter {
             Expr::Closure(c) => {
                 // Its parameters' origins end with it, as a block's bindings do.
                 let locals = self.locals.clone();
+                let handed = self.closure_origin.take();
                 for input in &c.inputs {
                     if let syn::Pat::Type(pt) = input {
                         self.record_typed(&pt.pat, &pt.ty, false);
                     }
+                }
+                if let (Some(origin), Some(syn::Pat::Ident(pi))) = (handed, c.inputs.first()) {
+                    self.locals.insert(lint::unraw(&pi.ident), origin);
                 }
                 let before = self.proof_refs;
                 let moves = c.capture.is_some();
@@ -1184,7 +1279,26 @@ impl VisitMut for Rewriter {
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
             Expr::MethodCall(call) => {
                 self.check_method(call);
-                visit_mut::visit_expr_method_call_mut(self, call);
+                // `Handle::try_current().map(|h| h.spawn(..))`: the closure's parameter is
+                // what the receiver holds (an `Option`'s or a `Result`'s content, an item).
+                let method = lint::unraw(&call.method);
+                let handed = HANDING_COMBINATORS
+                    .contains(&method.as_str())
+                    .then(|| self.origin_of(&call.receiver))
+                    .flatten();
+                match handed {
+                    Some(origin) => {
+                        self.visit_expr_mut(&mut call.receiver);
+                        for arg in &mut call.args {
+                            if matches!(arg, Expr::Closure(_)) {
+                                self.closure_origin = Some(origin.clone());
+                            }
+                            self.visit_expr_mut(arg);
+                            self.closure_origin = None;
+                        }
+                    }
+                    None => visit_mut::visit_expr_method_call_mut(self, call),
+                }
             }
             Expr::Call(call) => {
                 self.check_call_on_outer_set(call);

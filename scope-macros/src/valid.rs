@@ -702,6 +702,23 @@ fn used_local<'a>(
     find.found.iter().copied().find(|ident| !owns(ident))
 }
 
+/// The first use of `name` in a child's future (an `async` block's own code, `move` or not,
+/// or any other expression), where no pattern of it binds the name again.
+pub(crate) fn uses_name<'a>(fut: &'a Expr, name: &str) -> Option<&'a Ident> {
+    let names = std::collections::HashSet::from([name.to_owned()]);
+    let mut find = Find {
+        locals: &names,
+        declared: Vec::new(),
+        found: Vec::new(),
+        by_value: std::collections::HashSet::new(),
+    };
+    match fut {
+        Expr::Async(block) => find.visit_block(&block.block),
+        other => find.visit_expr(other),
+    }
+    find.found.first().copied()
+}
+
 /// The first reference parameter (of `refs`, see [`reference_param_names`]) that an `async`
 /// block handed to `spawn!` uses, `move` or not: moved, a reference is still not `'static`.
 pub(crate) fn used_reference<'a>(
