@@ -405,7 +405,8 @@ impl Rewriter {
         };
         let on_a_set = lint::SPAWNING_SETS.contains(&owner.as_str())
             && (lint::SPAWN_METHODS.contains(&method.as_str()) || method == "extend");
-        if !on_a_set && !(owner == "Extend" && method == "extend") {
+        let by_the_trait = owner == "Extend" && method == "extend";
+        if !(on_a_set || by_the_trait) {
             return;
         }
         let Some(first) = call.args.first() else {
@@ -941,6 +942,30 @@ impl Rewriter {
 }
 
 impl Rewriter {
+    /// `.method(..)`: checked, then visited; `Handle::try_current().map(|h| h.spawn(..))`: the
+    /// closure's parameter is what the receiver holds (an `Option`'s or a `Result`'s content,
+    /// an item).
+    fn visit_method_call(&mut self, call: &mut syn::ExprMethodCall) {
+        self.check_method(call);
+        let method = lint::unraw(&call.method);
+        let handed = HANDING_COMBINATORS
+            .contains(&method.as_str())
+            .then(|| self.origin_of(&call.receiver))
+            .flatten();
+        let Some(origin) = handed else {
+            visit_mut::visit_expr_method_call_mut(self, call);
+            return;
+        };
+        self.visit_expr_mut(&mut call.receiver);
+        for arg in &mut call.args {
+            if matches!(arg, Expr::Closure(_)) {
+                self.closure_origin = Some(origin.clone());
+            }
+            self.visit_expr_mut(arg);
+            self.closure_origin = None;
+        }
+    }
+
     /// The items of a `#[scoped]` module, but for the fns its expansion scopes (and lints).
     fn lint_scoped_mod(&mut self, m: &mut syn::ItemMod) {
         // A module's `use`s hold in it.
@@ -1277,29 +1302,7 @@ impl VisitMut for Rewriter {
                 self.locals = locals;
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
-            Expr::MethodCall(call) => {
-                self.check_method(call);
-                // `Handle::try_current().map(|h| h.spawn(..))`: the closure's parameter is
-                // what the receiver holds (an `Option`'s or a `Result`'s content, an item).
-                let method = lint::unraw(&call.method);
-                let handed = HANDING_COMBINATORS
-                    .contains(&method.as_str())
-                    .then(|| self.origin_of(&call.receiver))
-                    .flatten();
-                match handed {
-                    Some(origin) => {
-                        self.visit_expr_mut(&mut call.receiver);
-                        for arg in &mut call.args {
-                            if matches!(arg, Expr::Closure(_)) {
-                                self.closure_origin = Some(origin.clone());
-                            }
-                            self.visit_expr_mut(arg);
-                            self.closure_origin = None;
-                        }
-                    }
-                    None => visit_mut::visit_expr_method_call_mut(self, call),
-                }
-            }
+            Expr::MethodCall(call) => self.visit_method_call(call),
             Expr::Call(call) => {
                 self.check_call_on_outer_set(call);
                 visit_mut::visit_expr_call_mut(self, call);
