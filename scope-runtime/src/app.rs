@@ -296,11 +296,17 @@ impl App {
         if ended {
             // No work the application owns runs on, or is taken, after its run: aborted as
             // the run's end aborts what its shutdown did not reach (outside the lock).
-            let (_, panic) = service.abort_at_once(
+            let (report, panic) = service.abort_at_once(
                 Signal::Requested(Cow::Borrowed("application run ended")),
                 "the application's run had ended".to_owned(),
             );
-            resume(panic);
+            // Nobody reads this report: the failures stay the service's, to be read.
+            service.keep_unread(report.into_failures());
+            if std::thread::panicking() {
+                drop_after_panic(panic);
+            } else {
+                resume(panic);
+            }
         }
     }
 
@@ -375,6 +381,10 @@ impl App {
         let mut signals = pin!(signals.fuse());
         let mut report = ShutdownReport::default();
         let mut work = pin!(self.inner.cx.clone().run(work));
+        // Declared after the work, so dropped before it: the run has ended for `adopt` by the
+        // time the work (unfinished, after a forced end) is dropped, so a service its
+        // destructors make is aborted as it is adopted, not left with no owner.
+        let _ended = RunEnded(&self.inner);
         let start = Instant::now();
         let first = self.first_event(signals.as_mut(), work.as_mut()).await;
         // After a shutdown the program asked for, the first OS signal is the orchestrator's
@@ -604,6 +614,17 @@ fn keep(kept: &mut Option<Panic>, panic: Option<Panic>) {
     }
 }
 
+/// Marks the application's run ended (see [`AppInner::ended`]) when dropped.
+struct RunEnded<'a>(&'a AppInner);
+
+impl Drop for RunEnded<'_> {
+    fn drop(&mut self) {
+        let _services = self.0.services.lock();
+        // Relaxed: written under this lock (see `AppInner::ended`).
+        self.0.ended.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Resumes a kept panic, if any.
 fn resume(kept: Option<Panic>) {
     if let Some(payload) = kept {
@@ -642,7 +663,11 @@ impl Drop for EndsOnDrop<'_> {
                     service.abort_at_once(why.clone(), ended)
                 }));
                 match aborted {
-                    Ok((_, panic)) => keep(&mut kept, panic),
+                    Ok((report, panic)) => {
+                        // Nobody reads this report: the failures stay the service's.
+                        service.keep_unread(report.into_failures());
+                        keep(&mut kept, panic);
+                    }
                     Err(payload) => keep(&mut kept, Some(payload)),
                 }
             }

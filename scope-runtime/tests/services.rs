@@ -1766,3 +1766,72 @@ async fn a_service_made_under_an_ended_application_takes_no_work() {
         .await;
     assert_eq!(late.await.unwrap().unwrap_err(), SpawnError::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_made_as_the_main_work_is_dropped_after_the_shutdown_takes_no_work() {
+    // The main work, still running when the grace ran out, is dropped at the run's end,
+    // inside the application's context: a service its destructor made was adopted after the
+    // shutdown's last look at the services, and took work nobody would stop.
+    struct FlushOnDrop(Arc<Mutex<Option<Result<(), SpawnError>>>>);
+    impl Drop for FlushOnDrop {
+        fn drop(&mut self) {
+            let flush = Service::new(ServiceConfig::new("flush-on-drop"));
+            let taken = flush
+                .spawn(std::future::pending::<()>())
+                .map(scope_runtime::ServiceHandle::detach);
+            *self.0.lock().unwrap() = Some(taken);
+        }
+    }
+    let seen = Arc::new(Mutex::new(None));
+    let guard = FlushOnDrop(Arc::clone(&seen));
+    let app = App::new();
+    let signals = futures_util::stream::iter([Signal::Terminate]);
+    let (out, _report) = app
+        .run(Duration::from_secs(1), signals, async move {
+            let _guard = guard;
+            std::future::pending::<()>().await; // ignores the shutdown: the grace runs out
+        })
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(*seen.lock().unwrap(), Some(Err(SpawnError::Closed)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_aborted_as_it_is_adopted_after_the_run_keeps_its_unread_failures() {
+    let svc = Service::new(ServiceConfig::new("audit")); // no application here
+    svc.spawn(async { Err::<(), _>("disk full") })
+        .unwrap()
+        .detach();
+    sleep(MS).await; // it ran and failed
+    let app = App::new();
+    let _ = app
+        .run(
+            Duration::from_secs(1),
+            futures_util::stream::pending(),
+            async {},
+        )
+        .await;
+    app.adopt(&svc); // the run has ended: aborted as it is adopted
+    let failures = svc.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_dropped_part_way_keeps_the_services_unread_failures() {
+    let app = App::new();
+    let svc = Service::new(ServiceConfig::new("audit"));
+    app.adopt(&svc);
+    svc.spawn(async { Err::<(), _>("disk full") })
+        .unwrap()
+        .detach();
+    let run = app.run(
+        Duration::from_secs(1),
+        futures_util::stream::pending(),
+        std::future::pending::<()>(),
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .is_err());
+    let failures = svc.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}

@@ -296,7 +296,7 @@ impl<'s, T> Child<'s, T> {
         let alone_before = || {
             self.cx()
                 .cause_arc()
-                .is_some_and(|c| !matches!(*c, Cause::ParentCancelled(_)))
+                .is_some_and(|c| super::spawn::by_handle(&c))
         };
         if (first || alone_before()) && !self.is_finished() {
             if let Some(target) = self.target() {

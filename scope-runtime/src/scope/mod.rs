@@ -363,11 +363,16 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
 /// A queued spawned child's start, with its place in the start window.
 type Start = (Box<dyn FnOnce(Seq) + Send>, Seq);
 
-thread_local! {
+#[cfg(not(all(test, loom)))]
+std::thread_local! {
     /// The starts handed on while one is under way on this thread, for that one to run:
     /// `None` when no start is under way.
     static STARTS: std::cell::RefCell<Option<VecDeque<Start>>> =
         const { std::cell::RefCell::new(None) };
+}
+#[cfg(all(test, loom))]
+loom::thread_local! {
+    static STARTS: std::cell::RefCell<Option<VecDeque<Start>>> = std::cell::RefCell::new(None);
 }
 
 /// Starts a queued spawned child on the runtime. A start can hand a slot on before it returns:
@@ -376,17 +381,28 @@ thread_local! {
 /// in a loop, so that a queue of thousands costs no stack (it recursed once per child, and
 /// overflowed a worker's stack). A panic of one start is resumed after the others ran.
 fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
-    let handed = STARTS.with(|starts| {
+    let mut start = Some(start);
+    let outermost = STARTS.try_with(|starts| {
         let mut starts = starts.borrow_mut();
         if let Some(later) = starts.as_mut() {
-            later.push_back((start, seq));
-            None
+            later.extend(start.take().map(|start| (start, seq)));
+            false
         } else {
             *starts = Some(VecDeque::new());
-            Some((start, seq))
+            true
         }
     });
-    let mut next = handed;
+    let Ok(outermost) = outermost else {
+        // The thread is being torn down (a runtime kept in a thread-local drops its tasks):
+        // no list to queue on; started here.
+        if let Some(start) = start {
+            start(seq);
+        }
+        return;
+    };
+    let mut next = outermost
+        .then(|| start.take().map(|start| (start, seq)))
+        .flatten();
     let mut panic = None;
     while let Some((start, seq)) = next {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -394,14 +410,17 @@ fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
         })) {
             crate::error::keep_first(&mut panic, payload);
         }
-        next = STARTS.with(|starts| {
-            let mut starts = starts.borrow_mut();
-            let later = starts.as_mut().and_then(VecDeque::pop_front);
-            if later.is_none() {
-                *starts = None;
-            }
-            later
-        });
+        next = STARTS
+            .try_with(|starts| {
+                let mut starts = starts.borrow_mut();
+                let later = starts.as_mut().and_then(VecDeque::pop_front);
+                if later.is_none() {
+                    *starts = None;
+                }
+                later
+            })
+            .ok()
+            .flatten();
     }
     if let Some(payload) = panic {
         std::panic::resume_unwind(payload);

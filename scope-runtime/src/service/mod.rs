@@ -720,6 +720,18 @@ impl Service {
         })
     }
 
+    /// Puts failures taken into a report nobody reads back in front of the unread ones, so
+    /// that [`failures`](Service::failures) still gives them.
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
+    pub(crate) fn keep_unread(&self, mut failures: Vec<TaskFailure>) {
+        if failures.is_empty() {
+            return;
+        }
+        let mut table = self.inner.table.lock();
+        failures.append(&mut table.failures);
+        table.failures = failures;
+    }
+
     /// The shutdown is forced (a second signal, or the application's run ended before its
     /// shutdown; `why` says which, for the aborted tasks' failures): closed, cancelled with
     /// `signal` and aborted at once, with no grace and no wait (the caller is about to
