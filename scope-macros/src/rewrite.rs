@@ -92,6 +92,10 @@ pub(crate) struct Rewriter {
     /// Inside the future of a child (which cannot reach the scope: a spawned child is
     /// `'static`, an in-place one outlives nothing of the body's).
     in_child: usize,
+    /// The future of the child being visited is an `async` block: one that uses the body's
+    /// proof takes its own copy (see `rewrite_spawn`). Any other shape (`Box::pin(..)`, a
+    /// `timeout(..)`) does not, and a scope nested in it starts from the empty proof.
+    child_is_block: bool,
     /// Inside an item of the body, a `macro_rules!` or an option's value: lint only.
     lint_only: usize,
     /// Inside a `macro_rules!` body, read from a copy that is thrown away: a nested `scope!`
@@ -153,6 +157,7 @@ impl Rewriter {
             errors: Vec::new(),
             allowed: 0,
             in_child: 0,
+            child_is_block: false,
             lint_only: 0,
             discarded: 0,
             race: opts.is_some_and(|o| o.policy() == PolicyKind::FirstOk),
@@ -160,9 +165,13 @@ impl Rewriter {
             provided: false,
             proof_refs: 0,
             closure_origin: None,
+            // A body that binds the handle's name again anywhere (a `for`, a `match` arm, a
+            // closure's input) may mean another value where a child uses it: in doubt the
+            // check stays silent (rustc still refuses a real use of the scope).
             handle: opts
                 .and_then(|o| o.handle.as_ref())
-                .map(|(h, _)| lint::unraw(h)),
+                .map(|(h, _)| lint::unraw(h))
+                .filter(|h| block.is_none_or(|b| !crate::valid::names_bound_in(b).contains(h))),
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
     }
@@ -244,9 +253,7 @@ impl Rewriter {
             self.outside.clone(),
             self.edits,
         );
-        // Everything named so far is declared outside the nested scope: its in-place
-        // children may borrow it.
-        self.outside.clone_from(&self.bound);
+
         // The nested scope's handle is its own, whatever an outer name of it was.
         if let Some((handle, _)) = &input.options.handle {
             self.locals.remove(&lint::unraw(handle));
@@ -292,11 +299,11 @@ impl Rewriter {
     /// A nested `scope!` gets this body's proof (`@outer __provided;` in front), so its own
     /// proof extends it: a slot bound (or required) out here stays proven in there.
     fn with_outer_proof(&mut self, tokens: TokenStream) -> TokenStream {
-        if self.lint_only > 0 {
+        if self.lint_only > 0 || (self.in_child > 0 && !self.child_is_block) {
             return tokens;
         }
-        // Inside a child's future too: the child takes its own copy of the proof (see
-        // `rewrite_spawn`), which its nested scope extends.
+        // Inside a child whose future is an `async` block too: the child takes its own copy
+        // of the proof (see `rewrite_spawn`), which its nested scope extends.
         self.provided = true;
         self.proof_refs += 1;
         self.edits += 1;
@@ -652,9 +659,14 @@ impl Rewriter {
         let path = &mac.path;
         // Rewritten on every path below (to the method call, or to the problem's report).
         self.edits += 1;
-        if let Some(Hidden::Scope { .. } | Hidden::Nested | Hidden::Race) =
-            Hidden::parse(&mac.tokens)
-        {
+        let hidden = Hidden::parse(&mac.tokens);
+        if let Some(Hidden::Error(_)) = hidden {
+            // A problem an enclosing pass reported already (in a scope it did not see as
+            // one): passed on as it is.
+            let tokens = &mac.tokens;
+            return quote_spanned!(span=> #path!(#tokens));
+        }
+        if let Some(Hidden::Scope { .. } | Hidden::Nested | Hidden::Race) = hidden {
             // Bound by an enclosing pass that did not see this scope as one: a `scope!` renamed
             // on import, or called from another macro. Said here, at the user's `spawn!`, not
             // as a parse error at the enclosing attribute.
@@ -706,7 +718,10 @@ impl Rewriter {
         }
         let proofs_before = self.proof_refs;
         self.in_child += 1;
+        let was_block =
+            std::mem::replace(&mut self.child_is_block, matches!(args.fut, Expr::Async(_)));
         self.visit_expr_mut(&mut args.fut);
+        self.child_is_block = was_block;
         if let Some(name) = &mut args.name {
             self.visit_expr_mut(name);
         }

@@ -577,7 +577,11 @@ impl Find<'_, '_> {
         }
         if let Expr::Path(p) = e {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                self.by_value.insert(ident.to_string());
+                let name = ident.to_string();
+                // A name the block bound itself is its own, not the outer one.
+                if !self.declared.contains(&name) {
+                    self.by_value.insert(name);
+                }
             }
         }
     }
@@ -612,6 +616,16 @@ impl<'a> Visit<'a> for Find<'a, '_> {
             self.moved(elem);
         }
         syn::visit::visit_expr_array(self, a);
+    }
+    fn visit_expr_await(&mut self, a: &'a syn::ExprAwait) {
+        // `fut.await` takes the future by value (`IntoFuture::into_future`).
+        self.moved(&a.base);
+        syn::visit::visit_expr_await(self, a);
+    }
+    fn visit_expr_try(&mut self, t: &'a syn::ExprTry) {
+        // `r?` takes the result by value.
+        self.moved(&t.expr);
+        syn::visit::visit_expr_try(self, t);
     }
     fn visit_expr_assign(&mut self, a: &'a syn::ExprAssign) {
         self.moved(&a.right);
@@ -649,7 +663,9 @@ impl<'a> Visit<'a> for Find<'a, '_> {
         self.visit_pat(&local.pat);
     }
     fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
-        // The iterated value first: in `for x in x` it is the outer `x`.
+        // The iterated value first: in `for x in x` it is the outer `x` (taken by value,
+        // `IntoIterator::into_iter`).
+        self.moved(&f.expr);
         self.visit_expr(&f.expr);
         self.visit_pat(&f.pat);
         self.visit_block(&f.body);
@@ -702,8 +718,9 @@ fn used_local<'a>(
     find.found.iter().copied().find(|ident| !owns(ident))
 }
 
-/// The first use of `name` in a child's future (an `async` block's own code, `move` or not,
-/// or any other expression), where no pattern of it binds the name again.
+/// The first use of `name` in a child's future that is an `async` block (its own code, `move`
+/// or not), where no pattern of it binds the name again. Another expression runs in the body
+/// and hands the child what it made (`watch(s.cx().clone())`): not looked into.
 pub(crate) fn uses_name<'a>(fut: &'a Expr, name: &str) -> Option<&'a Ident> {
     let names = std::collections::HashSet::from([name.to_owned()]);
     let mut find = Find {
@@ -712,10 +729,10 @@ pub(crate) fn uses_name<'a>(fut: &'a Expr, name: &str) -> Option<&'a Ident> {
         found: Vec::new(),
         by_value: std::collections::HashSet::new(),
     };
-    match fut {
-        Expr::Async(block) => find.visit_block(&block.block),
-        other => find.visit_expr(other),
-    }
+    let Expr::Async(block) = fut else {
+        return None;
+    };
+    find.visit_block(&block.block);
     find.found.first().copied()
 }
 
