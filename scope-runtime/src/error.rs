@@ -636,7 +636,9 @@ pub enum SpawnError {
     /// service that is draining, drained or stopped.
     #[error("closed to new work")]
     Closed,
-    /// A scope's limit is reached (the children holding or waiting for a slot fill it), or a
+    /// A scope's limit is reached (the children holding or waiting for a slot fill it; for
+    /// [`Scope::try_reserve`](crate::Scope::try_reserve), also while earlier children have
+    /// not had their first poll yet), or a
     /// service's [`capacity`](crate::ServiceConfig::capacity) (the tasks it accepted that
     /// have not finished fill it).
     #[error("full: at its limit of children or its capacity")]

@@ -1023,6 +1023,8 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
 
 /// A slot of a scope's limit, held until a child is spawned into it (or it is dropped, which
 /// hands it on). Without a limit it holds nothing and only stands for "a child may start".
+/// Forgotten (`mem::forget`), it keeps its slot for good, as a forgotten semaphore permit
+/// does.
 ///
 /// # Examples
 ///
@@ -1459,7 +1461,10 @@ where
     ///
     /// Without a limit it always succeeds while the scope is open. With one:
     /// [`SpawnError::Full`] while the children holding or waiting for a slot fill the
-    /// limit (a waiting [`reserve`](Scope::reserve) counts), and [`SpawnError::NotRunning`]
+    /// limit (a waiting [`reserve`](Scope::reserve) counts), or while a slot is free but the
+    /// start window holds it (children spawned earlier not yet polled once: a slot handed
+    /// out now would jump them; brief, and [`try_spawn`](Scope::try_spawn) queues the child
+    /// behind them instead), and [`SpawnError::NotRunning`]
     /// before the scope runs (slots are handed out only while it runs). Either way:
     /// [`SpawnError::Closed`] once the body has returned or the scope was cancelled.
     ///
