@@ -1533,3 +1533,30 @@ async fn a_supervised_scopes_own_interruption_is_not_counted_as_a_failed_task() 
         "scope `batch`: deadline of `batch` exceeded; 1 task failed"
     );
 }
+
+#[tokio::test]
+async fn a_blocking_childs_closure_dropped_unstarted_sees_its_scope_as_the_enclosing_one() {
+    // What the closure captured reads the scope's grace in its destructor, as it would in the
+    // closure (the scope it belongs to, not the dropping thread's).
+    struct Grace(Arc<std::sync::Mutex<Option<Duration>>>);
+    impl Drop for Grace {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(scope_runtime::current_grace());
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let g = Grace(Arc::clone(&seen));
+    let s = &Scope::new(Config::new().limit(1).grace(ms(7)));
+    let out = s
+        .run(async {
+            let _holder = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+            let _b = s.spawn_blocking(move |_| {
+                let _g = g;
+                Ok::<_, Interrupted>(())
+            });
+            Err::<(), _>(Interrupted::from_cause(Cause::explicit("give up")))
+        })
+        .await;
+    assert!(out.is_err());
+    assert_eq!(*seen.lock().unwrap(), Some(ms(7)));
+}

@@ -27,6 +27,8 @@ use crate::sync::Mutex;
 struct Job<F, T, E> {
     f: Option<F>,
     shared: Arc<Shared<E>>,
+    /// The scope, as the enclosing scope of code the job runs (and of its closure's drop).
+    scope: Arc<dyn Enclosing>,
     cx: Cx,
     info: TaskInfo,
     obs: ChildObs,
@@ -59,7 +61,7 @@ where
         let out = {
             let _obs = self.obs.enter();
             let mut cx = Some(self.cx.clone());
-            let mut scope = Some(Arc::clone(&self.shared) as Arc<dyn Enclosing>);
+            let mut scope = Some(Arc::clone(&self.scope));
             let _enter = Enter::scope_code(&mut cx, &mut scope);
             let job_cx = &self.cx;
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
@@ -95,7 +97,8 @@ impl<F, T, E> Drop for Job<F, T, E> {
             // context, as a future that never started is: its slots, its cancel.
             let dropped = {
                 let mut cx = Some(self.cx.clone());
-                let _enter = Enter::cx_only_in_drop(&mut cx);
+                let mut scope = Some(Arc::clone(&self.scope));
+                let _enter = Enter::scope_code_in_drop(&mut cx, &mut scope);
                 drop_caught(f)
             };
             let out: Result<T, Interrupted> = match dropped {
@@ -174,6 +177,7 @@ where
         let job = Job {
             f: Some(f),
             shared: Arc::clone(shared),
+            scope: Arc::clone(shared) as Arc<dyn Enclosing>,
             obs: ChildObs::blocking(&shared.obs, &info, &cx),
             cx: cx.clone(),
             info: info.clone(),
