@@ -2502,3 +2502,32 @@ async fn law9_a_handles_cancel_after_its_context_was_cancelled_still_aborts_afte
         .await;
     assert_eq!(out.unwrap(), (true, Duration::from_millis(50)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_repeated_cancels_of_one_child_schedule_one_stop() {
+    // A watchdog that cancels a stuck child again and again (after its context was cancelled
+    // through `cx()`) gets it aborted once the grace after the first such call runs out, not
+    // later, and each call after the first schedules nothing more.
+    let s = &Scope::new(Config::new().grace(Duration::from_millis(100)));
+    let out = s
+        .run(async {
+            let stuck = s.spawn(async {
+                sleep(Duration::from_secs(3600)).await; // never looks
+                Ok::<_, Interrupted>(())
+            });
+            tokio::task::yield_now().await;
+            stuck.cx().cancel("please stop");
+            let start = tokio::time::Instant::now();
+            while !stuck.is_finished() {
+                assert!(!stuck.cancel("stop now"));
+                sleep(Duration::from_millis(10)).await;
+            }
+            Ok::<_, Interrupted>(start.elapsed())
+        })
+        .await;
+    let took = out.unwrap();
+    assert!(
+        took >= Duration::from_millis(100) && took <= Duration::from_millis(120),
+        "{took:?}"
+    );
+}

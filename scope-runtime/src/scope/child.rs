@@ -1,5 +1,6 @@
 //! The child handle: await it for the child's value; cancel or abort that one child.
 
+use crate::sync::{AtomicBool, Ordering};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -81,6 +82,9 @@ pub struct Child<'s, T> {
     cx: OnceLock<Cx>,
     /// A background child (its context derives from the scope's background context).
     background: bool,
+    /// A [`cancel`](Child::cancel) through this handle has been made (its stop scheduled, if
+    /// one was due): a later one schedules none again.
+    cancel_made: AtomicBool,
     info: TaskInfo,
     kind: Kind<T>,
     scope: &'s dyn ChildScope,
@@ -115,6 +119,7 @@ impl<'s, T> Child<'s, T> {
         Child {
             cx,
             background,
+            cancel_made: AtomicBool::new(false),
             info,
             kind,
             scope,
@@ -298,7 +303,9 @@ impl<'s, T> Child<'s, T> {
                 .cause_arc()
                 .is_some_and(|c| super::spawn::by_handle(&c))
         };
-        if (first || alone_before()) && !self.is_finished() {
+        // Relaxed: only this handle's own calls read it.
+        let made_before = self.cancel_made.swap(true, Ordering::Relaxed);
+        if (first || (!made_before && alone_before())) && !self.is_finished() {
             if let Some(target) = self.target() {
                 self.scope.stop(target, true);
             }
