@@ -362,6 +362,70 @@ mod supervisor {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_give_up_is_returned_when_on_event_escalates_it() {
+        // `on_event` takes the application down on a give-up (OTP's escalation): its cancel
+        // reached the scope before the give-up's failure did, which then read as a
+        // consequence of it and was dropped; `run` returned `Ok(())`.
+        let app = Cx::root();
+        let escalate = app.clone();
+        let out = tokio::time::timeout(
+            Duration::from_secs(5),
+            Supervisor::<AppError>::new(
+                Config::new()
+                    .name("workers")
+                    .parent(app.clone())
+                    .grace(Duration::from_secs(1)),
+            )
+            .intensity(0, Duration::from_secs(60))
+            .on_event(move |event| {
+                if event.action() == SupervisorAction::GiveUp {
+                    escalate.cancel("workers gave up");
+                }
+            })
+            .child("db", Restart::Permanent, || async {
+                Err::<(), _>(AppError::Boom(1))
+            })
+            .child("cache", Restart::Permanent, || async {
+                scope_runtime::cancelled().await;
+                Ok::<(), AppError>(())
+            })
+            .run(),
+        )
+        .await
+        .expect("the supervisor returns");
+        assert!(app.is_cancelled(), "on_event saw the give-up");
+        assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incarnation_whose_callback_and_error_destructor_both_panic_is_one_crash() {
+        // The callback's panic made the incarnation a crash, and its error (whose destructor
+        // panics) was then dropped outside any catch: every child stopped.
+        let made = Arc::new(AtomicU32::new(0));
+        let counted = made.clone();
+        let out = Supervisor::<LoudError>::new(Config::new())
+            .backoff(Backoff::new(
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+            ))
+            .child("flaky", Restart::Transient, move || {
+                let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if run == 1 {
+                        let hook = Cx::current().on_cancel(|_| panic!("the incarnation's hook"));
+                        std::mem::forget(hook);
+                        return Err(LoudError::Flaky(Loud));
+                    }
+                    Ok(())
+                }
+            })
+            .run()
+            .await;
+        assert_eq!(made.load(Ordering::SeqCst), 2, "the crash is restarted");
+        assert!(out.is_ok(), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_supervisors_limit_below_its_children_is_refused_not_a_child_that_never_runs() {
         let child = || async {
             scope_runtime::cancelled().await;

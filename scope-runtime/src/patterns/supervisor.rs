@@ -18,10 +18,12 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Rng};
+use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{drop_after_panic, ConfigError, Interrupted, Panicked};
 use crate::info::TaskInfo;
+use crate::scope::outcome::message_of;
 use crate::scope::{Scope, TaskOutput};
 use crate::sync::Mutex;
 
@@ -168,7 +170,9 @@ struct Spec<E> {
 ///   timer, so it needs a runtime with one.
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
 ///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
-///   the other children, waits for them (their grace), and returns that failure's error. The
+///   the other children (before [`on_event`](Supervisor::on_event) hears of it), waits for
+///   them (their grace), and returns that failure's error, whatever cancel comes meanwhile
+///   (an `on_event` that takes the application down with it, a shutdown). The
 ///   window keeps at most `R` instants, so the count stays bounded however long it runs.
 /// - **Cancellation is not failure**: when the supervisor's context is cancelled (its parent,
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
@@ -179,7 +183,7 @@ struct Spec<E> {
 ///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
 ///   parent's deadline like any cancel from outside. A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
-///   [`Panicked`](crate::Interrupted::Panicked).
+///   [`Panicked`](crate::Interrupted::Panicked) (after a give-up too: a panic is a bug).
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
 ///
 /// It returns `Ok(())` as well when every child has stopped by its policy.
@@ -288,9 +292,10 @@ where
 
     /// The restart intensity: at most `restarts` restarts after failures within any
     /// `window`; one more failure in the window and the supervisor gives up. `0` gives up at
-    /// the first failure. A zero `window` holds no failures, so the supervisor never gives
-    /// up, and every incarnation has run a whole window, so the backoff never grows: each
-    /// restart waits the base (jittered, capped).
+    /// the first failure (whatever the window). A zero `window` with `restarts` of 1 or more
+    /// holds no failures, so the supervisor never gives up, and every incarnation has run a
+    /// whole window, so the backoff never grows: each restart waits the base (jittered,
+    /// capped).
     ///
     /// # Examples
     ///
@@ -327,7 +332,9 @@ where
     /// policy (a temporary child's failure is reported only here), and the give-up. `f` runs
     /// as the supervisor's own code, not an incarnation's: a panic in it is a panic of that
     /// child's task, which cancels the other children (as any panic in a scope does), not a
-    /// crash to restart.
+    /// crash to restart. On a runtime with several workers, two children that fail in the
+    /// same instant with the window full are both reported as giving up; the supervisor
+    /// returns the first one's error.
     ///
     /// # Examples
     ///
@@ -457,40 +464,59 @@ where
             });
         }
         let s = &Scope::new(config);
-        s.run(async move {
-            let handles: Vec<_> = children
-                .into_iter()
-                .map(|spec| {
-                    let info = spec.info.clone();
-                    let watch = Watch {
-                        backoff,
-                        intensity: Arc::clone(&intensity),
-                        on_event: on_event.clone(),
-                    };
-                    s.spawn_as(info, supervise(spec, watch))
-                })
-                .collect();
-            for handle in handles {
-                // A give-up reaches the scope as the failure it is; a cancelled child's
-                // handle reports the cancellation, which the scope already knows.
-                let _ = handle.await;
-            }
-            // Its own deadline passed (one earlier than its parent's): reported as such,
-            // whether or not the children answered it within the grace. A stop from outside
-            // that they answered is not a failure of the supervisor, and a deadline inherited
-            // from the parent is one, whichever node fired it first.
-            let own_deadline = s
-                .cx()
-                .deadline()
-                .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
-            match s.cx().cause_arc() {
-                Some(cause) if own_deadline && cause.is_deadline() => {
-                    Err(E::from(Interrupted::from_shared_cause(cause)))
+        let gave_up: Arc<Mutex<Option<E>>> = Arc::new(Mutex::new(None));
+        let kept = Arc::clone(&gave_up);
+        let out = s
+            .run(async move {
+                let handles: Vec<_> = children
+                    .into_iter()
+                    .map(|spec| {
+                        let info = spec.info.clone();
+                        let watch = Watch {
+                            backoff,
+                            intensity: Arc::clone(&intensity),
+                            on_event: on_event.clone(),
+                            scope: s.cx().clone(),
+                            gave_up: Arc::clone(&kept),
+                        };
+                        s.spawn_as(info, supervise(spec, watch))
+                    })
+                    .collect();
+                for handle in handles {
+                    // A give-up reaches the scope as the failure it is; a cancelled child's
+                    // handle reports the cancellation, which the scope already knows.
+                    let _ = handle.await;
                 }
-                _ => Ok(()),
+                // Its own deadline passed (one earlier than its parent's): reported as such,
+                // whether or not the children answered it within the grace. A stop from outside
+                // that they answered is not a failure of the supervisor, and a deadline inherited
+                // from the parent is one, whichever node fired it first.
+                let own_deadline = s
+                    .cx()
+                    .deadline()
+                    .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
+                match s.cx().cause_arc() {
+                    Some(cause) if own_deadline && cause.is_deadline() => {
+                        Err(E::from(Interrupted::from_shared_cause(cause)))
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        // A give-up is the supervisor's answer (the cancel it made, and what the children
+        // did with it, are its consequences), unless a child panicked: a panic is a bug, and
+        // the scope's answer then.
+        let gave_up = gave_up.lock().take();
+        match gave_up {
+            Some(error) if !s.child_panicked() => {
+                drop_after_panic(out);
+                Err(error)
             }
-        })
-        .await
+            gave_up => {
+                drop_after_panic(gave_up);
+                out
+            }
+        }
     }
 }
 
@@ -545,12 +571,72 @@ struct Watch<E> {
     backoff: Backoff,
     intensity: Arc<Intensity>,
     on_event: Option<Arc<EventFn<E>>>,
+    /// The supervisor's scope, cancelled by a give-up before `on_event` hears of it.
+    scope: Cx,
+    /// The give-up's error (the first one's): kept out of the scope's failures, where a
+    /// cancel made meanwhile (by `on_event`, or from outside) would make it a consequence
+    /// and drop it. `run` returns it.
+    gave_up: Arc<Mutex<Option<E>>>,
+}
+
+impl<E: fmt::Display> Watch<E> {
+    /// A give-up: the other children are stopped now, before `on_event` hears of it (which
+    /// may cancel more: the application); the error is the supervisor's answer.
+    fn give_up(&self, child: &TaskInfo, error: &E) {
+        let message = match message_of(error) {
+            Ok(message) => message,
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
+        self.scope.cancel_with(Cause::SiblingFailed {
+            task: child.clone(),
+            message,
+        });
+    }
+
+    /// Keeps a give-up's error for `run` (the first one's; a later one is a consequence,
+    /// dropped outside the lock).
+    fn keep_give_up(&self, error: E) {
+        let later = {
+            let mut gave_up = self.gave_up.lock();
+            match gave_up.as_ref() {
+                None => gave_up.replace(error),
+                Some(_) => Some(error),
+            }
+        };
+        drop_after_panic(later);
+    }
+
+    /// Tells `on_event` of a decision, and hands the error back. The callback's panic is this
+    /// child's; the error, whose destructor may panic too, is dropped first (a second panic
+    /// while unwinding would abort the process).
+    fn tell(
+        &self,
+        child: &TaskInfo,
+        attempt: u32,
+        error: Option<E>,
+        action: SupervisorAction,
+    ) -> Option<E> {
+        let Some(report) = &self.on_event else {
+            return error;
+        };
+        let event = SupervisorEvent {
+            child: child.name().unwrap_or_default(),
+            attempt,
+            error: error.as_ref(),
+            action,
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| report(&event))) {
+            drop_after_panic(error);
+            std::panic::resume_unwind(payload);
+        }
+        error
+    }
 }
 
 /// One child's life under the supervisor: incarnations, decisions, backoffs.
 async fn supervise<E>(mut spec: Spec<E>, watch: Watch<E>) -> Result<(), E>
 where
-    E: From<Interrupted>,
+    E: From<Interrupted> + fmt::Display,
 {
     let cx = Cx::current();
     let mut rng = Rng::seeded();
@@ -576,7 +662,11 @@ where
             ended,
             catch_unwind(AssertUnwindSafe(|| incarnation.finish(&spec.info))),
         ) {
-            (Ok(_), Err(payload)) => Err(payload),
+            (Ok(out), Err(payload)) => {
+                // Its error is part of this crash: a panic of its destructor is too.
+                drop_after_panic(out);
+                Err(payload)
+            }
             (ended, Err(second)) => {
                 drop_after_panic(second);
                 ended
@@ -626,14 +716,10 @@ where
                 }
             }
         };
-        if let Some(report) = &watch.on_event {
-            report(&SupervisorEvent {
-                child: spec.info.name().unwrap_or_default(),
-                attempt,
-                error: error.as_ref(),
-                action,
-            });
+        if let (SupervisorAction::GiveUp, Some(error)) = (action, &error) {
+            watch.give_up(&spec.info, error);
         }
+        let error = watch.tell(&spec.info, attempt, error, action);
         match (action, error) {
             (SupervisorAction::Restart { delay }, error) => {
                 // Part of the crash being restarted: a panic of its destructor is that crash,
@@ -651,7 +737,10 @@ where
                     return Ok(());
                 }
             }
-            (SupervisorAction::GiveUp, Some(error)) => return Err(error),
+            (SupervisorAction::GiveUp, Some(error)) => {
+                watch.keep_give_up(error);
+                return Ok(());
+            }
             (SupervisorAction::Stop | SupervisorAction::GiveUp, error) => {
                 drop_after_panic(error);
                 return Ok(());
