@@ -60,8 +60,10 @@ fn log(what: &str) {
     println!("{what} [request {id}]");
 }
 
-/// A simulated backend: answers after `ms`, or fails; logs its cancellation's cause.
+/// A simulated backend: answers after `ms`, or fails; logs its start and its cancellation's
+/// cause.
 async fn backend(name: &'static str, ms: u64, fail: bool) -> Result<String, AppError> {
+    log(&format!("started: backend `{name}`"));
     let work = tokio::time::sleep(Duration::from_millis(ms));
     tokio::select! {
         () = work => {

@@ -257,13 +257,17 @@ async fn a_stopped_service_shows_as_finished() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_children_and_blocking_children_have_their_place() {
     let _tracking = observe::track();
-    let (tree, stopped_id) = scope::scope!(name = "lazy_outer", |s| {
+    // A grace long enough that the stopped child winds down while the tree is read: it
+    // answers its cancel only once the body has looked.
+    let (tree, stopped_id) = scope::scope!(name = "lazy_outer", grace = 3600s, |s| {
         let _idle = spawn!(async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            scope::cancelled().await;
             Ok::<_, Interrupted>(())
         });
-        let stopped = spawn!(async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+        let (looked, has_looked) = tokio::sync::oneshot::channel::<()>();
+        let stopped = spawn!(async move {
+            scope::cancelled().await;
+            let _ = has_looked.await;
             Ok::<_, Interrupted>(())
         });
         let (go, wait) = std::sync::mpsc::channel::<()>();
@@ -277,14 +281,16 @@ async fn lazy_children_and_blocking_children_have_their_place() {
         // Its own context, made by the handle, is what the tree reads: until its task drops it,
         // it shows as cancelling, with its own cause.
         let during = observe::snapshot();
-        if let Some(node) = during.get(stopped_id) {
-            assert_eq!(node.state(), TaskState::Cancelling, "{during}");
-            assert!(
-                node.cause().is_some_and(|c| c.contains("not needed")),
-                "{during}"
-            );
-        }
-        assert!(stopped.await.is_err());
+        let node = during
+            .get(stopped_id)
+            .unwrap_or_else(|| panic!("in the tree while it winds down: {during}"));
+        assert_eq!(node.state(), TaskState::Cancelling, "{during}");
+        assert!(
+            node.cause().is_some_and(|c| c.contains("not needed")),
+            "{during}"
+        );
+        let _ = looked.send(());
+        assert!(stopped.await.is_ok(), "it answered its cancel");
         let tree = scope::scope!(name = "lazy_nested", {
             Ok::<_, Interrupted>(observe::snapshot())
         })

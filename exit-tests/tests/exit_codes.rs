@@ -228,8 +228,8 @@ fn a_forced_exit_leaves_no_subprocess_behind() {
     });
     if !gone {
         // Do not leave it behind this test either.
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -9 {pid}")])
             .status();
     }
     assert!(gone, "the subprocess outlived the program");
@@ -346,9 +346,8 @@ fn a_forced_exit_keeps_its_code_when_stderr_is_a_broken_pipe() {
 fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<ExitStatus> {
     let pid = child.id().to_string();
     let kill = |signal: &str| {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(&pid)
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {pid}")])
             .status()
             .unwrap();
         assert!(status.success());

@@ -1032,6 +1032,7 @@ fn a_spawn_written_with_braces_as_a_statement_expands_without_panicking() {
             ),
         ));
         assert!(out.contains("spawn"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
         let out = norm(&expand::scope(body.clone()));
         assert!(out.contains("spawn"), "{out}");
     }

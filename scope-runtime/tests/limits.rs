@@ -628,8 +628,13 @@ async fn map_run_all_never_returns_ok_with_an_item_missing() {
     .config(Config::new().parent(root.clone()))
     .run_all()
     .await;
-    if let Ok(values) = out {
-        assert_eq!(values, [1, 2, 3], "no value is missing from a success");
+    // Either every value, or the cancel: never a success with a value missing.
+    match out {
+        Ok(values) => assert_eq!(values, [1, 2, 3], "no value is missing from a success"),
+        Err(failures) => assert!(
+            failures.to_string().contains("client went away"),
+            "{failures}"
+        ),
     }
 }
 
@@ -787,8 +792,13 @@ fn stopping_queued_children_one_by_one_is_linear() {
     }
     for newest_first in [true, false] {
         let _ = cancel_queued(2_000, newest_first); // warm-up
-        let small = cancel_queued(5_000, newest_first);
-        let big = cancel_queued(40_000, newest_first);
+                                                    // The best of three each, in turns: one slow turn on a loaded machine is not the
+                                                    // work's shape.
+        let (mut small, mut big) = (Duration::MAX, Duration::MAX);
+        for _ in 0..3 {
+            small = small.min(cancel_queued(5_000, newest_first));
+            big = big.min(cancel_queued(40_000, newest_first));
+        }
         assert!(
             big < small * 24,
             "newest first: {newest_first}: 8x the children: {big:?} vs {small:?} (quadratic)"

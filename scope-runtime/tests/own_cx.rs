@@ -174,7 +174,16 @@ async fn a_cancel_of_a_child_alone_racing_its_first_wait_is_seen() {
     for round in 0..400 {
         let s = &Scope::new(Config::new().grace(Duration::from_secs(3600)));
         s.run(async {
-            let child = s.spawn(async { Ok(scope_runtime::cancelled().await) });
+            // Every fourth round the child reaches its wait before the cancel, by
+            // construction (on a loaded machine the race alone may never get there).
+            let (polled, is_polled) = tokio::sync::oneshot::channel::<()>();
+            let child = s.spawn(async move {
+                let _ = polled.send(());
+                Ok(scope_runtime::cancelled().await)
+            });
+            if round % 4 == 3 {
+                let _ = is_polled.await;
+            }
             for _ in 0..round % 3 {
                 yield_now().await;
             }

@@ -852,8 +852,9 @@ async fn a_service_task_stuck_in_a_blocking_call_does_not_hold_the_stop() {
     tokio::time::sleep(Duration::from_millis(50)).await; // it has started
     let start = std::time::Instant::now();
     let report = svc.stop().await;
+    // The grace (100 ms) and the bound after the abort (1 s); the call itself takes 4 s.
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(3),
         "took {:?}: {report}",
         start.elapsed()
     );

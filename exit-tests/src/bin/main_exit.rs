@@ -39,7 +39,11 @@ fn hand_over(
 async fn main() -> Result<(), AppError> {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let audit = Service::new(ServiceConfig::new("audit").grace(Duration::from_millis(200)));
-    println!("ready");
+    // The modes whose child the test relies on say `ready` once it runs (a child cancelled
+    // before its first poll never runs); the others at once.
+    if !matches!(mode.as_str(), "stuck" | "crashes") {
+        println!("ready");
+    }
     match mode.as_str() {
         // Handles the shutdown: finishes its in-flight work, hands a record to the service,
         // which drains it after the body returned.
@@ -56,7 +60,13 @@ async fn main() -> Result<(), AppError> {
         }
         // Ignores the shutdown: the grace runs out.
         "stuck" => {
-            let worker = spawn!(name = "stuck-worker", std::future::pending::<()>());
+            let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+            let worker = spawn!(name = "stuck-worker", async move {
+                let _ = up.send(());
+                std::future::pending::<()>().await;
+            });
+            let _ = is_up.await;
+            println!("ready");
             worker.await?;
             Ok(())
         }
@@ -111,11 +121,15 @@ async fn main() -> Result<(), AppError> {
         }
         // A child's clean-up crashes after the signal: a bug, not the signal's stop.
         "crashes" => {
-            let flusher = spawn!(name = "flusher", async {
+            let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+            let flusher = spawn!(name = "flusher", async move {
+                let _ = up.send(());
                 scope::cancelled().await;
                 let records: Vec<u8> = Vec::new();
                 assert!(!records.is_empty(), "no record to flush");
             });
+            let _ = is_up.await;
+            println!("ready");
             flusher.await?;
             Ok(())
         }

@@ -8,10 +8,14 @@ use scope::{spawn, Interrupted};
 
 #[scope::main(worker_threads = 1, grace = Duration::from_millis(300))]
 async fn main() -> Result<(), Interrupted> {
-    let stuck = spawn!(name = "stuck", async {
+    // `ready` once the child runs: one cancelled before its first poll never runs.
+    let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+    let stuck = spawn!(name = "stuck", async move {
+        let _ = up.send(());
         scope::cancelled().await;
         std::thread::sleep(Duration::from_secs(30));
     });
+    let _ = is_up.await;
     println!("ready");
     let _ = std::io::stdout().flush();
     stuck.await?;

@@ -370,10 +370,10 @@ fn loom_two_stops_racing_cancel() {
     });
 }
 
-/// `stop` takes `&self`, so it may be called twice. Between the calls the freed key can be
-/// reused by another entry of the same table, here a child's link, which the second call
-/// removes: the child is then left uncancelled under a cancelled parent (and its own drop
-/// later removes whatever holds that key).
+/// `stop` takes `&self`, so it may be called twice. Between the calls the freed key may be
+/// taken by another entry of the same table, here a child's link (made by a callback on the
+/// child): the second call must not remove it, or the child would be left uncancelled under
+/// a cancelled parent.
 #[test]
 fn loom_stop_twice_racing_child_creation() {
     loom::model(|| {
@@ -381,13 +381,23 @@ fn loom_stop_twice_racing_child_creation() {
         let handle = cx.on_cancel(|_| {});
         let stopper = thread::spawn(move || (handle.stop(), handle.stop()));
         let c = cx.clone();
-        let creator = thread::spawn(move || c.child());
+        let creator = thread::spawn(move || {
+            let child = c.child();
+            let seen = Seen::default();
+            seen.watch(&child); // links the child: an entry in the parent's table
+            (child, seen)
+        });
 
         let (first, second) = stopper.join().unwrap();
-        let child = creator.join().unwrap();
+        let (child, seen) = creator.join().unwrap();
         assert!(first);
         assert!(!second);
         assert!(cx.cancel("stop"));
+        assert_eq!(
+            seen.take(),
+            vec![from_parent(explicit("stop"))],
+            "the link survived the second stop"
+        );
         assert_eq!(child.cause(), Some(from_parent(explicit("stop"))));
     });
 }

@@ -105,6 +105,7 @@ pub async fn spend_the_budget() {
     std::future::poll_fn(|task| {
         // Pending with items left: the budget is spent.
         while rx.poll_recv(task).is_ready() {}
+        assert!(!rx.is_empty(), "the budget was never spent");
         std::task::Poll::Ready(())
     })
     .await;
