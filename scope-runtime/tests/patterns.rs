@@ -1136,6 +1136,105 @@ mod process {
         cmd
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn process_grace_is_honoured_while_the_output_is_read() {
+        // The grace runs from the cancel, whatever the code that owns the process awaits:
+        // here it reads the output, which never ends. SIGKILL came only at the scope's own
+        // abort (30 s), or never with no grace bound.
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
+        let mut waited = None;
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            s.run(async {
+                let cx = s.cx().clone();
+                s.spawn(async move {
+                    sleep(ms(200)).await;
+                    cx.cancel("stop");
+                    Ok::<_, ProcessError>(())
+                });
+                // Ignores SIGTERM (so does its `sleep`) and writes for ever.
+                let cmd = sh(r#"trap "" TERM; while :; do echo tick; sleep 0.05; done"#);
+                let mut running = Process::new(cmd).grace(ms(200)).spawn()?;
+                read_to_its_end(&mut running).await?;
+                waited = Some(running.wait().await);
+                Ok(())
+            }),
+        )
+        .await;
+        out.expect("no SIGKILL 200 ms after the SIGTERM: still reading after 10 s")
+            .expect("the body has the last word");
+        let Some(Err(ProcessError::Stopped { status, .. })) = waited else {
+            panic!("{waited:?}")
+        };
+        assert_eq!(status.signal(), Some(9));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_process_moved_out_of_its_scope_is_killed_after_its_grace_without_a_wait() {
+        let s = &Scope::new(Config::new());
+        let running = s
+            .run(async {
+                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+                let mut running = Process::new(cmd).grace(ms(200)).spawn()?;
+                let out = running.take_stdout().unwrap();
+                let line = BufReader::new(out)
+                    .lines()
+                    .next_line()
+                    .await
+                    .map_err(ProcessError::Wait)?;
+                assert_eq!(line.as_deref(), Some("ready")); // the trap is set
+                Ok::<_, ProcessError>(running)
+            })
+            .await
+            .unwrap();
+        let pid = running.id().unwrap();
+        // The scope has returned: its end sent SIGTERM (ignored); the holder does other work.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) && std::time::Instant::now() < until {
+            sleep(ms(20)).await;
+        }
+        let outlived = alive(pid);
+        drop(running); // kills it, so the test leaves nothing behind either way
+        assert!(
+            !outlived,
+            "the process outlived its scope by 5 s: only SIGTERM came"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_stop_resumed_under_another_grace_keeps_its_first_grace() {
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
+        let mut running = s
+            .run(async {
+                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+                let mut running = Process::new(cmd).spawn()?;
+                let out = running.take_stdout().unwrap();
+                let line = BufReader::new(out)
+                    .lines()
+                    .next_line()
+                    .await
+                    .map_err(ProcessError::Wait)?;
+                assert_eq!(line.as_deref(), Some("ready"));
+                // Begins with the scope's 2 s grace; given up after 100 ms.
+                assert!(tokio::time::timeout(ms(100), running.stop()).await.is_err());
+                Ok::<_, ProcessError>(running)
+            })
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        // Outside any scope (its grace is zero here): the stop goes on with its first one.
+        let status = running.stop().await.unwrap();
+        assert_eq!(status.signal(), Some(9));
+        assert!(
+            start.elapsed() >= ms(1_500),
+            "the first grace was cut short: SIGKILL after {:?}",
+            start.elapsed()
+        );
+    }
+
     /// Starts `cmd`, waits for its first line (it is ready: its traps are set), sends its pid
     /// on `tx`, then waits for it as a child of the scope does.
     async fn started(

@@ -15,9 +15,16 @@
 //!    stops it (a scope's end, or a child's: a child that starts a process and returns its
 //!    `Running` to the body has it stopped as it returns; start it in the body and hand it to
 //!    the child to keep it for the scope's life);
-//! 2. waits the **grace**: by default the grace of the scope whose code runs it
-//!    ([`current_grace`](crate::current_grace)), or [`Process::grace`];
-//! 3. sends **SIGKILL** if it is still running, and **reaps** it.
+//! 2. waits the **grace**, counted from that cancel: by default the grace of the scope whose
+//!    code starts it ([`current_grace`](crate::current_grace) at [`Process::spawn`]), or
+//!    [`Process::grace`]. A scope's grace is zero unless it sets one
+//!    ([`DEFAULT_GRACE`](crate::DEFAULT_GRACE); `#[scope::main]`'s is 10 s): then SIGKILL
+//!    follows the SIGTERM at once, and a process gets time to act on SIGTERM only where a
+//!    grace is set (the scope's, or a shorter [`Process::grace`]: the scope still aborts its
+//!    code at the end of its own grace);
+//! 3. sends **SIGKILL** if it is still running, whatever the code that holds it awaits then
+//!    (it may be reading the output, or hold the [`Running`] outside the scope), and
+//!    **reaps** it once that code waits for it or drops it.
 //!
 //! # What is guaranteed
 //!
@@ -255,8 +262,8 @@ impl Process {
     }
 
     /// How long the process gets between SIGTERM and SIGKILL, instead of the grace of the
-    /// scope that runs it. (The scope still aborts its child at the end of its own grace; the
-    /// process is then killed at once: see the [module](self).)
+    /// scope whose code starts it. (The scope still aborts its code at the end of its own
+    /// grace; the process is then killed at once: see the [module](self).)
     ///
     /// # Examples
     ///
@@ -317,6 +324,10 @@ impl Process {
             grace,
             group,
         } = self;
+        // The grace from SIGTERM to SIGKILL: its own, or the one of the scope whose code
+        // starts it.
+        let grace = grace.unwrap_or_else(current_grace);
+        let runtime = tokio::runtime::Handle::current();
         cmd.kill_on_drop(true);
         if group {
             cmd.process_group(0);
@@ -325,7 +336,7 @@ impl Process {
         let mut running = Running {
             key: unreaped::next_key(),
             child,
-            grace,
+            grace: Some(grace),
             group,
             stopping: None,
             watch: None,
@@ -335,10 +346,14 @@ impl Process {
             unreaped::add(running.key, pid, group);
             // Bound to the context from now on, not only while `wait` is polled: a cancel
             // while the output is read, or the end of a scope the `Running` was moved out
-            // of, sends SIGTERM at once (from the canceller's thread; the grace and the
-            // SIGKILL stay with `wait` and `Drop`).
+            // of, sends SIGTERM at once (from the canceller's thread), and SIGKILL once the
+            // grace has run from then, whatever the code that holds the `Running` awaits.
             let key = running.key;
-            running.watch = Some(cx.on_cancel(move |_| unreaped::terminate(key)));
+            running.watch = Some(cx.on_cancel(move |_| {
+                if unreaped::terminate(key) {
+                    unreaped::kill_after(key, grace, &runtime);
+                }
+            }));
         }
         Ok(running)
     }
@@ -575,25 +590,29 @@ impl Running {
     /// # });
     /// ```
     pub async fn stop(&mut self) -> Result<ExitStatus, ProcessError> {
-        let grace = self.grace.unwrap_or_else(current_grace);
-        // Resumed after a stop that was dropped part-way, the same grace goes on.
+        // Resumed after a stop that was dropped part-way, the same grace goes on (whatever
+        // the grace of the code that resumes it).
         let until = if let Some(until) = self.stopping {
             until
         } else {
-            // `Duration::MAX` means no limit, as for a scope's grace.
-            let until = saturating_add(tokio::time::Instant::now(), grace);
-            self.stopping = Some(until);
-            // Once (the context's cancel may have sent it already), with SIGCONT.
+            let grace = self.grace.unwrap_or_else(current_grace);
+            // Once (the context's cancel may have sent it already, and the grace runs from
+            // then), with SIGCONT.
             unreaped::terminate(self.key);
+            let since = unreaped::terminated_at(self.key).unwrap_or_else(tokio::time::Instant::now);
+            // `Duration::MAX` means no limit, as for a scope's grace.
+            let until = saturating_add(since, grace);
+            self.stopping = Some(until);
             until
         };
+        let has_time = tokio::time::Instant::now() < until;
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.group && !grace.is_zero() {
+        if self.group && has_time {
             if let Some(pid) = self.pid() {
                 group::drain(pid, until).await;
             }
         }
-        if !grace.is_zero() {
+        if has_time {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
                 return self.reaped(status);
             }
@@ -709,12 +728,12 @@ mod unreaped {
     use rustix::process::{Pid, Signal};
 
     /// A process not reaped yet: its key, its pid, whether it leads a group of its own, and
-    /// whether it was sent SIGTERM.
+    /// when it was sent SIGTERM.
     struct Entry {
         key: u64,
         pid: Pid,
         group: bool,
-        terminated: bool,
+        terminated: Option<tokio::time::Instant>,
         /// The runtime it was started on, if any.
         runtime: Option<tokio::runtime::Id>,
     }
@@ -739,7 +758,7 @@ mod unreaped {
             key,
             pid,
             group,
-            terminated: false,
+            terminated: None,
             runtime,
         });
     }
@@ -752,14 +771,51 @@ mod unreaped {
     }
 
     /// Sends SIGTERM, then SIGCONT (a stopped process acts on a signal only once continued),
-    /// to the process `key` (or its group), once, if it is not reaped yet.
-    pub(super) fn terminate(key: u64) {
+    /// to the process `key` (or its group), once, if it is not reaped yet. Returns whether
+    /// this call sent it.
+    pub(super) fn terminate(key: u64) -> bool {
         let mut list = list();
-        if let Some(e) = list.iter_mut().find(|e| e.key == key) {
-            if !std::mem::replace(&mut e.terminated, true) {
-                super::send(e.pid, e.group, Signal::TERM);
-                super::send(e.pid, e.group, Signal::CONT);
-            }
+        let Some(e) = list.iter_mut().find(|e| e.key == key) else {
+            return false;
+        };
+        if e.terminated.is_some() {
+            return false;
+        }
+        e.terminated = Some(tokio::time::Instant::now());
+        super::send(e.pid, e.group, Signal::TERM);
+        super::send(e.pid, e.group, Signal::CONT);
+        true
+    }
+
+    /// When the process `key` was sent SIGTERM, if it was and is not reaped yet.
+    pub(super) fn terminated_at(key: u64) -> Option<tokio::time::Instant> {
+        list().iter().find(|e| e.key == key)?.terminated
+    }
+
+    /// Sends SIGKILL to the process `key` (or its group) if it is not reaped yet.
+    pub(super) fn kill(key: u64) {
+        let list = list();
+        if let Some(e) = list.iter().find(|e| e.key == key) {
+            super::send(e.pid, e.group, Signal::KILL);
+        }
+    }
+
+    /// SIGKILL to the process `key` once `grace` has passed (at once for none; never for
+    /// `Duration::MAX`, no limit), if it is not reaped by then: a timer on `runtime`, which
+    /// holds nothing of the process but its key (a runtime shut down drops it, and the
+    /// process's own drop kills it).
+    pub(super) fn kill_after(
+        key: u64,
+        grace: std::time::Duration,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        if grace.is_zero() {
+            kill(key);
+        } else if grace != std::time::Duration::MAX {
+            drop(runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                kill(key);
+            }));
         }
     }
 
