@@ -141,6 +141,7 @@ fn a_boxed_errors_source_chain_is_printed() {
     assert_eq!((&ErrorLine(&e)).line(), line);
 }
 
+#[cfg(feature = "process")]
 #[test]
 fn a_clean_main_entry_leaves_other_owners_processes_alone() {
     // A `#[scope::main]` fn called as a plain fn (from a test, from another program's main)

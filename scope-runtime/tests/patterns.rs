@@ -1203,6 +1203,23 @@ mod process {
         );
     }
 
+    #[tokio::test]
+    async fn a_wait_after_a_stop_dropped_part_way_goes_on_with_the_stop() {
+        // The stop began (SIGTERM, ignored) and was given up; a `wait` then waited for ever on
+        // a live context, for a process that ignores SIGTERM.
+        let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+        let mut running = Process::new(cmd).grace(ms(300)).spawn().unwrap();
+        let out = running.take_stdout().unwrap();
+        let line = BufReader::new(out).lines().next_line().await.unwrap();
+        assert_eq!(line.as_deref(), Some("ready"));
+        assert!(tokio::time::timeout(ms(100), running.stop()).await.is_err());
+        let status = tokio::time::timeout(Duration::from_secs(5), running.wait())
+            .await
+            .expect("the wait went on with the stop")
+            .unwrap();
+        assert_eq!(status.signal(), Some(9));
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_stop_resumed_under_another_grace_keeps_its_first_grace() {

@@ -521,6 +521,11 @@ impl Running {
     ///
     /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
+        if self.stopping.is_some() {
+            // A stop began and was dropped part-way: it goes on (its grace, then SIGKILL),
+            // rather than waiting on for a process that ignores its SIGTERM.
+            return self.stop().await;
+        }
         // The context of the code that waits, and the one it was started under (they differ
         // for a `Running` moved out of its scope): a cancel of either stops it, so that a
         // process that ignores SIGTERM does not outlive the scope that started it.
@@ -656,14 +661,19 @@ impl Running {
     }
 }
 
-/// Sends `signal` to `pid`, or to its process group with `group`.
+/// Sends `signal` to `pid`, or to its process group with `group`. SIGKILL goes to the
+/// process itself too: one that moved itself to another group is still ended (and the caller
+/// waiting for it is not left waiting for ever); sent while it is unreaped, so its pid is ours.
 fn send(pid: Pid, group: bool, signal: Signal) {
     // An error means it is gone already (or was never ours to signal): nothing to do.
-    let _ = if group {
-        kill_process_group(pid, signal)
+    if group {
+        let _ = kill_process_group(pid, signal);
+        if signal == Signal::KILL {
+            let _ = kill_process(pid, signal);
+        }
     } else {
-        kill_process(pid, signal)
-    };
+        let _ = kill_process(pid, signal);
+    }
 }
 
 impl Drop for Running {
