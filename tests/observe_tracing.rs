@@ -680,3 +680,29 @@ fn a_service_dropped_without_a_stop_or_a_drain_reports_its_end() {
     let failing = log.named("scope", "events_svc_dropped_failed");
     assert_eq!(log.events_in(failing, "scope failed").len(), 1);
 }
+
+#[test]
+fn a_supervisors_give_up_is_a_failure_of_its_child() {
+    // The child that gave up ends with its failure (an event, and the failed count), as any
+    // failed child does; it read as completed when the give-up went around the scope.
+    use scope::{Config, Restart, Supervisor};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let out = Supervisor::<BoxError>::new(Config::new().name("events_supervisor"))
+            .intensity(0, Duration::from_secs(60))
+            .child("events_giving_up", Restart::Permanent, || async {
+                Err::<(), BoxError>("disk full".into())
+            })
+            .run()
+            .await;
+        assert_eq!(out.unwrap_err().to_string(), "disk full");
+    });
+    let log = capture.log.lock().unwrap();
+    let child = log.named("task", "events_giving_up");
+    assert_eq!(
+        log.events_in(child, "task failed").len(),
+        1,
+        "the give-up is its child's failure"
+    );
+}

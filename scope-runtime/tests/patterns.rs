@@ -398,6 +398,45 @@ mod supervisor {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_siblings_cancel_callback_panicking_at_the_give_up_does_not_hide_it() {
+        // The give-up's cancel runs the other children's callbacks: one that panics is the
+        // scope's panic, kept behind the failure that came first, as under fail-fast; it
+        // neither keeps `on_event` from hearing of the give-up nor is blamed on the child
+        // that gave up.
+        let told = Arc::new(AtomicU32::new(0));
+        let seen = told.clone();
+        let out = tokio::time::timeout(
+            Duration::from_secs(5),
+            Supervisor::<AppError>::new(Config::new().grace(Duration::from_secs(1)))
+                .intensity(0, Duration::from_secs(60))
+                .on_event(move |event| {
+                    if event.action() == SupervisorAction::GiveUp {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+                .child("db", Restart::Permanent, || async {
+                    sleep(ms(10)).await; // the cache has registered its hook by then
+                    Err::<(), _>(AppError::Boom(1))
+                })
+                .child("cache", Restart::Permanent, || async {
+                    let hook = Cx::current().on_cancel(|_| panic!("the cache's hook"));
+                    scope_runtime::cancelled().await;
+                    drop(hook);
+                    Ok::<(), AppError>(())
+                })
+                .run(),
+        )
+        .await
+        .expect("the supervisor returns");
+        assert_eq!(
+            told.load(Ordering::SeqCst),
+            1,
+            "on_event heard of the give-up"
+        );
+        assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_incarnation_whose_callback_and_error_destructor_both_panic_is_one_crash() {
         // The callback's panic made the incarnation a crash, and its error (whose destructor
         // panics) was then dropped outside any catch: every child stopped.

@@ -18,13 +18,12 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Rng};
-use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{drop_after_panic, ConfigError, Interrupted, Panicked};
 use crate::info::TaskInfo;
 use crate::scope::outcome::message_of;
-use crate::scope::{Scope, TaskOutput};
+use crate::scope::{Scope, Shared, TaskOutput};
 use crate::sync::Mutex;
 
 /// When a supervised child is restarted (OTP's restart types).
@@ -464,59 +463,41 @@ where
             });
         }
         let s = &Scope::new(config);
-        let gave_up: Arc<Mutex<Option<E>>> = Arc::new(Mutex::new(None));
-        let kept = Arc::clone(&gave_up);
-        let out = s
-            .run(async move {
-                let handles: Vec<_> = children
-                    .into_iter()
-                    .map(|spec| {
-                        let info = spec.info.clone();
-                        let watch = Watch {
-                            backoff,
-                            intensity: Arc::clone(&intensity),
-                            on_event: on_event.clone(),
-                            scope: s.cx().clone(),
-                            gave_up: Arc::clone(&kept),
-                        };
-                        s.spawn_as(info, supervise(spec, watch))
-                    })
-                    .collect();
-                for handle in handles {
-                    // A give-up reaches the scope as the failure it is; a cancelled child's
-                    // handle reports the cancellation, which the scope already knows.
-                    let _ = handle.await;
-                }
-                // Its own deadline passed (one earlier than its parent's): reported as such,
-                // whether or not the children answered it within the grace. A stop from outside
-                // that they answered is not a failure of the supervisor, and a deadline inherited
-                // from the parent is one, whichever node fired it first.
-                let own_deadline = s
-                    .cx()
-                    .deadline()
-                    .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
-                match s.cx().cause_arc() {
-                    Some(cause) if own_deadline && cause.is_deadline() => {
-                        Err(E::from(Interrupted::from_shared_cause(cause)))
-                    }
-                    _ => Ok(()),
-                }
-            })
-            .await;
-        // A give-up is the supervisor's answer (the cancel it made, and what the children
-        // did with it, are its consequences), unless a child panicked: a panic is a bug, and
-        // the scope's answer then.
-        let gave_up = gave_up.lock().take();
-        match gave_up {
-            Some(error) if !s.child_panicked() => {
-                drop_after_panic(out);
-                Err(error)
+        s.run(async move {
+            let handles: Vec<_> = children
+                .into_iter()
+                .map(|spec| {
+                    let info = spec.info.clone();
+                    let watch = Watch {
+                        backoff,
+                        intensity: Arc::clone(&intensity),
+                        on_event: on_event.clone(),
+                        scope: s.shared_handle(),
+                    };
+                    s.spawn_as(info, supervise(spec, watch))
+                })
+                .collect();
+            for handle in handles {
+                // A give-up reaches the scope as the failure it is; a cancelled child's
+                // handle reports the cancellation, which the scope already knows.
+                let _ = handle.await;
             }
-            gave_up => {
-                drop_after_panic(gave_up);
-                out
+            // Its own deadline passed (one earlier than its parent's): reported as such,
+            // whether or not the children answered it within the grace. A stop from outside
+            // that they answered is not a failure of the supervisor, and a deadline inherited
+            // from the parent is one, whichever node fired it first.
+            let own_deadline = s
+                .cx()
+                .deadline()
+                .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
+            match s.cx().cause_arc() {
+                Some(cause) if own_deadline && cause.is_deadline() => {
+                    Err(E::from(Interrupted::from_shared_cause(cause)))
+                }
+                _ => Ok(()),
             }
-        }
+        })
+        .await
     }
 }
 
@@ -571,39 +552,28 @@ struct Watch<E> {
     backoff: Backoff,
     intensity: Arc<Intensity>,
     on_event: Option<Arc<EventFn<E>>>,
-    /// The supervisor's scope, cancelled by a give-up before `on_event` hears of it.
-    scope: Cx,
-    /// The give-up's error (the first one's): kept out of the scope's failures, where a
-    /// cancel made meanwhile (by `on_event`, or from outside) would make it a consequence
-    /// and drop it. `run` returns it.
-    gave_up: Arc<Mutex<Option<E>>>,
+    /// The supervisor's scope, which a give-up cancels (naming the child) before `on_event`
+    /// hears of it: the give-up's error, returned after, is then the failure the cancel names,
+    /// not a consequence of a cancel `on_event` (or anyone) makes meanwhile.
+    scope: Arc<Shared<E>>,
 }
 
 impl<E: fmt::Display> Watch<E> {
-    /// A give-up: the other children are stopped now, before `on_event` hears of it (which
-    /// may cancel more: the application); the error is the supervisor's answer.
-    fn give_up(&self, child: &TaskInfo, error: &E) {
-        let message = match message_of(error) {
-            Ok(message) => message,
-            Err(payload) => std::panic::resume_unwind(payload),
-        };
-        self.scope.cancel_with(Cause::SiblingFailed {
-            task: child.clone(),
-            message,
-        });
-    }
-
-    /// Keeps a give-up's error for `run` (the first one's; a later one is a consequence,
-    /// dropped outside the lock).
-    fn keep_give_up(&self, error: E) {
-        let later = {
-            let mut gave_up = self.gave_up.lock();
-            match gave_up.as_ref() {
-                None => gave_up.replace(error),
-                Some(_) => Some(error),
+    /// A give-up: the other children are stopped now, by the scope's own cancel naming this
+    /// child (a callback's panic there is the scope's), before `on_event` hears of it (which
+    /// may cancel more: the application). A panic of the error's `Display` is this child's,
+    /// with the error dropped first.
+    fn give_up(&self, child: &TaskInfo, error: E) -> E {
+        match message_of(&error) {
+            Ok(message) => {
+                self.scope.give_up(child, message);
+                error
             }
-        };
-        drop_after_panic(later);
+            Err(payload) => {
+                drop_after_panic(error);
+                std::panic::resume_unwind(payload)
+            }
+        }
     }
 
     /// Tells `on_event` of a decision, and hands the error back. The callback's panic is this
@@ -716,9 +686,10 @@ where
                 }
             }
         };
-        if let (SupervisorAction::GiveUp, Some(error)) = (action, &error) {
-            watch.give_up(&spec.info, error);
-        }
+        let error = match (action, error) {
+            (SupervisorAction::GiveUp, Some(error)) => Some(watch.give_up(&spec.info, error)),
+            (_, error) => error,
+        };
         let error = watch.tell(&spec.info, attempt, error, action);
         match (action, error) {
             (SupervisorAction::Restart { delay }, error) => {
@@ -737,10 +708,9 @@ where
                     return Ok(());
                 }
             }
-            (SupervisorAction::GiveUp, Some(error)) => {
-                watch.keep_give_up(error);
-                return Ok(());
-            }
+            // The failure the give-up's cancel names: kept by the scope, whatever cancel
+            // came since.
+            (SupervisorAction::GiveUp, Some(error)) => return Err(error),
             (SupervisorAction::Stop | SupervisorAction::GiveUp, error) => {
                 drop_after_panic(error);
                 return Ok(());

@@ -288,8 +288,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         body: bool,
     ) -> Result<bool, Box<dyn Any + Send>> {
         let supervise = self.supervise();
-        // Outside the lock: a deadline may fire here and run `on_cancel` callbacks.
-        let cancelled = self.is_cancelled_own();
+        // Outside the lock: a deadline may fire here and run `on_cancel` callbacks. A cancel
+        // made for this very failure (a supervisor's give-up, see `give_up`) is no other
+        // cause it could be a consequence of.
+        let cancelled = self.is_cancelled_own() && !self.cancelled_for(task);
         let rejected = {
             let mut failures = self.failures.lock();
             // Past the first `KEPT`, a supervised scope counts its children's failures (a
@@ -325,6 +327,25 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
 }
 
 impl<E> Shared<E> {
+    /// A child gives up on its own (a supervisor's child past its restart budget), ahead of
+    /// the failure it will return: the scope is cancelled now, naming it, as a failure kept
+    /// under fail-fast would (a callback's panic there is the scope's), and the failure it
+    /// returns after is kept whatever cancel came meanwhile (`fail`).
+    pub(crate) fn give_up(&self, task: &TaskInfo, message: String) {
+        self.cancel_own(Cause::SiblingFailed {
+            task: task.clone(),
+            message,
+        });
+        self.close_admission();
+    }
+
+    /// Whether the scope's cause names `task` (its give-up made it).
+    fn cancelled_for(&self, task: &TaskInfo) -> bool {
+        self.cause_own().is_some_and(
+            |c| matches!(&*c, Cause::SiblingFailed { task: t, .. } if t.id() == task.id()),
+        )
+    }
+
     /// Records a panic of `task`: whatever the policy, it cancels the siblings at once. Under
     /// fail-fast it is kept if no failure was (even after an outside cancellation: a panic is
     /// never a consequence of one). Returns what the task's handle sees (the payload stays
