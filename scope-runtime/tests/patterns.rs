@@ -1242,6 +1242,104 @@ mod process {
         );
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_process_below_a_scope_without_a_grace_gets_the_shutdowns_grace() {
+        // A scope with no grace of its own takes the program's at a shutdown; its process
+        // too: its grace is read when the cancel comes, not at its start (then it was killed
+        // at the signal, while its owner got 10 s).
+        use scope_runtime::Signal;
+        let app = Cx::root();
+        let main = &Scope::new(
+            Config::new()
+                .parent(app.clone())
+                .grace(Duration::from_secs(10)),
+        );
+        let mut waited = None;
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            main.run(async {
+                let serve = &Scope::new(Config::new()); // no grace of its own
+                serve
+                    .run(async {
+                        // Cleans up for 300 ms on SIGTERM, then exits 0.
+                        let cmd = sh(
+                            r"trap 'sleep 0.3; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+                        );
+                        let mut running = Process::new(cmd).spawn()?;
+                        let out = running.take_stdout().unwrap();
+                        let line = BufReader::new(out)
+                            .lines()
+                            .next_line()
+                            .await
+                            .map_err(ProcessError::Wait)?;
+                        assert_eq!(line.as_deref(), Some("ready"));
+                        app.cancel_with(Cause::Shutdown {
+                            signal: Signal::Terminate,
+                        });
+                        waited = Some(running.wait().await);
+                        Ok::<_, ProcessError>(())
+                    })
+                    .await
+            }),
+        )
+        .await;
+        out.expect("within the grace")
+            .expect("the body has the last word");
+        let Some(Ok(status)) = waited else {
+            panic!("killed at the signal instead of given the shutdown's grace: {waited:?}")
+        };
+        assert!(status.success(), "{status:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_wait_retried_after_a_cancel_still_says_the_process_was_stopped() {
+        let cx = Cx::root();
+        let stopper = cx.clone();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            cx.run(async move {
+                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+                let mut running = Process::new(cmd).grace(ms(500)).spawn().unwrap();
+                let out = running.take_stdout().unwrap();
+                let line = BufReader::new(out).lines().next_line().await.unwrap();
+                assert_eq!(line.as_deref(), Some("ready"));
+                stopper.cancel("stop");
+                // As a `select!` in a loop does: the wait is dropped part-way through its stop.
+                assert!(tokio::time::timeout(ms(100), running.wait()).await.is_err());
+                running.wait().await
+            }),
+        )
+        .await
+        .expect("the stop ends");
+        let Err(ProcessError::Stopped { status, .. }) = waited else {
+            panic!("a cancelled process's wait let its kill through as a success: {waited:?}")
+        };
+        assert_eq!(status.signal(), Some(9));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_process_stopped_within_its_grace_leaves_no_task_behind() {
+        use scope_runtime::testing::LeakCheck;
+        let check = LeakCheck::new();
+        let s = &Scope::new(Config::new().timeout(ms(100)).grace(Duration::from_secs(5)));
+        let _ = s
+            .run(async {
+                let mut cmd = Command::new("sleep");
+                cmd.arg("60");
+                let mut running = Process::new(cmd).spawn()?;
+                running.wait().await.map(drop) // SIGTERM at the deadline: it exits at once
+            })
+            .await;
+        assert_eq!(
+            check.check().await,
+            Ok(()),
+            "the SIGKILL timer outlived its process"
+        );
+    }
+
     #[tokio::test]
     async fn a_wait_after_a_stop_dropped_part_way_goes_on_with_the_stop() {
         // The stop began (SIGTERM, ignored) and was given up; a `wait` then waited for ever on

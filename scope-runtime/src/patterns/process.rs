@@ -16,7 +16,8 @@
 //!    `Running` to the body has it stopped as it returns; start it in the body and hand it to
 //!    the child to keep it for the scope's life);
 //! 2. waits the **grace**, counted from that cancel: by default the grace of the scope whose
-//!    code starts it ([`current_grace`](crate::current_grace) at [`Process::spawn`]), or
+//!    code starts it (as [`current_grace`](crate::current_grace) there would read it when the
+//!    cancel comes: a shutdown gives a scope without a grace of its own the program's), or
 //!    [`Process::grace`]. A scope's grace is zero unless it sets one
 //!    ([`DEFAULT_GRACE`](crate::DEFAULT_GRACE); `#[scope::main]`'s is 10 s): then SIGKILL
 //!    follows the SIGTERM at once, and a process gets time to act on SIGTERM only where a
@@ -56,8 +57,9 @@
 //! - **No pid reuse**: a signal is only ever sent to a process this module has not reaped yet
 //!   (on Linux, the process is watched with `waitid(WNOWAIT)`, which does not reap it, while
 //!   the rest of its group drains), so it cannot reach another process that got the same pid.
-//!   The grace's signals come from the task that owns the process; the cancel's SIGTERM, from
-//!   the canceller's thread, is sent under the lock of the list of processes not reaped,
+//!   The cancel's SIGTERM (from the canceller's thread) and the SIGKILL at the grace's end
+//!   (from a timer task on the process's runtime, which holds only its key and is stopped
+//!   when the process is reaped) are sent under the lock of the list of processes not reaped,
 //!   whose entry goes as soon as the owner has reaped it (in the microseconds between the two
 //!   the kernel would have had to hand the pid out again, as for the forced exit below).
 //! - **A forced exit**: `#[scope::main]` ends the program without waiting for tasks still
@@ -93,14 +95,16 @@ use std::fmt;
 use std::io;
 use std::pin::pin;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
-use crate::cx::{current_grace, saturating_add, Cx, OnCancel};
+use crate::cx::{enclosing_scope, saturating_add, Cx, OnCancel};
 use crate::error::Interrupted;
+use crate::scope::tracker::Enclosing;
 
 /// How long a dropped [`Running`] waits, on the dropping thread, for its killed process to
 /// exit so that it can reap it.
@@ -325,8 +329,9 @@ impl Process {
             group,
         } = self;
         // The grace from SIGTERM to SIGKILL: its own, or the one of the scope whose code
-        // starts it.
-        let grace = grace.unwrap_or_else(current_grace);
+        // starts it, read when it is needed (a scope's grace may depend on its cause: a
+        // shutdown gives one without a grace of its own the program's).
+        let scope = enclosing_scope();
         let runtime = tokio::runtime::Handle::current();
         cmd.kill_on_drop(true);
         if group {
@@ -336,7 +341,8 @@ impl Process {
         let mut running = Running {
             key: unreaped::next_key(),
             child,
-            grace: Some(grace),
+            grace,
+            scope: scope.clone(),
             group,
             stopping: None,
             watch: None,
@@ -351,7 +357,7 @@ impl Process {
             let key = running.key;
             running.watch = Some(cx.on_cancel(move |_| {
                 if unreaped::terminate(key) {
-                    unreaped::kill_after(key, grace, &runtime);
+                    unreaped::kill_after(key, grace_of(grace, scope.as_ref()), &runtime);
                 }
             }));
         }
@@ -409,6 +415,8 @@ pub struct Running {
     key: u64,
     child: Child,
     grace: Option<Duration>,
+    /// The scope whose code started it: its grace is the process's, unless it has its own.
+    scope: Option<Arc<dyn Enclosing>>,
     group: bool,
     /// When the first [`stop`](Running::stop) began, when its grace ends: a stop resumed
     /// after it was dropped part-way goes on from there.
@@ -521,11 +529,6 @@ impl Running {
     ///
     /// See [`Process`] for one that ignores SIGTERM.
     pub async fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
-        if self.stopping.is_some() {
-            // A stop began and was dropped part-way: it goes on (its grace, then SIGKILL),
-            // rather than waiting on for a process that ignores its SIGTERM.
-            return self.stop().await;
-        }
         // The context of the code that waits, and the one it was started under (they differ
         // for a `Running` moved out of its scope): a cancel of either stops it, so that a
         // process that ignores SIGTERM does not outlive the scope that started it.
@@ -535,6 +538,19 @@ impl Running {
         } else {
             ambient.merge(&self.cx)
         };
+        if self.stopping.is_some() {
+            // A stop began and was dropped part-way (a `select!` around this wait, or an
+            // explicit stop): it goes on (its grace, then SIGKILL), rather than waiting on
+            // for a process that ignores its SIGTERM; a cancel is still said as one.
+            let status = self.stop().await?;
+            return match cx.cause() {
+                Some(cause) if !status.success() => Err(ProcessError::Stopped {
+                    status,
+                    interrupted: Interrupted::from_cause(cause),
+                }),
+                _ => Ok(status),
+            };
+        }
         let ended = {
             // The cancel first: once it came, the stop drains the process's group, whether or
             // not the leader has exited already (the cancel's SIGTERM may have ended it before
@@ -600,10 +616,15 @@ impl Running {
         let until = if let Some(until) = self.stopping {
             until
         } else {
-            let grace = self.grace.unwrap_or_else(current_grace);
+            let grace = grace_of(self.grace, self.scope.as_ref());
             // Once (the context's cancel may have sent it already, and the grace runs from
-            // then), with SIGCONT.
-            unreaped::terminate(self.key);
+            // then, with its SIGKILL armed), with SIGCONT; sent here, its SIGKILL is armed
+            // here, so that a stop given up part-way still ends the process.
+            if unreaped::terminate(self.key) {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    unreaped::kill_after(self.key, grace, &runtime);
+                }
+            }
             let since = unreaped::terminated_at(self.key).unwrap_or_else(tokio::time::Instant::now);
             // `Duration::MAX` means no limit, as for a scope's grace.
             let until = saturating_add(since, grace);
@@ -659,6 +680,12 @@ impl Running {
             send(pid, self.group, signal);
         }
     }
+}
+
+/// The grace from SIGTERM to SIGKILL: the process's own, or the one of the scope whose code
+/// started it (none outside a scope).
+fn grace_of(own: Option<Duration>, scope: Option<&Arc<dyn Enclosing>>) -> Duration {
+    own.unwrap_or_else(|| scope.map_or(Duration::ZERO, |scope| scope.grace()))
 }
 
 /// Sends `signal` to `pid`, or to its process group with `group`. SIGKILL goes to the
@@ -744,6 +771,9 @@ mod unreaped {
         pid: Pid,
         group: bool,
         terminated: Option<tokio::time::Instant>,
+        /// The timer that sends SIGKILL at the grace's end, if one runs: stopped when the
+        /// process is reaped or dropped (so that it leaves no task behind).
+        timer: Option<tokio::task::AbortHandle>,
         /// The runtime it was started on, if any.
         runtime: Option<tokio::runtime::Id>,
     }
@@ -769,6 +799,7 @@ mod unreaped {
             pid,
             group,
             terminated: None,
+            timer: None,
             runtime,
         });
     }
@@ -776,7 +807,11 @@ mod unreaped {
     pub(super) fn remove(key: u64) {
         let mut list = list();
         if let Some(i) = list.iter().position(|e| e.key == key) {
-            list.swap_remove(i);
+            let entry = list.swap_remove(i);
+            if let Some(timer) = entry.timer {
+                // No user code: the task holds only the key.
+                timer.abort();
+            }
         }
     }
 
@@ -822,10 +857,18 @@ mod unreaped {
         if grace.is_zero() {
             kill(key);
         } else if grace != std::time::Duration::MAX {
-            drop(runtime.spawn(async move {
-                tokio::time::sleep(grace).await;
-                kill(key);
-            }));
+            let timer = runtime
+                .spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    kill(key);
+                })
+                .abort_handle();
+            let mut list = list();
+            match list.iter_mut().find(|e| e.key == key) {
+                Some(e) => e.timer = Some(timer),
+                // Reaped meanwhile: nothing left to kill.
+                None => timer.abort(),
+            }
         }
     }
 
