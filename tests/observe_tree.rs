@@ -265,7 +265,9 @@ async fn lazy_children_and_blocking_children_have_their_place() {
             Ok::<_, Interrupted>(())
         });
         let (looked, has_looked) = tokio::sync::oneshot::channel::<()>();
+        let (up, is_up) = tokio::sync::oneshot::channel::<()>();
         let stopped = spawn!(async move {
+            let _ = up.send(()); // it runs (one cancelled before its first poll never does)
             scope::cancelled().await;
             let _ = has_looked.await;
             Ok::<_, Interrupted>(())
@@ -275,6 +277,7 @@ async fn lazy_children_and_blocking_children_have_their_place() {
             let _ = wait.recv();
             Ok::<_, Interrupted>(())
         });
+        let _ = is_up.await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         stopped.cancel("not needed");
         let stopped_id = stopped.info().id();

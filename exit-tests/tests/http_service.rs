@@ -106,6 +106,7 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_connections_and_exits_0
         }
         refused
     });
+    let refused_at = Instant::now();
     assert!(
         refused,
         "new connections were still accepted 5 s into the shutdown"
@@ -113,6 +114,11 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_connections_and_exits_0
     write!(late, "x-request-id: late-1\r\nConnection: close\r\n\r\n").expect("writes");
     let (status, raw, answered) = answer(in_flight);
     assert_eq!(status, 200, "{raw}");
+    // The listener closed at the shutdown's start, not once the work in flight was done.
+    assert!(
+        refused_at < answered,
+        "the listener closed only after the request in flight was answered"
+    );
     assert!(raw.contains("x-request-id: slow-1"), "{raw}");
     assert!(
         answered - sent < Duration::from_secs(5),
