@@ -1053,32 +1053,37 @@ async fn for_each_whose_items_answer_an_outside_cancel_with_an_error_is_not_a_su
     assert_eq!(c.cause().root().to_string(), "client went away");
 }
 
+/// An error whose message takes a while to format (300 ms): it holds open the moment the
+/// scope settles a child's failure (the scope formats the error as it settles it).
+#[derive(Debug)]
+enum Slow {
+    Bad,
+    Interrupted(Interrupted),
+}
+
+impl std::fmt::Display for Slow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slow::Bad => {
+                std::thread::sleep(Duration::from_millis(300));
+                f.write_str("bad item")
+            }
+            Slow::Interrupted(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl From<Interrupted> for Slow {
+    fn from(i: Interrupted) -> Self {
+        Slow::Interrupted(i)
+    }
+}
+
 #[test]
 fn for_each_run_on_two_workers_returns_the_items_error_not_a_cancellation() {
     // The scope formats a child's error as it settles it, after the item's future was
     // dropped. A slow `Display` holds that moment open while the map's body, polled on this
     // thread by `block_on`, looks at what its items did.
-    #[derive(Debug)]
-    enum Slow {
-        Bad,
-        Interrupted(Interrupted),
-    }
-    impl std::fmt::Display for Slow {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            match self {
-                Slow::Bad => {
-                    std::thread::sleep(Duration::from_millis(200));
-                    f.write_str("bad item")
-                }
-                Slow::Interrupted(i) => write!(f, "{i}"),
-            }
-        }
-    }
-    impl From<Interrupted> for Slow {
-        fn from(i: Interrupted) -> Self {
-            Slow::Interrupted(i)
-        }
-    }
     two_workers().block_on(async {
         let out = scope_runtime::for_each(0..1u32, |_| async { Err::<(), _>(Slow::Bad) })
             .run()
@@ -1583,27 +1588,6 @@ fn law3_a_child_failing_in_its_first_poll_lets_no_queued_child_through_the_start
     // in the window passed on before its failure was settled (a slow `Display` holds the
     // settle open), and the queued blocking child ran after the first failure.
     use std::sync::atomic::AtomicBool;
-    #[derive(Debug)]
-    enum Slow {
-        Bad,
-        Interrupted(Interrupted),
-    }
-    impl std::fmt::Display for Slow {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            match self {
-                Slow::Bad => {
-                    std::thread::sleep(Duration::from_millis(300));
-                    f.write_str("bad")
-                }
-                Slow::Interrupted(i) => write!(f, "{i}"),
-            }
-        }
-    }
-    impl From<Interrupted> for Slow {
-        fn from(i: Interrupted) -> Self {
-            Slow::Interrupted(i)
-        }
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

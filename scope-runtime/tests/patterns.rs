@@ -1214,18 +1214,7 @@ mod process {
     async fn a_process_moved_out_of_its_scope_is_killed_after_its_grace_without_a_wait() {
         let s = &Scope::new(Config::new());
         let running = s
-            .run(async {
-                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
-                let mut running = Process::new(cmd).grace(ms(200)).spawn()?;
-                let out = running.take_stdout().unwrap();
-                let line = BufReader::new(out)
-                    .lines()
-                    .next_line()
-                    .await
-                    .map_err(ProcessError::Wait)?;
-                assert_eq!(line.as_deref(), Some("ready")); // the trap is set
-                Ok::<_, ProcessError>(running)
-            })
+            .run(async { Ok::<_, ProcessError>(ignoring_sigterm(Some(ms(200))).await) })
             .await
             .unwrap();
         let pid = running.id().unwrap();
@@ -1300,11 +1289,7 @@ mod process {
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
             cx.run(async move {
-                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
-                let mut running = Process::new(cmd).grace(ms(500)).spawn().unwrap();
-                let out = running.take_stdout().unwrap();
-                let line = BufReader::new(out).lines().next_line().await.unwrap();
-                assert_eq!(line.as_deref(), Some("ready"));
+                let mut running = ignoring_sigterm(Some(ms(500))).await;
                 stopper.cancel("stop");
                 // As a `select!` in a loop does: the wait is dropped part-way through its stop.
                 assert!(tokio::time::timeout(ms(100), running.wait()).await.is_err());
@@ -1344,11 +1329,7 @@ mod process {
     async fn a_wait_after_a_stop_dropped_part_way_goes_on_with_the_stop() {
         // The stop began (SIGTERM, ignored) and was given up; a `wait` then waited for ever on
         // a live context, for a process that ignores SIGTERM.
-        let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
-        let mut running = Process::new(cmd).grace(ms(300)).spawn().unwrap();
-        let out = running.take_stdout().unwrap();
-        let line = BufReader::new(out).lines().next_line().await.unwrap();
-        assert_eq!(line.as_deref(), Some("ready"));
+        let mut running = ignoring_sigterm(Some(ms(300))).await;
         assert!(tokio::time::timeout(ms(100), running.stop()).await.is_err());
         let status = tokio::time::timeout(Duration::from_secs(5), running.wait())
             .await
@@ -1363,15 +1344,7 @@ mod process {
         let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
         let mut running = s
             .run(async {
-                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
-                let mut running = Process::new(cmd).spawn()?;
-                let out = running.take_stdout().unwrap();
-                let line = BufReader::new(out)
-                    .lines()
-                    .next_line()
-                    .await
-                    .map_err(ProcessError::Wait)?;
-                assert_eq!(line.as_deref(), Some("ready"));
+                let mut running = ignoring_sigterm(None).await;
                 // Begins with the scope's 2 s grace; given up after 100 ms.
                 assert!(tokio::time::timeout(ms(100), running.stop()).await.is_err());
                 Ok::<_, ProcessError>(running)
@@ -1387,6 +1360,22 @@ mod process {
             "the first grace was cut short: SIGKILL after {:?}",
             start.elapsed()
         );
+    }
+
+    /// Starts a process that ignores SIGTERM (with `grace`, its own, if given), once its trap
+    /// is set (it says `ready`).
+    async fn ignoring_sigterm(grace: Option<Duration>) -> Running {
+        let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
+        let process = Process::new(cmd);
+        let process = match grace {
+            Some(grace) => process.grace(grace),
+            None => process,
+        };
+        let mut running = process.spawn().unwrap();
+        let out = running.take_stdout().expect("stdout is piped");
+        let line = BufReader::new(out).lines().next_line().await.unwrap();
+        assert_eq!(line.as_deref(), Some("ready"), "the trap is set");
+        running
     }
 
     /// Starts `cmd`, waits for its first line (it is ready: its traps are set), sends its pid
@@ -1643,14 +1632,7 @@ mod process {
     async fn a_process_that_ignores_sigterm_does_not_outlive_the_scope_it_was_started_in() {
         let s = &Scope::new(Config::new());
         let mut running = s
-            .run(async {
-                let cmd = sh(r#"trap "" TERM; echo ready; exec sleep 60"#);
-                let mut running = Process::new(cmd).grace(ms(200)).spawn()?;
-                let out = running.take_stdout().expect("stdout is piped");
-                let line = BufReader::new(out).lines().next_line().await;
-                assert_eq!(line.unwrap().as_deref(), Some("ready"));
-                Ok::<_, ProcessError>(running)
-            })
+            .run(async { Ok::<_, ProcessError>(ignoring_sigterm(Some(ms(200))).await) })
             .await
             .unwrap();
         let pid = running.id().unwrap();

@@ -29,6 +29,19 @@ fn note(log: &Log, what: impl Into<String>) {
     log.lock().unwrap().push(what.into());
 }
 
+/// Makes an "audit" service (under the application, if any) and hands it a record that takes
+/// 100 ms to write, noted in `written` once written.
+fn audit_a_record(written: &Arc<Mutex<Vec<&'static str>>>) {
+    let w = Arc::clone(written);
+    Service::new(ServiceConfig::new("audit"))
+        .spawn_named("record", async move {
+            sleep(100 * MS).await;
+            w.lock().unwrap().push("record written");
+        })
+        .unwrap()
+        .detach();
+}
+
 /// A main work that ends on its own: it makes a "mailer" service (the application owns it),
 /// hands it a mail that takes `takes` to send (noted in `log` once sent), and returns `out`.
 fn hand_a_mail(log: &Log, takes: Duration, out: u32) -> impl std::future::Future<Output = u32> {
@@ -1340,20 +1353,10 @@ async fn a_panicking_cancel_callback_does_not_abandon_the_applications_shutdown(
     // reaches the caller once the shutdown has done its work.
     let written = Arc::new(Mutex::new(Vec::<&str>::new()));
     let w = Arc::clone(&written);
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let app = App::new();
     let run = app.run(Duration::from_secs(5), signals, async move {
-        let audit = Service::new(ServiceConfig::new("audit"));
-        audit
-            .spawn_named("record", async move {
-                sleep(100 * MS).await;
-                w.lock().unwrap().push("record written");
-            })
-            .unwrap()
-            .detach();
+        audit_a_record(&w);
         stubborn_with_a_panicking_callback(50 * MS);
         let _cb = scope_runtime::Cx::current().on_cancel(|_| panic!("callback"));
         scope_runtime::cancelled().await;
@@ -1403,10 +1406,7 @@ async fn a_daemon_service_that_stops_when_told_does_not_hold_the_shutdown() {
     // cancelled with the main work), so the drain waited out the whole grace for it, and the
     // stop that followed made the shutdown "cut short" (exit 143). A daemon service's work is
     // cancelled when the services' turn comes, and one that ends within the grace is drained.
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let start = Instant::now();
     let stopped_with = Arc::new(Mutex::new(None));
     let seen = Arc::clone(&stopped_with);
@@ -1487,10 +1487,7 @@ async fn a_daemon_is_stopped_in_its_turn_after_the_services_that_feed_it() {
     // (a writer) fed by a service made after it lost what that service still sent.
     let received = Arc::new(Mutex::new(0));
     let got = Arc::clone(&received);
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let (_, report) = App::new()
         .run(Duration::from_secs(10), signals, async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<u8>(8);
@@ -1603,10 +1600,7 @@ async fn a_daemon_that_ignores_the_shutdown_is_cut_short_not_drained() {
     // A consumer loop that never looks at its cancel is dropped when the service's grace runs
     // out after the shutdown's cancel: work cut short, as a plain service's loop is stopped.
     // It was reported drained, and the shutdown clean (so `#[scope::main]` exited 0).
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let start = Instant::now();
     let (_, report) = App::new()
         .run(Duration::from_secs(10), signals, async {
@@ -1647,10 +1641,7 @@ async fn a_daemon_that_ignores_the_shutdown_is_cut_short_not_drained() {
 
 #[tokio::test(start_paused = true)]
 async fn a_daemons_tasks_dropped_unstarted_by_the_shutdown_are_reported() {
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let (_, report) = App::new()
         .run(Duration::from_secs(10), signals, async {
             let daemons = Service::new(ServiceConfig::new("consumers").daemon().workers(1));
@@ -1680,22 +1671,11 @@ async fn a_panicking_callback_on_a_drained_services_context_does_not_abandon_the
     // of `App::run`, whose guard then aborted the services not drained yet.
     let written = Arc::new(Mutex::new(Vec::<&str>::new()));
     let w = Arc::clone(&written);
-    let signals = futures_util::stream::once(async {
-        sleep(10 * MS).await;
-        Signal::Terminate
-    });
+    let signals = signals_at(&[(10, Signal::Terminate)]);
     let app = App::new();
     let run = app.run(Duration::from_secs(5), signals, async move {
-        // Made first: drained last.
-        let audit = Service::new(ServiceConfig::new("audit"));
-        audit
-            .spawn_named("record", async move {
-                sleep(100 * MS).await;
-                w.lock().unwrap().push("record written");
-            })
-            .unwrap()
-            .detach();
-        // Made second: drained first; its drain ends its context.
+        audit_a_record(&w); // made first: drained last
+                            // Made second: drained first; its drain ends its context.
         let metrics = Service::new(ServiceConfig::new("metrics"));
         let cb = metrics.cx().on_cancel(|_| panic!("metrics callback"));
         std::mem::forget(cb); // stays registered
