@@ -116,8 +116,8 @@ pub(crate) struct Rewriter {
     /// `scope!`s given it): an `async move` block or `move` closure that gets one would move
     /// the proof into itself.
     proof_refs: usize,
-    /// The name the body gives the scope's handle (`handle = s`), while no `let` shadows it:
-    /// a child that uses it is told what to write instead.
+    /// The name the body gives the scope's handle (`handle = s`), if the body binds that name
+    /// nowhere else: a child that uses it is told what to write instead.
     handle: Option<String>,
     /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
     /// untyped first parameter of the closure given to it.
@@ -461,9 +461,6 @@ impl Rewriter {
             // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
             self.outside.remove(name);
-            if self.handle.as_ref() == Some(name) {
-                self.handle = None;
-            }
         }
         self.bound.extend(names);
         let (pat, ty) = match &local.pat {
@@ -610,7 +607,7 @@ impl Rewriter {
     /// where the name comes from (a reference parameter, a name declared outside the scope,
     /// a local of the scope's own body).
     fn borrow_message(&self, kind: SpawnKind, local: &Ident) -> String {
-        let msg = if self.refs.contains(&local.to_string()) {
+        if self.refs.contains(&local.to_string()) {
             format!(
                 "this `async` block uses `{local}`, a reference, but a child started \
                  with `{m}` runs as its own task, in parallel, and can keep nothing \
@@ -643,8 +640,7 @@ impl Rewriter {
                  fn, or a local before the `scope!`)",
                 m = kind.macro_name(),
             )
-        };
-        msg
+        }
     }
 
     /// The spawn macro `path`, told to report `msg` at `at` (its import stays used).
@@ -1194,10 +1190,8 @@ impl VisitMut for Rewriter {
         let refs = self.refs.clone();
         let locals = self.locals.clone();
         let aliases = self.aliases.clone();
-        let handle = self.handle.clone();
         self.aliases.merge(Aliases::of_block(block));
         visit_mut::visit_block_mut(self, block);
-        self.handle = handle;
         self.bound = bound;
         self.outside = outside;
         self.refs = refs;

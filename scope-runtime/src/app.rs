@@ -296,12 +296,10 @@ impl App {
         if ended {
             // No work the application owns runs on, or is taken, after its run: aborted as
             // the run's end aborts what its shutdown did not reach (outside the lock).
-            let (report, panic) = service.abort_at_once(
+            let panic = service.abort_unread(
                 Signal::Requested(Cow::Borrowed("application run ended")),
                 "the application's run had ended".to_owned(),
             );
-            // Nobody reads this report: the failures stay the service's, to be read.
-            service.keep_unread(report.into_failures());
             if std::thread::panicking() {
                 drop_after_panic(panic);
             } else {
@@ -646,28 +644,23 @@ struct EndsOnDrop<'a> {
 impl Drop for EndsOnDrop<'_> {
     fn drop(&mut self) {
         let mut kept = None;
-        let services: Vec<Service> = {
-            let services = self.app.services.lock();
-            // Relaxed: read under this lock (see `AppInner::ended`).
-            self.app.ended.store(true, Ordering::Relaxed);
-            services
+        // (The run has ended for `adopt` already: `RunEnded` is dropped first.)
+        if !self.shut_down {
+            let services: Vec<Service> = self
+                .app
+                .services
+                .lock()
                 .iter()
                 .map(|s| Service::from_inner(Arc::clone(s)))
-                .collect()
-        };
-        if !self.shut_down {
+                .collect();
             let why = Signal::Requested(Cow::Borrowed("application run ended early"));
             for service in services {
                 let aborted = catch_unwind(AssertUnwindSafe(|| {
                     let ended = "the application's run ended before its shutdown".to_owned();
-                    service.abort_at_once(why.clone(), ended)
+                    service.abort_unread(why.clone(), ended)
                 }));
                 match aborted {
-                    Ok((report, panic)) => {
-                        // Nobody reads this report: the failures stay the service's.
-                        service.keep_unread(report.into_failures());
-                        keep(&mut kept, panic);
-                    }
+                    Ok(panic) => keep(&mut kept, panic),
                     Err(payload) => keep(&mut kept, Some(payload)),
                 }
             }

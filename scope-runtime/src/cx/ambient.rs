@@ -542,19 +542,17 @@ fn drop_inside<F>(
     mut fut: Pin<&mut Option<F>>,
     ends: &mut Option<&'static Location<'static>>,
 ) {
-    if ends.is_none() {
+    let mut drop_fut = || {
         if fut.is_some() {
             let _entered = Enter::cx_only_in_drop(cx);
             fut.set(None);
         }
+    };
+    if ends.is_none() {
+        drop_fut();
         return;
     }
-    let dropped = catch_unwind(AssertUnwindSafe(|| {
-        if fut.is_some() {
-            let _entered = Enter::cx_only_in_drop(cx);
-            fut.set(None);
-        }
-    }));
+    let dropped = catch_unwind(AssertUnwindSafe(drop_fut));
     let ended = catch_unwind(AssertUnwindSafe(|| end_owned(cx.as_ref(), ends, false)));
     let mut first = dropped.err();
     if let Err(payload) = ended {

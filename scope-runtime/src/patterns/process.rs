@@ -356,9 +356,7 @@ impl Process {
             // grace has run from then, whatever the code that holds the `Running` awaits.
             let key = running.key;
             running.watch = Some(cx.on_cancel(move |_| {
-                if unreaped::terminate(key) {
-                    unreaped::kill_after(key, grace_of(grace, scope.as_ref()), &runtime);
-                }
+                unreaped::terminate(key, grace_of(grace, scope.as_ref()), Some(&runtime));
             }));
         }
         Ok(running)
@@ -620,11 +618,8 @@ impl Running {
             // Once (the context's cancel may have sent it already, and the grace runs from
             // then, with its SIGKILL armed), with SIGCONT; sent here, its SIGKILL is armed
             // here, so that a stop given up part-way still ends the process.
-            if unreaped::terminate(self.key) {
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    unreaped::kill_after(self.key, grace, &runtime);
-                }
-            }
+            let runtime = tokio::runtime::Handle::try_current().ok();
+            unreaped::terminate(self.key, grace, runtime.as_ref());
             let since = unreaped::terminated_at(self.key).unwrap_or_else(tokio::time::Instant::now);
             // `Duration::MAX` means no limit, as for a scope's grace.
             let until = saturating_add(since, grace);
@@ -816,9 +811,21 @@ mod unreaped {
     }
 
     /// Sends SIGTERM, then SIGCONT (a stopped process acts on a signal only once continued),
-    /// to the process `key` (or its group), once, if it is not reaped yet. Returns whether
-    /// this call sent it.
-    pub(super) fn terminate(key: u64) -> bool {
+    /// to the process `key` (or its group), once, if it is not reaped yet; the call that
+    /// sends it also arms the SIGKILL at the end of `grace` (on `runtime`; a zero grace kills
+    /// at once, and without a runtime the stop's own wait is left to send it).
+    pub(super) fn terminate(
+        key: u64,
+        grace: std::time::Duration,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) {
+        if send_term(key) {
+            kill_after(key, grace, runtime);
+        }
+    }
+
+    /// SIGTERM and SIGCONT to the process `key`, once; whether this call sent them.
+    fn send_term(key: u64) -> bool {
         let mut list = list();
         let Some(e) = list.iter_mut().find(|e| e.key == key) else {
             return false;
@@ -849,14 +856,10 @@ mod unreaped {
     /// `Duration::MAX`, no limit), if it is not reaped by then: a timer on `runtime`, which
     /// holds nothing of the process but its key (a runtime shut down drops it, and the
     /// process's own drop kills it).
-    pub(super) fn kill_after(
-        key: u64,
-        grace: std::time::Duration,
-        runtime: &tokio::runtime::Handle,
-    ) {
+    fn kill_after(key: u64, grace: std::time::Duration, runtime: Option<&tokio::runtime::Handle>) {
         if grace.is_zero() {
             kill(key);
-        } else if grace != std::time::Duration::MAX {
+        } else if let (Some(runtime), false) = (runtime, grace == std::time::Duration::MAX) {
             let timer = runtime
                 .spawn(async move {
                     tokio::time::sleep(grace).await;

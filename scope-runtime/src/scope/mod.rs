@@ -834,14 +834,14 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         self.shared.panic_below.lock().clone()
     }
 
-    /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
-    /// failure came first).
     /// The part of the scope its children share (for a pattern whose children act on their
     /// scope: a supervisor's give-up).
     pub(crate) fn shared_handle(&self) -> Arc<Shared<E>> {
         Arc::clone(&self.shared)
     }
 
+    /// Whether a child panicked (its panic is the scope's outcome under fail-fast, unless a
+    /// failure came first).
     #[cfg_attr(loom, allow(dead_code))] // Reason: the entry point is not built under loom.
     pub(crate) fn child_panicked(&self) -> bool {
         // Acquire: pairs with the store of a child's panic.

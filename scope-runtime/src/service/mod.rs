@@ -720,16 +720,20 @@ impl Service {
         })
     }
 
-    /// Puts failures taken into a report nobody reads back in front of the unread ones, so
-    /// that [`failures`](Service::failures) still gives them.
+    /// [`abort_at_once`](Service::abort_at_once) where nobody reads the report (the
+    /// application's run ended before its shutdown, or before the service was adopted): the
+    /// failures it took go back in front of the unread ones, for
+    /// [`failures`](Service::failures). Returns the panic of an `on_cancel` callback, if any.
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn keep_unread(&self, mut failures: Vec<TaskFailure>) {
-        if failures.is_empty() {
-            return;
+    pub(crate) fn abort_unread(&self, signal: Signal, why: String) -> Option<Panic> {
+        let (report, panic) = self.abort_at_once(signal, why);
+        let mut failures = report.failures;
+        if !failures.is_empty() {
+            let mut table = self.inner.table.lock();
+            failures.append(&mut table.failures);
+            table.failures = failures;
         }
-        let mut table = self.inner.table.lock();
-        failures.append(&mut table.failures);
-        table.failures = failures;
+        panic
     }
 
     /// The shutdown is forced (a second signal, or the application's run ended before its

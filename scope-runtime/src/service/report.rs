@@ -150,12 +150,6 @@ pub struct StopReport {
 }
 
 impl StopReport {
-    /// Its failures, taken (for a report nobody reads: they go back to the service).
-    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
-    pub(crate) fn into_failures(self) -> Vec<TaskFailure> {
-        self.failures
-    }
-
     /// The service.
     ///
     /// # Examples
