@@ -948,6 +948,54 @@ async fn a_request_in_flight_below_a_nested_scope_gets_the_shutdowns_grace() {
     );
 }
 
+/// Law 4 under the shutdown: a nested scope with a deadline but no grace of its own, cancelled
+/// by the application's shutdown, gives its children the enclosing scope's grace only up to its
+/// own deadline. A request with `timeout = 2s` waiting on a backend that never answers ends at
+/// its deadline, as it would without the signal, not at the end of the program's grace (which
+/// would also make a clean shutdown a forced one).
+#[tokio::test(start_paused = true)]
+async fn law4_a_nested_scopes_deadline_still_bounds_it_under_the_shutdowns_grace() {
+    use scope_runtime::{Config, Scope};
+    let start = Instant::now();
+    let (out, report) = App::new()
+        .run(
+            Duration::from_secs(60),
+            signals_at(&[(100, Signal::Terminate)]),
+            async move {
+                let main = &Scope::new(Config::new().name("main").grace(Duration::from_secs(30)));
+                main.run(async move {
+                    // `#[scoped(timeout = 2s)] async fn request()`: no grace of its own.
+                    let request = &Scope::new(
+                        Config::new()
+                            .name("request")
+                            .timeout(Duration::from_secs(2)),
+                    );
+                    let r = request
+                        .run(async move {
+                            // A backend that never answers and does not look at the cancel.
+                            request
+                                .spawn_named("backend", sleep(Duration::from_secs(3600)))
+                                .await?;
+                            Ok::<_, Interrupted>(())
+                        })
+                        .await;
+                    Ok::<_, Interrupted>((r, start.elapsed()))
+                })
+                .await
+            },
+        )
+        .await;
+    let (r, took) = out.unwrap().expect(
+        "main's body was dropped at the end of its grace: the request outlived its deadline",
+    );
+    assert!(
+        took <= Duration::from_secs(2),
+        "the request outlived its deadline: {took:?}"
+    );
+    assert!(r.is_err(), "{r:?}");
+    assert!(report.is_clean(), "{report}");
+}
+
 /// The same on the real clock: a work that answers the signal at once is not forced, though
 /// some time always passes.
 #[tokio::test]

@@ -587,7 +587,8 @@ impl<E> Shared<E> {
     /// The grace its cancelled children get: its own; or, when it has none set and the cancel
     /// is the application's shutdown, its enclosing scope's (so that work in flight in a
     /// nested scope drains within the program's grace instead of being cut at the signal; the
-    /// enclosing scope's own abort bounds it anyway).
+    /// enclosing scope's own abort bounds it anyway), but never past the scope's own deadline
+    /// (law 4: a request's `timeout` still bounds it during a shutdown).
     pub(crate) fn cancel_grace(&self) -> Duration {
         if self.grace_set {
             return self.grace;
@@ -596,7 +597,13 @@ impl<E> Shared<E> {
             .cause_own()
             .is_some_and(|c| matches!(c.root(), crate::cause::Cause::Shutdown { .. }));
         match self.tracker.enclosing() {
-            Some(enclosing) if shutdown => enclosing.grace(),
+            Some(enclosing) if shutdown => {
+                let inherited = enclosing.grace();
+                match self.cx.deadline() {
+                    Some(at) => inherited.min(at.saturating_duration_since(Instant::now())),
+                    None => inherited,
+                }
+            }
             _ => self.grace,
         }
     }
