@@ -1650,6 +1650,137 @@ fn law2_cancelling_a_child_whose_parent_is_cancelled_keeps_the_parents_cause() {
     assert_eq!(child.cause().unwrap().root(), &Cause::explicit("first"));
 }
 
+/// Law 2 while the parent's cancel is on its way down: inside the parent's own `on_cancel`
+/// callback, a child linked into the tree (something waits on it) is already cancelled, as an
+/// unlinked one is, and its own cancel there does not replace the parent's cause.
+#[test]
+fn law2_a_linked_childs_cancel_during_its_parents_keeps_the_parents_cause() {
+    let parent = Cx::root();
+    let linked = parent.child();
+    let _waits = linked.on_cancel(|_| {}); // something waits on it: it is linked
+    let unlinked = parent.child();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (l, u, s) = (linked.clone(), unlinked.clone(), seen.clone());
+    let _cb = parent.on_cancel(move |_| {
+        *s.lock().unwrap() = Some((u.is_cancelled(), l.is_cancelled(), l.cancel("second")));
+    });
+    parent.cancel("first");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some((true, true, false)),
+        "(unlinked cancelled, linked cancelled, the linked child's own cancel won)"
+    );
+    assert_eq!(linked.cause().unwrap().root(), &Cause::explicit("first"));
+}
+
+/// Law 3 on a multi-thread runtime: an error a scope's body returns because of its parent's
+/// cancel (a shutdown callback closed the pool under it) is a consequence of that cancel, on
+/// every runtime: the scope returns the cancellation, not the error, even while the cancel is
+/// still on its way down the tree when the body answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn law3_an_error_caused_by_the_parents_cancel_is_a_consequence_while_the_cancel_descends() {
+    let app = Cx::root();
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // The shutdown's first step closes a shared resource; the rest of a long descent follows
+    // (held here until the request has answered).
+    let _close = app.on_cancel(move |_| {
+        closed_tx.send(()).unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(10));
+    });
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let parent = app.clone();
+    let request = tokio::spawn(async move {
+        let s = &Scope::<AppError>::new(Config::new().name("request").parent(parent));
+        let out = s
+            .run(async move {
+                started_tx.send(()).unwrap();
+                // The pool is closed under us.
+                closed_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+                Err::<(), _>(AppError::Boom(1)) // "the pool is closed"
+            })
+            .await;
+        done_tx.send(()).unwrap();
+        out
+    });
+    started_rx.await.unwrap();
+    app.cancel("shutdown");
+    let err = request.await.unwrap().unwrap_err();
+    let i = err
+        .interrupted()
+        .unwrap_or_else(|| panic!("the consequence was kept: {err}"));
+    assert_eq!(i.cause().unwrap().root(), &Cause::explicit("shutdown"));
+}
+
+/// Law 2 for a nested race whose ancestor race has just won: the ancestor's forced abort (grace
+/// zero) can seal the nested race's spawns before the ancestor's cancel has reached the nested
+/// race's context. The nested race still reports the ancestor's cause ("another candidate won
+/// the race"), not "every candidate was stopped (through its handle)", and its refused
+/// candidate is not told that the body had returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn law2_a_nested_race_cancelled_by_its_ancestors_win_says_so_when_the_abort_comes_first() {
+    use scope_runtime::Race;
+    use std::sync::mpsc;
+    struct OnDrop(mpsc::Sender<()>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    let ten = Duration::from_secs(10);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>(); // the nested race's body runs
+    let (aborted_tx, aborted_rx) = mpsc::channel::<()>(); // the outer forced abort has run
+    let (reported_tx, reported_rx) = mpsc::channel::<()>(); // the nested race has resolved
+    let got: Arc<std::sync::Mutex<Option<Result<(), String>>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let (got2, seen2) = (got.clone(), seen.clone());
+
+    let r1 = &Race::<u8, Interrupted>::new(Config::new().name("outer").grace(Duration::ZERO));
+    // Stands for the rest of a long descent (other callbacks, many contexts, preemption).
+    let _hold = r1.cx().on_cancel(move |_| {
+        let _ = reported_rx.recv_timeout(ten);
+    });
+    let guard = OnDrop(aborted_tx);
+    let out = r1
+        .run(async move {
+            let _guard = guard; // dropped with the body, right after the forced abort
+            r1.spawn_named("loser", async move {
+                let inner = Race::<u8, Interrupted>::new(Config::new().name("inner"));
+                let s = &inner;
+                let out = s
+                    .run(async move {
+                        ready_tx.send(()).unwrap();
+                        aborted_rx
+                            .recv_timeout(ten)
+                            .expect("the outer forced abort");
+                        let c = s.spawn_named("candidate", async { Ok::<u8, Interrupted>(7) });
+                        *seen2.lock().unwrap() = Some(format!("{:?}", c.await));
+                    })
+                    .await;
+                *got2.lock().unwrap() = Some(out.map(|_| ()).map_err(|f| f.to_string()));
+                reported_tx.send(()).unwrap();
+                Ok::<u8, Interrupted>(0)
+            });
+            r1.spawn_named("winner", async move {
+                ready_rx.recv_timeout(ten).unwrap();
+                Ok::<u8, Interrupted>(1)
+            });
+            std::future::pending::<()>().await;
+        })
+        .await;
+    assert_eq!(out.unwrap(), 1);
+    let err = got
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the nested race resolved")
+        .unwrap_err();
+    assert!(!err.contains("through its handle"), "{err}");
+    assert!(err.contains("another candidate won the race"), "{err}");
+    let seen = seen.lock().unwrap().take().unwrap();
+    assert!(!seen.contains("its body has returned"), "{seen}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn law2_a_childs_cancel_after_its_scopes_keeps_the_scopes_cause() {
     let s = &Scope::new(Config::new().grace(ms(1_000)));

@@ -1581,6 +1581,73 @@ fn law8_a_runtime_shut_down_under_a_long_admission_queue_does_not_overflow_a_wor
     }
 }
 
+/// Law 3 for the body's own slot: a body that fails while holding a reserved slot drops the
+/// reservation inside its last poll, before the scope has settled the failure (a slow
+/// `Display` holds the settle open). The slot passed on to the queued blocking child there,
+/// which ran after the first failure; it is now handed back through the run, after the settle.
+#[tokio::test]
+async fn law3_a_body_failing_with_a_reserved_slot_starts_no_queued_child() {
+    use std::sync::atomic::AtomicBool;
+    let ran = Arc::new(AtomicBool::new(false));
+    let w_ran = Arc::clone(&ran);
+    let s = &Scope::new(Config::new().limit(1));
+    let out = s
+        .run(async {
+            let slot = s.reserve().await?; // the only slot
+            let _w = s.spawn_blocking(move |_| {
+                // Queued behind the reservation.
+                w_ran.store(true, Ordering::SeqCst);
+                Ok::<_, Slow>(())
+            });
+            let _held = slot;
+            Err::<(), _>(Slow::Bad) // `_held` is dropped here, before the failure is settled
+        })
+        .await;
+    assert!(matches!(out, Err(Slow::Bad)), "{out:?}");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a queued child ran after the body's failure"
+    );
+}
+
+/// Law 5 for the same: a body that panics while holding a reserved slot drops it as it
+/// unwinds, inside its poll; the queued blocking child does not run after the panic.
+#[tokio::test]
+async fn law5_a_body_panicking_with_a_reserved_slot_starts_no_queued_child() {
+    use futures_util::FutureExt;
+    use std::sync::atomic::AtomicBool;
+    /// Holds the unwind open after the reservation was dropped (declared first, dropped last).
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    fn panics_here() -> Result<(), Interrupted> {
+        panic!("body")
+    }
+    let ran = Arc::new(AtomicBool::new(false));
+    let w_ran = Arc::clone(&ran);
+    let s = &Scope::new(Config::new().limit(1));
+    let out = std::panic::AssertUnwindSafe(s.run(async {
+        let _slow = SlowDrop; // dropped last: after the slot
+        let slot = s.reserve().await?;
+        let _w = s.spawn_blocking(move |_| {
+            w_ran.store(true, Ordering::SeqCst);
+            Ok::<_, Interrupted>(())
+        });
+        let _held = slot;
+        panics_here()
+    }))
+    .catch_unwind()
+    .await;
+    assert!(out.is_err(), "the body's panic is resumed");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a queued child ran after the body's panic"
+    );
+}
+
 #[test]
 fn law3_a_child_failing_in_its_first_poll_lets_no_queued_child_through_the_start_window() {
     // One worker: its LIFO slot runs the last task spawned first, so `y` ends while `f`, not

@@ -29,7 +29,7 @@ pub(crate) use self::ambient::{Lazy, LAZY};
 pub use self::shield::{shield, shield_for, ShieldFor};
 #[cfg(not(loom))]
 pub(crate) use self::tree::saturating_add;
-use self::tree::{ancestor_cancelled_slow, cancel_node_with, earlier, Deadline, Node};
+use self::tree::{ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, Deadline, Node};
 pub(crate) use self::tree::{deadline_after, inherited};
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
@@ -499,7 +499,29 @@ impl Cx {
         if self.flag_is_set() {
             self.node.cause()
         } else {
-            self.node.cancelled_ancestor()
+            self.node.cancelled_ancestor(false)
+        }
+    }
+
+    /// Whether this context is cancelled, an ancestor's cancel still on its way down to it
+    /// included: if an ancestor is, its cause is recorded here now (the first cause wins, so
+    /// the descent, when it arrives, finds it done). For the scope's cold paths (its end, a
+    /// refused spawn, a failure), which must not take a consequence of that cancel for
+    /// something else; not for `is_cancelled`'s fast path (it walks every ancestor).
+    #[cold]
+    pub(crate) fn catch_up(&self) -> bool {
+        if self.node.background {
+            return false;
+        }
+        if self.is_cancelled() {
+            return true;
+        }
+        match self.node.cancelled_ancestor(true) {
+            Some(cause) => {
+                cancel_node(&self.node, &cause);
+                true
+            }
+            None => false,
         }
     }
 

@@ -18,12 +18,17 @@
 //!   parent's table, each parent itself linked first. From then on an ancestor's cancel
 //!   reaches the node, so its own flag is authoritative. Until then `is_cancelled` also asks
 //!   the ancestors (and records what it finds as the node's own cancellation).
+//! - A cancel records its cause on the whole linked subtree before it serves anyone (owners,
+//!   waiters, callbacks): whatever the cancel sets in motion finds every linked descendant
+//!   cancelled already. (A reader on another thread may still see an ancestor cancelled and a
+//!   descendant not yet, for the moment the first pass takes.)
 //!
 //! # Deadlock safety
 //!
-//! Cancellation holds one lock at a time: it takes the entries out of a node under its lock,
-//! releases it, and only then wakes waiters, runs callbacks and descends to the children, one
-//! node at a time (iteratively, so a deep tree cannot overflow the stack). User code (callbacks,
+//! Cancellation holds one lock at a time: it records the cause and takes the entries out of a
+//! node under its lock, releases it, and descends to the children, one node at a time
+//! (iteratively, so a deep tree cannot overflow the stack); only then, with no lock held, does
+//! it wake the waiters and run the callbacks. User code (callbacks,
 //! wakers: their wake, clone and drop) never runs under a lock. Linking, the one place that holds
 //! several locks, takes them from a node towards its ancestors only (never an ancestor's and then
 //! a descendant's), and the ancestor relation has no cycles, so no two threads can wait on each
@@ -342,11 +347,13 @@ impl Node {
     }
 
     /// The cause of the nearest cancelled ancestor reached through links not yet in place
-    /// (`None` when every path up ends at a linked, uncancelled node). Iterative.
+    /// (`None` when every path up ends at a linked, uncancelled node); or, `through_linked`,
+    /// through every link (an ancestor's cancel may still be on its way down to a linked
+    /// node). Iterative.
     #[cold]
-    pub(super) fn cancelled_ancestor(&self) -> Option<Arc<Cause>> {
+    pub(super) fn cancelled_ancestor(&self, through_linked: bool) -> Option<Arc<Cause>> {
         // Acquire: pairs with the Release store in `link`.
-        if self.linked.load(Ordering::Acquire) {
+        if !through_linked && self.linked.load(Ordering::Acquire) {
             return None;
         }
         let mut more: Vec<&Node> = Vec::new();
@@ -373,7 +380,7 @@ impl Node {
                     return Some(inherited(&cause));
                 }
             }
-            if n.linked.load(Ordering::Acquire) {
+            if !through_linked && n.linked.load(Ordering::Acquire) {
                 continue;
             }
             if seen.is_none() && n.links.iter().flatten().nth(1).is_some() {
@@ -403,7 +410,7 @@ impl Drop for Node {
             let key = link.key.load(Ordering::Relaxed);
             // A cancelled parent's table is emptied by its cancel (which finds this node's
             // weak entry dead and drops it) and stays empty: no lock to take. Acquire: pairs
-            // with the Release store in `cancel_one` (a stale `false` only costs the lock).
+            // with the Release store in `flag_one` (a stale `false` only costs the lock).
             if key != UNLINKED && !link.parent.cancelled.load(Ordering::Acquire) {
                 // The entry may be gone meanwhile (the parent was cancelled): then the table
                 // is empty for good and the removal finds nothing.
@@ -473,19 +480,34 @@ fn release_last(last: Node) {
 
 /// Cancels `node` and every linked descendant. Returns whether `node` was cancelled by this
 /// call (the first cause wins).
+///
+/// Two passes: the first records the cause on every linked descendant (one lock at a time),
+/// the second tells the owners, wakes the waiters and runs the callbacks. So nothing the cancel
+/// sets in motion (a scope's run woken, a callback closing a pool, a task woken on another
+/// worker) runs before every linked descendant counts as cancelled: none of them can take a
+/// consequence of the cancel for a failure of its own, or win with a cause of its own.
 pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     if node.background {
         return false;
     }
-    let mut panic = None;
-    // The first node is served without the stack; the stack is allocated only for children.
-    let Some(children) = cancel_one(node, cause, &mut panic) else {
+    let Some(first) = flag_one(node, cause) else {
         return false;
     };
-    let mut stack: Vec<(Arc<Node>, Arc<Cause>)> = children;
-    while let Some((n, cause)) = stack.pop() {
-        if let Some(more) = cancel_one(&n, &cause, &mut panic) {
-            stack.extend(more);
+    let mut panic = None;
+    // The common case, a node without linked children, allocates nothing more.
+    let mut stack = children_of(&first);
+    if stack.is_empty() {
+        serve(first, &mut panic);
+    } else {
+        let mut flagged = vec![first];
+        while let Some((n, cause)) = stack.pop() {
+            if let Some(more) = flag_one(&n, &cause) {
+                stack.extend(children_of(&more));
+                flagged.push(more);
+            }
+        }
+        for one in flagged {
+            serve(one, &mut panic);
         }
     }
     if let Some(p) = panic {
@@ -497,12 +519,92 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     true
 }
 
+/// A node the cancel has recorded its cause on, with what it took out of the node to serve
+/// once the whole linked subtree is recorded.
+struct Flagged {
+    cause: Arc<Cause>,
+    entries: Slab<Entry>,
+    owner: Option<Weak<dyn Enclosing>>,
+}
+
+/// Records `cause` on one node and takes out its entries and owner (under its lock); `None`
+/// if it was already cancelled.
+fn flag_one(node: &Arc<Node>, cause: &Arc<Cause>) -> Option<Flagged> {
+    let mut inner = node.inner.lock();
+    if inner.cause.is_set() {
+        return None;
+    }
+    inner.cause = CauseCell::Shared(Arc::clone(cause));
+    // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
+    node.cancelled.store(true, Ordering::Release);
+    Some(Flagged {
+        cause: Arc::clone(cause),
+        entries: std::mem::take(&mut inner.entries),
+        owner: inner.owner.take(),
+    })
+}
+
+/// The linked children of a flagged node (still alive), with the cause they inherit.
+/// Descendants share one cause: "parent cancelled" with the original cause inside, so a deep
+/// tree needs no chain of causes (and cancelling it allocates once).
+fn children_of(flagged: &Flagged) -> Vec<(Arc<Node>, Arc<Cause>)> {
+    let mut child_cause = None;
+    let mut children = Vec::new();
+    for (_, entry) in flagged.entries.iter() {
+        if let Entry::Child(weak) = entry {
+            if let Some(child) = weak.upgrade() {
+                let c = child_cause
+                    .get_or_insert_with(|| inherited(&flagged.cause))
+                    .clone();
+                children.push((child, c));
+            }
+        }
+    }
+    children
+}
+
+/// Serves a flagged node (outside every lock): tells its owner, wakes its waiters and runs its
+/// callbacks. Wakers and callbacks are user code: one that panics does not keep the cancel from
+/// the others (the first panic is kept for the caller).
+fn serve(flagged: Flagged, panic: &mut Option<Box<dyn std::any::Any + Send>>) {
+    let Flagged {
+        cause,
+        entries,
+        owner,
+    } = flagged;
+    // The owner's wake may run a user's waker: caught as the waiters' are.
+    if let Some(owner) = owner {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(&owner))) {
+            keep_first(panic, p);
+        }
+    }
+    for entry in entries.into_values() {
+        match entry {
+            Entry::Waiter(waker) => {
+                if let Err(p) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
+                {
+                    keep_first(panic, p);
+                }
+            }
+            Entry::Callback(f) => {
+                let run = std::panic::AssertUnwindSafe(|| f(&cause));
+                if let Err(p) = std::panic::catch_unwind(run) {
+                    keep_first(panic, p);
+                }
+            }
+            // Flagged in the first pass.
+            Entry::Child(_) => {}
+        }
+    }
+}
+
 /// Whether an ancestor not yet linked to `node` is cancelled; if so, records it as `node`'s own
 /// cancellation (the walk, after [`Node::no_cancelled_ancestor_quick`] could not tell).
 #[cold]
 #[inline(never)]
 pub(crate) fn ancestor_cancelled_slow(node: &Arc<Node>) -> bool {
-    match node.cancelled_ancestor() {
+    match node.cancelled_ancestor(false) {
         Some(cause) => {
             cancel_node(node, &cause);
             true
@@ -567,62 +669,6 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
     // Someone is registered: serve them as any cancel does (a cancel that wins in between
     // makes this one a no-op, as the first cause wins).
     shared.is_some_and(|cause| cancel_node(node, &cause))
-}
-
-/// Cancels one node: records the cause, wakes its waiters and runs its callbacks (outside the
-/// lock), and returns its linked children with the cause they inherit; `None` if it was
-/// already cancelled.
-fn cancel_one(
-    node: &Arc<Node>,
-    cause: &Arc<Cause>,
-    panic: &mut Option<Box<dyn std::any::Any + Send>>,
-) -> Option<Vec<(Arc<Node>, Arc<Cause>)>> {
-    let (entries, owner) = {
-        let mut inner = node.inner.lock();
-        if inner.cause.is_set() {
-            return None;
-        }
-        inner.cause = CauseCell::Shared(Arc::clone(cause));
-        // Release: pairs with the Acquire loads in `is_cancelled`, publishing the cause.
-        node.cancelled.store(true, Ordering::Release);
-        (std::mem::take(&mut inner.entries), inner.owner.take())
-    };
-    // The owner's wake may run a user's waker: caught as the waiters' are.
-    if let Some(owner) = owner {
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tell(&owner))) {
-            keep_first(panic, p);
-        }
-    }
-    // Descendants share one cause: "parent cancelled" with the original cause inside, so a
-    // deep tree needs no chain of causes (and cancelling it allocates once).
-    let mut child_cause = None;
-    let mut children = Vec::new();
-    // Wakers and callbacks are user code: one that panics does not keep the cancel from the
-    // others (the first panic is handed back once everyone was served).
-    for entry in entries.into_values() {
-        match entry {
-            Entry::Waiter(waker) => {
-                if let Err(p) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
-                {
-                    keep_first(panic, p);
-                }
-            }
-            Entry::Callback(f) => {
-                let run = std::panic::AssertUnwindSafe(|| f(cause));
-                if let Err(p) = std::panic::catch_unwind(run) {
-                    keep_first(panic, p);
-                }
-            }
-            Entry::Child(weak) => {
-                if let Some(child) = weak.upgrade() {
-                    let c = child_cause.get_or_insert_with(|| inherited(cause)).clone();
-                    children.push((child, c));
-                }
-            }
-        }
-    }
-    Some(children)
 }
 
 /// Wakes a cancelled node's owner, if it is still alive (outside every lock): its run looks.

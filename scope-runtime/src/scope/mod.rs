@@ -379,7 +379,8 @@ loom::thread_local! {
 /// on a runtime that is shutting down, `spawn` drops the new task at once, and its drop hands
 /// its slot to the next queued child (of any scope). Such a start is run by the outermost one,
 /// in a loop, so that a queue of thousands costs no stack (it recursed once per child, and
-/// overflowed a worker's stack). A panic of one start is resumed after the others ran.
+/// overflowed a worker's stack). A panic of one start is resumed after the others ran. While a
+/// [`HoldStarts`] lives on this thread, starts wait for its end.
 fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
     let mut start = Some(start);
     let outermost = STARTS.try_with(|starts| {
@@ -400,9 +401,15 @@ fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
         }
         return;
     };
-    let mut next = outermost
-        .then(|| start.take().map(|start| (start, seq)))
-        .flatten();
+    if outermost {
+        run_starts(start.take().map(|start| (start, seq)));
+    }
+}
+
+/// Runs `first`, then the starts queued on this thread until none is left, and closes the
+/// list (the caller opened it: it is the outermost).
+fn run_starts(first: Option<Start>) {
+    let mut next = first.or_else(pop_start);
     let mut panic = None;
     while let Some((start, seq)) = next {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -410,20 +417,63 @@ fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
         })) {
             crate::error::keep_first(&mut panic, payload);
         }
-        next = STARTS
-            .try_with(|starts| {
-                let mut starts = starts.borrow_mut();
-                let later = starts.as_mut().and_then(VecDeque::pop_front);
-                if later.is_none() {
-                    *starts = None;
-                }
-                later
-            })
-            .ok()
-            .flatten();
+        next = pop_start();
     }
     if let Some(payload) = panic {
-        std::panic::resume_unwind(payload);
+        // Not while a panic unwinds already (a guard's end): a second would abort.
+        if std::thread::panicking() {
+            crate::error::drop_after_panic(payload);
+        } else {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// The next start queued on this thread; closes the list when there is none.
+fn pop_start() -> Option<Start> {
+    STARTS
+        .try_with(|starts| {
+            let mut starts = starts.borrow_mut();
+            let later = starts.as_mut().and_then(VecDeque::pop_front);
+            if later.is_none() {
+                *starts = None;
+            }
+            later
+        })
+        .ok()
+        .flatten()
+}
+
+/// Holds the starts of queued spawned children handed a slot on this thread until it ends
+/// (when it is the outermost holder): a run holds them while it polls its body and settles
+/// how the body ended. A body that fails or panics with a reservation in hand drops it inside
+/// its poll, before the scope knows of the failure: the queued child its slot passes to then
+/// starts after the failure is settled, and so never runs (law 3; law 5 for a panic).
+pub(crate) struct HoldStarts {
+    outermost: bool,
+}
+
+impl HoldStarts {
+    pub(crate) fn begin() -> Self {
+        let outermost = STARTS
+            .try_with(|starts| {
+                let mut starts = starts.borrow_mut();
+                let outermost = starts.is_none();
+                if outermost {
+                    *starts = Some(VecDeque::new());
+                }
+                outermost
+            })
+            .unwrap_or(false);
+        HoldStarts { outermost }
+    }
+}
+
+impl Drop for HoldStarts {
+    fn drop(&mut self) {
+        if self.outermost {
+            run_starts(None);
+        }
     }
 }
 
@@ -469,6 +519,17 @@ impl<E> Shared<E> {
     fn is_cancelled_in_slow(&self, cx: &Cx) -> bool {
         let mut cancelled = true;
         self.catching(|| cancelled = cx.is_cancelled());
+        cancelled
+    }
+
+    /// Whether the scope's context is cancelled, an ancestor's cancel still on its way down
+    /// to it included (then recorded as its own now, see [`Cx::catch_up`]): for the scope's
+    /// cold paths (its end, a refused spawn, a failure), which must not take a consequence of
+    /// that cancel for something else.
+    #[cold]
+    pub(crate) fn caught_up_own(&self) -> bool {
+        let mut cancelled = true;
+        self.catching(|| cancelled = self.cx.catch_up());
         cancelled
     }
 
@@ -930,7 +991,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         self.shared.cx.cancel(reason)
     }
 
-    /// Whether the scope refuses new children (its body returned, or it was cancelled).
+    /// Whether the scope refuses new children (its body returned, it was cancelled, or an
+    /// enclosing scope has ended and aborted its work).
     ///
     /// # Examples
     ///
@@ -949,6 +1011,13 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     /// # });
     /// ```
     pub fn is_closed(&self) -> bool {
+        self.closed_here() || self.shared.tracker.is_sealed_anywhere()
+    }
+
+    /// Whether the scope itself is closed or cancelled (what a spawn asks first; the
+    /// enclosing scopes' trackers refuse it when it enters them).
+    #[inline]
+    pub(crate) fn closed_here(&self) -> bool {
         self.shared.tracker.is_closed() || self.shared.is_cancelled_own()
     }
 

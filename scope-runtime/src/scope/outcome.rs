@@ -291,7 +291,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // Outside the lock: a deadline may fire here and run `on_cancel` callbacks. A cancel
         // made for this very failure (a supervisor's give-up, see `give_up`) is no other
         // cause it could be a consequence of.
-        let cancelled = self.is_cancelled_own() && !self.cancelled_for(task);
+        // An ancestor's cancel still on its way down counts (the failure may be its
+        // consequence: a shutdown's callback closed what the child used).
+        let cancelled = self.caught_up_own() && !self.cancelled_for(task);
         let rejected = {
             let mut failures = self.failures.lock();
             // Past the first `KEPT`, a supervised scope counts its children's failures (a

@@ -387,6 +387,9 @@ where
     /// the path to the in-place children).
     #[inline(never)]
     fn poll_body(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
+        // A slot the body gives back as it fails starts its queued child only once the
+        // failure is settled (below).
+        let _hold = super::HoldStarts::begin();
         let (polled, dropped) = {
             let waker = self.driver.body_waker().unwrap_or(task.waker());
             let mut body_cx = Context::from_waker(waker);
@@ -600,6 +603,9 @@ fn report<T, E>(shared: &Shared<E>, out: Option<T>) -> Report<T, E>
 where
     E: From<Interrupted> + fmt::Display,
 {
+    // An ancestor's cancel still on its way down is this scope's cause (what it set in
+    // motion, a forced abort above, may be why the scope ended as it did).
+    shared.caught_up_own();
     let cause = shared.cause_own();
     shared.cancel_own(Cause::Finished {
         scope: shared.info.clone(),

@@ -555,10 +555,15 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     where
         E: Send + 'static,
     {
+        // Refused for an enclosing scope's forced abort, whose cancel may still be on its
+        // way down: that cancel is the reason.
+        self.shared.caught_up_own();
         let cause = self.shared.cause_own().unwrap_or_else(|| {
-            Arc::new(Cause::explicit(
-                "the scope is closed: its body has returned",
-            ))
+            Arc::new(Cause::explicit(if self.shared.tracker.is_closed() {
+                "the scope is closed: its body has returned"
+            } else {
+                "an enclosing scope has ended: its work was aborted"
+            }))
         });
         cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
         Child::done(
@@ -749,7 +754,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
     {
         let shared: &Arc<Shared<E>> = &self.shared;
-        let Some((parent, kind)) = self.child_parent(background).filter(|_| !self.is_closed())
+        let Some((parent, kind)) = self
+            .child_parent(background)
+            .filter(|_| !self.closed_here())
         else {
             admit.release(shared);
             return self.refused(info, &shared.cx.child());
