@@ -34,15 +34,18 @@ impl Policy {
     /// Claims the scope's one run for a policy: `false` when another run had it (the policy
     /// is then the other's, unchanged). The policy is stored before the tracker is marked
     /// started, so that whoever sees the scope started (a spawn on another thread, through
-    /// the start's Acquire) settles its child under it, not under the default.
-    pub(crate) fn claim(&self, tracker: &Tracker, supervise: bool) -> bool {
+    /// the start's Acquire) settles its child under it, not under the default. A run refused
+    /// for its configuration claims without `start`: its scope is never marked started, so
+    /// no spawn racing it from another thread becomes a task the refused run would leave
+    /// behind (it waits in admission, which the refusal empties).
+    pub(crate) fn claim(&self, tracker: &Tracker, supervise: bool, start: bool) -> bool {
         let policy = if supervise { SUPERVISE } else { FAIL_FAST };
         // Relaxed: published by the tracker's start (AcqRel), later in this thread. Only
         // the first claim stores: a second run, even a concurrent one, changes nothing.
         self.0
             .compare_exchange(UNCLAIMED, policy, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
-            && !tracker.start()
+            && !(start && tracker.start())
     }
 
     /// Whether the run supervises (fail-fast until a run claimed the scope).

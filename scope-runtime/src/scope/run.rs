@@ -715,7 +715,8 @@ impl<'env, M: Mode> Driver<'env, M> {
         let shared = &scope.shared;
         // The policy with the run, before any child starts: the children's failures are
         // settled under it, on every thread.
-        if !shared.policy.claim(&shared.tracker, supervise) {
+        let refused = scope.config_error.is_some();
+        if !shared.policy.claim(&shared.tracker, supervise, !refused) {
             // The scope's run is another's: nothing of it changes (its policy included).
             self.phase = Phase::Done;
             return Err(ConfigError::AlreadyRun);

@@ -343,9 +343,9 @@ fn loom_a_spawn_that_sees_the_start_sees_the_policy() {
         };
         let rival = {
             let (owner, policy) = (Arc::clone(&owner), Arc::clone(&policy));
-            thread::spawn(move || policy.claim(&owner.0, false))
+            thread::spawn(move || policy.claim(&owner.0, false, true))
         };
-        let supervised = policy.claim(&owner.0, true);
+        let supervised = policy.claim(&owner.0, true, true);
         let fail_fast = rival.join().unwrap();
         assert!(supervised != fail_fast, "exactly one run claims the scope");
         assert_eq!(policy.supervises(), supervised, "the winner's policy");
@@ -355,5 +355,38 @@ fn loom_a_spawn_that_sees_the_start_sees_the_policy() {
                 "a started scope's child saw another policy"
             );
         }
+    });
+}
+
+// A run refused for its configuration claims the scope (a second run is refused as one) but
+// never marks it started: a spawn from another thread either is refused by the close or
+// waits in admission, which the close empties; it never becomes a task that the refused run,
+// returning at once, neither joins nor aborts.
+
+#[test]
+fn loom_a_refused_run_starts_nothing_a_racing_spawn_sees() {
+    use crate::scope::outcome::Policy;
+
+    loom::model(|| {
+        let owner = root();
+        let policy = Policy::new();
+        let spawner = {
+            let owner = Arc::clone(&owner);
+            thread::spawn(move || {
+                let entered = owner.0.enter().is_ok();
+                let started = entered && owner.0.is_started();
+                if entered {
+                    owner.0.exit();
+                }
+                started
+            })
+        };
+        // The refused run: it claims the scope without starting it, then closes it.
+        assert!(policy.claim(&owner.0, false, false));
+        owner.0.close();
+        assert!(
+            !spawner.join().unwrap(),
+            "a refused run's scope let a child start as a task"
+        );
     });
 }
