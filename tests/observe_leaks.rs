@@ -216,3 +216,16 @@ async fn the_leak_check_on_the_paused_clock_ends_with_a_blocking_child_running()
     );
     assert!(out.is_err(), "the blocking child was running");
 }
+
+/// A spawned child of a scope that never ran is a future the scope keeps, not a task: it is
+/// not a leak, and still not one once the scope's context is cancelled (it then shows as
+/// cancelling, and was reported as "1 task(s) still alive" though no task existed).
+#[tokio::test]
+async fn a_queued_child_of_a_cancelled_scope_never_run_is_not_a_leak() {
+    let check = LeakCheck::new();
+    let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("kept"));
+    let _queued = s.spawn_named("never-runs", std::future::pending::<()>());
+    assert_eq!(check.check().await, Ok(()));
+    s.cancel("abandoned");
+    assert_eq!(check.check().await, Ok(()));
+}

@@ -417,6 +417,55 @@ fn a_scope_whose_end_runs_a_panicking_callback_is_reported_as_panicked() {
     );
 }
 
+/// A child whose output nobody reads (its handle was dropped) and whose output's destructor
+/// panics: that panic is the child's (the scope returns it), and its span says so, for an
+/// in-place child and a blocking one alike (they reported "completed" and no panic).
+#[test]
+fn a_panic_dropping_an_unread_output_is_the_childs_panic_event() {
+    use scope::{Config, Scope};
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("output dropped badly");
+        }
+    }
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_unread_output"));
+        let out = s
+            .run(async {
+                drop(s.spawn_in_place_named("events_bad_output", async {
+                    tokio::task::yield_now().await;
+                    Ok::<_, Interrupted>(Bomb)
+                }));
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
+        let s = &Scope::new(Config::new().name("events_unread_blocking"));
+        let out = s
+            .run(async {
+                drop(s.spawn_blocking(|_| Ok::<_, Interrupted>(Bomb)));
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
+    });
+    let log = capture.log.lock().unwrap();
+    let task = log.named("task", "events_bad_output");
+    assert_eq!(log.events_in(task, "task panicked").len(), 1);
+    let scope = log.named("scope", "events_unread_blocking");
+    let blocking: Vec<u64> = log
+        .spans
+        .values()
+        .filter(|s| s.name == "task" && s.parent == Some(scope))
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(blocking.len(), 1, "one blocking child");
+    assert_eq!(log.events_in(blocking[0], "task panicked").len(), 1);
+}
+
 #[test]
 fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
     use scope::{Config, Scope};

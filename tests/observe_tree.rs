@@ -205,6 +205,76 @@ async fn a_scope_entered_in_a_service_task_hangs_under_the_task() {
     svc.stop().await;
 }
 
+/// A scope entered under a context derived in a child's code (`Cx::child().run`,
+/// `with_slot(..).run`, a supervisor's incarnation) hangs under that child, and its owner is the
+/// child's scope: the nearest tracked context up its chain, not only an exact match.
+#[tokio::test]
+async fn a_scope_entered_under_a_derived_context_hangs_under_the_child_that_made_it() {
+    let _tracking = observe::track();
+    let (tx, rx) = oneshot::channel();
+    let outer = &scope::Scope::new(scope::Config::new().name("derived_outer"));
+    outer
+        .run(async {
+            outer
+                .spawn_named("derived_req", async move {
+                    scope::Cx::current()
+                        .child()
+                        .run(async move {
+                            let s = &scope::Scope::new(scope::Config::new().name("derived_inner"));
+                            s.run(async {
+                                let _ = tx.send(observe::snapshot());
+                                Ok::<_, Interrupted>(())
+                            })
+                            .await
+                        })
+                        .await
+                })
+                .await
+        })
+        .await
+        .unwrap();
+    let tree = rx.await.unwrap();
+    let find = |name| tree.iter().find(|n| n.name() == Some(name)).unwrap();
+    let (inner, req, outer) = (
+        find("derived_inner"),
+        find("derived_req"),
+        find("derived_outer"),
+    );
+    assert_eq!(inner.parent(), Some(req.id()), "{tree}");
+    assert_eq!(inner.owner(), Some(outer.id()), "{tree}");
+}
+
+/// The same for a scope entered in a supervised child's code: each incarnation runs under a
+/// context of its own, made from the child's.
+#[tokio::test]
+async fn a_scope_entered_in_a_supervised_child_hangs_under_that_child() {
+    use scope::{Config, Restart, Scope, Supervisor};
+    use std::sync::{Arc, Mutex};
+    let _tracking = observe::track();
+    let seen: Arc<Mutex<Option<TaskTree>>> = Arc::default();
+    let out = Arc::clone(&seen);
+    Supervisor::<Interrupted>::new(Config::new().name("sup_tree"))
+        .child("sup_worker", Restart::Temporary, move || {
+            let out = Arc::clone(&out);
+            async move {
+                let s = &Scope::new(Config::new().name("sup_inner"));
+                s.run(async {
+                    *out.lock().unwrap() = Some(observe::snapshot());
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            }
+        })
+        .run()
+        .await
+        .unwrap();
+    let tree = seen.lock().unwrap().take().unwrap();
+    let find = |name| tree.iter().find(|n| n.name() == Some(name)).unwrap();
+    let (inner, worker) = (find("sup_inner"), find("sup_worker"));
+    assert_eq!(inner.parent(), Some(worker.id()), "{tree}");
+    assert!(inner.owner().is_some(), "{tree}");
+}
+
 #[tokio::test]
 async fn services_and_their_tasks_are_in_the_tree() {
     let _tracking = observe::track();

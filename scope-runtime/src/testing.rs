@@ -252,9 +252,9 @@ impl LeakCheck {
             // never starts); before that, it may be a task not polled yet.
             if alive == 0 {
                 let ours = self.ours();
-                let queued = |t: &LeakedTask| {
-                    t.task.state() == observe::TaskState::Queued && !t.task.handed_over
-                };
+                // (Kept unstarted whatever it shows: a queued child of a scope cancelled
+                // before it ran shows as cancelling.)
+                let queued = |t: &LeakedTask| t.task.kept_unstarted;
                 if ours.is_empty() || (round >= QUEUED_ROUNDS && ours.iter().all(queued)) {
                     return Ok(());
                 }

@@ -525,6 +525,14 @@ impl Cx {
         }
     }
 
+    /// The addresses of this context's node and of its ancestors through each first link,
+    /// nearest first: how an observer finds the nearest context it knows (read with no lock:
+    /// a node's links never change while it lives).
+    pub(crate) fn lineage(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(&*self.node), |n| n.first_parent().map(|p| &**p))
+            .map(|n| std::ptr::from_ref(n).addr())
+    }
+
     /// Whether this node's own cancelled flag is set (one load: no deadline check, no
     /// ancestor asked).
     pub(crate) fn flag_is_set(&self) -> bool {

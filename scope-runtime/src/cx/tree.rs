@@ -324,6 +324,12 @@ impl Node {
         Arc::clone(n)
     }
 
+    /// The parent of its first link (a merge's first context), if it has one: set at its
+    /// making and never changed while the node lives.
+    pub(super) fn first_parent(&self) -> Option<&Arc<Node>> {
+        self.links[0].as_ref().map(|l| &l.parent)
+    }
+
     pub(super) fn cause(&self) -> Option<Arc<Cause>> {
         self.inner.lock().cause.get()
     }

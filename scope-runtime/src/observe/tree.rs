@@ -431,8 +431,9 @@ pub struct TaskNode {
     parent: Option<TaskId>,
     owner: Option<TaskId>,
     pub(crate) runtime: Option<tokio::runtime::Id>,
-    /// Queued, but handed to the runtime already (see [`HANDED_OVER`]).
-    pub(crate) handed_over: bool,
+    /// Never polled and never handed to the runtime: a future its scope keeps (shown as
+    /// queued, or as cancelling once its scope's context is cancelled).
+    pub(crate) kept_unstarted: bool,
 }
 
 impl TaskNode {
@@ -894,7 +895,10 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
         .iter()
         .map(|r| match (&r.entered_under, r.owner) {
             (_, Some(owner)) => by_id.get(&owner).copied(),
-            (Some(under), None) => by_node.get(&node_of(under)).copied(),
+            // The nearest tracked context up the chain: a scope entered under a context
+            // derived in a child's code (`Cx::child().run`, `with_slot`, a supervisor's
+            // incarnation) hangs under that child.
+            (Some(under), None) => under.lineage().find_map(|n| by_node.get(&n).copied()),
             (None, None) => None,
         })
         .collect();
@@ -973,7 +977,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 parent: parent.map(|p| records[p].info.id()),
                 owner,
                 runtime: r.runtime,
-                handed_over: raw == HANDED_OVER,
+                kept_unstarted: raw == QUEUED,
             }
         })
         .collect();

@@ -72,19 +72,32 @@ where
                 .cause_in(own)
                 .filter(|c| super::spawn::by_handle(c))
         });
-        self.obs
-            .ended_settled(&self.shared.obs, &self.info, &result, consequence);
+        let (shared, info) = (&*self.shared, &self.info);
+        let result = if result.is_ok() && self.tx.unread() {
+            // Nobody will read the value: dropped now, before the end is reported, so that a
+            // panic of its destructor (the child's panic) is reported as the child's end.
+            let mut panic = None;
+            self.tx.deliver(result, |payload| panic = Some(payload));
+            let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
+            self.obs.ended_settled(&shared.obs, info, &end, consequence);
+            None
+        } else {
+            self.obs
+                .ended_settled(&shared.obs, info, &result, consequence);
+            Some(result)
+        };
         if std::mem::take(&mut self.slot) {
             // Before the value is delivered, as for the other kinds: whoever receives it may
             // reserve the slot at once. After the settle: a failure has closed admission by
             // now, so the slot is not handed to a queued child.
-            self.shared.release_slot();
+            shared.release_slot();
         }
-        let (shared, info) = (&*self.shared, &self.info);
-        self.tx.deliver(result, |payload| {
-            // The unread output's destructor panicked: the child's panic.
-            let _ = shared.panicked(info, payload);
-        });
+        if let Some(result) = result {
+            self.tx.deliver(result, |payload| {
+                // The unread output's destructor panicked: the child's panic.
+                let _ = shared.panicked(info, payload);
+            });
+        }
     }
 }
 

@@ -45,6 +45,11 @@ pub(crate) trait Deliver<T> {
     ) -> Self::Output;
     /// The child ended without completing: it never started, or it was aborted.
     fn dropped(&mut self, out: Result<T, Interrupted>);
+    /// Whether nobody will read what is delivered (the handle is gone, so the value is
+    /// dropped as it is delivered); `false` when that is not known.
+    fn unread(&self) -> bool {
+        false
+    }
 }
 
 /// A panic's payload.
@@ -85,6 +90,9 @@ impl<T> Deliver<T> for Channel<T> {
     fn dropped(&mut self, out: Result<T, Interrupted>) {
         // Ended without completing: a cancellation or a panic, not the child's value.
         self.deliver(out, |payload| std::panic::resume_unwind(payload));
+    }
+    fn unread(&self) -> bool {
+        self.0.as_ref().is_some_and(oneshot::Sender::is_closed)
     }
 }
 
@@ -497,24 +505,38 @@ where
         let (cx, seen, shared) = (this.cx.as_ref(), *this.seen, &**this.shared);
         shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
-    this.obs
-        .ended_settled(&this.shared.obs, this.info, &result, consequence);
+    let (shared, info) = (&**this.shared, &*this.info);
+    let delivered = if result.is_ok() && this.deliver.unread() {
+        // Nobody will read the value: dropped now, before the end is reported, so that a
+        // panic of its destructor (the child's panic) is reported as the child's end.
+        let mut panic = None;
+        let delivered = this
+            .deliver
+            .deliver(result, |payload| panic = Some(payload));
+        let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
+        this.obs.ended_settled(&shared.obs, info, &end, consequence);
+        Ok(delivered)
+    } else {
+        this.obs
+            .ended_settled(&shared.obs, info, &result, consequence);
+        Err(result)
+    };
     if *this.seq != NO_SEQ {
         // After the settle, as the slot below: its place in the start window (a child that
         // completed in its first poll) lets no queued child through after a failure.
-        this.shared
-            .child_started(std::mem::replace(this.seq, NO_SEQ));
+        shared.child_started(std::mem::replace(this.seq, NO_SEQ));
     }
     if *this.flags & SLOT != 0 {
         // After the settle: a failure has closed admission by now, so its slot is not
         // handed to a queued child.
         *this.flags &= !SLOT;
-        this.shared.release_slot();
+        shared.release_slot();
     }
-    let (shared, info) = (&**this.shared, &*this.info);
-    this.deliver.deliver(result, |payload| {
-        // The unread output's destructor panicked: the child's panic.
-        let _ = shared.panicked(info, payload);
+    delivered.unwrap_or_else(|result| {
+        this.deliver.deliver(result, |payload| {
+            // The unread output's destructor panicked: the child's panic.
+            let _ = shared.panicked(info, payload);
+        })
     })
 }
 
