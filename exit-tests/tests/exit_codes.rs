@@ -251,6 +251,20 @@ fn a_second_signal_forces_the_exit_while_the_main_task_is_blocked() {
     assert!(out.stderr_has("forced exit"), "{out:#?}");
 }
 
+/// A shutdown the program asks for itself is bounded as one a signal starts: with the main
+/// task blocking its thread, the watchdog forces the exit once the grace and the services'
+/// budgets have passed (exit 1, the code of a requested shutdown cut short). It armed only on
+/// OS signals: the program ran on for the whole 30 s.
+#[test]
+fn a_requested_shutdown_forces_the_exit_while_the_main_task_is_blocked() {
+    let mut p = Program::start(BLOCKED, &["request"], &[]);
+    p.wait_for("ready", READY);
+    let out = p.wait(Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert!(out.stderr_has("forced exit"), "{out:#?}");
+    assert!(!out.stdout_has("woke"), "{out:#?}");
+}
+
 /// With every worker stuck, no timer of the runtime fires: the shutdown's bound (the grace,
 /// then the services' graces) is kept from a thread of its own.
 #[test]

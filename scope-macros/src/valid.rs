@@ -285,7 +285,7 @@ pub(crate) fn main_returns(sig: &syn::Signature) -> syn::Result<()> {
         ty.span(),
         format!(
             "`#[scope::main]` returns nothing or `Result<T, E>`, not `{written}`: its exit \
-             code follows from how the program ended (see `scope::entry`)\n\
+             code follows from how the program ended (see the crate docs, \"Shutdown\")\n\
              help: return `Result<{written}, E>` (e.g. `Result<std::process::ExitCode, \
              scope::Interrupted>`) and end the body with `Ok(value)`: the value's own exit code \
              is used when the program ends cleanly"

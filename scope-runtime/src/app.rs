@@ -998,7 +998,7 @@ impl App {
 }
 
 /// The signal of a shutdown the program asked for by cancelling the application's context.
-fn requested(cause: &Cause) -> Signal {
+pub(crate) fn requested(cause: &Cause) -> Signal {
     match cause {
         Cause::Shutdown { signal } => signal.clone(),
         other => Signal::Requested(Cow::Owned(other.to_string())),

@@ -35,9 +35,12 @@ pub enum Cause {
         /// The scope (or context) whose deadline it was.
         scope: Cow<'static, str>,
     },
-    /// A sibling failed under the fail-fast policy.
+    /// A failure the scope keeps cancelled it: a child's error under the fail-fast policy
+    /// (its siblings read it), or the scope body's own error under any policy (naming the
+    /// scope itself: its children read "parent cancelled: sibling task `fetch` failed" where
+    /// `fetch` is their scope). A race is cancelled so by its body's error only.
     SiblingFailed {
-        /// The child that failed.
+        /// The child that failed (the scope itself for its body's error).
         task: TaskInfo,
         /// Its error's message.
         message: String,
@@ -53,9 +56,10 @@ pub enum Cause {
         /// What asked for the shutdown.
         signal: Signal,
     },
-    /// A sibling panicked.
+    /// A panic cancelled the scope: a child's (its siblings read it), or the scope body's own,
+    /// or an `on_cancel` callback's in a cancel the scope made (both naming the scope itself).
     Panicked {
-        /// The child that panicked.
+        /// The child that panicked (the scope itself for its body or a callback).
         task: TaskInfo,
         /// The panic's message.
         message: String,

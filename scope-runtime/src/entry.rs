@@ -562,7 +562,8 @@ fn exit(code: i32) -> ! {
 /// second signal ends the process [`EXIT_WAIT`] after it came (the runtime answers at once when
 /// it can), and the first one [`EXIT_WAIT`] after the longest the shutdown may take (the grace,
 /// then the longest service grace and [`ABORT_WAIT`](crate::ABORT_WAIT)), each with 128 + the
-/// signal.
+/// signal. A shutdown the program asked for ([`App::request_shutdown`]) is bounded the same
+/// way from the request (exit 1), and the first OS signal after it is not a second one.
 struct Watchdog {
     /// Set when the program's own exit begins: the watchdog then does nothing.
     exiting: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -620,9 +621,33 @@ impl Drop for Watchdog {
 async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, String) {
     use futures_util::StreamExt;
     let mut signals = listen(signals).fuse();
-    let Some(first) = signals.next().await else {
-        return std::future::pending().await;
+    // The shutdown begins with an OS signal, or with the program's own request
+    // (`App::request_shutdown`, or the application's context cancelled another way), which
+    // the grace bounds as well: a main task blocking its thread after a request is forced
+    // out as after a signal.
+    let (first, asked) = {
+        let asked = async {
+            let cause = app.cx().cancelled().await;
+            if matches!(cause.root(), Cause::Finished { .. }) {
+                // The run ended without a shutdown.
+                std::future::pending::<()>().await;
+            }
+            crate::app::requested(&cause)
+        };
+        match select(signals.next(), pin!(asked)).await {
+            Either::Left((Some(signal), _)) => (signal, false),
+            Either::Left((None, asked)) => (asked.await, true),
+            Either::Right((Signal::Requested(why), _)) => (Signal::Requested(why), true),
+            // An OS signal the application saw first: this stream has it too.
+            Either::Right((_, os)) => match os.await {
+                Some(signal) => (signal, false),
+                None => return std::future::pending().await,
+            },
+        }
     };
+    // After a request, the first OS signal does not cut the shutdown short (as `App::run`
+    // has it); a second one does.
+    let mut forgiven = !asked;
     let since = tokio::time::Instant::now();
     // The longest the shutdown may take, looked at again when it has passed: services made
     // since count, and so do the budgets of shields under way in them (a stop waits for
@@ -663,6 +688,9 @@ async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, Strin
             }
         };
         if let Some(second) = second {
+            if !std::mem::replace(&mut forgiven, true) {
+                continue;
+            }
             tokio::time::sleep(EXIT_WAIT).await;
             let note = format!(
                 "the program did not answer the second signal ({second}) within {EXIT_WAIT:?} \

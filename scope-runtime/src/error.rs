@@ -60,7 +60,8 @@ pub enum Interrupted {
 
 /// `std::io::Error` is a scope's error type as it is (a fn returning `io::Result<T>`, tokio's
 /// usual `main`): an interruption becomes an I/O error of kind
-/// [`TimedOut`](std::io::ErrorKind::TimedOut) for a deadline and
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) when its cause is a deadline (a child that never
+/// started because of one included) and
 /// [`Other`](std::io::ErrorKind::Other) otherwise (never `Interrupted`, which read loops
 /// retry), with the [`Interrupted`] as its inner error.
 ///
@@ -85,9 +86,12 @@ pub enum Interrupted {
 /// ```
 impl From<Interrupted> for std::io::Error {
     fn from(e: Interrupted) -> Self {
-        let kind = match e {
-            Interrupted::DeadlineExceeded(_) => std::io::ErrorKind::TimedOut,
-            _ => std::io::ErrorKind::Other,
+        // A deadline's cause also reaches a child that never started because of it
+        // (`NotStarted`): timed out all the same.
+        let kind = if e.cause().is_some_and(Cause::is_deadline) {
+            std::io::ErrorKind::TimedOut
+        } else {
+            std::io::ErrorKind::Other
         };
         std::io::Error::new(kind, e)
     }

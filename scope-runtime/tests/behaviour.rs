@@ -1183,6 +1183,25 @@ fn a_wait_outside_any_scope_keeps_no_waker_in_the_background_context() {
     );
 }
 
+/// A child that never started because its scope's deadline passed is timed out as an I/O
+/// error too (it was `Other`: a caller retrying on `TimedOut` took it for a hard error).
+#[tokio::test(start_paused = true)]
+async fn a_child_refused_at_the_deadline_is_timed_out_as_an_io_error() {
+    let s = &Scope::new(Config::new().limit(1).timeout(ms(10)).grace(ms(1_000)));
+    let _ = s
+        .run(async {
+            let _busy = s.spawn(std::future::pending::<()>());
+            let queued = s.spawn(async { Ok::<_, Interrupted>(()) });
+            let e = queued.await.unwrap_err();
+            assert!(matches!(e, Interrupted::NotStarted(_)), "{e:?}");
+            assert!(e.cause().unwrap().is_deadline(), "{e:?}");
+            let io: std::io::Error = e.into();
+            assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_io_error_is_a_scope_error_type_and_keeps_the_interruption() {
     use std::error::Error as _;

@@ -1,11 +1,22 @@
 //! A `#[scope::main]` program whose main task blocks its thread (what a synchronous read of
 //! stdin or a blocking client does): the runtime cannot answer a signal until it returns.
+//! With the argument `request`, the program asks for its own shutdown from another thread
+//! (`App::request_shutdown`) while its main task is blocked.
 
 use std::io::Write;
 use std::time::Duration;
 
 #[scope::main(grace = Duration::from_secs(1))]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("request") {
+        let app = scope::App::current().expect("main runs under its application");
+        // The program's own stand-in for an admin endpoint: it lives as long as the process.
+        #[scope::allow_orphan]
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            app.request_shutdown("maintenance");
+        });
+    }
     println!("ready");
     let _ = std::io::stdout().flush();
     std::thread::sleep(Duration::from_secs(30));
