@@ -23,6 +23,8 @@ use scope::{scoped, spawn, ChildSet, Failures, Interrupted};
 enum FetchError {
     #[error("{0} is down")]
     Down(&'static str),
+    #[error("no quorum: {got} of the {need} answers needed")]
+    NoQuorum { got: usize, need: usize },
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
 }
@@ -92,7 +94,8 @@ async fn hedged_get(mirrors: &[Mirror], log: &Log) -> Result<String, Failures<Fe
 
 /// The quorum read: every replica at once, the answers handled as they arrive, and the rest
 /// cancelled once `need` have answered. A replica that is down is an answer here, not a
-/// failure of the read: its child returns the error as its value, so the scope goes on.
+/// failure of the read: its child returns the error as its value, so the scope goes on. With
+/// too few replicas up, the read fails: fewer answers than the quorum are no quorum.
 #[scoped(timeout = 5s)]
 async fn quorum_read(
     replicas: &[Mirror],
@@ -121,6 +124,12 @@ async fn quorum_read(
         if answers.len() == need && set.cancel_all("the quorum has answered") > 0 {
             println!("  quorum reached: the others are cancelled");
         }
+    }
+    if answers.len() < need {
+        return Err(FetchError::NoQuorum {
+            got: answers.len(),
+            need,
+        });
     }
     Ok(answers)
 }
@@ -192,6 +201,20 @@ async fn main() -> Result<(), Interrupted> {
     );
     assert!(took < Duration::from_secs(2), "not the slowest's 3 s");
     assert_eq!(log.lock().unwrap().len(), 4, "all four ended, r4 cancelled");
+
+    // Two of three replicas down: one answer is no quorum of two.
+    let replicas = [
+        Mirror("r1", 10, false),
+        Mirror("r2", 10, false),
+        Mirror("r3", 30, true),
+    ];
+    let out = quorum_read(&replicas, 2, &Log::default()).await;
+    scope::check()?;
+    println!("  with two replicas down: {out:?}");
+    assert!(
+        matches!(out, Err(FetchError::NoQuorum { got: 1, need: 2 })),
+        "{out:?}"
+    );
     Ok(())
 }
 

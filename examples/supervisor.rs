@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scope::{
-    scope, spawn, Backoff, Config, Interrupted, Restart, Supervisor, SupervisorAction,
+    scope, spawn, Backoff, Config, Cx, Interrupted, Restart, Supervisor, SupervisorAction,
     SupervisorEvent,
 };
 
@@ -57,10 +57,12 @@ fn reporter(log: &Log) -> impl Fn(&SupervisorEvent<'_, AppError>) + Send + Sync 
 
 /// The ingest supervisor: a consumer that loses its connection on its first three runs, then
 /// consumes until it is asked to stop.
-fn ingest(log: &Log, runs: &Arc<AtomicU32>) -> Supervisor<AppError> {
+/// The ingest supervisor, stopped by cancelling `stop` (a context it runs under).
+fn ingest(log: &Log, runs: &Arc<AtomicU32>, stop: &Cx) -> Supervisor<AppError> {
     let runs = runs.clone();
     let config = Config::new()
         .name("ingest")
+        .parent(stop.clone())
         .grace(Duration::from_millis(500));
     Supervisor::new(config)
         .backoff(Backoff::new(
@@ -89,10 +91,15 @@ async fn main() -> Result<(), AppError> {
     let log = Log::default();
     let runs = Arc::new(AtomicU32::new(0));
     let start = Instant::now();
+    // The supervisor is stopped through a context it runs under, not through its handle: a
+    // child cancelled through its handle has its result dropped as a consequence of that
+    // cancel, and the supervisor's own result (a panic in a child's clean-up, say) would be
+    // lost. `stop` is made under `main`'s context, so Ctrl-C still reaches the supervisor.
+    let stop = Cx::current().child();
     let stopped = scope!(error = AppError, grace = 1s, {
-        let supervisor = spawn!(name = "ingest", ingest(&log, &runs).run());
+        let supervisor = spawn!(name = "ingest", ingest(&log, &runs, &stop).run());
         tokio::time::sleep(Duration::from_millis(400)).await;
-        supervisor.cancel("shutdown requested");
+        stop.cancel("shutdown requested");
         // The supervisor's own result: `Ok` when every child answered the stop in time.
         Ok(supervisor.await)
     })

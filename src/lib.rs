@@ -387,11 +387,15 @@ pub use scope_macros::scoped;
 /// assert_eq!(sum, 3);
 ///
 /// // Cancelling through the handle cancels every child; a body that then returns on its own
-/// // (within the grace) has the last word.
+/// // (within the grace) has the last word. (A body waiting on a child that ignores the
+/// // cancel is dropped with it when the grace ends: the scope then returns the cancel.)
 /// let out = scope!(error = Interrupted, grace = 1s, |s| {
-///     let slow = spawn!(std::future::pending::<()>());
+///     let slow = spawn!(async {
+///         scope::cancelled().await; // answers the cancel
+///     });
+///     tokio::task::yield_now().await; // `slow` has started
 ///     s.cancel("not needed");
-///     assert!(slow.await.is_err());
+///     assert!(slow.await.is_ok());
 ///     Ok("stopped early")
 /// })
 /// .await;

@@ -252,6 +252,12 @@ impl<'s, T> Child<'s, T> {
     /// context was cancelled before through [`cx`](Child::cx) (which only asks) still gets the
     /// grace and the abort from this call.
     ///
+    /// What the child returns after this cancel is a consequence of it: an error it returns
+    /// then is dropped (it is not a failure of the scope) and the handle reads the
+    /// cancellation. To stop a child and still read its own result (a supervisor that
+    /// reports a panic in its clean-up, say), cancel a context it was given instead
+    /// (`Config::parent(stop.clone())`, then `stop.cancel(..)`): its outcome is then its own.
+    ///
     /// # Panics
     ///
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback on the child's context panics, the
