@@ -1781,6 +1781,73 @@ async fn law2_a_nested_race_cancelled_by_its_ancestors_win_says_so_when_the_abor
     assert!(!seen.contains("its body has returned"), "{seen}");
 }
 
+/// Law 6's message for work refused because an enclosing scope's forced abort sealed it while
+/// the scope's own context lives (a scope entered in a shield, in a blocking child that the
+/// abort cannot stop): a reservation, a blocking child and a spawned child are all told that
+/// an enclosing scope has ended, not that the body returned or the scope was dropped.
+#[test]
+fn law6_work_refused_under_a_sealed_enclosing_scope_says_so() {
+    use std::sync::mpsc;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen2 = Arc::clone(&seen);
+    rt.block_on(async move {
+        let outer = &Scope::new(Config::new().name("outer"));
+        let _ = outer
+            .run(async {
+                let _job = outer.spawn_blocking(move |_| {
+                    let handle = tokio::runtime::Handle::current();
+                    handle.block_on(scope_runtime::shield(async move {
+                        let n = &Scope::new(Config::new().name("inner").limit(1));
+                        let _ = n
+                            .run(async {
+                                ready_tx.send(()).unwrap();
+                                // Until the outer forced abort has sealed this scope's work.
+                                let until = std::time::Instant::now() + Duration::from_secs(10);
+                                while !n.is_closed() && std::time::Instant::now() < until {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                let lines = [
+                                    format!("{:?}", n.reserve().await.err()),
+                                    format!(
+                                        "{:?}",
+                                        n.spawn_blocking(|_| Ok::<_, Interrupted>(())).await
+                                    ),
+                                    format!(
+                                        "{:?}",
+                                        n.spawn(async { Ok::<_, Interrupted>(()) }).await
+                                    ),
+                                ];
+                                seen2.lock().unwrap().extend(lines);
+                                Ok::<_, Interrupted>(())
+                            })
+                            .await;
+                    }));
+                    Ok::<_, Interrupted>(())
+                });
+                let _ = tokio::task::spawn_blocking(move || ready_rx.recv()).await;
+                // The forced abort (grace zero) seals everything under `outer`; the blocking
+                // child cannot be stopped, and the inner scope's context is a shield's.
+                outer.cancel("stop");
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+    });
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for line in seen.iter() {
+        assert!(
+            line.contains("an enclosing scope has ended"),
+            "{line} (all: {seen:?})"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn law2_a_childs_cancel_after_its_scopes_keeps_the_scopes_cause() {
     let s = &Scope::new(Config::new().grace(ms(1_000)));
@@ -1922,6 +1989,28 @@ async fn law6_a_refused_run_ends_its_scopes_context() {
         cx.is_cancelled(),
         "the refused scope's context ended with it"
     );
+}
+
+/// Law 5 for a refused run: an `on_cancel` callback that panics as the refused scope's
+/// context ends is a panic of the scope, resumed by its run; the drop of the `Scope` value
+/// afterwards does not panic (it raised it there, or, before that, lost it).
+#[tokio::test]
+async fn law5_a_callback_panicking_at_a_refused_runs_end_is_resumed_by_the_run() {
+    use futures_util::FutureExt;
+    let whole = std::panic::AssertUnwindSafe(async {
+        let s = Scope::<Interrupted>::new(Config::new().limit(0));
+        let _callback = s.cx().on_cancel(|_| panic!("callback at the end"));
+        let out = std::panic::AssertUnwindSafe(s.run(async { Ok::<(), Interrupted>(()) }))
+            .catch_unwind()
+            .await;
+        let payload = out.expect_err("the run resumes the callback's panic");
+        payload.downcast_ref::<&str>().copied()
+        // The scope is dropped here.
+    })
+    .catch_unwind()
+    .await;
+    let seen = whole.expect("the scope's drop panicked");
+    assert_eq!(seen, Some("callback at the end"));
 }
 
 #[test]

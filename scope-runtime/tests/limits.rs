@@ -1648,6 +1648,76 @@ async fn law5_a_body_panicking_with_a_reserved_slot_starts_no_queued_child() {
     );
 }
 
+/// What the hold above must not hold: a blocking child admitted at once starts at once, so it
+/// runs while the body's poll goes on (start it, do other work, then await it).
+#[test]
+fn a_blocking_child_admitted_at_once_starts_while_the_bodys_poll_goes_on() {
+    use std::sync::atomic::AtomicBool;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let seen = rt.block_on(async {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let flag = Arc::clone(&started);
+            let job = s.spawn_blocking(move |_| flag.store(true, Ordering::SeqCst));
+            // Synchronous work in the same poll: the job runs beside it.
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            while !started.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let seen = started.load(Ordering::SeqCst);
+            job.await?;
+            Ok::<_, Interrupted>(seen)
+        })
+        .await
+        .unwrap()
+    });
+    assert!(seen, "the blocking child waited for the body's poll to end");
+}
+
+/// Nor another scope run inside the body's poll: a limited scope run to its end on a runtime
+/// entered from the body (`block_in_place` + `block_on`) hands its slots on at once.
+#[test]
+fn a_limited_scope_run_inside_a_bodys_poll_hands_its_slots_on() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let out = rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                let n = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        let inner = &Scope::new(Config::new().limit(1));
+                        inner
+                            .run(async {
+                                let a = inner.spawn_blocking(|_| Ok::<_, Interrupted>(1));
+                                // Queued behind `a`.
+                                let b = inner.spawn_blocking(|_| Ok::<_, Interrupted>(2));
+                                Ok::<_, Interrupted>(a.await? + b.await?)
+                            })
+                            .await
+                    })
+                })?;
+                Ok::<_, Interrupted>(n)
+            })
+            .await
+        });
+        let _ = tx.send(out);
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the inner scope's queued child never started");
+    assert_eq!(out.unwrap(), 3);
+}
+
 #[test]
 fn law3_a_child_failing_in_its_first_poll_lets_no_queued_child_through_the_start_window() {
     // One worker: its LIFO slot runs the last task spawned first, so `y` ends while `f`, not

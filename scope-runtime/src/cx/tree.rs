@@ -506,14 +506,22 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
         serve(first, &mut panic);
     } else {
         let mut flagged = vec![first];
+        // The children reached are kept until everyone is served: the last reference to a
+        // node dropped here would run user code (its slots' values), and a panic there must
+        // not leave the nodes flagged so far unserved.
+        let mut reached = Vec::with_capacity(stack.len());
         while let Some((n, cause)) = stack.pop() {
             if let Some(more) = flag_one(&n, &cause) {
                 stack.extend(children_of(&more));
                 flagged.push(more);
             }
+            reached.push(n);
         }
         for one in flagged {
             serve(one, &mut panic);
+        }
+        if let Err(p) = drop_caught(reached) {
+            keep_first(&mut panic, p);
         }
     }
     if let Some(p) = panic {

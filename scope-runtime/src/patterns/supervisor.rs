@@ -614,7 +614,8 @@ where
     // Restarts since an incarnation last ran a whole window: the backoff's `n`.
     let mut in_a_row: u32 = 0;
     loop {
-        if attempt > 0 && cx.is_cancelled() {
+        // (`catch_up`: a stop from further up still on its way down counts.)
+        if attempt > 0 && cx.catch_up() {
             // Stopped as the backoff ended (both came due together): no new incarnation.
             return Ok(());
         }
@@ -643,7 +644,7 @@ where
             }
             (ended, Ok(())) => ended,
         };
-        if cx.is_cancelled() {
+        if cx.catch_up() {
             // The supervisor is stopping (or this child was stopped): whatever the
             // incarnation returned, it is not a failure. A panic is never silent: it is
             // this child's panic, as in any scope.

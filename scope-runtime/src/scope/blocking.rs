@@ -180,7 +180,7 @@ where
             found => {
                 let cause = match found {
                     Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                    Ok(_) => why_not_started(shared.cause_in(&cx), shared),
+                    Ok(_) => shared.stop_cause("the scope is closed: its body has returned"),
                 };
                 let _ = tx.send(Err(NotStarted::new(cause).into()));
                 return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);

@@ -375,12 +375,26 @@ loom::thread_local! {
     static STARTS: std::cell::RefCell<Option<VecDeque<Start>>> = std::cell::RefCell::new(None);
 }
 
+#[cfg(not(all(test, loom)))]
+std::thread_local! {
+    /// The scope whose body is being polled on this thread (its tracker's `owner_id`, 0 for
+    /// none): the starts its slots hand on wait in [`HELD`] (see [`HoldStarts`]).
+    static HOLDING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The starts held, each with the scope whose hold keeps it.
+    static HELD: std::cell::RefCell<Vec<(usize, Start)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+#[cfg(all(test, loom))]
+loom::thread_local! {
+    static HOLDING: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    static HELD: std::cell::RefCell<Vec<(usize, Start)>> = std::cell::RefCell::new(Vec::new());
+}
+
 /// Starts a queued spawned child on the runtime. A start can hand a slot on before it returns:
 /// on a runtime that is shutting down, `spawn` drops the new task at once, and its drop hands
 /// its slot to the next queued child (of any scope). Such a start is run by the outermost one,
 /// in a loop, so that a queue of thousands costs no stack (it recursed once per child, and
-/// overflowed a worker's stack). A panic of one start is resumed after the others ran. While a
-/// [`HoldStarts`] lives on this thread, starts wait for its end.
+/// overflowed a worker's stack). A panic of one start is resumed after the others ran.
 fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
     let mut start = Some(start);
     let outermost = STARTS.try_with(|starts| {
@@ -401,15 +415,15 @@ fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
         }
         return;
     };
-    if outermost {
-        run_starts(start.take().map(|start| (start, seq)));
+    if let Some(start) = start.filter(|_| outermost) {
+        run_starts((start, seq));
     }
 }
 
 /// Runs `first`, then the starts queued on this thread until none is left, and closes the
 /// list (the caller opened it: it is the outermost).
-fn run_starts(first: Option<Start>) {
-    let mut next = first.or_else(pop_start);
+fn run_starts(first: Start) {
+    let mut next = Some(first);
     let mut panic = None;
     while let Some((start, seq)) = next {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -420,7 +434,7 @@ fn run_starts(first: Option<Start>) {
         next = pop_start();
     }
     if let Some(payload) = panic {
-        // Not while a panic unwinds already (a guard's end): a second would abort.
+        // Not while a panic unwinds already (a hold's end): a second would abort.
         if std::thread::panicking() {
             crate::error::drop_after_panic(payload);
         } else {
@@ -444,37 +458,61 @@ fn pop_start() -> Option<Start> {
         .flatten()
 }
 
-/// Holds the starts of queued spawned children handed a slot on this thread until it ends
-/// (when it is the outermost holder): a run holds them while it polls its body and settles
-/// how the body ended. A body that fails or panics with a reservation in hand drops it inside
-/// its poll, before the scope knows of the failure: the queued child its slot passes to then
-/// starts after the failure is settled, and so never runs (law 3; law 5 for a panic).
+/// Holds, while a scope's body is polled, the starts of the queued spawned (and blocking)
+/// children that the scope's slots and start window hand on, until the poll has ended and
+/// the run has settled how: a body that fails or panics with a reservation in hand drops it
+/// inside its poll, before the scope knows of the failure, and the queued child its slot
+/// passes to would start (a blocking child would run) after the first failure (law 3; law 5
+/// for a panic). Held, it starts after the settle, finds its scope cancelled and never runs.
+/// Only that scope's hand-offs are held: a child admitted at once starts at once, and another
+/// scope polled inside the body (nested, or on a runtime entered from it) is not held up.
 pub(crate) struct HoldStarts {
-    outermost: bool,
+    owner: usize,
+    outer: usize,
 }
 
 impl HoldStarts {
-    pub(crate) fn begin() -> Self {
-        let outermost = STARTS
-            .try_with(|starts| {
-                let mut starts = starts.borrow_mut();
-                let outermost = starts.is_none();
-                if outermost {
-                    *starts = Some(VecDeque::new());
-                }
-                outermost
-            })
-            .unwrap_or(false);
-        HoldStarts { outermost }
+    pub(crate) fn begin(owner: usize) -> Self {
+        let outer = HOLDING.try_with(|h| h.replace(owner)).unwrap_or(0);
+        HoldStarts { owner, outer }
     }
 }
 
 impl Drop for HoldStarts {
     fn drop(&mut self) {
-        if self.outermost {
-            run_starts(None);
+        let _ = HOLDING.try_with(|h| h.set(self.outer));
+        let owner = self.owner;
+        let held: Vec<Start> = HELD
+            .try_with(|held| {
+                let mut held = held.borrow_mut();
+                if held.is_empty() {
+                    return Vec::new();
+                }
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    held.drain(..).partition(|(o, _)| *o == owner);
+                *held = others;
+                mine.into_iter().map(|(_, start)| start).collect()
+            })
+            .unwrap_or_default();
+        for (start, seq) in held {
+            start_spawned(start, seq);
         }
     }
+}
+
+/// Holds `start` if its scope's body is being polled here (see [`HoldStarts`]); otherwise
+/// gives it back to be started now.
+fn held(owner: usize, start: Start) -> Option<Start> {
+    if HOLDING.try_with(std::cell::Cell::get).unwrap_or(0) != owner {
+        return Some(start);
+    }
+    let mut start = Some(start);
+    let _ = HELD.try_with(|held| {
+        if let Some(start) = start.take() {
+            held.borrow_mut().push((owner, start));
+        }
+    });
+    start
 }
 
 impl<E> Shared<E> {
@@ -531,6 +569,23 @@ impl<E> Shared<E> {
         let mut cancelled = true;
         self.catching(|| cancelled = self.cx.catch_up());
         cancelled
+    }
+
+    /// Why the scope refuses work, or why work of it stopped, when no cause of its own was
+    /// read: an ancestor's cancel still on its way down (caught up now), else the scope's own
+    /// cause, else `closed` for the scope itself, or the end of an enclosing scope whose forced
+    /// abort sealed this one's work while its own context lives.
+    #[cold]
+    pub(crate) fn stop_cause(&self, closed: &'static str) -> Arc<Cause> {
+        self.caught_up_own();
+        self.cause_own().unwrap_or_else(|| {
+            let why = if !self.tracker.is_closed() && self.tracker.is_sealed_anywhere() {
+                "an enclosing scope has ended: its work was aborted"
+            } else {
+                closed
+            };
+            Arc::new(Cause::explicit(why))
+        })
     }
 
     /// The scope's cause, read by its own bookkeeping (see
@@ -626,6 +681,20 @@ impl<E> Shared<E> {
         }
     }
 
+    /// Starts a child a slot or a place in the start window was handed on to: as
+    /// [`start_queued`](Shared::start_queued), but a spawned one is held while the scope's
+    /// body is polled on this thread (see [`HoldStarts`]).
+    fn hand_on(&self, admitted: Admitted) {
+        match admitted {
+            Admitted(Queued::Spawn(_, start), seq) => {
+                if let Some((start, seq)) = held(self.tracker.owner_id(), (start, seq)) {
+                    start_spawned(start, seq);
+                }
+            }
+            other => self.start_queued(other),
+        }
+    }
+
     /// A child holding a slot of the limit has ended: the slot passes on, unless the scope is
     /// cancelled (then admission closes first and nothing more starts).
     pub(crate) fn release_slot(&self) {
@@ -633,7 +702,7 @@ impl<E> Shared<E> {
             self.close_admission();
         }
         if let Some(next) = self.admission.release() {
-            self.start_queued(next);
+            self.hand_on(next);
         }
     }
 
@@ -641,7 +710,7 @@ impl<E> Shared<E> {
     /// children the window now lets through start.
     pub(crate) fn child_started(&self, seq: Seq) {
         for admitted in self.admission.started(seq) {
-            self.start_queued(admitted);
+            self.hand_on(admitted);
         }
     }
 
@@ -991,8 +1060,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         self.shared.cx.cancel(reason)
     }
 
-    /// Whether the scope refuses new children (its body returned, it was cancelled, or an
-    /// enclosing scope has ended and aborted its work).
+    /// Whether the scope refuses new children: its body returned, or it was cancelled; or an
+    /// enclosing scope's forced abort has sealed its work (its spawned and blocking children
+    /// are refused then; an in-place child is admitted, and stops with the scope's run).
     ///
     /// # Examples
     ///

@@ -62,12 +62,7 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
 }
 
 fn not_started<E>(shared: &Shared<E>) -> Interrupted {
-    let cause = shared.cause_own().unwrap_or_else(|| {
-        Arc::new(Cause::explicit(
-            "the scope is closed: its body has returned",
-        ))
-    });
-    NotStarted::new(cause).into()
+    NotStarted::new(shared.stop_cause("the scope is closed: its body has returned")).into()
 }
 
 impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {

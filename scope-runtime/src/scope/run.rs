@@ -389,7 +389,7 @@ where
     fn poll_body(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
         // A slot the body gives back as it fails starts its queued child only once the
         // failure is settled (below).
-        let _hold = super::HoldStarts::begin();
+        let _hold = super::HoldStarts::begin(self.scope.shared.tracker.owner_id());
         let (polled, dropped) = {
             let waker = self.driver.body_waker().unwrap_or(task.waker());
             let mut body_cx = Context::from_waker(waker);
@@ -429,8 +429,19 @@ where
             unreachable!("a run holds its scope as the enclosing scope of its body");
         };
         if let Err(error) = self.driver.start(self.scope, enclosing, supervise) {
-            let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
-            body.drop_body();
+            {
+                let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
+                body.drop_body();
+            }
+            // An `on_cancel` callback that panicked as a scope refused for its configuration
+            // ended its context: a panic of the scope, resumed by its run (as a body's is),
+            // not by the drop of the `Scope` value later. (Not for a second run: what the
+            // first run keeps is the first run's.)
+            if !matches!(error, ConfigError::AlreadyRun) {
+                if let Some(payload) = shared.take_callback_panic() {
+                    std::panic::resume_unwind(payload);
+                }
+            }
             return Some(End::Refused(E::from(error.into())));
         }
         if shared.is_cancelled_own() {

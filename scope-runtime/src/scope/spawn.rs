@@ -307,18 +307,20 @@ pub(crate) fn by_handle(cause: &Cause) -> bool {
 pub(crate) fn why_not_started<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
     match own {
         Some(own) if !matches!(*own, Cause::ParentCancelled(_)) => own,
-        own => shared
-            .cause_own()
-            .or(own)
-            .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped"))),
+        own => {
+            shared.caught_up_own();
+            match shared.cause_own().or(own) {
+                Some(cause) => cause,
+                None => shared.stop_cause("the scope was dropped"),
+            }
+        }
     }
 }
 
 /// Why a child that did not complete stopped: its own context's cause (`own`), else its
 /// scope's.
 pub(crate) fn why_stopped<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
-    own.or_else(|| shared.cause_own())
-        .unwrap_or_else(|| Arc::new(Cause::explicit("the scope was dropped")))
+    own.unwrap_or_else(|| shared.stop_cause("the scope was dropped"))
 }
 
 impl<F, E, D> ChildTask<F, E, D>
@@ -579,14 +581,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     {
         // Refused for an enclosing scope's forced abort, whose cancel may still be on its
         // way down: that cancel is the reason.
-        self.shared.caught_up_own();
-        let cause = self.shared.cause_own().unwrap_or_else(|| {
-            Arc::new(Cause::explicit(if self.shared.tracker.is_closed() {
-                "the scope is closed: its body has returned"
-            } else {
-                "an enclosing scope has ended: its work was aborted"
-            }))
-        });
+        let cause = self
+            .shared
+            .stop_cause("the scope is closed: its body has returned");
         cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
         Child::done(
             cx.clone(),
@@ -847,7 +844,9 @@ where
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     pub(super) fn try_in_place_check(&self) -> Result<(), SpawnError> {
-        if self.is_closed() {
+        // As `spawn_in_place` admits (an in-place child runs on the scope's own run, which an
+        // enclosing scope's forced abort stops with it).
+        if self.closed_here() {
             return Err(SpawnError::Closed);
         }
         if !self.shared.admission.has_room() {
