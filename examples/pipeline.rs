@@ -143,9 +143,9 @@ async fn transform(
     .await
 }
 
-/// Writes a batch: `WRITE` of I/O, after which its items are in the sink.
-async fn write(ledger: &Ledger, held: &mut Vec<Item>) {
-    tokio::time::sleep(WRITE).await;
+/// Writes a batch: `took` of I/O, after which its items are in the sink.
+async fn write(ledger: &Ledger, held: &mut Vec<Item>, took: Duration) {
+    tokio::time::sleep(took).await;
     let batch = held.drain(..).map(Item::into_written).collect();
     ledger.batches.lock().unwrap().push(batch);
 }
@@ -166,7 +166,7 @@ async fn batch(mut rx: mpsc::Receiver<Item>, ledger: Arc<Ledger>) -> Result<Repo
                 let Some(item) = next else { break }; // the input has ended
                 held.push(item);
                 if held.len() == BATCH {
-                    write(&ledger, &mut held).await;
+                    write(&ledger, &mut held, WRITE).await;
                 }
             }
         }
@@ -181,7 +181,7 @@ async fn batch(mut rx: mpsc::Receiver<Item>, ledger: Arc<Ledger>) -> Result<Repo
     // not cancelled.
     report.last_flush = held.len();
     if !held.is_empty() {
-        scope::shield_for(FLUSH_BUDGET, write(&ledger, &mut held)).await?;
+        scope::shield_for(FLUSH_BUDGET, write(&ledger, &mut held, WRITE)).await?;
     }
     Ok(report)
 }
@@ -208,7 +208,9 @@ async fn flush_without_grace(ledger: Arc<Ledger>) -> Result<(), Interrupted> {
         let stage = spawn!(async move {
             let mut held: Vec<Item> = (0..3).map(|v| Item::new(v, &ledger)).collect();
             scope::cancelled().await;
-            write(&ledger, &mut held).await; // aborted here: `held` is dropped unwritten
+            // A slow disk: the abort comes long before the write could end. (`held` is
+            // dropped unwritten.)
+            write(&ledger, &mut held, Duration::from_secs(2)).await;
             Ok(())
         });
         stage.await

@@ -263,6 +263,14 @@ fn a_requested_shutdown_forces_the_exit_while_the_main_task_is_blocked() {
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     assert!(out.stderr_has("forced exit"), "{out:#?}");
     assert!(!out.stdout_has("woke"), "{out:#?}");
+
+    // The same for the application's context cancelled by hand with a cause that names an
+    // OS signal: the watchdog waited for that signal to come, which it never did.
+    let mut p = Program::start(BLOCKED, &["cancel"], &[]);
+    p.wait_for("ready", READY);
+    let out = p.wait(Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(out.stderr_has("forced exit"), "{out:#?}");
 }
 
 /// With every worker stuck, no timer of the runtime fires: the shutdown's bound (the grace,

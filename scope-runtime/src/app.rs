@@ -70,6 +70,9 @@ struct AppInner {
     /// its work dropped). Written and read under `services`' lock, so that a service adopted
     /// as the run ends is either in the run's last look at the services or sees this.
     ended: AtomicBool,
+    /// The run's shutdown began with an OS signal (set before the context is cancelled with
+    /// it): the watchdog tells it from a cancel the program made itself.
+    os_signal_first: AtomicBool,
 }
 
 /// The application: owner of the program's main work (run under its context) and of the
@@ -137,6 +140,7 @@ impl App {
                 info,
                 services: Mutex::new(Vec::new()),
                 ended: AtomicBool::new(false),
+                os_signal_first: AtomicBool::new(false),
                 stops_until: Mutex::new(None),
             }),
         }
@@ -214,6 +218,13 @@ impl App {
         self.inner.cx.cancel_with(Cause::Shutdown {
             signal: Signal::Requested(reason.into()),
         });
+    }
+
+    /// Whether the run's shutdown began with an OS signal, rather than with a cancel the
+    /// program made (a request, or the context cancelled another way).
+    pub(crate) fn saw_os_signal_first(&self) -> bool {
+        // Acquire: pairs with the Release store before the run's cancel.
+        self.inner.os_signal_first.load(Ordering::Acquire)
     }
 
     /// When the stops of the shutdown's latest pass end at the latest, once one has begun.
@@ -401,7 +412,9 @@ impl App {
                 }
                 (Some(out), deadline_after(grace))
             }
-            Either::Left((signal, _)) => {
+            Either::Left((signal, asked)) => {
+                // Release: before the cancel below, which the watchdog waits for.
+                self.inner.os_signal_first.store(!asked, Ordering::Release);
                 // Phase 1: stop accepting.
                 let since = Instant::now();
                 report.signal = Some(signal.clone());

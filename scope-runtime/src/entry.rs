@@ -12,7 +12,7 @@
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
-//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace and `ABORT_WAIT`) passed | 128 + that signal, [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
+//! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace and `ABORT_WAIT`) passed | 128 + that signal (1 for a shutdown the program asked for), [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
@@ -574,9 +574,7 @@ struct Watchdog {
 impl Watchdog {
     fn start(config: &MainConfig, app: &App) -> Option<Watchdog> {
         use std::sync::atomic::{AtomicBool, Ordering};
-        if config.signals.is_empty() {
-            return None;
-        }
+        // (Without signals to listen to, a shutdown the program asks for is still bounded.)
         let exiting = std::sync::Arc::new(AtomicBool::new(false));
         let watching = std::sync::Arc::clone(&exiting);
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -637,12 +635,13 @@ async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, Strin
         match select(signals.next(), pin!(asked)).await {
             Either::Left((Some(signal), _)) => (signal, false),
             Either::Left((None, asked)) => (asked.await, true),
-            Either::Right((Signal::Requested(why), _)) => (Signal::Requested(why), true),
             // An OS signal the application saw first: this stream has it too.
-            Either::Right((_, os)) => match os.await {
+            Either::Right((_, os)) if app.saw_os_signal_first() => match os.await {
                 Some(signal) => (signal, false),
                 None => return std::future::pending().await,
             },
+            // The program's own request (whatever signal its cause names).
+            Either::Right((signal, _)) => (signal, true),
         }
     };
     // After a request, the first OS signal does not cut the shutdown short (as `App::run`

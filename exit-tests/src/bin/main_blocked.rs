@@ -1,20 +1,29 @@
 //! A `#[scope::main]` program whose main task blocks its thread (what a synchronous read of
 //! stdin or a blocking client does): the runtime cannot answer a signal until it returns.
 //! With the argument `request`, the program asks for its own shutdown from another thread
-//! (`App::request_shutdown`) while its main task is blocked.
+//! (`App::request_shutdown`) while its main task is blocked; with `cancel`, it cancels the
+//! application's context by hand with a cause that names SIGTERM.
 
 use std::io::Write;
 use std::time::Duration;
 
 #[scope::main(grace = Duration::from_secs(1))]
 async fn main() {
-    if std::env::args().nth(1).as_deref() == Some("request") {
+    let mode = std::env::args().nth(1);
+    if matches!(mode.as_deref(), Some("request" | "cancel")) {
         let app = scope::App::current().expect("main runs under its application");
         // The program's own stand-in for an admin endpoint: it lives as long as the process.
         #[scope::allow_orphan]
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            app.request_shutdown("maintenance");
+            if mode.as_deref() == Some("request") {
+                app.request_shutdown("maintenance");
+            } else {
+                // The application's context cancelled by hand, naming an OS signal.
+                app.cx().cancel_with(scope::Cause::Shutdown {
+                    signal: scope::Signal::Terminate,
+                });
+            }
         });
     }
     println!("ready");

@@ -520,8 +520,11 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
         for one in flagged {
             serve(one, &mut panic);
         }
-        if let Err(p) = drop_caught(reached) {
-            keep_first(&mut panic, p);
+        // One at a time: a second panic while a `Vec`'s drop unwinds would abort.
+        for node in reached {
+            if let Err(p) = drop_caught(node) {
+                keep_first(&mut panic, p);
+            }
         }
     }
     if let Some(p) = panic {

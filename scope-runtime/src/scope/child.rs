@@ -50,6 +50,7 @@ impl<E: Send> ChildScope for Shared<E> {
         self.child_parent(background)
             .cause_arc()
             .map(|c| crate::cx::inherited(&c))
+            .or_else(|| if background { None } else { self.lost_cause() })
     }
 }
 

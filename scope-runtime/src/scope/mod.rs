@@ -360,6 +360,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     }
 }
 
+/// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
+const ENCLOSING_ENDED: &str = "an enclosing scope has ended: its work was aborted";
+
 /// A queued spawned child's start, with its place in the start window.
 type Start = (Box<dyn FnOnce(Seq) + Send>, Seq);
 
@@ -494,8 +497,21 @@ impl Drop for HoldStarts {
                 mine.into_iter().map(|(_, start)| start).collect()
             })
             .unwrap_or_default();
+        // Each start is run even if one before it panics (the rest would be dropped, their
+        // slots never given back); the first panic goes on afterwards.
+        let mut panic = None;
         for (start, seq) in held {
-            start_spawned(start, seq);
+            let run = std::panic::AssertUnwindSafe(move || start_spawned(start, seq));
+            if let Err(payload) = std::panic::catch_unwind(run) {
+                crate::error::keep_first(&mut panic, payload);
+            }
+        }
+        if let Some(payload) = panic {
+            if std::thread::panicking() {
+                crate::error::drop_after_panic(payload);
+            } else {
+                std::panic::resume_unwind(payload);
+            }
         }
     }
 }
@@ -571,6 +587,21 @@ impl<E> Shared<E> {
         cancelled
     }
 
+    /// Why a child of the scope that ended without an outcome was lost, as the child reads
+    /// it: the scope's cause inherited (an ancestor's cancel still on its way down caught up),
+    /// or an enclosing scope's end; `None` when none of these explains it.
+    #[cold]
+    pub(crate) fn lost_cause(&self) -> Option<Arc<Cause>> {
+        self.caught_up_own();
+        match self.cause_own() {
+            Some(cause) => Some(crate::cx::inherited(&cause)),
+            None => self
+                .tracker
+                .is_sealed_above()
+                .then(|| Arc::new(Cause::explicit(ENCLOSING_ENDED))),
+        }
+    }
+
     /// Why the scope refuses work, or why work of it stopped, when no cause of its own was
     /// read: an ancestor's cancel still on its way down (caught up now), else the scope's own
     /// cause, else `closed` for the scope itself, or the end of an enclosing scope whose forced
@@ -579,8 +610,8 @@ impl<E> Shared<E> {
     pub(crate) fn stop_cause(&self, closed: &'static str) -> Arc<Cause> {
         self.caught_up_own();
         self.cause_own().unwrap_or_else(|| {
-            let why = if !self.tracker.is_closed() && self.tracker.is_sealed_anywhere() {
-                "an enclosing scope has ended: its work was aborted"
+            let why = if self.tracker.is_sealed_above() {
+                ENCLOSING_ENDED
             } else {
                 closed
             };

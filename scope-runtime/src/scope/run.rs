@@ -22,7 +22,9 @@ use super::tracker::Enclosing;
 use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
-use crate::error::{drop_after_panic, keep_first, panic_message, ConfigError, Interrupted};
+use crate::error::{
+    drop_after_panic, keep_first, panic_message, ConfigError, Interrupted, Panicked,
+};
 use crate::sync::Ordering;
 
 /// How many times one poll of a run goes round (body, children) while something it polled
@@ -438,12 +440,13 @@ where
                 body.drop_body();
             }
             // An `on_cancel` callback that panicked as a scope refused for its configuration
-            // ended its context: a panic of the scope, resumed by its run (as a body's is),
-            // not by the drop of the `Scope` value later. (Not for a second run: what the
-            // first run keeps is the first run's.)
+            // ended its context: a panic of the scope, its outcome (as at any scope's end),
+            // not raised by the drop of the `Scope` value later. (Not for a second run: what
+            // the first run keeps is the first run's.)
             if !matches!(error, ConfigError::AlreadyRun) {
                 if let Some(payload) = shared.take_callback_panic() {
-                    std::panic::resume_unwind(payload);
+                    let panicked = Panicked::new(shared.info.clone(), payload);
+                    return Some(End::Refused(E::from(panicked.into())));
                 }
             }
             return Some(End::Refused(E::from(error.into())));

@@ -428,6 +428,14 @@ impl Tracker {
         false
     }
 
+    /// Whether an enclosing tracker (not this one) is sealed: the work this one belongs to
+    /// was aborted from above (whose abort seals, and closes, the nested trackers too).
+    pub(crate) fn is_sealed_above(&self) -> bool {
+        self.enclosing
+            .as_deref()
+            .is_some_and(|e| e.tracker().is_sealed_anywhere())
+    }
+
     /// Units held now (a snapshot).
     pub(crate) fn units(&self) -> usize {
         // Relaxed: a snapshot for display and tests.
