@@ -1078,7 +1078,7 @@ and `hangup` (SIGHUP), such as `signals = [interrupt, terminate]`";
         return Err(syn::Error::new_spanned(
             value,
             "`signals` is empty: name at least one, such as `signals = [terminate]` \
-(without any, nothing could start the shutdown)",
+(without any, only the program's own `App::request_shutdown` could start the shutdown)",
         ));
     }
     let mut out: Vec<MainSignal> = Vec::new();

@@ -1758,3 +1758,27 @@ fn law3_a_child_failing_in_its_first_poll_lets_no_queued_child_through_the_start
         "a queued child ran after the first failure"
     );
 }
+
+/// Law 5 for a failed map's values: the values collected before the failure are dropped one
+/// by one, so two whose destructors panic are a panic of the scope (reported), not a second
+/// panic during an unwind, which aborted the process.
+#[tokio::test]
+async fn law5_a_failed_maps_values_panicking_on_drop_do_not_abort() {
+    struct Loud;
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            panic!("value dropped");
+        }
+    }
+    let out = scope_runtime::map(0..3u32, |i| async move {
+        if i == 2 {
+            sleep(Duration::from_millis(50)).await;
+            Err(AppError::Boom(2))
+        } else {
+            Ok(Loud)
+        }
+    })
+    .run()
+    .await;
+    assert!(out.is_err());
+}

@@ -340,6 +340,18 @@ impl<T> Values<T> {
         }
     }
 
+    /// Drops the values one by one (a second panic while a `Vec`'s drop unwinds would abort
+    /// the process); the first panic of a destructor is returned.
+    fn drop_each(self) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let mut panic = None;
+        for value in self.slots.into_iter().flatten().chain(self.done) {
+            if let Err(payload) = crate::error::drop_caught(value) {
+                crate::error::keep_first(&mut panic, payload);
+            }
+        }
+        panic.map_or(Ok(()), Err)
+    }
+
     fn into_vec(self) -> Vec<T> {
         if self.ordered {
             self.slots.into_iter().flatten().collect()
@@ -455,7 +467,7 @@ where
     // No value: the values collected so far are dropped here, in the map's body. A panic of a
     // value's destructor is a panic of the scope, under its policy (beside the failures it
     // reports), not one that unwinds through the map in place of its report.
-    if let Err(payload) = crate::error::drop_caught(values) {
+    if let Err(payload) = values.drop_each() {
         let _ = scope.shared.panicked(&scope.shared.info, payload);
     }
     complete.map(|_| None)

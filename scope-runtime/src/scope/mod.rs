@@ -740,8 +740,17 @@ impl<E> Shared<E> {
     /// The spawned child at place `seq` of the start window has started (or never will): the
     /// children the window now lets through start.
     pub(crate) fn child_started(&self, seq: Seq) {
+        // Each is started even if one before it panics (the rest would be dropped with
+        // their slots never given back); the first panic goes on afterwards.
+        let mut panic = None;
         for admitted in self.admission.started(seq) {
-            self.hand_on(admitted);
+            let start = std::panic::AssertUnwindSafe(|| self.hand_on(admitted));
+            if let Err(payload) = std::panic::catch_unwind(start) {
+                crate::error::keep_first(&mut panic, payload);
+            }
+        }
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
         }
     }
 
