@@ -497,21 +497,26 @@ impl Drop for HoldStarts {
                 mine.into_iter().map(|(_, start)| start).collect()
             })
             .unwrap_or_default();
-        // Each start is run even if one before it panics (the rest would be dropped, their
-        // slots never given back); the first panic goes on afterwards.
-        let mut panic = None;
-        for (start, seq) in held {
-            let run = std::panic::AssertUnwindSafe(move || start_spawned(start, seq));
-            if let Err(payload) = std::panic::catch_unwind(run) {
-                crate::error::keep_first(&mut panic, payload);
-            }
+        start_each(held, |(start, seq)| start_spawned(start, seq));
+    }
+}
+
+/// Starts each of `admitted` with `start`, even if one before it panics (the rest would be
+/// dropped unstarted, their slots and window places never given back); the first panic goes
+/// on afterwards (dropped instead while a panic unwinds already: a second would abort).
+pub(crate) fn start_each<T>(admitted: impl IntoIterator<Item = T>, mut start: impl FnMut(T)) {
+    let mut panic = None;
+    for one in admitted {
+        let run = std::panic::AssertUnwindSafe(|| start(one));
+        if let Err(payload) = std::panic::catch_unwind(run) {
+            crate::error::keep_first(&mut panic, payload);
         }
-        if let Some(payload) = panic {
-            if std::thread::panicking() {
-                crate::error::drop_after_panic(payload);
-            } else {
-                std::panic::resume_unwind(payload);
-            }
+    }
+    if let Some(payload) = panic {
+        if std::thread::panicking() {
+            crate::error::drop_after_panic(payload);
+        } else {
+            std::panic::resume_unwind(payload);
         }
     }
 }
@@ -740,18 +745,9 @@ impl<E> Shared<E> {
     /// The spawned child at place `seq` of the start window has started (or never will): the
     /// children the window now lets through start.
     pub(crate) fn child_started(&self, seq: Seq) {
-        // Each is started even if one before it panics (the rest would be dropped with
-        // their slots never given back); the first panic goes on afterwards.
-        let mut panic = None;
-        for admitted in self.admission.started(seq) {
-            let start = std::panic::AssertUnwindSafe(|| self.hand_on(admitted));
-            if let Err(payload) = std::panic::catch_unwind(start) {
-                crate::error::keep_first(&mut panic, payload);
-            }
-        }
-        if let Some(payload) = panic {
-            std::panic::resume_unwind(payload);
-        }
+        start_each(self.admission.started(seq), |admitted| {
+            self.hand_on(admitted);
+        });
     }
 
     /// The grace its cancelled children get: its own; or, when it has none set and the cancel

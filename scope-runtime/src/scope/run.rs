@@ -776,9 +776,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.deadline_unarmed = true;
             self.arm_deadline(shared);
         }
-        for q in shared.admission.start() {
-            shared.start_queued(q);
-        }
+        super::start_each(shared.admission.start(), |q| shared.start_queued(q));
         Ok(())
     }
 
