@@ -466,6 +466,28 @@ fn a_panic_dropping_an_unread_output_is_the_childs_panic_event() {
     assert_eq!(log.events_in(blocking[0], "task panicked").len(), 1);
 }
 
+/// A service made while a request's span is current is a root span, as its context is a root:
+/// under the request's span, that span stayed open for the service's whole life and every
+/// later task of the service was filed under that first request.
+#[test]
+fn a_service_made_in_a_requests_span_is_a_root_span() {
+    use scope::{Service, ServiceConfig};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let request = tracing::info_span!("request_making_a_service");
+        let svc = {
+            let _entered = request.enter();
+            Service::new(ServiceConfig::new("events_svc_root"))
+        };
+        drop(request);
+        svc.stop().await;
+    });
+    let log = capture.log.lock().unwrap();
+    let svc = log.named("scope", "events_svc_root");
+    assert_eq!(log.spans[&svc].parent, None, "the service's span is a root");
+}
+
 #[test]
 fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
     use scope::{Config, Scope};

@@ -105,19 +105,41 @@ mod on {
         pub(crate) fn new(info: &TaskInfo, kind: TaskKind) -> Self {
             let made = dispatcher::has_been_set().then(|| {
                 hook(|| {
-                    let own = tracing::span!(
-                        target: "scope",
-                        Level::DEBUG,
-                        "scope",
-                        name = %info,
-                        id = info.id().as_u64(),
-                        site = %Site(info.location()),
-                        kind = kind.as_str(),
-                    );
-                    // Filtered out: the scope carries the span current where it was entered,
-                    // and its events name it.
+                    // A service is a root, as its context is: under the span current at its
+                    // making (a request's), that span would stay open for the service's life
+                    // and every later task of the service would be filed under it.
+                    let service = kind == TaskKind::Service;
+                    let own = if service {
+                        tracing::span!(
+                            target: "scope",
+                            parent: None,
+                            Level::DEBUG,
+                            "scope",
+                            name = %info,
+                            id = info.id().as_u64(),
+                            site = %Site(info.location()),
+                            kind = kind.as_str(),
+                        )
+                    } else {
+                        tracing::span!(
+                            target: "scope",
+                            Level::DEBUG,
+                            "scope",
+                            name = %info,
+                            id = info.id().as_u64(),
+                            site = %Site(info.location()),
+                            kind = kind.as_str(),
+                        )
+                    };
+                    // Filtered out: the scope carries the span current where it was entered
+                    // (a service none), and its events name it.
                     if own.is_disabled() {
-                        (Span::current(), Some(Box::new(info.clone())))
+                        let carried = if service {
+                            Span::none()
+                        } else {
+                            Span::current()
+                        };
+                        (carried, Some(Box::new(info.clone())))
                     } else {
                         (own, None)
                     }
