@@ -109,27 +109,24 @@ mod on {
                     // making (a request's), that span would stay open for the service's life
                     // and every later task of the service would be filed under it.
                     let service = kind == TaskKind::Service;
+                    macro_rules! scope_span {
+                        ($($parent:tt)*) => {
+                            tracing::span!(
+                                target: "scope",
+                                $($parent)*
+                                Level::DEBUG,
+                                "scope",
+                                name = %info,
+                                id = info.id().as_u64(),
+                                site = %Site(info.location()),
+                                kind = kind.as_str(),
+                            )
+                        };
+                    }
                     let own = if service {
-                        tracing::span!(
-                            target: "scope",
-                            parent: None,
-                            Level::DEBUG,
-                            "scope",
-                            name = %info,
-                            id = info.id().as_u64(),
-                            site = %Site(info.location()),
-                            kind = kind.as_str(),
-                        )
+                        scope_span!(parent: None,)
                     } else {
-                        tracing::span!(
-                            target: "scope",
-                            Level::DEBUG,
-                            "scope",
-                            name = %info,
-                            id = info.id().as_u64(),
-                            site = %Site(info.location()),
-                            kind = kind.as_str(),
-                        )
+                        scope_span!()
                     };
                     // Filtered out: the scope carries the span current where it was entered
                     // (a service none), and its events name it.

@@ -12,7 +12,7 @@ use super::admission::{Queued, Seq, Ticket, NO_SEQ};
 use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
-use super::spawn::{why_not_started, Channel, Deliver};
+use super::spawn::{report_end, why_not_started, Channel, Deliver};
 use super::tracker::{Enclosing, PendingJob, TaskHandle, Tracker};
 use super::{Scope, Shared};
 use crate::cause::Cause;
@@ -73,26 +73,22 @@ where
                 .filter(|c| super::spawn::by_handle(c))
         });
         let (shared, info) = (&*self.shared, &self.info);
-        let result = if result.is_ok() && self.tx.unread() {
-            // Nobody will read the value: dropped now, before the end is reported, so that a
-            // panic of its destructor (the child's panic) is reported as the child's end.
-            let mut panic = None;
-            self.tx.deliver(result, |payload| panic = Some(payload));
-            let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
-            self.obs.ended_settled(&shared.obs, info, &end, consequence);
-            None
-        } else {
-            self.obs
-                .ended_settled(&shared.obs, info, &result, consequence);
-            Some(result)
-        };
+        let undelivered = report_end(
+            &mut self.tx,
+            &mut self.obs,
+            shared,
+            info,
+            result,
+            consequence,
+        )
+        .err();
         if std::mem::take(&mut self.slot) {
             // Before the value is delivered, as for the other kinds: whoever receives it may
             // reserve the slot at once. After the settle: a failure has closed admission by
             // now, so the slot is not handed to a queued child.
             shared.release_slot();
         }
-        if let Some(result) = result {
+        if let Some(result) = undelivered {
             self.tx.deliver(result, |payload| {
                 // The unread output's destructor panicked: the child's panic.
                 let _ = shared.panicked(info, payload);
@@ -180,7 +176,7 @@ where
             found => {
                 let cause = match found {
                     Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                    Ok(_) => shared.stop_cause("the scope is closed: its body has returned"),
+                    Ok(_) => shared.stop_cause(None, "the scope is closed: its body has returned"),
                 };
                 let _ = tx.send(Err(NotStarted::new(cause).into()));
                 return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);

@@ -426,24 +426,8 @@ fn start_spawned(start: Box<dyn FnOnce(Seq) + Send>, seq: Seq) {
 /// Runs `first`, then the starts queued on this thread until none is left, and closes the
 /// list (the caller opened it: it is the outermost).
 fn run_starts(first: Start) {
-    let mut next = Some(first);
-    let mut panic = None;
-    while let Some((start, seq)) = next {
-        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            start(seq);
-        })) {
-            crate::error::keep_first(&mut panic, payload);
-        }
-        next = pop_start();
-    }
-    if let Some(payload) = panic {
-        // Not while a panic unwinds already (a hold's end): a second would abort.
-        if std::thread::panicking() {
-            crate::error::drop_after_panic(payload);
-        } else {
-            std::panic::resume_unwind(payload);
-        }
-    }
+    let queued = std::iter::once(first).chain(std::iter::from_fn(pop_start));
+    start_each(queued, |(start, seq)| start(seq));
 }
 
 /// The next start queued on this thread; closes the list when there is none.
@@ -607,14 +591,14 @@ impl<E> Shared<E> {
         }
     }
 
-    /// Why the scope refuses work, or why work of it stopped, when no cause of its own was
-    /// read: an ancestor's cancel still on its way down (caught up now), else the scope's own
-    /// cause, else `closed` for the scope itself, or the end of an enclosing scope whose forced
-    /// abort sealed this one's work while its own context lives.
+    /// Why the scope refuses work, or why work of it stopped: the scope's own cause (an
+    /// ancestor's cancel still on its way down caught up now), else `own` (the work's own
+    /// cause, if it has one), else `closed` for the scope itself, or the end of an enclosing
+    /// scope whose forced abort sealed this one's work while its own context lives.
     #[cold]
-    pub(crate) fn stop_cause(&self, closed: &'static str) -> Arc<Cause> {
+    pub(crate) fn stop_cause(&self, own: Option<Arc<Cause>>, closed: &'static str) -> Arc<Cause> {
         self.caught_up_own();
-        self.cause_own().unwrap_or_else(|| {
+        self.cause_own().or(own).unwrap_or_else(|| {
             let why = if self.tracker.is_sealed_above() {
                 ENCLOSING_ENDED
             } else {

@@ -62,7 +62,7 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
 }
 
 fn not_started<E>(shared: &Shared<E>) -> Interrupted {
-    NotStarted::new(shared.stop_cause("the scope is closed: its body has returned")).into()
+    NotStarted::new(shared.stop_cause(None, "the scope is closed: its body has returned")).into()
 }
 
 impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {

@@ -307,20 +307,14 @@ pub(crate) fn by_handle(cause: &Cause) -> bool {
 pub(crate) fn why_not_started<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
     match own {
         Some(own) if !matches!(*own, Cause::ParentCancelled(_)) => own,
-        own => {
-            shared.caught_up_own();
-            match shared.cause_own().or(own) {
-                Some(cause) => cause,
-                None => shared.stop_cause("the scope was dropped"),
-            }
-        }
+        own => shared.stop_cause(own, "the scope was dropped"),
     }
 }
 
 /// Why a child that did not complete stopped: its own context's cause (`own`), else its
 /// scope's.
 pub(crate) fn why_stopped<E>(own: Option<Arc<Cause>>, shared: &Shared<E>) -> Arc<Cause> {
-    own.unwrap_or_else(|| shared.stop_cause("the scope was dropped"))
+    own.unwrap_or_else(|| shared.stop_cause(None, "the scope was dropped"))
 }
 
 impl<F, E, D> ChildTask<F, E, D>
@@ -508,21 +502,7 @@ where
         shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
     };
     let (shared, info) = (&**this.shared, &*this.info);
-    let delivered = if result.is_ok() && this.deliver.unread() {
-        // Nobody will read the value: dropped now, before the end is reported, so that a
-        // panic of its destructor (the child's panic) is reported as the child's end.
-        let mut panic = None;
-        let delivered = this
-            .deliver
-            .deliver(result, |payload| panic = Some(payload));
-        let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
-        this.obs.ended_settled(&shared.obs, info, &end, consequence);
-        Ok(delivered)
-    } else {
-        this.obs
-            .ended_settled(&shared.obs, info, &result, consequence);
-        Err(result)
-    };
+    let delivered = report_end(this.deliver, this.obs, shared, info, result, consequence);
     if *this.seq != NO_SEQ {
         // After the settle, as the slot below: its place in the start window (a child that
         // completed in its first poll) lets no queued child through after a failure.
@@ -540,6 +520,30 @@ where
             let _ = shared.panicked(info, payload);
         })
     })
+}
+
+/// Reports a settled child's end. A value nobody will read (its handle is gone) is dropped
+/// first, so that a panic of its destructor, the child's panic, is reported as its end:
+/// `Ok` with what delivering it gave; `Err` with the outcome, still to deliver (after the
+/// caller has passed its slot on: whoever receives it may reserve the slot at once).
+pub(crate) fn report_end<T, E, D: Deliver<T>>(
+    deliver: &mut D,
+    obs: &mut ChildObs,
+    shared: &Shared<E>,
+    info: &TaskInfo,
+    result: Result<T, Interrupted>,
+    consequence: bool,
+) -> Result<D::Output, Result<T, Interrupted>> {
+    if result.is_ok() && deliver.unread() {
+        let mut panic = None;
+        let delivered = deliver.deliver(result, |payload| panic = Some(payload));
+        let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
+        obs.ended_settled(&shared.obs, info, &end, consequence);
+        Ok(delivered)
+    } else {
+        obs.ended_settled(&shared.obs, info, &result, consequence);
+        Err(result)
+    }
 }
 
 /// A child cancelled before its first poll: dropped unstarted, reported as never run.
@@ -583,7 +587,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         // way down: that cancel is the reason.
         let cause = self
             .shared
-            .stop_cause("the scope is closed: its body has returned");
+            .stop_cause(None, "the scope is closed: its body has returned");
         cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
         Child::done(
             cx.clone(),
