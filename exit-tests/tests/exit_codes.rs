@@ -273,6 +273,20 @@ fn a_requested_shutdown_forces_the_exit_while_the_main_task_is_blocked() {
     assert!(out.stderr_has("forced exit"), "{out:#?}");
 }
 
+/// A signal that comes as the program starts is bounded as any other: the watchdog's
+/// listeners are registered before the program's code runs. Registered on the watchdog's own
+/// thread, they missed a SIGTERM the program's runtime took first, and a main task that then
+/// blocked ran its whole 30 s and exited 0 (a window of microseconds: this test does not
+/// hit it on demand, it keeps the bound).
+#[test]
+fn a_signal_at_start_up_is_bounded_by_the_watchdog() {
+    let p = Program::start(BLOCKED, &["raise"], &[]);
+    let out = p.wait(Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(out.stderr_has("forced exit"), "{out:#?}");
+    assert!(!out.stdout_has("woke"), "{out:#?}");
+}
+
 /// With every worker stuck, no timer of the runtime fires: the shutdown's bound (the grace,
 /// then the services' graces) is kept from a thread of its own.
 #[test]

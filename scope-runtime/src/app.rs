@@ -49,7 +49,7 @@ use crate::error::{drop_after_panic, keep_first};
 use crate::info::TaskInfo;
 use crate::service::{keep_in, Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// The application a context belongs to: bound on the application's context, so every
 /// descendant (and every detached copy) finds it in O(1).
@@ -73,6 +73,17 @@ struct AppInner {
     /// The run's shutdown began with an OS signal (set before the context is cancelled with
     /// it): the watchdog tells it from a cancel the program made itself.
     os_signal_first: AtomicBool,
+    /// How many services (the first ones adopted) the run's shutdown has looked at: one
+    /// adopted after its last look (from another thread, before the run marked itself ended)
+    /// is aborted by the run's end, as one adopted after it is by `adopt`.
+    looked_at: AtomicUsize,
+}
+
+impl AppInner {
+    fn looked_at(&self, services: usize) {
+        // Relaxed: read on this thread, by the run's end.
+        self.looked_at.store(services, Ordering::Relaxed);
+    }
 }
 
 /// The application: owner of the program's main work (run under its context) and of the
@@ -141,6 +152,7 @@ impl App {
                 services: Mutex::new(Vec::new()),
                 ended: AtomicBool::new(false),
                 os_signal_first: AtomicBool::new(false),
+                looked_at: AtomicUsize::new(0),
                 stops_until: Mutex::new(None),
             }),
         }
@@ -522,7 +534,9 @@ impl App {
         report: &mut ShutdownReport,
         kept: &mut Option<Panic>,
     ) {
-        for service in self.services() {
+        let services = self.services();
+        self.inner.looked_at(services.len());
+        for service in services {
             let id = service.info().id();
             // A service drained or stopped already has its lost failures counted (and its
             // report made).
@@ -559,8 +573,9 @@ impl App {
     ) {
         let mut done: Vec<crate::info::TaskId> = Vec::new();
         loop {
-            let services: Vec<Service> = self
-                .services()
+            let every = self.services();
+            self.inner.looked_at(every.len());
+            let services: Vec<Service> = every
                 .into_iter()
                 .filter(|s| !done.contains(&s.info().id()))
                 .collect();
@@ -657,25 +672,38 @@ struct EndsOnDrop<'a> {
 impl Drop for EndsOnDrop<'_> {
     fn drop(&mut self) {
         let mut kept = None;
-        // (The run has ended for `adopt` already: `RunEnded` is dropped first.)
-        if !self.shut_down {
-            let services: Vec<Service> = self
-                .app
-                .services
-                .lock()
-                .iter()
-                .map(|s| Service::from_inner(Arc::clone(s)))
-                .collect();
-            let why = Signal::Requested(Cow::Borrowed("application run ended early"));
-            for service in services {
-                let aborted = catch_unwind(AssertUnwindSafe(|| {
-                    let ended = "the application's run ended before its shutdown".to_owned();
-                    service.abort_unread(why.clone(), ended)
-                }));
-                match aborted {
-                    Ok(panic) => keep(&mut kept, panic),
-                    Err(payload) => keep(&mut kept, Some(payload)),
-                }
+        // (The run has ended for `adopt` already: `RunEnded` is dropped first, so the list
+        // is complete.)
+        // Relaxed: written on this thread, by the shutdown; ready for the next run.
+        let looked_at = self.app.looked_at.swap(0, Ordering::Relaxed);
+        let from = if self.shut_down { looked_at } else { 0 };
+        let services: Vec<Service> = self
+            .app
+            .services
+            .lock()
+            .iter()
+            .skip(from)
+            .map(|s| Service::from_inner(Arc::clone(s)))
+            .collect();
+        let (why, ended) = if self.shut_down {
+            (
+                "application run ended",
+                "adopted as the application's run ended, after its shutdown",
+            )
+        } else {
+            (
+                "application run ended early",
+                "the application's run ended before its shutdown",
+            )
+        };
+        let why = Signal::Requested(Cow::Borrowed(why));
+        for service in services {
+            let aborted = catch_unwind(AssertUnwindSafe(|| {
+                service.abort_unread(why.clone(), ended.to_owned())
+            }));
+            match aborted {
+                Ok(panic) => keep(&mut kept, panic),
+                Err(payload) => keep(&mut kept, Some(payload)),
             }
         }
         let scope = self.app.info.clone();

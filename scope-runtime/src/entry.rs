@@ -578,17 +578,23 @@ impl Watchdog {
         let exiting = std::sync::Arc::new(AtomicBool::new(false));
         let watching = std::sync::Arc::clone(&exiting);
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let signals = config.signals.clone();
         let grace = config.grace;
         let app = app.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
+        // Its listeners are registered here, before the program runs (after the program's
+        // own): registered on its thread, they missed a signal the program's runtime took
+        // first, and the shutdown it began went unbounded.
+        let listening = {
+            let _runtime = runtime.enter();
+            listen(&config.signals)
+        };
         let spawned = std::thread::Builder::new()
             .name("scope-shutdown-watchdog".into())
             .spawn(move || {
-                let watched = pin!(watch(&signals, grace, &app));
+                let watched = pin!(watch(listening, grace, &app));
                 let ended = runtime.block_on(select(watched, stopped));
                 let Either::Left(((signal, note), _)) = ended else {
                     return;
@@ -616,9 +622,9 @@ impl Drop for Watchdog {
 }
 
 /// Waits for the moment the watchdog must end the process: the signal to exit with, and why.
-async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, String) {
-    use futures_util::StreamExt;
-    let mut signals = listen(signals).fuse();
+async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String) {
+    use futures_util::{FutureExt, StreamExt};
+    let mut signals = signals.fuse();
     // The shutdown begins with an OS signal, or with the program's own request
     // (`App::request_shutdown`, or the application's context cancelled another way), which
     // the grace bounds as well: a main task blocking its thread after a request is forced
@@ -635,11 +641,15 @@ async fn watch(signals: &[Signal], grace: Duration, app: &App) -> (Signal, Strin
         match select(signals.next(), pin!(asked)).await {
             Either::Left((Some(signal), _)) => (signal, false),
             Either::Left((None, asked)) => (asked.await, true),
-            // An OS signal the application saw first: this stream has it too.
-            Either::Right((_, os)) if app.saw_os_signal_first() => match os.await {
-                Some(signal) => (signal, false),
-                None => return std::future::pending().await,
-            },
+            // An OS signal the application saw first: this stream has it too (its listener
+            // was registered before the program's code ran, so the delivery that reached
+            // the program's has reached it). Not waited for: the bound is armed either way.
+            Either::Right((signal, os)) if app.saw_os_signal_first() => {
+                match os.now_or_never().flatten() {
+                    Some(os) => (os, false),
+                    None => (signal, false),
+                }
+            }
             // The program's own request (whatever signal its cause names).
             Either::Right((signal, _)) => (signal, true),
         }

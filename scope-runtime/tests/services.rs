@@ -1864,3 +1864,108 @@ async fn a_run_dropped_part_way_keeps_the_services_unread_failures() {
     let failures = svc.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
 }
+
+/// A daemon "consumers" with one worker: "slow" holds it, and winds down in 2 s once
+/// cancelled (within its own 5 s grace); two more tasks wait for the worker.
+async fn consumers_with_two_queued() {
+    let consumers = Service::new(
+        ServiceConfig::new("consumers")
+            .daemon()
+            .workers(1)
+            .grace(Duration::from_secs(5)),
+    );
+    let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+    consumers
+        .spawn_named("slow", async move {
+            let _ = up.send(());
+            scope_runtime::cancelled().await;
+            sleep(Duration::from_secs(2)).await;
+        })
+        .unwrap()
+        .detach();
+    for _ in 0..2 {
+        consumers.spawn_named("queued", async {}).unwrap().detach();
+    }
+    let _ = is_up.await;
+    scope_runtime::cancelled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_whose_drain_overruns_still_reports_its_unstarted_tasks() {
+    // The shutdown's 1 s runs out in the daemon's turn: the stop that follows counted the
+    // tasks the turn had dropped unstarted as its own baseline, and reported none.
+    let signals = signals_at(&[(10, Signal::Terminate)]);
+    let (_, report) = App::new()
+        .run(Duration::from_secs(1), signals, consumers_with_two_queued())
+        .await;
+    let stop = &report.stopped()[0];
+    assert_eq!(stop.stopped()[0].name(), Some("slow"), "{report}");
+    assert_eq!(stop.not_started(), 2, "{report}");
+    assert!(!report.is_clean(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_in_a_daemons_turn_reports_what_the_turn_dropped_unstarted() {
+    let signals = signals_at(&[(10, Signal::Terminate), (510, Signal::Interrupt)]);
+    let (_, report) = App::new()
+        .run(
+            Duration::from_secs(10),
+            signals,
+            consumers_with_two_queued(),
+        )
+        .await;
+    let cut = &report.stopped()[0];
+    assert_eq!(cut.aborted()[0].name(), Some("slow"), "{report}");
+    assert_eq!(cut.not_started(), 2, "{report}");
+}
+
+#[tokio::test]
+async fn a_service_whose_context_was_cancelled_by_hand_says_it_is_closed() {
+    let svc = Service::new(ServiceConfig::new("audit"));
+    svc.cx().cancel("by hand");
+    assert_eq!(svc.spawn(async {}).err(), Some(SpawnError::Closed));
+    assert!(svc.is_closed(), "is_closed answers whether spawn refuses");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_adopted_as_the_run_returns_is_not_left_open() {
+    // A service adopted from another thread after the shutdown's last look at the services,
+    // before the run marked itself ended: nobody drained, stopped or aborted it.
+    for _ in 0..300 {
+        let app = App::new();
+        let made: Arc<Mutex<Vec<Service>>> = Arc::default();
+        let (a, m) = (app.clone(), Arc::clone(&made));
+        let go = Arc::new(std::sync::Barrier::new(2));
+        let ready = Arc::clone(&go);
+        let maker = std::thread::spawn(move || {
+            ready.wait();
+            for _ in 0..50 {
+                let s = Service::new(ServiceConfig::new("late"));
+                a.adopt(&s);
+                m.lock().unwrap().push(s);
+                std::thread::yield_now();
+            }
+        });
+        go.wait();
+        let _ = app
+            .run(
+                Duration::from_millis(5),
+                futures_util::stream::empty(),
+                async {},
+            )
+            .await;
+        tokio::task::spawn_blocking(move || maker.join().unwrap())
+            .await
+            .unwrap();
+        let open = made
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| !s.is_closed())
+            .count();
+        assert_eq!(
+            open, 0,
+            "every service the application took is closed after its run"
+        );
+    }
+}

@@ -109,8 +109,33 @@ struct Table {
     /// Failures past [`KEPT_FAILURES`], not kept.
     failures_lost: usize,
     not_started: usize,
+    /// `not_started` when the stop not reported yet began (a daemon's turn in the shutdown, a
+    /// stop, a forced abort; whichever came first): the report that ends it counts the tasks
+    /// dropped unstarted since, whichever part of the shutdown dropped them.
+    stop_from: Option<usize>,
     /// Tasks dropped when their grace ran out (their own ends, not a stop's abort), ever.
     dropped: usize,
+}
+
+impl Table {
+    /// Notes that a stop begins, unless one not reported yet did before.
+    fn stop_begins(&mut self) {
+        if self.stop_from.is_none() {
+            self.stop_from = Some(self.not_started);
+        }
+    }
+
+    /// For the report that ends the stop: the tasks it dropped unstarted, those ended so and
+    /// those still waiting for a worker (dropped unstarted as their abort lands).
+    fn not_started_in_stop(&mut self) -> usize {
+        let from = self.stop_from.take().unwrap_or(self.not_started);
+        let mut queued = 0;
+        let _ = self.live.find(|l| {
+            queued += usize::from(!l.started);
+            false
+        });
+        self.not_started - from + queued
+    }
 }
 
 struct Live {
@@ -187,7 +212,6 @@ impl Enclosing for Inner {
 /// tasks running then, and its counts of tasks that never started and that were dropped.
 pub(crate) struct DaemonTurn {
     running: Vec<TaskInfo>,
-    not_started: usize,
     dropped: usize,
 }
 
@@ -308,23 +332,15 @@ impl Inner {
 
     /// The live tasks that have started, by name.
     fn running(&self) -> Vec<TaskInfo> {
-        self.running_and_queued().0
-    }
-
-    /// The tasks that have started (by name), and how many wait for a worker.
-    fn running_and_queued(&self) -> (Vec<TaskInfo>, usize) {
         let table = self.table.lock();
         let mut out = Vec::new();
-        let mut queued = 0;
         let _ = table.live.find(|l| {
             if l.started {
                 out.push(l.info.clone());
-            } else {
-                queued += 1;
             }
             false
         });
-        (out, queued)
+        out
     }
 }
 
@@ -502,7 +518,8 @@ impl Service {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.tracker.is_closed()
+        // Its context cancelled by hand (`svc.cx().cancel(..)`) refuses new work too.
+        self.inner.tracker.is_closed() || self.inner.cx.is_cancelled()
     }
 
     /// Hands detached work to the service, named after the service. The task runs with a
@@ -561,7 +578,7 @@ impl Service {
         F::Output: ServiceOutput,
     {
         let inner = &self.inner;
-        if self.is_closed() || inner.cx.is_cancelled() {
+        if self.is_closed() {
             return Err(SpawnError::Closed);
         }
         let capacity = match &inner.capacity {
@@ -680,16 +697,13 @@ impl Service {
         }
         inner.tracker.close();
         let running = inner.running();
-        let (not_started, dropped) = {
-            let table = inner.table.lock();
-            (table.not_started, table.dropped)
+        let dropped = {
+            let mut table = inner.table.lock();
+            table.stop_begins();
+            table.dropped
         };
         let panic = inner.cancel_for_stop(signal);
-        let turn = DaemonTurn {
-            running,
-            not_started,
-            dropped,
-        };
+        let turn = DaemonTurn { running, dropped };
         (Some(turn), panic)
     }
 
@@ -699,7 +713,7 @@ impl Service {
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
     pub(crate) fn daemon_cut(&self, turn: DaemonTurn) -> Option<StopReport> {
         let mut table = self.inner.table.lock();
-        let not_started = table.not_started - turn.not_started;
+        let not_started = table.not_started_in_stop();
         if table.dropped == turn.dropped && not_started == 0 {
             return None;
         }
@@ -747,17 +761,20 @@ impl Service {
         let inner = &self.inner;
         inner.tracker.close();
         *inner.forced.lock() = Some(why);
+        // Before the cancel: a task waiting for a worker that the cancel wakes may end
+        // unstarted on another thread at once.
+        inner.table.lock().stop_begins();
         let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
-        // The tasks waiting for a worker are dropped unstarted by the abort (their ends are
-        // counted as they come, after this returns): counted here, with the running ones.
-        let (aborted, queued) = inner.running_and_queued();
-        let not_started_before = inner.table.lock().not_started;
+        let aborted = inner.running();
         inner.abort_for_stop();
+        // The tasks dropped unstarted (by this abort, or by a daemon's turn before it), and
+        // those still waiting for a worker, dropped unstarted as the abort lands (their ends
+        // come after this returns): counted under one lock, so none twice.
         let (failures, not_started) = {
             let mut table = inner.table.lock();
-            let gone = table.not_started - not_started_before;
-            (std::mem::take(&mut table.failures), queued.max(gone))
+            let not_started = table.not_started_in_stop();
+            (std::mem::take(&mut table.failures), not_started)
         };
         inner.report_end(&failures);
         let report = StopReport {
@@ -826,7 +843,7 @@ impl Service {
         let inner = &self.inner;
         inner.tracker.close();
         let running = inner.running();
-        let not_started_before = inner.table.lock().not_started;
+        inner.table.lock().stop_begins();
         // Counted before the cancel, so that a task that sees the cancel sees the stop; until
         // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
         let _under_way = StopUnderWay::begin(inner);
@@ -856,10 +873,8 @@ impl Service {
             .collect();
         let (failures, not_started) = {
             let mut table = inner.table.lock();
-            (
-                std::mem::take(&mut table.failures),
-                table.not_started - not_started_before,
-            )
+            let not_started = table.not_started_in_stop();
+            (std::mem::take(&mut table.failures), not_started)
         };
         inner.report_end(&failures);
         StopReport {
