@@ -204,9 +204,10 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     where
         T: Clone,
     {
-        #[allow(clippy::redundant_closure_for_method_calls)]
-        // Reason: the closure is higher-ranked; the path is not.
-        self.with(|v| v.cloned())
+        // The value is shared out of the context, then cloned: `T::clone` is user code, and
+        // runs outside the thread's ambient borrow (which `with` holds while its closure runs).
+        let binding = crate::cx::with_current(|cx| cx.binding(self))?;
+        binding.value.downcast_ref::<T>().cloned()
     }
 
     /// Whether a value is bound in the current context.

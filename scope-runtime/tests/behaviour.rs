@@ -1579,3 +1579,128 @@ async fn a_blocking_childs_closure_dropped_unstarted_sees_its_scope_as_the_enclo
     assert!(out.is_err());
     assert_eq!(*seen.lock().unwrap(), Some(ms(7)));
 }
+
+#[tokio::test]
+async fn a_child_cancelled_before_its_first_poll_is_dropped_inside_its_context() {
+    // Polled once to find its context cancelled, its future was dropped with the caller's
+    // context: its destructors saw the caller's slots (or none) and no cancel.
+    let looked: Looked = Arc::default();
+    let in_place = Looks("in place", Arc::clone(&looked));
+    let spawned = Looks("spawned", Arc::clone(&looked));
+    Cx::root()
+        .with_slot(&BODY_REQUEST, "caller")
+        .run(async {
+            let s = &Scope::new(
+                Config::new()
+                    .bind(&BODY_REQUEST, "r-1")
+                    .grace(Duration::from_secs(1)),
+            );
+            let _ = s
+                .run(async {
+                    let x = s.spawn_in_place(async move {
+                        let _g = in_place;
+                        Ok::<_, Interrupted>(())
+                    });
+                    let y = s.spawn(async move {
+                        let _g = spawned;
+                        Ok::<_, Interrupted>(())
+                    });
+                    s.cancel("stop"); // before either child is first polled
+                    let _ = (x.await, y.await);
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+        })
+        .await;
+    let mut looked = looked.lock().unwrap().clone();
+    looked.sort_unstable();
+    assert_eq!(
+        looked,
+        [
+            ("in place", Some("r-1"), true),
+            ("spawned", Some("r-1"), true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_run_dropped_before_its_first_poll_drops_its_body_inside_the_scope() {
+    let looked: Looked = Arc::default();
+    let body = Looks("body", Arc::clone(&looked));
+    let s = &Scope::new(Config::new().bind(&BODY_REQUEST, "r-1"));
+    let run = s.run(async move {
+        let _g = body;
+        Ok::<_, Interrupted>(())
+    });
+    drop(run); // as a `select!` drops a branch it never polled
+    assert_eq!(looked.lock().unwrap()[0].1, Some("r-1"));
+}
+
+/// A value whose copy polls a context's run (a refresh through a context of its own).
+struct RunsOnClone;
+
+impl Clone for RunsOnClone {
+    fn clone(&self) -> Self {
+        let _ = futures_util::FutureExt::now_or_never(Cx::root().run(async {}));
+        RunsOnClone
+    }
+}
+
+static RUNS_ON_CLONE: Slot<RunsOnClone> = Slot::new("RUNS_ON_CLONE");
+
+#[test]
+fn slot_get_clones_the_value_outside_the_ambient_borrow() {
+    // `get` is what `with`'s docs send a reader to when its code polls: its `clone` ran under
+    // the borrow `with` holds, and panicked with `with`'s message.
+    let cx = Cx::root().with_slot(&RUNS_ON_CLONE, RunsOnClone);
+    let got = block_on(cx.run(async { RUNS_ON_CLONE.get() }));
+    assert!(got.is_some());
+}
+
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the body's value's destructor");
+    }
+}
+
+#[test]
+fn law5_a_dropped_run_holding_the_bodys_value_does_not_abort() {
+    // The body has returned its value and the run waits for a child; the run is dropped and
+    // a cancel callback panics, which the drop resumes. The value was left to the drop glue,
+    // run during that unwind: its destructor's panic aborted the process.
+    const VAR: &str = "SCOPE_TEST_DROPPED_RUN_VALUE";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_dropped_run_holding_the_bodys_value_does_not_abort",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new());
+        let _cb = s.cx().on_cancel(|_| panic!("callback"));
+        let mut run = Box::pin(s.run(async {
+            s.spawn(std::future::pending::<Result<(), Interrupted>>());
+            Ok::<_, Interrupted>(PanicsOnDrop)
+        }));
+        let waker = futures_util::task::noop_waker();
+        let polled =
+            std::future::Future::poll(run.as_mut(), &mut std::task::Context::from_waker(&waker));
+        assert!(polled.is_pending());
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+        // The body's panics come first, as its destructor's does; the callback's was
+        // reported by the hook.
+        let payload = out.expect_err("a panic reaches the dropper");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the body's value's destructor")
+        );
+    });
+}

@@ -152,6 +152,9 @@ trait Body<E> {
     fn poll(&mut self, task: &mut Context<'_>) -> Poll<Result<(), E>>;
     /// Drops the body's future (its destructor's panic is not caught here).
     fn drop_body(&mut self);
+    /// Drops the body's value, kept for the run's output (its destructor's panic is not
+    /// caught here).
+    fn drop_value(&mut self);
 }
 
 /// The body's future and the slot of its value, borrowed from the run for one poll.
@@ -183,6 +186,10 @@ where
 
     fn drop_body(&mut self) {
         self.body.set(None);
+    }
+
+    fn drop_value(&mut self) {
+        *self.out = None;
     }
 }
 
@@ -280,8 +287,21 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
     /// The run's future is dropped before it finished: the scope is cancelled, the body and
     /// in-place children dropped, and the spawned children get the grace.
     fn dropped(&mut self, body: &mut dyn Body<E>) {
-        if matches!(self.driver.phase, Phase::Done | Phase::Init) {
-            return;
+        match self.driver.phase {
+            Phase::Done => return,
+            Phase::Init => {
+                // Never polled (a `select!` that took another branch): nothing started, and
+                // the scope's own drop ends it; its body is still dropped inside the scope's
+                // context, as one cut short is.
+                if let Err(payload) = drop_body_inside(&mut self.ambient, &mut self.enclosing, body)
+                {
+                    if !std::thread::panicking() {
+                        std::panic::resume_unwind(payload);
+                    }
+                }
+                return;
+            }
+            _ => {}
         }
         let was_running = self.driver.phase == Phase::Running;
         // What is left of the grace: all of it if the scope was not cancelled yet; what the
@@ -317,13 +337,22 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
         // keeps the time), and are aborted after it.
         let dropped = drop_body_inside(&mut self.ambient, &mut self.enclosing, body);
+        // The body's value, if it had returned one: dropped here, its panic caught, so that
+        // nothing of the user's is left for the drop glue while a panic is resumed below.
+        let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
             Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, grace_left),
             _ => shared.tracker.abort_all(),
         }
-        let panic = dropped
-            .err()
+        let panic = match (dropped, value) {
+            (Err(first), value) => {
+                drop_after_panic(value.err());
+                Some(first)
+            }
+            (Ok(()), value) => value.err(),
+        };
+        let panic = panic
             .or_else(|| self.driver.panic.take())
             .or_else(|| shared.take_callback_panic());
         // Its end, as a finished run's is reported (the spawned children may still be in

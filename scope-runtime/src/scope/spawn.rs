@@ -558,7 +558,15 @@ where
 {
     *this.flags |= DONE;
     let mut fut = this.fut;
-    let out = if let Err(payload) = catch_unwind(AssertUnwindSafe(move || fut.set(None))) {
+    // Dropped inside its context, as a child that never started is (`PinnedDrop`): its
+    // destructors see its slots and its cancel. (The cause is read after the guard is gone:
+    // a `Cx::current()` there may have made its own context.)
+    let dropped = {
+        let home = (&mut *this.flags, this.info.id());
+        let _enter = Enter::child_in_drop(this.cx, this.scope, home, *this.seen);
+        catch_unwind(AssertUnwindSafe(move || fut.set(None)))
+    };
+    let out = if let Err(payload) = dropped {
         Err(this.shared.panicked(this.info, payload).into())
     } else {
         let own = own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
