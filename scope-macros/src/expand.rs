@@ -683,8 +683,11 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         return quote!({ #errors });
     };
     errors.extend(valid::jumps_out_of_scope_body(&mut body));
-    // The header's expressions run in the enclosing code: the orphan lint reads them too.
-    errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
+    // The header's expressions run in the enclosing code: the orphan lint reads them too
+    // (the enclosing body's pass has, with what it knows, when it linted this one).
+    if !linted {
+        errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
+    }
     let (rewrite_errors, provided_used) = Rewriter::run_linted(&mut body, &options, None, linted);
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());

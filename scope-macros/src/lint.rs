@@ -431,8 +431,9 @@ pub(crate) enum Place {
 }
 
 /// The path a type names, through references, the pointers and locks that hand out their
-/// content, and to a trait object's trait: `&mut JoinSet<()>`, `Arc<Mutex<JoinSet<()>>>` are
-/// `JoinSet`, `&dyn Spawn` is `Spawn`.
+/// content, the collections whose elements are used one by one (`&[Handle]`, `Vec<Handle>`:
+/// `handles[i].spawn(..)`, `for h in handles`), and to a trait object's trait: `&mut
+/// JoinSet<()>`, `Arc<Mutex<JoinSet<()>>>` are `JoinSet`, `&dyn Spawn` is `Spawn`.
 pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
     match ty {
         // Through the pointers that hand out their content: `Arc<Runtime>` is `Runtime`.
@@ -446,9 +447,16 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
                     return type_path(inner);
                 }
             }
+            if matches!(last.ident.to_string().as_str(), "Vec" | "VecDeque") {
+                return crate::ast::first_type_arg(last)
+                    .and_then(type_path)
+                    .map(elements_of);
+            }
             Some(segments(&p.path))
         }
         syn::Type::Reference(r) => type_path(&r.elem),
+        syn::Type::Slice(s) => type_path(&s.elem).map(elements_of),
+        syn::Type::Array(a) => type_path(&a.elem).map(elements_of),
         syn::Type::Paren(p) => type_path(&p.elem),
         syn::Type::Group(g) => type_path(&g.elem),
         // `&dyn Spawn`, `impl Spawn`: the trait names what it spawns on.
@@ -458,14 +466,81 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
     }
 }
 
-/// The path of the first trait among `bounds`.
-fn bound_path(
-    bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+/// The first segment of a collection's path: `&[Handle]` and `Vec<Handle>` are `[] Handle`,
+/// whose own methods (`push`, `extend`, `iter`) spawn nothing, while an element
+/// (`handles[i]`, `for h in handles`) is a `Handle`.
+const ELEMENTS: &str = "[]";
+
+fn elements_of(mut element: Vec<String>) -> Vec<String> {
+    element.insert(0, ELEMENTS.to_owned());
+    element
+}
+
+/// The path of what a value whose type is `path` gives when indexed `indexed` times: a
+/// collection's element (`None` if it is not that deep a collection); `path` itself when not
+/// indexed.
+pub(crate) fn element_path(path: &[String], indexed: usize) -> Option<&[String]> {
+    let mut path = path;
+    for _ in 0..indexed {
+        path = path.strip_prefix(&[ELEMENTS.to_owned()])?;
+    }
+    Some(path)
+}
+
+/// Whether `path` is a collection's (its own methods spawn nothing).
+pub(crate) fn is_collection(path: &[String]) -> bool {
+    path.first().is_some_and(|first| first == ELEMENTS)
+}
+
+/// The traits that spawn (see [`owner_kind`]): among several bounds, the one a value is
+/// known by.
+const SPAWN_TRAITS: &[&str] = &["Spawn", "LocalSpawn", "SpawnExt", "LocalSpawnExt"];
+
+/// The path of the trait among `bounds` that spawns, if one does (`impl Clone + Spawn`), else
+/// of the first trait.
+fn bound_path<'a>(
+    bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>,
 ) -> Option<Vec<String>> {
-    bounds.iter().find_map(|b| match b {
-        syn::TypeParamBound::Trait(t) => Some(segments(&t.path)),
-        _ => None,
-    })
+    let traits: Vec<Vec<String>> = bounds
+        .into_iter()
+        .filter_map(|b| match b {
+            syn::TypeParamBound::Trait(t) => Some(segments(&t.path)),
+            _ => None,
+        })
+        .collect();
+    let spawns = traits.iter().position(|t| {
+        t.last()
+            .is_some_and(|last| SPAWN_TRAITS.contains(&last.as_str()))
+    });
+    traits.into_iter().nth(spawns.unwrap_or(0))
+}
+
+/// The type parameters of `generics` that a trait bound names (in the list or in the `where`
+/// clause), each with the path [`bound_path`] takes from its bounds: `fn f<S: Spawn>(ex: S)`
+/// gives `ex` the type `Spawn`, as `ex: impl Spawn` does.
+pub(crate) fn generic_bounds(generics: &syn::Generics) -> HashMap<String, Vec<String>> {
+    let mut bounds: HashMap<String, Vec<&syn::TypeParamBound>> = HashMap::new();
+    for param in generics.type_params() {
+        bounds
+            .entry(unraw(&param.ident))
+            .or_default()
+            .extend(&param.bounds);
+    }
+    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+        if let syn::WherePredicate::Type(p) = predicate {
+            if let syn::Type::Path(tp) = &p.bounded_ty {
+                if let Some(ident) = tp.path.get_ident().filter(|_| tp.qself.is_none()) {
+                    if let Some(list) = bounds.get_mut(&unraw(ident)) {
+                        list.extend(&p.bounds);
+                    }
+                }
+            }
+        }
+    }
+    bounds
+        .into_iter()
+        .filter_map(|(name, list)| Some((name, bound_path(list)?)))
+        .collect()
 }
 
 /// `x` inside the wrappers that hand it out: `Arc::new(x)`, `Rc::new(x)`, `Box::new(x)`,
@@ -494,7 +569,14 @@ pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
 /// The start of a call chain, `Builder::new().name("x").spawn(..)` -> `Builder::new`, through
 /// method calls, `?`, `.await`, parentheses, references and blocks (`{ Handle::current() }`).
 pub(crate) fn chain_root(expr: &Expr) -> Option<&Expr> {
+    indexed_chain_root(expr).map(|(root, _)| root)
+}
+
+/// [`chain_root`], with how many times the chain indexes what it starts at
+/// (`handles[i].spawn(..)`: once).
+pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, usize)> {
     let mut root = expr;
+    let mut indexed = 0;
     loop {
         match root {
             Expr::MethodCall(m) => root = &m.receiver,
@@ -503,10 +585,15 @@ pub(crate) fn chain_root(expr: &Expr) -> Option<&Expr> {
             Expr::Paren(p) => root = &p.expr,
             Expr::Group(g) => root = &g.expr,
             Expr::Reference(r) => root = &r.expr,
+            // `handles[i].spawn(..)`: one of what `handles` holds.
+            Expr::Index(i) => {
+                root = &i.expr;
+                indexed += 1;
+            }
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => root = &u.expr,
             Expr::Block(b) => root = trailing_expr(&b.block)?,
             Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
-            Expr::Call(_) | Expr::Path(_) => return Some(root),
+            Expr::Call(_) | Expr::Path(_) => return Some((root, indexed)),
             _ => return None,
         }
     }
@@ -530,7 +617,8 @@ pub(crate) fn classify_method(
     if !SPAWN_METHODS.contains(&method) && method != "detach_all" && method != "extend" {
         return None;
     }
-    let root = chain_root(receiver);
+    let (root, indexed) = indexed_chain_root(receiver).unzip();
+    let indexed = indexed.unwrap_or(0);
     let (path, place) = match root {
         Some(Expr::Call(c)) => match &*c.func {
             Expr::Path(p) => (
@@ -541,8 +629,13 @@ pub(crate) fn classify_method(
         },
         Some(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
             let name = p.path.get_ident().map(unraw).unwrap_or_default();
-            match locals.get(&name) {
-                Some(origin) => (aliases.resolve(&origin.path), origin.place),
+            // A collection's element, if indexed; a collection itself spawns nothing.
+            match locals
+                .get(&name)
+                .and_then(|o| Some((element_path(&o.path, indexed)?, o.place)))
+            {
+                Some((path, _)) if is_collection(path) => (Vec::new(), Place::Body),
+                Some((path, place)) => (aliases.resolve(path), place),
                 None => (Vec::new(), Place::Body),
             }
         }
@@ -599,11 +692,14 @@ pub(crate) fn classify_method(
 
 /// The sets a body makes (`JoinSet`, `JoinMap`, `LocalSet`, by a constructor or a typed
 /// `let`) and moves out of itself: as the value of an assignment, an argument of a call or a
-/// method (but `drop(set)`), a field of a struct, an element of an array or tuple, or what a
-/// `return` or `break` carries. Such a set's tasks leave the scope with it: spawning on it is
-/// an orphan, as on a set from outside. A set only borrowed (`&set`, `set.spawn(..)`,
-/// `set.join_next()`) stays. Names renamed (`let s2 = set`) go together. Names are not
-/// scoped: a set shadowed by another of the same name counts as one.
+/// method (but `drop(set)`), a field of a struct, an element of an array, tuple or `vec![..]`,
+/// what a `return` or `break` carries, or the body's own value (its tail, through the
+/// branches of an `if`, a `match` or a block). Such a set's tasks leave the scope with it:
+/// spawning on it is an orphan, as on a set from outside. A set only borrowed (`&set`,
+/// `set.spawn(..)`, `set.join_next()`) stays. Names renamed (`let s2 = set`, `let s2 = if c {
+/// set } else { .. }`) go together. What a macro's arguments do is read as code where they
+/// parse as such (a `select!` arm's block included). Names are not scoped: a set shadowed by
+/// another of the same name counts as one.
 pub(crate) fn leaving_sets(
     block: &syn::Block,
     aliases: &Aliases,
@@ -616,6 +712,12 @@ pub(crate) fn leaving_sets(
         moved: Vec::new(),
     };
     find.visit_block(block);
+    // The body's value leaves it, as what a `return` carries.
+    if let Some(syn::Stmt::Expr(tail, None)) = block.stmts.last() {
+        for value in tails(tail) {
+            find.stores(value);
+        }
+    }
     // A rename joins the two names: the set leaves if any of its names does.
     let sets = spread(find.sets.into_iter().collect(), &find.renames, |_, _| false);
     let moved = find
@@ -738,6 +840,48 @@ impl SetMoves<'_> {
             self.moved.push(name);
         }
     }
+}
+
+/// The expressions whose value `expr` is: itself, or the values of its branches (an `if`, a
+/// `match`, a block's tail), through parentheses and the wrappers that keep what they are
+/// given (`Ok(if c { a } else { b })`).
+fn tails(expr: &Expr) -> Vec<&Expr> {
+    fn block_tail(block: &syn::Block) -> Option<&Expr> {
+        match block.stmts.last() {
+            Some(syn::Stmt::Expr(e, None)) => Some(e),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![expr];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Paren(p) => todo.push(&p.expr),
+            Expr::Group(g) => todo.push(&g.expr),
+            Expr::Block(b) => todo.extend(block_tail(&b.block)),
+            Expr::Unsafe(u) => todo.extend(block_tail(&u.block)),
+            Expr::If(i) => {
+                todo.extend(block_tail(&i.then_branch));
+                if let Some((_, other)) = &i.else_branch {
+                    todo.push(other);
+                }
+            }
+            Expr::Match(m) => todo.extend(m.arms.iter().map(|a| &*a.body)),
+            Expr::Call(c) if c.args.len() == 1 && wraps(&c.func) => {
+                let inner = &c.args[0];
+                if matches!(
+                    inner,
+                    Expr::If(_) | Expr::Match(_) | Expr::Block(_) | Expr::Unsafe(_)
+                ) {
+                    todo.push(inner);
+                } else {
+                    out.push(e);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Whether a call of `func` wraps its one argument into what it returns (`Box::pin`,
@@ -873,10 +1017,17 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             if typed || made || collected {
                 self.sets.push(name.clone());
             }
-            // `let s2 = set;`, `let drain = set.join_all();`: the set goes where the new
-            // name goes.
-            if let Some(old) = init.and_then(named_or_consumed) {
-                self.renames.push((name.clone(), old));
+            // `let s2 = set;`, `let drain = set.join_all();`, `let s2 = if c { set } else {
+            // .. };`: the set goes where the new name goes.
+            let values = local
+                .init
+                .as_ref()
+                .map(|i| tails(&i.expr))
+                .unwrap_or_default();
+            for value in values {
+                if let Some(old) = named_or_consumed(unwrapped(value)) {
+                    self.renames.push((name.clone(), old));
+                }
             }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
             if let Some(captured) = init.map(stored).and_then(captures) {
@@ -974,6 +1125,43 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     }
     // The body's items are not the body.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
+    // A macro's arguments, read as code where they parse as such: expressions (a `vec![..]`'s
+    // elements are kept in what it makes), statements, or the blocks among its tokens (a
+    // `select!`'s arms). What its calls take runs within the body (`join!(drain(set))`);
+    // an assignment, a method's argument or a `return` there moves a set out as anywhere.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        use syn::punctuated::Punctuated;
+        self.within += 1;
+        let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(exprs) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+            if mac.path.segments.last().is_some_and(|s| s.ident == "vec") {
+                exprs.iter().for_each(|e| self.stores(e));
+            }
+            exprs.iter().for_each(|e| self.visit_expr(e));
+        } else {
+            self.visit_tokens(mac.tokens.clone());
+        }
+        self.within -= 1;
+    }
+}
+
+impl SetMoves<'_> {
+    /// Tokens that do not parse as expressions: as statements if they do, else each braced
+    /// group among them.
+    fn visit_tokens(&mut self, tokens: proc_macro2::TokenStream) {
+        let stmts = syn::parse::Parser::parse2(syn::Block::parse_within, tokens.clone());
+        if let Ok(stmts) = stmts {
+            for stmt in &stmts {
+                self.visit_stmt(stmt);
+            }
+            return;
+        }
+        for tree in tokens {
+            if let proc_macro2::TokenTree::Group(g) = tree {
+                self.visit_tokens(g.stream());
+            }
+        }
+    }
 }
 
 /// Whether `attrs` hold the opt-out, `#[scope::allow_orphan]`.

@@ -241,7 +241,13 @@ impl Rewriter {
     /// of the enclosing body are known there, and an opt-out on the statement that holds it
     /// reaches in. (Its own pass, told so, lints nothing again.)
     fn lint_nested(&mut self, tokens: &TokenStream) {
-        let input = crate::ast::ScopeInput::parse(tokens.clone());
+        let mut input = crate::ast::ScopeInput::parse(tokens.clone());
+        // Its header's expressions run here, in this body, before the nested scope exists.
+        self.lint_only += 1;
+        for e in input.options.exprs_mut() {
+            self.visit_expr_mut(e);
+        }
+        self.lint_only -= 1;
         let Some(mut body) = input.body else {
             return;
         };
@@ -504,9 +510,28 @@ impl Rewriter {
     /// made outside the scope), or one declared in its body (whose callers may pass what the
     /// body made, such as a `JoinSet` it joins).
     fn record_params(&mut self, sig: &syn::Signature, from_outside: bool) {
+        let generics = lint::generic_bounds(&sig.generics);
         for input in &sig.inputs {
             if let syn::FnArg::Typed(pt) = input {
                 self.record_typed(&pt.pat, &pt.ty, from_outside);
+                // `ex: S` with `S: Spawn`: known by its bound, as `ex: impl Spawn` is.
+                let syn::Pat::Ident(pi) = &*pt.pat else {
+                    continue;
+                };
+                if let Some(origin) = self.locals.get_mut(&lint::unraw(&pi.ident)) {
+                    // (`ex: S`, or a collection of them, `exs: &[S]`.)
+                    let at = origin
+                        .path
+                        .iter()
+                        .take_while(|s| s.as_str() == "[]")
+                        .count();
+                    if let [param] = &origin.path[at..] {
+                        if let Some(bound) = generics.get(param) {
+                            origin.path.truncate(at);
+                            origin.path.extend(bound.iter().cloned());
+                        }
+                    }
+                }
             }
         }
     }
@@ -543,7 +568,8 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
-        match lint::chain_root(lint::unwrapped(expr))? {
+        let (root, indexed) = lint::indexed_chain_root(lint::unwrapped(expr))?;
+        match root {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,
@@ -553,9 +579,35 @@ impl Rewriter {
             },
             Expr::Path(p) if p.qself.is_none() => {
                 let source = p.path.get_ident().map(lint::unraw)?;
-                self.locals.get(&source).cloned()
+                // `let h = &handles[i];`: one of what `handles` holds.
+                let origin = self.locals.get(&source)?;
+                Some(Origin {
+                    path: lint::element_path(&origin.path, indexed)?.to_vec(),
+                    place: origin.place,
+                })
             }
             _ => None,
+        }
+    }
+
+    /// A `for` loop's binding: an element of what it iterates over, when that is a collection
+    /// the lint knows (`for h in handles`, `for h in handles.iter()`).
+    fn record_element(&mut self, pat: &syn::Pat, iterated: &Expr) {
+        let syn::Pat::Ident(pi) = pat else { return };
+        let name = lint::unraw(&pi.ident);
+        let element = self.origin_of(iterated).and_then(|o| {
+            Some(Origin {
+                path: lint::element_path(&o.path, 1)?.to_vec(),
+                place: o.place,
+            })
+        });
+        match element {
+            Some(origin) => {
+                self.locals.insert(name, origin);
+            }
+            None => {
+                self.locals.remove(&name);
+            }
         }
     }
 
@@ -1308,6 +1360,16 @@ impl VisitMut for Rewriter {
             Expr::While(w) if binds(&w.cond) => {
                 let locals = self.locals.clone();
                 visit_mut::visit_expr_while_mut(self, w);
+                self.locals = locals;
+            }
+            // `for h in handles { h.spawn(..) }`: `h` is one of what `handles` holds (the
+            // lint reads a collection's type as its element's), in the loop only.
+            Expr::ForLoop(f) => {
+                self.visit_expr_mut(&mut f.expr);
+                let locals = self.locals.clone();
+                self.record_element(&f.pat, &f.expr);
+                self.visit_pat_mut(&mut f.pat);
+                self.visit_block_mut(&mut f.body);
                 self.locals = locals;
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),

@@ -597,7 +597,21 @@ impl<'a> Visit<'a> for Find<'a, '_> {
         for arg in &c.args {
             self.moved(arg);
         }
+        // A receiver a method takes by value (`items.into_iter()`, a oneshot's `tx.send(v)`):
+        // taken by value, as an argument is. The macro cannot see the method's `self`, so it
+        // goes by the names that consume by convention; any other is left to rustc too if it
+        // is by value after all.
+        if consumes_receiver(&c.method.to_string()) {
+            self.moved(&c.receiver);
+        }
         syn::visit::visit_expr_method_call(self, c);
+    }
+    fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+        // A nested `move` closure takes its captures by value, from this block (as a nested
+        // `async move` block does).
+        if c.capture.is_none() {
+            syn::visit::visit_expr_closure(self, c);
+        }
     }
     fn visit_expr_struct(&mut self, s: &'a syn::ExprStruct) {
         for field in &s.fields {
@@ -689,6 +703,18 @@ impl<'a> Visit<'a> for Find<'a, '_> {
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
 }
+/// Whether a method named `method` takes its receiver by value, as far as its name says: the
+/// conversions (`into_*`) and the common consumers (`send` of a oneshot, `join_all`,
+/// `wait_with_output`, `unwrap`, `expect`).
+fn consumes_receiver(method: &str) -> bool {
+    let method = method.strip_prefix("r#").unwrap_or(method);
+    method.starts_with("into_")
+        || matches!(
+            method,
+            "send" | "join_all" | "wait_with_output" | "unwrap" | "expect"
+        )
+}
+
 /// The first local (of `locals`) that an `async` block uses (`moved`: a `move` block counts).
 fn used_local<'a>(
     fut: &'a Expr,
