@@ -400,7 +400,7 @@ mod supervisor {
     #[tokio::test(start_paused = true)]
     async fn a_siblings_cancel_callback_panicking_at_the_give_up_does_not_hide_it() {
         // The give-up's cancel runs the other children's callbacks: one that panics is the
-        // scope's panic, kept behind the failure that came first, as under fail-fast; it
+        // scope's panic, a consequence of the failure that came first, as under fail-fast; it
         // neither keeps `on_event` from hearing of the give-up nor is blamed on the child
         // that gave up.
         let told = Arc::new(AtomicU32::new(0));
@@ -433,6 +433,52 @@ mod supervisor {
             1,
             "on_event heard of the give-up"
         );
+        assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_siblings_panic_while_a_give_up_is_told_does_not_displace_it() {
+        // The give-up cancels the scope, then tells `on_event`, then returns its error: a
+        // sibling that panics at the cancel on another worker in between was kept as the
+        // scope's first failure, and the give-up's error dropped (the outcome depended on
+        // which worker came first). It is the cancel's consequence, as after any failure.
+        let (about_to_panic, panicking) = std::sync::mpsc::channel::<()>();
+        let panicking = Mutex::new(panicking);
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            Supervisor::<AppError>::new(Config::new().grace(Duration::from_secs(5)))
+                .intensity(0, Duration::from_secs(60))
+                .on_event(move |event| {
+                    if event.action() == SupervisorAction::GiveUp {
+                        // Until the sibling has panicked (and a moment for its task to
+                        // record it).
+                        let _ = panicking
+                            .lock()
+                            .unwrap()
+                            .recv_timeout(Duration::from_secs(5));
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                })
+                .child("db", Restart::Permanent, || async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err::<(), _>(AppError::Boom(1))
+                })
+                .child("flusher", Restart::Permanent, move || {
+                    let about_to_panic = about_to_panic.clone();
+                    async move {
+                        // Looks on a timer (woken by the timer, not by the give-up's worker,
+                        // which is busy in `on_event` with this task in its local slot).
+                        while !scope_runtime::is_cancelled() {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let _ = about_to_panic.send(());
+                        panic!("the flusher's clean-up");
+                    }
+                })
+                .run(),
+        )
+        .await
+        .expect("the supervisor returns");
         assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
     }
 
@@ -1275,10 +1321,14 @@ mod process {
         .await;
         out.expect("within the grace")
             .expect("the body has the last word");
-        let Some(Ok(status)) = waited else {
-            panic!("killed at the signal instead of given the shutdown's grace: {waited:?}")
+        // Stopped by the shutdown, cleanly: it exited 0 within the grace, not killed.
+        let Some(Err(ProcessError::Stopped { status, .. })) = waited else {
+            panic!("not stopped by the shutdown: {waited:?}")
         };
-        assert!(status.success(), "{status:?}");
+        assert!(
+            status.success(),
+            "killed instead of given the shutdown's grace: {status:?}"
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -1934,22 +1984,47 @@ mod process {
         );
     }
 
-    // A process that shuts down cleanly on SIGTERM (exit 0) did finish: its status is its
-    // outcome, as with Go's `exec.CommandContext`.
+    // A process the cancel stopped is stopped, whatever status it exits with: one that exits
+    // 0 on SIGTERM (a clean shutdown) was a success, so `run(cmd).await?` under a deadline
+    // went on as if the command had done its work (as Go's `Cmd.Wait` has it since 1.20, a
+    // command cancelled by its context fails whatever its status). The status says it exited
+    // cleanly.
     #[tokio::test]
-    async fn a_process_that_exits_cleanly_on_sigterm_is_a_success() {
+    async fn a_process_that_exits_cleanly_on_sigterm_is_still_stopped() {
         let (tx, rx) = oneshot::channel();
         let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
-        let out: Result<_, ProcessError> = s
+        let mut waited = None;
+        let out = s
             .run(async {
                 let cmd = sh(r#"trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done"#);
-                let child = s.spawn(started(Process::new(cmd), tx));
-                let _pid = rx.await.unwrap();
-                s.cancel("stop");
-                Ok(child.await?)
+                let stop = async {
+                    let _pid = rx.await.unwrap();
+                    s.cancel("stop");
+                };
+                waited = Some(tokio::join!(started(Process::new(cmd), tx), stop).0);
+                Ok::<_, Interrupted>(())
             })
             .await;
-        assert!(out.unwrap().success());
+        assert!(out.is_ok(), "{out:?}");
+        let status = stopped_status(waited.expect("waited")).expect("stopped");
+        assert!(status.success(), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_is_not_passed_by_a_process_that_exits_0_on_sigterm() {
+        let s = &Scope::new(Config::new().timeout(ms(300)).grace(Duration::from_secs(5)));
+        let out = s
+            .run(async {
+                let cmd = sh(r#"trap "exit 0" TERM; while :; do sleep 0.01; done"#);
+                scope_runtime::process::run(cmd).await?;
+                Ok::<_, ProcessError>("built")
+            })
+            .await;
+        let err = out.expect_err("the deadline is not a success");
+        assert!(
+            matches!(err.interrupted(), Some(Interrupted::DeadlineExceeded(_))),
+            "{err:?}"
+        );
     }
 
     // Waiting again after a stop that was dropped part-way (a `select!` that lost) goes on

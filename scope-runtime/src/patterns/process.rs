@@ -3,8 +3,8 @@
 //!
 //! Run a [`tokio::process::Command`] with [`run`] (or [`Process`] for options) as a child of a
 //! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome; a
-//! process stopped by a cancellation is [`ProcessError::Stopped`] (with its cause and status)
-//! unless it exited successfully on the SIGTERM.
+//! process stopped by a cancellation is [`ProcessError::Stopped`] (with its cause and status),
+//! whatever status it exits with.
 //! On cancellation of the ambient context (its scope cancelled, a sibling failed, a deadline,
 //! a shutdown signal, or the child alone):
 //!
@@ -141,7 +141,8 @@ pub enum ProcessError {
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
     /// The context was cancelled while the process ran: it was stopped (SIGTERM, then SIGKILL
-    /// after the grace) and did not exit successfully. `interrupted` says why it was stopped,
+    /// after the grace), whatever status it then exited with (a process that exits 0 on
+    /// SIGTERM was stopped all the same). `interrupted` says why it was stopped,
     /// `status` how it ended (`ExitStatusExt::signal`: which signal, if one ended it).
     #[error("{interrupted} (the process was stopped: {status})")]
     Stopped {
@@ -491,10 +492,10 @@ impl Running {
     /// seen with the exit still drains its group. Read (or take and drop) the pipes you asked
     /// for before you wait: a process blocked on a full pipe nobody reads does not exit
     /// ([`Process::status`] and [`run`] close them). Resolves to its exit status; if it
-    /// was stopped and did not exit successfully, to [`ProcessError::Stopped`], which says
-    /// why (a cancellation is never a success that `?` lets through) and keeps the status
-    /// (`ExitStatusExt::signal` says which signal ended it, if one did). A process that exits
-    /// successfully on SIGTERM (a clean shutdown) resolves to its status.
+    /// was stopped, to [`ProcessError::Stopped`], which says why (a cancellation is never a
+    /// success that `?` lets through) and keeps the status (`ExitStatusExt::signal` says which
+    /// signal ended it, if one did; `status.success()`, that it shut down cleanly on SIGTERM).
+    /// An explicit [`stop`](Running::stop) resolves to the status: its caller asked for it.
     ///
     /// # Examples
     ///
@@ -542,11 +543,11 @@ impl Running {
             // for a process that ignores its SIGTERM; a cancel is still said as one.
             let status = self.stop().await?;
             return match cx.cause() {
-                Some(cause) if !status.success() => Err(ProcessError::Stopped {
+                Some(cause) => Err(ProcessError::Stopped {
                     status,
                     interrupted: Interrupted::from_cause(cause),
                 }),
-                _ => Ok(status),
+                None => Ok(status),
             };
         }
         let ended = {
@@ -574,9 +575,8 @@ impl Running {
             }
             Err(cause) => (cause, self.stop().await?),
         };
-        if status.success() {
-            return Ok(status);
-        }
+        // Whatever its status: a process that exits 0 on SIGTERM (a clean shutdown) was
+        // stopped all the same, and `?` must not pass the cancel on as its work done.
         Err(ProcessError::Stopped {
             status,
             interrupted: Interrupted::from_cause(cause),

@@ -182,7 +182,9 @@ struct Spec<E> {
 ///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
 ///   parent's deadline like any cancel from outside. A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
-///   [`Panicked`](crate::Interrupted::Panicked) (after a give-up too: a panic is a bug).
+///   [`Panicked`](crate::Interrupted::Panicked). After a give-up the give-up's error is
+///   returned: a panic at its cancel is that failure's consequence (the panic hook and the
+///   child's events report it), as after the first failure of any fail-fast scope.
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
 ///
 /// It returns `Ok(())` as well when every child has stopped by its policy.

@@ -353,7 +353,7 @@ impl<E> Shared<E> {
 
     /// Records a panic of `task`: whatever the policy, it cancels the siblings at once. Under
     /// fail-fast it is kept if no failure was (even after an outside cancellation: a panic is
-    /// never a consequence of one). Returns what the task's handle sees (the payload stays
+    /// never a consequence of one), nor a sibling's give-up. Returns what the task's handle sees (the payload stays
     /// with the scope, for the caller to resume).
     pub(crate) fn panicked(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) -> Panicked {
         let message = panic_message(payload.as_ref());
@@ -362,12 +362,19 @@ impl<E> Shared<E> {
         // Kept as it is: `E::from` (user code, which may panic) runs when the scope reports,
         // once every child has drained, not in the middle of this child's bookkeeping.
         let panic = Panicked::new(task.clone(), payload);
+        // Under fail-fast, a sibling's give-up (see `give_up`) has cancelled the scope naming
+        // it, and its failure is on its way (kept whatever came meanwhile): a panic now is
+        // that cancel's consequence, as one after any failure kept. (Read outside the lock.)
+        let after_give_up = !self.supervise()
+            && self.cause_own().is_some_and(
+                |c| matches!(&*c, Cause::SiblingFailed { task: t, .. } if t.id() != task.id()),
+            );
         let rejected = {
             // Under supervise every panic is kept, past the bound on failures too: a panic is
             // a bug, and it cancels the siblings (the bound is for errors, which a long-lived
             // scope may see by the thousand).
             let mut failures = self.failures.lock();
-            if self.supervise() || failures.is_empty() {
+            if self.supervise() || (failures.is_empty() && !after_give_up) {
                 failures.push(Kept::Panicked(panic));
                 None
             } else {
