@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::tracker::TaskHandle;
 use crate::error::SpawnError;
-use crate::sync::{AtomicU64, AtomicU8, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, AtomicWaker, Mutex, Ordering};
 
 /// A child waiting for admission.
 pub(crate) enum Queued {
@@ -133,6 +133,12 @@ pub(crate) struct Admission {
     /// The scope's limit of running children, if it has one.
     limit: Option<usize>,
     state: Mutex<State>,
+    /// In-place children at the front of the scope's local queue that are admitted (hold a
+    /// slot), not yet taken by the run. Counted up under `state`'s lock as an in-place entry
+    /// is let through, so that a look under that lock sees every child let through so far
+    /// (see [`remove_waiting_in_place`](Self::remove_waiting_in_place)); the run takes the
+    /// count (and as many children) with no lock.
+    pub(crate) in_place_admitted: AtomicUsize,
 }
 
 struct State {
@@ -184,6 +190,7 @@ impl Admission {
     pub(crate) fn new(limit: Option<usize>) -> Self {
         Admission {
             limit,
+            in_place_admitted: AtomicUsize::new(0),
             state: Mutex::new(State {
                 started: false,
                 closed: false,
@@ -241,6 +248,7 @@ impl Admission {
         let q = s.queue.pop_front()?;
         if matches!(q, Queued::InPlace) {
             s.in_place -= 1;
+            self.admitted_in_place();
         }
         let seq = self.grant(s, matches!(q, Queued::InPlace | Queued::Waiter(_)));
         Some(Admitted(q, seq))
@@ -270,6 +278,9 @@ impl Admission {
         }
         if self.admissible(&s) {
             let seq = self.grant(&mut s, matches!(q, Queued::InPlace));
+            if matches!(q, Queued::InPlace) {
+                self.admitted_in_place();
+            }
             return Ok(Some(Admitted(q, seq)));
         }
         if matches!(q, Queued::InPlace) {
@@ -397,13 +408,17 @@ impl Admission {
     }
 
     /// One in-place child fewer waits (its handle cancelled it before it was admitted): takes
-    /// its entry out, the `rank`-th waiting in-place entry (the waiting in-place children and
-    /// their entries are in the same order), or the last one if there are fewer. `false` if
-    /// none waits (every in-place child is admitted).
-    pub(crate) fn remove_in_place(&self, rank: usize) -> bool {
+    /// its entry out: the child at `at` in the scope's local queue is the `at - admitted`-th
+    /// waiting one (the waiting in-place children and their entries are in the same order),
+    /// or the last one if there are fewer. `Some(false)` if none waits; `None` if the child
+    /// is among those let through (a slot reached it on another thread, maybe as the caller
+    /// looked): it holds a slot, and the caller stops it as a running one.
+    pub(crate) fn remove_waiting_in_place(&self, at: usize) -> Option<bool> {
         let mut s = self.state.lock();
+        // Acquire: with the lock, every entry let through so far is counted.
+        let rank = at.checked_sub(self.in_place_admitted.load(Ordering::Acquire))?;
         if s.in_place == 0 {
-            return false;
+            return Some(false);
         }
         // Looked for from the nearer end: a set stops its newest children first, and a
         // search from the front for each made stopping many of them quadratic.
@@ -420,11 +435,18 @@ impl Admission {
             in_place.nth_back(s.in_place - 1 - rank)
         };
         let Some(i) = found else {
-            return false;
+            return Some(false);
         };
         s.queue.remove(i);
         s.in_place -= 1;
-        true
+        Some(true)
+    }
+
+    /// An in-place child is let through (it holds a slot, or needs none): counted for the run
+    /// to take.
+    pub(crate) fn admitted_in_place(&self) {
+        // Release: the run's Acquire swap sees the child pushed before it.
+        self.in_place_admitted.fetch_add(1, Ordering::Release);
     }
 
     /// Closes admission: nothing queued starts from now on. Returns the queue, for the caller
@@ -448,6 +470,10 @@ impl fmt::Debug for Admission {
             .field("closed", &s.closed)
             .field("running", &s.running)
             .field("queued", &(s.queue.len() + s.unlimited.len()))
+            .field(
+                "in_place_admitted",
+                &self.in_place_admitted.load(Ordering::Relaxed),
+            )
             .finish()
     }
 }

@@ -207,8 +207,6 @@ pub(crate) struct Shared<E> {
     pub(crate) admission: Admission,
     /// The policy, claimed with the run: supervise (`run_all`) or fail-fast (`run`).
     pub(crate) policy: outcome::Policy,
-    /// In-place children at the front of the local queue that are admitted (hold a slot).
-    pub(crate) in_place_admitted: AtomicUsize,
     /// Requests for the run: aborts of in-place children, deferred aborts after a grace.
     control: Mutex<Vec<Control>>,
     /// `control` may hold requests (so that the run locks it only then).
@@ -693,11 +691,8 @@ impl<E> Shared<E> {
                     self.release_slot();
                 }
             }
-            Queued::InPlace => {
-                // Release: the run's Acquire swap sees the entry pushed before it.
-                self.in_place_admitted.fetch_add(1, Ordering::Release);
-                self.tracker.wake_owner();
-            }
+            // Counted as it was let through (`Admission::admitted_in_place`).
+            Queued::InPlace => self.tracker.wake_owner(),
         }
     }
 
@@ -957,7 +952,6 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 grace_set: config.grace_set,
                 admission: Admission::new(limit),
                 policy: outcome::Policy::new(),
-                in_place_admitted: AtomicUsize::new(0),
                 control: Mutex::new(Vec::new()),
                 requested: AtomicBool::new(false),
                 run_ended: AtomicBool::new(false),

@@ -846,7 +846,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         shared.tracker.register_owner(task.waker());
         self.handle_requests(scope);
         // Relaxed: a hint; `admit` takes them with Acquire.
-        if shared.in_place_admitted.load(Ordering::Relaxed) != 0 {
+        if shared.admission.in_place_admitted.load(Ordering::Relaxed) != 0 {
             self.admit(scope);
         }
         if let Some(set) = &mut self.set {
@@ -856,7 +856,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                     shared.release_slot();
                 }
             });
-            if completed && shared.in_place_admitted.load(Ordering::Relaxed) != 0 {
+            if completed && shared.admission.in_place_admitted.load(Ordering::Relaxed) != 0 {
                 // A completed child handed its slot to a queued one.
                 self.admit(scope);
             }
@@ -930,7 +930,10 @@ impl<'env, M: Mode> Driver<'env, M> {
     fn admit<E>(&mut self, scope: &Scope<'_, 'env, E, M>) {
         let shared = &*scope.shared;
         // Acquire: pairs with the Release increment after the child was pushed.
-        let admitted = shared.in_place_admitted.swap(0, Ordering::Acquire);
+        let admitted = shared
+            .admission
+            .in_place_admitted
+            .swap(0, Ordering::Acquire);
         if admitted == 0 || matches!(self.phase, Phase::Aborted | Phase::Done) {
             return;
         }
@@ -975,16 +978,27 @@ impl<'env, M: Mode> Driver<'env, M> {
         // limit, one waiting in-place entry goes with it, so that the waiting entries and the
         // children waiting in the local queue stay as many.
         // Its rank among the children still waiting (after those admitted but not taken) is
-        // the rank of its entry among the waiting in-place entries: that one goes.
-        let rank = {
+        // the rank of its entry among the waiting in-place entries: that one goes. (Its place
+        // in the local queue changes only on this thread; the count of those admitted, on any
+        // thread a slot frees on: looked at under admission's lock.)
+        let queued_at = {
             let local = scope.local.lock();
-            let admitted = shared.in_place_admitted.load(Ordering::Acquire);
-            let at = position_from_both_ends(&local.tasks, |t| t.id == id);
-            at.map(|i| i.saturating_sub(admitted))
+            position_from_both_ends(&local.tasks, |t| t.id == id)
         };
-        let waiting = rank.is_some_and(|rank| {
-            !shared.admission.is_limited() || shared.admission.remove_in_place(rank)
-        });
+        let waiting = match queued_at {
+            None => false,
+            Some(_) if !shared.admission.is_limited() => true,
+            Some(i) => shared
+                .admission
+                .remove_waiting_in_place(i)
+                .unwrap_or_else(|| {
+                    // A slot reached it as it was looked at: it holds one now. Taken as the
+                    // children admitted are, and stopped as a running one, so that its slot
+                    // passes on in the queue's order.
+                    self.admit(scope);
+                    false
+                }),
+        };
         if waiting {
             let queued = {
                 let mut local = scope.local.lock();
@@ -1117,7 +1131,11 @@ impl<'env, M: Mode> Driver<'env, M> {
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
     fn drop_queued<E>(scope: &Scope<'_, 'env, E, M>) {
-        scope.shared.in_place_admitted.store(0, Ordering::Relaxed);
+        scope
+            .shared
+            .admission
+            .in_place_admitted
+            .store(0, Ordering::Relaxed);
         let queued: Vec<LocalTask<'env, M>> = scope.local.lock().tasks.drain(..).collect();
         drop(queued);
     }

@@ -634,6 +634,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 // ahead of it are those already admitted), not one still waiting for a slot.
                 // Acquire: pairs with the Release increments of the admitted count.
                 let admitted = shared
+                    .admission
                     .in_place_admitted
                     .load(crate::sync::Ordering::Acquire);
                 let at = admitted.min(local.tasks.len());
@@ -651,9 +652,11 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         } else if let Admit::Held { seq, .. } = admit {
             // Into a reserved slot: an in-place child starts at its admission, so its place
             // in the start window passes on at once.
+            shared.admission.admitted_in_place();
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
             shared.child_started(seq);
         } else if !limited || unlimited {
+            shared.admission.admitted_in_place();
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
             match shared.admission.arrive(Queued::InPlace) {

@@ -390,3 +390,52 @@ fn loom_a_refused_run_starts_nothing_a_racing_spawn_sees() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A waiting in-place child stopped (on the run's thread) while a slot frees on another thread
+// and is let through to it: either the stop removes the child's own entry and the slot goes
+// to the entry after it (the spawning loop waiting), or the child is among those let through
+// and holds the slot. Never the entry of the in-place child queued after both: that one would
+// take the slot ahead of the loop queued before it (spawn order).
+
+#[test]
+fn loom_a_waiting_in_place_child_stopped_as_a_slot_reaches_it() {
+    use crate::scope::admission::Waiter;
+
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        assert!(admission.start().is_empty());
+        let first = admission
+            .try_admit()
+            .expect("the first child takes the slot");
+        assert!(admission.started(first).is_empty());
+        // Queued in order: in-place child X, a spawning loop, in-place child Y.
+        assert!(matches!(admission.arrive(Queued::InPlace), Ok(None)));
+        let waiter = Arc::new(Waiter::default());
+        assert!(matches!(admission.reserve(&waiter), Ok(None)));
+        assert!(matches!(admission.arrive(Queued::InPlace), Ok(None)));
+        // The first child ends on another thread: its slot goes to the first entry.
+        let ender = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || match admission.release() {
+                Some(Admitted(Queued::InPlace, _)) => "in place",
+                Some(Admitted(Queued::Waiter(_), _)) => "loop",
+                _ => "other",
+            })
+        };
+        // X (first in the run's local queue, none taken yet) is stopped.
+        let stopped = admission.remove_waiting_in_place(0);
+        let handed = ender.join().unwrap();
+        match (stopped, handed) {
+            // X was let through first: it holds the slot (the run stops it as running).
+            (None, "in place") => {
+                assert_eq!(admission.in_place_admitted.load(Ordering::Relaxed), 1);
+            }
+            // X's entry went with it: the slot went to the loop, Y still waits.
+            (Some(true), "loop") => {
+                assert_eq!(admission.in_place_admitted.load(Ordering::Relaxed), 0);
+            }
+            other => panic!("the slot went out of spawn order: {other:?}"),
+        }
+    });
+}
