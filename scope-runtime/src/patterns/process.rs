@@ -555,8 +555,20 @@ impl Running {
             // not the leader has exited already (the cancel's SIGTERM may have ended it before
             // this wait was polled); reaping it here would leave its group's stragglers to run
             // on, out of reach.
-            let exited = pin!(self.child.wait());
-            match select(pin!(cx.cancelled()), exited).await {
+            let mut exited = pin!(self.child.wait());
+            // Not polled once the context is flagged cancelled (the flag is set before any
+            // callback runs, so before the cancel's SIGTERM): from then on the leader may die
+            // of that SIGTERM between the two polls of this `select`, and reaping it here
+            // would leave its group undrained (the stop drains it, the leader unreaped).
+            let cx_ref = &cx;
+            let exited = std::future::poll_fn(move |task| {
+                if cx_ref.is_cancelled_quiet() == Some(true) {
+                    std::task::Poll::Pending
+                } else {
+                    std::future::Future::poll(exited.as_mut(), task)
+                }
+            });
+            match select(pin!(cx.cancelled()), pin!(exited)).await {
                 Either::Left((cause, _)) => Err(cause),
                 Either::Right((status, _)) => Ok(status),
             }
