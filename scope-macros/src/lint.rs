@@ -710,6 +710,7 @@ pub(crate) fn leaving_sets(
         renames: Vec::new(),
         within: 0,
         moved: Vec::new(),
+        shadowed: std::collections::HashSet::new(),
     };
     find.visit_block(block);
     // The body's value leaves it, as what a `return` carries.
@@ -811,14 +812,23 @@ struct SetMoves<'a> {
     /// arguments there are not moves out of it.
     within: usize,
     moved: Vec<String>,
+    /// Names whose latest `let` binds something else than a set (`let tasks =
+    /// tasks.join_all().await;`): a move of one from there on is not the set's.
+    shadowed: std::collections::HashSet<String>,
 }
 impl SetMoves<'_> {
+    /// Notes `name` as moved out, unless a later `let` rebound it to something else.
+    fn moved_name(&mut self, name: String) {
+        if !self.shadowed.contains(&name) {
+            self.moved.push(name);
+        }
+    }
     fn is_set(&self, path: &[String]) -> bool {
         is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
         if let Some(name) = named_or_consumed(expr) {
-            self.moved.push(name);
+            self.moved_name(name);
         }
         // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
         // the closure or block captures leaves with it.
@@ -832,12 +842,14 @@ impl SetMoves<'_> {
     fn stores(&mut self, expr: &Expr) {
         self.moves_name(expr);
         if let Some(names) = captures(stored(expr)) {
-            self.moved.extend(names);
+            for name in names {
+                self.moved_name(name);
+            }
         }
     }
     fn moves_name(&mut self, expr: &Expr) {
         if let Some(name) = named_or_consumed(stored(expr)) {
-            self.moved.push(name);
+            self.moved_name(name);
         }
     }
 }
@@ -882,6 +894,21 @@ fn tails(expr: &Expr) -> Vec<&Expr> {
         }
     }
     out
+}
+
+/// The elements of an array, a tuple or a `vec![..]` (a list that keeps what it is given).
+fn listed(expr: &Expr) -> Option<Vec<Expr>> {
+    match expr {
+        Expr::Array(a) => Some(a.elems.iter().cloned().collect()),
+        Expr::Tuple(t) => Some(t.elems.iter().cloned().collect()),
+        Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
+            let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+            syn::parse::Parser::parse2(parser, m.mac.tokens.clone())
+                .ok()
+                .map(|elems| elems.into_iter().collect())
+        }
+        _ => None,
+    }
 }
 
 /// Whether a call of `func` wraps its one argument into what it returns (`Box::pin`,
@@ -1014,26 +1041,46 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 .as_ref()
                 .and_then(|i| collected_type(&i.expr))
                 .is_some_and(|p| self.is_set(&p));
-            if typed || made || collected {
-                self.sets.push(name.clone());
-            }
             // `let s2 = set;`, `let drain = set.join_all();`, `let s2 = if c { set } else {
-            // .. };`: the set goes where the new name goes.
+            // .. };`, `let all = vec![a, b];`: the set goes where the new name goes.
+            let mut olds: Vec<String> = Vec::new();
             let values = local
                 .init
                 .as_ref()
                 .map(|i| tails(&i.expr))
                 .unwrap_or_default();
             for value in values {
-                if let Some(old) = named_or_consumed(unwrapped(value)) {
-                    self.renames.push((name.clone(), old));
-                }
+                olds.extend(named_or_consumed(unwrapped(value)));
+            }
+            let listed = init.and_then(listed);
+            for element in listed.iter().flatten() {
+                olds.extend(named_or_consumed(element));
             }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
-            if let Some(captured) = init.map(stored).and_then(captures) {
-                self.renames
-                    .extend(captured.into_iter().map(|old| (name.clone(), old)));
+            olds.extend(init.map(stored).and_then(captures).unwrap_or_default());
+            // (The value first: `let tasks = tasks.join_all().await` reads the old name.)
+            olds.retain(|old| !self.shadowed.contains(old));
+            match listed {
+                // Its elements are kept under the new name, not moved out.
+                Some(elements) => {
+                    for element in &elements {
+                        self.visit_expr(element);
+                    }
+                }
+                None => syn::visit::visit_local(self, local),
             }
+            let set = typed || made || collected || !olds.is_empty();
+            if typed || made || collected {
+                self.sets.push(name.clone());
+            }
+            self.renames
+                .extend(olds.into_iter().map(|old| (name.clone(), old)));
+            if set {
+                self.shadowed.remove(&name);
+            } else {
+                self.shadowed.insert(name);
+            }
+            return;
         }
         syn::visit::visit_local(self, local);
     }
@@ -1131,10 +1178,12 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     // an assignment, a method's argument or a `return` there moves a set out as anywhere.
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         use syn::punctuated::Punctuated;
+        let kept = self.within == 0 && mac.path.segments.last().is_some_and(|s| s.ident == "vec");
         self.within += 1;
         let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
         if let Ok(exprs) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
-            if mac.path.segments.last().is_some_and(|s| s.ident == "vec") {
+            // (Given to a call run within the body, `join_all(vec![..]).await`, it is not.)
+            if kept {
                 exprs.iter().for_each(|e| self.stores(e));
             }
             exprs.iter().for_each(|e| self.visit_expr(e));

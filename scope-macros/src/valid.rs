@@ -563,6 +563,9 @@ struct Find<'a, 'l> {
     /// The locals used by value somewhere (`f(conn)`, `let x = conn;`): a block that is
     /// not `move` takes those by value, as a closure does, so it borrows none of them.
     by_value: std::collections::HashSet<String>,
+    /// Inside a nested `move` closure or `async move` block, which takes what it names by
+    /// value (from the block being read).
+    in_move: usize,
 }
 impl Find<'_, '_> {
     /// Notes `e` as a value moved out, if it is a bare name.
@@ -609,9 +612,10 @@ impl<'a> Visit<'a> for Find<'a, '_> {
     fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
         // A nested `move` closure takes its captures by value, from this block (as a nested
         // `async move` block does).
-        if c.capture.is_none() {
-            syn::visit::visit_expr_closure(self, c);
-        }
+        let moves = usize::from(c.capture.is_some());
+        self.in_move += moves;
+        syn::visit::visit_expr_closure(self, c);
+        self.in_move -= moves;
     }
     fn visit_expr_struct(&mut self, s: &'a syn::ExprStruct) {
         for field in &s.fields {
@@ -634,6 +638,20 @@ impl<'a> Visit<'a> for Find<'a, '_> {
     fn visit_expr_await(&mut self, a: &'a syn::ExprAwait) {
         // `fut.await` takes the future by value (`IntoFuture::into_future`).
         self.moved(&a.base);
+        // An awaited `send` (a bounded `mpsc` sender's) borrows its sender; the one that
+        // takes it by value (a oneshot's) is not awaited.
+        if let Expr::MethodCall(c) = &*a.base {
+            if c.method == "send" {
+                for arg in &c.args {
+                    self.moved(arg);
+                }
+                self.visit_expr(&c.receiver);
+                for arg in &c.args {
+                    self.visit_expr(arg);
+                }
+                return;
+            }
+        }
         syn::visit::visit_expr_await(self, a);
     }
     fn visit_expr_try(&mut self, t: &'a syn::ExprTry) {
@@ -686,9 +704,10 @@ impl<'a> Visit<'a> for Find<'a, '_> {
     }
     fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
         // A nested `async move` block takes its captures by value, from this block.
-        if a.capture.is_none() {
-            syn::visit::visit_expr_async(self, a);
-        }
+        let moves = usize::from(a.capture.is_some());
+        self.in_move += moves;
+        syn::visit::visit_expr_async(self, a);
+        self.in_move -= moves;
     }
     fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
         if p.qself.is_some() {
@@ -698,6 +717,9 @@ impl<'a> Visit<'a> for Find<'a, '_> {
             let name = ident.to_string();
             if self.locals.contains(&name) && !self.declared.contains(&name) {
                 self.found.push(ident);
+                if self.in_move > 0 {
+                    self.by_value.insert(name);
+                }
             }
         }
     }
@@ -732,6 +754,7 @@ fn used_local<'a>(
         declared: Vec::new(),
         found: Vec::new(),
         by_value: std::collections::HashSet::new(),
+        in_move: 0,
     };
     find.visit_block(&block.block);
     if let Some(syn::Stmt::Expr(tail, None)) = block.block.stmts.last() {
@@ -754,6 +777,7 @@ pub(crate) fn uses_name<'a>(fut: &'a Expr, name: &str) -> Option<&'a Ident> {
         declared: Vec::new(),
         found: Vec::new(),
         by_value: std::collections::HashSet::new(),
+        in_move: 0,
     };
     let Expr::Async(block) = fut else {
         return None;

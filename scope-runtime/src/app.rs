@@ -623,7 +623,8 @@ impl App {
             );
             *self.inner.stops_until.lock() = Some(until);
             let stops =
-                futures_util::future::join_all(left.iter().map(|s| s.stop_keeping(kept))).await;
+                futures_util::future::join_all(left.iter().map(|s| s.stop_keeping(kept, true)))
+                    .await;
             for (stop, service) in stops.into_iter().zip(&left) {
                 report.failures.extend(stop.failures().iter().cloned());
                 report.failures_lost += service.failures_lost();

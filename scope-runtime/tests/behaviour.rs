@@ -1704,3 +1704,55 @@ fn law5_a_dropped_run_holding_the_bodys_value_does_not_abort() {
         );
     });
 }
+
+/// A body (written by hand) that returns `value` at once and panics in its own destructor.
+struct ReturnsThenPanicsOnDrop<T>(Option<T>);
+
+impl<T: Unpin> std::future::Future for ReturnsThenPanicsOnDrop<T> {
+    type Output = Result<T, Interrupted>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(self.0.take().expect("polled once")))
+    }
+}
+
+impl<T> Drop for ReturnsThenPanicsOnDrop<T> {
+    fn drop(&mut self) {
+        panic!("the body's destructor");
+    }
+}
+
+#[test]
+fn law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort() {
+    // Its destructor's panic is the run's outcome, resumed at the end; the value it had
+    // returned stayed in the run meanwhile, dropped during that unwind: its own panic there
+    // aborted the process.
+    const VAR: &str = "SCOPE_TEST_BODY_DROP_AFTER_RETURN";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            s.run(ReturnsThenPanicsOnDrop(Some(PanicsOnDrop))).await
+        })
+    }));
+    let Err(payload) = out else {
+        panic!("the body's panic reaches the caller");
+    };
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the body's destructor")
+    );
+}

@@ -1969,3 +1969,37 @@ async fn a_service_adopted_as_the_run_returns_is_not_left_open() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_given_up_on_does_not_make_the_shutdown_report_a_cut() {
+    // The program's own stop, dropped part way (a timeout around it), left where it began
+    // counting for the next report: the shutdown then reported a daemon that drained cleanly
+    // as cut short, with that stop's task dropped unstarted.
+    let (_, report) = App::new()
+        .run(
+            Duration::from_secs(10),
+            futures_util::stream::pending(),
+            async {
+                let svc = Service::new(
+                    ServiceConfig::new("consumers")
+                        .daemon()
+                        .workers(1)
+                        .grace(Duration::from_secs(5)),
+                );
+                let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+                svc.spawn_named("slow", async move {
+                    let _ = up.send(());
+                    scope_runtime::cancelled().await;
+                    sleep(Duration::from_secs(2)).await;
+                })
+                .unwrap()
+                .detach();
+                svc.spawn_named("queued", async {}).unwrap().detach();
+                let _ = is_up.await;
+                let _ = tokio::time::timeout(100 * MS, svc.stop()).await;
+                sleep(Duration::from_secs(3)).await; // "slow" has ended
+            },
+        )
+        .await;
+    assert!(report.is_clean(), "{report}");
+}

@@ -442,7 +442,14 @@ where
         if !matches!(polled, Ok(Poll::Pending)) {
             // Its destructor's panic is the body's (a panic of its poll came first and stays).
             let polled = match (dropped, polled) {
-                (Err(payload), Ok(_)) => Err(payload),
+                (Err(payload), Ok(_)) => {
+                    // The body returned, then its destructor panicked: the panic is its outcome,
+                    // and the value it returned goes now (not left in the run while the panic
+                    // is resumed at the end, where its own panic would abort the process).
+                    let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
+                    drop_after_panic(value.err());
+                    Err(payload)
+                }
                 (Err(second), Err(first)) => {
                     drop_after_panic(second);
                     Err(first)

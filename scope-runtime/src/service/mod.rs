@@ -109,26 +109,36 @@ struct Table {
     /// Failures past [`KEPT_FAILURES`], not kept.
     failures_lost: usize,
     not_started: usize,
-    /// `not_started` when the stop not reported yet began (a daemon's turn in the shutdown, a
-    /// stop, a forced abort; whichever came first): the report that ends it counts the tasks
-    /// dropped unstarted since, whichever part of the shutdown dropped them.
-    stop_from: Option<usize>,
+    /// `not_started` when the application's shutdown first reached the service (a daemon's
+    /// turn, the stop after its drain, a forced abort; whichever came first), until a report
+    /// of the shutdown's takes it: that report counts the tasks dropped unstarted since,
+    /// whichever part of the shutdown dropped them. (A stop of the program's own counts from
+    /// its own start: one given up on leaves nothing here.)
+    shutdown_from: Option<usize>,
     /// Tasks dropped when their grace ran out (their own ends, not a stop's abort), ever.
     dropped: usize,
 }
 
 impl Table {
-    /// Notes that a stop begins, unless one not reported yet did before.
-    fn stop_begins(&mut self) {
-        if self.stop_from.is_none() {
-            self.stop_from = Some(self.not_started);
+    /// Where a stop counts the tasks it drops unstarted from: for the application's shutdown,
+    /// where the shutdown first reached the service (noted now if it had not); else now.
+    fn stop_begins(&mut self, shutdown: bool) -> Option<usize> {
+        if !shutdown {
+            return Some(self.not_started);
         }
+        if self.shutdown_from.is_none() {
+            self.shutdown_from = Some(self.not_started);
+        }
+        None
     }
 
-    /// For the report that ends the stop: the tasks it dropped unstarted, those ended so and
-    /// those still waiting for a worker (dropped unstarted as their abort lands).
-    fn not_started_in_stop(&mut self) -> usize {
-        let from = self.stop_from.take().unwrap_or(self.not_started);
+    /// For the report that ends a stop that began counting at `from` (the shutdown's, if
+    /// `None`): the tasks it dropped unstarted, those ended so and those still waiting for a
+    /// worker (dropped unstarted as their abort lands).
+    fn not_started_in_stop(&mut self, from: Option<usize>) -> usize {
+        let from = from
+            .or_else(|| self.shutdown_from.take())
+            .unwrap_or(self.not_started);
         let mut queued = 0;
         let _ = self.live.find(|l| {
             queued += usize::from(!l.started);
@@ -699,7 +709,7 @@ impl Service {
         let running = inner.running();
         let dropped = {
             let mut table = inner.table.lock();
-            table.stop_begins();
+            table.stop_begins(true);
             table.dropped
         };
         let panic = inner.cancel_for_stop(signal);
@@ -713,7 +723,7 @@ impl Service {
     #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
     pub(crate) fn daemon_cut(&self, turn: DaemonTurn) -> Option<StopReport> {
         let mut table = self.inner.table.lock();
-        let not_started = table.not_started_in_stop();
+        let not_started = table.not_started_in_stop(None);
         if table.dropped == turn.dropped && not_started == 0 {
             return None;
         }
@@ -763,7 +773,7 @@ impl Service {
         *inner.forced.lock() = Some(why);
         // Before the cancel: a task waiting for a worker that the cancel wakes may end
         // unstarted on another thread at once.
-        inner.table.lock().stop_begins();
+        inner.table.lock().stop_begins(true);
         let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
         let aborted = inner.running();
@@ -773,7 +783,7 @@ impl Service {
         // come after this returns): counted under one lock, so none twice.
         let (failures, not_started) = {
             let mut table = inner.table.lock();
-            let not_started = table.not_started_in_stop();
+            let not_started = table.not_started_in_stop(None);
             (std::mem::take(&mut table.failures), not_started)
         };
         inner.report_end(&failures);
@@ -828,7 +838,7 @@ impl Service {
     /// ```
     pub async fn stop(&self) -> StopReport {
         let kept = Mutex::new(None);
-        let report = self.stop_keeping(&kept).await;
+        let report = self.stop_keeping(&kept, false).await;
         let panic = kept.lock().take();
         if let Some(payload) = panic {
             resume_unwind(payload);
@@ -839,11 +849,18 @@ impl Service {
     /// [`stop`](Service::stop), keeping the panic of an `on_cancel` callback its cancel ran in
     /// `kept` as soon as it happens (a stop dropped part way loses none), instead of resuming
     /// it; the stop's work is done either way.
-    pub(crate) async fn stop_keeping(&self, kept: &Mutex<Option<Panic>>) -> StopReport {
+    ///
+    /// `shutdown`: the application's shutdown stops it (which counts what it dropped unstarted
+    /// from where it first reached the service).
+    pub(crate) async fn stop_keeping(
+        &self,
+        kept: &Mutex<Option<Panic>>,
+        shutdown: bool,
+    ) -> StopReport {
         let inner = &self.inner;
         inner.tracker.close();
         let running = inner.running();
-        inner.table.lock().stop_begins();
+        let from = inner.table.lock().stop_begins(shutdown);
         // Counted before the cancel, so that a task that sees the cancel sees the stop; until
         // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
         let _under_way = StopUnderWay::begin(inner);
@@ -873,7 +890,7 @@ impl Service {
             .collect();
         let (failures, not_started) = {
             let mut table = inner.table.lock();
-            let not_started = table.not_started_in_stop();
+            let not_started = table.not_started_in_stop(from);
             (std::mem::take(&mut table.failures), not_started)
         };
         inner.report_end(&failures);
