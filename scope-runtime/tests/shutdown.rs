@@ -449,3 +449,87 @@ async fn a_shield_that_runs_out_of_budget_under_the_forced_abort_still_answers()
         );
     }
 }
+
+/// Notes when it was dropped.
+struct DroppedAt(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Drop for DroppedAt {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(Instant::now());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_run_dropped_while_a_shield_holds_its_abort_aborts_once_the_shield_ends() {
+    // Dropped while its abort waited for a shield, the run handed the shield's whole budget
+    // (an hour) to the task that aborts its children: a sibling that ignores the cancel ran on
+    // after the shield had ended, where the run itself aborts it at once.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new()); // grace zero
+    let run = s.run(async move {
+        s.spawn(async {
+            let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(10))).await;
+            Ok::<_, Interrupted>(())
+        });
+        s.spawn(async move {
+            let _stamp = stamp;
+            std::future::pending::<Result<(), Interrupted>>().await
+        });
+        sleep(ms(1)).await;
+        s.cancel("stop"); // the abort waits for the shield
+        std::future::pending::<Result<(), Interrupted>>().await
+    });
+    assert!(tokio::time::timeout(ms(5), run).await.is_err()); // dropped at 5 ms
+    sleep(ms(200)).await; // the shield ended at 11 ms
+    let at = dropped_at.lock().unwrap().map(|t| t - start);
+    assert!(
+        at.is_some_and(|at| at <= ms(12)),
+        "the sibling was aborted at {at:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_keeps_its_grace_when_the_run_is_dropped() {
+    // A child's own grace, after its own cancel: the run's drop threw its pending abort
+    // away, and the children got the scope's grace again from the drop.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new().grace(ms(100)));
+    let run = s.run(async move {
+        let stuck = s.spawn(async move {
+            let _stamp = stamp;
+            std::future::pending::<Result<(), Interrupted>>().await
+        });
+        tokio::task::yield_now().await;
+        stuck.cancel("not needed"); // aborted at 100 ms, its grace
+        std::future::pending::<Result<(), Interrupted>>().await
+    });
+    assert!(tokio::time::timeout(ms(90), run).await.is_err()); // dropped at 90 ms
+    sleep(ms(300)).await;
+    let at = dropped_at.lock().unwrap().map(|t| t - start);
+    assert!(at.is_some_and(|at| at <= ms(101)), "aborted at {at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_an_ended_long_shield_that_overlapped_a_short_one_does_not_stretch_the_bound() {
+    // The bound was the latest budget end of every shield since none ran: a 1 h one that
+    // ended while a 10 ms one (kept, no longer polled) was under way held the abort an hour.
+    let start = Instant::now();
+    let s = &Scope::new(Config::new());
+    let run = s.run(async {
+        s.spawn(keeps_a_shield_it_no_longer_polls());
+        scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(2)))
+            .await
+            .unwrap();
+        sleep(ms(3)).await;
+        s.cancel("stop");
+        Ok::<_, Interrupted>(())
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert!(out.is_ok(), "an ended shield's budget held the abort off");
+    // The short one's budget, and the 100 ms a shield has to answer at its end.
+    assert_eq!(start.elapsed(), ms(110));
+}

@@ -161,7 +161,8 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for ShieldFor<F> {
         fn drop(this: Pin<&mut Self>) {
-            release(this.project().held);
+            let this = this.project();
+            release(this.held, *this.at);
         }
     }
 }
@@ -195,7 +196,7 @@ impl<F: Future> Future for ShieldFor<F> {
         };
         if let Poll::Ready(out) = fut.poll(task) {
             this.fut.set(None);
-            release(this.held);
+            release(this.held, *this.at);
             return Poll::Ready(Ok(out));
         }
         let expired = match this.timer.as_mut() {
@@ -218,14 +219,16 @@ impl<F: Future> Future for ShieldFor<F> {
                 })
             });
         this.fut.set(None);
-        release(this.held);
+        release(this.held, *this.at);
         Poll::Ready(Err(Interrupted::from_shared_cause(cause)))
     }
 }
 
-fn release(held: &mut Vec<Arc<dyn Enclosing>>) {
+/// Ends the holds of a shield whose budget ends `at`.
+fn release(held: &mut Vec<Arc<dyn Enclosing>>, at: Option<Instant>) {
+    let Some(at) = at else { return };
     for scope in held.drain(..) {
-        scope.tracker().unhold();
+        scope.tracker().unhold(at);
     }
 }
 

@@ -18,7 +18,7 @@ use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, BodyOutput, Finish, Kept, Report};
-use super::tracker::Enclosing;
+use super::tracker::{Enclosing, TaskHandle, Tracker};
 use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
@@ -306,15 +306,18 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         let was_running = self.driver.phase == Phase::Running;
         // What is left of the grace: all of it if the scope was not cancelled yet; what the
         // cancel's grace has left if it was (law 9: the drop does not start it again).
+        // (Held: the grace is over, and the abort waits only for the shields still under
+        // way, as the run's own does: the timer there is their budgets', not a grace.)
         let grace_left = match self.driver.phase {
             Phase::Running => self.scope.shared.cancel_grace(),
-            _ => self
+            Phase::Draining => self
                 .driver
                 .grace
                 .as_ref()
                 .map_or(std::time::Duration::ZERO, |g| {
                     g.deadline().saturating_duration_since(Instant::now())
                 }),
+            _ => std::time::Duration::ZERO,
         };
         self.driver.phase = Phase::Done;
         let shared = &self.scope.shared;
@@ -340,9 +343,20 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The body's value, if it had returned one: dropped here, its panic caught, so that
         // nothing of the user's is left for the drop glue while a panic is resumed below.
         let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
+        // The spawned children cancelled alone keep their own graces (the in-place ones go
+        // with the run, the queued ones with the admission closed above).
+        let pending: Vec<(Deferred, TaskHandle)> = std::mem::take(&mut self.driver.deferred)
+            .into_iter()
+            .filter_map(|(at, target)| match target {
+                Target::Task(handle) => Some((at, handle)),
+                _ => None,
+            })
+            .collect();
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
-            Some(scope) if shared.tracker.units() > 0 => reap_after_grace(scope, grace_left),
+            Some(scope) if shared.tracker.units() > 0 => {
+                reap_after_grace(scope, grace_left, pending);
+            }
             _ => shared.tracker.abort_all(),
         }
         let panic = match (dropped, value) {
@@ -589,7 +603,12 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
 /// The spawned children of a dropped scope get what is left of its grace (and its budgeted
 /// shields their budgets) before they are aborted: a task of the runtime keeps the time.
 /// Without a runtime, or with no grace left and no shield running, they are aborted at once.
-fn reap_after_grace(scope: &Arc<dyn Enclosing>, grace: std::time::Duration) {
+/// `pending`: the aborts of children cancelled alone, each at the end of its own grace.
+fn reap_after_grace(
+    scope: &Arc<dyn Enclosing>,
+    grace: std::time::Duration,
+    pending: Vec<(Deferred, TaskHandle)>,
+) {
     let timer = tokio::runtime::Handle::try_current();
     match timer {
         Ok(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
@@ -598,6 +617,8 @@ fn reap_after_grace(scope: &Arc<dyn Enclosing>, grace: std::time::Duration) {
                 grace: Box::pin(tokio::time::sleep(grace)),
                 grace_over: grace.is_zero(),
                 held: None,
+                pending,
+                pending_timer: None,
             };
             drop(runtime.spawn(reaper));
         }
@@ -613,6 +634,9 @@ struct Reaper {
     grace_over: bool,
     /// The end of the budgets of the shields that hold the abort off.
     held: Option<Pin<Box<Sleep>>>,
+    /// Children cancelled alone, aborted at the end of their own graces (as the run would).
+    pending: Vec<(Deferred, TaskHandle)>,
+    pending_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Future for Reaper {
@@ -623,6 +647,19 @@ impl Future for Reaper {
         tracker.register_owner(task.waker());
         if tracker.units() == 0 {
             return Poll::Ready(());
+        }
+        if !self.pending.is_empty() {
+            for handle in take_due(&mut self.pending, tracker) {
+                handle.abort();
+            }
+            let this = &mut *self;
+            if let Some(next) = next_due(&this.pending) {
+                if timer_fired_at(&mut this.pending_timer, next, task) {
+                    task.waker().wake_by_ref();
+                }
+            } else {
+                this.pending_timer = None;
+            }
         }
         if !self.grace_over && self.grace.as_mut().poll(task).is_ready() {
             self.grace_over = true;
@@ -641,6 +678,34 @@ impl Future for Reaper {
         tracker.abort_all();
         Poll::Ready(())
     }
+}
+
+/// Takes the deferred aborts that are due: their grace is over, or the shields they waited
+/// for have ended. One whose grace is over while budgeted shields under way hold the scope's
+/// abort off waits for them, until their budgets end at the latest (once: shields started
+/// after do not).
+fn take_due<T>(deferred: &mut Vec<(Deferred, T)>, tracker: &Tracker) -> Vec<T> {
+    let now = Instant::now();
+    // An abort held off by shields is due when they end, not only at their budgets' end.
+    let unheld = tracker.holds() == 0;
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(deferred)
+        .into_iter()
+        .partition(|(d, _)| d.at <= now || (d.held && unheld));
+    *deferred = later;
+    let mut out = Vec::with_capacity(due.len());
+    for (d, target) in due {
+        if let Some(at) = (!d.held).then(|| tracker.held_until()).flatten() {
+            deferred.push((Deferred { at, held: true }, target));
+        } else {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// When the next deferred abort is due.
+fn next_due<T>(deferred: &[(Deferred, T)]) -> Option<Instant> {
+    deferred.iter().map(|(d, _)| d.at).min()
 }
 
 /// Polls the timer in `slot`, made or moved to fire at `at`: whether it has fired.
@@ -1054,26 +1119,13 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.deferred_timer = None;
             return;
         }
-        let now = Instant::now();
-        // An abort held off by shields is due when they end, not only at their budgets' end.
-        let unheld = shared.tracker.holds() == 0;
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
-            .into_iter()
-            .partition(|(d, _)| d.at <= now || (d.held && unheld));
-        self.deferred = later;
-        for (d, target) in due {
-            // Its grace is over; budgeted shields under way in the scope hold the abort off
-            // until their budgets end (once: shields started after do not).
-            if let Some(at) = (!d.held).then(|| shared.tracker.held_until()).flatten() {
-                self.deferred.push((Deferred { at, held: true }, target));
-                continue;
-            }
+        for target in take_due(&mut self.deferred, &shared.tracker) {
             match target {
                 Target::InPlace(id) => shared.request(Control::StopInPlace { id, at: None }),
                 other => other.abort_now(shared),
             }
         }
-        if let Some(next) = self.deferred.iter().map(|(d, _)| d.at).min() {
+        if let Some(next) = next_due(&self.deferred) {
             if timer_fired_at(&mut self.deferred_timer, next, task) {
                 // Due now: the next turn aborts it.
                 task.waker().wake_by_ref();

@@ -228,8 +228,9 @@ struct Registry {
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
     key_in_enclosing: Option<usize>,
-    /// The latest budget end of the shields that hold the forced abort off (see `hold`).
-    held_until: Option<Instant>,
+    /// The budget ends of the shields that hold the forced abort off, one per shield under
+    /// way (see `hold`): the bound is the latest of those still running.
+    held_until: Vec<Instant>,
     /// The owner's forced abort has begun: new shields are not waited for.
     forcing: bool,
 }
@@ -333,7 +334,7 @@ impl Tracker {
                 if !r.forcing {
                     // Relaxed: a count the owner re-reads after its waker is registered.
                     t.holds.fetch_add(1, Ordering::Relaxed);
-                    r.held_until = Some(r.held_until.map_or(until, |u| u.max(until)));
+                    r.held_until.push(until);
                     held.push(Arc::clone(&s));
                 }
             }
@@ -344,21 +345,23 @@ impl Tracker {
         }
     }
 
-    /// A shield this tracker waited for ended: its owner, waiting to abort, may go on.
-    pub(crate) fn unhold(&self) {
-        // AcqRel: orders against the owner's registration and re-read.
-        if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // No shield runs: the bound of the next ones is theirs alone (re-checked under the
-            // lock, where holds are taken).
+    /// A shield this tracker waited for, whose budget ended `until`, ended: its owner,
+    /// waiting to abort, may go on (or wait only for the shields still under way).
+    pub(crate) fn unhold(&self, until: Instant) {
+        {
+            // Its end no longer bounds the wait: one that ended, with a long budget, does not
+            // stretch the bound of a short one still under way.
             let mut r = self.registry.lock();
-            if self.holds.load(Ordering::Acquire) == 0 {
-                r.held_until = None;
+            if let Some(i) = r.held_until.iter().position(|u| *u == until) {
+                r.held_until.swap_remove(i);
             }
-            drop(r);
-            self.wake_owner();
-            if let Some(idle) = &self.idle {
-                idle.notify_waiters();
-            }
+        }
+        // AcqRel: orders against the owner's registration and re-read. The owner looks again
+        // at each end: the bound may be nearer now, or gone.
+        self.holds.fetch_sub(1, Ordering::AcqRel);
+        self.wake_owner();
+        if let Some(idle) = &self.idle {
+            idle.notify_waiters();
         }
     }
 
@@ -382,7 +385,7 @@ impl Tracker {
         if self.holds() == 0 {
             return None;
         }
-        let end = self.registry.lock().held_until?;
+        let end = self.registry.lock().held_until.iter().max().copied()?;
         let until = end.checked_add(SHIELD_ANSWERS).unwrap_or(end);
         (Instant::now() < until).then_some(until)
     }
@@ -510,12 +513,28 @@ impl Tracker {
     /// several waiters): until those under way now end, or their budgets do. The bound is
     /// taken now: shields started while it waits do not extend it.
     pub(crate) async fn unheld(&self) {
-        let Some(until) = self.held_until() else {
+        let Some(cap) = self.held_until() else {
             return;
         };
-        let ended = std::pin::pin!(self.wait_until(|t| t.holds() == 0));
-        let budget = std::pin::pin!(tokio::time::sleep_until(until));
-        let _ = futures_util::future::select(ended, budget).await;
+        let Some(idle) = &self.idle else {
+            return;
+        };
+        loop {
+            // Registered before the look: a shield's end wakes it, and the bound is looked at
+            // again (nearer, once a long one has ended; never past the first).
+            let notified = idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let Some(until) = self.held_until().map(|u| u.min(cap)) else {
+                return;
+            };
+            let budget = std::pin::pin!(tokio::time::sleep_until(until));
+            if let futures_util::future::Either::Right(_) =
+                futures_util::future::select(notified, budget).await
+            {
+                return;
+            }
+        }
     }
 
     /// Waits until `done` holds, looked at after each notification of the waiters (registered
