@@ -180,7 +180,8 @@ async fn a_background_child_that_ignores_the_signal_is_aborted_after_the_grace()
 
 #[tokio::test(start_paused = true)]
 async fn a_background_childs_failure_before_the_end_still_fails_the_scope() {
-    let s = &Scope::new(Config::new());
+    let scope = Scope::new(Config::new());
+    let s = &scope;
     let out = s
         .run(async {
             s.spawn_background(async {
@@ -687,7 +688,8 @@ async fn children_that_finished_before_the_first_join_come_out_in_the_order_they
 
 #[tokio::test]
 async fn a_handle_whose_value_is_not_sync_is_cancelled_from_another_thread() {
-    let s = &Scope::new(Config::new());
+    let scope = Scope::new(Config::new());
+    let s = &scope;
     let out = s
         .run(async {
             let child = s.spawn(async {
@@ -793,4 +795,58 @@ async fn a_push_or_a_try_join_keeps_the_waker_of_the_last_poll() {
         .await
         .unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A blocking child turned away (its scope closed, or no runtime to run it on) never runs: its
+// context ends at once, as a refused spawned child's does, so that a watcher handed it wakes.
+
+#[tokio::test]
+async fn law10_a_blocking_child_refused_by_a_closed_scope_has_its_context_ended() {
+    let s = &Scope::new(Config::new());
+    let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+    let (out, (refused, spawned)) = tokio::join!(
+        // The body returns at once; the run then waits for its child, the scope closed.
+        s.run(async {
+            s.spawn(async {
+                let _ = opened.await;
+                Ok::<_, Interrupted>(())
+            });
+            Ok::<_, Interrupted>(())
+        }),
+        async {
+            while !s.is_closed() {
+                tokio::task::yield_now().await;
+            }
+            let b = s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
+            let c = s.spawn(async { Ok::<_, Interrupted>(()) });
+            let ended = (b.cx().is_cancelled(), c.cx().is_cancelled());
+            let out = b.await;
+            assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+            assert!(!s.cx().is_cancelled(), "the scope is still running");
+            let _ = c.await;
+            let _ = gate.send(());
+            ended
+        }
+    );
+    out.expect("the scope succeeds");
+    assert!(spawned, "a refused spawned child's context ends");
+    assert!(refused, "a refused blocking child's context is still live");
+}
+
+#[test]
+fn law10_a_blocking_child_with_no_runtime_to_run_on_has_its_context_ended() {
+    let s = Scope::new(Config::new());
+    let ended = common::block_on(s.run(async {
+        let b = s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
+        let ended = b.cx().is_cancelled();
+        let out = b.await;
+        assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+        Ok::<_, Interrupted>(ended)
+    }))
+    .expect("the scope succeeds");
+    assert!(
+        ended,
+        "a blocking child with no runtime keeps a live context"
+    );
 }

@@ -174,9 +174,17 @@ where
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !self.is_closed() && shared.tracker.enter().is_ok() => runtime,
             found => {
-                let cause = match found {
-                    Err(_) => Arc::new(Cause::explicit("no tokio runtime to run blocking work on")),
-                    Ok(_) => shared.stop_cause(None, "the scope is closed: its body has returned"),
+                // It never runs: its context ends now, as a refused spawned child's does
+                // (a watcher handed it wakes), for the reason it was turned away.
+                let cause = if found.is_err() {
+                    const NO_RUNTIME: &str = "no tokio runtime to run blocking work on";
+                    cx.cancel_with(Cause::explicit(NO_RUNTIME));
+                    Arc::new(Cause::explicit(NO_RUNTIME))
+                } else {
+                    let closed = "the scope is closed: its body has returned";
+                    let cause = shared.stop_cause(None, closed);
+                    cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
+                    cause
                 };
                 let _ = tx.send(Err(NotStarted::new(cause).into()));
                 return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);
