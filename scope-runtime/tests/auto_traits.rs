@@ -13,13 +13,16 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use scope_runtime::observe::{TaskKind, TaskNode, TaskState, TaskTree, Tracking};
 use scope_runtime::testing::{LeakCheck, Leaked};
 use scope_runtime::{
-    AllFailures, Cancelled, Cause, Child, ChildFailed, ChildSet, Config, ConfigError, Cx,
-    DeadlineExceeded, DrainError, Failure, Failures, FirstFailure, Here, Interrupted, Local,
-    LocalRace, LocalScope, Nil, NotStarted, OnCancel, Panicked, Provided, Race, Run, Scope,
-    Sendable, Service, ServiceConfig, Signal, Slot, SpawnError, TaskId, TaskInfo, There,
-    WaitCancelled, WaitCancelledOwned, With, WithCx,
+    AllFailures, AnyError, App, Backoff, Cancelled, Cause, Child, ChildFailed, ChildSet, Config,
+    ConfigError, Cx, DeadlineExceeded, DrainError, Failure, Failures, FirstFailure, Forced, Here,
+    InPlace, Interrupted, Local, LocalRace, LocalScope, Map, Nil, NotStarted, OnCancel, Panicked,
+    Provided, Race, Reserve, Reserved, Restart, Retry, Run, RunUntilCancelled, Scope, Sendable,
+    Service, ServiceConfig, ServiceHandle, ShieldFor, ShutdownReport, ShutdownSignal, Signal, Slot,
+    SpawnError, Spawned, StopReport, Supervisor, SupervisorAction, SupervisorEvent, TaskFailure,
+    TaskId, TaskInfo, There, WaitCancelled, WaitCancelledOwned, With, WithCx,
 };
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
@@ -67,6 +70,13 @@ assert_not_impl_any!(OnCancel: Clone);
 assert_impl_all!(WithCx<SendBody>: Send, Sync, Unpin, Debug);
 assert_not_impl_any!(WithCx<NotSendFuture>: Send, Sync);
 assert_not_impl_any!(WithCx<std::future::Pending<()>>: Clone);
+// The adapters are `Send` exactly when the future they wrap is: they go into spawned tasks.
+assert_impl_all!(RunUntilCancelled<SendBody>: Send, Debug);
+assert_not_impl_any!(RunUntilCancelled<NotSendFuture>: Send);
+assert_impl_all!(ShieldFor<SendBody>: Send, Debug);
+assert_not_impl_any!(ShieldFor<NotSendFuture>: Send);
+// A signal waiter is awaited in a spawned task or a `select!`.
+assert_impl_all!(ShutdownSignal: Send, Sync, Unpin, Debug);
 
 // ---------------------------------------------------------------------------------------------
 // Causes, identities, configuration, slots.
@@ -133,9 +143,24 @@ assert_not_impl_any!(Race<'static, 'static, Rc<u32>, E>: Send, Sync);
 assert_not_impl_any!(Race<'static, 'static, u32, E>: Clone);
 assert_not_impl_any!(LocalRace<'static, 'static, u32, E>: Send, Sync);
 
+// A reservation of a slot of the limit is awaited on the body's task; the slot it yields is
+// spent by one spawn, and the proof it holds is one slot: neither is `Clone`.
+assert_impl_all!(Reserve<'static, 'static, E, Sendable>: Send, Sync, Unpin, Debug);
+assert_impl_all!(Reserved<'static, 'static, E, Sendable>: Send, Sync, Unpin, Debug);
+assert_not_impl_any!(Reserved<'static, 'static, E, Sendable>: Clone);
+assert_not_impl_any!(Reserve<'static, 'static, E, Local>: Send, Sync);
+assert_not_impl_any!(Reserved<'static, 'static, E, Local>: Send, Sync);
+
+// A mapping is a plan (items, a closure, a configuration): `Send` when its parts are.
+assert_impl_all!(Map<std::vec::IntoIter<u32>, fn(u32) -> SendBody>: Send, Sync);
+assert_impl_all!(Map<std::vec::IntoIter<u32>, fn(u32) -> SendBody, InPlace>: Send, Sync);
+assert_not_impl_any!(Map<std::vec::IntoIter<Rc<u32>>, fn(Rc<u32>) -> SendBody, Spawned>: Send);
+
 // The type-level markers.
 assert_impl_all!(Sendable: Send, Sync, Debug);
 assert_impl_all!(Local: Send, Sync, Debug);
+assert_impl_all!(Spawned: Send, Sync);
+assert_impl_all!(InPlace: Send, Sync);
 assert_impl_all!(FirstFailure: Send, Sync, Debug);
 assert_impl_all!(AllFailures: Send, Sync, Debug);
 
@@ -143,6 +168,40 @@ assert_impl_all!(AllFailures: Send, Sync, Debug);
 // Services and test helpers.
 
 assert_impl_all!(Service: Send, Sync, Clone, Unpin, Debug);
+// A service task's handle is awaited from anywhere, once: not `Clone`.
+assert_impl_all!(ServiceHandle<Result<(), E>>: Send, Sync, Unpin, Debug);
+assert_not_impl_any!(ServiceHandle<Result<(), E>>: Clone);
+assert_impl_all!(StopReport: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(TaskFailure: Send, Sync, Clone, Unpin, Debug);
+// An application is a shared handle (a clone reaches the same services and shutdown); its
+// report is logged or sent on.
+assert_impl_all!(App: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(ShutdownReport: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(Forced: Send, Sync, Clone, Unpin, Debug, Eq);
+
+// ---------------------------------------------------------------------------------------------
+// Patterns: plans built on one thread and run on another.
+
+assert_impl_all!(Backoff: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(Retry<AnyError>: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(AnyError: Send, Sync, Clone, Copy, Unpin, Debug);
+assert_impl_all!(Restart: Send, Sync, Clone, Copy, Unpin, Debug, Eq);
+assert_impl_all!(SupervisorAction: Send, Sync, Clone, Unpin, Debug);
+// Built on one thread, run on another; its children's factories are `Send`, not `Sync`.
+assert_impl_all!(Supervisor<E>: Send, Unpin, Debug);
+// What an event callback sees: a borrowed view, shared with the callback's thread.
+assert_impl_all!(SupervisorEvent<'static, E>: Send, Sync, Unpin, Debug);
+
+// ---------------------------------------------------------------------------------------------
+// Observability: snapshots are values sent to an admin endpoint or a log.
+
+assert_impl_all!(TaskTree: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(TaskNode: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(TaskKind: Send, Sync, Clone, Copy, Unpin, Debug, Eq);
+assert_impl_all!(TaskState: Send, Sync, Clone, Copy, Unpin, Debug, Eq);
+// The guard of a tracking registration: one owner, dropped to stop.
+assert_impl_all!(Tracking: Send, Sync, Unpin, Debug);
+assert_not_impl_any!(Tracking: Clone);
 assert_impl_all!(LeakCheck: Send, Sync, Unpin, Debug);
 
 // ---------------------------------------------------------------------------------------------
