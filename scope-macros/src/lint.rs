@@ -698,8 +698,8 @@ pub(crate) fn classify_method(
 /// spawning on it is an orphan, as on a set from outside. A set only borrowed (`&set`,
 /// `set.spawn(..)`, `set.join_next()`) stays. Names renamed (`let s2 = set`, `let s2 = if c {
 /// set } else { .. }`) go together. What a macro's arguments do is read as code where they
-/// parse as such (a `select!` arm's block included). Names are not scoped: a set shadowed by
-/// another of the same name counts as one.
+/// parse as such (a `select!` arm's block included). A name a `let` binds to something else
+/// is not the set's to the end of that `let`'s block.
 pub(crate) fn leaving_sets(
     block: &syn::Block,
     aliases: &Aliases,
@@ -712,7 +712,11 @@ pub(crate) fn leaving_sets(
         moved: Vec::new(),
         shadowed: std::collections::HashSet::new(),
     };
-    find.visit_block(block);
+    // The body's own statements (not `visit_block`, which scopes the names shadowed inside
+    // it: the tail below reads those of the body).
+    for stmt in &block.stmts {
+        find.visit_stmt(stmt);
+    }
     // The body's value leaves it, as what a `return` carries.
     if let Some(syn::Stmt::Expr(tail, None)) = block.stmts.last() {
         for value in tails(tail) {
@@ -813,7 +817,8 @@ struct SetMoves<'a> {
     within: usize,
     moved: Vec<String>,
     /// Names whose latest `let` binds something else than a set (`let tasks =
-    /// tasks.join_all().await;`): a move of one from there on is not the set's.
+    /// tasks.join_all().await;`): a move of one from there on is not the set's, to the end
+    /// of the block that `let` is in.
     shadowed: std::collections::HashSet<String>,
 }
 impl SetMoves<'_> {
@@ -1143,8 +1148,27 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             self.within -= 1;
             return;
         }
-        e.args.iter().for_each(|a| self.moves(a));
+        for a in &e.args {
+            self.moves(a);
+            // A `vec![..]` given to a method is handed on with its elements, as an array or
+            // a tuple is, awaited or not (`tx.send(vec![set]).await`).
+            if matches!(a, Expr::Macro(_)) {
+                listed(a).iter().flatten().for_each(|el| self.stores(el));
+            }
+        }
         syn::visit::visit_expr_method_call(self, e);
+    }
+    // A name a `let` shadows in a block (or a closure's body) is shadowed there only: the
+    // set is the name's again after it.
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        let outer = self.shadowed.clone();
+        syn::visit::visit_block(self, b);
+        self.shadowed = outer;
+    }
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        let outer = self.shadowed.clone();
+        syn::visit::visit_expr_closure(self, c);
+        self.shadowed = outer;
     }
     fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
         e.fields.iter().for_each(|f| self.stores(&f.expr));

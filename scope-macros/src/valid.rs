@@ -636,22 +636,11 @@ impl<'a> Visit<'a> for Find<'a, '_> {
         syn::visit::visit_expr_array(self, a);
     }
     fn visit_expr_await(&mut self, a: &'a syn::ExprAwait) {
-        // `fut.await` takes the future by value (`IntoFuture::into_future`).
+        // `fut.await` takes the future by value (`IntoFuture::into_future`). An awaited
+        // `send` may borrow its receiver (a bounded `mpsc` sender's, `&self`) or take it (a
+        // request builder's, `self`): the macro cannot tell, so it stays silent, as for any
+        // consumer's name, and rustc reports a real borrow.
         self.moved(&a.base);
-        // An awaited `send` (a bounded `mpsc` sender's) borrows its sender; the one that
-        // takes it by value (a oneshot's) is not awaited.
-        if let Expr::MethodCall(c) = &*a.base {
-            if c.method == "send" {
-                for arg in &c.args {
-                    self.moved(arg);
-                }
-                self.visit_expr(&c.receiver);
-                for arg in &c.args {
-                    self.visit_expr(arg);
-                }
-                return;
-            }
-        }
         syn::visit::visit_expr_await(self, a);
     }
     fn visit_expr_try(&mut self, t: &'a syn::ExprTry) {

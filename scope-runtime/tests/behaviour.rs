@@ -1756,3 +1756,95 @@ fn law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort() {
         Some(&"the body's destructor")
     );
 }
+
+/// An error whose destructor panics.
+#[derive(Debug)]
+struct ErrorPanicsOnDrop;
+
+impl std::fmt::Display for ErrorPanicsOnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an error that panics as it is dropped")
+    }
+}
+
+impl From<Interrupted> for ErrorPanicsOnDrop {
+    fn from(_: Interrupted) -> Self {
+        ErrorPanicsOnDrop
+    }
+}
+
+impl Drop for ErrorPanicsOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "the body's error's destructor");
+    }
+}
+
+/// A body future that panics in its own destructor (after it returned).
+struct ThenPanicsOnDrop<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for ThenPanicsOnDrop<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.0.as_mut().poll(task)
+    }
+}
+
+impl<F> Drop for ThenPanicsOnDrop<F> {
+    fn drop(&mut self) {
+        panic!("the body's destructor");
+    }
+}
+
+#[test]
+fn law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_first() {
+    // The body returned an error, then its destructor panicked: the panic is the outcome,
+    // resumed once the children have drained. The error was left to the end of the statement
+    // that settled the panic, outside any catch: its own destructor's panic unwound out of
+    // the run's poll at once, and the children were never drained.
+    const VAR: &str = "SCOPE_TEST_BODY_ERROR_DROP_PANICS";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_first",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let drained = Arc::new(AtomicBool::new(false));
+    let d = Arc::clone(&drained);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().grace(Duration::from_millis(100)));
+            s.run(ThenPanicsOnDrop(Box::pin(async move {
+                s.spawn(async move {
+                    let _ = scope_runtime::cancelled().await;
+                    tokio::time::sleep(Duration::from_millis(10)).await; // its clean-up
+                    d.store(true, Ordering::SeqCst);
+                    Ok::<_, ErrorPanicsOnDrop>(())
+                });
+                tokio::task::yield_now().await;
+                Err::<(), _>(ErrorPanicsOnDrop)
+            })))
+            .await
+        })
+    }));
+    let Err(payload) = out else {
+        panic!("the body's panic reaches the caller");
+    };
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the body's destructor")
+    );
+    assert!(
+        drained.load(Ordering::SeqCst),
+        "the panic was resumed before the children drained"
+    );
+}

@@ -533,3 +533,93 @@ async fn law9_an_ended_long_shield_that_overlapped_a_short_one_does_not_stretch_
     // The short one's budget, and the 100 ms a shield has to answer at its end.
     assert_eq!(start.elapsed(), ms(110));
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_is_not_held_by_a_shield_that_has_ended() {
+    // Grace zero: the child's abort waits for the shields under way. It took their latest end
+    // once, as it was cancelled (a 1 h shield's), and kept it after that shield had ended at
+    // 2 ms while a 10 ms one, kept and no longer polled, still held: the child ran an hour.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new());
+    let out = s
+        .run(async move {
+            s.spawn(async {
+                keeps_a_shield_it_no_longer_polls().await;
+                Ok::<_, Interrupted>(())
+            });
+            s.spawn(async {
+                let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(2))).await;
+                Ok::<_, Interrupted>(())
+            });
+            let stuck = s.spawn(async move {
+                let _stamp = stamp;
+                std::future::pending::<Result<(), Interrupted>>().await
+            });
+            sleep(ms(1)).await; // both shields hold
+            stuck.cancel("not needed");
+            sleep(ms(300)).await;
+            let at = dropped_at.lock().unwrap().map(|t| t - start);
+            s.cancel("done");
+            Ok::<_, Interrupted>(at)
+        })
+        .await;
+    let at = out.unwrap();
+    // The kept shield's budget, and the 100 ms a shield has to answer at its end.
+    assert!(at.is_some_and(|at| at <= ms(111)), "aborted at {at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_that_waited_for_a_slot_keeps_its_grace_when_the_run_is_dropped() {
+    // A child that waited for a slot of the limit, then started, then was cancelled alone: the
+    // run's drop threw its pending abort away (it was not a plain task's), and it got the
+    // scope's whole grace again from the drop.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new().grace(ms(100)).limit(1));
+    let run = s.run(async move {
+        let first = s.spawn(async { Ok::<_, Interrupted>(()) });
+        let stuck = s.spawn(async move {
+            let _stamp = stamp;
+            std::future::pending::<Result<(), Interrupted>>().await
+        });
+        first.await?; // its slot passes on: `stuck` starts
+        tokio::task::yield_now().await;
+        stuck.cancel("not needed"); // aborted at 100 ms, its grace
+        std::future::pending::<Result<(), Interrupted>>().await
+    });
+    assert!(tokio::time::timeout(ms(90), run).await.is_err()); // dropped at 90 ms
+    sleep(ms(300)).await;
+    let at = dropped_at.lock().unwrap().map(|t| t - start);
+    assert!(at.is_some_and(|at| at <= ms(101)), "aborted at {at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_just_before_the_run_is_dropped_keeps_its_grace() {
+    // The child is cancelled from outside the run at 10 ms, and the run is not polled again
+    // before it is dropped at 90 ms: the request for the child's grace was never read, and
+    // the child got the scope's whole grace again from the drop.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new().grace(ms(100)));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut run = Box::pin(s.run(async move {
+        let stuck = s.spawn(async move {
+            let _stamp = stamp;
+            std::future::pending::<Result<(), Interrupted>>().await
+        });
+        let _ = tx.send(stuck);
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    assert!(tokio::time::timeout(ms(10), &mut run).await.is_err());
+    let stuck = rx.await.unwrap();
+    assert!(stuck.cancel("not needed")); // aborted at 110 ms, its grace
+    sleep(ms(80)).await;
+    drop(run); // at 90 ms, never polled since the cancel
+    sleep(ms(300)).await;
+    let at = dropped_at.lock().unwrap().map(|t| t - start);
+    assert!(at.is_some_and(|at| at <= ms(111)), "aborted at {at:?}");
+}

@@ -1,7 +1,8 @@
 use scope::{scoped, spawn, Interrupted};
 
 // A block without `move` takes by value a local that a method consumes (`into_*`, a oneshot's
-// `send`) or that a nested `move` closure captures: the child owns it, and it is `'static`.
+// `send`, a request builder's awaited `send`) or that a nested `move` closure captures: the
+// child owns it, and it is `'static`.
 #[scoped]
 async fn reply(items: Vec<u32>) -> Result<u32, Interrupted> {
     let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
@@ -15,8 +16,21 @@ async fn reply(items: Vec<u32>) -> Result<u32, Interrupted> {
         let count = move || words.len();
         Ok::<_, Interrupted>(u32::try_from(count()).unwrap_or(0))
     });
+    let request = Request { body: 4 };
+    let d = spawn!(async { Ok::<_, Interrupted>(request.send().await) });
     a.await?;
-    Ok(b.await? + c.await? + rx.await.unwrap_or(0))
+    Ok(b.await? + c.await? + d.await? + rx.await.unwrap_or(0))
+}
+
+/// A request builder whose `send` takes it (as an HTTP client's does).
+struct Request {
+    body: u32,
+}
+
+impl Request {
+    async fn send(self) -> u32 {
+        self.body
+    }
 }
 
 fn main() {
@@ -24,5 +38,5 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    assert_eq!(rt.block_on(reply(vec![1, 2])).unwrap(), 11);
+    assert_eq!(rt.block_on(reply(vec![1, 2])).unwrap(), 15);
 }

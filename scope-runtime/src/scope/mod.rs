@@ -314,6 +314,17 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    /// Aborts a spawned child, or one that waited for a slot and has started, once its
+    /// scope's run is gone (its admission closed: one that still waited went with it; the
+    /// in-place ones went with the run).
+    pub(crate) fn abort_started(&self) {
+        match self {
+            Target::Task(handle) => handle.abort(),
+            Target::Queued(ticket) => ticket.abort(),
+            Target::InPlace(_) => {}
+        }
+    }
+
     /// Aborts a spawned or queued child at once (an in-place one goes through the run).
     fn abort_now<E>(&self, shared: &Shared<E>) {
         match self {

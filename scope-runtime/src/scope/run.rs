@@ -18,7 +18,7 @@ use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, BodyOutput, Finish, Kept, Report};
-use super::tracker::{Enclosing, TaskHandle, Tracker};
+use super::tracker::{Enclosing, Tracker};
 use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
@@ -344,13 +344,13 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // nothing of the user's is left for the drop glue while a panic is resumed below.
         let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
         // The spawned children cancelled alone keep their own graces (the in-place ones go
-        // with the run, the queued ones with the admission closed above).
-        let pending: Vec<(Deferred, TaskHandle)> = std::mem::take(&mut self.driver.deferred)
+        // with the run; one still waiting for a slot went with the admission closed above,
+        // one that waited and has started is aborted through its ticket), those asked for
+        // since the run last looked included.
+        self.driver.take_last_requests(shared);
+        let pending: Vec<(Deferred, Target)> = std::mem::take(&mut self.driver.deferred)
             .into_iter()
-            .filter_map(|(at, target)| match target {
-                Target::Task(handle) => Some((at, handle)),
-                _ => None,
-            })
+            .filter(|(_, target)| !matches!(target, Target::InPlace(_)))
             .collect();
         self.driver.drop_children(self.scope);
         match self.enclosing.as_ref() {
@@ -456,10 +456,14 @@ where
         if !matches!(polled, Ok(Poll::Pending)) {
             // Its destructor's panic is the body's (a panic of its poll came first and stays).
             let polled = match (dropped, polled) {
-                (Err(payload), Ok(_)) => {
+                (Err(payload), Ok(returned)) => {
                     // The body returned, then its destructor panicked: the panic is its outcome,
-                    // and the value it returned goes now (not left in the run while the panic
-                    // is resumed at the end, where its own panic would abort the process).
+                    // and what it returned goes now, each under a catch: its error (here), its
+                    // value (kept in the run), not left while the panic is resumed at the end
+                    // (where a panic of theirs would abort the process) nor dropped outside a
+                    // catch before the children drain.
+                    let error = catch_unwind(AssertUnwindSafe(move || drop(returned)));
+                    drop_after_panic(error.err());
                     let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
                     drop_after_panic(value.err());
                     Err(payload)
@@ -607,7 +611,7 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
 fn reap_after_grace(
     scope: &Arc<dyn Enclosing>,
     grace: std::time::Duration,
-    pending: Vec<(Deferred, TaskHandle)>,
+    pending: Vec<(Deferred, Target)>,
 ) {
     let timer = tokio::runtime::Handle::try_current();
     match timer {
@@ -635,7 +639,7 @@ struct Reaper {
     /// The end of the budgets of the shields that hold the abort off.
     held: Option<Pin<Box<Sleep>>>,
     /// Children cancelled alone, aborted at the end of their own graces (as the run would).
-    pending: Vec<(Deferred, TaskHandle)>,
+    pending: Vec<(Deferred, Target)>,
     pending_timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -649,8 +653,8 @@ impl Future for Reaper {
             return Poll::Ready(());
         }
         if !self.pending.is_empty() {
-            for handle in take_due(&mut self.pending, tracker) {
-                handle.abort();
+            for target in take_due(&mut self.pending, tracker) {
+                target.abort_started();
             }
             let this = &mut *self;
             if let Some(next) = next_due(&this.pending) {
@@ -686,8 +690,16 @@ impl Future for Reaper {
 /// after do not).
 fn take_due<T>(deferred: &mut Vec<(Deferred, T)>, tracker: &Tracker) -> Vec<T> {
     let now = Instant::now();
-    // An abort held off by shields is due when they end, not only at their budgets' end.
+    // An abort held off by shields is due when they end, not only at their budgets' end; and
+    // its bound is the latest end of those still under way, looked at again each time (a
+    // long shield that has ended no longer holds it), never later than the bound it took.
     let unheld = tracker.holds() == 0;
+    let bound = tracker.held_until();
+    for (d, _) in deferred.iter_mut().filter(|(d, _)| d.held) {
+        if let Some(bound) = bound {
+            d.at = d.at.min(bound);
+        }
+    }
     let (due, later): (Vec<_>, Vec<_>) = std::mem::take(deferred)
         .into_iter()
         .partition(|(d, _)| d.at <= now || (d.held && unheld));
@@ -1111,6 +1123,31 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
         self.deferred.push((at, target));
         self.deferred_timer = None;
+    }
+
+    /// The run is dropped: the requests it has not read yet are read now, so that the graces
+    /// of children cancelled alone since its last poll are handed on with the rest.
+    #[cold]
+    fn take_last_requests<E>(&mut self, shared: &Shared<E>) {
+        let timed = tokio::runtime::Handle::try_current().is_ok();
+        let mut left = Vec::new();
+        for request in shared.take_requests() {
+            match request {
+                // Turned into a deferred abort (or done now), requested again below.
+                Control::AfterGrace(target) => shared.stop_child_now(target, timed),
+                other => left.push(other),
+            }
+        }
+        left.extend(shared.take_requests());
+        for request in left {
+            match request {
+                Control::Deferred(at, target) if timed => self.deferred.push((at, target)),
+                Control::Deferred(_, target) => target.abort_now(shared),
+                // The in-place children go with the run; a grace asked for from elsewhere
+                // meanwhile ends with the scope's (its forced abort reaches every child).
+                Control::StopInPlace { .. } | Control::AfterGrace(_) => {}
+            }
+        }
     }
 
     #[inline(never)]

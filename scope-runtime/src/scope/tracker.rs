@@ -33,6 +33,8 @@
 //! registry lock only while holding none of its own.
 
 use std::cell::Cell;
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::task::Waker;
@@ -228,9 +230,9 @@ struct Registry {
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
     key_in_enclosing: Option<usize>,
-    /// The budget ends of the shields that hold the forced abort off, one per shield under
-    /// way (see `hold`): the bound is the latest of those still running.
-    held_until: Vec<Instant>,
+    /// The budget ends of the shields that hold the forced abort off, with how many shields
+    /// under way end at each (see `hold`): the bound is the latest of those still running.
+    held_until: BTreeMap<Instant, usize>,
     /// The owner's forced abort has begun: new shields are not waited for.
     forcing: bool,
 }
@@ -334,7 +336,7 @@ impl Tracker {
                 if !r.forcing {
                     // Relaxed: a count the owner re-reads after its waker is registered.
                     t.holds.fetch_add(1, Ordering::Relaxed);
-                    r.held_until.push(until);
+                    *r.held_until.entry(until).or_default() += 1;
                     held.push(Arc::clone(&s));
                 }
             }
@@ -352,8 +354,11 @@ impl Tracker {
             // Its end no longer bounds the wait: one that ended, with a long budget, does not
             // stretch the bound of a short one still under way.
             let mut r = self.registry.lock();
-            if let Some(i) = r.held_until.iter().position(|u| *u == until) {
-                r.held_until.swap_remove(i);
+            if let Entry::Occupied(mut ending) = r.held_until.entry(until) {
+                *ending.get_mut() -= 1;
+                if *ending.get() == 0 {
+                    ending.remove();
+                }
             }
         }
         // AcqRel: orders against the owner's registration and re-read. The owner looks again
@@ -385,7 +390,7 @@ impl Tracker {
         if self.holds() == 0 {
             return None;
         }
-        let end = self.registry.lock().held_until.iter().max().copied()?;
+        let end = *self.registry.lock().held_until.last_key_value()?.0;
         let until = end.checked_add(SHIELD_ANSWERS).unwrap_or(end);
         (Instant::now() < until).then_some(until)
     }

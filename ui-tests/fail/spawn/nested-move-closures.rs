@@ -21,15 +21,4 @@ async fn reference_in_a_closure(name: &str) -> Result<(), Interrupted> {
     Ok(())
 }
 
-// An awaited `send` (a bounded `mpsc` sender's) borrows its sender.
-#[scoped]
-async fn awaited_send() -> Result<(), Interrupted> {
-    let (tx, _rx) = tokio::sync::mpsc::channel::<u32>(1);
-    let _ = spawn!(async {
-        let _ = tx.send(1).await;
-        Ok::<(), Interrupted>(())
-    });
-    Ok(())
-}
-
 fn main() {}
