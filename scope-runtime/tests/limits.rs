@@ -1782,3 +1782,62 @@ async fn law5_a_failed_maps_values_panicking_on_drop_do_not_abort() {
     .await;
     assert!(out.is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A reservation cannot be spawned into once the body has returned (the scope is closed to new
+// children): it gives its slot back then, wherever it is kept, so that the children queued
+// behind it start and the run ends.
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_reservation_returned_by_the_body_does_not_hold_the_run() {
+    let s = &Scope::new(Config::new().limit(1));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    let run = s.run(async move {
+        let slot = s.reserve().await?; // the only slot
+        let _late = s.spawn(async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Interrupted>(())
+        }); // queued behind it
+        Ok::<_, Interrupted>(slot) // the slot leaves with the body's value
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let kept = out.expect("the run waited for good for a slot nobody could use");
+    let kept = kept.expect("the scope succeeds");
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "the queued child ran");
+    drop(kept); // gives nothing back twice
+}
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_reservation_still_waiting_when_the_body_returns_is_refused() {
+    let s = &Scope::new(Config::new().limit(1));
+    let mut kept = None;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        s.run(async {
+            let first = s.spawn(async {
+                sleep(Duration::from_millis(10)).await;
+                Ok::<_, Interrupted>(())
+            });
+            // Waits for the slot `first` holds, polled once and kept.
+            let mut waiting = Box::pin(s.reserve());
+            let waker = futures_util::task::noop_waker();
+            let polled = waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+            assert!(polled.is_pending());
+            let _late = s.spawn(async { Ok::<_, Interrupted>(()) }); // queued behind it
+            kept = Some(waiting);
+            drop(first);
+            Ok::<_, Interrupted>(())
+        }),
+    )
+    .await;
+    out.expect("the run waited for good for a reservation nobody polls")
+        .expect("the scope succeeds");
+    let answer = kept.take().unwrap().await;
+    assert!(
+        matches!(answer, Err(Interrupted::NotStarted(_))),
+        "a reservation granted after the scope closed: {answer:?}"
+    );
+}

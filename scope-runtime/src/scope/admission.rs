@@ -155,6 +155,12 @@ struct State {
     /// to start.
     unlimited: VecDeque<Queued>,
     window: Window,
+    /// Slots held by reservations (a `Reserved`, or a waiting `Reserve` answered with one),
+    /// counted in `running`.
+    reserved: usize,
+    /// The body has returned: nothing can be spawned into a reservation any more, so none is
+    /// granted, and those held gave their slots back ([`Admission::end_reservations`]).
+    reservations_over: bool,
 }
 
 /// The places of spawned children let through but perhaps not yet started: `base` is the
@@ -199,6 +205,8 @@ impl Admission {
                 in_place: 0,
                 unlimited: VecDeque::new(),
                 window: Window::default(),
+                reserved: 0,
+                reservations_over: false,
             }),
         }
     }
@@ -246,9 +254,13 @@ impl Admission {
             return None;
         }
         let q = s.queue.pop_front()?;
-        if matches!(q, Queued::InPlace) {
-            s.in_place -= 1;
-            self.admitted_in_place();
+        match q {
+            Queued::InPlace => {
+                s.in_place -= 1;
+                self.admitted_in_place();
+            }
+            Queued::Waiter(_) => s.reserved += 1,
+            Queued::Spawn(..) => {}
         }
         let seq = self.grant(s, matches!(q, Queued::InPlace | Queued::Waiter(_)));
         Some(Admitted(q, seq))
@@ -342,10 +354,11 @@ impl Admission {
     /// admission is closed.
     pub(crate) fn reserve(&self, waiter: &Arc<Waiter>) -> Result<Option<Seq>, ()> {
         let mut s = self.state.lock();
-        if s.closed {
+        if s.closed || s.reservations_over {
             return Err(());
         }
         if self.admissible(&s) {
+            s.reserved += 1;
             return Ok(Some(self.grant(&mut s, true)));
         }
         s.queue.push_back(Queued::Waiter(Arc::clone(waiter)));
@@ -356,11 +369,12 @@ impl Admission {
     /// place `seq`), `Err(..)` why not.
     pub(crate) fn try_reserve(&self) -> Result<Seq, SpawnError> {
         let mut s = self.state.lock();
-        if s.closed {
+        if s.closed || s.reservations_over {
             Err(SpawnError::Closed)
         } else if !s.started {
             Err(SpawnError::NotRunning)
         } else if self.admissible(&s) {
+            s.reserved += 1;
             Ok(self.grant(&mut s, true))
         } else {
             Err(SpawnError::Full)
@@ -447,6 +461,43 @@ impl Admission {
     pub(crate) fn admitted_in_place(&self) {
         // Release: the run's Acquire swap sees the child pushed before it.
         self.in_place_admitted.fetch_add(1, Ordering::Release);
+    }
+
+    /// A reservation's slot leaves it (to the child spawned into it, or given back as it is
+    /// dropped): `false` if the reservation gave it back already, as the body returned
+    /// ([`end_reservations`](Self::end_reservations)), and it holds nothing.
+    pub(crate) fn claim_reserved(&self) -> bool {
+        let mut s = self.state.lock();
+        if s.reservations_over {
+            return false;
+        }
+        s.reserved -= 1;
+        true
+    }
+
+    /// The body has returned, and nothing can be spawned into a reservation any more: the
+    /// slots the reservations hold (wherever they are kept: the body's value, a variable of
+    /// the caller's) are given back, and none is granted from now on. Returns the spawning
+    /// loops still waiting, for the caller to refuse, and the children the freed slots let
+    /// through, for the caller to start (both outside the lock).
+    pub(crate) fn end_reservations(&self) -> (Vec<Arc<Waiter>>, Vec<Admitted>) {
+        let mut s = self.state.lock();
+        if s.reservations_over {
+            return (Vec::new(), Vec::new());
+        }
+        s.reservations_over = true;
+        s.running = s.running.saturating_sub(s.reserved);
+        s.reserved = 0;
+        let mut waiters = Vec::new();
+        s.queue.retain(|q| match q {
+            Queued::Waiter(w) => {
+                waiters.push(Arc::clone(w));
+                false
+            }
+            _ => true,
+        });
+        let admitted = std::iter::from_fn(|| self.next(&mut s)).collect();
+        (waiters, admitted)
     }
 
     /// Closes admission: nothing queued starts from now on. Returns the queue, for the caller

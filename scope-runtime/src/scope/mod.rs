@@ -690,6 +690,18 @@ impl<E> Shared<E> {
         }
     }
 
+    /// The body has returned: the slots held by reservations go to the children queued
+    /// behind them, and the spawning loops still waiting learn that none will come (see
+    /// [`Admission::end_reservations`]).
+    pub(crate) fn end_reservations(&self) {
+        let (waiters, admitted) = self.admission.end_reservations();
+        for waiter in waiters {
+            // One that gave up meanwhile holds nothing.
+            let _ = waiter.answer(false, NO_SEQ);
+        }
+        start_each(admitted, |admitted| self.hand_on(admitted));
+    }
+
     /// Starts a child handed a slot (or let through at the run's start).
     pub(crate) fn start_queued(&self, admitted: Admitted) {
         let Admitted(q, seq) = admitted;
@@ -697,9 +709,12 @@ impl<E> Shared<E> {
             Queued::Spawn(_, start) => start_spawned(start, seq),
             Queued::Waiter(waiter) => {
                 if !waiter.answer(true, seq) {
-                    // Its `Reserve` was dropped as the slot came: the slot passes on.
+                    // Its `Reserve` was dropped as the slot came: the slot passes on (unless
+                    // the body's return gave it back already).
                     self.child_started(seq);
-                    self.release_slot();
+                    if self.admission.claim_reserved() {
+                        self.release_slot();
+                    }
                 }
             }
             // Counted as it was let through (`Admission::admitted_in_place`).
@@ -1200,8 +1215,10 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
 
 /// A slot of a scope's limit, held until a child is spawned into it (or it is dropped, which
 /// hands it on). Without a limit it holds nothing and only stands for "a child may start".
-/// Forgotten (`mem::forget`), it keeps its slot for good, as a forgotten semaphore permit
-/// does.
+/// Once the scope's body has returned, nothing can be spawned into it (the scope is closed):
+/// its slot passes on then, wherever the reservation is kept, so that the children queued
+/// behind it start. Forgotten (`mem::forget`) while the body runs, it keeps its slot until
+/// the body returns, as a forgotten semaphore permit keeps its own.
 ///
 /// # Examples
 ///
@@ -1236,8 +1253,11 @@ impl<'s, 'env, E, M: Mode> Reserved<'s, 'env, E, M> {
     /// Hands the slot (and the place) over to a child being spawned: the child gives them
     /// back when it starts and ends.
     fn take(mut self) -> spawn::Admit {
+        // A slot given back as the body returned is not the child's: the spawn is refused
+        // then anyway (the scope is closed), and gives nothing back.
+        let slot = std::mem::take(&mut self.slot) && self.scope.shared.admission.claim_reserved();
         spawn::Admit::Held {
-            slot: std::mem::take(&mut self.slot),
+            slot,
             seq: std::mem::replace(&mut self.seq, NO_SEQ),
         }
     }
@@ -1335,9 +1355,10 @@ where
 impl<E, M: Mode> Drop for Reserved<'_, '_, E, M> {
     fn drop(&mut self) {
         let shared = &self.scope.shared;
-        // Never spawned into: its place and its slot pass on.
+        // Never spawned into: its place and its slot pass on (unless the body's return gave
+        // the slot back already).
         shared.child_started(self.seq);
-        if self.slot {
+        if self.slot && shared.admission.claim_reserved() {
             shared.release_slot();
         }
     }

@@ -529,6 +529,12 @@ fn body_ended<E, M>(
         Ok(Poll::Pending) => {}
         Ok(Poll::Ready(out)) => {
             shared.tracker.close();
+            // Closed to new children: the reservations, which only a spawn uses, give their
+            // slots back (after the close, so that one that finds its slot gone finds the
+            // scope closed too).
+            if shared.admission.is_limited() {
+                shared.end_reservations();
+            }
             shared.end_background();
             if let Err(error) = out {
                 match message_of(&error) {
