@@ -284,6 +284,7 @@ fn loom_a_reserve_given_up_racing_the_slot_handed_to_it() {
     /// and whatever they let through is answered (here nothing else waits).
     fn pass_on(admission: &Admission, seq: u64) {
         assert!(admission.started(seq).is_empty());
+        assert!(admission.claim_reserved(), "the slot is the reservation's");
         assert!(admission.release().is_none());
     }
 
@@ -321,6 +322,52 @@ fn loom_a_reserve_given_up_racing_the_slot_handed_to_it() {
         assert!(
             admission.try_admit().is_some(),
             "the slot was passed on: a new child is admitted"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A reservation dropped on another thread as the body returns (which gives every reservation's
+// slot back): the slot is given back once, by one side or the other, never twice and never
+// kept.
+
+#[test]
+fn loom_a_reservation_dropped_racing_the_bodys_return() {
+    use crate::scope::admission::Waiter;
+
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(2)));
+        assert!(admission.start().is_empty());
+        let first = admission.try_admit().expect("a child takes one slot");
+        assert!(admission.started(first).is_empty());
+        let waiter = Arc::new(Waiter::default());
+        assert!(
+            matches!(admission.reserve(&waiter), Ok(Some(_))),
+            "the reservation takes the other"
+        );
+        let dropper = {
+            let admission = Arc::clone(&admission);
+            thread::spawn(move || {
+                // `Reserved::drop`.
+                if admission.claim_reserved() {
+                    assert!(admission.release().is_none());
+                }
+            })
+        };
+        let (waiting, admitted) = admission.end_reservations();
+        assert!(waiting.is_empty() && admitted.is_empty());
+        dropper.join().unwrap();
+        let next = admission
+            .try_admit()
+            .expect("the reservation's slot was given back");
+        assert!(admission.started(next).is_empty());
+        assert!(
+            admission.try_admit().is_none(),
+            "the reservation's slot was given back twice"
+        );
+        assert!(
+            matches!(admission.reserve(&waiter), Err(())),
+            "a reservation granted after the body returned"
         );
     });
 }
