@@ -2791,3 +2791,43 @@ async fn law9_repeated_cancels_of_one_child_schedule_one_stop() {
         "{took:?}"
     );
 }
+
+#[test]
+fn law3_a_race_answers_with_what_cancelled_it_first_across_workers() {
+    // A candidate that succeeds on another worker as the body fails: the race is answered by
+    // what came first, as its context's first cause says. The win was decided by a look at the
+    // cause taken before the value was stored, so a body failing between the two was
+    // cancelled first and kept as the answer, and the race still returned the value.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut won, mut failed) = (0, 0);
+        for i in 0..3_000u32 {
+            let race = &scope_runtime::Race::<u8, AppError>::new(Config::new());
+            let out = race
+                .run(async {
+                    race.spawn(async { Ok::<u8, AppError>(1) });
+                    for _ in 0..(i % 64) * 16 {
+                        std::hint::spin_loop();
+                    }
+                    Err::<(), _>(AppError::Boom(402))
+                })
+                .await;
+            let body_first = matches!(race.cx().cause(), Some(Cause::SiblingFailed { .. }));
+            match out {
+                Ok(_) => {
+                    assert!(!body_first, "the race was won after its body's failure");
+                    won += 1;
+                }
+                Err(failures) => {
+                    assert!(body_first, "the race failed after a win: {failures}");
+                    failed += 1;
+                }
+            }
+        }
+        assert!(won + failed == 3_000);
+    });
+}

@@ -1841,3 +1841,36 @@ async fn law1_a_reservation_still_waiting_when_the_body_returns_is_refused() {
         "a reservation granted after the scope closed: {answer:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_in_place_maps_discarded_value_whose_drop_panics_does_not_unwind_through_the_map() {
+    // In place, an item's failure is settled inside the run's turn: the map's body (holding
+    // the values collected so far) was dropped there, unpolled, and a value's panicking
+    // `Drop` came out of `run` as the body's panic in place of the first failure.
+    use futures_util::FutureExt;
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("item 0's value");
+        }
+    }
+    let item = |i: u32| async move {
+        if i == 1 {
+            sleep(Duration::from_millis(10)).await; // after item 0's value was read
+            return Err(AppError::Boom(1));
+        }
+        Ok(PanicsOnDrop)
+    };
+    for grace in [Duration::ZERO, Duration::from_millis(100)] {
+        let map = scope_runtime::map(0..2u32, item)
+            .config(Config::new().grace(grace))
+            .in_place();
+        let out = std::panic::AssertUnwindSafe(map.run()).catch_unwind().await;
+        let out = out.expect("run answers with the first failure; it does not panic");
+        assert!(
+            matches!(out, Err(AppError::Boom(1))),
+            "grace {grace:?}: {}",
+            out.is_ok()
+        );
+    }
+}

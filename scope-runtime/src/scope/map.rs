@@ -372,7 +372,7 @@ async fn drive<'s, 'env, S, F, Fut, T, E, Sp>(
     scope: &'s Scope<'s, 'env, E, Sendable>,
     items: S,
     mut f: F,
-    mut values: Values<T>,
+    values: Values<T>,
     supervise: bool,
     spawn: Sp,
 ) -> Result<Option<Vec<T>>, E>
@@ -386,11 +386,25 @@ where
     ) -> super::Child<'s, (usize, Option<T>)>,
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
+    // What the map holds of the items' values: those collected, and those finished but not
+    // yet read. Given back whole when every item gave its value; otherwise dropped by the
+    // guard, one by one, whether the loop ends or the body is dropped (an in-place item's
+    // failure settled in the run's turn drops the body unpolled).
+    let mut kept = Kept {
+        scope,
+        values: Some(values),
+        running: ChildSet::new(),
+    };
     // The loop: whether every item gave its value (into `values`). (An `async` block, so that
-    // its `?` ends the loop, not the function: the values are dropped below either way.)
+    // its `?` ends the loop, not the function.)
     let complete: Result<bool, E> = async {
+        let Kept {
+            values, running, ..
+        } = &mut kept;
+        let Some(values) = values.as_mut() else {
+            unreachable!("the values are taken only after the loop")
+        };
         let mut items = std::pin::pin!(items);
-        let mut running: ChildSet<'s, (usize, Option<T>)> = ChildSet::new();
         // Without values there is nothing to read from a handle: the items are counted out
         // instead, and a missing one seen from the count.
         let tally = (!values.keep).then(|| Arc::new(Tally::default()));
@@ -417,7 +431,7 @@ where
         let mut stopped = false;
         loop {
             while let Some((_, out)) = running.try_join_next() {
-                take(out, &mut values)?;
+                take(out, values)?;
             }
             let slot = match scope.reserve().await {
                 Ok(slot) => slot,
@@ -456,21 +470,58 @@ where
             counted_missing = tally_ended(scope, tally, supervise).await;
         }
         while let Some((_, out)) = running.join_next().await {
-            take(out, &mut values)?;
+            take(out, values)?;
         }
         Ok(!stopped && !missing && !counted_missing)
     }
     .await;
     if let Ok(true) = complete {
-        return Ok(Some(values.into_vec()));
+        let values = kept.values.take().map(Values::into_vec);
+        return Ok(values);
     }
-    // No value: the values collected so far are dropped here, in the map's body. A panic of a
-    // value's destructor is a panic of the scope, under its policy (beside the failures it
-    // reports), not one that unwinds through the map in place of its report.
-    if let Err(payload) = values.drop_each() {
-        let _ = scope.shared.panicked(&scope.shared.info, payload);
-    }
+    drop(kept);
     complete.map(|_| None)
+}
+
+/// What a map holds of its items' values (see `drive`). Dropped while it still holds them (no
+/// value to give: an item failed, or the body was dropped), it drops them here, in the map's
+/// body, one by one: a panic of a value's destructor is a panic of the scope, under its policy
+/// (beside the failures it reports), not one that unwinds through the map in place of its
+/// report.
+struct Kept<'s, 'env, T, E> {
+    scope: &'s Scope<'s, 'env, E, Sendable>,
+    values: Option<Values<T>>,
+    running: ChildSet<'s, (usize, Option<T>)>,
+}
+
+impl<T, E> Drop for Kept<'_, '_, T, E> {
+    fn drop(&mut self) {
+        let mut panic = None;
+        // The outcomes finished but not read (an in-place item's value waits in its handle).
+        let running = &mut self.running;
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut panic = None;
+            while let Some((_, out)) = running.try_join_next() {
+                if let Err(payload) = crate::error::drop_caught(out) {
+                    crate::error::keep_first(&mut panic, payload);
+                }
+            }
+            panic
+        }));
+        match read {
+            Ok(first) => panic = first,
+            Err(payload) => crate::error::keep_first(&mut panic, payload),
+        }
+        if let Some(values) = self.values.take() {
+            if let Err(payload) = values.drop_each() {
+                crate::error::keep_first(&mut panic, payload);
+            }
+        }
+        if let Some(payload) = panic {
+            let shared = &self.scope.shared;
+            let _ = shared.panicked(&shared.info, payload);
+        }
+    }
 }
 
 /// Waits for the last item of a map without values; whether one ended without its value.

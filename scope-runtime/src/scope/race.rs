@@ -350,16 +350,21 @@ where
         } else {
             lock(&self.winner).take()
         };
-        let won = winner.is_some();
+        // What came first, the win or the body's failure, is what cancelled the race first:
+        // a value offered as the body failed on another thread (past the look `offer` takes)
+        // is a consequence of that failure, as a loser's is; the failure is the answer.
+        let body_failed_first =
+            matches!(report.cause.as_deref(), Some(Cause::SiblingFailed { .. }));
+        let won = winner.is_some() && !body_failed_first;
         let mut dropped = None;
         if let Some(value) = winner {
             // Acquire: pairs with the store of a child's panic; every child has ended.
-            if !self.scope.shared.child_panicked.load(Ordering::Acquire) {
+            if won && !self.scope.shared.child_panicked.load(Ordering::Acquire) {
                 return Ok(value);
             }
             // A candidate panicked (before the win, or while it stopped after it): a panic is
             // a bug that reaches the caller, so the race fails with it and every other
-            // failure. The value is dropped here (user code, no lock held); a panic of its
+            // failure (or the body's failure came first). The value is dropped here (user code, no lock held); a panic of its
             // destructor is one more failure, of the race, not an unwind in place of them.
             dropped = crate::error::drop_caught(value).err();
         }
