@@ -152,3 +152,69 @@ fn a_recorder_panicking_as_it_registers_costs_the_scope_nothing() {
 fn a_recorder_panicking_as_a_handle_is_updated_costs_the_scope_nothing() {
     a_scope_of_every_kind_under(At::Update);
 }
+
+/// A recorder whose registration of one scope's metrics makes a scope of its own (an exporter
+/// that starts its flush loop lazily), noting the scopes it registers.
+struct ReentrantRecorder {
+    registered: std::sync::Mutex<Vec<String>>,
+}
+
+impl ReentrantRecorder {
+    fn counter(&self, key: &Key) -> Counter {
+        let scope = key
+            .labels()
+            .find(|l| l.key() == "scope")
+            .map(|l| l.value().to_owned())
+            .unwrap_or_default();
+        let first = {
+            let mut registered = self.registered.lock().unwrap();
+            let first = !registered.contains(&scope);
+            if first {
+                registered.push(scope.clone());
+            }
+            first
+        };
+        if first && scope == "reentrant-outer" {
+            // Its own scope, made as it registers (the guard above is let go first).
+            drop(Scope::<Interrupted>::new(
+                Config::new().name("reentrant-inner"),
+            ));
+        }
+        Counter::noop()
+    }
+}
+
+impl Recorder for ReentrantRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.counter(key)
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+#[test]
+fn a_recorder_that_makes_a_scope_as_it_registers_finds_the_cache_free() {
+    // The registration ran with the thread's cache of handles borrowed: the scope it made
+    // panicked as it looked its own handles up (caught, reported by the hook), and recorded
+    // nothing for its life.
+    let recorder = ReentrantRecorder {
+        registered: std::sync::Mutex::new(Vec::new()),
+    };
+    metrics::with_local_recorder(&recorder, || {
+        drop(Scope::<Interrupted>::new(
+            Config::new().name("reentrant-outer"),
+        ));
+    });
+    let registered = recorder.registered.lock().unwrap();
+    assert!(
+        registered.iter().any(|s| s == "reentrant-inner"),
+        "the recorder's own scope registered no metric: {registered:?}"
+    );
+}

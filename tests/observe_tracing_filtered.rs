@@ -162,3 +162,98 @@ fn a_drained_service_whose_task_panicked_ends_panicked() {
     });
     assert_eq!(events("scope panicked", "filtered_svc_drained").len(), 1);
 }
+
+#[test]
+fn a_cancel_from_a_plain_context_is_heard_at_info_by_the_topmost_scope() {
+    // Cancelled from a context no scope owns (a root of the program's own, as an application's
+    // shutdown is): the topmost scope's cancel was reported at `DEBUG`, as though a scope above
+    // had said it, and an `INFO` subscriber heard nothing of it.
+    subscriber();
+    runtime().block_on(async {
+        let root = scope::Cx::root();
+        let s = &Scope::new(Config::new().name("filtered_outside").parent(root.clone()));
+        let stopper = root.clone();
+        let _ = s
+            .run(async {
+                // A nested scope below it: the top one reports, this one does not repeat it.
+                let inner = &Scope::new(Config::new().name("filtered_outside_inner"));
+                inner
+                    .run(async {
+                        stopper.cancel("operator abort");
+                        scope::cancelled().await;
+                        Ok::<(), Interrupted>(())
+                    })
+                    .await
+            })
+            .await;
+        // A deadline of a context no scope owns: the topmost scope's own to report.
+        let timed = scope::Cx::root().child_with_timeout(Duration::from_millis(5));
+        let s = &Scope::new(
+            Config::new()
+                .name("filtered_outside_deadline")
+                .parent(timed),
+        );
+        let _ = s
+            .run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+    });
+    let cancelled = events("cancelled", "filtered_outside");
+    let top: Vec<_> = cancelled
+        .iter()
+        .filter(|e| {
+            !e.fields
+                .values()
+                .any(|v| v.contains("filtered_outside_inner"))
+        })
+        .filter(|e| {
+            !e.fields
+                .values()
+                .any(|v| v.contains("filtered_outside_deadline"))
+        })
+        .collect();
+    assert_eq!(
+        top.len(),
+        1,
+        "the topmost scope reports the cancel: {cancelled:?}"
+    );
+    assert_eq!(top[0].level, Level::INFO);
+    assert!(
+        top[0].fields.values().any(|v| v.contains("operator abort")),
+        "{:?}",
+        top[0].fields
+    );
+    let deadline = events("deadline exceeded", "filtered_outside_deadline");
+    assert_eq!(deadline.len(), 1, "the deadline is reported: {deadline:?}");
+    assert_eq!(deadline[0].level, Level::INFO);
+}
+
+#[test]
+fn a_service_cancelled_through_its_context_reports_the_cancel() {
+    // `svc.cx().cancel(..)`, then a stop: the stop's cancel was not the first, so nothing
+    // reported the one that was.
+    subscriber();
+    runtime().block_on(async {
+        let svc = Service::new(ServiceConfig::new("filtered_svc_cx_cancel"));
+        svc.spawn(async {
+            scope::cancelled().await;
+        })
+        .unwrap()
+        .detach();
+        svc.cx().cancel("maintenance");
+        let _ = svc.stop().await;
+    });
+    let cancelled = events("cancelled", "filtered_svc_cx_cancel");
+    assert_eq!(cancelled.len(), 1, "the cancel is an event: {cancelled:?}");
+    assert_eq!(cancelled[0].level, Level::INFO);
+    assert!(
+        cancelled[0]
+            .fields
+            .values()
+            .any(|v| v.contains("maintenance")),
+        "{:?}",
+        cancelled[0].fields
+    );
+}

@@ -114,21 +114,36 @@ mod on {
         metrics::with_recorder(|recorder| {
             let address = std::ptr::from_ref(recorder).cast::<()>() as usize;
             let hash = hash_of(info);
-            let cached = CACHE.try_with(|cache| {
+            let found = CACHE.try_with(|cache| {
                 let mut cache = cache.borrow_mut();
                 if cache.0 != address {
                     // Another recorder (one was installed since): register anew.
                     *cache = (address, HashMap::new());
                 }
-                let bucket = cache.1.entry(hash).or_default();
-                if let Some(h) = bucket.iter().find(|h| h.ident.matches(info)) {
-                    return Arc::clone(h);
-                }
-                let h = Arc::new(Handles::register(recorder, info));
-                bucket.push(Arc::clone(&h));
-                h
+                let bucket = cache.1.get(&hash)?;
+                bucket.iter().find(|h| h.ident.matches(info)).cloned()
             });
-            cached.unwrap_or_else(|_| Arc::new(Handles::register(recorder, info)))
+            if let Ok(Some(h)) = found {
+                return h;
+            }
+            // The recorder's code runs with the cache let go: a registration that makes a
+            // scope or a service of its own (an exporter's flush loop) finds it free.
+            let h = Arc::new(Handles::register(recorder, info));
+            CACHE
+                .try_with(|cache| {
+                    let mut cache = cache.borrow_mut();
+                    if cache.0 != address {
+                        return Arc::clone(&h);
+                    }
+                    let bucket = cache.1.entry(hash).or_default();
+                    // One made meanwhile (by the registration's own scopes) is kept.
+                    if let Some(kept) = bucket.iter().find(|k| k.ident.matches(info)) {
+                        return Arc::clone(kept);
+                    }
+                    bucket.push(Arc::clone(&h));
+                    Arc::clone(&h)
+                })
+                .unwrap_or(h)
         })
     }
 

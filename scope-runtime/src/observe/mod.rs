@@ -48,8 +48,8 @@
 //!
 //! | event (message) | level | fields | when |
 //! |---|---|---|---|
-//! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | the scope's own deadline cancelled it (one it inherited is its parent's cancel: `DEBUG` `cancelled`) |
-//! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled, or it finished) | `cause` | a scope's context was cancelled |
+//! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | the scope's own deadline cancelled it (one it inherited from a scope is that scope's to report: `DEBUG` `cancelled`; one of a context no scope owns, the topmost scope reports) |
+//! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled under a scope or service that reports it, or it finished) | `cause` | a scope's or service's context was cancelled (a scope in no scope's or service's code, the topmost, reports a cancel that comes from above it: an application's shutdown, a root of the program's own, a bridged token) |
 //! | `scope failed` | `WARN` | | a scope ended with a failure |
 //! | `scope panicked` | `ERROR` | | a scope ended with a panic |
 //! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
@@ -258,18 +258,30 @@ const WON: u8 = 4;
 /// The scope has a deadline of its own (its `Config` gave one): a deadline that cancels it is
 /// its own to report; one it inherited, the scope that set it reports.
 const OWN_DEADLINE: u8 = 8;
+/// The scope runs in no scope's or service's code (it is entered under the application's
+/// context, a root of the program's own, a bridged token's): no reporter above it hears of a
+/// cancel that comes from its context's ancestors, so it reports such a cancel (and an
+/// inherited deadline) as its own, at the level of a cancel.
+const TOPMOST: u8 = 16;
 
 impl ScopeObs {
     /// A scope entered under `parent`, with its own context `cx`.
-    pub(crate) fn scope(info: &TaskInfo, cx: &Cx, parent: &Cx, own_deadline: bool) -> Self {
+    pub(crate) fn scope(
+        info: &TaskInfo,
+        cx: &Cx,
+        parent: &Cx,
+        own_deadline: bool,
+        topmost: bool,
+    ) -> Self {
         let record = is_tracking()
             .then(|| Record::register(info.clone(), TaskKind::Scope, cx, Some(parent), None));
+        let flags = if own_deadline { OWN_DEADLINE } else { 0 } | if topmost { TOPMOST } else { 0 };
         ScopeObs {
             id: info.id(),
             record,
             span: span::ScopeSpan::new(info, TaskKind::Scope),
             metrics: metrics::ScopeMetrics::new(info),
-            reported: AtomicU8::new(if own_deadline { OWN_DEADLINE } else { 0 }),
+            reported: AtomicU8::new(flags),
         }
     }
 
@@ -320,15 +332,23 @@ impl ScopeObs {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {
-                let deadline = matches!(*cause, crate::cause::Cause::DeadlineExceeded { .. });
-                if deadline && before & OWN_DEADLINE == 0 {
+                let topmost = before & TOPMOST != 0;
+                // A deadline (one of a context no scope owns, passed down, counts for the
+                // topmost scope: nobody above counts it).
+                let deadline = match &*cause {
+                    crate::cause::Cause::ParentCancelled(_) if topmost => {
+                        matches!(cause.root(), crate::cause::Cause::DeadlineExceeded { .. })
+                    }
+                    other => matches!(other, crate::cause::Cause::DeadlineExceeded { .. }),
+                };
+                if deadline && before & (OWN_DEADLINE | TOPMOST) == 0 {
                     // A deadline it inherited (fired here first, as it may be): reported as
                     // its parent's cancel, which it is; the scope that set it reports it.
                     self.span
-                        .cancelled(&Cause::ParentCancelled(Arc::clone(&cause)));
+                        .cancelled(&Cause::ParentCancelled(Arc::clone(&cause)), false);
                     self.metrics.cancelled(false);
                 } else {
-                    self.span.cancelled(&cause);
+                    self.span.cancelled(&cause, topmost);
                     self.metrics.cancelled(deadline);
                 }
             }

@@ -158,18 +158,27 @@ mod on {
             guard(&self.span, self.id)
         }
 
-        pub(crate) fn cancelled(&self, cause: &Cause) {
+        /// `topmost`: no scope or service above it reports a cancel its parent passes down
+        /// (it says it at `INFO` then).
+        pub(crate) fn cancelled(&self, cause: &Cause, topmost: bool) {
             if dispatcher::has_been_set() {
-                let _ = hook(|| self.emit_cancelled(cause));
+                let _ = hook(|| self.emit_cancelled(cause, topmost));
             }
         }
 
-        fn emit_cancelled(&self, cause: &Cause) {
+        fn emit_cancelled(&self, cause: &Cause, topmost: bool) {
             let (span, named) = (&self.span, self.named.as_deref());
             match cause {
                 Cause::DeadlineExceeded { scope } => emit!(
                     span, named, scope, Level::INFO, deadline = %scope, "deadline exceeded"
                 ),
+                // Passed down from a context no scope owns: nobody above says it.
+                Cause::ParentCancelled(_) if topmost => match cause.root() {
+                    Cause::DeadlineExceeded { scope } => emit!(
+                        span, named, scope, Level::INFO, deadline = %scope, "deadline exceeded"
+                    ),
+                    _ => emit!(span, named, scope, Level::INFO, cause = %cause, "cancelled"),
+                },
                 Cause::ParentCancelled(_) | Cause::Finished { .. } => {
                     emit!(span, named, scope, Level::DEBUG, cause = %cause, "cancelled");
                 }
@@ -322,7 +331,7 @@ mod off {
             SpanGuard(std::marker::PhantomData)
         }
         #[inline]
-        pub(crate) fn cancelled(&self, _: &Cause) {}
+        pub(crate) fn cancelled(&self, _: &Cause, _: bool) {}
         #[inline]
         pub(crate) fn finished(&self, _: Outcome) {}
     }

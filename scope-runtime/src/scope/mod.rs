@@ -968,10 +968,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let deadline = deadline.map(|at| (at, Cow::Owned(info.to_string())));
         let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
+        let enclosing = crate::cx::enclosing_scope();
+        let topmost = enclosing.is_none();
         Scope {
             shared: Owner(Arc::new(Shared {
-                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline),
-                tracker: Tracker::new(crate::cx::enclosing_scope()),
+                obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline, topmost),
+                tracker: Tracker::new(enclosing),
                 cx,
                 info,
                 grace: config.grace,

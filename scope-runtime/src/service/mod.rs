@@ -226,25 +226,17 @@ pub(crate) struct DaemonTurn {
 }
 
 impl Inner {
-    /// A stop's cancel, with `signal` as its cause; the first cancel of the service (not an
-    /// earlier stop's or drain's) is reported. A panic of an `on_cancel` callback it ran is
-    /// returned, for the stop to resume once it has done its work (the cancel has reached
+    /// A stop's cancel, with `signal` as its cause; the service's first cancel is reported
+    /// (once, whichever call sees it: this stop's, an earlier stop's or drain's, or one made
+    /// through its context, `svc.cx().cancel(..)`). A panic of an `on_cancel` callback it ran
+    /// is returned, for the stop to resume once it has done its work (the cancel has reached
     /// every task by then).
     fn cancel_for_stop(&self, signal: Signal) -> Option<Panic> {
-        match catch_unwind(AssertUnwindSafe(|| {
+        let cancelled = catch_unwind(AssertUnwindSafe(|| {
             self.cx.cancel_with(Cause::Shutdown { signal })
-        })) {
-            Ok(first) => {
-                if first {
-                    self.obs.cancelled(&self.cx);
-                }
-                None
-            }
-            Err(payload) => {
-                self.obs.cancelled(&self.cx);
-                Some(payload)
-            }
-        }
+        }));
+        self.obs.cancelled(&self.cx);
+        cancelled.err()
     }
 
     /// Reports the service's end, once, with the failures taken at it (a stop cut short
@@ -265,6 +257,11 @@ impl Inner {
         let cause = cause
             .map(|c| &**c)
             .filter(|c| !matches!(c, Cause::Finished { .. }));
+        if cause.is_some() {
+            // Cancelled before its end (by a stop, or through its context): reported first,
+            // if nothing has yet.
+            self.obs.cancelled(&self.cx);
+        }
         self.obs.finished(cause, panicked, failed);
     }
 
