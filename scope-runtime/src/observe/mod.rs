@@ -64,7 +64,9 @@
 //!
 //! Any exporter works: the metrics go to whatever recorder is installed
 //! (`metrics::set_global_recorder`), and cost a few atomic operations on a no-op handle when
-//! none is. Every metric is labelled `scope` with the scope's (or service's) name, or its call
+//! none is. A scope or service takes its handles when it is made: install the recorder
+//! before making the services that live as long as the program (one made before records
+//! nothing, where a `tracing` subscriber set up late is still heard). Every metric is labelled `scope` with the scope's (or service's) name, or its call
 //! site (`file:line:col`) when it has none:
 //!
 //! | metric | type | what |

@@ -562,6 +562,10 @@ impl TaskNode {
 
     /// The scope or service that owns it (joins it, cancels it, aborts it): a child's scope;
     /// a nested scope's enclosing scope (the scope of the child it runs in); `None` at the top.
+    /// A nested scope's is read through its context (the owner of the context it was entered
+    /// under): one entered under a context of its own (`Config::parent(Cx::root())`, a
+    /// service's, a shield's) shows that context's owner, or none, though the scope whose code
+    /// entered it still joins it and its forced abort reaches it.
     ///
     /// # Examples
     ///
