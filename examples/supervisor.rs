@@ -56,8 +56,7 @@ fn reporter(log: &Log) -> impl Fn(&SupervisorEvent<'_, AppError>) + Send + Sync 
 }
 
 /// The ingest supervisor: a consumer that loses its connection on its first three runs, then
-/// consumes until it is asked to stop.
-/// The ingest supervisor, stopped by cancelling `stop` (a context it runs under).
+/// consumes until it is asked to stop by cancelling `stop` (a context it runs under).
 fn ingest(log: &Log, runs: &Arc<AtomicU32>, stop: &Cx) -> Supervisor<AppError> {
     let runs = runs.clone();
     let config = Config::new()

@@ -918,8 +918,8 @@ pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
 // slot!
 
 /// `slot!(pub static NAME: Type);`: the static, and its key type of the same name
-/// (snapshots: `tests/expand/slot.rs`). A leading `crate = path;` overrides the path of the
-/// facade.
+/// (snapshots: `tests/expand/slots-and-needs.rs`). A leading `crate = path;` overrides the
+/// path of the facade.
 pub(crate) fn slot(input: TokenStream) -> TokenStream {
     let (krate, rest, mut errors) = split_crate_prefix(input);
     match syn::parse2::<SlotInput>(rest) {
