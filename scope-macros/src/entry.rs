@@ -83,7 +83,26 @@ fn build(
     let test_attr = (host == MacroKind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     let name_of_host = host.macro_name();
     if let Err(e) = valid::is_async(&f.sig, host, false) {
+        // A body that builds a runtime and blocks on it (the step before the attribute): the
+        // attribute builds one, so that goes too.
+        let e = if valid::builds_a_runtime(&f.block) {
+            syn::Error::new(
+                e.span(),
+                format!(
+                    "{e}\nhelp: and drop the runtime this body builds: `{name_of_host}` \
+                     builds one, and runs the body on it (`rt.block_on(serve())` becomes \
+                     `serve().await`)"
+                ),
+            )
+        } else {
+            e
+        };
         errors.push(e);
+        // Without its body: the error above is the only one (a `spawn!` there would say to
+        // put `#[scoped]` on it, an `.await` that it is not async).
+        *f.block = crate::expand::block_of(quote!({
+            ::core::unreachable!("`{}` refused this fn", #name_of_host)
+        }));
         let errors = errors_to_tokens(errors);
         return Err(quote!(#test_attr #f #errors));
     }
@@ -103,7 +122,11 @@ fn build(
     if host == MacroKind::Main {
         if let Err(e) = valid::main_returns(&f.sig) {
             errors.push(e);
-            // The fn as a plain `main` of the same type: the error above is the only one.
+            // The fn as a plain `main` (of the same type, unless it is an `impl Trait` that
+            // the stub would leave to infer): the error above is the only one.
+            if valid::return_type_has_impl(&f.sig) {
+                f.sig.output = syn::ReturnType::Default;
+            }
             f.sig.asyncness = None;
             *f.block = crate::expand::block_of(quote!({
                 ::core::unreachable!("`#[scope::main]` refused this fn")
@@ -141,11 +164,16 @@ fn stray_attributes(f: &mut syn::ItemFn, host: MacroKind, errors: &mut Vec<syn::
         } else {
             format!("help: write `#[scoped]` on the line above `{name}`")
         };
+        let headline = if host == MacroKind::Main {
+            format!("`#[scoped]` is not needed on `{name}`, and cannot go below it")
+        } else {
+            format!("`#[scoped]` goes above `{name}`")
+        };
         errors.push(syn::Error::new_spanned(
             &attr,
             format!(
-                "`#[scoped]` goes above `{name}`: attributes expand from the top, and `{name}` \
-                 makes the `async fn` a plain `fn` before `#[scoped]` would see it\n{help}"
+                "{headline}: attributes expand from the top, and `{name}` makes the `async fn` \
+                 a plain `fn` before `#[scoped]` would see it\n{help}"
             ),
         ));
     }

@@ -852,6 +852,27 @@ fn needs_param(
             ));
             continue;
         };
+        // A slot listed twice makes its reads ambiguous (two proofs of one key): rustc said
+        // "type annotations needed" at each read, far from the list. Said here, at the second,
+        // and listed once. (As written: two paths to one slot are left to rustc, since `a::X`
+        // and `b::X` may be two slots.)
+        let mut seen: Vec<String> = Vec::new();
+        let mut unique: Vec<syn::Type> = Vec::new();
+        for key in keys {
+            let written = quote::ToTokens::to_token_stream(&key)
+                .to_string()
+                .replace(' ', "");
+            if seen.contains(&written) {
+                errors.push(syn::Error::new_spanned(
+                    &key,
+                    format!("`{written}` is listed twice in `Needs![..]`: list each slot once"),
+                ));
+            } else {
+                seen.push(written);
+                unique.push(key);
+            }
+        }
+        let keys = unique;
         found = Some((pi.ident.clone(), keys.clone()));
         let mut list = quote!(#krate::__private::Nil);
         for key in keys.iter().rev() {
@@ -930,7 +951,9 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                 let vis = &d.vis;
                 let st = &d.static_token;
                 let name = &d.name;
-                let ty = &d.ty;
+                // A static may leave its type's lifetimes out (`&str` is `&'static str`
+                // there); the key's associated type and fn may not: they get `'static`.
+                let ty = &static_lifetimes(&d.ty);
                 let name_str = name.to_string();
                 let ty_span = ty.span();
                 let slot_ty = quote_spanned!(ty_span=> #krate::__private::Slot<#ty, #name>);
@@ -966,6 +989,36 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
             errors_to_tokens(errors)
         }
     }
+}
+
+/// `ty` with its elided and anonymous lifetimes (`&str`, `Foo<'_>`) made `'static`, as they
+/// are in a `static`'s type: a slot's value is `'static` anyway.
+fn static_lifetimes(ty: &syn::Type) -> syn::Type {
+    struct Fill;
+    impl syn::visit_mut::VisitMut for Fill {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(syn::Lifetime::new("'static", r.and_token.span));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = syn::Lifetime::new("'static", l.span());
+            }
+        }
+        // A fn pointer's or a trait object's bounds keep their own lifetimes (`fn(&str)`,
+        // `dyn Fn(&str)`): elided there, they are the signature's, not the static's.
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments_mut(
+            &mut self,
+            _: &mut syn::ParenthesizedGenericArguments,
+        ) {
+        }
+    }
+    let mut ty = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Fill, &mut ty);
+    ty
 }
 
 /// Splits an optional `crate = path;` from the front of `slot!`'s input.

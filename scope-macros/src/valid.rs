@@ -249,6 +249,17 @@ pub(crate) fn main_returns(sig: &syn::Signature) -> syn::Result<()> {
     let syn::ReturnType::Type(_, ty) = &sig.output else {
         return Ok(());
     };
+    // The scope's result type is written out in the expansion (`let out: T`, `<T as ..>`),
+    // where `impl Trait` cannot stand.
+    if let Some(span) = impl_in(ty) {
+        return Err(syn::Error::new(
+            span,
+            "`#[scope::main]` needs its return type written out, not `impl Trait`: the type is \
+             the result of the scope its body runs as\n\
+             help: name the type: `Result<std::process::ExitCode, E>` (the value's own exit code \
+             is used when the program ends cleanly), or return nothing",
+        ));
+    }
     let not_a_result = match &**ty {
         syn::Type::Tuple(t) => !t.elems.is_empty(),
         syn::Type::Reference(_)
@@ -355,26 +366,66 @@ fn boxed_dyn(
 }
 
 /// `#[scoped]`, `#[scope::main]`, `#[scope::test]` need an `async fn`.
-/// Whether a sync fn's body is what an entry attribute that expanded first (`#[tokio::test]`,
-/// `#[tokio::main]`) makes of an `async fn`: a runtime built and blocked on.
-pub(crate) fn made_by_an_entry_attribute(block: &syn::Block) -> bool {
-    fn find(tokens: proc_macro2::TokenStream, builder: &mut bool, block_on: &mut bool) {
+/// Where `ty` has an `impl Trait`, if it has one.
+fn impl_in(ty: &syn::Type) -> Option<proc_macro2::Span> {
+    struct HasImpl(Option<proc_macro2::Span>);
+    impl<'ast> syn::visit::Visit<'ast> for HasImpl {
+        fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
+            self.0.get_or_insert(t.span());
+        }
+    }
+    let mut has = HasImpl(None);
+    syn::visit::Visit::visit_type(&mut has, ty);
+    has.0
+}
+
+/// Whether `sig` returns a type with an `impl Trait` in it.
+pub(crate) fn return_type_has_impl(sig: &syn::Signature) -> bool {
+    matches!(&sig.output, syn::ReturnType::Type(_, ty) if impl_in(ty).is_some())
+}
+
+/// Whether a body builds a tokio runtime and blocks on it (by hand, or as an entry
+/// attribute's expansion does).
+pub(crate) fn builds_a_runtime(block: &syn::Block) -> bool {
+    let found = runtime_tokens(block);
+    found.builder && found.block_on
+}
+
+#[derive(Default)]
+struct RuntimeTokens {
+    builder: bool,
+    block_on: bool,
+    tokios_message: bool,
+}
+
+fn runtime_tokens(block: &syn::Block) -> RuntimeTokens {
+    fn find(tokens: proc_macro2::TokenStream, found: &mut RuntimeTokens) {
         for t in tokens {
             match t {
-                proc_macro2::TokenTree::Ident(i) if i == "Builder" => *builder = true,
-                proc_macro2::TokenTree::Ident(i) if i == "block_on" => *block_on = true,
-                proc_macro2::TokenTree::Group(g) => find(g.stream(), builder, block_on),
+                proc_macro2::TokenTree::Ident(i) if i == "Builder" => found.builder = true,
+                proc_macro2::TokenTree::Ident(i) if i == "block_on" => found.block_on = true,
+                proc_macro2::TokenTree::Literal(l)
+                    if l.to_string() == "\"Failed building the Runtime\"" =>
+                {
+                    found.tokios_message = true;
+                }
+                proc_macro2::TokenTree::Group(g) => find(g.stream(), found),
                 _ => {}
             }
         }
     }
-    let (mut builder, mut block_on) = (false, false);
-    find(
-        quote::ToTokens::to_token_stream(block),
-        &mut builder,
-        &mut block_on,
-    );
-    builder && block_on
+    let mut found = RuntimeTokens::default();
+    find(quote::ToTokens::to_token_stream(block), &mut found);
+    found
+}
+
+/// Whether a sync fn's body is what an entry attribute that expanded first (`#[tokio::test]`,
+/// `#[tokio::main]`) makes of an `async fn`: a runtime built and blocked on, with the message
+/// tokio's expansion gives the build's failure (a `main` that builds its runtime by hand is
+/// not taken for one: it is told to be an `async fn` instead).
+pub(crate) fn made_by_an_entry_attribute(block: &syn::Block) -> bool {
+    let found = runtime_tokens(block);
+    found.builder && found.block_on && found.tokios_message
 }
 
 pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> syn::Result<()> {
