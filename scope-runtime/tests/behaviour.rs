@@ -1848,3 +1848,54 @@ fn law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_firs
         "the panic was resumed before the children drained"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_merge_that_only_inherits_a_deadline_drops_its_callback_unrun() {
+    // A merge's deadline is always one of its parents': its callback's alarm sat on the merge
+    // itself (the walk to the deadline's owner went up single parents only), so a merge dropped
+    // uncancelled was kept until that deadline, and ran its callback there.
+    let server = Cx::root().child_with_timeout(ms(30_000));
+    let request = Cx::root();
+    let ran = Arc::new(AtomicBool::new(false));
+    for both in [request.merge(&server), server.merge(&request)] {
+        let r = Arc::clone(&ran);
+        let _registered = both.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+    }
+    // A merge that keeps its callback: it runs at the deadline, no one looking.
+    let kept = request.merge(&server);
+    let at_deadline = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&at_deadline);
+    let _registered = kept.on_cancel(move |_| r.store(true, Ordering::SeqCst));
+    sleep(ms(31_000)).await;
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the dropped merge's callback ran"
+    );
+    assert!(
+        at_deadline.load(Ordering::SeqCst),
+        "the deadline did not fire"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_callback_on_a_merge_of_a_scopes_context_panics_as_the_scopes_panic() {
+    // The deadline is the scope's own, which its timer fires: a callback on a merge of its
+    // context had an alarm of its own too, which fired it first inside the timer driver, where
+    // its panic was only printed and the scope ended `DeadlineExceeded`.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let other = Cx::root();
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(s.run(async {
+        let merged = s.cx().merge(&other);
+        let _cb = merged.on_cancel(|_| panic!("the merge's callback"));
+        std::future::pending::<Result<(), AppError>>().await
+    })))
+    .await;
+    let panicked = match out {
+        Ok(Err(AppError::Interrupted(Interrupted::Panicked(_)))) | Err(_) => true,
+        Ok(_) => false,
+    };
+    assert!(
+        panicked,
+        "the callback's panic was not the scope's: {out:?}"
+    );
+}

@@ -289,39 +289,38 @@ impl Node {
             if n.scoped {
                 return true;
             }
-            match &n.links {
-                [Some(link), None]
-                    if link
-                        .parent
-                        .deadline
-                        .as_ref()
-                        .is_some_and(|d| Arc::ptr_eq(d, deadline)) =>
-                {
-                    n = &link.parent;
-                }
-                _ => return false,
+            match n.deadline_parent(deadline) {
+                Some(parent) => n = parent,
+                None => return false,
             }
         }
     }
 
-    /// The node whose deadline this one inherited, up a chain of single parents with the same
-    /// deadline (this node, if the deadline is its own).
+    /// The node whose deadline this one inherited, up the parents that gave it (this node, if
+    /// the deadline is its own).
     pub(super) fn deadline_owner(self: &Arc<Node>) -> Arc<Node> {
         let mut n = self;
         if let Some(deadline) = &self.deadline {
-            while let [Some(link), None] = &n.links {
-                if !link
-                    .parent
-                    .deadline
-                    .as_ref()
-                    .is_some_and(|d| Arc::ptr_eq(d, deadline))
-                {
-                    break;
-                }
-                n = &link.parent;
+            while let Some(parent) = n.deadline_parent(deadline) {
+                n = parent;
             }
         }
         Arc::clone(n)
+    }
+
+    /// The parent that gave this node `deadline`, if one did: a child's one parent, or the
+    /// merge's parent whose deadline it took (a merge has none of its own; it is linked into
+    /// both parents as it is made, so that parent's cancel reaches it).
+    fn deadline_parent(&self, deadline: &Arc<Deadline>) -> Option<&Arc<Node>> {
+        self.links
+            .iter()
+            .flatten()
+            .map(|link| &link.parent)
+            .find(|p| {
+                p.deadline
+                    .as_ref()
+                    .is_some_and(|d| Arc::ptr_eq(d, deadline))
+            })
     }
 
     /// The parent of its first link (a merge's first context), if it has one: set at its
