@@ -78,7 +78,11 @@ impl Cx {
     /// takes with it, captured when it is registered. Capture values, not the context: a
     /// callback holding its own context keeps it alive until it is cancelled, for good if it
     /// never is. At a deadline, `f` runs inside the runtime's timer: keep it short, and spawn
-    /// anything longer.
+    /// anything longer. It runs inline, not on a task of its own as Go's `AfterFunc` does: a
+    /// callback that cancels another context runs that context's callbacks inside it, so a
+    /// chain of callbacks that each cancel the next recurses as deep as the chain (a tree of
+    /// contexts made with [`child`](Cx::child) needs no such chain: a cancel reaches every
+    /// descendant by itself, iteratively).
     ///
     /// # Panics
     ///
