@@ -15,7 +15,11 @@
 //! is read back only with the names the macros write (`__scope`, `__provided`): a user who
 //! writes an `@..` form by hand with a variable of theirs (`spawn!(@scope handle, fut)`, which
 //! would spawn on that handle unseen by the lint) gets the macro's ordinary error for what they
-//! wrote.
+//! wrote. The forms without a variable (`@linted`, `@nested`, `@race`, `@type`, `@error`) are
+//! read as written: a hand-written `scope!(@linted ..)` skips the orphan lint of that body (as
+//! the enclosing pass, which linted it already, means it to). The lint is a convenience that
+//! code can opt out of anyway (`#[scope::allow_orphan]`), not a guarantee; the forms are not
+//! part of the macros' documented input.
 
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::quote;
