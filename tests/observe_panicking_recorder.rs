@@ -218,3 +218,37 @@ fn a_recorder_that_makes_a_scope_as_it_registers_finds_the_cache_free() {
         "the recorder's own scope registered no metric: {registered:?}"
     );
 }
+
+/// A recorder that makes a scope of a new name at every registration of a counter.
+struct MakesAScopeEachTime(AtomicUsize);
+
+impl Recorder for MakesAScopeEachTime {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        drop(Scope::<Interrupted>::new(
+            Config::new().name(format!("each-time-{n}")),
+        ));
+        Counter::noop()
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+#[test]
+fn a_recorder_that_makes_a_scope_at_every_registration_does_not_recurse_for_good() {
+    // With the cache let go during a registration, such a recorder recursed until the stack
+    // overflowed; the scopes made inside its own scope's registration record nothing.
+    let recorder = MakesAScopeEachTime(AtomicUsize::new(0));
+    metrics::with_local_recorder(&recorder, || {
+        drop(Scope::<Interrupted>::new(Config::new().name("each-time")));
+    });
+    let made = recorder.0.load(Ordering::SeqCst);
+    assert!((1..10_000).contains(&made), "{made} registrations");
+}

@@ -777,3 +777,25 @@ fn a_supervisors_give_up_is_a_failure_of_its_child() {
         "the give-up is its child's failure"
     );
 }
+
+#[test]
+fn a_drained_service_stopped_later_reports_no_cancel_after_its_end() {
+    // Drained (its end reported), then stopped: the stop's cancel came after the end, as a
+    // `cancelled` event in a service that had finished.
+    use scope::{Service, ServiceConfig};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let svc = Service::new(ServiceConfig::new("events_drained_then_stopped"));
+        svc.spawn(async {}).unwrap().detach();
+        svc.drain(Duration::from_secs(1)).await.unwrap();
+        let _ = svc.stop().await;
+    });
+    let log = capture.log.lock().unwrap();
+    let scope = log.named("scope", "events_drained_then_stopped");
+    assert!(
+        log.events_in(scope, "cancelled").is_empty(),
+        "a cancel reported after the service's end"
+    );
+    assert_eq!(log.events_in(scope, "scope finished").len(), 1);
+}

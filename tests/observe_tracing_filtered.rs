@@ -257,3 +257,34 @@ fn a_service_cancelled_through_its_context_reports_the_cancel() {
         cancelled[0].fields
     );
 }
+
+#[test]
+fn a_scope_under_another_scopes_context_leaves_the_cancel_to_that_scope() {
+    // Entered outside any scope's code, but under a scope's context handed down: that scope
+    // reports the cancel; this one does not say it again at `INFO`.
+    subscriber();
+    runtime().block_on(async {
+        let a = &Scope::new(Config::new().name("filtered_handed_a"));
+        let b = &Scope::new(
+            Config::new()
+                .name("filtered_handed_b")
+                .parent(a.cx().clone()),
+        );
+        let _ = tokio::join!(
+            a.run(async {
+                tokio::task::yield_now().await;
+                a.cancel("stop a");
+                Ok::<(), Interrupted>(())
+            }),
+            b.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            }),
+        );
+    });
+    let from_a = events("cancelled", "filtered_handed_a");
+    assert_eq!(from_a.len(), 1, "{from_a:?}");
+    assert_eq!(from_a[0].level, Level::INFO);
+    let from_b = events("cancelled", "filtered_handed_b");
+    assert!(from_b.is_empty(), "said twice at INFO: {from_b:?}");
+}

@@ -623,3 +623,39 @@ async fn law9_a_child_cancelled_just_before_the_run_is_dropped_keeps_its_grace()
     let at = dropped_at.lock().unwrap().map(|t| t - start);
     assert!(at.is_some_and(|at| at <= ms(111)), "aborted at {at:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_is_not_held_by_an_ended_shield_once_the_others_are_past_their_bounds(
+) {
+    // The 1 h shield ends at 200 ms, after the kept 10 ms one is past its bound (110 ms): no
+    // shield under way bounds the abort any more (the kept one is still counted), and the
+    // child kept the bound it took, an hour.
+    let start = Instant::now();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None));
+    let stamp = DroppedAt(Arc::clone(&dropped_at));
+    let s = &Scope::<Interrupted>::new(Config::new());
+    let out = s
+        .run(async move {
+            s.spawn(async {
+                keeps_a_shield_it_no_longer_polls().await;
+                Ok::<_, Interrupted>(())
+            });
+            s.spawn(async {
+                let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(200))).await;
+                Ok::<_, Interrupted>(())
+            });
+            let stuck = s.spawn(async move {
+                let _stamp = stamp;
+                std::future::pending::<Result<(), Interrupted>>().await
+            });
+            sleep(ms(1)).await; // both shields hold
+            stuck.cancel("not needed");
+            sleep(ms(400)).await;
+            let at = dropped_at.lock().unwrap().map(|t| t - start);
+            s.cancel("done");
+            Ok::<_, Interrupted>(at)
+        })
+        .await;
+    let at = out.unwrap();
+    assert!(at.is_some_and(|at| at <= ms(201)), "aborted at {at:?}");
+}

@@ -528,6 +528,13 @@ impl Cx {
     /// The addresses of this context's node and of its ancestors through each first link,
     /// nearest first: how an observer finds the nearest context it knows (read with no lock:
     /// a node's links never change while it lives).
+    /// Whether this context or one it derives from (up its first parents) is a scope's own:
+    /// that scope hears of a cancel that comes from above it, and reports it.
+    pub(crate) fn under_a_scope(&self) -> bool {
+        std::iter::successors(Some(&*self.node), |n| n.first_parent().map(|p| &**p))
+            .any(|n| n.scoped)
+    }
+
     pub(crate) fn lineage(&self) -> impl Iterator<Item = usize> + '_ {
         std::iter::successors(Some(&*self.node), |n| n.first_parent().map(|p| &**p))
             .map(|n| std::ptr::from_ref(n).addr())

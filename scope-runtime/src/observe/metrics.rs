@@ -10,7 +10,7 @@ pub(crate) use self::off::*;
 
 #[cfg(feature = "metrics")]
 mod on {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::HashMap;
     use std::sync::{Arc, OnceLock};
     use std::time::Instant;
@@ -108,6 +108,9 @@ mod on {
     thread_local! {
         /// Handles by label, for the recorder they were registered with (its address).
         static CACHE: RefCell<(usize, ByLabel)> = RefCell::new((0, HashMap::new()));
+        /// How many registrations run on this thread, one inside the other (a recorder that
+        /// makes a scope as it registers).
+        static REGISTERING: Cell<u8> = const { Cell::new(0) };
     }
 
     fn handles(info: &TaskInfo) -> Arc<Handles> {
@@ -127,8 +130,22 @@ mod on {
                 return h;
             }
             // The recorder's code runs with the cache let go: a registration that makes a
-            // scope or a service of its own (an exporter's flush loop) finds it free.
-            let h = Arc::new(Handles::register(recorder, info));
+            // scope or a service of its own (an exporter's flush loop) finds it free. One level
+            // deep: a recorder that makes a scope at every registration would recurse for
+            // good, so the scopes its own scope's registration makes record nothing.
+            let depth = REGISTERING.try_with(Cell::get).unwrap_or(0);
+            if depth > 1 {
+                return Arc::new(Handles::register(&metrics::NoopRecorder, info));
+            }
+            let _ = REGISTERING.try_with(|d| d.set(depth + 1));
+            let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Handles::register(recorder, info)
+            }));
+            let _ = REGISTERING.try_with(|d| d.set(depth));
+            let h = match registered {
+                Ok(h) => Arc::new(h),
+                Err(payload) => std::panic::resume_unwind(payload),
+            };
             CACHE
                 .try_with(|cache| {
                     let mut cache = cache.borrow_mut();

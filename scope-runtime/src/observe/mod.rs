@@ -326,11 +326,18 @@ impl ScopeObs {
         self.reported.fetch_or(WON, Ordering::Release);
     }
 
+    /// The win was not the race's answer after all: the body's failure had cancelled the race
+    /// first (it ends failed, as it answers).
+    pub(crate) fn lost_win(&self) {
+        self.reported.fetch_and(!WON, Ordering::Release);
+    }
+
     /// The run saw its context cancelled (reported once, and not for a race's win).
     pub(crate) fn cancelled(&self, cx: &Cx) {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
             let before = self.mark(CANCEL_REPORTED);
-            if before & (WON | CANCEL_REPORTED) != 0 {
+            // (Not after its end either: a drained service stopped later.)
+            if before & (WON | CANCEL_REPORTED | END_REPORTED) != 0 {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {

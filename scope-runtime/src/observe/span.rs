@@ -177,6 +177,10 @@ mod on {
                     Cause::DeadlineExceeded { scope } => emit!(
                         span, named, scope, Level::INFO, deadline = %scope, "deadline exceeded"
                     ),
+                    // A context that ended with its work is no cancellation to report.
+                    Cause::Finished { .. } => {
+                        emit!(span, named, scope, Level::DEBUG, cause = %cause, "cancelled");
+                    }
                     _ => emit!(span, named, scope, Level::INFO, cause = %cause, "cancelled"),
                 },
                 Cause::ParentCancelled(_) | Cause::Finished { .. } => {

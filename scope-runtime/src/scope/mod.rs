@@ -969,7 +969,9 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
         let enclosing = crate::cx::enclosing_scope();
-        let topmost = enclosing.is_none();
+        // In no scope's or service's code, and under no scope's context (one handed down
+        // explicitly, `Config::parent(s.cx().clone())`): nobody above reports what comes down.
+        let topmost = enclosing.is_none() && !parent.under_a_scope();
         Scope {
             shared: Owner(Arc::new(Shared {
                 obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline, topmost),

@@ -51,6 +51,16 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
         shared.won.store(true, Ordering::Release);
         shared.obs.won();
         shared.cancel_own(Cause::explicit("another candidate won the race"));
+        // The race's first cause decides (see `Race::run`): the body's failure, on another
+        // worker, may have cancelled it between the look above and the store; then the race
+        // answers with that failure, and is reported so.
+        if matches!(
+            shared.cause_own().as_deref(),
+            Some(Cause::SiblingFailed { .. })
+        ) {
+            shared.won.store(false, Ordering::Release);
+            shared.obs.lost_win();
+        }
     }
 }
 

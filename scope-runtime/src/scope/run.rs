@@ -700,7 +700,9 @@ fn take_due<T>(deferred: &mut Vec<(Deferred, T)>, tracker: &Tracker) -> Vec<T> {
     // its bound is the latest end of those still under way, looked at again each time (a
     // long shield that has ended no longer holds it), never later than the bound it took.
     let unheld = tracker.holds() == 0;
-    let bound = tracker.held_until();
+    // (Held, but every shield under way is past its bound, a kept one no longer polled
+    // still counted: the bound is now.)
+    let bound = (!unheld).then(|| tracker.held_until().unwrap_or(now));
     for (d, _) in deferred.iter_mut().filter(|(d, _)| d.held) {
         if let Some(bound) = bound {
             d.at = d.at.min(bound);
