@@ -288,3 +288,49 @@ fn a_scope_under_another_scopes_context_leaves_the_cancel_to_that_scope() {
     let from_b = events("cancelled", "filtered_handed_b");
     assert!(from_b.is_empty(), "said twice at INFO: {from_b:?}");
 }
+
+#[test]
+fn a_scope_under_a_merge_reports_what_no_scope_above_it_reported() {
+    // Either side of a merge: a cancel from the plain context is this scope's to say; one
+    // from the scope whose context was merged in, that scope says.
+    subscriber();
+    runtime().block_on(async {
+        for (i, from_plain) in [true, false].into_iter().enumerate() {
+            let plain = scope::Cx::root();
+            let a = &Scope::new(Config::new().name(format!("filtered_merge_a{i}")));
+            let parent = if i == 0 {
+                a.cx().merge(&plain)
+            } else {
+                plain.merge(a.cx())
+            };
+            let b = &Scope::new(
+                Config::new()
+                    .name(format!("filtered_merge_b{i}"))
+                    .parent(parent),
+            );
+            let _ = tokio::join!(
+                a.run(async {
+                    tokio::task::yield_now().await;
+                    if from_plain {
+                        plain.cancel("stop plain");
+                        tokio::task::yield_now().await;
+                    } else {
+                        a.cancel("stop a");
+                    }
+                    Ok::<(), Interrupted>(())
+                }),
+                b.run(async {
+                    scope::cancelled().await;
+                    Ok::<(), Interrupted>(())
+                }),
+            );
+        }
+    });
+    let b0 = events("cancelled", "filtered_merge_b0");
+    assert_eq!(b0.len(), 1, "the plain context's cancel is said: {b0:?}");
+    assert_eq!(b0[0].level, Level::INFO);
+    let a1 = events("cancelled", "filtered_merge_a1");
+    assert_eq!(a1.len(), 1, "{a1:?}");
+    let b1 = events("cancelled", "filtered_merge_b1");
+    assert!(b1.is_empty(), "said twice at INFO: {b1:?}");
+}

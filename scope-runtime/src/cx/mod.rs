@@ -525,16 +525,44 @@ impl Cx {
         }
     }
 
+    /// Whether a context this one derives from (through either parent of a merge) is a
+    /// scope's own and cancelled (not ended with its work): that scope heard of the cancel,
+    /// and reports it. The links are read with no lock (they never change while a node
+    /// lives); each ancestor is looked at once.
+    pub(crate) fn a_scope_above_is_cancelled(&self) -> bool {
+        let mut seen: Vec<*const tree::Node> = Vec::new();
+        let mut todo: Vec<&tree::Node> = self.node.parents().collect();
+        while let Some(n) = todo.pop() {
+            let at = std::ptr::from_ref(n);
+            if seen.contains(&at) {
+                continue;
+            }
+            seen.push(at);
+            // Acquire: pairs with the Release store in `cancel_node`. (A scope that ended
+            // with its work has said nothing of a cancel.)
+            if n.scoped
+                && n.cancelled.load(Ordering::Acquire)
+                && !n
+                    .cause()
+                    .is_some_and(|c| matches!(*c, crate::cause::Cause::Finished { .. }))
+            {
+                return true;
+            }
+            todo.extend(n.parents());
+        }
+        false
+    }
+
+    /// Whether this context's deadline is one another scope set (the context that gave it
+    /// is that scope's own): that scope reports it.
+    pub(crate) fn deadline_set_by_another_scope(&self) -> bool {
+        let owner = self.node.deadline_owner();
+        !Arc::ptr_eq(&owner, &self.node) && owner.scoped
+    }
+
     /// The addresses of this context's node and of its ancestors through each first link,
     /// nearest first: how an observer finds the nearest context it knows (read with no lock:
     /// a node's links never change while it lives).
-    /// Whether this context or one it derives from (up its first parents) is a scope's own:
-    /// that scope hears of a cancel that comes from above it, and reports it.
-    pub(crate) fn under_a_scope(&self) -> bool {
-        std::iter::successors(Some(&*self.node), |n| n.first_parent().map(|p| &**p))
-            .any(|n| n.scoped)
-    }
-
     pub(crate) fn lineage(&self) -> impl Iterator<Item = usize> + '_ {
         std::iter::successors(Some(&*self.node), |n| n.first_parent().map(|p| &**p))
             .map(|n| std::ptr::from_ref(n).addr())

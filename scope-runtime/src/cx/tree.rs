@@ -323,6 +323,11 @@ impl Node {
             })
     }
 
+    /// Its parents (a merge's two), set at its making and never changed while the node lives.
+    pub(super) fn parents(&self) -> impl Iterator<Item = &Node> {
+        self.links.iter().flatten().map(|link| &*link.parent)
+    }
+
     /// The parent of its first link (a merge's first context), if it has one: set at its
     /// making and never changed while the node lives.
     pub(super) fn first_parent(&self) -> Option<&Arc<Node>> {

@@ -337,28 +337,45 @@ impl ScopeObs {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
             let before = self.mark(CANCEL_REPORTED);
             // (Not after its end either: a drained service stopped later.)
-            if before & (WON | CANCEL_REPORTED | END_REPORTED) != 0 {
+            if before & (CANCEL_REPORTED | END_REPORTED) != 0 {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {
+                // A race's win is its end, not a cancellation; unless the body's failure
+                // cancelled it first (the win is then taken back: `lost_win`).
+                let body_failed = matches!(*cause, Cause::SiblingFailed { .. });
+                if before & WON != 0 && !body_failed {
+                    return;
+                }
+                // In no scope's or service's code: nobody above reports what comes down,
+                // unless a scope's context was handed down (either side of a merge).
                 let topmost = before & TOPMOST != 0;
-                // A deadline (one of a context no scope owns, passed down, counts for the
-                // topmost scope: nobody above counts it).
-                let deadline = match &*cause {
-                    crate::cause::Cause::ParentCancelled(_) if topmost => {
-                        matches!(cause.root(), crate::cause::Cause::DeadlineExceeded { .. })
+                match &*cause {
+                    Cause::DeadlineExceeded { .. } => {
+                        // Fired at this scope's context: its own deadline, or one it
+                        // inherited, which the scope that set it reports (a topmost scope
+                        // reports one that no scope set).
+                        let ours = before & OWN_DEADLINE != 0
+                            || (topmost && !cx.deadline_set_by_another_scope());
+                        if ours {
+                            self.span.cancelled(&cause, false);
+                        } else {
+                            let passed = Cause::ParentCancelled(Arc::clone(&cause));
+                            self.span.cancelled(&passed, false);
+                        }
+                        self.metrics.cancelled(ours);
                     }
-                    other => matches!(other, crate::cause::Cause::DeadlineExceeded { .. }),
-                };
-                if deadline && before & (OWN_DEADLINE | TOPMOST) == 0 {
-                    // A deadline it inherited (fired here first, as it may be): reported as
-                    // its parent's cancel, which it is; the scope that set it reports it.
-                    self.span
-                        .cancelled(&Cause::ParentCancelled(Arc::clone(&cause)), false);
-                    self.metrics.cancelled(false);
-                } else {
-                    self.span.cancelled(&cause, topmost);
-                    self.metrics.cancelled(deadline);
+                    Cause::ParentCancelled(_) => {
+                        let said_above = !topmost || cx.a_scope_above_is_cancelled();
+                        let deadline =
+                            !said_above && matches!(cause.root(), Cause::DeadlineExceeded { .. });
+                        self.span.cancelled(&cause, !said_above);
+                        self.metrics.cancelled(deadline);
+                    }
+                    _ => {
+                        self.span.cancelled(&cause, false);
+                        self.metrics.cancelled(false);
+                    }
                 }
             }
         }

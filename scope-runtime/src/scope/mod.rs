@@ -969,9 +969,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let cx = parent.child_for_scope(deadline, &config.bindings);
         let limit = config.limit.filter(|n| *n > 0);
         let enclosing = crate::cx::enclosing_scope();
-        // In no scope's or service's code, and under no scope's context (one handed down
-        // explicitly, `Config::parent(s.cx().clone())`): nobody above reports what comes down.
-        let topmost = enclosing.is_none() && !parent.under_a_scope();
+        // In no scope's or service's code: no scope or service above reports what comes down
+        // (unless its context is handed down, `Config::parent(s.cx().clone())`: see
+        // `ScopeObs::cancelled`).
+        let topmost = enclosing.is_none();
         Scope {
             shared: Owner(Arc::new(Shared {
                 obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline, topmost),
