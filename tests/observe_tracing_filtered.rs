@@ -334,3 +334,88 @@ fn a_scope_under_a_merge_reports_what_no_scope_above_it_reported() {
     let b1 = events("cancelled", "filtered_merge_b1");
     assert!(b1.is_empty(), "said twice at INFO: {b1:?}");
 }
+
+#[test]
+fn a_deadline_handed_down_from_a_scope_is_that_scopes_to_report() {
+    // `b` runs under `a`'s context, whose deadline a plain context set: both scopes time it,
+    // and whichever timer fired first, `b` could say it at `INFO` as its own, and `a` did too
+    // (counted twice).
+    subscriber();
+    runtime().block_on(async {
+        for (i, b_first) in [true, false].into_iter().enumerate() {
+            let timed = scope::Cx::root().child_with_timeout(Duration::from_millis(20));
+            let a = &Scope::new(
+                Config::new()
+                    .name(format!("filtered_handed_deadline_a{i}"))
+                    .parent(timed),
+            );
+            let b = &Scope::new(
+                Config::new()
+                    .name(format!("filtered_handed_deadline_b{i}"))
+                    .parent(a.cx().clone()),
+            );
+            let run_a = a.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            });
+            let run_b = b.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            });
+            if b_first {
+                let _ = tokio::join!(run_b, run_a);
+            } else {
+                let _ = tokio::join!(run_a, run_b);
+            }
+        }
+    });
+    for i in 0..2 {
+        let a = events(
+            "deadline exceeded",
+            &format!("filtered_handed_deadline_a{i}"),
+        );
+        assert_eq!(a.len(), 1, "{a:?}");
+        let b = events(
+            "deadline exceeded",
+            &format!("filtered_handed_deadline_b{i}"),
+        );
+        assert!(b.is_empty(), "said twice at INFO: {b:?}");
+        let b = events("cancelled", &format!("filtered_handed_deadline_b{i}"));
+        assert!(b.is_empty(), "said twice at INFO: {b:?}");
+    }
+}
+
+#[test]
+fn a_scope_under_a_merge_says_the_cancel_that_reached_it_not_one_that_came_later() {
+    // The plain side's cancel reached `b`; the scope on the other side was cancelled right
+    // after, for its own reason: `b` took that for its cancel said above, and the plain
+    // side's went unsaid.
+    subscriber();
+    runtime().block_on(async {
+        let plain = scope::Cx::root();
+        let a = &Scope::new(Config::new().name("filtered_merge_later_a"));
+        let b = &Scope::new(
+            Config::new()
+                .name("filtered_merge_later_b")
+                .parent(a.cx().merge(&plain)),
+        );
+        let _ = tokio::join!(
+            a.run(async {
+                tokio::task::yield_now().await;
+                plain.cancel("stop plain");
+                a.cancel("stop a");
+                Ok::<(), Interrupted>(())
+            }),
+            b.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            }),
+        );
+    });
+    let b = events("cancelled", "filtered_merge_later_b");
+    assert_eq!(b.len(), 1, "the plain side's cancel went unsaid: {b:?}");
+    assert!(
+        b[0].fields.values().any(|v| v.contains("stop plain")),
+        "{b:?}"
+    );
+}

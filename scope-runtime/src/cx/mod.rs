@@ -15,6 +15,7 @@ mod tree;
 mod wait;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -525,26 +526,30 @@ impl Cx {
         }
     }
 
-    /// Whether a context this one derives from (through either parent of a merge) is a
-    /// scope's own and cancelled (not ended with its work): that scope heard of the cancel,
-    /// and reports it. The links are read with no lock (they never change while a node
-    /// lives); each ancestor is looked at once.
-    pub(crate) fn a_scope_above_is_cancelled(&self) -> bool {
-        let mut seen: Vec<*const tree::Node> = Vec::new();
+    /// Whether a scope's own context this one derives from (through either parent of a
+    /// merge) was cancelled by the very cancel that reached this one (`cause`, this context's:
+    /// a cancel is passed down as the same shared cause): that scope heard of it, and reports
+    /// it. The links are read with no lock (they never change while a node lives); each
+    /// ancestor is looked at once.
+    pub(crate) fn a_scope_above_has(&self, cause: &Arc<Cause>) -> bool {
+        // What an ancestor holds if the cancel came through it: the cause as passed down, or
+        // the one it wraps (the ancestor where the cancel began).
+        let origin = match &**cause {
+            Cause::ParentCancelled(inner) => Some(inner),
+            _ => None,
+        };
+        let said =
+            |c: &Arc<Cause>| Arc::ptr_eq(c, cause) || origin.is_some_and(|o| Arc::ptr_eq(c, o));
+        let mut seen: HashSet<*const tree::Node> = HashSet::new();
         let mut todo: Vec<&tree::Node> = self.node.parents().collect();
         while let Some(n) = todo.pop() {
-            let at = std::ptr::from_ref(n);
-            if seen.contains(&at) {
+            if !seen.insert(std::ptr::from_ref(n)) {
                 continue;
             }
-            seen.push(at);
-            // Acquire: pairs with the Release store in `cancel_node`. (A scope that ended
-            // with its work has said nothing of a cancel.)
+            // Acquire: pairs with the Release store in `cancel_node`.
             if n.scoped
                 && n.cancelled.load(Ordering::Acquire)
-                && !n
-                    .cause()
-                    .is_some_and(|c| matches!(*c, crate::cause::Cause::Finished { .. }))
+                && n.cause().is_some_and(|c| said(&c))
             {
                 return true;
             }
@@ -553,11 +558,10 @@ impl Cx {
         false
     }
 
-    /// Whether this context's deadline is one another scope set (the context that gave it
-    /// is that scope's own): that scope reports it.
-    pub(crate) fn deadline_set_by_another_scope(&self) -> bool {
-        let owner = self.node.deadline_owner();
-        !Arc::ptr_eq(&owner, &self.node) && owner.scoped
+    /// Whether this context's deadline is one a scope above set or passed down (a context
+    /// on the way from the one that set it is a scope's own): that scope reports it.
+    pub(crate) fn deadline_from_a_scope_above(&self) -> bool {
+        self.node.deadline_from_a_scope_above()
     }
 
     /// The addresses of this context's node and of its ancestors through each first link,

@@ -296,6 +296,22 @@ impl Node {
         }
     }
 
+    /// Whether a scope's own context is on the way up to the context that set this node's
+    /// deadline (this node left out): that scope's timer fires it, and that scope reports it.
+    pub(super) fn deadline_from_a_scope_above(&self) -> bool {
+        let Some(deadline) = &self.deadline else {
+            return false;
+        };
+        let mut n = self;
+        while let Some(parent) = n.deadline_parent(deadline) {
+            if parent.scoped {
+                return true;
+            }
+            n = parent;
+        }
+        false
+    }
+
     /// The node whose deadline this one inherited, up the parents that gave it (this node, if
     /// the deadline is its own).
     pub(super) fn deadline_owner(self: &Arc<Node>) -> Arc<Node> {

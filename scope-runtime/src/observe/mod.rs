@@ -356,7 +356,7 @@ impl ScopeObs {
                         // inherited, which the scope that set it reports (a topmost scope
                         // reports one that no scope set).
                         let ours = before & OWN_DEADLINE != 0
-                            || (topmost && !cx.deadline_set_by_another_scope());
+                            || (topmost && !cx.deadline_from_a_scope_above());
                         if ours {
                             self.span.cancelled(&cause, false);
                         } else {
@@ -366,7 +366,7 @@ impl ScopeObs {
                         self.metrics.cancelled(ours);
                     }
                     Cause::ParentCancelled(_) => {
-                        let said_above = !topmost || cx.a_scope_above_is_cancelled();
+                        let said_above = !topmost || cx.a_scope_above_has(&cause);
                         let deadline =
                             !said_above && matches!(cause.root(), Cause::DeadlineExceeded { .. });
                         self.span.cancelled(&cause, !said_above);
