@@ -534,11 +534,13 @@ async fn law9_an_ended_long_shield_that_overlapped_a_short_one_does_not_stretch_
     assert_eq!(start.elapsed(), ms(110));
 }
 
-#[tokio::test(start_paused = true)]
-async fn law9_a_child_cancelled_alone_is_not_held_by_a_shield_that_has_ended() {
-    // Grace zero: the child's abort waits for the shields under way. It took their latest end
-    // once, as it was cancelled (a 1 h shield's), and kept it after that shield had ended at
-    // 2 ms while a 10 ms one, kept and no longer polled, still held: the child ran an hour.
+/// Grace zero: a child that ignores its cancel, cancelled alone at 1 ms while two shields hold
+/// its abort: one kept and no longer polled (10 ms budget), one of 1 h whose work takes
+/// `long_work`. When its future was dropped, looked at `look_after` after the cancel.
+async fn cancelled_alone_under_two_shields(
+    long_work: Duration,
+    look_after: Duration,
+) -> Option<Duration> {
     let start = Instant::now();
     let dropped_at = Arc::new(std::sync::Mutex::new(None));
     let stamp = DroppedAt(Arc::clone(&dropped_at));
@@ -549,8 +551,9 @@ async fn law9_a_child_cancelled_alone_is_not_held_by_a_shield_that_has_ended() {
                 keeps_a_shield_it_no_longer_polls().await;
                 Ok::<_, Interrupted>(())
             });
-            s.spawn(async {
-                let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(2))).await;
+            s.spawn(async move {
+                let _ =
+                    scope_runtime::shield_for(Duration::from_secs(3600), sleep(long_work)).await;
                 Ok::<_, Interrupted>(())
             });
             let stuck = s.spawn(async move {
@@ -559,13 +562,20 @@ async fn law9_a_child_cancelled_alone_is_not_held_by_a_shield_that_has_ended() {
             });
             sleep(ms(1)).await; // both shields hold
             stuck.cancel("not needed");
-            sleep(ms(300)).await;
+            sleep(look_after).await;
             let at = dropped_at.lock().unwrap().map(|t| t - start);
             s.cancel("done");
             Ok::<_, Interrupted>(at)
         })
         .await;
-    let at = out.unwrap();
+    out.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn law9_a_child_cancelled_alone_is_not_held_by_a_shield_that_has_ended() {
+    // It took the shields' latest end once, as it was cancelled (the 1 h shield's), and kept
+    // it after that shield had ended at 2 ms while the 10 ms one still held: it ran an hour.
+    let at = cancelled_alone_under_two_shields(ms(2), ms(300)).await;
     // The kept shield's budget, and the 100 ms a shield has to answer at its end.
     assert!(at.is_some_and(|at| at <= ms(111)), "aborted at {at:?}");
 }
@@ -630,32 +640,6 @@ async fn law9_a_child_cancelled_alone_is_not_held_by_an_ended_shield_once_the_ot
     // The 1 h shield ends at 200 ms, after the kept 10 ms one is past its bound (110 ms): no
     // shield under way bounds the abort any more (the kept one is still counted), and the
     // child kept the bound it took, an hour.
-    let start = Instant::now();
-    let dropped_at = Arc::new(std::sync::Mutex::new(None));
-    let stamp = DroppedAt(Arc::clone(&dropped_at));
-    let s = &Scope::<Interrupted>::new(Config::new());
-    let out = s
-        .run(async move {
-            s.spawn(async {
-                keeps_a_shield_it_no_longer_polls().await;
-                Ok::<_, Interrupted>(())
-            });
-            s.spawn(async {
-                let _ = scope_runtime::shield_for(Duration::from_secs(3600), sleep(ms(200))).await;
-                Ok::<_, Interrupted>(())
-            });
-            let stuck = s.spawn(async move {
-                let _stamp = stamp;
-                std::future::pending::<Result<(), Interrupted>>().await
-            });
-            sleep(ms(1)).await; // both shields hold
-            stuck.cancel("not needed");
-            sleep(ms(400)).await;
-            let at = dropped_at.lock().unwrap().map(|t| t - start);
-            s.cancel("done");
-            Ok::<_, Interrupted>(at)
-        })
-        .await;
-    let at = out.unwrap();
+    let at = cancelled_alone_under_two_shields(ms(200), ms(400)).await;
     assert!(at.is_some_and(|at| at <= ms(201)), "aborted at {at:?}");
 }

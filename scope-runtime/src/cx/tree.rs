@@ -281,19 +281,7 @@ impl Node {
     /// that gave it its deadline, is a scope's own context. (Then its `on_cancel` callbacks
     /// need no alarm of their own.)
     pub(super) fn deadline_timed_by_a_scope(&self) -> bool {
-        let Some(deadline) = &self.deadline else {
-            return false;
-        };
-        let mut n = self;
-        loop {
-            if n.scoped {
-                return true;
-            }
-            match n.deadline_parent(deadline) {
-                Some(parent) => n = parent,
-                None => return false,
-            }
-        }
+        self.deadline.is_some() && (self.scoped || self.deadline_from_a_scope_above())
     }
 
     /// Whether a scope's own context is on the way up to the context that set this node's

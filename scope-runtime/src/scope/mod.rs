@@ -702,6 +702,14 @@ impl<E> Shared<E> {
         start_each(admitted, |admitted| self.hand_on(admitted));
     }
 
+    /// A reservation's slot, never spawned into, passes on (unless the body's return gave it
+    /// back already: [`Admission::claim_reserved`]).
+    pub(crate) fn release_reserved_slot(&self) {
+        if self.admission.claim_reserved() {
+            self.release_slot();
+        }
+    }
+
     /// Starts a child handed a slot (or let through at the run's start).
     pub(crate) fn start_queued(&self, admitted: Admitted) {
         let Admitted(q, seq) = admitted;
@@ -709,12 +717,9 @@ impl<E> Shared<E> {
             Queued::Spawn(_, start) => start_spawned(start, seq),
             Queued::Waiter(waiter) => {
                 if !waiter.answer(true, seq) {
-                    // Its `Reserve` was dropped as the slot came: the slot passes on (unless
-                    // the body's return gave it back already).
+                    // Its `Reserve` was dropped as the slot came: the slot passes on.
                     self.child_started(seq);
-                    if self.admission.claim_reserved() {
-                        self.release_slot();
-                    }
+                    self.release_reserved_slot();
                 }
             }
             // Counted as it was let through (`Admission::admitted_in_place`).
@@ -1360,11 +1365,10 @@ where
 impl<E, M: Mode> Drop for Reserved<'_, '_, E, M> {
     fn drop(&mut self) {
         let shared = &self.scope.shared;
-        // Never spawned into: its place and its slot pass on (unless the body's return gave
-        // the slot back already).
+        // Never spawned into: its place and its slot pass on.
         shared.child_started(self.seq);
-        if self.slot && shared.admission.claim_reserved() {
-            shared.release_slot();
+        if self.slot {
+            shared.release_reserved_slot();
         }
     }
 }

@@ -147,9 +147,7 @@ impl<E, M: Mode> Drop for Reserve<'_, '_, E, M> {
         // place in the start window) passes on.
         if let Some(seq) = shared.admission.give_up(&waiter) {
             shared.child_started(seq);
-            if shared.admission.claim_reserved() {
-                shared.release_slot();
-            }
+            shared.release_reserved_slot();
         }
     }
 }
