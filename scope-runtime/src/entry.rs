@@ -629,7 +629,8 @@ async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String)
     // (`App::request_shutdown`, or the application's context cancelled another way), which
     // the grace bounds as well: a main task blocking its thread after a request is forced
     // out as after a signal.
-    let (first, asked) = {
+    // `late`: the watchdog's own delivery of the first signal is still to come.
+    let (first, asked, late) = {
         let asked = async {
             let cause = app.cx().cancelled().await;
             if matches!(cause.root(), Cause::Finished { .. }) {
@@ -639,24 +640,25 @@ async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String)
             crate::app::requested(&cause)
         };
         match select(signals.next(), pin!(asked)).await {
-            Either::Left((Some(signal), _)) => (signal, false),
-            Either::Left((None, asked)) => (asked.await, true),
-            // An OS signal the application saw first: this stream has it too (its listener
-            // was registered before the program's code ran, so the delivery that reached
-            // the program's has reached it). Not waited for: the bound is armed either way.
+            Either::Left((Some(signal), _)) => (signal, false, false),
+            Either::Left((None, asked)) => (asked.await, true, false),
+            // An OS signal the application saw first: this stream gets it too (its listener
+            // was registered before the program's code ran), but maybe a moment later (tokio
+            // wakes a signal's listeners one after another). Not waited for: the bound is
+            // armed either way, and a delivery still to come is that same signal.
             Either::Right((signal, os)) if app.saw_os_signal_first() => {
                 match os.now_or_never().flatten() {
-                    Some(os) => (os, false),
-                    None => (signal, false),
+                    Some(os) => (os, false, false),
+                    None => (signal, false, true),
                 }
             }
             // The program's own request (whatever signal its cause names).
-            Either::Right((signal, _)) => (signal, true),
+            Either::Right((signal, _)) => (signal, true, false),
         }
     };
     // After a request, the first OS signal does not cut the shutdown short (as `App::run`
-    // has it); a second one does.
-    let mut forgiven = !asked;
+    // has it); a second one does. The same for the first signal's late delivery.
+    let mut forgiven = !asked && !late;
     let since = tokio::time::Instant::now();
     // The longest the shutdown may take, looked at again when it has passed: services made
     // since count, and so do the budgets of shields under way in them (a stop waits for
@@ -821,5 +823,62 @@ fn listen_one(signal: &Signal) -> Option<Signals> {
                 .map(|()| (Signal::Interrupt, ()))
         }))),
         _ => None,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    /// A stream of the signals sent into the returned sender.
+    fn channel() -> (tokio::sync::mpsc::UnboundedSender<Signal>, Signals) {
+        let (send, recv) = tokio::sync::mpsc::unbounded_channel();
+        let stream = futures_util::stream::unfold(recv, |mut recv| async move {
+            recv.recv().await.map(|signal| (signal, recv))
+        });
+        (send, Box::pin(stream))
+    }
+
+    /// One OS signal reaches the program's listener a moment before the watchdog's (tokio
+    /// wakes its listeners one after another): the watchdog sees the program's shutdown
+    /// begin, then the same signal come. It is the first signal, not a second one: the
+    /// watchdog waits for the shutdown's bound, and does not force the exit a second after.
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_counts_a_signal_the_program_saw_first_once() {
+        let app = App::new();
+        let (to_program, program_signals) = channel();
+        let (to_watchdog, watchdog_signals) = channel();
+        let grace = Duration::from_secs(5);
+        let watched = tokio::spawn({
+            let app = app.clone();
+            async move { watch(watchdog_signals, grace, &app).await }
+        });
+        let run = tokio::spawn({
+            let app = app.clone();
+            async move {
+                let cx = app.cx();
+                app.run(grace, program_signals, async move {
+                    cx.cancelled().await;
+                    // A commit that takes most of the grace.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                })
+                .await
+            }
+        });
+        let start = tokio::time::Instant::now();
+        to_program.send(Signal::Terminate).unwrap();
+        app.cx().cancelled().await;
+        // The watchdog has seen the shutdown begin before its own delivery comes.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        to_watchdog.send(Signal::Terminate).unwrap();
+        let (out, report) = run.await.unwrap();
+        assert!(out.is_some(), "{report:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        if let Some(forced) = (&mut { watched }).now_or_never() {
+            panic!("the watchdog forced the exit before the shutdown's bound: {forced:?}");
+        }
     }
 }
