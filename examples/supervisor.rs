@@ -93,9 +93,10 @@ async fn main() -> Result<(), AppError> {
     // The supervisor is stopped through a context it runs under, not through its handle: a
     // child cancelled through its handle has its result dropped as a consequence of that
     // cancel, and the supervisor's own result (a panic in a child's clean-up, say) would be
-    // lost. `stop` is made under `main`'s context, so Ctrl-C still reaches the supervisor.
-    let stop = Cx::current().child();
+    // lost. `stop` is made under the scope's context, so Ctrl-C, and the scope's own cancel
+    // (a sibling's failure), still reach the supervisor, which answers within its own grace.
     let stopped = scope!(error = AppError, grace = 1s, {
+        let stop = Cx::current().child();
         let supervisor = spawn!(name = "ingest", ingest(&log, &runs, &stop).run());
         tokio::time::sleep(Duration::from_millis(400)).await;
         stop.cancel("shutdown requested");

@@ -68,7 +68,9 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 ///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
-/// whose deadline it was.
+/// whose deadline it was. The deadline's early answer comes before the deadline has passed,
+/// while the context is not cancelled yet: code around the retry that tells a stop from a
+/// failure by the context (a [`Supervisor`](crate::Supervisor) does) sees a failure.
 ///
 /// The defaults: 3 attempts, [`Backoff::default`] (100 ms doubling up to 10 s), every error
 /// retried. The backoff sleeps need a tokio runtime with its timer; a zero backoff sleeps
@@ -165,7 +167,8 @@ impl Retry {
 
 impl<P> Retry<P> {
     /// At most `n` calls of the operation in all (the first included). `0` is taken as `1`:
-    /// the operation always runs once.
+    /// the operation runs at least once, unless the context is cancelled before the first
+    /// attempt (then [`run`](Retry::run) returns the cancellation without calling it).
     ///
     /// # Examples
     ///

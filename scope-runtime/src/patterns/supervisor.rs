@@ -180,7 +180,11 @@ struct Spec<E> {
 ///   cancellation), the cancellation otherwise; its own deadline (a `Config::timeout` or
 ///   `deadline` earlier than its parent's) is always returned as
 ///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
-///   parent's deadline like any cancel from outside. A panic is still a panic: an incarnation (or
+///   parent's deadline like any cancel from outside. What ends before any cancel came is the
+///   incarnation's own: a [`Retry`](crate::Retry) in a child that gives up early because its
+///   next backoff would pass the deadline returns `DeadlineExceeded` while nothing is
+///   cancelled yet, and that is a failure, counted and restarted (a child that should stop
+///   there maps that error to `Ok(())`). A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
 ///   [`Panicked`](crate::Interrupted::Panicked). After a give-up the give-up's error is
 ///   returned: a panic at its cancel is that failure's consequence (the panic hook and the
