@@ -1899,3 +1899,226 @@ async fn law5_a_callback_on_a_merge_of_a_scopes_context_panics_as_the_scopes_pan
         "the callback's panic was not the scope's: {out:?}"
     );
 }
+
+/// A panic payload whose own destructor panics.
+struct PayloadPanicsOnDrop;
+
+impl Drop for PayloadPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the payload's destructor");
+    }
+}
+
+/// A child that panics as it is polled, then again as it is dropped, with a payload whose
+/// destructor panics too.
+struct PanicsTwice;
+
+impl std::future::Future for PanicsTwice {
+    type Output = Result<(), Interrupted>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        panic!("the child's poll");
+    }
+}
+
+impl Drop for PanicsTwice {
+    fn drop(&mut self) {
+        std::panic::panic_any(PayloadPanicsOnDrop);
+    }
+}
+
+#[test]
+fn law5_a_child_that_panics_twice_fails_its_scope_whatever_the_second_payload_does() {
+    // The second panic's payload was left to the end of the statement that chose the first,
+    // outside any catch: its destructor's panic unwound out of the child's end. A spawned
+    // child's panic was then lost (the scope returned `Ok`), and an in-place child's unwound
+    // out of the scope's own future before its siblings drained.
+    const VAR: &str = "SCOPE_TEST_CHILD_PANICS_TWICE";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_child_that_panics_twice_fails_its_scope_whatever_the_second_payload_does",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    for in_place in [false, true] {
+        let drained = Arc::new(AtomicBool::new(false));
+        let d = Arc::clone(&drained);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let s = &Scope::new(Config::new().grace(ms(100)));
+                s.run(async move {
+                    s.spawn(async move {
+                        let _ = scope_runtime::cancelled().await;
+                        sleep(ms(10)).await; // its clean-up
+                        d.store(true, Ordering::SeqCst);
+                        Ok::<_, Interrupted>(())
+                    });
+                    // The sibling has started (one not started by the failure never starts).
+                    tokio::task::yield_now().await;
+                    if in_place {
+                        let _ = s.spawn_in_place(PanicsTwice).await;
+                    } else {
+                        s.spawn(PanicsTwice);
+                    }
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            })
+        }));
+        let Ok(out) = out else {
+            panic!("the scope's future panicked (in place: {in_place})");
+        };
+        let Err(Interrupted::Panicked(p)) = out else {
+            panic!("the child's panic is the scope's failure (in place: {in_place}): {out:?}");
+        };
+        assert_eq!(p.message(), "the child's poll", "in place: {in_place}");
+        assert!(drained.load(Ordering::SeqCst), "in place: {in_place}");
+    }
+}
+
+#[test]
+fn law5_a_child_whose_value_panics_as_it_is_dropped_after_its_future_panicked_fails_its_scope() {
+    // The child's future returned a value, then panicked in its destructor: the panic is the
+    // outcome, and the value was left to the end of the statement that chose it, outside any
+    // catch. Its own destructor's panic unwound out of the child's end.
+    const VAR: &str = "SCOPE_TEST_CHILD_VALUE_AND_FUTURE_PANIC";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_child_whose_value_panics_as_it_is_dropped_after_its_future_panicked_fails_its_scope",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    for in_place in [false, true] {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let s = &Scope::new(Config::new());
+                s.run(async move {
+                    let child =
+                        ThenPanicsOnDrop(Box::pin(async { Ok::<_, Interrupted>(PanicsOnDrop) }));
+                    if in_place {
+                        let _ = s.spawn_in_place(child).await;
+                    } else {
+                        s.spawn(child);
+                    }
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            })
+        }));
+        let Ok(out) = out else {
+            panic!("the scope's future panicked (in place: {in_place})");
+        };
+        let Err(Interrupted::Panicked(p)) = out else {
+            panic!("the child's panic is the scope's failure (in place: {in_place}): {out:?}");
+        };
+        assert_eq!(p.message(), "the body's destructor", "in place: {in_place}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law1_a_queued_childs_context_made_by_its_handle_ends_with_it_when_its_scope_is_never_run()
+{
+    // A scope dropped without running drops its queued child, whose handle had made its
+    // context: the child's end took that context out of the registry to read its cause and
+    // dropped it uncancelled, so its callback was dropped unrun (here its captured value
+    // panicked, skipping the rest of the child's end: the unit it held in the enclosing
+    // scope was never given back, which never resolved).
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the callback was dropped unrun");
+        }
+    }
+    let ran = Arc::new(std::sync::Mutex::new(None));
+    let r = Arc::clone(&ran);
+    let outer = &Scope::new(Config::new());
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        outer.run(async move {
+            {
+                let inner = &Scope::<Interrupted>::new(Config::new());
+                let child = inner.spawn(async {});
+                let bomb = Bomb;
+                let _callback = child.cx().on_cancel(move |cause| {
+                    *r.lock().unwrap() = Some(cause.clone());
+                    std::mem::forget(bomb);
+                });
+                drop(child);
+            }
+            Ok::<_, Interrupted>(())
+        }),
+    )
+    .await;
+    assert!(matches!(out, Ok(Ok(()))), "{out:?}");
+    let cause = ran.lock().unwrap().take();
+    assert!(
+        matches!(cause, Some(Cause::Finished { .. })),
+        "the child's context ends with it: {cause:?}"
+    );
+}
+
+/// A callback panic's payload whose destructor panics.
+#[test]
+fn law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_hold_the_scope() {
+    // Two children's own contexts end with a panicking callback each; the scope keeps the
+    // first panic and drops the second's payload, which was dropped outside any catch: its
+    // destructor's panic unwound out of the second child's end, skipping the rest of it.
+    const VAR: &str = "SCOPE_TEST_SECOND_CALLBACK_PAYLOAD";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_hold_the_scope",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                let s = &Scope::new(Config::new());
+                s.run(async move {
+                    let first = s.spawn(async { Ok::<_, Interrupted>(()) });
+                    let _a = first.cx().on_cancel(|_| panic!("the first callback"));
+                    let second = s.spawn(async {
+                        sleep(ms(10)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    let _b = second
+                        .cx()
+                        .on_cancel(|_| std::panic::panic_any(PayloadPanicsOnDrop));
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            })
+            .await
+        })
+    }));
+    let Ok(Ok(out)) = out else {
+        panic!("the scope's future panicked or never resolved: {out:?}");
+    };
+    let Err(Interrupted::Panicked(p)) = out else {
+        panic!("the first callback's panic is the scope's: {out:?}");
+    };
+    assert_eq!(p.message(), "the first callback");
+}

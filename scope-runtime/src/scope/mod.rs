@@ -644,8 +644,8 @@ impl<E> Shared<E> {
                     Some(payload)
                 }
             };
-            // A later panic's payload (user code) is dropped outside the lock.
-            drop(later);
+            // A later panic's payload (user code) is dropped outside the lock, under a catch.
+            crate::error::drop_after_panic(later);
         }
     }
 

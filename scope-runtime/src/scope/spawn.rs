@@ -273,9 +273,13 @@ fn own_cause<E>(cx: Option<&Cx>, lazy: Lazy, shared: &Shared<E>) -> Option<Arc<C
     let Some(id) = lazy else {
         return cx.and_then(|cx| shared.cause_in(cx));
     };
-    // The child's end: it takes its context, which the registry may have kept for it.
-    if let Some(own) = shared.own_cxs.take(id) {
-        return shared.cause_in(&own);
+    // A context the registry kept for it (its handle made one): read, not taken, so that
+    // the child's end finds it and ends it (its callbacks are user code, run there under a
+    // catch, not dropped unrun here).
+    if let Some(own) = shared.own_cxs.find(id) {
+        let cause = shared.cause_in(&own);
+        drop_after_panic(own);
+        return cause;
     }
     cx.and_then(|cx| shared.cause_in(cx))
         .map(|c| crate::cx::inherited(&c))
@@ -471,9 +475,19 @@ where
     E: From<Interrupted> + fmt::Display,
     D: Deliver<OkOf<F, E>>,
 {
+    // What the panic makes moot (a second panic's payload, the value the future returned
+    // before its destructor panicked) is user code: dropped here, under a catch.
     let out = match (polled, dropped) {
         (Ok(Poll::Ready(out)), Ok(())) => Ok(out),
-        (Err(payload), _) | (Ok(_), Err(payload)) => Err(payload),
+        (Err(payload), Ok(())) | (Ok(Poll::Pending), Err(payload)) => Err(payload),
+        (Err(payload), Err(second)) => {
+            drop_after_panic(second);
+            Err(payload)
+        }
+        (Ok(Poll::Ready(out)), Err(payload)) => {
+            drop_after_panic(out);
+            Err(payload)
+        }
         (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
     };
     *this.flags |= DONE;
