@@ -188,7 +188,7 @@ async fn batch(mut rx: mpsc::Receiver<Item>, ledger: Arc<Ledger>) -> Result<Repo
 
 /// The pipeline: three stages joined by bounded channels, with `budget` to run, and a grace
 /// for the stages to wind down after a cancel.
-#[scoped(timeout = budget, grace = 250ms)]
+#[scoped(timeout = budget, grace = 1s)]
 async fn pipeline(n: u64, budget: Duration, ledger: Arc<Ledger>) -> Result<Report, Interrupted> {
     let (to_transform, from_producer) = mpsc::channel(CAPACITY);
     let (to_batcher, from_transform) = mpsc::channel(CAPACITY);

@@ -100,12 +100,12 @@ async fn main() -> Result<(), FetchError> {
         "the predicate says retrying cannot help"
     );
 
-    // Always timing out, under a 1 s deadline (no jitter, so the schedule is exact): calls at
-    // about 0, 100, 300 and 700 ms; the next backoff (800 ms) would end past the deadline, so
-    // it gives up at about 710 ms with the deadline's error instead of sleeping until then.
+    // Always timing out, under a 1.4 s deadline (no jitter, so the schedule is exact): calls
+    // at about 0, 100, 300 and 700 ms; the next backoff (800 ms) would end past the deadline,
+    // so it gives up at about 710 ms with the deadline's error instead of sleeping until then.
     let upstream = Upstream::new(u32::MAX);
     let start = Instant::now();
-    let late = fetch(&upstream, 7, Duration::from_secs(1), false).await;
+    let late = fetch(&upstream, 7, Duration::from_millis(1_400), false).await;
     let took = start.elapsed();
     scope::check()?;
     println!(
@@ -118,7 +118,7 @@ async fn main() -> Result<(), FetchError> {
     ));
     assert_eq!(upstream.calls(), 4);
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_millis(1_400),
         "returned before the deadline"
     );
 

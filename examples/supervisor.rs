@@ -98,7 +98,8 @@ async fn main() -> Result<(), AppError> {
     let stopped = scope!(error = AppError, grace = 1s, {
         let stop = Cx::current().child();
         let supervisor = spawn!(name = "ingest", ingest(&log, &runs, &stop).run());
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Run 4 starts about 160 ms in: the stop comes well after it.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         stop.cancel("shutdown requested");
         // The supervisor's own result: `Ok` when every child answered the stop in time.
         Ok(supervisor.await)

@@ -41,7 +41,7 @@ async fn total_size(urls: &[&'static str]) -> Result<usize, AppError> {
 /// 2. Fail fast: the first error cancels the siblings and is what the scope returns.
 #[scoped]
 async fn fail_fast() -> Result<(), AppError> {
-    spawn!(fetch("https://slow.example", 500));
+    spawn!(fetch("https://slow.example", 5_000));
     spawn!(fetch("https://broken.example", 50));
     Ok(())
 }
@@ -85,11 +85,11 @@ async fn main() -> Result<(), AppError> {
     scope::check()?;
     let err = out.unwrap_err();
     println!(
-        "2. fail-fast: {err} after {:?} (the 500 ms sibling was cancelled)",
+        "2. fail-fast: {err} after {:?} (the 5 s sibling was cancelled)",
         start.elapsed()
     );
     assert!(matches!(err, AppError::Fetch(_)));
-    assert!(start.elapsed() < Duration::from_millis(400));
+    assert!(start.elapsed() < Duration::from_secs(2));
 
     let words = vec!["structured".to_owned(), "concurrency".to_owned()];
     let longest = word_lengths(&words).await?;

@@ -448,8 +448,11 @@ fn the_watchdog_forces_the_exit_while_one_pipe_for_both_outputs_is_stalled() {
         .stderr(Stdio::from(OwnedFd::from(writer)))
         .spawn()
         .unwrap();
-    // The pipe fills; the main task blocks in `eprintln!`.
-    std::thread::sleep(Duration::from_millis(500));
+    // The first bytes: the main task runs, so the signal handlers are in place (a signal
+    // before them would end the process by its default action, on a slow start).
+    std::io::Read::read_exact(&mut &reader, &mut [0u8; 1]).expect("the program writes");
+    // The pipe fills again; the main task blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(300));
     let status = two_signals_to_a_stalled_program(&mut child);
     drop(reader);
     let status = status.expect("no forced exit: the exit blocked flushing stdout");

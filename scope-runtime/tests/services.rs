@@ -857,12 +857,14 @@ async fn after_a_second_signal_the_applications_services_are_aborted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_task_stuck_in_a_blocking_call_does_not_hold_the_stop() {
     let svc = Service::new(ServiceConfig::new("sync-writer").grace(Duration::from_millis(100)));
-    svc.spawn_named("fsync", async {
+    let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+    svc.spawn_named("fsync", async move {
+        let _ = up.send(());
         std::thread::sleep(Duration::from_secs(4)); // blocks its worker
     })
     .unwrap()
     .detach();
-    tokio::time::sleep(Duration::from_millis(50)).await; // it has started
+    is_up.await.expect("it has started");
     let start = std::time::Instant::now();
     let report = svc.stop().await;
     // The grace (100 ms) and the bound after the abort (1 s); the call itself takes 4 s.
