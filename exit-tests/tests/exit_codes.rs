@@ -63,8 +63,14 @@ fn a_signal_while_the_services_drain_after_the_main_work_ended_cuts_nothing_shor
 #[test]
 fn a_signal_while_draining_after_main_ended_leaves_the_exit_code_to_main_even_if_work_is_cut() {
     // The documented rule: a first signal after `main` returned changes nothing. The record
-    // overruns the 500 ms grace and is aborted, as without the signal: `main` returned `Ok`.
-    let mut p = started("finishes", "500");
+    // overruns the 3 s grace and is aborted, as without the signal: `main` returned `Ok`.
+    // (The grace leaves the signal seconds to land in the drain on a loaded machine.)
+    let mut p = Program::start(
+        MAIN,
+        &["finishes"],
+        &[("GRACE_MS", "3000"), ("RECORD_MS", "60000")],
+    );
+    p.wait_for("ready", READY);
     p.wait_for("main work done", READY);
     p.signal("TERM");
     let out = p.wait(EXIT);

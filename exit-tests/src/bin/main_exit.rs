@@ -1,6 +1,7 @@
 //! A `#[scope::main]` program for the exit-code tests. It prints `ready` once it runs (the
 //! signals are listened to from then on); what it does after the first signal is chosen by
-//! its first argument. The grace is `GRACE_MS` milliseconds (1,000 unless set).
+//! its first argument. The grace is `GRACE_MS` milliseconds (1,000 unless set); the slow
+//! record of `finishes` takes `RECORD_MS` (1,500 unless set).
 
 use std::time::Duration;
 
@@ -15,10 +16,14 @@ enum AppError {
 }
 
 fn grace() -> Duration {
-    let ms = std::env::var("GRACE_MS")
+    millis("GRACE_MS", 1_000)
+}
+
+fn millis(var: &str, default: u64) -> Duration {
+    let ms = std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
+        .unwrap_or(default);
     Duration::from_millis(ms)
 }
 
@@ -113,7 +118,7 @@ async fn main() -> Result<(), AppError> {
         // body returned, and a signal meanwhile is the first one, not a second.
         "finishes" => {
             hand_over(&audit, "slow-record", async {
-                tokio::time::sleep(Duration::from_millis(1_500)).await;
+                tokio::time::sleep(millis("RECORD_MS", 1_500)).await;
                 println!("audit written");
             })?;
             println!("main work done");
