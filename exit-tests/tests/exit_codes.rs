@@ -114,9 +114,10 @@ fn a_forced_shutdown_after_sigint_exits_130() {
 #[test]
 fn a_second_signal_forces_the_exit_at_once() {
     // The body winds down for 4 s, within a 10 s grace; the second signal does not wait.
-    let p = started("slow", "10000");
+    let mut p = started("slow", "10000");
     p.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    // The first signal has been taken (two pending at once would be taken in tokio's order).
+    p.wait_for("winding down", READY);
     let second = p.signal("INT");
     let out = p.wait(EXIT);
     assert_eq!(out.status.code(), Some(130), "{out:#?}");

@@ -78,6 +78,7 @@ async fn main() -> Result<(), AppError> {
         // Winds down slowly (4 s, within a long grace): a second signal ends it at once.
         "slow" => {
             scope::cancelled().await;
+            println!("winding down");
             tokio::time::sleep(Duration::from_secs(4)).await;
             Ok(())
         }
