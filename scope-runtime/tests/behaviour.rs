@@ -2122,3 +2122,24 @@ fn law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_h
     };
     assert_eq!(p.message(), "the first callback");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn law5_a_spawned_childs_unread_value_whose_destructor_panics_fails_its_scope() {
+    // Its handle dropped before it ended, the child's value was dropped by tokio, which
+    // swallowed its destructor's panic: the scope returned `Ok`. It is dropped inside the
+    // child now, and the panic is the child's, as for an in-place or a queued child.
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            drop(s.spawn(async {
+                sleep(ms(5)).await;
+                Ok::<_, Interrupted>(PanicsOnDrop)
+            }));
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+    let Err(Interrupted::Panicked(p)) = out else {
+        panic!("the value's panic is the child's: {out:?}");
+    };
+    assert_eq!(p.message(), "the body's value's destructor");
+}

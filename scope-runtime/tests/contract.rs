@@ -2831,3 +2831,47 @@ fn law3_a_race_answers_with_what_cancelled_it_first_across_workers() {
         assert!(won + failed == 3_000);
     });
 }
+
+/// A value whose destructor takes a while (a connection closed, a buffer flushed), counted.
+struct SlowToDrop(Arc<AtomicUsize>);
+
+impl Drop for SlowToDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(20));
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn law1_a_spawned_childs_value_nobody_reads_is_dropped_before_its_scope_resolves() {
+    // The child's handle was dropped before the child ended: tokio dropped the value the
+    // child returned on the worker, after the child's end had been counted, so the scope
+    // could resolve while the value's destructor still ran (and ran on after it).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let live = Arc::new(AtomicUsize::new(0));
+    for round in 0..20 {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            let live = &live;
+            s.run(async move {
+                let l = Arc::clone(live);
+                drop(s.spawn(async move {
+                    l.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Interrupted>(SlowToDrop(l))
+                }));
+                Ok::<_, Interrupted>(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                0,
+                "round {round}: the value is still being dropped"
+            );
+        });
+    }
+}

@@ -62,7 +62,8 @@ impl<T> Deliver<T> for Direct {
     type Output = Result<T, Interrupted>;
     const DIRECT: bool = true;
     fn deliver(&mut self, out: Result<T, Interrupted>, _: impl FnOnce(Panic)) -> Self::Output {
-        // If the handle is gone, tokio drops the value (and swallows a panic there).
+        // If the handle is gone, tokio drops the value after the child's end: only a value
+        // without a destructor is delivered this way (see `spawn_inner`).
         out
     }
     fn dropped(&mut self, _: Result<T, Interrupted>) {
@@ -733,7 +734,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             _ if limited => shared.admission.try_admit(),
             _ => shared.tracker.is_started().then_some(NO_SEQ),
         };
-        if let Some(seq) = now {
+        // A value with a destructor goes through a channel, as a queued child's does: tokio
+        // drops a value its handle no longer waits for after the task's end (after the child
+        // gave its unit back, so after its scope may have resolved), where the channel's
+        // sender drops it inside the child's end.
+        let direct = !std::mem::needs_drop::<OkOf<F, E>>();
+        if let Some(seq) = now.filter(|_| direct) {
             let flags = if limited { UNIT | SLOT } else { UNIT } | kind;
             let mut task = ChildTask::new(shared, parent, info.clone(), fut, Direct, flags);
             task.seq = seq;
@@ -745,7 +751,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             }
             return Ok(Child::spawned(cx, info, handle, &**shared));
         }
-        // Queued: its future waits in the admission queue, not as a task.
+        // Queued (its future waits in the admission queue, not as a task), or admitted now
+        // with a value to deliver through the channel.
         let (tx, rx) = oneshot::channel();
         let task = ChildTask::new(
             shared,
@@ -767,10 +774,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             limited,
         );
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
-        let arrived = if limited {
-            shared.admission.arrive(queued)
-        } else {
-            shared.admission.arrive_unlimited(queued)
+        let arrived = match now {
+            Some(seq) => Ok(Some(Admitted(queued, seq))),
+            None if limited => shared.admission.arrive(queued),
+            None => shared.admission.arrive_unlimited(queued),
         };
         match arrived {
             Ok(Some(now)) => shared.start_queued(now),
