@@ -1874,3 +1874,52 @@ async fn an_in_place_maps_discarded_value_whose_drop_panics_does_not_unwind_thro
         );
     }
 }
+
+#[test]
+fn law1_try_spawn_from_two_threads_at_once_never_queues_behind_a_full_limit() {
+    // `try_spawn` looked for room under admission's lock, then admitted the child under a
+    // second take of it: two threads trying at once on a free `limit(1)` both found room,
+    // and the second child was queued behind the first, with `Ok`, where `Full` was due.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    for round in 0..2_000 {
+        let accepted = AtomicUsize::new(0);
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().limit(1));
+            s.run(async {
+                let barrier = std::sync::Barrier::new(2);
+                std::thread::scope(|threads| {
+                    for _ in 0..2 {
+                        threads.spawn(|| {
+                            let _runtime = handle.enter();
+                            barrier.wait();
+                            let tried = s.try_spawn(async {
+                                let _ = scope_runtime::cancelled().await;
+                                Ok::<_, Interrupted>(())
+                            });
+                            match tried {
+                                Ok(_) => {
+                                    accepted.fetch_add(1, Ordering::SeqCst);
+                                }
+                                Err(e) => assert_eq!(e, SpawnError::Full, "round {round}"),
+                            }
+                        });
+                    }
+                });
+                s.cancel("done");
+                Ok::<_, Interrupted>(())
+            })
+            .await
+            .unwrap();
+        });
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "round {round}: one of two children fits a limit of one"
+        );
+    }
+}

@@ -274,11 +274,24 @@ impl Admission {
     }
 
     /// Whether a new child would find a free slot (for `try_spawn`): with a limit, fewer
-    /// children hold or wait for a slot than the limit.
-    pub(crate) fn has_room(&self) -> bool {
-        let s = self.state.lock();
-        self.limit
-            .is_none_or(|n| s.running.saturating_add(s.queue.len()) < n)
+    /// children hold or wait for a slot than the limit. `Ok(true)`: the slot is taken now,
+    /// under the same lock as the look (two children tried at once do not both find the one
+    /// free slot), for the child to be spawned into as into a reserved one; `Ok(false)`: room,
+    /// but no slot taken (no limit; or the scope does not run yet, or its start window is
+    /// full: the child waits in the queue for that, as the docs of `try_spawn` say).
+    pub(crate) fn take_room(&self) -> Result<bool, super::SpawnError> {
+        let Some(n) = self.limit else {
+            return Ok(false);
+        };
+        let mut s = self.state.lock();
+        if s.running.saturating_add(s.queue.len()) >= n {
+            return Err(super::SpawnError::Full);
+        }
+        if self.admissible(&s) {
+            self.grant(&mut s, true);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// A new child arrives: `Ok(Some(..))` starts it now (it holds a slot, with a limit),

@@ -1864,8 +1864,8 @@ macro_rules! in_place_methods {
                 OkOf<F, E>: $($send +)? 'env,
             {
                 let info = TaskInfo::here(None);
-                self.try_in_place_check()?;
-                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), spawn::Admit::Queue, false))
+                let admit = self.try_in_place_check()?;
+                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), admit, false))
             }
 
             /// [`reserve`](Scope::reserve), then

@@ -698,12 +698,17 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         E: From<Interrupted> + fmt::Display + Send + 'static,
     {
         let shared: &Arc<Shared<E>> = &self.shared;
+        let mut admit = admit;
         if admit == Admit::Refuse {
             if self.is_closed() {
                 return Err(SpawnError::Closed);
             }
-            if !shared.admission.has_room() {
-                return Err(SpawnError::Full);
+            if shared.admission.take_room()? {
+                // Its slot is taken: spawned into it as into a reserved one.
+                admit = Admit::Held {
+                    slot: true,
+                    seq: NO_SEQ,
+                };
             }
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -879,15 +884,20 @@ where
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
-    pub(super) fn try_in_place_check(&self) -> Result<(), SpawnError> {
+    pub(super) fn try_in_place_check(&self) -> Result<Admit, SpawnError> {
         // As `spawn_in_place` admits (an in-place child runs on the scope's own run, which an
         // enclosing scope's forced abort stops with it).
         if self.closed_here() {
             return Err(SpawnError::Closed);
         }
-        if !self.shared.admission.has_room() {
-            return Err(SpawnError::Full);
-        }
-        Ok(())
+        Ok(if self.shared.admission.take_room()? {
+            // Its slot is taken: spawned into it as into a reserved one.
+            Admit::Held {
+                slot: true,
+                seq: NO_SEQ,
+            }
+        } else {
+            Admit::Queue
+        })
     }
 }
