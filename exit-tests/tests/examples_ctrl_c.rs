@@ -30,7 +30,7 @@ fn ctrl_c_during_the_subprocess_examples_build_exits_130() {
     let mut p = Program::start(env!("CARGO_BIN_EXE_subprocess"), &[], &[]);
     // The build runs under a 500 ms deadline from this line on.
     p.wait_for("building", WAIT);
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(20));
     p.signal("INT");
     let out = p.wait(WAIT);
     assert_eq!(out.status.code(), Some(130), "{out:#?}");

@@ -75,7 +75,7 @@ fn a_client_that_goes_away_cancels_its_request_scope_and_its_children_at_once() 
         // cancel (the bound leaves room for a loaded machine).
         let took = line.at - closed;
         assert!(
-            took <= Duration::from_millis(500),
+            took <= Duration::from_millis(900),
             "backend `{backend}` saw the cancellation {took:?} after the client left"
         );
     }

@@ -62,7 +62,7 @@ async fn a_blocking_loop_stops_soon_after_a_cancel_and_the_scope_waits_for_it() 
     // A 1 ms slice notices at once; on a loaded machine a slice can oversleep by a few ms.
     // What this guards against is a loop that never notices.
     assert!(
-        took < ms(250),
+        took < ms(2_000),
         "the loop took {took:?} to notice the cancel"
     );
 }
@@ -359,7 +359,7 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_scopes_deadline(
         matches!(out, Err(Interrupted::DeadlineExceeded(_))),
         "{out:?}"
     );
-    assert!(took < ms(1_000), "the scope waited {took:?} for a thread");
+    assert!(took < ms(5_000), "the scope waited {took:?} for a thread");
 }
 
 #[test]
@@ -383,7 +383,7 @@ fn law9_an_aborted_blocking_child_waiting_for_a_thread_never_runs_and_says_so_at
     drop(free);
     let out = out.expect("an aborted child does not fail its scope");
     assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
-    assert!(took < ms(1_000), "the abort waited {took:?} for a thread");
+    assert!(took < ms(5_000), "the abort waited {took:?} for a thread");
     std::thread::sleep(ms(50)); // the pool's thread is free now: nothing runs on it
     assert!(!ran.load(Ordering::SeqCst), "an aborted closure ran");
 }
@@ -460,7 +460,7 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after
     let (rt, free) = one_blocking_thread_taken();
     let (out, took) = rt.block_on(async {
         let start = Instant::now();
-        let s = &Scope::new(Config::new().timeout(ms(20)).grace(Duration::from_secs(2)));
+        let s = &Scope::new(Config::new().timeout(ms(20)).grace(Duration::from_secs(30)));
         let out = s
             .run(async { s.spawn_blocking(|_| Ok::<_, Interrupted>(())).await })
             .await;
@@ -471,13 +471,13 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after
         "{out:?}"
     );
     assert!(
-        took < ms(1_000),
+        took < ms(5_000),
         "the scope waited {took:?} for a job that cannot run"
     );
 
     let (out, took) = rt.block_on(async {
         let start = Instant::now();
-        let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
+        let s = &Scope::new(Config::new().grace(Duration::from_secs(30)));
         let out = s
             .run(async {
                 let child = s.spawn_blocking(|_| Ok::<_, Interrupted>(()));
@@ -492,7 +492,7 @@ fn law9_a_blocking_child_waiting_for_a_thread_is_dropped_at_the_cancel_not_after
     let out = out.expect("a child cancelled alone does not fail its scope");
     assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
     assert!(
-        took < ms(1_000),
+        took < ms(5_000),
         "the cancel waited {took:?} for a job that cannot run"
     );
 }
@@ -611,7 +611,7 @@ fn assert_linear(what: Many) {
         // Linear work is 8x; quadratic, 64x. The bound leaves room for the caches and a
         // loaded machine.
         assert!(
-            ratio < 24.0,
+            ratio < 40.0,
             "{what:?}, in place: {in_place}: 16,000 children took {ratio:.1}x the time of \
              2,000 ({large:?} against {small:?})"
         );

@@ -1234,7 +1234,8 @@ mod process {
             s.run(async {
                 let cx = s.cx().clone();
                 s.spawn(async move {
-                    sleep(ms(200)).await;
+                    // Long after `sh` has set its trap, even on a loaded machine.
+                    sleep(ms(1_000)).await;
                     cx.cancel("stop");
                     Ok::<_, ProcessError>(())
                 });
@@ -1392,21 +1393,24 @@ mod process {
     #[tokio::test]
     async fn a_stop_resumed_under_another_grace_keeps_its_first_grace() {
         let s = &Scope::new(Config::new().grace(Duration::from_secs(2)));
+        let mut start = None;
         let mut running = s
             .run(async {
                 let mut running = ignoring_sigterm(None).await;
                 // Begins with the scope's 2 s grace; given up after 100 ms.
+                start = Some(std::time::Instant::now());
                 assert!(tokio::time::timeout(ms(100), running.stop()).await.is_err());
                 Ok::<_, ProcessError>(running)
             })
             .await
             .unwrap();
-        let start = std::time::Instant::now();
+        // Taken before the first stop: no delay of this thread can make the bound pass early.
+        let start = start.unwrap();
         // Outside any scope (its grace is zero here): the stop goes on with its first one.
         let status = running.stop().await.unwrap();
         assert_eq!(status.signal(), Some(9));
         assert!(
-            start.elapsed() >= ms(1_500),
+            start.elapsed() >= ms(2_000),
             "the first grace was cut short: SIGKILL after {:?}",
             start.elapsed()
         );
@@ -1835,7 +1839,7 @@ mod process {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "kill -STOP $$; sleep 60"]);
         let mut running = Process::new(cmd)
-            .grace(Duration::from_secs(3))
+            .grace(Duration::from_secs(30))
             .spawn()
             .unwrap();
         let pid = running.id().unwrap();
@@ -1846,7 +1850,7 @@ mod process {
         let status = running.stop().await.unwrap();
         assert_eq!(status.signal(), Some(15), "SIGTERM was never acted on");
         assert!(
-            start.elapsed() < Duration::from_secs(1),
+            start.elapsed() < Duration::from_secs(5),
             "waited the whole grace"
         );
     }
