@@ -250,7 +250,7 @@ fn a_second_signal_forces_the_exit_while_the_main_task_is_blocked() {
     let mut p = Program::start(BLOCKED, &[], &[]);
     p.wait_for("ready", READY);
     p.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(1));
     let second = p.signal("INT");
     let out = p.wait(Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(130), "{out:#?}");
@@ -323,10 +323,16 @@ fn a_panic_in_a_clean_up_after_the_signal_exits_1_not_143() {
 /// A second signal ends the shutdown at once, and still prints the error `main` returned.
 #[test]
 fn a_second_signal_keeps_the_error_main_returned() {
-    let mut p = started("fails-draining", "5000");
+    let mut p = Program::start(
+        MAIN,
+        &["fails-draining"],
+        &[("GRACE_MS", "5000"), ("RECORD_MS", "5000")],
+    );
+    p.wait_for("ready", READY);
     p.wait_for("main work done", READY);
     p.signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
+    // Both signals land in the drain, apart (two pending at once are taken in tokio's order).
+    std::thread::sleep(Duration::from_secs(1));
     p.signal("INT");
     let out = p.wait(EXIT);
     assert_eq!(out.status.code(), Some(130), "{out:#?}");
@@ -367,7 +373,7 @@ fn the_watchdog_forces_the_exit_when_stderr_is_a_broken_pipe() {
     let mut p = Program::start_stderr_closed(BLOCKED, &[], &[]);
     p.wait_for("ready", READY);
     p.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(1));
     let second = p.signal("INT");
     let out = p.wait(Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(130), "{out:#?}");
@@ -396,7 +402,7 @@ fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<E
         assert!(status.success());
     };
     kill("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(1));
     let second = std::time::Instant::now();
     kill("INT");
     let status = loop {

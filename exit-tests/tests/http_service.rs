@@ -91,11 +91,16 @@ fn a_client_that_goes_away_cancels_its_request_scope_and_its_children_at_once() 
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_refuses_new_connections_and_exits_0() {
     let (mut p, addr) = start();
-    let in_flight = send(&addr, "/work/2000", "slow-1");
     // A request whose head is not complete when the shutdown starts: served, with 503.
+    // Connected first, so accepted before the request in flight (the accept loop takes them
+    // in turn).
     let mut late = TcpStream::connect(&addr).expect("connects");
     write!(late, "GET /work/10 HTTP/1.1\r\nHost: test\r\n").expect("writes");
-    std::thread::sleep(Duration::from_millis(300));
+    // Within its 2.5 s deadline with room to spare on a loaded machine.
+    let in_flight = send(&addr, "/work/1500", "slow-1");
+    // The request in flight is being worked on (so both connections were accepted).
+    p.wait_for("started: backend `users` [request slow-1]", WAIT);
+    std::thread::sleep(Duration::from_millis(50));
     let sent = p.signal("TERM");
     // The listener closes once the shutdown starts: a new connection is refused then (looked
     // for every 10 ms, for 5 s at most).

@@ -1,7 +1,7 @@
 //! A `#[scope::main]` program for the exit-code tests. It prints `ready` once it runs (the
 //! signals are listened to from then on); what it does after the first signal is chosen by
 //! its first argument. The grace is `GRACE_MS` milliseconds (1,000 unless set); the slow
-//! record of `finishes` takes `RECORD_MS` (1,500 unless set).
+//! record of `finishes` and `fails-draining` takes `RECORD_MS` (1,500 unless set).
 
 use std::time::Duration;
 
@@ -142,7 +142,7 @@ async fn main() -> Result<(), AppError> {
         // Fails on its own while the service still drains a slow record.
         "fails-draining" => {
             hand_over(&audit, "slow-record", async {
-                tokio::time::sleep(Duration::from_millis(1_500)).await;
+                tokio::time::sleep(millis("RECORD_MS", 1_500)).await;
             })?;
             println!("main work done");
             Err(AppError::Load(std::io::Error::new(
