@@ -649,7 +649,9 @@ async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String)
             Either::Right((signal, os)) if app.saw_os_signal_first() => {
                 match os.now_or_never().flatten() {
                     Some(os) => (os, false, false),
-                    None => (signal, false, true),
+                    // (Where listeners are registered only as they are first polled, the
+                    // watchdog's may have missed it: nothing is known to be still coming.)
+                    None => (signal, false, cfg!(any(unix, windows))),
                 }
             }
             // The program's own request (whatever signal its cause names).
@@ -813,7 +815,28 @@ fn listen_one(signal: &Signal) -> Option<Signals> {
     )))
 }
 
-#[cfg(not(unix))]
+/// Registered now, as on Unix: the watchdog takes a delivery that comes after the program's
+/// shutdown began as that same first signal, which needs its listener to exist already.
+#[cfg(windows)]
+fn listen_one(signal: &Signal) -> Option<Signals> {
+    match signal {
+        Signal::Interrupt => {
+            let listener = tokio::signal::windows::ctrl_c().ok()?;
+            Some(Box::pin(futures_util::stream::unfold(
+                listener,
+                |mut listener| async move {
+                    listener
+                        .recv()
+                        .await
+                        .map(|()| (Signal::Interrupt, listener))
+                },
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn listen_one(signal: &Signal) -> Option<Signals> {
     match signal {
         Signal::Interrupt => Some(Box::pin(futures_util::stream::unfold((), |()| async {

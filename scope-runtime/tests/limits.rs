@@ -1923,3 +1923,42 @@ fn law1_try_spawn_from_two_threads_at_once_never_queues_behind_a_full_limit() {
         );
     }
 }
+
+#[test]
+fn law1_try_spawn_from_two_threads_before_the_run_never_queues_behind_a_full_limit() {
+    // Before the run (as with the start window full), `try_spawn` takes no slot at its look:
+    // the child waits in the queue for the run. Two threads trying at once on `limit(1)` both
+    // found room, and both children were queued: the second behind the first, with `Ok`.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    for round in 0..2_000 {
+        let accepted = AtomicUsize::new(0);
+        let s = &Scope::new(Config::new().limit(1));
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|threads| {
+            for _ in 0..2 {
+                threads.spawn(|| {
+                    let _runtime = handle.enter();
+                    barrier.wait();
+                    match s.try_spawn(async { Ok::<_, Interrupted>(()) }) {
+                        Ok(_) => {
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => assert_eq!(e, SpawnError::Full, "round {round}"),
+                    }
+                });
+            }
+        });
+        rt.block_on(s.run(async { Ok::<_, Interrupted>(()) }))
+            .unwrap();
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "round {round}: one of two children fits a limit of one"
+        );
+    }
+}

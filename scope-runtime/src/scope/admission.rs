@@ -119,6 +119,18 @@ pub(crate) type Seq = u64;
 /// No place in the start window.
 pub(crate) const NO_SEQ: Seq = Seq::MAX;
 
+/// What `try_spawn`'s look for room found ([`Admission::take_room`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// No limit: nothing to take.
+    Free,
+    /// A slot, taken now: the child is spawned into it as into a reserved one.
+    Slot,
+    /// Room, but no slot to take yet (the scope does not run, or its start window is full):
+    /// the place is promised, and the child waits in the queue as any child would.
+    Promised,
+}
+
 /// A child let through, with its place in the start window.
 pub(crate) struct Admitted(pub(crate) Queued, pub(crate) Seq);
 
@@ -158,6 +170,10 @@ struct State {
     /// Slots held by reservations (a `Reserved`, or a waiting `Reserve` answered with one),
     /// counted in `running`.
     reserved: usize,
+    /// `try_spawn`s that found room but took no slot (the scope did not run yet, or its start
+    /// window was full): each place is promised until its child arrives, so that two tries at
+    /// once do not both count the one free place.
+    promised: usize,
     /// The body has returned: nothing can be spawned into a reservation any more, so none is
     /// granted, and those held gave their slots back ([`Admission::end_reservations`]).
     reservations_over: bool,
@@ -206,6 +222,7 @@ impl Admission {
                 unlimited: VecDeque::new(),
                 window: Window::default(),
                 reserved: 0,
+                promised: 0,
                 reservations_over: false,
             }),
         }
@@ -274,35 +291,65 @@ impl Admission {
     }
 
     /// Whether a new child would find a free slot (for `try_spawn`): with a limit, fewer
-    /// children hold or wait for a slot than the limit. `Ok(true)`: the slot is taken now,
-    /// under the same lock as the look (two children tried at once do not both find the one
-    /// free slot), for the child to be spawned into as into a reserved one; `Ok(false)`: room,
-    /// but no slot taken (no limit; or the scope does not run yet, or its start window is
-    /// full: the child waits in the queue for that, as the docs of `try_spawn` say).
-    pub(crate) fn take_room(&self) -> Result<bool, super::SpawnError> {
+    /// children hold, wait for or are promised a slot than the limit. What the look found is
+    /// kept under the same lock, so that two children tried at once do not both count the
+    /// one free slot: see [`Room`].
+    pub(crate) fn take_room(&self) -> Result<Room, super::SpawnError> {
         let Some(n) = self.limit else {
-            return Ok(false);
+            return Ok(Room::Free);
         };
         let mut s = self.state.lock();
-        if s.running.saturating_add(s.queue.len()) >= n {
+        let taken = s
+            .running
+            .saturating_add(s.queue.len())
+            .saturating_add(s.promised);
+        if taken >= n {
             return Err(super::SpawnError::Full);
         }
         if self.admissible(&s) {
             self.grant(&mut s, true);
-            return Ok(true);
+            return Ok(Room::Slot);
         }
-        Ok(false)
+        s.promised += 1;
+        Ok(Room::Promised)
+    }
+
+    /// A promised child is not coming (it was refused on the way).
+    pub(crate) fn unpromise(&self) {
+        self.state.lock().promised -= 1;
+    }
+
+    /// [`try_admit`](Self::try_admit) for a promised child: admitted, its promise is kept
+    /// (it holds a slot now); not, it stays promised until it [arrives](Self::arrive_promised).
+    pub(crate) fn try_admit_promised(&self) -> Option<Seq> {
+        let mut s = self.state.lock();
+        if !self.admissible(&s) {
+            return None;
+        }
+        s.promised -= 1;
+        Some(self.grant(&mut s, false))
+    }
+
+    /// [`arrive`](Self::arrive) for a promised child: its promise is kept by its arrival,
+    /// under the same lock.
+    pub(crate) fn arrive_promised(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
+        let mut s = self.state.lock();
+        s.promised -= 1;
+        self.arrive_in(&mut s, q)
     }
 
     /// A new child arrives: `Ok(Some(..))` starts it now (it holds a slot, with a limit),
     /// `Ok(None)` queued it, `Err(q)` hands it back because admission is closed (drop it).
     pub(crate) fn arrive(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
-        let mut s = self.state.lock();
+        self.arrive_in(&mut self.state.lock(), q)
+    }
+
+    fn arrive_in(&self, s: &mut State, q: Queued) -> Result<Option<Admitted>, Queued> {
         if s.closed {
             return Err(q);
         }
-        if self.admissible(&s) {
-            let seq = self.grant(&mut s, matches!(q, Queued::InPlace));
+        if self.admissible(s) {
+            let seq = self.grant(s, matches!(q, Queued::InPlace));
             if matches!(q, Queued::InPlace) {
                 self.admitted_in_place();
             }

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use super::admission::{Admitted, Queued, Seq, Ticket, NO_SEQ};
+use super::admission::{Admitted, Queued, Room, Seq, Ticket, NO_SEQ};
 use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
@@ -107,16 +107,36 @@ pub(crate) enum Admit {
     /// Now, into a slot already reserved (`slot`: it holds a slot of the limit; `seq`: its
     /// place in the start window).
     Held { slot: bool, seq: Seq },
+    /// A `try_spawn` that found room but no slot to take yet: its place is promised until it
+    /// arrives (see [`Room::Promised`]).
+    Promised,
 }
 
 impl Admit {
     /// Gives back a reserved slot (and place) the child will not use (it was refused).
     fn release<E>(self, shared: &Shared<E>) {
-        if let Admit::Held { slot, seq } = self {
-            shared.child_started(seq);
-            if slot {
-                shared.release_slot();
+        match self {
+            Admit::Held { slot, seq } => {
+                shared.child_started(seq);
+                if slot {
+                    shared.release_slot();
+                }
             }
+            Admit::Promised => shared.admission.unpromise(),
+            Admit::Queue | Admit::Refuse => {}
+        }
+    }
+
+    /// What `try_spawn`'s look for room makes of the child's admission.
+    fn after(room: Room) -> Admit {
+        match room {
+            // Its slot is taken: spawned into it as into a reserved one.
+            Room::Slot => Admit::Held {
+                slot: true,
+                seq: NO_SEQ,
+            },
+            Room::Promised => Admit::Promised,
+            Room::Free => Admit::Queue,
         }
     }
 }
@@ -674,7 +694,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             shared.admission.admitted_in_place();
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
-            match shared.admission.arrive(Queued::InPlace) {
+            let arrived = if admit == Admit::Promised {
+                shared.admission.arrive_promised(Queued::InPlace)
+            } else {
+                shared.admission.arrive(Queued::InPlace)
+            };
+            match arrived {
                 Ok(Some(now)) => shared.start_queued(now),
                 // Queued: admitted when a slot frees. Closed: the run drops it.
                 Ok(None) | Err(_) => shared.tracker.wake_owner(),
@@ -703,13 +728,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             if self.is_closed() {
                 return Err(SpawnError::Closed);
             }
-            if shared.admission.take_room()? {
-                // Its slot is taken: spawned into it as into a reserved one.
-                admit = Admit::Held {
-                    slot: true,
-                    seq: NO_SEQ,
-                };
-            }
+            admit = Admit::after(shared.admission.take_room()?);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to spawn on: it runs in place, on the scope's own task.
@@ -736,6 +755,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             // Into a reserved slot: its place in the start window is taken now, at its spawn.
             Admit::Held { slot: true, seq } if seq == NO_SEQ => Some(shared.admission.open_place()),
             Admit::Held { slot: true, seq } => Some(seq),
+            Admit::Promised => shared.admission.try_admit_promised(),
             _ if limited => shared.admission.try_admit(),
             _ => shared.tracker.is_started().then_some(NO_SEQ),
         };
@@ -781,6 +801,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
         let arrived = match now {
             Some(seq) => Ok(Some(Admitted(queued, seq))),
+            None if admit == Admit::Promised => shared.admission.arrive_promised(queued),
             None if limited => shared.admission.arrive(queued),
             None => shared.admission.arrive_unlimited(queued),
         };
@@ -890,14 +911,6 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         if self.closed_here() {
             return Err(SpawnError::Closed);
         }
-        Ok(if self.shared.admission.take_room()? {
-            // Its slot is taken: spawned into it as into a reserved one.
-            Admit::Held {
-                slot: true,
-                seq: NO_SEQ,
-            }
-        } else {
-            Admit::Queue
-        })
+        Ok(Admit::after(self.shared.admission.take_room()?))
     }
 }

@@ -373,6 +373,40 @@ fn loom_a_reservation_dropped_racing_the_bodys_return() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Two `try_spawn`s at once on a limit of one, before the run (no slot to take yet): one is
+// promised the place and queued, the other refused; the run starts the one.
+
+#[test]
+fn loom_two_tries_racing_for_one_place_before_the_run() {
+    use crate::scope::admission::Room;
+
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let tries: Vec<_> = (0..2)
+            .map(|_| {
+                let (admission, accepted) = (Arc::clone(&admission), Arc::clone(&accepted));
+                thread::spawn(move || match admission.take_room() {
+                    Ok(Room::Promised) => {
+                        // `try_spawn`'s arrival (an in-place child: no future to queue).
+                        let arrived = admission.arrive_promised(Queued::InPlace);
+                        assert!(matches!(arrived, Ok(None)), "queued until the run");
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(room) => panic!("{room:?} before the run"),
+                    Err(_) => {}
+                })
+            })
+            .collect();
+        for t in tries {
+            t.join().unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one place, one child");
+        assert_eq!(admission.start().len(), 1, "the run starts the one");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Two runs racing to start one scope, with different policies, while another thread spawns: one
 // run wins, the policy is the winner's, and a spawn that sees the scope started settles its
 // child under that policy, never under the default.
