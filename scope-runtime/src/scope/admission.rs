@@ -124,8 +124,10 @@ pub(crate) const NO_SEQ: Seq = Seq::MAX;
 pub(crate) enum Room {
     /// No limit: nothing to take.
     Free,
-    /// A slot, taken now: the child is spawned into it as into a reserved one.
-    Slot,
+    /// A slot, taken now, with the child's place in the start window (`NO_SEQ` for an
+    /// in-place child, which takes none): the child is spawned into it as into a reserved
+    /// one.
+    Slot(Seq),
     /// Room, but no slot to take yet (the scope does not run, or its start window is full):
     /// the place is promised, and the child waits in the queue as any child would.
     Promised,
@@ -294,7 +296,7 @@ impl Admission {
     /// children hold, wait for or are promised a slot than the limit. What the look found is
     /// kept under the same lock, so that two children tried at once do not both count the
     /// one free slot: see [`Room`].
-    pub(crate) fn take_room(&self) -> Result<Room, super::SpawnError> {
+    pub(crate) fn take_room(&self, in_place: bool) -> Result<Room, super::SpawnError> {
         let Some(n) = self.limit else {
             return Ok(Room::Free);
         };
@@ -307,8 +309,7 @@ impl Admission {
             return Err(super::SpawnError::Full);
         }
         if self.admissible(&s) {
-            self.grant(&mut s, true);
-            return Ok(Room::Slot);
+            return Ok(Room::Slot(self.grant(&mut s, in_place)));
         }
         s.promised += 1;
         Ok(Room::Promised)

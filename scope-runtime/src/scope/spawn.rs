@@ -130,11 +130,8 @@ impl Admit {
     /// What `try_spawn`'s look for room makes of the child's admission.
     fn after(room: Room) -> Admit {
         match room {
-            // Its slot is taken: spawned into it as into a reserved one.
-            Room::Slot => Admit::Held {
-                slot: true,
-                seq: NO_SEQ,
-            },
+            // Its slot (and place) is taken: spawned into it as into a reserved one.
+            Room::Slot(seq) => Admit::Held { slot: true, seq },
             Room::Promised => Admit::Promised,
             Room::Free => Admit::Queue,
         }
@@ -728,7 +725,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             if self.is_closed() {
                 return Err(SpawnError::Closed);
             }
-            admit = Admit::after(shared.admission.take_room()?);
+            admit = Admit::after(shared.admission.take_room(false)?);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to spawn on: it runs in place, on the scope's own task.
@@ -911,6 +908,6 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         if self.closed_here() {
             return Err(SpawnError::Closed);
         }
-        Ok(Admit::after(self.shared.admission.take_room()?))
+        Ok(Admit::after(self.shared.admission.take_room(true)?))
     }
 }

@@ -386,7 +386,7 @@ fn loom_two_tries_racing_for_one_place_before_the_run() {
         let tries: Vec<_> = (0..2)
             .map(|_| {
                 let (admission, accepted) = (Arc::clone(&admission), Arc::clone(&accepted));
-                thread::spawn(move || match admission.take_room() {
+                thread::spawn(move || match admission.take_room(true) {
                     Ok(Room::Promised) => {
                         // `try_spawn`'s arrival (an in-place child: no future to queue).
                         let arrived = admission.arrive_promised(Queued::InPlace);
