@@ -95,6 +95,9 @@ pub struct Child<'s, T> {
 enum Kind<T> {
     /// A runtime task, started at once.
     Spawned(JoinHandle<Result<T, Interrupted>>),
+    /// A runtime task, started at once, whose value goes through a channel (a value with a
+    /// destructor: dropped inside the child when nobody reads it).
+    SpawnedVia(JoinHandle<()>, oneshot::Receiver<Result<T, Interrupted>>),
     /// A spawned child that was queued before it became a task.
     Queued(oneshot::Receiver<Result<T, Interrupted>>, Arc<Ticket>),
     /// An in-place child.
@@ -135,6 +138,16 @@ impl<'s, T> Child<'s, T> {
         scope: &'s dyn ChildScope,
     ) -> Self {
         Self::new(cx, info, Kind::Spawned(handle), scope)
+    }
+
+    pub(crate) fn spawned_via(
+        cx: HandleCx,
+        info: TaskInfo,
+        handle: JoinHandle<()>,
+        rx: oneshot::Receiver<Result<T, Interrupted>>,
+        scope: &'s dyn ChildScope,
+    ) -> Self {
+        Self::new(cx, info, Kind::SpawnedVia(handle, rx), scope)
     }
 
     pub(crate) fn queued(
@@ -235,6 +248,7 @@ impl<'s, T> Child<'s, T> {
     fn target(&self) -> Option<Target> {
         match &self.kind {
             Kind::Spawned(handle) => Some(Target::Task(handle.abort_handle().into())),
+            Kind::SpawnedVia(handle, _) => Some(Target::Task(handle.abort_handle().into())),
             Kind::Queued(_, ticket) => Some(Target::Queued(Arc::clone(ticket))),
             Kind::InPlace(_) => Some(Target::InPlace(self.info.id())),
             Kind::Done(_) => None,
@@ -400,7 +414,9 @@ impl<'s, T> Child<'s, T> {
     pub fn is_finished(&self) -> bool {
         match &self.kind {
             Kind::Spawned(h) => h.is_finished(),
-            Kind::Queued(rx, _) | Kind::InPlace(rx) => rx.is_terminated() || !rx.is_empty(),
+            Kind::SpawnedVia(_, rx) | Kind::Queued(rx, _) | Kind::InPlace(rx) => {
+                rx.is_terminated() || !rx.is_empty()
+            }
             Kind::Done(_) => true,
         }
     }
@@ -442,10 +458,12 @@ impl<T> Future for Child<'_, T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.ok(),
             },
-            Kind::Queued(rx, _) | Kind::InPlace(rx) => match Pin::new(rx).poll(task) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r.ok(),
-            },
+            Kind::SpawnedVia(_, rx) | Kind::Queued(rx, _) | Kind::InPlace(rx) => {
+                match Pin::new(rx).poll(task) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r.ok(),
+                }
+            }
             Kind::Done(r) => match r.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
                 Some(out) => Some(out),
                 // Its outcome was given already: polled again (a `select!` loop over

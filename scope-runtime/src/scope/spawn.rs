@@ -756,25 +756,26 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             _ if limited => shared.admission.try_admit(),
             _ => shared.tracker.is_started().then_some(NO_SEQ),
         };
-        // A value with a destructor goes through a channel, as a queued child's does: tokio
-        // drops a value its handle no longer waits for after the task's end (after the child
-        // gave its unit back, so after its scope may have resolved), where the channel's
-        // sender drops it inside the child's end.
-        let direct = !std::mem::needs_drop::<OkOf<F, E>>();
-        if let Some(seq) = now.filter(|_| direct) {
+        if let Some(seq) = now {
             let flags = if limited { UNIT | SLOT } else { UNIT } | kind;
+            // A value with a destructor goes through a channel, as a queued child's does:
+            // tokio drops a value its handle no longer waits for after the task's end (after
+            // the child gave its unit back, so after its scope may have resolved), where the
+            // channel's sender drops it inside the child's end.
+            if std::mem::needs_drop::<OkOf<F, E>>() {
+                let (tx, rx) = oneshot::channel();
+                let delivery = Channel(Some(tx));
+                let mut task = ChildTask::new(shared, parent, info.clone(), fut, delivery, flags);
+                task.seq = seq;
+                let handle = started(shared, task, &info, &runtime, background);
+                return Ok(Child::spawned_via(cx, info, handle, rx, &**shared));
+            }
             let mut task = ChildTask::new(shared, parent, info.clone(), fut, Direct, flags);
             task.seq = seq;
-            task.obs.handed_over(&info);
-            let handle = runtime.spawn(task);
-            register(shared, handle.abort_handle().into());
-            if background {
-                shared.add_background(info.id(), Target::Task(handle.abort_handle().into()));
-            }
+            let handle = started(shared, task, &info, &runtime, background);
             return Ok(Child::spawned(cx, info, handle, &**shared));
         }
-        // Queued (its future waits in the admission queue, not as a task), or admitted now
-        // with a value to deliver through the channel.
+        // Queued: its future waits in the admission queue, not as a task.
         let (tx, rx) = oneshot::channel();
         let task = ChildTask::new(
             shared,
@@ -796,11 +797,12 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             limited,
         );
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
-        let arrived = match now {
-            Some(seq) => Ok(Some(Admitted(queued, seq))),
-            None if admit == Admit::Promised => shared.admission.arrive_promised(queued),
-            None if limited => shared.admission.arrive(queued),
-            None => shared.admission.arrive_unlimited(queued),
+        let arrived = if admit == Admit::Promised {
+            shared.admission.arrive_promised(queued)
+        } else if limited {
+            shared.admission.arrive(queued)
+        } else {
+            shared.admission.arrive_unlimited(queued)
         };
         match arrived {
             Ok(Some(now)) => shared.start_queued(now),
@@ -870,6 +872,31 @@ fn register<E: Send + 'static>(shared: &Arc<Shared<E>>, handle: super::tracker::
 /// The start of a queued spawned child: becomes a task when admitted, unless its handle
 /// aborted it first. It starts on the runtime it was spawned on, whatever thread admits it (a
 /// slot can be given back on a thread without a runtime: a `Reserved` dropped there).
+/// A child admitted at once, started on the runtime: its abort handle registered with the
+/// scope (and as a background child's stop target).
+fn started<F, E, D>(
+    shared: &Arc<Shared<E>>,
+    task: ChildTask<F, E, D>,
+    info: &TaskInfo,
+    runtime: &tokio::runtime::Handle,
+    background: bool,
+) -> tokio::task::JoinHandle<D::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: TaskOutput<E>,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+    D: Deliver<OkOf<F, E>> + Send + 'static,
+    D::Output: Send + 'static,
+{
+    task.obs.handed_over(info);
+    let handle = runtime.spawn(task);
+    register(shared, handle.abort_handle().into());
+    if background {
+        shared.add_background(info.id(), Target::Task(handle.abort_handle().into()));
+    }
+    handle
+}
+
 fn start_later<F, E>(
     runtime: tokio::runtime::Handle,
     shared: Arc<Shared<E>>,
