@@ -2143,3 +2143,56 @@ async fn law5_a_spawned_childs_unread_value_whose_destructor_panics_fails_its_sc
     };
     assert_eq!(p.message(), "the body's value's destructor");
 }
+
+#[test]
+fn law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort() {
+    // The child has sent its value; the body panics holding the handle, whose drop drops the
+    // value during the unwind. Its destructor's panic there, outside any catch, aborted the
+    // process.
+    const VAR: &str = "SCOPE_TEST_HANDLE_DROPPED_IN_AN_UNWIND";
+    if std::env::var_os(VAR).is_none() {
+        let status = in_a_child_process(
+            "law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort",
+            VAR,
+        );
+        assert!(status.success(), "the process was taken down: {status:?}");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    for in_place in [false, true] {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async {
+                let s = &Scope::new(Config::new());
+                s.run(async move {
+                    let child = async { Ok::<_, Interrupted>(PanicsOnDrop) };
+                    let handle = if in_place {
+                        s.spawn_in_place(child)
+                    } else {
+                        s.spawn(child)
+                    };
+                    while !handle.is_finished() {
+                        tokio::task::yield_now().await;
+                    }
+                    // The body panics, holding the handle.
+                    assert!(!handle.is_finished(), "the body");
+                    drop(handle);
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            })
+        }));
+        // The body's panic reaches the caller, as any body's.
+        let Err(payload) = out else {
+            panic!("the body's panic reaches the caller (in place: {in_place})");
+        };
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the body"),
+            "in place: {in_place}"
+        );
+    }
+}

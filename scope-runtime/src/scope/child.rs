@@ -16,7 +16,7 @@ use super::admission::Ticket;
 use super::{Brand, Lost, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::Cx;
-use crate::error::{Interrupted, NotStarted, Panicked};
+use crate::error::{drop_after_panic, Interrupted, NotStarted, Panicked};
 use crate::info::{TaskId, TaskInfo};
 
 /// What a child handle needs of its scope (type-erased over the scope's error type).
@@ -209,13 +209,15 @@ impl<'s, T> Child<'s, T> {
         self.cx.get_or_init(|| {
             let id = self.info.id();
             let cx = self.scope.child_cx(id, self.background);
-            // Made after the child ended: nothing will take it from the registry, which
-            // keeps such a node for the child (the handle holds it now), and the child's end
-            // did not end it, as it ends a child's own context: it ends now. (A fresh node
-            // has no callbacks: no user code runs; one the child ended keeps its cause.)
+            // Made by this call after the child ended: nothing will take it from the
+            // registry, which keeps such a node for the child, and the child's end did not
+            // end it, as it ends a child's own context: it ends now. (A fresh node has no
+            // callbacks: no user code runs.) A node the child made itself is not kept, and
+            // its end ends it: a child whose value was sent may not have got there yet.
             if self.is_finished() {
-                drop(self.scope.release_cx(id));
-                cx.finish(&self.info);
+                if let Some(kept) = self.scope.release_cx(id) {
+                    kept.finish(&self.info);
+                }
             }
             cx
         })
@@ -449,6 +451,22 @@ fn polled_after_done() -> Interrupted {
 
 // The child's value is only ever moved, never pinned.
 impl<T> Unpin for Child<'_, T> {}
+
+impl<T> Drop for Child<'_, T> {
+    fn drop(&mut self) {
+        if let Kind::SpawnedVia(_, rx) | Kind::Queued(rx, _) | Kind::InPlace(rx) = &mut self.kind {
+            // Closed first: a child that has not sent yet drops its value itself, inside its
+            // end (a panic there is its own). One sent already is dropped here, with its
+            // handle, under a catch: a panic of its destructor (which the panic hook has
+            // printed) does not unwind into the code dropping the handle, which may be
+            // unwinding already, as a `JoinHandle`'s drop does not.
+            rx.close();
+            if let Ok(unread) = rx.try_recv() {
+                drop_after_panic(unread);
+            }
+        }
+    }
+}
 
 impl<T> Future for Child<'_, T> {
     type Output = Result<T, Interrupted>;

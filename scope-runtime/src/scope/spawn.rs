@@ -72,8 +72,8 @@ impl<T> Deliver<T> for Direct {
     }
 }
 
-/// The outcome goes through a channel: in-place children, and spawned children that were
-/// queued before they became tasks.
+/// The outcome goes through a channel: in-place children, spawned children that were queued
+/// before they became tasks, and spawned children whose value has a destructor.
 pub(crate) struct Channel<T>(pub(super) Option<oneshot::Sender<Result<T, Interrupted>>>);
 
 impl<T> Deliver<T> for Channel<T> {
@@ -869,9 +869,6 @@ fn register<E: Send + 'static>(shared: &Arc<Shared<E>>, handle: super::tracker::
     Tracker::register_task(&(Arc::clone(shared) as Arc<dyn Enclosing>), handle);
 }
 
-/// The start of a queued spawned child: becomes a task when admitted, unless its handle
-/// aborted it first. It starts on the runtime it was spawned on, whatever thread admits it (a
-/// slot can be given back on a thread without a runtime: a `Reserved` dropped there).
 /// A child admitted at once, started on the runtime: its abort handle registered with the
 /// scope (and as a background child's stop target).
 fn started<F, E, D>(
@@ -897,6 +894,9 @@ where
     handle
 }
 
+/// The start of a queued spawned child: becomes a task when admitted, unless its handle
+/// aborted it first. It starts on the runtime it was spawned on, whatever thread admits it (a
+/// slot can be given back on a thread without a runtime: a `Reserved` dropped there).
 fn start_later<F, E>(
     runtime: tokio::runtime::Handle,
     shared: Arc<Shared<E>>,
