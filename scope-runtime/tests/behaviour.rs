@@ -841,14 +841,20 @@ async fn law6_a_shields_own_context_ends_with_the_shield() {
     assert!(!mine.is_cancelled());
 }
 
-/// A test that runs itself again in a child process (named `name`, marked by `var`), for
-/// what an in-process test cannot catch: an abort of the process.
-fn in_a_child_process(name: &str, var: &str) -> std::process::ExitStatus {
-    std::process::Command::new(std::env::current_exe().unwrap())
+/// Runs test `name` again, alone, in a child process with `var` set, unless this is that
+/// process, for what an in-process test cannot catch: an abort of the process. `true` in the
+/// parent, once the child has passed.
+fn ran_in_a_child_process(name: &str, var: &str) -> bool {
+    if std::env::var_os(var).is_some() {
+        return false;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--test-threads=1", "--nocapture"])
         .env(var, "1")
         .status()
-        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the process was taken down: {status:?}");
+    true
 }
 
 #[test]
@@ -857,12 +863,10 @@ fn law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_
     // ends its context, whose callback then finds the lock poisoned and panics too. Run in a
     // destructor during the unwind, that second panic aborted the process.
     const VAR: &str = "SCOPE_TEST_SHIELD_UNWIND";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_panic",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_panic",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1671,12 +1675,10 @@ fn law5_a_dropped_run_holding_the_bodys_value_does_not_abort() {
     // a cancel callback panics, which the drop resumes. The value was left to the drop glue,
     // run during that unwind: its destructor's panic aborted the process.
     const VAR: &str = "SCOPE_TEST_DROPPED_RUN_VALUE";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_dropped_run_holding_the_bodys_value_does_not_abort",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_dropped_run_holding_the_bodys_value_does_not_abort",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1730,12 +1732,10 @@ fn law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort() {
     // returned stayed in the run meanwhile, dropped during that unwind: its own panic there
     // aborted the process.
     const VAR: &str = "SCOPE_TEST_BODY_DROP_AFTER_RETURN";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_body_that_panics_in_its_destructor_after_returning_does_not_abort",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1805,12 +1805,10 @@ fn law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_firs
     // that settled the panic, outside any catch: its own destructor's panic unwound out of
     // the run's poll at once, and the children were never drained.
     const VAR: &str = "SCOPE_TEST_BODY_ERROR_DROP_PANICS";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_first",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_body_that_fails_then_panics_in_its_destructor_drains_its_children_first",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1936,12 +1934,10 @@ fn law5_a_child_that_panics_twice_fails_its_scope_whatever_the_second_payload_do
     // child's panic was then lost (the scope returned `Ok`), and an in-place child's unwound
     // out of the scope's own future before its siblings drained.
     const VAR: &str = "SCOPE_TEST_CHILD_PANICS_TWICE";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_child_that_panics_twice_fails_its_scope_whatever_the_second_payload_does",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_child_that_panics_twice_fails_its_scope_whatever_the_second_payload_does",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -1991,12 +1987,7 @@ fn law5_a_child_whose_value_panics_as_it_is_dropped_after_its_future_panicked_fa
     // outcome, and the value was left to the end of the statement that chose it, outside any
     // catch. Its own destructor's panic unwound out of the child's end.
     const VAR: &str = "SCOPE_TEST_CHILD_VALUE_AND_FUTURE_PANIC";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_child_whose_value_panics_as_it_is_dropped_after_its_future_panicked_fails_its_scope",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process("law5_a_child_whose_value_panics_as_it_is_dropped_after_its_future_panicked_fails_its_scope", VAR) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -2080,12 +2071,7 @@ fn law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_h
     // first panic and drops the second's payload, which was dropped outside any catch: its
     // destructor's panic unwound out of the second child's end, skipping the rest of it.
     const VAR: &str = "SCOPE_TEST_SECOND_CALLBACK_PAYLOAD";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_hold_the_scope",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process("law5_a_second_callback_panic_whose_payload_panics_as_it_is_dropped_does_not_hold_the_scope", VAR) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -2150,12 +2136,10 @@ fn law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_
     // value during the unwind. Its destructor's panic there, outside any catch, aborted the
     // process.
     const VAR: &str = "SCOPE_TEST_HANDLE_DROPPED_IN_AN_UNWIND";
-    if std::env::var_os(VAR).is_none() {
-        let status = in_a_child_process(
-            "law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort",
-            VAR,
-        );
-        assert!(status.success(), "the process was taken down: {status:?}");
+    if ran_in_a_child_process(
+        "law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort",
+        VAR,
+    ) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

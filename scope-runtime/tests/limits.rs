@@ -1887,40 +1887,62 @@ fn law1_try_spawn_from_two_threads_at_once_never_queues_behind_a_full_limit() {
         .unwrap();
     let handle = rt.handle().clone();
     for round in 0..2_000 {
-        let accepted = AtomicUsize::new(0);
-        rt.block_on(async {
+        let accepted = rt.block_on(async {
             let s = &Scope::new(Config::new().limit(1));
+            let mut accepted = 0;
             s.run(async {
-                let barrier = std::sync::Barrier::new(2);
-                std::thread::scope(|threads| {
-                    for _ in 0..2 {
-                        threads.spawn(|| {
-                            let _runtime = handle.enter();
-                            barrier.wait();
-                            let tried = s.try_spawn(async {
-                                let _ = scope_runtime::cancelled().await;
-                                Ok::<_, Interrupted>(())
-                            });
-                            match tried {
-                                Ok(_) => {
-                                    accepted.fetch_add(1, Ordering::SeqCst);
-                                }
-                                Err(e) => assert_eq!(e, SpawnError::Full, "round {round}"),
-                            }
-                        });
-                    }
+                accepted = at_once_on_two_threads(&handle, || {
+                    accepted_or_full(
+                        &s.try_spawn(async {
+                            let _ = scope_runtime::cancelled().await;
+                            Ok::<_, Interrupted>(())
+                        }),
+                        round,
+                    )
                 });
                 s.cancel("done");
                 Ok::<_, Interrupted>(())
             })
             .await
             .unwrap();
+            accepted
         });
         assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
+            accepted, 1,
             "round {round}: one of two children fits a limit of one"
         );
+    }
+}
+
+/// Runs `attempt` on two threads at once, each in `runtime`: how many returned `true`.
+fn at_once_on_two_threads(
+    runtime: &tokio::runtime::Handle,
+    attempt: impl Fn() -> bool + Sync,
+) -> usize {
+    let barrier = std::sync::Barrier::new(2);
+    let accepted = AtomicUsize::new(0);
+    std::thread::scope(|threads| {
+        for _ in 0..2 {
+            threads.spawn(|| {
+                let _runtime = runtime.enter();
+                barrier.wait();
+                if attempt() {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    accepted.into_inner()
+}
+
+/// Whether a `try_spawn` was accepted; refused, it was for `Full`.
+fn accepted_or_full<T>(tried: &Result<T, SpawnError>, round: usize) -> bool {
+    match tried {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(*e, SpawnError::Full, "round {round}");
+            false
+        }
     }
 }
 
@@ -1936,28 +1958,14 @@ fn law1_try_spawn_from_two_threads_before_the_run_never_queues_behind_a_full_lim
         .unwrap();
     let handle = rt.handle().clone();
     for round in 0..2_000 {
-        let accepted = AtomicUsize::new(0);
         let s = &Scope::new(Config::new().limit(1));
-        let barrier = std::sync::Barrier::new(2);
-        std::thread::scope(|threads| {
-            for _ in 0..2 {
-                threads.spawn(|| {
-                    let _runtime = handle.enter();
-                    barrier.wait();
-                    match s.try_spawn(async { Ok::<_, Interrupted>(()) }) {
-                        Ok(_) => {
-                            accepted.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Err(e) => assert_eq!(e, SpawnError::Full, "round {round}"),
-                    }
-                });
-            }
+        let accepted = at_once_on_two_threads(&handle, || {
+            accepted_or_full(&s.try_spawn(async { Ok::<_, Interrupted>(()) }), round)
         });
         rt.block_on(s.run(async { Ok::<_, Interrupted>(()) }))
             .unwrap();
         assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
+            accepted, 1,
             "round {round}: one of two children fits a limit of one"
         );
     }

@@ -321,7 +321,7 @@ impl Admission {
     }
 
     /// [`try_admit`](Self::try_admit) for a promised child: admitted, its promise is kept
-    /// (it holds a slot now); not, it stays promised until it [arrives](Self::arrive_promised).
+    /// (it holds a slot now); not, it stays promised until it [arrives](Self::arrive).
     pub(crate) fn try_admit_promised(&self) -> Option<Seq> {
         let mut s = self.state.lock();
         if !self.admissible(&s) {
@@ -331,26 +331,20 @@ impl Admission {
         Some(self.grant(&mut s, false))
     }
 
-    /// [`arrive`](Self::arrive) for a promised child: its promise is kept by its arrival,
-    /// under the same lock.
-    pub(crate) fn arrive_promised(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
-        let mut s = self.state.lock();
-        s.promised -= 1;
-        self.arrive_in(&mut s, q)
-    }
-
     /// A new child arrives: `Ok(Some(..))` starts it now (it holds a slot, with a limit),
     /// `Ok(None)` queued it, `Err(q)` hands it back because admission is closed (drop it).
-    pub(crate) fn arrive(&self, q: Queued) -> Result<Option<Admitted>, Queued> {
-        self.arrive_in(&mut self.state.lock(), q)
-    }
-
-    fn arrive_in(&self, s: &mut State, q: Queued) -> Result<Option<Admitted>, Queued> {
+    /// `promised`: a `try_spawn`'s child whose place was promised at its look
+    /// ([`Room::Promised`]); its arrival keeps the promise, under the same lock.
+    pub(crate) fn arrive(&self, q: Queued, promised: bool) -> Result<Option<Admitted>, Queued> {
+        let mut s = self.state.lock();
+        if promised {
+            s.promised -= 1;
+        }
         if s.closed {
             return Err(q);
         }
-        if self.admissible(s) {
-            let seq = self.grant(s, matches!(q, Queued::InPlace));
+        if self.admissible(&s) {
+            let seq = self.grant(&mut s, matches!(q, Queued::InPlace));
             if matches!(q, Queued::InPlace) {
                 self.admitted_in_place();
             }

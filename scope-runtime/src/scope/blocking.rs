@@ -244,7 +244,7 @@ where
         let now = if started {
             Ok(Some(super::admission::Admitted(queued, NO_SEQ)))
         } else {
-            shared.admission.arrive(queued)
+            shared.admission.arrive(queued, false)
         };
         match now {
             Ok(Some(now)) => shared.start_queued(now),

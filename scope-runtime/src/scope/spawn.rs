@@ -691,12 +691,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             shared.admission.admitted_in_place();
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
-            let arrived = if admit == Admit::Promised {
-                shared.admission.arrive_promised(Queued::InPlace)
-            } else {
-                shared.admission.arrive(Queued::InPlace)
-            };
-            match arrived {
+            match shared
+                .admission
+                .arrive(Queued::InPlace, admit == Admit::Promised)
+            {
                 Ok(Some(now)) => shared.start_queued(now),
                 // Queued: admitted when a slot frees. Closed: the run drops it.
                 Ok(None) | Err(_) => shared.tracker.wake_owner(),
@@ -797,10 +795,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             limited,
         );
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));
-        let arrived = if admit == Admit::Promised {
-            shared.admission.arrive_promised(queued)
-        } else if limited {
-            shared.admission.arrive(queued)
+        let arrived = if limited {
+            shared.admission.arrive(queued, admit == Admit::Promised)
         } else {
             shared.admission.arrive_unlimited(queued)
         };

@@ -204,7 +204,10 @@ fn loom_a_slot_handed_on_racing_the_close() {
                 s.fetch_add(1, Ordering::SeqCst);
             }),
         );
-        assert!(matches!(admission.arrive(queued), Ok(None)), "queued");
+        assert!(
+            matches!(admission.arrive(queued, false), Ok(None)),
+            "queued"
+        );
         let releaser = {
             let admission = Arc::clone(&admission);
             thread::spawn(move || {
@@ -247,7 +250,10 @@ fn loom_the_start_window_moving_racing_a_slot_handed_on() {
                 s.fetch_add(1, Ordering::SeqCst);
             }),
         );
-        assert!(matches!(admission.arrive(queued), Ok(None)), "queued");
+        assert!(
+            matches!(admission.arrive(queued, false), Ok(None)),
+            "queued"
+        );
         let run = |admitted: Vec<Admitted>| {
             for Admitted(q, seq) in admitted {
                 if let Queued::Spawn(_, start) = q {
@@ -389,7 +395,7 @@ fn loom_two_tries_racing_for_one_place_before_the_run() {
                 thread::spawn(move || match admission.take_room(true) {
                     Ok(Room::Promised) => {
                         // `try_spawn`'s arrival (an in-place child: no future to queue).
-                        let arrived = admission.arrive_promised(Queued::InPlace);
+                        let arrived = admission.arrive(Queued::InPlace, true);
                         assert!(matches!(arrived, Ok(None)), "queued until the run");
                         accepted.fetch_add(1, Ordering::SeqCst);
                     }
@@ -491,10 +497,10 @@ fn loom_a_waiting_in_place_child_stopped_as_a_slot_reaches_it() {
             .expect("the first child takes the slot");
         assert!(admission.started(first).is_empty());
         // Queued in order: in-place child X, a spawning loop, in-place child Y.
-        assert!(matches!(admission.arrive(Queued::InPlace), Ok(None)));
+        assert!(matches!(admission.arrive(Queued::InPlace, false), Ok(None)));
         let waiter = Arc::new(Waiter::default());
         assert!(matches!(admission.reserve(&waiter), Ok(None)));
-        assert!(matches!(admission.arrive(Queued::InPlace), Ok(None)));
+        assert!(matches!(admission.arrive(Queued::InPlace, false), Ok(None)));
         // The first child ends on another thread: its slot goes to the first entry.
         let ender = {
             let admission = Arc::clone(&admission);
