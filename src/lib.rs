@@ -121,7 +121,8 @@
 //! When `main` returns without a signal, the application still drains its services (within
 //! `grace`, counted from the return) and stops the ones with work left (each within its own
 //! grace) before the process exits: a service still busy holds the exit up for as long as
-//! that takes. With no signal the exit code is still 0, and the report is printed if a service
+//! that takes. With no signal the exit code is still what `main` returned gives (0 for `Ok`, 1 for an
+//! `Err`), and the report is printed if a service
 //! had to be stopped (or left failures unread).
 //!
 //! The exit code:

@@ -7,7 +7,7 @@
 //!          let __rt = <runtime>;
 //!          Ok(::scope::__private::main_entry(__rt, MainConfig::new().grace(<grace>), async {
 //!              <BODY as a scope: `let __scope = ..; let out = __scope.run(..).await`>
-//!              MainOutcome::new(out, __scope.cx(), |e| <e on one line>)
+//!              MainOutcome::of_scope(out, __scope, |e| <e on one line>)
 //!          }))
 //!      }
 //! #[scope::test] async fn t() { BODY }

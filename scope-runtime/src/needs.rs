@@ -16,8 +16,9 @@
 //!
 //! # Why a proof cannot be forged
 //!
-//! - The only way to extend a proof, [`Provided::try_bind`], checks that the context binds
-//!   the slot and every slot the proof already claims; the macros use it too.
+//! - The only ways to extend a proof, [`Provided::try_bind`] and the hidden `Provided::extend`
+//!   that the macros call (it makes the same check and panics where `try_bind` returns `Err`),
+//!   check that the context binds the slot and every slot the proof already claims.
 //! - [`Has`], [`CoveredBy`] and [`Proof`] are sealed: no impl outside this crate can make a list
 //!   claim a slot it does not hold.
 //! - A key type names exactly one slot ([`Key`]: one impl per type, and every static with
@@ -528,8 +529,8 @@ impl<L> Provided<L> {
     {
         match self.cx().get(slot) {
             Some(value) => value,
-            // Unreachable: a proof is made only by `try_bind`, which checked the binding in
-            // this very context, and a key names one slot.
+            // Unreachable: a proof is made only by `try_bind` or `extend`, which checked the
+            // binding in this very context, and a key names one slot.
             None => panic!("slot `{}` is not bound", slot.name()),
         }
     }

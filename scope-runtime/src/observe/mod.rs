@@ -30,7 +30,9 @@
 //! (`scope`, `service`, `spawned`, `in-place`, `blocking`, `service-task`).
 //!
 //! - A scope's span is made under the span current where the scope is entered, and is entered
-//!   around every poll of the scope's run (its body, and the in-place children it polls).
+//!   around every poll of the scope's run (its body, and the in-place children it polls). A
+//!   service's span is a root, as its context is: made inside a request's span it would keep
+//!   that request's span open for the service's whole life.
 //! - A child's span is made under the span current at the spawn if the spawn is made by the
 //!   scope's own code (then that span is the scope's, or one the body entered below it, such
 //!   as an `#[instrument]` span), else under the scope's span. It is entered around every poll
