@@ -319,7 +319,8 @@ impl Watcher {
 /// token's other waiters: the panic hook has reported it where it happened.
 fn callback_panicked(payload: Box<dyn std::any::Any + Send>, linking: bool) {
     if linking {
-        std::panic::resume_unwind(payload);
+        crate::error::resume_unless_unwinding(payload);
+        return;
     }
     // The payload's own destructor is user code too.
     drop(catch_unwind(AssertUnwindSafe(|| drop(payload))));

@@ -490,6 +490,18 @@ pub(crate) fn drop_after_panic<T>(value: T) {
     }
 }
 
+/// Hands a user's panic (a callback's, a waker's) back to the caller, unless a panic already
+/// unwinds through the caller (a guard's `Drop` that cancels): that one is reported, and a
+/// second unwinding out of a destructor would abort the process, so this one is dropped as
+/// [`drop_after_panic`] does.
+pub(crate) fn resume_unless_unwinding(payload: Box<dyn Any + Send>) {
+    if std::thread::panicking() {
+        drop_after_panic(payload);
+    } else {
+        std::panic::resume_unwind(payload);
+    }
+}
+
 /// Keeps the first of several panics of one pass (callbacks, releases): a later one is dropped
 /// as [`drop_after_panic`] does.
 pub(crate) fn keep_first(first: &mut Option<Box<dyn Any + Send>>, later: Box<dyn Any + Send>) {

@@ -2180,3 +2180,109 @@ fn law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_
         );
     }
 }
+
+/// Runs its closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// Runs `guarded` inside a `catch_unwind` that panics with "work failed" while the guard it
+/// returns is live, so the guard's `Drop` runs during that unwind: the first panic must be
+/// the one that comes out, whatever the guard's cancel ran.
+fn unwind_through<G>(guarded: impl FnOnce() -> G) {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _guard = guarded();
+        panic!("work failed");
+    }));
+    let payload = out.expect_err("the closure panics");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"work failed"));
+}
+
+#[test]
+fn law5_a_cancel_made_by_a_guard_during_an_unwind_does_not_abort_on_a_callbacks_panic() {
+    // Go's `defer cancel()` as a guard: the work panics, the guard cancels the context as the
+    // panic unwinds, and a callback on that context panics too. That second panic was resumed
+    // out of the guard's `Drop` during the unwind, which aborts the process. So was one of a
+    // callback run by a passed deadline that the guard's `is_cancelled()` fired, by a child's
+    // `Child::cancel` or `Child::abort` in a guard, and by a `ChildSet`'s.
+    const VAR: &str = "SCOPE_TEST_CANCEL_GUARD_UNWIND";
+    if ran_in_a_child_process(
+        "law5_a_cancel_made_by_a_guard_during_an_unwind_does_not_abort_on_a_callbacks_panic",
+        VAR,
+    ) {
+        return;
+    }
+    // A cancel.
+    let cx = Cx::root();
+    let _cb = cx.on_cancel(|_| panic!("callback"));
+    unwind_through(|| {
+        let cx = cx.clone();
+        OnDrop(move || {
+            let _ = cx.cancel("guard dropped");
+        })
+    });
+    assert!(cx.is_cancelled());
+
+    // A passed deadline fired by a look.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cx = Cx::root().child_with_timeout(Duration::from_millis(10));
+        let _cb = cx.on_cancel(|_| panic!("callback"));
+        tokio::time::advance(Duration::from_millis(20)).await;
+        let looked = Arc::new(AtomicBool::new(false));
+        unwind_through(|| {
+            let (cx, looked) = (cx.clone(), Arc::clone(&looked));
+            OnDrop(move || looked.store(cx.is_cancelled(), Ordering::SeqCst))
+        });
+        assert!(looked.load(Ordering::SeqCst));
+    });
+
+    // A child's handle, and a set of them.
+    rt.block_on(async {
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                let child = s.spawn(async {
+                    let _cb = Cx::current().on_cancel(|_| panic!("callback"));
+                    std::future::pending::<Result<(), Interrupted>>().await
+                });
+                let aborted = s.spawn(async {
+                    let _cb = Cx::current().on_cancel(|_| panic!("callback"));
+                    std::future::pending::<Result<(), Interrupted>>().await
+                });
+                let mut set = scope_runtime::ChildSet::new();
+                set.push(s.spawn(async {
+                    let _cb = Cx::current().on_cancel(|_| panic!("callback"));
+                    std::future::pending::<Result<(), Interrupted>>().await
+                }));
+                tokio::task::yield_now().await; // each has registered its callback
+                unwind_through(|| {
+                    OnDrop(|| {
+                        let _ = child.cancel("guard dropped");
+                    })
+                });
+                unwind_through(|| OnDrop(|| aborted.abort()));
+                unwind_through(|| {
+                    OnDrop(|| {
+                        let _ = set.cancel_all("guard dropped");
+                    })
+                });
+                assert!(matches!(
+                    child.await,
+                    Err(Interrupted::Cancelled(_) | Interrupted::Panicked(_))
+                ));
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        // The callbacks' panics were dropped in the unwinds, or are the children's own.
+        let _ = out;
+    });
+}

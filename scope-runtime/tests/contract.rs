@@ -2505,6 +2505,72 @@ async fn law5_a_deadline_fired_by_a_spawned_childs_first_poll_is_the_scopes_pani
 }
 
 #[tokio::test(start_paused = true)]
+async fn law5_a_deadline_fired_by_an_in_place_childs_wait_is_the_scopes_panic_and_the_child_drains()
+{
+    // A child with no context of its own waits on its scope's: its wait's timer and the run's
+    // fire in the same tick, and the run polls its in-place children first, so the child's wait
+    // is the first to look. Before, it fired the scope's deadline in the child's own poll: the
+    // scope's callback panicked there, the child was reported as the panicking task, and its
+    // clean-up after the wait never ran.
+    let s = &Scope::new(Config::new().name("outer").timeout(ms(10)).grace(ms(100)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&cleaned);
+    let out = s
+        .run(async {
+            drop(s.spawn_in_place_named("waiter", async move {
+                scope_runtime::cancelled().await;
+                c.store(true, Ordering::SeqCst);
+                Ok::<_, AppError>(())
+            }));
+            std::future::pending::<Result<(), AppError>>().await
+        })
+        .await;
+    assert!(
+        matches!(&out, Err(e) if matches!(e.interrupted(), Some(Interrupted::Panicked(p))
+            if p.message() == "callback" && p.task().name() == Some("outer"))),
+        "{out:?}"
+    );
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the child's clean-up did not run"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_deadline_first_seen_by_a_childs_ambient_check_is_the_scopes_panic() {
+    // The same through `scope::is_cancelled()` in a child with no context of its own, the first
+    // to look after the deadline passed. Before, the callback's panic unwound out of the check.
+    let s = &Scope::new(Config::new().name("outer").timeout(ms(10)).grace(ms(100)));
+    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let seen = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&seen);
+    let mut run = Box::pin(s.run(async {
+        drop(s.spawn_in_place_named("looker", async move {
+            tokio::time::sleep(ms(20)).await; // past the deadline, before the run looks
+            c.store(scope_runtime::is_cancelled(), Ordering::SeqCst);
+            Ok::<_, AppError>(())
+        }));
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    assert!(run
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending());
+    tokio::time::advance(ms(20)).await; // the deadline passes; nobody looks
+    let out = run.await;
+    assert!(
+        matches!(&out, Err(e) if matches!(e.interrupted(), Some(Interrupted::Panicked(p))
+            if p.message() == "callback" && p.task().name() == Some("outer"))),
+        "{out:?}"
+    );
+    assert!(
+        seen.load(Ordering::SeqCst),
+        "the child did not see the cancel"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn law5_a_deadline_first_seen_by_a_maps_wait_for_items_is_the_maps_panic() {
     // The map's loop waits on a quiet source; the map's deadline wakes its run, which polls the
     // loop first, and the loop's look at the cancel fires the deadline: an item's callback

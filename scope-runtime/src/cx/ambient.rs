@@ -282,7 +282,14 @@ pub(crate) fn is_cancelled() -> bool {
         match cx.is_cancelled_quiet() {
             Some(true) => return Looked::Cancelled,
             Some(false) => {}
-            None => return Looked::Ask(cx.clone()),
+            None => {
+                // A lazy child asks on its scope's behalf (see `Enclosing::is_cancelled_for_child`).
+                let scope = match (a.lazy, &a.scope) {
+                    (Some(_), Some(scope)) => Some(Arc::clone(scope)),
+                    _ => None,
+                };
+                return Looked::Ask(cx.clone(), scope);
+            }
         }
         match (a.lazy, &a.scope) {
             (Some(_), Some(scope)) => match scope.own_cxs() {
@@ -295,7 +302,13 @@ pub(crate) fn is_cancelled() -> bool {
     match looked {
         Ok(Looked::Cancelled) => true,
         // Cold: a deadline that may have passed, or an ancestor not linked yet.
-        Ok(Looked::Ask(cx)) => cx.is_cancelled() || is_cancelled_own_made_meanwhile(),
+        Ok(Looked::Ask(cx, scope)) => {
+            let cancelled = match &scope {
+                Some(scope) => scope.is_cancelled_for_child(&cx),
+                None => cx.is_cancelled(),
+            };
+            cancelled || is_cancelled_own_made_meanwhile()
+        }
         Ok(Looked::OwnMadeMeanwhile) => is_cancelled_own_made_meanwhile(),
         // Not cancelled; or the thread's ambient slot is gone (thread teardown): the
         // background context.
@@ -307,8 +320,9 @@ pub(crate) fn is_cancelled() -> bool {
 enum Looked {
     Cancelled,
     Not,
-    /// The check may run code: made on this clone, after the borrow.
-    Ask(Cx),
+    /// The check may run code: made on this clone, after the borrow (for a lazy child, whose
+    /// context is its scope's, through that scope).
+    Ask(Cx, EnclosingScope),
     /// A lazy child whose handle may have made its own context since its task last looked.
     OwnMadeMeanwhile,
 }

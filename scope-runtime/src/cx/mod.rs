@@ -311,6 +311,8 @@ impl Cx {
     ///
     /// If a waiter's waker or an [`on_cancel`](Cx::on_cancel) callback panics, the first such
     /// panic is resumed here, after every other waiter, callback and descendant was served.
+    /// Called while a panic already unwinds (from a guard's `Drop`), it is dropped instead: a
+    /// second panic out of a destructor would abort the process.
     ///
     /// # Examples
     ///

@@ -43,7 +43,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cause::Cause;
-use crate::error::{drop_caught, keep_first};
+use crate::error::{drop_caught, keep_first, resume_unless_unwinding};
 use crate::info::TaskInfo;
 use crate::scope::tracker::Enclosing;
 use crate::slab::Slab;
@@ -484,10 +484,7 @@ fn release_last(last: Node) {
         }
         let _ = RELEASING.try_with(|r| *r.borrow_mut() = None);
         if let Some(payload) = panic {
-            // Not while a panic unwinds already: a second one would abort the process.
-            if !std::thread::panicking() {
-                std::panic::resume_unwind(payload);
-            }
+            resume_unless_unwinding(payload);
         }
     }
 }
@@ -538,8 +535,8 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     if let Some(p) = panic {
         // A user's waker or `on_cancel` callback panicked; every other waiter, callback and
         // child has been served first, so the tree is consistent. Hand the panic back to the
-        // caller.
-        std::panic::resume_unwind(p);
+        // caller (unless one unwinds through it already: a guard's `Drop` that cancels).
+        resume_unless_unwinding(p);
     }
     true
 }

@@ -400,10 +400,28 @@ impl Waiter {
 
     /// [`poll`](Waiter::poll), giving the shared cause.
     pub(crate) fn poll_shared(&mut self, cx: &Cx, task: &mut Context<'_>) -> Poll<Arc<Cause>> {
+        self.poll_shared_for(cx, task, None)
+    }
+
+    /// [`poll_shared`](Waiter::poll_shared) of a wait made by a child on its scope's own
+    /// context (a child with no context of its own): a passed deadline it is the first to see
+    /// is fired through `scope`, so that the callbacks it runs are the scope's code (a panic
+    /// there is the scope's, kept for its end), not the child's.
+    pub(crate) fn poll_shared_for(
+        &mut self,
+        cx: &Cx,
+        task: &mut Context<'_>,
+        scope: Option<&dyn Enclosing>,
+    ) -> Poll<Arc<Cause>> {
         if cx.node.background {
             // Never cancelled, and without a deadline: nothing will wake the wait, so it keeps
             // no waker (the node is the process's one, shared by every thread).
             return Poll::Pending;
+        }
+        if let Some(scope) = scope {
+            if cx.is_cancelled_quiet().is_none() {
+                scope.is_cancelled_for_child(cx);
+            }
         }
         if let Some(cause) = cx.cause_arc() {
             self.key = None;
@@ -454,7 +472,10 @@ impl Waiter {
                 None => Instant::now() >= d.at,
             };
             if fired {
-                cx.fire_deadline(d);
+                match scope {
+                    Some(scope) => drop(scope.is_cancelled_for_child(cx)),
+                    None => cx.fire_deadline(d),
+                }
                 self.key = None;
                 if let Some(cause) = cx.node.cause() {
                     return Poll::Ready(cause);

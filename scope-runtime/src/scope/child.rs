@@ -4,7 +4,7 @@ use crate::sync::{AtomicBool, Ordering};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
@@ -16,7 +16,7 @@ use super::admission::Ticket;
 use super::{Brand, Lost, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::Cx;
-use crate::error::{drop_after_panic, Interrupted, NotStarted, Panicked};
+use crate::error::{drop_after_panic, resume_unless_unwinding, Interrupted, NotStarted, Panicked};
 use crate::info::{TaskId, TaskInfo};
 
 /// What a child handle needs of its scope (type-erased over the scope's error type).
@@ -279,7 +279,8 @@ impl<'s, T> Child<'s, T> {
     ///
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback on the child's context panics, the
     /// first such panic is resumed here, after the cancel has reached every callback and the
-    /// abort after the grace is scheduled (as [`Cx::cancel`](crate::Cx::cancel) does).
+    /// abort after the grace is scheduled (as [`Cx::cancel`](crate::Cx::cancel) does; dropped,
+    /// as there, when a panic already unwinds through the caller).
     ///
     /// # Examples
     ///
@@ -333,7 +334,10 @@ impl<'s, T> Child<'s, T> {
                 self.scope.stop(target, true);
             }
         }
-        cancel.unwrap_or_else(|payload| resume_unwind(payload))
+        cancel.unwrap_or_else(|payload| {
+            resume_unless_unwinding(payload);
+            true
+        })
     }
 
     /// Aborts this child at once, as `JoinHandle::abort` does: a spawned child's task is
@@ -345,7 +349,8 @@ impl<'s, T> Child<'s, T> {
     /// # Panics
     ///
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback on the child's context panics, the
-    /// first such panic is resumed here, after the child was aborted.
+    /// first such panic is resumed here, after the child was aborted (dropped when a panic
+    /// already unwinds through the caller, as [`Cx::cancel`](crate::Cx::cancel) does).
     ///
     /// # Examples
     ///
@@ -383,7 +388,7 @@ impl<'s, T> Child<'s, T> {
             self.scope.stop(target, false);
         }
         if let Err(payload) = cancel {
-            resume_unwind(payload);
+            resume_unless_unwinding(payload);
         }
     }
 

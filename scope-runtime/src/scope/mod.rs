@@ -350,6 +350,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn child_cx(&self, id: TaskId, parent: &Cx, adopted: bool) -> Cx {
         self.own_cxs.get_or_create(id, parent, !adopted)
     }
+    fn is_cancelled_for_child(&self, cx: &Cx) -> bool {
+        self.is_cancelled_in(cx)
+    }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
     }

@@ -361,7 +361,10 @@ impl Future for LazyWait {
             }
         }
         if !this.on_own {
-            if let Poll::Ready(cause) = this.waiter.poll_shared(&this.cx, task) {
+            if let Poll::Ready(cause) =
+                this.waiter
+                    .poll_shared_for(&this.cx, task, Some(&*this.scope))
+            {
                 this.leave();
                 // What the child's own node would say: the parent's cause, inherited.
                 return Poll::Ready(match &*cause {

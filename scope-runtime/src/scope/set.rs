@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 use super::child::Child;
-use crate::error::{keep_first, Interrupted};
+use crate::error::{keep_first, resume_unless_unwinding, Interrupted};
 use crate::info::{TaskId, TaskInfo};
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
@@ -281,7 +281,9 @@ impl<'s, T> ChildSet<'s, T> {
     /// # Panics
     ///
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback on a child's context panics, the
-    /// first such panic is resumed here, once every child in the set has been cancelled.
+    /// first such panic is resumed here, once every child in the set has been cancelled
+    /// (dropped when a panic already unwinds through the caller, as
+    /// [`Cx::cancel`](crate::Cx::cancel) does).
     ///
     /// # Examples
     ///
@@ -413,7 +415,8 @@ impl<'s, T> ChildSet<'s, T> {
     /// # Panics
     ///
     /// If an [`on_cancel`](crate::Cx::on_cancel) callback on a member's context panics, the
-    /// first such panic is resumed here, once every member has been aborted.
+    /// first such panic is resumed here, once every member has been aborted (dropped when a
+    /// panic already unwinds through the caller, as [`Cx::cancel`](crate::Cx::cancel) does).
     ///
     /// # Examples
     ///
@@ -456,7 +459,7 @@ impl<'s, T> ChildSet<'s, T> {
             }
         }
         if let Some(payload) = panic {
-            resume_unwind(payload);
+            resume_unless_unwinding(payload);
         }
         count
     }

@@ -125,6 +125,12 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
         let _ = (id, adopted);
         parent.child()
     }
+    /// Whether `cx` (its own context) is cancelled, asked by a child that waits on it for want
+    /// of a context of its own: a passed deadline this fires runs the callbacks as the owner's
+    /// own code, whose panic is the owner's (a scope keeps it for its end), not the child's.
+    fn is_cancelled_for_child(&self, cx: &crate::cx::Cx) -> bool {
+        cx.is_cancelled()
+    }
     /// The registry of its children's own contexts, if it keeps one (a scope does).
     fn own_cxs(&self) -> Option<&super::own_cx::OwnCxs> {
         None
