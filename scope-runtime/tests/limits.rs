@@ -1970,3 +1970,81 @@ fn law1_try_spawn_from_two_threads_before_the_run_never_queues_behind_a_full_lim
         );
     }
 }
+
+/// Runs `first` and `second` on two threads at once, each in `runtime`.
+fn both_at_once<A: Send, B: Send>(
+    runtime: &tokio::runtime::Handle,
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|threads| {
+        let a = threads.spawn(|| {
+            let _runtime = runtime.enter();
+            barrier.wait();
+            first()
+        });
+        let b = threads.spawn(|| {
+            let _runtime = runtime.enter();
+            barrier.wait();
+            second()
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    })
+}
+
+#[test]
+fn law1_an_accepted_try_spawn_is_not_queued_behind_a_spawn_that_came_between_its_look_and_its_arrival(
+) {
+    // Before the run a `try_spawn` takes no slot at its look: its place is promised until
+    // its child arrives in the queue. A plain spawn (or an in-place one) from another thread
+    // in between went into the queue ahead of it, and took the only slot of `limit(1)` when
+    // the run started: the tried child, told `Ok`, waited behind a full limit.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    for round in 0..4_000 {
+        let in_place = round % 2 == 1;
+        let s = &Scope::new(Config::new().limit(1));
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = |name: &'static str| {
+            let order = Arc::clone(&order);
+            async move {
+                order.lock().unwrap().push(name);
+                Ok::<_, Interrupted>(())
+            }
+        };
+        let (tried, ()) = both_at_once(
+            &handle,
+            || {
+                if in_place {
+                    s.try_spawn_in_place(record("tried")).is_ok()
+                } else {
+                    s.try_spawn(record("tried")).is_ok()
+                }
+            },
+            || {
+                if in_place {
+                    drop(s.spawn_in_place(record("other")));
+                } else {
+                    drop(s.spawn(record("other")));
+                }
+            },
+        );
+        rt.block_on(s.run(async { Ok::<_, Interrupted>(()) }))
+            .unwrap();
+        let order = order.lock().unwrap().clone();
+        if tried {
+            assert_eq!(
+                order.first(),
+                Some(&"tried"),
+                "round {round} (in place: {in_place}): the tried child was told `Ok`, then waited behind a full limit"
+            );
+        } else {
+            assert_eq!(order, ["other"], "round {round}");
+        }
+    }
+}

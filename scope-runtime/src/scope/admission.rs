@@ -332,16 +332,35 @@ impl Admission {
     }
 
     /// A new child arrives: `Ok(Some(..))` starts it now (it holds a slot, with a limit),
-    /// `Ok(None)` queued it, `Err(q)` hands it back because admission is closed (drop it).
+    /// `Ok(None)` queued it, `Err((q, why))` hands it back, for the caller to drop:
+    /// [`Closed`](SpawnError::Closed), admission is closed; [`Full`](SpawnError::Full), only
+    /// for a promised child (below).
+    ///
     /// `promised`: a `try_spawn`'s child whose place was promised at its look
-    /// ([`Room::Promised`]); its arrival keeps the promise, under the same lock.
-    pub(crate) fn arrive(&self, q: Queued, promised: bool) -> Result<Option<Admitted>, Queued> {
+    /// ([`Room::Promised`]); its arrival ends the promise, under the same lock. A child spawned
+    /// from another thread between that look and this arrival (a plain spawn, which counts no
+    /// promise) may have filled the limit ahead of it: then it would wait behind a full limit,
+    /// which a try never does, and it is refused `Full` here instead (the try is decided at
+    /// its arrival).
+    pub(crate) fn arrive(
+        &self,
+        q: Queued,
+        promised: bool,
+    ) -> Result<Option<Admitted>, (Queued, SpawnError)> {
         let mut s = self.state.lock();
         if promised {
             s.promised -= 1;
         }
         if s.closed {
-            return Err(q);
+            return Err((q, SpawnError::Closed));
+        }
+        if promised
+            && !self.admissible(&s)
+            && self
+                .limit
+                .is_some_and(|n| s.running.saturating_add(s.queue.len()) >= n)
+        {
+            return Err((q, SpawnError::Full));
         }
         if self.admissible(&s) {
             let seq = self.grant(&mut s, matches!(q, Queued::InPlace));

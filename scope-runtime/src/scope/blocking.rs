@@ -253,7 +253,7 @@ where
                 // the queue (as for a spawned child).
                 Tracker::register_queued(&(Arc::clone(shared) as Arc<dyn Enclosing>));
             }
-            Err(closed) => drop(closed),
+            Err((closed, _)) => drop(closed),
         }
         Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared)
     }

@@ -1494,7 +1494,9 @@ where
     /// children holding or waiting for a slot fill the limit), instead of handing back a child
     /// that never starts or queueing it behind a full limit. A child it accepts before the
     /// scope runs waits for the run, as with `spawn`, and on a busy runtime it may wait
-    /// briefly for the children spawned before it to start (the scope's start window).
+    /// briefly for the children spawned before it to start (the scope's start window). Racing
+    /// spawns from other threads, it is decided as its child joins the queue: `Full` if the
+    /// children ahead of it fill the limit by then.
     ///
     /// # Examples
     ///
@@ -1868,7 +1870,7 @@ macro_rules! in_place_methods {
             {
                 let info = TaskInfo::here(None);
                 let admit = self.try_in_place_check()?;
-                Ok(self.in_place_boxed(info, fut, |t| Box::pin(t), admit, false))
+                self.try_in_place_boxed(info, fut, |t| Box::pin(t), admit, false)
             }
 
             /// [`reserve`](Scope::reserve), then

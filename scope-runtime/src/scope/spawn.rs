@@ -638,7 +638,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// Queues a boxed in-place child (the run takes it when admitted); the handle reads its
-    /// outcome from `rx`.
+    /// outcome from `rx`. Refused only for a promised child (`Full`: see
+    /// [`Admission::arrive`](super::admission::Admission::arrive)).
     fn push_in_place<T>(
         &'s self,
         info: TaskInfo,
@@ -646,7 +647,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         fut: Pin<Box<M::Task<'env>>>,
         rx: oneshot::Receiver<Result<T, Interrupted>>,
         admit: Admit,
-    ) -> Child<'s, T>
+    ) -> Result<Child<'s, T>, SpawnError>
     where
         E: Send + 'static,
     {
@@ -657,6 +658,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let limited = shared.admission.is_limited();
         let unlimited = background && limited;
         let slot = limited && !background;
+        let mut arrived = None;
         let rejected = {
             let mut local = self.local.lock();
             if local.finished || shared.tracker.is_closed() {
@@ -674,6 +676,24 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 None
             } else {
                 local.tasks.push_back(LocalTask { id, fut, slot });
+                if limited {
+                    // It arrives under the local queue's lock (admission's is a leaf), so
+                    // that in-place children arrive in the order the run takes them in: a
+                    // promised child's arrival then sees every child ahead of it.
+                    let arrival = shared
+                        .admission
+                        .arrive(Queued::InPlace, admit == Admit::Promised);
+                    if let Err((_, SpawnError::Full)) = &arrival {
+                        // Not queued: taken back out, to be dropped outside the lock.
+                        let task = local.tasks.pop_back();
+                        drop(local);
+                        drop(arrival);
+                        drop(rx);
+                        drop(task);
+                        return Err(SpawnError::Full);
+                    }
+                    arrived = Some(arrival);
+                }
                 None
             }
         };
@@ -691,16 +711,18 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             shared.admission.admitted_in_place();
             shared.start_queued(Admitted(Queued::InPlace, NO_SEQ));
         } else {
-            match shared
-                .admission
-                .arrive(Queued::InPlace, admit == Admit::Promised)
-            {
-                Ok(Some(now)) => shared.start_queued(now),
+            match arrived {
+                Some(Ok(Some(now))) => shared.start_queued(now),
                 // Queued: admitted when a slot frees. Closed: the run drops it.
-                Ok(None) | Err(_) => shared.tracker.wake_owner(),
+                _ => shared.tracker.wake_owner(),
             }
         }
-        Child::in_place(HandleCx::Lazy { background }, info, rx, &**shared)
+        Ok(Child::in_place(
+            HandleCx::Lazy { background },
+            info,
+            rx,
+            &**shared,
+        ))
     }
 
     /// Spawns a `Send + 'static` child: on the runtime, or in place without one.
@@ -727,7 +749,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to spawn on: it runs in place, on the scope's own task.
-            return Ok(self.in_place_boxed(info, fut, M::boxed_send, admit, background));
+            return self.try_in_place_boxed(info, fut, M::boxed_send, admit, background);
         };
         let Some((parent, kind)) = self.child_parent(background) else {
             admit.release(shared);
@@ -798,7 +820,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         let arrived = if limited {
             shared.admission.arrive(queued, admit == Admit::Promised)
         } else {
-            shared.admission.arrive_unlimited(queued)
+            shared
+                .admission
+                .arrive_unlimited(queued)
+                .map_err(|closed| (closed, SpawnError::Closed))
         };
         match arrived {
             Ok(Some(now)) => shared.start_queued(now),
@@ -807,13 +832,22 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 // the queue.
                 Tracker::register_queued(&(Arc::clone(shared) as Arc<dyn Enclosing>));
             }
+            // A promised child that a spawn from another thread overtook: not queued behind
+            // a full limit, refused (dropped unstarted, outside the lock, with its handle's
+            // side of the channel).
+            Err((refused, SpawnError::Full)) => {
+                drop(refused);
+                drop(rx);
+                return Err(SpawnError::Full);
+            }
             // Admission closed: dropped unstarted, outside the lock; `rx` learns why.
-            Err(closed) => drop(closed),
+            Err((closed, _)) => drop(closed),
         }
         Ok(Child::queued(cx, info, rx, ticket, &**shared))
     }
 
-    /// An in-place child, boxed for the scope's mode by `boxed`.
+    /// An in-place child, boxed for the scope's mode by `boxed`, admitted as `admit` says
+    /// (never a promised one: see [`try_in_place_boxed`](Self::try_in_place_boxed)).
     pub(super) fn in_place_boxed<F, B>(
         &'s self,
         info: TaskInfo,
@@ -829,22 +863,47 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         E: From<Interrupted> + fmt::Display + Send + 'static,
         B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
     {
+        debug_assert!(admit != Admit::Promised);
+        match self.try_in_place_boxed(info, fut, boxed, admit, background) {
+            Ok(child) => child,
+            // Only a promised child's arrival is refused.
+            Err(_) => unreachable!("an in-place child was refused without a promise"),
+        }
+    }
+
+    /// [`in_place_boxed`](Self::in_place_boxed), for a child whose place may be promised:
+    /// `Full` if a child spawned meanwhile filled the limit ahead of it.
+    pub(super) fn try_in_place_boxed<F, B>(
+        &'s self,
+        info: TaskInfo,
+        fut: F,
+        boxed: B,
+        admit: Admit,
+        background: bool,
+    ) -> Result<Child<'s, OkOf<F, E>>, SpawnError>
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+        OkOf<F, E>: 'env,
+        E: From<Interrupted> + fmt::Display + Send + 'static,
+        B: FnOnce(ChildTask<F, E, Channel<OkOf<F, E>>>) -> Pin<Box<M::Task<'env>>>,
+    {
         let shared: &Arc<Shared<E>> = &self.shared;
         let Some((parent, kind)) = self
             .child_parent(background)
             .filter(|_| !self.closed_here())
         else {
             admit.release(shared);
-            return self.refused(info, &shared.cx.child());
+            return Ok(self.refused(info, &shared.cx.child()));
         };
         let (tx, rx) = oneshot::channel();
         let id = info.id();
         let task = ChildTask::new(shared, parent, info.clone(), fut, Channel(Some(tx)), kind);
-        let child = self.push_in_place(info, background, boxed(task), rx, admit);
+        let child = self.push_in_place(info, background, boxed(task), rx, admit)?;
         if background {
             shared.add_background(id, Target::InPlace(id));
         }
-        child
+        Ok(child)
     }
 }
 

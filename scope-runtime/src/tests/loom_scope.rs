@@ -412,6 +412,66 @@ fn loom_two_tries_racing_for_one_place_before_the_run() {
     });
 }
 
+#[test]
+fn loom_a_try_overtaken_by_a_spawn_between_its_look_and_its_arrival() {
+    // A try's place before the run is promised at its look; a plain spawn from another
+    // thread may arrive before the tried child does. Whatever the interleaving, a tried child
+    // told `Ok` is not queued behind a full limit: with `limit(1)` it is the one the run
+    // starts; refused, it was for `Full`, and the spawned one starts.
+    use crate::error::SpawnError;
+    use crate::scope::admission::Room;
+
+    fn named(name: usize, first: &Arc<AtomicUsize>) -> Queued {
+        let first = Arc::clone(first);
+        Queued::Spawn(
+            Arc::new(Ticket::default()),
+            Box::new(move |_| first.store(name, Ordering::SeqCst)),
+        )
+    }
+    loom::model(|| {
+        let admission = Arc::new(Admission::new(Some(1)));
+        let first = Arc::new(AtomicUsize::new(0));
+        let tried = {
+            let (admission, first) = (Arc::clone(&admission), Arc::clone(&first));
+            thread::spawn(move || match admission.take_room(false) {
+                Ok(Room::Promised) => match admission.arrive(named(1, &first), true) {
+                    Ok(None) => true,
+                    Err((_, SpawnError::Full)) => false,
+                    Ok(Some(_)) | Err(_) => panic!("admitted or closed before the run"),
+                },
+                Ok(room) => panic!("{room:?} before the run"),
+                Err(e) => {
+                    assert_eq!(e, SpawnError::Full);
+                    false
+                }
+            })
+        };
+        let spawned = {
+            let (admission, first) = (Arc::clone(&admission), Arc::clone(&first));
+            thread::spawn(move || {
+                assert!(matches!(
+                    admission.arrive(named(2, &first), false),
+                    Ok(None)
+                ));
+            })
+        };
+        let accepted = tried.join().unwrap();
+        spawned.join().unwrap();
+        let mut started = admission.start();
+        assert_eq!(started.len(), 1, "one slot");
+        let Some(Admitted(Queued::Spawn(_, start), seq)) = started.pop() else {
+            panic!("a spawned child starts");
+        };
+        start(seq);
+        let expected = if accepted { 1 } else { 2 };
+        assert_eq!(
+            first.load(Ordering::SeqCst),
+            expected,
+            "the run starts the tried child first if it was told `Ok`"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Two runs racing to start one scope, with different policies, while another thread spawns: one
 // run wins, the policy is the winner's, and a spawn that sees the scope started settles its
