@@ -2571,6 +2571,36 @@ async fn law5_a_deadline_first_seen_by_a_childs_ambient_check_is_the_scopes_pani
 }
 
 #[tokio::test(start_paused = true)]
+async fn law4_contexts_under_one_inherited_deadline_read_one_cause_whoever_looks_first() {
+    // A context that inherited its deadline and was the first to look after it passed
+    // recorded `DeadlineExceeded` on itself; its sibling, looking after the parent fired,
+    // read `ParentCancelled(DeadlineExceeded)`: unequal causes, with different text.
+    let p = Cx::root().child_with_timeout(ms(10));
+    let (a, b) = (p.child(), p.child());
+    tokio::time::advance(ms(20)).await;
+    let first = a.cause().expect("past the deadline");
+    assert!(p.is_cancelled());
+    assert_eq!(
+        p.cause(),
+        Some(Cause::DeadlineExceeded {
+            scope: "context".into()
+        }),
+        "the deadline is the parent's own"
+    );
+    assert_eq!(b.cause().as_ref(), Some(&first), "{first}");
+    assert!(
+        matches!(&first, Cause::ParentCancelled(d) if d.is_deadline()),
+        "{first}"
+    );
+    // Cancelled explicitly after the deadline passed: the deadline came first, inherited.
+    let late = Cx::root().child_with_timeout(ms(10));
+    let e = late.child();
+    tokio::time::advance(ms(20)).await;
+    e.cancel("too late");
+    assert_eq!(e.cause().as_ref(), Some(&first), "{:?}", e.cause());
+}
+
+#[tokio::test(start_paused = true)]
 async fn law5_a_deadline_first_seen_by_a_maps_wait_for_items_is_the_maps_panic() {
     // The map's loop waits on a quiet source; the map's deadline wakes its run, which polls the
     // loop first, and the loop's look at the cancel fires the deadline: an item's callback

@@ -30,7 +30,9 @@ pub(crate) use self::ambient::{Lazy, LAZY};
 pub use self::shield::{shield, shield_for, ShieldFor};
 #[cfg(not(loom))]
 pub(crate) use self::tree::saturating_add;
-use self::tree::{ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, Deadline, Node};
+use self::tree::{
+    ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, fire_deadline, Deadline, Node,
+};
 pub(crate) use self::tree::{deadline_after, inherited};
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
@@ -414,7 +416,7 @@ impl Cx {
     }
 
     #[cold]
-    fn check_deadline(&self, d: &Deadline) -> bool {
+    fn check_deadline(&self, d: &Arc<Deadline>) -> bool {
         if Instant::now() >= d.at {
             self.fire_deadline(d);
             true
@@ -423,13 +425,8 @@ impl Cx {
         }
     }
 
-    fn fire_deadline(&self, d: &Deadline) {
-        cancel_node_with(
-            &self.node,
-            Cause::DeadlineExceeded {
-                scope: d.origin.clone(),
-            },
-        );
+    fn fire_deadline(&self, d: &Arc<Deadline>) {
+        fire_deadline(&self.node, d);
     }
 
     /// Why this context was cancelled, or `None` if it is not.

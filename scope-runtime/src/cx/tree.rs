@@ -635,6 +635,27 @@ pub(crate) fn ancestor_cancelled_slow(node: &Arc<Node>) -> bool {
     }
 }
 
+/// Cancels `node` for its passed deadline `d`. A deadline it inherited (from the parent, or
+/// the merge's parent, that set it) is recorded as that parent's would reach it,
+/// `ParentCancelled(DeadlineExceeded)`, without firing the parent: so every context under one
+/// deadline reads one cause whoever looks first, and looking runs no callback but this
+/// node's subtree's.
+pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
+    let exceeded = Cause::DeadlineExceeded {
+        scope: d.origin.clone(),
+    };
+    if node.deadline_parent(d).is_some() {
+        // An ancestor not yet linked may have been cancelled first (the deadline's owner
+        // itself, fired): its cause is this node's, recorded now.
+        if !node.no_cancelled_ancestor_quick() && ancestor_cancelled_slow(node) {
+            return;
+        }
+        cancel_node(node, &Arc::new(Cause::ParentCancelled(Arc::new(exceeded))));
+    } else {
+        cancel_node_with(node, exceeded);
+    }
+}
+
 /// Cancels `node` with a cause not shared yet: an explicit reason, a deadline or the end of
 /// the node's scope, when nothing is registered on the node (its owner aside), is kept as it
 /// is (see [`CauseCell`]) and nothing is allocated; otherwise as [`cancel_node`]. Returns
@@ -654,10 +675,9 @@ pub(crate) fn cancel_node_with(node: &Arc<Node>, cause: Cause) -> bool {
         cause,
         Cause::DeadlineExceeded { .. } | Cause::Finished { .. }
     ) {
-        if let Some(d) = node.deadline.as_deref() {
+        if let Some(d) = &node.deadline {
             if Instant::now() >= d.at {
-                let scope = d.origin.clone();
-                cancel_node_with(node, Cause::DeadlineExceeded { scope });
+                fire_deadline(node, d);
                 return false;
             }
         }
