@@ -794,3 +794,49 @@ async fn a_finished_childs_context_asked_of_its_handle_has_ended() {
     .await
     .unwrap();
 }
+
+/// How long a child with no context of its own takes to start and end `n` waits on its
+/// scope's cancel, each polled with a waker of its own (a `FuturesUnordered` of `select`s).
+async fn many_waits_with_their_own_wakers(n: usize) -> Duration {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let s = &Scope::new(Config::new());
+    s.run(async {
+        s.spawn(async move {
+            let start = std::time::Instant::now();
+            let mut waits = FuturesUnordered::new();
+            for _ in 0..n {
+                waits.push(async {
+                    let cancelled = std::pin::pin!(scope_runtime::cancelled());
+                    let turn = std::pin::pin!(yield_now());
+                    futures_util::future::select(cancelled, turn).await;
+                });
+            }
+            while waits.next().await.is_some() {}
+            Ok::<_, Interrupted>(start.elapsed())
+        })
+        .await
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn many_waits_of_one_child_with_their_own_wakers_cost_linear_time() {
+    // Each wait of a child with no context of its own parks its waker by the child's id, in a
+    // list searched in full at every park and unpark: quadratic in the number of distinct
+    // wakers (seconds for tens of thousands, under a lock every sibling and handle shares).
+    // Past a few wakers the child now gets its own context, whose table is O(1) per waiter.
+    // The quickest of a few runs of each: what the code costs, less the machine's noise.
+    let mut small = Duration::MAX;
+    let mut large = Duration::MAX;
+    for _ in 0..3 {
+        small = small.min(many_waits_with_their_own_wakers(4_000).await);
+        large = large.min(many_waits_with_their_own_wakers(40_000).await);
+    }
+    eprintln!("{small:?} for 4,000 waits, {large:?} for 40,000");
+    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 40.0,
+        "10x the waits took {ratio:.1}x the time ({small:?} against {large:?})"
+    );
+}

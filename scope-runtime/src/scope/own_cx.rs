@@ -65,7 +65,20 @@ enum Parked {
     Many(Vec<(Waker, usize)>),
 }
 
+/// How many distinct wakers a child's waits park by its id before the child is given a
+/// context of its own (whose table takes a waiter in O(1)): the list is searched in full at
+/// every park and unpark, which made many waits with wakers of their own quadratic.
+const MANY_WAKERS: usize = 8;
+
 impl Parked {
+    /// Whether `waker` would be one more distinct waker past [`MANY_WAKERS`].
+    fn full_for(&self, waker: &Waker) -> bool {
+        match self {
+            Parked::One(..) => false,
+            Parked::Many(v) => v.len() >= MANY_WAKERS && !v.iter().any(|(w, _)| w.will_wake(waker)),
+        }
+    }
+
     /// One more wait parked with `waker` (or one that will wake the same task). Returns the
     /// waker back if it was not kept (to be dropped after the lock).
     fn add(&mut self, waker: Waker) -> Option<Waker> {
@@ -220,17 +233,25 @@ impl OwnCxs {
 
     /// Parks `waker` for a wait of child `id`, which waits without a node of its own: the
     /// creator of its node will wake it. `replacing`: the waker this same wait parked before,
-    /// whose share it gives up. `Err` with the node if it exists already (and the waker back).
-    /// The wakers no wait parks with any more come back, to be dropped after the lock.
+    /// whose share it gives up. `Err` with the node if it exists already (and the waker back),
+    /// or if `waker` would be one more distinct waker past [`MANY_WAKERS`]: then the node is
+    /// made now, a child of `parent` kept for the child's task as its handle's is (which wakes
+    /// the other waits parked, to move over too). The wakers no wait parks with any more come
+    /// back, to be dropped after the lock.
     pub(crate) fn park(
         &self,
         id: TaskId,
+        parent: &Cx,
         waker: Waker,
         replacing: Option<&Waker>,
     ) -> Result<[Option<Waker>; 2], (Cx, Waker)> {
         let mut table = self.table.lock();
         if let Some(own) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
             return Err((own, waker));
+        }
+        if table.parked.get(&id).is_some_and(|p| p.full_for(&waker)) {
+            drop(table);
+            return Err((self.get_or_create(id, parent, true), waker));
         }
         let old = replacing.and_then(|w| Self::remove_from(&mut table, id, w));
         let unkept = match table.parked.entry(id) {
@@ -380,8 +401,12 @@ impl Future for LazyWait {
                 return Poll::Pending;
             }
             // Cloned before the lock (a waker is user code); the ones let go are dropped after.
-            let parked =
-                registry(&this.scope).park(this.id, task.waker().clone(), this.parked.as_ref());
+            let parked = registry(&this.scope).park(
+                this.id,
+                &this.cx,
+                task.waker().clone(),
+                this.parked.as_ref(),
+            );
             match parked {
                 Ok(unkept) => {
                     drop(unkept);

@@ -86,7 +86,7 @@ fn loom_a_child_waiting_without_a_context_is_told_of_the_one_the_handle_creates(
             })
         };
         // The child's wait parks its waker, unless the node is there already.
-        let parked = registry.park(id, waker.clone(), None);
+        let parked = registry.park(id, &parent, waker.clone(), None);
         let own = handle.join().unwrap();
         match parked {
             // Found at once: the wait moves over to it.
@@ -110,10 +110,11 @@ fn loom_a_child_waiting_without_a_context_is_told_of_the_one_the_handle_creates(
 fn loom_parked_wakers_are_given_back_by_unpark_and_at_the_scopes_end() {
     loom::model(|| {
         let registry = OwnCxs::default();
+        let parent = Cx::root();
         let count = std::sync::Arc::new(Count(loom::sync::atomic::AtomicUsize::new(0)));
         let (a, b) = (TaskId::next(), TaskId::next());
         for id in [a, b] {
-            let parked = registry.park(id, std::task::Waker::from(count.clone()), None);
+            let parked = registry.park(id, &parent, std::task::Waker::from(count.clone()), None);
             assert!(matches!(parked, Ok([None, None])));
         }
         assert_eq!(std::sync::Arc::strong_count(&count), 3);
