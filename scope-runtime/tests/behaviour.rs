@@ -2286,3 +2286,36 @@ fn law5_a_cancel_made_by_a_guard_during_an_unwind_does_not_abort_on_a_callbacks_
         let _ = out;
     });
 }
+
+#[test]
+fn a_contexts_wait_moved_to_another_runtime_still_ends_at_its_deadline() {
+    // A context is a plain value that may be waited on from any runtime. Its wait kept the
+    // timer of the first runtime that polled it: polled on another runtime afterwards, it
+    // never fired while the first was not driven, and it panicked once the first was gone
+    // ("A Tokio 1.x context was found, but it is being shutdown").
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let other = runtime();
+    for first_dropped in [false, true] {
+        let cx = Cx::root().child_with_timeout(Duration::from_millis(200));
+        let mut wait = Box::pin(cx.clone().cancelled_owned());
+        let first = runtime();
+        first.block_on(async {
+            let polled = tokio::time::timeout(Duration::from_millis(1), wait.as_mut()).await;
+            assert!(polled.is_err(), "the deadline is still ahead");
+        });
+        // Alive and never driven again, or gone.
+        let kept = (!first_dropped).then_some(first);
+        let cause = other
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), wait.as_mut()).await })
+            .unwrap_or_else(|_| {
+                panic!("the wait missed its deadline (first runtime dropped: {first_dropped})")
+            });
+        assert!(cause.is_deadline(), "{cause}");
+        drop(kept);
+    }
+}

@@ -382,7 +382,39 @@ pub(crate) struct Waiter {
     /// The waker's key in the node's table, plus one (so that `None` costs no room: this sits
     /// in every waiting child's future).
     key: Option<std::num::NonZeroUsize>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    sleep: Option<Pin<Box<Timer>>>,
+}
+
+pin_project_lite::pin_project! {
+    /// A wait's timer, with the runtime it was made on: a context is a plain value, waited on
+    /// from any runtime, and a timer fires only while its own runtime is driven (polled once
+    /// that runtime is gone, it panics).
+    struct Timer {
+        runtime: tokio::runtime::Id,
+        #[pin]
+        sleep: Sleep,
+    }
+}
+
+impl Timer {
+    /// Whether `at` has passed, by a timer on the runtime of this poll: the one kept if it
+    /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
+    /// no longer driven, is dropped); by the clock outside any runtime.
+    fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            *kept = None;
+            return Instant::now() >= at;
+        };
+        let id = runtime.id();
+        let timer = match kept {
+            Some(timer) if timer.runtime == id => timer,
+            _ => kept.insert(Box::pin(Timer {
+                runtime: id,
+                sleep: tokio::time::sleep_until(at),
+            })),
+        };
+        timer.as_mut().project().sleep.poll(task).is_ready()
+    }
 }
 
 impl Waiter {
@@ -464,14 +496,7 @@ impl Waiter {
         drop(replaced);
         drop(fresh);
         if let Some(d) = &cx.node.deadline {
-            if self.sleep.is_none() && tokio::runtime::Handle::try_current().is_ok() {
-                self.sleep = Some(Box::pin(tokio::time::sleep_until(d.at)));
-            }
-            let fired = match &mut self.sleep {
-                Some(sleep) => sleep.as_mut().poll(task).is_ready(),
-                None => Instant::now() >= d.at,
-            };
-            if fired {
+            if Timer::fired(&mut self.sleep, d.at, task) {
                 match scope {
                     Some(scope) => drop(scope.is_cancelled_for_child(cx)),
                     None => cx.fire_deadline(d),
