@@ -157,6 +157,9 @@ pub(crate) struct ScopedFn {
     /// The block whose `#[scoped]` scopes it (`"impl"`, `"module"`), when it has none of its
     /// own: its signature's errors say how to leave it out.
     pub(crate) via_block: Option<&'static str>,
+    /// The `use`s and `type` aliases of the `#[scoped]` module that holds it: they name what
+    /// its body calls, for the orphan lint.
+    pub(crate) aliases: crate::lint::Aliases,
 }
 
 impl ScopedFn {
@@ -179,6 +182,7 @@ impl ScopedFn {
             name,
             boxed,
             via_block: None,
+            aliases: crate::lint::Aliases::default(),
         }
     }
 }
@@ -615,64 +619,94 @@ pub(crate) struct SlotDecl {
 /// The input of `slot!`: one or more declarations separated by `;`.
 pub(crate) struct SlotInput {
     pub(crate) decls: Vec<SlotDecl>,
+    /// What is wrong with the declarations, each said once. A mistake the intent is clear
+    /// through (`mut`, an initial value, `const` or `let` for `static`) still declares the
+    /// slot as if written right, and so does every good declaration next to a bad one: their
+    /// uses add no errors of their own.
+    pub(crate) errors: Vec<syn::Error>,
 }
 
 impl Parse for SlotInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut decls = Vec::new();
+        let mut errors = Vec::new();
         if input.is_empty() {
             return Err(input.error(
                 "`slot!` declares typed slots: write `slot!(pub static REQUEST_ID: String);`",
             ));
         }
         while !input.is_empty() {
-            let attrs = input.call(Attribute::parse_outer)?;
-            let vis: Visibility = input.parse()?;
-            if input.peek(Token![const]) || input.peek(Token![let]) {
-                return Err(
-                    input.error("a slot is a `static`: write `slot!(pub static NAME: Type);`")
-                );
+            match SlotDecl::parse_one(input, &mut errors) {
+                Ok(decl) => decls.push(decl),
+                // Not a declaration: said, and skipped to the next one.
+                Err(e) => {
+                    errors.push(e);
+                    while !input.is_empty() && !input.peek(Token![;]) {
+                        let _: proc_macro2::TokenTree = input.parse()?;
+                    }
+                }
             }
-            let static_token: Token![static] = input.parse().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected `static`: write `slot!(pub static NAME: Type);`",
-                )
-            })?;
-            if input.peek(Token![mut]) {
-                return Err(input.error(
-                    "a slot cannot be `mut`: its values are bound per scope and immutable once bound",
-                ));
-            }
-            let name: Ident = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected the slot's name: `static NAME: Type`")
-            })?;
-            if !input.peek(Token![:]) {
-                return Err(syn::Error::new(
-                    name.span(),
-                    format!("a slot needs a type: `static {name}: Type`"),
-                ));
-            }
-            let _: Token![:] = input.parse()?;
-            let ty: Type = input.parse()?;
-            if input.peek(Token![=]) {
-                return Err(input.error(
-                    "a slot has no initial value: bind one for a scope with `slots(NAME = value)`, \
-                     or use `Option` lookups for the optional case",
-                ));
-            }
-            decls.push(SlotDecl {
-                attrs,
-                vis,
-                static_token,
-                name,
-                ty,
-            });
             if input.is_empty() {
                 break;
             }
             let _: Token![;] = input.parse()?;
         }
-        Ok(SlotInput { decls })
+        Ok(SlotInput { decls, errors })
+    }
+}
+
+impl SlotDecl {
+    /// One declaration, up to its `;`; the mistakes it can be read through go to `errors`.
+    fn parse_one(input: ParseStream<'_>, errors: &mut Vec<syn::Error>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let static_token = if input.peek(Token![const]) || input.peek(Token![let]) {
+            errors.push(input.error("a slot is a `static`: write `slot!(pub static NAME: Type);`"));
+            let written: proc_macro2::TokenTree = input.parse()?;
+            Token![static](written.span())
+        } else {
+            input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected `static`: write `slot!(pub static NAME: Type);`",
+                )
+            })?
+        };
+        if input.peek(Token![mut]) {
+            errors.push(input.error(
+                "a slot cannot be `mut`: its values are bound per scope and immutable once bound",
+            ));
+            let _: Token![mut] = input.parse()?;
+        }
+        let name: Ident = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "expected the slot's name: `static NAME: Type`")
+        })?;
+        if !input.peek(Token![:]) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("a slot needs a type: `static {name}: Type`"),
+            ));
+        }
+        let _: Token![:] = input.parse()?;
+        let ty: Type = input.parse()?;
+        if input.peek(Token![=]) {
+            errors.push(input.error(
+                "a slot has no initial value: bind one for a scope with `slots(NAME = value)`, \
+                 or use `Option` lookups for the optional case",
+            ));
+            while !input.is_empty() && !input.peek(Token![;]) {
+                let _: proc_macro2::TokenTree = input.parse()?;
+            }
+        }
+        if !input.is_empty() && !input.peek(Token![;]) {
+            return Err(input.error("expected `;` after the slot's type"));
+        }
+        Ok(SlotDecl {
+            attrs,
+            vis,
+            static_token,
+            name,
+            ty,
+        })
     }
 }

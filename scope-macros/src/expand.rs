@@ -8,8 +8,10 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
+use syn::Expr;
 
 use crate::ast::{self, ScopeInput, ScopedFn, SlotInput, SpawnKind, Target};
+use crate::lint::Aliases;
 use crate::options::{self, CountValue, DurationValue, MacroKind, Options, PolicyKind};
 use crate::protocol::Hidden;
 use crate::rewrite::{self, Rewriter};
@@ -40,19 +42,73 @@ pub(crate) fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStrea
     }
 }
 
-pub(crate) fn count(value: &CountValue) -> TokenStream {
+/// A count option's value (`key`: `limit`, `worker_threads`). A constant is checked against
+/// 0 at compile time, where the literal is checked when parsed: `limit = MAX` with `MAX = 0`
+/// is refused at the constant, not answered with a `ConfigError` (or tokio's panic) at run
+/// time. `generic_consts`: the const generics in scope, which only a check evaluated per
+/// instance can read.
+pub(crate) fn count(value: &CountValue, key: &str, generic_consts: &[String]) -> TokenStream {
     match value {
         CountValue::Literal { value, span } => {
             let lit = syn::LitInt::new(&format!("{value}usize"), *span);
             lit.to_token_stream()
         }
+        CountValue::Expr(e) if options::is_constant(e) => {
+            let msg = format!(
+                "{} (`{}` is 0)",
+                options::at_least_one(key),
+                e.to_token_stream().to_string().replace(" :: ", "::")
+            );
+            let generic = match e {
+                Expr::Path(p) => {
+                    p.path.segments.first().is_some_and(|s| s.ident == "Self")
+                        || p.path.get_ident().is_some_and(|i| {
+                            generic_consts.iter().any(|g| g == "*" || i == g.as_str())
+                        })
+                }
+                _ => false,
+            };
+            if generic {
+                // (Evaluated when the fn is built for its generics: `cargo build`, not
+                // `cargo check`.)
+                quote_spanned!(e.span()=> {
+                    const { ::core::assert!(#e > 0, #msg) };
+                    #e
+                })
+            } else {
+                // An item: evaluated by `cargo check` too.
+                quote_spanned!(e.span()=> {
+                    const _: () = ::core::assert!(#e > 0, #msg);
+                    #e
+                })
+            }
+        }
         CountValue::Expr(e) => e.to_token_stream(),
     }
 }
 
-/// The `Config` builder chain: `Config::new().name(..).limit(..).timeout(..).bind(..)`.
-/// `Config::new` is `#[track_caller]`: spanned at `site`, its location is the user's code.
-pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream {
+/// The names of the const generics a `#[scoped]` fn's options may name: its own, and for a
+/// method (which may be in an `impl` with const generics the attribute cannot see) every
+/// single name, `"*"`.
+pub(crate) fn generic_consts(sig: &syn::Signature) -> Vec<String> {
+    let mut names: Vec<String> = sig
+        .generics
+        .const_params()
+        .map(|c| c.ident.to_string())
+        .collect();
+    if sig.receiver().is_some() {
+        names.push("*".to_owned());
+    }
+    names
+}
+
+/// `generic_consts`: see [`count`].
+pub(crate) fn config(
+    opts: &Options,
+    default_name: Option<&str>,
+    site: Span,
+    generic_consts: &[String],
+) -> TokenStream {
     let krate = opts.krate();
     let mut chain = quote_spanned!(site=> #krate::__private::Config::new());
     match (&opts.name, default_name) {
@@ -64,7 +120,7 @@ pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> 
         (None, None) => {}
     }
     if let Some((limit, span)) = &opts.limit {
-        let n = count(limit);
+        let n = count(limit, "limit", generic_consts);
         chain.extend(quote_spanned!(*span=> .limit(#n)));
     }
     if let Some((t, span)) = &opts.timeout {
@@ -331,7 +387,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &opts,
                 &block_params(&Target::Impl(imp.clone())),
             ));
-            scoped_impl(&mut imp, &opts, &mut errors);
+            scoped_impl(&mut imp, &opts, &Aliases::default(), &mut errors);
             imp.into_token_stream()
         }
         Target::Mod(mut m) => {
@@ -346,7 +402,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &opts,
                 &block_params(&Target::Mod(m.clone())),
             ));
-            scoped_mod(&mut m, &opts, &mut errors);
+            scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);
             m.into_token_stream()
         }
         // A syntax error in the body: rustc's message (said by syn) is the only one.
@@ -440,11 +496,20 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
     let opts = f.options.clone();
     let krate = opts.krate();
     let needs = needs_param(&mut f.sig, &krate, errors);
-    let config = config(&opts, Some(&f.name), f.sig.ident.span());
+    let config = config(
+        &opts,
+        Some(&f.name),
+        f.sig.ident.span(),
+        &generic_consts(&f.sig),
+    );
     if problems.fatal {
         // The body cannot run as this scope: leave it out (its spawns would only add errors
         // that follow from this one).
         let msg = "this fn is not expanded: see the error above";
+        // (A fn returning `impl Future` is given one, or rustc adds that `()` is no future.)
+        if f.sig.asyncness.is_none() && valid::future_output(&f.sig.output).is_some() {
+            return (f.sig, syn::parse_quote!({ async { ::core::panic!(#msg) } }));
+        }
         return (f.sig, syn::parse_quote!({ ::core::panic!(#msg) }));
     }
     if f.boxed {
@@ -453,7 +518,8 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             return (f.sig, f.block);
         };
         let mut body = inner.block.clone();
-        let (rewrite_errors, provided_used) = Rewriter::run(&mut body, &opts, Some(&f.sig));
+        let (rewrite_errors, provided_used) =
+            Rewriter::run_in(&mut body, &opts, Some(&f.sig), &f.aliases);
         errors.extend(rewrite_errors);
         let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
             param: needs.as_ref().map(|(p, _)| p.clone()),
@@ -471,7 +537,8 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         };
         return (f.sig, f.block);
     }
-    let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
+    let (rewrite_errors, provided_used) =
+        Rewriter::run_in(&mut f.block, &opts, Some(&f.sig), &f.aliases);
     errors.extend(rewrite_errors);
     ast::unmove_instrumented(&mut f.block);
     let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
@@ -609,7 +676,13 @@ fn via_block(e: &syn::Error, block: &str, name: &syn::Ident) -> syn::Error {
 }
 
 /// Scopes the async fns of an `impl` block.
-fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Error>) {
+/// `aliases`: those of the `#[scoped]` module that holds it, if one does.
+fn scoped_impl(
+    imp: &mut syn::ItemImpl,
+    opts: &Options,
+    aliases: &Aliases,
+    errors: &mut Vec<syn::Error>,
+) {
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
         if let syn::ImplItem::Fn(m) = item {
@@ -624,6 +697,7 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
                 owner.as_deref(),
             );
             f.via_block = Some("`impl` block");
+            f.aliases = aliases.clone();
             let (sig, block) = scoped_fn(f, errors);
             m.sig = sig;
             m.block = block;
@@ -632,15 +706,25 @@ fn scoped_impl(imp: &mut syn::ItemImpl, opts: &Options, errors: &mut Vec<syn::Er
 }
 
 /// Scopes the async fns of a module (and of its `impl` blocks and modules).
-fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>) {
+/// `outer`: the `use`s and `type` aliases of the `#[scoped]` module around it, if one is (its
+/// own `use super::*;` brings them in; rustc does not otherwise).
+fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, outer: &Aliases, errors: &mut Vec<syn::Error>) {
     let Some((_, items)) = &mut m.content else {
         return;
     };
+    // The module's `use`s and `type` aliases hold in its fns' bodies, as rustc reads them.
+    let mut aliases = if items.iter().any(is_use_super_glob) {
+        outer.clone()
+    } else {
+        Aliases::default()
+    };
+    aliases.merge(Aliases::own(items.iter()));
     for item in items {
         match item {
             syn::Item::Fn(f) if mod_scopes(f) => {
                 let mut sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
                 sf.via_block = Some("module");
+                sf.aliases = aliases.clone();
                 let (sig, block) = scoped_fn(sf, errors);
                 f.sig = sig;
                 *f.block = block;
@@ -655,13 +739,23 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, errors: &mut Vec<syn::Error>
             syn::Item::Mod(inner) if has_unscoped_attr(&inner.attrs) => {
                 take_unscoped(&mut inner.attrs, errors);
             }
-            syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => scoped_impl(imp, opts, errors),
+            syn::Item::Impl(imp) if !has_scoped_attr(&imp.attrs) => {
+                scoped_impl(imp, opts, &aliases, errors);
+            }
             syn::Item::Mod(inner) if !has_scoped_attr(&inner.attrs) => {
-                scoped_mod(inner, opts, errors);
+                scoped_mod(inner, opts, &aliases, errors);
             }
             _ => {}
         }
     }
+}
+
+/// `use super::*;`: the module sees what the one around it does.
+fn is_use_super_glob(item: &syn::Item) -> bool {
+    matches!(item, syn::Item::Use(u) if matches!(
+        &u.tree,
+        syn::UseTree::Path(p) if p.ident == "super" && matches!(*p.tree, syn::UseTree::Glob(_))
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +784,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     }
     let (rewrite_errors, provided_used) = Rewriter::run_linted(&mut body, &options, None, linted);
     errors.extend(rewrite_errors);
-    let config = config(&options, None, Span::call_site());
+    let config = config(&options, None, Span::call_site(), &[]);
     let proof = (provided_used || options.slots.is_some()).then_some(Proof {
         param: outer_proof,
         keys: Vec::new(),
@@ -944,7 +1038,11 @@ pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
 pub(crate) fn slot(input: TokenStream) -> TokenStream {
     let (krate, rest, mut errors) = split_crate_prefix(input);
     match syn::parse2::<SlotInput>(rest) {
-        Ok(SlotInput { decls }) => {
+        Ok(SlotInput {
+            decls,
+            errors: parse_errors,
+        }) => {
+            errors.extend(parse_errors);
             let mut out = TokenStream::new();
             for d in decls {
                 let attrs = &d.attrs;

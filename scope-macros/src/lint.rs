@@ -572,14 +572,85 @@ pub(crate) fn chain_root(expr: &Expr) -> Option<&Expr> {
     indexed_chain_root(expr).map(|(root, _)| root)
 }
 
-/// [`chain_root`], with how many times the chain indexes what it starts at
-/// (`handles[i].spawn(..)`: once).
-pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, usize)> {
+/// The methods that take one element out of what holds several (`rts.first()`,
+/// `rts.get(i)`, `rts.pop()`, `rts.iter().next()`): the chain goes on from an element, as
+/// after an index.
+const ELEMENT_METHODS: &[&str] = &[
+    "first",
+    "first_mut",
+    "last",
+    "last_mut",
+    "get",
+    "get_mut",
+    "get_unchecked",
+    "front",
+    "front_mut",
+    "back",
+    "back_mut",
+    "pop",
+    "pop_front",
+    "pop_back",
+    "swap_remove",
+    "remove",
+    "next",
+    "next_back",
+    "nth",
+];
+
+/// The methods that make an iterator over a collection's elements: a combinator after them
+/// hands its closure an element (`rts.iter().for_each(|h| ..)`).
+const ITERATING_METHODS: &[&str] = &["iter", "iter_mut", "into_iter", "drain"];
+
+/// Whether the chain of `expr` goes through a method that iterates over a collection.
+pub(crate) fn iterates(mut expr: &Expr) -> bool {
+    loop {
+        match expr {
+            Expr::MethodCall(m) if ITERATING_METHODS.contains(&unraw(&m.method).as_str()) => {
+                return true;
+            }
+            Expr::MethodCall(m) => expr = &m.receiver,
+            Expr::Paren(p) => expr = &p.expr,
+            Expr::Reference(r) => expr = &r.expr,
+            _ => return false,
+        }
+    }
+}
+
+/// How a chain reaches into what it starts at: `indexed`, by `[i]`; `accessed`, by a method
+/// that takes an element out (see [`ELEMENT_METHODS`]), which is an element only when what
+/// it is called on holds several (`h.get()` on a handle is the handle's own method).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Reach {
+    pub(crate) indexed: usize,
+    pub(crate) accessed: usize,
+}
+
+/// The path of what a chain that reaches `reach` into a value of `path` ends at: one of its
+/// elements per index; per access method, one of them if it holds several.
+pub(crate) fn reached_path(path: &[String], reach: Reach) -> Option<&[String]> {
+    let mut path = element_path(path, reach.indexed)?;
+    for _ in 0..reach.accessed {
+        match element_path(path, 1) {
+            Some(inner) if is_collection(path) => path = inner,
+            _ => break,
+        }
+    }
+    Some(path)
+}
+
+/// [`chain_root`], with how the chain reaches into what it starts at (`handles[i].spawn(..)`:
+/// one index; `handles.first().unwrap().spawn(..)`: one access).
+pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
     let mut root = expr;
-    let mut indexed = 0;
+    let mut reach = Reach::default();
     loop {
         match root {
-            Expr::MethodCall(m) => root = &m.receiver,
+            Expr::MethodCall(m) => {
+                if ELEMENT_METHODS.contains(&unraw(&m.method).as_str()) {
+                    reach.accessed += 1;
+                }
+                root = &m.receiver;
+            }
             Expr::Try(t) => root = &t.expr,
             Expr::Await(a) => root = &a.base,
             Expr::Paren(p) => root = &p.expr,
@@ -588,12 +659,12 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, usize)> {
             // `handles[i].spawn(..)`: one of what `handles` holds.
             Expr::Index(i) => {
                 root = &i.expr;
-                indexed += 1;
+                reach.indexed += 1;
             }
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => root = &u.expr,
             Expr::Block(b) => root = trailing_expr(&b.block)?,
             Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
-            Expr::Call(_) | Expr::Path(_) => return Some((root, indexed)),
+            Expr::Call(_) | Expr::Path(_) => return Some((root, reach)),
             _ => return None,
         }
     }
@@ -617,8 +688,8 @@ pub(crate) fn classify_method(
     if !SPAWN_METHODS.contains(&method) && method != "detach_all" && method != "extend" {
         return None;
     }
-    let (root, indexed) = indexed_chain_root(receiver).unzip();
-    let indexed = indexed.unwrap_or(0);
+    let (root, reach) = indexed_chain_root(receiver).unzip();
+    let reach = reach.unwrap_or_default();
     let (path, place) = match root {
         Some(Expr::Call(c)) => match &*c.func {
             Expr::Path(p) => (
@@ -632,7 +703,7 @@ pub(crate) fn classify_method(
             // A collection's element, if indexed; a collection itself spawns nothing.
             match locals
                 .get(&name)
-                .and_then(|o| Some((element_path(&o.path, indexed)?, o.place)))
+                .and_then(|o| Some((reached_path(&o.path, reach)?, o.place)))
             {
                 Some((path, _)) if is_collection(path) => (Vec::new(), Place::Body),
                 Some((path, place)) => (aliases.resolve(path), place),
@@ -1116,8 +1187,23 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
             _ => None,
         };
+        let forgets = match &*e.func {
+            Expr::Path(p) => {
+                matches!(
+                    segments(&p.path).as_slice(),
+                    [.., n] if n == "forget" || n == "leak"
+                ) || matches!(
+                    segments(&p.path).as_slice(),
+                    [.., w, n] if w == "ManuallyDrop" && n == "new"
+                )
+            }
+            _ => false,
+        };
         match name.as_deref() {
             Some("drop") => {}
+            // `mem::forget(set)`, `Box::leak(Box::new(set))`, `ManuallyDrop::new(set)`: its
+            // tasks are never aborted, wherever the call runs.
+            _ if forgets => e.args.iter().for_each(|a| self.stores(a)),
             // `mem::swap(&mut self.workers, &mut set)`, `mem::replace`, `mem::take`: the set
             // goes where the other place is.
             Some("swap" | "replace" | "take") => {
@@ -1167,8 +1253,19 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     }
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
         let outer = self.shadowed.clone();
+        // Its body is code of its own: a call there is no argument of an awaited call.
+        let within = std::mem::take(&mut self.within);
         syn::visit::visit_expr_closure(self, c);
+        self.within = within;
         self.shadowed = outer;
+    }
+    // An `async` block's statements are ordinary code, also when the block is awaited or run
+    // as a child (`async { keep(set) }.await`, `join!(async { keep(set) })`, `spawn!(async
+    // move { adopt(set); .. })`): a fn that takes the set there takes it out of the body.
+    fn visit_expr_async(&mut self, a: &'ast syn::ExprAsync) {
+        let within = std::mem::take(&mut self.within);
+        syn::visit::visit_expr_async(self, a);
+        self.within = within;
     }
     fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
         e.fields.iter().for_each(|f| self.stores(&f.expr));
@@ -1224,9 +1321,13 @@ impl SetMoves<'_> {
     fn visit_tokens(&mut self, tokens: proc_macro2::TokenStream) {
         let stmts = syn::parse::Parser::parse2(syn::Block::parse_within, tokens.clone());
         if let Ok(stmts) = stmts {
+            // A block of statements (a `select!` arm's) is code of the body, not an argument
+            // of an awaited call: a fn that takes the set there takes it out.
+            let within = std::mem::take(&mut self.within);
             for stmt in &stmts {
                 self.visit_stmt(stmt);
             }
+            self.within = within;
             return;
         }
         for tree in tokens {

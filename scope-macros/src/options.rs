@@ -819,8 +819,37 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
     }
 }
 
+/// What a count option that is 0 is told (at compile time, also for a constant).
+pub(crate) fn at_least_one(key: &str) -> String {
+    if key == "limit" {
+        "`limit` must be at least 1: with `limit = 0` no child could ever start".to_owned()
+    } else {
+        format!("`{key}` must be at least 1")
+    }
+}
+
+/// Whether `expr` names a constant (`MAX_CHILDREN`, `Self::LIMIT`, a const generic `N`), by
+/// the naming convention: its value is known at compile time, so a 0 there can be refused
+/// then.
+pub(crate) fn is_constant(expr: &Expr) -> bool {
+    let Expr::Path(p) = expr else { return false };
+    p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| {
+            let name = s.ident.to_string();
+            name.chars().any(|c| c.is_ascii_uppercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
 fn count_value(value: Expr, key: &str) -> syn::Result<CountValue> {
     let expected = spec(key).map_or("", |s| s.example);
+    // `(0)` is `0`.
+    let mut value = value;
+    while let Expr::Paren(p) = value {
+        value = *p.expr;
+    }
     if let Expr::Unary(u) = &value {
         if matches!(u.op, syn::UnOp::Neg(_)) && literal_of(&u.expr).is_some() {
             return Err(syn::Error::new_spanned(
@@ -844,13 +873,7 @@ fn count_value(value: Expr, key: &str) -> syn::Result<CountValue> {
                 )
             })?;
             if n == 0 {
-                let why = if key == "limit" {
-                    "`limit` must be at least 1: with `limit = 0` no child could ever start"
-                        .to_owned()
-                } else {
-                    format!("`{key}` must be at least 1")
-                };
-                return Err(syn::Error::new(i.span(), why));
+                return Err(syn::Error::new(i.span(), at_least_one(key)));
             }
             Ok(CountValue::Literal {
                 value: n,

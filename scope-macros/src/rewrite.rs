@@ -124,6 +124,13 @@ pub(crate) struct Rewriter {
     closure_origin: Option<Origin>,
 }
 
+fn strip_parens(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(p) = expr {
+        expr = &p.expr;
+    }
+    expr
+}
+
 /// The methods of `Option`, `Result` and iterators that hand what they hold to a closure: its
 /// first parameter has the receiver's origin.
 const HANDING_COMBINATORS: &[&str] = &[
@@ -194,7 +201,36 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         linted: bool,
     ) -> (Vec<syn::Error>, bool) {
+        Self::run_all(block, opts, params, linted, None)
+    }
+
+    /// [`run`](Rewriter::run) for a fn of a `#[scoped]` module: `outer` are the module's
+    /// `use`s and `type` aliases, which hold in the fn's body too (the body's own hide them).
+    pub(crate) fn run_in(
+        block: &mut syn::Block,
+        opts: &Options,
+        params: Option<&syn::Signature>,
+        outer: &Aliases,
+    ) -> (Vec<syn::Error>, bool) {
+        Self::run_all(block, opts, params, false, Some(outer))
+    }
+
+    fn run_all(
+        block: &mut syn::Block,
+        opts: &Options,
+        params: Option<&syn::Signature>,
+        linted: bool,
+        outer: Option<&Aliases>,
+    ) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(Some(block), Some(opts));
+        if let Some(outer) = outer {
+            let mut aliases = outer.clone();
+            aliases.merge(std::mem::take(&mut rw.aliases));
+            rw.aliases = aliases;
+            let mut every = outer.clone();
+            every.merge(Aliases::collect(block));
+            rw.leaving = lint::leaving_sets(block, &every);
+        }
         rw.allowed = usize::from(linted);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
@@ -568,7 +604,7 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
-        let (root, indexed) = lint::indexed_chain_root(lint::unwrapped(expr))?;
+        let (root, reach) = lint::indexed_chain_root(lint::unwrapped(expr))?;
         match root {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
@@ -582,7 +618,7 @@ impl Rewriter {
                 // `let h = &handles[i];`: one of what `handles` holds.
                 let origin = self.locals.get(&source)?;
                 Some(Origin {
-                    path: lint::element_path(&origin.path, indexed)?.to_vec(),
+                    path: lint::reached_path(&origin.path, reach)?.to_vec(),
                     place: origin.place,
                 })
             }
@@ -614,9 +650,27 @@ impl Rewriter {
     fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
         let pat = match pat {
             syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
+            syn::Pat::Paren(p) => &p.pat,
             other => other,
         };
-        let syn::Pat::Ident(pi) = pat else { return };
+        // `let (rt, n) = (Handle::current(), 1);`: each name is what its element is.
+        if let (syn::Pat::Tuple(pt), Some(Expr::Tuple(et))) = (pat, init.map(strip_parens)) {
+            if pt.elems.len() == et.elems.len() {
+                for (p, e) in pt.elems.iter().zip(&et.elems) {
+                    self.record_binding(p, None, Some(e));
+                }
+                return;
+            }
+        }
+        let syn::Pat::Ident(pi) = pat else {
+            // Bound to what the lint cannot place: no name keeps an origin it had before.
+            let mut names = Vec::new();
+            crate::valid::pat_names(pat, &mut names);
+            for name in names {
+                self.locals.remove(name.trim_start_matches("r#"));
+            }
+            return;
+        };
         let name = lint::unraw(&pi.ident);
         let typed = ty.and_then(lint::type_path).map(|path| Origin {
             path,
@@ -1014,7 +1068,21 @@ impl Rewriter {
         let handed = HANDING_COMBINATORS
             .contains(&method.as_str())
             .then(|| self.origin_of(&call.receiver))
-            .flatten();
+            .flatten()
+            .map(|origin| {
+                // Over a collection's iterator (`rts.iter().for_each(|h| ..)`): an element.
+                match lint::element_path(&origin.path, 1) {
+                    Some(element)
+                        if lint::is_collection(&origin.path) && lint::iterates(&call.receiver) =>
+                    {
+                        Origin {
+                            path: element.to_vec(),
+                            place: origin.place,
+                        }
+                    }
+                    _ => origin,
+                }
+            });
         let Some(origin) = handed else {
             visit_mut::visit_expr_method_call_mut(self, call);
             return;

@@ -157,6 +157,114 @@ fn slot_expansion_shape() {
     assert!(out.contains("static N :"), "{out}");
 }
 
+#[test]
+fn slot_with_a_bad_declaration_still_declares_each_slot() {
+    let out = norm(&expand::slot(quote!(
+        pub static A: String;
+        pub static B: String = String::new();
+        static mut C: u32;
+        const D: u8;
+        static E String;
+        pub static F: u64
+    )));
+    // `=`, `mut`, `const` and the missing `:`.
+    assert_eq!(out.matches("compile_error").count(), 4, "{out}");
+    for name in ["A", "B", "C", "D", "F"] {
+        assert!(out.contains(&format!("enum {name} {{ }}")), "{name}: {out}");
+    }
+    assert!(!out.contains("enum E"), "{out}");
+    assert!(!out.contains("static mut"), "{out}");
+}
+
+#[test]
+fn a_zero_behind_parentheses_or_a_constant_is_refused_at_compile_time() {
+    let out = norm(&expand::scoped(
+        quote!(limit = (0)),
+        quote!(
+            async fn f() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("`limit` must be at least 1"), "{out}");
+    let out = norm(&expand::scoped(
+        quote!(limit = MAX),
+        quote!(
+            async fn f() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("const _ : () = :: core :: assert ! (MAX > 0"),
+        "a constant is checked by an item, which `cargo check` evaluates: {out}"
+    );
+    // An associated or generic constant is read in the fn's own generics.
+    let out = norm(&expand::scoped(
+        quote!(limit = N),
+        quote!(
+            async fn f<const N: usize>() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("const { :: core :: assert ! (N > 0"), "{out}");
+    let out = norm(&expand::scoped(
+        quote!(limit = Self::WIDTH),
+        quote!(
+            async fn f(&self) -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("const { :: core :: assert ! (Self :: WIDTH > 0"),
+        "{out}"
+    );
+    // A method's may be its `impl`'s const generic, which an item cannot name.
+    let out = norm(&expand::scoped(
+        quote!(limit = CAP),
+        quote!(
+            async fn f(&self) -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("const { :: core :: assert ! (CAP > 0"),
+        "{out}"
+    );
+    let out = norm(&expand::scoped(
+        quote!(limit = max),
+        quote!(
+            async fn f(max: usize) -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        !out.contains("assert"),
+        "a parameter is checked at run time: {out}"
+    );
+}
+
+#[test]
+fn a_fn_returning_impl_future_is_told_to_be_an_async_fn() {
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            fn get() -> impl Future<Output = Result<u32, Interrupted>> + Send {
+                async move { Ok(1) }
+            }
+        ),
+    ));
+    assert!(
+        out.contains("write it as `async fn get(..) -> Result<u32, Interrupted>`"),
+        "{out}"
+    );
+    assert!(!out.contains("add `async`"), "{out}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The property test: no entry point panics or expands to nothing, on any input.
 
@@ -774,6 +882,15 @@ fn lint_leaves_look_alikes_alone() {
             tokio::time::timeout(d, w.join_all()).await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
             let d = async { w.join_all().await }; d.await;),
+        // A fn given the set in an awaited call, also inside a block or a `select!` arm: it
+        // runs within the body.
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            async { drain(w).await }.await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = stop => { drain(w).await; } }),
+        // A handle's own methods named like a collection's are not an element's.
+        quote!(let t = tokio_util::task::TaskTracker::new(); t.get().len(); t.wait().await;),
+        quote!(let v = vec![1, 2]; v.iter().for_each(|x| x.spawn());),
     ];
     for alike in alikes {
         let out = norm(&expand::scoped(

@@ -432,12 +432,27 @@ pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> sy
     if sig.asyncness.is_some() || boxed {
         return Ok(());
     }
-    let help = match host {
-        MacroKind::Scoped => {
-            "help: add `async` to this fn, or, inside a sync fn, build a scope with \
-             `scope!({ ... })` and await it from async code"
-        }
-        _ => "help: add `async` to this fn",
+    let help = match (host, future_output(&sig.output)) {
+        // `fn f() -> impl Future<Output = R> { async move { .. } }`: `async` in front would
+        // make it a future of a future.
+        (MacroKind::Scoped, Some(output)) => format!(
+            "help: this fn returns `impl Future`: write it as `async fn {name}(..) -> {output}` \
+             (in a trait impl, an `async fn` satisfies a `-> impl Future<Output = ..> + Send` \
+             declaration when its future is `Send`), or leave `#[scoped]` out and put \
+             `scope!({{ ... }}).await` inside its `async` block",
+            name = sig.ident,
+            output = quote::ToTokens::to_token_stream(output)
+                .to_string()
+                .replace(" :: ", "::")
+                .replace(" < ", "<")
+                .replace(" >", ">")
+                .replace(" ,", ",")
+                .replace("& ", "&"),
+        ),
+        (MacroKind::Scoped, None) => "help: add `async` to this fn, or, inside a sync fn, build \
+                                      a scope with `scope!({ ... })` and await it from async code"
+            .to_owned(),
+        _ => "help: add `async` to this fn".to_owned(),
     };
     let why = match host {
         MacroKind::Test => "it runs the body on a tokio runtime",
@@ -447,6 +462,29 @@ pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> sy
         sig.fn_token.span,
         format!("`{}` needs an `async fn`: {why}\n{help}", host.macro_name()),
     ))
+}
+
+/// The `R` of a return type `impl Future<Output = R> (+ ..)`.
+pub(crate) fn future_output(output: &syn::ReturnType) -> Option<&syn::Type> {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let syn::Type::ImplTrait(it) = &**ty else {
+        return None;
+    };
+    it.bounds.iter().find_map(|b| {
+        let syn::TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let last = t.path.segments.last().filter(|s| s.ident == "Future")?;
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|a| match a {
+            syn::GenericArgument::AssocType(at) if at.ident == "Output" => Some(&at.ty),
+            _ => None,
+        })
+    })
 }
 
 /// Types that are certainly not a `Result`: a `#[scoped]` fn returning one is told at once,
