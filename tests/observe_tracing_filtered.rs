@@ -386,6 +386,55 @@ fn a_deadline_handed_down_from_a_scope_is_that_scopes_to_report() {
 }
 
 #[test]
+fn a_deadline_handed_down_from_a_scope_is_that_scopes_to_report_when_the_inner_scope_looks_first() {
+    // The same, `b` made to look first at the deadline it inherited (its run polled alone
+    // once the deadline has passed). Contexts that inherit a deadline record it as the
+    // parent's (`ParentCancelled(DeadlineExceeded)`); the first version of that took `b`'s
+    // record for a cancel nobody above had said, and `b` said it at `INFO` as well as `a`.
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    subscriber();
+    runtime().block_on(async {
+        for (i, a_times) in [false, true].into_iter().enumerate() {
+            let timed = scope::Cx::root().child_with_timeout(Duration::from_millis(20));
+            let config = Config::new().name(format!("filtered_looks_first_a{i}"));
+            let a = &Scope::new(if a_times {
+                config.timeout(Duration::from_millis(20))
+            } else {
+                config.parent(timed)
+            });
+            let b = &Scope::new(
+                Config::new()
+                    .name(format!("filtered_looks_first_b{i}"))
+                    .parent(a.cx().clone()),
+            );
+            let mut run_a = Box::pin(a.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            }));
+            let mut run_b = Box::pin(b.run(async {
+                scope::cancelled().await;
+                Ok::<(), Interrupted>(())
+            }));
+            let mut noop = Context::from_waker(Waker::noop());
+            assert!(run_a.as_mut().poll(&mut noop).is_pending());
+            assert!(run_b.as_mut().poll(&mut noop).is_pending());
+            tokio::time::sleep(Duration::from_millis(40)).await; // nobody looks meanwhile
+            let _ = run_b.as_mut().poll(&mut noop); // `b` is the first to look
+            let _ = tokio::join!(run_a, run_b);
+        }
+    });
+    for i in 0..2 {
+        let a = events("deadline exceeded", &format!("filtered_looks_first_a{i}"));
+        assert_eq!(a.len(), 1, "{a:?}");
+        let b = events("deadline exceeded", &format!("filtered_looks_first_b{i}"));
+        assert!(b.is_empty(), "said twice at INFO: {b:?}");
+        let b = events("cancelled", &format!("filtered_looks_first_b{i}"));
+        assert!(b.is_empty(), "said twice at INFO: {b:?}");
+    }
+}
+
+#[test]
 fn a_scope_under_a_merge_says_the_cancel_that_reached_it_not_one_that_came_later() {
     // The plain side's cancel reached `b`; the scope on the other side was cancelled right
     // after, for its own reason: `b` took that for its cancel said above, and the plain

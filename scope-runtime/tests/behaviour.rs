@@ -2319,3 +2319,47 @@ fn a_contexts_wait_moved_to_another_runtime_still_ends_at_its_deadline() {
         drop(kept);
     }
 }
+
+#[test]
+fn a_contexts_wait_first_polled_on_a_runtime_then_outside_any_still_ends_at_its_deadline() {
+    // The wait keeps the timer of the runtime it was first polled on while it is polled where
+    // there is none (a plain executor on a thread of its own): that runtime, still driven,
+    // wakes it at the deadline. (A first version of the timer's runtime check dropped the
+    // timer there, and the wait slept past its deadline for good.)
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cx = rt.block_on(async { Cx::root().child_with_timeout(Duration::from_millis(100)) });
+    let mut wait = Box::pin(cx.clone().cancelled_owned());
+    rt.block_on(async {
+        let polled = tokio::time::timeout(Duration::from_millis(1), wait.as_mut()).await;
+        assert!(polled.is_err(), "the deadline is still ahead");
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::future::Future;
+        // An executor that sleeps until woken: only the timer can end the wait.
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut task = std::task::Context::from_waker(&waker);
+        let cause = loop {
+            if let std::task::Poll::Ready(cause) = wait.as_mut().poll(&mut task) {
+                break cause;
+            }
+            std::thread::park();
+        };
+        let _ = tx.send(cause);
+    });
+    let cause = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the wait slept past its deadline: its timer was dropped");
+    assert!(cause.is_deadline(), "{cause}");
+    drop(rt);
+}

@@ -650,7 +650,14 @@ pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
         if !node.no_cancelled_ancestor_quick() && ancestor_cancelled_slow(node) {
             return;
         }
-        cancel_node(node, &Arc::new(Cause::ParentCancelled(Arc::new(exceeded))));
+        // The owner fired already, its cancel on its way down: the same cause, shared (who
+        // reports what is told by the cause's identity, `Cx::a_scope_above_has`).
+        let owner = node.deadline_owner();
+        let cause = match owner.cause() {
+            Some(fired) if owner.cancelled.load(Ordering::Acquire) => inherited(&fired),
+            _ => Arc::new(Cause::ParentCancelled(Arc::new(exceeded))),
+        };
+        cancel_node(node, &cause);
     } else {
         cancel_node_with(node, exceeded);
     }

@@ -399,11 +399,15 @@ pin_project_lite::pin_project! {
 impl Timer {
     /// Whether `at` has passed, by a timer on the runtime of this poll: the one kept if it
     /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
-    /// no longer driven, is dropped); by the clock outside any runtime.
+    /// no longer driven, is dropped). Outside any runtime, by the timer kept if there is one
+    /// (its runtime, if still driven, wakes the wait at `at`; if it is gone, tokio panics, as
+    /// for any of its timers polled then), else by the clock.
     fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            *kept = None;
-            return Instant::now() >= at;
+            return match kept {
+                Some(timer) => timer.as_mut().project().sleep.poll(task).is_ready(),
+                None => Instant::now() >= at,
+            };
         };
         let id = runtime.id();
         let timer = match kept {

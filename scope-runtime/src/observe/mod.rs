@@ -354,9 +354,9 @@ impl ScopeObs {
                 let topmost = before & TOPMOST != 0;
                 match &*cause {
                     Cause::DeadlineExceeded { .. } => {
-                        // Fired at this scope's context: its own deadline, or one it
-                        // inherited, which the scope that set it reports (a topmost scope
-                        // reports one that no scope set).
+                        // Fired at this scope's context, which owns the deadline (one it
+                        // inherited is recorded as its parent's: the arm below); a deadline
+                        // handed down from a scope is that scope's to report.
                         let ours = before & OWN_DEADLINE != 0
                             || (topmost && !cx.deadline_from_a_scope_above());
                         if ours {
@@ -368,7 +368,14 @@ impl ScopeObs {
                         self.metrics.cancelled(ours);
                     }
                     Cause::ParentCancelled(_) => {
-                        let said_above = !topmost || cx.a_scope_above_has(&cause);
+                        // A deadline this scope inherited from a scope above (and did not set
+                        // itself) is recorded here as that scope's, and is that scope's to
+                        // report, whichever of the two looked first.
+                        let said_above = !topmost
+                            || cx.a_scope_above_has(&cause)
+                            || (before & OWN_DEADLINE == 0
+                                && cause.is_deadline()
+                                && cx.deadline_from_a_scope_above());
                         let deadline =
                             !said_above && matches!(cause.root(), Cause::DeadlineExceeded { .. });
                         self.span.cancelled(&cause, !said_above);
