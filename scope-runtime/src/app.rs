@@ -622,10 +622,14 @@ impl App {
                 longest.saturating_add(crate::service::ABORT_WAIT),
             );
             *self.inner.stops_until.lock() = Some(until);
-            let stops =
-                futures_util::future::join_all(left.iter().map(|s| s.stop_keeping(kept, true)))
-                    .await;
-            for (stop, service) in stops.into_iter().zip(&left) {
+            // Each stop's report goes into the shutdown's as that stop ends: a second signal
+            // drops the stops still under way, and a finished stop has taken its service's
+            // unread failures (nothing else would say them).
+            let mut stops: futures_util::stream::FuturesUnordered<_> = left
+                .iter()
+                .map(|service| async move { (service, service.stop_keeping(kept, true).await) })
+                .collect();
+            while let Some((service, stop)) = futures_util::StreamExt::next(&mut stops).await {
                 report.failures.extend(stop.failures().iter().cloned());
                 report.failures_lost += service.failures_lost();
                 report.stopped.push(stop);

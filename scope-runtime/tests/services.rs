@@ -1119,6 +1119,47 @@ async fn a_second_signal_still_reports_the_services_failures_and_what_it_aborted
     assert!(said.contains("second signal"), "{said}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_after_one_stop_ended_keeps_that_stops_report() {
+    // The services with work left after the drain are stopped together; `fast` (grace
+    // 100 ms) has been stopped, `slow` (grace 10 s) is still stopping when the second signal
+    // comes. The stops' reports went into the shutdown's report only once every stop had
+    // ended: the second signal dropped `fast`'s finished report, whose stop had taken its
+    // unread failures, so its failure and its aborted task were said nowhere, and its
+    // `failures()` was empty.
+    let app = App::new();
+    let (_, report) = app
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(100, Signal::Terminate), (3_000, Signal::Interrupt)]),
+            async {
+                let fast =
+                    Service::new(ServiceConfig::new("fast").grace(Duration::from_millis(100)));
+                fast.spawn_named("f-err", async { Err::<(), _>("disk full") })
+                    .unwrap()
+                    .detach();
+                fast.spawn_named("f-stuck", std::future::pending::<()>())
+                    .unwrap()
+                    .detach();
+                let slow = Service::new(ServiceConfig::new("slow").grace(Duration::from_secs(10)));
+                slow.spawn_named("s-stuck", std::future::pending::<()>())
+                    .unwrap()
+                    .detach();
+                std::future::pending::<()>().await;
+            },
+        )
+        .await;
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::SecondSignal(Signal::Interrupt))
+    );
+    let text = report.to_string();
+    assert!(text.contains("disk full"), "{text}");
+    assert!(text.contains("f-stuck"), "{text}");
+    assert!(text.contains("s-stuck"), "{text}");
+    assert_eq!(text.matches("disk full").count(), 1, "said once: {text}");
+}
+
 /// Workers take the queued tasks in the order they were accepted, also when the spawns come
 /// from a task of a multi-thread runtime (where each new task takes its worker's LIFO slot,
 /// and would otherwise join the line at its first poll, out of order).
