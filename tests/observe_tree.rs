@@ -202,7 +202,7 @@ async fn a_scope_entered_in_a_service_task_hangs_under_the_task() {
         .find(|n| n.name() == Some("tree_in_job"))
         .unwrap();
     assert_eq!(inner.parent(), Some(job.id()), "{tree}");
-    svc.stop().await;
+    let _ = svc.stop().await; // (clean-up)
 }
 
 /// A scope entered under a context derived in a child's code (`Cx::child().run`,

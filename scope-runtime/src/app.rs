@@ -894,7 +894,6 @@ impl ShutdownReport {
     /// # Examples
     ///
     /// See [`ShutdownReport`].
-    #[must_use]
     pub fn stopped(&self) -> &[StopReport] {
         &self.stopped
     }

@@ -16,7 +16,8 @@
 //!     tokio::time::sleep(Duration::from_secs(3600)).await;
 //! })
 //! .unwrap();
-//! svc.stop().await; // aborts it after the grace
+//! let report = svc.stop().await; // aborts it after the grace
+//! assert_eq!(report.aborted().len(), 1);
 //! check.assert_clean().await;
 //! # });
 //! ```
@@ -98,7 +99,7 @@ pub struct Leaked {
 /// let leaked = check.check().await.unwrap_err();
 /// assert_eq!(leaked.ours[0].owner.as_ref().unwrap().name(), Some("forgotten"));
 /// assert!(leaked.to_string().contains("service-task `forgotten` of service `forgotten`"));
-/// svc.stop().await;
+/// assert_eq!(svc.stop().await.aborted().len(), 1);
 /// # });
 /// ```
 #[derive(Clone, Debug)]

@@ -1255,7 +1255,7 @@ async fn the_leak_check_does_not_excuse_a_service_task_waiting_for_a_worker() {
     older.await.unwrap(); // the count is back to the baseline
     let out = check.check().await;
     go_tx.send(()).unwrap();
-    svc.stop().await;
+    assert!(svc.stop().await.failures().is_empty());
     assert!(
         out.is_err(),
         "a service task waiting for a worker was excused"
@@ -1655,7 +1655,7 @@ async fn a_service_tasks_own_context_ends_with_the_task() {
             .expect("a finished service task's context is still open");
         assert!(cause.is_finished(), "{cause}");
         assert_eq!(cause.to_string(), "scope `job` finished");
-        svc.stop().await;
+        assert!(svc.stop().await.is_clean());
     }
 }
 
@@ -1683,7 +1683,7 @@ async fn a_finished_service_tasks_token_keeps_nothing_alive_until_the_service_st
         1,
         "finished tasks' contexts kept by their links"
     );
-    svc.stop().await;
+    assert!(svc.stop().await.is_clean());
 }
 
 #[tokio::test(start_paused = true)]

@@ -60,8 +60,9 @@ impl ServiceConfig {
     /// client timeouts. The task sees the deadline ([`Cx::deadline`](crate::Cx::deadline), and
     /// as a cancellation it can wind down on). Set your own with
     /// [`task_timeout`](ServiceConfig::task_timeout); `Duration::MAX` turns it off (a
-    /// task then has no timer, so such a service also runs on a runtime built without
-    /// timers).
+    /// task then has no timer, so such a service's tasks also run on a runtime built without
+    /// timers; its [`stop`](crate::Service::stop), [`drain`](crate::Service::drain) and a
+    /// handle's cancel, which time a grace, still need timers, as tokio's `sleep` does).
     ///
     /// # Examples
     ///

@@ -380,7 +380,8 @@ pub struct Service {
 impl Service {
     /// Creates a service with its own root context. Made under an application (inside
     /// `#[scope::main]`, or under [`App::cx`](crate::App::cx)), it belongs to it: the
-    /// application's shutdown drains and stops it.
+    /// application's shutdown drains and stops it. The application keeps every service made
+    /// under it until its run ends: make services once, at start-up, not one per request.
     ///
     /// # Examples
     ///
@@ -455,7 +456,7 @@ impl Service {
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let svc = Service::new(ServiceConfig::new("audit"));
     /// assert!(!svc.cx().is_cancelled());
-    /// svc.stop().await;
+    /// assert!(svc.stop().await.is_clean());
     /// let cause = svc.cx().cause().unwrap();
     /// assert!(matches!(cause, Cause::Shutdown { signal: Signal::Requested(_) }));
     /// assert_eq!(cause.to_string(), "shutdown requested by request (service stop)");
@@ -643,7 +644,7 @@ impl Service {
     /// let budget = Duration::from_millis(10);
     /// assert_eq!(svc.drain(budget).await, Err(DrainError::Overrun { still_running: 1, budget }));
     /// assert_eq!(svc.active(), 1);
-    /// svc.stop().await;
+    /// assert_eq!(svc.stop().await.aborted().len(), 1);
     /// assert_eq!(svc.active(), 0);
     /// # });
     /// ```

@@ -141,6 +141,7 @@ pub enum DrainError {
 /// # });
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "the report holds the failures the stop took from the service: nothing else says them"]
 pub struct StopReport {
     pub(super) service: Option<TaskInfo>,
     pub(super) stopped: Vec<TaskInfo>,
