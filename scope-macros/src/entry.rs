@@ -206,7 +206,7 @@ fn runtime(opts: &Options, default: Flavor) -> TokenStream {
         }
     };
     if let Some((n, span)) = &opts.worker_threads {
-        let n = count(n, "worker_threads", &[]);
+        let n = count(n);
         b.extend(quote_spanned!(*span=> .worker_threads(#n)));
     }
     if let Some((paused, span)) = &opts.start_paused {
@@ -250,7 +250,7 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         }
         _ => None,
     };
-    let mut config = config(&opts, Some(&name), f.sig.ident.span(), &[]);
+    let mut config = config(&opts, Some(&name), f.sig.ident.span());
     if opts.grace.is_none() {
         // The main scope's body and children drain within the program's grace.
         config.extend(quote!(.grace(#krate::__private::DEFAULT_MAIN_GRACE)));

@@ -8,7 +8,6 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::Expr;
 
 use crate::ast::{self, ScopeInput, ScopedFn, SlotInput, SpawnKind, Target};
 use crate::lint::Aliases;
@@ -42,73 +41,24 @@ pub(crate) fn duration(krate: &TokenStream, value: &DurationValue) -> TokenStrea
     }
 }
 
-/// A count option's value (`key`: `limit`, `worker_threads`). A constant is checked against
-/// 0 at compile time, where the literal is checked when parsed: `limit = MAX` with `MAX = 0`
-/// is refused at the constant, not answered with a `ConfigError` (or tokio's panic) at run
-/// time. `generic_consts`: the const generics in scope, which only a check evaluated per
-/// instance can read.
-pub(crate) fn count(value: &CountValue, key: &str, generic_consts: &[String]) -> TokenStream {
+/// A count option's value (`limit`, `worker_threads`), as written. Only a literal is checked
+/// against 0 here (when parsed, parentheses stripped); any other value, a constant included,
+/// goes to the builder, which refuses a 0 when run (`ConfigError::ZeroLimit`, tokio's panic
+/// for `worker_threads`). A check at compile time cannot tell a constant from a local by its
+/// spelling (E0435), and a `const` item cannot name the generics around it (E0401).
+pub(crate) fn count(value: &CountValue) -> TokenStream {
     match value {
         CountValue::Literal { value, span } => {
             let lit = syn::LitInt::new(&format!("{value}usize"), *span);
             lit.to_token_stream()
         }
-        CountValue::Expr(e) if options::is_constant(e) => {
-            let msg = format!(
-                "{} (`{}` is 0)",
-                options::at_least_one(key),
-                e.to_token_stream().to_string().replace(" :: ", "::")
-            );
-            let generic = match e {
-                Expr::Path(p) => {
-                    p.path.segments.first().is_some_and(|s| s.ident == "Self")
-                        || p.path.get_ident().is_some_and(|i| {
-                            generic_consts.iter().any(|g| g == "*" || i == g.as_str())
-                        })
-                }
-                _ => false,
-            };
-            if generic {
-                // (Evaluated when the fn is built for its generics: `cargo build`, not
-                // `cargo check`.)
-                quote_spanned!(e.span()=> {
-                    const { ::core::assert!(#e > 0, #msg) };
-                    #e
-                })
-            } else {
-                // An item: evaluated by `cargo check` too.
-                quote_spanned!(e.span()=> {
-                    const _: () = ::core::assert!(#e > 0, #msg);
-                    #e
-                })
-            }
-        }
         CountValue::Expr(e) => e.to_token_stream(),
     }
 }
 
-/// The names of the const generics a `#[scoped]` fn's options may name: its own, and for a
-/// method (which may be in an `impl` with const generics the attribute cannot see) every
-/// single name, `"*"`.
-pub(crate) fn generic_consts(sig: &syn::Signature) -> Vec<String> {
-    let mut names: Vec<String> = sig
-        .generics
-        .const_params()
-        .map(|c| c.ident.to_string())
-        .collect();
-    if sig.receiver().is_some() {
-        names.push("*".to_owned());
-    }
-    names
-}
-
-/// `generic_consts`: see [`count`].
-pub(crate) fn config(
-    opts: &Options,
-    default_name: Option<&str>,
-    site: Span,
-    generic_consts: &[String],
-) -> TokenStream {
+/// The `Config` builder chain: `Config::new().name(..).limit(..).timeout(..).bind(..)`.
+/// `Config::new` is `#[track_caller]`: spanned at `site`, its location is the user's code.
+pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> TokenStream {
     let krate = opts.krate();
     let mut chain = quote_spanned!(site=> #krate::__private::Config::new());
     match (&opts.name, default_name) {
@@ -120,7 +70,7 @@ pub(crate) fn config(
         (None, None) => {}
     }
     if let Some((limit, span)) = &opts.limit {
-        let n = count(limit, "limit", generic_consts);
+        let n = count(limit);
         chain.extend(quote_spanned!(*span=> .limit(#n)));
     }
     if let Some((t, span)) = &opts.timeout {
@@ -496,12 +446,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
     let opts = f.options.clone();
     let krate = opts.krate();
     let needs = needs_param(&mut f.sig, &krate, errors);
-    let config = config(
-        &opts,
-        Some(&f.name),
-        f.sig.ident.span(),
-        &generic_consts(&f.sig),
-    );
+    let config = config(&opts, Some(&f.name), f.sig.ident.span());
     if problems.fatal {
         // The body cannot run as this scope: leave it out (its spawns would only add errors
         // that follow from this one).
@@ -784,7 +729,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     }
     let (rewrite_errors, provided_used) = Rewriter::run_linted(&mut body, &options, None, linted);
     errors.extend(rewrite_errors);
-    let config = config(&options, None, Span::call_site(), &[]);
+    let config = config(&options, None, Span::call_site());
     let proof = (provided_used || options.slots.is_some()).then_some(Proof {
         param: outer_proof,
         keys: Vec::new(),

@@ -1251,12 +1251,13 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_block(self, b);
         self.shadowed = outer;
     }
+    // A closure keeps `within`: one given to an awaited call (`join_all(ids.iter().map(|i|
+    // feed(*i, tasks.clone()))).await`, `.then(|_| drain(set)).await`) is run in place by
+    // it, and the futures it makes are awaited there. (Outside an awaited call, `within` is
+    // 0 anyway; a `move` closure kept or handed on moves what it captures, see `captures`.)
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
         let outer = self.shadowed.clone();
-        // Its body is code of its own: a call there is no argument of an awaited call.
-        let within = std::mem::take(&mut self.within);
         syn::visit::visit_expr_closure(self, c);
-        self.within = within;
         self.shadowed = outer;
     }
     // An `async` block's statements are ordinary code, also when the block is awaited or run
@@ -1309,21 +1310,29 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             exprs.iter().for_each(|e| self.visit_expr(e));
         } else {
-            self.visit_tokens(mac.tokens.clone());
+            // (`defer! { .. }`'s statements are a block; `m!(..)`'s are its arguments.)
+            let braced = matches!(mac.delimiter, syn::MacroDelimiter::Brace(_));
+            self.visit_tokens(mac.tokens.clone(), braced);
         }
         self.within -= 1;
     }
 }
 
 impl SetMoves<'_> {
-    /// Tokens that do not parse as expressions: as statements if they do, else each braced
-    /// group among them.
-    fn visit_tokens(&mut self, tokens: proc_macro2::TokenStream) {
+    /// Tokens that do not parse as expressions: as statements if they do, else each group
+    /// among them. `braced`: the tokens are a `{ .. }` group's.
+    fn visit_tokens(&mut self, tokens: proc_macro2::TokenStream, braced: bool) {
         let stmts = syn::parse::Parser::parse2(syn::Block::parse_within, tokens.clone());
         if let Ok(stmts) = stmts {
-            // A block of statements (a `select!` arm's) is code of the body, not an argument
-            // of an awaited call: a fn that takes the set there takes it out.
-            let within = std::mem::take(&mut self.within);
+            // A braced block of statements (a `select!` arm's) is code of the body, not an
+            // argument of an awaited call: a fn that takes the set there takes it out. A
+            // parenthesised group is an argument list (`Box::pin(drain(set))` as a `select!`
+            // branch's future, which `select!` awaits): it keeps `within`.
+            let within = if braced {
+                std::mem::take(&mut self.within)
+            } else {
+                self.within
+            };
             for stmt in &stmts {
                 self.visit_stmt(stmt);
             }
@@ -1332,7 +1341,8 @@ impl SetMoves<'_> {
         }
         for tree in tokens {
             if let proc_macro2::TokenTree::Group(g) = tree {
-                self.visit_tokens(g.stream());
+                let braced = g.delimiter() == proc_macro2::Delimiter::Brace;
+                self.visit_tokens(g.stream(), braced);
             }
         }
     }

@@ -819,28 +819,13 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
     }
 }
 
-/// What a count option that is 0 is told (at compile time, also for a constant).
-pub(crate) fn at_least_one(key: &str) -> String {
+/// What a count option written as a literal 0 is told.
+fn at_least_one(key: &str) -> String {
     if key == "limit" {
         "`limit` must be at least 1: with `limit = 0` no child could ever start".to_owned()
     } else {
         format!("`{key}` must be at least 1")
     }
-}
-
-/// Whether `expr` names a constant (`MAX_CHILDREN`, `Self::LIMIT`, a const generic `N`), by
-/// the naming convention: its value is known at compile time, so a 0 there can be refused
-/// then.
-pub(crate) fn is_constant(expr: &Expr) -> bool {
-    let Expr::Path(p) = expr else { return false };
-    p.qself.is_none()
-        && p.path.segments.last().is_some_and(|s| {
-            let name = s.ident.to_string();
-            name.chars().any(|c| c.is_ascii_uppercase())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        })
 }
 
 fn count_value(value: Expr, key: &str) -> syn::Result<CountValue> {

@@ -177,7 +177,7 @@ fn slot_with_a_bad_declaration_still_declares_each_slot() {
 }
 
 #[test]
-fn a_zero_behind_parentheses_or_a_constant_is_refused_at_compile_time() {
+fn a_zero_in_parentheses_is_refused_at_compile_time() {
     let out = norm(&expand::scoped(
         quote!(limit = (0)),
         quote!(
@@ -187,65 +187,58 @@ fn a_zero_behind_parentheses_or_a_constant_is_refused_at_compile_time() {
         ),
     ));
     assert!(out.contains("`limit` must be at least 1"), "{out}");
-    let out = norm(&expand::scoped(
-        quote!(limit = MAX),
+    let out = norm(&entry::main(
+        quote!(flavor = "multi_thread", worker_threads = (0)),
         quote!(
-            async fn f() -> R {
-                Ok(())
-            }
+            async fn main() {}
         ),
     ));
-    assert!(
-        out.contains("const _ : () = :: core :: assert ! (MAX > 0"),
-        "a constant is checked by an item, which `cargo check` evaluates: {out}"
-    );
-    // An associated or generic constant is read in the fn's own generics.
-    let out = norm(&expand::scoped(
-        quote!(limit = N),
+    assert!(out.contains("`worker_threads` must be at least 1"), "{out}");
+}
+
+/// A constant, generic or not, and a name in capitals are values like any other: they go to
+/// `.limit(..)` as written, and one that is 0 is `ConfigError::ZeroLimit` at run time. (A
+/// check at compile time cannot tell a constant from a local by its spelling, and a `const`
+/// item cannot name the generics around it: it broke valid code, E0401 and E0435.)
+#[test]
+fn a_constant_limit_goes_to_the_config_as_written() {
+    let fns = [
+        ("MAX", "async fn f() -> R { Ok(()) }"),
+        ("config::MAX", "async fn f() -> R { Ok(()) }"),
+        ("N", "async fn f<const N: usize>() -> R { Ok(()) }"),
+        ("Self::WIDTH", "async fn f(&self) -> R { Ok(()) }"),
+        ("CAP", "async fn f(&self) -> R { Ok(()) }"),
+        ("CAP", "async fn f() -> R { Ok(()) }"),
+        ("P::MAX_CONN", "async fn f<P: Policy>() -> R { Ok(()) }"),
+        ("N", "async fn f(N: usize) -> R { Ok(()) }"),
+        ("Grid::<{ N }>::CELLS", "async fn f() -> R { Ok(()) }"),
+    ];
+    for (limit, item) in fns {
+        let limit: TokenStream = limit.parse().unwrap();
+        let item: TokenStream = item.parse().unwrap();
+        let out = norm(&expand::scoped(quote!(limit = #limit), item));
+        let bare = |s: &str| s.replace(' ', "");
+        let value = bare(&limit.to_string());
+        assert!(
+            bare(&out).contains(&format!(".limit({value})")),
+            "{limit}: {out}"
+        );
+        assert!(!out.contains("assert"), "{limit}: {out}");
+        assert!(!out.contains("compile_error"), "{limit}: {out}");
+    }
+    for limit in [quote!(N), quote!(K), quote!(P::MAX_CONN)] {
+        let out = norm(&expand::scope(quote!(limit = #limit, { Ok(()) })));
+        assert!(!out.contains("assert"), "{limit}: {out}");
+        assert!(!out.contains("compile_error"), "{limit}: {out}");
+    }
+    let out = norm(&entry::main(
+        quote!(flavor = "multi_thread", worker_threads = THREADS),
         quote!(
-            async fn f<const N: usize>() -> R {
-                Ok(())
-            }
+            async fn main() {}
         ),
     ));
-    assert!(out.contains("const { :: core :: assert ! (N > 0"), "{out}");
-    let out = norm(&expand::scoped(
-        quote!(limit = Self::WIDTH),
-        quote!(
-            async fn f(&self) -> R {
-                Ok(())
-            }
-        ),
-    ));
-    assert!(
-        out.contains("const { :: core :: assert ! (Self :: WIDTH > 0"),
-        "{out}"
-    );
-    // A method's may be its `impl`'s const generic, which an item cannot name.
-    let out = norm(&expand::scoped(
-        quote!(limit = CAP),
-        quote!(
-            async fn f(&self) -> R {
-                Ok(())
-            }
-        ),
-    ));
-    assert!(
-        out.contains("const { :: core :: assert ! (CAP > 0"),
-        "{out}"
-    );
-    let out = norm(&expand::scoped(
-        quote!(limit = max),
-        quote!(
-            async fn f(max: usize) -> R {
-                Ok(())
-            }
-        ),
-    ));
-    assert!(
-        !out.contains("assert"),
-        "a parameter is checked at run time: {out}"
-    );
+    assert!(out.contains(". worker_threads (THREADS)"), "{out}");
+    assert!(!out.contains("assert"), "{out}");
 }
 
 #[test]
@@ -718,6 +711,17 @@ fn lint_closes_the_holes_of_the_issue() {
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
             held.push(Box::pin(async { w.join_all().await }));),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let d = w.join_all(); held.push(d);),
+        // A fn that takes the set in a braced block of a macro's tokens (a `select!` arm, a
+        // block macro), in an `async` block (also one a closure of an awaited call makes), or
+        // in a closure that is kept.
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = stop => { keep(w); } }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); defer! { keep(w); }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = Box::pin(async { keep(w) }) => {} }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            futures::future::join_all(ids.iter().map(|_| async { keep(w) })).await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a()); let f = || keep(w); f();),
     ];
     for hole in holes {
         let out = norm(&expand::scoped(
@@ -888,6 +892,26 @@ fn lint_leaves_look_alikes_alone() {
             async { drain(w).await }.await;),
         quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
             tokio::select! { _ = stop => { drain(w).await; } }),
+        // A `select!` branch's future wrapped in a one-argument call: awaited by `select!`,
+        // as it is without the wrapper.
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = &mut stop => {} _ = Box::pin(drain(w)) => {} }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = &mut stop => {} _ = std::pin::pin!(drain(w)) => {} }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { _ = &mut stop => {} _ = AssertUnwindSafe(drain(w)).catch_unwind() => {} }),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::select! { biased; _ = &mut stop => {} _ = tokio::task::unconstrained(drain(w)) => {} }),
+        // A closure an awaited call runs in place: the futures it makes are awaited there.
+        quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+            tasks.lock().await.spawn(a());
+            futures::future::join_all(ids.iter().map(|i| feed(*i, tasks.clone()))).await;
+            while tasks.lock().await.join_next().await.is_some() {}),
+        quote!(let tasks = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+            tasks.lock().await.spawn(a());
+            stream.for_each_concurrent(None, |x| feed(x, std::sync::Arc::clone(&tasks))).await;),
+        quote!(let mut w = tokio::task::JoinSet::new(); w.spawn(a());
+            tokio::time::sleep(d).then(|_| drain(w)).await;),
         // A handle's own methods named like a collection's are not an element's.
         quote!(let t = tokio_util::task::TaskTracker::new(); t.get().len(); t.wait().await;),
         quote!(let v = vec![1, 2]; v.iter().for_each(|x| x.spawn());),
