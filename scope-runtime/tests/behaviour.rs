@@ -338,6 +338,100 @@ async fn a_race_that_discards_its_winner_reports_a_panic_of_its_drop() {
     );
 }
 
+#[tokio::test]
+async fn a_won_race_whose_losers_errors_panic_as_they_are_dropped_does_not_unwind() {
+    // A race keeps its losers' errors until its end (a panic could still fail it). Won, it
+    // returned its winner and dropped them with the report, uncaught: an error whose
+    // destructor panicked unwound out of `Race::run` in place of its answer (two of them
+    // would have aborted the process).
+    use futures_util::FutureExt;
+    #[derive(Debug)]
+    struct Armed(bool, Option<String>);
+    impl From<Interrupted> for Armed {
+        fn from(i: Interrupted) -> Self {
+            Armed(false, Some(i.to_string()))
+        }
+    }
+    impl std::fmt::Display for Armed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.1.as_deref().unwrap_or("mirror down"))
+        }
+    }
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            // (Not during an unwind: the old code dropped both in one, which would abort.)
+            let quiet = !self.0 || std::thread::panicking();
+            assert!(quiet, "a loser's error's drop");
+        }
+    }
+    let race = &Race::<u8, Armed>::new(Config::new());
+    let run = race.run(async {
+        race.spawn(async { Err::<u8, _>(Armed(true, None)) });
+        race.spawn(async { Err::<u8, _>(Armed(true, None)) });
+        race.spawn(async {
+            sleep(ms(5)).await;
+            Ok::<_, Armed>(7)
+        });
+    });
+    let out = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    let out = out.expect("the race answers, it does not unwind");
+    let failures = out.expect_err("a panic is a bug that reaches the caller: the race fails");
+    let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(
+        all.iter().any(|f| f.contains("a loser's error's drop")),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bodys_value_dropped_as_a_childs_failure_is_the_answer_does_not_unwind() {
+    // The body returned a value after a child had failed: the failure is the scope's answer,
+    // and the value is dropped. It was dropped uncaught, and a destructor that panicked there
+    // unwound out of the scope's future in place of the answer.
+    use futures_util::FutureExt;
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the body's value's drop");
+        }
+    }
+    let s = &Scope::new(Config::new());
+    let fail_fast = s.run(async {
+        let failing = s.spawn(async { Err::<(), _>(AppError::Boom(1)) });
+        let _ = failing.await;
+        Ok::<_, AppError>(Bomb)
+    });
+    let out = std::panic::AssertUnwindSafe(fail_fast).catch_unwind().await;
+    match out.expect("run: the scope answers, it does not unwind") {
+        Err(AppError::Boom(1)) => {}
+        Err(other) => panic!("{other}"),
+        Ok(bomb) => {
+            std::mem::forget(bomb);
+            panic!("the scope succeeded despite its child's failure");
+        }
+    }
+    let s = &Scope::new(Config::new());
+    let all = s.run_all(async {
+        let failing = s.spawn(async { Err::<(), _>(AppError::Boom(2)) });
+        let _ = failing.await;
+        Ok::<_, AppError>(Bomb)
+    });
+    let out = std::panic::AssertUnwindSafe(all).catch_unwind().await;
+    let failures = match out.expect("run_all: the scope answers, it does not unwind") {
+        Err(failures) => failures,
+        Ok(bomb) => {
+            std::mem::forget(bomb);
+            panic!("the scope succeeded despite its child's failure");
+        }
+    };
+    let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(all.iter().any(|f| f.contains("boom 2")), "{all:?}");
+    assert!(
+        all.iter().any(|f| f.contains("the body's value's drop")),
+        "a panic is one more failure: {all:?}"
+    );
+}
+
 #[test]
 fn outside_a_tokio_runtime_spawned_children_run_in_place() {
     let out = block_on(async {

@@ -528,14 +528,28 @@ impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
     const SUPERVISE: bool = false;
     type Output = Result<T, E>;
     fn finish(report: Report<T, E>) -> Result<T, E> {
-        if let Some(first) = report.failures.into_iter().next() {
+        let Report {
+            failures,
+            out,
+            cause,
+            ..
+        } = report;
+        let mut failures = failures.into_iter();
+        if let Some(first) = failures.next() {
+            // The first failure is the answer; what else is left (later failures, the body's
+            // value) is user code to drop, one at a time under a catch: a panic there must not
+            // unwind in place of the answer (and a second one would abort).
+            failures.for_each(crate::error::drop_after_panic);
+            if let Some(value) = out {
+                crate::error::drop_after_panic(value);
+            }
             return Err(first.into_error());
         }
-        if let Some(value) = report.out {
+        if let Some(value) = out {
             return Ok(value);
         }
         Err(E::from(Interrupted::from_shared_cause(
-            report.cause.unwrap_or_else(did_not_complete),
+            cause.unwrap_or_else(did_not_complete),
         )))
     }
 }
@@ -554,7 +568,18 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
         }
         match report.out {
             Some(value) if failures.is_empty() => Ok(value),
-            _ => Err(Failures::kept(failures, report.not_kept)),
+            out => {
+                // The body's value, not the answer, is user code to drop: under a catch, its
+                // panic one more failure (of the scope), not an unwind in place of them.
+                if let Some(Err(payload)) = out.map(crate::error::drop_caught) {
+                    let panic = crate::error::Panicked::new(report.info.clone(), payload);
+                    failures.push(Failure::named_by_its_error(
+                        report.info,
+                        E::from(panic.into()),
+                    ));
+                }
+                Err(Failures::kept(failures, report.not_kept))
+            }
         }
     }
 }

@@ -370,7 +370,24 @@ where
         if let Some(value) = winner {
             // Acquire: pairs with the store of a child's panic; every child has ended.
             if won && !self.scope.shared.child_panicked.load(Ordering::Acquire) {
-                return Ok(value);
+                // The losers' errors, kept until now (a panic could still have failed the
+                // race), are user code to drop: one at a time, each under a catch. A panic
+                // there is a bug that reaches the caller, as a candidate's is: the race
+                // fails with it, and the winner's value is dropped.
+                let Report { info, failures, .. } = report;
+                let mut panic = None;
+                for failure in failures {
+                    if let Err(payload) = crate::error::drop_caught(failure) {
+                        crate::error::keep_first(&mut panic, payload);
+                    }
+                }
+                let Some(payload) = panic else {
+                    return Ok(value);
+                };
+                crate::error::drop_after_panic(value);
+                let panic = Panicked::new(info.clone(), payload);
+                let failure = Failure::named_by_its_error(info, E::from(panic.into()));
+                return Err(Failures::kept(vec![failure], 0));
             }
             // A candidate panicked (before the win, or while it stopped after it): a panic is
             // a bug that reaches the caller, so the race fails with it and every other
