@@ -840,3 +840,55 @@ async fn many_waits_of_one_child_with_their_own_wakers_cost_linear_time() {
         "10x the waits took {ratio:.1}x the time ({small:?} against {large:?})"
     );
 }
+
+#[tokio::test]
+async fn a_handles_cancel_reaches_a_child_whose_own_context_its_waits_made() {
+    // A child's waits sent out of it and polled elsewhere with wakers of their own: the ninth
+    // makes the child's own context. Held by the waits only, the context the handle cancelled
+    // was dropped with them (the handle let go too), and the child, looking later, found none:
+    // its handle's cancel never reached it.
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let s = &Scope::new(Config::new().grace(Duration::from_secs(10)));
+    let out = s
+        .run(async {
+            let (waits_tx, waits_rx) = oneshot::channel();
+            let (go_tx, go_rx) = oneshot::channel::<()>();
+            let (seen_tx, seen_rx) = oneshot::channel();
+            let child = s.spawn(async move {
+                let mut waits: Vec<_> = (0..9)
+                    .map(|_| Box::pin(scope_runtime::cancelled()))
+                    .collect();
+                // Each polled once here (a wait finds the child's context at its first poll),
+                // all with one waker; then sent out.
+                {
+                    let mut noop = std::task::Context::from_waker(std::task::Waker::noop());
+                    for wait in &mut waits {
+                        assert!(wait.as_mut().poll(&mut noop).is_pending());
+                    }
+                }
+                let _ = waits_tx.send(waits);
+                let _ = go_rx.await;
+                let _ = seen_tx.send(scope_runtime::is_cancelled());
+                Ok::<_, Interrupted>(())
+            });
+            let mut waits: FuturesUnordered<_> = waits_rx.await.unwrap().into_iter().collect();
+            // Polled again out here, each with a waker of its own: the ninth makes the
+            // child's own context, while the child is not running.
+            std::future::poll_fn(|task| {
+                let _ = waits.poll_next_unpin(task);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            assert!(child.cancel("stop"));
+            drop(child);
+            drop(waits);
+            go_tx.send(()).unwrap();
+            assert!(
+                seen_rx.await.unwrap(),
+                "the child did not see its handle's cancel"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await;
+    out.unwrap();
+}

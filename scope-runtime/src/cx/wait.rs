@@ -399,15 +399,18 @@ pin_project_lite::pin_project! {
 impl Timer {
     /// Whether `at` has passed, by a timer on the runtime of this poll: the one kept if it
     /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
-    /// no longer driven, is dropped). Outside any runtime, by the timer kept if there is one
-    /// (its runtime, if still driven, wakes the wait at `at`; if it is gone, tokio panics, as
-    /// for any of its timers polled then), else by the clock.
+    /// no longer driven, is dropped). Outside any runtime, by the clock, then by the timer
+    /// kept if there is one: its runtime, if still driven, wakes the wait at `at` (if that
+    /// runtime is gone, tokio panics there before `at`, as for any of its timers polled then;
+    /// if it is not driven, nothing wakes the wait, as nothing would with no timer at all).
     fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return match kept {
-                Some(timer) => timer.as_mut().project().sleep.poll(task).is_ready(),
-                None => Instant::now() >= at,
-            };
+            if Instant::now() >= at {
+                return true;
+            }
+            return kept
+                .as_mut()
+                .is_some_and(|timer| timer.as_mut().project().sleep.poll(task).is_ready());
         };
         let id = runtime.id();
         let timer = match kept {

@@ -235,10 +235,9 @@ impl OwnCxs {
     /// creator of its node will wake it. `replacing`: the waker this same wait parked before,
     /// whose share it gives up. `Err` with the node if it exists already (and the waker back),
     /// or if `waker` would be one more distinct waker past [`MANY_WAKERS`]: then the node is
-    /// made now, a child of `parent` (which wakes the other waits parked, to move over too),
-    /// held by the waits that move to it and found by the child's task at its next look; the
-    /// registry does not keep it (a wait polled after its child ended would keep a node for
-    /// a child that is gone until the scope's end). The wakers no wait parks with any more come
+    /// made now, a child of `parent` kept for the child's task as one its handle made (which
+    /// wakes the other waits parked, to move over too): held by the waits only, a handle's
+    /// cancel of it would be lost with it once they let go, before the child looked. The wakers no wait parks with any more come
     /// back, to be dropped after the lock.
     pub(crate) fn park(
         &self,
@@ -253,7 +252,7 @@ impl OwnCxs {
         }
         if table.parked.get(&id).is_some_and(|p| p.full_for(&waker)) {
             drop(table);
-            return Err((self.get_or_create(id, parent, false), waker));
+            return Err((self.get_or_create(id, parent, true), waker));
         }
         let old = replacing.and_then(|w| Self::remove_from(&mut table, id, w));
         let unkept = match table.parked.entry(id) {
