@@ -320,6 +320,19 @@ fn a_panic_in_a_clean_up_after_the_signal_exits_1_not_143() {
     assert!(!out.stderr_has("returned the interruption"), "{out:#?}");
 }
 
+/// A service task's `on_cancel` callback that panics as the shutdown cancels it is a bug:
+/// exit 101 once the shutdown is done, as for `main`'s panic; the shutdown's report is still
+/// printed (it was lost: the run resumed the panic in place of returning it).
+#[test]
+fn a_callback_panic_at_the_shutdown_exits_101_with_the_shutdowns_report() {
+    let p = started("callback-panics", "5000");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(101), "{out:#?}");
+    assert!(out.stderr_has("callback bug"), "{out:#?}");
+    assert!(out.stderr_has("shutdown: SIGTERM"), "{out:#?}");
+}
+
 /// A second signal ends the shutdown at once, and still prints the error `main` returned.
 #[test]
 fn a_second_signal_keeps_the_error_main_returned() {

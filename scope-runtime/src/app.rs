@@ -77,6 +77,9 @@ struct AppInner {
     /// adopted after its last look (from another thread, before the run marked itself ended)
     /// is aborted by the run's end, as one adopted after it is by `adopt`.
     looked_at: AtomicUsize,
+    /// The report of a run that resumed a callback's panic at its end in place of returning
+    /// it, for `#[scope::main]` to print before it exits with that panic.
+    report_at_panic: Mutex<Option<ShutdownReport>>,
 }
 
 impl AppInner {
@@ -153,6 +156,7 @@ impl App {
                 ended: AtomicBool::new(false),
                 os_signal_first: AtomicBool::new(false),
                 looked_at: AtomicUsize::new(0),
+                report_at_panic: Mutex::new(None),
                 stops_until: Mutex::new(None),
             }),
         }
@@ -447,7 +451,7 @@ impl App {
                         self.abort_services(&second, &mut report, &mut kept);
                         report.forced = Some(Forced::SecondSignal(second));
                         ends.shut_down = true;
-                        resume(kept);
+                        self.resume_with(kept, &report);
                         return (None, report);
                     }
                     Ok(Either::Left((out, _))) => {
@@ -513,8 +517,22 @@ impl App {
             report.forced = Some(Forced::SecondSignal(second));
         }
         ends.shut_down = true;
-        resume(kept);
+        self.resume_with(kept, &report);
         (out, report)
+    }
+
+    /// Resumes a kept callback's panic, if any, keeping the report of what the shutdown did
+    /// for [`take_report_at_panic`](App::take_report_at_panic).
+    fn resume_with(&self, kept: Option<Panic>, report: &ShutdownReport) {
+        if kept.is_some() {
+            *self.inner.report_at_panic.lock() = Some(report.clone());
+        }
+        resume(kept);
+    }
+
+    /// The report of the last run that resumed a callback's panic in place of returning it.
+    pub(crate) fn take_report_at_panic(&self) -> Option<ShutdownReport> {
+        self.inner.report_at_panic.lock().take()
     }
 
     /// One of the shutdown's cancels of the application's context; a callback's panic is kept

@@ -14,7 +14,7 @@
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace and `ABORT_WAIT`) passed | 128 + that signal (for a shutdown the program began: 1 for a request, or the code of the signal its cancel names), [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime | the panic |
-//! | an `on_cancel` callback panics as the shutdown cancels a service's task | 101 once the shutdown is done | the panic (not the shutdown's report) |
+//! | an `on_cancel` callback panics as the shutdown cancels a service's task | 101 once the shutdown is done | the panic, then the shutdown report |
 //!
 //! 128 + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]). The stderr lines are written if stderr can take them: one that
@@ -439,9 +439,14 @@ where
     let (outcome, report) = match run {
         Ok(ended) => ended,
         Err(panic) => {
-            // `main` panicked (the hook has printed it): the exit does not wait for what is
-            // left on the runtime (a blocking call nobody can cancel would hold the unwind in
-            // the runtime's drop), and kills the subprocesses nobody will reap.
+            // `main` panicked (the hook has printed it), or a callback the shutdown's cancel
+            // ran did, once the shutdown was done: then what it did is said first. The exit
+            // does not wait for what is left on the runtime (a blocking call nobody can
+            // cancel would hold the unwind in the runtime's drop), and kills the subprocesses
+            // nobody will reap.
+            if let Some(report) = app.take_report_at_panic() {
+                say(format_args!("{report}"));
+            }
             flush_within();
             let id = runtime.handle().id();
             runtime.shutdown_background();

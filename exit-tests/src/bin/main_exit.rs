@@ -46,7 +46,7 @@ async fn main() -> Result<(), AppError> {
     let audit = Service::new(ServiceConfig::new("audit").grace(Duration::from_millis(200)));
     // The modes whose child the test relies on say `ready` once it runs (a child cancelled
     // before its first poll never runs); the others at once.
-    if !matches!(mode.as_str(), "stuck" | "crashes") {
+    if !matches!(mode.as_str(), "stuck" | "crashes" | "callback-panics") {
         println!("ready");
     }
     match mode.as_str() {
@@ -137,6 +137,24 @@ async fn main() -> Result<(), AppError> {
             let _ = is_up.await;
             println!("ready");
             flusher.await?;
+            Ok(())
+        }
+        // A service task's `on_cancel` callback panics when the shutdown cancels it: a bug,
+        // which exits 101 once the shutdown is done, with the shutdown's report printed.
+        "callback-panics" => {
+            let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+            let watcher = Service::new(ServiceConfig::new("watcher").daemon());
+            watcher
+                .spawn_named("watch", async move {
+                    let _cb = scope::Cx::current().on_cancel(|_| panic!("callback bug"));
+                    let _ = up.send(());
+                    scope::cancelled().await;
+                })
+                .map_err(|e| AppError::Load(std::io::Error::other(e)))?
+                .detach();
+            let _ = is_up.await;
+            println!("ready");
+            scope::cancelled().await;
             Ok(())
         }
         // Fails on its own while the service still drains a slow record.
