@@ -1734,6 +1734,20 @@ async fn a_run_dropped_before_its_first_poll_drops_its_body_inside_the_scope() {
     assert_eq!(looked.lock().unwrap()[0].1, Some("r-1"));
 }
 
+#[tokio::test]
+async fn a_race_dropped_before_its_first_poll_drops_its_body_inside_the_race() {
+    // As a scope's run does. `Race::run` was an `async fn`: a body it never polled was
+    // dropped with its arguments, in the caller's context (no slot of the race's).
+    let looked: Looked = Arc::default();
+    let body = Looks("body", Arc::clone(&looked));
+    let race = &Race::<u8, Interrupted>::new(Config::new().bind(&BODY_REQUEST, "r-2"));
+    let run = race.run(async move {
+        let _g = body;
+    });
+    drop(run); // as a `select!` drops a branch it never polled
+    assert_eq!(looked.lock().unwrap()[0].1, Some("r-2"));
+}
+
 /// A value whose copy polls a context's run (a refresh through a context of its own).
 struct RunsOnClone;
 

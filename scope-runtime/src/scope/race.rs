@@ -348,12 +348,23 @@ where
     /// assert!(failures.to_string().starts_with("2 tasks failed; first: task `"));
     /// # });
     /// ```
-    pub async fn run<B>(&'s self, body: B) -> Result<T, Failures<E>>
+    pub fn run<B>(
+        &'s self,
+        body: B,
+    ) -> impl Future<Output = Result<T, Failures<E>>> + use<'s, 'env, T, E, M, B>
     where
         B: Future,
         B::Output: TaskOutput<E, Ok = ()>,
     {
-        let report = self.scope.run_with::<B, AsReport>(body).await;
+        // The scope's run is made now, not at the first poll: dropped unpolled (a `select!`
+        // branch never taken), it drops the body inside the race's context, as a scope's run
+        // does, not with this future's arguments in the caller's.
+        let run = self.scope.run_with::<B, AsReport>(body);
+        async move { self.answer(run.await) }
+    }
+
+    /// The race's answer from its scope's report.
+    fn answer(&self, report: Report<(), E>) -> Result<T, Failures<E>> {
         // A refused call did not run the race: a winner there is its run's, not this call's.
         let winner = if report.refused {
             None
