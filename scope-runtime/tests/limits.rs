@@ -1919,20 +1919,8 @@ fn at_once_on_two_threads(
     runtime: &tokio::runtime::Handle,
     attempt: impl Fn() -> bool + Sync,
 ) -> usize {
-    let barrier = std::sync::Barrier::new(2);
-    let accepted = AtomicUsize::new(0);
-    std::thread::scope(|threads| {
-        for _ in 0..2 {
-            threads.spawn(|| {
-                let _runtime = runtime.enter();
-                barrier.wait();
-                if attempt() {
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    accepted.into_inner()
+    let (first, second) = both_at_once(runtime, &attempt, &attempt);
+    usize::from(first) + usize::from(second)
 }
 
 /// Whether a `try_spawn` was accepted; refused, it was for `Full`.

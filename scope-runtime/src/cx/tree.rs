@@ -652,10 +652,16 @@ pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
         }
         // The owner fired already, its cancel on its way down: the same cause, shared (who
         // reports what is told by the cause's identity, `Cx::a_scope_above_has`).
+        // (The flag first: the owner's lock is taken only once it has fired.)
         let owner = node.deadline_owner();
-        let cause = match owner.cause() {
-            Some(fired) if owner.cancelled.load(Ordering::Acquire) => inherited(&fired),
-            _ => Arc::new(Cause::ParentCancelled(Arc::new(exceeded))),
+        let fired = owner
+            .cancelled
+            .load(Ordering::Acquire)
+            .then(|| owner.cause())
+            .flatten();
+        let cause = match fired {
+            Some(fired) => inherited(&fired),
+            None => Arc::new(Cause::ParentCancelled(Arc::new(exceeded))),
         };
         cancel_node(node, &cause);
     } else {
