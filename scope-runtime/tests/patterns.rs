@@ -1355,6 +1355,28 @@ mod process {
         assert_eq!(status.signal(), Some(9));
     }
 
+    #[tokio::test]
+    async fn a_process_waited_for_to_its_end_is_not_said_stopped_by_a_later_cancel() {
+        let cx = Cx::root();
+        let canceller = cx.clone();
+        let (first, again) = cx
+            .run(async move {
+                let mut running = Process::new(Command::new("true")).spawn().unwrap();
+                let first = running.wait().await;
+                // The request ends after the process did: asked again, the wait gives the
+                // answer it gave, as tokio's `Child::wait` does.
+                canceller.cancel("request over");
+                (first, running.wait().await)
+            })
+            .await;
+        assert!(matches!(first, Ok(status) if status.success()), "{first:?}");
+        assert!(
+            matches!(again, Ok(status) if status.success()),
+            "a process that ran to its end, its success already seen, was said stopped by a \
+             cancel that came after: {again:?}"
+        );
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_process_stopped_within_its_grace_leaves_no_task_behind() {

@@ -102,6 +102,7 @@ use futures_util::future::{select, Either};
 use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
+use crate::cause::Cause;
 use crate::cx::{enclosing_scope, saturating_add, Cx, OnCancel};
 use crate::error::Interrupted;
 use crate::scope::tracker::Enclosing;
@@ -346,6 +347,7 @@ impl Process {
             scope: scope.clone(),
             group,
             stopping: None,
+            waited: None,
             watch: None,
             cx: cx.clone(),
         };
@@ -420,6 +422,10 @@ pub struct Running {
     /// When the first [`stop`](Running::stop) began, when its grace ends: a stop resumed
     /// after it was dropped part-way goes on from there.
     stopping: Option<tokio::time::Instant>,
+    /// What a [`wait`](Running::wait) that saw the process reaped answered (its status, and
+    /// the cause of a stop): a later wait gives the same answer, whatever has been cancelled
+    /// since.
+    waited: Option<(ExitStatus, Option<Cause>)>,
     /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
     watch: Option<OnCancel>,
     /// The context it was started under: its cancel (its end included: a scope's, or the
@@ -496,6 +502,8 @@ impl Running {
     /// success that `?` lets through) and keeps the status (`ExitStatusExt::signal` says which
     /// signal ended it, if one did; `status.success()`, that it shut down cleanly on SIGTERM).
     /// An explicit [`stop`](Running::stop) resolves to the status: its caller asked for it.
+    /// Once a wait has seen the process reaped, a later one gives the same answer, whatever
+    /// has been cancelled since (as tokio's `Child::wait` gives the same status again).
     ///
     /// # Examples
     ///
@@ -537,18 +545,33 @@ impl Running {
         } else {
             ambient.merge(&self.cx)
         };
+        let (status, cause) = if let Some(answer) = self.waited.clone() {
+            answer
+        } else {
+            let answer = self.wait_under(&cx).await?;
+            self.waited = Some(answer.clone());
+            answer
+        };
+        match cause {
+            // Whatever its status: a process that exits 0 on SIGTERM (a clean shutdown) was
+            // stopped all the same, and `?` must not pass the cancel on as its work done.
+            Some(cause) => Err(ProcessError::Stopped {
+                status,
+                interrupted: Interrupted::from_cause(cause),
+            }),
+            None => Ok(status),
+        }
+    }
+
+    /// Waits for the process under `cx` (a cancel of it stops the process): its exit status,
+    /// with the cause of the cancel that stopped it.
+    async fn wait_under(&mut self, cx: &Cx) -> Result<(ExitStatus, Option<Cause>), ProcessError> {
         if self.stopping.is_some() {
             // A stop began and was dropped part-way (a `select!` around this wait, or an
             // explicit stop): it goes on (its grace, then SIGKILL), rather than waiting on
             // for a process that ignores its SIGTERM; a cancel is still said as one.
             let status = self.stop().await?;
-            return match cx.cause() {
-                Some(cause) => Err(ProcessError::Stopped {
-                    status,
-                    interrupted: Interrupted::from_cause(cause),
-                }),
-                None => Ok(status),
-            };
+            return Ok((status, cx.cause()));
         }
         let ended = {
             // The cancel first: once it came, the stop drains the process's group, whether or
@@ -560,7 +583,7 @@ impl Running {
             // callback runs, so before the cancel's SIGTERM): from then on the leader may die
             // of that SIGTERM between the two polls of this `select`, and reaping it here
             // would leave its group undrained (the stop drains it, the leader unreaped).
-            let cx_ref = &cx;
+            let cx_ref = cx;
             let exited = std::future::poll_fn(move |task| {
                 if cx_ref.is_cancelled_quiet() == Some(true) {
                     std::task::Poll::Pending
@@ -573,25 +596,16 @@ impl Running {
                 Either::Right((status, _)) => Ok(status),
             }
         };
-        let (cause, status) = match ended {
+        Ok(match ended {
             // Exited: on a cancel's SIGTERM (sent at the cancel, maybe while the output was
             // read), it was stopped as much as if this wait had sent it.
             // Reaped before the context is asked: asking may fire a deadline and run the
             // callbacks, this process's SIGTERM among them, which must not reach a reaped pid.
             Ok(status) => {
                 let status = self.reaped(status)?;
-                match cx.cause() {
-                    Some(cause) => (cause, status),
-                    None => return Ok(status),
-                }
+                (status, cx.cause())
             }
-            Err(cause) => (cause, self.stop().await?),
-        };
-        // Whatever its status: a process that exits 0 on SIGTERM (a clean shutdown) was
-        // stopped all the same, and `?` must not pass the cancel on as its work done.
-        Err(ProcessError::Stopped {
-            status,
-            interrupted: Interrupted::from_cause(cause),
+            Err(cause) => (self.stop().await?, Some(cause)),
         })
     }
 

@@ -240,11 +240,12 @@ impl<S, F, K> Map<S, F, K> {
         self
     }
 
-    /// The scope's set-up (its name, timeout, grace, slots, parent). What `config` leaves
-    /// unset stays as it was: a limit set with [`limit`](Map::limit) before this call holds
-    /// unless `config` has one of its own (and one set after overrides the config's), and
-    /// the name stays `map` (`for_each` for one made by [`for_each`]) unless `config` names
-    /// the scope.
+    /// The scope's set-up (its name, timeout, grace, slots, parent): it replaces the set-up
+    /// of an earlier `config` call whole (write one `Config` with everything), save for the
+    /// limit and the name. A limit set with [`limit`](Map::limit) (or an earlier `config`)
+    /// before this call holds unless `config` has one of its own (and one set after overrides
+    /// the config's), and the name stays `map` (`for_each` for one made by [`for_each`]), or
+    /// an earlier `config`'s, unless `config` names the scope.
     ///
     /// # Examples
     ///
