@@ -103,14 +103,38 @@ fn item(html: &mut String, tree: &TaskTree, node: &TaskNode, depth: usize) {
         let _ = write!(html, " <em>cause: {}</em>", escape(cause));
     }
     let mut children = tree.children(node.id()).peekable();
-    if children.peek().is_some() && depth < 64 {
-        html.push_str("\n<ul>\n");
-        for child in children {
-            item(html, tree, child, depth + 1);
+    if children.peek().is_some() {
+        if depth < MAX_DEPTH {
+            html.push_str("\n<ul>\n");
+            for child in children {
+                item(html, tree, child, depth + 1);
+            }
+            html.push_str("</ul>");
+        } else {
+            // Deeper than a page shows well (and than this recursion should go): said, with
+            // the way to see them, rather than left out.
+            let _ = write!(
+                html,
+                "\n<ul><li><em>{} more below (see /tree.json)</em></li></ul>",
+                below(tree, node)
+            );
         }
-        html.push_str("</ul>");
     }
     html.push_str("</li>\n");
+}
+
+/// How many levels the `/tree` page shows.
+const MAX_DEPTH: usize = 64;
+
+/// How many nodes are below `node`, at any depth.
+fn below(tree: &TaskTree, node: &TaskNode) -> usize {
+    let mut count = 0;
+    let mut stack: Vec<&TaskNode> = tree.children(node.id()).collect();
+    while let Some(n) = stack.pop() {
+        count += 1;
+        stack.extend(tree.children(n.id()));
+    }
+    count
 }
 
 fn escape(text: &str) -> String {
@@ -326,6 +350,50 @@ mod tests {
         let _ = demo.stop().await; // (clean-up)
         stop.send(()).unwrap();
         server.await.unwrap();
+    }
+
+    /// A chain of `n` spawned children, each entering a scope that spawns the next; the last
+    /// says it is there, then waits until cancelled.
+    fn link(
+        n: usize,
+        there: tokio::sync::mpsc::Sender<()>,
+    ) -> futures::future::BoxFuture<'static, Result<(), scope::Interrupted>> {
+        Box::pin(async move {
+            let s = &scope::Scope::new(scope::Config::new().name("link"));
+            s.run(async {
+                if n == 0 {
+                    let _ = there.send(()).await;
+                    scope::cancelled().await;
+                    return Ok(());
+                }
+                s.spawn(link(n - 1, there)).await
+            })
+            .await
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tree_page_says_how_many_nodes_are_below_the_depth_it_shows() {
+        let _tracking = observe::track();
+        let s = &scope::Scope::new(scope::Config::new().name("deep"));
+        let (there, mut arrived) = tokio::sync::mpsc::channel(1);
+        s.run(async {
+            // 40 links: 80 levels below `deep`, past the 64 the page shows.
+            s.spawn(link(40, there));
+            arrived.recv().await;
+            let page = super::page(&observe::snapshot());
+            s.cancel("seen");
+            // `deep` at 0, then a child and its `link` scope per link: 82 levels, 18 below 64.
+            assert!(
+                page.contains("<em>18 more below (see /tree.json)"),
+                "{page}"
+            );
+            let shown = page.matches("scope</span> link ").count();
+            assert!(shown < 40, "{shown} links shown");
+            Ok::<_, scope::Interrupted>(())
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -585,7 +585,8 @@ impl TaskNode {
 /// The live task tree, as [`snapshot`] found it: every scope, child, service and service task
 /// created while tracking was on ([`track`]) and not yet ended.
 ///
-/// Its `Display` is an indented tree; with the `serde` feature it serialises (to JSON, say) as
+/// Its `Display` is an indented tree, one line per node (past 32 levels the indentation stops
+/// growing and each line says its depth); with the `serde` feature it serialises (to JSON, say) as
 /// `{"tasks": [..]}`, one object per node with its `id`, `name`, `kind`, `state`,
 /// `elapsed_secs`, `cause`, `location`, and the ids of its `parent` and `owner`.
 ///
@@ -741,14 +742,32 @@ impl TaskTree {
         self.max_hold
     }
 
-    fn write_node(&self, f: &mut fmt::Formatter<'_>, node: &TaskNode, depth: usize) -> fmt::Result {
-        // The tree is built from records, so it has no cycle; the depth bound is a guard.
-        if depth > 10_000 {
-            return Ok(());
+    /// Writes `top` and everything below it, one line each, depth first. With a stack of its
+    /// own, not the thread's: a tree may be thousands of levels deep (a chain of children that
+    /// each enter a scope runs in constant stack, each child a task of its own), and the
+    /// display runs on whatever thread asks, a runtime's worker among them. Past
+    /// [`INDENT_LEVELS`] levels the indentation stops growing and the line says its depth, so
+    /// that a deep tree's text grows in proportion to it.
+    fn write_tree(&self, f: &mut fmt::Formatter<'_>, top: &TaskNode) -> fmt::Result {
+        let mut stack = vec![(top, 0usize)];
+        while let Some((node, depth)) = stack.pop() {
+            for _ in 0..depth.min(INDENT_LEVELS) {
+                f.write_str("  ")?;
+            }
+            if depth > INDENT_LEVELS {
+                write!(f, "(depth {depth}) ")?;
+            }
+            Self::write_line(f, node)?;
+            // Reversed onto the stack, so the oldest sibling comes off it first.
+            if let Some(below) = self.below.get(&node.id) {
+                stack.extend(below.iter().rev().map(|&i| (&self.nodes[i], depth + 1)));
+            }
         }
-        for _ in 0..depth {
-            f.write_str("  ")?;
-        }
+        Ok(())
+    }
+
+    /// One node's line, without its indentation.
+    fn write_line(f: &mut fmt::Formatter<'_>, node: &TaskNode) -> fmt::Result {
         write!(f, "{}", node.kind)?;
         match &node.name {
             Some(name) => write!(f, " {name}")?,
@@ -767,13 +786,13 @@ impl TaskTree {
         if let Some(cause) = &node.cause {
             write!(f, " (cause: {cause})")?;
         }
-        f.write_str("\n")?;
-        for child in self.children(node.id) {
-            self.write_node(f, child, depth + 1)?;
-        }
-        Ok(())
+        f.write_str("\n")
     }
 }
+
+/// How many levels of a [`TaskTree`]'s text are shown by indentation; deeper lines say their
+/// depth instead.
+const INDENT_LEVELS: usize = 32;
 
 impl<'a> IntoIterator for &'a TaskTree {
     type Item = &'a TaskNode;
@@ -789,7 +808,7 @@ impl fmt::Display for TaskTree {
             return f.write_str("(no tracked task is alive)\n");
         }
         for root in self.roots() {
-            self.write_node(f, root, 0)?;
+            self.write_tree(f, root)?;
         }
         Ok(())
     }
@@ -1066,6 +1085,53 @@ mod tests {
 
     use super::*;
     use crate::info::TaskInfo;
+
+    /// A chain of `depth` scopes, each below the one before.
+    fn chain(depth: usize) -> TaskTree {
+        let mut nodes = Vec::with_capacity(depth);
+        let mut parent = None;
+        for _ in 0..depth {
+            let id = TaskInfo::new(None, Location::caller()).id();
+            nodes.push(TaskNode {
+                id,
+                name: Some("link".to_owned()),
+                kind: TaskKind::Scope,
+                state: TaskState::Running,
+                elapsed: Duration::ZERO,
+                cause: None,
+                location: Location::caller(),
+                parent,
+                owner: parent,
+                runtime: None,
+                kept_unstarted: false,
+            });
+            parent = Some(id);
+        }
+        TaskTree::indexed(nodes)
+    }
+
+    #[test]
+    fn a_deep_tree_is_displayed_whole_on_a_small_stack_in_lines_of_bounded_width() {
+        // A chain of spawned children that each enter a scope runs in constant stack (each
+        // child is a task of its own); its tree is two levels per link. Displaying it (an
+        // admin page, on a runtime's worker) must not take stack, nor quadratic text, per level.
+        const DEPTH: usize = 20_000;
+        let tree = chain(DEPTH);
+        let text = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || tree.to_string())
+            .unwrap()
+            .join()
+            .expect("the display overflowed a 128 KiB stack");
+        assert_eq!(text.lines().count(), DEPTH, "levels left out");
+        let widest = text.lines().map(str::len).max().unwrap();
+        assert!(widest < 400, "a line {widest} bytes wide");
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.contains(&format!("{}", DEPTH - 1)),
+            "the depth is not said: {last}"
+        );
+    }
 
     #[test]
     fn a_snapshot_misses_no_record_alive_all_along_while_others_leave_between_its_holds() {
