@@ -651,7 +651,8 @@ pub use scope_macros::slot;
 /// policy inside it), `deadline` or `local`, nor `handle` or `error`. Then `flavor`,
 /// `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which signals start the
 /// shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is the drain budget
-/// after the first signal. See the crate docs' "Shutdown" for the phases and the exit codes.
+/// after the first signal, for the program and its main scope ([`Config::shutdown_grace`]);
+/// `main`'s own failure or panic cancels its children with no grace, as any scope's does. See the crate docs' "Shutdown" for the phases and the exit codes.
 ///
 /// # Examples
 ///

@@ -190,6 +190,24 @@ fn an_error_exits_1_with_one_readable_line() {
 }
 
 #[test]
+fn an_error_or_a_panic_without_a_signal_does_not_wait_for_the_shutdowns_grace() {
+    // The grace is the drain budget after a signal: a `main` that fails (or panics) on its
+    // own cancels its children and ends at once, as any fail-fast scope does, though one of
+    // them never looks at its context.
+    for (mode, code) in [("error-while-busy", 1), ("panics-while-busy", 101)] {
+        let start = std::time::Instant::now();
+        let p = Program::start(MAIN, &[mode], &[("GRACE_MS", "30000")]);
+        let out = p.wait(EXIT);
+        let took = start.elapsed();
+        assert_eq!(out.status.code(), Some(code), "{mode}: {out:#?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{mode}: exited after {took:?}, waiting out the shutdown's grace: {out:#?}"
+        );
+    }
+}
+
+#[test]
 fn the_signals_are_configurable() {
     // SIGHUP is listened to: a graceful stop.
     let mut p = Program::start(HANGUP, &[], &[]);

@@ -250,11 +250,19 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         }
         _ => None,
     };
+    // The main scope's body and children drain within the program's grace after a signal
+    // (its shutdown grace); any other cancel (a failure, a panic, its deadline) gives the
+    // grace of any scope, zero: a crash does not wait for the drain budget.
+    let given_grace = opts.grace.take();
     let mut config = config(&opts, Some(&name), f.sig.ident.span());
-    if opts.grace.is_none() {
-        // The main scope's body and children drain within the program's grace.
-        config.extend(quote!(.grace(#krate::__private::DEFAULT_MAIN_GRACE)));
+    match &given_grace {
+        Some((g, span)) => {
+            let g = duration(&krate, g);
+            config.extend(quote_spanned!(*span=> .shutdown_grace(#g)));
+        }
+        None => config.extend(quote!(.shutdown_grace(#krate::__private::DEFAULT_MAIN_GRACE))),
     }
+    opts.grace = given_grace;
     let mut main_config = quote!(#krate::__private::MainConfig::new());
     if let Some((g, span)) = &opts.grace {
         let g = duration(&krate, g);

@@ -21,10 +21,12 @@ use crate::slot::{Binding, Slot};
 /// observe [`cancelled`](crate::Cx::cancelled) and clean up with [`Config::grace`] (or
 /// `#[scoped(grace = ...)]`).
 ///
-/// One exception: a scope whose grace is not set, cancelled by the application's shutdown
-/// (a [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause), gives its
-/// children the grace of the scope it is nested in, so that work in flight in a nested
-/// scope (`#[scope::main]` → `#[scoped] async fn serve()` → a spawned handler) drains
+/// The exceptions are for the application's shutdown (a
+/// [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause): a scope with a
+/// [`shutdown_grace`](Config::shutdown_grace) gives that one then (`#[scope::main]`'s main
+/// scope gives the program's grace this way), and a scope whose grace is not set gives its
+/// children the grace in effect of the scope it is nested in, so that work in flight in a
+/// nested scope (`#[scope::main]` → `#[scoped] async fn serve()` → a spawned handler) drains
 /// within the program's grace instead of being cut at the signal. A grace set to zero stays
 /// zero.
 ///
@@ -83,6 +85,8 @@ pub struct Config {
     /// `grace` was set (to zero too): an unset grace takes the enclosing scope's under the
     /// application's shutdown.
     pub(crate) grace_set: bool,
+    /// The grace in place of `grace` when the application's shutdown cancels the scope.
+    pub(crate) shutdown_grace: Option<Duration>,
     pub(crate) bindings: Vec<Binding>,
     pub(crate) parent: Option<Cx>,
     pub(crate) error: Option<ConfigError>,
@@ -118,6 +122,7 @@ impl Config {
             deadline: None,
             grace: DEFAULT_GRACE,
             grace_set: false,
+            shutdown_grace: None,
             bindings: Vec::new(),
             parent: None,
             error: None,
@@ -339,6 +344,51 @@ impl Config {
         self
     }
 
+    /// How long children get, when the application's shutdown cancels the scope (a signal
+    /// to a `#[scope::main]` program, [`App::request_shutdown`](crate::App::request_shutdown):
+    /// a [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause), before they
+    /// are aborted: in place of [`grace`](Config::grace) then, and no further than the scope's
+    /// deadline. Any other cancel (a child's failure, the body's error or panic, the
+    /// deadline, an explicit cancel) gives the grace, zero unless set: a drain budget for a
+    /// shutdown does not slow a failure down. A scope nested in this one, with no grace set,
+    /// gives its children this one's grace in effect (see [`DEFAULT_GRACE`]).
+    /// `#[scope::main]` gives its main scope the program's grace this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Config, Interrupted, Scope, Signal};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let app = App::new();
+    /// // SIGTERM while the request is under way (a deploy).
+    /// let signals = futures_util::stream::once(async {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     Signal::Terminate
+    /// });
+    /// let (out, _report) = app
+    ///     .run(Duration::from_secs(10), signals, async {
+    ///         let s = &Scope::new(Config::new().shutdown_grace(Duration::from_secs(5)));
+    ///         s.run(async {
+    ///             let request = s.spawn(async {
+    ///                 scope::cancelled().await; // the shutdown: 5 s to finish the request
+    ///                 tokio::time::sleep(Duration::from_secs(1)).await;
+    ///                 Ok::<_, Interrupted>("request finished")
+    ///             });
+    ///             request.await
+    ///         })
+    ///         .await
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap().unwrap(), "request finished");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = Some(grace);
+        self
+    }
+
     /// Binds `slot` to `value` for the scope and its descendants. Binding the same slot twice
     /// in one scope makes it return [`ConfigError::SlotBoundTwice`] without running its body;
     /// a nested scope may shadow an outer binding.
@@ -406,6 +456,7 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
             .field("grace", &self.grace)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("bindings", &self.bindings)
             .finish_non_exhaustive()
     }

@@ -643,3 +643,65 @@ async fn law9_a_child_cancelled_alone_is_not_held_by_an_ended_shield_once_the_ot
     let at = cancelled_alone_under_two_shields(ms(200), ms(400)).await;
     assert!(at.is_some_and(|at| at <= ms(201)), "aborted at {at:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A shutdown grace: a drain budget for the application's shutdown only.
+
+/// A scope with a 5 s shutdown grace and a child that takes 1 s to clean up after the cancel,
+/// cancelled through its parent at 100 ms with `cause`, under `timeout` if any: whether the
+/// child finished its clean-up, and when the scope returned.
+async fn shutdown_grace_case(cause: Cause, timeout: Option<Duration>) -> (bool, Duration) {
+    let parent = Cx::root();
+    let mut config = Config::new()
+        .parent(parent.clone())
+        .shutdown_grace(Duration::from_secs(5));
+    if let Some(t) = timeout {
+        config = config.timeout(t);
+    }
+    let s = &Scope::new(config);
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let _ = s
+        .run(async {
+            let cleaned = cleaned.clone();
+            s.spawn(async move {
+                scope_runtime::cancelled().await;
+                sleep(Duration::from_secs(1)).await;
+                cleaned.store(true, Ordering::SeqCst);
+            });
+            sleep(ms(100)).await;
+            parent.cancel_with(cause);
+            scope_runtime::cancelled().await;
+            Ok::<_, AppError>(())
+        })
+        .await;
+    (cleaned.load(Ordering::SeqCst), start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_grace_is_given_at_the_applications_shutdown_only() {
+    let shutdown = || Cause::Shutdown {
+        signal: scope_runtime::Signal::Terminate,
+    };
+    // The shutdown: the child has its 5 s, and takes 1 s.
+    let (cleaned, took) = shutdown_grace_case(shutdown(), None).await;
+    assert!(
+        cleaned,
+        "the shutdown's cancel did not give the shutdown grace"
+    );
+    assert_eq!(took, ms(1_100));
+    // Any other cancel: the grace, zero by default, so the child is aborted at once.
+    let (cleaned, took) = shutdown_grace_case(
+        Cause::Explicit {
+            reason: "request over".into(),
+        },
+        None,
+    )
+    .await;
+    assert!(!cleaned, "an explicit cancel waited for the shutdown grace");
+    assert_eq!(took, ms(100));
+    // Within the scope's deadline (law 4): 400 ms of it are left at the shutdown.
+    let (cleaned, took) = shutdown_grace_case(shutdown(), Some(ms(500))).await;
+    assert!(!cleaned, "the shutdown grace ran past the scope's deadline");
+    assert_eq!(took, ms(500));
+}

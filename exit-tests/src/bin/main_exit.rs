@@ -182,6 +182,23 @@ async fn main() -> Result<(), AppError> {
             scope::cancelled().await;
             Ok(())
         }
+        // Fails, and panics, without any signal while a child that never looks at its
+        // context runs on (a heartbeat): the grace is the shutdown's, not the failure's.
+        "error-while-busy" | "panics-while-busy" => {
+            let (up, is_up) = tokio::sync::oneshot::channel::<()>();
+            spawn!(name = "heartbeat", async move {
+                let _ = up.send(());
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+            let _ = is_up.await;
+            assert!(mode != "panics-while-busy", "start-up bug");
+            Err(AppError::Load(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "app.toml: no such file",
+            )))
+        }
         // Fails without any signal.
         "error" => Err(AppError::Load(std::io::Error::new(
             std::io::ErrorKind::NotFound,

@@ -23,7 +23,7 @@ fn main() -> Result<(), AppError> {
                 > = ::scope::__private::Scope::new(
                     ::scope::__private::Config::new()
                         .name("main")
-                        .grace(::scope::__private::Duration::from_secs(5u64)),
+                        .shutdown_grace(::scope::__private::Duration::from_secs(5u64)),
                 );
                 let __scope = &scope;
                 ::scope::__private::MainOutcome::of_scope(

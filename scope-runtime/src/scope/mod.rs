@@ -204,6 +204,8 @@ pub(crate) struct Shared<E> {
     pub(crate) grace: Duration,
     /// The grace was set (see `cancel_grace`).
     pub(crate) grace_set: bool,
+    /// The grace in place of `grace` when the application's shutdown cancels the scope.
+    pub(crate) shutdown_grace: Option<Duration>,
     pub(crate) admission: Admission,
     /// The policy, claimed with the run: supervise (`run_all`) or fail-fast (`run`).
     pub(crate) policy: outcome::Policy,
@@ -763,26 +765,33 @@ impl<E> Shared<E> {
         });
     }
 
-    /// The grace its cancelled children get: its own; or, when it has none set and the cancel
-    /// is the application's shutdown, its enclosing scope's (so that work in flight in a
-    /// nested scope drains within the program's grace instead of being cut at the signal; the
-    /// enclosing scope's own abort bounds it anyway), but never past the scope's own deadline
-    /// (law 4: a request's `timeout` still bounds it during a shutdown).
+    /// The grace its cancelled children get. When the cancel is the application's shutdown:
+    /// its shutdown grace if set; else its grace if set; else its enclosing scope's (so that
+    /// work in flight in a nested scope drains within the program's grace instead of being
+    /// cut at the signal; the enclosing scope's own abort bounds it anyway); the shutdown
+    /// grace and the inherited one never past the scope's own deadline (law 4: a request's
+    /// `timeout` still bounds it during a shutdown). Any other cancel: its grace.
     pub(crate) fn cancel_grace(&self) -> Duration {
+        let shutdown = || {
+            self.cause_own()
+                .is_some_and(|c| matches!(c.root(), crate::cause::Cause::Shutdown { .. }))
+        };
+        let within_deadline = |grace: Duration| match self.cx.deadline() {
+            Some(at) => grace.min(at.saturating_duration_since(Instant::now())),
+            None => grace,
+        };
+        if let Some(grace) = self.shutdown_grace {
+            return if shutdown() {
+                within_deadline(grace)
+            } else {
+                self.grace
+            };
+        }
         if self.grace_set {
             return self.grace;
         }
-        let shutdown = self
-            .cause_own()
-            .is_some_and(|c| matches!(c.root(), crate::cause::Cause::Shutdown { .. }));
         match self.tracker.enclosing() {
-            Some(enclosing) if shutdown => {
-                let inherited = enclosing.grace();
-                match self.cx.deadline() {
-                    Some(at) => inherited.min(at.saturating_duration_since(Instant::now())),
-                    None => inherited,
-                }
-            }
+            Some(enclosing) if shutdown() => within_deadline(enclosing.grace()),
             _ => self.grace,
         }
     }
@@ -989,6 +998,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 info,
                 grace: config.grace,
                 grace_set: config.grace_set,
+                shutdown_grace: config.shutdown_grace,
                 admission: Admission::new(limit),
                 policy: outcome::Policy::new(),
                 control: Mutex::new(Vec::new()),
