@@ -423,6 +423,47 @@ fn a_forced_exit_keeps_its_code_when_stderr_is_a_broken_pipe() {
 
 /// SIGTERM, then SIGINT 300 ms later, to a program whose output is stalled: its exit status,
 /// if it exits within 10 s of the second signal (it is killed otherwise).
+/// A program stopped cleanly by one signal exits, although stdout's buffer holds a partial
+/// line and its pipe (shared with stderr, which a logging thread filled) is never read: std's
+/// own flush of stdout after `main` returns must not block the exit for good.
+#[test]
+fn a_clean_exit_is_not_held_by_a_partial_line_on_a_stalled_output() {
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_main_output_stalled"))
+        .arg("clean")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(OwnedFd::from(writer.try_clone().unwrap())))
+        .stderr(Stdio::from(OwnedFd::from(writer)))
+        .spawn()
+        .unwrap();
+    std::io::Read::read_exact(&mut &reader, &mut [0u8; 1]).expect("the program writes");
+    // The pipe fills again; the logger blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(reader);
+    let status = status.expect("no exit: std's flush of stdout blocked it");
+    assert_eq!(status.code(), Some(0));
+}
+
 fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<ExitStatus> {
     let pid = child.id().to_string();
     let kill = |signal: &str| {

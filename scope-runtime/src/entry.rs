@@ -448,6 +448,7 @@ where
                 say(format_args!("{report}"));
             }
             flush_within();
+            release_stdout();
             let id = runtime.handle().id();
             runtime.shutdown_background();
             kill_unreaped(Some(id));
@@ -463,6 +464,7 @@ where
             let id = runtime.handle().id();
             runtime.shutdown_timeout(EXIT_WAIT);
             kill_unreaped(Some(id));
+            release_stdout();
             value
         }
         Err((code, error)) => {
@@ -508,6 +510,18 @@ fn flush_within() {
     });
 }
 
+/// Flushes stdout before `main` returns (or unwinds) to std, whatever [`STALLED`] says, and
+/// waits for it [`WRITE_WAIT`] at most. Past `main`, std flushes what stdout's buffer holds (a
+/// partial line), with nothing to bound it: on a pipe nobody reads, the process would never
+/// exit, and the signals no longer end it (tokio's handlers replaced their default action).
+/// A flush that blocks here does so holding stdout's lock, which std's own flush only tries to
+/// take: finding it taken, std skips it.
+fn release_stdout() {
+    run_within(|| {
+        let _ = std::io::stdout().flush();
+    });
+}
+
 /// How long an exit waits for a write to stderr (or a flush) that does not return.
 const WRITE_WAIT: Duration = Duration::from_millis(500);
 
@@ -515,10 +529,16 @@ const WRITE_WAIT: Duration = Duration::from_millis(500);
 /// past that, the stream is taken as stalled, and the exit's later writes are skipped (the
 /// thread stays blocked until the process ends; the exit does not wait for it).
 fn within(write: impl FnOnce() + Send + 'static) {
-    use std::sync::atomic::Ordering;
-    if STALLED.load(Ordering::Relaxed) {
+    if STALLED.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
+    run_within(write);
+}
+
+/// Runs `write` on a thread of its own and waits for it [`WRITE_WAIT`] at most; past that,
+/// the stream is taken as [`STALLED`].
+fn run_within(write: impl FnOnce() + Send + 'static) {
+    use std::sync::atomic::Ordering;
     let (done, wait) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("scope-exit-writer".into())
