@@ -13,7 +13,13 @@
 //! - A record holds a clone of its context (so that the snapshot can tell a cancelling task and
 //!   say why) and, for a scope, of the context it was entered under: that is how the snapshot
 //!   finds the child (or scope body) whose code entered it, without any hook on the poll path.
-//!   A tracked context's node stays alive while its record does, so its address names it.
+//!   It holds them from its creation until it leaves the registry, when the thread that ends
+//!   the work takes them out and drops them: a snapshot that copied the record meanwhile never
+//!   becomes the last owner of a context (whose values, bound on a scope, are the user's, and
+//!   are let go as the scope ends, not on the snapshot's thread later). A snapshot reads a
+//!   record's contexts under its lock, and keeps a weak reference to each node whose address
+//!   it goes by: an allocation outlives its weak references, so while the snapshot is taken
+//!   an address names one node.
 //!
 //! # Lock order
 //!
@@ -21,15 +27,18 @@
 //! records. Nothing is dropped under it but the map's own storage (a removed record is
 //! dropped after the lock is released), and no user code runs while it is held. It is a plain
 //! `std` mutex (a `static` needs a `const` constructor), outside the loom models: with tracking
-//! off, which is how the models run, it is never taken.
+//! off, which is how the models run, it is never taken. A record's lock (its contexts) is taken
+//! with no shard's lock held, and a node's lock may be taken under it (to read its cause);
+//! nothing is dropped under it, and no user code runs while it is held.
 
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::cx::Cx;
+use crate::cause::Cause;
+use crate::cx::{Cx, WeakCx};
 use crate::info::{ById, TaskId, TaskInfo};
 
 /// How many `Tracking` guards are alive.
@@ -282,15 +291,11 @@ pub(crate) const HANDED_OVER: u8 = 3;
 pub(crate) struct Record {
     info: TaskInfo,
     kind: TaskKind,
-    /// The context it runs with: a child's is its scope's until the child's own is created
-    /// (`own`), which happens only when something needs it (see `scope/own_cx.rs`).
-    cx: Cx,
+    /// Its contexts, until it leaves the registry (then `None`: see the module's invariants).
+    contexts: Mutex<Option<Contexts>>,
     /// `cx` is the scope's, shared: it names the child's place in the tree only once `own`
     /// is set.
     shares_cx: bool,
-    own: OnceLock<Cx>,
-    /// A scope's: the context it was entered under.
-    entered_under: Option<Cx>,
     /// A child's: its scope (or service).
     owner: Option<TaskId>,
     /// A runtime task's: the runtime it was spawned on (for the leak check of that runtime).
@@ -319,10 +324,12 @@ impl Record {
         let record = Arc::new(Record {
             info,
             kind,
-            cx: cx.clone(),
+            contexts: Mutex::new(Some(Contexts {
+                cx: cx.clone(),
+                own: None,
+                entered_under: entered_under.cloned(),
+            })),
             shares_cx,
-            own: OnceLock::new(),
-            entered_under: entered_under.cloned(),
             owner,
             runtime,
             since: Instant::now(),
@@ -334,15 +341,9 @@ impl Record {
         record
     }
 
-    /// The context it runs with now: its own once created, else its scope's.
-    fn cx(&self) -> &Cx {
-        self.own.get().unwrap_or(&self.cx)
-    }
-
-    /// The context that is this record's alone, if any (what a scope entered in it names
-    /// as its parent).
-    fn own_cx(&self) -> Option<&Cx> {
-        self.own.get().or((!self.shares_cx).then_some(&self.cx))
+    /// Its contexts, locked (`None` once it has left the registry).
+    fn contexts(&self) -> MutexGuard<'_, Option<Contexts>> {
+        self.contexts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn set_state(&self, state: u8) {
@@ -350,9 +351,40 @@ impl Record {
         self.state.store(state, Ordering::Relaxed);
     }
 
-    /// Removes the record from the registry (once; again, it does nothing).
+    /// Removes the record from the registry (once; again, it does nothing), and drops its
+    /// contexts here.
     pub(crate) fn unregister(&self) {
         unregister(self.info.id());
+        self.let_contexts_go();
+    }
+
+    /// Takes the contexts out and drops them, on this thread, with no lock held.
+    fn let_contexts_go(&self) {
+        let contexts = self.contexts().take();
+        drop(contexts);
+    }
+}
+
+/// The contexts a [`Record`] holds while it is in the registry.
+struct Contexts {
+    /// The context it runs with: a child's is its scope's until the child's own is created
+    /// (`own`), which happens only when something needs it (see `scope/own_cx.rs`).
+    cx: Cx,
+    own: Option<Cx>,
+    /// A scope's: the context it was entered under.
+    entered_under: Option<Cx>,
+}
+
+impl Contexts {
+    /// The context it runs with now: its own once created, else its scope's.
+    fn cx(&self) -> &Cx {
+        self.own.as_ref().unwrap_or(&self.cx)
+    }
+
+    /// The context that is the record's alone, if any (what a scope entered in it names as
+    /// its parent); `shares_cx` is the record's.
+    fn own_cx(&self, shares_cx: bool) -> Option<&Cx> {
+        self.own.as_ref().or((!shares_cx).then_some(&self.cx))
     }
 }
 
@@ -367,15 +399,23 @@ pub(crate) fn set_state(id: TaskId, state: u8) {
 pub(crate) fn set_own_cx(id: TaskId, cx: &Cx) {
     let record = lock(id).get(id).cloned();
     if let Some(record) = record {
-        let _ = record.own.set(cx.clone());
+        // Not once the record has left (it would hold the context again); the first one
+        // stays. Cloning a context runs no user code.
+        if let Some(contexts) = record.contexts().as_mut() {
+            if contexts.own.is_none() {
+                contexts.own = Some(cx.clone());
+            }
+        }
     }
 }
 
-/// Removes the record `id` from the registry, if it is there.
+/// Removes the record `id` from the registry, if it is there, and drops its contexts here.
 pub(crate) fn unregister(id: TaskId) {
     let removed = lock(id).remove(id);
-    // The registry's `Arc`, dropped outside the lock.
-    drop(removed);
+    // Outside the shard's lock.
+    if let Some(record) = removed {
+        record.let_contexts_go();
+    }
 }
 
 fn lock(id: TaskId) -> MutexGuard<'static, Records> {
@@ -900,31 +940,86 @@ fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
     tree
 }
 
-/// The tree of `records` (read with no registry lock held).
+/// What a snapshot read of one record's contexts, under the record's lock.
+struct Read<'a> {
+    record: &'a Record,
+    /// The address of its own context's node, if it has one.
+    own: Option<usize>,
+    /// Its state, and its cause (none once finished).
+    state: u8,
+    cause: Option<Arc<Cause>>,
+}
+
+impl<'a> Read<'a> {
+    /// Reads `record`, if it has not left the registry; the weak reference to its own node,
+    /// if it has one, goes to `keep`.
+    fn of(record: &'a Record, keep: &mut Vec<WeakCx>) -> Option<Read<'a>> {
+        let contexts = record.contexts();
+        let contexts = contexts.as_ref()?;
+        let own = contexts.own_cx(record.shares_cx).map(|cx| {
+            keep.push(cx.downgrade());
+            node_of(cx)
+        });
+        let state = record.state.load(Ordering::Relaxed);
+        // Read only: a snapshot never fires a deadline or runs a callback (it may be taken on
+        // another thread, under another runtime's clock).
+        let cause = (state != FINISHED)
+            .then(|| contexts.cx().observed_cause())
+            .flatten()
+            // A child still on its scope's context shows the cause its own would have.
+            .map(|c| {
+                if own.is_none() {
+                    crate::cx::inherited(&c)
+                } else {
+                    c
+                }
+            });
+        Some(Read {
+            record,
+            own,
+            state,
+            cause,
+        })
+    }
+}
+
+/// The tree of `records` (read with no registry lock held). A record that has left the
+/// registry by the time it is read is left out.
 fn build(records: &[Arc<Record>]) -> TaskTree {
     let now = Instant::now();
+    // Weak references to the nodes whose addresses the tree goes by: each address names one
+    // node until they are dropped, with the tree built (dropping one frees memory only).
+    let mut keep: Vec<WeakCx> = Vec::new();
+    let read: Vec<Read<'_>> = records
+        .iter()
+        .filter_map(|r| Read::of(r, &mut keep))
+        .collect();
     // Whose context is this: the record that runs with it.
-    let by_node: ById<usize, usize> = records
+    let by_node: ById<usize, usize> = read
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| Some((node_of(r.own_cx()?), i)))
+        .filter_map(|(i, r)| Some((r.own?, i)))
         .collect();
-    let by_id: ById<TaskId, usize> = records
+    let by_id: ById<TaskId, usize> = read
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.info.id(), i))
+        .map(|(i, r)| (r.record.info.id(), i))
         .collect();
-    let parents: Vec<Option<usize>> = records
+    let parents: Vec<Option<usize>> = read
         .iter()
-        .map(|r| match (&r.entered_under, r.owner) {
-            (_, Some(owner)) => by_id.get(&owner).copied(),
+        .map(|r| match r.record.owner {
+            Some(owner) => by_id.get(&owner).copied(),
             // The nearest tracked context up the chain: a scope entered under a context
             // derived in a child's code (`Cx::child().run`, `with_slot`, a supervisor's
-            // incarnation) hangs under that child.
-            (Some(under), None) => under.lineage().find_map(|n| by_node.get(&n).copied()),
-            (None, None) => None,
+            // incarnation) hangs under that child. Walked under the record's lock, which keeps
+            // the chain alive; a record that has left since shows at the top.
+            None => r.record.contexts().as_ref().and_then(|c| {
+                let under = c.entered_under.as_ref()?;
+                under.lineage().find_map(|n| by_node.get(&n).copied())
+            }),
         })
         .collect();
+    let records = &read;
     // Depths, memoised (parents are found before their children on the way up).
     let mut depths: Vec<Option<usize>> = vec![None; records.len()];
     let mut path = Vec::new();
@@ -954,26 +1049,21 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
     }
     // Parents first, siblings oldest first.
     let mut order: Vec<usize> = (0..records.len()).collect();
-    order.sort_unstable_by_key(|&i| (depths[i], records[i].since, records[i].info.id()));
+    order.sort_unstable_by_key(|&i| {
+        (
+            depths[i],
+            records[i].record.since,
+            records[i].record.info.id(),
+        )
+    });
     let nodes = order
         .into_iter()
         .map(|i| {
-            let r = &records[i];
+            let read = &records[i];
+            let r = read.record;
             let parent = parents[i];
-            let raw = r.state.load(Ordering::Relaxed);
-            // Read only: a snapshot never fires a deadline or runs a callback (it may be taken
-            // on another thread, under another runtime's clock).
-            let cause = (raw != FINISHED)
-                .then(|| r.cx().observed_cause())
-                .flatten()
-                // A child still on its scope's context shows the cause its own would have.
-                .map(|c| {
-                    if r.own_cx().is_none() {
-                        crate::cx::inherited(&c)
-                    } else {
-                        c
-                    }
-                });
+            let raw = read.state;
+            let cause = read.cause.clone();
             let state = match raw {
                 FINISHED => TaskState::Finished,
                 _ if cause.is_some() => TaskState::Cancelling,
@@ -983,10 +1073,10 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
             // The owner: the parent if it owns children, else the parent's own owner (a
             // scope entered in a child belongs to that child's scope).
             let owner = parent.and_then(|p| {
-                if records[p].kind.is_owner() {
-                    Some(records[p].info.id())
+                if records[p].record.kind.is_owner() {
+                    Some(records[p].record.info.id())
                 } else {
-                    parents[p].map(|o| records[o].info.id())
+                    parents[p].map(|o| records[o].record.info.id())
                 }
             });
             TaskNode {
@@ -997,7 +1087,7 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
                 elapsed: now.saturating_duration_since(r.since),
                 cause: cause.map(|c| c.to_string()),
                 location: r.info.location(),
-                parent: parent.map(|p| records[p].info.id()),
+                parent: parent.map(|p| records[p].record.info.id()),
                 owner,
                 runtime: r.runtime,
                 kept_unstarted: raw == QUEUED,
@@ -1085,6 +1175,50 @@ mod tests {
 
     use super::*;
     use crate::info::TaskInfo;
+
+    #[test]
+    fn a_snapshot_holding_a_record_is_never_the_last_owner_of_its_contexts() {
+        use std::sync::atomic::AtomicBool;
+
+        use crate::slot::Slot;
+
+        /// Sets its flag when dropped.
+        struct Permit(Arc<AtomicBool>);
+        impl Drop for Permit {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        static PERMIT: Slot<Permit> = Slot::new("PERMIT");
+
+        let _tracking = track();
+        let released = Arc::new(AtomicBool::new(false));
+        // A scope's context, which holds the values bound on the scope.
+        let cx = Cx::root().with_slot(&PERMIT, Permit(released.clone()));
+        let under = Cx::root().with_slot(&PERMIT, Permit(Arc::new(AtomicBool::new(false))));
+        let record = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Scope,
+            &cx,
+            Some(&under),
+            None,
+        );
+        set_own_cx(record.info.id(), &cx.child());
+        // A snapshot has copied the record out of the registry, when the scope ends: its
+        // record leaves the registry and its context goes, on the thread that ends it.
+        let copied = lock(record.info.id()).get(record.info.id()).cloned();
+        assert!(copied.is_some());
+        drop((cx, under));
+        record.unregister();
+        drop(record);
+        assert!(
+            released.load(Ordering::SeqCst),
+            "the scope's values outlived its end, left to the snapshot that copied its record"
+        );
+        // What the snapshot reads of a record that has left: nothing (it is left out).
+        let tree = build(&copied.into_iter().collect::<Vec<_>>());
+        assert!(tree.is_empty());
+    }
 
     /// A chain of `depth` scopes, each below the one before.
     fn chain(depth: usize) -> TaskTree {
