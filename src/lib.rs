@@ -243,7 +243,9 @@
 /// On an `impl` block or an inline `mod`, it does so for every async fn inside.
 ///
 /// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
-/// `deadline`, `grace`, `local`, `slots(..)`, `handle` (a name for the scope's handle in the
+/// `deadline`, `grace`, `shutdown_grace` (the grace when the application's shutdown cancels
+/// the scope: [`Config::shutdown_grace`]), `local`, `slots(..)`, `handle` (a name for the
+/// scope's handle in the
 /// body) and `crate`. The repository's `docs/macros.md` shows each expansion.
 ///
 /// The policy decides what a failure does and what the fn returns:
@@ -652,7 +654,8 @@ pub use scope_macros::slot;
 /// `worker_threads`, and `signals = [interrupt, terminate, hangup]` (which signals start the
 /// shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is the drain budget
 /// after the first signal, for the program and its main scope ([`Config::shutdown_grace`]);
-/// `main`'s own failure or panic cancels its children with no grace, as any scope's does. See the crate docs' "Shutdown" for the phases and the exit codes.
+/// `main`'s own failure or panic cancels its children with no grace, as any scope's does.
+/// See the crate docs' "Shutdown" for the phases and the exit codes.
 ///
 /// # Examples
 ///

@@ -84,6 +84,10 @@ pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> 
         let d = duration(&krate, g);
         chain.extend(quote_spanned!(*span=> .grace(#d)));
     }
+    if let Some((g, span)) = &opts.shutdown_grace {
+        let d = duration(&krate, g);
+        chain.extend(quote_spanned!(*span=> .shutdown_grace(#d)));
+    }
     if let Some((bindings, _)) = &opts.slots {
         for b in bindings {
             let slot = &b.slot;

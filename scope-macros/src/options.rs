@@ -101,6 +101,9 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<(DurationValue, Span)>,
     pub(crate) deadline: Option<(Expr, Span)>,
     pub(crate) grace: Option<(DurationValue, Span)>,
+    /// `shutdown_grace = ..`: a scope's grace when the application's shutdown cancels it (a
+    /// scope's only: `#[scope::main]`'s `grace` is that already).
+    pub(crate) shutdown_grace: Option<(DurationValue, Span)>,
     pub(crate) local: Option<Span>,
     pub(crate) slots: Option<(Vec<SlotBinding>, Span)>,
     /// `handle = s`: the name the body gives the scope's handle.
@@ -161,6 +164,9 @@ impl Options {
         if let Some(e) = self.grace.as_ref().and_then(|(v, _)| duration(v)) {
             out.push(("grace", e));
         }
+        if let Some(e) = self.shutdown_grace.as_ref().and_then(|(v, _)| duration(v)) {
+            out.push(("shutdown_grace", e));
+        }
         if let Some((e, _)) = &self.deadline {
             out.push(("deadline", e));
         }
@@ -181,7 +187,10 @@ impl Options {
                 out.push(e);
             }
         }
-        for v in [&mut self.timeout, &mut self.grace].into_iter().flatten() {
+        for v in [&mut self.timeout, &mut self.grace, &mut self.shutdown_grace]
+            .into_iter()
+            .flatten()
+        {
             if let DurationValue::Expr(e) = &mut v.0 {
                 out.push(e);
             }
@@ -292,6 +301,17 @@ pub(crate) const OPTIONS: &[Spec] = &[
         example: "a duration such as `grace = 100ms`, `grace = 2s` or `grace = Duration::from_millis(100)`",
         aliases: &["grace_period", "drain", "shutdown_grace"],
         set: |o, v, span| put(&mut o.grace, duration_value(expr(v), "grace")?, span, "grace"),
+    },
+    Spec {
+        key: "shutdown_grace",
+        hosts: SCOPES,
+        form: Form::Expr,
+        example: "a duration such as `shutdown_grace = 5s` or `shutdown_grace = Duration::from_secs(5)` (the grace when the application's shutdown cancels the scope)",
+        aliases: &["drain_grace", "shutdown_timeout"],
+        set: |o, v, span| {
+            let value = duration_value(expr(v), "shutdown_grace")?;
+            put(&mut o.shutdown_grace, value, span, "shutdown_grace")
+        },
     },
     Spec {
         key: "local",

@@ -307,6 +307,7 @@ const IDENTS: &[&str] = &[
     "timeout",
     "deadline",
     "grace",
+    "shutdown_grace",
     "local",
     "slots",
     "flavor",
