@@ -2471,3 +2471,106 @@ fn a_contexts_wait_first_polled_on_a_runtime_then_outside_any_still_ends_at_its_
     assert!(cause.is_deadline(), "{cause}");
     drop(rt);
 }
+
+/// Runs `body` on a paused current-thread runtime under a catch: the panic it ends with.
+fn panic_of(body: impl std::future::Future<Output = ()>) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(body)));
+    let Err(payload) = out else {
+        panic!("the panic reaches the caller")
+    };
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn law5_a_child_set_dropped_in_an_unwind_with_a_finished_childs_value_does_not_abort() {
+    // A finished child pushed into a set leaves its value in the set; the code holding the
+    // set panics, and the set's drop during the unwind drops the value, whose destructor's
+    // panic there aborted the process.
+    const VAR: &str = "SCOPE_TEST_CHILD_SET_DROPPED_IN_AN_UNWIND";
+    if ran_in_a_child_process(
+        "law5_a_child_set_dropped_in_an_unwind_with_a_finished_childs_value_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let message = panic_of(async {
+        let s = &Scope::new(Config::new());
+        let _ = s
+            .run(async {
+                let handle = s.spawn(async { Ok::<_, Interrupted>(PanicsOnDrop) });
+                while !handle.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                let mut set = scope_runtime::ChildSet::new();
+                set.push(handle);
+                assert!(set.is_empty(), "the body");
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+    });
+    assert_eq!(message, "the body");
+}
+
+#[test]
+fn law5_a_service_handle_dropped_in_an_unwind_with_its_tasks_output_does_not_abort() {
+    // The task has ended and sent its output to the handle; the code holding the handle
+    // panics, and the handle's drop during the unwind dropped the output raw: abort.
+    const VAR: &str = "SCOPE_TEST_SERVICE_HANDLE_DROPPED_IN_AN_UNWIND";
+    if ran_in_a_child_process(
+        "law5_a_service_handle_dropped_in_an_unwind_with_its_tasks_output_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let message = panic_of(async {
+        let svc = scope_runtime::Service::new(scope_runtime::ServiceConfig::new("audit"));
+        let handle = svc.spawn(async { Ok::<_, String>(PanicsOnDrop) }).unwrap();
+        while !handle.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        assert!(!handle.is_finished(), "the caller");
+        drop(handle);
+    });
+    assert_eq!(message, "the caller");
+}
+
+#[test]
+fn law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does_not_abort() {
+    // A candidate won, and the run was dropped before it answered (a `select!` that took
+    // another branch): the winner stayed in the race, whose drop during an unwind dropped it
+    // raw: abort.
+    const VAR: &str = "SCOPE_TEST_RACE_DROPPED_IN_AN_UNWIND";
+    if ran_in_a_child_process(
+        "law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let message = panic_of(async {
+        let race = scope_runtime::Race::<PanicsOnDrop, Interrupted>::new(Config::new());
+        {
+            let mut run = Box::pin(race.run(async {
+                race.spawn(async { Ok::<_, Interrupted>(PanicsOnDrop) });
+            }));
+            let pending = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx).is_pending())
+            })
+            .await;
+            assert!(pending);
+            // The candidate runs, offers its value and wins.
+            tokio::task::yield_now().await;
+        }
+        // The caller panics: the race is dropped during the unwind.
+        panic!("the caller");
+    });
+    assert_eq!(message, "the caller");
+}

@@ -2046,3 +2046,18 @@ async fn a_stop_given_up_on_does_not_make_the_shutdown_report_a_cut() {
         .await;
     assert!(report.is_clean(), "{report}");
 }
+
+#[tokio::test]
+async fn a_service_handle_polled_again_after_its_outcome_says_so_rather_than_panic() {
+    // A `select!` loop over `&mut handle` polls it again once it has answered: tokio's
+    // channel below panicked ("called after complete").
+    let svc = Service::new(ServiceConfig::new("jobs"));
+    let mut handle = svc.spawn(async { Ok::<_, String>(1u32) }).unwrap();
+    assert_eq!((&mut handle).await.unwrap(), Ok(1));
+    let again = (&mut handle).await;
+    let why = again.unwrap_err().to_string();
+    assert!(
+        why.contains("the service task's handle was polled after it completed"),
+        "{why}"
+    );
+}

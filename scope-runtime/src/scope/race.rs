@@ -13,7 +13,7 @@ use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{Failure, Failures, Interrupted, Panicked};
+use crate::error::{drop_after_panic, Failure, Failures, Interrupted, Panicked};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -26,7 +26,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 ///
 /// The win cancels the race's own context as the race: a callback that panics there is the
 /// race's panic, not the winning candidate's.
-fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
+fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
     // Outside the lock: asking may fire a passed deadline (callbacks), as the race.
     let body_failed = shared.is_cancelled_own()
         && matches!(
@@ -34,7 +34,7 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
             Some(Cause::SiblingFailed { .. })
         );
     let lost = {
-        let mut slot = lock(winner);
+        let mut slot = lock(&winner.0);
         if slot.is_none() && !body_failed {
             *slot = Some(value);
             None
@@ -60,6 +60,28 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
         ) {
             shared.won.store(false, Ordering::Release);
             shared.obs.lost_win();
+        }
+    }
+}
+
+/// The winning value, kept for the run to answer with.
+struct Winner<T>(Mutex<Option<T>>);
+
+impl<T> Drop for Winner<T> {
+    fn drop(&mut self) {
+        // A winner its run did not answer with (the run was dropped after the win, before its
+        // next poll): nobody reads it. Dropped under a catch, as an unread handle's value: its
+        // destructor is the candidate's code, and its panic must not unwind into the code
+        // dropping the race (or the candidate's task that held this last), which may be
+        // unwinding already. (Here, not in a `Drop` of the race: the race is borrowed for its
+        // own lifetime by its run and its candidates, which a `Drop` of its own would forbid.)
+        let unread = self
+            .0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(unread) = unread {
+            drop_after_panic(unread);
         }
     }
 }
@@ -92,7 +114,7 @@ fn offer<T, E>(winner: &Mutex<Option<T>>, shared: &Shared<E>, value: T) {
 /// ```
 pub struct Race<'s, 'env, T, E, M: Mode = Sendable> {
     pub(super) scope: Scope<'s, 'env, E, M>,
-    winner: Arc<Mutex<Option<T>>>,
+    winner: Arc<Winner<T>>,
     /// Whether a candidate was started: a race that had one and ends with no winner and no
     /// failure (every candidate stopped alone) says so, rather than "no candidates".
     had_candidates: std::sync::atomic::AtomicBool,
@@ -199,7 +221,7 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     fn enter(config: Config) -> Self {
         Self {
             scope: Scope::enter(config),
-            winner: Arc::new(Mutex::new(None)),
+            winner: Arc::new(Winner(Mutex::new(None))),
             had_candidates: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -369,7 +391,7 @@ where
         let winner = if report.refused {
             None
         } else {
-            lock(&self.winner).take()
+            lock(&self.winner.0).take()
         };
         // What came first, the win or the body's failure, is what cancelled the race first:
         // a value offered as the body failed on another thread (past the look `offer` takes)

@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
 use super::child::Child;
-use crate::error::{keep_first, resume_unless_unwinding, Interrupted};
+use crate::error::{drop_after_panic, keep_first, resume_unless_unwinding, Interrupted};
 use crate::info::{TaskId, TaskInfo};
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
@@ -86,6 +86,19 @@ pub struct ChildSet<'s, T> {
     /// (`push`, `try_join_next`) poll with it, so that they do not take its place in the
     /// handles' registration (the task that polled the set is still woken).
     waker: Option<Waker>,
+}
+
+impl<T> Drop for ChildSet<'_, T> {
+    fn drop(&mut self) {
+        // The outcomes found as children were pushed, never joined: their values are dropped
+        // one by one under a catch, as an unread handle's are (a destructor's panic is the
+        // child's code, and must not unwind into the code dropping the set, which may be
+        // unwinding already). The handles still in `children` do so in their own drops.
+        let done = std::mem::take(self.done.get_mut().unwrap_or_else(PoisonError::into_inner));
+        for unread in done {
+            drop_after_panic(unread);
+        }
+    }
 }
 
 /// A handle that also gives back who the child was.

@@ -160,9 +160,30 @@ impl<O> ServiceHandle<O> {
     }
 }
 
+impl<O> Drop for ServiceHandle<O> {
+    fn drop(&mut self) {
+        // Closed first: a task that has not sent yet drops its output itself, in its end (a
+        // panic there is its own, in the service's failures). One sent already is dropped
+        // here, with its handle, under a catch: its destructor's panic (which the panic hook
+        // has printed) does not unwind into the code dropping the handle, which may be
+        // unwinding already.
+        self.rx.close();
+        if let Ok(unread) = self.rx.try_recv() {
+            drop_after_panic(unread);
+        }
+    }
+}
+
 impl<O> Future for ServiceHandle<O> {
     type Output = Result<O, Interrupted>;
     fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.rx.is_terminated() {
+            // Its outcome was given already: polled again (a `select!` loop over
+            // `&mut handle`), it says so, as a child's handle does.
+            return Poll::Ready(Err(Interrupted::from_cause(Cause::explicit(
+                "the service task's handle was polled after it completed",
+            ))));
+        }
         match Pin::new(&mut self.rx).poll(task) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(out)) => Poll::Ready(out),
