@@ -204,9 +204,10 @@ impl App {
     /// grace bounds the main work, the services drain, the report says who asked). The same
     /// happens when the application's [context](App::cx) is cancelled another way: a
     /// [`Cause::Shutdown`] gives its signal, another cause a `Requested` one that says it
-    /// (but only a `Cause::Shutdown` is a shutdown to the rest of the crate: a scope without a
-    /// grace of its own takes its enclosing scope's under a shutdown, and `#[scope::main]`
-    /// reports the interruption as the shutdown's; so ask with this method). The first OS
+    /// (but only a `Cause::Shutdown` is a shutdown to the rest of the crate: a scope gives its
+    /// [shutdown grace](crate::Config::shutdown_grace) under a shutdown, one without a grace
+    /// of its own takes its enclosing scope's, and `#[scope::main]` reports the interruption
+    /// as the shutdown's; so ask with this method). The first OS
     /// signal after it does not cut the shutdown short; a second one does.
     ///
     /// Under `#[scope::main]`, [`App::current`] finds the application.

@@ -1377,6 +1377,31 @@ mod process {
         );
     }
 
+    #[tokio::test]
+    async fn a_process_stopped_by_its_caller_is_not_said_stopped_by_a_later_cancel() {
+        let cx = Cx::root();
+        let canceller = cx.clone();
+        let (stopped, waited) = cx
+            .run(async move {
+                let mut cmd = Command::new("sleep");
+                cmd.arg("60");
+                let mut running = Process::new(cmd)
+                    .grace(Duration::from_secs(10))
+                    .spawn()
+                    .unwrap();
+                let stopped = running.stop().await;
+                canceller.cancel("request over");
+                (stopped, running.wait().await)
+            })
+            .await;
+        let stopped = stopped.unwrap();
+        assert_eq!(stopped.signal(), Some(15));
+        assert!(
+            matches!(waited, Ok(status) if status == stopped),
+            "a wait after the caller's own stop answered otherwise once a cancel came: {waited:?}"
+        );
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_process_stopped_within_its_grace_leaves_no_task_behind() {

@@ -932,7 +932,7 @@ fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
     let mut records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
     records.sort_unstable_by_key(|r| r.info.id());
     records.dedup_by_key(|r| r.info.id());
-    let mut tree = build(&records);
+    let mut tree = build(&records, &mut || {});
     tree.max_hold = max_hold;
     // The records' `Arc`s (and, for the last owners, the records) are dropped here, outside
     // every lock.
@@ -983,9 +983,43 @@ impl<'a> Read<'a> {
     }
 }
 
+/// Each record's depth, from its parent's index (memoised: parents are found before their
+/// children on the way up).
+fn depths(parents: &[Option<usize>]) -> Vec<Option<usize>> {
+    let n = parents.len();
+    let mut depths: Vec<Option<usize>> = vec![None; n];
+    let mut path = Vec::new();
+    for start in 0..n {
+        let mut i = start;
+        let base = loop {
+            if let Some(d) = depths[i] {
+                break d;
+            }
+            match parents[i] {
+                // A cycle cannot come from live records; the bound keeps a bug from hanging.
+                Some(p) if path.len() <= n => {
+                    path.push(i);
+                    i = p;
+                }
+                _ => {
+                    depths[i] = Some(0);
+                    break 0;
+                }
+            }
+        };
+        let mut d = base;
+        while let Some(i) = path.pop() {
+            d += 1;
+            depths[i] = Some(d);
+        }
+    }
+    depths
+}
+
 /// The tree of `records` (read with no registry lock held). A record that has left the
-/// registry by the time it is read is left out.
-fn build(records: &[Arc<Record>]) -> TaskTree {
+/// registry by the time it is read is left out. (`between_reads` is called between the
+/// reading of the records and the finding of their parents: a test ends work there.)
+fn build(records: &[Arc<Record>], between_reads: &mut dyn FnMut()) -> TaskTree {
     let now = Instant::now();
     // Weak references to the nodes whose addresses the tree goes by: each address names one
     // node until they are dropped, with the tree built (dropping one frees memory only).
@@ -1005,50 +1039,32 @@ fn build(records: &[Arc<Record>]) -> TaskTree {
         .enumerate()
         .map(|(i, r)| (r.record.info.id(), i))
         .collect();
-    let parents: Vec<Option<usize>> = read
+    between_reads();
+    // Each one's parent (`None` for a record that has left the registry since it was read).
+    let found: Vec<Option<Option<usize>>> = read
         .iter()
         .map(|r| match r.record.owner {
-            Some(owner) => by_id.get(&owner).copied(),
+            Some(owner) => Some(by_id.get(&owner).copied()),
             // The nearest tracked context up the chain: a scope entered under a context
             // derived in a child's code (`Cx::child().run`, `with_slot`, a supervisor's
             // incarnation) hangs under that child. Walked under the record's lock, which keeps
-            // the chain alive; a record that has left since shows at the top.
-            None => r.record.contexts().as_ref().and_then(|c| {
+            // the chain alive.
+            None => r.record.contexts().as_ref().map(|c| {
                 let under = c.entered_under.as_ref()?;
                 under.lineage().find_map(|n| by_node.get(&n).copied())
             }),
         })
         .collect();
+    // Work that ended while the snapshot was taken is left out (and is nobody's parent).
+    let gone: Vec<bool> = found.iter().map(Option::is_none).collect();
+    let parents: Vec<Option<usize>> = found
+        .into_iter()
+        .map(|p| p.flatten().filter(|&p| !gone[p]))
+        .collect();
     let records = &read;
-    // Depths, memoised (parents are found before their children on the way up).
-    let mut depths: Vec<Option<usize>> = vec![None; records.len()];
-    let mut path = Vec::new();
-    for start in 0..records.len() {
-        let mut i = start;
-        let base = loop {
-            if let Some(d) = depths[i] {
-                break d;
-            }
-            match parents[i] {
-                // A cycle cannot come from live records; the bound keeps a bug from hanging.
-                Some(p) if path.len() <= records.len() => {
-                    path.push(i);
-                    i = p;
-                }
-                _ => {
-                    depths[i] = Some(0);
-                    break 0;
-                }
-            }
-        };
-        let mut d = base;
-        while let Some(i) = path.pop() {
-            d += 1;
-            depths[i] = Some(d);
-        }
-    }
+    let depths = depths(&parents);
     // Parents first, siblings oldest first.
-    let mut order: Vec<usize> = (0..records.len()).collect();
+    let mut order: Vec<usize> = (0..records.len()).filter(|&i| !gone[i]).collect();
     order.sort_unstable_by_key(|&i| {
         (
             depths[i],
@@ -1216,8 +1232,40 @@ mod tests {
             "the scope's values outlived its end, left to the snapshot that copied its record"
         );
         // What the snapshot reads of a record that has left: nothing (it is left out).
-        let tree = build(&copied.into_iter().collect::<Vec<_>>());
+        let tree = build(&copied.into_iter().collect::<Vec<_>>(), &mut || {});
         assert!(tree.is_empty());
+    }
+
+    #[test]
+    fn work_that_ends_while_the_snapshot_finds_parents_is_left_out_not_shown_at_the_top() {
+        let _tracking = track();
+        let child = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Spawned,
+            &Cx::root(),
+            None,
+            None,
+        );
+        let id = child.info.id();
+        let under = Cx::root();
+        set_own_cx(id, &under);
+        // A scope entered in the child's code, which ends (and leaves the registry) after the
+        // snapshot read it, before it looked for its parent.
+        let scope = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Scope,
+            &under.child(),
+            Some(&under),
+            None,
+        );
+        let records = vec![Arc::clone(&child), Arc::clone(&scope)];
+        let tree = build(&records, &mut || scope.unregister());
+        child.unregister();
+        assert!(
+            tree.get(scope.info.id()).is_none(),
+            "a scope that ended while the snapshot was taken was shown at the top of the tree"
+        );
+        assert!(tree.get(id).is_some());
     }
 
     /// A chain of `depth` scopes, each below the one before.

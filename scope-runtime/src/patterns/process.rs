@@ -19,7 +19,9 @@
 //!    code starts it (as [`current_grace`](crate::current_grace) there would read it when the
 //!    cancel comes: a shutdown gives a scope without a grace of its own the program's), or
 //!    [`Process::grace`]. A scope's grace is zero unless it sets one
-//!    ([`DEFAULT_GRACE`](crate::DEFAULT_GRACE); `#[scope::main]`'s is 10 s): then SIGKILL
+//!    ([`DEFAULT_GRACE`](crate::DEFAULT_GRACE); at a shutdown, its
+//!    [shutdown grace](crate::Config::shutdown_grace): `#[scope::main]`'s main scope has the
+//!    program's, 10 s by default, then and only then): then SIGKILL
 //!    follows the SIGTERM at once, and a process gets time to act on SIGTERM only where a
 //!    grace is set (the scope's, or a shorter [`Process::grace`]: the scope still aborts its
 //!    code at the end of its own grace);
@@ -503,7 +505,8 @@ impl Running {
     /// signal ended it, if one did; `status.success()`, that it shut down cleanly on SIGTERM).
     /// An explicit [`stop`](Running::stop) resolves to the status: its caller asked for it.
     /// Once a wait has seen the process reaped, a later one gives the same answer, whatever
-    /// has been cancelled since (as tokio's `Child::wait` gives the same status again).
+    /// has been cancelled since (as tokio's `Child::wait` gives the same status again); after
+    /// an explicit stop that reaped it, the status that stop gave.
     ///
     /// # Examples
     ///
@@ -570,7 +573,7 @@ impl Running {
             // A stop began and was dropped part-way (a `select!` around this wait, or an
             // explicit stop): it goes on (its grace, then SIGKILL), rather than waiting on
             // for a process that ignores its SIGTERM; a cancel is still said as one.
-            let status = self.stop().await?;
+            let status = self.stop_now().await?;
             return Ok((status, cx.cause()));
         }
         let ended = {
@@ -605,7 +608,7 @@ impl Running {
                 let status = self.reaped(status)?;
                 (status, cx.cause())
             }
-            Err(cause) => (self.stop().await?, Some(cause)),
+            Err(cause) => (self.stop_now().await?, Some(cause)),
         })
     }
 
@@ -635,6 +638,17 @@ impl Running {
     /// # });
     /// ```
     pub async fn stop(&mut self) -> Result<ExitStatus, ProcessError> {
+        let status = self.stop_now().await?;
+        // Reaped by its caller's stop: a later wait answers with its status, as this stop
+        // did, whatever is cancelled since (a wait that answered first keeps its answer).
+        if self.waited.is_none() {
+            self.waited = Some((status, None));
+        }
+        Ok(status)
+    }
+
+    /// What [`stop`](Running::stop) does, without keeping its answer for a later wait.
+    async fn stop_now(&mut self) -> Result<ExitStatus, ProcessError> {
         // Resumed after a stop that was dropped part-way, the same grace goes on (whatever
         // the grace of the code that resumes it).
         let until = if let Some(until) = self.stopping {

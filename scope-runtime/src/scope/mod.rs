@@ -1155,9 +1155,10 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// The grace set for this scope: how long a cancelled child gets before it is aborted
-    /// (zero unless [`Config::grace`](crate::Config::grace) set one). A scope whose grace was
-    /// never set gives its children its enclosing scope's grace instead when the
-    /// application's shutdown cancels it, so this may be less than what they get;
+    /// (zero unless [`Config::grace`](crate::Config::grace) set one). When the application's
+    /// shutdown cancels it, a scope with a
+    /// [shutdown grace](crate::Config::shutdown_grace) gives that one instead, and a scope
+    /// whose grace was never set its enclosing scope's, so this may not be what they get;
     /// [`current_grace`](crate::current_grace), called in the scope's code, gives the grace
     /// in effect.
     ///
