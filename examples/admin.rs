@@ -181,15 +181,19 @@ async fn round(n: u64) -> Result<u64, RoundError> {
     Ok(total)
 }
 
-/// The demo service's long-running task: rounds of work until it is stopped (its stop drops
-/// it where it waits).
+/// The demo service's long-running task: rounds of work until it is stopped (its stop
+/// cancels it: the round in flight finishes within the service's grace, 5 s by default, and
+/// the loop then sees the cancel).
 #[scoped(name = "pipeline")]
 async fn pipeline() -> Result<(), Interrupted> {
     let mut n = 0u64;
     while !scope::is_cancelled() {
         // A nested scope: its error comes back here, not as the pipeline's failure. A failed
-        // round is the demo's point (the metrics count it); the next one begins.
-        let _ = round(n).await;
+        // round (a fetch, its deadline) is the demo's point (the metrics count it); the next
+        // one begins. A panic is not: it ends the loop, as the service's failure.
+        if let Err(RoundError::Interrupted(why @ Interrupted::Panicked(_))) = round(n).await {
+            return Err(why);
+        }
         n += 1;
     }
     Ok(())
@@ -378,7 +382,7 @@ mod tests {
         let s = &scope::Scope::new(scope::Config::new().name("deep"));
         let (there, mut arrived) = tokio::sync::mpsc::channel(1);
         s.run(async {
-            // 40 links: 80 levels below `deep`, past the 64 the page shows.
+            // 41 links (40 down to 0): 82 levels below `deep`, past the 64 the page shows.
             s.spawn(link(40, there));
             arrived.recv().await;
             let page = super::page(&observe::snapshot());

@@ -53,7 +53,12 @@ async fn batch(n: usize, corrupt: Option<usize>, tally: Arc<Tally>) -> Result<u6
         let tally = tally.clone();
         spawn_in_place!(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // The next tick, or the cancel (Ctrl-C): a loop that never looks would run on
+                // until the shutdown's grace ran out, and hold the program's exit that long.
+                let tick = tokio::time::sleep(Duration::from_millis(50));
+                if scope::run_until_cancelled(tick).await.is_err() {
+                    return Ok(());
+                }
                 let done = tally.done.load(Ordering::Relaxed);
                 eprint!("\rprocessed {done}/{n}");
                 if done >= n {

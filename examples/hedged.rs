@@ -68,9 +68,12 @@ async fn ask(Mirror(name, ms, up): Mirror, wait: Duration, log: Log) -> Result<S
         ended: None,
         log,
     };
-    tokio::time::sleep(wait).await; // an answer before this ends: dropped here, never sent
+    // Each wait answers a cancel at once (another mirror won, the deadline, Ctrl-C), as real
+    // I/O under a scope would: the stand-ins do not make the scope wait out a grace.
+    // An answer before this ends: dropped here, never sent.
+    scope::run_until_cancelled(tokio::time::sleep(wait)).await?;
     attempt.sent = true;
-    tokio::time::sleep(Duration::from_millis(ms)).await; // the request
+    scope::run_until_cancelled(tokio::time::sleep(Duration::from_millis(ms))).await?; // the request
     if up {
         attempt.ended = Some("answered");
         Ok(format!("release.tar.gz from {name}"))

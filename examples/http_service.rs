@@ -10,7 +10,11 @@
 //! - A client that goes away mid-request: axum drops the handler's future, which cancels the
 //!   request's scope and its backends (each logs `cancelled: ...` with the cause).
 //! - Every answered request hands an audit record to the `audit` service, written 50 ms after
-//!   the answer (`audit: ...`), even though the request is over by then.
+//!   the answer (`audit: ...`), even though the request is over by then. A request whose
+//!   client went away is not audited: unlike Go's, whose handler runs on after a disconnect
+//!   with only its context cancelled, the handler's future is dropped before the hand-over.
+//!   To audit those too, hand the record over from a guard's `Drop` (`Service::spawn` is not
+//!   async), disarmed once the normal hand-over is done.
 //! - SIGTERM (or Ctrl-C): `#[scope::main]` cancels the application's context;
 //!   `scope::shutdown_signal()` tells axum to stop accepting (the listener closes) and to
 //!   finish the requests in flight; a request that starts meanwhile answers 503. Then the audit

@@ -36,6 +36,9 @@ const BATCH: usize = 32;
 const WORK: Duration = Duration::from_millis(2);
 const WRITE: Duration = Duration::from_millis(10);
 const FLUSH_BUDGET: Duration = Duration::from_secs(1);
+/// How long a partial batch waits for more items before it is written anyway (a slow source's
+/// items are not held for ever).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the items ended up: each is counted when it is made, then as written or dropped;
 /// `batches` is the sink, the batches written in order.
@@ -150,11 +153,14 @@ async fn write(ledger: &Ledger, held: &mut Vec<Item>, took: Duration) {
     ledger.batches.lock().unwrap().push(batch);
 }
 
-/// Stage 3, the fan-in's one consumer: batches what arrives and writes each full batch. When
+/// Stage 3, the fan-in's one consumer: batches what arrives and writes each batch when it is
+/// full, or when it has waited `FLUSH_EVERY` since the last write, whichever comes first. When
 /// its input ends (every sender gone) or the pipeline is cancelled, it writes what it holds.
 async fn batch(mut rx: mpsc::Receiver<Item>, ledger: Arc<Ledger>) -> Result<Report, Interrupted> {
     let mut report = Report::default();
     let mut held = Vec::with_capacity(BATCH);
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + FLUSH_EVERY, FLUSH_EVERY);
     loop {
         tokio::select! {
             biased; // the cancel first: once it has come, nothing more is taken
@@ -166,6 +172,13 @@ async fn batch(mut rx: mpsc::Receiver<Item>, ledger: Arc<Ledger>) -> Result<Repo
                 let Some(item) = next else { break }; // the input has ended
                 held.push(item);
                 if held.len() == BATCH {
+                    write(&ledger, &mut held, WRITE).await;
+                    every.reset();
+                }
+            }
+            // A partial batch waited long enough: written as it is.
+            _ = every.tick() => {
+                if !held.is_empty() {
                     write(&ledger, &mut held, WRITE).await;
                 }
             }

@@ -17,7 +17,8 @@ enum AppError {
 }
 
 async fn fetch(url: &'static str, ms: u64) -> Result<usize, AppError> {
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+    // A stand-in for I/O that answers a cancel at once, as real I/O under a scope does.
+    scope::run_until_cancelled(tokio::time::sleep(Duration::from_millis(ms))).await?;
     if url.contains("broken") {
         return Err(AppError::Fetch(url));
     }

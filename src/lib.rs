@@ -702,7 +702,10 @@ pub use scope_macros::main;
 pub use scope_macros::test;
 
 /// Lets one statement of a scope's body start a task the scope does not own: the opt-out of
-/// the orphan-task lint, written on the statement.
+/// the orphan-task lint, written on the statement. Work that must outlive a request has an
+/// owner first: a [`Service`] (made in `main`) takes it with [`Service::spawn`], keeps the
+/// request's slots, and drains it at the shutdown. The opt-out is for a task something else
+/// owns.
 ///
 /// # Examples
 ///
@@ -710,10 +713,11 @@ pub use scope_macros::test;
 /// use scope::{scoped, Interrupted};
 ///
 /// #[scoped]
-/// async fn fire_and_forget() -> Result<(), Interrupted> {
-///     // The one greppable opt-out of the orphan-task lint.
+/// async fn start_flusher() -> Result<(), Interrupted> {
+///     // The one greppable opt-out of the orphan-task lint: a task the metrics layer owns
+///     // (and joins at exit).
 ///     #[scope::allow_orphan]
-///     let _metrics = tokio::spawn(async {});
+///     let _flusher = tokio::spawn(async {});
 ///     Ok(())
 /// }
 /// # fn main() {}

@@ -28,7 +28,7 @@ fn ctrl_c_in_the_retry_examples_deadline_step_exits_130() {
 #[test]
 fn ctrl_c_during_the_subprocess_examples_build_exits_130() {
     let mut p = Program::start(env!("CARGO_BIN_EXE_subprocess"), &[], &[]);
-    // The build runs under a 500 ms deadline from this line on.
+    // The build runs under a 1 s deadline from this line on.
     p.wait_for("building", WAIT);
     std::thread::sleep(Duration::from_millis(20));
     p.signal("INT");

@@ -411,7 +411,9 @@ impl Rewriter {
         let msg = format!(
             "{what} {} {} that this scope does not own: {} outlive the scope\n\
              {}\n\
-             note: if it really must outlive the scope, {opt_out}",
+             note: if it must outlive the scope, hand it to an owner that drains it \
+             (`service.spawn(future)`, a `scope::Service` made in `main`); if it really must run \
+             unowned, {opt_out}",
             kind.verb(),
             kind.noun(),
             if kind == Orphan::Detached {
