@@ -120,9 +120,12 @@ async fn quorum_read(
                 println!("  {name}: {answer}");
                 answers.push(answer);
             }
+            // The cancelled ones, joined here as they end: stopped by the abort, or
+            // answering the cancel themselves first.
+            Ok(Err(FetchError::Interrupted(stopped))) | Err(stopped) => {
+                println!("  {name}: {stopped}");
+            }
             Ok(Err(down)) => println!("  {down}"),
-            // The cancelled ones, joined here as they end.
-            Err(stopped) => println!("  {name}: {stopped}"),
         }
         if answers.len() == need && set.cancel_all("the quorum has answered") > 0 {
             println!("  quorum reached: the others are cancelled");

@@ -272,7 +272,12 @@ async fn main() -> Result<(), Interrupted> {
     println!("1. input ended: batches of {:?}", ledger.sizes());
     assert!(report.stopped_by.is_none());
     assert_eq!(ledger.counts(), (100, 100, 0));
-    assert_eq!(ledger.sizes(), [BATCH, BATCH, BATCH, 100 % BATCH]);
+    // Full batches, then the partial one at the input's end (a stall of `FLUSH_EVERY` on a
+    // loaded machine may have written a partial batch earlier, by time: every item is still
+    // written once, in batches of at most `BATCH`).
+    let sizes = ledger.sizes();
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    assert!(sizes.iter().all(|&n| (1..=BATCH).contains(&n)));
 
     // 2. A source that never ends, and a 300 ms deadline.
     let ledger = Arc::new(Ledger::default());

@@ -408,12 +408,19 @@ impl Rewriter {
         } else {
             "mark the statement `#[scope::allow_orphan]`"
         };
+        // A service takes futures: blocking work and threads go through a scope in its task.
+        let owner = match kind {
+            Orphan::Blocking | Orphan::Thread => {
+                "a task of a `scope::Service` made in `main` (`service.spawn(..)`), whose scope \
+                 runs it with `s.spawn_blocking(..)`"
+            }
+            _ => "`service.spawn(future)`, on a `scope::Service` made in `main`",
+        };
         let msg = format!(
             "{what} {} {} that this scope does not own: {} outlive the scope\n\
              {}\n\
-             note: if it must outlive the scope, hand it to an owner that drains it \
-             (`service.spawn(future)`, a `scope::Service` made in `main`); if it really must run \
-             unowned, {opt_out}",
+             note: if it must outlive the scope, hand it to an owner that drains it: {owner}; \
+             if it really must run unowned, {opt_out}",
             kind.verb(),
             kind.noun(),
             if kind == Orphan::Detached {

@@ -1044,6 +1044,7 @@ fn build(records: &[Arc<Record>], between_reads: &mut dyn FnMut()) -> TaskTree {
     let found: Vec<Option<Option<usize>>> = read
         .iter()
         .map(|r| match r.record.owner {
+            Some(_) if r.record.contexts().is_none() => None,
             Some(owner) => Some(by_id.get(&owner).copied()),
             // The nearest tracked context up the chain: a scope entered under a context
             // derived in a child's code (`Cx::child().run`, `with_slot`, a supervisor's
@@ -1055,14 +1056,19 @@ fn build(records: &[Arc<Record>], between_reads: &mut dyn FnMut()) -> TaskTree {
             }),
         })
         .collect();
-    // Work that ended while the snapshot was taken is left out (and is nobody's parent).
-    let gone: Vec<bool> = found.iter().map(Option::is_none).collect();
-    let parents: Vec<Option<usize>> = found
-        .into_iter()
-        .map(|p| p.flatten().filter(|&p| !gone[p]))
-        .collect();
-    let records = &read;
+    // Work that ended while the snapshot was taken is left out, and so is what was below it
+    // (law 1: it had ended before), parents first.
+    let mut gone: Vec<bool> = found.iter().map(Option::is_none).collect();
+    let parents: Vec<Option<usize>> = found.into_iter().map(Option::flatten).collect();
     let depths = depths(&parents);
+    let mut by_depth: Vec<usize> = (0..read.len()).collect();
+    by_depth.sort_unstable_by_key(|&i| depths[i]);
+    for i in by_depth {
+        if parents[i].is_some_and(|p| gone[p]) {
+            gone[i] = true;
+        }
+    }
+    let records = &read;
     // Parents first, siblings oldest first.
     let mut order: Vec<usize> = (0..records.len()).filter(|&i| !gone[i]).collect();
     order.sort_unstable_by_key(|&i| {
@@ -1266,6 +1272,47 @@ mod tests {
             "a scope that ended while the snapshot was taken was shown at the top of the tree"
         );
         assert!(tree.get(id).is_some());
+    }
+
+    #[test]
+    fn a_child_of_a_scope_that_ends_while_the_snapshot_finds_parents_is_not_shown_at_the_top() {
+        let _tracking = track();
+        let scope = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Scope,
+            &Cx::root(),
+            Some(&Cx::root()),
+            None,
+        );
+        let child = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Spawned,
+            &Cx::root(),
+            None,
+            Some(scope.info.id()),
+        );
+        let still = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Spawned,
+            &Cx::root(),
+            None,
+            Some(scope.info.id()),
+        );
+        let records = vec![Arc::clone(&scope), Arc::clone(&child), Arc::clone(&still)];
+        // After both were read: the child ends, then its scope (whose other child's record is
+        // still there: it leaves with its scope's work, which has ended).
+        let tree = build(&records, &mut || {
+            child.unregister();
+            scope.unregister();
+        });
+        still.unregister();
+        for r in [&child, &still] {
+            assert!(
+                tree.get(r.info.id()).is_none_or(|n| n.parent().is_some()),
+                "a child shown at the top of the tree"
+            );
+        }
+        assert!(tree.is_empty(), "{tree}");
     }
 
     /// A chain of `depth` scopes, each below the one before.
