@@ -441,47 +441,31 @@ fn a_clean_exit_is_not_held_by_a_partial_line_on_a_stalled_output() {
     std::io::Read::read_exact(&mut &reader, &mut [0u8; 1]).expect("the program writes");
     // The pipe fills again; the logger blocks in `eprintln!`.
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    let status = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sent = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if sent.elapsed() > Duration::from_secs(10) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    send(&child, "TERM");
+    let status = exited_within(&mut child, Duration::from_secs(10));
     drop(reader);
     let status = status.expect("no exit: std's flush of stdout blocked it");
     assert_eq!(status.code(), Some(0));
 }
 
-fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<ExitStatus> {
-    let pid = child.id().to_string();
-    let kill = |signal: &str| {
-        let status = std::process::Command::new("sh")
-            .args(["-c", &format!("kill -{signal} {pid}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    kill("TERM");
-    std::thread::sleep(Duration::from_secs(1));
-    let second = std::time::Instant::now();
-    kill("INT");
+/// Sends `signal` (a name `kill` takes) to `child`.
+fn send(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits `within` at most for `child` to exit, then kills and reaps it whatever it did: its
+/// status, if it exited in time.
+fn exited_within(child: &mut std::process::Child, within: Duration) -> Option<ExitStatus> {
+    let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
         }
-        if second.elapsed() > Duration::from_secs(10) {
+        if start.elapsed() > within {
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -489,6 +473,13 @@ fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<E
     let _ = child.kill();
     let _ = child.wait();
     status
+}
+
+fn two_signals_to_a_stalled_program(child: &mut std::process::Child) -> Option<ExitStatus> {
+    send(child, "TERM");
+    std::thread::sleep(Duration::from_secs(1));
+    send(child, "INT");
+    exited_within(child, Duration::from_secs(10))
 }
 
 /// The watchdog forces the exit even while stderr is a full pipe nobody reads (a stalled log
