@@ -425,8 +425,8 @@ pub struct Running {
     /// after it was dropped part-way goes on from there.
     stopping: Option<tokio::time::Instant>,
     /// What a [`wait`](Running::wait) that saw the process reaped answered (its status, and
-    /// the cause of a stop): a later wait gives the same answer, whatever has been cancelled
-    /// since.
+    /// the cause of a stop), or the status of the caller's [`stop`](Running::stop) that reaped
+    /// it: a later wait gives the same answer, whatever has been cancelled since.
     waited: Option<(ExitStatus, Option<Cause>)>,
     /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
     watch: Option<OnCancel>,
