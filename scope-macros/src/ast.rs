@@ -160,9 +160,22 @@ pub(crate) struct ScopedFn {
     /// The `use`s and `type` aliases of the `#[scoped]` module that holds it: they name what
     /// its body calls, for the orphan lint.
     pub(crate) aliases: crate::lint::Aliases,
+    /// The generics of the `#[scoped]` `impl` block that holds it: a spawner is known by its
+    /// bound there too (`impl<S: Spawn>`), for the orphan lint.
+    pub(crate) impl_generics: Option<syn::Generics>,
 }
 
 impl ScopedFn {
+    /// The signature the orphan lint reads: the fn's, with the generics of its `impl` block
+    /// (`impl<S: Spawn>`) added to its own, as they are in scope in its body.
+    pub(crate) fn lint_sig(&self) -> syn::Signature {
+        let mut sig = self.sig.clone();
+        if let Some(outer) = &self.impl_generics {
+            sig.generics = crate::lint::with_outer_generics(&sig.generics, outer);
+        }
+        sig
+    }
+
     pub(crate) fn new(
         sig: syn::Signature,
         block: Block,
@@ -183,6 +196,7 @@ impl ScopedFn {
             boxed,
             via_block: None,
             aliases: crate::lint::Aliases::default(),
+            impl_generics: None,
         }
     }
 }

@@ -461,6 +461,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         }
         return (f.sig, syn::parse_quote!({ ::core::panic!(#msg) }));
     }
+    let lint_sig = f.lint_sig();
     if f.boxed {
         // `#[async_trait]` has boxed the fn: scope the `async move` block it made.
         let Some(inner) = ast::async_trait_body_mut(&mut f.block) else {
@@ -468,7 +469,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         };
         let mut body = inner.block.clone();
         let (rewrite_errors, provided_used) =
-            Rewriter::run_in(&mut body, &opts, Some(&f.sig), &f.aliases);
+            Rewriter::run_in(&mut body, &opts, Some(&lint_sig), &f.aliases);
         errors.extend(rewrite_errors);
         let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
             param: needs.as_ref().map(|(p, _)| p.clone()),
@@ -487,7 +488,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         return (f.sig, f.block);
     }
     let (rewrite_errors, provided_used) =
-        Rewriter::run_in(&mut f.block, &opts, Some(&f.sig), &f.aliases);
+        Rewriter::run_in(&mut f.block, &opts, Some(&lint_sig), &f.aliases);
     errors.extend(rewrite_errors);
     ast::unmove_instrumented(&mut f.block);
     let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
@@ -647,6 +648,7 @@ fn scoped_impl(
             );
             f.via_block = Some("`impl` block");
             f.aliases = aliases.clone();
+            f.impl_generics = Some(imp.generics.clone());
             let (sig, block) = scoped_fn(f, errors);
             m.sig = sig;
             m.block = block;

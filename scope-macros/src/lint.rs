@@ -118,7 +118,7 @@ impl Orphan {
             }
             Orphan::LeavingJoinSet => {
                 "help: this set leaves the scope's body (it is moved out: assigned, passed on, \
-                 returned, or captured by a `move` closure or block that is), so its tasks \
+                 returned, or taken by a closure or block that is), so its tasks \
                  outlive the scope; join it before the body ends (`set.join_all().await`), or \
                  start the task with `spawn!(future)`"
             }
@@ -515,30 +515,70 @@ fn bound_path<'a>(
     traits.into_iter().nth(spawns.unwrap_or(0))
 }
 
+/// `generics` with the type parameters and `where` predicates of `outer` (an `impl` block's)
+/// added: what is in scope in a method's body.
+pub(crate) fn with_outer_generics(
+    generics: &syn::Generics,
+    outer: &syn::Generics,
+) -> syn::Generics {
+    let mut all = generics.clone();
+    for param in outer.type_params() {
+        all.params.push(syn::GenericParam::Type(param.clone()));
+    }
+    if let Some(w) = &outer.where_clause {
+        all.make_where_clause()
+            .predicates
+            .extend(w.predicates.iter().cloned());
+    }
+    all
+}
+
 /// The type parameters of `generics` that a trait bound names (in the list or in the `where`
 /// clause), each with the path [`bound_path`] takes from its bounds: `fn f<S: Spawn>(ex: S)`
-/// gives `ex` the type `Spawn`, as `ex: impl Spawn` does.
-pub(crate) fn generic_bounds(generics: &syn::Generics) -> HashMap<String, Vec<String>> {
+/// gives `ex` the type `Spawn`, as `ex: impl Spawn` does. `outer` are the generics of the
+/// `impl` block around the fn, when they are known (a `#[scoped]` block's, or one declared in a
+/// body). A name the `where` clause bounds that neither declares (a method's `where S: Spawn`
+/// on its `impl`'s `S`, which a method's own attribute does not see) is known by a bound
+/// that spawns only: `where Handle: Clone` leaves a `Handle` what it is.
+pub(crate) fn generic_bounds(
+    generics: &syn::Generics,
+    outer: Option<&syn::Generics>,
+) -> HashMap<String, Vec<String>> {
     let mut bounds: HashMap<String, Vec<&syn::TypeParamBound>> = HashMap::new();
-    for param in generics.type_params() {
-        bounds
-            .entry(unraw(&param.ident))
-            .or_default()
-            .extend(&param.bounds);
+    let mut undeclared: HashMap<String, Vec<&syn::TypeParamBound>> = HashMap::new();
+    let all = outer.into_iter().chain(std::iter::once(generics));
+    for g in all.clone() {
+        for param in g.type_params() {
+            bounds
+                .entry(unraw(&param.ident))
+                .or_default()
+                .extend(&param.bounds);
+        }
     }
-    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+    for predicate in all.flat_map(|g| g.where_clause.iter().flat_map(|w| &w.predicates)) {
         if let syn::WherePredicate::Type(p) = predicate {
             if let syn::Type::Path(tp) = &p.bounded_ty {
                 if let Some(ident) = tp.path.get_ident().filter(|_| tp.qself.is_none()) {
-                    if let Some(list) = bounds.get_mut(&unraw(ident)) {
-                        list.extend(&p.bounds);
+                    let name = unraw(ident);
+                    match bounds.get_mut(&name) {
+                        Some(list) => list.extend(&p.bounds),
+                        None => undeclared.entry(name).or_default().extend(&p.bounds),
                     }
                 }
             }
         }
     }
+    let spawns = |list: &Vec<&syn::TypeParamBound>| {
+        list.iter().any(|b| match b {
+            syn::TypeParamBound::Trait(t) => segments(&t.path)
+                .last()
+                .is_some_and(|last| SPAWN_TRAITS.contains(&last.as_str())),
+            _ => false,
+        })
+    };
     bounds
         .into_iter()
+        .chain(undeclared.into_iter().filter(|(_, list)| spawns(list)))
         .filter_map(|(name, list)| Some((name, bound_path(list)?)))
         .collect()
 }
@@ -670,7 +710,7 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
     }
 }
 
-fn trailing_expr(block: &syn::Block) -> Option<&Expr> {
+pub(crate) fn trailing_expr(block: &syn::Block) -> Option<&Expr> {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(e, None)) => Some(e),
         _ => None,
@@ -1055,13 +1095,21 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
 }
 
 /// The names a `move` closure or an `async move` block mentions (what it may capture), and
-/// those an `async` block without `move` consumes (`async { set.join_all().await }` takes the
-/// set by value; one that only borrows it, `async { set.join_next().await }`, does not);
-/// `None` for any other expression.
+/// those a closure or an `async` block without `move` takes by value: a set it consumes (`async
+/// { set.join_all().await }`), passes to a call (`|| drop(set)`: the call runs when the closure
+/// does, not in the body) or yields (`|| set`). One that only borrows the set (`async {
+/// set.join_next().await }`, `|| set.len()`) does not take it. `None` for any other expression.
 fn captures(expr: &Expr) -> Option<Vec<String>> {
     struct Names {
         names: Vec<String>,
         consumed_only: bool,
+    }
+    impl Names {
+        fn yielded(&mut self, value: &Expr) {
+            for tail in tails(value) {
+                self.names.extend(named_or_consumed(unwrapped(tail)));
+            }
+        }
     }
     impl<'ast> Visit<'ast> for Names {
         fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
@@ -1078,6 +1126,14 @@ fn captures(expr: &Expr) -> Option<Vec<String>> {
             }
             syn::visit::visit_expr_method_call(self, m);
         }
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if self.consumed_only {
+                for arg in &c.args {
+                    self.names.extend(named_or_consumed(arg));
+                }
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
     let mut names = Names {
@@ -1085,17 +1141,88 @@ fn captures(expr: &Expr) -> Option<Vec<String>> {
         consumed_only: false,
     };
     match expr {
-        Expr::Closure(c) if c.capture.is_some() => names.visit_expr(&c.body),
+        Expr::Closure(c) => {
+            names.consumed_only = c.capture.is_none();
+            names.visit_expr(&c.body);
+            if names.consumed_only {
+                names.yielded(&c.body);
+            }
+        }
         Expr::Async(a) => {
             names.consumed_only = a.capture.is_none();
             names.visit_block(&a.block);
+            if let (true, Some(tail)) = (names.consumed_only, trailing_expr(&a.block)) {
+                names.yielded(tail);
+            }
         }
         _ => return None,
     }
     Some(names.names)
 }
+/// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
+/// JoinSet::new());`, typed or not), as one `let` per element, in order.
+fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
+    let (pat, ty) = match &local.pat {
+        syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+        other => (other, None),
+    };
+    let syn::Pat::Tuple(pats) = pat else {
+        return None;
+    };
+    let init = local.init.as_ref().filter(|i| i.diverge.is_none())?;
+    let mut value = &*init.expr;
+    while let Expr::Paren(p) = value {
+        value = &p.expr;
+    }
+    let Expr::Tuple(values) = value else {
+        return None;
+    };
+    if pats.elems.len() != values.elems.len() {
+        return None;
+    }
+    let types: Option<Vec<&syn::Type>> = match ty {
+        Some(syn::Type::Tuple(t)) if t.elems.len() == pats.elems.len() => {
+            Some(t.elems.iter().collect())
+        }
+        _ => None,
+    };
+    let lets = pats.elems.iter().zip(&values.elems).enumerate();
+    Some(
+        lets.map(|(i, (pat, value))| {
+            let pat = match &types {
+                Some(types) => syn::Pat::Type(syn::PatType {
+                    attrs: Vec::new(),
+                    pat: Box::new(pat.clone()),
+                    colon_token: syn::Token![:](proc_macro2::Span::call_site()),
+                    ty: Box::new(types[i].clone()),
+                }),
+                None => pat.clone(),
+            };
+            syn::Local {
+                attrs: Vec::new(),
+                let_token: local.let_token,
+                pat,
+                init: Some(syn::LocalInit {
+                    eq_token: init.eq_token,
+                    expr: Box::new(value.clone()),
+                    diverge: None,
+                }),
+                semi_token: local.semi_token,
+            }
+        })
+        .collect(),
+    )
+}
+
 impl<'ast> Visit<'ast> for SetMoves<'_> {
     fn visit_local(&mut self, local: &'ast syn::Local) {
+        // Each name of a tuple pattern is what its element is, as the origins read it.
+        if let Some(lets) = tuple_lets(local) {
+            for one in &lets {
+                self.visit_local(one);
+            }
+            return;
+        }
         let (pat, ty) = match &local.pat {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             other => (other, None),

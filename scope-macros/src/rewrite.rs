@@ -122,6 +122,8 @@ pub(crate) struct Rewriter {
     /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
     /// untyped first parameter of the closure given to it.
     closure_origin: Option<Origin>,
+    /// The generics of the `impl` block declared in the body whose methods are being read.
+    impl_generics: Option<syn::Generics>,
 }
 
 fn strip_parens(mut expr: &Expr) -> &Expr {
@@ -172,6 +174,7 @@ impl Rewriter {
             provided: false,
             proof_refs: 0,
             closure_origin: None,
+            impl_generics: None,
             // A body that binds the handle's name again anywhere (a `for`, a `match` arm, a
             // closure's input) may mean another value where a child uses it: in doubt the
             // check stays silent (rustc still refuses a real use of the scope).
@@ -555,7 +558,7 @@ impl Rewriter {
     /// made outside the scope), or one declared in its body (whose callers may pass what the
     /// body made, such as a `JoinSet` it joins).
     fn record_params(&mut self, sig: &syn::Signature, from_outside: bool) {
-        let generics = lint::generic_bounds(&sig.generics);
+        let generics = lint::generic_bounds(&sig.generics, self.impl_generics.as_ref());
         for input in &sig.inputs {
             if let syn::FnArg::Typed(pt) = input {
                 self.record_typed(&pt.pat, &pt.ty, from_outside);
@@ -613,7 +616,31 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
-        let (root, reach) = lint::indexed_chain_root(lint::unwrapped(expr))?;
+        let mut value = strip_parens(lint::unwrapped(expr));
+        while let Expr::Block(b) = value {
+            value = strip_parens(lint::trailing_expr(&b.block)?);
+        }
+        // `let rt = match Handle::try_current() { Ok(rt) => rt, Err(_) => return .. };`
+        match value {
+            Expr::Match(m) => {
+                return m
+                    .arms
+                    .iter()
+                    .find_map(|arm| self.arm_origin(&arm.pat, &m.expr, &arm.body));
+            }
+            Expr::If(i) => {
+                let then = lint::trailing_expr(&i.then_branch).and_then(|t| match &*i.cond {
+                    Expr::Let(l) => self.arm_origin(&l.pat, &l.expr, t),
+                    _ => self.origin_of(t),
+                });
+                return then.or_else(|| {
+                    let (_, other) = i.else_branch.as_ref()?;
+                    self.origin_of(other)
+                });
+            }
+            _ => {}
+        }
+        let (root, reach) = lint::indexed_chain_root(value)?;
         match root {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
@@ -626,6 +653,50 @@ impl Rewriter {
                 let source = p.path.get_ident().map(lint::unraw)?;
                 // `let h = &handles[i];`: one of what `handles` holds.
                 let origin = self.locals.get(&source)?;
+                Some(Origin {
+                    path: lint::reached_path(&origin.path, reach)?.to_vec(),
+                    place: origin.place,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The origin of the value of a branch (a `match` arm, an `if let`'s block) whose pattern
+    /// `pat` matched `scrutinee`: the name the pattern binds whole (`Ok(rt) => rt`, `Some(h)
+    /// => h.clone()`) has the scrutinee's origin, as inside the branch; another name it binds
+    /// has none the lint knows; a value that uses none of them, its own. `None` for a branch
+    /// that diverges (`Err(_) => return ..`), which gives the binding no value.
+    fn arm_origin(&self, pat: &syn::Pat, scrutinee: &Expr, body: &Expr) -> Option<Origin> {
+        let mut value = strip_parens(body);
+        while let Expr::Block(b) = value {
+            value = strip_parens(lint::trailing_expr(&b.block)?);
+        }
+        let mut bound = Vec::new();
+        crate::valid::pat_names(pat, &mut bound);
+        let root = lint::indexed_chain_root(lint::unwrapped(value));
+        let Some((Expr::Path(p), reach)) = root else {
+            return self.origin_of(value);
+        };
+        let Some(name) = p
+            .path
+            .get_ident()
+            .filter(|_| p.qself.is_none())
+            .map(lint::unraw)
+        else {
+            return self.origin_of(value);
+        };
+        if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
+            return self.origin_of(value);
+        }
+        let whole = match pat {
+            syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
+            syn::Pat::Paren(p) => &p.pat,
+            other => other,
+        };
+        match whole {
+            syn::Pat::Ident(pi) if pi.subpat.is_none() && lint::unraw(&pi.ident) == name => {
+                let origin = self.origin_of(scrutinee)?;
                 Some(Origin {
                     path: lint::reached_path(&origin.path, reach)?.to_vec(),
                     place: origin.place,
@@ -1468,6 +1539,13 @@ impl VisitMut for Rewriter {
 
     fn visit_item_mut(&mut self, item: &mut syn::Item) {
         self.lint_item(item);
+    }
+
+    fn visit_item_impl_mut(&mut self, i: &mut syn::ItemImpl) {
+        // Its methods see its generics (`impl<S: Spawn>`).
+        let outer = self.impl_generics.replace(i.generics.clone());
+        visit_mut::visit_item_impl_mut(self, i);
+        self.impl_generics = outer;
     }
 
     fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {

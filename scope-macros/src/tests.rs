@@ -142,6 +142,181 @@ fn lint_finds_orphans_and_respects_the_opt_out() {
     assert!(!out.contains("# [scope :: allow_orphan]"), "{out}");
 }
 
+/// The number of orphan errors the expansion of `#[scoped]` on `f` carries.
+fn orphans_in(f: TokenStream) -> usize {
+    let out = norm(&expand::scoped(quote!(), f));
+    out.matches("starts a task that this scope does not own")
+        .count()
+}
+
+#[test]
+fn a_handle_bound_from_a_match_or_an_if_is_still_a_handle() {
+    // The handle taken out in a `let` (the usual idiom), as the lint already reads it inside
+    // the arm.
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let rt = match Handle::try_current() {
+                Ok(rt) => rt,
+                Err(_) => return Ok(()),
+            };
+            rt.spawn(a());
+            let h = if let Ok(h) = Handle::try_current() {
+                h
+            } else {
+                return Ok(());
+            };
+            h.spawn(b());
+            let t = if reuse {
+                Handle::current()
+            } else {
+                return Ok(());
+            };
+            t.spawn(c());
+            let u = match pick {
+                0 => Handle::current(),
+                _ => unreachable!(),
+            };
+            u.spawn(d());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn a_value_from_a_match_or_an_if_that_is_not_a_spawner_is_not_flagged() {
+    // An arm's name that the pattern does not bind whole, or an outer name an arm's pattern
+    // hides, is not taken for the scrutinee's handle.
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let rt = Handle::current();
+            let pool = match make() {
+                Ok(rt) => rt,
+                Err(_) => return Ok(()),
+            };
+            pool.spawn(a());
+            let n = match Handle::try_current() {
+                Ok(_) => count,
+                Err(_) => 0,
+            };
+            n.spawn(b());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_set_taken_by_value_into_a_kept_closure_without_move_leaves_with_it() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            self.stop = Some(Box::new(|| drop(workers)));
+            let mut more = JoinSet::new();
+            more.spawn(b());
+            self.take = Some(Box::new(|| more));
+            let mut last = JoinSet::new();
+            last.spawn(c());
+            self.later = Some(Box::pin(async { finish(last).await }));
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn a_set_a_closure_only_borrows_or_the_body_drops_stays() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            let count = || workers.len();
+            let _ = count();
+            let stop = || drop(workers);
+            stop();
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn sets_bound_by_a_tuple_pattern_are_followed_out_of_the_body() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let (mut fast, mut slow) = (JoinSet::new(), JoinSet::new());
+            fast.spawn(a());
+            slow.spawn(b());
+            self.fast = Some(fast);
+            self.slow = Some(slow);
+            let (kept, n): (JoinSet<()>, usize) = (JoinSet::new(), 1);
+            kept.spawn(c());
+            self.kept = Some(kept);
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn a_spawner_bound_in_the_fns_where_clause_or_on_its_impl_is_known() {
+    let n = orphans_in(quote!(
+        async fn run(&self, ex: S) -> R
+        where
+            S: Spawn,
+        {
+            ex.spawn(a()).unwrap();
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+    // A where clause on a type that is no spawner leaves a real spawner as it is.
+    let n = orphans_in(quote!(
+        async fn run(&self, rt: Handle) -> R
+        where
+            Handle: Clone,
+        {
+            rt.spawn(a());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            impl<S: Spawn> Pool<S> {
+                async fn go(&self, ex: S) -> R {
+                    ex.spawn(a()).unwrap();
+                    Ok(())
+                }
+            }
+        ),
+    ));
+    assert_eq!(
+        out.matches("starts a task that this scope does not own")
+            .count(),
+        1,
+        "{out}"
+    );
+}
+
+#[test]
+fn a_spawner_bound_on_an_impl_declared_in_the_body_is_known() {
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            struct Pool<S>(S);
+            impl<S: Spawn> Pool<S> {
+                fn go(&self, ex: S) {
+                    ex.spawn(a()).unwrap();
+                }
+            }
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+}
+
 #[test]
 fn slot_expansion_shape() {
     let out = norm(&expand::slot(
