@@ -957,7 +957,7 @@ impl SetMoves<'_> {
     /// captures.
     fn stores(&mut self, expr: &Expr) {
         self.moves_name(expr);
-        if let Some(names) = captures(stored(expr)) {
+        if let Some(names) = captures(stored(expr), false) {
             for name in names {
                 self.moved_name(name);
             }
@@ -1099,15 +1099,20 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
 /// { set.join_all().await }`), passes to a call (`|| drop(set)`: the call runs when the closure
 /// does, not in the body) or yields (`|| set`). One that only borrows the set (`async {
 /// set.join_next().await }`, `|| set.len()`) does not take it. `None` for any other expression.
-fn captures(expr: &Expr) -> Option<Vec<String>> {
+/// `in_let`: the closure or block is bound by a `let` (what happens to it next is followed
+/// under its new name, and a call it is handed to may run it in the body): without `move`, only
+/// what it consumes with `join_all` counts then, and a closure without `move` takes nothing.
+/// The names a closure binds itself (its parameters) are not the body's.
+fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
     struct Names {
-        names: Vec<String>,
+        found: Vec<String>,
         consumed_only: bool,
+        calls: bool,
     }
     impl Names {
         fn yielded(&mut self, value: &Expr) {
             for tail in tails(value) {
-                self.names.extend(named_or_consumed(unwrapped(tail)));
+                self.found.extend(named_or_consumed(unwrapped(tail)));
             }
         }
     }
@@ -1117,19 +1122,19 @@ fn captures(expr: &Expr) -> Option<Vec<String>> {
                 return;
             }
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                self.names.push(unraw(ident));
+                self.found.push(unraw(ident));
             }
         }
         fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
             if self.consumed_only && unraw(&m.method) == "join_all" {
-                self.names.extend(named_or_consumed(&m.receiver));
+                self.found.extend(named_or_consumed(&m.receiver));
             }
             syn::visit::visit_expr_method_call(self, m);
         }
         fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-            if self.consumed_only {
+            if self.consumed_only && self.calls {
                 for arg in &c.args {
-                    self.names.extend(named_or_consumed(arg));
+                    self.found.extend(named_or_consumed(arg));
                 }
             }
             syn::visit::visit_expr_call(self, c);
@@ -1137,27 +1142,37 @@ fn captures(expr: &Expr) -> Option<Vec<String>> {
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
     let mut names = Names {
-        names: Vec::new(),
+        found: Vec::new(),
         consumed_only: false,
+        calls: !in_let,
     };
     match expr {
+        Expr::Closure(c) if c.capture.is_none() && in_let => return None,
         Expr::Closure(c) => {
             names.consumed_only = c.capture.is_none();
             names.visit_expr(&c.body);
             if names.consumed_only {
                 names.yielded(&c.body);
             }
+            let mut own = Vec::new();
+            for input in &c.inputs {
+                crate::valid::pat_names(input, &mut own);
+            }
+            names
+                .found
+                .retain(|n| !own.iter().any(|o| o.trim_start_matches("r#") == n));
         }
         Expr::Async(a) => {
             names.consumed_only = a.capture.is_none();
             names.visit_block(&a.block);
-            if let (true, Some(tail)) = (names.consumed_only, trailing_expr(&a.block)) {
+            let tail = trailing_expr(&a.block).filter(|_| names.calls);
+            if let (true, Some(tail)) = (names.consumed_only, tail) {
                 names.yielded(tail);
             }
         }
         _ => return None,
     }
-    Some(names.names)
+    Some(names.found)
 }
 /// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
 /// JoinSet::new());`, typed or not), as one `let` per element, in order.
@@ -1260,7 +1275,11 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 olds.extend(named_or_consumed(element));
             }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
-            olds.extend(init.map(stored).and_then(captures).unwrap_or_default());
+            olds.extend(
+                init.map(stored)
+                    .and_then(|e| captures(e, true))
+                    .unwrap_or_default(),
+            );
             // (The value first: `let tasks = tasks.join_all().await` reads the old name.)
             olds.retain(|old| !self.shadowed.contains(old));
             match listed {
@@ -1384,6 +1403,13 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     // 0 anyway; a `move` closure kept or handed on moves what it captures, see `captures`.)
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
         let outer = self.shadowed.clone();
+        // Its parameters are its own, not the body's sets of the same names.
+        let mut own = Vec::new();
+        for input in &c.inputs {
+            crate::valid::pat_names(input, &mut own);
+        }
+        self.shadowed
+            .extend(own.iter().map(|n| n.trim_start_matches("r#").to_owned()));
         syn::visit::visit_expr_closure(self, c);
         self.shadowed = outer;
     }

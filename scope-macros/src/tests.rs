@@ -242,6 +242,29 @@ fn a_set_a_closure_only_borrows_or_the_body_drops_stays() {
 }
 
 #[test]
+fn a_set_in_a_let_bound_block_without_move_or_a_closures_own_parameter_stays() {
+    // A block without `move` bound by a `let` and handed to a list drained in the body, and a
+    // kept callback whose parameter has the body's set's name: the body's set stays.
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            let d = async { drain(workers).await };
+            pending.push(d);
+            while let Some(x) = pending.pop() {
+                x.await;
+            }
+            let mut set = JoinSet::new();
+            set.spawn(b());
+            self.on_done = Some(Box::new(|set: JoinSet<()>| finish(set)));
+            set.join_all().await;
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn sets_bound_by_a_tuple_pattern_are_followed_out_of_the_body() {
     let n = orphans_in(quote!(
         async fn start(&mut self) -> R {
