@@ -2036,3 +2036,49 @@ fn law1_an_accepted_try_spawn_is_not_queued_behind_a_spawn_that_came_between_its
         }
     }
 }
+
+/// An aborted child's slot is given back before its handle learns of its end, as a child that
+/// completes does: once `is_finished()` says so (or its outcome is read), there is room again.
+/// On two workers, a child queued behind another (its outcome goes through a channel) and one
+/// whose value has a destructor; before, the abort delivered the outcome first, and a
+/// `try_spawn` right after found the limit full.
+#[test]
+fn an_aborted_childs_slot_is_free_once_its_handle_says_it_finished() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut full = 0;
+    for round in 0..2_000 {
+        let tried = rt.block_on(async {
+            let s = &Scope::new(Config::new().limit(1));
+            s.run(async {
+                let first = s.spawn(async { Ok::<_, Interrupted>(0u8) });
+                // Queued behind `first`: started from the queue once `first` ends.
+                let queued = s.spawn(std::future::pending::<Result<u8, Interrupted>>());
+                first.await?;
+                tokio::task::yield_now().await;
+                queued.abort();
+                if round % 2 == 0 {
+                    while !queued.is_finished() {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    let _ = queued.await;
+                }
+                let owned = s.spawn(std::future::pending::<Result<String, Interrupted>>());
+                tokio::task::yield_now().await;
+                owned.abort();
+                let _ = owned.await;
+                Ok::<_, Interrupted>(s.try_spawn(async { Ok::<_, Interrupted>(()) }).map(drop))
+            })
+            .await
+            .unwrap()
+        });
+        if tried.is_err() {
+            full += 1;
+        }
+    }
+    assert_eq!(full, 0, "try_spawn found the limit full after the aborted child had finished, in {full} of 2,000 rounds");
+}

@@ -99,7 +99,7 @@ where
 
 impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
-        if let Some(f) = self.f.take() {
+        let unstarted = self.f.take().map(|f| {
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
             // panic, and the bookkeeping below happens all the same. Dropped inside the job's
@@ -118,12 +118,16 @@ impl<F, T, E> Drop for Job<F, T, E> {
                 Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
             };
             self.obs.ended(&self.shared.obs, &self.info, &out);
-            // Not the child's value: nothing of the user's to drop.
-            self.tx.dropped(out);
-        }
+            out
+        });
+        // Its slot and place go back before its handle learns of its end (see `ChildTask`).
         self.shared.child_started(self.seq);
         if self.slot {
             self.shared.release_slot();
+        }
+        if let Some(out) = unstarted {
+            // Not the child's value: nothing of the user's to drop.
+            self.tx.dropped(out);
         }
         // The child is over, and so is its context (see `spawn::end_cx`).
         super::spawn::end_cx(&self.cx, &self.info, &self.shared);

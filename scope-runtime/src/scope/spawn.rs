@@ -234,13 +234,15 @@ pin_project_lite::pin_project! {
                         Some(Err(Interrupted::from_shared_cause(why_stopped(own, shared))))
                     }
                 };
-                if let Some(out) = out {
-                    this.obs.ended(&shared.obs, this.info, &out);
-                    this.deliver.dropped(out);
-                }
+                // Its slot and place go back before its handle learns of its end, as a
+                // completed child's do: once the handle says it finished, there is room.
                 shared.child_started(*this.seq);
                 if flags & SLOT != 0 {
                     shared.release_slot();
+                }
+                if let Some(out) = out {
+                    this.obs.ended(&shared.obs, this.info, &out);
+                    this.deliver.dropped(out);
                 }
             }
             if flags & BACKGROUND != 0 {
