@@ -1246,12 +1246,18 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             let name = unraw(&pi.ident);
             let typed = ty.and_then(type_path).is_some_and(|p| self.is_set(&p));
             let init = local.init.as_ref().map(|i| unwrapped(&i.expr));
-            let made = init.and_then(chain_root).is_some_and(|root| match root {
-                Expr::Call(c) => match &*c.func {
-                    Expr::Path(p) => self.is_set(&expr_path_segments(p.qself.as_ref(), &p.path).0),
+            // Made here, or in a branch of the value (`match self.tasks.take() { Some(t) =>
+            // t, None => JoinSet::new() }`), as the origins read it.
+            let made = init.into_iter().flat_map(tails).any(|value| {
+                chain_root(unwrapped(value)).is_some_and(|root| match root {
+                    Expr::Call(c) => match &*c.func {
+                        Expr::Path(p) => {
+                            self.is_set(&expr_path_segments(p.qself.as_ref(), &p.path).0)
+                        }
+                        _ => false,
+                    },
                     _ => false,
-                },
-                _ => false,
+                })
             });
             // `let set = futs.collect::<JoinSet<_>>();`, `JoinSet::from_iter(futs)`.
             let collected = local

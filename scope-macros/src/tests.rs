@@ -265,6 +265,22 @@ fn a_set_in_a_let_bound_block_without_move_or_a_closures_own_parameter_stays() {
 }
 
 #[test]
+fn a_set_made_in_a_branch_of_a_let_is_followed_out_of_the_body() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut t = match self.tasks.take() {
+                Some(t) => t,
+                None => JoinSet::new(),
+            };
+            t.spawn(a());
+            self.tasks = Some(t);
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+}
+
+#[test]
 fn sets_bound_by_a_tuple_pattern_are_followed_out_of_the_body() {
     let n = orphans_in(quote!(
         async fn start(&mut self) -> R {
