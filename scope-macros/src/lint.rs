@@ -508,11 +508,14 @@ fn bound_path<'a>(
             _ => None,
         })
         .collect();
-    let spawns = traits.iter().position(|t| {
-        t.last()
-            .is_some_and(|last| SPAWN_TRAITS.contains(&last.as_str()))
-    });
+    let spawns = traits.iter().position(|t| is_spawn_trait(t));
     traits.into_iter().nth(spawns.unwrap_or(0))
+}
+
+/// Whether a trait's path names one that spawns (see [`SPAWN_TRAITS`]).
+fn is_spawn_trait(path: &[String]) -> bool {
+    path.last()
+        .is_some_and(|last| SPAWN_TRAITS.contains(&last.as_str()))
 }
 
 /// `generics` with the type parameters and `where` predicates of `outer` (an `impl` block's)
@@ -535,27 +538,21 @@ pub(crate) fn with_outer_generics(
 
 /// The type parameters of `generics` that a trait bound names (in the list or in the `where`
 /// clause), each with the path [`bound_path`] takes from its bounds: `fn f<S: Spawn>(ex: S)`
-/// gives `ex` the type `Spawn`, as `ex: impl Spawn` does. `outer` are the generics of the
-/// `impl` block around the fn, when they are known (a `#[scoped]` block's, or one declared in a
-/// body). A name the `where` clause bounds that neither declares (a method's `where S: Spawn`
-/// on its `impl`'s `S`, which a method's own attribute does not see) is known by a bound
-/// that spawns only: `where Handle: Clone` leaves a `Handle` what it is.
-pub(crate) fn generic_bounds(
-    generics: &syn::Generics,
-    outer: Option<&syn::Generics>,
-) -> HashMap<String, Vec<String>> {
+/// gives `ex` the type `Spawn`, as `ex: impl Spawn` does (an `impl` block's generics, when
+/// known, are merged in first: see [`with_outer_generics`]). A name the `where` clause bounds
+/// that the list does not declare (a method's `where S: Spawn` on its `impl`'s `S`, which a
+/// method's own attribute does not see) is known by a bound that spawns only: `where Handle:
+/// Clone` leaves a `Handle` what it is.
+pub(crate) fn generic_bounds(generics: &syn::Generics) -> HashMap<String, Vec<String>> {
     let mut bounds: HashMap<String, Vec<&syn::TypeParamBound>> = HashMap::new();
     let mut undeclared: HashMap<String, Vec<&syn::TypeParamBound>> = HashMap::new();
-    let all = outer.into_iter().chain(std::iter::once(generics));
-    for g in all.clone() {
-        for param in g.type_params() {
-            bounds
-                .entry(unraw(&param.ident))
-                .or_default()
-                .extend(&param.bounds);
-        }
+    for param in generics.type_params() {
+        bounds
+            .entry(unraw(&param.ident))
+            .or_default()
+            .extend(&param.bounds);
     }
-    for predicate in all.flat_map(|g| g.where_clause.iter().flat_map(|w| &w.predicates)) {
+    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
         if let syn::WherePredicate::Type(p) = predicate {
             if let syn::Type::Path(tp) = &p.bounded_ty {
                 if let Some(ident) = tp.path.get_ident().filter(|_| tp.qself.is_none()) {
@@ -570,9 +567,7 @@ pub(crate) fn generic_bounds(
     }
     let spawns = |list: &Vec<&syn::TypeParamBound>| {
         list.iter().any(|b| match b {
-            syn::TypeParamBound::Trait(t) => segments(&t.path)
-                .last()
-                .is_some_and(|last| SPAWN_TRAITS.contains(&last.as_str())),
+            syn::TypeParamBound::Trait(t) => is_spawn_trait(&segments(&t.path)),
             _ => false,
         })
     };
@@ -714,6 +709,18 @@ pub(crate) fn trailing_expr(block: &syn::Block) -> Option<&Expr> {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(e, None)) => Some(e),
         _ => None,
+    }
+}
+
+/// The value `expr` yields, through parentheses and blocks (`{ ..; value }`); `None` for a
+/// block without a tail value.
+pub(crate) fn yielded_value(mut expr: &Expr) -> Option<&Expr> {
+    loop {
+        match expr {
+            Expr::Paren(p) => expr = &p.expr,
+            Expr::Block(b) => expr = trailing_expr(&b.block)?,
+            other => return Some(other),
+        }
     }
 }
 
@@ -1154,13 +1161,8 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
             if names.consumed_only {
                 names.yielded(&c.body);
             }
-            let mut own = Vec::new();
-            for input in &c.inputs {
-                crate::valid::pat_names(input, &mut own);
-            }
-            names
-                .found
-                .retain(|n| !own.iter().any(|o| o.trim_start_matches("r#") == n));
+            let own = closure_params(c);
+            names.found.retain(|n| !own.contains(n));
         }
         Expr::Async(a) => {
             names.consumed_only = a.capture.is_none();
@@ -1174,6 +1176,17 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
     }
     Some(names.found)
 }
+/// The names a closure's parameters bind (unraw).
+fn closure_params(c: &syn::ExprClosure) -> Vec<String> {
+    let mut own = Vec::new();
+    for input in &c.inputs {
+        crate::valid::pat_names(input, &mut own);
+    }
+    own.iter()
+        .map(|n| n.trim_start_matches("r#").to_owned())
+        .collect()
+}
+
 /// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
 /// JoinSet::new());`, typed or not), as one `let` per element, in order.
 fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
@@ -1410,12 +1423,7 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
         let outer = self.shadowed.clone();
         // Its parameters are its own, not the body's sets of the same names.
-        let mut own = Vec::new();
-        for input in &c.inputs {
-            crate::valid::pat_names(input, &mut own);
-        }
-        self.shadowed
-            .extend(own.iter().map(|n| n.trim_start_matches("r#").to_owned()));
+        self.shadowed.extend(closure_params(c));
         syn::visit::visit_expr_closure(self, c);
         self.shadowed = outer;
     }

@@ -558,7 +558,10 @@ impl Rewriter {
     /// made outside the scope), or one declared in its body (whose callers may pass what the
     /// body made, such as a `JoinSet` it joins).
     fn record_params(&mut self, sig: &syn::Signature, from_outside: bool) {
-        let generics = lint::generic_bounds(&sig.generics, self.impl_generics.as_ref());
+        let generics = match &self.impl_generics {
+            Some(outer) => lint::generic_bounds(&lint::with_outer_generics(&sig.generics, outer)),
+            None => lint::generic_bounds(&sig.generics),
+        };
         for input in &sig.inputs {
             if let syn::FnArg::Typed(pt) = input {
                 self.record_typed(&pt.pat, &pt.ty, from_outside);
@@ -616,10 +619,7 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
-        let mut value = strip_parens(lint::unwrapped(expr));
-        while let Expr::Block(b) = value {
-            value = strip_parens(lint::trailing_expr(&b.block)?);
-        }
+        let value = lint::yielded_value(lint::unwrapped(expr))?;
         // `let rt = match Handle::try_current() { Ok(rt) => rt, Err(_) => return .. };`
         match value {
             Expr::Match(m) => {
@@ -668,10 +668,7 @@ impl Rewriter {
     /// has none the lint knows; a value that uses none of them, its own. `None` for a branch
     /// that diverges (`Err(_) => return ..`), which gives the binding no value.
     fn arm_origin(&self, pat: &syn::Pat, scrutinee: &Expr, body: &Expr) -> Option<Origin> {
-        let mut value = strip_parens(body);
-        while let Expr::Block(b) = value {
-            value = strip_parens(lint::trailing_expr(&b.block)?);
-        }
+        let value = lint::yielded_value(body)?;
         let mut bound = Vec::new();
         crate::valid::pat_names(pat, &mut bound);
         let root = lint::indexed_chain_root(lint::unwrapped(value));
