@@ -2971,3 +2971,164 @@ fn law1_a_spawned_childs_value_nobody_reads_is_dropped_before_its_scope_resolves
         });
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Law 4 and DESIGN §6: a body that returned its value before an outside cancellation (its
+// deadline, a parent, an explicit cancel) has not answered it. Children that the cancel then
+// stops without a value of their own (never started, aborted, or returning an error it
+// caused) make the cancellation the scope's result: the work cut short is never reported as
+// the body's success. Children that answer the cancel with their own value leave the body's.
+
+/// Children that sleep for `each` (not looking at the cancel), counting those that started.
+fn sleepers<'s>(
+    s: &'s Scope<'s, '_, Interrupted>,
+    n: usize,
+    each: Duration,
+    started: &Arc<AtomicUsize>,
+) {
+    for _ in 0..n {
+        let started = Arc::clone(started);
+        s.spawn(async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            sleep(each).await;
+            Ok::<_, Interrupted>(())
+        });
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law4_a_deadline_that_stops_queued_children_after_the_body_returned_is_the_result() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().limit(1).timeout(ms(25)));
+    let out = s
+        .run(async {
+            sleepers(s, 5, ms(10), &started);
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(started.load(Ordering::SeqCst), 3, "two never started");
+    match out {
+        Err(Interrupted::DeadlineExceeded(_)) => {}
+        other => panic!("the deadline stopped two queued children, not the body's: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law4_a_deadline_that_aborts_children_after_the_body_returned_is_the_result() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().timeout(ms(25)));
+    let out = s
+        .run(async {
+            sleepers(s, 3, hours(1), &started);
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+    let err = out.expect_err("the deadline aborted every child: not the body's value");
+    assert!(
+        err.cause().is_some_and(Cause::is_deadline),
+        "the scope's deadline, as its cause: {err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_an_outside_cancel_whose_consequence_errors_are_dropped_is_the_result() {
+    let s = &Scope::new(Config::new().grace(hours(1)));
+    let (out, ()) = tokio::join!(
+        s.run(async {
+            s.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<(), AppError>(AppError::Boom(1))
+            });
+            Ok::<_, AppError>(7)
+        }),
+        async {
+            sleep(ms(10)).await;
+            s.cancel("outside");
+        }
+    );
+    match out {
+        Err(AppError::Interrupted(i)) => {
+            assert_eq!(i.cause(), Some(&Cause::explicit("outside")));
+        }
+        other => panic!("the child's error answered the cancel: it is the result: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_supervised_scope_stopped_after_its_body_returned_reports_the_cancel_first() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().limit(1).timeout(ms(25)));
+    let out = s
+        .run_all(async {
+            sleepers(s, 5, ms(10), &started);
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    let failures = out.expect_err("two children never started");
+    let primary = failures.primary().expect("the cancellation");
+    assert!(
+        primary.error().cause().is_some_and(Cause::is_deadline),
+        "{primary:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_children_that_answer_a_cancel_after_the_body_returned_leave_its_value() {
+    // Each child looks at the cancel and stops with a value of its own: a graceful stop.
+    let s = &Scope::new(Config::new().timeout(ms(25)).grace(hours(1)));
+    let out = s
+        .run(async {
+            for _ in 0..3 {
+                s.spawn(async {
+                    scope_runtime::cancelled().await;
+                    Ok::<_, Interrupted>(())
+                });
+            }
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+    // A child that ignores the cancel but completes within the grace has its own value too.
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().timeout(ms(25)).grace(hours(1)));
+    let out = s
+        .run(async {
+            sleepers(s, 2, ms(50), &started);
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_body_that_returns_after_the_cancel_has_the_last_word() {
+    // The body cancels its scope and returns: it answered that cancel; what the cancel
+    // stops is what it asked for.
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().limit(1));
+    let out = s
+        .run(async {
+            sleepers(s, 3, hours(1), &started);
+            s.cancel("enough");
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+    // A child its handle aborted before the body returned was stopped by the body, not by the
+    // deadline that comes after.
+    let s = &Scope::new(Config::new().timeout(ms(25)).grace(hours(1)));
+    let out = s
+        .run(async {
+            let aborted = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+            sleep(ms(1)).await;
+            aborted.abort();
+            s.spawn(async {
+                scope_runtime::cancelled().await;
+                Ok::<_, Interrupted>(())
+            });
+            Ok::<_, Interrupted>(7)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 7);
+}

@@ -100,6 +100,7 @@ where
 impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
         let unstarted = self.f.take().map(|f| {
+            self.shared.cut_short();
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
             // panic, and the bookkeeping below happens all the same. Dropped inside the job's

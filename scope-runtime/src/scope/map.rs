@@ -772,6 +772,7 @@ where
         out,
         failures,
         not_kept,
+        unanswered,
         cause,
         refused,
     } = scope.run_with::<_, AsReport>(body).await;
@@ -786,6 +787,7 @@ where
         out: out.flatten(),
         failures,
         not_kept,
+        unanswered,
         cause,
         refused,
     })

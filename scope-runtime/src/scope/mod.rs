@@ -114,7 +114,7 @@ use crate::config::Config;
 use crate::cx::{Cx, WeakCx};
 use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Mutex, Ordering};
 
 /// The invariant brand of a scope's lifetime.
 type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
@@ -222,6 +222,9 @@ pub(crate) struct Shared<E> {
     /// A race's scope whose winner is in: a candidate's error after it answers the win's
     /// cancel (a consequence, not a failure).
     pub(crate) won: AtomicBool,
+    /// Whether the body's value answered the cancel that stopped the children (see
+    /// [`Shared::body_returned`] and [`Shared::cut_short`]): `BODY_FIRST` and `CUT_SHORT`.
+    after_body: AtomicU8,
     /// The context of the background children (created with the first), cancelled when the
     /// body returns; the children to stop then.
     background: Mutex<Background>,
@@ -373,6 +376,12 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
         }
     }
 }
+
+/// `Shared::after_body`: the body returned its value while its scope was not cancelled.
+const BODY_FIRST: u8 = 1;
+/// `Shared::after_body`: a child ended without a value of its own while its scope was
+/// cancelled.
+const CUT_SHORT: u8 = 2;
 
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
 const ENCLOSING_ENDED: &str = "an enclosing scope has ended: its work was aborted";
@@ -909,6 +918,32 @@ impl<E> Shared<E> {
         self.background.lock().over
     }
 
+    /// The body returned a value: if its scope was not cancelled then, the value answers no
+    /// cancel, and one that comes after it and stops a child short (see
+    /// [`cut_short`](Shared::cut_short)) is the scope's result (see [`Shared::unanswered`]).
+    pub(crate) fn body_returned(&self) {
+        if !self.is_cancelled_own() {
+            self.after_body.fetch_or(BODY_FIRST, Ordering::Relaxed);
+        }
+    }
+
+    /// A child ended without a value of its own (it never started, was aborted or dropped, or
+    /// returned an error): if its scope is cancelled, that cancel cut its work short.
+    #[cold]
+    pub(crate) fn cut_short(&self) {
+        if self.is_cancelled_own() {
+            self.after_body.fetch_or(CUT_SHORT, Ordering::Relaxed);
+        }
+    }
+
+    /// Read at the scope's end, once every child has ended (their marks are seen through the
+    /// tracker's count): the body returned its value before a cancel that then stopped a
+    /// child short. The body did not answer that cancel, and the stopped work is not its
+    /// success: the cancellation is the scope's result.
+    pub(crate) fn unanswered(&self) -> bool {
+        self.after_body.load(Ordering::Relaxed) == BODY_FIRST | CUT_SHORT
+    }
+
     /// The body returned: the background children are cancelled (cause: the scope finished)
     /// and, after the grace, aborted.
     pub(crate) fn end_background(&self) {
@@ -1006,6 +1041,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 child_panicked: AtomicBool::new(false),
                 won: AtomicBool::new(false),
+                after_body: AtomicU8::new(0),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 not_kept: AtomicUsize::new(0),
@@ -1092,7 +1128,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     ///
     /// The body has the last word: if it returns a value after the cancel, that value is the
     /// scope's result (a graceful stop is a success); dropped (after the grace) or returning
-    /// the interruption, the result is the cancellation.
+    /// the interruption, the result is the cancellation. A cancel after the body returned
+    /// that stops a child short is the result too (see [`run`](Scope::run)).
     ///
     /// # Panics
     ///
@@ -2037,6 +2074,12 @@ where
     /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
     /// result is the cancellation. A child's failure or panic always wins over the body.
     ///
+    /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
+    /// a child short (the child never started, was aborted, or ended with an error, the
+    /// interruption or a panic), the result is the cancellation, so work the deadline cut is
+    /// never reported as the body's success. Children that answer the cancel with values of
+    /// their own leave the body's value as the result.
+    ///
     /// # Panics
     ///
     /// A panic of the body is resumed by the returned future once every child has ended (a
@@ -2076,6 +2119,30 @@ where
     /// assert!(matches!(again, Err(AppError::Interrupted(Interrupted::Config(ConfigError::AlreadyRun)))));
     /// # });
     /// ```
+    ///
+    /// A body that hands its children to the run and returns has not answered a deadline that
+    /// comes after: the children it stops make the deadline the result.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let s = &Scope::new(Config::new().limit(1).timeout(Duration::from_millis(25)));
+    /// let out = s
+    ///     .run(async {
+    ///         for _ in 0..5 {
+    ///             // One at a time, 10 ms each: the deadline comes before the fourth starts.
+    ///             s.spawn(async {
+    ///                 tokio::time::sleep(Duration::from_millis(10)).await;
+    ///                 Ok::<_, Interrupted>(())
+    ///             });
+    ///         }
+    ///         Ok::<_, Interrupted>("all queued")
+    ///     })
+    ///     .await;
+    /// assert!(matches!(out, Err(Interrupted::DeadlineExceeded(_))));
+    /// # });
+    /// ```
     pub fn run<F>(&'s self, body: F) -> Run<'s, 'env, E, M, F, FirstFailure>
     where
         F: Future,
@@ -2096,6 +2163,9 @@ where
     /// error (`child.await?`) stops the scope, and the result holds both the child's failure
     /// and the body's (named after the scope). To report a child's failure once and go on,
     /// match the child's outcome instead of `?`.
+    ///
+    /// A value the body returned before an outside cancel that then stops a child short (see
+    /// [`run`](Scope::run)) answered nothing: the cancellation comes first among the failures.
     ///
     /// # Examples
     ///

@@ -228,7 +228,12 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 Ok(value) => return (Ok(value), false),
                 Err(error) => error,
             },
-            Err(payload) => return (Err(self.panicked(task, payload).into()), false),
+            Err(payload) => {
+                // No value of its own: a cancel that came after the body's value cut its
+                // work short (the panic is reported all the same).
+                self.cut_short();
+                return (Err(self.panicked(task, payload).into()), false);
+            }
         };
         if let Some(cause) = cancelled_alone() {
             self.item_stopped_alone(&cause);
@@ -244,6 +249,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 return (Err(self.panicked(task, payload).into()), false);
             }
         };
+        // An error after its scope's cancel answers it: a cancel that came after the body's
+        // value has cut this child's work short.
+        self.cut_short();
         match self.fail(task, error, message.clone(), false) {
             // In a race that has its winner, an error answers the win's cancel: reported as a
             // stop (it is kept all the same, for a race that a panic makes fail).
@@ -433,6 +441,9 @@ pub struct Report<T, E> {
     pub(crate) failures: Vec<Failure<E>>,
     /// The failures a supervised scope counted but did not keep.
     pub(crate) not_kept: usize,
+    /// The body returned its value before an outside cancel that then stopped a child
+    /// short: the value did not answer that cancel (see `Shared::unanswered`).
+    pub(crate) unanswered: bool,
     /// Why the scope's context was cancelled, if it was (before it finished).
     pub(crate) cause: Option<Arc<Cause>>,
     /// This call did not run the scope (its run is another's, or it was refused): nothing the
@@ -449,6 +460,7 @@ impl<T, E> Report<T, E> {
             failures: vec![Failure::of_the_scope(info.clone(), error)],
             not_kept: 0,
             cause: None,
+            unanswered: false,
             refused: true,
         }
     }
@@ -523,15 +535,18 @@ pub(crate) fn did_not_complete() -> Arc<Cause> {
 
 /// The rule both shapes follow: a child's failure or panic always wins; otherwise the body
 /// has the last word (its value, even after an outside cancellation: a graceful stop is a
-/// success); a body that was dropped (or never ran) leaves the cancellation.
+/// success); a body that was dropped (or never ran) leaves the cancellation, and so does a
+/// body whose value came before a cancel that then stopped children short (it answered
+/// nothing).
 impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
     const SUPERVISE: bool = false;
     type Output = Result<T, E>;
     fn finish(report: Report<T, E>) -> Result<T, E> {
         let Report {
             failures,
-            out,
+            mut out,
             cause,
+            unanswered,
             ..
         } = report;
         let mut failures = failures.into_iter();
@@ -544,6 +559,13 @@ impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
                 crate::error::drop_after_panic(value);
             }
             return Err(first.into_error());
+        }
+        if unanswered {
+            // A cancel after the body's value stopped children short: the value did not
+            // answer it (user code to drop, under a catch), and the cancellation is the result.
+            if let Some(value) = out.take() {
+                crate::error::drop_after_panic(value);
+            }
         }
         if let Some(value) = out {
             return Ok(value);
@@ -559,7 +581,8 @@ impl<T, E: From<Interrupted>> Finish<T, E> for AllFailures {
     type Output = Result<T, Failures<E>>;
     fn finish(report: Report<T, E>) -> Result<T, Failures<E>> {
         let mut failures = report.failures;
-        if report.out.is_none() && !explained(report.cause.as_deref(), &failures) {
+        let answered = report.out.is_some() && !report.unanswered;
+        if !answered && !explained(report.cause.as_deref(), &failures) {
             // A cancellation that no recorded failure explains (a parent, a deadline, an
             // explicit cancel) comes first: it is why the others stopped.
             let cause = report.cause.unwrap_or_else(did_not_complete);

@@ -434,6 +434,8 @@ where
             mut failures,
             not_kept,
             cause,
+            // The race's own rule (below): its body's `()` answers nothing.
+            unanswered: _,
             refused: _,
         } = report;
         if let Some(payload) = dropped {

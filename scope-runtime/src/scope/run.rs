@@ -536,6 +536,9 @@ fn body_ended<E, M>(
                 shared.end_reservations();
             }
             shared.end_background();
+            if out.is_ok() {
+                shared.body_returned();
+            }
             if let Err(error) = out {
                 match message_of(&error) {
                     Ok(message) => {
@@ -780,6 +783,7 @@ where
         out,
         failures,
         not_kept: shared.not_kept.load(Ordering::Relaxed),
+        unanswered: shared.unanswered(),
         cause,
         refused: false,
     }

@@ -209,6 +209,9 @@ pin_project_lite::pin_project! {
                 };
                 let shared = &**this.shared;
                 let background = flags & BACKGROUND != 0;
+                if !background {
+                    shared.cut_short();
+                }
                 // Its destructor panicked: that is the child's panic.
                 let out = if let Some(payload) = panicked {
                     if D::DIRECT {
@@ -600,6 +603,9 @@ where
         let _enter = Enter::child_in_drop(this.cx, this.scope, home, *this.seen);
         catch_unwind(AssertUnwindSafe(move || fut.set(None)))
     };
+    if *this.flags & BACKGROUND == 0 {
+        this.shared.cut_short();
+    }
     let out = if let Err(payload) = dropped {
         Err(this.shared.panicked(this.info, payload).into())
     } else {
