@@ -136,6 +136,7 @@
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 (the report says `while draining`), or 1 if `main` returned an error |
 //! | a signal; `main` returns the shutdown's interruption (`?`) | 128 + the signal |
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
+//! | a signal after `main`'s body returned `Ok`, and it stops a child the body left to the run short (aborted at the grace's end, never started, or ending with an error) | 128 + the signal (the body's value answered no signal) |
 //! | a second signal | 128 + the second signal, at once |
 //! | a signal; `main` returns another error (a failure from before the signal) | 1 |
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck), and a second signal comes or the shutdown's bound passes (the grace, then the longest service grace and [`ABORT_WAIT`]) | 128 + that signal (for a shutdown the program began: 1 for a request, or the code of the signal its cancel names), with `shutdown: forced exit: ...`: 1 s after a second signal, or 1 s after the bound |

@@ -202,6 +202,12 @@ impl Config {
     /// take no slot: the body's end stops them, and a limit they held could keep the body
     /// from ending.
     ///
+    /// Children still queued when the scope is cancelled (its deadline, its parent, a
+    /// failure) never start, and their handles read
+    /// [`Interrupted::NotStarted`](crate::Interrupted::NotStarted). A body that queued them
+    /// and returned its value did not answer that cancel: the scope returns the cancellation
+    /// (see [`Scope::run`](crate::Scope::run)).
+    ///
     /// # Examples
     ///
     /// With a limit of 1 the children run one after the other:

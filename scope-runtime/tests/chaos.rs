@@ -1443,13 +1443,13 @@ enum Want {
 ///   in a race, a body that returned the interruption after the scope's context was
 ///   cancelled answered that cancel: it is no failure of its own ([S3]), and the scope's own
 ///   entry is there only if no failure explains the cancel.
+/// - **(b) a finished scope's context is cancelled with a cause that says so**: that cause is
+///   not a cancellation of the scope (see [`origin`]: an unknown cause is ignored).
 /// - **(c) a value the body returned before the cancel answers nothing** ([A4]): if that
 ///   cancel then stops a child short (never started, aborted, or ended with an error, the
 ///   interruption or a panic), the result is the cancellation (under supervise, the scope's
 ///   own entry first when the cancel came from outside); children that answer it with values
 ///   of their own leave the body's.
-/// - **(b) a finished scope's context is cancelled with a cause that says so**: that cause is
-///   not a cancellation of the scope (see [`origin`]: an unknown cause is ignored).
 ///
 /// Each rule is tagged; adjust it here if the contract changes.
 fn the_rules(view: &View) -> Want {

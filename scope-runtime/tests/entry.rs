@@ -294,3 +294,52 @@ async fn a_nested_panic_handled_before_the_shutdown_leaves_the_interruption_as_i
     let outcome = MainOutcome::of_scope(out, s, ToString::to_string);
     assert!(outcome.is_interruption(), "{:?}", outcome.error_line());
 }
+
+/// What `#[scope::main]` reads of its main scope when the body leaves a worker to the run and
+/// returns, and the shutdown's signal comes after: `answers` says whether the worker stops on
+/// the cancel with a value of its own (else it sleeps on, and the grace aborts it).
+async fn main_outcome_with_a_signal_after_the_body(answers: bool) -> MainOutcome<()> {
+    use scope_runtime::{Config, Interrupted, Scope};
+    let app = Cx::root();
+    let s: &Scope<'_, '_, Interrupted> = &Scope::new(
+        Config::new()
+            .parent(app.clone())
+            .grace(Duration::from_secs(1)),
+    );
+    let signal = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        app.cancel_with(Cause::Shutdown {
+            signal: Signal::Terminate,
+        });
+    };
+    let (out, ()) = tokio::join!(
+        s.run(async {
+            s.spawn_named("worker", async move {
+                if answers {
+                    scope_runtime::cancelled().await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Ok::<_, Interrupted>(())
+            });
+            Ok::<_, Interrupted>(())
+        }),
+        signal
+    );
+    MainOutcome::of_scope(out, s, ToString::to_string)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_that_cuts_short_work_main_left_to_its_run_is_the_signals_exit() {
+    // `main` returned `Ok` before the signal, but the worker it left was aborted at the grace's
+    // end: the shutdown cut work short (128 + the signal), not a clean exit.
+    let outcome = main_outcome_with_a_signal_after_the_body(false).await;
+    assert!(outcome.is_interruption(), "{:?}", outcome.error_line());
+    // A worker that stops on the cancel with its own value: a clean exit.
+    let outcome = main_outcome_with_a_signal_after_the_body(true).await;
+    assert!(
+        !outcome.is_interruption() && outcome.error_line().is_none(),
+        "{:?}",
+        outcome.error_line()
+    );
+}
