@@ -1281,6 +1281,12 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
 /// behind it start. Forgotten (`mem::forget`) while the body runs, it keeps its slot until
 /// the body returns, as a forgotten semaphore permit keeps its own.
 ///
+/// Dropped by the body, its slot is free at once (a `try_reserve` right after finds it), but
+/// a queued spawned or blocking child it passes to starts when that poll of the body ends:
+/// a body that fails right after the drop must start no more children. So the body must not
+/// block its thread (`block_in_place`, a channel's blocking `recv`) waiting for that child
+/// in the same poll; an `.await` lets it start.
+///
 /// # Examples
 ///
 /// ```
