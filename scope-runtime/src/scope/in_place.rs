@@ -242,6 +242,7 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     /// Polls every child added or woken since the last call, once. Calls `done` with each
     /// child that completed (already removed; its future has dropped the user's). Returns
     /// whether any completed.
+    #[inline]
     pub(crate) fn poll_ready(&mut self, mut done: impl FnMut(Running<'env, M>)) -> bool {
         let mut completed = false;
         // First polls, with the shared waker.

@@ -936,7 +936,7 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// Takes requests, admits and polls in-place children, and handles cancellation: the
     /// grace, then the abort (of the in-place and spawned children here; the caller drops
     /// the body).
-    #[inline(never)]
+    #[inline]
     fn turn<E>(&mut self, scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> Turn {
         let shared = &*scope.shared;
         shared.tracker.register_owner(task.waker());
