@@ -81,15 +81,16 @@ pub struct Config {
     pub(crate) limit: Option<usize>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) grace: Duration,
-    /// `grace` was set (to zero too): an unset grace takes the enclosing scope's under the
-    /// application's shutdown.
-    pub(crate) grace_set: bool,
+    /// `None` until set (to zero too): an unset grace is [`DEFAULT_GRACE`], and takes the
+    /// enclosing scope's under the application's shutdown.
+    pub(crate) grace: Option<Duration>,
     /// The grace in place of `grace` when the application's shutdown cancels the scope.
     pub(crate) shutdown_grace: Option<Duration>,
     pub(crate) bindings: Vec<Binding>,
     pub(crate) parent: Option<Cx>,
-    pub(crate) error: Option<ConfigError>,
+    /// The first misuse found, boxed: a `Config` is built on the stack of the code that makes
+    /// a scope (one per nested scope), and is rarely in error.
+    pub(crate) error: Option<Box<ConfigError>>,
 }
 
 impl Default for Config {
@@ -120,8 +121,7 @@ impl Config {
             limit: None,
             timeout: None,
             deadline: None,
-            grace: DEFAULT_GRACE,
-            grace_set: false,
+            grace: None,
             shutdown_grace: None,
             bindings: Vec::new(),
             parent: None,
@@ -345,8 +345,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self.grace_set = true;
+        self.grace = Some(grace);
         self
     }
 
@@ -425,7 +424,7 @@ impl Config {
         let binding = Binding::new(slot, value);
         if self.bindings.iter().any(|b| b.index == binding.index) {
             self.error
-                .get_or_insert(ConfigError::SlotBoundTwice(binding.name));
+                .get_or_insert_with(|| Box::new(ConfigError::SlotBoundTwice(binding.name)));
         }
         self.bindings.push(binding);
         self
@@ -461,7 +460,7 @@ impl fmt::Debug for Config {
             .field("limit", &self.limit)
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
-            .field("grace", &self.grace)
+            .field("grace", &self.grace.unwrap_or(DEFAULT_GRACE))
             .field("shutdown_grace", &self.shutdown_grace)
             .field("bindings", &self.bindings)
             .finish_non_exhaustive()

@@ -463,9 +463,11 @@ where
         // A limit below the children would keep one from ever starting: refused, as the
         // scope refuses a zero limit.
         if let Some(limit) = config.limit.filter(|&n| n > 0 && n < children.len()) {
-            config.error.get_or_insert(ConfigError::LimitBelowChildren {
-                limit,
-                children: children.len(),
+            config.error.get_or_insert_with(|| {
+                Box::new(ConfigError::LimitBelowChildren {
+                    limit,
+                    children: children.len(),
+                })
             });
         }
         let s = &Scope::new(config);

@@ -1031,8 +1031,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 tracker: Tracker::new(enclosing),
                 cx,
                 info,
-                grace: config.grace,
-                grace_set: config.grace_set,
+                grace: config.grace.unwrap_or(crate::config::DEFAULT_GRACE),
+                grace_set: config.grace.is_some(),
                 shutdown_grace: config.shutdown_grace,
                 admission: Admission::new(limit),
                 policy: outcome::Policy::new(),
@@ -1058,6 +1058,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             // The limit's value decides, whatever was set before it (`limit(0).limit(4)`).
             config_error: config
                 .error
+                .map(|e| *e)
                 .or_else(|| (config.limit == Some(0)).then_some(ConfigError::ZeroLimit)),
             _brand: PhantomData,
         }
