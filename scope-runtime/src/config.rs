@@ -202,11 +202,12 @@ impl Config {
     /// take no slot: the body's end stops them, and a limit they held could keep the body
     /// from ending.
     ///
-    /// Children still queued when the scope is cancelled (its deadline, its parent, a
-    /// failure) never start, and their handles read
+    /// Children still queued when the scope is cancelled (a failure, its deadline, its
+    /// parent) never start, and their handles read
     /// [`Interrupted::NotStarted`](crate::Interrupted::NotStarted). A body that queued them
-    /// and returned its value did not answer that cancel: the scope returns the cancellation
-    /// (see [`Scope::run`](crate::Scope::run)).
+    /// and returned its value did not answer a cancel from outside (its deadline, its parent,
+    /// an explicit cancel) that came after: the scope returns that cancellation (see
+    /// [`Scope::run`](crate::Scope::run)).
     ///
     /// # Examples
     ///

@@ -3132,3 +3132,67 @@ async fn law2_a_body_that_returns_after_the_cancel_has_the_last_word() {
         .await;
     assert_eq!(out.unwrap(), 7);
 }
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_child_its_handle_stopped_is_no_work_a_later_deadline_cut_short() {
+    // Cancelled through its handle before the body returned; its grace (100 ms) ends after
+    // the scope's deadline (25 ms), so its abort lands while the scope is cancelled: the
+    // handle stopped it, not the deadline. Spawned and in place.
+    for in_place in [false, true] {
+        let s = &Scope::new(Config::new().timeout(ms(25)).grace(ms(100)));
+        let out = s
+            .run(async {
+                let unwanted = if in_place {
+                    s.spawn_in_place(std::future::pending::<Result<(), Interrupted>>())
+                } else {
+                    s.spawn(std::future::pending::<Result<(), Interrupted>>())
+                };
+                tokio::task::yield_now().await; // it has started
+                unwanted.cancel("not needed");
+                Ok::<_, Interrupted>(7)
+            })
+            .await;
+        assert_eq!(out.unwrap(), 7, "in place: {in_place}");
+    }
+}
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct LoudError;
+
+impl std::fmt::Display for LoudError {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        assert!(std::hint::black_box(false), "a Display that panics");
+        Ok(())
+    }
+}
+
+impl From<Interrupted> for LoudError {
+    fn from(_: Interrupted) -> Self {
+        LoudError
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_supervised_scope_reports_the_cancel_first_whatever_the_cut_childs_error_does() {
+    // The child's error after the deadline is cut work, whether its `Display` panics (its
+    // panic) or not: the deadline comes first, as for a child that panics in its poll.
+    let failures = Scope::<LoudError>::new(Config::new().timeout(ms(25)).grace(hours(1)));
+    let s = &failures;
+    let out = s
+        .run_all(async {
+            s.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<(), LoudError>(LoudError)
+            });
+            Ok::<_, LoudError>(7)
+        })
+        .await;
+    let failures = out.expect_err("the deadline cut the child short");
+    assert_eq!(failures.len(), 2, "the deadline, then the child's panic");
+    assert_eq!(
+        failures.primary().unwrap().task().id(),
+        s.info().id(),
+        "the scope's own entry first"
+    );
+}

@@ -343,3 +343,55 @@ async fn a_shutdown_that_cuts_short_work_main_left_to_its_run_is_the_signals_exi
         outcome.error_line()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_below_a_scope_whose_left_work_the_shutdown_cut_is_a_crash_not_the_signal() {
+    use scope_runtime::{Config, Interrupted, Scope};
+    // A component scope starts its worker and returns before the signal; the worker's own
+    // scope has a clean-up child that panics on the shutdown. The component scope ends with
+    // the cancellation (its body's value answered nothing), which hides that panic: it tells
+    // the main scope, and the exit is a crash (1), not the signal's stop.
+    let app = Cx::root();
+    let main_scope: &Scope<'_, '_, Interrupted> = &Scope::new(
+        Config::new()
+            .parent(app.clone())
+            .grace(Duration::from_secs(1)),
+    );
+    let signal = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        app.cancel_with(Cause::Shutdown {
+            signal: Signal::Terminate,
+        });
+    };
+    let (out, ()) = tokio::join!(
+        main_scope.run(async {
+            let workers: &Scope<'_, '_, Interrupted> =
+                &Scope::new(Config::new().grace(Duration::from_secs(1)));
+            workers
+                .run(async {
+                    workers.spawn(async {
+                        let flush: &Scope<'_, '_, Interrupted> =
+                            &Scope::new(Config::new().grace(Duration::from_secs(1)));
+                        flush
+                            .run(async {
+                                flush.spawn_named("flusher", async {
+                                    scope_runtime::cancelled().await;
+                                    assert!(std::hint::black_box(false), "flush failed");
+                                    Ok::<_, Interrupted>(())
+                                });
+                                Ok::<_, Interrupted>(())
+                            })
+                            .await
+                    });
+                    Ok::<_, Interrupted>(())
+                })
+                .await?;
+            Ok::<_, Interrupted>(())
+        }),
+        signal
+    );
+    let outcome = MainOutcome::of_scope(out, main_scope, ToString::to_string);
+    assert!(!outcome.is_interruption(), "{:?}", outcome.error_line());
+    let line = outcome.error_line().unwrap();
+    assert!(line.contains("flush failed"), "{line}");
+}

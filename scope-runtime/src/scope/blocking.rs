@@ -12,7 +12,7 @@ use super::admission::{Queued, Seq, Ticket, NO_SEQ};
 use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
-use super::spawn::{report_end, why_not_started, Channel, Deliver};
+use super::spawn::{by_handle, report_end, why_not_started, Channel, Deliver};
 use super::tracker::{Enclosing, PendingJob, TaskHandle, Tracker};
 use super::{Scope, Shared};
 use crate::cause::Cause;
@@ -100,7 +100,8 @@ where
 impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
         let unstarted = self.f.take().map(|f| {
-            self.shared.cut_short();
+            let (shared, cx) = (&self.shared, &self.cx);
+            shared.cut_short(|| shared.cause_in(cx).is_some_and(|c| by_handle(&c)));
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
             // panic, and the bookkeeping below happens all the same. Dropped inside the job's

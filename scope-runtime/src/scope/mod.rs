@@ -928,12 +928,19 @@ impl<E> Shared<E> {
     }
 
     /// A child ended without a value of its own (it never started, was aborted or dropped, or
-    /// returned an error): if its scope is cancelled, that cancel cut its work short.
+    /// returned an error or panicked): if its scope is cancelled, that cancel cut its work
+    /// short, unless the child was stopped alone, through its handle (`alone`, asked only
+    /// once the body's value is in: before, the mark does not matter, and an aborted child's
+    /// end stays cheap; a body's value not yet seen here only ever marks more).
     #[cold]
-    pub(crate) fn cut_short(&self) {
-        if self.is_cancelled_own() {
-            self.after_body.fetch_or(CUT_SHORT, Ordering::Relaxed);
+    pub(crate) fn cut_short(&self, alone: impl FnOnce() -> bool) {
+        if !self.is_cancelled_own() {
+            return;
         }
+        if self.after_body.load(Ordering::Relaxed) & BODY_FIRST != 0 && alone() {
+            return;
+        }
+        self.after_body.fetch_or(CUT_SHORT, Ordering::Relaxed);
     }
 
     /// Read at the scope's end, once every child has ended (their marks are seen through the
@@ -2082,10 +2089,11 @@ where
     /// result is the cancellation. A child's failure or panic always wins over the body.
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
-    /// a child short (the child never started, was aborted, or ended with an error, the
-    /// interruption or a panic), the result is the cancellation, so work the deadline cut is
-    /// never reported as the body's success. Children that answer the cancel with values of
-    /// their own leave the body's value as the result.
+    /// a child short (the child never started, was aborted, or ended with an error or the
+    /// interruption), the result is the cancellation, so work the deadline cut is never
+    /// reported as the body's success (a child's panic is still the result: it always wins).
+    /// Children that answer the cancel with values of their own leave the body's value as the
+    /// result, and a child stopped through its own handle does not count.
     ///
     /// # Panics
     ///

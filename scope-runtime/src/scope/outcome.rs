@@ -231,7 +231,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             Err(payload) => {
                 // No value of its own: a cancel that came after the body's value cut its
                 // work short (the panic is reported all the same).
-                self.cut_short();
+                self.cut_short(|| false);
                 return (Err(self.panicked(task, payload).into()), false);
             }
         };
@@ -242,6 +242,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 Err(payload) => (Err(self.panicked(task, payload).into()), false),
             };
         }
+        // An error after its scope's cancel: a cancel that came after the body's value has cut
+        // this child's work short (whatever its `Display` does below).
+        self.cut_short(|| false);
         let message = match message_of(&error) {
             Ok(message) => message,
             Err(payload) => {
@@ -249,9 +252,6 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 return (Err(self.panicked(task, payload).into()), false);
             }
         };
-        // An error after its scope's cancel answers it: a cancel that came after the body's
-        // value has cut this child's work short.
-        self.cut_short();
         match self.fail(task, error, message.clone(), false) {
             // In a race that has its winner, an error answers the win's cancel: reported as a
             // stop (it is kept all the same, for a race that a panic makes fail).

@@ -749,6 +749,9 @@ where
     // motion, a forced abort above, may be why the scope ended as it did).
     shared.caught_up_own();
     let cause = shared.cause_own();
+    // The body's value answered no cancel that then stopped a child short: the scope ends
+    // with the cancellation, as one whose body did not return.
+    let unanswered = shared.unanswered();
     shared.cancel_own(Cause::Finished {
         scope: shared.info.clone(),
     });
@@ -767,7 +770,7 @@ where
         .iter()
         .flatten()
         .any(|k| matches!(k, Kept::Panicked(_)));
-    if panicked || (kept.is_none() && out.is_none()) {
+    if panicked || (kept.is_none() && (out.is_none() || unanswered)) {
         tell_panic_below(shared, kept.as_deref());
     }
     shared
@@ -783,7 +786,7 @@ where
         out,
         failures,
         not_kept: shared.not_kept.load(Ordering::Relaxed),
-        unanswered: shared.unanswered(),
+        unanswered,
         cause,
         refused: false,
     }

@@ -210,7 +210,8 @@ pin_project_lite::pin_project! {
                 let shared = &**this.shared;
                 let background = flags & BACKGROUND != 0;
                 if !background {
-                    shared.cut_short();
+                    let (cx, lazy, seen) = (this.cx.as_ref(), lazy(flags, this.info), *this.seen);
+                    shared.cut_short(|| cancelled_alone(cx, lazy, seen, shared).is_some());
                 }
                 // Its destructor panicked: that is the child's panic.
                 let out = if let Some(payload) = panicked {
@@ -604,7 +605,9 @@ where
         catch_unwind(AssertUnwindSafe(move || fut.set(None)))
     };
     if *this.flags & BACKGROUND == 0 {
-        this.shared.cut_short();
+        let (cx, lazy, seen) = (this.cx.as_ref(), lazy(*this.flags, this.info), *this.seen);
+        let shared = &**this.shared;
+        shared.cut_short(|| cancelled_alone(cx, lazy, seen, shared).is_some());
     }
     let out = if let Err(payload) = dropped {
         Err(this.shared.panicked(this.info, payload).into())
