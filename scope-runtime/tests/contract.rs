@@ -422,6 +422,93 @@ async fn law5_a_panic_dropping_a_blocking_childs_unread_output_is_its_panic() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_a_finished_childs_value_with_its_handle_is_the_childs_panic() {
+    // The child has ended and sent its value; the handle (or a `ChildSet` holding its outcome)
+    // is dropped unread while the scope runs. Its destructor's panic was swallowed by the
+    // handle's drop, and the scope returned `Ok`, while the same handle dropped a moment
+    // earlier (before the child's end) made it the child's panic. It is the child's panic
+    // either way.
+    for way in ["spawned", "in place", "set"] {
+        let (sibling, sibling_dropped) = flag();
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                s.spawn(async move {
+                    let _held = sibling;
+                    sleep(Duration::from_secs(3600)).await;
+                });
+                let child = async {
+                    sleep(ms(1)).await;
+                    Ok::<_, AppError>(PanicOnDropValue)
+                };
+                let handle = if way == "in place" {
+                    s.spawn_in_place_named("bad-value", child)
+                } else {
+                    s.spawn_named("bad-value", child)
+                };
+                sleep(ms(5)).await;
+                assert!(handle.is_finished(), "{way}");
+                if way == "set" {
+                    let mut set = scope_runtime::ChildSet::new();
+                    set.push(handle);
+                    drop(set);
+                } else {
+                    drop(handle);
+                }
+                sleep(Duration::from_secs(3600)).await;
+                Ok::<_, AppError>(())
+            })
+            .await;
+        match out {
+            Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+                assert_eq!(p.message(), "output dropped badly", "{way}");
+                assert_eq!(p.task().name(), Some("bad-value"), "{way}");
+            }
+            other => panic!("{way}: expected the child's panic, got {other:?}"),
+        }
+        assert!(sibling_dropped.load(Ordering::SeqCst), "{way}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_a_childs_value_with_its_handle_after_the_run_reaches_the_dropper() {
+    // The scope has reported: the panic has no outcome to join, and is the code's that drops
+    // the handle (it was swallowed). A drop while a panic unwinds already still does not
+    // abort (`law5_a_handle_dropped_in_an_unwind_...` in behaviour.rs).
+    for in_place in [false, true] {
+        let s = &Scope::new(Config::new());
+        let handle = s
+            .run(async {
+                let child = async { Ok::<_, AppError>(PanicOnDropValue) };
+                let handle = if in_place {
+                    s.spawn_in_place(child)
+                } else {
+                    s.spawn(child)
+                };
+                while !handle.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, AppError>(handle)
+            })
+            .await
+            .expect("the scope completes");
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
+        let Err(payload) = dropped else {
+            panic!("the destructor's panic was lost (in place: {in_place})");
+        };
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        assert_eq!(
+            message,
+            Some("output dropped badly"),
+            "in place: {in_place}"
+        );
+    }
+}
+
 /// A race's candidate that panics when it is told to stop.
 async fn panics_when_cancelled() -> Result<&'static str, AppError> {
     scope_runtime::cancelled().await;

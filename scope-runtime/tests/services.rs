@@ -514,6 +514,45 @@ async fn a_panic_dropping_a_service_tasks_work_or_unread_output_is_that_tasks_pa
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_panic_dropping_a_finished_tasks_output_with_its_handle_is_that_tasks_panic() {
+    // The task has ended and sent its output; its handle is dropped unread. The destructor's
+    // panic was swallowed by the handle's drop (the service reported nothing), while the same
+    // handle dropped before the task's end made it the task's panic.
+    let svc = Service::new(ServiceConfig::new("audit"));
+    let handle = svc
+        .spawn_named("late", async {
+            Ok::<_, String>(PanicOnDrop("output dropped late"))
+        })
+        .unwrap();
+    sleep(MS).await;
+    assert!(handle.is_finished());
+    drop(handle);
+    let report = svc.stop().await;
+    let failures: Vec<(String, bool)> = report
+        .failures()
+        .iter()
+        .map(|f| (f.to_string(), f.panicked()))
+        .collect();
+    assert_eq!(
+        failures,
+        [("task `late` panicked: output dropped late".to_owned(), true)]
+    );
+    // Once the service is gone, the panic is the dropping code's: not lost.
+    let svc = Service::new(ServiceConfig::new("gone"));
+    let handle = svc
+        .spawn(async { Ok::<_, String>(PanicOnDrop("output dropped after the service")) })
+        .unwrap();
+    let _ = svc.stop().await;
+    drop(svc);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
+    let payload = dropped.expect_err("the destructor's panic was lost");
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("output dropped after the service")
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_run_unwinding_from_a_panic_ends_the_context_without_a_second_panic() {
     // The application's context ends as the run unwinds; a cancel callback that panics then
     // must not make a second panic (which would abort the process): the work's panic goes on.

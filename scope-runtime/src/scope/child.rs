@@ -16,7 +16,7 @@ use super::admission::Ticket;
 use super::{Brand, Lost, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::Cx;
-use crate::error::{drop_after_panic, resume_unless_unwinding, Interrupted, NotStarted, Panicked};
+use crate::error::{drop_caught, resume_unless_unwinding, Interrupted, NotStarted, Panicked};
 use crate::info::{TaskId, TaskInfo};
 
 /// What a child handle needs of its scope (type-erased over the scope's error type).
@@ -30,6 +30,10 @@ pub(crate) trait ChildScope: Send + Sync {
     /// The cause a child's own context has, or would have if it had one: its parent's,
     /// inherited.
     fn cause(&self, background: bool) -> Option<Arc<Cause>>;
+    /// The destructor of a value the child `info` delivered panicked as its handle (or a
+    /// set holding its outcome) dropped it unread: the child's panic while the run goes on,
+    /// the dropping code's once the scope has reported.
+    fn unread_panicked(&self, info: &TaskInfo, payload: Box<dyn std::any::Any + Send>);
 }
 
 impl<E: Send> ChildScope for Shared<E> {
@@ -52,12 +56,25 @@ impl<E: Send> ChildScope for Shared<E> {
             .map(|c| crate::cx::inherited(&c))
             .or_else(|| if background { None } else { self.lost_cause() })
     }
+    fn unread_panicked(&self, info: &TaskInfo, payload: Box<dyn std::any::Any + Send>) {
+        // Acquire: pairs with the run's Release store before it takes the failures.
+        if self.run_ended.load(Ordering::Acquire) {
+            // No outcome is left to join it (or the run was dropped): the panic is the code's
+            // that dropped the value, as any destructor's.
+            resume_unless_unwinding(payload);
+        } else {
+            // The same as the child's own drop of a value nobody would read: its panic.
+            let _ = self.panicked(info, payload);
+        }
+    }
 }
 
 /// A handle onto a child: await it for the child's value.
 ///
 /// It carries the scope's lifetime, so it cannot outlive the scope. Dropping it does not
-/// detach or cancel the child: the scope still owns and joins it.
+/// detach or cancel the child: the scope still owns and joins it. A value the child sent and
+/// nobody read is dropped with the handle; a panic of its destructor is the child's panic
+/// (law 5) while the scope runs, whether the child or the handle dropped the value.
 ///
 /// Awaiting gives `Ok(value)`, or an [`Interrupted`]: the child was cancelled or aborted,
 /// panicked, failed (its own error went to the scope; see [`Scope::run`](crate::Scope::run)),
@@ -244,6 +261,11 @@ impl<'s, T> Child<'s, T> {
     /// ```
     pub fn info(&self) -> &TaskInfo {
         &self.info
+    }
+
+    /// The scope the child belongs to (as its handle sees it).
+    pub(super) fn owner(&self) -> &'s dyn ChildScope {
+        self.scope
     }
 
     /// What to abort for this child, if it may still be running.
@@ -463,11 +485,14 @@ impl<T> Drop for Child<'_, T> {
             // Closed first: a child that has not sent yet drops its value itself, inside its
             // end (a panic there is its own). One sent already is dropped here, with its
             // handle, under a catch: a panic of its destructor (which the panic hook has
-            // printed) does not unwind into the code dropping the handle, which may be
-            // unwinding already, as a `JoinHandle`'s drop does not.
+            // printed) is the child's all the same while the scope runs, whichever of the
+            // two came first; after the scope has reported, it is this code's (never while
+            // a panic unwinds already: see `ChildScope::unread_panicked`).
             rx.close();
             if let Ok(unread) = rx.try_recv() {
-                drop_after_panic(unread);
+                if let Err(payload) = drop_caught(unread) {
+                    self.scope.unread_panicked(&self.info, payload);
+                }
             }
         }
     }

@@ -12,8 +12,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 
-use super::child::Child;
-use crate::error::{drop_after_panic, keep_first, resume_unless_unwinding, Interrupted};
+use super::child::{Child, ChildScope};
+use crate::error::{drop_caught, keep_first, resume_unless_unwinding, Interrupted};
 use crate::info::{TaskId, TaskInfo};
 
 /// A child's outcome, taken from a [`ChildSet`]: who it was, and its value or why there is
@@ -79,7 +79,7 @@ pub struct ChildSet<'s, T> {
     /// pushed handle is polled at once, so that it wakes the set when its child finishes: a
     /// handle first polled at the next join would come out in push order.) Behind a `Mutex`
     /// reached only through `&mut` (never locked), so that the set is `Sync` whatever `T` is.
-    done: Mutex<VecDeque<Finished<T>>>,
+    done: Mutex<VecDeque<Outcome<'s, T>>>,
     /// How many outcomes `done` holds (read by `&self`).
     ready: usize,
     /// The waker of the last poll of the set: the set's own polls that are not a join
@@ -92,23 +92,30 @@ impl<T> Drop for ChildSet<'_, T> {
     fn drop(&mut self) {
         // The outcomes found as children were pushed, never joined: their values are dropped
         // one by one under a catch, as an unread handle's are (a destructor's panic is the
-        // child's code, and must not unwind into the code dropping the set, which may be
-        // unwinding already). The handles still in `children` do so in their own drops.
+        // child's while the scope runs, and must not unwind into the code dropping the set,
+        // which may be unwinding already). The handles still in `children` do so in their
+        // own drops.
         let done = std::mem::take(self.done.get_mut().unwrap_or_else(PoisonError::into_inner));
-        for unread in done {
-            drop_after_panic(unread);
+        for ((info, unread), scope) in done {
+            if let Err(payload) = drop_caught(unread) {
+                scope.unread_panicked(&info, payload);
+            }
         }
     }
 }
 
-/// A handle that also gives back who the child was.
+/// A handle that also gives back who the child was, and its scope (for a value the set
+/// drops unread).
 struct Named<'s, T>(Child<'s, T>);
 
-impl<T> Future for Named<'_, T> {
-    type Output = Finished<T>;
-    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Finished<T>> {
+/// A child's outcome, with the scope that answers for a panic of its value's destructor.
+type Outcome<'s, T> = (Finished<T>, &'s dyn ChildScope);
+
+impl<'s, T> Future for Named<'s, T> {
+    type Output = Outcome<'s, T>;
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Outcome<'s, T>> {
         let out = std::task::ready!(Pin::new(&mut self.0).poll(task));
-        Poll::Ready((self.0.info().clone(), out))
+        Poll::Ready(((self.0.info().clone(), out), self.0.owner()))
     }
 }
 
@@ -182,7 +189,7 @@ impl<'s, T> ChildSet<'s, T> {
         let done = self.done.get_mut().unwrap_or_else(PoisonError::into_inner);
         let finished = done.pop_front();
         self.ready = done.len();
-        finished
+        finished.map(|(finished, _)| finished)
     }
 
     /// How many children the set holds (finished ones included, until taken).
@@ -246,7 +253,7 @@ impl<'s, T> ChildSet<'s, T> {
         if polled.is_ready() {
             coop.made_progress();
         }
-        polled
+        polled.map(|next| next.map(|(finished, _)| finished))
     }
 
     /// A child that has finished already, if any, without waiting.
@@ -283,7 +290,7 @@ impl<'s, T> ChildSet<'s, T> {
         let waker = self.waker.as_ref().unwrap_or(Waker::noop());
         let mut next = tokio::task::coop::unconstrained(self.children.next());
         match Pin::new(&mut next).poll(&mut Context::from_waker(waker)) {
-            Poll::Ready(finished) => finished,
+            Poll::Ready(next) => next.map(|(finished, _)| finished),
             Poll::Pending => None,
         }
     }

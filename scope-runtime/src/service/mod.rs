@@ -317,23 +317,34 @@ impl Inner {
             Ended::Completed | Ended::Answered(_) => {}
             Ended::NotStarted => table.not_started += 1,
             Ended::Failed(kind, message) => {
-                self.any_failed.store(true, Ordering::Relaxed);
                 if kind == FailureKind::Dropped {
                     table.dropped += 1;
                 }
-                if kind == FailureKind::Panicked {
-                    self.any_panicked.store(true, Ordering::Relaxed);
-                }
-                if table.failures.len() < KEPT_FAILURES {
-                    table.failures.push(TaskFailure {
-                        task: info.clone(),
-                        kind,
-                        message,
-                    });
-                } else {
-                    table.failures_lost += 1;
-                }
+                self.keep_failure(&mut table, info, kind, message);
             }
+        }
+    }
+
+    /// A task that ended has panicked after all: its handle dropped its unread output,
+    /// whose destructor panicked (the message was made outside the lock).
+    pub(super) fn panicked_late(&self, info: &TaskInfo, message: String) {
+        let mut table = self.table.lock();
+        self.keep_failure(&mut table, info, FailureKind::Panicked, message);
+    }
+
+    fn keep_failure(&self, table: &mut Table, info: &TaskInfo, kind: FailureKind, message: String) {
+        self.any_failed.store(true, Ordering::Relaxed);
+        if kind == FailureKind::Panicked {
+            self.any_panicked.store(true, Ordering::Relaxed);
+        }
+        if table.failures.len() < KEPT_FAILURES {
+            table.failures.push(TaskFailure {
+                task: info.clone(),
+                kind,
+                message,
+            });
+        } else {
+            table.failures_lost += 1;
         }
     }
 

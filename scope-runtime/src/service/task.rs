@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,7 +18,8 @@ use super::Inner;
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
 use crate::error::{
-    drop_after_panic, drop_caught, keep_first, panic_message, Interrupted, NotStarted, Panicked,
+    drop_after_panic, drop_caught, keep_first, panic_message, resume_unless_unwinding, Interrupted,
+    NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
@@ -84,6 +85,8 @@ pub struct ServiceHandle<O> {
     info: TaskInfo,
     cx: Cx,
     rx: oneshot::Receiver<Result<O, Interrupted>>,
+    /// The service, for a panic of the output's destructor when the handle drops it unread.
+    service: Weak<Inner>,
 }
 
 impl<O> ServiceHandle<O> {
@@ -165,11 +168,19 @@ impl<O> Drop for ServiceHandle<O> {
         // Closed first: a task that has not sent yet drops its output itself, in its end (a
         // panic there is its own, in the service's failures). One sent already is dropped
         // here, with its handle, under a catch: its destructor's panic (which the panic hook
-        // has printed) does not unwind into the code dropping the handle, which may be
-        // unwinding already.
+        // has printed) is the task's all the same, in the service's failures; once the
+        // service is gone, it is this code's (never while a panic unwinds already).
         self.rx.close();
         if let Ok(unread) = self.rx.try_recv() {
-            drop_after_panic(unread);
+            if let Err(payload) = drop_caught(unread) {
+                match self.service.upgrade() {
+                    Some(service) => {
+                        service.panicked_late(&self.info, panic_message(payload.as_ref()));
+                        drop_after_panic(payload);
+                    }
+                    None => resume_unless_unwinding(payload),
+                }
+            }
         }
     }
 }
@@ -428,6 +439,7 @@ where
             info: info.clone(),
             cx: cx.clone(),
             rx,
+            service: Arc::downgrade(inner),
         };
         let cancelled = wait
             .is_some()
