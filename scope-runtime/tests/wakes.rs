@@ -351,3 +351,39 @@ async fn a_dropped_for_each_does_not_wake_the_task_that_dropped_it() {
     let in_place = polls_after(drop_a_waiting_for_each(true)).await;
     assert_eq!((spawned, in_place), (1, 1));
 }
+
+#[tokio::test]
+async fn a_body_that_yields_as_its_first_in_place_child_arrives_lets_the_runtime_run_others() {
+    // The in-place set made with the first in-place child gives the body a waker of its own,
+    // and the body was polled again with it at once, in the same poll of the task: a
+    // `yield_now` there returned at its second poll without the runtime having run anything,
+    // so a task spawned just before had not started.
+    for in_place_ends_at_once in [false, true] {
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                let seen = Arc::clone(&started);
+                let other = s.spawn(async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                });
+                if in_place_ends_at_once {
+                    s.spawn_in_place(async {});
+                } else {
+                    s.spawn_in_place(std::future::pending::<()>());
+                }
+                tokio::task::yield_now().await;
+                let after_yield = started.load(Ordering::SeqCst);
+                s.cancel("done");
+                drop(other);
+                Ok::<_, Interrupted>(after_yield)
+            })
+            .await;
+        assert_eq!(
+            out.unwrap(),
+            1,
+            "the spawned task ran during the yield (in-place child ends at once: {in_place_ends_at_once})"
+        );
+    }
+}

@@ -143,8 +143,8 @@ fn keyed<'a>(
 }
 
 impl<'env, M: Mode> InPlaceSet<'env, M> {
-    /// The set of the scope whose tracker's owner is `owner`; the body is marked woken (it
-    /// starts polling with its own waker).
+    /// The set of the scope whose tracker's owner is `owner`. The body's waker is not marked
+    /// woken: the run polls the body at its next poll (see `Driver::rearm`).
     pub(crate) fn new(owner: usize) -> Self {
         let ready = Arc::new(ReadyQueue {
             state: Mutex::new(Ready::default()),
@@ -152,7 +152,6 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             owner,
         });
         let body = child_waker(BODY, &ready);
-        body.0.mark();
         let shared = child_waker(SHARED, &ready);
         InPlaceSet {
             tasks: Slab::default(),

@@ -274,6 +274,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 phase: Phase::Init,
                 set: None,
                 body_woken: true,
+                rearm: false,
                 deadline_unarmed: false,
                 deadline: None,
                 grace: None,
@@ -407,7 +408,7 @@ where
                 return Poll::Ready(end);
             }
         }
-        if self.driver.set.is_none() {
+        if self.driver.set.is_none() || std::mem::take(&mut self.driver.rearm) {
             // Polled with the run's own waker: it may have been woken.
             self.driver.body_woken = true;
         }
@@ -837,6 +838,11 @@ struct Driver<'env, M: Mode> {
     set: Option<Box<InPlaceSet<'env, M>>>,
     /// Without a set, the body is polled on every poll of the run.
     body_woken: bool,
+    /// The set was made since the run's poll began: the body, which registered the task's
+    /// own waker until now, is polled at the run's next poll, with its own waker from then
+    /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
+    /// without the runtime having run anything.)
+    rearm: bool,
     /// The scope has a deadline that no timer watches yet: the run started where no runtime
     /// was, and makes the timer once it is polled on one.
     deadline_unarmed: bool,
@@ -1046,10 +1052,16 @@ impl<'env, M: Mode> Driver<'env, M> {
                 local.tasks.drain(..n).collect()
             }
         };
-        let set = self.set.get_or_insert_with(|| {
-            // From now on the body has its own waker; poll it once with it.
-            Box::new(InPlaceSet::new(shared.tracker.owner_id()))
-        });
+        let set = match &mut self.set {
+            Some(set) => set,
+            set @ None => {
+                // From now on the body has its own waker: the run's next poll polls it with
+                // it. (What wakes the task meanwhile goes through the task's waker, which the
+                // body registered until now: that poll comes.)
+                self.rearm = true;
+                set.insert(Box::new(InPlaceSet::new(shared.tracker.owner_id())))
+            }
+        };
         set.reserve(taken.len());
         for t in taken {
             set.insert(Running {
