@@ -293,7 +293,8 @@ impl<'s, T> Child<'s, T> {
     ///
     /// What the child returns after this cancel is a consequence of it: an error it returns
     /// then is dropped (it is not a failure of the scope) and the handle reads the
-    /// cancellation. To stop a child and still read its own result (a supervisor that
+    /// cancellation. A value it returns then (its work done within the grace) stands: the
+    /// handle reads it, even though this call returned `true`. To stop a child and still read its own result (a supervisor that
     /// reports a panic in its clean-up, say), cancel a context it was given instead
     /// (`Config::parent(stop.clone())`, then `stop.cancel(..)`): its outcome is then its own.
     ///
