@@ -1725,6 +1725,83 @@ async fn law4_a_parents_explicit_cancel_is_not_reported_as_the_childs_deadline_l
     assert_eq!(cause.root(), &Cause::explicit("stop"));
 }
 
+#[tokio::test(start_paused = true)]
+async fn law4_on_cancel_under_the_deadline_of_a_scope_not_run_yet_runs_at_that_deadline() {
+    // A scope's timer fires its context's deadline, so callbacks under it armed no alarm of
+    // their own; but that timer exists only while the scope runs. Before `run` (or without
+    // one), a callback on the scope's context or on one made under it did not run at the
+    // deadline, as it does on any other context with one.
+    for on_a_child in [false, true] {
+        let ran = Arc::new(std::sync::Mutex::new(None));
+        let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("late").timeout(ms(10)));
+        let cx = if on_a_child {
+            s.cx().child()
+        } else {
+            s.cx().clone()
+        };
+        let seen = Arc::clone(&ran);
+        let _cb = cx.on_cancel(move |cause| *seen.lock().unwrap() = Some(cause.clone()));
+        sleep(ms(50)).await;
+        let cause = ran.lock().unwrap().clone();
+        assert!(
+            cause.as_ref().is_some_and(Cause::is_deadline),
+            "the callback ran at the deadline (on a child: {on_a_child}): {cause:?}"
+        );
+        // Run afterwards, the scope reports its deadline; the callback ran once.
+        *ran.lock().unwrap() = None;
+        let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+        assert!(
+            matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+            "{out:?}"
+        );
+        assert!(ran.lock().unwrap().is_none(), "the callback ran once");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law4_a_callback_registered_before_the_run_leaves_the_deadline_to_the_runs_timer() {
+    // The alarm armed before the run and the run's timer are due at the same instant: the
+    // run's fires the deadline, so that a callback's panic there is the scope's, as for a
+    // callback registered while it runs.
+    for registered_before_the_run in [true, false] {
+        let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().timeout(ms(10)));
+        let cb = registered_before_the_run
+            .then(|| s.cx().on_cancel(|_| panic!("callback at the deadline")));
+        let out = s
+            .run(async {
+                let _cb = (!registered_before_the_run)
+                    .then(|| s.cx().on_cancel(|_| panic!("callback at the deadline")));
+                sleep(ms(50)).await;
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        match out {
+            Err(Interrupted::Panicked(p)) => assert_eq!(p.message(), "callback at the deadline"),
+            other => panic!("before the run: {registered_before_the_run}: {other:?}"),
+        }
+        drop(cb);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law4_a_scope_dropped_unrun_after_its_deadline_passed_ends_with_the_deadline() {
+    // Nobody looked at the context while the deadline passed; the scope, never run, is then
+    // dropped. Its context read `Finished` (the end that came second), while a look before
+    // the drop read the deadline: the first cause wins, whoever looks when.
+    let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("late").timeout(ms(10)));
+    let kept = s.cx().clone();
+    sleep(ms(50)).await;
+    drop(s);
+    let cause = kept.cause().expect("the scope's context ended with it");
+    assert!(cause.is_deadline(), "{cause:?}");
+    // Dropped before its deadline, it ends as finished.
+    let s: Scope<'_, '_, Interrupted> = Scope::new(Config::new().name("early").timeout(ms(10)));
+    let kept = s.cx().clone();
+    drop(s);
+    let cause = kept.cause().expect("the scope's context ended with it");
+    assert!(matches!(cause, Cause::Finished { .. }), "{cause:?}");
+}
+
 #[test]
 fn law2_cancelling_a_child_whose_parent_is_cancelled_keeps_the_parents_cause() {
     let parent = Cx::root();
@@ -2521,8 +2598,15 @@ fn is_the_callbacks_panic(out: &Result<(), AppError>) -> bool {
 async fn law5_a_deadline_first_seen_by_the_runs_start_is_the_scopes_panic() {
     // The deadline passes before the run's first poll; its start fires it, and the callback's
     // panic is the scope's (a `Panicked` outcome), not an unwind out of the scope's future.
+    // (The callback is registered where no runtime is, so that no alarm fires the deadline
+    // first: on a runtime, one does, at the deadline, and a callback's panic there is the
+    // panic hook's alone, as for any context's alarm; see the next test.)
     let s = &Scope::new(Config::new().timeout(Duration::from_millis(10)));
-    let _cb = s.cx().on_cancel(|_| panic!("callback"));
+    let _cb = std::thread::scope(|t| {
+        t.spawn(|| s.cx().on_cancel(|_| panic!("callback")))
+            .join()
+            .unwrap()
+    });
     tokio::time::advance(Duration::from_millis(20)).await;
     let mut run = Box::pin(s.run(async { Ok::<_, Interrupted>(()) }));
     let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -2537,6 +2621,28 @@ async fn law5_a_deadline_first_seen_by_the_runs_start_is_the_scopes_panic() {
         matches!(&out, Err(Interrupted::Panicked(p)) if p.message() == "callback"),
         "{out:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_on_a_scope_not_run_yet_runs_at_its_deadline_and_the_run_reports_the_deadline() {
+    // Registered on a runtime before the run, the callback runs at the deadline (an alarm
+    // fires it: the scope has no timer yet), inside the runtime's driver, where its panic is
+    // not resumed (the panic hook reports it); the run, started after, reports the deadline.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().timeout(Duration::from_millis(10)));
+    let seen = Arc::clone(&ran);
+    let _cb = s.cx().on_cancel(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        panic!("callback")
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "it ran at the deadline");
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    assert!(
+        matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+        "{out:?}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "once");
 }
 
 #[tokio::test(start_paused = true)]

@@ -277,11 +277,25 @@ impl Node {
         Ok(())
     }
 
-    /// Whether a running scope's timer fires this node's deadline: the node, or an ancestor
-    /// that gave it its deadline, is a scope's own context. (Then its `on_cancel` callbacks
-    /// need no alarm of their own.)
-    pub(super) fn deadline_timed_by_a_scope(&self) -> bool {
-        self.deadline.is_some() && (self.scoped || self.deadline_from_a_scope_above())
+    /// Whether a running scope's timer fires this node's deadline: the node, or a context it
+    /// took its deadline from, is the own context of a scope whose run has started (its
+    /// owner is set; a cancel takes it, and then no deadline is left to fire). Then its
+    /// `on_cancel` callbacks need no alarm of their own. A scope not run yet has no timer.
+    /// (Takes each such scope's node lock in turn, one at a time: for the alarms' cold path.)
+    pub(super) fn deadline_timed_by_a_running_scope(&self) -> bool {
+        let Some(deadline) = &self.deadline else {
+            return false;
+        };
+        let mut n = self;
+        loop {
+            if n.scoped && n.inner.lock().owner.is_some() {
+                return true;
+            }
+            match n.deadline_parent(deadline) {
+                Some(parent) => n = parent,
+                None => return false,
+            }
+        }
     }
 
     /// Whether a scope's own context is on the way up to the context that set this node's

@@ -718,10 +718,11 @@ struct Alarm {
 
 impl Alarm {
     fn arm(cx: &Cx) {
-        // A scope's timer fires its context's deadline (with the scope's own rules for a
-        // callback's panic), and with it every context that inherited that deadline.
+        // A running scope's timer fires its context's deadline (with the scope's own rules
+        // for a callback's panic), and with it every context that inherited that deadline.
+        // One not run yet has no timer: an alarm watches until it runs.
         if cx.node.deadline.is_none()
-            || cx.node.deadline_timed_by_a_scope()
+            || cx.node.deadline_timed_by_a_running_scope()
             || tokio::runtime::Handle::try_current().is_err()
         {
             return;
@@ -807,6 +808,14 @@ impl std::task::Wake for Alarm {
         let Some(wait) = lock_alarm(&self.wait).take() else {
             return;
         };
+        if wait.cx().node.deadline_timed_by_a_running_scope() {
+            // The scope the deadline came from has started its run since the alarm was armed:
+            // its timer fires the deadline, with its rules for a callback's panic (the run's
+            // start fired one passed already). A later callback needs no alarm either.
+            wait.cx().node.alarmed.store(false, Ordering::Release);
+            drop_after_panic(wait);
+            return;
+        }
         // Fires a passed deadline: the callbacks run here, with no lock of ours held. One that
         // panics has still cancelled the context (every other callback was served); inside
         // the runtime's driver its panic is not resumed (it would take a worker down): the

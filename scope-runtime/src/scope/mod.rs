@@ -2227,6 +2227,9 @@ impl<E> Drop for Owner<E> {
             shared.tracker.close();
             shared.close_admission();
             shared.tracker.abort_all();
+            // A deadline that passed while nobody looked came first: it is the cause (the
+            // look fires it), not the end below (law 4).
+            let _ = shared.is_cancelled_own();
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });
