@@ -2574,3 +2574,70 @@ fn law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does
     });
     assert_eq!(message, "the caller");
 }
+
+/// Counts its drops, then panics, whether or not a panic unwinds already.
+struct AlwaysPanicsOnDrop(Arc<AtomicUsize>);
+
+impl Drop for AlwaysPanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("value dropped");
+    }
+}
+
+#[test]
+fn law5_a_child_set_dropped_after_the_run_with_two_panicking_values_does_not_abort() {
+    // The run has ended: a value's destructor panic is the code's that drops the set. The set
+    // resumed the first from inside its loop over the outcomes it held, so the second
+    // destructor panicked during that unwind and the process aborted; handles it still held
+    // were left undropped. Every value is dropped now, and the first panic resumed once.
+    const VAR: &str = "SCOPE_TEST_SET_DROPPED_AFTER_THE_RUN";
+    if ran_in_a_child_process(
+        "law5_a_child_set_dropped_after_the_run_with_two_panicking_values_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    // Outcomes taken into the set as they were pushed, then handles it still holds.
+    for taken_at_the_push in [true, false] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let s = &Scope::new(Config::new());
+        let set = rt.block_on(async {
+            s.run(async {
+                let mut set = scope_runtime::ChildSet::new();
+                for _ in 0..2 {
+                    let value = AlwaysPanicsOnDrop(Arc::clone(&drops));
+                    let handle = s.spawn(async move {
+                        if !taken_at_the_push {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Ok::<_, Interrupted>(value)
+                    });
+                    if taken_at_the_push {
+                        while !handle.is_finished() {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    set.push(handle);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok::<_, Interrupted>(set)
+            })
+            .await
+            .expect("the scope completes")
+        });
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(set)));
+        let payload = dropped.expect_err("the first destructor's panic reaches the dropper");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"value dropped"));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "both values dropped (taken at the push: {taken_at_the_push})"
+        );
+    }
+}

@@ -509,6 +509,55 @@ async fn law5_a_panic_dropping_a_childs_value_with_its_handle_after_the_run_reac
     }
 }
 
+#[test]
+fn law5_a_handle_dropped_on_another_thread_as_the_run_ends_loses_no_panic() {
+    // The handle's drop decides between the child's panic (the run goes on) and the dropper's
+    // (the run has ended) under the lock the run's end is marked under: checked without it,
+    // a drop could read "running" and record the panic after the report had taken the
+    // failures, and the panic was in neither place. Exactly one of the two, every round.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut in_outcome, mut at_dropper) = (0, 0);
+    for round in 0..2_000u32 {
+        let s = &Scope::new(Config::new());
+        let about = &AtomicBool::new(false);
+        std::thread::scope(|t| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let dropper = t.spawn(move || {
+                let handle = rx.recv().unwrap();
+                about.store(true, Ordering::SeqCst);
+                for _ in 0..round % 64 {
+                    std::hint::spin_loop();
+                }
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle))).is_err()
+            });
+            let out = rt.block_on(s.run(async {
+                let handle = s.spawn(async { Ok::<_, AppError>(PanicOnDropValue) });
+                while !handle.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                tx.send(handle).unwrap();
+                // Half the rounds end the run as the other thread is about to drop.
+                while round % 2 == 0 && !about.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, AppError>(())
+            }));
+            let resumed = dropper.join().unwrap();
+            let reported = matches!(out, Err(AppError::Interrupted(Interrupted::Panicked(_))));
+            assert!(
+                reported != resumed,
+                "round {round}: in the outcome: {reported}, at the dropper: {resumed}"
+            );
+            in_outcome += usize::from(reported);
+            at_dropper += usize::from(resumed);
+        });
+    }
+    assert_eq!(in_outcome + at_dropper, 2_000);
+}
+
 /// A race's candidate that panics when it is told to stop.
 async fn panics_when_cancelled() -> Result<&'static str, AppError> {
     scope_runtime::cancelled().await;

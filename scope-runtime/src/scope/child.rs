@@ -31,9 +31,13 @@ pub(crate) trait ChildScope: Send + Sync {
     /// inherited.
     fn cause(&self, background: bool) -> Option<Arc<Cause>>;
     /// The destructor of a value the child `info` delivered panicked as its handle (or a
-    /// set holding its outcome) dropped it unread: the child's panic while the run goes on,
-    /// the dropping code's once the scope has reported.
-    fn unread_panicked(&self, info: &TaskInfo, payload: Box<dyn std::any::Any + Send>);
+    /// set holding its outcome) dropped it unread: the child's panic while the run goes on;
+    /// handed back, for the dropping code to resume, once the run has ended.
+    fn unread_panicked(
+        &self,
+        info: &TaskInfo,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>>;
 }
 
 impl<E: Send> ChildScope for Shared<E> {
@@ -56,16 +60,15 @@ impl<E: Send> ChildScope for Shared<E> {
             .map(|c| crate::cx::inherited(&c))
             .or_else(|| if background { None } else { self.lost_cause() })
     }
-    fn unread_panicked(&self, info: &TaskInfo, payload: Box<dyn std::any::Any + Send>) {
-        // Acquire: pairs with the run's Release store before it takes the failures.
-        if self.run_ended.load(Ordering::Acquire) {
-            // No outcome is left to join it (or the run was dropped): the panic is the code's
-            // that dropped the value, as any destructor's.
-            resume_unless_unwinding(payload);
-        } else {
-            // The same as the child's own drop of a value nobody would read: its panic.
-            let _ = self.panicked(info, payload);
-        }
+    fn unread_panicked(
+        &self,
+        info: &TaskInfo,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        // The same as the child's own drop of a value nobody would read: its panic. Once the
+        // run has ended (or was dropped), no outcome is left to join it: it is the panic of
+        // the code that dropped the value, as any destructor's.
+        self.panicked_late(info, payload)
     }
 }
 
@@ -487,12 +490,14 @@ impl<T> Drop for Child<'_, T> {
             // end (a panic there is its own). One sent already is dropped here, with its
             // handle, under a catch: a panic of its destructor (which the panic hook has
             // printed) is the child's all the same while the scope runs, whichever of the
-            // two came first; after the scope has reported, it is this code's (never while
+            // two came first; once the run has ended, it is this code's (never while
             // a panic unwinds already: see `ChildScope::unread_panicked`).
             rx.close();
             if let Ok(unread) = rx.try_recv() {
                 if let Err(payload) = drop_caught(unread) {
-                    self.scope.unread_panicked(&self.info, payload);
+                    if let Some(payload) = self.scope.unread_panicked(&self.info, payload) {
+                        resume_unless_unwinding(payload);
+                    }
                 }
             }
         }

@@ -364,12 +364,40 @@ impl<E> Shared<E> {
     /// never a consequence of one), nor a sibling's give-up. Returns what the task's handle sees (the payload stays
     /// with the scope, for the caller to resume).
     pub(crate) fn panicked(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) -> Panicked {
+        match self.record_panic(task, payload, false) {
+            Ok(seen) => seen,
+            // (Only a late panic is handed back.)
+            Err(payload) => Panicked::new(task.clone(), payload),
+        }
+    }
+
+    /// A panic of `task` after its end (its value's destructor, as its handle dropped the
+    /// value unread): recorded as [`panicked`](Shared::panicked) does while the run goes on;
+    /// handed back once the run has ended (no outcome is left to join it). The choice is made
+    /// under the lock the run's end is marked under (see `end_run`), so that a panic is
+    /// either in the failures the report takes or handed back, never lost between the two.
+    pub(crate) fn panicked_late(
+        &self,
+        task: &TaskInfo,
+        payload: Box<dyn Any + Send>,
+    ) -> Option<Box<dyn Any + Send>> {
+        self.record_panic(task, payload, true).err()
+    }
+
+    /// The run has ended (returned, refused, or dropped): marked under the failures' lock
+    /// (see `panicked_late`).
+    pub(crate) fn end_run(&self) {
+        let _failures = self.failures.lock();
+        self.run_ended.store(true, Ordering::Release);
+    }
+
+    fn record_panic(
+        &self,
+        task: &TaskInfo,
+        payload: Box<dyn Any + Send>,
+        late: bool,
+    ) -> Result<Panicked, Box<dyn Any + Send>> {
         let message = panic_message(payload.as_ref());
-        // Release: read by a race once every child has ended.
-        self.child_panicked.store(true, Ordering::Release);
-        // Kept as it is: `E::from` (user code, which may panic) runs when the scope reports,
-        // once every child has drained, not in the middle of this child's bookkeeping.
-        let panic = Panicked::new(task.clone(), payload);
         // Under fail-fast, a sibling's give-up (see `give_up`) has cancelled the scope naming
         // it, and its failure is on its way (kept whatever came meanwhile): a panic now is
         // that cancel's consequence, as one after any failure kept. (Read outside the lock.)
@@ -382,6 +410,16 @@ impl<E> Shared<E> {
             // a bug, and it cancels the siblings (the bound is for errors, which a long-lived
             // scope may see by the thousand).
             let mut failures = self.failures.lock();
+            if late && self.run_ended.load(Ordering::Relaxed) {
+                // (The payload is handed back, not dropped here.)
+                return Err(payload);
+            }
+            // Release: read by a race once every child has ended.
+            self.child_panicked.store(true, Ordering::Release);
+            // Kept as it is: `E::from` (user code, which may panic) runs when the scope
+            // reports, once every child has drained, not in the middle of this child's
+            // bookkeeping. (No user code: a name's clone and a box moved.)
+            let panic = Panicked::new(task.clone(), payload);
             if self.supervise() || (failures.is_empty() && !after_give_up) {
                 failures.push(Kept::Panicked(panic));
                 None
@@ -402,7 +440,7 @@ impl<E> Shared<E> {
             });
             self.close_admission();
         }
-        Panicked::without_payload(task.clone(), message)
+        Ok(Panicked::without_payload(task.clone(), message))
     }
 }
 

@@ -322,7 +322,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         };
         self.driver.phase = Phase::Done;
         let shared = &self.scope.shared;
-        shared.run_ended.store(true, Ordering::Release);
+        shared.end_run();
         shared.tracker.close();
         // The task that dropped the run has moved on: the cancel and the children's exits
         // below must not wake it.
@@ -601,7 +601,7 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
             .finished(shared.cause_own().as_deref(), true, false);
     }
     driver.phase = Phase::Done;
-    shared.run_ended.store(true, Ordering::Release);
+    shared.end_run();
     // The run returns now: its context's end (in the report) and its timers must not wake
     // the task again.
     shared.tracker.forget_owner();
@@ -841,7 +841,8 @@ struct Driver<'env, M: Mode> {
     /// The set was made since the run's poll began: the body, which registered the task's
     /// own waker until now, is polled at the run's next poll, with its own waker from then
     /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
-    /// without the runtime having run anything.)
+    /// without the runtime having run anything. A nested scope's next poll may still come in
+    /// the same poll of the task, when its parent polls it again.)
     rearm: bool,
     /// The scope has a deadline that no timer watches yet: the run started where no runtime
     /// was, and makes the timer once it is polled on one.
@@ -881,7 +882,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.phase = Phase::Done;
             shared.tracker.close();
             shared.close_admission();
-            shared.run_ended.store(true, Ordering::Release);
+            shared.end_run();
             shared.cancel_own(Cause::Finished {
                 scope: shared.info.clone(),
             });

@@ -95,11 +95,25 @@ impl<T> Drop for ChildSet<'_, T> {
         // child's while the scope runs, and must not unwind into the code dropping the set,
         // which may be unwinding already). The handles still in `children` do so in their
         // own drops.
+        // Every value is dropped, the handles' too, before a panic handed back (the run has
+        // ended) is resumed: the first one, once (a second panic while one unwinds would
+        // abort the process).
+        let mut resume = None;
         let done = std::mem::take(self.done.get_mut().unwrap_or_else(PoisonError::into_inner));
         for ((info, unread), scope) in done {
             if let Err(payload) = drop_caught(unread) {
-                scope.unread_panicked(&info, payload);
+                if let Some(payload) = scope.unread_panicked(&info, payload) {
+                    keep_first(&mut resume, payload);
+                }
             }
+        }
+        for handle in std::mem::take(&mut self.children) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(handle))) {
+                keep_first(&mut resume, payload);
+            }
+        }
+        if let Some(payload) = resume {
+            resume_unless_unwinding(payload);
         }
     }
 }
