@@ -3274,6 +3274,26 @@ async fn law4_a_deadline_that_aborts_children_after_the_body_returned_is_the_res
 }
 
 #[tokio::test(start_paused = true)]
+async fn law5_a_body_value_the_deadline_makes_moot_that_panics_as_it_drops_is_the_result() {
+    // The deadline cut the children short after the body returned: its value answers
+    // nothing and is dropped. Its destructor's panic was swallowed there, and the scope
+    // returned the deadline; a panic wins over a cancellation (as under `run_all`, where it
+    // is one more failure).
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().timeout(ms(25)));
+    let out = s
+        .run(async {
+            sleepers(s, 1, hours(1), &started);
+            Ok::<_, Interrupted>(PanicOnDropValue)
+        })
+        .await;
+    match out {
+        Err(Interrupted::Panicked(p)) => assert_eq!(p.message(), "output dropped badly"),
+        other => panic!("the value's panic is the result: {:?}", other.err()),
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn law2_an_outside_cancel_whose_consequence_errors_are_dropped_is_the_result() {
     let s = &Scope::new(Config::new().grace(hours(1)));
     let (out, ()) = tokio::join!(

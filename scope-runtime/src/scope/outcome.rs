@@ -581,6 +581,7 @@ impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
     type Output = Result<T, E>;
     fn finish(report: Report<T, E>) -> Result<T, E> {
         let Report {
+            info,
             failures,
             mut out,
             cause,
@@ -600,9 +601,11 @@ impl<T, E: From<Interrupted>> Finish<T, E> for FirstFailure {
         }
         if unanswered {
             // A cancel after the body's value stopped children short: the value did not
-            // answer it (user code to drop, under a catch), and the cancellation is the result.
-            if let Some(value) = out.take() {
-                crate::error::drop_after_panic(value);
+            // answer it (user code to drop, under a catch), and the cancellation is the result,
+            // unless the value's destructor panicked: a panic wins over a cancellation (under
+            // `run_all` it is one more failure).
+            if let Some(Err(payload)) = out.take().map(crate::error::drop_caught) {
+                return Err(E::from(crate::error::Panicked::new(info, payload).into()));
             }
         }
         if let Some(value) = out {
