@@ -475,44 +475,18 @@ impl App {
             }
         };
         // Phases 2 (the services) and 3, while a main work cut short finishes its abort.
-        // The main work is polled only while the services are shut down (its scope aborts
-        // itself); a work that never ends does not hold the shutdown up.
-        // A signal here is the first one if the main work ended on its own: the shutdown is
-        // already under way, so it only tells the application's context to stop accepting;
-        // a second signal ends the shutdown at once.
-        let first_came = report.signal.is_some();
-        let mut late = None;
-        // The stops' callback panics, kept as they happen: a second signal drops the stops
-        // part way.
-        let stop_panics = Mutex::new(None);
-        let second = {
-            let services = pin!(self.shutdown_services(deadline, &mut report, &stop_panics));
-            let finishing = pin!(async {
-                if out.is_none() {
-                    let _ = work.as_mut().await;
-                }
-                std::future::pending::<()>().await;
-            });
-            let mut both = pin!(futures_util::future::select(services, finishing));
-            loop {
-                match or_signal(both.as_mut(), signals.as_mut()).await {
-                    Ok(_) => break None,
-                    Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
-                    Err(signal) if !first_came && late.is_none() => {
-                        late = Some((signal.clone(), start.elapsed()));
-                        self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
-                    }
-                    Err(second) => break Some(second),
-                }
-            }
-        };
-        if let Some((signal, after)) = late {
-            report.signal = Some(signal);
-            report.running_for = Some(after);
-            report.while_draining = true;
-        }
-        let stop_panic = stop_panics.lock().take();
-        keep(&mut kept, stop_panic);
+        let unfinished = out.is_none().then_some(work.as_mut());
+        let second = self
+            .drain_services(Drain {
+                deadline,
+                start,
+                forgive_an_os_signal,
+                report: &mut report,
+                kept: &mut kept,
+                signals: signals.as_mut(),
+                unfinished,
+            })
+            .await;
         if let Some(second) = second {
             self.abort_services(&second, &mut report, &mut kept);
             report.forced = Some(Forced::SecondSignal(second));
@@ -529,6 +503,85 @@ impl App {
             *self.inner.report_at_panic.lock() = Some(report.clone());
         }
         resume(kept);
+    }
+
+    /// Phases 2 (the services) and 3. The main work, if it was cut short, is polled only
+    /// while the services are shut down (its scope aborts itself); a work that never ends does
+    /// not hold the shutdown up. A signal here is the first one if the main work ended on its
+    /// own (so is a shutdown the program asks for then): the shutdown is already under way,
+    /// so it only tells the application's context to stop accepting; a second signal ends the
+    /// shutdown at once, and is returned.
+    async fn drain_services<W: Future, S: Stream<Item = Signal>>(
+        &self,
+        d: Drain<'_, '_, W, S>,
+    ) -> Option<Signal> {
+        let Drain {
+            deadline,
+            start,
+            mut forgive_an_os_signal,
+            report,
+            kept,
+            mut signals,
+            mut unfinished,
+        } = d;
+        let first_came = report.signal.is_some();
+        let mut late = None;
+        // The stops' callback panics, kept as they happen: a second signal drops the stops
+        // part way.
+        let stop_panics = Mutex::new(None);
+        let second = {
+            let services = pin!(self.shutdown_services(deadline, report, &stop_panics));
+            let finishing = pin!(async {
+                if let Some(work) = unfinished.as_mut() {
+                    let _ = work.as_mut().await;
+                }
+                std::future::pending::<()>().await;
+            });
+            let mut both = pin!(futures_util::future::select(services, finishing));
+            // The program may ask for the shutdown while the services drain after the main
+            // work ended on its own: the first signal then, as an OS signal would be.
+            let mut asked = pin!(async { requested(&self.inner.cx.cancelled().await) });
+            loop {
+                let next = if !first_came && late.is_none() {
+                    let either = or_signal(both.as_mut(), signals.as_mut());
+                    match futures_util::future::select(pin!(either), asked.as_mut()).await {
+                        Either::Left((next, _)) => next,
+                        Either::Right((signal, _)) => {
+                            // The context is cancelled already (that is the request); the
+                            // orchestrator's usual OS signal after it is not a second one.
+                            late = Some((signal, start.elapsed()));
+                            forgive_an_os_signal = true;
+                            continue;
+                        }
+                    }
+                } else {
+                    or_signal(both.as_mut(), signals.as_mut()).await
+                };
+                match next {
+                    Ok(_) => break None,
+                    Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
+                    Err(signal) if !first_came && late.is_none() => {
+                        late = Some((signal.clone(), start.elapsed()));
+                        self.cancel_keeping(Cause::Shutdown { signal }, kept);
+                    }
+                    Err(second) => break Some(second),
+                }
+            }
+        };
+        if !first_came && late.is_none() {
+            // Asked for in the poll in which the drain ended.
+            if let Some(cause) = self.inner.cx.cause() {
+                late = Some((requested(&cause), start.elapsed()));
+            }
+        }
+        if let Some((signal, after)) = late {
+            report.signal = Some(signal);
+            report.running_for = Some(after);
+            report.while_draining = true;
+        }
+        let stop_panic = stop_panics.lock().take();
+        keep(kept, stop_panic);
+        second
     }
 
     /// The report of the last run that resumed a callback's panic in place of returning it.
@@ -744,6 +797,18 @@ impl Drop for EndsOnDrop<'_> {
             resume(kept);
         }
     }
+}
+
+/// What the shutdown's drain of the services works with (see `App::drain_services`).
+struct Drain<'r, 'p, W, S> {
+    deadline: Instant,
+    start: Instant,
+    forgive_an_os_signal: bool,
+    report: &'r mut ShutdownReport,
+    kept: &'r mut Option<Panic>,
+    signals: std::pin::Pin<&'r mut futures_util::stream::Fuse<S>>,
+    /// The main work, if it was cut short and is still finishing its abort.
+    unfinished: Option<std::pin::Pin<&'p mut W>>,
 }
 
 /// Awaits `fut`, or the next signal of `signals` (a stream that has ended never interrupts).

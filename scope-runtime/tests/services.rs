@@ -2100,3 +2100,62 @@ async fn a_service_handle_polled_again_after_its_outcome_says_so_rather_than_pan
         "{why}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_stop_under_way_reports_a_task_the_first_aborted_as_aborted() {
+    // Two stops at once: the first's grace runs out and it aborts the task that never looked;
+    // the second, whose own grace had not run out, found the service idle and said the task
+    // "stopped within the grace", which it never did.
+    let svc = Service::new(ServiceConfig::new("sync").grace(100 * MS));
+    svc.spawn_named("stubborn", std::future::pending::<()>())
+        .unwrap()
+        .detach();
+    tokio::task::yield_now().await;
+    let first = tokio::spawn({
+        let svc = svc.clone();
+        async move { svc.stop().await }
+    });
+    sleep(50 * MS).await;
+    let second = svc.stop().await;
+    let first = first.await.unwrap();
+    assert_eq!(
+        (first.stopped().len(), first.aborted().len()),
+        (0, 1),
+        "first: {first}"
+    );
+    assert_eq!(
+        (second.stopped().len(), second.aborted().len()),
+        (0, 1),
+        "second: {second}"
+    );
+    assert_eq!(second.aborted()[0].name(), Some("stubborn"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_requested_while_the_services_drain_is_the_reports_signal() {
+    // The main work ended on its own; while the services drain, a task asks for the
+    // shutdown. An OS signal then is the first signal, reported as one; the request was not
+    // looked at, and the report said nobody asked.
+    let (_, report) = App::new()
+        .run(
+            Duration::from_secs(5),
+            futures_util::stream::pending(),
+            async {
+                let svc = Service::new(ServiceConfig::new("s"));
+                svc.spawn(async {
+                    sleep(50 * MS).await;
+                    App::current().unwrap().request_shutdown("fatal condition");
+                    sleep(50 * MS).await;
+                })
+                .unwrap()
+                .detach();
+            },
+        )
+        .await;
+    assert_eq!(
+        report.signal(),
+        Some(&Signal::Requested("fatal condition".into())),
+        "{report}"
+    );
+    assert!(report.forced().is_none(), "{report}");
+}

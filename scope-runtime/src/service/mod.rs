@@ -22,6 +22,7 @@ mod report;
 mod task;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -38,7 +39,7 @@ pub use self::task::{ServiceHandle, ServiceOutput};
 use crate::cause::{Cause, Signal};
 use crate::cx::Cx;
 use crate::error::SpawnError;
-use crate::info::TaskInfo;
+use crate::info::{TaskId, TaskInfo};
 use crate::observe::ScopeObs;
 use crate::scope::tracker::{Enclosing, Tracker};
 use crate::slab::Slab;
@@ -117,6 +118,10 @@ struct Table {
     shutdown_from: Option<usize>,
     /// Tasks dropped when their grace ran out (their own ends, not a stop's abort), ever.
     dropped: usize,
+    /// The tasks a stop's abort reached while stops are under way (cleared when the last one
+    /// ends): a stop running beside the one that aborted them reports them aborted too, not
+    /// stopped within its grace.
+    stop_aborted: Vec<TaskInfo>,
 }
 
 impl Table {
@@ -181,6 +186,9 @@ impl<'a> StopUnderWay<'a> {
 impl Drop for StopUnderWay<'_> {
     fn drop(&mut self) {
         if self.0.stopping.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // (Their names only: no user code under the lock; dropped after it.)
+            let aborted = std::mem::take(&mut self.0.table.lock().stop_aborted);
+            drop(aborted);
             // The tasks past their grace that left their end to this stop end now.
             self.0.no_stop.notify_waiters();
         }
@@ -887,16 +895,28 @@ impl Service {
             inner.tracker.force();
             inner.tracker.unheld().await;
             aborted = inner.running();
+            inner
+                .table
+                .lock()
+                .stop_aborted
+                .extend(aborted.iter().cloned());
             inner.abort_for_stop();
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
             let _ = tokio::time::timeout(ABORT_WAIT, inner.tracker.idle()).await;
         }
-        let stopped = running
-            .into_iter()
-            .filter(|t| !aborted.iter().any(|a| a.id() == t.id()))
-            .collect();
+        // A task another stop under way aborted did not stop within this one's grace either.
+        let (by_another, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {
+            let ours: HashSet<TaskId> = aborted.iter().map(TaskInfo::id).collect();
+            let table = inner.table.lock();
+            let all: HashSet<TaskId> = table.stop_aborted.iter().map(TaskInfo::id).collect();
+            running
+                .into_iter()
+                .filter(|t| !ours.contains(&t.id()))
+                .partition(|t| all.contains(&t.id()))
+        };
+        aborted.extend(by_another);
         let (failures, not_started) = {
             let mut table = inner.table.lock();
             let not_started = table.not_started_in_stop(from);
