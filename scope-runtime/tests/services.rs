@@ -2159,3 +2159,46 @@ async fn a_shutdown_requested_while_the_services_drain_is_the_reports_signal() {
     );
     assert!(report.forced().is_none(), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_under_way_when_a_second_signal_aborts_its_service_reports_the_abort() {
+    // The program stops a service itself (a long grace); a second signal then aborts every
+    // service at once. The program's stop, finding the service idle within its grace, must
+    // not say its task stopped within it.
+    let user_stop = Arc::new(Mutex::new(None));
+    let kept = Arc::clone(&user_stop);
+    let (_, report) = App::new()
+        .run(
+            Duration::from_secs(1),
+            signals_at(&[(10, Signal::Terminate), (20, Signal::Interrupt)]),
+            async move {
+                let svc = Service::new(ServiceConfig::new("sync").grace(Duration::from_secs(60)));
+                svc.spawn_named("stubborn", std::future::pending::<()>())
+                    .unwrap()
+                    .detach();
+                tokio::task::yield_now().await;
+                tokio::spawn(async move {
+                    let report = svc.stop().await;
+                    *kept.lock().unwrap() = Some(report);
+                });
+            },
+        )
+        .await;
+    assert!(
+        matches!(report.forced(), Some(Forced::SecondSignal(_))),
+        "{report}"
+    );
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let stop = user_stop
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the program's stop ended");
+    assert_eq!(
+        (stop.stopped().len(), stop.aborted().len()),
+        (0, 1),
+        "the program's stop: {stop}"
+    );
+}

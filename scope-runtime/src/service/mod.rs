@@ -794,6 +794,14 @@ impl Service {
         let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
         let aborted = inner.running();
+        if inner.stopping() {
+            // A stop under way beside this abort reports these aborted too.
+            inner
+                .table
+                .lock()
+                .stop_aborted
+                .extend(aborted.iter().cloned());
+        }
         inner.abort_for_stop();
         // The tasks dropped unstarted (by this abort, or by a daemon's turn before it), and
         // those still waiting for a worker, dropped unstarted as the abort lands (their ends
