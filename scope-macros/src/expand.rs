@@ -278,18 +278,33 @@ pub(crate) fn scope_body_then(
     }
 }
 
-/// Whether a block's value can only be `!`: its tail is a `loop` that nothing breaks out of, a
-/// `return`, `panic!`, `unreachable!`, `todo!` or `unimplemented!`, or a block whose value is.
+/// Whether a block's value can only be `!`: its last statement or tail (with a semicolon or
+/// without) is a `loop` that nothing breaks out of, a `return`, `panic!`, `unreachable!`,
+/// `todo!` or `unimplemented!`, a block whose value is, a `match` whose arms all are, or an
+/// `if` whose branches both are. (A call of a fn that returns `!`, `std::process::exit`, cannot
+/// be told from the syntax: such a body needs its `Ok(..)` type said, see docs/macros.md.)
 fn diverges(block: &syn::Block) -> bool {
     match block.stmts.last() {
-        Some(syn::Stmt::Expr(tail, None)) => match tail {
-            syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
-            syn::Expr::Return(_) => true,
-            syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
-            syn::Expr::Macro(m) => diverging_macro(&m.mac),
-            _ => false,
-        },
-        Some(syn::Stmt::Macro(m)) if m.semi_token.is_none() => diverging_macro(&m.mac),
+        Some(syn::Stmt::Expr(last, _)) => expr_diverges(last),
+        Some(syn::Stmt::Macro(m)) => diverging_macro(&m.mac),
+        _ => false,
+    }
+}
+
+fn expr_diverges(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
+        syn::Expr::Return(_) => true,
+        syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
+        syn::Expr::Macro(m) => diverging_macro(&m.mac),
+        syn::Expr::Paren(p) => expr_diverges(&p.expr),
+        syn::Expr::Match(m) => !m.arms.is_empty() && m.arms.iter().all(|a| expr_diverges(&a.body)),
+        syn::Expr::If(i) => {
+            diverges(&i.then_branch)
+                && i.else_branch
+                    .as_ref()
+                    .is_some_and(|(_, other)| expr_diverges(other))
+        }
         _ => false,
     }
 }

@@ -61,8 +61,56 @@ async fn unfinished() -> Result<u32, Interrupted> {
     todo!()
 }
 
+// A body whose last statement diverges, with its semicolon, or whose `match` or `if` diverges
+// in every branch: the same (they failed with "type mismatch resolving `<() as
+// BodyOutput<Interrupted>>::Ok == u32`", pointing at the attribute).
+#[scoped]
+async fn unfinished_statement() -> Result<u32, Interrupted> {
+    todo!("later");
+}
+
+#[scoped]
+async fn early_or_panic(early: bool) -> Result<u32, Interrupted> {
+    if early {
+        return Ok(7);
+    }
+    panic!("not early");
+}
+
+#[scoped]
+async fn unit_then_unreachable() -> Result<(), Interrupted> {
+    scope::check()?;
+    unreachable!();
+}
+
+#[scoped]
+async fn every_arm(n: u8) -> Result<u32, Interrupted> {
+    match n {
+        0 => return Ok(0),
+        _ => panic!("{n}"),
+    }
+}
+
+#[scoped]
+async fn both_branches(n: u8) -> Result<u32, Interrupted> {
+    if n == 0 {
+        return Ok(0);
+    } else {
+        unimplemented!("{n}");
+    }
+}
+
+#[scoped(policy = supervise)]
+async fn supervised_statement() -> Result<u32, scope::Failures<Interrupted>> {
+    todo!();
+}
+
 #[scope::main]
 async fn main() -> Result<(), Interrupted> {
+    assert_eq!(early_or_panic(true).await?, 7);
+    assert_eq!(every_arm(0).await?, 0);
+    assert_eq!(both_branches(0).await?, 0);
+    let _ = (unfinished_statement, unit_then_unreachable, supervised_statement);
     assert!(serve().await.is_err());
     assert!(serve_supervised().await.is_err());
     let (tx, rx) = tokio::sync::oneshot::channel();
