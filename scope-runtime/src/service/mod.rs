@@ -186,9 +186,8 @@ impl<'a> StopUnderWay<'a> {
 impl Drop for StopUnderWay<'_> {
     fn drop(&mut self) {
         if self.0.stopping.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // (Their names only: no user code under the lock; dropped after it.)
-            let aborted = std::mem::take(&mut self.0.table.lock().stop_aborted);
-            drop(aborted);
+            // (Names only: no user code under the lock.)
+            self.0.table.lock().stop_aborted = Vec::new();
             // The tasks past their grace that left their end to this stop end now.
             self.0.no_stop.notify_waiters();
         }
@@ -281,10 +280,20 @@ impl Inner {
         }
     }
 
-    /// A stop's abort of what still runs (reported as aborted, by the stop).
-    fn abort_for_stop(&self) {
+    /// A stop's abort of what still runs (reported as aborted, by the stop): returns the
+    /// tasks it reaches, noted for any stop under way beside it, which reports them aborted
+    /// too, not stopped within its grace.
+    fn abort_for_stop(&self) -> Vec<TaskInfo> {
+        let aborted = self.running();
+        if self.stopping() {
+            self.table
+                .lock()
+                .stop_aborted
+                .extend(aborted.iter().cloned());
+        }
         self.aborting.store(true, Ordering::Relaxed);
         self.tracker.abort_all();
+        aborted
     }
 
     /// Whether a stop is under way (then its abort, not a task's own, ends what outlives the
@@ -793,16 +802,7 @@ impl Service {
         inner.table.lock().stop_begins(true);
         let panic = inner.cancel_for_stop(signal);
         inner.tracker.force();
-        let aborted = inner.running();
-        if inner.stopping() {
-            // A stop under way beside this abort reports these aborted too.
-            inner
-                .table
-                .lock()
-                .stop_aborted
-                .extend(aborted.iter().cloned());
-        }
-        inner.abort_for_stop();
+        let aborted = inner.abort_for_stop();
         // The tasks dropped unstarted (by this abort, or by a daemon's turn before it), and
         // those still waiting for a worker, dropped unstarted as the abort lands (their ends
         // come after this returns): counted under one lock, so none twice.
@@ -902,13 +902,7 @@ impl Service {
             // started from now on are not waited for.
             inner.tracker.force();
             inner.tracker.unheld().await;
-            aborted = inner.running();
-            inner
-                .table
-                .lock()
-                .stop_aborted
-                .extend(aborted.iter().cloned());
-            inner.abort_for_stop();
+            aborted = inner.abort_for_stop();
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
