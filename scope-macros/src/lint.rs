@@ -829,6 +829,8 @@ pub(crate) fn leaving_sets(
         within: 0,
         moved: Vec::new(),
         shadowed: std::collections::HashSet::new(),
+        yields: HashMap::new(),
+        elements: HashMap::new(),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
     // it: the tail below reads those of the body).
@@ -938,6 +940,12 @@ struct SetMoves<'a> {
     /// tasks.join_all().await;`): a move of one from there on is not the set's, to the end
     /// of the block that `let` is in.
     shadowed: std::collections::HashSet<String>,
+    /// What a name bound to a future, a child's handle or a closure yields when awaited or
+    /// called (`let c = spawn!(async move { Ok(set) });`: `c` yields `set`).
+    yields: HashMap<String, Vec<String>>,
+    /// What each element of a tuple bound by a name holds (`let t = (set, 1);`: `t.0` is
+    /// `set`, `t.1` nothing).
+    elements: HashMap<String, Vec<Vec<String>>>,
 }
 impl SetMoves<'_> {
     /// Notes `name` as moved out, unless a later `let` rebound it to something else.
@@ -950,7 +958,7 @@ impl SetMoves<'_> {
         is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
-        if let Some(name) = named_or_consumed(expr) {
+        for name in self.carried(expr) {
             self.moved_name(name);
         }
         // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
@@ -971,11 +979,136 @@ impl SetMoves<'_> {
         }
     }
     fn moves_name(&mut self, expr: &Expr) {
-        if let Some(name) = named_or_consumed(stored(expr)) {
+        for name in self.carried(stored(expr)) {
             self.moved_name(name);
         }
     }
+    /// The names whose set may be in `expr`'s value: the set itself or a future that
+    /// consumes it ([`named_or_consumed`]), and what hands a value on: a branch's value, a
+    /// wrapper (`Some(set)`) and its unwrapping methods (`.unwrap()`, `.take()`), `?`, a
+    /// tuple or an array and their elements (`t.0`), what an awaited future or a called
+    /// closure yields (`async move { set }.await`, `spawn!(async move { Ok(set) }).await`,
+    /// `(move || set)()`). A name a later `let` rebound to something else is left out.
+    fn carried(&self, expr: &Expr) -> Vec<String> {
+        let mut out = Vec::new();
+        for value in tails(expr) {
+            match value {
+                Expr::Try(t) => out.extend(self.carried(&t.expr)),
+                Expr::Await(a) => out.extend(self.yielded_by(&a.base)),
+                Expr::MethodCall(m) if UNWRAPS.contains(&unraw(&m.method).as_str()) => {
+                    out.extend(self.carried(&m.receiver));
+                }
+                Expr::Call(c) if c.args.len() == 1 && wraps(&c.func) => {
+                    out.extend(self.carried(&c.args[0]));
+                }
+                // `Arc::clone(&set)`; `(move || set)()`, `f()` for `let f = move || set;`.
+                Expr::Call(c) => {
+                    out.extend(
+                        named_or_consumed(value).or_else(|| named_or_consumed(unwrapped(value))),
+                    );
+                    out.extend(self.yielded_by(&c.func));
+                }
+                Expr::Tuple(t) => t.elems.iter().for_each(|e| out.extend(self.carried(e))),
+                Expr::Array(a) => a.elems.iter().for_each(|e| out.extend(self.carried(e))),
+                Expr::Field(f) => {
+                    let element = match (&*f.base, &f.member) {
+                        (Expr::Path(p), syn::Member::Unnamed(i)) => p
+                            .path
+                            .get_ident()
+                            .and_then(|t| self.elements.get(&unraw(t)))
+                            .and_then(|elements| elements.get(i.index as usize)),
+                        _ => None,
+                    };
+                    match element {
+                        Some(names) => out.extend(names.iter().cloned()),
+                        None => out.extend(self.carried(&f.base)),
+                    }
+                }
+                other => out.extend(
+                    named_or_consumed(other).or_else(|| named_or_consumed(unwrapped(other))),
+                ),
+            }
+        }
+        out.retain(|name| !self.shadowed.contains(name));
+        out
+    }
+    /// The names whose set may be in what `expr` yields when it is awaited or called: an
+    /// `async` block's or a closure's value, a child's or a nested scope's (`spawn!(..)`,
+    /// `s.spawn(..)`, `scope!(..)`), a future a call wraps (`Box::pin(..)`, `timeout(d, ..)`),
+    /// a name bound to one of these.
+    fn yielded_by(&self, expr: &Expr) -> Vec<String> {
+        match expr {
+            Expr::Paren(p) => self.yielded_by(&p.expr),
+            Expr::Group(g) => self.yielded_by(&g.expr),
+            Expr::Try(t) => self.yielded_by(&t.expr),
+            Expr::Await(a) => self.yielded_by(&a.base),
+            Expr::Async(a) => trailing_expr(&a.block)
+                .map(|tail| self.carried(tail))
+                .unwrap_or_default(),
+            Expr::Block(b) => trailing_expr(&b.block)
+                .map(|tail| self.carried(tail))
+                .unwrap_or_default(),
+            Expr::Closure(c) => {
+                let own = closure_params(c);
+                let mut names = self.carried(&c.body);
+                names.retain(|n| !own.contains(n));
+                names
+            }
+            Expr::Path(p) => match (&p.qself, p.path.get_ident()) {
+                (None, Some(name)) => self.yields.get(&unraw(name)).cloned().unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            Expr::MethodCall(m) if unraw(&m.method).starts_with("spawn") => m
+                .args
+                .last()
+                .map(|f| self.yielded_by(f))
+                .unwrap_or_default(),
+            Expr::Call(c) => c.args.iter().flat_map(|a| self.yielded_by(a)).collect(),
+            Expr::Macro(m)
+                if m.mac.path.segments.last().is_some_and(|s| {
+                    s.ident == "scope"
+                        || s.ident.to_string().starts_with("spawn")
+                        || s.ident.to_string().starts_with("try_spawn")
+                }) =>
+            {
+                let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+                syn::parse::Parser::parse2(parser, m.mac.tokens.clone())
+                    .ok()
+                    .and_then(|args| args.last().map(|body| self.yielded_by(body)))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+    /// Each name `pat` binds holds what `value` carries (`let Some(s) = Some(set) else ..`,
+    /// `if let`, a `match` arm).
+    fn binds(&mut self, pat: &syn::Pat, value: &Expr) {
+        let olds = self.carried(value);
+        if olds.is_empty() {
+            return;
+        }
+        let mut names = Vec::new();
+        crate::valid::pat_names(pat, &mut names);
+        for name in names {
+            let name = name.trim_start_matches("r#").to_owned();
+            self.renames
+                .extend(olds.iter().map(|old| (name.clone(), old.clone())));
+        }
+    }
 }
+
+/// The methods that hand out what their receiver holds (`Some(set).unwrap()`,
+/// `cell.into_inner()`, `slot.take()`).
+const UNWRAPS: &[&str] = &[
+    "unwrap",
+    "expect",
+    "unwrap_or",
+    "unwrap_or_else",
+    "unwrap_or_default",
+    "unwrap_unchecked",
+    "into_inner",
+    "take",
+];
 
 /// The expressions whose value `expr` is: itself, or the values of its branches (an `if`, a
 /// `match`, a block's tail), through parentheses and the wrappers that keep what they are
@@ -1278,6 +1411,17 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 .as_ref()
                 .and_then(|i| collected_type(&i.expr))
                 .is_some_and(|p| self.is_set(&p));
+            // The value's own code first (what a block there binds is known below).
+            let listed = init.and_then(listed);
+            match &listed {
+                // Its elements are kept under the new name, not moved out.
+                Some(elements) => {
+                    for element in elements {
+                        self.visit_expr(element);
+                    }
+                }
+                None => syn::visit::visit_local(self, local),
+            }
             // `let s2 = set;`, `let drain = set.join_all();`, `let s2 = if c { set } else {
             // .. };`, `let all = vec![a, b];`: the set goes where the new name goes.
             let mut olds: Vec<String> = Vec::new();
@@ -1286,10 +1430,25 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 .as_ref()
                 .map(|i| tails(&i.expr))
                 .unwrap_or_default();
-            for value in values {
-                olds.extend(named_or_consumed(unwrapped(value)));
+            for value in &values {
+                olds.extend(self.carried(value));
             }
-            let listed = init.and_then(listed);
+            // What it yields when awaited or called, and what each element of a tuple holds.
+            let yields: Vec<String> = values.iter().flat_map(|v| self.yielded_by(v)).collect();
+            if yields.is_empty() {
+                self.yields.remove(&name);
+            } else {
+                self.yields.insert(name.clone(), yields);
+            }
+            match init {
+                Some(Expr::Tuple(t)) => {
+                    let elements = t.elems.iter().map(|e| self.carried(e)).collect();
+                    self.elements.insert(name.clone(), elements);
+                }
+                _ => {
+                    self.elements.remove(&name);
+                }
+            }
             for element in listed.iter().flatten() {
                 olds.extend(named_or_consumed(element));
             }
@@ -1301,15 +1460,6 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             );
             // (The value first: `let tasks = tasks.join_all().await` reads the old name.)
             olds.retain(|old| !self.shadowed.contains(old));
-            match listed {
-                // Its elements are kept under the new name, not moved out.
-                Some(elements) => {
-                    for element in &elements {
-                        self.visit_expr(element);
-                    }
-                }
-                None => syn::visit::visit_local(self, local),
-            }
             let set = typed || made || collected || !olds.is_empty();
             if typed || made || collected {
                 self.sets.push(name.clone());
@@ -1323,7 +1473,24 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             return;
         }
+        // Any other pattern (`let Some(s) = Some(set) else { .. };`, `let (s, n) =
+        // async move { (set, 1) }.await;`): each name it binds holds what the value carries.
         syn::visit::visit_local(self, local);
+        if let Some(init) = &local.init {
+            self.binds(&local.pat, &init.expr);
+        }
+    }
+    // `if let` / `while let`, and a `match`'s arms: the names a pattern binds hold what the
+    // value carries.
+    fn visit_expr_let(&mut self, e: &'ast syn::ExprLet) {
+        self.binds(&e.pat, &e.expr);
+        syn::visit::visit_expr_let(self, e);
+    }
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        for arm in &m.arms {
+            self.binds(&arm.pat, &m.expr);
+        }
+        syn::visit::visit_expr_match(self, m);
     }
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         match (&*e.left, &*e.right) {

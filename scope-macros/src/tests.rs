@@ -298,6 +298,90 @@ fn sets_bound_by_a_tuple_pattern_are_followed_out_of_the_body() {
     assert_eq!(n, 3);
 }
 
+/// The orphan errors of a `#[scoped]` body that makes a set, spawns on it, then runs `form`.
+fn orphans_after_a_set(form: &TokenStream) -> usize {
+    orphans_in(quote!(
+        async fn f() -> R {
+            let mut set = JoinSet::new();
+            set.spawn(a());
+            #form
+        }
+    ))
+}
+
+#[test]
+fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
+    // Each form hands the body-made set out as (part of) the body's value: through a child's
+    // or an awaited block's value, a called closure, a wrapper's method, a tuple's field, a
+    // pattern, a nested scope's value.
+    let forms = [
+        quote!(let c = spawn!(async move { Ok(set) }); Ok(c.await?)),
+        quote!(spawn!(async move { Ok(set) }).await),
+        quote!(let c = spawn_in_place!(async move { Ok(set) }); Ok(c.await?)),
+        quote!(let c = s.spawn(async move { Ok(set) }); Ok(c.await?)),
+        quote!(let s2 = async move { set }.await; Ok(s2)),
+        quote!(Ok(async move { set }.await)),
+        quote!(let fut = async move { set }; let s2 = fut.await; Ok(s2)),
+        quote!(let s2 = Box::pin(async move { set }).await; Ok(s2)),
+        quote!(let s2 = tokio::time::timeout(d, async move { set }).await?; Ok(s2)),
+        quote!(let s2 = (move || set)(); Ok(s2)),
+        quote!(let f = move || set; Ok(f())),
+        quote!(let s2 = Some(set).unwrap(); Ok(s2)),
+        quote!(let o = Some(set); Ok(o.expect("there"))),
+        quote!(let mut o = Some(set); let s2 = o.take(); Ok(s2)),
+        quote!(let t = (set, 1); Ok(t.0)),
+        quote!(let t = (1, (set, 2)); Ok(t.1 .0)),
+        quote!(let (s2, _n) = async move { (set, 1) }.await; Ok(s2)),
+        quote!(let Some(s2) = Some(set) else { return Ok(JoinSet::new()) }; Ok(s2)),
+        quote!(if let Some(s2) = Some(set) { return Ok(s2); } Ok(JoinSet::new())),
+        quote!(match Some(set) {
+            Some(s2) => Ok(s2),
+            None => Ok(JoinSet::new()),
+        }),
+        quote!(let s2 = { let h = spawn!(async move { Ok(set) }); h.await? }; Ok(s2)),
+        quote!(let s2 = scope!({ Ok(set) }).await?; Ok(s2)),
+        quote!(let s2 = async move { set }.await; self.kept = Some(s2); Ok(())),
+        quote!(let s2 = Some(set).unwrap(); keep(s2); Ok(())),
+        quote!(keep(Some(set).unwrap()); Ok(())),
+        quote!(let s2 = async move { set }.await; std::mem::forget(s2); Ok(())),
+    ];
+    let wrong: Vec<String> = forms
+        .iter()
+        .filter(|form| orphans_after_a_set(form) != 1)
+        .map(ToString::to_string)
+        .collect();
+    assert!(wrong.is_empty(), "not flagged: {wrong:#?}");
+}
+
+#[test]
+fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
+    // What a set's join yields, its length, another element of the tuple it is in, a child
+    // that joins it: none of these is the set.
+    let forms = [
+        quote!(let s2 = async move { set }.await; s2.join_all().await; Ok(())),
+        quote!(let n = async move { set.join_all().await }.await; Ok(n)),
+        quote!(let h = spawn!(async move { let r = set.join_all().await; Ok(r) }); Ok(h.await?)),
+        quote!(let r = set.join_next().await.expect("one"); Ok(r)),
+        quote!(let r = set.join_all().await; Ok(r)),
+        quote!(let n = Some(set.len()).unwrap(); Ok(n)),
+        quote!(let t = (set, 1); t.0.join_all().await; Ok(t.1)),
+        quote!(let s2 = Some(set).unwrap(); s2.join_all().await; Ok(())),
+        quote!(while let Some(r) = set.join_next().await { r?; } Ok(())),
+        quote!(match set.try_join_next() {
+            Some(r) => Ok(r?),
+            None => Ok(()),
+        }),
+        quote!(let v = (move || set.len())(); Ok(v)),
+        quote!(let s2 = scope!({ set.join_all().await; Ok(1) }).await?; Ok(s2)),
+    ];
+    let wrong: Vec<String> = forms
+        .iter()
+        .filter(|form| orphans_after_a_set(form) != 0)
+        .map(ToString::to_string)
+        .collect();
+    assert!(wrong.is_empty(), "flagged: {wrong:#?}");
+}
+
 #[test]
 fn a_spawner_bound_in_the_fns_where_clause_or_on_its_impl_is_known() {
     let n = orphans_in(quote!(
