@@ -699,7 +699,25 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => root = &u.expr,
             Expr::Block(b) => root = trailing_expr(&b.block)?,
             Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
+            // What an awaited block yields (`async { Handle::current() }.await`).
+            Expr::Async(a) => root = trailing_expr(&a.block)?,
+            // What a closure called on the spot returns (`(|| Handle::current())()`).
+            Expr::Call(c) if c.args.is_empty() && called_closure(&c.func).is_some() => {
+                root = called_closure(&c.func)?;
+            }
             Expr::Call(_) | Expr::Path(_) => return Some((root, reach)),
+            _ => return None,
+        }
+    }
+}
+
+/// The body of the closure `func` is, through parentheses (`(move || x)` called as `(..)()`).
+fn called_closure(mut func: &Expr) -> Option<&Expr> {
+    loop {
+        match func {
+            Expr::Paren(p) => func = &p.expr,
+            Expr::Group(g) => func = &g.expr,
+            Expr::Closure(c) => return Some(&c.body),
             _ => return None,
         }
     }

@@ -184,6 +184,22 @@ fn a_handle_bound_from_a_match_or_an_if_is_still_a_handle() {
 }
 
 #[test]
+fn a_handle_yielded_by_an_awaited_block_or_a_called_closure_is_still_a_handle() {
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let h = async { Handle::current() }.await;
+            h.spawn(a());
+            async move { Handle::current() }.await.spawn(b());
+            let g = (|| Handle::current())();
+            g.spawn(c());
+            (move || Handle::current())().spawn(d());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 4);
+}
+
+#[test]
 fn a_value_from_a_match_or_an_if_that_is_not_a_spawner_is_not_flagged() {
     // An arm's name that the pattern does not bind whole, or an outer name an arm's pattern
     // hides, is not taken for the scrutinee's handle.
