@@ -521,7 +521,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The child you awaited failed; its own error went to the scope, which reports it.
+/// The child you awaited failed; its own error went to the scope, which reports it. (An error
+/// the scope drops as the consequence of its cancel reads as that cancel instead: see
+/// [`Child`](crate::Child).)
 ///
 /// # Examples
 ///

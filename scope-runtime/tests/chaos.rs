@@ -38,7 +38,8 @@
 //!   the outcome must be exactly that. On the multi-thread runtime: everything the order does
 //!   not decide (supervise and race outcomes as sets, panics, values), and for fail-fast,
 //!   that every reported failure happened. Also: every awaited handle agrees with what its
-//!   child did, a body's value is the sum of what its handles gave, a returned cancellation
+//!   child did (a fail-fast child's error after its scope's cancel reads as that cancel), a
+//!   body's value is the sum of what its handles gave, a returned cancellation
 //!   carries the scope's own cause (law 4), and every cause a context was cancelled with is
 //!   one that happened.
 //!
@@ -1832,6 +1833,51 @@ fn cause_happened(w: &World, cause: &Cause, before: &[Logged], at: Instant) -> b
     }
 }
 
+/// Every awaited handle agrees with what its child did (see [`check`]).
+fn handles_agree(
+    w: &World,
+    events: &[Logged],
+    seen: &BTreeMap<usize, Seen>,
+    ended: &BTreeMap<usize, End>,
+    ordered: bool,
+) -> Result<(), String> {
+    // Every awaited handle agrees with what its child did. An error a fail-fast scope's
+    // child returned after that scope's cancel is the cancel's consequence: its handle reads
+    // the cancel (made no later than the child's end, where the clock is paused; a cancel's
+    // log may follow the end it caused within one instant).
+    let cancelled_before_end = |c: usize| {
+        let scope = w.plan.child(c).scope;
+        let end = events
+            .iter()
+            .find(|l| matches!(l.event, Event::Ended { child, .. } if child == c));
+        events.iter().any(|l| {
+            matches!(l.event, Event::Cancelled { scope: at, .. } if at == scope)
+                && (!ordered || end.is_none_or(|end| l.at <= end.at))
+        })
+    };
+    for (c, s) in seen {
+        let agrees = match (s, ended.get(c)) {
+            (Seen::Ok(Some(v)), Some(End::Done(w))) => v == w,
+            (Seen::Ok(None), Some(End::Done(_)))
+            | (Seen::ChildFailed, Some(End::Boom | End::Interrupted))
+            | (Seen::Panicked, Some(End::Panic))
+            | (Seen::Cancelled, None) => true,
+            (Seen::Cancelled, Some(End::Boom | End::Interrupted)) => {
+                w.plan.scope(w.plan.child(*c).scope).drive == Drive::Run && cancelled_before_end(*c)
+            }
+            _ => false,
+        };
+        if !agrees {
+            return Err(format!(
+                "the handle of {} saw {s:?}, but the child did {:?}",
+                name(*c),
+                ended.get(c)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a finished run: the law violations seen while it ran, the handles, the causes, and
 /// every scope's outcome. `ordered`: events were logged in the order they took effect.
 fn check(w: &World, ordered: bool) -> Result<(), String> {
@@ -1853,24 +1899,7 @@ fn check(w: &World, ordered: bool) -> Result<(), String> {
         }
     }
 
-    // Every awaited handle agrees with what its child did.
-    for (c, s) in &seen {
-        let agrees = match (s, ended.get(c)) {
-            (Seen::Ok(Some(v)), Some(End::Done(w))) => v == w,
-            (Seen::Ok(None), Some(End::Done(_)))
-            | (Seen::ChildFailed, Some(End::Boom | End::Interrupted))
-            | (Seen::Panicked, Some(End::Panic))
-            | (Seen::Cancelled, None) => true,
-            _ => false,
-        };
-        if !agrees {
-            return Err(format!(
-                "the handle of {} saw {s:?}, but the child did {:?}",
-                name(*c),
-                ended.get(c)
-            ));
-        }
-    }
+    handles_agree(w, &events, &seen, &ended, ordered)?;
 
     // Every cause a context was cancelled with is one that happened (laws 2 and 4).
     for (i, l) in events.iter().enumerate() {

@@ -3458,3 +3458,108 @@ async fn law2_a_supervised_scope_reports_the_cancel_first_whatever_the_cut_child
         "the scope's own entry first"
     );
 }
+
+/// What a child's handle reads when the child answers its scope's cancel with an error: the
+/// scope drops that error as the cancel's consequence, so the handle reads the cancellation
+/// (as it does when the child alone was cancelled), not a failure nobody reports.
+async fn handle_of_a_child_answering_the_scope_cancel(in_place: bool) -> Result<(), Interrupted> {
+    let s = &Scope::new(Config::new().grace(hours(1)));
+    let out = s
+        .run(async {
+            let answer = async {
+                scope_runtime::cancelled().await;
+                Err::<(), AppError>(scope_runtime::check().unwrap_err().into())
+            };
+            let child = if in_place {
+                s.spawn_in_place(answer)
+            } else {
+                s.spawn(answer)
+            };
+            tokio::task::yield_now().await;
+            s.cancel("stop");
+            Ok::<_, AppError>(child.await)
+        })
+        .await;
+    match out {
+        Ok(read) => read,
+        Err(e) => panic!("the body's value stands (it answered the cancel): {e:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law2_a_childs_error_answering_its_scopes_cancel_reads_as_the_cancel_on_its_handle() {
+    for in_place in [false, true] {
+        let read = handle_of_a_child_answering_the_scope_cancel(in_place).await;
+        match read {
+            Err(Interrupted::Cancelled(c)) => assert_eq!(
+                c.cause().root(),
+                &Cause::explicit("stop"),
+                "in place: {in_place}"
+            ),
+            other => panic!("in place: {in_place}: the handle reads the cancel, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_siblings_error_after_the_first_failure_reads_as_the_cancel_on_its_handle() {
+    let read = Arc::new(std::sync::Mutex::new(None));
+    let s = &Scope::new(Config::new().grace(hours(1)));
+    let out = s
+        .run(async {
+            let sibling = s.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<(), AppError>(AppError::Boom(2))
+            });
+            s.spawn(async {
+                sleep(ms(10)).await;
+                Err::<(), AppError>(AppError::Boom(1))
+            });
+            let answer = sibling.await;
+            *read.lock().unwrap() = Some(answer);
+            Ok::<_, AppError>(())
+        })
+        .await;
+    assert!(
+        matches!(out, Err(AppError::Boom(1))),
+        "the first failure: {out:?}"
+    );
+    let read = read
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the body read the sibling's handle");
+    match read {
+        Err(Interrupted::Cancelled(c)) => match c.cause().root() {
+            Cause::SiblingFailed { message, .. } => assert_eq!(message, "boom 1"),
+            other => panic!("the sibling's failure is the cause: {other:?}"),
+        },
+        other => panic!("the dropped error is no failure on the handle: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_supervised_childs_error_after_the_cancel_is_kept_and_its_handle_reads_it() {
+    let s = &Scope::new(Config::new().grace(hours(1)));
+    let out = s
+        .run_all(async {
+            let child = s.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<(), AppError>(AppError::Boom(3))
+            });
+            tokio::task::yield_now().await;
+            s.cancel("stop");
+            let read = child.await;
+            assert!(
+                matches!(&read, Err(Interrupted::ChildFailed(f)) if f.message() == "boom 3"),
+                "kept by the supervised scope, so a failure on the handle: {read:?}"
+            );
+            Ok::<_, AppError>(())
+        })
+        .await;
+    let failures = out.expect_err("the kept failure");
+    assert!(
+        failures.iter().any(|f| f.error().to_string() == "boom 3"),
+        "{failures:?}"
+    );
+}

@@ -253,6 +253,18 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             }
         };
         match self.fail(task, error, message.clone(), false) {
+            // Dropped under fail-fast as the consequence of the scope's cancel (its own, or
+            // the first failure's): no failure anyone reports, so the handle reads the cancel
+            // the child answered, as when it was cancelled alone. (A supervised scope's error
+            // not kept is counted: a failure. Concurrent with the first failure kept, before
+            // that one's cancel is in, the failure is read as before.)
+            Ok(false) if !self.supervise() => match self.cause_own() {
+                Some(cause) => (
+                    Err(Interrupted::from_shared_cause(crate::cx::inherited(&cause))),
+                    true,
+                ),
+                None => (Err(ChildFailed::new(task.clone(), message).into()), true),
+            },
             // In a race that has its winner, an error answers the win's cancel: reported as a
             // stop (it is kept all the same, for a race that a panic makes fail).
             // Acquire: pairs with the race's store of its win.
