@@ -848,7 +848,9 @@ pub(crate) fn leaving_sets(
         moved: Vec::new(),
         shadowed: std::collections::HashSet::new(),
         yields: HashMap::new(),
+        call_yields: HashMap::new(),
         elements: HashMap::new(),
+        frames: std::cell::RefCell::new(Vec::new()),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
     // it: the tail below reads those of the body).
@@ -857,8 +859,11 @@ pub(crate) fn leaving_sets(
     }
     // The body's value leaves it, as what a `return` carries.
     if let Some(syn::Stmt::Expr(tail, None)) = block.stmts.last() {
+        find.moves_name(tail);
         for value in tails(tail) {
-            find.stores(value);
+            for name in captures(stored(value), false).unwrap_or_default() {
+                find.moved_name(&name);
+            }
         }
     }
     // A rename joins the two names: the set leaves if any of its names does.
@@ -961,24 +966,29 @@ struct SetMoves<'a> {
     /// What a name bound to a future, a child's handle or a closure yields when awaited or
     /// called (`let c = spawn!(async move { Ok(set) });`: `c` yields `set`).
     yields: HashMap<String, Vec<String>>,
+    /// What awaiting what a closure bound by a name returns yields (`let f = move || async
+    /// move { set };`: `f().await` yields `set`).
+    call_yields: HashMap<String, Vec<String>>,
     /// What each element of a tuple bound by a name holds (`let t = (set, 1);`: `t.0` is
     /// `set`, `t.1` nothing).
-    elements: HashMap<String, Vec<Vec<String>>>,
+    elements: HashMap<String, Vec<Held>>,
+    /// The names bound where the pass is (a `match` arm's pattern, an `if let`'s, a `for`
+    /// loop's, a block's `let`s while its value is read), innermost last: they hide the
+    /// body's names of the same spelling there, and only there.
+    frames: std::cell::RefCell<Vec<HashMap<String, Held>>>,
 }
 impl SetMoves<'_> {
-    /// Notes `name` as moved out, unless a later `let` rebound it to something else.
-    fn moved_name(&mut self, name: String) {
-        if !self.shadowed.contains(&name) {
-            self.moved.push(name);
-        }
+    /// Notes as moved out the sets the name `name` may hold here (see [`holds_of`](Self::holds_of)).
+    fn moved_name(&mut self, name: &str) {
+        let names = self.holds_of(name);
+        self.moved.extend(names);
     }
     fn is_set(&self, path: &[String]) -> bool {
         is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
-        for name in self.carried(expr) {
-            self.moved_name(name);
-        }
+        let names = self.carried(expr);
+        self.moved.extend(names);
         // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
         // the closure or block captures leaves with it.
         if !std::ptr::eq(stored(expr), expr) {
@@ -992,88 +1002,386 @@ impl SetMoves<'_> {
         self.moves_name(expr);
         if let Some(names) = captures(stored(expr), false) {
             for name in names {
-                self.moved_name(name);
+                self.moved_name(&name);
             }
         }
     }
     fn moves_name(&mut self, expr: &Expr) {
-        for name in self.carried(stored(expr)) {
-            self.moved_name(name);
+        let names = self.carried(stored(expr));
+        self.moved.extend(names);
+    }
+    /// A `let` binds `name` to `held` (`made`: to a set made there, which holds itself): in
+    /// the innermost frame when the pass is in one (an arm, a branch, a loop), else for the
+    /// rest of the body (its renames, what it yields, its elements; a name bound to no set
+    /// is the set's no more).
+    fn bind(
+        &mut self,
+        name: String,
+        mut held: Held,
+        made: bool,
+        elements: Option<Vec<Held>>,
+        call_yields: Option<Vec<String>>,
+    ) {
+        match elements {
+            Some(elements) => self.elements.insert(name.clone(), elements),
+            None => self.elements.remove(&name),
+        };
+        match call_yields {
+            Some(yields) => self.call_yields.insert(name.clone(), yields),
+            None => self.call_yields.remove(&name),
+        };
+        if let Some(top) = self.frames.borrow_mut().last_mut() {
+            if made {
+                held.holds.push(name.clone());
+            }
+            top.insert(name, held);
+            return;
+        }
+        if held.yields.is_empty() {
+            self.yields.remove(&name);
+        } else {
+            self.yields
+                .insert(name.clone(), std::mem::take(&mut held.yields));
+        }
+        if made || !held.holds.is_empty() {
+            self.shadowed.remove(&name);
+        } else {
+            self.shadowed.insert(name.clone());
+        }
+        self.renames
+            .extend(held.holds.into_iter().map(|old| (name.clone(), old)));
+    }
+    /// What a pattern or a `let` of a block around here bound `name` to, innermost first.
+    fn bound(&self, name: &str) -> Option<Held> {
+        let frames = self.frames.borrow();
+        frames.iter().rev().find_map(|f| f.get(name).cloned())
+    }
+    /// The body's names whose set the name `name` may hold here: what a pattern or a block's
+    /// `let` around here bound it to, else itself (none if a later `let` rebound it).
+    fn holds_of(&self, name: &str) -> Vec<String> {
+        match self.bound(name) {
+            Some(held) => held.holds,
+            None if self.shadowed.contains(name) => Vec::new(),
+            None => vec![name.to_owned()],
+        }
+    }
+    /// What awaiting (or calling) the value of the name `name` may give.
+    fn yields_of(&self, name: &str) -> Vec<String> {
+        match self.bound(name) {
+            Some(held) => held.yields,
+            None => self.yields.get(name).cloned().unwrap_or_default(),
+        }
+    }
+    /// What `expr`'s value may hold and yield.
+    fn held(&self, expr: &Expr) -> Held {
+        Held {
+            holds: self.carried(expr),
+            yields: self.yielded_by(expr),
+        }
+    }
+    /// Evaluates `f` with `frame`'s names bound (a pattern's, a closure's parameters).
+    fn with_frame<T>(&self, frame: HashMap<String, Held>, f: impl FnOnce(&Self) -> T) -> T {
+        self.frames.borrow_mut().push(frame);
+        let out = f(self);
+        self.frames.borrow_mut().pop();
+        out
+    }
+    /// Evaluates `f` on `block`'s tail, with the names its `let`s bind bound as they are
+    /// there (`{ let c = spawn!(..); c }`; a local of the block named like a set of the body
+    /// is not that set). Nothing for a block without a tail.
+    fn in_block(
+        &self,
+        block: &syn::Block,
+        f: impl FnOnce(&Self, &Expr) -> Vec<String>,
+    ) -> Vec<String> {
+        self.with_frame(HashMap::new(), |me| {
+            for stmt in &block.stmts {
+                if let syn::Stmt::Local(local) = stmt {
+                    let bound = match &local.init {
+                        Some(init) => me.pattern_frame(&local.pat, &init.expr),
+                        None => unbound(&local.pat),
+                    };
+                    if let Some(top) = me.frames.borrow_mut().last_mut() {
+                        top.extend(bound);
+                    }
+                }
+            }
+            trailing_expr(block)
+                .map(|tail| f(me, tail))
+                .unwrap_or_default()
+        })
+    }
+    /// The names `pat` binds, matched against `value`: a name bound whole (`s`, `Some(s)`,
+    /// `Ok(s)`, `s @ ..`) holds and yields what the value does, one in a tuple pattern what
+    /// its element does where the value's elements are known (a tuple, a tuple's name, what
+    /// `join!` gives); any other name (`Err(e)`, a field, a `ref`, an element of a value not
+    /// known) holds nothing.
+    fn pattern_frame(&self, pat: &syn::Pat, value: &Expr) -> HashMap<String, Held> {
+        pattern_binds(pat, self.held(value), self.elements_of(value))
+    }
+    /// The value of a `select!`: each branch's, with its pattern bound to what its future
+    /// yields (`r = c => r?`).
+    fn selected(&self, mac: &syn::Macro) -> Vec<String> {
+        let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) else {
+            return Vec::new();
+        };
+        branches
+            .iter()
+            .flat_map(|b| {
+                let frame = match &b.pat {
+                    Some((pat, fut)) => pattern_binds(
+                        pat,
+                        Held {
+                            holds: self.yielded_by(fut),
+                            yields: Vec::new(),
+                        },
+                        None,
+                    ),
+                    None => HashMap::new(),
+                };
+                self.with_frame(frame, |me| me.carried(&b.body))
+            })
+            .collect()
+    }
+}
+
+/// One branch of a `select!`: `pat = future (, if guard)? => body`, or `else => body`.
+struct SelectBranch {
+    pat: Option<(syn::Pat, Expr)>,
+    body: Expr,
+}
+
+/// Parses a `select!`'s branches (after an optional `biased;`).
+fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBranch>> {
+    if input.peek(syn::Ident) && input.peek2(syn::Token![;]) {
+        input.parse::<syn::Ident>()?;
+        input.parse::<syn::Token![;]>()?;
+    }
+    let mut branches = Vec::new();
+    while !input.is_empty() {
+        let pat = if input.peek(syn::Token![else]) {
+            input.parse::<syn::Token![else]>()?;
+            None
+        } else {
+            let pat = syn::Pat::parse_single(input)?;
+            input.parse::<syn::Token![=]>()?;
+            let fut = input.call(Expr::parse_without_eager_brace)?;
+            if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
+                input.parse::<syn::Token![,]>()?;
+                input.parse::<syn::Token![if]>()?;
+                input.call(Expr::parse_without_eager_brace)?;
+            }
+            Some((pat, fut))
+        };
+        input.parse::<syn::Token![=>]>()?;
+        let body: Expr = input.parse()?;
+        if !input.is_empty() && !matches!(body, Expr::Block(_)) || input.peek(syn::Token![,]) {
+            input.parse::<syn::Token![,]>()?;
+        }
+        branches.push(SelectBranch { pat, body });
+    }
+    Ok(branches)
+}
+
+/// The names `pat` binds, matched against a value that holds and yields `held` (with its
+/// elements, where known): see [`SetMoves::pattern_frame`].
+fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> HashMap<String, Held> {
+    fn walk(
+        pat: &syn::Pat,
+        held: Held,
+        elements: Option<Vec<Held>>,
+        out: &mut HashMap<String, Held>,
+    ) {
+        match pat {
+            syn::Pat::Ident(pi) => {
+                let held = if pi.by_ref.is_some() {
+                    Held::default()
+                } else {
+                    held
+                };
+                out.insert(unraw(&pi.ident), held);
+                if let Some((_, sub)) = &pi.subpat {
+                    out.extend(unbound(sub));
+                }
+            }
+            syn::Pat::Type(t) => walk(&t.pat, held, elements, out),
+            syn::Pat::Paren(p) => walk(&p.pat, held, elements, out),
+            syn::Pat::TupleStruct(ts)
+                if ts.elems.len() == 1
+                    && ts
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "Some" || s.ident == "Ok") =>
+            {
+                walk(&ts.elems[0], held, None, out);
+            }
+            syn::Pat::Tuple(t) => match elements {
+                Some(elements)
+                    if elements.len() == t.elems.len()
+                        && !t.elems.iter().any(|p| matches!(p, syn::Pat::Rest(_))) =>
+                {
+                    for (p, e) in t.elems.iter().zip(elements) {
+                        walk(p, e, None, out);
+                    }
+                }
+                _ => out.extend(unbound(pat)),
+            },
+            other => out.extend(unbound(other)),
+        }
+    }
+    let mut out = HashMap::new();
+    walk(pat, held, elements, &mut out);
+    out
+}
+
+impl SetMoves<'_> {
+    /// What each element of `value` holds and yields, where it is a tuple the lint can see:
+    /// written out, bound to a name, or what `join!` / `try_join!` (with `?`) gives.
+    fn elements_of(&self, value: &Expr) -> Option<Vec<Held>> {
+        match value {
+            Expr::Paren(p) => self.elements_of(&p.expr),
+            Expr::Group(g) => self.elements_of(&g.expr),
+            Expr::Try(t) => self.elements_of(&t.expr),
+            Expr::Tuple(t) => Some(t.elems.iter().map(|e| self.held(e)).collect()),
+            Expr::Path(p) => {
+                let name = p.path.get_ident().filter(|_| p.qself.is_none())?;
+                self.elements.get(&unraw(name)).cloned()
+            }
+            Expr::Macro(m) if is_joining_macro(&m.mac) => Some(
+                macro_args(&m.mac)?
+                    .iter()
+                    .map(|a| Held {
+                        holds: self.yielded_by(a),
+                        yields: Vec::new(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
         }
     }
     /// The names whose set may be in `expr`'s value: the set itself or a future that
-    /// consumes it ([`named_or_consumed`]), and what hands a value on: a branch's value, a
-    /// wrapper (`Some(set)`) and its unwrapping methods (`.unwrap()`, `.take()`), `?`, a
-    /// tuple or an array and their elements (`t.0`), what an awaited future or a called
-    /// closure yields (`async move { set }.await`, `spawn!(async move { Ok(set) }).await`,
-    /// `(move || set)()`). A name a later `let` rebound to something else is left out.
+    /// consumes it ([`named_or_consumed`]), and what hands a value on: a branch's value (with
+    /// the names its pattern or its block's `let`s bind), a wrapper (`Some(set)`) and its
+    /// unwrapping methods (`.unwrap()`, `.take()`), `?`, a dereference, a tuple or an array
+    /// and their elements (`t.0`), what an awaited future or a called closure yields (`async
+    /// move { set }.await`, `spawn!(async move { Ok(set) }).await`, `(move || set)()`), what
+    /// `join!` gives. Names are the body's, as bound where `expr` is.
     fn carried(&self, expr: &Expr) -> Vec<String> {
-        let mut out = Vec::new();
-        for value in tails(expr) {
-            match value {
-                Expr::Try(t) => out.extend(self.carried(&t.expr)),
-                Expr::Await(a) => out.extend(self.yielded_by(&a.base)),
-                Expr::MethodCall(m) if UNWRAPS.contains(&unraw(&m.method).as_str()) => {
-                    out.extend(self.carried(&m.receiver));
-                }
-                Expr::Call(c) if c.args.len() == 1 && wraps(&c.func) => {
-                    out.extend(self.carried(&c.args[0]));
-                }
-                // `Arc::clone(&set)`; `(move || set)()`, `f()` for `let f = move || set;`.
-                Expr::Call(c) => {
-                    out.extend(
-                        named_or_consumed(value).or_else(|| named_or_consumed(unwrapped(value))),
-                    );
-                    out.extend(self.yielded_by(&c.func));
-                }
-                Expr::Tuple(t) => t.elems.iter().for_each(|e| out.extend(self.carried(e))),
-                Expr::Array(a) => a.elems.iter().for_each(|e| out.extend(self.carried(e))),
-                Expr::Field(f) => {
-                    let element = match (&*f.base, &f.member) {
-                        (Expr::Path(p), syn::Member::Unnamed(i)) => p
-                            .path
-                            .get_ident()
-                            .and_then(|t| self.elements.get(&unraw(t)))
-                            .and_then(|elements| elements.get(i.index as usize)),
-                        _ => None,
-                    };
-                    match element {
-                        Some(names) => out.extend(names.iter().cloned()),
-                        None => out.extend(self.carried(&f.base)),
-                    }
-                }
-                other => out.extend(
-                    named_or_consumed(other).or_else(|| named_or_consumed(unwrapped(other))),
-                ),
+        match expr {
+            Expr::Paren(p) => self.carried(&p.expr),
+            Expr::Group(g) => self.carried(&g.expr),
+            Expr::Block(b) => self.in_block(&b.block, Self::carried),
+            Expr::Unsafe(u) => self.in_block(&u.block, Self::carried),
+            Expr::If(i) => self.branches(i, Self::carried),
+            Expr::Match(m) => m
+                .arms
+                .iter()
+                .flat_map(|arm| {
+                    let frame = self.pattern_frame(&arm.pat, &m.expr);
+                    self.with_frame(frame, |me| me.carried(&arm.body))
+                })
+                .collect(),
+            Expr::Try(t) => self.carried(&t.expr),
+            Expr::Await(a) => self.yielded_by(&a.base),
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.carried(&u.expr),
+            Expr::MethodCall(m) if UNWRAPS.contains(&unraw(&m.method).as_str()) => {
+                self.carried(&m.receiver)
             }
+            Expr::Call(c) if c.args.len() == 1 && wraps(&c.func) => self.carried(&c.args[0]),
+            // `Arc::clone(&set)`; `(move || set)()`, `f()` for `let f = move || set;`.
+            Expr::Call(c) => {
+                let mut out = self.consumed(expr);
+                out.extend(self.yielded_by(&c.func));
+                out
+            }
+            Expr::Tuple(t) => t.elems.iter().flat_map(|e| self.carried(e)).collect(),
+            Expr::Array(a) => a.elems.iter().flat_map(|e| self.carried(e)).collect(),
+            Expr::Field(f) => {
+                let element = match (&*f.base, &f.member) {
+                    (Expr::Path(p), syn::Member::Unnamed(i)) => p
+                        .path
+                        .get_ident()
+                        .and_then(|t| self.elements.get(&unraw(t)))
+                        .and_then(|elements| elements.get(i.index as usize))
+                        .map(|e| e.holds.clone()),
+                    _ => None,
+                };
+                element.unwrap_or_else(|| self.carried(&f.base))
+            }
+            Expr::Macro(m) if is_joining_macro(&m.mac) => macro_args(&m.mac)
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|a| self.yielded_by(a))
+                .collect(),
+            Expr::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "select") =>
+            {
+                self.selected(&m.mac)
+            }
+            other => self.consumed(other),
         }
-        out.retain(|name| !self.shadowed.contains(name));
+    }
+    /// The set `expr` is, or the one a by-value method of it takes (see [`named_or_consumed`]),
+    /// as bound here.
+    fn consumed(&self, expr: &Expr) -> Vec<String> {
+        named_or_consumed(expr)
+            .or_else(|| named_or_consumed(unwrapped(expr)))
+            .map(|name| self.holds_of(&name))
+            .unwrap_or_default()
+    }
+    /// `f` on the value of each branch of `i` (the names an `if let` binds bound in its
+    /// block).
+    fn branches(
+        &self,
+        i: &syn::ExprIf,
+        f: impl Fn(&Self, &Expr) -> Vec<String> + Copy,
+    ) -> Vec<String> {
+        let frame = self.condition_frame(&i.cond);
+        let mut out = self.with_frame(frame, |me| me.in_block(&i.then_branch, f));
+        if let Some((_, other)) = &i.else_branch {
+            out.extend(f(self, other));
+        }
         out
+    }
+    /// The names the `let`s of a condition bind (`if let Some(s) = x && ..`).
+    fn condition_frame(&self, cond: &Expr) -> HashMap<String, Held> {
+        match cond {
+            Expr::Let(l) => self.pattern_frame(&l.pat, &l.expr),
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+                let mut frame = self.condition_frame(&b.left);
+                frame.extend(self.condition_frame(&b.right));
+                frame
+            }
+            Expr::Paren(p) => self.condition_frame(&p.expr),
+            _ => HashMap::new(),
+        }
     }
     /// The names whose set may be in what `expr` yields when it is awaited or called: an
     /// `async` block's or a closure's value, a child's or a nested scope's (`spawn!(..)`,
-    /// `s.spawn(..)`, `scope!(..)`), a future a call wraps (`Box::pin(..)`, `timeout(d, ..)`),
-    /// a name bound to one of these.
+    /// `s.spawn(..)`, `scope!(..)`), a ready future's (`std::future::ready(set)`), a future a
+    /// call wraps (`Box::pin(..)`, `timeout(d, ..)`), a name bound to one of these, a block's
+    /// or a branch's value that is one, an element taken out of a list of them.
     fn yielded_by(&self, expr: &Expr) -> Vec<String> {
         match expr {
             Expr::Paren(p) => self.yielded_by(&p.expr),
             Expr::Group(g) => self.yielded_by(&g.expr),
             Expr::Try(t) => self.yielded_by(&t.expr),
             Expr::Await(a) => self.yielded_by(&a.base),
-            Expr::Async(a) => trailing_expr(&a.block)
-                .map(|tail| self.carried(tail))
-                .unwrap_or_default(),
-            Expr::Block(b) => trailing_expr(&b.block)
-                .map(|tail| self.carried(tail))
-                .unwrap_or_default(),
+            Expr::Reference(r) => self.yielded_by(&r.expr),
+            Expr::Async(a) => self.in_block(&a.block, Self::carried),
+            Expr::Block(b) => self.in_block(&b.block, Self::yielded_by),
+            Expr::If(i) => self.branches(i, Self::yielded_by),
             Expr::Closure(c) => {
-                let own = closure_params(c);
-                let mut names = self.carried(&c.body);
-                names.retain(|n| !own.contains(n));
-                names
+                let frame = unbound_all(c.inputs.iter());
+                self.with_frame(frame, |me| me.carried(&c.body))
             }
             Expr::Path(p) => match (&p.qself, p.path.get_ident()) {
-                (None, Some(name)) => self.yields.get(&unraw(name)).cloned().unwrap_or_default(),
+                (None, Some(name)) => self.yields_of(&unraw(name)),
                 _ => Vec::new(),
             },
             Expr::MethodCall(m) if unraw(&m.method).starts_with("spawn") => m
@@ -1081,38 +1389,133 @@ impl SetMoves<'_> {
                 .last()
                 .map(|f| self.yielded_by(f))
                 .unwrap_or_default(),
-            Expr::Call(c) => c.args.iter().flat_map(|a| self.yielded_by(a)).collect(),
+            // An element taken out of a list of handles, or out of a wrapper.
+            Expr::MethodCall(m)
+                if UNWRAPS.contains(&unraw(&m.method).as_str())
+                    || TAKES_AN_ELEMENT.contains(&unraw(&m.method).as_str()) =>
+            {
+                self.yielded_by(&m.receiver)
+            }
+            Expr::Call(c) => {
+                // A ready future yields what it is given.
+                let ready = matches!(&*c.func, Expr::Path(p)
+                    if p.path.segments.last().is_some_and(|s| s.ident == "ready" || s.ident == "ok"));
+                let mut out: Vec<String> = if ready {
+                    c.args.iter().flat_map(|a| self.carried(a)).collect()
+                } else {
+                    c.args.iter().flat_map(|a| self.yielded_by(a)).collect()
+                };
+                // Awaiting what a closure returns: `(move || async move { set })().await`.
+                match called_closure(&c.func) {
+                    Some(body) => {
+                        let params = match unparen(&c.func) {
+                            Expr::Closure(cl) => unbound_all(cl.inputs.iter()),
+                            _ => HashMap::new(),
+                        };
+                        out.extend(self.with_frame(params, |me| me.yielded_by(body)));
+                    }
+                    None => {
+                        if let Expr::Path(p) = &*c.func {
+                            if let Some(name) = p.path.get_ident().filter(|_| p.qself.is_none()) {
+                                out.extend(
+                                    self.call_yields
+                                        .get(&unraw(name))
+                                        .cloned()
+                                        .unwrap_or_default(),
+                                );
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            Expr::Array(a) => a.elems.iter().flat_map(|e| self.yielded_by(e)).collect(),
+            Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
+                macro_args(&m.mac)
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|e| self.yielded_by(e))
+                    .collect()
+            }
+            Expr::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "scope") =>
+            {
+                // A nested scope's value is its body's (a block, or a closure's body).
+                match macro_args(&m.mac).as_ref().and_then(|a| a.last()) {
+                    Some(Expr::Closure(c)) => self.carried(&c.body),
+                    Some(body) => self.carried(body),
+                    None => Vec::new(),
+                }
+            }
             Expr::Macro(m)
                 if m.mac.path.segments.last().is_some_and(|s| {
-                    s.ident == "scope"
-                        || s.ident.to_string().starts_with("spawn")
-                        || s.ident.to_string().starts_with("try_spawn")
+                    let name = s.ident.to_string();
+                    name.starts_with("spawn") || name.starts_with("try_spawn")
                 }) =>
             {
-                let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
-                syn::parse::Parser::parse2(parser, m.mac.tokens.clone())
-                    .ok()
-                    .and_then(|args| args.last().map(|body| self.yielded_by(body)))
+                macro_args(&m.mac)
+                    .as_ref()
+                    .and_then(|args| args.last())
+                    .map(|f| self.yielded_by(f))
                     .unwrap_or_default()
             }
             _ => Vec::new(),
         }
     }
-    /// Each name `pat` binds holds what `value` carries (`let Some(s) = Some(set) else ..`,
-    /// `if let`, a `match` arm).
-    fn binds(&mut self, pat: &syn::Pat, value: &Expr) {
-        let olds = self.carried(value);
-        if olds.is_empty() {
-            return;
-        }
-        let mut names = Vec::new();
-        crate::valid::pat_names(pat, &mut names);
-        for name in names {
-            let name = name.trim_start_matches("r#").to_owned();
-            self.renames
-                .extend(olds.iter().map(|old| (name.clone(), old.clone())));
+}
+
+/// What a name bound by a pattern or a block's `let` holds (the body's names whose set may be
+/// in its value) and yields (when awaited, or called).
+#[derive(Clone, Debug, Default)]
+struct Held {
+    holds: Vec<String>,
+    yields: Vec<String>,
+}
+
+/// Each name `pat` binds, bound to nothing the body made.
+fn unbound(pat: &syn::Pat) -> HashMap<String, Held> {
+    let mut names = Vec::new();
+    crate::valid::pat_names(pat, &mut names);
+    names
+        .into_iter()
+        .map(|n| (n.trim_start_matches("r#").to_owned(), Held::default()))
+        .collect()
+}
+
+/// [`unbound`] for each of `pats` (a closure's parameters).
+fn unbound_all<'a>(pats: impl Iterator<Item = &'a syn::Pat>) -> HashMap<String, Held> {
+    pats.flat_map(unbound).collect()
+}
+
+/// `expr` through parentheses.
+fn unparen(mut expr: &Expr) -> &Expr {
+    loop {
+        match expr {
+            Expr::Paren(p) => expr = &p.expr,
+            Expr::Group(g) => expr = &g.expr,
+            other => return other,
         }
     }
+}
+
+/// A macro's arguments, where they parse as expressions separated by commas.
+fn macro_args(mac: &syn::Macro) -> Option<Vec<Expr>> {
+    let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+    syn::parse::Parser::parse2(parser, mac.tokens.clone())
+        .ok()
+        .map(|args| args.into_iter().collect())
+}
+
+/// `join!` / `try_join!` (tokio's, or the `futures` ones): a tuple of what each future gives.
+fn is_joining_macro(mac: &syn::Macro) -> bool {
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "join" || s.ident == "try_join")
 }
 
 /// The methods that hand out what their receiver holds (`Some(set).unwrap()`,
@@ -1126,6 +1529,18 @@ const UNWRAPS: &[&str] = &[
     "unwrap_unchecked",
     "into_inner",
     "take",
+];
+
+/// The methods that take an element out of a list (of child handles: `handles.pop()`).
+const TAKES_AN_ELEMENT: &[&str] = &[
+    "pop",
+    "pop_front",
+    "pop_back",
+    "remove",
+    "swap_remove",
+    "next",
+    "into_iter",
+    "drain",
 ];
 
 /// The expressions whose value `expr` is: itself, or the values of its branches (an `if`, a
@@ -1442,73 +1857,83 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             // `let s2 = set;`, `let drain = set.join_all();`, `let s2 = if c { set } else {
             // .. };`, `let all = vec![a, b];`: the set goes where the new name goes.
-            let mut olds: Vec<String> = Vec::new();
-            let values = local
-                .init
-                .as_ref()
-                .map(|i| tails(&i.expr))
-                .unwrap_or_default();
-            for value in &values {
-                olds.extend(self.carried(value));
-            }
-            // What it yields when awaited or called, and what each element of a tuple holds.
-            let yields: Vec<String> = values.iter().flat_map(|v| self.yielded_by(v)).collect();
-            if yields.is_empty() {
-                self.yields.remove(&name);
-            } else {
-                self.yields.insert(name.clone(), yields);
-            }
-            match init {
-                Some(Expr::Tuple(t)) => {
-                    let elements = t.elems.iter().map(|e| self.carried(e)).collect();
-                    self.elements.insert(name.clone(), elements);
-                }
-                _ => {
-                    self.elements.remove(&name);
-                }
+            let mut held = Held::default();
+            if let Some(init) = &local.init {
+                held = self.held(&init.expr);
             }
             for element in listed.iter().flatten() {
-                olds.extend(named_or_consumed(element));
+                held.holds.extend(self.carried(element));
             }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
-            olds.extend(
-                init.map(stored)
-                    .and_then(|e| captures(e, true))
-                    .unwrap_or_default(),
-            );
-            // (The value first: `let tasks = tasks.join_all().await` reads the old name.)
-            olds.retain(|old| !self.shadowed.contains(old));
-            let set = typed || made || collected || !olds.is_empty();
-            if typed || made || collected {
+            let captured = init.map(stored).and_then(|e| captures(e, true));
+            for name in captured.unwrap_or_default() {
+                held.holds.extend(self.holds_of(&name));
+            }
+            // What each element of a tuple holds; what awaiting what a closure returns yields.
+            let elements = init.and_then(|e| self.elements_of(e));
+            let call_yields = init.map(unparen).and_then(|e| match e {
+                Expr::Closure(c) => {
+                    let params = unbound_all(c.inputs.iter());
+                    Some(self.with_frame(params, |me| me.yielded_by(&c.body)))
+                }
+                _ => None,
+            });
+            let made_here = typed || made || collected;
+            if made_here {
                 self.sets.push(name.clone());
             }
-            self.renames
-                .extend(olds.into_iter().map(|old| (name.clone(), old)));
-            if set {
-                self.shadowed.remove(&name);
-            } else {
-                self.shadowed.insert(name);
-            }
+            self.bind(name, held, made_here, elements, call_yields);
             return;
         }
-        // Any other pattern (`let Some(s) = Some(set) else { .. };`, `let (s, n) =
-        // async move { (set, 1) }.await;`): each name it binds holds what the value carries.
+        // Any other pattern (`let Some(s) = Some(set) else { .. };`, `let (s, n) = pair;`):
+        // each name it binds holds what its part of the value does.
         syn::visit::visit_local(self, local);
-        if let Some(init) = &local.init {
-            self.binds(&local.pat, &init.expr);
+        let frame = match &local.init {
+            Some(init) => self.pattern_frame(&local.pat, &init.expr),
+            None => unbound(&local.pat),
+        };
+        for (name, held) in frame {
+            self.bind(name, held, false, None, None);
         }
     }
-    // `if let` / `while let`, and a `match`'s arms: the names a pattern binds hold what the
-    // value carries.
-    fn visit_expr_let(&mut self, e: &'ast syn::ExprLet) {
-        self.binds(&e.pat, &e.expr);
-        syn::visit::visit_expr_let(self, e);
-    }
+    // A `match` arm's, an `if let`'s, a `while let`'s and a `for` loop's names are bound in
+    // the arm, the branch or the loop's body only.
     fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
         for arm in &m.arms {
-            self.binds(&arm.pat, &m.expr);
+            let frame = self.pattern_frame(&arm.pat, &m.expr);
+            self.frames.borrow_mut().push(frame);
+            if let Some((_, guard)) = &arm.guard {
+                self.visit_expr(guard);
+            }
+            self.visit_expr(&arm.body);
+            self.frames.borrow_mut().pop();
         }
-        syn::visit::visit_expr_match(self, m);
+    }
+    fn visit_expr_if(&mut self, i: &'ast syn::ExprIf) {
+        let frame = self.condition_frame(&i.cond);
+        self.frames.borrow_mut().push(frame);
+        self.visit_expr(&i.cond);
+        self.visit_block(&i.then_branch);
+        self.frames.borrow_mut().pop();
+        if let Some((_, other)) = &i.else_branch {
+            self.visit_expr(other);
+        }
+    }
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        let frame = self.condition_frame(&w.cond);
+        self.frames.borrow_mut().push(frame);
+        self.visit_expr(&w.cond);
+        self.visit_block(&w.body);
+        self.frames.borrow_mut().pop();
+    }
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        // Each element of what it iterates over, read as the whole (`for h in handles`).
+        let frame = self.pattern_frame(&f.pat, &f.expr);
+        self.frames.borrow_mut().push(frame);
+        self.visit_block(&f.body);
+        self.frames.borrow_mut().pop();
     }
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         match (&*e.left, &*e.right) {
@@ -1575,6 +2000,22 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_expr_call(self, e);
     }
     fn visit_expr_method_call(&mut self, e: &'ast syn::ExprMethodCall) {
+        // A child's handle put in a list of the body (`handles.push(spawn!(..))`): what the
+        // list's elements yield.
+        if matches!(
+            unraw(&e.method).as_str(),
+            "push" | "push_back" | "push_front" | "insert" | "extend"
+        ) {
+            if let Expr::Path(p) = unparen(&e.receiver) {
+                if let Some(list) = p.path.get_ident().filter(|_| p.qself.is_none()) {
+                    let yields: Vec<String> =
+                        e.args.iter().flat_map(|a| self.yielded_by(a)).collect();
+                    if !yields.is_empty() {
+                        self.yields.entry(unraw(list)).or_default().extend(yields);
+                    }
+                }
+            }
+        }
         if e.method.to_string().starts_with("spawn") {
             // A child's future (`s.spawn(drain(set))`): the scope joins it, with what it
             // took. (A spawn that is itself an orphan is flagged as one.)
@@ -1609,7 +2050,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         let outer = self.shadowed.clone();
         // Its parameters are its own, not the body's sets of the same names.
         self.shadowed.extend(closure_params(c));
+        self.frames.borrow_mut().push(unbound_all(c.inputs.iter()));
         syn::visit::visit_expr_closure(self, c);
+        self.frames.borrow_mut().pop();
         self.shadowed = outer;
     }
     // An `async` block's statements are ordinary code, also when the block is awaited or run

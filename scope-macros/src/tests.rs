@@ -360,6 +360,41 @@ fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
         quote!(let s2 = Some(set).unwrap(); keep(s2); Ok(())),
         quote!(keep(Some(set).unwrap()); Ok(())),
         quote!(let s2 = async move { set }.await; std::mem::forget(s2); Ok(())),
+        // The set's name taken again after the set went into what leaves.
+        quote!(let keeper = spawn!(async move { Ok(set) }); let set = 0u8; Ok(keeper.await?)),
+        quote!(let t = (set, 1); let set = (); Ok(t.0)),
+        quote!(let f = move || set; let set = (); Ok(f())),
+        quote!(let fut = async move { set }; let set = (); Ok(fut.await)),
+        // A child's handle kept in a list, an `Option`, a pattern.
+        quote!(let handles = vec![spawn!(async move { Ok(set) })]; let mut out = None;
+            for h in handles { out = Some(h.await?); } Ok(out.unwrap())),
+        quote!(let mut handles = Vec::new(); handles.push(spawn!(async move { Ok(set) }));
+            while let Some(h) = handles.pop() { return Ok(h.await?); } Ok(JoinSet::new())),
+        quote!(let c = Some(spawn!(async move { Ok(set) })); Ok(c.unwrap().await?)),
+        quote!(let c = spawn!(async move { Ok(set) });
+            if let Some(h) = Some(c) { return Ok(h.await?); } Ok(JoinSet::new())),
+        quote!(let pair = (spawn!(async move { Ok(set) }), 1); let (h, _) = pair; Ok(h.await?)),
+        // tokio's joining macros.
+        quote!(let c = spawn!(async move { Ok(set) }); let (s2, _n) = tokio::join!(c, async { 1 }); Ok(s2?)),
+        quote!(let (s2, _n) = tokio::join!(async move { set }, async { 1 }); Ok(s2)),
+        quote!(let c = spawn!(async move { Ok(set) });
+            let s2 = tokio::select! { r = c => r?, _ = sleep(d) => JoinSet::new() }; Ok(s2)),
+        quote!(let c = spawn!(async move { Ok(set) });
+            let s2 = tokio::select! { biased; Ok(s) = c, if ready => { s } else => JoinSet::new(), }; Ok(s2)),
+        quote!(let c = spawn!(async move { Ok(set) });
+            let (s2, _) = tokio::try_join!(c, async { Ok(1) })?; Ok(s2)),
+        // A box dereferenced; a closure that returns a future or a handle; a block or an
+        // `if` whose value is a handle, awaited on the spot; a `for` over an `Option`; a
+        // ready future.
+        quote!(let b = Box::new(set); Ok(*b)),
+        quote!(let f = move || async move { set }; Ok(f().await)),
+        quote!(let c = spawn!(async move { Ok(set) }); let get = move || c; Ok(get().await?)),
+        quote!(let s2 = { let c = spawn!(async move { Ok(set) }); c }.await?; Ok(s2)),
+        quote!(let c1 = spawn!(async move { Ok(set) }); let c2 = spawn!(async { Ok(JoinSet::new()) });
+            let s2 = if fast { c1 } else { c2 }.await?; Ok(s2)),
+        quote!(let slot = Some(set); for s in slot { return Ok(s); } Ok(JoinSet::new())),
+        quote!(let s2 = std::future::ready(set).await; Ok(s2)),
+        quote!(let c = spawn!(std::future::ready(Ok(set))); Ok(c.await?)),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -389,6 +424,42 @@ fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
         }),
         quote!(let v = (move || set.len())(); Ok(v)),
         quote!(let s2 = scope!({ set.join_all().await; Ok(1) }).await?; Ok(s2)),
+        // A child's result matched by hand: the error is not the set.
+        quote!(let c = spawn!(async move { Ok(set) });
+            match c.await { Ok(s) => Ok(s.join_all().await), Err(e) => return Err(e) }),
+        quote!(let c = spawn!(async move { Ok(set) }); let mut errs = Vec::new();
+            match c.await { Ok(s) => { s.join_all().await; } Err(e) => errs.push(e) } Ok(errs)),
+        // A tuple's other element, through a pattern or a rename.
+        quote!(let pair = (set, label); let (s, label) = pair; s.join_all().await;
+            log.push(label); Ok(())),
+        quote!(let mut slot = Some((set, label));
+            if let Some((s, label)) = slot.take() { s.join_all().await; log.push(label); } Ok(())),
+        quote!(let t = (set, 7u32); let u = t; let n = u.1; let s = u.0; s.join_all().await;
+            v.push(n); Ok(())),
+        // A name a pattern bound from the set, used again for something else after it.
+        quote!(let mut slot = Some(set); if let Some(s) = slot.take() { s.join_all().await; }
+            for s in names { out.push(s); } Ok(())),
+        quote!(let mut pending = Some(set); if let Some(w) = pending.take() { w.join_all().await; }
+            match msg { Some(w) => log.push(w), None => {} } Ok(())),
+        // A local of a child, a block or a closure named like the body's set.
+        quote!(let c = spawn!(async move { let set = vec!["a"]; Ok(set) }); let list = c.await?;
+            set.join_all().await; Ok(list)),
+        quote!(let joined = set.join_all().await;
+            let out = async { let set: Vec<u32> = joined.iter().map(|x| x + 1).collect(); set }.await;
+            Ok(out)),
+        quote!(let dedup = |v: Vec<u32>| { let mut set = HashSet::new(); for x in v { set.insert(x); } set };
+            let got = set.join_all().await; let uniq = dedup(got); Ok(uniq)),
+        // A pattern that binds the set's own name to something else.
+        quote!(let names = set.join_all().await;
+            let Some(set) = names.into_iter().next() else { return Ok(String::new()) }; Ok(set)),
+        quote!(set.join_all().await; if let Some(set) = label { out.push(set) } Ok(())),
+        quote!(let n = tokio::select! { r = set.join_next() => r.is_some(), _ = stop => false };
+            set.shutdown().await; Ok(n)),
+        quote!(let c = spawn!(async move { Ok(set) });
+            let n = tokio::select! { r = c => r?.len(), _ = sleep(d) => 0 }; Ok(n)),
+        quote!(set.join_all().await; match cmd { Cmd::Store(set) => saved.push(set), _ => {} } Ok(())),
+        quote!(let c = spawn!(async move { Ok(set) }); let s = c.await?; s.join_all().await;
+            for set in more { keep(set); } Ok(())),
     ];
     let wrong: Vec<String> = forms
         .iter()

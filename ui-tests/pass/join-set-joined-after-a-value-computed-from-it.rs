@@ -30,7 +30,38 @@ async fn joined() -> Result<(u32, usize), Interrupted> {
     Ok((n, len + t.1))
 }
 
+
+// A child's result matched by hand, a tuple's other element through a pattern, a pattern's
+// name used again for something else, a local named like the set: none of these is the set.
+#[scoped]
+async fn by_hand(labels: Vec<String>) -> Result<(Vec<u32>, Vec<String>), Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(async { 6u32 });
+    let c = spawn!(async move { Ok(set) });
+    let sixes = match c.await {
+        Ok(s) => s.join_all().await,
+        Err(e) => return Err(e),
+    };
+    let mut log = Vec::new();
+    let mut other = JoinSet::new();
+    other.spawn(async { 7u32 });
+    let mut slot = Some((other, "batch".to_string()));
+    let mut sevens = Vec::new();
+    if let Some((s, label)) = slot.take() {
+        sevens = s.join_all().await;
+        log.push(label);
+    }
+    for s in labels {
+        log.push(s);
+    }
+    let set: Vec<u32> = sixes.iter().chain(&sevens).copied().collect();
+    Ok((set, log))
+}
+
 #[tokio::main]
 async fn main() {
     assert_eq!(joined().await.unwrap(), (15, 4));
+    let (values, log) = by_hand(vec!["x".into()]).await.unwrap();
+    assert_eq!(values, vec![6, 7]);
+    assert_eq!(log, vec!["batch".to_string(), "x".to_string()]);
 }

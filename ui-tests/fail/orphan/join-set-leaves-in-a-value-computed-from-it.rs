@@ -1,4 +1,5 @@
 use scope::{scope, scoped, spawn, spawn_in_place, Interrupted};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 async fn poll_forever() {
@@ -78,6 +79,51 @@ async fn via_nested_scope() -> Result<JoinSet<()>, Interrupted> {
     set.spawn(poll_forever());
     let s2 = scope!({ Ok::<_, Interrupted>(set) }).await?;
     Ok(s2)
+}
+
+// A child's handle kept in a list, its set taken out of the handle popped from it.
+#[scoped]
+async fn via_a_list_of_handles() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let mut handles = Vec::new();
+    handles.push(spawn!(async move { Ok(set) }));
+    match handles.pop() {
+        Some(h) => Ok(h.await?),
+        None => Ok(JoinSet::new()),
+    }
+}
+
+// What `join!` and `select!` give.
+#[scoped]
+async fn via_join() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let (s2, _n) = tokio::join!(async move { set }, async { 1 });
+    Ok(s2)
+}
+
+#[scoped]
+async fn via_select() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let c = spawn!(async move { Ok(set) });
+    let s2 = tokio::select! {
+        r = c => r?,
+        _ = tokio::time::sleep(Duration::from_secs(60)) => JoinSet::new(),
+    };
+    Ok(s2)
+}
+
+// The set's name taken again after the set went into the child.
+#[scoped]
+async fn via_a_child_then_shadowed() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let keeper = spawn!(async move { Ok(set) });
+    let set = 0u8;
+    let _ = set;
+    Ok(keeper.await?)
 }
 
 fn main() {}
