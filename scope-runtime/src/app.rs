@@ -340,7 +340,11 @@ impl App {
     /// the first shutdown signal (or the program asks for the shutdown: a cancel of
     /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the crate docs,
     /// "Shutdown"), with `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits
-    /// as long as the work and the services take). A second signal ends the shutdown at once
+    /// as long as the work and the services take). The work's scopes drain within it: a scope
+    /// made in the work outside any scope, with no [grace](crate::Config::grace) of its own,
+    /// gives its children `grace` at the shutdown (as `#[scope::main]`'s main scope does; the
+    /// scopes nested in it with no grace of their own, too), so a request in flight finishes
+    /// instead of being aborted at the signal. A second signal ends the shutdown at once
     /// (after a shutdown the program asked for, the second OS signal: the first is the
     /// orchestrator's usual stop, and the drain goes on). Returns the
     /// work's output (`None` if it did not end within the grace, or a second signal came
@@ -406,7 +410,10 @@ impl App {
         let mut kept: Option<Panic> = None;
         let mut signals = pin!(signals.fuse());
         let mut report = ShutdownReport::default();
-        let mut work = pin!(self.inner.cx.clone().run(work));
+        let mut work = pin!(InWork {
+            grace,
+            work: self.inner.cx.clone().run(work),
+        });
         // Declared after the work, so dropped before it: the run has ended for `adopt` by the
         // time the work (unfinished, after a forced end) is dropped, so a service its
         // destructors make is aborted as it is adopted, not left with no owner.
@@ -714,6 +721,53 @@ impl App {
 fn keep(kept: &mut Option<Panic>, panic: Option<Panic>) {
     if let Some(payload) = panic {
         keep_first(kept, payload);
+    }
+}
+
+std::thread_local! {
+    /// The application's grace while [`App::run`] polls its main work on this thread (see
+    /// [`work_grace`]).
+    static WORK_GRACE: std::cell::Cell<Option<Duration>> = const { std::cell::Cell::new(None) };
+}
+
+/// The grace of the application whose main work is being polled on this thread, if any: a
+/// scope made there outside any scope, with no grace of its own, gives it to its children at
+/// the shutdown (as `#[scope::main]`'s main scope gives the program's), so that work in
+/// flight drains within the application's grace instead of being cut at the signal.
+pub(crate) fn work_grace() -> Option<Duration> {
+    WORK_GRACE.try_with(std::cell::Cell::get).ok().flatten()
+}
+
+pin_project_lite::pin_project! {
+    /// The main work of [`App::run`], polled with the application's grace in [`WORK_GRACE`]
+    /// (the one around it restored after each poll, panics included).
+    struct InWork<F> {
+        grace: Duration,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: Future> Future for InWork<F> {
+    type Output = F::Output;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        struct Restore(Option<Duration>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = WORK_GRACE.try_with(|g| g.set(self.0));
+            }
+        }
+        let this = self.project();
+        let _restore = Restore(
+            WORK_GRACE
+                .try_with(|g| g.replace(Some(*this.grace)))
+                .ok()
+                .flatten(),
+        );
+        this.work.poll(cx)
     }
 }
 

@@ -24,7 +24,9 @@ use crate::slot::{Binding, Slot};
 /// The exceptions are for the application's shutdown (a
 /// [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause): a scope with a
 /// [`shutdown_grace`](Config::shutdown_grace) gives that one then (`#[scope::main]`'s main
-/// scope gives the program's grace this way), and a scope whose grace is not set gives its
+/// scope gives the program's grace this way, and so does a scope made in the main work of
+/// [`App::run`](crate::App::run) outside any scope, with no grace of its own: the
+/// application's), and a scope whose grace is not set gives its
 /// children the grace in effect of the scope it is nested in, so that work in flight in a
 /// nested scope (`#[scope::main]` → `#[scoped] async fn serve()` → a spawned handler) drains
 /// within the program's grace instead of being cut at the signal. A grace set to zero stays

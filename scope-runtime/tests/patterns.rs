@@ -686,6 +686,76 @@ mod supervisor {
         );
     }
 
+    /// A supervisor run as a spawned child of a scope, whose body cancels the supervisor's
+    /// parent at 5 s, while its one child waits out a backoff (it failed at 0, 0.1, 0.3,
+    /// 0.7, 1.5, 2.5, 3.5 and 4.5 s); or, with `hang`, while an incarnation runs.
+    async fn cancelled_at_5s(grace: Option<Duration>, hang: bool) -> (Result<(), AppError>, usize) {
+        let app = Cx::root();
+        let stop = app.clone();
+        let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let mut config = Config::new().name("sup").parent(app);
+        if let Some(grace) = grace {
+            config = config.grace(grace);
+        }
+        let mut failing = always_failing(&starts);
+        let factory = move || {
+            let fails = failing();
+            async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                fails.await
+            }
+        };
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                let supervisor = s.spawn(async move {
+                    let out = Supervisor::new(config)
+                        .backoff(Backoff::new(ms(100), ms(1_000)))
+                        .intensity(1000, Duration::from_secs(60))
+                        .child("flaky", Restart::Permanent, factory)
+                        .run()
+                        .await;
+                    Ok::<_, AppError>(out)
+                });
+                sleep(ms(5_000)).await;
+                stop.cancel("shutdown");
+                Ok::<_, AppError>(supervisor.await)
+            })
+            .await
+            .expect("the outer scope only waits");
+        let runs = starts.lock().unwrap().len();
+        let out = out.map_err(AppError::Interrupted).and_then(|r| r);
+        (out, runs)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_child_in_its_backoff_stops_at_once_with_or_without_a_grace() {
+        // Without a grace, the scope stopped the child (and dropped the supervisor's body)
+        // before the child in its backoff could answer, and the supervisor returned the
+        // cancellation: its docs say such a child stops at once, a clean stop.
+        for grace in [None, Some(ms(1_000))] {
+            let start = Instant::now();
+            let (out, runs) = cancelled_at_5s(grace, false).await;
+            assert!(out.is_ok(), "grace {grace:?}: a clean stop: {out:?}");
+            assert_eq!((runs, start.elapsed()), (8, ms(5_000)), "grace {grace:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incarnation_running_at_a_cancel_without_grace_is_aborted_and_that_is_the_result() {
+        let start = Instant::now();
+        let (out, runs) = cancelled_at_5s(None, true).await;
+        match out {
+            Err(AppError::Interrupted(Interrupted::Cancelled(c))) => {
+                assert_eq!(c.cause().root(), &Cause::explicit("shutdown"));
+            }
+            other => panic!("the running incarnation was cut short: {other:?}"),
+        }
+        assert_eq!((runs, start.elapsed()), (1, ms(5_000)));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_window_slides_restarts_spread_out_are_not_too_many() {
         // The same crash loop (a failure every 600 ms), two windows: 2 restarts are allowed

@@ -2202,3 +2202,62 @@ async fn a_stop_under_way_when_a_second_signal_aborts_its_service_reports_the_ab
         "the program's stop: {stop}"
     );
 }
+
+/// The work's scopes under `App::run` give their children the application's grace at the
+/// shutdown, as `#[scope::main]`'s main scope does: a request in flight finishes within it
+/// (before, a scope with no grace of its own aborted it at the signal).
+#[tokio::test(start_paused = true)]
+async fn the_works_scopes_drain_within_the_applications_grace() {
+    let start = Instant::now();
+    let (out, report) = App::new()
+        .run(2000 * MS, signals_at(&[(100, Signal::Interrupt)]), async {
+            let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
+            s.run(async {
+                let request = s.spawn(async {
+                    // A nested scope with no grace of its own: the same grace reaches it.
+                    let inner = &scope_runtime::Scope::new(scope_runtime::Config::new());
+                    inner
+                        .run(async {
+                            let write = inner.spawn(async {
+                                scope_runtime::cancelled().await;
+                                sleep(500 * MS).await;
+                                Ok::<_, Interrupted>("finished")
+                            });
+                            write.await
+                        })
+                        .await
+                });
+                request.await
+            })
+            .await
+        })
+        .await;
+    assert!(matches!(out, Some(Ok("finished"))), "{out:?} {report:?}");
+    assert_eq!(start.elapsed(), 600 * MS);
+    assert_eq!(report.forced(), None);
+}
+
+/// A grace the work's scope sets itself (zero included) is its own, as in any scope.
+#[tokio::test(start_paused = true)]
+async fn a_grace_the_works_scope_sets_itself_stands_at_the_shutdown() {
+    let (out, _report) = App::new()
+        .run(2000 * MS, signals_at(&[(100, Signal::Interrupt)]), async {
+            let s = &scope_runtime::Scope::new(scope_runtime::Config::new().grace(Duration::ZERO));
+            s.run(async {
+                let request = s.spawn(async {
+                    scope_runtime::cancelled().await;
+                    sleep(500 * MS).await;
+                    Ok::<_, Interrupted>("finished")
+                });
+                request.await
+            })
+            .await
+        })
+        .await;
+    match out {
+        Some(Err(Interrupted::Cancelled(c))) => {
+            assert!(matches!(c.cause().root(), Cause::Shutdown { .. }), "{c:?}");
+        }
+        other => panic!("aborted at the signal, as the scope's own grace says: {other:?}"),
+    }
+}

@@ -24,7 +24,7 @@ use crate::error::{drop_after_panic, ConfigError, Interrupted, Panicked};
 use crate::info::TaskInfo;
 use crate::scope::outcome::message_of;
 use crate::scope::{Scope, Shared, TaskOutput};
-use crate::sync::Mutex;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 /// When a supervised child is restarted (OTP's restart types).
 ///
@@ -177,7 +177,8 @@ struct Spec<E> {
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
 ///   child waiting out a backoff stops at once; running ones get the scope's grace, then are
 ///   aborted. It returns `Ok(())` if every child stopped within the grace (they answered the
-///   cancellation), the cancellation otherwise; its own deadline (a `Config::timeout` or
+///   cancellation; with the default grace of zero, that is when no incarnation was running:
+///   each child had run and waited out a backoff, or had ended), the cancellation otherwise; its own deadline (a `Config::timeout` or
 ///   `deadline` earlier than its parent's) is always returned as
 ///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
 ///   parent's deadline like any cancel from outside. What ends before any cancel came is the
@@ -427,7 +428,8 @@ where
     /// # Examples
     ///
     /// With the default grace of zero, a cancelled supervisor aborts its children at once and
-    /// returns the cancellation:
+    /// returns the cancellation (unless each child had run and was waiting out a backoff, or
+    /// had ended: a clean stop):
     ///
     /// ```
     /// use scope::{Config, Cx, Interrupted, Restart, Supervisor};
@@ -470,42 +472,81 @@ where
                 })
             });
         }
+        let refused = config.error.is_some();
+        // Per child: it has run and no incarnation of it is running now (it waits out a
+        // backoff, or has ended). A child that never started was cut short by a stop.
+        let idle: Vec<Arc<AtomicBool>> = children
+            .iter()
+            .map(|_| Arc::new(AtomicBool::new(false)))
+            .collect();
         let s = &Scope::new(config);
-        s.run(async move {
-            let handles: Vec<_> = children
-                .into_iter()
-                .map(|spec| {
-                    let info = spec.info.clone();
-                    let watch = Watch {
-                        backoff,
-                        intensity: Arc::clone(&intensity),
-                        on_event: on_event.clone(),
-                        scope: s.shared_handle(),
-                    };
-                    s.spawn_as(info, supervise(spec, watch))
-                })
-                .collect();
-            for handle in handles {
-                // A give-up reaches the scope as the failure it is; a cancelled child's
-                // handle reports the cancellation, which the scope already knows.
-                let _ = handle.await;
-            }
-            // Its own deadline passed (one earlier than its parent's): reported as such,
-            // whether or not the children answered it within the grace. A stop from outside
-            // that they answered is not a failure of the supervisor, and a deadline inherited
-            // from the parent is one, whichever node fired it first.
-            let own_deadline = s
-                .cx()
-                .deadline()
-                .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
-            match s.cx().cause_arc() {
-                Some(cause) if own_deadline && cause.is_deadline() => {
-                    Err(E::from(Interrupted::from_shared_cause(cause)))
+        let idle_now = idle.clone();
+        let out = s
+            .run(async move {
+                let handles: Vec<_> = children
+                    .into_iter()
+                    .zip(idle_now)
+                    .map(|(spec, idle)| {
+                        let info = spec.info.clone();
+                        let watch = Watch {
+                            backoff,
+                            intensity: Arc::clone(&intensity),
+                            on_event: on_event.clone(),
+                            scope: s.shared_handle(),
+                            idle,
+                        };
+                        s.spawn_as(info, supervise(spec, watch))
+                    })
+                    .collect();
+                for handle in handles {
+                    // A give-up reaches the scope as the failure it is; a cancelled child's
+                    // handle reports the cancellation, which the scope already knows.
+                    let _ = handle.await;
                 }
-                _ => Ok(()),
+                // Its own deadline passed (one earlier than its parent's): reported as such,
+                // whether or not the children answered it within the grace. A stop from outside
+                // that they answered is not a failure of the supervisor, and a deadline inherited
+                // from the parent is one, whichever node fired it first.
+                let own_deadline = s
+                    .cx()
+                    .deadline()
+                    .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
+                match s.cx().cause_arc() {
+                    Some(cause) if own_deadline && cause.is_deadline() => {
+                        Err(E::from(Interrupted::from_shared_cause(cause)))
+                    }
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        // Stopped by a cancel from outside while no incarnation ran (each child waited out a
+        // backoff, had not started, or had ended): a clean stop, whoever ran first after the
+        // cancel. With no grace the scope may have stopped the children, and dropped the body,
+        // before a child in its backoff answered: that child stopped at once all the same.
+        match out {
+            Err(error) if !refused && Self::stopped_idle(s, &idle) => {
+                drop_after_panic(error);
+                Ok(())
             }
-        })
-        .await
+            out => out,
+        }
+    }
+
+    /// Whether the supervisor's scope `s` was stopped by a cancel from outside (its parent's,
+    /// its parent's deadline: not its own deadline, nor a give-up's or a panic's cancel) with
+    /// no child panicked and no incarnation running (`idle`).
+    fn stopped_idle(
+        s: &Scope<'_, '_, E, crate::scope::Sendable>,
+        idle: &[Arc<AtomicBool>],
+    ) -> bool {
+        // (The children's tasks have ended: `run` joined them, so their marks are read after
+        // their last writes.)
+        let all_idle = idle.iter().all(|i| i.load(Ordering::Relaxed));
+        let from_outside = s
+            .cx()
+            .cause_arc()
+            .is_some_and(|c| matches!(*c, crate::cause::Cause::ParentCancelled(_)));
+        all_idle && from_outside && !s.child_panicked()
     }
 }
 
@@ -564,6 +605,8 @@ struct Watch<E> {
     /// hears of it: the give-up's error, returned after, is then the failure the cancel names,
     /// not a consequence of a cancel `on_event` (or anyone) makes meanwhile.
     scope: Arc<Shared<E>>,
+    /// This child has run, and no incarnation of it is running (see `Supervisor::run`).
+    idle: Arc<AtomicBool>,
 }
 
 impl<E: fmt::Display> Watch<E> {
@@ -633,9 +676,11 @@ where
         // The incarnation's own context, ended with it (see `Supervisor::child`).
         let incarnation = cx.child();
         let factory = &mut spec.factory;
+        watch.idle.store(false, Ordering::Relaxed);
         let ended = AssertUnwindSafe(incarnation.clone().run(async move { factory().await }))
             .catch_unwind()
             .await;
+        watch.idle.store(true, Ordering::Relaxed);
         // Its `on_cancel` callbacks are its code: a panic there is its crash too.
         let ended = match (
             ended,

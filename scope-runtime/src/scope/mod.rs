@@ -1032,6 +1032,15 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         // (unless its context is handed down, `Config::parent(s.cx().clone())`: see
         // `ScopeObs::cancelled`).
         let topmost = enclosing.is_none();
+        // Made in an application's main work outside any scope, with no grace of its own: the
+        // application's grace at the shutdown (see `app::work_grace`).
+        #[cfg(not(loom))]
+        let shutdown_grace = match (config.shutdown_grace, topmost && config.grace.is_none()) {
+            (None, true) => crate::app::work_grace(),
+            (set, _) => set,
+        };
+        #[cfg(loom)]
+        let shutdown_grace = config.shutdown_grace;
         Scope {
             shared: Owner(Arc::new(Shared {
                 obs: crate::observe::ScopeObs::scope(&info, &cx, &parent, own_deadline, topmost),
@@ -1040,7 +1049,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 info,
                 grace: config.grace.unwrap_or(crate::config::DEFAULT_GRACE),
                 grace_set: config.grace.is_some(),
-                shutdown_grace: config.shutdown_grace,
+                shutdown_grace,
                 admission: Admission::new(limit),
                 policy: outcome::Policy::new(),
                 control: Mutex::new(Vec::new()),
