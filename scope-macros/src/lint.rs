@@ -851,6 +851,7 @@ pub(crate) fn leaving_sets(
         call_yields: HashMap::new(),
         elements: HashMap::new(),
         frames: std::cell::RefCell::new(Vec::new()),
+        fn_depth: 0,
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
     // it: the tail below reads those of the body).
@@ -976,6 +977,8 @@ struct SetMoves<'a> {
     /// loop's, a block's `let`s while its value is read), innermost last: they hide the
     /// body's names of the same spelling there, and only there.
     frames: std::cell::RefCell<Vec<HashMap<String, Held>>>,
+    /// Closures and `async` blocks entered: a `return` there is theirs.
+    fn_depth: usize,
 }
 impl SetMoves<'_> {
     /// Notes as moved out the sets the name `name` may hold here (see [`holds_of`](Self::holds_of)).
@@ -1043,6 +1046,9 @@ impl SetMoves<'_> {
             self.yields
                 .insert(name.clone(), std::mem::take(&mut held.yields));
         }
+        // Only what may be a set makes the name one (`let set = names;` rebinds the set's
+        // name to something else).
+        held.holds.retain(|old| self.may_be_set(old));
         if made || !held.holds.is_empty() {
             self.shadowed.remove(&name);
         } else {
@@ -1050,6 +1056,49 @@ impl SetMoves<'_> {
         }
         self.renames
             .extend(held.holds.into_iter().map(|old| (name.clone(), old)));
+    }
+    /// Whether the body's name `name` may hold a set here: one made under it, or a name it
+    /// was given from that may.
+    fn may_be_set(&self, name: &str) -> bool {
+        let mut seen = vec![name];
+        let mut i = 0;
+        while let Some(&at) = seen.get(i) {
+            if self.sets.iter().any(|s| s == at) {
+                return true;
+            }
+            for (new, old) in &self.renames {
+                if new == at && !seen.contains(&old.as_str()) {
+                    seen.push(old);
+                }
+            }
+            i += 1;
+        }
+        false
+    }
+    /// Whether `local` makes a set: typed as one, its value (or a branch's) made by a set's
+    /// constructor, or collected into one.
+    fn makes_set(&self, local: &syn::Local) -> bool {
+        let ty = match &local.pat {
+            syn::Pat::Type(pt) => Some(&*pt.ty),
+            _ => None,
+        };
+        let typed = ty.and_then(type_path).is_some_and(|p| self.is_set(&p));
+        let init = local.init.as_ref().map(|i| unwrapped(&i.expr));
+        let made = init.into_iter().flat_map(tails).any(|value| {
+            chain_root(unwrapped(value)).is_some_and(|root| match root {
+                Expr::Call(c) => match &*c.func {
+                    Expr::Path(p) => self.is_set(&expr_path_segments(p.qself.as_ref(), &p.path).0),
+                    _ => false,
+                },
+                _ => false,
+            })
+        });
+        let collected = local
+            .init
+            .as_ref()
+            .and_then(|i| collected_type(&i.expr))
+            .is_some_and(|p| self.is_set(&p));
+        typed || made || collected
     }
     /// What a pattern or a `let` of a block around here bound `name` to, innermost first.
     fn bound(&self, name: &str) -> Option<Held> {
@@ -1089,26 +1138,44 @@ impl SetMoves<'_> {
     /// Evaluates `f` on `block`'s tail, with the names its `let`s bind bound as they are
     /// there (`{ let c = spawn!(..); c }`; a local of the block named like a set of the body
     /// is not that set). Nothing for a block without a tail.
-    fn in_block(
+    fn in_block(&self, block: &syn::Block, f: impl Fn(&Self, &Expr) -> Vec<String>) -> Vec<String> {
+        self.in_block_with(block, &[], f)
+    }
+    /// [`in_block`](Self::in_block), with `also` (the values the block's `return`s or
+    /// `break`s give) evaluated there too.
+    fn in_block_with(
         &self,
         block: &syn::Block,
-        f: impl FnOnce(&Self, &Expr) -> Vec<String>,
+        also: &[&Expr],
+        f: impl Fn(&Self, &Expr) -> Vec<String>,
     ) -> Vec<String> {
         self.with_frame(HashMap::new(), |me| {
             for stmt in &block.stmts {
                 if let syn::Stmt::Local(local) = stmt {
-                    let bound = match &local.init {
+                    let mut bound = match &local.init {
                         Some(init) => me.pattern_frame(&local.pat, &init.expr),
                         None => unbound(&local.pat),
                     };
+                    // A set the block makes is itself (`{ let mut s = JoinSet::new(); .. s }`).
+                    if let (syn::Pat::Ident(pi), true) =
+                        (pat_inner(&local.pat), me.makes_set(local))
+                    {
+                        if let Some(held) = bound.get_mut(&unraw(&pi.ident)) {
+                            held.holds.push(unraw(&pi.ident));
+                        }
+                    }
                     if let Some(top) = me.frames.borrow_mut().last_mut() {
                         top.extend(bound);
                     }
                 }
             }
-            trailing_expr(block)
+            let mut out: Vec<String> = trailing_expr(block)
                 .map(|tail| f(me, tail))
-                .unwrap_or_default()
+                .unwrap_or_default();
+            for value in also {
+                out.extend(f(me, value));
+            }
+            out
         })
     }
     /// The names `pat` binds, matched against `value`: a name bound whole (`s`, `Some(s)`,
@@ -1206,6 +1273,18 @@ fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> Has
             }
             syn::Pat::Type(t) => walk(&t.pat, held, elements, out),
             syn::Pat::Paren(p) => walk(&p.pat, held, elements, out),
+            // A name holds what it holds in any alternative.
+            syn::Pat::Or(o) => {
+                for case in &o.cases {
+                    let mut one = HashMap::new();
+                    walk(case, held.clone(), elements.clone(), &mut one);
+                    for (name, h) in one {
+                        let entry: &mut Held = out.entry(name).or_default();
+                        entry.holds.extend(h.holds);
+                        entry.yields.extend(h.yields);
+                    }
+                }
+            }
             syn::Pat::TupleStruct(ts)
                 if ts.elems.len() == 1
                     && ts
@@ -1271,7 +1350,22 @@ impl SetMoves<'_> {
         match expr {
             Expr::Paren(p) => self.carried(&p.expr),
             Expr::Group(g) => self.carried(&g.expr),
-            Expr::Block(b) => self.in_block(&b.block, Self::carried),
+            Expr::Block(b) => match &b.label {
+                Some(label) => self.in_block_with(
+                    &b.block,
+                    &exits(&b.block, Exit::Break(Some(&label.name))),
+                    Self::carried,
+                ),
+                None => self.in_block(&b.block, Self::carried),
+            },
+            // A loop's value is what its `break`s give.
+            Expr::Loop(l) => {
+                let label = l.label.as_ref().map(|l| &l.name);
+                exits(&l.body, Exit::Break(label))
+                    .into_iter()
+                    .flat_map(|v| self.carried(v))
+                    .collect()
+            }
             Expr::Unsafe(u) => self.in_block(&u.block, Self::carried),
             Expr::If(i) => self.branches(i, Self::carried),
             Expr::Match(m) => m
@@ -1361,6 +1455,41 @@ impl SetMoves<'_> {
             _ => HashMap::new(),
         }
     }
+    /// What awaiting the value of the call `c` yields: a ready future's argument, the futures
+    /// it wraps, what a closure called on the spot or bound to a name returns.
+    fn call_yields_of(&self, c: &syn::ExprCall) -> Vec<String> {
+        // A ready future yields what it is given.
+        let ready = matches!(&*c.func, Expr::Path(p)
+            if p.path.segments.last().is_some_and(|s| s.ident == "ready" || s.ident == "ok"));
+        let mut out: Vec<String> = if ready {
+            c.args.iter().flat_map(|a| self.carried(a)).collect()
+        } else {
+            c.args.iter().flat_map(|a| self.yielded_by(a)).collect()
+        };
+        // Awaiting what a closure returns: `(move || async move { set })().await`.
+        match called_closure(&c.func) {
+            Some(body) => {
+                let params = match unparen(&c.func) {
+                    Expr::Closure(cl) => unbound_all(cl.inputs.iter()),
+                    _ => HashMap::new(),
+                };
+                out.extend(self.with_frame(params, |me| me.yielded_by(body)));
+            }
+            None => {
+                if let Expr::Path(p) = &*c.func {
+                    if let Some(name) = p.path.get_ident().filter(|_| p.qself.is_none()) {
+                        out.extend(
+                            self.call_yields
+                                .get(&unraw(name))
+                                .cloned()
+                                .unwrap_or_default(),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
     /// The names whose set may be in what `expr` yields when it is awaited or called: an
     /// `async` block's or a closure's value, a child's or a nested scope's (`spawn!(..)`,
     /// `s.spawn(..)`, `scope!(..)`), a ready future's (`std::future::ready(set)`), a future a
@@ -1373,12 +1502,20 @@ impl SetMoves<'_> {
             Expr::Try(t) => self.yielded_by(&t.expr),
             Expr::Await(a) => self.yielded_by(&a.base),
             Expr::Reference(r) => self.yielded_by(&r.expr),
-            Expr::Async(a) => self.in_block(&a.block, Self::carried),
+            Expr::Async(a) => {
+                self.in_block_with(&a.block, &exits(&a.block, Exit::Return), Self::carried)
+            }
             Expr::Block(b) => self.in_block(&b.block, Self::yielded_by),
             Expr::If(i) => self.branches(i, Self::yielded_by),
             Expr::Closure(c) => {
                 let frame = unbound_all(c.inputs.iter());
-                self.with_frame(frame, |me| me.carried(&c.body))
+                self.with_frame(frame, |me| {
+                    let mut out = me.carried(&c.body);
+                    for value in exits_of(&c.body, Exit::Return) {
+                        out.extend(me.carried(value));
+                    }
+                    out
+                })
             }
             Expr::Path(p) => match (&p.qself, p.path.get_ident()) {
                 (None, Some(name)) => self.yields_of(&unraw(name)),
@@ -1396,39 +1533,7 @@ impl SetMoves<'_> {
             {
                 self.yielded_by(&m.receiver)
             }
-            Expr::Call(c) => {
-                // A ready future yields what it is given.
-                let ready = matches!(&*c.func, Expr::Path(p)
-                    if p.path.segments.last().is_some_and(|s| s.ident == "ready" || s.ident == "ok"));
-                let mut out: Vec<String> = if ready {
-                    c.args.iter().flat_map(|a| self.carried(a)).collect()
-                } else {
-                    c.args.iter().flat_map(|a| self.yielded_by(a)).collect()
-                };
-                // Awaiting what a closure returns: `(move || async move { set })().await`.
-                match called_closure(&c.func) {
-                    Some(body) => {
-                        let params = match unparen(&c.func) {
-                            Expr::Closure(cl) => unbound_all(cl.inputs.iter()),
-                            _ => HashMap::new(),
-                        };
-                        out.extend(self.with_frame(params, |me| me.yielded_by(body)));
-                    }
-                    None => {
-                        if let Expr::Path(p) = &*c.func {
-                            if let Some(name) = p.path.get_ident().filter(|_| p.qself.is_none()) {
-                                out.extend(
-                                    self.call_yields
-                                        .get(&unraw(name))
-                                        .cloned()
-                                        .unwrap_or_default(),
-                                );
-                            }
-                        }
-                    }
-                }
-                out
-            }
+            Expr::Call(c) => self.call_yields_of(c),
             Expr::Array(a) => a.elems.iter().flat_map(|e| self.yielded_by(e)).collect(),
             Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
                 macro_args(&m.mac)
@@ -1465,6 +1570,93 @@ impl SetMoves<'_> {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+/// Which exits [`exits`] gathers: a fn-like block's `return`s, or the `break`s that leave a
+/// loop or a labeled block (`Some` label: those naming it; for a loop, also the unlabeled
+/// ones outside any inner loop).
+#[derive(Clone, Copy)]
+enum Exit<'a> {
+    Return,
+    Break(Option<&'a syn::Lifetime>),
+}
+
+/// The values `block`'s exits of kind `exit` give, not counting those of closures and
+/// `async` blocks inside it (theirs), nor the unlabeled `break`s of its inner loops.
+fn exits<'a>(block: &'a syn::Block, exit: Exit<'_>) -> Vec<&'a Expr> {
+    let mut found = Exits {
+        exit,
+        loops: 0,
+        out: Vec::new(),
+    };
+    found.visit_block(block);
+    found.out
+}
+
+/// [`exits`] of an expression (a closure's body).
+fn exits_of<'a>(expr: &'a Expr, exit: Exit<'_>) -> Vec<&'a Expr> {
+    let mut found = Exits {
+        exit,
+        loops: 0,
+        out: Vec::new(),
+    };
+    found.visit_expr(expr);
+    found.out
+}
+
+struct Exits<'a, 'e> {
+    exit: Exit<'e>,
+    /// Inner loops entered: an unlabeled `break` there is theirs.
+    loops: usize,
+    out: Vec<&'a Expr>,
+}
+
+impl<'a> Visit<'a> for Exits<'a, '_> {
+    fn visit_expr_return(&mut self, e: &'a syn::ExprReturn) {
+        if let (Exit::Return, Some(v)) = (self.exit, &e.expr) {
+            self.out.push(v);
+        }
+        syn::visit::visit_expr_return(self, e);
+    }
+    fn visit_expr_break(&mut self, e: &'a syn::ExprBreak) {
+        if let (Exit::Break(label), Some(v)) = (self.exit, &e.expr) {
+            let ours = match (&e.label, label) {
+                (Some(named), Some(label)) => named.ident == label.ident,
+                (None, _) => self.loops == 0,
+                (Some(_), None) => false,
+            };
+            if ours {
+                self.out.push(v);
+            }
+        }
+        syn::visit::visit_expr_break(self, e);
+    }
+    fn visit_expr_loop(&mut self, l: &'a syn::ExprLoop) {
+        self.loops += 1;
+        syn::visit::visit_expr_loop(self, l);
+        self.loops -= 1;
+    }
+    fn visit_expr_while(&mut self, w: &'a syn::ExprWhile) {
+        self.loops += 1;
+        syn::visit::visit_expr_while(self, w);
+        self.loops -= 1;
+    }
+    fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+        self.loops += 1;
+        syn::visit::visit_expr_for_loop(self, f);
+        self.loops -= 1;
+    }
+    fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// A pattern without its type (`s: JoinSet<()>`), for the name it binds.
+fn pat_inner(pat: &syn::Pat) -> &syn::Pat {
+    match pat {
+        syn::Pat::Type(pt) => &pt.pat,
+        other => other,
     }
 }
 
@@ -1681,6 +1873,9 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
         found: Vec<String>,
         consumed_only: bool,
         calls: bool,
+        /// The names the closure or block binds itself (its `let`s, patterns, inner closures'
+        /// parameters): not the body's.
+        own: Vec<String>,
     }
     impl Names {
         fn yielded(&mut self, value: &Expr) {
@@ -1712,12 +1907,20 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
             }
             syn::visit::visit_expr_call(self, c);
         }
+        fn visit_local(&mut self, local: &'ast syn::Local) {
+            crate::valid::pat_names(&local.pat, &mut self.own);
+            syn::visit::visit_local(self, local);
+        }
+        fn visit_pat(&mut self, pat: &'ast syn::Pat) {
+            crate::valid::pat_names(pat, &mut self.own);
+        }
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
     let mut names = Names {
         found: Vec::new(),
         consumed_only: false,
         calls: !in_let,
+        own: Vec::new(),
     };
     match expr {
         Expr::Closure(c) if c.capture.is_none() && in_let => return None,
@@ -1740,6 +1943,12 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
         }
         _ => return None,
     }
+    let own: Vec<String> = names
+        .own
+        .iter()
+        .map(|n| n.trim_start_matches("r#").to_owned())
+        .collect();
+    names.found.retain(|n| !own.contains(n));
     Some(names.found)
 }
 /// The names a closure's parameters bind (unraw).
@@ -1817,40 +2026,20 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             }
             return;
         }
-        let (pat, ty) = match &local.pat {
-            syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
-            other => (other, None),
-        };
-        if let syn::Pat::Ident(pi) = pat {
+        if let syn::Pat::Ident(pi) = pat_inner(&local.pat) {
             let name = unraw(&pi.ident);
-            let typed = ty.and_then(type_path).is_some_and(|p| self.is_set(&p));
             let init = local.init.as_ref().map(|i| unwrapped(&i.expr));
-            // Made here, or in a branch of the value (`match self.tasks.take() { Some(t) =>
-            // t, None => JoinSet::new() }`), as the origins read it.
-            let made = init.into_iter().flat_map(tails).any(|value| {
-                chain_root(unwrapped(value)).is_some_and(|root| match root {
-                    Expr::Call(c) => match &*c.func {
-                        Expr::Path(p) => {
-                            self.is_set(&expr_path_segments(p.qself.as_ref(), &p.path).0)
-                        }
-                        _ => false,
-                    },
-                    _ => false,
-                })
-            });
-            // `let set = futs.collect::<JoinSet<_>>();`, `JoinSet::from_iter(futs)`.
-            let collected = local
-                .init
-                .as_ref()
-                .and_then(|i| collected_type(&i.expr))
-                .is_some_and(|p| self.is_set(&p));
+            // Made here (typed as a set, or its value or a branch's made by a set's
+            // constructor, `match self.tasks.take() { Some(t) => t, None => JoinSet::new() }`,
+            // or collected into one, `futs.collect::<JoinSet<_>>()`), as the origins read it.
+            let made_here = self.makes_set(local);
             // The value's own code first (what a block there binds is known below).
             let listed = init.and_then(listed);
             match &listed {
                 // Its elements are kept under the new name, not moved out.
                 Some(elements) => {
                     for element in elements {
-                        self.visit_expr(element);
+                        self.visit_kept(element);
                     }
                 }
                 None => syn::visit::visit_local(self, local),
@@ -1878,7 +2067,6 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 }
                 _ => None,
             });
-            let made_here = typed || made || collected;
             if made_here {
                 self.sets.push(name.clone());
             }
@@ -1928,7 +2116,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         self.frames.borrow_mut().pop();
     }
     fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-        self.visit_expr(&f.expr);
+        // A list written out to be iterated over here (`for s in [a, b]`) keeps its elements
+        // in the body.
+        self.visit_kept(&f.expr);
         // Each element of what it iterates over, read as the whole (`for h in handles`).
         let frame = self.pattern_frame(&f.pat, &f.expr);
         self.frames.borrow_mut().push(frame);
@@ -1940,7 +2130,12 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             // Into another local (`level = next;`): a rename, as `let` is.
             (Expr::Path(l), Expr::Path(r)) if l.qself.is_none() && r.qself.is_none() => {
                 match (l.path.get_ident(), r.path.get_ident()) {
-                    (Some(new), Some(old)) => self.renames.push((unraw(new), unraw(old))),
+                    (Some(new), Some(old)) => {
+                        let new = unraw(new);
+                        for old in self.holds_of(&unraw(old)) {
+                            self.renames.push((new.clone(), old));
+                        }
+                    }
                     _ => self.stores(&e.right),
                 }
             }
@@ -2051,7 +2246,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         // Its parameters are its own, not the body's sets of the same names.
         self.shadowed.extend(closure_params(c));
         self.frames.borrow_mut().push(unbound_all(c.inputs.iter()));
+        self.fn_depth += 1;
         syn::visit::visit_expr_closure(self, c);
+        self.fn_depth -= 1;
         self.frames.borrow_mut().pop();
         self.shadowed = outer;
     }
@@ -2060,7 +2257,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     // move { adopt(set); .. })`): a fn that takes the set there takes it out of the body.
     fn visit_expr_async(&mut self, a: &'ast syn::ExprAsync) {
         let within = std::mem::take(&mut self.within);
+        self.fn_depth += 1;
         syn::visit::visit_expr_async(self, a);
+        self.fn_depth -= 1;
         self.within = within;
     }
     fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
@@ -2075,17 +2274,14 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         e.elems.iter().for_each(|a| self.stores(a));
         syn::visit::visit_expr_tuple(self, e);
     }
+    // A `return` of the body's own code leaves the body; one inside a closure or an `async`
+    // block gives that one's value (followed where it goes, see `yielded_by`), and a `break`
+    // gives its loop's or block's value (see `carried`).
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
-        if let Some(v) = &e.expr {
+        if let (Some(v), 0) = (&e.expr, self.fn_depth) {
             self.stores(v);
         }
         syn::visit::visit_expr_return(self, e);
-    }
-    fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
-        if let Some(v) = &e.expr {
-            self.stores(v);
-        }
-        syn::visit::visit_expr_break(self, e);
     }
     // The body's items are not the body.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
@@ -2095,6 +2291,38 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     // an assignment, a method's argument or a `return` there moves a set out as anywhere.
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         use syn::punctuated::Punctuated;
+        // A `select!`: each branch's future is awaited by it (within the body), and its
+        // block is the body's code, with the names its pattern binds bound there only.
+        if mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "select")
+        {
+            if let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) {
+                for branch in &branches {
+                    let frame = match &branch.pat {
+                        Some((pat, fut)) => {
+                            self.within += 1;
+                            self.visit_expr(fut);
+                            self.within -= 1;
+                            let held = Held {
+                                holds: self.yielded_by(fut),
+                                yields: Vec::new(),
+                            };
+                            pattern_binds(pat, held, None)
+                        }
+                        None => HashMap::new(),
+                    };
+                    self.frames.borrow_mut().push(frame);
+                    let within = std::mem::take(&mut self.within);
+                    self.visit_expr(&branch.body);
+                    self.within = within;
+                    self.frames.borrow_mut().pop();
+                }
+                return;
+            }
+        }
         let kept = self.within == 0 && mac.path.segments.last().is_some_and(|s| s.ident == "vec");
         self.within += 1;
         let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
@@ -2114,6 +2342,14 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
 }
 
 impl SetMoves<'_> {
+    /// An element of a list kept in the body (a `let`'s tuple, what a `for` iterates over):
+    /// a list inside it keeps its elements too (`((set, 1), "batch")`).
+    fn visit_kept(&mut self, element: &Expr) {
+        match listed(unparen(element)) {
+            Some(inner) => inner.iter().for_each(|e| self.visit_kept(e)),
+            None => self.visit_expr(element),
+        }
+    }
     /// Tokens that do not parse as expressions: as statements if they do, else each group
     /// among them. `braced`: the tokens are a `{ .. }` group's.
     fn visit_tokens(&mut self, tokens: proc_macro2::TokenStream, braced: bool) {

@@ -395,6 +395,20 @@ fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
         quote!(let slot = Some(set); for s in slot { return Ok(s); } Ok(JoinSet::new())),
         quote!(let s2 = std::future::ready(set).await; Ok(s2)),
         quote!(let c = spawn!(std::future::ready(Ok(set))); Ok(c.await?)),
+        // A set made in a block, a branch or a child, handed out as its value.
+        quote!(let s2 = { let mut s = JoinSet::new(); s.spawn(b()); s }; set.join_all().await; Ok(s2)),
+        quote!(let s2 = if fast { let mut s = JoinSet::new(); s.spawn(b()); s } else { JoinSet::new() };
+            set.join_all().await; Ok(s2)),
+        quote!(let c = spawn!(async move { let mut s = JoinSet::new(); s.spawn(b()); Ok(s) });
+            set.join_all().await; Ok(c.await?)),
+        // Assigned from a pattern's name; returned early from a child; a loop's or a labeled
+        // block's `break` value.
+        quote!(let mut out = JoinSet::new(); match Some(set) { Some(s) => out = s, None => {} } Ok(out)),
+        quote!(let c = spawn!(async move { if skip { return Ok(set); } Ok(JoinSet::new()) }); Ok(c.await?)),
+        quote!(let s2 = loop { break set; }; Ok(s2)),
+        quote!(let s2 = 'b: { if n > 0 { break 'b set; } JoinSet::new() }; Ok(s2)),
+        quote!(let s2 = { let mut s = JoinSet::new(); s.spawn(b()); s }; set.join_all().await;
+            let (tx, rx) = channel(); tokio::select! { _ = stop => tx.send(s2).unwrap(), } Ok(())),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -460,6 +474,35 @@ fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
         quote!(set.join_all().await; match cmd { Cmd::Store(set) => saved.push(set), _ => {} } Ok(())),
         quote!(let c = spawn!(async move { Ok(set) }); let s = c.await?; s.join_all().await;
             for set in more { keep(set); } Ok(())),
+        // A `return` or a `break` inside a child, a closure, a block or a loop is theirs.
+        quote!(let c = spawn!(async move { if skip { return Ok(set); } Ok(set) });
+            Ok(c.await?.join_all().await.len())),
+        quote!(let pick = move |fast: bool| { if fast { return set; } set };
+            pick(fast).join_all().await; Ok(())),
+        quote!(async move { if fast { return set; } set }.await.join_all().await; Ok(())),
+        quote!(let chosen = 'pick: { if n > 0 { break 'pick set; } JoinSet::new() };
+            chosen.join_all().await; Ok(())),
+        quote!(let s = loop { if tries > 1 { break set; } tries += 1; }; s.join_all().await; Ok(())),
+        // A `select!` branch's pattern, an or-pattern, a plain rebinding: the set's name for
+        // something else.
+        quote!(tokio::select! { Some(set) = rx.recv() => { names.push(set); } _ = sleep(d) => {} }
+            set.join_all().await; Ok(())),
+        quote!(set.join_all().await;
+            match cmd { Cmd::A(set) | Cmd::B(set) => out.push(set), _ => {} } Ok(())),
+        quote!(let names = set.join_all().await; let set = names; Ok(set)),
+        // A kept block's own set; a `for` over a list written out.
+        quote!(futs.push(Box::pin(async move { let mut set = JoinSet::new(); set.spawn(b());
+            set.join_all().await }));
+            futures::future::join_all(futs).await; Ok(())),
+        quote!(for s in [set] { s.join_all().await; } Ok(())),
+        quote!(let mut out = Vec::new(); { let set = names; out.extend(set); }
+            set.join_all().await; Ok(out)),
+        quote!(let mut out = Vec::new();
+            { let Some(set) = label else { return Ok(Vec::new()) }; out.push(set); }
+            set.join_all().await; Ok(out)),
+        quote!(let job = ((set, 1u8), "batch"); let n = job.0 .0.join_all().await.len(); Ok((n, job.1))),
+        quote!(tokio::select! { Some(Ok(set) | Err(set)) = rx.recv() => { out.push(set); } else => {} }
+            set.join_all().await; Ok(out)),
     ];
     let wrong: Vec<String> = forms
         .iter()

@@ -109,6 +109,12 @@ pub(crate) fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
         syn::Pat::Type(t) => pat_names(&t.pat, out),
         syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_names(p, out)),
         syn::Pat::Paren(p) => pat_names(&p.pat, out),
+        // Every alternative binds the same names.
+        syn::Pat::Or(o) => {
+            if let Some(first) = o.cases.first() {
+                pat_names(first, out);
+            }
+        }
         _ => {}
     }
 }

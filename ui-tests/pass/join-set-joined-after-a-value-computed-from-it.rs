@@ -58,10 +58,44 @@ async fn by_hand(labels: Vec<String>) -> Result<(Vec<u32>, Vec<String>), Interru
     Ok((set, log))
 }
 
+// A child that returns the set early, a `select!` branch whose pattern binds the set's name
+// to a message, an or-pattern, a `for` over sets written out: each set is joined here.
+#[scoped]
+async fn early_and_rebound(skip: bool) -> Result<(usize, Vec<String>), Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(async { 8u32 });
+    let c = spawn!(async move {
+        if skip {
+            return Ok(set);
+        }
+        Ok(set)
+    });
+    let mut n = c.await?.join_all().await.len();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, String>>(1);
+    tx.send(Err("late".into())).await.unwrap();
+    let mut log = Vec::new();
+    let mut set = JoinSet::new();
+    set.spawn(async { 9u32 });
+    tokio::select! {
+        Some(Ok(set) | Err(set)) = rx.recv() => { log.push(set); }
+        else => {}
+    }
+    n += set.join_all().await.len();
+    let mut a = JoinSet::new();
+    a.spawn(async { 10u32 });
+    let mut b = JoinSet::new();
+    b.spawn(async { 11u32 });
+    for s in [a, b] {
+        n += s.join_all().await.len();
+    }
+    Ok((n, log))
+}
+
 #[tokio::main]
 async fn main() {
     assert_eq!(joined().await.unwrap(), (15, 4));
     let (values, log) = by_hand(vec!["x".into()]).await.unwrap();
     assert_eq!(values, vec![6, 7]);
     assert_eq!(log, vec!["batch".to_string(), "x".to_string()]);
+    assert_eq!(early_and_rebound(true).await.unwrap(), (4, vec!["late".to_string()]));
 }

@@ -126,4 +126,28 @@ async fn via_a_child_then_shadowed() -> Result<JoinSet<()>, Interrupted> {
     Ok(keeper.await?)
 }
 
+// A set made in a block and handed out as its value; one a child returns early.
+#[scoped]
+async fn made_in_a_block() -> Result<JoinSet<()>, Interrupted> {
+    let s2 = {
+        let mut s = JoinSet::new();
+        s.spawn(poll_forever());
+        s
+    };
+    Ok(s2)
+}
+
+#[scoped]
+async fn returned_early_by_a_child(skip: bool) -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let c = spawn!(async move {
+        if skip {
+            return Ok(set);
+        }
+        Ok(JoinSet::new())
+    });
+    Ok(c.await?)
+}
+
 fn main() {}
