@@ -852,6 +852,8 @@ pub(crate) fn leaving_sets(
         elements: HashMap::new(),
         frames: std::cell::RefCell::new(Vec::new()),
         fn_depth: 0,
+        memo: std::cell::RefCell::new(HashMap::new()),
+        reading: std::cell::Cell::new(0),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
     // it: the tail below reads those of the body).
@@ -979,19 +981,33 @@ struct SetMoves<'a> {
     frames: std::cell::RefCell<Vec<HashMap<String, Held>>>,
     /// Closures and `async` blocks entered: a `return` there is theirs.
     fn_depth: usize,
+    /// What `carried` and `yielded_by` found in the reading under way (see `memo`).
+    memo: std::cell::RefCell<HashMap<(usize, u8), Vec<String>>>,
+    /// The depth of that reading: 0 between readings.
+    reading: std::cell::Cell<usize>,
 }
 impl SetMoves<'_> {
     /// Notes as moved out the sets the name `name` may hold here (see [`holds_of`](Self::holds_of)).
     fn moved_name(&mut self, name: &str) {
         let names = self.holds_of(name);
-        self.moved.extend(names);
+        self.note_moved(names);
+    }
+    /// Notes `names` (the body's, resolved) as moved out: those that may be sets by now (a
+    /// name passed on before a set of that name is made, a parameter `workers: usize` before
+    /// `let mut workers = JoinSet::new()`, is not that set).
+    fn note_moved(&mut self, names: Vec<String>) {
+        for name in names {
+            if self.may_be_set(&name) {
+                self.moved.push(name);
+            }
+        }
     }
     fn is_set(&self, path: &[String]) -> bool {
         is_set_path(&self.aliases.resolve(path))
     }
     fn moves(&mut self, expr: &Expr) {
         let names = self.carried(expr);
-        self.moved.extend(names);
+        self.note_moved(names);
         // Packed to be kept (`Box::new(move || ..)`, `Some(Box::pin(async move { .. }))`): what
         // the closure or block captures leaves with it.
         if !std::ptr::eq(stored(expr), expr) {
@@ -1011,7 +1027,7 @@ impl SetMoves<'_> {
     }
     fn moves_name(&mut self, expr: &Expr) {
         let names = self.carried(stored(expr));
-        self.moved.extend(names);
+        self.note_moved(names);
     }
     /// A `let` binds `name` to `held` (`made`: to a set made there, which holds itself): in
     /// the innermost frame when the pass is in one (an arm, a branch, a loop), else for the
@@ -1025,6 +1041,13 @@ impl SetMoves<'_> {
         elements: Option<Vec<Held>>,
         call_yields: Option<Vec<String>>,
     ) {
+        if let Some(top) = self.frames.borrow_mut().last_mut() {
+            if made {
+                held.holds.push(name.clone());
+            }
+            top.insert(name, held);
+            return;
+        }
         match elements {
             Some(elements) => self.elements.insert(name.clone(), elements),
             None => self.elements.remove(&name),
@@ -1033,13 +1056,6 @@ impl SetMoves<'_> {
             Some(yields) => self.call_yields.insert(name.clone(), yields),
             None => self.call_yields.remove(&name),
         };
-        if let Some(top) = self.frames.borrow_mut().last_mut() {
-            if made {
-                held.holds.push(name.clone());
-            }
-            top.insert(name, held);
-            return;
-        }
         if held.yields.is_empty() {
             self.yields.remove(&name);
         } else {
@@ -1146,7 +1162,7 @@ impl SetMoves<'_> {
     fn in_block_with(
         &self,
         block: &syn::Block,
-        also: &[&Expr],
+        also: &[Expr],
         f: impl Fn(&Self, &Expr) -> Vec<String>,
     ) -> Vec<String> {
         self.with_frame(HashMap::new(), |me| {
@@ -1339,6 +1355,32 @@ impl SetMoves<'_> {
             _ => None,
         }
     }
+    /// [`carried_uncached`](Self::carried_uncached), read once per expression in one
+    /// reading of a value (a value nested in blocks with `let`s of their own is read for
+    /// what it holds and what it yields at each level: without this, twice per level).
+    fn carried(&self, expr: &Expr) -> Vec<String> {
+        self.memo(expr, 0, Self::carried_uncached)
+    }
+    /// [`yielded_by_uncached`](Self::yielded_by_uncached), read once per expression in one
+    /// reading of a value (see [`carried`](Self::carried)).
+    fn yielded_by(&self, expr: &Expr) -> Vec<String> {
+        self.memo(expr, 1, Self::yielded_by_uncached)
+    }
+    fn memo(&self, expr: &Expr, kind: u8, f: fn(&Self, &Expr) -> Vec<String>) -> Vec<String> {
+        let key = (std::ptr::from_ref(expr) as usize, kind);
+        // A new reading (from the pass itself): what the pass learnt since may change it.
+        if self.reading.get() == 0 {
+            self.memo.borrow_mut().clear();
+        }
+        if let Some(known) = self.memo.borrow().get(&key) {
+            return known.clone();
+        }
+        self.reading.set(self.reading.get() + 1);
+        let out = f(self, expr);
+        self.reading.set(self.reading.get() - 1);
+        self.memo.borrow_mut().insert(key, out.clone());
+        out
+    }
     /// The names whose set may be in `expr`'s value: the set itself or a future that
     /// consumes it ([`named_or_consumed`]), and what hands a value on: a branch's value (with
     /// the names its pattern or its block's `let`s bind), a wrapper (`Some(set)`) and its
@@ -1346,7 +1388,7 @@ impl SetMoves<'_> {
     /// and their elements (`t.0`), what an awaited future or a called closure yields (`async
     /// move { set }.await`, `spawn!(async move { Ok(set) }).await`, `(move || set)()`), what
     /// `join!` gives. Names are the body's, as bound where `expr` is.
-    fn carried(&self, expr: &Expr) -> Vec<String> {
+    fn carried_uncached(&self, expr: &Expr) -> Vec<String> {
         match expr {
             Expr::Paren(p) => self.carried(&p.expr),
             Expr::Group(g) => self.carried(&g.expr),
@@ -1361,10 +1403,8 @@ impl SetMoves<'_> {
             // A loop's value is what its `break`s give.
             Expr::Loop(l) => {
                 let label = l.label.as_ref().map(|l| &l.name);
-                exits(&l.body, Exit::Break(label))
-                    .into_iter()
-                    .flat_map(|v| self.carried(v))
-                    .collect()
+                let breaks = exits(&l.body, Exit::Break(label));
+                breaks.iter().flat_map(|v| self.carried(v)).collect()
             }
             Expr::Unsafe(u) => self.in_block(&u.block, Self::carried),
             Expr::If(i) => self.branches(i, Self::carried),
@@ -1383,6 +1423,10 @@ impl SetMoves<'_> {
                 self.carried(&m.receiver)
             }
             Expr::Call(c) if c.args.len() == 1 && wraps(&c.func) => self.carried(&c.args[0]),
+            // `mem::take(&mut set)`, `mem::replace(&mut set, ..)`: what was in the place.
+            Expr::Call(c) if taken_place(c).is_some() => taken_place(c)
+                .map(|place| self.carried(place))
+                .unwrap_or_default(),
             // `Arc::clone(&set)`; `(move || set)()`, `f()` for `let f = move || set;`.
             Expr::Call(c) => {
                 let mut out = self.consumed(expr);
@@ -1457,6 +1501,22 @@ impl SetMoves<'_> {
     }
     /// What awaiting the value of the call `c` yields: a ready future's argument, the futures
     /// it wraps, what a closure called on the spot or bound to a name returns.
+    /// What awaiting what the closure `c` returns yields: for `move || async move { set }`,
+    /// the block's value; for an `async` closure (`async move || set`), its body's.
+    fn closure_future_yields(&self, c: &syn::ExprClosure) -> Vec<String> {
+        let params = unbound_all(c.inputs.iter());
+        self.with_frame(params, |me| {
+            if c.asyncness.is_some() {
+                let mut out = me.carried(&c.body);
+                for value in exits_of(&c.body, Exit::Return) {
+                    out.extend(me.carried(&value));
+                }
+                out
+            } else {
+                me.yielded_by(&c.body)
+            }
+        })
+    }
     fn call_yields_of(&self, c: &syn::ExprCall) -> Vec<String> {
         // A ready future yields what it is given.
         let ready = matches!(&*c.func, Expr::Path(p)
@@ -1467,15 +1527,9 @@ impl SetMoves<'_> {
             c.args.iter().flat_map(|a| self.yielded_by(a)).collect()
         };
         // Awaiting what a closure returns: `(move || async move { set })().await`.
-        match called_closure(&c.func) {
-            Some(body) => {
-                let params = match unparen(&c.func) {
-                    Expr::Closure(cl) => unbound_all(cl.inputs.iter()),
-                    _ => HashMap::new(),
-                };
-                out.extend(self.with_frame(params, |me| me.yielded_by(body)));
-            }
-            None => {
+        match unparen(&c.func) {
+            Expr::Closure(cl) => out.extend(self.closure_future_yields(cl)),
+            _ => {
                 if let Expr::Path(p) = &*c.func {
                     if let Some(name) = p.path.get_ident().filter(|_| p.qself.is_none()) {
                         out.extend(
@@ -1495,7 +1549,7 @@ impl SetMoves<'_> {
     /// `s.spawn(..)`, `scope!(..)`), a ready future's (`std::future::ready(set)`), a future a
     /// call wraps (`Box::pin(..)`, `timeout(d, ..)`), a name bound to one of these, a block's
     /// or a branch's value that is one, an element taken out of a list of them.
-    fn yielded_by(&self, expr: &Expr) -> Vec<String> {
+    fn yielded_by_uncached(&self, expr: &Expr) -> Vec<String> {
         match expr {
             Expr::Paren(p) => self.yielded_by(&p.expr),
             Expr::Group(g) => self.yielded_by(&g.expr),
@@ -1512,7 +1566,7 @@ impl SetMoves<'_> {
                 self.with_frame(frame, |me| {
                     let mut out = me.carried(&c.body);
                     for value in exits_of(&c.body, Exit::Return) {
-                        out.extend(me.carried(value));
+                        out.extend(me.carried(&value));
                     }
                     out
                 })
@@ -1550,11 +1604,17 @@ impl SetMoves<'_> {
                     .is_some_and(|s| s.ident == "scope") =>
             {
                 // A nested scope's value is its body's (a block, or a closure's body).
-                match macro_args(&m.mac).as_ref().and_then(|a| a.last()) {
-                    Some(Expr::Closure(c)) => self.carried(&c.body),
-                    Some(body) => self.carried(body),
-                    None => Vec::new(),
+                let args = macro_args(&m.mac);
+                let body = match args.as_ref().and_then(|a| a.last()) {
+                    Some(Expr::Closure(c)) => &*c.body,
+                    Some(body) => body,
+                    None => return Vec::new(),
+                };
+                let mut out = self.carried(body);
+                for value in exits_of(body, Exit::Return) {
+                    out.extend(self.carried(&value));
                 }
+                out
             }
             Expr::Macro(m)
                 if m.mac.path.segments.last().is_some_and(|s| {
@@ -1582,9 +1642,10 @@ enum Exit<'a> {
     Break(Option<&'a syn::Lifetime>),
 }
 
-/// The values `block`'s exits of kind `exit` give, not counting those of closures and
-/// `async` blocks inside it (theirs), nor the unlabeled `break`s of its inner loops.
-fn exits<'a>(block: &'a syn::Block, exit: Exit<'_>) -> Vec<&'a Expr> {
+/// The values `block`'s exits of kind `exit` give (copies: some are in macros' tokens, a
+/// `select!` branch's), not counting those of closures and `async` blocks inside it (theirs),
+/// nor the unlabeled `break`s of its inner loops.
+fn exits(block: &syn::Block, exit: Exit<'_>) -> Vec<Expr> {
     let mut found = Exits {
         exit,
         loops: 0,
@@ -1595,7 +1656,7 @@ fn exits<'a>(block: &'a syn::Block, exit: Exit<'_>) -> Vec<&'a Expr> {
 }
 
 /// [`exits`] of an expression (a closure's body).
-fn exits_of<'a>(expr: &'a Expr, exit: Exit<'_>) -> Vec<&'a Expr> {
+fn exits_of(expr: &Expr, exit: Exit<'_>) -> Vec<Expr> {
     let mut found = Exits {
         exit,
         loops: 0,
@@ -1605,21 +1666,21 @@ fn exits_of<'a>(expr: &'a Expr, exit: Exit<'_>) -> Vec<&'a Expr> {
     found.out
 }
 
-struct Exits<'a, 'e> {
+struct Exits<'e> {
     exit: Exit<'e>,
     /// Inner loops entered: an unlabeled `break` there is theirs.
     loops: usize,
-    out: Vec<&'a Expr>,
+    out: Vec<Expr>,
 }
 
-impl<'a> Visit<'a> for Exits<'a, '_> {
-    fn visit_expr_return(&mut self, e: &'a syn::ExprReturn) {
+impl<'ast> Visit<'ast> for Exits<'_> {
+    fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
         if let (Exit::Return, Some(v)) = (self.exit, &e.expr) {
-            self.out.push(v);
+            self.out.push((**v).clone());
         }
         syn::visit::visit_expr_return(self, e);
     }
-    fn visit_expr_break(&mut self, e: &'a syn::ExprBreak) {
+    fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
         if let (Exit::Break(label), Some(v)) = (self.exit, &e.expr) {
             let ours = match (&e.label, label) {
                 (Some(named), Some(label)) => named.ident == label.ident,
@@ -1627,29 +1688,91 @@ impl<'a> Visit<'a> for Exits<'a, '_> {
                 (Some(_), None) => false,
             };
             if ours {
-                self.out.push(v);
+                self.out.push((**v).clone());
             }
         }
         syn::visit::visit_expr_break(self, e);
     }
-    fn visit_expr_loop(&mut self, l: &'a syn::ExprLoop) {
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
         self.loops += 1;
         syn::visit::visit_expr_loop(self, l);
         self.loops -= 1;
     }
-    fn visit_expr_while(&mut self, w: &'a syn::ExprWhile) {
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
         self.loops += 1;
         syn::visit::visit_expr_while(self, w);
         self.loops -= 1;
     }
-    fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
         self.loops += 1;
         syn::visit::visit_expr_for_loop(self, f);
         self.loops -= 1;
     }
-    fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
-    fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
-    fn visit_item(&mut self, _: &'a syn::Item) {}
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    // A macro's code, where it parses as such: a `select!`'s branches (a `break` or a
+    // `return` there is this block's), a macro's arguments, its statements.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "select")
+        {
+            if let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) {
+                for branch in &branches {
+                    self.visit_expr(&branch.body);
+                }
+                return;
+            }
+        }
+        if let Some(args) = macro_args(mac) {
+            for a in &args {
+                self.visit_expr(a);
+            }
+        } else if let Ok(stmts) =
+            syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone())
+        {
+            for st in &stmts {
+                self.visit_stmt(st);
+            }
+        }
+    }
+}
+
+/// The place `mem::take(&mut place)` or `mem::replace(&mut place, ..)` takes its value out
+/// of.
+fn taken_place(c: &syn::ExprCall) -> Option<&Expr> {
+    let Expr::Path(p) = &*c.func else { return None };
+    let last = p.path.segments.last()?;
+    let arity = match last.ident.to_string().as_str() {
+        "take" => 1,
+        "replace" => 2,
+        _ => return None,
+    };
+    if c.args.len() != arity {
+        return None;
+    }
+    match c.args.first()? {
+        Expr::Reference(r) if r.mutability.is_some() => Some(&r.expr),
+        _ => None,
+    }
+}
+
+/// The two locals `mem::swap(&mut a, &mut b)` exchanges, when both are plain names.
+fn swapped_locals(c: &syn::ExprCall) -> Option<(String, String)> {
+    let name = |e: &Expr| match e {
+        Expr::Reference(r) if r.mutability.is_some() => match &*r.expr {
+            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(unraw),
+            _ => None,
+        },
+        _ => None,
+    };
+    match c.args.iter().collect::<Vec<_>>().as_slice() {
+        [a, b] => Some((name(a)?, name(b)?)),
+        _ => None,
+    }
 }
 
 /// A pattern without its type (`s: JoinSet<()>`), for the name it binds.
@@ -2061,10 +2184,7 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             // What each element of a tuple holds; what awaiting what a closure returns yields.
             let elements = init.and_then(|e| self.elements_of(e));
             let call_yields = init.map(unparen).and_then(|e| match e {
-                Expr::Closure(c) => {
-                    let params = unbound_all(c.inputs.iter());
-                    Some(self.with_frame(params, |me| me.yielded_by(&c.body)))
-                }
+                Expr::Closure(c) => Some(self.closure_future_yields(c)),
                 _ => None,
             });
             if made_here {
@@ -2174,10 +2294,25 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             // `mem::forget(set)`, `Box::leak(Box::new(set))`, `ManuallyDrop::new(set)`: its
             // tasks are never aborted, wherever the call runs.
             _ if forgets => e.args.iter().for_each(|a| self.stores(a)),
-            // `mem::swap(&mut self.workers, &mut set)`, `mem::replace`, `mem::take`: the set
-            // goes where the other place is.
-            Some("swap" | "replace" | "take") => {
-                for a in &e.args {
+            // `mem::swap(&mut self.workers, &mut set)`: each goes where the other place is.
+            // `mem::replace(&mut self.workers, set)`: the new value goes there. (What
+            // `mem::take` and `mem::replace` return goes where their value goes: see
+            // `carried`.)
+            // Two locals of the body (`mem::swap(&mut set, &mut next)`): each is the other's
+            // now, both still in the body.
+            Some("swap") if swapped_locals(e).is_some() => {
+                if let Some((a, b)) = swapped_locals(e) {
+                    for old in self.holds_of(&b) {
+                        self.renames.push((a.clone(), old));
+                    }
+                    for old in self.holds_of(&a) {
+                        self.renames.push((b.clone(), old));
+                    }
+                }
+            }
+            Some("swap" | "replace") if self.within == 0 => {
+                let placed = usize::from(name.as_deref() != Some("swap"));
+                for a in e.args.iter().skip(placed) {
                     if let Expr::Reference(r) = a {
                         self.moves(&r.expr);
                     } else {
@@ -2185,6 +2320,7 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                     }
                 }
             }
+            Some("swap" | "replace" | "take") => {}
             // Run within the body (see `visit_expr_await`).
             _ if self.within > 0 => {}
             // A wrapper (`Box::pin(set.join_all())`, `Some(set)`): what it makes goes where
@@ -2234,7 +2370,10 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     // set is the name's again after it.
     fn visit_block(&mut self, b: &'ast syn::Block) {
         let outer = self.shadowed.clone();
+        // Its `let`s are its own: bound in a frame of its own, gone after it.
+        self.frames.borrow_mut().push(HashMap::new());
         syn::visit::visit_block(self, b);
+        self.frames.borrow_mut().pop();
         self.shadowed = outer;
     }
     // A closure keeps `within`: one given to an awaited call (`join_all(ids.iter().map(|i|
@@ -2320,6 +2459,20 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                     self.within = within;
                     self.frames.borrow_mut().pop();
                 }
+                return;
+            }
+        }
+        // A nested `scope!`'s body is code of this body (a call there takes what it is
+        // given out of it), and a `return` there ends that scope's body, not this one.
+        if mac.path.segments.last().is_some_and(|s| s.ident == "scope") {
+            if let Some(args) = macro_args(mac) {
+                let within = std::mem::take(&mut self.within);
+                self.fn_depth += 1;
+                for a in &args {
+                    self.visit_expr(a);
+                }
+                self.fn_depth -= 1;
+                self.within = within;
                 return;
             }
         }

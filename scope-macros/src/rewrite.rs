@@ -753,7 +753,12 @@ impl Rewriter {
             path,
             place: Place::Body,
         });
-        let traced = init.and_then(|init| self.origin_of(init));
+        // A value collected here (`xs.iter().map(..).collect()`) is made here, whatever the
+        // iterator it was collected from (a parameter's).
+        let collects = init.is_some_and(|init| lint::collected_type(init).is_some());
+        let traced = init
+            .filter(|_| !collects)
+            .and_then(|init| self.origin_of(init));
         // Collected into a type it names (`collect::<JoinSet<_>>()`, `JoinSet::from_iter`).
         let traced = traced.or_else(|| {
             let path = lint::collected_type(init?)?;

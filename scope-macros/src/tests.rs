@@ -409,6 +409,22 @@ fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
         quote!(let s2 = 'b: { if n > 0 { break 'b set; } JoinSet::new() }; Ok(s2)),
         quote!(let s2 = { let mut s = JoinSet::new(); s.spawn(b()); s }; set.join_all().await;
             let (tx, rx) = channel(); tokio::select! { _ = stop => tx.send(s2).unwrap(), } Ok(())),
+        // A `break` or a `return` in a `select!` branch.
+        quote!(let left = 'l: loop { tokio::select! { _ = ready(()) => { break 'l set; } } }; Ok(left)),
+        quote!(let left = loop { tokio::select! { _ = ready(()) => { break set; } } }; Ok(left)),
+        quote!(let c = spawn!(async move { loop { tokio::select! { _ = ready(()) => { return Ok(set); } } } });
+            Ok(c.await?)),
+        // A local of a child or a block does not hide the set after it.
+        quote!(if ok { let c = spawn!(async move { let set = 1u32; Ok(set) }); c.await?; return Ok(set); }
+            Ok(JoinSet::new())),
+        quote!(if ok { { let set = vec![1]; report(set); } keep(set); } Ok(())),
+        quote!(let c = spawn!(async move { Ok(set) }); { let c = 1u8; report(c); } Ok(c.await?)),
+        // An async closure; a call in a nested scope's block; a set taken out with `mem::take`.
+        quote!(let f = async move || set; Ok(f().await)),
+        quote!(scope!(error = Interrupted, { keep(set); Ok(()) }).await?; Ok(())),
+        quote!(let s2 = std::mem::take(&mut set); Ok(s2)),
+        quote!(tx.send(std::mem::take(&mut set)).await; Ok(())),
+        quote!(std::mem::swap(&mut self.workers, &mut set); Ok(())),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -503,6 +519,19 @@ fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
         quote!(let job = ((set, 1u8), "batch"); let n = job.0 .0.join_all().await.len(); Ok((n, job.1))),
         quote!(tokio::select! { Some(Ok(set) | Err(set)) = rx.recv() => { out.push(set); } else => {} }
             set.join_all().await; Ok(out)),
+        // Joined after a `mem::take`, `mem::replace` or `mem::swap` into a local.
+        quote!(let full = std::mem::take(&mut set); full.join_all().await; Ok(())),
+        quote!(let old = std::mem::replace(&mut set, JoinSet::new()); old.join_all().await;
+            set.join_all().await; Ok(())),
+        quote!(drain(std::mem::take(&mut set)).await; Ok(())),
+        quote!(let mut next = JoinSet::new(); std::mem::swap(&mut set, &mut next);
+            next.join_all().await; set.join_all().await; Ok(())),
+        // A `return` in a nested scope's block is the nested scope's.
+        quote!(let set = scope!(error = Interrupted, { if quick { return Ok(set); } Ok(set) }).await?;
+            Ok(set.join_all().await.len())),
+        // A block's local does not stay bound after the block.
+        quote!(let s = String::from("x"); if ok { { let s = set; s.join_all().await; } names.push(s); }
+            Ok(())),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -510,6 +539,63 @@ fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
         .map(ToString::to_string)
         .collect();
     assert!(wrong.is_empty(), "flagged: {wrong:#?}");
+}
+
+#[test]
+fn a_name_moved_before_a_set_of_that_name_is_made_is_not_the_set() {
+    // A parameter named like the set, passed on before the set is made.
+    let n = orphans_in(quote!(
+        async fn pool(workers: usize, tasks: Vec<u32>) -> R {
+            let (tx, rx) = mpsc::channel(workers);
+            let plan = Summary { tasks };
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            let mut tasks = JoinSet::new();
+            tasks.spawn(b());
+            workers.join_all().await;
+            tasks.join_all().await;
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_set_collected_into_a_written_type_is_the_bodys() {
+    let n = orphans_in(quote!(
+        async fn f(xs: Vec<u32>) -> R {
+            let mut set: JoinSet<u32> = xs.iter().map(|&x| fetch(x)).collect();
+            set.spawn(fetch(1));
+            set.extend(xs.iter().map(|&x| fetch(x)));
+            Ok(set.join_all().await.len())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn deep_nesting_is_read_in_time() {
+    // Each level a `let` whose value is a block with a `let` of its own: read once per level,
+    // not twice (which doubled the time with each level).
+    let mut value = quote!(set);
+    for _ in 0..18 {
+        value = quote!({ let v = #value; v });
+    }
+    let started = std::time::Instant::now();
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let mut set = JoinSet::new();
+            set.spawn(a());
+            let s2 = #value;
+            Ok(s2)
+        }
+    ));
+    assert_eq!(n, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -91,6 +91,23 @@ async fn early_and_rebound(skip: bool) -> Result<(usize, Vec<String>), Interrupt
     Ok((n, log))
 }
 
+// A parameter named like a set made later, a set collected into a written type, sets taken
+// out with `mem::take` and exchanged with `mem::swap` into locals joined here.
+#[scoped]
+async fn taken_and_swapped(workers: usize, xs: Vec<u32>) -> Result<usize, Interrupted> {
+    let permits = tokio::sync::Semaphore::new(workers);
+    let mut workers = JoinSet::new();
+    workers.spawn(async { 12u32 });
+    let mut collected: JoinSet<u32> = xs.into_iter().map(|x| async move { x }).collect();
+    collected.spawn(async { 13u32 });
+    let full = std::mem::take(&mut workers);
+    let mut n = full.join_all().await.len();
+    let mut next = JoinSet::new();
+    std::mem::swap(&mut collected, &mut next);
+    n += next.join_all().await.len() + collected.join_all().await.len();
+    Ok(n + permits.available_permits())
+}
+
 #[tokio::main]
 async fn main() {
     assert_eq!(joined().await.unwrap(), (15, 4));
@@ -98,4 +115,5 @@ async fn main() {
     assert_eq!(values, vec![6, 7]);
     assert_eq!(log, vec!["batch".to_string(), "x".to_string()]);
     assert_eq!(early_and_rebound(true).await.unwrap(), (4, vec!["late".to_string()]));
+    assert_eq!(taken_and_swapped(2, vec![1, 2]).await.unwrap(), 1 + 3 + 2);
 }

@@ -150,4 +150,25 @@ async fn returned_early_by_a_child(skip: bool) -> Result<JoinSet<()>, Interrupte
     Ok(c.await?)
 }
 
+// A loop's value given by a `break` in a `select!` branch; an async closure's value.
+#[scoped]
+async fn broken_out_of_a_select_loop() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let left = loop {
+        tokio::select! {
+            () = std::future::ready(()) => { break set; }
+        }
+    };
+    Ok(left)
+}
+
+#[scoped]
+async fn via_an_async_closure() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let f = async move || set;
+    Ok(f().await)
+}
+
 fn main() {}
