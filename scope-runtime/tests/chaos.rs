@@ -38,7 +38,8 @@
 //!   the outcome must be exactly that. On the multi-thread runtime: everything the order does
 //!   not decide (supervise and race outcomes as sets, panics, values), and for fail-fast,
 //!   that every reported failure happened. Also: every awaited handle agrees with what its
-//!   child did (a fail-fast child's error after its scope's cancel reads as that cancel), a
+//!   child did (a fail-fast child's error after its scope's cancel, or a race loser's after
+//!   the win, reads as that cancel), a
 //!   body's value is the sum of what its handles gave, a returned cancellation
 //!   carries the scope's own cause (law 4), and every cause a context was cancelled with is
 //!   one that happened.
@@ -1842,7 +1843,8 @@ fn handles_agree(
     ordered: bool,
 ) -> Result<(), String> {
     // Every awaited handle agrees with what its child did. An error a fail-fast scope's
-    // child returned after that scope's cancel is the cancel's consequence: its handle reads
+    // child (or a race's candidate) returned after that scope's cancel is the cancel's
+    // consequence: its handle reads
     // the cancel (made no later than the child's end, where the clock is paused; a cancel's
     // log may follow the end it caused within one instant).
     let cancelled_before_end = |c: usize| {
@@ -1863,7 +1865,10 @@ fn handles_agree(
             | (Seen::Panicked, Some(End::Panic))
             | (Seen::Cancelled, None) => true,
             (Seen::Cancelled, Some(End::Boom | End::Interrupted)) => {
-                w.plan.scope(w.plan.child(*c).scope).drive == Drive::Run && cancelled_before_end(*c)
+                matches!(
+                    w.plan.scope(w.plan.child(*c).scope).drive,
+                    Drive::Run | Drive::Race
+                ) && cancelled_before_end(*c)
             }
             _ => false,
         };

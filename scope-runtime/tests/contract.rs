@@ -3563,3 +3563,34 @@ async fn law3_a_supervised_childs_error_after_the_cancel_is_kept_and_its_handle_
         "{failures:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_race_losers_error_answering_the_wins_cancel_reads_as_that_cancel() {
+    // The race returns its winner and reports no loser's error: a loser's handle reads the
+    // cancel it answered (as a fail-fast child's does), not a failure nobody reports.
+    let race = &scope_runtime::Race::<u32, AppError>::new(Config::new().grace(hours(1)));
+    let read = Arc::new(std::sync::Mutex::new(None));
+    let out = race
+        .run(async {
+            let loser = race.spawn(async {
+                scope_runtime::cancelled().await;
+                Err::<u32, AppError>(AppError::Boom(2))
+            });
+            race.spawn(async {
+                sleep(ms(10)).await;
+                Ok::<u32, AppError>(7)
+            });
+            let answer = loser.await;
+            *read.lock().unwrap() = Some(answer);
+        })
+        .await;
+    assert_eq!(out.ok(), Some(7));
+    let read = read.lock().unwrap().take();
+    match read {
+        Some(Err(Interrupted::Cancelled(c))) => assert!(
+            matches!(c.cause().root(), Cause::Explicit { .. }),
+            "the win's cancel: {c:?}"
+        ),
+        other => panic!("the loser's handle reads the win's cancel: {other:?}"),
+    }
+}

@@ -756,6 +756,44 @@ mod supervisor {
         assert_eq!((runs, start.elapsed()), (1, ms(5_000)));
     }
 
+    /// An error whose `Display` cancels the supervisor's parent: a cancel that lands between
+    /// the give-up's decision and its own cancel of the supervisor.
+    #[derive(Debug)]
+    struct CancelsAsItIsTold(Cx);
+
+    impl std::fmt::Display for CancelsAsItIsTold {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.cancel("meanwhile");
+            write!(f, "gave up")
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum GiveUpError {
+        #[error("{0}")]
+        Failed(CancelsAsItIsTold),
+        #[error(transparent)]
+        Interrupted(#[from] Interrupted),
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_give_up_is_returned_when_a_cancel_lands_as_it_is_made() {
+        // The cancel from outside came after the decision to give up: the give-up's error is
+        // returned, as its docs say of any cancel meanwhile (it was dropped as that cancel's
+        // consequence, and the supervisor returned `Ok(())`).
+        let parent = Cx::root();
+        let p = parent.clone();
+        let out = Supervisor::new(Config::new().name("sup").parent(parent))
+            .intensity(0, Duration::from_secs(60))
+            .child("a", Restart::Permanent, move || {
+                let p = p.clone();
+                async move { Err::<(), _>(GiveUpError::Failed(CancelsAsItIsTold(p))) }
+            })
+            .run()
+            .await;
+        assert!(matches!(out, Err(GiveUpError::Failed(_))), "{out:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_window_slides_restarts_spread_out_are_not_too_many() {
         // The same crash loop (a failure every 600 ms), two windows: 2 restarts are allowed

@@ -534,7 +534,7 @@ where
 
     /// Whether the supervisor's scope `s` was stopped by a cancel from outside (its parent's,
     /// its parent's deadline: not its own deadline, nor a give-up's or a panic's cancel) with
-    /// no child panicked and no incarnation running (`idle`).
+    /// no child given up or panicked and no incarnation running (`idle`).
     fn stopped_idle(
         s: &Scope<'_, '_, E, crate::scope::Sendable>,
         idle: &[Arc<AtomicBool>],
@@ -546,7 +546,9 @@ where
             .cx()
             .cause_arc()
             .is_some_and(|c| matches!(*c, crate::cause::Cause::ParentCancelled(_)));
-        all_idle && from_outside && !s.child_panicked()
+        // (A child that gave up returns its failure, whatever cancel came meanwhile.)
+        let gave_up = s.shared_handle().gave_up.load(Ordering::Acquire) != 0;
+        all_idle && from_outside && !gave_up && !s.child_panicked()
     }
 }
 

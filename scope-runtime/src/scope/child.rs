@@ -82,10 +82,10 @@ impl<E: Send> ChildScope for Shared<E> {
 /// Awaiting gives `Ok(value)`, or an [`Interrupted`]: the child was cancelled or aborted,
 /// panicked, failed (its own error went to the scope; see [`Scope::run`](crate::Scope::run)),
 /// or never started. An error the child returns after its scope's cancel under fail-fast
-/// (the scope's own, or the one a sibling's failure made) is that cancel's consequence: the
-/// scope drops it, and the handle reads the cancellation the child answered, as after
-/// [`cancel`](Child::cancel); a supervised scope keeps such an error, and the handle reads
-/// the failure.
+/// (the scope's own, or the one a sibling's failure made), or after another candidate won a
+/// [`Race`](crate::Race), is that cancel's consequence: nobody reports it, and the handle
+/// reads the cancellation the child answered, as after [`cancel`](Child::cancel); a
+/// supervised scope keeps such an error, and the handle reads the failure.
 ///
 /// # Examples
 ///

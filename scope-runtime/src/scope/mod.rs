@@ -114,7 +114,7 @@ use crate::config::Config;
 use crate::cx::{Cx, WeakCx};
 use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Mutex, Ordering};
 
 /// The invariant brand of a scope's lifetime.
 type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
@@ -222,6 +222,9 @@ pub(crate) struct Shared<E> {
     /// A race's scope whose winner is in: a candidate's error after it answers the win's
     /// cancel (a consequence, not a failure).
     pub(crate) won: AtomicBool,
+    /// The raw id of the child that gave up first (a supervisor's, see [`Shared::give_up`]),
+    /// 0 if none: its failure is kept whatever cancel came meanwhile.
+    pub(crate) gave_up: AtomicU64,
     /// Whether the body's value answered the cancel that stopped the children (see
     /// [`Shared::body_returned`] and [`Shared::cut_short`]): `BODY_FIRST` and `CUT_SHORT`.
     after_body: AtomicU8,
@@ -1057,6 +1060,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 child_panicked: AtomicBool::new(false),
                 won: AtomicBool::new(false),
+                gave_up: AtomicU64::new(0),
                 after_body: AtomicU8::new(0),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),

@@ -254,24 +254,23 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         };
         match self.fail(task, error, message.clone(), false) {
             // Dropped under fail-fast as the consequence of the scope's cancel (its own, or
-            // the first failure's): no failure anyone reports, so the handle reads the cancel
-            // the child answered, as when it was cancelled alone. (A supervised scope's error
-            // not kept is counted: a failure. Concurrent with the first failure kept, before
-            // that one's cancel is in, the failure is read as before.)
-            Ok(false) if !self.supervise() => match self.cause_own() {
-                Some(cause) => (
-                    Err(Interrupted::from_shared_cause(crate::cx::inherited(&cause))),
-                    true,
-                ),
-                None => (Err(ChildFailed::new(task.clone(), message).into()), true),
-            },
-            // In a race that has its winner, an error answers the win's cancel: reported as a
-            // stop (it is kept all the same, for a race that a panic makes fail).
+            // the first failure's), or, in a race that has its winner, answering the win's
+            // cancel (reported as a stop; kept all the same, for a race that a panic makes
+            // fail): no failure anyone reports, so the handle reads the cancel the child
+            // answered, as when it was cancelled alone. (A supervised scope's error not kept
+            // is counted: a failure. Concurrent with the first failure kept, before that
+            // one's cancel is in, the failure is read as before.)
             // Acquire: pairs with the race's store of its win.
-            Ok(kept) => (
-                Err(ChildFailed::new(task.clone(), message).into()),
-                !kept || self.won.load(Ordering::Acquire),
-            ),
+            Ok(kept) if (!kept && !self.supervise()) || self.won.load(Ordering::Acquire) => {
+                match self.cause_own() {
+                    Some(cause) => (
+                        Err(Interrupted::from_shared_cause(crate::cx::inherited(&cause))),
+                        true,
+                    ),
+                    None => (Err(ChildFailed::new(task.clone(), message).into()), true),
+                }
+            }
+            Ok(kept) => (Err(ChildFailed::new(task.clone(), message).into()), !kept),
             Err(payload) => (Err(self.panicked(task, payload).into()), false),
         }
     }
@@ -357,6 +356,14 @@ impl<E> Shared<E> {
     /// under fail-fast would (a callback's panic there is the scope's), and the failure it
     /// returns after is kept whatever cancel came meanwhile (`fail`).
     pub(crate) fn give_up(&self, task: &TaskInfo, message: String) {
+        // Noted before the cancel: one from outside that lands first (its decision was made
+        // before that cancel was seen) does not make the failure its consequence.
+        let _ = self.gave_up.compare_exchange(
+            0,
+            task.id().as_u64(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         self.cancel_own(Cause::SiblingFailed {
             task: task.clone(),
             message,
@@ -364,11 +371,14 @@ impl<E> Shared<E> {
         self.close_admission();
     }
 
-    /// Whether the scope's cause names `task` (its give-up made it).
+    /// Whether `task` gave up (its give-up cancelled the scope, or would have but for a
+    /// cancel that landed first).
     fn cancelled_for(&self, task: &TaskInfo) -> bool {
-        self.cause_own().is_some_and(
-            |c| matches!(&*c, Cause::SiblingFailed { task: t, .. } if t.id() == task.id()),
-        )
+        // Acquire: pairs with the give-up's store.
+        self.gave_up.load(Ordering::Acquire) == task.id().as_u64()
+            || self.cause_own().is_some_and(
+                |c| matches!(&*c, Cause::SiblingFailed { task: t, .. } if t.id() == task.id()),
+            )
     }
 
     /// Records a panic of `task`: whatever the policy, it cancels the siblings at once. Under
