@@ -1501,17 +1501,30 @@ impl SetMoves<'_> {
     }
     /// What awaiting the value of the call `c` yields: a ready future's argument, the futures
     /// it wraps, what a closure called on the spot or bound to a name returns.
+    /// The value a closure's or a nested scope's `body` gives: its own, or what a `return` in
+    /// it gives, read with the names the body's block binds.
+    fn returned(&self, body: &Expr) -> Vec<String> {
+        let exits = exits_of(body, Exit::Return);
+        match unparen(body) {
+            Expr::Block(b) if b.label.is_none() => {
+                self.in_block_with(&b.block, &exits, Self::carried)
+            }
+            other => {
+                let mut out = self.carried(other);
+                for value in &exits {
+                    out.extend(self.carried(value));
+                }
+                out
+            }
+        }
+    }
     /// What awaiting what the closure `c` returns yields: for `move || async move { set }`,
     /// the block's value; for an `async` closure (`async move || set`), its body's.
     fn closure_future_yields(&self, c: &syn::ExprClosure) -> Vec<String> {
         let params = unbound_all(c.inputs.iter());
         self.with_frame(params, |me| {
             if c.asyncness.is_some() {
-                let mut out = me.carried(&c.body);
-                for value in exits_of(&c.body, Exit::Return) {
-                    out.extend(me.carried(&value));
-                }
-                out
+                me.returned(&c.body)
             } else {
                 me.yielded_by(&c.body)
             }
@@ -1563,13 +1576,7 @@ impl SetMoves<'_> {
             Expr::If(i) => self.branches(i, Self::yielded_by),
             Expr::Closure(c) => {
                 let frame = unbound_all(c.inputs.iter());
-                self.with_frame(frame, |me| {
-                    let mut out = me.carried(&c.body);
-                    for value in exits_of(&c.body, Exit::Return) {
-                        out.extend(me.carried(&value));
-                    }
-                    out
-                })
+                self.with_frame(frame, |me| me.returned(&c.body))
             }
             Expr::Path(p) => match (&p.qself, p.path.get_ident()) {
                 (None, Some(name)) => self.yields_of(&unraw(name)),
@@ -1610,11 +1617,7 @@ impl SetMoves<'_> {
                     Some(body) => body,
                     None => return Vec::new(),
                 };
-                let mut out = self.carried(body);
-                for value in exits_of(body, Exit::Return) {
-                    out.extend(self.carried(&value));
-                }
-                out
+                self.returned(body)
             }
             Expr::Macro(m)
                 if m.mac.path.segments.last().is_some_and(|s| {

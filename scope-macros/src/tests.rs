@@ -529,6 +529,11 @@ fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
         // A `return` in a nested scope's block is the nested scope's.
         quote!(let set = scope!(error = Interrupted, { if quick { return Ok(set); } Ok(set) }).await?;
             Ok(set.join_all().await.len())),
+        // A local named like the set, returned early by a nested scope or a closure.
+        quote!(let n = scope!(error = Interrupted, { let set: Vec<u32> = vec![1]; if quick { return Ok(set); } Ok(set) }).await?;
+            set.join_all().await; Ok(n)),
+        quote!(let f = move |xs: Vec<u32>| { let set = xs; if quick { return set; } set };
+            let v = f(vec![1]); set.join_all().await; Ok(v)),
         // A block's local does not stay bound after the block.
         quote!(let s = String::from("x"); if ok { { let s = set; s.join_all().await; } names.push(s); }
             Ok(())),
