@@ -1205,7 +1205,7 @@ impl SetMoves<'_> {
     /// The value of a `select!`: each branch's, with its pattern bound to what its future
     /// yields (`r = c => r?`).
     fn selected(&self, mac: &syn::Macro) -> Vec<String> {
-        let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) else {
+        let Some(branches) = select_branches(mac) else {
             return Vec::new();
         };
         branches
@@ -1232,6 +1232,16 @@ impl SetMoves<'_> {
 struct SelectBranch {
     pat: Option<(syn::Pat, Expr)>,
     body: Expr,
+}
+
+/// A `select!`'s branches, if `mac` is one that parses.
+fn select_branches(mac: &syn::Macro) -> Option<Vec<SelectBranch>> {
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "select")
+        .then(|| syn::parse::Parser::parse2(parse_select, mac.tokens.clone()).ok())
+        .flatten()
 }
 
 /// Parses a `select!`'s branches (after an optional `biased;`).
@@ -1717,18 +1727,11 @@ impl<'ast> Visit<'ast> for Exits<'_> {
     // A macro's code, where it parses as such: a `select!`'s branches (a `break` or a
     // `return` there is this block's), a macro's arguments, its statements.
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if mac
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "select")
-        {
-            if let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) {
-                for branch in &branches {
-                    self.visit_expr(&branch.body);
-                }
-                return;
+        if let Some(branches) = select_branches(mac) {
+            for branch in &branches {
+                self.visit_expr(&branch.body);
             }
+            return;
         }
         if let Some(args) = macro_args(mac) {
             for a in &args {
@@ -2435,35 +2438,28 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         use syn::punctuated::Punctuated;
         // A `select!`: each branch's future is awaited by it (within the body), and its
         // block is the body's code, with the names its pattern binds bound there only.
-        if mac
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "select")
-        {
-            if let Ok(branches) = syn::parse::Parser::parse2(parse_select, mac.tokens.clone()) {
-                for branch in &branches {
-                    let frame = match &branch.pat {
-                        Some((pat, fut)) => {
-                            self.within += 1;
-                            self.visit_expr(fut);
-                            self.within -= 1;
-                            let held = Held {
-                                holds: self.yielded_by(fut),
-                                yields: Vec::new(),
-                            };
-                            pattern_binds(pat, held, None)
-                        }
-                        None => HashMap::new(),
-                    };
-                    self.frames.borrow_mut().push(frame);
-                    let within = std::mem::take(&mut self.within);
-                    self.visit_expr(&branch.body);
-                    self.within = within;
-                    self.frames.borrow_mut().pop();
-                }
-                return;
+        if let Some(branches) = select_branches(mac) {
+            for branch in &branches {
+                let frame = match &branch.pat {
+                    Some((pat, fut)) => {
+                        self.within += 1;
+                        self.visit_expr(fut);
+                        self.within -= 1;
+                        let held = Held {
+                            holds: self.yielded_by(fut),
+                            yields: Vec::new(),
+                        };
+                        pattern_binds(pat, held, None)
+                    }
+                    None => HashMap::new(),
+                };
+                self.frames.borrow_mut().push(frame);
+                let within = std::mem::take(&mut self.within);
+                self.visit_expr(&branch.body);
+                self.within = within;
+                self.frames.borrow_mut().pop();
             }
+            return;
         }
         // A nested `scope!`'s body is code of this body (a call there takes what it is
         // given out of it), and a `return` there ends that scope's body, not this one.
