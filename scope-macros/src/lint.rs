@@ -853,6 +853,7 @@ pub(crate) fn leaving_sets(
         frames: std::cell::RefCell::new(Vec::new()),
         fn_depth: 0,
         memo: std::cell::RefCell::new(HashMap::new()),
+        kept: std::cell::RefCell::new(Vec::new()),
         reading: std::cell::Cell::new(0),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
@@ -983,10 +984,31 @@ struct SetMoves<'a> {
     fn_depth: usize,
     /// What `carried` and `yielded_by` found in the reading under way (see `memo`).
     memo: std::cell::RefCell<HashMap<(usize, u8), Vec<String>>>,
+    /// The exits a reading gathered (copies of the body's code): kept as long as the memo
+    /// that is keyed on their addresses, so that no later copy takes an address the memo
+    /// knows.
+    kept: std::cell::RefCell<Vec<std::rc::Rc<Vec<ExitValue>>>>,
     /// The depth of that reading: 0 between readings.
     reading: std::cell::Cell<usize>,
 }
 impl SetMoves<'_> {
+    /// The local `name` holds what the body's names `olds` held, too (a swap or a replace
+    /// put it there): in the frame that binds it, if one does, else for the rest of the
+    /// body.
+    fn gives(&mut self, name: &str, olds: Vec<String>) {
+        {
+            let mut frames = self.frames.borrow_mut();
+            if let Some(held) = frames.iter_mut().rev().find_map(|f| f.get_mut(name)) {
+                held.holds.extend(olds);
+                return;
+            }
+        }
+        if olds.iter().any(|old| self.may_be_set(old)) {
+            self.shadowed.remove(name);
+        }
+        self.renames
+            .extend(olds.into_iter().map(|old| (name.to_owned(), old)));
+    }
     /// Notes as moved out the sets the name `name` may hold here (see [`holds_of`](Self::holds_of)).
     fn moved_name(&mut self, name: &str) {
         let names = self.holds_of(name);
@@ -1045,6 +1067,8 @@ impl SetMoves<'_> {
             if made {
                 held.holds.push(name.clone());
             }
+            held.elements = elements;
+            held.calls = call_yields.unwrap_or_default();
             top.insert(name, held);
             return;
         }
@@ -1137,11 +1161,26 @@ impl SetMoves<'_> {
             None => self.yields.get(name).cloned().unwrap_or_default(),
         }
     }
+    /// What each element of the tuple bound by the name `name` holds, where known.
+    fn elements_named(&self, name: &str) -> Option<Vec<Held>> {
+        match self.bound(name) {
+            Some(held) => held.elements,
+            None => self.elements.get(name).cloned(),
+        }
+    }
+    /// What awaiting what calling the closure bound by the name `name` returns yields.
+    fn calls_named(&self, name: &str) -> Vec<String> {
+        match self.bound(name) {
+            Some(held) => held.calls,
+            None => self.call_yields.get(name).cloned().unwrap_or_default(),
+        }
+    }
     /// What `expr`'s value may hold and yield.
     fn held(&self, expr: &Expr) -> Held {
         Held {
             holds: self.carried(expr),
             yields: self.yielded_by(expr),
+            ..Held::default()
         }
     }
     /// Evaluates `f` with `frame`'s names bound (a pattern's, a closure's parameters).
@@ -1162,37 +1201,78 @@ impl SetMoves<'_> {
     fn in_block_with(
         &self,
         block: &syn::Block,
-        also: &[Expr],
+        also: &[ExitValue],
         f: impl Fn(&Self, &Expr) -> Vec<String>,
     ) -> Vec<String> {
-        self.with_frame(HashMap::new(), |me| {
+        let mut out = self.with_frame(HashMap::new(), |me| {
             for stmt in &block.stmts {
                 if let syn::Stmt::Local(local) = stmt {
-                    let mut bound = match &local.init {
-                        Some(init) => me.pattern_frame(&local.pat, &init.expr),
-                        None => unbound(&local.pat),
-                    };
-                    // A set the block makes is itself (`{ let mut s = JoinSet::new(); .. s }`).
-                    if let (syn::Pat::Ident(pi), true) =
-                        (pat_inner(&local.pat), me.makes_set(local))
-                    {
-                        if let Some(held) = bound.get_mut(&unraw(&pi.ident)) {
-                            held.holds.push(unraw(&pi.ident));
-                        }
-                    }
+                    let bound = me.local_frame(local);
                     if let Some(top) = me.frames.borrow_mut().last_mut() {
                         top.extend(bound);
                     }
                 }
             }
-            let mut out: Vec<String> = trailing_expr(block)
+            trailing_expr(block)
                 .map(|tail| f(me, tail))
-                .unwrap_or_default();
-            for value in also {
-                out.extend(f(me, value));
+                .unwrap_or_default()
+        });
+        for exit in also {
+            out.extend(self.at_exit(exit, &f));
+        }
+        out
+    }
+    /// The names a `let` binds, as they are after it: a set it makes is itself (`{ let mut
+    /// s = JoinSet::new(); .. s }`).
+    fn local_frame(&self, local: &syn::Local) -> HashMap<String, Held> {
+        let mut bound = match &local.init {
+            Some(init) => self.pattern_frame(&local.pat, &init.expr),
+            None => unbound(&local.pat),
+        };
+        if let (syn::Pat::Ident(pi), true) = (pat_inner(&local.pat), self.makes_set(local)) {
+            if let Some(held) = bound.get_mut(&unraw(&pi.ident)) {
+                held.holds.push(unraw(&pi.ident));
             }
-            out
-        })
+        }
+        bound
+    }
+    /// Evaluates `f` on an exit's value, with the names bound where it is (the `let`s of
+    /// the blocks around it, the patterns of the arms and branches it is in) bound as they
+    /// are there.
+    fn at_exit(&self, exit: &ExitValue, f: impl Fn(&Self, &Expr) -> Vec<String>) -> Vec<String> {
+        let depth = self.frames.borrow().len();
+        for binding in &exit.bindings {
+            let frame = match binding {
+                Binding::Let(local) => self.local_frame(local),
+                Binding::Pattern(pat, value) => self.pattern_frame(pat, value),
+                Binding::Yielded(pat, fut) => pattern_binds(
+                    pat,
+                    Held {
+                        holds: self.yielded_by(fut),
+                        ..Held::default()
+                    },
+                    None,
+                ),
+                Binding::Unbound(pat) => unbound(pat),
+            };
+            self.frames.borrow_mut().push(frame);
+        }
+        let out = f(self, &exit.value);
+        self.frames.borrow_mut().truncate(depth);
+        out
+    }
+    /// [`exits`] of `block`, kept for the reading (see `kept`).
+    fn exits(&self, block: &syn::Block, exit: Exit<'_>) -> std::rc::Rc<Vec<ExitValue>> {
+        self.keep(exits(block, exit))
+    }
+    /// [`exits_of`] of `expr`, kept for the reading (see `kept`).
+    fn exits_of(&self, expr: &Expr, exit: Exit<'_>) -> std::rc::Rc<Vec<ExitValue>> {
+        self.keep(exits_of(expr, exit))
+    }
+    fn keep(&self, found: Vec<ExitValue>) -> std::rc::Rc<Vec<ExitValue>> {
+        let found = std::rc::Rc::new(found);
+        self.kept.borrow_mut().push(found.clone());
+        found
     }
     /// The names `pat` binds, matched against `value`: a name bound whole (`s`, `Some(s)`,
     /// `Ok(s)`, `s @ ..`) holds and yields what the value does, one in a tuple pattern what
@@ -1200,7 +1280,11 @@ impl SetMoves<'_> {
     /// `join!` gives); any other name (`Err(e)`, a field, a `ref`, an element of a value not
     /// known) holds nothing.
     fn pattern_frame(&self, pat: &syn::Pat, value: &Expr) -> HashMap<String, Held> {
-        pattern_binds(pat, self.held(value), self.elements_of(value))
+        let mut held = self.held(value);
+        if let Expr::Closure(c) = unparen(value) {
+            held.calls = self.closure_future_yields(c);
+        }
+        pattern_binds(pat, held, self.elements_of(value))
     }
     /// The value of a `select!`: each branch's, with its pattern bound to what its future
     /// yields (`r = c => r?`).
@@ -1216,7 +1300,7 @@ impl SetMoves<'_> {
                         pat,
                         Held {
                             holds: self.yielded_by(fut),
-                            yields: Vec::new(),
+                            ..Held::default()
                         },
                         None,
                     ),
@@ -1290,7 +1374,10 @@ fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> Has
                 let held = if pi.by_ref.is_some() {
                     Held::default()
                 } else {
-                    held
+                    Held {
+                        elements: held.elements.or(elements),
+                        ..held
+                    }
                 };
                 out.insert(unraw(&pi.ident), held);
                 if let Some((_, sub)) = &pi.subpat {
@@ -1327,7 +1414,8 @@ fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> Has
                         && !t.elems.iter().any(|p| matches!(p, syn::Pat::Rest(_))) =>
                 {
                     for (p, e) in t.elems.iter().zip(elements) {
-                        walk(p, e, None, out);
+                        let inner = e.elements.clone();
+                        walk(p, e, inner, out);
                     }
                 }
                 _ => out.extend(unbound(pat)),
@@ -1351,14 +1439,14 @@ impl SetMoves<'_> {
             Expr::Tuple(t) => Some(t.elems.iter().map(|e| self.held(e)).collect()),
             Expr::Path(p) => {
                 let name = p.path.get_ident().filter(|_| p.qself.is_none())?;
-                self.elements.get(&unraw(name)).cloned()
+                self.elements_named(&unraw(name))
             }
             Expr::Macro(m) if is_joining_macro(&m.mac) => Some(
                 macro_args(&m.mac)?
                     .iter()
                     .map(|a| Held {
                         holds: self.yielded_by(a),
-                        yields: Vec::new(),
+                        ..Held::default()
                     })
                     .collect(),
             ),
@@ -1381,6 +1469,7 @@ impl SetMoves<'_> {
         // A new reading (from the pass itself): what the pass learnt since may change it.
         if self.reading.get() == 0 {
             self.memo.borrow_mut().clear();
+            self.kept.borrow_mut().clear();
         }
         if let Some(known) = self.memo.borrow().get(&key) {
             return known.clone();
@@ -1405,7 +1494,7 @@ impl SetMoves<'_> {
             Expr::Block(b) => match &b.label {
                 Some(label) => self.in_block_with(
                     &b.block,
-                    &exits(&b.block, Exit::Break(Some(&label.name))),
+                    &self.exits(&b.block, Exit::Break(Some(&label.name))),
                     Self::carried,
                 ),
                 None => self.in_block(&b.block, Self::carried),
@@ -1413,8 +1502,11 @@ impl SetMoves<'_> {
             // A loop's value is what its `break`s give.
             Expr::Loop(l) => {
                 let label = l.label.as_ref().map(|l| &l.name);
-                let breaks = exits(&l.body, Exit::Break(label));
-                breaks.iter().flat_map(|v| self.carried(v)).collect()
+                let breaks = self.exits(&l.body, Exit::Break(label));
+                breaks
+                    .iter()
+                    .flat_map(|exit| self.at_exit(exit, Self::carried))
+                    .collect()
             }
             Expr::Unsafe(u) => self.in_block(&u.block, Self::carried),
             Expr::If(i) => self.branches(i, Self::carried),
@@ -1450,9 +1542,9 @@ impl SetMoves<'_> {
                     (Expr::Path(p), syn::Member::Unnamed(i)) => p
                         .path
                         .get_ident()
-                        .and_then(|t| self.elements.get(&unraw(t)))
-                        .and_then(|elements| elements.get(i.index as usize))
-                        .map(|e| e.holds.clone()),
+                        .and_then(|t| self.elements_named(&unraw(t)))
+                        .and_then(|elements| elements.get(i.index as usize).cloned())
+                        .map(|e| e.holds),
                     _ => None,
                 };
                 element.unwrap_or_else(|| self.carried(&f.base))
@@ -1514,15 +1606,15 @@ impl SetMoves<'_> {
     /// The value a closure's or a nested scope's `body` gives: its own, or what a `return` in
     /// it gives, read with the names the body's block binds.
     fn returned(&self, body: &Expr) -> Vec<String> {
-        let exits = exits_of(body, Exit::Return);
+        let exits = self.exits_of(body, Exit::Return);
         match unparen(body) {
             Expr::Block(b) if b.label.is_none() => {
                 self.in_block_with(&b.block, &exits, Self::carried)
             }
             other => {
                 let mut out = self.carried(other);
-                for value in &exits {
-                    out.extend(self.carried(value));
+                for exit in exits.iter() {
+                    out.extend(self.at_exit(exit, Self::carried));
                 }
                 out
             }
@@ -1555,12 +1647,7 @@ impl SetMoves<'_> {
             _ => {
                 if let Expr::Path(p) = &*c.func {
                     if let Some(name) = p.path.get_ident().filter(|_| p.qself.is_none()) {
-                        out.extend(
-                            self.call_yields
-                                .get(&unraw(name))
-                                .cloned()
-                                .unwrap_or_default(),
-                        );
+                        out.extend(self.calls_named(&unraw(name)));
                     }
                 }
             }
@@ -1580,7 +1667,7 @@ impl SetMoves<'_> {
             Expr::Await(a) => self.yielded_by(&a.base),
             Expr::Reference(r) => self.yielded_by(&r.expr),
             Expr::Async(a) => {
-                self.in_block_with(&a.block, &exits(&a.block, Exit::Return), Self::carried)
+                self.in_block_with(&a.block, &self.exits(&a.block, Exit::Return), Self::carried)
             }
             Expr::Block(b) => self.in_block(&b.block, Self::yielded_by),
             Expr::If(i) => self.branches(i, Self::yielded_by),
@@ -1658,38 +1745,123 @@ enum Exit<'a> {
 /// The values `block`'s exits of kind `exit` give (copies: some are in macros' tokens, a
 /// `select!` branch's), not counting those of closures and `async` blocks inside it (theirs),
 /// nor the unlabeled `break`s of its inner loops.
-fn exits(block: &syn::Block, exit: Exit<'_>) -> Vec<Expr> {
-    let mut found = Exits {
-        exit,
-        loops: 0,
-        out: Vec::new(),
-    };
+fn exits(block: &syn::Block, exit: Exit<'_>) -> Vec<ExitValue> {
+    let mut found = Exits::new(exit);
     found.visit_block(block);
     found.out
 }
 
 /// [`exits`] of an expression (a closure's body).
-fn exits_of(expr: &Expr, exit: Exit<'_>) -> Vec<Expr> {
-    let mut found = Exits {
-        exit,
-        loops: 0,
-        out: Vec::new(),
-    };
+fn exits_of(expr: &Expr, exit: Exit<'_>) -> Vec<ExitValue> {
+    let mut found = Exits::new(exit);
     found.visit_expr(expr);
     found.out
+}
+
+/// The value an exit gives, with what binds the names it may use: the `let`s before it in
+/// the blocks around it and the patterns of the arms, branches and loops it is in,
+/// outermost first.
+struct ExitValue {
+    bindings: Vec<Binding>,
+    value: Expr,
+}
+
+/// What binds names around an exit.
+#[derive(Clone)]
+enum Binding {
+    /// A block's `let`.
+    Let(syn::Local),
+    /// A pattern matched against a value (a `match` arm's, an `if let`'s, a `while let`'s).
+    Pattern(syn::Pat, Expr),
+    /// A `select!` branch's pattern, matched against what its future yields.
+    Yielded(syn::Pat, Expr),
+    /// A pattern whose names are bound to nothing the lint follows (a `for` loop's).
+    Unbound(syn::Pat),
 }
 
 struct Exits<'e> {
     exit: Exit<'e>,
     /// Inner loops entered: an unlabeled `break` there is theirs.
     loops: usize,
-    out: Vec<Expr>,
+    /// What binds names where the visit is.
+    bindings: Vec<Binding>,
+    out: Vec<ExitValue>,
+}
+
+impl<'e> Exits<'e> {
+    fn new(exit: Exit<'e>) -> Self {
+        Exits {
+            exit,
+            loops: 0,
+            bindings: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+    fn found(&mut self, value: &Expr) {
+        self.out.push(ExitValue {
+            bindings: self.bindings.clone(),
+            value: value.clone(),
+        });
+    }
+    /// Visits statements in order, each `let` binding its names for the statements after it.
+    fn visit_stmts(&mut self, stmts: &[syn::Stmt]) {
+        let depth = self.bindings.len();
+        for stmt in stmts {
+            self.visit_stmt(stmt);
+            if let syn::Stmt::Local(local) = stmt {
+                self.bindings.push(Binding::Let(local.clone()));
+            }
+        }
+        self.bindings.truncate(depth);
+    }
+    /// Visits `then` with the names of the `let`s of the condition `cond` bound.
+    fn visit_bound_by(&mut self, cond: &Expr, then: impl FnOnce(&mut Self)) {
+        let depth = self.bindings.len();
+        self.condition_bindings(cond);
+        then(self);
+        self.bindings.truncate(depth);
+    }
+    fn condition_bindings(&mut self, cond: &Expr) {
+        match cond {
+            Expr::Let(l) => self
+                .bindings
+                .push(Binding::Pattern((*l.pat).clone(), (*l.expr).clone())),
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+                self.condition_bindings(&b.left);
+                self.condition_bindings(&b.right);
+            }
+            Expr::Paren(p) => self.condition_bindings(&p.expr),
+            _ => {}
+        }
+    }
 }
 
 impl<'ast> Visit<'ast> for Exits<'_> {
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.visit_stmts(&b.stmts);
+    }
+    fn visit_expr_if(&mut self, e: &'ast syn::ExprIf) {
+        self.visit_expr(&e.cond);
+        self.visit_bound_by(&e.cond, |me| me.visit_block(&e.then_branch));
+        if let Some((_, other)) = &e.else_branch {
+            self.visit_expr(other);
+        }
+    }
+    fn visit_expr_match(&mut self, e: &'ast syn::ExprMatch) {
+        self.visit_expr(&e.expr);
+        for arm in &e.arms {
+            self.bindings
+                .push(Binding::Pattern(arm.pat.clone(), (*e.expr).clone()));
+            if let Some((_, guard)) = &arm.guard {
+                self.visit_expr(guard);
+            }
+            self.visit_expr(&arm.body);
+            self.bindings.pop();
+        }
+    }
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
         if let (Exit::Return, Some(v)) = (self.exit, &e.expr) {
-            self.out.push((**v).clone());
+            self.found(v);
         }
         syn::visit::visit_expr_return(self, e);
     }
@@ -1701,7 +1873,7 @@ impl<'ast> Visit<'ast> for Exits<'_> {
                 (Some(_), None) => false,
             };
             if ours {
-                self.out.push((**v).clone());
+                self.found(v);
             }
         }
         syn::visit::visit_expr_break(self, e);
@@ -1712,13 +1884,17 @@ impl<'ast> Visit<'ast> for Exits<'_> {
         self.loops -= 1;
     }
     fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.visit_expr(&w.cond);
         self.loops += 1;
-        syn::visit::visit_expr_while(self, w);
+        self.visit_bound_by(&w.cond, |me| me.visit_block(&w.body));
         self.loops -= 1;
     }
     fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
         self.loops += 1;
-        syn::visit::visit_expr_for_loop(self, f);
+        self.bindings.push(Binding::Unbound((*f.pat).clone()));
+        self.visit_block(&f.body);
+        self.bindings.pop();
         self.loops -= 1;
     }
     fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
@@ -1729,7 +1905,16 @@ impl<'ast> Visit<'ast> for Exits<'_> {
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         if let Some(branches) = select_branches(mac) {
             for branch in &branches {
-                self.visit_expr(&branch.body);
+                match &branch.pat {
+                    Some((pat, fut)) => {
+                        self.visit_expr(fut);
+                        self.bindings
+                            .push(Binding::Yielded(pat.clone(), fut.clone()));
+                        self.visit_expr(&branch.body);
+                        self.bindings.pop();
+                    }
+                    None => self.visit_expr(&branch.body),
+                }
             }
             return;
         }
@@ -1740,9 +1925,7 @@ impl<'ast> Visit<'ast> for Exits<'_> {
         } else if let Ok(stmts) =
             syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone())
         {
-            for st in &stmts {
-                self.visit_stmt(st);
-            }
+            self.visit_stmts(&stmts);
         }
     }
 }
@@ -1766,13 +1949,18 @@ fn taken_place(c: &syn::ExprCall) -> Option<&Expr> {
     }
 }
 
+/// The name `expr` is, when it is a plain one (a local).
+fn local_name(expr: &Expr) -> Option<String> {
+    match unparen(expr) {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(unraw),
+        _ => None,
+    }
+}
+
 /// The two locals `mem::swap(&mut a, &mut b)` exchanges, when both are plain names.
 fn swapped_locals(c: &syn::ExprCall) -> Option<(String, String)> {
     let name = |e: &Expr| match e {
-        Expr::Reference(r) if r.mutability.is_some() => match &*r.expr {
-            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(unraw),
-            _ => None,
-        },
+        Expr::Reference(r) if r.mutability.is_some() => local_name(&r.expr),
         _ => None,
     };
     match c.args.iter().collect::<Vec<_>>().as_slice() {
@@ -1795,6 +1983,10 @@ fn pat_inner(pat: &syn::Pat) -> &syn::Pat {
 struct Held {
     holds: Vec<String>,
     yields: Vec<String>,
+    /// What awaiting what calling it returns yields (`move || async move { set }`).
+    calls: Vec<String>,
+    /// What each of its elements holds and yields, where it is a tuple the lint can see.
+    elements: Option<Vec<Held>>,
 }
 
 /// Each name `pat` binds, bound to nothing the body made.
@@ -2308,21 +2500,39 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             // now, both still in the body.
             Some("swap") if swapped_locals(e).is_some() => {
                 if let Some((a, b)) = swapped_locals(e) {
-                    for old in self.holds_of(&b) {
-                        self.renames.push((a.clone(), old));
-                    }
-                    for old in self.holds_of(&a) {
-                        self.renames.push((b.clone(), old));
-                    }
+                    let (of_a, of_b) = (self.holds_of(&a), self.holds_of(&b));
+                    self.gives(&a, of_b);
+                    self.gives(&b, of_a);
                 }
             }
-            Some("swap" | "replace") if self.within == 0 => {
-                let placed = usize::from(name.as_deref() != Some("swap"));
-                for a in e.args.iter().skip(placed) {
-                    if let Expr::Reference(r) = a {
-                        self.moves(&r.expr);
+            // Wherever the call is (an awaited call's argument too): the value goes to the
+            // other place, which keeps it in the body if it is a local of the body, and
+            // takes it out of the body's reach if it is anything else.
+            Some("swap" | "replace") if e.args.len() == 2 => {
+                let place = |a: &Expr| match a {
+                    Expr::Reference(r) if r.mutability.is_some() => Some(local_name(&r.expr)),
+                    _ => None,
+                };
+                let values: Vec<(&Expr, Option<Option<String>>)> =
+                    if name.as_deref() == Some("swap") {
+                        vec![
+                            (&e.args[0], place(&e.args[1])),
+                            (&e.args[1], place(&e.args[0])),
+                        ]
                     } else {
-                        self.moves(a);
+                        vec![(&e.args[1], place(&e.args[0]))]
+                    };
+                for (value, to) in values {
+                    let value = match value {
+                        Expr::Reference(r) => &*r.expr,
+                        other => other,
+                    };
+                    match to {
+                        Some(Some(local)) => {
+                            let held = self.carried(value);
+                            self.gives(&local, held);
+                        }
+                        _ => self.moves(value),
                     }
                 }
             }
@@ -2447,7 +2657,7 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                         self.within -= 1;
                         let held = Held {
                             holds: self.yielded_by(fut),
-                            yields: Vec::new(),
+                            ..Held::default()
                         };
                         pattern_binds(pat, held, None)
                     }

@@ -435,6 +435,85 @@ fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
 }
 
 #[test]
+fn a_set_handed_on_by_a_swap_a_loop_or_a_blocks_local_leaves_with_it() {
+    // `mem::replace`/`mem::swap` wherever they are called, two loops in one value, a
+    // `break` or `return` of a name its block binds, a closure or a tuple bound in a block.
+    let forms = [
+        // `mem::replace`/`mem::swap` into a field inside an awaited call's or a macro's
+        // arguments; a swap with a local that is not a set, which then leaves.
+        quote!(let n = drain(std::mem::replace(&mut self.workers, set)).await; Ok(n)),
+        quote!(println!("{}", std::mem::replace(&mut self.workers, set).len()); Ok(())),
+        quote!(let (n, _) = tokio::join!(drain(std::mem::replace(&mut self.workers, set)), ready(1)); Ok(n)),
+        quote!(let mut current = std::mem::take(&mut self.workers); std::mem::swap(&mut current, &mut set);
+            drain(set).await; self.workers = current; Ok(())),
+        quote!(let mut spare = Default::default(); std::mem::swap(&mut set, &mut spare);
+            set.join_all().await; Ok(spare)),
+        // Two loops read in one value.
+        quote!(Ok(if fresh {
+            loop {
+                break JoinSet::new();
+            }
+        } else {
+            loop {
+                break set;
+            }
+        })),
+        quote!(let out = { let n = loop { break 3u32; }; report(n); loop { break set; } }; Ok(out)),
+        quote!(let out = { let n = 'a: { break 'a 3u32; }; report(n); 'b: { break 'b set; } }; Ok(out)),
+        // A `break` or a `return` of a name bound in the loop's or block's body.
+        quote!(let rest = loop { let pending = set; break pending; }; Ok(rest)),
+        quote!(let rest = loop { if go { let p = set; break p; } }; Ok(rest)),
+        quote!(let rest = 'b: { if go { let p = set; break 'b p; } JoinSet::new() }; Ok(rest)),
+        quote!(let rest = loop { match Some(set) { Some(p) => break p, None => {} } }; Ok(rest)),
+        quote!(let rest = loop { if let Some(p) = Some(set) { break p; } }; Ok(rest)),
+        quote!(let rest = loop { let mut s = JoinSet::new(); s.spawn(b()); break s; };
+            set.join_all().await; Ok(rest)),
+        quote!(let c = spawn!(async move { if go { let p = set; return Ok(p); } Ok(JoinSet::new()) });
+            Ok(c.await?)),
+        quote!(let f = move || { if go { let p = set; return p; } JoinSet::new() }; Ok(f())),
+        // A closure or a future bound in a block, called or awaited there.
+        quote!(if c { let f = move || async move { set }; let s = f().await; return Ok(s); }
+            Ok(JoinSet::new())),
+        quote!(if c { let f = move || set; return Ok(f()); } Ok(JoinSet::new())),
+        quote!(if c { let t = (set, 1); return Ok(t.0); } Ok(JoinSet::new())),
+        quote!(let s2 = { let f = async move || set; f().await }; Ok(s2)),
+    ];
+    let wrong: Vec<String> = forms
+        .iter()
+        .filter(|form| orphans_after_a_set(form) != 1)
+        .map(ToString::to_string)
+        .collect();
+    assert!(wrong.is_empty(), "not flagged: {wrong:#?}");
+}
+
+#[test]
+fn a_blocks_local_named_like_the_set_or_a_swap_of_other_values_is_not_the_set() {
+    let forms = [
+        // A loop's or a labeled block's local named like the set, given by its `break`.
+        quote!(let v = loop { let set = 1u32; break set; }; set.join_all().await; Ok(v)),
+        quote!(let v = loop { if go { let set = vec![1]; break set; } }; set.join_all().await; Ok(v)),
+        quote!(let v = 'b: { if go { let set = 2u8; break 'b set; } 0 }; set.join_all().await; Ok(v)),
+        quote!(let v = loop { if let Some(set) = names.pop() { break set; } }; set.join_all().await; Ok(v)),
+        // Two loops, neither of which gives the set.
+        quote!(let out = { let n = loop { break set.len(); }; report(n); loop { break 3u32; } };
+            set.join_all().await; Ok(out)),
+        // A closure bound in a block that returns something else.
+        quote!(if c { let f = move || async move { 1u32 }; let n = f().await; set.join_all().await;
+            return Ok(n); } Ok(0)),
+        // A swap of two values that are not the set.
+        quote!(let mut a = 1u8; let mut b2 = 2u8; std::mem::swap(&mut a, &mut b2); set.join_all().await;
+            Ok(a)),
+        quote!(let n = drain(std::mem::replace(&mut self.count, 0)).await; set.join_all().await; Ok(n)),
+    ];
+    let wrong: Vec<String> = forms
+        .iter()
+        .filter(|form| orphans_after_a_set(form) != 0)
+        .map(ToString::to_string)
+        .collect();
+    assert!(wrong.is_empty(), "flagged: {wrong:#?}");
+}
+
+#[test]
 fn a_value_computed_from_a_set_that_does_not_hold_it_stays() {
     // What a set's join yields, its length, another element of the tuple it is in, a child
     // that joins it: none of these is the set.

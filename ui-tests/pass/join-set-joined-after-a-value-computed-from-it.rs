@@ -108,6 +108,30 @@ async fn taken_and_swapped(workers: usize, xs: Vec<u32>) -> Result<usize, Interr
     Ok(n + permits.available_permits())
 }
 
+// A loop's local named like the set, given by its `break`, is not the set; a set put in a
+// local by a `mem::replace` inside an awaited call is joined there; a swap of two values
+// that are not sets hands no set on.
+#[scoped]
+async fn loops_and_swaps(go: bool) -> Result<(u32, usize, u8), Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(async { 8u32 });
+    let v = loop {
+        if go {
+            let set = 9u32;
+            break set;
+        }
+    };
+    let eights: u32 = set.join_all().await.iter().sum();
+    let mut next = JoinSet::new();
+    let mut fresh = JoinSet::new();
+    fresh.spawn(async { 10u32 });
+    let none = std::future::ready(std::mem::replace(&mut next, fresh).len()).await;
+    let tens: u32 = next.join_all().await.iter().sum();
+    let (mut a, mut b) = (1u8, 2u8);
+    std::mem::swap(&mut a, &mut b);
+    Ok((v + eights + tens, none, a))
+}
+
 #[tokio::main]
 async fn main() {
     assert_eq!(joined().await.unwrap(), (15, 4));
@@ -116,4 +140,5 @@ async fn main() {
     assert_eq!(log, vec!["batch".to_string(), "x".to_string()]);
     assert_eq!(early_and_rebound(true).await.unwrap(), (4, vec!["late".to_string()]));
     assert_eq!(taken_and_swapped(2, vec![1, 2]).await.unwrap(), 1 + 3 + 2);
+    assert_eq!(loops_and_swaps(true).await.unwrap(), (9 + 8 + 10, 0, 2));
 }
