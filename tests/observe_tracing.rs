@@ -799,3 +799,63 @@ fn a_drained_service_stopped_later_reports_no_cancel_after_its_end() {
     );
     assert_eq!(log.events_in(scope, "scope finished").len(), 1);
 }
+
+/// A subscriber that cannot say which span is current (`Subscriber::current_span` left to its
+/// default, as some do): what it is told is all it knows.
+struct Forgetful(Capture);
+
+impl Subscriber for Forgetful {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        self.0.enabled(m)
+    }
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        self.0.new_span(attrs)
+    }
+    fn record(&self, id: &Id, values: &Record<'_>) {
+        self.0.record(id, values);
+    }
+    fn record_follows_from(&self, id: &Id, follows: &Id) {
+        self.0.record_follows_from(id, follows);
+    }
+    fn event(&self, event: &Event<'_>) {
+        self.0.event(event);
+    }
+    fn enter(&self, span: &Id) {
+        self.0.enter(span);
+    }
+    fn exit(&self, span: &Id) {
+        self.0.exit(span);
+    }
+}
+
+#[scoped(name = "forgetful")]
+async fn spawns_under_a_forgetful_subscriber() -> Result<u8, Interrupted> {
+    let spawned = spawn!(async { leaf_a().await });
+    let in_place = spawn_in_place!(async { leaf_b().await });
+    Ok(spawned.await? + in_place.await?)
+}
+
+#[test]
+fn children_hang_under_their_scope_with_a_subscriber_that_cannot_say_what_is_current() {
+    let capture = Capture::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = tracing::subscriber::with_default(Forgetful(capture.clone()), || {
+        rt.block_on(spawns_under_a_forgetful_subscriber())
+    });
+    assert_eq!(out.unwrap(), 3);
+    let log = capture.log.lock().unwrap();
+    for leaf in ["leaf_a", "leaf_b"] {
+        let found = log.find(leaf);
+        assert_eq!(found.len(), 1, "{leaf}");
+        let chain = log.chain(found[0].id);
+        assert!(chain[0].starts_with("task:"), "{leaf}: {chain:?}");
+        assert_eq!(
+            chain.get(1).map(String::as_str),
+            Some("scope:forgetful"),
+            "{leaf}: {chain:?}"
+        );
+    }
+}

@@ -35,7 +35,9 @@
 //!   that request's span open for the service's whole life.
 //! - A child's span is made under the span current at the spawn if the spawn is made by the
 //!   scope's own code (then that span is the scope's, or one the body entered below it, such
-//!   as an `#[instrument]` span), else under the scope's span. It is entered around every poll
+//!   as an `#[instrument]` span), else under the scope's span (also when the subscriber cannot
+//!   say which span is current: `Subscriber::current_span` left to its default). It is entered
+//!   around every poll
 //!   of the child, on whichever worker runs it. So spans follow the scope tree across
 //!   workers, and code instrumented inside a child nests below the child, in either order of
 //!   `#[scoped]` and `#[instrument]`.
@@ -622,11 +624,12 @@ impl ServiceTaskObs {
 }
 
 /// A child's own context was created (off the hot path: only when something needs it): its
-/// record in the tree, if tracking is on, runs with it from now on.
+/// record in the tree, if it has one, runs with it from now on (also when tracking was turned
+/// off since the record was made: it may be turned on again while the child runs).
 #[cold]
 #[inline(never)]
 pub(crate) fn own_cx_created(id: TaskId, cx: &Cx) {
-    if is_tracking() {
+    if is_tracking() || tree::has_records() {
         tree::set_own_cx(id, cx);
     }
 }

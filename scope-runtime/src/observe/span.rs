@@ -255,10 +255,12 @@ mod on {
             kind: TaskKind,
         ) -> (Span, bool) {
             let spawned_by_scope = IN_SCOPE.try_with(Cell::get).ok() == Some(scope_id.as_u64());
-            let parent = if spawned_by_scope {
-                Span::current()
-            } else {
-                scope.span.clone()
+            // The span current in the scope's own code (the scope's, or one the user entered
+            // under it); a subscriber that cannot tell which span is current says none, and
+            // the scope's span, entered around that code, stands for it.
+            let parent = match spawned_by_scope.then(Span::current) {
+                Some(current) if !current.is_none() => current,
+                _ => scope.span.clone(),
             };
             let span = tracing::span!(
                 target: "scope",

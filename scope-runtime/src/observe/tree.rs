@@ -44,6 +44,11 @@ use crate::info::{ById, TaskId, TaskInfo};
 /// How many `Tracking` guards are alive.
 static TRACKING: AtomicUsize = AtomicUsize::new(0);
 
+/// How many records the registry holds: while any does, work recorded when tracking was on
+/// may still learn what its record follows (a child's own context, made later), whether
+/// tracking is on now or not.
+static RECORDS: AtomicUsize = AtomicUsize::new(0);
+
 /// Shards of the registry, so that children ending on different workers rarely meet on a lock.
 const SHARDS: usize = 16;
 
@@ -64,13 +69,18 @@ struct Records {
 impl Records {
     fn insert(&mut self, id: TaskId, record: Arc<Record>) -> Option<Arc<Record>> {
         self.changes = self.changes.wrapping_add(1);
-        self.map.insert(id, record)
+        let replaced = self.map.insert(id, record);
+        if replaced.is_none() {
+            RECORDS.fetch_add(1, Ordering::Relaxed);
+        }
+        replaced
     }
 
     fn remove(&mut self, id: TaskId) -> Option<Arc<Record>> {
         let removed = self.map.remove(&id);
         if removed.is_some() {
             self.changes = self.changes.wrapping_add(1);
+            RECORDS.fetch_sub(1, Ordering::Relaxed);
         }
         removed
     }
@@ -121,6 +131,15 @@ pub fn track() -> Tracking {
 pub(crate) fn is_tracking() -> bool {
     // Relaxed: see `track`.
     TRACKING.load(Ordering::Relaxed) != 0
+}
+
+/// Whether the registry holds any record (work recorded while tracking was on, and not ended
+/// yet): one relaxed load.
+#[inline]
+pub(crate) fn has_records() -> bool {
+    // Relaxed: a record is registered by the code that made the work, before anything can
+    // ask for that work's own context.
+    RECORDS.load(Ordering::Relaxed) != 0
 }
 
 /// Keeps the task tree on while it is alive (see [`track`]).
@@ -584,7 +603,8 @@ impl TaskNode {
 
     /// The node above it: a child's scope; a scope's, the child (or scope body, or service
     /// task) whose code entered it; `None` at the top (a scope entered outside any tracked
-    /// scope, a service).
+    /// scope, a service, and a child whose scope was made while tracking was off: that scope
+    /// has no node, see [`track`]).
     ///
     /// # Examples
     ///
@@ -601,7 +621,8 @@ impl TaskNode {
     }
 
     /// The scope or service that owns it (joins it, cancels it, aborts it): a child's scope;
-    /// a nested scope's enclosing scope (the scope of the child it runs in); `None` at the top.
+    /// a nested scope's enclosing scope (the scope of the child it runs in); `None` at the top
+    /// (and for a child whose scope was made while tracking was off: that scope has no node).
     /// A nested scope's is read through its context (the owner of the context it was entered
     /// under): one entered under a context of its own (`Config::parent(Cx::root())`, a
     /// service's, a shield's) shows that context's owner, or none, though the scope whose code
