@@ -69,10 +69,14 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// that is dropped, and for a child cancelled alone through its handle). The budget bounds
 /// that wait: the shield answers at its budget's end, and the code right after it runs before
 /// the abort; a shield kept but no longer polled holds the abort off until its budget's end
-/// (and 100 ms more for it to answer), no longer, and a shield started after the forced abort began is not waited for (a loop of
-/// shields cannot put the abort off for ever). One bound it does not extend: the application's grace
+/// (and 100 ms more for it to answer), no longer, and a shield started after the forced abort
+/// began is not waited for (a loop of shields cannot put the abort off for ever). One bound it
+/// does not extend: the application's grace
 /// ([`App::run`](crate::App::run), `#[scope::main]`), the program's own deadline: main work
-/// still running then is dropped, shields and all, once the services are stopped.
+/// still running then is dropped, shields and all, once the services are stopped. Nor does it
+/// hold off an abort asked for by name: [`Child::abort`](crate::Child::abort) (and
+/// [`ChildSet::abort_all`](crate::ChildSet::abort_all)) drop the child at once, its shields
+/// with it; ask with [`Child::cancel`](crate::Child::cancel) to let its clean-up run.
 ///
 /// Outside a tokio runtime there is no timer: the budget is checked each time the shield is
 /// polled, so a shield kept there but no longer polled holds the abort until it is polled or
