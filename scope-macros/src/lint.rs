@@ -853,7 +853,8 @@ pub(crate) fn leaving_sets(
         frames: std::cell::RefCell::new(Vec::new()),
         fn_depth: 0,
         memo: std::cell::RefCell::new(HashMap::new()),
-        kept: std::cell::RefCell::new(Vec::new()),
+        parsed: std::cell::RefCell::new(HashMap::new()),
+        handoffs: HashMap::new(),
         reading: std::cell::Cell::new(0),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
@@ -984,10 +985,16 @@ struct SetMoves<'a> {
     fn_depth: usize,
     /// What `carried` and `yielded_by` found in the reading under way (see `memo`).
     memo: std::cell::RefCell<HashMap<(usize, u8), Vec<String>>>,
-    /// The exits a reading gathered (copies of the body's code): kept as long as the memo
-    /// that is keyed on their addresses, so that no later copy takes an address the memo
-    /// knows.
-    kept: std::cell::RefCell<Vec<std::rc::Rc<Vec<ExitValue>>>>,
+    /// What a reading parsed of macros' tokens (a `select!`'s branches, a macro's arguments
+    /// or statements), by the macro's address and what was parsed: kept as long as the memo
+    /// that is keyed on the addresses of what it reads (so that no later parse takes an
+    /// address the memo knows), and parsed once per reading (so that the memo knows them when
+    /// they are read again).
+    parsed: std::cell::RefCell<HashMap<(usize, u8), std::rc::Rc<dyn std::any::Any>>>,
+    /// What `mem::replace`/`mem::swap` (or `Option::replace`) put into each local: the
+    /// body's names whose set it may hold since (a block's local too, whose `let` alone does
+    /// not say so when its block's value is read).
+    handoffs: HashMap<String, Vec<String>>,
     /// The depth of that reading: 0 between readings.
     reading: std::cell::Cell<usize>,
 }
@@ -996,14 +1003,24 @@ impl SetMoves<'_> {
     /// put it there): in the frame that binds it, if one does, else for the rest of the
     /// body.
     fn gives(&mut self, name: &str, olds: Vec<String>) {
-        {
-            let mut frames = self.frames.borrow_mut();
-            if let Some(held) = frames.iter_mut().rev().find_map(|f| f.get_mut(name)) {
-                held.holds.extend(olds);
-                return;
-            }
+        if olds.is_empty() {
+            return;
         }
-        if olds.iter().any(|old| self.may_be_set(old)) {
+        self.handoffs
+            .entry(name.to_owned())
+            .or_default()
+            .extend(olds.iter().cloned());
+        let in_frame = {
+            let mut frames = self.frames.borrow_mut();
+            match frames.iter_mut().rev().find_map(|f| f.get_mut(name)) {
+                Some(held) => {
+                    held.holds.extend(olds.iter().cloned());
+                    true
+                }
+                None => false,
+            }
+        };
+        if !in_frame && olds.iter().any(|old| self.may_be_set(old)) {
             self.shadowed.remove(name);
         }
         self.renames
@@ -1149,7 +1166,13 @@ impl SetMoves<'_> {
     /// `let` around here bound it to, else itself (none if a later `let` rebound it).
     fn holds_of(&self, name: &str) -> Vec<String> {
         match self.bound(name) {
-            Some(held) => held.holds,
+            // A block's local, and what a swap or a replace put into a local of that name
+            // (read again from its `let` when its block's value is read).
+            Some(mut held) => {
+                held.holds
+                    .extend(self.handoffs.get(name).into_iter().flatten().cloned());
+                held.holds
+            }
             None if self.shadowed.contains(name) => Vec::new(),
             None => vec![name.to_owned()],
         }
@@ -1194,14 +1217,15 @@ impl SetMoves<'_> {
     /// there (`{ let c = spawn!(..); c }`; a local of the block named like a set of the body
     /// is not that set). Nothing for a block without a tail.
     fn in_block(&self, block: &syn::Block, f: impl Fn(&Self, &Expr) -> Vec<String>) -> Vec<String> {
-        self.in_block_with(block, &[], f)
+        self.in_block_with(block, None, f)
     }
-    /// [`in_block`](Self::in_block), with `also` (the values the block's `return`s or
-    /// `break`s give) evaluated there too.
+    /// [`in_block`](Self::in_block), with the values the block's exits of kind `exit` give
+    /// (its `return`s, or the `break`s that leave it) evaluated too, each where it is (see
+    /// [`exit_values`](Self::exit_values)).
     fn in_block_with(
         &self,
         block: &syn::Block,
-        also: &[ExitValue],
+        exit: Option<Exit<'_>>,
         f: impl Fn(&Self, &Expr) -> Vec<String>,
     ) -> Vec<String> {
         let mut out = self.with_frame(HashMap::new(), |me| {
@@ -1217,8 +1241,8 @@ impl SetMoves<'_> {
                 .map(|tail| f(me, tail))
                 .unwrap_or_default()
         });
-        for exit in also {
-            out.extend(self.at_exit(exit, &f));
+        if let Some(exit) = exit {
+            out.extend(self.exit_values(ExitRoot::Block(block), exit, &f));
         }
         out
     }
@@ -1236,43 +1260,64 @@ impl SetMoves<'_> {
         }
         bound
     }
-    /// Evaluates `f` on an exit's value, with the names bound where it is (the `let`s of
-    /// the blocks around it, the patterns of the arms and branches it is in) bound as they
-    /// are there.
-    fn at_exit(&self, exit: &ExitValue, f: impl Fn(&Self, &Expr) -> Vec<String>) -> Vec<String> {
+    /// `f` on the value of each exit of kind `exit` in `root` (not counting those of the
+    /// closures and `async` blocks inside it, theirs, nor the unlabeled `break`s of its inner
+    /// loops), evaluated where the exit is: with the names bound there (the `let`s before it
+    /// in the blocks around it, the patterns of the arms, branches and loops it is in) bound
+    /// as they are there. Read in place, on the code itself: each `let` and pattern is read
+    /// once per reading, however many exits it is around.
+    fn exit_values(
+        &self,
+        root: ExitRoot<'_>,
+        exit: Exit<'_>,
+        f: impl Fn(&Self, &Expr) -> Vec<String>,
+    ) -> Vec<String> {
         let depth = self.frames.borrow().len();
-        for binding in &exit.bindings {
-            let frame = match binding {
-                Binding::Let(local) => self.local_frame(local),
-                Binding::Pattern(pat, value) => self.pattern_frame(pat, value),
-                Binding::Yielded(pat, fut) => pattern_binds(
-                    pat,
-                    Held {
-                        holds: self.yielded_by(fut),
-                        ..Held::default()
-                    },
-                    None,
-                ),
-                Binding::Unbound(pat) => unbound(pat),
-            };
-            self.frames.borrow_mut().push(frame);
+        let mut reader = ExitReader {
+            me: self,
+            exit,
+            loops: 0,
+            f,
+            out: Vec::new(),
+        };
+        match root {
+            ExitRoot::Block(b) => reader.visit_block(b),
+            ExitRoot::Expr(e) => reader.visit_expr(e),
         }
-        let out = f(self, &exit.value);
         self.frames.borrow_mut().truncate(depth);
-        out
+        reader.out
     }
-    /// [`exits`] of `block`, kept for the reading (see `kept`).
-    fn exits(&self, block: &syn::Block, exit: Exit<'_>) -> std::rc::Rc<Vec<ExitValue>> {
-        self.keep(exits(block, exit))
+    /// What `parse` makes of `mac`'s tokens, parsed once per reading (as `exits` are: the
+    /// memo is keyed on the addresses of what it reads, and a copy parsed again would have
+    /// others, or take one the memo knows).
+    fn parsed<T: 'static>(
+        &self,
+        mac: &syn::Macro,
+        kind: u8,
+        parse: impl FnOnce(&syn::Macro) -> T,
+    ) -> std::rc::Rc<T> {
+        let key = (std::ptr::from_ref(mac) as usize, kind);
+        let known = self.parsed.borrow().get(&key).cloned();
+        if let Some(known) = known.and_then(|k| k.downcast::<T>().ok()) {
+            return known;
+        }
+        let made = std::rc::Rc::new(parse(mac));
+        self.parsed.borrow_mut().insert(key, made.clone());
+        made
     }
-    /// [`exits_of`] of `expr`, kept for the reading (see `kept`).
-    fn exits_of(&self, expr: &Expr, exit: Exit<'_>) -> std::rc::Rc<Vec<ExitValue>> {
-        self.keep(exits_of(expr, exit))
+    /// [`select_branches`] of `mac`, parsed once per reading.
+    fn select_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<SelectBranch>>> {
+        self.parsed(mac, 0, select_branches)
     }
-    fn keep(&self, found: Vec<ExitValue>) -> std::rc::Rc<Vec<ExitValue>> {
-        let found = std::rc::Rc::new(found);
-        self.kept.borrow_mut().push(found.clone());
-        found
+    /// [`macro_args`] of `mac`, parsed once per reading.
+    fn args_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<Expr>>> {
+        self.parsed(mac, 1, macro_args)
+    }
+    /// `mac`'s tokens as statements, parsed once per reading.
+    fn stmts_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<syn::Stmt>>> {
+        self.parsed(mac, 2, |mac| {
+            syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone()).ok()
+        })
     }
     /// The names `pat` binds, matched against `value`: a name bound whole (`s`, `Some(s)`,
     /// `Ok(s)`, `s @ ..`) holds and yields what the value does, one in a tuple pattern what
@@ -1289,7 +1334,8 @@ impl SetMoves<'_> {
     /// The value of a `select!`: each branch's, with its pattern bound to what its future
     /// yields (`r = c => r?`).
     fn selected(&self, mac: &syn::Macro) -> Vec<String> {
-        let Some(branches) = select_branches(mac) else {
+        let branches = self.select_of(mac);
+        let Some(branches) = &*branches else {
             return Vec::new();
         };
         branches
@@ -1442,7 +1488,9 @@ impl SetMoves<'_> {
                 self.elements_named(&unraw(name))
             }
             Expr::Macro(m) if is_joining_macro(&m.mac) => Some(
-                macro_args(&m.mac)?
+                self.args_of(&m.mac)
+                    .as_ref()
+                    .as_ref()?
                     .iter()
                     .map(|a| Held {
                         holds: self.yielded_by(a),
@@ -1469,14 +1517,21 @@ impl SetMoves<'_> {
         // A new reading (from the pass itself): what the pass learnt since may change it.
         if self.reading.get() == 0 {
             self.memo.borrow_mut().clear();
-            self.kept.borrow_mut().clear();
+            self.parsed.borrow_mut().clear();
         }
         if let Some(known) = self.memo.borrow().get(&key) {
             return known.clone();
         }
         self.reading.set(self.reading.get() + 1);
-        let out = f(self, expr);
+        let mut out = f(self, expr);
         self.reading.set(self.reading.get() - 1);
+        // Each name once: a value that gives a name by two ways (two `break`s of one
+        // loop) must not give it twice, which would double the list with each level of
+        // such values.
+        if out.len() > 1 {
+            let mut seen = std::collections::HashSet::new();
+            out.retain(|name| seen.insert(name.clone()));
+        }
         self.memo.borrow_mut().insert(key, out.clone());
         out
     }
@@ -1494,7 +1549,7 @@ impl SetMoves<'_> {
             Expr::Block(b) => match &b.label {
                 Some(label) => self.in_block_with(
                     &b.block,
-                    &self.exits(&b.block, Exit::Break(Some(&label.name))),
+                    Some(Exit::Break(Some(&label.name))),
                     Self::carried,
                 ),
                 None => self.in_block(&b.block, Self::carried),
@@ -1502,11 +1557,7 @@ impl SetMoves<'_> {
             // A loop's value is what its `break`s give.
             Expr::Loop(l) => {
                 let label = l.label.as_ref().map(|l| &l.name);
-                let breaks = self.exits(&l.body, Exit::Break(label));
-                breaks
-                    .iter()
-                    .flat_map(|exit| self.at_exit(exit, Self::carried))
-                    .collect()
+                self.exit_values(ExitRoot::Block(&l.body), Exit::Break(label), Self::carried)
             }
             Expr::Unsafe(u) => self.in_block(&u.block, Self::carried),
             Expr::If(i) => self.branches(i, Self::carried),
@@ -1549,9 +1600,10 @@ impl SetMoves<'_> {
                 };
                 element.unwrap_or_else(|| self.carried(&f.base))
             }
-            Expr::Macro(m) if is_joining_macro(&m.mac) => macro_args(&m.mac)
-                .unwrap_or_default()
+            Expr::Macro(m) if is_joining_macro(&m.mac) => self
+                .args_of(&m.mac)
                 .iter()
+                .flatten()
                 .flat_map(|a| self.yielded_by(a))
                 .collect(),
             Expr::Macro(m)
@@ -1606,16 +1658,13 @@ impl SetMoves<'_> {
     /// The value a closure's or a nested scope's `body` gives: its own, or what a `return` in
     /// it gives, read with the names the body's block binds.
     fn returned(&self, body: &Expr) -> Vec<String> {
-        let exits = self.exits_of(body, Exit::Return);
         match unparen(body) {
             Expr::Block(b) if b.label.is_none() => {
-                self.in_block_with(&b.block, &exits, Self::carried)
+                self.in_block_with(&b.block, Some(Exit::Return), Self::carried)
             }
             other => {
                 let mut out = self.carried(other);
-                for exit in exits.iter() {
-                    out.extend(self.at_exit(exit, Self::carried));
-                }
+                out.extend(self.exit_values(ExitRoot::Expr(other), Exit::Return, Self::carried));
                 out
             }
         }
@@ -1666,9 +1715,7 @@ impl SetMoves<'_> {
             Expr::Try(t) => self.yielded_by(&t.expr),
             Expr::Await(a) => self.yielded_by(&a.base),
             Expr::Reference(r) => self.yielded_by(&r.expr),
-            Expr::Async(a) => {
-                self.in_block_with(&a.block, &self.exits(&a.block, Exit::Return), Self::carried)
-            }
+            Expr::Async(a) => self.in_block_with(&a.block, Some(Exit::Return), Self::carried),
             Expr::Block(b) => self.in_block(&b.block, Self::yielded_by),
             Expr::If(i) => self.branches(i, Self::yielded_by),
             Expr::Closure(c) => {
@@ -1693,13 +1740,12 @@ impl SetMoves<'_> {
             }
             Expr::Call(c) => self.call_yields_of(c),
             Expr::Array(a) => a.elems.iter().flat_map(|e| self.yielded_by(e)).collect(),
-            Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
-                macro_args(&m.mac)
-                    .unwrap_or_default()
-                    .iter()
-                    .flat_map(|e| self.yielded_by(e))
-                    .collect()
-            }
+            Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => self
+                .args_of(&m.mac)
+                .iter()
+                .flatten()
+                .flat_map(|e| self.yielded_by(e))
+                .collect(),
             Expr::Macro(m)
                 if m.mac
                     .path
@@ -1708,8 +1754,8 @@ impl SetMoves<'_> {
                     .is_some_and(|s| s.ident == "scope") =>
             {
                 // A nested scope's value is its body's (a block, or a closure's body).
-                let args = macro_args(&m.mac);
-                let body = match args.as_ref().and_then(|a| a.last()) {
+                let args = self.args_of(&m.mac);
+                let body = match args.as_ref().as_ref().and_then(|a| a.last()) {
                     Some(Expr::Closure(c)) => &*c.body,
                     Some(body) => body,
                     None => return Vec::new(),
@@ -1722,7 +1768,8 @@ impl SetMoves<'_> {
                     name.starts_with("spawn") || name.starts_with("try_spawn")
                 }) =>
             {
-                macro_args(&m.mac)
+                self.args_of(&m.mac)
+                    .as_ref()
                     .as_ref()
                     .and_then(|args| args.last())
                     .map(|f| self.yielded_by(f))
@@ -1733,7 +1780,7 @@ impl SetMoves<'_> {
     }
 }
 
-/// Which exits [`exits`] gathers: a fn-like block's `return`s, or the `break`s that leave a
+/// Which exits [`SetMoves::exit_values`] reads: a fn-like block's `return`s, or the `break`s that leave a
 /// loop or a labeled block (`Some` label: those naming it; for a loop, also the unlabeled
 /// ones outside any inner loop).
 #[derive(Clone, Copy)]
@@ -1742,107 +1789,62 @@ enum Exit<'a> {
     Break(Option<&'a syn::Lifetime>),
 }
 
-/// The values `block`'s exits of kind `exit` give (copies: some are in macros' tokens, a
-/// `select!` branch's), not counting those of closures and `async` blocks inside it (theirs),
-/// nor the unlabeled `break`s of its inner loops.
-fn exits(block: &syn::Block, exit: Exit<'_>) -> Vec<ExitValue> {
-    let mut found = Exits::new(exit);
-    found.visit_block(block);
-    found.out
+/// Where [`SetMoves::exit_values`] looks for exits: a block, or a closure's body.
+#[derive(Clone, Copy)]
+enum ExitRoot<'a> {
+    Block(&'a syn::Block),
+    Expr(&'a Expr),
 }
 
-/// [`exits`] of an expression (a closure's body).
-fn exits_of(expr: &Expr, exit: Exit<'_>) -> Vec<ExitValue> {
-    let mut found = Exits::new(exit);
-    found.visit_expr(expr);
-    found.out
-}
-
-/// The value an exit gives, with what binds the names it may use: the `let`s before it in
-/// the blocks around it and the patterns of the arms, branches and loops it is in,
-/// outermost first.
-struct ExitValue {
-    bindings: Vec<Binding>,
-    value: Expr,
-}
-
-/// What binds names around an exit.
-#[derive(Clone)]
-enum Binding {
-    /// A block's `let`.
-    Let(syn::Local),
-    /// A pattern matched against a value (a `match` arm's, an `if let`'s, a `while let`'s).
-    Pattern(syn::Pat, Expr),
-    /// A `select!` branch's pattern, matched against what its future yields.
-    Yielded(syn::Pat, Expr),
-    /// A pattern whose names are bound to nothing the lint follows (a `for` loop's).
-    Unbound(syn::Pat),
-}
-
-struct Exits<'e> {
+/// Walks code for [`SetMoves::exit_values`]: binds the names its `let`s and patterns bind as
+/// it goes (in frames of the lint's own, popped on the way out), and reads each exit's value
+/// where it is.
+struct ExitReader<'r, 's, 'e, F> {
+    me: &'r SetMoves<'s>,
     exit: Exit<'e>,
     /// Inner loops entered: an unlabeled `break` there is theirs.
     loops: usize,
-    /// What binds names where the visit is.
-    bindings: Vec<Binding>,
-    out: Vec<ExitValue>,
+    f: F,
+    out: Vec<String>,
 }
 
-impl<'e> Exits<'e> {
-    fn new(exit: Exit<'e>) -> Self {
-        Exits {
-            exit,
-            loops: 0,
-            bindings: Vec::new(),
-            out: Vec::new(),
-        }
-    }
+impl<'s, F: Fn(&SetMoves<'s>, &Expr) -> Vec<String>> ExitReader<'_, 's, '_, F> {
     fn found(&mut self, value: &Expr) {
-        self.out.push(ExitValue {
-            bindings: self.bindings.clone(),
-            value: value.clone(),
-        });
+        let names = (self.f)(self.me, value);
+        self.out.extend(names);
+    }
+    /// Visits `visit` with `frame`'s names bound.
+    fn bound(&mut self, frame: HashMap<String, Held>, visit: impl FnOnce(&mut Self)) {
+        self.me.frames.borrow_mut().push(frame);
+        visit(self);
+        self.me.frames.borrow_mut().pop();
     }
     /// Visits statements in order, each `let` binding its names for the statements after it.
     fn visit_stmts(&mut self, stmts: &[syn::Stmt]) {
-        let depth = self.bindings.len();
-        for stmt in stmts {
-            self.visit_stmt(stmt);
-            if let syn::Stmt::Local(local) = stmt {
-                self.bindings.push(Binding::Let(local.clone()));
+        self.bound(HashMap::new(), |me| {
+            for stmt in stmts {
+                me.visit_stmt(stmt);
+                if let syn::Stmt::Local(local) = stmt {
+                    let bound = me.me.local_frame(local);
+                    if let Some(top) = me.me.frames.borrow_mut().last_mut() {
+                        top.extend(bound);
+                    }
+                }
             }
-        }
-        self.bindings.truncate(depth);
-    }
-    /// Visits `then` with the names of the `let`s of the condition `cond` bound.
-    fn visit_bound_by(&mut self, cond: &Expr, then: impl FnOnce(&mut Self)) {
-        let depth = self.bindings.len();
-        self.condition_bindings(cond);
-        then(self);
-        self.bindings.truncate(depth);
-    }
-    fn condition_bindings(&mut self, cond: &Expr) {
-        match cond {
-            Expr::Let(l) => self
-                .bindings
-                .push(Binding::Pattern((*l.pat).clone(), (*l.expr).clone())),
-            Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
-                self.condition_bindings(&b.left);
-                self.condition_bindings(&b.right);
-            }
-            Expr::Paren(p) => self.condition_bindings(&p.expr),
-            _ => {}
-        }
+        });
     }
 }
 
-impl<'ast> Visit<'ast> for Exits<'_> {
+impl<'ast, 's, F: Fn(&SetMoves<'s>, &Expr) -> Vec<String>> Visit<'ast>
+    for ExitReader<'_, 's, '_, F>
+{
     fn visit_block(&mut self, b: &'ast syn::Block) {
         self.visit_stmts(&b.stmts);
     }
     fn visit_expr_if(&mut self, e: &'ast syn::ExprIf) {
         self.visit_expr(&e.cond);
-        self.visit_bound_by(&e.cond, |me| me.visit_block(&e.then_branch));
+        let frame = self.me.condition_frame(&e.cond);
+        self.bound(frame, |me| me.visit_block(&e.then_branch));
         if let Some((_, other)) = &e.else_branch {
             self.visit_expr(other);
         }
@@ -1850,13 +1852,13 @@ impl<'ast> Visit<'ast> for Exits<'_> {
     fn visit_expr_match(&mut self, e: &'ast syn::ExprMatch) {
         self.visit_expr(&e.expr);
         for arm in &e.arms {
-            self.bindings
-                .push(Binding::Pattern(arm.pat.clone(), (*e.expr).clone()));
-            if let Some((_, guard)) = &arm.guard {
-                self.visit_expr(guard);
-            }
-            self.visit_expr(&arm.body);
-            self.bindings.pop();
+            let frame = self.me.pattern_frame(&arm.pat, &e.expr);
+            self.bound(frame, |me| {
+                if let Some((_, guard)) = &arm.guard {
+                    me.visit_expr(guard);
+                }
+                me.visit_expr(&arm.body);
+            });
         }
     }
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
@@ -1886,15 +1888,15 @@ impl<'ast> Visit<'ast> for Exits<'_> {
     fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
         self.visit_expr(&w.cond);
         self.loops += 1;
-        self.visit_bound_by(&w.cond, |me| me.visit_block(&w.body));
+        let frame = self.me.condition_frame(&w.cond);
+        self.bound(frame, |me| me.visit_block(&w.body));
         self.loops -= 1;
     }
     fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
         self.visit_expr(&f.expr);
         self.loops += 1;
-        self.bindings.push(Binding::Unbound((*f.pat).clone()));
-        self.visit_block(&f.body);
-        self.bindings.pop();
+        let frame = self.me.pattern_frame(&f.pat, &f.expr);
+        self.bound(frame, |me| me.visit_block(&f.body));
         self.loops -= 1;
     }
     fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
@@ -1903,29 +1905,31 @@ impl<'ast> Visit<'ast> for Exits<'_> {
     // A macro's code, where it parses as such: a `select!`'s branches (a `break` or a
     // `return` there is this block's), a macro's arguments, its statements.
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(branches) = select_branches(mac) {
-            for branch in &branches {
+        let me = self.me;
+        if let Some(branches) = &*me.select_of(mac) {
+            for branch in branches {
                 match &branch.pat {
                     Some((pat, fut)) => {
                         self.visit_expr(fut);
-                        self.bindings
-                            .push(Binding::Yielded(pat.clone(), fut.clone()));
-                        self.visit_expr(&branch.body);
-                        self.bindings.pop();
+                        let held = Held {
+                            holds: me.yielded_by(fut),
+                            ..Held::default()
+                        };
+                        self.bound(pattern_binds(pat, held, None), |r| {
+                            r.visit_expr(&branch.body);
+                        });
                     }
                     None => self.visit_expr(&branch.body),
                 }
             }
             return;
         }
-        if let Some(args) = macro_args(mac) {
-            for a in &args {
+        if let Some(args) = &*me.args_of(mac) {
+            for a in args {
                 self.visit_expr(a);
             }
-        } else if let Ok(stmts) =
-            syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone())
-        {
-            self.visit_stmts(&stmts);
+        } else if let Some(stmts) = &*me.stmts_of(mac) {
+            self.visit_stmts(stmts);
         }
     }
 }
@@ -2570,6 +2574,18 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             self.within += 1;
             e.args.iter().for_each(|a| self.visit_expr(a));
             self.within -= 1;
+            return;
+        }
+        // `slot.replace(set)`, `slot.insert(set)`, `slot.get_or_insert(set)` on a local of
+        // the body (an `Option`, a cell): the value goes on under the local's name.
+        if let ("replace" | "insert" | "get_or_insert", [value], Some(local)) = (
+            unraw(&e.method).as_str(),
+            e.args.iter().collect::<Vec<_>>().as_slice(),
+            local_name(&e.receiver),
+        ) {
+            let held = self.carried(value);
+            self.gives(&local, held);
+            syn::visit::visit_expr_method_call(self, e);
             return;
         }
         for a in &e.args {

@@ -477,6 +477,45 @@ fn a_set_handed_on_by_a_swap_a_loop_or_a_blocks_local_leaves_with_it() {
         quote!(if c { let f = move || set; return Ok(f()); } Ok(JoinSet::new())),
         quote!(if c { let t = (set, 1); return Ok(t.0); } Ok(JoinSet::new())),
         quote!(let s2 = { let f = async move || set; f().await }; Ok(s2)),
+        // A set put by `mem::replace`/`mem::swap` into a local a block, a loop, an arm, a
+        // branch, a closure or a child binds, which then leaves as its value.
+        quote!(let out = { let mut slot = JoinSet::new(); drop(std::mem::replace(&mut slot, set)); slot };
+            Ok(out)),
+        quote!(let out = loop { let mut slot = JoinSet::new(); drop(std::mem::replace(&mut slot, set)); break slot; };
+            Ok(out)),
+        quote!(let out = 'b: { let mut slot = JoinSet::new(); drop(std::mem::replace(&mut slot, set));
+            if c { break 'b slot; } JoinSet::new() }; Ok(out)),
+        quote!(let f = move || { let mut slot = JoinSet::new(); drop(std::mem::replace(&mut slot, set)); slot };
+            Ok(f())),
+        quote!(match Some(JoinSet::new()) {
+            Some(mut slot) => {
+                drop(std::mem::replace(&mut slot, set));
+                Ok(slot)
+            }
+            None => Ok(JoinSet::new()),
+        }),
+        quote!(let out = if let Some(mut slot) = Some(JoinSet::new()) { drop(std::mem::replace(&mut slot, set)); slot }
+            else { JoinSet::new() }; Ok(out)),
+        quote!(let out = 'done: loop { tokio::select! { _ = sleep(d) => {
+            let mut slot = JoinSet::new(); drop(std::mem::replace(&mut slot, set)); break 'done slot; } } };
+            Ok(out)),
+        quote!(let out = { let mut slot = JoinSet::new();
+            let n = tokio::time::timeout(d, async { std::mem::replace(&mut slot, set).len() }).await; drop(n); slot };
+            Ok(out)),
+        quote!(let out = { let mut b = JoinSet::new(); let mut c = JoinSet::new();
+            std::mem::swap(&mut set, &mut b); std::mem::swap(&mut b, &mut c); c }; drop(set); Ok(out)),
+        quote!(let out = { let mut inner = JoinSet::new(); inner.spawn(b());
+            let mut slot = JoinSet::new(); std::mem::swap(&mut slot, &mut inner); slot };
+            set.join_all().await; Ok(out)),
+        quote!(let c = spawn!(async move { let mut inner = JoinSet::new(); inner.spawn(b());
+            let mut slot = JoinSet::new(); std::mem::swap(&mut slot, &mut inner); Ok::<_, Interrupted>(slot) });
+            set.join_all().await; Ok(c.await?)),
+        quote!(let out = { let mut slot = spare(); std::mem::swap(&mut slot, &mut set); slot }; Ok(out)),
+        // A `for` pattern at a child's exit.
+        quote!(let c = spawn!(async move { for s in Some(set) { return Ok::<_, Interrupted>(s); }
+            Ok(JoinSet::new()) }); Ok(c.await?)),
+        // Put in an `Option` of the body that then leaves.
+        quote!(let mut slot = None; slot.replace(set); Ok(slot)),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -504,6 +543,12 @@ fn a_blocks_local_named_like_the_set_or_a_swap_of_other_values_is_not_the_set() 
         quote!(let mut a = 1u8; let mut b2 = 2u8; std::mem::swap(&mut a, &mut b2); set.join_all().await;
             Ok(a)),
         quote!(let n = drain(std::mem::replace(&mut self.count, 0)).await; set.join_all().await; Ok(n)),
+        // Put in an `Option` of the body, taken out and joined there.
+        quote!(let mut slot: Option<JoinSet<u32>> = None; slot.replace(set);
+            if let Some(s) = slot.take() { s.join_all().await; } Ok(())),
+        // A double buffer in a block: the set put in a local there is joined there.
+        quote!({ let mut next = JoinSet::new(); drop(std::mem::replace(&mut next, set)); next.join_all().await; }
+            Ok(())),
     ];
     let wrong: Vec<String> = forms
         .iter()
@@ -680,6 +725,42 @@ fn deep_nesting_is_read_in_time() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn deep_nesting_of_exits_is_read_in_time() {
+    // Each level a loop or a labeled block whose `let` or `match` holds the level below, left
+    // by one or more `break`s: each level read once per reading, not once per exit above it
+    // (which multiplied the time by the exits' number with each level).
+    let shapes: [fn(TokenStream, usize) -> TokenStream; 3] = [
+        |inner, k| {
+            let label = syn::Lifetime::new(&format!("'l{k}"), proc_macro2::Span::call_site());
+            quote!(#label: { let a = #inner; break #label a; })
+        },
+        |inner, _| quote!(loop { let a = #inner; if c { break a; } break a; }),
+        |inner, _| quote!(loop { match Some(#inner) { Some(a) => break a, None if c => break JoinSet::new(), None => break JoinSet::new() } }),
+    ];
+    for shape in shapes {
+        let mut value = quote!(set);
+        for k in 0..20 {
+            value = shape(value, k);
+        }
+        let started = std::time::Instant::now();
+        let n = orphans_in(quote!(
+            async fn f() -> R {
+                let mut set = JoinSet::new();
+                set.spawn(a());
+                let s2 = #value;
+                Ok(s2)
+            }
+        ));
+        assert_eq!(n, 1, "{value}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?} for {value}",
+            started.elapsed()
+        );
+    }
 }
 
 #[test]

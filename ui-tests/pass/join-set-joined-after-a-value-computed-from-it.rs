@@ -109,8 +109,8 @@ async fn taken_and_swapped(workers: usize, xs: Vec<u32>) -> Result<usize, Interr
 }
 
 // A loop's local named like the set, given by its `break`, is not the set; a set put in a
-// local by a `mem::replace` inside an awaited call is joined there; a swap of two values
-// that are not sets hands no set on.
+// local by a `mem::replace` inside an awaited call, or in an `Option` by its `replace`, is
+// joined there; a swap of two values that are not sets hands no set on.
 #[scoped]
 async fn loops_and_swaps(go: bool) -> Result<(u32, usize, u8), Interrupted> {
     let mut set = JoinSet::new();
@@ -129,7 +129,15 @@ async fn loops_and_swaps(go: bool) -> Result<(u32, usize, u8), Interrupted> {
     let tens: u32 = next.join_all().await.iter().sum();
     let (mut a, mut b) = (1u8, 2u8);
     std::mem::swap(&mut a, &mut b);
-    Ok((v + eights + tens, none, a))
+    let mut kept: Option<JoinSet<u32>> = None;
+    let mut sixth = JoinSet::new();
+    sixth.spawn(async { 6u32 });
+    kept.replace(sixth);
+    let mut sixes = 0;
+    if let Some(s) = kept.take() {
+        sixes = s.join_all().await.iter().sum();
+    }
+    Ok((v + eights + tens + sixes, none, a))
 }
 
 #[tokio::main]
@@ -140,5 +148,5 @@ async fn main() {
     assert_eq!(log, vec!["batch".to_string(), "x".to_string()]);
     assert_eq!(early_and_rebound(true).await.unwrap(), (4, vec!["late".to_string()]));
     assert_eq!(taken_and_swapped(2, vec![1, 2]).await.unwrap(), 1 + 3 + 2);
-    assert_eq!(loops_and_swaps(true).await.unwrap(), (9 + 8 + 10, 0, 2));
+    assert_eq!(loops_and_swaps(true).await.unwrap(), (9 + 8 + 10 + 6, 0, 2));
 }

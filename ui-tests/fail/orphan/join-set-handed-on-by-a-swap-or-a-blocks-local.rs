@@ -85,4 +85,17 @@ async fn a_closure_bound_in_a_branch(early: bool) -> Result<JoinSet<()>, Interru
     Ok(JoinSet::new())
 }
 
+// Put by `mem::replace` into a block's local, which is the block's value.
+#[scoped]
+async fn replaced_into_a_blocks_local() -> Result<JoinSet<()>, Interrupted> {
+    let mut set = JoinSet::new();
+    set.spawn(poll_forever());
+    let out = {
+        let mut slot = JoinSet::new();
+        drop(std::mem::replace(&mut slot, set));
+        slot
+    };
+    Ok(out)
+}
+
 fn main() {}
