@@ -1956,7 +1956,11 @@ async fn law2_a_nested_race_cancelled_by_its_ancestors_win_says_so_when_the_abor
     let guard = OnDrop(aborted_tx);
     let out = r1
         .run(async move {
-            let _guard = guard; // dropped with the body, right after the forced abort
+            // Dropped with the in-place children, right after the forced abort.
+            r1.spawn_in_place_named("holder", async move {
+                let _guard = guard;
+                std::future::pending::<Result<u8, Interrupted>>().await
+            });
             r1.spawn_named("loser", async move {
                 let inner = Race::<u8, Interrupted>::new(Config::new().name("inner"));
                 let s = &inner;
@@ -3593,4 +3597,53 @@ async fn law3_a_race_losers_error_answering_the_wins_cancel_reads_as_that_cancel
         ),
         other => panic!("the loser's handle reads the win's cancel: {other:?}"),
     }
+}
+
+/// A nested scope whose grace ends with its parent's (inherited under a shutdown, or set to
+/// the same or a longer one) answers the parent's cancel and returns; a straggler it spawned
+/// holds its end until its grace runs out. The parent's grace ends at that same instant: its
+/// forced abort ends the straggler, and the nested scope, then free to end, hands its body's
+/// value up; the parent's body, which answered the cancel with it, has the last word.
+#[tokio::test(start_paused = true)]
+async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_value_up() {
+    for inner_grace in [ms(500), hours(1)] {
+        let outer = &Scope::new(Config::new().grace(ms(500)));
+        let run = outer.run(async {
+            let inner = &Scope::new(Config::new().grace(inner_grace));
+            let said = inner
+                .run(async {
+                    inner.spawn(async {
+                        sleep(hours(1)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    scope_runtime::cancelled().await;
+                    Ok::<_, Interrupted>("inner stopped")
+                })
+                .await?;
+            Ok::<_, Interrupted>(said)
+        });
+        let started = tokio::time::Instant::now();
+        let (out, ()) = tokio::join!(run, async {
+            sleep(ms(10)).await;
+            outer.cancel("stop");
+        });
+        assert_eq!(out.unwrap(), "inner stopped", "inner grace {inner_grace:?}");
+        assert_eq!(started.elapsed(), ms(510), "inner grace {inner_grace:?}");
+    }
+    // A body that does not answer is still dropped at the grace's end: the cancel is the
+    // result, and nothing it held outlives the run.
+    let outer = &Scope::new(Config::new().grace(ms(500)));
+    let held = Arc::new(AtomicUsize::new(0));
+    let guard = Live::new(&held);
+    let run = outer.run(async move {
+        let _guard = guard;
+        sleep(hours(1)).await;
+        Ok::<_, Interrupted>("never")
+    });
+    let (out, ()) = tokio::join!(run, async {
+        sleep(ms(10)).await;
+        outer.cancel("stop");
+    });
+    assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+    assert_eq!(held.load(Ordering::SeqCst), 0);
 }

@@ -2237,6 +2237,45 @@ async fn the_works_scopes_drain_within_the_applications_grace() {
     assert_eq!(report.forced(), None);
 }
 
+/// A server scope with a shutdown grace shorter than the application's, and in it a nested
+/// scope with none of its own (it inherits the server's): at the shutdown the nested scope's
+/// body answers at once, and a straggler it spawned holds it until the inherited grace ends,
+/// at the same instant as the server's. The server's abort ends the straggler, and the nested
+/// scope's value reaches the server's body, which answered the shutdown with it: that is the
+/// work's value, not the interruption.
+#[tokio::test(start_paused = true)]
+async fn a_nested_scopes_answer_reaches_a_server_whose_grace_ends_with_its_own() {
+    let start = Instant::now();
+    let (out, report) = App::new()
+        .run(1000 * MS, signals_at(&[(10, Signal::Terminate)]), async {
+            let server =
+                &scope_runtime::Scope::new(scope_runtime::Config::new().shutdown_grace(500 * MS));
+            server
+                .run(async {
+                    let inner = &scope_runtime::Scope::new(scope_runtime::Config::new());
+                    let said = inner
+                        .run(async {
+                            inner.spawn(async {
+                                sleep(3600 * 1000 * MS).await;
+                                Ok::<_, Interrupted>(())
+                            });
+                            scope_runtime::cancelled().await;
+                            Ok::<_, Interrupted>("inner stopped")
+                        })
+                        .await?;
+                    Ok::<_, Interrupted>(said)
+                })
+                .await
+        })
+        .await;
+    assert!(
+        matches!(out, Some(Ok("inner stopped"))),
+        "{out:?} {report:?}"
+    );
+    assert_eq!(start.elapsed(), 510 * MS);
+    assert_eq!(report.main_ended_after(), Some(500 * MS));
+}
+
 /// A grace the work's scope sets itself (zero included) is its own, as in any scope.
 #[tokio::test(start_paused = true)]
 async fn a_grace_the_works_scope_sets_itself_stands_at_the_shutdown() {

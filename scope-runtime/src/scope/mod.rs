@@ -2099,7 +2099,11 @@ where
     /// The body has the last word on an outside cancellation (its parent, its deadline, a
     /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
     /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
-    /// result is the cancellation. A child's failure or panic always wins over the body.
+    /// result is the cancellation. A child's failure or panic always wins over the body. When
+    /// the grace runs out while the body still runs, the children (at any depth) are aborted
+    /// and the body is polled once more after they have ended, then dropped if it still runs:
+    /// a body waiting on a nested scope whose grace ended at the same instant (one inherited
+    /// under a shutdown) gets that scope's value, which its straggler no longer holds up.
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
     /// a child short (the child never started, was aborted, or ended with an error or the

@@ -274,6 +274,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 phase: Phase::Init,
                 set: None,
                 body_woken: true,
+                body_last_poll: false,
                 rearm: false,
                 deadline_unarmed: false,
                 deadline: None,
@@ -413,12 +414,14 @@ where
             self.driver.body_woken = true;
         }
         for _ in 0..ROUNDS {
-            if self.driver.take_body_wake() && body.is_running() {
+            if self.driver.take_body_wake() && body.is_running() && !self.driver.body_last_poll {
                 self.poll_body(body, task);
             }
-            if self.driver.turn(scope, task) == Turn::AbortBody {
-                let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
-                abort_body(&scope.shared, &mut self.driver, ambient, enclosing, body);
+            if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
+                self.driver.body_last_poll = true;
+            }
+            if self.driver.body_last_poll && self.driver.is_idle(scope) {
+                self.last_poll(body, task);
             }
             if !body.is_running() && self.driver.is_idle(scope) {
                 finish(&scope.shared, &mut self.driver);
@@ -431,6 +434,28 @@ where
         // Still busy: let the runtime run others, and come back.
         task.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// The grace ran out while the body still ran, and everything below it has ended since
+    /// (the abort reached it): the body's last poll, then its drop if it still runs. A body
+    /// waiting on a nested scope whose grace ended at the same instant as this one's gets
+    /// that scope's value (the abort ended the straggler it waited for), and has the last
+    /// word with it; a body that ignores the cancel is dropped, as before.
+    #[cold]
+    #[inline(never)]
+    fn last_poll(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
+        self.driver.body_last_poll = false;
+        if body.is_running() {
+            self.poll_body(body, task);
+        }
+        let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
+        abort_body(
+            &self.scope.shared,
+            &mut self.driver,
+            ambient,
+            enclosing,
+            body,
+        );
     }
 
     /// Polls the body once (out of line: what the body's poll keeps on the stack is not on
@@ -830,6 +855,9 @@ enum Turn {
 /// The part of a scope's future that does not depend on its body's type: the in-place
 /// children, requests from handles, the cancellation, the grace and the abort. Generic over
 /// the mode only, so it is compiled once per mode and error type, not once per body.
+// Four independent marks of the run's state, each read on its own path (in the struct's
+// padding: a flags word would save no byte).
+#[allow(clippy::struct_excessive_bools)] // Reason: see above.
 struct Driver<'env, M: Mode> {
     phase: Phase,
     /// Created with the first in-place child; boxed, so that a scope without in-place
@@ -838,6 +866,10 @@ struct Driver<'env, M: Mode> {
     set: Option<Box<InPlaceSet<'env, M>>>,
     /// Without a set, the body is polled on every poll of the run.
     body_woken: bool,
+    /// The grace ran out while the body still ran: the abort is under way, and the body,
+    /// not polled meanwhile, gets one last poll once the work below it has ended (a nested
+    /// scope in it, free to end then, hands its value up), and is dropped if it still runs.
+    body_last_poll: bool,
     /// The set was made since the run's poll began: the body, which registered the task's
     /// own waker until now, is polled at the run's next poll, with its own waker from then
     /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
@@ -1248,8 +1280,10 @@ impl<'env, M: Mode> Driver<'env, M> {
         self.grace = None;
         self.deadline = None;
         self.deadline_unarmed = false;
-        self.drop_children(scope);
+        // The tasks below first (sealing every tracker there), then the in-place children:
+        // whatever their drop sets going finds the abort done.
         shared.tracker.abort_all();
+        self.drop_children(scope);
         Turn::AbortBody
     }
 

@@ -383,6 +383,11 @@ impl Tracker {
         self.registry.lock().forcing = true;
     }
 
+    /// Whether the forced abort began here (the grace ran out).
+    pub(crate) fn is_forced(&self) -> bool {
+        self.registry.lock().forcing
+    }
+
     /// While budgeted shields hold this tracker's forced abort off: the latest end of their
     /// budgets and [`SHIELD_ANSWERS`], the most the abort waits. `None` when none runs, or all
     /// are past that (a shield kept but no longer polled does not resolve at its budget's end:
