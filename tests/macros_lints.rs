@@ -95,3 +95,15 @@ async fn scope_macro_is_lint_clean() -> Result<(), Interrupted> {
     assert_eq!(n, 4);
     Ok(())
 }
+
+/// `#[scoped]` above `#[scope::test]` (as the message for a `spawn!` in a plain test body
+/// says): the test's body is the scope's, its spawns the scope's children, and the no-leak
+/// check runs after the scope.
+#[scope::scoped]
+#[scope::test]
+async fn a_test_under_scoped_is_a_scope() -> Result<(), scope::Interrupted> {
+    let c = scope::spawn!(async { Ok::<u8, scope::Interrupted>(2) });
+    let d = scope::spawn_in_place!(async { Ok::<u8, scope::Interrupted>(3) });
+    assert_eq!(c.await? + d.await?, 5);
+    Ok(())
+}

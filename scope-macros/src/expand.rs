@@ -828,7 +828,8 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
             let msg = format!(
                 "`{m}` can only be used inside a `#[scoped]` async fn or a `scope!` block: it \
                  starts a child of the enclosing scope, and there is none here\n\
-                 help: put `#[scoped]` on the enclosing async fn, or wrap this code in \
+                 help: put `#[scoped]` on the enclosing async fn (above `#[scope::test]`, on a \
+                 test: the test then returns a `Result`), or wrap this code in \
                  `scope!({{ ... }}).await`\n\
                  note: inside a `#[scoped]` fn, a `{m}` written in a `macro_rules!` (or in another \
                  macro's definition) is not bound to the scope: name the scope's handle \

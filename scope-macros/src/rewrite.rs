@@ -1285,6 +1285,42 @@ fn match_path(trees: &[TokenTree], start: usize) -> Option<(usize, syn::Path)> {
     Some((i, path))
 }
 
+impl Rewriter {
+    /// `spawn_when_free!(..);` or `let _ = spawn_when_free!(..);`: the future that would start
+    /// the child is dropped unawaited, so the child never runs, and the scope returns as if it
+    /// had nothing to do. An error at the macro, with what to write.
+    fn check_discarded_wait(&mut self, stmt: &Stmt) {
+        let mac = match stmt {
+            Stmt::Macro(sm) if sm.semi_token.is_some() => &sm.mac,
+            Stmt::Expr(Expr::Macro(m), Some(_)) => &m.mac,
+            Stmt::Local(local) if matches!(local.pat, syn::Pat::Wild(_)) => {
+                match local.init.as_ref().map(|i| &*i.expr) {
+                    Some(Expr::Macro(m)) => &m.mac,
+                    _ => return,
+                }
+            }
+            _ => return,
+        };
+        let Some(kind @ (SpawnKind::WhenFree | SpawnKind::InPlaceWhenFree)) = spawn_kind(&mac.path)
+        else {
+            return;
+        };
+        let m = kind.macro_name();
+        let msg = format!(
+            "`{m}` makes a future that starts the child once the scope's limit has room: \
+             dropped here unawaited, the child never runs\n\
+             help: await it: `{m}(..).await?` (its value is the child's handle); or use \
+             `{}`, which queues the child behind the limit without waiting",
+            if kind == SpawnKind::WhenFree {
+                "spawn!(..)"
+            } else {
+                "spawn_in_place!(..)"
+            }
+        );
+        self.errors.push(syn::Error::new_spanned(mac, msg));
+    }
+}
+
 fn spawn_kind(path: &syn::Path) -> Option<SpawnKind> {
     last_segment(path).and_then(|s| SpawnKind::from_name(&s))
 }
@@ -1402,6 +1438,7 @@ impl VisitMut for Rewriter {
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        self.check_discarded_wait(stmt);
         match stmt {
             Stmt::Item(item) => self.lint_item(item),
             Stmt::Local(local) => {

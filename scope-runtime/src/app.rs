@@ -1083,8 +1083,11 @@ impl ShutdownReport {
         self.failures_lost
     }
 
-    /// Whether nothing was cut short: the main work ended within the grace, no second signal
-    /// came, and every service drained.
+    /// Whether the application cut nothing short: the main work ended within the grace, no
+    /// second signal came, and every service drained. What the main work's own scopes did
+    /// within that grace is theirs to report: a scope with a shorter `shutdown_grace` that
+    /// aborted a straggler ends with the main work's value (its body's answer to the
+    /// shutdown) or the interruption, and the shutdown is still clean.
     ///
     /// # Examples
     ///

@@ -102,7 +102,9 @@ use self::admission::{Admission, Admitted, Queued, Seq, Ticket, NO_SEQ};
 pub use self::child::Child;
 pub use self::map::{for_each, map, map_stream, InPlace, Map, Spawned};
 pub use self::mode::{Local, LocalScope, Mode, Sendable};
-pub use self::outcome::{AllFailures, BodyOutput, FirstFailure, HasOutput, Never, TaskOutput};
+pub use self::outcome::{
+    AllFailures, BodyOutput, FirstFailure, HasOutput, Never, RaceBodyOutput, TaskOutput,
+};
 pub use self::race::{LocalRace, Race};
 pub use self::reserve::Reserve;
 pub use self::run::Run;

@@ -115,6 +115,40 @@ impl<T: TaskOutput<E>, E> BodyOutput<E> for T {
     }
 }
 
+/// What a race's **body** may return: `()` or `Result<(), E>`. A race's body only starts the
+/// candidates; the race's value is the winner's, never the body's, so a body that ends with
+/// a value is told so.
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Config, Interrupted, Race, RaceBodyOutput};
+/// fn starts_only<O: RaceBodyOutput<Interrupted>>(_: O) {}
+/// starts_only(());
+/// starts_only(Ok::<(), Interrupted>(()));
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let race = &Race::<u8, Interrupted>::new(Config::new());
+/// let out = race
+///     .run(async {
+///         race.spawn(async { Ok::<u8, Interrupted>(7) });
+///         Ok(()) // not `Ok(7)`: the winner's value is the race's
+///     })
+///     .await;
+/// assert_eq!(out.unwrap(), 7);
+/// # });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `first_ok` race\'s body must end with `Ok(())` (or `()`), not `{Self}`",
+    label = "the body\'s value is `{Self}`",
+    note = "the body only starts the candidates: the race\'s value is the winner\'s, so end \
+            the body with `Ok(())` and return the value from a candidate"
+)]
+pub trait RaceBodyOutput<E>: TaskOutput<E, Ok = ()> {}
+
+impl<E> RaceBodyOutput<E> for () {}
+
+impl<E> RaceBodyOutput<E> for Result<(), E> {}
+
 impl<T, E> TaskOutput<E> for Result<T, E> {
     type Ok = T;
     fn into_result(self) -> Result<T, E> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
-use super::outcome::{did_not_complete, explained, AsReport, Report, TaskOutput};
+use super::outcome::{did_not_complete, explained, AsReport, RaceBodyOutput, Report, TaskOutput};
 use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::config::Config;
@@ -376,7 +376,7 @@ where
     ) -> impl Future<Output = Result<T, Failures<E>>> + use<'s, 'env, T, E, M, B>
     where
         B: Future,
-        B::Output: TaskOutput<E, Ok = ()>,
+        B::Output: RaceBodyOutput<E>,
     {
         // The scope's run is made now, not at the first poll: dropped unpolled (a `select!`
         // branch never taken), it drops the body inside the race's context, as a scope's run
