@@ -194,6 +194,12 @@ struct Spec<E> {
 ///
 /// It returns `Ok(())` as well when every child has stopped by its policy.
 ///
+/// Where it runs decides who stops it: as a child of a scope (`spawn!(sup.run())`), with that
+/// scope; as the application's background work, in a daemon [`Service`](crate::Service)
+/// made in `main` (`ServiceConfig::new("workers").daemon()`, then
+/// `service.spawn(async move { sup.run().await })`), which the shutdown cancels in its turn,
+/// after the main work (see the crate docs' "Shutdown").
+///
 /// # Examples
 ///
 /// A worker that fails twice, then serves until the supervisor is cancelled:
