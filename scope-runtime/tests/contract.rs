@@ -3647,3 +3647,63 @@ async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_v
     assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
     assert_eq!(held.load(Ordering::SeqCst), 0);
 }
+
+/// Law 9 with the body's last poll: work below the body that the abort cannot stop (a blocking
+/// closure, or a task stuck in synchronous code) and that ends only when the body's locals go
+/// (a sender the body holds) does not keep the scope from ending. The body's last poll waits
+/// for the work below to end for a moment only, then the body is dropped. At one level, and
+/// one level down (the nested scope's body holds the sender).
+#[test]
+fn law9_work_below_that_ends_with_the_bodys_drop_does_not_hold_the_scope() {
+    for nested in [false, true] {
+        let out = within(20, "work below that ends with the body's drop", move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let s = &Scope::new(Config::new().grace(ms(50)));
+                let body = async {
+                    let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                    let writer = s.spawn_blocking(move |_cx| {
+                        let mut n = 0;
+                        for _ in rx {
+                            n += 1;
+                        }
+                        Ok::<_, Interrupted>(n)
+                    });
+                    tx.send(1).unwrap();
+                    std::future::pending::<()>().await;
+                    drop(tx);
+                    writer.await
+                };
+                let run = s.run(async {
+                    if nested {
+                        let inner = &Scope::new(Config::new().grace(hours(1)));
+                        inner
+                            .run(async {
+                                let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                                inner.spawn_blocking(move |_cx| {
+                                    for _ in rx {}
+                                    Ok::<_, Interrupted>(())
+                                });
+                                std::future::pending::<()>().await;
+                                drop(tx);
+                                Ok::<_, Interrupted>(0)
+                            })
+                            .await
+                    } else {
+                        body.await
+                    }
+                });
+                let (out, ()) = tokio::join!(run, async {
+                    sleep(ms(10)).await;
+                    s.cancel("stop");
+                });
+                format!("{out:?}")
+            })
+        });
+        assert!(out.contains("Cancelled"), "nested {nested}: {out}");
+    }
+}

@@ -756,6 +756,31 @@ mod supervisor {
         assert_eq!((runs, start.elapsed()), (1, ms(5_000)));
     }
 
+    /// A supervisor with a long grace inside a scope whose grace runs out first: the outer's
+    /// abort cuts the running incarnation short, and the supervisor (polled once more after
+    /// it) reports the cancel, not a clean stop.
+    #[tokio::test(start_paused = true)]
+    async fn an_incarnation_an_ancestors_abort_cut_short_makes_the_cancel_the_result() {
+        let outer = &Scope::new(Config::new().grace(ms(500)));
+        let run = outer.run(async move {
+            Supervisor::<Interrupted>::new(Config::new().grace(ms(3_600_000)))
+                .child("stubborn", Restart::Permanent, || async {
+                    sleep(ms(7_200_000)).await;
+                    Ok::<(), Interrupted>(())
+                })
+                .run()
+                .await?;
+            Ok::<_, Interrupted>("the supervisor stopped cleanly")
+        });
+        let start = Instant::now();
+        let (out, ()) = tokio::join!(run, async {
+            sleep(ms(10)).await;
+            outer.cancel("stop");
+        });
+        assert_eq!(start.elapsed(), ms(510));
+        assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
+    }
+
     /// An error whose `Display` cancels the supervisor's parent: a cancel that lands between
     /// the give-up's decision and its own cancel of the supervisor.
     #[derive(Debug)]

@@ -521,10 +521,11 @@ where
                     Some(cause) if own_deadline && cause.is_deadline() => {
                         Err(E::from(Interrupted::from_shared_cause(cause)))
                     }
-                    // The grace ran out: the abort cut the children short, and this body,
+                    // A grace ran out (its own, or an enclosing scope's, whose abort sealed
+                    // this scope too): the abort cut the children short, and this body,
                     // polled once more after them, reports the stop (a clean one below if
                     // no incarnation was running).
-                    Some(cause) if s.shared_handle().tracker.is_forced() => {
+                    Some(cause) if s.shared_handle().tracker.is_sealed() => {
                         Err(E::from(Interrupted::from_shared_cause(cause)))
                     }
                     _ => Ok(()),

@@ -2102,10 +2102,13 @@ where
     /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
     /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
     /// result is the cancellation. A child's failure or panic always wins over the body. When
-    /// the grace runs out while the body still runs, the children (at any depth) are aborted
-    /// and the body is polled once more after they have ended, then dropped if it still runs:
-    /// a body waiting on a nested scope whose grace ended at the same instant (one inherited
-    /// under a shutdown) gets that scope's value, which its straggler no longer holds up.
+    /// the grace runs out while the body still runs, the spawned tasks below (at any depth)
+    /// are aborted and this scope's in-place children dropped, and the body is polled once
+    /// more when they have ended (or 100 ms after the abort, for work no abort stops, such as
+    /// a blocking closure waiting on the body's locals), then dropped if it still runs: a body
+    /// waiting on a nested scope whose grace ended at the same instant (one inherited under a
+    /// shutdown) gets that scope's value, which its spawned straggler no longer holds up. (A
+    /// nested scope's own in-place children are its to drop, at its own grace's end.)
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
     /// a child short (the child never started, was aborted, or ended with an error or the

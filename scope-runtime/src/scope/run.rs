@@ -418,9 +418,11 @@ where
                 self.poll_body(body, task);
             }
             if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
-                self.driver.body_last_poll = true;
+                self.driver.await_last_poll(task);
             }
-            if self.driver.body_last_poll && self.driver.is_idle(scope) {
+            if self.driver.body_last_poll
+                && (self.driver.is_idle(scope) || self.driver.last_poll_due(task))
+            {
                 self.last_poll(body, task);
             }
             if !body.is_running() && self.driver.is_idle(scope) {
@@ -437,14 +439,17 @@ where
     }
 
     /// The grace ran out while the body still ran, and everything below it has ended since
-    /// (the abort reached it): the body's last poll, then its drop if it still runs. A body
-    /// waiting on a nested scope whose grace ended at the same instant as this one's gets
-    /// that scope's value (the abort ended the straggler it waited for), and has the last
-    /// word with it; a body that ignores the cancel is dropped, as before.
+    /// (the abort reached it), or [`LAST_POLL_WAIT`] has passed: the body's last poll, then
+    /// its drop if it still runs. A body waiting on a nested scope whose grace ended at the
+    /// same instant as this one's gets that scope's value (the abort ended the straggler it
+    /// waited for), and has the last word with it; a body that ignores the cancel is dropped,
+    /// as before, and so is one whose work below ends only with its drop (a blocking closure
+    /// reading from a channel whose sender the body holds).
     #[cold]
     #[inline(never)]
     fn last_poll(&mut self, body: &mut dyn Body<E>, task: &mut Context<'_>) {
         self.driver.body_last_poll = false;
+        self.driver.grace = None;
         if body.is_running() {
             self.poll_body(body, task);
         }
@@ -851,6 +856,13 @@ enum Turn {
     /// The grace ran out: the body must be dropped now.
     AbortBody,
 }
+
+/// How long the body's last poll waits, at most, for the work below it to end after the forced
+/// abort: an aborted task ends at its next `.await`, at once, but a blocking closure (which
+/// no abort stops) or a task stuck in synchronous code may end only when the body's locals
+/// are dropped; the body is polled and dropped then (law 9's bound grows by this much, in
+/// that case only).
+const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The part of a scope's future that does not depend on its body's type: the in-place
 /// children, requests from handles, the cancellation, the grace and the abort. Generic over
@@ -1285,6 +1297,27 @@ impl<'env, M: Mode> Driver<'env, M> {
         shared.tracker.abort_all();
         self.drop_children(scope);
         Turn::AbortBody
+    }
+
+    /// The grace ran out while the body runs: its last poll comes once the work below has
+    /// ended, or [`LAST_POLL_WAIT`] from now (on the grace's timer, free since the abort).
+    #[cold]
+    #[inline(never)]
+    fn await_last_poll(&mut self, task: &mut Context<'_>) {
+        self.body_last_poll = true;
+        self.grace = tokio::runtime::Handle::try_current()
+            .is_ok()
+            .then(|| Box::pin(tokio::time::sleep(LAST_POLL_WAIT)));
+        // Registers the timer's waker.
+        let _ = self.last_poll_due(task);
+    }
+
+    /// Whether the body's last poll may wait no longer. Without a runtime (no timer), at once.
+    fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
+        match &mut self.grace {
+            Some(wait) => wait.as_mut().poll(task).is_ready(),
+            None => true,
+        }
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).

@@ -383,9 +383,12 @@ impl Tracker {
         self.registry.lock().forcing = true;
     }
 
-    /// Whether the forced abort began here (the grace ran out).
-    pub(crate) fn is_forced(&self) -> bool {
-        self.registry.lock().forcing
+    /// Whether no unit will be admitted here again: the owner finished, or a forced abort (its
+    /// own, or an enclosing owner's) sealed it. While the owner's body still runs, only an
+    /// abort can have.
+    pub(crate) fn is_sealed(&self) -> bool {
+        // Acquire: pairs with the seal's read-modify-writes.
+        self.state.load(Ordering::Acquire) & SEALED != 0
     }
 
     /// While budgeted shields hold this tracker's forced abort off: the latest end of their
