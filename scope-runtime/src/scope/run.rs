@@ -418,7 +418,7 @@ where
                 self.poll_body(body, task);
             }
             if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
-                self.driver.await_last_poll(task);
+                self.driver.body_last_poll = true;
             }
             if self.driver.body_last_poll
                 && (self.driver.is_idle(scope) || self.driver.last_poll_due(task))
@@ -1299,25 +1299,22 @@ impl<'env, M: Mode> Driver<'env, M> {
         Turn::AbortBody
     }
 
-    /// The grace ran out while the body runs: its last poll comes once the work below has
-    /// ended, or [`LAST_POLL_WAIT`] from now (on the grace's timer, free since the abort).
+    /// Whether the body's last poll may wait no longer for the work below, which has not
+    /// ended: [`LAST_POLL_WAIT`] after the first time this is asked (in the poll that began
+    /// the abort), on the grace's timer, free since the abort. Without a runtime (no timer),
+    /// at once. (Not asked when nothing below runs: no timer is made then.)
     #[cold]
     #[inline(never)]
-    fn await_last_poll(&mut self, task: &mut Context<'_>) {
-        self.body_last_poll = true;
-        self.grace = tokio::runtime::Handle::try_current()
-            .is_ok()
-            .then(|| Box::pin(tokio::time::sleep(LAST_POLL_WAIT)));
-        // Registers the timer's waker.
-        let _ = self.last_poll_due(task);
-    }
-
-    /// Whether the body's last poll may wait no longer. Without a runtime (no timer), at once.
     fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
-        match &mut self.grace {
-            Some(wait) => wait.as_mut().poll(task).is_ready(),
-            None => true,
+        if self.grace.is_none() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return true;
+            }
+            self.grace = Some(Box::pin(tokio::time::sleep(LAST_POLL_WAIT)));
         }
+        self.grace
+            .as_mut()
+            .is_none_or(|wait| wait.as_mut().poll(task).is_ready())
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
