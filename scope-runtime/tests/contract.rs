@@ -3707,3 +3707,37 @@ fn law9_work_below_that_ends_with_the_bodys_drop_does_not_hold_the_scope() {
         assert!(out.contains("Cancelled"), "nested {nested}: {out}");
     }
 }
+
+/// The body's last poll makes no timer a scope did not have: on a runtime without timers a
+/// scope with no grace and no deadline still works (cancelled with a spawned child running,
+/// and without), as it did before the last poll.
+#[test]
+fn law9_a_zero_grace_scope_cancelled_on_a_runtime_without_timers_ends() {
+    for with_child in [false, true] {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            let run = s.run(async {
+                if with_child {
+                    let h = s.spawn(std::future::pending::<Result<u32, Interrupted>>());
+                    Ok::<_, Interrupted>(h.await.unwrap_or(3))
+                } else {
+                    std::future::pending::<()>().await;
+                    Ok::<_, Interrupted>(0)
+                }
+            });
+            let (out, ()) = tokio::join!(run, async {
+                tokio::task::yield_now().await;
+                s.cancel("stop");
+            });
+            out
+        });
+        match (with_child, out) {
+            (false, Err(Interrupted::Cancelled(_)))
+            | (true, Ok(3) | Err(Interrupted::Cancelled(_))) => {}
+            (_, other) => panic!("with a child {with_child}: {other:?}"),
+        }
+    }
+}

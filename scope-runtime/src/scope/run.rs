@@ -418,7 +418,7 @@ where
                 self.poll_body(body, task);
             }
             if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
-                self.driver.body_last_poll = true;
+                self.driver.await_last_poll();
             }
             if self.driver.body_last_poll
                 && (self.driver.is_idle(scope) || self.driver.last_poll_due(task))
@@ -1272,7 +1272,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                 if grace.as_mut().poll(task).is_pending() {
                     return Turn::Continue;
                 }
-                self.grace = None;
+                // Fired: kept (and reset) for the shields' hold and the body's last poll.
             }
         }
         // The abort begins: shields started from now on are not waited for.
@@ -1289,7 +1289,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         }
         self.phase = Phase::Aborted;
-        self.grace = None;
+        // The grace's timer, fired, stays for the body's last poll (see `await_last_poll`).
         self.deadline = None;
         self.deadline_unarmed = false;
         // The tasks below first (sealing every tracker there), then the in-place children:
@@ -1299,19 +1299,25 @@ impl<'env, M: Mode> Driver<'env, M> {
         Turn::AbortBody
     }
 
-    /// Whether the body's last poll may wait no longer for the work below, which has not
-    /// ended: [`LAST_POLL_WAIT`] after the first time this is asked (in the poll that began
-    /// the abort), on the grace's timer, free since the abort. Without a runtime (no timer),
-    /// at once. (Not asked when nothing below runs: no timer is made then.)
+    /// The grace ran out while the body runs: its last poll comes when the work below has
+    /// ended, or [`LAST_POLL_WAIT`] from now on the grace's timer (the one that just fired,
+    /// reset: no new timer). A scope with no such timer (a grace of zero, or a runtime
+    /// without timers, where a zero grace is all a scope may have) polls it at once.
     #[cold]
     #[inline(never)]
-    fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
-        if self.grace.is_none() {
-            if tokio::runtime::Handle::try_current().is_err() {
-                return true;
-            }
-            self.grace = Some(Box::pin(tokio::time::sleep(LAST_POLL_WAIT)));
+    fn await_last_poll(&mut self) {
+        self.body_last_poll = true;
+        if let Some(timer) = &mut self.grace {
+            let at = Instant::now()
+                .checked_add(LAST_POLL_WAIT)
+                .unwrap_or_else(Instant::now);
+            timer.as_mut().reset(at);
         }
+    }
+
+    /// Whether the body's last poll may wait no longer for the work below, which has not
+    /// ended (see [`await_last_poll`](Self::await_last_poll)).
+    fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
         self.grace
             .as_mut()
             .is_none_or(|wait| wait.as_mut().poll(task).is_ready())
