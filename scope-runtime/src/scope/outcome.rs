@@ -145,9 +145,10 @@ impl<T: TaskOutput<E>, E> BodyOutput<E> for T {
 )]
 pub trait RaceBodyOutput<E>: TaskOutput<E, Ok = ()> {}
 
-impl<E> RaceBodyOutput<E> for () {}
-
-impl<E> RaceBodyOutput<E> for Result<(), E> {}
+// Not recommended: a body whose value is no `()` success is told of the race's body, not of
+// the associated type.
+#[diagnostic::do_not_recommend]
+impl<T: TaskOutput<E, Ok = ()>, E> RaceBodyOutput<E> for T {}
 
 impl<T, E> TaskOutput<E> for Result<T, E> {
     type Ok = T;
