@@ -1287,9 +1287,9 @@ impl SetMoves<'_> {
         self.frames.borrow_mut().truncate(depth);
         reader.out
     }
-    /// What `parse` makes of `mac`'s tokens, parsed once per reading (as `exits` are: the
-    /// memo is keyed on the addresses of what it reads, and a copy parsed again would have
-    /// others, or take one the memo knows).
+    /// What `parse` makes of `mac`'s tokens, parsed once per reading (the memo is keyed on
+    /// the addresses of what it reads, and a copy parsed again would have others, or take one
+    /// the memo knows).
     fn parsed<T: 'static>(
         &self,
         mac: &syn::Macro,
@@ -1780,9 +1780,9 @@ impl SetMoves<'_> {
     }
 }
 
-/// Which exits [`SetMoves::exit_values`] reads: a fn-like block's `return`s, or the `break`s that leave a
-/// loop or a labeled block (`Some` label: those naming it; for a loop, also the unlabeled
-/// ones outside any inner loop).
+/// Which exits [`SetMoves::exit_values`] reads: a fn-like block's `return`s, or the `break`s
+/// that leave a loop or a labeled block (`Some` label: those naming it; for a loop, also the
+/// unlabeled ones outside any inner loop).
 #[derive(Clone, Copy)]
 enum Exit<'a> {
     Return,

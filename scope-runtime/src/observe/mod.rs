@@ -625,11 +625,12 @@ impl ServiceTaskObs {
 
 /// A child's own context was created (off the hot path: only when something needs it): its
 /// record in the tree, if it has one, runs with it from now on (also when tracking was turned
-/// off since the record was made: it may be turned on again while the child runs).
+/// off since the record was made: it may be turned on again while the child runs). No record
+/// at all, nothing to look up.
 #[cold]
 #[inline(never)]
 pub(crate) fn own_cx_created(id: TaskId, cx: &Cx) {
-    if is_tracking() || tree::has_records() {
+    if tree::has_records() {
         tree::set_own_cx(id, cx);
     }
 }

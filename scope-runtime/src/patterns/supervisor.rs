@@ -517,15 +517,15 @@ where
                     .cx()
                     .deadline()
                     .is_some_and(|at| parent_deadline.is_none_or(|p| at < p));
+                // So is a stop that a grace ran out on (its own, or an enclosing scope's,
+                // whose abort sealed this scope too): the abort cut the children short, and
+                // this body, polled once more after them, reports it (a clean one below if no
+                // incarnation was running).
                 match s.cx().cause_arc() {
-                    Some(cause) if own_deadline && cause.is_deadline() => {
-                        Err(E::from(Interrupted::from_shared_cause(cause)))
-                    }
-                    // A grace ran out (its own, or an enclosing scope's, whose abort sealed
-                    // this scope too): the abort cut the children short, and this body,
-                    // polled once more after them, reports the stop (a clean one below if
-                    // no incarnation was running).
-                    Some(cause) if s.shared_handle().tracker.is_sealed() => {
+                    Some(cause)
+                        if (own_deadline && cause.is_deadline())
+                            || s.shared_handle().tracker.is_sealed() =>
+                    {
                         Err(E::from(Interrupted::from_shared_cause(cause)))
                     }
                     _ => Ok(()),
