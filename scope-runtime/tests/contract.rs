@@ -3648,6 +3648,51 @@ async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_v
     assert_eq!(held.load(Ordering::SeqCst), 0);
 }
 
+/// Law 2 one step over: the nested scope's straggler is an in-place child, which the parent's
+/// abort cannot end (it is the nested scope's to drop), and the nested scope's grace is the
+/// same as its parent's or longer. The parent's abort seals the nested scope's work; the nested
+/// scope, polled again by its parent's body, takes that as the end of its own grace: it drops
+/// its straggler and hands its body's value up. Nothing it held outlives the outer run.
+#[tokio::test(start_paused = true)]
+async fn law2_a_nested_scope_whose_straggler_is_in_place_still_hands_its_value_up() {
+    for inner_grace in [ms(500), hours(1)] {
+        let held = Arc::new(AtomicUsize::new(0));
+        let outer = &Scope::new(Config::new().grace(ms(500)));
+        let run = outer.run(async {
+            let inner = &Scope::new(Config::new().grace(inner_grace));
+            let guard = Live::new(&held);
+            let said = inner
+                .run(async {
+                    inner.spawn_in_place(async move {
+                        let _guard = guard;
+                        sleep(hours(1)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    scope_runtime::cancelled().await;
+                    Ok::<_, Interrupted>("inner stopped")
+                })
+                .await?;
+            Ok::<_, Interrupted>(said)
+        });
+        let started = tokio::time::Instant::now();
+        let (out, ()) = tokio::join!(run, async {
+            sleep(ms(10)).await;
+            outer.cancel("stop");
+        });
+        assert_eq!(out.unwrap(), "inner stopped", "inner grace {inner_grace:?}");
+        assert!(
+            started.elapsed() <= ms(610),
+            "inner grace {inner_grace:?}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            held.load(Ordering::SeqCst),
+            0,
+            "inner grace {inner_grace:?}"
+        );
+    }
+}
+
 /// Law 9 with the body's last poll: work below the body that the abort cannot stop (a blocking
 /// closure, or a task stuck in synchronous code) and that ends only when the body's locals go
 /// (a sender the body holds) does not keep the scope from ending. The body's last poll waits

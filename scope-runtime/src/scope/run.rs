@@ -1259,7 +1259,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.tracker.drop_waiting_jobs();
             let no_timer = tokio::runtime::Handle::try_current().is_err();
             let grace = shared.cancel_grace();
-            if !(grace.is_zero() || no_timer) {
+            // Sealed while the body runs: an enclosing scope's abort reached this one, whose
+            // grace is over with it.
+            if !(grace.is_zero() || no_timer || shared.tracker.is_sealed_anywhere()) {
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
                 let fired = sleep.as_mut().poll(task).is_ready();
                 self.grace = Some(sleep);
@@ -1269,7 +1271,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                if grace.as_mut().poll(task).is_pending() {
+                if grace.as_mut().poll(task).is_pending() && !shared.tracker.is_sealed_anywhere() {
                     return Turn::Continue;
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.
