@@ -134,7 +134,7 @@
 //! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
 //! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 (the report says `while draining`), or 1 if `main` returned an error |
-//! | a signal; `main` returns the shutdown's interruption (`?`) | 128 + the signal |
+//! | a signal; `main` returns the shutdown's interruption (`?`), or any error after the signal (the scope cannot tell the two apart: an error after its cancel is the cancel's consequence) | 128 + the signal |
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
 //! | a signal after `main`'s body returned `Ok`, and it stops a child the body left to the run short (aborted at the grace's end, never started, or ending with an error) | 128 + the signal (the body's value answered no signal) |
 //! | a second signal | 128 + the second signal, at once |

@@ -1597,6 +1597,122 @@ async fn law3_the_method_is_the_policy_run_all_supervises_and_run_fails_fast() {
     assert!(matches!(first, Err(AppError::Boom(1))), "{first:?}");
 }
 
+/// What `run`'s and `run_all`'s docs say of the body's error: one returned after an outside
+/// cancel is that cancel's consequence (the result is the cancellation; the scope cannot tell
+/// it from the interruption handed on with `?`), one returned before it is the first failure.
+#[tokio::test(start_paused = true)]
+async fn law3_an_error_the_body_returns_after_an_outside_cancel_is_its_consequence() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            s.cancel("outside");
+            Err::<(), _>(AppError::Boom(1))
+        })
+        .await;
+    let cancelled = out.unwrap_err();
+    assert!(
+        matches!(cancelled.interrupted(), Some(Interrupted::Cancelled(_))),
+        "{cancelled:?}"
+    );
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run_all(async {
+            s.cancel("outside");
+            Err::<(), _>(AppError::Boom(1))
+        })
+        .await;
+    let failures = out.unwrap_err();
+    assert!(
+        failures
+            .iter()
+            .all(|f| matches!(f.error().interrupted(), Some(Interrupted::Cancelled(_)))),
+        "{failures:?}"
+    );
+    // Before the cancel, it is the failure, and stays.
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            s.spawn(async {
+                sleep(ms(10)).await;
+                Ok::<_, AppError>(())
+            });
+            Err::<(), _>(AppError::Boom(2))
+        })
+        .await;
+    assert!(matches!(out, Err(AppError::Boom(2))), "{out:?}");
+}
+
+/// An error whose `Display` cancels the scope it fails (user code: the scope formats the
+/// error to name it in its siblings' cause).
+#[derive(Debug)]
+enum CancelsWhenShown {
+    Mine(Cx),
+    Interrupted(Interrupted),
+}
+
+impl std::fmt::Display for CancelsWhenShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mine(cx) => {
+                cx.cancel("cancelled while the error was shown");
+                f.write_str("mine")
+            }
+            Self::Interrupted(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl From<Interrupted> for CancelsWhenShown {
+    fn from(i: Interrupted) -> Self {
+        Self::Interrupted(i)
+    }
+}
+
+/// Law 3 with user code in the failure's path: the first failure is the one a task returned
+/// before any cancel, even when describing it (its `Display`, called by the scope) cancels the
+/// scope. The failure was read as that cancel's consequence and dropped: a spawned child's or
+/// an in-place child's error left the scope `Ok(())`, the body's own error became the cancel.
+#[tokio::test(start_paused = true)]
+async fn law3_a_failure_whose_display_cancels_the_scope_is_still_the_first_failure() {
+    for kind in ["spawned", "in place", "body"] {
+        let s = &Scope::new(Config::new());
+        let cx = s.cx().clone();
+        let out = s
+            .run(async {
+                let failing = async move { Err::<(), _>(CancelsWhenShown::Mine(cx)) };
+                match kind {
+                    "spawned" => {
+                        let _ = s.spawn(failing).await;
+                    }
+                    "in place" => {
+                        let _ = s.spawn_in_place(failing).await;
+                    }
+                    _ => failing.await?,
+                }
+                Ok::<_, CancelsWhenShown>(())
+            })
+            .await;
+        assert!(
+            matches!(out, Err(CancelsWhenShown::Mine(_))),
+            "{kind}: {out:?}"
+        );
+    }
+    // Supervised, the body's own error is kept the same way (beside the cancel its `Display`
+    // made, which the scope reports as any cancel that comes after a failure).
+    let s = &Scope::new(Config::new());
+    let cx = s.cx().clone();
+    let out = s
+        .run_all(async move { Err::<(), _>(CancelsWhenShown::Mine(cx)) })
+        .await;
+    let failures = out.unwrap_err();
+    assert!(
+        failures
+            .iter()
+            .any(|f| matches!(f.error(), CancelsWhenShown::Mine(_))),
+        "{failures:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Law 9: cancelling through a deep chain of in-place scopes takes work linear in its depth.
 

@@ -2100,8 +2100,11 @@ where
     ///
     /// The body has the last word on an outside cancellation (its parent, its deadline, a
     /// signal, [`cancel`](Scope::cancel)): if it then returns a value on its own, that is the
-    /// result; if it is dropped (after the grace) or returns the interruption with `?`, the
-    /// result is the cancellation. A child's failure or panic always wins over the body. When
+    /// result; if it is dropped (after the grace) or returns an error, the result is the
+    /// cancellation (an error after the cancel is its consequence: the scope cannot tell the
+    /// interruption returned with `?` from an error of the body's own, which is dropped). A
+    /// child's failure or panic always wins over the body; an error the body returned before
+    /// the cancel is the first failure, and stays. When
     /// the grace runs out while the body still runs, the spawned tasks below (at any depth)
     /// are aborted and this scope's in-place children dropped, and the body is polled once
     /// more when they have ended (or 100 ms after the abort, for work no abort stops, such as
@@ -2201,7 +2204,9 @@ where
     /// The body's own error is a failure of its own: a body that hands on a failed child's
     /// error (`child.await?`) stops the scope, and the result holds both the child's failure
     /// and the body's (named after the scope). To report a child's failure once and go on,
-    /// match the child's outcome instead of `?`.
+    /// match the child's outcome instead of `?`. An error the body returns after an outside
+    /// cancel is that cancel's consequence, as under [`run`](Scope::run): the cancellation is
+    /// among the failures, the body's error is not.
     ///
     /// A value the body returned before an outside cancel that then stops a child short (see
     /// [`run`](Scope::run)) answered nothing: the cancellation comes first among the failures.

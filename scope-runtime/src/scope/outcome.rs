@@ -280,6 +280,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // An error after its scope's cancel: a cancel that came after the body's value has cut
         // this child's work short (whatever its `Display` does below).
         self.cut_short(|| false);
+        let cancelled = self.cancelled_ahead_of(task);
         let message = match message_of(&error) {
             Ok(message) => message,
             Err(payload) => {
@@ -287,7 +288,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                 return (Err(self.panicked(task, payload).into()), false);
             }
         };
-        match self.fail(task, error, message.clone(), false) {
+        match self.fail(task, error, message.clone(), false, cancelled) {
             // Dropped under fail-fast as the consequence of the scope's cancel (its own, or
             // the first failure's), or, in a race that has its winner, answering the win's
             // cancel (reported as a stop; kept all the same, for a race that a panic makes
@@ -335,6 +336,8 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// supervise every child's failure is kept, and the body's unless the scope was cancelled
     /// already (then it answers that cancel, which the scope's own entry reports); only the
     /// body's cancels.
+    /// `cancelled`: [`cancelled_ahead_of`](Shared::cancelled_ahead_of) the task, read before
+    /// the error was described.
     /// Returns whether it was kept, or the panic of the error's `Drop` when it was dropped
     /// (the task's panic, for the caller to report).
     pub(crate) fn fail(
@@ -343,14 +346,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         error: E,
         message: String,
         body: bool,
+        cancelled: bool,
     ) -> Result<bool, Box<dyn Any + Send>> {
         let supervise = self.supervise();
-        // Outside the lock: a deadline may fire here and run `on_cancel` callbacks. A cancel
-        // made for this very failure (a supervisor's give-up, see `give_up`) is no other
-        // cause it could be a consequence of.
-        // An ancestor's cancel still on its way down counts (the failure may be its
-        // consequence: a shutdown's callback closed what the child used).
-        let cancelled = self.caught_up_own() && !self.cancelled_for(task);
         let rejected = {
             let mut failures = self.failures.lock();
             // Past the first `KEPT`, a supervised scope counts its children's failures (a
@@ -404,6 +402,18 @@ impl<E> Shared<E> {
             message,
         });
         self.close_admission();
+    }
+
+    /// Whether the scope was cancelled before `task`'s failure, which is then that cancel's
+    /// consequence. Read before the error's `Display` runs to describe it: a cancel that user
+    /// code makes there came after the failure, which it cannot have caused.
+    pub(crate) fn cancelled_ahead_of(&self, task: &TaskInfo) -> bool {
+        // Outside any lock: a deadline may fire here and run `on_cancel` callbacks. A cancel
+        // made for this very failure (a supervisor's give-up, see `give_up`) is no other
+        // cause it could be a consequence of. An ancestor's cancel still on its way down
+        // counts (the failure may be its consequence: a shutdown's callback closed what the
+        // child used).
+        self.caught_up_own() && !self.cancelled_for(task)
     }
 
     /// Whether `task` gave up (its give-up cancelled the scope, or would have but for a

@@ -571,11 +571,13 @@ fn body_ended<E, M>(
                 shared.body_returned();
             }
             if let Err(error) = out {
+                let cancelled = shared.cancelled_ahead_of(&shared.info);
                 match message_of(&error) {
                     Ok(message) => {
                         // The error's `Drop` panicked as the scope dropped it (a
                         // consequence): the body's panic.
-                        if let Err(payload) = shared.fail(&shared.info, error, message, true) {
+                        let kept = shared.fail(&shared.info, error, message, true, cancelled);
+                        if let Err(payload) = kept {
                             driver.body_panicked(shared, payload);
                         }
                     }
