@@ -2126,7 +2126,9 @@ where
     ///
     /// A panic of the body is resumed by the returned future once every child has ended (a
     /// child's panic is not: it is the child's failure,
-    /// [`Interrupted::Panicked`](crate::Interrupted::Panicked)).
+    /// [`Interrupted::Panicked`](crate::Interrupted::Panicked)). So is a panic of `E`'s
+    /// `From<Interrupted>`, which builds the result from the interruption after every child
+    /// has ended.
     ///
     /// # Examples
     ///
