@@ -3809,6 +3809,291 @@ async fn law2_a_nested_scope_whose_straggler_is_in_place_still_hands_its_value_u
     }
 }
 
+/// The body of a kept scope's run: an in-place child that answers the cancel after 20 ms of
+/// cleanup (well within the scope's 1 s grace), and a body that cancels the scope and hands
+/// the child's value on.
+async fn graceful_run<'s, 'env>(
+    s: &'s Scope<'s, 'env, Interrupted>,
+    cleaned: Arc<AtomicBool>,
+) -> Result<u32, Interrupted> {
+    s.run(async move {
+        let child = s.spawn_in_place(async move {
+            scope_runtime::cancelled().await;
+            sleep(ms(20)).await;
+            cleaned.store(true, Ordering::SeqCst);
+            Ok::<_, Interrupted>(7)
+        });
+        sleep(ms(10)).await;
+        s.cancel("stop");
+        child.await
+    })
+    .await
+}
+
+/// Law 9 for a scope made in a body and run after the scope it was made in has finished (whose
+/// finish sealed its tracker; the scope has a context of its own): its cancel gives its
+/// in-place children its grace, as a top-level scope's does. (A nested scope that took any
+/// sealed tracker above as its parent's abort dropped them at once.)
+#[test]
+fn law9_a_scope_returned_from_a_body_and_run_after_its_scope_ended_keeps_its_grace() {
+    within(20, "returned scope", || {
+        common::paused().block_on(async {
+            let outer = &Scope::<Interrupted>::new(Config::new());
+            let kept: &'static Scope<'static, 'static, Interrupted> = outer
+                .run(async {
+                    Ok::<_, Interrupted>(&*Box::leak(Box::new(Scope::new(
+                        Config::new().parent(Cx::root()).grace(ms(1_000)),
+                    ))))
+                })
+                .await
+                .unwrap();
+            let s = kept;
+            let cleaned = Arc::new(AtomicBool::new(false));
+            let started = tokio::time::Instant::now();
+            let out = graceful_run(s, Arc::clone(&cleaned)).await;
+            let took = started.elapsed();
+            assert!(
+                cleaned.load(Ordering::SeqCst),
+                "the in-place child's cleanup was cut (took {took:?}, out {out:?})"
+            );
+            assert_eq!(out.unwrap(), 7);
+        });
+    });
+}
+
+/// The same, the scope handed to a task of the runtime and run there after the scope it was
+/// made in finished.
+#[test]
+fn law9_a_scope_made_in_a_body_and_run_in_a_task_after_its_scope_ended_keeps_its_grace() {
+    within(20, "tokio task", || {
+        common::paused().block_on(async {
+            let outer = &Scope::<Interrupted>::new(Config::new());
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = outer
+                .run(async {
+                    let s: &'static Scope<'static, 'static, Interrupted> = Box::leak(Box::new(
+                        Scope::new(Config::new().parent(Cx::root()).grace(ms(1_000))),
+                    ));
+                    Ok::<_, Interrupted>(tokio::spawn(async move {
+                        let _ = rx.await;
+                        let cleaned = Arc::new(AtomicBool::new(false));
+                        let out = graceful_run(s, Arc::clone(&cleaned)).await;
+                        (out, cleaned.load(Ordering::SeqCst))
+                    }))
+                })
+                .await
+                .unwrap();
+            // The outer scope has finished.
+            tx.send(()).unwrap();
+            let (out, cleaned) = task.await.unwrap();
+            assert!(cleaned, "the in-place child's cleanup was cut: {out:?}");
+            assert_eq!(out.unwrap(), 7);
+        });
+    });
+}
+
+/// Law 9 for a scope entered in a shield in a blocking child, which the outer scope's abort
+/// cannot stop: the abort seals the scope's work, but its context is the shield's, so the
+/// scope runs on (its in-place children run on its own run). Cancelled later on its own, it
+/// gives its in-place child its grace: only a cancel that came from above, with an abort from
+/// above, ends the grace with that abort.
+#[test]
+fn law9_a_scope_cancelled_on_its_own_after_an_enclosing_abort_keeps_its_grace() {
+    // The inner run's result, whether its child cleaned up, whether the abort sealed it.
+    type Got = Option<(Result<u32, Interrupted>, bool, bool)>;
+    within(30, "shield in blocking", || {
+        let rt = two_workers();
+        let got: Arc<std::sync::Mutex<Got>> = Arc::default();
+        let got2 = Arc::clone(&got);
+        rt.block_on(async move {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+            let outer = &Scope::<Interrupted>::new(Config::new().name("outer"));
+            let _ = outer
+                .run(async {
+                    let _job = outer.spawn_blocking(move |_| {
+                        let handle = tokio::runtime::Handle::current();
+                        handle.block_on(scope_runtime::shield(async move {
+                            let n = &Scope::<Interrupted>::new(
+                                Config::new().name("inner").grace(ms(1_000)),
+                            );
+                            let cleaned = Arc::new(AtomicBool::new(false));
+                            let cl = Arc::clone(&cleaned);
+                            let mut sealed = false;
+                            let out = n
+                                .run(async {
+                                    let child = n.spawn_in_place(async move {
+                                        scope_runtime::cancelled().await;
+                                        sleep(ms(20)).await;
+                                        cl.store(true, Ordering::SeqCst);
+                                        Ok::<_, Interrupted>(7)
+                                    });
+                                    ready_tx.send(()).unwrap();
+                                    let until = std::time::Instant::now() + Duration::from_secs(10);
+                                    while !n.is_closed() && std::time::Instant::now() < until {
+                                        tokio::time::sleep(ms(1)).await;
+                                    }
+                                    sealed = n.is_closed();
+                                    n.cancel("inner's own stop");
+                                    child.await
+                                })
+                                .await;
+                            *got2.lock().unwrap() =
+                                Some((out, cleaned.load(Ordering::SeqCst), sealed));
+                        }));
+                        Ok::<_, Interrupted>(())
+                    });
+                    let _ = tokio::task::spawn_blocking(move || ready_rx.recv()).await;
+                    outer.cancel("stop");
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+        });
+        let (out, cleaned, sealed) = got.lock().unwrap().take().expect("the inner run ended");
+        assert!(sealed, "the outer abort did not seal the inner scope");
+        assert!(
+            cleaned,
+            "the inner in-place child's cleanup was cut: {out:?}"
+        );
+        assert_eq!(out.unwrap(), 7);
+    });
+}
+
+/// Law 2 three levels deep, with stragglers (in place, spawned) at some levels: every body
+/// answers the cancel, and the innermost body's value reaches the outer body. It was lost when
+/// the innermost scope had a spawned straggler and the scope between had no task of its own:
+/// the outer's abort did not reach that task (see the law 1 test below), the middle scope,
+/// given its last poll, aborted it itself but was not idle in that same poll, and the outer
+/// dropped its body.
+#[test]
+fn law2_three_levels_hand_the_innermost_value_up_whatever_each_level_holds() {
+    let mut lost = Vec::new();
+    for mask in 0u32..8 {
+        let (mid_in_place, inner_in_place, inner_spawns) =
+            (mask & 1 != 0, mask & 2 != 0, mask & 4 != 0);
+        let r = common::paused().block_on(async move {
+            let outer = &Scope::<Interrupted>::new(Config::new().grace(ms(200)));
+            let run = outer.run(async move {
+                let mid = &Scope::<Interrupted>::new(Config::new().grace(hours(1)));
+                mid.run(async move {
+                    if mid_in_place {
+                        mid.spawn_in_place(async move {
+                            sleep(hours(2)).await;
+                            Ok::<_, Interrupted>(())
+                        });
+                    }
+                    let inner = &Scope::<Interrupted>::new(Config::new().grace(hours(1)));
+                    inner
+                        .run(async move {
+                            if inner_in_place {
+                                inner.spawn_in_place(async move {
+                                    sleep(hours(2)).await;
+                                    Ok::<_, Interrupted>(())
+                                });
+                            }
+                            if inner_spawns {
+                                inner.spawn(async move {
+                                    sleep(hours(2)).await;
+                                    Ok::<_, Interrupted>(())
+                                });
+                            }
+                            scope_runtime::cancelled().await;
+                            Ok::<_, Interrupted>(5u32)
+                        })
+                        .await
+                })
+                .await
+            });
+            let started = tokio::time::Instant::now();
+            let (out, ()) = tokio::join!(run, async {
+                sleep(ms(10)).await;
+                outer.cancel("stop");
+            });
+            (out, started.elapsed())
+        });
+        if !matches!(r.0, Ok(5)) {
+            lost.push(format!(
+                "mid in-place {mid_in_place} inner in-place {inner_in_place} inner spawned {inner_spawns}: {:?} after {:?}",
+                r.0, r.1
+            ));
+        }
+    }
+    assert!(lost.is_empty(), "{lost:#?}");
+}
+
+/// Laws 1 and 9: the outer scope's forced abort reaches a spawned task two levels down, also
+/// when the scope in between has no task of its own (its tracker was registered in the outer
+/// one only at its own first task, so the abort did not walk down to the grandchild's, which
+/// lived on until the middle scope was dropped: an hour, its grace, before the body's last
+/// poll).
+#[test]
+fn law1_the_outer_abort_reaches_a_task_two_levels_below_a_scope_with_no_task_of_its_own() {
+    within(20, "abort reach", || {
+        let mut bad = Vec::new();
+        for mid_has_task in [true, false] {
+            let r = common::paused().block_on(async move {
+                let held = Arc::new(AtomicUsize::new(0));
+                let outer = &Scope::<Interrupted>::new(Config::new().grace(ms(50)));
+                let h = Arc::clone(&held);
+                let run = outer.run(async move {
+                    let mid = &Scope::<Interrupted>::new(Config::new().grace(hours(1)));
+                    mid.run(async move {
+                        if mid_has_task {
+                            mid.spawn(async {
+                                sleep(hours(2)).await;
+                                Ok::<_, Interrupted>(())
+                            });
+                        }
+                        let inner = &Scope::<Interrupted>::new(Config::new().grace(hours(1)));
+                        let g = Live::new(&h);
+                        inner
+                            .run(async move {
+                                inner.spawn(async move {
+                                    let _g = g;
+                                    sleep(hours(2)).await;
+                                    Ok::<_, Interrupted>(())
+                                });
+                                // Ignores the cancel.
+                                sleep(hours(2)).await;
+                                Ok::<_, Interrupted>(())
+                            })
+                            .await
+                    })
+                    .await
+                });
+                let started = tokio::time::Instant::now();
+                let h2 = Arc::clone(&held);
+                let (out, (), at_70) = tokio::join!(
+                    run,
+                    async {
+                        sleep(ms(10)).await;
+                        outer.cancel("stop");
+                    },
+                    async move {
+                        sleep(ms(70)).await;
+                        h2.load(Ordering::SeqCst)
+                    }
+                );
+                (out, started.elapsed(), at_70, held.load(Ordering::SeqCst))
+            });
+            let (out, took, at_70, left) = r;
+            if at_70 != 0 || took > ms(70) || left != 0 {
+                bad.push(format!(
+                    "mid has a task {mid_has_task}: grandchild alive at 70 ms: {at_70}, outer resolved after {took:?} ({out:?}), alive at the end {left}"
+                ));
+            }
+        }
+        assert!(bad.is_empty(), "{bad:#?}");
+    });
+}
+
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Law 9 with the body's last poll: work below the body that the abort cannot stop (a blocking
 /// closure, or a task stuck in synchronous code) and that ends only when the body's locals go
 /// (a sender the body holds) does not keep the scope from ending. The body's last poll waits

@@ -593,6 +593,19 @@ fn body_ended<E, M>(
     }
 }
 
+/// Whether the grace of a scope cancelled from above is over with an enclosing scope's forced
+/// abort, which reached its work: the cancel it answers came down from that scope (not its
+/// own, nor one of a context an enclosing scope does not cancel, a shield's), so it ends as
+/// that scope's work below does, and its body's value reaches that scope's last poll. (A
+/// scope whose enclosing one merely finished keeps its grace.)
+#[cold]
+fn aborted_from_above<E>(shared: &Shared<E>) -> bool {
+    shared.tracker.is_aborted_anywhere()
+        && shared
+            .cause_own()
+            .is_some_and(|cause| matches!(*cause, crate::Cause::ParentCancelled(_)))
+}
+
 /// The grace ran out while the body still runs: it is dropped inside the scope's context, as
 /// it was polled (its destructor's panic is its panic).
 #[inline(never)]
@@ -1261,9 +1274,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.tracker.drop_waiting_jobs();
             let no_timer = tokio::runtime::Handle::try_current().is_err();
             let grace = shared.cancel_grace();
-            // Sealed while the body runs: an enclosing scope's abort reached this one, whose
-            // grace is over with it.
-            if !(grace.is_zero() || no_timer || shared.tracker.is_sealed_anywhere()) {
+            if !(grace.is_zero() || no_timer || aborted_from_above(shared)) {
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
                 let fired = sleep.as_mut().poll(task).is_ready();
                 self.grace = Some(sleep);
@@ -1273,7 +1284,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                if grace.as_mut().poll(task).is_pending() && !shared.tracker.is_sealed_anywhere() {
+                if grace.as_mut().poll(task).is_pending() && !aborted_from_above(shared) {
                     return Turn::Continue;
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.

@@ -16,7 +16,13 @@
 //!   is `SEALED`. A unit, once taken, is held until the work's future is dropped.
 //! - `SEALED` is set either by the owner's finish, with a compare-and-swap from zero units (so
 //!   no unit is held at that instant, and none can be taken after), or by the forced abort. A
-//!   sealed tracker never admits a unit again; its count only falls.
+//!   sealed tracker never admits a unit again; its count only falls. The forced abort also
+//!   marks it `aborted` (before the seal), which a finish does not.
+//! - The forced abort reaches every task below: a tracker with a task (or a queued child) is
+//!   registered in its enclosing tracker, and that one in its own, up to the first already
+//!   registered, so the abort's walk down through the registered trackers finds it; a
+//!   registration that comes after the abort sealed a tracker above finds it sealed and aborts
+//!   its own tasks.
 //! - The owner registers its waker, then reads the count: the exit that takes the count to
 //!   zero wakes it afterwards, so the last exit cannot be missed.
 //!
@@ -41,7 +47,7 @@ use std::task::Waker;
 
 use crate::cx::EnclosingScope;
 use crate::slab::Slab;
-use crate::sync::{AtomicUsize, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
 use tokio::time::Instant;
 
 #[cfg(not(all(test, loom)))]
@@ -221,6 +227,9 @@ pub(crate) struct Tracker {
     owner: AtomicWaker,
     /// Further waiters (services can have several drainers), notified at zero.
     idle: Option<tokio::sync::Notify>,
+    /// A forced abort sealed this tracker (its owner's own, or an enclosing owner's that
+    /// walked down to it); a finish seals without it.
+    aborted: AtomicBool,
     enclosing: EnclosingScope,
     registry: Mutex<Registry>,
 }
@@ -251,6 +260,7 @@ impl Tracker {
             holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: None,
+            aborted: AtomicBool::new(false),
             enclosing,
             registry: Mutex::new(Registry::default()),
         }
@@ -268,6 +278,7 @@ impl Tracker {
             holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: Some(tokio::sync::Notify::new()),
+            aborted: AtomicBool::new(false),
             enclosing,
             registry: Mutex::new(Registry::default()),
         }
@@ -450,6 +461,20 @@ impl Tracker {
         false
     }
 
+    /// Whether a forced abort sealed this tracker or an enclosing one (not a finish: a scope
+    /// run after the one it was made in ended is not cut short by that end).
+    pub(crate) fn is_aborted_anywhere(&self) -> bool {
+        let mut t: Option<&Tracker> = Some(self);
+        while let Some(u) = t {
+            // Acquire: pairs with the abort's store.
+            if u.aborted.load(Ordering::Acquire) {
+                return true;
+            }
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+        false
+    }
+
     /// Whether an enclosing tracker (not this one) is sealed: the work this one belongs to
     /// was aborted from above (whose abort seals, and closes, the nested trackers too).
     pub(crate) fn is_sealed_above(&self) -> bool {
@@ -614,7 +639,7 @@ impl Tracker {
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
         if register_here {
-            tracker.register_nested(this);
+            Self::register_nested(this);
         }
         if tracker.is_sealed_anywhere() {
             tracker.abort_all();
@@ -631,7 +656,7 @@ impl Tracker {
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
         if register_here {
-            tracker.register_nested(this);
+            Self::register_nested(this);
         }
         if tracker.is_sealed_anywhere() {
             // An enclosing owner's abort came before the registration.
@@ -639,30 +664,46 @@ impl Tracker {
         }
     }
 
-    fn register_nested(&self, this: &Arc<dyn Enclosing>) {
-        let Some(enclosing) = &self.enclosing else {
-            return;
-        };
-        // Lock order: never both registries at once.
-        let key = enclosing
-            .tracker()
-            .registry
-            .lock()
-            .nested
-            .insert(Arc::downgrade(this));
-        let stale = {
-            let mut r = self.registry.lock();
-            if r.key_in_enclosing.is_none() {
-                r.key_in_enclosing = Some(key);
-                None
-            } else {
-                Some(key)
+    /// Registers this tracker in its enclosing one, and that one in its own, up the chain to
+    /// the first already registered: an owner's forced abort walks down through the trackers
+    /// registered in it, and one with no unit of its own (a scope between whose only work is
+    /// a nested scope's) must not hide the work below it.
+    fn register_nested(this: &Arc<dyn Enclosing>) {
+        let mut this = Arc::clone(this);
+        loop {
+            let tracker = this.tracker();
+            let Some(enclosing) = tracker.enclosing.clone() else {
+                return;
+            };
+            // Lock order: never both registries at once.
+            let key = enclosing
+                .tracker()
+                .registry
+                .lock()
+                .nested
+                .insert(Arc::downgrade(&this));
+            let stale = {
+                let mut r = tracker.registry.lock();
+                if r.key_in_enclosing.is_none() {
+                    r.key_in_enclosing = Some(key);
+                    None
+                } else {
+                    Some(key)
+                }
+            };
+            if let Some(key) = stale {
+                // Another task registered this tracker first (and the chain above it).
+                let removed = enclosing.tracker().registry.lock().nested.remove(key);
+                drop(removed);
+                return;
             }
-        };
-        if let Some(key) = stale {
-            // Another task registered this tracker first.
-            let removed = enclosing.tracker().registry.lock().nested.remove(key);
-            drop(removed);
+            let up = enclosing.tracker();
+            let registered =
+                up.enclosing.is_none() || up.registry.lock().key_in_enclosing.is_some();
+            if registered {
+                return;
+            }
+            this = enclosing;
         }
     }
 
@@ -681,6 +722,9 @@ impl Tracker {
     /// `taken`: this tracker's entry was taken out of its enclosing tracker's table, so its
     /// key there no longer names it.
     fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool) {
+        // Release: whoever sees it aborted sees it sealed. (Before the seal: a finish racing
+        // the abort is not read as one.)
+        self.aborted.store(true, Ordering::Release);
         // AcqRel: see the invariants.
         self.state.fetch_or(SEALED | CLOSED, Ordering::AcqRel);
         let (aborts, jobs, nested) = {

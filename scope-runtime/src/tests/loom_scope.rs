@@ -14,7 +14,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::scope::admission::{Abort, Admission, Admitted, Queued, Ticket};
-use crate::scope::tracker::{Enclosing, Tracker};
+use crate::scope::tracker::{Enclosing, PendingJob, TaskHandle, Tracker};
 
 /// An owner of a tracker (a scope or a service, in the runtime).
 struct Owner(Tracker);
@@ -137,6 +137,52 @@ fn loom_a_nested_scopes_child_racing_the_outer_close() {
             "below a finished scope nothing is admitted"
         );
         assert_eq!(nested.0.units(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outer scope's forced abort racing the first task of a scope two levels down, whose
+// enclosing scope has no work of its own: the abort reaches the task either way (the walk
+// finds it, the chain being registered up to the outer tracker, or the registration finds the
+// outer sealed and aborts it itself).
+
+/// A blocking job (the model's task): whether the abort reached it.
+#[derive(Default)]
+struct ModelJob(AtomicBool);
+
+impl PendingJob for ModelJob {
+    fn drop_unstarted(&self) {
+        // Relaxed: read after the threads are joined.
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_gone(&self) -> bool {
+        // Relaxed: a hint for pruning.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn loom_an_abort_from_above_racing_a_task_below_a_scope_with_no_work() {
+    loom::model(|| {
+        let outer = root();
+        let middle = nested_in(&outer);
+        let inner: Arc<dyn Enclosing> = nested_in(&middle);
+        let job = Arc::new(ModelJob::default());
+        let registrar = {
+            let (inner, job) = (Arc::clone(&inner), Arc::clone(&job));
+            thread::spawn(move || {
+                Tracker::register_task(&inner, TaskHandle::Job(job));
+            })
+        };
+        outer.0.abort_all();
+        registrar.join().unwrap();
+        // Relaxed: ordered by the join.
+        assert!(
+            job.0.load(Ordering::Relaxed),
+            "the outer abort did not reach a task two levels down"
+        );
+        assert!(inner.tracker().is_aborted_anywhere());
     });
 }
 
