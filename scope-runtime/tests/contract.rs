@@ -4086,6 +4086,179 @@ fn law1_the_outer_abort_reaches_a_task_two_levels_below_a_scope_with_no_task_of_
     });
 }
 
+/// An in-place child that needs 20 ms of cleanup once cancelled; the scope is cancelled by
+/// `cancel` (run 10 ms into the body). Returns the run's result and whether the cleanup ran.
+async fn run_cancelled_by(
+    s: &'static Scope<'static, 'static, Interrupted>,
+    cancel: impl FnOnce() + Send + 'static,
+) -> (Result<u32, Interrupted>, bool) {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let cl = Arc::clone(&cleaned);
+    let out = s
+        .run(async move {
+            let child = s.spawn_in_place(async move {
+                scope_runtime::cancelled().await;
+                sleep(ms(20)).await;
+                cl.store(true, Ordering::SeqCst);
+                Ok::<_, Interrupted>(7)
+            });
+            sleep(ms(10)).await;
+            cancel();
+            child.await
+        })
+        .await;
+    (out, cleaned.load(Ordering::SeqCst))
+}
+
+/// `aborted`: the outer scope ends by its forced abort (its body ignores the cancel), else it
+/// finishes. The kept scope (parent: an unrelated root context, grace 1 s) is run in a tokio
+/// task after the outer scope ended, and cancelled through its parent context.
+fn kept_scope_cancelled_through_its_own_parent(aborted: bool) -> (Result<u32, Interrupted>, bool) {
+    within(20, "kept scope", move || {
+        common::paused().block_on(async move {
+            let other = Cx::root();
+            let outer = &Scope::<Interrupted>::new(Config::new().grace(ms(10)));
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let other2 = other.clone();
+            let task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<_>>>> = Arc::default();
+            let task2 = Arc::clone(&task);
+            let run = outer.run(async move {
+                let s: &'static Scope<'static, 'static, Interrupted> = Box::leak(Box::new(
+                    Scope::new(Config::new().parent(other2.clone()).grace(ms(1_000))),
+                ));
+                *task2.lock().unwrap() = Some(tokio::spawn(async move {
+                    let _ = rx.await;
+                    run_cancelled_by(s, move || {
+                        other2.cancel("the kept scope's own parent stops");
+                    })
+                    .await
+                }));
+                if aborted {
+                    // Ignores the cancel.
+                    sleep(hours(1)).await;
+                }
+                Ok::<_, Interrupted>(())
+            });
+            let (out, ()) = tokio::join!(run, async {
+                if aborted {
+                    sleep(ms(5)).await;
+                    outer.cancel("stop");
+                }
+            });
+            assert_eq!(out.is_err(), aborted, "{out:?}");
+            tx.send(()).unwrap();
+            let t = task.lock().unwrap().take().unwrap();
+            let _ = &other;
+            t.await.unwrap()
+        })
+    })
+}
+
+/// Law 9 for the same scope when the scope it was made in finished instead.
+#[test]
+fn law9_a_scope_cancelled_through_its_own_parent_after_its_scope_finished_keeps_its_grace() {
+    let (out, cleaned) = kept_scope_cancelled_through_its_own_parent(false);
+    assert!(cleaned, "cleanup cut: {out:?}");
+}
+
+/// Law 9 for a scope made in a body whose scope was then aborted, run after that abort with a
+/// context of its own, and cancelled through it: the abort came before it started, so its
+/// cancel (a `ParentCancelled`, from its own parent) gets the grace. (The first version read
+/// any abort above with an inherited cause as the end of the grace.)
+#[test]
+fn law9_a_scope_started_after_its_scope_was_aborted_keeps_its_grace() {
+    let (out, cleaned) = kept_scope_cancelled_through_its_own_parent(true);
+    assert!(
+        cleaned,
+        "the in-place child's cleanup was cut (the cancel came from the scope's own parent, not the aborted scope): {out:?}"
+    );
+}
+
+/// Outer (grace 200 ms) over a nested scope (grace 1 h) with an in-place straggler that ignores
+/// the cancel; the nested body answers the cancel with 5. `outer_cancel`: how the outer is
+/// cancelled at 10 ms ("explicit" or "deadline"); `nested_first`: the nested scope is cancelled
+/// on its own at 5 ms first ("none", "own-deadline", "own-cancel").
+fn nested_value(
+    outer_cancel: &'static str,
+    nested_first: &'static str,
+) -> (Result<u32, Interrupted>, Duration, usize) {
+    common::paused().block_on(async move {
+        let held = Arc::new(AtomicUsize::new(0));
+        let mut oc = Config::new().grace(ms(200));
+        if outer_cancel == "deadline" {
+            oc = oc.timeout(ms(10));
+        }
+        let outer = &Scope::<Interrupted>::new(oc);
+        let h = Arc::clone(&held);
+        let run = outer.run(async move {
+            let mut nc = Config::new().grace(hours(1));
+            if nested_first == "own-deadline" {
+                nc = nc.timeout(ms(5));
+            }
+            let inner = &Scope::<Interrupted>::new(nc);
+            let g = Live::new(&h);
+            let v = inner
+                .run(async move {
+                    inner.spawn_in_place(async move {
+                        let _g = g;
+                        sleep(hours(2)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    if nested_first == "own-cancel" {
+                        sleep(ms(5)).await;
+                        inner.cancel("inner's own");
+                    }
+                    scope_runtime::cancelled().await;
+                    Ok::<_, Interrupted>(5u32)
+                })
+                .await;
+            // Whatever the nested scope returned, the body answers with its value or 99.
+            Ok::<_, Interrupted>(v.unwrap_or(99))
+        });
+        let started = tokio::time::Instant::now();
+        let (out, ()) = tokio::join!(run, async {
+            if outer_cancel == "explicit" {
+                sleep(ms(10)).await;
+                outer.cancel("stop");
+            }
+        });
+        (out, started.elapsed(), held.load(Ordering::SeqCst))
+    })
+}
+
+/// Law 2 with the parent's deadline as the cancel (inherited by the nested scope).
+#[test]
+fn law2_a_nested_scope_answering_its_parents_deadline_hands_its_value_up() {
+    let (out, took, left) = nested_value("deadline", "none");
+    assert_eq!(left, 0);
+    assert!(took <= ms(400), "took {took:?}");
+    // The body answered the deadline with the nested value.
+    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
+}
+
+/// Law 2 for a nested scope cancelled first on its own (its timeout, its own `cancel`), then
+/// reached by its parent's abort while in its grace: the abort ends that grace too, and the
+/// value its body answered with reaches the parent's body (which gave 99 for an error). It was
+/// lost: only an inherited cancel ended the grace with the abort, and the parent dropped its
+/// body with the value in it.
+#[test]
+fn law2_a_nested_scope_cancelled_first_by_its_own_timeout_hands_its_value_up() {
+    let (out, took, left) = nested_value("explicit", "own-deadline");
+    assert_eq!(left, 0);
+    assert!(took <= ms(400), "took {took:?}");
+    // The value the nested body answered its own cancel with.
+    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
+}
+
+/// The same, the nested scope cancelled first by its own `cancel`.
+#[test]
+fn law2_a_nested_scope_cancelled_first_on_its_own_hands_its_value_up() {
+    let (out, took, left) = nested_value("explicit", "own-cancel");
+    assert_eq!(left, 0);
+    assert!(took <= ms(400), "took {took:?}");
+    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
+}
+
 fn two_workers() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -2110,9 +2110,9 @@ where
     /// more when they have ended (or 100 ms after the abort, for work no abort stops, such as
     /// a blocking closure waiting on the body's locals; at once with a grace of zero), then
     /// dropped if it still runs: a body waiting on a nested scope that answered the cancel
-    /// gets that scope's value, which its stragglers no longer hold up (a nested scope that
-    /// answers this scope's cancel takes this abort as the end of its own grace, however long,
-    /// and drops its in-place children). (What the body runs in that poll runs after the abort began:
+    /// gets that scope's value, which its stragglers no longer hold up (a nested scope
+    /// cancelled by this scope's cancel, or on its own before this abort, takes the abort as
+    /// the end of its own grace, however long, and drops its in-place children). (What the body runs in that poll runs after the abort began:
     /// a [`shield_for`](crate::shield_for) it starts there is not waited for.)
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops

@@ -18,7 +18,7 @@ use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, BodyOutput, Finish, Kept, Report};
-use super::tracker::{Enclosing, Tracker};
+use super::tracker::{abort_epoch, Enclosing, Tracker};
 use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
@@ -282,6 +282,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 deferred: Vec::new(),
                 deferred_timer: None,
                 panic: None,
+                aborts_seen: 0,
             },
         }
     }
@@ -593,19 +594,6 @@ fn body_ended<E, M>(
     }
 }
 
-/// Whether the grace of a scope cancelled from above is over with an enclosing scope's forced
-/// abort, which reached its work: the cancel it answers came down from that scope (not its
-/// own, nor one of a context an enclosing scope does not cancel, a shield's), so it ends as
-/// that scope's work below does, and its body's value reaches that scope's last poll. (A
-/// scope whose enclosing one merely finished keeps its grace.)
-#[cold]
-fn aborted_from_above<E>(shared: &Shared<E>) -> bool {
-    shared.tracker.is_aborted_anywhere()
-        && shared
-            .cause_own()
-            .is_some_and(|cause| matches!(*cause, crate::Cause::ParentCancelled(_)))
-}
-
 /// The grace ran out while the body still runs: it is dropped inside the scope's context, as
 /// it was polled (its destructor's panic is its panic).
 #[inline(never)]
@@ -913,6 +901,10 @@ struct Driver<'env, M: Mode> {
     deferred: Vec<(Deferred, Target)>,
     deferred_timer: Option<Pin<Box<Sleep>>>,
     panic: Option<Box<dyn Any + Send>>,
+    /// The forced aborts begun before the run started ([`abort_epoch`]), then before its
+    /// cancel: an abort from above later than this one ends the cancel's grace (see
+    /// `grace_cut_by_abort`).
+    aborts_seen: u64,
 }
 
 impl<'env, M: Mode> Driver<'env, M> {
@@ -955,6 +947,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             return Err(error);
         }
         self.phase = Phase::Running;
+        self.aborts_seen = abort_epoch();
         shared.obs.started();
         // Woken when the context is cancelled (by anyone, at any depth above): the owner is
         // told outside every lock and only wakes the run, which then looks. The registration
@@ -1274,7 +1267,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.tracker.drop_waiting_jobs();
             let no_timer = tokio::runtime::Handle::try_current().is_err();
             let grace = shared.cancel_grace();
-            if !(grace.is_zero() || no_timer || aborted_from_above(shared)) {
+            if !(grace.is_zero() || no_timer || self.cancel_cut_by_abort(shared)) {
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
                 let fired = sleep.as_mut().poll(task).is_ready();
                 self.grace = Some(sleep);
@@ -1284,7 +1277,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                if grace.as_mut().poll(task).is_pending() && !aborted_from_above(shared) {
+                if grace.as_mut().poll(task).is_pending() && !self.grace_cut_by_abort(shared) {
                     return Turn::Continue;
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.
@@ -1328,6 +1321,33 @@ impl<'env, M: Mode> Driver<'env, M> {
                 .unwrap_or_else(Instant::now);
             timer.as_mut().reset(at);
         }
+    }
+
+    /// The scope is cancelled now (its run sees it first): whether an enclosing scope's forced
+    /// abort that came after the run started already ended the grace. Only if the cancel came
+    /// down from above (the aborting scope's, or an ancestor's): one of the scope's own, made
+    /// after that abort (a scope in a shield, which the abort cannot stop, cancelled later on
+    /// its own), gets its grace. Either way, aborts up to this one are seen from now on. (Asked
+    /// only of a scope with a grace to wait: the walk up its enclosing scopes is not made at
+    /// each level of a chain cancelled without one.)
+    #[cold]
+    #[inline(never)]
+    fn cancel_cut_by_abort<E>(&mut self, shared: &Shared<E>) -> bool {
+        let cut = shared.tracker.aborted_since(self.aborts_seen)
+            && shared
+                .cause_own()
+                .is_some_and(|cause| matches!(*cause, Cause::ParentCancelled(_)));
+        self.aborts_seen = abort_epoch();
+        cut
+    }
+
+    /// In the cancel's grace: whether an enclosing scope's forced abort came since the cancel
+    /// and reached this scope's work, whatever the cancel was (the scope's own timeout, say).
+    /// It ends the grace: the scope drops its in-place stragglers, and its body's value reaches
+    /// the enclosing scope's last poll. (A scope whose enclosing one merely finished, or was
+    /// aborted before this one started, keeps its grace.)
+    fn grace_cut_by_abort<E>(&self, shared: &Shared<E>) -> bool {
+        shared.tracker.aborted_since(self.aborts_seen)
     }
 
     /// Whether the body's last poll may wait no longer for the work below, which has not

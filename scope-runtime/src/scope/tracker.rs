@@ -17,12 +17,13 @@
 //! - `SEALED` is set either by the owner's finish, with a compare-and-swap from zero units (so
 //!   no unit is held at that instant, and none can be taken after), or by the forced abort. A
 //!   sealed tracker never admits a unit again; its count only falls. The forced abort also
-//!   marks it `aborted` (before the seal), which a finish does not.
+//!   marks it `aborted` (before the seal) with the abort's place in the process's order of
+//!   aborts ([`abort_epoch`]), which a finish does not.
 //! - The forced abort reaches every task below: a tracker with a task (or a queued child) is
 //!   registered in its enclosing tracker, and that one in its own, up to the first already
-//!   registered, so the abort's walk down through the registered trackers finds it; a
-//!   registration that comes after the abort sealed a tracker above finds it sealed and aborts
-//!   its own tasks.
+//!   registered, so the abort's walk down through the registered trackers finds it. A
+//!   registration that comes after the abort took a table it inserts into finds a tracker above
+//!   sealed, and aborts what it inserted (the subtree below it) itself.
 //! - The owner registers its waker, then reads the count: the exit that takes the count to
 //!   zero wakes it afterwards, so the last exit cannot be missed.
 //!
@@ -47,7 +48,7 @@ use std::task::Waker;
 
 use crate::cx::EnclosingScope;
 use crate::slab::Slab;
-use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, AtomicWaker, Mutex, Ordering};
 use tokio::time::Instant;
 
 #[cfg(not(all(test, loom)))]
@@ -204,6 +205,25 @@ impl From<tokio::task::AbortHandle> for TaskHandle {
 
 /// No new direct units (the owner's body returned, or it was cancelled).
 const CLOSED: usize = 0b001;
+/// How many forced aborts the process has begun: an abort's epoch is its place in that order,
+/// so that a scope can tell an abort from above that came after its start (or its cancel) from
+/// one that came before. (A plain counter, outside the loom models: it orders aborts against
+/// starts, it publishes nothing.)
+static ABORT_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The epoch of the forced aborts begun so far (see [`ABORT_EPOCH`]): an abort later than this
+/// has a greater one.
+pub(crate) fn abort_epoch() -> u64 {
+    // SeqCst: one total order with the aborts' increments.
+    ABORT_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Begins a forced abort: its epoch (see [`ABORT_EPOCH`]).
+fn next_abort_epoch() -> u64 {
+    // SeqCst: see `abort_epoch`.
+    ABORT_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
 /// No new units at all, nested ones included (finished, or forcibly aborted).
 const SEALED: usize = 0b010;
 /// The owner has started (a scope's run future was first polled).
@@ -228,8 +248,8 @@ pub(crate) struct Tracker {
     /// Further waiters (services can have several drainers), notified at zero.
     idle: Option<tokio::sync::Notify>,
     /// A forced abort sealed this tracker (its owner's own, or an enclosing owner's that
-    /// walked down to it); a finish seals without it.
-    aborted: AtomicBool,
+    /// walked down to it): its [`abort_epoch`], 0 if none; a finish seals without it.
+    aborted: AtomicU64,
     enclosing: EnclosingScope,
     registry: Mutex<Registry>,
 }
@@ -260,7 +280,7 @@ impl Tracker {
             holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: None,
-            aborted: AtomicBool::new(false),
+            aborted: AtomicU64::new(0),
             enclosing,
             registry: Mutex::new(Registry::default()),
         }
@@ -278,7 +298,7 @@ impl Tracker {
             holds: AtomicUsize::new(0),
             owner: AtomicWaker::default(),
             idle: Some(tokio::sync::Notify::new()),
-            aborted: AtomicBool::new(false),
+            aborted: AtomicU64::new(0),
             enclosing,
             registry: Mutex::new(Registry::default()),
         }
@@ -461,13 +481,14 @@ impl Tracker {
         false
     }
 
-    /// Whether a forced abort sealed this tracker or an enclosing one (not a finish: a scope
-    /// run after the one it was made in ended is not cut short by that end).
-    pub(crate) fn is_aborted_anywhere(&self) -> bool {
+    /// Whether a forced abort later than epoch `seen` (see [`abort_epoch`]) sealed this tracker
+    /// or an enclosing one. A finish seals without one: a scope run after the one it was made in
+    /// ended is not cut short by that end.
+    pub(crate) fn aborted_since(&self, seen: u64) -> bool {
         let mut t: Option<&Tracker> = Some(self);
         while let Some(u) = t {
             // Acquire: pairs with the abort's store.
-            if u.aborted.load(Ordering::Acquire) {
+            if u.aborted.load(Ordering::Acquire) > seen {
                 return true;
             }
             t = u.enclosing.as_deref().map(Enclosing::tracker);
@@ -698,6 +719,16 @@ impl Tracker {
                 return;
             }
             let up = enclosing.tracker();
+            if up.is_sealed_anywhere() {
+                // Inserted where an abort above may have passed already (it walks the tables
+                // it takes, and took this one before the insert, or the one above, which this
+                // chain has not reached yet): what was inserted, and everything registered
+                // below it, is aborted here.
+                let tracker = this.tracker();
+                tracker.abort_all();
+                this.close_queue();
+                return;
+            }
             let registered =
                 up.enclosing.is_none() || up.registry.lock().key_in_enclosing.is_some();
             if registered {
@@ -710,10 +741,11 @@ impl Tracker {
     /// The forced end: seals the tracker (no unit is taken here or below from now on) and
     /// aborts every task of it and of every nested tracker, at any depth (iteratively).
     pub(crate) fn abort_all(&self) {
+        let epoch = next_abort_epoch();
         let mut more: Vec<Arc<dyn Enclosing>> = Vec::new();
-        self.abort_here(&mut more, false);
+        self.abort_here(&mut more, false, epoch);
         while let Some(nested) = more.pop() {
-            nested.tracker().abort_here(&mut more, true);
+            nested.tracker().abort_here(&mut more, true, epoch);
             // No lock of ours is held: the queued futures (user code) are dropped here.
             nested.close_queue();
         }
@@ -721,10 +753,11 @@ impl Tracker {
 
     /// `taken`: this tracker's entry was taken out of its enclosing tracker's table, so its
     /// key there no longer names it.
-    fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool) {
+    fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool, epoch: u64) {
         // Release: whoever sees it aborted sees it sealed. (Before the seal: a finish racing
-        // the abort is not read as one.)
-        self.aborted.store(true, Ordering::Release);
+        // the abort is not read as one.) An abort walking down stores its own epoch; the
+        // latest one stays.
+        self.aborted.fetch_max(epoch, Ordering::AcqRel);
         // AcqRel: see the invariants.
         self.state.fetch_or(SEALED | CLOSED, Ordering::AcqRel);
         let (aborts, jobs, nested) = {
