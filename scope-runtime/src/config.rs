@@ -317,7 +317,10 @@ impl Config {
         self
     }
 
-    /// How long children get, after the scope is cancelled, before they are aborted.
+    /// How long children get, after the scope is cancelled, before they are aborted. A child
+    /// not yet polled when the cancel comes never starts (its handle reads
+    /// [`Interrupted::NotStarted`](crate::Interrupted::NotStarted)): code it runs after
+    /// `cancelled().await` runs only in children that had started.
     ///
     /// # Examples
     ///

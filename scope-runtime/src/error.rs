@@ -51,8 +51,10 @@ pub enum Interrupted {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The child never ran: it was spawned into a closed scope; or it waited for its scope to
-    /// start or for a slot of its limit, and the scope was cancelled (or failed) first; or it
-    /// was cancelled or aborted through its handle before its first poll. Its future was
+    /// start, for a slot of its limit, or for its first poll, and the scope was cancelled (or
+    /// failed) first (a spawned child the runtime has not polled yet when the cancel comes
+    /// does not start, whatever the grace: the grace is for children that have started); or
+    /// it was cancelled or aborted through its handle before its first poll. Its future was
     /// dropped without being polled.
     #[error(transparent)]
     NotStarted(#[from] NotStarted),
