@@ -4259,6 +4259,214 @@ fn law2_a_nested_scope_cancelled_first_on_its_own_hands_its_value_up() {
     assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
 }
 
+/// Law 2 when the nested scope's own cancel and its parent's (zero-grace) cancel come from
+/// the parent's in-place child in one step: the parent's run polls that child, sees its cancel
+/// and aborts in the same turn, and the nested run notices its own cancel only in the parent's
+/// last poll. Its value still reaches the parent's body (it was read as a cancel after the
+/// abort, which kept its grace, and was lost). With the fail-fast variant, the child fails.
+fn own_cancel_from_a_sibling_then_parent_with(
+    fail: bool,
+    mode: &'static str,
+) -> (String, Option<u32>, usize, Duration) {
+    common::paused().block_on(async move {
+        let held = Arc::new(AtomicUsize::new(0));
+        let got = Arc::new(std::sync::Mutex::new(None::<u32>));
+        let slot: Arc<std::sync::Mutex<Option<Cx>>> = Arc::new(std::sync::Mutex::new(None));
+        let (h, g2, sl) = (Arc::clone(&held), Arc::clone(&got), Arc::clone(&slot));
+        let started = tokio::time::Instant::now();
+        let o = &Scope::<AppError>::new(Config::new());
+        let ocx = o.cx().clone();
+        let out = o
+            .run(async move {
+                o.spawn_in_place(async move {
+                    sleep(ms(10)).await;
+                    let icx = sl.lock().unwrap().take().expect("inner cx");
+                    if mode != "inherited" {
+                        icx.cancel("inner's own");
+                    }
+                    if mode == "gap" {
+                        sleep(ms(1)).await;
+                    }
+                    if fail {
+                        return Err(AppError::Boom(3));
+                    }
+                    ocx.cancel("stop");
+                    Ok::<_, AppError>(())
+                });
+                let inner = &Scope::<AppError>::new(Config::new().grace(hours(1)));
+                *slot.lock().unwrap() = Some(inner.cx().clone());
+                let g = Live::new(&h);
+                let v = inner
+                    .run(async move {
+                        inner.spawn_in_place(async move {
+                            let _g = g;
+                            sleep(hours(2)).await;
+                            Ok::<_, AppError>(())
+                        });
+                        scope_runtime::cancelled().await;
+                        Ok::<_, AppError>(5u32)
+                    })
+                    .await;
+                *g2.lock().unwrap() = v.as_ref().ok().copied();
+                Ok::<_, AppError>(v.unwrap_or(99))
+            })
+            .await;
+        let got = *got.lock().unwrap();
+        (
+            format!("{out:?}"),
+            got,
+            held.load(Ordering::SeqCst),
+            started.elapsed(),
+        )
+    })
+}
+
+fn own_cancel_from_a_sibling_then_parent(fail: bool) -> (String, Option<u32>, usize, Duration) {
+    own_cancel_from_a_sibling_then_parent_with(fail, "same turn")
+}
+
+/// Controls: 1 ms between the two cancels (the nested run sees its cancel first), and no own
+/// cancel at all (the inherited one).
+#[test]
+fn law2_a_nested_scope_cancelled_a_moment_before_its_parent_or_by_it_hands_its_value_up() {
+    for fail in [false, true] {
+        for mode in ["gap", "inherited"] {
+            let (out, got, left, took) = within(20, "control", move || {
+                own_cancel_from_a_sibling_then_parent_with(fail, mode)
+            });
+            assert_eq!(left, 0, "{mode} fail {fail}: {out}");
+            assert_eq!(got, Some(5), "{mode} fail {fail}: {out} after {took:?}");
+        }
+    }
+}
+
+#[test]
+fn law2_a_nested_scope_cancelled_in_the_same_turn_as_its_parents_abort_hands_its_value_up() {
+    let (out, got, left, took) = within(20, "own then parent", || {
+        own_cancel_from_a_sibling_then_parent(false)
+    });
+    assert_eq!(left, 0, "law 1: {out} after {took:?}");
+    assert_eq!(
+        out, "Ok(5)",
+        "nested value seen by the body: {got:?}; after {took:?}"
+    );
+}
+
+#[test]
+fn law2_a_nested_scope_cancelled_in_the_same_turn_as_a_fail_fast_abort_hands_its_value_to_the_body()
+{
+    let (out, got, left, took) = within(20, "own then fail-fast", || {
+        own_cancel_from_a_sibling_then_parent(true)
+    });
+    assert_eq!(left, 0, "law 1: {out} after {took:?}");
+    assert!(out.contains("Boom(3)"), "{out}");
+    assert_eq!(
+        got,
+        Some(5),
+        "the nested scope's value never reached the body: {out} after {took:?}"
+    );
+}
+
+fn shielded_nested(how: &'static str) -> (Result<u32, Interrupted>, bool, bool) {
+    type Got = Option<(Result<u32, Interrupted>, bool, bool)>;
+    within(30, "shield in blocking, nested", move || {
+        let rt = two_workers();
+        let got: Arc<std::sync::Mutex<Got>> = Arc::default();
+        let got2 = Arc::clone(&got);
+        rt.block_on(async move {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+            let outer = &Scope::<Interrupted>::new(Config::new().name("outer"));
+            let _ = outer
+                .run(async {
+                    let _job = outer.spawn_blocking(move |_| {
+                        let handle = tokio::runtime::Handle::current();
+                        handle.block_on(scope_runtime::shield(async move {
+                            let own_parent = Cx::root();
+                            let n = &Scope::<Interrupted>::new(
+                                Config::new().name("inner").grace(ms(1_000)),
+                            );
+                            let cleaned = Arc::new(AtomicBool::new(false));
+                            let cl = Arc::clone(&cleaned);
+                            let mut sealed = false;
+                            let op = own_parent.clone();
+                            let out = n
+                                .run(async {
+                                    let mut c2 = Config::new().name("inner2").grace(ms(1_000));
+                                    if how == "own parent" {
+                                        c2 = c2.parent(op.clone());
+                                    }
+                                    let n2 = &Scope::<Interrupted>::new(c2);
+                                    n2.run(async {
+                                        let child = n2.spawn_in_place(async move {
+                                            scope_runtime::cancelled().await;
+                                            sleep(ms(20)).await;
+                                            cl.store(true, Ordering::SeqCst);
+                                            Ok::<_, Interrupted>(7)
+                                        });
+                                        ready_tx.send(()).unwrap();
+                                        let until =
+                                            std::time::Instant::now() + Duration::from_secs(10);
+                                        while !n2.is_closed() && std::time::Instant::now() < until {
+                                            tokio::time::sleep(ms(1)).await;
+                                        }
+                                        sealed = n2.is_closed();
+                                        if how == "own parent" {
+                                            op.cancel("inner2's own parent stops");
+                                        } else if how == "n2 itself" {
+                                            n2.cancel("inner2's own stop");
+                                        } else {
+                                            n.cancel("inner's own stop");
+                                        }
+                                        child.await
+                                    })
+                                    .await
+                                })
+                                .await;
+                            *got2.lock().unwrap() =
+                                Some((out, cleaned.load(Ordering::SeqCst), sealed));
+                        }));
+                        Ok::<_, Interrupted>(())
+                    });
+                    let _ = tokio::task::spawn_blocking(move || ready_rx.recv()).await;
+                    outer.cancel("stop");
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+        });
+        let r = got.lock().unwrap().take().expect("the inner run ended");
+        r
+    })
+}
+
+/// Law 9 one level below a scope in a shield in a blocking child (which the outer abort cannot
+/// stop): a nested scope whose cancel comes after the abort, from the shielded scope's own
+/// cancel or its own parent context, keeps its grace (a cancel it inherits is not one from the
+/// aborting scope).
+#[test]
+fn law9_a_scope_below_a_shielded_scope_cancelled_after_the_abort_keeps_its_grace() {
+    let (out, cleaned, sealed) = shielded_nested("from N");
+    assert!(sealed, "the outer abort did not seal N2");
+    assert!(cleaned, "N2's in-place cleanup was cut (its cancel came from N's own cancel, after the abort): {out:?}");
+    assert!(matches!(out, Ok(7)), "{out:?}");
+}
+
+#[test]
+fn law9_a_scope_in_a_shield_cancelled_through_its_own_parent_after_the_abort_keeps_its_grace() {
+    let (out, cleaned, sealed) = shielded_nested("own parent");
+    assert!(sealed, "the outer abort did not seal N2");
+    assert!(cleaned, "N2's in-place cleanup was cut (its cancel came from its own parent context, after the abort): {out:?}");
+    assert!(matches!(out, Ok(7)), "{out:?}");
+}
+
+/// Control: N2 cancelled by its own `cancel` in the same place keeps its grace.
+#[test]
+fn law9_a_scope_below_a_shielded_scope_cancelling_itself_after_the_abort_keeps_its_grace() {
+    let (out, cleaned, sealed) = shielded_nested("n2 itself");
+    assert!(sealed);
+    assert!(cleaned, "{out:?}");
+    assert!(matches!(out, Ok(7)), "{out:?}");
+}
+
 fn two_workers() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -452,6 +452,7 @@ where
         self.driver.body_last_poll = false;
         self.driver.grace = None;
         if body.is_running() {
+            let _last = LastPoll::begin();
             self.poll_body(body, task);
         }
         let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
@@ -591,6 +592,33 @@ fn body_ended<E, M>(
             }
         }
         Err(payload) => driver.body_panicked(shared, payload),
+    }
+}
+
+thread_local! {
+    /// How many runs on this thread are giving their body its last poll (nested: each level's
+    /// last poll polls the next level's run).
+    static LAST_POLLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A run's body is in its last poll, on this thread, while this lives: a nested scope that
+/// notices its cancel there was cancelled before the abort that polls it.
+struct LastPoll;
+
+impl LastPoll {
+    fn begin() -> Self {
+        LAST_POLLS.with(|n| n.set(n.get() + 1));
+        LastPoll
+    }
+
+    fn is_under_way() -> bool {
+        LAST_POLLS.with(|n| n.get() > 0)
+    }
+}
+
+impl Drop for LastPoll {
+    fn drop(&mut self) {
+        LAST_POLLS.with(|n| n.set(n.get() - 1));
     }
 }
 
@@ -1324,19 +1352,17 @@ impl<'env, M: Mode> Driver<'env, M> {
     }
 
     /// The scope is cancelled now (its run sees it first): whether an enclosing scope's forced
-    /// abort that came after the run started already ended the grace. Only if the cancel came
-    /// down from above (the aborting scope's, or an ancestor's): one of the scope's own, made
-    /// after that abort (a scope in a shield, which the abort cannot stop, cancelled later on
-    /// its own), gets its grace. Either way, aborts up to this one are seen from now on. (Asked
-    /// only of a scope with a grace to wait: the walk up its enclosing scopes is not made at
-    /// each level of a chain cancelled without one.)
+    /// abort that came after the run started already ended the grace. Only when this run is
+    /// polled in an enclosing scope's last poll (that scope's body awaits it, and is dropped
+    /// after this poll): whatever the cancel, it came before that abort, or with it. Elsewhere
+    /// (a scope in a shield, which the abort cannot stop, cancelled later on its own or through
+    /// its own parent) it gets its grace. Either way, aborts up to this one are seen from now
+    /// on. (Asked only of a scope with a grace to wait: the walk up its enclosing scopes is not
+    /// made at each level of a chain cancelled without one.)
     #[cold]
     #[inline(never)]
     fn cancel_cut_by_abort<E>(&mut self, shared: &Shared<E>) -> bool {
-        let cut = shared.tracker.aborted_since(self.aborts_seen)
-            && shared
-                .cause_own()
-                .is_some_and(|cause| matches!(*cause, Cause::ParentCancelled(_)));
+        let cut = LastPoll::is_under_way() && shared.tracker.aborted_since(self.aborts_seen);
         self.aborts_seen = abort_epoch();
         cut
     }
