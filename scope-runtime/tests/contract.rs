@@ -4467,6 +4467,40 @@ fn law9_a_scope_below_a_shielded_scope_cancelling_itself_after_the_abort_keeps_i
     assert!(matches!(out, Ok(7)), "{out:?}");
 }
 
+/// Law 6 as `Scope::is_closed` says: a scope made in a body and run after that body's scope
+/// finished (its work is over) refuses spawned children, with a cause naming the ended scope,
+/// and still runs in-place ones on its own run.
+#[tokio::test(start_paused = true)]
+async fn law6_a_scope_run_after_the_scope_it_was_made_in_finished_spawns_nothing() {
+    let outer = &Scope::<Interrupted>::new(Config::new());
+    let kept: &'static Scope<'static, 'static, Interrupted> = outer
+        .run(async {
+            Ok::<_, Interrupted>(&*Box::leak(Box::new(Scope::new(
+                Config::new().parent(Cx::root()),
+            ))))
+        })
+        .await
+        .unwrap();
+    assert!(kept.is_closed());
+    let out = kept
+        .run(async {
+            assert!(kept.try_spawn(async { Ok::<_, Interrupted>(1) }).is_err());
+            let spawned = kept.spawn(async { Ok::<_, Interrupted>(1) }).await;
+            let Err(Interrupted::NotStarted(not_started)) = spawned else {
+                panic!("{spawned:?}");
+            };
+            assert!(
+                not_started
+                    .to_string()
+                    .contains("an enclosing scope has ended"),
+                "{not_started}"
+            );
+            kept.spawn_in_place(async { Ok::<_, Interrupted>(2) }).await
+        })
+        .await;
+    assert_eq!(out.unwrap(), 2);
+}
+
 fn two_workers() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

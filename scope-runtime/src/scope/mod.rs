@@ -389,7 +389,7 @@ const BODY_FIRST: u8 = 1;
 const CUT_SHORT: u8 = 2;
 
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
-const ENCLOSING_ENDED: &str = "an enclosing scope has ended: its work was aborted";
+const ENCLOSING_ENDED: &str = "an enclosing scope has ended (finished, or aborted)";
 
 /// A queued spawned child's start, with its place in the start window.
 type Start = (Box<dyn FnOnce(Seq) + Send>, Seq);
@@ -1184,8 +1184,11 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     }
 
     /// Whether the scope refuses new children: its body returned, or it was cancelled; or an
-    /// enclosing scope's forced abort has sealed its work (its spawned and blocking children
-    /// are refused then; an in-place child is admitted, and stops with the scope's run).
+    /// enclosing scope (the one whose code made this scope) has ended, finished or aborted by
+    /// its grace's end (its spawned and blocking children are refused then, as work of a scope
+    /// that is over; an in-place child is admitted, and stops with the scope's run). So a
+    /// scope made in a body and run after that body's scope ended spawns nothing onto the
+    /// runtime.
     ///
     /// # Examples
     ///
