@@ -4501,6 +4501,156 @@ async fn law6_a_scope_run_after_the_scope_it_was_made_in_finished_spawns_nothing
     assert_eq!(out.unwrap(), 2);
 }
 
+type KeptScope = Scope<'static, 'static, Interrupted>;
+type KeptRun = Pin<Box<dyn Future<Output = Result<u32, Interrupted>> + Send>>;
+
+fn leaked(s: KeptScope) -> &'static KeptScope {
+    Box::leak(Box::new(s))
+}
+
+/// S's run: an in-place child that, once cancelled, cleans up for 20 ms and hands 7 up.
+fn cleaning_run(s: &'static KeptScope, cleaned: Arc<AtomicBool>) -> KeptRun {
+    Box::pin(s.run(async move {
+        let child = s.spawn_in_place(async move {
+            scope_runtime::cancelled().await;
+            sleep(ms(20)).await;
+            cleaned.store(true, Ordering::SeqCst);
+            Ok::<_, Interrupted>(7u32)
+        });
+        child.await
+    }))
+}
+
+/// A scope S made in X's body (so X encloses it; S has a parent context of its own, P), its run
+/// started outside X (in the caller), then X force-aborted (its grace ran out over a stubborn
+/// in-place child). Returns S, P, S's started run, the cleanup flag.
+async fn s_under_aborted_x() -> (&'static KeptScope, Cx, KeptRun, Arc<AtomicBool>) {
+    let x = leaked(Scope::new(Config::new().name("X").grace(ms(5))));
+    let p = Cx::root();
+    let p2 = p.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<&'static KeptScope>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let xrun = tokio::spawn(x.run(async move {
+        let s = leaked(Scope::new(
+            Config::new().name("S").parent(p2).grace(ms(1_000)),
+        ));
+        tx.send(s).ok().unwrap();
+        x.spawn_in_place(async {
+            // Ignores the cancel.
+            sleep(hours(2)).await;
+            Ok::<_, Interrupted>(())
+        });
+        let _ = go_rx.await;
+        x.cancel("x stop");
+        std::future::pending::<()>().await;
+        Ok::<_, Interrupted>(())
+    }));
+    let s = rx.await.unwrap();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let mut run = cleaning_run(s, Arc::clone(&cleaned));
+    // Start S's run.
+    std::future::poll_fn(|cx| {
+        assert!(run.as_mut().poll(cx).is_pending());
+        std::task::Poll::Ready(())
+    })
+    .await;
+    go_tx.send(()).unwrap();
+    let xout = tokio::time::timeout(ms(10_000), xrun).await;
+    assert!(xout.is_ok(), "X did not end: {xout:?}");
+    (s, p, run, cleaned)
+}
+
+/// Control: S cancelled (own cancel, or its own parent P) after X's abort, polled on its own
+/// (no last poll anywhere): keeps its grace.
+#[test]
+fn law9_a_scope_whose_enclosing_scope_was_aborted_after_its_start_keeps_its_grace_for_a_later_cancel(
+) {
+    for how in ["own", "parent"] {
+        let (out, cleaned) = within(20, "control", move || {
+            common::paused().block_on(async move {
+                let (s, p, run, cleaned) = s_under_aborted_x().await;
+                if how == "own" {
+                    s.cancel("s own");
+                } else {
+                    p.cancel("p");
+                }
+                let out = run.await;
+                (format!("{out:?}"), cleaned.load(Ordering::SeqCst))
+            })
+        });
+        assert!(cleaned, "{how}: cleanup cut: {out}");
+        assert_eq!(out, "Ok(7)", "{how}");
+    }
+}
+
+/// S (enclosed by X, which was aborted) polled by hand inside the last poll of an unrelated
+/// scope A (made at top level, its own root; A's abort never reaches S; S's run lives outside
+/// A's body and outlives it): only a run polled in an enclosing scope's last poll has its
+/// grace cut there (any last poll on the thread cut it, with the cancel S noticed there).
+fn unrelated_last_poll(how: &'static str) -> (String, bool, String) {
+    within(20, "unrelated last poll", move || {
+        common::paused().block_on(async move {
+            let (s, p, mut run, cleaned) = s_under_aborted_x().await;
+            let a = &Scope::<Interrupted>::new(Config::new().name("A").grace(Duration::ZERO));
+            let acx = a.cx().clone();
+            let done: Arc<std::sync::Mutex<Option<Result<u32, Interrupted>>>> = Arc::default();
+            let d2 = Arc::clone(&done);
+            let run_ref = &mut run;
+            let aout = a
+                .run(async move {
+                    a.spawn_in_place(async move {
+                        sleep(ms(1)).await;
+                        if how == "own" {
+                            s.cancel("s own");
+                        } else {
+                            p.cancel("p");
+                        }
+                        acx.cancel("a stop");
+                        Ok::<_, Interrupted>(())
+                    });
+                    std::future::poll_fn(|cx| {
+                        let mut d = d2.lock().unwrap();
+                        if d.is_none() {
+                            if let std::task::Poll::Ready(v) = run_ref.as_mut().poll(cx) {
+                                *d = Some(v);
+                            }
+                        }
+                        std::task::Poll::<()>::Pending
+                    })
+                    .await;
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+            let got = done.lock().unwrap().take();
+            let out = match got {
+                Some(v) => format!("ended in A's last poll: {v:?}"),
+                None => format!("{:?}", run.await),
+            };
+            (out, cleaned.load(Ordering::SeqCst), format!("{aout:?}"))
+        })
+    })
+}
+
+#[test]
+fn law9_a_scope_cancelled_on_its_own_in_an_unrelated_scopes_last_poll_keeps_its_grace() {
+    let (out, cleaned, aout) = unrelated_last_poll("own");
+    assert!(
+        cleaned,
+        "S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
+    );
+    assert_eq!(out, "Ok(7)", "A {aout}");
+}
+
+#[test]
+fn law9_a_scope_cancelled_through_its_parent_in_an_unrelated_scopes_last_poll_keeps_its_grace() {
+    let (out, cleaned, aout) = unrelated_last_poll("parent");
+    assert!(
+        cleaned,
+        "S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
+    );
+    assert_eq!(out, "Ok(7)", "A {aout}");
+}
+
 fn two_workers() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

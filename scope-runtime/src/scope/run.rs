@@ -452,7 +452,7 @@ where
         self.driver.body_last_poll = false;
         self.driver.grace = None;
         if body.is_running() {
-            let _last = LastPoll::begin();
+            let _last = LastPoll::begin(self.scope.shared.tracker.owner_id());
             self.poll_body(body, task);
         }
         let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
@@ -596,29 +596,32 @@ fn body_ended<E, M>(
 }
 
 thread_local! {
-    /// How many runs on this thread are giving their body its last poll (nested: each level's
-    /// last poll polls the next level's run).
-    static LAST_POLLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The run on this thread giving its body its last poll, innermost first (its tracker's
+    /// [`owner_id`](Tracker::owner_id); 0 if none): a nested level's last poll polls the next
+    /// level's run.
+    static LAST_POLL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// A run's body is in its last poll, on this thread, while this lives: a nested scope that
+/// A run's body is in its last poll, on this thread, while this lives: a scope below it that
 /// notices its cancel there was cancelled before the abort that polls it.
-struct LastPoll;
+struct LastPoll(usize);
 
 impl LastPoll {
-    fn begin() -> Self {
-        LAST_POLLS.with(|n| n.set(n.get() + 1));
-        LastPoll
+    fn begin(owner: usize) -> Self {
+        LastPoll(LAST_POLL.with(|l| l.replace(owner)))
     }
 
-    fn is_under_way() -> bool {
-        LAST_POLLS.with(|n| n.get() > 0)
+    /// Whether the run whose body is in its last poll here encloses `tracker`'s owner (an
+    /// unrelated scope polled there is not that run's work).
+    fn encloses(tracker: &Tracker) -> bool {
+        let owner = LAST_POLL.with(std::cell::Cell::get);
+        owner != 0 && tracker.is_below(owner)
     }
 }
 
 impl Drop for LastPoll {
     fn drop(&mut self) {
-        LAST_POLLS.with(|n| n.set(n.get() - 1));
+        LAST_POLL.with(|l| l.set(self.0));
     }
 }
 
@@ -1353,7 +1356,7 @@ impl<'env, M: Mode> Driver<'env, M> {
 
     /// The scope is cancelled now (its run sees it first): whether an enclosing scope's forced
     /// abort that came after the run started already ended the grace. Only when this run is
-    /// polled in an enclosing scope's last poll (that scope's body awaits it, and is dropped
+    /// polled in an enclosing scope's last poll (one of the scopes its own is nested in) (that scope's body awaits it, and is dropped
     /// after this poll): whatever the cancel, it came before that abort, or with it. Elsewhere
     /// (a scope in a shield, which the abort cannot stop, cancelled later on its own or through
     /// its own parent) it gets its grace. Either way, aborts up to this one are seen from now
@@ -1362,7 +1365,8 @@ impl<'env, M: Mode> Driver<'env, M> {
     #[cold]
     #[inline(never)]
     fn cancel_cut_by_abort<E>(&mut self, shared: &Shared<E>) -> bool {
-        let cut = LastPoll::is_under_way() && shared.tracker.aborted_since(self.aborts_seen);
+        let cut =
+            LastPoll::encloses(&shared.tracker) && shared.tracker.aborted_since(self.aborts_seen);
         self.aborts_seen = abort_epoch();
         cut
     }

@@ -527,6 +527,19 @@ impl Tracker {
         std::ptr::from_ref(self).addr()
     }
 
+    /// Whether the owner `id` (an [`owner_id`](Self::owner_id)) encloses this tracker's, at any
+    /// depth.
+    pub(crate) fn is_below(&self, id: usize) -> bool {
+        let mut t = self.enclosing.as_deref().map(Enclosing::tracker);
+        while let Some(u) = t {
+            if u.owner_id() == id {
+                return true;
+            }
+            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        }
+        false
+    }
+
     /// Marks the owner as polling on this thread until the guard is dropped.
     #[inline(never)]
     pub(crate) fn polling(&self) -> Polling {
