@@ -69,7 +69,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
-use common::AppError;
+use common::{two_workers, AppError};
 use futures_util::FutureExt as _;
 use scope_runtime::testing::LeakCheck;
 use scope_runtime::{Cause, Child, Config, Cx, Failures, Interrupted, OnCancel, Race, Scope};
@@ -2222,14 +2222,6 @@ fn paused_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
         .build()
         .unwrap()
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use common::{flag, AppError, Live};
+use common::{flag, two_workers, AppError, Live};
 use scope_runtime::testing::LeakCheck;
 use scope_runtime::{Cause, Config, Cx, Interrupted, Scope};
 use tokio::time::sleep;
@@ -4226,37 +4226,25 @@ fn nested_value(
     })
 }
 
-/// Law 2 with the parent's deadline as the cancel (inherited by the nested scope).
-#[test]
-fn law2_a_nested_scope_answering_its_parents_deadline_hands_its_value_up() {
-    let (out, took, left) = nested_value("deadline", "none");
-    assert_eq!(left, 0);
-    assert!(took <= ms(400), "took {took:?}");
-    // The body answered the deadline with the nested value.
-    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
-}
-
-/// Law 2 for a nested scope cancelled first on its own (its timeout, its own `cancel`), then
-/// reached by its parent's abort while in its grace: the abort ends that grace too, and the
-/// value its body answered with reaches the parent's body (which gave 99 for an error). It was
-/// lost: only an inherited cancel ended the grace with the abort, and the parent dropped its
-/// body with the value in it.
+/// Law 2 whatever cancelled the nested scope first: its parent's deadline (inherited), or
+/// its own timeout or `cancel` before its parent's abort reached it in its grace. The abort
+/// ends that grace, and the value the nested body answered with reaches the parent's body
+/// (which gives 99 for an error). With its own cancel first it was lost: only an inherited
+/// cancel ended the grace with the abort, and the parent dropped its body with the value in
+/// it.
 #[test]
 fn law2_a_nested_scope_cancelled_first_by_its_own_timeout_hands_its_value_up() {
-    let (out, took, left) = nested_value("explicit", "own-deadline");
-    assert_eq!(left, 0);
-    assert!(took <= ms(400), "took {took:?}");
-    // The value the nested body answered its own cancel with.
-    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
-}
-
-/// The same, the nested scope cancelled first by its own `cancel`.
-#[test]
-fn law2_a_nested_scope_cancelled_first_on_its_own_hands_its_value_up() {
-    let (out, took, left) = nested_value("explicit", "own-cancel");
-    assert_eq!(left, 0);
-    assert!(took <= ms(400), "took {took:?}");
-    assert!(matches!(out, Ok(5)), "{out:?} after {took:?}");
+    for (outer_cancel, nested_first) in [
+        ("deadline", "none"),
+        ("explicit", "own-deadline"),
+        ("explicit", "own-cancel"),
+    ] {
+        let (out, took, left) = nested_value(outer_cancel, nested_first);
+        let case = format!("{outer_cancel}, nested first {nested_first}");
+        assert_eq!(left, 0, "{case}");
+        assert!(took <= ms(400), "{case}: took {took:?}");
+        assert!(matches!(out, Ok(5)), "{case}: {out:?} after {took:?}");
+    }
 }
 
 /// Law 2 when the nested scope's own cancel and its parent's (zero-grace) cancel come from
@@ -4649,14 +4637,6 @@ fn law9_a_scope_cancelled_through_its_parent_in_an_unrelated_scopes_last_poll_ke
         "S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
     );
     assert_eq!(out, "Ok(7)", "A {aout}");
-}
-
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Law 9 with the body's last poll: work below the body that the abort cannot stop (a blocking

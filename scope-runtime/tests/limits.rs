@@ -10,18 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{AppError, Live};
+use common::{two_workers, AppError, Live};
 use scope_runtime::testing::LeakCheck;
 use scope_runtime::{ChildSet, Config, Interrupted, Scope, SpawnError};
 use tokio::time::sleep;
-
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Each child records its index when it first runs.
 #[derive(Clone, Default)]
