@@ -3722,29 +3722,45 @@ async fn law3_a_race_losers_error_answering_the_wins_cancel_reads_as_that_cancel
 /// value up; the parent's body, which answered the cancel with it, has the last word.
 #[tokio::test(start_paused = true)]
 async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_value_up() {
-    for inner_grace in [ms(500), hours(1)] {
-        let outer = &Scope::new(Config::new().grace(ms(500)));
-        let run = outer.run(async {
-            let inner = &Scope::new(Config::new().grace(inner_grace));
-            let said = inner
-                .run(async {
-                    inner.spawn(async {
-                        sleep(hours(1)).await;
-                        Ok::<_, Interrupted>(())
-                    });
-                    scope_runtime::cancelled().await;
-                    Ok::<_, Interrupted>("inner stopped")
-                })
-                .await?;
-            Ok::<_, Interrupted>(said)
-        });
-        let started = tokio::time::Instant::now();
-        let (out, ()) = tokio::join!(run, async {
-            sleep(ms(10)).await;
-            outer.cancel("stop");
-        });
-        assert_eq!(out.unwrap(), "inner stopped", "inner grace {inner_grace:?}");
-        assert_eq!(started.elapsed(), ms(510), "inner grace {inner_grace:?}");
+    // The straggler spawned, or in place: the parent's abort cannot end that one (it is the
+    // nested scope's to drop), and the nested scope, polled again by its parent's body, takes
+    // the abort as the end of its own grace, drops it and hands its value up (it held the
+    // value, and the parent dropped its body with it, before `f049c9e`).
+    for in_place in [false, true] {
+        for inner_grace in [ms(500), hours(1)] {
+            let case = format!("in place {in_place}, inner grace {inner_grace:?}");
+            let held = Arc::new(AtomicUsize::new(0));
+            let outer = &Scope::new(Config::new().grace(ms(500)));
+            let run = outer.run(async {
+                let inner = &Scope::new(Config::new().grace(inner_grace));
+                let guard = Live::new(&held);
+                let said = inner
+                    .run(async {
+                        let straggler = async move {
+                            let _guard = guard;
+                            sleep(hours(1)).await;
+                            Ok::<_, Interrupted>(())
+                        };
+                        if in_place {
+                            inner.spawn_in_place(straggler);
+                        } else {
+                            inner.spawn(straggler);
+                        }
+                        scope_runtime::cancelled().await;
+                        Ok::<_, Interrupted>("inner stopped")
+                    })
+                    .await?;
+                Ok::<_, Interrupted>(said)
+            });
+            let started = tokio::time::Instant::now();
+            let (out, ()) = tokio::join!(run, async {
+                sleep(ms(10)).await;
+                outer.cancel("stop");
+            });
+            assert_eq!(out.unwrap(), "inner stopped", "{case}");
+            assert_eq!(started.elapsed(), ms(510), "{case}");
+            assert_eq!(held.load(Ordering::SeqCst), 0, "{case}");
+        }
     }
     // A body that does not answer is still dropped at the grace's end: the cancel is the
     // result, and nothing it held outlives the run.
@@ -3762,51 +3778,6 @@ async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_v
     });
     assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
     assert_eq!(held.load(Ordering::SeqCst), 0);
-}
-
-/// Law 2 one step over: the nested scope's straggler is an in-place child, which the parent's
-/// abort cannot end (it is the nested scope's to drop), and the nested scope's grace is the
-/// same as its parent's or longer. The parent's abort seals the nested scope's work; the nested
-/// scope, polled again by its parent's body, takes that as the end of its own grace: it drops
-/// its straggler and hands its body's value up. Nothing it held outlives the outer run.
-#[tokio::test(start_paused = true)]
-async fn law2_a_nested_scope_whose_straggler_is_in_place_still_hands_its_value_up() {
-    for inner_grace in [ms(500), hours(1)] {
-        let held = Arc::new(AtomicUsize::new(0));
-        let outer = &Scope::new(Config::new().grace(ms(500)));
-        let run = outer.run(async {
-            let inner = &Scope::new(Config::new().grace(inner_grace));
-            let guard = Live::new(&held);
-            let said = inner
-                .run(async {
-                    inner.spawn_in_place(async move {
-                        let _guard = guard;
-                        sleep(hours(1)).await;
-                        Ok::<_, Interrupted>(())
-                    });
-                    scope_runtime::cancelled().await;
-                    Ok::<_, Interrupted>("inner stopped")
-                })
-                .await?;
-            Ok::<_, Interrupted>(said)
-        });
-        let started = tokio::time::Instant::now();
-        let (out, ()) = tokio::join!(run, async {
-            sleep(ms(10)).await;
-            outer.cancel("stop");
-        });
-        assert_eq!(out.unwrap(), "inner stopped", "inner grace {inner_grace:?}");
-        assert!(
-            started.elapsed() <= ms(610),
-            "inner grace {inner_grace:?}: {:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            held.load(Ordering::SeqCst),
-            0,
-            "inner grace {inner_grace:?}"
-        );
-    }
 }
 
 /// The body of a kept scope's run: an in-place child that answers the cancel after 20 ms of
