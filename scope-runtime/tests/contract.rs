@@ -4590,24 +4590,17 @@ fn unrelated_last_poll(how: &'static str) -> (String, bool, String) {
     })
 }
 
+/// S cancelled on its own, or through its own parent context, there.
 #[test]
 fn law9_a_scope_cancelled_on_its_own_in_an_unrelated_scopes_last_poll_keeps_its_grace() {
-    let (out, cleaned, aout) = unrelated_last_poll("own");
-    assert!(
-        cleaned,
-        "S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
-    );
-    assert_eq!(out, "Ok(7)", "A {aout}");
-}
-
-#[test]
-fn law9_a_scope_cancelled_through_its_parent_in_an_unrelated_scopes_last_poll_keeps_its_grace() {
-    let (out, cleaned, aout) = unrelated_last_poll("parent");
-    assert!(
-        cleaned,
-        "S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
-    );
-    assert_eq!(out, "Ok(7)", "A {aout}");
+    for how in ["own", "parent"] {
+        let (out, cleaned, aout) = unrelated_last_poll(how);
+        assert!(
+            cleaned,
+            "{how}: S's in-place cleanup was cut in an unrelated scope's last poll: S {out}; A {aout}"
+        );
+        assert_eq!(out, "Ok(7)", "{how}: A {aout}");
+    }
 }
 
 /// Law 9 with the body's last poll: work below the body that the abort cannot stop (a blocking
