@@ -205,6 +205,12 @@ impl From<tokio::task::AbortHandle> for TaskHandle {
 
 /// No new direct units (the owner's body returned, or it was cancelled).
 const CLOSED: usize = 0b001;
+/// No new units at all, nested ones included (finished, or forcibly aborted).
+const SEALED: usize = 0b010;
+/// The owner has started (a scope's run future was first polled).
+const STARTED: usize = 0b100;
+const UNIT: usize = 0b1000;
+
 /// How many forced aborts the process has begun: an abort's epoch is its place in that order,
 /// so that a scope can tell an abort from above that came after its start (or its cancel) from
 /// one that came before. (A plain counter, outside the loom models: it orders aborts against
@@ -223,12 +229,6 @@ fn next_abort_epoch() -> u64 {
     // SeqCst: see `abort_epoch`.
     ABORT_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }
-
-/// No new units at all, nested ones included (finished, or forcibly aborted).
-const SEALED: usize = 0b010;
-/// The owner has started (a scope's run future was first polled).
-const STARTED: usize = 0b100;
-const UNIT: usize = 0b1000;
 
 /// Why a unit was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -470,30 +470,25 @@ impl Tracker {
 
     /// Whether this tracker or an enclosing one is sealed: no unit can be taken here.
     pub(crate) fn is_sealed_anywhere(&self) -> bool {
-        let mut t: Option<&Tracker> = Some(self);
-        while let Some(u) = t {
-            // Acquire: pairs with the seal (finish or abort).
-            if u.state.load(Ordering::Acquire) & SEALED != 0 {
-                return true;
-            }
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
-        }
-        false
+        // Acquire: pairs with the seal (finish or abort).
+        self.and_above()
+            .any(|t| t.state.load(Ordering::Acquire) & SEALED != 0)
+    }
+
+    /// This tracker, then each enclosing one, outwards.
+    fn and_above(&self) -> impl Iterator<Item = &Tracker> {
+        std::iter::successors(Some(self), |t| {
+            t.enclosing.as_deref().map(Enclosing::tracker)
+        })
     }
 
     /// Whether a forced abort later than epoch `seen` (see [`abort_epoch`]) sealed this tracker
     /// or an enclosing one. A finish seals without one: a scope run after the one it was made in
     /// ended is not cut short by that end.
     pub(crate) fn aborted_since(&self, seen: u64) -> bool {
-        let mut t: Option<&Tracker> = Some(self);
-        while let Some(u) = t {
-            // Acquire: pairs with the abort's store.
-            if u.aborted.load(Ordering::Acquire) > seen {
-                return true;
-            }
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
-        }
-        false
+        // Acquire: pairs with the abort's store.
+        self.and_above()
+            .any(|t| t.aborted.load(Ordering::Acquire) > seen)
     }
 
     /// Whether an enclosing tracker (not this one) is sealed: the work this one belongs to
@@ -530,14 +525,7 @@ impl Tracker {
     /// Whether the owner `id` (an [`owner_id`](Self::owner_id)) encloses this tracker's, at any
     /// depth.
     pub(crate) fn is_below(&self, id: usize) -> bool {
-        let mut t = self.enclosing.as_deref().map(Enclosing::tracker);
-        while let Some(u) = t {
-            if u.owner_id() == id {
-                return true;
-            }
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
-        }
-        false
+        self.and_above().skip(1).any(|t| t.owner_id() == id)
     }
 
     /// Marks the owner as polling on this thread until the guard is dropped.
@@ -737,7 +725,6 @@ impl Tracker {
                 // it takes, and took this one before the insert, or the one above, which this
                 // chain has not reached yet): what was inserted, and everything registered
                 // below it, is aborted here.
-                let tracker = this.tracker();
                 tracker.abort_all();
                 this.close_queue();
                 return;
