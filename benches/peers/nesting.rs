@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use scope::{Config, Interrupted, Scope};
 
 use crate::harness::{interleave, nanos, Plan, Row, Rt, Stats, Target, Unit};
@@ -63,6 +64,22 @@ fn plain(depth: usize) -> Level<()> {
     })
 }
 
+/// The same chain where each level polls its next one in place through a set of its own (a
+/// `FuturesUnordered` of boxed futures): the floor of any design whose levels join their
+/// children in place, before a context, a grace or a report.
+fn sets(depth: usize) -> Level<()> {
+    Box::pin(async move {
+        if depth == 0 {
+            LEAF.store(stack_here(), Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        } else {
+            let mut set: FuturesUnordered<Level<()>> = FuturesUnordered::new();
+            set.push(sets(depth - 1));
+            while set.next().await.is_some() {}
+        }
+    })
+}
+
 /// Bytes of stack per level: polls the chain once, from a known stack depth.
 fn per_level<T>(chain: impl FnOnce() -> Level<T>) -> f64 {
     let rt = current_thread();
@@ -105,13 +122,14 @@ pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
         .spawn(move || {
             let ours = per_level(|| scopes(LEVELS, None));
             let theirs = per_level(|| plain(LEVELS));
+            let floor = per_level(|| sets(LEVELS));
             let [small, large] =
                 interleave(plan, [&mut || cancel_time(250), &mut || cancel_time(1_000)]);
-            (ours, theirs, small, large)
+            (ours, theirs, floor, small, large)
         })
         .expect("a thread for the nesting rows")
         .join();
-    let Ok((ours, theirs, small, large)) = measured else {
+    let Ok((ours, theirs, floor, small, large)) = measured else {
         rows.push(Row::unavailable(
             "nesting.stack_per_level",
             Rt::Current,
@@ -137,6 +155,18 @@ pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
         )
         .unit(Unit::Bytes)
         .note(format!("bytes of stack per level, over {LEVELS} levels")),
+    );
+    rows.push(
+        Row::new(
+            "nesting.stack_per_level.floor",
+            Rt::Current,
+            exact(ours),
+            "nested FuturesUnordered, one per level",
+            exact(floor),
+            Target::Info,
+        )
+        .unit(Unit::Bytes)
+        .note("each level joins its next in place through a set of boxed futures of its own"),
     );
     rows.push(
         Row::new(
