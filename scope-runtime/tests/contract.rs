@@ -3775,6 +3775,84 @@ async fn law2_a_nested_scope_whose_grace_ends_with_its_parents_still_hands_its_v
     assert_eq!(held.load(Ordering::SeqCst), 0);
 }
 
+/// The same with no grace above (the default, zero: no timer to wait on) or the shortest one:
+/// the nested scope answered the cancel, its spawned straggler is aborted with the parent's
+/// cancel, and the parent's last poll comes once the runtime has dropped it, so the value
+/// comes up in both, at once. (With a grace of zero the last poll came at
+/// once, before the runtime had run the abort, and the value was lost with the body: a grace
+/// of 1 ns kept it.)
+#[tokio::test(start_paused = true)]
+async fn law2_a_zero_grace_parent_gets_the_value_of_a_nested_scope_that_answered_its_cancel() {
+    for in_place in [false, true] {
+        for inner_grace in [Duration::ZERO, hours(1)] {
+            for outer_grace in [Duration::ZERO, Duration::from_nanos(1)] {
+                let started = tokio::time::Instant::now();
+                let got = answered_below(outer_grace, inner_grace, in_place).await;
+                let case = format!(
+                    "in place {in_place}, inner grace {inner_grace:?}, outer {outer_grace:?}"
+                );
+                assert_eq!(got, "Ok(5), held 0", "{case}");
+                // (The timer of a grace of 1 ns fires at the clock's next millisecond.)
+                assert!(
+                    started.elapsed() <= ms(1),
+                    "{case}: {:?}",
+                    started.elapsed()
+                );
+            }
+        }
+    }
+}
+
+/// The same on a runtime without timers, where a grace of zero is all a scope may have.
+#[test]
+fn law2_a_zero_grace_parent_gets_the_answered_value_on_a_runtime_without_timers() {
+    let no_timers = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for in_place in [false, true] {
+        let got = no_timers.block_on(answered_below(Duration::ZERO, Duration::ZERO, in_place));
+        assert_eq!(got, "Ok(5), held 0", "in place {in_place}");
+    }
+}
+
+/// A scope with `outer_grace` cancelled on the runtime's next turn, whose body awaits a nested
+/// scope that answers the cancel with `5` while a straggler of its own (`in_place` or spawned)
+/// ignores it: the result, and how many of the straggler's guards were alive as it resolved.
+async fn answered_below(outer_grace: Duration, inner_grace: Duration, in_place: bool) -> String {
+    let held = Arc::new(AtomicUsize::new(0));
+    let outer = &Scope::new(Config::new().grace(outer_grace));
+    let guard = Live::new(&held);
+    let run = async {
+        let out = outer
+            .run(async {
+                let inner = &Scope::new(Config::new().grace(inner_grace));
+                inner
+                    .run(async {
+                        let straggler = async move {
+                            let _guard = guard;
+                            std::future::pending::<()>().await;
+                            Ok::<_, Interrupted>(())
+                        };
+                        if in_place {
+                            inner.spawn_in_place(straggler);
+                        } else {
+                            inner.spawn(straggler);
+                        }
+                        scope_runtime::cancelled().await;
+                        Ok::<_, Interrupted>(5)
+                    })
+                    .await
+            })
+            .await;
+        (out, held.load(Ordering::SeqCst))
+    };
+    let ((out, left), ()) = tokio::join!(run, async {
+        tokio::task::yield_now().await;
+        outer.cancel("stop");
+    });
+    format!("{out:?}, held {left}")
+}
+
 /// Law 9 for a scope made in a body and run after the scope it was made in has finished (whose
 /// finish sealed its tracker; the scope has a context of its own): its cancel gives its
 /// in-place children its grace, as a top-level scope's does. (A nested scope that took any

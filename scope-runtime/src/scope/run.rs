@@ -275,6 +275,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 set: None,
                 body_woken: true,
                 body_last_poll: false,
+                last_poll_turns: 0,
                 rearm: false,
                 deadline_unarmed: false,
                 deadline: None,
@@ -421,10 +422,13 @@ where
             if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
                 self.driver.await_last_poll();
             }
-            if self.driver.body_last_poll
-                && (self.driver.is_idle(scope) || self.driver.last_poll_due(task))
-            {
-                self.last_poll(body, task);
+            if self.driver.body_last_poll {
+                if self.driver.is_idle(scope) || self.driver.last_poll_due(task) {
+                    self.last_poll(body, task);
+                } else if self.driver.grace.is_none() {
+                    // No timer: back at the runtime's next turn (see `last_poll_due`).
+                    return Poll::Pending;
+                }
             }
             if !body.is_running() && self.driver.is_idle(scope) {
                 finish(&scope.shared, &mut self.driver);
@@ -898,6 +902,12 @@ enum Turn {
 /// that case only).
 const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// With no timer to wait on (a grace of zero), how many turns of the runtime the body's last
+/// poll waits, at most, for the work below it to end: an aborted task is dropped when the
+/// runtime next runs it, which is the next turn, unless it is in the middle of a poll on
+/// another worker.
+const LAST_POLL_TURNS: u8 = 16;
+
 /// The part of a scope's future that does not depend on its body's type: the in-place
 /// children, requests from handles, the cancellation, the grace and the abort. Generic over
 /// the mode only, so it is compiled once per mode and error type, not once per body.
@@ -916,6 +926,9 @@ struct Driver<'env, M: Mode> {
     /// not polled meanwhile, gets one last poll once the work below it has ended (a nested
     /// scope in it, free to end then, hands its value up), and is dropped if it still runs.
     body_last_poll: bool,
+    /// The turns of the runtime the last poll has waited for, when no timer keeps its time
+    /// (see [`LAST_POLL_TURNS`]).
+    last_poll_turns: u8,
     /// The set was made since the run's poll began: the body, which registered the task's
     /// own waker until now, is polled at the run's next poll, with its own waker from then
     /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
@@ -1341,11 +1354,13 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// The grace ran out while the body runs: its last poll comes when the work below has
     /// ended, or [`LAST_POLL_WAIT`] from now on the grace's timer (the one that just fired,
     /// reset: no new timer). A scope with no such timer (a grace of zero, or a runtime
-    /// without timers, where a zero grace is all a scope may have) polls it at once.
+    /// without timers, where a zero grace is all a scope may have) waits [`LAST_POLL_TURNS`]
+    /// turns of the runtime instead.
     #[cold]
     #[inline(never)]
     fn await_last_poll(&mut self) {
         self.body_last_poll = true;
+        self.last_poll_turns = 0;
         if let Some(timer) = &mut self.grace {
             let at = Instant::now()
                 .checked_add(LAST_POLL_WAIT)
@@ -1382,10 +1397,21 @@ impl<'env, M: Mode> Driver<'env, M> {
 
     /// Whether the body's last poll may wait no longer for the work below, which has not
     /// ended (see [`await_last_poll`](Self::await_last_poll)).
+    /// Without a timer, each call that is not due asks for the runtime's next turn: a yield,
+    /// whose wake the runtime delivers after the task's poll (a wake made in the poll would
+    /// come back to this run within it, through the in-place sets of the scopes above, with
+    /// no turn of the runtime between).
     fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
-        self.grace
-            .as_mut()
-            .is_none_or(|wait| wait.as_mut().poll(task).is_ready())
+        match self.grace.as_mut() {
+            Some(wait) => wait.as_mut().poll(task).is_ready(),
+            None if self.last_poll_turns < LAST_POLL_TURNS => {
+                self.last_poll_turns += 1;
+                let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);
+                debug_assert!(yielded.is_pending());
+                false
+            }
+            None => true,
+        }
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
