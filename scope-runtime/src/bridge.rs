@@ -60,7 +60,10 @@ impl Cx {
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
     /// does; a [`Cx::root`] lives until you cancel it, and a [`child`](Cx::child) you made
-    /// until you cancel it or its parent ends.
+    /// until you cancel it or its parent ends. A link whose context and token are both
+    /// dropped uncancelled is never freed (each side's wait keeps the other): cancel a
+    /// context of your own that you bridged when you are done with it, as Go's
+    /// `defer cancel()` does.
     ///
     /// # Examples
     ///
@@ -139,7 +142,8 @@ impl Cx {
     /// beside the token (`let from_token = Cx::from_token(&token);`), and each scope's parent
     /// `Cx::current().merge(&from_token)`. Each call makes a root and a link that live until
     /// the token or that root is cancelled: made per request under a long-lived token, they
-    /// would pile up until the token's cancel.
+    /// would pile up until the token's cancel (and if both are dropped uncancelled, for the
+    /// life of the process: cancel the root when you are done with it).
     ///
     /// # Examples
     ///

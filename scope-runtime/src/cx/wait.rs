@@ -64,7 +64,9 @@ impl Cx {
     /// panics as creating a `sleep` does), `f` runs when the context's deadline passes,
     /// whether or not anything looks at the context then (the runtime's timer fires it, so the
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
-    /// until its timer fires). Outside a runtime, a passed deadline is seen when something
+    /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping `f` does
+    /// not let it go sooner: cancel a context of your own with a deadline when you are done
+    /// with it, as Go's `defer cancel()` does). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
