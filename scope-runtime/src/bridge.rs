@@ -6,13 +6,13 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Wake, Waker};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::cause::Cause;
-use crate::cx::{background_ref, Cx, WaitCancelledOwned};
+use crate::cx::{background_ref, Cx, WaitCancelledOwned, WeakCx};
 use crate::sync::Mutex;
 
 /// The reason of the [`Cause::Explicit`] a context bridged to a [`CancellationToken`] is
@@ -55,15 +55,18 @@ impl Cx {
     /// does not unwind into the runtime (the panic hook reports it) and the token is
     /// cancelled all the same. So the
     /// link lasts until either side is cancelled, as an [`on_cancel`](Cx::on_cancel)
-    /// callback does: a context that is never cancelled keeps it, and its token, alive. A
+    /// callback does: a context that a parent or a deadline may still cancel is kept alive by
+    /// it, with its token, until then. A
     /// context has one link: every call hands out a clone of the same token (asked once per
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
-    /// does; a [`Cx::root`] lives until you cancel it, and a [`child`](Cx::child) you made
-    /// until you cancel it or its parent ends. A link whose context and token are both
-    /// dropped uncancelled is never freed (each side's wait keeps the other): cancel a
-    /// context of your own that you bridged when you are done with it, as Go's
-    /// `defer cancel()` does.
+    /// does; a [`child`](Cx::child) you made lives until you cancel it or its parent ends
+    /// (below a [`Cx::root`] dropped uncancelled, for good: cancel a context of your own
+    /// when you are done with it, as Go's `defer cancel()` does). A context only its handles
+    /// can cancel (a [`Cx::root`], a child of the background context without a deadline,
+    /// the root [`from_token`](Cx::from_token) makes) is not kept by its link: the link goes
+    /// with its last handle (its children's included), and the token, if you keep it, lives
+    /// on unlinked.
     ///
     /// # Examples
     ///
@@ -140,10 +143,9 @@ impl Cx {
     ///
     /// To have scopes stopped by either the token or the ambient context, make the root once,
     /// beside the token (`let from_token = Cx::from_token(&token);`), and each scope's parent
-    /// `Cx::current().merge(&from_token)`. Each call makes a root and a link that live until
-    /// the token or that root is cancelled: made per request under a long-lived token, they
-    /// would pile up until the token's cancel (and if both are dropped uncancelled, for the
-    /// life of the process: cancel the root when you are done with it).
+    /// `Cx::current().merge(&from_token)`. Each call makes a root and a link, which live until
+    /// the token or that root is cancelled, or the root's last handle (its children's
+    /// included) goes.
     ///
     /// # Examples
     ///
@@ -181,28 +183,63 @@ impl Cx {
 }
 
 /// Links `cx` and `token` both ways.
+///
+/// A context that a parent's cancel or its deadline may still cancel is kept by its link until
+/// one side is cancelled (its waiter in the context's table and the token's wait both hold the
+/// watcher, which holds the context). A context only its handles can cancel (a root) keeps
+/// its link instead, and the link holds it weakly, with a callback for its side and a waker
+/// that holds the watcher weakly for the token's: when the context's last handle goes, the
+/// link goes with it (the token, if held elsewhere, lives on unlinked: nothing can cancel
+/// the context any more, nor see it cancelled). Else a root and its token dropped uncancelled
+/// would keep each other for the life of the process.
 fn link(cx: &Cx, token: &CancellationToken) {
     if cx.same_as(background_ref()) {
         // Never cancelled, and cannot be: there is nothing to link.
         return;
     }
+    let by_hand = cx.node.cancelled_only_by_hand();
     let watcher = Arc::new(Watcher {
         state: Mutex::new(State {
             linked: Some(Linked {
-                cx: Box::pin(cx.clone().cancelled_owned()),
+                cx: (!by_hand).then(|| Box::pin(cx.clone().cancelled_owned())),
                 token: Box::pin(token.clone().cancelled_owned()),
                 token_handle: token.clone(),
             }),
             polling: false,
             again: false,
         }),
+        root: by_hand.then(|| cx.downgrade()),
     });
+    if by_hand {
+        cx.keep_link(Arc::clone(&watcher));
+        // The context's side: its cancel (by a handle; now, if it is cancelled already)
+        // cancels the token. The callback holds the token, not the link.
+        let token = token.clone();
+        drop(cx.on_cancel(move |_| token.cancel()));
+    }
     watcher.poll(true);
 }
 
-/// Both sides of a link, polled with the watcher itself as the waker until one is cancelled.
-struct Watcher {
+/// Both sides of a link, polled with the watcher as the waker until one is cancelled.
+pub(crate) struct Watcher {
     state: Mutex<State>,
+    /// A root's link: the context, which keeps this watcher (see [`link`]).
+    root: Option<WeakCx>,
+}
+
+/// The waker of a root's link: it does not keep the watcher (the context does).
+struct WeakWake(Weak<Watcher>);
+
+impl Wake for WeakWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(watcher) = self.0.upgrade() {
+            watcher.poll(false);
+        }
+    }
 }
 
 struct State {
@@ -216,8 +253,9 @@ struct State {
 
 struct Linked {
     /// Resolves when the context is cancelled, its deadline included (it sleeps until the
-    /// deadline, on a tokio runtime).
-    cx: Pin<Box<WaitCancelledOwned>>,
+    /// deadline, on a tokio runtime). `None` for a root's link, whose context cancels the
+    /// token through a callback.
+    cx: Option<Pin<Box<WaitCancelledOwned>>>,
     /// Resolves when the token is cancelled.
     token: Pin<Box<WaitForCancellationFutureOwned>>,
     token_handle: CancellationToken,
@@ -248,7 +286,11 @@ impl Watcher {
             state.polling = true;
             linked
         };
-        let waker = Waker::from(Arc::clone(self));
+        let waker = if self.root.is_some() {
+            Waker::from(Arc::new(WeakWake(Arc::downgrade(self))))
+        } else {
+            Waker::from(Arc::clone(self))
+        };
         let mut task = Context::from_waker(&waker);
         // Made by `link`, on the caller's thread (not inside a wake).
         let linking = first;
@@ -260,14 +302,12 @@ impl Watcher {
             // deadline's timer (a timer polled with the caller's budget spent registers
             // nothing, and no later poll would arm it), and a wake can come from inside a
             // task that has spent its own.
-            let cx_side = catch_unwind(AssertUnwindSafe(|| {
-                if first {
-                    Pin::new(&mut tokio::task::unconstrained(linked.cx.as_mut()))
-                        .poll(&mut task)
-                        .is_ready()
-                } else {
-                    linked.cx.cx().is_cancelled()
-                }
+            let cx_side = catch_unwind(AssertUnwindSafe(|| match &mut linked.cx {
+                Some(cx) if first => Pin::new(&mut tokio::task::unconstrained(cx.as_mut()))
+                    .poll(&mut task)
+                    .is_ready(),
+                Some(cx) => cx.cx().is_cancelled(),
+                None => false,
             }));
             first = false;
             let (cx_cancelled, callback_panic) = match cx_side {
@@ -293,8 +333,14 @@ impl Watcher {
                     // panic there must not unwind out of the token's wake (through
                     // tokio-util's cancel and tokio's `Notify`, which would leave the token's
                     // other waiters unwoken): it is handled as a deadline's is.
+                    let cx = match &linked.cx {
+                        Some(cx) => Some(cx.cx().clone()),
+                        None => self.root.as_ref().and_then(WeakCx::upgrade),
+                    };
                     let cancel = catch_unwind(AssertUnwindSafe(|| {
-                        linked.cx.cx().cancel_with(Cause::explicit(TOKEN_CANCELLED));
+                        if let Some(cx) = cx {
+                            cx.cancel_with(Cause::explicit(TOKEN_CANCELLED));
+                        }
                     }));
                     callback_panic = callback_panic.or(cancel.err());
                 }

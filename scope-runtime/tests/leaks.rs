@@ -1041,9 +1041,33 @@ fn tokens_of_scope_and_child_contexts() {
 }
 
 #[test]
+fn a_bridged_root_dropped_uncancelled_frees_its_link() {
+    // A context only its handles can cancel keeps its link, not the other way round: both
+    // sides dropped uncancelled free it (they kept each other for the life of the process).
+    no_leak("bridged roots dropped uncancelled", false, || async {
+        let cx = Cx::root();
+        let token = cx.to_token();
+        drop(cx);
+        drop(token);
+        let token = tokio_util::sync::CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        drop(cx);
+        drop(token);
+        // A child of the background context, with no deadline: the same.
+        let cx = Cx::current().child();
+        let token = cx.to_token();
+        drop(token);
+        drop(cx);
+        // The token dropped first, its context later: the same.
+        let cx = Cx::root();
+        drop(cx.to_token());
+        drop(cx.child());
+        drop(cx);
+    });
+}
+
+#[test]
 fn a_bridged_root_cancelled_when_done_frees_its_link() {
-    // A link whose context and token are both dropped uncancelled is never freed (documented
-    // on `Cx::to_token`): a cancel of either side, when done, frees it.
     no_leak_after_runtime_drop("bridged roots cancelled when done", false, || async {
         let cx = Cx::root();
         let token = cx.to_token();

@@ -2370,6 +2370,73 @@ mod bridge {
         assert!(child.is_cancelled());
     }
 
+    /// A root keeps its link (the link does not keep it): while any handle on it lives,
+    /// its children's included, the link works both ways; once the last one goes, the token
+    /// lives on, unlinked, and cancelling it is harmless.
+    #[test]
+    fn a_roots_link_lives_with_its_handles_and_goes_with_the_last() {
+        let token = CancellationToken::new();
+        let child = Cx::from_token(&token).child(); // the root is held by its child only
+        token.cancel();
+        assert!(child.is_cancelled());
+        assert_eq!(
+            child.cause().unwrap().root(),
+            &Cause::explicit(TOKEN_CANCELLED)
+        );
+
+        let root = Cx::root();
+        let token = root.to_token();
+        let child = root.child();
+        drop(root);
+        child.cancel("child only");
+        assert!(
+            !token.is_cancelled(),
+            "a child's cancel is not its parent's"
+        );
+        let root = Cx::root();
+        let merged = Cx::background().merge(&root);
+        let token = root.to_token();
+        drop(root);
+        token.cancel();
+        assert!(
+            merged.is_cancelled(),
+            "held by a merged context, the root still hears"
+        );
+
+        let root = Cx::root();
+        let token = root.to_token();
+        drop(root);
+        token.cancel();
+        assert!(token.is_cancelled());
+        let token = CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        drop(token);
+        cx.cancel("the token's handles are gone");
+        assert!(cx.is_cancelled());
+    }
+
+    /// The last handle of a root dropped on one thread while its token is cancelled on
+    /// another, many times: no panic, no deadlock, and a context still held hears the cancel.
+    #[test]
+    fn a_roots_last_handle_racing_its_tokens_cancel() {
+        for _ in 0..2_000 {
+            let token = CancellationToken::new();
+            let root = Cx::from_token(&token);
+            let kept = root.child();
+            let other = token.clone();
+            let canceller = std::thread::spawn(move || other.cancel());
+            drop(root);
+            canceller.join().unwrap();
+            assert!(kept.is_cancelled());
+            let token = CancellationToken::new();
+            let root = Cx::from_token(&token);
+            let other = token.clone();
+            let canceller = std::thread::spawn(move || other.cancel());
+            drop(root);
+            canceller.join().unwrap();
+        }
+    }
+
     #[test]
     fn sides_cancelled_before_the_link_are_carried_at_once() {
         let cx = Cx::root();

@@ -600,6 +600,13 @@ impl Cx {
         None
     }
 
+    /// Keeps the link of a context only its handles can cancel, which holds the context
+    /// weakly: it goes with the context (see `bridge::link`).
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn keep_link(&self, watcher: Arc<crate::bridge::Watcher>) {
+        self.node.inner.lock().kept_links.push(watcher);
+    }
+
     /// How many children, waiters and callbacks this node's table holds (for the loom models).
     #[cfg(all(test, loom))]
     pub(crate) fn entry_count(&self) -> usize {

@@ -93,6 +93,10 @@ pub(super) struct Inner {
     /// a clone: one link per context, however many tokens are asked for).
     #[cfg(all(feature = "tokio-util", not(loom)))]
     pub(crate) token: Option<tokio_util::sync::CancellationToken>,
+    /// The links to tokens of a context only its handles can cancel (a root): kept by the
+    /// node, not keeping it (see `bridge::link`), so that they go with it.
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) kept_links: Vec<Arc<crate::bridge::Watcher>>,
 }
 
 /// A node's cause: none yet, shared (what waiters, callbacks and descendants get), or, for the
@@ -164,6 +168,13 @@ struct Frame<'a> {
 }
 
 impl Node {
+    /// Only a handle on it can cancel it: no parent passes a cancel down, and it has no
+    /// deadline (a [`Cx::root`](crate::Cx::root), a child of the background context).
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn cancelled_only_by_hand(&self) -> bool {
+        !self.background && self.deadline.is_none() && self.links.iter().all(Option::is_none)
+    }
+
     pub(super) fn new(
         deadline: Option<Arc<Deadline>>,
         slots: SlotTable,
