@@ -17,8 +17,8 @@ use crate::slot::{Binding, Slot};
 /// When a scope is cancelled, its children are signalled (their contexts are cancelled) and,
 /// after the grace, the ones still running are aborted at their next `.await` (in-place ones
 /// are dropped; spawned ones are aborted through tokio; the body, polled once more when they
-/// have ended, or at most 100 ms after (16 turns of the runtime with a grace of zero), is
-/// dropped if it still runs). Zero matches what Rust
+/// have ended, or at most 100 ms after (20 ms, yielding to the runtime, with a grace of
+/// zero), is dropped if it still runs). Zero matches what Rust
 /// users expect of dropping a future, and keeps a failing scope fast. Give children time to
 /// observe [`cancelled`](crate::Cx::cancelled) and clean up with [`Config::grace`] (or
 /// `#[scoped(grace = ...)]`).

@@ -2112,7 +2112,7 @@ where
     /// are aborted and this scope's in-place children dropped, and the body is polled once
     /// more when they have ended (or 100 ms after the abort, for work no abort stops, such as
     /// a blocking closure waiting on the body's locals; with a grace of zero, which has no timer,
-    /// after at most 16 turns of the runtime), then
+    /// at most 20 ms, yielding to the runtime meanwhile), then
     /// dropped if it still runs: a body waiting on a nested scope that answered the cancel
     /// gets that scope's value, which its stragglers no longer hold up (a nested scope
     /// cancelled by this scope's cancel, or on its own before this abort, takes the abort as

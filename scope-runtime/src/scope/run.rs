@@ -275,7 +275,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 set: None,
                 body_woken: true,
                 body_last_poll: false,
-                last_poll_turns: 0,
+                last_poll_from: None,
                 rearm: false,
                 deadline_unarmed: false,
                 deadline: None,
@@ -902,11 +902,12 @@ enum Turn {
 /// that case only).
 const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// With no timer to wait on (a grace of zero), how many turns of the runtime the body's last
-/// poll waits, at most, for the work below it to end: an aborted task is dropped when the
-/// runtime next runs it, which is the next turn, unless it is in the middle of a poll on
-/// another worker.
-const LAST_POLL_TURNS: u8 = 16;
+/// With no timer to wait on (a grace of zero), how long the body's last poll waits, at most,
+/// for the work below it to end, yielding to the runtime between looks: an aborted task is
+/// dropped when a worker next runs it, at once unless it is in the middle of a poll, but on
+/// two workers (or under `block_on`, whose yields come straight back) that may take more
+/// turns of this task than a count would give it.
+const LAST_POLL_YIELDING: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The part of a scope's future that does not depend on its body's type: the in-place
 /// children, requests from handles, the cancellation, the grace and the abort. Generic over
@@ -926,9 +927,9 @@ struct Driver<'env, M: Mode> {
     /// not polled meanwhile, gets one last poll once the work below it has ended (a nested
     /// scope in it, free to end then, hands its value up), and is dropped if it still runs.
     body_last_poll: bool,
-    /// The turns of the runtime the last poll has waited for, when no timer keeps its time
-    /// (see [`LAST_POLL_TURNS`]).
-    last_poll_turns: u8,
+    /// When the last poll began to wait, yielding, with no timer to keep its time (see
+    /// [`LAST_POLL_YIELDING`]).
+    last_poll_from: Option<std::time::Instant>,
     /// The set was made since the run's poll began: the body, which registered the task's
     /// own waker until now, is polled at the run's next poll, with its own waker from then
     /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
@@ -1354,13 +1355,13 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// The grace ran out while the body runs: its last poll comes when the work below has
     /// ended, or [`LAST_POLL_WAIT`] from now on the grace's timer (the one that just fired,
     /// reset: no new timer). A scope with no such timer (a grace of zero, or a runtime
-    /// without timers, where a zero grace is all a scope may have) waits [`LAST_POLL_TURNS`]
-    /// turns of the runtime instead.
+    /// without timers, where a zero grace is all a scope may have) yields to the runtime
+    /// instead, for at most [`LAST_POLL_YIELDING`].
     #[cold]
     #[inline(never)]
     fn await_last_poll(&mut self) {
         self.body_last_poll = true;
-        self.last_poll_turns = 0;
+        self.last_poll_from = None;
         if let Some(timer) = &mut self.grace {
             let at = Instant::now()
                 .checked_add(LAST_POLL_WAIT)
@@ -1400,18 +1401,20 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// Without a timer, each call that is not due asks for the runtime's next turn: a yield,
     /// whose wake the runtime delivers after the task's poll (a wake made in the poll would
     /// come back to this run within it, through the in-place sets of the scopes above, with
-    /// no turn of the runtime between).
+    /// no turn of the runtime between); the time is the wall clock's.
     fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
-        match self.grace.as_mut() {
-            Some(wait) => wait.as_mut().poll(task).is_ready(),
-            None if self.last_poll_turns < LAST_POLL_TURNS => {
-                self.last_poll_turns += 1;
-                let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);
-                debug_assert!(yielded.is_pending());
-                false
+        let Some(wait) = self.grace.as_mut() else {
+            let from = *self
+                .last_poll_from
+                .get_or_insert_with(std::time::Instant::now);
+            if from.elapsed() >= LAST_POLL_YIELDING {
+                return true;
             }
-            None => true,
-        }
+            let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);
+            debug_assert!(yielded.is_pending());
+            return false;
+        };
+        wait.as_mut().poll(task).is_ready()
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
