@@ -227,6 +227,10 @@ pub(crate) struct Shared<E> {
     /// The raw id of the child that gave up first (a supervisor's, see [`Shared::give_up`]),
     /// 0 if none: its failure is kept whatever cancel came meanwhile.
     pub(crate) gave_up: AtomicU64,
+    /// When the run's last poll began to wait, yielding, with no timer to keep its time
+    /// (`run::LAST_POLL_YIELDING`), as `run::wall_mark` gives it; 0 before. Here, not in the
+    /// run's future, which each level of an in-place nesting builds on its stack.
+    pub(crate) last_poll_from: AtomicU64,
     /// Whether the body's value answered the cancel that stopped the children (see
     /// [`Shared::body_returned`] and [`Shared::cut_short`]): `BODY_FIRST` and `CUT_SHORT`.
     after_body: AtomicU8,
@@ -1063,6 +1067,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 child_panicked: AtomicBool::new(false),
                 won: AtomicBool::new(false),
                 gave_up: AtomicU64::new(0),
+                last_poll_from: AtomicU64::new(0),
                 after_body: AtomicU8::new(0),
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),

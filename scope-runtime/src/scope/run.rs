@@ -275,7 +275,6 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
                 set: None,
                 body_woken: true,
                 body_last_poll: false,
-                last_poll_from: None,
                 rearm: false,
                 deadline_unarmed: false,
                 deadline: None,
@@ -420,10 +419,10 @@ where
                 self.poll_body(body, task);
             }
             if self.driver.turn(scope, task) == Turn::AbortBody && body.is_running() {
-                self.driver.await_last_poll();
+                self.driver.await_last_poll(&scope.shared);
             }
             if self.driver.body_last_poll {
-                if self.driver.is_idle(scope) || self.driver.last_poll_due(task) {
+                if self.driver.is_idle(scope) || self.driver.last_poll_due(&scope.shared, task) {
                     self.last_poll(body, task);
                 } else if self.driver.grace.is_none() {
                     // No timer: back at the runtime's next turn (see `last_poll_due`).
@@ -909,6 +908,19 @@ const LAST_POLL_WAIT: std::time::Duration = std::time::Duration::from_millis(100
 /// turns of this task than a count would give it.
 const LAST_POLL_YIELDING: std::time::Duration = std::time::Duration::from_millis(20);
 
+#[allow(clippy::cast_possible_truncation)] // Reason: 20 ms in nanoseconds fits a `u64`.
+const LAST_POLL_YIELDING_NANOS: u64 = LAST_POLL_YIELDING.as_nanos() as u64;
+
+/// The wall clock, in nanoseconds since a process-wide origin (the first call), plus one: never
+/// 0, which marks a wait not begun (see `Shared::last_poll_from`).
+fn wall_mark() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
 /// The part of a scope's future that does not depend on its body's type: the in-place
 /// children, requests from handles, the cancellation, the grace and the abort. Generic over
 /// the mode only, so it is compiled once per mode and error type, not once per body.
@@ -927,9 +939,6 @@ struct Driver<'env, M: Mode> {
     /// not polled meanwhile, gets one last poll once the work below it has ended (a nested
     /// scope in it, free to end then, hands its value up), and is dropped if it still runs.
     body_last_poll: bool,
-    /// When the last poll began to wait, yielding, with no timer to keep its time (see
-    /// [`LAST_POLL_YIELDING`]).
-    last_poll_from: Option<std::time::Instant>,
     /// The set was made since the run's poll began: the body, which registered the task's
     /// own waker until now, is polled at the run's next poll, with its own waker from then
     /// on. (Not in this poll: a `yield_now` of the body would return at its second poll
@@ -1359,9 +1368,9 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// instead, for at most [`LAST_POLL_YIELDING`].
     #[cold]
     #[inline(never)]
-    fn await_last_poll(&mut self) {
+    fn await_last_poll<E>(&mut self, shared: &Shared<E>) {
         self.body_last_poll = true;
-        self.last_poll_from = None;
+        shared.last_poll_from.store(0, Ordering::Relaxed);
         if let Some(timer) = &mut self.grace {
             let at = Instant::now()
                 .checked_add(LAST_POLL_WAIT)
@@ -1401,13 +1410,22 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// Without a timer, each call that is not due asks for the runtime's next turn: a yield,
     /// whose wake the runtime delivers after the task's poll (a wake made in the poll would
     /// come back to this run within it, through the in-place sets of the scopes above, with
-    /// no turn of the runtime between); the time is the wall clock's.
-    fn last_poll_due(&mut self, task: &mut Context<'_>) -> bool {
+    /// no turn of the runtime between); the time is the wall clock's. (Out of line: the
+    /// yield's future is not on the stack of the run's poll, one frame per nested level.)
+    #[cold]
+    #[inline(never)]
+    fn last_poll_due<E>(&mut self, shared: &Shared<E>, task: &mut Context<'_>) -> bool {
         let Some(wait) = self.grace.as_mut() else {
-            let from = *self
-                .last_poll_from
-                .get_or_insert_with(std::time::Instant::now);
-            if from.elapsed() >= LAST_POLL_YIELDING {
+            // (Only the run reads and writes it.)
+            let now = wall_mark();
+            let from = match shared.last_poll_from.load(Ordering::Relaxed) {
+                0 => {
+                    shared.last_poll_from.store(now, Ordering::Relaxed);
+                    now
+                }
+                from => from,
+            };
+            if now - from >= LAST_POLL_YIELDING_NANOS {
                 return true;
             }
             let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);
