@@ -851,6 +851,55 @@ async fn a_dropped_context_that_only_inherits_a_deadline_drops_its_callback_unru
     );
 }
 
+/// Stopping the last callback of a context with its own deadline lets the deadline's alarm go
+/// (it kept the context until the deadline: `leaks.rs`), but never one a callback still needs:
+/// a later callback arms a new one, another callback of the context keeps it, and so does a
+/// callback of a context below that inherits the deadline (linked as the owner's child).
+#[tokio::test(start_paused = true)]
+async fn a_stopped_callback_lets_the_deadlines_alarm_go_only_when_nothing_needs_it() {
+    let flag = || Arc::new(AtomicBool::new(false));
+    let set = |f: &Arc<AtomicBool>| {
+        let f = Arc::clone(f);
+        move |_: &Cause| f.store(true, Ordering::SeqCst)
+    };
+    // Stopped, then another registered: that one runs at the deadline, nothing looking.
+    let again = Cx::root().child_with_timeout(ms(30_000));
+    let (stopped, later) = (flag(), flag());
+    assert!(again.on_cancel(set(&stopped)).stop());
+    let _later = again.on_cancel(set(&later));
+    // Two callbacks, one stopped: the other runs.
+    let two = Cx::root().child_with_timeout(ms(30_000));
+    let (first, second) = (flag(), flag());
+    let first_handle = two.on_cancel(set(&first));
+    let _second = two.on_cancel(set(&second));
+    assert!(first_handle.stop());
+    // The owner's only callback stopped while a child's (registered before or after) waits.
+    let (owner_before, owner_after) = (
+        Cx::root().child_with_timeout(ms(30_000)),
+        Cx::root().child_with_timeout(ms(30_000)),
+    );
+    let (below_before, below_after) = (owner_before.child(), owner_after.child());
+    let (ran_before, ran_after) = (flag(), flag());
+    let _b = below_before.on_cancel(set(&ran_before));
+    assert!(owner_before.on_cancel(|_| {}).stop());
+    let stopped_after = owner_after.on_cancel(|_| {});
+    let _a = below_after.on_cancel(set(&ran_after));
+    assert!(stopped_after.stop());
+    sleep(ms(31_000)).await;
+    assert!(!stopped.load(Ordering::SeqCst) && !first.load(Ordering::SeqCst));
+    for (what, ran) in [
+        ("a callback registered after a stop", &later),
+        ("the callback not stopped", &second),
+        ("a child's, registered before the stop", &ran_before),
+        ("a child's, registered after", &ran_after),
+    ] {
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "{what} did not run at the deadline"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn shields_and_run_until_cancelled_take_the_context_of_their_caller() {
     // Read at the call, as `Cx::current()`: built inside a request's code, they keep its slots

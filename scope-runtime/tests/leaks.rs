@@ -628,9 +628,23 @@ fn on_cancel_on_a_context_with_its_own_deadline() {
 }
 
 #[test]
+fn a_stopped_on_cancel_lets_its_deadline_context_go() {
+    // The callback is stopped and every handle on the context is dropped: nothing is left
+    // for the deadline's alarm to fire, and it lets the context (and its slots) go at once,
+    // not at the deadline (it kept them for the deadline's 10 s).
+    no_leak("stopped on_cancel, own deadline", true, || async {
+        let long = parent_of_all().child_with_timeout(Duration::from_secs(10));
+        let h = long.on_cancel(|_| {});
+        assert!(h.stop());
+        drop(h);
+        drop(long);
+        tokio::time::sleep(ms(2)).await;
+    });
+}
+
+#[test]
 fn a_stopped_on_cancel_then_a_cancel_lets_its_deadline_context_go() {
-    // Stopping the callback does not let the context go before its deadline (documented on
-    // `Cx::on_cancel`); cancelling it when done (Go's `defer cancel()`) ends the alarm.
+    // Cancelling it when done (Go's `defer cancel()`) ends the alarm too.
     no_leak("stopped on_cancel + cancel, own deadline", true, || async {
         let long = parent_of_all().child_with_timeout(Duration::from_secs(10));
         let h = long.on_cancel(|_| {});

@@ -89,6 +89,9 @@ pub(super) struct Inner {
     /// setting it allocates nothing, and a cancel that finds only the owner keeps its cause
     /// inline.
     pub(super) owner: Option<Weak<dyn Enclosing>>,
+    /// The alarm that watches this node's own deadline for callbacks, if one was armed (see
+    /// `wait::Alarm`): let go of when the last callback it served is stopped.
+    pub(super) alarm: Option<Weak<super::wait::Alarm>>,
     /// The token linked to this context by its first `to_token` (every later call hands out
     /// a clone: one link per context, however many tokens are asked for).
     #[cfg(all(feature = "tokio-util", not(loom)))]

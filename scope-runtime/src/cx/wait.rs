@@ -64,9 +64,9 @@ impl Cx {
     /// panics as creating a `sleep` does), `f` runs when the context's deadline passes,
     /// whether or not anything looks at the context then (the runtime's timer fires it, so the
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
-    /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping `f` does
-    /// not let it go sooner: cancel a context of your own with a deadline when you are done
-    /// with it, as Go's `defer cancel()` does). Outside a runtime, a passed deadline is seen when something
+    /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping the last
+    /// callback of the context with the deadline lets it go sooner, unless a context below it
+    /// that inherits the deadline waits with callbacks of its own). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
@@ -687,7 +687,14 @@ impl OnCancel {
             return false;
         };
         // The callback (user code) is dropped after the lock is released.
-        let removed = node.inner.lock().entries.remove(key);
+        let (removed, alarm) = {
+            let mut inner = node.inner.lock();
+            let removed = inner.entries.remove(key);
+            (removed, Alarm::unneeded(&node, &mut inner))
+        };
+        if let Some(alarm) = alarm {
+            alarm.disarm();
+        }
         matches!(removed, Some(Entry::Callback(_)))
     }
 }
@@ -714,7 +721,7 @@ impl fmt::Debug for OnCancel {
 /// which fires a passed deadline. A wake that finds it not cancelled was the shutdown's: the
 /// context stays watched for its cancel, and its deadline is checked when something looks at
 /// it, as without a runtime.
-struct Alarm {
+pub(super) struct Alarm {
     wait: std::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
 }
 
@@ -747,6 +754,8 @@ impl Alarm {
         let alarm = Arc::new(Alarm {
             wait: std::sync::Mutex::new(None),
         });
+        // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
+        cx.node.inner.lock().alarm = Some(Arc::downgrade(&alarm));
         let mut wait = Box::pin(cx.clone().cancelled_owned());
         let waker = Waker::from(Arc::clone(&alarm));
         // A runtime without timers panics here, as a wait on a deadline does there; and a
@@ -764,6 +773,36 @@ impl Alarm {
             // The timer fired (on another worker) before the wait was back, and its wake found
             // nothing to look at: the deadline is fired here, on the caller's thread.
             let _ = due.cx().is_cancelled();
+        }
+    }
+
+    /// The alarm of `node` (whose lock the caller holds, as `inner`), taken if it watches its
+    /// own deadline for nothing now: no callback is left in its table, nor a linked child
+    /// (whose callbacks may need it). It kept the context, its slots and its parents until
+    /// the deadline, every callback stopped (a register-and-stop per request on contexts of
+    /// their own with a timeout kept each request's until its deadline).
+    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
+        if !node.alarmed.load(Ordering::Acquire)
+            || inner
+                .entries
+                .iter()
+                .any(|(_, e)| matches!(e, Entry::Callback(_) | Entry::Child(_)))
+        {
+            return None;
+        }
+        let alarm = inner.alarm.take()?.upgrade()?;
+        // A callback registered from now on arms a new one. Release: pairs with the swap of
+        // `arm`.
+        node.alarmed.store(false, Ordering::Release);
+        Some(alarm)
+    }
+
+    /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
+    /// with no lock of ours held (the context may go with it, and its slots' values).
+    fn disarm(&self) {
+        let wait = lock_alarm(&self.wait).take();
+        if let Some(wait) = wait {
+            drop_after_panic(wait);
         }
     }
 
