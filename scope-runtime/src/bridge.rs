@@ -13,6 +13,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::cause::Cause;
 use crate::cx::{background_ref, Cx, WaitCancelledOwned, WeakCx};
+use crate::error::drop_after_panic;
 use crate::sync::Mutex;
 
 /// The reason of the [`Cause::Explicit`] a context bridged to a [`CancellationToken`] is
@@ -177,6 +178,8 @@ impl Cx {
     #[must_use]
     pub fn from_token(token: &CancellationToken) -> Cx {
         let cx = Cx::root();
+        // Its token is this one: `to_token` hands out clones of it, with no second link.
+        let _none = cx.keep_linked_token(token);
         link(&cx, token);
         cx
     }
@@ -344,8 +347,18 @@ impl Watcher {
                     }));
                     callback_panic = callback_panic.or(cancel.err());
                 }
-                if let Some(payload) = callback_panic {
-                    drop(linked);
+                // Lets go of both sides: its hold on the context may be the last one, and the
+                // context's slot values go with it (user code, run inside the token's wake:
+                // its panic is handled as a callback's).
+                let dropped = catch_unwind(AssertUnwindSafe(move || drop(linked)));
+                let panic = match (callback_panic, dropped) {
+                    (Some(first), Err(second)) => {
+                        drop_after_panic(second);
+                        Some(first)
+                    }
+                    (first, dropped) => first.or(dropped.err()),
+                };
+                if let Some(payload) = panic {
                     callback_panicked(payload, linking);
                 }
                 return;

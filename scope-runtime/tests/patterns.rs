@@ -2342,6 +2342,52 @@ mod bridge {
         assert!(woken.is_ok(), "the token's other waiter was never woken");
     }
 
+    /// The same for a panic of a slot value's destructor when the link lets go of the last
+    /// handle on its context (a token made from a temporary child): the token's cancel
+    /// returns, and its other waiters, a child token's included, are served.
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_value_panicking_as_the_link_lets_its_context_go_does_not_strand_the_tokens_waiters(
+    ) {
+        struct PanicsOnDrop;
+        impl Drop for PanicsOnDrop {
+            fn drop(&mut self) {
+                panic!("a slot value's destructor");
+            }
+        }
+        static VALUE: scope_runtime::Slot<PanicsOnDrop> = scope_runtime::Slot::new("VALUE");
+        let root = Cx::root();
+        let token = root.with_slot(&VALUE, PanicsOnDrop).to_token(); // the child dropped at once
+        let other = tokio::spawn(token.clone().cancelled_owned());
+        let below = tokio::spawn(token.child_token().cancelled_owned());
+        tokio::task::yield_now().await; // both wait on the token
+        let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| token.cancel()));
+        assert!(
+            cancel.is_ok(),
+            "the destructor's panic unwound through the token's cancel"
+        );
+        let woken = tokio::time::timeout(Duration::from_secs(1), async {
+            other.await.unwrap();
+            below.await.unwrap();
+        })
+        .await;
+        assert!(woken.is_ok(), "the token's other waiters were never woken");
+        assert!(!root.is_cancelled());
+    }
+
+    /// A context has one link: the root `from_token` makes hands out that token.
+    #[test]
+    fn a_context_from_a_token_hands_out_that_token() {
+        let token = CancellationToken::new();
+        let cx = Cx::from_token(&token);
+        let again = cx.to_token();
+        drop(cx); // the links of a root go with it: only the same token still hears
+        token.cancel();
+        assert!(
+            again.is_cancelled(),
+            "to_token made a second link, with a token of its own"
+        );
+    }
+
     #[test]
     fn cancelling_the_token_cancels_its_context_with_the_token_cause() {
         let cx = Cx::root();
