@@ -307,7 +307,9 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
             #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
         }))
     } else {
-        crate::expand::block_of(quote!({ #body }))
+        // The body itself, not wrapped in a block of ours: a one-line body in braces of its
+        // own reads to rustc as braces around a block's value (`unused_braces`).
+        (**body).clone()
     };
     // The scope's error type is read from the fn's return type (the run's output is not
     // the fn's value any more, so nothing else pins it).

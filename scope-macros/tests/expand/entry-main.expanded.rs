@@ -29,11 +29,9 @@ fn main() -> Result<(), AppError> {
                 ::scope::__private::MainOutcome::of_scope(
                     __scope
                         .run(async {
-                            {
-                                let server = __scope.spawn(serve());
-                                server.await?;
-                                Ok(())
-                            }
+                            let server = __scope.spawn(serve());
+                            server.await?;
+                            Ok(())
                         })
                         .await,
                     __scope,
