@@ -1316,6 +1316,9 @@ impl SetMoves<'_> {
     /// `mac`'s tokens as statements, parsed once per reading.
     fn stmts_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<syn::Stmt>>> {
         self.parsed(mac, 2, |mac| {
+            if never_runs(&mac.path) {
+                return None;
+            }
             syn::parse::Parser::parse2(syn::Block::parse_within, mac.tokens.clone()).ok()
         })
     }
@@ -2019,8 +2022,38 @@ fn unparen(mut expr: &Expr) -> &Expr {
     }
 }
 
-/// A macro's arguments, where they parse as expressions separated by commas.
+/// The standard macros whose arguments are never run: text (`stringify!`, `concat!`), the
+/// compiler's own (`cfg!`, `env!`, `include_str!`, `compile_error!`, ..). What they are given
+/// is not the body's code: the lint does not read it (`stringify!(tokio::spawn(..))` is a
+/// string, not a task).
+pub(crate) fn never_runs(path: &syn::Path) -> bool {
+    const TEXT: &[&str] = &[
+        "stringify",
+        "concat",
+        "concat_idents",
+        "include",
+        "include_str",
+        "include_bytes",
+        "env",
+        "option_env",
+        "compile_error",
+        "cfg",
+        "file",
+        "line",
+        "column",
+        "module_path",
+    ];
+    path.segments
+        .last()
+        .is_some_and(|s| TEXT.iter().any(|t| s.ident == t))
+}
+
+/// A macro's arguments, where they parse as expressions separated by commas (none for a
+/// macro that [never runs](never_runs) them).
 fn macro_args(mac: &syn::Macro) -> Option<Vec<Expr>> {
+    if never_runs(&mac.path) {
+        return None;
+    }
     let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
     syn::parse::Parser::parse2(parser, mac.tokens.clone())
         .ok()
@@ -2700,6 +2733,9 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
                 self.within = within;
                 return;
             }
+        }
+        if never_runs(&mac.path) {
+            return;
         }
         let kept = self.within == 0 && mac.path.segments.last().is_some_and(|s| s.ident == "vec");
         self.within += 1;

@@ -150,6 +150,31 @@ fn orphans_in(f: TokenStream) -> usize {
 }
 
 #[test]
+fn the_arguments_of_a_macro_that_never_runs_them_are_not_code() {
+    // `stringify!` makes a string, `concat!` and `cfg!` read tokens: no task starts there (an
+    // outside tester's report: each was flagged as an orphan).
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let s = stringify!(tokio::spawn(async {}));
+            let t = concat!("tokio::spawn", stringify!(std::thread::spawn(|| ())));
+            let c = core::stringify! { let mut set = JoinSet::new(); set.spawn(a()); };
+            println!("{}", stringify!(Handle::current().spawn(a())));
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+    // A look-alike of the user's own keeps being read as code.
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            my_macro!(tokio::spawn(async {}));
+            println!("{:?}", tokio::spawn(async {}));
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 2);
+}
+
+#[test]
 fn a_handle_bound_from_a_match_or_an_if_is_still_a_handle() {
     // The handle taken out in a `let` (the usual idiom), as the lint already reads it inside
     // the arm.
