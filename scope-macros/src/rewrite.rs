@@ -604,6 +604,8 @@ impl Rewriter {
                 return self.record_typed(&ts.elems[0], inner, from_outside);
             }
         }
+        // Its names shadow what they named, whatever the lint makes of the type.
+        self.forget_names(pat);
         if let (syn::Pat::Ident(pi), Some(path)) = (pat, lint::type_path(ty)) {
             let place = if from_outside {
                 Place::Outside
@@ -706,7 +708,12 @@ impl Rewriter {
     /// A `for` loop's binding: an element of what it iterates over, when that is a collection
     /// the lint knows (`for h in handles`, `for h in handles.iter()`).
     fn record_element(&mut self, pat: &syn::Pat, iterated: &Expr) {
-        let syn::Pat::Ident(pi) = pat else { return };
+        let syn::Pat::Ident(pi) = pat else {
+            // A pattern of parts (`for (i, mut set) in ..`): no name it binds keeps an origin
+            // it had before.
+            self.forget_names(pat);
+            return;
+        };
         let name = lint::unraw(&pi.ident);
         let element = self.origin_of(iterated).and_then(|o| {
             Some(Origin {
@@ -721,6 +728,15 @@ impl Rewriter {
             None => {
                 self.locals.remove(&name);
             }
+        }
+    }
+
+    /// The names `pat` binds shadow what they named: none keeps an origin it had before.
+    fn forget_names(&mut self, pat: &syn::Pat) {
+        let mut names = Vec::new();
+        crate::valid::pat_names(pat, &mut names);
+        for name in names {
+            self.locals.remove(name.trim_start_matches("r#"));
         }
     }
 
@@ -741,11 +757,7 @@ impl Rewriter {
         }
         let syn::Pat::Ident(pi) = pat else {
             // Bound to what the lint cannot place: no name keeps an origin it had before.
-            let mut names = Vec::new();
-            crate::valid::pat_names(pat, &mut names);
-            for name in names {
-                self.locals.remove(name.trim_start_matches("r#"));
-            }
+            self.forget_names(pat);
             return;
         };
         let name = lint::unraw(&pi.ident);
@@ -1515,8 +1527,11 @@ impl VisitMut for Rewriter {
                 let locals = self.locals.clone();
                 let handed = self.closure_origin.take();
                 for input in &c.inputs {
-                    if let syn::Pat::Type(pt) = input {
-                        self.record_typed(&pt.pat, &pt.ty, false);
+                    match input {
+                        syn::Pat::Type(pt) => self.record_typed(&pt.pat, &pt.ty, false),
+                        // Untyped, its names shadow the body's (an element handed to it
+                        // comes next).
+                        other => self.forget_names(other),
                     }
                 }
                 if let (Some(origin), Some(syn::Pat::Ident(pi))) = (handed, c.inputs.first()) {

@@ -150,6 +150,46 @@ fn orphans_in(f: TokenStream) -> usize {
 }
 
 #[test]
+fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
+    // Each binds `set` (or `h`) to a value of the user's own type: not the parameter (an
+    // outside tester's report: each was flagged as spawning on the outer set).
+    let forms = [
+        quote!(vec![(1, Pool)].into_iter().for_each(|(_, mut set)| set.spawn(1));),
+        quote!(for (i, mut set) in vec![(1, Pool)] {
+            set.spawn(i);
+        }),
+        quote!(vec![W { set: Pool }].into_iter().for_each(|W { mut set }: W| set.spawn(1));),
+        quote!(let f = async |(_, mut set): (u8, Pool)| set.spawn(1);),
+        quote!(let mut v = vec![Pool]; v.iter_mut().for_each(|set| set.spawn(1));),
+        quote!(vec![(1, H)].into_iter().for_each(|(_, h)| h.spawn(1));),
+    ];
+    for form in forms {
+        let n = orphans_in(quote!(
+            async fn f(set: &mut JoinSet<()>, h: Handle) -> R {
+                #form
+                Ok(())
+            }
+        ));
+        assert_eq!(n, 0, "{form}");
+    }
+    // The parameter itself, in a closure or a loop, still is.
+    for form in [
+        quote!(vec![1].into_iter().for_each(|i| { set.spawn(a(i)); });),
+        quote!(for i in 0..2 {
+            h.spawn(a(i));
+        }),
+    ] {
+        let n = orphans_in(quote!(
+            async fn f(set: &mut JoinSet<()>, h: Handle) -> R {
+                #form
+                Ok(())
+            }
+        ));
+        assert_eq!(n, 1, "{form}");
+    }
+}
+
+#[test]
 fn the_arguments_of_a_macro_that_never_runs_them_are_not_code() {
     // `stringify!` makes a string, `concat!` and `cfg!` read tokens: no task starts there (an
     // outside tester's report: each was flagged as an orphan).
