@@ -227,6 +227,20 @@ fn names(tokens: TokenStream, name: &str) -> bool {
 }
 
 /// The first type argument of a path's last segment (`T` of `Arc<T>`, `State<T>`).
+/// The second type argument of `segment` (a map's value type: `HashMap<K, V>`'s `V`).
+pub(crate) fn second_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
+    let syn::PathArguments::AngleBracketed(a) = &segment.arguments else {
+        return None;
+    };
+    a.args
+        .iter()
+        .filter_map(|g| match g {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .nth(1)
+}
+
 pub(crate) fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
     let syn::PathArguments::AngleBracketed(a) = &segment.arguments else {
         return None;

@@ -452,6 +452,16 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
                     .and_then(type_path)
                     .map(elements_of);
             }
+            // A map's elements are its values (`sets[&k]`, `sets.get_mut(&k)`,
+            // `sets.entry(k).or_default()`).
+            if matches!(
+                last.ident.to_string().as_str(),
+                "HashMap" | "BTreeMap" | "IndexMap"
+            ) {
+                return crate::ast::second_type_arg(last)
+                    .and_then(type_path)
+                    .map(elements_of);
+            }
             Some(segments(&p.path))
         }
         syn::Type::Reference(r) => type_path(&r.elem),
@@ -630,11 +640,24 @@ const ELEMENT_METHODS: &[&str] = &[
     "next",
     "next_back",
     "nth",
+    // A map's entry, filled (`entry(k)` itself is not an element).
+    "or_default",
+    "or_insert",
+    "or_insert_with",
+    "or_insert_with_key",
 ];
 
 /// The methods that make an iterator over a collection's elements: a combinator after them
 /// hands its closure an element (`rts.iter().for_each(|h| ..)`).
-const ITERATING_METHODS: &[&str] = &["iter", "iter_mut", "into_iter", "drain"];
+const ITERATING_METHODS: &[&str] = &[
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "drain",
+    "values",
+    "values_mut",
+    "into_values",
+];
 
 /// Whether the chain of `expr` goes through a method that iterates over a collection.
 pub(crate) fn iterates(mut expr: &Expr) -> bool {

@@ -190,6 +190,43 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
 }
 
 #[test]
+fn a_set_or_a_handle_in_a_map_parameter_is_from_outside() {
+    // Per-key task groups handed in (an outside tester's report: none was flagged).
+    for form in [
+        quote!(sets.entry(1).or_default().spawn(a());),
+        quote!(if let Some(s) = sets.get_mut(&1) {
+            s.spawn(a());
+        }),
+        quote!(rts[&1].spawn(a());),
+        quote!(rts.get(&1).unwrap().spawn(a());),
+        quote!(for s in sets.values_mut() {
+            s.spawn(a());
+        }),
+        quote!(rts.values().for_each(|h| { h.spawn(a()); });),
+    ] {
+        let n = orphans_in(quote!(
+            async fn f(
+                sets: &mut HashMap<u32, JoinSet<()>>,
+                rts: &BTreeMap<u32, tokio::runtime::Handle>,
+            ) -> R {
+                #form
+                Ok(())
+            }
+        ));
+        assert_eq!(n, 1, "{form}");
+    }
+    // The map's own methods spawn nothing.
+    let n = orphans_in(quote!(
+        async fn f(sets: &mut HashMap<u32, JoinSet<()>>) -> R {
+            sets.insert(1, JoinSet::new());
+            let n = sets.len();
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn the_arguments_of_a_macro_that_never_runs_them_are_not_code() {
     // `stringify!` makes a string, `concat!` and `cfg!` read tokens: no task starts there (an
     // outside tester's report: each was flagged as an orphan).
