@@ -2066,9 +2066,15 @@ pub(crate) fn never_runs(path: &syn::Path) -> bool {
         "column",
         "module_path",
     ];
-    path.segments
-        .last()
-        .is_some_and(|s| TEXT.iter().any(|t| s.ident == t))
+    // The standard ones only: by their bare name or through `std::`/`core::` (a macro of the
+    // user's own named so, in a module, may run its arguments).
+    let segments: Vec<&syn::Ident> = path.segments.iter().map(|s| &s.ident).collect();
+    let named = match segments.as_slice() {
+        [name] => Some(*name),
+        [krate, name] if *krate == "std" || *krate == "core" => Some(*name),
+        _ => None,
+    };
+    named.is_some_and(|name| TEXT.iter().any(|t| name == t))
 }
 
 /// A macro's arguments, where they parse as expressions separated by commas (none for a

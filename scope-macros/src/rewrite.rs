@@ -120,8 +120,9 @@ pub(crate) struct Rewriter {
     /// nowhere else: a child that uses it is told what to write instead.
     handle: Option<String>,
     /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
-    /// untyped first parameter of the closure given to it.
-    closure_origin: Option<Origin>,
+    /// untyped first parameter of the closure given to it; and whether it is enumerated (the
+    /// parameter is `(index, element)`).
+    closure_origin: Option<(Origin, bool)>,
     /// The generics of the `impl` block declared in the body whose methods are being read.
     impl_generics: Option<syn::Generics>,
 }
@@ -708,6 +709,13 @@ impl Rewriter {
     /// A `for` loop's binding: an element of what it iterates over, when that is a collection
     /// the lint knows (`for h in handles`, `for h in handles.iter()`).
     fn record_element(&mut self, pat: &syn::Pat, iterated: &Expr) {
+        // `for (i, set) in sets.iter_mut().enumerate()`: `set` is an element.
+        if let (syn::Pat::Tuple(t), Some(inner)) = (pat, enumerated(iterated)) {
+            if t.elems.len() == 2 {
+                self.forget_names(&t.elems[0]);
+                return self.record_element(&t.elems[1], inner);
+            }
+        }
         let syn::Pat::Ident(pi) = pat else {
             // A pattern of parts (`for (i, mut set) in ..`): no name it binds keeps an origin
             // it had before.
@@ -1188,10 +1196,11 @@ impl Rewriter {
             visit_mut::visit_expr_method_call_mut(self, call);
             return;
         };
+        let enumerated = enumerated(&call.receiver).is_some();
         self.visit_expr_mut(&mut call.receiver);
         for arg in &mut call.args {
             if matches!(arg, Expr::Closure(_)) {
-                self.closure_origin = Some(origin.clone());
+                self.closure_origin = Some((origin.clone(), enumerated));
             }
             self.visit_expr_mut(arg);
             self.closure_origin = None;
@@ -1534,8 +1543,17 @@ impl VisitMut for Rewriter {
                         other => self.forget_names(other),
                     }
                 }
-                if let (Some(origin), Some(syn::Pat::Ident(pi))) = (handed, c.inputs.first()) {
-                    self.locals.insert(lint::unraw(&pi.ident), origin);
+                match (handed, c.inputs.first()) {
+                    (Some((origin, false)), Some(syn::Pat::Ident(pi))) => {
+                        self.locals.insert(lint::unraw(&pi.ident), origin);
+                    }
+                    // `.enumerate().for_each(|(i, h)| ..)`: `h` is the element.
+                    (Some((origin, true)), Some(syn::Pat::Tuple(t))) if t.elems.len() == 2 => {
+                        if let syn::Pat::Ident(pi) = &t.elems[1] {
+                            self.locals.insert(lint::unraw(&pi.ident), origin);
+                        }
+                    }
+                    _ => {}
                 }
                 let before = self.proof_refs;
                 let moves = c.capture.is_some();
@@ -1623,6 +1641,14 @@ impl VisitMut for Rewriter {
 
 /// Whether a condition binds names for its block: `let ..`, or a chain of them with `&&`
 /// (`if let Some(x) = a && x > 0`).
+/// What `.enumerate()` is called on, if `expr` is that call (through parentheses).
+fn enumerated(expr: &Expr) -> Option<&Expr> {
+    match strip_parens(expr) {
+        Expr::MethodCall(m) if m.method == "enumerate" && m.args.is_empty() => Some(&m.receiver),
+        _ => None,
+    }
+}
+
 fn binds(cond: &Expr) -> bool {
     match cond {
         Expr::Let(_) => true,

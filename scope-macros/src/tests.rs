@@ -172,15 +172,29 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         ));
         assert_eq!(n, 0, "{form}");
     }
-    // The parameter itself, in a closure or a loop, still is.
+    // The parameter itself, in a closure or a loop, still is; and so is an element of a
+    // collection parameter taken apart from its index (a review's finding: the shadowing
+    // above hid these, which were caught only as the outer `set`).
     for form in [
         quote!(vec![1].into_iter().for_each(|i| { set.spawn(a(i)); });),
         quote!(for i in 0..2 {
             h.spawn(a(i));
         }),
+        quote!(for (i, set) in sets.iter_mut().enumerate() {
+            set.spawn(a(i));
+        }),
+        quote!(sets.iter_mut().enumerate().for_each(|(i, set)| { set.spawn(a(i)); });),
+        quote!(for (i, h) in rts.iter().enumerate() {
+            h.spawn(a(i));
+        }),
     ] {
         let n = orphans_in(quote!(
-            async fn f(set: &mut JoinSet<()>, h: Handle) -> R {
+            async fn f(
+                set: &mut JoinSet<()>,
+                h: Handle,
+                sets: &mut [JoinSet<()>],
+                rts: Vec<Handle>,
+            ) -> R {
                 #form
                 Ok(())
             }
@@ -240,15 +254,19 @@ fn the_arguments_of_a_macro_that_never_runs_them_are_not_code() {
         }
     ));
     assert_eq!(n, 0);
-    // A look-alike of the user's own keeps being read as code.
+    // A look-alike of the user's own keeps being read as code, one named like a standard
+    // one in a module of its own too (a review's finding: the name alone hid it).
     let n = orphans_in(quote!(
         async fn f() -> R {
             my_macro!(tokio::spawn(async {}));
             println!("{:?}", tokio::spawn(async {}));
+            m::stringify!(tokio::spawn(async {}));
+            crate::m::env!(tokio::spawn(async {}));
+            let s = std::stringify!(tokio::spawn(async {}));
             Ok(())
         }
     ));
-    assert_eq!(n, 2);
+    assert_eq!(n, 4);
 }
 
 #[test]

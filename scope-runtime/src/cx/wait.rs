@@ -66,7 +66,9 @@ impl Cx {
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
     /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping the last
     /// callback of the context with the deadline lets it go sooner, unless a context below it
-    /// that inherits the deadline waits with callbacks of its own). Outside a runtime, a passed deadline is seen when something
+    /// that inherits the deadline is linked to it, which a callback or a wait of its own does,
+    /// and which it stays while it lives: a callback on such a context, stopped, keeps it
+    /// until the deadline). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
