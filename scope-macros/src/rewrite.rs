@@ -1547,6 +1547,13 @@ impl VisitMut for Rewriter {
                     (Some((origin, false)), Some(syn::Pat::Ident(pi))) => {
                         self.locals.insert(lint::unraw(&pi.ident), origin);
                     }
+                    // Typed (`|set: &mut JoinSet<()>|`): what it is handed says where it
+                    // comes from.
+                    (Some((origin, false)), Some(syn::Pat::Type(pt))) => {
+                        if let syn::Pat::Ident(pi) = &*pt.pat {
+                            self.locals.insert(lint::unraw(&pi.ident), origin);
+                        }
+                    }
                     // `.enumerate().for_each(|(i, h)| ..)`: `h` is the element.
                     (Some((origin, true)), Some(syn::Pat::Tuple(t))) if t.elems.len() == 2 => {
                         if let syn::Pat::Ident(pi) = &t.elems[1] {

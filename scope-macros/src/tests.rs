@@ -187,6 +187,7 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(for (i, h) in rts.iter().enumerate() {
             h.spawn(a(i));
         }),
+        quote!(sets.iter_mut().for_each(|s: &mut JoinSet<()>| { s.spawn(a(1)); });),
     ] {
         let n = orphans_in(quote!(
             async fn f(
