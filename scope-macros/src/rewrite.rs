@@ -739,6 +739,38 @@ impl Rewriter {
         }
     }
 
+    /// A closure's parameters: their names shadow the body's, a typed one has its type's
+    /// origin, and the first takes what a combinator hands it, if known (see
+    /// `closure_origin`).
+    fn record_closure_inputs(&mut self, c: &syn::ExprClosure) {
+        let handed = self.closure_origin.take();
+        for input in &c.inputs {
+            match input {
+                syn::Pat::Type(pt) => self.record_typed(&pt.pat, &pt.ty, false),
+                other => self.forget_names(other),
+            }
+        }
+        let first = match (c.inputs.first(), &handed) {
+            (Some(syn::Pat::Ident(pi)), Some((_, false))) => Some(pi),
+            // Typed (`|set: &mut JoinSet<()>|`): what it is handed says where it comes from.
+            (Some(syn::Pat::Type(pt)), Some((_, false))) => match &*pt.pat {
+                syn::Pat::Ident(pi) => Some(pi),
+                _ => None,
+            },
+            // `.enumerate().for_each(|(i, h)| ..)`: `h` is the element.
+            (Some(syn::Pat::Tuple(t)), Some((_, true))) if t.elems.len() == 2 => {
+                match &t.elems[1] {
+                    syn::Pat::Ident(pi) => Some(pi),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let (Some(pi), Some((origin, _))) = (first, handed) {
+            self.locals.insert(lint::unraw(&pi.ident), origin);
+        }
+    }
+
     /// The names `pat` binds shadow what they named: none keeps an origin it had before.
     fn forget_names(&mut self, pat: &syn::Pat) {
         let mut names = Vec::new();
@@ -1534,34 +1566,7 @@ impl VisitMut for Rewriter {
             Expr::Closure(c) => {
                 // Its parameters' origins end with it, as a block's bindings do.
                 let locals = self.locals.clone();
-                let handed = self.closure_origin.take();
-                for input in &c.inputs {
-                    match input {
-                        syn::Pat::Type(pt) => self.record_typed(&pt.pat, &pt.ty, false),
-                        // Untyped, its names shadow the body's (an element handed to it
-                        // comes next).
-                        other => self.forget_names(other),
-                    }
-                }
-                match (handed, c.inputs.first()) {
-                    (Some((origin, false)), Some(syn::Pat::Ident(pi))) => {
-                        self.locals.insert(lint::unraw(&pi.ident), origin);
-                    }
-                    // Typed (`|set: &mut JoinSet<()>|`): what it is handed says where it
-                    // comes from.
-                    (Some((origin, false)), Some(syn::Pat::Type(pt))) => {
-                        if let syn::Pat::Ident(pi) = &*pt.pat {
-                            self.locals.insert(lint::unraw(&pi.ident), origin);
-                        }
-                    }
-                    // `.enumerate().for_each(|(i, h)| ..)`: `h` is the element.
-                    (Some((origin, true)), Some(syn::Pat::Tuple(t))) if t.elems.len() == 2 => {
-                        if let syn::Pat::Ident(pi) = &t.elems[1] {
-                            self.locals.insert(lint::unraw(&pi.ident), origin);
-                        }
-                    }
-                    _ => {}
-                }
+                self.record_closure_inputs(c);
                 let before = self.proof_refs;
                 let moves = c.capture.is_some();
                 visit_mut::visit_expr_closure_mut(self, c);
