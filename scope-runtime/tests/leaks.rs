@@ -221,6 +221,18 @@ fn quiet_panics() {
     });
 }
 
+/// A child that ends when its scope's cancel comes.
+async fn until_cancelled() -> Result<(), AppError> {
+    scope_runtime::cancelled().await;
+    Ok(())
+}
+
+/// A child that ignores the cancel: an hour's sleep.
+async fn an_hour() -> Result<(), AppError> {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    Ok(())
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -265,10 +277,7 @@ fn a_failing_child_cancels_the_others() {
         let s = &Scope::<AppError>::new(Config::new().grace(ms(10)));
         let out = s
             .run(async {
-                s.spawn(async {
-                    scope_runtime::cancelled().await;
-                    Ok::<_, AppError>(())
-                });
+                s.spawn(until_cancelled());
                 s.spawn_in_place(async {
                     scope_runtime::cancelled().await;
                     Err::<(), _>(AppError::Boom(2))
@@ -290,10 +299,7 @@ fn a_panicking_child() {
     no_leak("panicking", false, || async {
         let s = &Scope::<AppError>::new(Config::new());
         let out = std::panic::AssertUnwindSafe(s.run(async {
-            s.spawn(async {
-                scope_runtime::cancelled().await;
-                Ok::<_, AppError>(())
-            });
+            s.spawn(until_cancelled());
             s.spawn(async {
                 yield_a_bit().await;
                 planned_panic("planned child panic")
@@ -317,10 +323,7 @@ fn a_panicking_body() {
     no_leak("panicking body", false, || async {
         let s = &Scope::<AppError>::new(Config::new());
         let out = std::panic::AssertUnwindSafe(s.run(async {
-            s.spawn(async {
-                scope_runtime::cancelled().await;
-                Ok::<_, AppError>(())
-            });
+            s.spawn(until_cancelled());
             yield_a_bit().await;
             planned_panic("planned body panic")
         }))
@@ -336,14 +339,8 @@ fn children_ignoring_the_cancel_aborted_after_the_grace() {
         let s = &Scope::<AppError>::new(Config::new().grace(ms(5)));
         let out = s
             .run(async {
-                s.spawn(async {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok::<_, AppError>(())
-                });
-                s.spawn_in_place(async {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok::<_, AppError>(())
-                });
+                s.spawn(an_hour());
+                s.spawn_in_place(an_hour());
                 s.spawn(async {
                     tokio::time::sleep(ms(1)).await;
                     Err::<(), _>(AppError::Boom(1))
@@ -362,10 +359,7 @@ fn a_scope_with_a_timeout_that_fires_and_one_that_does_not() {
         let s = &Scope::<AppError>::new(Config::new().timeout(ms(5)));
         let out = s
             .run(async {
-                s.spawn(async {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok::<_, AppError>(())
-                });
+                s.spawn(an_hour());
                 scope_runtime::cancelled().await;
                 Ok::<_, AppError>(())
             })
@@ -414,10 +408,7 @@ fn nested_scopes() {
                             Ok::<_, AppError>(())
                         });
                         // A child only the scope's end stops.
-                        inner.spawn_background(async {
-                            scope_runtime::cancelled().await;
-                            Ok::<_, AppError>(())
-                        });
+                        inner.spawn_background(until_cancelled());
                         Ok::<_, AppError>(())
                     })
                     .await
@@ -438,14 +429,8 @@ fn a_dropped_run_future() {
         let out = tokio::time::timeout(
             ms(3),
             s.run(async {
-                s.spawn(async {
-                    scope_runtime::cancelled().await;
-                    Ok::<_, AppError>(())
-                });
-                s.spawn(async {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok::<_, AppError>(())
-                });
+                s.spawn(until_cancelled());
+                s.spawn(an_hour());
                 s.spawn_in_place(async {
                     std::future::pending::<()>().await;
                     Ok::<_, AppError>(())
@@ -949,10 +934,7 @@ fn background_children() {
     no_leak("background", false, || async {
         let s = &Scope::<AppError>::new(Config::new());
         s.run(async {
-            s.spawn_background(async {
-                scope_runtime::cancelled().await;
-                Ok::<_, AppError>(())
-            });
+            s.spawn_background(until_cancelled());
             s.spawn_in_place_background(async {
                 std::future::pending::<()>().await;
                 Ok::<_, AppError>(())
@@ -985,10 +967,7 @@ fn scopes_with_a_long_lived_parent() {
                 scope_runtime::cancelled().await;
                 Ok::<_, AppError>(())
             });
-            s.spawn_in_place(async {
-                scope_runtime::cancelled().await;
-                Ok::<_, AppError>(())
-            });
+            s.spawn_in_place(until_cancelled());
             yield_a_bit().await;
             c.cancel("test");
             s.cancel("test");
@@ -1007,10 +986,7 @@ fn scopes_under_an_ambient_long_lived_context() {
                 let s = &Scope::<AppError>::new(Config::new().timeout(Duration::from_secs(60)));
                 let out = s
                     .run(async {
-                        s.spawn(async {
-                            scope_runtime::cancelled().await;
-                            Ok::<_, AppError>(())
-                        });
+                        s.spawn(until_cancelled());
                         let race = &Race::<u8, AppError>::new(Config::new());
                         let won = race
                             .run(async {
@@ -1262,10 +1238,7 @@ fn steady_in_place_children() {
 #[test]
 fn steady_admission_waits_dropped() {
     steady!("admission", Config::new().limit(1), |s| {
-        let holder = s.spawn(async {
-            scope_runtime::cancelled().await;
-            Ok::<_, AppError>(())
-        });
+        let holder = s.spawn(until_cancelled());
         yield_a_bit().await;
         {
             let w = s.spawn_when_free(async { Ok::<_, AppError>(()) });
@@ -1342,10 +1315,7 @@ fn steady_nested_scopes() {
             let inner = &Scope::<AppError>::new(Config::new().timeout(ms(5)));
             let out = inner
                 .run(async {
-                    inner.spawn(async {
-                        scope_runtime::cancelled().await;
-                        Ok::<_, AppError>(())
-                    });
+                    inner.spawn(until_cancelled());
                     scope_runtime::cancelled().await;
                     Ok::<_, AppError>(())
                 })
