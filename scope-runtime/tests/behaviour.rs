@@ -885,9 +885,28 @@ async fn a_stopped_callback_lets_the_deadlines_alarm_go_only_when_nothing_needs_
     let stopped_after = owner_after.on_cancel(|_| {});
     let _a = below_after.on_cancel(set(&ran_after));
     assert!(stopped_after.stop());
+    // A child that goes lets the alarm go only if nothing else needs it: a sibling's callback
+    // still runs, and a callback registered after the alarm went arms a new one.
+    let shared = Cx::root().child_with_timeout(ms(30_000));
+    let (gone, sibling) = (shared.child(), shared.child());
+    let (gone_ran, sibling_ran, after_ran) = (flag(), flag(), flag());
+    let _g = gone.on_cancel(set(&gone_ran));
+    let _s = sibling.on_cancel(set(&sibling_ran));
+    drop(gone);
+    let emptied = Cx::root().child_with_timeout(ms(30_000));
+    let only = emptied.child();
+    drop(only.on_cancel(|_| {}));
+    drop(only);
+    let _after = emptied.on_cancel(set(&after_ran));
     sleep(ms(31_000)).await;
     assert!(!stopped.load(Ordering::SeqCst) && !first.load(Ordering::SeqCst));
+    assert!(
+        !gone_ran.load(Ordering::SeqCst),
+        "a dropped context's callback ran"
+    );
     for (what, ran) in [
+        ("a sibling's, after a child went", &sibling_ran),
+        ("one registered after the only child went", &after_ran),
         ("a callback registered after a stop", &later),
         ("the callback not stopped", &second),
         ("a child's, registered before the stop", &ran_before),

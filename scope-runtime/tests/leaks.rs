@@ -628,6 +628,27 @@ fn a_stopped_on_cancel_lets_its_deadline_context_go() {
 }
 
 #[test]
+fn a_stopped_callback_below_a_deadline_context_lets_it_go_with_the_context_below() {
+    // The callback is on a context below the one with the deadline (a child, a merge): the
+    // deadline's alarm is let go when that context goes (a review's finding: it was kept
+    // until the deadline, 888 bytes a request).
+    no_leak("stopped on_cancel below an own deadline", true, || async {
+        let long = parent_of_all().child_with_timeout(Duration::from_secs(10));
+        let below = long.child();
+        let h = below.on_cancel(|_| {});
+        assert!(h.stop());
+        drop((h, below, long));
+        let long = parent_of_all().child_with_timeout(Duration::from_secs(10));
+        let other = Cx::root();
+        let merged = long.merge(&other);
+        let (h, hm) = (long.on_cancel(|_| {}), merged.on_cancel(|_| {}));
+        assert!(hm.stop() && h.stop());
+        drop((h, hm, merged, long, other));
+        tokio::time::sleep(ms(2)).await;
+    });
+}
+
+#[test]
 fn a_stopped_on_cancel_then_a_cancel_lets_its_deadline_context_go() {
     // Cancelling it when done (Go's `defer cancel()`) ends the alarm too.
     no_leak("stopped on_cancel + cancel, own deadline", true, || async {

@@ -455,9 +455,20 @@ impl Drop for Node {
             // with the Release store in `flag_one` (a stale `false` only costs the lock).
             if key != UNLINKED && !link.parent.cancelled.load(Ordering::Acquire) {
                 // The entry may be gone meanwhile (the parent was cancelled): then the table
-                // is empty for good and the removal finds nothing.
-                let removed = link.parent.inner.lock().entries.remove(key);
+                // is empty for good and the removal finds nothing. A parent whose deadline's
+                // alarm watched for this child's callbacks may let it go now.
+                let (removed, alarm) = {
+                    let mut inner = link.parent.inner.lock();
+                    let removed = inner.entries.remove(key);
+                    (
+                        removed,
+                        super::wait::Alarm::unneeded(&link.parent, &mut inner),
+                    )
+                };
                 drop(removed);
+                if let Some(alarm) = alarm {
+                    alarm.disarm();
+                }
             }
             release(link.parent);
         }

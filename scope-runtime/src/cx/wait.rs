@@ -65,10 +65,10 @@ impl Cx {
     /// whether or not anything looks at the context then (the runtime's timer fires it, so the
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
     /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping the last
-    /// callback of the context with the deadline lets it go sooner, unless a context below it
-    /// that inherits the deadline is linked to it, which a callback or a wait of its own does,
-    /// and which it stays while it lives: a callback on such a context, stopped, keeps it
-    /// until the deadline). Outside a runtime, a passed deadline is seen when something
+    /// callback of the context with the deadline lets it go sooner, and so does the end of
+    /// the last context below it that inherits the deadline and was linked to it by a
+    /// callback or a wait of its own; such a context, while it lives, keeps it, and so do
+    /// more than a few waits on the context itself). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
@@ -782,9 +782,15 @@ impl Alarm {
     /// own deadline for nothing now: no callback is left in its table, nor a linked child
     /// (whose callbacks may need it). It kept the context, its slots and its parents until
     /// the deadline, every callback stopped (a register-and-stop per request on contexts of
-    /// their own with a timeout kept each request's until its deadline).
-    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
+    /// their own with a timeout kept each request's until its deadline). Asked when a `stop`
+    /// removes a callback and when a linked child goes. Only a table of a few entries is
+    /// looked through (a table does not shrink: a long-lived context's children, dropped one
+    /// by one, would each look through all of its room); a larger one keeps its alarm until
+    /// it is down to them.
+    pub(super) fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
+        const LOOKED_THROUGH: usize = 8;
         if !node.alarmed.load(Ordering::Acquire)
+            || inner.entries.len() > LOOKED_THROUGH
             || inner
                 .entries
                 .iter()
@@ -801,7 +807,7 @@ impl Alarm {
 
     /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
     /// with no lock of ours held (the context may go with it, and its slots' values).
-    fn disarm(&self) {
+    pub(super) fn disarm(&self) {
         let wait = lock_alarm(&self.wait).take();
         if let Some(wait) = wait {
             drop_after_panic(wait);
