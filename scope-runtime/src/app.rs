@@ -374,7 +374,7 @@ impl App {
     /// spawned children get what is left of its scope's grace as its future is dropped.
     /// Work cut short at the grace's end is dropped too: its scope's spawned children are
     /// aborted by then, and tokio drops an aborted task at its next turn, which may come just
-    /// after this returns (under [`#[scope::main]`](crate::main) the runtime's shutdown, right
+    /// after this returns (under `#[scope::main]` the runtime's shutdown, right
     /// after, drops them). With a grace of zero the work has no time at all: a scope in it that
     /// answers the cancel while a spawned child of its own is still being aborted is cut
     /// short (give the application a grace, however short, to have its answer).
