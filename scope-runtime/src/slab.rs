@@ -98,6 +98,11 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
+    /// How many slots it has, vacant ones included: what [`iter`](Slab::iter) goes through.
+    pub(crate) fn slots(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The key of the first value that matches (a linear search).
     pub(crate) fn find(&self, mut pred: impl FnMut(&T) -> bool) -> Option<usize> {
         self.entries

@@ -67,8 +67,8 @@ impl Cx {
     /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping the last
     /// callback of the context with the deadline lets it go sooner, and so does the end of
     /// the last context below it that inherits the deadline and was linked to it by a
-    /// callback or a wait of its own; such a context, while it lives, keeps it, and so do
-    /// more than a few waits on the context itself). Outside a runtime, a passed deadline is seen when something
+    /// callback or a wait of its own; such a context, while it lives, keeps it, and so does a
+    /// context that has had more than a few of them at once). Outside a runtime, a passed deadline is seen when something
     /// checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
@@ -783,14 +783,14 @@ impl Alarm {
     /// (whose callbacks may need it). It kept the context, its slots and its parents until
     /// the deadline, every callback stopped (a register-and-stop per request on contexts of
     /// their own with a timeout kept each request's until its deadline). Asked when a `stop`
-    /// removes a callback and when a linked child goes. Only a table of a few entries is
-    /// looked through (a table does not shrink: a long-lived context's children, dropped one
-    /// by one, would each look through all of its room); a larger one keeps its alarm until
-    /// it is down to them.
+    /// removes a callback and when a linked child goes. Only a table of a few slots is
+    /// looked through: a table keeps its room while it holds anything (the alarm's own wait,
+    /// here), so a long-lived context's children, going one by one, would each look through
+    /// all of it, under the lock; one that has held more keeps its alarm until the deadline.
     pub(super) fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
         const LOOKED_THROUGH: usize = 8;
         if !node.alarmed.load(Ordering::Acquire)
-            || inner.entries.len() > LOOKED_THROUGH
+            || inner.entries.slots() > LOOKED_THROUGH
             || inner
                 .entries
                 .iter()
