@@ -226,26 +226,23 @@ fn names(tokens: TokenStream, name: &str) -> bool {
     })
 }
 
-/// The first type argument of a path's last segment (`T` of `Arc<T>`, `State<T>`).
 /// The second type argument of `segment` (a map's value type: `HashMap<K, V>`'s `V`).
 pub(crate) fn second_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
-    let syn::PathArguments::AngleBracketed(a) = &segment.arguments else {
-        return None;
-    };
-    a.args
-        .iter()
-        .filter_map(|g| match g {
-            syn::GenericArgument::Type(t) => Some(t),
-            _ => None,
-        })
-        .nth(1)
+    type_args(segment).nth(1)
 }
 
+/// The first type argument of a path's last segment (`T` of `Arc<T>`, `State<T>`).
 pub(crate) fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
-    let syn::PathArguments::AngleBracketed(a) = &segment.arguments else {
-        return None;
+    type_args(segment).next()
+}
+
+/// The type arguments of `segment`, in order (lifetimes and constants left out).
+fn type_args(segment: &syn::PathSegment) -> impl Iterator<Item = &Type> {
+    let args = match &segment.arguments {
+        syn::PathArguments::AngleBracketed(a) => Some(&a.args),
+        _ => None,
     };
-    a.args.iter().find_map(|g| match g {
+    args.into_iter().flatten().filter_map(|g| match g {
         syn::GenericArgument::Type(t) => Some(t),
         _ => None,
     })

@@ -2068,13 +2068,13 @@ pub(crate) fn never_runs(path: &syn::Path) -> bool {
     ];
     // The standard ones only: by their bare name or through `std::`/`core::` (a macro of the
     // user's own named so, in a module, may run its arguments).
-    let segments: Vec<&syn::Ident> = path.segments.iter().map(|s| &s.ident).collect();
-    let named = match segments.as_slice() {
-        [name] => Some(*name),
-        [krate, name] if *krate == "std" || *krate == "core" => Some(*name),
-        _ => None,
+    let mut segments = path.segments.iter().map(|s| &s.ident);
+    let name = match (segments.next(), segments.next(), segments.next()) {
+        (Some(name), None, _) => name,
+        (Some(krate), Some(name), None) if krate == "std" || krate == "core" => name,
+        _ => return false,
     };
-    named.is_some_and(|name| TEXT.iter().any(|t| name == t))
+    TEXT.iter().any(|t| name == t)
 }
 
 /// A macro's arguments, where they parse as expressions separated by commas (none for a

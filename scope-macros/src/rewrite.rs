@@ -1651,8 +1651,6 @@ impl VisitMut for Rewriter {
     }
 }
 
-/// Whether a condition binds names for its block: `let ..`, or a chain of them with `&&`
-/// (`if let Some(x) = a && x > 0`).
 /// What `.enumerate()` is called on, if `expr` is that call (through parentheses).
 fn enumerated(expr: &Expr) -> Option<&Expr> {
     match strip_parens(expr) {
@@ -1661,6 +1659,8 @@ fn enumerated(expr: &Expr) -> Option<&Expr> {
     }
 }
 
+/// Whether a condition binds names for its block: `let ..`, or a chain of them with `&&`
+/// (`if let Some(x) = a && x > 0`).
 fn binds(cond: &Expr) -> bool {
     match cond {
         Expr::Let(_) => true,

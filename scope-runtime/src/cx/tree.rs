@@ -457,18 +457,7 @@ impl Drop for Node {
                 // The entry may be gone meanwhile (the parent was cancelled): then the table
                 // is empty for good and the removal finds nothing. A parent whose deadline's
                 // alarm watched for this child's callbacks may let it go now.
-                let (removed, alarm) = {
-                    let mut inner = link.parent.inner.lock();
-                    let removed = inner.entries.remove(key);
-                    (
-                        removed,
-                        super::wait::Alarm::unneeded(&link.parent, &mut inner),
-                    )
-                };
-                drop(removed);
-                if let Some(alarm) = alarm {
-                    alarm.disarm();
-                }
+                drop(super::wait::Alarm::remove_entry(&link.parent, key));
             }
             release(link.parent);
         }

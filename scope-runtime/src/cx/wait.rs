@@ -689,14 +689,7 @@ impl OnCancel {
             return false;
         };
         // The callback (user code) is dropped after the lock is released.
-        let (removed, alarm) = {
-            let mut inner = node.inner.lock();
-            let removed = inner.entries.remove(key);
-            (removed, Alarm::unneeded(&node, &mut inner))
-        };
-        if let Some(alarm) = alarm {
-            alarm.disarm();
-        }
+        let removed = Alarm::remove_entry(&node, key);
         matches!(removed, Some(Entry::Callback(_)))
     }
 }
@@ -778,6 +771,21 @@ impl Alarm {
         }
     }
 
+    /// Removes the entry `key` from `node`'s table (a callback stopped, a linked child gone),
+    /// and lets the node's alarm go if nothing is left for it (see [`unneeded`](Self::unneeded)),
+    /// with no lock held. The entry is the caller's to drop, outside the lock too.
+    pub(super) fn remove_entry(node: &Arc<Node>, key: usize) -> Option<Entry> {
+        let (removed, alarm) = {
+            let mut inner = node.inner.lock();
+            let removed = inner.entries.remove(key);
+            (removed, Alarm::unneeded(node, &mut inner))
+        };
+        if let Some(alarm) = alarm {
+            alarm.disarm();
+        }
+        removed
+    }
+
     /// The alarm of `node` (whose lock the caller holds, as `inner`), taken if it watches its
     /// own deadline for nothing now: no callback is left in its table, nor a linked child
     /// (whose callbacks may need it). It kept the context, its slots and its parents until
@@ -787,7 +795,7 @@ impl Alarm {
     /// looked through: a table keeps its room while it holds anything (the alarm's own wait,
     /// here), so a long-lived context's children, going one by one, would each look through
     /// all of it, under the lock; one that has held more keeps its alarm until the deadline.
-    pub(super) fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
+    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
         const LOOKED_THROUGH: usize = 8;
         if !node.alarmed.load(Ordering::Acquire)
             || inner.entries.slots() > LOOKED_THROUGH
@@ -807,7 +815,7 @@ impl Alarm {
 
     /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
     /// with no lock of ours held (the context may go with it, and its slots' values).
-    pub(super) fn disarm(&self) {
+    fn disarm(&self) {
         let wait = lock_alarm(&self.wait).take();
         if let Some(wait) = wait {
             drop_after_panic(wait);
