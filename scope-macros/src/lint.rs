@@ -1392,12 +1392,34 @@ struct SelectBranch {
 
 /// A `select!`'s branches, if `mac` is one that parses.
 fn select_branches(mac: &syn::Macro) -> Option<Vec<SelectBranch>> {
-    mac.path
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "select")
+    is_select(&mac.path)
         .then(|| syn::parse::Parser::parse2(parse_select, mac.tokens.clone()).ok())
         .flatten()
+}
+
+/// The patterns of a `select!`'s branches in order (`None` for `else`), if `path` names one
+/// whose `tokens` parse.
+pub(crate) fn select_patterns(
+    path: &Path,
+    tokens: &proc_macro2::TokenStream,
+) -> Option<Vec<Option<syn::Pat>>> {
+    if !is_select(path) {
+        return None;
+    }
+    let branches = syn::parse::Parser::parse2(parse_select, tokens.clone()).ok()?;
+    Some(
+        branches
+            .into_iter()
+            .map(|b| b.pat.map(|(pat, _)| pat))
+            .collect(),
+    )
+}
+
+/// Whether `path` names a `select!` (tokio's or `futures`'s, `select_biased!` included).
+fn is_select(path: &Path) -> bool {
+    path.segments
+        .last()
+        .is_some_and(|s| s.ident == "select" || s.ident == "select_biased")
 }
 
 /// Parses a `select!`'s branches (after an optional `biased;`).
@@ -1410,6 +1432,10 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBra
     while !input.is_empty() {
         let pat = if input.peek(syn::Token![else]) {
             input.parse::<syn::Token![else]>()?;
+            None
+        } else if input.peek(syn::Ident) && input.peek2(syn::Token![=>]) {
+            // `futures::select!`'s `complete =>` and `default =>`.
+            input.parse::<syn::Ident>()?;
             None
         } else {
             let pat = syn::Pat::parse_single(input)?;
@@ -1632,15 +1658,7 @@ impl SetMoves<'_> {
                 .flatten()
                 .flat_map(|a| self.yielded_by(a))
                 .collect(),
-            Expr::Macro(m)
-                if m.mac
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "select") =>
-            {
-                self.selected(&m.mac)
-            }
+            Expr::Macro(m) if is_select(&m.mac.path) => self.selected(&m.mac),
             other => self.consumed(other),
         }
     }

@@ -125,6 +125,22 @@ pub(crate) struct Rewriter {
     closure_origin: Option<(Origin, bool)>,
     /// The generics of the `impl` block declared in the body whose methods are being read.
     impl_generics: Option<syn::Generics>,
+    /// The patterns of the branches of the `select!` whose tokens are about to be read, in
+    /// order (`None` for `else`): the names one binds hold in its block only. Taken by the
+    /// token-level pass of that macro's own tokens (see `rewrite_macro_tokens`).
+    select_arms: Option<Vec<Option<syn::Pat>>>,
+}
+
+/// Whether `trees[..end]` ends with `=>`.
+fn arrow_ends_at(trees: &[TokenTree], end: usize) -> bool {
+    match end.checked_sub(2).map(|start| &trees[start..end]) {
+        Some([TokenTree::Punct(eq), TokenTree::Punct(gt)]) => {
+            eq.as_char() == '='
+                && eq.spacing() == proc_macro2::Spacing::Joint
+                && gt.as_char() == '>'
+        }
+        _ => false,
+    }
 }
 
 fn strip_parens(mut expr: &Expr) -> &Expr {
@@ -176,6 +192,7 @@ impl Rewriter {
             proof_refs: 0,
             closure_origin: None,
             impl_generics: None,
+            select_arms: None,
             // A body that binds the handle's name again anywhere (a `for`, a `match` arm, a
             // closure's input) may mean another value where a child uses it: in doubt the
             // check stays silent (rustc still refuses a real use of the scope).
@@ -1031,7 +1048,7 @@ impl Rewriter {
             }
             return;
         }
-        let tokens = self.rewrite_tokens(mac.tokens.clone());
+        let tokens = self.rewrite_macro_tokens(&mac.path, mac.tokens.clone());
         if self.edits != before {
             mac.tokens = tokens;
         }
@@ -1079,16 +1096,31 @@ impl Rewriter {
         let inner = if last.as_deref() == Some("scope") {
             self.nested_scope(g.stream())
         } else {
-            self.rewrite_tokens(g.stream())
+            self.rewrite_macro_tokens(path, g.stream())
         };
         let mut ng = Group::new(g.delimiter(), inner);
         ng.set_span(g.span());
         out.extend(std::iter::once(TokenTree::Group(ng)));
     }
 
+    /// The token-level pass over the arguments of the macro `path`: a `select!`'s branch
+    /// patterns are known in their blocks (a name one binds is not the body's variable of that
+    /// name there).
+    fn rewrite_macro_tokens(&mut self, path: &syn::Path, tokens: TokenStream) -> TokenStream {
+        let arms = lint::select_patterns(path, &tokens);
+        let outer = std::mem::replace(&mut self.select_arms, arms);
+        let out = self.rewrite_tokens(tokens);
+        self.select_arms = outer;
+        out
+    }
+
     /// The token-level pass, for macro arguments that are not expressions (and the bodies of
     /// `macro_rules!`).
     fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
+        // A `select!`'s patterns are for its own tokens, not for the groups inside them.
+        let arms = self.select_arms.take();
+        // The `=>`s passed so far: the branch a block after one belongs to.
+        let mut arrows = 0;
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
         let mut i = 0;
@@ -1125,12 +1157,30 @@ impl Rewriter {
             }
             match &trees[i] {
                 TokenTree::Group(g) => {
+                    // A branch's block: the names its pattern binds shadow the body's there.
+                    let pat = arms
+                        .as_ref()
+                        .filter(|_| g.delimiter() == Delimiter::Brace && arrow_ends_at(&trees, i))
+                        .and_then(|arms| arms.get(arrows - 1)?.as_ref());
+                    let locals = pat.map(|pat| {
+                        let locals = self.locals.clone();
+                        self.forget_names(pat);
+                        locals
+                    });
                     let inner = self.rewrite_group(g);
+                    if let Some(locals) = locals {
+                        self.locals = locals;
+                    }
                     let mut ng = Group::new(g.delimiter(), inner);
                     ng.set_span(g.span());
                     out.extend(std::iter::once(TokenTree::Group(ng)));
                 }
-                other => out.extend(std::iter::once(other.clone())),
+                other => {
+                    if arrow_ends_at(&trees, i + 1) {
+                        arrows += 1;
+                    }
+                    out.extend(std::iter::once(other.clone()));
+                }
             }
             i += 1;
         }

@@ -162,6 +162,11 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(let f = async |(_, mut set): (u8, Pool)| set.spawn(1);),
         quote!(let mut v = vec![Pool]; v.iter_mut().for_each(|set| set.spawn(1));),
         quote!(vec![(1, H)].into_iter().for_each(|(_, h)| h.spawn(1));),
+        // A `select!` branch's pattern binds names in its block only.
+        quote!(tokio::select! { (_, mut set) = pair() => { set.spawn(1); } }),
+        quote!(tokio::select! { biased; Some(h) = next(), if ready => { h.spawn(1); } else => {} }),
+        quote!(let n = tokio::select! { W { set, .. } = w() => { set.spawn(1); 1 }, _ = t() => 0 };),
+        quote!(futures::select_biased! { (_, set) = pair() => { set.spawn(1); } default => {} }),
     ];
     for form in forms {
         let n = orphans_in(quote!(
@@ -188,6 +193,14 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
             h.spawn(a(i));
         }),
         quote!(sets.iter_mut().for_each(|s: &mut JoinSet<()>| { s.spawn(a(1)); });),
+        // In a `select!`: a branch whose pattern binds other names, a branch after one that
+        // binds the name, and `else`.
+        quote!(tokio::select! { x = next() => { set.spawn(a(x)); } }),
+        quote!(
+            tokio::select! { (_, set) = pair() => { drop(set); } _ = t() => { set.spawn(a(1)); } }
+        ),
+        quote!(tokio::select! { Some(h) = next() => { drop(h); } else => { h.spawn(a(1)); } }),
+        quote!(futures::select! { h = next() => { drop(h); } complete => { h.spawn(a(1)); } }),
     ] {
         let n = orphans_in(quote!(
             async fn f(
