@@ -119,6 +119,9 @@ pub(crate) struct Rewriter {
     /// The name the body gives the scope's handle (`handle = s`), if the body binds that name
     /// nowhere else: a child that uses it is told what to write instead.
     handle: Option<String>,
+    /// The names that hold that handle under another name (`let outer = s;`, see
+    /// `valid::handle_aliases`): a child that uses one is told so as well.
+    handle_aliases: Vec<String>,
     /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
     /// untyped first parameter of the closure given to it; and whether it is enumerated (the
     /// parameter is `(index, element)`).
@@ -170,6 +173,17 @@ impl Rewriter {
         // The body's own `use`s; a nested block's hold in it (see `visit_block_mut`). The sets
         // that leave the body are found with every `use` of it.
         let aliases = block.map(Aliases::of_block).unwrap_or_default();
+        // A body that binds the handle's name again anywhere (a `for`, a `match` arm, a
+        // closure's input) may mean another value where a child uses it: in doubt the check
+        // stays silent (rustc still refuses a real use of the scope).
+        let handle = opts
+            .and_then(|o| o.handle.as_ref())
+            .map(|(h, _)| lint::unraw(h))
+            .filter(|h| block.is_none_or(|b| !crate::valid::names_bound_in(b).contains(h)));
+        let handle_aliases = match (&handle, block) {
+            (Some(h), Some(b)) => crate::valid::handle_aliases(b, h),
+            _ => Vec::new(),
+        };
         Rewriter {
             scope: scope_ident(),
             leaving: block
@@ -193,13 +207,8 @@ impl Rewriter {
             closure_origin: None,
             impl_generics: None,
             select_arms: None,
-            // A body that binds the handle's name again anywhere (a `for`, a `match` arm, a
-            // closure's input) may mean another value where a child uses it: in doubt the
-            // check stays silent (rustc still refuses a real use of the scope).
-            handle: opts
-                .and_then(|o| o.handle.as_ref())
-                .map(|(h, _)| lint::unraw(h))
-                .filter(|h| block.is_none_or(|b| !crate::valid::names_bound_in(b).contains(h))),
+            handle,
+            handle_aliases,
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
     }
@@ -947,12 +956,17 @@ impl Rewriter {
         };
         if let Some(used) = self
             .handle
-            .as_ref()
-            .and_then(|handle| crate::valid::uses_name(&args.fut, handle))
+            .iter()
+            .chain(&self.handle_aliases)
+            .find_map(|name| crate::valid::uses_name(&args.fut, name))
         {
+            let named = match &self.handle {
+                Some(handle) if used != handle => format!(" (`{handle}` under another name)"),
+                _ => String::new(),
+            };
             let msg = format!(
-                "this child uses `{used}`, the handle of the scope it is a child of, but a child \
-                 cannot hold its own scope (the scope joins it)\n\
+                "this child uses `{used}`, the handle of the scope it is a child of{named}, but \
+                 a child cannot hold its own scope (the scope joins it)\n\
                  help: to cancel the scope from the child, move a clone of its context in \
                  (`let cx = {used}.cx().clone();` before `{m}`, then `cx.cancel(..)` in the \
                  child), or return an error from it (under fail-fast that cancels the \
