@@ -33,7 +33,7 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ static TRACKING: AtomicUsize = AtomicUsize::new(0);
 /// may still learn what its record follows (a child's own context, made later), whether
 /// tracking is on now or not.
 static RECORDS: AtomicUsize = AtomicUsize::new(0);
+
+/// The next record's place in the order of registration: a snapshot leaves out what was
+/// registered after it began (see [`snapshot_with`]).
+static REGISTERED: AtomicU64 = AtomicU64::new(0);
 
 /// Shards of the registry, so that children ending on different workers rarely meet on a lock.
 const SHARDS: usize = 16;
@@ -321,6 +325,8 @@ pub(crate) struct Record {
     runtime: Option<tokio::runtime::Id>,
     since: Instant,
     state: AtomicU8,
+    /// Its place in the order of registration (from `REGISTERED`).
+    seq: u64,
 }
 
 impl Record {
@@ -353,6 +359,10 @@ impl Record {
             runtime,
             since: Instant::now(),
             state: AtomicU8::new(QUEUED),
+            // Relaxed: a snapshot that began before this was registered read a smaller count,
+            // and one that copies this record's shard after it is inserted began before or
+            // after; see `snapshot_with`.
+            seq: REGISTERED.fetch_add(1, Ordering::Relaxed),
         });
         let id = record.info.id();
         let replaced = lock(id).insert(id, Arc::clone(&record));
@@ -883,8 +893,9 @@ impl fmt::Display for TaskTree {
 /// child's end that needs the same shard waits that long; see [`TaskTree::max_lock_hold`],
 /// and BENCHMARKS.md for the figures at 100,000 live children), then reads every record (its
 /// state, its context's cancellation and cause) with no lock of the registry held. So the
-/// tree is not one atomic instant: work that starts or ends while it is taken may or may not
-/// be in it.
+/// tree is not one atomic instant: work that ends while it is taken may or may not be in it,
+/// and work that starts while it is taken is not (so every child in it is shown under its
+/// scope, every scope under the child whose code entered it).
 ///
 /// It only reads: it never cancels anything, fires a deadline or runs an `on_cancel` callback,
 /// so it may be taken from any thread. A scope whose deadline has passed shows as cancelling
@@ -915,6 +926,14 @@ pub fn snapshot() -> TaskTree {
 /// [`snapshot`], calling `between_holds` each time it has let a shard's lock go and will take
 /// it again (a test changes the registry there).
 fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
+    // Work registered after this is left out: it started while the snapshot was taken, and
+    // what it runs under may be in a shard copied before it was (a child shown without its
+    // scope, a scope entered in a child without that child). A record registered before this
+    // whose shard is copied after its insertion is in; one inserted after its shard was copied
+    // is not, and neither is anything below it, registered after that insertion (through the
+    // shard's lock, after this load: a later count). What is below a record in the snapshot
+    // was registered after it, so it is either in too or left out with it.
+    let began = REGISTERED.load(Ordering::Relaxed);
     let mut chunks: Vec<Vec<Arc<Record>>> = Vec::new();
     let mut max_hold = Duration::ZERO;
     for shard in REGISTRY.iter() {
@@ -923,8 +942,8 @@ fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
         // between two holds changes (a removal shifts every later record one place back, a
         // growth reorders them all): then the rest of the shard is copied in one hold, so that
         // a record alive all along is never missed. Records seen twice are dropped below. (The
-        // snapshot is not atomic across the registry: work that starts or ends meanwhile may
-        // or may not be in it.)
+        // snapshot is not atomic across the registry: work that ends meanwhile may or may not
+        // be in it; work that starts meanwhile is left out below.)
         let mut from = 0;
         let mut seen = None;
         loop {
@@ -950,7 +969,11 @@ fn snapshot_with(between_holds: &mut dyn FnMut()) -> TaskTree {
             between_holds();
         }
     }
-    let mut records: Vec<Arc<Record>> = chunks.into_iter().flatten().collect();
+    let mut records: Vec<Arc<Record>> = chunks
+        .into_iter()
+        .flatten()
+        .filter(|r| r.seq < began)
+        .collect();
     records.sort_unstable_by_key(|r| r.info.id());
     records.dedup_by_key(|r| r.info.id());
     let mut tree = build(&records, &mut || {});
@@ -1416,5 +1439,93 @@ mod tests {
             missed, 0,
             "records alive all along that the snapshot missed"
         );
+    }
+
+    #[test]
+    fn work_that_starts_while_a_snapshot_is_taken_is_left_out_not_shown_out_of_place() {
+        // (An outside tester's report: a child whose scope was registered in a shard already
+        // copied, and itself in one copied later, was shown at the top of the tree, with no
+        // parent and no owner; a scope entered in a child registered the same way hung under
+        // the child's own scope, the child missing.)
+        let _tracking = track();
+        let root = Cx::root();
+        let top = Record::register(
+            TaskInfo::new(None, Location::caller()),
+            TaskKind::Scope,
+            &root,
+            None,
+            None,
+        );
+        let top_id = top.info.id();
+        let filler: Vec<Arc<Record>> = (0..SHARDS * CHUNK * 2)
+            .map(|_| {
+                Record::register(
+                    TaskInfo::new(None, Location::caller()),
+                    TaskKind::Spawned,
+                    &root,
+                    None,
+                    Some(top_id),
+                )
+            })
+            .collect();
+        // Between the holds: a scope and its child; a child of the top scope and a scope
+        // entered in its code. Several of each, so that their ids fall in every shard.
+        let mut started: Vec<(Arc<Record>, Arc<Record>)> = Vec::new();
+        let mut held: Vec<Cx> = Vec::new();
+        let tree = snapshot_with(&mut || {
+            for _ in 0..2 * SHARDS {
+                let scope = Record::register(
+                    TaskInfo::new(None, Location::caller()),
+                    TaskKind::Scope,
+                    &root,
+                    Some(&root),
+                    None,
+                );
+                let child = Record::register(
+                    TaskInfo::new(None, Location::caller()),
+                    TaskKind::Spawned,
+                    &root,
+                    None,
+                    Some(scope.info.id()),
+                );
+                started.push((scope, child));
+                let host = Record::register(
+                    TaskInfo::new(None, Location::caller()),
+                    TaskKind::Spawned,
+                    &root,
+                    None,
+                    Some(top_id),
+                );
+                let host_cx = root.child();
+                set_own_cx(host.info.id(), &host_cx);
+                let nested_cx = host_cx.child();
+                let nested = Record::register(
+                    TaskInfo::new(None, Location::caller()),
+                    TaskKind::Scope,
+                    &nested_cx,
+                    Some(&host_cx),
+                    None,
+                );
+                held.extend([host_cx, nested_cx]);
+                started.push((host, nested));
+            }
+        });
+        let mut wrong = Vec::new();
+        for (above, below) in &started {
+            if let Some(node) = tree.get(below.info.id()) {
+                if node.parent() != Some(above.info.id()) {
+                    wrong.push(format!("{node:?} (expected under {:?})", above.info.id()));
+                }
+            }
+        }
+        for (above, below) in &started {
+            below.unregister();
+            above.unregister();
+        }
+        for r in &filler {
+            r.unregister();
+        }
+        top.unregister();
+        assert!(wrong.is_empty(), "shown out of place: {wrong:#?}");
     }
 }
