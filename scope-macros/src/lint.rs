@@ -1415,11 +1415,21 @@ pub(crate) fn select_patterns(
     )
 }
 
-/// Whether `path` names a `select!` (tokio's or `futures`'s, `select_biased!` included).
+/// Whether `path` names a `select!` (tokio's or `futures`'s, `select_biased!` included):
+/// written alone (imported), or under one of those crates' paths.
 fn is_select(path: &Path) -> bool {
-    path.segments
+    let named = path
+        .segments
         .last()
-        .is_some_and(|s| s.ident == "select" || s.ident == "select_biased")
+        .is_some_and(|s| s.ident == "select" || s.ident == "select_biased");
+    let from = path.segments.len() == 1
+        || path.segments.first().is_some_and(|s| {
+            matches!(
+                unraw(&s.ident).as_str(),
+                "tokio" | "futures" | "futures_util"
+            )
+        });
+    named && from
 }
 
 /// Parses a `select!`'s branches (after an optional `biased;`).
@@ -1438,7 +1448,8 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBra
             input.parse::<syn::Ident>()?;
             None
         } else {
-            let pat = syn::Pat::parse_single(input)?;
+            // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
+            let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
             input.parse::<syn::Token![=]>()?;
             let fut = input.call(Expr::parse_without_eager_brace)?;
             if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {

@@ -119,9 +119,6 @@ pub(crate) struct Rewriter {
     /// The name the body gives the scope's handle (`handle = s`), if the body binds that name
     /// nowhere else: a child that uses it is told what to write instead.
     handle: Option<String>,
-    /// The names that hold that handle under another name (`let outer = s;`, see
-    /// `valid::handle_aliases`): a child that uses one is told so as well.
-    handle_aliases: Vec<String>,
     /// What the receiver of a combinator holds (see [`HANDING_COMBINATORS`]), for the
     /// untyped first parameter of the closure given to it; and whether it is enumerated (the
     /// parameter is `(index, element)`).
@@ -132,6 +129,30 @@ pub(crate) struct Rewriter {
     /// order (`None` for `else`): the names one binds hold in its block only. Taken by the
     /// token-level pass of that macro's own tokens (see `rewrite_macro_tokens`).
     select_arms: Option<Vec<Option<syn::Pat>>>,
+}
+
+/// What a `select!` branch's pattern hides for its body (see `Rewriter::bind_in_arm`): the
+/// body's locals, reference parameters, outside names and bound names.
+type ArmSaved = (
+    HashMap<String, Origin>,
+    HashSet<String>,
+    HashSet<String>,
+    HashSet<String>,
+);
+
+/// What the lint records as the origin of the scope's handle and of a name that holds it:
+/// a path no type has.
+const HANDLE_ORIGIN: &str = "<the scope's handle>";
+
+fn handle_origin() -> Origin {
+    Origin {
+        path: vec![HANDLE_ORIGIN.to_owned()],
+        place: lint::Place::Body,
+    }
+}
+
+fn is_handle_origin(origin: &Origin) -> bool {
+    matches!(origin.path.as_slice(), [only] if only == HANDLE_ORIGIN)
 }
 
 /// Whether `trees[..end]` ends with `=>`.
@@ -180,10 +201,6 @@ impl Rewriter {
             .and_then(|o| o.handle.as_ref())
             .map(|(h, _)| lint::unraw(h))
             .filter(|h| block.is_none_or(|b| !crate::valid::names_bound_in(b).contains(h)));
-        let handle_aliases = match (&handle, block) {
-            (Some(h), Some(b)) => crate::valid::handle_aliases(b, h),
-            _ => Vec::new(),
-        };
         Rewriter {
             scope: scope_ident(),
             leaving: block
@@ -208,7 +225,6 @@ impl Rewriter {
             impl_generics: None,
             select_arms: None,
             handle,
-            handle_aliases,
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
     }
@@ -275,6 +291,11 @@ impl Rewriter {
                     .filter(|name| !rebound.contains(name)),
             );
             rw.record_params(sig, true);
+        }
+        // The handle is a local of the body's, as the names that hold it under another name
+        // are (`let outer = s;`): each holds it until a binding of the same name shadows it.
+        if let Some(handle) = rw.handle.clone() {
+            rw.locals.insert(handle, handle_origin());
         }
         rw.visit_block_mut(block);
         (rw.errors, rw.provided)
@@ -682,6 +703,11 @@ impl Rewriter {
                 let source = p.path.get_ident().map(lint::unraw)?;
                 // `let h = &handles[i];`: one of what `handles` holds.
                 let origin = self.locals.get(&source)?;
+                // What the scope's handle gives (`s.cx()`, `s.is_closed()`) is not the handle:
+                // only `holds_the_handle`'s forms are.
+                if is_handle_origin(origin) {
+                    return None;
+                }
                 Some(Origin {
                     path: lint::reached_path(&origin.path, reach)?.to_vec(),
                     place: origin.place,
@@ -797,12 +823,75 @@ impl Rewriter {
         }
     }
 
+    /// A `select!` branch's pattern, for its body: its names are the branch's, as a `let`'s
+    /// are (see `record_local`). Gives back what to restore after the body.
+    fn bind_in_arm(&mut self, pat: &syn::Pat) -> ArmSaved {
+        let saved = (
+            self.locals.clone(),
+            self.refs.clone(),
+            self.outside.clone(),
+            self.bound.clone(),
+        );
+        self.forget_names(pat);
+        let mut names = Vec::new();
+        crate::valid::pat_names(pat, &mut names);
+        for name in &names {
+            self.refs.remove(name);
+            self.outside.remove(name);
+        }
+        self.bound.extend(names);
+        saved
+    }
+
+    /// After a `select!` branch's body: what its pattern's names had hidden.
+    fn restore_arm(&mut self, (locals, refs, outside, bound): ArmSaved) {
+        self.locals = locals;
+        self.refs = refs;
+        self.outside = outside;
+        self.bound = bound;
+    }
+
     /// The names `pat` binds shadow what they named: none keeps an origin it had before.
     fn forget_names(&mut self, pat: &syn::Pat) {
         let mut names = Vec::new();
         crate::valid::pat_names(pat, &mut names);
         for name in names {
             self.locals.remove(name.trim_start_matches("r#"));
+        }
+    }
+
+    /// Whether `expr` is the scope's handle: a name that holds it, through parentheses,
+    /// references, dereferences, `.clone()` (of the reference), and both branches of an `if`.
+    fn holds_the_handle(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Paren(e) => self.holds_the_handle(&e.expr),
+            Expr::Group(e) => self.holds_the_handle(&e.expr),
+            Expr::Reference(e) => self.holds_the_handle(&e.expr),
+            Expr::Unary(e) if matches!(e.op, syn::UnOp::Deref(_)) => self.holds_the_handle(&e.expr),
+            Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {
+                self.holds_the_handle(&m.receiver)
+            }
+            Expr::If(i) => {
+                let then = lint::trailing_expr(&i.then_branch);
+                let other = i.else_branch.as_ref().map(|(_, e)| &**e);
+                match (then, other) {
+                    (Some(then), Some(Expr::Block(b))) => {
+                        self.holds_the_handle(then)
+                            && lint::trailing_expr(&b.block)
+                                .is_some_and(|e| self.holds_the_handle(e))
+                    }
+                    (Some(then), Some(other)) => {
+                        self.holds_the_handle(then) && self.holds_the_handle(other)
+                    }
+                    _ => false,
+                }
+            }
+            Expr::Path(p) if p.qself.is_none() => p
+                .path
+                .get_ident()
+                .and_then(|name| self.locals.get(&lint::unraw(name)))
+                .is_some_and(is_handle_origin),
+            _ => false,
         }
     }
 
@@ -827,6 +916,11 @@ impl Rewriter {
             return;
         };
         let name = lint::unraw(&pi.ident);
+        // The scope's handle under another name (`let outer = s;`, `let again = &outer;`).
+        if pi.subpat.is_none() && init.is_some_and(|init| self.holds_the_handle(init)) {
+            self.locals.insert(name, handle_origin());
+            return;
+        }
         let typed = ty.and_then(lint::type_path).map(|path| Origin {
             path,
             place: Place::Body,
@@ -954,12 +1048,13 @@ impl Rewriter {
             .to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         };
-        if let Some(used) = self
-            .handle
+        let holders: HashSet<String> = self
+            .locals
             .iter()
-            .chain(&self.handle_aliases)
-            .find_map(|name| crate::valid::uses_name(&args.fut, name))
-        {
+            .filter(|(_, origin)| is_handle_origin(origin))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if let Some(used) = crate::valid::uses_any(&args.fut, &holders) {
             let named = match &self.handle {
                 Some(handle) if used != handle => format!(" (`{handle}` under another name)"),
                 _ => String::new(),
@@ -1135,6 +1230,9 @@ impl Rewriter {
         let arms = self.select_arms.take();
         // The `=>`s passed so far: the branch a block after one belongs to.
         let mut arrows = 0;
+        // A branch whose body is not a block holds its pattern's names to its `,`: what to
+        // restore there.
+        let mut open_arm = None;
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
         let mut i = 0;
@@ -1176,27 +1274,38 @@ impl Rewriter {
                         .as_ref()
                         .filter(|_| g.delimiter() == Delimiter::Brace && arrow_ends_at(&trees, i))
                         .and_then(|arms| arms.get(arrows - 1)?.as_ref());
-                    let locals = pat.map(|pat| {
-                        let locals = self.locals.clone();
-                        self.forget_names(pat);
-                        locals
-                    });
+                    let saved = pat.map(|pat| self.bind_in_arm(pat));
                     let inner = self.rewrite_group(g);
-                    if let Some(locals) = locals {
-                        self.locals = locals;
+                    if let Some(saved) = saved {
+                        self.restore_arm(saved);
                     }
                     let mut ng = Group::new(g.delimiter(), inner);
                     ng.set_span(g.span());
                     out.extend(std::iter::once(TokenTree::Group(ng)));
                 }
                 other => {
+                    let comma = matches!(other, TokenTree::Punct(p) if p.as_char() == ',');
+                    if let Some(saved) = open_arm.take().filter(|_| comma) {
+                        self.restore_arm(saved);
+                    }
                     if arrow_ends_at(&trees, i + 1) {
                         arrows += 1;
+                        let block = matches!(&trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace);
+                        let pat = arms
+                            .as_ref()
+                            .filter(|_| !block)
+                            .and_then(|arms| arms.get(arrows - 1)?.as_ref());
+                        if let Some(pat) = pat {
+                            open_arm = Some(self.bind_in_arm(pat));
+                        }
                     }
                     out.extend(std::iter::once(other.clone()));
                 }
             }
             i += 1;
+        }
+        if let Some(saved) = open_arm {
+            self.restore_arm(saved);
         }
         out
     }

@@ -167,6 +167,7 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(tokio::select! { biased; Some(h) = next(), if ready => { h.spawn(1); } else => {} }),
         quote!(let n = tokio::select! { W { set, .. } = w() => { set.spawn(1); 1 }, _ = t() => 0 };),
         quote!(futures::select_biased! { (_, set) = pair() => { set.spawn(1); } default => {} }),
+        quote!(tokio::select! { Ok(set) | Err(set) = pair() => { set.spawn(1); } }),
     ];
     for form in forms {
         let n = orphans_in(quote!(
@@ -201,6 +202,8 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         ),
         quote!(tokio::select! { Some(h) = next() => { drop(h); } else => { h.spawn(a(1)); } }),
         quote!(futures::select! { h = next() => { drop(h); } complete => { h.spawn(a(1)); } }),
+        // A macro of the crate's own named `select`, under its module's path: not tokio's.
+        quote!(my::select! { set = pair() => { set.spawn(a(1)); } }),
     ] {
         let n = orphans_in(quote!(
             async fn f(
@@ -214,6 +217,85 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
             }
         ));
         assert_eq!(n, 1, "{form}");
+    }
+}
+
+/// The number of errors the expansion of `#[scoped(handle = s)]` on `f` carries that say a
+/// child uses the scope's handle, or a reference.
+fn handle_uses_in(f: TokenStream) -> usize {
+    let out = norm(&expand::scoped(quote!(handle = s), f));
+    out.matches("the handle of the scope it is a child of")
+        .count()
+        + out.matches("a reference, but a child").count()
+}
+
+#[test]
+fn the_handle_under_another_name_is_the_handle_where_that_name_holds_it() {
+    // Each child uses the handle under another name: told so (rustc says E0716 at the
+    // attribute, naming neither).
+    // The reference parameter after a branch that bound its name, to that branch's `,`.
+    let n = handle_uses_in(quote!(
+        async fn f(db: &String, rx: Receiver<String>) -> R {
+            let n = tokio::select! {
+                Some(db) = rx.recv() => spawn!(async move { Ok::<usize, Interrupted>(db.len()) }),
+                else => spawn!(async move { Ok::<usize, Interrupted>(db.len()) }),
+            };
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+    for form in [
+        quote!(let outer = s; let again = &outer;),
+        quote!(let again: &_ = s;),
+        quote!(let again = (s);),
+        quote!(let again = &*s;),
+        quote!(let again = s.clone();),
+        quote!(let (again, n) = (s, 1);),
+        quote!(let again = if ready { s } else { &s };),
+    ] {
+        let n = handle_uses_in(quote!(
+            async fn f() -> R {
+                #form
+                let _ = spawn_in_place!(async { Ok::<bool, Interrupted>(again.is_closed()) });
+                Ok(())
+            }
+        ));
+        assert_eq!(n, 1, "{form}");
+    }
+    // Where the name holds something else, it is not the handle (an outside tester's report:
+    // each of these valid programs was refused).
+    for body in [
+        // A `select!` branch's pattern, a `let` in a branch's block, a `let` in a `join!`'s
+        // block: bindings inside another macro's tokens.
+        quote!(let again = s; tokio::select! { Some(again) = rx.recv() => {
+            let c = spawn!(async move { Ok::<usize, Interrupted>(again.len()) }); } else => {} }),
+        quote!(let again = s; tokio::select! { Some(x) = rx.recv() => { let again = x;
+            let c = spawn!(async move { Ok::<usize, Interrupted>(again.len()) }); } else => {} }),
+        quote!(let again = s; let (a, _) = tokio::join!(async { let again = String::new();
+            spawn!(async move { Ok::<usize, Interrupted>(again.len()) }).await }, async { 1 });),
+        // Out of the block that made the alias: the parameter, or a fn of that name.
+        quote!({ let again = s; } let c = spawn!(async move { Ok::<usize, Interrupted>(again.len()) });),
+        quote!({ let again = s; } let c = spawn!(async move { Ok::<usize, Interrupted>(outer()) });),
+        // A `let` of a value the handle gave, not the handle.
+        quote!(let again = s.is_closed(); let c = spawn!(async move { Ok::<bool, Interrupted>(again) });),
+        // The handle's own name bound by a branch's pattern; a reference parameter's too.
+        quote!(tokio::select! { Some(s) = rx.recv() => {
+        let c = spawn!(async move { Ok::<usize, Interrupted>(s.len()) }); } else => {} }),
+        quote!(tokio::select! { Some(db) = rx.recv() => {
+        let c = spawn!(async move { Ok::<usize, Interrupted>(db.len()) }); } else => {} }),
+        // A branch whose body is not a block: to its `,`.
+        quote!(let n = tokio::select! {
+            Some(db) = rx.recv() => spawn!(async move { Ok::<usize, Interrupted>(db.len()) }),
+            else => spawn!(async move { Ok::<usize, Interrupted>(0) }),
+        };),
+    ] {
+        let n = handle_uses_in(quote!(
+            async fn f(again: String, db: &String, rx: Receiver<String>) -> R {
+                #body
+                Ok(())
+            }
+        ));
+        assert_eq!(n, 0, "{body}");
     }
 }
 

@@ -152,61 +152,6 @@ pub(crate) fn names_bound_in(block: &syn::Block) -> std::collections::HashSet<St
     names.0
 }
 
-/// The names that hold the scope's handle `handle` under another name in `block`: bound once
-/// in it, by a `let` whose value is the handle or one of these, or a reference to one (`let
-/// outer = s;`, `let again = &outer;`).
-pub(crate) fn handle_aliases(block: &syn::Block, handle: &str) -> Vec<String> {
-    #[derive(Default)]
-    struct Lets {
-        /// Each plain `let name = value;`: the name and the name its value is, if it is one.
-        copies: Vec<(String, Option<String>)>,
-        /// How many times each name is bound.
-        bound: std::collections::HashMap<String, usize>,
-    }
-    impl<'a> Visit<'a> for Lets {
-        fn visit_local(&mut self, l: &'a syn::Local) {
-            if let (syn::Pat::Ident(p), Some(init)) = (&l.pat, &l.init) {
-                if p.subpat.is_none() && p.by_ref.is_none() && init.diverge.is_none() {
-                    let mut value = &*init.expr;
-                    while let Expr::Reference(r) = value {
-                        value = &r.expr;
-                    }
-                    let source = match value {
-                        Expr::Path(v) if v.qself.is_none() => {
-                            v.path.get_ident().map(ToString::to_string)
-                        }
-                        _ => None,
-                    };
-                    self.copies.push((p.ident.to_string(), source));
-                }
-            }
-            syn::visit::visit_local(self, l);
-        }
-        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-            *self.bound.entry(p.ident.to_string()).or_default() += 1;
-            syn::visit::visit_pat_ident(self, p);
-        }
-        fn visit_item(&mut self, _: &'a syn::Item) {}
-    }
-    let mut lets = Lets::default();
-    lets.visit_block(block);
-    let mut aliases: Vec<String> = Vec::new();
-    loop {
-        let found = lets.copies.iter().find(|(name, source)| {
-            name != handle
-                && !aliases.contains(name)
-                && lets.bound.get(name) == Some(&1)
-                && source
-                    .as_ref()
-                    .is_some_and(|s| s == handle || aliases.contains(s))
-        });
-        match found {
-            Some((name, _)) => aliases.push(name.clone()),
-            None => return aliases,
-        }
-    }
-}
-
 /// The names of `sig`'s parameters that are references: `&self`, `&mut self`, `self: &Self`,
 /// and a plain name whose type is a reference (`db: &Db`).
 pub(crate) fn reference_param_names(sig: &syn::Signature) -> Vec<String> {
@@ -906,13 +851,18 @@ fn used_local<'a>(
     find.found.iter().copied().find(|ident| !owns(ident))
 }
 
-/// The first use of `name` in a child's future that is an `async` block (its own code, `move`
+/// The first use of one of `names` in a child's future that is an `async` block (its own code, `move`
 /// or not), where no pattern of it binds the name again. Another expression runs in the body
 /// and hands the child what it made (`watch(s.cx().clone())`): not looked into.
-pub(crate) fn uses_name<'a>(fut: &'a Expr, name: &str) -> Option<&'a Ident> {
-    let names = std::collections::HashSet::from([name.to_owned()]);
+pub(crate) fn uses_any<'a>(
+    fut: &'a Expr,
+    names: &std::collections::HashSet<String>,
+) -> Option<&'a Ident> {
+    if names.is_empty() {
+        return None;
+    }
     let mut find = Find {
-        locals: &names,
+        locals: names,
         declared: Vec::new(),
         found: Vec::new(),
         by_value: std::collections::HashSet::new(),

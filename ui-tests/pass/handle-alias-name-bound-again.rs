@@ -1,8 +1,7 @@
 use scope::{scoped, spawn, Interrupted};
 
-// `let outer = s;` makes `outer` the scope's handle under another name; a name the body binds
-// again may be another value where a child uses it, so the macro leaves it to rustc: this
-// child owns its `outer`, a `String`.
+// `let outer = s;` makes `outer` the scope's handle under another name, until the second `let`
+// shadows it: from there `outer` is a `String`, which the child owns.
 #[scoped(handle = s)]
 async fn shout(name: String) -> Result<String, Interrupted> {
     let outer = s;
