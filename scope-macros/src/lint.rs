@@ -1388,6 +1388,8 @@ impl SetMoves<'_> {
 struct SelectBranch {
     pat: Option<(syn::Pat, Expr)>,
     body: Expr,
+    /// How many token trees the body is, as written (a block is one).
+    body_len: usize,
 }
 
 /// A `select!`'s branches, if `mac` is one that parses.
@@ -1397,12 +1399,12 @@ fn select_branches(mac: &syn::Macro) -> Option<Vec<SelectBranch>> {
         .flatten()
 }
 
-/// The patterns of a `select!`'s branches in order (`None` for `else`), if `path` names one
-/// whose `tokens` parse.
+/// The patterns of a `select!`'s branches in order (`None` for `else`), each with the number
+/// of token trees its body is, if `path` names one whose `tokens` parse.
 pub(crate) fn select_patterns(
     path: &Path,
     tokens: &proc_macro2::TokenStream,
-) -> Option<Vec<Option<syn::Pat>>> {
+) -> Option<Vec<(Option<syn::Pat>, usize)>> {
     if !is_select(path) {
         return None;
     }
@@ -1410,7 +1412,7 @@ pub(crate) fn select_patterns(
     Some(
         branches
             .into_iter()
-            .map(|b| b.pat.map(|(pat, _)| pat))
+            .map(|b| (b.pat.map(|(pat, _)| pat), b.body_len))
             .collect(),
     )
 }
@@ -1460,11 +1462,21 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBra
             Some((pat, fut))
         };
         input.parse::<syn::Token![=>]>()?;
+        let start = input.fork();
         let body: Expr = input.parse()?;
+        let mut body_len = 0;
+        while start.cursor() != input.cursor() {
+            start.parse::<proc_macro2::TokenTree>()?;
+            body_len += 1;
+        }
         if !input.is_empty() && !matches!(body, Expr::Block(_)) || input.peek(syn::Token![,]) {
             input.parse::<syn::Token![,]>()?;
         }
-        branches.push(SelectBranch { pat, body });
+        branches.push(SelectBranch {
+            pat,
+            body,
+            body_len,
+        });
     }
     Ok(branches)
 }

@@ -128,7 +128,7 @@ pub(crate) struct Rewriter {
     /// The patterns of the branches of the `select!` whose tokens are about to be read, in
     /// order (`None` for `else`): the names one binds hold in its block only. Taken by the
     /// token-level pass of that macro's own tokens (see `rewrite_macro_tokens`).
-    select_arms: Option<Vec<Option<syn::Pat>>>,
+    select_arms: Option<Vec<(Option<syn::Pat>, usize)>>,
 }
 
 /// What a `select!` branch's pattern hides for its body (see `Rewriter::bind_in_arm`): the
@@ -1230,13 +1230,18 @@ impl Rewriter {
         let arms = self.select_arms.take();
         // The `=>`s passed so far: the branch a block after one belongs to.
         let mut arrows = 0;
-        // A branch whose body is not a block holds its pattern's names to its `,`: what to
-        // restore there.
-        let mut open_arm = None;
+        // A branch whose body is not a block holds its pattern's names to the body's end (its
+        // length in token trees, as parsed): what to restore there, and where.
+        let mut open_arm: Option<(ArmSaved, usize)> = None;
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
         let mut i = 0;
         while i < trees.len() {
+            if open_arm.as_ref().is_some_and(|(_, end)| i >= *end) {
+                if let Some((saved, _)) = open_arm.take() {
+                    self.restore_arm(saved);
+                }
+            }
             let after_dot =
                 i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
             if !after_dot {
@@ -1273,7 +1278,7 @@ impl Rewriter {
                     let pat = arms
                         .as_ref()
                         .filter(|_| g.delimiter() == Delimiter::Brace && arrow_ends_at(&trees, i))
-                        .and_then(|arms| arms.get(arrows - 1)?.as_ref());
+                        .and_then(|arms| arms.get(arrows - 1)?.0.as_ref());
                     let saved = pat.map(|pat| self.bind_in_arm(pat));
                     let inner = self.rewrite_group(g);
                     if let Some(saved) = saved {
@@ -1284,27 +1289,40 @@ impl Rewriter {
                     out.extend(std::iter::once(TokenTree::Group(ng)));
                 }
                 other => {
-                    let comma = matches!(other, TokenTree::Punct(p) if p.as_char() == ',');
-                    if let Some(saved) = open_arm.take().filter(|_| comma) {
-                        self.restore_arm(saved);
-                    }
+                    out.extend(std::iter::once(other.clone()));
                     if arrow_ends_at(&trees, i + 1) {
                         arrows += 1;
                         let block = matches!(&trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace);
-                        let pat = arms
+                        let arm = arms
                             .as_ref()
                             .filter(|_| !block)
-                            .and_then(|arms| arms.get(arrows - 1)?.as_ref());
-                        if let Some(pat) = pat {
-                            open_arm = Some(self.bind_in_arm(pat));
+                            .and_then(|arms| arms.get(arrows - 1))
+                            .filter(|(_, len)| i + 1 + len <= trees.len());
+                        if let Some((pat, len)) = arm {
+                            let end = i + 1 + len;
+                            // A body that is not a block is read as the expression it is, with
+                            // the branch's names (a spawn there is seen as in a block).
+                            let body: TokenStream = trees[i + 1..end].iter().cloned().collect();
+                            if let Ok(mut body) = syn::parse2::<Expr>(body) {
+                                let saved = pat.as_ref().map(|pat| self.bind_in_arm(pat));
+                                self.visit_expr_mut(&mut body);
+                                if let Some(saved) = saved {
+                                    self.restore_arm(saved);
+                                }
+                                out.extend(body.into_token_stream());
+                                i = end;
+                                continue;
+                            }
+                            if let Some(pat) = pat {
+                                open_arm = Some((self.bind_in_arm(pat), end));
+                            }
                         }
                     }
-                    out.extend(std::iter::once(other.clone()));
                 }
             }
             i += 1;
         }
-        if let Some(saved) = open_arm {
+        if let Some((saved, _)) = open_arm {
             self.restore_arm(saved);
         }
         out

@@ -168,6 +168,8 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(let n = tokio::select! { W { set, .. } = w() => { set.spawn(1); 1 }, _ = t() => 0 };),
         quote!(futures::select_biased! { (_, set) = pair() => { set.spawn(1); } default => {} }),
         quote!(tokio::select! { Ok(set) | Err(set) = pair() => { set.spawn(1); } }),
+        // A body that is not a block, read as an expression.
+        quote!(tokio::select! { Ok(set) | Err(set) = pair() => set.spawn(1), _ = t() => 0 }),
     ];
     for form in forms {
         let n = orphans_in(quote!(
@@ -202,6 +204,13 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         ),
         quote!(tokio::select! { Some(h) = next() => { drop(h); } else => { h.spawn(a(1)); } }),
         quote!(futures::select! { h = next() => { drop(h); } complete => { h.spawn(a(1)); } }),
+        // After a branch whose body is not a block, the parameter again (an outside tester's
+        // report: the branch's names were hidden for the rest of the block); a spawn in such
+        // a body, on the parameter (it was read as tokens, and not seen).
+        quote!(let n = tokio::select! { x = pair() => x.len(), _ = t() => 0 }; set.spawn(a(n));),
+        quote!(let n = tokio::select! { (_, set) = pair() => set.len(), _ = t() => 0 };
+            set.spawn(a(n));),
+        quote!(tokio::select! { _ = t() => set.spawn(a(1)), }),
         // A macro of the crate's own named `select`, under its module's path: not tokio's.
         quote!(my::select! { set = pair() => { set.spawn(a(1)); } }),
     ] {
@@ -276,6 +285,9 @@ fn the_handle_under_another_name_is_the_handle_where_that_name_holds_it() {
         // Out of the block that made the alias: the parameter, or a fn of that name.
         quote!({ let again = s; } let c = spawn!(async move { Ok::<usize, Interrupted>(again.len()) });),
         quote!({ let again = s; } let c = spawn!(async move { Ok::<usize, Interrupted>(outer()) });),
+        // A closure's parameter in a branch's body that is not a block.
+        quote!(let again = s; tokio::select! { _ = t() => items.into_iter().for_each(|again| {
+            let _ = spawn!(async move { Ok::<u8, Interrupted>(again) }); }), }),
         // A `let` of a value the handle gave, not the handle.
         quote!(let again = s.is_closed(); let c = spawn!(async move { Ok::<bool, Interrupted>(again) });),
         // The handle's own name bound by a branch's pattern; a reference parameter's too.
