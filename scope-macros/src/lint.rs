@@ -1388,8 +1388,6 @@ impl SetMoves<'_> {
 struct SelectBranch {
     pat: Option<(syn::Pat, Expr)>,
     body: Expr,
-    /// How many token trees the body is, as written (a block is one).
-    body_len: usize,
 }
 
 /// A `select!`'s branches, if `mac` is one that parses.
@@ -1399,22 +1397,118 @@ fn select_branches(mac: &syn::Macro) -> Option<Vec<SelectBranch>> {
         .flatten()
 }
 
-/// The patterns of a `select!`'s branches in order (`None` for `else`), each with the number
-/// of token trees its body is, if `path` names one whose `tokens` parse.
-pub(crate) fn select_patterns(
-    path: &Path,
-    tokens: &proc_macro2::TokenStream,
-) -> Option<Vec<(Option<syn::Pat>, usize)>> {
+/// A `select!` as written, in token trees: what the rewrite needs to read each part of each
+/// branch where it is (see [`select_shape`]).
+pub(crate) struct SelectShape {
+    /// The trees before the first branch (`biased;`: 2, else 0).
+    pub(crate) head: usize,
+    pub(crate) branches: Vec<BranchShape>,
+}
+
+/// One branch of a [`SelectShape`]: `pat = fut (, if guard)? => body ,?`, or `else => body ,?`
+/// (`complete`, `default`).
+pub(crate) struct BranchShape {
+    /// The pattern, if the branch has one.
+    pub(crate) pat: Option<syn::Pat>,
+    /// The trees of the pattern (or of `else`).
+    pub(crate) pat_len: usize,
+    /// The trees of the future after the `=`, if the branch has one.
+    pub(crate) fut_len: Option<usize>,
+    /// The trees of the guard after `, if`, if any.
+    pub(crate) guard_len: Option<usize>,
+    /// The trees of the body after the `=>` (a block is one).
+    pub(crate) body_len: usize,
+    /// Whether a `,` follows the body.
+    pub(crate) comma: bool,
+}
+
+/// The shape of a `select!` (see [`SelectShape`]), if `path` names one whose `tokens` parse.
+pub(crate) fn select_shape(path: &Path, tokens: &proc_macro2::TokenStream) -> Option<SelectShape> {
     if !is_select(path) {
         return None;
     }
-    let branches = syn::parse::Parser::parse2(parse_select, tokens.clone()).ok()?;
-    Some(
-        branches
-            .into_iter()
-            .map(|b| (b.pat.map(|(pat, _)| pat), b.body_len))
-            .collect(),
-    )
+    syn::parse::Parser::parse2(parse_select_shape, tokens.clone()).ok()
+}
+
+/// How many token trees lie between `from` and where `to` is now.
+fn trees_between(
+    from: &syn::parse::ParseBuffer<'_>,
+    to: syn::parse::ParseStream<'_>,
+) -> syn::Result<usize> {
+    let mut n = 0;
+    while from.cursor() != to.cursor() {
+        from.parse::<proc_macro2::TokenTree>()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectShape> {
+    let mut head = 0;
+    if input.peek(syn::Ident) && input.peek2(syn::Token![;]) {
+        input.parse::<syn::Ident>()?;
+        input.parse::<syn::Token![;]>()?;
+        head = 2;
+    }
+    let mut branches = Vec::new();
+    while !input.is_empty() {
+        let start = input.fork();
+        let (pat, fut_len, guard_len) = if input.peek(syn::Token![else])
+            || input.peek(syn::Ident) && input.peek2(syn::Token![=>])
+        {
+            // `else`, and `futures::select!`'s `complete` and `default`.
+            input.parse::<proc_macro2::TokenTree>()?;
+            (None, None, None)
+        } else {
+            // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
+            let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
+            input.parse::<syn::Token![=]>()?;
+            let at = input.fork();
+            input.call(Expr::parse_without_eager_brace)?;
+            let fut_len = trees_between(&at, input)?;
+            let guard_len = if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
+                input.parse::<syn::Token![,]>()?;
+                input.parse::<syn::Token![if]>()?;
+                let at = input.fork();
+                input.call(Expr::parse_without_eager_brace)?;
+                Some(trees_between(&at, input)?)
+            } else {
+                None
+            };
+            (Some(pat), Some(fut_len), guard_len)
+        };
+        let pat_len = {
+            let n = trees_between(&start, input)?;
+            n - fut_len.map_or(0, |f| f + 1) - guard_len.map_or(0, |g| g + 2)
+        };
+        input.parse::<syn::Token![=>]>()?;
+        // A block is the body whole, whatever follows it (tokio's `=> $body:block` branch
+        // needs no `,`, and the next branch's pattern may start with `(`, `[`, `&` or `|`).
+        let block = input.peek(syn::token::Brace);
+        let body_len = if block {
+            input.parse::<proc_macro2::TokenTree>()?;
+            1
+        } else {
+            let at = input.fork();
+            input.parse::<Expr>()?;
+            trees_between(&at, input)?
+        };
+        let comma = input.peek(syn::Token![,]);
+        if comma {
+            input.parse::<syn::Token![,]>()?;
+        } else if !input.is_empty() && !block {
+            return Err(input.error("expected `,` after a branch's expression"));
+        }
+        branches.push(BranchShape {
+            pat,
+            pat_len,
+            fut_len,
+            guard_len,
+            body_len,
+            comma,
+        });
+    }
+    Ok(SelectShape { head, branches })
 }
 
 /// Whether `path` names a `select!` (tokio's or `futures`'s, `select_biased!` included):
@@ -1462,21 +1556,20 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBra
             Some((pat, fut))
         };
         input.parse::<syn::Token![=>]>()?;
-        let start = input.fork();
-        let body: Expr = input.parse()?;
-        let mut body_len = 0;
-        while start.cursor() != input.cursor() {
-            start.parse::<proc_macro2::TokenTree>()?;
-            body_len += 1;
-        }
+        // A block is the body whole, whatever follows it (see `parse_select_shape`).
+        let body: Expr = if input.peek(syn::token::Brace) {
+            Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block: input.parse()?,
+            })
+        } else {
+            input.parse()?
+        };
         if !input.is_empty() && !matches!(body, Expr::Block(_)) || input.peek(syn::Token![,]) {
             input.parse::<syn::Token![,]>()?;
         }
-        branches.push(SelectBranch {
-            pat,
-            body,
-            body_len,
-        });
+        branches.push(SelectBranch { pat, body });
     }
     Ok(branches)
 }

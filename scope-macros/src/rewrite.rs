@@ -125,10 +125,6 @@ pub(crate) struct Rewriter {
     closure_origin: Option<(Origin, bool)>,
     /// The generics of the `impl` block declared in the body whose methods are being read.
     impl_generics: Option<syn::Generics>,
-    /// The patterns of the branches of the `select!` whose tokens are about to be read, in
-    /// order (`None` for `else`): the names one binds hold in its block only. Taken by the
-    /// token-level pass of that macro's own tokens (see `rewrite_macro_tokens`).
-    select_arms: Option<Vec<(Option<syn::Pat>, usize)>>,
 }
 
 /// What a `select!` branch's pattern hides for its body (see `Rewriter::bind_in_arm`): the
@@ -155,16 +151,39 @@ fn is_handle_origin(origin: &Origin) -> bool {
     matches!(origin.path.as_slice(), [only] if only == HANDLE_ORIGIN)
 }
 
-/// Whether `trees[..end]` ends with `=>`.
-fn arrow_ends_at(trees: &[TokenTree], end: usize) -> bool {
-    match end.checked_sub(2).map(|start| &trees[start..end]) {
-        Some([TokenTree::Punct(eq), TokenTree::Punct(gt)]) => {
-            eq.as_char() == '='
-                && eq.spacing() == proc_macro2::Spacing::Joint
-                && gt.as_char() == '>'
+/// Whether each part of each branch of a `select!` (`shape`) is where the shape says, and
+/// each future, guard and expression body parses as an expression.
+fn select_parts_parse(trees: &[TokenTree], shape: &lint::SelectShape) -> bool {
+    let parses = |part: Option<&[TokenTree]>| {
+        part.is_some_and(|part| syn::parse2::<Expr>(part.iter().cloned().collect()).is_ok())
+    };
+    let mut i = shape.head;
+    for branch in &shape.branches {
+        i += branch.pat_len;
+        if let Some(fut_len) = branch.fut_len {
+            i += 1;
+            if !parses(trees.get(i..i + fut_len)) {
+                return false;
+            }
+            i += fut_len;
+            if let Some(guard_len) = branch.guard_len {
+                i += 2;
+                if !parses(trees.get(i..i + guard_len)) {
+                    return false;
+                }
+                i += guard_len;
+            }
         }
-        _ => false,
+        i += 2;
+        let body = trees.get(i..i + branch.body_len);
+        let block =
+            matches!(body, Some([TokenTree::Group(g)]) if g.delimiter() == Delimiter::Brace);
+        if !block && !parses(body) {
+            return false;
+        }
+        i += branch.body_len + usize::from(branch.comma);
     }
+    i == trees.len()
 }
 
 fn strip_parens(mut expr: &Expr) -> &Expr {
@@ -223,7 +242,6 @@ impl Rewriter {
             proof_refs: 0,
             closure_origin: None,
             impl_generics: None,
-            select_arms: None,
             handle,
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
@@ -1212,36 +1230,88 @@ impl Rewriter {
         out.extend(std::iter::once(TokenTree::Group(ng)));
     }
 
-    /// The token-level pass over the arguments of the macro `path`: a `select!`'s branch
-    /// patterns are known in their blocks (a name one binds is not the body's variable of that
-    /// name there).
+    /// The token-level pass over the arguments of the macro `path`; a `select!` is read part
+    /// by part instead (see `rewrite_select`).
     fn rewrite_macro_tokens(&mut self, path: &syn::Path, tokens: TokenStream) -> TokenStream {
-        let arms = lint::select_patterns(path, &tokens);
-        let outer = std::mem::replace(&mut self.select_arms, arms);
-        let out = self.rewrite_tokens(tokens);
-        self.select_arms = outer;
-        out
+        if let Some(shape) = lint::select_shape(path, &tokens) {
+            let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+            if select_parts_parse(&trees, &shape) {
+                if let Some(out) = self.rewrite_select(&trees, &shape) {
+                    return out;
+                }
+            }
+        }
+        self.rewrite_tokens(tokens)
+    }
+
+    /// A `select!`, read where each part is (`shape`): each branch's future and guard as the
+    /// expressions they are, run within the body; its body (a block, or an expression) with
+    /// the names its pattern binds, which are the branch's there and nowhere else. `None` if
+    /// the trees do not follow the shape (checked before, by `select_parts_parse`: nothing is
+    /// read twice).
+    fn rewrite_select(
+        &mut self,
+        trees: &[TokenTree],
+        shape: &lint::SelectShape,
+    ) -> Option<TokenStream> {
+        let mut out = TokenStream::new();
+        let mut i = shape.head;
+        out.extend(trees.get(..i)?.iter().cloned());
+        for branch in &shape.branches {
+            out.extend(trees.get(i..i + branch.pat_len)?.iter().cloned());
+            i += branch.pat_len;
+            if let Some(fut_len) = branch.fut_len {
+                out.extend(trees.get(i).cloned()); // `=`
+                i += 1;
+                out.extend(self.rewrite_expr_trees(trees.get(i..i + fut_len)?)?);
+                i += fut_len;
+                if let Some(guard_len) = branch.guard_len {
+                    out.extend(trees.get(i..i + 2)?.iter().cloned()); // `, if`
+                    i += 2;
+                    out.extend(self.rewrite_expr_trees(trees.get(i..i + guard_len)?)?);
+                    i += guard_len;
+                }
+            }
+            out.extend(trees.get(i..i + 2)?.iter().cloned()); // `=>`
+            i += 2;
+            let body = trees.get(i..i + branch.body_len)?;
+            let saved = branch.pat.as_ref().map(|pat| self.bind_in_arm(pat));
+            let rewritten = match body {
+                [TokenTree::Group(g)] if g.delimiter() == Delimiter::Brace => {
+                    let mut ng = Group::new(g.delimiter(), self.rewrite_group(g));
+                    ng.set_span(g.span());
+                    Some(TokenStream::from(TokenTree::Group(ng)))
+                }
+                _ => self.rewrite_expr_trees(body),
+            };
+            if let Some(saved) = saved {
+                self.restore_arm(saved);
+            }
+            out.extend(rewritten?);
+            i += branch.body_len;
+            if branch.comma {
+                out.extend(trees.get(i).cloned());
+                i += 1;
+            }
+        }
+        (i == trees.len()).then_some(out)
+    }
+
+    /// `trees` read and rewritten as the expression they are, if they are one.
+    fn rewrite_expr_trees(&mut self, trees: &[TokenTree]) -> Option<TokenStream> {
+        let tokens: TokenStream = trees.iter().cloned().collect();
+        let mut expr = syn::parse2::<Expr>(tokens).ok()?;
+        self.visit_expr_mut(&mut expr);
+        Some(expr.into_token_stream())
     }
 
     /// The token-level pass, for macro arguments that are not expressions (and the bodies of
     /// `macro_rules!`).
     fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
-        // A `select!`'s patterns are for its own tokens, not for the groups inside them.
-        let arms = self.select_arms.take();
-        // The `=>`s passed so far: the branch a block after one belongs to.
-        let mut arrows = 0;
-        // A branch whose body is not a block holds its pattern's names to the body's end (its
-        // length in token trees, as parsed): what to restore there, and where.
-        let mut open_arm: Option<(ArmSaved, usize)> = None;
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
         let mut i = 0;
         while i < trees.len() {
-            if open_arm.as_ref().is_some_and(|(_, end)| i >= *end) {
-                if let Some((saved, _)) = open_arm.take() {
-                    self.restore_arm(saved);
-                }
-            }
             let after_dot =
                 i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if p.as_char() == '.');
             if !after_dot {
@@ -1274,56 +1344,14 @@ impl Rewriter {
             }
             match &trees[i] {
                 TokenTree::Group(g) => {
-                    // A branch's block: the names its pattern binds shadow the body's there.
-                    let pat = arms
-                        .as_ref()
-                        .filter(|_| g.delimiter() == Delimiter::Brace && arrow_ends_at(&trees, i))
-                        .and_then(|arms| arms.get(arrows - 1)?.0.as_ref());
-                    let saved = pat.map(|pat| self.bind_in_arm(pat));
                     let inner = self.rewrite_group(g);
-                    if let Some(saved) = saved {
-                        self.restore_arm(saved);
-                    }
                     let mut ng = Group::new(g.delimiter(), inner);
                     ng.set_span(g.span());
                     out.extend(std::iter::once(TokenTree::Group(ng)));
                 }
-                other => {
-                    out.extend(std::iter::once(other.clone()));
-                    if arrow_ends_at(&trees, i + 1) {
-                        arrows += 1;
-                        let block = matches!(&trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace);
-                        let arm = arms
-                            .as_ref()
-                            .filter(|_| !block)
-                            .and_then(|arms| arms.get(arrows - 1))
-                            .filter(|(_, len)| i + 1 + len <= trees.len());
-                        if let Some((pat, len)) = arm {
-                            let end = i + 1 + len;
-                            // A body that is not a block is read as the expression it is, with
-                            // the branch's names (a spawn there is seen as in a block).
-                            let body: TokenStream = trees[i + 1..end].iter().cloned().collect();
-                            if let Ok(mut body) = syn::parse2::<Expr>(body) {
-                                let saved = pat.as_ref().map(|pat| self.bind_in_arm(pat));
-                                self.visit_expr_mut(&mut body);
-                                if let Some(saved) = saved {
-                                    self.restore_arm(saved);
-                                }
-                                out.extend(body.into_token_stream());
-                                i = end;
-                                continue;
-                            }
-                            if let Some(pat) = pat {
-                                open_arm = Some((self.bind_in_arm(pat), end));
-                            }
-                        }
-                    }
-                }
+                other => out.extend(std::iter::once(other.clone())),
             }
             i += 1;
-        }
-        if let Some((saved, _)) = open_arm {
-            self.restore_arm(saved);
         }
         out
     }

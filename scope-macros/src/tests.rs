@@ -168,6 +168,8 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(let n = tokio::select! { W { set, .. } = w() => { set.spawn(1); 1 }, _ = t() => 0 };),
         quote!(futures::select_biased! { (_, set) = pair() => { set.spawn(1); } default => {} }),
         quote!(tokio::select! { Ok(set) | Err(set) = pair() => { set.spawn(1); } }),
+        // A block body with no `,` before a branch whose pattern starts with `(`.
+        quote!(tokio::select! { _ = t() => { 0 } (mut set, _) = pair() => { set.spawn(1); 1 } }),
         // A body that is not a block, read as an expression.
         quote!(tokio::select! { Ok(set) | Err(set) = pair() => set.spawn(1), _ = t() => 0 }),
     ];
@@ -211,6 +213,10 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(let n = tokio::select! { (_, set) = pair() => set.len(), _ = t() => 0 };
             set.spawn(a(n));),
         quote!(tokio::select! { _ = t() => set.spawn(a(1)), }),
+        quote!(tokio::select! { _ = t() => {} (_a, _b) = pair() => drop(set.spawn(a(1))), }),
+        // A task started as a branch's future (it outlives the scope when another wins).
+        quote!(let n = tokio::select! { r = h.spawn(a(1)) => 1, _ = t() => 0 };),
+        quote!(let n = tokio::select! { r = t(), if h.spawn(a(1)).is_finished() => 1, else => 0 };),
         // A macro of the crate's own named `select`, under its module's path: not tokio's.
         quote!(my::select! { set = pair() => { set.spawn(a(1)); } }),
     ] {
