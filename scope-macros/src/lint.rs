@@ -1463,14 +1463,16 @@ fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectS
             // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
             let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
             input.parse::<syn::Token![=]>()?;
+            // The future and the guard are whole expressions (a struct literal included): the
+            // `, if` or the `=>` after them ends them.
             let at = input.fork();
-            input.call(Expr::parse_without_eager_brace)?;
+            input.parse::<Expr>()?;
             let fut_len = trees_between(&at, input)?;
             let guard_len = if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
                 input.parse::<syn::Token![,]>()?;
                 input.parse::<syn::Token![if]>()?;
                 let at = input.fork();
-                input.call(Expr::parse_without_eager_brace)?;
+                input.parse::<Expr>()?;
                 Some(trees_between(&at, input)?)
             } else {
                 None
@@ -1547,11 +1549,11 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBra
             // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
             let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
             input.parse::<syn::Token![=]>()?;
-            let fut = input.call(Expr::parse_without_eager_brace)?;
+            let fut: Expr = input.parse()?;
             if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
                 input.parse::<syn::Token![,]>()?;
                 input.parse::<syn::Token![if]>()?;
-                input.call(Expr::parse_without_eager_brace)?;
+                input.parse::<Expr>()?;
             }
             Some((pat, fut))
         };

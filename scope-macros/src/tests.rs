@@ -170,6 +170,8 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         quote!(tokio::select! { Ok(set) | Err(set) = pair() => { set.spawn(1); } }),
         // A block body with no `,` before a branch whose pattern starts with `(`.
         quote!(tokio::select! { _ = t() => { 0 } (mut set, _) = pair() => { set.spawn(1); 1 } }),
+        // With a struct literal in another branch's future.
+        quote!(tokio::select! { set = t() => { set.spawn(1); } v = Ready { v: 2 } => {} }),
         // A body that is not a block, read as an expression.
         quote!(tokio::select! { Ok(set) | Err(set) = pair() => set.spawn(1), _ = t() => 0 }),
     ];
@@ -217,6 +219,9 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
         // A task started as a branch's future (it outlives the scope when another wins).
         quote!(let n = tokio::select! { r = h.spawn(a(1)) => 1, _ = t() => 0 };),
         quote!(let n = tokio::select! { r = t(), if h.spawn(a(1)).is_finished() => 1, else => 0 };),
+        // A struct literal in a future or a guard (the whole select! was read as tokens).
+        quote!(let n = tokio::select! { _ = W { j: h.spawn(a(1)) }.j => 1, else => 0 };),
+        quote!(let n = tokio::select! { _ = h.spawn(a(1)) => 1, _ = t(), if x == W { j: 1 }.j => 0 };),
         // A macro of the crate's own named `select`, under its module's path: not tokio's.
         quote!(my::select! { set = pair() => { set.spawn(a(1)); } }),
     ] {
