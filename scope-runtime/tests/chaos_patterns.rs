@@ -1122,68 +1122,58 @@ macro_rules! scope_body {
     }};
 }
 
-async fn run_scope(w: Arc<World>, n: Arc<ScopeN>, anc: Vec<usize>) -> Res {
-    let inst = w.instance(format!("s{}", n.id));
-    let my = with(&anc, inst);
-    let mut config = cfg(&w, format!("s{}", n.id), n.grace, n.timeout);
-    if let Some(limit) = n.limit {
-        config = config.limit(limit);
-    }
-    let s = &Scope::<AppError>::new(config);
-    let body = async {
-        let r: Res = async { scope_body!(w, n, my, s, child_send, spawn_in_place_named) }.await;
-        if let Err(e) = &r {
-            w.record_end(
-                *my.last().unwrap(),
-                "body",
-                is_panicked(e),
-                !s.cx().is_cancelled(),
-            );
+/// A scope's run, plain or local (`new` makes the scope, `child` a child's future, `what` names
+/// it in the log): a local one's body holds an `Rc` (`hold`), so that it is not `Send`.
+macro_rules! scope_run {
+    ($w:ident, $n:ident, $anc:ident, $new:expr, $child:ident, $what:literal, $hold:expr) => {{
+        let (w, n) = ($w, $n);
+        let inst = w.instance(format!("s{}", n.id));
+        let my = with(&$anc, inst);
+        let mut config = cfg(&w, format!("s{}", n.id), n.grace, n.timeout);
+        if let Some(limit) = n.limit {
+            config = config.limit(limit);
         }
-        r
-    };
-    let out = if n.all {
-        AssertUnwindSafe(s.run_all(body).map(|r| r.map_err(flatten)))
-            .catch_unwind()
-            .await
-    } else {
-        AssertUnwindSafe(s.run(body)).catch_unwind().await
-    };
-    let rule = if n.all { Rule::All } else { Rule::FailFast };
-    finish_cx(&w, inst, "scope", rule, out, Some(s.cx()))
+        let s = &($new)(config);
+        let held = $hold;
+        let body = async {
+            let _held = &held;
+            let r: Res = async { scope_body!(w, n, my, s, $child, spawn_in_place_named) }.await;
+            if let Err(e) = &r {
+                w.record_end(
+                    *my.last().unwrap(),
+                    "body",
+                    is_panicked(e),
+                    !s.cx().is_cancelled(),
+                );
+            }
+            r
+        };
+        let out = if n.all {
+            AssertUnwindSafe(s.run_all(body).map(|r| r.map_err(flatten)))
+                .catch_unwind()
+                .await
+        } else {
+            AssertUnwindSafe(s.run(body)).catch_unwind().await
+        };
+        let rule = if n.all { Rule::All } else { Rule::FailFast };
+        finish_cx(&w, inst, $what, rule, out, Some(s.cx()))
+    }};
+}
+
+async fn run_scope(w: Arc<World>, n: Arc<ScopeN>, anc: Vec<usize>) -> Res {
+    scope_run!(w, n, anc, Scope::<AppError>::new, child_send, "scope", ())
 }
 
 async fn run_local_scope(w: Arc<World>, n: Arc<ScopeN>, anc: Vec<usize>) -> Res {
-    let inst = w.instance(format!("s{}", n.id));
-    let my = with(&anc, inst);
-    let mut config = cfg(&w, format!("s{}", n.id), n.grace, n.timeout);
-    if let Some(limit) = n.limit {
-        config = config.limit(limit);
-    }
-    let s = &Scope::<AppError, scope_runtime::Local>::new_local(config);
-    let rc = Rc::new(0u64);
-    let body = async {
-        let _rc = rc.clone();
-        let r: Res = async { scope_body!(w, n, my, s, child_local, spawn_in_place_named) }.await;
-        if let Err(e) = &r {
-            w.record_end(
-                *my.last().unwrap(),
-                "body",
-                is_panicked(e),
-                !s.cx().is_cancelled(),
-            );
-        }
-        r
-    };
-    let out = if n.all {
-        AssertUnwindSafe(s.run_all(body).map(|r| r.map_err(flatten)))
-            .catch_unwind()
-            .await
-    } else {
-        AssertUnwindSafe(s.run(body)).catch_unwind().await
-    };
-    let rule = if n.all { Rule::All } else { Rule::FailFast };
-    finish_cx(&w, inst, "local scope", rule, out, Some(s.cx()))
+    scope_run!(
+        w,
+        n,
+        anc,
+        Scope::<AppError, scope_runtime::Local>::new_local,
+        child_local,
+        "local scope",
+        Rc::new(0u64)
+    )
 }
 
 fn finish(
@@ -1350,52 +1340,34 @@ macro_rules! race_body {
     }};
 }
 
+/// A race's run, plain or local (as `scope_run!`).
+macro_rules! race_run {
+    ($w:ident, $n:ident, $anc:ident, $new:expr, $child:ident, $what:literal) => {{
+        let (w, n) = ($w, $n);
+        let inst = w.instance(format!("s{}", n.id));
+        let my = with(&$anc, inst);
+        let race = &($new)(cfg(&w, format!("s{}", n.id), n.grace, n.timeout));
+        let body = async { race_body!(w, n, my, race, $child) };
+        let out = AssertUnwindSafe(race.run(body).map(|r| r.map_err(flatten)))
+            .catch_unwind()
+            .await;
+        let own = (!n.cands.is_empty()).then(|| race.cx());
+        finish_cx(&w, inst, $what, Rule::Race, out, own)
+    }};
+}
+
 async fn run_race(w: Arc<World>, n: Arc<RaceN>, anc: Vec<usize>) -> Res {
-    let inst = w.instance(format!("s{}", n.id));
-    let my = with(&anc, inst);
-    let race = &Race::<u64, AppError>::new(cfg(&w, format!("s{}", n.id), n.grace, n.timeout));
-    let body = async { race_body!(w, n, my, race, child_send) };
-    let out = AssertUnwindSafe(race.run(body).map(|r| r.map_err(flatten)))
-        .catch_unwind()
-        .await;
-    finish_cx(
-        &w,
-        inst,
-        "race",
-        Rule::Race,
-        out,
-        if n.cands.is_empty() {
-            None
-        } else {
-            Some(race.cx())
-        },
-    )
+    race_run!(w, n, anc, Race::<u64, AppError>::new, child_send, "race")
 }
 
 async fn run_local_race(w: Arc<World>, n: Arc<RaceN>, anc: Vec<usize>) -> Res {
-    let inst = w.instance(format!("s{}", n.id));
-    let my = with(&anc, inst);
-    let race = &Race::<u64, AppError, scope_runtime::Local>::new_local(cfg(
-        &w,
-        format!("s{}", n.id),
-        n.grace,
-        n.timeout,
-    ));
-    let body = async { race_body!(w, n, my, race, child_local) };
-    let out = AssertUnwindSafe(race.run(body).map(|r| r.map_err(flatten)))
-        .catch_unwind()
-        .await;
-    finish_cx(
-        &w,
-        inst,
-        "local race",
-        Rule::Race,
-        out,
-        if n.cands.is_empty() {
-            None
-        } else {
-            Some(race.cx())
-        },
+    race_run!(
+        w,
+        n,
+        anc,
+        Race::<u64, AppError, scope_runtime::Local>::new_local,
+        child_local,
+        "local race"
     )
 }
 
