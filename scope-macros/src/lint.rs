@@ -1329,7 +1329,7 @@ impl SetMoves<'_> {
         made
     }
     /// [`select_branches`] of `mac`, parsed once per reading.
-    fn select_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<SelectBranch>>> {
+    fn select_of(&self, mac: &syn::Macro) -> std::rc::Rc<Option<Vec<BranchShape>>> {
         self.parsed(mac, 0, select_branches)
     }
     /// [`macro_args`] of `mac`, parsed once per reading.
@@ -1384,21 +1384,13 @@ impl SetMoves<'_> {
     }
 }
 
-/// One branch of a `select!`: `pat = future (, if guard)? => body`, or `else => body`.
-struct SelectBranch {
-    pat: Option<(syn::Pat, Expr)>,
-    body: Expr,
-}
-
 /// A `select!`'s branches, if `mac` is one that parses.
-fn select_branches(mac: &syn::Macro) -> Option<Vec<SelectBranch>> {
-    is_select(&mac.path)
-        .then(|| syn::parse::Parser::parse2(parse_select, mac.tokens.clone()).ok())
-        .flatten()
+fn select_branches(mac: &syn::Macro) -> Option<Vec<BranchShape>> {
+    select_shape(&mac.path, &mac.tokens).map(|shape| shape.branches)
 }
 
-/// A `select!` as written, in token trees: what the rewrite needs to read each part of each
-/// branch where it is (see [`select_shape`]).
+/// A `select!` as written: its branches parsed, and how many token trees each part is, for
+/// the rewrite to find each part where it is (see [`select_shape`]).
 pub(crate) struct SelectShape {
     /// The trees before the first branch (`biased;`: 2, else 0).
     pub(crate) head: usize,
@@ -1408,14 +1400,18 @@ pub(crate) struct SelectShape {
 /// One branch of a [`SelectShape`]: `pat = fut (, if guard)? => body ,?`, or `else => body ,?`
 /// (`complete`, `default`).
 pub(crate) struct BranchShape {
-    /// The pattern, if the branch has one.
-    pub(crate) pat: Option<syn::Pat>,
+    /// The pattern and the future, if the branch has them.
+    pub(crate) pat: Option<(syn::Pat, Expr)>,
+    /// The guard, if any.
+    pub(crate) guard: Option<Expr>,
+    /// The body (a block is an `Expr::Block`).
+    pub(crate) body: Expr,
     /// The trees of the pattern (or of `else`).
     pub(crate) pat_len: usize,
-    /// The trees of the future after the `=`, if the branch has one.
-    pub(crate) fut_len: Option<usize>,
-    /// The trees of the guard after `, if`, if any.
-    pub(crate) guard_len: Option<usize>,
+    /// The trees of the future after the `=` (0 without one).
+    pub(crate) fut_len: usize,
+    /// The trees of the guard after `, if` (0 without one).
+    pub(crate) guard_len: usize,
     /// The trees of the body after the `=>` (a block is one).
     pub(crate) body_len: usize,
     /// Whether a `,` follows the body.
@@ -1427,7 +1423,7 @@ pub(crate) fn select_shape(path: &Path, tokens: &proc_macro2::TokenStream) -> Op
     if !is_select(path) {
         return None;
     }
-    syn::parse::Parser::parse2(parse_select_shape, tokens.clone()).ok()
+    syn::parse::Parser::parse2(parse_select, tokens.clone()).ok()
 }
 
 /// How many token trees lie between `from` and where `to` is now.
@@ -1443,7 +1439,8 @@ fn trees_between(
     Ok(n)
 }
 
-fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectShape> {
+/// Parses a `select!`'s branches (after an optional `biased;`), counting the trees of each part.
+fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectShape> {
     let mut head = 0;
     if input.peek(syn::Ident) && input.peek2(syn::Token![;]) {
         input.parse::<syn::Ident>()?;
@@ -1453,12 +1450,12 @@ fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectS
     let mut branches = Vec::new();
     while !input.is_empty() {
         let start = input.fork();
-        let (pat, fut_len, guard_len) = if input.peek(syn::Token![else])
+        let (pat, guard, fut_len, guard_len) = if input.peek(syn::Token![else])
             || input.peek(syn::Ident) && input.peek2(syn::Token![=>])
         {
             // `else`, and `futures::select!`'s `complete` and `default`.
             input.parse::<proc_macro2::TokenTree>()?;
-            (None, None, None)
+            (None, None, 0, 0)
         } else {
             // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
             let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
@@ -1466,35 +1463,39 @@ fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectS
             // The future and the guard are whole expressions (a struct literal included): the
             // `, if` or the `=>` after them ends them.
             let at = input.fork();
-            input.parse::<Expr>()?;
+            let fut: Expr = input.parse()?;
             let fut_len = trees_between(&at, input)?;
-            let guard_len = if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
+            let (guard, guard_len) = if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
                 input.parse::<syn::Token![,]>()?;
                 input.parse::<syn::Token![if]>()?;
                 let at = input.fork();
-                input.parse::<Expr>()?;
-                Some(trees_between(&at, input)?)
+                let guard: Expr = input.parse()?;
+                (Some(guard), trees_between(&at, input)?)
             } else {
-                None
+                (None, 0)
             };
-            (Some(pat), Some(fut_len), guard_len)
+            (Some((pat, fut)), guard, fut_len, guard_len)
         };
         let pat_len = {
-            let n = trees_between(&start, input)?;
-            n - fut_len.map_or(0, |f| f + 1) - guard_len.map_or(0, |g| g + 2)
+            let fut = if pat.is_some() { 1 + fut_len } else { 0 };
+            let guard = if guard.is_some() { 2 + guard_len } else { 0 };
+            trees_between(&start, input)? - fut - guard
         };
         input.parse::<syn::Token![=>]>()?;
         // A block is the body whole, whatever follows it (tokio's `=> $body:block` branch
         // needs no `,`, and the next branch's pattern may start with `(`, `[`, `&` or `|`).
         let block = input.peek(syn::token::Brace);
-        let body_len = if block {
-            input.parse::<proc_macro2::TokenTree>()?;
-            1
+        let at = input.fork();
+        let body = if block {
+            Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block: input.parse()?,
+            })
         } else {
-            let at = input.fork();
-            input.parse::<Expr>()?;
-            trees_between(&at, input)?
+            input.parse()?
         };
+        let body_len = trees_between(&at, input)?;
         let comma = input.peek(syn::Token![,]);
         if comma {
             input.parse::<syn::Token![,]>()?;
@@ -1503,6 +1504,8 @@ fn parse_select_shape(input: syn::parse::ParseStream<'_>) -> syn::Result<SelectS
         }
         branches.push(BranchShape {
             pat,
+            guard,
+            body,
             pat_len,
             fut_len,
             guard_len,
@@ -1528,52 +1531,6 @@ fn is_select(path: &Path) -> bool {
             )
         });
     named && from
-}
-
-/// Parses a `select!`'s branches (after an optional `biased;`).
-fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<SelectBranch>> {
-    if input.peek(syn::Ident) && input.peek2(syn::Token![;]) {
-        input.parse::<syn::Ident>()?;
-        input.parse::<syn::Token![;]>()?;
-    }
-    let mut branches = Vec::new();
-    while !input.is_empty() {
-        let pat = if input.peek(syn::Token![else]) {
-            input.parse::<syn::Token![else]>()?;
-            None
-        } else if input.peek(syn::Ident) && input.peek2(syn::Token![=>]) {
-            // `futures::select!`'s `complete =>` and `default =>`.
-            input.parse::<syn::Ident>()?;
-            None
-        } else {
-            // (A branch may take an or-pattern whole, as a `let` may: `Ok(x) | Err(x) = ..`.)
-            let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
-            input.parse::<syn::Token![=]>()?;
-            let fut: Expr = input.parse()?;
-            if input.peek(syn::Token![,]) && input.peek2(syn::Token![if]) {
-                input.parse::<syn::Token![,]>()?;
-                input.parse::<syn::Token![if]>()?;
-                input.parse::<Expr>()?;
-            }
-            Some((pat, fut))
-        };
-        input.parse::<syn::Token![=>]>()?;
-        // A block is the body whole, whatever follows it (see `parse_select_shape`).
-        let body: Expr = if input.peek(syn::token::Brace) {
-            Expr::Block(syn::ExprBlock {
-                attrs: Vec::new(),
-                label: None,
-                block: input.parse()?,
-            })
-        } else {
-            input.parse()?
-        };
-        if !input.is_empty() && !matches!(body, Expr::Block(_)) || input.peek(syn::Token![,]) {
-            input.parse::<syn::Token![,]>()?;
-        }
-        branches.push(SelectBranch { pat, body });
-    }
-    Ok(branches)
 }
 
 /// The names `pat` binds, matched against a value that holds and yields `held` (with its

@@ -151,41 +151,6 @@ fn is_handle_origin(origin: &Origin) -> bool {
     matches!(origin.path.as_slice(), [only] if only == HANDLE_ORIGIN)
 }
 
-/// Whether each part of each branch of a `select!` (`shape`) is where the shape says, and
-/// each future, guard and expression body parses as an expression.
-fn select_parts_parse(trees: &[TokenTree], shape: &lint::SelectShape) -> bool {
-    let parses = |part: Option<&[TokenTree]>| {
-        part.is_some_and(|part| syn::parse2::<Expr>(part.iter().cloned().collect()).is_ok())
-    };
-    let mut i = shape.head;
-    for branch in &shape.branches {
-        i += branch.pat_len;
-        if let Some(fut_len) = branch.fut_len {
-            i += 1;
-            if !parses(trees.get(i..i + fut_len)) {
-                return false;
-            }
-            i += fut_len;
-            if let Some(guard_len) = branch.guard_len {
-                i += 2;
-                if !parses(trees.get(i..i + guard_len)) {
-                    return false;
-                }
-                i += guard_len;
-            }
-        }
-        i += 2;
-        let body = trees.get(i..i + branch.body_len);
-        let block =
-            matches!(body, Some([TokenTree::Group(g)]) if g.delimiter() == Delimiter::Brace);
-        if !block && !parses(body) {
-            return false;
-        }
-        i += branch.body_len + usize::from(branch.comma);
-    }
-    i == trees.len()
-}
-
 fn strip_parens(mut expr: &Expr) -> &Expr {
     while let Expr::Paren(p) = expr {
         expr = &p.expr;
@@ -1233,76 +1198,66 @@ impl Rewriter {
     /// The token-level pass over the arguments of the macro `path`; a `select!` is read part
     /// by part instead (see `rewrite_select`).
     fn rewrite_macro_tokens(&mut self, path: &syn::Path, tokens: TokenStream) -> TokenStream {
-        if let Some(shape) = lint::select_shape(path, &tokens) {
-            let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
-            if select_parts_parse(&trees, &shape) {
-                if let Some(out) = self.rewrite_select(&trees, &shape) {
-                    return out;
-                }
+        match lint::select_shape(path, &tokens) {
+            Some(shape) => {
+                let trees: Vec<TokenTree> = tokens.into_iter().collect();
+                self.rewrite_select(&trees, shape)
             }
+            None => self.rewrite_tokens(tokens),
         }
-        self.rewrite_tokens(tokens)
     }
 
-    /// A `select!`, read where each part is (`shape`): each branch's future and guard as the
-    /// expressions they are, run within the body; its body (a block, or an expression) with
-    /// the names its pattern binds, which are the branch's there and nowhere else. `None` if
-    /// the trees do not follow the shape (checked before, by `select_parts_parse`: nothing is
-    /// read twice).
-    fn rewrite_select(
-        &mut self,
-        trees: &[TokenTree],
-        shape: &lint::SelectShape,
-    ) -> Option<TokenStream> {
-        let mut out = TokenStream::new();
-        let mut i = shape.head;
-        out.extend(trees.get(..i)?.iter().cloned());
-        for branch in &shape.branches {
-            out.extend(trees.get(i..i + branch.pat_len)?.iter().cloned());
-            i += branch.pat_len;
-            if let Some(fut_len) = branch.fut_len {
-                out.extend(trees.get(i).cloned()); // `=`
-                i += 1;
-                out.extend(self.rewrite_expr_trees(trees.get(i..i + fut_len)?)?);
-                i += fut_len;
-                if let Some(guard_len) = branch.guard_len {
-                    out.extend(trees.get(i..i + 2)?.iter().cloned()); // `, if`
-                    i += 2;
-                    out.extend(self.rewrite_expr_trees(trees.get(i..i + guard_len)?)?);
-                    i += guard_len;
+    /// A `select!` (`trees`, parsed as `shape`, whose counts of trees are of these), read where
+    /// each part is: each branch's future and guard as the expressions they are, run within the
+    /// body; its body (a block, or an expression) with the names its pattern binds, which are
+    /// the branch's there and nowhere else.
+    fn rewrite_select(&mut self, trees: &[TokenTree], shape: lint::SelectShape) -> TokenStream {
+        let mut rest = trees;
+        let mut take = |n: usize| {
+            let (part, after) = rest.split_at(n.min(rest.len()));
+            rest = after;
+            part.iter().cloned().collect::<TokenStream>()
+        };
+        let mut out = take(shape.head);
+        for branch in shape.branches {
+            out.extend(take(branch.pat_len));
+            let pat = branch.pat.map(|(pat, mut fut)| {
+                out.extend(take(1)); // `=`
+                take(branch.fut_len);
+                self.visit_expr_mut(&mut fut);
+                out.extend(fut.into_token_stream());
+                pat
+            });
+            if let Some(mut guard) = branch.guard {
+                out.extend(take(2)); // `, if`
+                take(branch.guard_len);
+                self.visit_expr_mut(&mut guard);
+                out.extend(guard.into_token_stream());
+            }
+            out.extend(take(2)); // `=>`
+            let written = take(branch.body_len);
+            let saved = pat.as_ref().map(|pat| self.bind_in_arm(pat));
+            let mut body = branch.body;
+            match written.into_iter().next() {
+                // A block: its statements, in its own braces (spans kept).
+                Some(TokenTree::Group(g)) if matches!(body, Expr::Block(_)) => {
+                    let mut ng = Group::new(g.delimiter(), self.rewrite_group(&g));
+                    ng.set_span(g.span());
+                    out.extend(std::iter::once(TokenTree::Group(ng)));
+                }
+                _ => {
+                    self.visit_expr_mut(&mut body);
+                    out.extend(body.into_token_stream());
                 }
             }
-            out.extend(trees.get(i..i + 2)?.iter().cloned()); // `=>`
-            i += 2;
-            let body = trees.get(i..i + branch.body_len)?;
-            let saved = branch.pat.as_ref().map(|pat| self.bind_in_arm(pat));
-            let rewritten = match body {
-                [TokenTree::Group(g)] if g.delimiter() == Delimiter::Brace => {
-                    let mut ng = Group::new(g.delimiter(), self.rewrite_group(g));
-                    ng.set_span(g.span());
-                    Some(TokenStream::from(TokenTree::Group(ng)))
-                }
-                _ => self.rewrite_expr_trees(body),
-            };
             if let Some(saved) = saved {
                 self.restore_arm(saved);
             }
-            out.extend(rewritten?);
-            i += branch.body_len;
             if branch.comma {
-                out.extend(trees.get(i).cloned());
-                i += 1;
+                out.extend(take(1));
             }
         }
-        (i == trees.len()).then_some(out)
-    }
-
-    /// `trees` read and rewritten as the expression they are, if they are one.
-    fn rewrite_expr_trees(&mut self, trees: &[TokenTree]) -> Option<TokenStream> {
-        let tokens: TokenStream = trees.iter().cloned().collect();
-        let mut expr = syn::parse2::<Expr>(tokens).ok()?;
-        self.visit_expr_mut(&mut expr);
-        Some(expr.into_token_stream())
+        out
     }
 
     /// The token-level pass, for macro arguments that are not expressions (and the bodies of
