@@ -1262,13 +1262,7 @@ mod tests {
         // A scope's context, which holds the values bound on the scope.
         let cx = Cx::root().with_slot(&PERMIT, Permit(released.clone()));
         let under = Cx::root().with_slot(&PERMIT, Permit(Arc::new(AtomicBool::new(false))));
-        let record = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Scope,
-            &cx,
-            Some(&under),
-            None,
-        );
+        let record = register(TaskKind::Scope, &cx, Some(&under), None);
         set_own_cx(record.info.id(), &cx.child());
         // A snapshot has copied the record out of the registry, when the scope ends: its
         // record leaves the registry and its context goes, on the thread that ends it.
@@ -1289,25 +1283,13 @@ mod tests {
     #[test]
     fn work_that_ends_while_the_snapshot_finds_parents_is_left_out_not_shown_at_the_top() {
         let _tracking = track();
-        let child = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Spawned,
-            &Cx::root(),
-            None,
-            None,
-        );
+        let child = register(TaskKind::Spawned, &Cx::root(), None, None);
         let id = child.info.id();
         let under = Cx::root();
         set_own_cx(id, &under);
         // A scope entered in the child's code, which ends (and leaves the registry) after the
         // snapshot read it, before it looked for its parent.
-        let scope = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Scope,
-            &under.child(),
-            Some(&under),
-            None,
-        );
+        let scope = register(TaskKind::Scope, &under.child(), Some(&under), None);
         let records = vec![Arc::clone(&child), Arc::clone(&scope)];
         let tree = build(&records, &mut || scope.unregister());
         child.unregister();
@@ -1321,27 +1303,9 @@ mod tests {
     #[test]
     fn a_child_of_a_scope_that_ends_while_the_snapshot_finds_parents_is_not_shown_at_the_top() {
         let _tracking = track();
-        let scope = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Scope,
-            &Cx::root(),
-            Some(&Cx::root()),
-            None,
-        );
-        let child = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Spawned,
-            &Cx::root(),
-            None,
-            Some(scope.info.id()),
-        );
-        let still = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Spawned,
-            &Cx::root(),
-            None,
-            Some(scope.info.id()),
-        );
+        let scope = register(TaskKind::Scope, &Cx::root(), Some(&Cx::root()), None);
+        let child = register(TaskKind::Spawned, &Cx::root(), None, Some(scope.info.id()));
+        let still = register(TaskKind::Spawned, &Cx::root(), None, Some(scope.info.id()));
         let records = vec![Arc::clone(&scope), Arc::clone(&child), Arc::clone(&still)];
         // After both were read: the child ends, then its scope (whose other child's record is
         // still there: it leaves with its scope's work, which has ended).
@@ -1357,6 +1321,18 @@ mod tests {
             );
         }
         assert!(tree.is_empty(), "{tree}");
+    }
+
+    /// A record of `kind` registered as the runtime does (see `Record::register`).
+    #[track_caller]
+    fn register(kind: TaskKind, cx: &Cx, under: Option<&Cx>, owner: Option<TaskId>) -> Arc<Record> {
+        Record::register(
+            TaskInfo::new(None, Location::caller()),
+            kind,
+            cx,
+            under,
+            owner,
+        )
     }
 
     /// A chain of `depth` scopes, each below the one before.
@@ -1410,15 +1386,7 @@ mod tests {
     fn a_snapshot_misses_no_record_alive_all_along_while_others_leave_between_its_holds() {
         let _tracking = track();
         let root = Cx::root();
-        let record = || {
-            Record::register(
-                TaskInfo::new(None, Location::caller()),
-                TaskKind::Spawned,
-                &root,
-                None,
-                None,
-            )
-        };
+        let record = || register(TaskKind::Spawned, &root, None, None);
         // Enough records for several holds of each shard's lock; some leave between holds.
         let leaving: Vec<Arc<Record>> = (0..SHARDS * CHUNK).map(|_| record()).collect();
         let staying: Vec<Arc<Record>> = (0..SHARDS * CHUNK * 2).map(|_| record()).collect();
@@ -1449,24 +1417,10 @@ mod tests {
         // the child's own scope, the child missing.)
         let _tracking = track();
         let root = Cx::root();
-        let top = Record::register(
-            TaskInfo::new(None, Location::caller()),
-            TaskKind::Scope,
-            &root,
-            None,
-            None,
-        );
+        let top = register(TaskKind::Scope, &root, None, None);
         let top_id = top.info.id();
         let filler: Vec<Arc<Record>> = (0..SHARDS * CHUNK * 2)
-            .map(|_| {
-                Record::register(
-                    TaskInfo::new(None, Location::caller()),
-                    TaskKind::Spawned,
-                    &root,
-                    None,
-                    Some(top_id),
-                )
-            })
+            .map(|_| register(TaskKind::Spawned, &root, None, Some(top_id)))
             .collect();
         // Between the holds: a scope and its child; a child of the top scope and a scope
         // entered in its code. Several of each, so that their ids fall in every shard.
@@ -1474,38 +1428,14 @@ mod tests {
         let mut held: Vec<Cx> = Vec::new();
         let tree = snapshot_with(&mut || {
             for _ in 0..2 * SHARDS {
-                let scope = Record::register(
-                    TaskInfo::new(None, Location::caller()),
-                    TaskKind::Scope,
-                    &root,
-                    Some(&root),
-                    None,
-                );
-                let child = Record::register(
-                    TaskInfo::new(None, Location::caller()),
-                    TaskKind::Spawned,
-                    &root,
-                    None,
-                    Some(scope.info.id()),
-                );
+                let scope = register(TaskKind::Scope, &root, Some(&root), None);
+                let child = register(TaskKind::Spawned, &root, None, Some(scope.info.id()));
                 started.push((scope, child));
-                let host = Record::register(
-                    TaskInfo::new(None, Location::caller()),
-                    TaskKind::Spawned,
-                    &root,
-                    None,
-                    Some(top_id),
-                );
+                let host = register(TaskKind::Spawned, &root, None, Some(top_id));
                 let host_cx = root.child();
                 set_own_cx(host.info.id(), &host_cx);
                 let nested_cx = host_cx.child();
-                let nested = Record::register(
-                    TaskInfo::new(None, Location::caller()),
-                    TaskKind::Scope,
-                    &nested_cx,
-                    Some(&host_cx),
-                    None,
-                );
+                let nested = register(TaskKind::Scope, &nested_cx, Some(&host_cx), None);
                 held.extend([host_cx, nested_cx]);
                 started.push((host, nested));
             }
