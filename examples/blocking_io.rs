@@ -129,6 +129,23 @@ fn is_deadline<T>(out: &Result<T, AppError>) -> bool {
     )
 }
 
+/// Runs an upload whose rollback takes `rollback`, past its deadline; prints what it said
+/// (after `label`) and returns how long it took and the first line its rollback logged.
+async fn rollback_run(
+    label: &str,
+    rollback: Duration,
+) -> Result<(Duration, Option<String>), AppError> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let out = upload_within(rollback, log.clone()).await;
+    let took = start.elapsed();
+    scope::check()?;
+    let logged = log.lock().unwrap().clone();
+    println!("{label} {} after {took:?}: {logged:?}", said(&out));
+    assert!(is_deadline(&out));
+    Ok((took, logged.first().cloned()))
+}
+
 #[scope::main]
 async fn main() -> Result<(), AppError> {
     // 1. The peer answers in time; then it goes quiet, and the deadline unblocks the read.
@@ -202,18 +219,7 @@ async fn main() -> Result<(), AppError> {
     // 3. A rollback of 200 ms, past the grace (100 ms) but within its budget (300 ms), runs to
     // its end; one that would take 10 s is cut off at the budget, and says so before the
     // forced abort (held off until then) comes.
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let start = Instant::now();
-    let out = upload_within(Duration::from_millis(200), log.clone()).await;
-    let took = start.elapsed();
-    scope::check()?;
-    println!(
-        "3. {} after {took:?}: {:?}",
-        said(&out),
-        log.lock().unwrap()
-    );
-    assert!(is_deadline(&out));
-    let logged = log.lock().unwrap().first().cloned();
+    let (took, logged) = rollback_run("3.", Duration::from_millis(200)).await?;
     assert!(
         logged
             .as_deref()
@@ -225,18 +231,7 @@ async fn main() -> Result<(), AppError> {
         "the deadline, then the whole rollback, past the grace"
     );
 
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let start = Instant::now();
-    let out = upload_within(Duration::from_secs(10), log.clone()).await;
-    let took = start.elapsed();
-    scope::check()?;
-    println!(
-        "   {} after {took:?}: {:?}",
-        said(&out),
-        log.lock().unwrap()
-    );
-    assert!(is_deadline(&out));
-    let logged = log.lock().unwrap().first().cloned();
+    let (took, logged) = rollback_run("  ", Duration::from_secs(10)).await?;
     assert!(
         logged
             .as_deref()
