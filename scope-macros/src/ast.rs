@@ -366,6 +366,8 @@ pub(crate) struct ScopeInput {
     pub(crate) outer_proof: Option<proc_macro2::Ident>,
     /// The enclosing pass linted the body already (`@linted`): its own pass lints nothing.
     pub(crate) linted: bool,
+    /// The names that hold the handles of the scopes around this one (from `@linted`).
+    pub(crate) enclosing_handles: Vec<proc_macro2::Ident>,
 }
 
 impl ScopeInput {
@@ -375,9 +377,9 @@ impl ScopeInput {
             Some(Hidden::Outer { proof, rest }) => (Some(proof), rest),
             _ => (None, input),
         };
-        let (linted, input) = match Hidden::parse(&input) {
-            Some(Hidden::Linted(rest)) => (true, rest),
-            _ => (false, input),
+        let (linted, enclosing_handles, input) = match Hidden::parse(&input) {
+            Some(Hidden::Linted { handles, rest }) => (true, handles, rest),
+            _ => (false, Vec::new(), input),
         };
         let mut options = Options::default();
         let mut errors = Vec::new();
@@ -407,8 +409,11 @@ impl ScopeInput {
                     first,
                     "`scope!` makes its body an async block already: write `scope!({ ... })` \
                      (or `scope!(|s| { ... })`) without `async` or `move`\n\
-                     help: the body may borrow from the caller; a child that must own what it \
-                     uses takes it with `spawn!(async move { .. })`",
+                     help: the body may borrow from the caller; to have the scope own what it \
+                     uses (a scope returned from a fn or a closure, which rustc says may \
+                     outlive what it borrows), write `async move { scope!({ ... }).await }`; \
+                     a child that must own what it uses takes it with \
+                     `spawn!(async move { .. })`",
                 ));
             }
             if stream.peek(Token![|]) {
@@ -450,6 +455,7 @@ impl ScopeInput {
             body,
             outer_proof,
             linted,
+            enclosing_handles,
         }
     }
 }

@@ -736,6 +736,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         body,
         outer_proof,
         linted,
+        enclosing_handles,
     } = ScopeInput::parse(input);
     errors.extend(valid::options(&options, MacroKind::ScopeMacro));
     let Some(mut body) = body else {
@@ -748,7 +749,8 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     if !linted {
         errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
     }
-    let (rewrite_errors, provided_used) = Rewriter::run_linted(&mut body, &options, None, linted);
+    let (rewrite_errors, provided_used) =
+        Rewriter::run_nested(&mut body, &options, linted, &enclosing_handles);
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
     let proof = (provided_used || options.slots.is_some()).then_some(Proof {
@@ -810,17 +812,33 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
                 Ok(args) => args,
                 Err(e) => return e.to_compile_error(),
             };
-            let method =
-                proc_macro2::Ident::new(kind.method(args.name.is_some()), Span::call_site());
-            // Spanned at the future: a bound it does not meet (`Send`, `'static`, its output)
-            // is reported at the user's code, not at the macro.
+            // Spanned at the user's code, not at the macro: a bound the future does not meet
+            // (`Send`, `'static`, its output) is reported at the future, and an error about the
+            // whole call (a borrow it makes escape, `spawn!(count(name))` with a reference
+            // parameter `name`: rustc's E0521) at the call, which runs from the `spawn!` (where
+            // the body pass placed the scope's variable, which still resolves where the scope
+            // declared it) to the future's last token.
             let fut = &args.fut;
             let span = fut.span();
-            if let Some(name) = &args.name {
-                quote_spanned!(span=> #scope.#method(#name, #fut))
+            let end = fut
+                .to_token_stream()
+                .into_iter()
+                .last()
+                .map_or(span, |t| t.span());
+            let at = span.located_at(scope.span());
+            let mut receiver =
+                proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#scope));
+            receiver.set_span(at);
+            let method =
+                proc_macro2::Ident::new(kind.method(args.name.is_some()), Span::call_site());
+            let inner = if let Some(name) = &args.name {
+                quote_spanned!(span=> #name, #fut)
             } else {
-                quote_spanned!(span=> #scope.#method(#fut))
-            }
+                quote!(#fut)
+            };
+            let mut call_args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, inner);
+            call_args.set_span(end);
+            quote_spanned!(at=> #receiver.#method #call_args)
         }
         _ => {
             let method = kind.method(false);

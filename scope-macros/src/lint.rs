@@ -481,7 +481,7 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
 /// (`handles[i]`, `for h in handles`) is a `Handle`.
 const ELEMENTS: &str = "[]";
 
-fn elements_of(mut element: Vec<String>) -> Vec<String> {
+pub(crate) fn elements_of(mut element: Vec<String>) -> Vec<String> {
     element.insert(0, ELEMENTS.to_owned());
     element
 }
@@ -728,7 +728,14 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
             Expr::Call(c) if c.args.is_empty() && called_closure(&c.func).is_some() => {
                 root = called_closure(&c.func)?;
             }
-            Expr::Call(_) | Expr::Path(_) => return Some((root, reach)),
+            // A call, a name, or a collection written in place (`[Handle::current()].iter()`:
+            // see [`collection_elements`]).
+            Expr::Call(_) | Expr::Path(_) | Expr::Array(_) | Expr::Repeat(_) => {
+                return Some((root, reach));
+            }
+            Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
+                return Some((root, reach));
+            }
             _ => return None,
         }
     }
@@ -2267,6 +2274,32 @@ fn listed(expr: &Expr) -> Option<Vec<Expr>> {
             syn::parse::Parser::parse2(parser, m.mac.tokens.clone())
                 .ok()
                 .map(|elems| elems.into_iter().collect())
+        }
+        _ => None,
+    }
+}
+
+/// The elements of a collection written in place: an array (`[a, b]`, `[a; n]`) or a
+/// `vec![..]` (`vec![a, b]`, `vec![a; n]`).
+pub(crate) fn collection_elements(expr: &Expr) -> Option<Vec<Expr>> {
+    match expr {
+        Expr::Array(a) => Some(a.elems.iter().cloned().collect()),
+        Expr::Repeat(r) => Some(vec![(*r.expr).clone()]),
+        Expr::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "vec") => {
+            let listed = |input: syn::parse::ParseStream<'_>| {
+                let first: Expr = input.parse()?;
+                if input.peek(syn::Token![;]) {
+                    let _: syn::Token![;] = input.parse()?;
+                    let _: Expr = input.parse()?;
+                    return Ok(vec![first]);
+                }
+                let mut elems = vec![first];
+                while input.parse::<Option<syn::Token![,]>>()?.is_some() && !input.is_empty() {
+                    elems.push(input.parse()?);
+                }
+                Ok(elems)
+            };
+            syn::parse::Parser::parse2(listed, m.mac.tokens.clone()).ok()
         }
         _ => None,
     }

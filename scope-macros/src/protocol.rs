@@ -36,9 +36,14 @@ pub(crate) enum Hidden {
     Proof { var: Ident },
     /// `@outer IDENT; REST`: a nested `scope!` whose enclosing body's proof is `IDENT`.
     Outer { proof: Ident, rest: TokenStream },
-    /// `@linted REST`: a nested `scope!` whose body the enclosing pass has linted already,
-    /// with what the enclosing body knows (its own pass lints nothing again).
-    Linted(TokenStream),
+    /// `@linted [HANDLES] REST`: a nested `scope!` whose body the enclosing pass has linted
+    /// already, with what the enclosing body knows (its own pass lints nothing again);
+    /// `HANDLES` are the names that hold the handles of the scopes around it there (a spawned
+    /// child of the nested scope cannot borrow one).
+    Linted {
+        handles: Vec<Ident>,
+        rest: TokenStream,
+    },
     /// `@type TYPE`: a `Needs![..]` parameter's type, already rewritten.
     Type(TokenStream),
     /// `@error "MESSAGE"`: a spawn macro the body pass found misused; the macro reports the
@@ -82,7 +87,22 @@ impl Hidden {
                     rest: tail[1..].iter().cloned().collect(),
                 })
             }
-            ("linted", tail) => Some(Hidden::Linted(tail.iter().cloned().collect())),
+            ("linted", [TokenTree::Group(names), tail @ ..])
+                if names.delimiter() == proc_macro2::Delimiter::Bracket =>
+            {
+                let handles = names
+                    .stream()
+                    .into_iter()
+                    .filter_map(|t| match t {
+                        TokenTree::Ident(name) => Some(name),
+                        _ => None,
+                    })
+                    .collect();
+                Some(Hidden::Linted {
+                    handles,
+                    rest: tail.iter().cloned().collect(),
+                })
+            }
             ("type", tail) if !tail.is_empty() => {
                 Some(Hidden::Type(tail.iter().cloned().collect()))
             }
@@ -103,7 +123,7 @@ impl Hidden {
             Hidden::Race => quote!(@race),
             Hidden::Proof { var } => quote!(@proof #var),
             Hidden::Outer { proof, rest } => quote!(@outer #proof; #rest),
-            Hidden::Linted(rest) => quote!(@linted #rest),
+            Hidden::Linted { handles, rest } => quote!(@linted [#(#handles),*] #rest),
             Hidden::Type(ty) => quote!(@type #ty),
             Hidden::Error(msg) => quote!(@error #msg),
         }
@@ -132,6 +152,10 @@ mod tests {
                 proof,
                 rest: quote!(limit = 1, {}),
             },
+            Hidden::Linted {
+                handles: vec![proc_macro2::Ident::new("s", proc_macro2::Span::call_site())],
+                rest: quote!(limit = 1, {}),
+            },
             Hidden::Type(quote!(Provided<L>)),
             Hidden::Error(syn::LitStr::new("misused", proc_macro2::Span::call_site())),
         ];
@@ -157,6 +181,7 @@ mod tests {
             quote!(@scope handle, fut),
             quote!(@proof p),
             quote!(@outer p; {}),
+            quote!(@linted {}),
         ] {
             assert!(Hidden::parse(&input).is_none(), "{input}");
         }

@@ -140,15 +140,41 @@ type ArmSaved = (
 /// a path no type has.
 const HANDLE_ORIGIN: &str = "<the scope's handle>";
 
-fn handle_origin() -> Origin {
+/// The origin of the handle of a scope around this one (a nested `scope!`'s body knows them
+/// from its enclosing pass, `@linted [..]`), and of a name that holds it.
+const ENCLOSING_HANDLE_ORIGIN: &str = "<an enclosing scope's handle>";
+
+/// The origin `mark` (one of the two above).
+fn marked_origin(mark: &str) -> Origin {
     Origin {
-        path: vec![HANDLE_ORIGIN.to_owned()],
+        path: vec![mark.to_owned()],
         place: lint::Place::Body,
     }
 }
 
+fn is_marked(origin: &Origin, mark: &str) -> bool {
+    matches!(origin.path.as_slice(), [only] if only == mark)
+}
+
+fn handle_origin() -> Origin {
+    marked_origin(HANDLE_ORIGIN)
+}
+
 fn is_handle_origin(origin: &Origin) -> bool {
-    matches!(origin.path.as_slice(), [only] if only == HANDLE_ORIGIN)
+    is_marked(origin, HANDLE_ORIGIN)
+}
+
+fn enclosing_handle_origin() -> Origin {
+    marked_origin(ENCLOSING_HANDLE_ORIGIN)
+}
+
+fn is_enclosing_handle_origin(origin: &Origin) -> bool {
+    is_marked(origin, ENCLOSING_HANDLE_ORIGIN)
+}
+
+/// Whether `origin` is a scope's handle, this one's or an enclosing one's.
+fn is_any_handle_origin(origin: &Origin) -> bool {
+    is_handle_origin(origin) || is_enclosing_handle_origin(origin)
 }
 
 fn strip_parens(mut expr: &Expr) -> &Expr {
@@ -230,7 +256,18 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         linted: bool,
     ) -> (Vec<syn::Error>, bool) {
-        Self::run_all(block, opts, params, linted, None)
+        Self::run_all(block, opts, params, linted, None, &[])
+    }
+
+    /// [`run_linted`](Rewriter::run_linted) for a `scope!`'s body; `enclosing`: the names that
+    /// hold the handles of the scopes around it, which its spawned children cannot borrow.
+    pub(crate) fn run_nested(
+        block: &mut syn::Block,
+        opts: &Options,
+        linted: bool,
+        enclosing: &[Ident],
+    ) -> (Vec<syn::Error>, bool) {
+        Self::run_all(block, opts, None, linted, None, enclosing)
     }
 
     /// [`run`](Rewriter::run) for a fn of a `#[scoped]` module: `outer` are the module's
@@ -241,7 +278,7 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         outer: &Aliases,
     ) -> (Vec<syn::Error>, bool) {
-        Self::run_all(block, opts, params, false, Some(outer))
+        Self::run_all(block, opts, params, false, Some(outer), &[])
     }
 
     fn run_all(
@@ -250,8 +287,13 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         linted: bool,
         outer: Option<&Aliases>,
+        enclosing: &[Ident],
     ) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(Some(block), Some(opts));
+        for name in enclosing {
+            rw.locals
+                .insert(lint::unraw(name), enclosing_handle_origin());
+        }
         if let Some(outer) = outer {
             let mut aliases = outer.clone();
             aliases.merge(std::mem::take(&mut rw.aliases));
@@ -303,7 +345,19 @@ impl Rewriter {
         }
         self.lint_nested(&tokens);
         self.edits += 1;
-        let tokens = Hidden::Linted(tokens).to_tokens();
+        // The names that hold this scope's handle, or one around it, here: the nested scope's
+        // spawned children cannot borrow them (its own pass says so at the use).
+        let mut names: Vec<String> = self.names_of(is_any_handle_origin).into_iter().collect();
+        names.sort();
+        let handles = names
+            .iter()
+            .map(|name| Ident::new(name, Span::call_site()))
+            .collect();
+        let tokens = Hidden::Linted {
+            handles,
+            rest: tokens,
+        }
+        .to_tokens();
         self.with_outer_proof(tokens)
     }
 
@@ -674,6 +728,16 @@ impl Rewriter {
             _ => {}
         }
         let (root, reach) = lint::indexed_chain_root(value)?;
+        // `[Handle::current()]`, `vec![rt.handle().clone(); 2]`: a collection of what its
+        // elements are.
+        if let Some(elems) = lint::collection_elements(root) {
+            let element = elems.iter().find_map(|e| self.origin_of(e))?;
+            let path = lint::elements_of(element.path);
+            return Some(Origin {
+                path: lint::reached_path(&path, reach)?.to_vec(),
+                place: element.place,
+            });
+        }
         match root {
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
@@ -687,8 +751,8 @@ impl Rewriter {
                 // `let h = &handles[i];`: one of what `handles` holds.
                 let origin = self.locals.get(&source)?;
                 // What the scope's handle gives (`s.cx()`, `s.is_closed()`) is not the handle:
-                // only `holds_the_handle`'s forms are.
-                if is_handle_origin(origin) {
+                // only `handle_held`'s forms are.
+                if is_any_handle_origin(origin) {
                     return None;
                 }
                 Some(Origin {
@@ -843,38 +907,34 @@ impl Rewriter {
         }
     }
 
-    /// Whether `expr` is the scope's handle: a name that holds it, through parentheses,
-    /// references, dereferences, `.clone()` (of the reference), and both branches of an `if`.
-    fn holds_the_handle(&self, expr: &Expr) -> bool {
+    /// Whether `expr` is a scope's handle (this one's, or one around it: the origin says
+    /// which): a name that holds it, through parentheses, references, dereferences, `.clone()`
+    /// (of the reference), and both branches of an `if` (holding the same one).
+    fn handle_held(&self, expr: &Expr) -> Option<Origin> {
         match expr {
-            Expr::Paren(e) => self.holds_the_handle(&e.expr),
-            Expr::Group(e) => self.holds_the_handle(&e.expr),
-            Expr::Reference(e) => self.holds_the_handle(&e.expr),
-            Expr::Unary(e) if matches!(e.op, syn::UnOp::Deref(_)) => self.holds_the_handle(&e.expr),
+            Expr::Paren(e) => self.handle_held(&e.expr),
+            Expr::Group(e) => self.handle_held(&e.expr),
+            Expr::Reference(e) => self.handle_held(&e.expr),
+            Expr::Unary(e) if matches!(e.op, syn::UnOp::Deref(_)) => self.handle_held(&e.expr),
             Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {
-                self.holds_the_handle(&m.receiver)
+                self.handle_held(&m.receiver)
             }
             Expr::If(i) => {
-                let then = lint::trailing_expr(&i.then_branch);
-                let other = i.else_branch.as_ref().map(|(_, e)| &**e);
-                match (then, other) {
-                    (Some(then), Some(Expr::Block(b))) => {
-                        self.holds_the_handle(then)
-                            && lint::trailing_expr(&b.block)
-                                .is_some_and(|e| self.holds_the_handle(e))
-                    }
-                    (Some(then), Some(other)) => {
-                        self.holds_the_handle(then) && self.holds_the_handle(other)
-                    }
-                    _ => false,
-                }
+                let then = lint::trailing_expr(&i.then_branch)?;
+                let other = match i.else_branch.as_ref().map(|(_, e)| &**e)? {
+                    Expr::Block(b) => lint::trailing_expr(&b.block)?,
+                    other => other,
+                };
+                let held = self.handle_held(then)?;
+                (self.handle_held(other)?.path == held.path).then_some(held)
             }
             Expr::Path(p) if p.qself.is_none() => p
                 .path
                 .get_ident()
                 .and_then(|name| self.locals.get(&lint::unraw(name)))
-                .is_some_and(is_handle_origin),
-            _ => false,
+                .filter(|origin| is_any_handle_origin(origin))
+                .cloned(),
+            _ => None,
         }
     }
 
@@ -899,9 +959,12 @@ impl Rewriter {
             return;
         };
         let name = lint::unraw(&pi.ident);
-        // The scope's handle under another name (`let outer = s;`, `let again = &outer;`).
-        if pi.subpat.is_none() && init.is_some_and(|init| self.holds_the_handle(init)) {
-            self.locals.insert(name, handle_origin());
+        // A scope's handle under another name (`let outer = s;`, `let again = &outer;`).
+        if let Some(held) = init
+            .filter(|_| pi.subpat.is_none())
+            .and_then(|init| self.handle_held(init))
+        {
+            self.locals.insert(name, held);
             return;
         }
         let typed = ty.and_then(lint::type_path).map(|path| Origin {
@@ -992,6 +1055,53 @@ impl Rewriter {
         quote_spanned!(span=> #path!(#hidden))
     }
 
+    /// The locals whose origin is one `which` accepts.
+    fn names_of(&self, which: fn(&Origin) -> bool) -> HashSet<String> {
+        self.locals
+            .iter()
+            .filter(|(_, origin)| which(origin))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A child's future that uses a scope's handle (or a name that holds it): its own scope's,
+    /// which no child can hold, or, for a spawned child, one around it, which it cannot
+    /// borrow. The message and where to report it.
+    fn handle_in_child(&self, kind: SpawnKind, fut: &Expr) -> Option<(String, Span)> {
+        if let Some(used) = crate::valid::uses_any(fut, &self.names_of(is_handle_origin)) {
+            let named = match &self.handle {
+                Some(handle) if used != handle => format!(" (`{handle}` under another name)"),
+                _ => String::new(),
+            };
+            let msg = format!(
+                "this child uses `{used}`, the handle of the scope it is a child of{named}, but \
+                 a child cannot hold its own scope (the scope joins it)\n\
+                 help: to cancel the scope from the child, move a clone of its context in \
+                 (`let cx = {used}.cx().clone();` before `{m}`, then `cx.cancel(..)` in the \
+                 child), or return an error from it (under fail-fast that cancels the \
+                 siblings); to start more work, open a nested `scope!` in the child",
+                m = kind.macro_name(),
+            );
+            return Some((msg, used.span()));
+        }
+        let around = self.names_of(is_enclosing_handle_origin);
+        if let Some(used) = crate::valid::uses_any(fut, &around).filter(|_| kind.is_spawned()) {
+            let msg = format!(
+                "this child uses `{used}`, the handle of a scope around the one it is a child \
+                 of, but a child started with `{m}` runs as its own task and cannot borrow a \
+                 scope\n\
+                 help: to cancel that scope from the child, move a clone of its context in \
+                 (`let cx = {used}.cx().clone();` before `{m}`, then `cx.cancel(..)` in the \
+                 child); or start it with `{in_place}(..)`, whose children may borrow what \
+                 outlives their scope",
+                m = kind.macro_name(),
+                in_place = kind.in_place().macro_name(),
+            );
+            return Some((msg, used.span()));
+        }
+        None
+    }
+
     /// `spawn!(..)` -> `spawn!(@scope __scope, ..)`; an error expression when misused.
     fn rewrite_spawn(&mut self, kind: SpawnKind, mac: &syn::Macro) -> TokenStream {
         let span = name_span(mac);
@@ -1021,7 +1131,10 @@ impl Rewriter {
             let hidden = Hidden::Race.to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         }
-        let scope = self.scope.clone();
+        // The scope's variable, placed at the user's `spawn!` (it still resolves where the
+        // scope declared it): the call the spawn macro writes starts there.
+        let mut scope = self.scope.clone();
+        scope.set_span(span.resolved_at(scope.span()));
         let Ok(mut args) = SpawnArgs::parse(mac.tokens.clone(), kind) else {
             // Unparsable arguments: let the spawn macro report them, spanned at the user's code.
             let hidden = Hidden::Scope {
@@ -1031,33 +1144,14 @@ impl Rewriter {
             .to_tokens();
             return quote_spanned!(span=> #path!(#hidden));
         };
-        let holders: HashSet<String> = self
-            .locals
-            .iter()
-            .filter(|(_, origin)| is_handle_origin(origin))
-            .map(|(name, _)| name.clone())
-            .collect();
-        if let Some(used) = crate::valid::uses_any(&args.fut, &holders) {
-            let named = match &self.handle {
-                Some(handle) if used != handle => format!(" (`{handle}` under another name)"),
-                _ => String::new(),
-            };
-            let msg = format!(
-                "this child uses `{used}`, the handle of the scope it is a child of{named}, but \
-                 a child cannot hold its own scope (the scope joins it)\n\
-                 help: to cancel the scope from the child, move a clone of its context in \
-                 (`let cx = {used}.cx().clone();` before `{m}`, then `cx.cancel(..)` in the \
-                 child), or return an error from it (under fail-fast that cancels the \
-                 siblings); to start more work, open a nested `scope!` in the child",
-                m = kind.macro_name(),
-            );
-            return Self::spawn_error(path, span, &msg, used.span());
+        if let Some((msg, at)) = self.handle_in_child(kind, &args.fut) {
+            return Self::spawn_error(path, span, &msg, at);
         }
         if kind.is_spawned() {
             let found = crate::valid::used_reference(&args.fut, &self.refs)
                 .or_else(|| crate::valid::borrowed_local(&args.fut, &self.bound));
             if let Some(local) = found {
-                let msg = self.borrow_message(kind, local);
+                let msg = self.borrow_message(kind, &local);
                 return Self::spawn_error(path, span, &msg, local.span());
             }
         }

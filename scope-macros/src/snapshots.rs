@@ -187,5 +187,5 @@ fn the_expander_expands_every_macro_of_this_crate() {
     );
     assert!(!out.contains("spawn!"), "{out}");
     assert!(!out.contains("scope!"), "{out}");
-    assert!(out.contains("__scope.spawn(async { Ok(()) })"), "{out}");
+    assert!(out.contains("(__scope).spawn(async { Ok(()) })"), "{out}");
 }

@@ -642,19 +642,20 @@ pub(crate) fn no_params(sig: &syn::Signature, host: MacroKind) -> syn::Result<()
 
 /// The first local (of `locals`) that a non-`move` `async` block handed to `spawn!` uses: it
 /// borrows it, and a spawned child must own what it uses.
-pub(crate) fn borrowed_local<'a>(
-    fut: &'a Expr,
+pub(crate) fn borrowed_local(
+    fut: &Expr,
     locals: &std::collections::HashSet<String>,
-) -> Option<&'a Ident> {
+) -> Option<Ident> {
     used_local(fut, locals, false)
 }
 
 /// Finds the uses of the locals of a spawned `async` block (see [`used_local`]).
-struct Find<'a, 'l> {
+struct Find<'l> {
     locals: &'l std::collections::HashSet<String>,
     declared: Vec<String>,
-    /// Every use of a local, in order (the first one found is reported).
-    found: Vec<&'a Ident>,
+    /// Every use of a local, in order (the first one found is reported). Owned: a use inside
+    /// another macro's arguments is read from tokens parsed here.
+    found: Vec<Ident>,
     /// The locals used by value somewhere (`f(conn)`, `let x = conn;`): a block that is
     /// not `move` takes those by value, as a closure does, so it borrows none of them.
     by_value: std::collections::HashSet<String>,
@@ -662,7 +663,7 @@ struct Find<'a, 'l> {
     /// value (from the block being read).
     in_move: usize,
 }
-impl Find<'_, '_> {
+impl Find<'_> {
     /// Notes `e` as a value moved out, if it is a bare name.
     fn moved(&mut self, e: &Expr) {
         let mut e = e;
@@ -684,7 +685,7 @@ impl Find<'_, '_> {
         }
     }
 }
-impl<'a> Visit<'a> for Find<'a, '_> {
+impl<'a> Visit<'a> for Find<'_> {
     fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
         for arg in &c.args {
             self.moved(arg);
@@ -798,16 +799,164 @@ impl<'a> Visit<'a> for Find<'a, '_> {
             return;
         }
         if let Some(ident) = p.path.get_ident() {
-            let name = ident.to_string();
-            if self.locals.contains(&name) && !self.declared.contains(&name) {
-                self.found.push(ident);
-                if self.in_move > 0 {
-                    self.by_value.insert(name);
+            self.used(ident.clone());
+        }
+    }
+    fn visit_macro(&mut self, m: &'a syn::Macro) {
+        // Another macro's arguments (`format!("{}", name)`, `vec![name]`, `println!("{name}")`)
+        // run here too: where they parse as a list of expressions they are read as such, and a
+        // format macro's inline arguments are uses of those names.
+        if crate::lint::never_runs(&m.path) {
+            return;
+        }
+        let macro_name = m.path.segments.last().map(|s| s.ident.to_string());
+        if let Some(name) = &macro_name {
+            if is_format_macro(name) {
+                for (inline, span) in inline_format_args(&m.tokens) {
+                    self.used(Ident::new(&inline, span));
                 }
             }
         }
+        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let Ok(args) = syn::parse::Parser::parse2(parser, m.tokens.clone()) else {
+            return;
+        };
+        // `matches!(value, pattern)`: only the value is an expression; the rest binds.
+        let take = if macro_name.as_deref() == Some("matches") {
+            1
+        } else {
+            usize::MAX
+        };
+        let mut inner = Find {
+            locals: self.locals,
+            declared: self.declared.clone(),
+            found: Vec::new(),
+            by_value: std::collections::HashSet::new(),
+            in_move: self.in_move,
+        };
+        for arg in args.iter().take(take) {
+            inner.visit_expr(arg);
+        }
+        self.found.extend(inner.found);
+        self.by_value.extend(inner.by_value);
+    }
+    fn visit_block(&mut self, block: &'a syn::Block) {
+        // An item the block declares (`fn s() -> u32`, a `const`, a `static`) is its own in
+        // the whole block, before its declaration too: a use of that name is the item, not
+        // the outer value.
+        for stmt in &block.stmts {
+            let syn::Stmt::Item(item) = stmt else {
+                continue;
+            };
+            let name = match item {
+                syn::Item::Fn(f) => Some(&f.sig.ident),
+                syn::Item::Const(c) => Some(&c.ident),
+                syn::Item::Static(st) => Some(&st.ident),
+                _ => None,
+            };
+            if let Some(name) = name {
+                self.declared.push(lint_name(name));
+            }
+        }
+        syn::visit::visit_block(self, block);
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// A name as the lint compares it (without `r#`).
+fn lint_name(ident: &Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#").map_or(name.clone(), str::to_owned)
+}
+
+impl Find<'_> {
+    /// Notes a use of `ident`, if it names one of the locals looked for (and not one the block
+    /// bound itself).
+    fn used(&mut self, ident: Ident) {
+        let name = ident.to_string();
+        let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+        if self.locals.contains(&name) && !self.declared.contains(&name) {
+            if self.in_move > 0 {
+                self.by_value.insert(name);
+            }
+            self.found.push(ident);
+        }
+    }
+}
+
+/// The macros whose string literals are format strings (std's, and the logging and error
+/// crates' that take one): their inline arguments (`"{name}"`) are uses of those names.
+fn is_format_macro(name: &str) -> bool {
+    matches!(
+        name,
+        "format"
+            | "format_args"
+            | "print"
+            | "println"
+            | "eprint"
+            | "eprintln"
+            | "write"
+            | "writeln"
+            | "panic"
+            | "assert"
+            | "assert_eq"
+            | "assert_ne"
+            | "debug_assert"
+            | "debug_assert_eq"
+            | "debug_assert_ne"
+            | "unreachable"
+            | "todo"
+            | "unimplemented"
+            | "trace"
+            | "debug"
+            | "info"
+            | "warn"
+            | "error"
+            | "event"
+            | "anyhow"
+            | "bail"
+            | "ensure"
+            | "eyre"
+    )
+}
+
+/// The inline arguments of the string literals among `tokens`' top-level tokens (`"{name}"`,
+/// `"{name:?}"`, `"{name:>width$}"`), each with its literal's span.
+fn inline_format_args(tokens: &proc_macro2::TokenStream) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    for tt in tokens.clone() {
+        let proc_macro2::TokenTree::Literal(lit) = tt else {
+            continue;
+        };
+        let Ok(syn::Lit::Str(text)) =
+            syn::parse2::<syn::Lit>(proc_macro2::TokenTree::Literal(lit.clone()).into())
+        else {
+            continue;
+        };
+        let value = text.value();
+        let mut rest = value.as_str();
+        while let Some(open) = rest.find('{') {
+            rest = &rest[open + 1..];
+            if let Some(after) = rest.strip_prefix('{') {
+                // `{{`: a brace, not an argument.
+                rest = after;
+                continue;
+            }
+            let end = rest.find(['}', ':']).unwrap_or(rest.len());
+            let arg = rest[..end].trim();
+            let ident_like = arg
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && arg.chars().all(|c| c.is_alphanumeric() || c == '_')
+                && arg != "_";
+            if ident_like {
+                out.push((arg.to_owned(), lit.span()));
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
 }
 /// Whether a method named `method` takes its receiver by value, as far as its name says: the
 /// conversions (`into_*`) and the common consumers (`send` of a oneshot, `join_all`,
@@ -822,11 +971,11 @@ fn consumes_receiver(method: &str) -> bool {
 }
 
 /// The first local (of `locals`) that an `async` block uses (`moved`: a `move` block counts).
-fn used_local<'a>(
-    fut: &'a Expr,
+fn used_local(
+    fut: &Expr,
     locals: &std::collections::HashSet<String>,
     moved: bool,
-) -> Option<&'a Ident> {
+) -> Option<Ident> {
     let Expr::Async(block) = fut else {
         return None;
     };
@@ -847,17 +996,14 @@ fn used_local<'a>(
     }
     // A `move` block owns whatever it names; one without `move` owns what it uses by value
     // (in doubt, silent: rustc still refuses a real borrow, `Copy` values included).
-    let owns = |ident: &&Ident| !moved && find.by_value.contains(&ident.to_string());
-    find.found.iter().copied().find(|ident| !owns(ident))
+    let owns = |ident: &Ident| !moved && find.by_value.contains(&ident.to_string());
+    find.found.into_iter().find(|ident| !owns(ident))
 }
 
 /// The first use of one of `names` in a child's future that is an `async` block (its own code, `move`
 /// or not), where no pattern of it binds the name again. Another expression runs in the body
 /// and hands the child what it made (`watch(s.cx().clone())`): not looked into.
-pub(crate) fn uses_any<'a>(
-    fut: &'a Expr,
-    names: &std::collections::HashSet<String>,
-) -> Option<&'a Ident> {
+pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) -> Option<Ident> {
     if names.is_empty() {
         return None;
     }
@@ -872,15 +1018,15 @@ pub(crate) fn uses_any<'a>(
         return None;
     };
     find.visit_block(&block.block);
-    find.found.first().copied()
+    find.found.into_iter().next()
 }
 
 /// The first reference parameter (of `refs`, see [`reference_param_names`]) that an `async`
 /// block handed to `spawn!` uses, `move` or not: moved, a reference is still not `'static`.
-pub(crate) fn used_reference<'a>(
-    fut: &'a Expr,
+pub(crate) fn used_reference(
+    fut: &Expr,
     refs: &std::collections::HashSet<String>,
-) -> Option<&'a Ident> {
+) -> Option<Ident> {
     used_local(fut, refs, true)
 }
 

@@ -29,7 +29,7 @@ fn main() -> Result<(), AppError> {
                 ::scope::__private::MainOutcome::of_scope(
                     __scope
                         .run(async {
-                            let server = __scope.spawn(serve());
+                            let server = (__scope).spawn(serve());
                             server.await?;
                             Ok(())
                         })

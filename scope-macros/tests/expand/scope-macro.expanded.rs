@@ -13,8 +13,8 @@ async fn caller(words: &[&str]) -> Result<usize, AppError> {
             let s = __scope;
             __scope
                 .run(async {
-                    let a = __scope.spawn_in_place(async { Ok(words.len()) });
-                    let b = __scope.try_spawn_in_place(async { Ok(1) })?;
+                    let a = (__scope).spawn_in_place(async { Ok(words.len()) });
+                    let b = (__scope).try_spawn_in_place(async { Ok(1) })?;
                     let _ = s.cx();
                     Ok(a.await? + b.await?)
                 })

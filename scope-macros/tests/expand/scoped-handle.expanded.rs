@@ -11,7 +11,7 @@ async fn bounded() -> Result<u8, AppError> {
     let s = __scope;
     __scope
         .run(async {
-            let first = __scope.try_spawn(async { Ok(1) })?;
+            let first = (__scope).try_spawn(async { Ok(1) })?;
             if s.is_closed() {
                 return Ok(0);
             }

@@ -13,7 +13,7 @@ impl Service {
         let __scope = &scope;
         __scope
             .run(async {
-                let a = __scope.spawn(backend(req));
+                let a = (__scope).spawn(backend(req));
                 Ok(a.await?)
             })
             .await

@@ -10,7 +10,7 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
     let __scope = &scope;
     __scope
         .run_all(async {
-            let _ = __scope.spawn(work());
+            let _ = (__scope).spawn(work());
             Ok(())
         })
         .await
@@ -28,8 +28,8 @@ async fn fastest() -> Result<u32, Failures<AppError>> {
     let __scope = &scope;
     __scope
         .run(async {
-            let _ = __scope.spawn_in_place(mirror(1));
-            let _ = __scope.spawn_in_place(mirror(2));
+            let _ = (__scope).spawn_in_place(mirror(1));
+            let _ = (__scope).spawn_in_place(mirror(2));
         })
         .await
 }
