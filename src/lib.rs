@@ -134,7 +134,7 @@
 //! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
 //! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 (the report says `while draining`), or 1 if `main` returned an error |
-//! | a signal; `main` returns the shutdown's interruption (`?`), or any error after the signal (the scope cannot tell the two apart: an error after its cancel is the cancel's consequence) | 128 + the signal |
+//! | a signal; `main` returns the shutdown's interruption (`?`), or any error after the signal (the scope cannot tell the two apart: an error after its cancel is the cancel's consequence; stderr still gives the error's own line) | 128 + the signal |
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
 //! | a signal after `main`'s body returned `Ok`, and it stops a child the body left to the run short (aborted at the grace's end, never started, or ending with an error) | 128 + the signal (the body's value answered no signal) |
 //! | a second signal | 128 + the second signal, at once |
@@ -656,6 +656,9 @@ pub use scope_macros::slot;
 /// shutdown; SIGINT and SIGTERM by default). `grace` (10 s by default) is the drain budget
 /// after the first signal, for the program and its main scope ([`Config::shutdown_grace`]);
 /// `main`'s own failure or panic cancels its children with no grace, as any scope's does.
+/// `timeout` is the main scope's deadline, which no grace reaches past: a signal shortly before
+/// it leaves the drain only the time up to it (the result is still the shutdown's
+/// interruption, the first cause).
 /// See the crate docs' "Shutdown" for the phases and the exit codes.
 ///
 /// # Examples
@@ -883,8 +886,8 @@ pub mod __private {
     // The runtime has no entry point under the loom models (tokio's signals are not there).
     #[cfg(not(loom))]
     pub use scope_runtime::entry::{
-        main_entry, ErrorLine, MainConfig, MainOutcome, ViaBoxedError, ViaDisplay, ViaError,
-        DEFAULT_MAIN_GRACE,
+        main_entry, BodyError, ErrorLine, MainConfig, MainOutcome, ViaBoxedError, ViaDisplay,
+        ViaError, DEFAULT_MAIN_GRACE,
     };
     pub use scope_runtime::testing::LeakCheck;
     pub use scope_runtime::{

@@ -146,6 +146,27 @@ fn returning_the_shutdowns_interruption_exits_143_without_waiting_for_the_grace(
         ),
         "{out:#?}"
     );
+    // The body's own error was that interruption: nothing more to say.
+    assert!(!out.stderr_has("its body returned"), "{out:#?}");
+}
+
+#[test]
+fn an_error_the_body_returns_after_the_signal_is_the_interruption_and_still_said() {
+    let p = started("fails-after-signal", "10000");
+    p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(
+        out.stderr_has("shutdown: the main work returned the interruption: cancelled"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr_has(
+            "shutdown: the error its body returned after the signal: could not load the \
+             config: database unreachable"
+        ),
+        "{out:#?}"
+    );
 }
 
 #[test]

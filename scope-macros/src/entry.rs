@@ -220,6 +220,30 @@ fn runtime(opts: &Options, default: Flavor) -> TokenStream {
 /// `#[scope::main]`: a tokio runtime, an application with a root scope, the configured
 /// signals as a shutdown cause with the grace, then the exit code the end calls for. With no
 /// return type, the body is run as `async { BODY }.await; Ok(())`.
+/// The application's configuration: its grace and the signals that start its shutdown.
+fn main_config(krate: &TokenStream, opts: &Options) -> TokenStream {
+    let mut main_config = quote!(#krate::__private::MainConfig::new());
+    if let Some((g, span)) = &opts.grace {
+        let g = duration(krate, g);
+        main_config.extend(quote_spanned!(*span=> .grace(#g)));
+    }
+    if let Some((signals, span)) = &opts.signals {
+        let signals = signals.iter().map(|s| {
+            let variant = format_ident!(
+                "{}",
+                match s {
+                    MainSignal::Interrupt => "Interrupt",
+                    MainSignal::Terminate => "Terminate",
+                    MainSignal::Hangup => "Hangup",
+                }
+            );
+            quote!(#krate::__private::Signal::#variant)
+        });
+        main_config.extend(quote_spanned!(*span=> .signals(&[#(#signals),*])));
+    }
+    main_config
+}
+
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let Entry {
         mut f,
@@ -263,25 +287,7 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         None => config.extend(quote!(.shutdown_grace(#krate::__private::DEFAULT_MAIN_GRACE))),
     }
     opts.grace = given_grace;
-    let mut main_config = quote!(#krate::__private::MainConfig::new());
-    if let Some((g, span)) = &opts.grace {
-        let g = duration(&krate, g);
-        main_config.extend(quote_spanned!(*span=> .grace(#g)));
-    }
-    if let Some((signals, span)) = &opts.signals {
-        let signals = signals.iter().map(|s| {
-            let variant = format_ident!(
-                "{}",
-                match s {
-                    MainSignal::Interrupt => "Interrupt",
-                    MainSignal::Terminate => "Terminate",
-                    MainSignal::Hangup => "Hangup",
-                }
-            );
-            quote!(#krate::__private::Signal::#variant)
-        });
-        main_config.extend(quote_spanned!(*span=> .signals(&[#(#signals),*])));
-    }
+    let main_config = main_config(&krate, &opts);
     let unit = match &f.sig.output {
         syn::ReturnType::Default => true,
         syn::ReturnType::Type(_, t) => matches!(&**t, syn::Type::Tuple(t) if t.elems.is_empty()),
@@ -289,27 +295,22 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let body = &f.block;
     let rt = format_ident!("__rt", span = Span::mixed_site());
     let err = format_ident!("__error", span = Span::mixed_site());
+    let kept = format_ident!("__body_error", span = Span::mixed_site());
+    let body_out = format_ident!("__body_out", span = Span::mixed_site());
+    // An error as one line (with its `source()` chain when it implements `Error`).
+    let line = quote! {{
+        #[allow(unused_imports)]
+        use #krate::__private::{ViaBoxedError as _, ViaDisplay as _, ViaError as _};
+        (&#krate::__private::ErrorLine(#err)).line()
+    }};
     // The main scope's outcome, read with the scope's context after the run (was its error
-    // the shutdown's interruption?), its error as one line (with its `source()` chain when
-    // it implements `Error`).
+    // the shutdown's interruption?), its error as one line, and the error its body returned
+    // (which the scope drops when it reads it as the interruption).
     let outcome = |run: TokenStream, scope: &proc_macro2::Ident| {
         quote! {
-            #krate::__private::MainOutcome::of_scope(#run, #scope, |#err| {
-                #[allow(unused_imports)]
-                use #krate::__private::{ViaBoxedError as _, ViaDisplay as _, ViaError as _};
-                (&#krate::__private::ErrorLine(#err)).line()
-            })
+            #krate::__private::MainOutcome::of_scope(#run, #scope, |#err| #line)
+                .with_body_error(#kept)
         }
-    };
-    let block: syn::Block = if unit {
-        crate::expand::block_of(quote!({
-            async #body.await;
-            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
-        }))
-    } else {
-        // The body itself, not wrapped in a block of ours: a one-line body in braces of its
-        // own reads to rustc as braces around a block's value (`unused_braces`).
-        (**body).clone()
     };
     // The scope's error type is read from the fn's return type (the run's output is not
     // the fn's value any more, so nothing else pins it).
@@ -317,9 +318,26 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         syn::ReturnType::Type(_, t) if !unit => Some(((**t).clone(), t.span())),
         _ => None,
     };
+    let block: syn::Block = match &ret {
+        None => crate::expand::block_of(quote!({
+            async #body.await;
+            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
+        })),
+        // The body's own value, its error kept on one line before the scope reads it.
+        Some((ty, _)) => crate::expand::block_of(quote!({
+            let #body_out: #ty = async #body.await;
+            if let #krate::__private::Result::Err(#err) = &#body_out {
+                #kept.keep(#line);
+            }
+            #body_out
+        })),
+    };
     let error_of = ret.as_ref().map(|(t, span)| (t, *span));
     let inner = scope_body_then(&opts, &config, &block, proof.as_ref(), error_of, outcome);
-    let entry = quote!(#krate::__private::main_entry(#rt, #main_config, async { #inner }));
+    let entry = quote!(#krate::__private::main_entry(#rt, #main_config, async {
+        let #kept = #krate::__private::BodyError::new();
+        #inner
+    }));
     let value = if unit {
         entry
     } else {

@@ -8,7 +8,7 @@
 //! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 if `main` returned `Ok`, 1 on an error | the shutdown report (`, while draining: the drain goes on`) |
-//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say) | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...` |
+//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say), or an error of its own after the signal | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...`; if the body's error said something else, then `shutdown: the error its body returned after the signal: ...` |
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
@@ -185,6 +185,64 @@ impl MainConfig {
 pub struct MainOutcome<T> {
     out: Result<T, String>,
     interruption: bool,
+    /// The error the body itself returned, on one line, where the scope read it as the
+    /// shutdown's interruption (see [`with_body_error`](MainOutcome::with_body_error)).
+    body_error: Option<String>,
+}
+
+/// Where the expansion of `#[scope::main]` keeps the error its body returned, on one line: a
+/// scope reads an error its body returns after the shutdown's cancel as the interruption (it
+/// cannot tell one of the body's own from one made by `?` on a cancelled child) and drops it,
+/// and the exit's report still says what it was.
+///
+/// # Examples
+///
+/// ```
+/// use scope::entry::BodyError;
+/// let kept = BodyError::new();
+/// kept.keep("database unreachable".to_owned());
+/// assert_eq!(kept.take().as_deref(), Some("database unreachable"));
+/// assert_eq!(BodyError::new().take(), None);
+/// ```
+#[derive(Debug, Default)]
+pub struct BodyError(std::sync::Mutex<Option<String>>);
+
+impl BodyError {
+    /// Nothing kept yet.
+    ///
+    /// # Examples
+    ///
+    /// See [`BodyError`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `line`, the error the body returned.
+    ///
+    /// # Examples
+    ///
+    /// See [`BodyError`].
+    pub fn keep(&self, line: String) {
+        let old = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(line);
+        drop(old);
+    }
+
+    /// The line kept, if any.
+    ///
+    /// # Examples
+    ///
+    /// See [`BodyError`].
+    #[must_use]
+    pub fn take(self) -> Option<String> {
+        self.0
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl<T> MainOutcome<T> {
@@ -211,7 +269,48 @@ impl<T> MainOutcome<T> {
         Self {
             out: out.map_err(|e| line(&e)),
             interruption,
+            body_error: None,
         }
+    }
+
+    /// Adds the error the body itself returned (`kept`), which the exit says beside the
+    /// interruption when the scope read it as that and it says something else (a failure met
+    /// while winding down, not only the `?` of a cancelled child). Nothing changes otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::entry::{BodyError, MainOutcome};
+    /// use scope::{Cause, Cx, Signal};
+    /// let app = Cx::root();
+    /// let main_scope = app.child();
+    /// app.cancel_with(Cause::Shutdown { signal: Signal::Terminate });
+    /// let kept = BodyError::new();
+    /// kept.keep("database unreachable".to_owned());
+    /// let outcome = MainOutcome::new(Err::<(), _>("cancelled"), &main_scope, |e| e.to_string())
+    ///     .with_body_error(kept);
+    /// assert!(outcome.is_interruption());
+    /// assert_eq!(outcome.body_error_line(), Some("database unreachable"));
+    /// ```
+    #[must_use]
+    pub fn with_body_error(mut self, kept: BodyError) -> Self {
+        let line = kept.take();
+        if self.interruption && line.as_deref() != self.error_line() {
+            self.body_error = line;
+        }
+        self
+    }
+
+    /// The error the body itself returned, where the scope read it as the shutdown's
+    /// interruption and it said something else (see
+    /// [`with_body_error`](MainOutcome::with_body_error)).
+    ///
+    /// # Examples
+    ///
+    /// See [`MainOutcome::with_body_error`].
+    #[must_use]
+    pub fn body_error_line(&self) -> Option<&str> {
+        self.body_error.as_deref()
     }
 
     /// The outcome of the main scope `scope` itself, as [`new`](MainOutcome::new) reads it
@@ -473,10 +572,15 @@ where
             }
             match error {
                 Some(Printed::Error(line)) => say(format_args!("error: {line}")),
-                Some(Printed::Interruption(line)) => {
+                Some(Printed::Interruption(line, body)) => {
                     say(format_args!(
                         "shutdown: the main work returned the interruption: {line}"
                     ));
+                    if let Some(body) = body {
+                        say(format_args!(
+                            "shutdown: the error its body returned after the signal: {body}"
+                        ));
+                    }
                 }
                 None => {}
             }
@@ -766,7 +870,8 @@ fn kill_unreaped(runtime: Option<tokio::runtime::Id>) {
 /// What the exit prints after the report.
 enum Printed {
     Error(String),
-    Interruption(String),
+    /// The interruption's line, and the error the body returned if it said something else.
+    Interruption(String, Option<String>),
 }
 
 /// The exit: the value (exit 0), or a code and the line to print.
@@ -795,9 +900,10 @@ fn decide<T>(
     match outcome.out {
         Ok(value) if !by_signal || report.is_clean() => Ok(value),
         Ok(_) => Err((signal_code, None)),
-        Err(line) if outcome.interruption && by_signal => {
-            Err((signal_code, Some(Printed::Interruption(line))))
-        }
+        Err(line) if outcome.interruption && by_signal => Err((
+            signal_code,
+            Some(Printed::Interruption(line, outcome.body_error)),
+        )),
         Err(line) => Err((1, Some(Printed::Error(line)))),
     }
 }

@@ -82,6 +82,14 @@ async fn main() -> Result<(), AppError> {
             tokio::time::sleep(Duration::from_secs(4)).await;
             Ok(())
         }
+        // Meets a failure of its own while winding down after the signal: read as the
+        // shutdown's interruption, and the exit's report still says what it was.
+        "fails-after-signal" => {
+            scope::cancelled().await;
+            Err(AppError::Load(std::io::Error::other(
+                "database unreachable",
+            )))
+        }
         // Returns the shutdown's interruption (`?` on the bridge's error).
         "interrupted" => {
             scope::run_until_cancelled(std::future::pending::<()>()).await?;

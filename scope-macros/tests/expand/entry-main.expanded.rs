@@ -15,6 +15,7 @@ fn main() -> Result<(), AppError> {
                     ],
                 ),
             async {
+                let __body_error = ::scope::__private::BodyError::new();
                 let scope: ::scope::__private::Scope<
                     '_,
                     '_,
@@ -27,22 +28,37 @@ fn main() -> Result<(), AppError> {
                 );
                 let __scope = &scope;
                 ::scope::__private::MainOutcome::of_scope(
-                    __scope
-                        .run(async {
-                            let server = (__scope).spawn(serve());
-                            server.await?;
-                            Ok(())
-                        })
-                        .await,
-                    __scope,
-                    |__error| {
-                        #[allow(unused_imports)]
-                        use ::scope::__private::{
-                            ViaBoxedError as _, ViaDisplay as _, ViaError as _,
-                        };
-                        (&::scope::__private::ErrorLine(__error)).line()
-                    },
-                )
+                        __scope
+                            .run(async {
+                                let __body_out: Result<(), AppError> = async {
+                                    let server = (__scope).spawn(serve());
+                                    server.await?;
+                                    Ok(())
+                                }
+                                    .await;
+                                if let ::scope::__private::Result::Err(__error) = &__body_out {
+                                    __body_error
+                                        .keep({
+                                            #[allow(unused_imports)]
+                                            use ::scope::__private::{
+                                                ViaBoxedError as _, ViaDisplay as _, ViaError as _,
+                                            };
+                                            (&::scope::__private::ErrorLine(__error)).line()
+                                        });
+                                }
+                                __body_out
+                            })
+                            .await,
+                        __scope,
+                        |__error| {
+                            #[allow(unused_imports)]
+                            use ::scope::__private::{
+                                ViaBoxedError as _, ViaDisplay as _, ViaError as _,
+                            };
+                            (&::scope::__private::ErrorLine(__error)).line()
+                        },
+                    )
+                    .with_body_error(__body_error)
             },
         ),
     )
