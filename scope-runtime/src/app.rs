@@ -1121,7 +1121,11 @@ impl fmt::Display for ShutdownReport {
             (None, _) => lines.push("the main work ended; draining the services".to_owned()),
         }
         if let Some(after) = self.main_ended_after {
-            lines.push(format!("the main work ended {after:?} after the signal"));
+            let what = match &self.signal {
+                Some(Signal::Requested(_)) => "request",
+                _ => "signal",
+            };
+            lines.push(format!("the main work ended {after:?} after the {what}"));
         }
         for service in &self.drained {
             lines.push(format!("drained: service `{service}`"));

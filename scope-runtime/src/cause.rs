@@ -216,6 +216,9 @@ impl fmt::Display for Cause {
                 write!(f, "sibling task `{task}` failed: {message}")
             }
             Cause::ParentCancelled(parent) => write!(f, "parent cancelled: {parent}"),
+            Cause::Shutdown {
+                signal: Signal::Requested(reason),
+            } => write!(f, "shutdown requested: {reason}"),
             Cause::Shutdown { signal } => write!(f, "shutdown requested by {signal}"),
             Cause::Panicked { task, message } => {
                 write!(f, "sibling task `{task}` panicked: {message}")

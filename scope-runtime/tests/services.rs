@@ -1273,6 +1273,15 @@ async fn a_shutdown_the_program_requests_is_the_applications_shutdown() {
     assert_eq!(out, Some(7));
     assert_eq!(report.signal(), Some(&Signal::Requested("fatal".into())));
     assert_eq!(report.forced(), None);
+    // Said as a request, not as a signal (an outside tester read "shutdown requested by
+    // request (fatal)" and "the main work ended .. after the signal").
+    let cause = Cause::Shutdown {
+        signal: Signal::Requested("fatal".into()),
+    };
+    assert_eq!(cause.to_string(), "shutdown requested: fatal");
+    let said = report.to_string();
+    assert!(said.contains("after the request"), "{said}");
+    assert!(!said.contains("after the signal"), "{said}");
 }
 
 #[tokio::test]

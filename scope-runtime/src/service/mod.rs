@@ -487,7 +487,7 @@ impl Service {
     /// assert!(svc.stop().await.is_clean());
     /// let cause = svc.cx().cause().unwrap();
     /// assert!(matches!(cause, Cause::Shutdown { signal: Signal::Requested(_) }));
-    /// assert_eq!(cause.to_string(), "shutdown requested by request (service stop)");
+    /// assert_eq!(cause.to_string(), "shutdown requested: service stop");
     /// # });
     /// ```
     #[must_use]
