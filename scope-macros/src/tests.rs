@@ -2145,8 +2145,20 @@ fn a_use_inside_another_macros_arguments_is_a_use() {
         (quote!(format!("{name:?}")), 1),
         (quote!(format!("{ name }")), 1),
         (quote!(vec![name].len()), 1),
-        (quote!(tracing::info!(target: "t", "{name}")), 1),
+        (quote!(format!("{{{name}}}")), 1),
+        (quote!(write!(out, "{name}")), 1),
+        (quote!(assert_eq!(a, b, "{name}")), 1),
         (quote!(format!("{{name}}")), 0),
+        // Its review (probe80): a named argument names its value; a literal that is not the
+        // format string is a value; the fields of a macro the checks do not know, and names
+        // of another kind, are not read.
+        (quote!(format!("{name}", name = owned)), 0),
+        (quote!(println!("{}", "{name}")), 0),
+        (quote!(assert_eq!(t, "{name}")), 0),
+        (quote!(assert!(t == "{name}")), 0),
+        (quote!(tracing::info!(name = owned.as_str(), "request")), 0),
+        (quote!(tracing::info!(name.id = id, "{name}")), 0),
+        (quote!(std::mem::offset_of!(User, name)), 0),
         (quote!(format!("{0} {}", 1, 2)), 0),
         (
             quote!(usize::from(matches!(Some(1), Some(name) if name > 0))),
@@ -2176,6 +2188,24 @@ fn a_use_inside_another_macros_arguments_is_a_use() {
             }
         ));
         assert_eq!(found, uses, "{child}");
+    }
+    // A body local moved into a standard macro that takes its arguments by value is owned
+    // by the block that is not `move` (probe80: `vec![conn]`, `dbg!(req)` were refused).
+    for (child, borrows) in [
+        (quote!(vec![conn].len()), 0),
+        (quote!(dbg!(conn).len()), 0),
+        (quote!(format!("{}", conn).len()), 1),
+        (quote!(format!("{conn}").len()), 1),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(async fn f() -> R {
+                let conn = String::new();
+                let c = spawn!(async { Ok::<_, Interrupted>(#child) });
+                Ok(())
+            }),
+        ));
+        assert_eq!(out.matches("block borrows `conn`").count(), borrows, "{child}");
     }
 }
 

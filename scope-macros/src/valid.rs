@@ -803,29 +803,22 @@ impl<'a> Visit<'a> for Find<'_> {
         }
     }
     fn visit_macro(&mut self, m: &'a syn::Macro) {
-        // Another macro's arguments (`format!("{}", name)`, `vec![name]`, `println!("{name}")`)
-        // run here too: where they parse as a list of expressions they are read as such, and a
-        // format macro's inline arguments are uses of those names.
-        if crate::lint::never_runs(&m.path) {
+        // The arguments of the standard macros known to take expressions run here too
+        // (`format!("{}", name)`, a format string's `{name}`, `vec![name]`): read as such.
+        // Any other macro's are not read (in doubt, silent: its arguments may be names of
+        // another kind, `offset_of!(User, name)`, or fields, `info!(user = ..)`; rustc still
+        // refuses a real borrow).
+        let Some(kind) = m
+            .path
+            .segments
+            .last()
+            .and_then(|s| std_macro(&s.ident.to_string()))
+        else {
             return;
-        }
-        let macro_name = m.path.segments.last().map(|s| s.ident.to_string());
-        if let Some(name) = &macro_name {
-            if is_format_macro(name) {
-                for (inline, span) in inline_format_args(&m.tokens) {
-                    self.used(Ident::new(&inline, span));
-                }
-            }
-        }
+        };
         let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
         let Ok(args) = syn::parse::Parser::parse2(parser, m.tokens.clone()) else {
             return;
-        };
-        // `matches!(value, pattern)`: only the value is an expression; the rest binds.
-        let take = if macro_name.as_deref() == Some("matches") {
-            1
-        } else {
-            usize::MAX
         };
         let mut inner = Find {
             locals: self.locals,
@@ -834,8 +827,21 @@ impl<'a> Visit<'a> for Find<'_> {
             by_value: std::collections::HashSet::new(),
             in_move: self.in_move,
         };
-        for arg in args.iter().take(take) {
-            inner.visit_expr(arg);
+        match kind {
+            // `vec![conn]`, `dbg!(req)`: each argument is taken by value.
+            StdMacro::ByValue => {
+                for arg in &args {
+                    inner.moved(arg);
+                    inner.visit_expr(arg);
+                }
+            }
+            // `matches!(value, pattern)`: only the value is an expression; the rest binds.
+            StdMacro::Matches => {
+                if let Some(value) = args.first() {
+                    inner.visit_expr(value);
+                }
+            }
+            StdMacro::Format { string_at } => inner.format_args(&args, string_at),
         }
         self.found.extend(inner.found);
         self.by_value.extend(inner.by_value);
@@ -884,80 +890,98 @@ impl Find<'_> {
     }
 }
 
-/// The macros whose string literals are format strings (std's, and the logging and error
-/// crates' that take one): their inline arguments (`"{name}"`) are uses of those names.
-fn is_format_macro(name: &str) -> bool {
-    matches!(
-        name,
-        "format"
-            | "format_args"
-            | "print"
-            | "println"
-            | "eprint"
-            | "eprintln"
-            | "write"
-            | "writeln"
-            | "panic"
-            | "assert"
-            | "assert_eq"
-            | "assert_ne"
-            | "debug_assert"
-            | "debug_assert_eq"
-            | "debug_assert_ne"
-            | "unreachable"
-            | "todo"
-            | "unimplemented"
-            | "trace"
-            | "debug"
-            | "info"
-            | "warn"
-            | "error"
-            | "event"
-            | "anyhow"
-            | "bail"
-            | "ensure"
-            | "eyre"
-    )
+/// How the borrow checks read a standard macro's arguments (see `Find::visit_macro`).
+enum StdMacro {
+    /// Each argument taken by value: `vec!`, `dbg!`.
+    ByValue,
+    /// `matches!`: the first argument is an expression, the rest a pattern.
+    Matches,
+    /// A format macro, its format string at argument `string_at` (after a writer or a
+    /// condition); the arguments are borrowed.
+    Format { string_at: usize },
 }
 
-/// The inline arguments of the string literals among `tokens`' top-level tokens (`"{name}"`,
-/// `"{name:?}"`, `"{name:>width$}"`), each with its literal's span.
-fn inline_format_args(tokens: &proc_macro2::TokenStream) -> Vec<(String, Span)> {
-    let mut out = Vec::new();
-    for tt in tokens.clone() {
-        let proc_macro2::TokenTree::Literal(lit) = tt else {
-            continue;
-        };
-        let Ok(syn::Lit::Str(text)) =
-            syn::parse2::<syn::Lit>(proc_macro2::TokenTree::Literal(lit.clone()).into())
-        else {
-            continue;
-        };
-        let value = text.value();
-        let mut rest = value.as_str();
-        while let Some(open) = rest.find('{') {
-            rest = &rest[open + 1..];
-            if let Some(after) = rest.strip_prefix('{') {
-                // `{{`: a brace, not an argument.
-                rest = after;
-                continue;
-            }
-            let end = rest.find(['}', ':']).unwrap_or(rest.len());
-            let arg = rest[..end].trim();
-            let ident_like = arg
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-                && arg.chars().all(|c| c.is_alphanumeric() || c == '_')
-                && arg != "_";
-            if ident_like {
-                out.push((arg.to_owned(), lit.span()));
-            }
-            rest = &rest[end..];
+/// The standard macros whose arguments the borrow checks read, by their last path segment.
+fn std_macro(name: &str) -> Option<StdMacro> {
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    Some(match name {
+        "vec" | "dbg" => StdMacro::ByValue,
+        "matches" => StdMacro::Matches,
+        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "panic"
+        | "unreachable" | "todo" | "unimplemented" => StdMacro::Format { string_at: 0 },
+        "write" | "writeln" | "assert" | "debug_assert" => StdMacro::Format { string_at: 1 },
+        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
+            StdMacro::Format { string_at: 2 }
         }
+        _ => return None,
+    })
+}
+
+impl Find<'_> {
+    /// A format macro's arguments, its format string at `string_at`: the expressions are read,
+    /// a named argument's value only (`name = owned` names it for the format string), and the
+    /// format string's inline arguments (`{name}`) that no named argument defines are uses.
+    fn format_args(
+        &mut self,
+        args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+        string_at: usize,
+    ) {
+        let mut named = Vec::new();
+        let mut text = None;
+        for (i, arg) in args.iter().enumerate() {
+            match arg {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(lit),
+                    ..
+                }) if i == string_at => text = Some(lit),
+                Expr::Assign(a) if i > string_at => {
+                    if let Expr::Path(p) = &*a.left {
+                        if let Some(name) = p.path.get_ident() {
+                            named.push(lint_name(name));
+                        }
+                    }
+                    self.visit_expr(&a.right);
+                }
+                other => self.visit_expr(other),
+            }
+        }
+        if let Some(text) = text {
+            for inline in inline_format_args(&text.value()) {
+                if !named.contains(&inline) {
+                    self.used(Ident::new(&inline, text.span()));
+                }
+            }
+        }
+    }
+}
+
+/// The inline arguments of a format string (`"{name}"`, `"{name:?}"`, `"{name:>8}"`); `{{` is a
+/// brace, and positions (`{0}`, `{}`) name nothing.
+fn inline_format_args(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after;
+            continue;
+        }
+        let end = rest.find(['}', ':']).unwrap_or(rest.len());
+        let arg = rest[..end].trim();
+        let ident_like = arg
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && arg.chars().all(|c| c.is_alphanumeric() || c == '_')
+            && arg != "_";
+        if ident_like {
+            out.push(arg.to_owned());
+        }
+        rest = &rest[end..];
     }
     out
 }
+
 /// Whether a method named `method` takes its receiver by value, as far as its name says: the
 /// conversions (`into_*`) and the common consumers (`send` of a oneshot, `join_all`,
 /// `wait_with_output`, `unwrap`, `expect`).

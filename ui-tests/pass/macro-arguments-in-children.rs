@@ -26,8 +26,41 @@ async fn checks(name: &str, limit: &u32) -> Result<usize, Interrupted> {
     Ok(a.await? + b.await? + c.await? + n)
 }
 
+struct User {
+    id: u64,
+    name: u32,
+}
+
+// Its review's valid programs: a named format argument names its value; a literal that is not
+// the format string is a value; the fields of `tracing`'s macros and the names `offset_of!`
+// takes are not uses; a body local moved into `vec!` or `dbg!` is the child's own.
+#[scoped]
+async fn more(name: &str) -> Result<usize, Interrupted> {
+    let owned = name.to_owned();
+    let first = owned.clone();
+    let a = spawn!(async move {
+        tracing::info!(name = first.as_str(), "request");
+        Ok(format!("hello {name}", name = first).len())
+    });
+    let template = String::from("{name}");
+    let b = spawn!(async move {
+        assert_eq!(template, "{name}");
+        println!("{}", "{name}");
+        Ok(std::mem::offset_of!(User, name))
+    });
+    let conn = owned;
+    let c = spawn!(async {
+        let all = vec![conn];
+        Ok(dbg!(all).len())
+    });
+    let _ = User { id: 0, name: 0 }.id;
+    Ok(a.await? + b.await? + c.await?)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let n = rt.block_on(checks("ada", &3)).unwrap();
     assert_eq!(n, "ada! {name} 3".len() + 1 + 2 + "false".len());
+    let m = rt.block_on(more("ada")).unwrap();
+    assert_eq!(m, "hello ada".len() + std::mem::offset_of!(User, name) + 1);
 }
