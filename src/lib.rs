@@ -92,7 +92,8 @@
 //! 2. **Drain** (budget: `grace`, 10 s by default, from the signal): the body returns (it has
 //!    the last word: a value returned after the cancel is a graceful stop) and its children
 //!    end; then each service, last made first, stops accepting and finishes its accepted work
-//!    within what is left of the grace.
+//!    within what is left of the grace (make a service that others hand work to before them:
+//!    it drains after them, and takes their last hand-overs).
 //! 3. **Stop** (budget: each service's own grace): services with work left are cancelled,
 //!    given their grace (and their [`shield_for`] budgets), then aborted. A body still running
 //!    at the end of the grace has normally been dropped by its scope by then (its scope's grace

@@ -228,6 +228,63 @@ async fn the_shutdown_runs_its_phases_in_order() {
     assert!(!report.is_clean());
 }
 
+/// The README's advice: a service that others hand work to is made first, so that it drains
+/// after them and takes their last hand-overs; made after them, it is closed when they hand
+/// over (an outside tester's pitfall).
+#[tokio::test(start_paused = true)]
+async fn a_service_made_first_takes_the_hand_overs_of_those_made_after_it() {
+    for downstream_first in [true, false] {
+        let log: Log = Arc::default();
+        let app = App::new();
+        let l = log.clone();
+        let (out, report) = app
+            .run(
+                Duration::from_secs(1),
+                signals_at(&[(10, Signal::Terminate)]),
+                async move {
+                    let (db, audit) = if downstream_first {
+                        let db = Service::new(ServiceConfig::new("db"));
+                        (db, Service::new(ServiceConfig::new("audit")))
+                    } else {
+                        let audit = Service::new(ServiceConfig::new("audit"));
+                        (Service::new(ServiceConfig::new("db")), audit)
+                    };
+                    scope_runtime::cancelled().await;
+                    // The audit record, written during the drain, hands a row to `db`.
+                    let _ = audit.spawn(async move {
+                        sleep(50 * MS).await;
+                        let row = l.clone();
+                        let handed = db.spawn(async move {
+                            sleep(50 * MS).await;
+                            note(&row, "row written");
+                        });
+                        note(
+                            &l,
+                            if handed.is_ok() {
+                                "handed over"
+                            } else {
+                                "db closed"
+                            },
+                        );
+                    });
+                },
+            )
+            .await;
+        assert_eq!(out, Some(()));
+        let expected: &[&str] = if downstream_first {
+            &["handed over", "row written"]
+        } else {
+            &["db closed"]
+        };
+        assert_eq!(
+            *log.lock().unwrap(),
+            expected,
+            "downstream first: {downstream_first}"
+        );
+        assert!(report.is_clean(), "{report}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_signal_ends_the_shutdown_at_once() {
     let app = App::new();
