@@ -2199,13 +2199,19 @@ fn a_use_inside_another_macros_arguments_is_a_use() {
     ] {
         let out = norm(&expand::scoped(
             quote!(),
-            quote!(async fn f() -> R {
-                let conn = String::new();
-                let c = spawn!(async { Ok::<_, Interrupted>(#child) });
-                Ok(())
-            }),
+            quote!(
+                async fn f() -> R {
+                    let conn = String::new();
+                    let c = spawn!(async { Ok::<_, Interrupted>(#child) });
+                    Ok(())
+                }
+            ),
         ));
-        assert_eq!(out.matches("block borrows `conn`").count(), borrows, "{child}");
+        assert_eq!(
+            out.matches("block borrows `conn`").count(),
+            borrows,
+            "{child}"
+        );
     }
 }
 
