@@ -141,7 +141,7 @@ fn returning_the_shutdowns_interruption_exits_143_without_waiting_for_the_grace(
     assert!(out.at - sent < Duration::from_secs(5), "{out:#?}");
     assert!(
         out.stderr_has(
-            "shutdown: the main work returned the interruption: cancelled: \
+            "shutdown: the main work ended with the interruption: cancelled: \
              parent cancelled: shutdown requested by SIGTERM"
         ),
         "{out:#?}"
@@ -157,7 +157,7 @@ fn an_error_the_body_returns_after_the_signal_is_the_interruption_and_still_said
     let out = p.wait(EXIT);
     assert_eq!(out.status.code(), Some(143), "{out:#?}");
     assert!(
-        out.stderr_has("shutdown: the main work returned the interruption: cancelled"),
+        out.stderr_has("shutdown: the main work ended with the interruption: cancelled"),
         "{out:#?}"
     );
     assert!(
@@ -356,7 +356,7 @@ fn a_panic_in_a_clean_up_after_the_signal_exits_1_not_143() {
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     assert!(out.stderr_has("error: "), "{out:#?}");
     assert!(out.stderr_has("panicked: no record to flush"), "{out:#?}");
-    assert!(!out.stderr_has("returned the interruption"), "{out:#?}");
+    assert!(!out.stderr_has("with the interruption"), "{out:#?}");
 }
 
 /// A service task's `on_cancel` callback that panics as the shutdown cancels it is a bug:

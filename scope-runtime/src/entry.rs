@@ -8,7 +8,7 @@
 //! | a signal; `main` handles it and returns `Ok` within the grace; every service drains | 0 | the shutdown report |
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 if `main` returned `Ok`, 1 on an error | the shutdown report (`, while draining: the drain goes on`) |
-//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say), or an error of its own after the signal | 128 + the signal | the shutdown report and `shutdown: the main work returned the interruption: ...`; if the body's error said something else, then `shutdown: the error its body returned after the signal: ...` |
+//! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say), or an error of its own after the signal | 128 + the signal | the shutdown report and `shutdown: the main work ended with the interruption: ...`; if the body's error said something else, then `shutdown: the error its body returned after the signal: ...` |
 //! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
@@ -574,7 +574,7 @@ where
                 Some(Printed::Error(line)) => say(format_args!("error: {line}")),
                 Some(Printed::Interruption(line, body)) => {
                     say(format_args!(
-                        "shutdown: the main work returned the interruption: {line}"
+                        "shutdown: the main work ended with the interruption: {line}"
                     ));
                     if let Some(body) = body {
                         say(format_args!(
