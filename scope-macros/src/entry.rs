@@ -6,8 +6,10 @@
 //!   -> fn main() -> Result<T, E> {
 //!          let __rt = <runtime>;
 //!          Ok(::scope::__private::main_entry(__rt, MainConfig::new().grace(<grace>), async {
-//!              <BODY as a scope: `let __scope = ..; let out = __scope.run(..).await`>
-//!              MainOutcome::of_scope(out, __scope, |e| <e on one line>)
+//!              let __body_error = BodyError::new();
+//!              <a scope: `let __scope = ..; let out = __scope.run(async {
+//!                  __body_error.run(async BODY, |e| <e on one line>).await }).await`>
+//!              MainOutcome::of_scope(out, __scope, |e| <e on one line>).with_body_error(__body_error)
 //!          }))
 //!      }
 //! #[scope::test] async fn t() { BODY }
@@ -244,6 +246,47 @@ fn main_config(krate: &TokenStream, opts: &Options) -> TokenStream {
     main_config
 }
 
+/// The main scope's body: the fn's, run by `kept` (a `scope::entry::BodyError`) when the fn
+/// returns a value, which keeps the line `line` makes of the error the body returns (`err`
+/// names it).
+fn main_body(
+    krate: &TokenStream,
+    body: &syn::Block,
+    ret: Option<&syn::Type>,
+    kept: &proc_macro2::Ident,
+    err: &proc_macro2::Ident,
+    line: &TokenStream,
+) -> syn::Block {
+    let Some(ty) = ret else {
+        return crate::expand::block_of(quote!({
+            async #body.await;
+            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
+        }));
+    };
+    // The call is placed on the body (a body of the wrong type is told so there), its holder
+    // in parentheses placed there too (it resolves where it was declared).
+    let at = body.span();
+    let mut holder = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#kept));
+    holder.set_span(at);
+    // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
+    // type to infer: the fn's return type is said for it (as a scope's is).
+    let inner = if crate::expand::diverges(body) {
+        let out = format_ident!("__out", span = Span::mixed_site());
+        quote!({
+            let #out: #ty = #body;
+            #[allow(unreachable_code)]
+            return #out;
+        })
+    } else {
+        quote!(#body)
+    };
+    crate::expand::block_of(quote_spanned!(at=> {
+        #holder
+            .run::<_, <#ty as #krate::ScopeResult>::Error>(async #inner, |#err| #line)
+            .await
+    }))
+}
+
 pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let Entry {
         mut f,
@@ -296,7 +339,6 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let rt = format_ident!("__rt", span = Span::mixed_site());
     let err = format_ident!("__error", span = Span::mixed_site());
     let kept = format_ident!("__body_error", span = Span::mixed_site());
-    let body_out = format_ident!("__body_out", span = Span::mixed_site());
     // An error as one line (with its `source()` chain when it implements `Error`).
     let line = quote! {{
         #[allow(unused_imports)]
@@ -318,20 +360,14 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         syn::ReturnType::Type(_, t) if !unit => Some(((**t).clone(), t.span())),
         _ => None,
     };
-    let block: syn::Block = match &ret {
-        None => crate::expand::block_of(quote!({
-            async #body.await;
-            #krate::__private::Result::Ok::<(), #krate::__private::Interrupted>(())
-        })),
-        // The body's own value, its error kept on one line before the scope reads it.
-        Some((ty, _)) => crate::expand::block_of(quote!({
-            let #body_out: #ty = async #body.await;
-            if let #krate::__private::Result::Err(#err) = &#body_out {
-                #kept.keep(#line);
-            }
-            #body_out
-        })),
-    };
+    let block = main_body(
+        &krate,
+        body,
+        ret.as_ref().map(|(t, _)| t),
+        &kept,
+        &err,
+        &line,
+    );
     let error_of = ret.as_ref().map(|(t, span)| (t, *span));
     let inner = scope_body_then(&opts, &config, &block, proof.as_ref(), error_of, outcome);
     let entry = quote!(#krate::__private::main_entry(#rt, #main_config, async {

@@ -283,7 +283,7 @@ pub(crate) fn scope_body_then(
 /// `todo!` or `unimplemented!`, a block whose value is, a `match` whose arms all are, or an
 /// `if` whose branches both are. (A call of a fn that returns `!`, `std::process::exit`, cannot
 /// be told from the syntax: such a body needs its `Ok(..)` type said, see docs/macros.md.)
-fn diverges(block: &syn::Block) -> bool {
+pub(crate) fn diverges(block: &syn::Block) -> bool {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(last, _)) => expr_diverges(last),
         Some(syn::Stmt::Macro(m)) => diverging_macro(&m.mac),

@@ -2180,6 +2180,16 @@ fn a_use_inside_another_macros_arguments_is_a_use() {
             }),
             0,
         ),
+        // An item of an inner block is that block's (its review, probe81).
+        (
+            quote!({
+                {
+                    fn name() {}
+                }
+                name.len()
+            }),
+            1,
+        ),
     ] {
         let found = handle_uses_in(quote!(
             async fn f(name: &str) -> R {

@@ -848,8 +848,9 @@ impl<'a> Visit<'a> for Find<'_> {
     }
     fn visit_block(&mut self, block: &'a syn::Block) {
         // An item the block declares (`fn s() -> u32`, a `const`, a `static`) is its own in
-        // the whole block, before its declaration too: a use of that name is the item, not
-        // the outer value.
+        // that block, before its declaration too: a use of that name there is the item, not
+        // the outer value; after the block, the outer value again.
+        let from = self.declared.len();
         for stmt in &block.stmts {
             let syn::Stmt::Item(item) = stmt else {
                 continue;
@@ -864,7 +865,9 @@ impl<'a> Visit<'a> for Find<'_> {
                 self.declared.push(lint_name(name));
             }
         }
+        let items = self.declared.len() - from;
         syn::visit::visit_block(self, block);
+        self.declared.drain(from..from + items);
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
 }

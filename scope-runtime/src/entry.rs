@@ -232,6 +232,43 @@ impl BodyError {
         drop(old);
     }
 
+    /// Runs `body` (the body of `#[scope::main]`), keeping the line `line` makes of the error
+    /// it returns; its value as a scope's body gives it (`()` is `Ok(())`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::entry::BodyError;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let kept = BodyError::new();
+    /// let out = kept
+    ///     .run(async { Err::<(), String>("disk full".into()) }, |e: &String| e.clone())
+    ///     .await;
+    /// assert!(out.is_err());
+    /// assert_eq!(kept.take().as_deref(), Some("disk full"));
+    ///
+    /// let kept = BodyError::new();
+    /// let out: Result<(), String> = kept.run(async {}, |e: &String| e.clone()).await;
+    /// assert!(out.is_ok());
+    /// assert_eq!(kept.take(), None);
+    /// # });
+    /// ```
+    pub async fn run<F, E>(
+        &self,
+        body: F,
+        line: impl FnOnce(&E) -> String,
+    ) -> Result<<F::Output as crate::BodyOutput<E>>::Ok, E>
+    where
+        F: std::future::Future,
+        F::Output: crate::BodyOutput<E>,
+    {
+        let out = crate::BodyOutput::into_body_result(body.await);
+        if let Err(error) = &out {
+            self.keep(line(error));
+        }
+        out
+    }
+
     /// The line kept, if any.
     ///
     /// # Examples

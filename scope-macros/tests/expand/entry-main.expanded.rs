@@ -30,23 +30,25 @@ fn main() -> Result<(), AppError> {
                 ::scope::__private::MainOutcome::of_scope(
                         __scope
                             .run(async {
-                                let __body_out: Result<(), AppError> = async {
-                                    let server = (__scope).spawn(serve());
-                                    server.await?;
-                                    Ok(())
-                                }
-                                    .await;
-                                if let ::scope::__private::Result::Err(__error) = &__body_out {
-                                    __body_error
-                                        .keep({
+                                (__body_error)
+                                    .run::<
+                                        _,
+                                        <Result<(), AppError> as ::scope::ScopeResult>::Error,
+                                    >(
+                                        async {
+                                            let server = (__scope).spawn(serve());
+                                            server.await?;
+                                            Ok(())
+                                        },
+                                        |__error| {
                                             #[allow(unused_imports)]
                                             use ::scope::__private::{
                                                 ViaBoxedError as _, ViaDisplay as _, ViaError as _,
                                             };
                                             (&::scope::__private::ErrorLine(__error)).line()
-                                        });
-                                }
-                                __body_out
+                                        },
+                                    )
+                                    .await
                             })
                             .await,
                         __scope,
