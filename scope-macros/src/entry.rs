@@ -264,9 +264,11 @@ fn main_body(
         }));
     };
     // The call is placed on the body (a body of the wrong type is told so there), its holder
-    // in parentheses placed there too (it resolves where it was declared).
+    // in parentheses placed there too (it resolves where it was declared), and borrowed: the
+    // inherent `run` is then found before a trait's `run(self)` that the user's module may
+    // implement for every type.
     let at = body.span();
-    let mut holder = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#kept));
+    let mut holder = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(&#kept));
     holder.set_span(at);
     // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
     // type to infer: the fn's return type is said for it (as a scope's is).

@@ -294,7 +294,13 @@ pub(crate) fn diverges(block: &syn::Block) -> bool {
 fn expr_diverges(expr: &syn::Expr) -> bool {
     match expr {
         syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
-        syn::Expr::Return(_) => true,
+        // A bare `return;` gives the body `()`, a value like any other.
+        syn::Expr::Return(r) => r.expr.is_some(),
+        // `std::process::exit(..)`, `process::abort()`: they never return.
+        syn::Expr::Call(c) => matches!(&*c.func, syn::Expr::Path(p)
+            if p.path.segments.len() >= 2
+                && p.path.segments[p.path.segments.len() - 2].ident == "process"
+                && p.path.segments.last().is_some_and(|s| s.ident == "exit" || s.ident == "abort")),
         syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
         syn::Expr::Macro(m) => diverging_macro(&m.mac),
         syn::Expr::Paren(p) => expr_diverges(&p.expr),

@@ -15,4 +15,6 @@ async fn main() -> Result<(), AppError> {
         return;
     }
     println!("done");
+    #[allow(clippy::needless_return)]
+    return;
 }

@@ -30,7 +30,7 @@ fn main() -> Result<(), AppError> {
                 ::scope::__private::MainOutcome::of_scope(
                         __scope
                             .run(async {
-                                (__body_error)
+                                (&__body_error)
                                     .run::<
                                         _,
                                         <Result<(), AppError> as ::scope::ScopeResult>::Error,
