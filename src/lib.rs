@@ -141,7 +141,7 @@
 //! | a second signal | 128 + the second signal, at once |
 //! | a signal; `main` returns another error (a failure from before the signal) | 1 |
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck), and a second signal comes or the shutdown's bound passes (the grace, then the longest service grace and [`ABORT_WAIT`]) | 128 + that signal (for a shutdown the program began: 1 for a request, or the code of the signal its cancel names), with `shutdown: forced exit: ...`: 1 s after a second signal, or 1 s after the bound |
-//! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime (the services' accepted work included). A panic in the body of a `#[scoped]` fn or a `scope!` that `main`'s body awaits is `main`'s panic too (a body's panic unwinds through its scope); a panic of a child (spawned or in place) is an error of its scope, exit 1 |
+//! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime (the services' accepted work included). A panic in the body of a `#[scoped]` fn or a `scope!` that `main`'s body awaits is `main`'s panic too (a body's panic unwinds through its scope); a panic of a child (spawned or in place) is an error of its scope (exit 1 when it is `main`'s result) |
 //! | an `on_cancel` callback panics as the shutdown cancels a service's task (its context) | 101 once the shutdown is done, as for `main`'s panic; the shutdown's report is printed first |
 //!
 //! 128 + the signal is 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP

@@ -279,10 +279,12 @@ pub(crate) fn scope_body_then(
 }
 
 /// Whether a block's value can only be `!`: its last statement or tail (with a semicolon or
-/// without) is a `loop` that nothing breaks out of, a `return`, `panic!`, `unreachable!`,
-/// `todo!` or `unimplemented!`, a block whose value is, a `match` whose arms all are, or an
-/// `if` whose branches both are. (A call of a fn that returns `!`, `std::process::exit`, cannot
-/// be told from the syntax: such a body needs its `Ok(..)` type said, see docs/macros.md.)
+/// without) is a `loop` that nothing breaks out of, a `return` with a value, `panic!`,
+/// `unreachable!`, `todo!` or `unimplemented!`, a call of `std::process::exit` or
+/// `std::process::abort` written with that path, a block whose value is, a `match` whose arms
+/// all are, or an `if` whose branches both are. (A bare `return;` gives `()`; another fn that
+/// returns `!` cannot be told from the syntax: such a body needs its `Ok(..)` type said, see
+/// docs/macros.md.)
 pub(crate) fn diverges(block: &syn::Block) -> bool {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(last, _)) => expr_diverges(last),
@@ -296,11 +298,26 @@ fn expr_diverges(expr: &syn::Expr) -> bool {
         syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
         // A bare `return;` gives the body `()`, a value like any other.
         syn::Expr::Return(r) => r.expr.is_some(),
-        // `std::process::exit(..)`, `process::abort()`: they never return.
-        syn::Expr::Call(c) => matches!(&*c.func, syn::Expr::Path(p)
-            if p.path.segments.len() >= 2
-                && p.path.segments[p.path.segments.len() - 2].ident == "process"
-                && p.path.segments.last().is_some_and(|s| s.ident == "exit" || s.ident == "abort")),
+        // `std::process::exit(..)`, `std::process::abort()`, by that path (a `process` of the
+        // user's own may hold an `exit` that returns): they never return.
+        syn::Expr::Call(c) => match &*c.func {
+            syn::Expr::Path(p) if p.qself.is_none() => {
+                let path: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                matches!(
+                    path.iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                    ["std", "process", "exit" | "abort"]
+                )
+            }
+            _ => false,
+        },
         syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
         syn::Expr::Macro(m) => diverging_macro(&m.mac),
         syn::Expr::Paren(p) => expr_diverges(&p.expr),
