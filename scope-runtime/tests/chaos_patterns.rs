@@ -1527,7 +1527,21 @@ async fn one_run(seed: u64, mode: Mode) -> Result<&'static str, String> {
     if outcome.is_some() {
         check_at_resolution(&w, &plan, start, ended_at, mode);
     }
-    drop(root);
+    // A run dropped after its body panicked (draining its children, a blocking one holding
+    // it) resumes that panic from its drop, by design (docs/decisions.md, "A dropped run drops
+    // the body's value itself"): a planned one is the root's outcome then; any other is not.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(root))) {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(ToString::to_string))
+            .unwrap_or_default();
+        if outcome.is_none() && message.starts_with(PLANNED) {
+            w.note("the root's drop resumed its body's planned panic");
+        } else {
+            w.violation(format!("the root's drop panicked: {message}"));
+        }
+    }
     check_after_the_root(&w, &plan, outcome.is_some(), kind).await;
     if let Some(c) = canceller {
         c.abort();
