@@ -301,21 +301,11 @@ fn expr_diverges(expr: &syn::Expr) -> bool {
         // `std::process::exit(..)`, `std::process::abort()`, by that path (a `process` of the
         // user's own may hold an `exit` that returns): they never return.
         syn::Expr::Call(c) => match &*c.func {
-            syn::Expr::Path(p) if p.qself.is_none() => {
-                let path: Vec<String> = p
-                    .path
-                    .segments
-                    .iter()
-                    .map(|s| s.ident.to_string())
-                    .collect();
-                matches!(
-                    path.iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .as_slice(),
-                    ["std", "process", "exit" | "abort"]
-                )
-            }
+            syn::Expr::Path(p) if p.qself.is_none() => matches!(
+                crate::lint::segments(&p.path).as_slice(),
+                [std, process, end] if std == "std" && process == "process"
+                    && (end == "exit" || end == "abort")
+            ),
             _ => false,
         },
         syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
