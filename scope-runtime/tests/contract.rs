@@ -4341,8 +4341,8 @@ fn law2_a_nested_scope_cancelled_in_the_same_turn_as_a_fail_fast_abort_hands_its
     );
 }
 
-/// Runs `w` with an in-place child that cleans up for 20 ms once cancelled; says it is ready,
-/// waits until an enclosing scope's abort has sealed `w`'s work, then calls `cancel`. Returns
+/// Runs `w` with an in-place child that cleans up for 20 ms once cancelled; says it is ready
+/// once the child runs, waits until an enclosing scope's abort has sealed `w`'s work, then calls `cancel`. Returns
 /// the run's result, and notes whether the child cleaned up and whether `w` was sealed.
 async fn clean_up_after_the_abort<'s, 'e>(
     w: &'s Scope<'s, 'e, Interrupted>,
@@ -4352,15 +4352,23 @@ async fn clean_up_after_the_abort<'s, 'e>(
     cancel: impl FnOnce(),
 ) -> Result<u32, Interrupted> {
     let cl = Arc::clone(cleaned);
+    let started = Arc::new(AtomicBool::new(false));
+    let st = Arc::clone(&started);
     w.run(async {
         let child = w.spawn_in_place(async move {
+            st.store(true, Ordering::SeqCst);
             scope_runtime::cancelled().await;
             sleep(ms(20)).await;
             cl.store(true, Ordering::SeqCst);
             Ok::<_, Interrupted>(7)
         });
-        ready.send(()).unwrap();
+        // Ready once the child runs: a child cancelled before its first poll never starts (the
+        // abort, on other threads, may seal the scope within the body's first poll).
         let until = std::time::Instant::now() + Duration::from_secs(10);
+        while !started.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+            tokio::time::sleep(ms(1)).await;
+        }
+        ready.send(()).unwrap();
         while !w.is_closed() && std::time::Instant::now() < until {
             tokio::time::sleep(ms(1)).await;
         }
