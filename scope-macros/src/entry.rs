@@ -272,12 +272,21 @@ fn main_body(
     holder.set_span(at);
     // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
     // type to infer: the fn's return type is said for it (as a scope's is).
-    let inner = if crate::expand::diverges(body) {
-        let out = format_ident!("__out", span = Span::mixed_site());
+    // A body that ends in `Ok(..)` or `Err(..)` gets it too: a value of the wrong type is
+    // told so where it is written. (Not a type that names an `impl Trait`: a `let` cannot.)
+    let out = format_ident!("__out", span = Span::mixed_site());
+    let inner = if crate::expand::names_impl_trait(ty) {
+        quote!(#body)
+    } else if crate::expand::diverges(body) {
         quote!({
             let #out: #ty = #body;
             #[allow(unreachable_code)]
             return #out;
+        })
+    } else if crate::expand::ends_in_result(body) {
+        quote!({
+            let #out: #ty = #body;
+            #out
         })
     } else {
         quote!(#body)

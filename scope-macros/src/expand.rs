@@ -249,6 +249,8 @@ pub(crate) fn scope_body_then(
     // `Result<T, Failures<E>>` and the body `Result<T, E>`.
     let out = format_ident!("__out", span = Span::mixed_site());
     let body = match error_of {
+        // The type an annotation cannot say (`impl Trait` in a `let`): the body's own.
+        Some((ret, _)) if names_impl_trait(ret) => body.to_token_stream(),
         Some((ret, _)) if opts.policy() == PolicyKind::FailFast && diverges(body) => {
             quote!({
                 let #out: #ret = #body;
@@ -263,6 +265,24 @@ pub(crate) fn scope_body_then(
                 let #out: #body_ty = #body;
                 #[allow(unreachable_code)]
                 return #out;
+            })
+        }
+        // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
+        // its supervised body's type is said for it, so that a value of the wrong type is
+        // told so where it is written (as in a plain fn), not where the run's result meets
+        // the fn's return type (the attribute).
+        Some((ret, _)) if opts.policy() == PolicyKind::FailFast && ends_in_result(body) => {
+            quote!({
+                let #out: #ret = #body;
+                #out
+            })
+        }
+        Some((ret, span)) if opts.policy() == PolicyKind::Supervise && ends_in_result(body) => {
+            let body_ty =
+                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
+            quote!({
+                let #out: #body_ty = #body;
+                #out
             })
         }
         _ => body.to_token_stream(),
@@ -320,6 +340,60 @@ fn expr_diverges(expr: &syn::Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a block's value is a `Result` by its syntax: its tail (no semicolon) is a call of
+/// `Ok` or `Err` (by any path ending so), or a block, an `if` or a `match` whose every branch
+/// ends in one or never ends, one at least in a `Result`.
+pub(crate) fn ends_in_result(block: &syn::Block) -> bool {
+    match block.stmts.last() {
+        Some(syn::Stmt::Expr(tail, None)) => expr_is_result(tail),
+        _ => false,
+    }
+}
+
+fn expr_is_result(expr: &syn::Expr) -> bool {
+    // Every branch a `Result` or never ending, and one a `Result`.
+    fn branches<'a>(mut each: impl Iterator<Item = &'a syn::Expr>) -> bool {
+        let mut result = false;
+        let all = each.all(|e| {
+            let is = expr_is_result(e);
+            result |= is;
+            is || expr_diverges(e)
+        });
+        all && result
+    }
+    match expr {
+        syn::Expr::Call(c) if c.args.len() == 1 => match &*c.func {
+            syn::Expr::Path(p) if p.qself.is_none() => p
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.arguments.is_none() && (s.ident == "Ok" || s.ident == "Err")),
+            _ => false,
+        },
+        syn::Expr::Paren(p) => expr_is_result(&p.expr),
+        syn::Expr::Block(b) if b.label.is_none() => ends_in_result(&b.block),
+        syn::Expr::If(i) => i.else_branch.as_ref().is_some_and(|(_, other)| {
+            // Both a `Result` or never ending, and one a `Result`.
+            let (then, other_is) = (ends_in_result(&i.then_branch), expr_is_result(other));
+            (then || (diverges(&i.then_branch) && other_is)) && (other_is || expr_diverges(other))
+        }),
+        syn::Expr::Match(m) => branches(m.arms.iter().map(|a| &*a.body)),
+        _ => false,
+    }
+}
+
+/// Whether a type names an `impl Trait`, which a `let` cannot be annotated with.
+pub(crate) fn names_impl_trait(ty: &syn::Type) -> bool {
+    fn any_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => any_impl(g.stream()),
+            _ => false,
+        })
+    }
+    any_impl(ty.to_token_stream())
 }
 
 /// `panic!`, `unreachable!`, `todo!` or `unimplemented!`.

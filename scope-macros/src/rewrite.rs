@@ -144,7 +144,10 @@ const HANDLE_ORIGIN: &str = "<the scope's handle>";
 /// from its enclosing pass, `@linted [..]`), and of a name that holds it.
 const ENCLOSING_HANDLE_ORIGIN: &str = "<an enclosing scope's handle>";
 
-/// The origin `mark` (one of the two above).
+/// The origin of a child's handle (`let a = spawn!(..)`) and of a name that holds it.
+const CHILD_HANDLE_ORIGIN: &str = "<a child's handle>";
+
+/// The origin `mark` (one of the three above).
 fn marked_origin(mark: &str) -> Origin {
     Origin {
         path: vec![mark.to_owned()],
@@ -170,6 +173,38 @@ fn enclosing_handle_origin() -> Origin {
 
 fn is_enclosing_handle_origin(origin: &Origin) -> bool {
     is_marked(origin, ENCLOSING_HANDLE_ORIGIN)
+}
+
+fn is_child_handle_origin(origin: &Origin) -> bool {
+    is_marked(origin, CHILD_HANDLE_ORIGIN)
+}
+
+/// Whether `expr` starts a child of this scope and gives its handle: `spawn!(..)`,
+/// `spawn_in_place!(..)`, `try_spawn!(..)?` and its in-place form, `spawn_when_free!(..).await`
+/// (with or without `?`) and its in-place form.
+fn makes_child_handle(expr: &Expr) -> bool {
+    let kind = |e: &Expr| match strip_parens(e) {
+        Expr::Macro(m) => spawn_kind(&m.mac.path),
+        _ => None,
+    };
+    let awaited = |e: &Expr| match strip_parens(e) {
+        Expr::Await(a) => matches!(
+            kind(&a.base),
+            Some(SpawnKind::WhenFree | SpawnKind::InPlaceWhenFree)
+        ),
+        _ => false,
+    };
+    match strip_parens(expr) {
+        Expr::Try(t) => {
+            matches!(
+                kind(&t.expr),
+                Some(SpawnKind::TrySpawn | SpawnKind::TryInPlace)
+            ) || awaited(&t.expr)
+        }
+        other => {
+            matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)) || awaited(other)
+        }
+    }
 }
 
 /// Whether `origin` is a scope's handle, this one's or an enclosing one's.
@@ -751,8 +786,9 @@ impl Rewriter {
                 // `let h = &handles[i];`: one of what `handles` holds.
                 let origin = self.locals.get(&source)?;
                 // What the scope's handle gives (`s.cx()`, `s.is_closed()`) is not the handle:
-                // only `handle_held`'s forms are.
-                if is_any_handle_origin(origin) {
+                // only `handle_held`'s forms are. Nor is what a child's handle gives (its value,
+                // `a.await?`).
+                if is_any_handle_origin(origin) || is_child_handle_origin(origin) {
                     return None;
                 }
                 Some(Origin {
@@ -938,6 +974,20 @@ impl Rewriter {
         }
     }
 
+    /// `let a = spawn!(..);` (or `let a: Child<_> = ..`): `a` holds a child's handle.
+    fn record_child_handle(&mut self, pat: &syn::Pat) {
+        let pat = match pat {
+            syn::Pat::Type(pt) => &*pt.pat,
+            other => other,
+        };
+        if let syn::Pat::Ident(pi) = pat {
+            if pi.subpat.is_none() {
+                let name = lint::unraw(&pi.ident);
+                self.locals.insert(name, marked_origin(CHILD_HANDLE_ORIGIN));
+            }
+        }
+    }
+
     fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
         let pat = match pat {
             syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
@@ -965,6 +1015,17 @@ impl Rewriter {
             .and_then(|init| self.handle_held(init))
         {
             self.locals.insert(name, held);
+            return;
+        }
+        // A child's handle under another name (`let b = a;`): a sibling cannot use it (see
+        // `handle_in_child`; the spawn's own `let` is `record_child_handle`'s).
+        let child_handle = init.filter(|_| pi.subpat.is_none()).is_some_and(|init| {
+            matches!(strip_parens(init), Expr::Path(p) if p.qself.is_none()
+                && p.path.get_ident().and_then(|n| self.locals.get(&lint::unraw(n)))
+                    .is_some_and(is_child_handle_origin))
+        });
+        if child_handle {
+            self.locals.insert(name, marked_origin(CHILD_HANDLE_ORIGIN));
             return;
         }
         let typed = ty.and_then(lint::type_path).map(|path| Origin {
@@ -1096,6 +1157,19 @@ impl Rewriter {
                  outlives their scope",
                 m = kind.macro_name(),
                 in_place = kind.in_place().macro_name(),
+            );
+            return Some((msg, used.span()));
+        }
+        let siblings = self.names_of(is_child_handle_origin);
+        if let Some(used) = crate::valid::uses_any(fut, &siblings) {
+            let msg = format!(
+                "this child uses `{used}`, the handle of another child of its scope, but a \
+                 child cannot hold a sibling's handle (a handle borrows the scope, and the \
+                 scope holds the child)\n\
+                 help: await `{used}` in the scope's body and move its value into this child \
+                 (`let value = {used}.await?;` before `{m}`); or send the value from one child \
+                 to the other through a channel (`tokio::sync::oneshot`)",
+                m = kind.macro_name(),
             );
             return Some((msg, used.span()));
         }
@@ -1771,8 +1845,16 @@ impl VisitMut for Rewriter {
             Stmt::Item(item) => self.lint_item(item),
             Stmt::Local(local) => {
                 let allow = self.opt_out(take_opt_out(&mut local.attrs));
+                // Read before the spawn in it is rewritten.
+                let child = local
+                    .init
+                    .as_ref()
+                    .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr));
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
+                if child {
+                    self.record_child_handle(&local.pat);
+                }
                 self.allowed -= usize::from(allow);
             }
             Stmt::Macro(sm) => {

@@ -2277,3 +2277,185 @@ fn a_spawned_child_of_a_nested_scope_cannot_use_an_enclosing_handle() {
     });
     assert_eq!(around(own), (0, 1));
 }
+
+#[test]
+fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
+    // A value of the wrong type is told where it is written (an outside tester's report: the
+    // mismatch was told at the attribute); a body whose value may be `()` is left to infer.
+    let typed = |body: TokenStream| {
+        let block: syn::Block = syn::parse2(body).expect("a block");
+        expand::ends_in_result(&block)
+    };
+    for body in [
+        quote!({ Ok(n) }),
+        quote!({
+            let x = 1;
+            Err(x.into())
+        }),
+        quote!({ std::result::Result::Ok(1) }),
+        quote!({ (Ok(1)) }),
+        quote!({
+            if a {
+                Ok(1)
+            } else {
+                Err(e)
+            }
+        }),
+        quote!({
+            if a {
+                Ok(1)
+            } else if b {
+                return Err(e);
+            } else {
+                Ok(2)
+            }
+        }),
+        quote!({
+            if a {
+                panic!()
+            } else {
+                Ok(2)
+            }
+        }),
+        quote!({
+            match n {
+                0 => Ok(0),
+                1 => return Err(e),
+                _ => Ok(2),
+            }
+        }),
+        quote!({
+            {
+                Ok(3)
+            }
+        }),
+    ] {
+        assert!(typed(body.clone()), "{body}");
+    }
+    for body in [
+        quote!({
+            Ok(n);
+        }),
+        quote!({ work().await }),
+        quote!({ c.await? }),
+        quote!({
+            if a {
+                Ok(1)
+            }
+        }),
+        quote!({
+            if a {
+                Ok(1)
+            } else {
+                work()
+            }
+        }),
+        quote!({
+            match n {
+                0 => Ok(0),
+                _ => other(),
+            }
+        }),
+        quote!({
+            match n {
+                _ => panic!(),
+            }
+        }),
+        quote!({ Ok::<_, E>(1, 2) }),
+        quote!({
+            'a: {
+                Ok(1)
+            }
+        }),
+    ] {
+        assert!(!typed(body.clone()), "{body}");
+    }
+    let ty: syn::Type = syn::parse_quote!(Result<impl std::fmt::Display, E>);
+    assert!(expand::names_impl_trait(&ty));
+    let ty: syn::Type = syn::parse_quote!(Result<Vec<Box<dyn Error>>, E>);
+    assert!(!expand::names_impl_trait(&ty));
+}
+
+#[test]
+fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
+    // The pipeline habit: a child that awaits a sibling's handle (rustc's E0716 at the
+    // attribute, naming neither); the name is the handle's until it is bound again.
+    let out = |body: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(async fn f() -> Result<u32, E> #body),
+        ))
+    };
+    for (body, name) in [
+        (
+            quote!({
+                let a = spawn!(x());
+                let b = spawn!(async move { a.await });
+                Ok(b.await?)
+            }),
+            "a",
+        ),
+        (
+            quote!({
+                let a = spawn_in_place!(x());
+                let c = a;
+                spawn_in_place!(async { c.await });
+                Ok(1)
+            }),
+            "c",
+        ),
+        (
+            quote!({
+                let t = try_spawn!(x())?;
+                spawn!(async move { t.await });
+                Ok(1)
+            }),
+            "t",
+        ),
+        (
+            quote!({
+                let w = spawn_when_free!(x()).await?;
+                spawn!(async move { w.await });
+                Ok(1)
+            }),
+            "w",
+        ),
+    ] {
+        let o = out(body.clone());
+        assert!(
+            o.contains(&format!(
+                "this child uses `{name}`, the handle of another child"
+            )),
+            "{body}: {o}"
+        );
+    }
+    for body in [
+        quote!({
+            let a = spawn!(x());
+            let a = a.await?;
+            spawn!(async move { a });
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(async move {
+                let a = 1;
+                a
+            });
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = x();
+            spawn!(async move { a.await });
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x()).await;
+            spawn!(async move { a });
+            Ok(1)
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("another child"), "{body}: {o}");
+    }
+}

@@ -36,9 +36,12 @@ fn main() -> Result<(), AppError> {
                                         <Result<(), AppError> as ::scope::ScopeResult>::Error,
                                     >(
                                         async {
-                                            let server = (__scope).spawn(serve());
-                                            server.await?;
-                                            Ok(())
+                                            let __out: Result<(), AppError> = {
+                                                let server = (__scope).spawn(serve());
+                                                server.await?;
+                                                Ok(())
+                                            };
+                                            __out
                                         },
                                         |__error| {
                                             #[allow(unused_imports)]

@@ -10,10 +10,13 @@ async fn handler(set: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
     let __scope = &scope;
     __scope
         .run(async {
-            tokio::spawn(a());
-            set.spawn(b());
-            let _metrics = tokio::spawn(flush());
-            Ok(())
+            let __out: Result<(), AppError> = {
+                tokio::spawn(a());
+                set.spawn(b());
+                let _metrics = tokio::spawn(flush());
+                Ok(())
+            };
+            __out
         })
         .await
 }

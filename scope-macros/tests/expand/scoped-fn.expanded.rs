@@ -13,9 +13,12 @@ async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, AppError> {
     let __scope = &scope;
     __scope
         .run(async {
-            let first = (__scope).spawn(fetch(ids[0]));
-            let rest = (__scope).spawn_in_place_named("rest", fetch_rest(&ids[1..]));
-            Ok(vec![first. await ?, rest. await ?])
+            let __out: Result<Vec<User>, AppError> = {
+                let first = (__scope).spawn(fetch(ids[0]));
+                let rest = (__scope).spawn_in_place_named("rest", fetch_rest(&ids[1..]));
+                Ok(vec![first. await ?, rest. await ?])
+            };
+            __out
         })
         .await
 }

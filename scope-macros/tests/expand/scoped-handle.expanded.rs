@@ -11,12 +11,15 @@ async fn bounded() -> Result<u8, AppError> {
     let s = __scope;
     __scope
         .run(async {
-            let first = (__scope).try_spawn(async { Ok(1) })?;
-            if s.is_closed() {
-                return Ok(0);
-            }
-            s.cancel("enough");
-            Ok(first.await?)
+            let __out: Result<u8, AppError> = {
+                let first = (__scope).try_spawn(async { Ok(1) })?;
+                if s.is_closed() {
+                    return Ok(0);
+                }
+                s.cancel("enough");
+                Ok(first.await?)
+            };
+            __out
         })
         .await
 }

@@ -13,8 +13,11 @@ impl Service {
         let __scope = &scope;
         __scope
             .run(async {
-                let a = (__scope).spawn(backend(req));
-                Ok(a.await?)
+                let __out: Result<Response, AppError> = {
+                    let a = (__scope).spawn(backend(req));
+                    Ok(a.await?)
+                };
+                __out
             })
             .await
     }

@@ -10,8 +10,14 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
     let __scope = &scope;
     __scope
         .run_all(async {
-            let _ = (__scope).spawn(work());
-            Ok(())
+            let __out: <Result<
+                (),
+                Failures<AppError>,
+            > as ::scope::__private::SupervisedResult>::Body = {
+                let _ = (__scope).spawn(work());
+                Ok(())
+            };
+            __out
         })
         .await
 }

@@ -62,5 +62,10 @@ async fn handler(
     );
     let __scope = &scope;
     let __provided = ::core::clone::Clone::clone(&cx);
-    __scope.run(async { Ok(cx.get(&TENANT).clone()) }).await
+    __scope
+        .run(async {
+            let __out: Result<String, AppError> = { Ok(cx.get(&TENANT).clone()) };
+            __out
+        })
+        .await
 }

@@ -1,0 +1,38 @@
+use scope::{scoped, spawn, Failures, Interrupted};
+
+// A body that ends in `Ok(..)` or `Err(..)` gets the fn's return type said for it, so a value
+// of the wrong type is told so where it is written, as in a plain fn (it was told at the
+// attribute: "expected `Result<u32, Interrupted>`, found `Result<usize, Interrupted>`", with
+// no line of the body shown).
+#[scoped]
+async fn count(words: Vec<String>) -> Result<u32, Interrupted> {
+    let n = spawn!(async move { Ok(words.len()) });
+    Ok(n.await?)
+}
+
+// Every branch of an `if` or a `match` that ends the body.
+#[scoped]
+async fn pick(flag: bool, n: u64) -> Result<u32, Interrupted> {
+    match n {
+        0 => Ok(0),
+        1 if flag => return Ok(1),
+        _ => {
+            if flag {
+                Ok(n)
+            } else {
+                Ok(2)
+            }
+        }
+    }
+}
+
+// Supervised: the body's type is `Result<T, E>` of the fn's `Result<T, Failures<E>>`.
+#[scoped(policy = supervise)]
+async fn all(n: i64) -> Result<u32, Failures<Interrupted>> {
+    spawn!(async { Ok(()) });
+    Ok(n)
+}
+
+fn main() {
+    let _ = (count(vec![]), pick(true, 3), all(1));
+}

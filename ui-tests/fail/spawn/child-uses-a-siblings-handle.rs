@@ -1,0 +1,49 @@
+use scope::{scope, scoped, spawn, spawn_in_place, spawn_when_free, try_spawn, Interrupted};
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    Spawn(#[from] scope::SpawnError),
+}
+
+// A child that awaits a sibling's handle (the pipeline habit of `tokio::spawn`) is told so at
+// the use, with what to write instead: the handle borrows the scope, which holds the child,
+// so neither a spawned nor an in-place child can hold it. (rustc's own message was E0716
+// "temporary value dropped while borrowed" at the attribute, naming neither.)
+#[scoped]
+async fn pipeline() -> Result<u32, Interrupted> {
+    let first = spawn!(async { Ok(1u32) });
+    let second = spawn!(async move { Ok(first.await? + 1) });
+    Ok(second.await?)
+}
+
+#[scoped]
+async fn in_place_and_renamed() -> Result<u32, Interrupted> {
+    let first = spawn_in_place!(async { Ok(1u32) });
+    let same = first;
+    let second = spawn_in_place!(async move { Ok(same.await? + 1) });
+    Ok(second.await?)
+}
+
+#[scoped(limit = 2)]
+async fn other_spawns() -> Result<u32, AppError> {
+    let tried = try_spawn!(async { Ok(1u32) })?;
+    let waited = spawn_when_free!(async { Ok(2u32) }).await?;
+    let sum = spawn!(async move { Ok(tried.await? + waited.await?) });
+    Ok(sum.await?)
+}
+
+async fn in_a_scope_block() -> Result<u32, Interrupted> {
+    scope!({
+        let first = spawn!(async { Ok(1u32) });
+        let second = spawn!(async move { Ok(first.await? * 2) });
+        Ok(second.await?)
+    })
+    .await
+}
+
+fn main() {
+    let _ = (pipeline(), in_place_and_renamed(), other_spawns(), in_a_scope_block());
+}
