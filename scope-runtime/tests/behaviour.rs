@@ -221,6 +221,18 @@ async fn running_a_scope_twice_is_a_typed_error() {
     ));
 }
 
+/// As `Run`'s docs say: a run dropped before its first poll changes nothing (the scope has not
+/// started, nor ended); a child spawned before it starts with the next run.
+#[tokio::test]
+async fn a_run_dropped_before_its_first_poll_changes_nothing() {
+    let s = &Scope::new(Config::new());
+    let queued = s.spawn(async { Ok::<_, AppError>(5u8) });
+    drop(s.run(async { Ok::<u8, AppError>(1) }));
+    assert!(!s.cx().is_cancelled() && !s.is_closed());
+    let out: Result<u8, AppError> = s.run(async { Ok(queued.await? + 1) }).await;
+    assert_eq!(out.unwrap(), 6);
+}
+
 #[tokio::test]
 async fn a_refused_run_under_supervise_or_a_race_reports_only_why_it_was_refused() {
     // Before, the refusal came second, after a made-up "the scope's body did not complete",

@@ -2120,6 +2120,32 @@ mod process {
         assert!(matches!(out, Err(ProcessError::Spawn(_))), "{out:?}");
     }
 
+    /// On a runtime built without IO, tokio starts the process and only then panics as it
+    /// registers it (an outside tester's report: the panic, and a process that ran on,
+    /// never waited for nor killed, after its scope and the program). Refused before it
+    /// starts: a spawn error that says what to enable.
+    #[test]
+    fn on_a_runtime_without_io_it_is_a_spawn_error_and_nothing_starts() {
+        let dir = std::env::temp_dir().join(format!("scope-noio-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(format!("touch '{}'; exec sleep 30", dir.display()));
+            Process::new(cmd).spawn().map(drop)
+        });
+        let Err(ProcessError::Spawn(e)) = out else {
+            panic!("expected a spawn error, got {out:?}");
+        };
+        assert!(e.to_string().contains("enable_io"), "{e}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!dir.exists(), "the process started");
+    }
+
     // Law 9: an unbounded grace means no limit, as for a scope: SIGTERM, then a wait for as
     // long as it takes (before, `stop` panicked on the overflow and sent SIGKILL at once).
     #[tokio::test]

@@ -724,6 +724,52 @@ fn a_service_without_a_task_timeout_runs_on_a_runtime_without_timers() {
     });
 }
 
+/// A stop with no grace to time, of a service with nothing left to abort, needs no timer (an
+/// outside tester's report: it panicked with tokio's "timers are disabled" on a runtime
+/// without them, even with no task). (A task to abort still needs one: the stop waits for it
+/// within a bound, as `stop`'s docs say.)
+#[test]
+fn a_stop_with_no_grace_and_nothing_to_abort_needs_no_timer() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap(); // no timers
+    rt.block_on(async {
+        let svc = Service::new(ServiceConfig::new("mailer").daemon().grace(Duration::ZERO));
+        let done = svc.spawn(async { Ok::<_, String>(7) }).unwrap();
+        assert_eq!(done.await.unwrap(), Ok(7));
+        let report = svc.stop().await;
+        assert!(report.aborted().is_empty(), "{report:?}");
+        let idle = Service::new(ServiceConfig::new("idle"));
+        assert!(idle.drain(Duration::ZERO).await.is_ok());
+    });
+}
+
+/// Outside any runtime (a service stopped from a destructor driven by another executor, say),
+/// `drain` and `stop` look once and wait for nothing, as a scope's grace is not waited there;
+/// they panicked with tokio's "there is no reactor running" (an outside tester's report), while
+/// `spawn` there gives `SpawnError::NoRuntime`.
+#[test]
+fn drain_and_stop_outside_a_runtime_look_once_without_a_panic() {
+    use futures_util::FutureExt;
+    let svc = Service::new(ServiceConfig::new("audit"));
+    assert!(matches!(
+        svc.spawn(async {}).map(drop),
+        Err(SpawnError::NoRuntime)
+    ));
+    let drained = svc.drain(Duration::from_secs(5)).now_or_never();
+    assert_eq!(
+        drained.map(|d| d.is_ok()),
+        Some(true),
+        "nothing runs: drained"
+    );
+    let other = Service::new(ServiceConfig::new("mailer"));
+    let report = other
+        .stop()
+        .now_or_never()
+        .expect("the stop waits for nothing");
+    assert!(report.aborted().is_empty() && report.stopped().is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_service_made_while_the_services_drain_is_drained_too() {
     let app = App::new();

@@ -133,7 +133,8 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 /// printed level by level (anyhow's `{:#}`, a log's "caused by") repeats no message.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// The process could not be started (not found, not executable, no tokio runtime...).
+    /// The process could not be started (not found, not executable, no tokio runtime, or one
+    /// built without IO, which a process needs: nothing starts then).
     #[error("could not start the process: {0}")]
     Spawn(io::Error),
     /// Waiting for the process failed.
@@ -248,6 +249,16 @@ pub struct Process {
     group: bool,
 }
 
+/// Whether the current runtime has an IO driver, which tokio needs to wait for a process: it
+/// starts the process, then registers it there, and panics on a runtime without one (the
+/// process would run on, never waited for nor killed). A listener for `SIGCHLD` asks the same
+/// driver (the signal driver is built on it) before anything starts; tokio panics as it
+/// answers no (its panic hook prints the message), and the spawn is refused.
+fn has_io_driver() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    std::panic::catch_unwind(|| signal(SignalKind::child()).is_ok()).unwrap_or(false)
+}
+
 impl Process {
     /// The process `cmd` describes, with the defaults: the scope's grace, a process group of
     /// its own.
@@ -325,6 +336,13 @@ impl Process {
         }
         if tokio::runtime::Handle::try_current().is_err() {
             let e = io::Error::other("no tokio runtime is running on this thread");
+            return Err(ProcessError::Spawn(e));
+        }
+        if !has_io_driver() {
+            let e = io::Error::other(
+                "the tokio runtime has no IO driver, which a process needs: build it with \
+                 `enable_io()` (or `enable_all()`)",
+            );
             return Err(ProcessError::Spawn(e));
         }
         let Process {

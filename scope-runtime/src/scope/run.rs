@@ -50,9 +50,11 @@ pin_project_lite::pin_project! {
     /// The future of [`Scope::run`] and [`Scope::run_all`]: drives the body and the
     /// in-place children, and resolves once every child has ended.
     ///
-    /// Dropping it cancels the scope: the body and in-place children are dropped with it, and
-    /// spawned children get what is left of the scope's grace (a task of the runtime keeps
-    /// the time), then are aborted.
+    /// Dropping it once it has been polled cancels the scope: the body and in-place children
+    /// are dropped with it, and spawned children get what is left of the scope's grace (a task
+    /// of the runtime keeps the time), then are aborted. A run dropped before its first poll
+    /// changes nothing: the scope has not started (children spawned before it wait, and start
+    /// with a later run).
     ///
     /// Forgetting it (`mem::forget`) is memory-safe: spawned children are `'static`, and when
     /// the [`Scope`] value is dropped they are cancelled and aborted; the body and the

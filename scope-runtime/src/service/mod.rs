@@ -654,6 +654,10 @@ impl Service {
     /// the service's context, the panic is resumed here once the drain has done its work
     /// (the context ended, the service's end reported).
     ///
+    /// A budget is timed by tokio's timer: on a runtime built without timers, a drain with a
+    /// budget that is not zero panics, as tokio's `sleep` does. A zero budget, or a drain
+    /// outside any runtime, needs none: it looks once.
+    ///
     /// # Cancel safety
     ///
     /// Dropped before it resolves, it leaves the service closed to new work (the close is its
@@ -694,10 +698,7 @@ impl Service {
         kept: &Mutex<Option<Panic>>,
     ) -> Result<(), DrainError> {
         self.inner.tracker.close();
-        if tokio::time::timeout(budget, self.inner.tracker.idle())
-            .await
-            .is_ok()
-        {
+        if within(budget, self.inner.tracker.idle()).await.is_some() {
             // Done for good (closed, nothing left): the service's context ends, so work
             // detached under it learns so.
             let scope = self.inner.info.clone();
@@ -836,6 +837,11 @@ impl Service {
     /// running work, the first such panic is resumed here once the stop has done its work
     /// (every task cancelled, given the grace, aborted past it).
     ///
+    /// The grace, and the bounded wait for the tasks it aborts, are timed by tokio's timer: on
+    /// a runtime built without timers, a stop that has a grace to wait or a task to abort
+    /// panics, as tokio's `sleep` does. A stop outside any runtime needs none: it waits for
+    /// nothing (as a scope's grace is not waited there).
+    ///
     /// # Cancel safety
     ///
     /// Dropped before it resolves, it loses its report and aborts nothing itself; the service
@@ -894,10 +900,7 @@ impl Service {
             inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
         );
         let mut aborted = Vec::new();
-        if tokio::time::timeout(inner.grace, inner.tracker.idle())
-            .await
-            .is_err()
-        {
+        if within(inner.grace, inner.tracker.idle()).await.is_none() {
             // The abort waits for the budgeted shields under way (within their budgets); those
             // started from now on are not waited for.
             inner.tracker.force();
@@ -906,7 +909,7 @@ impl Service {
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
-            let _ = tokio::time::timeout(ABORT_WAIT, inner.tracker.idle()).await;
+            let _ = within(ABORT_WAIT, inner.tracker.idle()).await;
         }
         // A task another stop under way aborted did not stop within this one's grace either.
         let (by_another, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {
@@ -986,4 +989,19 @@ impl fmt::Debug for Service {
             .field("grace", &self.inner.grace)
             .finish_non_exhaustive()
     }
+}
+
+/// `fut`'s output if it comes within `budget`. A zero budget, or one asked for outside a tokio
+/// runtime (where no timer can run), looks once and waits for nothing: as a scope's grace
+/// is not waited there, and instead of tokio's panic for a timer outside a runtime.
+async fn within<F: Future>(budget: Duration, fut: F) -> Option<F::Output> {
+    if budget.is_zero() || tokio::runtime::Handle::try_current().is_err() {
+        let mut fut = std::pin::pin!(fut);
+        return std::future::poll_fn(|task| match fut.as_mut().poll(task) {
+            std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await;
+    }
+    tokio::time::timeout(budget, fut).await.ok()
 }
