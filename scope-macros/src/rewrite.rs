@@ -1228,6 +1228,24 @@ impl Rewriter {
                 let msg = self.borrow_message(kind, &local);
                 return Self::spawn_error(path, span, &msg, local.span());
             }
+        } else {
+            // An in-place child that assigns to a local of the body (a counter): rustc's
+            // E0373 says "use `move`", which compiles, and the child then updates a copy of
+            // its own that the body never sees.
+            let own: HashSet<String> = self.bound.difference(&self.outside).cloned().collect();
+            if let Some(local) = crate::valid::assigned_local(&args.fut, &own) {
+                let msg = format!(
+                    "this `async` block assigns to `{local}`, a local of the scope's body, \
+                     but the body ends before the scope joins its children: an in-place child \
+                     may borrow only what outlives its scope (and `move` would give the child \
+                     a copy of its own, whose changes the body never sees)\n\
+                     help: have the child return what it computes, and update `{local}` \
+                     with it in the body (`let value = child.await?;`); or declare `{local}` \
+                     before a `scope!` (the child may borrow it then) and read it once the \
+                     scope has ended",
+                );
+                return Self::spawn_error(path, span, &msg, local.span());
+            }
         }
         let proofs_before = self.proof_refs;
         self.in_child += 1;

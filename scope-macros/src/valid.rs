@@ -649,6 +649,112 @@ pub(crate) fn borrowed_local(
     used_local(fut, locals, false)
 }
 
+/// The first local (of `locals`) that a non-`move` `async` block assigns to by its bare name
+/// (`total += n`, `last = x`): whatever its type, the block borrows it mutably. For an in-place
+/// child and a local of the scope's body, rustc's advice (`move`) compiles, and the child then
+/// changes a copy of its own, which the body never sees. (Only this sure form is read: a use
+/// through a reference the local holds borrows what it points to, not the local.)
+pub(crate) fn assigned_local(
+    fut: &Expr,
+    locals: &std::collections::HashSet<String>,
+) -> Option<Ident> {
+    struct Assigned<'l> {
+        locals: &'l std::collections::HashSet<String>,
+        declared: Vec<String>,
+        in_move: usize,
+        found: Option<Ident>,
+    }
+    impl Assigned<'_> {
+        fn check(&mut self, target: &Expr) {
+            let mut e = target;
+            while let Expr::Paren(p) = e {
+                e = &p.expr;
+            }
+            let Expr::Path(p) = e else { return };
+            let (None, Some(ident)) = (&p.qself, p.path.get_ident()) else {
+                return;
+            };
+            let name = ident.to_string();
+            if self.found.is_none()
+                && self.in_move == 0
+                && self.locals.contains(&name)
+                && !self.declared.contains(&name)
+            {
+                self.found = Some(ident.clone());
+            }
+        }
+    }
+    impl<'a> Visit<'a> for Assigned<'_> {
+        fn visit_expr_assign(&mut self, a: &'a syn::ExprAssign) {
+            self.check(&a.left);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'a syn::ExprBinary) {
+            use syn::BinOp as B;
+            let assigns = matches!(
+                b.op,
+                B::AddAssign(_)
+                    | B::SubAssign(_)
+                    | B::MulAssign(_)
+                    | B::DivAssign(_)
+                    | B::RemAssign(_)
+                    | B::BitXorAssign(_)
+                    | B::BitAndAssign(_)
+                    | B::BitOrAssign(_)
+                    | B::ShlAssign(_)
+                    | B::ShrAssign(_)
+            );
+            if assigns {
+                self.check(&b.left);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+        // A name a pattern binds is the block's own from there on (in doubt, silent).
+        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
+            self.declared.push(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+        fn visit_local(&mut self, local: &'a syn::Local) {
+            if let Some(init) = &local.init {
+                self.visit_expr(&init.expr);
+                if let Some((_, diverge)) = &init.diverge {
+                    self.visit_expr(diverge);
+                }
+            }
+            self.visit_pat(&local.pat);
+        }
+        // A nested `move` closure or block takes its captures by value: not read.
+        fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+            let moves = usize::from(c.capture.is_some());
+            self.in_move += moves;
+            syn::visit::visit_expr_closure(self, c);
+            self.in_move -= moves;
+        }
+        fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
+            let moves = usize::from(a.capture.is_some());
+            self.in_move += moves;
+            syn::visit::visit_expr_async(self, a);
+            self.in_move -= moves;
+        }
+        // An item declared in the block captures nothing.
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let Expr::Async(block) = fut else {
+        return None;
+    };
+    if block.capture.is_some() {
+        return None;
+    }
+    let mut find = Assigned {
+        locals,
+        declared: Vec::new(),
+        in_move: 0,
+        found: None,
+    };
+    find.visit_block(&block.block);
+    find.found
+}
+
 /// Finds the uses of the locals of a spawned `async` block (see [`used_local`]).
 struct Find<'l> {
     locals: &'l std::collections::HashSet<String>,
