@@ -180,8 +180,8 @@ fn is_child_handle_origin(origin: &Origin) -> bool {
 }
 
 /// Whether `expr` starts a child of this scope and gives its handle: `spawn!(..)`,
-/// `spawn_in_place!(..)`, `try_spawn!(..)?` and its in-place form, `spawn_when_free!(..).await`
-/// (with or without `?`) and its in-place form.
+/// `spawn_in_place!(..)`, `try_spawn!(..)?` and its in-place form, `spawn_when_free!(..).await?`
+/// and its in-place form.
 fn makes_child_handle(expr: &Expr) -> bool {
     let kind = |e: &Expr| match strip_parens(e) {
         Expr::Macro(m) => spawn_kind(&m.mac.path),
@@ -201,9 +201,8 @@ fn makes_child_handle(expr: &Expr) -> bool {
                 Some(SpawnKind::TrySpawn | SpawnKind::TryInPlace)
             ) || awaited(&t.expr)
         }
-        other => {
-            matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)) || awaited(other)
-        }
+        // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
+        other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
     }
 }
 
@@ -1864,10 +1863,15 @@ impl VisitMut for Rewriter {
             Stmt::Local(local) => {
                 let allow = self.opt_out(take_opt_out(&mut local.attrs));
                 // Read before the spawn in it is rewritten.
+                // (Not one a `cfg` may leave out: the name may hold something else then.)
                 let child = local
                     .init
                     .as_ref()
-                    .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr));
+                    .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr))
+                    && !local
+                        .attrs
+                        .iter()
+                        .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 if child {

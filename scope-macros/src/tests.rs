@@ -2459,3 +2459,82 @@ fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
         assert!(!o.contains("another child"), "{body}: {o}");
     }
 }
+
+#[test]
+fn a_panics_lone_message_is_not_read_for_inline_arguments() {
+    // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
+    // written: a name in it is no use (its review, probe86: refused a valid 2018 program).
+    // With an argument after it, the message is a format string in every edition.
+    let out = |child: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(
+                async fn f() -> Result<u32, E> {
+                    let a = spawn!(x());
+                    spawn!(async move { #child; Ok(()) });
+                    Ok(a.await?)
+                }
+            ),
+        ))
+    };
+    for child in [
+        quote!(panic!("{a} is not valid")),
+        quote!(assert!(ok, "{a}")),
+        quote!(unreachable!("{a}")),
+    ] {
+        assert!(!out(child.clone()).contains("another child"), "{child}");
+    }
+    for child in [
+        quote!(panic!("{a} {}", 1)),
+        quote!(println!("{a}")),
+        quote!(assert!(ok, "{a} {}", 2)),
+    ] {
+        assert!(out(child.clone()).contains("another child"), "{child}");
+    }
+}
+
+#[test]
+fn a_name_hidden_or_left_out_is_not_a_siblings_handle() {
+    let out = |body: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(async fn f() -> Result<u32, E> #body),
+        ))
+    };
+    for body in [
+        // Its review (probe86): a `use` in the child hides the name in its block, a spawn a
+        // `cfg` may leave out does not make the name a handle, and `spawn_when_free!(..)
+        // .await` without `?` is a `Result` (whose message would not fit).
+        quote!({
+            let fetch = spawn!(x());
+            spawn!(async move {
+                use api::fetch;
+                fetch(2).await
+            });
+            Ok(fetch.await?)
+        }),
+        quote!({
+            let f = spawn!(x());
+            spawn!(async move {
+                use api::get as f;
+                f().await
+            });
+            Ok(f.await?)
+        }),
+        quote!({
+            let a = 5u32;
+            #[cfg(feature = "off")]
+            let a = spawn!(x());
+            spawn!(async move { Ok(a) });
+            Ok(1)
+        }),
+        quote!({
+            let w = spawn_when_free!(x()).await;
+            spawn!(async move { w?.await });
+            Ok(1)
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("another child"), "{body}: {o}");
+    }
+}

@@ -947,7 +947,10 @@ impl<'a> Visit<'a> for Find<'_> {
                     inner.visit_expr(value);
                 }
             }
-            StdMacro::Format { string_at } => inner.format_args(&args, string_at),
+            StdMacro::Format { string_at, panics } => {
+                let inline = !(panics && args.len() == string_at + 1);
+                inner.format_args(&args, string_at, inline);
+            }
         }
         self.found.extend(inner.found);
         self.by_value.extend(inner.by_value);
@@ -965,6 +968,13 @@ impl<'a> Visit<'a> for Find<'_> {
                 syn::Item::Fn(f) => Some(&f.sig.ident),
                 syn::Item::Const(c) => Some(&c.ident),
                 syn::Item::Static(st) => Some(&st.ident),
+                // `use api::fetch;` (or `as fetch`): the imported name, as an item's.
+                syn::Item::Use(u) => {
+                    let mut names = Vec::new();
+                    use_names(&u.tree, &mut names);
+                    self.declared.extend(names.iter().map(|n| lint_name(n)));
+                    None
+                }
                 _ => None,
             };
             if let Some(name) = name {
@@ -976,6 +986,17 @@ impl<'a> Visit<'a> for Find<'_> {
         self.declared.drain(from..from + items);
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// The names a `use` brings into its block (a glob's are not known).
+fn use_names<'a>(tree: &'a syn::UseTree, out: &mut Vec<&'a Ident>) {
+    match tree {
+        syn::UseTree::Path(p) => use_names(&p.tree, out),
+        syn::UseTree::Name(n) if n.ident != "self" => out.push(&n.ident),
+        syn::UseTree::Rename(r) => out.push(&r.rename),
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| use_names(t, out)),
+        _ => {}
+    }
 }
 
 /// A name as the lint compares it (without `r#`).
@@ -1006,8 +1027,10 @@ enum StdMacro {
     /// `matches!`: the first argument is an expression, the rest a pattern.
     Matches,
     /// A format macro, its format string at argument `string_at` (after a writer or a
-    /// condition); the arguments are borrowed.
-    Format { string_at: usize },
+    /// condition); the arguments are borrowed. `panics`: one of the panicking macros, whose
+    /// message alone (no argument after it) is printed as written before the 2021 edition,
+    /// which a macro cannot see: its inline arguments (`"{name}"`) are not read then.
+    Format { string_at: usize, panics: bool },
 }
 
 /// The standard macros whose arguments the borrow checks read, by their last path segment.
@@ -1016,24 +1039,42 @@ fn std_macro(name: &str) -> Option<StdMacro> {
     Some(match name {
         "vec" | "dbg" => StdMacro::ByValue,
         "matches" => StdMacro::Matches,
-        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "panic"
-        | "unreachable" | "todo" | "unimplemented" => StdMacro::Format { string_at: 0 },
-        "write" | "writeln" | "assert" | "debug_assert" => StdMacro::Format { string_at: 1 },
-        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => {
-            StdMacro::Format { string_at: 2 }
+        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" => {
+            StdMacro::Format {
+                string_at: 0,
+                panics: false,
+            }
         }
+        "panic" | "unreachable" | "todo" | "unimplemented" => StdMacro::Format {
+            string_at: 0,
+            panics: true,
+        },
+        "write" | "writeln" => StdMacro::Format {
+            string_at: 1,
+            panics: false,
+        },
+        "assert" | "debug_assert" => StdMacro::Format {
+            string_at: 1,
+            panics: true,
+        },
+        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => StdMacro::Format {
+            string_at: 2,
+            panics: false,
+        },
         _ => return None,
     })
 }
 
 impl Find<'_> {
     /// A format macro's arguments, its format string at `string_at`: the expressions are read,
-    /// a named argument's value only (`name = owned` names it for the format string), and the
-    /// format string's inline arguments (`{name}`) that no named argument defines are uses.
+    /// a named argument's value only (`name = owned` names it for the format string), and
+    /// (`inline`) the format string's inline arguments (`{name}`) that no named argument
+    /// defines are uses.
     fn format_args(
         &mut self,
         args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
         string_at: usize,
+        inline: bool,
     ) {
         let mut named = Vec::new();
         let mut text = None;
@@ -1054,7 +1095,7 @@ impl Find<'_> {
                 other => self.visit_expr(other),
             }
         }
-        if let Some(text) = text {
+        if let Some(text) = text.filter(|_| inline) {
             for inline in inline_format_args(&text.value()) {
                 if !named.contains(&inline) {
                     self.used(Ident::new(&inline, text.span()));
