@@ -384,6 +384,10 @@ impl ScopeInput {
         let mut options = Options::default();
         let mut errors = Vec::new();
         let mut body = None;
+        // No block anywhere in the input, and what is there is not options
+        // (`scope!(spawn!(work()).await)`): a body not written as one, and only that is said.
+        let no_block = !has_brace_group(&input);
+        let whole = input.clone();
         let parser = |stream: ParseStream<'_>| -> syn::Result<()> {
             options::parse_entries(
                 stream,
@@ -449,6 +453,13 @@ impl ScopeInput {
         if let Err(e) = parser.parse2(input) {
             errors.push(e);
         }
+        if no_block && errors.len() > 1 {
+            errors = vec![syn::Error::new_spanned(
+                whole,
+                "`scope!` needs a body block: write `scope!({ ... })` around what the scope \
+                 runs, or with options `scope!(limit = 4, { ... })`",
+            )];
+        }
         ScopeInput {
             options,
             errors,
@@ -458,6 +469,19 @@ impl ScopeInput {
             enclosing_handles,
         }
     }
+}
+
+/// Whether `tokens` hold a `{ .. }` group at their top level (or in an invisible group, as a
+/// `macro_rules!` fragment is passed on).
+fn has_brace_group(tokens: &TokenStream) -> bool {
+    tokens.clone().into_iter().any(|t| match &t {
+        proc_macro2::TokenTree::Group(g) => match g.delimiter() {
+            proc_macro2::Delimiter::Brace => true,
+            proc_macro2::Delimiter::None => has_brace_group(&g.stream()),
+            _ => false,
+        },
+        _ => false,
+    })
 }
 
 /// The kind of child a spawn macro starts.

@@ -630,6 +630,15 @@ impl Rewriter {
     fn record_local(&mut self, local: &syn::Local) {
         let mut names = Vec::new();
         crate::valid::pat_names(&local.pat, &mut names);
+        // A `let` a `cfg` may leave out changes nothing the child checks read: in doubt, they
+        // stay silent (a parameter it would shadow stays a parameter).
+        let cfg = local
+            .attrs
+            .iter()
+            .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+        if cfg {
+            names.clear();
+        }
         for name in &names {
             // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
@@ -1236,8 +1245,9 @@ impl Rewriter {
                 let msg = format!(
                     "this `async` block assigns to `{local}`, a local of the scope's body, \
                      but the body ends before the scope joins its children: an in-place child \
-                     may borrow only what outlives its scope (and `move` would give the child \
-                     a copy of its own, whose changes the body never sees)\n\
+                     may borrow only what outlives its scope (`move` would move it into the \
+                     child: the body would not see the child's changes, and a `Copy` value, a \
+                     counter, would compile and keep its old value)\n\
                      help: have the child return what it computes, and update `{local}` \
                      with it in the body (`let value = child.await?;`); or declare `{local}` \
                      before a `scope!` (the child may borrow it then) and read it once the \
@@ -1848,6 +1858,22 @@ impl VisitMut for Rewriter {
         let locals = self.locals.clone();
         let aliases = self.aliases.clone();
         self.aliases.merge(Aliases::of_block(block));
+        // The items it declares hide the locals of their names in it (`use helpers::a;`, `fn
+        // a()`): a child that names them uses the item.
+        for name in crate::valid::block_item_names(block) {
+            if name == "*" {
+                // A glob `use`: any name may be its (in doubt, the checks are silent).
+                self.bound.clear();
+                self.outside.clear();
+                self.refs.clear();
+                self.locals.clear();
+            } else {
+                self.bound.remove(&name);
+                self.outside.remove(&name);
+                self.refs.remove(&name);
+                self.locals.remove(&name);
+            }
+        }
         visit_mut::visit_block_mut(self, block);
         self.bound = bound;
         self.outside = outside;

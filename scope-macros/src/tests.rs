@@ -2538,3 +2538,92 @@ fn a_name_hidden_or_left_out_is_not_a_siblings_handle() {
         assert!(!o.contains("another child"), "{body}: {o}");
     }
 }
+
+#[test]
+fn a_scope_body_not_written_as_a_block_is_said_once() {
+    // An outside tester's report (probe85): the first error was "unknown option `spawn`".
+    let out = norm(&expand::scope(quote!(spawn!(work()).await)));
+    assert!(out.contains("needs a body block"), "{out}");
+    assert!(!out.contains("unknown option"), "{out}");
+    // Options alone keep their own message; a block anywhere is a body.
+    let out = norm(&expand::scope(quote!(limit = 2)));
+    assert!(out.contains("`scope!` needs a body:"), "{out}");
+    let out = norm(&expand::scope(quote!(limit = 2, { Ok(1) })));
+    assert!(!out.contains("compile_error"), "{out}");
+}
+
+#[test]
+fn items_hide_names_in_their_block_for_every_child_check() {
+    // The review of the child checks (probe87): an item or a `use` in a block of the body, a
+    // glob `use` in the child, and an item in the child hide the local of that name there;
+    // a `let` a `cfg` may leave out leaves a parameter a parameter.
+    let out = |sig: TokenStream, body: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(async fn f #sig -> Result<u32, E> #body),
+        ))
+    };
+    for (sig, body) in [
+        (
+            quote!(()),
+            quote!({
+                let a = spawn!(x());
+                let v = {
+                    use helpers::a;
+                    spawn!(async move { Ok(a()) })
+                };
+                Ok(a.await? + v.await?)
+            }),
+        ),
+        (
+            quote!(()),
+            quote!({
+                let a = spawn!(x());
+                let v = spawn!(async move {
+                    use helpers::*;
+                    Ok(a())
+                });
+                Ok(a.await? + v.await?)
+            }),
+        ),
+        (
+            quote!(()),
+            quote!({
+                let total = 0;
+                let h = spawn_in_place!(async {
+                    static mut total: u32 = 0;
+                    total += 1;
+                    Ok(())
+                });
+                h.await?;
+                Ok(total)
+            }),
+        ),
+        (
+            quote!((mut total: u32)),
+            quote!({
+                #[cfg(feature = "off")]
+                let total = 0;
+                let h = spawn_in_place!(async {
+                    total += 1;
+                    Ok(())
+                });
+                h.await?;
+                Ok(1)
+            }),
+        ),
+    ] {
+        let o = out(sig, body.clone());
+        assert!(!o.contains("compile_error"), "{body}: {o}");
+    }
+    // `todo!` formats its message in every edition: a name there is a use.
+    let o = out(
+        quote!(()),
+        quote!({
+            let a = spawn!(x());
+            spawn!(async move { todo!("{a:?}") });
+            Ok(a.await?)
+        }),
+    );
+    assert!(o.contains("another child"), "{o}");
+}

@@ -678,7 +678,7 @@ pub(crate) fn assigned_local(
             if self.found.is_none()
                 && self.in_move == 0
                 && self.locals.contains(&name)
-                && !self.declared.contains(&name)
+                && !hidden(&self.declared, &name)
             {
                 self.found = Some(ident.clone());
             }
@@ -736,8 +736,15 @@ pub(crate) fn assigned_local(
             syn::visit::visit_expr_async(self, a);
             self.in_move -= moves;
         }
-        // An item declared in the block captures nothing.
+        // An item declared in the block captures nothing, and hides the name in its block.
         fn visit_item(&mut self, _: &'a syn::Item) {}
+        fn visit_block(&mut self, block: &'a syn::Block) {
+            let from = self.declared.len();
+            self.declared.extend(block_item_names(block));
+            let items = self.declared.len() - from;
+            syn::visit::visit_block(self, block);
+            self.declared.drain(from..from + items);
+        }
     }
     let Expr::Async(block) = fut else {
         return None;
@@ -784,7 +791,7 @@ impl Find<'_> {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
                 let name = ident.to_string();
                 // A name the block bound itself is its own, not the outer one.
-                if !self.declared.contains(&name) {
+                if !hidden(&self.declared, &name) {
                     self.by_value.insert(name);
                 }
             }
@@ -960,27 +967,7 @@ impl<'a> Visit<'a> for Find<'_> {
         // that block, before its declaration too: a use of that name there is the item, not
         // the outer value; after the block, the outer value again.
         let from = self.declared.len();
-        for stmt in &block.stmts {
-            let syn::Stmt::Item(item) = stmt else {
-                continue;
-            };
-            let name = match item {
-                syn::Item::Fn(f) => Some(&f.sig.ident),
-                syn::Item::Const(c) => Some(&c.ident),
-                syn::Item::Static(st) => Some(&st.ident),
-                // `use api::fetch;` (or `as fetch`): the imported name, as an item's.
-                syn::Item::Use(u) => {
-                    let mut names = Vec::new();
-                    use_names(&u.tree, &mut names);
-                    self.declared.extend(names.iter().map(|n| lint_name(n)));
-                    None
-                }
-                _ => None,
-            };
-            if let Some(name) = name {
-                self.declared.push(lint_name(name));
-            }
-        }
+        self.declared.extend(block_item_names(block));
         let items = self.declared.len() - from;
         syn::visit::visit_block(self, block);
         self.declared.drain(from..from + items);
@@ -988,14 +975,40 @@ impl<'a> Visit<'a> for Find<'_> {
     fn visit_item(&mut self, _: &'a syn::Item) {}
 }
 
-/// The names a `use` brings into its block (a glob's are not known).
-fn use_names<'a>(tree: &'a syn::UseTree, out: &mut Vec<&'a Ident>) {
+/// The names of the items a block declares (`fn`, `const`, `static`, and what a `use` brings
+/// in, `use api::fetch;` or `as fetch`; a glob's are not known, `*` stands for them): in that
+/// block, before their declaration too, they hide a local of the same name from around it.
+pub(crate) fn block_item_names(block: &syn::Block) -> Vec<String> {
+    let mut out = Vec::new();
+    for stmt in &block.stmts {
+        let syn::Stmt::Item(item) = stmt else {
+            continue;
+        };
+        match item {
+            syn::Item::Fn(f) => out.push(lint_name(&f.sig.ident)),
+            syn::Item::Const(c) => out.push(lint_name(&c.ident)),
+            syn::Item::Static(st) => out.push(lint_name(&st.ident)),
+            syn::Item::Use(u) => use_names(&u.tree, &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `name` is one of the `declared` names, or a glob `use` (`*`) may have brought it in.
+fn hidden(declared: &[String], name: &str) -> bool {
+    declared.iter().any(|d| d == name || d == "*")
+}
+
+/// The names a `use` brings into its block (a glob's are not known: `*`).
+fn use_names(tree: &syn::UseTree, out: &mut Vec<String>) {
     match tree {
         syn::UseTree::Path(p) => use_names(&p.tree, out),
-        syn::UseTree::Name(n) if n.ident != "self" => out.push(&n.ident),
-        syn::UseTree::Rename(r) => out.push(&r.rename),
+        syn::UseTree::Name(n) if n.ident != "self" => out.push(lint_name(&n.ident)),
+        syn::UseTree::Rename(r) => out.push(lint_name(&r.rename)),
         syn::UseTree::Group(g) => g.items.iter().for_each(|t| use_names(t, out)),
-        _ => {}
+        syn::UseTree::Glob(_) => out.push("*".to_owned()),
+        syn::UseTree::Name(_) => {}
     }
 }
 
@@ -1011,7 +1024,7 @@ impl Find<'_> {
     fn used(&mut self, ident: Ident) {
         let name = ident.to_string();
         let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-        if self.locals.contains(&name) && !self.declared.contains(&name) {
+        if self.locals.contains(&name) && !hidden(&self.declared, &name) {
             if self.in_move > 0 {
                 self.by_value.insert(name);
             }
@@ -1039,13 +1052,13 @@ fn std_macro(name: &str) -> Option<StdMacro> {
     Some(match name {
         "vec" | "dbg" => StdMacro::ByValue,
         "matches" => StdMacro::Matches,
-        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" => {
-            StdMacro::Format {
-                string_at: 0,
-                panics: false,
-            }
-        }
-        "panic" | "unreachable" | "todo" | "unimplemented" => StdMacro::Format {
+        // (`todo!` and `unimplemented!` format their message in every edition.)
+        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "todo"
+        | "unimplemented" => StdMacro::Format {
+            string_at: 0,
+            panics: false,
+        },
+        "panic" | "unreachable" => StdMacro::Format {
             string_at: 0,
             panics: true,
         },
