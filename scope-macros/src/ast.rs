@@ -384,8 +384,8 @@ impl ScopeInput {
         let mut options = Options::default();
         let mut errors = Vec::new();
         let mut body = None;
-        // No block anywhere in the input, and what is there is not options
-        // (`scope!(spawn!(work()).await)`): a body not written as one, and only that is said.
+        // No block anywhere in the input, and what is there is not options (no `=` in it:
+        // `scope!(spawn!(work()).await)`): a body not written as one, and only that is said.
         let no_block = !has_brace_group(&input);
         let whole = input.clone();
         let parser = |stream: ParseStream<'_>| -> syn::Result<()> {
@@ -453,7 +453,12 @@ impl ScopeInput {
         if let Err(e) = parser.parse2(input) {
             errors.push(e);
         }
-        if no_block && errors.len() > 1 {
+        // (Options gone wrong, `scope!(limt = 4)`, keep their own messages.)
+        let options_written = whole
+            .clone()
+            .into_iter()
+            .any(|t| matches!(&t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '='));
+        if no_block && errors.len() > 1 && !options_written {
             errors = vec![syn::Error::new_spanned(
                 whole,
                 "`scope!` needs a body block: write `scope!({ ... })` around what the scope \

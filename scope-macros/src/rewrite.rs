@@ -630,16 +630,10 @@ impl Rewriter {
     fn record_local(&mut self, local: &syn::Local) {
         let mut names = Vec::new();
         crate::valid::pat_names(&local.pat, &mut names);
-        // A `let` a `cfg` may leave out changes nothing the child checks read: in doubt, they
-        // stay silent (a parameter it would shadow stays a parameter).
-        let cfg = local
-            .attrs
-            .iter()
-            .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
-        if cfg {
-            names.clear();
-        }
-        for name in &names {
+        // A `let` a `cfg` may leave out does not shadow a parameter or an outside name for the
+        // child checks (in doubt, they stay silent); a name it binds anew is the body's.
+        let cfg = local.attrs.iter().any(|a| a.path().is_ident("cfg"));
+        for name in names.iter().filter(|_| !cfg) {
             // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
             self.outside.remove(name);
@@ -1860,18 +1854,23 @@ impl VisitMut for Rewriter {
         self.aliases.merge(Aliases::of_block(block));
         // The items it declares hide the locals of their names in it (`use helpers::a;`, `fn
         // a()`): a child that names them uses the item.
+        // (What the orphan lint knows of a name stays: an item cannot hide a value there that
+        // the lint would miss, and a glob would switch it off.)
         for name in crate::valid::block_item_names(block) {
+            let handle = |o: &Origin| is_any_handle_origin(o) || is_child_handle_origin(o);
             if name == "*" {
                 // A glob `use`: any name may be its (in doubt, the checks are silent).
                 self.bound.clear();
                 self.outside.clear();
                 self.refs.clear();
-                self.locals.clear();
+                self.locals.retain(|_, o| !handle(o));
             } else {
                 self.bound.remove(&name);
                 self.outside.remove(&name);
                 self.refs.remove(&name);
-                self.locals.remove(&name);
+                if self.locals.get(&name).is_some_and(handle) {
+                    self.locals.remove(&name);
+                }
             }
         }
         visit_mut::visit_block_mut(self, block);
@@ -1894,10 +1893,7 @@ impl VisitMut for Rewriter {
                     .init
                     .as_ref()
                     .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr))
-                    && !local
-                        .attrs
-                        .iter()
-                        .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+                    && !local.attrs.iter().any(|a| a.path().is_ident("cfg"));
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 if child {

@@ -2627,3 +2627,47 @@ fn items_hide_names_in_their_block_for_every_child_check() {
     );
     assert!(o.contains("another child"), "{o}");
 }
+
+#[test]
+fn a_glob_or_a_cfg_silences_no_more_than_it_must() {
+    // Its review (probe88): a glob `use` switched the orphan lint off in its block and took a
+    // move there for a borrow; a counter declared under `cfg` lost the assignment check; a
+    // misspelled option with no body lost its own message.
+    let scoped = |body: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(async fn f(set: &mut tokio::task::JoinSet<()>) -> Result<u32, E> #body),
+        ))
+    };
+    let o = scoped(quote!({
+        use std::sync::atomic::*;
+        set.spawn(work());
+        Ok(1)
+    }));
+    assert!(o.contains("does not own"), "{o}");
+    let o = scoped(quote!({
+        let kept = vec![1];
+        spawn!(async {
+            let n = kept.len();
+            {
+                use helpers::*;
+                consume(kept);
+            }
+            Ok(n)
+        });
+        Ok(1)
+    }));
+    assert!(!o.contains("compile_error"), "{o}");
+    let o = scoped(quote!({
+        #[cfg(debug_assertions)]
+        let mut hits = 0;
+        spawn_in_place!(async {
+            hits += 1;
+            Ok(())
+        });
+        Ok(1)
+    }));
+    assert!(o.contains("assigns to `hits`"), "{o}");
+    let o = norm(&expand::scope(quote!(limt = 4)));
+    assert!(o.contains("unknown option `limt`"), "{o}");
+}

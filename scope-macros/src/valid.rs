@@ -790,8 +790,9 @@ impl Find<'_> {
         if let Expr::Path(p) = e {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
                 let name = ident.to_string();
-                // A name the block bound itself is its own, not the outer one.
-                if !hidden(&self.declared, &name) {
+                // A name the block bound itself is its own, not the outer one. (One a glob
+                // may have brought in counts as moved: in doubt, the check is silent.)
+                if !self.declared.contains(&name) {
                     self.by_value.insert(name);
                 }
             }
