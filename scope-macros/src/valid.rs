@@ -658,108 +658,15 @@ pub(crate) fn assigned_local(
     fut: &Expr,
     locals: &std::collections::HashSet<String>,
 ) -> Option<Ident> {
-    struct Assigned<'l> {
-        locals: &'l std::collections::HashSet<String>,
-        declared: Vec<String>,
-        in_move: usize,
-        found: Option<Ident>,
-    }
-    impl Assigned<'_> {
-        fn check(&mut self, target: &Expr) {
-            let mut e = target;
-            while let Expr::Paren(p) = e {
-                e = &p.expr;
-            }
-            let Expr::Path(p) = e else { return };
-            let (None, Some(ident)) = (&p.qself, p.path.get_ident()) else {
-                return;
-            };
-            let name = ident.to_string();
-            if self.found.is_none()
-                && self.in_move == 0
-                && self.locals.contains(&name)
-                && !hidden(&self.declared, &name)
-            {
-                self.found = Some(ident.clone());
-            }
-        }
-    }
-    impl<'a> Visit<'a> for Assigned<'_> {
-        fn visit_expr_assign(&mut self, a: &'a syn::ExprAssign) {
-            self.check(&a.left);
-            syn::visit::visit_expr_assign(self, a);
-        }
-        fn visit_expr_binary(&mut self, b: &'a syn::ExprBinary) {
-            use syn::BinOp as B;
-            let assigns = matches!(
-                b.op,
-                B::AddAssign(_)
-                    | B::SubAssign(_)
-                    | B::MulAssign(_)
-                    | B::DivAssign(_)
-                    | B::RemAssign(_)
-                    | B::BitXorAssign(_)
-                    | B::BitAndAssign(_)
-                    | B::BitOrAssign(_)
-                    | B::ShlAssign(_)
-                    | B::ShrAssign(_)
-            );
-            if assigns {
-                self.check(&b.left);
-            }
-            syn::visit::visit_expr_binary(self, b);
-        }
-        // A name a pattern binds is the block's own from there on (in doubt, silent).
-        fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-            self.declared.push(p.ident.to_string());
-            syn::visit::visit_pat_ident(self, p);
-        }
-        fn visit_local(&mut self, local: &'a syn::Local) {
-            if let Some(init) = &local.init {
-                self.visit_expr(&init.expr);
-                if let Some((_, diverge)) = &init.diverge {
-                    self.visit_expr(diverge);
-                }
-            }
-            self.visit_pat(&local.pat);
-        }
-        // A nested `move` closure or block takes its captures by value: not read.
-        fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
-            let moves = usize::from(c.capture.is_some());
-            self.in_move += moves;
-            syn::visit::visit_expr_closure(self, c);
-            self.in_move -= moves;
-        }
-        fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
-            let moves = usize::from(a.capture.is_some());
-            self.in_move += moves;
-            syn::visit::visit_expr_async(self, a);
-            self.in_move -= moves;
-        }
-        // An item declared in the block captures nothing, and hides the name in its block.
-        fn visit_item(&mut self, _: &'a syn::Item) {}
-        fn visit_block(&mut self, block: &'a syn::Block) {
-            let from = self.declared.len();
-            self.declared.extend(block_item_names(block));
-            let items = self.declared.len() - from;
-            syn::visit::visit_block(self, block);
-            self.declared.drain(from..from + items);
-        }
-    }
     let Expr::Async(block) = fut else {
         return None;
     };
     if block.capture.is_some() {
         return None;
     }
-    let mut find = Assigned {
-        locals,
-        declared: Vec::new(),
-        in_move: 0,
-        found: None,
-    };
+    let mut find = Find::new(locals);
     find.visit_block(&block.block);
-    find.found
+    find.assigned.into_iter().next()
 }
 
 /// Finds the uses of the locals of a spawned `async` block (see [`used_local`]).
@@ -775,8 +682,38 @@ struct Find<'l> {
     /// Inside a nested `move` closure or `async move` block, which takes what it names by
     /// value (from the block being read).
     in_move: usize,
+    /// The locals assigned to by their bare names (`total += n`, `last = x`), outside nested
+    /// `move` closures and blocks, in order.
+    assigned: Vec<Ident>,
 }
-impl Find<'_> {
+impl<'l> Find<'l> {
+    fn new(locals: &'l std::collections::HashSet<String>) -> Self {
+        Find {
+            locals,
+            declared: Vec::new(),
+            found: Vec::new(),
+            by_value: std::collections::HashSet::new(),
+            in_move: 0,
+            assigned: Vec::new(),
+        }
+    }
+
+    /// Notes an assignment's target, if it is a bare name of one of the locals.
+    fn assigns(&mut self, target: &Expr) {
+        let mut e = target;
+        while let Expr::Paren(p) = e {
+            e = &p.expr;
+        }
+        let Expr::Path(p) = e else { return };
+        let (None, Some(ident)) = (&p.qself, p.path.get_ident()) else {
+            return;
+        };
+        let name = ident.to_string();
+        if self.in_move == 0 && self.locals.contains(&name) && !hidden(&self.declared, &name) {
+            self.assigned.push(ident.clone());
+        }
+    }
+
     /// Notes `e` as a value moved out, if it is a bare name.
     fn moved(&mut self, e: &Expr) {
         let mut e = e;
@@ -859,8 +796,28 @@ impl<'a> Visit<'a> for Find<'_> {
         syn::visit::visit_expr_try(self, t);
     }
     fn visit_expr_assign(&mut self, a: &'a syn::ExprAssign) {
+        self.assigns(&a.left);
         self.moved(&a.right);
         syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_binary(&mut self, b: &'a syn::ExprBinary) {
+        use syn::BinOp as B;
+        if matches!(
+            b.op,
+            B::AddAssign(_)
+                | B::SubAssign(_)
+                | B::MulAssign(_)
+                | B::DivAssign(_)
+                | B::RemAssign(_)
+                | B::BitXorAssign(_)
+                | B::BitAndAssign(_)
+                | B::BitOrAssign(_)
+                | B::ShlAssign(_)
+                | B::ShrAssign(_)
+        ) {
+            self.assigns(&b.left);
+        }
+        syn::visit::visit_expr_binary(self, b);
     }
     fn visit_expr_return(&mut self, r: &'a syn::ExprReturn) {
         if let Some(e) = &r.expr {
@@ -935,11 +892,9 @@ impl<'a> Visit<'a> for Find<'_> {
             return;
         };
         let mut inner = Find {
-            locals: self.locals,
             declared: self.declared.clone(),
-            found: Vec::new(),
-            by_value: std::collections::HashSet::new(),
             in_move: self.in_move,
+            ..Find::new(self.locals)
         };
         match kind {
             // `vec![conn]`, `dbg!(req)`: each argument is taken by value.
@@ -962,6 +917,7 @@ impl<'a> Visit<'a> for Find<'_> {
         }
         self.found.extend(inner.found);
         self.by_value.extend(inner.by_value);
+        self.assigned.extend(inner.assigned);
     }
     fn visit_block(&mut self, block: &'a syn::Block) {
         // An item the block declares (`fn s() -> u32`, a `const`, a `static`) is its own in
@@ -1053,7 +1009,7 @@ fn std_macro(name: &str) -> Option<StdMacro> {
     Some(match name {
         "vec" | "dbg" => StdMacro::ByValue,
         "matches" => StdMacro::Matches,
-        // (`todo!` and `unimplemented!` format their message in every edition.)
+        // (`todo` and `unimplemented` format their message in every edition.)
         "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "todo"
         | "unimplemented" => StdMacro::Format {
             string_at: 0,
@@ -1170,13 +1126,7 @@ fn used_local(
     if block.capture.is_some() && !moved {
         return None;
     }
-    let mut find = Find {
-        locals,
-        declared: Vec::new(),
-        found: Vec::new(),
-        by_value: std::collections::HashSet::new(),
-        in_move: 0,
-    };
+    let mut find = Find::new(locals);
     find.visit_block(&block.block);
     if let Some(syn::Stmt::Expr(tail, None)) = block.block.stmts.last() {
         // The block's value is moved out of it.
@@ -1195,13 +1145,7 @@ pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) ->
     if names.is_empty() {
         return None;
     }
-    let mut find = Find {
-        locals: names,
-        declared: Vec::new(),
-        found: Vec::new(),
-        by_value: std::collections::HashSet::new(),
-        in_move: 0,
-    };
+    let mut find = Find::new(names);
     let Expr::Async(block) = fut else {
         return None;
     };
