@@ -705,3 +705,179 @@ async fn a_shutdown_grace_is_given_at_the_applications_shutdown_only() {
     assert!(!cleaned, "the shutdown grace ran past the scope's deadline");
     assert_eq!(took, ms(500));
 }
+
+// ---------------------------------------------------------------------------------------------
+// A child its runtime drops (the runtime shut down under a scope that runs on): not a success,
+// not an abort of ours.
+
+/// What a scope run by [`under_a_runtime_that_shuts_down`] is given: a way to say its child
+/// has started (the runtime then shuts down), and a way to wait until it has.
+struct RuntimeGoes {
+    started: tokio::sync::oneshot::Sender<()>,
+    gone: tokio::sync::oneshot::Receiver<()>,
+}
+
+type Run<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Runs `run` (a scope) on a thread of its own through a two-worker runtime's
+/// `Handle::block_on`, so it stays on that runtime throughout; once `run` says its child has
+/// started, shuts the runtime down (which drops the child's task, not this thread's future),
+/// tells `run` so, and returns what `run` returned.
+fn under_a_runtime_that_shuts_down<T: Send + 'static>(
+    run: impl FnOnce(RuntimeGoes) -> Run<T> + Send + 'static,
+) -> T {
+    under_this_runtime_that_shuts_down(common::two_workers(), run)
+}
+
+fn under_this_runtime_that_shuts_down<T: Send + 'static>(
+    rt: tokio::runtime::Runtime,
+    run: impl FnOnce(RuntimeGoes) -> Run<T> + Send + 'static,
+) -> T {
+    let handle = rt.handle().clone();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (gone_tx, gone) = tokio::sync::oneshot::channel();
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (started, rx) = tokio::sync::oneshot::channel();
+        let fut = run(RuntimeGoes { started, gone });
+        let out = handle.block_on(async move {
+            let mut fut = std::pin::pin!(fut);
+            let mut rx = std::pin::pin!(rx);
+            // Drive the run until its child says it started, then tell the main thread.
+            tokio::select! {
+                out = &mut fut => return out,
+                _ = &mut rx => {}
+            }
+            started_tx.send(()).unwrap();
+            fut.await
+        });
+        out_tx.send(out).ok();
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the child never started");
+    rt.shutdown_timeout(ms(50));
+    let _ = gone_tx.send(());
+    out_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the scope did not return after its runtime shut down")
+}
+
+/// The child that the runtime drops: says it started, then would fail a second later.
+async fn upload(started: tokio::sync::oneshot::Sender<()>) -> Result<(), AppError> {
+    started.send(()).unwrap();
+    std::future::pending::<()>().await;
+    Err(AppError::Boom(1))
+}
+
+fn names_the_runtime(cause: &Cause) -> bool {
+    let text = cause.to_string();
+    text.contains("runtime shut down") && text.contains("upload")
+}
+
+#[test]
+fn a_child_its_runtime_drops_after_the_body_returned_is_not_the_bodys_success() {
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                s.spawn_named("upload", upload(goes.started));
+                Ok::<_, AppError>("all uploads done")
+            })
+            .await
+        })
+    });
+    let cause = out.as_ref().err().and_then(AppError::interrupted);
+    assert!(
+        cause
+            .and_then(Interrupted::cause)
+            .is_some_and(names_the_runtime),
+        "the scope returned {out:?}, not the runtime's drop of `upload`"
+    );
+}
+
+#[test]
+fn a_child_its_runtime_drops_tells_its_handle_so_not_that_it_was_aborted() {
+    // The body awaits the handle. Whether it reads it depends on who comes first: the task's
+    // end, which completes the handle after the drop, or the scope's abort of its body after
+    // the cancel (no grace). Either way the runtime is named; a few rounds see both.
+    for _ in 0..10 {
+        let out = under_a_runtime_that_shuts_down(|goes| {
+            Box::pin(async move {
+                let s = &Scope::new(Config::new());
+                s.run(async {
+                    let child = s.spawn_named("upload", upload(goes.started));
+                    Ok::<_, AppError>(child.await)
+                })
+                .await
+            })
+        });
+        let seen = match &out {
+            Ok(Err(handle)) => handle.cause(),
+            Err(scope) => scope.interrupted().and_then(Interrupted::cause),
+            Ok(Ok(())) => None,
+        };
+        assert!(
+            seen.is_some_and(names_the_runtime),
+            "the handle (or the scope) said {out:?}, not the runtime's drop of `upload`"
+        );
+    }
+}
+
+#[test]
+fn a_race_whose_candidate_its_runtime_drops_does_not_blame_a_handle() {
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let race = &scope_runtime::Race::<u32, AppError>::new(Config::new());
+            race.run(async {
+                race.spawn_named("upload", async move {
+                    upload(goes.started).await?;
+                    Ok(1)
+                });
+            })
+            .await
+            .map_err(|e| e.to_string())
+        })
+    });
+    match out {
+        Err(text) if text.contains("runtime shut down") && !text.contains("handle") => {}
+        other => panic!("the race returned {other:?}, not the runtime's drop of `upload`"),
+    }
+}
+
+#[test]
+fn a_child_spawned_after_its_runtime_shut_down_is_told_so_not_that_its_scope_was_dropped() {
+    // The runtime drops a task spawned after its shutdown before its first poll, a spawned
+    // child's and a blocking child's alike: neither ran, and nothing of ours stopped them.
+    // (The body returns after the cancel this makes: its value answers it, as any does.)
+    for blocking in [false, true] {
+        let out = under_a_runtime_that_shuts_down(move |goes| {
+            Box::pin(async move {
+                let s = &Scope::new(Config::new());
+                s.run(async {
+                    goes.started.send(()).unwrap();
+                    goes.gone.await.unwrap();
+                    let child = if blocking {
+                        s.spawn_blocking(|_| Ok::<_, AppError>(()))
+                    } else {
+                        s.spawn(async { Ok::<_, AppError>(()) })
+                    };
+                    let seen = child.await;
+                    Ok::<_, AppError>((seen, scope_runtime::is_cancelled()))
+                })
+                .await
+            })
+        });
+        match out {
+            Ok((Err(Interrupted::NotStarted(why)), true))
+                if why
+                    .cause()
+                    .to_string()
+                    .contains("the runtime shut down, dropping child") => {}
+            other => panic!(
+                "the handle said {other:?}, not the runtime's drop of the child, with the scope \
+                 cancelled (blocking: {blocking})"
+            ),
+        }
+    }
+}

@@ -35,6 +35,8 @@ struct Job<F, T, E> {
     tx: Channel<T>,
     slot: bool,
     seq: Seq,
+    /// Handed to the pool: the runtime may drop it unrun (see `Drop`).
+    handed: bool,
 }
 
 impl<F, O, E> Job<F, O::Ok, E>
@@ -101,6 +103,11 @@ impl<F, T, E> Drop for Job<F, T, E> {
     fn drop(&mut self) {
         let unstarted = self.f.take().map(|f| {
             let (shared, cx) = (&self.shared, &self.cx);
+            if self.handed && !shared.tracker.is_sealed_anywhere() && !shared.is_cancelled_in(cx) {
+                // Neither a stop nor a cancel of ours: the runtime dropped the job from its
+                // pool's queue, shutting down (see `spawn::runtime_dropped`).
+                let _ = super::spawn::runtime_dropped(shared, &self.info);
+            }
             shared.cut_short(|| shared.cause_in(cx).is_some_and(|c| by_handle(&c)));
             // Never ran: its scope closed first, or it was cancelled before its thread came.
             // What the closure captured is user code: a panic dropping it is this child's
@@ -207,6 +214,7 @@ where
             tx: Channel(Some(tx)),
             slot: false,
             seq: NO_SEQ,
+            handed: false,
         };
         let t = Arc::clone(&ticket);
         // Started on the runtime it was spawned on, whatever thread admits it (a slot can be
@@ -225,6 +233,7 @@ where
             job.seq = NO_SEQ;
             // It will run: not a future its scope keeps (the leak check tells them apart).
             job.obs.handed_over(&job.info);
+            job.handed = true;
             let shared = Arc::clone(&job.shared);
             // In a cell that a stop empties: a job still waiting for a thread of the pool is
             // dropped at once, unstarted, and does not hold its scope open until a thread

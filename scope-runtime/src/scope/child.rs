@@ -465,6 +465,7 @@ impl<'s, T> Child<'s, T> {
                 return Panicked::without_payload(self.info.clone(), message).into();
             }
             Some(Lost::NotStarted(cause)) => return NotStarted::new(cause).into(),
+            Some(Lost::Dropped(cause)) => return Interrupted::from_shared_cause(cause),
             None => {}
         }
         let cause = self

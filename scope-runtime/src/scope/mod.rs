@@ -286,6 +286,8 @@ pub(crate) enum Lost {
     DropPanic(String),
     /// It was aborted before its first poll: why.
     NotStarted(Arc<Cause>),
+    /// Its runtime dropped it, shutting down: the cause the scope was cancelled with.
+    Dropped(Arc<Cause>),
 }
 
 /// The background children of a scope.
@@ -2130,6 +2132,12 @@ where
     /// reported as the body's success (a child's panic is still the result: it always wins).
     /// Children that answer the cancel with values of their own leave the body's value as the
     /// result, and a child stopped through its own handle does not count.
+    ///
+    /// A runtime that shuts down while the scope runs on (driven by `Handle::block_on` on a
+    /// thread of its own, say) drops the scope's tasks: a child dropped so cancels the scope,
+    /// with a cause that names it ("the runtime shut down, dropping child `upload`"), which its
+    /// handle reads too. So a body that returned before that does not have its value taken
+    /// for a success.
     ///
     /// # Panics
     ///

@@ -148,6 +148,8 @@ const SLOT: u8 = 4;
 const UNIT: u8 = 8;
 /// A background child: stopped when the body returns, which is not a failure.
 pub(crate) const BACKGROUND: u8 = 16;
+/// Handed to the runtime as a task (32 is the context's `LAZY`): the runtime may drop it.
+const TASK: u8 = 64;
 
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
 
@@ -209,6 +211,14 @@ pin_project_lite::pin_project! {
                 };
                 let shared = &**this.shared;
                 let background = flags & BACKGROUND != 0;
+                // (One that never started reads the scope's cause below, as any does.)
+                let by_runtime = if flags & TASK != 0 && panicked.is_none() {
+                    let lazy = lazy(flags, this.info);
+                    dropped_by_its_runtime(this.cx.as_ref(), lazy, this.info, background, shared)
+                        .filter(|_| flags & STARTED != 0)
+                } else {
+                    None
+                };
                 if !background {
                     let (cx, lazy, seen) = (this.cx.as_ref(), lazy(flags, this.info), *this.seen);
                     shared.cut_short(|| cancelled_alone(cx, lazy, seen, shared).is_some());
@@ -220,6 +230,12 @@ pin_project_lite::pin_project! {
                         shared.record_lost(this.info.id(), background, Lost::DropPanic(message));
                     }
                     Some(Err(shared.panicked(this.info, payload).into()))
+                } else if let Some(cause) = by_runtime {
+                    if D::DIRECT {
+                        let lost = Lost::Dropped(Arc::clone(&cause));
+                        shared.record_lost(this.info.id(), background, lost);
+                    }
+                    Some(Err(Interrupted::from_shared_cause(cause)))
                 } else if D::DIRECT && flags & STARTED != 0 && !OBSERVED {
                     // An aborted task's handle reads "aborted" from tokio, and nothing else
                     // reads its outcome: none is built (its cause would be an allocation).
@@ -322,6 +338,40 @@ fn cancelled_alone<E>(
         return None;
     }
     own_cause(cx, lazy, shared).filter(|c| by_handle(c))
+}
+
+/// A child's task dropped unfinished with nothing of ours behind it (no abort sealed
+/// its scope or one above, neither its scope nor the child was cancelled): its runtime
+/// dropped it, shutting down. That is a cancel of the scope, with a cause that says so: the
+/// body learns that the runtime is going, a value it returned first is not its success (the
+/// child was cut short), and the handle reads the cause (not "aborted": nobody aborted it).
+/// Returns the cause. Cold: a child ends so only at a runtime's shutdown.
+#[cold]
+#[inline(never)]
+fn dropped_by_its_runtime<E>(
+    cx: Option<&Cx>,
+    lazy: Lazy,
+    info: &TaskInfo,
+    background: bool,
+    shared: &Shared<E>,
+) -> Option<Arc<Cause>> {
+    if shared.tracker.is_sealed_anywhere()
+        || shared.is_cancelled_in(&shared.child_parent(background))
+        || own_cause(cx, lazy, shared).is_some()
+    {
+        return None;
+    }
+    Some(runtime_dropped(shared, info))
+}
+
+/// Cancels the scope for a child its runtime dropped as it shut down (see
+/// [`dropped_by_its_runtime`]; a blocking child's job, too): the cause, which names the child.
+#[cold]
+#[inline(never)]
+pub(super) fn runtime_dropped<E>(shared: &Shared<E>, info: &TaskInfo) -> Arc<Cause> {
+    let cause = Cause::explicit(format!("the runtime shut down, dropping child `{info}`"));
+    shared.cancel_own(cause.clone());
+    Arc::new(cause)
 }
 
 /// Whether a cause on a child's own context came from its handle: not inherited from its
@@ -951,6 +1001,8 @@ where
     D: Deliver<OkOf<F, E>> + Send + 'static,
     D::Output: Send + 'static,
 {
+    let mut task = task;
+    task.flags |= TASK;
     task.obs.handed_over(info);
     let handle = runtime.spawn(task);
     register(shared, handle.abort_handle().into());
@@ -987,6 +1039,7 @@ where
             // Aborted while it waited: dropped unstarted (its slot passes on).
             return;
         }
+        task.flags |= TASK;
         task.obs.handed_over(&task.info);
         let handle = runtime.spawn(task);
         ticket.started(&handle.abort_handle().into());
