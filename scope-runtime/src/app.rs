@@ -45,7 +45,7 @@ use tokio::time::Instant;
 
 use crate::cause::{Cause, Signal};
 use crate::cx::{deadline_after, saturating_add, Cx};
-use crate::error::{drop_after_panic, keep_first};
+use crate::error::{drop_after_panic, keep_first, ConfigError};
 use crate::info::TaskInfo;
 use crate::service::{keep_in, Inner as ServiceInner, Panic, Service, StopReport, TaskFailure};
 use crate::slot::Slot;
@@ -80,6 +80,8 @@ struct AppInner {
     /// The report of a run that resumed a callback's panic at its end in place of returning
     /// it, for `#[scope::main]` to print before it exits with that panic.
     report_at_panic: Mutex<Option<ShutdownReport>>,
+    /// A run has begun (its first poll): another is refused.
+    ran: AtomicBool,
 }
 
 impl AppInner {
@@ -158,6 +160,7 @@ impl App {
                 looked_at: AtomicUsize::new(0),
                 report_at_panic: Mutex::new(None),
                 stops_until: Mutex::new(None),
+                ran: AtomicBool::new(false),
             }),
         }
     }
@@ -351,7 +354,10 @@ impl App {
     /// before it ended) and what each phase did (after a second signal too: the services'
     /// unread failures and the tasks it aborted, by name).
     ///
-    /// An application runs once: when `run` returns (or its future is dropped), the
+    /// An application runs once: a second run (after the first, or inside it) is refused. It
+    /// returns `None` at once, with a report whose [`refused`](ShutdownReport::refused) says
+    /// so; its work is dropped unpolled, and the application (its context, its services) is
+    /// left as it was. When `run` returns (or its future is dropped), the
     /// application's context has ended. Its cause is the shutdown's if a signal came, else
     /// [`Cause::Finished`] naming the application (`app`), so work detached under
     /// [`App::cx`] itself (not under a scope) learns that the program is done. A run that
@@ -406,6 +412,17 @@ impl App {
         F: Future,
         S: Stream<Item = Signal>,
     {
+        // AcqRel: one run of any number racing here takes the application.
+        if self.inner.ran.swap(true, Ordering::AcqRel) {
+            // Before anything of a run is set up: the application is left as it was (the
+            // work, user code, is dropped here, under no lock).
+            drop(work);
+            let report = ShutdownReport {
+                refused: Some(ConfigError::AppAlreadyRun),
+                ..ShutdownReport::default()
+            };
+            return (None, report);
+        }
         // Declared first, so it ends the context last: after the main work was dropped.
         let mut ends = EndsOnDrop {
             app: &self.inner,
@@ -965,6 +982,7 @@ pub struct ShutdownReport {
     stopped: Vec<StopReport>,
     failures: Vec<TaskFailure>,
     failures_lost: usize,
+    refused: Option<ConfigError>,
 }
 
 impl ShutdownReport {
@@ -1100,12 +1118,41 @@ impl ShutdownReport {
     /// See [`App`] and [`ShutdownReport`].
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.forced.is_none() && self.stopped.iter().all(StopReport::is_clean)
+        self.forced.is_none()
+            && self.refused.is_none()
+            && self.stopped.iter().all(StopReport::is_clean)
+    }
+
+    /// Why the run was refused, if it was: the application had run already, or was running
+    /// ([`ConfigError::AppAlreadyRun`]); an application runs once. A refused run ran nothing
+    /// and left the application as it was: its report says nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{App, ConfigError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let app = App::new();
+    /// let never = futures_util::stream::empty();
+    /// let (out, report) = app.run(std::time::Duration::from_secs(1), never, async { 1 }).await;
+    /// assert_eq!((out, report.refused()), (Some(1), None));
+    /// let never = futures_util::stream::empty();
+    /// let (out, report) = app.run(std::time::Duration::from_secs(1), never, async { 2 }).await;
+    /// assert_eq!((out, report.refused()), (None, Some(&ConfigError::AppAlreadyRun)));
+    /// assert!(!report.is_clean());
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn refused(&self) -> Option<&ConfigError> {
+        self.refused.as_ref()
     }
 }
 
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(refused) = &self.refused {
+            return write!(f, "shutdown: refused: {refused}");
+        }
         let mut lines = Vec::new();
         match (&self.signal, self.running_for) {
             (Some(s), Some(after)) if self.while_draining => {

@@ -622,6 +622,13 @@ pub enum ConfigError {
     /// A scope was run a second time; make a new scope instead.
     #[error("this scope has already been run; a scope runs once, so enter a new one")]
     AlreadyRun,
+    /// An [`App`](crate::App) was run a second time, or inside its own run; make a new
+    /// application instead ([`ShutdownReport::refused`](crate::ShutdownReport::refused)).
+    #[error(
+        "this application has already been run (or is running); an application runs once, so \
+         make a new one"
+    )]
+    AppAlreadyRun,
     /// A [`Supervisor`](crate::Supervisor)'s limit is below its number of children: each
     /// child runs for the supervisor's whole life, so the ones past the limit would never
     /// start.

@@ -2412,3 +2412,62 @@ async fn a_grace_the_works_scope_sets_itself_stands_at_the_shutdown() {
         other => panic!("aborted at the signal, as the scope's own grace says: {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_application_runs_once_a_second_run_is_refused_and_runs_nothing() {
+    let app = App::new();
+    let (out, report) = app
+        .run(MS, futures_util::stream::empty(), async { 1 })
+        .await;
+    assert_eq!((out, report.refused()), (Some(1), None));
+    // Again, after its end: refused, the work not run (its context has ended).
+    let ran = Arc::new(Mutex::new(false));
+    let r = Arc::clone(&ran);
+    let (out, report) = app
+        .run(MS, futures_util::stream::empty(), async move {
+            *r.lock().unwrap() = true;
+            2
+        })
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(
+        report.refused(),
+        Some(&scope_runtime::ConfigError::AppAlreadyRun)
+    );
+    assert!(!*ran.lock().unwrap(), "the refused run ran its work");
+    assert!(!report.is_clean());
+    assert_eq!(
+        report.signal(),
+        None,
+        "a refused run reports a signal nobody sent"
+    );
+    assert!(
+        report.to_string().contains("refused"),
+        "the report does not say the run was refused: {report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_application_run_inside_its_own_run_is_refused_and_leaves_the_outer_run_alone() {
+    let app = App::new();
+    let inner = app.clone();
+    let (out, report) = app
+        .run(MS, futures_util::stream::empty(), async move {
+            let (nested, nested_report) = inner
+                .run(MS, futures_util::stream::empty(), async { 2 })
+                .await;
+            // The outer run's context is not ended by the nested one.
+            (
+                nested,
+                nested_report.refused().cloned(),
+                scope_runtime::is_cancelled(),
+            )
+        })
+        .await;
+    assert_eq!(
+        out,
+        Some((None, Some(scope_runtime::ConfigError::AppAlreadyRun), false))
+    );
+    assert_eq!((report.signal(), report.refused()), (None, None));
+    assert!(report.is_clean());
+}
