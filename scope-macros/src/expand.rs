@@ -372,6 +372,10 @@ fn expr_is_result(expr: &syn::Expr) -> bool {
                 .is_some_and(|s| s.arguments.is_none() && (s.ident == "Ok" || s.ident == "Err")),
             _ => false,
         },
+        // `x?` (`Err(e)?` to fail): a body that uses `?` gives a `Result` (the scope's body
+        // gives nothing else that takes `?`), and the fn's type is what its value must be, as
+        // in a plain fn; left to infer, `Err(e)?` has none (a plain async fn accepts it).
+        syn::Expr::Try(_) => true,
         syn::Expr::Paren(p) => expr_is_result(&p.expr),
         syn::Expr::Block(b) if b.label.is_none() => ends_in_result(&b.block),
         syn::Expr::If(i) => i.else_branch.as_ref().is_some_and(|(_, other)| {

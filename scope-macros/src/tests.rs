@@ -2329,6 +2329,17 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
                 Ok(3)
             }
         }),
+        // A `?` tail: the body gives a `Result` (an outside tester's report: `Err(e)?` alone
+        // had no type, and was refused at the attribute).
+        quote!({ Err(AppError::Bad)? }),
+        quote!({ c.await? }),
+        quote!({
+            if a {
+                Ok(1)
+            } else {
+                Err(e)?
+            }
+        }),
     ] {
         assert!(typed(body.clone()), "{body}");
     }
@@ -2337,7 +2348,6 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
             Ok(n);
         }),
         quote!({ work().await }),
-        quote!({ c.await? }),
         quote!({
             if a {
                 Ok(1)
