@@ -433,7 +433,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                     "`#[scoped]` is written twice: put every option in one `#[scoped(..)]`",
                 ));
             }
-            errors.extend(valid::stray_idents(&opts, &valid::param_names(&f.sig)));
+            errors.extend(valid::stray_idents(&mut opts, &valid::param_names(&f.sig)));
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
                 &mut errors,
@@ -444,7 +444,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
         }
         Target::Impl(mut imp) => {
             errors.extend(valid::stray_idents(
-                &opts,
+                &mut opts,
                 &block_params(&Target::Impl(imp.clone())),
             ));
             scoped_impl(&mut imp, &opts, &Aliases::default(), &mut errors);
@@ -459,7 +459,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 ));
             }
             errors.extend(valid::stray_idents(
-                &opts,
+                &mut opts,
                 &block_params(&Target::Mod(m.clone())),
             ));
             scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);

@@ -62,11 +62,35 @@ pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<
 /// An option's value that is a lone lower-case identifier the fn cannot see: in an
 /// attribute, only the fn's parameters (and items such as constants) are in scope when the
 /// options are evaluated. `params` are the names every fn the options apply to binds.
-pub(crate) fn stray_idents(opts: &Options, params: &[String]) -> Vec<syn::Error> {
+pub(crate) fn stray_idents(opts: &mut Options, params: &[String]) -> Vec<syn::Error> {
+    let errors = stray_ident_errors(opts, params);
+    // A stray name is left out of the expansion: rustc would tell of it again, as a missing
+    // `From` for `Cow<'static, str>` (the fn's own name is a value: the fn item).
+    if opts
+        .name
+        .as_ref()
+        .is_some_and(|(name, _)| stray_ident(name, params).is_some())
+    {
+        opts.name = None;
+    }
+    errors
+}
+
+fn stray_ident_errors(opts: &Options, params: &[String]) -> Vec<syn::Error> {
     opts.value_exprs()
         .into_iter()
         .filter_map(|(key, value)| {
             let ident = stray_ident(value, params)?;
+            if key == "name" {
+                // Most likely the name itself, unquoted (often the fn's own).
+                return Some(syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "`{ident}` is not a parameter of this fn; to name the scope `{ident}`, \
+                         quote it: `name = \"{ident}\"` (or give a constant or a parameter)"
+                    ),
+                ));
+            }
             let expected = crate::options::spec(key).map_or("", |s| s.example);
             Some(syn::Error::new(
                 ident.span(),
