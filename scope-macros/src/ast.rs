@@ -368,6 +368,8 @@ pub(crate) struct ScopeInput {
     pub(crate) linted: bool,
     /// The names that hold the handles of the scopes around this one (from `@linted`).
     pub(crate) enclosing_handles: Vec<proc_macro2::Ident>,
+    /// The names that hold the handles of those scopes' children (from `@linted`).
+    pub(crate) enclosing_children: Vec<proc_macro2::Ident>,
 }
 
 impl ScopeInput {
@@ -377,9 +379,13 @@ impl ScopeInput {
             Some(Hidden::Outer { proof, rest }) => (Some(proof), rest),
             _ => (None, input),
         };
-        let (linted, enclosing_handles, input) = match Hidden::parse(&input) {
-            Some(Hidden::Linted { handles, rest }) => (true, handles, rest),
-            _ => (false, Vec::new(), input),
+        let (linted, enclosing_handles, enclosing_children, input) = match Hidden::parse(&input) {
+            Some(Hidden::Linted {
+                handles,
+                children,
+                rest,
+            }) => (true, handles, children, rest),
+            _ => (false, Vec::new(), Vec::new(), input),
         };
         let mut options = Options::default();
         let mut errors = Vec::new();
@@ -472,6 +478,7 @@ impl ScopeInput {
             outer_proof,
             linted,
             enclosing_handles,
+            enclosing_children,
         }
     }
 }

@@ -828,6 +828,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         outer_proof,
         linted,
         enclosing_handles,
+        enclosing_children,
     } = ScopeInput::parse(input);
     errors.extend(valid::options(&options, MacroKind::ScopeMacro));
     let Some(mut body) = body else {
@@ -840,8 +841,13 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
     if !linted {
         errors.extend(Rewriter::lint_exprs(options.exprs_mut()));
     }
-    let (rewrite_errors, provided_used) =
-        Rewriter::run_nested(&mut body, &options, linted, &enclosing_handles);
+    let (rewrite_errors, provided_used) = Rewriter::run_nested(
+        &mut body,
+        &options,
+        linted,
+        &enclosing_handles,
+        &enclosing_children,
+    );
     errors.extend(rewrite_errors);
     let config = config(&options, None, Span::call_site());
     let proof = (provided_used || options.slots.is_some()).then_some(Proof {

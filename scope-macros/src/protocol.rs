@@ -36,12 +36,14 @@ pub(crate) enum Hidden {
     Proof { var: Ident },
     /// `@outer IDENT; REST`: a nested `scope!` whose enclosing body's proof is `IDENT`.
     Outer { proof: Ident, rest: TokenStream },
-    /// `@linted [HANDLES] REST`: a nested `scope!` whose body the enclosing pass has linted
-    /// already, with what the enclosing body knows (its own pass lints nothing again);
-    /// `HANDLES` are the names that hold the handles of the scopes around it there (a spawned
-    /// child of the nested scope cannot borrow one).
+    /// `@linted [HANDLES; CHILDREN] REST`: a nested `scope!` whose body the enclosing pass
+    /// has linted already, with what the enclosing body knows (its own pass lints nothing
+    /// again); `HANDLES` are the names that hold the handles of the scopes around it there,
+    /// `CHILDREN` those that hold the handles of their children (a spawned child of the
+    /// nested scope cannot borrow either).
     Linted {
         handles: Vec<Ident>,
+        children: Vec<Ident>,
         rest: TokenStream,
     },
     /// `@type TYPE`: a `Needs![..]` parameter's type, already rewritten.
@@ -90,16 +92,19 @@ impl Hidden {
             ("linted", [TokenTree::Group(names), tail @ ..])
                 if names.delimiter() == proc_macro2::Delimiter::Bracket =>
             {
-                let handles = names
-                    .stream()
-                    .into_iter()
-                    .filter_map(|t| match t {
-                        TokenTree::Ident(name) => Some(name),
-                        _ => None,
-                    })
-                    .collect();
+                // The scopes' handles, then (after a `;`) their children's.
+                let (mut handles, mut children, mut after) = (Vec::new(), Vec::new(), false);
+                for t in names.stream() {
+                    match t {
+                        TokenTree::Ident(name) if after => children.push(name),
+                        TokenTree::Ident(name) => handles.push(name),
+                        TokenTree::Punct(p) if p.as_char() == ';' => after = true,
+                        _ => {}
+                    }
+                }
                 Some(Hidden::Linted {
                     handles,
+                    children,
                     rest: tail.iter().cloned().collect(),
                 })
             }
@@ -123,7 +128,16 @@ impl Hidden {
             Hidden::Race => quote!(@race),
             Hidden::Proof { var } => quote!(@proof #var),
             Hidden::Outer { proof, rest } => quote!(@outer #proof; #rest),
-            Hidden::Linted { handles, rest } => quote!(@linted [#(#handles),*] #rest),
+            Hidden::Linted {
+                handles,
+                children,
+                rest,
+            } if children.is_empty() => quote!(@linted [#(#handles),*] #rest),
+            Hidden::Linted {
+                handles,
+                children,
+                rest,
+            } => quote!(@linted [#(#handles),*; #(#children),*] #rest),
             Hidden::Type(ty) => quote!(@type #ty),
             Hidden::Error(msg) => quote!(@error #msg),
         }
@@ -154,6 +168,7 @@ mod tests {
             },
             Hidden::Linted {
                 handles: vec![proc_macro2::Ident::new("s", proc_macro2::Span::call_site())],
+                children: vec![proc_macro2::Ident::new("a", proc_macro2::Span::call_site())],
                 rest: quote!(limit = 1, {}),
             },
             Hidden::Type(quote!(Provided<L>)),

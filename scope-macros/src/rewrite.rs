@@ -147,6 +147,10 @@ const ENCLOSING_HANDLE_ORIGIN: &str = "<an enclosing scope's handle>";
 /// The origin of a child's handle (`let a = spawn!(..)`) and of a name that holds it.
 const CHILD_HANDLE_ORIGIN: &str = "<a child's handle>";
 
+/// The origin of the handle of a child of a scope around this one (from the enclosing pass,
+/// `@linted [..; ..]`), and of a name that holds it.
+const ENCLOSING_CHILD_HANDLE_ORIGIN: &str = "<a child's handle of an enclosing scope>";
+
 /// The origin `mark` (one of the three above).
 fn marked_origin(mark: &str) -> Origin {
     Origin {
@@ -177,6 +181,15 @@ fn is_enclosing_handle_origin(origin: &Origin) -> bool {
 
 fn is_child_handle_origin(origin: &Origin) -> bool {
     is_marked(origin, CHILD_HANDLE_ORIGIN)
+}
+
+fn is_enclosing_child_handle_origin(origin: &Origin) -> bool {
+    is_marked(origin, ENCLOSING_CHILD_HANDLE_ORIGIN)
+}
+
+/// Whether `origin` is a child's handle, of this scope or of one around it.
+fn is_any_child_handle_origin(origin: &Origin) -> bool {
+    is_child_handle_origin(origin) || is_enclosing_child_handle_origin(origin)
 }
 
 /// Whether `expr` starts a child of this scope and gives its handle: `spawn!(..)`,
@@ -290,18 +303,20 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         linted: bool,
     ) -> (Vec<syn::Error>, bool) {
-        Self::run_all(block, opts, params, linted, None, &[])
+        Self::run_all(block, opts, params, linted, None, (&[], &[]))
     }
 
     /// [`run_linted`](Rewriter::run_linted) for a `scope!`'s body; `enclosing`: the names that
-    /// hold the handles of the scopes around it, which its spawned children cannot borrow.
+    /// hold the handles of the scopes around it, `children` those that hold their children's
+    /// handles, which its spawned children cannot borrow.
     pub(crate) fn run_nested(
         block: &mut syn::Block,
         opts: &Options,
         linted: bool,
         enclosing: &[Ident],
+        children: &[Ident],
     ) -> (Vec<syn::Error>, bool) {
-        Self::run_all(block, opts, None, linted, None, enclosing)
+        Self::run_all(block, opts, None, linted, None, (enclosing, children))
     }
 
     /// [`run`](Rewriter::run) for a fn of a `#[scoped]` module: `outer` are the module's
@@ -312,18 +327,26 @@ impl Rewriter {
         params: Option<&syn::Signature>,
         outer: &Aliases,
     ) -> (Vec<syn::Error>, bool) {
-        Self::run_all(block, opts, params, false, Some(outer), &[])
+        Self::run_all(block, opts, params, false, Some(outer), (&[], &[]))
     }
 
+    /// `enclosing`: the names that hold the handles of the scopes around this one, and those
+    /// that hold the handles of their children.
     fn run_all(
         block: &mut syn::Block,
         opts: &Options,
         params: Option<&syn::Signature>,
         linted: bool,
         outer: Option<&Aliases>,
-        enclosing: &[Ident],
+        (enclosing, children): (&[Ident], &[Ident]),
     ) -> (Vec<syn::Error>, bool) {
         let mut rw = Rewriter::new(Some(block), Some(opts));
+        for name in children {
+            rw.locals.insert(
+                lint::unraw(name),
+                marked_origin(ENCLOSING_CHILD_HANDLE_ORIGIN),
+            );
+        }
         for name in enclosing {
             rw.locals
                 .insert(lint::unraw(name), enclosing_handle_origin());
@@ -381,14 +404,18 @@ impl Rewriter {
         self.edits += 1;
         // The names that hold this scope's handle, or one around it, here: the nested scope's
         // spawned children cannot borrow them (its own pass says so at the use).
-        let mut names: Vec<String> = self.names_of(is_any_handle_origin).into_iter().collect();
-        names.sort();
-        let handles = names
-            .iter()
-            .map(|name| Ident::new(name, Span::call_site()))
-            .collect();
+        let idents = |names: HashSet<String>| {
+            let mut names: Vec<String> = names.into_iter().collect();
+            names.sort();
+            names
+                .iter()
+                .map(|name| Ident::new(name, Span::call_site()))
+                .collect()
+        };
         let tokens = Hidden::Linted {
-            handles,
+            handles: idents(self.names_of(is_any_handle_origin)),
+            // And those that hold a child's handle, of this scope or one around it.
+            children: idents(self.names_of(is_any_child_handle_origin)),
             rest: tokens,
         }
         .to_tokens();
@@ -790,7 +817,7 @@ impl Rewriter {
                 // What the scope's handle gives (`s.cx()`, `s.is_closed()`) is not the handle:
                 // only `handle_held`'s forms are. Nor is what a child's handle gives (its value,
                 // `a.await?`).
-                if is_any_handle_origin(origin) || is_child_handle_origin(origin) {
+                if is_any_handle_origin(origin) || is_any_child_handle_origin(origin) {
                     return None;
                 }
                 Some(Origin {
@@ -1021,13 +1048,20 @@ impl Rewriter {
         }
         // A child's handle under another name (`let b = a;`): a sibling cannot use it (see
         // `handle_in_child`; the spawn's own `let` is `record_child_handle`'s).
-        let child_handle = init.filter(|_| pi.subpat.is_none()).is_some_and(|init| {
-            matches!(strip_parens(init), Expr::Path(p) if p.qself.is_none()
-                && p.path.get_ident().and_then(|n| self.locals.get(&lint::unraw(n)))
-                    .is_some_and(is_child_handle_origin))
-        });
-        if child_handle {
-            self.locals.insert(name, marked_origin(CHILD_HANDLE_ORIGIN));
+        // (A handle of a child of a scope around this one stays one: `let b = a;`.)
+        let child_handle =
+            init.filter(|_| pi.subpat.is_none())
+                .and_then(|init| match strip_parens(init) {
+                    Expr::Path(p) if p.qself.is_none() => p
+                        .path
+                        .get_ident()
+                        .and_then(|n| self.locals.get(&lint::unraw(n)))
+                        .filter(|origin| is_any_child_handle_origin(origin))
+                        .cloned(),
+                    _ => None,
+                });
+        if let Some(origin) = child_handle {
+            self.locals.insert(name, origin);
             return;
         }
         let typed = ty.and_then(lint::type_path).map(|path| Origin {
@@ -1172,6 +1206,20 @@ impl Rewriter {
                  (`let value = {used}.await?;` before `{m}`); or send the value from one child \
                  to the other through a channel (`tokio::sync::oneshot`)",
                 m = kind.macro_name(),
+            );
+            return Some((msg, used.span()));
+        }
+        let around = self.names_of(is_enclosing_child_handle_origin);
+        if let Some(used) = crate::valid::uses_any(fut, &around).filter(|_| kind.is_spawned()) {
+            let msg = format!(
+                "this child uses `{used}`, the handle of a child of a scope around the one it \
+                 is a child of, but a child started with `{m}` runs as its own task and cannot \
+                 borrow a handle (a handle borrows its scope)\n\
+                 help: await `{used}` before `{m}` and move its value in (`let value = \
+                 {used}.await?;`); or start this child with `{in_place}(..)`, whose children \
+                 may borrow what outlives their scope",
+                m = kind.macro_name(),
+                in_place = kind.in_place().macro_name(),
             );
             return Some((msg, used.span()));
         }
@@ -1857,7 +1905,7 @@ impl VisitMut for Rewriter {
         // (What the orphan lint knows of a name stays: an item cannot hide a value there that
         // the lint would miss, and a glob would switch it off.)
         for name in crate::valid::block_item_names(block) {
-            let handle = |o: &Origin| is_any_handle_origin(o) || is_child_handle_origin(o);
+            let handle = |o: &Origin| is_any_handle_origin(o) || is_any_child_handle_origin(o);
             if name == "*" {
                 // A glob `use`: any name may be its (in doubt, the checks are silent).
                 self.bound.clear();
