@@ -554,7 +554,8 @@ mod supervisor {
             })
             .run()
             .await;
-        assert!(out.is_ok(), "{out:?}");
+        // Not refused: both ran, and were stopped (serving, with no grace: the cancellation).
+        assert!(matches!(out, Err(Interrupted::Cancelled(_))), "{out:?}");
         assert_eq!(started.load(Ordering::SeqCst), 1);
     }
 
@@ -754,6 +755,67 @@ mod supervisor {
             other => panic!("the running incarnation was cut short: {other:?}"),
         }
         assert_eq!((runs, start.elapsed()), (1, ms(5_000)));
+    }
+
+    /// A supervisor with one child that serves until asked to stop, cancelled from outside
+    /// once it serves (or, `before_it_runs`, before its first poll): its result.
+    async fn answering_child_cancelled(before_it_runs: bool) -> Result<(), Interrupted> {
+        let app = Cx::root();
+        let stop = app.clone();
+        let serving = Arc::new(tokio::sync::Notify::new());
+        let told = Arc::clone(&serving);
+        let stopper = tokio::spawn(async move {
+            if !before_it_runs {
+                told.notified().await;
+            }
+            stop.cancel("shutdown");
+        });
+        let out = scope_runtime::Supervisor::<Interrupted>::new(Config::new().parent(app))
+            .child("serve", scope_runtime::Restart::Permanent, move || {
+                let serving = Arc::clone(&serving);
+                async move {
+                    serving.notify_one();
+                    scope_runtime::cancelled().await;
+                    Ok::<(), Interrupted>(())
+                }
+            })
+            .run()
+            .await;
+        stopper.await.unwrap();
+        out
+    }
+
+    /// With no grace, an incarnation running at the cancel makes the cancel the result, also
+    /// one that answers it at once: the result did not depend on whether it returned before
+    /// the scope's abort came (on two workers either; on one thread always `Ok`).
+    #[test]
+    fn an_incarnation_that_answers_a_cancel_without_grace_still_makes_the_cancel_the_result() {
+        let ct = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mt = common::two_workers();
+        for rt in [&ct, &mt] {
+            for _ in 0..50 {
+                let out = rt.block_on(answering_child_cancelled(false));
+                assert!(
+                    matches!(&out, Err(Interrupted::Cancelled(_))),
+                    "a running incarnation at a cancel without grace: {out:?}"
+                );
+            }
+        }
+    }
+
+    /// A child that never ran answered nothing: cancelled before its first poll, the
+    /// supervisor returns the cancellation, as when cancelled before `run` (it said `Ok`), with
+    /// a grace or without.
+    #[tokio::test(start_paused = true)]
+    async fn a_child_cancelled_before_it_ever_ran_makes_the_cancel_the_result() {
+        let out = answering_child_cancelled(true).await;
+        assert!(
+            matches!(&out, Err(Interrupted::Cancelled(_))),
+            "no child ever ran: {out:?}"
+        );
     }
 
     /// A supervisor with a long grace inside a scope whose grace runs out first: the outer's
@@ -1033,7 +1095,12 @@ mod supervisor {
             )
             .run()
             .await;
-        assert!(out.is_ok(), "{out:?}");
+        // (The stop comes from an incarnation, as it runs: with no grace, the cancellation is
+        // the result.)
+        assert!(
+            matches!(out, Err(AppError::Interrupted(Interrupted::Cancelled(_)))),
+            "{out:?}"
+        );
         assert_eq!(offsets(start, &starts), [0, 100, 300, 700, 1_100, 1_500]);
 
         // A cap below the base makes every delay the cap, after a normal return too.
@@ -1049,7 +1116,10 @@ mod supervisor {
             )
             .run()
             .await;
-        assert!(out.is_ok(), "{out:?}");
+        assert!(
+            matches!(out, Err(AppError::Interrupted(Interrupted::Cancelled(_)))),
+            "{out:?}"
+        );
         assert_eq!(offsets(start, &starts), [0, 100, 200]);
     }
 

@@ -487,6 +487,7 @@ where
             .collect();
         let s = &Scope::new(config);
         let idle_now = idle.clone();
+        let idle_at_end = idle.clone();
         let out = s
             .run(async move {
                 let handles: Vec<_> = children
@@ -504,10 +505,12 @@ where
                         s.spawn_as(info, supervise(spec, watch))
                     })
                     .collect();
+                // A child that never ran answered no cancel: the stop cut it short.
+                let mut never_ran = false;
                 for handle in handles {
                     // A give-up reaches the scope as the failure it is; a cancelled child's
                     // handle reports the cancellation, which the scope already knows.
-                    let _ = handle.await;
+                    never_ran |= matches!(handle.await, Err(Interrupted::NotStarted(_)));
                 }
                 // Its own deadline passed (one earlier than its parent's): reported as such,
                 // whether or not the children answered it within the grace. A stop from outside
@@ -521,10 +524,20 @@ where
                 // whose abort sealed this scope too): the abort cut the children short, and
                 // this body, polled once more after them, reports it (a clean one below if no
                 // incarnation was running).
+                // With no grace, an incarnation running at the stop was cut short by it, also
+                // one that answered before the scope's abort came (its docs: a clean stop is
+                // one with no incarnation running; the race between the answer and the abort
+                // does not decide).
+                let ran_at_stop = || {
+                    s.shared_handle().cancel_grace().is_zero()
+                        && idle_at_end.iter().any(|i| !i.load(Ordering::Relaxed))
+                };
                 match s.cx().cause_arc() {
                     Some(cause)
                         if (own_deadline && cause.is_deadline())
-                            || s.shared_handle().tracker.is_sealed() =>
+                            || s.shared_handle().tracker.is_sealed()
+                            || never_ran
+                            || ran_at_stop() =>
                     {
                         Err(E::from(Interrupted::from_shared_cause(cause)))
                     }
@@ -695,7 +708,6 @@ where
         let ended = AssertUnwindSafe(incarnation.clone().run(async move { factory().await }))
             .catch_unwind()
             .await;
-        watch.idle.store(true, Ordering::Relaxed);
         // Its `on_cancel` callbacks are its code: a panic there is its crash too.
         let ended = match (
             ended,
@@ -724,6 +736,10 @@ where
             }
             return Ok(());
         }
+        // Ended before any stop: no incarnation runs (until a restart). One that ends after
+        // the stop (above) was running at it, whether it answered before the scope's abort
+        // came or not: the result does not depend on which ran first.
+        watch.idle.store(true, Ordering::Relaxed);
         let error = match ended {
             Ok(Ok(())) => None,
             Ok(Err(error)) => Some(error),
