@@ -881,3 +881,68 @@ fn a_child_spawned_after_its_runtime_shut_down_is_told_so_not_that_its_scope_was
         }
     }
 }
+
+#[test]
+fn a_scope_with_a_grace_whose_child_its_runtime_drops_makes_no_timer_on_it() {
+    // The cancel for the dropped child gave the run its grace, whose timer it made and polled
+    // on the runtime shut down: tokio panicked ("it is being shutdown"). Every task the grace
+    // would wait for is gone already: the scope ends at once, with the runtime's cause. A
+    // deadline's timer, made before, is dropped unpolled too.
+    for (grace, timeout) in [(ms(100), None), (ms(1), None), (ms(100), Some(ms(60_000)))] {
+        for _ in 0..5 {
+            let out = under_a_runtime_that_shuts_down(move |goes| {
+                Box::pin(async move {
+                    let mut config = Config::new().grace(grace);
+                    if let Some(timeout) = timeout {
+                        config = config.timeout(timeout);
+                    }
+                    let s = &Scope::new(config);
+                    s.run(async {
+                        s.spawn_named("upload", upload(goes.started));
+                        Ok::<_, AppError>("all uploads done")
+                    })
+                    .await
+                })
+            });
+            let cause = out.as_ref().err().and_then(AppError::interrupted);
+            assert!(
+                cause
+                    .and_then(Interrupted::cause)
+                    .is_some_and(names_the_runtime),
+                "grace {grace:?}, timeout {timeout:?}: the scope returned {out:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_supervisor_whose_incarnation_its_runtime_drops_is_not_a_clean_stop() {
+    // With a grace too: the incarnation did not answer, it was dropped.
+    for grace in [Duration::ZERO, ms(100)] {
+        let out = under_a_runtime_that_shuts_down(move |goes| {
+            let started = std::sync::Mutex::new(Some(goes.started));
+            Box::pin(async move {
+                scope_runtime::Supervisor::<AppError>::new(Config::new().grace(grace))
+                    .child("upload", scope_runtime::Restart::Permanent, move || {
+                        let started = started.lock().unwrap().take();
+                        async move {
+                            if let Some(started) = started {
+                                started.send(()).unwrap();
+                            }
+                            std::future::pending::<()>().await;
+                            Ok(())
+                        }
+                    })
+                    .run()
+                    .await
+            })
+        });
+        let cause = out.as_ref().err().and_then(AppError::interrupted);
+        assert!(
+            cause
+                .and_then(Interrupted::cause)
+                .is_some_and(names_the_runtime),
+            "grace {grace:?}: the supervisor returned {out:?}"
+        );
+    }
+}

@@ -524,6 +524,8 @@ where
                 // whose abort sealed this scope too): the abort cut the children short, and
                 // this body, polled once more after them, reports it (a clean one below if no
                 // incarnation was running).
+                // (A child its runtime dropped, shutting down, was cut short: whatever the
+                // grace, that is no clean stop.)
                 // With no grace, an incarnation running at the stop was cut short by it, also
                 // one that answered before the scope's abort came (its docs: a clean stop is
                 // one with no incarnation running; the race between the answer and the abort
@@ -537,7 +539,8 @@ where
                         if (own_deadline && cause.is_deadline())
                             || s.shared_handle().tracker.is_sealed()
                             || never_ran
-                            || ran_at_stop() =>
+                            || ran_at_stop()
+                            || s.shared_handle().runtime_gone() =>
                     {
                         Err(E::from(Interrupted::from_shared_cause(cause)))
                     }

@@ -393,6 +393,9 @@ const BODY_FIRST: u8 = 1;
 /// `Shared::after_body`: a child ended without a value of its own while its scope was
 /// cancelled.
 const CUT_SHORT: u8 = 2;
+/// `Shared::after_body`: the runtime dropped a child as it shut down (see
+/// [`Shared::runtime_gone`]).
+const RUNTIME_GONE: u8 = 4;
 
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
 const ENCLOSING_ENDED: &str = "an enclosing scope has ended (finished, or aborted)";
@@ -959,7 +962,22 @@ impl<E> Shared<E> {
     /// child short. The body did not answer that cancel, and the stopped work is not its
     /// success: the cancellation is the scope's result.
     pub(crate) fn unanswered(&self) -> bool {
-        self.after_body.load(Ordering::Relaxed) == BODY_FIRST | CUT_SHORT
+        self.after_body.load(Ordering::Relaxed) & (BODY_FIRST | CUT_SHORT) == BODY_FIRST | CUT_SHORT
+    }
+
+    /// Marks the runtime the scope's tasks ran on as shutting down (a child was dropped by
+    /// it): before the cancel that says so.
+    pub(crate) fn mark_runtime_gone(&self) {
+        // Release: the run that sees the cancel sees this.
+        self.after_body.fetch_or(RUNTIME_GONE, Ordering::Release);
+    }
+
+    /// Whether the scope's runtime dropped a child as it shut down: its timers are gone with
+    /// it (tokio panics at the poll of one on a runtime shut down), so the run keeps none from
+    /// then on, and ends at once (every task it would wait for has been dropped).
+    pub(crate) fn runtime_gone(&self) -> bool {
+        // Acquire: pairs with `mark_runtime_gone`.
+        self.after_body.load(Ordering::Acquire) & RUNTIME_GONE != 0
     }
 
     /// The body returned: the background children are cancelled (cause: the scope finished)
@@ -2136,8 +2154,9 @@ where
     /// A runtime that shuts down while the scope runs on (driven by `Handle::block_on` on a
     /// thread of its own, say) drops the scope's tasks: a child dropped so cancels the scope,
     /// with a cause that names it ("the runtime shut down, dropping child `upload`"), which its
-    /// handle reads too. So a body that returned before that does not have its value taken
-    /// for a success.
+    /// handle reads too, and the scope ends at once, with no grace (every task is gone, and so
+    /// are the runtime's timers). So a body that returned before that does not have its value
+    /// taken for a success.
     ///
     /// # Panics
     ///

@@ -1075,6 +1075,9 @@ impl<'env, M: Mode> Driver<'env, M> {
                 self.admit(scope);
             }
         }
+        if shared.runtime_gone() {
+            self.without_timers();
+        }
         if !self.deferred.is_empty() {
             self.poll_deferred(shared, task);
         }
@@ -1308,6 +1311,19 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
     }
 
+    /// The scope's runtime is shutting down (it dropped a child, and the scope is cancelled
+    /// for it): its timers are dropped unpolled (tokio panics at the poll of one there), and
+    /// none is made again; the deferred aborts come with the scope's abort, at once.
+    #[cold]
+    #[inline(never)]
+    fn without_timers(&mut self) {
+        self.deadline = None;
+        self.deadline_unarmed = false;
+        self.grace = None;
+        self.deferred_timer = None;
+        self.deferred.clear();
+    }
+
     /// The scope is cancelled: close, then the grace, then the abort (which waits for the
     /// budgeted shields still running, each bounded by its budget).
     #[cold]
@@ -1321,7 +1337,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             shared.close_admission();
             Self::drop_queued(scope);
             shared.tracker.drop_waiting_jobs();
-            let no_timer = tokio::runtime::Handle::try_current().is_err();
+            let no_timer = tokio::runtime::Handle::try_current().is_err() || shared.runtime_gone();
             let grace = shared.cancel_grace();
             if !(grace.is_zero() || no_timer || self.cancel_cut_by_abort(shared)) {
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
@@ -1347,7 +1363,8 @@ impl<'env, M: Mode> Driver<'env, M> {
             // reset to it, wakes the run: a shield no longer polled never ends on its own).
             // Outside a runtime, the end is looked at each poll.
             self.phase = Phase::Held;
-            let no_timer = self.grace.is_none() && tokio::runtime::Handle::try_current().is_err();
+            let no_timer = self.grace.is_none()
+                && (tokio::runtime::Handle::try_current().is_err() || shared.runtime_gone());
             if no_timer || !timer_fired_at(&mut self.grace, until, task) {
                 return Turn::Continue;
             }

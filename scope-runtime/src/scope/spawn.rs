@@ -370,6 +370,7 @@ fn dropped_by_its_runtime<E>(
 #[inline(never)]
 pub(super) fn runtime_dropped<E>(shared: &Shared<E>, info: &TaskInfo) -> Arc<Cause> {
     let cause = Cause::explicit(format!("the runtime shut down, dropping child `{info}`"));
+    shared.mark_runtime_gone();
     shared.cancel_own(cause.clone());
     Arc::new(cause)
 }
