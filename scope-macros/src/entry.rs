@@ -45,10 +45,19 @@ fn build(
     host: MacroKind,
     default: Flavor,
 ) -> Result<Entry, TokenStream> {
-    let (opts, mut errors) = options::parse_attr_args(args, host);
+    let (mut opts, mut errors) = options::parse_attr_args(args, host);
     errors.extend(valid::options(&opts, host));
     let mut f = match Target::parse(input) {
-        Target::Fn(f) => f,
+        Target::Fn(f) => {
+            // `name = main`, unquoted: the fn item is no name.
+            let own = [f.sig.ident.to_string()];
+            errors.extend(valid::fn_as_name(
+                &mut opts,
+                &valid::param_names(&f.sig),
+                &own,
+            ));
+            f
+        }
         Target::Broken(mut broken) => {
             // A syntax error in the body: rustc's message (said by syn) is the only one, on a
             // plain fn (an `async fn main` would add "`main` is not allowed to be `async`").

@@ -433,7 +433,12 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                     "`#[scoped]` is written twice: put every option in one `#[scoped(..)]`",
                 ));
             }
-            errors.extend(valid::stray_idents(&mut opts, &valid::param_names(&f.sig)));
+            let own = [f.sig.ident.to_string()];
+            errors.extend(valid::stray_idents(
+                &mut opts,
+                &valid::param_names(&f.sig),
+                &own,
+            ));
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
                 &mut errors,
@@ -443,9 +448,11 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
             f.into_token_stream()
         }
         Target::Impl(mut imp) => {
+            // (A method is not in scope by its bare name: `name = fetch` is rustc's to say.)
             errors.extend(valid::stray_idents(
                 &mut opts,
                 &block_params(&Target::Impl(imp.clone())),
+                &[],
             ));
             scoped_impl(&mut imp, &opts, &Aliases::default(), &mut errors);
             imp.into_token_stream()
@@ -458,9 +465,19 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                      (or the `impl` blocks) in that file instead",
                 ));
             }
+            let fns: Vec<String> = m
+                .content
+                .iter()
+                .flat_map(|(_, items)| items)
+                .filter_map(|item| match item {
+                    syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                    _ => None,
+                })
+                .collect();
             errors.extend(valid::stray_idents(
                 &mut opts,
                 &block_params(&Target::Mod(m.clone())),
+                &fns,
             ));
             scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);
             m.into_token_stream()

@@ -152,9 +152,6 @@ impl Options {
             }
         }
         let mut out = Vec::new();
-        if let Some((e, _)) = &self.name {
-            out.push(("name", e));
-        }
         if let Some(e) = self.limit.as_ref().and_then(|(v, _)| count(v)) {
             out.push(("limit", e));
         }

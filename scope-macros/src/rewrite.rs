@@ -414,8 +414,14 @@ impl Rewriter {
         };
         let tokens = Hidden::Linted {
             handles: idents(self.names_of(is_any_handle_origin)),
-            // And those that hold a child's handle, of this scope or one around it.
-            children: idents(self.names_of(is_any_child_handle_origin)),
+            // And those that hold a child's handle, of this scope or one around it. (Not from
+            // inside a child: there a child's handle is a sibling's, which that child cannot
+            // hold at all, and the nested scope's advice, an in-place child, would not do.)
+            children: if self.in_child == 0 {
+                idents(self.names_of(is_any_child_handle_origin))
+            } else {
+                Vec::new()
+            },
             rest: tokens,
         }
         .to_tokens();

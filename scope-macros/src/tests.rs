@@ -2226,6 +2226,36 @@ fn a_use_inside_another_macros_arguments_is_a_use() {
 }
 
 #[test]
+fn a_nested_scope_is_told_the_childrens_handles_around_it_except_from_inside_a_child() {
+    // In the body: `a` holds a child's handle, which the nested scope's spawned children
+    // cannot borrow (its pass says so).
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> R {
+                let a = spawn!(async { Ok(1) });
+                scope!({ Ok(()) }).await
+            }
+        ),
+    ));
+    assert!(out.contains("@ linted [; a]"), "{out}");
+    // Inside a child, `a` is a sibling's handle, which that child cannot hold at all: the
+    // nested scope is not told it as one of a scope around it (whose advice, an in-place
+    // child, would not do there).
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> R {
+                let a = spawn!(async { Ok(1) });
+                let b = spawn!(async move { scope!({ Ok(()) }).await });
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("@ linted [] {"), "{out}");
+}
+
+#[test]
 fn a_spawned_child_of_a_nested_scope_cannot_use_an_enclosing_handle() {
     // The enclosing pass hands the names that hold a handle down to the nested scope.
     let out = norm(&expand::scoped(

@@ -62,18 +62,39 @@ pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<
 /// An option's value that is a lone lower-case identifier the fn cannot see: in an
 /// attribute, only the fn's parameters (and items such as constants) are in scope when the
 /// options are evaluated. `params` are the names every fn the options apply to binds.
-pub(crate) fn stray_idents(opts: &mut Options, params: &[String]) -> Vec<syn::Error> {
-    let errors = stray_ident_errors(opts, params);
-    // A stray name is left out of the expansion: rustc would tell of it again, as a missing
-    // `From` for `Cow<'static, str>` (the fn's own name is a value: the fn item).
-    if opts
-        .name
-        .as_ref()
-        .is_some_and(|(name, _)| stray_ident(name, params).is_some())
-    {
-        opts.name = None;
-    }
+///
+/// `name` is the exception: a lower-case `const` or `static` is a name too, and one that is
+/// not found gets rustc's own "cannot find value"; only the name of a fn the options apply to
+/// (`fns`), written unquoted, is said here (see [`fn_as_name`]).
+pub(crate) fn stray_idents(
+    opts: &mut Options,
+    params: &[String],
+    fns: &[String],
+) -> Vec<syn::Error> {
+    let mut errors = stray_ident_errors(opts, params);
+    errors.extend(fn_as_name(opts, params, fns));
     errors
+}
+
+/// `name = fetch` where `fetch` is one of the fns the options apply to (`fns`), unquoted: said
+/// here, and the name left out of the expansion (rustc would say that `Cow<'static, str>` has
+/// no `From` for the fn item, naming some other crate's impls).
+pub(crate) fn fn_as_name(
+    opts: &mut Options,
+    params: &[String],
+    fns: &[String],
+) -> Option<syn::Error> {
+    let (value, _) = opts.name.as_ref()?;
+    let ident = stray_ident(value, params).filter(|i| fns.contains(&i.to_string()))?;
+    let error = syn::Error::new(
+        ident.span(),
+        format!(
+            "`{ident}` is the fn itself, not a name: to name the scope `{ident}`, quote it, \
+             `name = \"{ident}\"` (or give a constant or a parameter)"
+        ),
+    );
+    opts.name = None;
+    Some(error)
 }
 
 fn stray_ident_errors(opts: &Options, params: &[String]) -> Vec<syn::Error> {
@@ -81,16 +102,6 @@ fn stray_ident_errors(opts: &Options, params: &[String]) -> Vec<syn::Error> {
         .into_iter()
         .filter_map(|(key, value)| {
             let ident = stray_ident(value, params)?;
-            if key == "name" {
-                // Most likely the name itself, unquoted (often the fn's own).
-                return Some(syn::Error::new(
-                    ident.span(),
-                    format!(
-                        "`{ident}` is not a parameter of this fn; to name the scope `{ident}`, \
-                         quote it: `name = \"{ident}\"` (or give a constant or a parameter)"
-                    ),
-                ));
-            }
             let expected = crate::options::spec(key).map_or("", |s| s.example);
             Some(syn::Error::new(
                 ident.span(),

@@ -7,8 +7,22 @@ async fn fetch() -> Result<u32, Interrupted> {
     Ok(1)
 }
 
-// A parameter or a constant is a name: left alone.
+// A parameter, a constant or a static is a name (lower-case too): left alone.
 const NAME: &str = "lookup";
+#[allow(non_upper_case_globals)]
+const lookup_name: &str = "lookup";
+#[allow(non_upper_case_globals)]
+static other_name: &str = "other";
+
+#[scoped(name = lookup_name)]
+async fn lookup_lower() -> Result<u32, Interrupted> {
+    Ok(2)
+}
+
+#[scoped(name = other_name)]
+async fn other() -> Result<u32, Interrupted> {
+    Ok(2)
+}
 
 #[scoped(name = NAME)]
 async fn lookup() -> Result<u32, Interrupted> {
