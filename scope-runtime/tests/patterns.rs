@@ -1580,6 +1580,41 @@ mod process {
         );
     }
 
+    /// A process that exited on its own before the cancel, not yet waited for (its output
+    /// read, other work done): nothing stopped it, so the wait gives its status, not
+    /// `Stopped` (it said "the process was stopped: exit status: 0"). Linux only: elsewhere
+    /// the exit cannot be seen without reaping it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_process_that_exited_before_the_cancel_is_not_said_stopped_by_it() {
+        for group in [true, false] {
+            let cx = Cx::root();
+            let canceller = cx.clone();
+            let waited = cx
+                .run(async move {
+                    let mut cmd = Command::new("sh");
+                    cmd.args(["-c", "exit 3"]);
+                    let mut running = Process::new(cmd).group(group).spawn().unwrap();
+                    // Its exit, seen without reaping it (as the library would), before the cancel.
+                    let pid = running.id().unwrap();
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .is_ok_and(|stat| !stat.contains(") Z "))
+                    {
+                        assert!(std::time::Instant::now() < deadline, "it never exited");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    canceller.cancel("request over");
+                    running.wait().await
+                })
+                .await;
+            assert!(
+                matches!(&waited, Ok(status) if status.code() == Some(3)),
+                "group {group}: a process that exited on its own before the cancel: {waited:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_process_stopped_by_its_caller_is_not_said_stopped_by_a_later_cancel() {
         let cx = Cx::root();

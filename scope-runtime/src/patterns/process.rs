@@ -368,6 +368,7 @@ impl Process {
             group,
             stopping: None,
             waited: None,
+            exited_first: false,
             watch: None,
             cx: cx.clone(),
         };
@@ -446,6 +447,9 @@ pub struct Running {
     /// the cause of a stop), or the status of the caller's [`stop`](Running::stop) that reaped
     /// it: a later wait gives the same answer, whatever has been cancelled since.
     waited: Option<(ExitStatus, Option<Cause>)>,
+    /// It had exited on its own when the first SIGTERM was to be sent (Linux: seen without
+    /// reaping it): no cancel stopped it.
+    exited_first: bool,
     /// The context's cancel sends SIGTERM (stopped once the process is reaped or dropped).
     watch: Option<OnCancel>,
     /// The context it was started under: its cancel (its end included: a scope's, or the
@@ -522,6 +526,8 @@ impl Running {
     /// success that `?` lets through) and keeps the status (`ExitStatusExt::signal` says which
     /// signal ended it, if one did; `status.success()`, that it shut down cleanly on SIGTERM).
     /// An explicit [`stop`](Running::stop) resolves to the status: its caller asked for it.
+    /// So does a process that had exited on its own before the cancel (seen, on Linux, as
+    /// the cancel's SIGTERM was to be sent): nothing stopped it.
     /// Once a wait has seen the process reaped, a later one gives the same answer, whatever
     /// has been cancelled since (as tokio's `Child::wait` gives the same status again); after
     /// an explicit stop that reaped it, the status that stop gave.
@@ -569,7 +575,9 @@ impl Running {
         let (status, cause) = if let Some(answer) = self.waited.clone() {
             answer
         } else {
-            let answer = self.wait_under(&cx).await?;
+            let (status, cause) = self.wait_under(&cx).await?;
+            // It had exited on its own before the cancel's SIGTERM: nothing stopped it.
+            let answer = (status, cause.filter(|_| !self.exited_first));
             self.waited = Some(answer.clone());
             answer
         };
@@ -705,6 +713,8 @@ impl Running {
     /// a forced exit.
     fn reaped(&mut self, status: io::Result<ExitStatus>) -> Result<ExitStatus, ProcessError> {
         if self.child.id().is_none() {
+            // What the list knew of it goes with its entry.
+            self.exited_first |= unreaped::exited_first(self.key);
             unreaped::remove(self.key);
             self.unwatch();
         }
@@ -739,6 +749,22 @@ impl Running {
 /// started it (none outside a scope).
 fn grace_of(own: Option<Duration>, scope: Option<&Arc<dyn Enclosing>>) -> Duration {
     own.unwrap_or_else(|| scope.map_or(Duration::ZERO, |scope| scope.grace()))
+}
+
+/// Whether the process `pid` (ours, unreaped) has exited, seen without reaping it
+/// (`waitid` with `WNOWAIT`). Linux only; elsewhere `false` (not known).
+fn has_exited(pid: Pid) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::process::{waitid, WaitId, WaitIdOptions};
+        let how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        matches!(waitid(WaitId::Pid(pid), how), Ok(Some(_)))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = pid;
+        false
+    }
 }
 
 /// Sends `signal` to `pid`, or to its process group with `group`. SIGKILL goes to the
@@ -829,6 +855,8 @@ mod unreaped {
         timer: Option<tokio::task::AbortHandle>,
         /// The runtime it was started on, if any.
         runtime: Option<tokio::runtime::Id>,
+        /// It had exited on its own when SIGTERM was to be sent (see `send_term`).
+        exited_first: bool,
     }
 
     /// A leaf lock: held only to add, remove or take entries, and to send a SIGTERM (a
@@ -854,6 +882,7 @@ mod unreaped {
             terminated: None,
             timer: None,
             runtime,
+            exited_first: false,
         });
     }
 
@@ -891,10 +920,19 @@ mod unreaped {
         if e.terminated.is_some() {
             return false;
         }
+        // Exited already, unreaped (its pid, and its group's id, still its own): it ended on
+        // its own, before this stop. The SIGTERM still goes (to its group: what is left of it
+        // is stopped all the same), but nothing stopped it.
+        e.exited_first = super::has_exited(e.pid);
         e.terminated = Some(tokio::time::Instant::now());
         super::send(e.pid, e.group, Signal::TERM);
         super::send(e.pid, e.group, Signal::CONT);
         true
+    }
+
+    /// Whether the process `key` had exited on its own when it was to be sent SIGTERM.
+    pub(super) fn exited_first(key: u64) -> bool {
+        list().iter().any(|e| e.key == key && e.exited_first)
     }
 
     /// When the process `key` was sent SIGTERM, if it was and is not reaped yet.
