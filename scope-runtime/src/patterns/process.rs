@@ -134,7 +134,10 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The process could not be started (not found, not executable, no tokio runtime, or one
-    /// built without IO, which a process needs: nothing starts then).
+    /// built without IO, which a process needs: nothing starts then). A runtime without IO is
+    /// found by catching the panic tokio makes there (it offers no other way to ask): its
+    /// panic hook prints the message first, and a program built with `panic = "abort"`
+    /// aborts there instead of getting this error. Build the runtime with `enable_all()`.
     #[error("could not start the process: {0}")]
     Spawn(io::Error),
     /// Waiting for the process failed.

@@ -269,7 +269,29 @@ impl<P> Retry<P> {
     /// not to be retried, the attempts are used up, the ambient context is cancelled, or the
     /// next backoff would reach the context's deadline. See [`Retry`] for what it returns.
     ///
+    /// The future borrows the policy: to run it as a spawned child (which borrows nothing),
+    /// move the policy into the child's future, `async move { retry.run(..).await }`.
+    ///
     /// # Examples
+    ///
+    /// As a spawned child:
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Retry, Scope};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let retry = Retry::new().attempts(3);
+    /// let s = &Scope::new(Config::new());
+    /// let out = s
+    ///     .run(async {
+    ///         let fetch = s.spawn(async move {
+    ///             retry.run(|attempt| async move { Ok::<_, Interrupted>(attempt) }).await
+    ///         });
+    ///         fetch.await
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # });
+    /// ```
     ///
     /// A cancel during a backoff sleep ends it at once, with the cause:
     ///
