@@ -285,6 +285,24 @@ pub(crate) fn scope_body_then(
                 #out
             })
         }
+        // A race's body gives no value (the winner's is the result): `Ok(())`, or its error.
+        // Said only for a tail with `?` (`Err(e)?` after starting the candidates had no type
+        // to take): a tail `Ok(value)` keeps the message that says why a race's body gives
+        // none.
+        Some((ret, span))
+            if opts.policy() == PolicyKind::FirstOk
+                && ends_in_result(body)
+                && ends_in_question_mark(body) =>
+        {
+            let body_ty = quote_spanned!(span=> #krate::__private::Result<
+                (),
+                <#ret as #krate::__private::SupervisedResult>::Error,
+            >);
+            quote!({
+                let #out: #body_ty = #body;
+                #out
+            })
+        }
         _ => body.to_token_stream(),
     };
     let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
@@ -384,6 +402,27 @@ fn expr_is_result(expr: &syn::Expr) -> bool {
             (then || (diverges(&i.then_branch) && other_is)) && (other_is || expr_diverges(other))
         }),
         syn::Expr::Match(m) => branches(m.arms.iter().map(|a| &*a.body)),
+        _ => false,
+    }
+}
+
+/// Whether a block's value (or one of its branches') is a `?` expression.
+pub(crate) fn ends_in_question_mark(block: &syn::Block) -> bool {
+    fn expr(e: &syn::Expr) -> bool {
+        match e {
+            syn::Expr::Try(_) => true,
+            syn::Expr::Paren(p) => expr(&p.expr),
+            syn::Expr::Block(b) => ends_in_question_mark(&b.block),
+            syn::Expr::If(i) => {
+                ends_in_question_mark(&i.then_branch)
+                    || i.else_branch.as_ref().is_some_and(|(_, e)| expr(e))
+            }
+            syn::Expr::Match(m) => m.arms.iter().any(|a| expr(&a.body)),
+            _ => false,
+        }
+    }
+    match block.stmts.last() {
+        Some(syn::Stmt::Expr(tail, None)) => expr(tail),
         _ => false,
     }
 }

@@ -37,6 +37,20 @@ async fn supervised() -> Result<u32, scope::Failures<AppError>> {
     Err(AppError::Bad)?
 }
 
+// A race's body gives no value: its error, after starting the candidates.
+#[scoped(policy = first_ok)]
+async fn race(fail: bool) -> Result<u32, scope::Failures<AppError>> {
+    spawn!(async {
+        std::future::pending::<()>().await;
+        Ok::<u32, AppError>(1)
+    });
+    if fail {
+        Err(AppError::Bad)?
+    } else {
+        Ok(())
+    }
+}
+
 #[scope::main]
 async fn main() -> Result<(), AppError> {
     assert!(matches!(fails().await, Err(AppError::Bad)));
@@ -45,6 +59,8 @@ async fn main() -> Result<(), AppError> {
     assert!(matches!(branch(false).await, Err(AppError::Bad)));
     let failures = supervised().await.unwrap_err();
     assert_eq!(failures.len(), 1);
+    assert!(matches!(failures.primary().map(|f| f.error()), Some(AppError::Bad)));
+    let failures = race(true).await.unwrap_err();
     assert!(matches!(failures.primary().map(|f| f.error()), Some(AppError::Bad)));
     Ok(())
 }
