@@ -2309,6 +2309,28 @@ fn a_spawned_child_of_a_nested_scope_cannot_use_an_enclosing_handle() {
 }
 
 #[test]
+fn a_race_body_is_typed_only_for_a_question_mark_tail() {
+    // A race's body is typed only for a `?` tail (a tail `Ok(value)` keeps the message that
+    // says why a race's body gives no value).
+    let question = |body: TokenStream| {
+        let block: syn::Block = syn::parse2(body).expect("a block");
+        expand::ends_in_question_mark(&block)
+    };
+    assert!(question(quote!({ Err(e)? })));
+    assert!(question(quote!({
+        if a {
+            Err(e)?
+        } else {
+            Ok(())
+        }
+    })));
+    assert!(!question(quote!({ Ok(999) })));
+    assert!(!question(quote!({
+        Err(e)?;
+    })));
+}
+
+#[test]
 fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
     // A value of the wrong type is told where it is written (an outside tester's report: the
     // mismatch was told at the attribute); a body whose value may be `()` is left to infer.
@@ -2410,24 +2432,6 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
     ] {
         assert!(!typed(body.clone()), "{body}");
     }
-    // A race's body is typed only for a `?` tail (a tail `Ok(value)` keeps the message that
-    // says why a race's body gives no value).
-    let question = |body: TokenStream| {
-        let block: syn::Block = syn::parse2(body).expect("a block");
-        expand::ends_in_question_mark(&block)
-    };
-    assert!(question(quote!({ Err(e)? })));
-    assert!(question(quote!({
-        if a {
-            Err(e)?
-        } else {
-            Ok(())
-        }
-    })));
-    assert!(!question(quote!({ Ok(999) })));
-    assert!(!question(quote!({
-        Err(e)?;
-    })));
     let ty: syn::Type = syn::parse_quote!(Result<impl std::fmt::Display, E>);
     assert!(expand::names_impl_trait(&ty));
     let ty: syn::Type = syn::parse_quote!(Result<Vec<Box<dyn Error>>, E>);
