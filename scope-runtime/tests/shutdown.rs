@@ -946,3 +946,46 @@ fn a_supervisor_whose_incarnation_its_runtime_drops_is_not_a_clean_stop() {
         );
     }
 }
+
+#[test]
+fn the_scopes_around_one_whose_child_its_runtime_drops_make_no_timer_on_it_either() {
+    // The inner scope's result (the runtime's cause) fails the outer one, whose grace's timer
+    // was made on the runtime shut down (tokio panicked); and an in-place child with a timer
+    // of its own was polled again after the cancel, whose timer panicked there (the scope
+    // said "task `ticker` panicked").
+    for case in 0..3 {
+        for _ in 0..5 {
+            let out = under_a_runtime_that_shuts_down(move |goes| {
+                Box::pin(async move {
+                    let outer = &Scope::new(Config::new().grace(ms(100)).timeout(ms(60_000)));
+                    outer
+                        .run(async {
+                            if case == 2 {
+                                outer.spawn_in_place_named("ticker", async {
+                                    sleep(ms(60_000)).await;
+                                    Ok::<(), AppError>(())
+                                });
+                                outer.spawn_named("upload", upload(goes.started));
+                                return Ok("done");
+                            }
+                            let inner = &Scope::new(Config::new().grace(ms(100 * case)));
+                            inner
+                                .run(async {
+                                    inner.spawn_named("upload", upload(goes.started));
+                                    Ok::<_, AppError>("inner done")
+                                })
+                                .await
+                        })
+                        .await
+                })
+            });
+            let cause = out.as_ref().err().and_then(AppError::interrupted);
+            assert!(
+                cause
+                    .and_then(Interrupted::cause)
+                    .is_some_and(names_the_runtime),
+                "case {case}: the scope returned {out:?}"
+            );
+        }
+    }
+}

@@ -363,6 +363,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn grace(&self) -> Duration {
         self.cancel_grace()
     }
+    fn runtime_gone(&self) {
+        self.mark_runtime_gone();
+    }
     fn child_cx(&self, id: TaskId, parent: &Cx, adopted: bool) -> Cx {
         self.own_cxs.get_or_create(id, parent, !adopted)
     }

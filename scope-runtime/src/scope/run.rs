@@ -1059,6 +1059,16 @@ impl<'env, M: Mode> Driver<'env, M> {
         let shared = &*scope.shared;
         shared.tracker.register_owner(task.waker());
         self.handle_requests(scope);
+        if shared.runtime_gone() {
+            self.without_timers(shared);
+            if matches!(self.phase, Phase::Running | Phase::Draining | Phase::Held)
+                && shared.is_cancelled_own()
+            {
+                // The abort at once: the in-place children are not polled again (their
+                // timers, on the runtime shut down, would panic).
+                return self.cancelled(scope, task);
+            }
+        }
         // Relaxed: a hint; `admit` takes them with Acquire.
         if shared.admission.in_place_admitted.load(Ordering::Relaxed) != 0 {
             self.admit(scope);
@@ -1074,9 +1084,6 @@ impl<'env, M: Mode> Driver<'env, M> {
                 // A completed child handed its slot to a queued one.
                 self.admit(scope);
             }
-        }
-        if shared.runtime_gone() {
-            self.without_timers();
         }
         if !self.deferred.is_empty() {
             self.poll_deferred(shared, task);
@@ -1311,17 +1318,23 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
     }
 
-    /// The scope's runtime is shutting down (it dropped a child, and the scope is cancelled
-    /// for it): its timers are dropped unpolled (tokio panics at the poll of one there), and
-    /// none is made again; the deferred aborts come with the scope's abort, at once.
+    /// The scope's runtime is shutting down (it dropped a child of this scope, or of one
+    /// nested in it): its timers are dropped unpolled (tokio panics at the poll of one there),
+    /// and none is made again; the children cancelled alone, whose graces they timed, are
+    /// stopped now.
     #[cold]
     #[inline(never)]
-    fn without_timers(&mut self) {
+    fn without_timers<E>(&mut self, shared: &Shared<E>) {
         self.deadline = None;
         self.deadline_unarmed = false;
         self.grace = None;
         self.deferred_timer = None;
-        self.deferred.clear();
+        for (_, target) in std::mem::take(&mut self.deferred) {
+            match target {
+                Target::InPlace(id) => shared.request(Control::StopInPlace { id, at: None }),
+                other => other.abort_now(shared),
+            }
+        }
     }
 
     /// The scope is cancelled: close, then the grace, then the abort (which waits for the

@@ -370,7 +370,14 @@ fn dropped_by_its_runtime<E>(
 #[inline(never)]
 pub(super) fn runtime_dropped<E>(shared: &Shared<E>, info: &TaskInfo) -> Arc<Cause> {
     let cause = Cause::explicit(format!("the runtime shut down, dropping child `{info}`"));
+    // This scope, and every scope it is nested in: their timers went with the runtime too
+    // (an enclosing scope's grace or deadline, once this one's result reaches it).
     shared.mark_runtime_gone();
+    let mut up = shared.tracker.enclosing().cloned();
+    while let Some(scope) = up {
+        scope.runtime_gone();
+        up = scope.tracker().enclosing().cloned();
+    }
     shared.cancel_own(cause.clone());
     Arc::new(cause)
 }

@@ -119,6 +119,9 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     fn grace(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+    /// Its runtime dropped a task of work nested in it, shutting down: it keeps no timer of
+    /// that runtime from then on (a scope's run; nothing for other owners).
+    fn runtime_gone(&self) {}
     /// The own context of child `id` (see `cx::ambient`): created as a child of `parent` by
     /// the first to need it, the same node for every later asker. `adopted`: the child takes
     /// it as its ambient context now; otherwise (asked where the ambient context cannot be
