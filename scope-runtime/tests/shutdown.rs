@@ -770,6 +770,14 @@ async fn upload(started: tokio::sync::oneshot::Sender<()>) -> Result<(), AppErro
     Err(AppError::Boom(1))
 }
 
+/// The scope (or supervisor) failed with the runtime's cause, naming `upload`.
+fn fails_naming_the_runtime<T>(out: &Result<T, AppError>) -> bool {
+    let interrupted = out.as_ref().err().and_then(AppError::interrupted);
+    interrupted
+        .and_then(Interrupted::cause)
+        .is_some_and(names_the_runtime)
+}
+
 fn names_the_runtime(cause: &Cause) -> bool {
     let text = cause.to_string();
     text.contains("runtime shut down") && text.contains("upload")
@@ -787,11 +795,8 @@ fn a_child_its_runtime_drops_after_the_body_returned_is_not_the_bodys_success() 
             .await
         })
     });
-    let cause = out.as_ref().err().and_then(AppError::interrupted);
     assert!(
-        cause
-            .and_then(Interrupted::cause)
-            .is_some_and(names_the_runtime),
+        fails_naming_the_runtime(&out),
         "the scope returned {out:?}, not the runtime's drop of `upload`"
     );
 }
@@ -904,11 +909,8 @@ fn a_scope_with_a_grace_whose_child_its_runtime_drops_makes_no_timer_on_it() {
                     .await
                 })
             });
-            let cause = out.as_ref().err().and_then(AppError::interrupted);
             assert!(
-                cause
-                    .and_then(Interrupted::cause)
-                    .is_some_and(names_the_runtime),
+                fails_naming_the_runtime(&out),
                 "grace {grace:?}, timeout {timeout:?}: the scope returned {out:?}"
             );
         }
@@ -937,11 +939,8 @@ fn a_supervisor_whose_incarnation_its_runtime_drops_is_not_a_clean_stop() {
                     .await
             })
         });
-        let cause = out.as_ref().err().and_then(AppError::interrupted);
         assert!(
-            cause
-                .and_then(Interrupted::cause)
-                .is_some_and(names_the_runtime),
+            fails_naming_the_runtime(&out),
             "grace {grace:?}: the supervisor returned {out:?}"
         );
     }
@@ -979,11 +978,8 @@ fn the_scopes_around_one_whose_child_its_runtime_drops_make_no_timer_on_it_eithe
                         .await
                 })
             });
-            let cause = out.as_ref().err().and_then(AppError::interrupted);
             assert!(
-                cause
-                    .and_then(Interrupted::cause)
-                    .is_some_and(names_the_runtime),
+                fails_naming_the_runtime(&out),
                 "case {case}: the scope returned {out:?}"
             );
         }
