@@ -2523,6 +2523,112 @@ fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
 }
 
 #[test]
+fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
+    // An outside tester's report (probe91): `spawn!(plus_one(a))` got rustc's E0716 at the
+    // macro, naming neither. A future built in the body holds what it is passed whole, and
+    // what a closure or an `async` block in it uses; a name only read there is not held.
+    let out = |body: TokenStream| {
+        norm(&expand::scoped(
+            quote!(handle = s),
+            quote!(async fn f() -> Result<u32, E> #body),
+        ))
+    };
+    for (body, says) in [
+        (
+            quote!({
+                let a = spawn!(x());
+                let b = spawn_in_place!(plus_one(a));
+                Ok(b.await?)
+            }),
+            "this child uses `a`, the handle of another child",
+        ),
+        (
+            quote!({
+                let a = spawn!(x());
+                spawn!(wait_for(&a, 2));
+                Ok(1)
+            }),
+            "this child uses `a`, the handle of another child",
+        ),
+        (
+            quote!({
+                let a = spawn!(x());
+                spawn_in_place!(a);
+                Ok(1)
+            }),
+            "this child uses `a`, the handle of another child",
+        ),
+        (
+            quote!({
+                let a = spawn!(x());
+                spawn!(timeout(d, async move { a.await }));
+                Ok(1)
+            }),
+            "this child uses `a`, the handle of another child",
+        ),
+        (
+            quote!({
+                let a = spawn!(x());
+                spawn!(retry(|| (a.cx().clone(), 1)));
+                Ok(1)
+            }),
+            "this child uses `a`, the handle of another child",
+        ),
+        (
+            quote!({
+                spawn_in_place!(work(Job { owner: s, n: 1 }));
+                Ok(1)
+            }),
+            "this child uses `s`, the handle of the scope it is a child of",
+        ),
+        (
+            quote!({
+                spawn!(async move {
+                    s.cx().cancelled().await;
+                    Ok(())
+                }
+                .boxed());
+                Ok(1)
+            }),
+            "this child uses `s`, the handle of the scope it is a child of",
+        ),
+    ] {
+        let o = out(body.clone());
+        assert!(o.contains(says), "{body}: {o}");
+    }
+    for body in [
+        quote!({
+            spawn!(watch(s.cx().clone()));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(watch(a.cx().clone(), a.id));
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = spawn!(x());
+            let a = 2;
+            spawn!(plus_one(a));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x()).await?;
+            spawn!(plus_one(a));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(log(describe(&a), 1));
+            Ok(a.await?)
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("this child uses"), "{body}: {o}");
+    }
+}
+
+#[test]
 fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).

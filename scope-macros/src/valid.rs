@@ -1173,19 +1173,93 @@ fn used_local(
     find.found.into_iter().find(|ident| !owns(ident))
 }
 
-/// The first use of one of `names` in a child's future that is an `async` block (its own code, `move`
-/// or not), where no pattern of it binds the name again. Another expression runs in the body
-/// and hands the child what it made (`watch(s.cx().clone())`): not looked into.
+/// The first of `names` that a child's future holds. An `async` block holds every name its own
+/// code uses (`move` or not), where no pattern of it binds the name again. Any other
+/// expression runs in the body and hands the child what it made: the child holds a name passed
+/// whole (`plus_one(a)`, `&a`, a tuple's or a literal's field, `spawn!(a)` itself) and every
+/// name a closure or an `async` block within it uses; a name that is only read there, as a
+/// method's receiver or a field's base (`watch(s.cx().clone())`), or lent to a call whose
+/// result is passed on (`log(describe(&a))`), is not held (a consuming method, `a.map(..)`,
+/// is left to rustc).
 pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) -> Option<Ident> {
     if names.is_empty() {
         return None;
     }
-    let mut find = Find::new(names);
-    let Expr::Async(block) = fut else {
-        return None;
+    if let Expr::Async(block) = fut {
+        let mut find = Find::new(names);
+        find.visit_block(&block.block);
+        return find.found.into_iter().next();
+    }
+    let mut held = Held {
+        names,
+        found: None,
+        calls: 0,
     };
-    find.visit_block(&block.block);
-    find.found.into_iter().next()
+    held.visit_expr(fut);
+    held.found
+}
+
+/// The names a child's future built in the body holds (see [`uses_any`]).
+struct Held<'n> {
+    names: &'n std::collections::HashSet<String>,
+    found: Option<Ident>,
+    /// The calls whose arguments are being read: past the first, a call's result is passed
+    /// on, and what it borrows it gave back (`describe(&a)` returns a `String`).
+    calls: usize,
+}
+impl Held<'_> {
+    fn args<'a>(&mut self, args: impl IntoIterator<Item = &'a Expr>) {
+        self.calls += 1;
+        for arg in args {
+            self.visit_expr(arg);
+        }
+        self.calls -= 1;
+    }
+}
+impl<'a> Visit<'a> for Held<'_> {
+    fn visit_expr(&mut self, e: &'a Expr) {
+        if self.found.is_some() {
+            return;
+        }
+        match e {
+            // Code the child runs: every use is held.
+            Expr::Async(_) | Expr::Closure(_) | Expr::Macro(_) => {
+                let mut find = Find::new(self.names);
+                find.visit_expr(e);
+                self.found = find.found.into_iter().next();
+            }
+            Expr::Call(call) => {
+                self.visit_expr(&call.func);
+                self.args(&call.args);
+            }
+            Expr::MethodCall(call) => {
+                if bare_name(&call.receiver).is_none() {
+                    self.visit_expr(&call.receiver);
+                }
+                self.args(&call.args);
+            }
+            Expr::Reference(_) if self.calls > 1 => {}
+            Expr::Field(field) if bare_name(&field.base).is_some() => {}
+            Expr::Path(_) => {
+                self.found = bare_name(e).filter(|ident| self.names.contains(&ident.to_string()));
+            }
+            _ => syn::visit::visit_expr(self, e),
+        }
+    }
+    fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// The name `e` is, if it is a bare one (`a`, `(a)`).
+fn bare_name(e: &Expr) -> Option<Ident> {
+    let mut e = e;
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            Expr::Path(p) if p.qself.is_none() => return p.path.get_ident().cloned(),
+            _ => return None,
+        }
+    }
 }
 
 /// The first reference parameter (of `refs`, see [`reference_param_names`]) that an `async`

@@ -44,6 +44,20 @@ async fn in_a_scope_block() -> Result<u32, Interrupted> {
     .await
 }
 
+async fn plus_one(first: scope::Child<'_, u32>) -> Result<u32, Interrupted> {
+    Ok(first.await? + 1)
+}
+
+// The handle passed to an async fn that makes the child's future: the future holds it.
+// (rustc's own message was the same E0716.)
+#[scoped]
+async fn passed_to_an_async_fn() -> Result<u32, Interrupted> {
+    let first = spawn!(async { Ok(1u32) });
+    let second = spawn_in_place!(plus_one(first));
+    Ok(second.await?)
+}
+
 fn main() {
     let _ = (pipeline(), in_place_and_renamed(), other_spawns(), in_a_scope_block());
+    let _ = passed_to_an_async_fn();
 }
