@@ -2629,6 +2629,38 @@ fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
 }
 
 #[test]
+fn a_handle_joined_inside_a_child_is_a_use() {
+    // An outside tester's report (probe91): a sibling's handle in a child's `tokio::join!`
+    // got rustc's E0716 at the macro. `join!` and `try_join!` take their futures by value.
+    let out = |child: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(
+                async fn f() -> Result<u32, E> {
+                    let a = spawn!(x());
+                    let b = spawn!(x());
+                    spawn!(async move { #child; Ok(()) });
+                    Ok(1)
+                }
+            ),
+        ))
+    };
+    for child in [
+        quote!(tokio::join!(a, other())),
+        quote!(let _ = futures::try_join!(other(), b)),
+        quote!(join!(async { a.await }, other())),
+    ] {
+        assert!(out(child.clone()).contains("another child"), "{child}");
+    }
+    for child in [
+        quote!(tokio::join!(other(), again())),
+        quote!(tokio::join!(biased; other(), again())),
+    ] {
+        assert!(!out(child.clone()).contains("another child"), "{child}");
+    }
+}
+
+#[test]
 fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).

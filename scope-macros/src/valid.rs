@@ -1027,7 +1027,8 @@ impl Find<'_> {
 
 /// How the borrow checks read a standard macro's arguments (see `Find::visit_macro`).
 enum StdMacro {
-    /// Each argument taken by value: `vec!`, `dbg!`.
+    /// Each argument taken by value: `vec!`, `dbg!`, and the futures of `join!` and
+    /// `try_join!` (tokio's and futures'; a `biased;` first is not read).
     ByValue,
     /// `matches!`: the first argument is an expression, the rest a pattern.
     Matches,
@@ -1042,7 +1043,7 @@ enum StdMacro {
 fn std_macro(name: &str) -> Option<StdMacro> {
     let name = name.strip_prefix("r#").unwrap_or(name);
     Some(match name {
-        "vec" | "dbg" => StdMacro::ByValue,
+        "vec" | "dbg" | "join" | "try_join" => StdMacro::ByValue,
         "matches" => StdMacro::Matches,
         // (`todo` and `unimplemented` format their message in every edition.)
         "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "todo"
