@@ -2629,6 +2629,102 @@ fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
 }
 
 #[test]
+fn a_handle_only_read_where_a_child_future_is_built_is_not_held() {
+    let out = |body: TokenStream| {
+        norm(&expand::scoped(
+            quote!(handle = s),
+            quote!(async fn f() -> Result<u32, E> #body),
+        ))
+    };
+    for body in [
+        // The review of the check (probe94): a handle awaited, read by a closure that runs in the body,
+        // formatted, or bound again by a pattern of the expression is not held.
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(a.await? as u64));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            let b = spawn!(x());
+            spawn_in_place!(two(a.await?, b.await?));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(a.await.unwrap_or(0)));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            try_spawn!(work(a.await?))?;
+            Ok(1)
+        }),
+        quote!({
+            spawn!(wait(opt.unwrap_or_else(|| s.grace())));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(ids.iter().filter(|i| **i != a.id()).count()));
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(compute(|| a.id())));
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = spawn!(x());
+            let b = spawn!(x());
+            spawn!(all(vec![a.cx().clone(), b.cx().clone()]));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(report(format!("{:?}", a.id())));
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(report(dbg!(a.id())));
+            Ok(a.await?)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(match opt {
+                Some(a) => a,
+                None => 0,
+            }));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!(work(if let Some(a) = opt { a } else { 0 }));
+            Ok(1)
+        }),
+        quote!({
+            let a = spawn!(x());
+            spawn!({
+                let a = a.cx().clone();
+                async move {
+                    a.cancelled().await;
+                    Ok(0u32)
+                }
+            });
+            Ok(1)
+        }),
+        quote!({
+            spawn!(work(name_len(s)));
+            Ok(1)
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("this child uses"), "{body}: {o}");
+    }
+}
+
+#[test]
 fn a_handle_joined_inside_a_child_is_a_use() {
     // An outside tester's report (probe91): a sibling's handle in a child's `tokio::join!`
     // got rustc's E0716 at the macro. `join!` and `try_join!` take their futures by value.
@@ -2649,12 +2745,14 @@ fn a_handle_joined_inside_a_child_is_a_use() {
         quote!(tokio::join!(a, other())),
         quote!(let _ = futures::try_join!(other(), b)),
         quote!(join!(async { a.await }, other())),
+        quote!(tokio::join!(biased; a, other())),
     ] {
         assert!(out(child.clone()).contains("another child"), "{child}");
     }
     for child in [
         quote!(tokio::join!(other(), again())),
         quote!(tokio::join!(biased; other(), again())),
+        quote!(let biased = 1; let v = vec![biased; 3]),
     ] {
         assert!(!out(child.clone()).contains("another child"), "{child}");
     }

@@ -923,7 +923,11 @@ impl<'a> Visit<'a> for Find<'_> {
             return;
         };
         let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
-        let Ok(args) = syn::parse::Parser::parse2(parser, m.tokens.clone()) else {
+        let tokens = match kind {
+            StdMacro::Futures => without_biased(&m.tokens),
+            _ => m.tokens.clone(),
+        };
+        let Ok(args) = syn::parse::Parser::parse2(parser, tokens) else {
             return;
         };
         let mut inner = Find {
@@ -933,7 +937,7 @@ impl<'a> Visit<'a> for Find<'_> {
         };
         match kind {
             // `vec![conn]`, `dbg!(req)`: each argument is taken by value.
-            StdMacro::ByValue => {
+            StdMacro::ByValue | StdMacro::Futures => {
                 for arg in &args {
                     inner.moved(arg);
                     inner.visit_expr(arg);
@@ -1025,11 +1029,27 @@ impl Find<'_> {
     }
 }
 
+/// A `join!`'s tokens without the `biased;` that may open them.
+fn without_biased(tokens: &proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    use proc_macro2::TokenTree;
+    let mut it = tokens.clone().into_iter();
+    match (it.next(), it.next()) {
+        (Some(TokenTree::Ident(word)), Some(TokenTree::Punct(semi)))
+            if word == "biased" && semi.as_char() == ';' =>
+        {
+            it.collect()
+        }
+        _ => tokens.clone(),
+    }
+}
+
 /// How the borrow checks read a standard macro's arguments (see `Find::visit_macro`).
 enum StdMacro {
-    /// Each argument taken by value: `vec!`, `dbg!`, and the futures of `join!` and
-    /// `try_join!` (tokio's and futures'; a `biased;` first is not read).
+    /// Each argument taken by value: `vec!`, `dbg!`.
     ByValue,
+    /// The futures of `join!` and `try_join!` (tokio's and futures', after a `biased;`), each
+    /// taken by value.
+    Futures,
     /// `matches!`: the first argument is an expression, the rest a pattern.
     Matches,
     /// A format macro, its format string at argument `string_at` (after a writer or a
@@ -1043,7 +1063,8 @@ enum StdMacro {
 fn std_macro(name: &str) -> Option<StdMacro> {
     let name = name.strip_prefix("r#").unwrap_or(name);
     Some(match name {
-        "vec" | "dbg" | "join" | "try_join" => StdMacro::ByValue,
+        "vec" | "dbg" => StdMacro::ByValue,
+        "join" | "try_join" => StdMacro::Futures,
         "matches" => StdMacro::Matches,
         // (`todo` and `unimplemented` format their message in every edition.)
         "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "todo"
@@ -1177,11 +1198,13 @@ fn used_local(
 /// The first of `names` that a child's future holds. An `async` block holds every name its own
 /// code uses (`move` or not), where no pattern of it binds the name again. Any other
 /// expression runs in the body and hands the child what it made: the child holds a name passed
-/// whole (`plus_one(a)`, `&a`, a tuple's or a literal's field, `spawn!(a)` itself) and every
-/// name a closure or an `async` block within it uses; a name that is only read there, as a
-/// method's receiver or a field's base (`watch(s.cx().clone())`), or lent to a call whose
-/// result is passed on (`log(describe(&a))`), is not held (a consuming method, `a.map(..)`,
-/// is left to rustc).
+/// whole to the call that makes it (`plus_one(a)`, `&a`, a tuple's or a literal's field,
+/// `spawn!(a)` itself), every name an `async` block within it uses, and every name a closure
+/// passed to that call uses. A name only read there is not held: awaited (`work(a.await?)`),
+/// a method's receiver or a field's base (`watch(s.cx().clone())`), formatted, or passed to a
+/// call whose result is passed on (`log(describe(&a))`, `unwrap_or_else(|| s.grace())`). In
+/// doubt the check is silent (a name a pattern in the expression binds again; a consuming
+/// method, `a.map(..)`): rustc still refuses a real hold.
 pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) -> Option<Ident> {
     if names.is_empty() {
         return None;
@@ -1191,13 +1214,31 @@ pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) ->
         find.visit_block(&block.block);
         return find.found.into_iter().next();
     }
+    let mut bound = Bound(Vec::new());
+    bound.visit_expr(fut);
+    let names: std::collections::HashSet<String> = names
+        .iter()
+        .filter(|n| !bound.0.contains(n))
+        .cloned()
+        .collect();
     let mut held = Held {
-        names,
+        names: &names,
         found: None,
         calls: 0,
     };
     held.visit_expr(fut);
     held.found
+}
+
+/// The names the patterns of an expression bind (`match`, `if let`, a closure's inputs, a
+/// block's `let`).
+struct Bound(Vec<String>);
+impl<'a> Visit<'a> for Bound {
+    fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
+        self.0.push(p.ident.to_string());
+        syn::visit::visit_pat_ident(self, p);
+    }
+    fn visit_item(&mut self, _: &'a syn::Item) {}
 }
 
 /// The names a child's future built in the body holds (see [`uses_any`]).
@@ -1216,6 +1257,13 @@ impl Held<'_> {
         }
         self.calls -= 1;
     }
+
+    /// Every use in `e`, code the child runs.
+    fn every_use(&mut self, e: &Expr) {
+        let mut find = Find::new(self.names);
+        find.visit_expr(e);
+        self.found = find.found.into_iter().next();
+    }
 }
 impl<'a> Visit<'a> for Held<'_> {
     fn visit_expr(&mut self, e: &'a Expr) {
@@ -1223,11 +1271,23 @@ impl<'a> Visit<'a> for Held<'_> {
             return;
         }
         match e {
-            // Code the child runs: every use is held.
-            Expr::Async(_) | Expr::Closure(_) | Expr::Macro(_) => {
-                let mut find = Find::new(self.names);
-                find.visit_expr(e);
-                self.found = find.found.into_iter().next();
+            Expr::Async(_) => self.every_use(e),
+            Expr::Closure(_) if self.calls <= 1 => self.every_use(e),
+            // Run in the body: what it awaited is spent there.
+            Expr::Closure(_) | Expr::Await(_) => {}
+            Expr::Macro(m) => {
+                // `vec![..]`, `dbg!(..)`: their arguments, in place; `format!` makes a
+                // `String`, and another macro's tokens are not read.
+                let name = m.mac.path.segments.last().map(|s| s.ident.to_string());
+                if !matches!(name.as_deref(), Some("vec" | "dbg")) {
+                    return;
+                }
+                let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+                if let Ok(args) = syn::parse::Parser::parse2(parser, m.mac.tokens.clone()) {
+                    for arg in &args {
+                        self.visit_expr(arg);
+                    }
+                }
             }
             Expr::Call(call) => {
                 self.visit_expr(&call.func);
@@ -1239,7 +1299,7 @@ impl<'a> Visit<'a> for Held<'_> {
                 }
                 self.args(&call.args);
             }
-            Expr::Reference(_) if self.calls > 1 => {}
+            Expr::Path(_) | Expr::Reference(_) if self.calls > 1 => {}
             Expr::Field(field) if bare_name(&field.base).is_some() => {}
             Expr::Path(_) => {
                 self.found = bare_name(e).filter(|ident| self.names.contains(&ident.to_string()));
