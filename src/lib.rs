@@ -922,4 +922,40 @@ pub mod __private {
         type Body = Result<T, E>;
         type Error = E;
     }
+
+    /// A scope's name as the macros' `name = ..` takes it: the types `Config::name` takes,
+    /// told so when it is given something else (rustc's own message names a missing `From`
+    /// for `Cow<'static, str>`).
+    #[diagnostic::on_unimplemented(
+        message = "a scope's name is a string, not `{Self}`",
+        label = "not a `&'static str`, a `String` or a `Cow<'static, str>`",
+        note = "quote a fixed name (`name = \"fetch\"`), or format a value into one (`name = format!(\"job-{{}}\", id)`)"
+    )]
+    pub trait ScopeName {
+        /// The name.
+        fn into_name(self) -> std::borrow::Cow<'static, str>;
+    }
+
+    impl ScopeName for &'static str {
+        fn into_name(self) -> std::borrow::Cow<'static, str> {
+            std::borrow::Cow::Borrowed(self)
+        }
+    }
+
+    impl ScopeName for std::string::String {
+        fn into_name(self) -> std::borrow::Cow<'static, str> {
+            std::borrow::Cow::Owned(self)
+        }
+    }
+
+    impl ScopeName for std::borrow::Cow<'static, str> {
+        fn into_name(self) -> std::borrow::Cow<'static, str> {
+            self
+        }
+    }
+
+    /// `name = ..`'s value, as a name (see [`ScopeName`]).
+    pub fn scope_name(name: impl ScopeName) -> std::borrow::Cow<'static, str> {
+        name.into_name()
+    }
 }

@@ -64,7 +64,7 @@ pub(crate) fn config(opts: &Options, default_name: Option<&str>, site: Span) -> 
     match (&opts.name, default_name) {
         (Some((name, _)), _) => {
             let s = name.span();
-            chain.extend(quote_spanned!(s=> .name(#name)));
+            chain.extend(quote_spanned!(s=> .name(#krate::__private::scope_name(#name))));
         }
         (None, Some(name)) => chain.extend(quote!(.name(#name))),
         (None, None) => {}
