@@ -671,13 +671,24 @@ impl Rewriter {
             self.refs.remove(name);
             self.outside.remove(name);
         }
-        self.bound.extend(names);
+        self.bound.extend(names.iter().cloned());
         let (pat, ty) = match &local.pat {
             syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
             other => (other, None),
         };
         let init = local.init.as_ref().map(|i| &*i.expr);
         self.record_binding(pat, ty, init);
+        // Nor does it make a handle's alias: the name may hold its value from before.
+        for name in names.iter().filter(|_| cfg) {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            if self
+                .locals
+                .get(name)
+                .is_some_and(|o| is_handle_origin(o) || is_any_child_handle_origin(o))
+            {
+                self.locals.remove(name);
+            }
+        }
         // A set made by collecting futures has spawned them: if it leaves the body, so do they.
         if let (syn::Pat::Ident(pi), Some(init)) = (pat, init) {
             self.check_collected(&lint::unraw(&pi.ident), init);

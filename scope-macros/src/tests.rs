@@ -2831,6 +2831,15 @@ fn a_name_hidden_or_left_out_is_not_a_siblings_handle() {
             spawn!(async move { w?.await });
             Ok(1)
         }),
+        // An alias a `cfg` may leave out: the name may hold its value from before.
+        quote!({
+            let a = spawn!(x());
+            let b = 5u32;
+            #[cfg(feature = "off")]
+            let b = a;
+            spawn!(async move { Ok(b) });
+            Ok(a.await?)
+        }),
     ] {
         let o = out(body.clone());
         assert!(!o.contains("another child"), "{body}: {o}");
