@@ -3830,6 +3830,61 @@ fn law2_a_zero_grace_parent_gets_the_answered_value_on_two_workers() {
     }
 }
 
+/// A body with the default grace of zero that cancels its scope (or reaches its deadline) and
+/// then reads its aborted children's handles has returned by its last poll: its value is the
+/// result on two workers too. (An outside tester's report, probe93: 70 of 400 rounds lost it
+/// to the cancellation, 8 to 20 of 400 with the deadline. A spawned child's handle reads
+/// tokio's task, which completes just after the child's future is dropped, and the run saw
+/// the drop, went idle and gave the body its last poll in between.)
+#[test]
+fn law2_a_zero_grace_body_that_reads_its_aborted_childrens_handles_keeps_its_value() {
+    for deadline in [false, true] {
+        let mut lost = Vec::new();
+        for round in 0..300 {
+            // A runtime of its own each round, as a program's: the race was likelier there.
+            let rt = common::two_workers();
+            let run = async move {
+                let config = if deadline {
+                    Config::new().timeout(ms(2))
+                } else {
+                    Config::new()
+                };
+                let s = &Scope::new(config);
+                s.run(async {
+                    let a = s.spawn(async {
+                        tokio::time::sleep(ms(1_000)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    let b = s.spawn(async {
+                        tokio::time::sleep(ms(1_000)).await;
+                        Ok::<_, Interrupted>(())
+                    });
+                    if !deadline {
+                        tokio::time::sleep(ms(1)).await;
+                        s.cancel("stop");
+                    }
+                    Ok::<_, Interrupted>((a.await.is_err(), b.await.is_err()))
+                })
+                .await
+            };
+            // On a worker (its sibling drops the children) and under `block_on`.
+            let got = if round % 2 == 0 {
+                rt.block_on(async { tokio::spawn(run).await.unwrap() })
+            } else {
+                rt.block_on(run)
+            };
+            if got.as_ref().ok() != Some(&(true, true)) {
+                lost.push(format!("{got:?}"));
+            }
+        }
+        assert!(
+            lost.is_empty(),
+            "deadline {deadline}: {} lost: {lost:?}",
+            lost.len()
+        );
+    }
+}
+
 /// The same on a runtime without timers, where a grace of zero is all a scope may have.
 #[test]
 fn law2_a_zero_grace_parent_gets_the_answered_value_on_a_runtime_without_timers() {

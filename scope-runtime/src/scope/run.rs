@@ -424,7 +424,9 @@ where
                 self.driver.await_last_poll(&scope.shared);
             }
             if self.driver.body_last_poll {
-                if self.driver.is_idle(scope) || self.driver.last_poll_due(&scope.shared, task) {
+                if self.driver.is_idle(scope) && Driver::stopped_completed(scope, task)
+                    || self.driver.last_poll_due(&scope.shared, task)
+                {
                     self.last_poll(body, task);
                 } else if self.driver.grace.is_none() {
                     // No timer: back at the runtime's next turn (see `last_poll_due`).
@@ -1435,6 +1437,21 @@ impl<'env, M: Mode> Driver<'env, M> {
     /// aborted before this one started, keeps its grace.)
     fn grace_cut_by_abort<E>(&self, shared: &Shared<E>) -> bool {
         shared.tracker.aborted_since(self.aborts_seen)
+    }
+
+    /// Whether the runtime has completed the tasks the forced abort stopped, so that their
+    /// handles are ready for the body's last poll (see [`Tracker::stopped_tasks_completed`]).
+    /// If not, the run asks for the runtime's next turn: they are completed as it polls
+    /// (within [`last_poll_due`](Self::last_poll_due)'s bound still).
+    #[cold]
+    #[inline(never)]
+    fn stopped_completed<E>(scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> bool {
+        if scope.shared.tracker.stopped_tasks_completed() {
+            return true;
+        }
+        let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);
+        debug_assert!(yielded.is_pending());
+        false
     }
 
     /// Whether the body's last poll may wait no longer for the work below, which has not

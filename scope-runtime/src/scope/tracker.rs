@@ -264,6 +264,9 @@ struct Registry {
     aborts: Vec<tokio::task::AbortHandle>,
     /// Blocking jobs handed to the pool, gone ones cleared now and then.
     jobs: Vec<Arc<dyn PendingJob>>,
+    /// The tasks a forced abort stopped, kept until the runtime has completed them (see
+    /// [`Tracker::stopped_tasks_completed`]).
+    stopped: Vec<tokio::task::AbortHandle>,
     /// Nested trackers that have had tasks, for the forced abort.
     nested: Slab<Weak<dyn Enclosing>>,
     /// This tracker's key in its enclosing tracker's `nested`, once registered there.
@@ -741,6 +744,25 @@ impl Tracker {
         }
     }
 
+    /// Whether the runtime has completed every task a forced abort of this tracker stopped.
+    /// A task's unit is given back as its future is dropped, and the runtime completes the
+    /// task (its `JoinHandle`, which a spawned child's handle reads, is ready) just after: a
+    /// body's last poll that came between read its aborted children's handles as pending,
+    /// and was dropped with the value it would have returned.
+    pub(crate) fn stopped_tasks_completed(&self) -> bool {
+        let stopped = std::mem::take(&mut self.registry.lock().stopped);
+        if stopped.is_empty() {
+            return true;
+        }
+        // Outside the lock: a handle's drop may free its task.
+        let running: Vec<_> = stopped.into_iter().filter(|h| !h.is_finished()).collect();
+        if running.is_empty() {
+            return true;
+        }
+        self.registry.lock().stopped.extend(running);
+        false
+    }
+
     /// The forced end: seals the tracker (no unit is taken here or below from now on) and
     /// aborts every task of it and of every nested tracker, at any depth (iteratively).
     pub(crate) fn abort_all(&self) {
@@ -774,8 +796,11 @@ impl Tracker {
                 std::mem::take(&mut r.nested),
             )
         };
-        for handle in aborts {
+        for handle in &aborts {
             handle.abort();
+        }
+        if !aborts.is_empty() {
+            self.registry.lock().stopped.extend(aborts);
         }
         // Outside the lock: a job's drop drops what its closure captured.
         for job in jobs {
