@@ -1176,8 +1176,10 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
                 .unwrap();
             rt.block_on(async {
                 // Cancelled at the root: with a grace, the chain unwinds level by level and
-                // the body sees it end; without one, the body is dropped at once, the chain
-                // with it, and the scope returns the cancel.
+                // the body sees it end; without one, the chain is dropped at once, and the
+                // body's last poll reads its end and returns. (It was dropped, and the scope
+                // returned the cancel, while the chain's cancel used up tokio's cooperative
+                // budget for the poll: its read of the chain's handle was pending then.)
                 for grace in [Duration::from_secs(3600), Duration::ZERO] {
                     let leaf = Arc::new(AtomicBool::new(false));
                     let root = &Scope::new(Config::new().grace(grace));
@@ -1191,16 +1193,8 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
                         seen = Some(chain.await.is_err());
                         Ok::<_, AppError>(())
                     });
-                    let out = run.await;
-                    if grace.is_zero() {
-                        assert!(
-                            matches!(out, Err(AppError::Interrupted(Interrupted::Cancelled(_)))),
-                            "{out:?}"
-                        );
-                    } else {
-                        out.unwrap();
-                        assert_eq!(seen, Some(true), "the body saw the chain end, cancelled");
-                    }
+                    run.await.unwrap();
+                    assert_eq!(seen, Some(true), "the body saw the chain end, cancelled");
                 }
                 // And dropped part-way, without a cancel first.
                 let leaf = Arc::new(AtomicBool::new(false));
@@ -3839,50 +3833,113 @@ fn law2_a_zero_grace_parent_gets_the_answered_value_on_two_workers() {
 #[test]
 fn law2_a_zero_grace_body_that_reads_its_aborted_childrens_handles_keeps_its_value() {
     for deadline in [false, true] {
-        let mut lost = Vec::new();
-        for round in 0..300 {
-            // A runtime of its own each round, as a program's: the race was likelier there.
-            let rt = common::two_workers();
-            let run = async move {
-                let config = if deadline {
-                    Config::new().timeout(ms(2))
-                } else {
-                    Config::new()
-                };
-                let s = &Scope::new(config);
-                s.run(async {
-                    let a = s.spawn(async {
-                        tokio::time::sleep(ms(1_000)).await;
-                        Ok::<_, Interrupted>(())
-                    });
-                    let b = s.spawn(async {
-                        tokio::time::sleep(ms(1_000)).await;
-                        Ok::<_, Interrupted>(())
-                    });
-                    if !deadline {
-                        tokio::time::sleep(ms(1)).await;
-                        s.cancel("stop");
-                    }
-                    Ok::<_, Interrupted>((a.await.is_err(), b.await.is_err()))
-                })
-                .await
-            };
-            // On a worker (its sibling drops the children) and under `block_on`.
-            let got = if round % 2 == 0 {
-                rt.block_on(async { tokio::spawn(run).await.unwrap() })
+        let lost = lost_rounds(300, true, move || async move {
+            let config = if deadline {
+                Config::new().timeout(ms(2))
             } else {
-                rt.block_on(run)
+                Config::new()
             };
-            if got.as_ref().ok() != Some(&(true, true)) {
-                lost.push(format!("{got:?}"));
-            }
-        }
+            let s = &Scope::new(config);
+            s.run(async {
+                let (a, b) = (s.spawn(sleeper()), s.spawn(sleeper()));
+                if !deadline {
+                    tokio::time::sleep(ms(1)).await;
+                    s.cancel("stop");
+                }
+                Ok::<_, Interrupted>((a.await.is_err(), b.await.is_err()))
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
         assert!(
             lost.is_empty(),
             "deadline {deadline}: {} lost: {lost:?}",
             lost.len()
         );
     }
+}
+
+/// The same one level down: the body of a scope nested in the body reads its own aborted
+/// children's handles when the outer scope's deadline passes, and the outer body returns what
+/// it got. (The review of the fix above, probe95: 41 of 1,000 rounds lost the outer value.
+/// The outer scope found nothing of its own to wait for, and gave its body the last poll
+/// while the nested scope's tasks were not completed; the nested run, polled in it, waited
+/// for them and had no later poll.)
+#[test]
+fn law2_a_zero_grace_body_gets_a_nested_scopes_value_read_from_aborted_handles() {
+    // Under `block_on` only: the outer run is polled off the workers, where it was likeliest.
+    let lost = lost_rounds(800, false, || async {
+        let s = &Scope::new(Config::new().timeout(ms(2)));
+        s.run(async {
+            let inner = &Scope::new(Config::new());
+            let read = inner
+                .run(async {
+                    let (a, b) = (inner.spawn(sleeper()), inner.spawn(sleeper()));
+                    Ok::<_, Interrupted>((a.await.is_err(), b.await.is_err()))
+                })
+                .await;
+            Ok::<_, Interrupted>(read.unwrap_or((false, false)))
+        })
+        .await
+        .map_err(|e| e.to_string())
+    });
+    assert!(lost.is_empty(), "{} lost: {lost:?}", lost.len());
+}
+
+/// The last poll is one poll, whatever the runtime's cooperative budget says: a body that reads
+/// more aborted children's handles than the budget allows in one poll (128 on tokio) keeps its
+/// value. (The review of the fix above, probe95: from 129 handles on, the rest read as pending
+/// and the body was dropped, in every round, on every runtime, a `ChildSet`'s loop too.)
+#[test]
+fn law2_a_zero_grace_body_that_reads_many_aborted_handles_in_its_last_poll_keeps_its_value() {
+    for n in [100, 200, 1_000] {
+        let got = common::paused().block_on(async {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                let handles: Vec<_> = (0..n).map(|_| s.spawn(sleeper())).collect();
+                tokio::time::sleep(ms(1)).await;
+                s.cancel("stop");
+                let mut aborted = 0;
+                for h in handles {
+                    aborted += usize::from(h.await.is_err());
+                }
+                Ok::<_, Interrupted>(aborted)
+            })
+            .await
+        });
+        assert_eq!(got.map_err(|e| e.to_string()), Ok(n), "{n} children");
+    }
+}
+
+/// A child that sleeps past any test.
+async fn sleeper() -> Result<(), Interrupted> {
+    tokio::time::sleep(ms(1_000)).await;
+    Ok(())
+}
+
+/// Runs `round` `n` times, each on a two-worker runtime of its own (as a program's: the races
+/// were likelier there), under `block_on`, or alternately on a worker (its sibling drops the
+/// children) and under `block_on` (`on_workers_too`): the results that are not
+/// `Ok((true, true))`.
+fn lost_rounds<R, F>(n: usize, on_workers_too: bool, round: R) -> Vec<String>
+where
+    R: Fn() -> F,
+    F: Future<Output = Result<(bool, bool), String>> + Send + 'static,
+{
+    let mut lost = Vec::new();
+    for i in 0..n {
+        let rt = common::two_workers();
+        let got = if on_workers_too && i % 2 == 0 {
+            let run = round();
+            rt.block_on(async { tokio::spawn(run).await.unwrap() })
+        } else {
+            rt.block_on(round())
+        };
+        if got != Ok((true, true)) {
+            lost.push(format!("{got:?}"));
+        }
+    }
+    lost
 }
 
 /// The same on a runtime without timers, where a grace of zero is all a scope may have.

@@ -460,7 +460,14 @@ where
         self.driver.grace = None;
         if body.is_running() {
             let _last = LastPoll::begin(self.scope.shared.tracker.owner_id());
-            self.poll_body(body, task);
+            // Outside tokio's cooperative budget: the body has this one poll, and a handle
+            // past the budget would read as pending (from the 129th on) and lose its value.
+            let once = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                self.poll_body(body, cx);
+                Poll::Ready(())
+            }));
+            let polled = std::pin::pin!(once).poll(task);
+            debug_assert!(polled.is_ready());
         }
         let (ambient, enclosing) = (&mut self.ambient, &mut self.enclosing);
         abort_body(
@@ -1446,7 +1453,11 @@ impl<'env, M: Mode> Driver<'env, M> {
     #[cold]
     #[inline(never)]
     fn stopped_completed<E>(scope: &Scope<'_, 'env, E, M>, task: &mut Context<'_>) -> bool {
-        if scope.shared.tracker.stopped_tasks_completed() {
+        // Polled in the last poll of a scope around it, it has no later poll to wait in: that
+        // scope waited for the tasks its abort stopped below it before its body's last poll.
+        if scope.shared.tracker.stopped_tasks_completed()
+            || LastPoll::encloses(&scope.shared.tracker)
+        {
             return true;
         }
         let yielded = std::pin::pin!(tokio::task::yield_now()).poll(task);

@@ -768,17 +768,35 @@ impl Tracker {
     pub(crate) fn abort_all(&self) {
         let epoch = next_abort_epoch();
         let mut more: Vec<Arc<dyn Enclosing>> = Vec::new();
-        self.abort_here(&mut more, false, epoch);
+        let mut below = Vec::new();
+        self.abort_here(&mut more, false, epoch, &mut below);
         while let Some(nested) = more.pop() {
-            nested.tracker().abort_here(&mut more, true, epoch);
+            nested
+                .tracker()
+                .abort_here(&mut more, true, epoch, &mut below);
             // No lock of ours is held: the queued futures (user code) are dropped here.
             nested.close_queue();
+        }
+        // The tasks stopped below are this tracker's to wait for too: its owner's body may
+        // await a nested scope whose body reads their handles, and that scope's run, polled
+        // in this owner's last poll, has no later poll to wait in (see
+        // `stopped_tasks_completed`).
+        if !below.is_empty() {
+            self.registry.lock().stopped.extend(below);
         }
     }
 
     /// `taken`: this tracker's entry was taken out of its enclosing tracker's table, so its
     /// key there no longer names it.
-    fn abort_here(&self, more: &mut Vec<Arc<dyn Enclosing>>, taken: bool, epoch: u64) {
+    /// `below`: where the abort of a nested tracker adds the tasks it stopped (and those its
+    /// owner's own abort stopped before), for the tracker the abort began at.
+    fn abort_here(
+        &self,
+        more: &mut Vec<Arc<dyn Enclosing>>,
+        taken: bool,
+        epoch: u64,
+        below: &mut Vec<tokio::task::AbortHandle>,
+    ) {
         // Release: whoever sees it aborted sees it sealed. (Before the seal: a finish racing
         // the abort is not read as one.) An abort walking down stores its own epoch; the
         // latest one stays.
@@ -789,6 +807,8 @@ impl Tracker {
             let mut r = self.registry.lock();
             if taken {
                 r.key_in_enclosing = None;
+                // Stopped by an abort of its own owner's before this one: still below.
+                below.extend(r.stopped.iter().cloned());
             }
             (
                 std::mem::take(&mut r.aborts),
@@ -798,6 +818,9 @@ impl Tracker {
         };
         for handle in &aborts {
             handle.abort();
+        }
+        if taken {
+            below.extend(aborts.iter().cloned());
         }
         if !aborts.is_empty() {
             self.registry.lock().stopped.extend(aborts);
