@@ -240,6 +240,14 @@ fn a_name_a_pattern_binds_in_a_closure_or_a_loop_shadows_the_parameter() {
     }
 }
 
+/// The expansion of `#[scoped(opts)]` on `async fn f() -> Result<u32, E>` with `body`.
+fn body_of_f(opts: TokenStream, body: &TokenStream) -> String {
+    norm(&expand::scoped(
+        opts,
+        quote!(async fn f() -> Result<u32, E> #body),
+    ))
+}
+
 /// The number of errors the expansion of `#[scoped(handle = s)]` on `f` carries that say a
 /// child uses the scope's handle, or a reference.
 fn handle_uses_in(f: TokenStream) -> usize {
@@ -2442,12 +2450,7 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
 fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
     // The pipeline habit: a child that awaits a sibling's handle (rustc's E0716 at the
     // attribute, naming neither); the name is the handle's until it is bound again.
-    let out = |body: TokenStream| {
-        norm(&expand::scoped(
-            TokenStream::new(),
-            quote!(async fn f() -> Result<u32, E> #body),
-        ))
-    };
+    let out = |body: TokenStream| body_of_f(TokenStream::new(), &body);
     for (body, name) in [
         (
             quote!({
@@ -2527,12 +2530,7 @@ fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
     // An outside tester's report (probe91): `spawn!(plus_one(a))` got rustc's E0716 at the
     // macro, naming neither. A future built in the body holds what it is passed whole, and
     // what a closure or an `async` block in it uses; a name only read there is not held.
-    let out = |body: TokenStream| {
-        norm(&expand::scoped(
-            quote!(handle = s),
-            quote!(async fn f() -> Result<u32, E> #body),
-        ))
-    };
+    let out = |body: TokenStream| body_of_f(quote!(handle = s), &body);
     for (body, says) in [
         (
             quote!({
@@ -2630,12 +2628,7 @@ fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
 
 #[test]
 fn a_handle_only_read_where_a_child_future_is_built_is_not_held() {
-    let out = |body: TokenStream| {
-        norm(&expand::scoped(
-            quote!(handle = s),
-            quote!(async fn f() -> Result<u32, E> #body),
-        ))
-    };
+    let out = |body: TokenStream| body_of_f(quote!(handle = s), &body);
     for body in [
         // The review of the check (probe94): a handle awaited, read by a closure that runs in the body,
         // formatted, or bound again by a pattern of the expression is not held.
@@ -2793,12 +2786,7 @@ fn a_panics_lone_message_is_not_read_for_inline_arguments() {
 
 #[test]
 fn a_name_hidden_or_left_out_is_not_a_siblings_handle() {
-    let out = |body: TokenStream| {
-        norm(&expand::scoped(
-            TokenStream::new(),
-            quote!(async fn f() -> Result<u32, E> #body),
-        ))
-    };
+    let out = |body: TokenStream| body_of_f(TokenStream::new(), &body);
     for body in [
         // Its review (probe86): a `use` in the child hides the name in its block, a spawn a
         // `cfg` may leave out does not make the name a handle, and `spawn_when_free!(..)

@@ -770,6 +770,19 @@ async fn upload(started: tokio::sync::oneshot::Sender<()>) -> Result<(), AppErro
     Err(AppError::Boom(1))
 }
 
+/// A scope made with `config` whose body starts `upload` and returns at once, leaving it to
+/// the run.
+fn uploads_and_returns(config: Config, goes: RuntimeGoes) -> Run<Result<&'static str, AppError>> {
+    Box::pin(async move {
+        let s = &Scope::new(config);
+        s.run(async {
+            s.spawn_named("upload", upload(goes.started));
+            Ok::<_, AppError>("all uploads done")
+        })
+        .await
+    })
+}
+
 /// The scope (or supervisor) failed with the runtime's cause, naming `upload`.
 fn fails_naming_the_runtime<T>(out: &Result<T, AppError>) -> bool {
     let interrupted = out.as_ref().err().and_then(AppError::interrupted);
@@ -785,16 +798,7 @@ fn names_the_runtime(cause: &Cause) -> bool {
 
 #[test]
 fn a_child_its_runtime_drops_after_the_body_returned_is_not_the_bodys_success() {
-    let out = under_a_runtime_that_shuts_down(|goes| {
-        Box::pin(async move {
-            let s = &Scope::new(Config::new());
-            s.run(async {
-                s.spawn_named("upload", upload(goes.started));
-                Ok::<_, AppError>("all uploads done")
-            })
-            .await
-        })
-    });
+    let out = under_a_runtime_that_shuts_down(|goes| uploads_and_returns(Config::new(), goes));
     assert!(
         fails_naming_the_runtime(&out),
         "the scope returned {out:?}, not the runtime's drop of `upload`"
@@ -895,20 +899,12 @@ fn a_scope_with_a_grace_whose_child_its_runtime_drops_makes_no_timer_on_it() {
     // deadline's timer, made before, is dropped unpolled too.
     for (grace, timeout) in [(ms(100), None), (ms(1), None), (ms(100), Some(ms(60_000)))] {
         for _ in 0..5 {
-            let out = under_a_runtime_that_shuts_down(move |goes| {
-                Box::pin(async move {
-                    let mut config = Config::new().grace(grace);
-                    if let Some(timeout) = timeout {
-                        config = config.timeout(timeout);
-                    }
-                    let s = &Scope::new(config);
-                    s.run(async {
-                        s.spawn_named("upload", upload(goes.started));
-                        Ok::<_, AppError>("all uploads done")
-                    })
-                    .await
-                })
-            });
+            let mut config = Config::new().grace(grace);
+            if let Some(timeout) = timeout {
+                config = config.timeout(timeout);
+            }
+            let out =
+                under_a_runtime_that_shuts_down(move |goes| uploads_and_returns(config, goes));
             assert!(
                 fails_naming_the_runtime(&out),
                 "grace {grace:?}, timeout {timeout:?}: the scope returned {out:?}"
