@@ -2752,6 +2752,42 @@ fn a_handle_joined_inside_a_child_is_a_use() {
 }
 
 #[test]
+fn a_handle_selected_inside_a_child_is_a_use() {
+    // A sibling's handle raced in a child's `select!` (its future, a guard or a branch's body)
+    // got rustc's E0716 at the macro. A branch's pattern binds its names for its own body.
+    let out = |child: TokenStream| {
+        norm(&expand::scoped(
+            TokenStream::new(),
+            quote!(
+                async fn f() -> Result<u32, E> {
+                    let a = spawn!(x());
+                    spawn!(async move { #child; Ok(()) });
+                    Ok(1)
+                }
+            ),
+        ))
+    };
+    for child in [
+        quote!(tokio::select! { v = a => v?, _ = other() => 0 }),
+        quote!(tokio::select! { biased; _ = other() => {} v = &mut a => { v?; } }),
+        quote!(select! { _ = other() => { a.cancel(); } else => {} }),
+        quote!(tokio::select! { _ = other(), if a.is_finished() => {} }),
+        quote!(futures::select_biased! { v = b => {}, complete => { drop(a) } }),
+        quote!(tokio::select! { a = other() => {}, _ = again() => { drop(a) } }),
+    ] {
+        assert!(out(child.clone()).contains("another child"), "{child}");
+    }
+    for child in [
+        quote!(tokio::select! { a = other() => { a.len() }, _ = again() => 0 }),
+        quote!(tokio::select! { Some(a) = other() => a, else => 0 }),
+        quote!(tokio::select! { _ = other() => {}, else => {} }),
+        quote!(other_crate::select! { v = a => v }),
+    ] {
+        assert!(!out(child.clone()).contains("another child"), "{child}");
+    }
+}
+
+#[test]
 fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).

@@ -911,9 +911,14 @@ impl<'a> Visit<'a> for Find<'_> {
     fn visit_macro(&mut self, m: &'a syn::Macro) {
         // The arguments of the standard macros known to take expressions run here too
         // (`format!("{}", name)`, a format string's `{name}`, `vec![name]`): read as such.
-        // Any other macro's are not read (in doubt, silent: its arguments may be names of
-        // another kind, `offset_of!(User, name)`, or fields, `info!(user = ..)`; rustc still
-        // refuses a real borrow).
+        // A `select!`'s branches are read as code (see `Find::select`). Any other macro's
+        // are not read (in doubt, silent: its arguments may be names of another kind,
+        // `offset_of!(User, name)`, or fields, `info!(user = ..)`; rustc still refuses a real
+        // borrow).
+        if let Some(shape) = crate::lint::select_shape(&m.path, &m.tokens) {
+            self.select(&shape);
+            return;
+        }
         let Some(kind) = m
             .path
             .segments
@@ -1015,6 +1020,28 @@ fn lint_name(ident: &Ident) -> String {
 }
 
 impl Find<'_> {
+    /// A `select!`'s branches: each future (taken by value, as tokio's `select!` takes it)
+    /// and guard, then each body, where the names its branch's pattern binds are its own.
+    fn select(&mut self, shape: &crate::lint::SelectShape) {
+        for branch in &shape.branches {
+            if let Some((_, fut)) = &branch.pat {
+                self.moved(fut);
+                self.visit_expr(fut);
+            }
+            if let Some(guard) = &branch.guard {
+                self.visit_expr(guard);
+            }
+        }
+        for branch in &shape.branches {
+            let from = self.declared.len();
+            if let Some((pat, _)) = &branch.pat {
+                self.visit_pat(pat);
+            }
+            self.visit_expr(&branch.body);
+            self.declared.truncate(from);
+        }
+    }
+
     /// Notes a use of `ident`, if it names one of the locals looked for (and not one the block
     /// bound itself).
     fn used(&mut self, ident: Ident) {

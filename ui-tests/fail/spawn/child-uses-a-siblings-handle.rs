@@ -57,7 +57,20 @@ async fn passed_to_an_async_fn() -> Result<u32, Interrupted> {
     Ok(second.await?)
 }
 
+// Raced against a timeout in the child's `select!`. (rustc's own message was the same E0716.)
+#[scoped]
+async fn raced_in_a_select() -> Result<u32, Interrupted> {
+    let first = spawn!(async { Ok(1u32) });
+    let second = spawn!(async move {
+        tokio::select! {
+            v = first => Ok(v? + 1),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => Ok(0),
+        }
+    });
+    Ok(second.await?)
+}
+
 fn main() {
     let _ = (pipeline(), in_place_and_renamed(), other_spawns(), in_a_scope_block());
-    let _ = passed_to_an_async_fn();
+    let _ = (passed_to_an_async_fn(), raced_in_a_select());
 }
