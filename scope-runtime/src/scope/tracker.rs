@@ -750,17 +750,19 @@ impl Tracker {
     /// body's last poll that came between read its aborted children's handles as pending,
     /// and was dropped with the value it would have returned.
     pub(crate) fn stopped_tasks_completed(&self) -> bool {
-        let stopped = std::mem::take(&mut self.registry.lock().stopped);
-        if stopped.is_empty() {
-            return true;
-        }
-        // Outside the lock: a handle's drop may free its task.
-        let running: Vec<_> = stopped.into_iter().filter(|h| !h.is_finished()).collect();
-        if running.is_empty() {
-            return true;
-        }
-        self.registry.lock().stopped.extend(running);
-        false
+        // The handles stay in the registry while they are looked at (an abort walking down
+        // from an enclosing tracker reads them there); only the finished ones come out.
+        let (finished, all) = {
+            let mut r = self.registry.lock();
+            let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut r.stopped)
+                .into_iter()
+                .partition(tokio::task::AbortHandle::is_finished);
+            r.stopped = running;
+            (finished, r.stopped.is_empty())
+        };
+        // Outside the lock: a handle's drop may free its task, and with it its output.
+        drop(finished);
+        all
     }
 
     /// The forced end: seals the tracker (no unit is taken here or below from now on) and
