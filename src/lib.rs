@@ -393,8 +393,9 @@ pub use scope_macros::scoped;
 /// assert_eq!(sum, 3);
 ///
 /// // Cancelling through the handle cancels every child; a body that then returns on its own
-/// // (within the grace) has the last word. (A body waiting on a child that ignores the
-/// // cancel is dropped with it when the grace ends: the scope then returns the cancel.)
+/// // (within the grace) has the last word. (When the grace ends, the children still running
+/// // are aborted, and the body gets one last poll: there, an aborted child's handle reads
+/// // the interruption, and a body still waiting is dropped: the scope returns the cancel.)
 /// let out = scope!(error = Interrupted, grace = 1s, |s| {
 ///     let slow = spawn!(async {
 ///         scope::cancelled().await; // answers the cancel

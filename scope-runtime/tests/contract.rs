@@ -4820,6 +4820,49 @@ fn law9_work_below_that_ends_with_the_bodys_drop_does_not_hold_the_scope() {
     }
 }
 
+/// An outside tester's report (probe97): past a deadline and its grace, a body awaiting a
+/// `spawn_blocking` child that ignores the cancel returned `Ok` when the child returned within
+/// 100 ms of the grace's end, and the deadline when it took longer. As `Scope::run` says: the
+/// child, which no abort stops, hands its value to the body's last poll, and the body has the
+/// last word; one that returns only later finds the body dropped. A body for which the deadline
+/// is final says so, and gets it either way.
+#[test]
+fn law4_a_blocking_childs_value_reaches_the_bodys_last_poll_and_a_later_one_does_not() {
+    let run = |child_ms: u64, final_deadline: bool| {
+        within(20, "a blocking child past the deadline", move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let s = &Scope::new(Config::new().timeout(ms(50)).grace(ms(30)));
+                let out = s
+                    .run(async {
+                        let slow = s.spawn_blocking(move |_cx| {
+                            std::thread::sleep(ms(child_ms));
+                            Ok::<_, Interrupted>(child_ms)
+                        });
+                        let value = slow.await?;
+                        if final_deadline {
+                            scope_runtime::check()?;
+                        }
+                        Ok(value)
+                    })
+                    .await;
+                format!("{out:?}")
+            })
+        })
+    };
+    // The grace ends at 80 ms; the last poll comes when the child has returned, by 180 ms.
+    assert_eq!(run(100, false), "Ok(100)");
+    let checked = run(100, true);
+    assert!(checked.contains("DeadlineExceeded"), "{checked}");
+    // Past 180 ms the body is dropped: the deadline, once the child has returned.
+    let late = run(400, false);
+    assert!(late.contains("DeadlineExceeded"), "{late}");
+}
+
 /// The body's last poll makes no timer a scope did not have: on a runtime without timers a
 /// scope with no grace and no deadline still works (cancelled with a spawned child running,
 /// and without), as it did before the last poll.

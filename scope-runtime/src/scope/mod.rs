@@ -2145,7 +2145,13 @@ where
     /// gets that scope's value, which its stragglers no longer hold up (a nested scope
     /// cancelled by this scope's cancel, or on its own before this abort, takes the abort as
     /// the end of its own grace, however long, and drops its in-place children). (What the body runs in that poll runs after the abort began:
-    /// a [`shield_for`](crate::shield_for) it starts there is not waited for.)
+    /// a [`shield_for`](crate::shield_for) it starts there is not waited for.) An aborted
+    /// child's handle reads the interruption in that poll; but a child no abort stops (a
+    /// [`spawn_blocking`](Scope::spawn_blocking) closure, or a task stuck in synchronous
+    /// code) that returns its value before the poll hands that value to the body, as it
+    /// would have within the grace: a body that awaits it and returns on its own has the last
+    /// word, past its deadline too. A body for which the deadline must be final says so
+    /// ([`scope::check()?`](crate::check) before it returns).
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
     /// a child short (the child never started, was aborted, or ended with an error or the
