@@ -2788,6 +2788,96 @@ fn a_handle_selected_inside_a_child_is_a_use() {
 }
 
 #[test]
+fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_not_read() {
+    // Its review (probe98): a body local that a `select!` branch, a block's tail, an `if`'s
+    // or a `match`'s branch, or an operator (`text + "!"`) hands on is taken by value by a
+    // block without `move`, which rustc accepts: it was refused as a borrow.
+    for (child, borrows) in [
+        (
+            quote!(tokio::select! { _ = sleep() => conn, else => String::new() }),
+            0,
+        ),
+        (
+            quote!(tokio::select! { _ = sleep() => { conn } else => String::new() }),
+            0,
+        ),
+        (quote!(if 1 > 0 { conn } else { String::new() }), 0),
+        (
+            quote!(match 1 > 0 {
+                true => conn,
+                false => String::new(),
+            }),
+            0,
+        ),
+        (quote!({ conn + "!" }), 0),
+        (
+            quote!({
+                let t = conn + "!";
+                t
+            }),
+            0,
+        ),
+        (
+            quote!(tokio::select! { _ = sleep() => conn.clone(), else => String::new() }),
+            1,
+        ),
+        (quote!(if 1 > 0 { conn.clone() } else { String::new() }), 1),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(
+                async fn f() -> R {
+                    let conn = String::new();
+                    let c = spawn!(async {
+                        let r = #child;
+                        Ok::<_, Interrupted>(r.len())
+                    });
+                    Ok(())
+                }
+            ),
+        ));
+        assert_eq!(
+            out.matches("block borrows `conn`").count(),
+            borrows,
+            "{child}"
+        );
+    }
+    // A statement or an arm under a `cfg` may be compiled out: not read (probe98: a
+    // sibling's handle used in a `#[cfg(any())]` statement was refused).
+    let out = |child: TokenStream| {
+        body_of_f(
+            TokenStream::new(),
+            &quote!({
+                let a = spawn!(x());
+                spawn!(async move { #child; Ok(()) });
+                Ok(1)
+            }),
+        )
+    };
+    for child in [
+        quote!(
+            #[cfg(any())]
+            drop(a)
+        ),
+        quote!(#[cfg(feature = "x")] let _b = a),
+        quote!(match 1 {
+            #[cfg(any())]
+            1 => drop(a),
+            _ => {}
+        }),
+        quote!(tokio::select! { _ = other() => { #[cfg(any())] drop(a); } }),
+    ] {
+        assert!(!out(child.clone()).contains("another child"), "{child}");
+    }
+    // A name bound inside one branch's future is not bound in the others.
+    assert!(out(quote!(tokio::select! {
+        v = async { let a = 1u32; a } => v,
+        _ = other() => a.await?,
+    }))
+    .contains("another child"));
+}
+
+#[test]
 fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).

@@ -749,13 +749,36 @@ impl<'l> Find<'l> {
         }
     }
 
-    /// Notes `e` as a value moved out, if it is a bare name.
+    /// Notes `e` as a value moved out, if it is a bare name, or one that `e`'s value is: a
+    /// block's tail, an `if`'s or a `match`'s branches, the left operand of an operator that
+    /// takes it by value (`text + "!"`). (Marked as moved, a name the block then takes by
+    /// value: a `Copy` one is in fact borrowed, and rustc judges it; in doubt, silent.)
     fn moved(&mut self, e: &Expr) {
         let mut e = e;
         loop {
             match e {
                 Expr::Paren(p) => e = &p.expr,
                 Expr::Group(g) => e = &g.expr,
+                Expr::Block(b) => match b.block.stmts.last() {
+                    Some(syn::Stmt::Expr(tail, None)) => e = tail,
+                    _ => return,
+                },
+                Expr::If(i) => {
+                    if let Some((_, other)) = &i.else_branch {
+                        self.moved(other);
+                    }
+                    match i.then_branch.stmts.last() {
+                        Some(syn::Stmt::Expr(tail, None)) => e = tail,
+                        _ => return,
+                    }
+                }
+                Expr::Match(m) => {
+                    for arm in &m.arms {
+                        self.moved(&arm.body);
+                    }
+                    return;
+                }
+                Expr::Binary(b) if takes_left(&b.op) => e = &b.left,
                 _ => break,
             }
         }
@@ -974,6 +997,58 @@ impl<'a> Visit<'a> for Find<'_> {
         self.declared.drain(from..from + items);
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
+    fn visit_stmt(&mut self, stmt: &'a syn::Stmt) {
+        let attrs = match stmt {
+            syn::Stmt::Local(l) => &l.attrs,
+            syn::Stmt::Macro(m) => &m.attrs,
+            syn::Stmt::Expr(e, _) => expr_attrs(e),
+            syn::Stmt::Item(_) => return,
+        };
+        if !cfg_gated(attrs) {
+            syn::visit::visit_stmt(self, stmt);
+        }
+    }
+    fn visit_arm(&mut self, arm: &'a syn::Arm) {
+        if !cfg_gated(&arm.attrs) {
+            syn::visit::visit_arm(self, arm);
+        }
+    }
+}
+
+/// The attributes written on an expression (none for the kinds that take none).
+fn expr_attrs(e: &Expr) -> &[syn::Attribute] {
+    match e {
+        Expr::Array(x) => &x.attrs,
+        Expr::Assign(x) => &x.attrs,
+        Expr::Async(x) => &x.attrs,
+        Expr::Await(x) => &x.attrs,
+        Expr::Binary(x) => &x.attrs,
+        Expr::Block(x) => &x.attrs,
+        Expr::Break(x) => &x.attrs,
+        Expr::Call(x) => &x.attrs,
+        Expr::Cast(x) => &x.attrs,
+        Expr::Closure(x) => &x.attrs,
+        Expr::Field(x) => &x.attrs,
+        Expr::ForLoop(x) => &x.attrs,
+        Expr::If(x) => &x.attrs,
+        Expr::Index(x) => &x.attrs,
+        Expr::Let(x) => &x.attrs,
+        Expr::Loop(x) => &x.attrs,
+        Expr::Macro(x) => &x.attrs,
+        Expr::Match(x) => &x.attrs,
+        Expr::MethodCall(x) => &x.attrs,
+        Expr::Paren(x) => &x.attrs,
+        Expr::Path(x) => &x.attrs,
+        Expr::Reference(x) => &x.attrs,
+        Expr::Return(x) => &x.attrs,
+        Expr::Struct(x) => &x.attrs,
+        Expr::Try(x) => &x.attrs,
+        Expr::Tuple(x) => &x.attrs,
+        Expr::Unary(x) => &x.attrs,
+        Expr::Unsafe(x) => &x.attrs,
+        Expr::While(x) => &x.attrs,
+        _ => &[],
+    }
 }
 
 /// The names of the items a block declares (`fn`, `const`, `static`, and what a `use` brings
@@ -1022,14 +1097,19 @@ fn lint_name(ident: &Ident) -> String {
 impl Find<'_> {
     /// A `select!`'s branches: each future (taken by value, as tokio's `select!` takes it)
     /// and guard, then each body, where the names its branch's pattern binds are its own.
+    /// (A name bound inside one of these parts is that part's own, not the next one's. A
+    /// branch's value is the `select!`'s: taken by value, as a block's tail is.)
     fn select(&mut self, shape: &crate::lint::SelectShape) {
         for branch in &shape.branches {
+            let from = self.declared.len();
             if let Some((_, fut)) = &branch.pat {
                 self.moved(fut);
                 self.visit_expr(fut);
+                self.declared.truncate(from);
             }
             if let Some(guard) = &branch.guard {
                 self.visit_expr(guard);
+                self.declared.truncate(from);
             }
         }
         for branch in &shape.branches {
@@ -1037,6 +1117,7 @@ impl Find<'_> {
             if let Some((pat, _)) = &branch.pat {
                 self.visit_pat(pat);
             }
+            self.moved(&branch.body);
             self.visit_expr(&branch.body);
             self.declared.truncate(from);
         }
@@ -1054,6 +1135,30 @@ impl Find<'_> {
             self.found.push(ident);
         }
     }
+}
+
+/// Whether a binary operator takes its left operand by value (the arithmetic and bitwise
+/// ones: `Add::add(self, ..)`), rather than by reference (comparisons) or not at all.
+fn takes_left(op: &syn::BinOp) -> bool {
+    use syn::BinOp as B;
+    matches!(
+        op,
+        B::Add(_)
+            | B::Sub(_)
+            | B::Mul(_)
+            | B::Div(_)
+            | B::Rem(_)
+            | B::BitXor(_)
+            | B::BitAnd(_)
+            | B::BitOr(_)
+            | B::Shl(_)
+            | B::Shr(_)
+    )
+}
+
+/// Whether `attrs` hold a `cfg`: what they are on may be compiled out, and is not read.
+fn cfg_gated(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| a.path().is_ident("cfg"))
 }
 
 /// A `join!`'s tokens without the `biased;` that may open them.
