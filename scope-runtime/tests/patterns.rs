@@ -146,6 +146,49 @@ mod retry {
         ));
     }
 
+    /// An outside tester's report (probe96): tokio's timer counts whole milliseconds, so a
+    /// sleep that ends less than one before the deadline wakes with it: a backoff of 149.6 ms
+    /// under a 150 ms deadline slept to the deadline, and the retry returned it then, not at
+    /// once. (With a jittered backoff, 16 of 2,000 rounds slept so.)
+    #[tokio::test(start_paused = true)]
+    async fn a_backoff_that_would_end_within_a_timer_tick_of_the_deadline_is_not_slept() {
+        // (Given up at once, or a second attempt that fails before the deadline.)
+        for (backoff_us, calls_then) in [(149_600, 1), (149_001, 1), (149_000, 2), (148_900, 2)] {
+            let start = Instant::now();
+            let cx = Cx::root().child_with_timeout(ms(150));
+            let calls = AtomicU32::new(0);
+            let delay = Duration::from_micros(backoff_us);
+            let out: Result<(), AppError> = cx
+                .run(
+                    Retry::new()
+                        .attempts(2)
+                        .backoff(Backoff::new(delay, delay))
+                        .run(|attempt| {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            async move { Err(AppError::Boom(attempt)) }
+                        }),
+                )
+                .await;
+            assert_eq!(calls.load(Ordering::SeqCst), calls_then, "{backoff_us} us");
+            if calls_then == 1 {
+                assert_eq!(start.elapsed(), Duration::ZERO, "{backoff_us} us");
+                assert!(
+                    matches!(
+                        out,
+                        Err(AppError::Interrupted(Interrupted::DeadlineExceeded(_)))
+                    ),
+                    "{backoff_us} us: {out:?}"
+                );
+            } else {
+                assert!(start.elapsed() < ms(150), "{backoff_us} us");
+                assert!(
+                    matches!(out, Err(AppError::Boom(2))),
+                    "{backoff_us} us: {out:?}"
+                );
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn stops_at_once_when_cancelled_during_a_backoff_with_the_cause() {
         let start = Instant::now();

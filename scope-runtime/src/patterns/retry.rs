@@ -64,7 +64,8 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 ///   after an attempt fails, or during a backoff sleep, which wakes at once (the attempt
 ///   itself is the operation's own code: it sees the cancellation as any code does);
 /// - the **deadline**, at once, when the next backoff would end at or after the context's
-///   deadline: it never sleeps towards a deadline it cannot beat.
+///   deadline, or less than a millisecond before it (the timer's resolution, to which tokio
+///   rounds a sleep's end up): it never sleeps towards a deadline it cannot beat.
 ///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
@@ -344,8 +345,13 @@ impl<P> Retry<P> {
             }
             let delay = self.backoff.next_delay(attempt, &mut rng);
             if let Some((deadline, cause)) = cx.deadline_cause() {
-                let wake = Instant::now().checked_add(delay);
-                if wake.is_none_or(|wake| wake >= deadline) {
+                // The timer counts whole milliseconds, rounding each instant up: a sleep that
+                // ends less than one before the deadline may wake with it (the deadline then
+                // comes first). Within a tick of it, the deadline cannot be beaten.
+                let wake = Instant::now()
+                    .checked_add(delay)
+                    .and_then(|wake| wake.checked_add(TIMER_TICK));
+                if wake.is_none_or(|wake| wake > deadline) {
                     drop(error);
                     return Err(E::from(Interrupted::from_cause(cause)));
                 }
@@ -366,6 +372,9 @@ impl<P> Retry<P> {
         }
     }
 }
+
+/// The resolution of tokio's timer, which rounds a sleep's end up to it.
+const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl<P> fmt::Debug for Retry<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
