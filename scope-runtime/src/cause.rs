@@ -35,10 +35,12 @@ pub enum Cause {
         /// The scope (or context) whose deadline it was.
         scope: Cow<'static, str>,
     },
-    /// A failure the scope keeps cancelled it: a child's error under the fail-fast policy
-    /// (its siblings read it), or the scope body's own error under any policy (naming the
-    /// scope itself: its children read "parent cancelled: sibling task `fetch` failed" where
-    /// `fetch` is their scope). A race is cancelled so by its body's error only.
+    /// A failure the scope keeps cancelled it: a child's error under the fail-fast policy, or
+    /// the scope body's own error under any policy (naming the scope itself). This is the
+    /// scope's own cause; its children, whose contexts are below the scope's, read it inside
+    /// [`ParentCancelled`](Cause::ParentCancelled): "parent cancelled: sibling task `db`
+    /// failed: refused" (match [`root`](Cause::root) to find it from anywhere below). A race
+    /// is cancelled so by its body's error only.
     SiblingFailed {
         /// The child that failed (the scope itself for its body's error).
         task: TaskInfo,
@@ -56,8 +58,11 @@ pub enum Cause {
         /// What asked for the shutdown.
         signal: Signal,
     },
-    /// A panic cancelled the scope: a child's (its siblings read it), or the scope body's own,
-    /// or an `on_cancel` callback's in a cancel the scope made (both naming the scope itself).
+    /// A panic cancelled the scope: a child's, or the scope body's own, or an `on_cancel`
+    /// callback's in a cancel the scope made (both naming the scope itself). As for
+    /// [`SiblingFailed`](Cause::SiblingFailed), the scope's children read it inside
+    /// [`ParentCancelled`](Cause::ParentCancelled) ("parent cancelled: sibling task `worker`
+    /// panicked: ..."; match [`root`](Cause::root)).
     Panicked {
         /// The child that panicked (the scope itself for its body or a callback).
         task: TaskInfo,

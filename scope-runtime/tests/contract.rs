@@ -3647,6 +3647,55 @@ async fn law3_a_siblings_error_after_the_first_failure_reads_as_the_cancel_on_it
     }
 }
 
+/// What a sibling reads of a failure or a panic, as `Cause`'s docs say (an outside tester,
+/// probe96, read them as promising `SiblingFailed` itself): the scope's cause, inside
+/// `ParentCancelled`, naming the task, its `root` the failure.
+#[tokio::test(start_paused = true)]
+async fn law3_a_sibling_reads_the_failure_or_the_panic_inside_parent_cancelled() {
+    for panics in [false, true] {
+        let s = &Scope::new(Config::new().grace(hours(1)));
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let read = Arc::clone(&seen);
+        let _ = s
+            .run(async {
+                s.spawn(async move {
+                    let cause = scope_runtime::cancelled().await;
+                    *read.lock().unwrap() = Some(cause);
+                    Ok::<_, AppError>(())
+                });
+                s.spawn_named("db", async move {
+                    sleep(ms(10)).await;
+                    assert!(!panics, "kaboom");
+                    Err::<(), AppError>(AppError::Boom(1))
+                });
+                Ok::<_, AppError>(())
+            })
+            .await;
+        let cause = seen
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the sibling was cancelled");
+        let Cause::ParentCancelled(inner) = &cause else {
+            panic!("the scope's cause, inside: {cause:?}");
+        };
+        match (&**inner, panics) {
+            (Cause::SiblingFailed { task, .. }, false) | (Cause::Panicked { task, .. }, true) => {
+                assert_eq!(task.name(), Some("db"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cause.root(), &**inner);
+        let text = cause.to_string();
+        let expected = if panics {
+            "parent cancelled: sibling task `db` panicked: kaboom"
+        } else {
+            "parent cancelled: sibling task `db` failed: boom 1"
+        };
+        assert_eq!(text, expected);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn law3_a_supervised_childs_error_after_the_cancel_is_kept_and_its_handle_reads_it() {
     let s = &Scope::new(Config::new().grace(hours(1)));

@@ -936,6 +936,45 @@ async fn a_signal_waiting_when_the_main_work_ends_is_reported() {
 }
 
 /// With a grace of zero, a main work that answers the signal at once is not forced.
+/// A work whose scope takes the application's grace and whose body ignores the shutdown
+/// ends as the grace runs out, with the interruption its scope returns then: `run` gives that
+/// output, and the report says the grace forced it (an outside tester, probe96, read the
+/// two as contradicting each other; `Forced::GraceRanOut`'s docs now say both cases).
+#[tokio::test(start_paused = true)]
+async fn a_work_whose_scope_ran_out_of_the_same_grace_returns_its_interruption_and_is_forced() {
+    let app = App::new();
+    let (out, report) = app
+        .run(
+            Duration::from_secs(2),
+            signals_at(&[(10, Signal::Terminate)]),
+            async {
+                let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
+                s.run(async {
+                    s.spawn(async {
+                        scope_runtime::cancelled().await;
+                        sleep(Duration::from_millis(500)).await; // a clean-up within the grace
+                        Ok::<_, Interrupted>(())
+                    });
+                    std::future::pending::<()>().await; // ignores the shutdown
+                    Ok::<_, Interrupted>(())
+                })
+                .await
+            },
+        )
+        .await;
+    let Some(Err(Interrupted::Cancelled(c))) = &out else {
+        panic!("the scope's interruption: {out:?}");
+    };
+    assert!(matches!(c.cause().root(), Cause::Shutdown { .. }), "{c}");
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::GraceRanOut {
+            grace: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(report.main_ended_after(), Some(Duration::from_secs(2)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_zero_grace_with_a_work_that_returns_at_once_is_not_forced() {
     let report = zero_grace_work_answering_at_once().await;

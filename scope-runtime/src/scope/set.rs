@@ -228,7 +228,9 @@ impl<'s, T> ChildSet<'s, T> {
         self.children.is_empty() && self.ready == 0
     }
 
-    /// The next child to finish, with its outcome; `None` once the set is empty.
+    /// The next child to finish, with its outcome; `None` once the set is empty. Children
+    /// that had already finished when they were pushed come first, in the order they were
+    /// pushed (the set learns of their ends only then).
     ///
     /// # Cancel safety
     ///
