@@ -2866,6 +2866,7 @@ fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_n
             _ => {}
         }),
         quote!(tokio::select! { _ = other() => { #[cfg(any())] drop(a); } }),
+        quote!(#[cfg(unix)] let a = 1; #[cfg(not(unix))] let a = 2; work(a)),
     ] {
         assert!(!out(child.clone()).contains("another child"), "{child}");
     }

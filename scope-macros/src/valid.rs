@@ -1006,6 +1006,10 @@ impl<'a> Visit<'a> for Find<'_> {
         };
         if !cfg_gated(attrs) {
             syn::visit::visit_stmt(self, stmt);
+        } else if let syn::Stmt::Local(local) = stmt {
+            // What it binds still hides the outer name where it is compiled in (in doubt,
+            // silent: `#[cfg(a)] let x = 1; #[cfg(not(a))] let x = 2;`).
+            self.visit_pat(&local.pat);
         }
     }
     fn visit_arm(&mut self, arm: &'a syn::Arm) {
