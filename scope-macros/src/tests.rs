@@ -2879,6 +2879,64 @@ fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_n
 }
 
 #[test]
+fn what_a_childs_block_moves_under_a_cfg_or_through_a_scrutinee_or_a_field_is_owned() {
+    // The review of 3952604 (probe99): a block without `move` that moves a body local under
+    // a `cfg` (which may be compiled in), through a `match`'s or an `if let`'s scrutinee (a
+    // pattern binding by value), or as a field (`req.body`) takes it by value, which rustc
+    // accepts: each was refused as a borrow (some outside a `select!` before too).
+    for (child, borrows) in [
+        (
+            quote!(let n = conn.len(); #[cfg(not(windows))] drop(conn); Ok(n)),
+            0,
+        ),
+        (quote!(#[cfg(unix)] let _owned = conn; Ok(1)), 0),
+        (
+            quote!(match 1 { #[cfg(unix)] 0 => drop(conn), _ => {} } Ok(1)),
+            0,
+        ),
+        (
+            quote!(let n = match msg { Some(s) => s.len(), None => 0 }; Ok(n + conn.len())),
+            1,
+        ),
+        (
+            quote!(
+                tokio::select! { _ = sleep() => match msg { Some(s) => Ok(s.len()), None => Ok(0) } }
+            ),
+            0,
+        ),
+        (
+            quote!(
+                tokio::select! { _ = sleep() => { if let Some(j) = msg { Ok(j.len()) } else { Ok(0) } } }
+            ),
+            0,
+        ),
+        (quote!(let b = req.body; Ok(b.len())), 0),
+        (quote!(Ok(conn.len())), 1),
+        (quote!(#[cfg(unix)] let n = conn.len(); Ok(1)), 0),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(
+                async fn f() -> R {
+                    let conn = String::new();
+                    let msg: Option<String> = None;
+                    let req = Req {
+                        body: String::new(),
+                    };
+                    let c = spawn!(async { #child });
+                    Ok(())
+                }
+            ),
+        ));
+        assert_eq!(
+            out.matches("block borrows").count(),
+            borrows,
+            "{child}: {out}"
+        );
+    }
+}
+
+#[test]
 fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // Before the 2021 edition, which a macro cannot see, `panic!("{a}")` prints its text as
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).

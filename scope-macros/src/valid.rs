@@ -720,6 +720,10 @@ struct Find<'l> {
     /// The locals assigned to by their bare names (`total += n`, `last = x`), outside nested
     /// `move` closures and blocks, in order.
     assigned: Vec<Ident>,
+    /// Inside a statement or an arm under a `cfg`, which may be compiled out: a use or an
+    /// assignment there is not reported (in doubt, silent), while what it moves or binds
+    /// still counts (it may be compiled in).
+    gated: usize,
 }
 impl<'l> Find<'l> {
     fn new(locals: &'l std::collections::HashSet<String>) -> Self {
@@ -730,6 +734,7 @@ impl<'l> Find<'l> {
             by_value: std::collections::HashSet::new(),
             in_move: 0,
             assigned: Vec::new(),
+            gated: 0,
         }
     }
 
@@ -744,15 +749,20 @@ impl<'l> Find<'l> {
             return;
         };
         let name = ident.to_string();
-        if self.in_move == 0 && self.locals.contains(&name) && !hidden(&self.declared, &name) {
+        if self.in_move == 0
+            && self.gated == 0
+            && self.locals.contains(&name)
+            && !hidden(&self.declared, &name)
+        {
             self.assigned.push(ident.clone());
         }
     }
 
     /// Notes `e` as a value moved out, if it is a bare name, or one that `e`'s value is: a
     /// block's tail, an `if`'s or a `match`'s branches, the left operand of an operator that
-    /// takes it by value (`text + "!"`). (Marked as moved, a name the block then takes by
-    /// value: a `Copy` one is in fact borrowed, and rustc judges it; in doubt, silent.)
+    /// takes it by value (`text + "!"`), the base of a field (`req.body`), or a `match`'s or
+    /// an `if let`'s scrutinee. (Marked as moved, a name the block then takes by value: a
+    /// `Copy` one is in fact borrowed, and rustc judges it; in doubt, silent.)
     fn moved(&mut self, e: &Expr) {
         let mut e = e;
         loop {
@@ -773,11 +783,17 @@ impl<'l> Find<'l> {
                     }
                 }
                 Expr::Match(m) => {
+                    // A pattern that binds by value moves the scrutinee (or its part).
+                    self.moved(&m.expr);
                     for arm in &m.arms {
                         self.moved(&arm.body);
                     }
                     return;
                 }
+                Expr::Let(l) => e = &l.expr,
+                // A field taken by value (`let body = req.body;`): a closure or block takes
+                // that field, and borrows nothing of the rest.
+                Expr::Field(f) => e = &f.base,
                 Expr::Binary(b) if takes_left(&b.op) => e = &b.left,
                 _ => break,
             }
@@ -839,6 +855,17 @@ impl<'a> Visit<'a> for Find<'_> {
             self.moved(elem);
         }
         syn::visit::visit_expr_array(self, a);
+    }
+    fn visit_expr_match(&mut self, m: &'a syn::ExprMatch) {
+        // A pattern that binds by value moves the scrutinee (in doubt, silent: one that
+        // binds by reference, or nothing, borrows it).
+        self.moved(&m.expr);
+        syn::visit::visit_expr_match(self, m);
+    }
+    fn visit_expr_let(&mut self, l: &'a syn::ExprLet) {
+        // `if let Some(job) = job`, `while let`: as a `match`'s scrutinee.
+        self.moved(&l.expr);
+        syn::visit::visit_expr_let(self, l);
     }
     fn visit_expr_await(&mut self, a: &'a syn::ExprAwait) {
         // `fut.await` takes the future by value (`IntoFuture::into_future`). An awaited
@@ -961,6 +988,7 @@ impl<'a> Visit<'a> for Find<'_> {
         let mut inner = Find {
             declared: self.declared.clone(),
             in_move: self.in_move,
+            gated: self.gated,
             ..Find::new(self.locals)
         };
         match kind {
@@ -1004,18 +1032,16 @@ impl<'a> Visit<'a> for Find<'_> {
             syn::Stmt::Expr(e, _) => expr_attrs(e),
             syn::Stmt::Item(_) => return,
         };
-        if !cfg_gated(attrs) {
-            syn::visit::visit_stmt(self, stmt);
-        } else if let syn::Stmt::Local(local) = stmt {
-            // What it binds still hides the outer name where it is compiled in (in doubt,
-            // silent: `#[cfg(a)] let x = 1; #[cfg(not(a))] let x = 2;`).
-            self.visit_pat(&local.pat);
-        }
+        let gated = usize::from(cfg_gated(attrs));
+        self.gated += gated;
+        syn::visit::visit_stmt(self, stmt);
+        self.gated -= gated;
     }
     fn visit_arm(&mut self, arm: &'a syn::Arm) {
-        if !cfg_gated(&arm.attrs) {
-            syn::visit::visit_arm(self, arm);
-        }
+        let gated = usize::from(cfg_gated(&arm.attrs));
+        self.gated += gated;
+        syn::visit::visit_arm(self, arm);
+        self.gated -= gated;
     }
 }
 
@@ -1136,7 +1162,9 @@ impl Find<'_> {
             if self.in_move > 0 {
                 self.by_value.insert(name);
             }
-            self.found.push(ident);
+            if self.gated == 0 {
+                self.found.push(ident);
+            }
         }
     }
 }
@@ -1160,7 +1188,7 @@ fn takes_left(op: &syn::BinOp) -> bool {
     )
 }
 
-/// Whether `attrs` hold a `cfg`: what they are on may be compiled out, and is not read.
+/// Whether `attrs` hold a `cfg`: what they are on may be compiled out (see `Find::gated`).
 fn cfg_gated(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| a.path().is_ident("cfg"))
 }
