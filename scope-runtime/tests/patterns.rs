@@ -149,11 +149,24 @@ mod retry {
     /// An outside tester's report (probe96): tokio's timer counts whole milliseconds, so a
     /// sleep that ends less than one before the deadline wakes with it: a backoff of 149.6 ms
     /// under a 150 ms deadline slept to the deadline, and the retry returned it then, not at
-    /// once. (With a jittered backoff, 16 of 2,000 rounds slept so.)
+    /// once. (With a jittered backoff, 16 of 2,000 rounds slept so.) A zero backoff makes no
+    /// timer, and retries up to the deadline itself.
     #[tokio::test(start_paused = true)]
     async fn a_backoff_that_would_end_within_a_timer_tick_of_the_deadline_is_not_slept() {
-        // (Given up at once, or a second attempt that fails before the deadline.)
-        for (backoff_us, calls_then) in [(149_600, 1), (149_001, 1), (149_000, 2), (148_900, 2)] {
+        // (Given up at once, or a second attempt that fails before the deadline.) Its review
+        // (probe99): a sleep that begins part way through a millisecond may wake two ticks
+        // after its end: 149 ms under 150 ms slept to the deadline after a start at 0.3 ms.
+        for (offset_us, backoff_us, calls_then) in [
+            (0, 149_600, 1),
+            (0, 149_001, 1),
+            (0, 148_001, 1),
+            (300, 149_000, 1),
+            (300, 148_500, 1),
+            (0, 148_000, 2),
+            (300, 147_900, 2),
+            (700, 147_000, 2),
+        ] {
+            tokio::time::advance(Duration::from_micros(offset_us)).await;
             let start = Instant::now();
             let cx = Cx::root().child_with_timeout(ms(150));
             let calls = AtomicU32::new(0);
@@ -169,7 +182,11 @@ mod retry {
                         }),
                 )
                 .await;
-            assert_eq!(calls.load(Ordering::SeqCst), calls_then, "{backoff_us} us");
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                calls_then,
+                "{offset_us} + {backoff_us} us"
+            );
             if calls_then == 1 {
                 assert_eq!(start.elapsed(), Duration::ZERO, "{backoff_us} us");
                 assert!(

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
+use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use tokio::time::Instant;
@@ -64,8 +65,9 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 ///   after an attempt fails, or during a backoff sleep, which wakes at once (the attempt
 ///   itself is the operation's own code: it sees the cancellation as any code does);
 /// - the **deadline**, at once, when the next backoff would end at or after the context's
-///   deadline, or less than a millisecond before it (the timer's resolution, to which tokio
-///   rounds a sleep's end up): it never sleeps towards a deadline it cannot beat.
+///   deadline, or less than 2 ms before it (tokio's timer counts whole milliseconds, and may
+///   wake a sleep up to two of them after its end): it does not sleep towards a deadline it
+///   cannot beat. (A wake later still, on a loaded machine, is the scheduler's.)
 ///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
@@ -345,13 +347,18 @@ impl<P> Retry<P> {
             }
             let delay = self.backoff.next_delay(attempt, &mut rng);
             if let Some((deadline, cause)) = cx.deadline_cause() {
-                // The timer counts whole milliseconds, rounding each instant up: a sleep that
-                // ends less than one before the deadline may wake with it (the deadline then
-                // comes first). Within a tick of it, the deadline cannot be beaten.
-                let wake = Instant::now()
-                    .checked_add(delay)
-                    .and_then(|wake| wake.checked_add(TIMER_TICK));
-                if wake.is_none_or(|wake| wake > deadline) {
+                // The timer counts whole milliseconds from its own start, and a sleep that
+                // begins part way through one may wake up to two ticks after its end: a sleep
+                // that ends that close to the deadline may wake with it (the deadline then
+                // comes first), and cannot beat it. (A zero backoff makes no timer.)
+                let cannot_beat = match Instant::now().checked_add(delay) {
+                    None => true,
+                    Some(end) if delay.is_zero() => end >= deadline,
+                    Some(end) => end
+                        .checked_add(TIMER_SLACK)
+                        .is_none_or(|wake| wake > deadline),
+                };
+                if cannot_beat {
                     drop(error);
                     return Err(E::from(Interrupted::from_cause(cause)));
                 }
@@ -373,8 +380,10 @@ impl<P> Retry<P> {
     }
 }
 
-/// The resolution of tokio's timer, which rounds a sleep's end up to it.
-const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+/// How much later than its end tokio's timer may wake a sleep: its resolution is a
+/// millisecond, counted from the timer's start, and a sleep's end is rounded up to the next
+/// tick after it (up to two ticks, for one that begins part way through a tick).
+const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 impl<P> fmt::Debug for Retry<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
