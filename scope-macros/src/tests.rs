@@ -248,6 +248,19 @@ fn body_of_f(opts: TokenStream, body: &TokenStream) -> String {
     ))
 }
 
+/// The expansion of a `#[scoped]` fn `f` whose second child runs `child`, with `a` bound to
+/// the first child's handle.
+fn child_after_a(child: &TokenStream) -> String {
+    body_of_f(
+        TokenStream::new(),
+        &quote!({
+            let a = spawn!(x());
+            spawn!(async move { #child; Ok(()) });
+            Ok(1)
+        }),
+    )
+}
+
 /// The number of errors the expansion of `#[scoped(handle = s)]` on `f` carries that say a
 /// child uses the scope's handle, or a reference.
 fn handle_uses_in(f: TokenStream) -> usize {
@@ -2755,18 +2768,7 @@ fn a_handle_joined_inside_a_child_is_a_use() {
 fn a_handle_selected_inside_a_child_is_a_use() {
     // A sibling's handle raced in a child's `select!` (its future, a guard or a branch's body)
     // got rustc's E0716 at the macro. A branch's pattern binds its names for its own body.
-    let out = |child: TokenStream| {
-        norm(&expand::scoped(
-            TokenStream::new(),
-            quote!(
-                async fn f() -> Result<u32, E> {
-                    let a = spawn!(x());
-                    spawn!(async move { #child; Ok(()) });
-                    Ok(1)
-                }
-            ),
-        ))
-    };
+    let out = |child: TokenStream| child_after_a(&child);
     for child in [
         quote!(tokio::select! { v = a => v?, _ = other() => 0 }),
         quote!(tokio::select! { biased; _ = other() => {} v = &mut a => { v?; } }),
@@ -2844,16 +2846,7 @@ fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_n
     }
     // A statement or an arm under a `cfg` may be compiled out: not read (probe98: a
     // sibling's handle used in a `#[cfg(any())]` statement was refused).
-    let out = |child: TokenStream| {
-        body_of_f(
-            TokenStream::new(),
-            &quote!({
-                let a = spawn!(x());
-                spawn!(async move { #child; Ok(()) });
-                Ok(1)
-            }),
-        )
-    };
+    let out = |child: TokenStream| child_after_a(&child);
     for child in [
         quote!(
             #[cfg(any())]
@@ -2942,16 +2935,14 @@ fn a_panics_lone_message_is_not_read_for_inline_arguments() {
     // written: a name in it is no use (its review, probe86: refused a valid 2018 program).
     // With an argument after it, the message is a format string in every edition.
     let out = |child: TokenStream| {
-        norm(&expand::scoped(
+        body_of_f(
             TokenStream::new(),
-            quote!(
-                async fn f() -> Result<u32, E> {
-                    let a = spawn!(x());
-                    spawn!(async move { #child; Ok(()) });
-                    Ok(a.await?)
-                }
-            ),
-        ))
+            &quote!({
+                let a = spawn!(x());
+                spawn!(async move { #child; Ok(()) });
+                Ok(a.await?)
+            }),
+        )
     };
     for child in [
         quote!(panic!("{a} is not valid")),

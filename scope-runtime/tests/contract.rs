@@ -4818,12 +4818,7 @@ fn law9_a_scope_cancelled_on_its_own_in_an_unrelated_scopes_last_poll_keeps_its_
 fn law9_work_below_that_ends_with_the_bodys_drop_does_not_hold_the_scope() {
     for nested in [false, true] {
         let out = within(20, "work below that ends with the body's drop", move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
+            two_workers().block_on(async move {
                 let s = &Scope::new(Config::new().grace(ms(50)));
                 let body = async {
                     let (tx, rx) = std::sync::mpsc::channel::<u32>();
@@ -4879,12 +4874,7 @@ fn law9_work_below_that_ends_with_the_bodys_drop_does_not_hold_the_scope() {
 fn law4_a_blocking_childs_value_reaches_the_bodys_last_poll_and_a_later_one_does_not() {
     let run = |child_ms: u64, final_deadline: bool| {
         within(20, "a blocking child past the deadline", move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
+            two_workers().block_on(async move {
                 let s = &Scope::new(Config::new().timeout(ms(50)).grace(ms(30)));
                 let out = s
                     .run(async {
