@@ -665,7 +665,7 @@ impl Rewriter {
         crate::valid::pat_names(&local.pat, &mut names);
         // A `let` a `cfg` may leave out does not shadow a parameter or an outside name for the
         // child checks (in doubt, they stay silent); a name it binds anew is the body's.
-        let cfg = local.attrs.iter().any(|a| a.path().is_ident("cfg"));
+        let cfg = crate::valid::cfg_gated(&local.attrs);
         for name in names.iter().filter(|_| !cfg) {
             // Shadowed: the name is the `let`'s now, owned or not, and the body's.
             self.refs.remove(name);
@@ -1958,7 +1958,7 @@ impl VisitMut for Rewriter {
                     .init
                     .as_ref()
                     .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr))
-                    && !local.attrs.iter().any(|a| a.path().is_ident("cfg"));
+                    && !crate::valid::cfg_gated(&local.attrs);
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 if child {

@@ -2860,9 +2860,23 @@ fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_n
         }),
         quote!(tokio::select! { _ = other() => { #[cfg(any())] drop(a); } }),
         quote!(#[cfg(unix)] let a = 1; #[cfg(not(unix))] let a = 2; work(a)),
+        quote!(let s = S { #[cfg(any())] h: { let _ = &a; 1 }, x: 1 }),
+        quote!(
+            #[cfg_attr(all(), cfg(any()))]
+            drop(a)
+        ),
     ] {
         assert!(!out(child.clone()).contains("another child"), "{child}");
     }
+    // A handle's `let` that a `cfg_attr` may leave out does not make the name a handle.
+    let body = quote!({
+        let a = 1u32;
+        #[cfg_attr(all(), cfg(any()))]
+        let a = spawn!(x());
+        spawn!(async move { Ok(a + 1) });
+        Ok(1)
+    });
+    assert!(!body_of_f(TokenStream::new(), &body).contains("another child"));
     // A name bound inside one branch's future is not bound in the others.
     assert!(out(quote!(tokio::select! {
         v = async { let a = 1u32; a } => v,
@@ -2906,6 +2920,27 @@ fn what_a_childs_block_moves_under_a_cfg_or_through_a_scrutinee_or_a_field_is_ow
         (quote!(let b = req.body; Ok(b.len())), 0),
         (quote!(Ok(conn.len())), 1),
         (quote!(#[cfg(unix)] let n = conn.len(); Ok(1)), 0),
+        // Its review (probe100): a name bound again inside the block (a closure's input, an
+        // arm's pattern), then the outer one moved; a move out of a box; code that a
+        // `cfg_attr` or a `cfg` on a struct literal's field may leave out.
+        (
+            quote!(let t: usize = conn.chars().map(|conn| conn.len_utf8()).sum(); Ok(t + conn.into_bytes().len())),
+            0,
+        ),
+        (
+            quote!(match *boxed {
+                Req { body } => Ok(body.len()),
+            }),
+            0,
+        ),
+        (
+            quote!(#[cfg_attr(all(), cfg(any()))] println!("{}", conn.len()); Ok(1)),
+            0,
+        ),
+        (
+            quote!(let s = S { #[cfg(any())] h: conn.clone(), x: 1 }; Ok(s.x)),
+            0,
+        ),
     ] {
         let out = norm(&expand::scoped(
             quote!(),
@@ -2916,6 +2951,9 @@ fn what_a_childs_block_moves_under_a_cfg_or_through_a_scrutinee_or_a_field_is_ow
                     let req = Req {
                         body: String::new(),
                     };
+                    let boxed = Box::new(Req {
+                        body: String::new(),
+                    });
                     let c = spawn!(async { #child });
                     Ok(())
                 }

@@ -791,6 +791,12 @@ impl<'l> Find<'l> {
                     return;
                 }
                 Expr::Let(l) => e = &l.expr,
+                // Moved out of a box (`match *boxed`, `let job = *boxed;`).
+                Expr::Unary(syn::ExprUnary {
+                    op: syn::UnOp::Deref(_),
+                    expr,
+                    ..
+                }) => e = expr,
                 // A field taken by value (`let body = req.body;`): a closure or block takes
                 // that field, and borrows nothing of the rest.
                 Expr::Field(f) => e = &f.base,
@@ -801,11 +807,10 @@ impl<'l> Find<'l> {
         if let Expr::Path(p) = e {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
                 let name = ident.to_string();
-                // A name the block bound itself is its own, not the outer one. (One a glob
-                // may have brought in counts as moved: in doubt, the check is silent.)
-                if !self.declared.contains(&name) {
-                    self.by_value.insert(name);
-                }
+                // A name the block bound itself may be its own, not the outer one; the
+                // scopes of names are not followed, so it counts as moved all the same (in
+                // doubt, the check is silent).
+                self.by_value.insert(name);
             }
         }
     }
@@ -1037,6 +1042,12 @@ impl<'a> Visit<'a> for Find<'_> {
         syn::visit::visit_stmt(self, stmt);
         self.gated -= gated;
     }
+    fn visit_field_value(&mut self, field: &'a syn::FieldValue) {
+        let gated = usize::from(cfg_gated(&field.attrs));
+        self.gated += gated;
+        syn::visit::visit_field_value(self, field);
+        self.gated -= gated;
+    }
     fn visit_arm(&mut self, arm: &'a syn::Arm) {
         let gated = usize::from(cfg_gated(&arm.attrs));
         self.gated += gated;
@@ -1188,9 +1199,12 @@ fn takes_left(op: &syn::BinOp) -> bool {
     )
 }
 
-/// Whether `attrs` hold a `cfg`: what they are on may be compiled out (see `Find::gated`).
-fn cfg_gated(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg"))
+/// Whether `attrs` hold a `cfg`, or a `cfg_attr` (which may add one): what they are on may be
+/// compiled out (see `Find::gated`).
+pub(crate) fn cfg_gated(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
 }
 
 /// A `join!`'s tokens without the `biased;` that may open them.
