@@ -67,7 +67,8 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 /// - the **deadline**, at once, when the next backoff would end at or after the context's
 ///   deadline, or less than 2 ms before it (tokio's timer counts whole milliseconds, and may
 ///   wake a sleep up to two of them after its end): it does not sleep towards a deadline it
-///   cannot beat. (A wake later still, on a loaded machine, is the scheduler's.)
+///   cannot beat. (A wake later still, on a loaded machine, is the scheduler's.) A zero
+///   backoff sleeps not, and retries up to the deadline itself.
 ///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
