@@ -33,14 +33,19 @@
 //!
 //! - **Awaited to the end**, the future resolves only after the process has exited and been
 //!   reaped: its pid is gone (no zombie) when the scope returns.
-//! - **Dropped** before that (the scope aborted it after its grace, the scope's future was
-//!   dropped, a `select!` lost), the process is sent SIGKILL at once and reaped before the
-//!   drop returns, waiting for it on the dropping thread for at most 1 s (a killed process
+//! - **Dropped** before that (the scope aborted it after its grace, a `select!` lost, the
+//!   scope's future was dropped with it in the body or an in-place child), the process is
+//!   sent SIGKILL at once and reaped before the drop returns, waiting for it on the dropping
+//!   thread for at most 1 s (a killed process
 //!   exits within microseconds unless the kernel holds it, for instance in uninterruptible
 //!   I/O). Past that, the process has still been killed, and tokio reaps it in the background
 //!   (`kill_on_drop` is set). Since a scope aborts its children at the end of its grace, the
 //!   same moment as the SIGKILL above, a process that ignores SIGTERM is usually reaped on
-//!   this path: either way it is gone when the scope returns.
+//!   this path: either way it is gone when the scope returns. A process in a *spawned*
+//!   child of a scope whose future is dropped goes when that child does: the drop cancels
+//!   the scope (SIGTERM) and returns, and the child is aborted at the end of its grace,
+//!   which kills and reaps the process then (after the drop has returned; a scope that is
+//!   awaited does not return before).
 //! - **Process groups**: by default the process is started in a new process group of its own,
 //!   and the signals go to the whole group, so that what it starts (a shell's commands, a
 //!   build's compilers) is stopped with it, unless it moved itself to another group. With
@@ -48,8 +53,10 @@
 //!   process itself is signalled. On Linux, if the process exits on SIGTERM while other
 //!   members of its group still run (a shell's background job that ignores SIGTERM), they get
 //!   the rest of the grace, then SIGKILL, before the process is reaped; elsewhere SIGKILL
-//!   only reaches a group whose process is still running at the end of the grace. Only the
-//!   process itself is reaped (its descendants are reaped by whoever adopts them). A process
+//!   only reaches a group whose process is still running at the end of the grace. On Linux,
+//!   a group that got SIGKILL (at the grace's end, or at a drop) has ended when its process
+//!   is reaped: the reaping waits for its members too (within the same 1 s as a drop's).
+//!   Only the process itself is reaped (its descendants are reaped by whoever adopts them). A process
 //!   that exits normally leaves the rest of its group alone, as a shell does. A group of its
 //!   own is not the terminal's foreground group: a command that reads the terminal or changes
 //!   its modes (a password prompt, an editor, a pager) is stopped by the kernel (SIGTTIN,
@@ -708,6 +715,12 @@ impl Running {
             }
         }
         self.signal(Signal::KILL);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.group {
+            if let Some(pid) = self.pid() {
+                group::killed(pid, tokio::time::Instant::now() + REAP_BUDGET).await;
+            }
+        }
         let status = self.child.wait().await;
         self.reaped(status)
     }
@@ -796,6 +809,13 @@ impl Drop for Running {
         }
         self.signal(Signal::KILL);
         let until = std::time::Instant::now() + REAP_BUDGET;
+        // The rest of its group ends before the leader is reaped (which frees the group's id).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.group {
+            if let Some(pid) = self.pid() {
+                group::killed_blocking(pid, until);
+            }
+        }
         let mut pause = Duration::from_micros(50);
         loop {
             match self.child.try_wait() {
@@ -1018,7 +1038,8 @@ mod group {
                 // It cannot be watched: the caller's plain wait takes over.
                 Err(_) => return,
             };
-            if exited && !members_running(pid) {
+            // (Members whose state cannot be read get the whole grace.)
+            if exited && members_running(pid) == Some(false) {
                 return;
             }
             let now = Instant::now();
@@ -1026,6 +1047,7 @@ mod group {
                 if exited {
                     // The leader is a zombie: the group's id is still its own.
                     let _ = kill_process_group(pid, Signal::KILL);
+                    killed(pid, now + super::REAP_BUDGET).await;
                 }
                 return;
             }
@@ -1034,15 +1056,45 @@ mod group {
         }
     }
 
+    /// After SIGKILL to the group of `pid`: waits, until `until`, for the leader to exit and
+    /// no other member to run, so that none outlives the reaping that follows (a killed
+    /// process ends within microseconds, unless the kernel holds it). The leader is not
+    /// reaped here.
+    pub(super) async fn killed(pid: Pid, until: Instant) {
+        let mut pause = Duration::from_micros(100);
+        while !ended(pid) && Instant::now() < until {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// As [`killed`], on this thread (for a drop, which cannot await).
+    pub(super) fn killed_blocking(pid: Pid, until: std::time::Instant) {
+        let mut pause = Duration::from_micros(50);
+        while !ended(pid) && std::time::Instant::now() < until {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the leader `pid` has exited (not reaped) and no other member of its group
+    /// runs. A leader that cannot be watched counts as exited, and members whose state
+    /// cannot be read as ended (they were sent SIGKILL; there is nothing to wait on).
+    fn ended(pid: Pid) -> bool {
+        let exited = waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+        )
+        .map_or(true, |status| status.is_some());
+        exited && members_running(pid) != Some(true)
+    }
+
     /// Whether a process other than the leader `pgid` is running (not a zombie) in the group
-    /// `pgid`, as `/proc` says. If `/proc` cannot be read, it says yes: the members then get
-    /// the whole grace and are killed at its end.
-    fn members_running(pgid: Pid) -> bool {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return true;
-        };
+    /// `pgid`, as `/proc` says; `None` if `/proc` cannot be read.
+    fn members_running(pgid: Pid) -> Option<bool> {
+        let entries = std::fs::read_dir("/proc").ok()?;
         let leader = pgid.as_raw_pid();
-        entries.flatten().any(|entry| {
+        Some(entries.flatten().any(|entry| {
             let name = entry.file_name();
             let Some(member) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
                 return false;
@@ -1055,7 +1107,7 @@ mod group {
                 return false;
             };
             running_in(&stat, leader)
-        })
+        }))
     }
 
     /// Whether a `/proc/<pid>/stat` line is of a live (not zombie or dead) process in group
