@@ -201,8 +201,9 @@ impl ProcessError {
 }
 
 /// Runs `cmd` as a child of the scope whose code awaits it, and resolves to its exit status:
-/// [`Process::new(cmd).status()`](Process::status). See the [module](self) for what happens
-/// on cancellation and what is guaranteed.
+/// [`Process::new(cmd).status()`](Process::status) (which closes any pipe the command asks
+/// for: its output is nobody's). See the [module](self) for what happens on cancellation and
+/// what is guaranteed.
 ///
 /// # Examples
 ///
@@ -397,7 +398,10 @@ impl Process {
     }
 
     /// Starts the process and waits for it ([`spawn`](Process::spawn), then
-    /// [`Running::wait`]).
+    /// [`Running::wait`]). Its output is nobody's: a stdout or stderr the command asked to be
+    /// piped is closed at once (as tokio's `Command::status` does), so a command that writes
+    /// to it ends on SIGPIPE, and that is its status (`Ok`, not an error). To read the
+    /// output, `spawn` and take the pipes.
     ///
     /// # Examples
     ///
