@@ -54,8 +54,11 @@
 //!   members of its group still run (a shell's background job that ignores SIGTERM), they get
 //!   the rest of the grace, then SIGKILL, before the process is reaped; elsewhere SIGKILL
 //!   only reaches a group whose process is still running at the end of the grace. On Linux,
-//!   a group that got SIGKILL (at the grace's end, or at a drop) has ended when its process
-//!   is reaped: the reaping waits for its members too (within the same 1 s as a drop's).
+//!   a group that got SIGKILL (at the grace's end, or at a drop) has ended when the stop (or
+//!   the drop) returns: after reaping the process, it waits for the group's other members to
+//!   end, for at most 100 ms (a killed process ends within microseconds unless the kernel
+//!   holds it; a group with no other member costs one `kill(2)` probe, one with members a
+//!   read of `/proc` per look).
 //!   Only the process itself is reaped (its descendants are reaped by whoever adopts them). A process
 //!   that exits normally leaves the rest of its group alone, as a shell does. A group of its
 //!   own is not the terminal's foreground group: a command that reads the terminal or changes
@@ -707,25 +710,29 @@ impl Running {
             until
         };
         let has_time = tokio::time::Instant::now() < until;
+        // The group's id (the leader's pid), read before the leader is reaped.
+        let pgid = self.pid().filter(|_| self.group);
+        // Whether the drain killed members that outlived their leader.
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.group && has_time {
-            if let Some(pid) = self.pid() {
-                group::drain(pid, until).await;
-            }
-        }
+        let killed = match pgid {
+            Some(pgid) if has_time => group::drain(pgid, until).await,
+            _ => false,
+        };
         if has_time {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if let Some(pgid) = pgid.filter(|_| killed) {
+                    group::members_ended(pgid).await;
+                }
                 return self.reaped(status);
             }
         }
         self.signal(Signal::KILL);
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.group {
-            if let Some(pid) = self.pid() {
-                group::killed(pid, tokio::time::Instant::now() + REAP_BUDGET).await;
-            }
-        }
         let status = self.child.wait().await;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(pgid) = pgid {
+            group::members_ended(pgid).await;
+        }
         self.reaped(status)
     }
 
@@ -811,20 +818,16 @@ impl Drop for Running {
         if self.child.id().is_none() {
             return; // reaped
         }
+        // The group's id (the leader's pid), read before the leader is reaped.
+        let pgid = self.pid().filter(|_| self.group);
         self.signal(Signal::KILL);
         let until = std::time::Instant::now() + REAP_BUDGET;
-        // The rest of its group ends before the leader is reaped (which frees the group's id).
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.group {
-            if let Some(pid) = self.pid() {
-                group::killed_blocking(pid, until);
-            }
-        }
         let mut pause = Duration::from_micros(50);
         loop {
             match self.child.try_wait() {
-                // Reaped, or it cannot be waited for: either way nothing more to do here.
-                Ok(Some(_)) | Err(_) => return,
+                Ok(Some(_)) => break,
+                // It cannot be waited for: nothing more to do here.
+                Err(_) => return,
                 Ok(None) => {}
             }
             if std::time::Instant::now() >= until {
@@ -834,6 +837,13 @@ impl Drop for Running {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
         }
+        // Reaped: the rest of its group, killed with it, has ended too before the drop returns.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(pgid) = pgid {
+            group::members_ended_blocking(pgid);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = pgid;
     }
 }
 
@@ -1029,9 +1039,10 @@ mod group {
 
     /// Waits, until `until`, for the leader `pid` to exit and for no other member of its
     /// group to be running. If the leader has exited but members are still running at
-    /// `until`, they are sent SIGKILL. The leader is not reaped here, so the group's id stays
-    /// ours throughout; a leader still running at `until` is left to the caller.
-    pub(super) async fn drain(pid: Pid, until: Instant) {
+    /// `until`, they are sent SIGKILL, and it returns `true`. The leader is not reaped here,
+    /// so the group's id stays ours throughout; a leader still running at `until` is left to
+    /// the caller.
+    pub(super) async fn drain(pid: Pid, until: Instant) -> bool {
         let mut pause = Duration::from_millis(1);
         loop {
             let exited = match waitid(
@@ -1040,57 +1051,61 @@ mod group {
             ) {
                 Ok(status) => status.is_some(),
                 // It cannot be watched: the caller's plain wait takes over.
-                Err(_) => return,
+                Err(_) => return false,
             };
             // (Members whose state cannot be read get the whole grace.)
             if exited && members_running(pid) == Some(false) {
-                return;
+                return false;
             }
             let now = Instant::now();
             if now >= until {
                 if exited {
                     // The leader is a zombie: the group's id is still its own.
                     let _ = kill_process_group(pid, Signal::KILL);
-                    killed(pid, now + super::REAP_BUDGET).await;
+                    return true;
                 }
-                return;
+                return false;
             }
             tokio::time::sleep_until((now + pause).min(until)).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
-    /// After SIGKILL to the group of `pid`: waits, until `until`, for the leader to exit and
-    /// no other member to run, so that none outlives the reaping that follows (a killed
-    /// process ends within microseconds, unless the kernel holds it). The leader is not
-    /// reaped here.
-    pub(super) async fn killed(pid: Pid, until: Instant) {
+    /// How long the end of a killed group's members is waited for: a process killed ends
+    /// within microseconds, unless the kernel holds it (uninterruptible I/O, a frozen cgroup).
+    const MEMBERS_BUDGET: Duration = Duration::from_millis(100);
+
+    /// After SIGKILL to the group `pgid` and the reaping of its leader: waits, for at most
+    /// [`MEMBERS_BUDGET`], until no member of the group runs, so that none outlives the stop.
+    /// A group with no member left at all is told at once, by a signal 0 (no `/proc` read);
+    /// one with members has `/proc` read until they have ended. (The leader reaped, the id
+    /// is the group's while any member is in it; with none, it may be handed out again, and a
+    /// new group of that id would be waited for in vain, for the budget at most.)
+    pub(super) async fn members_ended(pgid: Pid) {
+        let until = Instant::now() + MEMBERS_BUDGET;
         let mut pause = Duration::from_micros(100);
-        while !ended(pid) && Instant::now() < until {
+        while any_member(pgid) && Instant::now() < until {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
-    /// As [`killed`], on this thread (for a drop, which cannot await).
-    pub(super) fn killed_blocking(pid: Pid, until: std::time::Instant) {
+    /// As [`members_ended`], on this thread (for a drop, which cannot await).
+    pub(super) fn members_ended_blocking(pgid: Pid) {
+        let until = std::time::Instant::now() + MEMBERS_BUDGET;
         let mut pause = Duration::from_micros(50);
-        while !ended(pid) && std::time::Instant::now() < until {
+        while any_member(pgid) && std::time::Instant::now() < until {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
-    /// Whether the leader `pid` has exited (not reaped) and no other member of its group
-    /// runs. A leader that cannot be watched counts as exited, and members whose state
-    /// cannot be read as ended (they were sent SIGKILL; there is nothing to wait on).
-    fn ended(pid: Pid) -> bool {
-        let exited = waitid(
-            WaitId::Pid(pid),
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
-        )
-        .map_or(true, |status| status.is_some());
-        exited && members_running(pid) != Some(true)
+    /// Whether a member of the group `pgid`, whose leader has been reaped, still runs (see
+    /// [`members_ended`]). Members whose state cannot be read count as ended: they were sent
+    /// SIGKILL, and there is nothing to wait on.
+    fn any_member(pgid: Pid) -> bool {
+        rustix::process::test_kill_process_group(pgid).is_ok()
+            && members_running(pgid) == Some(true)
     }
 
     /// Whether a process other than the leader `pgid` is running (not a zombie) in the group
@@ -1110,8 +1125,26 @@ mod group {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
                 return false;
             };
-            running_in(&stat, leader)
+            running_in(&stat, leader) || zombie_in(&stat, leader) && threads_left(&entry.path())
         }))
+    }
+
+    /// Whether a `/proc/<pid>/stat` line is of a zombie in group `pgid`: a process whose
+    /// main thread has exited, which may still have threads running.
+    fn zombie_in(stat: &str, pgid: i32) -> bool {
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_ascii_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && state == Some("Z")
+    }
+
+    /// Whether the process at `/proc/<pid>` has a thread left besides its exited main one (its
+    /// `task` directory lists both; a process that has wholly exited lists one).
+    fn threads_left(proc_dir: &std::path::Path) -> bool {
+        std::fs::read_dir(proc_dir.join("task")).is_ok_and(|tasks| tasks.count() > 1)
     }
 
     /// Whether a `/proc/<pid>/stat` line is of a live (not zombie or dead) process in group
@@ -1129,7 +1162,7 @@ mod group {
 
     #[cfg(test)]
     mod tests {
-        use super::running_in;
+        use super::{running_in, threads_left, zombie_in};
 
         #[test]
         fn a_stat_line_is_read_past_a_name_with_spaces_and_parentheses() {
@@ -1138,6 +1171,22 @@ mod group {
             assert!(!running_in(line, 78));
             assert!(!running_in("4242 (sleep) Z 1 77 77 0", 77), "a zombie");
             assert!(!running_in("garbage", 77));
+            assert!(zombie_in("4242 (a (b) Z) Z 1 77 77 0", 77));
+            assert!(!zombie_in("4242 (a) S 1 77 77 0", 77));
+            assert!(!zombie_in("4242 (a) Z 1 78 78 0", 77));
+        }
+
+        // A process whose main thread has exited shows `Z` while its other threads run (an
+        // outside tester's report, probe102: such a member was read as ended, and was never
+        // sent SIGKILL): its `task` directory lists them. This process has several threads
+        // (the test harness's), a process with one lists one.
+        #[test]
+        fn the_threads_of_a_process_are_counted_from_its_task_directory() {
+            let me = std::path::Path::new("/proc/self");
+            let _other =
+                std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(1)));
+            assert!(threads_left(me));
+            assert!(!threads_left(std::path::Path::new("/proc/no-such-process")));
         }
     }
 }
