@@ -36,7 +36,7 @@
 //! - **Dropped** before that (the scope aborted it after its grace, a `select!` lost, the
 //!   scope's future was dropped with it in the body or an in-place child), the process is
 //!   sent SIGKILL at once and reaped before the drop returns, waiting for it on the dropping
-//!   thread for at most 1 s (a killed process
+//!   thread for at most 1 s (and for the rest of its group, below, 100 ms more; a killed process
 //!   exits within microseconds unless the kernel holds it, for instance in uninterruptible
 //!   I/O). Past that, the process has still been killed, and tokio reaps it in the background
 //!   (`kill_on_drop` is set). Since a scope aborts its children at the end of its grace, the
@@ -57,8 +57,10 @@
 //!   a group that got SIGKILL (at the grace's end, or at a drop) has ended when the stop (or
 //!   the drop) returns: after reaping the process, it waits for the group's other members to
 //!   end, for at most 100 ms (a killed process ends within microseconds unless the kernel
-//!   holds it; a group with no other member costs one `kill(2)` probe, one with members a
-//!   read of `/proc` per look).
+//!   holds it). A group with no other member left costs one `kill(2)` probe; one with
+//!   members (killed ones not yet reaped by whoever adopted them included) one read of
+//!   `/proc`, whose time grows with the number of processes on the machine (about 10 µs
+//!   each), then a look at each member found.
 //!   Only the process itself is reaped (its descendants are reaped by whoever adopts them). A process
 //!   that exits normally leaves the rest of its group alone, as a shell does. A group of its
 //!   own is not the terminal's foreground group: a command that reads the terminal or changes
@@ -718,22 +720,26 @@ impl Running {
             Some(pgid) if has_time => group::drain(pgid, until).await,
             _ => false,
         };
+        // Once reaped, the process leaves the list of those not reaped at once (`reaped`), and
+        // then the members of its group killed with it are waited for.
         if has_time {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
+                let out = self.reaped(status);
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 if let Some(pgid) = pgid.filter(|_| killed) {
                     group::members_ended(pgid).await;
                 }
-                return self.reaped(status);
+                return out;
             }
         }
         self.signal(Signal::KILL);
         let status = self.child.wait().await;
+        let out = self.reaped(status);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(pgid) = pgid {
             group::members_ended(pgid).await;
         }
-        self.reaped(status)
+        out
     }
 
     /// The process has been waited for: once reaped, its pid is no longer ours to signal at
@@ -1083,50 +1089,70 @@ mod group {
     /// new group of that id would be waited for in vain, for the budget at most.)
     pub(super) async fn members_ended(pgid: Pid) {
         let until = Instant::now() + MEMBERS_BUDGET;
+        let mut left = members_left(pgid);
         let mut pause = Duration::from_micros(100);
-        while any_member(pgid) && Instant::now() < until {
+        while !left.is_empty() && Instant::now() < until {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(10));
+            left.retain(|&member| still_running(member, pgid));
         }
     }
 
     /// As [`members_ended`], on this thread (for a drop, which cannot await).
     pub(super) fn members_ended_blocking(pgid: Pid) {
         let until = std::time::Instant::now() + MEMBERS_BUDGET;
+        let mut left = members_left(pgid);
         let mut pause = Duration::from_micros(50);
-        while any_member(pgid) && std::time::Instant::now() < until {
+        while !left.is_empty() && std::time::Instant::now() < until {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
+            left.retain(|&member| still_running(member, pgid));
         }
     }
 
-    /// Whether a member of the group `pgid`, whose leader has been reaped, still runs (see
-    /// [`members_ended`]). Members whose state cannot be read count as ended: they were sent
-    /// SIGKILL, and there is nothing to wait on.
-    fn any_member(pgid: Pid) -> bool {
-        rustix::process::test_kill_process_group(pgid).is_ok()
-            && members_running(pgid) == Some(true)
+    /// The members of the group `pgid`, whose leader has been reaped, that still run (see
+    /// [`members_ended`]): none if the group has no member at all (a signal 0 says so), else
+    /// those `/proc` lists, read once; later looks read only theirs (no member joins a group
+    /// whose leader is gone and whose members were killed). Members whose state cannot be
+    /// read count as ended: they were sent SIGKILL, and there is nothing to wait on.
+    fn members_left(pgid: Pid) -> Vec<i32> {
+        if rustix::process::test_kill_process_group(pgid).is_err() {
+            return Vec::new();
+        }
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&member| still_running(member, pgid))
+            .collect()
     }
 
-    /// Whether a process other than the leader `pgid` is running (not a zombie) in the group
-    /// `pgid`, as `/proc` says; `None` if `/proc` cannot be read.
+    /// Whether `member` runs in the group `pgid` (see [`members_running`]).
+    fn still_running(member: i32, pgid: Pid) -> bool {
+        let leader = pgid.as_raw_pid();
+        if member == leader {
+            return false;
+        }
+        let dir = std::path::PathBuf::from(format!("/proc/{member}"));
+        // Gone: not running.
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            return false;
+        };
+        running_in(&stat, leader) || zombie_in(&stat, leader) && threads_left(&dir)
+    }
+
+    /// Whether a process other than the leader `pgid` is running in the group `pgid`, as
+    /// `/proc` says; `None` if `/proc` cannot be read.
     fn members_running(pgid: Pid) -> Option<bool> {
         let entries = std::fs::read_dir("/proc").ok()?;
-        let leader = pgid.as_raw_pid();
-        Some(entries.flatten().any(|entry| {
-            let name = entry.file_name();
-            let Some(member) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                return false;
-            };
-            if member == leader {
-                return false;
-            }
-            // Gone since the listing: not running.
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                return false;
-            };
-            running_in(&stat, leader) || zombie_in(&stat, leader) && threads_left(&entry.path())
-        }))
+        Some(
+            entries
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+                .any(|member| still_running(member, pgid)),
+        )
     }
 
     /// Whether a `/proc/<pid>/stat` line is of a zombie in group `pgid`: a process whose
