@@ -1084,7 +1084,8 @@ mod group {
     /// After SIGKILL to the group `pgid` and the reaping of its leader: waits, for at most
     /// [`MEMBERS_BUDGET`], until no member of the group runs, so that none outlives the stop.
     /// A group with no member left at all is told at once, by a signal 0 (no `/proc` read);
-    /// one with members has `/proc` read until they have ended. (The leader reaped, the id
+    /// for one with members, `/proc` is read once, then each member found is looked at until
+    /// it has ended. (The leader reaped, the id
     /// is the group's while any member is in it; with none, it may be handed out again, and a
     /// new group of that id would be waited for in vain, for the budget at most.)
     pub(super) async fn members_ended(pgid: Pid) {
