@@ -35,17 +35,17 @@
 //!   reaped: its pid is gone (no zombie) when the scope returns.
 //! - **Dropped** before that (the scope aborted it after its grace, a `select!` lost, the
 //!   scope's future was dropped with it in the body or an in-place child), the process is
-//!   sent SIGKILL at once and reaped before the drop returns, waiting for it on the dropping
-//!   thread for at most 1 s (and for the rest of its group, below, 100 ms more; a killed process
-//!   exits within microseconds unless the kernel holds it, for instance in uninterruptible
-//!   I/O). Past that, the process has still been killed, and tokio reaps it in the background
+//!   sent SIGKILL at once and reaped before the drop returns. The drop waits for it on the
+//!   dropping thread for about 1 s at most, and for the rest of its group (see "Process
+//!   groups") about 100 ms more; a killed process exits within microseconds unless the kernel
+//!   holds it, for instance in uninterruptible I/O. Past that, the process has still been
+//!   killed, and tokio reaps it in the background
 //!   (`kill_on_drop` is set). Since a scope aborts its children at the end of its grace, the
 //!   same moment as the SIGKILL above, a process that ignores SIGTERM is usually reaped on
-//!   this path: either way it is gone when the scope returns. A process in a *spawned*
-//!   child of a scope whose future is dropped goes when that child does: the drop cancels
-//!   the scope (SIGTERM) and returns, and the child is aborted at the end of its grace,
-//!   which kills and reaps the process then (after the drop has returned; a scope that is
-//!   awaited does not return before).
+//!   this path: either way it is gone when the scope returns. Dropping a scope's *future*
+//!   is another matter for a process in a *spawned* child: the drop cancels the scope (the
+//!   process gets SIGTERM) and returns at once; the child is aborted at the end of its grace,
+//!   and only then is the process killed and reaped.
 //! - **Process groups**: by default the process is started in a new process group of its own,
 //!   and the signals go to the whole group, so that what it starts (a shell's commands, a
 //!   build's compilers) is stopped with it, unless it moved itself to another group. With
@@ -56,8 +56,9 @@
 //!   only reaches a group whose process is still running at the end of the grace. On Linux,
 //!   a group that got SIGKILL (at the grace's end, or at a drop) has ended when the stop (or
 //!   the drop) returns: after reaping the process, it waits for the group's other members to
-//!   end, for at most 100 ms (a killed process ends within microseconds unless the kernel
-//!   holds it). A group with no other member left costs one `kill(2)` probe; one with
+//!   end, for about 100 ms at most (a killed process ends within microseconds unless the
+//!   kernel holds it, and a drop that could not reap the process within its budget does not
+//!   wait for them). A group with no other member left costs one `kill(2)` probe; one with
 //!   members (killed ones not yet reaped by whoever adopted them included) one read of
 //!   `/proc`, whose time grows with the number of processes on the machine (about 10 µs
 //!   each), then a look at each member found.
@@ -387,6 +388,7 @@ impl Process {
             exited_first: false,
             watch: None,
             cx: cx.clone(),
+            members: None,
         };
         if let Some(pid) = running.pid() {
             unreaped::add(running.key, pid, group);
@@ -475,6 +477,10 @@ pub struct Running {
     /// child's that started it) stops it,
     /// whoever waits for it.
     cx: Cx,
+    /// The group (its id) killed with the process, reaped, whose members a stop is waiting
+    /// for: a stop dropped during that wait leaves it to the next stop, or to the drop.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    members: Option<Pid>,
 }
 
 impl Running {
@@ -713,6 +719,7 @@ impl Running {
         };
         let has_time = tokio::time::Instant::now() < until;
         // The group's id (the leader's pid), read before the leader is reaped.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         let pgid = self.pid().filter(|_| self.group);
         // Whether the drain killed members that outlived their leader.
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -725,10 +732,12 @@ impl Running {
         if has_time {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
                 let out = self.reaped(status);
+                // Killed by the drain, or by the grace's timer (at its end, from another
+                // thread) after the drain saw the leader still running.
                 #[cfg(any(target_os = "linux", target_os = "android"))]
-                if let Some(pgid) = pgid.filter(|_| killed) {
-                    group::members_ended(pgid).await;
-                }
+                let killed = killed || tokio::time::Instant::now() >= until;
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                self.members_ended(pgid.filter(|_| killed)).await;
                 return out;
             }
         }
@@ -736,10 +745,19 @@ impl Running {
         let status = self.child.wait().await;
         let out = self.reaped(status);
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Some(pgid) = pgid {
-            group::members_ended(pgid).await;
-        }
+        self.members_ended(pgid).await;
         out
+    }
+
+    /// Waits for the members of `killed`, the group killed with the process just reaped (or
+    /// of one an earlier stop, dropped while it waited, left).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    async fn members_ended(&mut self, killed: Option<Pid>) {
+        if let Some(pgid) = killed.or(self.members) {
+            self.members = Some(pgid);
+            group::members_ended(pgid).await;
+            self.members = None;
+        }
     }
 
     /// The process has been waited for: once reaped, its pid is no longer ours to signal at
@@ -822,7 +840,13 @@ impl Drop for Running {
         unreaped::remove(self.key);
         self.unwatch();
         if self.child.id().is_none() {
-            return; // reaped
+            // Reaped; the members of its killed group, if a stop dropped while it waited for
+            // them left them, are waited for here.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if let Some(pgid) = self.members.take() {
+                group::members_ended_blocking(pgid);
+            }
+            return;
         }
         // The group's id (the leader's pid), read before the leader is reaped.
         let pgid = self.pid().filter(|_| self.group);
