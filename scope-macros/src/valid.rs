@@ -720,9 +720,10 @@ struct Find<'l> {
     /// The locals assigned to by their bare names (`total += n`, `last = x`), outside nested
     /// `move` closures and blocks, in order.
     assigned: Vec<Ident>,
-    /// Inside a statement or an arm under a `cfg`, which may be compiled out: a use or an
-    /// assignment there is not reported (in doubt, silent), while what it moves or binds
-    /// still counts (it may be compiled in).
+    /// Inside a statement, an arm or a struct literal's field under a `cfg` (or a `cfg_attr`,
+    /// which may add one), which may be compiled out: a use or an assignment there is not
+    /// reported (in doubt, silent), while what it moves or binds still counts (it may be
+    /// compiled in).
     gated: usize,
 }
 impl<'l> Find<'l> {

@@ -351,9 +351,7 @@ impl App {
     /// (after a shutdown the program asked for, the second OS signal: the first is the
     /// orchestrator's usual stop, and the drain goes on). Returns the
     /// work's output (`None` if it did not end within the grace, or a second signal came
-    /// before it ended; a work whose scopes' grace, the same, ran out returns what they
-    /// returned then, and the report says it was [forced](ShutdownReport::forced) all the
-    /// same) and what each phase did (after a second signal too: the services'
+    /// before it ended) and what each phase did (after a second signal too: the services'
     /// unread failures and the tasks it aborted, by name).
     ///
     /// An application runs once: a second run (after the first, or inside it) is refused. It
@@ -929,11 +927,11 @@ impl fmt::Debug for App {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Forced {
-    /// The grace ran out before the main work had ended on its own: it was still running
-    /// then (`run`'s output is `None`), or it ended as the grace ran out because the same
-    /// grace ran out in its scopes, which aborted their children and bodies (`run`'s output
-    /// is what they returned then, the interruption unless a body answered in its last
-    /// poll).
+    /// The grace (not zero) ran out before the main work had ended on its own. Either the
+    /// work was still running then, and `run`'s output is `None`; or it ended just as the
+    /// grace ran out, because its scopes had the same grace and stopped their work then, and
+    /// `run`'s output is what they returned (the interruption, unless a body answered in its
+    /// last poll).
     GraceRanOut {
         /// The grace.
         grace: Duration,

@@ -19,11 +19,11 @@ use crate::slot::{Binding, Slot};
 /// are dropped; spawned ones are aborted through tokio; the body, polled once more when they
 /// have ended, or at most 100 ms after (20 ms, yielding to the runtime, with a grace of
 /// zero), is dropped if it still runs). Zero matches what Rust
-/// users expect of dropping a future, and keeps a failing scope fast. With it, the code a
-/// child runs after [`cancelled`](crate::Cx::cancelled)`().await` runs only if the child's
-/// task happens to be polled before the abort reaches it (a race: do not count on it, as Go's
-/// errgroup users may). Give children time to observe the cancel and clean up with
-/// [`Config::grace`] (or `#[scoped(grace = ...)]`).
+/// users expect of dropping a future, and keeps a failing scope fast. With it, a child's
+/// code after [`scope::cancelled()`](crate::cancelled)`.await` runs only if its task happens
+/// to be polled before the abort reaches it: a race. (Code written for Go's errgroup may
+/// rely on such clean-up running; here it cannot.) Give children time to observe the cancel
+/// and clean up with [`Config::grace`] (or `#[scoped(grace = ...)]`).
 ///
 /// The exceptions are for the application's shutdown (a
 /// [`Cause::Shutdown`](crate::Cause::Shutdown) at the root of its cause): a scope with a

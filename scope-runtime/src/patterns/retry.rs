@@ -67,8 +67,8 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 /// - the **deadline**, at once, when the next backoff would end at or after the context's
 ///   deadline, or less than 2 ms before it (tokio's timer counts whole milliseconds, and may
 ///   wake a sleep up to two of them after its end): it does not sleep towards a deadline it
-///   cannot beat. (A wake later still, on a loaded machine, is the scheduler's.) A zero
-///   backoff sleeps not, and retries up to the deadline itself.
+///   cannot beat (on a loaded machine, the scheduler may still wake it later than that). A
+///   zero backoff does not sleep, and retries up to the deadline itself.
 ///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
@@ -271,7 +271,8 @@ impl<P> Retry<P> {
 
     /// Runs `op` (called with the attempt's number, from 1) until it succeeds, its error is
     /// not to be retried, the attempts are used up, the ambient context is cancelled, or the
-    /// next backoff would reach the context's deadline. See [`Retry`] for what it returns.
+    /// next backoff would end at the context's deadline or less than 2 ms before it. See
+    /// [`Retry`] for what it returns.
     ///
     /// The future borrows the policy: to run it as a spawned child (which borrows nothing),
     /// move the policy into the child's future, `async move { retry.run(..).await }`.

@@ -2146,12 +2146,13 @@ where
     /// cancelled by this scope's cancel, or on its own before this abort, takes the abort as
     /// the end of its own grace, however long, and drops its in-place children). (What the body runs in that poll runs after the abort began:
     /// a [`shield_for`](crate::shield_for) it starts there is not waited for.) An aborted
-    /// child's handle reads the interruption in that poll; but a child no abort stops (a
-    /// [`spawn_blocking`](Scope::spawn_blocking) closure, or a task stuck in synchronous
-    /// code) that returns its value before the poll hands that value to the body, as it
-    /// would have within the grace: a body that awaits it and returns on its own has the last
-    /// word, past its deadline too. A body for which the deadline must be final says so
-    /// ([`scope::check()?`](crate::check) before it returns).
+    /// child's handle reads the interruption in that poll. But no abort stops a
+    /// [`spawn_blocking`](Scope::spawn_blocking) closure or a task stuck in synchronous code:
+    /// if such a child returns before that poll, the poll hands its value to the body, as the
+    /// grace would have, and a body that awaits it and returns on its own has the last word,
+    /// past its deadline too. A body that must not return a value once cancelled calls
+    /// [`scope::check()?`](crate::check) before it returns (any cancel then wins, within the
+    /// grace too).
     ///
     /// A value the body returned *before* the cancel answers nothing: if the cancel then stops
     /// a child short (the child never started, was aborted, or ended with an error or the
