@@ -728,8 +728,11 @@ impl Running {
             _ => false,
         };
         // Once reaped, the process leaves the list of those not reaped at once (`reaped`), and
-        // then the members of its group killed with it are waited for.
-        if has_time {
+        // then the members of its group killed with it are waited for. Past the grace's end
+        // (the drain may take it all), the group is killed before the leader is reaped: a
+        // leader reaped first, as it exits on SIGTERM at that moment, would leave members the
+        // grace's timer can no longer reach.
+        if has_time && tokio::time::Instant::now() < until {
             if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
                 let out = self.reaped(status);
                 // Killed by the drain, or by the grace's timer (at its end, from another
