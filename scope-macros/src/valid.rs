@@ -761,8 +761,9 @@ impl<'l> Find<'l> {
 
     /// Notes `e` as a value moved out, if it is a bare name, or one that `e`'s value is: a
     /// block's tail, an `if`'s or a `match`'s branches, the left operand of an operator that
-    /// takes it by value (`text + "!"`), the base of a field (`req.body`), or a `match`'s or
-    /// an `if let`'s scrutinee. (Marked as moved, a name the block then takes by value: a
+    /// takes it by value (`text + "!"`), or the base of a field (`req.body`); a `match`'s or an
+    /// `if let`'s scrutinee is noted as the visit reaches it. (Marked as moved, a name the
+    /// block then takes by value: a
     /// `Copy` one is in fact borrowed, and rustc judges it; in doubt, silent.)
     fn moved(&mut self, e: &Expr) {
         let mut e = e;
@@ -784,14 +785,11 @@ impl<'l> Find<'l> {
                     }
                 }
                 Expr::Match(m) => {
-                    // A pattern that binds by value moves the scrutinee (or its part).
-                    self.moved(&m.expr);
                     for arm in &m.arms {
                         self.moved(&arm.body);
                     }
                     return;
                 }
-                Expr::Let(l) => e = &l.expr,
                 // Moved out of a box (`match *boxed`, `let job = *boxed;`).
                 Expr::Unary(syn::ExprUnary {
                     op: syn::UnOp::Deref(_),

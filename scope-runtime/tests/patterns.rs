@@ -1836,6 +1836,23 @@ mod process {
         running.wait().await
     }
 
+    /// Runs `process` (whose script prints its member's pid) in a spawned child of a scope
+    /// with a grace of 200 ms, cancels the scope once the member runs, and returns the
+    /// member's pid when the scope has returned.
+    async fn member_of_a_cancelled_scope(process: Process) -> u32 {
+        let (tx, rx) = oneshot::channel();
+        let s = &Scope::new(Config::new().grace(ms(200)));
+        let out: Result<u32, ProcessError> = s
+            .run(async {
+                s.spawn(started_with_member(process, tx));
+                let member = rx.await.unwrap();
+                s.cancel("stop");
+                Ok(member)
+            })
+            .await;
+        out.unwrap()
+    }
+
     /// Whether `pid` stops running within 5 s.
     async fn stops_running(pid: u32) -> bool {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -2064,21 +2081,10 @@ mod process {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_group_still_draining_when_its_child_is_aborted_is_killed() {
-        let (tx, rx) = oneshot::channel();
         let start = std::time::Instant::now();
         // The scope aborts its child after 200 ms, long before the process's own grace.
-        let s = &Scope::new(Config::new().grace(ms(200)));
-        let out: Result<u32, ProcessError> = s
-            .run(async {
-                let cmd = sh(LEADER_AND_STUBBORN_MEMBER);
-                let process = Process::new(cmd).grace(Duration::from_secs(30));
-                s.spawn(started_with_member(process, tx));
-                let member = rx.await.unwrap();
-                s.cancel("stop");
-                Ok(member)
-            })
-            .await;
-        let member = out.unwrap();
+        let process = Process::new(sh(LEADER_AND_STUBBORN_MEMBER)).grace(Duration::from_secs(30));
+        let member = member_of_a_cancelled_scope(process).await;
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "not the process's grace"
@@ -2097,23 +2103,12 @@ mod process {
     #[tokio::test]
     async fn a_group_killed_at_the_end_of_the_grace_has_ended_when_the_scope_returns() {
         for own_grace in [false, true] {
-            let (tx, rx) = oneshot::channel();
-            let s = &Scope::new(Config::new().grace(ms(200)));
-            let out: Result<u32, ProcessError> = s
-                .run(async {
-                    let cmd = sh(r#"trap "" TERM; (exec sleep 60) & echo $!; wait"#);
-                    let mut process = Process::new(cmd);
-                    if own_grace {
-                        process = process.grace(ms(100));
-                    }
-                    // Stopped by its own grace's SIGKILL, or dropped by the scope's abort.
-                    s.spawn(started_with_member(process, tx));
-                    let member = rx.await.unwrap();
-                    s.cancel("stop");
-                    Ok(member)
-                })
-                .await;
-            let member = out.unwrap();
+            let mut process = Process::new(sh(r#"trap "" TERM; (exec sleep 60) & echo $!; wait"#));
+            if own_grace {
+                process = process.grace(ms(100));
+            }
+            // Stopped by its own grace's SIGKILL, or dropped by the scope's abort.
+            let member = member_of_a_cancelled_scope(process).await;
             let ended = !alive(member);
             let _ = std::process::Command::new("kill")
                 .args(["-9", &member.to_string()])

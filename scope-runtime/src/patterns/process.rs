@@ -1147,14 +1147,7 @@ mod group {
         if rustix::process::test_kill_process_group(pgid).is_err() {
             return Vec::new();
         }
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&member| still_running(member, pgid))
-            .collect()
+        running_members(pgid).map_or_else(Vec::new, Iterator::collect)
     }
 
     /// Whether `member` runs in the group `pgid` (see [`members_running`]).
@@ -1174,12 +1167,18 @@ mod group {
     /// Whether a process other than the leader `pgid` is running in the group `pgid`, as
     /// `/proc` says; `None` if `/proc` cannot be read.
     fn members_running(pgid: Pid) -> Option<bool> {
+        running_members(pgid).map(|mut members| members.next().is_some())
+    }
+
+    /// The processes other than the leader `pgid` running in the group `pgid`, as `/proc`
+    /// lists them (read as the iterator goes); `None` if `/proc` cannot be read.
+    fn running_members(pgid: Pid) -> Option<impl Iterator<Item = i32>> {
         let entries = std::fs::read_dir("/proc").ok()?;
         Some(
             entries
                 .flatten()
                 .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-                .any(|member| still_running(member, pgid)),
+                .filter(move |&member| still_running(member, pgid)),
         )
     }
 
