@@ -252,3 +252,179 @@ fn a_recorder_that_makes_a_scope_at_every_registration_does_not_recurse_for_good
     let made = recorder.0.load(Ordering::SeqCst);
     assert!((1..10_000).contains(&made), "{made} registrations");
 }
+
+/// A counter that adds to its entry in a shared table.
+struct Counted(Arc<AtomicUsize>);
+
+impl CounterFn for Counted {
+    fn increment(&self, n: u64) {
+        self.0
+            .fetch_add(usize::try_from(n).unwrap(), Ordering::SeqCst);
+    }
+    fn absolute(&self, n: u64) {
+        self.0.store(usize::try_from(n).unwrap(), Ordering::SeqCst);
+    }
+}
+
+/// Counters that count, gauges and histograms that panic at every update.
+struct OnlyCountersWork {
+    counters: std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>,
+    panicked: Arc<AtomicUsize>,
+}
+
+impl OnlyCountersWork {
+    fn count(&self, name: &str, scope: &str, outcome: Option<&str>) -> usize {
+        let key = format!("{name} {scope} {outcome:?}");
+        let counters = self.counters.lock().unwrap();
+        counters.get(&key).map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
+
+impl Recorder for OnlyCountersWork {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        let label = |k: &str| {
+            key.labels()
+                .find(|l| l.key() == k)
+                .map(|l| l.value().to_owned())
+        };
+        let name = if key.name() == "scope_incarnations_ended_total" {
+            // Its child's label left out: one child per supervisor in these tests.
+            format!(
+                "{} {} {} {}",
+                key.name(),
+                label("scope").unwrap_or_default(),
+                label("outcome").unwrap_or_default(),
+                label("action").unwrap_or_default()
+            )
+        } else {
+            format!(
+                "{} {} {:?}",
+                key.name(),
+                label("scope").unwrap_or_default(),
+                label("outcome").as_deref()
+            )
+        };
+        let mut counters = self.counters.lock().unwrap();
+        Counter::from_arc(Arc::new(Counted(Arc::clone(
+            counters.entry(name).or_default(),
+        ))))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(Arc::new(Panicking(Arc::clone(&self.panicked))))
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(Arc::new(Panicking(Arc::clone(&self.panicked))))
+    }
+}
+
+#[test]
+fn a_metric_whose_update_panics_costs_the_other_metrics_of_that_moment_nothing() {
+    // The gauges' updates at a child's start and end (and the latency histogram at a
+    // cancelled scope's end) panic: the counters updated at the same moments still count.
+    let recorder = OnlyCountersWork {
+        counters: std::sync::Mutex::new(std::collections::HashMap::new()),
+        panicked: Arc::new(AtomicUsize::new(0)),
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().name("one-metric-panics"));
+            let out = s
+                .run(async {
+                    for _ in 0..3 {
+                        s.spawn(async { Ok::<_, Interrupted>(()) });
+                    }
+                    s.spawn_in_place(async { Ok::<_, Interrupted>(()) });
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+            assert!(out.is_ok());
+            let s = &Scope::new(Config::new().name("one-metric-panics-cancelled"));
+            let out = s
+                .run(async {
+                    s.cx().cancel("enough");
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+            assert!(out.is_ok());
+        });
+    });
+    assert!(
+        recorder.panicked.load(Ordering::SeqCst) > 0,
+        "never reached"
+    );
+    let scope = "one-metric-panics";
+    assert_eq!(
+        recorder.count("scope_children_started_total", scope, None),
+        4
+    );
+    assert_eq!(
+        recorder.count("scope_children_ended_total", scope, Some("completed")),
+        4
+    );
+    assert_eq!(
+        recorder.count("scope_scopes_ended_total", scope, Some("completed")),
+        1
+    );
+    let cancelled = "one-metric-panics-cancelled";
+    assert_eq!(
+        recorder.count("scope_scopes_ended_total", cancelled, Some("cancelled")),
+        1,
+        "{:?}",
+        recorder.counters.lock().unwrap().keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_supervised_childs_incarnations_are_counted_by_outcome_and_action() {
+    // A crash-looping child is one child to the children's counts; its incarnations are
+    // counted apart (the gauges of this recorder panic, which costs the counters nothing).
+    use scope::{Backoff, Restart, Supervisor};
+    let recorder = OnlyCountersWork {
+        counters: std::sync::Mutex::new(std::collections::HashMap::new()),
+        panicked: Arc::new(AtomicUsize::new(0)),
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let attempts = Arc::new(AtomicUsize::new(0));
+            let out = Supervisor::<Interrupted>::new(Config::new().name("counted-supervisor"))
+                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+                .child("counted-child", Restart::Transient, move || {
+                    let n = attempts.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match n {
+                            0 | 1 => Err(Interrupted::from_cause(scope::Cause::explicit("lost"))),
+                            2 => panic!("boom"),
+                            _ => Ok(()),
+                        }
+                    }
+                })
+                .run()
+                .await;
+            assert!(out.is_ok(), "{out:?}");
+        });
+    });
+    let counters = recorder.counters.lock().unwrap();
+    let count = |outcome: &str, action: &str| {
+        let key = format!("scope_incarnations_ended_total counted-supervisor {outcome} {action}");
+        counters.get(&key).map_or(0, |c| c.load(Ordering::SeqCst))
+    };
+    assert_eq!(
+        count("failed", "restart"),
+        2,
+        "{:?}",
+        counters.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(count("panicked", "restart"), 1);
+    assert_eq!(count("completed", "stop"), 1);
+}

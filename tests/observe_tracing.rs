@@ -752,6 +752,73 @@ fn a_service_dropped_without_a_stop_or_a_drain_reports_its_end() {
     assert_eq!(log.events_in(failing, "scope failed").len(), 1);
 }
 
+/// A service whose tasks were cut short by its stop's abort (or dropped by their runtime's
+/// shutdown) ends cancelled, as a scope whose children were aborted after its grace does: each
+/// task reports a stop, and no task failed, so the service did not fail either. A task dropped
+/// at its own deadline is still a failure.
+#[test]
+fn a_service_whose_tasks_were_only_stopped_ends_cancelled_not_failed() {
+    use scope::{Service, ServiceConfig};
+    let capture = capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let svc =
+            Service::new(ServiceConfig::new("events_svc_aborted").grace(Duration::from_millis(1)));
+        let _task = svc.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        let report = svc.stop().await;
+        assert_eq!(report.aborted().len(), 1, "{report:?}");
+        let hung = Service::new(
+            ServiceConfig::new("events_svc_hung")
+                .grace(Duration::from_millis(1))
+                .task_timeout(Duration::from_millis(5)),
+        );
+        let _task = hung.spawn(std::future::pending::<()>()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(hung);
+    });
+    // Dropped by its runtime's shutdown.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let svc = rt.block_on(async {
+        let svc = Service::new(ServiceConfig::new("events_svc_runtime_gone"));
+        let _task = svc.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        svc
+    });
+    drop(rt);
+    assert_eq!(svc.failures().len(), 1);
+    drop(svc);
+    let log = capture.log.lock().unwrap();
+    for name in ["events_svc_aborted", "events_svc_runtime_gone"] {
+        let svc = log.named("scope", name);
+        assert!(
+            log.events_in(svc, "scope failed").is_empty(),
+            "{name}: {:?}",
+            log.events
+        );
+        let finished = log.events_in(svc, "scope finished");
+        assert_eq!(finished.len(), 1, "{name}: {:?}", log.events);
+        assert_eq!(
+            finished[0].fields.get("outcome").map(String::as_str),
+            Some("cancelled"),
+            "{name}"
+        );
+    }
+    let hung = log.named("scope", "events_svc_hung");
+    assert_eq!(
+        log.events_in(hung, "scope failed").len(),
+        1,
+        "{:?}",
+        log.events
+    );
+}
+
 #[test]
 fn a_supervisors_give_up_is_a_failure_of_its_child() {
     // The child that gave up ends with its failure (an event, and the failed count), as any
@@ -776,6 +843,54 @@ fn a_supervisors_give_up_is_a_failure_of_its_child() {
         1,
         "the give-up is its child's failure"
     );
+}
+
+/// A supervised child's incarnations that end (a failure, a panic, a normal return) are
+/// events in the child's span, with the attempt and the supervisor's decision: a crash-looping
+/// child is not one healthy task to a subscriber.
+#[test]
+fn a_supervised_childs_crashes_are_events_in_its_span() {
+    use scope::{Backoff, Config, Restart, Supervisor};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let attempts = Arc::new(AtomicU64::new(0));
+        let out = Supervisor::<BoxError>::new(Config::new().name("events_supervising"))
+            .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+            .child("events_crashing", Restart::Transient, move || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => Err::<(), BoxError>("connection lost".into()),
+                        1 => panic!("boom"),
+                        _ => Ok(()),
+                    }
+                }
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+    });
+    let log = capture.log.lock().unwrap();
+    let child = log.named("task", "events_crashing");
+    let field = |e: &EventRec, f: &str| e.fields.get(f).cloned().unwrap_or_default();
+    let failed = log.events_in(child, "supervised incarnation failed");
+    assert_eq!(failed.len(), 1, "{:?}", log.events);
+    assert_eq!(field(failed[0], "error"), "connection lost");
+    assert_eq!(field(failed[0], "attempt"), "1");
+    assert_eq!(field(failed[0], "action"), "restart");
+    assert_eq!(field(failed[0], "task"), "events_crashing");
+    let panicked = log.events_in(child, "supervised incarnation panicked");
+    assert_eq!(panicked.len(), 1, "{:?}", log.events);
+    assert!(field(panicked[0], "panic").contains("boom"), "{panicked:?}");
+    assert_eq!(field(panicked[0], "attempt"), "2");
+    assert_eq!(field(panicked[0], "action"), "restart");
+    let returned = log.events_in(child, "supervised incarnation returned");
+    assert_eq!(returned.len(), 1, "{:?}", log.events);
+    assert_eq!(field(returned[0], "attempt"), "3");
+    assert_eq!(field(returned[0], "action"), "stop");
+    // The child itself ended once, normally: no failure of its own.
+    assert!(log.events_in(child, "task failed").is_empty());
 }
 
 #[test]

@@ -188,7 +188,9 @@ mod on {
             }
         }
 
-        /// Records with the handles (the recorder's code: see [`hook`]).
+        /// Records one update with the handles (the recorder's code: see [`hook`]). One
+        /// update per call: an update that panics skips itself only, not the others of the
+        /// same moment.
         fn record(&self, f: impl FnOnce(&Handles)) {
             if let Some(handles) = &self.handles {
                 let _ = hook(|| f(handles));
@@ -207,12 +209,10 @@ mod on {
         }
 
         pub(crate) fn finished(&self, outcome: Outcome) {
-            self.record(|h| {
-                h.scopes_ended[index(outcome)].increment(1);
-                if let Some(at) = self.cancelled_at.get() {
-                    h.cancel_latency.record(at.elapsed().as_secs_f64());
-                }
-            });
+            self.record(|h| h.scopes_ended[index(outcome)].increment(1));
+            if let Some(at) = self.cancelled_at.get() {
+                self.record(|h| h.cancel_latency.record(at.elapsed().as_secs_f64()));
+            }
         }
 
         pub(crate) fn child_created(&self) {
@@ -220,23 +220,39 @@ mod on {
         }
 
         pub(crate) fn child_started(&self) {
-            self.record(|h| {
-                h.queued.decrement(1.0);
-                h.in_flight.increment(1.0);
-                h.children_started.increment(1);
-            });
+            self.record(|h| h.queued.decrement(1.0));
+            self.record(|h| h.in_flight.increment(1.0));
+            self.record(|h| h.children_started.increment(1));
         }
 
         pub(crate) fn child_ended(&self, started: bool, outcome: Outcome) {
-            self.record(|h| {
-                if started {
-                    h.in_flight.decrement(1.0);
-                } else {
-                    h.queued.decrement(1.0);
-                }
-                h.children_ended[index(outcome)].increment(1);
-            });
+            if started {
+                self.record(|h| h.in_flight.decrement(1.0));
+            } else {
+                self.record(|h| h.queued.decrement(1.0));
+            }
+            self.record(|h| h.children_ended[index(outcome)].increment(1));
         }
+    }
+
+    /// An incarnation of supervised child `child` of the supervisor's scope `scope` ended as
+    /// `outcome`, and its supervisor decided `action` (rare: registered at each count).
+    pub(crate) fn incarnation_ended(
+        scope: &TaskInfo,
+        child: &TaskInfo,
+        outcome: Outcome,
+        action: &'static str,
+    ) {
+        let _ = hook(|| {
+            ::metrics::counter!(
+                "scope_incarnations_ended_total",
+                "scope" => scope.to_string(),
+                "child" => child.to_string(),
+                "outcome" => outcome.as_str(),
+                "action" => action
+            )
+            .increment(1);
+        });
     }
 }
 
@@ -265,4 +281,7 @@ mod off {
         #[inline]
         pub(crate) fn child_started(&self) {}
     }
+
+    #[inline]
+    pub(crate) fn incarnation_ended(_: &TaskInfo, _: &TaskInfo, _: Outcome, _: &'static str) {}
 }

@@ -60,6 +60,9 @@
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
 //! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
 //! | `task stopped before completing` | `DEBUG` | `cause` (or the error) | a child was cancelled, aborted or passed its deadline; or it returned an error answering a cancel (its scope's, after a fail-fast failure or a race's win; for a service task, its service's stop or its handle's `cancel`): then the field holds that error (for a scope's child, ``task `x` failed: ...``), not a cause |
+//! | `supervised incarnation failed` | `WARN` | `task`, `attempt`, `error`, `action` (`restart`, `stop`, `give-up`) | an incarnation of a [`Supervisor`](crate::Supervisor)'s child returned an error (in the child's span: the child itself goes on, and ends once, as above) |
+//! | `supervised incarnation panicked` | `ERROR` | `task`, `attempt`, `panic`, `action` | an incarnation of a supervised child panicked |
+//! | `supervised incarnation returned` | `DEBUG` | `task`, `attempt`, `action` | an incarnation of a supervised child returned normally |
 //!
 //! With the feature on and no subscriber ever installed, a child costs a relaxed load (is a
 //! dispatcher set?) per spawn and per poll, and carries an empty box.
@@ -83,6 +86,7 @@
 //! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
 //! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to its end (the last of its children gone; for a run dropped or forgotten, the drop, its spawned children left in their grace) |
 //! | `scope_deadline_overruns_total` | counter | scopes whose own deadline fired |
+//! | `scope_incarnations_ended_total` | counter | incarnations of a [`Supervisor`](crate::Supervisor)'s children ended, labelled `scope` (the supervisor's), `child`, `outcome` (`completed`, `failed`, `panicked`) and `action` (`restart`, `stop`, `give-up`): a supervised child counts once among the children, however often it restarts |
 //!
 //! The handles of a label are registered once per thread and recorder (a thread-local cache),
 //! so a scope costs one hash lookup and a child only atomic operations on its scope's handles.
@@ -620,6 +624,31 @@ impl ServiceTaskObs {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
             self.child.end(service, info, end);
         }
+    }
+}
+
+/// An incarnation of supervised child `child` (of the supervisor's scope `scope`) ended with
+/// `error` (`None`: it returned normally; `panicked`: the error stands for its panic), and its
+/// supervisor decided `action`: an event in the current span (the child's: the supervisor's
+/// loop runs in it) and a count, as "Tracing" and "Metrics" above say. The error's `Display`
+/// runs inside the hook.
+#[cold]
+pub(crate) fn incarnation_ended(
+    scope: &TaskInfo,
+    child: &TaskInfo,
+    attempt: u32,
+    error: Option<&dyn std::fmt::Display>,
+    panicked: bool,
+    action: &'static str,
+) {
+    if cfg!(any(feature = "tracing", feature = "metrics")) {
+        span::incarnation_ended(child, attempt, error, panicked, action);
+        let outcome = match (error, panicked) {
+            (None, _) => Outcome::Completed,
+            (Some(_), false) => Outcome::Failed,
+            (Some(_), true) => Outcome::Panicked,
+        };
+        metrics::incarnation_ended(scope, child, outcome, action);
     }
 }
 

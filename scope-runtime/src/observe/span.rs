@@ -312,6 +312,34 @@ mod on {
             }
         }
     }
+
+    /// An incarnation of supervised child `child` ended (see `observe::incarnation_ended`):
+    /// an event in the current span, the child's, naming the child.
+    pub(crate) fn incarnation_ended(
+        child: &TaskInfo,
+        attempt: u32,
+        error: Option<&dyn fmt::Display>,
+        panicked: bool,
+        action: &'static str,
+    ) {
+        if !dispatcher::has_been_set() {
+            return;
+        }
+        let _ = hook(|| match (error, panicked) {
+            (Some(error), true) => tracing::event!(
+                target: "scope", Level::ERROR, task = %child, attempt, panic = %error, action,
+                "supervised incarnation panicked"
+            ),
+            (Some(error), false) => tracing::event!(
+                target: "scope", Level::WARN, task = %child, attempt, error = %error, action,
+                "supervised incarnation failed"
+            ),
+            (None, _) => tracing::event!(
+                target: "scope", Level::DEBUG, task = %child, attempt, action,
+                "supervised incarnation returned"
+            ),
+        });
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
@@ -353,5 +381,15 @@ mod off {
         }
         #[inline]
         pub(crate) fn ended(&self, _: &TaskInfo, _: &End<'_>) {}
+    }
+
+    #[inline]
+    pub(crate) fn incarnation_ended(
+        _: &TaskInfo,
+        _: u32,
+        _: Option<&dyn std::fmt::Display>,
+        _: bool,
+        _: &'static str,
+    ) {
     }
 }

@@ -73,6 +73,17 @@ pub enum SupervisorAction {
     GiveUp,
 }
 
+impl SupervisorAction {
+    /// Its name in the `action` field of the supervisor's events and metric (see `observe`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SupervisorAction::Restart { .. } => "restart",
+            SupervisorAction::Stop => "stop",
+            SupervisorAction::GiveUp => "give-up",
+        }
+    }
+}
+
 /// A report of one decision of a [`Supervisor`]: which child, how many times it has run, why
 /// its last incarnation ended, and what happens next. Given to
 /// [`on_event`](Supervisor::on_event).
@@ -190,7 +201,11 @@ struct Spec<E> {
 ///   [`Panicked`](crate::Interrupted::Panicked). After a give-up the give-up's error is
 ///   returned: a panic at its cancel is that failure's consequence (the panic hook and the
 ///   child's events report it), as after the first failure of any fail-fast scope.
-/// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock.
+/// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock, and,
+///   with the `tracing` and `metrics` features, as an event in the child's span and a count
+///   (`supervised incarnation failed`, `scope_incarnations_ended_total`: see
+///   [`observe`](crate::observe)): a child that crashes and restarts is one child to the
+///   children's counts and their `task failed` events.
 ///
 /// It returns `Ok(())` as well when every child has stopped by its policy.
 ///
@@ -658,16 +673,26 @@ impl<E: fmt::Display> Watch<E> {
         }
     }
 
-    /// Tells `on_event` of a decision, and hands the error back. The callback's panic is this
-    /// child's; the error, whose destructor may panic too, is dropped first (a second panic
-    /// while unwinding would abort the process).
+    /// Tells the observers (see `observe::incarnation_ended`) and `on_event` of a decision
+    /// after an incarnation that ended with `error` (`true`: the error stands for its panic),
+    /// and hands the error back. The callback's panic is this child's; the error, whose
+    /// destructor may panic too, is dropped first (a second panic while unwinding would abort
+    /// the process).
     fn tell(
         &self,
         child: &TaskInfo,
         attempt: u32,
-        error: Option<E>,
+        (error, panicked): (Option<E>, bool),
         action: SupervisorAction,
     ) -> Option<E> {
+        crate::observe::incarnation_ended(
+            &self.scope.info,
+            child,
+            attempt,
+            error.as_ref().map(|e| e as &dyn fmt::Display),
+            panicked,
+            action.as_str(),
+        );
         let Some(report) = &self.on_event else {
             return error;
         };
@@ -743,6 +768,7 @@ where
         // the stop (above) was running at it, whether it answered before the scope's abort
         // came or not: the result does not depend on which ran first.
         watch.idle.store(true, Ordering::Relaxed);
+        let panicked = ended.is_err();
         let error = match ended {
             Ok(Ok(())) => None,
             Ok(Err(error)) => Some(error),
@@ -778,7 +804,7 @@ where
             (SupervisorAction::GiveUp, Some(error)) => Some(watch.give_up(&spec.info, error)),
             (_, error) => error,
         };
-        let error = watch.tell(&spec.info, attempt, error, action);
+        let error = watch.tell(&spec.info, attempt, (error, panicked), action);
         match (action, error) {
             (SupervisorAction::Restart { delay }, error) => {
                 // Part of the crash being restarted: a panic of its destructor is that crash,

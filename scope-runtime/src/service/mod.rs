@@ -98,8 +98,14 @@ pub(crate) struct Inner {
     /// Its end has been reported (in the tree, the metrics and the events), by the first call
     /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
     end_reported: AtomicBool,
-    /// A task of it failed / panicked, ever (read or not): how its end is reported.
+    /// A task of it failed / panicked, ever (read or not): how its end is reported. A task
+    /// cut short by a stop's abort or by its runtime's shutdown is not a failure here (it
+    /// reports a stop, as a scope's aborted child does), though `failures()` lists it; one
+    /// dropped at its own deadline is.
     any_failed: AtomicBool,
+    /// A task of it was dropped before it ended (aborted, or by its runtime's shutdown): with
+    /// no cancel of the service, it ends cancelled, not completed.
+    any_dropped: AtomicBool,
     any_panicked: AtomicBool,
 }
 
@@ -260,7 +266,8 @@ impl Inner {
         // Every failure of its life counts, read through `failures()` already or not.
         let panicked = self.any_panicked.load(Ordering::Relaxed)
             || failures.iter().any(|f| f.kind == FailureKind::Panicked);
-        let failed = self.any_failed.load(Ordering::Relaxed) || !failures.is_empty();
+        let failed = self.any_failed.load(Ordering::Relaxed)
+            || failures.iter().any(|f| f.kind != FailureKind::Dropped);
         let cause = cause
             .map(|c| &**c)
             .filter(|c| !matches!(c, Cause::Finished { .. }));
@@ -269,6 +276,16 @@ impl Inner {
             // if nothing has yet.
             self.obs.cancelled(&self.cx);
         }
+        // Tasks dropped by their runtime's shutdown, with no cancel of the service: it ended
+        // cancelled (a cause made for the outcome only; the tasks reported their stops).
+        let runtime_gone;
+        let cause = match cause {
+            None if self.any_dropped.load(Ordering::Relaxed) => {
+                runtime_gone = Cause::explicit("its runtime shut down");
+                Some(&runtime_gone)
+            }
+            cause => cause,
+        };
         self.obs.finished(cause, panicked, failed);
     }
 
@@ -336,6 +353,7 @@ impl Inner {
             Ended::Failed(kind, message) => {
                 if kind == FailureKind::Dropped {
                     table.dropped += 1;
+                    self.any_dropped.store(true, Ordering::Relaxed);
                 }
                 self.keep_failure(&mut table, info, kind, message);
             }
@@ -350,7 +368,9 @@ impl Inner {
     }
 
     fn keep_failure(&self, table: &mut Table, info: &TaskInfo, kind: FailureKind, message: String) {
-        self.any_failed.store(true, Ordering::Relaxed);
+        if kind != FailureKind::Dropped {
+            self.any_failed.store(true, Ordering::Relaxed);
+        }
         if kind == FailureKind::Panicked {
             self.any_panicked.store(true, Ordering::Relaxed);
         }
@@ -455,6 +475,7 @@ impl Service {
                 forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
                 any_failed: AtomicBool::new(false),
+                any_dropped: AtomicBool::new(false),
                 any_panicked: AtomicBool::new(false),
             }),
         };

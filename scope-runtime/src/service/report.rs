@@ -6,9 +6,15 @@ use std::time::Duration;
 use crate::info::TaskInfo;
 
 /// A service task that did not finish well: it returned an error, panicked, or was dropped
-/// (its own deadline, or a stop's abort). Kept by the service until read
-/// ([`Service::failures`](crate::Service::failures), a [`StopReport`]), so that no failure of
-/// detached work is lost, even when nobody holds the task's handle.
+/// (at its own deadline, by a stop's abort, or by its runtime's shutdown). Kept by the service
+/// until read ([`Service::failures`](crate::Service::failures), a [`StopReport`]), so that no
+/// failure of detached work is lost, even when nobody holds the task's handle.
+///
+/// In the service's `tracing` events and metrics (see [`observe`](crate::observe)), a task
+/// dropped by a stop's abort or by its runtime's shutdown is a stop, not a failure: the task
+/// reports `task stopped before completing`, and the service, with no other failure, ends
+/// `cancelled`, as a scope whose children were aborted after its grace does. One dropped at its
+/// own deadline is a failure there too.
 ///
 /// # Examples
 ///

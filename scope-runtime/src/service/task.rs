@@ -399,6 +399,12 @@ pin_project_lite::pin_project! {
                 }
                 Ended::NotStarted => End::NotStarted,
             };
+            if hung {
+                // Dropped at its own deadline: a failure of the service, not a stop.
+                this.inner
+                    .any_failed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             this.obs.service_ended(&this.inner.obs, this.info, &end);
             this.inner.ended(*this.key, this.info, ended);
             // The outcome is at the handle before the task counts itself gone, so that a
