@@ -307,6 +307,52 @@ impl DeadlineExceeded {
     pub fn cause(&self) -> &Cause {
         self.cause.as_ref()
     }
+
+    /// Whether the deadline that fired was inherited: set above the scope whose error this is
+    /// (its cause is [`Cause::ParentCancelled`]), not that scope's own `timeout` or
+    /// `deadline`.
+    ///
+    /// This is what tells "my timeout ran out, go on without the value" from "the caller's
+    /// time is up": the first may be answered with a fallback, the second must go up, or the
+    /// fallback becomes the outer scope's success after its own deadline.
+    ///
+    /// # Examples
+    ///
+    /// A timeout that gives `None` when it runs out (a `move_on_after`, a
+    /// `withTimeoutOrNull`), and lets the caller's deadline through:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Scope};
+    ///
+    /// async fn fetch_or_none(timeout: Duration) -> Result<Option<u32>, Interrupted> {
+    ///     let s = &Scope::new(Config::new().name("fetch").timeout(timeout));
+    ///     let out = s
+    ///         .run(async {
+    ///             tokio::time::sleep(Duration::from_millis(100)).await;
+    ///             Ok::<_, Interrupted>(7)
+    ///         })
+    ///         .await;
+    ///     match out {
+    ///         Ok(v) => Ok(Some(v)),
+    ///         Err(Interrupted::DeadlineExceeded(d)) if !d.is_inherited() => Ok(None),
+    ///         Err(e) => Err(e),
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// // Its own timeout: a fallback.
+    /// assert!(matches!(fetch_or_none(Duration::from_millis(10)).await, Ok(None)));
+    /// // The caller's deadline, earlier than its own: the caller's error, not a fallback.
+    /// let outer = &Scope::new(Config::new().name("request").timeout(Duration::from_millis(10)));
+    /// let out = outer.run(fetch_or_none(Duration::from_secs(1))).await;
+    /// let Err(Interrupted::DeadlineExceeded(d)) = out else { unreachable!("{out:?}") };
+    /// assert_eq!(d.to_string(), "deadline of `request` exceeded");
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn is_inherited(&self) -> bool {
+        matches!(*self.cause, Cause::ParentCancelled(_))
+    }
 }
 
 /// A task panicked. Carries its name, the message and (for the scope that owned the task) the

@@ -209,6 +209,40 @@ async fn a_deadline_already_past_returns_deadline_exceeded_without_running_the_b
     assert!(!ran.load(Ordering::SeqCst));
 }
 
+/// A scope's own deadline reads as not inherited; one set above it (earlier than its own, or
+/// where it has none) as inherited: what a fallback on "my timeout ran out" must tell apart.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_error_says_whether_the_deadline_was_the_scopes_own() {
+    async fn nested(own: Option<Duration>) -> Result<(), Interrupted> {
+        let config = Config::new().name("inner");
+        let s = &Scope::new(match own {
+            Some(t) => config.timeout(t),
+            None => config,
+        });
+        s.run(async {
+            sleep(ms(1_000)).await;
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    }
+    let inherited = |r: &Result<(), Interrupted>| match r {
+        Err(Interrupted::DeadlineExceeded(d)) => d.is_inherited(),
+        other => panic!("{other:?}"),
+    };
+    assert!(!inherited(&nested(Some(ms(10))).await));
+    for own in [Some(ms(500)), None] {
+        let outer = &Scope::new(Config::new().name("outer").timeout(ms(10)));
+        let got = outer
+            .run(async {
+                let r = nested(own).await;
+                assert!(inherited(&r), "{own:?}");
+                r
+            })
+            .await;
+        assert!(!inherited(&got), "{own:?}: the outer scope's own deadline");
+    }
+}
+
 #[tokio::test]
 async fn running_a_scope_twice_is_a_typed_error() {
     let s = &Scope::new(Config::new());

@@ -18,8 +18,9 @@ use crate::scope::tracker::{Enclosing, Tracker};
 
 /// Runs `fut` shielded from the ambient context's cancellation: it keeps the slots and does
 /// not see outer cancellation or deadlines. It has no bound of its own and does not survive a
-/// forced abort (after the scope's grace): for clean-up that must finish, use
-/// [`shield_for`], which has a budget the forced abort waits for.
+/// forced abort (after the scope's grace; at once with the default grace of zero): for
+/// clean-up that must finish, use [`shield_for`], which has a budget the forced abort waits
+/// for.
 ///
 /// The ambient context is the one of the code that calls `shield`, read at the call (as
 /// [`Cx::current`] would be), so that a shield can be handed to a task of its own with the
@@ -77,6 +78,15 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// hold off an abort asked for by name: [`Child::abort`](crate::Child::abort) (and
 /// [`ChildSet::abort_all`](crate::ChildSet::abort_all)) drop the child at once, its shields
 /// with it; ask with [`Child::cancel`](crate::Child::cancel) to let its clean-up run.
+///
+/// Clean-up that *starts after* the cancel (a `finally` written as "wait for the cancel, then
+/// shield the rollback") needs a grace: with the default grace of zero the forced abort
+/// begins as the scope is cancelled, so a spawned child that only then reaches its
+/// `shield_for` is aborted before it gets there, or has started its shield after the abort
+/// began (not waited for), as the scheduler happens to order them. Give the scope a grace
+/// (`Config::grace`, `#[scoped(grace = ..)]`) as long as it takes the code to reach the
+/// shield; the shield's budget then covers the clean-up itself, past the grace. A shield
+/// already under way when the cancel comes needs no grace (the example below).
 ///
 /// Outside a tokio runtime there is no timer: the budget is checked each time the shield is
 /// polled, so a shield kept there but no longer polled holds the abort until it is polled or

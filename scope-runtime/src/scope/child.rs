@@ -87,6 +87,13 @@ impl<E: Send> ChildScope for Shared<E> {
 /// reads the cancellation the child answered, as after [`cancel`](Child::cancel); a
 /// supervised scope keeps such an error, and the handle reads the failure.
 ///
+/// A child's error always goes to its scope (fail-fast: the scope fails with it; supervised:
+/// it is among the scope's [`Failures`](crate::Failures)), even when the body awaits the handle
+/// and would handle it. For an error the body decides about (a fallback, a partial result: what
+/// Swift's `try? await group.next()` or Kotlin's `supervisorScope` with `await` do), make it
+/// the child's value: return `Ok::<_, E>(result)` with `result` a `Result<T, YourError>`, and
+/// the handle gives it back typed.
+///
 /// # Examples
 ///
 /// ```
