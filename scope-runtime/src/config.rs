@@ -81,6 +81,22 @@ pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 ///     .bind(&TENANT, "acme".to_owned());
 /// assert_eq!(config.get_name(), Some("fetch-all"));
 /// ```
+///
+/// A `Config` is `Clone`: one set-up can serve many scopes (a clone shares the slot values
+/// bound on it, and keeps its call site).
+///
+/// ```
+/// use std::time::Duration;
+/// use scope::{Config, Interrupted, Scope};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let base = Config::new().limit(4).timeout(Duration::from_secs(2));
+/// for name in ["users", "orders"] {
+///     let s = &Scope::new(base.clone().name(name));
+///     s.run(async { Ok::<_, Interrupted>(()) }).await.unwrap();
+/// }
+/// # });
+/// ```
+#[derive(Clone)]
 pub struct Config {
     pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) location: &'static Location<'static>,

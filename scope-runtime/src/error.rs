@@ -17,7 +17,7 @@ use crate::info::TaskInfo;
 /// add a variant:
 ///
 /// ```
-/// #[derive(Debug, thiserror::Error)]
+/// #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 /// enum AppError {
 ///     #[error("not found")]
 ///     NotFound,
@@ -26,6 +26,7 @@ use crate::info::TaskInfo;
 /// }
 /// let e: AppError = scope::Interrupted::from_cause(scope::Cause::explicit("bye")).into();
 /// assert_eq!(e.to_string(), "cancelled: bye");
+/// assert_eq!(e.clone(), e);
 /// ```
 ///
 /// Match it exhaustively, as [`Cause`]: which way a child ended decides what code does next,
@@ -33,7 +34,10 @@ use crate::info::TaskInfo;
 /// enums that say what a call refused, [`ConfigError`] and [`SpawnError`], and
 /// [`Signal`](crate::Signal), are `#[non_exhaustive]`: a new reason there needs no new
 /// handling.)
-#[derive(Debug, thiserror::Error)]
+///
+/// It is `Clone` and `PartialEq`, so an error type that wraps it can derive both (and tests
+/// can `assert_eq!` on results); a clone of a [`Panicked`] carries no payload.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Interrupted {
     /// The work was cancelled (not by a deadline).
     #[error(transparent)]
@@ -521,6 +525,35 @@ impl fmt::Debug for Panicked {
             .finish_non_exhaustive()
     }
 }
+
+/// A clone names the same task and message, without the payload, which stays with the
+/// original (one value owns a panic's payload: see [`take_payload`](Panicked::take_payload)).
+///
+/// # Examples
+///
+/// ```
+/// use scope::{Panicked, TaskInfo};
+/// let p = Panicked::new(TaskInfo::here(Some("worker".into())), Box::new("boom"));
+/// let copy = p.clone();
+/// assert_eq!(copy, p); // the same task and message
+/// assert!(copy.take_payload().is_none());
+/// assert!(p.take_payload().is_some());
+/// ```
+impl Clone for Panicked {
+    fn clone(&self) -> Self {
+        Self::without_payload(self.inner.task.clone(), self.inner.message.clone())
+    }
+}
+
+/// Two panics are equal when they name the same task with the same message (the payload is
+/// not compared: it is any value, and a clone has none).
+impl PartialEq for Panicked {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.task == other.inner.task && self.inner.message == other.inner.message
+    }
+}
+
+impl Eq for Panicked {}
 
 /// Drops a value the crate lets go of (an error it does not keep, a panic's payload): user
 /// code, whose `Drop` may panic. Called with no lock held; returns the panic's payload, which

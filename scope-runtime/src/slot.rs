@@ -312,6 +312,7 @@ impl fmt::Debug for SlotTable {
 /// A slot binding waiting to be applied to a scope's context (see `Config::bind`), or carried
 /// into one (a required-slots proof's). `pub` only so that the sealed proof trait may name it:
 /// its module is private, so no user can.
+#[derive(Clone)]
 pub struct Binding {
     pub(crate) name: &'static str,
     pub(crate) index: usize,

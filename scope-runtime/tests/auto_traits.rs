@@ -87,7 +87,7 @@ assert_impl_all!(TaskId: Send, Sync, Copy, Unpin, Debug, Eq, Ord, std::hash::Has
 assert_impl_all!(TaskInfo: Send, Sync, Clone, Unpin, Debug, Eq);
 assert_impl_all!(NotStarted: Send, Sync, Clone, Unpin, Debug, Eq);
 // A configuration is built on one thread and may be handed to a scope entered on another.
-assert_impl_all!(Config: Send, Sync, Unpin);
+assert_impl_all!(Config: Send, Sync, Clone, Unpin);
 assert_impl_all!(ServiceConfig: Send, Sync, Clone, Unpin, Debug);
 // Slots are `static`s: they must be `Sync` whatever the value type.
 assert_impl_all!(Slot<String>: Send, Sync);
@@ -214,7 +214,8 @@ assert_impl_all!(LeakCheck: Send, Sync, Unpin, Debug);
 // Errors: `Error + Send + Sync + 'static`, so they go into `anyhow::Error` and
 // `Box<dyn Error + Send + Sync>` (and across tasks) unchanged.
 
-assert_impl_all!(Interrupted: Error, Send, Sync, Unpin, Debug);
+// `Clone` and `Eq`, so that a user's error enum wrapping it can derive both.
+assert_impl_all!(Interrupted: Error, Send, Sync, Unpin, Debug, Clone, Eq);
 assert_impl_all!(Cancelled: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(DeadlineExceeded: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(ChildFailed: Error, Send, Sync, Clone, Unpin, Eq);
@@ -222,10 +223,9 @@ assert_impl_all!(ConfigError: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(SpawnError: Error, Send, Sync, Copy, Unpin, Eq);
 assert_impl_all!(DrainError: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(Leaked: Error, Send, Sync, Clone, Unpin, Eq);
-// A panic's error is shared and sent like the others; it owns the payload, so it is not
-// `Clone` (only the scope's copy can resume the unwind with it).
-assert_impl_all!(Panicked: Error, Send, Sync, Unpin, Debug);
-assert_not_impl_any!(Panicked: Clone);
+// A panic's error is shared and sent like the others; it owns the payload, which a clone
+// does not carry (only the original can resume the unwind with it).
+assert_impl_all!(Panicked: Error, Send, Sync, Unpin, Debug, Clone, Eq);
 // The collected failures are errors too, when the user's error is.
 assert_impl_all!(Failure<E>: Error, Send, Sync, Unpin);
 assert_impl_all!(Failures<E>: Error, Send, Sync, Unpin);

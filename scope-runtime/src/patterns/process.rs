@@ -260,6 +260,7 @@ pub async fn run(cmd: Command) -> Result<ExitStatus, ProcessError> {
 /// assert_eq!(status.signal(), Some(9)); // SIGTERM was ignored; SIGKILL was not
 /// # });
 /// ```
+#[must_use = "a `Process` does nothing until it is run (`status`) or spawned (`spawn`)"]
 pub struct Process {
     cmd: Command,
     grace: Option<Duration>,
@@ -304,7 +305,6 @@ impl Process {
     /// # Examples
     ///
     /// See [`Process`].
-    #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = Some(grace);
         self
@@ -322,7 +322,6 @@ impl Process {
     /// assert!(status.success());
     /// # });
     /// ```
-    #[must_use]
     pub fn group(mut self, group: bool) -> Self {
         self.group = group;
         self
@@ -453,6 +452,7 @@ impl fmt::Debug for Process {
 /// assert_eq!(running.id(), None); // reaped
 /// # });
 /// ```
+#[must_use = "dropping a `Running` (`let _ =` too) kills its process and its group at once: bind it (`let mut running = ..`), then `wait` for it or `stop` it"]
 pub struct Running {
     /// Its entry among the processes a forced exit kills (see [`kill_unreaped`]).
     key: u64,

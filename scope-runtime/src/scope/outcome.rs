@@ -56,7 +56,9 @@ impl Policy {
 }
 
 /// What a child (or a race's body) may return: `()` or `Result<T, E>` with the scope's error
-/// type.
+/// type (and [`Never`], a child that never returns). These are all: the trait cannot be
+/// implemented for other types (its impl for `Never` overlaps any other in the compiler's
+/// eyes); return `Ok(value)` for a value of your own.
 ///
 /// # Examples
 ///
@@ -81,7 +83,7 @@ pub trait TaskOutput<E> {
 /// What a scope's **body** may return: what a child may ([`TaskOutput`]), asked of the body
 /// under its own name, so that a body that is not a `Result` (an `Ok(..)` forgotten, a
 /// child's result handed on with the child's error type) is told so, not "a child". Every
-/// [`TaskOutput`] is one; implement that trait, not this one.
+/// [`TaskOutput`] is one, and nothing else.
 ///
 /// # Examples
 ///

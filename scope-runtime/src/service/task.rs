@@ -104,7 +104,8 @@ impl<O> ServiceHandle<O> {
     /// own within the service's [grace](crate::ServiceConfig::grace) is then dropped (a cancel
     /// is bounded);
     /// one still waiting for a worker never starts, and its handle reads
-    /// [`Interrupted::NotStarted`].
+    /// [`Interrupted::NotStarted`]. Returns whether this call cancelled it (`false`: it was
+    /// cancelled already, by this handle or by its service), as [`Cx::cancel`] does.
     ///
     /// # Examples
     ///
@@ -118,12 +119,13 @@ impl<O> ServiceHandle<O> {
     ///         Err::<(), _>(format!("gave up: {cause}"))
     ///     })
     ///     .unwrap();
-    /// task.cancel("user left");
-    /// assert_eq!(task.await.unwrap(), Err("gave up: parent cancelled: user left".to_owned()));
+    /// assert!(task.cancel(format!("user {} left", 7)));
+    /// assert!(!task.cancel("again")); // the first reason stands
+    /// assert_eq!(task.await.unwrap(), Err("gave up: parent cancelled: user 7 left".to_owned()));
     /// # });
     /// ```
-    pub fn cancel(&self, reason: &'static str) {
-        self.cx.cancel(reason);
+    pub fn cancel(&self, reason: impl Into<std::borrow::Cow<'static, str>>) -> bool {
+        self.cx.cancel(reason)
     }
 
     /// Lets the task run on without its handle: detached work, owned by the service, whose
