@@ -779,6 +779,17 @@ fn a_service_whose_tasks_were_only_stopped_ends_cancelled_not_failed() {
         let _task = hung.spawn(std::future::pending::<()>()).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(hung);
+        // One task cancelled through its handle, which ignores it and is dropped a grace
+        // later: the caller's decision, not a failure, and not a cancel of the service.
+        let one = Service::new(
+            ServiceConfig::new("events_svc_handle_cancel").grace(Duration::from_millis(1)),
+        );
+        let task = one.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        assert!(task.cancel("enough"));
+        assert!(task.await.is_err());
+        assert_eq!(one.failures().len(), 1, "listed, as every drop is");
+        one.drain(Duration::from_secs(1)).await.unwrap();
     });
     // Dropped by its runtime's shutdown.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -816,6 +827,18 @@ fn a_service_whose_tasks_were_only_stopped_ends_cancelled_not_failed() {
         1,
         "{:?}",
         log.events
+    );
+    let one = log.named("scope", "events_svc_handle_cancel");
+    assert!(
+        log.events_in(one, "scope failed").is_empty(),
+        "{:?}",
+        log.events
+    );
+    let finished = log.events_in(one, "scope finished");
+    assert_eq!(finished.len(), 1, "{:?}", log.events);
+    assert_eq!(
+        finished[0].fields.get("outcome").map(String::as_str),
+        Some("completed")
     );
 }
 

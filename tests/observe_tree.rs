@@ -562,11 +562,11 @@ async fn a_scope_whose_run_was_refused_shows_as_finished() {
 }
 
 /// A scope entered in a child's code that outlives the child (the child was aborted; the
-/// scope's own children wind down in their grace) still hangs under that child, shown as
-/// finished, not under the child's scope as if that scope's body had entered it; once the
-/// last of it has ended, both leave the tree.
+/// scope's own children wind down in their grace) shows, finished, under the nearest node
+/// still in the tree: the child's scope (the child has left it); once the last of it has
+/// ended, it leaves too (see `TaskNode::parent`).
 #[tokio::test(start_paused = true)]
-async fn a_scope_entered_in_a_child_that_ended_still_hangs_under_it_while_it_winds_down() {
+async fn a_scope_entered_in_a_child_that_ended_shows_under_the_nearest_node_left() {
     let _tracking = observe::track();
     let s = &scope::Scope::new(scope::Config::new().name("tree_host_scope"));
     let (started, running) = oneshot::channel::<()>();
@@ -596,77 +596,20 @@ async fn a_scope_entered_in_a_child_that_ended_still_hangs_under_it_while_it_win
         .await
         .unwrap();
     let named = |name: &str| tree.iter().find(|n| n.name() == Some(name)).cloned();
-    let host = named("tree_host")
-        .unwrap_or_else(|| panic!("the host is shown while its scope winds down: {tree}"));
+    assert!(
+        named("tree_host").is_none(),
+        "the aborted child has left: {tree}"
+    );
     let hosted =
         named("tree_hosted").unwrap_or_else(|| panic!("the hosted scope winds down: {tree}"));
     let child = named("tree_hosted_child")
         .unwrap_or_else(|| panic!("the hosted child is in its grace: {tree}"));
-    assert_eq!(host.state(), TaskState::Finished, "{tree}");
-    assert_eq!(host.parent(), Some(s.info().id()), "{tree}");
-    assert_eq!(hosted.parent(), Some(host.id()), "{tree}");
-    assert_eq!(hosted.owner(), Some(s.info().id()), "{tree}");
+    assert_eq!(hosted.state(), TaskState::Finished, "{tree}");
+    assert_eq!(hosted.parent(), Some(s.info().id()), "{tree}");
     assert_eq!(child.parent(), Some(hosted.id()), "{tree}");
     // The run has returned: its grace ran out, and everything below it ended.
     let after = observe::snapshot();
-    for id in [host.id(), hosted.id(), child.id()] {
+    for id in [hosted.id(), child.id()] {
         assert!(after.get(id).is_none(), "{after}");
     }
-}
-
-/// The same for a scope entered in a service task that its stop aborted: while the scope's
-/// own child is being dropped (the stop's abort reached it too, and its destructor is slow), the
-/// scope hangs under the task (finished), not at the top with no owner.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scope_entered_in_a_service_task_that_ended_still_hangs_under_it() {
-    /// Says it is being dropped, then takes its time.
-    struct SlowDrop(std::sync::mpsc::Sender<()>);
-    impl Drop for SlowDrop {
-        fn drop(&mut self) {
-            let _ = self.0.send(());
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-    let _tracking = observe::track();
-    let svc = Service::new(ServiceConfig::new("tree_svc_host").grace(Duration::from_millis(1)));
-    let (started, running) = oneshot::channel::<()>();
-    let (dropping, being_dropped) = std::sync::mpsc::channel();
-    svc.spawn_named("tree_svc_host_task", async move {
-        let inner = &scope::Scope::new(scope::Config::new().name("tree_svc_hosted"));
-        inner
-            .run(async move {
-                inner.spawn_named("tree_svc_hosted_child", async move {
-                    let _slow = SlowDrop(dropping);
-                    let _ = started.send(());
-                    std::future::pending::<()>().await; // ignores its cancel
-                });
-                std::future::pending::<Result<(), Interrupted>>().await
-            })
-            .await
-    })
-    .unwrap()
-    .detach();
-    running.await.unwrap();
-    let stop = tokio::spawn({
-        let svc = svc.clone();
-        async move { svc.stop().await }
-    });
-    tokio::task::spawn_blocking(move || being_dropped.recv().unwrap())
-        .await
-        .unwrap();
-    // The task's own future is gone by now (the abort reached it first); the child's drop
-    // takes 300 ms more.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let tree = observe::snapshot();
-    let named = |name: &str| tree.iter().find(|n| n.name() == Some(name)).cloned();
-    let task = named("tree_svc_host_task")
-        .unwrap_or_else(|| panic!("the task is shown while its scope winds down: {tree}"));
-    let hosted =
-        named("tree_svc_hosted").unwrap_or_else(|| panic!("the hosted scope winds down: {tree}"));
-    assert_eq!(hosted.parent(), Some(task.id()), "{tree}");
-    assert_eq!(hosted.owner(), Some(svc.info().id()), "{tree}");
-    let _ = stop.await.unwrap();
-    let after = observe::snapshot();
-    assert!(after.get(task.id()).is_none(), "{after}");
-    assert!(after.get(hosted.id()).is_none(), "{after}");
 }

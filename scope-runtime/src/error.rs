@@ -320,6 +320,13 @@ impl DeadlineExceeded {
     /// time is up": the first may be answered with a fallback, the second must go up, or the
     /// fallback becomes the outer scope's success after its own deadline.
     ///
+    /// It says which deadline fired first for that scope, not whether the caller's has
+    /// passed too: with the two within a timer tick (a millisecond), both may be due, and the
+    /// fallback reaches a caller whose deadline has just passed. And it reads the error as it
+    /// is: one a scope further down returned and the scope passed up with `?` reads as that
+    /// scope's own (its [`cause`](DeadlineExceeded::cause) names it), so match the scope you
+    /// mean where several can answer.
+    ///
     /// # Examples
     ///
     /// A timeout that gives `None` when it runs out (a `move_on_after`, a

@@ -60,7 +60,7 @@
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
 //! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
 //! | `task stopped before completing` | `DEBUG` | `cause` (or the error) | a child was cancelled, aborted or passed its deadline; or it returned an error answering a cancel (its scope's, after a fail-fast failure or a race's win; for a service task, its service's stop or its handle's `cancel`): then the field holds that error (for a scope's child, ``task `x` failed: ...``), not a cause |
-//! | `supervised incarnation failed` | `WARN` | `task`, `attempt`, `error`, `action` (`restart`, `stop`, `give-up`) | an incarnation of a [`Supervisor`](crate::Supervisor)'s child returned an error (in the child's span: the child itself goes on, and ends once, as above) |
+//! | `supervised incarnation failed` | `WARN` | `task`, `attempt`, `error`, `action` (`restart`, `stop`, `give-up`) | an incarnation of a [`Supervisor`](crate::Supervisor)'s child returned an error (in the child's span: the child itself goes on, and ends once, as above); an incarnation that ends because the supervisor is stopping is not reported here, nor counted below, as it is not counted against the intensity |
 //! | `supervised incarnation panicked` | `ERROR` | `task`, `attempt`, `panic`, `action` | an incarnation of a supervised child panicked |
 //! | `supervised incarnation returned` | `DEBUG` | `task`, `attempt`, `action` | an incarnation of a supervised child returned normally |
 //!

@@ -10,13 +10,6 @@
 //! - A record sits in one shard of `REGISTRY` (by its id) from its creation until its end. A
 //!   child keeps no pointer to it (so that a child's future does not grow while tracking is
 //!   off): it remembers only that it is tracked, and finds its record by its id.
-//! - A scope's record holds its host, the record whose code entered it, found when it is
-//!   registered through `OWNERS` (the records by the address of their own context's node, an
-//!   entry from the moment the record has that context until it leaves). A record whose work
-//!   ends while a scope it hosts is still registered (a child aborted while the scope it
-//!   entered winds down in its grace) stays, finished, until the last of those leaves; the
-//!   thread that ends that scope then takes the host out too. So a scope is never shown under
-//!   anything but the code that entered it.
 //! - A record holds a clone of its context (so that the snapshot can tell a cancelling task and
 //!   say why) and, for a scope, of the context it was entered under: that is how the snapshot
 //!   finds the child (or scope body) whose code entered it, without any hook on the poll path.
@@ -30,8 +23,8 @@
 //!
 //! # Lock order
 //!
-//! A shard's lock (of `REGISTRY` or of `OWNERS`) is a leaf: held only to insert, remove, or
-//! clone out the `Arc`s (upgrade the `Weak`s) of its records. Nothing is dropped under it but the map's own storage (a removed record is
+//! A shard's lock is a leaf: held only to insert, remove, or clone out the `Arc`s of its
+//! records. Nothing is dropped under it but the map's own storage (a removed record is
 //! dropped after the lock is released), and no user code runs while it is held. It is a plain
 //! `std` mutex (a `static` needs a `const` constructor), outside the loom models: with tracking
 //! off, which is how the models run, it is never taken. A record's lock (its contexts) is taken
@@ -41,7 +34,7 @@
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cause::Cause;
@@ -103,28 +96,6 @@ impl Records {
 
 static REGISTRY: LazyLock<[Shard; SHARDS]> =
     LazyLock::new(|| std::array::from_fn(|_| Mutex::new(Records::default())));
-
-/// The records by the address of the node of their own context (a scope's, a service's, a
-/// service task's, a child's once it has one): how a scope registered in the code of a record
-/// finds it, its host (see [`Contexts::host`]). Sharded like the registry.
-type Owners = Mutex<ById<usize, Weak<Record>>>;
-
-static OWNERS: LazyLock<[Owners; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(ById::default())));
-
-fn owners(node: usize) -> MutexGuard<'static, ById<usize, Weak<Record>>> {
-    // A node is aligned to 8 bytes at least: its address's low bits are the same for all.
-    OWNERS[(node >> 4) % SHARDS]
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The unit of [`Record::hosting`]'s count of hosted scopes; its low bits are flags.
-const HOSTED: usize = 4;
-/// [`Record::hosting`]: its work has ended (it is kept, finished, while it hosts scopes).
-const LEFT: usize = 1;
-/// [`Record::hosting`]: it has left the registry.
-const GONE: usize = 2;
 
 /// Turns the task tree on: while the returned guard (or another one) is alive, every scope,
 /// child, service and service task *created* is recorded, for [`snapshot`] and for the leak
@@ -356,10 +327,6 @@ pub(crate) struct Record {
     state: AtomicU8,
     /// Its place in the order of registration (from `REGISTERED`).
     seq: u64,
-    /// How many scopes it hosts (see [`Contexts::host`]) are in the registry (in units of
-    /// [`HOSTED`]), and the flags
-    /// [`LEFT`] and [`GONE`].
-    hosting: AtomicUsize,
 }
 
 impl Record {
@@ -379,7 +346,6 @@ impl Record {
         } else {
             None
         };
-        let host = entered_under.and_then(host_of);
         let record = Arc::new(Record {
             info,
             kind,
@@ -387,7 +353,6 @@ impl Record {
                 cx: cx.clone(),
                 own: None,
                 entered_under: entered_under.cloned(),
-                host,
             })),
             shares_cx,
             owner,
@@ -398,24 +363,11 @@ impl Record {
             // and one that copies this record's shard after it is inserted began before or
             // after; see `snapshot_with`.
             seq: REGISTERED.fetch_add(1, Ordering::Relaxed),
-            hosting: AtomicUsize::new(0),
         });
         let id = record.info.id();
         let replaced = lock(id).insert(id, Arc::clone(&record));
         debug_assert!(replaced.is_none(), "ids are unique");
-        if !shares_cx {
-            record.own_node(cx);
-        }
         record
-    }
-
-    /// Notes `cx`'s node as this record's own, for the scopes registered under it to find
-    /// (the first record to own a node keeps it).
-    fn own_node(self: &Arc<Self>, cx: &Cx) {
-        let node = node_of(cx);
-        owners(node)
-            .entry(node)
-            .or_insert_with(|| Arc::downgrade(self));
     }
 
     /// Its contexts, locked (`None` once it has left the registry).
@@ -428,78 +380,18 @@ impl Record {
         self.state.store(state, Ordering::Relaxed);
     }
 
-    /// Its work has ended: the record leaves the registry and drops its contexts here, unless
-    /// it hosts a scope still in the registry: then it stays, finished, until the last such
-    /// scope leaves. Once; again, it does nothing.
+    /// Removes the record from the registry (once; again, it does nothing), and drops its
+    /// contexts here.
     pub(crate) fn unregister(&self) {
-        let before = self.hosting.fetch_or(LEFT, Ordering::AcqRel);
-        if before & LEFT != 0 {
-            return;
-        }
-        if before >= HOSTED {
-            self.set_state(FINISHED);
-            return;
-        }
-        let mut host = self.leave();
-        // Each host up the chain that was kept only for this one leaves too (a loop: a chain
-        // of nested scopes may be deep).
-        while let Some(h) = host {
-            let before = h.hosting.fetch_sub(HOSTED, Ordering::AcqRel);
-            host = (before & !GONE == HOSTED | LEFT)
-                .then(|| h.leave())
-                .flatten();
-        }
+        unregister(self.info.id());
+        self.let_contexts_go();
     }
 
-    /// Leaves the registry (once), and drops its contexts here, with no lock held; returns
-    /// its host, if it has one, which it no longer holds in the registry.
-    fn leave(&self) -> Option<Arc<Record>> {
-        if self.hosting.fetch_or(GONE, Ordering::AcqRel) & GONE != 0 {
-            return None;
-        }
-        let id = self.info.id();
-        let removed = lock(id).remove(id);
-        // Taken out first: a child's own context made from now on is not noted (see
-        // `set_own_cx`), so the node is let go in the map before it can be freed.
-        let mut contexts = self.contexts().take();
-        if let Some(own) = contexts.as_ref().and_then(|c| c.own_cx(self.shares_cx)) {
-            let node = node_of(own);
-            let mut owners = owners(node);
-            if owners
-                .get(&node)
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
-            {
-                owners.remove(&node);
-            }
-        }
-        // The host goes to the caller, not with this record: a chain of records is never
-        // dropped in a recursion.
-        let host = contexts.as_mut().and_then(|c| c.host.take());
+    /// Takes the contexts out and drops them, on this thread, with no lock held.
+    fn let_contexts_go(&self) {
+        let contexts = self.contexts().take();
         drop(contexts);
-        drop(removed);
-        host
     }
-}
-
-/// The host of a scope entered under `under` (see [`Contexts::host`]), counted as hosting it;
-/// a record whose work has ended hosts no new scope.
-fn host_of(under: &Cx) -> Option<Arc<Record>> {
-    for node in under.lineage() {
-        // The shard's lock is let go before the record can be dropped.
-        let found = owners(node).get(&node).and_then(Weak::upgrade);
-        if let Some(record) = found {
-            let counted = record
-                .hosting
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
-                    (h & LEFT == 0).then_some(h + HOSTED)
-                })
-                .is_ok();
-            if counted {
-                return Some(record);
-            }
-        }
-    }
-    None
 }
 
 /// The contexts a [`Record`] holds while it is in the registry.
@@ -510,11 +402,6 @@ struct Contexts {
     own: Option<Cx>,
     /// A scope's: the context it was entered under.
     entered_under: Option<Cx>,
-    /// A scope's host: the record whose code entered it (the nearest one up the chain of
-    /// `entered_under` that has a node of that chain as its own context's). The host stays in
-    /// the registry, finished, while a scope it hosts is there: a scope that winds down after
-    /// the child that entered it has ended still hangs under that child.
-    host: Option<Arc<Record>>,
 }
 
 impl Contexts {
@@ -542,24 +429,21 @@ pub(crate) fn set_own_cx(id: TaskId, cx: &Cx) {
     let record = lock(id).get(id).cloned();
     if let Some(record) = record {
         // Not once the record has left (it would hold the context again); the first one
-        // stays. Cloning a context runs no user code. Its node is noted for the scopes
-        // entered in the child's code under the record's lock, which `leave` takes the
-        // contexts out under first (the owners' lock is a leaf).
+        // stays. Cloning a context runs no user code.
         if let Some(contexts) = record.contexts().as_mut() {
             if contexts.own.is_none() {
                 contexts.own = Some(cx.clone());
-                record.own_node(cx);
             }
         }
     }
 }
 
-/// The work of record `id` has ended: see [`Record::unregister`].
+/// Removes the record `id` from the registry, if it is there, and drops its contexts here.
 pub(crate) fn unregister(id: TaskId) {
-    let record = lock(id).get(id).cloned();
+    let removed = lock(id).remove(id);
     // Outside the shard's lock.
-    if let Some(record) = record {
-        record.unregister();
+    if let Some(record) = removed {
+        record.let_contexts_go();
     }
 }
 
@@ -731,6 +615,12 @@ impl TaskNode {
     /// task) whose code entered it; `None` at the top (a scope entered outside any tracked
     /// scope, a service, and a child whose scope was made while tracking was off: that scope
     /// has no node, see [`track`]).
+    ///
+    /// A child leaves the tree when it ends. A scope entered in its code can outlive it: the
+    /// child was aborted (or its service stopped it) while that scope's own spawned children
+    /// wind down in their grace. That scope, finished, then shows under the nearest node
+    /// above still in the tree: the ended child's scope (as if its body had entered it), or
+    /// none for a service task's. Its owner is read the same way.
     ///
     /// # Examples
     ///
@@ -1011,7 +901,8 @@ impl fmt::Display for TaskTree {
 /// state, its context's cancellation and cause) with no lock of the registry held. So the
 /// tree is not one atomic instant: work that ends while it is taken may or may not be in it,
 /// and work that starts while it is taken is not (so every child in it is shown under its
-/// scope, every scope under the child whose code entered it).
+/// scope, every scope under the child whose code entered it while that child is in the tree:
+/// see [`TaskNode::parent`] for a scope that outlives it).
 ///
 /// It only reads: it never cancels anything, fires a deadline or runs an `on_cancel` callback,
 /// so it may be taken from any thread. A scope whose deadline has passed shows as cancelling
@@ -1437,93 +1328,6 @@ mod tests {
             );
         }
         assert!(tree.is_empty(), "{tree}");
-    }
-
-    fn is_registered(record: &Record) -> bool {
-        lock(record.info.id()).get(record.info.id()).is_some()
-    }
-
-    #[test]
-    fn a_host_stays_finished_while_a_scope_it_hosts_is_registered_and_leaves_with_the_last() {
-        let _tracking = track();
-        let child = register(TaskKind::Spawned, &Cx::root(), None, None);
-        let own = Cx::root();
-        set_own_cx(child.info.id(), &own);
-        // One scope entered in the child's own context, one under a context derived there.
-        let a = register(TaskKind::Scope, &own.child(), Some(&own), None);
-        let derived = own.child();
-        let b = register(TaskKind::Scope, &derived.child(), Some(&derived), None);
-        for r in [&a, &b] {
-            let host = r.contexts().as_ref().unwrap().host.clone().unwrap();
-            assert!(Arc::ptr_eq(&host, &child));
-        }
-        child.unregister();
-        assert!(
-            is_registered(&child),
-            "the host left with its scopes still there"
-        );
-        assert_eq!(child.state.load(Ordering::Relaxed), FINISHED);
-        let tree = build(&[child.clone(), a.clone(), b.clone()], &mut || {});
-        assert_eq!(
-            tree.get(a.info.id()).unwrap().parent(),
-            Some(child.info.id())
-        );
-        assert_eq!(
-            tree.get(b.info.id()).unwrap().parent(),
-            Some(child.info.id())
-        );
-        // A second end of the same scope counts once.
-        a.unregister();
-        a.unregister();
-        assert!(is_registered(&child));
-        b.unregister();
-        assert!(
-            !is_registered(&child),
-            "the host stayed after its last scope left"
-        );
-        assert!(child.contexts().is_none());
-        assert!(owners(node_of(&own)).get(&node_of(&own)).is_none());
-        // A record whose work has ended hosts no new scope.
-        let late = register(TaskKind::Scope, &own.child(), Some(&own), None);
-        assert!(late.contexts().as_ref().unwrap().host.is_none());
-        late.unregister();
-    }
-
-    #[test]
-    fn a_deep_chain_of_kept_hosts_leaves_with_its_last_scope_on_a_small_stack() {
-        let _tracking = track();
-        // Each scope entered in the one before, which ends first: all are kept until the
-        // innermost leaves, and then leave with it, in a loop, not a recursion.
-        let top = register(TaskKind::Scope, &Cx::root(), Some(&Cx::root()), None);
-        let mut chain = vec![top];
-        for _ in 0..20_000 {
-            let above = chain
-                .last()
-                .unwrap()
-                .contexts()
-                .as_ref()
-                .unwrap()
-                .cx
-                .clone();
-            chain.push(register(
-                TaskKind::Scope,
-                &above.child(),
-                Some(&above),
-                None,
-            ));
-        }
-        for r in &chain[..chain.len() - 1] {
-            r.unregister();
-        }
-        assert!(chain.iter().all(|r| is_registered(r)));
-        let innermost = chain.pop().unwrap();
-        std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || innermost.unregister())
-            .unwrap()
-            .join()
-            .unwrap();
-        assert!(chain.iter().all(|r| !is_registered(r)));
     }
 
     /// A record of `kind` registered as the runtime does (see `Record::register`).

@@ -99,13 +99,13 @@ pub(crate) struct Inner {
     /// that saw it ended: a stop that ran to its end, a drain that finished, a forced abort.
     end_reported: AtomicBool,
     /// A task of it failed / panicked, ever (read or not): how its end is reported. A task
-    /// cut short by a stop's abort or by its runtime's shutdown is not a failure here (it
-    /// reports a stop, as a scope's aborted child does), though `failures()` lists it; one
-    /// dropped at its own deadline is.
+    /// cut short by a stop's abort, by its runtime's shutdown, or after its handle's cancel
+    /// is not a failure here (it reports a stop, as a scope's aborted child does), though
+    /// `failures()` lists it; one dropped at its own deadline is.
     any_failed: AtomicBool,
-    /// A task of it was dropped before it ended (aborted, or by its runtime's shutdown): with
-    /// no cancel of the service, it ends cancelled, not completed.
-    any_dropped: AtomicBool,
+    /// A task of it was dropped by its runtime's shutdown: with no cancel of the service, it
+    /// ends cancelled, not completed.
+    runtime_dropped: AtomicBool,
     any_panicked: AtomicBool,
 }
 
@@ -280,7 +280,7 @@ impl Inner {
         // cancelled (a cause made for the outcome only; the tasks reported their stops).
         let runtime_gone;
         let cause = match cause {
-            None if self.any_dropped.load(Ordering::Relaxed) => {
+            None if self.runtime_dropped.load(Ordering::Relaxed) => {
                 runtime_gone = Cause::explicit("its runtime shut down");
                 Some(&runtime_gone)
             }
@@ -353,7 +353,6 @@ impl Inner {
             Ended::Failed(kind, message) => {
                 if kind == FailureKind::Dropped {
                     table.dropped += 1;
-                    self.any_dropped.store(true, Ordering::Relaxed);
                 }
                 self.keep_failure(&mut table, info, kind, message);
             }
@@ -475,7 +474,7 @@ impl Service {
                 forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
                 any_failed: AtomicBool::new(false),
-                any_dropped: AtomicBool::new(false),
+                runtime_dropped: AtomicBool::new(false),
                 any_panicked: AtomicBool::new(false),
             }),
         };

@@ -11,10 +11,12 @@ use crate::info::TaskInfo;
 /// failure of detached work is lost, even when nobody holds the task's handle.
 ///
 /// In the service's `tracing` events and metrics (see [`observe`](crate::observe)), a task
-/// dropped by a stop's abort or by its runtime's shutdown is a stop, not a failure: the task
-/// reports `task stopped before completing`, and the service, with no other failure, ends
-/// `cancelled`, as a scope whose children were aborted after its grace does. One dropped at its
-/// own deadline is a failure there too.
+/// dropped by a stop's abort, by its runtime's shutdown, or a grace after its handle's
+/// `cancel`, is a stop, not a failure: the task reports `task stopped before completing`, and
+/// the service, with no other failure, ends `cancelled` (stopped, or its runtime gone) or
+/// `completed` (a cancel of one task is its caller's decision), as a scope whose children were
+/// aborted does. One dropped a grace after its own deadline is a failure there too, unless a
+/// stop's abort reached it first: then it was stopped.
 ///
 /// # Examples
 ///

@@ -342,7 +342,13 @@ pin_project_lite::pin_project! {
                         this.inner.aborted_by()
                     } else {
                         match (cause.as_ref(), past_grace && !hung) {
-                            (None, _) => "its runtime shut down".to_owned(),
+                            (None, _) => {
+                                // Nothing cancelled it: its runtime dropped it.
+                                this.inner
+                                    .runtime_dropped
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                                "its runtime shut down".to_owned()
+                            }
                             (Some(c), true) => format!(
                                 "{}, and it did not end within the grace of {:?}",
                                 c.root(),
