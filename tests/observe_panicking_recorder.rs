@@ -320,10 +320,9 @@ impl Recorder for OnlyCountersWork {
     }
 }
 
-#[test]
-fn a_metric_whose_update_panics_costs_the_other_metrics_of_that_moment_nothing() {
-    // The gauges' updates at a child's start and end (and the latency histogram at a
-    // cancelled scope's end) panic: the counters updated at the same moments still count.
+/// Runs the future `work` makes on a current-thread runtime, with a fresh `OnlyCountersWork`
+/// as the thread's recorder, and returns the recorder.
+fn counted<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> OnlyCountersWork {
     let recorder = OnlyCountersWork {
         counters: std::sync::Mutex::new(std::collections::HashMap::new()),
         panicked: Arc::new(AtomicUsize::new(0)),
@@ -333,27 +332,35 @@ fn a_metric_whose_update_panics_costs_the_other_metrics_of_that_moment_nothing()
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async {
-            let s = &Scope::new(Config::new().name("one-metric-panics"));
-            let out = s
-                .run(async {
-                    for _ in 0..3 {
-                        s.spawn(async { Ok::<_, Interrupted>(()) });
-                    }
-                    s.spawn_in_place(async { Ok::<_, Interrupted>(()) });
-                    Ok::<_, Interrupted>(())
-                })
-                .await;
-            assert!(out.is_ok());
-            let s = &Scope::new(Config::new().name("one-metric-panics-cancelled"));
-            let out = s
-                .run(async {
-                    s.cx().cancel("enough");
-                    Ok::<_, Interrupted>(())
-                })
-                .await;
-            assert!(out.is_ok());
-        });
+        rt.block_on(work());
+    });
+    recorder
+}
+
+#[test]
+fn a_metric_whose_update_panics_costs_the_other_metrics_of_that_moment_nothing() {
+    // The gauges' updates at a child's start and end (and the latency histogram at a
+    // cancelled scope's end) panic: the counters updated at the same moments still count.
+    let recorder = counted(|| async {
+        let s = &Scope::new(Config::new().name("one-metric-panics"));
+        let out = s
+            .run(async {
+                for _ in 0..3 {
+                    s.spawn(async { Ok::<_, Interrupted>(()) });
+                }
+                s.spawn_in_place(async { Ok::<_, Interrupted>(()) });
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(out.is_ok());
+        let s = &Scope::new(Config::new().name("one-metric-panics-cancelled"));
+        let out = s
+            .run(async {
+                s.cx().cancel("enough");
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(out.is_ok());
     });
     assert!(
         recorder.panicked.load(Ordering::SeqCst) > 0,
@@ -386,33 +393,23 @@ fn a_supervised_childs_incarnations_are_counted_by_outcome_and_action() {
     // A crash-looping child is one child to the children's counts; its incarnations are
     // counted apart (the gauges of this recorder panic, which costs the counters nothing).
     use scope::{Backoff, Restart, Supervisor};
-    let recorder = OnlyCountersWork {
-        counters: std::sync::Mutex::new(std::collections::HashMap::new()),
-        panicked: Arc::new(AtomicUsize::new(0)),
-    };
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let attempts = Arc::new(AtomicUsize::new(0));
-            let out = Supervisor::<Interrupted>::new(Config::new().name("counted-supervisor"))
-                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
-                .child("counted-child", Restart::Transient, move || {
-                    let n = attempts.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        match n {
-                            0 | 1 => Err(Interrupted::from_cause(scope::Cause::explicit("lost"))),
-                            2 => panic!("boom"),
-                            _ => Ok(()),
-                        }
+    let recorder = counted(|| async {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let out = Supervisor::<Interrupted>::new(Config::new().name("counted-supervisor"))
+            .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+            .child("counted-child", Restart::Transient, move || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 | 1 => Err(Interrupted::from_cause(scope::Cause::explicit("lost"))),
+                        2 => panic!("boom"),
+                        _ => Ok(()),
                     }
-                })
-                .run()
-                .await;
-            assert!(out.is_ok(), "{out:?}");
-        });
+                }
+            })
+            .run()
+            .await;
+        assert!(out.is_ok(), "{out:?}");
     });
     let counters = recorder.counters.lock().unwrap();
     let count = |outcome: &str, action: &str| {
