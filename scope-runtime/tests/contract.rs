@@ -1216,6 +1216,77 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
     );
 }
 
+/// A level of a chain of nested scopes, each entered in a spawned child of the one above; the
+/// innermost holds a blocking child (which no abort stops) until `release` sends.
+fn spawned_level(
+    depth: usize,
+    started: std::sync::mpsc::Sender<()>,
+    release: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move {
+        let s = &Scope::new(Config::new());
+        s.run(async move {
+            if depth == 0 {
+                s.spawn_blocking(move |_| {
+                    let _ = started.send(());
+                    let _ = release.lock().unwrap().recv();
+                    Ok::<_, AppError>(())
+                });
+            } else {
+                s.spawn(spawned_level(depth - 1, started, release));
+            }
+            std::future::pending::<Result<(), AppError>>().await
+        })
+        .await
+    })
+}
+
+/// A chain of nested spawned scopes aborted from the top while its innermost child runs on
+/// (a blocking one): every level's scope is dropped, each held only by the level below it.
+/// When the innermost child ends, the whole chain is let go at once, on a thread with a small
+/// stack: in a loop, not in a recursion as deep as the chain.
+#[test]
+fn law1_a_deep_chain_of_aborted_spawned_scopes_is_let_go_on_a_small_stack() {
+    let done = std::thread::Builder::new()
+        .stack_size(4 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(256 << 10)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (started, leaf) = std::sync::mpsc::channel();
+                let (release, released) = std::sync::mpsc::channel();
+                let released = Arc::new(std::sync::Mutex::new(released));
+                let root = &Scope::new(Config::new());
+                root.run(async {
+                    let chain = root.spawn(spawned_level(DEEP_SPAWNED, started, released));
+                    tokio::task::spawn_blocking(move || leaf.recv().unwrap())
+                        .await
+                        .unwrap();
+                    chain.abort();
+                    // Every level above the blocking child is dropped (no grace).
+                    sleep(Duration::from_millis(50)).await;
+                    release.send(()).unwrap();
+                    Ok::<_, AppError>(())
+                })
+                .await
+                .unwrap();
+            });
+        })
+        .unwrap()
+        .join();
+    assert!(
+        done.is_ok(),
+        "the chain's release overflowed a 256 KiB stack"
+    );
+}
+
+/// Levels of the spawned chain: deep enough that a recursion per level overflows 256 KiB.
+const DEEP_SPAWNED: usize = 2_000;
+
 // ---------------------------------------------------------------------------------------------
 // No user code under the scope's locks: a user's `From`, `Drop` and waker may re-enter.
 

@@ -43,6 +43,7 @@ use std::cell::Cell;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 
@@ -60,6 +61,63 @@ std::thread_local! {
 #[cfg(all(test, loom))]
 loom::thread_local! {
     static POLLING: Cell<usize> = Cell::new(0);
+}
+
+#[cfg(not(all(test, loom)))]
+std::thread_local! {
+    /// Enclosing scopes let go of on this thread while one is already being let go here (see
+    /// [`release_enclosing`]): `Some` while that outer release runs.
+    static RELEASING: std::cell::RefCell<Option<Vec<Arc<dyn Enclosing>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+#[cfg(all(test, loom))]
+loom::thread_local! {
+    static RELEASING: std::cell::RefCell<Option<Vec<Arc<dyn Enclosing>>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// Lets a tracker's reference to its enclosing scope go. The last reference drops that
+/// scope, whose tracker lets its own enclosing scope go: in a chain of nested scopes each held
+/// only by the one below (a chain aborted from the top while its innermost child ran on), the
+/// innermost's end would drop the whole chain in a recursion as deep as the chain. So a
+/// release made while another runs on the same thread is queued, and the outer one drops the
+/// queue in a loop. A panic of one drop (a value bound on a scope's context) lets the others
+/// go first, then goes on.
+fn release_enclosing(enclosing: Arc<dyn Enclosing>) {
+    let first = RELEASING.try_with(move |r| {
+        let mut r = r.borrow_mut();
+        if let Some(queue) = r.as_mut() {
+            queue.push(enclosing);
+            None
+        } else {
+            *r = Some(Vec::new());
+            Some(enclosing)
+        }
+    });
+    // (A thread's locals being torn down: dropped by the closure, as a plain drop.)
+    let Ok(Some(first)) = first else {
+        return;
+    };
+    let mut panic = catch_unwind(AssertUnwindSafe(move || drop(first))).err();
+    loop {
+        let next = RELEASING
+            .try_with(|r| r.borrow_mut().as_mut().and_then(Vec::pop))
+            .ok()
+            .flatten();
+        let Some(next) = next else {
+            break;
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(next))) {
+            match panic {
+                None => panic = Some(payload),
+                Some(_) => crate::error::drop_after_panic(payload),
+            }
+        }
+    }
+    let _ = RELEASING.try_with(|r| r.borrow_mut().take());
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
 }
 
 /// The mark's low bit: a wake was absorbed. (An `owner_id` is a tracker's address, so its low
@@ -841,6 +899,9 @@ impl Drop for Tracker {
         if let (Some(key), Some(enclosing)) = (key, &self.enclosing) {
             let removed = enclosing.tracker().registry.lock().nested.remove(key);
             drop(removed);
+        }
+        if let Some(enclosing) = self.enclosing.take() {
+            release_enclosing(enclosing);
         }
     }
 }
