@@ -82,8 +82,22 @@ loom::thread_local! {
 /// innermost's end would drop the whole chain in a recursion as deep as the chain. So a
 /// release made while another runs on the same thread is queued, and the outer one drops the
 /// queue in a loop. A panic of one drop (a value bound on a scope's context) lets the others
-/// go first, then goes on.
+/// go first, then goes on (unless a panic already unwinds through the caller).
+#[inline]
 fn release_enclosing(enclosing: Arc<dyn Enclosing>) {
+    // Not the last reference: a plain decrement. (If another holder lets go meanwhile and
+    // this drop turns out to be the last, that scope's own release queues or loops: one more
+    // level of stack at most.)
+    if Arc::strong_count(&enclosing) > 1 {
+        drop(enclosing);
+        return;
+    }
+    release_last(enclosing);
+}
+
+/// [`release_enclosing`] of what is likely the last reference.
+#[inline(never)]
+fn release_last(enclosing: Arc<dyn Enclosing>) {
     let first = RELEASING.try_with(move |r| {
         let mut r = r.borrow_mut();
         if let Some(queue) = r.as_mut() {
@@ -108,15 +122,12 @@ fn release_enclosing(enclosing: Arc<dyn Enclosing>) {
             break;
         };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(next))) {
-            match panic {
-                None => panic = Some(payload),
-                Some(_) => crate::error::drop_after_panic(payload),
-            }
+            crate::error::keep_first(&mut panic, payload);
         }
     }
     let _ = RELEASING.try_with(|r| r.borrow_mut().take());
     if let Some(payload) = panic {
-        std::panic::resume_unwind(payload);
+        crate::error::resume_unless_unwinding(payload);
     }
 }
 
