@@ -1182,16 +1182,20 @@ mod group {
         )
     }
 
+    /// A `/proc/<pid>/stat` line's state and group: after the command's name in parentheses
+    /// come the state, the parent's pid and the group's id.
+    fn state_and_group(stat: &str) -> Option<(&str, i32)> {
+        let (_, rest) = stat.rsplit_once(')')?;
+        let mut fields = rest.split_ascii_whitespace();
+        let state = fields.next()?;
+        let group = fields.nth(1)?.parse::<i32>().ok()?;
+        Some((state, group))
+    }
+
     /// Whether a `/proc/<pid>/stat` line is of a zombie in group `pgid`: a process whose
     /// main thread has exited, which may still have threads running.
     fn zombie_in(stat: &str, pgid: i32) -> bool {
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let mut fields = rest.split_ascii_whitespace();
-        let state = fields.next();
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        group == Some(pgid) && state == Some("Z")
+        state_and_group(stat) == Some(("Z", pgid))
     }
 
     /// Whether the process at `/proc/<pid>` has a thread left besides its exited main one (its
@@ -1201,16 +1205,10 @@ mod group {
     }
 
     /// Whether a `/proc/<pid>/stat` line is of a live (not zombie or dead) process in group
-    /// `pgid`: after the command's name in parentheses come the state, the parent's pid and
-    /// the group's id.
+    /// `pgid`.
     fn running_in(stat: &str, pgid: i32) -> bool {
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let mut fields = rest.split_ascii_whitespace();
-        let state = fields.next();
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        group == Some(pgid) && !matches!(state, Some("Z" | "X" | "x"))
+        state_and_group(stat)
+            .is_some_and(|(state, group)| group == pgid && !matches!(state, "Z" | "X" | "x"))
     }
 
     #[cfg(test)]

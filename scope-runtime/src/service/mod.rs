@@ -218,7 +218,7 @@ impl Drop for Inner {
         // holds it, so they have all ended): its end is reported now, as its start was when it
         // was made. The cause as observed: a drop runs no `on_cancel` callback.
         let cause = self.cx.observed_cause();
-        self.report_end_with(&[], cause.as_ref());
+        self.report_end_with(cause.as_ref());
     }
 }
 
@@ -252,22 +252,22 @@ impl Inner {
         cancelled.err()
     }
 
-    /// Reports the service's end, once, with the failures taken at it (a stop cut short
-    /// before its end reports nothing: the next call that sees it ended does).
-    fn report_end(&self, failures: &[TaskFailure]) {
-        self.report_end_with(failures, self.cx.cause_arc().as_ref());
+    /// Reports the service's end, once (a stop cut short before its end reports nothing: the
+    /// next call that sees it ended does).
+    fn report_end(&self) {
+        self.report_end_with(self.cx.cause_arc().as_ref());
     }
 
     /// [`report_end`](Self::report_end) with the cause read by the caller.
-    fn report_end_with(&self, failures: &[TaskFailure], cause: Option<&Arc<Cause>>) {
+    fn report_end_with(&self, cause: Option<&Arc<Cause>>) {
         if self.end_reported.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Every failure of its life counts, read through `failures()` already or not.
-        let panicked = self.any_panicked.load(Ordering::Relaxed)
-            || failures.iter().any(|f| f.kind == FailureKind::Panicked);
-        let failed = self.any_failed.load(Ordering::Relaxed)
-            || failures.iter().any(|f| f.kind != FailureKind::Dropped);
+        // Every failure of its life counts, read through `failures()` already or not: each
+        // was noted as it was kept (`keep_failure`, under the table's lock, which the callers
+        // that took failures out took after it).
+        let panicked = self.any_panicked.load(Ordering::Relaxed);
+        let failed = self.any_failed.load(Ordering::Relaxed);
         let cause = cause
             .map(|c| &**c)
             .filter(|c| !matches!(c, Cause::Finished { .. }));
@@ -728,7 +728,7 @@ impl Service {
             // Its end, once: in the tree, the metrics and the events (a stop under way reports
             // it, with the failures it takes).
             if !self.inner.stopping() {
-                self.inner.report_end(&[]);
+                self.inner.report_end();
             }
             keep_in(kept, ended.err());
             Ok(())
@@ -832,7 +832,7 @@ impl Service {
             let not_started = table.not_started_in_stop(None);
             (std::mem::take(&mut table.failures), not_started)
         };
-        inner.report_end(&failures);
+        inner.report_end();
         let report = StopReport {
             service: Some(inner.info.clone()),
             stopped: Vec::new(),
@@ -947,7 +947,7 @@ impl Service {
             let not_started = table.not_started_in_stop(from);
             (std::mem::take(&mut table.failures), not_started)
         };
-        inner.report_end(&failures);
+        inner.report_end();
         StopReport {
             service: Some(inner.info.clone()),
             stopped,
