@@ -57,7 +57,7 @@ pub use crate::patterns::{
 pub use crate::scope::{
     for_each, map, map_stream, AllFailures, BodyOutput, Child, ChildSet, Finished, FirstFailure,
     HasOutput, InPlace, Local, LocalRace, LocalScope, Map, Mode, Never, Race, RaceBodyOutput,
-    Reserve, Reserved, Run, Scope, Sendable, Spawned, TaskOutput,
+    RaceRun, Reserve, Reserved, Run, Scope, Sendable, Spawned, TaskOutput,
 };
 pub use crate::service::{
     DrainError, Service, ServiceConfig, ServiceHandle, ServiceOutput, StopReport, TaskFailure,

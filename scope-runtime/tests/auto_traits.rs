@@ -19,10 +19,10 @@ use scope_runtime::{
     AllFailures, AnyError, Backoff, Cancelled, Cause, Child, ChildFailed, ChildSet, Config,
     ConfigError, Cx, DeadlineExceeded, DrainError, Failure, Failures, FirstFailure, Here, InPlace,
     Interrupted, Local, LocalRace, LocalScope, Map, Nil, NotStarted, OnCancel, Panicked, Provided,
-    Race, Reserve, Reserved, Restart, Retry, Run, RunUntilCancelled, Scope, Sendable, Service,
-    ServiceConfig, ServiceHandle, ShieldFor, ShutdownSignal, Signal, Slot, SpawnError, Spawned,
-    StopReport, Supervisor, SupervisorAction, SupervisorEvent, TaskFailure, TaskId, TaskInfo,
-    There, WaitCancelled, WaitCancelledOwned, With, WithCx,
+    Race, RaceRun, Reserve, Reserved, Restart, Retry, Run, RunUntilCancelled, Scope, Sendable,
+    Service, ServiceConfig, ServiceHandle, ShieldFor, ShutdownSignal, Signal, Slot, SpawnError,
+    Spawned, StopReport, Supervisor, SupervisorAction, SupervisorEvent, TaskFailure, TaskId,
+    TaskInfo, There, WaitCancelled, WaitCancelledOwned, With, WithCx,
 };
 use static_assertions::{assert_impl_all, assert_not_impl_any};
 
@@ -142,6 +142,10 @@ assert_impl_all!(Race<'static, 'static, u32, E>: Send, Sync, Debug);
 assert_not_impl_any!(Race<'static, 'static, Rc<u32>, E>: Send, Sync);
 assert_not_impl_any!(Race<'static, 'static, u32, E>: Clone);
 assert_not_impl_any!(LocalRace<'static, 'static, u32, E>: Send, Sync);
+// A race's future, as a scope's: `Send` when the body is, and never for a local race.
+assert_impl_all!(RaceRun<'static, 'static, u32, E, Sendable, SendBody>: Send, Debug);
+assert_not_impl_any!(RaceRun<'static, 'static, u32, E, Sendable, NotSendFuture>: Send);
+assert_not_impl_any!(RaceRun<'static, 'static, u32, E, Local, SendBody>: Send);
 
 // A reservation of a slot of the limit is awaited on the body's task; the slot it yields is
 // spent by one spawn, and the proof it holds is one slot: neither is `Clone`.

@@ -105,7 +105,7 @@ pub use self::mode::{Local, LocalScope, Mode, Sendable};
 pub use self::outcome::{
     AllFailures, BodyOutput, FirstFailure, HasOutput, Never, RaceBodyOutput, TaskOutput,
 };
-pub use self::race::{LocalRace, Race};
+pub use self::race::{LocalRace, Race, RaceRun};
 pub use self::reserve::Reserve;
 pub use self::run::Run;
 pub use self::set::{ChildSet, Finished};

@@ -3,12 +3,15 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
 
 use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
 use super::outcome::{did_not_complete, explained, AsReport, RaceBodyOutput, Report, TaskOutput};
+use super::run::Run;
 use super::{Scope, Shared};
 use crate::cause::Cause;
 use crate::config::Config;
@@ -370,19 +373,25 @@ where
     /// assert!(failures.to_string().starts_with("2 tasks failed; first: task `"));
     /// # });
     /// ```
-    pub fn run<B>(
-        &'s self,
-        body: B,
-    ) -> impl Future<Output = Result<T, Failures<E>>> + use<'s, 'env, T, E, M, B>
+    pub fn run<B>(&'s self, body: B) -> RaceRun<'s, 'env, T, E, M, B>
     where
         B: Future,
         B::Output: RaceBodyOutput<E>,
     {
+        // The body's value is turned into the scope's by the conversion chosen here, where
+        // its type is checked: the run's type asks nothing more of the body, so a body that
+        // ends with a value is told so once, here, not again where the race is awaited.
+        let body = RaceBody {
+            body,
+            finish: <B::Output as TaskOutput<E>>::into_result,
+        };
         // The scope's run is made now, not at the first poll: dropped unpolled (a `select!`
         // branch never taken), it drops the body inside the race's context, as a scope's run
         // does, not with this future's arguments in the caller's.
-        let run = self.scope.run_with::<B, AsReport>(body);
-        async move { self.answer(run.await) }
+        RaceRun {
+            race: self,
+            run: self.scope.run_with::<_, AsReport>(body),
+        }
     }
 
     /// The race's answer from its scope's report.
@@ -468,6 +477,76 @@ where
             failures.push(Failure::of_the_scope(info, interrupted));
         }
         Err(Failures::kept(failures, not_kept))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A race's body, its value turned into the scope's by the conversion [`Race::run`] chose
+    /// where it checked the body's type.
+    struct RaceBody<B: Future, E> {
+        #[pin]
+        body: B,
+        finish: fn(B::Output) -> Result<(), E>,
+    }
+}
+
+impl<B: Future, E> Future for RaceBody<B, E> {
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = ready!(this.body.poll(cx));
+        Poll::Ready((this.finish)(out))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Race`]'s run, returned by [`Race::run`]: the winner's value, or
+    /// every failure.
+    ///
+    /// It is the race's scope's [`Run`](crate::Run), with the race's answer made at its end:
+    /// dropped before it completes, it stops the race as a dropped scope's run does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Race, RaceRun};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let race = &Race::<u8, Interrupted>::new(Config::new());
+    /// let run: RaceRun<'_, '_, u8, Interrupted, _, _> = race.run(async {
+    ///     race.spawn(async { Ok::<u8, Interrupted>(7) });
+    /// });
+    /// assert_eq!(run.await.unwrap(), 7);
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RaceRun<'s, 'env, T, E, M: Mode, B: Future> {
+        race: &'s Race<'s, 'env, T, E, M>,
+        #[pin]
+        run: Run<'s, 'env, E, M, RaceBody<B, E>, AsReport>,
+    }
+}
+
+impl<'s, 'env, T, E, M, B> Future for RaceRun<'s, 'env, T, E, M, B>
+where
+    M: Mode,
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+    B: Future,
+{
+    type Output = Result<T, Failures<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let report = ready!(this.run.poll(cx));
+        Poll::Ready(this.race.answer(report))
+    }
+}
+
+impl<T, E, M: Mode, B: Future> fmt::Debug for RaceRun<'_, '_, T, E, M, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RaceRun")
+            .field("race", &self.race)
+            .finish_non_exhaustive()
     }
 }
 
