@@ -776,6 +776,18 @@ pub enum SpawnError {
 /// let f = Failure::new(TaskInfo::here(Some("a".into())), "boom");
 /// assert_eq!(f.to_string(), "task `a` failed: boom");
 /// ```
+///
+/// It is `Clone` and `Eq` when its error is (a [`Panicked`]'s clone carries no payload), and
+/// so is [`Failures`]:
+///
+/// ```
+/// use scope::{Failure, Failures, TaskInfo};
+/// let f = Failure::new(TaskInfo::here(Some("a".into())), "boom");
+/// assert_eq!(f.clone(), f);
+/// let all = Failures::from(vec![f]);
+/// assert_eq!(all.clone(), all);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Failure<E> {
     task: TaskInfo,
     error: E,
@@ -955,7 +967,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// assert!(check_all().await.unwrap_err().to_string().ends_with("failed: disk full"));
 /// # });
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failures<E> {
     failures: Vec<Failure<E>>,
     not_kept: usize,

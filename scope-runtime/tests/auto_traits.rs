@@ -230,6 +230,10 @@ assert_impl_all!(Leaked: Error, Send, Sync, Clone, Unpin, Eq);
 // A panic's error is shared and sent like the others; it owns the payload, which a clone
 // does not carry (only the original can resume the unwind with it).
 assert_impl_all!(Panicked: Error, Send, Sync, Unpin, Debug, Clone, Eq);
+// A failure and a scope's failures are values as their error is: `Clone` and `Eq` with it.
+assert_impl_all!(Failure<Interrupted>: Error, Send, Sync, Debug, Clone, Eq);
+assert_impl_all!(Failures<Interrupted>: Error, Send, Sync, Debug, Clone, Eq);
+assert_not_impl_any!(Failures<LocalError>: Clone, PartialEq);
 // The collected failures are errors too, when the user's error is.
 assert_impl_all!(Failure<E>: Error, Send, Sync, Unpin);
 assert_impl_all!(Failures<E>: Error, Send, Sync, Unpin);
