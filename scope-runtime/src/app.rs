@@ -925,6 +925,10 @@ impl fmt::Debug for App {
 /// assert_eq!(Forced::GraceRanOut { grace: Duration::from_secs(10) }.to_string(), "the grace of 10s ran out");
 /// assert_eq!(Forced::SecondSignal(Signal::Interrupt).to_string(), "a second signal (SIGINT) came");
 /// ```
+///
+/// Exhaustive, as [`Interrupted`](crate::Interrupted) is: why the shutdown was cut short
+/// decides what a program reports, so a new reason would be a breaking change of this crate,
+/// not a variant added unseen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Forced {
     /// The grace (not zero) ran out before the main work had ended on its own. Either the

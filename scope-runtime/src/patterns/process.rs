@@ -144,6 +144,9 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 ///
 /// Its message says the I/O error's, so the I/O error is not also its `source()`: a chain
 /// printed level by level (anyhow's `{:#}`, a log's "caused by") repeats no message.
+///
+/// Exhaustive, as [`Interrupted`] is: how the process ended decides what code does next, so
+/// a new kind would be a breaking change of this crate, not a variant added unseen.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The process could not be started (not found, not executable, no tokio runtime, or one

@@ -34,6 +34,9 @@ use crate::sync::{AtomicBool, Mutex, Ordering};
 /// use scope::Restart;
 /// assert_ne!(Restart::Permanent, Restart::Transient);
 /// ```
+///
+/// Exhaustive: these are OTP's three kinds, and a match on them decides how a child is
+/// written, so a new kind would be a breaking change of this crate, not a variant added unseen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Restart {
     /// Always: after a failure and after a normal return. A normal return is not counted
@@ -59,6 +62,9 @@ pub enum Restart {
 /// let a = SupervisorAction::Restart { delay: Duration::from_millis(100) };
 /// assert!(matches!(a, SupervisorAction::Restart { .. }));
 /// ```
+///
+/// Exhaustive, as [`Interrupted`] is: an event handler's match on it decides what it
+/// reports, so a new action would be a breaking change of this crate, not one added unseen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SupervisorAction {
     /// Start it again after `delay`.

@@ -115,6 +115,10 @@ impl fmt::Display for TaskFailure {
 /// let e = DrainError::Overrun { still_running: 2, budget: Duration::from_secs(1) };
 /// assert_eq!(e.to_string(), "2 task(s) still running after the drain budget of 1s");
 /// ```
+///
+/// Exhaustive, as [`Interrupted`](crate::Interrupted) is: a drain gives up only when its
+/// budget runs out, and a new reason would be a breaking change of this crate, not a variant
+/// added unseen.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DrainError {
     /// The budget ran out with work still running (it keeps running; call
