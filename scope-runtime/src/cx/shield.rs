@@ -88,6 +88,12 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 /// shield; the shield's budget then covers the clean-up itself, past the grace. A shield
 /// already under way when the cancel comes needs no grace (the example below).
 ///
+/// The shield runs in code that is already running: a child *spawned* after its scope's
+/// cancel never starts, shielded or not (its handle resolves to
+/// [`Interrupted::NotStarted`]). Work the code around it has taken on (a request already
+/// read when the shutdown came) is finished in a shield entered where it was taken on (the
+/// body, or a child already started), not handed to a new child.
+///
 /// Outside a tokio runtime there is no timer: the budget is checked each time the shield is
 /// polled, so a shield kept there but no longer polled holds the abort until it is polled or
 /// dropped.

@@ -1,8 +1,9 @@
 //! Observability: see the tree.
 //!
 //! - **The live task tree** (always available): [`track`] turns recording on, [`snapshot`]
-//!   returns every scope, child, service and service task alive now, with ids, names, kinds,
-//!   states, ages, causes and call sites, and the parent and owner of each. Its `Display` is an
+//!   returns every scope, child, service and service task alive now (a scope whose run has
+//!   returned, while its value is alive, as finished), with ids, names, kinds, states, ages,
+//!   causes and call sites, and the parent and owner of each. Its `Display` is an
 //!   indented tree; with the `serde` feature it serialises to JSON. The leak check of
 //!   [`testing::LeakCheck`](crate::testing::LeakCheck) (and `#[scope::test]`) uses it to name
 //!   the tasks a test leaked.
@@ -48,7 +49,11 @@
 //!   subscriber that keeps `INFO` and above still hears of every cancellation, failure and
 //!   panic.
 //!
-//! The events, each in the span of the scope or child it happened to:
+//! The events, each in the span of the scope or child it happened to. That span is the
+//! event's explicit parent (`Event::parent`), not always the span entered when it is made (a
+//! scope's end is reported as its run returns, a child's as its scope collects it): a
+//! subscriber of one's own places an event by its parent first, as `tracing-subscriber`'s
+//! layers do.
 //!
 //! | event (message) | level | fields | when |
 //! |---|---|---|---|
