@@ -1055,6 +1055,47 @@ impl<E> Failures<E> {
         self.failures.first()
     }
 
+    /// The scope's own entry, if it has one: the scope (or race) was interrupted (cancelled
+    /// from outside, past its deadline, dropped, refused) and no failure of its tasks explains
+    /// why. It comes first. This is how a race's deadline is told from every candidate
+    /// failing, and a cancel of the scope from its children's errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Config, Interrupted, Race};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// // Every candidate fails: no entry of the race's own.
+    /// let race = &Race::<u8, Interrupted>::new(Config::new());
+    /// let failures = race
+    ///     .run(async {
+    ///         race.spawn(async { Err::<u8, _>(Interrupted::from_cause(scope::Cause::explicit("down"))) });
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(failures.interruption().is_none());
+    ///
+    /// // The race's deadline fired first: its own entry says so.
+    /// let race = &Race::<u8, Interrupted>::new(Config::new().timeout(Duration::from_millis(50)));
+    /// let failures = race
+    ///     .run(async {
+    ///         race.spawn(async {
+    ///             tokio::time::sleep(Duration::from_secs(1)).await;
+    ///             Ok::<u8, Interrupted>(1)
+    ///         });
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// let own = failures.interruption().unwrap();
+    /// assert!(matches!(own.error(), Interrupted::DeadlineExceeded(_)));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn interruption(&self) -> Option<&Failure<E>> {
+        self.failures.iter().find(|f| f.said == Said::Scope)
+    }
+
     /// The failures after the first.
     ///
     /// # Examples

@@ -292,6 +292,87 @@ async fn a_refused_run_under_supervise_or_a_race_reports_only_why_it_was_refused
     only_the_refusal(second.unwrap_err(), ConfigError::AlreadyRun);
 }
 
+/// `Failures::interruption` is the scope's own entry: there when the scope was interrupted
+/// (its deadline, a cancel from outside, a refusal) with no failure to explain it, absent when
+/// its children's failures are the whole story (a race whose candidates all failed).
+#[tokio::test(start_paused = true)]
+async fn failures_name_the_scopes_own_interruption_apart_from_its_childrens_failures() {
+    // A race's deadline and every candidate failing were told apart only by the message.
+    let race = &Race::<u8, AppError>::new(Config::new().timeout(ms(50)));
+    let failures = race
+        .run(async {
+            race.spawn(async {
+                sleep(ms(1000)).await;
+                Ok::<u8, AppError>(1)
+            });
+            race.spawn(async { Err::<u8, _>(AppError::Boom(1)) });
+        })
+        .await
+        .unwrap_err();
+    let own = failures.interruption().expect("the race's deadline");
+    assert!(
+        matches!(
+            own.error().interrupted(),
+            Some(Interrupted::DeadlineExceeded(_))
+        ),
+        "{failures:?}"
+    );
+    assert_eq!(own.task(), race.info());
+    assert!(
+        std::ptr::eq(own, failures.primary().unwrap()),
+        "it comes first"
+    );
+
+    let race = &Race::<u8, AppError>::new(Config::new().timeout(ms(50)));
+    let failures = race
+        .run(async {
+            race.spawn(async { Err::<u8, _>(AppError::Boom(1)) });
+            race.spawn(async { Err::<u8, _>(AppError::Boom(2)) });
+        })
+        .await
+        .unwrap_err();
+    assert!(failures.interruption().is_none(), "{failures:?}");
+    assert_eq!(failures.len(), 2);
+
+    // A supervised scope cancelled from outside, after a child's failure it kept.
+    let s = &Scope::new(Config::new());
+    let failures = s
+        .run_all(async {
+            s.spawn(async { Err::<(), _>(AppError::Boom(3)) });
+            sleep(ms(10)).await;
+            s.cancel("enough");
+            std::future::pending::<()>().await;
+            Ok::<(), AppError>(())
+        })
+        .await
+        .unwrap_err();
+    let own = failures.interruption().expect("the cancel");
+    assert!(
+        matches!(own.error().interrupted(), Some(Interrupted::Cancelled(_))),
+        "{failures:?}"
+    );
+    assert_eq!(failures.len(), 2, "{failures:?}");
+
+    // A fail-fast scope's child failure explains its cancel: no entry of its own.
+    let s = &Scope::new(Config::new());
+    let failures = s
+        .run_all(async {
+            s.spawn(async { Err::<(), _>(AppError::Boom(4)) });
+            Ok::<(), AppError>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(failures.interruption().is_none(), "{failures:?}");
+
+    // A refusal is the scope's own.
+    let s = &Scope::new(Config::new().limit(0));
+    let failures = s
+        .run_all(async { Ok::<_, AppError>(()) })
+        .await
+        .unwrap_err();
+    assert!(failures.interruption().is_some(), "{failures:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refused_run_of_a_running_race_does_not_take_its_winner() {
     // Before, the refused call took the value a candidate had offered and returned it, and

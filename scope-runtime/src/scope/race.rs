@@ -17,6 +17,7 @@ use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
 use crate::error::{drop_after_panic, Failure, Failures, Interrupted, Panicked};
+use crate::info::TaskInfo;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -252,6 +253,20 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
         self.scope.cx()
     }
 
+    /// Who the race is (its id, name and location): the task its own entry in its failures
+    /// names ([`Failures::interruption`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Config, Interrupted, Race};
+    /// let race = Race::<u8, Interrupted>::new(Config::new().name("mirrors"));
+    /// assert_eq!(race.info().name(), Some("mirrors"));
+    /// ```
+    pub fn info(&self) -> &TaskInfo {
+        self.scope.info()
+    }
+
     /// Cancels the race and its candidates.
     ///
     /// # Examples
@@ -351,7 +366,9 @@ where
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
     /// Runs the race: the body starts candidates; the first success is returned; if all
-    /// fail (or there was none), or a candidate panicked, every failure is.
+    /// fail (or there was none), or a candidate panicked, every failure is. A race stopped
+    /// before a success (its deadline, a cancel) has an entry of its own, first:
+    /// [`Failures::interruption`] tells it from every candidate failing.
     ///
     /// # Examples
     ///
