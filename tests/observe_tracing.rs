@@ -388,6 +388,58 @@ fn failures_panics_cancellations_and_deadlines_are_events_in_their_spans() {
     assert_eq!(expired[0].fields["deadline"], "events_deadline");
 }
 
+/// A scope's own body's error is not a sibling's in the scope's own span (probe111: "cancelled
+/// cause=sibling task `conn` failed" in `scope[name=conn]`); its child still reads it as its
+/// parent's cause, where the body is its sibling.
+#[test]
+fn a_scopes_own_body_failing_is_its_body_in_its_span_not_a_sibling() {
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    let child_read = rt.block_on(async {
+        let s = &Scope::new(
+            Config::new()
+                .name("events_body_fails")
+                .grace(Duration::from_secs(5)),
+        );
+        let (read, got) = tokio::sync::oneshot::channel();
+        let out = s
+            .run(async {
+                // The body fails once the child runs (one cancelled before its first poll
+                // never runs).
+                let (started, child_runs) = tokio::sync::oneshot::channel::<()>();
+                s.spawn_named("events_body_child", async move {
+                    let _ = started.send(());
+                    scope::cancelled().await;
+                    let _ = read.send(scope::Cx::current().cause().map(|c| c.to_string()));
+                    Ok::<(), BoxError>(())
+                });
+                let _ = child_runs.await;
+                Err::<(), BoxError>("connection reset".into())
+            })
+            .await;
+        assert_eq!(out.unwrap_err().to_string(), "connection reset");
+        got.await.unwrap()
+    });
+    assert_eq!(
+        child_read.as_deref(),
+        Some("parent cancelled: sibling task `events_body_fails` failed: connection reset")
+    );
+    let log = capture.log.lock().unwrap();
+    let scope = log.named("scope", "events_body_fails");
+    let cancelled = log.events_in(scope, "cancelled");
+    assert_eq!(
+        cancelled.len(),
+        1,
+        "one cancellation event in the scope's span"
+    );
+    assert_eq!(
+        cancelled[0].fields["cause"],
+        "its body failed: connection reset"
+    );
+    assert_eq!(log.events_in(scope, "scope failed").len(), 1);
+}
+
 #[test]
 fn a_scope_whose_end_runs_a_panicking_callback_is_reported_as_panicked() {
     use scope::{Config, Cx, Scope};

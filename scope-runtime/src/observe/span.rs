@@ -186,6 +186,12 @@ mod on {
                 Cause::ParentCancelled(_) | Cause::Finished { .. } => {
                     emit!(span, named, scope, Level::DEBUG, cause = %cause, "cancelled");
                 }
+                // The scope's own body: no sibling of anything in its own span. (Its children
+                // read the cause as their parent's, where the body is their sibling.)
+                Cause::SiblingFailed { task, message } if task.id().as_u64() == self.id => {
+                    let cause = format_args!("its body failed: {message}");
+                    emit!(span, named, scope, Level::INFO, cause = %cause, "cancelled");
+                }
                 _ => emit!(span, named, scope, Level::INFO, cause = %cause, "cancelled"),
             }
         }
