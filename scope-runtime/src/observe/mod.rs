@@ -58,7 +58,7 @@
 //! | event (message) | level | fields | when |
 //! |---|---|---|---|
 //! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | the scope's own deadline cancelled it (one it inherited from a scope is that scope's to report: `DEBUG` `cancelled`; one of a context no scope owns, the topmost scope reports) |
-//! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled under a scope or service that reports it, or it finished) | `cause` (the [`Cause`](crate::Cause), or `its body failed: ..` when the scope's own body's error cancelled it) | a scope's or service's context was cancelled (a scope in no scope's or service's code, the topmost, reports a cancel that comes from above it: an application's shutdown, a root of the program's own, a bridged token) |
+//! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled under a scope or service that reports it, or it finished) | `cause` (the [cause](crate::Cause), or `its body failed: ..` when the scope's own body's error cancelled it) | a scope's or service's context was cancelled (a scope in no scope's or service's code, the topmost, reports a cancel that comes from above it: an application's shutdown, a root of the program's own, a bridged token) |
 //! | `scope failed` | `WARN` | | a scope ended with a failure |
 //! | `scope panicked` | `ERROR` | | a scope ended with a panic |
 //! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
