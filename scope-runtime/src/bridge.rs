@@ -63,11 +63,14 @@ impl Cx {
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
     /// does; a [`child`](Cx::child) you made lives until you cancel it or its parent ends
     /// (below a [`Cx::root`] dropped uncancelled, for good: cancel a context of your own
-    /// when you are done with it, as Go's `defer cancel()` does). A context only its handles
-    /// can cancel (a [`Cx::root`], a child of the background context without a deadline,
-    /// the root [`from_token`](Cx::from_token) makes) is not kept by its link: the link goes
-    /// with its last handle (its children's included), and the token, if you keep it, lives
-    /// on unlinked.
+    /// when you are done with it, as Go's `defer cancel()` does). A context no parent cancels
+    /// (a [`Cx::root`], a child of the background context, the root
+    /// [`from_token`](Cx::from_token) makes) is not kept by its link: the link goes with its
+    /// last handle (its children's included), and the token, if you keep it, lives on
+    /// unlinked. Its own deadline, if it has one, keeps it as it keeps an
+    /// [`on_cancel`](Cx::on_cancel) callback's context: until the deadline, while its runtime
+    /// runs (so the token is cancelled then, its handles dropped or not), and no longer once
+    /// that runtime has shut down.
     ///
     /// # Examples
     ///
@@ -187,20 +190,27 @@ impl Cx {
 
 /// Links `cx` and `token` both ways.
 ///
-/// A context that a parent's cancel or its deadline may still cancel is kept by its link until
-/// one side is cancelled (its waiter in the context's table and the token's wait both hold the
-/// watcher, which holds the context). A context only its handles can cancel (a root) keeps
-/// its link instead, and the link holds it weakly, with a callback for its side and a waker
-/// that holds the watcher weakly for the token's: when the context's last handle goes, the
-/// link goes with it (the token, if held elsewhere, lives on unlinked: nothing can cancel
-/// the context any more, nor see it cancelled). Else a root and its token dropped uncancelled
-/// would keep each other for the life of the process.
+/// A context that a parent's cancel may still cancel is kept by its link until one side is
+/// cancelled (its waiter in the context's table and the token's wait both hold the watcher,
+/// which holds the context). A context no parent cancels (a root, a child of the background
+/// context) keeps its link instead, and the link holds it weakly, with a callback for its side
+/// and a waker that holds the watcher weakly for the token's: when the context's last handle
+/// goes, the link goes with it (the token, if held elsewhere, lives on unlinked: nothing can
+/// cancel the context any more, nor see it cancelled). Else a root and its token dropped
+/// uncancelled would keep each other for the life of the process. Such a context's own
+/// deadline is fired by the callback's alarm (see `cx::wait::Alarm`), which keeps the context
+/// until then while its runtime runs and lets it go at that runtime's shutdown: a link that
+/// held it for its deadline kept it for good once no timer was left to fire it.
 fn link(cx: &Cx, token: &CancellationToken) {
     if cx.same_as(background_ref()) {
         // Never cancelled, and cannot be: there is nothing to link.
         return;
     }
-    let by_hand = cx.node.cancelled_only_by_hand();
+    // A context no parent cancels is kept by its handles alone: its deadline, if it has one,
+    // is served by the callback's alarm, which keeps it until the deadline while its runtime
+    // runs and lets it go when that runtime shuts down (a link that kept it for the deadline
+    // would keep it for good once no timer can fire it, or with no runtime at all).
+    let by_hand = cx.node.no_parent_cancels();
     let watcher = Arc::new(Watcher {
         state: Mutex::new(State {
             linked: Some(Linked {

@@ -1078,6 +1078,55 @@ fn a_bridged_root_dropped_uncancelled_frees_its_link() {
 }
 
 #[test]
+fn a_bridged_deadline_context_with_no_parent_is_freed_when_its_runtime_drops() {
+    // A child of the background context with a deadline, bridged and dropped before the
+    // deadline: its link kept it for the deadline, and once the runtime was gone (its timer
+    // with it) for good, with the runtime's timer and scheduler handle (probe110: 9 KB per
+    // runtime, 800 B per context).
+    no_leak_after_runtime_drop(
+        "bridged deadline contexts at runtime drop",
+        false,
+        || async {
+            let cx = Cx::current().child_with_timeout(Duration::from_secs(3600));
+            drop(cx.to_token());
+            drop(cx);
+            // The token kept past the context.
+            let cx = Cx::current().child_with_timeout(Duration::from_secs(3600));
+            let token = cx.to_token();
+            drop(cx);
+            drop(token);
+        },
+    );
+}
+
+#[test]
+fn a_bridged_deadline_context_with_no_parent_and_no_runtime_is_freed() {
+    // With no runtime there is no timer: the deadline is seen only by whoever checks the
+    // context, and with every handle gone nobody can (probe110: 656 B per context).
+    let _alone = alone();
+    let make = || {
+        let cx = Cx::current().child_with_timeout(Duration::from_secs(3600));
+        let token = cx.to_token();
+        drop(cx);
+        drop(token);
+    };
+    for _ in 0..N / 10 {
+        make();
+    }
+    let before = live();
+    for _ in 0..N {
+        make();
+    }
+    let after = live();
+    assert!(
+        after.0 - before.0 < SLACK_BLOCKS && after.1 - before.1 < SLACK_BYTES,
+        "{} blocks / {} bytes never freed after {N} bridged contexts with no runtime",
+        after.0 - before.0,
+        after.1 - before.1
+    );
+}
+
+#[test]
 fn a_bridged_root_cancelled_when_done_frees_its_link() {
     no_leak_after_runtime_drop("bridged roots cancelled when done", false, || async {
         let cx = Cx::root();

@@ -2532,6 +2532,37 @@ mod bridge {
         assert!(cx.is_cancelled());
     }
 
+    /// A context no parent cancels (a child of the background context) with a deadline of its
+    /// own: its link holds it weakly, and the deadline still reaches the token, kept or
+    /// dropped, the budget spent or not; the token's cancel still reaches the context.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_of_a_context_no_parent_cancels_reaches_its_token() {
+        for (spent, dropped) in [(false, false), (false, true), (true, false), (true, true)] {
+            if spent {
+                common::spend_the_budget().await;
+            }
+            let cx = Cx::current().child_with_timeout(Duration::from_millis(10));
+            let token = cx.to_token();
+            let kept = (!dropped).then_some(cx);
+            let waited = tokio::time::timeout(Duration::from_secs(1), token.cancelled()).await;
+            assert!(
+                waited.is_ok(),
+                "spent {spent}, dropped {dropped}: the deadline never reached the token"
+            );
+            if let Some(cx) = kept {
+                assert!(matches!(cx.cause(), Some(Cause::DeadlineExceeded { .. })));
+            }
+        }
+        let cx = Cx::current().child_with_timeout(Duration::from_secs(3600));
+        let token = cx.to_token();
+        token.cancel();
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+        // Its deadline passed before the token was asked for: the token is cancelled at once.
+        let cx = Cx::current().child_with_timeout(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(cx.to_token().is_cancelled());
+    }
+
     #[test]
     fn cancelling_the_context_cancels_its_token_and_the_context_keeps_the_cause() {
         let cx = Cx::root();

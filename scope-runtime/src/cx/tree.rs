@@ -171,11 +171,12 @@ struct Frame<'a> {
 }
 
 impl Node {
-    /// Only a handle on it can cancel it: no parent passes a cancel down, and it has no
-    /// deadline (a [`Cx::root`](crate::Cx::root), a child of the background context).
+    /// No parent passes a cancel down: only a handle on it, or its own deadline, can cancel
+    /// it (a [`Cx::root`](crate::Cx::root), a child of the background context, with or without
+    /// a deadline of its own).
     #[cfg(all(feature = "tokio-util", not(loom)))]
-    pub(crate) fn cancelled_only_by_hand(&self) -> bool {
-        !self.background && self.deadline.is_none() && self.links.iter().all(Option::is_none)
+    pub(crate) fn no_parent_cancels(&self) -> bool {
+        !self.background && self.links.iter().all(Option::is_none)
     }
 
     pub(super) fn new(
