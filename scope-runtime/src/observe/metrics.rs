@@ -105,6 +105,12 @@ mod on {
     /// Handles by the hash of their label (a bucket holds the labels of one hash).
     type ByLabel = HashMap<u64, Vec<Arc<Handles>>>;
 
+    /// The labels a thread's cache holds at most: one more starts it over (the handles are
+    /// registered again as they are needed, which a recorder answers with the series it
+    /// keeps). Scopes named per request, or per job of a long-lived thread, would otherwise
+    /// grow it for the thread's life, with no recorder installed too.
+    pub(super) const CACHE_LABELS: usize = 1024;
+
     thread_local! {
         /// Handles by label, for the recorder they were registered with (its address).
         static CACHE: RefCell<(usize, ByLabel)> = RefCell::new((0, HashMap::new()));
@@ -117,16 +123,28 @@ mod on {
         metrics::with_recorder(|recorder| {
             let address = std::ptr::from_ref(recorder).cast::<()>() as usize;
             let hash = hash_of(info);
-            let found = CACHE.try_with(|cache| {
-                let mut cache = cache.borrow_mut();
+            let found = CACHE.try_with(|cell| {
+                let mut cache = cell.borrow_mut();
                 if cache.0 != address {
-                    // Another recorder (one was installed since): register anew.
-                    *cache = (address, HashMap::new());
+                    // Another recorder (one was installed since): register anew. The earlier
+                    // one's handles are dropped outside the borrow, as below.
+                    let stale = std::mem::replace(&mut *cache, (address, HashMap::new()));
+                    return (None, Some(stale.1));
                 }
-                let bucket = cache.1.get(&hash)?;
-                bucket.iter().find(|h| h.ident.matches(info)).cloned()
+                let bucket = cache.1.get(&hash);
+                (
+                    bucket.and_then(|b| b.iter().find(|h| h.ident.matches(info)).cloned()),
+                    None,
+                )
             });
-            if let Ok(Some(h)) = found {
+            let found = match found {
+                Ok((found, stale)) => {
+                    drop(stale);
+                    found
+                }
+                Err(_) => None,
+            };
+            if let Some(h) = found {
                 return h;
             }
             // The recorder's code runs with the cache let go: a registration that makes a
@@ -146,21 +164,30 @@ mod on {
                 Ok(h) => Arc::new(h),
                 Err(payload) => std::panic::resume_unwind(payload),
             };
-            CACHE
-                .try_with(|cache| {
-                    let mut cache = cache.borrow_mut();
+            let (kept, full) = CACHE
+                .try_with(|cell| {
+                    let mut cache = cell.borrow_mut();
                     if cache.0 != address {
-                        return Arc::clone(&h);
+                        return (Arc::clone(&h), None);
                     }
-                    let bucket = cache.1.entry(hash).or_default();
                     // One made meanwhile (by the registration's own scopes) is kept.
-                    if let Some(kept) = bucket.iter().find(|k| k.ident.matches(info)) {
-                        return Arc::clone(kept);
+                    if let Some(kept) = cache
+                        .1
+                        .get(&hash)
+                        .and_then(|bucket| bucket.iter().find(|k| k.ident.matches(info)))
+                    {
+                        return (Arc::clone(kept), None);
                     }
-                    bucket.push(Arc::clone(&h));
-                    Arc::clone(&h)
+                    let full =
+                        (cache.1.len() >= CACHE_LABELS).then(|| std::mem::take(&mut cache.1));
+                    cache.1.entry(hash).or_default().push(Arc::clone(&h));
+                    (Arc::clone(&h), full)
                 })
-                .unwrap_or(h)
+                .unwrap_or_else(|_| (Arc::clone(&h), None));
+            // The handles let go of are dropped outside the cache's borrow: a handle's `Drop`
+            // is the recorder's code, which may make a scope (and look here).
+            drop(full);
+            kept
         })
     }
 

@@ -96,7 +96,10 @@
 //! The handles of a label are registered once per thread and recorder (a thread-local cache),
 //! so a scope costs one hash lookup and a child only atomic operations on its scope's handles.
 //! So name scopes by what they do, not per request: each distinct name is a set of series the
-//! exporter keeps, and a cache entry on each thread that made such a scope. The cache knows
+//! exporter keeps, and a cache entry on each thread that made such a scope, with or without a
+//! recorder (a thread's cache holds up to 1,024 labels: one more starts it over, and the
+//! handles are registered again as scopes need them, so scopes named per job cost a
+//! registration each, not memory for the thread's life). The cache knows
 //! a recorder by its address: a local recorder made where an earlier one was dropped (the same
 //! stack slot, in a test run twice on one thread) finds the earlier one's handles; keep one
 //! recorder per test thread.
