@@ -236,7 +236,7 @@ mod per_thread {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
-    pub struct Counting;
+    pub(crate) struct Counting;
 
     thread_local! {
         static NET: Cell<isize> = const { Cell::new(0) };
@@ -262,7 +262,7 @@ mod per_thread {
         }
     }
 
-    pub fn net() -> isize {
+    pub(crate) fn net() -> isize {
         NET.with(Cell::get)
     }
 }
