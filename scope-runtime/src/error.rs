@@ -778,16 +778,18 @@ pub enum SpawnError {
 /// ```
 ///
 /// It is `Clone` and `Eq` when its error is (a [`Panicked`]'s clone carries no payload), and
-/// so is [`Failures`]:
+/// so is [`Failures`]. Two failures are equal when their tasks and their errors are (a task is
+/// known by its id, so a failure equals its clones, and one made from its task and error):
 ///
 /// ```
 /// use scope::{Failure, Failures, TaskInfo};
 /// let f = Failure::new(TaskInfo::here(Some("a".into())), "boom");
 /// assert_eq!(f.clone(), f);
+/// assert_eq!(Failure::new(f.task().clone(), "boom"), f);
 /// let all = Failures::from(vec![f]);
 /// assert_eq!(all.clone(), all);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Failure<E> {
     task: TaskInfo,
     error: E,
@@ -804,6 +806,15 @@ enum Said {
     /// The scope's own entry (it was interrupted, no failure explains it): "scope `x`: {error}".
     Scope,
 }
+
+// Not derived: how its message names the task (`said`) is not part of what it is.
+impl<E: PartialEq> PartialEq for Failure<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.task == other.task && self.error == other.error
+    }
+}
+
+impl<E: Eq> Eq for Failure<E> {}
 
 impl<E: fmt::Debug> fmt::Debug for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1056,9 +1067,11 @@ impl<E> Failures<E> {
     }
 
     /// The scope's own entry, if it has one: the scope (or race) was interrupted (cancelled
-    /// from outside, past its deadline, dropped, refused) and no failure of its tasks explains
-    /// why. It comes first. This is how a race's deadline is told from every candidate
-    /// failing, and a cancel of the scope from its children's errors.
+    /// from outside or by its own code, past its deadline, dropped, refused) and no failure of
+    /// its tasks explains why; or it is a race whose every candidate was stopped through its
+    /// handle, with no failure either. It comes first. This is how a race's deadline is told
+    /// from every candidate failing, and a cancel of the scope from its children's errors;
+    /// its error says which interruption it was.
     ///
     /// # Examples
     ///

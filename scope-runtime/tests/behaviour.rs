@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{block_on, AppError, Live};
 use scope_runtime::{
-    Cause, Config, ConfigError, Cx, Failures, Interrupted, LocalScope, Race, Scope, Slot,
+    Cause, Config, ConfigError, Cx, Failure, Failures, Interrupted, LocalScope, Race, Scope, Slot,
     SpawnError,
 };
 use tokio::time::{sleep, Instant};
@@ -371,6 +371,23 @@ async fn failures_name_the_scopes_own_interruption_apart_from_its_childrens_fail
         .await
         .unwrap_err();
     assert!(failures.interruption().is_some(), "{failures:?}");
+}
+
+/// A failure equals one made from its task and its error, however its message names the
+/// task: the scope's own entry ("scope `..`: ..") could not be equal to anything a test could
+/// build, and two failures printed alike compared unequal.
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_equal_to_one_made_from_its_task_and_error() {
+    let race = &Race::<u8, Interrupted>::new(Config::new().timeout(ms(10)));
+    let failures = race
+        .run(async {
+            race.spawn(std::future::pending::<Result<u8, Interrupted>>());
+        })
+        .await
+        .unwrap_err();
+    let own = failures.interruption().unwrap();
+    assert_eq!(own, &Failure::new(race.info().clone(), own.error().clone()));
+    assert_eq!(failures.clone(), failures);
 }
 
 #[tokio::test(start_paused = true)]

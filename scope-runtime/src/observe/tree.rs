@@ -894,11 +894,13 @@ impl fmt::Display for TaskTree {
 /// Takes a snapshot of the live task tree (see [`TaskTree`]): what was created while tracking
 /// was on ([`track`]) and has not ended.
 ///
-/// A scope, service or `App` whose run has returned stays in it, [`TaskState::Finished`],
-/// until the value itself is dropped (a `Scope` still borrowed, an `App` still in scope): a
-/// check that nothing is left counts the nodes that are not finished, or drops the owners
-/// first. [`LeakCheck`](crate::testing::LeakCheck) counts only tasks (spawned children,
-/// service tasks and blocking children), which leave the tree as they end.
+/// A scope whose run has returned, or a service that was stopped, stays in it,
+/// [`TaskState::Finished`], while the value itself is alive (a `Scope` still borrowed, a
+/// `Service` still held, an `App` that adopted it still in scope), and leaves once it is
+/// dropped and what it holds has ended (on a multi-thread runtime, a moment after the drop:
+/// its tasks end on their workers). A check that nothing is left counts the nodes that are
+/// not finished; [`LeakCheck`](crate::testing::LeakCheck) counts only tasks (spawned
+/// children, service tasks and blocking children), and waits for them to end.
 ///
 /// It does not stop the world: it holds each of the registry's sixteen shard locks in turn,
 /// only long enough to clone out the pointers of up to 1,024 records at a time (a spawn or a

@@ -143,7 +143,8 @@ impl<T: TaskOutput<E>, E> BodyOutput<E> for T {
     message = "a `first_ok` race\'s body must end with `Ok(())` (or `()`), not `{Self}`",
     label = "the body\'s value is `{Self}`",
     note = "the body only starts the candidates: the race\'s value is the winner\'s, so end \
-            the body with `Ok(())` and return the value from a candidate"
+            the body with `Ok(())` and return the value from a candidate",
+    note = "its error type is the race\'s, `{E}`: a body\'s `?` converts other errors into it"
 )]
 pub trait RaceBodyOutput<E>: TaskOutput<E, Ok = ()> {}
 
