@@ -253,6 +253,68 @@ fn a_recorder_that_makes_a_scope_at_every_registration_does_not_recurse_for_good
     assert!((1..10_000).contains(&made), "{made} registrations");
 }
 
+/// A counter whose `Drop` makes a scope of a new name (an exporter that flushes a series in a
+/// scope of its own as the series goes).
+struct MakesAScopeAsItGoes(Arc<AtomicUsize>);
+
+impl CounterFn for MakesAScopeAsItGoes {
+    fn increment(&self, _: u64) {}
+    fn absolute(&self, _: u64) {}
+}
+
+impl Drop for MakesAScopeAsItGoes {
+    fn drop(&mut self) {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        drop(Scope::<Interrupted>::new(
+            Config::new().name(format!("flush-{n}")),
+        ));
+    }
+}
+
+struct FlushesAsSeriesGo(Arc<AtomicUsize>);
+
+impl Recorder for FlushesAsSeriesGo {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(MakesAScopeAsItGoes(Arc::clone(&self.0))))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+/// A handle whose `Drop` makes a scope: the handles a thread's cache lets go of (past its
+/// bound, or as the thread exits) made scopes whose handles, dropped in turn, made more, until
+/// the stack overflowed (probe113: mid-run past 1,024 names; at every thread's exit, once a
+/// single scope had been made). The scopes made while the cache lets go of handles record
+/// nothing.
+#[test]
+fn a_recorder_whose_handles_make_a_scope_as_they_go_does_not_recurse_for_good() {
+    let flushed = Arc::new(AtomicUsize::new(0));
+    let made = Arc::clone(&flushed);
+    // On a thread of its own, whose exit drops its cache.
+    std::thread::spawn(move || {
+        let recorder = FlushesAsSeriesGo(made);
+        metrics::with_local_recorder(&recorder, || {
+            for i in 0..1_500 {
+                drop(Scope::<Interrupted>::new(
+                    Config::new().name(format!("job-{i}")),
+                ));
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    let flushed = flushed.load(Ordering::SeqCst);
+    assert!(flushed > 0, "no handle was let go of");
+    assert!(flushed < 200_000, "{flushed} handles dropped");
+}
+
 /// A counter that adds to its entry in a shared table.
 struct Counted(Arc<AtomicUsize>);
 

@@ -117,9 +117,29 @@ mod on {
         /// How many registrations run on this thread, one inside the other (a recorder that
         /// makes a scope as it registers).
         static REGISTERING: Cell<u8> = const { Cell::new(0) };
+        /// The cache is letting go of handles (past its bound, or for a recorder replaced).
+        static LETTING_GO: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Drops handles the cache let go of. A handle's `Drop` is the recorder's code, which may
+    /// make a scope: such scopes record nothing (as those a registration makes, one level
+    /// down), since their handles, dropped in turn, would make more, without end.
+    fn let_go(handles: Option<ByLabel>) {
+        let Some(handles) = handles else {
+            return;
+        };
+        let before = LETTING_GO.try_with(|l| l.replace(true)).unwrap_or(true);
+        drop(handles);
+        let _ = LETTING_GO.try_with(|l| l.set(before));
     }
 
     fn handles(info: &TaskInfo) -> Arc<Handles> {
+        // The cache letting go of handles, or gone with its thread (whose exit drops the
+        // handles it held): a scope made by a handle's `Drop` records nothing.
+        let letting_go = LETTING_GO.try_with(Cell::get).unwrap_or(true);
+        if letting_go || CACHE.try_with(|_| ()).is_err() {
+            return Arc::new(Handles::register(&metrics::NoopRecorder, info));
+        }
         metrics::with_recorder(|recorder| {
             let address = std::ptr::from_ref(recorder).cast::<()>() as usize;
             let hash = hash_of(info);
@@ -139,7 +159,7 @@ mod on {
             });
             let found = match found {
                 Ok((found, stale)) => {
-                    drop(stale);
+                    let_go(stale);
                     found
                 }
                 Err(_) => None,
@@ -186,7 +206,7 @@ mod on {
                 .unwrap_or_else(|_| (Arc::clone(&h), None));
             // The handles let go of are dropped outside the cache's borrow: a handle's `Drop`
             // is the recorder's code, which may make a scope (and look here).
-            drop(full);
+            let_go(full);
             kept
         })
     }
