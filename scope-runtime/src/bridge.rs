@@ -223,14 +223,19 @@ fn link(cx: &Cx, token: &CancellationToken) {
         }),
         root: by_hand.then(|| cx.downgrade()),
     });
-    if by_hand {
-        cx.keep_link(Arc::clone(&watcher));
-        // The context's side: its cancel (by a handle; now, if it is cancelled already)
-        // cancels the token. The callback holds the token, not the link.
-        let token = token.clone();
-        drop(cx.on_cancel(move |_| token.cancel()));
+    if !by_hand {
+        watcher.poll(true);
+        return;
     }
+    cx.keep_link(Arc::clone(&watcher));
+    // The token's side first: a callback registered on a runtime without timers, for a
+    // deadline of the context's own, panics as it arms the deadline's alarm (as any wait on a
+    // deadline does there), after it is registered; the link is whole by then.
     watcher.poll(true);
+    // The context's side: its cancel (by a handle or its deadline; now, if it is cancelled
+    // already) cancels the token. The callback holds the token, not the link.
+    let token = token.clone();
+    drop(cx.on_cancel(move |_| token.cancel()));
 }
 
 /// Both sides of a link, polled with the watcher as the waker until one is cancelled.

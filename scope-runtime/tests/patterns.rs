@@ -2563,6 +2563,85 @@ mod bridge {
         assert!(cx.to_token().is_cancelled());
     }
 
+    fn timers() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A context's deadline is watched by one alarm per runtime, not one for good: an alarm
+    /// armed under a runtime that is idle (or gone) left a callback or a token made under
+    /// another unserved at the deadline (probe113).
+    #[test]
+    fn a_deadline_reaches_callbacks_and_tokens_made_under_a_second_runtime() {
+        for drop_first in [false, true] {
+            let first = timers();
+            let cx = first.block_on(async {
+                let cx = Cx::current().child_with_timeout(Duration::from_millis(50));
+                drop(cx.on_cancel(|_| {}));
+                cx
+            });
+            let second = timers();
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let token = second.block_on(async {
+                let r = ran.clone();
+                drop(cx.on_cancel(move |_| r.store(true, Ordering::SeqCst)));
+                cx.to_token()
+            });
+            drop(cx);
+            if drop_first {
+                drop(first);
+            }
+            let fired = second.block_on(async {
+                tokio::time::timeout(Duration::from_secs(2), token.cancelled())
+                    .await
+                    .is_ok()
+            });
+            assert!(fired, "the token was not cancelled at the deadline");
+            assert!(ran.load(Ordering::SeqCst), "the callback did not run");
+        }
+    }
+
+    /// A link made on a runtime without timers panics there, as any wait on a deadline does,
+    /// and leaves the context whole: its token is linked both ways, and a callback registered
+    /// later on a runtime with timers runs at the deadline (the context's alarm was left
+    /// marked armed, and the token unlinked from the context: probe113).
+    #[test]
+    fn a_link_that_panicked_on_a_runtime_without_timers_leaves_the_context_whole() {
+        let no_timers = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let cx = Cx::current().child_with_timeout(Duration::from_millis(50));
+        let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            no_timers.block_on(async { cx.to_token() })
+        }));
+        assert!(linked.is_err(), "timers are disabled: the link panics");
+        let token = cx.to_token();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r = ran.clone();
+        let rt = timers();
+        rt.block_on(async {
+            drop(cx.on_cancel(move |_| r.store(true, Ordering::SeqCst)));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "the callback did not run at the deadline"
+        );
+        assert!(token.is_cancelled());
+
+        // The token's side, after such a panic: its cancel reaches the context.
+        let cx = Cx::current().child_with_timeout(Duration::from_secs(3600));
+        let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            no_timers.block_on(async { cx.to_token() })
+        }));
+        assert!(linked.is_err());
+        cx.to_token().cancel();
+        assert_eq!(cx.cause(), Some(Cause::explicit(TOKEN_CANCELLED)));
+    }
+
     #[test]
     fn cancelling_the_context_cancels_its_token_and_the_context_keeps_the_cause() {
         let cx = Cx::root();

@@ -68,8 +68,10 @@ impl Cx {
     /// callback of the context with the deadline lets it go sooner, and so does the end of
     /// the last context below it that inherits the deadline and was linked to it by a
     /// callback or a wait of its own; such a context, while it lives, keeps it, and so does a
-    /// context that has had more than a few of them at once). Outside a runtime, a passed deadline is seen when something
-    /// checks the context. `f` is kept while its context lives: a context dropped without
+    /// context that has had more than a few of them at once). The timer is the runtime's
+    /// where `f` is registered: a callback registered under a second runtime is served by that
+    /// one's timer, whatever the first runtime does. Outside a runtime, a passed deadline is
+    /// seen when something checks the context. `f` is kept while its context lives: a context dropped without
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
     /// or any other context) does not keep it (a temporary `s.cx().child()` dropped before the
@@ -718,6 +720,9 @@ impl fmt::Debug for OnCancel {
 /// it, as without a runtime.
 pub(super) struct Alarm {
     wait: std::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
+    /// The runtime whose timer it waits on: a callback registered under another arms one of
+    /// its own there (that runtime may be idle, or gone, when the deadline comes).
+    runtime: tokio::runtime::Id,
 }
 
 impl Alarm {
@@ -725,12 +730,13 @@ impl Alarm {
         // A running scope's timer fires its context's deadline (with the scope's own rules
         // for a callback's panic), and with it every context that inherited that deadline.
         // One not run yet has no timer: an alarm watches until it runs.
-        if cx.node.deadline.is_none()
-            || cx.node.deadline_timed_by_a_running_scope()
-            || tokio::runtime::Handle::try_current().is_err()
-        {
+        if cx.node.deadline.is_none() || cx.node.deadline_timed_by_a_running_scope() {
             return;
         }
+        let Ok(here) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let here = here.id();
         // On the node whose deadline it is: firing it there reaches `cx` (linked by now, to
         // receive its cancel) and every other context that inherited it, and a context that
         // only inherits the deadline is not kept by an alarm (dropped uncancelled, it drops its
@@ -740,14 +746,20 @@ impl Alarm {
             node: cx.node.deadline_owner(),
         };
         let cx = &owner;
-        // One alarm per node: it fires every callback registered under it, so the next ones
-        // (a register-and-stop per operation on a long-lived context) need none of their own.
+        // One alarm per node and runtime: it fires every callback registered under it, so the
+        // next ones (a register-and-stop per operation on a long-lived context) need none of
+        // their own. One on another runtime (idle, or gone, when the deadline comes), or one
+        // whose first poll panicked (a runtime without timers), is replaced as the node's.
         // AcqRel: pairs with the store of a wait given up (below).
         if cx.node.alarmed.swap(true, Ordering::AcqRel) {
-            return;
+            let alarm = cx.node.inner.lock().alarm.as_ref().and_then(Weak::upgrade);
+            if alarm.is_some_and(|a| a.runtime == here) {
+                return;
+            }
         }
         let alarm = Arc::new(Alarm {
             wait: std::sync::Mutex::new(None),
+            runtime: here,
         });
         // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
         cx.node.inner.lock().alarm = Some(Arc::downgrade(&alarm));
@@ -852,6 +864,23 @@ impl Alarm {
     }
 }
 
+impl Alarm {
+    /// No longer the node's alarm: a callback registered from now on arms a new one, unless
+    /// one armed on another runtime since has taken its place (that one still serves).
+    fn let_go_of(self: &Arc<Self>, node: &Node) {
+        let mut inner = node.inner.lock();
+        let ours = inner
+            .alarm
+            .as_ref()
+            .is_none_or(|a| std::ptr::eq(a.as_ptr(), Arc::as_ptr(self)));
+        if ours {
+            inner.alarm = None;
+            // Release: pairs with the swap of `arm`.
+            node.alarmed.store(false, Ordering::Release);
+        }
+    }
+}
+
 fn lock_alarm<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -869,7 +898,7 @@ impl std::task::Wake for Alarm {
             // The scope the deadline came from has started its run since the alarm was armed:
             // its timer fires the deadline, with its rules for a callback's panic (the run's
             // start fired one passed already). A later callback needs no alarm either.
-            wait.cx().node.alarmed.store(false, Ordering::Release);
+            self.let_go_of(&wait.cx().node);
             drop_after_panic(wait);
             return;
         }
@@ -887,7 +916,7 @@ impl std::task::Wake for Alarm {
             // runtime arms a new one. A deadline that passes is still seen when something
             // checks the context.
             Ok(false) => {
-                wait.cx().node.alarmed.store(false, Ordering::Release);
+                self.let_go_of(&wait.cx().node);
                 drop_after_panic(wait);
             }
             Ok(true) => drop_after_panic(wait),
