@@ -62,8 +62,9 @@ impl Cx {
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
     /// does; a [`child`](Cx::child) you made lives until you cancel it or its parent ends
-    /// (below a [`Cx::root`] dropped uncancelled, for good: cancel a context of your own
-    /// when you are done with it, as Go's `defer cancel()` does). A context no parent cancels
+    /// (below a [`Cx::root`] dropped uncancelled, for good, and so below a context whose
+    /// deadline no timer will fire, its runtime shut down: cancel a context of your own when
+    /// you are done with it, as Go's `defer cancel()` does). A context no parent cancels
     /// (a [`Cx::root`], a child of the background context, the root
     /// [`from_token`](Cx::from_token) makes) is not kept by its link: the link goes with its
     /// last handle (its children's included), and the token, if you keep it, lives on
