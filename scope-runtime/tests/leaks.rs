@@ -627,6 +627,58 @@ fn a_stopped_on_cancel_lets_its_deadline_context_go() {
     });
 }
 
+/// Callbacks registered under two runtimes, then stopped: every runtime's alarm is let go,
+/// and the context with them (a second runtime's alarm took the first's place as the
+/// context's, and a stop let only that one go: the first kept the context until its deadline
+/// or its runtime's shutdown; probe114). A register-and-stop per operation alternating
+/// between two runtimes keeps nothing either (it armed an alarm per operation).
+#[test]
+fn callbacks_stopped_under_two_runtimes_let_their_deadline_context_go() {
+    struct Flag(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    static HELD: scope_runtime::Slot<Flag> = scope_runtime::Slot::new("HELD");
+    let _alone = alone();
+    let (a, b) = (runtime(false), runtime(false));
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cx = Cx::root()
+        .with_slot(&HELD, Flag(Arc::clone(&dropped)))
+        .child_with_timeout(Duration::from_secs(3600));
+    let on_a = a.block_on(async { cx.on_cancel(|_| {}) });
+    let on_b = b.block_on(async { cx.on_cancel(|_| {}) });
+    assert!(on_a.stop() && on_b.stop());
+    drop(cx);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "an alarm kept the context after every callback was stopped"
+    );
+
+    let long = parent_of_all().child_with_timeout(Duration::from_secs(3600));
+    let once = |rt: &tokio::runtime::Runtime| {
+        let h = rt.block_on(async { long.on_cancel(|_| {}) });
+        assert!(h.stop());
+    };
+    for _ in 0..N / 10 {
+        once(&a);
+        once(&b);
+    }
+    let before = live();
+    for _ in 0..N {
+        once(&a);
+        once(&b);
+    }
+    let after = live();
+    assert!(
+        after.0 - before.0 < SLACK_BLOCKS && after.1 - before.1 < SLACK_BYTES,
+        "{} blocks / {} bytes kept by {N} register-and-stops on each of two runtimes",
+        after.0 - before.0,
+        after.1 - before.1
+    );
+}
+
 #[test]
 fn a_stopped_callback_below_a_deadline_context_lets_it_go_with_the_context_below() {
     // The callback is on a context below the one with the deadline (a child, a merge): the

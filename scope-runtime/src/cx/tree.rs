@@ -59,8 +59,9 @@ pub(crate) struct Node {
     pub(super) background: bool,
     /// A scope's own context: while the scope runs, its timer fires the node's deadline.
     pub(super) scoped: bool,
-    /// An alarm (see `wait::Alarm`) watches the node's own deadline for its callbacks: one
-    /// per node, however many callbacks come and go.
+    /// An alarm (see `wait::Alarm`) may watch the node's own deadline for its callbacks: one
+    /// per node and runtime, however many callbacks come and go (set under the lock, with
+    /// `Inner::alarms`).
     pub(super) alarmed: AtomicBool,
     pub(super) deadline: Option<Arc<Deadline>>,
     pub(crate) slots: SlotTable,
@@ -89,9 +90,10 @@ pub(super) struct Inner {
     /// setting it allocates nothing, and a cancel that finds only the owner keeps its cause
     /// inline.
     pub(super) owner: Option<Weak<dyn Enclosing>>,
-    /// The alarm that watches this node's own deadline for callbacks, if one was armed (see
-    /// `wait::Alarm`): let go of when the last callback it served is stopped.
-    pub(super) alarm: Option<Weak<super::wait::Alarm>>,
+    /// The alarms that watch this node's own deadline for callbacks, one per runtime a
+    /// callback was registered under (see `wait::Alarm`), with that runtime: let go of when
+    /// the last callback they served is stopped.
+    pub(super) alarms: Vec<(tokio::runtime::Id, Weak<super::wait::Alarm>)>,
     /// The token linked to this context by its first `to_token` (every later call hands out
     /// a clone: one link per context, however many tokens are asked for).
     #[cfg(all(feature = "tokio-util", not(loom)))]

@@ -720,9 +720,6 @@ impl fmt::Debug for OnCancel {
 /// it, as without a runtime.
 pub(super) struct Alarm {
     wait: std::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
-    /// The runtime whose timer it waits on: a callback registered under another arms one of
-    /// its own there (that runtime may be idle, or gone, when the deadline comes).
-    runtime: tokio::runtime::Id,
 }
 
 impl Alarm {
@@ -748,21 +745,26 @@ impl Alarm {
         let cx = &owner;
         // One alarm per node and runtime: it fires every callback registered under it, so the
         // next ones (a register-and-stop per operation on a long-lived context) need none of
-        // their own. One on another runtime (idle, or gone, when the deadline comes), or one
-        // whose first poll panicked (a runtime without timers), is replaced as the node's.
-        // AcqRel: pairs with the store of a wait given up (below).
-        if cx.node.alarmed.swap(true, Ordering::AcqRel) {
-            let alarm = cx.node.inner.lock().alarm.as_ref().and_then(Weak::upgrade);
-            if alarm.is_some_and(|a| a.runtime == here) {
+        // their own. One on another runtime may never fire here (that runtime idle, or gone),
+        // so this runtime gets its own; one whose first poll panicked (a runtime without
+        // timers) is gone, and is not counted. Looked for and recorded under one lock: two
+        // threads registering at once arm one.
+        let alarm = {
+            let mut inner = cx.node.inner.lock();
+            // (A `Weak` dropped here runs no code of the alarm's.)
+            inner.alarms.retain(|(_, a)| a.strong_count() > 0);
+            if inner.alarms.iter().any(|(runtime, _)| *runtime == here) {
                 return;
             }
-        }
-        let alarm = Arc::new(Alarm {
-            wait: std::sync::Mutex::new(None),
-            runtime: here,
-        });
-        // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
-        cx.node.inner.lock().alarm = Some(Arc::downgrade(&alarm));
+            let alarm = Arc::new(Alarm {
+                wait: std::sync::Mutex::new(None),
+            });
+            // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
+            inner.alarms.push((here, Arc::downgrade(&alarm)));
+            // Release: pairs with the load of `unneeded`.
+            cx.node.alarmed.store(true, Ordering::Release);
+            alarm
+        };
         let mut wait = Box::pin(cx.clone().cancelled_owned());
         let waker = Waker::from(Arc::clone(&alarm));
         // A runtime without timers panics here, as a wait on a deadline does there; and a
@@ -787,13 +789,15 @@ impl Alarm {
     /// and lets the node's alarm go if nothing is left for it (see [`unneeded`](Self::unneeded)),
     /// with no lock held. The entry is the caller's to drop, outside the lock too.
     pub(super) fn remove_entry(node: &Arc<Node>, key: usize) -> Option<Entry> {
-        let (removed, alarm) = {
+        let (removed, alarms) = {
             let mut inner = node.inner.lock();
             let removed = inner.entries.remove(key);
             (removed, Alarm::unneeded(node, &mut inner))
         };
-        if let Some(alarm) = alarm {
-            alarm.disarm();
+        for (_, alarm) in alarms {
+            if let Some(alarm) = alarm.upgrade() {
+                alarm.disarm();
+            }
         }
         removed
     }
@@ -807,7 +811,7 @@ impl Alarm {
     /// looked through: a table keeps its room while it holds anything (the alarm's own wait,
     /// here), so a long-lived context's children, going one by one, would each look through
     /// all of it, under the lock; one that has held more keeps its alarm until the deadline.
-    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Option<Arc<Alarm>> {
+    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Vec<(tokio::runtime::Id, Weak<Alarm>)> {
         const LOOKED_THROUGH: usize = 8;
         if !node.alarmed.load(Ordering::Acquire)
             || inner.entries.slots() > LOOKED_THROUGH
@@ -816,13 +820,11 @@ impl Alarm {
                 .iter()
                 .any(|(_, e)| matches!(e, Entry::Callback(_) | Entry::Child(_)))
         {
-            return None;
+            return Vec::new();
         }
-        let alarm = inner.alarm.take()?.upgrade()?;
-        // A callback registered from now on arms a new one. Release: pairs with the swap of
-        // `arm`.
+        // Every runtime's: a callback registered from now on arms a new one.
         node.alarmed.store(false, Ordering::Release);
-        Some(alarm)
+        std::mem::take(&mut inner.alarms)
     }
 
     /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
@@ -865,17 +867,16 @@ impl Alarm {
 }
 
 impl Alarm {
-    /// No longer the node's alarm: a callback registered from now on arms a new one, unless
-    /// one armed on another runtime since has taken its place (that one still serves).
+    /// No longer one of the node's alarms: a callback registered from now on under its
+    /// runtime arms a new one (those of other runtimes still serve theirs).
     fn let_go_of(self: &Arc<Self>, node: &Node) {
         let mut inner = node.inner.lock();
-        let ours = inner
-            .alarm
-            .as_ref()
-            .is_none_or(|a| std::ptr::eq(a.as_ptr(), Arc::as_ptr(self)));
-        if ours {
-            inner.alarm = None;
-            // Release: pairs with the swap of `arm`.
+        // (A `Weak` dropped here runs no code of the alarm's.)
+        inner
+            .alarms
+            .retain(|(_, a)| !std::ptr::eq(a.as_ptr(), Arc::as_ptr(self)) && a.strong_count() > 0);
+        if inner.alarms.is_empty() {
+            // Release: pairs with the load of `unneeded`.
             node.alarmed.store(false, Ordering::Release);
         }
     }
