@@ -81,6 +81,9 @@ pub(crate) struct Deadline {
     pub(super) origin: Cow<'static, str>,
 }
 
+/// A node's deadline alarms, each with the runtime whose timer it waits on.
+pub(super) type Alarms = Vec<(tokio::runtime::Id, Weak<super::wait::Alarm>)>;
+
 #[derive(Default)]
 pub(super) struct Inner {
     pub(super) cause: CauseCell,
@@ -93,7 +96,8 @@ pub(super) struct Inner {
     /// The alarms that watch this node's own deadline for callbacks, one per runtime a
     /// callback was registered under (see `wait::Alarm`), with that runtime: let go of when
     /// the last callback they served is stopped.
-    pub(super) alarms: Vec<(tokio::runtime::Id, Weak<super::wait::Alarm>)>,
+    /// (Boxed: few contexts have one, and every node carries the field.)
+    pub(super) alarms: Option<Box<Alarms>>,
     /// The token linked to this context by its first `to_token` (every later call hands out
     /// a clone: one link per context, however many tokens are asked for).
     #[cfg(all(feature = "tokio-util", not(loom)))]

@@ -751,16 +751,17 @@ impl Alarm {
         // threads registering at once arm one.
         let alarm = {
             let mut inner = cx.node.inner.lock();
+            let alarms = inner.alarms.get_or_insert_with(Box::default);
             // (A `Weak` dropped here runs no code of the alarm's.)
-            inner.alarms.retain(|(_, a)| a.strong_count() > 0);
-            if inner.alarms.iter().any(|(runtime, _)| *runtime == here) {
+            alarms.retain(|(_, a)| a.strong_count() > 0);
+            if alarms.iter().any(|(runtime, _)| *runtime == here) {
                 return;
             }
             let alarm = Arc::new(Alarm {
                 wait: std::sync::Mutex::new(None),
             });
             // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
-            inner.alarms.push((here, Arc::downgrade(&alarm)));
+            alarms.push((here, Arc::downgrade(&alarm)));
             // Release: pairs with the load of `unneeded`.
             cx.node.alarmed.store(true, Ordering::Release);
             alarm
@@ -824,7 +825,11 @@ impl Alarm {
         }
         // Every runtime's: a callback registered from now on arms a new one.
         node.alarmed.store(false, Ordering::Release);
-        std::mem::take(&mut inner.alarms)
+        inner
+            .alarms
+            .take()
+            .map(|alarms| *alarms)
+            .unwrap_or_default()
     }
 
     /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
@@ -871,11 +876,15 @@ impl Alarm {
     /// runtime arms a new one (those of other runtimes still serve theirs).
     fn let_go_of(self: &Arc<Self>, node: &Node) {
         let mut inner = node.inner.lock();
-        // (A `Weak` dropped here runs no code of the alarm's.)
-        inner
-            .alarms
-            .retain(|(_, a)| !std::ptr::eq(a.as_ptr(), Arc::as_ptr(self)) && a.strong_count() > 0);
-        if inner.alarms.is_empty() {
+        let left = inner.alarms.as_mut().map_or(0, |alarms| {
+            // (A `Weak` dropped here runs no code of the alarm's.)
+            alarms.retain(|(_, a)| {
+                !std::ptr::eq(a.as_ptr(), Arc::as_ptr(self)) && a.strong_count() > 0
+            });
+            alarms.len()
+        });
+        if left == 0 {
+            inner.alarms = None;
             // Release: pairs with the load of `unneeded`.
             node.alarmed.store(false, Ordering::Release);
         }
