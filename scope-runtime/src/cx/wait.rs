@@ -61,7 +61,8 @@ impl Cx {
     ///
     /// A deadline counts: on a tokio runtime (with its timers enabled, as for tokio's own
     /// `sleep`: on one built without them, registering `f` on a context with a deadline
-    /// panics as creating a `sleep` does), `f` runs when the context's deadline passes,
+    /// panics as creating a `sleep` does, with `f` registered by then: it runs at the
+    /// context's cancel, or at the deadline if another runtime's timer watches it), `f` runs when the context's deadline passes,
     /// whether or not anything looks at the context then (the runtime's timer fires it, so the
     /// context is kept until its deadline or its cancel, as Go keeps a `WithTimeout` context
     /// until its timer fires or its `cancel` is called; [`stop`](OnCancel::stop)ping the last
