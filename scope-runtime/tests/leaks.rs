@@ -655,6 +655,23 @@ fn callbacks_stopped_under_two_runtimes_let_their_deadline_context_go() {
         dropped.load(Ordering::SeqCst),
         "an alarm kept the context after every callback was stopped"
     );
+    // Callbacks under six runtimes: each runtime's alarm holds a slot of the context's table,
+    // which counted against the few a stop looks through (probe115: kept with 5 runtimes).
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cx = Cx::root()
+        .with_slot(&HELD, Flag(Arc::clone(&dropped)))
+        .child_with_timeout(Duration::from_secs(3600));
+    let runtimes: Vec<_> = (0..6).map(|_| runtime(false)).collect();
+    let stops: Vec<_> = runtimes
+        .iter()
+        .map(|rt| rt.block_on(async { cx.on_cancel(|_| {}) }))
+        .collect();
+    assert!(stops.iter().all(scope_runtime::OnCancel::stop));
+    drop(cx);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "six runtimes' alarms kept the context after every callback was stopped"
+    );
 
     let long = parent_of_all().child_with_timeout(Duration::from_secs(3600));
     let once = |rt: &tokio::runtime::Runtime| {

@@ -815,8 +815,11 @@ impl Alarm {
     /// all of it, under the lock; one that has held more keeps its alarm until the deadline.
     fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Vec<(tokio::runtime::Id, Weak<Alarm>)> {
         const LOOKED_THROUGH: usize = 8;
+        // Each runtime's alarm holds a slot of its own (its wait): not counted against the
+        // callbacks' few.
+        let alarms = inner.alarms.as_ref().map_or(0, |alarms| alarms.len());
         if !node.alarmed.load(Ordering::Acquire)
-            || inner.entries.slots() > LOOKED_THROUGH
+            || inner.entries.slots() > LOOKED_THROUGH + alarms
             || inner
                 .entries
                 .iter()
