@@ -59,10 +59,6 @@ pub(crate) struct Node {
     pub(super) background: bool,
     /// A scope's own context: while the scope runs, its timer fires the node's deadline.
     pub(super) scoped: bool,
-    /// An alarm (see `wait::Alarm`) may watch the node's own deadline for its callbacks: one
-    /// per node and runtime, however many callbacks come and go (set under the lock, with
-    /// `Inner::alarms`).
-    pub(super) alarmed: AtomicBool,
     pub(super) deadline: Option<Arc<Deadline>>,
     pub(crate) slots: SlotTable,
     links: [Option<Link>; 2],
@@ -213,7 +209,6 @@ impl Node {
             linked: AtomicBool::new(linked),
             background: false,
             scoped,
-            alarmed: AtomicBool::new(false),
             deadline,
             slots,
             links,
@@ -228,7 +223,6 @@ impl Node {
             linked: AtomicBool::new(true),
             background: true,
             scoped: false,
-            alarmed: AtomicBool::new(false),
             deadline: None,
             slots: SlotTable::default(),
             links: [None, None],

@@ -763,8 +763,6 @@ impl Alarm {
             });
             // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
             alarms.push((here, Arc::downgrade(&alarm)));
-            // Release: pairs with the load of `unneeded`.
-            cx.node.alarmed.store(true, Ordering::Release);
             alarm
         };
         let mut wait = Box::pin(cx.clone().cancelled_owned());
@@ -794,7 +792,7 @@ impl Alarm {
         let (removed, alarms) = {
             let mut inner = node.inner.lock();
             let removed = inner.entries.remove(key);
-            (removed, Alarm::unneeded(node, &mut inner))
+            (removed, Alarm::unneeded(&mut inner))
         };
         for (_, alarm) in alarms {
             if let Some(alarm) = alarm.upgrade() {
@@ -804,7 +802,7 @@ impl Alarm {
         removed
     }
 
-    /// The alarm of `node` (whose lock the caller holds, as `inner`), taken if it watches its
+    /// The alarms of a node (its table, whose lock the caller holds), taken if they watch its
     /// own deadline for nothing now: no callback is left in its table, nor a linked child
     /// (whose callbacks may need it). It kept the context, its slots and its parents until
     /// the deadline, every callback stopped (a register-and-stop per request on contexts of
@@ -813,12 +811,12 @@ impl Alarm {
     /// looked through: a table keeps its room while it holds anything (the alarm's own wait,
     /// here), so a long-lived context's children, going one by one, would each look through
     /// all of it, under the lock; one that has held more keeps its alarm until the deadline.
-    fn unneeded(node: &Arc<Node>, inner: &mut Inner) -> Vec<(tokio::runtime::Id, Weak<Alarm>)> {
+    fn unneeded(inner: &mut Inner) -> Vec<(tokio::runtime::Id, Weak<Alarm>)> {
         const LOOKED_THROUGH: usize = 8;
         // Each runtime's alarm holds a slot of its own (its wait): not counted against the
         // callbacks' few.
         let alarms = inner.alarms.as_ref().map_or(0, |alarms| alarms.len());
-        if !node.alarmed.load(Ordering::Acquire)
+        if inner.alarms.is_none()
             || inner.entries.slots() > LOOKED_THROUGH + alarms
             || inner
                 .entries
@@ -828,7 +826,6 @@ impl Alarm {
             return Vec::new();
         }
         // Every runtime's: a callback registered from now on arms a new one.
-        node.alarmed.store(false, Ordering::Release);
         inner
             .alarms
             .take()
@@ -889,8 +886,6 @@ impl Alarm {
         });
         if left == 0 {
             inner.alarms = None;
-            // Release: pairs with the load of `unneeded`.
-            node.alarmed.store(false, Ordering::Release);
         }
     }
 }

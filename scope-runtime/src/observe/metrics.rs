@@ -134,10 +134,8 @@ mod on {
     }
 
     fn handles(info: &TaskInfo) -> Arc<Handles> {
-        // The cache letting go of handles, or gone with its thread (whose exit drops the
-        // handles it held): a scope made by a handle's `Drop` records nothing.
-        let letting_go = LETTING_GO.try_with(Cell::get).unwrap_or(true);
-        if letting_go || CACHE.try_with(|_| ()).is_err() {
+        // The cache letting go of handles: a scope made by a handle's `Drop` records nothing.
+        if LETTING_GO.try_with(Cell::get).unwrap_or(true) {
             return Arc::new(Handles::register(&metrics::NoopRecorder, info));
         }
         metrics::with_recorder(|recorder| {
@@ -162,7 +160,9 @@ mod on {
                     let_go(stale);
                     found
                 }
-                Err(_) => None,
+                // The cache is gone with its thread, whose exit drops the handles it held: a
+                // scope made by a handle's `Drop` records nothing, as above.
+                Err(_) => return Arc::new(Handles::register(&metrics::NoopRecorder, info)),
             };
             if let Some(h) = found {
                 return h;
