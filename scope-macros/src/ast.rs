@@ -182,7 +182,7 @@ impl ScopedFn {
         options: Options,
         owner: Option<&str>,
     ) -> ScopedFn {
-        let fn_name = sig.ident.to_string();
+        let fn_name = crate::lint::unraw(&sig.ident);
         let name = match owner {
             Some(ty) => format!("{ty}::{fn_name}"),
             None => fn_name,

@@ -50,7 +50,7 @@ fn build(
     let mut f = match Target::parse(input) {
         Target::Fn(f) => {
             // `name = main`, unquoted: the fn item is no name.
-            let own = [f.sig.ident.to_string()];
+            let own = [crate::lint::unraw(&f.sig.ident)];
             errors.extend(valid::fn_as_name(
                 &mut opts,
                 &valid::param_names(&f.sig),
@@ -326,7 +326,7 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         keys: Vec::new(),
     });
     let krate = opts.krate();
-    let name = f.sig.ident.to_string();
+    let name = crate::lint::unraw(&f.sig.ident);
     // The grace serves the application and the main scope: an expression is evaluated once,
     // before the runtime runs anything, and both read its value.
     let grace = format_ident!("__grace", span = Span::mixed_site());

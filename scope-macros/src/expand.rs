@@ -232,14 +232,11 @@ pub(crate) fn scope_body_then(
         .handle
         .as_ref()
         .map(|(name, _)| quote!(let #name = #scope;));
-    let run = format_ident!(
-        "{}",
-        if opts.policy() == PolicyKind::Supervise {
-            "run_all"
-        } else {
-            "run"
-        }
-    );
+    let run = if opts.policy() == PolicyKind::Supervise {
+        format_ident!("run_all")
+    } else {
+        format_ident!("run")
+    };
     // Spanned at the fn's return type: what the scope's error type lacks is reported there.
     let run_span = error_of.map_or_else(Span::call_site, |(_, s)| s);
     // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
@@ -306,12 +303,17 @@ pub(crate) fn scope_body_then(
         _ => body.to_token_stream(),
     };
     let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
-    let last = then(quote!(#run_call.await), &scope);
+    // The run's value is bound before it is handed on, not awaited in the block's tail: a
+    // crate moving to edition 2024 (`cargo fix --edition`) was warned at every use that the
+    // tail's temporary (the run's future) would be dropped before the scope, as it always was.
+    let ran = format_ident!("__ran", span = Span::mixed_site());
+    let last = then(quote!(#ran), &scope);
     quote! {
         let #owner #annotation = #krate::__private::#ty::#new(#config);
         let #scope = &#owner;
         #handle
         #prelude
+        let #ran = #run_call.await;
         #last
     }
 }
@@ -320,9 +322,9 @@ pub(crate) fn scope_body_then(
 /// without) is a `loop` that nothing breaks out of, a `return` with a value, `panic!`,
 /// `unreachable!`, `todo!` or `unimplemented!`, a call of `std::process::exit` or
 /// `std::process::abort` written with that path, a block whose value is, a `match` whose arms
-/// all are, or an `if` whose branches both are. (A bare `return;` gives `()`; another fn that
-/// returns `!` cannot be told from the syntax: such a body needs its `Ok(..)` type said, see
-/// docs/macros.md.)
+/// all are (an empty `match` too), or an `if` whose branches both are. (A bare `return;` gives
+/// `()`; another fn that returns `!` cannot be told from the syntax: such a body needs its
+/// `Ok(..)` type said, see docs/macros.md.)
 pub(crate) fn diverges(block: &syn::Block) -> bool {
     match block.stmts.last() {
         Some(syn::Stmt::Expr(last, _)) => expr_diverges(last),
@@ -349,7 +351,8 @@ fn expr_diverges(expr: &syn::Expr) -> bool {
         syn::Expr::Block(b) if b.label.is_none() => diverges(&b.block),
         syn::Expr::Macro(m) => diverging_macro(&m.mac),
         syn::Expr::Paren(p) => expr_diverges(&p.expr),
-        syn::Expr::Match(m) => !m.arms.is_empty() && m.arms.iter().all(|a| expr_diverges(&a.body)),
+        // `match x {}` (a value that cannot exist) diverges too.
+        syn::Expr::Match(m) => m.arms.iter().all(|a| expr_diverges(&a.body)),
         syn::Expr::If(i) => {
             diverges(&i.then_branch)
                 && i.else_branch
@@ -472,7 +475,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                     "`#[scoped]` is written twice: put every option in one `#[scoped(..)]`",
                 ));
             }
-            let own = [f.sig.ident.to_string()];
+            let own = [crate::lint::unraw(&f.sig.ident)];
             errors.extend(valid::stray_idents(
                 &mut opts,
                 &valid::param_names(&f.sig),
@@ -509,7 +512,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 .iter()
                 .flat_map(|(_, items)| items)
                 .filter_map(|item| match item {
-                    syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                    syn::Item::Fn(f) => Some(crate::lint::unraw(&f.sig.ident)),
                     _ => None,
                 })
                 .collect();
@@ -724,7 +727,7 @@ fn is_entry(attrs: &[syn::Attribute]) -> bool {
 
 fn type_name(ty: &syn::Type) -> Option<String> {
     match ty {
-        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        syn::Type::Path(p) => p.path.segments.last().map(|s| crate::lint::unraw(&s.ident)),
         _ => None,
     }
 }
@@ -1193,7 +1196,9 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                 let name_str = name.to_string();
                 let ty_span = ty.span();
                 let slot_ty = quote_spanned!(ty_span=> #krate::__private::Slot<#ty, #name>);
-                let init = quote_spanned!(ty_span=> #krate::__private::Slot::new(#name_str));
+                // The slot's name, as its events and errors say it: without an `r#`.
+                let plain = crate::lint::unraw(name);
+                let init = quote_spanned!(ty_span=> #krate::__private::Slot::new(#plain));
                 let key_doc = format!(
                     "The key of the slot [`{name_str}`](static@{name_str}), in the type namespace: \
                      what `Needs![{name_str}]` names."

@@ -1127,7 +1127,7 @@ impl Rewriter {
     /// where the name comes from (a reference parameter, a name declared outside the scope,
     /// a local of the scope's own body).
     fn borrow_message(&self, kind: SpawnKind, local: &Ident) -> String {
-        if self.refs.contains(&local.to_string()) {
+        if self.refs.contains(&crate::lint::unraw(local)) {
             format!(
                 "this `async` block uses `{local}`, a reference, but a child started \
                  with `{m}` runs as its own task, in parallel, and can keep nothing \
@@ -1138,7 +1138,7 @@ impl Rewriter {
                 m = kind.macro_name(),
                 in_place = kind.in_place().macro_name(),
             )
-        } else if self.outside.contains(&local.to_string()) {
+        } else if self.outside.contains(&crate::lint::unraw(local)) {
             format!(
                 "this `async` block borrows `{local}`, but a child started with `{m}` \
                  runs as its own task, in parallel, and must own what it uses\n\
@@ -1184,7 +1184,9 @@ impl Rewriter {
     fn handle_in_child(&self, kind: SpawnKind, fut: &Expr) -> Option<(String, Span)> {
         if let Some(used) = crate::valid::uses_any(fut, &self.names_of(is_handle_origin)) {
             let named = match &self.handle {
-                Some(handle) if used != handle => format!(" (`{handle}` under another name)"),
+                Some(handle) if crate::lint::unraw(&used) != *handle => {
+                    format!(" (`{handle}` under another name)")
+                }
                 _ => String::new(),
             };
             let msg = format!(

@@ -3180,3 +3180,86 @@ fn a_glob_or_a_cfg_silences_no_more_than_it_must() {
     let o = norm(&expand::scope(quote!(limt = 4)));
     assert!(o.contains("unknown option `limt`"), "{o}");
 }
+
+/// A case of a check: the attribute's options and the item, made with a name.
+type Case = fn(&Ident) -> (TokenStream, TokenStream);
+
+/// The expansion of `#[scoped(opts)]` on `f`, each made with `name` for the name a user wrote
+/// as `gen` or `r#gen` (edition 2024 reserves `gen`: `cargo fix --edition` renames each to
+/// `r#gen`).
+fn with_each_spelling(f: impl Fn(&Ident) -> (TokenStream, TokenStream)) -> [String; 2] {
+    [
+        Ident::new("gen", Span::call_site()),
+        Ident::new_raw("gen", Span::call_site()),
+    ]
+    .map(|name| {
+        let (opts, item) = f(&name);
+        norm(&expand::scoped(opts, item))
+    })
+}
+
+#[test]
+fn a_raw_name_is_the_same_name_to_every_check() {
+    // An outside tester's report (probe116): under its raw spelling a name escaped the
+    // borrow checks (rustc's E0597 or E0521 at the attribute instead), was "the handle under
+    // another name", and gave the scope the name `r#gen`.
+    let borrowed = "must own what it uses";
+    let reference = "a reference, but a child";
+    let cases: [(&str, Case); 4] = [
+        (borrowed, |n| {
+            (
+                TokenStream::new(),
+                quote!(async fn f(#n: Vec<u32>) -> R {
+                    let c = spawn!(async { Ok::<usize, Interrupted>(#n.len()) });
+                    Ok(())
+                }),
+            )
+        }),
+        (borrowed, |n| {
+            (
+                TokenStream::new(),
+                quote!(async fn f() -> R {
+                    let #n = vec![1u32];
+                    let c = spawn!(async { Ok::<usize, Interrupted>(#n.len()) });
+                    Ok(())
+                }),
+            )
+        }),
+        (reference, |n| {
+            (
+                TokenStream::new(),
+                quote!(async fn f(#n: &str) -> R {
+                    let c = spawn!(async move { Ok::<usize, Interrupted>(#n.len()) });
+                    Ok(())
+                }),
+            )
+        }),
+        ("the handle of the scope it is a child of,", |n| {
+            (
+                quote!(handle = #n),
+                quote!(
+                    async fn f() -> R {
+                        let c = spawn!(async move { Ok::<bool, Interrupted>(#n.is_closed()) });
+                        Ok(())
+                    }
+                ),
+            )
+        }),
+    ];
+    for (message, case) in cases {
+        let [plain, raw] = with_each_spelling(case);
+        assert_eq!(plain.matches(message).count(), 1, "{plain}");
+        assert_eq!(raw.matches(message).count(), 1, "{raw}");
+    }
+    // The scope's name is the fn's, without the `r#`.
+    let [plain, raw] = with_each_spelling(|n| {
+        (
+            TokenStream::new(),
+            quote!(async fn #n() -> R {
+                Ok(())
+            }),
+        )
+    });
+    assert!(plain.contains(". name (\"gen\")"), "{plain}");
+    assert!(raw.contains(". name (\"gen\")"), "{raw}");
+}

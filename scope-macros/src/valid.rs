@@ -47,7 +47,7 @@ pub(crate) fn options(opts: &Options, host: MacroKind) -> Vec<syn::Error> {
 /// scope instead.
 pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<syn::Error> {
     let (name, _) = opts.handle.as_ref()?;
-    let s = name.to_string();
+    let s = crate::lint::unraw(name);
     params.contains(&s).then(|| {
         syn::Error::new(
             name.span(),
@@ -85,7 +85,7 @@ pub(crate) fn fn_as_name(
     fns: &[String],
 ) -> Option<syn::Error> {
     let (value, _) = opts.name.as_ref()?;
-    let ident = stray_ident(value, params).filter(|i| fns.contains(&i.to_string()))?;
+    let ident = stray_ident(value, params).filter(|i| fns.contains(&crate::lint::unraw(i)))?;
     let error = syn::Error::new(
         ident.span(),
         format!(
@@ -120,7 +120,7 @@ fn stray_ident<'a>(value: &'a Expr, params: &[String]) -> Option<&'a Ident> {
         return None;
     }
     let ident = p.path.get_ident()?;
-    let s = ident.to_string();
+    let s = crate::lint::unraw(ident);
     let lower = s
         .chars()
         .next()
@@ -132,7 +132,7 @@ fn stray_ident<'a>(value: &'a Expr, params: &[String]) -> Option<&'a Ident> {
 pub(crate) fn pat_names(pat: &syn::Pat, out: &mut Vec<String>) {
     match pat {
         syn::Pat::Ident(p) => {
-            out.push(p.ident.to_string());
+            out.push(crate::lint::unraw(&p.ident));
             if let Some((_, sub)) = &p.subpat {
                 pat_names(sub, out);
             }
@@ -177,7 +177,7 @@ pub(crate) fn names_bound_in(block: &syn::Block) -> std::collections::HashSet<St
     struct Names(std::collections::HashSet<String>);
     impl<'a> Visit<'a> for Names {
         fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-            self.0.insert(p.ident.to_string());
+            self.0.insert(crate::lint::unraw(&p.ident));
             syn::visit::visit_pat_ident(self, p);
         }
         fn visit_item(&mut self, _: &'a syn::Item) {}
@@ -201,7 +201,7 @@ pub(crate) fn reference_param_names(sig: &syn::Signature) -> Vec<String> {
             // A `&'static` one may go into a spawned child as it is.
             syn::FnArg::Typed(t) => match (&*t.pat, &*t.ty) {
                 (syn::Pat::Ident(id), syn::Type::Reference(r)) if !is_static(r) => {
-                    Some(id.ident.to_string())
+                    Some(crate::lint::unraw(&id.ident))
                 }
                 _ => None,
             },
@@ -749,7 +749,7 @@ impl<'l> Find<'l> {
         let (None, Some(ident)) = (&p.qself, p.path.get_ident()) else {
             return;
         };
-        let name = ident.to_string();
+        let name = crate::lint::unraw(ident);
         if self.in_move == 0
             && self.gated == 0
             && self.locals.contains(&name)
@@ -805,7 +805,7 @@ impl<'l> Find<'l> {
         }
         if let Expr::Path(p) = e {
             if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-                let name = ident.to_string();
+                let name = crate::lint::unraw(ident);
                 // A name the block bound itself may be its own, not the outer one; the
                 // scopes of names are not followed, so it counts as moved all the same (in
                 // doubt, the check is silent).
@@ -829,7 +829,7 @@ impl<'a> Visit<'a> for Find<'_> {
         // taken by value, as an argument is. The macro cannot see the method's `self`, so it
         // goes by the names that consume by convention; any other is left to rustc too if it
         // is by value after all.
-        if consumes_receiver(&c.method.to_string()) {
+        if consumes_receiver(&crate::lint::unraw(&c.method)) {
             self.moved(&c.receiver);
         }
         syn::visit::visit_expr_method_call(self, c);
@@ -925,7 +925,7 @@ impl<'a> Visit<'a> for Find<'_> {
     // from outside. The scopes of names are not followed: in doubt the check stays
     // silent, and rustc still reports a real borrow ("does not live long enough").
     fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-        self.declared.push(p.ident.to_string());
+        self.declared.push(crate::lint::unraw(&p.ident));
         syn::visit::visit_pat_ident(self, p);
     }
     fn visit_local(&mut self, local: &'a syn::Local) {
@@ -1101,9 +1101,9 @@ pub(crate) fn block_item_names(block: &syn::Block) -> Vec<String> {
             continue;
         };
         match item {
-            syn::Item::Fn(f) => out.push(lint_name(&f.sig.ident)),
-            syn::Item::Const(c) => out.push(lint_name(&c.ident)),
-            syn::Item::Static(st) => out.push(lint_name(&st.ident)),
+            syn::Item::Fn(f) => out.push(crate::lint::unraw(&f.sig.ident)),
+            syn::Item::Const(c) => out.push(crate::lint::unraw(&c.ident)),
+            syn::Item::Static(st) => out.push(crate::lint::unraw(&st.ident)),
             syn::Item::Use(u) => use_names(&u.tree, &mut out),
             _ => {}
         }
@@ -1120,18 +1120,12 @@ fn hidden(declared: &[String], name: &str) -> bool {
 fn use_names(tree: &syn::UseTree, out: &mut Vec<String>) {
     match tree {
         syn::UseTree::Path(p) => use_names(&p.tree, out),
-        syn::UseTree::Name(n) if n.ident != "self" => out.push(lint_name(&n.ident)),
-        syn::UseTree::Rename(r) => out.push(lint_name(&r.rename)),
+        syn::UseTree::Name(n) if n.ident != "self" => out.push(crate::lint::unraw(&n.ident)),
+        syn::UseTree::Rename(r) => out.push(crate::lint::unraw(&r.rename)),
         syn::UseTree::Group(g) => g.items.iter().for_each(|t| use_names(t, out)),
         syn::UseTree::Glob(_) => out.push("*".to_owned()),
         syn::UseTree::Name(_) => {}
     }
-}
-
-/// A name as the lint compares it (without `r#`).
-fn lint_name(ident: &Ident) -> String {
-    let name = ident.to_string();
-    name.strip_prefix("r#").map_or(name.clone(), str::to_owned)
 }
 
 impl Find<'_> {
@@ -1166,8 +1160,7 @@ impl Find<'_> {
     /// Notes a use of `ident`, if it names one of the locals looked for (and not one the block
     /// bound itself).
     fn used(&mut self, ident: Ident) {
-        let name = ident.to_string();
-        let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+        let name = crate::lint::unraw(&ident);
         if self.locals.contains(&name) && !hidden(&self.declared, &name) {
             if self.in_move > 0 {
                 self.by_value.insert(name);
@@ -1291,7 +1284,7 @@ impl Find<'_> {
                 Expr::Assign(a) if i > string_at => {
                     if let Expr::Path(p) = &*a.left {
                         if let Some(name) = p.path.get_ident() {
-                            named.push(lint_name(name));
+                            named.push(crate::lint::unraw(name));
                         }
                     }
                     self.visit_expr(&a.right);
@@ -1368,7 +1361,7 @@ fn used_local(
     }
     // A `move` block owns whatever it names; one without `move` owns what it uses by value
     // (in doubt, silent: rustc still refuses a real borrow, `Copy` values included).
-    let owns = |ident: &Ident| !moved && find.by_value.contains(&ident.to_string());
+    let owns = |ident: &Ident| !moved && find.by_value.contains(&crate::lint::unraw(ident));
     find.found.into_iter().find(|ident| !owns(ident))
 }
 
@@ -1412,7 +1405,7 @@ pub(crate) fn uses_any(fut: &Expr, names: &std::collections::HashSet<String>) ->
 struct Bound(Vec<String>);
 impl<'a> Visit<'a> for Bound {
     fn visit_pat_ident(&mut self, p: &'a syn::PatIdent) {
-        self.0.push(p.ident.to_string());
+        self.0.push(crate::lint::unraw(&p.ident));
         syn::visit::visit_pat_ident(self, p);
     }
     fn visit_item(&mut self, _: &'a syn::Item) {}
@@ -1479,7 +1472,8 @@ impl<'a> Visit<'a> for Held<'_> {
             Expr::Path(_) | Expr::Reference(_) if self.calls > 1 => {}
             Expr::Field(field) if bare_name(&field.base).is_some() => {}
             Expr::Path(_) => {
-                self.found = bare_name(e).filter(|ident| self.names.contains(&ident.to_string()));
+                self.found =
+                    bare_name(e).filter(|ident| self.names.contains(&crate::lint::unraw(ident)));
             }
             _ => syn::visit::visit_expr(self, e),
         }

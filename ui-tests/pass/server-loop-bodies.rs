@@ -1,6 +1,6 @@
 // A body that never ends on its own (a server's accept loop) may use `?`: its value is the
 // fn's. A loop that something breaks out of is left as it is.
-use scope::{scoped, Interrupted};
+use scope::{scoped, spawn, Interrupted};
 
 #[scoped]
 async fn serve() -> Result<(), Interrupted> {
@@ -105,6 +105,34 @@ async fn supervised_statement() -> Result<u32, scope::Failures<Interrupted>> {
     todo!();
 }
 
+// A body that ends by matching a value that cannot exist (`match x {}`): a server child whose
+// handle's value cannot exist, taken with `?`, as a plain async fn may end (under edition 2024
+// a child that loops for ever gives such a handle, `Child<'_, Never>`). Refused before with
+// "type mismatch resolving `<! as BodyOutput<Interrupted>>::Ok == ()`" at the attribute.
+async fn serve_for_ever(stop_after: u32) -> Result<std::convert::Infallible, Interrupted> {
+    let mut n = 0;
+    loop {
+        n += 1;
+        if n > stop_after {
+            scope::Cx::current().cancel("server stopped");
+        }
+        scope::check()?;
+        tokio::task::yield_now().await;
+    }
+}
+
+#[scoped]
+async fn until_the_server_fails() -> Result<(), Interrupted> {
+    let server = spawn!(serve_for_ever(3));
+    match server.await? {}
+}
+
+#[scoped(policy = supervise)]
+async fn until_the_server_fails_supervised() -> Result<u8, scope::Failures<Interrupted>> {
+    let server = spawn!(serve_for_ever(0));
+    match server.await? {}
+}
+
 #[scope::main]
 async fn main() -> Result<(), Interrupted> {
     assert_eq!(early_or_panic(true).await?, 7);
@@ -117,6 +145,8 @@ async fn main() -> Result<(), Interrupted> {
     tx.send(()).unwrap();
     serve_until_told(rx).await?;
     assert_eq!(labelled().await?, 21);
+    assert!(until_the_server_fails().await.is_err());
+    assert!(until_the_server_fails_supervised().await.is_err());
     let _ = unfinished;
     let mut n = 0u32;
     loop {

@@ -11,14 +11,15 @@ async fn caller(words: &[&str]) -> Result<usize, AppError> {
             );
             let __scope = &scope;
             let s = __scope;
-            __scope
+            let __ran = __scope
                 .run(async {
                     let a = (__scope).spawn_in_place(async { Ok(words.len()) });
                     let b = (__scope).try_spawn_in_place(async { Ok(1) })?;
                     let _ = s.cx();
                     Ok(a.await? + b.await?)
                 })
-                .await
+                .await;
+            __ran
         }
     }
         .await

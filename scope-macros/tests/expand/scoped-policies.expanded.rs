@@ -8,7 +8,7 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
         ::scope::__private::Config::new().name("all_settled"),
     );
     let __scope = &scope;
-    __scope
+    let __ran = __scope
         .run_all(async {
             let __out: <Result<
                 (),
@@ -19,7 +19,8 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
             };
             __out
         })
-        .await
+        .await;
+    __ran
 }
 async fn fastest() -> Result<u32, Failures<AppError>> {
     let scope: ::scope::__private::Race<
@@ -32,10 +33,11 @@ async fn fastest() -> Result<u32, Failures<AppError>> {
         ::scope::__private::Config::new().name("fastest"),
     );
     let __scope = &scope;
-    __scope
+    let __ran = __scope
         .run(async {
             let _ = (__scope).spawn_in_place(mirror(1));
             let _ = (__scope).spawn_in_place(mirror(2));
         })
-        .await
+        .await;
+    __ran
 }

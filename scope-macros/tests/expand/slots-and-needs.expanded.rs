@@ -40,9 +40,10 @@ async fn middleware(
     );
     let __scope = &scope;
     let __provided = ::core::clone::Clone::clone(&cx).extend(__scope.cx(), &TENANT);
-    __scope
+    let __ran = __scope
         .run(async { handler(::core::clone::Clone::clone(&__provided).narrow()).await })
-        .await
+        .await;
+    __ran
 }
 async fn handler(
     cx: ::scope::__private::Provided<
@@ -62,10 +63,11 @@ async fn handler(
     );
     let __scope = &scope;
     let __provided = ::core::clone::Clone::clone(&cx);
-    __scope
+    let __ran = __scope
         .run(async {
             let __out: Result<String, AppError> = { Ok(cx.get(&TENANT).clone()) };
             __out
         })
-        .await
+        .await;
+    __ran
 }

@@ -67,6 +67,12 @@ pub enum InPlace {}
 /// `run` or `run_all`), as a panic in a stream adapter is its caller's. An item's panic is
 /// that item's, reported as a failure.
 ///
+/// `f` is a closure that returns a future (`|item| async move { .. }`), called once per item
+/// while earlier items still run. An async closure that captures (`async move |item| ..`) is
+/// not one: it lends its captures to each future it makes, so rustc refuses it ("async closure
+/// does not implement `FnMut` because it captures state from its environment"). Write
+/// `move |item| { let db = db.clone(); async move { .. } }`, each future owning what it uses.
+///
 /// # Examples
 ///
 /// ```

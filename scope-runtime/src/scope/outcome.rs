@@ -206,6 +206,12 @@ impl<T> HasOutput for fn() -> T {
 /// (Under edition 2024 such a future's output is `!`; under 2021 it falls back to `()`. Both
 /// are children.)
 ///
+/// Under edition 2024 its handle is a `Child<'_, Never>`: awaited, it gives
+/// `Result<Never, E>`, which is not a `Result<(), E>`. `Ok(server.await?)` in a body that
+/// returns `Result<(), E>` fails with "type mismatch resolving `<! as TaskOutput<..>>::Ok ==
+/// ()`" (under 2021, with "specify the types explicitly"); end the body with
+/// `match server.await? {}` (the value cannot exist), or write `server.await?;` and go on.
+///
 /// ```edition2024
 /// use std::time::Duration;
 /// use scope::{Config, Interrupted, Never, Scope};
