@@ -142,14 +142,20 @@ impl Proof {
     /// not seen, and `provided!()` then reports the ambiguity).
     fn without_rebound(&self, opts: &Options, krate: &TokenStream) -> Option<TokenStream> {
         let (bindings, _) = opts.slots.as_ref()?;
+        // Compared as paths without `r#` (`r#gen` is `gen`); a key that is not a plain path
+        // as written.
         let bound: Vec<String> = bindings
             .iter()
-            .map(|b| b.slot.to_token_stream().to_string())
+            .map(|b| crate::options::path_string(&b.slot))
             .collect();
+        let as_written = |k: &syn::Type| match k {
+            syn::Type::Path(p) if p.qself.is_none() => crate::options::path_string(&p.path),
+            other => other.to_token_stream().to_string(),
+        };
         let kept: Vec<&syn::Type> = self
             .keys
             .iter()
-            .filter(|k| !bound.contains(&k.to_token_stream().to_string()))
+            .filter(|k| !bound.contains(&as_written(k)))
             .collect();
         if kept.len() == self.keys.len() {
             return None;
@@ -169,19 +175,55 @@ impl Proof {
 /// let __scope = &scope;
 /// let s = __scope;                        // with a named handle
 /// let __provided = ..;                    // when the body uses `provided!()`
-/// __scope.run(async BODY).await
+/// return __scope.run(async BODY).await;
 /// ```
 ///
 /// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` enters with `new_local`
-/// (in-place children need not be `Send`); `error = E` states the scope's error type.
+/// (in-place children need not be `Send`); `error = E` states the scope's error type. `end`
+/// says whether the block is the body of a fn or an async block (it returns the run's value)
+/// or a value inside one.
 pub(crate) fn scope_body(
     opts: &Options,
     config: &TokenStream,
     body: &syn::Block,
     proof: Option<&Proof>,
     error_of: Option<(&syn::Type, Span)>,
+    end: End,
 ) -> TokenStream {
-    scope_body_then(opts, config, body, proof, error_of, |run, _| run)
+    scope_body_then(opts, config, body, proof, error_of, end, |run, _| run)
+}
+
+/// How the block a scope's body is expanded into ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// It is a fn's or an async block's body: it returns the run's value.
+    Return,
+    /// It is a value inside one (a fn that cannot carry the scope's result drops it).
+    Value,
+}
+
+/// The statements that await the run (`run_call`) and end the scope's block, its value handed
+/// to `then`. Not the block's tail: a crate moving to edition 2024 (`cargo fix --edition`)
+/// was warned at every use that a tail's temporary (the run's future) would be dropped before
+/// the scope, as it always was. A `return` keeps rustc's borrow errors for a handle that
+/// leaves with the value where they were (at the value that leaves, with its lifetime).
+fn end_with(
+    end: End,
+    run_call: &TokenStream,
+    scope: &proc_macro2::Ident,
+    then: impl FnOnce(TokenStream, &proc_macro2::Ident) -> TokenStream,
+) -> TokenStream {
+    match end {
+        End::Return => {
+            let last = then(quote!(#run_call.await), scope);
+            quote!(return #last;)
+        }
+        End::Value => {
+            let ran = format_ident!("__ran", span = Span::mixed_site());
+            let last = then(quote!(#ran), scope);
+            quote!(let #ran = #run_call.await; #last)
+        }
+    }
 }
 
 /// [`scope_body`] whose last expression, the awaited run, is handed to `then` with the name
@@ -192,6 +234,7 @@ pub(crate) fn scope_body_then(
     body: &syn::Block,
     proof: Option<&Proof>,
     error_of: Option<(&syn::Type, Span)>,
+    end: End,
     then: impl FnOnce(TokenStream, &proc_macro2::Ident) -> TokenStream,
 ) -> TokenStream {
     let krate = opts.krate();
@@ -303,17 +346,12 @@ pub(crate) fn scope_body_then(
         _ => body.to_token_stream(),
     };
     let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
-    // The run's value is bound before it is handed on, not awaited in the block's tail: a
-    // crate moving to edition 2024 (`cargo fix --edition`) was warned at every use that the
-    // tail's temporary (the run's future) would be dropped before the scope, as it always was.
-    let ran = format_ident!("__ran", span = Span::mixed_site());
-    let last = then(quote!(#ran), &scope);
+    let last = end_with(end, &run_call, &scope, then);
     quote! {
         let #owner #annotation = #krate::__private::#ty::#new(#config);
         let #scope = &#owner;
         #handle
         #prelude
-        let #ran = #run_call.await;
         #last
     }
 }
@@ -640,7 +678,12 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             param: needs.as_ref().map(|(p, _)| p.clone()),
             keys: needs.map(|(_, k)| k).unwrap_or_default(),
         });
-        let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
+        let end = if problems.unit {
+            End::Value
+        } else {
+            End::Return
+        };
+        let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None, end);
         inner.block = if problems.unit {
             // As for a plain fn that cannot carry the scope's result: the scope runs, and the
             // error about the return type is the only one.
@@ -664,7 +707,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         // The fn cannot carry the scope's result: run the scope (with its handle, its proof,
         // its options) and drop its result, so that the error about the return type is the
         // only one.
-        let scoped = scope_body(&opts, &config, &f.block, proof.as_ref(), None);
+        let scoped = scope_body(&opts, &config, &f.block, proof.as_ref(), None, End::Value);
         quote! {
             let _: #krate::__private::Result<_, #krate::__private::Interrupted> = { #scoped };
         }
@@ -675,6 +718,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             &f.block,
             proof.as_ref(),
             return_type(&f.sig),
+            End::Return,
         )
     };
     (f.sig, block_of(quote!({ #body })))
@@ -913,7 +957,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         param: outer_proof,
         keys: Vec::new(),
     });
-    let inner = scope_body(&options, &config, &body, proof.as_ref(), None);
+    let inner = scope_body(&options, &config, &body, proof.as_ref(), None, End::Return);
     let errors = errors_to_tokens(errors);
     quote! {
         {

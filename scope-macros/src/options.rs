@@ -764,7 +764,7 @@ pub(crate) fn path_string(path: &Path) -> String {
         if i > 0 {
             s.push_str("::");
         }
-        s.push_str(&seg.ident.to_string());
+        s.push_str(&crate::lint::unraw(&seg.ident));
     }
     s
 }

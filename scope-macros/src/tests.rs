@@ -3186,7 +3186,7 @@ type Case = fn(&Ident) -> (TokenStream, TokenStream);
 
 /// The expansion of `#[scoped(opts)]` on `f`, each made with `name` for the name a user wrote
 /// as `gen` or `r#gen` (edition 2024 reserves `gen`: `cargo fix --edition` renames each to
-/// `r#gen`).
+/// `r#gen`), the second with its `r#`s taken out: the two must be the same.
 fn with_each_spelling(f: impl Fn(&Ident) -> (TokenStream, TokenStream)) -> [String; 2] {
     [
         Ident::new("gen", Span::call_site()),
@@ -3194,7 +3194,7 @@ fn with_each_spelling(f: impl Fn(&Ident) -> (TokenStream, TokenStream)) -> [Stri
     ]
     .map(|name| {
         let (opts, item) = f(&name);
-        norm(&expand::scoped(opts, item))
+        norm(&expand::scoped(opts, item)).replace("r#", "")
     })
 }
 
@@ -3202,10 +3202,11 @@ fn with_each_spelling(f: impl Fn(&Ident) -> (TokenStream, TokenStream)) -> [Stri
 fn a_raw_name_is_the_same_name_to_every_check() {
     // An outside tester's report (probe116): under its raw spelling a name escaped the
     // borrow checks (rustc's E0597 or E0521 at the attribute instead), was "the handle under
-    // another name", and gave the scope the name `r#gen`.
+    // another name", and gave the scope the name `r#gen`; its review (probe118) found a slot
+    // bound again under the other spelling than its `Needs!` key, and a raw label.
     let borrowed = "must own what it uses";
     let reference = "a reference, but a child";
-    let cases: [(&str, Case); 4] = [
+    let cases: [(&str, Case); 6] = [
         (borrowed, |n| {
             (
                 TokenStream::new(),
@@ -3245,21 +3246,71 @@ fn a_raw_name_is_the_same_name_to_every_check() {
                 ),
             )
         }),
+        ("would hide the parameter `gen`", |n| {
+            (
+                quote!(handle = #n),
+                quote!(async fn f(#n: u8) -> R {
+                    Ok(())
+                }),
+            )
+        }),
+        (
+            "is the fn itself, not a name: to name the scope `gen`",
+            |n| {
+                (
+                    quote!(name = #n),
+                    quote!(async fn #n() -> R {
+                        Ok(())
+                    }),
+                )
+            },
+        ),
     ];
     for (message, case) in cases {
         let [plain, raw] = with_each_spelling(case);
         assert_eq!(plain.matches(message).count(), 1, "{plain}");
-        assert_eq!(raw.matches(message).count(), 1, "{raw}");
+        assert_eq!(raw, plain);
     }
-    // The scope's name is the fn's, without the `r#`.
-    let [plain, raw] = with_each_spelling(|n| {
-        (
-            TokenStream::new(),
-            quote!(async fn #n() -> R {
-                Ok(())
-            }),
-        )
-    });
-    assert!(plain.contains(". name (\"gen\")"), "{plain}");
-    assert!(raw.contains(". name (\"gen\")"), "{raw}");
+}
+
+#[test]
+fn a_raw_name_is_said_as_written_and_read_without_its_r() {
+    // A message says a name as it is written in the code, and a string without the `r#`.
+    let raw_case = |opts, item| norm(&expand::scoped(opts, item));
+    let gen = Ident::new_raw("gen", Span::call_site());
+    let out = raw_case(
+        quote!(handle = #gen),
+        quote!(async fn f(#gen: u8) -> R { Ok(()) }),
+    );
+    assert!(
+        out.contains("`handle = r#gen` would hide the parameter `r#gen`"),
+        "{out}"
+    );
+    let out = raw_case(quote!(name = #gen), quote!(async fn #gen() -> R { Ok(()) }));
+    assert!(out.contains("`r#gen` is the fn itself, not a name: to name the scope `gen`, quote it, `name = \\\"gen\\\"`"), "{out}");
+    // The scope's name is the fn's, without the `r#`; a slot required under one spelling and
+    // bound again under the other is one slot (the proof lists it once).
+    let out = norm(&expand::scoped(
+        TokenStream::new(),
+        quote!(async fn #gen() -> R { Ok(()) }),
+    ));
+    assert!(out.contains(". name (\"gen\")"), "{out}");
+    let out = norm(&expand::scoped(
+        quote!(slots(#gen = t)),
+        quote!(
+            async fn f(cx: Needs![REQUEST_ID, gen], t: String) -> R {
+                g(provided!()).await
+            }
+        ),
+    ));
+    assert!(
+        out.contains("Provided :: narrow :: < :: scope :: __private :: With < REQUEST_ID , :: scope :: __private :: Nil > , _ >"),
+        "{out}"
+    );
+    // A raw label is the label: a `break` to it stays in the `scope!` body.
+    let body: TokenStream = "{ 'r#gen: loop { break 'gen; } Ok::<(), Interrupted>(()) }"
+        .parse()
+        .unwrap();
+    let out = norm(&expand::scope(body));
+    assert!(!out.contains("would leave the `scope!` body"), "{out}");
 }

@@ -52,8 +52,8 @@ pub(crate) fn handle_hides_a_param(opts: &Options, params: &[String]) -> Option<
         syn::Error::new(
             name.span(),
             format!(
-                "`handle = {s}` would hide the parameter `{s}` in the body: give the scope's \
-                 handle another name"
+                "`handle = {name}` would hide the parameter `{name}` in the body: give the \
+                 scope's handle another name"
             ),
         )
     })
@@ -89,8 +89,9 @@ pub(crate) fn fn_as_name(
     let error = syn::Error::new(
         ident.span(),
         format!(
-            "`{ident}` is the fn itself, not a name: to name the scope `{ident}`, quote it, \
-             `name = \"{ident}\"` (or give a constant or a parameter)"
+            "`{ident}` is the fn itself, not a name: to name the scope `{plain}`, quote it, \
+             `name = \"{plain}\"` (or give a constant or a parameter)",
+            plain = crate::lint::unraw(ident),
         ),
     );
     opts.name = None;
@@ -1542,7 +1543,7 @@ struct Jumps {
 
 impl Jumps {
     fn inside(&mut self, label: Option<&syn::Label>, is_loop: bool, read: impl FnOnce(&mut Self)) {
-        let labelled = label.map(|l| self.labels.push(l.name.ident.to_string()));
+        let labelled = label.map(|l| self.labels.push(crate::lint::unraw(&l.name.ident)));
         self.loops += usize::from(is_loop);
         read(self);
         self.loops -= usize::from(is_loop);
@@ -1554,7 +1555,7 @@ impl Jumps {
     /// Whether the jump leaves the body; if so, its error is recorded.
     fn leaves(&mut self, what: &str, label: Option<&syn::Lifetime>, span: Span) -> bool {
         let leaves = match label {
-            Some(l) => !self.labels.contains(&l.ident.to_string()),
+            Some(l) => !self.labels.contains(&crate::lint::unraw(&l.ident)),
             None => self.loops == 0,
         };
         self.a_break_leaves |= leaves && what == "break";

@@ -27,34 +27,33 @@ fn main() -> Result<(), AppError> {
                         .shutdown_grace(::scope::__private::Duration::from_secs(5u64)),
                 );
                 let __scope = &scope;
-                let __ran = __scope
-                    .run(async {
-                        (&__body_error)
-                            .run::<
-                                _,
-                                <Result<(), AppError> as ::scope::ScopeResult>::Error,
-                            >(
-                                async {
-                                    let __out: Result<(), AppError> = {
-                                        let server = (__scope).spawn(serve());
-                                        server.await?;
-                                        Ok(())
-                                    };
-                                    __out
-                                },
-                                |__error| {
-                                    #[allow(unused_imports)]
-                                    use ::scope::__private::{
-                                        ViaBoxedError as _, ViaDisplay as _, ViaError as _,
-                                    };
-                                    (&::scope::__private::ErrorLine(__error)).line()
-                                },
-                            )
-                            .await
-                    })
-                    .await;
-                ::scope::__private::MainOutcome::of_scope(
-                        __ran,
+                return ::scope::__private::MainOutcome::of_scope(
+                        __scope
+                            .run(async {
+                                (&__body_error)
+                                    .run::<
+                                        _,
+                                        <Result<(), AppError> as ::scope::ScopeResult>::Error,
+                                    >(
+                                        async {
+                                            let __out: Result<(), AppError> = {
+                                                let server = (__scope).spawn(serve());
+                                                server.await?;
+                                                Ok(())
+                                            };
+                                            __out
+                                        },
+                                        |__error| {
+                                            #[allow(unused_imports)]
+                                            use ::scope::__private::{
+                                                ViaBoxedError as _, ViaDisplay as _, ViaError as _,
+                                            };
+                                            (&::scope::__private::ErrorLine(__error)).line()
+                                        },
+                                    )
+                                    .await
+                            })
+                            .await,
                         __scope,
                         |__error| {
                             #[allow(unused_imports)]
@@ -64,7 +63,7 @@ fn main() -> Result<(), AppError> {
                             (&::scope::__private::ErrorLine(__error)).line()
                         },
                     )
-                    .with_body_error(__body_error)
+                    .with_body_error(__body_error);
             },
         ),
     )

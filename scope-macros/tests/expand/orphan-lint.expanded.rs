@@ -8,7 +8,7 @@ async fn handler(set: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
         ::scope::__private::Config::new().name("handler"),
     );
     let __scope = &scope;
-    let __ran = __scope
+    return __scope
         .run(async {
             let __out: Result<(), AppError> = {
                 tokio::spawn(a());
@@ -19,7 +19,6 @@ async fn handler(set: &mut tokio::task::JoinSet<()>) -> Result<(), AppError> {
             __out
         })
         .await;
-    __ran
 }
 ::core::compile_error! {
     "`tokio::spawn` starts a task that this scope does not own: it could outlive the scope\nhelp: use `spawn!(future)` to start it as a child of this scope (or `spawn_in_place!(future)` if it borrows; if it is not `Send`, in a `local` scope)\nnote: if it must outlive the scope, hand it to an owner that drains it: `service.spawn(future)`, on a `scope::Service` made in `main`; if it really must run unowned, mark the statement `#[scope::allow_orphan]`"

@@ -11,7 +11,7 @@ async fn caller(words: &[&str]) -> Result<usize, AppError> {
             );
             let __scope = &scope;
             let s = __scope;
-            let __ran = __scope
+            return __scope
                 .run(async {
                     let a = (__scope).spawn_in_place(async { Ok(words.len()) });
                     let b = (__scope).try_spawn_in_place(async { Ok(1) })?;
@@ -19,7 +19,6 @@ async fn caller(words: &[&str]) -> Result<usize, AppError> {
                     Ok(a.await? + b.await?)
                 })
                 .await;
-            __ran
         }
     }
         .await

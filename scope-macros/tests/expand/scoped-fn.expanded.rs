@@ -11,7 +11,7 @@ async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, AppError> {
             .timeout(::scope::__private::Duration::from_secs(2u64)),
     );
     let __scope = &scope;
-    let __ran = __scope
+    return __scope
         .run(async {
             let __out: Result<Vec<User>, AppError> = {
                 let first = (__scope).spawn(fetch(ids[0]));
@@ -21,5 +21,4 @@ async fn fetch_all(ids: Vec<u32>) -> Result<Vec<User>, AppError> {
             __out
         })
         .await;
-    __ran
 }

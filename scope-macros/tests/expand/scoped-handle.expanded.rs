@@ -9,7 +9,7 @@ async fn bounded() -> Result<u8, AppError> {
     );
     let __scope = &scope;
     let s = __scope;
-    let __ran = __scope
+    return __scope
         .run(async {
             let __out: Result<u8, AppError> = {
                 let first = (__scope).try_spawn(async { Ok(1) })?;
@@ -22,5 +22,4 @@ async fn bounded() -> Result<u8, AppError> {
             __out
         })
         .await;
-    __ran
 }

@@ -11,7 +11,7 @@ impl Service {
                 .grace(::scope::__private::Duration::from_millis(100u64)),
         );
         let __scope = &scope;
-        let __ran = __scope
+        return __scope
             .run(async {
                 let __out: Result<Response, AppError> = {
                     let a = (__scope).spawn(backend(req));
@@ -20,7 +20,6 @@ impl Service {
                 __out
             })
             .await;
-        __ran
     }
     fn not_async(&self) {}
 }

@@ -8,7 +8,7 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
         ::scope::__private::Config::new().name("all_settled"),
     );
     let __scope = &scope;
-    let __ran = __scope
+    return __scope
         .run_all(async {
             let __out: <Result<
                 (),
@@ -20,7 +20,6 @@ async fn all_settled() -> Result<(), Failures<AppError>> {
             __out
         })
         .await;
-    __ran
 }
 async fn fastest() -> Result<u32, Failures<AppError>> {
     let scope: ::scope::__private::Race<
@@ -33,11 +32,10 @@ async fn fastest() -> Result<u32, Failures<AppError>> {
         ::scope::__private::Config::new().name("fastest"),
     );
     let __scope = &scope;
-    let __ran = __scope
+    return __scope
         .run(async {
             let _ = (__scope).spawn_in_place(mirror(1));
             let _ = (__scope).spawn_in_place(mirror(2));
         })
         .await;
-    __ran
 }

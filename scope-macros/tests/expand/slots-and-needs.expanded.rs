@@ -40,10 +40,9 @@ async fn middleware(
     );
     let __scope = &scope;
     let __provided = ::core::clone::Clone::clone(&cx).extend(__scope.cx(), &TENANT);
-    let __ran = __scope
+    return __scope
         .run(async { handler(::core::clone::Clone::clone(&__provided).narrow()).await })
         .await;
-    __ran
 }
 async fn handler(
     cx: ::scope::__private::Provided<
@@ -63,11 +62,10 @@ async fn handler(
     );
     let __scope = &scope;
     let __provided = ::core::clone::Clone::clone(&cx);
-    let __ran = __scope
+    return __scope
         .run(async {
             let __out: Result<String, AppError> = { Ok(cx.get(&TENANT).clone()) };
             __out
         })
         .await;
-    __ran
 }

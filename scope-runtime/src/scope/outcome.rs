@@ -209,8 +209,10 @@ impl<T> HasOutput for fn() -> T {
 /// Under edition 2024 its handle is a `Child<'_, Never>`: awaited, it gives
 /// `Result<Never, E>`, which is not a `Result<(), E>`. `Ok(server.await?)` in a body that
 /// returns `Result<(), E>` fails with "type mismatch resolving `<! as TaskOutput<..>>::Ok ==
-/// ()`" (under 2021, with "specify the types explicitly"); end the body with
-/// `match server.await? {}` (the value cannot exist), or write `server.await?;` and go on.
+/// ()`" (under 2021, with "specify the types explicitly"). A `#[scoped]` fn's body may end
+/// with `match server.await? {}` (the value cannot exist; the fn's return type says the
+/// body's). A `scope!` body has no return type to take its type from: write
+/// `server.await?;`, then the body's value (`Ok(())`).
 ///
 /// ```edition2024
 /// use std::time::Duration;
