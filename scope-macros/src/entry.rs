@@ -389,15 +389,7 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         &line,
     );
     let error_of = ret.as_ref().map(|(t, span)| (t, *span));
-    let inner = scope_body_then(
-        &opts,
-        &config,
-        &block,
-        proof.as_ref(),
-        error_of,
-        crate::expand::End::Return,
-        outcome,
-    );
+    let inner = scope_body_then(&opts, &config, &block, proof.as_ref(), error_of, outcome);
     let entry = quote!(#krate::__private::main_entry(#rt, #main_config, async {
         let #kept = #krate::__private::BodyError::new();
         #inner

@@ -146,10 +146,10 @@ impl Proof {
         // as written.
         let bound: Vec<String> = bindings
             .iter()
-            .map(|b| crate::options::path_string(&b.slot))
+            .map(|b| crate::options::path_key(&b.slot))
             .collect();
         let as_written = |k: &syn::Type| match k {
-            syn::Type::Path(p) if p.qself.is_none() => crate::options::path_string(&p.path),
+            syn::Type::Path(p) if p.qself.is_none() => crate::options::path_key(&p.path),
             other => other.to_token_stream().to_string(),
         };
         let kept: Vec<&syn::Type> = self
@@ -175,55 +175,27 @@ impl Proof {
 /// let __scope = &scope;
 /// let s = __scope;                        // with a named handle
 /// let __provided = ..;                    // when the body uses `provided!()`
-/// return __scope.run(async BODY).await;
+/// break __scope_end (__scope.run(async BODY).await);
 /// ```
 ///
+/// in a block labelled `__scope_end` (a name user code cannot reach). The run's value leaves
+/// by that `break`, not as the block's tail: a crate moving to edition 2024 (`cargo fix
+/// --edition`) was warned at every use that a tail's temporary (the run's future) would be
+/// dropped before the scope, as it always was. Not by a `return`, which would leave the fn
+/// past what another macro's expansion around the block does after it; and not by a `let`
+/// and its name, which turns rustc's error for a handle that leaves with the value into one
+/// at the attribute (E0515) rather than at the value (E0716).
+///
 /// `supervise` calls `run_all`; `first_ok` uses `Race`; `local` enters with `new_local`
-/// (in-place children need not be `Send`); `error = E` states the scope's error type. `end`
-/// says whether the block is the body of a fn or an async block (it returns the run's value)
-/// or a value inside one.
+/// (in-place children need not be `Send`); `error = E` states the scope's error type.
 pub(crate) fn scope_body(
     opts: &Options,
     config: &TokenStream,
     body: &syn::Block,
     proof: Option<&Proof>,
     error_of: Option<(&syn::Type, Span)>,
-    end: End,
 ) -> TokenStream {
-    scope_body_then(opts, config, body, proof, error_of, end, |run, _| run)
-}
-
-/// How the block a scope's body is expanded into ends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
-    /// It is a fn's or an async block's body: it returns the run's value.
-    Return,
-    /// It is a value inside one (a fn that cannot carry the scope's result drops it).
-    Value,
-}
-
-/// The statements that await the run (`run_call`) and end the scope's block, its value handed
-/// to `then`. Not the block's tail: a crate moving to edition 2024 (`cargo fix --edition`)
-/// was warned at every use that a tail's temporary (the run's future) would be dropped before
-/// the scope, as it always was. A `return` keeps rustc's borrow errors for a handle that
-/// leaves with the value where they were (at the value that leaves, with its lifetime).
-fn end_with(
-    end: End,
-    run_call: &TokenStream,
-    scope: &proc_macro2::Ident,
-    then: impl FnOnce(TokenStream, &proc_macro2::Ident) -> TokenStream,
-) -> TokenStream {
-    match end {
-        End::Return => {
-            let last = then(quote!(#run_call.await), scope);
-            quote!(return #last;)
-        }
-        End::Value => {
-            let ran = format_ident!("__ran", span = Span::mixed_site());
-            let last = then(quote!(#ran), scope);
-            quote!(let #ran = #run_call.await; #last)
-        }
-    }
+    scope_body_then(opts, config, body, proof, error_of, |run, _| run)
 }
 
 /// [`scope_body`] whose last expression, the awaited run, is handed to `then` with the name
@@ -234,7 +206,6 @@ pub(crate) fn scope_body_then(
     body: &syn::Block,
     proof: Option<&Proof>,
     error_of: Option<(&syn::Type, Span)>,
-    end: End,
     then: impl FnOnce(TokenStream, &proc_macro2::Ident) -> TokenStream,
 ) -> TokenStream {
     let krate = opts.krate();
@@ -346,13 +317,16 @@ pub(crate) fn scope_body_then(
         _ => body.to_token_stream(),
     };
     let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
-    let last = end_with(end, &run_call, &scope, then);
+    let last = then(quote!(#run_call.await), &scope);
+    let end = syn::Lifetime::new("'__scope_end", Span::mixed_site());
     quote! {
-        let #owner #annotation = #krate::__private::#ty::#new(#config);
-        let #scope = &#owner;
-        #handle
-        #prelude
-        #last
+        #end: {
+            let #owner #annotation = #krate::__private::#ty::#new(#config);
+            let #scope = &#owner;
+            #handle
+            #prelude
+            break #end (#last);
+        }
     }
 }
 
@@ -678,12 +652,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             param: needs.as_ref().map(|(p, _)| p.clone()),
             keys: needs.map(|(_, k)| k).unwrap_or_default(),
         });
-        let end = if problems.unit {
-            End::Value
-        } else {
-            End::Return
-        };
-        let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None, end);
+        let scoped = scope_body(&opts, &config, &body, proof.as_ref(), None);
         inner.block = if problems.unit {
             // As for a plain fn that cannot carry the scope's result: the scope runs, and the
             // error about the return type is the only one.
@@ -707,7 +676,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         // The fn cannot carry the scope's result: run the scope (with its handle, its proof,
         // its options) and drop its result, so that the error about the return type is the
         // only one.
-        let scoped = scope_body(&opts, &config, &f.block, proof.as_ref(), None, End::Value);
+        let scoped = scope_body(&opts, &config, &f.block, proof.as_ref(), None);
         quote! {
             let _: #krate::__private::Result<_, #krate::__private::Interrupted> = { #scoped };
         }
@@ -718,7 +687,6 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             &f.block,
             proof.as_ref(),
             return_type(&f.sig),
-            End::Return,
         )
     };
     (f.sig, block_of(quote!({ #body })))
@@ -957,7 +925,7 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         param: outer_proof,
         keys: Vec::new(),
     });
-    let inner = scope_body(&options, &config, &body, proof.as_ref(), None, End::Return);
+    let inner = scope_body(&options, &config, &body, proof.as_ref(), None);
     let errors = errors_to_tokens(errors);
     quote! {
         {

@@ -728,7 +728,7 @@ fn parse_slots(input: ParseStream<'_>) -> syn::Result<Vec<SlotBinding>> {
         let value: Expr = input.parse()?;
         if let Some(previous) = bindings
             .iter()
-            .find(|b| path_string(&b.slot) == path_string(&slot))
+            .find(|b| path_key(&b.slot) == path_key(&slot))
         {
             let e = syn::Error::new_spanned(
                 &slot,
@@ -755,7 +755,17 @@ fn parse_slots(input: ParseStream<'_>) -> syn::Result<Vec<SlotBinding>> {
     }
 }
 
+/// A path as written (`r#type` keeps its `r#`), for messages.
 pub(crate) fn path_string(path: &Path) -> String {
+    path_with(path, syn::Ident::to_string)
+}
+
+/// A path as it is compared: each segment without its `r#` (`r#gen` is `gen`).
+pub(crate) fn path_key(path: &Path) -> String {
+    path_with(path, crate::lint::unraw)
+}
+
+fn path_with(path: &Path, segment: impl Fn(&syn::Ident) -> String) -> String {
     let mut s = String::new();
     if path.leading_colon.is_some() {
         s.push_str("::");
@@ -764,7 +774,7 @@ pub(crate) fn path_string(path: &Path) -> String {
         if i > 0 {
             s.push_str("::");
         }
-        s.push_str(&crate::lint::unraw(&seg.ident));
+        s.push_str(&segment(&seg.ident));
     }
     s
 }

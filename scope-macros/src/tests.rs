@@ -20,7 +20,7 @@ fn scope_expansion_shape() {
         a.await
     })));
     assert!(out.contains(
-        "async { let scope = :: scope :: __private :: Scope :: new (:: scope :: __private :: Config :: new () . limit (2usize)) ; let __scope = & scope ;"
+        "async { '__scope_end : { let scope = :: scope :: __private :: Scope :: new (:: scope :: __private :: Config :: new () . limit (2usize)) ; let __scope = & scope ;"
     ), "{out}");
     assert!(out.contains("spawn ! (@ scope __scope , work ())"), "{out}");
     assert!(out.contains("__scope . run (async {"), "{out}");
@@ -3313,4 +3313,110 @@ fn a_raw_name_is_said_as_written_and_read_without_its_r() {
         .unwrap();
     let out = norm(&expand::scope(body));
     assert!(!out.contains("would leave the `scope!` body"), "{out}");
+}
+
+/// The `return`s of a block that leave the fn it is in (not those of an async block, a closure
+/// or an item inside it).
+fn returns_out_of(block: &syn::Block) -> usize {
+    struct Returns(usize);
+    impl<'a> syn::visit::Visit<'a> for Returns {
+        fn visit_expr_return(&mut self, r: &'a syn::ExprReturn) {
+            self.0 += 1;
+            syn::visit::visit_expr_return(self, r);
+        }
+        fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+        fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let mut returns = Returns(0);
+    syn::visit::Visit::visit_block(&mut returns, block);
+    returns.0
+}
+
+#[test]
+fn a_scoped_fns_body_ends_as_a_value_that_another_macro_may_wrap() {
+    // An outside tester's report (probe119): the body ended with `return ..;`, so an
+    // attribute that expands after `#[scoped]` (below it, or on a method of a `#[scoped]`
+    // `impl` or `mod`) and wraps the body as a value (`let r = BODY; commit(&r); r`) never
+    // ran its step after the body. The scope's value leaves its own labelled block instead.
+    for (opts, item) in [
+        (
+            TokenStream::new(),
+            quote!(
+                async fn f(id: u32) -> Result<u32, E> {
+                    let c = spawn!(g(id));
+                    Ok(c.await?)
+                }
+            ),
+        ),
+        (
+            quote!(policy = supervise),
+            quote!(
+                async fn f() -> Result<u32, Failures<E>> {
+                    Ok(1)
+                }
+            ),
+        ),
+        (
+            quote!(policy = first_ok),
+            quote!(
+                async fn f() -> Result<u32, Failures<E>> {
+                    spawn!(g(1));
+                    Ok(())
+                }
+            ),
+        ),
+        // A body that never ends, whose type the macro says for it (its own `return` is
+        // inside the body's async block).
+        (
+            TokenStream::new(),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    loop {
+                        scope::check()?;
+                    }
+                }
+            ),
+        ),
+    ] {
+        let out = expand::scoped(opts, item);
+        let f: syn::ItemFn = syn::parse2(out.clone()).unwrap();
+        assert_eq!(returns_out_of(&f.block), 0, "{out}");
+        assert!(norm(&out).contains("break '__scope_end"), "{out}");
+    }
+    let out = entry::main(
+        TokenStream::new(),
+        quote!(
+            async fn main() -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    let f: syn::ItemFn = syn::parse2(out.clone()).unwrap();
+    assert_eq!(returns_out_of(&f.block), 0, "{out}");
+}
+
+#[test]
+fn a_slot_is_said_as_written_in_messages() {
+    // The review of the raw names (probe119): a slot's messages dropped its `r#`, and said a
+    // name that cannot be written (`type = value`).
+    let ty = Ident::new_raw("type", Span::call_site());
+    let out = norm(&expand::scoped(
+        quote!(slots(#ty)),
+        quote!(
+            async fn f() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("`r#type = value`"), "{out}");
+    let out = norm(&expand::scoped(
+        quote!(slots(#ty = 1, r#type = 2)),
+        quote!(
+            async fn f() -> R {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(out.contains("slot `r#type` is bound twice"), "{out}");
 }

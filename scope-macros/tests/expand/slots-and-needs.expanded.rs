@@ -30,19 +30,23 @@ async fn middleware(
         ::scope::__private::With<REQUEST_ID, ::scope::__private::Nil>,
     >,
 ) -> Result<String, AppError> {
-    let scope: ::scope::__private::Scope<
-        '_,
-        '_,
-        <Result<String, AppError> as ::scope::ScopeResult>::Error,
-        ::scope::__private::Sendable,
-    > = ::scope::__private::Scope::new(
-        ::scope::__private::Config::new().name("middleware").bind(&TENANT, t),
-    );
-    let __scope = &scope;
-    let __provided = ::core::clone::Clone::clone(&cx).extend(__scope.cx(), &TENANT);
-    return __scope
-        .run(async { handler(::core::clone::Clone::clone(&__provided).narrow()).await })
-        .await;
+    '__scope_end: {
+        let scope: ::scope::__private::Scope<
+            '_,
+            '_,
+            <Result<String, AppError> as ::scope::ScopeResult>::Error,
+            ::scope::__private::Sendable,
+        > = ::scope::__private::Scope::new(
+            ::scope::__private::Config::new().name("middleware").bind(&TENANT, t),
+        );
+        let __scope = &scope;
+        let __provided = ::core::clone::Clone::clone(&cx).extend(__scope.cx(), &TENANT);
+        break '__scope_end (__scope
+            .run(async {
+                handler(::core::clone::Clone::clone(&__provided).narrow()).await
+            })
+            .await);
+    }
 }
 async fn handler(
     cx: ::scope::__private::Provided<
@@ -52,20 +56,22 @@ async fn handler(
         >,
     >,
 ) -> Result<String, AppError> {
-    let scope: ::scope::__private::Scope<
-        '_,
-        '_,
-        <Result<String, AppError> as ::scope::ScopeResult>::Error,
-        ::scope::__private::Sendable,
-    > = ::scope::__private::Scope::new(
-        ::scope::__private::Config::new().name("handler"),
-    );
-    let __scope = &scope;
-    let __provided = ::core::clone::Clone::clone(&cx);
-    return __scope
-        .run(async {
-            let __out: Result<String, AppError> = { Ok(cx.get(&TENANT).clone()) };
-            __out
-        })
-        .await;
+    '__scope_end: {
+        let scope: ::scope::__private::Scope<
+            '_,
+            '_,
+            <Result<String, AppError> as ::scope::ScopeResult>::Error,
+            ::scope::__private::Sendable,
+        > = ::scope::__private::Scope::new(
+            ::scope::__private::Config::new().name("handler"),
+        );
+        let __scope = &scope;
+        let __provided = ::core::clone::Clone::clone(&cx);
+        break '__scope_end (__scope
+            .run(async {
+                let __out: Result<String, AppError> = { Ok(cx.get(&TENANT).clone()) };
+                __out
+            })
+            .await);
+    }
 }
