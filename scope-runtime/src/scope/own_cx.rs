@@ -5,10 +5,12 @@
 //! ([`Child::cx`](crate::Child::cx), a cancel of that child alone). Whoever is first creates
 //! it here, keyed by the child's id, and every later asker gets the same node. The registry
 //! holds the nodes weakly: a node lives as long as the child, the handle or anyone else keeps
-//! it, and dead entries are swept as new ones arrive (so the table stays proportional to the
-//! live nodes). A node the child's task did not make itself is also kept strongly until the
-//! task takes it (its next poll) or ends: a handle that cancels its child and is dropped at
-//! once must not take the cancel with it.
+//! it, and dead entries are swept as new ones arrive: when the table has doubled since the
+//! last sweep. So it stays proportional to the most nodes live at a sweep, not to those live
+//! now: after a burst, the burst's dead entries (each keeping its node's allocation, about
+//! 290 B) stay until about as many new nodes have been made. A node the child's task did not
+//! make itself is also kept strongly until the task takes it (its next poll) or ends: a
+//! handle that cancels its child and is dropped at once must not take the cancel with it.
 //!
 //! A node created by the handle must reach the child's task: the registry's epoch counts
 //! those, and a child that has no node of its own looks it up only when the epoch moved since

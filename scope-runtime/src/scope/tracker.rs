@@ -721,7 +721,9 @@ impl Tracker {
             let mut r = tracker.registry.lock();
             // Keep the lists proportional to the live tasks: drop finished ones now and then,
             // each list at any registration (a scope that had a burst of blocking jobs and
-            // then spawns only tasks does not keep the ended jobs, with their closures).
+            // then spawns only tasks does not keep the ended jobs, with their closures). Up to
+            // the bound's finished handles stay between two: each keeps its task's cell, and
+            // that its runtime's handle (a runtime dropped meanwhile is kept until then).
             let bound = (2 * tracker.units()).max(64);
             if r.aborts.len() >= bound {
                 r.aborts.retain(|h| !h.is_finished());
