@@ -975,6 +975,54 @@ mod supervisor {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_failure_exactly_one_window_after_the_oldest_counts_in_that_window() {
+        // Failures at 0, 600 and 1,200 ms: three within the 1.2 s from the first to the
+        // last, ends included (as Erlang/OTP counts them), against 2 allowed. The third is
+        // a give-up, not a restart that a window open at its far end would allow.
+        let start = Instant::now();
+        let app = Cx::root();
+        let stopper = app.clone();
+        let starts = Arc::default();
+        let supervisor = Supervisor::new(Config::new().parent(app))
+            .backoff(Backoff::new(ms(600), ms(600)))
+            .intensity(2, ms(1_200))
+            .child("flaky", Restart::Transient, always_failing(&starts));
+        let stop = tokio::spawn(async move {
+            sleep(Duration::from_secs(10)).await;
+            stopper.cancel("enough");
+        });
+        let out = supervisor.run().await;
+        stop.abort();
+        assert!(matches!(out, Err(AppError::Boom(3))), "{out:?}");
+        assert_eq!(start.elapsed(), ms(1_200));
+        assert_eq!(offsets(start, &starts), [0, 600, 1_200]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_window_holds_no_failures_even_at_one_instant() {
+        // Every failure at the same instant (a zero backoff on the paused clock): a zero
+        // window holds none of them, so the supervisor never gives up.
+        let app = Cx::root();
+        let stopper = app.clone();
+        let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let seen = Arc::clone(&starts);
+        let supervisor = Supervisor::new(Config::new().parent(app))
+            .backoff(Backoff::new(Duration::ZERO, Duration::ZERO))
+            .intensity(1, Duration::ZERO)
+            .child("flaky", Restart::Transient, move || {
+                let mut runs = seen.lock().unwrap();
+                runs.push(Instant::now());
+                if runs.len() == 50 {
+                    stopper.cancel("enough");
+                }
+                async { Err::<(), _>(AppError::Boom(1)) }
+            });
+        let out = supervisor.run().await;
+        assert!(stopped(&out), "{out:?}");
+        assert!(starts.lock().unwrap().len() >= 50);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_long_crash_loop_restarts_at_the_capped_rate_and_stays_bounded() {
         let start = Instant::now();
         let app = common::cancelled_after(Duration::from_secs(60), "shutdown");

@@ -70,6 +70,11 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 ///   cannot beat (on a loaded machine, the scheduler may still wake it later than that). A
 ///   zero backoff does not sleep, and retries up to the deadline itself.
 ///
+/// A panic in an attempt is not an error: it is not caught and not retried, but goes up as
+/// any panic does (in a child, its scope reports it as
+/// [`Panicked`](crate::Interrupted::Panicked)). A [`Supervisor`](crate::Supervisor) is what
+/// restarts after a panic.
+///
 /// Both of the last two are [`Interrupted`] converted into the operation's error type `E`
 /// (the same bound as a scope's error type), so they are typed: `DeadlineExceeded` names
 /// whose deadline it was. The deadline's early answer comes before the deadline has passed,

@@ -185,10 +185,11 @@ struct Spec<E> {
 ///   timer (it works outside a tokio runtime too); a non-zero backoff sleeps on tokio's
 ///   timer, so it needs a runtime with one.
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
-///   (default 5 in 60 s). The failure beyond that makes the supervisor give up: it cancels
-///   the other children (before [`on_event`](Supervisor::on_event) hears of it), waits for
-///   them (their grace), and returns that failure's error, whatever cancel comes meanwhile
-///   (an `on_event` that takes the application down with it, a shutdown). The
+///   (default 5 in 60 s), its ends included, as OTP counts them (failures at 0, 0.1 and 1 s
+///   are three within a window of 1 s). The failure beyond that makes the supervisor give
+///   up: it cancels the other children (before [`on_event`](Supervisor::on_event) hears of
+///   it), waits for them (their grace), and returns that failure's error, whatever cancel
+///   comes meanwhile (an `on_event` that takes the application down with it, a shutdown). The
 ///   window keeps at most `R` instants, so the count stays bounded however long it runs.
 /// - **Cancellation is not failure**: when the supervisor's context is cancelled (its parent,
 ///   its deadline, a shutdown signal), no incarnation that ends is counted or restarted; a
@@ -324,11 +325,12 @@ where
     }
 
     /// The restart intensity: at most `restarts` restarts after failures within any
-    /// `window`; one more failure in the window and the supervisor gives up. `0` gives up at
-    /// the first failure (whatever the window). A zero `window` with `restarts` of 1 or more
-    /// holds no failures, so the supervisor never gives up, and every incarnation has run a
-    /// whole window, so the backoff never grows: each restart waits the base (jittered,
-    /// capped).
+    /// `window`, its ends included (a failure exactly `window` after an earlier one is within
+    /// the window that starts at that one); one more failure in the window and the
+    /// supervisor gives up. `0` gives up at the first failure (whatever the window). A zero
+    /// `window` with `restarts` of 1 or more holds no failures, not even several at one
+    /// instant, so the supervisor never gives up, and every incarnation has run a whole
+    /// window, so the backoff never grows: each restart waits the base (jittered, capped).
     ///
     /// # Examples
     ///
@@ -633,10 +635,11 @@ impl Intensity {
     /// it may: then the supervisor gives up (`false`).
     fn admit(&self, now: Instant) -> bool {
         let mut recent = self.recent.lock();
-        while recent
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
-        {
+        // A window holds its two ends (as OTP's does): a restart exactly `window` old is still
+        // in it. A zero window holds none.
+        while recent.front().is_some_and(|t| {
+            self.window.is_zero() || now.saturating_duration_since(*t) > self.window
+        }) {
             recent.pop_front();
         }
         let limit = usize::try_from(self.restarts).unwrap_or(usize::MAX);

@@ -1,8 +1,9 @@
 //! The parallel map and for-each: "process N items, at most K at a time, stop at the first
 //! error", as one call, with K set by `Map::limit`. Items are pulled lazily, one per free slot,
-//! so under a limit a million items cost as much memory as the limit; there is no limit by
-//! default, and without one every item is pulled and started at once. Each item runs as a
-//! child of a scope of its own, so cancellation, deadlines, slots and panics behave as
+//! so under a limit a million items' futures cost as much memory as the limit (the values a
+//! `map` returns are kept as they come, one per item; a `for_each` keeps none); there is no
+//! limit by default, and without one every item is pulled and started at once. Each item runs
+//! as a child of a scope of its own, so cancellation, deadlines, slots and panics behave as
 //! everywhere else.
 
 use std::fmt;
@@ -806,7 +807,9 @@ where
     Fut: Future + Send + 'static,
 {
     /// Runs the map fail-fast: the values, or the first error (which cancels the rest; no
-    /// item starts after it), or the cancellation.
+    /// item starts once it is recorded, as its child ends: on a multi-thread runtime a slot
+    /// freed meanwhile may start one more, which the cancel then reaches), or the
+    /// cancellation.
     ///
     /// # Examples
     ///
