@@ -195,6 +195,99 @@ async fn a_background_childs_failure_before_the_end_still_fails_the_scope() {
     assert!(matches!(out, Err(AppError::Boom(9))), "{out:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_background_child_of_a_body_that_failed_reads_the_failure_not_a_finish() {
+    // The body's error cancels its scope (`SiblingFailed`, its children reading it inside
+    // `ParentCancelled`): a background child must not be told the work finished well, which
+    // a clean-up deciding between commit and roll-back reads as "commit".
+    for in_place in [false, true] {
+        let seen: Arc<Mutex<Option<Cause>>> = Arc::default();
+        let (bg, fg) = (Arc::clone(&seen), Arc::<Mutex<Option<Cause>>>::default());
+        let fg_seen = Arc::clone(&fg);
+        let s = &Scope::new(Config::new().grace(ms(1_000)));
+        let out = s
+            .run(async {
+                let watch = async move {
+                    *bg.lock().unwrap() = Some(scope_runtime::cancelled().await);
+                    Ok::<_, AppError>(())
+                };
+                if in_place {
+                    s.spawn_in_place_background(watch);
+                } else {
+                    s.spawn_background(watch);
+                }
+                s.spawn(async move {
+                    *fg_seen.lock().unwrap() = Some(scope_runtime::cancelled().await);
+                    Ok::<_, AppError>(())
+                });
+                sleep(ms(10)).await;
+                Err::<(), _>(AppError::Boom(4))
+            })
+            .await;
+        assert!(matches!(out, Err(AppError::Boom(4))), "{out:?}");
+        let fg = fg
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the child saw the cancel");
+        let bg = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the background child saw the stop");
+        assert!(matches!(fg.root(), Cause::SiblingFailed { .. }), "{fg}");
+        assert!(!bg.is_finished(), "in place: {in_place}: {bg}");
+        assert!(matches!(bg.root(), Cause::SiblingFailed { .. }), "{bg}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_child_keeps_the_shutdown_grace_when_the_body_answers_the_shutdown() {
+    // `Config::shutdown_grace` is what children get when the application's shutdown cancels
+    // the scope: a background child drains within it as a plain child does, though the
+    // body, answering the shutdown, returns (and stops it) at once.
+    for in_place in [false, true] {
+        let start = tokio::time::Instant::now();
+        let (fg_done, bg_done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (f, b) = (Arc::clone(&fg_done), Arc::clone(&bg_done));
+        let s = &Scope::new(Config::new().shutdown_grace(ms(5_000)));
+        let out = s
+            .run(async {
+                s.spawn(async move {
+                    scope_runtime::cancelled().await;
+                    sleep(ms(1_000)).await;
+                    f.store(true, Ordering::SeqCst);
+                    Ok::<_, AppError>(())
+                });
+                let drain = async move {
+                    scope_runtime::cancelled().await;
+                    sleep(ms(1_000)).await;
+                    b.store(true, Ordering::SeqCst);
+                    Ok::<_, AppError>(())
+                };
+                if in_place {
+                    s.spawn_in_place_background(drain);
+                } else {
+                    s.spawn_background(drain);
+                }
+                sleep(ms(10)).await;
+                s.cx().cancel_with(Cause::Shutdown {
+                    signal: scope_runtime::Signal::Terminate,
+                });
+                scope_runtime::cancelled().await;
+                Ok::<_, AppError>("answered")
+            })
+            .await;
+        assert_eq!(out.unwrap(), "answered");
+        assert!(fg_done.load(Ordering::SeqCst));
+        assert!(bg_done.load(Ordering::SeqCst), "in place: {in_place}");
+        assert_eq!(start.elapsed(), ms(1_010));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // In-place children share one waker for their first poll: every wake still reaches its child.
 

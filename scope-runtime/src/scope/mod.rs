@@ -842,10 +842,17 @@ impl<E> Shared<E> {
     /// `stop_child` where the caller knows whether the grace can be timed here (`timed`):
     /// without it the child is stopped at once.
     pub(crate) fn stop_child_now(&self, target: Target, timed: bool) {
+        // The grace in force: the shutdown's while the application's shutdown cancels the
+        // scope (a background child stopped at the body's end drains as its siblings do).
+        let grace = if timed {
+            self.cancel_grace()
+        } else {
+            self.grace
+        };
         let at = match timed {
             false => None,
-            true if !self.grace.is_zero() => Some(Deferred {
-                at: crate::cx::deadline_after(self.grace),
+            true if !grace.is_zero() => Some(Deferred {
+                at: crate::cx::deadline_after(grace),
                 held: false,
             }),
             true => self
@@ -1693,9 +1700,13 @@ where
     /// Spawns a *background* child: one the scope stops when its body returns, instead of
     /// waiting for it (a keep-alive ping, a progress reporter, a cache refresher). When the
     /// body returns, the background children are cancelled (cause
-    /// [`Cause::Finished`](crate::Cause::Finished): not an error) and, after the scope's grace,
-    /// aborted; the scope returns the body's value once they are gone. Their failure before
-    /// that still fails the scope; what they return once stopped does not.
+    /// [`Cause::Finished`](crate::Cause::Finished): not an error; a body that fails cancels
+    /// them with its failure instead, as every child) and, after the scope's grace (during
+    /// the application's shutdown, its shutdown grace), aborted; the scope returns the body's
+    /// value once they are gone. Their failure before that still fails the scope; what they
+    /// return once stopped does not. One not yet polled when the body returns never starts,
+    /// as any child not yet polled when its cancel comes: its clean-up after the cancel never
+    /// runs.
     ///
     /// # Examples
     ///

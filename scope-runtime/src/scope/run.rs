@@ -582,10 +582,9 @@ fn body_ended<E, M>(
             if shared.admission.is_limited() {
                 shared.end_reservations();
             }
-            shared.end_background();
-            if out.is_ok() {
-                shared.body_returned();
-            }
+            // A failed body's error cancels the scope first: its background children are
+            // stopped by that cancel, and read the failure, not a finish.
+            let ok = out.is_ok();
             if let Err(error) = out {
                 let cancelled = shared.cancelled_ahead_of(&shared.info);
                 match message_of(&error) {
@@ -603,6 +602,10 @@ fn body_ended<E, M>(
                         driver.body_panicked(shared, payload);
                     }
                 }
+            }
+            shared.end_background();
+            if ok {
+                shared.body_returned();
             }
         }
         Err(payload) => driver.body_panicked(shared, payload),
