@@ -2496,6 +2496,110 @@ async fn law5_a_spawned_childs_unread_value_whose_destructor_panics_fails_its_sc
     assert_eq!(p.message(), "the body's value's destructor");
 }
 
+#[tokio::test]
+async fn law5_a_refused_childs_future_that_panics_as_it_is_dropped_is_the_childs_panic() {
+    // A child spawned into a scope already cancelled never starts, and its future is dropped
+    // at the spawn: a panic of its destructor unwound out of `spawn` (and so out of the run),
+    // where one of a child dropped unstarted from the queue is the child's panic.
+    for (kind, in_place) in [("spawned", false), ("in place", true)] {
+        let s = &Scope::new(Config::new());
+        let out = s
+            .run(async {
+                s.cx().cancel("enough");
+                let state = PanicsOnDrop;
+                let child = if in_place {
+                    s.spawn_in_place(async move {
+                        let _state = state;
+                        Ok::<_, Interrupted>(1)
+                    })
+                } else {
+                    s.spawn(async move {
+                        let _state = state;
+                        Ok::<_, Interrupted>(1)
+                    })
+                };
+                let read = child.await;
+                assert!(
+                    matches!(&read, Err(Interrupted::Panicked(p)) if p.message() == "the body's value's destructor"),
+                    "{kind}: {read:?}"
+                );
+                Ok::<_, Interrupted>(())
+            })
+            .await;
+        assert!(
+            matches!(out, Err(Interrupted::Panicked(_))),
+            "{kind}: {out:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn law5_a_late_candidates_future_that_panics_as_it_is_dropped_fails_the_race() {
+    // A hedge started after another candidate won: refused, and its state's panic is a
+    // candidate's panic, which a race never drops for a winner.
+    let race = &Race::<u8, Interrupted>::new(Config::new().grace(ms(10)));
+    let out = race
+        .run(async {
+            race.spawn_in_place(async { Ok::<u8, Interrupted>(1) });
+            scope_runtime::cancelled().await;
+            let state = PanicsOnDrop;
+            race.spawn_named("late hedge", async move {
+                let _state = state;
+                Ok::<u8, Interrupted>(2)
+            });
+        })
+        .await;
+    let failures = out.expect_err("a candidate panicked");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.to_string().contains("late hedge")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn law5_a_refused_blocking_childs_closure_that_panics_as_it_is_dropped_is_the_childs_panic() {
+    // With no runtime to run it on, the closure is dropped at the spawn: the panic of what
+    // it captured is the child's, not the caller's.
+    let out = block_on(async {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let state = PanicsOnDrop;
+            let read = s
+                .spawn_blocking(move |_: &Cx| {
+                    let _state = state;
+                    Ok::<_, Interrupted>(1)
+                })
+                .await;
+            assert!(matches!(&read, Err(Interrupted::Panicked(_))), "{read:?}");
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    });
+    assert!(matches!(out, Err(Interrupted::Panicked(_))), "{out:?}");
+}
+
+#[test]
+fn law5_a_refused_childs_destructor_panic_after_the_run_goes_on_in_the_caller() {
+    // No outcome is left to join it: the caller's own panic, as a value's drop after the run.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new());
+        s.run(async { Ok::<_, Interrupted>(()) }).await.unwrap();
+        let state = PanicsOnDrop;
+        let spawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(s.spawn(async move {
+                let _state = state;
+                Ok::<_, Interrupted>(())
+            }));
+        }));
+        assert!(spawn.is_err());
+    });
+}
+
 #[test]
 fn law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort() {
     // The child has sent its value; the body panics holding the handle, whose drop drops the

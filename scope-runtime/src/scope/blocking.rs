@@ -199,7 +199,8 @@ where
                     cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
                     cause
                 };
-                let _ = tx.send(Err(NotStarted::new(cause).into()));
+                // What the closure captured is dropped now: a panic there is this child's.
+                let _ = tx.send(shared.drop_refused(&info, f, cause));
                 return Child::queued(HandleCx::Own(cx), info, rx, ticket, &**shared);
             }
         };

@@ -13,7 +13,7 @@ use super::Shared;
 use crate::cause::Cause;
 use crate::error::{
     drop_after_panic, drop_caught, panic_message, ChildFailed, Failure, Failures, Interrupted,
-    Panicked,
+    NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::sync::{AtomicU8, Ordering};
@@ -460,6 +460,26 @@ impl<E> Shared<E> {
         payload: Box<dyn Any + Send>,
     ) -> Option<Box<dyn Any + Send>> {
         self.record_panic(task, payload, true).err()
+    }
+
+    /// Drops what a refused child would have run (its future or closure), with no lock held,
+    /// and says what its handle reads: that it never started, for `cause`, or its
+    /// destructor's panic, which is the child's: recorded as [`panicked`](Shared::panicked)
+    /// does while the run goes on (or before it starts). Once the run has ended no outcome is
+    /// left to join it, and the panic goes on in the caller.
+    pub(crate) fn drop_refused<T, W>(
+        &self,
+        task: &TaskInfo,
+        what: W,
+        cause: Arc<Cause>,
+    ) -> Result<T, Interrupted> {
+        match drop_caught(what) {
+            Ok(()) => Err(NotStarted::new(cause).into()),
+            Err(payload) => match self.record_panic(task, payload, true) {
+                Ok(panicked) => Err(panicked.into()),
+                Err(payload) => std::panic::resume_unwind(payload),
+            },
+        }
     }
 
     /// The run has ended (returned, refused, or dropped): marked under the failures' lock

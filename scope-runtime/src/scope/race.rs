@@ -267,7 +267,9 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
         self.scope.info()
     }
 
-    /// Cancels the race and its candidates.
+    /// Cancels the race and its candidates. A value a candidate gives within the race's
+    /// grace after the cancel still wins; with none, the race fails with the cancellation
+    /// first.
     ///
     /// # Examples
     ///
@@ -367,7 +369,8 @@ where
 {
     /// Runs the race: the body starts candidates; the first success is returned; if all
     /// fail (or there was none), or a candidate panicked, every failure is. A race stopped
-    /// before a success (its deadline, a cancel) has an entry of its own, first:
+    /// before a success (its deadline, a cancel) still takes a value that comes within its
+    /// grace; if none does, its failures have an entry of its own, first:
     /// [`Failures::interruption`] tells it from every candidate failing.
     ///
     /// # Examples

@@ -687,8 +687,12 @@ where
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
-    /// The handle of a child refused because the scope is closed: it never runs.
-    fn refused<T>(&'s self, info: TaskInfo, cx: &Cx) -> Child<'s, T>
+    /// The handle of a child refused because the scope is closed: it never runs. Its future
+    /// is dropped here (outside any lock), and a panic of its destructor is the child's
+    /// panic, as one of a child dropped unstarted from the queue is: the scope keeps it while
+    /// its run goes on (a race then fails), and the handle reads it. Once the run has ended
+    /// no outcome is left to join it, and it goes on in the caller.
+    fn refused<T, F>(&'s self, info: TaskInfo, cx: &Cx, fut: F) -> Child<'s, T>
     where
         E: Send + 'static,
     {
@@ -698,12 +702,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             .shared
             .stop_cause(None, "the scope is closed: its body has returned");
         cx.cancel_with(Cause::ParentCancelled(Arc::clone(&cause)));
-        Child::done(
-            cx.clone(),
-            info,
-            Err(NotStarted::new(cause).into()),
-            &**self.shared,
-        )
+        let out = self.shared.drop_refused(&info, fut, cause);
+        Child::done(cx.clone(), info, out, &**self.shared)
     }
 
     /// Queues a boxed in-place child (the run takes it when admitted); the handle reads its
@@ -822,16 +822,16 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
         };
         let Some((parent, kind)) = self.child_parent(background) else {
             admit.release(shared);
-            return Ok(self.refused(info, &shared.cx.child()));
+            return Ok(self.refused(info, &shared.cx.child(), fut));
         };
         if shared.is_cancelled_own() {
             admit.release(shared);
-            return Ok(self.refused(info, &parent.child()));
+            return Ok(self.refused(info, &parent.child(), fut));
         }
         // A unit of live work, here and in every enclosing scope, before anything starts.
         if shared.tracker.enter().is_err() {
             admit.release(shared);
-            return Ok(self.refused(info, &parent.child()));
+            return Ok(self.refused(info, &parent.child(), fut));
         }
         let cx = HandleCx::Lazy { background };
         // A background child takes no slot: the body's end stops it, and a limit could keep
@@ -963,7 +963,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
             .filter(|_| !self.closed_here())
         else {
             admit.release(shared);
-            return Ok(self.refused(info, &shared.cx.child()));
+            return Ok(self.refused(info, &shared.cx.child(), fut));
         };
         let (tx, rx) = oneshot::channel();
         let id = info.id();
