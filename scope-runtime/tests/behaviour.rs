@@ -2601,6 +2601,43 @@ fn law5_a_refused_childs_destructor_panic_after_the_run_goes_on_in_the_caller() 
 }
 
 #[test]
+fn law5_a_refused_childs_destructor_panic_in_a_drop_during_an_unwind_does_not_abort() {
+    // A guard spawns into a scope whose run has ended as the caller unwinds: the refused
+    // future's panic has no outcome to join, and resuming it there aborted the process.
+    struct SpawnsAsItGoes<'s, 'env>(&'s Scope<'s, 'env, Interrupted>);
+    impl Drop for SpawnsAsItGoes<'_, '_> {
+        fn drop(&mut self) {
+            let state = PanicsOnDrop;
+            let read = self.0.spawn(async move {
+                let _state = state;
+                Ok::<_, Interrupted>(())
+            });
+            assert!(read.is_finished());
+        }
+    }
+    const VAR: &str = "SCOPE_TEST_REFUSED_IN_AN_UNWIND";
+    if ran_in_a_child_process(
+        "law5_a_refused_childs_destructor_panic_in_a_drop_during_an_unwind_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            s.run(async { Ok::<_, Interrupted>(()) }).await.unwrap();
+            let _guard = SpawnsAsItGoes(s);
+            panic!("the caller's own");
+        });
+    }));
+    let payload = out.expect_err("the caller's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the caller's own"));
+}
+
+#[test]
 fn law5_a_handle_dropped_in_an_unwind_with_a_value_whose_destructor_panics_does_not_abort() {
     // The child has sent its value; the body panics holding the handle, whose drop drops the
     // value during the unwind. Its destructor's panic there, outside any catch, aborted the

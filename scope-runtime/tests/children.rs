@@ -288,6 +288,53 @@ async fn a_background_child_keeps_the_shutdown_grace_when_the_body_answers_the_s
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_handles_cancel_from_a_plain_thread_keeps_the_grace_in_force_when_it_was_asked() {
+    // The stop is asked from a thread with no runtime, and the run times it later: a shutdown
+    // that comes in between is not the grace of a stop asked before it (on the runtime's
+    // thread the same stop gets the plain grace).
+    for from_a_plain_thread in [false, true] {
+        let start = tokio::time::Instant::now();
+        let dropped_at: Arc<Mutex<Option<Duration>>> = Arc::default();
+        let at = Arc::clone(&dropped_at);
+        let s = &Scope::new(Config::new().shutdown_grace(ms(5_000)).grace(ms(50)));
+        let out = s
+            .run(async {
+                struct Stamp(tokio::time::Instant, Arc<Mutex<Option<Duration>>>);
+                impl Drop for Stamp {
+                    fn drop(&mut self) {
+                        *self.1.lock().unwrap() = Some(self.0.elapsed());
+                    }
+                }
+                let child = s.spawn(async move {
+                    let _stamp = Stamp(start, at);
+                    sleep(Duration::from_secs(3_600)).await;
+                    Ok::<_, AppError>(())
+                });
+                sleep(ms(10)).await;
+                if from_a_plain_thread {
+                    std::thread::scope(|t| {
+                        t.spawn(|| assert!(child.cancel("not needed")));
+                    });
+                } else {
+                    assert!(child.cancel("not needed"));
+                }
+                s.cx().cancel_with(Cause::Shutdown {
+                    signal: scope_runtime::Signal::Terminate,
+                });
+                let _ = child.await;
+                Ok::<_, AppError>(())
+            })
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(
+            *dropped_at.lock().unwrap(),
+            Some(ms(60)),
+            "from a plain thread: {from_a_plain_thread}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // In-place children share one waker for their first poll: every wake still reaches its child.
 

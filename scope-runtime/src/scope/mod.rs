@@ -308,9 +308,9 @@ pub(crate) enum Control {
     StopInPlace { id: TaskId, at: Option<Deferred> },
     /// Abort this child later (it was cancelled alone).
     Deferred(Deferred, Target),
-    /// Stop this child after the grace, timed by the run (asked from a thread without a
-    /// runtime).
-    AfterGrace(Target),
+    /// Stop this child after this grace (the one in force when the stop was asked), timed by
+    /// the run (asked from a thread without a runtime).
+    AfterGrace(Target, Duration),
 }
 
 /// When a child cancelled alone is aborted: at the end of its grace, or of the budgets of the
@@ -833,29 +833,26 @@ impl<E> Shared<E> {
         // Acquire: pairs with the Release store at the run's end.
         if after_grace && !timer && !self.run_ended.load(Ordering::Acquire) {
             // Asked from a thread without a runtime (a plain thread holding the handle): the
-            // grace is the run's to give, on its own runtime and clock.
-            return self.request(Control::AfterGrace(target));
+            // grace is the run's to time, on its own runtime and clock; which grace is
+            // decided now, as the stop is asked (a shutdown that comes after it is not its).
+            return self.request(Control::AfterGrace(target, self.cancel_grace()));
         }
-        self.stop_child_now(target, after_grace && timer);
+        self.stop_child_now(target, (after_grace && timer).then(|| self.cancel_grace()));
     }
 
-    /// `stop_child` where the caller knows whether the grace can be timed here (`timed`):
-    /// without it the child is stopped at once.
-    pub(crate) fn stop_child_now(&self, target: Target, timed: bool) {
-        // The grace in force: the shutdown's while the application's shutdown cancels the
-        // scope (a background child stopped at the body's end drains as its siblings do).
-        let grace = if timed {
-            self.cancel_grace()
-        } else {
-            self.grace
-        };
-        let at = match timed {
-            false => None,
-            true if !grace.is_zero() => Some(Deferred {
+    /// `stop_child` where the caller knows whether a grace can be timed here, and which:
+    /// `None` stops the child at once. The grace is the one in force
+    /// ([`cancel_grace`](Shared::cancel_grace)): the shutdown's while the application's
+    /// shutdown cancels the scope, so a background child stopped at the body's end drains as
+    /// its siblings do.
+    pub(crate) fn stop_child_now(&self, target: Target, grace: Option<Duration>) {
+        let at = match grace {
+            None => None,
+            Some(grace) if !grace.is_zero() => Some(Deferred {
                 at: crate::cx::deadline_after(grace),
                 held: false,
             }),
-            true => self
+            Some(_) => self
                 .tracker
                 .held_until()
                 .map(|at| Deferred { at, held: true }),

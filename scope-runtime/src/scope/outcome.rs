@@ -12,8 +12,8 @@ use super::tracker::Tracker;
 use super::Shared;
 use crate::cause::Cause;
 use crate::error::{
-    drop_after_panic, drop_caught, panic_message, ChildFailed, Failure, Failures, Interrupted,
-    NotStarted, Panicked,
+    drop_after_panic, drop_caught, panic_message, resume_unless_unwinding, ChildFailed, Failure,
+    Failures, Interrupted, NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::sync::{AtomicU8, Ordering};
@@ -466,7 +466,8 @@ impl<E> Shared<E> {
     /// and says what its handle reads: that it never started, for `cause`, or its
     /// destructor's panic, which is the child's: recorded as [`panicked`](Shared::panicked)
     /// does while the run goes on (or before it starts). Once the run has ended no outcome is
-    /// left to join it, and the panic goes on in the caller.
+    /// left to join it, and the panic goes on in the caller (unless the caller is unwinding
+    /// already, a spawn from a `Drop`: a second panic there would abort the process).
     pub(crate) fn drop_refused<T, W>(
         &self,
         task: &TaskInfo,
@@ -477,7 +478,11 @@ impl<E> Shared<E> {
             Ok(()) => Err(NotStarted::new(cause).into()),
             Err(payload) => match self.record_panic(task, payload, true) {
                 Ok(panicked) => Err(panicked.into()),
-                Err(payload) => std::panic::resume_unwind(payload),
+                Err(payload) => {
+                    let message = panic_message(payload.as_ref());
+                    resume_unless_unwinding(payload);
+                    Err(Panicked::without_payload(task.clone(), message).into())
+                }
             },
         }
     }

@@ -1153,9 +1153,11 @@ impl<'env, M: Mode> Driver<'env, M> {
                 }
                 Control::Deferred(at, target) if timed => self.defer(at, target),
                 Control::Deferred(_, target) => target.abort_now(&scope.shared),
-                Control::AfterGrace(target) => {
+                Control::AfterGrace(target, grace) => {
                     // On the run's thread: its runtime (if it has one) times the grace.
-                    scope.shared.stop_child_now(target, timed);
+                    scope
+                        .shared
+                        .stop_child_now(target, Some(grace).filter(|_| timed));
                 }
             }
         }
@@ -1292,7 +1294,9 @@ impl<'env, M: Mode> Driver<'env, M> {
         for request in shared.take_requests() {
             match request {
                 // Turned into a deferred abort (or done now), requested again below.
-                Control::AfterGrace(target) => shared.stop_child_now(target, timed),
+                Control::AfterGrace(target, grace) => {
+                    shared.stop_child_now(target, Some(grace).filter(|_| timed));
+                }
                 other => left.push(other),
             }
         }
@@ -1303,7 +1307,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                 Control::Deferred(_, target) => target.abort_now(shared),
                 // The in-place children go with the run; a grace asked for from elsewhere
                 // meanwhile ends with the scope's (its forced abort reaches every child).
-                Control::StopInPlace { .. } | Control::AfterGrace(_) => {}
+                Control::StopInPlace { .. } | Control::AfterGrace(..) => {}
             }
         }
     }
