@@ -74,7 +74,10 @@ pub enum Cause {
     /// work it belonged to is over. A child's own context (or a service task's) ends so too
     /// when the child does, naming the child (it reads "scope `fetch-1` finished": the unit
     /// of work that finished), and an [`App`](crate::App)'s when its run returns without a
-    /// shutdown signal (named `app`).
+    /// shutdown signal (named `app`). A background child
+    /// ([`Scope::spawn_background`](crate::Scope::spawn_background)) reads it inside
+    /// `ParentCancelled` when its scope's body has returned its value: its scope's work is
+    /// done, and it is asked to stop (a body that fails stops it with its failure instead).
     Finished {
         /// The scope (or child) that finished.
         scope: TaskInfo,
