@@ -142,20 +142,20 @@ impl Proof {
     /// not seen, and `provided!()` then reports the ambiguity).
     fn without_rebound(&self, opts: &Options, krate: &TokenStream) -> Option<TokenStream> {
         let (bindings, _) = opts.slots.as_ref()?;
-        // Compared as paths without `r#` (`r#gen` is `gen`); a key that is not a plain path
+        // Compared as paths without `r#` (`r#gen` is `gen`); a key that is not a plain path,
         // as written.
         let bound: Vec<String> = bindings
             .iter()
             .map(|b| crate::options::path_key(&b.slot))
             .collect();
-        let as_written = |k: &syn::Type| match k {
+        let key_of = |k: &syn::Type| match k {
             syn::Type::Path(p) if p.qself.is_none() => crate::options::path_key(&p.path),
             other => other.to_token_stream().to_string(),
         };
         let kept: Vec<&syn::Type> = self
             .keys
             .iter()
-            .filter(|k| !bound.contains(&as_written(k)))
+            .filter(|k| !bound.contains(&key_of(k)))
             .collect();
         if kept.len() == self.keys.len() {
             return None;

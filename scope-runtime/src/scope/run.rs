@@ -1155,9 +1155,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                 Control::Deferred(_, target) => target.abort_now(&scope.shared),
                 Control::AfterGrace(target, grace) => {
                     // On the run's thread: its runtime (if it has one) times the grace.
-                    scope
-                        .shared
-                        .stop_child_now(target, Some(grace).filter(|_| timed));
+                    scope.shared.stop_child_now(target, timed.then_some(grace));
                 }
             }
         }
@@ -1295,7 +1293,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             match request {
                 // Turned into a deferred abort (or done now), requested again below.
                 Control::AfterGrace(target, grace) => {
-                    shared.stop_child_now(target, Some(grace).filter(|_| timed));
+                    shared.stop_child_now(target, timed.then_some(grace));
                 }
                 other => left.push(other),
             }

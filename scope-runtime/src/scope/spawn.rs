@@ -688,10 +688,8 @@ where
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     /// The handle of a child refused because the scope is closed: it never runs. Its future
-    /// is dropped here (outside any lock), and a panic of its destructor is the child's
-    /// panic, as one of a child dropped unstarted from the queue is: the scope keeps it while
-    /// its run goes on (a race then fails), and the handle reads it. Once the run has ended
-    /// no outcome is left to join it, and it goes on in the caller.
+    /// is dropped here, and a panic of its destructor is the child's (see
+    /// [`Shared::drop_refused`]).
     fn refused<T, F>(&'s self, info: TaskInfo, cx: &Cx, fut: F) -> Child<'s, T>
     where
         E: Send + 'static,
