@@ -121,6 +121,71 @@ mod retry {
         );
     }
 
+    /// An outside tester's report (probe127): the early answer named the deadline of the
+    /// scope above as the inner scope's own (`is_inherited()` false), so the documented
+    /// fallback on an own timeout (`DeadlineExceeded::is_inherited`) swallowed the caller's
+    /// deadline: the outer scope returned `Ok(None)` at 200 ms.
+    #[tokio::test(start_paused = true)]
+    async fn an_early_answer_for_a_deadline_from_the_scope_above_says_it_is_inherited() {
+        async fn lookup_or_none() -> Result<Option<u32>, Interrupted> {
+            let s = &Scope::new(Config::new().name("lookup").timeout(ms(10_000)));
+            let out = s
+                .run(async {
+                    Retry::new()
+                        .attempts(10)
+                        .backoff(backoff(100, 100))
+                        .run(|_| async {
+                            Err::<u32, _>(Interrupted::from_cause(Cause::explicit("unavailable")))
+                        })
+                        .await
+                })
+                .await;
+            match out {
+                Ok(v) => Ok(Some(v)),
+                Err(Interrupted::DeadlineExceeded(d)) if !d.is_inherited() => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        let start = Instant::now();
+        let request = &Scope::new(Config::new().name("request").timeout(ms(250)));
+        let out = request.run(lookup_or_none()).await;
+        // Attempts at 0, 100 and 200 ms; the next would start at 300 ms, past the request's
+        // deadline: the answer comes at once, as the request's deadline, inherited.
+        assert_eq!(start.elapsed(), ms(200));
+        let Err(Interrupted::DeadlineExceeded(d)) = out else {
+            panic!("expected the request's deadline, got {out:?}");
+        };
+        assert!(d.is_inherited(), "{d:?}");
+        assert_eq!(
+            d.cause().root(),
+            &Cause::DeadlineExceeded {
+                scope: "request".into()
+            }
+        );
+        // Its own deadline, in the same shape, is not inherited: the fallback.
+        let own = Scope::new(Config::new().name("request").timeout(ms(60_000)));
+        let own = &own;
+        let out = own
+            .run(async {
+                let s = &Scope::new(Config::new().name("lookup").timeout(ms(250)));
+                s.run(async {
+                    Retry::new()
+                        .attempts(10)
+                        .backoff(backoff(100, 100))
+                        .run(|_| async {
+                            Err::<u32, _>(Interrupted::from_cause(Cause::explicit("unavailable")))
+                        })
+                        .await
+                })
+                .await
+            })
+            .await;
+        let Err(Interrupted::DeadlineExceeded(d)) = out else {
+            panic!("expected the lookup's own deadline, got {out:?}");
+        };
+        assert!(!d.is_inherited(), "{d:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_backoff_that_would_end_exactly_at_the_deadline_is_not_slept_either() {
         let start = Instant::now();

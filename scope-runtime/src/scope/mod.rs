@@ -2142,7 +2142,10 @@ where
     /// result; if it is dropped (after the grace) or returns an error, the result is the
     /// cancellation (an error after the cancel is its consequence: the scope cannot tell the
     /// interruption returned with `?` from an error of the body's own, which is dropped). A
-    /// child's failure or panic always wins over the body; an error the body returned before
+    /// child's failure (an error before the cancel) or panic always wins over the body; a
+    /// child's error after the cancel is the cancel's consequence, as the body's is, for the
+    /// same reason, and a body that answers with a value has the last word over it too
+    /// ([`run_all`](Scope::run_all) keeps such errors). An error the body returned before
     /// the cancel is the first failure, and stays. When
     /// the grace runs out while the body still runs, the spawned tasks below (at any depth)
     /// are aborted and this scope's in-place children dropped, and the body is polled once
