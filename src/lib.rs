@@ -821,8 +821,9 @@ pub use scope_macros::Needs;
 pub use scope_runtime::*;
 
 /// What a scope's error type must do: convert from [`Interrupted`] (a scope can be cancelled,
-/// time out, or see a child panic, and returns that as its error) and display itself. The
-/// macros check it once, where the error type is written.
+/// time out, or see a child panic, and returns that as its error), display itself, and be
+/// `Send + 'static` (a child's error crosses to the scope from the runtime's workers, and the
+/// scope keeps it). The macros check it once, where the error type is written.
 ///
 /// # Examples
 ///
@@ -843,13 +844,14 @@ pub use scope_runtime::*;
 /// check::<Box<dyn std::error::Error + Send + Sync>>();
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be this scope's error type: it must implement `From<scope::Interrupted>` and `Display`",
+    message = "`{Self}` cannot be this scope's error type: it must implement `From<scope::Interrupted>` and `Display`, and be `Send + 'static`",
     label = "a scope can be cancelled, time out, or see a child panic, and returns that as this error",
-    note = "with thiserror: `#[derive(Debug, thiserror::Error)]` (which gives `Display` through its `#[error(..)]` attributes) and a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)`; by hand, implement `From<scope::Interrupted> for {Self}` and `Display` (for a type of another crate, wrap it in one of yours); `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` work as they are"
+    note = "with thiserror: `#[derive(Debug, thiserror::Error)]` (which gives `Display` through its `#[error(..)]` attributes) and a variant `#[error(transparent)] Interrupted(#[from] scope::Interrupted)`; by hand, implement `From<scope::Interrupted> for {Self}` and `Display` (for a type of another crate, wrap it in one of yours); `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error` work as they are",
+    note = "a child's error crosses threads to its scope: an error that holds a `Box<dyn Error>` needs `Box<dyn Error + Send + Sync>`, an `Rc` an `Arc`, and one that borrows (`Error<'a>`) must own its data instead"
 )]
-pub trait ScopeError: From<Interrupted> + std::fmt::Display {}
+pub trait ScopeError: From<Interrupted> + std::fmt::Display + Send + 'static {}
 
-impl<E: From<Interrupted> + std::fmt::Display> ScopeError for E {}
+impl<E: From<Interrupted> + std::fmt::Display + Send + 'static> ScopeError for E {}
 
 /// What a fail-fast `#[scoped]` fn may return: `Result<T, E>` with `E:` [`ScopeError`]. The
 /// macro reads the scope's error type from it before the body, so a child with another error
@@ -919,8 +921,19 @@ pub mod __private {
         type Error;
     }
 
-    impl<T, E> SupervisedResult for Result<T, crate::Failures<E>> {
+    impl<T, E: crate::ScopeError> SupervisedResult for Result<T, crate::Failures<E>> {
         type Body = Result<T, E>;
+        type Error = E;
+    }
+
+    /// A scope's error type said in its header (`error = E`), checked there as a fail-fast
+    /// fn's return type is (rather than at the scope's `run`).
+    pub trait HeaderError {
+        /// The error type itself.
+        type Error;
+    }
+
+    impl<E: crate::ScopeError> HeaderError for E {
         type Error = E;
     }
 

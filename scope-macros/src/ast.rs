@@ -16,8 +16,11 @@ pub(crate) enum Target {
     Fn(syn::ItemFn),
     /// An `impl` block: every `async fn` in it becomes scoped.
     Impl(syn::ItemImpl),
-    /// An inline `mod`: every `async fn` in it (and in its impl blocks) becomes scoped.
+    /// An inline `mod`: every `async fn` in it (and in its impl blocks and traits) becomes
+    /// scoped.
     Mod(syn::ItemMod),
+    /// A trait: every `async fn` with a default body in it becomes scoped.
+    Trait(syn::ItemTrait),
     /// A fn whose body does not parse (a syntax error, often a half-typed edit): the error,
     /// and what the macro emits in its place (see [`BrokenFn`]).
     Broken(BrokenFn),
@@ -84,14 +87,17 @@ impl Parse for FnShape {
     }
 }
 
-/// Whether the tokens start (after attributes and visibility) like an `impl` block or a `mod`.
+/// Whether the tokens start (after attributes and visibility) like an `impl` block, a trait or
+/// a `mod`.
 fn starts_like_a_block(tokens: TokenStream) -> bool {
     let parser = |input: ParseStream<'_>| {
         input.call(Attribute::parse_outer)?;
         let _: Visibility = input.parse()?;
         let block = input.peek(Token![impl])
             || input.peek(Token![mod])
-            || (input.peek(Token![unsafe]) && input.peek2(Token![impl]));
+            || input.peek(Token![trait])
+            || (input.peek(Token![unsafe])
+                && (input.peek2(Token![impl]) || input.peek2(Token![trait])));
         // The rest is not looked at.
         input.parse::<TokenStream>()?;
         Ok(block)
@@ -106,6 +112,7 @@ impl Target {
             Target::Fn(f) => f.into_token_stream(),
             Target::Impl(i) => i.into_token_stream(),
             Target::Mod(m) => m.into_token_stream(),
+            Target::Trait(t) => t.into_token_stream(),
             Target::Broken(b) => b.stub(&TokenStream::new()),
             Target::BrokenBlock(tokens) | Target::Other(tokens) => tokens,
         }
@@ -116,6 +123,7 @@ impl Target {
             Ok(syn::Item::Fn(f)) => Target::Fn(f),
             Ok(syn::Item::Impl(i)) => Target::Impl(i),
             Ok(syn::Item::Mod(m)) => Target::Mod(m),
+            Ok(syn::Item::Trait(t)) => Target::Trait(t),
             Ok(_) => Target::Other(input),
             Err(_) => Self::broken(input),
         }

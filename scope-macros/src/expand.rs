@@ -220,7 +220,7 @@ pub(crate) fn scope_body_then(
     // The scope's error type, when known before the body: stated in the header
     // (`error = E`), or read from a fail-fast fn's return type (checked there, once).
     let error = match (&opts.error, error_of) {
-        (Some((error, span)), _) => Some((error.to_token_stream(), *span)),
+        (Some((error, span)), _) => Some((header_error(error, &krate), *span)),
         (None, Some((ret, span))) if opts.policy() == PolicyKind::FailFast => Some((
             quote_spanned!(span=> <#ret as #krate::ScopeResult>::Error),
             span,
@@ -536,6 +536,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
             scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);
             m.into_token_stream()
         }
+        Target::Trait(t) => trait_target(t, &mut opts, &mut errors),
         // A syntax error in the body: rustc's message (said by syn) is the only one.
         Target::Broken(broken) => broken.stub(&TokenStream::new()),
         Target::BrokenBlock(tokens) => tokens,
@@ -548,6 +549,41 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     quote!(#out #errors)
 }
 
+/// A header's `error = E`, checked (and reported) at `E` as a fail-fast fn's return type is.
+fn header_error(error: &syn::Type, krate: &TokenStream) -> TokenStream {
+    quote_spanned!(error.span()=> <#error as #krate::__private::HeaderError>::Error)
+}
+
+/// `#[scoped]` on a trait: its async methods with a default body, or an error saying where to
+/// put it if it has none.
+fn trait_target(
+    mut t: syn::ItemTrait,
+    opts: &mut Options,
+    errors: &mut Vec<syn::Error>,
+) -> TokenStream {
+    errors.extend(valid::stray_idents(
+        opts,
+        &block_params(&Target::Trait(t.clone())),
+        &[],
+    ));
+    let with_bodies = t.items.iter().any(
+        |item| matches!(item, syn::TraitItem::Fn(m) if m.default.is_some() && trait_fn_is_async(m)),
+    );
+    if !with_bodies {
+        errors.push(syn::Error::new_spanned(
+            &t.ident,
+            format!(
+                "`#[scoped]` on a trait scopes its async methods that have a default \
+                 body, and `{}` has none: put `#[scoped]` on the `impl` blocks (or on \
+                 the methods in them)",
+                crate::lint::unraw(&t.ident)
+            ),
+        ));
+    }
+    scoped_trait(&mut t, opts, &Aliases::default(), errors);
+    t.into_token_stream()
+}
+
 /// The parameter names of every fn an `impl` block's or `mod`'s options apply to.
 fn block_params(target: &Target) -> Vec<String> {
     fn walk_items(items: &[syn::Item], f: &mut dyn FnMut(&syn::Signature)) {
@@ -555,6 +591,7 @@ fn block_params(target: &Target) -> Vec<String> {
             match item {
                 syn::Item::Fn(func) => f(&func.sig),
                 syn::Item::Impl(imp) => walk_impl(imp, f),
+                syn::Item::Trait(t) => walk_trait(t, f),
                 syn::Item::Mod(m) => {
                     if let Some((_, items)) = &m.content {
                         walk_items(items, f);
@@ -571,10 +608,20 @@ fn block_params(target: &Target) -> Vec<String> {
             }
         }
     }
+    fn walk_trait(t: &syn::ItemTrait, f: &mut dyn FnMut(&syn::Signature)) {
+        for item in &t.items {
+            if let syn::TraitItem::Fn(m) = item {
+                if m.default.is_some() {
+                    f(&m.sig);
+                }
+            }
+        }
+    }
     let mut out = Vec::new();
     let mut visit_fn = |sig: &syn::Signature| out.extend(valid::param_names(sig));
     match target {
         Target::Impl(imp) => walk_impl(imp, &mut visit_fn),
+        Target::Trait(t) => walk_trait(t, &mut visit_fn),
         Target::Mod(m) => {
             if let Some((_, items)) = &m.content {
                 walk_items(items, &mut visit_fn);
@@ -586,8 +633,8 @@ fn block_params(target: &Target) -> Vec<String> {
 }
 
 fn not_an_fn(tokens: &TokenStream) -> syn::Error {
-    let message = "`#[scoped]` goes on an `async fn` (free fn or method), an `impl` block or an \
-                   inline `mod`";
+    let message = "`#[scoped]` goes on an `async fn` (free fn or method), an `impl` block, a \
+                   trait or an inline `mod`";
     // A trait method without a body: say so.
     if let Ok(f) = syn::parse2::<syn::TraitItemFn>(tokens.clone()) {
         if f.default.is_none() {
@@ -812,6 +859,11 @@ fn scoped_impl(
 ) {
     let owner = type_name(&imp.self_ty);
     for item in &mut imp.items {
+        // The fns a macro call writes are not seen here (it expands later): it may be marked
+        // `#[scope::unscoped]`, which says so.
+        if let syn::ImplItem::Macro(mac) = item {
+            take_unscoped(&mut mac.attrs, errors);
+        }
         if let syn::ImplItem::Fn(m) = item {
             if !impl_scopes(m) {
                 take_unscoped(&mut m.attrs, errors);
@@ -833,7 +885,57 @@ fn scoped_impl(
     }
 }
 
-/// Scopes the async fns of a module (and of its `impl` blocks and modules).
+/// Whether a trait's method is an async fn: written so, or boxed by `#[async_trait]` (which
+/// ran first: it was written below `#[scoped]`).
+fn trait_fn_is_async(m: &syn::TraitItemFn) -> bool {
+    m.sig.asyncness.is_some()
+        || (ast::made_by_async_trait(&m.sig)
+            && m.default
+                .as_ref()
+                .is_some_and(|b| ast::async_trait_body(b).is_some()))
+}
+
+/// Scopes the async methods of a trait that have a default body (an `impl` that gives its
+/// own body scopes it with a `#[scoped]` of its own).
+/// `aliases`: those of the `#[scoped]` module that holds it, if one does.
+fn scoped_trait(
+    t: &mut syn::ItemTrait,
+    opts: &Options,
+    aliases: &Aliases,
+    errors: &mut Vec<syn::Error>,
+) {
+    let owner = crate::lint::unraw(&t.ident);
+    for item in &mut t.items {
+        match item {
+            syn::TraitItem::Fn(m)
+                if m.default.is_some()
+                    && trait_fn_is_async(m)
+                    && !has_scoped_attr(&m.attrs)
+                    && !has_unscoped_attr(&m.attrs) =>
+            {
+                let Some(block) = m.default.take() else {
+                    continue;
+                };
+                let mut f = ScopedFn::new(m.sig.clone(), block, opts.clone(), Some(&owner));
+                f.via_block = Some("trait");
+                f.aliases = aliases.clone();
+                f.impl_generics = Some(t.generics.clone());
+                let (sig, block) = scoped_fn(f, errors);
+                m.sig = sig;
+                m.default = Some(block);
+            }
+            syn::TraitItem::Fn(m) => {
+                take_unscoped(&mut m.attrs, errors);
+            }
+            syn::TraitItem::Macro(mac) => {
+                take_unscoped(&mut mac.attrs, errors);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Scopes the async fns of a module (and of its `impl` blocks, traits and modules).
 /// `outer`: the `use`s and `type` aliases of the `#[scoped]` module around it, if one is (its
 /// own `use super::*;` brings them in; rustc does not otherwise).
 fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, outer: &Aliases, errors: &mut Vec<syn::Error>) {
@@ -872,6 +974,16 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, outer: &Aliases, errors: &mu
             }
             syn::Item::Mod(inner) if !has_scoped_attr(&inner.attrs) => {
                 scoped_mod(inner, opts, &aliases, errors);
+            }
+            syn::Item::Trait(t) if has_unscoped_attr(&t.attrs) => {
+                take_unscoped(&mut t.attrs, errors);
+            }
+            syn::Item::Trait(t) if !has_scoped_attr(&t.attrs) => {
+                scoped_trait(t, opts, &aliases, errors);
+            }
+            // What a macro call writes is not seen here (it expands later).
+            syn::Item::Macro(mac) => {
+                take_unscoped(&mut mac.attrs, errors);
             }
             _ => {}
         }
@@ -1019,9 +1131,11 @@ pub(crate) fn spawn(kind: SpawnKind, input: TokenStream) -> TokenStream {
                  `scope!({{ ... }}).await`\n\
                  note: inside a `#[scoped]` fn, a `{m}` written in a `macro_rules!` (or in another \
                  macro's definition) is not bound to the scope: name the scope's handle \
-                 (`#[scoped(handle = s)]`) and call `s.{method}(..)` there; and the scope finds \
+                 (`#[scoped(handle = s)]`) and call `s.{method}(..)` there; the scope finds \
                  its macros by name, so one renamed on import (`use scope::{bare} as go`) is not \
-                 bound either: call it `{m}`"
+                 bound either: call it `{m}`; and a `#[scoped]` `impl` block, trait or `mod` \
+                 does not see the fns a macro call in it writes: put `#[scoped]` on the fn in \
+                 that macro"
             );
             quote!(::core::compile_error!(#msg))
         }

@@ -1864,7 +1864,7 @@ fn named_handle_and_error_header() {
         s.cancel("x");
         Ok(())
     })));
-    assert!(out.contains("let scope : :: scope :: __private :: Scope < '_ , '_ , AppError , :: scope :: __private :: Sendable >"), "{out}");
+    assert!(out.contains("let scope : :: scope :: __private :: Scope < '_ , '_ , < AppError as :: scope :: __private :: HeaderError > :: Error , :: scope :: __private :: Sendable >"), "{out}");
     assert!(out.contains("let s = __scope ;"), "{out}");
     assert!(!out.contains("compile_error"), "{out}");
     let out = norm(&expand::scoped(

@@ -532,9 +532,35 @@ pub(crate) fn future_output(output: &syn::ReturnType) -> Option<&syn::Type> {
 /// Types that are certainly not a `Result`: a `#[scoped]` fn returning one is told at once,
 /// rather than through the scope's bounds.
 const NOT_RESULTS: &[&str] = &[
-    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
-    "f64", "bool", "char", "str", "String", "Vec", "Option", "Box", "Arc", "Rc", "HashMap",
-    "BTreeMap", "HashSet", "Cow", "PathBuf",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
+    "str",
+    "String",
+    "Vec",
+    "Option",
+    "Box",
+    "Arc",
+    "Rc",
+    "HashMap",
+    "BTreeMap",
+    "HashSet",
+    "Cow",
+    "PathBuf",
+    "Infallible",
 ];
 
 /// A `#[scoped]` fn returns the scope's result: it must be able to carry a failure. Returns
@@ -574,9 +600,14 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
     let why = "a scope can fail even when its body does not (a child failed or panicked, it \
                was cancelled, a deadline fired)";
     let message = match wrong {
-        None => format!(
+        None if matches!(sig.output, syn::ReturnType::Default) => format!(
             "a `#[scoped]` fn returns its scope's result, so it must return {shape}: {why}\n\
              help: add a return type, e.g. `-> Result<(), scope::Interrupted>`"
+        ),
+        None => format!(
+            "a `#[scoped]` fn returns its scope's result, so it must return {shape}, not `()`: \
+             {why}\n\
+             help: return `Result<(), E>`, e.g. `-> Result<(), scope::Interrupted>`"
         ),
         Some(ty) => {
             let ty = ty

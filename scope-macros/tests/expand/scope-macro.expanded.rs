@@ -5,7 +5,7 @@ async fn caller(words: &[&str]) -> Result<usize, AppError> {
                 let scope: ::scope::__private::Scope<
                     '_,
                     '_,
-                    AppError,
+                    <AppError as ::scope::__private::HeaderError>::Error,
                     ::scope::__private::Sendable,
                 > = ::scope::__private::Scope::new(
                     ::scope::__private::Config::new().limit(2usize),

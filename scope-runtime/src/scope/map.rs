@@ -806,10 +806,11 @@ where
     F: FnMut(S::Item) -> Fut,
     Fut: Future + Send + 'static,
 {
-    /// Runs the map fail-fast: the values, or the first error (which cancels the rest; no
-    /// item starts once it is recorded, as its child ends: on a multi-thread runtime a slot
-    /// freed meanwhile may start one more, which the cancel then reaches), or the
-    /// cancellation.
+    /// Runs the map fail-fast: the values (none from a [`for_each`], which keeps none: an
+    /// empty `Vec`), or the first error (which cancels the rest; no item starts once it is
+    /// recorded, as its child ends: on a multi-thread runtime, each slot freed between the
+    /// item's return and that record may start one more item, which the cancel then
+    /// reaches), or the cancellation.
     ///
     /// # Examples
     ///
