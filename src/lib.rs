@@ -242,7 +242,9 @@
 /// Runs an `async fn`'s body as a scope: every child it spawns is joined before the fn
 /// returns, and the fn returns the scope's result.
 ///
-/// On an `impl` block or an inline `mod`, it does so for every async fn inside.
+/// On an `impl` block or an inline `mod`, it does so for every async fn inside; on a trait,
+/// for its async methods that have a default body. The fns a macro call in such a block
+/// writes are not seen (the call expands later): put `#[scoped]` on them in the macro.
 ///
 /// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
 /// `deadline`, `grace`, `shutdown_grace` (the grace when the application's shutdown cancels
@@ -731,8 +733,8 @@ pub use scope_macros::test;
 ///
 pub use scope_macros::allow_orphan;
 
-/// Leaves one item out of the `#[scoped]` `impl` block or `mod` around it: an async fn that is
-/// no handler (a helper, a constructor), or a whole inner `impl` or `mod`.
+/// Leaves one item out of the `#[scoped]` `impl` block, trait or `mod` around it: an async fn
+/// that is no handler (a helper, a constructor), or a whole inner `impl`, trait or `mod`.
 ///
 /// # Examples
 ///
