@@ -254,6 +254,21 @@ impl<'s, T> Child<'s, T> {
         })
     }
 
+    /// Ends a context this handle made that the registry still keeps for the child, once the
+    /// child is over (its outcome is in). The child's end ends such a node, but one made
+    /// between that end and the task's completion (what `JoinHandle::is_finished` reports)
+    /// was not yet there for it, nor finished for `cx()`, which looked before the
+    /// completion. One load when the handle made none (or the registry keeps none).
+    fn end_kept_cx(&self) {
+        if self.cx.get().is_some() {
+            if let Some(kept) = self.scope.release_cx(self.info.id()) {
+                // A node kept for a child has no callback of the child's (it never took it);
+                // a handle's callbacks run here, as at `cx()`'s own finish.
+                kept.finish(&self.info);
+            }
+        }
+    }
+
     /// Who the child is.
     ///
     /// # Examples
@@ -497,6 +512,10 @@ impl<T> Unpin for Child<'_, T> {}
 
 impl<T> Drop for Child<'_, T> {
     fn drop(&mut self) {
+        // (A handle that made no context pays one load.)
+        if self.cx.get().is_some() && self.is_finished() {
+            self.end_kept_cx();
+        }
         if let Kind::SpawnedVia(_, rx) | Kind::Queued(rx, _) | Kind::InPlace(rx) = &mut self.kind {
             // Closed first: a child that has not sent yet drops its value itself, inside its
             // end (a panic there is its own). One sent already is dropped here, with its
@@ -539,6 +558,7 @@ impl<T> Future for Child<'_, T> {
         };
         let out = polled.unwrap_or_else(|| Err(self.lost()));
         self.kind = Kind::Done(Mutex::new(None));
+        self.end_kept_cx();
         Poll::Ready(out)
     }
 }

@@ -270,9 +270,14 @@ pin_project_lite::pin_project! {
             }
             // The child is over, and so is its own context, if it has one.
             end_own_cx(this.cx, *this.flags, this.info, *this.seen, this.shared);
-            // A node its handle made and the registry kept for it: the child is over. (Its
-            // callbacks may drop here: user code, with no lock held.)
-            drop_after_panic(this.shared.own_cxs.release(this.info.id()));
+            // A node its handle made and the registry kept for it: the child is over, and
+            // so is that node (one made after the look above, before the epoch moved, is
+            // found here only). (Its callbacks may run and drop here: user code, with no
+            // lock held.)
+            if let Some(kept) = this.shared.own_cxs.release(this.info.id()) {
+                end_cx(&kept, this.info, this.shared);
+                drop_after_panic(kept);
+            }
             if flags & UNIT != 0 {
                 this.shared.tracker.exit();
             }
