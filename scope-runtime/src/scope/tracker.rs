@@ -576,8 +576,10 @@ impl Tracker {
 
     /// Units held now (a snapshot).
     pub(crate) fn units(&self) -> usize {
-        // Relaxed: a snapshot for display and tests.
-        self.state.load(Ordering::Relaxed) / UNIT
+        // Acquire: pairs with the release of a unit (its `AcqRel` decrement), so that a
+        // caller that decides on a zero (`idle`: a service's drain or stop is over; the
+        // reaper) sees what the work did before it let go.
+        self.state.load(Ordering::Acquire) / UNIT
     }
 
     pub(crate) fn register_owner(&self, waker: &Waker) {
