@@ -1421,16 +1421,16 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
     }
 }
 
-/// `#[scope::unscoped]` left standing: a `#[scoped]` impl or mod takes it off the items it
+/// `#[scope::unscoped]` left standing: a `#[scoped]` impl, trait or mod takes it off the items it
 /// leaves out, so here there is none around it.
 pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
     let e = if args.is_empty() {
         syn::Error::new(
             Span::call_site(),
-            "`#[scope::unscoped]` leaves an item out of the `#[scoped]` impl block or module \
-             around it, and there is none here\n\
+            "`#[scope::unscoped]` leaves an item out of the `#[scoped]` impl block, trait or \
+             module around it, and there is none here\n\
              help: remove it (a fn without `#[scoped]` is not scoped anyway), or put `#[scoped]` \
-             on the `impl` block or `mod` it is in",
+             on the `impl` block, trait or `mod` it is in",
         )
     } else {
         syn::Error::new_spanned(args, "`#[scope::unscoped]` takes no arguments")

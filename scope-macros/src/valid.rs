@@ -592,9 +592,9 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
         }
     };
     let shape = match policy {
-        PolicyKind::FailFast => "`Result<T, E>` with `E: From<scope::Interrupted>`",
+        PolicyKind::FailFast => "`Result<T, E>` with `E: From<scope::Interrupted> + Display + Send + 'static`",
         PolicyKind::Supervise | PolicyKind::FirstOk => {
-            "`Result<T, scope::Failures<E>>` with `E: From<scope::Interrupted>`"
+            "`Result<T, scope::Failures<E>>` with `E: From<scope::Interrupted> + Display + Send + 'static`"
         }
     };
     let why = "a scope can fail even when its body does not (a child failed or panicked, it \

@@ -640,18 +640,14 @@ impl Cx {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// The effective deadline with the cause it fires with (naming whose deadline it is, and
-    /// inherited when a parent gave it, as `tree::fire_deadline` records it), for code that
-    /// must give up before it rather than wait for it (retry's backoff).
+    /// The effective deadline with the cause its owner reports it with when it fires (naming
+    /// whose deadline it is), for code that must give up before it rather than wait for it
+    /// (retry's backoff). Not marked inherited: the answer travels up as a value through every
+    /// scope between, and is right for the deadline's owner (see docs/decisions.md, "Errors").
     pub(crate) fn deadline_cause(&self) -> Option<(Instant, Cause)> {
         self.node.deadline.as_ref().map(|d| {
-            let exceeded = Cause::DeadlineExceeded {
+            let cause = Cause::DeadlineExceeded {
                 scope: d.origin.clone(),
-            };
-            let cause = if self.node.deadline_parent(d).is_some() {
-                Cause::ParentCancelled(Arc::new(exceeded))
-            } else {
-                exceeded
             };
             (d.at, cause)
         })

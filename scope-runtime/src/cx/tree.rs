@@ -344,7 +344,7 @@ impl Node {
     /// The parent that gave this node `deadline`, if one did: a child's one parent, or the
     /// merge's parent whose deadline it took (a merge has none of its own; it is linked into
     /// both parents as it is made, so that parent's cancel reaches it).
-    pub(super) fn deadline_parent(&self, deadline: &Arc<Deadline>) -> Option<&Arc<Node>> {
+    fn deadline_parent(&self, deadline: &Arc<Deadline>) -> Option<&Arc<Node>> {
         self.links
             .iter()
             .flatten()
