@@ -566,9 +566,10 @@ fn trait_target(
         &block_params(&Target::Trait(t.clone())),
         &[],
     ));
-    let with_bodies = t.items.iter().any(
-        |item| matches!(item, syn::TraitItem::Fn(m) if m.default.is_some() && trait_fn_is_async(m)),
-    );
+    let with_bodies = t.items.iter().any(|item| match item {
+        syn::TraitItem::Fn(m) => m.default.as_ref().is_some_and(|b| is_async_body(&m.sig, b)),
+        _ => false,
+    });
     if !with_bodies {
         errors.push(syn::Error::new_spanned(
             &t.ident,
@@ -796,12 +797,14 @@ fn type_name(ty: &syn::Type) -> Option<String> {
 /// Whether a `#[scoped]` impl block scopes this method: an async one (or one `async_trait`
 /// made) without a `#[scoped]` of its own.
 pub(crate) fn impl_scopes(m: &syn::ImplItemFn) -> bool {
-    let boxed = m.sig.asyncness.is_none()
-        && ast::made_by_async_trait(&m.sig)
-        && ast::async_trait_body(&m.block).is_some();
-    (m.sig.asyncness.is_some() || boxed)
-        && !has_scoped_attr(&m.attrs)
-        && !has_unscoped_attr(&m.attrs)
+    is_async_body(&m.sig, &m.block) && !has_scoped_attr(&m.attrs) && !has_unscoped_attr(&m.attrs)
+}
+
+/// Whether a method with this body is an async fn: written so, or boxed by `#[async_trait]`
+/// (which ran first: it was written below `#[scoped]`).
+fn is_async_body(sig: &syn::Signature, block: &syn::Block) -> bool {
+    sig.asyncness.is_some()
+        || (ast::made_by_async_trait(sig) && ast::async_trait_body(block).is_some())
 }
 
 /// `#[scope::unscoped]`: this item is left out of the `#[scoped]` impl or mod around it.
@@ -885,16 +888,6 @@ fn scoped_impl(
     }
 }
 
-/// Whether a trait's method is an async fn: written so, or boxed by `#[async_trait]` (which
-/// ran first: it was written below `#[scoped]`).
-fn trait_fn_is_async(m: &syn::TraitItemFn) -> bool {
-    m.sig.asyncness.is_some()
-        || (ast::made_by_async_trait(&m.sig)
-            && m.default
-                .as_ref()
-                .is_some_and(|b| ast::async_trait_body(b).is_some()))
-}
-
 /// Scopes the async methods of a trait that have a default body (an `impl` that gives its
 /// own body scopes it with a `#[scoped]` of its own).
 /// `aliases`: those of the `#[scoped]` module that holds it, if one does.
@@ -907,22 +900,20 @@ fn scoped_trait(
     let owner = crate::lint::unraw(&t.ident);
     for item in &mut t.items {
         match item {
-            syn::TraitItem::Fn(m)
-                if m.default.is_some()
-                    && trait_fn_is_async(m)
-                    && !has_scoped_attr(&m.attrs)
-                    && !has_unscoped_attr(&m.attrs) =>
+            syn::TraitItem::Fn(syn::TraitItemFn {
+                attrs,
+                sig,
+                default: Some(block),
+                ..
+            }) if is_async_body(sig, block)
+                && !has_scoped_attr(attrs)
+                && !has_unscoped_attr(attrs) =>
             {
-                let Some(block) = m.default.take() else {
-                    continue;
-                };
-                let mut f = ScopedFn::new(m.sig.clone(), block, opts.clone(), Some(&owner));
+                let mut f = ScopedFn::new(sig.clone(), block.clone(), opts.clone(), Some(&owner));
                 f.via_block = Some("trait");
                 f.aliases = aliases.clone();
                 f.impl_generics = Some(t.generics.clone());
-                let (sig, block) = scoped_fn(f, errors);
-                m.sig = sig;
-                m.default = Some(block);
+                (*sig, *block) = scoped_fn(f, errors);
             }
             syn::TraitItem::Fn(m) => {
                 take_unscoped(&mut m.attrs, errors);

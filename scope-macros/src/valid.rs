@@ -531,36 +531,11 @@ pub(crate) fn future_output(output: &syn::ReturnType) -> Option<&syn::Type> {
 
 /// Types that are certainly not a `Result`: a `#[scoped]` fn returning one is told at once,
 /// rather than through the scope's bounds.
+#[rustfmt::skip]
 const NOT_RESULTS: &[&str] = &[
-    "u8",
-    "u16",
-    "u32",
-    "u64",
-    "u128",
-    "usize",
-    "i8",
-    "i16",
-    "i32",
-    "i64",
-    "i128",
-    "isize",
-    "f32",
-    "f64",
-    "bool",
-    "char",
-    "str",
-    "String",
-    "Vec",
-    "Option",
-    "Box",
-    "Arc",
-    "Rc",
-    "HashMap",
-    "BTreeMap",
-    "HashSet",
-    "Cow",
-    "PathBuf",
-    "Infallible",
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64", "bool", "char", "str", "String", "Vec", "Option", "Box", "Arc", "Rc", "HashMap",
+    "BTreeMap", "HashSet", "Cow", "PathBuf", "Infallible",
 ];
 
 /// A `#[scoped]` fn returns the scope's result: it must be able to carry a failure. Returns
