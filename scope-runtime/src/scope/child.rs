@@ -246,26 +246,22 @@ impl<'s, T> Child<'s, T> {
             // callbacks: no user code runs.) A node the child made itself is not kept, and
             // its end ends it: a child whose value was sent may not have got there yet.
             if self.is_finished() {
-                if let Some(kept) = self.scope.release_cx(id) {
-                    kept.finish(&self.info);
-                }
+                self.end_kept_cx();
             }
             cx
         })
     }
 
     /// Ends a context this handle made that the registry still keeps for the child, once the
-    /// child is over (its outcome is in). The child's end ends such a node, but one made
-    /// between that end and the task's completion (what `JoinHandle::is_finished` reports)
-    /// was not yet there for it, nor finished for `cx()`, which looked before the
-    /// completion. One load when the handle made none (or the registry keeps none).
+    /// child is over (its outcome is in): at `cx()`, at the outcome, at the handle's drop. The
+    /// child's end ends such a node, but one made between that end and the task's completion
+    /// (what `JoinHandle::is_finished` reports) was not yet there for it. One load when the
+    /// registry keeps none.
     fn end_kept_cx(&self) {
-        if self.cx.get().is_some() {
-            if let Some(kept) = self.scope.release_cx(self.info.id()) {
-                // A node kept for a child has no callback of the child's (it never took it);
-                // a handle's callbacks run here, as at `cx()`'s own finish.
-                kept.finish(&self.info);
-            }
+        if let Some(kept) = self.scope.release_cx(self.info.id()) {
+            // A node kept for a child has no callback of the child's (it never took it); a
+            // handle's callbacks run here.
+            kept.finish(&self.info);
         }
     }
 
@@ -558,7 +554,9 @@ impl<T> Future for Child<'_, T> {
         };
         let out = polled.unwrap_or_else(|| Err(self.lost()));
         self.kind = Kind::Done(Mutex::new(None));
-        self.end_kept_cx();
+        if self.cx.get().is_some() {
+            self.end_kept_cx();
+        }
         Poll::Ready(out)
     }
 }
