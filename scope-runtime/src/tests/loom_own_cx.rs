@@ -1,7 +1,8 @@
 //! Loom models of children's own contexts created on demand (`crate::scope::own_cx`): the
-//! child and its handle racing to create it, and a context created by the handle reaching the
-//! child that looks for it through the registry's epoch, and a child waiting without a
-//! context of its own racing the handle that creates one.
+//! child and its handle racing to create it; a context created by the handle reaching the
+//! child that looks for it through the registry's epoch; a child waiting without a context of
+//! its own racing the handle that creates one; and the handle making the child's context as
+//! the child ends.
 
 use loom::thread;
 
@@ -128,5 +129,58 @@ fn loom_parked_wakers_are_given_back_by_unpark_and_at_the_scopes_end() {
         assert_eq!(std::sync::Arc::strong_count(&count), 1);
         let probe = std::task::Waker::from(count.clone());
         assert!(registry.unpark(b, &probe).is_none());
+    });
+}
+
+/// The handle's `cx()` racing the child's end (`probe128`): a context the handle makes while
+/// the child ends is ended, by the child's end or by the handle once the outcome is in.
+#[test]
+fn loom_a_context_the_handle_makes_as_the_child_ends_is_ended() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(OwnCxs::default());
+        let parent = Cx::root();
+        let info = crate::TaskInfo::here(None);
+        let id = info.id();
+        let finished = std::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        // The child last looked at the epoch here (a lazy child, no context of its own).
+        let seen = registry.epoch();
+        let handle = {
+            let (registry, parent, finished, info) = (
+                registry.clone(),
+                parent.clone(),
+                finished.clone(),
+                info.clone(),
+            );
+            thread::spawn(move || {
+                // `Child::cx()`: made now, ended at once if the child is over.
+                let cx = registry.get_or_create(id, &parent, true);
+                if finished.load(loom::sync::atomic::Ordering::Acquire) {
+                    if let Some(kept) = registry.release(id) {
+                        kept.finish(&info);
+                    }
+                }
+                cx
+            })
+        };
+        // The child's end: its own context if the epoch moved, then what is kept for it; then
+        // its task completes.
+        if registry.epoch() != seen {
+            if let Some(own) = registry.take(id) {
+                own.finish(&info);
+            }
+        }
+        if let Some(kept) = registry.release(id) {
+            kept.finish(&info);
+        }
+        finished.store(true, loom::sync::atomic::Ordering::Release);
+        let cx = handle.join().unwrap();
+        // The handle's outcome is in (its await's `Ready`).
+        if let Some(kept) = registry.release(id) {
+            kept.finish(&info);
+        }
+        assert!(
+            cx.cause().is_some(),
+            "the handle's context ended with the child"
+        );
     });
 }
