@@ -1,6 +1,6 @@
 //! Loom models of the scope's join protocol (`crate::scope`): the live-work tracker against
-//! the close and the finish, across nested scopes, and a queued child's start against its
-//! abort and against the scope's close.
+//! the close and the finish, across nested scopes; a queued child's start against its abort
+//! and against the scope's close; and a budgeted shield's start against the forced abort.
 //!
 //! The owner waits the way a run does: it registers its waker, then tries to finish (a
 //! compare-and-swap from zero units), under `loom::future::block_on`, so a lost wake-up shows
@@ -669,5 +669,55 @@ fn loom_a_waiting_in_place_child_stopped_as_a_slot_reaches_it() {
             }
             other => panic!("the slot went out of spawn order: {other:?}"),
         }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A budgeted shield starting in a nested scope while the outer owner's forced abort begins:
+// either the shield is refused there (it started after the abort began), or the owner's look
+// after its mark sees it and waits, woken by the shield's end, until it has ended. Never an
+// abort that goes on while a shield it accepted still runs, and no lost wake-up (a deadlock).
+
+#[test]
+fn loom_a_shield_starting_as_the_forced_abort_begins_is_refused_or_waited_for() {
+    loom::model(|| {
+        let outer = root();
+        let inner: Arc<dyn Enclosing> = nested_in(&outer);
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let ended = Arc::new(AtomicBool::new(false));
+        let shield = {
+            let ended = Arc::clone(&ended);
+            thread::spawn(move || {
+                let held = Tracker::hold(&inner, until);
+                // The clean-up runs, then the shield ends its holds.
+                ended.store(true, Ordering::Relaxed);
+                for scope in &held {
+                    scope.tracker().unhold(until);
+                }
+                held.len()
+            })
+        };
+        // The outer owner's forced abort: mark, then wait while a shield holds it off.
+        outer.0.force();
+        loom::future::block_on(poll_fn(|cx| {
+            outer.0.register_owner(cx.waker());
+            if outer.0.held_until().is_none() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        let waited_for = ended.load(Ordering::Relaxed);
+        match shield.join().unwrap() {
+            // Held at both levels: the abort went on only after the shield ended.
+            2 => assert!(
+                waited_for,
+                "the abort went on while a shield it accepted ran"
+            ),
+            // Refused above (it started after the abort began), held by its own scope only.
+            1 => {}
+            n => panic!("held by {n} scopes"),
+        }
+        assert_eq!(outer.0.holds(), 0);
     });
 }
