@@ -143,6 +143,7 @@
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck), and a second signal comes or the shutdown's bound passes (the grace, then the longest service grace and [`ABORT_WAIT`]) | 128 + that signal (for a shutdown the program began: 1 for a request, or the code of the signal its cancel names), with `shutdown: forced exit: ...`: 1 s after a second signal, or 1 s after the bound |
 //! | `main` panics | 101, as any Rust program, without waiting for what is left on the runtime (the services' accepted work included). A panic in the body of a `#[scoped]` fn or a `scope!` that `main`'s body awaits is `main`'s panic too (a body's panic unwinds through its scope); a panic of a child (spawned or in place) is an error of its scope (exit 1 when it is `main`'s result) |
 //! | an `on_cancel` callback panics as the shutdown cancels a service's task (its context) | 101 once the shutdown is done, as for `main`'s panic; the shutdown's report is printed first |
+//! | any panic, in a program built with `panic = "abort"` | 134 (SIGABRT) at once, wherever the panic is: see "Panics" below |
 //!
 //! 128 + the signal is 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
 //! ([`Signal::exit_code`]). A graceful stop exits 0, so systemd and Kubernetes do not read it
@@ -212,6 +213,17 @@
 //! `examples/http_service.rs` puts it together with axum: a scope per request (deadline,
 //! request id, fan-out), an audit service, and a graceful stop on SIGTERM.
 //!
+//! # Panics
+//!
+//! A panic in a child (spawned or in place), in a destructor the scope runs, or in a callback
+//! is caught and becomes the scope's [`Panicked`] error, which keeps the payload for
+//! `resume_unwind`; a [`Supervisor`] restarts an incarnation that panicked; the rest of the
+//! program runs on. That is with the default `panic = "unwind"`. A program built with
+//! `panic = "abort"` (in its `[profile.*]`) has no unwinding to catch: any panic, a child's
+//! included, ends the process at once with SIGABRT (exit 134 on Unix), without the scope's
+//! cancel, grace or report, and a supervisor cannot restart after one. Everything else
+//! (cancellation, deadlines, errors, the joins) is the same under both.
+//!
 //! # Where to read on
 //!
 //! - The contexts: [`Cx`] (cancel with a cause, deadlines, `shield`, `detach`, `on_cancel`,
@@ -248,7 +260,8 @@
 ///
 /// Options: `name`, `policy` (`fail_fast`, `supervise`, `first_ok`), `limit`, `timeout`,
 /// `deadline`, `grace`, `shutdown_grace` (the grace when the application's shutdown cancels
-/// the scope: [`Config::shutdown_grace`]), `local`, `slots(..)`, `handle` (a name for the
+/// the scope: [`Config::shutdown_grace`]), `local` (a scope whose in-place children need not
+/// be `Send`: see [`spawn_in_place!`]), `slots(..)`, `handle` (a name for the
 /// scope's handle in the
 /// body) and `crate`. The repository's `docs/macros.md` shows each expansion.
 ///
@@ -475,7 +488,12 @@ pub use scope_macros::spawn;
 /// Starts a child of the enclosing scope that the scope's own future polls in place, and
 /// returns its [`Child`] handle.
 ///
-/// The child may borrow from outside the scope, since it never leaves the scope's task.
+/// The child may borrow from outside the scope, since it never leaves the scope's task. It
+/// must still be `Send` (the scope's future, which holds it, stays `Send`) unless the scope
+/// is `local` (`#[scoped(local)]`, `scope!(local, ..)`): in a local scope an in-place child may
+/// hold an `Rc` or a `RefCell` borrow across an await, and the scope's future is not `Send`
+/// (run it on a current-thread runtime, in a `LocalSet`, or `.await` it in code that is not
+/// `Send` itself).
 ///
 /// # Examples
 ///

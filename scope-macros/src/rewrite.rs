@@ -564,7 +564,14 @@ impl Rewriter {
             "mark the statement `#[scope::allow_orphan]`"
         };
         // A service takes futures: blocking work and threads go through a scope in its task.
+        // A local task (one a set from outside starts too) is `!Send`: no service takes it.
+        let local = kind == Orphan::Local || written.contains("spawn_local");
         let owner = match kind {
+            _ if local => {
+                "`spawn_in_place!` in a `local` scope that lives as long as the work must (one \
+                 opened higher up, in `main` for the program's life; a `scope::Service` takes \
+                 only `Send` futures)"
+            }
             Orphan::Blocking | Orphan::Thread => {
                 "a task of a `scope::Service` made in `main` (`service.spawn(..)`), whose scope \
                  runs it with `s.spawn_blocking(..)`"

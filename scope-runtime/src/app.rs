@@ -929,7 +929,7 @@ impl fmt::Debug for App {
 /// Exhaustive, as [`Interrupted`](crate::Interrupted) is: why the shutdown was cut short
 /// decides what a program reports, so a new reason would be a breaking change of this crate,
 /// not a variant added unseen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Forced {
     /// The grace (not zero) ran out before the main work had ended on its own. Either the
     /// work was still running then, and `run`'s output is `None`; or it ended just as the

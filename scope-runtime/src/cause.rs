@@ -23,7 +23,7 @@ use crate::TaskInfo;
 /// assert!(matches!(cause.root(), Cause::Explicit { reason } if reason == "client went away"));
 /// assert_eq!(cause.to_string(), "parent cancelled: client went away");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Cause {
     /// Cancelled by a call to [`Cx::cancel`](crate::Cx::cancel), with the caller's reason.
     Explicit {
@@ -92,7 +92,7 @@ pub enum Cause {
 /// use scope::Signal;
 /// assert_eq!(Signal::Interrupt.to_string(), "SIGINT");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Signal {
     /// SIGINT (Ctrl-C).

@@ -280,6 +280,11 @@ impl Config {
 
     /// A deadline `timeout` after the scope is entered (not when this is called).
     ///
+    /// A deadline, like a grace, is kept by a tokio timer: the runtime must have its time
+    /// driver (`enable_time()` or `enable_all()` on its builder; `#[tokio::main]` and
+    /// `#[scope::main]` have it), or tokio panics ("timers are disabled") when the scope arms
+    /// it, as it does for `tokio::time::sleep`.
+    ///
     /// # Examples
     ///
     /// The clock starts when the scope is entered, not when the configuration is built:

@@ -37,7 +37,7 @@ use crate::info::TaskInfo;
 ///
 /// It is `Clone` and `PartialEq`, so an error type that wraps it can derive both (and tests
 /// can `assert_eq!` on results); a clone of a [`Panicked`] carries no payload.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Interrupted {
     /// The work was cancelled (not by a deadline).
     #[error(transparent)]
@@ -170,7 +170,7 @@ impl Interrupted {
 /// .unwrap();
 /// # });
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("not started: {cause}")]
 pub struct NotStarted {
     cause: Arc<Cause>,
@@ -220,7 +220,7 @@ impl NotStarted {
 /// let c = Cancelled::new(Cause::explicit("user pressed stop"));
 /// assert_eq!(c.to_string(), "cancelled: user pressed stop");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("cancelled: {cause}")]
 pub struct Cancelled {
     cause: Arc<Cause>,
@@ -281,7 +281,7 @@ impl Cancelled {
 /// let Interrupted::DeadlineExceeded(d) = e else { unreachable!() };
 /// assert_eq!(d.to_string(), "deadline of `fetch` exceeded");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("{cause}")]
 pub struct DeadlineExceeded {
     cause: Arc<Cause>,
@@ -369,6 +369,9 @@ impl DeadlineExceeded {
 /// A task panicked. Carries its name, the message and (for the scope that owned the task) the
 /// payload, so the caller can [`resume_unwind`](Panicked::resume_unwind) after the siblings
 /// have drained.
+///
+/// A program built with `panic = "abort"` never sees one made by a scope: the process ends
+/// at the panic itself.
 ///
 /// # Examples
 ///
@@ -562,6 +565,14 @@ impl PartialEq for Panicked {
 
 impl Eq for Panicked {}
 
+/// Hashes what [`PartialEq`] compares: the task and the message.
+impl std::hash::Hash for Panicked {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.task.hash(state);
+        self.inner.message.hash(state);
+    }
+}
+
 /// Drops a value the crate lets go of (an error it does not keep, a panic's payload): user
 /// code, whose `Drop` may panic. Called with no lock held; returns the panic's payload, which
 /// the caller reports as a panic of the task the value came from.
@@ -620,7 +631,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// let e = ChildFailed::new(TaskInfo::here(Some("parse".into())), "bad input".into());
 /// assert_eq!(e.to_string(), "task `parse` failed: bad input");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("task `{}` failed: {}", .inner.0, .inner.1)]
 pub struct ChildFailed {
     // Boxed: errors travel in `Result`s, which stay small this way.
@@ -696,7 +707,7 @@ impl ChildFailed {
 /// use scope::ConfigError;
 /// assert_eq!(ConfigError::ZeroLimit.to_string(), "a scope's limit must be at least 1");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `limit(0)`: no child could ever run.
@@ -742,7 +753,7 @@ pub enum ConfigError {
 /// let full = SpawnError::Full.to_string();
 /// assert_eq!(full, "full: at its limit of children or its capacity");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
     /// Closed to new work: a scope whose body has returned or that was cancelled, or a
@@ -815,6 +826,14 @@ impl<E: PartialEq> PartialEq for Failure<E> {
 }
 
 impl<E: Eq> Eq for Failure<E> {}
+
+/// Hashes what [`PartialEq`] compares: the task and the error.
+impl<E: std::hash::Hash> std::hash::Hash for Failure<E> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.task.hash(state);
+        self.error.hash(state);
+    }
+}
 
 impl<E: fmt::Debug> fmt::Debug for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -978,7 +997,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// assert!(check_all().await.unwrap_err().to_string().ends_with("failed: disk full"));
 /// # });
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Failures<E> {
     failures: Vec<Failure<E>>,
     not_kept: usize,

@@ -92,7 +92,7 @@ impl fmt::Display for TaskId {
 /// assert_eq!(info.to_string(), "fetch");
 /// assert_eq!(info.location().file(), file!());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskInfo {
     id: TaskId,
     name: Option<Cow<'static, str>>,

@@ -24,6 +24,7 @@ mod slab;
 mod slot;
 mod sync;
 pub mod testing;
+mod unwind;
 
 // tokio has no `signal` module under `cfg(loom)`; the loom models do not need the entry point.
 #[cfg(not(loom))]
@@ -47,7 +48,7 @@ pub use crate::error::{
 };
 pub use crate::info::{TaskId, TaskInfo};
 pub use crate::needs::{
-    CoveredBy, Extend, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With,
+    CoveredBy, ExtendProof, Has, Here, Key, KeyOf, Nil, Proof, Provided, There, With,
 };
 #[cfg(all(unix, feature = "process", not(loom)))]
 pub use crate::patterns::process;

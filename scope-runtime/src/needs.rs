@@ -453,7 +453,7 @@ impl<L: Proof> Provided<L> {
     /// [`try_bind`](Provided::try_bind), and it panics where that would return `Err`.
     #[doc(hidden)]
     #[must_use]
-    pub fn extend<T, K: Extend<T>>(
+    pub fn extend<T, K: ExtendProof<T>>(
         self,
         cx: &Cx,
         _slot: &'static Slot<T, K>,
@@ -588,14 +588,14 @@ impl<T, K: Key> KeyOf<T> for K where K::Value: crate::slot::HeldBy<T> {}
     label = "bound here with a value of type `{T}`, but the slot `{Self}` holds another type",
     note = "a key type names one slot, the one `slot!` declared with it; declare a slot of its own with `slot!(static NAME: Type)`"
 )]
-pub trait Extend<T>: 'static {
+pub trait ExtendProof<T>: 'static {
     /// The list with this key in front of `L` (or `L` itself, for a slot without a key).
     type Out<L>;
     /// The proof extended by the slot, which the scope's context `cx` binds.
     fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<Self::Out<L>>;
 }
 
-impl<T: Send + Sync + 'static> Extend<T> for () {
+impl<T: Send + Sync + 'static> ExtendProof<T> for () {
     type Out<L> = L;
     fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<L> {
         // Nothing more is proven, but the proof passed on stands on the scope's context, as
@@ -618,7 +618,7 @@ impl<T: Send + Sync + 'static> Extend<T> for () {
     }
 }
 
-impl<T: 'static, K: KeyOf<T>> Extend<T> for K {
+impl<T: 'static, K: KeyOf<T>> ExtendProof<T> for K {
     type Out<L> = With<K, L>;
     fn extend<L: Proof>(proof: Provided<L>, cx: &Cx) -> Provided<With<K, L>> {
         let proof = Provided {

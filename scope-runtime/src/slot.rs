@@ -19,6 +19,10 @@ use crate::Cx;
 /// A typed, request-scoped value key. Declare one per value with `slot!` (or
 /// [`Slot::new`] in a `static`).
 ///
+/// A slot's value is `Send + Sync + 'static`: a context, and the values bound in it, are
+/// shared by every task below it, on any thread (in a `local` scope too). Share state that
+/// is not `Sync` through an `Arc` of a lock or an atomic, not an `Rc` or a `RefCell`.
+///
 /// # Examples
 ///
 /// ```

@@ -176,7 +176,7 @@ assert_impl_all!(Service: Send, Sync, Clone, Unpin, Debug);
 assert_impl_all!(ServiceHandle<Result<(), E>>: Send, Sync, Unpin, Debug);
 assert_not_impl_any!(ServiceHandle<Result<(), E>>: Clone);
 assert_impl_all!(StopReport: Send, Sync, Clone, Unpin, Debug);
-assert_impl_all!(TaskFailure: Send, Sync, Clone, Unpin, Debug);
+assert_impl_all!(TaskFailure: Error, Send, Sync, Clone, Unpin, Debug, Eq, std::hash::Hash);
 // An application is a shared handle (a clone reaches the same services and shutdown); its
 // report is logged or sent on. (Not built for the loom models: tokio has no signals there.)
 #[cfg(not(loom))]
@@ -263,4 +263,92 @@ fn error_types_are_static() {
     is_static::<Failures<E>>();
     is_static::<WaitCancelledOwned>();
     is_static::<Provided<Nil>>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unwind safety: no lock of ours is poisoned or left half-written by a user's panic (none is
+// held across user code), so every handle may be used after one, as tokio's handles may: in a
+// `catch_unwind` closure, or in a future under `FutureExt::catch_unwind`. The futures that
+// hold a user's future or callback are unwind safe when it is.
+
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+/// A future that is not unwind safe (a `&mut` across the unwind).
+type NotUnwindSafe = Ready<Result<&'static mut u8, E>>;
+
+assert_impl_all!(Cx: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Scope<'static, 'static, E>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(LocalScope<'static, 'static, LocalError>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Child<'static, u32>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(ChildSet<'static, u32>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Config: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Provided<Nil>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(WaitCancelled<'static>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(WaitCancelledOwned: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(ShutdownSignal: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Service: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(ServiceHandle<()>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Reserve<'static, 'static, E, Sendable>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Reserved<'static, 'static, E, Sendable>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Race<'static, 'static, u32, E>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(WithCx<SendBody>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(RunUntilCancelled<SendBody>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(ShieldFor<SendBody>: UnwindSafe, RefUnwindSafe);
+assert_impl_all!(Run<'static, 'static, E, Sendable, SendBody, FirstFailure>: UnwindSafe);
+assert_not_impl_any!(WithCx<NotUnwindSafe>: UnwindSafe);
+assert_not_impl_any!(Run<'static, 'static, E, Sendable, NotUnwindSafe, FirstFailure>: UnwindSafe);
+
+#[cfg(not(loom))]
+assert_impl_all!(scope_runtime::App: UnwindSafe, RefUnwindSafe);
+
+// ---------------------------------------------------------------------------------------------
+// What is `Eq` is `Hash` too (a `HashSet<TaskInfo>`, a `HashMap<Signal, _>`), hashing what
+// equality compares.
+
+use std::hash::Hash;
+
+assert_impl_all!(Cause: Hash);
+assert_impl_all!(Signal: Hash);
+assert_impl_all!(TaskInfo: Hash);
+assert_impl_all!(TaskId: Hash);
+assert_impl_all!(Interrupted: Hash);
+assert_impl_all!(Cancelled: Hash);
+assert_impl_all!(DeadlineExceeded: Hash);
+assert_impl_all!(Panicked: Hash);
+assert_impl_all!(NotStarted: Hash);
+assert_impl_all!(ChildFailed: Hash);
+assert_impl_all!(ConfigError: Hash);
+assert_impl_all!(SpawnError: Hash);
+assert_impl_all!(DrainError: Hash);
+assert_impl_all!(Failure<E>: Hash);
+assert_impl_all!(Failures<E>: Hash);
+assert_impl_all!(StopReport: Hash);
+assert_impl_all!(Backoff: Hash);
+assert_impl_all!(AnyError: Hash);
+assert_impl_all!(SupervisorAction: Hash);
+#[cfg(not(loom))]
+assert_impl_all!(scope_runtime::Forced: Hash);
+
+#[test]
+fn equal_values_hash_alike() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::Hasher;
+    fn hash_of(value: &impl Hash) -> u64 {
+        let mut h = DefaultHasher::new();
+        value.hash(&mut h);
+        h.finish()
+    }
+    let info = TaskInfo::here(Some("worker".into()));
+    // A caught panic and its clone (which has no payload) are equal, and hash alike.
+    let caught = Panicked::new(info.clone(), Box::new("boom"));
+    let cloned = caught.clone();
+    assert_eq!(caught, cloned);
+    assert_eq!(hash_of(&caught), hash_of(&cloned));
+    // (Clippy's `mutable_key_type` sees the payload's lock; the hash does not read it.)
+    #[allow(clippy::mutable_key_type)]
+    let mut seen = std::collections::HashSet::new();
+    assert!(seen.insert(Interrupted::from(caught)));
+    assert!(!seen.insert(Interrupted::from(cloned)));
+    assert!(seen.insert(Interrupted::from_cause(Cause::explicit("stop"))));
+    assert_eq!(seen.len(), 2);
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// assert_eq!(delays, [100, 200, 400, 500, 500].map(Duration::from_millis));
 /// assert_eq!(Backoff::default().delay(1), Duration::from_millis(100));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Backoff {
     base: Duration,
     cap: Duration,

@@ -38,7 +38,7 @@ pub trait RetryIf<E> {
 /// use scope::{AnyError, RetryIf};
 /// assert!(RetryIf::<&str>::retry_if(&AnyError, &"anything"));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AnyError;
 
 impl<E> RetryIf<E> for AnyError {

@@ -65,7 +65,7 @@ pub enum Restart {
 ///
 /// Exhaustive, as [`Interrupted`] is: an event handler's match on it decides what it
 /// reports, so a new action would be a breaking change of this crate, not one added unseen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SupervisorAction {
     /// Start it again after `delay`.
     Restart {

@@ -50,6 +50,13 @@ pin_project_lite::pin_project! {
     /// The future of [`Scope::run`] and [`Scope::run_all`]: drives the body and the
     /// in-place children, and resolves once every child has ended.
     ///
+    /// What it resolves to is set by the policy `O` (its `Output`, through a trait the docs
+    /// do not show): `Result<T, E>` for [`FirstFailure`](crate::FirstFailure) (the future of
+    /// [`Scope::run`]) and `Result<T, Failures<E>>` for [`AllFailures`](crate::AllFailures)
+    /// (the future of [`Scope::run_all`]), where `T` is the body's value (`()` for a body that
+    /// ends with `()`). Code generic over the policy names it as
+    /// `Run<'s, 'env, E, M, F, O>: Future`.
+    ///
     /// Dropping it once it has been polled cancels the scope: the body and in-place children
     /// are dropped with it, and spawned children get what is left of the scope's grace (a task
     /// of the runtime keeps the time), then are aborted. A run dropped before its first poll

@@ -32,7 +32,7 @@ use crate::info::TaskInfo;
 /// assert_eq!(failures[0].to_string(), "task `welcome-mail` failed: smtp refused");
 /// # });
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskFailure {
     pub(super) task: TaskInfo,
     pub(super) kind: FailureKind,
@@ -40,7 +40,7 @@ pub struct TaskFailure {
 }
 
 /// How a service task failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum FailureKind {
     Failed,
     Panicked,
@@ -105,6 +105,11 @@ impl fmt::Display for TaskFailure {
     }
 }
 
+/// A task's failure is an error, for `?` into `anyhow` or a boxed error. It has no
+/// [`source`](std::error::Error::source): the task's error was turned into its message when
+/// the service recorded it.
+impl std::error::Error for TaskFailure {}
+
 /// Why [`Service::drain`](crate::Service::drain) gave up.
 ///
 /// # Examples
@@ -119,7 +124,7 @@ impl fmt::Display for TaskFailure {
 /// Exhaustive, as [`Interrupted`](crate::Interrupted) is: a drain gives up only when its
 /// budget runs out, and a new reason would be a breaking change of this crate, not a variant
 /// added unseen.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum DrainError {
     /// The budget ran out with work still running (it keeps running; call
     /// [`Service::stop`](crate::Service::stop) to end it).
@@ -152,7 +157,7 @@ pub enum DrainError {
 /// assert_eq!(report.to_string(), "service `sync`: 1 stopped within the grace (polite); 1 aborted (stubborn)");
 /// # });
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[must_use = "the report holds the failures the stop took from the service: nothing else says them"]
 pub struct StopReport {
     pub(super) service: Option<TaskInfo>,

@@ -24,9 +24,11 @@ use crate::error::{
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
 
-/// What a service task may return: `()`, or `Result<T, E>` with any error that displays
-/// itself. An `Err` is a failure the service reports
-/// ([`Service::failures`](crate::Service::failures)) as well as the task's handle.
+/// What a service task may return: `()`, `Result<T, E>` with any error that displays
+/// itself, or a type of the user's that implements this trait to say which of its values are
+/// failures. A failure is reported by the service
+/// ([`Service::failures`](crate::Service::failures), with the message `failure` gives) as
+/// well as by the task's handle, which returns the value whole.
 ///
 /// # Examples
 ///
@@ -36,10 +38,38 @@ use crate::observe::{ChildObs, End, ServiceTaskObs};
 /// assert_eq!(Ok::<u8, String>(1).failure(), None);
 /// assert_eq!(Err::<u8, _>("disk full").failure().as_deref(), Some("disk full"));
 /// ```
+///
+/// An output of one's own:
+///
+/// ```
+/// use scope::{Service, ServiceConfig, ServiceOutput};
+///
+/// enum Delivery {
+///     Sent,
+///     Bounced(String),
+/// }
+///
+/// impl ServiceOutput for Delivery {
+///     fn failure(&self) -> Option<String> {
+///         match self {
+///             Delivery::Sent => None,
+///             Delivery::Bounced(to) => Some(format!("bounced: {to}")),
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let svc = Service::new(ServiceConfig::new("mailer"));
+/// let sent = svc.spawn(async { Delivery::Bounced("ann@example.com".into()) }).unwrap();
+/// assert!(matches!(sent.await, Ok(Delivery::Bounced(_))));
+/// assert_eq!(svc.failures()[0].message(), "bounced: ann@example.com");
+/// # svc.stop().await;
+/// # });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a service task must return `()` or `Result<T, E>`, not `{Self}`",
     label = "this future's output is `{Self}`",
-    note = "wrap the value: `Ok::<_, E>(value)` with an error type `E` that implements `Display`"
+    note = "wrap the value: `Ok::<_, E>(value)` with an error type `E` that implements `Display`, or implement `scope::ServiceOutput` for `{Self}`"
 )]
 pub trait ServiceOutput: Send + 'static {
     /// The failure's message, if this output is one.
