@@ -373,6 +373,72 @@ async fn failures_name_the_scopes_own_interruption_apart_from_its_childrens_fail
     assert!(failures.interruption().is_some(), "{failures:?}");
 }
 
+/// A race stopped by its deadline, failed by a candidate's panic, says it was stopped by its
+/// deadline whether or not another candidate then offered a value within the grace (a value
+/// that cannot win, the panic failing the race): the late value made the race read as
+/// answered, and its result held the panic alone (`probe131`). A win that came first and
+/// stopped the race is its answer, and has no entry of its own.
+#[tokio::test(start_paused = true)]
+async fn a_race_stopped_by_its_deadline_says_so_whether_or_not_a_late_value_came() {
+    async fn race(late: Option<Result<u8, AppError>>) -> Failures<AppError> {
+        let race =
+            &Race::<u8, AppError>::new(Config::new().name("race").timeout(ms(10)).grace(ms(100)));
+        race.run(async {
+            race.spawn_named("panics", async {
+                sleep(ms(50)).await; // past the deadline, within the grace
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Ok::<u8, AppError>(0)
+            });
+            race.spawn_named("answers", async move {
+                Cx::current().cancelled().await; // the deadline
+                sleep(ms(60)).await;
+                late.unwrap_or(Err(AppError::Boom(1)))
+            });
+        })
+        .await
+        .unwrap_err()
+    }
+    for late in [None, Some(Ok(1))] {
+        let failures = race(late).await;
+        let own = failures.interruption().expect("the race's deadline");
+        assert!(
+            matches!(
+                own.error().interrupted(),
+                Some(Interrupted::DeadlineExceeded(_))
+            ),
+            "{failures:?}"
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| matches!(f.error().interrupted(), Some(Interrupted::Panicked(_)))),
+            "{failures:?}"
+        );
+    }
+
+    // A win first, then a loser's panic as it stops: the race was answered, and fails with
+    // the panic alone.
+    let race = &Race::<u8, AppError>::new(Config::new().grace(ms(100)));
+    let failures = race
+        .run(async {
+            race.spawn(async {
+                sleep(ms(1)).await; // the loser has started
+                Ok::<u8, AppError>(7)
+            });
+            race.spawn(async {
+                Cx::current().cancelled().await;
+                panic!("the loser's bug");
+                #[allow(unreachable_code)]
+                Ok::<u8, AppError>(0)
+            });
+        })
+        .await
+        .unwrap_err();
+    assert!(failures.interruption().is_none(), "{failures:?}");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}
+
 /// A failure equals one made from its task and its error, however its message names the
 /// task: the scope's own entry ("scope `..`: ..") could not be equal to anything a test could
 /// build, and two failures printed alike compared unequal.

@@ -572,10 +572,11 @@ impl<E> Shared<E> {
     /// Cancels the scope's context on the scope's own behalf (a failure, a panic, its end).
     /// A user's `on_cancel` callback that panics there is a panic of the scope, kept for its
     /// end (`take_callback_panic`), not unwound through the child or the run that cancels.
-    pub(crate) fn cancel_own(&self, cause: Cause) {
-        self.catching(|| {
-            self.cx.cancel_with(cause);
-        });
+    pub(crate) fn cancel_own(&self, cause: Cause) -> bool {
+        // A callback's panic means this call cancelled it: only the first cancel runs them.
+        let mut first = true;
+        self.catching(|| first = self.cx.cancel_with(cause));
+        first
     }
 
     /// Whether the scope's context is cancelled, asked by the scope itself: a deadline this
@@ -2142,7 +2143,9 @@ where
     /// result; if it is dropped (after the grace) or returns an error, the result is the
     /// cancellation (an error after the cancel is its consequence: the scope cannot tell the
     /// interruption returned with `?` from an error of the body's own, which is dropped). A
-    /// child's failure (an error before the cancel) or panic always wins over the body; a
+    /// child's failure (an error before the cancel) or panic always wins over the body's value
+    /// or error (a panic of the body itself outranks everything, a child's earlier failure
+    /// included: see "Panics"; `child.await.unwrap()` on a failed child is such a panic); a
     /// child's error after the cancel is the cancel's consequence, as the body's is, for the
     /// same reason, and a body that answers with a value has the last word over it too
     /// ([`run_all`](Scope::run_all) keeps such errors). An error the body returned before
@@ -2183,9 +2186,14 @@ where
     ///
     /// A panic of the body is resumed by the returned future once every child has ended (a
     /// child's panic is not: it is the child's failure,
-    /// [`Interrupted::Panicked`](crate::Interrupted::Panicked)). So is a panic of `E`'s
+    /// [`Interrupted::Panicked`](crate::Interrupted::Panicked)), in place of any result, a
+    /// child's failure that came before it included. So is a panic of `E`'s
     /// `From<Interrupted>`, which builds the result from the interruption after every child
-    /// has ended.
+    /// has ended. A run dropped after its body panicked (by a `timeout` or a `select!` around
+    /// it) has no result to carry the panic in: the drop resumes it, after dropping the
+    /// in-place children and handing the spawned ones to their grace and abort, which end
+    /// after the unwind has begun (a child's panic recorded before such a drop goes with the
+    /// result nobody reads).
     ///
     /// # Examples
     ///

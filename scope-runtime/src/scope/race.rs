@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
@@ -54,7 +54,11 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
         // Release: read by the candidates' settles.
         shared.won.store(true, Ordering::Release);
         shared.obs.won();
-        shared.cancel_own(Cause::explicit("another candidate won the race"));
+        // Whether the win stopped the race (its cancel came first), or came within the grace
+        // of a stop already under way (a deadline, a cancel): only the first is the race's
+        // answer when a panic then fails it. (A callback's panic means this cancel ran them.)
+        let first = shared.cancel_own(Cause::explicit("another candidate won the race"));
+        winner.1.store(first, Ordering::Relaxed);
         // The race's first cause decides (see `Race::run`): the body's failure, on another
         // worker, may have cancelled it between the look above and the store; then the race
         // answers with that failure, and is reported so.
@@ -69,7 +73,7 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
 }
 
 /// The winning value, kept for the run to answer with.
-struct Winner<T>(Mutex<Option<T>>);
+struct Winner<T>(Mutex<Option<T>>, AtomicBool);
 
 impl<T> Drop for Winner<T> {
     fn drop(&mut self) {
@@ -225,7 +229,7 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     fn enter(config: Config) -> Self {
         Self {
             scope: Scope::enter(config),
-            winner: Arc::new(Winner(Mutex::new(None))),
+            winner: Arc::new(Winner(Mutex::new(None), AtomicBool::new(false))),
             had_candidates: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -478,9 +482,13 @@ where
         // stopped. A cancellation from outside (its parent, a deadline, a cancel) is always
         // reported, since the body's `()` is not an answer; a body that did not complete
         // (dropped, or it returned an error) is reported when no cause explains it. A race
-        // that had a winner was answered: no entry of its own.
+        // whose win stopped it was answered: no entry of its own. A value that came within
+        // the grace of a stop already under way answers nothing once a panic fails the race:
+        // the stop is reported (`probe131`).
+        // (Every child has ended: the win's mark is seen through the tracker's count.)
+        let answered = won && self.winner.1.load(Ordering::Relaxed);
         let own = match cause.as_deref() {
-            _ if won => false,
+            _ if answered => false,
             None => out.is_none() && !explained(None, &failures),
             cause => !explained(cause, &failures),
         };

@@ -59,7 +59,9 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it once it has been polled cancels the scope: the body and in-place children
     /// are dropped with it, and spawned children get what is left of the scope's grace (a task
-    /// of the runtime keeps the time), then are aborted. A run dropped before its first poll
+    /// of the runtime keeps the time), then are aborted. If the body had panicked, the drop
+    /// resumes that panic once it has done so (there is no result to carry it; see
+    /// [`Scope::run`]'s "Panics"). A run dropped before its first poll
     /// changes nothing: the scope has not started (children spawned before it wait, and start
     /// with a later run).
     ///
