@@ -112,6 +112,16 @@ pub(crate) struct InPlaceSet<'env, M: Mode> {
     /// `ChildSet::cancel_all` stops them one by one: a search of the set for each made that
     /// quadratic) and kept up to date from then on, until the set is empty again.
     index: Option<Box<ById<TaskId, usize>>>,
+    /// The last poll stopped early, tokio's cooperative budget spent (see `take_spent`).
+    spent: bool,
+}
+
+/// Whether tokio's cooperative budget of the task polling is spent: a child that then reads
+/// as pending may only be waiting for a new budget. (Asked after a child's pending poll
+/// only: children that complete at once pay nothing.)
+#[inline]
+fn budget_spent() -> bool {
+    !tokio::task::coop::has_budget_remaining()
 }
 
 /// Below this many children, a stop searches the set rather than make its index.
@@ -163,6 +173,7 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             unkeyed: Vec::new(),
             polling: Vec::new(),
             index: None,
+            spent: false,
         }
     }
 
@@ -265,6 +276,12 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                     }
                 } else {
                     self.unkeyed.push((key, task.id));
+                    if budget_spent() {
+                        // The rest get their first poll at the run's next turn.
+                        self.fresh.extend_from_slice(&self.polling[i + 1..]);
+                        self.spent = true;
+                        break;
+                    }
                 }
             }
             self.polling.clear();
@@ -276,6 +293,9 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                 self.unkeyed
                     .retain(|(key, id)| tasks.get(*key).is_some_and(|t| t.id == *id));
             }
+        }
+        if self.spent {
+            return completed;
         }
         let shared_woken = {
             let mut ready = self.ready.state.lock();
@@ -306,10 +326,41 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                     }
                     done(task);
                 }
+            } else if budget_spent() {
+                self.requeue(i + 1);
+                self.spent = true;
+                break;
             }
         }
         self.polling.clear();
         completed
+    }
+
+    /// Whether the last [`poll_ready`](Self::poll_ready) stopped early, tokio's cooperative
+    /// budget spent (clears the mark): the run yields to the runtime and comes back with a
+    /// new budget, rather than poll the rest of the children it woke. All of them run in the
+    /// scope's task: with the budget spent, each would read as pending and be woken again,
+    /// so every pass over them completed about as many as the budget, and a burst of N
+    /// children woken together cost N / 128 polls each (`probe133`).
+    pub(crate) fn take_spent(&mut self) -> bool {
+        std::mem::take(&mut self.spent)
+    }
+
+    /// Puts the keys from `polling[from..]`, woken but not polled, back in the ready queue,
+    /// each marked queued (its mark is cleared just before its poll), so that a wake in
+    /// between adds it no second time. (One that marked it just before takes the lock after
+    /// this and adds it again: a spurious poll, which futures allow.)
+    #[cold]
+    #[inline(never)]
+    fn requeue(&mut self, from: usize) {
+        let mut ready = self.ready.state.lock();
+        for &key in &self.polling[from..] {
+            if let Some(Some((w, _))) = self.wakers.get(key) {
+                // Release: as a wake's mark.
+                w.queued.store(true, Ordering::Release);
+            }
+            ready.keys.push(key);
+        }
     }
 
     /// Takes the child `id` out of the set, if it is there.

@@ -446,6 +446,10 @@ where
                 finish(&scope.shared, &mut self.driver);
                 return Poll::Ready(End::Finished);
             }
+            if self.driver.budget_spent() {
+                // Back with a new budget for the children still to poll.
+                break;
+            }
             if !self.driver.has_ready() && !polling.take_woken() {
                 return Poll::Pending;
             }
@@ -1053,6 +1057,13 @@ impl<'env, M: Mode> Driver<'env, M> {
 
     fn body_waker(&self) -> Option<&std::task::Waker> {
         self.set.as_deref().map(InPlaceSet::body_waker)
+    }
+
+    /// Whether the in-place set stopped polling its children, tokio's cooperative budget spent
+    /// (see `InPlaceSet::take_spent`).
+    #[inline]
+    fn budget_spent(&mut self) -> bool {
+        self.set.as_deref_mut().is_some_and(InPlaceSet::take_spent)
     }
 
     fn has_ready(&self) -> bool {
