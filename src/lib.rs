@@ -215,10 +215,14 @@
 //!
 //! # Panics
 //!
-//! A panic in a child (spawned or in place), in a destructor the scope runs, or in a callback
-//! is caught and becomes the scope's [`Panicked`] error, which keeps the payload for
-//! `resume_unwind`; a [`Supervisor`] restarts an incarnation that panicked; the rest of the
-//! program runs on. That is with the default `panic = "unwind"`. A program built with
+//! A panic in a child (spawned or in place), in a destructor the scope runs, or in an
+//! `on_cancel` callback the scope's own cancel runs is caught and becomes the scope's
+//! [`Panicked`] error, which keeps the payload for `resume_unwind` (unless it comes after the
+//! failure a fail-fast scope already keeps: that failure is the result); a [`Supervisor`]
+//! restarts an incarnation that panicked; the rest of the program runs on. A panic of the
+//! body itself, and of a callback run by a [`Cx::cancel`] the code calls, unwinds in that
+//! code (see [`Scope::run`] and [`Cx::cancel`]). That is with the default
+//! `panic = "unwind"`. A program built with
 //! `panic = "abort"` (in its `[profile.*]`) has no unwinding to catch: any panic, a child's
 //! included, ends the process at once with SIGABRT (exit 134 on Unix), without the scope's
 //! cancel, grace or report, and a supervisor cannot restart after one. Everything else
@@ -709,7 +713,9 @@ pub use scope_macros::main;
 ///
 /// Options: `flavor`, `worker_threads`, `start_paused = true` (it needs tokio's `test-util`
 /// feature in your dev-dependencies) and `crate`. The body is not a scope, so `spawn!` in it
-/// does not compile: open one with [`scope!`] or call `#[scoped]` fns.
+/// does not compile: open one with [`scope!`] or call `#[scoped]` fns. Write it
+/// `#[scope::test]`: under `use scope::*;`, a bare `#[test]` is ambiguous between this and
+/// the built-in attribute (rustc's E0659), as under `use tokio::*;`.
 ///
 /// # Examples
 ///

@@ -124,8 +124,8 @@ impl Orphan {
             }
             Orphan::OuterJoinSet => {
                 "help: this set comes from outside the scope, so its tasks outlive it; use \
-                 `spawn!(future)` (`spawn_in_place!` for a `!Send` one), or a `JoinSet` made \
-                 and joined inside the body"
+                 `spawn!(future)` (`spawn_in_place!` in a `local` scope for a `!Send` one), or a \
+                 `JoinSet` made and joined inside the body"
             }
         }
     }

@@ -550,6 +550,14 @@ impl Rewriter {
         if self.allowed > 0 {
             return;
         }
+        // A local task (`spawn_local`, on any receiver or executor) is `!Send`: its help and
+        // its owner are a `local` scope's, not `spawn!`'s or a service's.
+        let local = kind == Orphan::Local || called_name(written).starts_with("spawn_local");
+        let kind = if local && kind == Orphan::Executor {
+            Orphan::Local
+        } else {
+            kind
+        };
         let full = resolved.join("::");
         let what = if full == written.trim_start_matches("::") || full.is_empty() {
             format!("`{written}`")
@@ -565,7 +573,6 @@ impl Rewriter {
         };
         // A service takes futures: blocking work and threads go through a scope in its task.
         // A local task (one a set from outside starts too) is `!Send`: no service takes it.
-        let local = kind == Orphan::Local || written.contains("spawn_local");
         let owner = match kind {
             _ if local => {
                 "`spawn_in_place!` in a `local` scope that lives as long as the work must (one \
@@ -2187,4 +2194,12 @@ fn without_metavariables(tokens: TokenStream) -> TokenStream {
         }
     }
     out
+}
+
+/// The function or method a spawn was written with: the last segment of its path
+/// (`tokio::task::spawn_local`), or the method of a call (`.spawn_local(..)`), whatever the
+/// modules or the receiver are called.
+fn called_name(written: &str) -> &str {
+    let path = written.trim_end_matches("(..)");
+    path.rsplit([':', '.']).next().unwrap_or(path)
 }

@@ -124,6 +124,17 @@ impl PartialEq for Leaked {
 
 impl Eq for Leaked {}
 
+/// Hashes what [`PartialEq`] compares: the count and the leaked tasks' ids.
+impl std::hash::Hash for Leaked {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.alive.hash(state);
+        self.ours.len().hash(state);
+        for leaked in &self.ours {
+            leaked.task.id().hash(state);
+        }
+    }
+}
+
 impl std::error::Error for Leaked {}
 
 impl fmt::Display for Leaked {

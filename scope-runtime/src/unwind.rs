@@ -5,9 +5,14 @@
 //! ignore poisoning (`sync::Mutex`), so a panic caught in user code leaves nothing of ours
 //! half-written. The compiler cannot see that through the type-erased parts (the slots'
 //! `Arc<dyn Any + Send + Sync>`, the enclosing scope's `Arc<dyn Enclosing>`, a waker's cell,
-//! tokio's timer entry), hence these impls. A slot's value is the user's: it is only ever
-//! read through `&T`, and its own unwind safety is the user's concern, as for any value
-//! shared with `Arc`.
+//! tokio's timer entry), hence these impls.
+//!
+//! What they do not check is the user's values inside: a slot's value (read through `&T`),
+//! a child's output or a race's winner (moved in and out, never changed under a lock of
+//! ours). An `Arc<T>` is unwind safe only if `T` is `RefUnwindSafe`; a `Cx` is whatever its
+//! slots hold, as tokio's `JoinHandle<T>` is whatever `T`: a slot holding a value that a
+//! panic can leave half-written (a lock that does not poison, say) is seen so after a caught
+//! panic, as it would be through `AssertUnwindSafe`.
 //!
 //! The futures that hold a user's future are unwind safe when it is.
 
@@ -62,9 +67,7 @@ macro_rules! unwind_safe_if_the_future_is {
 
 unwind_safe_if_the_future_is!(WithCx, RunUntilCancelled, ShieldFor);
 
-impl<E, M: Mode, F: Future + UnwindSafe, O> UnwindSafe for Run<'_, '_, E, M, F, O>
-where
-    F::Output: BodyOutput<E>,
-    <F::Output as BodyOutput<E>>::Ok: UnwindSafe,
+impl<E, M: Mode, F: Future + UnwindSafe, O> UnwindSafe for Run<'_, '_, E, M, F, O> where
+    F::Output: BodyOutput<E>
 {
 }

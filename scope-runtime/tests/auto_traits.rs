@@ -226,7 +226,7 @@ assert_impl_all!(ChildFailed: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(ConfigError: Error, Send, Sync, Clone, Unpin, Eq);
 assert_impl_all!(SpawnError: Error, Send, Sync, Copy, Unpin, Eq);
 assert_impl_all!(DrainError: Error, Send, Sync, Clone, Unpin, Eq);
-assert_impl_all!(Leaked: Error, Send, Sync, Clone, Unpin, Eq);
+assert_impl_all!(Leaked: Error, Send, Sync, Clone, Unpin, Eq, std::hash::Hash);
 // A panic's error is shared and sent like the others; it owns the payload, which a clone
 // does not carry (only the original can resume the unwind with it).
 assert_impl_all!(Panicked: Error, Send, Sync, Unpin, Debug, Clone, Eq);
