@@ -822,6 +822,154 @@ async fn in_place_children_woken_together_are_polled_a_bounded_number_of_times()
     assert!(polls <= 6 * N, "{polls} polls for {N} children");
 }
 
+/// A child that keeps tokio's cooperative budget spent (tokio's own advice for a long loop:
+/// `consume_budget` in it) until `stop`.
+async fn spends_the_budget(stop: Arc<AtomicBool>) -> Result<(), Interrupted> {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::task::coop::consume_budget().await;
+    }
+    Ok(())
+}
+
+/// Lets such a child go after `after`, so that a starved test ends (and fails) rather than
+/// hang.
+fn stop_after(stop: &Arc<AtomicBool>, after: Duration) {
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// A gate that needs no budget to be passed (tokio's channels ask for one).
+#[derive(Clone, Default)]
+struct Gate(Arc<Mutex<(bool, Option<std::task::Waker>)>>);
+
+impl Gate {
+    fn open(&self) {
+        let waker = {
+            let mut g = self.0.lock().unwrap();
+            g.0 = true;
+            g.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    async fn passed(&self) {
+        std::future::poll_fn(|cx| {
+            let mut g = self.0.lock().unwrap();
+            if g.0 {
+                std::task::Poll::Ready(())
+            } else {
+                g.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// An in-place child woken while a sibling (or a nested scope's child) keeps the budget spent
+/// is still polled: the set, stopping for the budget, put the children still to poll back
+/// behind the one that spent it, which woke itself first, so that one came first at every
+/// turn and the others never (`probe135`, a review of the fix above).
+#[test]
+fn a_woken_in_place_child_is_polled_while_a_sibling_keeps_the_budget_spent() {
+    for (nested, workers) in [(false, 1), (true, 1), (false, 2), (true, 2)] {
+        let rt = if workers == 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(workers);
+            b
+        }
+        .enable_all()
+        .build()
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        stop_after(&stop, Duration::from_secs(5));
+        let waited = rt.block_on(async {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                let spender = Arc::clone(&stop);
+                if nested {
+                    s.spawn_in_place(async move {
+                        let inner = &Scope::new(Config::new());
+                        inner
+                            .run(async {
+                                inner.spawn_in_place(spends_the_budget(spender));
+                                Ok::<_, Interrupted>(())
+                            })
+                            .await
+                    });
+                } else {
+                    s.spawn_in_place(spends_the_budget(spender));
+                }
+                let gate = Gate::default();
+                let (passed, stop) = (gate.clone(), Arc::clone(&stop));
+                let woken = s.spawn_in_place(async move {
+                    passed.passed().await;
+                    stop.store(true, Ordering::Relaxed);
+                    Ok::<_, Interrupted>(Instant::now())
+                });
+                sleep(Duration::from_millis(10)).await;
+                let opened = Instant::now();
+                gate.open();
+                Ok::<_, Interrupted>(woken.await? - opened)
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            waited < Duration::from_secs(1),
+            "nested: {nested}, workers: {workers}: polled {waited:?} after its wake"
+        );
+    }
+}
+
+/// The scope's grace and deadline end while an in-place child that ignores the cancel keeps
+/// the budget spent: the run's timers read as pending once the children had spent it, so law
+/// 9's bound never came for such a child (`probe135`; before the fix above too).
+#[test]
+fn the_grace_and_the_deadline_end_while_an_in_place_child_keeps_the_budget_spent() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for deadline in [false, true] {
+        let stop = Arc::new(AtomicBool::new(false));
+        stop_after(&stop, Duration::from_secs(5));
+        let config = Config::new().grace(Duration::from_millis(50));
+        let config = if deadline {
+            config.timeout(Duration::from_millis(10))
+        } else {
+            config
+        };
+        let started = Instant::now();
+        let out = rt.block_on(async {
+            let s = &Scope::new(config);
+            s.run(async {
+                s.spawn_in_place(spends_the_budget(Arc::clone(&stop)));
+                if !deadline {
+                    sleep(Duration::from_millis(10)).await;
+                    s.cancel("stop");
+                }
+                std::future::pending::<()>().await;
+                Ok::<(), Interrupted>(())
+            })
+            .await
+        });
+        let took = started.elapsed();
+        assert!(out.is_err(), "deadline: {deadline}: {out:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "deadline: {deadline}: a 50 ms grace took {took:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sets.
 

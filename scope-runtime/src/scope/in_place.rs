@@ -102,12 +102,16 @@ pub(crate) struct InPlaceSet<'env, M: Mode> {
     /// The waker of first polls.
     shared: (Arc<ChildWaker>, Waker),
     ready: Arc<ReadyQueue>,
-    /// Children added since the last poll: polled first, with the shared waker.
+    /// Children added since the last poll: polled first, with the shared waker, from
+    /// `fresh_at` (where a poll the budget cut short stopped).
     fresh: Vec<usize>,
+    fresh_at: usize,
     /// Children pending since a poll with the shared waker.
     unkeyed: Vec<(usize, TaskId)>,
-    /// The keys being polled (kept to reuse its allocation).
+    /// The keys being polled, from `polling_at`: left by a poll the budget cut short, or
+    /// empty (kept to reuse its allocation).
     polling: Vec<usize>,
+    polling_at: usize,
     /// Each child's key by its id, made by the first stop of one child in a large set (a
     /// `ChildSet::cancel_all` stops them one by one: a search of the set for each made that
     /// quadratic) and kept up to date from then on, until the set is empty again.
@@ -170,8 +174,10 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             shared,
             ready,
             fresh: Vec::new(),
+            fresh_at: 0,
             unkeyed: Vec::new(),
             polling: Vec::new(),
+            polling_at: 0,
             index: None,
             spent: false,
         }
@@ -206,7 +212,7 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
 
     /// Whether anything was woken (or added) and waits for a poll.
     pub(crate) fn has_ready(&self) -> bool {
-        if !self.fresh.is_empty() {
+        if !self.fresh.is_empty() || !self.polling.is_empty() {
             return true;
         }
         let ready = self.ready.state.lock();
@@ -252,16 +258,22 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     /// Polls every child added or woken since the last call, once. Calls `done` with each
     /// child that completed (already removed; its future has dropped the user's). Returns
     /// whether any completed.
+    ///
+    /// It stops early when a child reads as pending with tokio's cooperative budget spent
+    /// (see [`take_spent`](Self::take_spent)): the children it did not reach are the first
+    /// polled next time, ahead of those woken since, from where it stopped (no copy of the
+    /// rest: a burst of N children woken together is worked through in N / 128 turns of
+    /// constant cost each).
     #[inline]
     pub(crate) fn poll_ready(&mut self, mut done: impl FnMut(Running<'env, M>)) -> bool {
         let mut completed = false;
         // First polls, with the shared waker.
-        if !self.fresh.is_empty() {
-            std::mem::swap(&mut self.polling, &mut self.fresh);
+        if self.fresh_at < self.fresh.len() {
             // Release: a wake during the polls below marks it again.
             self.shared.0.queued.store(false, Ordering::Release);
-            for i in 0..self.polling.len() {
-                let key = self.polling[i];
+            while self.fresh_at < self.fresh.len() {
+                let key = self.fresh[self.fresh_at];
+                self.fresh_at += 1;
                 let Some(task) = self.tasks.get_mut(key) else {
                     continue;
                 };
@@ -278,13 +290,15 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                     self.unkeyed.push((key, task.id));
                     if budget_spent() {
                         // The rest get their first poll at the run's next turn.
-                        self.fresh.extend_from_slice(&self.polling[i + 1..]);
                         self.spent = true;
                         break;
                     }
                 }
             }
-            self.polling.clear();
+            if self.fresh_at == self.fresh.len() {
+                self.fresh.clear();
+                self.fresh_at = 0;
+            }
             // A child stopped (aborted, cancelled) while it waited on something that never
             // woke it leaves its entry: bounded by the children alive, as the list is pruned
             // when it outgrows them.
@@ -297,22 +311,29 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
         if self.spent {
             return completed;
         }
-        let shared_woken = {
-            let mut ready = self.ready.state.lock();
-            std::mem::swap(&mut self.polling, &mut ready.keys);
-            std::mem::take(&mut ready.shared)
-        };
-        if shared_woken {
-            // Some unkeyed child was woken: each is polled again, now with its own waker.
-            self.shared.0.queued.store(false, Ordering::Release);
-            for (key, id) in std::mem::take(&mut self.unkeyed) {
-                if self.tasks.get_mut(key).is_some_and(|t| t.id == id) {
-                    self.polling.push(key);
+        // The keys a pass cut short left come first (woken before any since); then those
+        // woken since. (A left key stays marked queued until its poll: a wake adds nothing.)
+        if self.polling_at == self.polling.len() {
+            self.polling.clear();
+            self.polling_at = 0;
+            let shared_woken = {
+                let mut ready = self.ready.state.lock();
+                std::mem::swap(&mut self.polling, &mut ready.keys);
+                std::mem::take(&mut ready.shared)
+            };
+            if shared_woken {
+                // Some unkeyed child was woken: each is polled again, now with its own waker.
+                self.shared.0.queued.store(false, Ordering::Release);
+                for (key, id) in std::mem::take(&mut self.unkeyed) {
+                    if self.tasks.get_mut(key).is_some_and(|t| t.id == id) {
+                        self.polling.push(key);
+                    }
                 }
             }
         }
-        for i in 0..self.polling.len() {
-            let key = self.polling[i];
+        while self.polling_at < self.polling.len() {
+            let key = self.polling[self.polling_at];
+            self.polling_at += 1;
             let Some(task) = self.tasks.get_mut(key) else {
                 continue;
             };
@@ -327,12 +348,14 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
                     done(task);
                 }
             } else if budget_spent() {
-                self.requeue(i + 1);
                 self.spent = true;
                 break;
             }
         }
-        self.polling.clear();
+        if self.polling_at == self.polling.len() {
+            self.polling.clear();
+            self.polling_at = 0;
+        }
         completed
     }
 
@@ -344,23 +367,6 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
     /// children woken together cost N / 128 polls each (`probe133`).
     pub(crate) fn take_spent(&mut self) -> bool {
         std::mem::take(&mut self.spent)
-    }
-
-    /// Puts the keys from `polling[from..]`, woken but not polled, back in the ready queue,
-    /// each marked queued (its mark is cleared just before its poll), so that a wake in
-    /// between adds it no second time. (One that marked it just before takes the lock after
-    /// this and adds it again: a spurious poll, which futures allow.)
-    #[cold]
-    #[inline(never)]
-    fn requeue(&mut self, from: usize) {
-        let mut ready = self.ready.state.lock();
-        for &key in &self.polling[from..] {
-            if let Some(Some((w, _))) = self.wakers.get(key) {
-                // Release: as a wake's mark.
-                w.queued.store(true, Ordering::Release);
-            }
-            ready.keys.push(key);
-        }
     }
 
     /// Takes the child `id` out of the set, if it is there.

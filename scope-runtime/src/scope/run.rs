@@ -832,7 +832,18 @@ fn timer_fired_at(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, task: &mut Co
     if timer.deadline() != at {
         timer.as_mut().reset(at);
     }
-    timer.as_mut().poll(task).is_ready()
+    fired(timer.as_mut(), task)
+}
+
+/// Polls one of the run's own timers (its deadline, its grace, a child's grace, the body's
+/// last poll) outside tokio's cooperative budget: in-place children that keep the budget
+/// spent (a loop on `consume_budget`, a burst of them woken together) made the timer read
+/// as pending at every turn, and law 9's bound never came (`probe135`).
+#[inline]
+fn fired(timer: Pin<&mut Sleep>, task: &mut Context<'_>) -> bool {
+    std::pin::pin!(tokio::task::coop::unconstrained(timer))
+        .poll(task)
+        .is_ready()
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
@@ -1124,7 +1135,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.arm_deadline(shared);
         }
         if let Some(deadline) = &mut self.deadline {
-            if deadline.as_mut().poll(task).is_ready() {
+            if fired(deadline.as_mut(), task) {
                 // `is_cancelled` below fires it.
                 self.deadline = None;
             }
@@ -1388,15 +1399,15 @@ impl<'env, M: Mode> Driver<'env, M> {
             let grace = shared.cancel_grace();
             if !(grace.is_zero() || no_timer || self.cancel_cut_by_abort(shared)) {
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
-                let fired = sleep.as_mut().poll(task).is_ready();
+                let done = fired(sleep.as_mut(), task);
                 self.grace = Some(sleep);
-                if !fired {
+                if !done {
                     return Turn::Continue;
                 }
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                if grace.as_mut().poll(task).is_pending() && !self.grace_cut_by_abort(shared) {
+                if !fired(grace.as_mut(), task) && !self.grace_cut_by_abort(shared) {
                     return Turn::Continue;
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.
@@ -1517,7 +1528,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             debug_assert!(yielded.is_pending());
             return false;
         };
-        wait.as_mut().poll(task).is_ready()
+        fired(wait.as_mut(), task)
     }
 
     /// Drops the in-place children not yet taken by the run (cancelled: they never start).
