@@ -312,7 +312,9 @@ impl<'env, M: Mode> InPlaceSet<'env, M> {
             return completed;
         }
         // The keys a pass cut short left come first (woken before any since); then those
-        // woken since. (A left key stays marked queued until its poll: a wake adds nothing.)
+        // woken since. (A left key that a wake queued stays marked until its poll, so a
+        // second wake adds nothing; at worst a stale waker of its key adds it once more: a
+        // spurious poll, which futures allow.)
         if self.polling_at == self.polling.len() {
             self.polling.clear();
             self.polling_at = 0;
