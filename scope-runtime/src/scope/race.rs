@@ -38,7 +38,7 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
             Some(Cause::SiblingFailed { .. })
         );
     let lost = {
-        let mut slot = lock(&winner.0);
+        let mut slot = lock(&winner.value);
         if slot.is_none() && !body_failed {
             *slot = Some(value);
             None
@@ -58,7 +58,7 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
         // of a stop already under way (a deadline, a cancel): only the first is the race's
         // answer when a panic then fails it. (A callback's panic means this cancel ran them.)
         let first = shared.cancel_own(Cause::explicit("another candidate won the race"));
-        winner.1.store(first, Ordering::Relaxed);
+        winner.stopped_the_race.store(first, Ordering::Relaxed);
         // The race's first cause decides (see `Race::run`): the body's failure, on another
         // worker, may have cancelled it between the look above and the store; then the race
         // answers with that failure, and is reported so.
@@ -73,7 +73,13 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
 }
 
 /// The winning value, kept for the run to answer with.
-struct Winner<T>(Mutex<Option<T>>, AtomicBool);
+struct Winner<T> {
+    value: Mutex<Option<T>>,
+    /// The win's cancel stopped the race (it came first): the win is the race's answer, even
+    /// when a panic then fails it. A value within the grace of a stop already under way (a
+    /// deadline, a cancel) answers nothing then.
+    stopped_the_race: AtomicBool,
+}
 
 impl<T> Drop for Winner<T> {
     fn drop(&mut self) {
@@ -84,7 +90,7 @@ impl<T> Drop for Winner<T> {
         // unwinding already. (Here, not in a `Drop` of the race: the race is borrowed for its
         // own lifetime by its run and its candidates, which a `Drop` of its own would forbid.)
         let unread = self
-            .0
+            .value
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
@@ -229,7 +235,10 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     fn enter(config: Config) -> Self {
         Self {
             scope: Scope::enter(config),
-            winner: Arc::new(Winner(Mutex::new(None), AtomicBool::new(false))),
+            winner: Arc::new(Winner {
+                value: Mutex::new(None),
+                stopped_the_race: AtomicBool::new(false),
+            }),
             had_candidates: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -424,7 +433,7 @@ where
         let winner = if report.refused {
             None
         } else {
-            lock(&self.winner.0).take()
+            lock(&self.winner.value).take()
         };
         // What came first, the win or the body's failure, is what cancelled the race first:
         // a value offered as the body failed on another thread (past the look `offer` takes)
@@ -486,7 +495,7 @@ where
         // the grace of a stop already under way answers nothing once a panic fails the race:
         // the stop is reported (`probe131`).
         // (Every child has ended: the win's mark is seen through the tracker's count.)
-        let answered = won && self.winner.1.load(Ordering::Relaxed);
+        let answered = won && self.winner.stopped_the_race.load(Ordering::Relaxed);
         let own = match cause.as_deref() {
             _ if answered => false,
             None => out.is_none() && !explained(None, &failures),
