@@ -1,6 +1,8 @@
 //! Nested in-place scopes: the stack one level of nesting takes while the chain is polled,
-//! against plain nested async fns (DESIGN §9: at most 4x), and the time to cancel through a
-//! chain of 250 and of 1,000 levels (linear: about 4x from one to the other).
+//! against plain nested async fns (DESIGN §9: at most 4x), the time to cancel through a
+//! chain of 250 and of 1,000 levels (linear: about 4x from one to the other), and a spawn's
+//! cost in a scope nested 100 levels deep against one at the top (one count touched either
+//! way).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -115,6 +117,32 @@ fn cancel_time(depth: usize) -> f64 {
     })
 }
 
+/// Children spawned and joined per sample of [`spawn_at_depth`].
+const SPAWNED: usize = 1_000;
+
+/// Nanoseconds per child to spawn [`SPAWNED`] children and join them, in a scope at the
+/// bottom of a chain of `depth` nested in-place scopes (timed inside that scope only).
+fn spawn_at_depth(depth: usize) -> f64 {
+    fn level(depth: usize) -> Level<Result<f64, Interrupted>> {
+        Box::pin(async move {
+            let s = &Scope::new(Config::new());
+            s.run(async {
+                if depth > 0 {
+                    return s.spawn_in_place(level(depth - 1)).await;
+                }
+                let start = Instant::now();
+                let children: Vec<_> = (0..SPAWNED).map(|_| s.spawn(async {})).collect();
+                for child in children {
+                    child.await?;
+                }
+                Ok(nanos(start.elapsed()) / SPAWNED as f64)
+            })
+            .await
+        })
+    }
+    current_thread().block_on(level(depth)).unwrap_or(f64::NAN)
+}
+
 pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
     // A big stack, so that neither chain can overflow while it is measured.
     let measured = std::thread::Builder::new()
@@ -178,5 +206,22 @@ pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
             Target::Info,
         )
         .note("cancel of the root to the chain's end; linear work is 4x (counted in tests/contract.rs); time also pays the caches"),
+    );
+    let [deep, top] = interleave(
+        plan,
+        [&mut || spawn_at_depth(100), &mut || spawn_at_depth(0)],
+    );
+    rows.push(
+        Row::new(
+            "nesting.spawn_at_depth_100",
+            Rt::Current,
+            deep,
+            "the same in a scope at the top",
+            top,
+            Target::Ratio(1.25),
+        )
+        .note(format!(
+            "{SPAWNED} children spawned and joined, per child, in a scope 100 in-place levels down"
+        )),
     );
 }

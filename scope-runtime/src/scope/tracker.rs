@@ -3,17 +3,31 @@
 //!
 //! A *unit* is a runtime task (or a child queued to become one) that the owner must see gone
 //! before it finishes. A tracker entered while the code of another owner runs (a scope opened
-//! in a body or a child, a scope opened in a service task) is *nested* in it: each of its units
-//! is a unit of every enclosing tracker too, so an owner waits for its descendants at any
-//! depth, however the scopes in between end (finished, dropped, forgotten).
+//! in a body or a child, a scope opened in a service task) is *nested* in it: while it holds
+//! any unit it holds one unit of its enclosing tracker, so an owner waits for its descendants
+//! at any depth, however the scopes in between end (finished, dropped, forgotten), and a
+//! child's spawn and end touch one count, however deep its scope is.
 //!
 //! # Invariants
 //!
 //! - `state` is `units << 3 | STARTED | SEALED | CLOSED`, changed only by read-modify-writes,
 //!   so every change has one place in its modification order.
-//! - A unit is taken by incrementing this tracker and then every enclosing one. It is refused
-//!   (and every increment undone) if this tracker is `CLOSED` or `SEALED`, or an enclosing one
-//!   is `SEALED`. A unit, once taken, is held until the work's future is dropped.
+//! - A nested tracker whose count is above zero holds a unit of its enclosing tracker (the
+//!   *link*). Its first unit (the count from zero) is taken only after a unit of the enclosing
+//!   tracker was (refused if that one is `SEALED`, and so on outwards while the enclosing
+//!   counts are at zero too); later units are taken by a compare-and-swap from a count above
+//!   zero, which touches nothing else. The count's last unit (to zero) gives the link back
+//!   after its decrement. So an enclosing count never reads zero while a unit below is held:
+//!   a link is taken before the count it keeps leaves zero and given back after it returns
+//!   there. (Two first units racing both take a link; the one whose swap finds the count
+//!   above zero gives its link back. A link given back late only holds the enclosing owner a
+//!   moment longer.)
+//! - A unit is refused if this tracker is `CLOSED` or `SEALED`, or if it is the first and the
+//!   enclosing tracker is `SEALED`. A unit, once taken, is held until the work's future is
+//!   dropped. An enclosing tracker sealed by its finish has no unit, so no link, so nothing
+//!   below it is admitted again; one sealed by the forced abort seals every registered tracker
+//!   below it as the abort walks down, and a unit admitted below before the walk arrives is
+//!   aborted by it (or by its registration, which finds its own tracker sealed).
 //! - `SEALED` is set either by the owner's finish, with a compare-and-swap from zero units (so
 //!   no unit is held at that instant, and none can be taken after), or by the forced abort. A
 //!   sealed tracker never admits a unit again; its count only falls. The forced abort also
@@ -21,9 +35,11 @@
 //!   aborts ([`abort_epoch`]), which a finish does not.
 //! - The forced abort reaches every task below: a tracker with a task (or a queued child) is
 //!   registered in its enclosing tracker, and that one in its own, up to the first already
-//!   registered, so the abort's walk down through the registered trackers finds it. A
-//!   registration that comes after the abort took a table it inserts into finds a tracker above
-//!   sealed, and aborts what it inserted (the subtree below it) itself.
+//!   registered, so the abort's walk down through the registered trackers finds it. The walk
+//!   seals each tracker before it takes its table. So an insert into a table (a task's handle,
+//!   a nested tracker) followed by a look at that table's tracker either is found by the walk
+//!   or finds the tracker sealed and aborts what it inserted (the subtree below it) itself: a
+//!   registration reads one seal, not every enclosing one.
 //! - The owner registers its waker, then reads the count: the exit that takes the count to
 //!   zero wakes it afterwards, so the last exit cannot be missed.
 //!
@@ -380,55 +396,113 @@ impl Tracker {
     }
 
     /// Takes a unit of live work for a new direct child.
+    #[inline]
     pub(crate) fn enter(&self) -> Result<(), Refused> {
-        // AcqRel: an RMW in the same order as the owner's finish; see the invariants.
-        let prev = self.state.fetch_add(UNIT, Ordering::AcqRel);
-        if prev & (CLOSED | SEALED) != 0 {
-            self.release_one();
-            return Err(Refused::Closed);
-        }
-        let mut up = self.enclosing.as_deref();
-        while let Some(e) = up {
-            let t = e.tracker();
-            // AcqRel: as above, against the enclosing owner's finish.
-            let prev = t.state.fetch_add(UNIT, Ordering::AcqRel);
-            if prev & SEALED != 0 {
-                // Undo every increment made, from this tracker up to `t`.
-                let mut undo: Option<&Tracker> = Some(self);
-                while let Some(u) = undo {
-                    u.release_one();
-                    if std::ptr::eq(u, t) {
-                        break;
-                    }
-                    undo = u.enclosing.as_deref().map(Enclosing::tracker);
-                }
-                return Err(Refused::EnclosingSealed);
+        self.take(CLOSED | SEALED)
+    }
+
+    /// Takes a unit here, refused if `refuse` (flags) is set. A nested tracker's first unit
+    /// (its count at zero) is taken with [`take_first`](Tracker::take_first); later ones touch
+    /// only this tracker: while its count is above zero it holds a unit of its enclosing one.
+    #[inline]
+    fn take(&self, refuse: usize) -> Result<(), Refused> {
+        if self.enclosing.is_none() {
+            // AcqRel: an RMW in the same order as the owner's finish; see the invariants.
+            let prev = self.state.fetch_add(UNIT, Ordering::AcqRel);
+            if prev & refuse != 0 {
+                self.exit();
+                return Err(Refused::Closed);
             }
-            up = t.enclosing.as_deref();
+            return Ok(());
         }
-        Ok(())
+        // Acquire: a flag seen set stays set; the compare-and-swap below decides the rest.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & refuse != 0 {
+                return Err(Refused::Closed);
+            }
+            if s < UNIT {
+                return self.take_first(refuse);
+            }
+            // AcqRel: taken from a count above zero, which holds a unit of the enclosing
+            // tracker (Acquire: after the first unit's link); ordered against the finish.
+            match self
+                .state
+                .compare_exchange_weak(s, s + UNIT, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => s = actual,
+            }
+        }
     }
 
-    /// Gives back a unit taken by [`enter`](Tracker::enter), in this tracker and every
-    /// enclosing one. Call it once the work's future has been dropped.
+    /// Takes this nested tracker's first unit: a unit of the enclosing tracker first (refused
+    /// if that one is sealed: the work this one belongs to is over), then this one's count from
+    /// zero, which keeps it. If another taker's first unit came between, this one's count is
+    /// above zero already and the enclosing unit taken here is given back.
+    #[cold]
+    #[inline(never)]
+    fn take_first(&self, refuse: usize) -> Result<(), Refused> {
+        let Some(up) = self.enclosing.as_deref().map(Enclosing::tracker) else {
+            return self.take(refuse);
+        };
+        if up.take(SEALED).is_err() {
+            return Err(Refused::EnclosingSealed);
+        }
+        // Acquire: as in `take`.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & refuse != 0 {
+                up.exit();
+                return Err(Refused::Closed);
+            }
+            // AcqRel: from zero, after the enclosing unit was taken (Release: whoever takes a
+            // unit from the count this makes is ordered after that); see the invariants.
+            match self
+                .state
+                .compare_exchange_weak(s, s + UNIT, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if s >= UNIT {
+                        // Another first unit was taken meanwhile: its enclosing unit is the one
+                        // this count holds.
+                        up.exit();
+                    }
+                    return Ok(());
+                }
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Gives back a unit taken by [`enter`](Tracker::enter). Call it once the work's future
+    /// has been dropped. The count's last unit gives back the enclosing unit it held, and so
+    /// on outwards.
     pub(crate) fn exit(&self) {
-        let mut t: Option<&Tracker> = Some(self);
-        while let Some(u) = t {
-            u.release_one();
-            t = u.enclosing.as_deref().map(Enclosing::tracker);
+        let mut t = self;
+        while t.release_one() {
+            let Some(up) = t.enclosing.as_deref() else {
+                return;
+            };
+            t = up.tracker();
         }
     }
 
-    fn release_one(&self) {
+    /// Gives back one unit of this tracker only; returns whether it was the last (the owner
+    /// and the idle waiters were woken, and a nested tracker's enclosing unit is to be given
+    /// back).
+    fn release_one(&self) -> bool {
         // AcqRel: the owner's Acquire of zero must see everything the work did (Release), and
         // the wake below must follow the decrement.
         let prev = self.state.fetch_sub(UNIT, Ordering::AcqRel);
-        if prev / UNIT == 1 {
-            self.wake_owner();
-            if let Some(idle) = &self.idle {
-                idle.notify_waiters();
-            }
+        if prev / UNIT != 1 {
+            return false;
         }
+        self.wake_owner();
+        if let Some(idle) = &self.idle {
+            idle.notify_waiters();
+        }
+        true
     }
 
     /// A budgeted shield ending at `until` starts in `scope`'s code: the forced abort of that
@@ -742,7 +816,10 @@ impl Tracker {
         if register_here {
             Self::register_nested(this);
         }
-        if tracker.is_sealed_anywhere() {
+        // This tracker's seal only: an abort from above walks down to it, sealing it before it
+        // takes its table, so the handle pushed above is either in the table the walk takes or
+        // seen here (see the invariants).
+        if tracker.is_sealed() {
             tracker.abort_all();
         }
     }
@@ -759,8 +836,9 @@ impl Tracker {
         if register_here {
             Self::register_nested(this);
         }
-        if tracker.is_sealed_anywhere() {
-            // An enclosing owner's abort came before the registration.
+        if tracker.is_sealed() {
+            // An enclosing owner's abort came before the registration (its walk seals this
+            // tracker, then closes its queue).
             this.close_queue();
         }
     }
@@ -799,11 +877,12 @@ impl Tracker {
                 return;
             }
             let up = enclosing.tracker();
-            if up.is_sealed_anywhere() {
-                // Inserted where an abort above may have passed already (it walks the tables
-                // it takes, and took this one before the insert, or the one above, which this
-                // chain has not reached yet): what was inserted, and everything registered
-                // below it, is aborted here.
+            if up.is_sealed() {
+                // Inserted where an abort above may have passed already (it seals a tracker,
+                // then takes its table, and took this one before the insert): what was
+                // inserted, and everything registered below it, is aborted here. (If the walk
+                // took a table above that this chain has not reached yet, the step that
+                // inserts into it finds that one sealed, and aborts the chain below it.)
                 tracker.abort_all();
                 this.close_queue();
                 return;
@@ -932,5 +1011,97 @@ impl fmt::Debug for Tracker {
             .field("sealed", &(s & SEALED != 0))
             .field("nested", &self.enclosing.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Enclosing, Refused, Tracker};
+
+    struct Owner(Tracker);
+
+    impl Enclosing for Owner {
+        fn tracker(&self) -> &Tracker {
+            &self.0
+        }
+    }
+
+    /// A chain of `depth` trackers, each nested in the one before: the outermost first.
+    fn chain(depth: usize) -> Vec<Arc<Owner>> {
+        let mut chain = vec![Arc::new(Owner(Tracker::new(None)))];
+        for _ in 1..depth {
+            let up = Arc::clone(chain.last().expect("the chain has a tracker"));
+            chain.push(Arc::new(Owner(Tracker::new(Some(
+                up as Arc<dyn Enclosing>,
+            )))));
+        }
+        chain
+    }
+
+    #[test]
+    fn a_unit_deep_below_holds_one_unit_of_each_enclosing_tracker_not_one_per_unit() {
+        let chain = chain(1_000);
+        let (outermost, innermost) = (&chain[0].0, &chain[999].0);
+        for _ in 0..100 {
+            innermost.enter().unwrap();
+        }
+        // The spawns below touched one count each after the first: every enclosing tracker
+        // holds one unit, the link of the one below it.
+        assert_eq!(innermost.units(), 100);
+        assert!(chain[..999].iter().all(|o| o.0.units() == 1));
+        assert!(
+            !outermost.try_finish(),
+            "the outermost waits for the units below"
+        );
+        for _ in 0..99 {
+            innermost.exit();
+        }
+        assert!(chain[..999].iter().all(|o| o.0.units() == 1));
+        assert!(!outermost.try_finish());
+        // The last unit gives every link back.
+        innermost.exit();
+        assert!(chain.iter().all(|o| o.0.units() == 0));
+        assert!(outermost.try_finish());
+        assert_eq!(innermost.enter(), Err(Refused::EnclosingSealed));
+        assert!(
+            chain.iter().all(|o| o.0.units() == 0),
+            "a refusal keeps nothing"
+        );
+    }
+
+    #[test]
+    fn a_first_unit_refused_below_a_sealed_tracker_gives_back_what_it_took() {
+        let chain = chain(4);
+        // The second tracker has units of its own; the outermost cannot finish.
+        chain[1].0.enter().unwrap();
+        assert!(!chain[0].0.try_finish());
+        // The innermost's first unit links into the third, which links into the second
+        // (already above zero: one count touched there).
+        chain[3].0.enter().unwrap();
+        assert_eq!(
+            chain.iter().map(|o| o.0.units()).collect::<Vec<_>>(),
+            [1, 2, 1, 1]
+        );
+        // The third closes (its owner's body returned): its own direct units are refused, a
+        // unit below it is not (only a seal refuses those).
+        chain[2].0.close();
+        assert_eq!(chain[2].0.enter(), Err(Refused::Closed));
+        chain[3].0.enter().unwrap();
+        assert_eq!(
+            chain.iter().map(|o| o.0.units()).collect::<Vec<_>>(),
+            [1, 2, 1, 2]
+        );
+        chain[3].0.exit();
+        chain[3].0.exit();
+        chain[1].0.exit();
+        assert!(chain.iter().all(|o| o.0.units() == 0));
+        assert!(chain[2].0.try_finish());
+        // Below a finished tracker, a first unit is refused and the links it took on the way
+        // are given back.
+        assert_eq!(chain[3].0.enter(), Err(Refused::EnclosingSealed));
+        assert!(chain.iter().all(|o| o.0.units() == 0));
+        assert!(chain[0].0.try_finish());
     }
 }

@@ -1,5 +1,6 @@
 //! Loom models of the scope's join protocol (`crate::scope`): the live-work tracker against
-//! the close and the finish, across nested scopes; a queued child's start against its abort
+//! the close and the finish, across nested scopes (a nested tracker's link to its enclosing
+//! one, taken by its first unit and given back by its last); a queued child's start against its abort
 //! and against the scope's close; and a budgeted shield's start against the forced abort.
 //!
 //! The owner waits the way a run does: it registers its waker, then tries to finish (a
@@ -137,6 +138,118 @@ fn loom_a_nested_scopes_child_racing_the_outer_close() {
             "below a finished scope nothing is admitted"
         );
         assert_eq!(nested.0.units(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A nested tracker holds one unit of its enclosing one while its own count is above zero (the
+// link): its last unit's exit gives the link back, a first unit takes one. Those racing each
+// other and the outer finish: the outer scope waits for every admitted unit below, and every
+// count ends at zero (no link kept, none given back twice).
+
+/// A model of three threads, bounded (the whole space takes too long for CI): three
+/// preemptions, enough for each race below (a link given back between a first unit's look and
+/// its swap, two first units between each other's steps).
+fn three_threads(f: impl Fn() + Sync + Send + 'static) {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(f);
+}
+
+#[test]
+fn loom_the_last_exit_below_racing_a_first_enter_and_the_outer_finish() {
+    three_threads(|| {
+        let outer = root();
+        let nested = nested_in(&outer);
+        nested.0.enter().unwrap();
+        let last = {
+            let nested = Arc::clone(&nested);
+            thread::spawn(move || nested.0.exit())
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (nested, done) = (Arc::clone(&nested), Arc::clone(&done));
+            thread::spawn(move || child(&nested.0, &done))
+        };
+        outer.0.close();
+        finish(&outer.0);
+        // Relaxed: ordered by the finish's Acquire of the last exit.
+        let seen = done.load(Ordering::Relaxed);
+        let admitted = spawner.join().unwrap();
+        last.join().unwrap();
+        assert_eq!(
+            admitted, seen,
+            "a unit admitted below finished before the outer scope did"
+        );
+        assert_eq!((outer.0.units(), nested.0.units()), (0, 0));
+    });
+}
+
+#[test]
+fn loom_two_first_enters_below_racing_the_outer_finish() {
+    three_threads(|| {
+        let outer = root();
+        let nested = nested_in(&outer);
+        let spawners: Vec<_> = (0..2)
+            .map(|_| {
+                let done = Arc::new(AtomicBool::new(false));
+                let spawner = {
+                    let (nested, done) = (Arc::clone(&nested), Arc::clone(&done));
+                    thread::spawn(move || child(&nested.0, &done))
+                };
+                (spawner, done)
+            })
+            .collect();
+        outer.0.close();
+        finish(&outer.0);
+        for (spawner, done) in spawners {
+            // Relaxed: ordered by the finish's Acquire of the last exit.
+            let seen = done.load(Ordering::Relaxed);
+            let admitted = spawner.join().unwrap();
+            assert_eq!(
+                admitted, seen,
+                "a unit admitted below finished before the outer scope did"
+            );
+        }
+        assert_eq!((outer.0.units(), nested.0.units()), (0, 0));
+    });
+}
+
+#[test]
+fn loom_a_first_enter_two_levels_below_racing_a_last_exit_between_and_the_outer_finish() {
+    three_threads(|| {
+        let outer = root();
+        let between = nested_in(&outer);
+        let nested = nested_in(&between);
+        // The scope between has a unit of its own, whose exit races the first unit below.
+        between.0.enter().unwrap();
+        let last = {
+            let between = Arc::clone(&between);
+            thread::spawn(move || between.0.exit())
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (nested, done) = (Arc::clone(&nested), Arc::clone(&done));
+            thread::spawn(move || child(&nested.0, &done))
+        };
+        outer.0.close();
+        finish(&outer.0);
+        // Relaxed: ordered by the finish's Acquire of the last exit.
+        let seen = done.load(Ordering::Relaxed);
+        let admitted = spawner.join().unwrap();
+        last.join().unwrap();
+        assert_eq!(
+            admitted, seen,
+            "a unit admitted two levels below finished before the outer scope did"
+        );
+        assert_eq!(
+            (outer.0.units(), between.0.units(), nested.0.units()),
+            (0, 0, 0)
+        );
+        assert!(
+            nested.0.enter().is_err(),
+            "below a finished scope nothing is admitted"
+        );
     });
 }
 
