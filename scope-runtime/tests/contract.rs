@@ -1216,6 +1216,84 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
     );
 }
 
+/// A chain of nested in-place scopes like [`nest`], whose leaf spawns a child (counted in
+/// `live` while its future is alive) that never ends on its own: the first unit of live work
+/// below `depth` scopes with none of their own.
+fn nest_spawning(
+    depth: usize,
+    leaf: Arc<AtomicBool>,
+    live: Arc<AtomicUsize>,
+) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move {
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            if depth == 0 {
+                let l = Live::new(&live);
+                s.spawn(async move {
+                    let _l = l;
+                    std::future::pending::<Result<(), AppError>>().await
+                });
+                leaf.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                Ok(())
+            } else {
+                s.spawn_in_place(nest_spawning(depth - 1, leaf.clone(), live.clone()))
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+    })
+}
+
+/// A spawn at the bottom of a deep chain of scopes with no work of their own is a unit of
+/// every scope above it (each holds one of the next one up while it has work): it fits a
+/// 2 MiB stack, and the root's run resolves only once the child's future is dropped.
+#[test]
+fn law1_a_spawn_below_a_deep_chain_of_idle_scopes_is_waited_for_on_a_2mib_stack() {
+    let done = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for grace in [Duration::from_secs(1), Duration::ZERO] {
+                    let (leaf, live) = (Arc::new(AtomicBool::new(false)), Arc::default());
+                    let root = &Scope::new(Config::new().grace(grace));
+                    let run = root.run(async {
+                        let chain = root.spawn_in_place(nest_spawning(
+                            DEEP,
+                            leaf.clone(),
+                            Arc::clone(&live),
+                        ));
+                        while !leaf.load(Ordering::SeqCst) {
+                            tokio::task::yield_now().await;
+                        }
+                        assert_eq!(live.load(Ordering::SeqCst), 1, "the child is running");
+                        root.cancel("unwind the chain");
+                        let _ = chain.await;
+                        Ok::<_, AppError>(())
+                    });
+                    let _ = run.await;
+                    assert_eq!(
+                        live.load(Ordering::SeqCst),
+                        0,
+                        "the root resolved with the child below alive"
+                    );
+                }
+            });
+        })
+        .unwrap()
+        .join();
+    assert!(
+        done.is_ok(),
+        "a spawn below a deep chain failed on a 2 MiB stack"
+    );
+}
+
 /// A value bound on each level of the spawned chain: counts the levels' scopes alive.
 static LEVEL: scope_runtime::Slot<Live> = scope_runtime::Slot::new("LEVEL");
 
