@@ -152,6 +152,13 @@ impl Cx {
     /// the token or that root is cancelled, or the root's last handle (its children's
     /// included) goes.
     ///
+    /// A token carries no cause, so its cancel is an explicit one, not a shutdown: the scopes
+    /// below give their children their [`grace`](crate::Config::grace) (zero unless set), not
+    /// their [`shutdown_grace`](crate::Config::shutdown_grace), and the scopes nested in them
+    /// inherit no drain budget. When the token is the program's shutdown signal and the
+    /// scopes below should drain as in a shutdown, make their parent a context that a
+    /// callback on the bridged one cancels with [`Cause::Shutdown`] (second example).
+    ///
     /// # Examples
     ///
     /// An application's shutdown token stops a scope:
@@ -177,6 +184,48 @@ impl Cx {
     /// let cx = Cx::from_token(&token);
     /// cx.cancel("request aborted");
     /// assert!(token.is_cancelled());
+    /// # });
+    /// ```
+    ///
+    /// A token that means "shut down": its cancel reaches the scopes as a shutdown, so each
+    /// gives its children its `shutdown_grace`, and the scopes nested in them inherit it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{Cause, Config, Cx, Interrupted, Scope, Signal};
+    /// use tokio_util::sync::CancellationToken;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let token = CancellationToken::new();
+    /// let shutdown = Cx::root();
+    /// let bridged = Cx::from_token(&token);
+    /// let _as_shutdown = bridged.on_cancel({
+    ///     let shutdown = shutdown.clone();
+    ///     move |_| {
+    ///         let signal = Signal::Requested("the shutdown token".into());
+    ///         shutdown.cancel_with(Cause::Shutdown { signal });
+    ///     }
+    /// });
+    /// let s = &Scope::new(
+    ///     Config::new()
+    ///         .parent(shutdown)
+    ///         .shutdown_grace(Duration::from_secs(2)),
+    /// );
+    /// let mut answer = None;
+    /// let out = s
+    ///     .run(async {
+    ///         let request = s.spawn(async {
+    ///             scope::cancelled().await; // 2 s to finish, not 0
+    ///             tokio::time::sleep(Duration::from_millis(100)).await;
+    ///             Ok::<_, Interrupted>("finished")
+    ///         });
+    ///         tokio::time::sleep(Duration::from_millis(1)).await; // the request under way
+    ///         token.cancel();
+    ///         answer = Some(request.await?);
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// assert_eq!(answer, Some("finished"));
+    /// out.unwrap(); // drained within its budget: a shutdown is not a failure
     /// # });
     /// ```
     #[must_use]
