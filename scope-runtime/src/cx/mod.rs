@@ -513,8 +513,16 @@ impl Cx {
         if self.node.background {
             return false;
         }
+        // Read before the flags: with no cancel on its way down, the flags (and the walk of
+        // the ancestors not linked yet, in `is_cancelled`) tell everything, and the walk
+        // through every linked ancestor (a chain of nested scopes' contexts, each ending in
+        // turn, walked its whole depth at each end) is not needed.
+        let settled = tree::none_descending();
         if self.is_cancelled() {
             return true;
+        }
+        if settled {
+            return false;
         }
         match self.node.cancelled_ancestor(true) {
             Some(cause) => {
@@ -748,5 +756,37 @@ impl std::future::Future for AmbientWait {
             AmbientWait::Own(wait) => std::pin::Pin::new(wait).poll(task),
             AmbientWait::Start => unreachable!("the wait was chosen above"),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::tree::WALKED;
+    use super::Cx;
+
+    fn walked() -> usize {
+        WALKED.with(std::cell::Cell::get)
+    }
+
+    /// A chain of nested scopes ends from the innermost out, each end catching up with a
+    /// cancel that may still be on its way down: with none under way, no end walks the
+    /// ancestors (each walked the whole chain, so the chain's end cost its depth squared).
+    #[test]
+    fn catching_up_walks_no_linked_ancestor_while_no_cancel_is_on_its_way_down() {
+        let mut chain = vec![Cx::root()];
+        for _ in 1..1_000 {
+            let child = chain.last().unwrap().child();
+            chain.push(child);
+        }
+        // Linked all the way up (as a running scope's context is).
+        let _linked = chain.last().unwrap().on_cancel(|_| {});
+        let before = walked();
+        for cx in chain.iter().rev() {
+            assert!(!cx.catch_up());
+        }
+        assert_eq!(walked() - before, 0, "an end walked the chain above it");
+        // A cancel at the root reaches them all, and each one says so.
+        chain[0].cancel("stop");
+        assert!(chain.iter().all(Cx::catch_up));
     }
 }

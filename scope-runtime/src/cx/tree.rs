@@ -412,6 +412,8 @@ impl Node {
             .nth(1)
             .map(|_| std::collections::HashSet::new());
         while let Some(n) = current.take().or_else(|| more.pop()) {
+            #[cfg(all(test, not(loom)))]
+            WALKED.with(|w| w.set(w.get() + 1));
             if let Some(seen) = &mut seen {
                 if !seen.insert(std::ptr::from_ref(n)) {
                     continue;
@@ -530,6 +532,7 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     if node.background {
         return false;
     }
+    let descent = Descent::begin();
     let Some(first) = flag_one(node, cause) else {
         return false;
     };
@@ -537,6 +540,7 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
     // The common case, a node without linked children, allocates nothing more.
     let mut stack = children_of(&first);
     if stack.is_empty() {
+        drop(descent);
         serve(first, &mut panic);
     } else {
         let mut flagged = vec![first];
@@ -551,6 +555,8 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
             }
             reached.push(n);
         }
+        // Every node of the linked subtree is flagged (no user code ran yet).
+        drop(descent);
         for one in flagged {
             serve(one, &mut panic);
         }
@@ -568,6 +574,49 @@ pub(crate) fn cancel_node(node: &Arc<Node>, cause: &Arc<Cause>) -> bool {
         resume_unless_unwinding(p);
     }
     true
+}
+
+#[cfg(all(test, not(loom)))]
+std::thread_local! {
+    /// Ancestors looked at by [`Node::cancelled_ancestor`] on this thread (for tests).
+    pub(crate) static WALKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(not(all(test, loom)))]
+/// Cancels on their way down, process-wide: counted from before a cancel flags its first node
+/// to after it has flagged the last node of the linked subtree below it (see [`Descent`]).
+static DESCENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+#[cfg(all(test, loom))]
+loom::lazy_static! {
+    static ref DESCENDING: loom::sync::atomic::AtomicUsize = loom::sync::atomic::AtomicUsize::new(0);
+}
+
+/// A cancel on its way down a linked subtree, counted in [`DESCENDING`] while it lasts.
+struct Descent;
+
+impl Descent {
+    fn begin() -> Descent {
+        // Relaxed: ordered before the first flag's Release store, so whoever sees a flag this
+        // cancel set (or anything after it) reads this increment or a later value.
+        DESCENDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Descent
+    }
+}
+
+impl Drop for Descent {
+    fn drop(&mut self) {
+        // Release: a reader that reads this decrement (or a later value: every change is a
+        // read-modify-write, so it continues the release sequence) sees every flag set above.
+        DESCENDING.fetch_sub(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Whether no cancel is on its way down anywhere: then every cancel that came before this
+/// call (in the sense that its flag, or anything after it, can be seen) has flagged its whole
+/// linked subtree, and those flags are visible. Read it before the flags it vouches for.
+pub(crate) fn none_descending() -> bool {
+    // Acquire: pairs with the Release decrement of `Descent::drop`.
+    DESCENDING.load(std::sync::atomic::Ordering::Acquire) == 0
 }
 
 /// A node the cancel has recorded its cause on, with what it took out of the node to serve

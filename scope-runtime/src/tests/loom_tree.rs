@@ -67,6 +67,33 @@ fn loom_cancel_racing_child_creation() {
     });
 }
 
+/// A cancel on its way down a linked chain, and a reader that has seen it begin (the root's
+/// flag) and asks the leaf to catch up, as a scope's end does: the leaf is cancelled for it,
+/// whether the descent has reached it yet or not (the count of cancels under way tells the
+/// reader to walk up while one is).
+#[test]
+fn loom_a_leaf_catches_up_with_a_cancel_seen_on_its_way_down() {
+    loom::model(|| {
+        let root = Cx::root();
+        let leaf = root.child().child();
+        // Linked all the way up, as a running scope's context is.
+        let _linked = leaf.on_cancel(|_| {});
+        let r = root.clone();
+        let canceller = thread::spawn(move || r.cancel("stop"));
+        let (r, l) = (root.clone(), leaf.clone());
+        let reader = thread::spawn(move || {
+            if r.is_cancelled() {
+                assert!(l.catch_up(), "a cancel seen above was missed below");
+                let cause = l.cause().expect("cancelled");
+                assert_eq!(cause.root(), &explicit("stop"));
+            }
+        });
+        assert!(canceller.join().unwrap());
+        reader.join().unwrap();
+        assert!(leaf.catch_up());
+    });
+}
+
 /// The cancel descends one node at a time; a grandchild created under the middle node while
 /// the cancel is on its way down must be reached (or find the middle node cancelled at birth),
 /// and carry the same cause either way.
