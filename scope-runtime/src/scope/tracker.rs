@@ -14,8 +14,8 @@
 //!   so every change has one place in its modification order.
 //! - A nested tracker whose count is above zero holds a unit of its enclosing tracker (the
 //!   *link*). Its first unit (the count from zero) is taken only after a unit of the enclosing
-//!   tracker was (refused if that one is `SEALED`, and so on outwards while the enclosing
-//!   counts are at zero too); later units are taken by a compare-and-swap from a count above
+//!   tracker was (refused if that one is `SEALED`, and so on outwards, in a loop, while the
+//!   enclosing counts are at zero too); later units are taken by a compare-and-swap from a count above
 //!   zero, which touches nothing else. The count's last unit (to zero) gives the link back
 //!   after its decrement. So an enclosing count never reads zero while a unit below is held:
 //!   a link is taken before the count it keeps leaves zero and given back after it returns
@@ -318,6 +318,16 @@ fn next_abort_epoch() -> u64 {
     ABORT_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }
 
+/// What [`Tracker::take_here`] did.
+enum Here {
+    /// A unit was taken.
+    Taken,
+    /// Closed or sealed (as asked): nothing taken.
+    Refused,
+    /// A nested tracker at zero: its link is to be taken first; nothing taken.
+    AtZero,
+}
+
 /// Why a unit was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -406,23 +416,34 @@ impl Tracker {
     /// only this tracker: while its count is above zero it holds a unit of its enclosing one.
     #[inline]
     fn take(&self, refuse: usize) -> Result<(), Refused> {
+        match self.take_here(refuse) {
+            Here::Taken => Ok(()),
+            Here::Refused => Err(Refused::Closed),
+            Here::AtZero => self.take_first(refuse),
+        }
+    }
+
+    /// Takes a unit of this tracker alone, unless it is nested and its count is at zero (then
+    /// its link must be taken first: [`Here::AtZero`], nothing taken).
+    #[inline]
+    fn take_here(&self, refuse: usize) -> Here {
         if self.enclosing.is_none() {
             // AcqRel: an RMW in the same order as the owner's finish; see the invariants.
             let prev = self.state.fetch_add(UNIT, Ordering::AcqRel);
             if prev & refuse != 0 {
                 self.exit();
-                return Err(Refused::Closed);
+                return Here::Refused;
             }
-            return Ok(());
+            return Here::Taken;
         }
         // Acquire: a flag seen set stays set; the compare-and-swap below decides the rest.
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & refuse != 0 {
-                return Err(Refused::Closed);
+                return Here::Refused;
             }
             if s < UNIT {
-                return self.take_first(refuse);
+                return Here::AtZero;
             }
             // AcqRel: taken from a count above zero, which holds a unit of the enclosing
             // tracker (Acquire: after the first unit's link); ordered against the finish.
@@ -430,7 +451,7 @@ impl Tracker {
                 .state
                 .compare_exchange_weak(s, s + UNIT, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Here::Taken,
                 Err(actual) => s = actual,
             }
         }
@@ -438,18 +459,61 @@ impl Tracker {
 
     /// Takes this nested tracker's first unit: a unit of the enclosing tracker first (refused
     /// if that one is sealed: the work this one belongs to is over), then this one's count from
-    /// zero, which keeps it. If another taker's first unit came between, this one's count is
-    /// above zero already and the enclosing unit taken here is given back.
+    /// zero, which keeps it (see [`take_from_zero`](Tracker::take_from_zero)).
     #[cold]
     #[inline(never)]
     fn take_first(&self, refuse: usize) -> Result<(), Refused> {
         let Some(up) = self.enclosing.as_deref().map(Enclosing::tracker) else {
             return self.take(refuse);
         };
-        if up.take(SEALED).is_err() {
-            return Err(Refused::EnclosingSealed);
+        match up.take_here(SEALED) {
+            Here::Taken => {}
+            Here::Refused => return Err(Refused::EnclosingSealed),
+            Here::AtZero => up.take_chain()?,
         }
-        // Acquire: as in `take`.
+        self.take_from_zero(refuse, up)
+    }
+
+    /// Takes a first unit of this nested tracker (its count at zero), whose enclosing count is
+    /// at zero too: outwards to the first tracker that takes a unit alone, then inwards, each
+    /// count from zero. A loop, not a recursion: a chain of idle trackers can be as long as
+    /// the process has memory for (each level's run on a task of its own keeps the stack of
+    /// their polls flat).
+    #[cold]
+    #[inline(never)]
+    fn take_chain(&self) -> Result<(), Refused> {
+        let mut at_zero = vec![self];
+        let mut t = self;
+        let top = loop {
+            let Some(up) = t.enclosing.as_deref().map(Enclosing::tracker) else {
+                break None;
+            };
+            match up.take_here(SEALED) {
+                Here::Taken => break Some(up),
+                Here::Refused => return Err(Refused::EnclosingSealed),
+                Here::AtZero => {
+                    at_zero.push(up);
+                    t = up;
+                }
+            }
+        };
+        debug_assert!(top.is_some(), "an outermost tracker takes a unit alone");
+        while let Some(t) = at_zero.pop() {
+            let Some(up) = t.enclosing.as_deref().map(Enclosing::tracker) else {
+                continue;
+            };
+            if t.take_from_zero(SEALED, up).is_err() {
+                return Err(Refused::EnclosingSealed);
+            }
+        }
+        Ok(())
+    }
+
+    /// With a unit of `up` (the enclosing tracker) held, takes one of this tracker from its
+    /// count as it is: from zero, the unit of `up` stays held as the link; from above zero
+    /// (another first unit came between), it is given back. Refused: given back too.
+    fn take_from_zero(&self, refuse: usize, up: &Tracker) -> Result<(), Refused> {
+        // Acquire: as in `take_here`.
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & refuse != 0 {
@@ -1069,6 +1133,29 @@ mod tests {
             chain.iter().all(|o| o.0.units() == 0),
             "a refusal keeps nothing"
         );
+    }
+
+    /// The first unit below a long chain of idle trackers links every one of them in a loop:
+    /// it fits a small stack (a recursion, one frame per level, overflowed it: a chain of
+    /// nested scopes each run on a task of its own keeps its polls' stack flat, `probe137`).
+    #[test]
+    fn a_first_unit_below_100_000_idle_trackers_needs_no_stack_per_level() {
+        let done = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(|| {
+                let chain = chain(100_000);
+                let innermost = &chain[99_999].0;
+                innermost.enter().unwrap();
+                assert!(chain.iter().all(|o| o.0.units() == 1));
+                innermost.exit();
+                assert!(chain.iter().all(|o| o.0.units() == 0));
+                assert!(chain[0].0.try_finish());
+                assert_eq!(innermost.enter(), Err(Refused::EnclosingSealed));
+                assert!(chain.iter().all(|o| o.0.units() == 0));
+            })
+            .unwrap()
+            .join();
+        assert!(done.is_ok());
     }
 
     #[test]
