@@ -1609,7 +1609,10 @@ where
     /// scope runs waits for the run, as with `spawn`, and on a busy runtime it may wait
     /// briefly for the children spawned before it to start (the scope's start window). Racing
     /// spawns from other threads, it is decided as its child joins the queue: `Full` if the
-    /// children ahead of it fill the limit by then.
+    /// children ahead of it fill the limit by then. A close or cancel from another thread that
+    /// comes after its look at the scope (or at an enclosing one) is not reported as `Closed`:
+    /// the child is handed back and never starts, as one from [`spawn`](Scope::spawn) after
+    /// the close (its handle reads [`NotStarted`](crate::Interrupted::NotStarted)).
     ///
     /// # Examples
     ///
@@ -1955,7 +1958,8 @@ macro_rules! in_place_methods {
             }
 
             /// [`spawn_in_place`](Self::spawn_in_place) that refuses with a typed error when
-            /// the scope is closed or no slot of its limit is free.
+            /// the scope is closed or no slot of its limit is free. (A close from another
+            /// thread that races it is as for [`try_spawn`](Scope::try_spawn).)
             ///
             /// # Examples
             ///
