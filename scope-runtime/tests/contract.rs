@@ -1160,60 +1160,65 @@ fn nest(
     })
 }
 
+/// Runs the future `body` makes on a thread with a 2 MiB stack, in a current-thread runtime on
+/// the paused clock: whether it completed (a panic in it is `false`; an overflow of the stack
+/// aborts the test process).
+fn on_a_2mib_stack<F: Future<Output = ()>>(body: impl FnOnce() -> F + Send + 'static) -> bool {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap()
+                .block_on(body());
+        })
+        .unwrap()
+        .join()
+        .is_ok()
+}
+
 /// Levels that must fit in a 2 MiB stack: 1,000 in a release build (DESIGN §9); the debug
 /// build's frames are several times larger, so it checks a proportional depth.
 const DEEP: usize = if cfg!(debug_assertions) { 250 } else { 1_000 };
 
 #[test]
 fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
-    let done = std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                // Cancelled at the root: with a grace, the chain unwinds level by level and
-                // the body sees it end; without one, the chain is dropped at once, and the
-                // body's last poll reads its end and returns. (It was dropped, and the scope
-                // returned the cancel, while the chain's cancel used up tokio's cooperative
-                // budget for the poll: its read of the chain's handle was pending then.)
-                for grace in [Duration::from_secs(3600), Duration::ZERO] {
-                    let leaf = Arc::new(AtomicBool::new(false));
-                    let root = &Scope::new(Config::new().grace(grace));
-                    let mut seen = None;
-                    let run = root.run(async {
-                        let chain = root.spawn_in_place(nest(DEEP, leaf.clone()));
-                        while !leaf.load(Ordering::SeqCst) {
-                            tokio::task::yield_now().await;
-                        }
-                        root.cancel("unwind the chain");
-                        seen = Some(chain.await.is_err());
-                        Ok::<_, AppError>(())
-                    });
-                    run.await.unwrap();
-                    assert_eq!(seen, Some(true), "the body saw the chain end, cancelled");
+    let done = on_a_2mib_stack(|| async {
+        // Cancelled at the root: with a grace, the chain unwinds level by level and
+        // the body sees it end; without one, the chain is dropped at once, and the
+        // body's last poll reads its end and returns. (It was dropped, and the scope
+        // returned the cancel, while the chain's cancel used up tokio's cooperative
+        // budget for the poll: its read of the chain's handle was pending then.)
+        for grace in [Duration::from_secs(3600), Duration::ZERO] {
+            let leaf = Arc::new(AtomicBool::new(false));
+            let root = &Scope::new(Config::new().grace(grace));
+            let mut seen = None;
+            let run = root.run(async {
+                let chain = root.spawn_in_place(nest(DEEP, leaf.clone()));
+                while !leaf.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
                 }
-                // And dropped part-way, without a cancel first.
-                let leaf = Arc::new(AtomicBool::new(false));
-                let mut chain = nest(DEEP, leaf.clone());
-                let waker = Waker::noop();
-                assert!(chain
-                    .as_mut()
-                    .poll(&mut Context::from_waker(waker))
-                    .is_pending());
-                assert!(leaf.load(Ordering::SeqCst));
-                drop(chain);
+                root.cancel("unwind the chain");
+                seen = Some(chain.await.is_err());
+                Ok::<_, AppError>(())
             });
-        })
-        .unwrap()
-        .join();
-    assert!(
-        done.is_ok(),
-        "deep in-place nesting failed on a 2 MiB stack"
-    );
+            run.await.unwrap();
+            assert_eq!(seen, Some(true), "the body saw the chain end, cancelled");
+        }
+        // And dropped part-way, without a cancel first.
+        let leaf = Arc::new(AtomicBool::new(false));
+        let mut chain = nest(DEEP, leaf.clone());
+        let waker = Waker::noop();
+        assert!(chain
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending());
+        assert!(leaf.load(Ordering::SeqCst));
+        drop(chain);
+    });
+    assert!(done, "deep in-place nesting failed on a 2 MiB stack");
 }
 
 /// A chain of nested in-place scopes like [`nest`], whose leaf spawns a child (counted in
@@ -1251,47 +1256,30 @@ fn nest_spawning(
 /// 2 MiB stack, and the root's run resolves only once the child's future is dropped.
 #[test]
 fn law1_a_spawn_below_a_deep_chain_of_idle_scopes_is_waited_for_on_a_2mib_stack() {
-    let done = std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for grace in [Duration::from_secs(1), Duration::ZERO] {
-                    let (leaf, live) = (Arc::new(AtomicBool::new(false)), Arc::default());
-                    let root = &Scope::new(Config::new().grace(grace));
-                    let run = root.run(async {
-                        let chain = root.spawn_in_place(nest_spawning(
-                            DEEP,
-                            leaf.clone(),
-                            Arc::clone(&live),
-                        ));
-                        while !leaf.load(Ordering::SeqCst) {
-                            tokio::task::yield_now().await;
-                        }
-                        assert_eq!(live.load(Ordering::SeqCst), 1, "the child is running");
-                        root.cancel("unwind the chain");
-                        let _ = chain.await;
-                        Ok::<_, AppError>(())
-                    });
-                    let _ = run.await;
-                    assert_eq!(
-                        live.load(Ordering::SeqCst),
-                        0,
-                        "the root resolved with the child below alive"
-                    );
+    let done = on_a_2mib_stack(|| async {
+        for grace in [Duration::from_secs(1), Duration::ZERO] {
+            let (leaf, live) = (Arc::new(AtomicBool::new(false)), Arc::default());
+            let root = &Scope::new(Config::new().grace(grace));
+            let run = root.run(async {
+                let chain =
+                    root.spawn_in_place(nest_spawning(DEEP, leaf.clone(), Arc::clone(&live)));
+                while !leaf.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
                 }
+                assert_eq!(live.load(Ordering::SeqCst), 1, "the child is running");
+                root.cancel("unwind the chain");
+                let _ = chain.await;
+                Ok::<_, AppError>(())
             });
-        })
-        .unwrap()
-        .join();
-    assert!(
-        done.is_ok(),
-        "a spawn below a deep chain failed on a 2 MiB stack"
-    );
+            let _ = run.await;
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                0,
+                "the root resolved with the child below alive"
+            );
+        }
+    });
+    assert!(done, "a spawn below a deep chain failed on a 2 MiB stack");
 }
 
 /// A value bound on each level of the spawned chain: counts the levels' scopes alive.
