@@ -85,7 +85,10 @@ impl<E: Send> ChildScope for Shared<E> {
 /// (the scope's own, or the one a sibling's failure made), or after another candidate won a
 /// [`Race`](crate::Race), is that cancel's consequence: nobody reports it, and the handle
 /// reads the cancellation the child answered, as after [`cancel`](Child::cancel); a
-/// supervised scope keeps such an error, and the handle reads the failure.
+/// supervised scope keeps such an error, and the handle reads the failure. (The child has
+/// its scope's [grace](crate::Config::grace) to return it: with the default of zero, the
+/// abort at the cancel races the code after `cancelled().await`, and an error it would have
+/// returned may never be made.)
 ///
 /// A child's error always goes to its scope (fail-fast: the scope fails with it; supervised:
 /// it is among the scope's [`Failures`](crate::Failures)), even when the body awaits the handle
