@@ -1140,19 +1140,32 @@ fn law9_a_panicking_waker_does_not_keep_a_cancel_from_the_others() {
 // ---------------------------------------------------------------------------------------------
 // Law 1: deep in-place nesting polls, cancels and drops within a small stack.
 
+/// A chain of `depth` nested in-place scopes whose leaf sets `leaf` and waits for good; with
+/// `spawned`, the leaf first spawns a child (counted there while its future is alive) that
+/// never ends on its own: the first unit of live work below `depth` scopes with none of their
+/// own.
 fn nest(
     depth: usize,
     leaf: Arc<AtomicBool>,
+    spawned: Option<Arc<AtomicUsize>>,
 ) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
     Box::pin(async move {
         let s = &Scope::new(Config::new());
         s.run(async {
             if depth == 0 {
+                if let Some(live) = &spawned {
+                    let l = Live::new(live);
+                    s.spawn(async move {
+                        let _l = l;
+                        std::future::pending::<Result<(), AppError>>().await
+                    });
+                }
                 leaf.store(true, Ordering::SeqCst);
                 std::future::pending::<()>().await;
                 Ok(())
             } else {
-                s.spawn_in_place(nest(depth - 1, leaf.clone())).await?;
+                s.spawn_in_place(nest(depth - 1, leaf.clone(), spawned.clone()))
+                    .await?;
                 Ok(())
             }
         })
@@ -1196,7 +1209,7 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
             let root = &Scope::new(Config::new().grace(grace));
             let mut seen = None;
             let run = root.run(async {
-                let chain = root.spawn_in_place(nest(DEEP, leaf.clone()));
+                let chain = root.spawn_in_place(nest(DEEP, leaf.clone(), None));
                 while !leaf.load(Ordering::SeqCst) {
                     tokio::task::yield_now().await;
                 }
@@ -1209,7 +1222,7 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
         }
         // And dropped part-way, without a cancel first.
         let leaf = Arc::new(AtomicBool::new(false));
-        let mut chain = nest(DEEP, leaf.clone());
+        let mut chain = nest(DEEP, leaf.clone(), None);
         let waker = Waker::noop();
         assert!(chain
             .as_mut()
@@ -1219,36 +1232,6 @@ fn law1_deep_in_place_nesting_polls_cancels_and_drops_on_a_2mib_stack() {
         drop(chain);
     });
     assert!(done, "deep in-place nesting failed on a 2 MiB stack");
-}
-
-/// A chain of nested in-place scopes like [`nest`], whose leaf spawns a child (counted in
-/// `live` while its future is alive) that never ends on its own: the first unit of live work
-/// below `depth` scopes with none of their own.
-fn nest_spawning(
-    depth: usize,
-    leaf: Arc<AtomicBool>,
-    live: Arc<AtomicUsize>,
-) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
-    Box::pin(async move {
-        let s = &Scope::new(Config::new());
-        s.run(async {
-            if depth == 0 {
-                let l = Live::new(&live);
-                s.spawn(async move {
-                    let _l = l;
-                    std::future::pending::<Result<(), AppError>>().await
-                });
-                leaf.store(true, Ordering::SeqCst);
-                std::future::pending::<()>().await;
-                Ok(())
-            } else {
-                s.spawn_in_place(nest_spawning(depth - 1, leaf.clone(), live.clone()))
-                    .await?;
-                Ok(())
-            }
-        })
-        .await
-    })
 }
 
 /// A spawn at the bottom of a deep chain of scopes with no work of their own is a unit of
@@ -1261,8 +1244,7 @@ fn law1_a_spawn_below_a_deep_chain_of_idle_scopes_is_waited_for_on_a_2mib_stack(
             let (leaf, live) = (Arc::new(AtomicBool::new(false)), Arc::default());
             let root = &Scope::new(Config::new().grace(grace));
             let run = root.run(async {
-                let chain =
-                    root.spawn_in_place(nest_spawning(DEEP, leaf.clone(), Arc::clone(&live)));
+                let chain = root.spawn_in_place(nest(DEEP, leaf.clone(), Some(Arc::clone(&live))));
                 while !leaf.load(Ordering::SeqCst) {
                     tokio::task::yield_now().await;
                 }
