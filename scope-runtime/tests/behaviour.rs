@@ -376,10 +376,10 @@ async fn failures_name_the_scopes_own_interruption_apart_from_its_childrens_fail
 /// A race stopped by its deadline, failed by a candidate's panic, says it was stopped by its
 /// deadline whether or not another candidate then offered a value within the grace (a value
 /// that cannot win, the panic failing the race): the late value made the race read as
-/// answered, and its result held the panic alone (`probe131`). A win that came first and
-/// stopped the race is its answer, and has no entry of its own.
+/// answered, and its result held the panic alone (`probe131`). A cancel reads the same. A win
+/// that came first and stopped the race is its answer, and has no entry of its own.
 #[tokio::test(start_paused = true)]
-async fn a_race_stopped_by_its_deadline_says_so_whether_or_not_a_late_value_came() {
+async fn a_race_stopped_by_its_deadline_or_a_cancel_says_so_whether_or_not_a_late_value_came() {
     async fn race(late: Option<Result<u8, AppError>>) -> Failures<AppError> {
         let race =
             &Race::<u8, AppError>::new(Config::new().name("race").timeout(ms(10)).grace(ms(100)));
@@ -437,6 +437,39 @@ async fn a_race_stopped_by_its_deadline_says_so_whether_or_not_a_late_value_came
         .unwrap_err();
     assert!(failures.interruption().is_none(), "{failures:?}");
     assert_eq!(failures.len(), 1, "{failures:?}");
+
+    // A cancel first (the race's own here; its parent's reads the same), then a value that
+    // answers it, then a panic: the value did not stop the race and answers nothing, so the
+    // cancel is reported beside the panic (the chaos test's seed 4820863571815922183).
+    let race = &Race::<u8, AppError>::new(Config::new().grace(ms(100)));
+    let failures = race
+        .run(async {
+            race.spawn_named("answers", async {
+                Cx::current().cancelled().await;
+                Ok::<u8, AppError>(7)
+            });
+            race.spawn_named("panics", async {
+                Cx::current().cancelled().await;
+                sleep(ms(1)).await; // after the value
+                panic!("the loser's bug");
+                #[allow(unreachable_code)]
+                Ok::<u8, AppError>(0)
+            });
+            sleep(ms(5)).await;
+            race.cancel("enough");
+        })
+        .await
+        .unwrap_err();
+    let own = failures.interruption().expect("the race's cancel");
+    assert_eq!(
+        own.error()
+            .interrupted()
+            .and_then(Interrupted::cause)
+            .map(ToString::to_string),
+        Some("enough".to_owned()),
+        "{failures:?}"
+    );
+    assert_eq!(failures.len(), 2, "{failures:?}");
 }
 
 /// A failure equals one made from its task and its error, however its message names the

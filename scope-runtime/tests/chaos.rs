@@ -1441,7 +1441,8 @@ enum Want {
 ///   a child's failure or panic always wins over the body. Under supervise, a body that
 ///   returned a value has answered the cancellation: only the children's failures are
 ///   reported ([S2]). A race's body returns `()`, which answers nothing ([R2]); a winner
-///   answers it, but a candidate's panic fails it all the same ([R3]). Under supervise and
+///   answers it, but a candidate's panic fails it all the same, and then a win that came
+///   after the cancel (it did not stop the race) answers nothing ([R3]). Under supervise and
 ///   in a race, a body that returned the interruption after the scope's context was
 ///   cancelled answered that cancel: it is no failure of its own ([S3]), and the scope's own
 ///   entry is there only if no failure explains the cancel.
@@ -1461,6 +1462,7 @@ fn the_rules(view: &View) -> Want {
     // Supervise and race: every failure, in order.
     let mut all: Vec<Report> = Vec::new();
     let mut winner: Option<u64> = None;
+    let mut won_after_cancel = false;
     let mut value: Option<u64> = None;
     // [S3] The body's interruption is kept as a failure only if the scope's context was not
     // cancelled before it (then it answers that cancel: a consequence, as under fail-fast).
@@ -1475,7 +1477,11 @@ fn the_rules(view: &View) -> Want {
                 context_cancelled = true;
             }
             Item::Child(_, End::Done(v)) => {
-                // [R1] Race: the first success wins (whenever it comes).
+                // [R1] Race: the first success wins (whenever it comes). [R3] One that came
+                // after the race was cancelled did not stop it.
+                if winner.is_none() {
+                    won_after_cancel = context_cancelled;
+                }
                 winner.get_or_insert(v);
             }
             Item::Child(c, end @ (End::Boom | End::Interrupted)) => {
@@ -1559,9 +1565,10 @@ fn the_rules(view: &View) -> Want {
             Some(v) if !child_panicked => Want::Value(v),
             // [R3] A candidate's panic (before the win, or while a loser stopped) is never
             // dropped for a winner: every failure, and no entry of the race's own for a
-            // cancellation (a winner answered it), only for a body that returned one.
+            // cancellation its win stopped, only for a body that returned one. A win that came
+            // after a cancel from outside answered nothing: that cancel is reported.
             Some(_) => Want::All {
-                own: body_kept,
+                own: body_kept || (won_after_cancel && cancelled_from_outside),
                 children: all,
             },
             // [R2] No success: every failure (none, if there was no candidate), and the race's
@@ -1762,8 +1769,14 @@ fn plausible(view: &View, want: &Want, got: &Want) -> Result<(), String> {
                 .any(|i| matches!(i, Item::Cancelled | Item::Child(_, End::Panic)));
             let answered = match view.drive {
                 Drive::RunAll => body_value.is_some(),
-                // [R3] A race with a winner was answered, though a panic fails it.
-                _ => ended(&|e| matches!(e, End::Done(_))),
+                // [R3] A race whose win stopped it was answered, though a panic fails it. A
+                // win that came after a cancel from outside (the race's first cause, which
+                // the logged cause is) did not stop it and answers nothing once a panic fails
+                // the race: the cancel is reported.
+                _ => {
+                    ended(&|e| matches!(e, End::Done(_)))
+                        && view.any_origin != Some(Origin::Outside)
+                }
             };
             let outside = view.any_origin == Some(Origin::Outside) && !answered;
             let required = (view.early && outside) || (body_interrupted && never_cancelled);
