@@ -582,8 +582,9 @@ pub struct Report<T, E> {
     pub(crate) failures: Vec<Failure<E>>,
     /// The failures a supervised scope counted but did not keep.
     pub(crate) not_kept: usize,
-    /// The body returned its value before an outside cancel that then stopped a child
-    /// short: the value did not answer that cancel (see `Shared::unanswered`).
+    /// The body returned its value before a cancel of its scope (any: from outside, or a
+    /// child's failure or panic) that then stopped a child short: the value did not answer
+    /// that cancel (see `Shared::unanswered`).
     pub(crate) unanswered: bool,
     /// Why the scope's context was cancelled, if it was (before it finished).
     pub(crate) cause: Option<Arc<Cause>>,
