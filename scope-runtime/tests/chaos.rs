@@ -16,7 +16,10 @@
 //!   `AppError` or panics. A child that opened a scope turns the scope's outcome into its own.
 //! - **Each scope** has a limit or none, a grace (often zero), and a body that spawns its
 //!   children in order (some after a delay), awaits most of their handles and returns the sum
-//!   of their values; some bodies return the interruption with `?` instead, a few panic.
+//!   of their values; some bodies return the interruption with `?` instead, a few panic, and
+//!   on the paused clock a few fail with an error of their own (on two workers whether that
+//!   error is kept or is the consequence of a cancel depends on an order the log does not
+//!   show).
 //! - **Outside events on the root**, each drawn independently: a cancel of its parent context
 //!   at a random time, a deadline (`Config::timeout`), and dropping the root's future at a
 //!   random time.
@@ -217,6 +220,18 @@ struct ChildPlan {
     attached: bool,
 }
 
+/// How a scope's body ends once it has awaited its handles (unless a strict one returned the
+/// interruption first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyFinish {
+    /// Returns the sum of its handles' values.
+    Value,
+    Panic,
+    /// Fails with an error of its own ([`body_boom`]); drawn only where events are logged in
+    /// the order they take effect (see [`Mode::body_failures`]).
+    Fail,
+}
+
 #[derive(Clone, Debug)]
 struct ScopePlan {
     id: usize,
@@ -226,8 +241,8 @@ struct ScopePlan {
     grace: Duration,
     /// The body returns the interruption (`?`) from the first handle that reports one.
     strict: bool,
-    /// The body panics after awaiting its handles.
-    body_panics: bool,
+    /// How the body ends once it has awaited its handles.
+    finish: BodyFinish,
     children: Vec<usize>,
     /// The scopes its body is a descendant of: itself, then the ones above.
     above: Vec<usize>,
@@ -261,7 +276,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn draw(seed: u64) -> Plan {
+    fn draw(seed: u64, mode: Mode) -> Plan {
         let mut rng = Rng::new(seed);
         let outside = Outside {
             cancel_at: rng.percent(35).then(|| rng.duration(10)),
@@ -279,6 +294,7 @@ impl Plan {
             rng,
             // Hanging children only where something outside will cancel them.
             hang: outside.any(),
+            body_failures: mode.body_failures,
             next: 1,
             scopes: BTreeMap::new(),
             children: BTreeMap::new(),
@@ -349,6 +365,7 @@ impl Plan {
 struct Draw {
     rng: Rng,
     hang: bool,
+    body_failures: bool,
     next: usize,
     scopes: BTreeMap<usize, ScopePlan>,
     children: BTreeMap<usize, ChildPlan>,
@@ -371,7 +388,14 @@ impl Draw {
             self.rng.duration(3)
         };
         let strict = self.rng.percent(30);
-        let body_panics = self.rng.percent(3);
+        // (No draw where bodies do not fail: those trees are the ones drawn before.)
+        let finish = if self.rng.percent(3) {
+            BodyFinish::Panic
+        } else if self.body_failures && self.rng.percent(6) {
+            BodyFinish::Fail
+        } else {
+            BodyFinish::Value
+        };
         let on_spine = level < spine_to;
         let mut n = self.rng.index(5);
         if on_spine {
@@ -426,7 +450,7 @@ impl Draw {
                 limit,
                 grace,
                 strict,
-                body_panics,
+                finish,
                 children,
                 above: body_above,
                 attached,
@@ -503,7 +527,11 @@ impl Plan {
             s.limit,
             s.grace,
             if s.strict { " body=strict" } else { "" },
-            if s.body_panics { " body=panics" } else { "" },
+            match s.finish {
+                BodyFinish::Value => "",
+                BodyFinish::Panic => " body=panics",
+                BodyFinish::Fail => " body=fails",
+            },
         )?;
         for &c in &s.children {
             let p = self.child(c);
@@ -551,6 +579,8 @@ enum BodyEnd {
     Value(u64),
     /// Returned the interruption from a handle (`?`).
     Interrupted,
+    /// Returned an error of its own ([`body_boom`]).
+    Boom,
     Panic,
 }
 
@@ -851,6 +881,14 @@ fn boom(id: usize) -> AppError {
     AppError::Boom(u32::try_from(id).unwrap())
 }
 
+/// Where the errors of scopes' bodies are numbered from: above every child's.
+const BODY_BOOM: usize = 1_000_000;
+
+/// The error of scope `id`'s body, when it fails on its own.
+fn body_boom(id: usize) -> AppError {
+    boom(BODY_BOOM + id)
+}
+
 /// Works through `steps`; a watching child returns the cause at its first step after a
 /// cancel, one that does not watch goes on (until aborted).
 async fn work(steps: &[Step], watch: bool) -> Result<(), Cause> {
@@ -1115,18 +1153,29 @@ async fn body<'s, 'env>(
             Err(_) => {}
         }
     }
-    if plan.body_panics {
-        w.log(Event::Body {
-            scope: id,
-            end: BodyEnd::Panic,
-        });
-        panic!("{PLANNED_PANIC} in the body of {}", scope_name(id));
+    match plan.finish {
+        BodyFinish::Value => {
+            w.log(Event::Body {
+                scope: id,
+                end: BodyEnd::Value(total),
+            });
+            Ok(total)
+        }
+        BodyFinish::Panic => {
+            w.log(Event::Body {
+                scope: id,
+                end: BodyEnd::Panic,
+            });
+            panic!("{PLANNED_PANIC} in the body of {}", scope_name(id));
+        }
+        BodyFinish::Fail => {
+            w.log(Event::Body {
+                scope: id,
+                end: BodyEnd::Boom,
+            });
+            Err(body_boom(id))
+        }
     }
-    w.log(Event::Body {
-        scope: id,
-        end: BodyEnd::Value(total),
-    });
-    Ok(total)
 }
 
 /// How the root's future ended.
@@ -1409,6 +1458,8 @@ enum Report {
     Interrupted(usize),
     /// Child `c` panicked.
     Panicked(usize),
+    /// The scope's body failed with its own error.
+    BodyFailed,
     /// The cancellation (from `run`: the scope's own, or a child's, which read the same).
     Cancelled,
 }
@@ -1463,6 +1514,7 @@ fn the_rules(view: &View) -> Want {
     let mut all: Vec<Report> = Vec::new();
     let mut winner: Option<u64> = None;
     let mut won_after_cancel = false;
+    let mut body_failed = false;
     let mut value: Option<u64> = None;
     // [S3] The body's interruption is kept as a failure only if the scope's context was not
     // cancelled before it (then it answers that cancel: a consequence, as under fail-fast).
@@ -1477,12 +1529,12 @@ fn the_rules(view: &View) -> Want {
                 context_cancelled = true;
             }
             Item::Child(_, End::Done(v)) => {
-                // [R1] Race: the first success wins (whenever it comes). [R3] One that came
-                // after the race was cancelled did not stop it.
-                if winner.is_none() {
+                // [R1] Race: the first success wins (whenever it comes), unless the body's
+                // failure came first ([B1]); [R3] one after a cancel did not stop the race.
+                if winner.is_none() && !body_failed {
                     won_after_cancel = context_cancelled;
+                    winner = Some(v);
                 }
-                winner.get_or_insert(v);
             }
             Item::Child(c, end @ (End::Boom | End::Interrupted)) => {
                 let report = if end == End::Boom {
@@ -1514,6 +1566,21 @@ fn the_rules(view: &View) -> Want {
             }
             Item::Body(BodyEnd::Value(v)) => value = Some(v),
             Item::Body(BodyEnd::Interrupted) => body_kept = !context_cancelled,
+            Item::Body(BodyEnd::Boom) => {
+                // [B1] The body's own error: kept under fail-fast as a child's is; under
+                // supervise and in a race unless a cancel (or a win) came before it. Kept, it
+                // cancels the scope whatever the policy.
+                let kept = match view.drive {
+                    Drive::Run => first.is_none() && !cancelled,
+                    Drive::RunAll => !context_cancelled,
+                    Drive::Race => !context_cancelled && winner.is_none(),
+                };
+                if kept {
+                    first.get_or_insert(Report::BodyFailed);
+                    all.push(Report::BodyFailed);
+                    (body_failed, cancelled, context_cancelled) = (true, true, true);
+                }
+            }
             Item::Body(BodyEnd::Panic) => body_panicked = true,
         }
     }
@@ -1590,7 +1657,10 @@ fn child_id(task: &str) -> Option<usize> {
 fn read_error(view: &View, task: Option<&str>, error: &AppError) -> Result<Report, String> {
     let own = scope_name(view.id);
     let report = match error {
-        AppError::Boom(id) => Report::Boom(usize::try_from(*id).unwrap()),
+        AppError::Boom(id) => match usize::try_from(*id).unwrap() {
+            id if id == BODY_BOOM + view.id => Report::BodyFailed,
+            id => Report::Boom(id),
+        },
         AppError::Interrupted(Interrupted::Panicked(p)) => {
             if !p.message().starts_with(PLANNED_PANIC) {
                 return Err(format!("an unplanned panic: {p:?}"));
@@ -1614,6 +1684,10 @@ fn read_error(view: &View, task: Option<&str>, error: &AppError) -> Result<Repor
     // A child's failure is reported under the child's name.
     match (task, report) {
         (Some(t), Report::Boom(c) | Report::Panicked(c)) if Some(c) != child_id(t) => {
+            Err(format!("{report:?} reported for task {t}"))
+        }
+        // The body's failure is reported under the scope's name.
+        (Some(t), Report::BodyFailed) if t != own => {
             Err(format!("{report:?} reported for task {t}"))
         }
         _ => Ok(report),
@@ -1658,15 +1732,20 @@ fn read(view: &View, returned: &Returned) -> Result<Want, String> {
             let mut own_cause = false;
             let mut children = Vec::new();
             // [S3] One entry of the scope's own at most (no callback panics here): the body's
-            // interruption is not a second one beside the scope's cancellation.
-            let owns = list.iter().filter(|(task, _)| *task == own_name).count();
+            // interruption is not a second one beside the scope's cancellation. (The body's
+            // own error, also under the scope's name, is read as a failure: [B1].)
+            let body_failed = |e: &AppError| matches!(e, AppError::Boom(_));
+            let owns = list
+                .iter()
+                .filter(|(task, e)| *task == own_name && !body_failed(e))
+                .count();
             if owns > 1 {
                 return Err(format!(
                     "the scope's own entry is there {owns} times: {list:?}"
                 ));
             }
             for (task, e) in list {
-                if *task == own_name {
+                if *task == own_name && !body_failed(e) {
                     own = true;
                     own_cause |= own_cause_ok(e);
                 } else {
@@ -1837,7 +1916,7 @@ fn cause_happened(w: &World, cause: &Cause, before: &[Logged], at: Instant) -> b
     } else if let Cause::SiblingFailed { task, .. } = root {
         let task = task.name().unwrap_or("");
         ended(task, &|e| matches!(e, End::Boom | End::Interrupted))
-            || body(task, &|e| e == BodyEnd::Interrupted)
+            || body(task, &|e| matches!(e, BodyEnd::Interrupted | BodyEnd::Boom))
     } else if let Cause::Panicked { task, .. } = root {
         let task = task.name().unwrap_or("");
         ended(task, &|e| e == End::Panic) || body(task, &|e| e == BodyEnd::Panic)
@@ -2006,16 +2085,22 @@ struct Mode {
     /// After the root's future was dropped, its spawned descendants must be gone within
     /// this (their graces, then the abort).
     settle: Duration,
+    /// Bodies may fail with errors of their own. Only where events are logged in the order
+    /// they take effect: whether a body's error is kept or is the consequence of a cancel
+    /// depends on which came first, which two workers' log does not say.
+    body_failures: bool,
 }
 
 const PAUSED: Mode = Mode {
     ordered: true,
+    body_failures: true,
     bound: Duration::from_secs(60),
     settle: Duration::from_secs(1),
 };
 
 const REAL_TIME: Mode = Mode {
     ordered: false,
+    body_failures: false,
     bound: Duration::from_secs(10),
     settle: Duration::from_secs(2),
 };
@@ -2029,7 +2114,7 @@ struct Outcome {
 /// One run on the current runtime: the tree, the time bound, the leak check, the oracle. A
 /// failure carries the run's event log.
 async fn one_run(seed: u64, mode: Mode) -> Result<Outcome, String> {
-    let w = Arc::new(World::new(Plan::draw(seed)));
+    let w = Arc::new(World::new(Plan::draw(seed, mode)));
     let judged = judge(&w, mode).await;
     if std::env::var_os("CHAOS_LOG").is_some() {
         eprintln!("seed {seed}:\n{}", log_of(&w));
@@ -2075,6 +2160,9 @@ async fn judge(w: &Arc<World>, mode: Mode) -> Result<&'static str, String> {
     Ok(match (end, lock(&w.results).get(&0)) {
         (RootEnd::Dropped, _) => "dropped",
         (_, Some(Returned::Value(_))) => "value",
+        (_, Some(Returned::Error(AppError::Boom(id)))) if *id as usize == BODY_BOOM => {
+            "body failed"
+        }
         (_, Some(Returned::Error(AppError::Boom(_)))) => "child failed",
         (_, Some(Returned::Error(AppError::Interrupted(Interrupted::Panicked(_))))) => {
             "child panicked"
@@ -2126,7 +2214,7 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(test: &'static str, limit: Duration) -> Watchdog {
+    fn start(test: &'static str, mode: Mode, limit: Duration) -> Watchdog {
         let state = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicBool::new(false)));
         let s = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -2142,7 +2230,7 @@ impl Watchdog {
                     eprintln!(
                         "{test}: run with seed {seed} made no progress for {limit:?}; replay with \
                          CHAOS_SEED={seed}\n{}",
-                        Plan::draw(seed)
+                        Plan::draw(seed, mode)
                     );
                     std::process::exit(101);
                 }
@@ -2178,10 +2266,15 @@ fn seeds(default_runs: u64) -> Vec<u64> {
 /// Runs `one` for every seed. A failing run prints its seed, its tree and its event log; with
 /// `CHAOS_KEEP_GOING=1` every seed runs and the failing ones are listed at the end. A tally
 /// of the outcomes and depths is printed at the end (shown with `--nocapture`).
-fn many(test: &'static str, default_runs: u64, one: impl Fn(u64) -> Result<Outcome, String>) {
+fn many(
+    test: &'static str,
+    mode: Mode,
+    default_runs: u64,
+    one: impl Fn(u64) -> Result<Outcome, String>,
+) {
     quiet_planned_panics();
     let keep_going = std::env::var_os("CHAOS_KEEP_GOING").is_some();
-    let watchdog = Watchdog::start(test, Duration::from_secs(30));
+    let watchdog = Watchdog::start(test, mode, Duration::from_secs(30));
     let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut depths: BTreeMap<usize, usize> = BTreeMap::new();
     let mut failed: Vec<(u64, String)> = Vec::new();
@@ -2200,7 +2293,7 @@ fn many(test: &'static str, default_runs: u64, one: impl Fn(u64) -> Result<Outco
             Err(why) => {
                 eprintln!(
                     "{test}: run failed; replay with CHAOS_SEED={seed}\n{why}\n{}",
-                    Plan::draw(seed)
+                    Plan::draw(seed, mode)
                 );
                 failed.push((seed, why.lines().next().unwrap_or("").to_owned()));
                 if !keep_going {
@@ -2244,7 +2337,7 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 /// outcome is judged exactly.
 #[test]
 fn chaos_paused_clock() {
-    many("chaos_paused_clock", PAUSED_RUNS, |seed| {
+    many("chaos_paused_clock", PAUSED, PAUSED_RUNS, |seed| {
         paused_runtime().block_on(one_run(seed, PAUSED))
     });
 }
@@ -2253,7 +2346,7 @@ fn chaos_paused_clock() {
 /// and their scopes for real.
 #[test]
 fn chaos_multi_thread() {
-    many("chaos_multi_thread", MULTI_THREAD_RUNS, |seed| {
+    many("chaos_multi_thread", REAL_TIME, MULTI_THREAD_RUNS, |seed| {
         two_workers().block_on(one_run(seed, REAL_TIME))
     });
 }
@@ -2469,6 +2562,16 @@ fn the_rules_by_example_supervise_and_race() {
         ),
         all(true, &[R::Interrupted(1), R::Boom(2)])
     );
+    // [R3] A win that came after a cancel from outside did not stop the race: once a panic
+    // fails it, the cancel is reported.
+    assert_eq!(
+        rules_for(
+            Drive::Race,
+            OUTSIDE,
+            &[Cancelled, Child(1, Done(4)), Child(2, Panic)]
+        ),
+        all(true, &[R::Panicked(2)])
+    );
     // [P2] A body's panic makes the scope's future panic, whatever else happened.
     for drive in [Drive::Run, Drive::RunAll, Drive::Race] {
         assert_eq!(
@@ -2476,6 +2579,49 @@ fn the_rules_by_example_supervise_and_race() {
             Want::Panic
         );
     }
+}
+
+/// The rules by example: a body that fails with an error of its own.
+#[test]
+fn the_rules_by_example_a_body_that_fails() {
+    use BodyEnd as B;
+    use End::{Boom, Done, Interrupted as Int};
+    use Item::{Body, Cancelled, Child};
+    use Report as R;
+    // [B1] The body's own error: under fail-fast the first failure, if no cancel came before
+    // it; under supervise and in a race, kept unless a cancel (or a win) came before it.
+    assert_eq!(
+        rules_for(Drive::Run, INSIDE, &[Body(B::Boom), Child(1, Boom)]),
+        Want::One(R::BodyFailed)
+    );
+    assert_eq!(
+        rules_for(Drive::Run, INSIDE, &[Child(1, Boom), Body(B::Boom)]),
+        Want::One(R::Boom(1))
+    );
+    assert_eq!(
+        rules_for(Drive::Run, OUTSIDE, &[Cancelled, Body(B::Boom)]),
+        Want::One(R::Cancelled)
+    );
+    assert_eq!(
+        rules_for(
+            Drive::RunAll,
+            INSIDE,
+            &[Child(1, Boom), Body(B::Boom), Child(2, Int)]
+        ),
+        all(false, &[R::Boom(1), R::BodyFailed, R::Interrupted(2)])
+    );
+    assert_eq!(
+        rules_for(Drive::RunAll, OUTSIDE, &[Cancelled, Body(B::Boom)]),
+        all(true, &[])
+    );
+    assert_eq!(
+        rules_for(Drive::Race, INSIDE, &[Body(B::Boom), Child(1, Done(4))]),
+        all(false, &[R::BodyFailed])
+    );
+    assert_eq!(
+        rules_for(Drive::Race, INSIDE, &[Child(1, Done(4)), Body(B::Boom)]),
+        Want::Value(4)
+    );
 }
 
 /// The trees the chaos tests draw have every shape and behaviour the module docs promise, in
@@ -2490,7 +2636,7 @@ fn chaos_trees_have_every_shape() {
         |what: &'static str, yes: bool| *counts.entry(what).or_default() += usize::from(yes);
     let seeds = seeds(PAUSED_RUNS);
     for &seed in &seeds {
-        let plan = Plan::draw(seed);
+        let plan = Plan::draw(seed, PAUSED);
         let o = plan.outside;
         count("depth 5", plan.depth() == MAX_DEPTH);
         count("outside cancel", o.cancel_at.is_some());
@@ -2504,7 +2650,8 @@ fn chaos_trees_have_every_shape() {
             count("limit", s.limit.is_some());
             count("grace", !s.grace.is_zero());
             count("strict body", s.strict);
-            count("panicking body", s.body_panics);
+            count("panicking body", s.finish == BodyFinish::Panic);
+            count("failing body", s.finish == BodyFinish::Fail);
         }
         for c in plan.children.values() {
             let kinds: Vec<Kind> = std::iter::successors(Some(c.id), |&id| {
