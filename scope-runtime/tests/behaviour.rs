@@ -472,6 +472,38 @@ async fn a_race_stopped_by_its_deadline_or_a_cancel_says_so_whether_or_not_a_lat
     assert_eq!(failures.len(), 2, "{failures:?}");
 }
 
+/// Under fail-fast the body's error that came first is the result: a child's panic after it
+/// (a child that did not look at the cancel) is not kept, as a panic after a child's failure
+/// is not (`probe139` read `Scope::run`'s docs as promising that a panic always wins; they now
+/// say this).
+#[tokio::test(start_paused = true)]
+async fn law5_under_fail_fast_a_childs_panic_after_the_bodys_error_is_not_kept() {
+    let poke = Arc::new(tokio::sync::Notify::new());
+    let panicked = Arc::new(AtomicBool::new(false));
+    let s = &Scope::<AppError>::new(Config::new().grace(ms(1000)));
+    let out = s
+        .run(async {
+            let (p, flag) = (Arc::clone(&poke), Arc::clone(&panicked));
+            let child = s.spawn(async move {
+                p.notified().await;
+                flag.store(true, Ordering::SeqCst);
+                panic!("after the body's error");
+                #[allow(unreachable_code)]
+                Ok::<(), AppError>(())
+            });
+            tokio::task::yield_now().await; // the child waits
+            poke.notify_one();
+            drop(child);
+            Err::<(), _>(AppError::Boom(9))
+        })
+        .await;
+    assert!(
+        panicked.load(Ordering::SeqCst),
+        "the child panicked, within the grace"
+    );
+    assert!(matches!(out, Err(AppError::Boom(9))), "{out:?}");
+}
+
 /// A failure equals one made from its task and its error, however its message names the
 /// task: the scope's own entry ("scope `..`: ..") could not be equal to anything a test could
 /// build, and two failures printed alike compared unequal.

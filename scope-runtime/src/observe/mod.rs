@@ -342,12 +342,6 @@ impl ScopeObs {
         self.reported.fetch_or(WON, Ordering::Release);
     }
 
-    /// The win was not the race's answer after all: the body's failure had cancelled the race
-    /// first (it ends failed, as it answers).
-    pub(crate) fn lost_win(&self) {
-        self.reported.fetch_and(!WON, Ordering::Release);
-    }
-
     /// The run saw its context cancelled (reported once, and not for a race's win).
     pub(crate) fn cancelled(&self, cx: &Cx) {
         if cfg!(any(feature = "tracing", feature = "metrics")) {
@@ -357,10 +351,9 @@ impl ScopeObs {
                 return;
             }
             if let Some(cause) = cx.cause_arc() {
-                // A race's win is its end, not a cancellation; unless the body's failure
-                // cancelled it first (the win is then taken back: `lost_win`).
-                let body_failed = matches!(*cause, Cause::SiblingFailed { .. });
-                if before & WON != 0 && !body_failed {
+                // A race's win is its end, not a cancellation (a body's failure that answered
+                // the race first leaves no win).
+                if before & WON != 0 {
                     return;
                 }
                 // In no scope's or service's code: nobody above reports what comes down,

@@ -118,6 +118,13 @@ use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
 use crate::sync::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Mutex, Ordering};
 
+/// [`Shared::answered_by`]: nothing has answered the race yet.
+pub(crate) const OPEN: u8 = 0;
+/// [`Shared::answered_by`]: a candidate's value won the race.
+pub(crate) const WON: u8 = 1;
+/// [`Shared::answered_by`]: the body's failure, kept, answered the race.
+pub(crate) const BODY_FAILED: u8 = 2;
+
 /// The invariant brand of a scope's lifetime.
 type Brand<'s> = PhantomData<fn(&'s ()) -> &'s ()>;
 
@@ -224,6 +231,12 @@ pub(crate) struct Shared<E> {
     /// A race's scope whose winner is in: a candidate's error after it answers the win's
     /// cancel (a consequence, not a failure).
     pub(crate) won: AtomicBool,
+    /// What answered the scope first, if it is a race: its body's kept failure
+    /// ([`BODY_FAILED`]) or a candidate's value ([`WON`]); [`OPEN`] until one of them. Set
+    /// once, by one exchange, so the two agree on which came first whatever else cancelled the
+    /// race meanwhile. (A scope that is not a race has no candidates: its body's failure sets
+    /// it, and nobody reads it.)
+    pub(crate) answered_by: AtomicU8,
     /// The raw id of the child that gave up first (a supervisor's, see [`Shared::give_up`]),
     /// 0 if none: its failure is kept whatever cancel came meanwhile.
     pub(crate) gave_up: AtomicU64,
@@ -1094,6 +1107,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 run_ended: AtomicBool::new(false),
                 child_panicked: AtomicBool::new(false),
                 won: AtomicBool::new(false),
+                answered_by: AtomicU8::new(OPEN),
                 gave_up: AtomicU64::new(0),
                 last_poll_from: AtomicU64::new(0),
                 after_body: AtomicU8::new(0),
@@ -2147,9 +2161,11 @@ where
     /// result; if it is dropped (after the grace) or returns an error, the result is the
     /// cancellation (an error after the cancel is its consequence: the scope cannot tell the
     /// interruption returned with `?` from an error of the body's own, which is dropped). A
-    /// child's failure (an error before the cancel) or panic always wins over the body's value
-    /// or error (a panic of the body itself outranks everything, a child's earlier failure
-    /// included: see "Panics"; `child.await.unwrap()` on a failed child is such a panic); a
+    /// child's failure (an error before the cancel) or panic wins over the body's value, and
+    /// over the body's error unless that error came first: the first failure stays, and a
+    /// child's panic after it is not kept (a panic is kept if no failure was). A panic of the
+    /// body itself outranks everything, a child's earlier failure included (see "Panics";
+    /// `child.await.unwrap()` on a failed child is such a panic); a
     /// child's error after the cancel is the cancel's consequence, as the body's is, for the
     /// same reason, and a body that answers with a value has the last word over it too
     /// ([`run_all`](Scope::run_all) keeps such errors). An error the body returned before

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::mode::sealed;
 use super::tracker::Tracker;
-use super::Shared;
+use super::{Shared, BODY_FAILED, OPEN};
 use crate::cause::Cause;
 use crate::error::{
     drop_after_panic, drop_caught, panic_message, resume_unless_unwinding, ChildFailed, Failure,
@@ -384,10 +384,21 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         }
         let dropped = drop_caught(rejected);
         if kept && (!supervise || body) {
-            self.cancel_own(Cause::SiblingFailed {
-                task: task.clone(),
-                message,
-            });
+            // A race's body failure answers it unless a candidate's value won first: then the
+            // win's cancel stops the race, and this error is dropped with the losers' (AcqRel:
+            // the run's answer reads the exchange's outcome, and the candidates' offers make
+            // theirs on the same atomic).
+            let answers = !body
+                || self
+                    .answered_by
+                    .compare_exchange(OPEN, BODY_FAILED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if answers {
+                self.cancel_own(Cause::SiblingFailed {
+                    task: task.clone(),
+                    message,
+                });
+            }
             self.close_admission();
         }
         dropped.map(|()| kept)

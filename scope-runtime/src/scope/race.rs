@@ -12,7 +12,7 @@ use super::child::Child;
 use super::mode::{Local, Mode, Sendable};
 use super::outcome::{did_not_complete, explained, AsReport, RaceBodyOutput, Report, TaskOutput};
 use super::run::Run;
-use super::{Scope, Shared};
+use super::{Scope, Shared, BODY_FAILED, OPEN, WON};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
@@ -23,23 +23,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Offers a candidate's value: the first one wins, unless the body failed before it (the
-/// race's context is cancelled with `SiblingFailed` only by the body's failure: candidates'
-/// failures are collected, not fatal), in which case the value is a consequence of that
+/// Offers a candidate's value: the first one wins, unless the body's failure answered the
+/// race before it (see [`Shared::answered_by`]: one exchange decides between the two, whatever
+/// else cancelled the race meanwhile), in which case the value is a consequence of that
 /// failure's cancel, as a loser's is.
 ///
 /// The win cancels the race's own context as the race: a callback that panics there is the
 /// race's panic, not the winning candidate's.
 fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
-    // Outside the lock: asking may fire a passed deadline (callbacks), as the race.
-    let body_failed = shared.is_cancelled_own()
-        && matches!(
-            shared.cause_own().as_deref(),
-            Some(Cause::SiblingFailed { .. })
-        );
     let lost = {
         let mut slot = lock(&winner.value);
-        if slot.is_none() && !body_failed {
+        // AcqRel: pairs with the body's exchange (`Shared::fail`) and the run's answer.
+        if slot.is_none()
+            && shared
+                .answered_by
+                .compare_exchange(OPEN, WON, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
             *slot = Some(value);
             None
         } else {
@@ -57,18 +57,9 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
         // Whether the win stopped the race (its cancel came first), or came within the grace
         // of a stop already under way (a deadline, a cancel): only the first is the race's
         // answer when a panic then fails it. (A callback's panic means this cancel ran them.)
+        // (The body's failure, which cannot answer the race now, cancels nothing.)
         let first = shared.cancel_own(Cause::explicit("another candidate won the race"));
         winner.stopped_the_race.store(first, Ordering::Relaxed);
-        // The race's first cause decides (see `Race::run`): the body's failure, on another
-        // worker, may have cancelled it between the look above and the store; then the race
-        // answers with that failure, and is reported so.
-        if matches!(
-            shared.cause_own().as_deref(),
-            Some(Cause::SiblingFailed { .. })
-        ) {
-            shared.won.store(false, Ordering::Release);
-            shared.obs.lost_win();
-        }
     }
 }
 
@@ -435,11 +426,12 @@ where
         } else {
             lock(&self.winner.value).take()
         };
-        // What came first, the win or the body's failure, is what cancelled the race first:
-        // a value offered as the body failed on another thread (past the look `offer` takes)
-        // is a consequence of that failure, as a loser's is; the failure is the answer.
+        // What came first, the win or the body's kept failure, is what answered the race (one
+        // exchange decided it, whatever cancel came between: a cancel from outside landing as
+        // the failure was kept is no win for a value made after it). Acquire: pairs with the
+        // exchange; every child has ended.
         let body_failed_first =
-            matches!(report.cause.as_deref(), Some(Cause::SiblingFailed { .. }));
+            self.scope.shared.answered_by.load(Ordering::Acquire) == BODY_FAILED;
         let won = winner.is_some() && !body_failed_first;
         let mut dropped = None;
         if let Some(value) = winner {
