@@ -749,7 +749,9 @@ async fn law3_a_race_body_error_after_an_outside_cancel_is_a_consequence_not_an_
 }
 
 /// The body's error: its `Display` (which the scope runs to describe the failure, after it
-/// has looked at its context) cancels `cancels`, as a cancel from outside landing there would.
+/// has looked at its context) cancels `cancels` from another thread, as a cancel from outside
+/// landing there would, then takes 5 ms (a slow formatter), in which another worker may run
+/// what the cancel woke.
 #[derive(Debug)]
 enum CancelsAsDisplayed {
     Body(Cx),
@@ -760,7 +762,11 @@ impl std::fmt::Display for CancelsAsDisplayed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CancelsAsDisplayed::Body(cancels) => {
-                cancels.cancel("outside, as the body's error is kept");
+                let cancels = cancels.clone();
+                std::thread::spawn(move || cancels.cancel("outside, as the body's error is kept"))
+                    .join()
+                    .unwrap();
+                std::thread::sleep(ms(5));
                 f.write_str("the body failed")
             }
             CancelsAsDisplayed::Interrupted(i) => i.fmt(f),
@@ -781,6 +787,22 @@ async fn law3_a_race_whose_body_failed_first_is_not_won_by_a_value_answering_a_c
     // came after the body's failure and does not win. The race's first cause was the outside
     // cancel, and the value won, the kept error dropped (`probe139`: 22 runs in 5,000 on two
     // workers, every time with the cancel made where the error is described).
+    race_whose_body_failed_as_its_error_is_described_cancels().await;
+}
+
+#[test]
+fn law3_a_race_whose_body_failed_first_is_not_won_across_workers_while_its_error_is_described() {
+    // The same on two workers: the candidate answers the cancel on the other worker while the
+    // error's `Display` still runs. The body's failure answers the race when the scope looks at
+    // it, before any user code runs (`probe140`: an exchange made after the `Display` let the
+    // value win in 100 runs of 100).
+    let rt = two_workers();
+    for _ in 0..20 {
+        rt.block_on(race_whose_body_failed_as_its_error_is_described_cancels());
+    }
+}
+
+async fn race_whose_body_failed_as_its_error_is_described_cancels() {
     let parent = Cx::root();
     let out = parent
         .clone()

@@ -231,11 +231,12 @@ pub(crate) struct Shared<E> {
     /// A race's scope whose winner is in: a candidate's error after it answers the win's
     /// cancel (a consequence, not a failure).
     pub(crate) won: AtomicBool,
-    /// What answered the scope first, if it is a race: its body's kept failure
-    /// ([`BODY_FAILED`]) or a candidate's value ([`WON`]); [`OPEN`] until one of them. Set
-    /// once, by one exchange, so the two agree on which came first whatever else cancelled the
-    /// race meanwhile. (A scope that is not a race has no candidates: its body's failure sets
-    /// it, and nobody reads it.)
+    /// What answered the scope first, if it is a race: its body's failure ([`BODY_FAILED`],
+    /// exchanged when the run looks at the error and finds no cancel before it, before the
+    /// error's `Display` runs) or a candidate's value ([`WON`], as it is stored); [`OPEN`]
+    /// until one of them. Set once, by one exchange, so the two agree on which came first
+    /// whatever else cancelled the race meanwhile. (A scope that is not a race has no
+    /// candidates: its body's failure sets it, and only the failure's own cancel reads it.)
     pub(crate) answered_by: AtomicU8,
     /// The raw id of the child that gave up first (a supervisor's, see [`Shared::give_up`]),
     /// 0 if none: its failure is kept whatever cancel came meanwhile.

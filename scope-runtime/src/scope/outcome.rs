@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::mode::sealed;
 use super::tracker::Tracker;
-use super::{Shared, BODY_FAILED, OPEN};
+use super::{Shared, BODY_FAILED};
 use crate::cause::Cause;
 use crate::error::{
     drop_after_panic, drop_caught, panic_message, resume_unless_unwinding, ChildFailed, Failure,
@@ -384,15 +384,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         }
         let dropped = drop_caught(rejected);
         if kept && (!supervise || body) {
-            // A race's body failure answers it unless a candidate's value won first: then the
-            // win's cancel stops the race, and this error is dropped with the losers' (AcqRel:
-            // the run's answer reads the exchange's outcome, and the candidates' offers make
-            // theirs on the same atomic).
-            let answers = !body
-                || self
-                    .answered_by
-                    .compare_exchange(OPEN, BODY_FAILED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
+            // A race's body failure answers it unless a candidate's value won first (the run
+            // made the exchange at its look, before the error's `Display`): then the win's
+            // cancel stops the race, and this error is dropped with the losers'.
+            let answers = !body || self.answered_by.load(Ordering::Acquire) == BODY_FAILED;
             if answers {
                 self.cancel_own(Cause::SiblingFailed {
                     task: task.clone(),

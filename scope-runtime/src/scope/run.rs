@@ -19,7 +19,7 @@ use super::in_place::{InPlaceSet, Running};
 use super::mode::Mode;
 use super::outcome::{message_of, BodyOutput, Finish, Kept, Report};
 use super::tracker::{abort_epoch, Enclosing, Tracker};
-use super::{Control, Deferred, LocalTask, Scope, Shared, Target};
+use super::{Control, Deferred, LocalTask, Scope, Shared, Target, BODY_FAILED, OPEN};
 use crate::cause::Cause;
 use crate::cx::{EnclosingScope, Enter};
 use crate::error::{
@@ -600,6 +600,19 @@ fn body_ended<E, M>(
             let ok = out.is_ok();
             if let Err(error) = out {
                 let cancelled = shared.cancelled_ahead_of(&shared.info);
+                if !cancelled {
+                    // A race's answer, if no candidate's value won it first: claimed at the
+                    // look, before the error's `Display` (user code, which may take its time)
+                    // runs, so that a value made meanwhile on another worker is the failure's
+                    // consequence. (AcqRel: pairs with the candidates' offers; see
+                    // `Shared::answered_by`.)
+                    let _ = shared.answered_by.compare_exchange(
+                        OPEN,
+                        BODY_FAILED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
                 match message_of(&error) {
                     Ok(message) => {
                         // The error's `Drop` panicked as the scope dropped it (a
