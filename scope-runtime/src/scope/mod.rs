@@ -2170,7 +2170,9 @@ where
     /// child's error after the cancel is the cancel's consequence, as the body's is, for the
     /// same reason, and a body that answers with a value has the last word over it too
     /// ([`run_all`](Scope::run_all) keeps such errors). An error the body returned before
-    /// the cancel is the first failure, and stays. When
+    /// the cancel is the first failure, and stays. (Which failure is first is decided as the
+    /// scope keeps it, after the error's `Display` has described it for the siblings' cause:
+    /// a child's failure kept while a slow `Display` of the body's error runs comes first.) When
     /// the grace runs out while the body still runs, the spawned tasks below (at any depth)
     /// are aborted and this scope's in-place children dropped, and the body is polled once
     /// more when they have ended (or 100 ms after the abort, for work no abort stops, such as

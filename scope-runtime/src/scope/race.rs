@@ -377,6 +377,12 @@ where
     /// grace; if none does, its failures have an entry of its own, first:
     /// [`Failures::interruption`] tells it from every candidate failing.
     ///
+    /// A body that returns an error answers the race with it if, when the race looks at the
+    /// error, no candidate has won and nothing has cancelled the race: the candidates are
+    /// cancelled, and a value one of them makes after that does not win (the race looks before
+    /// the error's `Display` runs, so a slow `Display` moves nothing). A body error after a win,
+    /// or after a cancel from outside, is that event's consequence and answers nothing.
+    ///
     /// # Examples
     ///
     /// If every candidate fails, every failure is returned:
