@@ -748,38 +748,6 @@ async fn law3_a_race_body_error_after_an_outside_cancel_is_a_consequence_not_an_
     );
 }
 
-/// The body's error: its `Display` (which the scope runs to describe the failure, after it
-/// has looked at its context) cancels `cancels` from another thread, as a cancel from outside
-/// landing there would, then takes 5 ms (a slow formatter), in which another worker may run
-/// what the cancel woke.
-#[derive(Debug)]
-enum CancelsAsDisplayed {
-    Body(Cx),
-    Interrupted(Interrupted),
-}
-
-impl std::fmt::Display for CancelsAsDisplayed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CancelsAsDisplayed::Body(cancels) => {
-                let cancels = cancels.clone();
-                std::thread::spawn(move || cancels.cancel("outside, as the body's error is kept"))
-                    .join()
-                    .unwrap();
-                std::thread::sleep(ms(5));
-                f.write_str("the body failed")
-            }
-            CancelsAsDisplayed::Interrupted(i) => i.fmt(f),
-        }
-    }
-}
-
-impl From<Interrupted> for CancelsAsDisplayed {
-    fn from(i: Interrupted) -> Self {
-        CancelsAsDisplayed::Interrupted(i)
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn law3_a_race_whose_body_failed_first_is_not_won_by_a_value_answering_a_cancel_after_it() {
     // The body's error comes first (its scope was not cancelled when it looked), and a cancel
@@ -808,14 +776,14 @@ async fn race_whose_body_failed_as_its_error_is_described_cancels() {
         .clone()
         .run(async {
             let race =
-                &scope_runtime::Race::<u8, CancelsAsDisplayed>::new(Config::new().grace(ms(100)));
+                &scope_runtime::Race::<u8, CancelsWhenShown>::new(Config::new().grace(ms(100)));
             race.run(async {
                 race.spawn(async {
                     Cx::current().cancelled().await;
-                    Ok::<u8, CancelsAsDisplayed>(7)
+                    Ok::<u8, CancelsWhenShown>(7)
                 });
                 tokio::task::yield_now().await; // the candidate waits for the cancel
-                Err::<(), _>(CancelsAsDisplayed::Body(parent.clone()))
+                Err::<(), _>(CancelsWhenShown::MineSlowly(parent.clone()))
             })
             .await
         })
@@ -824,7 +792,7 @@ async fn race_whose_body_failed_as_its_error_is_described_cancels() {
     assert!(
         failures
             .iter()
-            .any(|f| matches!(f.error(), CancelsAsDisplayed::Body(_))),
+            .any(|f| matches!(f.error(), CancelsWhenShown::MineSlowly(_))),
         "{failures:?}"
     );
 }
@@ -1866,6 +1834,9 @@ async fn law3_an_error_the_body_returns_after_an_outside_cancel_is_its_consequen
 #[derive(Debug)]
 enum CancelsWhenShown {
     Mine(Cx),
+    /// Cancels from another thread, as a cancel from outside landing there would, then takes
+    /// 5 ms (a slow formatter), in which another worker may run what the cancel woke.
+    MineSlowly(Cx),
     Interrupted(Interrupted),
 }
 
@@ -1875,6 +1846,14 @@ impl std::fmt::Display for CancelsWhenShown {
             Self::Mine(cx) => {
                 cx.cancel("cancelled while the error was shown");
                 f.write_str("mine")
+            }
+            Self::MineSlowly(cx) => {
+                let cx = cx.clone();
+                std::thread::spawn(move || cx.cancel("outside, as the body's error is kept"))
+                    .join()
+                    .unwrap();
+                std::thread::sleep(ms(5));
+                f.write_str("mine, slowly")
             }
             Self::Interrupted(i) => write!(f, "{i}"),
         }
