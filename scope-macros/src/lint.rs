@@ -772,6 +772,37 @@ pub(crate) fn yielded_value(mut expr: &Expr) -> Option<&Expr> {
     }
 }
 
+/// The values a labeled block yields: its tail's and those of the `break`s that name its label
+/// (not counting the closures, `async` blocks and items inside it): `'a: { break 'a rt; }`.
+pub(crate) fn labeled_block_values(block: &syn::ExprBlock) -> Vec<&Expr> {
+    struct Breaks<'a> {
+        label: &'a syn::Lifetime,
+        out: Vec<&'a Expr>,
+    }
+    impl<'a> Visit<'a> for Breaks<'a> {
+        fn visit_expr_break(&mut self, e: &'a syn::ExprBreak) {
+            if let (Some(named), Some(v)) = (&e.label, &e.expr) {
+                if named.ident == self.label.ident {
+                    self.out.push(v);
+                }
+            }
+            syn::visit::visit_expr_break(self, e);
+        }
+        fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let Some(label) = &block.label else {
+        return Vec::new();
+    };
+    let mut breaks = Breaks {
+        label: &label.name,
+        out: trailing_expr(&block.block).into_iter().collect(),
+    };
+    breaks.visit_block(&block.block);
+    breaks.out
+}
+
 /// Classifies `.method(..)` on `receiver`; `locals` are the origins of the body's variables.
 /// Returns the kind and the path the receiver's chain starts at (for the message).
 pub(crate) fn classify_method(
@@ -2379,7 +2410,7 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
 /// set.join_next().await }`, `|| set.len()`) does not take it. `None` for any other expression.
 /// `in_let`: the closure or block is bound by a `let` (what happens to it next is followed
 /// under its new name, and a call it is handed to may run it in the body): without `move`, only
-/// what it consumes with `join_all` counts then, and a closure without `move` takes nothing.
+/// what it consumes with `join_all` counts then.
 /// The names a closure binds itself (its parameters) are not the body's.
 fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
     struct Names {
@@ -2436,11 +2467,10 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
         own: Vec::new(),
     };
     match expr {
-        Expr::Closure(c) if c.capture.is_none() && in_let => return None,
         Expr::Closure(c) => {
             names.consumed_only = c.capture.is_none();
             names.visit_expr(&c.body);
-            if names.consumed_only {
+            if names.consumed_only && names.calls {
                 names.yielded(&c.body);
             }
             let own = closure_params(c);

@@ -801,6 +801,14 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
+        // `'a: { break 'a Handle::current(); }`: what its tail or a `break` to it yields.
+        if let Expr::Block(b) = lint::unwrapped(expr) {
+            if b.label.is_some() {
+                return lint::labeled_block_values(b)
+                    .into_iter()
+                    .find_map(|v| self.origin_of(v));
+            }
+        }
         let value = lint::yielded_value(lint::unwrapped(expr))?;
         // `let rt = match Handle::try_current() { Ok(rt) => rt, Err(_) => return .. };`
         match value {
@@ -834,6 +842,15 @@ impl Rewriter {
             });
         }
         match root {
+            // A value wrapped on the spot at the end of a chain (`async { Some(rt) }.await`,
+            // `Some(Handle::current()).unwrap()`): what it wraps.
+            Expr::Call(_) if !std::ptr::eq(lint::unwrapped(root), root) => {
+                let inner = self.origin_of(lint::unwrapped(root))?;
+                Some(Origin {
+                    path: lint::reached_path(&inner.path, reach)?.to_vec(),
+                    place: inner.place,
+                })
+            }
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) => Some(Origin {
                     path: lint::expr_path_segments(p.qself.as_ref(), &p.path).0,

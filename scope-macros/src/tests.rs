@@ -460,6 +460,53 @@ fn a_handle_yielded_by_an_awaited_block_or_a_called_closure_is_still_a_handle() 
 }
 
 #[test]
+fn a_handle_wrapped_at_the_end_of_a_chain_or_yielded_by_a_labeled_block_is_still_a_handle() {
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            if let Some(h) = async { Some(Handle::current()) }.await {
+                h.spawn(a());
+            }
+            let Some(g) = async { Some(Handle::current()) }.await else {
+                return Ok(());
+            };
+            g.spawn(b());
+            let u = Some(Handle::current()).unwrap();
+            u.spawn(c());
+            let l = 'a: {
+                break 'a Handle::current();
+            };
+            l.spawn(d());
+            let t = 'b: {
+                if go {
+                    break 'b Handle::current();
+                }
+                Handle::current()
+            };
+            t.spawn(e());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn a_labeled_block_or_a_wrapper_of_something_else_is_not_a_handle() {
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            let l = 'a: {
+                let _rt = Handle::current();
+                break 'a make();
+            };
+            l.spawn(a());
+            let w = Some(pool()).unwrap();
+            w.spawn(b());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn a_value_from_a_match_or_an_if_that_is_not_a_spawner_is_not_flagged() {
     // An arm's name that the pattern does not bind whole, or an outer name an arm's pattern
     // hides, is not taken for the scrutinee's handle.
@@ -499,6 +546,51 @@ fn a_set_taken_by_value_into_a_kept_closure_without_move_leaves_with_it() {
         }
     ));
     assert_eq!(n, 3);
+}
+
+#[test]
+fn a_set_consumed_by_a_let_bound_closure_without_move_leaves_where_the_closure_goes() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            let stop = || {
+                let _ = workers.join_all();
+            };
+            self.stop = Some(Box::new(stop));
+            let mut more = JoinSet::new();
+            more.spawn(b());
+            let drain = async || {
+                let _ = more.join_all().await;
+            };
+            self.keep = Some(Box::new(move || drop(drain)));
+            let mut last = JoinSet::new();
+            last.spawn(c());
+            let finish = || last.join_all();
+            Ok(Box::new(finish))
+        }
+    ));
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn a_set_consumed_by_a_let_bound_closure_called_in_the_body_stays() {
+    let n = orphans_in(quote!(
+        async fn start(&mut self) -> R {
+            let mut workers = JoinSet::new();
+            workers.spawn(a());
+            let stop = || workers.join_all();
+            stop().await;
+            let mut more = JoinSet::new();
+            more.spawn(b());
+            let drain = async || {
+                let _ = more.join_all().await;
+            };
+            drain().await;
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
 }
 
 #[test]

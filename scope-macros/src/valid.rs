@@ -3,6 +3,7 @@
 //! that can carry the scope's failures and that no handle of the scope escapes through.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::visit_mut::{self, VisitMut};
@@ -1301,8 +1302,11 @@ impl Find<'_> {
         }
         if let Some(text) = text.filter(|_| inline) {
             for inline in inline_format_args(&text.value()) {
-                if !named.contains(&inline) {
-                    self.used(Ident::new(&inline, text.span()));
+                // What only looks like a name (`{a²}`) names nothing: rustc refuses the string.
+                let parsed = syn::parse::Parser::parse_str(Ident::parse_any, &inline);
+                if let (false, Ok(mut ident)) = (named.contains(&inline), parsed) {
+                    ident.set_span(text.span());
+                    self.used(ident);
                 }
             }
         }
