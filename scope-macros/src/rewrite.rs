@@ -151,7 +151,15 @@ const CHILD_HANDLE_ORIGIN: &str = "<a child's handle>";
 /// `@linted [..; ..]`), and of a name that holds it.
 const ENCLOSING_CHILD_HANDLE_ORIGIN: &str = "<a child's handle of an enclosing scope>";
 
-/// The origin `mark` (one of the three above).
+/// The origin of a closure or an `async` block of the body that borrows the scope: it uses the
+/// scope's handle (or such a closure), and of a name that holds it.
+const HANDLE_USER_ORIGIN: &str = "<a closure that uses the scope's handle>";
+
+/// The origin of a closure or an `async` block of the body that starts children of the scope
+/// (`spawn!` in it), and of a name that holds it.
+const CHILD_STARTER_ORIGIN: &str = "<a closure that starts children of the scope>";
+
+/// The origin `mark` (one of those above).
 fn marked_origin(mark: &str) -> Origin {
     Origin {
         path: vec![mark.to_owned()],
@@ -217,6 +225,27 @@ fn makes_child_handle(expr: &Expr) -> bool {
         // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
         other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
     }
+}
+
+/// Whether `origin` is a closure or block of the body that borrows the scope (see
+/// [`HANDLE_USER_ORIGIN`] and [`CHILD_STARTER_ORIGIN`]).
+fn is_scope_borrower_origin(origin: &Origin) -> bool {
+    is_marked(origin, HANDLE_USER_ORIGIN) || is_marked(origin, CHILD_STARTER_ORIGIN)
+}
+
+/// Whether `expr` (a closure's or a block's code) starts a child of the scope it is in: a spawn
+/// macro of its own, not one inside a nested scope's or another macro's tokens.
+fn starts_children(expr: &Expr) -> bool {
+    struct Starts(bool);
+    impl<'a> syn::visit::Visit<'a> for Starts {
+        fn visit_macro(&mut self, mac: &'a syn::Macro) {
+            self.0 |= spawn_kind(&mac.path).is_some();
+        }
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let mut starts = Starts(false);
+    syn::visit::Visit::visit_expr(&mut starts, expr);
+    starts.0
 }
 
 /// Whether `origin` is a scope's handle, this one's or an enclosing one's.
@@ -707,6 +736,50 @@ impl Rewriter {
         if let (syn::Pat::Ident(pi), Some(init)) = (pat, init) {
             self.check_collected(&lint::unraw(&pi.ident), init);
         }
+    }
+
+    /// `let name = <a closure or block that borrows the scope>;` (`mark`, read before the spawns
+    /// in it were rewritten): a child cannot hold it (see `handle_in_child`).
+    fn record_scope_borrower(&mut self, pat: &syn::Pat, mark: &'static str) {
+        let pat = match pat {
+            syn::Pat::Type(pt) => &*pt.pat,
+            other => other,
+        };
+        if let syn::Pat::Ident(pi) = pat {
+            let name = lint::unraw(&pi.ident);
+            if pi.subpat.is_none() {
+                self.locals.insert(name, marked_origin(mark));
+            }
+        }
+    }
+
+    /// Whether `init` is a closure or an `async` block (boxed or not) that borrows this scope:
+    /// it uses its handle or a closure that does ([`HANDLE_USER_ORIGIN`]), or starts children of
+    /// it ([`CHILD_STARTER_ORIGIN`]).
+    fn borrows_scope(&self, init: &Expr) -> Option<&'static str> {
+        let value = strip_parens(lint::unwrapped(init));
+        let pin = |f: &Expr| {
+            matches!(f, Expr::Path(p) if matches!(
+                lint::segments(&p.path).as_slice(), [.., b, n] if b == "Box" && n == "pin"
+            ))
+        };
+        let value = match value {
+            // `Box::pin(async { .. })`
+            Expr::Call(c) if c.args.len() == 1 && pin(&c.func) => strip_parens(&c.args[0]),
+            other => other,
+        };
+        if !matches!(value, Expr::Closure(_) | Expr::Async(_)) {
+            return None;
+        }
+        let users = self.names_of(|o| is_handle_origin(o) || is_marked(o, HANDLE_USER_ORIGIN));
+        if crate::valid::uses_any(value, &users).is_some() {
+            return Some(HANDLE_USER_ORIGIN);
+        }
+        let starters = self.names_of(|o| is_marked(o, CHILD_STARTER_ORIGIN));
+        if starts_children(value) || crate::valid::uses_any(value, &starters).is_some() {
+            return Some(CHILD_STARTER_ORIGIN);
+        }
+        None
     }
 
     /// `name` is bound to `init`: a set that collected its futures there (`FromIterator`
@@ -1229,6 +1302,34 @@ impl Rewriter {
                  siblings); to start more work, open a nested `scope!` in the child",
                 m = kind.macro_name(),
             );
+            return Some((msg, used.span()));
+        }
+        let borrowers = self.names_of(is_scope_borrower_origin);
+        if let Some(used) = crate::valid::uses_any(fut, &borrowers) {
+            let starts = self
+                .locals
+                .get(&crate::lint::unraw(&used))
+                .is_some_and(|o| is_marked(o, CHILD_STARTER_ORIGIN));
+            let msg = if starts {
+                format!(
+                    "this child uses `{used}`, which starts children of the scope it is a child \
+                     of (a spawn macro in it binds them to the scope), but a child cannot hold \
+                     its own scope (the scope joins it)\n\
+                     help: start them in the scope's body; or open a nested `scope!` in the \
+                     child and start them there, as children of the child"
+                )
+            } else {
+                let handle = self.handle.as_deref().unwrap_or("s");
+                format!(
+                    "this child uses `{used}`, which uses the handle of the scope it is a child \
+                     of, but a child cannot hold its own scope (the scope joins it)\n\
+                     help: to cancel the scope from the child, have `{used}` use a clone of its \
+                     context instead (`let cx = {handle}.cx().clone();` before it, then \
+                     `cx.cancel(..)` in it), or return an error from the child (under \
+                     fail-fast that cancels the siblings); to start more work, open a nested \
+                     `scope!` in the child"
+                )
+            };
             return Some((msg, used.span()));
         }
         let around = self.names_of(is_enclosing_handle_origin);
@@ -1992,10 +2093,18 @@ impl VisitMut for Rewriter {
                     .as_ref()
                     .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr))
                     && !crate::valid::cfg_gated(&local.attrs);
+                let borrower = local
+                    .init
+                    .as_ref()
+                    .filter(|i| i.diverge.is_none() && !crate::valid::cfg_gated(&local.attrs))
+                    .and_then(|i| self.borrows_scope(&i.expr));
                 visit_mut::visit_local_mut(self, local);
                 self.record_local(local);
                 if child {
                     self.record_child_handle(&local.pat);
+                }
+                if let Some(mark) = borrower {
+                    self.record_scope_borrower(&local.pat, mark);
                 }
                 self.allowed -= usize::from(allow);
             }

@@ -2732,6 +2732,86 @@ fn a_handle_passed_to_a_child_future_built_in_the_body_is_held_by_it() {
 }
 
 #[test]
+fn a_closure_or_block_that_borrows_the_scope_is_named_when_a_child_holds_it() {
+    // An outside tester's report (probe141): a closure that uses the handle, or that starts
+    // children with `spawn!`, moved into a child got rustc's E0716 at the attribute.
+    let out = |body: TokenStream| body_of_f(quote!(handle = s), &body);
+    for (body, says) in [
+        (
+            quote!({
+                let stop = || s.cancel("done");
+                let c = spawn!(async move {
+                    stop();
+                    Ok(())
+                });
+                c.await
+            }),
+            "this child uses `stop`, which uses the handle of the scope",
+        ),
+        (
+            quote!({
+                let stop = || s.cancel("done");
+                let again = move || stop();
+                let c = spawn_in_place!(async move {
+                    again();
+                    Ok(())
+                });
+                c.await
+            }),
+            "this child uses `again`, which uses the handle of the scope",
+        ),
+        (
+            quote!({
+                let start = async || spawn!(async { Ok(1u8) });
+                let outer = spawn!(async move { start().await.await });
+                outer.await
+            }),
+            "this child uses `start`, which starts children of the scope",
+        ),
+        (
+            quote!({
+                let watch = Box::pin(async {
+                    s.cx().cancelled().await;
+                    Ok(())
+                });
+                spawn!(watch).await
+            }),
+            "this child uses `watch`, which uses the handle of the scope",
+        ),
+    ] {
+        let o = out(body.clone());
+        assert!(o.contains(says), "{body}: {o}");
+    }
+    for body in [
+        // Called in the body, or shadowed before the child, it is no child's.
+        quote!({
+            let stop = || s.cancel("done");
+            stop();
+            let start = || spawn!(async { Ok(1u8) });
+            let c = start();
+            let start = || 2;
+            spawn!(async move { Ok(start()) });
+            c.await
+        }),
+        // A child of a nested scope may use it (in place, it borrows what outlives that scope).
+        quote!({
+            let stop = || s.cancel("done");
+            scope!({
+                spawn_in_place!(async {
+                    stop();
+                    Ok(())
+                })
+                .await
+            })
+            .await
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("this child uses"), "{body}: {o}");
+    }
+}
+
+#[test]
 fn a_handle_only_read_where_a_child_future_is_built_is_not_held() {
     let out = |body: TokenStream| body_of_f(quote!(handle = s), &body);
     for body in [
