@@ -5,6 +5,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream, Parser};
+use syn::spanned::Spanned;
 use syn::{Attribute, Block, Expr, Ident, Token, Type, Visibility};
 
 use crate::options::{self, MacroKind, Options};
@@ -434,6 +435,42 @@ impl ScopeInput {
                      `spawn!(async move { .. })`",
                 ));
             }
+            let mut inner = None;
+            if options::body_prefix(stream) {
+                // `unsafe { .. }`, `const { .. }`, `'a: { .. }`, `#[attr] { .. }`: said once,
+                // and the block after it read as the body.
+                // (A labeled, `unsafe` or `const` block is kept whole in the body it is read
+                // as, so that what it holds, a `break` to its label, still means what it did.)
+                let first = stream.span();
+                let what = if stream.peek(Token![#]) {
+                    let _ = stream.call(syn::Attribute::parse_outer)?;
+                    "an attribute on the body"
+                } else {
+                    let what = if stream.peek(syn::Lifetime) {
+                        "a label on the body"
+                    } else if stream.peek(Token![unsafe]) {
+                        "an `unsafe` block as the body"
+                    } else {
+                        "a `const` block as the body"
+                    };
+                    let block: Expr = stream.parse()?;
+                    inner = Some(Block {
+                        brace_token: syn::token::Brace(block.span()),
+                        stmts: vec![syn::Stmt::Expr(block, None)],
+                    });
+                    what
+                };
+                errors.push(syn::Error::new(
+                    first,
+                    format!(
+                        "`scope!` cannot take {what}: its body is a plain block, which it makes \
+                         an async block\n\
+                         help: write the block inside the body: `scope!({{ unsafe {{ .. }} }})`, \
+                         `scope!({{ 'a: {{ .. }} }})`; an attribute goes on a statement inside \
+                         it, or on the fn around the scope"
+                    ),
+                ));
+            }
             if stream.peek(Token![|]) {
                 let bar: Token![|] = stream.parse()?;
                 let handle: Ident = stream.parse().map_err(|e| {
@@ -451,7 +488,10 @@ impl ScopeInput {
                 }
                 options.handle = Some((handle, span));
             }
-            let block: Block = stream.parse()?;
+            let block: Block = match inner {
+                Some(block) => block,
+                None => stream.parse()?,
+            };
             body = Some(block);
             if !stream.is_empty() {
                 let _: Option<Token![,]> = stream.parse()?;

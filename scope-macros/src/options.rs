@@ -480,7 +480,8 @@ pub(crate) fn parse_entries(
                     // `async { .. }`, `move |s| ..`: a body written as a closure or block would
                     // be (told apart by `scope!` itself).
                     || input.peek(Token![async])
-                    || input.peek(Token![move])))
+                    || input.peek(Token![move])
+                    || body_prefix(input)))
     };
     loop {
         if at_end(input) {
@@ -507,6 +508,15 @@ pub(crate) fn parse_entries(
             }
         }
     }
+}
+
+/// Whether `input` starts a block that is not a plain one, as a body would be written
+/// (`unsafe { .. }`, `const { .. }`, `'label: { .. }`, `#[attr] { .. }`): `scope!` says where
+/// that block goes.
+pub(crate) fn body_prefix(input: ParseStream<'_>) -> bool {
+    (input.peek(Token![unsafe]) || input.peek(Token![const])) && input.peek2(syn::token::Brace)
+        || input.peek(syn::Lifetime) && input.peek2(Token![:])
+        || input.peek(Token![#]) && input.peek2(syn::token::Bracket)
 }
 
 /// Skips token trees up to (not including) the next top-level comma.

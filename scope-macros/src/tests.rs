@@ -3234,6 +3234,35 @@ fn a_scope_body_not_written_as_a_block_is_said_once() {
 }
 
 #[test]
+fn a_scope_body_written_as_an_unsafe_const_labeled_or_attributed_block_is_said_once() {
+    // An outside tester's report (probe141): "expected an option" and "needs a body" both.
+    for (input, says) in [
+        (
+            quote!(error = E, unsafe { Ok(()) }),
+            "an `unsafe` block as the body",
+        ),
+        (quote!(const { Ok(()) }), "a `const` block as the body"),
+        (
+            quote!(error = E, 'l: { break 'l Ok(()) }),
+            "a label on the body",
+        ),
+        (
+            quote!(
+                #[allow(unused)]
+                {
+                    Ok(())
+                }
+            ),
+            "an attribute on the body",
+        ),
+    ] {
+        let out = norm(&expand::scope(input.clone()));
+        assert_eq!(out.matches("compile_error").count(), 1, "{input}: {out}");
+        assert!(out.contains(says), "{input}: {out}");
+    }
+}
+
+#[test]
 fn items_hide_names_in_their_block_for_every_child_check() {
     // The review of the child checks (probe87): an item or a `use` in a block of the body, a
     // glob `use` in the child, and an item in the child hide the local of that name there;
