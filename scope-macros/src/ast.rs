@@ -418,59 +418,8 @@ impl ScopeInput {
                 ));
                 return Ok(());
             }
-            if stream.peek(Token![async]) || stream.peek(Token![move]) {
-                // The body is an async block already: `async`/`move` in front of it are
-                // reported once, and the body is read as it would be without them.
-                let first = stream.span();
-                let _: Option<Token![async]> = stream.parse()?;
-                let _: Option<Token![move]> = stream.parse()?;
-                errors.push(syn::Error::new(
-                    first,
-                    "`scope!` makes its body an async block already: write `scope!({ ... })` \
-                     (or `scope!(|s| { ... })`) without `async` or `move`\n\
-                     help: the body may borrow from the caller; to have the scope own what it \
-                     uses (a scope returned from a fn or a closure, which rustc says may \
-                     outlive what it borrows), write `async move { scope!({ ... }).await }`; \
-                     a child that must own what it uses takes it with \
-                     `spawn!(async move { .. })`",
-                ));
-            }
-            let mut inner = None;
-            if options::body_prefix(stream) {
-                // `unsafe { .. }`, `const { .. }`, `'a: { .. }`, `#[attr] { .. }`: said once,
-                // and the block after it read as the body.
-                // (A labeled, `unsafe` or `const` block is kept whole in the body it is read
-                // as, so that what it holds, a `break` to its label, still means what it did.)
-                let first = stream.span();
-                let what = if stream.peek(Token![#]) {
-                    let _ = stream.call(syn::Attribute::parse_outer)?;
-                    "an attribute on the body"
-                } else {
-                    let what = if stream.peek(syn::Lifetime) {
-                        "a label on the body"
-                    } else if stream.peek(Token![unsafe]) {
-                        "an `unsafe` block as the body"
-                    } else {
-                        "a `const` block as the body"
-                    };
-                    let block: Expr = stream.parse()?;
-                    inner = Some(Block {
-                        brace_token: syn::token::Brace(block.span()),
-                        stmts: vec![syn::Stmt::Expr(block, None)],
-                    });
-                    what
-                };
-                errors.push(syn::Error::new(
-                    first,
-                    format!(
-                        "`scope!` cannot take {what}: its body is a plain block, which it makes \
-                         an async block\n\
-                         help: write the block inside the body: `scope!({{ unsafe {{ .. }} }})`, \
-                         `scope!({{ 'a: {{ .. }} }})`; an attribute goes on a statement inside \
-                         it, or on the fn around the scope"
-                    ),
-                ));
-            }
+            written_async(stream, &mut errors)?;
+            let inner = prefixed_body(stream, &mut errors)?;
             if stream.peek(Token![|]) {
                 let bar: Token![|] = stream.parse()?;
                 let handle: Ident = stream.parse().map_err(|e| {
@@ -529,6 +478,72 @@ impl ScopeInput {
             enclosing_children,
         }
     }
+}
+
+/// `async` or `move` in front of the body (`scope!(async move { .. })`): said once, in
+/// `errors`, and skipped, so that the body is read as it would be without them.
+fn written_async(stream: ParseStream<'_>, errors: &mut Vec<syn::Error>) -> syn::Result<()> {
+    if stream.peek(Token![async]) || stream.peek(Token![move]) {
+        // The body is an async block already: `async`/`move` in front of it are
+        // reported once, and the body is read as it would be without them.
+        let first = stream.span();
+        let _: Option<Token![async]> = stream.parse()?;
+        let _: Option<Token![move]> = stream.parse()?;
+        errors.push(syn::Error::new(
+            first,
+            "`scope!` makes its body an async block already: write `scope!({ ... })` \
+             (or `scope!(|s| { ... })`) without `async` or `move`\n\
+             help: the body may borrow from the caller; to have the scope own what it \
+             uses (a scope returned from a fn or a closure, which rustc says may \
+             outlive what it borrows), write `async move { scope!({ ... }).await }`; \
+             a child that must own what it uses takes it with \
+             `spawn!(async move { .. })`",
+        ));
+    }
+    Ok(())
+}
+
+/// A body written as a labeled, `unsafe` or `const` block, or with an attribute (`scope!(unsafe
+/// { .. })`): said once, in `errors`. The block is kept whole in the body it is read as (so that
+/// what it holds, a `break` to its label, still means what it did); an attribute is left out.
+fn prefixed_body(
+    stream: ParseStream<'_>,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<Option<Block>> {
+    if !options::body_prefix(stream) {
+        return Ok(None);
+    }
+    let first = stream.span();
+    let mut inner = None;
+    let what = if stream.peek(Token![#]) {
+        let _ = stream.call(syn::Attribute::parse_outer)?;
+        "an attribute on the body"
+    } else {
+        let what = if stream.peek(syn::Lifetime) {
+            "a label on the body"
+        } else if stream.peek(Token![unsafe]) {
+            "an `unsafe` block as the body"
+        } else {
+            "a `const` block as the body"
+        };
+        let block: Expr = stream.parse()?;
+        inner = Some(Block {
+            brace_token: syn::token::Brace(block.span()),
+            stmts: vec![syn::Stmt::Expr(block, None)],
+        });
+        what
+    };
+    errors.push(syn::Error::new(
+        first,
+        format!(
+            "`scope!` cannot take {what}: its body is a plain block, which it makes an async \
+             block\n\
+             help: write the block inside the body: `scope!({{ unsafe {{ .. }} }})`, \
+             `scope!({{ 'a: {{ .. }} }})`; an attribute goes on a statement inside it, or on \
+             the fn around the scope"
+        ),
+    ));
+    Ok(inner)
 }
 
 /// Whether `tokens` hold a `{ .. }` group at their top level (or in an invisible group, as a
