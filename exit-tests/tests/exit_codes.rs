@@ -133,6 +133,36 @@ fn a_second_signal_forces_the_exit_at_once() {
 }
 
 #[test]
+fn two_signals_the_runtime_takes_as_one_still_force_the_exit_at_once() {
+    // An outside tester's report (probe142): `kill -TERM; kill -TERM` with a slow shutdown
+    // under way sometimes exited a second later with "the program did not answer the second
+    // signal" and no report: tokio hands the program's listener the two deliveries as one,
+    // while the watchdog's thread counts two. Here the program holds its thread while both
+    // come, so its listener takes them as one every time.
+    let mut p = Program::start(
+        MAIN,
+        &["busy-then-slow"],
+        &[("GRACE_MS", "10000"), ("BUSY_MS", "1000")],
+    );
+    p.wait_for("ready", READY);
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let second = p.signal("TERM");
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    let took = out.at - second;
+    assert!(
+        took < Duration::from_millis(1_500),
+        "exited {took:?} after the second signal: {out:#?}"
+    );
+    assert!(
+        out.stderr_has("shutdown: forced: a second signal (SIGTERM) came"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr_has("did not answer"), "{out:#?}");
+}
+
+#[test]
 fn returning_the_shutdowns_interruption_exits_143_without_waiting_for_the_grace() {
     let p = started("interrupted", "10000");
     let sent = p.signal("TERM");

@@ -21,6 +21,14 @@
 //! cannot (a pipe whose reader is gone, or whose reader stopped reading: each write of the
 //! exit waits half a second at most) changes neither the exit code nor the forced exit.
 //!
+//! Two signals sent one right after the other count as two even where the program's runtime,
+//! busy, takes them as one (tokio hands a listener the deliveries that came since its last
+//! poll as one): a watchdog thread counts each delivery and hands the program a second one.
+//! Two signals of the same kind sent before the process has taken the first can reach it as
+//! one, though: the kernel keeps one pending signal of each kind. A supervisor that wants the
+//! second to force the exit sends it after a pause (Kubernetes sends one SIGTERM, and
+//! SIGKILL after its grace period).
+//!
 //! After a `#[scope::main]` fn has returned to a caller of its own (a test, another program's
 //! `main`), tokio's signal handlers stay installed for the life of the process (tokio cannot
 //! remove them): SIGINT and SIGTERM no longer end it by default. A program that goes on after
@@ -562,11 +570,22 @@ where
     let app = App::new();
     // The program's listeners are registered before the watchdog's: a signal that comes
     // between the two reaches the program.
-    let signals = {
+    let own = {
         let _runtime = runtime.enter();
         listen(&config.signals)
     };
-    let watchdog = Watchdog::start(&config, &app);
+    // The watchdog hands the program each signal it counts as a second one: tokio gives a
+    // listener two deliveries that came before its next poll as one, and the program's
+    // runtime, busy, may take two signals as one that the watchdog's idle thread told apart.
+    // (The program's own listener is read first: a signal seen by both is the program's.)
+    let (to_program, from_watchdog) = tokio::sync::mpsc::unbounded_channel();
+    let handed = futures_util::stream::unfold(from_watchdog, |mut from| async move {
+        from.recv().await.map(|signal| (signal, from))
+    });
+    let signals = futures_util::stream::select_with_strategy(own, handed, |(): &mut ()| {
+        futures_util::stream::PollNext::Left
+    });
+    let watchdog = Watchdog::start(&config, &app, to_program);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(app.run(config.grace, signals, fut))
     }));
@@ -739,7 +758,11 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(config: &MainConfig, app: &App) -> Option<Watchdog> {
+    fn start(
+        config: &MainConfig,
+        app: &App,
+        to_program: tokio::sync::mpsc::UnboundedSender<Signal>,
+    ) -> Option<Watchdog> {
         use std::sync::atomic::{AtomicBool, Ordering};
         // (Without signals to listen to, a shutdown the program asks for is still bounded.)
         let exiting = std::sync::Arc::new(AtomicBool::new(false));
@@ -761,7 +784,7 @@ impl Watchdog {
         let spawned = std::thread::Builder::new()
             .name("scope-shutdown-watchdog".into())
             .spawn(move || {
-                let watched = pin!(watch(listening, grace, &app));
+                let watched = pin!(watch(listening, grace, &app, &to_program));
                 let ended = runtime.block_on(select(watched, stopped));
                 let Either::Left(((signal, note), _)) = ended else {
                     return;
@@ -789,7 +812,14 @@ impl Drop for Watchdog {
 }
 
 /// Waits for the moment the watchdog must end the process: the signal to exit with, and why.
-async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String) {
+/// A second signal is handed to the program (`to_program`) as it comes, in case the program's
+/// listener took it and the first as one.
+async fn watch(
+    signals: Signals,
+    grace: Duration,
+    app: &App,
+    to_program: &tokio::sync::mpsc::UnboundedSender<Signal>,
+) -> (Signal, String) {
     use futures_util::{FutureExt, StreamExt};
     let mut signals = signals.fuse();
     // The shutdown begins with an OS signal, or with the program's own request
@@ -871,6 +901,9 @@ async fn watch(signals: Signals, grace: Duration, app: &App) -> (Signal, String)
             if !std::mem::replace(&mut forgiven, true) {
                 continue;
             }
+            // (A program that took it already ended its shutdown at once; one whose runtime
+            // answers ends it now.)
+            let _ = to_program.send(second.clone());
             tokio::time::sleep(EXIT_WAIT).await;
             let note = format!(
                 "the program did not answer the second signal ({second}) within {EXIT_WAIT:?} \

@@ -75,6 +75,15 @@ async fn main() -> Result<(), AppError> {
             worker.await?;
             Ok(())
         }
+        // Holds its thread for `BUSY_MS` (1,000 unless set) first, so that signals sent
+        // meanwhile reach its runtime's listener as one; then winds down as `slow` does.
+        "busy-then-slow" => {
+            std::thread::sleep(millis("BUSY_MS", 1_000));
+            scope::cancelled().await;
+            println!("winding down");
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            Ok(())
+        }
         // Winds down slowly (4 s, within a long grace): a second signal ends it at once.
         "slow" => {
             scope::cancelled().await;
