@@ -579,12 +579,7 @@ where
     // runtime, busy, may take two signals as one that the watchdog's idle thread told apart.
     // (The program's own listener is read first: a signal seen by both is the program's.)
     let (to_program, from_watchdog) = tokio::sync::mpsc::unbounded_channel();
-    let handed = futures_util::stream::unfold(from_watchdog, |mut from| async move {
-        from.recv().await.map(|signal| (signal, from))
-    });
-    let signals = futures_util::stream::select_with_strategy(own, handed, |(): &mut ()| {
-        futures_util::stream::PollNext::Left
-    });
+    let signals = with_handed(own, from_watchdog);
     let watchdog = Watchdog::start(&config, &app, to_program);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(app.run(config.grace, signals, fut))
@@ -980,6 +975,20 @@ fn decide<T>(
 
 type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
+/// The program's signals: those of its own listeners (`own`), and the second signals the
+/// watchdog hands it (`from_watchdog`), read after its own.
+fn with_handed(
+    own: Signals,
+    from_watchdog: tokio::sync::mpsc::UnboundedReceiver<Signal>,
+) -> impl Stream<Item = Signal> {
+    let handed = futures_util::stream::unfold(from_watchdog, |mut from| async move {
+        from.recv().await.map(|signal| (signal, from))
+    });
+    futures_util::stream::select_with_strategy(own, handed, |(): &mut ()| {
+        futures_util::stream::PollNext::Left
+    })
+}
+
 /// The configured signals, as they come. Registered now, before the program's code runs, so
 /// that none of them kills the process with its default action.
 fn listen(signals: &[Signal]) -> Signals {
@@ -1054,6 +1063,7 @@ fn listen_one(signal: &Signal) -> Option<Signals> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::app::Forced;
     use futures_util::FutureExt;
 
     /// A stream of the signals sent into the returned sender.
@@ -1063,6 +1073,51 @@ mod tests {
             recv.recv().await.map(|signal| (signal, recv))
         });
         (send, Box::pin(stream))
+    }
+
+    /// Two signals reach the program's listener as one (its runtime was busy while both
+    /// came) and the watchdog's as two: the watchdog hands the second to the program, whose
+    /// shutdown ends at once with its report, not a second later by the watchdog's force.
+    #[tokio::test(start_paused = true)]
+    async fn a_second_signal_only_the_watchdog_told_apart_reaches_the_program() {
+        let app = App::new();
+        let (to_program, own) = channel();
+        let (to_watchdog, watchdog_signals) = channel();
+        let (handed, from_watchdog) = tokio::sync::mpsc::unbounded_channel();
+        let program_signals = with_handed(own, from_watchdog);
+        let grace = Duration::from_secs(10);
+        let watched = tokio::spawn({
+            let app = app.clone();
+            async move { watch(watchdog_signals, grace, &app, &handed).await }
+        });
+        let run = tokio::spawn({
+            let app = app.clone();
+            async move {
+                let cx = app.cx();
+                app.run(grace, program_signals, async move {
+                    cx.cancelled().await;
+                    tokio::time::sleep(Duration::from_secs(4)).await;
+                })
+                .await
+            }
+        });
+        let start = tokio::time::Instant::now();
+        to_program.send(Signal::Terminate).unwrap();
+        to_watchdog.send(Signal::Terminate).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        to_watchdog.send(Signal::Terminate).unwrap();
+        let (out, report) = run.await.unwrap();
+        assert!(out.is_none(), "{report:?}");
+        assert_eq!(
+            report.forced(),
+            Some(&Forced::SecondSignal(Signal::Terminate))
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        watched.abort();
     }
 
     /// One OS signal reaches the program's listener a moment before the watchdog's (tokio
@@ -1075,9 +1130,10 @@ mod tests {
         let (to_program, program_signals) = channel();
         let (to_watchdog, watchdog_signals) = channel();
         let grace = Duration::from_secs(5);
+        let (handed, mut from_watchdog) = tokio::sync::mpsc::unbounded_channel();
         let watched = tokio::spawn({
             let app = app.clone();
-            async move { watch(watchdog_signals, grace, &app).await }
+            async move { watch(watchdog_signals, grace, &app, &handed).await }
         });
         let run = tokio::spawn({
             let app = app.clone();
@@ -1105,5 +1161,7 @@ mod tests {
         if let Some(forced) = (&mut { watched }).now_or_never() {
             panic!("the watchdog forced the exit before the shutdown's bound: {forced:?}");
         }
+        // Nor was it handed to the program as a second one.
+        assert!(from_watchdog.try_recv().is_err());
     }
 }
