@@ -30,6 +30,7 @@ struct SpanRec {
 struct EventRec {
     fields: HashMap<String, String>,
     parent: Option<u64>,
+    level: tracing::Level,
 }
 
 #[derive(Default)]
@@ -104,11 +105,11 @@ impl Subscriber for Capture {
         };
         let mut fields = HashMap::new();
         event.record(&mut Fields(&mut fields));
-        self.log
-            .lock()
-            .unwrap()
-            .events
-            .push(EventRec { fields, parent });
+        self.log.lock().unwrap().events.push(EventRec {
+            fields,
+            parent,
+            level: *event.metadata().level(),
+        });
     }
     fn enter(&self, span: &Id) {
         STACK.with(|s| s.borrow_mut().push(span.into_u64()));
@@ -386,6 +387,59 @@ fn failures_panics_cancellations_and_deadlines_are_events_in_their_spans() {
         "the deadline is an event in its scope's span"
     );
     assert_eq!(expired[0].fields["deadline"], "events_deadline");
+}
+
+/// A cancelled scope whose grace runs out while a child still runs says so, at `WARN`, before it
+/// aborts what is left (an outside tester's report, probe142: an SRE saw nothing at `INFO` for a
+/// request cut short at the grace's end); one whose children answer within the grace does not.
+#[test]
+fn a_grace_that_runs_out_is_a_warning_in_the_scopes_span() {
+    use scope::{Config, Scope};
+    use std::time::Duration;
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let config = Config::new().name("events_grace_ran_out");
+        let s = &Scope::new(config.grace(Duration::from_millis(50)));
+        let out = s
+            .run(async {
+                // (Started first: a child cancelled before its first poll never starts.)
+                let (up, started) = tokio::sync::oneshot::channel();
+                let _stuck = s.spawn(async {
+                    let _ = up.send(());
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok::<(), Interrupted>(())
+                });
+                let _ = started.await;
+                s.cx().cancel("stop");
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let config = Config::new().name("events_grace_kept");
+        let s = &Scope::new(config.grace(Duration::from_secs(30)));
+        let out = s
+            .run(async {
+                let (up, started) = tokio::sync::oneshot::channel();
+                let _answers = s.spawn(async {
+                    let _ = up.send(());
+                    scope::cancelled().await;
+                    Ok::<(), Interrupted>(())
+                });
+                let _ = started.await;
+                s.cx().cancel("stop");
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+    });
+    let log = capture.log.lock().unwrap();
+    let ran_out = log.events_in(log.named("scope", "events_grace_ran_out"), "grace ran out");
+    assert_eq!(ran_out.len(), 1, "{ran_out:?}");
+    assert_eq!(ran_out[0].fields["grace"], "50ms");
+    assert_eq!(ran_out[0].level, tracing::Level::WARN);
+    let kept = log.events_in(log.named("scope", "events_grace_kept"), "grace ran out");
+    assert!(kept.is_empty(), "{kept:?}");
 }
 
 /// A scope's own body's error is not a sibling's in the scope's own span (probe111: "cancelled

@@ -62,6 +62,7 @@
 //! | `scope failed` | `WARN` | | a scope ended with a failure |
 //! | `scope panicked` | `ERROR` | | a scope ended with a panic |
 //! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
+//! | `grace ran out` | `WARN` | `grace` | a cancelled scope's [grace](crate::Config::grace) (not zero) ran out while its body or children still ran: what is left is aborted now (each aborted child then says `task stopped before completing`, below). A scope whose grace was cut by an abort from above does not say it: the scope whose grace ran out does. A scope dropped before its end (its future dropped, not cancelled) does not either |
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
 //! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
 //! | `task stopped before completing` | `DEBUG` | `cause` (or the error) | a child was cancelled, aborted or passed its deadline; or it returned an error answering a cancel (its scope's, after a fail-fast failure or a race's win; for a service task, its service's stop or its handle's `cancel`): then the field holds that error (for a scope's child, ``task `x` failed: ...``), not a cause |
@@ -340,6 +341,13 @@ impl ScopeObs {
     /// A race's candidate won (before its cancel of the others).
     pub(crate) fn won(&self) {
         self.reported.fetch_or(WON, Ordering::Release);
+    }
+
+    /// The scope's grace ran out with work still running (its body, children or shields):
+    /// the run aborts what is left. Once per run (a run's grace runs out once).
+    #[cold]
+    pub(crate) fn grace_ran_out(&self, grace: std::time::Duration) {
+        self.span.grace_ran_out(grace);
     }
 
     /// The run saw its context cancelled (reported once, and not for a race's win).

@@ -202,6 +202,16 @@ mod on {
             }
         }
 
+        /// The scope's grace ran out with work still running: it is aborted.
+        pub(crate) fn grace_ran_out(&self, grace: std::time::Duration) {
+            if dispatcher::has_been_set() {
+                let (span, named) = (&self.span, self.named.as_deref());
+                let _ = hook(|| {
+                    emit!(span, named, scope, Level::WARN, grace = ?grace, "grace ran out");
+                });
+            }
+        }
+
         fn emit_finished(&self, outcome: Outcome) {
             let (span, named) = (&self.span, self.named.as_deref());
             match outcome {
@@ -374,6 +384,8 @@ mod off {
         pub(crate) fn cancelled(&self, _: &Cause, _: bool) {}
         #[inline]
         pub(crate) fn finished(&self, _: Outcome) {}
+        #[inline]
+        pub(crate) fn grace_ran_out(&self, _: std::time::Duration) {}
     }
 
     impl ChildSpan {

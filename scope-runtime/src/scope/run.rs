@@ -1417,11 +1417,16 @@ impl<'env, M: Mode> Driver<'env, M> {
                 if !done {
                     return Turn::Continue;
                 }
+                shared.obs.grace_ran_out(grace);
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                if !fired(grace.as_mut(), task) && !self.grace_cut_by_abort(shared) {
+                let ran_out = fired(grace.as_mut(), task);
+                if !ran_out && !self.grace_cut_by_abort(shared) {
                     return Turn::Continue;
+                }
+                if ran_out {
+                    shared.obs.grace_ran_out(shared.cancel_grace());
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.
             }
