@@ -437,6 +437,11 @@ impl ScopeInput {
                 }
                 options.handle = Some((handle, span));
             }
+            // (After the handle too: `scope!(|s| unsafe { .. })`.)
+            let inner = match inner {
+                Some(block) => Some(block),
+                None => prefixed_body(stream, &mut errors)?,
+            };
             let block: Block = match inner {
                 Some(block) => block,
                 None => stream.parse()?,

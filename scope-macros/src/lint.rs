@@ -647,6 +647,18 @@ const ELEMENT_METHODS: &[&str] = &[
     "or_insert_with_key",
 ];
 
+/// The methods that give what their closure or fn argument makes of the value (an `Option`'s,
+/// a `Result`'s, an iterator's): the chain's value is no longer what it started at.
+const TRANSFORMING_METHODS: &[&str] = &[
+    "map",
+    "and_then",
+    "map_or",
+    "map_or_else",
+    "flat_map",
+    "filter_map",
+    "then",
+];
+
 /// The methods that make an iterator over a collection's elements: a combinator after them
 /// hands its closure an element (`rts.iter().for_each(|h| ..)`).
 const ITERATING_METHODS: &[&str] = &[
@@ -703,6 +715,11 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
     let mut reach = Reach::default();
     loop {
         match root {
+            // What a closure or fn given to `map` makes is not what the chain started at
+            // (`Some(rt).map(Exec::new)`): a value of its own, not known here.
+            Expr::MethodCall(m) if TRANSFORMING_METHODS.contains(&unraw(&m.method).as_str()) => {
+                return None;
+            }
             Expr::MethodCall(m) => {
                 if ELEMENT_METHODS.contains(&unraw(&m.method).as_str()) {
                     reach.accessed += 1;

@@ -937,8 +937,11 @@ impl Rewriter {
                 let origin = self.locals.get(&source)?;
                 // What the scope's handle gives (`s.cx()`, `s.is_closed()`) is not the handle:
                 // only `handle_held`'s forms are. Nor is what a child's handle gives (its value,
-                // `a.await?`).
-                if is_any_handle_origin(origin) || is_any_child_handle_origin(origin) {
+                // `a.await?`), or what a closure or block that borrows the scope gives.
+                if is_any_handle_origin(origin)
+                    || is_any_child_handle_origin(origin)
+                    || is_scope_borrower_origin(origin)
+                {
                     return None;
                 }
                 Some(Origin {
@@ -1093,17 +1096,20 @@ impl Rewriter {
         }
     }
 
-    /// Whether `expr` is a scope's handle (this one's, or one around it: the origin says
-    /// which): a name that holds it, through parentheses, references, dereferences, `.clone()`
-    /// (of the reference), and both branches of an `if` (holding the same one).
-    fn handle_held(&self, expr: &Expr) -> Option<Origin> {
+    /// Whether `expr` is a name whose origin `which` accepts (a scope's handle, this one's or
+    /// one around it, or a closure that borrows the scope: the origin says which), through
+    /// parentheses, references, dereferences, `.clone()` and both branches of an `if`
+    /// (holding the same one). What a call, an `.await` or a `?` makes of it is not it.
+    fn held_origin(&self, expr: &Expr, which: fn(&Origin) -> bool) -> Option<Origin> {
         match expr {
-            Expr::Paren(e) => self.handle_held(&e.expr),
-            Expr::Group(e) => self.handle_held(&e.expr),
-            Expr::Reference(e) => self.handle_held(&e.expr),
-            Expr::Unary(e) if matches!(e.op, syn::UnOp::Deref(_)) => self.handle_held(&e.expr),
+            Expr::Paren(e) => self.held_origin(&e.expr, which),
+            Expr::Group(e) => self.held_origin(&e.expr, which),
+            Expr::Reference(e) => self.held_origin(&e.expr, which),
+            Expr::Unary(e) if matches!(e.op, syn::UnOp::Deref(_)) => {
+                self.held_origin(&e.expr, which)
+            }
             Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {
-                self.handle_held(&m.receiver)
+                self.held_origin(&m.receiver, which)
             }
             Expr::If(i) => {
                 let then = lint::trailing_expr(&i.then_branch)?;
@@ -1111,17 +1117,22 @@ impl Rewriter {
                     Expr::Block(b) => lint::trailing_expr(&b.block)?,
                     other => other,
                 };
-                let held = self.handle_held(then)?;
-                (self.handle_held(other)?.path == held.path).then_some(held)
+                let held = self.held_origin(then, which)?;
+                (self.held_origin(other, which)?.path == held.path).then_some(held)
             }
             Expr::Path(p) if p.qself.is_none() => p
                 .path
                 .get_ident()
                 .and_then(|name| self.locals.get(&lint::unraw(name)))
-                .filter(|origin| is_any_handle_origin(origin))
+                .filter(|origin| which(origin))
                 .cloned(),
             _ => None,
         }
+    }
+
+    /// A scope's handle under another name: the forms of [`held_origin`](Self::held_origin).
+    fn handle_held(&self, expr: &Expr) -> Option<Origin> {
+        self.held_origin(expr, is_any_handle_origin)
     }
 
     /// `let a = spawn!(..);` (or `let a: Child<_> = ..`): `a` holds a child's handle.
@@ -1159,11 +1170,13 @@ impl Rewriter {
             return;
         };
         let name = lint::unraw(&pi.ident);
-        // A scope's handle under another name (`let outer = s;`, `let again = &outer;`).
-        if let Some(held) = init
-            .filter(|_| pi.subpat.is_none())
-            .and_then(|init| self.handle_held(init))
-        {
+        // A scope's handle under another name (`let outer = s;`, `let again = &outer;`), or a
+        // closure that borrows the scope (`let again = stop;`; not what calling or awaiting
+        // it gives, `let cx = get.await;`).
+        if let Some(held) = init.filter(|_| pi.subpat.is_none()).and_then(|init| {
+            self.handle_held(init)
+                .or_else(|| self.held_origin(init, is_scope_borrower_origin))
+        }) {
             self.locals.insert(name, held);
             return;
         }

@@ -493,6 +493,16 @@ fn a_handle_wrapped_at_the_end_of_a_chain_or_yielded_by_a_labeled_block_is_still
 fn a_labeled_block_or_a_wrapper_of_something_else_is_not_a_handle() {
     let n = orphans_in(quote!(
         async fn f() -> R {
+            // What `map` makes of a handle is a value of its own (probe143).
+            let ex = Some(Handle::current()).map(Exec::new).unwrap();
+            ex.spawn(c());
+            let ey = Handle::try_current().map(Exec::new).unwrap();
+            ey.spawn(d());
+            let ez = async { Some(Handle::current()) }
+                .await
+                .map(|_| pool())
+                .unwrap();
+            ez.spawn(e());
             let l = 'a: {
                 let _rt = Handle::current();
                 break 'a make();
@@ -2805,6 +2815,28 @@ fn a_closure_or_block_that_borrows_the_scope_is_named_when_a_child_holds_it() {
             })
             .await
         }),
+        // What awaiting or calling it gives is a value of its own (probe143).
+        quote!({
+            let get = async { s.cx().clone() };
+            let cx = get.await;
+            let c = spawn!(async move { Ok(cx.is_cancelled()) });
+            Ok(c.await?)
+        }),
+        quote!({
+            let f = async { spawn!(async { Ok(1u8) }).await };
+            let n = f.await?;
+            let w = Box::pin(async { Some(s.cx().is_cancelled()) });
+            let w2 = w;
+            let b = w2.await.unwrap();
+            spawn!(async move { Ok((n, b)) }).await
+        }),
+        // Called in the spawn's argument, in the body: the child holds what it gives.
+        quote!({
+            let make = || watch(s.cx().clone());
+            let c = spawn!(make());
+            let d = spawn!(wrap(make()));
+            Ok(c.await? && d.await?)
+        }),
     ] {
         let o = out(body.clone());
         assert!(!o.contains("this child uses"), "{body}: {o}");
@@ -3255,6 +3287,12 @@ fn a_scope_body_written_as_an_unsafe_const_labeled_or_attributed_block_is_said_o
             ),
             "an attribute on the body",
         ),
+        // After the handle (probe143).
+        (
+            quote!(|s| unsafe { Ok(()) }),
+            "an `unsafe` block as the body",
+        ),
+        (quote!(|s| 'a: { Ok(()) }), "a label on the body"),
     ] {
         let out = norm(&expand::scope(input.clone()));
         assert_eq!(out.matches("compile_error").count(), 1, "{input}: {out}");

@@ -1382,7 +1382,8 @@ fn used_local(
 /// whole to the call that makes it (`plus_one(a)`, `&a`, a tuple's or a literal's field,
 /// `spawn!(a)` itself), every name an `async` block within it uses, and every name a closure
 /// passed to that call uses. A name only read there is not held: awaited (`work(a.await?)`),
-/// a method's receiver or a field's base (`watch(s.cx().clone())`), formatted, or passed to a
+/// a method's receiver or a field's base (`watch(s.cx().clone())`), called (`make()`: what it
+/// gives is held), formatted, or passed to a
 /// call whose result is passed on (`log(describe(&a))`, `unwrap_or_else(|| s.grace())`). In
 /// doubt the check is silent (a name a pattern in the expression binds again; a consuming
 /// method, `a.map(..)`): rustc still refuses a real hold.
@@ -1471,7 +1472,11 @@ impl<'a> Visit<'a> for Held<'_> {
                 }
             }
             Expr::Call(call) => {
-                self.visit_expr(&call.func);
+                // A name called runs in the body (`spawn!(make())`): the child holds what it
+                // gives, not it.
+                if bare_name(&call.func).is_none() {
+                    self.visit_expr(&call.func);
+                }
                 self.args(&call.args);
             }
             Expr::MethodCall(call) => {
