@@ -648,7 +648,7 @@ const ELEMENT_METHODS: &[&str] = &[
 ];
 
 /// The methods that give what their closure or fn argument makes of the value (an `Option`'s,
-/// a `Result`'s, an iterator's): the chain's value is no longer what it started at.
+/// a `Result`'s): see [`chain_maps`].
 const TRANSFORMING_METHODS: &[&str] = &[
     "map",
     "and_then",
@@ -658,6 +658,27 @@ const TRANSFORMING_METHODS: &[&str] = &[
     "filter_map",
     "then",
 ];
+
+/// Whether the chain of `expr` goes through a method that gives what a closure or fn makes of
+/// its value (`Some(rt).map(Exec::new).unwrap()`): what a wrapper at its start holds is not what
+/// the chain gives. (Only read for such a wrapper: a collection's elements or a constructor's
+/// value are followed through these as through any method.)
+pub(crate) fn chain_maps(mut expr: &Expr) -> bool {
+    loop {
+        match expr {
+            Expr::MethodCall(m) if TRANSFORMING_METHODS.contains(&unraw(&m.method).as_str()) => {
+                return true;
+            }
+            Expr::MethodCall(m) => expr = &m.receiver,
+            Expr::Try(t) => expr = &t.expr,
+            Expr::Await(a) => expr = &a.base,
+            Expr::Paren(p) => expr = &p.expr,
+            Expr::Group(g) => expr = &g.expr,
+            Expr::Reference(r) => expr = &r.expr,
+            _ => return false,
+        }
+    }
+}
 
 /// The methods that make an iterator over a collection's elements: a combinator after them
 /// hands its closure an element (`rts.iter().for_each(|h| ..)`).
@@ -715,11 +736,6 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
     let mut reach = Reach::default();
     loop {
         match root {
-            // What a closure or fn given to `map` makes is not what the chain started at
-            // (`Some(rt).map(Exec::new)`): a value of its own, not known here.
-            Expr::MethodCall(m) if TRANSFORMING_METHODS.contains(&unraw(&m.method).as_str()) => {
-                return None;
-            }
             Expr::MethodCall(m) => {
                 if ELEMENT_METHODS.contains(&unraw(&m.method).as_str()) {
                     reach.accessed += 1;

@@ -916,8 +916,11 @@ impl Rewriter {
         }
         match root {
             // A value wrapped on the spot at the end of a chain (`async { Some(rt) }.await`,
-            // `Some(Handle::current()).unwrap()`): what it wraps.
-            Expr::Call(_) if !std::ptr::eq(lint::unwrapped(root), root) => {
+            // `Some(Handle::current()).unwrap()`): what it wraps (not what a `map` on the way
+            // makes of it, `Some(rt).map(Exec::new)`).
+            Expr::Call(_)
+                if !std::ptr::eq(lint::unwrapped(root), root) && !lint::chain_maps(value) =>
+            {
                 let inner = self.origin_of(lint::unwrapped(root))?;
                 Some(Origin {
                     path: lint::reached_path(&inner.path, reach)?.to_vec(),
@@ -1174,8 +1177,9 @@ impl Rewriter {
         // closure that borrows the scope (`let again = stop;`; not what calling or awaiting
         // it gives, `let cx = get.await;`).
         if let Some(held) = init.filter(|_| pi.subpat.is_none()).and_then(|init| {
+            // (A closure kept whole in a wrapper is still it: `Box::new(stop)`, `Some(stop)`.)
             self.handle_held(init)
-                .or_else(|| self.held_origin(init, is_scope_borrower_origin))
+                .or_else(|| self.held_origin(lint::unwrapped(init), is_scope_borrower_origin))
         }) {
             self.locals.insert(name, held);
             return;

