@@ -2838,6 +2838,11 @@ fn a_closure_or_block_that_borrows_the_scope_is_named_when_a_child_holds_it() {
         let o = out(body.clone());
         assert!(o.contains(says), "{body}: {o}");
     }
+}
+
+#[test]
+fn a_closure_or_block_that_borrows_the_scope_called_in_the_body_or_shadowed_is_no_childs() {
+    let out = |body: TokenStream| body_of_f(quote!(handle = s), &body);
     for body in [
         // Called in the body, or shadowed before the child, it is no child's.
         quote!({
