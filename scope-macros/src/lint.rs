@@ -652,10 +652,17 @@ const ELEMENT_METHODS: &[&str] = &[
 const TRANSFORMING_METHODS: &[&str] = &[
     "map",
     "and_then",
+    "and",
     "map_or",
     "map_or_else",
     "flat_map",
     "filter_map",
+    "find_map",
+    "map_while",
+    "fold",
+    "try_fold",
+    "scan",
+    "zip",
     "then",
 ];
 
@@ -664,6 +671,7 @@ const TRANSFORMING_METHODS: &[&str] = &[
 /// the chain gives. (Only read for such a wrapper: a collection's elements or a constructor's
 /// value are followed through these as through any method.)
 pub(crate) fn chain_maps(mut expr: &Expr) -> bool {
+    // (The way [`indexed_chain_root`] walks: through blocks and closures called on the spot.)
     loop {
         match expr {
             Expr::MethodCall(m) if TRANSFORMING_METHODS.contains(&unraw(&m.method).as_str()) => {
@@ -675,6 +683,26 @@ pub(crate) fn chain_maps(mut expr: &Expr) -> bool {
             Expr::Paren(p) => expr = &p.expr,
             Expr::Group(g) => expr = &g.expr,
             Expr::Reference(r) => expr = &r.expr,
+            Expr::Index(i) => expr = &i.expr,
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => expr = &u.expr,
+            Expr::Block(b) => match trailing_expr(&b.block) {
+                Some(tail) => expr = tail,
+                None => return false,
+            },
+            Expr::Unsafe(u) => match trailing_expr(&u.block) {
+                Some(tail) => expr = tail,
+                None => return false,
+            },
+            Expr::Async(a) => match trailing_expr(&a.block) {
+                Some(tail) => expr = tail,
+                None => return false,
+            },
+            Expr::Call(c) if c.args.is_empty() && called_closure(&c.func).is_some() => {
+                match called_closure(&c.func) {
+                    Some(body) => expr = body,
+                    None => return false,
+                }
+            }
             _ => return false,
         }
     }
@@ -2443,7 +2471,9 @@ fn named_or_consumed(expr: &Expr) -> Option<String> {
 /// set.join_next().await }`, `|| set.len()`) does not take it. `None` for any other expression.
 /// `in_let`: the closure or block is bound by a `let` (what happens to it next is followed
 /// under its new name, and a call it is handed to may run it in the body): without `move`, only
-/// what it consumes with `join_all` counts then.
+/// what an `async` block consumes with `join_all` counts then, and a closure takes nothing (a
+/// limit: one kept in a field carries the set out unseen; the way it is handed on, to a runner
+/// that calls it or to a field, looks the same as for a set, which leaves either way).
 /// The names a closure binds itself (its parameters) are not the body's.
 fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
     struct Names {
@@ -2500,10 +2530,11 @@ fn captures(expr: &Expr, in_let: bool) -> Option<Vec<String>> {
         own: Vec::new(),
     };
     match expr {
+        Expr::Closure(c) if c.capture.is_none() && in_let => return None,
         Expr::Closure(c) => {
             names.consumed_only = c.capture.is_none();
             names.visit_expr(&c.body);
-            if names.consumed_only && names.calls {
+            if names.consumed_only {
                 names.yielded(&c.body);
             }
             let own = closure_params(c);

@@ -1340,8 +1340,8 @@ impl Rewriter {
                 format!(
                     "this child uses `{used}`, which uses the handle of the scope it is a child \
                      of, but a child cannot hold its own scope (the scope joins it)\n\
-                     help: to cancel the scope from the child, have `{used}` use a clone of its \
-                     context instead (`let cx = {handle}.cx().clone();` before it, then \
+                     help: to cancel the scope from the child, have the closure or block use a \
+                     clone of its context instead (`let cx = {handle}.cx().clone();` before it, then \
                      `cx.cancel(..)` in it), or return an error from the child (under \
                      fail-fast that cancels the siblings); to start more work, open a nested \
                      `scope!` in the child"

@@ -17,14 +17,12 @@ struct Poller {
     stop: Option<Box<dyn FnOnce() + Send>>,
     take: Option<Box<dyn FnOnce() -> JoinSet<()> + Send>>,
     later: Option<Drain>,
-    drain: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Poller {
     // A closure or an `async` block without `move` that takes the set by value (it drops
     // it, passes it on, or yields it) owns it: kept, it carries the set out of the body as a
-    // `move` one does. Bound by a `let` first, it owns what it consumes with `join_all`, and
-    // goes where its name goes.
+    // `move` one does.
     #[scoped]
     async fn start(&mut self) -> Result<(), Interrupted> {
         let mut workers = JoinSet::new();
@@ -36,12 +34,6 @@ impl Poller {
         let mut last = JoinSet::new();
         last.spawn(poll_forever());
         self.later = Some(Box::pin(async { finish(last).await }));
-        let mut named = JoinSet::new();
-        named.spawn(poll_forever());
-        let drain = || {
-            let _ = named.join_all();
-        };
-        self.drain = Some(Box::new(drain));
         Ok(())
     }
 }
