@@ -442,6 +442,46 @@ fn a_grace_that_runs_out_is_a_warning_in_the_scopes_span() {
     assert!(kept.is_empty(), "{kept:?}");
 }
 
+/// The grace the event names is the one the cancel gave: a shutdown grace the scope's deadline
+/// cut to 1 s reads `1s`, not what is left of it when it runs out (probe146: `0ns`).
+#[test]
+fn a_grace_cut_by_the_deadline_runs_out_with_the_grace_it_gave() {
+    use scope::{Cause, Config, Scope, Signal};
+    use std::time::Duration;
+    let capture = capture();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let config = Config::new()
+                .name("events_grace_cut")
+                .timeout(Duration::from_secs(2));
+            let s = &Scope::new(config.shutdown_grace(Duration::from_secs(5)));
+            let _ = s
+                .run(async {
+                    let (up, started) = tokio::sync::oneshot::channel();
+                    let _stuck = s.spawn(async {
+                        let _ = up.send(());
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        Ok::<(), Interrupted>(())
+                    });
+                    let _ = started.await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    s.cx().cancel_with(Cause::Shutdown {
+                        signal: Signal::Terminate,
+                    });
+                    Ok::<(), Interrupted>(())
+                })
+                .await;
+        });
+    let log = capture.log.lock().unwrap();
+    let ran_out = log.events_in(log.named("scope", "events_grace_cut"), "grace ran out");
+    assert_eq!(ran_out.len(), 1, "{ran_out:?}");
+    assert_eq!(ran_out[0].fields["grace"], "1s");
+}
+
 /// A scope's own body's error is not a sibling's in the scope's own span (probe111: "cancelled
 /// cause=sibling task `conn` failed" in `scope[name=conn]`); its child still reads it as its
 /// parent's cause, where the body is its sibling.

@@ -343,11 +343,17 @@ impl ScopeObs {
         self.reported.fetch_or(WON, Ordering::Release);
     }
 
+    /// The scope's cancel gave it `grace` (not zero), which is now running.
+    #[cold]
+    pub(crate) fn grace_began(&self, grace: std::time::Duration) {
+        self.span.grace_began(grace);
+    }
+
     /// The scope's grace ran out with work still running (its body, children or shields):
     /// the run aborts what is left. Once per run (a run's grace runs out once).
     #[cold]
-    pub(crate) fn grace_ran_out(&self, grace: std::time::Duration) {
-        self.span.grace_ran_out(grace);
+    pub(crate) fn grace_ran_out(&self) {
+        self.span.grace_ran_out();
     }
 
     /// The run saw its context cancelled (reported once, and not for a race's win).

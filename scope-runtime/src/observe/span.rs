@@ -63,6 +63,9 @@ mod on {
         id: u64,
         /// The scope, when `span` is not its own (filtered out): its events name it.
         named: Option<Box<TaskInfo>>,
+        /// The grace its cancel gave it, in nanoseconds, for `grace ran out` (worked out at
+        /// the cancel: at its end, a grace the deadline cut would read as zero).
+        grace: std::sync::atomic::AtomicU64,
     }
 
     /// Entered around a poll: the span, and which scope's code runs.
@@ -151,6 +154,7 @@ mod on {
                 span,
                 id: info.id().as_u64(),
                 named,
+                grace: std::sync::atomic::AtomicU64::new(0),
             }
         }
 
@@ -202,9 +206,18 @@ mod on {
             }
         }
 
+        /// The scope's cancel gave it `grace`, which is now running.
+        pub(crate) fn grace_began(&self, grace: std::time::Duration) {
+            let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
+            self.grace
+                .store(nanos, std::sync::atomic::Ordering::Relaxed);
+        }
+
         /// The scope's grace ran out with work still running: it is aborted.
-        pub(crate) fn grace_ran_out(&self, grace: std::time::Duration) {
+        pub(crate) fn grace_ran_out(&self) {
             if dispatcher::has_been_set() {
+                let nanos = self.grace.load(std::sync::atomic::Ordering::Relaxed);
+                let grace = std::time::Duration::from_nanos(nanos);
                 let (span, named) = (&self.span, self.named.as_deref());
                 let _ = hook(|| {
                     emit!(span, named, scope, Level::WARN, grace = ?grace, "grace ran out");
@@ -385,7 +398,9 @@ mod off {
         #[inline]
         pub(crate) fn finished(&self, _: Outcome) {}
         #[inline]
-        pub(crate) fn grace_ran_out(&self, _: std::time::Duration) {}
+        pub(crate) fn grace_began(&self, _: std::time::Duration) {}
+        #[inline]
+        pub(crate) fn grace_ran_out(&self) {}
     }
 
     impl ChildSpan {

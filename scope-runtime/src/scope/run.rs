@@ -1411,13 +1411,14 @@ impl<'env, M: Mode> Driver<'env, M> {
             let no_timer = tokio::runtime::Handle::try_current().is_err() || shared.runtime_gone();
             let grace = shared.cancel_grace();
             if !(grace.is_zero() || no_timer || self.cancel_cut_by_abort(shared)) {
+                shared.obs.grace_began(grace);
                 let mut sleep = Box::pin(tokio::time::sleep(grace));
                 let done = fired(sleep.as_mut(), task);
                 self.grace = Some(sleep);
                 if !done {
                     return Turn::Continue;
                 }
-                shared.obs.grace_ran_out(grace);
+                shared.obs.grace_ran_out();
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
@@ -1426,7 +1427,7 @@ impl<'env, M: Mode> Driver<'env, M> {
                     return Turn::Continue;
                 }
                 if ran_out {
-                    shared.obs.grace_ran_out(shared.cancel_grace());
+                    shared.obs.grace_ran_out();
                 }
                 // Fired: kept (and reset) for the shields' hold and the body's last poll.
             }
