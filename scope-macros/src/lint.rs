@@ -648,7 +648,7 @@ const ELEMENT_METHODS: &[&str] = &[
 ];
 
 /// The methods that give what their closure or fn argument makes of the value (an `Option`'s,
-/// a `Result`'s): see [`chain_maps`].
+/// a `Result`'s): see [`Reach::mapped`].
 const TRANSFORMING_METHODS: &[&str] = &[
     "map",
     "and_then",
@@ -665,48 +665,6 @@ const TRANSFORMING_METHODS: &[&str] = &[
     "zip",
     "then",
 ];
-
-/// Whether the chain of `expr` goes through a method that gives what a closure or fn makes of
-/// its value (`Some(rt).map(Exec::new).unwrap()`): what a wrapper at its start holds is not what
-/// the chain gives. (Only read for such a wrapper: a collection's elements or a constructor's
-/// value are followed through these as through any method.)
-pub(crate) fn chain_maps(mut expr: &Expr) -> bool {
-    // (The way [`indexed_chain_root`] walks: through blocks and closures called on the spot.)
-    loop {
-        match expr {
-            Expr::MethodCall(m) if TRANSFORMING_METHODS.contains(&unraw(&m.method).as_str()) => {
-                return true;
-            }
-            Expr::MethodCall(m) => expr = &m.receiver,
-            Expr::Try(t) => expr = &t.expr,
-            Expr::Await(a) => expr = &a.base,
-            Expr::Paren(p) => expr = &p.expr,
-            Expr::Group(g) => expr = &g.expr,
-            Expr::Reference(r) => expr = &r.expr,
-            Expr::Index(i) => expr = &i.expr,
-            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => expr = &u.expr,
-            Expr::Block(b) => match trailing_expr(&b.block) {
-                Some(tail) => expr = tail,
-                None => return false,
-            },
-            Expr::Unsafe(u) => match trailing_expr(&u.block) {
-                Some(tail) => expr = tail,
-                None => return false,
-            },
-            Expr::Async(a) => match trailing_expr(&a.block) {
-                Some(tail) => expr = tail,
-                None => return false,
-            },
-            Expr::Call(c) if c.args.is_empty() && called_closure(&c.func).is_some() => {
-                match called_closure(&c.func) {
-                    Some(body) => expr = body,
-                    None => return false,
-                }
-            }
-            _ => return false,
-        }
-    }
-}
 
 /// The methods that make an iterator over a collection's elements: a combinator after them
 /// hands its closure an element (`rts.iter().for_each(|h| ..)`).
@@ -742,6 +700,11 @@ pub(crate) fn iterates(mut expr: &Expr) -> bool {
 pub(crate) struct Reach {
     pub(crate) indexed: usize,
     pub(crate) accessed: usize,
+    /// The chain goes through a method that gives what a closure or fn makes of its value
+    /// (see [`TRANSFORMING_METHODS`]): what a wrapper at its start holds is not what it gives
+    /// (`Some(rt).map(Exec::new).unwrap()`). (A collection's elements or a constructor's value
+    /// are followed through these as through any method.)
+    pub(crate) mapped: bool,
 }
 
 /// The path of what a chain that reaches `reach` into a value of `path` ends at: one of its
@@ -765,9 +728,11 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
     loop {
         match root {
             Expr::MethodCall(m) => {
-                if ELEMENT_METHODS.contains(&unraw(&m.method).as_str()) {
+                let method = unraw(&m.method);
+                if ELEMENT_METHODS.contains(&method.as_str()) {
                     reach.accessed += 1;
                 }
+                reach.mapped |= TRANSFORMING_METHODS.contains(&method.as_str());
                 root = &m.receiver;
             }
             Expr::Try(t) => root = &t.expr,

@@ -918,9 +918,7 @@ impl Rewriter {
             // A value wrapped on the spot at the end of a chain (`async { Some(rt) }.await`,
             // `Some(Handle::current()).unwrap()`): what it wraps (not what a `map` on the way
             // makes of it, `Some(rt).map(Exec::new)`).
-            Expr::Call(_)
-                if !std::ptr::eq(lint::unwrapped(root), root) && !lint::chain_maps(value) =>
-            {
+            Expr::Call(_) if !std::ptr::eq(lint::unwrapped(root), root) && !reach.mapped => {
                 let inner = self.origin_of(lint::unwrapped(root))?;
                 Some(Origin {
                     path: lint::reached_path(&inner.path, reach)?.to_vec(),
