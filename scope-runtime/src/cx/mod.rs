@@ -34,6 +34,8 @@ use self::tree::{
     ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, fire_deadline, Deadline, Node,
 };
 pub(crate) use self::tree::{deadline_after, inherited};
+#[cfg(all(test, loom))]
+pub(crate) use self::wait::ModelAlarm;
 pub(crate) use self::wait::Waiter;
 pub use self::wait::{
     run_until_cancelled, shutdown_signal, OnCancel, RunUntilCancelled, ShutdownSignal,

@@ -22,6 +22,14 @@
 //!   waiters, callbacks): whatever the cancel sets in motion finds every linked descendant
 //!   cancelled already. (A reader on another thread may still see an ancestor cancelled and a
 //!   descendant not yet, for the moment the first pass takes.)
+//! - A deadline's alarm (`wait::Alarm`, which fires a passed deadline for `on_cancel`
+//!   callbacks) keeps its wait under a lock of its own, never held with a node's. Its wait is
+//!   registered with the context first and kept after; a cancel marks the node before it wakes
+//!   the alarm, a wake takes the wait under the alarm's lock, and the wait is put back under
+//!   that lock only if the mark is not seen then. So a cancel between the two leaves nothing
+//!   kept, and a `stop` that lets the alarm go racing a cancel's wake drops the wait once
+//!   (loom: `loom_an_alarm_set_while_its_context_is_cancelled_keeps_nothing` and
+//!   `loom_an_alarm_let_go_while_its_context_is_cancelled_keeps_nothing`).
 //!
 //! # Deadlock safety
 //!

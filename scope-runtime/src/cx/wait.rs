@@ -720,7 +720,7 @@ impl fmt::Debug for OnCancel {
 /// context stays watched for its cancel, and its deadline is checked when something looks at
 /// it, as without a runtime.
 pub(super) struct Alarm {
-    wait: std::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
+    wait: crate::sync::Mutex<Option<Pin<Box<WaitCancelledOwned>>>>,
 }
 
 impl Alarm {
@@ -759,14 +759,21 @@ impl Alarm {
                 return;
             }
             let alarm = Arc::new(Alarm {
-                wait: std::sync::Mutex::new(None),
+                wait: crate::sync::Mutex::new(None),
             });
             // Found by a `stop` that leaves it nothing to serve (see `OnCancel::stop`).
             alarms.push((here, Arc::downgrade(&alarm)));
             alarm
         };
+        alarm.watch(cx);
+    }
+
+    /// Starts watching `cx`: a first poll of a wait on it registers the alarm with it (and
+    /// arms the deadline's timer), then the wait is kept, unless the context was cancelled
+    /// meanwhile or its deadline passed.
+    fn watch(self: Arc<Self>, cx: &Cx) {
         let mut wait = Box::pin(cx.clone().cancelled_owned());
-        let waker = Waker::from(Arc::clone(&alarm));
+        let waker = Waker::from(Arc::clone(&self));
         // A runtime without timers panics here, as a wait on a deadline does there; and a
         // deadline that passed just now runs the callbacks here, whose panic is the caller's.
         // Outside the task's cooperative budget: with the budget spent, the timer would not be
@@ -778,7 +785,7 @@ impl Alarm {
         {
             return;
         }
-        if let Some(due) = alarm.keep(wait) {
+        if let Some(due) = self.keep(wait) {
             // The timer fired (on another worker) before the wait was back, and its wake found
             // nothing to look at: the deadline is fired here, on the caller's thread.
             let _ = due.cx().is_cancelled();
@@ -836,7 +843,7 @@ impl Alarm {
     /// Stops watching: the wait (with its timer and its hold on the context) is dropped, here,
     /// with no lock of ours held (the context may go with it, and its slots' values).
     fn disarm(&self) {
-        let wait = lock_alarm(&self.wait).take();
+        let wait = self.wait.lock().take();
         if let Some(wait) = wait {
             drop_after_panic(wait);
         }
@@ -847,7 +854,7 @@ impl Alarm {
     /// come before the wait was back), hands it back for the caller to fire the deadline with
     /// no lock held.
     fn keep(&self, wait: Pin<Box<WaitCancelledOwned>>) -> Option<Pin<Box<WaitCancelledOwned>>> {
-        let mut slot = lock_alarm(&self.wait);
+        let mut slot = self.wait.lock();
         // A cancel marks the context before it wakes the alarm, and a wake takes the wait
         // under this lock: one that came before the wait was back found nothing to look at,
         // and its mark is seen here. Acquire: pairs with the Release store of the cancel.
@@ -890,17 +897,13 @@ impl Alarm {
     }
 }
 
-fn lock_alarm<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl std::task::Wake for Alarm {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(wait) = lock_alarm(&self.wait).take() else {
+        let Some(wait) = self.wait.lock().take() else {
             return;
         };
         if wait.cx().node.deadline_timed_by_a_running_scope() {
@@ -934,5 +937,41 @@ impl std::task::Wake for Alarm {
                 drop_after_panic(payload);
             }
         }
+    }
+}
+
+/// An alarm for the loom models: set up as [`Alarm::arm`] sets one up on a context with a
+/// deadline, without the runtime's timer (loom has none), so that its protocol (the wait kept
+/// against a racing cancel's wake, and let go by a `stop`) can be checked on a context
+/// without one.
+#[cfg(all(test, loom))]
+pub(crate) struct ModelAlarm(Arc<Alarm>);
+
+#[cfg(all(test, loom))]
+impl ModelAlarm {
+    pub(crate) fn new() -> Self {
+        ModelAlarm(Arc::new(Alarm {
+            wait: crate::sync::Mutex::new(None),
+        }))
+    }
+
+    /// What `arm` does once the alarm is recorded on the node: registers and keeps the wait.
+    pub(crate) fn watch(&self, cx: &Cx) {
+        Arc::clone(&self.0).watch(cx);
+    }
+
+    /// What a `stop` that leaves the alarm nothing to serve does.
+    pub(crate) fn disarm(&self) {
+        self.0.disarm();
+    }
+
+    /// Whether the alarm still keeps a wait (and with it the context).
+    pub(crate) fn is_watching(&self) -> bool {
+        self.0.wait.lock().is_some()
+    }
+
+    /// How many wakers of the alarm are out (registered with a context, say).
+    pub(crate) fn wakers_out(&self) -> usize {
+        Arc::strong_count(&self.0) - 1
     }
 }

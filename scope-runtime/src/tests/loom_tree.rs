@@ -582,3 +582,50 @@ fn loom_the_end_of_a_scope_tells_its_owner_and_a_reader_sees_the_cause() {
         assert_eq!(cx.cause(), Some(Cause::Finished { scope }));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// (f) A deadline's alarm (the wait that fires a context's passed deadline for its `on_cancel`
+// callbacks when nothing else looks): its wait is registered, then kept, while a cancel may
+// wake it in between; and a `stop` may let it go while a cancel wakes it. Either way, once the
+// threads have joined, the alarm keeps nothing: no wait, no waker left in the context's table.
+// (The timer itself is the runtime's, which loom does not have: these alarms watch contexts
+// without a deadline, with the same protocol.)
+
+#[test]
+fn loom_an_alarm_set_while_its_context_is_cancelled_keeps_nothing() {
+    loom::model(|| {
+        let cx = Cx::root();
+        let alarm = crate::cx::ModelAlarm::new();
+        let c = cx.clone();
+        let canceller = thread::spawn(move || c.cancel("stop"));
+        // Registers its wait (or finds the cancel there), then keeps it unless the cancel came
+        // between, whose wake found nothing to take.
+        alarm.watch(&cx);
+        assert!(canceller.join().unwrap());
+        assert!(!alarm.is_watching(), "the alarm kept a cancelled context");
+        assert_eq!(alarm.wakers_out(), 0, "a waker of the alarm was kept");
+        assert_eq!(cx.entry_count(), 0);
+    });
+}
+
+#[test]
+fn loom_an_alarm_let_go_while_its_context_is_cancelled_keeps_nothing() {
+    loom::model(|| {
+        let cx = Cx::root();
+        let alarm = crate::cx::ModelAlarm::new();
+        alarm.watch(&cx);
+        assert!(alarm.is_watching());
+        assert_eq!(alarm.wakers_out(), 1);
+        let alarm = Arc::new(alarm);
+        let a = Arc::clone(&alarm);
+        // A `stop` that leaves the alarm nothing to serve, racing the cancel's wake: one of
+        // them takes the wait and drops it.
+        let stopper = thread::spawn(move || a.disarm());
+        assert!(cx.cancel("stop"));
+        stopper.join().unwrap();
+        assert!(!alarm.is_watching(), "the alarm kept its wait");
+        assert_eq!(alarm.wakers_out(), 0, "a waker of the alarm was kept");
+        assert_eq!(cx.entry_count(), 0);
+        assert_eq!(cx.cause(), Some(explicit("stop")));
+    });
+}
