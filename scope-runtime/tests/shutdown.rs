@@ -981,3 +981,153 @@ fn the_scopes_around_one_whose_child_its_runtime_drops_make_no_timer_on_it_eithe
         }
     }
 }
+
+#[test]
+fn a_scope_whose_own_timers_its_runtime_shutdown_fired_ends_without_panicking() {
+    // No spawned child tells the scope its runtime went: its deadline's timer (case 0), or its
+    // grace's (case 1: the body cancelled the scope and returned, an in-place child does not
+    // answer), was registered on the runtime, whose shutdown fires it early. Polled again,
+    // tokio panicked ("it is being shutdown") inside the run (`probe148`: 5 runs in 5). A
+    // timer fired early ends what it times: the deadline is not taken as passed (the body
+    // returns its value), the grace is over (the in-place child is dropped, and the body's
+    // value, which came after the cancel, is the result).
+    for case in 0..2 {
+        let (dropped, child_gone) = flag();
+        let out = under_a_runtime_that_shuts_down(move |goes| {
+            Box::pin(async move {
+                let config = if case == 0 {
+                    Config::new().timeout(ms(60_000))
+                } else {
+                    Config::new().grace(ms(60_000))
+                };
+                let s = &Scope::new(config);
+                s.run(async {
+                    if case == 1 {
+                        let (polled, first_poll) = tokio::sync::oneshot::channel();
+                        s.spawn_in_place_named("answers late", async {
+                            let _dropped = dropped;
+                            polled.send(()).unwrap();
+                            scope_runtime::cancelled().await;
+                            std::future::pending::<()>().await;
+                            Ok::<_, AppError>(())
+                        });
+                        // Started: the cancel does not drop it unpolled.
+                        first_poll.await.unwrap();
+                        s.cancel("stop");
+                    }
+                    goes.started.send(()).unwrap();
+                    if case == 0 {
+                        goes.gone.await.unwrap();
+                    }
+                    Ok::<_, AppError>("done")
+                })
+                .await
+            })
+        });
+        assert!(
+            matches!(out, Ok("done")),
+            "case {case}: the scope returned {out:?}"
+        );
+        if case == 1 {
+            assert!(
+                child_gone.load(Ordering::SeqCst),
+                "the in-place child was kept"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_dropped_outside_its_runtime_still_gives_its_spawned_children_the_grace() {
+    // Polled inside the runtime, dropped on a thread outside it (a struct that owns the
+    // future, dropped after `block_on` returned) while the runtime runs on: the spawned child
+    // was aborted at once, its clean-up cut (`probe148`, every run). It gets what is left of
+    // the grace, as with a drop inside the runtime.
+    let rt = common::two_workers();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&cleaned);
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(5_000)))));
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(async move {
+            started_tx.send(()).unwrap();
+            scope_runtime::cancelled().await;
+            sleep(ms(20)).await;
+            c.store(true, Ordering::SeqCst);
+            Ok::<_, AppError>(())
+        });
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    rt.block_on(async {
+        tokio::select! {
+            _ = run.as_mut() => panic!("the scope ended"),
+            _ = started => {}
+        }
+    });
+    drop(run);
+    let began = std::time::Instant::now();
+    while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(ms(5));
+    }
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the spawned child was aborted at once, with no grace"
+    );
+    drop(rt);
+}
+
+#[test]
+fn a_wait_on_a_context_whose_deadline_timer_its_runtime_shutdown_fired_waits_on() {
+    // The wait's timer for the deadline, registered on the runtime, fired early as it shut
+    // down; polled again, tokio panicked in the user's `cancelled().await`. The deadline has
+    // not passed: the wait waits on (for a cancel), with no timer.
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let cx = Cx::root().child_with_timeout(ms(60_000));
+            let mut wait = std::pin::pin!(cx.cancelled());
+            // Registered, with its timer.
+            assert!(futures_poll_once(wait.as_mut()).await.is_none());
+            goes.started.send(()).unwrap();
+            tokio::select! {
+                biased;
+                cause = wait => Err(cause),
+                _ = goes.gone => Ok(cx.is_cancelled()),
+            }
+        })
+    });
+    assert!(matches!(out, Ok(false)), "the wait returned {out:?}");
+}
+
+/// Polls `fut` once: its value if it was ready.
+async fn futures_poll_once<F: std::future::Future + Unpin>(fut: F) -> Option<F::Output> {
+    let mut fut = fut;
+    std::future::poll_fn(|task| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut fut).poll(task) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+#[test]
+fn a_shield_whose_budget_timer_its_runtime_shutdown_fired_runs_on() {
+    // The budget's timer, registered on the runtime, fired early as it shut down; polled
+    // again, tokio panicked inside the shield. The budget has not run out: the shielded work
+    // runs on and returns its value.
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let started = goes.started;
+            scope_runtime::shield_for(ms(60_000), async move {
+                started.send(()).unwrap();
+                goes.gone.await.unwrap();
+                // Pending once after the shutdown: the budget's timer is looked at.
+                tokio::task::yield_now().await;
+                "saved"
+            })
+            .await
+        })
+    });
+    assert!(matches!(out, Ok("saved")), "the shield returned {out:?}");
+}

@@ -220,6 +220,11 @@ impl<F: Future> Future for ShieldFor<F> {
             return Poll::Ready(Ok(out));
         }
         let expired = match this.timer.as_mut() {
+            // Let go by its runtime: fired at the budget's end, or early, as the runtime shut
+            // down (polled again, it would panic): then the budget is checked at each poll.
+            Some(Some(timer)) if timer.is_elapsed() => {
+                this.at.is_some_and(|at| Instant::now() >= at)
+            }
             Some(Some(timer)) => timer.as_mut().poll(task).is_ready(),
             Some(None) => this.at.is_some_and(|at| Instant::now() >= at),
             None => false,

@@ -408,8 +408,8 @@ impl Timer {
     /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
     /// no longer driven, is dropped). Outside any runtime, by the clock, then by the timer
     /// kept if there is one: its runtime, if still driven, wakes the wait at `at` (if that
-    /// runtime is gone, tokio panics there before `at`, as for any of its timers polled then;
-    /// if it is not driven, nothing wakes the wait, as nothing would with no timer at all).
+    /// runtime is gone, it fired the timer as it shut down; if it is not driven, nothing
+    /// wakes the wait, as nothing would with no timer at all).
     fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             if Instant::now() >= at {
@@ -417,7 +417,7 @@ impl Timer {
             }
             return kept
                 .as_mut()
-                .is_some_and(|timer| timer.as_mut().project().sleep.poll(task).is_ready());
+                .is_some_and(|timer| timer.as_mut().poll(at, task));
         };
         let id = runtime.id();
         let timer = match kept {
@@ -427,7 +427,19 @@ impl Timer {
                 sleep: tokio::time::sleep_until(at),
             })),
         };
-        timer.as_mut().project().sleep.poll(task).is_ready()
+        timer.as_mut().poll(at, task)
+    }
+
+    /// Whether the timer has fired for `at`. One its runtime let go is not polled again (a
+    /// poll then panics): it fired at `at`, or early, as that runtime shut down, which leaves
+    /// the wait with no timer (`probe148`: a wait polled on under `Handle::block_on` after the
+    /// shutdown panicked in the user's `cancelled().await`).
+    fn poll(self: Pin<&mut Self>, at: Instant, task: &mut Context<'_>) -> bool {
+        let sleep = self.project().sleep;
+        if sleep.is_elapsed() {
+            return Instant::now() >= at;
+        }
+        sleep.poll(task).is_ready()
     }
 }
 

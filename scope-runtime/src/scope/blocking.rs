@@ -252,7 +252,11 @@ where
             }));
             t.started(&waiting);
             // The forced abort (here or in an enclosing scope) reaches it too.
-            Tracker::register_task(&(Arc::clone(&shared) as Arc<dyn Enclosing>), waiting);
+            Tracker::register_task(
+                &(Arc::clone(&shared) as Arc<dyn Enclosing>),
+                waiting,
+                Some(&runtime),
+            );
             shared.child_started(seq);
         };
         let queued = Queued::Spawn(Arc::clone(&ticket), Box::new(start));

@@ -2203,7 +2203,12 @@ where
     /// with a cause that names it ("the runtime shut down, dropping child `upload`"), which its
     /// handle reads too, and the scope ends at once, with no grace (every task is gone, and so
     /// are the runtime's timers). So a body that returned before that does not have its value
-    /// taken for a success.
+    /// taken for a success. A scope with no spawned child learns it from its own timers,
+    /// which the shutdown fires early: a deadline's does not cancel it (the deadline has not
+    /// passed) and a grace's ends the grace; from then on it keeps no timer. (A timer it makes
+    /// after the shutdown with nothing having told it, a grace begun by a cancel then, with no
+    /// timer or task of its own before, panics at its first poll, as any of tokio's timers
+    /// does there.)
     ///
     /// # Panics
     ///

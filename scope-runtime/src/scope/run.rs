@@ -59,7 +59,8 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it once it has been polled cancels the scope: the body and in-place children
     /// are dropped with it, and spawned children get what is left of the scope's grace (a task
-    /// of the runtime keeps the time), then are aborted. If the body had panicked, the drop
+    /// of their runtime keeps the time, when the drop comes on a thread outside it too), then
+    /// are aborted. If the body had panicked, the drop
     /// resumes that panic once it has done so (there is no result to carry it; see
     /// [`Scope::run`]'s "Panics"). A run dropped before its first poll
     /// changes nothing: the scope has not started (children spawned before it wait, and start
@@ -722,17 +723,24 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
 }
 
 /// The spawned children of a dropped scope get what is left of its grace (and its budgeted
-/// shields their budgets) before they are aborted: a task of the runtime keeps the time.
-/// Without a runtime, or with no grace left and no shield running, they are aborted at once.
+/// shields their budgets) before they are aborted: a task of the runtime keeps the time (the
+/// runtime the children were handed to, for a drop on a thread outside any). Without a
+/// runtime, or with no grace left and no shield running, they are aborted at once.
 /// `pending`: the aborts of children cancelled alone, each at the end of its own grace.
 fn reap_after_grace(
     scope: &Arc<dyn Enclosing>,
     grace: std::time::Duration,
     pending: Vec<(Deferred, Target)>,
 ) {
-    let timer = tokio::runtime::Handle::try_current();
+    // A drop on a thread outside any runtime (a struct that owns the run, dropped after
+    // `block_on` returned) times it on the runtime the children were handed to.
+    let timer = tokio::runtime::Handle::try_current()
+        .ok()
+        .or_else(|| scope.tracker().runtime());
     match timer {
-        Ok(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
+        Some(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
+            // The reaper's timer is made on that runtime (outside one, tokio would panic).
+            let _on = runtime.enter();
             let reaper = Reaper {
                 scope: Arc::clone(scope),
                 grace: Box::pin(tokio::time::sleep(grace)),
@@ -852,11 +860,26 @@ fn timer_fired_at(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, task: &mut Co
 /// last poll) outside tokio's cooperative budget: in-place children that keep the budget
 /// spent (a loop on `consume_budget`, a burst of them woken together) made the timer read
 /// as pending at every turn, and law 9's bound never came (`probe135`).
+///
+/// A timer the runtime has let go is not polled again: it fired, at its deadline, or early,
+/// as the runtime shut down (see [`cut_short`]), after which a poll of it panics (a run
+/// driven by `Handle::block_on` on a thread of its own runs on, `probe148`).
 #[inline]
 fn fired(timer: Pin<&mut Sleep>, task: &mut Context<'_>) -> bool {
+    if timer.is_elapsed() {
+        return true;
+    }
     std::pin::pin!(tokio::task::coop::unconstrained(timer))
         .poll(task)
         .is_ready()
+}
+
+/// Whether a timer that [`fired`] did so before its deadline: only the runtime's shutdown,
+/// which fires every timer, does that. Its other timers are gone with it.
+#[cold]
+#[inline(never)]
+fn cut_short(timer: &Sleep) -> bool {
+    Instant::now() < timer.deadline()
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
@@ -1149,8 +1172,14 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
         if let Some(deadline) = &mut self.deadline {
             if fired(deadline.as_mut(), task) {
-                // `is_cancelled` below fires it.
+                let early = cut_short(deadline);
+                // `is_cancelled` below fires it, if it has passed.
                 self.deadline = None;
+                if early {
+                    // Not passed: the scope runs on, with no timer from now on.
+                    shared.mark_runtime_gone();
+                    self.without_timers(shared);
+                }
             }
         }
         if matches!(self.phase, Phase::Running | Phase::Draining | Phase::Held)
@@ -1423,6 +1452,10 @@ impl<'env, M: Mode> Driver<'env, M> {
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
                 let ran_out = fired(grace.as_mut(), task);
+                if ran_out && cut_short(grace) {
+                    // Ends the grace: every task it waited for is gone with the runtime.
+                    shared.mark_runtime_gone();
+                }
                 if !ran_out && !self.grace_cut_by_abort(shared) {
                     return Turn::Continue;
                 }

@@ -992,8 +992,16 @@ impl<'s, 'env, E: Send + 'static, M: Mode> Scope<'s, 'env, E, M> {
 }
 
 /// Registers a spawned child's task for the forced abort.
-fn register<E: Send + 'static>(shared: &Arc<Shared<E>>, handle: super::tracker::TaskHandle) {
-    Tracker::register_task(&(Arc::clone(shared) as Arc<dyn Enclosing>), handle);
+fn register<E: Send + 'static>(
+    shared: &Arc<Shared<E>>,
+    handle: super::tracker::TaskHandle,
+    runtime: &tokio::runtime::Handle,
+) {
+    Tracker::register_task(
+        &(Arc::clone(shared) as Arc<dyn Enclosing>),
+        handle,
+        Some(runtime),
+    );
 }
 
 /// A child admitted at once, started on the runtime: its abort handle registered with the
@@ -1016,7 +1024,7 @@ where
     task.flags |= TASK;
     task.obs.handed_over(info);
     let handle = runtime.spawn(task);
-    register(shared, handle.abort_handle().into());
+    register(shared, handle.abort_handle().into(), runtime);
     if background {
         shared.add_background(info.id(), Target::Task(handle.abort_handle().into()));
     }
@@ -1054,7 +1062,7 @@ where
         task.obs.handed_over(&task.info);
         let handle = runtime.spawn(task);
         ticket.started(&handle.abort_handle().into());
-        register(&shared, handle.abort_handle().into());
+        register(&shared, handle.abort_handle().into(), &runtime);
     }
 }
 

@@ -371,6 +371,9 @@ struct Registry {
     held_until: BTreeMap<Instant, usize>,
     /// The owner's forced abort has begun: new shields are not waited for.
     forcing: bool,
+    /// The runtime of this tracker's first task: a dropped scope's grace is timed there when
+    /// the drop comes on a thread outside any runtime (see [`Tracker::runtime`]).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Tracker {
@@ -855,10 +858,18 @@ impl Tracker {
     /// Remembers a task's abort handle for the forced abort, and registers this tracker in
     /// its enclosing one (once) so that the enclosing owner's forced abort reaches it. If this
     /// tracker or an enclosing one was sealed meanwhile, the task is aborted at once.
-    pub(crate) fn register_task(this: &Arc<dyn Enclosing>, handle: TaskHandle) {
+    pub(crate) fn register_task(
+        this: &Arc<dyn Enclosing>,
+        handle: TaskHandle,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) {
         let tracker = this.tracker();
         let register_here = {
             let mut r = tracker.registry.lock();
+            if r.runtime.is_none() {
+                // (A handle's clone runs no code of the user's.)
+                r.runtime = runtime.cloned();
+            }
             // Keep the lists proportional to the live tasks: drop finished ones now and then,
             // each list at any registration (a scope that had a burst of blocking jobs and
             // then spawns only tasks does not keep the ended jobs, with their closures). Up to
@@ -886,6 +897,11 @@ impl Tracker {
         if tracker.is_sealed() {
             tracker.abort_all();
         }
+    }
+
+    /// The runtime this tracker's first task (or blocking job) was handed to, if any.
+    pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.registry.lock().runtime.clone()
     }
 
     /// Registers this tracker in its enclosing one (once) for a child that waits in its

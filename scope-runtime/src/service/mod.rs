@@ -660,7 +660,7 @@ impl Service {
         let (task, handle) = ServiceTask::new(inner, info, key, fut, cx, wait, capacity);
         let join = runtime.spawn(task);
         let scope: Arc<dyn Enclosing> = Arc::clone(inner) as Arc<dyn Enclosing>;
-        Tracker::register_task(&scope, join.abort_handle().into());
+        Tracker::register_task(&scope, join.abort_handle().into(), Some(&runtime));
         Ok(handle)
     }
 

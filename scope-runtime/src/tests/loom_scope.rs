@@ -285,7 +285,7 @@ fn loom_an_abort_from_above_racing_a_task_below_a_scope_with_no_work() {
         let registrar = {
             let (inner, job) = (Arc::clone(&inner), Arc::clone(&job));
             thread::spawn(move || {
-                Tracker::register_task(&inner, TaskHandle::Job(job));
+                Tracker::register_task(&inner, TaskHandle::Job(job), None);
             })
         };
         outer.0.abort_all();
@@ -321,7 +321,7 @@ fn loom_an_abort_from_above_racing_two_tasks_below_two_scopes_with_no_work() {
             .zip(&jobs)
             .map(|(scope, job)| {
                 let (scope, job) = (Arc::clone(scope), Arc::clone(job));
-                thread::spawn(move || Tracker::register_task(&scope, TaskHandle::Job(job)))
+                thread::spawn(move || Tracker::register_task(&scope, TaskHandle::Job(job), None))
             })
             .collect();
         outer.0.abort_all();
