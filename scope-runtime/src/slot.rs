@@ -23,6 +23,12 @@ use crate::Cx;
 /// shared by every task below it, on any thread (in a `local` scope too). Share state that
 /// is not `Sync` through an `Arc` of a lock or an atomic, not an `Rc` or a `RefCell`.
 ///
+/// A context keeps the values bound in it, so a value that holds a [`Cx`](crate::Cx) of that
+/// same context (or one below it), stored in it after the binding (an `Arc<Mutex<Option<Cx>>>`
+/// filled with `Cx::current()`, say), is a cycle of references: neither is ever freed, even
+/// once the scope has ended. Keep such a `Cx` outside the slot's value, or take it out before
+/// the scope ends.
+///
 /// # Examples
 ///
 /// ```
