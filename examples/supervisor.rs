@@ -1,6 +1,8 @@
 //! A supervisor with restart: a consumer that loses its connection is restarted with an
 //! exponential backoff, a shutdown stops it without counting as a failure, and a child that
-//! keeps crashing makes the supervisor give up with its error, as Erlang/OTP's do.
+//! keeps crashing makes the supervisor give up, as Erlang/OTP's do past their restart
+//! intensity (where OTP's exits with `shutdown` and logs a report, `run` returns the child's
+//! last error, unchanged, and the report goes to its `on_event` callback).
 //!
 //! Go's version is a `for` loop around `fn(ctx)` with a hand-rolled backoff, and the usual bugs
 //! are a cancellation counted as a failure, a backoff `time.Sleep` that ignores `ctx.Done()`,

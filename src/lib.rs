@@ -219,7 +219,9 @@
 //! `on_cancel` callback the scope's own cancel runs is caught and becomes the scope's
 //! [`Panicked`] error, which keeps the payload for `resume_unwind` (unless it comes after the
 //! failure a fail-fast scope already keeps: that failure is the result); a [`Supervisor`]
-//! restarts an incarnation that panicked; the rest of the program runs on. A panic of the
+//! restarts an incarnation that panicked (one that is not
+//! [`Restart::Temporary`], whose panic is reported and not
+//! restarted); the rest of the program runs on. A panic of the
 //! body itself, and of a callback run by a [`Cx::cancel`] the code calls, unwinds in that
 //! code (see [`Scope::run`] and [`Cx::cancel`]). That is with the default
 //! `panic = "unwind"`. A program built with
