@@ -24,6 +24,7 @@ mod slab;
 mod slot;
 mod sync;
 pub mod testing;
+mod timer;
 mod unwind;
 
 // tokio has no `signal` module under `cfg(loom)`; the loom models do not need the entry point.

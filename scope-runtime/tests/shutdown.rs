@@ -983,58 +983,40 @@ fn the_scopes_around_one_whose_child_its_runtime_drops_make_no_timer_on_it_eithe
 }
 
 #[test]
-fn a_scope_whose_own_timers_its_runtime_shutdown_fired_ends_without_panicking() {
-    // No spawned child tells the scope its runtime went: its deadline's timer (case 0), or its
-    // grace's (case 1: the body cancelled the scope and returned, an in-place child does not
-    // answer), was registered on the runtime, whose shutdown fires it early. Polled again,
-    // tokio panicked ("it is being shutdown") inside the run (`probe148`: 5 runs in 5). A
-    // timer fired early ends what it times: the deadline is not taken as passed (the body
-    // returns its value), the grace is over (the in-place child is dropped, and the body's
-    // value, which came after the cancel, is the result).
-    for case in 0..2 {
-        let (dropped, child_gone) = flag();
-        let out = under_a_runtime_that_shuts_down(move |goes| {
-            Box::pin(async move {
-                let config = if case == 0 {
-                    Config::new().timeout(ms(60_000))
-                } else {
-                    Config::new().grace(ms(60_000))
-                };
-                let s = &Scope::new(config);
-                s.run(async {
-                    if case == 1 {
-                        let (polled, first_poll) = tokio::sync::oneshot::channel();
-                        s.spawn_in_place_named("answers late", async {
-                            let _dropped = dropped;
-                            polled.send(()).unwrap();
-                            scope_runtime::cancelled().await;
-                            std::future::pending::<()>().await;
-                            Ok::<_, AppError>(())
-                        });
-                        // Started: the cancel does not drop it unpolled.
-                        first_poll.await.unwrap();
-                        s.cancel("stop");
-                    }
-                    goes.started.send(()).unwrap();
-                    if case == 0 {
-                        goes.gone.await.unwrap();
-                    }
-                    Ok::<_, AppError>("done")
-                })
-                .await
+fn a_scope_whose_grace_timer_its_runtime_shutdown_fired_ends_without_panicking() {
+    // No spawned child tells the scope its runtime went: its grace's timer (the body cancelled
+    // the scope and returned, an in-place child does not answer) was registered on the
+    // runtime, whose shutdown fires it early. Polled again, tokio panicked ("it is being
+    // shutdown") inside the run (`probe148`: 5 runs in 5). A grace cut short is over: the
+    // in-place child is dropped, and the body's value, which came after the cancel, is the
+    // result. (The deadline's timer: the test below.)
+    let (dropped, child_gone) = flag();
+    let out = under_a_runtime_that_shuts_down(move |goes| {
+        Box::pin(async move {
+            let s = &Scope::new(Config::new().grace(ms(60_000)));
+            s.run(async {
+                let (polled, first_poll) = tokio::sync::oneshot::channel();
+                s.spawn_in_place_named("answers late", async {
+                    let _dropped = dropped;
+                    polled.send(()).unwrap();
+                    scope_runtime::cancelled().await;
+                    std::future::pending::<()>().await;
+                    Ok::<_, AppError>(())
+                });
+                // Started: the cancel does not drop it unpolled.
+                first_poll.await.unwrap();
+                s.cancel("stop");
+                goes.started.send(()).unwrap();
+                Ok::<_, AppError>("done")
             })
-        });
-        assert!(
-            matches!(out, Ok("done")),
-            "case {case}: the scope returned {out:?}"
-        );
-        if case == 1 {
-            assert!(
-                child_gone.load(Ordering::SeqCst),
-                "the in-place child was kept"
-            );
-        }
-    }
+            .await
+        })
+    });
+    assert!(matches!(out, Ok("done")), "the scope returned {out:?}");
+    assert!(
+        child_gone.load(Ordering::SeqCst),
+        "the in-place child was kept"
+    );
 }
 
 #[test]
@@ -1130,4 +1112,74 @@ fn a_shield_whose_budget_timer_its_runtime_shutdown_fired_runs_on() {
         })
     });
     assert!(matches!(out, Ok("saved")), "the shield returned {out:?}");
+}
+
+#[test]
+fn a_scope_whose_deadline_timer_its_runtime_shutdown_fired_ends_with_the_runtimes_cause() {
+    // No task of the scope's tells it its runtime went, and its body waits for the cancel:
+    // the deadline's timer, fired early by the shutdown, is the last wake the run would get
+    // (a242acc ran on with no timer, and the thread hung past the deadline; before it,
+    // tokio's panic). The scope ends at once, cancelled with the runtime's cause, as for a
+    // task the runtime dropped (`probe149`).
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let s = &Scope::new(Config::new().timeout(ms(60_000)));
+            s.run(async {
+                let mut wait = std::pin::pin!(scope_runtime::cancelled());
+                // Registered, with the wait's own timer, before the shutdown.
+                assert!(futures_poll_once(wait.as_mut()).await.is_none());
+                goes.started.send(()).unwrap();
+                let cause = wait.await;
+                Ok::<_, AppError>(cause.to_string())
+            })
+            .await
+        })
+    });
+    assert!(
+        matches!(&out, Ok(cause) if cause.contains("the runtime shut down")),
+        "the scope returned {out:?}"
+    );
+}
+
+#[test]
+fn a_run_dropped_outside_its_runtime_gives_the_grace_to_children_of_its_nested_scopes() {
+    // The outer scope has no task of its own: its tracker knew no runtime, and its drop
+    // aborted the inner scope's child at once (`probe149`).
+    let rt = common::two_workers();
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&cleaned);
+    let outer: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(5_000)))));
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let mut run = Box::pin(outer.run(async move {
+        let inner = &Scope::new(Config::new().grace(ms(5_000)));
+        inner
+            .run(async {
+                inner.spawn(async move {
+                    started_tx.send(()).unwrap();
+                    scope_runtime::cancelled().await;
+                    sleep(ms(20)).await;
+                    c.store(true, Ordering::SeqCst);
+                    Ok::<_, AppError>(())
+                });
+                std::future::pending::<Result<(), AppError>>().await
+            })
+            .await
+    }));
+    rt.block_on(async {
+        tokio::select! {
+            _ = run.as_mut() => panic!("the scope ended"),
+            _ = started => {}
+        }
+    });
+    drop(run);
+    let began = std::time::Instant::now();
+    while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(ms(5));
+    }
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the nested scope's child was aborted at once, with no grace"
+    );
+    drop(rt);
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::ambient::enclosing_scope;
 use super::{Cx, WithCx};
@@ -174,7 +174,7 @@ pin_project_lite::pin_project! {
         budget: Duration,
         // Armed at the first poll: the budget's end, and its timer (none outside a runtime).
         at: Option<Instant>,
-        timer: Option<Option<Pin<Box<Sleep>>>>,
+        timer: Option<Option<Pin<Box<crate::timer::Timer>>>>,
         // The scopes whose forced aborts wait for this shield, while it runs.
         held: Vec<Arc<dyn Enclosing>>,
     }
@@ -204,7 +204,7 @@ impl<F: Future> Future for ShieldFor<F> {
             // Outside a runtime there is no timer: the budget is checked at each poll.
             let timer = tokio::runtime::Handle::try_current()
                 .is_ok()
-                .then(|| Box::pin(tokio::time::sleep_until(at)));
+                .then(|| crate::timer::Timer::at(at));
             *this.timer = Some(timer);
             *this.at = Some(at);
             if let Some(scope) = enclosing_scope() {
@@ -220,12 +220,13 @@ impl<F: Future> Future for ShieldFor<F> {
             return Poll::Ready(Ok(out));
         }
         let expired = match this.timer.as_mut() {
-            // Let go by its runtime: fired at the budget's end, or early, as the runtime shut
-            // down (polled again, it would panic): then the budget is checked at each poll.
-            Some(Some(timer)) if timer.is_elapsed() => {
-                this.at.is_some_and(|at| Instant::now() >= at)
-            }
-            Some(Some(timer)) => timer.as_mut().poll(task).is_ready(),
+            // One its runtime's shutdown fired early leaves the budget read from the clock at
+            // each poll.
+            Some(Some(timer)) => match timer.as_mut().look(task) {
+                crate::timer::Fired::Pending => false,
+                crate::timer::Fired::Due => true,
+                crate::timer::Fired::CutShort => this.at.is_some_and(|at| Instant::now() >= at),
+            },
             Some(None) => this.at.is_some_and(|at| Instant::now() >= at),
             None => false,
         };

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::tree::{cancel_node, Entry, Inner, Node};
 use super::Cx;
@@ -18,6 +18,12 @@ use crate::sync::{MutexGuard, Ordering};
 impl Cx {
     /// A future that resolves, with the cause, once this context is cancelled (or its
     /// deadline passes).
+    ///
+    /// A deadline's passing wakes the wait through a timer of the tokio runtime it is polled
+    /// on. Outside a runtime, or on one that has shut down (a future driven on by
+    /// `Handle::block_on` after it), there is no timer: the deadline is seen when the wait is
+    /// polled, and a cancel still wakes it. (A scope's context is cancelled when its runtime
+    /// shuts down under it, so a wait on it ends then.)
     ///
     /// # Examples
     ///
@@ -394,12 +400,11 @@ pub(crate) struct Waiter {
 
 pin_project_lite::pin_project! {
     /// A wait's timer, with the runtime it was made on: a context is a plain value, waited on
-    /// from any runtime, and a timer fires only while its own runtime is driven (polled once
-    /// that runtime is gone, it panics).
+    /// from any runtime, and a timer fires only while its own runtime is driven.
     struct Timer {
         runtime: tokio::runtime::Id,
         #[pin]
-        sleep: Sleep,
+        timer: crate::timer::Timer,
     }
 }
 
@@ -408,8 +413,9 @@ impl Timer {
     /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
     /// no longer driven, is dropped). Outside any runtime, by the clock, then by the timer
     /// kept if there is one: its runtime, if still driven, wakes the wait at `at` (if that
-    /// runtime is gone, it fired the timer as it shut down; if it is not driven, nothing
-    /// wakes the wait, as nothing would with no timer at all).
+    /// runtime is gone, it fired the timer as it shut down, and the deadline is read from the
+    /// clock at each poll; if it is not driven, nothing wakes the wait, as nothing would with
+    /// no timer at all).
     fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             if Instant::now() >= at {
@@ -424,22 +430,22 @@ impl Timer {
             Some(timer) if timer.runtime == id => timer,
             _ => kept.insert(Box::pin(Timer {
                 runtime: id,
-                sleep: tokio::time::sleep_until(at),
+                timer: crate::timer::Timer::new(at),
             })),
         };
         timer.as_mut().poll(at, task)
     }
 
-    /// Whether the timer has fired for `at`. One its runtime let go is not polled again (a
-    /// poll then panics): it fired at `at`, or early, as that runtime shut down, which leaves
-    /// the wait with no timer (`probe148`: a wait polled on under `Handle::block_on` after the
+    /// Whether the timer has fired for `at` (see [`crate::timer::Timer::look`]). One that its
+    /// runtime's shutdown fired early leaves the wait with no timer: the deadline is read from
+    /// the clock at each poll (`probe148`: a wait polled on under `Handle::block_on` after the
     /// shutdown panicked in the user's `cancelled().await`).
     fn poll(self: Pin<&mut Self>, at: Instant, task: &mut Context<'_>) -> bool {
-        let sleep = self.project().sleep;
-        if sleep.is_elapsed() {
-            return Instant::now() >= at;
+        match self.project().timer.look(task) {
+            crate::timer::Fired::Pending => false,
+            crate::timer::Fired::Due => true,
+            crate::timer::Fired::CutShort => Instant::now() >= at,
         }
-        sleep.poll(task).is_ready()
     }
 }
 

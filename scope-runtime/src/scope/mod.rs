@@ -2204,11 +2204,11 @@ where
     /// handle reads too, and the scope ends at once, with no grace (every task is gone, and so
     /// are the runtime's timers). So a body that returned before that does not have its value
     /// taken for a success. A scope with no spawned child learns it from its own timers,
-    /// which the shutdown fires early: a deadline's does not cancel it (the deadline has not
-    /// passed) and a grace's ends the grace; from then on it keeps no timer. (A timer it makes
-    /// after the shutdown with nothing having told it, a grace begun by a cancel then, with no
-    /// timer or task of its own before, panics at its first poll, as any of tokio's timers
-    /// does there.)
+    /// which the shutdown fires early: its deadline's cancels it with the cause "the runtime
+    /// shut down" (the deadline would never come), and a grace's ends the grace; from then on
+    /// it keeps no timer. (A timer first made after the shutdown, or as it begins, by the scope
+    /// or by a wait or a shield in its body, panics at its first poll, as any of tokio's
+    /// timers does there: tokio offers no way to ask whether a runtime is shutting down.)
     ///
     /// # Panics
     ///

@@ -12,7 +12,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::timer::{Fired, Timer};
 
 use super::admission::position_from_both_ends;
 use super::in_place::{InPlaceSet, Running};
@@ -743,7 +745,7 @@ fn reap_after_grace(
             let _on = runtime.enter();
             let reaper = Reaper {
                 scope: Arc::clone(scope),
-                grace: Box::pin(tokio::time::sleep(grace)),
+                grace: Timer::after(grace),
                 grace_over: grace.is_zero(),
                 held: None,
                 pending,
@@ -759,13 +761,13 @@ fn reap_after_grace(
 /// of its shields), then aborts what is left.
 struct Reaper {
     scope: Arc<dyn Enclosing>,
-    grace: Pin<Box<Sleep>>,
+    grace: Pin<Box<Timer>>,
     grace_over: bool,
     /// The end of the budgets of the shields that hold the abort off.
-    held: Option<Pin<Box<Sleep>>>,
+    held: Option<Pin<Box<Timer>>>,
     /// Children cancelled alone, aborted at the end of their own graces (as the run would).
     pending: Vec<(Deferred, Target)>,
-    pending_timer: Option<Pin<Box<Sleep>>>,
+    pending_timer: Option<Pin<Box<Timer>>>,
 }
 
 impl Future for Reaper {
@@ -790,7 +792,7 @@ impl Future for Reaper {
                 this.pending_timer = None;
             }
         }
-        if !self.grace_over && self.grace.as_mut().poll(task).is_ready() {
+        if !self.grace_over && fired(self.grace.as_mut(), task) {
             self.grace_over = true;
         }
         if !self.grace_over {
@@ -848,38 +850,22 @@ fn next_due<T>(deferred: &[(Deferred, T)]) -> Option<Instant> {
 }
 
 /// Polls the timer in `slot`, made or moved to fire at `at`: whether it has fired.
-fn timer_fired_at(slot: &mut Option<Pin<Box<Sleep>>>, at: Instant, task: &mut Context<'_>) -> bool {
-    let timer = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+fn timer_fired_at(slot: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
+    let timer = slot.get_or_insert_with(|| Timer::at(at));
     if timer.deadline() != at {
         timer.as_mut().reset(at);
     }
     fired(timer.as_mut(), task)
 }
 
-/// Polls one of the run's own timers (its deadline, its grace, a child's grace, the body's
-/// last poll) outside tokio's cooperative budget: in-place children that keep the budget
-/// spent (a loop on `consume_budget`, a burst of them woken together) made the timer read
-/// as pending at every turn, and law 9's bound never came (`probe135`).
-///
-/// A timer the runtime has let go is not polled again: it fired, at its deadline, or early,
-/// as the runtime shut down (see [`cut_short`]), after which a poll of it panics (a run
-/// driven by `Handle::block_on` on a thread of its own runs on, `probe148`).
+/// Whether one of the run's own timers (its deadline, its grace, a child's grace, the body's
+/// last poll) has fired, at its deadline or cut short by the runtime's shutdown (see
+/// [`Timer::look`]). Outside tokio's cooperative budget: in-place children that keep the
+/// budget spent (a loop on `consume_budget`, a burst of them woken together) made the timer
+/// read as pending at every turn, and law 9's bound never came (`probe135`).
 #[inline]
-fn fired(timer: Pin<&mut Sleep>, task: &mut Context<'_>) -> bool {
-    if timer.is_elapsed() {
-        return true;
-    }
-    std::pin::pin!(tokio::task::coop::unconstrained(timer))
-        .poll(task)
-        .is_ready()
-}
-
-/// Whether a timer that [`fired`] did so before its deadline: only the runtime's shutdown,
-/// which fires every timer, does that. Its other timers are gone with it.
-#[cold]
-#[inline(never)]
-fn cut_short(timer: &Sleep) -> bool {
-    Instant::now() < timer.deadline()
+fn fired(timer: Pin<&mut Timer>, task: &mut Context<'_>) -> bool {
+    timer.look(task) != Fired::Pending
 }
 
 /// What a finished scope knows; its context ends (with [`Cause::Finished`]) after it is read.
@@ -1023,11 +1009,11 @@ struct Driver<'env, M: Mode> {
     /// was, and makes the timer once it is polled on one.
     deadline_unarmed: bool,
     /// Fires the scope's deadline.
-    deadline: Option<Pin<Box<Sleep>>>,
-    grace: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Pin<Box<Timer>>>,
+    grace: Option<Pin<Box<Timer>>>,
     /// Children cancelled alone, to abort when their grace runs out.
     deferred: Vec<(Deferred, Target)>,
-    deferred_timer: Option<Pin<Box<Sleep>>>,
+    deferred_timer: Option<Pin<Box<Timer>>>,
     panic: Option<Box<dyn Any + Send>>,
     /// The forced aborts begun before the run started ([`abort_epoch`]), then before its
     /// cancel: an abort from above later than this one ends the cancel's grace (see
@@ -1171,14 +1157,16 @@ impl<'env, M: Mode> Driver<'env, M> {
             self.arm_deadline(shared);
         }
         if let Some(deadline) = &mut self.deadline {
-            if fired(deadline.as_mut(), task) {
-                let early = cut_short(deadline);
-                // `is_cancelled` below fires it, if it has passed.
-                self.deadline = None;
-                if early {
-                    // Not passed: the scope runs on, with no timer from now on.
-                    shared.mark_runtime_gone();
+            match deadline.as_mut().look(task) {
+                Fired::Pending => {}
+                // `is_cancelled` below fires it.
+                Fired::Due => self.deadline = None,
+                Fired::CutShort => {
+                    // The runtime shut down, and its timers with it: nothing would end the
+                    // scope at its deadline. It ends now, as for a task the runtime dropped.
+                    self.deadline = None;
                     self.without_timers(shared);
+                    super::spawn::runtime_shut_down(shared);
                 }
             }
         }
@@ -1200,7 +1188,7 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
         self.deadline_unarmed = false;
         if let Some(at) = shared.cx.deadline() {
-            self.deadline = Some(Box::pin(tokio::time::sleep_until(at)));
+            self.deadline = Some(Timer::at(at));
         }
     }
 
@@ -1441,9 +1429,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             let grace = shared.cancel_grace();
             if !(grace.is_zero() || no_timer || self.cancel_cut_by_abort(shared)) {
                 shared.obs.grace_began(grace);
-                let mut sleep = Box::pin(tokio::time::sleep(grace));
-                let done = fired(sleep.as_mut(), task);
-                self.grace = Some(sleep);
+                let mut timer = Timer::after(grace);
+                let done = fired(timer.as_mut(), task);
+                self.grace = Some(timer);
                 if !done {
                     return Turn::Continue;
                 }
@@ -1451,8 +1439,9 @@ impl<'env, M: Mode> Driver<'env, M> {
             }
         } else if self.phase == Phase::Draining {
             if let Some(grace) = &mut self.grace {
-                let ran_out = fired(grace.as_mut(), task);
-                if ran_out && cut_short(grace) {
+                let look = grace.as_mut().look(task);
+                let ran_out = look != Fired::Pending;
+                if look == Fired::CutShort {
                     // Ends the grace: every task it waited for is gone with the runtime.
                     shared.mark_runtime_gone();
                 }

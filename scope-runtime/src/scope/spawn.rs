@@ -375,16 +375,30 @@ fn dropped_by_its_runtime<E>(
 #[inline(never)]
 pub(super) fn runtime_dropped<E>(shared: &Shared<E>, info: &TaskInfo) -> Arc<Cause> {
     let cause = Cause::explicit(format!("the runtime shut down, dropping child `{info}`"));
-    // This scope, and every scope it is nested in: their timers went with the runtime too
-    // (an enclosing scope's grace or deadline, once this one's result reaches it).
+    mark_runtime_gone_up(shared);
+    shared.cancel_own(cause.clone());
+    Arc::new(cause)
+}
+
+/// Cancels the scope for its runtime's shutdown, seen by a timer of its own that the runtime
+/// fired early (no task of the scope was there to tell): the deadline would never come.
+#[cold]
+#[inline(never)]
+pub(super) fn runtime_shut_down<E>(shared: &Shared<E>) {
+    mark_runtime_gone_up(shared);
+    shared.cancel_own(Cause::explicit("the runtime shut down"));
+}
+
+/// Marks this scope's runtime gone, and that of every scope it is nested in: their timers went
+/// with the runtime too (an enclosing scope's grace or deadline, once this one's result
+/// reaches it).
+fn mark_runtime_gone_up<E>(shared: &Shared<E>) {
     shared.mark_runtime_gone();
     let mut up = shared.tracker.enclosing().cloned();
     while let Some(scope) = up {
         scope.runtime_gone();
         up = scope.tracker().enclosing().cloned();
     }
-    shared.cancel_own(cause.clone());
-    Arc::new(cause)
 }
 
 /// Whether a cause on a child's own context came from its handle: not inherited from its

@@ -899,9 +899,18 @@ impl Tracker {
         }
     }
 
-    /// The runtime this tracker's first task (or blocking job) was handed to, if any.
+    /// The runtime this tracker's first task (or blocking job) was handed to, or else that of
+    /// a nested tracker (a scope whose tasks are all in scopes nested in it), if any.
     pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
-        self.registry.lock().runtime.clone()
+        let nested: Vec<Arc<dyn Enclosing>> = {
+            let r = self.registry.lock();
+            if let Some(runtime) = &r.runtime {
+                return Some(runtime.clone());
+            }
+            r.nested.iter().filter_map(|(_, n)| n.upgrade()).collect()
+        };
+        // (Looked at, and the scopes let go, with no lock held.)
+        nested.iter().find_map(|n| n.tracker().runtime())
     }
 
     /// Registers this tracker in its enclosing one (once) for a child that waits in its

@@ -1,0 +1,103 @@
+//! The crate's own timers (a scope's deadline and grace, a context's wait for its deadline, a
+//! shield's budget): a tokio `Sleep` polled only to register it with a task.
+//!
+//! A runtime that shuts down marks its timer driver shut down, then fires every timer
+//! registered on it, early, in batches; from the mark on, a poll of any of its timers panics
+//! ("A Tokio 1.x context was found, but it is being shutdown"), one fired or not, and tokio
+//! offers no way to ask for the mark. A future driven on after its runtime shut down (by
+//! `Handle::block_on` on a thread of its own, say) meets that panic at its next poll of a
+//! timer. So a [`Timer`] is polled once to register it with the task's waker, and again only
+//! for a task with another waker: whether it has fired is read from its state (one the
+//! runtime let go has fired) and from the clock (one whose deadline has passed has too, the
+//! driver's wake to come or not). A timer made after the shutdown still panics at its first
+//! poll, as every tokio timer does there.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Waker};
+
+use tokio::time::{Instant, Sleep};
+
+pin_project_lite::pin_project! {
+    /// A `Sleep` and the waker it was last registered with.
+    pub(crate) struct Timer {
+        #[pin]
+        sleep: Sleep,
+        waker: Option<Waker>,
+    }
+}
+
+/// What a look at a [`Timer`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fired {
+    /// Its deadline has not passed; the task is registered for it.
+    Pending,
+    /// Its deadline has passed.
+    Due,
+    /// The runtime fired it before its deadline: only its shutdown does. It will not wake the
+    /// task again, nor will any other timer of that runtime.
+    CutShort,
+}
+
+impl Timer {
+    /// A timer for `at`, on the runtime of this thread (tokio panics outside one).
+    pub(crate) fn new(at: Instant) -> Timer {
+        Timer {
+            sleep: tokio::time::sleep_until(at),
+            waker: None,
+        }
+    }
+
+    /// [`Timer::new`], boxed.
+    pub(crate) fn at(at: Instant) -> Pin<Box<Timer>> {
+        Box::pin(Timer::new(at))
+    }
+
+    /// A timer for `after` from now.
+    pub(crate) fn after(after: std::time::Duration) -> Pin<Box<Timer>> {
+        Timer::at(crate::cx::deadline_after(after))
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
+    /// Moves the timer to `at` (registered again at the next look).
+    pub(crate) fn reset(self: Pin<&mut Self>, at: Instant) {
+        let this = self.project();
+        this.sleep.reset(at);
+        *this.waker = None;
+    }
+
+    /// Whether the timer has fired, and how; registers `task` for it if not.
+    pub(crate) fn look(self: Pin<&mut Self>, task: &mut Context<'_>) -> Fired {
+        let this = self.project();
+        let deadline = this.sleep.deadline();
+        if this.sleep.is_elapsed() {
+            return if Instant::now() >= deadline {
+                Fired::Due
+            } else {
+                Fired::CutShort
+            };
+        }
+        if Instant::now() >= deadline {
+            return Fired::Due;
+        }
+        if this
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(task.waker()))
+        {
+            // Registered with this task: the timer wakes it.
+            return Fired::Pending;
+        }
+        // Outside tokio's cooperative budget: with the budget spent, the poll would return
+        // `Pending` without registering the timer.
+        let polled = std::pin::pin!(tokio::task::coop::unconstrained(this.sleep)).poll(task);
+        if polled.is_ready() {
+            return Fired::Due;
+        }
+        *this.waker = Some(task.waker().clone());
+        Fired::Pending
+    }
+}
