@@ -1019,26 +1019,35 @@ fn a_scope_whose_grace_timer_its_runtime_shutdown_fired_ends_without_panicking()
     );
 }
 
-#[test]
-fn a_run_dropped_outside_its_runtime_still_gives_its_spawned_children_the_grace() {
-    // Polled inside the runtime, dropped on a thread outside it (a struct that owns the
-    // future, dropped after `block_on` returned) while the runtime runs on: the spawned child
-    // was aborted at once, its clean-up cut (`probe148`, every run). It gets what is left of
-    // the grace, as with a drop inside the runtime.
+/// Polls a run (of a scope with a 5 s grace) inside a two-worker runtime until its spawned
+/// child has started, drops it on this thread, outside the runtime, which runs on, and says
+/// whether the child then finished its 20 ms clean-up (within 5 s). `nested`: the child is in
+/// a scope nested in the one dropped, which has no task of its own.
+fn child_cleans_up_after_a_drop_outside_the_runtime(nested: bool) -> bool {
     let rt = common::two_workers();
     let cleaned = Arc::new(AtomicBool::new(false));
     let c = Arc::clone(&cleaned);
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let child = async move {
+        started_tx.send(()).unwrap();
+        scope_runtime::cancelled().await;
+        sleep(ms(20)).await;
+        c.store(true, Ordering::SeqCst);
+        Ok::<_, AppError>(())
+    };
     let s: &'static Scope<'static, 'static, AppError> =
         Box::leak(Box::new(Scope::new(Config::new().grace(ms(5_000)))));
-    let (started_tx, started) = tokio::sync::oneshot::channel();
     let mut run = Box::pin(s.run(async move {
-        s.spawn(async move {
-            started_tx.send(()).unwrap();
-            scope_runtime::cancelled().await;
-            sleep(ms(20)).await;
-            c.store(true, Ordering::SeqCst);
-            Ok::<_, AppError>(())
-        });
+        if nested {
+            let inner = &Scope::new(Config::new().grace(ms(5_000)));
+            return inner
+                .run(async {
+                    inner.spawn(child);
+                    std::future::pending::<Result<(), AppError>>().await
+                })
+                .await;
+        }
+        s.spawn(child);
         std::future::pending::<Result<(), AppError>>().await
     }));
     rt.block_on(async {
@@ -1052,11 +1061,30 @@ fn a_run_dropped_outside_its_runtime_still_gives_its_spawned_children_the_grace(
     while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(ms(5));
     }
+    drop(rt);
+    cleaned.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_run_dropped_outside_its_runtime_still_gives_its_spawned_children_the_grace() {
+    // Dropped on a thread outside the runtime (a struct that owns the future, dropped after
+    // `block_on` returned) while the runtime runs on: the spawned child was aborted at once,
+    // its clean-up cut (`probe148`, every run). It gets what is left of the grace, as with a
+    // drop inside the runtime.
     assert!(
-        cleaned.load(Ordering::SeqCst),
+        child_cleans_up_after_a_drop_outside_the_runtime(false),
         "the spawned child was aborted at once, with no grace"
     );
-    drop(rt);
+}
+
+#[test]
+fn a_run_dropped_outside_its_runtime_gives_the_grace_to_children_of_its_nested_scopes() {
+    // The outer scope has no task of its own: its tracker knew no runtime, and its drop
+    // aborted the inner scope's child at once (`probe149`).
+    assert!(
+        child_cleans_up_after_a_drop_outside_the_runtime(true),
+        "the nested scope's child was aborted at once, with no grace"
+    );
 }
 
 #[test]
@@ -1139,47 +1167,4 @@ fn a_scope_whose_deadline_timer_its_runtime_shutdown_fired_ends_with_the_runtime
         matches!(&out, Ok(cause) if cause.contains("the runtime shut down")),
         "the scope returned {out:?}"
     );
-}
-
-#[test]
-fn a_run_dropped_outside_its_runtime_gives_the_grace_to_children_of_its_nested_scopes() {
-    // The outer scope has no task of its own: its tracker knew no runtime, and its drop
-    // aborted the inner scope's child at once (`probe149`).
-    let rt = common::two_workers();
-    let cleaned = Arc::new(AtomicBool::new(false));
-    let c = Arc::clone(&cleaned);
-    let outer: &'static Scope<'static, 'static, AppError> =
-        Box::leak(Box::new(Scope::new(Config::new().grace(ms(5_000)))));
-    let (started_tx, started) = tokio::sync::oneshot::channel();
-    let mut run = Box::pin(outer.run(async move {
-        let inner = &Scope::new(Config::new().grace(ms(5_000)));
-        inner
-            .run(async {
-                inner.spawn(async move {
-                    started_tx.send(()).unwrap();
-                    scope_runtime::cancelled().await;
-                    sleep(ms(20)).await;
-                    c.store(true, Ordering::SeqCst);
-                    Ok::<_, AppError>(())
-                });
-                std::future::pending::<Result<(), AppError>>().await
-            })
-            .await
-    }));
-    rt.block_on(async {
-        tokio::select! {
-            _ = run.as_mut() => panic!("the scope ended"),
-            _ = started => {}
-        }
-    });
-    drop(run);
-    let began = std::time::Instant::now();
-    while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(ms(5));
-    }
-    assert!(
-        cleaned.load(Ordering::SeqCst),
-        "the nested scope's child was aborted at once, with no grace"
-    );
-    drop(rt);
 }
