@@ -19,11 +19,12 @@ use std::task::{Context, Waker};
 use tokio::time::{Instant, Sleep};
 
 pin_project_lite::pin_project! {
-    /// A `Sleep` and the waker it was last registered with.
+    /// A `Sleep`, the waker it was last registered with, and its runtime.
     pub(crate) struct Timer {
         #[pin]
         sleep: Sleep,
         waker: Option<Waker>,
+        runtime: tokio::runtime::Id,
     }
 }
 
@@ -34,8 +35,10 @@ pub(crate) enum Fired {
     Pending,
     /// Its deadline has passed.
     Due,
-    /// The runtime fired it before its deadline: only its shutdown does. It will not wake the
-    /// task again, nor will any other timer of that runtime.
+    /// Its runtime fired it before its deadline, as read on that runtime: only its shutdown
+    /// does. It will not wake the task again, nor will any other timer of that runtime. (Read
+    /// on another runtime, whose clock may be behind the timer's own, a paused one's ahead of
+    /// real time, say, a timer fired early is [`Due`](Fired::Due): it fired by its clock.)
     CutShort,
 }
 
@@ -45,6 +48,7 @@ impl Timer {
         Timer {
             sleep: tokio::time::sleep_until(at),
             waker: None,
+            runtime: tokio::runtime::Handle::current().id(),
         }
     }
 
@@ -74,10 +78,14 @@ impl Timer {
         let this = self.project();
         let deadline = this.sleep.deadline();
         if this.sleep.is_elapsed() {
-            return if Instant::now() >= deadline {
-                Fired::Due
-            } else {
+            if Instant::now() >= deadline {
+                return Fired::Due;
+            }
+            let here = tokio::runtime::Handle::try_current().map(|h| h.id());
+            return if here.is_ok_and(|here| here == *this.runtime) {
                 Fired::CutShort
+            } else {
+                Fired::Due
             };
         }
         if Instant::now() >= deadline {

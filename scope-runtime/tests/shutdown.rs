@@ -1168,3 +1168,40 @@ fn a_scope_whose_deadline_timer_its_runtime_shutdown_fired_ends_with_the_runtime
         "the scope returned {out:?}"
     );
 }
+
+#[test]
+fn a_deadline_timer_fired_by_another_runtimes_clock_is_not_taken_for_a_shutdown() {
+    // The run's deadline timer is made on a paused runtime, then the run moves to one on real
+    // time; driven on, the paused one fires the timer at its deadline by its own clock, early
+    // by the other's. Read as the first runtime's shutdown, the scope ended at once with "the
+    // runtime shut down", its grace skipped, though nothing shut down (`probe151`, every
+    // run). (A run is meant to stay on one runtime: moved, its deadline is not kept.)
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let second = common::two_workers();
+    let mut run = Box::pin(async {
+        let s = &Scope::new(Config::new().timeout(ms(10_000)).grace(ms(1_000)));
+        s.run(async {
+            let cause = scope_runtime::cancelled().await;
+            Ok::<_, AppError>(cause.to_string())
+        })
+        .await
+    });
+    first.block_on(std::future::poll_fn(|task| {
+        assert!(std::future::Future::poll(run.as_mut(), task).is_pending());
+        std::task::Poll::Ready(())
+    }));
+    let moved = second.spawn(run);
+    first.block_on(async { sleep(ms(30_000)).await });
+    let out = second.block_on(async { tokio::time::timeout(ms(500), moved).await });
+    if let Ok(out) = out {
+        let text = format!("{out:?}");
+        assert!(
+            !text.contains("runtime shut down"),
+            "the scope ended for a shutdown that did not happen: {text}"
+        );
+    }
+}
