@@ -469,7 +469,8 @@ impl App {
                 self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
                 let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
-                let timer = pin!(tokio::time::sleep_until(deadline));
+                // Its end, or cut short by the runtime's shutdown: the grace is over.
+                let timer = pin!(crate::timer::Delay::until(deadline));
                 let mut ended = futures_util::future::select(work.as_mut(), timer);
                 let phase_2 = loop {
                     match or_signal(&mut ended, signals.as_mut()).await {
@@ -497,7 +498,7 @@ impl App {
                         }
                         (Some(out), deadline)
                     }
-                    Ok(Either::Right(((), _))) => {
+                    Ok(Either::Right((_, _))) => {
                         report.forced = Some(Forced::GraceRanOut { grace });
                         (None, deadline)
                     }

@@ -1,5 +1,6 @@
 //! The crate's own timers (a scope's deadline and grace, a context's wait for its deadline, a
-//! shield's budget): a tokio `Sleep` polled only to register it with a task.
+//! shield's budget, the backoffs of `Retry` and `Supervisor`, the budgets of a service's stop
+//! and of an application's shutdown): a tokio `Sleep` polled only to register it with a task.
 //!
 //! A runtime that shuts down marks its timer driver shut down, then fires every timer
 //! registered on it, early, in batches; from the mark on, a poll of any of its timers panics
@@ -10,7 +11,8 @@
 //! for a task with another waker: whether it has fired is read from its state (one the
 //! runtime let go has fired) and from the clock (one whose deadline has passed has too, the
 //! driver's wake to come or not). A timer made after the shutdown still panics at its first
-//! poll, as every tokio timer does there.
+//! poll, as every tokio timer does there. A [`Delay`] is a timer to await (a backoff, a
+//! budget): it ends once the timer has fired, and says how.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -107,5 +109,40 @@ impl Timer {
         }
         *this.waker = Some(task.waker().clone());
         Fired::Pending
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A [`Timer`] to await: ready once it has fired, with how ([`Fired::Due`] or
+    /// [`Fired::CutShort`]: its runtime shut down, and nothing of that runtime's will wake the
+    /// task for time again).
+    pub(crate) struct Delay {
+        #[pin]
+        timer: Timer,
+    }
+}
+
+impl Delay {
+    /// A delay until `at`, on the runtime of this thread (tokio panics outside one).
+    pub(crate) fn until(at: Instant) -> Delay {
+        Delay {
+            timer: Timer::new(at),
+        }
+    }
+
+    /// A delay of `after` from now.
+    pub(crate) fn after(after: std::time::Duration) -> Delay {
+        Delay::until(crate::cx::deadline_after(after))
+    }
+}
+
+impl Future for Delay {
+    type Output = Fired;
+
+    fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> std::task::Poll<Fired> {
+        match self.project().timer.look(task) {
+            Fired::Pending => std::task::Poll::Pending,
+            fired => std::task::Poll::Ready(fired),
+        }
     }
 }

@@ -1205,3 +1205,78 @@ fn a_deadline_timer_fired_by_another_runtimes_clock_is_not_taken_for_a_shutdown(
         );
     }
 }
+
+#[test]
+fn a_retry_whose_backoff_timer_its_runtime_shutdown_fired_ends_with_the_runtimes_cause() {
+    // A sibling of the scope's own timers: the backoff's sleep, registered on the runtime,
+    // fired early as it shut down; polled again, tokio panicked inside `Retry::run` on the
+    // thread that drove it. No attempt could run on a runtime shut down, and no timer of it
+    // would wake the backoff again: the retry ends with the runtime's cause.
+    let out = under_a_runtime_that_shuts_down(|goes| {
+        Box::pin(async move {
+            let mut started = Some(goes.started);
+            let retry = scope_runtime::Retry::new()
+                .attempts(3)
+                .backoff(scope_runtime::Backoff::new(ms(60_000), ms(60_000)));
+            retry
+                .run(|_| {
+                    // The first attempt fails, and the backoff's timer is registered in the
+                    // same poll, before the runtime is told to shut down.
+                    if let Some(started) = started.take() {
+                        started.send(()).unwrap();
+                    }
+                    async { Err::<(), AppError>(AppError::Boom(1)) }
+                })
+                .await
+        })
+    });
+    let cause = out
+        .as_ref()
+        .err()
+        .and_then(AppError::interrupted)
+        .and_then(Interrupted::cause)
+        .map(ToString::to_string);
+    assert!(
+        cause.is_some_and(|c| c.contains("the runtime shut down")),
+        "the retry returned {out:?}"
+    );
+}
+
+#[test]
+fn a_service_drain_whose_budget_timer_its_runtime_shutdown_fired_ends_without_panicking() {
+    // The drain's budget timer is on the runtime that drives the drain, which shuts down; the
+    // service's task runs on another, which does not. Polled again after the shutdown fired
+    // it early, the budget's timer panicked in tokio. The budget is over: the drain says the
+    // work still runs.
+    let other = common::two_workers();
+    let svc = scope_runtime::Service::new(scope_runtime::ServiceConfig::new("elsewhere"));
+    let task = other
+        .block_on(async { svc.spawn(std::future::pending::<Result<(), AppError>>()) })
+        .unwrap();
+    let out = under_a_runtime_that_shuts_down(move |goes| {
+        Box::pin(async move {
+            let out = {
+                let mut drain = std::pin::pin!(svc.drain(ms(60_000)));
+                // Registered, with the budget's timer, before the shutdown.
+                assert!(futures_poll_once(drain.as_mut()).await.is_none());
+                goes.started.send(()).unwrap();
+                drain.await
+            };
+            (out, svc)
+        })
+    });
+    assert!(
+        matches!(
+            out.0,
+            Err(scope_runtime::DrainError::Overrun {
+                still_running: 1,
+                ..
+            })
+        ),
+        "the drain returned {:?}",
+        out.0
+    );
+    drop(task);
+    drop(out.1);
+    drop(other);
+}

@@ -10,8 +10,10 @@ use futures_util::future::{select, Either};
 use tokio::time::Instant;
 
 use super::backoff::{Backoff, Rng};
+use crate::cause::Cause;
 use crate::cx::Cx;
 use crate::error::Interrupted;
+use crate::timer::{Delay, Fired};
 
 /// Which errors are worth another attempt: implemented by [`AnyError`] (all of them) and by
 /// every `Fn(&E) -> bool`.
@@ -277,7 +279,10 @@ impl<P> Retry<P> {
     /// Runs `op` (called with the attempt's number, from 1) until it succeeds, its error is
     /// not to be retried, the attempts are used up, the ambient context is cancelled, or the
     /// next backoff would end at the context's deadline or less than 2 ms before it. See
-    /// [`Retry`] for what it returns.
+    /// [`Retry`] for what it returns. A backoff cut short by its runtime's shutdown (a retry
+    /// driven on by `Handle::block_on` on a thread of its own, say) ends the retry with an
+    /// [`Interrupted::Cancelled`] whose cause says "the runtime shut down": no attempt could
+    /// run there.
     ///
     /// The future borrows the policy: to run it as a spawned child (which borrows nothing),
     /// move the policy into the child's future, `async move { retry.run(..).await }`.
@@ -377,9 +382,19 @@ impl<P> Retry<P> {
                 // runtime's other tasks run. The cancel is looked at again at the loop's top.
                 tokio::task::consume_budget().await;
             } else {
-                let sleep = pin!(tokio::time::sleep(delay));
-                if let Either::Right((cause, _)) = select(sleep, pin!(cx.cancelled())).await {
-                    return Err(E::from(Interrupted::from_cause(cause)));
+                let sleep = pin!(Delay::after(delay));
+                match select(sleep, pin!(cx.cancelled())).await {
+                    Either::Right((cause, _)) => {
+                        return Err(E::from(Interrupted::from_cause(cause)));
+                    }
+                    // The runtime shut down (its timers fired early): no attempt could run
+                    // on it, and no timer of it would wake this one again.
+                    Either::Left((Fired::CutShort, _)) => {
+                        return Err(E::from(Interrupted::from_cause(Cause::explicit(
+                            "the runtime shut down",
+                        ))));
+                    }
+                    Either::Left(_) => {}
                 }
             }
             attempt += 1;

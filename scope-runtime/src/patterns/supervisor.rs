@@ -25,6 +25,7 @@ use crate::info::TaskInfo;
 use crate::scope::outcome::message_of;
 use crate::scope::{Scope, Shared, TaskOutput};
 use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::timer::{Delay, Fired};
 
 /// When a supervised child is restarted (OTP's restart types).
 ///
@@ -826,9 +827,12 @@ where
                     tokio::task::consume_budget().await;
                     continue;
                 }
-                let sleep = pin!(tokio::time::sleep(delay));
-                if let Either::Right(_) = select(sleep, pin!(cx.cancelled())).await {
-                    return Ok(());
+                // Cut short, its runtime shut down: as a cancel from outside (each child's loop
+                // is a task, which the shutdown drops first, so this is for a loop driven on).
+                let sleep = pin!(Delay::after(delay));
+                match select(sleep, pin!(cx.cancelled())).await {
+                    Either::Left((Fired::Due, _)) => {}
+                    _ => return Ok(()),
                 }
             }
             // The failure the give-up's cancel names: kept by the scope, whatever cancel

@@ -812,7 +812,8 @@ impl Tracker {
             let Some(until) = self.held_until().map(|u| u.min(cap)) else {
                 return;
             };
-            let budget = std::pin::pin!(tokio::time::sleep_until(until));
+            // Fired, or cut short by the runtime's shutdown (which ended the shields' tasks).
+            let budget = std::pin::pin!(crate::timer::Delay::until(until));
             if let futures_util::future::Either::Right(_) =
                 futures_util::future::select(notified, budget).await
             {

@@ -1024,5 +1024,13 @@ async fn within<F: Future>(budget: Duration, fut: F) -> Option<F::Output> {
         })
         .await;
     }
-    tokio::time::timeout(budget, fut).await.ok()
+    // The budget's end, or its timer cut short by the runtime's shutdown: no timer of that
+    // runtime would wake this wait again.
+    let fut = std::pin::pin!(fut);
+    match futures_util::future::select(fut, std::pin::pin!(crate::timer::Delay::after(budget)))
+        .await
+    {
+        futures_util::future::Either::Left((out, _)) => Some(out),
+        futures_util::future::Either::Right(_) => None,
+    }
 }
