@@ -2535,33 +2535,41 @@ fn closure_params(c: &syn::ExprClosure) -> Vec<String> {
 }
 
 /// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
-/// JoinSet::new());`, typed or not), as one `let` per element, in order.
+/// JoinSet::new());`, typed or not), or of a slice pattern with an array's value (`let [set] =
+/// [JoinSet::new()];`), as one `let` per element, in order.
 fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
     let (pat, ty) = match &local.pat {
         syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
         other => (other, None),
-    };
-    let syn::Pat::Tuple(pats) = pat else {
-        return None;
     };
     let init = local.init.as_ref().filter(|i| i.diverge.is_none())?;
     let mut value = &*init.expr;
     while let Expr::Paren(p) = value {
         value = &p.expr;
     }
-    let Expr::Tuple(values) = value else {
-        return None;
+    let (pats, values, types) = match (pat, value) {
+        (syn::Pat::Tuple(pats), Expr::Tuple(values)) => {
+            let types: Option<Vec<&syn::Type>> = match ty {
+                Some(syn::Type::Tuple(t)) if t.elems.len() == pats.elems.len() => {
+                    Some(t.elems.iter().collect())
+                }
+                _ => None,
+            };
+            (&pats.elems, &values.elems, types)
+        }
+        (syn::Pat::Slice(pats), Expr::Array(values)) => {
+            let types = match ty {
+                Some(syn::Type::Array(a)) => Some(vec![&*a.elem; pats.elems.len()]),
+                _ => None,
+            };
+            (&pats.elems, &values.elems, types)
+        }
+        _ => return None,
     };
-    if pats.elems.len() != values.elems.len() {
+    if pats.len() != values.len() {
         return None;
     }
-    let types: Option<Vec<&syn::Type>> = match ty {
-        Some(syn::Type::Tuple(t)) if t.elems.len() == pats.elems.len() => {
-            Some(t.elems.iter().collect())
-        }
-        _ => None,
-    };
-    let lets = pats.elems.iter().zip(&values.elems).enumerate();
+    let lets = pats.iter().zip(values).enumerate();
     Some(
         lets.map(|(i, (pat, value))| {
             let pat = match &types {

@@ -1165,6 +1165,15 @@ impl Rewriter {
                 return;
             }
         }
+        // `let [rt] = [Handle::current()];`: the same, for an array's elements.
+        if let (syn::Pat::Slice(ps), Some(Expr::Array(ea))) = (pat, init.map(strip_parens)) {
+            if ps.elems.len() == ea.elems.len() {
+                for (p, e) in ps.elems.iter().zip(&ea.elems) {
+                    self.record_binding(p, None, Some(e));
+                }
+                return;
+            }
+        }
         let syn::Pat::Ident(pi) = pat else {
             // Bound to what the lint cannot place: no name keeps an origin it had before.
             self.forget_names(pat);
