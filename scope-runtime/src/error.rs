@@ -589,6 +589,17 @@ pub(crate) fn drop_after_panic<T>(value: T) {
     }
 }
 
+/// Runs `wake`, a wake of a waker that may be a user's, in bookkeeping that must go on to its
+/// end whatever the waker does (a child's exit given back up the trackers, a slot handed on,
+/// a waiter parked on a child's context): a panic of the waker is caught and its payload
+/// dropped, as tokio drops the panic of a task's join waker. (The wake itself is delivered
+/// or not, as the waker chose.)
+pub(crate) fn wake_caught(wake: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(wake)) {
+        drop_after_panic(panic);
+    }
+}
+
 /// Hands a user's panic (a callback's, a waker's) back to the caller, unless a panic already
 /// unwinds through the caller (a guard's `Drop` that cancels): that one is reported, and a
 /// second unwinding out of a destructor would abort the process, so this one is dropped as

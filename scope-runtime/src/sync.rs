@@ -68,8 +68,10 @@ impl AtomicWaker {
         self.inner.register_by_ref(waker);
     }
 
+    /// Wakes the registered waker, if any; a panic of that waker (a user's, who polled our
+    /// future with it) is caught and dropped: see [`wake_caught`](crate::error::wake_caught).
     pub(crate) fn wake(&self) {
-        self.inner.wake();
+        crate::error::wake_caught(|| self.inner.wake());
     }
 
     /// Takes the registered waker out without waking it.

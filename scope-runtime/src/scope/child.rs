@@ -367,7 +367,9 @@ impl<'s, T> Child<'s, T> {
             return false;
         }
         // A callback's panic reaches the caller, after the stop it must not skip (only the
-        // first cancel runs callbacks, so a panic means this call cancelled it).
+        // first cancel runs callbacks, so a panic means this call cancelled it; making the
+        // context wakes the waits parked on the child, whose wakers' panics are dropped
+        // there, so none comes from that).
         let cancel = catch_unwind(AssertUnwindSafe(|| self.cx().cancel(reason)));
         let first = cancel.as_ref().map_or(true, |first| *first);
         // The stop (the grace, then the abort) follows a cancel of this child alone: this

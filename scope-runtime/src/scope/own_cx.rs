@@ -132,10 +132,14 @@ impl Parked {
         }
     }
 
+    /// Wakes each parked waker; one that panics (a user's) is caught, and the others are
+    /// woken still (see [`wake_caught`](crate::error::wake_caught)).
     fn wake(self) {
         match self {
-            Parked::One(w, _) => w.wake(),
-            Parked::Many(v) => v.into_iter().for_each(|(w, _)| w.wake()),
+            Parked::One(w, _) => crate::error::wake_caught(|| w.wake()),
+            Parked::Many(v) => v
+                .into_iter()
+                .for_each(|(w, _)| crate::error::wake_caught(|| w.wake())),
         }
     }
 }
