@@ -766,7 +766,9 @@ impl Parse for SlotInput {
         let mut decls = Vec::new();
         let mut errors = Vec::new();
         if input.is_empty() {
-            return Err(input.error(
+            // (Not `input.error`, which begins "unexpected end of input".)
+            return Err(syn::Error::new(
+                input.span(),
                 "`slot!` declares typed slots: write `slot!(pub static REQUEST_ID: String);`",
             ));
         }

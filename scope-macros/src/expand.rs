@@ -1153,6 +1153,9 @@ fn needs_param(
     errors: &mut Vec<syn::Error>,
 ) -> Option<(syn::Ident, Vec<syn::Type>)> {
     let mut found: Option<(syn::Ident, Vec<syn::Type>)> = None;
+    // The first one's type, as rewritten: given to a second one too, whose own `Needs![..]`,
+    // left as written, would add an error of its own that contradicts this one.
+    let mut first_ty: Option<syn::Type> = None;
     for input in &mut sig.inputs {
         let syn::FnArg::Typed(pt) = input else {
             continue;
@@ -1175,6 +1178,9 @@ fn needs_param(
                 "a `#[scoped]` fn takes at most one `Needs![..]` parameter: list every required \
                  slot in it, `Needs![A, B]`",
             ));
+            if let Some(ty) = &first_ty {
+                *pt.ty = ty.clone();
+            }
             continue;
         }
         let parser = syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated;
@@ -1236,6 +1242,7 @@ fn needs_param(
         let needs_path = tm.mac.path.clone();
         let hidden = Hidden::Type(quote!(#krate::__private::Provided<#list>)).to_tokens();
         *pt.ty = syn::parse_quote_spanned!(span=> #needs_path![#hidden]);
+        first_ty = Some((*pt.ty).clone());
     }
     found
 }

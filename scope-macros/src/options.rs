@@ -361,6 +361,13 @@ pub(crate) const OPTIONS: &[Spec] = &[
             let Value::Type(ty) = v else {
                 return unreachable_value();
             };
+            if matches!(ty, syn::Type::Infer(_)) {
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    "`error = _` names no type: name the scope's error type, such as \
+                     `error = AppError`, or leave `error` out to take it from the body's `Result`",
+                ));
+            }
             put(&mut o.error, ty, span, "error")
         },
     },
@@ -687,6 +694,22 @@ fn unknown_key(key: &Ident, host: MacroKind) -> syn::Error {
 
 fn handle_value(value: &Expr) -> syn::Result<Ident> {
     match value {
+        // A path keyword binds nothing (`let self = ..` is not Rust).
+        Expr::Path(p)
+            if p.qself.is_none()
+                && p.path.get_ident().is_some_and(|i| {
+                    i == "self" || i == "Self" || i == "super" || i == "crate"
+                }) =>
+        {
+            Err(syn::Error::new_spanned(
+                value,
+                format!(
+                    "`handle = {}`: a keyword cannot name the scope's handle; give it a name, \
+                     such as `handle = s`",
+                    quote::ToTokens::to_token_stream(value)
+                ),
+            ))
+        }
         Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
             p.path.get_ident().cloned().ok_or_else(|| {
                 syn::Error::new_spanned(value, "`handle` expects a name, such as `handle = s`")
@@ -718,8 +741,11 @@ fn parse_slots(input: ParseStream<'_>) -> syn::Result<Vec<SlotBinding>> {
     let mut bindings: Vec<SlotBinding> = Vec::new();
     let mut errors: Option<syn::Error> = None;
     if input.is_empty() {
-        return Err(input
-            .error("`slots(..)` is empty: bind at least one slot, e.g. `slots(REQUEST_ID = id)`"));
+        // (Not `input.error`, which begins "unexpected end of input".)
+        return Err(syn::Error::new(
+            input.span(),
+            "`slots(..)` is empty: bind at least one slot, e.g. `slots(REQUEST_ID = id)`",
+        ));
     }
     while !input.is_empty() {
         let slot: Path = input.call(Path::parse_mod_style).map_err(|e| {

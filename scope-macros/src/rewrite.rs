@@ -2183,6 +2183,10 @@ impl VisitMut for Rewriter {
                     self.rewrite_macro(&mut m.mac);
                 }
             }
+            // Evaluated at compile time, outside the scope: a spawn there is told so by the
+            // spawn macro itself, as in a `static`'s initializer.
+            Expr::Const(_) => {}
+            Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),
             Expr::Async(a) if a.capture.is_some() => {
                 let before = self.proof_refs;
                 visit_mut::visit_expr_async_mut(self, a);

@@ -476,6 +476,10 @@ pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> sy
         return Ok(());
     }
     let help = match (host, future_output(&sig.output)) {
+        // An `async fn` cannot also be `const`.
+        _ if sig.constness.is_some() => "help: replace `const` with `async`: an `async fn` \
+                                         cannot be `const`"
+            .to_owned(),
         // `fn f() -> impl Future<Output = R> { async move { .. } }`: `async` in front would
         // make it a future of a future.
         (MacroKind::Scoped, Some(output)) => format!(
