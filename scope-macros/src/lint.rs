@@ -3015,12 +3015,13 @@ impl SetMoves<'_> {
     }
 }
 
-/// Whether `attrs` hold the opt-out, `#[scope::allow_orphan]`.
+/// Whether `attrs` hold the opt-out, `#[scope::allow_orphan]` (raw or not:
+/// `#[scope::r#allow_orphan]`).
 pub(crate) fn is_opt_out(attr: &syn::Attribute) -> bool {
     attr.path()
         .segments
         .last()
-        .is_some_and(|s| s.ident == "allow_orphan")
+        .is_some_and(|s| unraw(&s.ident) == "allow_orphan")
 }
 
 #[cfg(test)]
