@@ -202,28 +202,62 @@ fn is_any_child_handle_origin(origin: &Origin) -> bool {
 
 /// Whether `expr` starts a child of this scope and gives its handle: `spawn!(..)`,
 /// `spawn_in_place!(..)`, `try_spawn!(..)?` and its in-place form, `spawn_when_free!(..).await?`
-/// and its in-place form.
+/// and its in-place form (or any of the fallible ones with `.unwrap()` or `.expect(..)`).
 fn makes_child_handle(expr: &Expr) -> bool {
     let kind = |e: &Expr| match strip_parens(e) {
         Expr::Macro(m) => spawn_kind(&m.mac.path),
         _ => None,
     };
-    let awaited = |e: &Expr| match strip_parens(e) {
+    match strip_parens(expr) {
+        Expr::Try(t) => makes_child_result(&t.expr),
+        // `try_spawn!(..).unwrap()`, `.expect("..")`.
+        Expr::MethodCall(m) if m.method == "unwrap" || m.method == "expect" => {
+            makes_child_result(&m.receiver)
+        }
+        // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
+        other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
+    }
+}
+
+/// Whether `expr` is a `Result` whose `Ok` is a child's handle, as written: `try_spawn!(..)`,
+/// `try_spawn_in_place!(..)`, `spawn_when_free!(..).await` (its `Ok(h)` is read by
+/// `let Ok(h) = .. else`, `if let Ok(h) = ..`, a `match` arm, `?` or `.unwrap()`).
+fn makes_child_result(expr: &Expr) -> bool {
+    let kind = |e: &Expr| match strip_parens(e) {
+        Expr::Macro(m) => spawn_kind(&m.mac.path),
+        _ => None,
+    };
+    match strip_parens(expr) {
         Expr::Await(a) => matches!(
             kind(&a.base),
             Some(SpawnKind::WhenFree | SpawnKind::InPlaceWhenFree)
         ),
-        _ => false,
+        other => matches!(
+            kind(other),
+            Some(SpawnKind::TrySpawn | SpawnKind::TryInPlace)
+        ),
+    }
+}
+
+/// The name `pat` binds as the `Ok` (or `Some`) of a child's result (`Ok(h)`, `Ok(mut h)`,
+/// `Ok(h): ..`), if it is that pattern.
+fn ok_pattern(pat: &syn::Pat) -> Option<&syn::Pat> {
+    let pat = match pat {
+        syn::Pat::Type(pt) => &*pt.pat,
+        other => other,
     };
-    match strip_parens(expr) {
-        Expr::Try(t) => {
-            matches!(
-                kind(&t.expr),
-                Some(SpawnKind::TrySpawn | SpawnKind::TryInPlace)
-            ) || awaited(&t.expr)
+    match pat {
+        syn::Pat::TupleStruct(ts)
+            if ts.elems.len() == 1
+                && ts
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "Ok" || s.ident == "Some") =>
+        {
+            Some(&ts.elems[0])
         }
-        // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
-        other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
+        _ => None,
     }
 }
 
@@ -2117,6 +2151,12 @@ impl VisitMut for Rewriter {
                     .as_ref()
                     .is_some_and(|i| i.diverge.is_none() && makes_child_handle(&i.expr))
                     && !crate::valid::cfg_gated(&local.attrs);
+                // `let Ok(h) = try_spawn!(..) else { .. };`: `h` is the handle.
+                let child_in_ok = local
+                    .init
+                    .as_ref()
+                    .is_some_and(|i| makes_child_result(&i.expr))
+                    && !crate::valid::cfg_gated(&local.attrs);
                 let borrower = local
                     .init
                     .as_ref()
@@ -2126,6 +2166,9 @@ impl VisitMut for Rewriter {
                 self.record_local(local);
                 if child {
                     self.record_child_handle(&local.pat);
+                }
+                if let Some(inner) = ok_pattern(&local.pat).filter(|_| child_in_ok) {
+                    self.record_child_handle(inner);
                 }
                 if let Some(mark) = borrower {
                     self.record_scope_borrower(&local.pat, mark);
@@ -2205,12 +2248,18 @@ impl VisitMut for Rewriter {
                 }
             }
             Expr::Match(m) => {
+                // Read before the spawn in it is rewritten.
+                let child_in_ok = makes_child_result(&m.expr);
                 self.visit_expr_mut(&mut m.expr);
                 for arm in &mut m.arms {
                     // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made, in
                     // that arm only.
                     let locals = self.locals.clone();
                     self.record_binding(&arm.pat, None, Some(&m.expr));
+                    // `match try_spawn!(..) { Ok(h) => .. }`: `h` is the handle.
+                    if let Some(inner) = ok_pattern(&arm.pat).filter(|_| child_in_ok) {
+                        self.record_child_handle(inner);
+                    }
                     visit_mut::visit_arm_mut(self, arm);
                     self.locals = locals;
                 }
@@ -2247,10 +2296,16 @@ impl VisitMut for Rewriter {
                 visit_mut::visit_expr_call_mut(self, call);
             }
             Expr::Let(l) => {
+                // Read before the spawn in it is rewritten.
+                let child_in_ok = makes_child_result(&l.expr);
                 visit_mut::visit_expr_let_mut(self, l);
                 // `if let Ok(h) = Handle::try_current()`: `h` is what the call made.
                 let (pat, init) = (&*l.pat, &*l.expr);
                 self.record_binding(pat, None, Some(init));
+                // `if let Ok(h) = try_spawn!(..)`: `h` is the handle.
+                if let Some(inner) = ok_pattern(pat).filter(|_| child_in_ok) {
+                    self.record_child_handle(inner);
+                }
             }
             _ => visit_mut::visit_expr_mut(self, expr),
         }
