@@ -873,7 +873,7 @@ fn policy_value(value: &Expr) -> syn::Result<PolicyKind> {
             format!("invalid policy; {EXPECTED}"),
         ));
     };
-    match ident.to_string().as_str() {
+    match crate::lint::unraw(ident).as_str() {
         "fail_fast" => Ok(PolicyKind::FailFast),
         "supervise" => Ok(PolicyKind::Supervise),
         "first_ok" => Ok(PolicyKind::FirstOk),

@@ -3710,3 +3710,25 @@ fn a_slot_is_said_as_written_in_messages() {
     ));
     assert!(out.contains("slot `r#type` is bound twice"), "{out}");
 }
+
+#[test]
+fn a_policy_written_raw_is_that_policy() {
+    let plain = norm(&expand::scoped(
+        quote!(policy = supervise),
+        quote!(
+            async fn f() -> Result<(), Failures<E>> {
+                Ok(())
+            }
+        ),
+    ));
+    let raw = norm(&expand::scoped(
+        quote!(policy = r#supervise),
+        quote!(
+            async fn f() -> Result<(), Failures<E>> {
+                Ok(())
+            }
+        ),
+    ));
+    assert!(!raw.contains("unknown policy"), "{raw}");
+    assert_eq!(plain, raw);
+}
