@@ -397,7 +397,11 @@ impl<'s, T> Child<'s, T> {
     /// aborted (dropped at its next `.await`), an in-place child is dropped by the scope at
     /// its next poll, a queued child never starts. Its context is cancelled first (cause:
     /// "aborted"), so its own children are cancelled too. The scope and the siblings go on. A
-    /// child that has finished keeps its outcome.
+    /// child that has finished keeps its outcome. A blocking child
+    /// ([`spawn_blocking`](crate::Scope::spawn_blocking)) cannot be stopped: its closure runs
+    /// to its end, and the scope waits for it; its handle reads the abort, and an error it
+    /// returns then is taken for the abort's consequence and dropped, as any error after a
+    /// cancel is (a panic is kept).
     ///
     /// # Panics
     ///

@@ -1669,7 +1669,10 @@ where
     /// asks, through the context. Check it often. A drop cannot wait: if the scope's future
     /// is dropped, the closure runs on to its end after the drop returns (its context
     /// cancelled), and the scopes around it still wait for it. Its
-    /// outcome, panics included, is that of any child; under a limit it takes a slot. Called
+    /// outcome, panics included, is that of any child; under a limit it takes a slot. So an
+    /// error it returns after its context was cancelled (its scope's cancel, or its handle's
+    /// [`cancel`](crate::Child::cancel) or [`abort`](crate::Child::abort)) is taken for that
+    /// cancel's consequence, not a failure of the scope, and its handle reads the cancel. Called
     /// where no tokio runtime runs, the closure never runs and its handle says so
     /// ([`Interrupted::NotStarted`](crate::Interrupted::NotStarted), "no tokio runtime to run
     /// blocking work on").
