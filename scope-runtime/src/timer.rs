@@ -10,15 +10,65 @@
 //! timer. So a [`Timer`] is polled once to register it with the task's waker, and again only
 //! for a task with another waker: whether it has fired is read from its state (one the
 //! runtime let go has fired) and from the clock (one whose deadline has passed has too, the
-//! driver's wake to come or not). A timer made after the shutdown still panics at its first
-//! poll, as every tokio timer does there. A [`Delay`] is a timer to await (a backoff, a
-//! budget): it ends once the timer has fired, and says how.
+//! driver's wake to come or not). A timer of a runtime one of these timers has seen shut down
+//! is not polled at all: it is cut short at once (a stop whose grace the shutdown cut short
+//! goes on to wait for the aborts with a timer made after the shutdown). A timer made after
+//! the shutdown, on a runtime none of ours has seen go, still panics at its first poll, as
+//! every tokio timer does there. A [`Delay`] is a timer to await (a backoff, a budget): it
+//! ends once the timer has fired, and says how.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Waker};
 
+use tokio::runtime::{Handle, Id};
 use tokio::time::{Instant, Sleep};
+
+/// The runtimes one of the crate's timers has seen shut down, the latest last (ids are never
+/// handed out again; only the last [`GONE_KEPT`] are kept). A leaf lock: held to read or push
+/// ids, nothing else.
+static GONE: Mutex<Vec<Id>> = Mutex::new(Vec::new());
+
+/// Whether [`GONE`] has ever held an id: while not, a timer looks at no lock.
+static ANY_GONE: AtomicBool = AtomicBool::new(false);
+
+const GONE_KEPT: usize = 16;
+
+/// Whether `runtime` is one a timer of ours has seen shut down.
+fn is_gone(runtime: Id) -> bool {
+    // Acquire: pairs with the Release store in `mark_gone`.
+    ANY_GONE.load(Ordering::Acquire)
+        && GONE
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&runtime)
+}
+
+fn mark_gone(runtime: Id) {
+    let mut gone = GONE.lock().unwrap_or_else(PoisonError::into_inner);
+    if !gone.contains(&runtime) {
+        if gone.len() == GONE_KEPT {
+            gone.remove(0);
+        }
+        gone.push(runtime);
+    }
+    drop(gone);
+    // Release: the id pushed above is seen by whoever sees the flag.
+    ANY_GONE.store(true, Ordering::Release);
+}
+
+/// Whether `here`, the runtime of this thread, is shutting down: it no longer takes tasks (its
+/// shutdown closes its list of tasks before it shuts its timers down), so a task handed to it
+/// is dropped at once, never polled. Asked only of a timer fired before its deadline, which
+/// is rare: the one task it spawns is aborted at once if the runtime takes it.
+fn shutting_down(here: &Handle) -> bool {
+    let probe = here.spawn(std::future::pending::<()>());
+    let dropped = probe.is_finished();
+    probe.abort();
+    dropped
+}
 
 pin_project_lite::pin_project! {
     /// A `Sleep`, the waker it was last registered with, and its runtime.
@@ -26,7 +76,7 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: Sleep,
         waker: Option<Waker>,
-        runtime: tokio::runtime::Id,
+        runtime: Id,
     }
 }
 
@@ -50,7 +100,7 @@ impl Timer {
         Timer {
             sleep: tokio::time::sleep_until(at),
             waker: None,
-            runtime: tokio::runtime::Handle::current().id(),
+            runtime: Handle::current().id(),
         }
     }
 
@@ -83,11 +133,14 @@ impl Timer {
             if Instant::now() >= deadline {
                 return Fired::Due;
             }
-            let here = tokio::runtime::Handle::try_current().map(|h| h.id());
-            return if here.is_ok_and(|here| here == *this.runtime) {
-                Fired::CutShort
-            } else {
-                Fired::Due
+            // Only its runtime's shutdown fires a timer early, as read on that runtime; asked,
+            // the runtime says whether it is going (and then every timer of it is cut short).
+            return match tokio::runtime::Handle::try_current() {
+                Ok(here) if here.id() == *this.runtime && shutting_down(&here) => {
+                    mark_gone(*this.runtime);
+                    Fired::CutShort
+                }
+                _ => Fired::Due,
             };
         }
         if Instant::now() >= deadline {
@@ -100,6 +153,10 @@ impl Timer {
         {
             // Registered with this task: the timer wakes it.
             return Fired::Pending;
+        }
+        if is_gone(*this.runtime) {
+            // Its runtime shut down: a poll would panic, and no wake would come.
+            return Fired::CutShort;
         }
         // Outside tokio's cooperative budget: with the budget spent, the poll would return
         // `Pending` without registering the timer.

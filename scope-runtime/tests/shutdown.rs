@@ -1280,3 +1280,89 @@ fn a_service_drain_whose_budget_timer_its_runtime_shutdown_fired_ends_without_pa
     drop(out.1);
     drop(other);
 }
+
+#[test]
+fn a_service_stop_whose_grace_timer_its_runtime_shutdown_fired_ends_without_panicking() {
+    // The stop's grace is on the runtime that drives the stop, which shuts down; the
+    // service's task, on another runtime, ignores its cancel. The grace cut short is over, and
+    // the stop goes on to abort the task and wait for it with timers made after the shutdown,
+    // which panicked at their first poll (`probe155`). A runtime one of the crate's timers saw
+    // go makes no timer poll: the stop aborts the task and reports it.
+    let other = common::two_workers();
+    let svc = scope_runtime::Service::new(
+        scope_runtime::ServiceConfig::new("elsewhere").grace(ms(60_000)),
+    );
+    let task = other
+        .block_on(async {
+            svc.spawn(async {
+                // Ignores its cancel.
+                sleep(ms(3_600_000)).await;
+                Ok::<(), AppError>(())
+            })
+        })
+        .unwrap();
+    let out = under_a_runtime_that_shuts_down(move |goes| {
+        Box::pin(async move {
+            let report = {
+                let mut stop = std::pin::pin!(svc.stop());
+                // Registered, with the grace's timer, before the shutdown.
+                assert!(futures_poll_once(stop.as_mut()).await.is_none());
+                goes.started.send(()).unwrap();
+                stop.await
+            };
+            (report.aborted().len(), svc)
+        })
+    });
+    assert_eq!(out.0, 1, "the task was not aborted");
+    drop(task);
+    drop(out.1);
+    drop(other);
+}
+
+// (`App` is not built under loom.)
+#[cfg(not(loom))]
+#[test]
+fn an_app_whose_shutdown_grace_its_runtime_shutdown_cut_short_stops_its_services_without_panicking()
+{
+    // `App::run` on the runtime that shuts down, asked to shut down by a signal; its service's
+    // task, on another runtime, ignores its cancel. The grace's timer cut short ends the
+    // grace, and the services' drains that follow made timers after the shutdown, which
+    // panicked at their first poll (`probe155`).
+    let other = common::two_workers();
+    let svc = scope_runtime::Service::new(
+        scope_runtime::ServiceConfig::new("elsewhere").grace(ms(60_000)),
+    );
+    let task = other
+        .block_on(async {
+            svc.spawn(async {
+                sleep(ms(3_600_000)).await;
+                Ok::<(), AppError>(())
+            })
+        })
+        .unwrap();
+    let forced = under_a_runtime_that_shuts_down(move |goes| {
+        Box::pin(async move {
+            let app = scope_runtime::App::new();
+            app.adopt(&svc);
+            let signals = futures_util::stream::iter([scope_runtime::Signal::Interrupt]);
+            let (_, report) = {
+                let mut run =
+                    std::pin::pin!(app.run(ms(60_000), signals, std::future::pending::<()>()));
+                // Told to shut down, its grace's timer registered, before the runtime's
+                // shutdown.
+                assert!(futures_poll_once(run.as_mut()).await.is_none());
+                goes.started.send(()).unwrap();
+                run.await
+            };
+            (format!("{:?}", report.forced()), svc)
+        })
+    });
+    assert!(
+        forced.0.contains("GraceRanOut"),
+        "the app reported {}",
+        forced.0
+    );
+    drop(task);
+    drop(forced.1);
+    drop(other);
+}
