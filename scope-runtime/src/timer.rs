@@ -1,6 +1,7 @@
 //! The crate's own timers (a scope's deadline and grace, a context's wait for its deadline, a
 //! shield's budget, the backoffs of `Retry` and `Supervisor`, the budgets of a service's stop
-//! and of an application's shutdown): a tokio `Sleep` polled only to register it with a task.
+//! and of an application's shutdown, a process's grace in its stop): a tokio `Sleep` polled
+//! only to register it with a task.
 //!
 //! A runtime that shuts down marks its timer driver shut down, then fires every timer
 //! registered on it, early, in batches; from the mark on, a poll of any of its timers panics

@@ -2558,6 +2558,68 @@ mod process {
             "the grace ran from the first stop: {took:?}"
         );
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stop_whose_grace_timer_its_runtime_shutdown_fired_ends_without_panicking() {
+        // `Running::stop` driven by `Handle::block_on` on a thread of its own, its process
+        // ignoring SIGTERM with a 60 s grace; the runtime shuts down during the grace. The
+        // grace's timer, fired early, panicked at its next poll (`probe155`). The grace cut
+        // short is over: the process is killed, and the stop answers (with tokio's own error
+        // for a wait on a runtime shut down), not a panic.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (pid_tx, pid) = std::sync::mpsc::channel();
+        let stopper = std::thread::spawn(move || {
+            handle.block_on(async move {
+                let mut running = Process::new(sh(r#"trap "" TERM; sleep 30"#))
+                    .grace(ms(60_000))
+                    .spawn()
+                    .unwrap();
+                pid_tx.send(running.id().unwrap()).unwrap();
+                // Long after `sh` has set its trap.
+                sleep(ms(300)).await;
+                let mut stop = std::pin::pin!(running.stop());
+                // SIGTERM sent and the grace's timer registered, before the shutdown.
+                let first = std::future::poll_fn(|task| {
+                    std::task::Poll::Ready(
+                        std::future::Future::poll(stop.as_mut(), task).is_pending(),
+                    )
+                })
+                .await;
+                assert!(first, "the stop ended at once");
+                started_tx.send(()).unwrap();
+                stop.await.is_ok()
+            })
+        });
+        let pid = pid.recv_timeout(Duration::from_secs(10)).unwrap();
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        rt.shutdown_timeout(ms(50));
+        let answered = stopper.join();
+        assert!(answered.is_ok(), "the stop panicked");
+        // Killed: gone (or a zombie nobody reaps) within a few seconds.
+        let began = std::time::Instant::now();
+        let gone = loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|rest| rest.trim().starts_with('Z'))
+                });
+            match state {
+                None | Some(true) => break true,
+                Some(false) if began.elapsed() > Duration::from_secs(5) => break false,
+                Some(false) => std::thread::sleep(ms(10)),
+            }
+        };
+        assert!(gone, "the process was not killed");
+    }
 }
 
 #[cfg(feature = "tokio-util")]

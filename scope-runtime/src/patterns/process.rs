@@ -736,7 +736,19 @@ impl Running {
         // leader reaped first, as it exits on SIGTERM at that moment, would leave members the
         // grace's timer can no longer reach.
         if has_time && tokio::time::Instant::now() < until {
-            if let Ok(status) = tokio::time::timeout_at(until, self.child.wait()).await {
+            // The grace's end, or its timer cut short by the runtime's shutdown: the grace is
+            // over either way (the crate's timer, which its runtime's shutdown does not make
+            // panic).
+            let waited = match select(
+                pin!(self.child.wait()),
+                pin!(crate::timer::Delay::until(until)),
+            )
+            .await
+            {
+                Either::Left((status, _)) => Some(status),
+                Either::Right(_) => None,
+            };
+            if let Some(status) = waited {
                 let out = self.reaped(status);
                 // Killed by the drain, or by the grace's timer (at its end, from another
                 // thread) after the drain saw the leader still running.
@@ -1102,7 +1114,15 @@ mod group {
                 }
                 return false;
             }
-            tokio::time::sleep_until((now + pause).min(until)).await;
+            let slept = crate::timer::Delay::until((now + pause).min(until)).await;
+            if slept == crate::timer::Fired::CutShort {
+                // The runtime shut down: the grace is over.
+                if exited {
+                    let _ = kill_process_group(pid, Signal::KILL);
+                    return true;
+                }
+                return false;
+            }
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
@@ -1123,7 +1143,10 @@ mod group {
         let mut left = members_left(pgid);
         let mut pause = Duration::from_micros(100);
         while !left.is_empty() && Instant::now() < until {
-            tokio::time::sleep(pause).await;
+            if crate::timer::Delay::after(pause).await == crate::timer::Fired::CutShort {
+                // The runtime shut down: no more waiting.
+                return;
+            }
             pause = (pause * 2).min(Duration::from_millis(10));
             left.retain(|&member| still_running(member, pgid));
         }
