@@ -210,3 +210,42 @@ async fn futures_poll_once<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {
     })
     .await
 }
+
+#[test]
+fn a_service_drain_with_a_panicking_waker_leaves_the_other_drains_their_wake() {
+    // Two drains of one service wait for its last task; the first was polled by the user
+    // with a waker that panics. tokio's `Notify` woke the waiters in a batch, and the panic
+    // left the rest of the batch unwoken: the second drain slept to the end of its 5 s budget
+    // (`probe155`).
+    on_both_runtimes(|| async {
+        let svc = Arc::new(scope_runtime::Service::new(
+            scope_runtime::ServiceConfig::new("two drains"),
+        ));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let _task = svc
+            .spawn(async move {
+                let _ = released.await;
+                Ok::<(), Interrupted>(())
+            })
+            .unwrap();
+        let first = Arc::clone(&svc);
+        let mut first = Box::pin(with_panicky_waker(async move {
+            first.drain(Duration::from_secs(5)).await
+        }));
+        assert!(futures_poll_once(first.as_mut()).await.is_none());
+        let second = Arc::clone(&svc);
+        let second = tokio::spawn(async move {
+            let began = tokio::time::Instant::now();
+            second.drain(Duration::from_secs(5)).await.unwrap();
+            began.elapsed()
+        });
+        tokio::time::sleep(ms(50)).await;
+        release.send(()).unwrap();
+        let took = second.await.unwrap();
+        assert!(
+            took < Duration::from_secs(2),
+            "the second drain took {took:?}"
+        );
+        drop(first);
+    });
+}

@@ -790,13 +790,18 @@ impl Tracker {
 
     /// Waits until no unit is held (for owners with several waiters; see `with_waiters`).
     pub(crate) async fn idle(&self) {
-        self.wait_until(|t| t.units() == 0).await;
+        RelayedWakes::new(self.wait_until(|t| t.units() == 0)).await;
     }
 
     /// Waits until no budgeted shield holds this tracker's forced abort off (for owners with
     /// several waiters): until those under way now end, or their budgets do. The bound is
     /// taken now: shields started while it waits do not extend it.
     pub(crate) async fn unheld(&self) {
+        RelayedWakes::new(self.unheld_here()).await;
+    }
+
+    /// [`unheld`](Self::unheld), polled with the task's own waker.
+    async fn unheld_here(&self) {
         let Some(cap) = self.held_until() else {
             return;
         };
@@ -1101,6 +1106,56 @@ impl fmt::Debug for Tracker {
             .field("sealed", &(s & SEALED != 0))
             .field("nested", &self.enclosing.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a wait on the waiters' `Notify` with a waker of its own, which passes each wake on
+    /// to the task's through an [`AtomicWaker`] (whose wake catches a panic of the task's
+    /// waker). tokio's `Notify` wakes its waiters in batches, and a waker that panics there
+    /// leaves the rest of its batch unwoken: other waits of the same tracker (a second
+    /// service's drain) slept to their budgets' ends (`probe155`).
+    struct RelayedWakes<F> {
+        #[pin]
+        wait: F,
+        relay: Arc<Relay>,
+    }
+}
+
+/// The task a [`RelayedWakes`] wait was last polled by.
+struct Relay(AtomicWaker);
+
+impl std::task::Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.0.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake();
+    }
+}
+
+impl<F> RelayedWakes<F> {
+    fn new(wait: F) -> Self {
+        RelayedWakes {
+            wait,
+            relay: Arc::new(Relay(AtomicWaker::default())),
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for RelayedWakes<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        // Registered before the wait is polled: a wake from then on reaches this task.
+        this.relay.0.register(task.waker());
+        let relay = Waker::from(Arc::clone(this.relay));
+        this.wait.poll(&mut std::task::Context::from_waker(&relay))
     }
 }
 
