@@ -12,10 +12,11 @@
 //! for a task with another waker: whether it has fired is read from its state (one the
 //! runtime let go has fired) and from the clock (one whose deadline has passed has too, the
 //! driver's wake to come or not). A timer of a runtime one of these timers has seen shut down
-//! is not polled at all: it is cut short at once (a stop whose grace the shutdown cut short
-//! goes on to wait for the aborts with a timer made after the shutdown). A timer made after
-//! the shutdown, on a runtime none of ours has seen go, still panics at its first poll, as
-//! every tokio timer does there. A [`Delay`] is a timer to await (a backoff, a budget): it
+//! (one of the last [`GONE_KEPT`] so seen) is not polled at all: it is cut short at once (a
+//! stop whose grace the shutdown cut short goes on to wait for the aborts with a timer made
+//! after the shutdown). A timer made after the shutdown, on a runtime none of ours has seen
+//! go (or one seen before the last [`GONE_KEPT`]), still panics at its first poll, as every
+//! tokio timer does there. A [`Delay`] is a timer to await (a backoff, a budget): it
 //! ends once the timer has fired, and says how.
 
 use std::future::Future;
