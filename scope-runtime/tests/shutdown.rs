@@ -1366,3 +1366,34 @@ fn an_app_whose_shutdown_grace_its_runtime_shutdown_cut_short_stops_its_services
     drop(forced.1);
     drop(other);
 }
+
+#[test]
+fn a_deadline_timer_fired_by_a_clock_ahead_of_this_runtimes_is_timed_again_here() {
+    // The run's deadline timer is made on a real-time runtime, which fires it; the run then
+    // moves to a paused runtime whose clock is behind. Read there, the timer is due, but the
+    // deadline has not passed by this clock: the run let the timer go and nothing woke it
+    // again, past the deadline by either clock (`probe156`). A timer on this runtime times it.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    std::thread::sleep(ms(20));
+    let real = common::two_workers();
+    let mut run = Box::pin(async {
+        let s = &Scope::new(Config::new().timeout(ms(5)).grace(ms(10)));
+        s.run(std::future::pending::<Result<(), AppError>>()).await
+    });
+    real.block_on(std::future::poll_fn(|task| {
+        assert!(std::future::Future::poll(run.as_mut(), task).is_pending());
+        std::task::Poll::Ready(())
+    }));
+    // The real-time runtime's timer fires.
+    std::thread::sleep(ms(50));
+    let out = paused.block_on(async { tokio::time::timeout(ms(60_000), run).await });
+    let out = out.expect("the scope missed its deadline");
+    assert!(
+        matches!(&out, Err(e) if e.interrupted().is_some_and(|i| matches!(i, Interrupted::DeadlineExceeded(_)))),
+        "the scope returned {out:?}"
+    );
+}

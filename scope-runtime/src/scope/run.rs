@@ -1160,7 +1160,18 @@ impl<'env, M: Mode> Driver<'env, M> {
             match deadline.as_mut().look(task) {
                 Fired::Pending => {}
                 // `is_cancelled` below fires it.
-                Fired::Due => self.deadline = None,
+                Fired::Due => {
+                    self.deadline = None;
+                    if !shared.is_cancelled_own() {
+                        // Due by the clock of the runtime it was made on, not yet by this
+                        // one's (a run moved to a runtime whose clock is behind, a paused
+                        // one): a timer here times it, or nothing would wake the run.
+                        self.arm_deadline(shared);
+                        if let Some(deadline) = &mut self.deadline {
+                            let _ = deadline.as_mut().look(task);
+                        }
+                    }
+                }
                 Fired::CutShort => {
                     // The runtime shut down, and its timers with it: nothing would end the
                     // scope at its deadline. It ends now, as for a task the runtime dropped.
