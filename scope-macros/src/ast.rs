@@ -847,3 +847,21 @@ impl SlotDecl {
         })
     }
 }
+
+/// The pattern inside `Ok(..)` or `Some(..)` (by the last segment of the path: `Result::Ok(h)`
+/// too), if `pat` is one of those with one element.
+pub(crate) fn ok_or_some(pat: &syn::Pat) -> Option<&syn::Pat> {
+    match pat {
+        syn::Pat::TupleStruct(ts)
+            if ts.elems.len() == 1
+                && ts
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "Ok" || s.ident == "Some") =>
+        {
+            Some(&ts.elems[0])
+        }
+        _ => None,
+    }
+}

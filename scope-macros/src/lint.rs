@@ -1606,6 +1606,11 @@ fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> Has
         elements: Option<Vec<Held>>,
         out: &mut HashMap<String, Held>,
     ) {
+        // `Some(h)`, `Ok(h)`: the name holds what the value holds.
+        if let Some(inner) = crate::ast::ok_or_some(pat) {
+            walk(inner, held, None, out);
+            return;
+        }
         match pat {
             syn::Pat::Ident(pi) => {
                 let held = if pi.by_ref.is_some() {
@@ -1634,16 +1639,6 @@ fn pattern_binds(pat: &syn::Pat, held: Held, elements: Option<Vec<Held>>) -> Has
                         entry.yields.extend(h.yields);
                     }
                 }
-            }
-            syn::Pat::TupleStruct(ts)
-                if ts.elems.len() == 1
-                    && ts
-                        .path
-                        .segments
-                        .last()
-                        .is_some_and(|s| s.ident == "Some" || s.ident == "Ok") =>
-            {
-                walk(&ts.elems[0], held, None, out);
             }
             syn::Pat::Tuple(t) => match elements {
                 Some(elements)

@@ -242,22 +242,9 @@ fn makes_child_result(expr: &Expr) -> bool {
 /// The name `pat` binds as the `Ok` (or `Some`) of a child's result (`Ok(h)`, `Ok(mut h)`,
 /// `Ok(h): ..`), if it is that pattern.
 fn ok_pattern(pat: &syn::Pat) -> Option<&syn::Pat> {
-    let pat = match pat {
-        syn::Pat::Type(pt) => &*pt.pat,
-        other => other,
-    };
     match pat {
-        syn::Pat::TupleStruct(ts)
-            if ts.elems.len() == 1
-                && ts
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "Ok" || s.ident == "Some") =>
-        {
-            Some(&ts.elems[0])
-        }
-        _ => None,
+        syn::Pat::Type(pt) => crate::ast::ok_or_some(&pt.pat),
+        other => crate::ast::ok_or_some(other),
     }
 }
 

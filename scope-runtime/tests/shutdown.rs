@@ -1242,17 +1242,37 @@ fn a_retry_whose_backoff_timer_its_runtime_shutdown_fired_ends_with_the_runtimes
     );
 }
 
+/// A service (with `grace`) whose one task runs on a two-worker runtime of its own, returned
+/// with it, and ignores its cancel for an hour.
+fn a_service_whose_task_runs_elsewhere(
+    grace: Duration,
+) -> (
+    tokio::runtime::Runtime,
+    scope_runtime::Service,
+    scope_runtime::ServiceHandle<Result<(), AppError>>,
+) {
+    let other = common::two_workers();
+    let svc =
+        scope_runtime::Service::new(scope_runtime::ServiceConfig::new("elsewhere").grace(grace));
+    let task = other
+        .block_on(async {
+            svc.spawn(async {
+                // Ignores its cancel.
+                sleep(ms(3_600_000)).await;
+                Ok::<(), AppError>(())
+            })
+        })
+        .unwrap();
+    (other, svc, task)
+}
+
 #[test]
 fn a_service_drain_whose_budget_timer_its_runtime_shutdown_fired_ends_without_panicking() {
     // The drain's budget timer is on the runtime that drives the drain, which shuts down; the
     // service's task runs on another, which does not. Polled again after the shutdown fired
     // it early, the budget's timer panicked in tokio. The budget is over: the drain says the
     // work still runs.
-    let other = common::two_workers();
-    let svc = scope_runtime::Service::new(scope_runtime::ServiceConfig::new("elsewhere"));
-    let task = other
-        .block_on(async { svc.spawn(std::future::pending::<Result<(), AppError>>()) })
-        .unwrap();
+    let (other, svc, task) = a_service_whose_task_runs_elsewhere(Duration::ZERO);
     let out = under_a_runtime_that_shuts_down(move |goes| {
         Box::pin(async move {
             let out = {
@@ -1288,19 +1308,7 @@ fn a_service_stop_whose_grace_timer_its_runtime_shutdown_fired_ends_without_pani
     // the stop goes on to abort the task and wait for it with timers made after the shutdown,
     // which panicked at their first poll (`probe155`). A runtime one of the crate's timers saw
     // go makes no timer poll: the stop aborts the task and reports it.
-    let other = common::two_workers();
-    let svc = scope_runtime::Service::new(
-        scope_runtime::ServiceConfig::new("elsewhere").grace(ms(60_000)),
-    );
-    let task = other
-        .block_on(async {
-            svc.spawn(async {
-                // Ignores its cancel.
-                sleep(ms(3_600_000)).await;
-                Ok::<(), AppError>(())
-            })
-        })
-        .unwrap();
+    let (other, svc, task) = a_service_whose_task_runs_elsewhere(ms(60_000));
     let out = under_a_runtime_that_shuts_down(move |goes| {
         Box::pin(async move {
             let report = {
@@ -1328,18 +1336,7 @@ fn an_app_whose_shutdown_grace_its_runtime_shutdown_cut_short_stops_its_services
     // task, on another runtime, ignores its cancel. The grace's timer cut short ends the
     // grace, and the services' drains that follow made timers after the shutdown, which
     // panicked at their first poll (`probe155`).
-    let other = common::two_workers();
-    let svc = scope_runtime::Service::new(
-        scope_runtime::ServiceConfig::new("elsewhere").grace(ms(60_000)),
-    );
-    let task = other
-        .block_on(async {
-            svc.spawn(async {
-                sleep(ms(3_600_000)).await;
-                Ok::<(), AppError>(())
-            })
-        })
-        .unwrap();
+    let (other, svc, task) = a_service_whose_task_runs_elsewhere(ms(60_000));
     let forced = under_a_runtime_that_shuts_down(move |goes| {
         Box::pin(async move {
             let app = scope_runtime::App::new();
