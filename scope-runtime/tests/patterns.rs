@@ -2567,11 +2567,7 @@ mod process {
         // grace's timer, fired early, panicked at its next poll (`probe155`). The grace cut
         // short is over: the process is killed, and the stop answers (with tokio's own error
         // for a wait on a runtime shut down), not a panic.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::two_workers();
         let handle = rt.handle().clone();
         let (started_tx, started) = std::sync::mpsc::channel();
         let (pid_tx, pid) = std::sync::mpsc::channel();
