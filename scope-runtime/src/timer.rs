@@ -120,6 +120,22 @@ impl Timer {
         self.sleep.deadline()
     }
 
+    /// The runtime it was made on.
+    pub(crate) fn runtime(&self) -> Id {
+        self.runtime
+    }
+
+    /// Whether its deadline has passed: [`look`](Timer::look), and for a timer its runtime's
+    /// shutdown cut short, by the clock (read at each call: nothing will wake the task for it).
+    pub(crate) fn passed(self: Pin<&mut Self>, task: &mut Context<'_>) -> bool {
+        let deadline = self.deadline();
+        match self.look(task) {
+            Fired::Pending => false,
+            Fired::Due => true,
+            Fired::CutShort => Instant::now() >= deadline,
+        }
+    }
+
     /// Moves the timer to `at` (registered again at the next look).
     pub(crate) fn reset(self: Pin<&mut Self>, at: Instant) {
         let this = self.project();
@@ -137,7 +153,7 @@ impl Timer {
             }
             // Only its runtime's shutdown fires a timer early, as read on that runtime; asked,
             // the runtime says whether it is going (and then every timer of it is cut short).
-            return match tokio::runtime::Handle::try_current() {
+            return match Handle::try_current() {
                 Ok(here) if here.id() == *this.runtime && shutting_down(&here) => {
                     mark_gone(*this.runtime);
                     Fired::CutShort

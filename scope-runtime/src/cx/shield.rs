@@ -222,11 +222,7 @@ impl<F: Future> Future for ShieldFor<F> {
         let expired = match this.timer.as_mut() {
             // One its runtime's shutdown fired early leaves the budget read from the clock at
             // each poll.
-            Some(Some(timer)) => match timer.as_mut().look(task) {
-                crate::timer::Fired::Pending => false,
-                crate::timer::Fired::Due => true,
-                crate::timer::Fired::CutShort => this.at.is_some_and(|at| Instant::now() >= at),
-            },
+            Some(Some(timer)) => timer.as_mut().passed(task),
             Some(None) => this.at.is_some_and(|at| Instant::now() >= at),
             None => false,
         };

@@ -395,58 +395,36 @@ pub(crate) struct Waiter {
     /// The waker's key in the node's table, plus one (so that `None` costs no room: this sits
     /// in every waiting child's future).
     key: Option<std::num::NonZeroUsize>,
-    sleep: Option<Pin<Box<Timer>>>,
+    sleep: Option<Pin<Box<crate::timer::Timer>>>,
 }
 
-pin_project_lite::pin_project! {
-    /// A wait's timer, with the runtime it was made on: a context is a plain value, waited on
-    /// from any runtime, and a timer fires only while its own runtime is driven.
-    struct Timer {
-        runtime: tokio::runtime::Id,
-        #[pin]
-        timer: crate::timer::Timer,
-    }
-}
-
-impl Timer {
-    /// Whether `at` has passed, by a timer on the runtime of this poll: the one kept if it
-    /// is that runtime's, else a new one (the one kept, from another runtime since dropped or
-    /// no longer driven, is dropped). Outside any runtime, by the clock, then by the timer
-    /// kept if there is one: its runtime, if still driven, wakes the wait at `at` (if that
-    /// runtime is gone, it fired the timer as it shut down, and the deadline is read from the
-    /// clock at each poll; if it is not driven, nothing wakes the wait, as nothing would with
-    /// no timer at all).
-    fn fired(kept: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            if Instant::now() >= at {
-                return true;
-            }
-            return kept
-                .as_mut()
-                .is_some_and(|timer| timer.as_mut().poll(at, task));
-        };
-        let id = runtime.id();
-        let timer = match kept {
-            Some(timer) if timer.runtime == id => timer,
-            _ => kept.insert(Box::pin(Timer {
-                runtime: id,
-                timer: crate::timer::Timer::new(at),
-            })),
-        };
-        timer.as_mut().poll(at, task)
-    }
-
-    /// Whether the timer has fired for `at` (see [`crate::timer::Timer::look`]). One that its
-    /// runtime's shutdown fired early leaves the wait with no timer: the deadline is read from
-    /// the clock at each poll (`probe148`: a wait polled on under `Handle::block_on` after the
-    /// shutdown panicked in the user's `cancelled().await`).
-    fn poll(self: Pin<&mut Self>, at: Instant, task: &mut Context<'_>) -> bool {
-        match self.project().timer.look(task) {
-            crate::timer::Fired::Pending => false,
-            crate::timer::Fired::Due => true,
-            crate::timer::Fired::CutShort => Instant::now() >= at,
+/// Whether `at` has passed, by a timer on the runtime of this poll: the one kept if it is that
+/// runtime's (a context is a plain value, waited on from any runtime, and a timer fires only
+/// while its own runtime is driven), else a new one (the one kept, from another runtime since
+/// dropped or no longer driven, is dropped). Outside any runtime, by the clock, then by the
+/// timer kept if there is one: its runtime, if still driven, wakes the wait at `at` (if that
+/// runtime is gone, it fired the timer as it shut down, and the deadline is read from the
+/// clock at each poll, `probe148`; if it is not driven, nothing wakes the wait, as nothing
+/// would with no timer at all).
+fn timer_fired(
+    kept: &mut Option<Pin<Box<crate::timer::Timer>>>,
+    at: Instant,
+    task: &mut Context<'_>,
+) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if Instant::now() >= at {
+            return true;
         }
-    }
+        return kept
+            .as_mut()
+            .is_some_and(|timer| timer.as_mut().passed(task));
+    };
+    let id = runtime.id();
+    let timer = match kept {
+        Some(timer) if timer.runtime() == id => timer,
+        _ => kept.insert(crate::timer::Timer::at(at)),
+    };
+    timer.as_mut().passed(task)
 }
 
 impl Waiter {
@@ -528,7 +506,7 @@ impl Waiter {
         drop(replaced);
         drop(fresh);
         if let Some(d) = &cx.node.deadline {
-            if Timer::fired(&mut self.sleep, d.at, task) {
+            if timer_fired(&mut self.sleep, d.at, task) {
                 match scope {
                     Some(scope) => drop(scope.is_cancelled_for_child(cx)),
                     None => cx.fire_deadline(d),

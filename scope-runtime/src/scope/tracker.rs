@@ -567,7 +567,7 @@ impl Tracker {
         }
         self.wake_owner();
         if let Some(idle) = &self.idle {
-            crate::error::wake_caught(|| idle.notify_waiters());
+            idle.notify_waiters();
         }
         true
     }
@@ -619,7 +619,7 @@ impl Tracker {
         self.holds.fetch_sub(1, Ordering::AcqRel);
         self.wake_owner();
         if let Some(idle) = &self.idle {
-            crate::error::wake_caught(|| idle.notify_waiters());
+            idle.notify_waiters();
         }
     }
 
