@@ -117,12 +117,13 @@ fn build(
         let errors = errors_to_tokens(errors);
         return Err(quote!(#test_attr #f #errors));
     }
-    if let Err(e) = valid::no_params(&f.sig, host) {
+    if let Err(e) = valid::no_params(&f.sig, host).and_then(|()| valid::not_unsafe(&f.sig, host)) {
         errors.push(e);
-        // The fn without them, and without its body: the error above is the only one (rustc's
-        // "`main` function has wrong type" or "functions used as tests can not have any
-        // arguments" would follow it).
+        // The fn without them (or `unsafe`), and without its body: the error above is the only
+        // one (rustc's "`main` function has wrong type" or "functions used as tests can not
+        // have any arguments" would follow it).
         f.sig.inputs.clear();
+        f.sig.unsafety = None;
         f.sig.asyncness = None;
         *f.block = crate::expand::block_of(quote!({
             ::core::unreachable!("`{}` refused this fn", #name_of_host)

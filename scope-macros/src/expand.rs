@@ -1161,6 +1161,17 @@ fn needs_param(
             continue;
         };
         let syn::Type::Macro(tm) = &*pt.ty.clone() else {
+            // `Option<Needs![..]>`, `&Needs![..]`: the inner `Needs!`, left as written, would
+            // say only that it is a parameter's type, which this is.
+            if let Some(nested) = unnest_needs(&mut pt.ty) {
+                errors.push(syn::Error::new_spanned(
+                    nested,
+                    "`Needs![..]` is the whole type of its parameter and cannot be nested in \
+                     another type: write `cx: Needs![REQUEST_ID]`\n\
+                     help: to read a slot that may be unbound, leave it out of `Needs![..]` \
+                     and read it in the body with `REQUEST_ID.get()`, which gives an `Option`",
+                ));
+            }
             continue;
         };
         if tm
@@ -1245,6 +1256,39 @@ fn needs_param(
         first_ty = Some((*pt.ty).clone());
     }
     found
+}
+
+/// A `Needs![..]` written inside a parameter's type (`Option<Needs![A]>`), not as the type:
+/// replaced by `()` (told once, by the caller), and returned as written.
+fn unnest_needs(ty: &mut syn::Type) -> Option<TokenStream> {
+    struct Unnest(Option<TokenStream>);
+    impl syn::visit_mut::VisitMut for Unnest {
+        fn visit_type_mut(&mut self, ty: &mut syn::Type) {
+            if let syn::Type::Macro(tm) = ty {
+                if tm
+                    .mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "Needs")
+                {
+                    let span = tm.span();
+                    self.0
+                        .get_or_insert_with(|| quote::ToTokens::to_token_stream(&*tm));
+                    // Through the user's own path to `Needs!`, so their import of it stays
+                    // used.
+                    let needs_path = tm.mac.path.clone();
+                    let hidden = Hidden::Type(quote!(())).to_tokens();
+                    *ty = syn::parse_quote_spanned!(span=> #needs_path![#hidden]);
+                    return;
+                }
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut unnest = Unnest(None);
+    syn::visit_mut::VisitMut::visit_type_mut(&mut unnest, ty);
+    unnest.0
 }
 
 /// `provided!()`: bound by the rewrite to the body's proof, or outside any scope.

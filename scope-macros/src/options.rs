@@ -993,6 +993,9 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
             ));
         }
     }
+    if let Some(e) = unit_after_a_dot(&value, key) {
+        return Err(e);
+    }
     if literal_of(&value).is_none() {
         if let Some(span) = unit_literal_inside(&value) {
             return Err(syn::Error::new(
@@ -1066,6 +1069,27 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
         )),
         None => Ok(DurationValue::Expr(value)),
     }
+}
+
+/// `5.s`: a number, then a field named like a unit.
+fn unit_after_a_dot(value: &Expr, key: &str) -> Option<syn::Error> {
+    let Expr::Field(f) = value else {
+        return None;
+    };
+    let (Some(Lit::Int(_) | Lit::Float(_)), syn::Member::Named(unit)) =
+        (literal_of(&f.base), &f.member)
+    else {
+        return None;
+    };
+    unit_nanos(&unit.to_string())?;
+    let number = quote::ToTokens::to_token_stream(&f.base).to_string();
+    Some(syn::Error::new_spanned(
+        value,
+        format!(
+            "write the number and its unit together, with no dot between them: \
+             `{key} = {number}{unit}`"
+        ),
+    ))
 }
 
 fn deadline_value(value: Expr) -> syn::Result<Expr> {

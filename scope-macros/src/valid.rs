@@ -687,6 +687,28 @@ pub(crate) fn no_params(sig: &syn::Signature, host: MacroKind) -> syn::Result<()
     ))
 }
 
+/// `main` and a test are called as safe fns: rustc would say "`main` function has wrong type"
+/// (or "unsafe functions cannot be used for tests") at the attribute.
+pub(crate) fn not_unsafe(sig: &syn::Signature, host: MacroKind) -> syn::Result<()> {
+    let Some(unsafety) = &sig.unsafety else {
+        return Ok(());
+    };
+    let called = if host == MacroKind::Main {
+        "`main`"
+    } else {
+        "a test"
+    };
+    Err(syn::Error::new_spanned(
+        unsafety,
+        format!(
+            "a `{}` fn cannot be `unsafe`: {called} is called as a safe fn\n\
+             help: remove `unsafe`, and wrap the calls that need it in `unsafe {{ .. }}` \
+             blocks in the body",
+            host.macro_name()
+        ),
+    ))
+}
+
 /// The first local (of `locals`) that a non-`move` `async` block handed to `spawn!` uses: it
 /// borrows it, and a spawned child must own what it uses.
 pub(crate) fn borrowed_local(
