@@ -410,7 +410,9 @@ fn expr_is_result(expr: &syn::Expr) -> bool {
         // in a plain fn; left to infer, `Err(e)?` has none (a plain async fn accepts it).
         syn::Expr::Try(_) => true,
         syn::Expr::Paren(p) => expr_is_result(&p.expr),
-        syn::Expr::Block(b) if b.label.is_none() => ends_in_result(&b.block),
+        // A labeled block that ends in a `Result` is one, whatever its `break`s give (they
+        // must give the same type, which said here is checked at each of them).
+        syn::Expr::Block(b) => ends_in_result(&b.block),
         syn::Expr::If(i) => i.else_branch.as_ref().is_some_and(|(_, other)| {
             // Both a `Result` or never ending, and one a `Result`.
             let (then, other_is) = (ends_in_result(&i.then_branch), expr_is_result(other));

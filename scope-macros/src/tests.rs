@@ -2490,6 +2490,15 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
         }),
         quote!({ std::result::Result::Ok(1) }),
         quote!({ (Ok(1)) }),
+        // A labeled block that ends in one (its `break`s then have the type said for them).
+        quote!({
+            'a: {
+                if a {
+                    break 'a Err(e);
+                }
+                Ok(1)
+            }
+        }),
         quote!({
             if a {
                 Ok(1)
@@ -2568,11 +2577,6 @@ fn a_body_ending_in_ok_or_err_gets_the_fns_type() {
             }
         }),
         quote!({ Ok::<_, E>(1, 2) }),
-        quote!({
-            'a: {
-                Ok(1)
-            }
-        }),
     ] {
         assert!(!typed(body.clone()), "{body}");
     }

@@ -33,6 +33,19 @@ async fn all(n: i64) -> Result<u32, Failures<Interrupted>> {
     Ok(n)
 }
 
+// A labeled block that ends the body: its `break` with a value of the wrong type is told at
+// that value (it was told at the attribute, after rustc took the first `break`'s type for
+// the block's and said the tail was wrong).
+#[scoped]
+async fn early(flag: bool) -> Result<u32, Interrupted> {
+    'done: {
+        if flag {
+            break 'done Ok("early");
+        }
+        Ok(1)
+    }
+}
+
 fn main() {
-    let _ = (count(vec![]), pick(true, 3), all(1));
+    let _ = (count(vec![]), pick(true, 3), all(1), early(true));
 }
