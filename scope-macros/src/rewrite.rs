@@ -1133,6 +1133,25 @@ impl Rewriter {
             Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {
                 self.held_origin(&m.receiver, which)
             }
+            // Kept whole in a wrapper: `Some(s)`, `Box::new(s)`, `Arc::clone(&s)`.
+            Expr::Call(_) => {
+                let inner = lint::unwrapped(expr);
+                if std::ptr::eq(inner, expr) {
+                    return None;
+                }
+                self.held_origin(inner, which)
+            }
+            // `{ s }`, `'a: { s }`, `'a: { break 'a s }` (not what other `break`s give).
+            Expr::Block(b) => match lint::trailing_expr(&b.block)? {
+                Expr::Break(br)
+                    if br.label.is_some()
+                        && br.label.as_ref().map(|l| &l.ident)
+                            == b.label.as_ref().map(|l| &l.name.ident) =>
+                {
+                    self.held_origin(br.expr.as_deref()?, which)
+                }
+                tail => self.held_origin(tail, which),
+            },
             Expr::If(i) => {
                 let then = lint::trailing_expr(&i.then_branch)?;
                 let other = match i.else_branch.as_ref().map(|(_, e)| &**e)? {
@@ -1204,10 +1223,11 @@ impl Rewriter {
         // A scope's handle under another name (`let outer = s;`, `let again = &outer;`), or a
         // closure that borrows the scope (`let again = stop;`; not what calling or awaiting
         // it gives, `let cx = get.await;`).
-        if let Some(held) = init.filter(|_| pi.subpat.is_none()).and_then(|init| {
-            // (A closure kept whole in a wrapper is still it: `Box::new(stop)`, `Some(stop)`.)
+        // (`outer @ _ = s` too: the name holds the whole value, whatever its subpattern.)
+        if let Some(held) = init.and_then(|init| {
+            // (Kept whole in a wrapper, a handle or closure is still it: `Some(s)`, `Box::new(stop)`.)
             self.handle_held(init)
-                .or_else(|| self.held_origin(lint::unwrapped(init), is_scope_borrower_origin))
+                .or_else(|| self.held_origin(init, is_scope_borrower_origin))
         }) {
             self.locals.insert(name, held);
             return;
@@ -1215,17 +1235,7 @@ impl Rewriter {
         // A child's handle under another name (`let b = a;`): a sibling cannot use it (see
         // `handle_in_child`; the spawn's own `let` is `record_child_handle`'s).
         // (A handle of a child of a scope around this one stays one: `let b = a;`.)
-        let child_handle =
-            init.filter(|_| pi.subpat.is_none())
-                .and_then(|init| match strip_parens(init) {
-                    Expr::Path(p) if p.qself.is_none() => p
-                        .path
-                        .get_ident()
-                        .and_then(|n| self.locals.get(&lint::unraw(n)))
-                        .filter(|origin| is_any_child_handle_origin(origin))
-                        .cloned(),
-                    _ => None,
-                });
+        let child_handle = init.and_then(|init| self.held_origin(init, is_any_child_handle_origin));
         if let Some(origin) = child_handle {
             self.locals.insert(name, origin);
             return;
