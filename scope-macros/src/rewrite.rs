@@ -239,6 +239,19 @@ fn makes_child_result(expr: &Expr) -> bool {
     }
 }
 
+/// Whether an identifier pattern names a unit variant or a constant (`None`, `LIMIT`), which
+/// binds nothing, rather than a binding: by the naming convention rustc warns about, a name
+/// that starts with a capital letter (and is not `ref`, `mut` or `@`).
+fn names_a_constant(pi: &syn::PatIdent) -> bool {
+    pi.by_ref.is_none()
+        && pi.mutability.is_none()
+        && pi.subpat.is_none()
+        && lint::unraw(&pi.ident)
+            .chars()
+            .next()
+            .is_some_and(char::is_uppercase)
+}
+
 /// The name `pat` binds as the `Ok` (or `Some`) of a child's result (`Ok(h)`, `Ok(mut h)`,
 /// `Ok(h): ..`), if it is that pattern.
 fn ok_pattern(pat: &syn::Pat) -> Option<&syn::Pat> {
@@ -1121,7 +1134,8 @@ impl Rewriter {
     /// Whether `expr` is a name whose origin `which` accepts (a scope's handle, this one's or
     /// one around it, or a closure that borrows the scope: the origin says which), through
     /// parentheses, references, dereferences, `.clone()` and both branches of an `if`
-    /// (holding the same one). What a call, an `.await` or a `?` makes of it is not it.
+    /// (holding the same one), a wrapper that keeps it whole (`Some(s)`, `Box::new(s)`) and a
+    /// block's value. What another call, an `.await` or a `?` makes of it is not it.
     fn held_origin(&self, expr: &Expr, which: fn(&Origin) -> bool) -> Option<Origin> {
         match expr {
             Expr::Paren(e) => self.held_origin(&e.expr, which),
@@ -1219,6 +1233,10 @@ impl Rewriter {
             self.forget_names(pat);
             return;
         };
+        if names_a_constant(pi) {
+            // `None`, `MAX`: a unit variant or a constant to compare with, which binds nothing.
+            return;
+        }
         let name = lint::unraw(&pi.ident);
         // A scope's handle under another name (`let outer = s;`, `let again = &outer;`), or a
         // closure that borrows the scope (`let again = stop;`; not what calling or awaiting
