@@ -20,8 +20,10 @@
 //!    together: cancelled, given their grace (and their shields' budgets), then aborted. If
 //!    the main work did not finish within the grace, it runs on only while the services are
 //!    stopped, and is dropped when the run returns: the application's grace is the program's
-//!    own bound, and a budgeted [`shield_for`](crate::shield_for) in the main work does not
-//!    extend it (it does extend the main scope's own abort, and a service's).
+//!    own bound, and neither a budgeted [`shield_for`](crate::shield_for) in the main work
+//!    nor a longer grace of a scope in it extends it (a shield does extend the main scope's
+//!    own abort, and a service's): the spawned children of the work's scopes, and the work
+//!    below them, are aborted as it is dropped.
 //!
 //! A second signal at any point ends the shutdown at once. When the main work ends on its own
 //! (no signal), phases 2 and 3 run for the services all the same; a signal that comes while
@@ -378,9 +380,10 @@ impl App {
     /// (`enable_time()` or `enable_all()`). A second signal returns at once, after the
     /// application's services have been closed, cancelled and aborted; the work's own
     /// spawned children get what is left of its scope's grace as its future is dropped.
-    /// Work cut short at the grace's end is dropped too: its scope's spawned children are
-    /// aborted by then, and tokio drops an aborted task at its next turn, which may come just
-    /// after this returns (under `#[scope::main]` the runtime's shutdown, right
+    /// Work cut short at the grace's end is dropped too, past every grace: its scopes'
+    /// spawned children (and the work below them) are aborted as it is dropped, budgeted
+    /// shields and scopes with a longer grace of their own included, and tokio drops an
+    /// aborted task at its next turn, which may come just after this returns (under `#[scope::main]` the runtime's shutdown, right
     /// after, drops them). With a grace of zero the work has no time at all: a scope in it that
     /// answers the cancel while a spawned child of its own is still being aborted is cut
     /// short (give the application a grace, however short, to have its answer).
@@ -435,12 +438,12 @@ impl App {
         let mut report = ShutdownReport::default();
         let mut work = pin!(InWork {
             grace,
-            work: self.inner.cx.clone().run(work),
+            work: Some(self.inner.cx.clone().run(work)),
         });
         // Declared after the work, so dropped before it: the run has ended for `adopt` by the
         // time the work (unfinished, after a forced end) is dropped, so a service its
         // destructors make is aborted as it is adopted, not left with no owner.
-        let _ended = RunEnded(&self.inner);
+        let run_ended = RunEnded(&self.inner);
         let start = Instant::now();
         let first = self.first_event(signals.as_mut(), work.as_mut()).await;
         // After a shutdown the program asked for, the first OS signal is the orchestrator's
@@ -521,6 +524,11 @@ impl App {
         if let Some(second) = second {
             self.abort_services(&second, &mut report, &mut kept);
             report.forced = Some(Forced::SecondSignal(second));
+        } else if matches!(report.forced, Some(Forced::GraceRanOut { .. })) && out.is_none() {
+            // The run has ended for `adopt` first, as when the work is dropped at the run's
+            // end (see `RunEnded` above).
+            drop(run_ended);
+            work.as_mut().drop_cut_short();
         }
         ends.shut_down = true;
         self.resume_with(kept, &report);
@@ -767,8 +775,19 @@ pin_project_lite::pin_project! {
     /// (the one around it restored after each poll, panics included).
     struct InWork<F> {
         grace: Duration,
+        // `None` once dropped (see `drop_cut_short`).
         #[pin]
-        work: F,
+        work: Option<F>,
+    }
+}
+
+impl<F> InWork<F> {
+    /// Drops the work its grace cut short, past every grace: the application's grace is the
+    /// program's own bound, which neither a scope's longer grace nor a budgeted shield in the
+    /// work extends (its spawned children are aborted now, not left to run on after the run).
+    fn drop_cut_short(self: std::pin::Pin<&mut Self>) {
+        let mut work = self.project().work;
+        crate::scope::drop_past_every_grace(|| work.set(None));
     }
 }
 
@@ -785,13 +804,17 @@ impl<F: Future> Future for InWork<F> {
             }
         }
         let this = self.project();
+        let Some(work) = this.work.as_pin_mut() else {
+            // Dropped, and never polled again.
+            return std::task::Poll::Pending;
+        };
         let _restore = Restore(
             WORK_GRACE
                 .try_with(|g| g.replace(Some(*this.grace)))
                 .ok()
                 .flatten(),
         );
-        this.work.poll(cx)
+        work.poll(cx)
     }
 }
 

@@ -2510,3 +2510,104 @@ async fn an_application_run_inside_its_own_run_is_refused_and_leaves_the_outer_r
     assert_eq!((report.signal(), report.refused()), (None, None));
     assert!(report.is_clean());
 }
+
+/// What runs after an application's grace ran out: the main work's scope (`nested`: the
+/// shield is in a child of a scope nested in a spawned child; `long_grace`: that nested scope
+/// has a grace of its own, longer than the application's) has a spawned child busy in a
+/// budgeted shield, or ignoring the cancel; returns whether that child's work was still alive
+/// 10 ms after the run returned, and whether it finished at all.
+async fn alive_after_the_applications_grace(nested: bool, long_grace: bool) -> (bool, bool) {
+    use scope_runtime::{Config, Scope};
+    struct Alive(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (a, f) = (alive.clone(), finished.clone());
+    let work = async move {
+        let s = &Scope::new(Config::new());
+        s.run(async move {
+            let child = s.spawn(async move {
+                let _alive = Alive(a);
+                let busy = async move {
+                    if long_grace {
+                        // Ignores the cancel: only an abort ends it.
+                        sleep(Duration::from_millis(1500)).await;
+                    } else {
+                        shield_for(Duration::from_secs(2), sleep(Duration::from_millis(1500)))
+                            .await?;
+                    }
+                    f.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok::<(), Interrupted>(())
+                };
+                if nested {
+                    let config = if long_grace {
+                        Config::new().grace(Duration::from_secs(10))
+                    } else {
+                        Config::new()
+                    };
+                    let inner = &Scope::new(config);
+                    inner.run(async move { inner.spawn(busy).await }).await
+                } else {
+                    busy.await
+                }
+            });
+            child.await
+        })
+        .await
+    };
+    let app = App::new();
+    let start = Instant::now();
+    let (out, report) = app
+        .run(
+            Duration::from_millis(300),
+            signals_at(&[(50, Signal::Terminate)]),
+            work,
+        )
+        .await;
+    assert!(out.is_none());
+    assert_eq!(
+        report.forced(),
+        Some(&Forced::GraceRanOut {
+            grace: Duration::from_millis(300)
+        })
+    );
+    assert_eq!(start.elapsed(), 350 * MS);
+    sleep(10 * MS).await;
+    let alive_then = alive.load(std::sync::atomic::Ordering::SeqCst);
+    sleep(Duration::from_secs(3)).await;
+    (
+        alive_then,
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+// The application's grace is the program's own bound (an outside tester's report, probe158:
+// a shielded child ran on 1.15 s after the run returned): work cut short at its end is
+// dropped, shields and the longer graces of scopes in it and all.
+#[tokio::test(start_paused = true)]
+async fn a_budgeted_shield_in_the_main_work_does_not_outlive_the_applications_grace() {
+    assert_eq!(
+        alive_after_the_applications_grace(false, false).await,
+        (false, false)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budgeted_shield_nested_in_the_main_work_does_not_outlive_the_applications_grace() {
+    assert_eq!(
+        alive_after_the_applications_grace(true, false).await,
+        (false, false)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_scopes_longer_grace_does_not_outlive_the_applications_grace() {
+    assert_eq!(
+        alive_after_the_applications_grace(true, true).await,
+        (false, false)
+    );
+}

@@ -724,16 +724,52 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
     }
 }
 
+thread_local! {
+    /// Whether the runs dropped on this thread now are dropped past every grace (see
+    /// [`drop_past_every_grace`]).
+    static PAST_EVERY_GRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Drops what `drop` drops with no grace for any scope in it: the spawned children of each
+/// run dropped there (and the work below them) are aborted at once, whatever is left of a
+/// scope's grace and however long the budgeted shields under way still have. For a bound
+/// above every scope's: the application's grace ([`App::run`](crate::App::run)), the
+/// program's own deadline.
+pub(crate) fn drop_past_every_grace(drop: impl FnOnce()) {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = PAST_EVERY_GRACE.try_with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(
+        PAST_EVERY_GRACE
+            .try_with(|p| p.replace(true))
+            .unwrap_or(false),
+    );
+    drop();
+}
+
 /// The spawned children of a dropped scope get what is left of its grace (and its budgeted
 /// shields their budgets) before they are aborted: a task of the runtime keeps the time (the
 /// runtime the children were handed to, for a drop on a thread outside any). Without a
-/// runtime, or with no grace left and no shield running, they are aborted at once.
+/// runtime, or with no grace left and no shield running, they are aborted at once; so are
+/// they in [`drop_past_every_grace`].
 /// `pending`: the aborts of children cancelled alone, each at the end of its own grace.
 fn reap_after_grace(
     scope: &Arc<dyn Enclosing>,
     grace: std::time::Duration,
     pending: Vec<(Deferred, Target)>,
 ) {
+    if PAST_EVERY_GRACE
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+    {
+        // Shields started from now on are not waited for, by a scope below either.
+        scope.tracker().force();
+        scope.tracker().abort_all();
+        return;
+    }
     // A drop on a thread outside any runtime (a struct that owns the run, dropped after
     // `block_on` returned) times it on the runtime the children were handed to.
     let timer = tokio::runtime::Handle::try_current()

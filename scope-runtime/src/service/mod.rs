@@ -959,7 +959,8 @@ impl Service {
 
     /// Takes the failures recorded since they were last read: tasks that returned an error,
     /// panicked, or were dropped (their deadline's grace ran out, a stop aborted them, their
-    /// runtime shut down). An
+    /// handle's [`cancel`](crate::ServiceHandle::cancel) and its grace ran out, their runtime
+    /// shut down). An
     /// error a task returns after it was asked to stop (a stop of its service, the
     /// application's shutdown, its handle's `cancel`: `?` on the interruption, say) answers
     /// that request and is not a failure; one after its own deadline is. The

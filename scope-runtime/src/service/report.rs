@@ -197,7 +197,9 @@ impl StopReport {
     }
 
     /// The tasks still running after the grace (and after the budgets of their
-    /// [`shield_for`](crate::shield_for) regions), which the stop aborted.
+    /// [`shield_for`](crate::shield_for) regions), which the stop aborted (one stuck in
+    /// synchronous code is listed too, though the abort cannot stop it: it ends when its
+    /// call returns).
     ///
     /// # Examples
     ///
@@ -229,7 +231,10 @@ impl StopReport {
     }
 
     /// Failures not reported before (see [`Service::failures`](crate::Service::failures)),
-    /// the aborted tasks included.
+    /// the tasks the abort dropped included. A task stuck in synchronous code, which no abort
+    /// stops, is listed [`aborted`](StopReport::aborted) but is not among these: it runs on
+    /// to its end, and what it returns goes to its handle, not to the failures (an error
+    /// returned after a stop answers the stop).
     ///
     /// # Examples
     ///
