@@ -345,7 +345,7 @@ pub(crate) fn diverges(block: &syn::Block) -> bool {
     }
 }
 
-fn expr_diverges(expr: &syn::Expr) -> bool {
+pub(crate) fn expr_diverges(expr: &syn::Expr) -> bool {
     match expr {
         syn::Expr::Loop(l) => !valid::breaks_leave(&l.body),
         // A bare `return;` gives the body `()`, a value like any other.

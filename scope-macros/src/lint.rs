@@ -2532,6 +2532,43 @@ fn closure_params(c: &syn::ExprClosure) -> Vec<String> {
 /// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
 /// JoinSet::new());`, typed or not), or of a slice pattern with an array's value (`let [set] =
 /// [JoinSet::new()];`), as one `let` per element, in order.
+/// The elements of an array written out that each of a slice pattern's elements matches:
+/// in order before a rest pattern (`..`, `rest @ ..`), from the end after it; `None` for a
+/// `rest @ ..` (it stands for a part of the array), and `None` overall when the lengths
+/// cannot match. The rest pattern itself is left out unless it binds a name.
+pub(crate) fn slice_pairs<'a>(
+    pats: &'a syn::punctuated::Punctuated<syn::Pat, syn::Token![,]>,
+    values: &'a syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+) -> Option<Vec<(&'a syn::Pat, Option<&'a Expr>)>> {
+    let is_rest = |p: &syn::Pat| match p {
+        syn::Pat::Rest(_) => true,
+        syn::Pat::Ident(pi) => matches!(
+            pi.subpat.as_ref().map(|(_, p)| &**p),
+            Some(syn::Pat::Rest(_))
+        ),
+        _ => false,
+    };
+    let rests = pats.iter().filter(|p| is_rest(p)).count();
+    match rests {
+        0 if pats.len() == values.len() => Some(pats.iter().zip(values.iter().map(Some)).collect()),
+        1 if pats.len() - 1 <= values.len() => {
+            let at = pats.iter().position(is_rest)?;
+            let after = pats.len() - at - 1;
+            let mut pairs: Vec<_> = pats.iter().take(at).zip(values.iter().map(Some)).collect();
+            if let syn::Pat::Ident(_) = &pats[at] {
+                pairs.push((&pats[at], None));
+            }
+            pairs.extend(
+                pats.iter()
+                    .skip(at + 1)
+                    .zip(values.iter().skip(values.len() - after).map(Some)),
+            );
+            Some(pairs)
+        }
+        _ => None,
+    }
+}
+
 fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
     let (pat, ty) = match &local.pat {
         syn::Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
@@ -2542,29 +2579,35 @@ fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
     while let Expr::Paren(p) = value {
         value = &p.expr;
     }
-    let (pats, values, types) = match (pat, value) {
+    let (pairs, types): (Vec<(&syn::Pat, &Expr)>, _) = match (pat, value) {
         (syn::Pat::Tuple(pats), Expr::Tuple(values)) => {
+            if pats.elems.len() != values.elems.len() {
+                return None;
+            }
             let types: Option<Vec<&syn::Type>> = match ty {
                 Some(syn::Type::Tuple(t)) if t.elems.len() == pats.elems.len() => {
                     Some(t.elems.iter().collect())
                 }
                 _ => None,
             };
-            (&pats.elems, &values.elems, types)
+            (pats.elems.iter().zip(&values.elems).collect(), types)
         }
+        // (`[first, ..]`, `[.., last]` too; not `rest @ ..`, a part of the array.)
         (syn::Pat::Slice(pats), Expr::Array(values)) => {
+            let pairs: Option<Vec<_>> = slice_pairs(&pats.elems, &values.elems)?
+                .into_iter()
+                .map(|(p, v)| Some((p, v?)))
+                .collect();
+            let pairs = pairs?;
             let types = match ty {
-                Some(syn::Type::Array(a)) => Some(vec![&*a.elem; pats.elems.len()]),
+                Some(syn::Type::Array(a)) => Some(vec![&*a.elem; pairs.len()]),
                 _ => None,
             };
-            (&pats.elems, &values.elems, types)
+            (pairs, types)
         }
         _ => return None,
     };
-    if pats.len() != values.len() {
-        return None;
-    }
-    let lets = pats.iter().zip(values).enumerate();
+    let lets = pairs.into_iter().enumerate();
     Some(
         lets.map(|(i, (pat, value))| {
             let pat = match &types {

@@ -208,14 +208,70 @@ fn makes_child_handle(expr: &Expr) -> bool {
         Expr::Macro(m) => spawn_kind(&m.mac.path),
         _ => None,
     };
-    match strip_parens(expr) {
-        Expr::Try(t) => makes_child_result(&t.expr),
-        // `try_spawn!(..).unwrap()`, `.expect("..")`.
-        Expr::MethodCall(m) if m.method == "unwrap" || m.method == "expect" => {
+    // `try_spawn!(..).ok()`: an `Option` of the handle.
+    let ok_of_result = |e: &Expr| match strip_parens(e) {
+        Expr::MethodCall(m) if m.method == "ok" && m.args.is_empty() => {
             makes_child_result(&m.receiver)
         }
+        _ => false,
+    };
+    match strip_parens(expr) {
+        Expr::Try(t) => makes_child_result(&t.expr) || ok_of_result(&t.expr),
+        // `try_spawn!(..).unwrap()`, `.expect("..")`, `try_spawn!(..).ok().unwrap()`.
+        Expr::MethodCall(m) if m.method == "unwrap" || m.method == "expect" => {
+            makes_child_result(&m.receiver) || ok_of_result(&m.receiver)
+        }
+        // `match try_spawn!(..) { Ok(h) => h, Err(_) => return .. }`.
+        Expr::Match(m) if makes_child_result(&m.expr) || ok_of_result(&m.expr) => {
+            let mut gives = false;
+            let each = m.arms.iter().all(|arm| {
+                let it = arm.guard.is_none() && yields_its_ok(&arm.pat, &arm.body);
+                gives |= it;
+                it || leaves(&arm.body)
+            });
+            each && gives
+        }
+        // `if let Ok(h) = try_spawn!(..) { h } else { return .. }`.
+        Expr::If(i) => match (&*i.cond, &i.else_branch) {
+            (Expr::Let(l), Some((_, other)))
+                if makes_child_result(&l.expr) || ok_of_result(&l.expr) =>
+            {
+                let then = lint::trailing_expr(&i.then_branch);
+                then.is_some_and(|then| yields_its_ok(&l.pat, then)) && leaves(other)
+            }
+            _ => false,
+        },
         // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
         other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
+    }
+}
+
+/// Whether `value` is the name `pat` binds as its `Ok(..)` or `Some(..)`: `Ok(h) => h`.
+fn yields_its_ok(pat: &syn::Pat, value: &Expr) -> bool {
+    let Some(syn::Pat::Ident(pi)) = ok_pattern(pat) else {
+        return false;
+    };
+    let value = match strip_parens(value) {
+        Expr::Block(b) if b.label.is_none() => match lint::trailing_expr(&b.block) {
+            Some(tail) => tail,
+            None => return false,
+        },
+        other => other,
+    };
+    matches!(strip_parens(value), Expr::Path(p) if p.qself.is_none()
+        && p.path.get_ident().is_some_and(|n| lint::unraw(n) == lint::unraw(&pi.ident)))
+}
+
+/// Whether `expr` never gives a value where it is: it returns, breaks, continues, panics or
+/// exits (a block whose last statement does too).
+fn leaves(expr: &Expr) -> bool {
+    match strip_parens(expr) {
+        Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => true,
+        Expr::Block(b) if b.label.is_none() => match b.block.stmts.last() {
+            Some(syn::Stmt::Expr(last, _)) => leaves(last),
+            _ => crate::expand::diverges(&b.block),
+        },
+        other => crate::expand::expr_diverges(other),
     }
 }
 
@@ -1039,20 +1095,68 @@ impl Rewriter {
                 return self.record_element(&t.elems[1], inner);
             }
         }
-        let syn::Pat::Ident(pi) = pat else {
-            // A pattern of parts (`for (i, mut set) in ..`): no name it binds keeps an origin
-            // it had before.
-            self.forget_names(pat);
-            return;
-        };
-        let name = lint::unraw(&pi.ident);
         let element = self.origin_of(iterated).and_then(|o| {
             Some(Origin {
                 path: lint::element_path(&o.path, 1)?.to_vec(),
                 place: o.place,
             })
         });
-        match element {
+        if let syn::Pat::Slice(_) = pat {
+            // `for [h] in [[Handle::current()]]`: each element is taken apart again.
+            return self.record_slice_element(pat, element);
+        }
+        let syn::Pat::Ident(pi) = pat else {
+            // A pattern of parts (`for (i, mut set) in ..`): no name it binds keeps an origin
+            // it had before.
+            self.forget_names(pat);
+            return;
+        };
+        self.insert_or_forget(lint::unraw(&pi.ident), element);
+    }
+
+    /// The names of a slice pattern matched against a value whose origin is `whole` (a
+    /// collection's, or `None`): each element is one of what it holds, `rest @ ..` a part of
+    /// it, a nested slice pattern an element taken apart again. A name bound another way
+    /// (in a tuple, a struct) keeps no origin.
+    fn record_slice_element(&mut self, pat: &syn::Pat, whole: Option<Origin>) {
+        let element = |whole: &Option<Origin>| {
+            whole.as_ref().and_then(|o| {
+                Some(Origin {
+                    path: lint::element_path(&o.path, 1)?.to_vec(),
+                    place: o.place,
+                })
+            })
+        };
+        match pat {
+            syn::Pat::Slice(ps) => {
+                for p in &ps.elems {
+                    match p {
+                        syn::Pat::Rest(_) => {}
+                        // `rest @ ..`: a part of the same collection.
+                        syn::Pat::Ident(pi)
+                            if matches!(
+                                pi.subpat.as_ref().map(|(_, p)| &**p),
+                                Some(syn::Pat::Rest(_))
+                            ) =>
+                        {
+                            self.insert_or_forget(lint::unraw(&pi.ident), whole.clone());
+                        }
+                        syn::Pat::Slice(_) => self.record_slice_element(p, element(&whole)),
+                        syn::Pat::Ident(pi) if pi.subpat.is_none() && !names_a_constant(pi) => {
+                            self.insert_or_forget(lint::unraw(&pi.ident), element(&whole));
+                        }
+                        other => self.forget_names(other),
+                    }
+                }
+            }
+            // `rest @ ..` of an array written out: a part of the whole.
+            syn::Pat::Ident(pi) => self.insert_or_forget(lint::unraw(&pi.ident), whole),
+            other => self.forget_names(other),
+        }
+    }
+
+    fn insert_or_forget(&mut self, name: String, origin: Option<Origin>) {
+        match origin {
             Some(origin) => {
                 self.locals.insert(name, origin);
             }
@@ -1219,14 +1323,27 @@ impl Rewriter {
                 return;
             }
         }
-        // `let [rt] = [Handle::current()];`: the same, for an array's elements.
+        // `let [rt] = [Handle::current()];`: the same, for an array's elements (`[first, ..]`,
+        // `[.., last]` too; `rest @ ..` is an array of those it stands for).
         if let (syn::Pat::Slice(ps), Some(Expr::Array(ea))) = (pat, init.map(strip_parens)) {
-            if ps.elems.len() == ea.elems.len() {
-                for (p, e) in ps.elems.iter().zip(&ea.elems) {
-                    self.record_binding(p, None, Some(e));
+            if let Some(pairs) = lint::slice_pairs(&ps.elems, &ea.elems) {
+                for (p, e) in pairs {
+                    if let Some(e) = e {
+                        self.record_binding(p, None, Some(e));
+                    } else {
+                        let whole = init.and_then(|init| self.origin_of(init));
+                        self.record_slice_element(p, whole);
+                    }
                 }
                 return;
             }
+        }
+        // `let [h] = handles;`, `let [first, ..] = handles;`: each name is one of what the
+        // value holds (an array, or a slice of one), as `handles[0]` is.
+        if let syn::Pat::Slice(_) = pat {
+            let whole = init.and_then(|init| self.origin_of(init));
+            self.record_slice_element(pat, whole);
+            return;
         }
         let syn::Pat::Ident(pi) = pat else {
             // Bound to what the lint cannot place: no name keeps an origin it had before.
