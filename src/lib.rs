@@ -737,7 +737,8 @@ pub use scope_macros::test;
 
 /// Lets one statement of a scope's body start a task the scope does not own: the opt-out of
 /// the orphan-task lint, written on the statement (on an expression of the body, it covers
-/// that expression alone). Work that must outlive a request has an
+/// that expression alone; on a `#[scoped]` fn, or a method or fn of a `#[scoped]` `impl`
+/// block or module, the whole body). Work that must outlive a request has an
 /// owner first: a [`Service`] (made in `main`) takes it with [`Service::spawn`], keeps the
 /// request's slots, and drains it at the shutdown. The opt-out is for a task something else
 /// owns.

@@ -470,7 +470,9 @@ fn diverging_macro(mac: &syn::Macro) -> bool {
 /// (snapshots: `tests/expand/scoped-*.rs`).
 pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     let target = Target::parse(input);
+    let (args, opted_out) = take_hidden_opt_out(args);
     let (mut opts, mut errors) = options::parse_attr_args(args, MacroKind::Scoped);
+    opts.allow_orphan = opted_out;
     errors.extend(valid::options(&opts, MacroKind::Scoped));
     // The options' expressions run at the start of the fn: the orphan lint reads them too.
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
@@ -495,6 +497,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &valid::param_names(&f.sig),
                 &own,
             ));
+            let opts = with_opt_out(&opts, &mut f.attrs);
             let (sig, block) = scoped_fn(
                 ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None),
                 &mut errors,
@@ -549,6 +552,34 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let errors = errors_to_tokens(errors);
     quote!(#out #errors)
+}
+
+/// The options for a fn, with the orphan lint off in its whole body if it is marked
+/// `#[scope::allow_orphan]` (the attribute is taken off: it has been read).
+fn with_opt_out(opts: &Options, attrs: &mut Vec<syn::Attribute>) -> Options {
+    let mut opts = opts.clone();
+    let before = attrs.len();
+    attrs.retain(|a| !crate::lint::is_opt_out(a));
+    opts.allow_orphan |= attrs.len() != before;
+    opts
+}
+
+/// `@allow_orphan` at the start of `#[scoped(..)]`'s arguments: written there by a
+/// `#[scope::allow_orphan]` above the attribute (it expands first, and hands its word on).
+fn take_hidden_opt_out(args: TokenStream) -> (TokenStream, bool) {
+    let mut tokens = args.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (Some(proc_macro2::TokenTree::Punct(at)), Some(proc_macro2::TokenTree::Ident(word)))
+            if at.as_char() == '@' && word == "allow_orphan" =>
+        {
+            let mut rest = tokens.peekable();
+            if matches!(rest.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ',') {
+                rest.next();
+            }
+            (rest.collect(), true)
+        }
+        _ => (args, false),
+    }
 }
 
 /// A header's `error = E`, checked (and reported) at `E` as a fail-fast fn's return type is.
@@ -877,7 +908,7 @@ fn scoped_impl(
             let mut f = ScopedFn::new(
                 m.sig.clone(),
                 m.block.clone(),
-                opts.clone(),
+                with_opt_out(opts, &mut m.attrs),
                 owner.as_deref(),
             );
             f.via_block = Some("`impl` block");
@@ -911,7 +942,8 @@ fn scoped_trait(
                 && !has_scoped_attr(attrs)
                 && !has_unscoped_attr(attrs) =>
             {
-                let mut f = ScopedFn::new(sig.clone(), block.clone(), opts.clone(), Some(&owner));
+                let opts = with_opt_out(opts, attrs);
+                let mut f = ScopedFn::new(sig.clone(), block.clone(), opts, Some(&owner));
                 f.via_block = Some("trait");
                 f.aliases = aliases.clone();
                 f.impl_generics = Some(t.generics.clone());
@@ -945,7 +977,8 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, outer: &Aliases, errors: &mu
     for item in items {
         match item {
             syn::Item::Fn(f) if mod_scopes(f) => {
-                let mut sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts.clone(), None);
+                let opts = with_opt_out(opts, &mut f.attrs);
+                let mut sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None);
                 sf.via_block = Some("module");
                 sf.aliases = aliases.clone();
                 let (sig, block) = scoped_fn(sf, errors);
@@ -1486,9 +1519,41 @@ pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
 /// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.
 pub(crate) fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
     if args.is_empty() {
-        return input;
+        return opt_out_above_scoped(input);
     }
     let e = syn::Error::new_spanned(args, "`#[scope::allow_orphan]` takes no arguments");
     let e = e.to_compile_error();
     quote!(#input #e)
+}
+
+/// `#[scope::allow_orphan]` above `#[scoped]` (on a fn, an `impl` block, a module, a trait):
+/// it expands first, so it hands its word to the `#[scoped]` below it, as `@allow_orphan` at
+/// the start of its arguments (written below `#[scoped]`, the attribute is read by
+/// `#[scoped]` itself). On anything else it does nothing.
+fn opt_out_above_scoped(input: TokenStream) -> TokenStream {
+    let Ok(mut item) = syn::parse2::<syn::Item>(input.clone()) else {
+        return input;
+    };
+    let attrs = match &mut item {
+        syn::Item::Fn(f) => &mut f.attrs,
+        syn::Item::Impl(i) => &mut i.attrs,
+        syn::Item::Mod(m) => &mut m.attrs,
+        syn::Item::Trait(t) => &mut t.attrs,
+        _ => return input,
+    };
+    let Some(attr) = attrs.iter_mut().find(|a| crate::ast::attr_is(a, "scoped")) else {
+        return input;
+    };
+    match &mut attr.meta {
+        syn::Meta::Path(path) => {
+            let path = path.clone();
+            attr.meta = syn::parse_quote!(#path(@allow_orphan));
+        }
+        syn::Meta::List(list) => {
+            let args = &list.tokens;
+            list.tokens = quote!(@allow_orphan, #args);
+        }
+        syn::Meta::NameValue(_) => return input,
+    }
+    item.into_token_stream()
 }

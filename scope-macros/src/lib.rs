@@ -123,8 +123,10 @@ pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
 }
 
 /// The orphan lint's opt-out, `#[scope::allow_orphan]`, on a statement in a scope's body. The
-/// scope macros read and remove it. On an item elsewhere it does nothing; on a statement
-/// outside a scope's body rustc refuses it (attribute macros on statements are unstable).
+/// scope macros read and remove it. Above a `#[scoped]` attribute it hands itself on to it
+/// (the lint is then off in the whole body). On an item elsewhere it does nothing; on a
+/// statement outside a scope's body rustc refuses it (attribute macros on statements are
+/// unstable).
 #[proc_macro_attribute]
 pub fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::allow_orphan(args.into(), input.into()).into()

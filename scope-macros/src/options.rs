@@ -95,6 +95,10 @@ pub(crate) struct SlotBinding {
 /// The options as written, each with the span of its key.
 #[derive(Default, Clone)]
 pub(crate) struct Options {
+    /// The fn (or every fn of the block) is marked `#[scope::allow_orphan]`: the orphan lint
+    /// is off in its whole body. Not an option the user writes: the attribute on the fn (or
+    /// the item), read by the expansion.
+    pub(crate) allow_orphan: bool,
     pub(crate) name: Option<(Expr, Span)>,
     pub(crate) policy: Option<(PolicyKind, Span)>,
     pub(crate) limit: Option<(CountValue, Span)>,

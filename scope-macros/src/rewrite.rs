@@ -478,7 +478,7 @@ impl Rewriter {
             every.merge(Aliases::collect(block));
             rw.leaving = lint::leaving_sets(block, &every);
         }
-        rw.allowed = usize::from(linted);
+        rw.allowed = usize::from(linted || opts.allow_orphan);
         if let Some(sig) = params {
             rw.bound.extend(crate::valid::param_names(sig));
             rw.outside.extend(crate::valid::param_names(sig));
