@@ -735,6 +735,7 @@ thread_local! {
 /// scope's grace and however long the budgeted shields under way still have. For a bound
 /// above every scope's: the application's grace ([`App::run`](crate::App::run)), the
 /// program's own deadline.
+#[cfg(not(loom))] // (the application is not built under loom)
 pub(crate) fn drop_past_every_grace(drop: impl FnOnce()) {
     struct Restore(bool);
     impl Drop for Restore {
