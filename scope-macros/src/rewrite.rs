@@ -2133,6 +2133,38 @@ impl Rewriter {
     }
 }
 
+/// Tells each spawn macro in a `const { .. }` block of a scope's body that no child can start
+/// there.
+fn spawns_in_const(block: &mut syn::Block) {
+    struct Tell;
+    impl Tell {
+        fn tell(mac: &mut syn::Macro) {
+            if let Some(kind) = spawn_kind(&mac.path) {
+                let msg = format!(
+                    "a `const` block is evaluated at compile time, outside the scope: no \
+                     child can start there\nhelp: move `{}(..)` out of the `const {{ .. }}` \
+                     block",
+                    kind.macro_name()
+                );
+                let span = syn::spanned::Spanned::span(&mac.path);
+                let hidden = Rewriter::spawn_error(&mac.path, span, &msg, span);
+                if let Ok(told) = syn::parse2::<syn::Macro>(hidden) {
+                    *mac = told;
+                }
+            }
+        }
+    }
+    impl VisitMut for Tell {
+        fn visit_expr_macro_mut(&mut self, m: &mut syn::ExprMacro) {
+            Tell::tell(&mut m.mac);
+        }
+        fn visit_stmt_macro_mut(&mut self, m: &mut syn::StmtMacro) {
+            Tell::tell(&mut m.mac);
+        }
+    }
+    Tell.visit_block_mut(block);
+}
+
 fn spawn_kind(path: &syn::Path) -> Option<SpawnKind> {
     last_segment(path).and_then(|s| SpawnKind::from_name(&s))
 }
@@ -2358,9 +2390,9 @@ impl VisitMut for Rewriter {
                     self.rewrite_macro(&mut m.mac);
                 }
             }
-            // Evaluated at compile time, outside the scope: a spawn there is told so by the
-            // spawn macro itself, as in a `static`'s initializer.
-            Expr::Const(_) => {}
+            // Evaluated at compile time, outside the scope: a spawn there is told so here
+            // (the spawn macro alone would say to put `#[scoped]` on the fn, which has it).
+            Expr::Const(c) => spawns_in_const(&mut c.block),
             Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),
             Expr::Async(a) if a.capture.is_some() => {
                 let before = self.proof_refs;
