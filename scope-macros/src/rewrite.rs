@@ -1259,8 +1259,9 @@ impl Rewriter {
                 }
                 self.held_origin(inner, which)
             }
-            // `{ s }`, `'a: { s }`, `'a: { break 'a s }` (not what other `break`s give).
-            Expr::Block(b) => match lint::trailing_expr(&b.block)? {
+            // `{ s }`, `'a: { s }`, `'a: { break 'a s }` (not what other `break`s give; a
+            // block with statements of its own may bind the name again: not followed).
+            Expr::Block(b) if b.block.stmts.len() == 1 => match lint::trailing_expr(&b.block)? {
                 Expr::Break(br)
                     if br.label.is_some()
                         && br.label.as_ref().map(|l| &l.ident)
