@@ -1199,13 +1199,20 @@ fn needs_param(
             // `Option<Needs![..]>`, `&Needs![..]`: the inner `Needs!`, left as written, would
             // say only that it is a parameter's type, which this is.
             if let Some(nested) = unnest_needs(&mut pt.ty) {
-                errors.push(syn::Error::new_spanned(
-                    nested,
+                // Said with the user's own names: the parameter's, the slots listed.
+                let param = match &*pt.pat {
+                    syn::Pat::Ident(pi) => crate::lint::unraw(&pi.ident),
+                    _ => "cx".to_owned(),
+                };
+                let keys = nested.mac.tokens.to_string();
+                let first = keys.split(',').next().map_or("", str::trim).to_owned();
+                let msg = format!(
                     "`Needs![..]` is the whole type of its parameter and cannot be nested in \
-                     another type: write `cx: Needs![REQUEST_ID]`\n\
+                     another type: write `{param}: Needs![{keys}]`\n\
                      help: to read a slot that may be unbound, leave it out of `Needs![..]` \
-                     and read it in the body with `REQUEST_ID.get()`, which gives an `Option`",
-                ));
+                     and read it in the body with `{first}.get()`, which gives an `Option`"
+                );
+                errors.push(syn::Error::new_spanned(&nested, msg));
             }
             continue;
         };
@@ -1295,8 +1302,8 @@ fn needs_param(
 
 /// A `Needs![..]` written inside a parameter's type (`Option<Needs![A]>`), not as the type:
 /// replaced by `()` (told once, by the caller), and returned as written.
-fn unnest_needs(ty: &mut syn::Type) -> Option<TokenStream> {
-    struct Unnest(Option<TokenStream>);
+fn unnest_needs(ty: &mut syn::Type) -> Option<syn::TypeMacro> {
+    struct Unnest(Option<syn::TypeMacro>);
     impl syn::visit_mut::VisitMut for Unnest {
         fn visit_type_mut(&mut self, ty: &mut syn::Type) {
             if let syn::Type::Macro(tm) = ty {
@@ -1308,8 +1315,7 @@ fn unnest_needs(ty: &mut syn::Type) -> Option<TokenStream> {
                     .is_some_and(|s| s.ident == "Needs")
                 {
                     let span = tm.span();
-                    self.0
-                        .get_or_insert_with(|| quote::ToTokens::to_token_stream(&*tm));
+                    self.0.get_or_insert_with(|| tm.clone());
                     // Through the user's own path to `Needs!`, so their import of it stays
                     // used.
                     let needs_path = tm.mac.path.clone();

@@ -1352,7 +1352,10 @@ impl Rewriter {
             return;
         };
         if names_a_constant(pi) {
-            // `None`, `MAX`: a unit variant or a constant to compare with, which binds nothing.
+            // `None`, `MAX`: a unit variant or a constant to compare with, which binds nothing;
+            // or, in a `let`, a name of that spelling bound again (`let A = n + 1;`), which
+            // the lint cannot place: it keeps no origin it had before.
+            self.locals.remove(&lint::unraw(&pi.ident));
             return;
         }
         let name = lint::unraw(&pi.ident);

@@ -526,9 +526,15 @@ impl App {
             report.forced = Some(Forced::SecondSignal(second));
         } else if matches!(report.forced, Some(Forced::GraceRanOut { .. })) && out.is_none() {
             // The run has ended for `adopt` first, as when the work is dropped at the run's
-            // end (see `RunEnded` above).
+            // end (see `RunEnded` above); and its shutdown has done its work, so a panic of the
+            // work's destructors is the work's panic, resumed below (a callback's kept before
+            // it goes first), not an end before the shutdown.
             drop(run_ended);
-            work.as_mut().drop_cut_short();
+            ends.shut_down = true;
+            let dropped = catch_unwind(AssertUnwindSafe(|| work.as_mut().drop_cut_short()));
+            if let Err(payload) = dropped {
+                keep_first(&mut kept, payload);
+            }
         }
         ends.shut_down = true;
         self.resume_with(kept, &report);

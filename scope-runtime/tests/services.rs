@@ -2611,3 +2611,31 @@ async fn a_nested_scopes_longer_grace_does_not_outlive_the_applications_grace() 
         (false, false)
     );
 }
+
+// A panic of the work's destructors as the grace's end drops it is the work's panic: resumed
+// from the run, once, after the shutdown did its work.
+#[tokio::test(start_paused = true)]
+async fn a_panic_dropping_the_work_its_grace_cut_short_is_resumed_from_the_run() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("work's destructor");
+        }
+    }
+    let app = App::new();
+    let svc = Service::new(ServiceConfig::new("audit"));
+    app.adopt(&svc);
+    let done = svc.spawn(async { Ok::<u32, Interrupted>(7) }).unwrap();
+    let run = app.run(100 * MS, signals_at(&[(10, Signal::Terminate)]), async {
+        let _guard = PanicsOnDrop;
+        std::future::pending::<()>().await;
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the destructor's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"work's destructor"));
+    assert_eq!(done.await.unwrap().unwrap(), 7);
+    assert!(matches!(
+        app.cx().cause().unwrap().root(),
+        Cause::Shutdown { .. }
+    ));
+}
