@@ -513,6 +513,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &block_params(&Target::Impl(imp.clone())),
                 &[],
             ));
+            let opts = with_opt_out(&opts, &mut imp.attrs);
             scoped_impl(&mut imp, &opts, &Aliases::default(), &mut errors);
             imp.into_token_stream()
         }
@@ -538,10 +539,14 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &block_params(&Target::Mod(m.clone())),
                 &fns,
             ));
+            let opts = with_opt_out(&opts, &mut m.attrs);
             scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);
             m.into_token_stream()
         }
-        Target::Trait(t) => trait_target(t, &mut opts, &mut errors),
+        Target::Trait(mut t) => {
+            let mut opts = with_opt_out(&opts, &mut t.attrs);
+            trait_target(t, &mut opts, &mut errors)
+        }
         // A syntax error in the body: rustc's message (said by syn) is the only one.
         Target::Broken(broken) => broken.stub(&TokenStream::new()),
         Target::BrokenBlock(tokens) => tokens,

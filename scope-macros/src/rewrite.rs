@@ -251,11 +251,14 @@ fn yields_its_ok(pat: &syn::Pat, value: &Expr) -> bool {
     let Some(syn::Pat::Ident(pi)) = ok_pattern(pat) else {
         return false;
     };
+    // (A block with statements of its own may bind the name again: not followed.)
     let value = match strip_parens(value) {
-        Expr::Block(b) if b.label.is_none() => match lint::trailing_expr(&b.block) {
-            Some(tail) => tail,
-            None => return false,
-        },
+        Expr::Block(b) if b.label.is_none() && b.block.stmts.len() == 1 => {
+            match lint::trailing_expr(&b.block) {
+                Some(tail) => tail,
+                None => return false,
+            }
+        }
         other => other,
     };
     matches!(strip_parens(value), Expr::Path(p) if p.qself.is_none()
@@ -1310,6 +1313,13 @@ impl Rewriter {
     }
 
     fn record_binding(&mut self, pat: &syn::Pat, ty: Option<&syn::Type>, init: Option<&Expr>) {
+        // `Err(e)`: not what an `Ok(..)` or a `Some(..)` holds.
+        if let syn::Pat::TupleStruct(ts) = pat {
+            if ts.path.segments.last().is_some_and(|s| s.ident == "Err") {
+                self.forget_names(pat);
+                return;
+            }
+        }
         let pat = match pat {
             syn::Pat::TupleStruct(ts) if ts.elems.len() == 1 => &ts.elems[0],
             syn::Pat::Paren(p) => &p.pat,
@@ -2159,6 +2169,8 @@ fn spawns_in_const(block: &mut syn::Block) {
         }
     }
     impl VisitMut for Tell {
+        // An item's body is not the block's (a `#[scoped]` fn declared there has a scope).
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
         fn visit_expr_macro_mut(&mut self, m: &mut syn::ExprMacro) {
             Tell::tell(&mut m.mac);
         }

@@ -486,6 +486,9 @@ impl App {
                         self.abort_services(&second, &mut report, &mut kept);
                         report.forced = Some(Forced::SecondSignal(second));
                         ends.shut_down = true;
+                        drop(ended);
+                        drop(run_ended);
+                        work.as_mut().drop_unfinished(false, &mut kept);
                         self.resume_with(kept, &report);
                         return (None, report);
                     }
@@ -524,19 +527,17 @@ impl App {
         if let Some(second) = second {
             self.abort_services(&second, &mut report, &mut kept);
             report.forced = Some(Forced::SecondSignal(second));
-        } else if matches!(report.forced, Some(Forced::GraceRanOut { .. })) && out.is_none() {
+        }
+        ends.shut_down = true;
+        if out.is_none() {
             // The run has ended for `adopt` first, as when the work is dropped at the run's
             // end (see `RunEnded` above); and its shutdown has done its work, so a panic of the
             // work's destructors is the work's panic, resumed below (a callback's kept before
             // it goes first), not an end before the shutdown.
             drop(run_ended);
-            ends.shut_down = true;
-            let dropped = catch_unwind(AssertUnwindSafe(|| work.as_mut().drop_cut_short()));
-            if let Err(payload) = dropped {
-                keep_first(&mut kept, payload);
-            }
+            let past_every_grace = matches!(report.forced, Some(Forced::GraceRanOut { .. }));
+            work.as_mut().drop_unfinished(past_every_grace, &mut kept);
         }
-        ends.shut_down = true;
         self.resume_with(kept, &report);
         (out, report)
     }
@@ -788,12 +789,29 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> InWork<F> {
-    /// Drops the work its grace cut short, past every grace: the application's grace is the
-    /// program's own bound, which neither a scope's longer grace nor a budgeted shield in the
-    /// work extends (its spawned children are aborted now, not left to run on after the run).
-    fn drop_cut_short(self: std::pin::Pin<&mut Self>) {
+    /// Drops the work the run did not see end, before the run resumes a kept panic (a panic
+    /// of its destructors then would abort the process): that panic is kept too, after one
+    /// kept before it. `past_every_grace`: its grace cut it short, and the application's grace
+    /// is the program's own bound, which neither a scope's longer grace nor a budgeted shield
+    /// in the work extends (its spawned children are aborted now, not left to run on after
+    /// the run); after a second signal, its scopes give their children what is left of their
+    /// graces.
+    fn drop_unfinished(
+        self: std::pin::Pin<&mut Self>,
+        past_every_grace: bool,
+        kept: &mut Option<Panic>,
+    ) {
         let mut work = self.project().work;
-        crate::scope::drop_past_every_grace(|| work.set(None));
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            if past_every_grace {
+                crate::scope::drop_past_every_grace(|| work.set(None));
+            } else {
+                work.set(None);
+            }
+        }));
+        if let Err(payload) = dropped {
+            keep_first(kept, payload);
+        }
     }
 }
 

@@ -2639,3 +2639,29 @@ async fn a_panic_dropping_the_work_its_grace_cut_short_is_resumed_from_the_run()
         Cause::Shutdown { .. }
     ));
 }
+
+// After a second signal too, with a callback's panic kept: the work is dropped before that
+// panic is resumed (a panic of its destructors while it unwound aborted the process), and the
+// callback's panic goes first.
+#[tokio::test(start_paused = true)]
+async fn a_panic_dropping_the_work_after_a_second_signal_does_not_abort_a_kept_callback_panic() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("work's destructor");
+        }
+    }
+    let app = App::new();
+    let _callback = app.cx().on_cancel(|_| panic!("callback"));
+    let run = app.run(
+        100 * MS,
+        signals_at(&[(10, Signal::Terminate), (60, Signal::Terminate)]),
+        async {
+            let _guard = PanicsOnDrop;
+            std::future::pending::<()>().await;
+        },
+    );
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let payload = out.expect_err("the callback's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+}

@@ -43,6 +43,27 @@ mod jobs {
     }
 }
 
+// Below `#[scoped]` on an `impl` block and on a module: every fn there.
+struct Quiet;
+
+#[scoped]
+#[scope::allow_orphan]
+impl Quiet {
+    async fn start(&self) -> Result<u32, Interrupted> {
+        Ok(tokio::spawn(async { 7u32 }).await.unwrap())
+    }
+}
+
+#[scoped]
+#[scope::allow_orphan]
+mod quiet_jobs {
+    use scope::Interrupted;
+
+    pub async fn run() -> Result<u32, Interrupted> {
+        Ok(tokio::spawn(async { 8u32 }).await.unwrap())
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let total = rt.block_on(async {
@@ -51,6 +72,8 @@ fn main() {
             + below().await.unwrap()
             + Pool.start().await.unwrap()
             + jobs::run().await.unwrap()
+            + Quiet.start().await.unwrap()
+            + quiet_jobs::run().await.unwrap()
     });
-    assert_eq!(total, 21);
+    assert_eq!(total, 36);
 }
