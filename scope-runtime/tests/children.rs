@@ -1174,3 +1174,103 @@ fn law10_a_blocking_child_with_no_runtime_to_run_on_has_its_context_ended() {
         "a blocking child with no runtime keeps a live context"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A child's value that nobody reads (its handle dropped first), and an error it returns after
+// its own cancel (the scope answers the cancel instead), are dropped inside the scope's
+// context, as its future is: their destructors see the scope's slots (an outside tester's
+// report, probe162: they saw none, or the slots of the scope around).
+
+static RID: scope_runtime::Slot<u64> = scope_runtime::Slot::new("RID");
+
+/// What each destructor saw: its name, and the `RID` it read.
+type Seen = Arc<Mutex<Vec<(&'static str, Option<u64>)>>>;
+
+/// A value whose destructor notes the `RID` it sees.
+struct SeesRid(&'static str, Seen);
+
+impl Drop for SeesRid {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push((self.0, RID.get()));
+    }
+}
+
+#[derive(Debug)]
+struct RidError(Option<&'static str>, Option<Seen>);
+
+impl From<Interrupted> for RidError {
+    fn from(_: Interrupted) -> Self {
+        RidError(None, None)
+    }
+}
+
+impl std::fmt::Display for RidError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rid error")
+    }
+}
+
+impl Drop for RidError {
+    fn drop(&mut self) {
+        if let (Some(what), Some(seen)) = (self.0, &self.1) {
+            seen.lock().unwrap().push((what, RID.get()));
+        }
+    }
+}
+
+fn unread_values_see_the_scopes_slots(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let notes = [seen.clone(), seen.clone(), seen.clone(), seen.clone()];
+    let work = async move {
+        let [spawned, in_place, spawned_err, in_place_err] = notes;
+        let scope = &Scope::new(Config::new().bind(&RID, 2).grace(ms(1000)));
+        let _ = scope
+            .run(async {
+                let value = SeesRid("spawned", spawned);
+                drop(scope.spawn(async move { Ok::<_, RidError>(value) }));
+                let value = SeesRid("in place", in_place);
+                drop(scope.spawn_in_place(async move { Ok::<_, RidError>(value) }));
+                let first = scope.spawn(async move {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(RidError(Some("spawned error"), Some(spawned_err)))
+                });
+                let second = scope.spawn_in_place(async move {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(RidError(Some("in-place error"), Some(in_place_err)))
+                });
+                sleep(ms(5)).await;
+                first.cancel("stop");
+                second.cancel("stop");
+                sleep(ms(5)).await;
+                Ok::<_, RidError>(())
+            })
+            .await;
+    };
+    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("in place", Some(2)),
+            ("in-place error", Some(2)),
+            ("spawned", Some(2)),
+            ("spawned error", Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn an_unread_value_or_an_answered_error_is_dropped_inside_the_scopes_context() {
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    unread_values_see_the_scopes_slots(&ct);
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    unread_values_see_the_scopes_slots(&mt);
+}

@@ -283,7 +283,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         };
         if let Some(cause) = cancelled_alone() {
             self.item_stopped_alone(&cause);
-            return match drop_caught(error) {
+            return match self.drop_in_cx(|| drop_caught(error)) {
                 Ok(()) => (Err(Interrupted::from_shared_cause(cause)), false),
                 Err(payload) => (Err(self.panicked(task, payload).into()), false),
             };

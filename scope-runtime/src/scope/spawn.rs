@@ -596,8 +596,9 @@ where
         // Stopped with the body's end: not a failure of the scope (a panic still is).
         let result = match out.map(TaskOutput::into_result) {
             Ok(Ok(value)) => Ok(value),
-            // The error is dropped here (user code: a panic of its `Drop` is the child's).
-            Ok(Err(error)) => match drop_caught(error) {
+            // The error is dropped here (user code: a panic of its `Drop` is the child's),
+            // inside the scope's context.
+            Ok(Err(error)) => match this.shared.drop_in_cx(|| drop_caught(error)) {
                 Ok(()) => {
                     let own =
                         own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
@@ -651,7 +652,9 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
 ) -> Result<D::Output, Result<T, Interrupted>> {
     if result.is_ok() && deliver.unread() {
         let mut panic = None;
-        let delivered = deliver.deliver(result, |payload| panic = Some(payload));
+        // Dropped inside the scope's context, as the child's future was.
+        let delivered =
+            shared.drop_in_cx(|| deliver.deliver(result, |payload| panic = Some(payload)));
         let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
         obs.ended_settled(&shared.obs, info, &end, consequence);
         Ok(delivered)
