@@ -2532,6 +2532,14 @@ fn closure_params(c: &syn::ExprClosure) -> Vec<String> {
 /// A `let` of a tuple pattern with a tuple value (`let (fast, slow) = (JoinSet::new(),
 /// JoinSet::new());`, typed or not), or of a slice pattern with an array's value (`let [set] =
 /// [JoinSet::new()];`), as one `let` per element, in order.
+/// Whether `pat` is `rest @ ..`: a name for a part of a slice.
+pub(crate) fn binds_rest(pat: &syn::Pat) -> bool {
+    matches!(pat, syn::Pat::Ident(pi) if matches!(
+        pi.subpat.as_ref().map(|(_, p)| &**p),
+        Some(syn::Pat::Rest(_))
+    ))
+}
+
 /// The elements of an array written out that each of a slice pattern's elements matches:
 /// in order before a rest pattern (`..`, `rest @ ..`), from the end after it; `None` for a
 /// `rest @ ..` (it stands for a part of the array), and `None` overall when the lengths
@@ -2540,14 +2548,7 @@ pub(crate) fn slice_pairs<'a>(
     pats: &'a syn::punctuated::Punctuated<syn::Pat, syn::Token![,]>,
     values: &'a syn::punctuated::Punctuated<Expr, syn::Token![,]>,
 ) -> Option<Vec<(&'a syn::Pat, Option<&'a Expr>)>> {
-    let is_rest = |p: &syn::Pat| match p {
-        syn::Pat::Rest(_) => true,
-        syn::Pat::Ident(pi) => matches!(
-            pi.subpat.as_ref().map(|(_, p)| &**p),
-            Some(syn::Pat::Rest(_))
-        ),
-        _ => false,
-    };
+    let is_rest = |p: &syn::Pat| matches!(p, syn::Pat::Rest(_)) || binds_rest(p);
     let rests = pats.iter().filter(|p| is_rest(p)).count();
     match rests {
         0 if pats.len() == values.len() => Some(pats.iter().zip(values.iter().map(Some)).collect()),

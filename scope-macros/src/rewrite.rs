@@ -298,6 +298,15 @@ fn makes_child_result(expr: &Expr) -> bool {
     }
 }
 
+/// The origin of one of what a collection of origin `whole` holds, if known.
+fn element_origin(whole: Option<&Origin>) -> Option<Origin> {
+    let whole = whole?;
+    Some(Origin {
+        path: lint::element_path(&whole.path, 1)?.to_vec(),
+        place: whole.place,
+    })
+}
+
 /// Whether an identifier pattern names a unit variant or a constant (`None`, `LIMIT`), which
 /// binds nothing, rather than a binding: by the naming convention rustc warns about, a name
 /// that starts with a capital letter (and is not `ref`, `mut` or `@`).
@@ -1098,12 +1107,7 @@ impl Rewriter {
                 return self.record_element(&t.elems[1], inner);
             }
         }
-        let element = self.origin_of(iterated).and_then(|o| {
-            Some(Origin {
-                path: lint::element_path(&o.path, 1)?.to_vec(),
-                place: o.place,
-            })
-        });
+        let element = element_origin(self.origin_of(iterated).as_ref());
         if let syn::Pat::Slice(_) = pat {
             // `for [h] in [[Handle::current()]]`: each element is taken apart again.
             return self.record_slice_element(pat, element);
@@ -1122,31 +1126,21 @@ impl Rewriter {
     /// it, a nested slice pattern an element taken apart again. A name bound another way
     /// (in a tuple, a struct) keeps no origin.
     fn record_slice_element(&mut self, pat: &syn::Pat, whole: Option<Origin>) {
-        let element = |whole: &Option<Origin>| {
-            whole.as_ref().and_then(|o| {
-                Some(Origin {
-                    path: lint::element_path(&o.path, 1)?.to_vec(),
-                    place: o.place,
-                })
-            })
-        };
         match pat {
             syn::Pat::Slice(ps) => {
                 for p in &ps.elems {
                     match p {
                         syn::Pat::Rest(_) => {}
                         // `rest @ ..`: a part of the same collection.
-                        syn::Pat::Ident(pi)
-                            if matches!(
-                                pi.subpat.as_ref().map(|(_, p)| &**p),
-                                Some(syn::Pat::Rest(_))
-                            ) =>
-                        {
+                        syn::Pat::Ident(pi) if lint::binds_rest(p) => {
                             self.insert_or_forget(lint::unraw(&pi.ident), whole.clone());
                         }
-                        syn::Pat::Slice(_) => self.record_slice_element(p, element(&whole)),
+                        syn::Pat::Slice(_) => {
+                            self.record_slice_element(p, element_origin(whole.as_ref()));
+                        }
                         syn::Pat::Ident(pi) if pi.subpat.is_none() && !names_a_constant(pi) => {
-                            self.insert_or_forget(lint::unraw(&pi.ident), element(&whole));
+                            let element = element_origin(whole.as_ref());
+                            self.insert_or_forget(lint::unraw(&pi.ident), element);
                         }
                         other => self.forget_names(other),
                     }

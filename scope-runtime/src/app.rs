@@ -383,8 +383,8 @@ impl App {
     /// Work cut short at the grace's end is dropped too, past every grace: its scopes'
     /// spawned children (and the work below them) are aborted as it is dropped, budgeted
     /// shields and scopes with a longer grace of their own included, and tokio drops an
-    /// aborted task at its next turn, which may come just after this returns (under `#[scope::main]` the runtime's shutdown, right
-    /// after, drops them). With a grace of zero the work has no time at all: a scope in it that
+    /// aborted task at its next turn, which may come just after this returns (under
+    /// `#[scope::main]` the runtime's shutdown, right after, drops them). With a grace of zero the work has no time at all: a scope in it that
     /// answers the cancel while a spawned child of its own is still being aborted is cut
     /// short (give the application a grace, however short, to have its answer).
     ///
@@ -782,7 +782,7 @@ pin_project_lite::pin_project! {
     /// (the one around it restored after each poll, panics included).
     struct InWork<F> {
         grace: Duration,
-        // `None` once dropped (see `drop_cut_short`).
+        // `None` once dropped (see `drop_unfinished`).
         #[pin]
         work: Option<F>,
     }

@@ -2612,16 +2612,19 @@ async fn a_nested_scopes_longer_grace_does_not_outlive_the_applications_grace() 
     );
 }
 
+/// Main work's state whose destructor panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("work's destructor");
+    }
+}
+
 // A panic of the work's destructors as the grace's end drops it is the work's panic: resumed
 // from the run, once, after the shutdown did its work.
 #[tokio::test(start_paused = true)]
 async fn a_panic_dropping_the_work_its_grace_cut_short_is_resumed_from_the_run() {
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("work's destructor");
-        }
-    }
     let app = App::new();
     let svc = Service::new(ServiceConfig::new("audit"));
     app.adopt(&svc);
@@ -2645,12 +2648,6 @@ async fn a_panic_dropping_the_work_its_grace_cut_short_is_resumed_from_the_run()
 // callback's panic goes first.
 #[tokio::test(start_paused = true)]
 async fn a_panic_dropping_the_work_after_a_second_signal_does_not_abort_a_kept_callback_panic() {
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("work's destructor");
-        }
-    }
     let app = App::new();
     let _callback = app.cx().on_cancel(|_| panic!("callback"));
     let run = app.run(

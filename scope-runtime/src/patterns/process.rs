@@ -1106,18 +1106,14 @@ mod group {
                 return false;
             }
             let now = Instant::now();
-            if now >= until {
+            // The grace is over at `until`, or when the pause's timer is cut short (the
+            // runtime shut down).
+            let over = now >= until
+                || crate::timer::Delay::until((now + pause).min(until)).await
+                    == crate::timer::Fired::CutShort;
+            if over {
                 if exited {
                     // The leader is a zombie: the group's id is still its own.
-                    let _ = kill_process_group(pid, Signal::KILL);
-                    return true;
-                }
-                return false;
-            }
-            let slept = crate::timer::Delay::until((now + pause).min(until)).await;
-            if slept == crate::timer::Fired::CutShort {
-                // The runtime shut down: the grace is over.
-                if exited {
                     let _ = kill_process_group(pid, Signal::KILL);
                     return true;
                 }
