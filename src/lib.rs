@@ -418,10 +418,14 @@ pub use scope_macros::scoped;
 /// // are aborted, and the body gets one last poll: there, an aborted child's handle reads
 /// // the interruption, and a body still waiting is dropped: the scope returns the cancel.)
 /// let out = scope!(error = Interrupted, grace = 1s, |s| {
-///     let slow = spawn!(async {
+///     let (started, has_started) = tokio::sync::oneshot::channel();
+///     let slow = spawn!(async move {
+///         let _ = started.send(());
 ///         scope::cancelled().await; // answers the cancel
 ///     });
-///     tokio::task::yield_now().await; // `slow` has started
+///     // A child cancelled before its first poll never starts (its handle reads `NotStarted`):
+///     // wait until `slow` runs (a `yield_now` is not enough on a multi-thread runtime).
+///     let _ = has_started.await;
 ///     s.cancel("not needed");
 ///     assert!(slow.await.is_ok());
 ///     Ok("stopped early")

@@ -360,12 +360,15 @@ impl Config {
     /// let s = &Scope::new(Config::new().grace(Duration::from_secs(1)));
     /// let out = s
     ///     .run(async {
+    ///         let (started, has_started) = tokio::sync::oneshot::channel();
     ///         s.spawn(async move {
+    ///             let _ = started.send(());
     ///             scope::cancelled().await;
     ///             tokio::time::sleep(Duration::from_millis(100)).await; // flush, close...
     ///             done.store(true, Ordering::SeqCst);
     ///         });
-    ///         tokio::task::yield_now().await; // let the child start waiting
+    ///         // The child runs (a `yield_now` is not enough on a multi-thread runtime).
+    ///         let _ = has_started.await;
     ///         s.cancel("stop");
     ///         Ok::<_, Interrupted>(())
     ///     })

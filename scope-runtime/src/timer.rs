@@ -96,11 +96,23 @@ pub(crate) enum Fired {
     CutShort,
 }
 
+/// `at`, or, when tokio's timer could not take it, the farthest instant a deadline saturates
+/// to (30 years from now, as for a `Duration::MAX`). A user's deadline within a second of the
+/// largest `Instant` (`Config::deadline`, `Cx::child_with_deadline`) made tokio panic at the
+/// timer's first poll: its wheel rounds a deadline up by adding to it.
+pub(crate) fn reachable(at: Instant) -> Instant {
+    if at.checked_add(std::time::Duration::from_secs(1)).is_some() {
+        at
+    } else {
+        crate::cx::deadline_after(std::time::Duration::MAX)
+    }
+}
+
 impl Timer {
-    /// A timer for `at`, on the runtime of this thread (tokio panics outside one).
+    /// A timer for `at` (or the farthest it can take: [`reachable`]), on the runtime of this thread (tokio panics outside one).
     pub(crate) fn new(at: Instant) -> Timer {
         Timer {
-            sleep: tokio::time::sleep_until(at),
+            sleep: tokio::time::sleep_until(reachable(at)),
             waker: None,
             runtime: Handle::current().id(),
         }
@@ -139,7 +151,7 @@ impl Timer {
     /// Moves the timer to `at` (registered again at the next look).
     pub(crate) fn reset(self: Pin<&mut Self>, at: Instant) {
         let this = self.project();
-        this.sleep.reset(at);
+        this.sleep.reset(reachable(at));
         *this.waker = None;
     }
 

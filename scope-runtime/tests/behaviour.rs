@@ -209,6 +209,65 @@ async fn a_deadline_already_past_returns_deadline_exceeded_without_running_the_b
     assert!(!ran.load(Ordering::SeqCst));
 }
 
+/// The largest instant `Instant::now()` can be moved to.
+fn the_last_instant() -> Instant {
+    let now = Instant::now();
+    let (mut fits, mut over) = (Duration::ZERO, Duration::MAX);
+    while over.saturating_sub(fits) > Duration::from_nanos(1) {
+        let mid = fits + over.saturating_sub(fits) / 2;
+        if now.checked_add(mid).is_some() {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    now + fits
+}
+
+/// A deadline at the end of time is no deadline, not a panic (an outside tester's report,
+/// probe164: tokio's timer panicked with "overflow when adding duration to instant" at the
+/// first look at a deadline within a millisecond of the largest `Instant`).
+#[test]
+fn a_deadline_at_the_largest_instant_is_far_off_not_a_panic() {
+    let last = the_last_instant();
+    assert!(last.checked_add(Duration::from_nanos(1)).is_none());
+    for rt in [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ] {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().deadline(last).grace(Duration::MAX));
+            let out: Result<u8, AppError> = s
+                .run(async {
+                    let child = s.spawn(async {
+                        sleep(ms(2)).await;
+                        Ok::<_, AppError>(1)
+                    });
+                    let cx = Cx::current().child_with_deadline(last);
+                    let heard = Arc::new(AtomicBool::new(false));
+                    let h = heard.clone();
+                    let _on = cx.on_cancel(move |_| h.store(true, Ordering::SeqCst));
+                    tokio::select! {
+                        cause = cx.cancelled() => panic!("the end of time came: {cause}"),
+                        () = sleep(ms(5)) => {}
+                    }
+                    assert!(!heard.load(Ordering::SeqCst));
+                    assert_eq!(cx.deadline(), Some(last));
+                    Ok(child.await? + 1)
+                })
+                .await;
+            assert_eq!(out.unwrap(), 2);
+        });
+    }
+}
+
 /// A scope's own deadline reads as not inherited; one set above it (earlier than its own, or
 /// where it has none) as inherited: what a fallback on "my timeout ran out" must tell apart.
 #[tokio::test(start_paused = true)]

@@ -1274,3 +1274,135 @@ fn an_unread_value_or_an_answered_error_is_dropped_inside_the_scopes_context() {
         .unwrap();
     unread_values_see_the_scopes_slots(&mt);
 }
+
+// A child's error is described (its `Display`, for the failure's message and the cancel's
+// cause) inside the scope's context, and an error the scope drops as the consequence of its
+// own cancel is dropped there too: both see the scope's slots, as the child's future did (an
+// outside tester's report, probe164: a spawned child's error saw no slot, an in-place one's
+// the slots of the scope around).
+
+/// An error that notes the `RID` its `Display` sees, and, when `dropped` is set, the one its
+/// destructor sees.
+#[derive(Debug)]
+struct Described {
+    what: &'static str,
+    seen: Option<Seen>,
+    dropped: bool,
+}
+
+impl Described {
+    fn new(what: &'static str, seen: &Seen, dropped: bool) -> Self {
+        Described {
+            what,
+            seen: Some(seen.clone()),
+            dropped,
+        }
+    }
+}
+
+impl From<Interrupted> for Described {
+    fn from(_: Interrupted) -> Self {
+        Described {
+            what: "interrupted",
+            seen: None,
+            dropped: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(seen) = &self.seen {
+            seen.lock().unwrap().push((self.what, RID.get()));
+        }
+        f.write_str(self.what)
+    }
+}
+
+impl Drop for Described {
+    fn drop(&mut self) {
+        if let (true, Some(seen)) = (self.dropped, &self.seen) {
+            let what = match self.what {
+                "spawned consequence" => "spawned consequence dropped",
+                _ => "in-place consequence dropped",
+            };
+            seen.lock().unwrap().push((what, RID.get()));
+        }
+    }
+}
+
+fn errors_are_described_in_the_scopes_context(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        let seen = &note;
+        let scope = &Scope::new(Config::new().bind(&RID, 2).grace(ms(1000)));
+        let failed = scope
+            .run(async {
+                let note = seen.clone();
+                let _failing = scope.spawn(async move {
+                    sleep(ms(2)).await;
+                    Err::<(), _>(Described::new("spawned failure", &note, false))
+                });
+                let note = seen.clone();
+                let _answering = scope.spawn(async move {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(Described::new("spawned consequence", &note, true))
+                });
+                let _in_place = scope.spawn_in_place(async move {
+                    scope_runtime::cancelled().await;
+                    Err::<(), _>(Described::new("in-place consequence", seen, true))
+                });
+                scope_runtime::cancelled().await;
+                Ok::<_, Described>(())
+            })
+            .await;
+        assert_eq!(failed.unwrap_err().what, "spawned failure");
+        let scope = &Scope::new(Config::new().bind(&RID, 2));
+        let failed = scope
+            .run(async { Err::<(), _>(Described::new("body failure", seen, false)) })
+            .await;
+        assert_eq!(failed.unwrap_err().what, "body failure");
+        let scope = &Scope::new(Config::new().bind(&RID, 2));
+        let failed = scope
+            .run_all(async {
+                let _failing = scope.spawn_in_place(async move {
+                    Err::<(), _>(Described::new("in-place failure", seen, false))
+                });
+                Ok::<_, Described>(())
+            })
+            .await;
+        assert_eq!(failed.unwrap_err().len(), 1);
+    };
+    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        vec![
+            ("body failure", Some(2)),
+            ("in-place consequence", Some(2)),
+            ("in-place consequence dropped", Some(2)),
+            ("in-place failure", Some(2)),
+            ("spawned consequence", Some(2)),
+            ("spawned consequence dropped", Some(2)),
+            ("spawned failure", Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn a_childs_error_is_described_and_a_consequence_dropped_inside_the_scopes_context() {
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    errors_are_described_in_the_scopes_context(&ct);
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    errors_are_described_in_the_scopes_context(&mt);
+}

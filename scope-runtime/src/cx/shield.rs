@@ -122,7 +122,7 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 ///             })
 ///             .await
 ///         });
-///         tokio::task::yield_now().await; // the commit is under way
+///         tokio::task::yield_now().await; // the commit is under way (current-thread runtime)
 ///         s.cancel("shutting down");
 ///         std::future::pending::<()>().await;
 ///         Ok::<_, Interrupted>(())

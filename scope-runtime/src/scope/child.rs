@@ -349,7 +349,7 @@ impl<'s, T> Child<'s, T> {
     ///             Ok::<_, Interrupted>("never computed")
     ///         });
     ///         let wanted = s.spawn(async { Ok::<_, Interrupted>("kept") });
-    ///         tokio::task::yield_now().await; // both have started
+    ///         tokio::task::yield_now().await; // both have started (on this current-thread runtime)
     ///         assert!(unwanted.cancel("not needed"));
     ///         let start = tokio::time::Instant::now();
     ///         let Err(Interrupted::Cancelled(c)) = unwanted.await else { unreachable!() };
@@ -418,7 +418,7 @@ impl<'s, T> Child<'s, T> {
     /// let out = s
     ///     .run(async {
     ///         let stuck = s.spawn(std::future::pending::<Result<u8, Interrupted>>());
-    ///         tokio::task::yield_now().await; // it has started
+    ///         tokio::task::yield_now().await; // it has started (on this current-thread runtime)
     ///         stuck.abort();
     ///         let Err(Interrupted::Cancelled(c)) = stuck.await else { unreachable!() };
     ///         assert_eq!(c.cause().to_string(), "aborted");

@@ -577,13 +577,15 @@ fn held(owner: usize, start: Start) -> Option<Start> {
 }
 
 impl<E> Shared<E> {
-    /// Runs `drop` (of a child's value or error nobody will read) inside the scope's context,
-    /// as a child's future is dropped inside its own: its destructors see the scope's slots.
-    /// (Not the child's own context, which it may not have made: the slots are the same.)
-    pub(crate) fn drop_in_cx<R>(&self, drop: impl FnOnce() -> R) -> R {
+    /// Runs `user` (user code the scope runs on a child's or the body's behalf once its future
+    /// has ended: the destructor of a value or an error nobody will read, an error's `Display`)
+    /// inside the scope's context, as a child's future runs and is dropped inside its own: it
+    /// sees the scope's slots. (Not the child's own context, which it may not have made: the
+    /// slots are the same.)
+    pub(crate) fn in_cx<R>(&self, user: impl FnOnce() -> R) -> R {
         let mut cx = Some(self.cx.clone());
         let _enter = crate::cx::Enter::cx_only_in_drop(&mut cx);
-        drop()
+        user()
     }
 
     /// Whether the failures kept so far hold a panic, and whether there are any: what a run

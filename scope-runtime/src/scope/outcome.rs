@@ -283,7 +283,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         };
         if let Some(cause) = cancelled_alone() {
             self.item_stopped_alone(&cause);
-            return match self.drop_in_cx(|| drop_caught(error)) {
+            return match self.in_cx(|| drop_caught(error)) {
                 Ok(()) => (Err(Interrupted::from_shared_cause(cause)), false),
                 Err(payload) => (Err(self.panicked(task, payload).into()), false),
             };
@@ -292,10 +292,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // this child's work short (whatever its `Display` does below).
         self.cut_short(|| false);
         let cancelled = self.cancelled_ahead_of(task);
-        let message = match message_of(&error) {
+        let message = match self.in_cx(|| message_of(&error)) {
             Ok(message) => message,
             Err(payload) => {
-                drop_after_panic(error);
+                self.in_cx(|| drop_after_panic(error));
                 return (Err(self.panicked(task, payload).into()), false);
             }
         };
@@ -382,7 +382,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         if supervise && !kept && !(body && cancelled) {
             self.not_kept.fetch_add(1, Ordering::Relaxed);
         }
-        let dropped = drop_caught(rejected);
+        let dropped = match rejected {
+            Some(rejected) => self.in_cx(|| drop_caught(rejected)),
+            None => Ok(()),
+        };
         if kept && (!supervise || body) {
             // A race's body failure answers it unless a candidate's value won first (the run
             // made the exchange at its look, before the error's `Display`): then the win's

@@ -616,7 +616,7 @@ fn body_ended<E, M>(
                         Ordering::Acquire,
                     );
                 }
-                match message_of(&error) {
+                match shared.in_cx(|| message_of(&error)) {
                     Ok(message) => {
                         // The error's `Drop` panicked as the scope dropped it (a
                         // consequence): the body's panic.
@@ -627,7 +627,7 @@ fn body_ended<E, M>(
                     }
                     // The error's `Display` panicked: the body's panic.
                     Err(payload) => {
-                        drop_after_panic(error);
+                        shared.in_cx(|| drop_after_panic(error));
                         driver.body_panicked(shared, payload);
                     }
                 }
@@ -889,7 +889,7 @@ fn next_due<T>(deferred: &[(Deferred, T)]) -> Option<Instant> {
 /// Polls the timer in `slot`, made or moved to fire at `at`: whether it has fired.
 fn timer_fired_at(slot: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
     let timer = slot.get_or_insert_with(|| Timer::at(at));
-    if timer.deadline() != at {
+    if timer.deadline() != crate::timer::reachable(at) {
         timer.as_mut().reset(at);
     }
     fired(timer.as_mut(), task)

@@ -598,7 +598,7 @@ where
             Ok(Ok(value)) => Ok(value),
             // The error is dropped here (user code: a panic of its `Drop` is the child's),
             // inside the scope's context.
-            Ok(Err(error)) => match this.shared.drop_in_cx(|| drop_caught(error)) {
+            Ok(Err(error)) => match this.shared.in_cx(|| drop_caught(error)) {
                 Ok(()) => {
                     let own =
                         own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
@@ -653,8 +653,7 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
     if result.is_ok() && deliver.unread() {
         let mut panic = None;
         // Dropped inside the scope's context, as the child's future was.
-        let delivered =
-            shared.drop_in_cx(|| deliver.deliver(result, |payload| panic = Some(payload)));
+        let delivered = shared.in_cx(|| deliver.deliver(result, |payload| panic = Some(payload)));
         let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
         obs.ended_settled(&shared.obs, info, &end, consequence);
         Ok(delivered)

@@ -879,7 +879,7 @@ impl Service {
     /// let task = svc
     ///     .spawn_named("flush", async move { Ok::<_, String>(scope::cancelled().await) })
     ///     .unwrap();
-    /// tokio::task::yield_now().await; // it has started
+    /// tokio::task::yield_now().await; // it has started (on this current-thread runtime)
     /// let report = svc.stop().await;
     /// assert!(matches!(task.await.unwrap().unwrap().root(), Cause::Shutdown { .. }));
     /// assert_eq!(report.stopped()[0].name(), Some("flush"));
