@@ -613,3 +613,36 @@ async fn a_scope_entered_in_a_child_that_ended_shows_under_the_nearest_node_left
         assert!(after.get(id).is_none(), "{after}");
     }
 }
+
+/// A scope whose run future was forgotten part-way is named in the tree, as finished, for as
+/// long as that future's memory holds its state (a leak the tree shows, as the leak check
+/// does); the children its value's drop aborted are gone (an outside tester's question,
+/// probe165).
+#[tokio::test]
+async fn a_scope_whose_run_was_forgotten_stays_in_the_tree_as_finished_without_children() {
+    let _tracking = observe::track();
+    let id = {
+        let s = &scope::Scope::<Interrupted>::new(
+            scope::Config::new()
+                .name("tree_forgotten")
+                .grace(Duration::from_millis(5)),
+        );
+        let mut run = Box::pin(s.run(async {
+            let _child = s.spawn(std::future::pending::<()>());
+            std::future::pending::<()>().await;
+            Ok::<_, Interrupted>(())
+        }));
+        let _ = tokio::time::timeout(Duration::from_millis(10), &mut run).await;
+        let tree = observe::snapshot();
+        let me = tree.get(s.info().id()).expect("the scope runs");
+        assert_eq!(me.state(), TaskState::Running, "{tree}");
+        assert_eq!(tree.children(s.info().id()).count(), 1, "{tree}");
+        std::mem::forget(run);
+        s.info().id()
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let tree = observe::snapshot();
+    let me = tree.get(id).expect("the forgotten run holds the scope");
+    assert_eq!(me.state(), TaskState::Finished, "{tree}");
+    assert_eq!(tree.children(id).count(), 0, "{tree}");
+}

@@ -16,8 +16,9 @@
 //!    its accepted work (queued included) waited for, within what is left of the grace. The
 //!    work of a [daemon](crate::ServiceConfig::daemon) service (a consumer loop, a
 //!    supervisor) is cancelled first, with the shutdown's cause, since it runs until told.
-//! 3. **Stop** (budget: each service's own grace): the services with work left are stopped
-//!    together: cancelled, given their grace (and their shields' budgets), then aborted. If
+//! 3. **Stop** (budget: each service's own grace, not what is left of the application's):
+//!    the services with work left are stopped together: cancelled, given their grace (and
+//!    their shields' budgets), then aborted. If
 //!    the main work did not finish within the grace, it runs on only while the services are
 //!    stopped, and is dropped when the run returns: the application's grace is the program's
 //!    own bound, and neither a budgeted [`shield_for`](crate::shield_for) in the main work
@@ -345,7 +346,10 @@ impl App {
     /// the first shutdown signal (or the program asks for the shutdown: a cancel of
     /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the crate docs,
     /// "Shutdown"), with `grace` as the drain budget (`Duration::MAX`: no limit, the shutdown waits
-    /// as long as the work and the services take). The work's scopes drain within it: a scope
+    /// as long as the work and the services take). Services with work left past it are then
+    /// stopped within their own graces ([`ServiceConfig::grace`](crate::ServiceConfig::grace),
+    /// 5 s unless set), not within this one: a program that must end within `grace` gives its
+    /// services shorter ones. The work's scopes drain within it: a scope
     /// made in the work outside any scope, with no [grace](crate::Config::grace) of its own,
     /// gives its children `grace` at the shutdown (as `#[scope::main]`'s main scope does; the
     /// scopes nested in it with no grace of their own, too), so a request in flight finishes

@@ -2,7 +2,9 @@
 //!
 //! - **The live task tree** (always available): [`track`] turns recording on, [`snapshot`]
 //!   returns every scope, child, service and service task alive now (a scope whose run has
-//!   returned, or a service stopped, as finished while its value is alive), with ids, names, kinds, states, ages,
+//!   returned, or a service stopped, as finished while its value is alive, or while a run
+//!   future of it that was forgotten with `mem::forget` holds it: a leak, which the tree
+//!   names, as it keeps that scope's span open), with ids, names, kinds, states, ages,
 //!   causes and call sites, and the parent and owner of each. Its `Display` is an
 //!   indented tree; with the `serde` feature it serialises to JSON. The leak check of
 //!   [`testing::LeakCheck`](crate::testing::LeakCheck) (and `#[scope::test]`) uses it to name
