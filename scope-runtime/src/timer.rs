@@ -96,12 +96,18 @@ pub(crate) enum Fired {
     CutShort,
 }
 
-/// `at`, or, when tokio's timer could not take it, the farthest instant a deadline saturates
-/// to (30 years from now, as for a `Duration::MAX`). A user's deadline within a second of the
-/// largest `Instant` (`Config::deadline`, `Cx::child_with_deadline`) made tokio panic at the
-/// timer's first poll: its wheel rounds a deadline up by adding to it.
-pub(crate) fn reachable(at: Instant) -> Instant {
-    if at.checked_add(std::time::Duration::from_secs(1)).is_some() {
+/// Whether tokio's timer can take `at`: not within a second of the largest `Instant` (its
+/// wheel rounds a deadline up by adding to it, and the add overflows: a panic at the timer's
+/// first poll). A deadline there (`Config::deadline`, `Cx::child_with_deadline` at the end of
+/// time) is never reached: the scope and the context arm no timer for it.
+pub(crate) fn reachable(at: Instant) -> bool {
+    at.checked_add(std::time::Duration::from_secs(1)).is_some()
+}
+
+/// `at`, or, for an instant tokio's timer could not take (see [`reachable`]), the farthest a
+/// deadline saturates to (30 years from now, as for a `Duration::MAX`).
+fn takeable(at: Instant) -> Instant {
+    if reachable(at) {
         at
     } else {
         crate::cx::deadline_after(std::time::Duration::MAX)
@@ -109,10 +115,10 @@ pub(crate) fn reachable(at: Instant) -> Instant {
 }
 
 impl Timer {
-    /// A timer for `at` (or the farthest it can take: [`reachable`]), on the runtime of this thread (tokio panics outside one).
+    /// A timer for `at` (or the farthest it can take: [`takeable`]), on the runtime of this thread (tokio panics outside one).
     pub(crate) fn new(at: Instant) -> Timer {
         Timer {
-            sleep: tokio::time::sleep_until(reachable(at)),
+            sleep: tokio::time::sleep_until(takeable(at)),
             waker: None,
             runtime: Handle::current().id(),
         }
@@ -151,7 +157,7 @@ impl Timer {
     /// Moves the timer to `at` (registered again at the next look).
     pub(crate) fn reset(self: Pin<&mut Self>, at: Instant) {
         let this = self.project();
-        this.sleep.reset(reachable(at));
+        this.sleep.reset(takeable(at));
         *this.waker = None;
     }
 

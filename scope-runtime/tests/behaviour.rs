@@ -268,6 +268,28 @@ fn a_deadline_at_the_largest_instant_is_far_off_not_a_panic() {
     }
 }
 
+/// On a paused clock, which jumps to the next timer when all is idle, a deadline at the end of
+/// time is not reached either (a review's report: a timer set 30 years off for it fired a
+/// context's deadline there, and made a scope's run re-arm it without end).
+#[tokio::test(start_paused = true)]
+async fn a_deadline_at_the_largest_instant_is_not_reached_on_a_paused_clock() {
+    let last = the_last_instant();
+    let forty_years = Duration::from_secs(60 * 60 * 24 * 365 * 40);
+    let cx = Cx::root().child_with_deadline(last);
+    tokio::select! {
+        cause = cx.cancelled() => panic!("the end of time came: {cause}"),
+        () = sleep(forty_years) => {}
+    }
+    let s = &Scope::new(Config::new().deadline(last));
+    let out: Result<u8, AppError> = s
+        .run(async {
+            sleep(forty_years).await;
+            Ok(1)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 1);
+}
+
 /// A scope's own deadline reads as not inherited; one set above it (earlier than its own, or
 /// where it has none) as inherited: what a fallback on "my timeout ran out" must tell apart.
 #[tokio::test(start_paused = true)]

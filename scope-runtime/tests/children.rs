@@ -1392,6 +1392,94 @@ fn errors_are_described_in_the_scopes_context(rt: &tokio::runtime::Runtime) {
     );
 }
 
+/// What a scope's output leaves is dropped inside its context too: a race's losers' errors,
+/// and a body's value that is not the answer (a child failed after it), under both policies
+/// (a review's report: they were dropped in the caller's).
+fn left_outputs_are_dropped_in_the_scopes_context(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        let seen = &note;
+        let race = &scope_runtime::Race::new(Config::new().bind(&RID, 2));
+        let won = race
+            .run(async {
+                let note = seen.clone();
+                race.spawn(
+                    async move { Err::<u8, _>(RidError(Some("a loser's error"), Some(note))) },
+                );
+                race.spawn(async {
+                    sleep(ms(5)).await;
+                    Ok::<u8, RidError>(7)
+                });
+            })
+            .await;
+        assert_eq!(won.ok(), Some(7));
+        let scope = &Scope::new(Config::new().bind(&RID, 2));
+        let failed = scope
+            .run(async {
+                let _failing = scope.spawn(async {
+                    sleep(ms(2)).await;
+                    Err::<(), _>(RidError(None, None))
+                });
+                Ok::<_, RidError>(SeesRid("a value under run", seen.clone()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let scope = &Scope::new(Config::new().bind(&RID, 2));
+        let failed = scope
+            .run_all(async {
+                let _failing = scope.spawn(async {
+                    sleep(ms(2)).await;
+                    Err::<(), _>(RidError(None, None))
+                });
+                Ok::<_, RidError>(SeesRid("a value under run_all", seen.clone()))
+            })
+            .await;
+        assert!(failed.is_err());
+        // A service task's error is described inside the task's context, where its work ran.
+        let svc = scope_runtime::Service::new(scope_runtime::ServiceConfig::new("svc"));
+        let note = seen.clone();
+        scope_runtime::Cx::root()
+            .with_slot(&RID, 3)
+            .run(async {
+                let task = svc.spawn(async move {
+                    Err::<(), _>(Described::new("a service task's error", &note, false))
+                });
+                let _ = task.unwrap().await;
+            })
+            .await;
+        let _ = svc.stop().await;
+    };
+    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        vec![
+            ("a loser's error", Some(2)),
+            ("a service task's error", Some(3)),
+            ("a value under run", Some(2)),
+            ("a value under run_all", Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn what_a_scopes_output_leaves_is_dropped_inside_its_context() {
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    left_outputs_are_dropped_in_the_scopes_context(&ct);
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    left_outputs_are_dropped_in_the_scopes_context(&mt);
+}
+
 #[test]
 fn a_childs_error_is_described_and_a_consequence_dropped_inside_the_scopes_context() {
     let ct = tokio::runtime::Builder::new_current_thread()

@@ -411,6 +411,10 @@ fn timer_fired(
     at: Instant,
     task: &mut Context<'_>,
 ) -> bool {
+    if !crate::timer::reachable(at) {
+        // At the end of time: never reached, and no timer (see `timer::reachable`).
+        return false;
+    }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         if Instant::now() >= at {
             return true;

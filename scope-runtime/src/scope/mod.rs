@@ -579,9 +579,9 @@ fn held(owner: usize, start: Start) -> Option<Start> {
 impl<E> Shared<E> {
     /// Runs `user` (user code the scope runs on a child's or the body's behalf once its future
     /// has ended: the destructor of a value or an error nobody will read, an error's `Display`)
-    /// inside the scope's context, as a child's future runs and is dropped inside its own: it
-    /// sees the scope's slots. (Not the child's own context, which it may not have made: the
-    /// slots are the same.)
+    /// inside the scope's context, so that it sees the scope's slots, as the child's future did
+    /// inside its own. (Not the child's own context, which it may not have made: the slots are
+    /// the same, but `Cx::current()` there is the scope's.)
     pub(crate) fn in_cx<R>(&self, user: impl FnOnce() -> R) -> R {
         let mut cx = Some(self.cx.clone());
         let _enter = crate::cx::Enter::cx_only_in_drop(&mut cx);

@@ -270,7 +270,17 @@ where
 {
     let shared = &*core.scope.shared;
     match end {
-        End::Finished => O::finish(report(shared, out)),
+        End::Finished => {
+            let report = report(shared, out);
+            if report.failures.is_empty() && !report.unanswered {
+                O::finish(report)
+            } else {
+                // What the output leaves (later failures, a race's losers' errors, a body's
+                // value that is not the answer) is dropped inside the scope's context, as a
+                // child's unread value is: its destructors see the scope's slots.
+                shared.in_cx(|| O::finish(report))
+            }
+        }
         End::Refused(error) => O::finish(Report::failed(&shared.info, error)),
     }
 }
@@ -889,7 +899,7 @@ fn next_due<T>(deferred: &[(Deferred, T)]) -> Option<Instant> {
 /// Polls the timer in `slot`, made or moved to fire at `at`: whether it has fired.
 fn timer_fired_at(slot: &mut Option<Pin<Box<Timer>>>, at: Instant, task: &mut Context<'_>) -> bool {
     let timer = slot.get_or_insert_with(|| Timer::at(at));
-    if timer.deadline() != crate::timer::reachable(at) {
+    if timer.deadline() != at {
         timer.as_mut().reset(at);
     }
     fired(timer.as_mut(), task)
@@ -1235,7 +1245,13 @@ impl<'env, M: Mode> Driver<'env, M> {
             return;
         }
         self.deadline_unarmed = false;
-        if let Some(at) = shared.cx.deadline() {
+        // A deadline at the end of time is never reached: no timer (one set as far as tokio
+        // can take, fired on a paused clock, would find the deadline still ahead, and again).
+        if let Some(at) = shared
+            .cx
+            .deadline()
+            .filter(|&at| crate::timer::reachable(at))
+        {
             self.deadline = Some(Timer::at(at));
         }
     }

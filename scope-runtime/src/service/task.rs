@@ -605,25 +605,25 @@ where
                 }
             }
         }
-        let polled = {
+        let ended = {
             let _enter = Enter::scope_code(this.cx, this.scope);
             let _obs = this.obs.enter();
             let Some(work) = this.work.as_mut().as_pin_mut() else {
                 return Poll::Ready(());
             };
-            catch_unwind(AssertUnwindSafe(|| work.poll(task)))
-        };
-        let ended = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            // User code (`Display`): no lock is held; a panic there is the task's panic.
-            Ok(Poll::Ready(out)) => match catch_unwind(AssertUnwindSafe(|| out.failure())) {
-                Ok(failure) => Ok((out, failure)),
-                Err(payload) => {
-                    drop_after_panic(out);
-                    Err(payload)
-                }
-            },
-            Err(payload) => Err(payload),
+            match catch_unwind(AssertUnwindSafe(|| work.poll(task))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                // User code (`Display`), inside the task's context, as its work ran: no lock
+                // is held; a panic there is the task's panic.
+                Ok(Poll::Ready(out)) => match catch_unwind(AssertUnwindSafe(|| out.failure())) {
+                    Ok(failure) => Ok((out, failure)),
+                    Err(payload) => {
+                        drop_after_panic(out);
+                        Err(payload)
+                    }
+                },
+                Err(payload) => Err(payload),
+            }
         };
         let ended = with_kept(ended, this.kept.take());
         let outcome = match ended {
