@@ -827,7 +827,9 @@ pub use scope_macros::provided;
 /// The type of a `#[scoped]` fn's parameter that requires slots: `cx: Needs![TENANT]`.
 ///
 /// A caller that has not bound them does not compile, and in the body `cx.get(&TENANT)` reads
-/// the value without an `Option`.
+/// the value without an `Option`. Elsewhere, as in a trait's method declared without a body
+/// (whose impls are `#[scoped]`), `Needs![A, B]` is the type it stands for,
+/// `Provided<With<A, With<B, Nil>>>`.
 ///
 /// # Examples
 ///

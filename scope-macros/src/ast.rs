@@ -352,6 +352,58 @@ pub(crate) fn unmove_instrumented(block: &mut Block) {
     }
 }
 
+/// `#[async_trait]` starts the block it boxed by moving the fn's parameters into it (`let x =
+/// x;`, `let __self = self;`, `let PAT = { let __arg1 = __arg1; __arg1 };`), after the edge
+/// that names its return type (`if let Some(__ret) = None::<R> { return __ret; }`). Takes those
+/// moves out of `block`, so that the scope's body starts after them: its in-place children
+/// then borrow the parameters, which live outside the body, as a plain `#[scoped]` fn's do.
+/// (A move of a value has no effect of its own: done before the scope starts, it is the same.)
+pub(crate) fn take_moved_parameters(block: &mut Block) -> Vec<syn::Stmt> {
+    fn a_name(expr: &Expr) -> Option<&proc_macro2::Ident> {
+        match expr {
+            Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path.get_ident(),
+            _ => None,
+        }
+    }
+    fn moves_a_parameter(stmt: &syn::Stmt) -> bool {
+        let syn::Stmt::Local(local) = stmt else {
+            return false;
+        };
+        let Some(init) = &local.init else {
+            return false;
+        };
+        // Its own lets have no type: `let __ret: R = { BODY };` and `let _: () = { BODY };`
+        // hold the fn's body.
+        if init.diverge.is_some() || matches!(local.pat, syn::Pat::Type(_)) {
+            return false;
+        }
+        match &*init.expr {
+            Expr::Path(_) => a_name(&init.expr).is_some(),
+            Expr::Block(b) => match b.block.stmts.as_slice() {
+                [syn::Stmt::Local(inner), syn::Stmt::Expr(last, None)] => {
+                    let named = match &inner.pat {
+                        syn::Pat::Ident(p) => Some(&p.ident),
+                        _ => None,
+                    };
+                    let from = inner.init.as_ref().and_then(|i| a_name(&i.expr));
+                    named.is_some() && named == from && named == a_name(last)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+    let start = usize::from(matches!(
+        block.stmts.first(),
+        Some(syn::Stmt::Expr(Expr::If(edge), _)) if matches!(&*edge.cond, Expr::Let(_))
+    ));
+    let mut moved = Vec::new();
+    while block.stmts.get(start).is_some_and(moves_a_parameter) {
+        moved.push(block.stmts.remove(start));
+    }
+    moved
+}
+
 /// The same, mutably.
 pub(crate) fn async_trait_body_mut(block: &mut Block) -> Option<&mut syn::ExprAsync> {
     async_trait_body(block)?;

@@ -513,6 +513,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &block_params(&Target::Impl(imp.clone())),
                 &[],
             ));
+            errors.extend(impl_scopes_nothing(&imp));
             let opts = with_opt_out(&opts, &mut imp.attrs);
             scoped_impl(&mut imp, &opts, &Aliases::default(), &mut errors);
             imp.into_token_stream()
@@ -539,6 +540,7 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
                 &block_params(&Target::Mod(m.clone())),
                 &fns,
             ));
+            errors.extend(mod_scopes_nothing(&m));
             let opts = with_opt_out(&opts, &mut m.attrs);
             scoped_mod(&mut m, &opts, &Aliases::default(), &mut errors);
             m.into_token_stream()
@@ -557,6 +559,50 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let errors = errors_to_tokens(errors);
     quote!(#out #errors)
+}
+
+/// An `impl` block with no async fn (one written so, or boxed by `#[async_trait]`): told so.
+fn impl_scopes_nothing(imp: &syn::ItemImpl) -> Option<syn::Error> {
+    let has_async = imp
+        .items
+        .iter()
+        .any(|item| matches!(item, syn::ImplItem::Fn(m) if is_async_body(&m.sig, &m.block)));
+    let macros = imp
+        .items
+        .iter()
+        .any(|item| matches!(item, syn::ImplItem::Macro(_)));
+    (!has_async).then(|| scopes_nothing(imp.impl_token.span, "impl block", macros))
+}
+
+/// A module with nothing that may hold an async fn (one, or a block of its own, read when
+/// expanded): told so.
+fn mod_scopes_nothing(m: &syn::ItemMod) -> Option<syn::Error> {
+    let (_, items) = m.content.as_ref()?;
+    let may_scope = items.iter().any(|item| match item {
+        syn::Item::Fn(f) => f.sig.asyncness.is_some(),
+        syn::Item::Impl(_) | syn::Item::Trait(_) | syn::Item::Mod(_) => true,
+        _ => false,
+    });
+    let macros = items.iter().any(|item| matches!(item, syn::Item::Macro(_)));
+    (!may_scope).then(|| scopes_nothing(m.mod_token.span, "module", macros))
+}
+
+/// `#[scoped]` on an `impl` block or a module that has no async fn: it scopes nothing, and its
+/// options would go nowhere without a word.
+fn scopes_nothing(span: Span, what: &str, macros: bool) -> syn::Error {
+    let hidden = if macros {
+        "; a fn that a macro writes in it is not seen: write `#[scoped]` on that fn inside the \
+         macro"
+    } else {
+        ""
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "`#[scoped]` on this {what} scopes nothing: it has no `async fn`{hidden}\n\
+             help: remove `#[scoped]` here, or write it on the async fns it should scope"
+        ),
+    )
 }
 
 /// The options for a fn, with the orphan lint off in its whole body if it is marked
@@ -731,6 +777,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             return (f.sig, f.block);
         };
         let mut body = inner.block.clone();
+        let moved = ast::take_moved_parameters(&mut body);
         let (rewrite_errors, provided_used) =
             Rewriter::run_in(&mut body, &opts, Some(&lint_sig), &f.aliases);
         errors.extend(rewrite_errors);
@@ -743,17 +790,20 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             // As for a plain fn that cannot carry the scope's result: the scope runs, and the
             // error about the return type is the only one.
             block_of(quote! {{
+                #(#moved)*
                 let _: #krate::__private::Result<_, #krate::__private::Interrupted> = { #scoped };
             }})
         } else {
-            block_of(quote!({ #scoped }))
+            block_of(quote!({ #(#moved)* #scoped }))
         };
         return (f.sig, f.block);
     }
+    // Before the rewrite: a copy of the proof it moves into an `async move` block wraps that
+    // block in one of its own, where instrument's future is no longer found.
+    ast::unmove_instrumented(&mut f.block);
     let (rewrite_errors, provided_used) =
         Rewriter::run_in(&mut f.block, &opts, Some(&lint_sig), &f.aliases);
     errors.extend(rewrite_errors);
-    ast::unmove_instrumented(&mut f.block);
     let proof = (provided_used || needs.is_some() || opts.slots.is_some()).then_some(Proof {
         param: needs.as_ref().map(|(p, _)| p.clone()),
         keys: needs.map(|(_, k)| k).unwrap_or_default(),
@@ -1241,25 +1291,7 @@ fn needs_param(
             }
             continue;
         }
-        let parser = syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated;
-        let keys: Vec<syn::Type> = match syn::parse::Parser::parse2(parser, tm.mac.tokens.clone()) {
-            Ok(list) if !list.is_empty() => list.into_iter().collect(),
-            Ok(_) => {
-                errors.push(syn::Error::new_spanned(
-                    &pt.ty,
-                    "`Needs![]` is empty: name the slots this fn requires, e.g. `Needs![REQUEST_ID]`",
-                ));
-                Vec::new()
-            }
-            Err(e) => {
-                errors.push(syn::Error::new(
-                    e.span(),
-                    "`Needs![..]` lists slots declared with `slot!`, separated by commas: \
-                     `Needs![REQUEST_ID, TENANT]`",
-                ));
-                Vec::new()
-            }
-        };
+        let keys = needs_keys(tm.mac.tokens.clone(), &pt.ty, errors);
         let syn::Pat::Ident(pi) = &*pt.pat else {
             errors.push(syn::Error::new_spanned(
                 &pt.pat,
@@ -1268,33 +1300,8 @@ fn needs_param(
             ));
             continue;
         };
-        // A slot listed twice makes its reads ambiguous (two proofs of one key): rustc said
-        // "type annotations needed" at each read, far from the list. Said here, at the second,
-        // and listed once. (As written: two paths to one slot are left to rustc, since `a::X`
-        // and `b::X` may be two slots.)
-        let mut seen: Vec<String> = Vec::new();
-        let mut unique: Vec<syn::Type> = Vec::new();
-        for key in keys {
-            let written = quote::ToTokens::to_token_stream(&key)
-                .to_string()
-                .replace(' ', "");
-            if seen.contains(&written) {
-                errors.push(syn::Error::new_spanned(
-                    &key,
-                    format!("`{written}` is listed twice in `Needs![..]`: list each slot once"),
-                ));
-            } else {
-                seen.push(written);
-                unique.push(key);
-            }
-        }
-        let keys = unique;
         found = Some((pi.ident.clone(), keys.clone()));
-        let mut list = quote!(#krate::__private::Nil);
-        for key in keys.iter().rev() {
-            // Spanned at the key: "`Has<KEY, _>` is not implemented" points at it.
-            list = quote_spanned!(key.span()=> #krate::__private::With<#key, #list>);
-        }
+        let list = needs_list(&keys, krate);
         let span = pt.ty.span();
         // Through the user's own path to `Needs!`, so their import of it stays used.
         let needs_path = tm.mac.path.clone();
@@ -1303,6 +1310,65 @@ fn needs_param(
         first_ty = Some((*pt.ty).clone());
     }
     found
+}
+
+/// The slots a `Needs![..]` lists (its tokens), each once; a list that is empty, does not
+/// parse, or names a slot twice is told so (at `whole`, or at the key).
+fn needs_keys(
+    tokens: TokenStream,
+    whole: &dyn quote::ToTokens,
+    errors: &mut Vec<syn::Error>,
+) -> Vec<syn::Type> {
+    let parser = syn::punctuated::Punctuated::<syn::Type, syn::Token![,]>::parse_terminated;
+    let keys: Vec<syn::Type> = match syn::parse::Parser::parse2(parser, tokens) {
+        Ok(list) if !list.is_empty() => list.into_iter().collect(),
+        Ok(_) => {
+            errors.push(syn::Error::new_spanned(
+                whole,
+                "`Needs![]` is empty: name the slots this fn requires, e.g. `Needs![REQUEST_ID]`",
+            ));
+            Vec::new()
+        }
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                "`Needs![..]` lists slots declared with `slot!`, separated by commas: \
+                 `Needs![REQUEST_ID, TENANT]`",
+            ));
+            Vec::new()
+        }
+    };
+    // A slot listed twice makes its reads ambiguous (two proofs of one key): rustc said
+    // "type annotations needed" at each read, far from the list. Said here, at the second,
+    // and listed once. (As written: two paths to one slot are left to rustc, since `a::X`
+    // and `b::X` may be two slots.)
+    let mut seen: Vec<String> = Vec::new();
+    let mut unique: Vec<syn::Type> = Vec::new();
+    for key in keys {
+        let written = quote::ToTokens::to_token_stream(&key)
+            .to_string()
+            .replace(' ', "");
+        if seen.contains(&written) {
+            errors.push(syn::Error::new_spanned(
+                &key,
+                format!("`{written}` is listed twice in `Needs![..]`: list each slot once"),
+            ));
+        } else {
+            seen.push(written);
+            unique.push(key);
+        }
+    }
+    unique
+}
+
+/// The type-level list of `keys`: `With<A, With<B, Nil>>`.
+fn needs_list(keys: &[syn::Type], krate: &TokenStream) -> TokenStream {
+    let mut list = quote!(#krate::__private::Nil);
+    for key in keys.iter().rev() {
+        // Spanned at the key: "`Has<KEY, _>` is not implemented" points at it.
+        list = quote_spanned!(key.span()=> #krate::__private::With<#key, #list>);
+    }
+    list
 }
 
 /// A `Needs![..]` written inside a parameter's type (`Option<Needs![A]>`), not as the type:
@@ -1372,16 +1438,18 @@ pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
     if let Some(Hidden::Type(ty)) = Hidden::parse(&input) {
         return ty;
     }
-    let span = input
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span());
-    syn::Error::new(
-        span,
-        "`Needs![..]` is the type of a parameter of a `#[scoped]` async fn: \
-         `#[scoped] async fn handler(cx: Needs![REQUEST_ID], ..)`",
-    )
-    .to_compile_error()
+    // Outside a `#[scoped]` fn's parameters (a trait's method declared without a body, whose
+    // impls are `#[scoped]`; a type alias): the type it stands for, through the facade.
+    let mut errors = Vec::new();
+    let whole = input.clone();
+    let keys = needs_keys(input, &whole, &mut errors);
+    if let Some(first) = errors.into_iter().next() {
+        // One error: a type macro expands to one type, here one `compile_error!`.
+        return first.to_compile_error();
+    }
+    let krate = quote!(::scope);
+    let list = needs_list(&keys, &krate);
+    quote!(#krate::__private::Provided<#list>)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ pub fn provided(input: TokenStream) -> TokenStream {
 }
 
 /// The type of a `#[scoped]` fn's parameter that requires slots: `cx: Needs![REQUEST_ID]`.
-/// `#[scoped]` rewrites it; elsewhere it is an error.
+/// `#[scoped]` rewrites it; elsewhere (a trait's method declared without a body) it is the type
+/// it stands for, `Provided<With<REQUEST_ID, Nil>>`.
 #[allow(non_snake_case)] // Reason: it names a type, so it reads as one.
 #[proc_macro]
 pub fn Needs(input: TokenStream) -> TokenStream {

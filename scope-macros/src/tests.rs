@@ -1685,11 +1685,16 @@ fn needs_errors_say_what_to_write() {
         out.contains("can only be used inside a `#[scoped]` async fn"),
         "{out}"
     );
-    let out = norm(&expand::needs_outside(quote!(A)));
+    // Elsewhere (a trait's method declared without a body), the type it stands for.
+    let out = norm(&expand::needs_outside(quote!(A, B)));
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(out.contains("Provided"), "{out}");
     assert!(
-        out.contains("is the type of a parameter of a `#[scoped]` async fn"),
+        out.find("With < A").unwrap() < out.find("With < B").unwrap(),
         "{out}"
     );
+    let out = norm(&expand::needs_outside(quote!()));
+    assert!(out.contains("`Needs![]` is empty"), "{out}");
 }
 
 #[test]

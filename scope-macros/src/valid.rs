@@ -236,8 +236,9 @@ pub(crate) fn scoped_fn(f: &ScopedFn) -> FnProblems {
             "`#[scoped]` goes above `#[tokio::test]` and `#[tokio::main]`: attributes expand \
              from the top, and that attribute made the `async fn` a plain `fn` (with a runtime \
              in its body) before `#[scoped]` saw it\n\
-             help: write `#[scoped]` on the line above it, or use `#[scope::test]` / \
-             `#[scope::main]`, which run the body as a scope already",
+             help: write `#[scoped]` on the line above it (above `#[scope::test]` too, if you \
+             use that instead: a test's body is a scope only with `#[scoped]` above it), or use \
+             `#[scope::main]`, whose body runs as a scope already",
         ));
         p.fatal = true;
         return p;
