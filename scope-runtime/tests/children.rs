@@ -1183,6 +1183,35 @@ fn law10_a_blocking_child_with_no_runtime_to_run_on_has_its_context_ended() {
 
 static RID: scope_runtime::Slot<u64> = scope_runtime::Slot::new("RID");
 
+/// What `work` noted in `seen`, run on `rt` under a context that binds `RID` to 1: sorted,
+/// each once.
+fn noted_under_rid_1(
+    rt: &tokio::runtime::Runtime,
+    seen: &Seen,
+    work: impl std::future::Future<Output = ()>,
+) -> Vec<(&'static str, Option<u64>)> {
+    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+/// Runs `check` on a current-thread runtime, then on a two-worker one.
+fn on_both_runtimes(check: fn(&tokio::runtime::Runtime)) {
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    check(&ct);
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    check(&mt);
+}
+
 /// What each destructor saw: its name, and the `RID` it read.
 type Seen = Arc<Mutex<Vec<(&'static str, Option<u64>)>>>;
 
@@ -1246,11 +1275,8 @@ fn unread_values_see_the_scopes_slots(rt: &tokio::runtime::Runtime) {
             })
             .await;
     };
-    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
-    let mut seen = seen.lock().unwrap().clone();
-    seen.sort();
     assert_eq!(
-        seen,
+        noted_under_rid_1(rt, &seen, work),
         vec![
             ("in place", Some(2)),
             ("in-place error", Some(2)),
@@ -1262,17 +1288,7 @@ fn unread_values_see_the_scopes_slots(rt: &tokio::runtime::Runtime) {
 
 #[test]
 fn an_unread_value_or_an_answered_error_is_dropped_inside_the_scopes_context() {
-    let ct = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    unread_values_see_the_scopes_slots(&ct);
-    let mt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    unread_values_see_the_scopes_slots(&mt);
+    on_both_runtimes(unread_values_see_the_scopes_slots);
 }
 
 // A child's error is described (its `Display`, for the failure's message and the cancel's
@@ -1374,12 +1390,8 @@ fn errors_are_described_in_the_scopes_context(rt: &tokio::runtime::Runtime) {
             .await;
         assert_eq!(failed.unwrap_err().len(), 1);
     };
-    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
-    let mut seen = seen.lock().unwrap().clone();
-    seen.sort();
-    seen.dedup();
     assert_eq!(
-        seen,
+        noted_under_rid_1(rt, &seen, work),
         vec![
             ("body failure", Some(2)),
             ("in-place consequence", Some(2)),
@@ -1450,12 +1462,8 @@ fn left_outputs_are_dropped_in_the_scopes_context(rt: &tokio::runtime::Runtime) 
             .await;
         let _ = svc.stop().await;
     };
-    rt.block_on(scope_runtime::Cx::root().with_slot(&RID, 1).run(work));
-    let mut seen = seen.lock().unwrap().clone();
-    seen.sort();
-    seen.dedup();
     assert_eq!(
-        seen,
+        noted_under_rid_1(rt, &seen, work),
         vec![
             ("a loser's error", Some(2)),
             ("a service task's error", Some(3)),
@@ -1467,30 +1475,10 @@ fn left_outputs_are_dropped_in_the_scopes_context(rt: &tokio::runtime::Runtime) 
 
 #[test]
 fn what_a_scopes_output_leaves_is_dropped_inside_its_context() {
-    let ct = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    left_outputs_are_dropped_in_the_scopes_context(&ct);
-    let mt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    left_outputs_are_dropped_in_the_scopes_context(&mt);
+    on_both_runtimes(left_outputs_are_dropped_in_the_scopes_context);
 }
 
 #[test]
 fn a_childs_error_is_described_and_a_consequence_dropped_inside_the_scopes_context() {
-    let ct = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    errors_are_described_in_the_scopes_context(&ct);
-    let mt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    errors_are_described_in_the_scopes_context(&mt);
+    on_both_runtimes(errors_are_described_in_the_scopes_context);
 }
