@@ -868,9 +868,23 @@ fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
 /// `#[scoped]` module leaves it alone (it is no handler of the module's, and an entry
 /// attribute makes it a plain `fn`).
 fn is_entry(attrs: &[syn::Attribute]) -> bool {
-    attrs
-        .iter()
-        .any(|a| ast::attr_is(a, "test") || ast::attr_is(a, "main"))
+    let entry = |path: &syn::Path| {
+        path.segments
+            .last()
+            .is_some_and(|s| s.ident == "test" || s.ident == "main")
+    };
+    attrs.iter().any(|a| {
+        if entry(a.path()) {
+            return true;
+        }
+        // `#[cfg_attr(test, tokio::test)]`: an entry attribute under a condition.
+        if !a.path().is_ident("cfg_attr") {
+            return false;
+        }
+        let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+        a.parse_args_with(parser)
+            .is_ok_and(|list| list.iter().skip(1).any(|m| entry(m.path())))
+    })
 }
 
 fn type_name(ty: &syn::Type) -> Option<String> {
