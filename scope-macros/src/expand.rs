@@ -771,6 +771,15 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         return (f.sig, syn::parse_quote!({ ::core::panic!(#msg) }));
     }
     let lint_sig = f.lint_sig();
+    if let (true, Some(local)) = (f.boxed && sends(&f.sig), opts.local) {
+        errors.push(syn::Error::new(
+            local,
+            "`local` makes the scope's future `!Send`, and `#[async_trait]` boxed this fn's \
+             future as `Send`\n\
+             help: write `#[async_trait(?Send)]` on the trait and on its impl, or leave out \
+             `local`",
+        ));
+    }
     if f.boxed {
         // `#[async_trait]` has boxed the fn: scope the `async move` block it made.
         let Some(inner) = ast::async_trait_body_mut(&mut f.block) else {
@@ -826,6 +835,17 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         )
     };
     (f.sig, block_of(quote!({ #body })))
+}
+
+/// Whether the future `#[async_trait]` boxed for `sig` must be `Send` (`dyn Future<..> +
+/// Send`, unless written `#[async_trait(?Send)]`).
+fn sends(sig: &syn::Signature) -> bool {
+    match &sig.output {
+        syn::ReturnType::Type(_, ty) => quote::ToTokens::to_token_stream(ty)
+            .to_string()
+            .contains("Send"),
+        syn::ReturnType::Default => false,
+    }
 }
 
 /// The block made of `tokens` (a body this crate rewrote). If they do not parse, which is a bug
