@@ -840,12 +840,26 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
 /// Whether the future `#[async_trait]` boxed for `sig` must be `Send` (`dyn Future<..> +
 /// Send`, unless written `#[async_trait(?Send)]`).
 fn sends(sig: &syn::Signature) -> bool {
-    match &sig.output {
-        syn::ReturnType::Type(_, ty) => quote::ToTokens::to_token_stream(ty)
-            .to_string()
-            .contains("Send"),
-        syn::ReturnType::Default => false,
+    use syn::visit::Visit;
+    /// The bounds of the `dyn Future<..> + ..` object: whether one is `Send`.
+    struct FutureSends(bool);
+    impl<'ast> Visit<'ast> for FutureSends {
+        fn visit_type_trait_object(&mut self, object: &'ast syn::TypeTraitObject) {
+            let is = |bound: &syn::TypeParamBound, name: &str| {
+                matches!(bound, syn::TypeParamBound::Trait(t)
+                    if t.path.segments.last().is_some_and(|s| s.ident == name))
+            };
+            if object.bounds.iter().any(|b| is(b, "Future")) {
+                self.0 |= object.bounds.iter().any(|b| is(b, "Send"));
+            }
+            // Not into the future's `Output`: a `dyn Error + Send` there is the value's.
+        }
     }
+    let mut found = FutureSends(false);
+    if let syn::ReturnType::Type(_, ty) = &sig.output {
+        found.visit_type(ty);
+    }
+    found.0
 }
 
 /// The block made of `tokens` (a body this crate rewrote). If they do not parse, which is a bug
