@@ -829,7 +829,8 @@ pub use scope_macros::provided;
 /// A caller that has not bound them does not compile, and in the body `cx.get(&TENANT)` reads
 /// the value without an `Option`. Elsewhere, as in a trait's method declared without a body
 /// (whose impls are `#[scoped]`), `Needs![A, B]` is the type it stands for,
-/// `Provided<With<A, With<B, Nil>>>`.
+/// `Provided<With<A, With<B, Nil>>>`, named through `::scope` (`Needs![crate = path; A, B]`
+/// for a facade renamed in `Cargo.toml`).
 ///
 /// # Examples
 ///

@@ -356,8 +356,9 @@ pub(crate) fn unmove_instrumented(block: &mut Block) {
 /// x;`, `let __self = self;`, `let PAT = { let __arg1 = __arg1; __arg1 };`), after the edge
 /// that names its return type (`if let Some(__ret) = None::<R> { return __ret; }`). Takes those
 /// moves out of `block`, so that the scope's body starts after them: its in-place children
-/// then borrow the parameters, which live outside the body, as a plain `#[scoped]` fn's do.
-/// (A move of a value has no effect of its own: done before the scope starts, it is the same.)
+/// then borrow the parameters, which live outside the body, as a plain `#[scoped]` fn's do
+/// (and, as those, they are dropped after the scope has ended, its children joined). Called
+/// only on a block `#[async_trait]` made: in a hand-written one, the lines are the user's.
 pub(crate) fn take_moved_parameters(block: &mut Block) -> Vec<syn::Stmt> {
     fn a_name(expr: &Expr) -> Option<&proc_macro2::Ident> {
         match expr {

@@ -563,10 +563,11 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// An `impl` block with no async fn (one written so, or boxed by `#[async_trait]`): told so.
 fn impl_scopes_nothing(imp: &syn::ItemImpl) -> Option<syn::Error> {
-    let has_async = imp
-        .items
-        .iter()
-        .any(|item| matches!(item, syn::ImplItem::Fn(m) if is_async_body(&m.sig, &m.block)));
+    // (A fn with a `#[scoped]` of its own, a hand-written boxed one say, is scoped too.)
+    let has_async = imp.items.iter().any(|item| {
+        matches!(item, syn::ImplItem::Fn(m)
+            if is_async_body(&m.sig, &m.block) || has_scoped_attr(&m.attrs))
+    });
     let macros = imp
         .items
         .iter()
@@ -579,7 +580,7 @@ fn impl_scopes_nothing(imp: &syn::ItemImpl) -> Option<syn::Error> {
 fn mod_scopes_nothing(m: &syn::ItemMod) -> Option<syn::Error> {
     let (_, items) = m.content.as_ref()?;
     let may_scope = items.iter().any(|item| match item {
-        syn::Item::Fn(f) => f.sig.asyncness.is_some(),
+        syn::Item::Fn(f) => f.sig.asyncness.is_some() || has_scoped_attr(&f.attrs),
         syn::Item::Impl(_) | syn::Item::Trait(_) | syn::Item::Mod(_) => true,
         _ => false,
     });
@@ -786,7 +787,13 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             return (f.sig, f.block);
         };
         let mut body = inner.block.clone();
-        let moved = ast::take_moved_parameters(&mut body);
+        // Only `#[async_trait]`'s own lines: in a hand-written boxed fn, leading `let`s are
+        // the user's, and bind what the body drops at its end.
+        let moved = if ast::made_by_async_trait(&f.sig) {
+            ast::take_moved_parameters(&mut body)
+        } else {
+            Vec::new()
+        };
         let (rewrite_errors, provided_used) =
             Rewriter::run_in(&mut body, &opts, Some(&lint_sig), &f.aliases);
         errors.extend(rewrite_errors);
@@ -1488,14 +1495,14 @@ pub(crate) fn needs_outside(input: TokenStream) -> TokenStream {
     }
     // Outside a `#[scoped]` fn's parameters (a trait's method declared without a body, whose
     // impls are `#[scoped]`; a type alias): the type it stands for, through the facade.
-    let mut errors = Vec::new();
+    // `Needs![crate = path; A]`: through a facade renamed in `Cargo.toml`, as `slot!` has it.
+    let (krate, input, mut errors) = split_crate_prefix(input);
     let whole = input.clone();
     let keys = needs_keys(input, &whole, &mut errors);
     if let Some(first) = errors.into_iter().next() {
         // One error: a type macro expands to one type, here one `compile_error!`.
         return first.to_compile_error();
     }
-    let krate = quote!(::scope);
     let list = needs_list(&keys, &krate);
     quote!(#krate::__private::Provided<#list>)
 }
@@ -1606,7 +1613,8 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
     let Some(semi) = semi else {
         let e = syn::Error::new(
             trees[0].span(),
-            "expected `;` after `crate = path` in `slot!(crate = path; static NAME: Type)`",
+            "expected `;` after `crate = path`, as in `slot!(crate = path; static NAME: Type)` \
+             or `Needs![crate = path; NAME]`",
         );
         return (quote!(::scope), TokenStream::new(), vec![e]);
     };

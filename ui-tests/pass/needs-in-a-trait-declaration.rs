@@ -7,6 +7,8 @@ slot!(static REQUEST_ID: u64);
 
 trait Handler {
     async fn handle(&self, cx: Needs![TENANT, REQUEST_ID]) -> Result<usize, Interrupted>;
+    // Through a path to the facade of one's own (a facade renamed in `Cargo.toml`).
+    async fn tenant(&self, cx: Needs![crate = ::scope; TENANT]) -> Result<usize, Interrupted>;
 }
 
 struct Echo;
@@ -16,11 +18,16 @@ impl Handler for Echo {
     async fn handle(&self, cx: Needs![TENANT, REQUEST_ID]) -> Result<usize, Interrupted> {
         Ok(cx.get(&TENANT).len() + *cx.get(&REQUEST_ID) as usize)
     }
+
+    #[scoped]
+    async fn tenant(&self, cx: Needs![TENANT]) -> Result<usize, Interrupted> {
+        Ok(cx.get(&TENANT).len())
+    }
 }
 
 #[scoped(slots(TENANT = tenant, REQUEST_ID = 7))]
 async fn serve(tenant: String) -> Result<usize, Interrupted> {
-    Echo.handle(provided!()).await
+    Ok(Echo.handle(provided!()).await? + Echo.tenant(provided!()).await? - 4)
 }
 
 fn main() {
