@@ -15,9 +15,10 @@
 //! (one of the last [`GONE_KEPT`] so seen) is not polled at all: it is cut short at once (a
 //! stop whose grace the shutdown cut short goes on to wait for the aborts with a timer made
 //! after the shutdown). A timer made after the shutdown, on a runtime none of ours has seen
-//! go (or one seen before the last [`GONE_KEPT`]), still panics at its first poll, as every
-//! tokio timer does there. A [`Delay`] is a timer to await (a backoff, a budget): it
-//! ends once the timer has fired, and says how.
+//! go (or one seen before the last [`GONE_KEPT`]), panics in tokio at its first poll: the
+//! panic is caught there (the panic hook still prints it), and the timer is cut short. A
+//! [`Delay`] is a timer to await (a backoff, a budget): it ends once the timer has fired, and
+//! says how.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -195,8 +196,18 @@ impl Timer {
             return Fired::CutShort;
         }
         // Outside tokio's cooperative budget: with the budget spent, the poll would return
-        // `Pending` without registering the timer.
-        let polled = std::pin::pin!(tokio::task::coop::unconstrained(this.sleep)).poll(task);
+        // `Pending` without registering the timer. A runtime whose shutdown began after the
+        // last look at any of our timers panics here, before it touches the timer (a timer
+        // first polled in that window, by a loop that makes one per turn): read as the
+        // shutdown it is, not unwound through the caller.
+        let sleep = this.sleep;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::pin::pin!(tokio::task::coop::unconstrained(sleep)).poll(task)
+        }));
+        let Ok(polled) = polled else {
+            mark_gone(*this.runtime);
+            return Fired::CutShort;
+        };
         if polled.is_ready() {
             return Fired::Due;
         }
