@@ -830,7 +830,8 @@ pub use scope_macros::provided;
 /// the value without an `Option`. Elsewhere, as in a trait's method declared without a body
 /// (whose impls are `#[scoped]`), `Needs![A, B]` is the type it stands for,
 /// `Provided<With<A, With<B, Nil>>>`, named through `::scope` (`Needs![crate = path; A, B]`
-/// for a facade renamed in `Cargo.toml`).
+/// for a facade renamed in `Cargo.toml`; in a `#[scoped]` fn's parameter the fn's own path,
+/// `#[scoped(crate = path)]`, is used).
 ///
 /// # Examples
 ///

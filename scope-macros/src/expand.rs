@@ -773,13 +773,16 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
     }
     let lint_sig = f.lint_sig();
     if let (true, Some(local)) = (f.boxed && sends(&f.sig), opts.local) {
-        errors.push(syn::Error::new(
-            local,
+        let msg = if ast::made_by_async_trait(&f.sig) {
             "`local` makes the scope's future `!Send`, and `#[async_trait]` boxed this fn's \
              future as `Send`\n\
              help: write `#[async_trait(?Send)]` on the trait and on its impl, or leave out \
-             `local`",
-        ));
+             `local`"
+        } else {
+            "`local` makes the scope's future `!Send`, and this fn's boxed future is `Send`\n\
+             help: drop `+ Send` from the boxed future in the return type, or leave out `local`"
+        };
+        errors.push(syn::Error::new(local, msg));
     }
     if f.boxed {
         // `#[async_trait]` has boxed the fn: scope the `async move` block it made.
@@ -909,22 +912,29 @@ fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
 /// `#[scoped]` module leaves it alone (it is no handler of the module's, and an entry
 /// attribute makes it a plain `fn`).
 fn is_entry(attrs: &[syn::Attribute]) -> bool {
-    let entry = |path: &syn::Path| {
-        path.segments
-            .last()
-            .is_some_and(|s| s.ident == "test" || s.ident == "main")
-    };
+    let last_is =
+        |path: &syn::Path, name: &str| path.segments.last().is_some_and(|s| s.ident == name);
     attrs.iter().any(|a| {
-        if entry(a.path()) {
-            return true;
-        }
-        // `#[cfg_attr(test, tokio::test)]`: an entry attribute under a condition.
-        if !a.path().is_ident("cfg_attr") {
-            return false;
-        }
-        let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
-        a.parse_args_with(parser)
-            .is_ok_and(|list| list.iter().skip(1).any(|m| entry(m.path())))
+        last_is(a.path(), "test")
+            || last_is(a.path(), "main")
+            || matches!(&a.meta, syn::Meta::List(l)
+                if l.path.is_ident("cfg_attr") && names_a_test(l.tokens.clone()))
+    })
+}
+
+/// Whether a `cfg_attr`'s arguments (`PRED, ATTR, ..`) name a test attribute, at any depth of
+/// nested `cfg_attr`s: a test under a condition is no handler whether the condition holds or
+/// not (off, the fn is dead code). A `main` under one is not read so: with the condition off,
+/// the fn is a plain async fn of the module, which the module scopes.
+fn names_a_test(tokens: TokenStream) -> bool {
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    syn::parse::Parser::parse2(parser, tokens).is_ok_and(|list| {
+        list.iter().skip(1).any(|m| match m {
+            syn::Meta::List(inner) if inner.path.is_ident("cfg_attr") => {
+                names_a_test(inner.tokens.clone())
+            }
+            m => m.path().segments.last().is_some_and(|s| s.ident == "test"),
+        })
     })
 }
 
@@ -1346,7 +1356,11 @@ fn needs_param(
             }
             continue;
         }
-        let keys = needs_keys(tm.mac.tokens.clone(), &pt.ty, errors);
+        // A `crate = path;` written in it (as outside a fn's parameters) is left for the
+        // fn's own path (`#[scoped(crate = ..)]`).
+        let (_, tokens, prefix_errors) = split_crate_prefix(tm.mac.tokens.clone());
+        errors.extend(prefix_errors);
+        let keys = needs_keys(tokens, &pt.ty, errors);
         let syn::Pat::Ident(pi) = &*pt.pat else {
             errors.push(syn::Error::new_spanned(
                 &pt.pat,

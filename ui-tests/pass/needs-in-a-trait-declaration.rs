@@ -20,7 +20,7 @@ impl Handler for Echo {
     }
 
     #[scoped]
-    async fn tenant(&self, cx: Needs![TENANT]) -> Result<usize, Interrupted> {
+    async fn tenant(&self, cx: Needs![crate = ::scope; TENANT]) -> Result<usize, Interrupted> {
         Ok(cx.get(&TENANT).len())
     }
 }
