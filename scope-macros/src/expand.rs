@@ -772,8 +772,9 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         return (f.sig, syn::parse_quote!({ ::core::panic!(#msg) }));
     }
     let lint_sig = f.lint_sig();
+    let by_async_trait = f.boxed && ast::made_by_async_trait(&f.sig);
     if let (true, Some(local)) = (f.boxed && sends(&f.sig), opts.local) {
-        let msg = if ast::made_by_async_trait(&f.sig) {
+        let msg = if by_async_trait {
             "`local` makes the scope's future `!Send`, and `#[async_trait]` boxed this fn's \
              future as `Send`\n\
              help: write `#[async_trait(?Send)]` on the trait and on its impl, or leave out \
@@ -792,7 +793,7 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
         let mut body = inner.block.clone();
         // Only `#[async_trait]`'s own lines: in a hand-written boxed fn, leading `let`s are
         // the user's, and bind what the body drops at its end.
-        let moved = if ast::made_by_async_trait(&f.sig) {
+        let moved = if by_async_trait {
             ast::take_moved_parameters(&mut body)
         } else {
             Vec::new()
@@ -912,11 +913,9 @@ fn has_scoped_attr(attrs: &[syn::Attribute]) -> bool {
 /// `#[scoped]` module leaves it alone (it is no handler of the module's, and an entry
 /// attribute makes it a plain `fn`).
 fn is_entry(attrs: &[syn::Attribute]) -> bool {
-    let last_is =
-        |path: &syn::Path, name: &str| path.segments.last().is_some_and(|s| s.ident == name);
     attrs.iter().any(|a| {
-        last_is(a.path(), "test")
-            || last_is(a.path(), "main")
+        ast::attr_is(a, "test")
+            || ast::attr_is(a, "main")
             || matches!(&a.meta, syn::Meta::List(l)
                 if l.path.is_ident("cfg_attr") && names_a_test(l.tokens.clone()))
     })

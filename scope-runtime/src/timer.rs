@@ -116,7 +116,8 @@ fn takeable(at: Instant) -> Instant {
 }
 
 impl Timer {
-    /// A timer for `at` (or the farthest it can take: [`takeable`]), on the runtime of this thread (tokio panics outside one).
+    /// A timer for `at` (or the farthest it can take: [`takeable`]), on the runtime of this
+    /// thread (tokio panics outside one).
     pub(crate) fn new(at: Instant) -> Timer {
         Timer {
             sleep: tokio::time::sleep_until(takeable(at)),

@@ -603,6 +603,13 @@ pub struct Report<T, E> {
 }
 
 impl<T, E> Report<T, E> {
+    /// Whether making the output from it may drop user code's values (later failures, a
+    /// race's losers' errors, a body's value that is not the answer): then it is made inside
+    /// the scope's context (`Shared::in_cx`), so their destructors see the scope's slots.
+    pub(crate) fn leaves_values(&self) -> bool {
+        !self.failures.is_empty() || self.unanswered
+    }
+
     /// A scope that did not run: one failure, of the scope itself.
     pub(crate) fn failed(info: &TaskInfo, error: E) -> Self {
         Report {

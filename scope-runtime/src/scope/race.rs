@@ -573,13 +573,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let report = ready!(this.run.poll(cx));
-        if report.failures.is_empty() {
-            return Poll::Ready(this.race.answer(report));
+        // (The scope's own output is the report: the race's answer drops what it leaves.)
+        if report.leaves_values() {
+            let shared = &this.race.scope.shared;
+            return Poll::Ready(shared.in_cx(|| this.race.answer(report)));
         }
-        // The losers' errors it drops are dropped inside the race's context, as a scope's
-        // unread values are: their destructors see its slots.
-        let shared = &this.race.scope.shared;
-        Poll::Ready(shared.in_cx(|| this.race.answer(report)))
+        Poll::Ready(this.race.answer(report))
     }
 }
 

@@ -272,13 +272,10 @@ where
     match end {
         End::Finished => {
             let report = report(shared, out);
-            if report.failures.is_empty() && !report.unanswered {
-                O::finish(report)
-            } else {
-                // What the output leaves (later failures, a race's losers' errors, a body's
-                // value that is not the answer) is dropped inside the scope's context, as a
-                // child's unread value is: its destructors see the scope's slots.
+            if report.leaves_values() {
                 shared.in_cx(|| O::finish(report))
+            } else {
+                O::finish(report)
             }
         }
         End::Refused(error) => O::finish(Report::failed(&shared.info, error)),
