@@ -495,6 +495,73 @@ async fn a_drained_services_context_ends_and_one_that_overran_does_not() {
     assert!(matches!(svc.cx().cause().unwrap(), Cause::Shutdown { .. }));
 }
 
+/// A waker that tells when it is woken, then holds the thread that woke it until released.
+struct HeldWake {
+    woken: Mutex<std::sync::mpsc::Sender<()>>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl std::task::Wake for HeldWake {
+    fn wake(self: Arc<Self>) {
+        let _ = self.woken.lock().unwrap().send(());
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(10));
+    }
+}
+
+#[test]
+fn a_drain_that_overruns_counts_a_task_still_handing_over_its_outcome() {
+    // A task's end is recorded, then its outcome handed to its handle (whose waker is not
+    // ours), then it counts itself gone: a drain whose budget runs out in between must
+    // count it as still running, not say "0 task(s) still running".
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let svc = Service::new(ServiceConfig::new("audit"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut handle = svc
+            .spawn(async move {
+                let _ = rx.await;
+            })
+            .unwrap();
+        let (woken_tx, woken) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let waker = std::task::Waker::from(Arc::new(HeldWake {
+            woken: Mutex::new(woken_tx),
+            release: Mutex::new(release_rx),
+        }));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
+        tx.send(()).unwrap();
+        // The task is waking its handle, on a worker: its end is recorded, it is not gone.
+        woken.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            svc.active(),
+            1,
+            "a task handing over its outcome is still active"
+        );
+        let budget = 10 * MS;
+        let drained = svc.drain(budget).await;
+        release.send(()).unwrap();
+        assert_eq!(
+            drained,
+            Err(scope_runtime::DrainError::Overrun {
+                still_running: 1,
+                budget
+            })
+        );
+        svc.drain(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(svc.active(), 0);
+        assert!(handle.await.is_ok());
+    });
+}
+
 /// A value whose destructor panics (unless a panic is unwinding already).
 struct PanicOnDrop(&'static str);
 

@@ -84,6 +84,12 @@ pub(crate) struct Inner {
     tracker: Tracker,
     /// Who is alive, and how the others ended.
     table: Mutex<Table>,
+    /// Tasks whose end is recorded (out of `table.live`) that have not yet counted themselves
+    /// gone: they are handing their outcome to their handle (whose waker is not ours) or
+    /// dropping an unread one. Raised under the table's lock as a task leaves `live`, lowered
+    /// once it has let go of its tracker unit, so that a count taken under the lock sees each
+    /// task in one place or the other until it is gone.
+    ending: AtomicUsize,
     /// The stops under way: while there is one, it gives the grace and aborts what outlives
     /// it, not the tasks. A stop whose future is dropped before its end aborts nothing: the
     /// tasks' own graces apply again.
@@ -332,6 +338,41 @@ impl Inner {
         }
     }
 
+    /// The tasks not yet gone: those alive, and those whose end is recorded but which are
+    /// still handing over their outcome. (Its tracker also counts the children of scopes
+    /// entered in them, which a drain waits for but which are not the service's tasks.)
+    fn active(&self) -> usize {
+        let table = self.table.lock();
+        table.live.len() + self.ending.load(Ordering::Relaxed)
+    }
+
+    /// A task whose end was recorded lets go of its tracker unit (`exit`): then, even if that
+    /// unwinds, it is no longer counted as ending.
+    pub(super) fn exit_ended(&self) {
+        struct Gone<'a>(&'a AtomicUsize);
+        impl Drop for Gone<'_> {
+            fn drop(&mut self) {
+                // Release: pairs with the Acquire of `idle`.
+                self.0.fetch_sub(1, Ordering::Release);
+            }
+        }
+        let _gone = Gone(&self.ending);
+        self.tracker.exit();
+    }
+
+    /// Waits until every task is gone: the tracker idle (which also waits for the children of
+    /// scopes entered in the tasks), then the last step of the tasks that let go of their
+    /// units, so that whoever sees it over reads no task [`active`](Service::active). A
+    /// closed tracker takes no new unit, so once it is idle the count of tasks ending only
+    /// goes down.
+    async fn idle(&self) {
+        self.tracker.idle().await;
+        // Acquire: pairs with the Release of `exit_ended`.
+        while self.ending.load(Ordering::Acquire) != 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     fn aborting(&self) -> bool {
         // Relaxed: set before the aborts it explains; a task dropped by one reads it after.
         self.aborting.load(Ordering::Relaxed)
@@ -347,6 +388,8 @@ impl Inner {
     fn ended(&self, key: usize, info: &TaskInfo, ended: Ended) {
         let mut table = self.table.lock();
         let _live = table.live.remove(key);
+        // Relaxed: read under this lock (with `live`); lowered by the task once it is gone.
+        self.ending.fetch_add(1, Ordering::Relaxed);
         match ended {
             Ended::Completed | Ended::Answered(_) => {}
             Ended::NotStarted => table.not_started += 1,
@@ -471,6 +514,7 @@ impl Service {
                 stopping: AtomicUsize::new(0),
                 no_stop: tokio::sync::Notify::new(),
                 aborting: AtomicBool::new(false),
+                ending: AtomicUsize::new(0),
                 forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
                 any_failed: AtomicBool::new(false),
@@ -530,7 +574,9 @@ impl Service {
         &self.inner.info
     }
 
-    /// Tasks alive now (running, or waiting for a worker).
+    /// Tasks alive now (running, waiting for a worker, or handing their outcome to their
+    /// handle: a task is counted until it is gone, so a [`drain`](Service::drain) that
+    /// finished leaves none).
     ///
     /// # Examples
     ///
@@ -552,9 +598,7 @@ impl Service {
     /// ```
     #[must_use]
     pub fn active(&self) -> usize {
-        // The service's own tasks: its tracker also counts the children of scopes entered in
-        // them, which a drain waits for but which are not the service's tasks.
-        self.inner.table.lock().live.len()
+        self.inner.active()
     }
 
     /// Whether the service refuses new work (it is draining or stopped).
@@ -718,26 +762,37 @@ impl Service {
         kept: &Mutex<Option<Panic>>,
     ) -> Result<(), DrainError> {
         self.inner.tracker.close();
-        if within(budget, self.inner.tracker.idle()).await.is_some() {
-            // Done for good (closed, nothing left): the service's context ends, so work
-            // detached under it learns so.
-            let scope = self.inner.info.clone();
-            let ended = catch_unwind(AssertUnwindSafe(|| {
-                self.inner.cx.cancel_with(Cause::Finished { scope })
-            }));
-            // Its end, once: in the tree, the metrics and the events (a stop under way reports
-            // it, with the failures it takes).
-            if !self.inner.stopping() {
-                self.inner.report_end();
-            }
-            keep_in(kept, ended.err());
-            Ok(())
-        } else {
-            Err(DrainError::Overrun {
-                still_running: self.active(),
-                budget,
-            })
+        if within(budget, self.inner.idle()).await.is_some() {
+            self.drained(kept);
+            return Ok(());
         }
+        // Counted first, then a last look: a task that ended as the budget ran out (gone since
+        // the count, or before it) is not reported still running, and a drain whose work has
+        // all ended by its answer has drained.
+        let still_running = self.active();
+        if self.inner.tracker.units() == 0 && self.inner.ending.load(Ordering::Acquire) == 0 {
+            self.drained(kept);
+            return Ok(());
+        }
+        Err(DrainError::Overrun {
+            still_running,
+            budget,
+        })
+    }
+
+    /// A drain found the service done for good (closed, nothing left): its context ends, so
+    /// work detached under it learns so.
+    fn drained(&self, kept: &Mutex<Option<Panic>>) {
+        let scope = self.inner.info.clone();
+        let ended = catch_unwind(AssertUnwindSafe(|| {
+            self.inner.cx.cancel_with(Cause::Finished { scope })
+        }));
+        // Its end, once: in the tree, the metrics and the events (a stop under way reports it,
+        // with the failures it takes).
+        if !self.inner.stopping() {
+            self.inner.report_end();
+        }
+        keep_in(kept, ended.err());
     }
 
     /// The application's shutdown reaches a daemon service: closed to new work, its tasks
@@ -920,7 +975,7 @@ impl Service {
             inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
         );
         let mut aborted = Vec::new();
-        if within(inner.grace, inner.tracker.idle()).await.is_none() {
+        if within(inner.grace, inner.idle()).await.is_none() {
             // The abort waits for the budgeted shields under way (within their budgets); those
             // started from now on are not waited for.
             inner.tracker.force();
@@ -929,7 +984,7 @@ impl Service {
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
-            let _ = within(ABORT_WAIT, inner.tracker.idle()).await;
+            let _ = within(ABORT_WAIT, inner.idle()).await;
         }
         // A task another stop under way aborted did not stop within this one's grace either.
         let (by_another, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {

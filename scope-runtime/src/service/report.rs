@@ -130,7 +130,8 @@ pub enum DrainError {
     /// [`Service::stop`](crate::Service::stop) to end it).
     #[error("{still_running} task(s) still running after the drain budget of {budget:?}")]
     Overrun {
-        /// Tasks alive when the budget ran out.
+        /// Tasks alive when the budget ran out (as [`Service::active`](crate::Service::active)
+        /// counts them).
         still_running: usize,
         /// The budget.
         budget: Duration,

@@ -454,7 +454,7 @@ pin_project_lite::pin_project! {
                 _ => None,
             };
             let panic = unread.and_then(|unread| drop_caught(unread).err());
-            this.inner.tracker.exit();
+            this.inner.exit_ended();
             if let Some(payload) = panic {
                 std::panic::resume_unwind(payload);
             }
