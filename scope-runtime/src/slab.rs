@@ -11,6 +11,9 @@ enum Slot<T> {
 /// The end of the free list.
 const NONE: usize = usize::MAX;
 
+/// The slots an empty slab keeps room for; past that, its storage is given back as it empties.
+const KEPT_WHEN_EMPTY: usize = 256;
+
 #[derive(Debug)]
 pub(crate) struct Slab<T> {
     entries: Vec<Slot<T>>,
@@ -80,14 +83,25 @@ impl<T> Slab<T> {
         };
         self.len -= 1;
         if self.len == 0 {
-            // Empty again: the keys start over (the capacity stays, bounded by the peak, for the
-            // next burst: freeing it would cost an allocation per child of a one-at-a-time loop).
+            // Empty again: the keys start over. The capacity stays for the next burst (freeing
+            // it would cost an allocation per child of a one-at-a-time loop), up to a bound: a
+            // long-lived table does not keep what one burst took for the rest of its life.
             self.entries.clear();
             self.next_free = NONE;
+            if self.entries.capacity() > KEPT_WHEN_EMPTY {
+                self.give_back();
+            }
         } else {
             self.next_free = key;
         }
         Some(value)
+    }
+
+    /// Gives back the storage of an empty slab past [`KEPT_WHEN_EMPTY`] slots.
+    #[cold]
+    #[inline(never)]
+    fn give_back(&mut self) {
+        self.entries.shrink_to(KEPT_WHEN_EMPTY);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -133,6 +147,24 @@ impl<T> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::Slab;
+
+    #[test]
+    fn an_empty_slab_keeps_room_for_a_small_burst_and_gives_back_a_large_one() {
+        let mut s = Slab::default();
+        for n in [100, 20_000] {
+            let keys: Vec<_> = (0..n).map(|i| s.insert(i)).collect();
+            for key in keys {
+                assert!(s.remove(key).is_some());
+            }
+            assert!(s.is_empty());
+            assert!(
+                s.entries.capacity() >= n.min(super::KEPT_WHEN_EMPTY),
+                "room kept for the next burst"
+            );
+            assert!(s.entries.capacity() <= super::KEPT_WHEN_EMPTY.max(n.next_power_of_two()));
+            assert!(s.entries.capacity() <= 2 * super::KEPT_WHEN_EMPTY);
+        }
+    }
 
     #[test]
     fn keys_are_stable_and_reused() {

@@ -415,3 +415,96 @@ fn tokens_asked_of_a_long_lived_context_do_not_pile_up() {
         assert!(first.is_cancelled());
     });
 }
+
+/// Starts `n` units of work with `start` (each waiting for `go`), lets them all end, and
+/// returns the bytes still held once `ended` reads true, over what was held before a first,
+/// smaller burst of the same shape (which warms up what the runtime itself keeps).
+async fn kept_after_a_burst<S, E>(n: usize, start: S, ended: E) -> isize
+where
+    S: Fn(tokio::sync::watch::Receiver<bool>),
+    E: Fn() -> bool,
+{
+    let burst = |n: usize| {
+        let (go, wait) = tokio::sync::watch::channel(false);
+        for _ in 0..n {
+            start(wait.clone());
+        }
+        go
+    };
+    let settle = || async {
+        for _ in 0..100_000 {
+            if ended() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the burst did not end");
+    };
+    let go = burst(64);
+    go.send(true).unwrap();
+    settle().await;
+    let before = live();
+    let go = burst(n);
+    tokio::task::yield_now().await;
+    go.send(true).unwrap();
+    settle().await;
+    live() - before
+}
+
+#[test]
+fn a_long_lived_scope_gives_back_what_a_burst_of_children_took_once_they_ended() {
+    alone(async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        s.run(async {
+            let live_children = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let kept = kept_after_a_burst(
+                20_000,
+                |mut go| {
+                    let live_children = live_children.clone();
+                    live_children.fetch_add(1, Ordering::SeqCst);
+                    // Its handle dropped: the child runs on (the scope joins it).
+                    drop(s.spawn(async move {
+                        let _ = go.wait_for(|go| *go).await;
+                        live_children.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Interrupted>(())
+                    }));
+                },
+                || live_children.load(Ordering::SeqCst) == 0,
+            )
+            .await;
+            // What is left is what tokio keeps (its run queue's peak); the scope keeps no
+            // table sized by the burst.
+            assert!(
+                kept < 1 << 20,
+                "{kept} bytes kept after 20,000 children ended"
+            );
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn a_long_lived_service_gives_back_what_a_burst_of_tasks_took_once_they_ended() {
+    alone(async {
+        let svc = scope_runtime::Service::new(scope_runtime::ServiceConfig::new("burst"));
+        let kept = kept_after_a_burst(
+            20_000,
+            |mut go| {
+                svc.spawn(async move {
+                    let _ = go.wait_for(|go| *go).await;
+                })
+                .unwrap()
+                .detach();
+            },
+            || svc.active() == 0,
+        )
+        .await;
+        assert!(
+            kept < 1 << 20,
+            "{kept} bytes kept after 20,000 service tasks ended"
+        );
+        svc.drain(std::time::Duration::from_secs(1)).await.unwrap();
+    });
+}

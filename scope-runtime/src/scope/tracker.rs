@@ -350,7 +350,16 @@ pub(crate) struct Tracker {
     aborted: AtomicU64,
     enclosing: EnclosingScope,
     registry: Mutex<Registry>,
+    /// How many handles the registry keeps (its tasks' and jobs'), as last written under its
+    /// lock: a hint, not part of the join protocol (hence a plain atomic, also under loom).
+    /// Past [`PRUNED_AT_IDLE`], the count's return to zero drops the finished ones.
+    kept: std::sync::atomic::AtomicUsize,
 }
+
+/// The handles a tracker whose count returns to zero may keep without looking at them: past
+/// it, the finished ones go then (a long-lived scope or service does not keep a burst's ended
+/// tasks' cells until its next spawn), and the lists' room beyond what is left.
+const PRUNED_AT_IDLE: usize = 64;
 
 #[derive(Default)]
 struct Registry {
@@ -376,6 +385,17 @@ struct Registry {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+impl Registry {
+    /// Writes how many handles it keeps to the tracker's hint (under its lock).
+    fn note_kept(&self, kept: &std::sync::atomic::AtomicUsize) {
+        // Relaxed: a hint (see `Tracker::kept`).
+        kept.store(
+            self.aborts.len() + self.jobs.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
 impl Tracker {
     /// A tracker nested in `enclosing` (if any).
     pub(crate) fn new(enclosing: EnclosingScope) -> Self {
@@ -387,6 +407,7 @@ impl Tracker {
             aborted: AtomicU64::new(0),
             enclosing,
             registry: Mutex::new(Registry::default()),
+            kept: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -405,6 +426,7 @@ impl Tracker {
             aborted: AtomicU64::new(0),
             enclosing,
             registry: Mutex::new(Registry::default()),
+            kept: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -565,11 +587,32 @@ impl Tracker {
         if prev / UNIT != 1 {
             return false;
         }
+        // Relaxed: a hint (see `kept`).
+        if self.kept.load(std::sync::atomic::Ordering::Relaxed) > PRUNED_AT_IDLE {
+            self.prune_finished();
+        }
         self.wake_owner();
         if let Some(idle) = &self.idle {
             idle.notify_waiters();
         }
         true
+    }
+
+    /// Drops the handles of finished tasks and gone jobs, and the room their lists no longer
+    /// need: the count has returned to zero with many kept. Under the lock, as a registration's
+    /// clearing is: a finished task's handle holds no future or output of the user's (the
+    /// future was dropped as the task ended, the output is its `JoinHandle`'s), and a gone
+    /// job holds no closure.
+    #[cold]
+    #[inline(never)]
+    fn prune_finished(&self) {
+        let mut r = self.registry.lock();
+        r.aborts.retain(|h| !h.is_finished());
+        r.jobs.retain(|j| !j.is_gone());
+        let (aborts, jobs) = (r.aborts.len(), r.jobs.len());
+        r.aborts.shrink_to(2 * aborts);
+        r.jobs.shrink_to(2 * jobs);
+        r.note_kept(&self.kept);
     }
 
     /// A budgeted shield ending at `until` starts in `scope`'s code: the forced abort of that
@@ -892,6 +935,7 @@ impl Tracker {
                 TaskHandle::Task(handle) => r.aborts.push(handle),
                 TaskHandle::Job(job) => r.jobs.push(job),
             }
+            r.note_kept(&tracker.kept);
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
         if register_here {
@@ -1059,11 +1103,13 @@ impl Tracker {
                 // Stopped by an abort of its own owner's before this one: still below.
                 below.extend(r.stopped.iter().cloned());
             }
-            (
+            let taken = (
                 std::mem::take(&mut r.aborts),
                 std::mem::take(&mut r.jobs),
                 std::mem::take(&mut r.nested),
-            )
+            );
+            r.note_kept(&self.kept);
+            taken
         };
         for handle in &aborts {
             handle.abort();
