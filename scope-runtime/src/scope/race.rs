@@ -540,7 +540,8 @@ pin_project_lite::pin_project! {
     /// every failure.
     ///
     /// It is the race's scope's [`Run`](crate::Run), with the race's answer made at its end:
-    /// dropped before it completes, it stops the race as a dropped scope's run does.
+    /// dropped before it completes, it stops the race as a dropped scope's run does (a value
+    /// that won before the drop stays in the [`Race`] until the race is dropped).
     ///
     /// # Examples
     ///

@@ -68,6 +68,13 @@ pin_project_lite::pin_project! {
     /// changes nothing: the scope has not started (children spawned before it wait, and start
     /// with a later run).
     ///
+    /// What the scope holds is the [`Scope`] value's, not this future's: the values bound with
+    /// [`Config::bind`](crate::Config::bind) (its context's slots) and, after a run dropped
+    /// part-way, a child's failure the scope had kept for the answer (for a
+    /// [`RaceRun`](crate::RaceRun), the winning value: a panic of its destructor there has
+    /// nowhere to go and is not reported) are dropped with the `Scope` (or the
+    /// [`Race`](crate::Race)), not with this future.
+    ///
     /// Forgetting it (`mem::forget`) is memory-safe: spawned children are `'static`, and when
     /// the [`Scope`] value is dropped they are cancelled and aborted; the body and the
     /// in-place children, which may borrow, are leaked with the future and never polled
