@@ -12,7 +12,8 @@ enum Slot<T> {
 const NONE: usize = usize::MAX;
 
 /// The slots an empty slab keeps room for; past that, its storage is given back as it empties.
-const KEPT_WHEN_EMPTY: usize = 256;
+/// (The scope's queue of children waiting for a slot keeps the same.)
+pub(crate) const KEPT_WHEN_EMPTY: usize = 256;
 
 #[derive(Debug)]
 pub(crate) struct Slab<T> {

@@ -273,6 +273,11 @@ impl Admission {
             return None;
         }
         let q = s.queue.pop_front()?;
+        if s.queue.is_empty() && s.queue.capacity() > crate::slab::KEPT_WHEN_EMPTY {
+            // A long-lived scope does not keep a burst's queue for the rest of its life (an
+            // empty queue: nothing of the user's is dropped here).
+            s.queue.shrink_to(crate::slab::KEPT_WHEN_EMPTY);
+        }
         match q {
             Queued::InPlace => {
                 s.in_place -= 1;
