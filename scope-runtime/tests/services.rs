@@ -562,6 +562,128 @@ fn a_drain_that_overruns_counts_a_task_still_handing_over_its_outcome() {
     });
 }
 
+/// A waker that panics when woken.
+struct PanickingWake;
+
+impl std::task::Wake for PanickingWake {
+    fn wake(self: Arc<Self>) {
+        panic!("a handle's waker panicked");
+    }
+}
+
+/// A multi-thread runtime (the task ends on a worker, beside the test's own thread).
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_task_whose_handles_waker_panics_as_it_ends_is_still_gone() {
+    // The task's end hands its outcome to its handle, whose waker panics: the task must still
+    // count itself gone, or every drain after overruns and every stop waits out its grace.
+    two_workers().block_on(async {
+        let svc = Service::new(ServiceConfig::new("audit"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut handle = svc
+            .spawn(async move {
+                let _ = rx.await;
+            })
+            .unwrap();
+        let waker = std::task::Waker::from(Arc::new(PanickingWake));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
+        tx.send(()).unwrap();
+        assert_eq!(svc.drain(Duration::from_secs(10)).await, Ok(()));
+        assert_eq!(svc.active(), 0);
+        assert!(
+            handle.await.is_ok(),
+            "the outcome was handed over before the panic"
+        );
+    });
+}
+
+#[test]
+fn a_drain_or_stop_does_not_wait_for_another_drains_waker() {
+    // A task's end wakes the drains waiting for the service; one whose waker blocks must not
+    // hold up another drain or a stop, or count the task as still running.
+    two_workers().block_on(async {
+        let svc = Service::new(ServiceConfig::new("audit"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        drop(
+            svc.spawn(async move {
+                let _ = rx.await;
+            })
+            .unwrap(),
+        );
+        let (woken_tx, woken) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let waker = std::task::Waker::from(Arc::new(HeldWake {
+            woken: Mutex::new(woken_tx),
+            release: Mutex::new(release_rx),
+        }));
+        let mut first = Box::pin(svc.drain(Duration::from_secs(10)));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
+        tx.send(()).unwrap();
+        // The task's end is waking the first drain, on a worker.
+        woken.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(svc.active(), 0);
+        assert_eq!(svc.drain(10 * MS).await, Ok(()));
+        let began = std::time::Instant::now();
+        let report = svc.stop().await;
+        let took = began.elapsed();
+        release.send(()).unwrap();
+        assert!(report.aborted().is_empty());
+        assert!(took < Duration::from_millis(500), "the stop took {took:?}");
+        assert_eq!(first.await, Ok(()));
+    });
+}
+
+#[test]
+fn a_drain_that_overruns_on_work_its_ended_tasks_left_says_so() {
+    // A task whose scope's run a timeout dropped leaves that scope's blocking closure running
+    // (no abort stops one), still counted by the service: a drain that gives up on it counts
+    // no task, and says what it waited for.
+    two_workers().block_on(async {
+        let svc = Service::new(ServiceConfig::new("audit"));
+        svc.spawn(async {
+            let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
+            let _ = tokio::time::timeout(
+                10 * MS,
+                s.run(async {
+                    let _blocking = s.spawn_blocking(|_| {
+                        std::thread::sleep(Duration::from_millis(400));
+                        Ok::<_, Interrupted>(())
+                    });
+                    std::future::pending::<()>().await;
+                    Ok::<_, Interrupted>(())
+                }),
+            )
+            .await;
+        })
+        .unwrap()
+        .await
+        .unwrap();
+        let budget = 50 * MS;
+        let drained = svc.drain(budget).await;
+        assert_eq!(
+            drained,
+            Err(scope_runtime::DrainError::Overrun {
+                still_running: 0,
+                budget
+            })
+        );
+        assert_eq!(
+            drained.unwrap_err().to_string(),
+            "work left by the service's ended tasks still running after the drain budget of 50ms"
+        );
+        assert_eq!(svc.drain(Duration::from_secs(10)).await, Ok(()));
+    });
+}
+
 /// A value whose destructor panics (unless a panic is unwinding already).
 struct PanicOnDrop(&'static str);
 

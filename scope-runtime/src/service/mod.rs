@@ -84,11 +84,11 @@ pub(crate) struct Inner {
     tracker: Tracker,
     /// Who is alive, and how the others ended.
     table: Mutex<Table>,
-    /// Tasks whose end is recorded (out of `table.live`) that have not yet counted themselves
-    /// gone: they are handing their outcome to their handle (whose waker is not ours) or
-    /// dropping an unread one. Raised under the table's lock as a task leaves `live`, lowered
-    /// once it has let go of its tracker unit, so that a count taken under the lock sees each
-    /// task in one place or the other until it is gone.
+    /// Tasks whose end is recorded (out of `table.live`) that have not yet let go of their
+    /// tracker unit: they are handing their outcome to their handle (whose waker is not ours)
+    /// or dropping an unread one. Raised under the table's lock as a task leaves `live`,
+    /// lowered just before it lets go of its unit, so that a count taken under the lock sees
+    /// each task in one place or the other until then.
     ending: AtomicUsize,
     /// The stops under way: while there is one, it gives the grace and aborts what outlives
     /// it, not the tasks. A stop whose future is dropped before its end aborts nothing: the
@@ -346,31 +346,14 @@ impl Inner {
         table.live.len() + self.ending.load(Ordering::Relaxed)
     }
 
-    /// A task whose end was recorded lets go of its tracker unit (`exit`): then, even if that
-    /// unwinds, it is no longer counted as ending.
+    /// A task whose end was recorded lets go of its tracker unit: it stops counting as ending
+    /// first, so that whoever sees the tracker idle (a drain, a stop) reads no task
+    /// [`active`](Service::active). (Between the two, a drain whose budget runs out may count
+    /// no task while the tracker is not yet idle: see `drain_keeping`.)
     pub(super) fn exit_ended(&self) {
-        struct Gone<'a>(&'a AtomicUsize);
-        impl Drop for Gone<'_> {
-            fn drop(&mut self) {
-                // Release: pairs with the Acquire of `idle`.
-                self.0.fetch_sub(1, Ordering::Release);
-            }
-        }
-        let _gone = Gone(&self.ending);
+        // Release: ordered before the unit's release below, which the idle wait acquires.
+        self.ending.fetch_sub(1, Ordering::Release);
         self.tracker.exit();
-    }
-
-    /// Waits until every task is gone: the tracker idle (which also waits for the children of
-    /// scopes entered in the tasks), then the last step of the tasks that let go of their
-    /// units, so that whoever sees it over reads no task [`active`](Service::active). A
-    /// closed tracker takes no new unit, so once it is idle the count of tasks ending only
-    /// goes down.
-    async fn idle(&self) {
-        self.tracker.idle().await;
-        // Acquire: pairs with the Release of `exit_ended`.
-        while self.ending.load(Ordering::Acquire) != 0 {
-            tokio::task::yield_now().await;
-        }
     }
 
     fn aborting(&self) -> bool {
@@ -762,7 +745,7 @@ impl Service {
         kept: &Mutex<Option<Panic>>,
     ) -> Result<(), DrainError> {
         self.inner.tracker.close();
-        if within(budget, self.inner.idle()).await.is_some() {
+        if within(budget, self.inner.tracker.idle()).await.is_some() {
             self.drained(kept);
             return Ok(());
         }
@@ -770,7 +753,7 @@ impl Service {
         // the count, or before it) is not reported still running, and a drain whose work has
         // all ended by its answer has drained.
         let still_running = self.active();
-        if self.inner.tracker.units() == 0 && self.inner.ending.load(Ordering::Acquire) == 0 {
+        if self.inner.tracker.units() == 0 {
             self.drained(kept);
             return Ok(());
         }
@@ -975,7 +958,7 @@ impl Service {
             inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
         );
         let mut aborted = Vec::new();
-        if within(inner.grace, inner.idle()).await.is_none() {
+        if within(inner.grace, inner.tracker.idle()).await.is_none() {
             // The abort waits for the budgeted shields under way (within their budgets); those
             // started from now on are not waited for.
             inner.tracker.force();
@@ -984,7 +967,7 @@ impl Service {
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).
-            let _ = within(ABORT_WAIT, inner.idle()).await;
+            let _ = within(ABORT_WAIT, inner.tracker.idle()).await;
         }
         // A task another stop under way aborted did not stop within this one's grace either.
         let (by_another, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {

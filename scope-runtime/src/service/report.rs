@@ -110,6 +110,15 @@ impl fmt::Display for TaskFailure {
 /// the service recorded it.
 impl std::error::Error for TaskFailure {}
 
+/// What a drain that gave up found still running, for its message.
+fn what_still_runs(tasks: usize) -> String {
+    if tasks == 0 {
+        "work left by the service's ended tasks".to_owned()
+    } else {
+        format!("{tasks} task(s)")
+    }
+}
+
 /// Why [`Service::drain`](crate::Service::drain) gave up.
 ///
 /// # Examples
@@ -119,6 +128,11 @@ impl std::error::Error for TaskFailure {}
 /// use scope::DrainError;
 /// let e = DrainError::Overrun { still_running: 2, budget: Duration::from_secs(1) };
 /// assert_eq!(e.to_string(), "2 task(s) still running after the drain budget of 1s");
+/// let e = DrainError::Overrun { still_running: 0, budget: Duration::from_secs(1) };
+/// assert_eq!(
+///     e.to_string(),
+///     "work left by the service's ended tasks still running after the drain budget of 1s"
+/// );
 /// ```
 ///
 /// Exhaustive, as [`Interrupted`](crate::Interrupted) is: a drain gives up only when its
@@ -128,10 +142,11 @@ impl std::error::Error for TaskFailure {}
 pub enum DrainError {
     /// The budget ran out with work still running (it keeps running; call
     /// [`Service::stop`](crate::Service::stop) to end it).
-    #[error("{still_running} task(s) still running after the drain budget of {budget:?}")]
+    #[error("{} still running after the drain budget of {budget:?}", what_still_runs(*.still_running))]
     Overrun {
         /// Tasks alive when the budget ran out (as [`Service::active`](crate::Service::active)
-        /// counts them).
+        /// counts them). 0 when what still runs is work its ended tasks left behind (a
+        /// blocking closure of a scope in a task, which no abort stops, ends when it returns).
         still_running: usize,
         /// The budget.
         budget: Duration,

@@ -449,11 +449,18 @@ pin_project_lite::pin_project! {
             // drain that returns finds every handle finished. A handle dropped since the check
             // above drops the output here (user code, no lock held); the end is recorded by
             // now, so a panic there has nowhere to go but the runtime, once the count is down.
-            let unread = match (this.tx.take(), this.outcome.take()) {
-                (Some(tx), Some(outcome)) => tx.send(outcome).err(),
-                _ => None,
+            // The send wakes the handle's waker (not ours): a panic there is caught, and
+            // resumed once the task is gone, as is one of the unread output's destructor.
+            let (unread, woke) = match (this.tx.take(), this.outcome.take()) {
+                (Some(tx), Some(outcome)) => {
+                    match catch_unwind(AssertUnwindSafe(move || tx.send(outcome))) {
+                        Ok(sent) => (sent.err(), None),
+                        Err(payload) => (None, Some(payload)),
+                    }
+                }
+                _ => (None, None),
             };
-            let panic = unread.and_then(|unread| drop_caught(unread).err());
+            let panic = woke.or_else(|| unread.and_then(|unread| drop_caught(unread).err()));
             this.inner.exit_ended();
             if let Some(payload) = panic {
                 std::panic::resume_unwind(payload);
