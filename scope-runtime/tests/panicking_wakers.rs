@@ -200,6 +200,46 @@ fn a_child_cancelled_alone_while_a_wait_with_a_panicking_waker_is_parked_is_canc
     });
 }
 
+#[test]
+fn a_childs_handle_with_a_panicking_waker_reads_its_value_through_the_channel() {
+    // A value with a destructor goes to the handle through a channel, whose send wakes the
+    // handle's waker.
+    on_both_runtimes(|| async {
+        let s = &Scope::<Interrupted>::new(Config::new());
+        let out = s
+            .run(async {
+                let a = s.spawn(async {
+                    tokio::time::sleep(ms(2)).await;
+                    Ok::<_, Interrupted>("seven".to_owned())
+                });
+                with_panicky_waker(a).await
+            })
+            .await;
+        assert_eq!(out.unwrap(), "seven");
+    });
+}
+
+#[test]
+fn an_aborted_child_whose_handles_waker_panics_still_ends() {
+    // The aborted child's drop hands its interruption to the handle through the channel; the
+    // handle's waker panicked there, and the rest of the drop (the child's end, its unit)
+    // was skipped: the run never returned.
+    on_both_runtimes(|| async {
+        let s = &Scope::<Interrupted>::new(Config::new().grace(ms(10)));
+        let out = s
+            .run(async {
+                let a = s.spawn(std::future::pending::<Result<String, Interrupted>>());
+                let mut a = std::pin::pin!(with_panicky_waker(a));
+                assert!(futures_poll_once(a.as_mut()).await.is_none());
+                tokio::time::sleep(ms(2)).await;
+                s.cancel("enough"); // ignored: the child is aborted when the grace runs out
+                Ok::<_, Interrupted>(a.await.is_err())
+            })
+            .await;
+        assert!(out.unwrap(), "the aborted child's handle read a value");
+    });
+}
+
 /// Polls `fut` once: its value if it was ready.
 async fn futures_poll_once<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {
     std::future::poll_fn(|task| {

@@ -80,7 +80,11 @@ impl<T> Deliver<T> for Channel<T> {
     type Output = ();
     fn deliver(&mut self, out: Result<T, Interrupted>, panicked: impl FnOnce(Panic)) {
         if let Some(tx) = self.0.take() {
-            if let Err(unread) = tx.send(out) {
+            // The send wakes the handle's waker, which may be a user's: a panic there must not
+            // skip the rest of the child's end (the value is sent by then).
+            let mut unread = None;
+            crate::error::wake_caught(|| unread = tx.send(out).err());
+            if let Some(unread) = unread {
                 // Nobody will read it: dropped here (user code; no lock is held).
                 if let Err(payload) = drop_caught(unread) {
                     panicked(payload);

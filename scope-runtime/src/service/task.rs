@@ -449,18 +449,13 @@ pin_project_lite::pin_project! {
             // drain that returns finds every handle finished. A handle dropped since the check
             // above drops the output here (user code, no lock held); the end is recorded by
             // now, so a panic there has nowhere to go but the runtime, once the count is down.
-            // The send wakes the handle's waker (not ours): a panic there is caught, and
-            // resumed once the task is gone, as is one of the unread output's destructor.
-            let (unread, woke) = match (this.tx.take(), this.outcome.take()) {
-                (Some(tx), Some(outcome)) => {
-                    match catch_unwind(AssertUnwindSafe(move || tx.send(outcome))) {
-                        Ok(sent) => (sent.err(), None),
-                        Err(payload) => (None, Some(payload)),
-                    }
-                }
-                _ => (None, None),
-            };
-            let panic = woke.or_else(|| unread.and_then(|unread| drop_caught(unread).err()));
+            // The send wakes the handle's waker, which may be a user's: its panic is caught and
+            // dropped (the outcome is sent by then), as a child's handle's is.
+            let mut unread = None;
+            if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
+                crate::error::wake_caught(|| unread = tx.send(outcome).err());
+            }
+            let panic = unread.and_then(|unread| drop_caught(unread).err());
             this.inner.exit_ended();
             if let Some(payload) = panic {
                 std::panic::resume_unwind(payload);
