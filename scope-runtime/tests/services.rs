@@ -2,6 +2,8 @@
 //! outcomes, workers over the bounded queue, what a stop reports, and the phases in order.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -512,33 +514,45 @@ impl std::task::Wake for HeldWake {
     }
 }
 
+/// A [`HeldWake`] waker, with what tells when it is woken and what releases it.
+fn held_waker() -> (
+    std::task::Waker,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (woken_tx, woken) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let waker = std::task::Waker::from(Arc::new(HeldWake {
+        woken: Mutex::new(woken_tx),
+        release: Mutex::new(release_rx),
+    }));
+    (waker, woken, release)
+}
+
+/// Spawns a task of `svc` and polls its handle once with `waker`, then lets the task end:
+/// its end hands the outcome over, waking `waker`.
+fn ending_on_send(svc: &Service, waker: &std::task::Waker) -> scope_runtime::ServiceHandle<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut handle = svc
+        .spawn(async move {
+            let _ = rx.await;
+        })
+        .unwrap();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
+    tx.send(()).unwrap();
+    handle
+}
+
 #[test]
 fn a_drain_that_overruns_counts_a_task_still_handing_over_its_outcome() {
     // A task's end is recorded, then its outcome handed to its handle (whose waker is not
     // ours), then it counts itself gone: a drain whose budget runs out in between must
     // count it as still running, not say "0 task(s) still running".
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::two_workers().block_on(async {
         let svc = Service::new(ServiceConfig::new("audit"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let mut handle = svc
-            .spawn(async move {
-                let _ = rx.await;
-            })
-            .unwrap();
-        let (woken_tx, woken) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel();
-        let waker = std::task::Waker::from(Arc::new(HeldWake {
-            woken: Mutex::new(woken_tx),
-            release: Mutex::new(release_rx),
-        }));
-        let mut cx = std::task::Context::from_waker(&waker);
-        assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
-        tx.send(()).unwrap();
+        let (waker, woken, release) = held_waker();
+        let handle = ending_on_send(&svc, &waker);
         // The task is waking its handle, on a worker: its end is recorded, it is not gone.
         woken.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(
@@ -571,31 +585,14 @@ impl std::task::Wake for PanickingWake {
     }
 }
 
-/// A multi-thread runtime (the task ends on a worker, beside the test's own thread).
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_task_whose_handles_waker_panics_as_it_ends_is_still_gone() {
     // The task's end hands its outcome to its handle, whose waker panics: the task must still
     // count itself gone, or every drain after overruns and every stop waits out its grace.
-    two_workers().block_on(async {
+    common::two_workers().block_on(async {
         let svc = Service::new(ServiceConfig::new("audit"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let mut handle = svc
-            .spawn(async move {
-                let _ = rx.await;
-            })
-            .unwrap();
         let waker = std::task::Waker::from(Arc::new(PanickingWake));
-        let mut cx = std::task::Context::from_waker(&waker);
-        assert!(std::future::Future::poll(std::pin::Pin::new(&mut handle), &mut cx).is_pending());
-        tx.send(()).unwrap();
+        let handle = ending_on_send(&svc, &waker);
         assert_eq!(svc.drain(Duration::from_secs(10)).await, Ok(()));
         assert_eq!(svc.active(), 0);
         assert!(
@@ -609,7 +606,7 @@ fn a_task_whose_handles_waker_panics_as_it_ends_is_still_gone() {
 fn a_drain_or_stop_does_not_wait_for_another_drains_waker() {
     // A task's end wakes the drains waiting for the service; one whose waker blocks must not
     // hold up another drain or a stop, or count the task as still running.
-    two_workers().block_on(async {
+    common::two_workers().block_on(async {
         let svc = Service::new(ServiceConfig::new("audit"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         drop(
@@ -618,12 +615,7 @@ fn a_drain_or_stop_does_not_wait_for_another_drains_waker() {
             })
             .unwrap(),
         );
-        let (woken_tx, woken) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel();
-        let waker = std::task::Waker::from(Arc::new(HeldWake {
-            woken: Mutex::new(woken_tx),
-            release: Mutex::new(release_rx),
-        }));
+        let (waker, woken, release) = held_waker();
         let mut first = Box::pin(svc.drain(Duration::from_secs(10)));
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
@@ -647,7 +639,7 @@ fn a_drain_that_overruns_on_work_its_ended_tasks_left_says_so() {
     // A task whose scope's run a timeout dropped leaves that scope's blocking closure running
     // (no abort stops one), still counted by the service: a drain that gives up on it counts
     // no task, and says what it waited for.
-    two_workers().block_on(async {
+    common::two_workers().block_on(async {
         let svc = Service::new(ServiceConfig::new("audit"));
         svc.spawn(async {
             let s = &scope_runtime::Scope::new(scope_runtime::Config::new());
