@@ -453,7 +453,7 @@ where
 
 /// The bytes a long-lived scope made with `config` keeps after a burst of 20,000 children
 /// (each waiting for the burst's end) has ended.
-fn scope_kept_after_a_burst(config: Config) -> isize {
+fn scope_kept_after_a_burst(config: Config, background: bool) -> isize {
     let mut kept = 0;
     alone(async {
         let s = &Scope::<Interrupted>::new(config);
@@ -464,12 +464,17 @@ fn scope_kept_after_a_burst(config: Config) -> isize {
                 |mut go| {
                     let live_children = live_children.clone();
                     live_children.fetch_add(1, Ordering::SeqCst);
-                    // Its handle dropped: the child runs on (the scope joins it).
-                    drop(s.spawn(async move {
+                    let child = async move {
                         let _ = go.wait_for(|go| *go).await;
                         live_children.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, Interrupted>(())
-                    }));
+                    };
+                    // Its handle dropped: the child runs on (the scope joins it).
+                    if background {
+                        drop(s.spawn_background(child));
+                    } else {
+                        drop(s.spawn(child));
+                    }
                 },
                 || live_children.load(Ordering::SeqCst) == 0,
             )
@@ -486,7 +491,7 @@ fn scope_kept_after_a_burst(config: Config) -> isize {
 fn a_long_lived_scope_gives_back_what_a_burst_of_children_took_once_they_ended() {
     // What is left is what tokio keeps (its run queue's peak); the scope keeps no table sized
     // by the burst.
-    let kept = scope_kept_after_a_burst(Config::new());
+    let kept = scope_kept_after_a_burst(Config::new(), false);
     assert!(
         kept < 1 << 19,
         "{kept} bytes kept after 20,000 children ended"
@@ -494,9 +499,18 @@ fn a_long_lived_scope_gives_back_what_a_burst_of_children_took_once_they_ended()
 }
 
 #[test]
+fn a_long_lived_scope_gives_back_what_a_burst_of_background_children_took() {
+    let kept = scope_kept_after_a_burst(Config::new(), true);
+    assert!(
+        kept < 1 << 19,
+        "{kept} bytes kept after 20,000 background children ended"
+    );
+}
+
+#[test]
 fn a_long_lived_limited_scope_gives_back_what_a_burst_of_queued_children_took() {
     // Past the limit, the children wait in the scope's queue.
-    let kept = scope_kept_after_a_burst(Config::new().limit(4));
+    let kept = scope_kept_after_a_burst(Config::new().limit(4), false);
     assert!(
         kept < 1 << 19,
         "{kept} bytes kept after 20,000 queued children ended"

@@ -118,6 +118,7 @@ use crate::config::Config;
 use crate::cx::{Cx, WeakCx};
 use crate::error::{ConfigError, Interrupted, SpawnError};
 use crate::info::{TaskId, TaskInfo};
+use crate::slab::KEPT_WHEN_EMPTY;
 use crate::sync::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Mutex, Ordering};
 
 /// [`Shared::answered_by`]: nothing has answered the race yet.
@@ -933,6 +934,7 @@ impl<E> Shared<E> {
             } else if let Some(None) = bg.targets.get(&id) {
                 // It has ended already.
                 bg.targets.remove(&id);
+                give_back_room(&mut bg.targets);
                 None
             } else {
                 bg.targets.insert(id, Some(target));
@@ -956,6 +958,8 @@ impl<E> Shared<E> {
             if removed.is_none() {
                 // Its target has not been added yet: the add finds this mark.
                 bg.targets.insert(id, None);
+            } else {
+                give_back_room(&mut bg.targets);
             }
             removed
         };
@@ -2421,5 +2425,14 @@ impl<E, M: Mode> fmt::Debug for Scope<'_, '_, E, M> {
             .field("tracker", &shared.tracker)
             .field("admission", &shared.admission)
             .finish_non_exhaustive()
+    }
+}
+
+/// An emptied table of background children gives back its room past [`KEPT_WHEN_EMPTY`]: a
+/// long-lived scope does not keep a burst's table (an empty one: nothing of the user's is
+/// dropped here).
+fn give_back_room<V>(targets: &mut crate::info::ById<TaskId, V>) {
+    if targets.is_empty() && targets.capacity() > KEPT_WHEN_EMPTY {
+        targets.shrink_to(KEPT_WHEN_EMPTY);
     }
 }

@@ -385,7 +385,43 @@ struct Registry {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// Handles a tracker let go of, to be dropped once its registry's lock is released: a
+/// finished task's handle can hold the last reference to the runtime it ran on, dropped
+/// meanwhile, whose callbacks (and what they captured) are the user's.
+#[derive(Default)]
+struct LetGo {
+    aborts: Vec<tokio::task::AbortHandle>,
+    jobs: Vec<Arc<dyn PendingJob>>,
+}
+
+/// Moves the entries of `list` that `done` picks into `out` (in no particular order).
+fn move_out<T>(list: &mut Vec<T>, out: &mut Vec<T>, done: impl Fn(&T) -> bool) {
+    let mut i = 0;
+    while i < list.len() {
+        if done(&list[i]) {
+            out.push(list.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+}
+
 impl Registry {
+    /// Moves out the handles of finished tasks (if `aborts`) and of gone jobs (if `jobs`),
+    /// for the caller to drop once the lock is released.
+    fn let_go_of_finished(&mut self, aborts: bool, jobs: bool, out: &mut LetGo) {
+        if aborts {
+            move_out(
+                &mut self.aborts,
+                &mut out.aborts,
+                tokio::task::AbortHandle::is_finished,
+            );
+        }
+        if jobs {
+            move_out(&mut self.jobs, &mut out.jobs, |j| j.is_gone());
+        }
+    }
+
     /// Writes how many handles it keeps to the tracker's hint (under its lock).
     fn note_kept(&self, kept: &std::sync::atomic::AtomicUsize) {
         // Relaxed: a hint (see `Tracker::kept`).
@@ -598,21 +634,22 @@ impl Tracker {
         true
     }
 
-    /// Drops the handles of finished tasks and gone jobs, and the room their lists no longer
-    /// need: the count has returned to zero with many kept. Under the lock, as a registration's
-    /// clearing is: a finished task's handle holds no future or output of the user's (the
-    /// future was dropped as the task ended, the output is its `JoinHandle`'s), and a gone
-    /// job holds no closure.
+    /// Lets go of the handles of finished tasks and gone jobs, and of the room their lists no
+    /// longer need: the count has returned to zero with many kept. They are dropped once the
+    /// lock is released (see [`LetGo`]).
     #[cold]
     #[inline(never)]
     fn prune_finished(&self) {
-        let mut r = self.registry.lock();
-        r.aborts.retain(|h| !h.is_finished());
-        r.jobs.retain(|j| !j.is_gone());
-        let (aborts, jobs) = (r.aborts.len(), r.jobs.len());
-        r.aborts.shrink_to(2 * aborts);
-        r.jobs.shrink_to(2 * jobs);
-        r.note_kept(&self.kept);
+        let mut let_go = LetGo::default();
+        {
+            let mut r = self.registry.lock();
+            r.let_go_of_finished(true, true, &mut let_go);
+            let (aborts, jobs) = (r.aborts.len(), r.jobs.len());
+            r.aborts.shrink_to(2 * aborts);
+            r.jobs.shrink_to(2 * jobs);
+            r.note_kept(&self.kept);
+        }
+        drop(let_go);
     }
 
     /// A budgeted shield ending at `until` starts in `scope`'s code: the forced abort of that
@@ -913,24 +950,21 @@ impl Tracker {
         runtime: Option<&tokio::runtime::Handle>,
     ) {
         let tracker = this.tracker();
+        let mut let_go = LetGo::default();
         let register_here = {
             let mut r = tracker.registry.lock();
             if r.runtime.is_none() {
                 // (A handle's clone runs no code of the user's.)
                 r.runtime = runtime.cloned();
             }
-            // Keep the lists proportional to the live tasks: drop finished ones now and then,
-            // each list at any registration (a scope that had a burst of blocking jobs and
-            // then spawns only tasks does not keep the ended jobs, with their closures). Up to
-            // the bound's finished handles stay between two: each keeps its task's cell, and
-            // that its runtime's handle (a runtime dropped meanwhile is kept until then).
+            // Keep the lists proportional to the live tasks: let go of finished ones now and
+            // then, each list at any registration (a scope that had a burst of blocking jobs
+            // and then spawns only tasks does not keep the ended jobs, with their closures).
+            // Up to the bound's finished handles stay between two: each keeps its task's cell,
+            // and that its runtime's handle (a runtime dropped meanwhile is kept until then).
             let bound = (2 * tracker.units()).max(64);
-            if r.aborts.len() >= bound {
-                r.aborts.retain(|h| !h.is_finished());
-            }
-            if r.jobs.len() >= bound {
-                r.jobs.retain(|j| !j.is_gone());
-            }
+            let (aborts, jobs) = (r.aborts.len() >= bound, r.jobs.len() >= bound);
+            r.let_go_of_finished(aborts, jobs, &mut let_go);
             match handle {
                 TaskHandle::Task(handle) => r.aborts.push(handle),
                 TaskHandle::Job(job) => r.jobs.push(job),
@@ -938,6 +972,8 @@ impl Tracker {
             r.note_kept(&tracker.kept);
             r.key_in_enclosing.is_none() && tracker.enclosing.is_some()
         };
+        // Outside the lock (see `LetGo`).
+        drop(let_go);
         if register_here {
             Self::register_nested(this);
         }
