@@ -1079,13 +1079,15 @@ impl Tracker {
     pub(crate) fn stopped_tasks_completed(&self) -> bool {
         // The handles stay in the registry while they are looked at (an abort walking down
         // from an enclosing tracker reads them there); only the finished ones come out.
-        let (finished, all) = {
+        let mut finished = Vec::new();
+        let all = {
             let mut r = self.registry.lock();
-            let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut r.stopped)
-                .into_iter()
-                .partition(tokio::task::AbortHandle::is_finished);
-            r.stopped = running;
-            (finished, r.stopped.is_empty())
+            move_out(
+                &mut r.stopped,
+                &mut finished,
+                tokio::task::AbortHandle::is_finished,
+            );
+            r.stopped.is_empty()
         };
         // Outside the lock: a handle's drop may free its task, and with it its output.
         drop(finished);
