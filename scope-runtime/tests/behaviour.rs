@@ -1115,6 +1115,34 @@ fn linking_a_long_chain_of_contexts_does_not_overflow_the_stack() {
 }
 
 #[test]
+fn a_long_chain_of_contexts_dropped_as_its_thread_exits_does_not_overflow_the_stack() {
+    // A thread-local of the user's, used on this thread before the library's own: it is
+    // torn down after them, so the chain it holds is released when the library's
+    // thread-locals are gone already.
+    std::thread_local! {
+        static KEPT: std::cell::RefCell<Option<Cx>> = const { std::cell::RefCell::new(None) };
+    }
+    let t = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            KEPT.with(|k| *k.borrow_mut() = Some(Cx::root()));
+            // The library's thread-locals for releasing, used now (after the user's).
+            let root = Cx::root();
+            let child = root.child();
+            drop(root);
+            drop(child);
+            let mut leaf = Cx::root();
+            for _ in 0..100_000 {
+                leaf = leaf.child();
+            }
+            KEPT.with(|k| *k.borrow_mut() = Some(leaf));
+        });
+    t.unwrap()
+        .join()
+        .expect("the chain is let go at the thread's exit without overflowing its stack");
+}
+
+#[test]
 fn is_cancelled_on_merges_sharing_an_ancestor_is_not_exponential() {
     let root = Cx::root();
     let mut m = root.child();
