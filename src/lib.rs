@@ -718,7 +718,8 @@ pub use scope_macros::main;
 /// it started is still alive after the body.
 ///
 /// Options: `flavor`, `worker_threads`, `start_paused = true` (it needs tokio's `test-util`
-/// feature in your dev-dependencies) and `crate`. The body is not a scope, so `spawn!` in it
+/// feature in your dev-dependencies; a paused clock moves on its own only while the runtime is
+/// idle, so not while a [`spawn_blocking`](Scope::spawn_blocking) child runs) and `crate`. The body is not a scope, so `spawn!` in it
 /// does not compile: open one with [`scope!`] or call `#[scoped]` fns. Write it
 /// `#[scope::test]`: under `use scope::*;`, a bare `#[test]` is ambiguous between this and
 /// the built-in attribute (rustc's E0659), as under `use tokio::*;`.

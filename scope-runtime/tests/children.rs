@@ -528,6 +528,96 @@ fn law9_an_aborted_blocking_child_waiting_for_a_thread_never_runs_and_says_so_at
     assert!(!ran.load(Ordering::SeqCst), "an aborted closure ran");
 }
 
+/// A value whose drop is counted.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A blocking child that is aborted while its closure runs: the closure runs to its end (no
+/// thread can be stopped), and the value it returns then is dropped, as a spawned child's
+/// future is at an abort; its handle reads the abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn law9_an_aborted_blocking_childs_handle_reads_the_abort_not_its_late_value() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let d = dropped.clone();
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let child = s.spawn_blocking(move |_| {
+                let _ = started_tx.send(());
+                std::thread::sleep(ms(100));
+                Ok::<_, Interrupted>(Counted(d))
+            });
+            started.await.unwrap();
+            child.abort();
+            Ok::<_, Interrupted>(child.await)
+        })
+        .await
+        .expect("an aborted child does not fail its scope");
+    let Err(Interrupted::Cancelled(c)) = out else {
+        panic!("the handle read {:?}", out.map(|_| "a value"));
+    };
+    assert_eq!(c.cause().to_string(), "aborted");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the late value was dropped"
+    );
+}
+
+/// A blocking child's cancel only asks, even once its grace has run out (no thread can be
+/// aborted): the value it returns then stands, unlike after its handle's abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_childs_value_after_its_cancels_grace_stands() {
+    let s = &Scope::new(Config::new().grace(ms(30)));
+    let late = s
+        .run(async {
+            let late = s.spawn_blocking(|_| {
+                std::thread::sleep(ms(150));
+                Ok::<_, Interrupted>("late")
+            });
+            sleep(ms(20)).await;
+            late.cancel("enough");
+            Ok::<_, Interrupted>(late.await)
+        })
+        .await
+        .unwrap();
+    assert_eq!(late.unwrap(), "late");
+}
+
+/// An abort that comes after the closure returned finds it finished: its value stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_after_a_blocking_childs_closure_returned_keeps_its_value() {
+    let s = &Scope::new(Config::new());
+    let out = s
+        .run(async {
+            let (returned_tx, returned) = std::sync::mpsc::channel::<()>();
+            let child = s.spawn_blocking(move |_| {
+                struct Signal(std::sync::mpsc::Sender<()>);
+                impl Drop for Signal {
+                    fn drop(&mut self) {
+                        let _ = self.0.send(());
+                    }
+                }
+                let _returning = Signal(returned_tx);
+                Ok::<_, Interrupted>(5)
+            });
+            tokio::task::spawn_blocking(move || returned.recv().unwrap())
+                .await
+                .unwrap();
+            child.abort();
+            Ok::<_, Interrupted>(child.await)
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.unwrap(), 5);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Background children are stopped by the body's end, which a limit could block: they take no
 // slot of the limit.

@@ -363,7 +363,11 @@ impl Cx {
     /// its parent yet, its parent's. Contexts are linked when something must be told of a
     /// cancel (a waiter, an [`on_cancel`](Cx::on_cancel) callback); a chain of contexts none
     /// of which is linked is walked up to the first that is, on each call. With a deadline it
-    /// also reads the clock.
+    /// also reads the clock: tokio's, which inside a runtime is that runtime's (paused, in a
+    /// test with `start_paused`) and elsewhere the system's. So a thread outside the runtime
+    /// that checks a context while the runtime's clock is paused compares the deadline with
+    /// real time, and can find it passed (and cancel the context) before the paused clock
+    /// gets there.
     ///
     /// # Examples
     ///

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::tracker::TaskHandle;
 use crate::error::SpawnError;
-use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, AtomicWaker, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, AtomicWaker, Mutex, Ordering};
 
 /// A child waiting for admission.
 pub(crate) enum Queued {
@@ -646,12 +646,17 @@ pub(crate) fn position_from_both_ends<T>(
 /// it before or after it becomes a task.
 pub(crate) struct Ticket<H = TaskHandle> {
     state: Mutex<TicketState<H>>,
+    /// Its handle's [`abort`](crate::Child::abort) asked for the abort (not the end of a
+    /// grace): a blocking child's closure, which no abort stops, has what it returns then
+    /// dropped (see [`Ticket::end`]).
+    by_handle: AtomicBool,
 }
 
 impl<H> Default for Ticket<H> {
     fn default() -> Self {
         Ticket {
             state: Mutex::new(TicketState::Waiting),
+            by_handle: AtomicBool::new(false),
         }
     }
 }
@@ -660,6 +665,9 @@ enum TicketState<H> {
     Waiting,
     Running(H),
     Aborted,
+    /// A blocking child's closure returned before any abort: a later one finds it finished
+    /// (see [`Ticket::end`]).
+    Ended,
 }
 
 impl<H: Abort> Ticket<H> {
@@ -673,7 +681,8 @@ impl<H: Abort> Ticket<H> {
         let aborted = {
             let mut s = self.state.lock();
             let aborted = matches!(*s, TicketState::Aborted);
-            if !aborted {
+            // (A blocking child's closure may have ended already: it stays ended.)
+            if matches!(*s, TicketState::Waiting) {
                 *s = TicketState::Running(handle.clone());
             }
             aborted
@@ -687,9 +696,13 @@ impl<H: Abort> Ticket<H> {
     pub(crate) fn abort(&self) {
         let running = {
             let mut s = self.state.lock();
+            if matches!(*s, TicketState::Ended) {
+                // Nothing left to abort: its outcome stands.
+                return;
+            }
             match std::mem::replace(&mut *s, TicketState::Aborted) {
                 TicketState::Running(handle) => Some(handle),
-                TicketState::Waiting | TicketState::Aborted => None,
+                TicketState::Waiting | TicketState::Aborted | TicketState::Ended => None,
             }
         };
         if let Some(handle) = running {
@@ -699,6 +712,33 @@ impl<H: Abort> Ticket<H> {
 }
 
 impl<H> Ticket<H> {
+    /// Its handle is about to abort it (before the abort itself).
+    pub(crate) fn aborting_by_handle(&self) {
+        // Release: before the abort cancels the child's context, so a closure that returns
+        // because it saw that cancel is read as aborted (pairs with the Acquire in `end`).
+        self.by_handle.store(true, Ordering::Release);
+    }
+
+    /// A blocking child's closure has returned: whether its handle's
+    /// [`abort`](crate::Child::abort) came before, so that the value it returned is dropped
+    /// and its handle reads the abort, as a spawned child's would. (The end of a grace its
+    /// handle's cancel gave it aborts too, but a blocking child's cancel only asks: what it
+    /// returns then stands.) An abort from now on finds it finished.
+    pub(crate) fn end(&self) -> bool {
+        let running = {
+            let mut s = self.state.lock();
+            // Acquire: pairs with the Release store in `aborting_by_handle`.
+            let by_handle = self.by_handle.load(Ordering::Acquire);
+            if by_handle || matches!(*s, TicketState::Aborted) {
+                return by_handle;
+            }
+            std::mem::replace(&mut *s, TicketState::Ended)
+        };
+        // Outside the lock: what it held (the job's cell) may be the last reference.
+        drop(running);
+        false
+    }
+
     /// Whether the child still waits to start (not yet a task, not aborted).
     pub(crate) fn is_waiting(&self) -> bool {
         matches!(*self.state.lock(), TicketState::Waiting)
@@ -724,7 +764,7 @@ impl Ticket<TaskHandle> {
         match &*self.state.lock() {
             TicketState::Waiting => false,
             TicketState::Running(handle) => handle.is_finished(),
-            TicketState::Aborted => true,
+            TicketState::Aborted | TicketState::Ended => true,
         }
     }
 }
@@ -735,7 +775,13 @@ impl<H> fmt::Debug for Ticket<H> {
             TicketState::Waiting => "waiting",
             TicketState::Running(_) => "running",
             TicketState::Aborted => "aborted",
+            TicketState::Ended => "ended",
         };
-        f.debug_struct("Ticket").field("state", &state).finish()
+        // Relaxed: a snapshot for display.
+        let by_handle = self.by_handle.load(Ordering::Relaxed);
+        f.debug_struct("Ticket")
+            .field("state", &state)
+            .field("by_handle", &by_handle)
+            .finish()
     }
 }

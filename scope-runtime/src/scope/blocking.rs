@@ -37,6 +37,8 @@ struct Job<F, T, E> {
     seq: Seq,
     /// Handed to the pool: the runtime may drop it unrun (see `Drop`).
     handed: bool,
+    /// What its handle's abort marks: a value the closure returns after one is dropped.
+    ticket: Arc<Ticket>,
 }
 
 impl<F, O, E> Job<F, O::Ok, E>
@@ -69,12 +71,22 @@ where
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
         };
         let own = &self.cx;
-        let (result, consequence) = self.shared.settle(&self.info, out, || {
+        let by_handle = || {
             self.shared
                 .cause_in(own)
                 .filter(|c| super::spawn::by_handle(c))
-        });
+        };
+        let (result, consequence) = self.shared.settle(&self.info, out, by_handle);
         let (shared, info) = (&*self.shared, &self.info);
+        // Aborted while it ran (no thread can be stopped): what it returned then is not read,
+        // as a spawned child's future is dropped at an abort; its handle reads the abort.
+        let result = match result {
+            Ok(value) if self.ticket.end() => match by_handle() {
+                Some(cause) => self.drop_late(value, cause),
+                None => Ok(value),
+            },
+            result => result,
+        };
         let undelivered = report_end(
             &mut self.tx,
             &mut self.obs,
@@ -95,6 +107,22 @@ where
                 // The unread output's destructor panicked: the child's panic.
                 let _ = shared.panicked(info, payload);
             });
+        }
+    }
+}
+
+impl<F, T, E> Job<F, T, E>
+where
+    E: From<Interrupted> + fmt::Display + Send + 'static,
+{
+    /// The value a closure returned after its handle aborted it: dropped (as an error
+    /// returned after a cancel is; a panic there is the child's), and the abort read instead.
+    fn drop_late(&self, value: T, cause: Arc<Cause>) -> Result<T, Interrupted> {
+        // Stopped alone, through its handle, as an aborted spawned child is.
+        self.shared.cut_short(|| true);
+        match self.shared.in_cx(|| drop_caught(value)) {
+            Ok(()) => Err(Interrupted::from_shared_cause(cause)),
+            Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
         }
     }
 }
@@ -216,6 +244,7 @@ where
             slot: false,
             seq: NO_SEQ,
             handed: false,
+            ticket: Arc::clone(&ticket),
         };
         let t = Arc::clone(&ticket);
         // Started on the runtime it was spawned on, whatever thread admits it (a slot can be

@@ -321,8 +321,9 @@ impl<'s, T> Child<'s, T> {
     ///
     /// What the child returns after this cancel is a consequence of it: an error it returns
     /// then is dropped (it is not a failure of the scope) and the handle reads the
-    /// cancellation. A value it returns then (its work done within the grace) stands: the
-    /// handle reads it, even though this call returned `true`. To stop a child and still read its own result (a supervisor that
+    /// cancellation. A value it returns then (its work done within the grace; a blocking
+    /// child's, whenever it returns, since no abort stops its thread) stands: the handle
+    /// reads it, even though this call returned `true`. To stop a child and still read its own result (a supervisor that
     /// reports a panic in its clean-up, say), cancel a context it was given instead
     /// (`Config::parent(stop.clone())`, then `stop.cancel(..)`): its outcome is then its own.
     ///
@@ -399,9 +400,10 @@ impl<'s, T> Child<'s, T> {
     /// "aborted"), so its own children are cancelled too. The scope and the siblings go on. A
     /// child that has finished keeps its outcome. A blocking child
     /// ([`spawn_blocking`](crate::Scope::spawn_blocking)) cannot be stopped: its closure runs
-    /// to its end, and the scope waits for it; its handle reads the abort, and an error it
-    /// returns then is taken for the abort's consequence and dropped, as any error after a
-    /// cancel is (a panic is kept).
+    /// to its end, and the scope waits for it; its handle reads the abort, and what it
+    /// returns then (a value, or an error taken for the abort's consequence) is dropped, as a
+    /// spawned child's future is at an abort (a panic is kept). An abort that comes once the
+    /// closure has returned finds the child finished.
     ///
     /// # Panics
     ///
@@ -438,6 +440,9 @@ impl<'s, T> Child<'s, T> {
         if self.is_finished() {
             // Its outcome stands.
             return;
+        }
+        if let Kind::Queued(_, ticket) = &self.kind {
+            ticket.aborting_by_handle();
         }
         // A callback's panic reaches the caller, after the abort it must not skip.
         let cancel = catch_unwind(AssertUnwindSafe(|| self.cx().cancel("aborted")));

@@ -1689,10 +1689,20 @@ where
     /// outcome, panics included, is that of any child; under a limit it takes a slot. So an
     /// error it returns after its context was cancelled (its scope's cancel, or its handle's
     /// [`cancel`](crate::Child::cancel) or [`abort`](crate::Child::abort)) is taken for that
-    /// cancel's consequence, not a failure of the scope, and its handle reads the cancel. Called
-    /// where no tokio runtime runs, the closure never runs and its handle says so
+    /// cancel's consequence, not a failure of the scope, and its handle reads the cancel. A
+    /// value it returns after its handle's [`abort`](crate::Child::abort) is dropped too, as a
+    /// spawned child's future is at an abort, and its handle reads the abort; a value it
+    /// returns after a cancel stands (the cancel only asks, even once the grace has run out).
+    /// Called where no tokio runtime runs, the closure never runs and its handle says so
     /// ([`Interrupted::NotStarted`](crate::Interrupted::NotStarted), "no tokio runtime to run
     /// blocking work on").
+    ///
+    /// On tokio's paused clock (`start_paused`, `time::pause`) time does not move on its own
+    /// while a blocking closure runs: tokio advances a paused clock only when the runtime is
+    /// idle, and a blocking task in flight keeps it from being idle. A deadline or a grace
+    /// then never comes while the closure waits for one (a closure that polls its context
+    /// for a scope's timeout loops for ever); advance the clock by hand
+    /// (`tokio::time::advance`), or test such code on the real clock.
     ///
     /// # Examples
     ///
