@@ -243,8 +243,9 @@
 //!   (with [`Map::limit`]: there is no limit by default); children as they complete:
 //!   [`ChildSet`].
 //! - The patterns: [`Supervisor`] (restart with backoff and intensity), [`Retry`] (a
-//!   deadline-aware backoff), [`process`] (scoped subprocesses, Unix); with the `tokio-util`
-//!   feature, `Cx::to_token` and `Cx::from_token` bridge to tokio-util's `CancellationToken`.
+//!   deadline-aware backoff), `process` (scoped subprocesses, Unix, with the default feature
+//!   `process`); with the `tokio-util` feature, `Cx::to_token` and `Cx::from_token` bridge to
+//!   tokio-util's `CancellationToken`.
 //! - Errors: [`Interrupted`] and the types inside it; [`Failures`].
 //! - Detached work: [`Service`]; the application and its shutdown: [`App`].
 //! - Required slots checked by the compiler: a `cx: Needs![REQUEST_ID]` parameter on a

@@ -48,8 +48,8 @@ impl Cx {
     ///
     /// No task is spawned, so this works on any executor. The link is a small watcher that
     /// waits on both sides at once, with itself as the waker: the context's waker list
-    /// and the token's wake it when either is cancelled (outside their locks), and it cancels
-    /// the other side, then lets go of both. The context's deadline is watched with a tokio
+    /// (outside this crate's locks) and the token's (as tokio-util wakes its waiters) wake it
+    /// when either is cancelled, and it cancels the other side, then lets go of both. The context's deadline is watched with a tokio
     /// timer when there is a runtime (otherwise, and once that runtime has shut down, when
     /// something checks the context). When the timer fires the deadline, the context's
     /// [`on_cancel`](Cx::on_cancel) callbacks run inside the runtime's timer: one that panics

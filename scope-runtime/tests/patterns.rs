@@ -2443,6 +2443,66 @@ mod process {
         assert!(!dir.exists(), "the process started");
     }
 
+    /// On a runtime built with IO but without timers, the SIGKILL at the end of a grace was
+    /// armed on a timer made inside a task of its own, where tokio panicked unseen: the
+    /// process, ignoring SIGTERM, outlived the cancel for good (an outside tester's report).
+    /// Refused before it starts, unless its grace is zero (no timer needed).
+    #[test]
+    fn on_a_runtime_without_timers_a_grace_is_a_spawn_error_and_nothing_starts() {
+        let dir = std::env::temp_dir().join(format!("scope-notime-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let cmd = || {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(format!("touch '{}'; exec sleep 30", dir.display()));
+            cmd
+        };
+        for grace in [Some(Duration::from_millis(200)), None] {
+            let out = rt.block_on(async {
+                let process = Process::new(cmd());
+                match grace {
+                    Some(grace) => process.grace(grace),
+                    None => process,
+                }
+                .spawn()
+                .map(drop)
+            });
+            let Err(ProcessError::Spawn(e)) = out else {
+                panic!("expected a spawn error for a grace of {grace:?}, got {out:?}");
+            };
+            assert!(e.to_string().contains("enable_time"), "{e}");
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(!dir.exists(), "the process started");
+        }
+        // A zero grace needs no timer: SIGKILL follows SIGTERM at once (to a process that
+        // ignores SIGTERM).
+        let cx = Cx::root();
+        let status = rt.block_on(cx.clone().run(async {
+            let mut ignoring = Command::new("sh");
+            ignoring
+                .arg("-c")
+                .arg("trap '' TERM; echo ready; exec sleep 30")
+                .stdout(Stdio::piped());
+            let mut running = Process::new(ignoring)
+                .grace(Duration::ZERO)
+                .spawn()
+                .expect("a zero grace needs no timer");
+            let out = running.take_stdout().expect("piped");
+            let ready = BufReader::new(out).lines().next_line().await;
+            assert_eq!(ready.unwrap().as_deref(), Some("ready"));
+            cx.cancel("stop");
+            running.wait().await
+        }));
+        let Err(ProcessError::Stopped { status, .. }) = status else {
+            panic!("expected the process stopped, got {status:?}");
+        };
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+    }
+
     // Law 9: an unbounded grace means no limit, as for a scope: SIGTERM, then a wait for as
     // long as it takes (before, `stop` panicked on the overflow and sent SIGKILL at once).
     #[tokio::test]

@@ -1,5 +1,5 @@
-//! Subprocesses bound to a scope (Unix): a child process is a child of the scope like any
-//! other, and never outlives it.
+//! Subprocesses bound to a scope (Unix, with the default feature `process`): a child process
+//! is a child of the scope like any other, and never outlives it.
 //!
 //! Run a [`tokio::process::Command`] with [`run`] (or [`Process`] for options) as a child of a
 //! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome; a
@@ -83,6 +83,10 @@
 //!   it exits, it sends SIGKILL to every process (and group) started here and not reaped yet.
 //! - Nothing survives a SIGKILL of *this* process (as with any parent): use a supervisor such
 //!   as systemd, or `PR_SET_PDEATHSIG`, for that.
+//! - A [`Running`] that is `mem::forget`-ed is neither awaited nor dropped: the process is
+//!   still stopped (SIGTERM at the cancel, SIGKILL at the grace's end, at the end of its
+//!   scope, or at a `#[scope::main]` exit), but nobody reaps it: it stays a zombie until this
+//!   program exits, as a forgotten `tokio::process::Child` does.
 //!
 //! Signals are sent with `rustix` (a safe binding of `kill(2)`), since tokio's `Child` can
 //! only send SIGKILL.
@@ -150,10 +154,11 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The process could not be started (not found, not executable, no tokio runtime, or one
-    /// built without IO, which a process needs: nothing starts then). A runtime without IO is
-    /// found by catching the panic tokio makes there (it offers no other way to ask): its
-    /// panic hook prints the message first, and a program built with `panic = "abort"`
-    /// aborts there instead of getting this error. Build the runtime with `enable_all()`.
+    /// built without IO, which a process needs, or without timers while the process has a
+    /// grace to time: nothing starts then). A runtime without IO or timers is found by
+    /// catching the panic tokio makes there (it offers no other way to ask): its panic hook
+    /// prints the message first, and a program built with `panic = "abort"` aborts there
+    /// instead of getting this error. Build the runtime with `enable_all()`.
     #[error("could not start the process: {0}")]
     Spawn(io::Error),
     /// Waiting for the process failed.
@@ -280,6 +285,13 @@ fn has_io_driver() -> bool {
     std::panic::catch_unwind(|| signal(SignalKind::child()).is_ok()).unwrap_or(false)
 }
 
+/// Whether the current runtime has a time driver, which the SIGKILL at the end of a grace is
+/// timed on. tokio offers no way to ask but to make a timer: on a runtime without one it
+/// panics there (its panic hook prints the message), and the spawn is refused.
+fn has_time_driver() -> bool {
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))).is_ok()
+}
+
 impl Process {
     /// The process `cmd` describes, with the defaults: the scope's grace, a process group of
     /// its own.
@@ -303,7 +315,10 @@ impl Process {
 
     /// How long the process gets between SIGTERM and SIGKILL, instead of the grace of the
     /// scope whose code starts it. (The scope still aborts its code at the end of its own
-    /// grace; the process is then killed at once: see the [module](self).)
+    /// grace; the process is then killed at once: see the [module](self).) A grace is timed
+    /// on the runtime's time driver: on a runtime without one, a process whose grace is not
+    /// zero (its own, or the scope's when it has none) is refused at
+    /// [`spawn`](Process::spawn).
     ///
     /// # Examples
     ///
@@ -361,6 +376,18 @@ impl Process {
             let e = io::Error::other(
                 "the tokio runtime has no IO driver, which a process needs: build it with \
                  `enable_io()` (or `enable_all()`)",
+            );
+            return Err(ProcessError::Spawn(e));
+        }
+        // A zero grace kills at once, and an unbounded one never: no timer for either.
+        let timed = self
+            .grace
+            .is_none_or(|g| !g.is_zero() && g != Duration::MAX);
+        if timed && !has_time_driver() {
+            let e = io::Error::other(
+                "the tokio runtime has no time driver, which the process's grace (from SIGTERM \
+                 to SIGKILL) is timed on: build it with `enable_time()` (or `enable_all()`), \
+                 or give the process a zero grace (`Process::grace(Duration::ZERO)`)",
             );
             return Err(ProcessError::Spawn(e));
         }
