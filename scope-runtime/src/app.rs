@@ -1079,7 +1079,11 @@ impl ShutdownReport {
         self.forced.as_ref()
     }
 
-    /// How long after the signal the main work ended, if it ended within the grace.
+    /// How long after the signal the main work ended, if it returned (`None` if it was cut
+    /// short, or no signal came while it ran). It can read the grace itself, or a moment
+    /// past it: a scope in the main work has the same grace, and when that ran out first the
+    /// work returned its interruption, racing the application's own end of the grace; then
+    /// [`forced`](ShutdownReport::forced) says [`GraceRanOut`](Forced::GraceRanOut) too.
     ///
     /// # Examples
     ///

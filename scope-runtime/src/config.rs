@@ -278,7 +278,11 @@ impl Config {
         self
     }
 
-    /// A deadline `timeout` after the scope is entered (not when this is called).
+    /// A deadline `timeout` after the scope is entered (not when this is called): when its
+    /// context is made, which is at [`Scope::new`](crate::Scope::new) and
+    /// [`Race::new`](crate::Race::new) (a `#[scoped]` fn's or a `scope!`'s start), and at the
+    /// run of a [`Supervisor`](crate::Supervisor) or a [`map`](crate::map) /
+    /// [`for_each`](crate::for_each) given this configuration.
     ///
     /// A deadline, like a grace, is kept by a tokio timer: the runtime must have its time
     /// driver (`enable_time()` or `enable_all()` on its builder; `#[tokio::main]` and

@@ -5,7 +5,12 @@
 //! user to get wrong, and a value of the wrong type does not compile.
 //!
 //! Lookup is O(1) in the depth of the tree: each context holds a shared, immutable table
-//! indexed by the slot's number, copied (not walked) when a scope binds a new value.
+//! indexed by the slot's number, copied (not walked) when a scope binds a new value. A slot
+//! takes its number the first time it is used (bound or read), in that order across the
+//! program, and numbers are never reused: a table is as long as the highest number among the
+//! slots bound in its context and above it, and a binding copies that many entries. (Slots
+//! are `static`s, so a program has a fixed set of them; one that leaked a new `Slot` per
+//! request would make its tables longer with each.)
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -185,6 +190,9 @@ impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {
     /// [`Cx::run`](crate::Cx::run) future inside `f` (a hand-written `poll` that wraps its
     /// inner poll in `with`) panics, as `task_local!`'s `with` does around its own `scope`. Read
     /// the value out first ([`get`](Slot::get) for a `Clone` value) and poll outside `f`.
+    /// Dropping such a future inside `f` does not panic (a panic in a drop would leave the
+    /// rest of it undone): the destructors it runs (its in-place children's, its body's)
+    /// then see the ambient context as it is in `f`, not the dropped scope's.
     ///
     /// # Examples
     ///

@@ -715,6 +715,13 @@ pub fn check() -> Result<(), crate::Interrupted> {
 /// Waits until the ambient context is cancelled and returns the cause. Outside any scope it
 /// never resolves.
 ///
+/// The ambient context is the one where the future is first polled, not where this is
+/// called: awaited where it is made (the usual `scope::cancelled().await`), they are the same.
+/// A future made in a child and handed to a plain `tokio::spawn` waits on the context of that
+/// task (the background one, never cancelled). To wait on a context elsewhere, take it with
+/// you: `Cx::current()` where you are, then [`Cx::cancelled_owned`] or
+/// [`Cx::shutdown_signal`] on it.
+///
 /// # Examples
 ///
 /// ```

@@ -10,7 +10,10 @@ use std::time::Duration;
 /// retry together, while the delays still grow.
 ///
 /// The default is a base of 100 ms, a cap of 10 s, no jitter. A cap below the base makes
-/// every delay the cap; a zero base makes every delay zero.
+/// every delay the cap; a zero base makes every delay zero. (With zero delays, a supervisor
+/// or a retry loop whose work returns at once goes round at once and keeps the runtime busy:
+/// tokio's paused clock, which moves only while the runtime is idle, then never reaches a
+/// deadline that would stop the loop; give such a test a delay above zero.)
 ///
 /// # Examples
 ///

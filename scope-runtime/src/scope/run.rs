@@ -73,7 +73,9 @@ pin_project_lite::pin_project! {
     /// part-way, a child's failure the scope had kept for the answer (for a
     /// [`RaceRun`](crate::RaceRun), the winning value: a panic of its destructor there has
     /// nowhere to go and is not reported) are dropped with the `Scope` (or the
-    /// [`Race`](crate::Race)), not with this future.
+    /// [`Race`](crate::Race)), not with this future. A context cloned out of the scope
+    /// (`Cx::current()` in it, a child's [`cx`](crate::Child::cx), a context made below one)
+    /// keeps its slots' values too: they go with the last of them.
     ///
     /// Forgetting it (`mem::forget`) is memory-safe: spawned children are `'static`, and when
     /// the [`Scope`] value is dropped they are cancelled and aborted; the body and the

@@ -227,7 +227,9 @@ impl ServiceConfig {
     /// Each task's own time bound: its context's deadline (the task sees it, in
     /// [`Cx::deadline`](crate::Cx::deadline) and as a cancellation with a deadline cause, so
     /// it can wind down), and a task still running a [`grace`](ServiceConfig::grace) after it
-    /// is dropped (and reported as a failure). `Duration::MAX` means no bound of its own.
+    /// is dropped (and reported as a failure). `Duration::MAX` means no bound of its own. The
+    /// clock starts when the task starts running, not at its `spawn`: a task queued behind
+    /// the [`workers`](ServiceConfig::workers) limit has its whole bound once it gets a worker.
     ///
     /// # Examples
     ///

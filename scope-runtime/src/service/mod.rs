@@ -208,7 +208,10 @@ impl Drop for StopUnderWay<'_> {
 
 /// How long [`Service::stop`] waits for its aborted tasks to end: an aborted task ends at its
 /// next poll, but one stuck in a blocking call (a synchronous client, an `fsync`) cannot be
-/// made to, and the stop (and the application's shutdown) does not wait for it longer.
+/// made to, and the stop (and the application's shutdown) does not wait for it longer. Both
+/// waits are tokio timers: a task blocking a worker thread of the runtime (rather than
+/// calling its blocking code through `spawn_blocking`) can hold back the timers of that
+/// runtime too, and the stop's grace and this wait with them, until the worker is free.
 ///
 /// # Examples
 ///
