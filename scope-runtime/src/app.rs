@@ -1083,7 +1083,9 @@ impl ShutdownReport {
     /// short, or no signal came while it ran). It can read the grace itself, or a moment
     /// past it: a scope in the main work has the same grace, and when that ran out first the
     /// work returned its interruption, racing the application's own end of the grace; then
-    /// [`forced`](ShutdownReport::forced) says [`GraceRanOut`](Forced::GraceRanOut) too.
+    /// [`forced`](ShutdownReport::forced) says [`GraceRanOut`](Forced::GraceRanOut) too
+    /// (unless the grace is zero: work that answers in the poll that cancels it was not
+    /// forced).
     ///
     /// # Examples
     ///

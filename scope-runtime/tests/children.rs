@@ -570,6 +570,49 @@ async fn law9_an_aborted_blocking_childs_handle_reads_the_abort_not_its_late_val
     );
 }
 
+/// The same when the abort comes after a cancel of the scope (or its deadline) reached the
+/// child: its value is dropped, and its handle reads that first cancel, as an aborted
+/// spawned sibling's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_blocking_child_already_cancelled_by_its_scope_reads_that_cancel() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let d = dropped.clone();
+    let out = s
+        .run(async {
+            let blocking = s.spawn_blocking(move |_| {
+                let _ = started_tx.send(());
+                let _ = wait.recv_timeout(Duration::from_secs(5));
+                Ok::<_, Interrupted>(Counted(d))
+            });
+            let spawned = s.spawn(async {
+                sleep(Duration::from_secs(3600)).await;
+                Ok::<_, Interrupted>(())
+            });
+            started.await.unwrap();
+            s.cancel("scope stop");
+            blocking.abort();
+            spawned.abort();
+            go.send(()).unwrap();
+            Ok::<_, Interrupted>((blocking.await.map(drop), spawned.await))
+        })
+        .await;
+    let (blocking, spawned) = out.expect("the body answered its own cancel");
+    let (Err(Interrupted::Cancelled(b)), Err(Interrupted::Cancelled(sp))) = (&blocking, &spawned)
+    else {
+        panic!("the handles read {blocking:?} and {spawned:?}");
+    };
+    assert_eq!(b.cause(), sp.cause());
+    assert_eq!(b.cause().root().to_string(), "scope stop");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the late value was dropped"
+    );
+}
+
 /// A blocking child's cancel only asks, even once its grace has run out (no thread can be
 /// aborted): the value it returns then stands, unlike after its handle's abort.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

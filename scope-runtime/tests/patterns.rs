@@ -2461,23 +2461,45 @@ mod process {
                 .arg(format!("touch '{}'; exec sleep 30", dir.display()));
             cmd
         };
-        for grace in [Some(Duration::from_millis(200)), None] {
+        // Its own grace, or (with none) the one of the scope whose code starts it.
+        for own in [true, false] {
             let out = rt.block_on(async {
-                let process = Process::new(cmd());
-                match grace {
-                    Some(grace) => process.grace(grace),
-                    None => process,
+                if own {
+                    return Process::new(cmd())
+                        .grace(Duration::from_millis(200))
+                        .spawn()
+                        .map(drop);
                 }
-                .spawn()
-                .map(drop)
+                let s = &Scope::new(Config::new().grace(Duration::from_millis(200)));
+                let out = s
+                    .run(async {
+                        let spawned = Process::new(cmd()).spawn().map(drop);
+                        Ok::<_, Interrupted>(spawned)
+                    })
+                    .await;
+                out.unwrap()
             });
             let Err(ProcessError::Spawn(e)) = out else {
-                panic!("expected a spawn error for a grace of {grace:?}, got {out:?}");
+                panic!("expected a spawn error (own grace: {own}), got {out:?}");
             };
             assert!(e.to_string().contains("enable_time"), "{e}");
+            assert!(e.to_string().contains("200ms"), "{e}");
             std::thread::sleep(Duration::from_millis(300));
             assert!(!dir.exists(), "the process started");
         }
+        // The grace in force is zero outside any scope, and in a scope by default: it starts.
+        let status = rt.block_on(async {
+            let outside = Process::new(Command::new("true")).status().await;
+            let s = &Scope::new(Config::new());
+            let inside = s
+                .run(async {
+                    Ok::<_, ProcessError>(Process::new(Command::new("true")).status().await)
+                })
+                .await;
+            (outside, inside)
+        });
+        assert!(status.0.unwrap().success());
+        assert!(status.1.unwrap().unwrap().success());
         // A zero grace needs no timer: SIGKILL follows SIGTERM at once (to a process that
         // ignores SIGTERM).
         let cx = Cx::root();

@@ -71,20 +71,24 @@ where
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
         };
         let own = &self.cx;
-        let by_handle = || {
+        let (result, consequence) = self.shared.settle(&self.info, out, || {
             self.shared
                 .cause_in(own)
                 .filter(|c| super::spawn::by_handle(c))
-        };
-        let (result, consequence) = self.shared.settle(&self.info, out, by_handle);
+        });
         let (shared, info) = (&*self.shared, &self.info);
         // Aborted while it ran (no thread can be stopped): what it returned then is not read,
         // as a spawned child's future is dropped at an abort; its handle reads the abort.
         let result = match result {
-            Ok(value) if self.ticket.end() => match by_handle() {
-                Some(cause) => self.drop_late(value, cause),
-                None => Ok(value),
-            },
+            Ok(value) if self.ticket.end() => {
+                // Its own cause: the abort's, or a cancel that reached it before (its scope's,
+                // a deadline), as a spawned sibling aborted then reads.
+                let cause = self
+                    .shared
+                    .cause_in(own)
+                    .unwrap_or_else(|| Arc::new(Cause::explicit("aborted")));
+                self.drop_late(value, cause)
+            }
             result => result,
         };
         let undelivered = report_end(
@@ -115,12 +119,19 @@ impl<F, T, E> Job<F, T, E>
 where
     E: From<Interrupted> + fmt::Display + Send + 'static,
 {
-    /// The value a closure returned after its handle aborted it: dropped (as an error
-    /// returned after a cancel is; a panic there is the child's), and the abort read instead.
+    /// The value a closure returned after its handle aborted it: dropped inside the child's
+    /// context, as an aborted spawned child's future is (a panic there is the child's), and
+    /// the abort read instead.
     fn drop_late(&self, value: T, cause: Arc<Cause>) -> Result<T, Interrupted> {
-        // Stopped alone, through its handle, as an aborted spawned child is.
-        self.shared.cut_short(|| true);
-        match self.shared.in_cx(|| drop_caught(value)) {
+        // As an aborted spawned child: stopped alone if the abort was its first cancel.
+        self.shared.cut_short(|| by_handle(&cause));
+        let dropped = {
+            let mut cx = Some(self.cx.clone());
+            let mut scope = Some(Arc::clone(&self.scope));
+            let _enter = Enter::scope_code_in_drop(&mut cx, &mut scope);
+            drop_caught(value)
+        };
+        match dropped {
             Ok(()) => Err(Interrupted::from_shared_cause(cause)),
             Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
         }
