@@ -744,6 +744,15 @@ impl SpawnArgs {
                         )));
                     }
                     let _: Token![,] = input.parse()?;
+                    if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+                        let again: Ident = input.fork().parse()?;
+                        if again == "name" {
+                            return Err(syn::Error::new(
+                                again.span(),
+                                format!("the name is given twice: give it once, `{m}(name = \"..\", fut)`"),
+                            ));
+                        }
+                    }
                 } else {
                     return Err(syn::Error::new(
                         key.span(),

@@ -845,7 +845,11 @@ fn scoped_fn(mut f: ScopedFn, errors: &mut Vec<syn::Error>) -> (syn::Signature, 
             return_type(&f.sig),
         )
     };
-    (f.sig, block_of(quote!({ #body })))
+    let mut block = block_of(quote!({ #body }));
+    // The fn's own braces: its item then spans what the user wrote, so that rustc's lints on
+    // the item (`dead_code`) see the user's fn, not the macro's output.
+    block.brace_token = f.block.brace_token;
+    (f.sig, block)
 }
 
 /// Whether the future `#[async_trait]` boxed for `sig` must be `Send` (`dyn Future<..> +
@@ -1560,7 +1564,7 @@ pub(crate) fn slot(input: TokenStream) -> TokenStream {
                     #(#attrs)* #vis #st #name: #slot_ty = #init;
                     #[doc = #key_doc]
                     #cfgs
-                    #[allow(non_camel_case_types, dead_code)]
+                    #[allow(non_camel_case_types, dead_code, clippy::exhaustive_enums)]
                     #vis enum #name {}
                     #cfgs
                     #[allow(deprecated)]

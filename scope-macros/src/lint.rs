@@ -2581,17 +2581,24 @@ fn tuple_lets(local: &syn::Local) -> Option<Vec<syn::Local>> {
         value = &p.expr;
     }
     let (pairs, types): (Vec<(&syn::Pat, &Expr)>, _) = match (pat, value) {
+        // (`(first, ..)`, `(.., last)` too: a tuple's rest binds no name.)
         (syn::Pat::Tuple(pats), Expr::Tuple(values)) => {
-            if pats.elems.len() != values.elems.len() {
-                return None;
-            }
+            let pairs: Vec<(&syn::Pat, &Expr)> = slice_pairs(&pats.elems, &values.elems)?
+                .into_iter()
+                .filter_map(|(p, v)| Some((p, v?)))
+                .collect();
+            // Each pair's type is its value's element of the written tuple type.
             let types: Option<Vec<&syn::Type>> = match ty {
-                Some(syn::Type::Tuple(t)) if t.elems.len() == pats.elems.len() => {
-                    Some(t.elems.iter().collect())
-                }
+                Some(syn::Type::Tuple(t)) if t.elems.len() == values.elems.len() => pairs
+                    .iter()
+                    .map(|(_, v)| {
+                        let at = values.elems.iter().position(|e| std::ptr::eq(e, *v))?;
+                        t.elems.iter().nth(at)
+                    })
+                    .collect(),
                 _ => None,
             };
-            (pats.elems.iter().zip(&values.elems).collect(), types)
+            (pairs, types)
         }
         // (`[first, ..]`, `[.., last]` too; not `rest @ ..`, a part of the array.)
         (syn::Pat::Slice(pats), Expr::Array(values)) => {

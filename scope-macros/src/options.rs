@@ -961,6 +961,36 @@ fn unit_nanos(suffix: &str) -> Option<u128> {
 
 const UNITS: &str = "`ns`, `us`, `ms`, `s`, `min`, `h`";
 
+/// The nanoseconds a decimal literal's digits (`1.5`, `2e-3`, as rustc hands them over)
+/// times `unit` make, exactly: `Err` when that is not a whole number (`0.4ns`), `None` when
+/// it is too large to count.
+fn exact_nanos(digits: &str, unit: u128) -> Option<Result<u128, ()>> {
+    let (mantissa, exp) = match digits.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (digits, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let scaled: u128 = format!("{whole}{fraction}").parse().ok()?;
+    let total = scaled.checked_mul(unit)?;
+    let exp = exp.checked_sub(i32::try_from(fraction.len()).ok()?)?;
+    if total == 0 {
+        return Some(Ok(0));
+    }
+    if exp >= 0 {
+        let power = 10u128.checked_pow(u32::try_from(exp).ok()?)?;
+        return Some(Ok(total.checked_mul(power)?));
+    }
+    // Past 10^38 the divisor is larger than any total: a fraction.
+    let Some(power) = 10u128.checked_pow(exp.unsigned_abs()) else {
+        return Some(Err(()));
+    };
+    Some(if total % power == 0 {
+        Ok(total / power)
+    } else {
+        Err(())
+    })
+}
+
 /// A literal with a unit (`500ms`) somewhere inside `expr`, which is not a literal itself: rustc
 /// would only say "invalid suffix".
 fn unit_literal_inside(expr: &Expr) -> Option<Span> {
@@ -1044,17 +1074,21 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
                     format!("a duration needs a unit: write e.g. `{key} = 1.5s` (units: {UNITS})"),
                 ));
             };
-            let x: f64 = f
-                .base10_parse()
-                .map_err(|_| syn::Error::new(f.span(), "invalid number"))?;
-            #[allow(clippy::cast_precision_loss)] // Reason: units are far below 2^52.
-            let nanos_f = x * unit as f64;
-            if !nanos_f.is_finite() || !(0.0..=1.8e19).contains(&nanos_f) {
-                return Err(syn::Error::new(f.span(), "this duration is out of range"));
-            }
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            // Reason: checked to be in 0..=1.8e19 just above.
-            let nanos = nanos_f.round() as u128;
+            let nanos = match exact_nanos(f.base10_digits(), unit) {
+                Some(Ok(nanos)) if nanos <= u128::from(u64::MAX) => nanos,
+                Some(Ok(_)) | None => {
+                    return Err(syn::Error::new(f.span(), "this duration is out of range"));
+                }
+                Some(Err(())) => {
+                    return Err(syn::Error::new(
+                        f.span(),
+                        format!(
+                            "this duration is not a whole number of nanoseconds; write it in \
+                             a smaller unit, or round it (`{key} = 1ns` at least, or `0s`)"
+                        ),
+                    ));
+                }
+            };
             Ok(DurationValue::Literal {
                 nanos,
                 span: f.span(),

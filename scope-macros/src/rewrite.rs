@@ -208,41 +208,80 @@ fn makes_child_handle(expr: &Expr) -> bool {
         Expr::Macro(m) => spawn_kind(&m.mac.path),
         _ => None,
     };
-    // `try_spawn!(..).ok()`: an `Option` of the handle.
-    let ok_of_result = |e: &Expr| match strip_parens(e) {
-        Expr::MethodCall(m) if m.method == "ok" && m.args.is_empty() => {
-            makes_child_result(&m.receiver)
-        }
-        _ => false,
-    };
     match strip_parens(expr) {
-        Expr::Try(t) => makes_child_result(&t.expr) || ok_of_result(&t.expr),
+        Expr::Try(t) => makes_child_result(&t.expr) || ok_of_child_result(&t.expr),
         // `try_spawn!(..).unwrap()`, `.expect("..")`, `try_spawn!(..).ok().unwrap()`.
         Expr::MethodCall(m) if m.method == "unwrap" || m.method == "expect" => {
-            makes_child_result(&m.receiver) || ok_of_result(&m.receiver)
+            makes_child_result(&m.receiver) || ok_of_child_result(&m.receiver)
         }
-        // `match try_spawn!(..) { Ok(h) => h, Err(_) => return .. }`.
-        Expr::Match(m) if makes_child_result(&m.expr) || ok_of_result(&m.expr) => {
+        // `match try_spawn!(..) { Ok(h) => h, Err(_) => return .. }` (an arm's guard too:
+        // `Ok(h) if ready => h`; or a let guard, `true if let Ok(h) = try_spawn!(..) => h`).
+        Expr::Match(m) => {
+            let scrutinee = makes_child_result(&m.expr) || ok_of_child_result(&m.expr);
             let mut gives = false;
             let each = m.arms.iter().all(|arm| {
-                let it = arm.guard.is_none() && yields_its_ok(&arm.pat, &arm.body);
+                let guarded = arm.guard.as_ref().map(|(_, g)| chain_lets(g));
+                let it = (scrutinee && yields_its_ok(&arm.pat, &arm.body))
+                    || guarded.is_some_and(|lets| chain_gives_handle(&lets, &arm.body));
                 gives |= it;
                 it || leaves(&arm.body)
             });
             each && gives
         }
-        // `if let Ok(h) = try_spawn!(..) { h } else { return .. }`.
-        Expr::If(i) => match (&*i.cond, &i.else_branch) {
-            (Expr::Let(l), Some((_, other)))
-                if makes_child_result(&l.expr) || ok_of_result(&l.expr) =>
-            {
+        // `if let Ok(h) = try_spawn!(..) { h } else { return .. }` (in a let chain too).
+        Expr::If(i) => match &i.else_branch {
+            Some((_, other)) => {
                 let then = lint::trailing_expr(&i.then_branch);
-                then.is_some_and(|then| yields_its_ok(&l.pat, then)) && leaves(other)
+                then.is_some_and(|then| chain_gives_handle(&chain_lets(&i.cond), then))
+                    && leaves(other)
             }
-            _ => false,
+            None => false,
         },
         // (`spawn_when_free!(..).await` without `?` is a `Result`, not the handle.)
         other => matches!(kind(other), Some(SpawnKind::Spawn | SpawnKind::InPlace)),
+    }
+}
+
+/// Whether `value` is the child's handle that one of `lets` (an `if`'s let chain, an arm's
+/// let guard) takes out of a `try_spawn!(..)`, with no later one binding its name again.
+fn chain_gives_handle(lets: &[&syn::ExprLet], value: &Expr) -> bool {
+    let Some(at) = lets.iter().rposition(|l| yields_its_ok(&l.pat, value)) else {
+        return false;
+    };
+    let l = lets[at];
+    let made = makes_child_result(&l.expr) || ok_of_child_result(&l.expr);
+    let rebound = lets[at + 1..].iter().any(|later| {
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        crate::valid::pat_names(&l.pat, &mut before);
+        crate::valid::pat_names(&later.pat, &mut after);
+        after.iter().any(|n| before.contains(n))
+    });
+    made && !rebound
+}
+
+/// `try_spawn!(..).ok()`: an `Option` of the child's handle.
+fn ok_of_child_result(expr: &Expr) -> bool {
+    match strip_parens(expr) {
+        Expr::MethodCall(m) if m.method == "ok" && m.args.is_empty() => {
+            makes_child_result(&m.receiver)
+        }
+        _ => false,
+    }
+}
+
+/// The `let`s of a condition: itself, or each of a let chain's (`let a = x && c && let b =
+/// y`), in order; none for a condition without one.
+fn chain_lets(cond: &Expr) -> Vec<&syn::ExprLet> {
+    match cond {
+        Expr::Let(l) => vec![l],
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+            let mut lets = chain_lets(&b.left);
+            lets.extend(chain_lets(&b.right));
+            lets
+        }
+        Expr::Paren(p) => chain_lets(&p.expr),
+        Expr::Group(g) => chain_lets(&g.expr),
+        _ => Vec::new(),
     }
 }
 
@@ -994,10 +1033,8 @@ impl Rewriter {
                     .find_map(|arm| self.arm_origin(&arm.pat, &m.expr, &arm.body));
             }
             Expr::If(i) => {
-                let then = lint::trailing_expr(&i.then_branch).and_then(|t| match &*i.cond {
-                    Expr::Let(l) => self.arm_origin(&l.pat, &l.expr, t),
-                    _ => self.origin_of(t),
-                });
+                let then = lint::trailing_expr(&i.then_branch)
+                    .and_then(|t| self.chain_origin(&chain_lets(&i.cond), t));
                 return then.or_else(|| {
                     let (_, other) = i.else_branch.as_ref()?;
                     self.origin_of(other)
@@ -1053,6 +1090,29 @@ impl Rewriter {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// The origin of the value of an `if`'s block whose condition binds with `lets` (a let
+    /// chain, `if let Ok(h) = .. && ready`; none for a plain `if`): the last of them that
+    /// binds the name of the value decides, as in [`arm_origin`](Self::arm_origin); with none
+    /// that does, the value's own.
+    fn chain_origin(&self, lets: &[&syn::ExprLet], body: &Expr) -> Option<Origin> {
+        let name = lint::yielded_value(body).and_then(|v| {
+            match lint::indexed_chain_root(lint::unwrapped(v))? {
+                (Expr::Path(p), _) if p.qself.is_none() => p.path.get_ident().map(lint::unraw),
+                _ => None,
+            }
+        });
+        let binding = lets.iter().rev().find(|l| {
+            let mut bound = Vec::new();
+            crate::valid::pat_names(&l.pat, &mut bound);
+            name.as_ref()
+                .is_some_and(|n| bound.iter().any(|b| b.trim_start_matches("r#") == n))
+        });
+        match binding {
+            Some(l) => self.arm_origin(&l.pat, &l.expr, body),
+            None => self.origin_of(lint::yielded_value(body)?),
         }
     }
 
@@ -1319,11 +1379,15 @@ impl Rewriter {
             syn::Pat::Paren(p) => &p.pat,
             other => other,
         };
-        // `let (rt, n) = (Handle::current(), 1);`: each name is what its element is.
+        // `let (rt, n) = (Handle::current(), 1);`: each name is what its element is (`(rt,
+        // ..)`, `(.., rt)` too).
         if let (syn::Pat::Tuple(pt), Some(Expr::Tuple(et))) = (pat, init.map(strip_parens)) {
-            if pt.elems.len() == et.elems.len() {
-                for (p, e) in pt.elems.iter().zip(&et.elems) {
-                    self.record_binding(p, None, Some(e));
+            if let Some(pairs) = lint::slice_pairs(&pt.elems, &et.elems) {
+                for (p, e) in pairs {
+                    // (A tuple's rest binds no name: every pair has its element.)
+                    if let Some(e) = e {
+                        self.record_binding(p, None, Some(e));
+                    }
                 }
                 return;
             }

@@ -444,6 +444,58 @@ fn a_handle_bound_from_a_match_or_an_if_is_still_a_handle() {
 }
 
 #[test]
+fn a_handle_bound_from_an_if_with_a_let_chain_or_a_tuple_with_a_rest_is_still_a_handle() {
+    // (An outside tester's finds: a let chain in the `if`, a `..` in the tuple, each let the
+    // task outlive the scope.)
+    let n = orphans_in(quote!(
+        async fn f(c: bool, outer: &mut Option<JoinSet<()>>) -> R {
+            let h = if let Ok(h) = Handle::try_current() && c {
+                h
+            } else {
+                return Ok(());
+            };
+            h.spawn(a());
+            let k = if c && let Ok(k) = Handle::try_current() && let Some(_) = other {
+                k
+            } else {
+                return Ok(());
+            };
+            k.spawn(b());
+            let s = if let Some(s) = outer.as_mut() && c {
+                s
+            } else {
+                return Ok(());
+            };
+            s.spawn(c());
+            let (t, ..) = (Handle::current(), 1, 2);
+            t.spawn(d());
+            let (.., u) = (1, 2, Handle::current());
+            u.spawn(e());
+            let (_, v, ..) = (1, Handle::current(), 2, 3);
+            v.spawn(g());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 6);
+    // A name of the chain that is not the handle, and a later let of the chain that binds
+    // the name again, are not the handle.
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let h = if let Ok(h) = Handle::try_current() && let Some(h) = pick(c) {
+                h
+            } else {
+                return Ok(());
+            };
+            h.spawn(a());
+            let (n, ..) = (1, Handle::current(), 2);
+            n.spawn(b());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn a_handle_yielded_by_an_awaited_block_or_a_called_closure_is_still_a_handle() {
     let n = orphans_in(quote!(
         async fn f() -> R {
@@ -691,10 +743,16 @@ fn sets_bound_by_a_tuple_pattern_are_followed_out_of_the_body() {
             let (kept, n): (JoinSet<()>, usize) = (JoinSet::new(), 1);
             kept.spawn(c());
             self.kept = Some(kept);
+            let (first, ..) = (JoinSet::new(), 1, 2);
+            first.spawn(d());
+            self.first = Some(first);
+            let (.., last): (usize, usize, JoinSet<()>) = (1, 2, JoinSet::new());
+            last.spawn(e());
+            self.last = Some(last);
             Ok(())
         }
     ));
-    assert_eq!(n, 3);
+    assert_eq!(n, 5);
 }
 
 /// The orphan errors of a `#[scoped]` body that makes a set, spawns on it, then runs `form`.
@@ -1249,6 +1307,48 @@ fn a_zero_in_parentheses_is_refused_at_compile_time() {
         ),
     ));
     assert!(out.contains("`worker_threads` must be at least 1"), "{out}");
+}
+
+/// A decimal duration is read exactly: one that is not a whole number of nanoseconds is
+/// refused (an outside tester's find: `0.4ns` and `1e-12s` rounded to a zero timeout).
+#[test]
+fn a_decimal_duration_is_exact_or_refused() {
+    let expand = |opts: TokenStream| {
+        norm(&expand::scoped(
+            opts,
+            quote!(
+                async fn f() -> R {
+                    Ok(())
+                }
+            ),
+        ))
+    };
+    for (opts, nanos) in [
+        (quote!(timeout = 1.5s), "from_millis (1500u64)"),
+        (quote!(timeout = 0.3s), "from_millis (300u64)"),
+        (quote!(grace = 2.5e3ms), "from_millis (2500u64)"),
+        (quote!(grace = 1e-9s), "from_nanos (1u64)"),
+        (quote!(grace = 1.000000001s), "from_nanos (1000000001u64)"),
+        (quote!(timeout = 0.0s), "from_secs (0u64)"),
+        (quote!(timeout = 0e400s), "from_secs (0u64)"),
+    ] {
+        let out = expand(opts.clone());
+        assert!(!out.contains("compile_error"), "{opts}: {out}");
+        assert!(out.contains(nanos), "{opts}: {out}");
+    }
+    for opts in [
+        quote!(timeout = 0.4ns),
+        quote!(timeout = 1e-12s),
+        quote!(grace = 1.0000000001s),
+    ] {
+        let out = expand(opts.clone());
+        assert!(
+            out.contains("not a whole number of nanoseconds"),
+            "{opts}: {out}"
+        );
+    }
+    let out = expand(quote!(timeout = 1e400s));
+    assert!(out.contains("out of range"), "{out}");
 }
 
 /// A constant, generic or not, and a name in capitals are values like any other: they go to
@@ -2673,6 +2773,52 @@ fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
     ] {
         let o = out(body.clone());
         assert!(!o.contains("another child"), "{body}: {o}");
+    }
+}
+
+#[test]
+fn a_sibling_handle_from_a_let_chain_or_a_guarded_arm_is_refused_at_the_use() {
+    let out = |body: TokenStream| body_of_f(TokenStream::new(), &body);
+    for (body, name) in [
+        // (An outside tester's finds: only rustc's E0716 at the attribute.)
+        (
+            quote!({
+                let f = if let Ok(f) = try_spawn!(x()) && c { f } else { return Ok(0) };
+                spawn!(async move { f.await });
+                Ok(1)
+            }),
+            "f",
+        ),
+        (
+            quote!({
+                let g = match try_spawn!(x()) {
+                    Ok(g) if c => g,
+                    _ => return Ok(0),
+                };
+                spawn!(async move { g.await });
+                Ok(1)
+            }),
+            "g",
+        ),
+        (
+            quote!({
+                let l = match c {
+                    true if let Ok(l) = try_spawn!(x()) => l,
+                    _ => return Ok(0),
+                };
+                spawn!(async move { l.await });
+                Ok(1)
+            }),
+            "l",
+        ),
+    ] {
+        let o = out(body.clone());
+        assert!(
+            o.contains(&format!(
+                "this child uses `{name}`, the handle of another child"
+            )),
+            "{body}: {o}"
+        );
     }
 }
 

@@ -2,7 +2,7 @@ pub static REQUEST_ID: ::scope::__private::Slot<String, REQUEST_ID> = ::scope::_
     "REQUEST_ID",
 );
 ///The key of the slot [`REQUEST_ID`](static@REQUEST_ID), in the type namespace: what `Needs![REQUEST_ID]` names.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, clippy::exhaustive_enums)]
 pub enum REQUEST_ID {}
 #[allow(deprecated)]
 impl ::scope::__private::Key for REQUEST_ID {
@@ -15,7 +15,7 @@ static TENANT: ::scope::__private::Slot<String, TENANT> = ::scope::__private::Sl
     "TENANT",
 );
 ///The key of the slot [`TENANT`](static@TENANT), in the type namespace: what `Needs![TENANT]` names.
-#[allow(non_camel_case_types, dead_code)]
+#[allow(non_camel_case_types, dead_code, clippy::exhaustive_enums)]
 enum TENANT {}
 #[allow(deprecated)]
 impl ::scope::__private::Key for TENANT {
