@@ -452,6 +452,39 @@ async fn a_child_set_cancels_with_a_reason_made_at_run_time() {
     .unwrap();
 }
 
+/// A child pushed after it has finished counts as finishing at its push: after the children
+/// that finished in the set before, in push order (an outside tester read the docs as
+/// saying such children come first).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_child_set_takes_children_pushed_finished_at_their_push() {
+    let s = &Scope::new(Config::new());
+    let order = s
+        .run(async {
+            let named = |name: &'static str, wait: u64| {
+                s.spawn_named(name, async move {
+                    sleep(ms(wait)).await;
+                    Ok::<_, Interrupted>(())
+                })
+            };
+            let (a, b, c) = (named("a", 0), named("b", 0), named("c", 0));
+            let mut set = scope_runtime::ChildSet::new();
+            set.push(named("d", 1));
+            sleep(ms(20)).await; // every child has finished; only `d` was in the set
+            for child in [c, a, b] {
+                set.push(child);
+            }
+            let mut order = Vec::new();
+            while let Some((info, out)) = set.join_next().await {
+                out?;
+                order.push(info.name().unwrap_or("?").to_owned());
+            }
+            Ok::<_, Interrupted>(order)
+        })
+        .await
+        .unwrap();
+    assert_eq!(order, ["d", "c", "a", "b"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A blocking child waiting for a thread of the pool is a child not yet started: dropped at
 // once when it is stopped (law 9), not when some other work frees a thread.

@@ -228,9 +228,10 @@ impl<'s, T> ChildSet<'s, T> {
         self.children.is_empty() && self.ready == 0
     }
 
-    /// The next child to finish, with its outcome; `None` once the set is empty. Children
-    /// that had already finished when they were pushed come first, in the order they were
-    /// pushed (the set learns of their ends only then).
+    /// The next child to finish, with its outcome; `None` once the set is empty. A child
+    /// pushed after it has finished counts as finishing at its push (the set learns of its end
+    /// only then): it comes after the children that finished in the set before that push, and
+    /// children pushed finished come in the order they were pushed.
     ///
     /// # Cancel safety
     ///
