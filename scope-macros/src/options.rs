@@ -965,23 +965,35 @@ const UNITS: &str = "`ns`, `us`, `ms`, `s`, `min`, `h`";
 /// times `unit` make, exactly: `Err` when that is not a whole number (`0.4ns`), `None` when
 /// it is too large to count.
 fn exact_nanos(digits: &str, unit: u128) -> Option<Result<u128, ()>> {
-    let (mantissa, exp) = match digits.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().ok()?),
-        None => (digits, 0),
-    };
+    let (mantissa, exp) = digits.split_once(['e', 'E']).unwrap_or((digits, "0"));
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let scaled: u128 = format!("{whole}{fraction}").parse().ok()?;
-    let total = scaled.checked_mul(unit)?;
-    let exp = exp.checked_sub(i32::try_from(fraction.len()).ok()?)?;
-    if total == 0 {
+    // The significant digits, without the zeros that do not count (`0.50`, `1.000..0`).
+    let fraction = fraction.trim_end_matches('0');
+    let significant = format!("{whole}{fraction}");
+    let significant = significant.trim_start_matches('0');
+    if significant.is_empty() {
         return Some(Ok(0));
     }
+    let Ok(exp) = exp.parse::<i64>() else {
+        // An exponent past any count: a value too small to be a nanosecond, or too large.
+        return if exp.starts_with('-') {
+            Some(Err(()))
+        } else {
+            None
+        };
+    };
+    let scaled: u128 = significant.parse().ok()?;
+    let total = scaled.checked_mul(unit)?;
+    let exp = exp.checked_sub(i64::try_from(fraction.len()).ok()?)?;
     if exp >= 0 {
         let power = 10u128.checked_pow(u32::try_from(exp).ok()?)?;
         return Some(Ok(total.checked_mul(power)?));
     }
     // Past 10^38 the divisor is larger than any total: a fraction.
-    let Some(power) = 10u128.checked_pow(exp.unsigned_abs()) else {
+    let Some(power) = u32::try_from(exp.unsigned_abs())
+        .ok()
+        .and_then(|e| 10u128.checked_pow(e))
+    else {
         return Some(Err(()));
     };
     Some(if total % power == 0 {
@@ -1083,8 +1095,9 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
                     return Err(syn::Error::new(
                         f.span(),
                         format!(
-                            "this duration is not a whole number of nanoseconds; write it in \
-                             a smaller unit, or round it (`{key} = 1ns` at least, or `0s`)"
+                            "this duration is not a whole number of nanoseconds (the \
+                             smallest unit a `Duration` counts): round it (`{key} = 1ns` at \
+                             least, or `0s`)"
                         ),
                     ));
                 }

@@ -221,7 +221,17 @@ fn makes_child_handle(expr: &Expr) -> bool {
             let mut gives = false;
             let each = m.arms.iter().all(|arm| {
                 let guarded = arm.guard.as_ref().map(|(_, g)| chain_lets(g));
-                let it = (scrutinee && yields_its_ok(&arm.pat, &arm.body))
+                // (A let guard that binds the arm's name again gives that value instead.)
+                let rebinds = guarded.as_ref().is_some_and(|lets| {
+                    let mut ours = Vec::new();
+                    crate::valid::pat_names(&arm.pat, &mut ours);
+                    lets.iter().any(|l| {
+                        let mut again = Vec::new();
+                        crate::valid::pat_names(&l.pat, &mut again);
+                        again.iter().any(|n| ours.contains(n))
+                    })
+                });
+                let it = (scrutinee && !rebinds && yields_its_ok(&arm.pat, &arm.body))
                     || guarded.is_some_and(|lets| chain_gives_handle(&lets, &arm.body));
                 gives |= it;
                 it || leaves(&arm.body)
@@ -1140,7 +1150,12 @@ impl Rewriter {
                 .is_some_and(|n| bound.iter().any(|b| b.trim_start_matches("r#") == n))
         });
         match binding {
-            Some(l) => self.arm_origin(&l.pat, &l.expr, body),
+            // Its value read with the chain's lets before it (`let Ok(rt) = .. && let Some(h)
+            // = Some(rt)`): a name one of them binds is theirs, not the one outside the `if`.
+            Some(l) => {
+                let at = lets.iter().position(|x| std::ptr::eq(*x, *l))?;
+                self.arm_origin_with(&l.pat, body, || self.chain_origin(&lets[..at], &l.expr))
+            }
             None => self.origin_of(lint::yielded_value(body)?),
         }
     }
@@ -1151,6 +1166,16 @@ impl Rewriter {
     /// has none the lint knows; a value that uses none of them, its own. `None` for a branch
     /// that diverges (`Err(_) => return ..`), which gives the binding no value.
     fn arm_origin(&self, pat: &syn::Pat, scrutinee: &Expr, body: &Expr) -> Option<Origin> {
+        self.arm_origin_with(pat, body, || self.origin_of(scrutinee))
+    }
+
+    /// [`arm_origin`](Self::arm_origin) with the scrutinee's origin found by `scrutinee`.
+    fn arm_origin_with(
+        &self,
+        pat: &syn::Pat,
+        body: &Expr,
+        scrutinee: impl FnOnce() -> Option<Origin>,
+    ) -> Option<Origin> {
         let value = lint::yielded_value(body)?;
         let mut bound = Vec::new();
         crate::valid::pat_names(pat, &mut bound);
@@ -1176,7 +1201,7 @@ impl Rewriter {
         };
         match whole {
             syn::Pat::Ident(pi) if pi.subpat.is_none() && lint::unraw(&pi.ident) == name => {
-                let origin = self.origin_of(scrutinee)?;
+                let origin = scrutinee()?;
                 Some(Origin {
                     path: lint::reached_path(&origin.path, reach)?.to_vec(),
                     place: origin.place,

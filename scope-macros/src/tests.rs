@@ -489,10 +489,32 @@ fn a_handle_bound_from_an_if_with_a_let_chain_or_a_tuple_with_a_rest_is_still_a_
             h.spawn(a());
             let (n, ..) = (1, Handle::current(), 2);
             n.spawn(b());
+            // A later let of the chain reads the names the earlier ones bind, not the ones
+            // outside the `if`.
+            let rt = Handle::current();
+            let p = if let Some(rt) = Some(Pool) && let Some(q) = Some(rt) && c {
+                q
+            } else {
+                return Ok(());
+            };
+            p.spawn(c());
             Ok(())
         }
     ));
     assert_eq!(n, 0);
+    // ... which is how a handle the chain takes out is followed through it.
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let h = if let Ok(rt) = Handle::try_current() && let Some(k) = Some(rt) && c {
+                k
+            } else {
+                return Ok(());
+            };
+            h.spawn(a());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
 }
 
 #[test]
@@ -1331,6 +1353,19 @@ fn a_decimal_duration_is_exact_or_refused() {
         (quote!(grace = 1.000000001s), "from_nanos (1000000001u64)"),
         (quote!(timeout = 0.0s), "from_secs (0u64)"),
         (quote!(timeout = 0e400s), "from_secs (0u64)"),
+        (quote!(timeout = 0e-99999999999s), "from_secs (0u64)"),
+        (
+            quote!(timeout = 0.5000000000000000000000000000000000000000s),
+            "from_millis (500u64)",
+        ),
+        (
+            quote!(timeout = 1.0000000000000000000000000000000000000000s),
+            "from_secs (1u64)",
+        ),
+        (
+            quote!(timeout = 18446744073.709551615s),
+            "from_nanos (18446744073709551615u64)",
+        ),
     ] {
         let out = expand(opts.clone());
         assert!(!out.contains("compile_error"), "{opts}: {out}");
@@ -1347,8 +1382,15 @@ fn a_decimal_duration_is_exact_or_refused() {
             "{opts}: {out}"
         );
     }
-    let out = expand(quote!(timeout = 1e400s));
-    assert!(out.contains("out of range"), "{out}");
+    for opts in [
+        quote!(timeout = 1e400s),
+        quote!(timeout = 18446744073.709551616s),
+    ] {
+        let out = expand(opts.clone());
+        assert!(out.contains("out of range"), "{opts}: {out}");
+    }
+    let out = expand(quote!(timeout = 1e-99999999999s));
+    assert!(out.contains("not a whole number"), "{out}");
 }
 
 /// A constant, generic or not, and a name in capitals are values like any other: they go to
@@ -2779,6 +2821,33 @@ fn a_sibling_handle_in_a_child_is_refused_at_the_use() {
 #[test]
 fn a_sibling_handle_from_a_let_chain_or_a_guarded_arm_is_refused_at_the_use() {
     let out = |body: TokenStream| body_of_f(TokenStream::new(), &body);
+    // A let guard that binds the arm's name again gives that value, not the handle.
+    for body in [
+        quote!({
+            let g = match try_spawn!(x()) {
+                Ok(g) if let Some(g) = c => g,
+                _ => return Ok(0),
+            };
+            spawn!(async move { Ok(g + 1) });
+            Ok(1)
+        }),
+        quote!({
+            let h = match try_spawn!(x()) {
+                Ok(h)
+                    if let Some(h) = c
+                        && h > 0 =>
+                {
+                    h
+                }
+                _ => return Ok(0),
+            };
+            spawn!(async move { Ok(h + 1) });
+            Ok(1)
+        }),
+    ] {
+        let o = out(body.clone());
+        assert!(!o.contains("another child"), "{body}: {o}");
+    }
     for (body, name) in [
         // (An outside tester's finds: only rustc's E0716 at the attribute.)
         (
