@@ -319,7 +319,6 @@ pub(crate) fn main(args: TokenStream, input: TokenStream) -> TokenStream {
         Err(out) => return out,
     };
     // The options' expressions run inside the application's scope: the orphan lint reads them.
-    Rewriter::refuse_spawns_in_options(opts.exprs_mut());
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let (rewrite_errors, provided_used) = Rewriter::run(&mut f.block, &opts, Some(&f.sig));
     errors.extend(rewrite_errors);

@@ -475,7 +475,6 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     opts.allow_orphan = opted_out;
     errors.extend(valid::options(&opts, MacroKind::Scoped));
     // The options' expressions run at the start of the fn: the orphan lint reads them too.
-    Rewriter::refuse_spawns_in_options(opts.exprs_mut());
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
         Target::Fn(mut f) => {
@@ -1169,7 +1168,6 @@ pub(crate) fn scope(input: TokenStream) -> TokenStream {
         return quote!({ #errors });
     };
     errors.extend(valid::jumps_out_of_scope_body(&mut body));
-    Rewriter::refuse_spawns_in_options(options.exprs_mut());
     // The header's expressions run in the enclosing code: the orphan lint reads them too
     // (the enclosing body's pass has, with what it knows, when it linted this one).
     if !linted {

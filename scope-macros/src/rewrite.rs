@@ -573,35 +573,6 @@ impl Rewriter {
         rw.errors
     }
 
-    /// A `spawn!` (or another child-starting macro) in an option's value: an error that says
-    /// why, in its place. (Expanded on its own, it said there was no `#[scoped]` fn around
-    /// it, even inside one: a nested `scope!`'s options are not its body.)
-    pub(crate) fn refuse_spawns_in_options(exprs: Vec<&mut Expr>) {
-        use syn::spanned::Spanned as _;
-        struct Refuse;
-        impl VisitMut for Refuse {
-            fn visit_expr_mut(&mut self, e: &mut Expr) {
-                if let Expr::Macro(m) = e {
-                    if let Some(kind) = spawn_kind(&m.mac.path) {
-                        let msg = format!(
-                            "`{}` cannot be used in a scope's options: they are computed before \
-                             the scope starts, so there is no scope to start a child in; start \
-                             it in the scope's body",
-                            kind.macro_name()
-                        );
-                        let span = m.mac.path.span();
-                        *e = Expr::Verbatim(quote_spanned!(span=> ::core::compile_error!(#msg)));
-                        return;
-                    }
-                }
-                visit_mut::visit_expr_mut(self, e);
-            }
-        }
-        for e in exprs {
-            Refuse.visit_expr_mut(e);
-        }
-    }
-
     /// A nested `scope!`: linted here, with what this body knows; then this scope's
     /// `crate = path` (unless it gives its own), and this body's proof.
     fn nested_scope(&mut self, tokens: TokenStream) -> TokenStream {
