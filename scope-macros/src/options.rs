@@ -967,8 +967,15 @@ const UNITS: &str = "`ns`, `us`, `ms`, `s`, `min`, `h`";
 fn exact_nanos(digits: &str, unit: u128) -> Option<Result<u128, ()>> {
     let (mantissa, exp) = digits.split_once(['e', 'E']).unwrap_or((digits, "0"));
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    // The significant digits, without the zeros that do not count (`0.50`, `1.000..0`).
+    // The significant digits, without the zeros that do not count (`0.50`, `1.000..0`); a
+    // whole number's own trailing zeros go to the exponent (`1000..0e-40`).
     let fraction = fraction.trim_end_matches('0');
+    let (whole, shift) = if fraction.is_empty() {
+        let kept = whole.trim_end_matches('0');
+        (kept, whole.len() - kept.len())
+    } else {
+        (whole, 0)
+    };
     let significant = format!("{whole}{fraction}");
     let significant = significant.trim_start_matches('0');
     if significant.is_empty() {
@@ -984,7 +991,9 @@ fn exact_nanos(digits: &str, unit: u128) -> Option<Result<u128, ()>> {
     };
     let scaled: u128 = significant.parse().ok()?;
     let total = scaled.checked_mul(unit)?;
-    let exp = exp.checked_sub(i64::try_from(fraction.len()).ok()?)?;
+    let exp = exp
+        .checked_sub(i64::try_from(fraction.len()).ok()?)?
+        .checked_add(i64::try_from(shift).ok()?)?;
     if exp >= 0 {
         let power = 10u128.checked_pow(u32::try_from(exp).ok()?)?;
         return Some(Ok(total.checked_mul(power)?));

@@ -279,6 +279,69 @@ fn ok_of_child_result(expr: &Expr) -> bool {
     }
 }
 
+/// Where the block `body` (a branch, a scrutinee written as a block) binds `name` again
+/// before its value: the last such `let`'s value (`let rt = Pool;`), or a binding the lint does
+/// not follow (a pattern, a `let` without a value, a block in its tail); `None` if it does not.
+fn rebinding_in_its_block<'a>(body: &'a Expr, name: &str) -> Option<Rebinding<'a>> {
+    match strip_parens(body) {
+        Expr::Block(b) if b.label.is_none() => block_rebinding(&b.block, name),
+        _ => None,
+    }
+}
+
+/// [`rebinding_in_its_block`] for a block.
+fn block_rebinding<'a>(block: &'a syn::Block, name: &str) -> Option<Rebinding<'a>> {
+    block.stmts.iter().rev().find_map(|stmt| match stmt {
+        Stmt::Local(local) => {
+            let mut bound = Vec::new();
+            crate::valid::pat_names(&local.pat, &mut bound);
+            if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
+                return None;
+            }
+            let simple = match &local.pat {
+                syn::Pat::Ident(pi) => pi.subpat.is_none(),
+                syn::Pat::Type(pt) => {
+                    matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.subpat.is_none())
+                }
+                _ => false,
+            };
+            let init = local
+                .init
+                .as_ref()
+                .filter(|i| i.diverge.is_none() && simple);
+            Some(init.map_or(Rebinding::Unfollowed, |i| Rebinding::Value(&i.expr)))
+        }
+        Stmt::Expr(tail, None) => rebinding_in_its_block(tail, name).map(|_| Rebinding::Unfollowed),
+        _ => None,
+    })
+}
+
+/// A name bound again in a block (see [`rebinding_in_its_block`]).
+enum Rebinding<'a> {
+    /// By `let name = value;`.
+    Value(&'a Expr),
+    /// Some other way.
+    Unfollowed,
+}
+
+impl<'a> Rebinding<'a> {
+    fn value(self) -> Option<&'a Expr> {
+        match self {
+            Rebinding::Value(v) => Some(v),
+            Rebinding::Unfollowed => None,
+        }
+    }
+}
+
+/// The name whose value `body` gives (`rt`, `Some(rt)`, `rt.clone()`), if it is one.
+fn value_name(body: &Expr) -> Option<String> {
+    let value = lint::yielded_value(body)?;
+    match lint::indexed_chain_root(lint::unwrapped(value))? {
+        (Expr::Path(p), _) if p.qself.is_none() => p.path.get_ident().map(lint::unraw),
+        _ => None,
+    }
+}
+
 /// The `let`s of a condition: itself, or each of a let chain's (`let a = x && c && let b =
 /// y`), in order; none for a condition without one.
 fn chain_lets(cond: &Expr) -> Vec<&syn::ExprLet> {
@@ -1043,8 +1106,14 @@ impl Rewriter {
                     .find_map(|arm| self.arm_origin(&arm.pat, &m.expr, &arm.body));
             }
             Expr::If(i) => {
-                let then = lint::trailing_expr(&i.then_branch)
-                    .and_then(|t| self.chain_origin(&chain_lets(&i.cond), t));
+                let then = lint::trailing_expr(&i.then_branch).and_then(|t| {
+                    let lets = chain_lets(&i.cond);
+                    // A name the branch binds again: its own `let`, read as the value.
+                    match value_name(t).and_then(|n| block_rebinding(&i.then_branch, &n)) {
+                        Some(again) => self.chain_origin(&lets, again.value()?),
+                        None => self.chain_origin(&lets, t),
+                    }
+                });
                 return then.or_else(|| {
                     let (_, other) = i.else_branch.as_ref()?;
                     self.origin_of(other)
@@ -1108,12 +1177,11 @@ impl Rewriter {
     /// binds the name of the value decides, as in [`arm_origin`](Self::arm_origin); with none
     /// that does, the value's own.
     fn chain_origin(&self, lets: &[&syn::ExprLet], body: &Expr) -> Option<Origin> {
-        let name = lint::yielded_value(body).and_then(|v| {
-            match lint::indexed_chain_root(lint::unwrapped(v))? {
-                (Expr::Path(p), _) if p.qself.is_none() => p.path.get_ident().map(lint::unraw),
-                _ => None,
-            }
-        });
+        let name = value_name(body);
+        if let Some(again) = name.as_ref().and_then(|n| rebinding_in_its_block(body, n)) {
+            // (`{ let rt = Pool; Some(rt) }`: the block's own `let`, read as the value.)
+            return self.chain_origin(lets, again.value()?);
+        }
         let binding = lets.iter().rev().find(|l| {
             let mut bound = Vec::new();
             crate::valid::pat_names(&l.pat, &mut bound);
@@ -1162,6 +1230,11 @@ impl Rewriter {
         else {
             return self.origin_of(value);
         };
+        if let Some(again) = rebinding_in_its_block(body, &name) {
+            // A name the branch's own block binds again (`{ drop(rt); let rt = Pool; rt }`):
+            // that `let`'s value, read with the pattern's names (`let rt = rt.clone()`).
+            return self.arm_origin_with(pat, again.value()?, scrutinee);
+        }
         if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
             return self.origin_of(value);
         }

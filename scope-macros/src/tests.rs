@@ -498,11 +498,41 @@ fn a_handle_bound_from_an_if_with_a_let_chain_or_a_tuple_with_a_rest_is_still_a_
                 return Ok(());
             };
             p.spawn(c());
+            // A block that binds the name again (a scrutinee of the chain, a branch) gives its
+            // own value, not the chain's (a reviewer's finds: refused as an orphan).
+            let q = if let Ok(rt) = Handle::try_current() && let Some(k) = { let rt = Pool; Some(rt) } && c {
+                drop(rt);
+                k
+            } else {
+                return Ok(());
+            };
+            q.spawn(d());
+            let r = if let Ok(rt) = Handle::try_current() && c {
+                drop(rt);
+                let rt = Pool;
+                rt
+            } else {
+                return Ok(());
+            };
+            r.spawn(e());
+            let t = match Handle::try_current() {
+                Ok(rt) => {
+                    drop(rt);
+                    let rt = Pool;
+                    rt
+                }
+                Err(_) => return Ok(()),
+            };
+            t.spawn(g());
             Ok(())
         }
     ));
     assert_eq!(n, 0);
-    // ... which is how a handle the chain takes out is followed through it.
+}
+
+#[test]
+fn a_handle_taken_out_through_a_let_chain_or_a_branchs_own_let_is_still_a_handle() {
+    // A handle a chain's earlier `let` takes out, and one a branch's own `let` takes again.
     let n = orphans_in(quote!(
         async fn f(c: bool) -> R {
             let h = if let Ok(rt) = Handle::try_current() && let Some(k) = Some(rt) && c {
@@ -511,10 +541,25 @@ fn a_handle_bound_from_an_if_with_a_let_chain_or_a_tuple_with_a_rest_is_still_a_
                 return Ok(());
             };
             h.spawn(a());
+            let j = if let Ok(rt) = Handle::try_current() && c {
+                let rt = rt.clone();
+                rt
+            } else {
+                return Ok(());
+            };
+            j.spawn(b());
+            let k = match Handle::try_current() {
+                Ok(rt) => {
+                    let rt = Handle::current();
+                    rt
+                }
+                Err(_) => return Ok(()),
+            };
+            k.spawn(c());
             Ok(())
         }
     ));
-    assert_eq!(n, 1);
+    assert_eq!(n, 3);
 }
 
 #[test]
@@ -1365,6 +1410,10 @@ fn a_decimal_duration_is_exact_or_refused() {
         (
             quote!(timeout = 18446744073.709551615s),
             "from_nanos (18446744073709551615u64)",
+        ),
+        (
+            quote!(timeout = 1000000000000000000000000000000000000000000e-40s),
+            "from_secs (100u64)",
         ),
     ] {
         let out = expand(opts.clone());
