@@ -280,9 +280,11 @@ fn ok_of_child_result(expr: &Expr) -> bool {
 }
 
 /// Where the block `body` (a branch, a scrutinee written as a block) binds `name` again
-/// before its value: the last such `let`'s value (`let rt = Pool;`), or a binding the lint does
-/// not follow (a pattern, a `let` without a value, a block in its tail); `None` if it does not.
-fn rebinding_in_its_block<'a>(body: &'a Expr, name: &str) -> Option<Rebinding<'a>> {
+/// before its value: the last such `let`'s value, read after the block's statements before it
+/// (`{ let a = Handle::current(); let rt = a; rt }` gives `{ let a = Handle::current(); a }`),
+/// or a binding the lint does not follow (a pattern, a `let` without a value, a block in its
+/// tail); `None` if it does not.
+fn rebinding_in_its_block(body: &Expr, name: &str) -> Option<Rebinding> {
     match strip_parens(body) {
         Expr::Block(b) if b.label.is_none() => block_rebinding(&b.block, name),
         _ => None,
@@ -290,42 +292,63 @@ fn rebinding_in_its_block<'a>(body: &'a Expr, name: &str) -> Option<Rebinding<'a
 }
 
 /// [`rebinding_in_its_block`] for a block.
-fn block_rebinding<'a>(block: &'a syn::Block, name: &str) -> Option<Rebinding<'a>> {
-    block.stmts.iter().rev().find_map(|stmt| match stmt {
-        Stmt::Local(local) => {
-            let mut bound = Vec::new();
-            crate::valid::pat_names(&local.pat, &mut bound);
-            if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
-                return None;
-            }
-            let simple = match &local.pat {
-                syn::Pat::Ident(pi) => pi.subpat.is_none(),
-                syn::Pat::Type(pt) => {
-                    matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.subpat.is_none())
+fn block_rebinding(block: &syn::Block, name: &str) -> Option<Rebinding> {
+    let stmts = &block.stmts;
+    stmts
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(at, stmt)| match stmt {
+            Stmt::Local(local) => {
+                let mut bound = Vec::new();
+                crate::valid::pat_names(&local.pat, &mut bound);
+                if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
+                    return None;
                 }
-                _ => false,
-            };
-            let init = local
-                .init
-                .as_ref()
-                .filter(|i| i.diverge.is_none() && simple);
-            Some(init.map_or(Rebinding::Unfollowed, |i| Rebinding::Value(&i.expr)))
-        }
-        Stmt::Expr(tail, None) => rebinding_in_its_block(tail, name).map(|_| Rebinding::Unfollowed),
-        _ => None,
-    })
+                let simple = match &local.pat {
+                    syn::Pat::Ident(pi) => pi.subpat.is_none(),
+                    syn::Pat::Type(pt) => {
+                        matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.subpat.is_none())
+                    }
+                    _ => false,
+                };
+                let init = local
+                    .init
+                    .as_ref()
+                    .filter(|i| i.diverge.is_none() && simple);
+                Some(init.map_or(Rebinding::Unfollowed, |i| {
+                    if at == 0 {
+                        return Rebinding::Value((*i.expr).clone());
+                    }
+                    let mut before = syn::Block {
+                        brace_token: block.brace_token,
+                        stmts: stmts[..at].to_vec(),
+                    };
+                    before.stmts.push(Stmt::Expr((*i.expr).clone(), None));
+                    Rebinding::Value(Expr::Block(syn::ExprBlock {
+                        attrs: Vec::new(),
+                        label: None,
+                        block: before,
+                    }))
+                }))
+            }
+            Stmt::Expr(tail, None) => {
+                rebinding_in_its_block(tail, name).map(|_| Rebinding::Unfollowed)
+            }
+            _ => None,
+        })
 }
 
 /// A name bound again in a block (see [`rebinding_in_its_block`]).
-enum Rebinding<'a> {
-    /// By `let name = value;`.
-    Value(&'a Expr),
+enum Rebinding {
+    /// By `let name = value;`: that value, after the statements before it.
+    Value(Expr),
     /// Some other way.
     Unfollowed,
 }
 
-impl<'a> Rebinding<'a> {
-    fn value(self) -> Option<&'a Expr> {
+impl Rebinding {
+    fn value(self) -> Option<Expr> {
         match self {
             Rebinding::Value(v) => Some(v),
             Rebinding::Unfollowed => None,
@@ -1110,7 +1133,7 @@ impl Rewriter {
                     let lets = chain_lets(&i.cond);
                     // A name the branch binds again: its own `let`, read as the value.
                     match value_name(t).and_then(|n| block_rebinding(&i.then_branch, &n)) {
-                        Some(again) => self.chain_origin(&lets, again.value()?),
+                        Some(again) => self.chain_origin(&lets, &again.value()?),
                         None => self.chain_origin(&lets, t),
                     }
                 });
@@ -1180,7 +1203,7 @@ impl Rewriter {
         let name = value_name(body);
         if let Some(again) = name.as_ref().and_then(|n| rebinding_in_its_block(body, n)) {
             // (`{ let rt = Pool; Some(rt) }`: the block's own `let`, read as the value.)
-            return self.chain_origin(lets, again.value()?);
+            return self.chain_origin(lets, &again.value()?);
         }
         let binding = lets.iter().rev().find(|l| {
             let mut bound = Vec::new();
@@ -1233,7 +1256,7 @@ impl Rewriter {
         if let Some(again) = rebinding_in_its_block(body, &name) {
             // A name the branch's own block binds again (`{ drop(rt); let rt = Pool; rt }`):
             // that `let`'s value, read with the pattern's names (`let rt = rt.clone()`).
-            return self.arm_origin_with(pat, again.value()?, scrutinee);
+            return self.arm_origin_with(pat, &again.value()?, scrutinee);
         }
         if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
             return self.origin_of(value);

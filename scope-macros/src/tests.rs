@@ -556,10 +556,35 @@ fn a_handle_taken_out_through_a_let_chain_or_a_branchs_own_let_is_still_a_handle
                 Err(_) => return Ok(()),
             };
             k.spawn(c());
+            // Through the branch's statements before that `let` too.
+            let m = if let Ok(rt) = Handle::try_current() && c {
+                drop(rt);
+                let a = Handle::current();
+                let rt = a;
+                rt
+            } else {
+                return Ok(());
+            };
+            m.spawn(d());
             Ok(())
         }
     ));
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
+    // ... and a value the branch makes there that is not a handle is not one.
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let m = if let Ok(rt) = Handle::try_current() && c {
+                let a = Pool;
+                let rt = a;
+                rt
+            } else {
+                return Ok(());
+            };
+            m.spawn(d());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
 }
 
 #[test]
