@@ -1123,10 +1123,26 @@ impl Rewriter {
         // `let rt = match Handle::try_current() { Ok(rt) => rt, Err(_) => return .. };`
         match value {
             Expr::Match(m) => {
-                return m
-                    .arms
-                    .iter()
-                    .find_map(|arm| self.arm_origin(&arm.pat, &m.expr, &arm.body));
+                return m.arms.iter().find_map(|arm| {
+                    let guard = arm.guard.as_ref().map(|(_, g)| chain_lets(g));
+                    match guard.filter(|lets| !lets.is_empty()) {
+                        // A let guard (`true if let Ok(rt) = Handle::try_current() => rt`):
+                        // the arm's pattern, then the guard's lets, read as a let chain.
+                        Some(guard) => {
+                            let pattern = syn::ExprLet {
+                                attrs: Vec::new(),
+                                let_token: syn::Token![let](Span::call_site()),
+                                pat: Box::new(arm.pat.clone()),
+                                eq_token: syn::Token![=](Span::call_site()),
+                                expr: m.expr.clone(),
+                            };
+                            let lets: Vec<&syn::ExprLet> =
+                                std::iter::once(&pattern).chain(guard).collect();
+                            self.chain_origin(&lets, &arm.body)
+                        }
+                        None => self.arm_origin(&arm.pat, &m.expr, &arm.body),
+                    }
+                });
             }
             Expr::If(i) => {
                 let then = lint::trailing_expr(&i.then_branch).and_then(|t| {

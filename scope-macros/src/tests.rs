@@ -588,6 +588,50 @@ fn a_handle_taken_out_through_a_let_chain_or_a_branchs_own_let_is_still_a_handle
 }
 
 #[test]
+fn a_handle_bound_by_a_match_arms_let_guard_is_still_a_handle() {
+    // (A reviewer's finds: the guard's lets were not read, so the first was missed and the
+    // others read the name as the one outside the `match`.)
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let h = match c {
+                true if let Ok(rt) = Handle::try_current() => rt,
+                _ => return Ok(()),
+            };
+            h.spawn(a());
+            let k = match Handle::try_current() {
+                Ok(rt)
+                    if let Some(k) = Some(rt)
+                        && c =>
+                {
+                    k
+                }
+                _ => return Ok(()),
+            };
+            k.spawn(b());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 2);
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let rt = Handle::current();
+            let p = match c {
+                true if let Some(rt) = Some(Pool) => rt,
+                _ => return Ok(()),
+            };
+            p.spawn(a());
+            let q = match Handle::try_current() {
+                Ok(rt) if let Some(rt) = Some(Pool) => rt,
+                _ => return Ok(()),
+            };
+            q.spawn(b());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn a_handle_yielded_by_an_awaited_block_or_a_called_closure_is_still_a_handle() {
     let n = orphans_in(quote!(
         async fn f() -> R {
