@@ -222,15 +222,9 @@ fn makes_child_handle(expr: &Expr) -> bool {
             let each = m.arms.iter().all(|arm| {
                 let guarded = arm.guard.as_ref().map(|(_, g)| chain_lets(g));
                 // (A let guard that binds the arm's name again gives that value instead.)
-                let rebinds = guarded.as_ref().is_some_and(|lets| {
-                    let mut ours = Vec::new();
-                    crate::valid::pat_names(&arm.pat, &mut ours);
-                    lets.iter().any(|l| {
-                        let mut again = Vec::new();
-                        crate::valid::pat_names(&l.pat, &mut again);
-                        again.iter().any(|n| ours.contains(n))
-                    })
-                });
+                let rebinds = guarded
+                    .as_ref()
+                    .is_some_and(|lets| lets.iter().any(|l| binds_again(&arm.pat, &l.pat)));
                 let it = (scrutinee && !rebinds && yields_its_ok(&arm.pat, &arm.body))
                     || guarded.is_some_and(|lets| chain_gives_handle(&lets, &arm.body));
                 gives |= it;
@@ -260,13 +254,26 @@ fn chain_gives_handle(lets: &[&syn::ExprLet], value: &Expr) -> bool {
     };
     let l = lets[at];
     let made = makes_child_result(&l.expr) || ok_of_child_result(&l.expr);
-    let rebound = lets[at + 1..].iter().any(|later| {
-        let (mut before, mut after) = (Vec::new(), Vec::new());
-        crate::valid::pat_names(&l.pat, &mut before);
-        crate::valid::pat_names(&later.pat, &mut after);
-        after.iter().any(|n| before.contains(n))
-    });
+    let rebound = lets[at + 1..]
+        .iter()
+        .any(|later| binds_again(&l.pat, &later.pat));
     made && !rebound
+}
+
+/// Whether `pat` binds `name` (raw or not).
+fn pat_binds(pat: &syn::Pat, name: &str) -> bool {
+    let mut bound = Vec::new();
+    crate::valid::pat_names(pat, &mut bound);
+    bound.iter().any(|b| b.trim_start_matches("r#") == name)
+}
+
+/// Whether `later` binds again a name `first` binds.
+fn binds_again(first: &syn::Pat, later: &syn::Pat) -> bool {
+    let mut names = Vec::new();
+    crate::valid::pat_names(first, &mut names);
+    names
+        .iter()
+        .any(|n| pat_binds(later, n.trim_start_matches("r#")))
 }
 
 /// `try_spawn!(..).ok()`: an `Option` of the child's handle.
@@ -300,9 +307,7 @@ fn block_rebinding(block: &syn::Block, name: &str) -> Option<Rebinding> {
         .rev()
         .find_map(|(at, stmt)| match stmt {
             Stmt::Local(local) => {
-                let mut bound = Vec::new();
-                crate::valid::pat_names(&local.pat, &mut bound);
-                if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
+                if !pat_binds(&local.pat, name) {
                     return None;
                 }
                 let simple = match &local.pat {
@@ -1221,12 +1226,10 @@ impl Rewriter {
             // (`{ let rt = Pool; Some(rt) }`: the block's own `let`, read as the value.)
             return self.chain_origin(lets, &again.value()?);
         }
-        let binding = lets.iter().rev().find(|l| {
-            let mut bound = Vec::new();
-            crate::valid::pat_names(&l.pat, &mut bound);
-            name.as_ref()
-                .is_some_and(|n| bound.iter().any(|b| b.trim_start_matches("r#") == n))
-        });
+        let binding = lets
+            .iter()
+            .rev()
+            .find(|l| name.as_ref().is_some_and(|n| pat_binds(&l.pat, n)));
         match binding {
             // Its value read with the chain's lets before it (`let Ok(rt) = .. && let Some(h)
             // = Some(rt)`): a name one of them binds is theirs, not the one outside the `if`.

@@ -125,16 +125,21 @@ where
     fn drop_late(&self, value: T, cause: Arc<Cause>) -> Result<T, Interrupted> {
         // As an aborted spawned child: stopped alone if the abort was its first cancel.
         self.shared.cut_short(|| by_handle(&cause));
-        let dropped = {
-            let mut cx = Some(self.cx.clone());
-            let mut scope = Some(Arc::clone(&self.scope));
-            let _enter = Enter::scope_code_in_drop(&mut cx, &mut scope);
-            drop_caught(value)
-        };
-        match dropped {
+        match self.drop_in_its_cx(value) {
             Ok(()) => Err(Interrupted::from_shared_cause(cause)),
             Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
         }
+    }
+}
+
+impl<F, T, E> Job<F, T, E> {
+    /// Drops what the user's code made or captured inside the job's context, as a future is
+    /// dropped inside its own: its slots, its cancel. A panic there is handed back.
+    fn drop_in_its_cx<V>(&self, value: V) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let mut cx = Some(self.cx.clone());
+        let mut scope = Some(Arc::clone(&self.scope));
+        let _enter = Enter::scope_code_in_drop(&mut cx, &mut scope);
+        drop_caught(value)
     }
 }
 
@@ -152,12 +157,7 @@ impl<F, T, E> Drop for Job<F, T, E> {
             // What the closure captured is user code: a panic dropping it is this child's
             // panic, and the bookkeeping below happens all the same. Dropped inside the job's
             // context, as a future that never started is: its slots, its cancel.
-            let dropped = {
-                let mut cx = Some(self.cx.clone());
-                let mut scope = Some(Arc::clone(&self.scope));
-                let _enter = Enter::scope_code_in_drop(&mut cx, &mut scope);
-                drop_caught(f)
-            };
+            let dropped = self.drop_in_its_cx(f);
             let out: Result<T, Interrupted> = match dropped {
                 Ok(()) => {
                     let cause = why_not_started(self.shared.cause_in(&self.cx), &self.shared);
