@@ -620,11 +620,15 @@ async fn an_aborted_blocking_child_already_cancelled_by_its_scope_reads_that_can
                 let _ = wait.recv_timeout(Duration::from_secs(5));
                 Ok::<_, Interrupted>(Counted(d))
             });
-            let spawned = s.spawn(async {
+            let (running_tx, running) = tokio::sync::oneshot::channel::<()>();
+            let spawned = s.spawn(async move {
+                let _ = running_tx.send(());
                 sleep(Duration::from_secs(3600)).await;
                 Ok::<_, Interrupted>(())
             });
+            // Both have started (a spawned child no worker has polled yet never starts).
             started.await.unwrap();
+            running.await.unwrap();
             s.cancel("scope stop");
             blocking.abort();
             spawned.abort();
@@ -653,10 +657,13 @@ async fn a_blocking_childs_value_after_its_cancels_grace_stands() {
     let s = &Scope::new(Config::new().grace(ms(30)));
     let late = s
         .run(async {
-            let late = s.spawn_blocking(|_| {
+            let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+            let late = s.spawn_blocking(move |_| {
+                let _ = started_tx.send(());
                 std::thread::sleep(ms(150));
                 Ok::<_, Interrupted>("late")
             });
+            started.await.unwrap();
             sleep(ms(20)).await;
             late.cancel("enough");
             Ok::<_, Interrupted>(late.await)
@@ -666,26 +673,18 @@ async fn a_blocking_childs_value_after_its_cancels_grace_stands() {
     assert_eq!(late.unwrap(), "late");
 }
 
-/// An abort that comes after the closure returned finds it finished: its value stands.
+/// An abort that comes once the child has finished finds it finished: its value stands. (The
+/// closure's return alone is not that moment: its outcome is settled just after, and an abort
+/// in between still counts, so the test waits for the handle to say it has finished.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_after_a_blocking_childs_closure_returned_keeps_its_value() {
     let s = &Scope::new(Config::new());
     let out = s
         .run(async {
-            let (returned_tx, returned) = std::sync::mpsc::channel::<()>();
-            let child = s.spawn_blocking(move |_| {
-                struct Signal(std::sync::mpsc::Sender<()>);
-                impl Drop for Signal {
-                    fn drop(&mut self) {
-                        let _ = self.0.send(());
-                    }
-                }
-                let _returning = Signal(returned_tx);
-                Ok::<_, Interrupted>(5)
-            });
-            tokio::task::spawn_blocking(move || returned.recv().unwrap())
-                .await
-                .unwrap();
+            let child = s.spawn_blocking(move |_| Ok::<_, Interrupted>(5));
+            while !child.is_finished() {
+                tokio::task::yield_now().await;
+            }
             child.abort();
             Ok::<_, Interrupted>(child.await)
         })

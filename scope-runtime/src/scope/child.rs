@@ -403,7 +403,7 @@ impl<'s, T> Child<'s, T> {
     /// to its end, and the scope waits for it; its handle reads the abort, and what it
     /// returns then (a value, or an error taken for the abort's consequence) is dropped, as a
     /// spawned child's future is at an abort (a panic is kept). An abort that comes once the
-    /// closure has returned finds the child finished.
+    /// child has finished ([`is_finished`](Child::is_finished)) finds it finished.
     ///
     /// # Panics
     ///
