@@ -11,7 +11,8 @@
 //!   `LocalPoolHandle::spawn_pinned*`, the `futures` executors' `SpawnExt::spawn*`,
 //!   `ThreadPool::spawn*` (called or used as a value, also through a qualified self:
 //!   `<Handle>::spawn`);
-//! - any path ending in `spawn_blocking` or `spawn_local`;
+//! - any path ending in `spawn_blocking` or `spawn_local` (not `Scope::spawn_blocking`, the
+//!   scope's own);
 //! - `.spawn*(..)` on a chain that starts at a constructor of one of those types
 //!   (`Builder::new()`, `Handle::current()`, `ThreadPool::new()`, `TaskTracker::new()`, also
 //!   inside a block: `{ Handle::current() }.spawn(..)`), or on a variable the body made so
@@ -351,6 +352,11 @@ pub(crate) const EXECUTOR_METHODS: &[&str] = &[
 pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
     let last = segs.last()?.as_str();
     let is_thread = segs.iter().any(|s| s == "thread");
+    // A scope's own method by its path (`Scope::spawn_blocking(s, ..)`): a child of that
+    // scope, as `s.spawn_blocking(..)` is.
+    if segs.len() >= 2 && matches!(segs[segs.len() - 2].as_str(), "Scope" | "LocalScope") {
+        return None;
+    }
     match last {
         "spawn_blocking" | "spawn_blocking_on" => return Some(Orphan::Blocking),
         "spawn_local" | "spawn_local_on" => return Some(Orphan::Local),
@@ -3083,6 +3089,9 @@ mod tests {
         assert_eq!(classify(&s("tokio::spawn")), Some(Orphan::Task));
         assert_eq!(classify(&s("tokio::task::spawn")), Some(Orphan::Task));
         assert_eq!(classify(&s("task::spawn_blocking")), Some(Orphan::Blocking));
+        // The scope's own methods, called by their path, start its children.
+        assert_eq!(classify(&s("Scope::spawn_blocking")), None);
+        assert_eq!(classify(&s("scope::LocalScope::spawn_blocking")), None);
         assert_eq!(classify(&s("spawn_local")), Some(Orphan::Local));
         assert_eq!(classify(&s("std::thread::spawn")), Some(Orphan::Thread));
         assert_eq!(classify(&s("thread::Builder::spawn")), Some(Orphan::Thread));

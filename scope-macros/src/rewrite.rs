@@ -322,38 +322,50 @@ fn block_rebinding(block: &syn::Block, name: &str) -> Option<Rebinding> {
                     .as_ref()
                     .filter(|i| i.diverge.is_none() && simple);
                 Some(init.map_or(Rebinding::Unfollowed, |i| {
-                    if at == 0 {
-                        return Rebinding::Value((*i.expr).clone());
-                    }
-                    let mut before = syn::Block {
-                        brace_token: block.brace_token,
-                        stmts: stmts[..at].to_vec(),
-                    };
-                    before.stmts.push(Stmt::Expr((*i.expr).clone(), None));
-                    Rebinding::Value(Expr::Block(syn::ExprBlock {
-                        attrs: Vec::new(),
-                        label: None,
-                        block: before,
-                    }))
+                    Rebinding::Value(after(block, at, &i.expr))
                 }))
             }
-            Stmt::Expr(tail, None) => {
-                rebinding_in_its_block(tail, name).map(|_| Rebinding::Unfollowed)
-            }
+            // A block in the tail (`{ drop(a); { let rt = Pool; rt } }`): its own rebinding,
+            // read after this block's statements before it.
+            Stmt::Expr(tail, None) => rebinding_in_its_block(tail, name).map(|again| match again {
+                Rebinding::Value(v) => Rebinding::Value(after(block, at, &v)),
+                Rebinding::Unfollowed => Rebinding::Unfollowed,
+            }),
             _ => None,
         })
+}
+
+/// `value` read after the statements of `block` before the one at `at`: itself when there
+/// are none, else a block of those statements with `value` as its tail.
+fn after(block: &syn::Block, at: usize, value: &Expr) -> Expr {
+    if at == 0 {
+        return value.clone();
+    }
+    let mut before = syn::Block {
+        brace_token: block.brace_token,
+        stmts: block.stmts[..at].to_vec(),
+    };
+    before.stmts.push(Stmt::Expr(value.clone(), None));
+    Expr::Block(syn::ExprBlock {
+        attrs: Vec::new(),
+        label: None,
+        block: before,
+    })
 }
 
 /// A name bound again in a block (see [`rebinding_in_its_block`]).
 enum Rebinding {
     /// By `let name = value;`: that value, after the statements before it.
     Value(Expr),
-    /// Some other way.
+    /// Some other way (`let (rt, _) = (rt, 1);`, `let Some(rt) = x else { .. };`): the lint
+    /// reads the name as if the block did not bind it, as the name it was (a handle it held
+    /// is still flagged).
     Unfollowed,
 }
 
 impl Rebinding {
-    fn value(self) -> Option<Expr> {
+    /// The value, if the lint follows it.
+    fn followed(self) -> Option<Expr> {
         match self {
             Rebinding::Value(v) => Some(v),
             Rebinding::Unfollowed => None,
@@ -1153,8 +1165,11 @@ impl Rewriter {
                 let then = lint::trailing_expr(&i.then_branch).and_then(|t| {
                     let lets = chain_lets(&i.cond);
                     // A name the branch binds again: its own `let`, read as the value.
-                    match value_name(t).and_then(|n| block_rebinding(&i.then_branch, &n)) {
-                        Some(again) => self.chain_origin(&lets, &again.value()?),
+                    let again = value_name(t)
+                        .and_then(|n| block_rebinding(&i.then_branch, &n))
+                        .and_then(Rebinding::followed);
+                    match again {
+                        Some(again) => self.chain_origin(&lets, &again),
                         None => self.chain_origin(&lets, t),
                     }
                 });
@@ -1222,9 +1237,10 @@ impl Rewriter {
     /// that does, the value's own.
     fn chain_origin(&self, lets: &[&syn::ExprLet], body: &Expr) -> Option<Origin> {
         let name = value_name(body);
-        if let Some(again) = name.as_ref().and_then(|n| rebinding_in_its_block(body, n)) {
+        let again = name.as_ref().and_then(|n| rebinding_in_its_block(body, n));
+        if let Some(again) = again.and_then(Rebinding::followed) {
             // (`{ let rt = Pool; Some(rt) }`: the block's own `let`, read as the value.)
-            return self.chain_origin(lets, &again.value()?);
+            return self.chain_origin(lets, &again);
         }
         let binding = lets
             .iter()
@@ -1272,10 +1288,11 @@ impl Rewriter {
         else {
             return self.origin_of(value);
         };
-        if let Some(again) = rebinding_in_its_block(body, &name) {
+        let again = rebinding_in_its_block(body, &name).and_then(Rebinding::followed);
+        if let Some(again) = again {
             // A name the branch's own block binds again (`{ drop(rt); let rt = Pool; rt }`):
             // that `let`'s value, read with the pattern's names (`let rt = rt.clone()`).
-            return self.arm_origin_with(pat, &again.value()?, scrutinee);
+            return self.arm_origin_with(pat, &again, scrutinee);
         }
         if !bound.iter().any(|b| b.trim_start_matches("r#") == name) {
             return self.origin_of(value);

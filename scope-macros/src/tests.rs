@@ -588,6 +588,73 @@ fn a_handle_taken_out_through_a_let_chain_or_a_branchs_own_let_is_still_a_handle
 }
 
 #[test]
+fn a_handle_a_branch_binds_again_another_way_is_still_a_handle() {
+    // (A reviewer's finds: a branch's block that binds the pattern's name again with a
+    // pattern, a `let else`, a subpattern or in a block of its own was read as no handle.)
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let a = match Handle::try_current() {
+                Ok(rt) => {
+                    let (rt, _) = (rt, 1);
+                    rt
+                }
+                Err(_) => return Ok(()),
+            };
+            a.spawn(a());
+            let b = if let Ok(rt) = Handle::try_current() {
+                let (rt, _) = (rt, 1);
+                rt
+            } else {
+                return Ok(());
+            };
+            b.spawn(b());
+            let d = match Handle::try_current() {
+                Ok(rt) => {
+                    let Some(rt) = Some(rt) else { return Ok(()) };
+                    rt
+                }
+                Err(_) => return Ok(()),
+            };
+            d.spawn(d());
+            let e = match Handle::try_current() {
+                Ok(rt) => {
+                    let rt @ _ = rt;
+                    rt
+                }
+                Err(_) => return Ok(()),
+            };
+            e.spawn(e());
+            let g = match Handle::try_current() {
+                Ok(rt) => {
+                    {
+                        let rt = rt;
+                        rt
+                    }
+                }
+                Err(_) => return Ok(()),
+            };
+            g.spawn(g());
+            let h = match Handle::try_current() {
+                Ok(rt) if let true = c => {
+                    let (rt, _) = (rt, 1);
+                    rt
+                }
+                _ => return Ok(()),
+            };
+            h.spawn(h());
+            let i = if let Ok(rt) = Handle::try_current() && let Some(h) = { let (rt, _) = (rt, 1); Some(rt) } {
+                h
+            } else {
+                return Ok(());
+            };
+            i.spawn(i());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 7);
+}
+
+#[test]
 fn a_handle_bound_by_a_match_arms_let_guard_is_still_a_handle() {
     // (A reviewer's finds: the guard's lets were not read, so the first was missed and the
     // others read the name as the one outside the `match`.)

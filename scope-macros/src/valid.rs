@@ -500,6 +500,12 @@ pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> sy
         (MacroKind::Scoped, None) => "help: add `async` to this fn, or, inside a sync fn, build \
                                       a scope with `scope!({ ... })` and await it from async code"
             .to_owned(),
+        // Most often a plain `#[test]` that a glob import (`use scope::*;`) made this one.
+        (MacroKind::Test, _) => "help: add `async` to this fn; for a plain (not async) test, \
+                                 write `#[::core::prelude::v1::test]`, or import from `scope` \
+                                 by name instead of `use scope::*;` (under which a bare \
+                                 `#[test]` can name `#[scope::test]`)"
+            .to_owned(),
         _ => "help: add `async` to this fn".to_owned(),
     };
     let why = match host {
