@@ -342,6 +342,23 @@ impl App {
         }
     }
 
+    /// Why a run with `grace` is refused, if it is; else the run takes the application.
+    fn refuses(&self, grace: Duration) -> Option<ConfigError> {
+        // The shutdown's budgets are timed on tokio's timer: where none runs, the run is
+        // refused, the application left as it was (tokio would panic at the first signal).
+        if !crate::timer::has_time_driver() {
+            return Some(ConfigError::NoTimer {
+                what: "an application's shutdown grace",
+                wait: grace,
+            });
+        }
+        // AcqRel: one run of any number racing here takes the application.
+        self.inner
+            .ran
+            .swap(true, Ordering::AcqRel)
+            .then_some(ConfigError::AppAlreadyRun)
+    }
+
     /// Runs `work` under the application's context until it ends, or until `signals` gives
     /// the first shutdown signal (or the program asks for the shutdown: a cancel of
     /// [`App::cx`], [`App::request_shutdown`]); then the shutdown's phases (see the crate docs,
@@ -381,7 +398,9 @@ impl App {
     /// stop), the shutdown goes on, and the first such panic is resumed here at its end.
     ///
     /// The shutdown's budgets are kept with tokio's timers: run it on a runtime that has them
-    /// (`enable_time()` or `enable_all()`). A second signal returns at once, after the
+    /// (`enable_time()` or `enable_all()`). Elsewhere (outside a tokio runtime, or on one
+    /// without timers) the run is refused before anything starts, as a second run is, with
+    /// [`ConfigError::NoTimer`]; the application is left as it was. A second signal returns at once, after the
     /// application's services have been closed, cancelled and aborted; the work's own
     /// spawned children get what is left of its scope's grace as its future is dropped.
     /// Work cut short at the grace's end is dropped too, past every grace: its scopes'
@@ -419,13 +438,12 @@ impl App {
         F: Future,
         S: Stream<Item = Signal>,
     {
-        // AcqRel: one run of any number racing here takes the application.
-        if self.inner.ran.swap(true, Ordering::AcqRel) {
+        if let Some(why) = self.refuses(grace) {
             // Before anything of a run is set up: the application is left as it was (the
             // work, user code, is dropped here, under no lock).
             drop(work);
             let report = ShutdownReport {
-                refused: Some(ConfigError::AppAlreadyRun),
+                refused: Some(why),
                 ..ShutdownReport::default()
             };
             return (None, report);
@@ -1190,7 +1208,8 @@ impl ShutdownReport {
     }
 
     /// Why the run was refused, if it was: the application had run already, or was running
-    /// ([`ConfigError::AppAlreadyRun`]); an application runs once. A refused run ran nothing
+    /// ([`ConfigError::AppAlreadyRun`]; an application runs once), or no tokio timer runs
+    /// where it was polled ([`ConfigError::NoTimer`]). A refused run ran nothing
     /// and left the application as it was: its report says nothing else.
     ///
     /// # Examples

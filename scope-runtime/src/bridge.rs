@@ -17,7 +17,8 @@ use crate::error::drop_after_panic;
 use crate::sync::Mutex;
 
 /// The reason of the [`Cause::Explicit`] a context bridged to a [`CancellationToken`] is
-/// cancelled with when the token is cancelled.
+/// cancelled with when the token is cancelled (needs the `tokio-util` feature, as the
+/// bridges do).
 ///
 /// # Examples
 ///
@@ -61,10 +62,12 @@ impl Cx {
     /// context has one link: every call hands out a clone of the same token (asked once per
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
-    /// does; a [`child`](Cx::child) you made lives until you cancel it or its parent ends
-    /// (below a [`Cx::root`] dropped uncancelled, for good, and so below a context whose
-    /// deadline no timer will fire, its runtime shut down: cancel a context of your own when
-    /// you are done with it, as Go's `defer cancel()` does). A context no parent cancels
+    /// does; a [`child`](Cx::child) you made and linked lives until you cancel it or its
+    /// parent ends (below a [`Cx::root`] dropped uncancelled, for good, and so below a
+    /// context whose deadline no timer will fire, its runtime shut down: cancel a context of
+    /// your own when you are done with it, as Go's `defer cancel()` does). What is kept so is
+    /// the context, its slots and the token, not the runtime: a timer that runtime's shutdown
+    /// fired is let go. A context no parent cancels
     /// (a [`Cx::root`], a child of the background context, the root
     /// [`from_token`](Cx::from_token) makes) is not kept by its link: the link goes with its
     /// last handle (its children's included), and the token, if you keep it, lives on
@@ -374,7 +377,16 @@ impl Watcher {
                 Some(cx) if first => Pin::new(&mut tokio::task::unconstrained(cx.as_mut()))
                     .poll(&mut task)
                     .is_ready(),
-                Some(cx) => cx.cx().is_cancelled(),
+                Some(cx) => {
+                    let cancelled = cx.cx().is_cancelled();
+                    if !cancelled {
+                        // Woken by its timer yet not cancelled: the timer's runtime shut down
+                        // (which fires every timer). The spent timer holds that runtime's
+                        // driver: let go, not kept with the link for good.
+                        cx.drop_spent_timer();
+                    }
+                    cancelled
+                }
                 None => false,
             }));
             first = false;

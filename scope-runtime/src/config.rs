@@ -65,7 +65,9 @@ pub const DEFAULT_GRACE: Duration = Duration::ZERO;
 /// A deadline (`timeout`, `deadline`) and a grace need timers: on a tokio runtime, build it
 /// with them (`enable_time()` or `enable_all()`), as tokio's own `sleep` needs (on one
 /// without, tokio panics where the timer is made); outside any runtime, a deadline is checked
-/// at each poll and the grace is not waited.
+/// at each poll and the grace is not waited. Nothing wakes a task at a deadline there: a body
+/// that only waits for its cancel ([`scope::cancelled`](crate::cancelled)) is not woken by
+/// the deadline, but by whatever else wakes it.
 ///
 /// # Examples
 ///

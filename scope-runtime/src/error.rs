@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::cause::Cause;
 use crate::info::TaskInfo;
@@ -749,6 +750,35 @@ pub enum ConfigError {
         limit: usize,
         /// The children added.
         children: usize,
+    },
+    /// A wait that needs tokio's timer (a [`Retry`](crate::Retry)'s or a
+    /// [`Supervisor`](crate::Supervisor)'s backoff, an [`App`](crate::App)'s shutdown) where
+    /// none runs: outside a tokio runtime, or on one built without timers. (tokio itself
+    /// panics there.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{ConfigError, Interrupted, Retry};
+    /// let no_timers = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let out = no_timers.block_on(Retry::new().run(|_| async {
+    ///     Err::<(), _>(Interrupted::from_cause(scope::Cause::explicit("unavailable")))
+    /// }));
+    /// let Err(Interrupted::Config(e)) = out else { unreachable!() };
+    /// assert_eq!(e, ConfigError::NoTimer { what: "a retry's backoff", wait: Duration::from_millis(100) });
+    /// assert!(e.to_string().starts_with("a retry's backoff (100ms) needs tokio's timer"));
+    /// ```
+    #[error(
+        "{what} ({wait:?}) needs tokio's timer, and none runs here: use a tokio runtime built \
+         with `enable_time()` (or `enable_all()`)"
+    )]
+    NoTimer {
+        /// What waits: `"a retry's backoff"`, `"a supervisor's backoff"`, `"an
+        /// application's shutdown grace"`.
+        what: &'static str,
+        /// How long it would have waited.
+        wait: Duration,
     },
 }
 

@@ -97,6 +97,14 @@ pub(crate) enum Fired {
     CutShort,
 }
 
+/// Whether a tokio runtime with a time driver is current here (the SIGKILL at the end of a
+/// process's grace, a retry's or a supervisor's backoff are timed on it). tokio offers no way
+/// to ask but to make a timer: outside a runtime, or on one without timers, it panics there
+/// (its panic hook prints the message), and the caller refuses with a typed error.
+pub(crate) fn has_time_driver() -> bool {
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))).is_ok()
+}
+
 /// Whether tokio's timer can take `at`: not within a second of the largest `Instant` (its
 /// wheel rounds a deadline up by adding to it, and the add overflows: a panic at the timer's
 /// first poll). A deadline there (`Config::deadline`, `Cx::child_with_deadline` at the end of
@@ -138,6 +146,13 @@ impl Timer {
 
     pub(crate) fn deadline(&self) -> Instant {
         self.sleep.deadline()
+    }
+
+    /// Whether it has fired (its deadline passed, or its runtime's shutdown fired it early):
+    /// it wakes no one again.
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn is_spent(&self) -> bool {
+        self.sleep.is_elapsed()
     }
 
     /// The runtime it was made on.

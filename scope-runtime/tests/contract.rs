@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1478,6 +1479,38 @@ fn law6_user_code_may_re_enter_the_scope_from_from_drop_and_wake() {
                 .await;
             assert!(out.is_err());
         });
+    });
+}
+
+#[test]
+fn law6_a_scopes_debug_output_may_re_enter_the_scope() {
+    // (An outside auditor's find: the scope's `Debug` held its admission lock while the
+    // user's `fmt::Write` ran, and a writer that reserved a slot deadlocked.)
+    within(20, "re-entrant Debug writer", || {
+        struct Reserving(&'static Scope<'static, 'static, AppError>, usize, String);
+        impl fmt::Write for Reserving {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                if self.0.try_reserve().is_ok() {
+                    self.1 += 1;
+                }
+                self.2.push_str(text);
+                Ok(())
+            }
+        }
+        let s: &'static Scope<'static, 'static, AppError> =
+            Box::leak(Box::new(Scope::new(Config::new().limit(2))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let w = rt.block_on(s.run(async {
+            let mut w = Reserving(s, 0, String::new());
+            fmt::write(&mut w, format_args!("{s:?}")).unwrap();
+            Ok(w)
+        }));
+        let w = w.unwrap();
+        assert!(w.1 > 0, "the writer reserved a slot");
+        assert!(w.2.contains("Admission"), "{}", w.2);
     });
 }
 

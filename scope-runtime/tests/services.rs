@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_runtime::{
-    shield_for, App, Cause, Cx, Forced, Interrupted, Service, ServiceConfig, ShutdownReport,
-    Signal, SpawnError,
+    shield_for, App, Cause, ConfigError, Cx, Forced, Interrupted, Service, ServiceConfig,
+    ShutdownReport, Signal, SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -903,6 +903,67 @@ fn a_service_without_a_task_timeout_runs_on_a_runtime_without_timers() {
         tokio::task::yield_now().await;
         assert!(!slow.is_finished());
     });
+}
+
+/// A task its runtime dropped (shut down under it) is not one someone aborted: its handle
+/// said "service task aborted", where the stop's report said "its runtime shut down" (an
+/// outside tester's report).
+#[test]
+fn a_task_its_runtime_dropped_says_so_in_its_handle() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let svc = Service::new(ServiceConfig::new("audit"));
+    let (handle, started) = rt.block_on(async {
+        let (tx, started) = tokio::sync::oneshot::channel();
+        let handle = svc
+            .spawn(async move {
+                tx.send(()).unwrap();
+                std::future::pending::<Result<(), String>>().await
+            })
+            .unwrap();
+        (handle, started)
+    });
+    rt.block_on(started).unwrap();
+    drop(rt);
+    let out = common::block_on(handle);
+    let Err(Interrupted::Cancelled(c)) = &out else {
+        panic!("the task's end: {out:?}");
+    };
+    assert_eq!(c.cause().root().to_string(), "its runtime shut down");
+}
+
+/// An application's run where no timer runs (no runtime, or one built without timers) is
+/// refused before anything starts, with a typed error: its shutdown's budgets are timed on
+/// tokio's timer, and tokio panicked at the first signal (an outside tester's report).
+#[test]
+fn an_application_run_without_a_timer_is_refused() {
+    let without_timers = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for on_a_runtime in [false, true] {
+        let app = App::new();
+        let run = app.run(
+            Duration::ZERO,
+            futures_util::stream::iter([Signal::Terminate]),
+            std::future::pending::<()>(),
+        );
+        let (out, report) = if on_a_runtime {
+            without_timers.block_on(run)
+        } else {
+            common::block_on(run)
+        };
+        assert_eq!(out, None);
+        assert!(
+            matches!(report.refused(), Some(ConfigError::NoTimer { .. })),
+            "{report:?}"
+        );
+        assert!(
+            !app.cx().is_cancelled(),
+            "the application is left as it was"
+        );
+    }
 }
 
 /// A stop with no grace to time, of a service with nothing left to abort, needs no timer (an

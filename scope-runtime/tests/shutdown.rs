@@ -1087,6 +1087,73 @@ fn a_run_dropped_outside_its_runtime_gives_the_grace_to_children_of_its_nested_s
     );
 }
 
+/// Polls a run (of a scope with a 300 ms grace) inside a two-worker runtime until its spawned
+/// child, which ignores its cancel, has started; drops it inside a second runtime's
+/// `block_on`, then drops that runtime too (`keep_second`: keeps it, never driven again), and
+/// says whether the child was then aborted (within 5 s), as its scope's drop promises.
+fn child_aborted_after_a_drop_inside_another_runtime(keep_second: bool) -> bool {
+    let rt = common::two_workers();
+    let aborted = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(Arc::clone(&aborted));
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let child = async move {
+        let _guard = guard;
+        started_tx.send(()).unwrap();
+        loop {
+            sleep(ms(5)).await;
+        }
+    };
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(300)))));
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(child);
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    rt.block_on(async {
+        tokio::select! {
+            _ = run.as_mut() => panic!("the scope ended"),
+            _ = started => {}
+        }
+    });
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async move { drop(run) });
+    let kept = keep_second.then_some(second);
+    let began = std::time::Instant::now();
+    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(ms(5));
+    }
+    // (Read before the runtimes go: the first one's shutdown drops the child anyway.)
+    let was = aborted.load(Ordering::SeqCst);
+    drop(kept);
+    drop(rt);
+    was
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_run_dropped_inside_another_runtime_still_aborts_its_spawned_children() {
+    // (An outside tester's find: the abort after the grace was timed on the runtime the drop
+    // happened in, which dropped it unrun, and the child ran on for good.)
+    assert!(
+        child_aborted_after_a_drop_inside_another_runtime(false),
+        "the child outlived its scope: the second runtime was dropped"
+    );
+    assert!(
+        child_aborted_after_a_drop_inside_another_runtime(true),
+        "the child outlived its scope: the second runtime was kept, not driven"
+    );
+}
+
 #[test]
 fn a_wait_on_a_context_whose_deadline_timer_its_runtime_shutdown_fired_waits_on() {
     // The wait's timer for the deadline, registered on the runtime, fired early as it shut

@@ -618,6 +618,19 @@ impl WaitCancelledOwned {
     }
 }
 
+impl WaitCancelledOwned {
+    /// Lets go of the wait's timer if it has fired: it wakes no one again, and it holds its
+    /// runtime (whose shutdown fires it early), for as long as the wait is kept. The wait
+    /// stays registered with the context; polled again, it makes a timer on that poll's
+    /// runtime.
+    #[cfg(all(feature = "tokio-util", not(loom)))]
+    pub(crate) fn drop_spent_timer(&mut self) {
+        if self.waiter.sleep.as_ref().is_some_and(|t| t.is_spent()) {
+            self.waiter.sleep = None;
+        }
+    }
+}
+
 impl Future for WaitCancelledOwned {
     type Output = Cause;
     fn poll(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Cause> {

@@ -285,13 +285,6 @@ fn has_io_driver() -> bool {
     std::panic::catch_unwind(|| signal(SignalKind::child()).is_ok()).unwrap_or(false)
 }
 
-/// Whether the current runtime has a time driver, which the SIGKILL at the end of a grace is
-/// timed on. tokio offers no way to ask but to make a timer: on a runtime without one it
-/// panics there (its panic hook prints the message), and the spawn is refused.
-fn has_time_driver() -> bool {
-    std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))).is_ok()
-}
-
 impl Process {
     /// The process `cmd` describes, with the defaults: the scope's grace, a process group of
     /// its own.
@@ -393,7 +386,7 @@ impl Process {
         // one in force now: a shutdown that gives the scope the program's grace later is an
         // application's, which needs timers itself.)
         let now = grace_of(grace, scope.as_ref());
-        if !now.is_zero() && now != Duration::MAX && !has_time_driver() {
+        if !now.is_zero() && now != Duration::MAX && !crate::timer::has_time_driver() {
             let e = io::Error::other(format!(
                 "the tokio runtime has no time driver, which the process's grace of {now:?} \
                  (from SIGTERM to SIGKILL) is timed on: build it with `enable_time()` (or \

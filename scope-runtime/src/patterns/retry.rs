@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::backoff::{Backoff, Rng};
 use crate::cause::Cause;
 use crate::cx::Cx;
-use crate::error::Interrupted;
+use crate::error::{ConfigError, Interrupted};
 use crate::timer::{Delay, Fired};
 
 /// Which errors are worth another attempt: implemented by [`AnyError`] (all of them) and by
@@ -84,8 +84,11 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 /// failure by the context (a [`Supervisor`](crate::Supervisor) does) sees a failure.
 ///
 /// The defaults: 3 attempts, [`Backoff::default`] (100 ms doubling up to 10 s), every error
-/// retried. The backoff sleeps need a tokio runtime with its timer; a zero backoff sleeps
-/// not (it yields a unit of the task's budget), so it runs on any executor.
+/// retried. The backoff sleeps need a tokio runtime with its timer: outside one, or on one
+/// built without timers, a retry that would sleep returns
+/// [`ConfigError::NoTimer`](crate::ConfigError::NoTimer) (as [`Interrupted::Config`],
+/// converted into `E`) instead, in place of the attempt's error. A zero backoff sleeps not (it
+/// yields a unit of the task's budget), so it runs on any executor.
 ///
 /// # Examples
 ///
@@ -381,6 +384,12 @@ impl<P> Retry<P> {
                 // unit of the task's budget, so that attempts that fail at once still let the
                 // runtime's other tasks run. The cancel is looked at again at the loop's top.
                 tokio::task::consume_budget().await;
+            } else if !crate::timer::has_time_driver() {
+                // No timer to sleep on (tokio would panic): the misuse, typed.
+                return Err(E::from(Interrupted::from(ConfigError::NoTimer {
+                    what: "a retry's backoff",
+                    wait: delay,
+                })));
             } else {
                 let sleep = pin!(Delay::after(delay));
                 match select(sleep, pin!(cx.cancelled())).await {

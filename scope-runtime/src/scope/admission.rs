@@ -593,13 +593,22 @@ impl Admission {
 
 impl fmt::Debug for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.state.lock();
+        // Copied out first: the formatter's writer is the user's code, which may use the scope.
+        let (started, closed, running, queued) = {
+            let s = self.state.lock();
+            (
+                s.started,
+                s.closed,
+                s.running,
+                s.queue.len() + s.unlimited.len(),
+            )
+        };
         f.debug_struct("Admission")
             .field("limit", &self.limit)
-            .field("started", &s.started)
-            .field("closed", &s.closed)
-            .field("running", &s.running)
-            .field("queued", &(s.queue.len() + s.unlimited.len()))
+            .field("started", &started)
+            .field("closed", &closed)
+            .field("running", &running)
+            .field("queued", &queued)
             .field(
                 "in_place_admitted",
                 &self.in_place_admitted.load(Ordering::Relaxed),

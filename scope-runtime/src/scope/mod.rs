@@ -2240,6 +2240,14 @@ where
     /// or by a wait or a shield in its body, panics at its first poll, as any of tokio's
     /// timers does there: tokio offers no way to ask whether a runtime is shutting down.)
     ///
+    /// A run stays on the runtime it was first polled on, as any future that holds tokio's
+    /// timers does: its spawned children are that runtime's tasks, and its deadline and grace
+    /// are that runtime's timers. Moved to another runtime while the first lives on, not
+    /// driven, its deadline does not fire until something else wakes it. Dropped anywhere
+    /// (inside another runtime, or outside any), its spawned children still get their grace
+    /// on their own runtime and are aborted after it. (A [`Cx`](crate::Cx)'s wait is a plain
+    /// value, and may move.)
+    ///
     /// # Panics
     ///
     /// A panic of the body is resumed by the returned future once every child has ended (a

@@ -787,11 +787,14 @@ fn reap_after_grace(
         scope.tracker().abort_all();
         return;
     }
-    // A drop on a thread outside any runtime (a struct that owns the run, dropped after
-    // `block_on` returned) times it on the runtime the children were handed to.
-    let timer = tokio::runtime::Handle::try_current()
-        .ok()
-        .or_else(|| scope.tracker().runtime());
+    // Timed on the runtime the children were handed to, wherever the drop happens: on a
+    // thread outside any runtime (a struct that owns the run, dropped after `block_on`
+    // returned), or inside another one, which may drop the reaper unrun or never run it
+    // again. The drop's own runtime only for a scope whose children none was handed.
+    let timer = scope
+        .tracker()
+        .runtime()
+        .or_else(|| tokio::runtime::Handle::try_current().ok());
     match timer {
         Some(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
             // The reaper's timer is made on that runtime (outside one, tokio would panic).
@@ -803,6 +806,7 @@ fn reap_after_grace(
                 held: None,
                 pending,
                 pending_timer: None,
+                done: false,
             };
             drop(runtime.spawn(reaper));
         }
@@ -821,6 +825,20 @@ struct Reaper {
     /// Children cancelled alone, aborted at the end of their own graces (as the run would).
     pending: Vec<(Deferred, Target)>,
     pending_timer: Option<Pin<Box<Timer>>>,
+    /// It has returned: nothing is left to abort.
+    done: bool,
+}
+
+/// A reaper dropped before its end (its runtime shut down, or dropped it unrun) aborts what
+/// is left at once: no one else would, and a child must not outlive its scope.
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if !self.done {
+            let tracker = self.scope.tracker();
+            tracker.force();
+            tracker.abort_all();
+        }
+    }
 }
 
 impl Future for Reaper {
@@ -830,6 +848,7 @@ impl Future for Reaper {
         let tracker = scope.tracker();
         tracker.register_owner(task.waker());
         if tracker.units() == 0 {
+            self.done = true;
             return Poll::Ready(());
         }
         if !self.pending.is_empty() {
@@ -860,6 +879,7 @@ impl Future for Reaper {
             }
         }
         tracker.abort_all();
+        self.done = true;
         Poll::Ready(())
     }
 }

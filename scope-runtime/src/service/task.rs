@@ -252,6 +252,16 @@ pub(super) type WaitWorker =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + 'static>>;
 type Unheld = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// The cause of a task's end that no cancel gave: a stop's abort, or else its runtime's
+/// shutdown, which dropped it.
+fn uncaused(inner: &Inner) -> Cause {
+    if inner.aborting() {
+        Cause::explicit("service task aborted")
+    } else {
+        Cause::explicit("its runtime shut down")
+    }
+}
+
 /// Whether a stop is under way: its abort, not the task's own, ends a task past its grace. If
 /// so, the task is woken when none is (the stop ended, or its future was dropped before its
 /// abort: then the task's own grace applies again).
@@ -389,12 +399,10 @@ pin_project_lite::pin_project! {
                     };
                     (
                         Ended::Failed(FailureKind::Dropped, message),
-                        Interrupted::from_cause(
-                            cause.unwrap_or_else(|| Cause::explicit("service task aborted")),
-                        ),
+                        Interrupted::from_cause(cause.unwrap_or_else(|| uncaused(this.inner))),
                     )
                 } else {
-                    let cause = cause.unwrap_or_else(|| Cause::explicit("service task aborted"));
+                    let cause = cause.unwrap_or_else(|| uncaused(this.inner));
                     (Ended::NotStarted, NotStarted::new(Arc::new(cause)).into())
                 };
                 *this.ended = Some(ended);
