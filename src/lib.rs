@@ -762,7 +762,11 @@ pub use scope_macros::test;
 ///     let _flusher = tokio::spawn(async {});
 ///     Ok(())
 /// }
-/// # fn main() {}
+/// # fn main() {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// assert!(start_flusher().await.is_ok());
+/// # });
+/// # }
 /// ```
 ///
 pub use scope_macros::allow_orphan;
@@ -791,7 +795,12 @@ pub use scope_macros::allow_orphan;
 ///         0
 ///     }
 /// }
-/// # fn main() {}
+/// # fn main() {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// assert_eq!(Cache.refresh().await.unwrap(), 1);
+/// assert_eq!(Cache.len().await, 0);
+/// # });
+/// # }
 /// ```
 ///
 pub use scope_macros::unscoped;

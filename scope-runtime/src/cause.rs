@@ -154,6 +154,7 @@ impl Cause {
     /// use scope::Cause;
     /// assert_eq!(Cause::explicit("done").to_string(), "done");
     /// ```
+    #[must_use]
     pub fn explicit(reason: impl Into<Cow<'static, str>>) -> Self {
         Cause::Explicit {
             reason: reason.into(),

@@ -123,6 +123,11 @@ mod sealed {
     )]
     pub trait Has<K, I> {}
     pub trait CoveredBy<L, J> {}
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a list of slot keys: `Proof` is sealed",
+        label = "not `scope::Nil` or `scope::With<Key, Rest>`",
+        note = "a list of slot keys is `scope::Nil` or `scope::With<Key, Rest>` (what `scope::Needs!` writes)"
+    )]
     pub trait Proof {
         /// The bindings in `from` of the list's slots that `into` does not bind to the same
         /// value (it lacks them, or binds them otherwise): shared, not cloned, to carry them

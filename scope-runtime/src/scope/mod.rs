@@ -1395,6 +1395,7 @@ impl<'s, 'env, E> Scope<'s, 'env, E, Local> {
 /// assert_eq!(out.unwrap(), 7);
 /// # });
 /// ```
+#[must_use = "a reserved slot is given back when dropped: start a child with it"]
 pub struct Reserved<'s, 'env, E, M: Mode> {
     scope: &'s Scope<'s, 'env, E, M>,
     /// It holds a slot of the limit (`false` without a limit, or once spawned into).

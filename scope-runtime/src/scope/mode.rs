@@ -6,11 +6,22 @@ use std::pin::Pin;
 use super::Scope;
 
 pub(crate) mod sealed {
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a scope's mode: `Mode` is sealed",
+        label = "not `scope::Sendable` or `scope::Local`",
+        note = "a scope's mode is `scope::Sendable` (the default, `Scope::new`) or `scope::Local` (`Scope::new_local`)"
+    )]
     pub trait Sealed {}
+
+    /// [`Finish`](super::super::outcome::Finish)'s seal, apart from the modes' (so that a
+    /// type that is neither is not told it could be one of the other).
+    pub trait SealedFinish {}
 }
 
 /// Whether a scope's in-place children must be `Send`: [`Sendable`] (the default; the scope's
 /// future is `Send`) or [`Local`] (they need not be; the scope's future is not `Send`).
+///
+/// Sealed: those two are the only modes, and a type of the user's cannot be one.
 ///
 /// # Examples
 ///

@@ -626,7 +626,7 @@ impl<T, E> Report<T, E> {
 
 /// How a [`Run`](crate::Run) turns its [`Report`] into the scope's output.
 #[doc(hidden)]
-pub trait Finish<T, E>: sealed::Sealed {
+pub trait Finish<T, E>: sealed::SealedFinish {
     /// Failures do not cancel the siblings.
     const SUPERVISE: bool;
     type Output;
@@ -673,9 +673,9 @@ pub enum AllFailures {}
 #[derive(Debug)]
 pub(crate) enum AsReport {}
 
-impl sealed::Sealed for FirstFailure {}
-impl sealed::Sealed for AllFailures {}
-impl sealed::Sealed for AsReport {}
+impl sealed::SealedFinish for FirstFailure {}
+impl sealed::SealedFinish for AllFailures {}
+impl sealed::SealedFinish for AsReport {}
 
 /// Whether the failures recorded explain why a scope's body gave no value: a failure or a
 /// panic that cancelled it, or, with no cancellation at all, the scope's refusal to run (its

@@ -82,6 +82,7 @@ impl ServiceConfig {
     /// assert_eq!(failures[0].to_string(), "task `mailer` dropped: deadline of `mailer` exceeded");
     /// # });
     /// ```
+    #[must_use]
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             name: name.into(),
