@@ -1128,6 +1128,20 @@ impl Rewriter {
     /// through the wrappers that hand out their content (`Arc::new(Handle::current())`,
     /// `Arc::clone(&handle)`) and a chain of calls on it (`Handle::try_current()?`).
     fn origin_of(&self, expr: &Expr) -> Option<Origin> {
+        self.origin_as_read(expr).or_else(|| {
+            // `{ let a = Handle::current(); a }`: a name the block binds itself, gone from the
+            // names the lint holds where the block's value is read: that `let`'s value. (Only
+            // where the name reads as nothing: a name it holds keeps what it tracks.)
+            let block = lint::unwrapped(expr);
+            let name = value_name(block)?;
+            let again = rebinding_in_its_block(block, &name)?.followed()?;
+            self.origin_of(&again)
+        })
+    }
+
+    /// [`origin_of`](Self::origin_of), with a block's value read through the names the lint
+    /// holds.
+    fn origin_as_read(&self, expr: &Expr) -> Option<Origin> {
         // `'a: { break 'a Handle::current(); }`: what its tail or a `break` to it yields.
         if let Expr::Block(b) = lint::unwrapped(expr) {
             if b.label.is_some() {

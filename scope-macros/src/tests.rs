@@ -655,6 +655,35 @@ fn a_handle_a_branch_binds_again_another_way_is_still_a_handle() {
 }
 
 #[test]
+fn a_handle_a_blocks_own_let_gives_is_still_a_handle() {
+    // (A reviewer's finds: the block's value read as a name of the body, which it is not.)
+    let n = orphans_in(quote!(
+        async fn f(c: bool) -> R {
+            let a = {
+                let b = Handle::current();
+                b
+            };
+            a.spawn(a());
+            let d = if c {
+                return Ok(());
+            } else {
+                let rt = Handle::current();
+                rt
+            };
+            d.spawn(b());
+            if let Some(h) = {
+                let a = Handle::current();
+                Some(a)
+            } {
+                h.spawn(c());
+            }
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 3);
+}
+
+#[test]
 fn a_handle_bound_by_a_match_arms_let_guard_is_still_a_handle() {
     // (A reviewer's finds: the guard's lets were not read, so the first was missed and the
     // others read the name as the one outside the `match`.)
