@@ -753,8 +753,10 @@ pub enum ConfigError {
     },
     /// A wait that needs tokio's timer (a [`Retry`](crate::Retry)'s or a
     /// [`Supervisor`](crate::Supervisor)'s backoff, an [`App`](crate::App)'s shutdown) where
-    /// none runs: outside a tokio runtime, or on one built without timers. (tokio itself
-    /// panics there.)
+    /// none runs: outside a tokio runtime, or on one built without timers (where tokio itself
+    /// panics). Telling a runtime without timers costs a panic of tokio's, caught: the panic
+    /// hook prints it, and under `panic = "abort"` it is the abort tokio's own timer would
+    /// give there.
     ///
     /// # Examples
     ///

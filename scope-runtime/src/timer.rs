@@ -98,11 +98,13 @@ pub(crate) enum Fired {
 }
 
 /// Whether a tokio runtime with a time driver is current here (the SIGKILL at the end of a
-/// process's grace, a retry's or a supervisor's backoff are timed on it). tokio offers no way
-/// to ask but to make a timer: outside a runtime, or on one without timers, it panics there
-/// (its panic hook prints the message), and the caller refuses with a typed error.
+/// process's grace, a retry's or a supervisor's backoff are timed on it). Outside a runtime,
+/// no. On one, tokio offers no way to ask but to make a timer: on a runtime without timers it
+/// panics there (the panic hook prints the message; under `panic = "abort"` that is the
+/// abort tokio's own timer would give), and the caller refuses with a typed error.
 pub(crate) fn has_time_driver() -> bool {
-    std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))).is_ok()
+    Handle::try_current().is_ok()
+        && std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))).is_ok()
 }
 
 /// Whether tokio's timer can take `at`: not within a second of the largest `Instant` (its

@@ -525,6 +525,17 @@ mod supervisor {
             );
             assert_eq!(calls.load(Ordering::SeqCst), 0, "no child started");
         }
+        // A supervisor that would restart nothing needs no timer: none sleeps.
+        for children in [0, 1] {
+            let mut sup = Supervisor::<AppError>::new(Config::new());
+            if children == 1 {
+                sup = sup.child("once", Restart::Temporary, || async {
+                    Err::<(), _>(AppError::Boom(1))
+                });
+            }
+            let out = without_timers.block_on(sup.run());
+            assert!(out.is_ok(), "{out:?}");
+        }
         // A zero backoff needs no timer, there as anywhere.
         let calls = Arc::new(AtomicU32::new(0));
         let counted = calls.clone();

@@ -1132,6 +1132,76 @@ fn child_aborted_after_a_drop_inside_another_runtime(keep_second: bool) -> bool 
     was
 }
 
+/// A run whose first spawned child ran on a current-thread runtime, then moved to a
+/// two-worker one and spawned there a child that ignores its cancel, dropped inside the second
+/// (which runs on) after the first was dropped (`first_gone`) or left alive and idle: how long
+/// after the drop the child was dropped (within 3 s), for a grace of 300 ms.
+fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration> {
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(300)))));
+    let aborted = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(Arc::clone(&aborted));
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let mut run = Box::pin(s.run(async move {
+        // The first task: on the first runtime, the one its tracker keeps.
+        s.spawn(async { Ok::<_, AppError>(()) });
+        go.await.unwrap();
+        s.spawn(async move {
+            let _guard = guard;
+            started_tx.send(()).unwrap();
+            loop {
+                sleep(ms(5)).await;
+            }
+        });
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        tokio::select! {
+            _ = run.as_mut() => panic!("the scope ended"),
+            () = sleep(ms(20)) => {}
+        }
+    });
+    let kept = (!first_gone).then_some(first);
+    let second = common::two_workers();
+    go_tx.send(()).unwrap();
+    second.block_on(async {
+        tokio::select! {
+            _ = run.as_mut() => panic!("the scope ended"),
+            _ = started => {}
+        }
+    });
+    second.block_on(async move { drop(run) });
+    let began = std::time::Instant::now();
+    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(ms(5));
+    }
+    let after = aborted.load(Ordering::SeqCst).then(|| began.elapsed());
+    drop(kept);
+    drop(second);
+    after
+}
+
+#[test]
+fn a_run_whose_children_span_two_runtimes_gives_them_the_grace_then_aborts_them() {
+    // (A review's finds of the fix above: the grace was timed on the first runtime only, and
+    // a child of the second was aborted at once with the first gone, or never with it idle.)
+    for first_gone in [true, false] {
+        let after = child_on_a_second_runtime_dropped_after(first_gone);
+        let Some(after) = after else {
+            panic!("the child outlived its scope (first runtime gone: {first_gone})");
+        };
+        assert!(
+            after >= ms(250),
+            "the child was aborted {after:?} after the drop, before its grace (first runtime gone: {first_gone})"
+        );
+    }
+}
+
 struct SetOnDrop(Arc<AtomicBool>);
 
 impl Drop for SetOnDrop {

@@ -184,8 +184,9 @@ struct Spec<E> {
 ///   base restarts at once: with a child that returns (or fails) at once, that is a loop as
 ///   hot as `loop { child().await }`, bounded only by the intensity for failures. It needs no
 ///   timer (it works outside a tokio runtime too); a non-zero backoff sleeps on tokio's
-///   timer, so it needs a runtime with one: elsewhere the supervisor is refused before any
-///   child starts ([`ConfigError::NoTimer`](crate::ConfigError::NoTimer)).
+///   timer, so it needs a runtime with one: elsewhere a supervisor with a child it may
+///   restart (not [`Restart::Temporary`]) is refused before any child starts
+///   ([`ConfigError::NoTimer`](crate::ConfigError::NoTimer)).
 /// - **Intensity**: at most `R` restarts after failures within the sliding window `W`
 ///   (default 5 in 60 s), its ends included, as OTP counts them (failures at 0, 0.1 and 1 s
 ///   are three within a window of 1 s). The failure beyond that makes the supervisor give
@@ -506,7 +507,8 @@ where
         // A backoff that sleeps needs tokio's timer: refused where none runs, as the limit
         // is (not a panic at the first restart, reported as that child's).
         let first = backoff.delay(1);
-        if !first.is_zero() && !crate::timer::has_time_driver() {
+        let restarts_any = children.iter().any(|c| c.restart != Restart::Temporary);
+        if restarts_any && !first.is_zero() && !crate::timer::has_time_driver() {
             config.error.get_or_insert_with(|| {
                 Box::new(ConfigError::NoTimer {
                     what: "a supervisor's backoff",

@@ -2246,8 +2246,10 @@ where
     /// are that runtime's timers. Moved to another runtime while the first lives on, not
     /// driven, its deadline does not fire until something else wakes it. Dropped anywhere
     /// (inside another runtime, or outside any), its spawned children still get their grace
-    /// on their own runtime and are aborted after it. (A [`Cx`](crate::Cx)'s wait is a plain
-    /// value, and may move.)
+    /// and are aborted after it: the grace is timed on the runtime its children were first
+    /// handed to and on the one the drop happens in, and whichever ends it first aborts them
+    /// (both gone before it ends: at once). (A [`Cx`](crate::Cx)'s wait is a plain value, and
+    /// may move.)
     ///
     /// # Panics
     ///

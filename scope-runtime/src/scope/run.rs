@@ -787,30 +787,40 @@ fn reap_after_grace(
         scope.tracker().abort_all();
         return;
     }
-    // Timed on the runtime the children were handed to, wherever the drop happens: on a
-    // thread outside any runtime (a struct that owns the run, dropped after `block_on`
-    // returned), or inside another one, which may drop the reaper unrun or never run it
-    // again. The drop's own runtime only for a scope whose children none was handed.
-    let timer = scope
-        .tracker()
-        .runtime()
-        .or_else(|| tokio::runtime::Handle::try_current().ok());
-    match timer {
-        Some(runtime) if !grace.is_zero() || scope.tracker().holds() > 0 => {
-            // The reaper's timer is made on that runtime (outside one, tokio would panic).
-            let _on = runtime.enter();
-            let reaper = Reaper {
-                scope: Arc::clone(scope),
-                grace: Timer::after(grace),
-                grace_over: grace.is_zero(),
-                held: None,
-                pending,
-                pending_timer: None,
-                done: false,
-            };
-            drop(runtime.spawn(reaper));
-        }
-        _ => scope.tracker().abort_all(),
+    // Timed on the runtime the children were first handed to, and on the one the drop
+    // happens in, if another: either may be gone or idle (a struct that owns the run, dropped
+    // after `block_on` returned or inside a second runtime's, which drops the reaper unrun at
+    // its end or never runs it again; a run whose children were handed to two runtimes). The
+    // first to end the grace aborts what is left; the last dropped before its end aborts it
+    // at once.
+    let theirs = scope.tracker().runtime();
+    let here = tokio::runtime::Handle::try_current().ok();
+    let runtimes: Vec<tokio::runtime::Handle> = match (theirs, here) {
+        (Some(theirs), Some(here)) if theirs.id() != here.id() => vec![theirs, here],
+        (Some(one), _) | (None, Some(one)) => vec![one],
+        (None, None) => Vec::new(),
+    };
+    if runtimes.is_empty() || (grace.is_zero() && scope.tracker().holds() == 0) {
+        scope.tracker().abort_all();
+        return;
+    }
+    let left = Arc::new(crate::sync::AtomicUsize::new(runtimes.len()));
+    // The children cancelled alone, with the first (their runtime's).
+    let mut pending = Some(pending);
+    for runtime in runtimes {
+        // The reaper's timer is made on that runtime (outside one, tokio would panic).
+        let _on = runtime.enter();
+        let reaper = Reaper {
+            scope: Arc::clone(scope),
+            grace: Timer::after(grace),
+            grace_over: grace.is_zero(),
+            held: None,
+            pending: pending.take().unwrap_or_default(),
+            pending_timer: None,
+            left: Arc::clone(&left),
+            done: false,
+        };
+        drop(runtime.spawn(reaper));
     }
 }
 
@@ -825,15 +835,20 @@ struct Reaper {
     /// Children cancelled alone, aborted at the end of their own graces (as the run would).
     pending: Vec<(Deferred, Target)>,
     pending_timer: Option<Pin<Box<Timer>>>,
+    /// The reapers of this drop not dropped yet (one per runtime it is timed on).
+    left: Arc<crate::sync::AtomicUsize>,
     /// It has returned: nothing is left to abort.
     done: bool,
 }
 
-/// A reaper dropped before its end (its runtime shut down, or dropped it unrun) aborts what
-/// is left at once: no one else would, and a child must not outlive its scope.
+/// The last reaper of a drop, dropped before its end (its runtime shut down, or dropped it
+/// unrun), aborts what is left at once: no one else would, and a child must not outlive its
+/// scope.
 impl Drop for Reaper {
     fn drop(&mut self) {
-        if !self.done {
+        // AcqRel: the last one sees the others gone.
+        let last = self.left.fetch_sub(1, Ordering::AcqRel) == 1;
+        if last && !self.done {
             let tracker = self.scope.tracker();
             tracker.force();
             tracker.abort_all();
