@@ -1450,6 +1450,46 @@ fn ran_in_a_child_process(name: &str, var: &str) -> bool {
 }
 
 #[test]
+fn law5_a_run_with_a_grace_dropped_in_an_unwind_on_a_runtime_without_timers_does_not_abort() {
+    // A panic beside a live scope with a grace, on a runtime built without timers: the run,
+    // dropped in the unwind, made the timer of its children's grace, tokio panicked there, and
+    // the second panic aborted the process (an outside sweep's find, 5 of 5). The first panic
+    // is the caller's to catch.
+    const VAR: &str = "SCOPE_TEST_GRACE_UNWIND_NO_TIMER";
+    if ran_in_a_child_process(
+        "law5_a_run_with_a_grace_dropped_in_an_unwind_on_a_runtime_without_timers_does_not_abort",
+        VAR,
+    ) {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap(); // no timers
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let s = &Scope::new(Config::new().grace(ms(100)));
+            let run = s.run(async {
+                let _c = s.spawn(std::future::pending::<Result<(), Interrupted>>());
+                std::future::pending::<()>().await;
+                Ok::<_, Interrupted>(())
+            });
+            tokio::select! {
+                _ = run => {}
+                () = async {
+                    tokio::task::yield_now().await;
+                    panic!("the caller's own panic");
+                } => {}
+            }
+        });
+    }));
+    let payload = caught.expect_err("the caller's panic unwinds to its catch");
+    assert_eq!(
+        payload.downcast_ref::<&str>().copied(),
+        Some("the caller's own panic")
+    );
+}
+
+#[test]
 fn law5_a_callback_panicking_at_the_end_of_a_shield_that_panicked_is_the_childs_panic() {
     // The shielded clean-up panics holding a lock; as it unwinds, the shield is dropped and
     // ends its context, whose callback then finds the lock poisoned and panics too. Run in a

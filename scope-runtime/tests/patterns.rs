@@ -2591,6 +2591,14 @@ mod process {
             std::thread::sleep(Duration::from_millis(300));
             assert!(!dir.exists(), "the process started");
         }
+        // An unbounded grace sends no SIGKILL, but a stop still waits on timers (for the
+        // process and its group's members): refused too (an outside sweep's find: accepted,
+        // then `stop` panicked with tokio's message).
+        let out = rt.block_on(async { Process::new(cmd()).grace(Duration::MAX).spawn().map(drop) });
+        let Err(ProcessError::Spawn(e)) = out else {
+            panic!("expected a spawn error for an unbounded grace, got {out:?}");
+        };
+        assert!(e.to_string().contains("enable_time"), "{e}");
         // The grace in force is zero outside any scope, and in a scope by default: it starts.
         let status = rt.block_on(async {
             let outside = Process::new(Command::new("true")).status().await;

@@ -309,10 +309,10 @@ impl Process {
     /// How long the process gets between SIGTERM and SIGKILL, instead of the grace of the
     /// scope whose code starts it. (The scope still aborts its code at the end of its own
     /// grace; the process is then killed at once: see the [module](self).) A grace is timed
-    /// on the runtime's time driver: on a runtime without one, a process whose grace is
-    /// neither zero nor `Duration::MAX` (its own, or else the one in force in the scope
-    /// whose code starts it; zero outside any scope) is refused at
-    /// [`spawn`](Process::spawn).
+    /// on the runtime's time driver: on a runtime without one, a process whose grace is not
+    /// zero (its own, or else the one in force in the scope whose code starts it; zero
+    /// outside any scope) is refused at [`spawn`](Process::spawn), `Duration::MAX` included
+    /// (it sends no SIGKILL, but a stop waits on timers within it).
     ///
     /// # Examples
     ///
@@ -382,15 +382,16 @@ impl Process {
         // starts it, read when it is needed (a scope's grace may depend on its cause: a
         // shutdown gives one without a grace of its own the program's).
         let scope = enclosing_scope();
-        // A zero grace kills at once, and an unbounded one never: no timer for either. (The
-        // one in force now: a shutdown that gives the scope the program's grace later is an
-        // application's, which needs timers itself.)
+        // A zero grace kills at once: no timer. Any other is timed, and a stop within it
+        // waits on timers (for the process and its group's members), an unbounded one too.
+        // (The one in force now: a shutdown that gives the scope the program's grace later is
+        // an application's, which needs timers itself.)
         let now = grace_of(grace, scope.as_ref());
-        if !now.is_zero() && now != Duration::MAX && !crate::timer::has_time_driver() {
+        if !now.is_zero() && !crate::timer::has_time_driver() {
             let e = io::Error::other(format!(
                 "the tokio runtime has no time driver, which the process's grace of {now:?} \
-                 (from SIGTERM to SIGKILL) is timed on: build it with `enable_time()` (or \
-                 `enable_all()`), or give the process a zero grace \
+                 (from SIGTERM to SIGKILL, and a stop's wait within it) is timed on: build \
+                 it with `enable_time()` (or `enable_all()`), or give the process a zero grace \
                  (`Process::grace(Duration::ZERO)`)",
             ));
             return Err(ProcessError::Spawn(e));

@@ -795,11 +795,18 @@ fn reap_after_grace(
     // at once.
     let theirs = scope.tracker().runtime();
     let here = tokio::runtime::Handle::try_current().ok();
-    let runtimes: Vec<tokio::runtime::Handle> = match (theirs, here) {
+    let mut runtimes: Vec<tokio::runtime::Handle> = match (theirs, here) {
         (Some(theirs), Some(here)) if theirs.id() != here.id() => vec![theirs, here],
         (Some(one), _) | (None, Some(one)) => vec![one],
         (None, None) => Vec::new(),
     };
+    // Only one with timers: on one without, tokio panics as the timer is made, and this drop
+    // may be a panic's unwinding, where that panic would abort the process (an outside
+    // sweep's find). With none left, no grace can be timed: aborted at once.
+    runtimes.retain(|runtime| {
+        let _on = runtime.enter();
+        crate::timer::has_time_driver()
+    });
     if runtimes.is_empty() || (grace.is_zero() && scope.tracker().holds() == 0) {
         scope.tracker().abort_all();
         return;

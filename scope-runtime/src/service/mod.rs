@@ -705,8 +705,9 @@ impl Service {
     /// (the context ended, the service's end reported).
     ///
     /// A budget is timed by tokio's timer: on a runtime built without timers, a drain with a
-    /// budget that is not zero panics, as tokio's `sleep` does. A zero budget, or a drain
-    /// outside any runtime, needs none: it looks once.
+    /// budget that is not zero and work left to wait for panics, as tokio's `sleep` does. A
+    /// zero budget, a drain with nothing left, or one outside any runtime, needs none: it
+    /// looks once.
     ///
     /// # Cancel safety
     ///
@@ -1058,17 +1059,19 @@ impl fmt::Debug for Service {
 /// runtime (where no timer can run), looks once and waits for nothing: as a scope's grace
 /// is not waited there, and instead of tokio's panic for a timer outside a runtime.
 async fn within<F: Future>(budget: Duration, fut: F) -> Option<F::Output> {
-    if budget.is_zero() || tokio::runtime::Handle::try_current().is_err() {
-        let mut fut = std::pin::pin!(fut);
-        return std::future::poll_fn(|task| match fut.as_mut().poll(task) {
-            std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
-            std::task::Poll::Pending => std::task::Poll::Ready(None),
-        })
-        .await;
+    let mut fut = std::pin::pin!(fut);
+    // Looked at once first: what is ready needs no timer (an idle service's stop, on a
+    // runtime without timers, panicked in tokio as the unneeded timer was made).
+    let now = std::future::poll_fn(|task| match fut.as_mut().poll(task) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await;
+    if now.is_some() || budget.is_zero() || tokio::runtime::Handle::try_current().is_err() {
+        return now;
     }
     // The budget's end, or its timer cut short by the runtime's shutdown: no timer of that
     // runtime would wake this wait again.
-    let fut = std::pin::pin!(fut);
     match futures_util::future::select(fut, std::pin::pin!(crate::timer::Delay::after(budget)))
         .await
     {
