@@ -1019,6 +1019,20 @@ fn a_scope_whose_grace_timer_its_runtime_shutdown_fired_ends_without_panicking()
     );
 }
 
+/// Drives `run` on `rt` until `until` resolves; the run must not end first.
+fn drive_until<R: std::future::Future + Unpin>(
+    rt: &tokio::runtime::Runtime,
+    run: &mut R,
+    until: impl std::future::Future,
+) {
+    rt.block_on(async {
+        tokio::select! {
+            _ = run => panic!("the scope ended"),
+            _ = until => {}
+        }
+    });
+}
+
 /// Polls a run (of a scope with a 5 s grace) inside a two-worker runtime until its spawned
 /// child has started, drops it on this thread, outside the runtime, which runs on, and says
 /// whether the child then finished its 20 ms clean-up (within 5 s). `nested`: the child is in
@@ -1050,12 +1064,7 @@ fn child_cleans_up_after_a_drop_outside_the_runtime(nested: bool) -> bool {
         s.spawn(child);
         std::future::pending::<Result<(), AppError>>().await
     }));
-    rt.block_on(async {
-        tokio::select! {
-            _ = run.as_mut() => panic!("the scope ended"),
-            _ = started => {}
-        }
-    });
+    drive_until(&rt, &mut run, started);
     drop(run);
     let began = std::time::Instant::now();
     while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
@@ -1109,12 +1118,7 @@ fn child_aborted_after_a_drop_inside_another_runtime(keep_second: bool) -> bool 
         s.spawn(child);
         std::future::pending::<Result<(), AppError>>().await
     }));
-    rt.block_on(async {
-        tokio::select! {
-            _ = run.as_mut() => panic!("the scope ended"),
-            _ = started => {}
-        }
-    });
+    drive_until(&rt, &mut run, started);
     let second = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1160,21 +1164,11 @@ fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration>
         .enable_all()
         .build()
         .unwrap();
-    first.block_on(async {
-        tokio::select! {
-            _ = run.as_mut() => panic!("the scope ended"),
-            () = sleep(ms(20)) => {}
-        }
-    });
+    drive_until(&first, &mut run, async { sleep(ms(20)).await });
     let kept = (!first_gone).then_some(first);
     let second = common::two_workers();
     go_tx.send(()).unwrap();
-    second.block_on(async {
-        tokio::select! {
-            _ = run.as_mut() => panic!("the scope ended"),
-            _ = started => {}
-        }
-    });
+    drive_until(&second, &mut run, started);
     second.block_on(async move { drop(run) });
     let began = std::time::Instant::now();
     while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(3) {
