@@ -787,6 +787,11 @@ fn reap_after_grace(
         scope.tracker().abort_all();
         return;
     }
+    if grace.is_zero() && scope.tracker().holds() == 0 {
+        // Nothing to time.
+        scope.tracker().abort_all();
+        return;
+    }
     // Timed on the runtime the children were first handed to, and on the one the drop
     // happens in, if another: either may be gone or idle (a struct that owns the run, dropped
     // after `block_on` returned or inside a second runtime's, which drops the reaper unrun at
@@ -807,7 +812,7 @@ fn reap_after_grace(
         let _on = runtime.enter();
         crate::timer::has_time_driver()
     });
-    if runtimes.is_empty() || (grace.is_zero() && scope.tracker().holds() == 0) {
+    if runtimes.is_empty() {
         scope.tracker().abort_all();
         return;
     }
