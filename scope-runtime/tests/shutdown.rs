@@ -1196,6 +1196,52 @@ fn a_run_whose_children_span_two_runtimes_gives_them_the_grace_then_aborts_them(
     }
 }
 
+#[test]
+fn a_run_dropped_in_another_runtime_aborts_a_child_when_its_shield_ends() {
+    // (A review's find: with the grace timed on two runtimes, the shield's end woke only the
+    // timing task that looked last, on the second runtime, idle by then; the child, past its
+    // scope's grace, ran on until the shield's 3 s budget, 13 runs in 15.)
+    let rt = common::two_workers();
+    let aborted = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(Arc::clone(&aborted));
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let child = async move {
+        let _guard = guard;
+        started_tx.send(()).unwrap();
+        let _ = scope_runtime::shield_for(Duration::from_secs(3), sleep(ms(150))).await;
+        loop {
+            sleep(ms(5)).await;
+        }
+    };
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(50)))));
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(child);
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    drive_until(&rt, &mut run, started);
+    let began = std::time::Instant::now();
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Driven past the scope's grace, then idle (kept).
+    second.block_on(async move {
+        drop(run);
+        sleep(ms(100)).await;
+    });
+    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(ms(5));
+    }
+    let after = began.elapsed();
+    drop(second);
+    drop(rt);
+    assert!(
+        after < Duration::from_millis(1_500),
+        "the child was aborted {after:?} after the drop: past its shield's end (150 ms)"
+    );
+}
+
 struct SetOnDrop(Arc<AtomicBool>);
 
 impl Drop for SetOnDrop {

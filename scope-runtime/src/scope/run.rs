@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use tokio::time::Instant;
 
@@ -816,10 +816,13 @@ fn reap_after_grace(
         scope.tracker().abort_all();
         return;
     }
-    let left = Arc::new(crate::sync::AtomicUsize::new(runtimes.len()));
+    let group = Arc::new(Reapers {
+        left: crate::sync::AtomicUsize::new(runtimes.len()),
+        tasks: crate::sync::Mutex::new(vec![None; runtimes.len()]),
+    });
     // The children cancelled alone, with the first (their runtime's).
     let mut pending = Some(pending);
-    for runtime in runtimes {
+    for (index, runtime) in runtimes.into_iter().enumerate() {
         // The reaper's timer is made on that runtime (outside one, tokio would panic).
         let _on = runtime.enter();
         let reaper = Reaper {
@@ -829,7 +832,8 @@ fn reap_after_grace(
             held: None,
             pending: pending.take().unwrap_or_default(),
             pending_timer: None,
-            left: Arc::clone(&left),
+            group: Arc::clone(&group),
+            index,
             done: false,
         };
         drop(runtime.spawn(reaper));
@@ -847,10 +851,33 @@ struct Reaper {
     /// Children cancelled alone, aborted at the end of their own graces (as the run would).
     pending: Vec<(Deferred, Target)>,
     pending_timer: Option<Pin<Box<Timer>>>,
-    /// The reapers of this drop not dropped yet (one per runtime it is timed on).
-    left: Arc<crate::sync::AtomicUsize>,
+    /// The reapers of this drop (one per runtime it is timed on), and this one's place there.
+    group: Arc<Reapers>,
+    index: usize,
     /// It has returned: nothing is left to abort.
     done: bool,
+}
+
+/// The reapers of one drop: how many are not dropped yet, and their tasks. The scope's owner
+/// wake (a shield's end, the last child's exit) wakes them all: the tracker keeps one owner,
+/// and the one that registered last may be on a runtime no longer driven.
+struct Reapers {
+    left: crate::sync::AtomicUsize,
+    tasks: crate::sync::Mutex<Vec<Option<Waker>>>,
+}
+
+impl std::task::Wake for Reapers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Woken with no lock of ours held.
+        let tasks: Vec<Waker> = self.tasks.lock().iter().flatten().cloned().collect();
+        for task in tasks {
+            task.wake();
+        }
+    }
 }
 
 /// The last reaper of a drop, dropped before its end (its runtime shut down, or dropped it
@@ -859,7 +886,7 @@ struct Reaper {
 impl Drop for Reaper {
     fn drop(&mut self) {
         // AcqRel: the last one sees the others gone.
-        let last = self.left.fetch_sub(1, Ordering::AcqRel) == 1;
+        let last = self.group.left.fetch_sub(1, Ordering::AcqRel) == 1;
         if last && !self.done {
             let tracker = self.scope.tracker();
             tracker.force();
@@ -873,7 +900,17 @@ impl Future for Reaper {
     fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
         let scope = Arc::clone(&self.scope);
         let tracker = scope.tracker();
-        tracker.register_owner(task.waker());
+        // (The waker it replaces is dropped with no lock held.)
+        let _replaced = {
+            let mut tasks = self.group.tasks.lock();
+            let mine = &mut tasks[self.index];
+            if mine.as_ref().is_some_and(|w| w.will_wake(task.waker())) {
+                None
+            } else {
+                mine.replace(task.waker().clone())
+            }
+        };
+        tracker.register_owner(&Waker::from(Arc::clone(&self.group)));
         if tracker.units() == 0 {
             self.done = true;
             return Poll::Ready(());
