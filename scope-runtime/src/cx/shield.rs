@@ -96,7 +96,8 @@ pub fn shield<F: Future>(fut: F) -> WithCx<F> {
 ///
 /// Outside a tokio runtime there is no timer: the budget is checked each time the shield is
 /// polled, so a shield kept there but no longer polled holds the abort until it is polled or
-/// dropped.
+/// dropped. On a tokio runtime built without timers, tokio panics where the budget's timer is
+/// made, as its own `sleep` does: build it with `enable_time()` (or `enable_all()`).
 ///
 /// # Examples
 ///

@@ -23,7 +23,11 @@ impl Cx {
     /// on. Outside a runtime, or on one that has shut down (a future driven on by
     /// `Handle::block_on` after it), there is no timer: the deadline is seen when the wait is
     /// polled, and a cancel still wakes it. (A scope's context is cancelled when its runtime
-    /// shuts down under it, so a wait on it ends then.)
+    /// shuts down under it, so a wait on it ends then.) On a tokio runtime built without
+    /// timers, a wait on a context with a deadline panics where its timer is made, as tokio's
+    /// own `sleep` does there; so do [`cancelled_owned`](Cx::cancelled_owned) and the waits
+    /// built on them ([`run_until_cancelled`](Cx::run_until_cancelled), the tokio-util
+    /// bridges).
     ///
     /// # Examples
     ///
