@@ -1067,11 +1067,18 @@ fn child_cleans_up_after_a_drop_outside_the_runtime(nested: bool) -> bool {
     drive_until(&rt, &mut run, started);
     drop(run);
     let began = std::time::Instant::now();
-    while !cleaned.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
+    let cleaned = set_within(&cleaned, began, Duration::from_secs(5)).is_some();
+    drop(rt);
+    cleaned
+}
+
+/// How long after `since` `flag` was set, waiting at most `limit` for it; `None` if it was
+/// not.
+fn set_within(flag: &AtomicBool, since: std::time::Instant, limit: Duration) -> Option<Duration> {
+    while !flag.load(Ordering::SeqCst) && since.elapsed() < limit {
         std::thread::sleep(ms(5));
     }
-    drop(rt);
-    cleaned.load(Ordering::SeqCst)
+    flag.load(Ordering::SeqCst).then(|| since.elapsed())
 }
 
 #[test]
@@ -1125,12 +1132,8 @@ fn child_aborted_after_a_drop_inside_another_runtime(keep_second: bool) -> bool 
         .unwrap();
     second.block_on(async move { drop(run) });
     let kept = keep_second.then_some(second);
-    let began = std::time::Instant::now();
-    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(ms(5));
-    }
     // (Read before the runtimes go: the first one's shutdown drops the child anyway.)
-    let was = aborted.load(Ordering::SeqCst);
+    let was = set_within(&aborted, std::time::Instant::now(), Duration::from_secs(5)).is_some();
     drop(kept);
     drop(rt);
     was
@@ -1170,11 +1173,7 @@ fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration>
     go_tx.send(()).unwrap();
     drive_until(&second, &mut run, started);
     second.block_on(async move { drop(run) });
-    let began = std::time::Instant::now();
-    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(ms(5));
-    }
-    let after = aborted.load(Ordering::SeqCst).then(|| began.elapsed());
+    let after = set_within(&aborted, std::time::Instant::now(), Duration::from_secs(3));
     drop(kept);
     drop(second);
     after
@@ -1230,14 +1229,11 @@ fn a_run_dropped_in_another_runtime_aborts_a_child_when_its_shield_ends() {
         drop(run);
         sleep(ms(100)).await;
     });
-    while !aborted.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(ms(5));
-    }
-    let after = began.elapsed();
+    let after = set_within(&aborted, began, Duration::from_secs(5));
     drop(second);
     drop(rt);
     assert!(
-        after < Duration::from_millis(1_500),
+        after.is_some_and(|after| after < Duration::from_millis(1_500)),
         "the child was aborted {after:?} after the drop: past its shield's end (150 ms)"
     );
 }
