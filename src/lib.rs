@@ -93,7 +93,9 @@
 //!    the last word: a value returned after the cancel is a graceful stop) and its children
 //!    end; then each service, last made first, stops accepting and finishes its accepted work
 //!    within what is left of the grace (make a service that others hand work to before them:
-//!    it drains after them, and takes their last hand-overs).
+//!    it drains after them, and takes their last hand-overs). A
+//!    [daemon](ServiceConfig::daemon) service's tasks are cancelled in its turn, and each has
+//!    the service's own grace to end, within what is left of the program's.
 //! 3. **Stop** (budget: each service's own grace): services with work left are cancelled,
 //!    given their grace (and their [`shield_for`] budgets), then aborted. A body still running
 //!    at the end of the grace has normally been dropped by its scope by then (its scope's grace
@@ -133,7 +135,8 @@
 //! | `main` returns `Ok`, no signal | 0, once the services have drained or been stopped |
 //! | `main` returns `Err`, no signal | 1, with `error: ` and the error on one line (`Display`, then its `source()` chain joined with `": "`) |
 //! | a signal; `main` returns `Ok` within the grace and every service drains | 0 |
-//! | a signal; a service had work left after the grace (stopped or aborted) | 128 + the signal |
+//! | a signal; a service had work left after the grace (stopped or aborted), or a daemon's task did not end within its service's grace after the shutdown's cancel | 128 + the signal |
+//! | a signal; every service drained, but a service task failed or panicked on its own (its error or panic, not the shutdown, ended it) | as without the failure: 0 if `main` returned `Ok`; the failure is printed as a `shutdown: failed: ..` line and logged as the task's error, and [`ShutdownReport::failures`] lists it ([`ShutdownReport::is_clean`] says only whether the shutdown cut work short) |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 (the report says `while draining`), or 1 if `main` returned an error |
 //! | a signal; `main` returns the shutdown's interruption (`?`), or any error after the signal (the scope cannot tell the two apart: an error after its cancel is the cancel's consequence; stderr still gives the error's own line) | 128 + the signal |
 //! | a signal; `main` still runs when the grace runs out | 128 + the signal |
@@ -280,11 +283,19 @@
 /// - `supervise`: every child runs to its end (a failure does not cancel its siblings; a
 ///   panic, or the body's own error, still does), and the fn returns `Result<T, Failures<E>>`:
 ///   the body's value, or every failure, first to last (errors kept up to 256 failures and the
-///   rest counted, every panic kept: [`Scope::run_all`]).
+///   rest counted, every panic kept: [`Scope::run_all`]). So `child.await?`, errgroup's habit,
+///   is not what it wants: the `?` makes a failed child's error the body's own, which cancels
+///   the siblings and is listed beside the child's. Match the handle's outcome instead, or
+///   leave it unread (its failure is in the result all the same).
 /// - `first_ok`: the children are candidates, and the first to succeed wins; the others are
 ///   cancelled ([`Race`]). The fn returns `Result<T, Failures<E>>`, where `T` is the winner's
 ///   value, or every candidate's failure if none succeeds. The body only starts the candidates:
 ///   it ends with `Ok(())` (or `()`), never with the winner's value.
+///
+/// A cancelled scope (a failure under `fail_fast`, its deadline, a cancel from outside) gives
+/// its children its `grace` to end on their own, then aborts them. The grace is zero by default
+/// ([`DEFAULT_GRACE`]), so a child that awaits [`cancelled`] to clean up may be aborted before
+/// its clean-up runs: give the scope `grace = ..` when clean-up matters.
 ///
 /// # Examples
 ///
@@ -467,7 +478,9 @@ pub use scope_macros::scope;
 /// returns its [`Child`] handle.
 ///
 /// The handle awaits to the child's value. The future must be `Send + 'static`;
-/// `spawn!(name = "..", future)` names the child.
+/// `spawn!(name = "..", future)` names the child. When its scope is cancelled, the child has
+/// the scope's grace to end on its own before it is aborted: zero unless the scope sets
+/// `grace = ..` (see [`#[scoped]`](macro@scoped)).
 ///
 /// # Examples
 ///

@@ -981,6 +981,67 @@ fn a_service_whose_tasks_were_only_stopped_ends_cancelled_not_failed() {
 }
 
 #[test]
+fn a_services_grace_that_runs_out_is_a_warning_in_its_span() {
+    // An outside report (probe192): a scope whose grace runs out says so (a warning), and a
+    // service whose stop aborts work past its grace, or whose daemon a shutdown drops at its
+    // grace, said nothing above `DEBUG`. Now the service's span has the same warning, once,
+    // with its grace; a stop that aborts nothing has none.
+    use scope::{App, Service, ServiceConfig, Signal};
+    let capture = capture();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let svc = Service::new(
+                ServiceConfig::new("events_svc_grace_ran_out").grace(Duration::from_millis(20)),
+            );
+            let _task = svc.spawn(std::future::pending::<()>()).unwrap();
+            tokio::task::yield_now().await;
+            assert_eq!(svc.stop().await.aborted().len(), 1);
+            let polite = Service::new(
+                ServiceConfig::new("events_svc_grace_kept").grace(Duration::from_millis(20)),
+            );
+            let _task = polite
+                .spawn(async {
+                    scope::cancelled().await;
+                })
+                .unwrap();
+            tokio::task::yield_now().await;
+            assert!(polite.stop().await.aborted().is_empty());
+            let signals = futures_util::stream::iter([Signal::Terminate]);
+            let (_, report) = App::new()
+                .run(Duration::from_secs(3), signals, async {
+                    let daemons = Service::new(
+                        ServiceConfig::new("events_daemon_grace_ran_out")
+                            .daemon()
+                            .grace(Duration::from_millis(30)),
+                    );
+                    daemons
+                        .spawn(std::future::pending::<()>())
+                        .unwrap()
+                        .detach();
+                    scope::cancelled().await;
+                })
+                .await;
+            assert!(!report.is_clean(), "{report}");
+        });
+    let log = capture.log.lock().unwrap();
+    for (name, grace) in [
+        ("events_svc_grace_ran_out", "20ms"),
+        ("events_daemon_grace_ran_out", "30ms"),
+    ] {
+        let ran_out = log.events_in(log.named("scope", name), "grace ran out");
+        assert_eq!(ran_out.len(), 1, "{name}: {:?}", log.events);
+        assert_eq!(ran_out[0].fields["grace"], grace, "{name}");
+        assert_eq!(ran_out[0].level, tracing::Level::WARN, "{name}");
+    }
+    let kept = log.events_in(log.named("scope", "events_svc_grace_kept"), "grace ran out");
+    assert!(kept.is_empty(), "{kept:?}");
+}
+
+#[test]
 fn a_supervisors_give_up_is_a_failure_of_its_child() {
     // The child that gave up ends with its failure (an event, and the failed count), as any
     // failed child does; it read as completed when the give-up went around the scope.

@@ -15,7 +15,11 @@
 //!    `main` returns, its children end); then every service, last made first, is closed and
 //!    its accepted work (queued included) waited for, within what is left of the grace. The
 //!    work of a [daemon](crate::ServiceConfig::daemon) service (a consumer loop, a
-//!    supervisor) is cancelled first, with the shutdown's cause, since it runs until told.
+//!    supervisor) is cancelled first, with the shutdown's cause, since it runs until told:
+//!    each of its tasks has the service's own grace to end, within what is left of the
+//!    application's (a task still running at the service's grace is dropped then, and the
+//!    work below it aborted, however long the graces of the scopes in it; one whose service's
+//!    grace outlasts the application's is stopped in phase 3).
 //! 3. **Stop** (budget: each service's own grace, not what is left of the application's):
 //!    the services with work left are stopped together: cancelled, given their grace (and
 //!    their shields' budgets), then aborted. If
@@ -749,12 +753,12 @@ impl App {
                     }
                     report.failures_lost += service.failures_lost();
                 } else {
-                    left.push(service);
+                    left.push((service, turn));
                 }
             }
             let longest = left
                 .iter()
-                .map(|s| crate::scope::tracker::Enclosing::grace(&**s.inner()))
+                .map(|(s, _)| crate::scope::tracker::Enclosing::grace(&**s.inner()))
                 .max()
                 .unwrap_or_default();
             let until = saturating_add(
@@ -765,9 +769,14 @@ impl App {
             // Each stop's report goes into the shutdown's as that stop ends: a second signal
             // drops the stops still under way, and a finished stop has taken its service's
             // unread failures (nothing else would say them).
+            // A daemon whose turn dropped a task at its grace (work below it held the drain
+            // on) names that task among the stop's aborted.
             let mut stops: futures_util::stream::FuturesUnordered<_> = left
-                .iter()
-                .map(|service| async move { (service, service.stop_keeping(kept, true).await) })
+                .into_iter()
+                .map(|(service, turn)| async move {
+                    let stop = service.stop_keeping(kept, true).await;
+                    (service, service.with_daemon_turn(stop, turn))
+                })
                 .collect();
             while let Some((service, stop)) = futures_util::StreamExt::next(&mut stops).await {
                 report.failures.extend(stop.failures().iter().cloned());
@@ -1192,7 +1201,11 @@ impl ShutdownReport {
     }
 
     /// Whether the application cut nothing short: the main work ended within the grace, no
-    /// second signal came, and every service drained. What the main work's own scopes did
+    /// second signal came, and every service drained (a daemon's tasks ended within their
+    /// service's grace after the shutdown's cancel). A service task that failed or panicked
+    /// on its own, in the shutdown or before, is not the shutdown's doing: it is listed in
+    /// [`failures`](ShutdownReport::failures), and the shutdown may still be clean (as
+    /// `#[scope::main]`'s exit code 0 then says). What the main work's own scopes did
     /// within that grace is theirs to report: a scope with a shorter `shutdown_grace` that
     /// aborted a straggler ends with the main work's value (its body's answer to the
     /// shutdown) or the interruption, and the shutdown is still clean.

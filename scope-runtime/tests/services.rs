@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_runtime::{
-    shield_for, App, Cause, ConfigError, Cx, Forced, Interrupted, Service, ServiceConfig,
-    ShutdownReport, Signal, SpawnError,
+    shield_for, App, Cause, Config, ConfigError, Cx, Forced, Interrupted, Scope, Service,
+    ServiceConfig, ShutdownReport, Signal, SpawnError,
 };
 use tokio::time::{sleep, Instant};
 
@@ -2911,4 +2911,95 @@ async fn a_panic_dropping_the_work_after_a_second_signal_does_not_abort_a_kept_c
     let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
     let payload = out.expect_err("the callback's panic goes on");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+}
+
+/// Names of `tasks`, in order.
+fn task_names(tasks: &[scope_runtime::TaskInfo]) -> Vec<String> {
+    tasks.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_dropped_at_its_grace_takes_the_work_below_it_with_it() {
+    // An outside report (probe192): a daemon's task runs a scope whose own grace (5 s) is
+    // longer than the service's (200 ms), with a child that ignores the cancel. The task was
+    // dropped at the service's grace, and its scope gave the child the rest of its own grace:
+    // the drain waited out the application's whole grace (3 s) for it, and the shutdown was
+    // then reported clean ("nothing was running"; `#[scope::main]` exited 0). The service's
+    // grace bounds the work below its tasks, as the application's bounds its main work.
+    let signals = signals_at(&[(10, Signal::Terminate)]);
+    let start = Instant::now();
+    let (up, dropped) = common::flag();
+    let (_, report) = App::new()
+        .run(Duration::from_secs(3), signals, async {
+            let server = Service::new(ServiceConfig::new("server").daemon().grace(200 * MS));
+            server
+                .spawn_named("accept", async move {
+                    let config = Config::new()
+                        .name("accept-scope")
+                        .grace(Duration::from_secs(5));
+                    let s = &Scope::new(config);
+                    s.run(async {
+                        let _request = s.spawn_named("request", async move {
+                            let _up = up;
+                            std::future::pending::<()>().await;
+                            Ok::<_, Interrupted>(())
+                        });
+                        scope_runtime::cancelled().await;
+                        Ok::<_, Interrupted>(())
+                    })
+                    .await
+                })
+                .unwrap()
+                .detach();
+            scope_runtime::cancelled().await;
+        })
+        .await;
+    assert_eq!(start.elapsed(), 210 * MS, "{report}");
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!report.is_clean(), "{report}");
+    assert_eq!(
+        task_names(report.stopped()[0].aborted()),
+        ["accept"],
+        "{report}"
+    );
+}
+
+#[test]
+fn a_daemon_dropped_at_its_grace_is_named_when_work_below_it_outlasts_the_shutdown() {
+    // The same report, one step over: work below the dropped task that nothing can abort (a
+    // blocking child of a scope in it) holds the service past the application's grace. The
+    // service is then stopped, and its stop found no task running (the one its turn dropped
+    // was gone): "stopped: service `server`: nothing was running", the shutdown clean.
+    let rt = common::two_workers();
+    let (_, report) = rt.block_on(async {
+        let signals = signals_at(&[(10, Signal::Terminate)]);
+        App::new()
+            .run(300 * MS, signals, async {
+                let server = Service::new(ServiceConfig::new("server").daemon().grace(50 * MS));
+                server
+                    .spawn_named("accept", async {
+                        let s = &Scope::new(Config::new().name("accept-scope"));
+                        s.run(async {
+                            let _blocking = s.spawn_blocking(|_| {
+                                std::thread::sleep(Duration::from_millis(700));
+                                Ok::<_, Interrupted>(())
+                            });
+                            scope_runtime::cancelled().await;
+                            Ok::<_, Interrupted>(())
+                        })
+                        .await
+                    })
+                    .unwrap()
+                    .detach();
+                scope_runtime::cancelled().await;
+            })
+            .await
+    });
+    assert!(!report.is_clean(), "{report}");
+    let stop = &report.stopped()[0];
+    assert_eq!(task_names(stop.aborted()), ["accept"], "{report}");
+    assert!(
+        !report.to_string().contains("nothing was running"),
+        "{report}"
+    );
 }

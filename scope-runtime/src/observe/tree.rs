@@ -565,7 +565,9 @@ impl TaskNode {
         self.state
     }
 
-    /// How long ago it was created (spawned, entered).
+    /// How long ago it was created (spawned, entered), as of the snapshot, on the system's
+    /// monotonic clock (`std::time::Instant`), not tokio's: a snapshot may be taken from any
+    /// thread, so tokio's paused clock in a test neither stops nor advances it.
     ///
     /// # Examples
     ///

@@ -107,7 +107,6 @@ pub use self::outcome::{
 };
 pub use self::race::{LocalRace, Race, RaceRun};
 pub use self::reserve::Reserve;
-#[cfg(not(loom))] // (the application is not built under loom)
 pub(crate) use self::run::drop_past_every_grace;
 pub use self::run::Run;
 pub use self::set::{ChildSet, Finished};

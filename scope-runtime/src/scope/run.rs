@@ -750,8 +750,7 @@ thread_local! {
 /// run dropped there (and the work below them) are aborted at once, whatever is left of a
 /// scope's grace and however long the budgeted shields under way still have. For a bound
 /// above every scope's: the application's grace ([`App::run`](crate::App::run)), the
-/// program's own deadline.
-#[cfg(not(loom))] // (the application is not built under loom)
+/// program's own deadline; a service's grace, for the work of a task it cuts short.
 pub(crate) fn drop_past_every_grace(drop: impl FnOnce()) {
     struct Restore(bool);
     impl Drop for Restore {

@@ -101,10 +101,14 @@ impl ServiceConfig {
     /// [`task_timeout`](ServiceConfig::task_timeout) gives one, before or after), and the
     /// application's shutdown cancels them in the service's turn (services drain last made
     /// first, after the main work), with the shutdown's cause: a daemon that then ends within
-    /// the grace is drained, and the shutdown stays graceful. One that does not is dropped
-    /// when the service's grace runs out, and the service is reported stopped, that task
-    /// aborted (and a task still waiting for a worker, never started): work cut short, as
-    /// for a plain service's stop. A plain service's tasks are not
+    /// the service's [grace](ServiceConfig::grace), and within what is left of the
+    /// application's, is drained, and the shutdown stays graceful. One that does not end
+    /// within the service's grace is dropped then, with the work below it (the spawned
+    /// children of the scopes in it are aborted, however long their own graces), and the
+    /// service is reported stopped, that task aborted (and a task still waiting for a worker,
+    /// never started): work cut short, as for a plain service's stop. One still running when
+    /// the application's grace runs out (the service's grace is the longer) is stopped with
+    /// the services that have work left. A plain service's tasks are not
     /// cancelled by the shutdown: they are accepted work, drained to their end, and a loop
     /// there would hold the drain for the whole grace and be stopped. Outside an application
     /// nothing tells a daemon to stop but [`Service::stop`](crate::Service::stop): a
@@ -270,7 +274,9 @@ impl ServiceConfig {
     /// past its own deadline, or cancelled alone by its handle
     /// ([`ServiceHandle::cancel`](crate::ServiceHandle::cancel)). A budgeted
     /// [`shield_for`](crate::shield_for) running in the service holds these ends off until it
-    /// is over.
+    /// is over. The grace bounds the work below a task too: a task dropped at its end takes
+    /// the spawned children of the scopes in it along (aborted at once, however long the
+    /// graces those scopes give), as a scope's forced abort takes the scopes below it.
     ///
     /// # Examples
     ///

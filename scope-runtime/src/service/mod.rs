@@ -430,6 +430,14 @@ impl Inner {
 /// A named, long-lived owner of detached work, with a drain budget. Cloning gives another
 /// handle onto the same service.
 ///
+/// Dropping every handle neither drains nor stops it: each of its tasks holds the service and
+/// runs on to its end, bounded only by its task timeout ([`ServiceConfig::task_timeout`], 30 s
+/// by default; none with `Duration::MAX`, nor for a daemon's tasks unless one is given). Work
+/// made so is detached on purpose, and the orphan lint of `#[scoped]` does not see it: a
+/// service made inside a scope's body outlives the scope. Under an application the
+/// application's shutdown still stops it; outside one, end it with [`drain`](Service::drain) or
+/// [`stop`](Service::stop) before its last handle goes.
+///
 /// # Examples
 ///
 /// ```
@@ -802,6 +810,9 @@ impl Service {
             table.dropped
         };
         let panic = inner.cancel_for_stop(signal);
+        if !inner.grace.is_zero() {
+            inner.obs.grace_began(inner.grace);
+        }
         let turn = DaemonTurn { running, dropped };
         (Some(turn), panic)
     }
@@ -823,7 +834,11 @@ impl Service {
                 .iter()
                 .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
         };
-        let (aborted, stopped) = turn.running.into_iter().partition(dropped);
+        let (aborted, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) =
+            turn.running.into_iter().partition(dropped);
+        if !aborted.is_empty() {
+            self.inner.obs.grace_ran_out();
+        }
         Some(StopReport {
             service: Some(self.inner.info.clone()),
             stopped,
@@ -831,6 +846,43 @@ impl Service {
             not_started,
             failures,
         })
+    }
+
+    /// A daemon's stop after a turn whose drain did not finish (work below its tasks held it
+    /// past the application's grace): the tasks its turn dropped at the service's grace were
+    /// gone when the stop began, and are named among the stop's aborted, as
+    /// [`daemon_cut`](Service::daemon_cut) names them when the drain finishes.
+    #[cfg_attr(loom, allow(dead_code))] // Reason: the application is not built under loom.
+    pub(crate) fn with_daemon_turn(
+        &self,
+        mut stop: StopReport,
+        turn: Option<DaemonTurn>,
+    ) -> StopReport {
+        let Some(turn) = turn else {
+            return stop;
+        };
+        let named: HashSet<TaskId> = stop
+            .aborted
+            .iter()
+            .chain(&stop.stopped)
+            .map(TaskInfo::id)
+            .collect();
+        let failures = &stop.failures;
+        let cut: Vec<TaskInfo> = turn
+            .running
+            .into_iter()
+            .filter(|t| {
+                !named.contains(&t.id())
+                    && failures
+                        .iter()
+                        .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
+            })
+            .collect();
+        if !cut.is_empty() && stop.aborted.is_empty() {
+            self.inner.obs.grace_ran_out();
+        }
+        stop.aborted.extend(cut);
+        stop
     }
 
     /// [`abort_at_once`](Service::abort_at_once) where nobody reads the report (the
@@ -961,6 +1013,9 @@ impl Service {
             kept,
             inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
         );
+        if !inner.grace.is_zero() {
+            inner.obs.grace_began(inner.grace);
+        }
         let mut aborted = Vec::new();
         if within(inner.grace, inner.tracker.idle()).await.is_none() {
             // The abort waits for the budgeted shields under way (within their budgets); those
@@ -968,6 +1023,9 @@ impl Service {
             inner.tracker.force();
             inner.tracker.unheld().await;
             aborted = inner.abort_for_stop();
+            if !aborted.is_empty() {
+                inner.obs.grace_ran_out();
+            }
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
             // aborted, and ends when its call returns).

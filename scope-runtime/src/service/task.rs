@@ -357,11 +357,26 @@ pin_project_lite::pin_project! {
             let mut hung = false;
             if this.work.is_some() {
                 let started = *this.started;
+                // Its own end past the grace after a cancel (not a stop's abort): said so.
+                let past_grace = this
+                    .hard_stop
+                    .as_ref()
+                    .is_some_and(|stop| stop.deadline() <= tokio::time::Instant::now());
                 let dropped = {
                     let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
                     let mut work = this.work.as_mut();
                     // A panic dropping the work is the work's; the count must still go down.
-                    catch_unwind(AssertUnwindSafe(move || work.set(None)))
+                    // Cut by the service's grace (its own, or a stop's that aborts it): the
+                    // work below it goes with it, whatever is left of the graces of the
+                    // scopes in it (the service's grace bounds them, as a scope's forced
+                    // abort bounds the scopes below it).
+                    if past_grace || this.inner.aborting() {
+                        catch_unwind(AssertUnwindSafe(move || {
+                            crate::scope::drop_past_every_grace(|| work.set(None));
+                        }))
+                    } else {
+                        catch_unwind(AssertUnwindSafe(move || work.set(None)))
+                    }
                 };
                 // As observed: reading it here must not fire a deadline (and run callbacks).
                 let cause = this.cx.as_ref().and_then(Cx::observed_cause);
@@ -373,11 +388,6 @@ pin_project_lite::pin_project! {
                 } else if started {
                     hung = !this.inner.aborting()
                         && cause.as_ref().is_some_and(Cause::is_deadline);
-                    // Its own end past the grace after a cancel (not a stop's abort): said so.
-                    let past_grace = this
-                        .hard_stop
-                        .as_ref()
-                        .is_some_and(|stop| stop.deadline() <= tokio::time::Instant::now());
                     let message = if this.inner.aborting() {
                         this.inner.aborted_by()
                     } else {
