@@ -1567,3 +1567,64 @@ fn a_deadline_timer_fired_by_a_clock_ahead_of_this_runtimes_is_timed_again_here(
         "the scope returned {out:?}"
     );
 }
+
+/// A child of `s` (spawned, or in place) whose nested scope (grace 5 s) has a grandchild
+/// that ignores its cancel; `down` is set when the grandchild's future is dropped.
+fn a_child_over_a_long_grace<'s>(
+    s: &'s Scope<'s, 'static, Interrupted>,
+    in_place: bool,
+    down: common::DropFlag,
+) -> scope_runtime::Child<'s, ()> {
+    let child = async move {
+        let n = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+        n.run(async {
+            let _grandchild = n.spawn(async move {
+                let _down = down;
+                std::future::pending::<()>().await;
+                Ok::<_, Interrupted>(())
+            });
+            scope_runtime::cancelled().await;
+            Ok::<_, Interrupted>(())
+        })
+        .await
+    };
+    if in_place {
+        s.spawn_in_place(child)
+    } else {
+        s.spawn(child)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_cut_at_its_grace_takes_the_longer_graces_below_it_along() {
+    // The sibling of a service's task dropped at its grace (probe192): a child cancelled
+    // alone and cut at its scope's grace (100 ms), or aborted, kept the grandchild of a scope
+    // nested in it with a longer grace of its own (5 s) running, and the scope waited for it:
+    // 5 s. A child cut with its scope was already cut whole (the forced abort walks down).
+    for in_place in [false, true] {
+        for how in ["cancel", "abort", "scope"] {
+            let (down, dropped) = common::flag();
+            let start = Instant::now();
+            let s = &Scope::new(Config::new().grace(Duration::from_millis(100)));
+            let out = s
+                .run(async {
+                    let child = a_child_over_a_long_grace(s, in_place, down);
+                    tokio::task::yield_now().await;
+                    match how {
+                        "cancel" => assert!(child.cancel("enough")),
+                        "abort" => child.abort(),
+                        _ => {
+                            s.cancel("enough");
+                        }
+                    }
+                    let _ = child.await;
+                    Ok::<_, Interrupted>(())
+                })
+                .await;
+            assert!(out.is_ok(), "{how}, in place {in_place}: {out:?}");
+            assert!(dropped.load(Ordering::SeqCst), "{how}, in place {in_place}");
+            let took = start.elapsed();
+            assert!(took <= ms(100), "{how}, in place {in_place}: {took:?}");
+        }
+    }
+}

@@ -314,7 +314,10 @@ impl<'s, T> Child<'s, T> {
     /// unless a budgeted [`shield_for`](crate::shield_for) is under way in the scope then: the
     /// abort waits for it, until its budget's end at the latest (and a moment for it to answer
     /// there), as the scope's own forced
-    /// abort does. The scope and the siblings go on. Returns whether this call cancelled it:
+    /// abort does. The abort takes the work below the child along: the spawned children of
+    /// the scopes in it are aborted with it, however long their own graces (the scope's grace
+    /// bounds them, as it does at the scope's own forced abort). The scope and the siblings
+    /// go on. Returns whether this call cancelled it:
     /// `false` if it was cancelled before, or has finished (its outcome stands). A child whose
     /// context was cancelled before through [`cx`](Child::cx) (which only asks) still gets the
     /// grace and the abort from this call.
@@ -397,8 +400,9 @@ impl<'s, T> Child<'s, T> {
     /// Aborts this child at once, as `JoinHandle::abort` does: a spawned child's task is
     /// aborted (dropped at its next `.await`), an in-place child is dropped by the scope at
     /// its next poll, a queued child never starts. Its context is cancelled first (cause:
-    /// "aborted"), so its own children are cancelled too. The scope and the siblings go on. A
-    /// child that has finished keeps its outcome. A blocking child
+    /// "aborted"), so its own children are cancelled too, and the spawned children of the
+    /// scopes in it are aborted with it, whatever their own graces. The scope and the siblings
+    /// go on. A child that has finished keeps its outcome. A blocking child
     /// ([`spawn_blocking`](crate::Scope::spawn_blocking)) cannot be stopped: its closure runs
     /// to its end, and the scope waits for it; its handle reads the abort, and what it
     /// returns then (a value, or an error taken for the abort's consequence) is dropped, as a

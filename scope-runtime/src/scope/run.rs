@@ -1474,7 +1474,9 @@ impl<'env, M: Mode> Driver<'env, M> {
         }
         if let Some(running) = self.set.as_mut().and_then(|set| set.remove(id)) {
             let slot = running.slot;
-            drop(running);
+            // Aborted alone (its handle's abort, or its grace's end): the work below it goes
+            // with it, whatever is left of the graces of the scopes in it.
+            drop_past_every_grace(move || drop(running));
             if slot {
                 shared.release_slot();
             }
