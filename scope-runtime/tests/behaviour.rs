@@ -1450,6 +1450,65 @@ fn ran_in_a_child_process(name: &str, var: &str) -> bool {
 }
 
 #[test]
+fn a_run_dropped_in_a_runtime_without_timers_times_the_grace_on_its_childrens_without_a_panic() {
+    // (probe190) Children on a runtime with timers, the run dropped inside one without: the
+    // drop asked the dropping thread's runtime whether it had timers by making one, and
+    // caught tokio's panic. Every panic hook saw it, and under `panic = "abort"` it took the
+    // process down (2 of 2), though the grace is timed on the children's runtime. Here a hook
+    // that aborts stands for `panic = "abort"`.
+    const VAR: &str = "SCOPE_TEST_DROP_IN_A_RUNTIME_WITHOUT_TIMERS";
+    if ran_in_a_child_process(
+        "a_run_dropped_in_a_runtime_without_timers_times_the_grace_on_its_childrens_without_a_panic",
+        VAR,
+    ) {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("a panic: {info}");
+        std::process::abort();
+    }));
+    let rt = common::two_workers();
+    let (down, dropped) = common::flag();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let s: &'static Scope<'static, 'static, Interrupted> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(100)))));
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(async move {
+            let _down = down;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+            Ok::<_, Interrupted>(())
+        });
+        std::future::pending::<Result<(), Interrupted>>().await
+    }));
+    rt.block_on(async {
+        tokio::select! {
+            _ = &mut run => panic!("the scope ended"),
+            _ = started => {}
+        }
+    });
+    let began = std::time::Instant::now();
+    let no_timers = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    no_timers.block_on(async move { drop(run) });
+    while !dropped.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(ms(5));
+    }
+    let after = began.elapsed();
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the child outlived its scope"
+    );
+    assert!(
+        after >= ms(80),
+        "aborted {after:?} after the drop, before its grace"
+    );
+    drop(no_timers);
+    drop(rt);
+}
+
+#[test]
 fn law5_a_run_with_a_grace_dropped_in_an_unwind_on_a_runtime_without_timers_does_not_abort() {
     // A panic beside a live scope with a grace, on a runtime built without timers: the run,
     // dropped in the unwind, made the timer of its children's grace, tokio panicked there, and

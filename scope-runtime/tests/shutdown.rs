@@ -1139,11 +1139,23 @@ fn child_aborted_after_a_drop_inside_another_runtime(keep_second: bool) -> bool 
     was
 }
 
+/// Where [`child_on_a_second_runtime_dropped_after`] drops the run, and what becomes of the
+/// first runtime.
+#[derive(Clone, Copy, Debug)]
+enum DropIn {
+    /// Inside the second runtime, the first dropped before (`true`) or left alive and idle.
+    Second { first_gone: bool },
+    /// Inside the first runtime's `block_on`, the first then dropped (`true`) or kept idle.
+    First { then_gone: bool },
+    /// On this thread, outside any runtime, the first kept idle.
+    Outside,
+}
+
 /// A run whose first spawned child ran on a current-thread runtime, then moved to a
-/// two-worker one and spawned there a child that ignores its cancel, dropped inside the second
-/// (which runs on) after the first was dropped (`first_gone`) or left alive and idle: how long
-/// after the drop the child was dropped (within 3 s), for a grace of 300 ms.
-fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration> {
+/// two-worker one and spawned there a child that ignores its cancel, dropped as `drop_in`
+/// says while the second runs on: how long after the drop the child was dropped (within 3 s),
+/// for a grace of 300 ms.
+fn child_on_a_second_runtime_dropped_after(drop_in: DropIn) -> Option<Duration> {
     let s: &'static Scope<'static, 'static, AppError> =
         Box::leak(Box::new(Scope::new(Config::new().grace(ms(300)))));
     let aborted = Arc::new(AtomicBool::new(false));
@@ -1151,7 +1163,7 @@ fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration>
     let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started) = tokio::sync::oneshot::channel();
     let mut run = Box::pin(s.run(async move {
-        // The first task: on the first runtime, the one its tracker keeps.
+        // The first task: on the first runtime.
         s.spawn(async { Ok::<_, AppError>(()) });
         go.await.unwrap();
         s.spawn(async move {
@@ -1168,13 +1180,25 @@ fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration>
         .build()
         .unwrap();
     drive_until(&first, &mut run, async { sleep(ms(20)).await });
-    let kept = (!first_gone).then_some(first);
+    let mut first = Some(first);
+    if let DropIn::Second { first_gone: true } = drop_in {
+        first = None;
+    }
     let second = common::two_workers();
     go_tx.send(()).unwrap();
     drive_until(&second, &mut run, started);
-    second.block_on(async move { drop(run) });
+    match drop_in {
+        DropIn::Second { .. } => second.block_on(async move { drop(run) }),
+        DropIn::First { then_gone } => {
+            first.as_ref().unwrap().block_on(async move { drop(run) });
+            if then_gone {
+                first = None;
+            }
+        }
+        DropIn::Outside => drop(run),
+    }
     let after = set_within(&aborted, std::time::Instant::now(), Duration::from_secs(3));
-    drop(kept);
+    drop(first);
     drop(second);
     after
 }
@@ -1182,17 +1206,141 @@ fn child_on_a_second_runtime_dropped_after(first_gone: bool) -> Option<Duration>
 #[test]
 fn a_run_whose_children_span_two_runtimes_gives_them_the_grace_then_aborts_them() {
     // (A review's finds of the fix above: the grace was timed on the first runtime only, and
-    // a child of the second was aborted at once with the first gone, or never with it idle.)
-    for first_gone in [true, false] {
-        let after = child_on_a_second_runtime_dropped_after(first_gone);
+    // a child of the second was aborted at once with the first gone, or never with it idle.
+    // Then another's (probe190), one step over: dropped on the first runtime's thread, or on
+    // no runtime's, the grace was timed on the first runtime and that thread's only, not on
+    // the second, where the child runs: never aborted (the first idle, 30 of 30), or at once
+    // (the first shut down after the drop, 30 of 30).)
+    for drop_in in [
+        DropIn::Second { first_gone: true },
+        DropIn::Second { first_gone: false },
+        DropIn::First { then_gone: false },
+        DropIn::First { then_gone: true },
+        DropIn::Outside,
+    ] {
+        let after = child_on_a_second_runtime_dropped_after(drop_in);
         let Some(after) = after else {
-            panic!("the child outlived its scope (first runtime gone: {first_gone})");
+            panic!("the child outlived its scope ({drop_in:?})");
         };
         assert!(
             after >= ms(250),
-            "the child was aborted {after:?} after the drop, before its grace (first runtime gone: {first_gone})"
+            "the child was aborted {after:?} after the drop, before its grace ({drop_in:?})"
         );
     }
+}
+
+#[test]
+fn a_child_cancelled_alone_on_a_second_runtime_keeps_its_own_grace_when_the_run_is_dropped() {
+    // (probe190) A child cancelled alone before the run's drop is aborted at the end of its
+    // own grace, as the run would have. Its abort was handed to the timing task of the first
+    // runtime only, idle here, and the child ran on to the end of the scope's grace counted
+    // from the drop: 500 ms after its cancel, not 300 ms (20 of 20).
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(300)))));
+    let aborted = Arc::new(AtomicBool::new(false));
+    let guard = SetOnDrop(Arc::clone(&aborted));
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    let (cancelled_tx, cancelled) = tokio::sync::oneshot::channel();
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(async { Ok::<_, AppError>(()) });
+        go.await.unwrap();
+        let (up_tx, up) = tokio::sync::oneshot::channel::<()>();
+        let x = s.spawn(async move {
+            let _guard = guard;
+            up_tx.send(()).unwrap();
+            loop {
+                sleep(ms(5)).await;
+            }
+        });
+        up.await.unwrap();
+        assert!(x.cancel("enough"));
+        cancelled_tx.send(std::time::Instant::now()).unwrap();
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    drive_until(&first, &mut run, async { sleep(ms(20)).await });
+    let second = common::two_workers();
+    go_tx.send(()).unwrap();
+    let (at_tx, at) = std::sync::mpsc::channel();
+    drive_until(&second, &mut run, async {
+        at_tx.send(cancelled.await.unwrap()).unwrap();
+    });
+    let t0 = at.recv().unwrap();
+    std::thread::sleep(ms(200).saturating_sub(t0.elapsed()));
+    second.block_on(async move { drop(run) });
+    let after = set_within(&aborted, t0, Duration::from_secs(3));
+    drop(first);
+    drop(second);
+    let after = after.expect("the child outlived its scope");
+    assert!(
+        (ms(250)..ms(450)).contains(&after),
+        "aborted {after:?} after its cancel, for a grace of 300 ms"
+    );
+}
+
+#[test]
+fn a_run_dropped_in_a_paused_runtime_times_the_grace_on_its_childrens_clock() {
+    // (probe190) Dropped inside a runtime whose clock is paused (a test's, kept driven), the
+    // grace was timed there too: that clock ran ahead (auto-advance), and the child, on a
+    // real-time runtime inside a 150 ms shield, was aborted 2 to 45 ms into it (30 of 30),
+    // before both the grace (50 ms) and the shield's end.
+    let rt = common::two_workers();
+    let dropped_at = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let at = Arc::clone(&dropped_at);
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let child = async move {
+        struct At(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+        impl Drop for At {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = Some(std::time::Instant::now());
+            }
+        }
+        let _at = At(at);
+        started_tx.send(std::time::Instant::now()).unwrap();
+        let _ = scope_runtime::shield_for(Duration::from_secs(3), sleep(ms(150))).await;
+        loop {
+            sleep(ms(5)).await;
+        }
+    };
+    let s: &'static Scope<'static, 'static, AppError> =
+        Box::leak(Box::new(Scope::new(Config::new().grace(ms(50)))));
+    let mut run = Box::pin(s.run(async move {
+        s.spawn(child);
+        std::future::pending::<Result<(), AppError>>().await
+    }));
+    let (began_tx, began) = std::sync::mpsc::channel();
+    drive_until(&rt, &mut run, async {
+        began_tx.send(started.await.unwrap()).unwrap();
+    });
+    let began = began.recv().unwrap();
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    paused.block_on(async move {
+        drop(run);
+        let until = std::time::Instant::now() + ms(400);
+        while std::time::Instant::now() < until {
+            // (Idle between: the paused clock auto-advances.)
+            sleep(ms(5)).await;
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while dropped_at.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(ms(5));
+    }
+    let after = dropped_at.lock().unwrap().map(|at| at - began);
+    drop(paused);
+    drop(rt);
+    let after = after.expect("the child outlived its scope");
+    assert!(
+        after >= ms(140),
+        "the child was aborted {after:?} into its 150 ms shield"
+    );
 }
 
 #[test]

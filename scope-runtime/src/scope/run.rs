@@ -767,10 +767,9 @@ pub(crate) fn drop_past_every_grace(drop: impl FnOnce()) {
 }
 
 /// The spawned children of a dropped scope get what is left of its grace (and its budgeted
-/// shields their budgets) before they are aborted: a task of the runtime keeps the time (the
-/// runtime the children were handed to, for a drop on a thread outside any). Without a
-/// runtime, or with no grace left and no shield running, they are aborted at once; so are
-/// they in [`drop_past_every_grace`].
+/// shields their budgets) before they are aborted: a task on each runtime the children were
+/// handed to keeps the time. Without a runtime, or with no grace left and no shield running,
+/// they are aborted at once; so are they in [`drop_past_every_grace`].
 /// `pending`: the aborts of children cancelled alone, each at the end of its own grace.
 fn reap_after_grace(
     scope: &Arc<dyn Enclosing>,
@@ -791,19 +790,18 @@ fn reap_after_grace(
         scope.tracker().abort_all();
         return;
     }
-    // Timed on the runtime the children were first handed to, and on the one the drop
-    // happens in, if another: either may be gone or idle (a struct that owns the run, dropped
-    // after `block_on` returned or inside a second runtime's, which drops the reaper unrun at
-    // its end or never runs it again; a run whose children were handed to two runtimes). The
-    // first to end the grace aborts what is left; the last dropped before its end aborts it
-    // at once.
-    let theirs = scope.tracker().runtime();
-    let here = tokio::runtime::Handle::try_current().ok();
-    let mut runtimes: Vec<tokio::runtime::Handle> = match (theirs, here) {
-        (Some(theirs), Some(here)) if theirs.id() != here.id() => vec![theirs, here],
-        (Some(one), _) | (None, Some(one)) => vec![one],
-        (None, None) => Vec::new(),
-    };
+    // Timed on every runtime the children were handed to, on their clocks: one may be gone
+    // or idle (a current-thread runtime out of its `block_on`), while another runs its
+    // children on. The first to end the grace aborts what is left; the last dropped before
+    // its end (its runtime shut down, and its children with it) aborts it at once. Not on the
+    // dropping thread's (unless no child told of one): the children run where they were
+    // handed, and a grace timed elsewhere runs on another clock (a test's paused one ran
+    // ahead and cut a child short), asks that runtime whether it has timers (a caught panic
+    // of tokio's, an abort under `panic = "abort"`), and leaves a task there for each drop.
+    let mut runtimes = scope.tracker().runtimes();
+    if runtimes.is_empty() {
+        runtimes.extend(tokio::runtime::Handle::try_current().ok());
+    }
     // Only one with timers: on one without, tokio panics as the timer is made, and this drop
     // may be a panic's unwinding, where that panic would abort the process (an outside
     // sweep's find). With none left, no grace can be timed: aborted at once.
@@ -818,9 +816,8 @@ fn reap_after_grace(
     let group = Arc::new(Reapers {
         left: crate::sync::AtomicUsize::new(runtimes.len()),
         tasks: crate::sync::Mutex::new(vec![None; runtimes.len()]),
+        pending: crate::sync::Mutex::new(pending),
     });
-    // The children cancelled alone, with the first (their runtime's).
-    let mut pending = Some(pending);
     for (index, runtime) in runtimes.into_iter().enumerate() {
         // The reaper's timer is made on that runtime (outside one, tokio would panic).
         let _on = runtime.enter();
@@ -829,7 +826,6 @@ fn reap_after_grace(
             grace: Timer::after(grace),
             grace_over: grace.is_zero(),
             held: None,
-            pending: pending.take().unwrap_or_default(),
             pending_timer: None,
             group: Arc::clone(&group),
             index,
@@ -847,8 +843,7 @@ struct Reaper {
     grace_over: bool,
     /// The end of the budgets of the shields that hold the abort off.
     held: Option<Pin<Box<Timer>>>,
-    /// Children cancelled alone, aborted at the end of their own graces (as the run would).
-    pending: Vec<(Deferred, Target)>,
+    /// When the next child cancelled alone is due (see [`Reapers::pending`]).
     pending_timer: Option<Pin<Box<Timer>>>,
     /// The reapers of this drop (one per runtime it is timed on), and this one's place there.
     group: Arc<Reapers>,
@@ -863,6 +858,10 @@ struct Reaper {
 struct Reapers {
     left: crate::sync::AtomicUsize,
     tasks: crate::sync::Mutex<Vec<Option<Waker>>>,
+    /// Children cancelled alone, aborted at the end of their own graces (as the run would):
+    /// by whichever reaper looks first when one is due (each times the next), so that one on
+    /// a runtime no longer driven does not keep them.
+    pending: crate::sync::Mutex<Vec<(Deferred, Target)>>,
 }
 
 impl std::task::Wake for Reapers {
@@ -914,18 +913,26 @@ impl Future for Reaper {
             self.done = true;
             return Poll::Ready(());
         }
-        if !self.pending.is_empty() {
-            for target in take_due(&mut self.pending, tracker) {
-                target.abort_started();
-            }
-            let this = &mut *self;
-            if let Some(next) = next_due(&this.pending) {
-                if timer_fired_at(&mut this.pending_timer, next, task) {
-                    task.waker().wake_by_ref();
-                }
+        // (Taken under the group's lock, then the tracker's; aborted with neither held: a
+        // queued child's future is the user's.)
+        let (due, next) = {
+            let mut pending = self.group.pending.lock();
+            if pending.is_empty() {
+                (Vec::new(), None)
             } else {
-                this.pending_timer = None;
+                let due = take_due(&mut pending, tracker);
+                (due, next_due(&pending))
             }
+        };
+        for target in due {
+            target.abort_started();
+        }
+        if let Some(next) = next {
+            if timer_fired_at(&mut self.pending_timer, next, task) {
+                task.waker().wake_by_ref();
+            }
+        } else {
+            self.pending_timer = None;
         }
         if !self.grace_over && fired(self.grace.as_mut(), task) {
             self.grace_over = true;

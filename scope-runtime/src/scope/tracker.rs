@@ -380,9 +380,10 @@ struct Registry {
     held_until: BTreeMap<Instant, usize>,
     /// The owner's forced abort has begun: new shields are not waited for.
     forcing: bool,
-    /// The runtime of this tracker's first task: a dropped scope's grace is timed there when
-    /// the drop comes on a thread outside any runtime (see [`Tracker::runtime`]).
-    runtime: Option<tokio::runtime::Handle>,
+    /// The runtimes this tracker's tasks were handed to, each once, in the order first met
+    /// (nearly always one): a dropped scope's grace is timed on each (see
+    /// [`Tracker::runtimes`]).
+    runtimes: Vec<tokio::runtime::Handle>,
 }
 
 /// Handles a tracker let go of, to be dropped once its registry's lock is released: a
@@ -953,9 +954,12 @@ impl Tracker {
         let mut let_go = LetGo::default();
         let register_here = {
             let mut r = tracker.registry.lock();
-            if r.runtime.is_none() {
-                // (A handle's clone runs no code of the user's.)
-                r.runtime = runtime.cloned();
+            if let Some(runtime) = runtime {
+                let id = runtime.id();
+                if !r.runtimes.iter().any(|known| known.id() == id) {
+                    // (A handle's clone runs no code of the user's.)
+                    r.runtimes.push(runtime.clone());
+                }
             }
             // Keep the lists proportional to the live tasks: let go of finished ones now and
             // then, each list at any registration (a scope that had a burst of blocking jobs
@@ -985,18 +989,22 @@ impl Tracker {
         }
     }
 
-    /// The runtime this tracker's first task (or blocking job) was handed to, or else that of
+    /// The runtimes this tracker's tasks (and blocking jobs) were handed to, or else those of
     /// a nested tracker (a scope whose tasks are all in scopes nested in it), if any.
-    pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
+    pub(crate) fn runtimes(&self) -> Vec<tokio::runtime::Handle> {
         let nested: Vec<Arc<dyn Enclosing>> = {
             let r = self.registry.lock();
-            if let Some(runtime) = &r.runtime {
-                return Some(runtime.clone());
+            if !r.runtimes.is_empty() {
+                return r.runtimes.clone();
             }
             r.nested.iter().filter_map(|(_, n)| n.upgrade()).collect()
         };
         // (Looked at, and the scopes let go, with no lock held.)
-        nested.iter().find_map(|n| n.tracker().runtime())
+        nested
+            .iter()
+            .map(|n| n.tracker().runtimes())
+            .find(|runtimes| !runtimes.is_empty())
+            .unwrap_or_default()
     }
 
     /// Registers this tracker in its enclosing one (once) for a child that waits in its
