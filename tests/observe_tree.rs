@@ -561,10 +561,11 @@ async fn a_scope_whose_run_was_refused_shows_as_finished() {
     );
 }
 
-/// A scope entered in a child's code that outlives the child (the child was aborted; the
-/// scope's own children wind down in their grace) shows, finished, under the nearest node
-/// still in the tree: the child's scope (the child has left it); once the last of it has
-/// ended, it leaves too (see `TaskNode::parent`).
+/// A scope entered in a child's code that outlives the child (the child dropped the scope's
+/// run and returned; the scope's own children wind down in their grace) shows, finished,
+/// under the nearest node still in the tree: the child's scope (the child has left it); once
+/// the last of it has ended, it leaves too (see `TaskNode::parent`). (An abort of the child
+/// no longer leaves it so: the work below an aborted child goes with it.)
 #[tokio::test(start_paused = true)]
 async fn a_scope_entered_in_a_child_that_ended_shows_under_the_nearest_node_left() {
     let _tracking = observe::track();
@@ -578,28 +579,27 @@ async fn a_scope_entered_in_a_child_that_ended_shows_under_the_nearest_node_left
                         .name("tree_hosted")
                         .grace(Duration::from_secs(60)),
                 );
-                inner
-                    .run(async move {
-                        inner.spawn_named("tree_hosted_child", async move {
-                            let _ = started.send(());
-                            std::future::pending::<()>().await; // ignores its cancel
-                        });
-                        std::future::pending::<Result<(), Interrupted>>().await
-                    })
-                    .await
+                let run = inner.run(async move {
+                    inner.spawn_named("tree_hosted_child", async move {
+                        let _ = started.send(());
+                        std::future::pending::<()>().await; // ignores its cancel
+                    });
+                    std::future::pending::<Result<(), Interrupted>>().await
+                });
+                // The run is dropped once its child runs, and the host returns.
+                tokio::select! {
+                    _ = run => unreachable!("the hosted scope never returns"),
+                    _ = running => Ok::<_, Interrupted>(()),
+                }
             });
-            running.await.unwrap();
-            host.abort();
+            host.await?;
             tokio::time::sleep(Duration::from_millis(10)).await;
             Ok::<_, Interrupted>(observe::snapshot())
         })
         .await
         .unwrap();
     let named = |name: &str| tree.iter().find(|n| n.name() == Some(name)).cloned();
-    assert!(
-        named("tree_host").is_none(),
-        "the aborted child has left: {tree}"
-    );
+    assert!(named("tree_host").is_none(), "the host has left: {tree}");
     let hosted =
         named("tree_hosted").unwrap_or_else(|| panic!("the hosted scope winds down: {tree}"));
     let child = named("tree_hosted_child")
