@@ -380,10 +380,21 @@ struct Registry {
     held_until: BTreeMap<Instant, usize>,
     /// The owner's forced abort has begun: new shields are not waited for.
     forcing: bool,
-    /// The runtimes this tracker's tasks were handed to, each once, in the order first met
-    /// (nearly always one): a dropped scope's grace is timed on each (see
+    /// The runtime of this tracker's first task: a dropped scope's grace is timed there (see
     /// [`Tracker::runtimes`]).
-    runtimes: Vec<tokio::runtime::Handle>,
+    runtime: Option<tokio::runtime::Handle>,
+    /// The other runtimes its tasks were handed to (rare: a run polled on one runtime, then
+    /// on another), each with its tasks still kept: the grace is timed there too, while they
+    /// live. One whose tasks have all finished is let go of with them (its handle can hold
+    /// the last reference to a runtime dropped meanwhile, as a finished task's can).
+    elsewhere: Vec<Elsewhere>,
+}
+
+/// A runtime other than the first that a tracker's tasks were handed to, with their abort
+/// handles (clones of those in `aborts`).
+struct Elsewhere {
+    runtime: tokio::runtime::Handle,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 /// Handles a tracker let go of, to be dropped once its registry's lock is released: a
@@ -393,6 +404,7 @@ struct Registry {
 struct LetGo {
     aborts: Vec<tokio::task::AbortHandle>,
     jobs: Vec<Arc<dyn PendingJob>>,
+    runtimes: Vec<tokio::runtime::Handle>,
 }
 
 /// Moves the entries of `list` that `done` picks into `out` (in no particular order).
@@ -417,6 +429,20 @@ impl Registry {
                 &mut out.aborts,
                 tokio::task::AbortHandle::is_finished,
             );
+            for other in &mut self.elsewhere {
+                move_out(
+                    &mut other.tasks,
+                    &mut out.aborts,
+                    tokio::task::AbortHandle::is_finished,
+                );
+            }
+            let (gone, kept): (Vec<Elsewhere>, Vec<Elsewhere>) =
+                std::mem::take(&mut self.elsewhere)
+                    .into_iter()
+                    .partition(|other| other.tasks.is_empty());
+            self.elsewhere = kept;
+            out.runtimes
+                .extend(gone.into_iter().map(|other| other.runtime));
         }
         if jobs {
             move_out(&mut self.jobs, &mut out.jobs, |j| j.is_gone());
@@ -954,12 +980,22 @@ impl Tracker {
         let mut let_go = LetGo::default();
         let register_here = {
             let mut r = tracker.registry.lock();
-            if let Some(runtime) = runtime {
-                let id = runtime.id();
-                if !r.runtimes.iter().any(|known| known.id() == id) {
-                    // (A handle's clone runs no code of the user's.)
-                    r.runtimes.push(runtime.clone());
+            // (A handle's clone runs no code of the user's.)
+            match (&r.runtime, runtime, &handle) {
+                (None, Some(runtime), _) => r.runtime = Some(runtime.clone()),
+                (Some(first), Some(runtime), TaskHandle::Task(task))
+                    if first.id() != runtime.id() =>
+                {
+                    let id = runtime.id();
+                    match r.elsewhere.iter_mut().find(|e| e.runtime.id() == id) {
+                        Some(other) => other.tasks.push(task.clone()),
+                        None => r.elsewhere.push(Elsewhere {
+                            runtime: runtime.clone(),
+                            tasks: vec![task.clone()],
+                        }),
+                    }
                 }
+                _ => {}
             }
             // Keep the lists proportional to the live tasks: let go of finished ones now and
             // then, each list at any registration (a scope that had a burst of blocking jobs
@@ -989,13 +1025,16 @@ impl Tracker {
         }
     }
 
-    /// The runtimes this tracker's tasks (and blocking jobs) were handed to, or else those of
-    /// a nested tracker (a scope whose tasks are all in scopes nested in it), if any.
+    /// The runtime this tracker's first task (or blocking job) was handed to and the others
+    /// its tasks still kept were, or else those of a nested tracker (a scope whose tasks are
+    /// all in scopes nested in it), if any.
     pub(crate) fn runtimes(&self) -> Vec<tokio::runtime::Handle> {
         let nested: Vec<Arc<dyn Enclosing>> = {
             let r = self.registry.lock();
-            if !r.runtimes.is_empty() {
-                return r.runtimes.clone();
+            if let Some(first) = &r.runtime {
+                let mut all = vec![first.clone()];
+                all.extend(r.elsewhere.iter().map(|other| other.runtime.clone()));
+                return all;
             }
             r.nested.iter().filter_map(|(_, n)| n.upgrade()).collect()
         };
