@@ -1000,6 +1000,20 @@ fn a_services_grace_that_runs_out_is_a_warning_in_its_span() {
             let _task = svc.spawn(std::future::pending::<()>()).unwrap();
             tokio::task::yield_now().await;
             assert_eq!(svc.stop().await.aborted().len(), 1);
+            // (Its review, probe193: two stops at once warned twice, and a zero grace, which
+            // gives none to run out, warned too.)
+            let twice = Service::new(
+                ServiceConfig::new("events_svc_stopped_twice").grace(Duration::from_millis(20)),
+            );
+            let _task = twice.spawn(std::future::pending::<()>()).unwrap();
+            tokio::task::yield_now().await;
+            let (one, other) = tokio::join!(twice.stop(), twice.stop());
+            assert_eq!(one.aborted().len() + other.aborted().len(), 2);
+            let zero =
+                Service::new(ServiceConfig::new("events_svc_zero_grace").grace(Duration::ZERO));
+            let _task = zero.spawn(std::future::pending::<()>()).unwrap();
+            tokio::task::yield_now().await;
+            assert_eq!(zero.stop().await.aborted().len(), 1);
             let polite = Service::new(
                 ServiceConfig::new("events_svc_grace_kept").grace(Duration::from_millis(20)),
             );
@@ -1031,14 +1045,17 @@ fn a_services_grace_that_runs_out_is_a_warning_in_its_span() {
     for (name, grace) in [
         ("events_svc_grace_ran_out", "20ms"),
         ("events_daemon_grace_ran_out", "30ms"),
+        ("events_svc_stopped_twice", "20ms"),
     ] {
         let ran_out = log.events_in(log.named("scope", name), "grace ran out");
         assert_eq!(ran_out.len(), 1, "{name}: {:?}", log.events);
         assert_eq!(ran_out[0].fields["grace"], grace, "{name}");
         assert_eq!(ran_out[0].level, tracing::Level::WARN, "{name}");
     }
-    let kept = log.events_in(log.named("scope", "events_svc_grace_kept"), "grace ran out");
-    assert!(kept.is_empty(), "{kept:?}");
+    for name in ["events_svc_grace_kept", "events_svc_zero_grace"] {
+        let none = log.events_in(log.named("scope", name), "grace ran out");
+        assert!(none.is_empty(), "{name}: {none:?}");
+    }
 }
 
 #[test]

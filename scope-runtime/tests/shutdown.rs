@@ -1152,10 +1152,10 @@ enum DropIn {
 }
 
 /// A run whose first spawned child ran on a current-thread runtime, then moved to a
-/// two-worker one and spawned there a child that ignores its cancel, dropped as `drop_in`
-/// says while the second runs on: how long after the drop the child was dropped (within 3 s),
-/// for a grace of 300 ms.
-fn child_on_a_second_runtime_dropped_after(drop_in: DropIn) -> Option<Duration> {
+/// two-worker one and spawned there a child that ignores its cancel (`nested`: a child of a
+/// scope nested in the body, with a grace of 5 s), dropped as `drop_in` says while the second
+/// runs on: how long after the drop the child was dropped (within 3 s), for a grace of 300 ms.
+fn child_on_a_second_runtime_dropped_after(drop_in: DropIn, nested: bool) -> Option<Duration> {
     let s: &'static Scope<'static, 'static, AppError> =
         Box::leak(Box::new(Scope::new(Config::new().grace(ms(300)))));
     let aborted = Arc::new(AtomicBool::new(false));
@@ -1166,14 +1166,24 @@ fn child_on_a_second_runtime_dropped_after(drop_in: DropIn) -> Option<Duration> 
         // The first task: on the first runtime.
         s.spawn(async { Ok::<_, AppError>(()) });
         go.await.unwrap();
-        s.spawn(async move {
+        let child = async move {
             let _guard = guard;
             started_tx.send(()).unwrap();
             loop {
                 sleep(ms(5)).await;
             }
-        });
-        std::future::pending::<Result<(), AppError>>().await
+        };
+        if nested {
+            let n = &Scope::new(Config::new().grace(Duration::from_secs(5)));
+            n.run(async {
+                n.spawn(child);
+                std::future::pending::<Result<(), AppError>>().await
+            })
+            .await
+        } else {
+            s.spawn(child);
+            std::future::pending::<Result<(), AppError>>().await
+        }
     }));
     let first = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1210,22 +1220,27 @@ fn a_run_whose_children_span_two_runtimes_gives_them_the_grace_then_aborts_them(
     // Then another's (probe190), one step over: dropped on the first runtime's thread, or on
     // no runtime's, the grace was timed on the first runtime and that thread's only, not on
     // the second, where the child runs: never aborted (the first idle, 30 of 30), or at once
-    // (the first shut down after the drop, 30 of 30).)
-    for drop_in in [
-        DropIn::Second { first_gone: true },
-        DropIn::Second { first_gone: false },
-        DropIn::First { then_gone: false },
-        DropIn::First { then_gone: true },
-        DropIn::Outside,
-    ] {
-        let after = child_on_a_second_runtime_dropped_after(drop_in);
-        let Some(after) = after else {
-            panic!("the child outlived its scope ({drop_in:?})");
-        };
-        assert!(
-            after >= ms(250),
-            "the child was aborted {after:?} after the drop, before its grace ({drop_in:?})"
-        );
+    // (the first shut down after the drop, 30 of 30).) And its review's (probe193): a child
+    // of a scope nested in the body, on the second runtime, which the outer scope's tracker
+    // knew only through the nested one's: aborted at its nested scope's grace (5 s), or at
+    // once (the first runtime gone), 5 of 5.
+    for nested in [false, true] {
+        for drop_in in [
+            DropIn::Second { first_gone: true },
+            DropIn::Second { first_gone: false },
+            DropIn::First { then_gone: false },
+            DropIn::First { then_gone: true },
+            DropIn::Outside,
+        ] {
+            let after = child_on_a_second_runtime_dropped_after(drop_in, nested);
+            let Some(after) = after else {
+                panic!("the child outlived its scope ({drop_in:?}, nested: {nested})");
+            };
+            assert!(
+                after >= ms(250),
+                "the child was aborted {after:?} after the drop, before its grace ({drop_in:?}, nested: {nested})"
+            );
+        }
     }
 }
 
@@ -1288,34 +1303,11 @@ fn a_run_dropped_in_a_paused_runtime_times_the_grace_on_its_childrens_clock() {
     // real-time runtime inside a 150 ms shield, was aborted 2 to 45 ms into it (30 of 30),
     // before both the grace (50 ms) and the shield's end.
     let rt = common::two_workers();
-    let dropped_at = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
-    let at = Arc::clone(&dropped_at);
+    let aborted = Arc::new(AtomicBool::new(false));
     let (started_tx, started) = tokio::sync::oneshot::channel();
-    let child = async move {
-        struct At(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
-        impl Drop for At {
-            fn drop(&mut self) {
-                *self.0.lock().unwrap() = Some(std::time::Instant::now());
-            }
-        }
-        let _at = At(at);
-        started_tx.send(std::time::Instant::now()).unwrap();
-        let _ = scope_runtime::shield_for(Duration::from_secs(3), sleep(ms(150))).await;
-        loop {
-            sleep(ms(5)).await;
-        }
-    };
-    let s: &'static Scope<'static, 'static, AppError> =
-        Box::leak(Box::new(Scope::new(Config::new().grace(ms(50)))));
-    let mut run = Box::pin(s.run(async move {
-        s.spawn(child);
-        std::future::pending::<Result<(), AppError>>().await
-    }));
-    let (began_tx, began) = std::sync::mpsc::channel();
-    drive_until(&rt, &mut run, async {
-        began_tx.send(started.await.unwrap()).unwrap();
-    });
-    let began = began.recv().unwrap();
+    let mut run = a_run_with_a_shielded_child(SetOnDrop(Arc::clone(&aborted)), started_tx);
+    drive_until(&rt, &mut run, started);
+    let began = std::time::Instant::now();
     let paused = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -1329,11 +1321,7 @@ fn a_run_dropped_in_a_paused_runtime_times_the_grace_on_its_childrens_clock() {
             sleep(ms(5)).await;
         }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while dropped_at.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(ms(5));
-    }
-    let after = dropped_at.lock().unwrap().map(|at| at - began);
+    let after = set_within(&aborted, began, Duration::from_secs(3));
     drop(paused);
     drop(rt);
     let after = after.expect("the child outlived its scope");
@@ -1343,18 +1331,16 @@ fn a_run_dropped_in_a_paused_runtime_times_the_grace_on_its_childrens_clock() {
     );
 }
 
-#[test]
-fn a_run_dropped_in_another_runtime_aborts_a_child_when_its_shield_ends() {
-    // (A review's find: with the grace timed on two runtimes, the shield's end woke only the
-    // timing task that looked last, on the second runtime, idle by then; the child, past its
-    // scope's grace, ran on until the shield's 3 s budget, 13 runs in 15.)
-    let rt = common::two_workers();
-    let aborted = Arc::new(AtomicBool::new(false));
-    let guard = SetOnDrop(Arc::clone(&aborted));
-    let (started_tx, started) = tokio::sync::oneshot::channel();
+/// A leaked scope with a 50 ms grace, and its run, which spawns a child that says it has
+/// started, runs a 150 ms shield with a 3 s budget, then ignores its cancel; `guard` goes
+/// with the child.
+fn a_run_with_a_shielded_child(
+    guard: SetOnDrop,
+    started: tokio::sync::oneshot::Sender<()>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppError>> + Send>> {
     let child = async move {
         let _guard = guard;
-        started_tx.send(()).unwrap();
+        started.send(()).unwrap();
         let _ = scope_runtime::shield_for(Duration::from_secs(3), sleep(ms(150))).await;
         loop {
             sleep(ms(5)).await;
@@ -1362,10 +1348,21 @@ fn a_run_dropped_in_another_runtime_aborts_a_child_when_its_shield_ends() {
     };
     let s: &'static Scope<'static, 'static, AppError> =
         Box::leak(Box::new(Scope::new(Config::new().grace(ms(50)))));
-    let mut run = Box::pin(s.run(async move {
+    Box::pin(s.run(async move {
         s.spawn(child);
         std::future::pending::<Result<(), AppError>>().await
-    }));
+    }))
+}
+
+#[test]
+fn a_run_dropped_in_another_runtime_aborts_a_child_when_its_shield_ends() {
+    // (A review's find: with the grace timed on two runtimes, the shield's end woke only the
+    // timing task that looked last, on the second runtime, idle by then; the child, past its
+    // scope's grace, ran on until the shield's 3 s budget, 13 runs in 15.)
+    let rt = common::two_workers();
+    let aborted = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let mut run = a_run_with_a_shielded_child(SetOnDrop(Arc::clone(&aborted)), started_tx);
     drive_until(&rt, &mut run, started);
     let began = std::time::Instant::now();
     let second = tokio::runtime::Builder::new_current_thread()

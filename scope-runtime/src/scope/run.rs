@@ -61,8 +61,9 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it once it has been polled cancels the scope: the body and in-place children
     /// are dropped with it, and spawned children get what is left of the scope's grace (a task
-    /// of their runtime keeps the time, when the drop comes on a thread outside it too), then
-    /// are aborted. If the body had panicked, the drop
+    /// on each runtime they, and the children of the scopes nested in it, were handed to keeps
+    /// the time, on that runtime's clock, wherever the drop comes), then are aborted. If the
+    /// body had panicked, the drop
     /// resumes that panic once it has done so (there is no result to carry it; see
     /// [`Scope::run`]'s "Panics"). A run dropped before its first poll
     /// changes nothing: the scope has not started (children spawned before it wait, and start

@@ -1025,25 +1025,38 @@ impl Tracker {
         }
     }
 
-    /// The runtime this tracker's first task (or blocking job) was handed to and the others
-    /// its tasks still kept were, or else those of a nested tracker (a scope whose tasks are
-    /// all in scopes nested in it), if any.
+    /// The runtimes this tracker's tasks (and blocking jobs) were handed to, and those of the
+    /// trackers nested in it, at any depth, each once: where the work below its owner runs.
     pub(crate) fn runtimes(&self) -> Vec<tokio::runtime::Handle> {
-        let nested: Vec<Arc<dyn Enclosing>> = {
-            let r = self.registry.lock();
-            if let Some(first) = &r.runtime {
-                let mut all = vec![first.clone()];
-                all.extend(r.elsewhere.iter().map(|other| other.runtime.clone()));
-                return all;
-            }
-            r.nested.iter().filter_map(|(_, n)| n.upgrade()).collect()
-        };
-        // (Looked at, and the scopes let go, with no lock held.)
-        nested
+        let mut all = Vec::new();
+        let mut more: Vec<Arc<dyn Enclosing>> = Vec::new();
+        self.runtimes_into(&mut all, &mut more);
+        while let Some(nested) = more.pop() {
+            nested.tracker().runtimes_into(&mut all, &mut more);
+            // (The scope let go of with no lock held.)
+            drop(nested);
+        }
+        all
+    }
+
+    /// Adds this tracker's runtimes not in `all` yet to it, and its nested trackers to `more`.
+    fn runtimes_into(
+        &self,
+        all: &mut Vec<tokio::runtime::Handle>,
+        more: &mut Vec<Arc<dyn Enclosing>>,
+    ) {
+        let r = self.registry.lock();
+        let own = r
+            .runtime
             .iter()
-            .map(|n| n.tracker().runtimes())
-            .find(|runtimes| !runtimes.is_empty())
-            .unwrap_or_default()
+            .chain(r.elsewhere.iter().map(|o| &o.runtime));
+        for runtime in own {
+            let id = runtime.id();
+            if !all.iter().any(|known| known.id() == id) {
+                all.push(runtime.clone());
+            }
+        }
+        more.extend(r.nested.iter().filter_map(|(_, n)| n.upgrade()));
     }
 
     /// Registers this tracker in its enclosing one (once) for a child that waits in its

@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     no_stop: tokio::sync::Notify,
     /// A stop is aborting what outlived its grace.
     aborting: AtomicBool,
+    /// Its grace's running out has been reported (once, as a scope's run reports its own).
+    grace_ran_out: AtomicBool,
     /// Why its shutdown was forced, if it was (a second signal, the application's run ended
     /// before its shutdown): what its aborted tasks were cut short by.
     forced: Mutex<Option<String>>,
@@ -359,6 +361,15 @@ impl Inner {
         self.tracker.exit();
     }
 
+    /// Its grace ran out with work aborted: a warning in its span, once, and only for a grace
+    /// it gave (a zero grace gives none to run out, as a scope's does not).
+    fn grace_ran_out(&self) {
+        // Relaxed: only which call reports it is decided.
+        if !self.grace.is_zero() && !self.grace_ran_out.swap(true, Ordering::Relaxed) {
+            self.obs.grace_ran_out();
+        }
+    }
+
     fn aborting(&self) -> bool {
         // Relaxed: set before the aborts it explains; a task dropped by one reads it after.
         self.aborting.load(Ordering::Relaxed)
@@ -508,6 +519,7 @@ impl Service {
                 stopping: AtomicUsize::new(0),
                 no_stop: tokio::sync::Notify::new(),
                 aborting: AtomicBool::new(false),
+                grace_ran_out: AtomicBool::new(false),
                 ending: AtomicUsize::new(0),
                 forced: Mutex::new(None),
                 end_reported: AtomicBool::new(false),
@@ -837,7 +849,7 @@ impl Service {
         let (aborted, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) =
             turn.running.into_iter().partition(dropped);
         if !aborted.is_empty() {
-            self.inner.obs.grace_ran_out();
+            self.inner.grace_ran_out();
         }
         Some(StopReport {
             service: Some(self.inner.info.clone()),
@@ -878,8 +890,8 @@ impl Service {
                         .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
             })
             .collect();
-        if !cut.is_empty() && stop.aborted.is_empty() {
-            self.inner.obs.grace_ran_out();
+        if !cut.is_empty() {
+            self.inner.grace_ran_out();
         }
         stop.aborted.extend(cut);
         stop
@@ -1024,7 +1036,7 @@ impl Service {
             inner.tracker.unheld().await;
             aborted = inner.abort_for_stop();
             if !aborted.is_empty() {
-                inner.obs.grace_ran_out();
+                inner.grace_ran_out();
             }
             // An aborted task ends at its next poll; one stuck in a blocking call cannot be
             // made to, and the stop does not wait for it past this bound (it is reported
