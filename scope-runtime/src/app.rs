@@ -834,11 +834,7 @@ impl<F> InWork<F> {
     ) {
         let mut work = self.project().work;
         let dropped = catch_unwind(AssertUnwindSafe(|| {
-            if past_every_grace {
-                crate::scope::drop_past_every_grace(|| work.set(None));
-            } else {
-                work.set(None);
-            }
+            crate::scope::drop_past_every_grace(past_every_grace, || work.set(None));
         }));
         if let Err(payload) = dropped {
             keep_first(kept, payload);

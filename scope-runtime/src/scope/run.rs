@@ -751,13 +751,19 @@ thread_local! {
 /// run dropped there (and the work below them) are aborted at once, whatever is left of a
 /// scope's grace and however long the budgeted shields under way still have. For a bound
 /// above every scope's: the application's grace ([`App::run`](crate::App::run)), the
-/// program's own deadline; a service's grace, for the work of a task it cuts short.
-pub(crate) fn drop_past_every_grace(drop: impl FnOnce()) {
+/// program's own deadline; a service's grace, for the work of a task it cuts short. With
+/// `past_every_grace` false, `drop` runs as it is (its runs give their children what is left
+/// of their graces).
+pub(crate) fn drop_past_every_grace(past_every_grace: bool, drop: impl FnOnce()) {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             let _ = PAST_EVERY_GRACE.try_with(|p| p.set(self.0));
         }
+    }
+    if !past_every_grace {
+        drop();
+        return;
     }
     let _restore = Restore(
         PAST_EVERY_GRACE
@@ -1491,7 +1497,7 @@ impl<'env, M: Mode> Driver<'env, M> {
             let slot = running.slot;
             // Aborted alone (its handle's abort, or its grace's end): the work below it goes
             // with it, whatever is left of the graces of the scopes in it.
-            drop_past_every_grace(move || drop(running));
+            drop_past_every_grace(true, move || drop(running));
             if slot {
                 shared.release_slot();
             }

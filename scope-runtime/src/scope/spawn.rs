@@ -209,18 +209,15 @@ pin_project_lite::pin_project! {
                     let home = (&mut *this.flags, this.info.id());
                     let _enter = Enter::child_in_drop(this.cx, this.scope, home, *this.seen);
                     let mut fut = this.fut.as_mut();
-                    if flags & TASK != 0 {
-                        // A task is dropped unfinished only by an abort (its own, its
-                        // grace's end, its scope's; or its runtime's shutdown): the work
-                        // below it goes with it, whatever is left of the graces of the
-                        // scopes in it, as the scope's forced abort takes the scopes below.
-                        catch_unwind(AssertUnwindSafe(move || {
-                            super::run::drop_past_every_grace(|| fut.set(None));
-                        }))
-                        .err()
-                    } else {
-                        catch_unwind(AssertUnwindSafe(move || fut.set(None))).err()
-                    }
+                    // A task is dropped unfinished only by an abort (its own, its grace's
+                    // end, its scope's; or its runtime's shutdown): the work below it goes
+                    // with it, whatever is left of the graces of the scopes in it, as the
+                    // scope's forced abort takes the scopes below.
+                    let task = flags & TASK != 0;
+                    catch_unwind(AssertUnwindSafe(move || {
+                        super::run::drop_past_every_grace(task, || fut.set(None));
+                    }))
+                    .err()
                 } else {
                     None
                 };

@@ -242,6 +242,13 @@ impl Enclosing for Inner {
     }
 }
 
+/// Whether `failures` say that `task` was dropped (at its grace, or by an abort).
+fn was_dropped(failures: &[TaskFailure], task: &TaskInfo) -> bool {
+    failures
+        .iter()
+        .any(|f| f.kind == FailureKind::Dropped && f.task.id() == task.id())
+}
+
 /// Where a daemon service's turn in the shutdown started (see [`Service::stop_daemons`]): its
 /// tasks running then, and its counts of tasks that never started and that were dropped.
 pub(crate) struct DaemonTurn {
@@ -359,6 +366,13 @@ impl Inner {
         // Release: ordered before the unit's release below, which the idle wait acquires.
         self.ending.fetch_sub(1, Ordering::Release);
         self.tracker.exit();
+    }
+
+    /// A stop's (or a daemon's turn's) cancel gave its tasks the service's grace, if any.
+    fn grace_began(&self) {
+        if !self.grace.is_zero() {
+            self.obs.grace_began(self.grace);
+        }
     }
 
     /// Its grace ran out with work aborted: a warning in its span, once, and only for a grace
@@ -822,9 +836,7 @@ impl Service {
             table.dropped
         };
         let panic = inner.cancel_for_stop(signal);
-        if !inner.grace.is_zero() {
-            inner.obs.grace_began(inner.grace);
-        }
+        inner.grace_began();
         let turn = DaemonTurn { running, dropped };
         (Some(turn), panic)
     }
@@ -841,13 +853,10 @@ impl Service {
         }
         let failures = std::mem::take(&mut table.failures);
         drop(table);
-        let dropped = |t: &TaskInfo| {
-            failures
-                .iter()
-                .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
-        };
-        let (aborted, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) =
-            turn.running.into_iter().partition(dropped);
+        let (aborted, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = turn
+            .running
+            .into_iter()
+            .partition(|t| was_dropped(&failures, t));
         if !aborted.is_empty() {
             self.inner.grace_ran_out();
         }
@@ -879,16 +888,10 @@ impl Service {
             .chain(&stop.stopped)
             .map(TaskInfo::id)
             .collect();
-        let failures = &stop.failures;
         let cut: Vec<TaskInfo> = turn
             .running
             .into_iter()
-            .filter(|t| {
-                !named.contains(&t.id())
-                    && failures
-                        .iter()
-                        .any(|f| f.kind == FailureKind::Dropped && f.task.id() == t.id())
-            })
+            .filter(|t| !named.contains(&t.id()) && was_dropped(&stop.failures, t))
             .collect();
         if !cut.is_empty() {
             self.inner.grace_ran_out();
@@ -1025,9 +1028,7 @@ impl Service {
             kept,
             inner.cancel_for_stop(Signal::Requested(Cow::Borrowed("service stop"))),
         );
-        if !inner.grace.is_zero() {
-            inner.obs.grace_began(inner.grace);
-        }
+        inner.grace_began();
         let mut aborted = Vec::new();
         if within(inner.grace, inner.tracker.idle()).await.is_none() {
             // The abort waits for the budgeted shields under way (within their budgets); those

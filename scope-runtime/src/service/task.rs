@@ -370,13 +370,10 @@ pin_project_lite::pin_project! {
                     // work below it goes with it, whatever is left of the graces of the
                     // scopes in it (the service's grace bounds them, as a scope's forced
                     // abort bounds the scopes below it).
-                    if past_grace || this.inner.aborting() {
-                        catch_unwind(AssertUnwindSafe(move || {
-                            crate::scope::drop_past_every_grace(|| work.set(None));
-                        }))
-                    } else {
-                        catch_unwind(AssertUnwindSafe(move || work.set(None)))
-                    }
+                    let cut = past_grace || this.inner.aborting();
+                    catch_unwind(AssertUnwindSafe(move || {
+                        crate::scope::drop_past_every_grace(cut, || work.set(None));
+                    }))
                 };
                 // As observed: reading it here must not fire a deadline (and run callbacks).
                 let cause = this.cx.as_ref().and_then(Cx::observed_cause);
