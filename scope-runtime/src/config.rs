@@ -222,6 +222,12 @@ impl Config {
     /// as running ones finish. `0` is invalid: the scope then returns
     /// [`ConfigError::ZeroLimit`] without running its body.
     ///
+    /// Children take their slots in spawn order. That is not the order in which their code
+    /// first runs: an in-place child is polled by the run as soon as it has its slot, while a
+    /// spawned one waits for the runtime to schedule its task, so an in-place child may run
+    /// before spawned ones admitted earlier (and on several workers, spawned ones run in no
+    /// set order).
+    ///
     /// Background children ([`Scope::spawn_background`](crate::Scope::spawn_background))
     /// take no slot: the body's end stops them, and a limit they held could keep the body
     /// from ending.

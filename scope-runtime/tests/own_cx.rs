@@ -923,3 +923,76 @@ async fn a_context_the_handle_made_as_the_child_ended_ends_once_the_handle_has_t
         "contexts not ended once the child's outcome was in"
     );
 }
+
+/// What a child does with its own context around its first `scope::cancelled()`.
+#[derive(Clone, Copy, Debug)]
+enum AskedFor {
+    /// Nothing: the wait is the only thing that looked.
+    Never,
+    /// `Cx::current()` after the wait's first poll, dropped at once.
+    AfterTheWait,
+    /// The same, kept by someone past the child's end.
+    AfterTheWaitAndKept,
+    /// `Cx::current()` before the wait's first poll, dropped at once.
+    BeforeTheWait,
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_first_polled_in_a_child_ends_with_the_child() {
+    // `scope::cancelled()` waits on the context where it is first polled: in a child, the
+    // child's own, which ends with the child (`Cause::Finished`, naming it). A wait that
+    // outlives its child's future (handed to a watcher) ends then, however the child's
+    // context came to be made (or not), and not only at the end of the scope, with its cause.
+    type Wait = std::pin::Pin<Box<dyn Future<Output = Cause> + Send>>;
+    for kind in KINDS {
+        for asked in [
+            AskedFor::Never,
+            AskedFor::AfterTheWait,
+            AskedFor::AfterTheWaitAndKept,
+            AskedFor::BeforeTheWait,
+        ] {
+            let keep = Arc::new(Mutex::new(None::<Cx>));
+            let s = &Scope::new(Config::new().name("request"));
+            let cause = s
+                .run(async {
+                    let kept = Arc::clone(&keep);
+                    let work = async move {
+                        if let AskedFor::BeforeTheWait = asked {
+                            drop(Cx::current());
+                        }
+                        let mut wait: Wait = Box::pin(scope_runtime::cancelled());
+                        let noop = &mut std::task::Context::from_waker(std::task::Waker::noop());
+                        assert!(wait.as_mut().poll(noop).is_pending());
+                        match asked {
+                            AskedFor::AfterTheWait => drop(Cx::current()),
+                            AskedFor::AfterTheWaitAndKept => {
+                                *kept.lock().unwrap() = Some(Cx::current());
+                            }
+                            AskedFor::Never | AskedFor::BeforeTheWait => {}
+                        }
+                        Ok(wait)
+                    };
+                    let child = match kind {
+                        Kind::Spawned => s.spawn_named("worker", work),
+                        Kind::InPlace => s.spawn_in_place_named("worker", work),
+                    };
+                    let wait = child.await?;
+                    let cause = tokio::time::timeout(Duration::from_secs(5), wait)
+                        .await
+                        .ok();
+                    assert!(!s.cx().is_cancelled(), "the scope runs on");
+                    Ok::<_, Interrupted>(cause)
+                })
+                .await
+                .unwrap();
+            let cause =
+                cause.unwrap_or_else(|| panic!("{kind:?}, {asked:?}: the wait outlived its child"));
+            assert!(cause.is_finished(), "{kind:?}, {asked:?}: {cause}");
+            assert_eq!(
+                cause.to_string(),
+                "scope `worker` finished",
+                "{kind:?}, {asked:?}"
+            );
+        }
+    }
+}

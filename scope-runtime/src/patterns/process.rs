@@ -91,6 +91,12 @@
 //! Signals are sent with `rustix` (a safe binding of `kill(2)`), since tokio's `Child` can
 //! only send SIGKILL.
 //!
+//! On tokio's paused clock (`start_paused`, `#[scope::test]`), a runtime waiting on a
+//! process is idle, and its clock jumps to the next timer: a scope's deadline or a grace
+//! passes at once while the process runs (a `sleep 0.05` under a 10 s timeout is timed out; a
+//! process given a grace of seconds to act on SIGTERM is killed at once). Test code that runs
+//! processes and counts on those times runs on the real clock.
+//!
 //! # Examples
 //!
 //! ```

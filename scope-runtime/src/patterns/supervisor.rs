@@ -202,7 +202,12 @@ struct Spec<E> {
 ///   each child had run and waited out a backoff, or had ended), the cancellation otherwise; its own deadline (a `Config::timeout` or
 ///   `deadline` earlier than its parent's) is always returned as
 ///   [`DeadlineExceeded`](crate::Interrupted::DeadlineExceeded), answered or not, and a
-///   parent's deadline like any cancel from outside. What ends before any cancel came is the
+///   parent's deadline like any cancel from outside. The grace is bounded by those of the
+///   scopes it runs in, as any nested scope's is: under a scope with the default grace of zero,
+///   a cancel from outside aborts the children at once, so whether one answered first (and so
+///   `Ok(())` or the cancellation) is a race, decided by how the cancel came and by the
+///   scheduling; give the enclosing scopes a grace too for a result that does not depend on
+///   it. What ends before any cancel came is the
 ///   incarnation's own: a [`Retry`](crate::Retry) in a child that gives up early because its
 ///   next backoff would pass the deadline returns `DeadlineExceeded` while nothing is
 ///   cancelled yet, and that is a failure, counted and restarted (a child that should stop

@@ -25,6 +25,10 @@
 //! takes the waker out and wakes it after moving the epoch, and the wait moves over to the new
 //! node. Parking and creating both happen under the registry's lock, so either the park finds
 //! the node already there (and the wait moves over at once) or the creation finds the waker.
+//! The registry keeps a node so created for the waits it found parked until each has moved
+//! over or left: the child may drop the node it made for itself, or end, before they look. A
+//! child that ends with waits still parked (a wait kept past its end, handed to a watcher)
+//! gets its node then, ended as its own would have been (`Cause::Finished`, naming it).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +49,9 @@ pub(crate) struct OwnCxs {
     epoch: AtomicUsize,
     /// How many nodes `kept` holds: a child's end looks there only when there are some.
     kept: AtomicUsize,
+    /// How many children have waits parked (`parked`'s entries): a child's end looks there
+    /// only when there are some.
+    parked: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -57,6 +64,11 @@ struct Table {
     /// Nodes made for a child by someone else (its handle), kept until the child's task takes
     /// them or ends.
     kept: ById<TaskId, Cx>,
+    /// Nodes made while waits of their child were parked, with how many of those waits have
+    /// not moved over yet: kept for them until each has (or has left), since a wait finds the
+    /// node through the table's weak reference, and the child may end, or drop the node it
+    /// made for itself, before they look.
+    handover: ById<TaskId, (Cx, usize)>,
 }
 
 /// The wakers parked for one child: one in the common case; more when its waits are polled
@@ -132,6 +144,14 @@ impl Parked {
         }
     }
 
+    /// How many waits are parked here.
+    fn shares(&self) -> usize {
+        match self {
+            Parked::One(_, n) => *n,
+            Parked::Many(v) => v.iter().map(|(_, n)| n).sum(),
+        }
+    }
+
     /// Wakes each parked waker; one that panics (a user's) is caught, and the others are
     /// woken still (see [`wake_caught`](crate::error::wake_caught)).
     fn wake(self) {
@@ -149,7 +169,7 @@ impl OwnCxs {
     /// the asker is not the child's task (its handle), or is but cannot adopt it now
     /// (`Cx::current()` inside `Slot::with`): the child must be told.
     pub(crate) fn get_or_create(&self, id: TaskId, parent: &Cx, by_handle: bool) -> Cx {
-        let (cx, created, parked, taken) = {
+        let (cx, created, parked, taken, handed) = {
             let mut table = self.table.lock();
             if let Some(cx) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
                 // The child itself asks, and adopts it: the registry need keep it no longer.
@@ -158,27 +178,24 @@ impl OwnCxs {
                 } else {
                     self.unkeep(&mut table, id)
                 };
-                (cx, false, None, taken)
+                (cx, false, None, taken, None)
             } else {
                 // Creating a node runs no user code (no waiter or callback is involved).
                 let cx = parent.child();
-                if table.nodes.len() >= 2 * table.swept + 16 {
-                    // Dropping a dead weak reference frees memory only.
-                    table.nodes.retain(|_, node| !node.is_dead());
-                    table.swept = table.nodes.len();
-                }
-                table.nodes.insert(id, cx.downgrade());
+                Self::insert(&mut table, id, &cx);
                 if by_handle {
                     // Cloning a context runs no user code.
                     table.kept.insert(id, cx.clone());
                     self.kept.fetch_add(1, Ordering::Relaxed);
                 }
                 // A wait without a node must move over to this one.
-                (cx, true, table.parked.remove(&id), None)
+                let (parked, handed) = self.hand_over(&mut table, id, &cx);
+                (cx, true, parked, None, handed)
             }
         };
         // Outside the lock: the last reference to a context (its callbacks) may go here.
         drop(taken);
+        drop(handed);
         if created {
             if by_handle || parked.is_some() {
                 // Release: a child that sees the new epoch (Acquire) finds the entry.
@@ -191,6 +208,65 @@ impl OwnCxs {
             parked.wake();
         }
         cx
+    }
+
+    /// Puts child `id`'s new node in the table (sweeping dead entries when it has doubled).
+    fn insert(table: &mut Table, id: TaskId, cx: &Cx) {
+        if table.nodes.len() >= 2 * table.swept + 16 {
+            // Dropping a dead weak reference frees memory only.
+            table.nodes.retain(|_, node| !node.is_dead());
+            table.swept = table.nodes.len();
+        }
+        table.nodes.insert(id, cx.downgrade());
+    }
+
+    /// Takes out the waits of child `id` parked without a node, and keeps its new node `cx`
+    /// for them until they have moved over (see `Table::handover`). What comes back is woken,
+    /// and dropped, by the caller after the lock.
+    fn hand_over(&self, table: &mut Table, id: TaskId, cx: &Cx) -> (Option<Parked>, Option<Cx>) {
+        let Some(parked) = table.parked.remove(&id) else {
+            return (None, None);
+        };
+        self.parked.store(table.parked.len(), Ordering::Relaxed);
+        // Cloning a context runs no user code.
+        let before = table.handover.insert(id, (cx.clone(), parked.shares()));
+        (Some(parked), before.map(|(cx, _)| cx))
+    }
+
+    /// Child `id` has ended without a node of its own, and waits of it are parked without one
+    /// (a `scope::cancelled()` first polled in the child, kept past its end): they get one now,
+    /// a child of `parent` that `end` ends (`Cause::Finished`, naming the child), as the
+    /// child's own would have ended with it. One load when no child has waits parked.
+    #[inline]
+    pub(crate) fn end_waits(&self, id: TaskId, parent: &Cx, end: impl FnOnce(Cx)) {
+        if self.parked.load(Ordering::Relaxed) != 0 {
+            self.end_waits_slow(id, parent, end);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_waits_slow(&self, id: TaskId, parent: &Cx, end: impl FnOnce(Cx)) {
+        let (cx, parked, handed) = {
+            let mut table = self.table.lock();
+            if !table.parked.contains_key(&id) {
+                return;
+            }
+            // Creating a node runs no user code (no waiter or callback is involved).
+            let cx = parent.child();
+            Self::insert(&mut table, id, &cx);
+            let (parked, handed) = self.hand_over(&mut table, id, &cx);
+            (cx, parked, handed)
+        };
+        // Release: a wait that sees the new epoch (Acquire) finds the entry.
+        self.epoch.fetch_add(1, Ordering::Release);
+        // Outside the lock: ending the node runs its callbacks, dropping one may too, and a
+        // waker is user code.
+        drop(handed);
+        end(cx);
+        if let Some(parked) = parked {
+            parked.wake();
+        }
     }
 
     /// The registry's epoch: a lazy child looks itself up when it moved. (Its low bits: a
@@ -260,7 +336,9 @@ impl OwnCxs {
             drop(table);
             return Err((self.get_or_create(id, parent, true), waker));
         }
-        let old = replacing.and_then(|w| Self::remove_from(&mut table, id, w));
+        // (A node is in the table while its handover lasts: a wait that parked before it
+        // was made takes the path above, and gives its share back when it moves over.)
+        let old = replacing.and_then(|w| Self::remove_from(&mut table, id, w).0);
         let unkept = match table.parked.entry(id) {
             std::collections::hash_map::Entry::Occupied(mut parked) => parked.get_mut().add(waker),
             std::collections::hash_map::Entry::Vacant(room) => {
@@ -268,41 +346,69 @@ impl OwnCxs {
                 None
             }
         };
+        self.parked.store(table.parked.len(), Ordering::Relaxed);
         Ok([old, unkept])
     }
 
-    fn remove_from(table: &mut Table, id: TaskId, waker: &Waker) -> Option<Waker> {
-        let std::collections::hash_map::Entry::Occupied(mut parked) = table.parked.entry(id) else {
-            return None;
-        };
-        let (gone, empty) = parked.get_mut().remove(waker);
-        if empty {
-            parked.remove();
+    /// One wait parked with `waker` leaves: its share of the parked wakers, or, once a node
+    /// was made for it meanwhile, of that node's handover. Returns a waker no wait parks with
+    /// any more and a node no wait is handed over any more, to be dropped after the lock.
+    fn remove_from(table: &mut Table, id: TaskId, waker: &Waker) -> (Option<Waker>, Option<Cx>) {
+        if let std::collections::hash_map::Entry::Occupied(mut parked) = table.parked.entry(id) {
+            let (gone, empty) = parked.get_mut().remove(waker);
+            if empty {
+                parked.remove();
+            }
+            return (gone, None);
         }
-        gone
+        let std::collections::hash_map::Entry::Occupied(mut handed) = table.handover.entry(id)
+        else {
+            return (None, None);
+        };
+        handed.get_mut().1 -= 1;
+        if handed.get().1 > 0 {
+            return (None, None);
+        }
+        (None, Some(handed.remove().0))
     }
 
     /// Takes back the share of child `id`'s parked wakers that one wait parked with `waker`
-    /// (what no wait parks with any more comes back, to be dropped after the lock).
-    pub(crate) fn unpark(&self, id: TaskId, waker: &Waker) -> Option<Waker> {
-        Self::remove_from(&mut self.table.lock(), id, waker)
+    /// (what no wait parks with, or is handed over, any more comes back, to be dropped after
+    /// the lock).
+    pub(crate) fn unpark(&self, id: TaskId, waker: &Waker) -> (Option<Waker>, Option<Cx>) {
+        let mut table = self.table.lock();
+        let gone = Self::remove_from(&mut table, id, waker);
+        self.parked.store(table.parked.len(), Ordering::Relaxed);
+        gone
     }
 
-    /// [`unpark`](OwnCxs::unpark) if the lock is free now; `None` (the waker left in place)
+    /// [`unpark`](OwnCxs::unpark) if the lock is free now; nothing (the waker left in place)
     /// if someone holds it.
-    pub(crate) fn try_unpark(&self, id: TaskId, waker: &Waker) -> Option<Waker> {
-        let mut table = self.table.try_lock()?;
-        Self::remove_from(&mut table, id, waker)
+    pub(crate) fn try_unpark(&self, id: TaskId, waker: &Waker) -> (Option<Waker>, Option<Cx>) {
+        let Some(mut table) = self.table.try_lock() else {
+            return (None, None);
+        };
+        let gone = Self::remove_from(&mut table, id, waker);
+        self.parked.store(table.parked.len(), Ordering::Relaxed);
+        gone
     }
 
-    /// Drops every parked waker: the scope's run has ended, every child with it. (A wait whose
-    /// parent context was cancelled does not wait for the lock on its way out, which on two
-    /// workers made every cancelled child of a fan-out contend for it: if another thread holds
-    /// it, the waker stays here until now.)
+    /// Drops every parked waker, and every node kept for waits that had parked: the scope's
+    /// run has ended, every child with it. (A wait whose parent context was cancelled does not
+    /// wait for the lock on its way out, which on two workers made every cancelled child of a
+    /// fan-out contend for it: if another thread holds it, the waker stays here until now.)
     pub(crate) fn clear_parked(&self) {
-        let parked = std::mem::take(&mut self.table.lock().parked);
-        // Outside the lock: a waker's drop is user code.
+        let (parked, handed) = {
+            let mut table = self.table.lock();
+            self.parked.store(0, Ordering::Relaxed);
+            (
+                std::mem::take(&mut table.parked),
+                std::mem::take(&mut table.handover),
+            )
+        };
+        // Outside the lock: a waker's drop is user code, and so may a context's be.
         drop(parked);
+        drop(handed);
     }
 }
 

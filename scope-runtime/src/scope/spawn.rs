@@ -290,6 +290,15 @@ pin_project_lite::pin_project! {
                 end_cx(&kept, this.info, this.shared);
                 drop_after_panic(kept);
             }
+            // Still without one: its waits parked without a node (kept past its end) get
+            // one, ended so, as its own would have been.
+            if let (Some(parent), true) = (this.cx.as_ref(), *this.flags & LAZY != 0) {
+                let (info, shared) = (&*this.info, &**this.shared);
+                shared.own_cxs.end_waits(info.id(), parent, |own| {
+                    end_cx(&own, info, shared);
+                    drop_after_panic(own);
+                });
+            }
             if flags & UNIT != 0 {
                 this.shared.tracker.exit();
             }
