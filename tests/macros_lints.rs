@@ -73,6 +73,29 @@ mod handlers {
     }
 }
 
+/// A body that is only a panic (a stub not written yet) is as lint-clean as the same plain fn.
+#[scoped]
+async fn not_written_yet(id: u32) -> Result<String, Interrupted> {
+    panic!("fetch {id}: not written yet")
+}
+
+#[scoped(policy = supervise)]
+async fn not_supervised_yet() -> Result<(), Failures<Interrupted>> {
+    panic!("not written yet either")
+}
+
+#[tokio::test]
+#[should_panic(expected = "fetch 1: not written yet")]
+async fn a_stub_body_panics_as_written() {
+    let _ = not_written_yet(1).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "not written yet either")]
+async fn a_supervised_stub_body_panics_as_written() {
+    let _ = not_supervised_yet().await;
+}
+
 #[scope::test(start_paused = true)]
 async fn scoped_fns_are_lint_clean() {
     assert_eq!(every_option("r".to_owned(), 3).await.ok(), Some(7 + 3 + 1));

@@ -288,11 +288,7 @@ fn main_body(
     let inner = if crate::expand::names_impl_trait(ty) {
         quote!(#body)
     } else if crate::expand::diverges(body) {
-        quote!({
-            let #out: #ty = #body;
-            #[allow(unreachable_code)]
-            return #out;
-        })
+        crate::expand::typed_diverging(&out, ty, body)
     } else if crate::expand::ends_in_result(body) {
         quote!({
             let #out: #ty = #body;

@@ -198,6 +198,22 @@ pub(crate) fn scope_body(
     scope_body_then(opts, config, body, proof, error_of, |run, _| run)
 }
 
+/// A body that never ends on its own, said to be of type `ty` (through the `let` of `out`)
+/// so that its `?` has a `Result` to return into. A body that is only a panic (a stub not
+/// written yet) is a diverging sub-expression there: allowed, as in the plain fn.
+pub(crate) fn typed_diverging(
+    out: &proc_macro2::Ident,
+    ty: impl ToTokens,
+    body: impl ToTokens,
+) -> TokenStream {
+    quote!({
+        #[allow(clippy::diverging_sub_expression)]
+        let #out: #ty = #body;
+        #[allow(unreachable_code)]
+        return #out;
+    })
+}
+
 /// [`scope_body`] whose last expression, the awaited run, is handed to `then` with the name
 /// of the scope's handle (`#[scope::main]` reads the scope's context after the run).
 pub(crate) fn scope_body_then(
@@ -263,20 +279,12 @@ pub(crate) fn scope_body_then(
         // The type an annotation cannot say (`impl Trait` in a `let`): the body's own.
         Some((ret, _)) if names_impl_trait(ret) => body.to_token_stream(),
         Some((ret, _)) if opts.policy() == PolicyKind::FailFast && diverges(body) => {
-            quote!({
-                let #out: #ret = #body;
-                #[allow(unreachable_code)]
-                return #out;
-            })
+            typed_diverging(&out, ret, body)
         }
         Some((ret, span)) if opts.policy() == PolicyKind::Supervise && diverges(body) => {
             let body_ty =
                 quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
-            quote!({
-                let #out: #body_ty = #body;
-                #[allow(unreachable_code)]
-                return #out;
-            })
+            typed_diverging(&out, body_ty, body)
         }
         // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
         // its supervised body's type is said for it, so that a value of the wrong type is
