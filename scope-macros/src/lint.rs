@@ -752,6 +752,9 @@ pub(crate) fn indexed_chain_root(expr: &Expr) -> Option<(&Expr, Reach)> {
                 reach.indexed += 1;
             }
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => root = &u.expr,
+            // A field of what a name holds (`workers.set`, `pair.0`): read as what the name
+            // holds, a set made in a literal's field included (see [`new_set_in`]).
+            Expr::Field(f) => root = &f.base,
             Expr::Block(b) => root = trailing_expr(&b.block)?,
             Expr::Unsafe(u) => root = trailing_expr(&u.block)?,
             // What an awaited block yields (`async { Handle::current() }.await`).
@@ -848,27 +851,40 @@ pub(crate) fn classify_method(
     }
     let (root, reach) = indexed_chain_root(receiver).unzip();
     let reach = reach.unwrap_or_default();
-    let (path, place) = match root {
-        Some(Expr::Call(c)) => match &*c.func {
-            Expr::Path(p) => (
-                aliases.resolve(&expr_path_segments(p.qself.as_ref(), &p.path).0),
-                Place::Body,
-            ),
+    // `by_key.entry(k).or_insert_with(JoinSet::new).spawn(..)`: the set made on the way, held
+    // where the chain starts (by `self`, from outside; by a local, where that local goes).
+    let put = set_put_into(receiver, aliases).map(|(name, path)| {
+        let place = match locals.get(&name) {
+            Some(origin) => origin.place,
+            None if name == "self" => Place::Outside,
+            None => Place::Body,
+        };
+        (path, place)
+    });
+    let (path, place) = match (put, root) {
+        (Some(put), _) => put,
+        (None, root) => match root {
+            Some(Expr::Call(c)) => match &*c.func {
+                Expr::Path(p) => (
+                    aliases.resolve(&expr_path_segments(p.qself.as_ref(), &p.path).0),
+                    Place::Body,
+                ),
+                _ => (Vec::new(), Place::Body),
+            },
+            Some(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let name = p.path.get_ident().map(unraw).unwrap_or_default();
+                // A collection's element, if indexed; a collection itself spawns nothing.
+                match locals
+                    .get(&name)
+                    .and_then(|o| Some((reached_path(&o.path, reach)?, o.place)))
+                {
+                    Some((path, _)) if is_collection(path) => (Vec::new(), Place::Body),
+                    Some((path, place)) => (aliases.resolve(path), place),
+                    None => (Vec::new(), Place::Body),
+                }
+            }
             _ => (Vec::new(), Place::Body),
         },
-        Some(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
-            let name = p.path.get_ident().map(unraw).unwrap_or_default();
-            // A collection's element, if indexed; a collection itself spawns nothing.
-            match locals
-                .get(&name)
-                .and_then(|o| Some((reached_path(&o.path, reach)?, o.place)))
-            {
-                Some((path, _)) if is_collection(path) => (Vec::new(), Place::Body),
-                Some((path, place)) => (aliases.resolve(path), place),
-                None => (Vec::new(), Place::Body),
-            }
-        }
-        _ => (Vec::new(), Place::Body),
     };
     if EXECUTOR_METHODS.contains(&method) {
         return Some((Orphan::Executor, Vec::new()));
@@ -949,6 +965,7 @@ pub(crate) fn leaving_sets(
         parsed: std::cell::RefCell::new(HashMap::new()),
         handoffs: HashMap::new(),
         reading: std::cell::Cell::new(0),
+        set_fields: HashMap::new(),
     };
     // The body's own statements (not `visit_block`, which scopes the names shadowed inside
     // it: the tail below reads those of the body).
@@ -1014,6 +1031,74 @@ pub(crate) fn is_set_path(path: &[String]) -> bool {
         [] => return false,
     };
     SETS.contains(&owner.as_str())
+}
+
+/// The path (resolved) of the set `expr` makes: a set's constructor, called or as a value
+/// (`JoinSet::new()`, `or_insert_with(JoinSet::new)`, `|| JoinSet::new()`), or a literal (a
+/// struct's, a tuple's, an array's, `vec![..]`, a wrapper's) with one among its parts, at
+/// any depth (`Workers { set: JoinSet::new() }`): what holds it holds a set made here.
+pub(crate) fn new_set_in(expr: &Expr, aliases: &Aliases) -> Option<Vec<String>> {
+    let ctor = |path: &syn::ExprPath| {
+        let path = aliases.resolve(&expr_path_segments(path.qself.as_ref(), &path.path).0);
+        let made =
+            matches!(path.as_slice(), [.., _, ctor] if matches!(ctor.as_str(), "new" | "default"));
+        (made && is_set_path(&path)).then_some(path)
+    };
+    match unwrapped(unparen(expr)) {
+        Expr::Struct(s) => s.fields.iter().find_map(|f| new_set_in(&f.expr, aliases)),
+        Expr::Tuple(t) => t.elems.iter().find_map(|e| new_set_in(e, aliases)),
+        Expr::Closure(c) => new_set_in(&c.body, aliases),
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => ctor(p),
+            _ => None,
+        },
+        Expr::Path(p) => ctor(p),
+        other => collection_elements(other)?
+            .iter()
+            .find_map(|e| new_set_in(e, aliases))
+            .map(elements_of),
+    }
+}
+
+/// The name a method chain starts at, and the set a method on the way is given to make
+/// (`by_key.entry(k).or_insert_with(JoinSet::new)`, `shards.push(JoinSet::new())`): what that
+/// name holds from then on holds a set made here.
+pub(crate) fn set_put_into(expr: &Expr, aliases: &Aliases) -> Option<(String, Vec<String>)> {
+    set_put_along(expr, None, aliases)
+}
+
+/// [`set_put_into`] for the method call `call`.
+pub(crate) fn set_put_by(
+    call: &syn::ExprMethodCall,
+    aliases: &Aliases,
+) -> Option<(String, Vec<String>)> {
+    let made = call.args.iter().find_map(|a| new_set_in(a, aliases));
+    set_put_along(&call.receiver, made, aliases)
+}
+
+fn set_put_along(
+    mut at: &Expr,
+    mut made: Option<Vec<String>>,
+    aliases: &Aliases,
+) -> Option<(String, Vec<String>)> {
+    loop {
+        match at {
+            Expr::MethodCall(m) => {
+                made = made.or_else(|| m.args.iter().find_map(|a| new_set_in(a, aliases)));
+                at = &m.receiver;
+            }
+            Expr::Try(t) => at = &t.expr,
+            Expr::Paren(p) => at = &p.expr,
+            Expr::Reference(r) => at = &r.expr,
+            Expr::Field(f) => at = &f.base,
+            Expr::Index(i) => at = &i.expr,
+            Expr::Path(p) if p.qself.is_none() => {
+                let name = p.path.get_ident().map(unraw)?;
+                return made.map(|path| (name, path));
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// `expr` collects into a value (`iter.collect()`, `collect::<T>()`, `T::from_iter(..)`),
@@ -1090,6 +1175,10 @@ struct SetMoves<'a> {
     handoffs: HashMap<String, Vec<String>>,
     /// The depth of that reading: 0 between readings.
     reading: std::cell::Cell<usize>,
+    /// The fields that hold a set, of each local bound to a struct literal made with one
+    /// (`let w = Workers { set: JoinSet::new(), id: 1 };`): reading another field (`w.id`)
+    /// moves no set.
+    set_fields: HashMap<String, Vec<syn::Member>>,
 }
 impl SetMoves<'_> {
     /// The local `name` holds what the body's names `olds` held, too (a swap or a replace
@@ -1209,6 +1298,23 @@ impl SetMoves<'_> {
     }
     /// Whether the body's name `name` may hold a set here: one made under it, or a name it
     /// was given from that may.
+    /// A method of the local `name` gave it a set made here: the name holds a set from now
+    /// on, whatever its `let` bound it to.
+    fn holds_a_set_now(&mut self, name: String) {
+        {
+            let mut frames = self.frames.borrow_mut();
+            if let Some(held) = frames.iter_mut().rev().find_map(|f| f.get_mut(&name)) {
+                if !held.holds.contains(&name) {
+                    held.holds.push(name.clone());
+                }
+            } else {
+                self.shadowed.remove(&name);
+            }
+        }
+        if !self.sets.contains(&name) {
+            self.sets.push(name);
+        }
+    }
     fn may_be_set(&self, name: &str) -> bool {
         let mut seen = vec![name];
         let mut i = 0;
@@ -1248,7 +1354,12 @@ impl SetMoves<'_> {
             .as_ref()
             .and_then(|i| collected_type(&i.expr))
             .is_some_and(|p| self.is_set(&p));
-        typed || made || collected
+        // Made in a literal the name holds (`Workers { set: JoinSet::new() }`, `vec![..]`).
+        let held = init
+            .into_iter()
+            .flat_map(tails)
+            .any(|value| new_set_in(value, self.aliases).is_some());
+        typed || made || collected || held
     }
     /// What a pattern or a `let` of a block around here bound `name` to, innermost first.
     fn bound(&self, name: &str) -> Option<Held> {
@@ -1788,6 +1899,13 @@ impl SetMoves<'_> {
                         .and_then(|t| self.elements_named(&unraw(t)))
                         .and_then(|elements| elements.get(i.index as usize).cloned())
                         .map(|e| e.holds),
+                    // A field of a struct literal's local that holds no set (`w.id`).
+                    (Expr::Path(p), member) => p
+                        .path
+                        .get_ident()
+                        .and_then(|t| self.set_fields.get(&unraw(t)))
+                        .filter(|fields| !fields.contains(member))
+                        .map(|_| Vec::new()),
                     _ => None,
                 };
                 element.unwrap_or_else(|| self.carried(&f.base))
@@ -2699,6 +2817,21 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             if made_here {
                 self.sets.push(name.clone());
             }
+            // `let w = Workers { set: JoinSet::new(), id: 1 };`: which fields hold the set.
+            match init.map(unparen) {
+                Some(Expr::Struct(literal)) => {
+                    let fields = literal
+                        .fields
+                        .iter()
+                        .filter(|f| new_set_in(&f.expr, self.aliases).is_some())
+                        .map(|f| f.member.clone())
+                        .collect();
+                    self.set_fields.insert(name.clone(), fields);
+                }
+                _ => {
+                    self.set_fields.remove(&name);
+                }
+            }
             self.bind(name, held, made_here, elements, call_yields);
             return;
         }
@@ -2858,6 +2991,11 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
         syn::visit::visit_expr_call(self, e);
     }
     fn visit_expr_method_call(&mut self, e: &'ast syn::ExprMethodCall) {
+        // A set made into a local of the body by a method of it (`shards.push(JoinSet::new())`,
+        // `by_key.entry(k).or_insert_with(JoinSet::new)`): the local holds a set.
+        if let Some((name, _)) = set_put_by(e, self.aliases) {
+            self.holds_a_set_now(name);
+        }
         // A child's handle put in a list of the body (`handles.push(spawn!(..))`): what the
         // list's elements yield.
         if matches!(

@@ -956,6 +956,31 @@ impl Rewriter {
         }
     }
 
+    /// `shards.push(JoinSet::new())`, `by_key.entry(k).or_insert_with(JoinSet::new)`: a local
+    /// of the body that a method gives a set made here holds sets from then on (a spawn on
+    /// one of them is the body's, unless the local leaves it). What holds sets already stays
+    /// as it is (a list from outside stays one).
+    fn record_set_put(&mut self, call: &syn::ExprMethodCall) {
+        let Some((name, path)) = lint::set_put_by(call, &self.aliases) else {
+            return;
+        };
+        if self
+            .locals
+            .get(&name)
+            .is_some_and(|o| lint::is_set_path(&self.aliases.resolve(&o.path)))
+            || name == "self"
+        {
+            return;
+        }
+        let place = if self.leaving.contains(&name) {
+            Place::Leaves
+        } else {
+            Place::Body
+        };
+        let path = lint::elements_of(path);
+        self.locals.insert(name, Origin { path, place });
+    }
+
     /// Records where a `let` binding's value came from.
     fn record_local(&mut self, local: &syn::Local) {
         let mut names = Vec::new();
@@ -1193,6 +1218,14 @@ impl Rewriter {
                 });
             }
             _ => {}
+        }
+        // `Workers { set: JoinSet::new() }`, `(JoinSet::new(), 1)`: a literal that holds a set
+        // made here reads as that set (its fields are followed to it: `workers.set`).
+        if let Expr::Struct(_) | Expr::Tuple(_) = value {
+            return Some(Origin {
+                path: lint::new_set_in(value, &self.aliases)?,
+                place: Place::Body,
+            });
         }
         let (root, reach) = lint::indexed_chain_root(value)?;
         // `[Handle::current()]`, `vec![rt.handle().clone(); 2]`: a collection of what its
@@ -2200,6 +2233,7 @@ impl Rewriter {
     /// an item).
     fn visit_method_call(&mut self, call: &mut syn::ExprMethodCall) {
         self.check_method(call);
+        self.record_set_put(call);
         let method = lint::unraw(&call.method);
         let handed = HANDING_COMBINATORS
             .contains(&method.as_str())

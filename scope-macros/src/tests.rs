@@ -4176,3 +4176,133 @@ fn a_policy_written_raw_is_that_policy() {
     assert!(!raw.contains("unknown policy"), "{raw}");
     assert_eq!(plain, raw);
 }
+
+/// Each body spawns once on a set it made, then the forms say where the set goes.
+fn orphans_in_body(body: &TokenStream) -> usize {
+    orphans_in(quote!(
+        async fn f(&mut self) -> Result<(), E> {
+            #body
+        }
+    ))
+}
+
+#[test]
+fn a_set_made_inside_a_literal_that_leaves_leaves_with_it() {
+    // `probe196`: a set made in a struct literal, a `vec![..]`, an array, a tuple, or put into
+    // a map by a method of it, spawned on through that, then moved out of the body: its task
+    // outlives the scope, as one of a set made alone and moved out does.
+    let leaving = [
+        quote!(
+            let mut w = Workers { set: JoinSet::new() };
+            w.set.spawn(a());
+            self.w = Some(w);
+            Ok(())
+        ),
+        quote!(
+            let mut w = Workers { inner: Inner { set: JoinSet::new() }, id: 1 };
+            w.inner.set.spawn(a());
+            Ok(w)
+        ),
+        quote!(
+            let mut shards = vec![JoinSet::new()];
+            shards[0].spawn(a());
+            self.shards = shards;
+            Ok(())
+        ),
+        quote!(
+            let mut shards = vec![JoinSet::new()];
+            shards[0].spawn(a());
+            Ok(shards)
+        ),
+        quote!(
+            let mut shards = [JoinSet::new()];
+            shards[0].spawn(a());
+            std::mem::forget(shards);
+            Ok(())
+        ),
+        quote!(
+            let mut pair = (JoinSet::new(), 1);
+            pair.0.spawn(a());
+            self.pair = pair;
+            Ok(())
+        ),
+        quote!(
+            let mut by_key = HashMap::new();
+            by_key.entry(1).or_insert_with(JoinSet::new).spawn(a());
+            self.by_key = by_key;
+            Ok(())
+        ),
+        quote!(
+            let mut shards = Vec::new();
+            shards.push(JoinSet::new());
+            shards[0].spawn(a());
+            self.shards = shards;
+            Ok(())
+        ),
+    ];
+    let missed: Vec<String> = leaving
+        .iter()
+        .filter(|body| orphans_in_body(body) != 1)
+        .map(ToString::to_string)
+        .collect();
+    assert!(missed.is_empty(), "not flagged once: {missed:#?}");
+}
+
+#[test]
+fn a_set_made_inside_a_literal_that_stays_is_the_bodys() {
+    // The same literals kept in the body (joined there, or dropped with it): nothing leaves,
+    // a field read out of them included.
+    let staying = [
+        quote!(
+            let mut w = Workers { set: JoinSet::new(), id: 1 };
+            w.set.spawn(a());
+            w.set.join_all().await;
+            Ok(())
+        ),
+        quote!(
+            let mut shards = vec![JoinSet::new()];
+            shards[0].spawn(a());
+            for set in shards {
+                set.join_all().await;
+            }
+            Ok(())
+        ),
+        quote!(
+            let mut pair = (JoinSet::new(), 1);
+            pair.0.spawn(a());
+            Ok(())
+        ),
+        quote!(
+            let mut by_key = HashMap::new();
+            by_key.entry(1).or_insert_with(JoinSet::new).spawn(a());
+            Ok(())
+        ),
+        quote!(
+            let mut w = Workers { set: JoinSet::new(), id: 1 };
+            w.set.spawn(a());
+            w.set.join_all().await;
+            Ok(w.id)
+        ),
+        quote!(
+            let mut shards = Vec::new();
+            shards.push(JoinSet::new());
+            shards[0].spawn(a());
+            for set in shards {
+                set.join_all().await;
+            }
+            Ok(())
+        ),
+        quote!(
+            let mut pool = Pool { workers: MyWorkers::new() };
+            pool.workers.spawn(a());
+            self.pool = pool;
+            Ok(())
+        ),
+    ];
+    let flagged: Vec<String> = staying
+        .iter()
+        .filter(|body| orphans_in_body(body) != 0)
+        .map(ToString::to_string)
+        .collect();
+    assert!(flagged.is_empty(), "flagged: {flagged:#?}");
+}
