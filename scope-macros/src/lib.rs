@@ -13,6 +13,7 @@
 use proc_macro::TokenStream;
 
 mod ast;
+mod depth;
 mod entry;
 mod expand;
 mod lint;
@@ -30,54 +31,73 @@ mod tests;
 /// `mod`).
 #[proc_macro_attribute]
 pub fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::scoped(args.into(), input.into()).into()
+    guarded("`#[scoped]`", input.into(), true, |input| {
+        expand::scoped(args.into(), input)
+    })
 }
 
 /// A scope in expression position: `scope!(OPTIONS, { BODY })` is a future of the body's
 /// value, with every child joined.
 #[proc_macro]
 pub fn scope(input: TokenStream) -> TokenStream {
-    expand::scope(input.into()).into()
+    guarded("`scope!`", input.into(), false, |input| {
+        expand::scope(input)
+    })
 }
 
 /// Starts a child of the enclosing scope on the tokio runtime. Only inside a `#[scoped]` fn or
 /// a `scope!` block.
 #[proc_macro]
 pub fn spawn(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::Spawn, input.into()).into()
+    guarded("`spawn!`", input.into(), false, |input| {
+        expand::spawn(ast::SpawnKind::Spawn, input)
+    })
 }
 
 /// Starts a child of the enclosing scope, polled in place by the scope's own future. Only
 /// inside a `#[scoped]` fn or a `scope!` block.
 #[proc_macro]
 pub fn spawn_in_place(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::InPlace, input.into()).into()
+    guarded("`spawn_in_place!`", input.into(), false, |input| {
+        expand::spawn(ast::SpawnKind::InPlace, input)
+    })
 }
 
 /// `spawn!` that returns `Err(SpawnError)` when the scope is closed or at its limit, instead
 /// of handing back a child that never starts (`Interrupted::NotStarted`), or queueing it.
 #[proc_macro]
 pub fn try_spawn(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::TrySpawn, input.into()).into()
+    guarded("`try_spawn!`", input.into(), false, |input| {
+        expand::spawn(ast::SpawnKind::TrySpawn, input)
+    })
 }
 
 /// `spawn_in_place!` that returns `Err(SpawnError)` when the scope is closed or at its limit.
 #[proc_macro]
 pub fn try_spawn_in_place(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::TryInPlace, input.into()).into()
+    guarded("`try_spawn_in_place!`", input.into(), false, |input| {
+        expand::spawn(ast::SpawnKind::TryInPlace, input)
+    })
 }
 
 /// Waits for a free slot of the enclosing scope's limit, then starts a child on the tokio
 /// runtime: `spawn_when_free!(fut).await?` (errgroup's blocking `Go`).
 #[proc_macro]
 pub fn spawn_when_free(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::WhenFree, input.into()).into()
+    guarded("`spawn_when_free!`", input.into(), false, |input| {
+        expand::spawn(ast::SpawnKind::WhenFree, input)
+    })
 }
 
 /// `spawn_when_free!` for an in-place child.
 #[proc_macro]
 pub fn spawn_in_place_when_free(input: TokenStream) -> TokenStream {
-    expand::spawn(ast::SpawnKind::InPlaceWhenFree, input.into()).into()
+    guarded(
+        "`spawn_in_place_when_free!`",
+        input.into(),
+        false,
+        |input| expand::spawn(ast::SpawnKind::InPlaceWhenFree, input),
+    )
 }
 
 /// Declares typed slots: `slot!(pub static REQUEST_ID: String);`.
@@ -90,13 +110,17 @@ pub fn slot(input: TokenStream) -> TokenStream {
 /// shutdown cause.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    entry::main(args.into(), input.into()).into()
+    guarded("`#[scope::main]`", input.into(), true, |input| {
+        entry::main(args.into(), input)
+    })
 }
 
 /// An async test on a tokio runtime, followed by the no-leak check.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, input: TokenStream) -> TokenStream {
-    entry::test(args.into(), input.into()).into()
+    guarded("`#[scope::test]`", input.into(), true, |input| {
+        entry::test(args.into(), input)
+    })
 }
 
 /// The proof that the slots required (`Needs![..]`) and bound (`slots(..)`) by the enclosing
@@ -131,4 +155,25 @@ pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::allow_orphan(args.into(), input.into()).into()
+}
+
+/// Expands `input` with `expand`, unless it is nested deeper than the macros read (see
+/// `depth`): then the error that says so, with the attribute's item unchanged beside it
+/// (`keep`), so that nothing it declares goes missing.
+fn guarded(
+    what: &str,
+    input: proc_macro2::TokenStream,
+    keep: bool,
+    expand: impl FnOnce(proc_macro2::TokenStream) -> proc_macro2::TokenStream,
+) -> TokenStream {
+    match depth::too_deep(&input) {
+        None => expand(input).into(),
+        Some(span) => {
+            let mut out = depth::refused(span, what);
+            if keep {
+                out.extend(input);
+            }
+            out.into()
+        }
+    }
 }

@@ -4306,3 +4306,102 @@ fn a_set_made_inside_a_literal_that_stays_is_the_bodys() {
         .collect();
     assert!(flagged.is_empty(), "flagged: {flagged:#?}");
 }
+/// A body of `shape` nested `n` deep.
+fn deep_body(shape: &str, n: usize) -> TokenStream {
+    let x = quote!(x);
+    let mut e = x.clone();
+    match shape {
+        "sum" => {
+            let terms = vec![x; n];
+            return quote!(let y = #(#terms)+*; Ok(y));
+        }
+        "else if" => {
+            let arms: Vec<TokenStream> = (0..n).map(|i| quote!(if x == #i { 1 } else)).collect();
+            return quote!(let y = #(#arms)* { 0 }; Ok(y));
+        }
+        "method chain" => (0..n).for_each(|_| e = quote!(#e.wrapping_add(1))),
+        "parens" => (0..n).for_each(|_| e = quote!((#e + 1))),
+        "blocks" => (0..n).for_each(|_| e = quote!({ #e })),
+        "closures" => (0..n).for_each(|_| e = quote!((|| #e)())),
+        _ => unreachable!("{shape}"),
+    }
+    quote!(let y = #e; Ok(y))
+}
+
+fn deep_fn(shape: &str, n: usize) -> TokenStream {
+    let body = deep_body(shape, n);
+    quote!(async fn f(x: u64) -> Result<u64, E> { #body })
+}
+
+#[test]
+fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_are_refused() {
+    // `probe196`: a sum of 3,000 terms crashed rustc (SIGSEGV: the macro overflowed its
+    // stack) where the plain fn compiles; 500 nested blocks did too. The guard takes inputs up
+    // to its budget, and each shape at the most it takes expands on a thread with 6 MiB of
+    // stack, three quarters of the compiler's main thread (an overflow here aborts the test
+    // binary: a failure). One step deeper is refused, with an error that says what to do.
+    for shape in [
+        "sum",
+        "else if",
+        "method chain",
+        "parens",
+        "blocks",
+        "closures",
+    ] {
+        let (mut ok, mut past) = (1, 4 * crate::depth::BUDGET);
+        while past - ok > 1 {
+            let mid = usize::midpoint(ok, past);
+            if crate::depth::too_deep(&deep_fn(shape, mid)).is_none() {
+                ok = mid;
+            } else {
+                past = mid;
+            }
+        }
+        let expanded = std::thread::Builder::new()
+            .stack_size(6 << 20)
+            .spawn(move || norm(&expand::scoped(quote!(), deep_fn(shape, ok))))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(!expanded.contains("compile_error"), "{shape} at {ok}");
+        assert!(crate::depth::too_deep(&deep_fn(shape, past)).is_some());
+        // Not refused for less than a tenth of what crashed (a sum of 3,000, 480 blocks,
+        // 350 closures).
+        let crashed = match shape {
+            "blocks" => 480,
+            "closures" => 350,
+            "parens" => 780,
+            _ => 2_400,
+        };
+        assert!(ok * 10 > crashed, "{shape}: only {ok} taken");
+    }
+    let refused = crate::depth::refused(proc_macro2::Span::call_site(), "`#[scoped]`").to_string();
+    assert!(
+        refused.contains("nested too deep for `#[scoped]`"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("split the expression with `let`s"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn wide_inputs_are_not_deep() {
+    // Many statements, arms or arguments side by side are as deep as the deepest of them.
+    let lets: Vec<TokenStream> = (0..5_000).map(|i| quote!(let _ = x + #i;)).collect();
+    let arms: Vec<TokenStream> = (0..5_000).map(|i| quote!(#i => { x + 1 })).collect();
+    let args = vec![quote!(x + 1); 5_000];
+    let ifs: Vec<TokenStream> = (0..5_000)
+        .map(|i| quote!(if x == #i { return Ok(x); }))
+        .collect();
+    let f = quote!(
+        async fn f(x: u64) -> Result<u64, E> {
+            #(#lets)*
+            #(#ifs)*
+            let _ = [#(#args),*];
+            Ok(match x { #(#arms)* _ => 0 })
+        }
+    );
+    assert!(crate::depth::too_deep(&f).is_none());
+}

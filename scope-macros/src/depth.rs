@@ -1,0 +1,135 @@
+//! A guard against inputs nested deeper than the macros can read.
+//!
+//! The stages read a parsed body recursively (syn's visitors, clones and printing, and the
+//! lint's own readings), and a procedural macro runs on the compiler's stack: a body nested
+//! deep enough (a sum of 3,000 terms, 500 nested blocks) overflowed it, and rustc crashed
+//! with SIGSEGV where the same fn without the attribute compiles. So, before anything is
+//! parsed, each macro measures its input's tokens, without recursion, against a budget that
+//! the stages are tested to stay within on a fraction of the compiler's stack; past it, the
+//! macro gives a spanned error that says what to do (split the expression with `let`s, or
+//! move it into a fn of its own), never a crash.
+//!
+//! The measure is an upper bound of the syntax tree's depth, in units of one link of a
+//! chain: each operator, `.` or `?` (an operator's characters each), `else` and `as` count
+//! one, within a part of a bracket that `;` or `,` separate (or a brace's end, unless `else`
+//! or an operator goes on from it); each bracket counts [`GROUP`] (a level of brackets costs
+//! the readings about five times a link: measured, with a debug build, as in the
+//! compiler's); a bracket's depth is its own, plus its longest part, plus its deepest bracket.
+
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+
+/// The most the macros take, in links (see the module's docs): with a debug build, the
+/// stages use about 3.5 KiB of stack per link and 18 KiB per level of braces, so an input at
+/// the budget takes about 4 MiB, half of the compiler's main thread (8 MiB).
+pub(crate) const BUDGET: usize = 1_150;
+
+/// What a level of brackets counts, in links.
+pub(crate) const GROUP: usize = 5;
+
+/// One bracket being measured.
+struct Level {
+    tokens: proc_macro2::token_stream::IntoIter,
+    /// Links in the part read so far, and where that part starts.
+    part: usize,
+    part_span: Option<Span>,
+    /// The longest part ended so far, and the deepest bracket inside, with where they are.
+    longest: (usize, Span),
+    deepest: (usize, Span),
+    /// The last token was a brace's group: a name or a literal after it starts a new part.
+    after_brace: bool,
+}
+
+impl Level {
+    fn new(tokens: TokenStream, span: Span) -> Level {
+        Level {
+            tokens: tokens.into_iter(),
+            part: 0,
+            part_span: None,
+            longest: (0, span),
+            deepest: (0, span),
+            after_brace: false,
+        }
+    }
+
+    fn end_part(&mut self) {
+        if self.part > self.longest.0 {
+            self.longest = (self.part, self.part_span.unwrap_or(self.longest.1));
+        }
+        self.part = 0;
+        self.part_span = None;
+    }
+
+    /// This bracket's depth, and where its deepest part is.
+    fn depth(mut self) -> (usize, Span) {
+        self.end_part();
+        let span = if self.deepest.0 >= self.longest.0 {
+            self.deepest.1
+        } else {
+            self.longest.1
+        };
+        (GROUP + self.longest.0 + self.deepest.0, span)
+    }
+}
+
+/// Where `tokens` go past [`BUDGET`], if they do: their deepest part.
+pub(crate) fn too_deep(tokens: &TokenStream) -> Option<Span> {
+    let mut levels = vec![Level::new(tokens.clone(), Span::call_site())];
+    while let Some(level) = levels.last_mut() {
+        let Some(token) = level.tokens.next() else {
+            let done = levels.pop().map(Level::depth)?;
+            if done.0 > BUDGET {
+                return Some(done.1);
+            }
+            match levels.last_mut() {
+                Some(outer) if done.0 > outer.deepest.0 => outer.deepest = done,
+                _ => {}
+            }
+            continue;
+        };
+        let after_brace = std::mem::take(&mut level.after_brace);
+        let link = match &token {
+            TokenTree::Punct(p) => match p.as_char() {
+                ';' | ',' => {
+                    level.end_part();
+                    continue;
+                }
+                ':' | '#' | '\'' | '$' | '@' | '~' => 0,
+                _ => 1,
+            },
+            TokenTree::Ident(i) => {
+                let goes_on = i == "else" || i == "as";
+                if after_brace && !goes_on {
+                    level.end_part();
+                }
+                usize::from(goes_on)
+            }
+            TokenTree::Literal(_) => {
+                if after_brace {
+                    level.end_part();
+                }
+                0
+            }
+            TokenTree::Group(g) => {
+                level.after_brace = g.delimiter() == Delimiter::Brace;
+                level.part_span.get_or_insert(g.span());
+                let inner = Level::new(g.stream(), g.span());
+                levels.push(inner);
+                continue;
+            }
+        };
+        level.part_span.get_or_insert(token.span());
+        level.part += link;
+    }
+    None
+}
+
+/// The error for an input past the budget, at its deepest part.
+pub(crate) fn refused(span: Span, what: &str) -> TokenStream {
+    let message = format!(
+        "this code is nested too deep for {what} to read (past {BUDGET} links of operators, \
+         method calls and `else`, or about {} levels of brackets)\n\
+         help: split the expression with `let`s, or move it into a fn of its own and call that",
+        BUDGET / GROUP
+    );
+    syn::Error::new(span, message).to_compile_error()
+}
