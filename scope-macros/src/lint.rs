@@ -889,7 +889,9 @@ pub(crate) fn classify_method(
     if EXECUTOR_METHODS.contains(&method) {
         return Some((Orphan::Executor, Vec::new()));
     }
-    if path.is_empty() {
+    // A type reached through `crate::`, `self::` or `super::` is the crate's own (a
+    // look-alike named `Handle` or `Builder`), not the runtime's.
+    if path.is_empty() || matches!(path[0].as_str(), "crate" | "self" | "super") {
         return None;
     }
     let is_thread = path.iter().any(|s| s == "thread");

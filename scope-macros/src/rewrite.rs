@@ -830,6 +830,18 @@ impl Rewriter {
     }
 
     fn orphan(&mut self, span_of: &dyn ToTokens, written: &str, resolved: &[String], kind: Orphan) {
+        self.orphan_noted(span_of, written, resolved, kind, "");
+    }
+
+    /// [`orphan`](Self::orphan), with `note` (a line of its own, if not empty) after the help.
+    fn orphan_noted(
+        &mut self,
+        span_of: &dyn ToTokens,
+        written: &str,
+        resolved: &[String],
+        kind: Orphan,
+        note: &str,
+    ) {
         if self.allowed > 0 {
             return;
         }
@@ -870,7 +882,7 @@ impl Rewriter {
         };
         let msg = format!(
             "{what} {} {} that this scope does not own: {} outlive the scope\n\
-             {}\n\
+             {}\n{note}\
              note: if it must outlive the scope, hand it to an owner that drains it: {owner}; \
              if it really must run unowned, {opt_out}",
             kind.verb(),
@@ -940,6 +952,13 @@ impl Rewriter {
         {
             // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`; a value of a type
             // (`rt: Arc<Runtime>`) as `Runtime::spawn`.
+            // A type reached through a module of the crate's own (`db::Handle`): it may be a
+            // look-alike, which the lint cannot tell before name resolution.
+            let own = root.len() >= 3
+                && !matches!(
+                    root[0].as_str(),
+                    "tokio" | "std" | "core" | "futures" | "tokio_util" | "async_std" | "smol"
+                );
             let written = if root.len() >= 2 {
                 if !root
                     .last()
@@ -952,7 +971,19 @@ impl Rewriter {
             } else {
                 format!(".{method}(..)")
             };
-            self.orphan(&call.method, &written, &[], kind);
+            let note = if own {
+                let ty = written
+                    .rsplit_once("::")
+                    .map_or(written.as_str(), |(ty, _)| ty);
+                format!(
+                    "note: if `{ty}` is a type of your own, not the runtime's, reach it through \
+                     `crate::` (`crate::{ty}`, or `use crate::{ty};`): the lint reads paths \
+                     before name resolution, and takes those of the crate as its own\n"
+                )
+            } else {
+                String::new()
+            };
+            self.orphan_noted(&call.method, &written, &[], kind, &note);
         }
     }
 

@@ -4405,3 +4405,57 @@ fn wide_inputs_are_not_deep() {
     );
     assert!(crate::depth::too_deep(&f).is_none());
 }
+
+#[test]
+fn a_type_of_the_crates_own_named_like_a_spawner_is_a_look_alike() {
+    // `probe196`: `db::Handle::current().spawn(..)`, a type of the user's own, was flagged
+    // as tokio's, with no way to say otherwise but the opt-out. Reached through `crate::`,
+    // `self::` or `super::` (or a `use` of the body that is), it is the crate's own.
+    for own in [
+        quote!(crate::db::Handle::current().spawn("select 1")),
+        quote!(self::db::Builder::new().spawn()),
+        quote!(super::db::Runtime::new().spawn(a())),
+        quote!({
+            use crate::db::Handle;
+            Handle::current().spawn("select 1")
+        }),
+    ] {
+        let f = quote!(async fn f() -> Result<(), E> { let _ = #own; Ok(()) });
+        assert_eq!(orphans_in(f), 0, "{own}");
+    }
+    // Through another module, it may be tokio's: flagged, with a note that says how to say
+    // it is not.
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> Result<(), E> {
+                let _ = db::Handle::current().spawn("q");
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("starts a task that this scope does not own"),
+        "{out}"
+    );
+    assert!(
+        out.contains("if `db::Handle` is a type of your own"),
+        "{out}"
+    );
+    assert!(out.contains("`crate::db::Handle`"), "{out}");
+    // Tokio's, by any path, has no such note.
+    let out = norm(&expand::scoped(
+        quote!(),
+        quote!(
+            async fn f() -> Result<(), E> {
+                tokio::runtime::Handle::current().spawn(a());
+                Ok(())
+            }
+        ),
+    ));
+    assert!(
+        out.contains("starts a task that this scope does not own"),
+        "{out}"
+    );
+    assert!(!out.contains("a type of your own"), "{out}");
+}
