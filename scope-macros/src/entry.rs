@@ -159,6 +159,15 @@ fn build(
 /// Attributes on the fn that this one makes pointless: `#[scoped]` below it (it would see the
 /// plain `fn` made here), and this attribute written twice.
 fn stray_attributes(f: &mut syn::ItemFn, host: MacroKind, errors: &mut Vec<syn::Error>) {
+    // The opt-out on the fn itself, which it does nothing on.
+    if let Some(i) = f
+        .attrs
+        .iter()
+        .position(|a| crate::ast::attr_is(a, "allow_orphan"))
+    {
+        let attr = f.attrs.remove(i);
+        errors.push(syn::Error::new_spanned(&attr, allow_orphan_on_entry(host)));
+    }
     // `#[scoped]` below this attribute would see the plain `fn` made here.
     if let Some(i) = f
         .attrs
@@ -486,4 +495,25 @@ fn is_tokio_entry(a: &syn::Attribute) -> bool {
     segments.len() == 2
         && segments[0].ident == "tokio"
         && (segments[1].ident == "main" || segments[1].ident == "test")
+}
+
+/// What `#[scope::allow_orphan]` on `#[scope::main]` or `#[scope::test]`'s fn is told (it does
+/// nothing there).
+pub(crate) fn allow_orphan_on_entry(host: MacroKind) -> String {
+    let name = host.macro_name();
+    if host == MacroKind::Test {
+        format!(
+            "`#[scope::allow_orphan]` does nothing on `{name}`'s fn: it opts one statement of a \
+             scope's body out of the orphan lint, and the test's check that no task outlives \
+             it runs after the test, with no opt-out\n\
+             help: join or cancel what the test starts before it returns (start it in a \
+             `scope!`), or make a test that leaves tasks running a `#[tokio::test]`"
+        )
+    } else {
+        format!(
+            "`#[scope::allow_orphan]` does nothing on `{name}`'s fn: it opts one statement of a \
+             scope's body out of the orphan lint\n\
+             help: mark the statement that starts the task instead"
+        )
+    }
 }

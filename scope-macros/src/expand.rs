@@ -1702,6 +1702,30 @@ fn opt_out_above_scoped(input: TokenStream) -> TokenStream {
         _ => return input,
     };
     let Some(attr) = attrs.iter_mut().find(|a| crate::ast::attr_is(a, "scoped")) else {
+        // Above `#[scope::main]` or `#[scope::test]`, where it does nothing: told so.
+        let entry = attrs.iter().find_map(|a| {
+            let path: Vec<String> = a
+                .path()
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            match path
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["scope", "test"] => Some(MacroKind::Test),
+                ["scope", "main"] => Some(MacroKind::Main),
+                _ => None,
+            }
+        });
+        if let (Some(host), syn::Item::Fn(_)) = (entry, &item) {
+            let e = syn::Error::new(Span::call_site(), crate::entry::allow_orphan_on_entry(host));
+            let e = e.to_compile_error();
+            return quote!(#input #e);
+        }
         return input;
     };
     match &mut attr.meta {

@@ -4459,3 +4459,49 @@ fn a_type_of_the_crates_own_named_like_a_spawner_is_a_look_alike() {
     );
     assert!(!out.contains("a type of your own"), "{out}");
 }
+
+#[test]
+fn the_opt_out_on_an_entry_fn_is_told_it_does_nothing() {
+    // `probe196`: `#[scope::allow_orphan]` on a `#[scope::test]` fn was silently ignored (the
+    // test then failed its no-leak check at run time); above it or below it, it is refused.
+    let test_fn = quote!(
+        async fn leaves() {
+            tokio::spawn(async {});
+        }
+    );
+    let above = norm(&expand::allow_orphan(
+        quote!(),
+        quote!(#[scope::test] #test_fn),
+    ));
+    let below = norm(&entry::test(
+        quote!(),
+        quote!(#[scope::allow_orphan] #test_fn),
+    ));
+    for out in [above, below] {
+        assert!(
+            out.contains("`#[scope::allow_orphan]` does nothing on `#[scope::test]`'s fn"),
+            "{out}"
+        );
+        assert!(
+            out.contains("make a test that leaves tasks running a `#[tokio::test]`"),
+            "{out}"
+        );
+    }
+    let main = norm(&entry::main(
+        quote!(),
+        quote!(
+            #[scope::allow_orphan]
+            async fn main() {}
+        ),
+    ));
+    assert!(
+        main.contains("does nothing on `#[scope::main]`'s fn"),
+        "{main}"
+    );
+    // Above a plain test, or another attribute, it stays silent, as before.
+    let plain = norm(&expand::allow_orphan(
+        quote!(),
+        quote!(#[tokio::test] #test_fn),
+    ));
+    assert!(!plain.contains("compile_error"), "{plain}");
+}
