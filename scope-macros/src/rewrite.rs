@@ -1101,7 +1101,12 @@ impl Rewriter {
         let Some(origin) = self.locals.get(name) else {
             return;
         };
-        if origin.place == Place::Leaves && lint::is_set_path(&self.aliases.resolve(&origin.path)) {
+        // (A list of sets collected, `(0..4).map(|_| JoinSet::new()).collect()`, spawned
+        // nothing: its sets were made empty.)
+        if origin.place == Place::Leaves
+            && !lint::is_collection(&origin.path)
+            && lint::is_set_path(&self.aliases.resolve(&origin.path))
+        {
             self.orphan(init, &written, &[], Orphan::LeavingJoinSet);
         }
     }

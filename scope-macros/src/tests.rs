@@ -4505,3 +4505,24 @@ fn the_opt_out_on_an_entry_fn_is_told_it_does_nothing() {
     ));
     assert!(!plain.contains("compile_error"), "{plain}");
 }
+
+#[test]
+fn a_list_of_empty_sets_collected_spawns_nothing_at_the_collect() {
+    // `probe196`: a list of sets made empty and collected (`(0..4).map(|_| JoinSet::new())
+    // .collect()`) that leaves was flagged at the `collect()` too, as if collecting had
+    // spawned: only the spawn on one of its sets is an orphan's start.
+    let body = quote!(
+        let mut shards: Vec<JoinSet<()>> = (0..4).map(|_| JoinSet::new()).collect();
+        shards[0].spawn(a());
+        self.shards = shards;
+        Ok(())
+    );
+    assert_eq!(orphans_in_body(&body), 1, "{body}");
+    // A set collected from futures has spawned them: flagged at the collect when it leaves.
+    let body = quote!(
+        let set: JoinSet<()> = futs.into_iter().collect();
+        self.set = set;
+        Ok(())
+    );
+    assert_eq!(orphans_in_body(&body), 1, "{body}");
+}
