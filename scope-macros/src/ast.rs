@@ -497,6 +497,13 @@ impl ScopeInput {
             };
             let block: Block = match inner {
                 Some(block) => block,
+                // `scope!(|s| Ok(()))`: the body after the handle is not a block.
+                None if options.handle.is_some() && !stream.peek(syn::token::Brace) => {
+                    return Err(stream.error(
+                        "`scope!` needs a body block after the handle: write `scope!(|s| { ... })` \
+                         around what the scope runs",
+                    ));
+                }
                 None => stream.parse()?,
             };
             body = Some(block);
@@ -718,6 +725,16 @@ impl SpawnArgs {
                 ));
             }
             let mut name = None;
+            // `name: "x"` (a struct literal's or a named argument's habit) for `name = "x"`.
+            if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+                let key: Ident = input.fork().parse()?;
+                if key == "name" {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("a child's name is given with `=`: `{m}(name = \"..\", fut)`"),
+                    ));
+                }
+            }
             if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
                 let fork = input.fork();
                 let key: Ident = fork.parse()?;

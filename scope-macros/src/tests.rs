@@ -4526,3 +4526,23 @@ fn a_list_of_empty_sets_collected_spawns_nothing_at_the_collect() {
     );
     assert_eq!(orphans_in_body(&body), 1, "{body}");
 }
+
+#[test]
+fn a_childs_name_written_with_a_colon_is_told_to_use_equals() {
+    // `probe196`: `spawn!(name: "x", fut)` was told "`spawn!` takes one future".
+    let out = norm(&expand::spawn(
+        SpawnKind::Spawn,
+        quote!(@scope __scope, name: "x", async { Ok(()) }),
+    ));
+    assert!(out.contains("a child's name is given with `=`"), "{out}");
+}
+
+#[test]
+fn a_scope_body_after_the_handle_that_is_not_a_block_is_told_so() {
+    // `probe196`: `scope!(|s| Ok(()))` was told only "expected curly braces".
+    let out = norm(&expand::scope(quote!(|s| Ok(()))));
+    assert!(
+        out.contains("`scope!` needs a body block after the handle"),
+        "{out}"
+    );
+}
