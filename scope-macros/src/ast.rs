@@ -708,6 +708,20 @@ impl SpawnKind {
     }
 }
 
+/// `name: "x"` (a struct literal's or a named argument's habit) for `name = "x"`: told so.
+fn name_with_a_colon(input: ParseStream<'_>, m: &str) -> syn::Result<()> {
+    if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+        let key: Ident = input.fork().parse()?;
+        if key == "name" {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("a child's name is given with `=`: `{m}(name = \"..\", fut)`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `spawn!([name = EXPR,] FUTURE)`.
 pub(crate) struct SpawnArgs {
     pub(crate) name: Option<Expr>,
@@ -725,16 +739,7 @@ impl SpawnArgs {
                 ));
             }
             let mut name = None;
-            // `name: "x"` (a struct literal's or a named argument's habit) for `name = "x"`.
-            if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
-                let key: Ident = input.fork().parse()?;
-                if key == "name" {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!("a child's name is given with `=`: `{m}(name = \"..\", fut)`"),
-                    ));
-                }
-            }
+            name_with_a_colon(input, m)?;
             if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
                 let fork = input.fork();
                 let key: Ident = fork.parse()?;
