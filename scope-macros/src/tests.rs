@@ -4240,12 +4240,17 @@ fn a_set_made_inside_a_literal_that_leaves_leaves_with_it() {
             Ok(())
         ),
     ];
-    let missed: Vec<String> = leaving
+    assert_each_body_has(&leaving, 1);
+}
+
+/// Asserts that each body has `n` orphan errors, listing those that do not.
+fn assert_each_body_has(bodies: &[TokenStream], n: usize) {
+    let wrong: Vec<String> = bodies
         .iter()
-        .filter(|body| orphans_in_body(body) != 1)
+        .filter(|body| orphans_in_body(body) != n)
         .map(ToString::to_string)
         .collect();
-    assert!(missed.is_empty(), "not flagged once: {missed:#?}");
+    assert!(wrong.is_empty(), "not {n} orphan errors: {wrong:#?}");
 }
 
 #[test]
@@ -4299,12 +4304,7 @@ fn a_set_made_inside_a_literal_that_stays_is_the_bodys() {
             Ok(())
         ),
     ];
-    let flagged: Vec<String> = staying
-        .iter()
-        .filter(|body| orphans_in_body(body) != 0)
-        .map(ToString::to_string)
-        .collect();
-    assert!(flagged.is_empty(), "flagged: {flagged:#?}");
+    assert_each_body_has(&staying, 0);
 }
 /// A body of `shape` nested `n` deep.
 fn deep_body(shape: &str, n: usize) -> TokenStream {
