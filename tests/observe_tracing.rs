@@ -1213,3 +1213,61 @@ fn children_hang_under_their_scope_with_a_subscriber_that_cannot_say_what_is_cur
         );
     }
 }
+
+/// A child stopped before it completed says why in one form, the cause's text, however it
+/// was stopped (`probe197`: a child aborted at the grace said "cancelled: parent cancelled:
+/// stop it", the error's text, and one past a deadline the cause alone).
+#[test]
+fn a_stopped_childs_cause_is_the_causes_text_however_it_was_stopped() {
+    use scope::{Config, Interrupted, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(
+            Config::new()
+                .name("events_stopped")
+                .grace(Duration::from_millis(10)),
+        );
+        let _ = s
+            .run(async {
+                let (started, running) = tokio::sync::oneshot::channel::<()>();
+                s.spawn_named("events_ignores_the_cancel", async move {
+                    let _ = started.send(());
+                    std::future::pending::<Result<(), Interrupted>>().await
+                });
+                let _ = running.await;
+                s.cancel("stop it");
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+        let s = &Scope::new(
+            Config::new()
+                .name("events_stopped_at_its_deadline")
+                .timeout(Duration::from_millis(20)),
+        );
+        let _ = s
+            .run(async {
+                let (started, running) = tokio::sync::oneshot::channel::<()>();
+                s.spawn_named("events_past_the_deadline", async move {
+                    let _ = started.send(());
+                    std::future::pending::<Result<(), Interrupted>>().await
+                });
+                let _ = running.await;
+                std::future::pending::<()>().await;
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+    });
+    let log = capture.log.lock().unwrap();
+    for (task, cause) in [
+        ("events_ignores_the_cancel", "parent cancelled: stop it"),
+        (
+            "events_past_the_deadline",
+            "parent cancelled: deadline of `events_stopped_at_its_deadline` exceeded",
+        ),
+    ] {
+        let stopped = log.events_in(log.named("task", task), "task stopped before completing");
+        assert_eq!(stopped.len(), 1, "{task}");
+        assert_eq!(stopped[0].fields["cause"], cause, "{task}");
+    }
+}

@@ -221,9 +221,9 @@ impl<'a> End<'a> {
             Ok(_) => End::Completed,
             Err(Interrupted::ChildFailed(e)) => End::Failed(e.message()),
             Err(Interrupted::Panicked(p)) => End::Panicked(p.message()),
-            Err(e @ (Interrupted::Cancelled(_) | Interrupted::DeadlineExceeded(_))) => {
-                End::Stopped(e)
-            }
+            // The cause, for both: a cancel's own text says "cancelled: " before it.
+            Err(Interrupted::Cancelled(c)) => End::Stopped(c.cause()),
+            Err(Interrupted::DeadlineExceeded(d)) => End::Stopped(d.cause()),
             Err(_) => End::NotStarted,
         }
     }
