@@ -889,9 +889,7 @@ pub(crate) fn classify_method(
     if EXECUTOR_METHODS.contains(&method) {
         return Some((Orphan::Executor, Vec::new()));
     }
-    // A type reached through `crate::`, `self::` or `super::` is the crate's own (a
-    // look-alike named `Handle` or `Builder`), not the runtime's.
-    if path.is_empty() || matches!(path[0].as_str(), "crate" | "self" | "super") {
+    if path.is_empty() {
         return None;
     }
     let is_thread = path.iter().any(|s| s == "thread");
@@ -3082,6 +3080,8 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     }
     fn visit_expr_struct(&mut self, e: &'ast syn::ExprStruct) {
         e.fields.iter().for_each(|f| self.stores(&f.expr));
+        // `Workers { id: 2, ..w }`: what `w` holds goes into the new value.
+        e.rest.iter().for_each(|rest| self.stores(rest));
         syn::visit::visit_expr_struct(self, e);
     }
     fn visit_expr_array(&mut self, e: &'ast syn::ExprArray) {

@@ -952,7 +952,7 @@ impl Rewriter {
         {
             // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`; a value of a type
             // (`rt: Arc<Runtime>`) as `Runtime::spawn`.
-            // A type reached through a module of the crate's own (`db::Handle`): it may be a
+            // A type reached through a module of the user's (`db::Handle`): it may be a
             // look-alike, which the lint cannot tell before name resolution.
             let own = root.len() >= 3
                 && !matches!(
@@ -976,9 +976,9 @@ impl Rewriter {
                     .rsplit_once("::")
                     .map_or(written.as_str(), |(ty, _)| ty);
                 format!(
-                    "note: if `{ty}` is a type of your own, not the runtime's, reach it through \
-                     `crate::` (`crate::{ty}`, or `use crate::{ty};`): the lint reads paths \
-                     before name resolution, and takes those of the crate as its own\n"
+                    "note: if `{ty}` is a type of your own, not the runtime's, mark the \
+                     statement `#[scope::allow_orphan]`: the lint reads paths before name \
+                     resolution, and a path of the crate may be the runtime's type re-exported\n"
                 )
             } else {
                 String::new()
@@ -2268,8 +2268,10 @@ impl Rewriter {
     /// closure's parameter is what the receiver holds (an `Option`'s or a `Result`'s content,
     /// an item).
     fn visit_method_call(&mut self, call: &mut syn::ExprMethodCall) {
-        self.check_method(call);
+        // (First: `o.get_or_insert_with(JoinSet::new).spawn(..)` puts the set into `o` on
+        // the way to the spawn it makes.)
         self.record_set_put(call);
+        self.check_method(call);
         let method = lint::unraw(&call.method);
         let handed = HANDING_COMBINATORS
             .contains(&method.as_str())
