@@ -4336,7 +4336,20 @@ fn deep_body(shape: &str, n: usize) -> TokenStream {
         "parens" => (0..n).for_each(|_| e = quote!((#e + 1))),
         "blocks" => (0..n).for_each(|_| e = quote!({ #e })),
         "closures" => (0..n).for_each(|_| e = quote!((|| #e)())),
-        _ => unreachable!("{shape}"),
+        types => {
+            let mut t = quote!(u8);
+            for _ in 0..n {
+                t = match types {
+                    "pointer types" => quote!(*const #t),
+                    "reference types" => quote!(&#t),
+                    "generic types" => quote!(Vec<#t>),
+                    "tuple types" => quote!((#t,)),
+                    "array types" => quote!([#t; 1]),
+                    _ => unreachable!("{shape}"),
+                };
+            }
+            return quote!(let _: Option<#t> = None; Ok(x));
+        }
     }
     quote!(let y = #e; Ok(y))
 }
@@ -4349,7 +4362,8 @@ fn deep_fn(shape: &str, n: usize) -> TokenStream {
 #[test]
 fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_are_refused() {
     // `probe196`: a sum of 3,000 terms crashed rustc (SIGSEGV: the macro overflowed its
-    // stack) where the plain fn compiles; 500 nested blocks did too. The guard takes inputs up
+    // stack) where the plain fn compiles; 500 nested blocks did too, and (`probe198`) 400
+    // nested pointer types and 200 nested generic types. The guard takes inputs up
     // to its budget, and each shape at the most it takes expands on a thread with 6 MiB of
     // stack, three quarters of the compiler's main thread (an overflow here aborts the test
     // binary: a failure). One step deeper is refused, with an error that says what to do.
@@ -4360,6 +4374,11 @@ fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_
         "parens",
         "blocks",
         "closures",
+        "pointer types",
+        "reference types",
+        "generic types",
+        "tuple types",
+        "array types",
     ] {
         let (mut ok, mut past) = (1, 4 * crate::depth::BUDGET);
         while past - ok > 1 {
@@ -4384,6 +4403,9 @@ fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_
             "blocks" => 480,
             "closures" => 350,
             "parens" => 780,
+            "pointer types" | "reference types" => 345,
+            "generic types" => 205,
+            "tuple types" | "array types" => 360,
             _ => 2_400,
         };
         assert!(ok * 10 > crashed, "{shape}: only {ok} taken");
