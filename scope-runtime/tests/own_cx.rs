@@ -996,3 +996,34 @@ async fn a_wait_first_polled_in_a_child_ends_with_the_child() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_kept_past_its_scope_still_says_its_child_finished() {
+    // `probe198`: a wait first polled in a child, kept past the scope's end and polled only
+    // then, said the scope had finished: the node made for it at the child's end had been
+    // let go with the scope's run.
+    type Wait = std::pin::Pin<Box<dyn Future<Output = Cause> + Send>>;
+    for kind in KINDS {
+        let s = &Scope::new(Config::new().name("request"));
+        let wait = s
+            .run(async {
+                let work = async {
+                    let mut wait: Wait = Box::pin(scope_runtime::cancelled());
+                    let noop = &mut std::task::Context::from_waker(std::task::Waker::noop());
+                    assert!(wait.as_mut().poll(noop).is_pending());
+                    Ok(wait)
+                };
+                let child = match kind {
+                    Kind::Spawned => s.spawn_named("worker", work),
+                    Kind::InPlace => s.spawn_in_place_named("worker", work),
+                };
+                child.await
+            })
+            .await
+            .unwrap();
+        let cause = tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{kind:?}: the wait never ended"));
+        assert_eq!(cause.to_string(), "scope `worker` finished", "{kind:?}");
+    }
+}

@@ -393,22 +393,20 @@ impl OwnCxs {
         gone
     }
 
-    /// Drops every parked waker, and every node kept for waits that had parked: the scope's
-    /// run has ended, every child with it. (A wait whose parent context was cancelled does not
-    /// wait for the lock on its way out, which on two workers made every cancelled child of a
-    /// fan-out contend for it: if another thread holds it, the waker stays here until now.)
+    /// Drops every parked waker: the scope's run has ended, every child with it. (A wait whose
+    /// parent context was cancelled does not wait for the lock on its way out, which on two
+    /// workers made every cancelled child of a fan-out contend for it: if another thread holds
+    /// it, the waker stays here until now.) The nodes kept for waits that had parked stay: a
+    /// wait kept past the scope's end (which keeps this registry) finds its child's there
+    /// when it is next polled, and gives its share back when it leaves.
     pub(crate) fn clear_parked(&self) {
-        let (parked, handed) = {
+        let parked = {
             let mut table = self.table.lock();
             self.parked.store(0, Ordering::Relaxed);
-            (
-                std::mem::take(&mut table.parked),
-                std::mem::take(&mut table.handover),
-            )
+            std::mem::take(&mut table.parked)
         };
-        // Outside the lock: a waker's drop is user code, and so may a context's be.
+        // Outside the lock: a waker's drop is user code.
         drop(parked);
-        drop(handed);
     }
 }
 
