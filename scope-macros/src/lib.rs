@@ -144,7 +144,9 @@ pub fn Needs(input: TokenStream) -> TokenStream {
 /// expansion reads and removes it; anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::unscoped(args.into(), &input.into()).into()
+    guarded("`#[scope::unscoped]`", input.into(), true, |input| {
+        expand::unscoped(args.into(), &input)
+    })
 }
 
 /// The orphan lint's opt-out, `#[scope::allow_orphan]`, on a statement in a scope's body. The
@@ -154,7 +156,9 @@ pub fn unscoped(args: TokenStream, input: TokenStream) -> TokenStream {
 /// unstable).
 #[proc_macro_attribute]
 pub fn allow_orphan(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::allow_orphan(args.into(), input.into()).into()
+    guarded("`#[scope::allow_orphan]`", input.into(), true, |input| {
+        expand::allow_orphan(args.into(), input)
+    })
 }
 
 /// Expands `input` with `expand`, unless it is nested deeper than the macros read (see
