@@ -12,10 +12,11 @@
 //! The measure is an upper bound of the syntax tree's depth, in units of one link of a
 //! chain: each operator, `.` or `?` (an operator's characters each), `else` and `as` count
 //! one, within a part of a bracket that `;` or `,` separate (or a brace's end, unless `else`
-//! or an operator goes on from it); what nests types costs more, as measured: a `<` counts
-//! [`GENERIC`] (a comparison pays it too), a `&` and a pointer's `*const`/`*mut` count
-//! [`POINTER`] (a `&&` pays it twice), and each bracket counts [`GROUP`]; a bracket's depth is
-//! its own, plus its longest part, plus its deepest bracket.
+//! or an operator goes on from it, or an attribute starts after it; a `,` between a `<` and
+//! its `>` does not); what nests types costs more, as measured: a `<` counts [`GENERIC`] (a
+//! comparison pays it too), a `&` and a pointer's `*const`/`*mut` count [`POINTER`] (a `&&`
+//! pays it twice), `fn` and each bracket count [`GROUP`], and `return`, `break` and `yield`
+//! two; a bracket's depth is its own, plus its longest part, plus its deepest bracket.
 //!
 //! Measured with a debug build (as the compiler loads a proc macro) on a thread of 8 MiB, the
 //! stages overflowed at about 2,400 links in a row (a sum, a method chain, an `else if`
@@ -47,8 +48,14 @@ struct Level {
     /// The longest part ended so far, and the deepest bracket inside, with where they are.
     longest: (usize, Span),
     deepest: (usize, Span),
-    /// The last token was a brace's group: a name or a literal after it starts a new part.
+    /// The last token was a brace's group: a name, a literal or an attribute after it starts a
+    /// new part.
     after_brace: bool,
+    /// The `<`s of the part not closed yet: a `,` between them does not end it (`Result<u8,
+    /// Result<u8, ..>>` nests), nor does one after a comparison's, to the part's end.
+    angles: usize,
+    /// The last token was a `-` or `=` joined to the next (`->`, `=>`: its `>` closes nothing).
+    arrow: bool,
 }
 
 impl Level {
@@ -60,6 +67,8 @@ impl Level {
             longest: (0, span),
             deepest: (0, span),
             after_brace: false,
+            angles: 0,
+            arrow: false,
         }
     }
 
@@ -69,6 +78,7 @@ impl Level {
         }
         self.part = 0;
         self.part_span = None;
+        self.angles = 0;
     }
 
     /// This bracket's depth, and where its deepest part is.
@@ -99,14 +109,36 @@ pub(crate) fn too_deep(tokens: &TokenStream) -> Option<Span> {
             continue;
         };
         let after_brace = std::mem::take(&mut level.after_brace);
+        let arrow = std::mem::take(&mut level.arrow);
         let link = match &token {
             TokenTree::Punct(p) => match p.as_char() {
-                ';' | ',' => {
+                ';' => {
                     level.end_part();
                     continue;
                 }
-                ':' | '#' | '\'' | '$' | '@' | '~' => 0,
-                '<' => GENERIC,
+                ',' if level.angles == 0 => {
+                    level.end_part();
+                    continue;
+                }
+                '#' if after_brace => {
+                    level.end_part();
+                    0
+                }
+                ',' | ':' | '#' | '\'' | '$' | '@' | '~' => 0,
+                '<' => {
+                    level.angles += 1;
+                    GENERIC
+                }
+                '>' => {
+                    if !arrow {
+                        level.angles = level.angles.saturating_sub(1);
+                    }
+                    1
+                }
+                '-' | '=' => {
+                    level.arrow = p.spacing() == proc_macro2::Spacing::Joint;
+                    1
+                }
                 '&' => POINTER,
                 '*' if matches!(level.tokens.peek(), Some(TokenTree::Ident(i)) if i == "const" || i == "mut") => {
                     POINTER
@@ -118,7 +150,15 @@ pub(crate) fn too_deep(tokens: &TokenStream) -> Option<Span> {
                 if after_brace && !goes_on {
                     level.end_part();
                 }
-                usize::from(goes_on)
+                if i == "fn" {
+                    // A fn pointer's type nests as a bracket does (`fn() -> fn() -> u8`).
+                    GROUP
+                } else if i == "return" || i == "break" || i == "yield" {
+                    // Each takes an expression (`return return ..`).
+                    2
+                } else {
+                    usize::from(goes_on)
+                }
             }
             TokenTree::Literal(_) => {
                 if after_brace {

@@ -2803,6 +2803,12 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
             for element in listed.iter().flatten() {
                 held.holds.extend(self.carried(element));
             }
+            // `let w2 = Workers { id: 2, ..w };`: the new value holds what `w` did.
+            if let Some(Expr::Struct(st)) = init.map(unparen) {
+                if let Some(rest) = &st.rest {
+                    held.holds.extend(self.carried(rest));
+                }
+            }
             // `let fut = async move { .. set .. };`: the set goes where `fut` goes.
             let captured = init.map(stored).and_then(|e| captures(e, true));
             for name in captured.unwrap_or_default() {

@@ -976,9 +976,9 @@ impl Rewriter {
                     .rsplit_once("::")
                     .map_or(written.as_str(), |(ty, _)| ty);
                 format!(
-                    "note: if `{ty}` is a type of your own, not the runtime's, mark the \
-                     statement `#[scope::allow_orphan]`: the lint reads paths before name \
-                     resolution, and a path of the crate may be the runtime's type re-exported\n"
+                    "note: if `{ty}` is a type of your own, not the runtime's, the lint cannot \
+                     tell before name resolution (a path of the crate may be the runtime's type \
+                     re-exported): the opt-out below says so\n"
                 )
             } else {
                 String::new()
@@ -1258,10 +1258,18 @@ impl Rewriter {
         // `Workers { set: JoinSet::new() }`, `(JoinSet::new(), 1)`: a literal that holds a set
         // made here reads as that set (its fields are followed to it: `workers.set`).
         if let Expr::Struct(_) | Expr::Tuple(_) = value {
-            return Some(Origin {
-                path: lint::new_set_in(value, &self.aliases)?,
-                place: Place::Body,
-            });
+            // (A struct update, `Workers { id: 2, ..w }`, holds what `w` does.)
+            let rest = match value {
+                Expr::Struct(st) => st.rest.as_deref().and_then(|rest| self.origin_of(rest)),
+                _ => None,
+            };
+            return match lint::new_set_in(value, &self.aliases) {
+                Some(path) => Some(Origin {
+                    path,
+                    place: Place::Body,
+                }),
+                None => rest.filter(|o| lint::is_set_path(&self.aliases.resolve(&o.path))),
+            };
         }
         let (root, reach) = lint::indexed_chain_root(value)?;
         // `[Handle::current()]`, `vec![rt.handle().clone(); 2]`: a collection of what its

@@ -4252,6 +4252,13 @@ fn a_set_made_inside_a_literal_that_leaves_leaves_with_it() {
             let v = Workers { id: 2, ..w };
             Ok(v)
         ),
+        // `probe199`: the set spawned on after the update, through the new name.
+        quote!(
+            let w = Workers { id: 1, set: JoinSet::new() };
+            let mut w2 = Workers { id: 2, ..w };
+            w2.set.spawn(a());
+            Ok(w2)
+        ),
     ];
     assert_each_body_has(&leaving, 1);
 }
@@ -4336,6 +4343,7 @@ fn deep_body(shape: &str, n: usize) -> TokenStream {
         "parens" => (0..n).for_each(|_| e = quote!((#e + 1))),
         "blocks" => (0..n).for_each(|_| e = quote!({ #e })),
         "closures" => (0..n).for_each(|_| e = quote!((|| #e)())),
+        "returns" => (0..n).for_each(|_| e = quote!(return #e)),
         types => {
             let mut t = quote!(u8);
             for _ in 0..n {
@@ -4345,6 +4353,8 @@ fn deep_body(shape: &str, n: usize) -> TokenStream {
                     "generic types" => quote!(Vec<#t>),
                     "tuple types" => quote!((#t,)),
                     "array types" => quote!([#t; 1]),
+                    "generic types with a comma" => quote!(Result<u8, #t>),
+                    "fn pointer types" => quote!(fn() -> #t),
                     _ => unreachable!("{shape}"),
                 };
             }
@@ -4363,7 +4373,8 @@ fn deep_fn(shape: &str, n: usize) -> TokenStream {
 fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_are_refused() {
     // `probe196`: a sum of 3,000 terms crashed rustc (SIGSEGV: the macro overflowed its
     // stack) where the plain fn compiles; 500 nested blocks did too, and (`probe198`) 400
-    // nested pointer types and 200 nested generic types. The guard takes inputs up
+    // nested pointer types and 200 nested generic types; and (`probe199`) 200 nested
+    // `Result<u8, ..>`, 280 nested `fn() -> ..` and 970 `return`s in a row. The guard takes inputs up
     // to its budget, and each shape at the most it takes expands on a thread with 6 MiB of
     // stack, three quarters of the compiler's main thread (an overflow here aborts the test
     // binary: a failure). One step deeper is refused, with an error that says what to do.
@@ -4379,6 +4390,9 @@ fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_
         "generic types",
         "tuple types",
         "array types",
+        "generic types with a comma",
+        "fn pointer types",
+        "returns",
     ] {
         let (mut ok, mut past) = (1, 4 * crate::depth::BUDGET);
         while past - ok > 1 {
@@ -4406,6 +4420,9 @@ fn inputs_at_the_depth_budget_expand_within_the_compilers_stack_and_deeper_ones_
             "pointer types" | "reference types" => 345,
             "generic types" => 205,
             "tuple types" | "array types" => 360,
+            "generic types with a comma" => 200,
+            "fn pointer types" => 280,
+            "returns" => 970,
             _ => 2_400,
         };
         assert!(ok * 10 > crashed, "{shape}: only {ok} taken");
@@ -4430,6 +4447,22 @@ fn wide_inputs_are_not_deep() {
     let ifs: Vec<TokenStream> = (0..5_000)
         .map(|i| quote!(if x == #i { return Ok(x); }))
         .collect();
+    // `probe199`: an impl of documented methods was refused at 43 (their signatures piled
+    // into one part, an attribute after a method's body not ending it).
+    let methods: Vec<TokenStream> = (0..500_u32)
+        .map(|i| {
+            let name = quote::format_ident!("get_{}", i);
+            quote!(
+                /// Finds it.
+                #[inline]
+                async fn #name<T: From<String> + Send>(&self, id: &str) -> Result<Vec<Option<T>>, E> {
+                    Ok(Vec::new())
+                }
+            )
+        })
+        .collect();
+    let imp = quote!(impl Repo { #(#methods)* });
+    assert!(crate::depth::too_deep(&imp).is_none());
     let f = quote!(
         async fn f(x: u64) -> Result<u64, E> {
             #(#lets)*
@@ -4475,10 +4508,7 @@ fn a_type_of_the_crates_own_named_like_a_spawner_is_told_how_to_opt_out() {
         out.contains("if `db::Handle` is a type of your own"),
         "{out}"
     );
-    assert!(
-        out.contains("mark the statement `#[scope::allow_orphan]`"),
-        "{out}"
-    );
+    assert!(out.contains("the opt-out below says so"), "{out}");
     // Tokio's, by its own path, has no such note.
     let out = norm(&expand::scoped(
         quote!(),
