@@ -1258,18 +1258,19 @@ impl Rewriter {
         // `Workers { set: JoinSet::new() }`, `(JoinSet::new(), 1)`: a literal that holds a set
         // made here reads as that set (its fields are followed to it: `workers.set`).
         if let Expr::Struct(_) | Expr::Tuple(_) = value {
-            // (A struct update, `Workers { id: 2, ..w }`, holds what `w` does.)
-            let rest = match value {
-                Expr::Struct(st) => st.rest.as_deref().and_then(|rest| self.origin_of(rest)),
-                _ => None,
-            };
-            return match lint::new_set_in(value, &self.aliases) {
-                Some(path) => Some(Origin {
+            if let Some(path) = lint::new_set_in(value, &self.aliases) {
+                return Some(Origin {
                     path,
                     place: Place::Body,
-                }),
-                None => rest.filter(|o| lint::is_set_path(&self.aliases.resolve(&o.path))),
+                });
+            }
+            // (A struct update, `Workers { id: 2, ..w }`, holds what `w` does.)
+            let Expr::Struct(st) = value else {
+                return None;
             };
+            return self
+                .origin_of(st.rest.as_deref()?)
+                .filter(|o| lint::is_set_path(&self.aliases.resolve(&o.path)));
         }
         let (root, reach) = lint::indexed_chain_root(value)?;
         // `[Handle::current()]`, `vec![rt.handle().clone(); 2]`: a collection of what its

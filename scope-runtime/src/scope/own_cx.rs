@@ -353,6 +353,10 @@ impl OwnCxs {
     /// One wait parked with `waker` leaves: its share of the parked wakers, or, once a node
     /// was made for it meanwhile, of that node's handover. Returns a waker no wait parks with
     /// any more and a node no wait is handed over any more, to be dropped after the lock.
+    /// (The count of children with waits parked is stored by the callers, once per hold of
+    /// the lock, after all its changes: a re-park takes the old share out, emptying the entry,
+    /// then puts the new one in, and a child's end that read the emptied count in between
+    /// would skip its waits; the loom model of that race fails so.)
     fn remove_from(table: &mut Table, id: TaskId, waker: &Waker) -> (Option<Waker>, Option<Cx>) {
         if let std::collections::hash_map::Entry::Occupied(mut parked) = table.parked.entry(id) {
             let (gone, empty) = parked.get_mut().remove(waker);
