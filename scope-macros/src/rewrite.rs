@@ -1200,6 +1200,22 @@ impl Rewriter {
         })
     }
 
+    /// A struct's or a tuple's literal: the set made in it, or (a struct update, `Workers {
+    /// id: 2, ..w }`) the one the updated value holds.
+    fn literal_origin(&self, value: &Expr) -> Option<Origin> {
+        if let Some(path) = lint::new_set_in(value, &self.aliases) {
+            return Some(Origin {
+                path,
+                place: Place::Body,
+            });
+        }
+        let Expr::Struct(st) = value else {
+            return None;
+        };
+        self.origin_of(st.rest.as_deref()?)
+            .filter(|o| lint::is_set_path(&self.aliases.resolve(&o.path)))
+    }
+
     /// [`origin_of`](Self::origin_of), with a block's value read through the names the lint
     /// holds.
     fn origin_as_read(&self, expr: &Expr) -> Option<Origin> {
@@ -1258,19 +1274,7 @@ impl Rewriter {
         // `Workers { set: JoinSet::new() }`, `(JoinSet::new(), 1)`: a literal that holds a set
         // made here reads as that set (its fields are followed to it: `workers.set`).
         if let Expr::Struct(_) | Expr::Tuple(_) = value {
-            if let Some(path) = lint::new_set_in(value, &self.aliases) {
-                return Some(Origin {
-                    path,
-                    place: Place::Body,
-                });
-            }
-            // (A struct update, `Workers { id: 2, ..w }`, holds what `w` does.)
-            let Expr::Struct(st) = value else {
-                return None;
-            };
-            return self
-                .origin_of(st.rest.as_deref()?)
-                .filter(|o| lint::is_set_path(&self.aliases.resolve(&o.path)));
+            return self.literal_origin(value);
         }
         let (root, reach) = lint::indexed_chain_root(value)?;
         // `[Handle::current()]`, `vec![rt.handle().clone(); 2]`: a collection of what its
