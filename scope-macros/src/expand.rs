@@ -286,6 +286,11 @@ pub(crate) fn scope_body_then(
                 quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
             typed_diverging(&out, body_ty, body)
         }
+        // A race's body that never ends (a stub, `todo!()`) gives no value either: `Ok(())`'s
+        // type is said for it, or rustc's fallback of `!` to `()` refuses the fn.
+        Some((ret, span)) if opts.policy() == PolicyKind::FirstOk && diverges(body) => {
+            typed_diverging(&out, race_body(&krate, ret, span), body)
+        }
         // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
         // its supervised body's type is said for it, so that a value of the wrong type is
         // told so where it is written (as in a plain fn), not where the run's result meets
@@ -313,10 +318,7 @@ pub(crate) fn scope_body_then(
                 && ends_in_result(body)
                 && ends_in_question_mark(body) =>
         {
-            let body_ty = quote_spanned!(span=> #krate::__private::Result<
-                (),
-                <#ret as #krate::__private::SupervisedResult>::Error,
-            >);
+            let body_ty = race_body(&krate, ret, span);
             quote!({
                 let #out: #body_ty = #body;
                 #out
@@ -336,6 +338,15 @@ pub(crate) fn scope_body_then(
             break #end (#last);
         }
     }
+}
+
+/// The type of a race's body in a fn that returns `ret`: `Result<(), E>`, `E` the error of
+/// each of the fn's `Failures<E>`.
+fn race_body(krate: &TokenStream, ret: &syn::Type, span: Span) -> TokenStream {
+    quote_spanned!(span=> #krate::__private::Result<
+        (),
+        <#ret as #krate::__private::SupervisedResult>::Error,
+    >)
 }
 
 /// Whether a block's value can only be `!`: its last statement or tail (with a semicolon or

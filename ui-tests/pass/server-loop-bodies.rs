@@ -105,6 +105,23 @@ async fn supervised_statement() -> Result<u32, scope::Failures<Interrupted>> {
     todo!();
 }
 
+// A race's body never gives the result (the winner's value does): one that is only a stub, or
+// that starts its candidates and then waits for ever, is said to be of the body's type
+// (`todo!()` alone failed with rustc's "this function depends on never type fallback being
+// `()`").
+#[scoped(policy = first_ok)]
+async fn race_not_written_yet() -> Result<u32, scope::Failures<Interrupted>> {
+    todo!()
+}
+
+#[scoped(policy = first_ok)]
+async fn race_body_waits() -> Result<u32, scope::Failures<Interrupted>> {
+    spawn!(async { Ok(5) });
+    loop {
+        tokio::task::yield_now().await;
+    }
+}
+
 // A body that ends by matching a value that cannot exist (`match x {}`): a server child whose
 // handle's value cannot exist, taken with `?`, as a plain async fn may end (under edition 2024
 // a child that loops for ever gives such a handle, `Child<'_, Never>`). Refused before with
@@ -139,6 +156,8 @@ async fn main() -> Result<(), Interrupted> {
     assert_eq!(every_arm(0).await?, 0);
     assert_eq!(both_branches(0).await?, 0);
     let _ = (unfinished_statement, unit_then_unreachable, supervised_statement);
+    let _ = race_not_written_yet;
+    assert_eq!(race_body_waits().await.ok(), Some(5));
     assert!(serve().await.is_err());
     assert!(serve_supervised().await.is_err());
     let (tx, rx) = tokio::sync::oneshot::channel();
