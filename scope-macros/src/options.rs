@@ -946,7 +946,8 @@ fn count_value(value: Expr, key: &str) -> syn::Result<CountValue> {
     }
 }
 
-/// Units of duration literals: `1ns`, `1us`, `1ms`, `1s`, `1m`/`1min`, `1h`.
+/// Units of duration literals: `1ns`, `1us`/`1µs`, `1ms`, `1s`/`1sec`/`1secs`,
+/// `1m`/`1min`/`1mins`, `1h`.
 fn unit_nanos(suffix: &str) -> Option<u128> {
     Some(match suffix {
         "ns" => 1,
@@ -1078,11 +1079,11 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
             };
             let n: u128 = i
                 .base10_parse()
-                .map_err(|_| syn::Error::new(i.span(), "this duration is too large"))?;
+                .map_err(|_| syn::Error::new(i.span(), too_large(key)))?;
             let nanos = n
                 .checked_mul(unit)
                 .filter(|n| *n <= u128::from(u64::MAX))
-                .ok_or_else(|| syn::Error::new(i.span(), "this duration is too large"))?;
+                .ok_or_else(|| syn::Error::new(i.span(), too_large(key)))?;
             Ok(DurationValue::Literal {
                 nanos,
                 span: i.span(),
@@ -1098,7 +1099,7 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
             let nanos = match exact_nanos(f.base10_digits(), unit) {
                 Some(Ok(nanos)) if nanos <= u128::from(u64::MAX) => nanos,
                 Some(Ok(_)) | None => {
-                    return Err(syn::Error::new(f.span(), "this duration is out of range"));
+                    return Err(syn::Error::new(f.span(), too_large(key)));
                 }
                 Some(Err(())) => {
                     return Err(syn::Error::new(
@@ -1129,6 +1130,15 @@ fn duration_value(value: Expr, key: &str) -> syn::Result<DurationValue> {
         )),
         None => Ok(DurationValue::Expr(value)),
     }
+}
+
+/// A literal duration past what the expansion's `Duration::from_nanos` takes.
+fn too_large(key: &str) -> String {
+    format!(
+        "this duration is too large for a literal, which counts at most 2^64 - 1 nanoseconds \
+         (about 584 years): for a longer one, write an expression of type `Duration` \
+         (`{key} = Duration::MAX`)"
+    )
 }
 
 /// `5.s`: a number, then a field named like a unit.
