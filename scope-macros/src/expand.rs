@@ -1672,7 +1672,16 @@ fn split_crate_prefix(input: TokenStream) -> (TokenStream, TokenStream, Vec<syn:
 /// `#[scope::unscoped]` left standing: a `#[scoped]` impl, trait or mod takes it off the items it
 /// leaves out, so here there is none around it.
 pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
-    let e = if args.is_empty() {
+    let e = if let (true, Some(kind)) = (args.is_empty(), never_scoped(input)) {
+        syn::Error::new(
+            Span::call_site(),
+            format!(
+                "`#[scope::unscoped]` leaves an async fn, an `impl` block, a trait or a module \
+                 out of the `#[scoped]` one around it; {kind} is never scoped\n\
+                 help: remove it"
+            ),
+        )
+    } else if args.is_empty() {
         syn::Error::new(
             Span::call_site(),
             "`#[scope::unscoped]` leaves an item out of the `#[scoped]` impl block, trait or \
@@ -1685,6 +1694,37 @@ pub(crate) fn unscoped(args: TokenStream, input: &TokenStream) -> TokenStream {
     };
     let e = e.to_compile_error();
     quote!(#input #e)
+}
+
+/// What an item that no `#[scoped]` block scopes is (a `const`, a `struct`, a `use`..), for
+/// a message: `None` for a fn, an `impl` block, a trait or a module (what may be left out),
+/// and for what does not parse as an item (free, or of an impl or a trait).
+fn never_scoped(input: &TokenStream) -> Option<&'static str> {
+    let free = match syn::parse2::<syn::Item>(input.clone()) {
+        Ok(item) => match item {
+            syn::Item::Const(_) => Some("a `const`"),
+            syn::Item::Static(_) => Some("a `static`"),
+            syn::Item::Struct(_) => Some("a `struct`"),
+            syn::Item::Enum(_) => Some("an `enum`"),
+            syn::Item::Union(_) => Some("a `union`"),
+            syn::Item::Type(_) => Some("a `type`"),
+            syn::Item::Use(_) => Some("a `use`"),
+            syn::Item::ExternCrate(_) => Some("an `extern crate`"),
+            syn::Item::ForeignMod(_) => Some("an `extern` block"),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    if free.is_some() {
+        return free;
+    }
+    // An associated item without a value (`const N: u32;`, `type T;` in a trait; a free
+    // item's parse keeps them as tokens).
+    match syn::parse2::<syn::TraitItem>(input.clone()).ok()? {
+        syn::TraitItem::Const(_) => Some("a `const`"),
+        syn::TraitItem::Type(_) => Some("a `type`"),
+        _ => None,
+    }
 }
 
 /// `#[scope::allow_orphan]` outside a scope's body: nothing to allow; the item is kept.

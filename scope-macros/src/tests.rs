@@ -4618,3 +4618,71 @@ fn a_scope_body_after_the_handle_that_is_not_a_block_is_told_so() {
         "{out}"
     );
 }
+
+#[test]
+fn unscoped_on_an_item_no_block_scopes_says_it_is_never_scoped() {
+    // `probe196`: on an associated `const` in a `#[scoped]` impl it was told there is no
+    // `#[scoped]` block around it.
+    for (item, kind) in [
+        (
+            quote!(
+                const N: u32 = 3;
+            ),
+            "a `const`",
+        ),
+        (
+            quote!(
+                const N: u32;
+            ),
+            "a `const`",
+        ),
+        (
+            quote!(
+                type T;
+            ),
+            "a `type`",
+        ),
+        (
+            quote!(
+                struct S;
+            ),
+            "a `struct`",
+        ),
+        (
+            quote!(
+                static S: u8 = 0;
+            ),
+            "a `static`",
+        ),
+        (
+            quote!(
+                use std::mem;
+            ),
+            "a `use`",
+        ),
+    ] {
+        let out = norm(&expand::unscoped(TokenStream::new(), &item));
+        assert!(
+            out.contains(&format!("{kind} is never scoped")),
+            "{item}: {out}"
+        );
+        assert!(out.contains("help: remove it"), "{item}: {out}");
+    }
+    // A fn, an impl, a trait or a module may be left out: without a block around, the
+    // message says there is none.
+    for item in [
+        quote!(
+            async fn f() {}
+        ),
+        quote!(impl S {}),
+        quote!(
+            trait T {}
+        ),
+        quote!(
+            mod m {}
+        ),
+    ] {
+        let out = norm(&expand::unscoped(TokenStream::new(), &item));
+        assert!(out.contains("there is none here"), "{item}: {out}");
+    }
+}

@@ -23,6 +23,17 @@ impl Service {
     }
 }
 
+// On an item that no block scopes (a `const`, a `type`), it says there is nothing to leave out.
+#[scoped]
+impl Service {
+    #[scope::unscoped]
+    const LIMIT: usize = 3;
+
+    async fn limit(&self) -> Result<usize, Interrupted> {
+        Ok(Self::LIMIT)
+    }
+}
+
 // An orphan in an item left out of a block in a body is still an orphan of that body.
 #[scoped]
 async fn body() -> Result<(), Interrupted> {
