@@ -1271,3 +1271,63 @@ fn a_stopped_childs_cause_is_the_causes_text_however_it_was_stopped() {
         assert_eq!(stopped[0].fields["cause"], cause, "{task}");
     }
 }
+
+#[test]
+fn a_child_that_never_started_says_why_as_a_stopped_child_does() {
+    // `probe201`: a child aborted or cancelled before its first poll had a span and no event,
+    // so whether a fail-fast sibling's stop was heard depended on the runtime's flavour.
+    use scope::{Config, Interrupted, Scope, Service, ServiceConfig};
+    let capture = capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_never_started"));
+        let _ = s
+            .run(async {
+                let aborted = s.spawn_named("events_aborted_unstarted", async {
+                    Ok::<(), Interrupted>(())
+                });
+                aborted.abort();
+                let _ = aborted.await;
+                // Fail-fast: the sibling spawned beside the failure has not had its first
+                // poll when the failure cancels the scope (one thread).
+                s.spawn_named("events_fails_first", async {
+                    Err::<(), _>(Interrupted::from_cause(scope::Cause::explicit("broke")))
+                });
+                s.spawn_named("events_cancelled_unstarted", async {
+                    Ok::<(), Interrupted>(())
+                });
+                std::future::pending::<Result<(), Interrupted>>().await
+            })
+            .await;
+        // A service task waiting for a worker when its handle cancels it never starts.
+        let svc = Service::new(ServiceConfig::new("events_svc_never_started").workers(1));
+        let busy = svc.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        let task = svc
+            .spawn_named("events_svc_task_unstarted", async {})
+            .unwrap();
+        tokio::task::yield_now().await;
+        task.cancel("not needed");
+        assert!(matches!(task.await, Err(Interrupted::NotStarted(_))));
+        busy.detach();
+        let _ = svc.stop().await;
+    });
+    let log = capture.log.lock().unwrap();
+    for (task, why) in [
+        ("events_aborted_unstarted", "not started: aborted"),
+        (
+            "events_cancelled_unstarted",
+            "not started: sibling task `events_fails_first` failed: cancelled: broke",
+        ),
+        // As its handle's error says it.
+        ("events_svc_task_unstarted", "not started: not needed"),
+    ] {
+        let stopped = log.events_in(log.named("task", task), "task stopped before completing");
+        assert_eq!(stopped.len(), 1, "{task}");
+        assert_eq!(stopped[0].level, tracing::Level::DEBUG, "{task}");
+        assert_eq!(stopped[0].fields["cause"], why, "{task}");
+    }
+}

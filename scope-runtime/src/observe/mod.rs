@@ -67,7 +67,7 @@
 //! | `grace ran out` | `WARN` | `grace` | a cancelled scope's [grace](crate::Config::grace) (not zero) ran out while its body or children still ran: what is left is aborted now (each aborted child then says `task stopped before completing`, below). A scope whose grace was cut by an abort from above does not say it: the scope whose grace ran out does. A scope dropped before its end (its future dropped, not cancelled) does not either |
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
 //! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
-//! | `task stopped before completing` | `DEBUG` | `cause` (or the error) | a child was cancelled, aborted or passed its deadline; or it returned an error answering a cancel (its scope's, after a fail-fast failure or a race's win; for a service task, its service's stop or its handle's `cancel`): then the field holds that error (for a scope's child, ``task `x` failed: ...``), not a cause |
+//! | `task stopped before completing` | `DEBUG` | `cause` (or the error) | a child was cancelled, aborted or passed its deadline; or it never started (stopped so before its first poll, or spawned into a closed scope): then the field holds its [`NotStarted`](crate::NotStarted) error, `not started: {cause}`; or it returned an error answering a cancel (its scope's, after a fail-fast failure or a race's win; for a service task, its service's stop or its handle's `cancel`): then the field holds that error (for a scope's child, ``task `x` failed: ...``), not a cause |
 //! | `supervised incarnation failed` | `WARN` | `task`, `attempt`, `error`, `action` (`restart`, `stop`, `give-up`) | an incarnation of a [`Supervisor`](crate::Supervisor)'s child returned an error (in the child's span: the child itself goes on, and ends once, as above); an incarnation that ends because the supervisor is stopping is not reported here, nor counted below, as it is not counted against the intensity |
 //! | `supervised incarnation panicked` | `ERROR` | `task`, `attempt`, `panic`, `action` | an incarnation of a supervised child panicked |
 //! | `supervised incarnation returned` | `DEBUG` | `task`, `attempt`, `action` | an incarnation of a supervised child returned normally |
@@ -211,8 +211,8 @@ pub(crate) enum End<'a> {
     Panicked(&'a str),
     /// Stopped before it completed (cancelled, aborted, past its deadline).
     Stopped(&'a dyn std::fmt::Display),
-    /// Never ran.
-    NotStarted,
+    /// Never ran: the error that says why (`not started: {cause}`).
+    NotStarted(&'a dyn std::fmt::Display),
 }
 
 impl<'a> End<'a> {
@@ -224,7 +224,7 @@ impl<'a> End<'a> {
             // The cause, for both: a cancel's own text says "cancelled: " before it.
             Err(Interrupted::Cancelled(c)) => End::Stopped(c.cause()),
             Err(Interrupted::DeadlineExceeded(d)) => End::Stopped(d.cause()),
-            Err(_) => End::NotStarted,
+            Err(e @ (Interrupted::NotStarted(_) | Interrupted::Config(_))) => End::NotStarted(e),
         }
     }
 
@@ -234,7 +234,7 @@ impl<'a> End<'a> {
             End::Completed => Outcome::Completed,
             End::Failed(_) => Outcome::Failed,
             End::Panicked(_) => Outcome::Panicked,
-            End::Stopped(_) | End::NotStarted => Outcome::Cancelled,
+            End::Stopped(_) | End::NotStarted(_) => Outcome::Cancelled,
         }
     }
 }

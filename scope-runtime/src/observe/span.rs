@@ -333,11 +333,11 @@ mod on {
                 End::Panicked(message) => emit!(
                     span, named, task, Level::ERROR, panic = %message, "task panicked"
                 ),
-                End::Stopped(cause) => emit!(
+                End::Stopped(cause) | End::NotStarted(cause) => emit!(
                     span, named, task, Level::DEBUG, cause = %cause,
                     "task stopped before completing"
                 ),
-                End::Completed | End::NotStarted => {}
+                End::Completed => {}
             }
         }
     }

@@ -404,9 +404,11 @@ impl<'s, T> Child<'s, T> {
     /// scopes in it are aborted with it, whatever their own graces. The scope and the siblings
     /// go on. A child that has finished keeps its outcome. A blocking child
     /// ([`spawn_blocking`](crate::Scope::spawn_blocking)) cannot be stopped: its closure runs
-    /// to its end, and the scope waits for it; its handle reads the abort, and what it
-    /// returns then (a value, or an error taken for the abort's consequence) is dropped, as a
-    /// spawned child's future is at an abort (a panic is kept). An abort that comes once the
+    /// to its end, and the scope waits for it; its handle reads the abort once the closure has
+    /// returned (as tokio's `spawn_blocking` handle waits for its closure; one still waiting
+    /// for a thread of the blocking pool never starts, and its handle resolves at once), and
+    /// what the closure returns then (a value, or an error taken for the abort's consequence)
+    /// is dropped, as a spawned child's future is at an abort (a panic is kept). An abort that comes once the
     /// child has finished ([`is_finished`](Child::is_finished)) finds it finished.
     ///
     /// # Panics

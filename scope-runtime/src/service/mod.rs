@@ -403,7 +403,7 @@ impl Inner {
         self.ending.fetch_add(1, Ordering::Relaxed);
         match ended {
             Ended::Completed | Ended::Answered(_) => {}
-            Ended::NotStarted => table.not_started += 1,
+            Ended::NotStarted(_) => table.not_started += 1,
             Ended::Failed(kind, message) => {
                 if kind == FailureKind::Dropped {
                     table.dropped += 1;

@@ -288,7 +288,8 @@ pub(super) enum Ended {
     /// the application's shutdown, its handle's `cancel`): a consequence of the cancel, not a
     /// failure (its handle still gets the error as its output).
     Answered(String),
-    NotStarted,
+    /// It never ran: why (its handle's error too).
+    NotStarted(NotStarted),
 }
 
 /// How a task whose work returned ended: completed, failed, or (an error once its context was
@@ -410,7 +411,8 @@ pin_project_lite::pin_project! {
                     )
                 } else {
                     let cause = cause.unwrap_or_else(|| uncaused(this.inner));
-                    (Ended::NotStarted, NotStarted::new(Arc::new(cause)).into())
+                    let never = NotStarted::new(Arc::new(cause));
+                    (Ended::NotStarted(never.clone()), never.into())
                 };
                 *this.ended = Some(ended);
                 *this.outcome = Some(Err(error));
@@ -450,7 +452,7 @@ pin_project_lite::pin_project! {
                 Ended::Failed(FailureKind::Dropped, message) | Ended::Answered(message) => {
                     End::Stopped(message)
                 }
-                Ended::NotStarted => End::NotStarted,
+                Ended::NotStarted(never) => End::NotStarted(never),
             };
             if hung {
                 // Dropped at its own deadline: a failure of the service, not a stop.
