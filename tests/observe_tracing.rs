@@ -1331,3 +1331,23 @@ fn a_child_that_never_started_says_why_as_a_stopped_child_does() {
         assert_eq!(stopped[0].fields["cause"], why, "{task}");
     }
 }
+
+#[test]
+fn a_spawn_its_scope_refuses_makes_no_child_to_report() {
+    // A spawn into a scope closed already makes no child, as a `try_spawn` refused with
+    // `Closed` makes none: no span, no event (its handle says why).
+    use scope::{Config, Interrupted, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_refusing"));
+        s.run(async { Ok::<(), Interrupted>(()) }).await.unwrap();
+        let late = s.spawn_named("events_refused_late", async { Ok::<(), Interrupted>(()) });
+        assert!(matches!(late.await, Err(Interrupted::NotStarted(_))));
+    });
+    let log = capture.log.lock().unwrap();
+    assert!(log
+        .spans
+        .values()
+        .all(|span| span.fields.get("name").map(String::as_str) != Some("events_refused_late")));
+}

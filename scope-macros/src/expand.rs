@@ -288,7 +288,11 @@ pub(crate) fn scope_body_then(
         }
         // A race's body that never ends (a stub, `todo!()`) gives no value either: `Ok(())`'s
         // type is said for it, or rustc's fallback of `!` to `()` refuses the fn.
-        Some((ret, span)) if opts.policy() == PolicyKind::FirstOk && diverges(body) => {
+        // One with a `return` of its own is left as it is: its value leaves by the `return`,
+        // and the crate's message for a race body's value says what is wrong with it.
+        Some((ret, span))
+            if opts.policy() == PolicyKind::FirstOk && diverges(body) && !returns(body) =>
+        {
             typed_diverging(&out, race_body(&krate, ret, span), body)
         }
         // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
@@ -392,6 +396,23 @@ pub(crate) fn expr_diverges(expr: &syn::Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a block has a `return` of its own (not one of a closure, an async block or an item
+/// in it).
+fn returns(block: &syn::Block) -> bool {
+    struct Returns(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Returns {
+        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut found = Returns(false);
+    syn::visit::Visit::visit_block(&mut found, block);
+    found.0
 }
 
 /// Whether a block's value is a `Result` by its syntax: its tail (no semicolon) is a call of

@@ -990,7 +990,17 @@ fn exact_nanos(digits: &str, unit: u128) -> Option<Result<u128, ()>> {
             None
         };
     };
-    let scaled: u128 = significant.parse().ok()?;
+    let Ok(scaled) = significant.parse::<u128>() else {
+        // More significant digits than a count holds: under 10^20 units (whose last digit is
+        // then below a nanosecond, for every unit) a fraction of a nanosecond; past it, more
+        // nanoseconds than a `Duration` literal takes.
+        let whole_digits = i64::try_from(whole.trim_start_matches('0').len() + shift).ok()?;
+        return if whole_digits.checked_add(exp)? <= 20 {
+            Some(Err(()))
+        } else {
+            None
+        };
+    };
     let total = scaled.checked_mul(unit)?;
     let exp = exp
         .checked_sub(i64::try_from(fraction.len()).ok()?)?

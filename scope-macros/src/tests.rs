@@ -1609,6 +1609,23 @@ fn a_decimal_duration_is_exact_or_refused() {
     }
     let out = expand(quote!(timeout = 1e-99999999999s));
     assert!(out.contains("not a whole number"), "{out}");
+    // More significant digits than a count holds (`probe202`: said "too large").
+    for opts in [
+        quote!(timeout = 1.000000000000000000000000000000000000000001s),
+        quote!(timeout = 0.0000000000000000000000000000000000000000011h),
+        quote!(timeout = 12345678901234567890.123456789012345678901ns),
+        quote!(timeout = 1000000000000000000000000000000000000000001e-30s),
+    ] {
+        let out = expand(opts.clone());
+        assert!(out.contains("not a whole number"), "{opts}: {out}");
+    }
+    for opts in [
+        quote!(timeout = 123456789012345678901.23456789012345678901ns),
+        quote!(timeout = 1.000000000000000000000000000000000000000001e30s),
+    ] {
+        let out = expand(opts.clone());
+        assert!(out.contains("too large for a literal"), "{opts}: {out}");
+    }
 }
 
 /// A constant, generic or not, and a name in capitals are values like any other: they go to
