@@ -30,7 +30,10 @@
 //!    own abort, and a service's): the spawned children of the work's scopes, and the work
 //!    below them, are aborted as it is dropped.
 //!
-//! A second signal at any point ends the shutdown at once. When the main work ends on its own
+//! A second signal at any point ends the shutdown at once: the services are closed, cancelled
+//! and aborted, and the run returns without waiting for the aborted tasks (tokio drops each at
+//! its next turn, which may come just after the run returns; under `#[scope::main]`, the
+//! runtime's shutdown right after drops them). When the main work ends on its own
 //! (no signal), phases 2 and 3 run for the services all the same; a signal that comes while
 //! they do is the first one, not a second: it cancels the application's context (phase 1, for
 //! whatever still runs under it) and the drain goes on.
@@ -405,7 +408,10 @@ impl App {
     /// (`enable_time()` or `enable_all()`). Elsewhere (outside a tokio runtime, or on one
     /// without timers) the run is refused before anything starts, as a second run is, with
     /// [`ConfigError::NoTimer`]; the application is left as it was. A second signal returns at once, after the
-    /// application's services have been closed, cancelled and aborted; the work's own
+    /// application's services have been closed, cancelled and aborted (without waiting for
+    /// the aborts: tokio drops each aborted service task at its next turn, which may come
+    /// just after this returns, as below; a run whose future is dropped part way aborts them
+    /// so too); the work's own
     /// spawned children get what is left of its scope's grace as its future is dropped.
     /// Work cut short at the grace's end is dropped too, past every grace: its scopes'
     /// spawned children (and the work below them) are aborted as it is dropped, budgeted
@@ -1150,6 +1156,9 @@ impl ShutdownReport {
     }
 
     /// The failures of the services' tasks not read before (drained and stopped services).
+    /// After a second signal, the services' tasks are aborted without a wait: the failures of
+    /// those dropped by the time the report is made are here, and those dropped after it
+    /// are in each service's [`failures`](crate::Service::failures).
     ///
     /// # Examples
     ///

@@ -62,7 +62,8 @@ impl Cx {
     /// context has one link: every call hands out a clone of the same token (asked once per
     /// request of a long-lived context, they do not pile up). A scope's context ends, with
     /// [`Cause::Finished`], when its scope does, and a child's own context when the child
-    /// does; a [`child`](Cx::child) you made and linked lives until you cancel it or its
+    /// does (just after its outcome is delivered: a handle awaited on another worker may
+    /// resolve a moment before the token is cancelled); a [`child`](Cx::child) you made and linked lives until you cancel it or its
     /// parent ends (below a [`Cx::root`] dropped uncancelled, for good, and so below a
     /// context whose deadline no timer will fire, its runtime shut down: cancel a context of
     /// your own when you are done with it, as Go's `defer cancel()` does). What is kept so is

@@ -72,7 +72,7 @@ pub enum Cause {
     /// The scope finished: its body and every child are done. Not an error: a context that
     /// outlives its scope (cloned into another library's task, say) learns this way that the
     /// work it belonged to is over. A child's own context (or a service task's) ends so too
-    /// when the child does, naming the child (it reads "scope `fetch-1` finished": the unit
+    /// when the child does (just after its outcome is delivered to its handle), naming the child (it reads "scope `fetch-1` finished": the unit
     /// of work that finished), and an [`App`](crate::App)'s when its run returns without a
     /// shutdown signal (named `app`). A background child
     /// ([`Scope::spawn_background`](crate::Scope::spawn_background)) reads it inside
