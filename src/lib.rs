@@ -729,7 +729,9 @@ pub use scope_macros::slot;
 pub use scope_macros::main;
 
 /// An async test on a tokio runtime, followed by the no-leak check: the test fails if a task
-/// it started is still alive after the body.
+/// it started is still alive after the body (a task of the runtime, of a scope or of a
+/// service: see [`LeakCheck::check`](testing::LeakCheck::check) for what it cannot see, such
+/// as a `LocalSet`'s tasks).
 ///
 /// Options: `flavor`, `worker_threads`, `start_paused = true` (it needs tokio's `test-util`
 /// feature in your dev-dependencies; a paused clock moves on its own only while the runtime is

@@ -490,7 +490,7 @@ fn no_tokio_entry(
 }
 
 /// `#[tokio::main]` or `#[tokio::test]` (spelled with its crate).
-fn is_tokio_entry(a: &syn::Attribute) -> bool {
+pub(crate) fn is_tokio_entry(a: &syn::Attribute) -> bool {
     let segments = &a.path().segments;
     segments.len() == 2
         && segments[0].ident == "tokio"

@@ -517,6 +517,23 @@ pub(crate) fn scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     // The options' expressions run at the start of the fn: the orphan lint reads them too.
     errors.extend(Rewriter::lint_exprs(opts.exprs_mut()));
     let out = match target {
+        // Above `#[scope::main]`, which runs its body as a scope already: said as it is below
+        // it, and the fn left to `#[scope::main]` unscoped (scoped, its `spawn!`s were told
+        // they were in a scope not seen as one).
+        Target::Fn(f)
+            if f.attrs
+                .iter()
+                .any(|a| crate::ast::attr_is(a, "main") && !crate::entry::is_tokio_entry(a)) =>
+        {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "`#[scoped]` is not needed on `#[scope::main]`: it runs its body as a scope \
+                 already\nhelp: give `#[scope::main]` the options instead \
+                 (`#[scope::main(limit = 4, timeout = 5s)]`); for children that are not \
+                 `Send`, open `scope!(local, { .. })` in its body",
+            ));
+            f.into_token_stream()
+        }
         Target::Fn(mut f) => {
             // Written twice: the second would find the first's expansion, and say something
             // about a nested scope it cannot see.

@@ -651,7 +651,7 @@ fn unknown_key(key: &Ident, host: MacroKind) -> syn::Error {
             "the program's scope is fail-fast; open a scope with another policy inside `main`: `scope!(policy = supervise, { .. }).await`",
         ),
         ("local", MacroKind::Main) => Some(
-            "the program's scope runs on the runtime's workers; for children that are not `Send`, open a local scope inside `main`: `scope!(local, { .. }).await`, and start them there with `spawn_in_place!`",
+            "the program's scope is a default one, whose children are `Send`; for children that are not, open a local scope inside `main`: `scope!(local, { .. }).await`, and start them there with `spawn_in_place!`",
         ),
         _ => None,
     };

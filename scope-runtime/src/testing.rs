@@ -224,7 +224,10 @@ impl LeakCheck {
     /// baseline that ends meanwhile cannot hide a leaked one of ours (a plain `tokio::spawn`
     /// is known by the count alone). A blocking child of a scope still running is found the
     /// same way; a plain `tokio::task::spawn_blocking` is not seen (tokio counts its
-    /// blocking threads only in `tokio_unstable` builds).
+    /// blocking threads only in `tokio_unstable` builds), nor is a task of a
+    /// `tokio::task::LocalSet` (the set runs its tasks itself, and the runtime does not count
+    /// them): a `!Send` task of your own, kept in a `LocalSet` past the body, is not found
+    /// (one spawned in place in a `local` scope ends with its scope).
     ///
     /// # Examples
     ///
