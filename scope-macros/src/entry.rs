@@ -123,6 +123,7 @@ fn build(
         // one (rustc's "`main` function has wrong type" or "functions used as tests can not
         // have any arguments" would follow it).
         f.sig.inputs.clear();
+        f.sig.generics = syn::Generics::default();
         f.sig.unsafety = None;
         f.sig.asyncness = None;
         *f.block = crate::expand::block_of(quote!({

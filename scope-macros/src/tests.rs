@@ -4703,3 +4703,41 @@ fn unscoped_on_an_item_no_block_scopes_says_it_is_never_scoped() {
         assert!(out.contains("there is none here"), "{item}: {out}");
     }
 }
+
+#[test]
+fn an_entry_fn_with_type_or_const_parameters_is_told_so_at_them() {
+    // `probe204`: `#[scope::test] async fn t<T>() {}` got rustc's message at the attribute.
+    for item in [
+        quote!(
+            async fn t<T: Default>() {}
+        ),
+        quote!(
+            async fn t<const N: usize>() {}
+        ),
+    ] {
+        let out = norm(&entry::test(TokenStream::new(), item.clone()));
+        assert!(
+            out.contains("takes no type or const parameters: a test is run with none"),
+            "{item}: {out}"
+        );
+        assert!(
+            out.contains("fn t ()"),
+            "the fn is left without them: {out}"
+        );
+    }
+    let out = norm(&entry::main(
+        TokenStream::new(),
+        quote!(
+            async fn main<T>() {}
+        ),
+    ));
+    assert!(out.contains("`main` is called with none"), "{out}");
+    // A lifetime parameter is no reason to refuse (rustc allows it on a test).
+    let out = norm(&entry::test(
+        TokenStream::new(),
+        quote!(
+            async fn t<'a>() {}
+        ),
+    ));
+    assert!(!out.contains("type or const parameters"), "{out}");
+}

@@ -685,13 +685,38 @@ fn returns_no_handle(sig: &syn::Signature) -> syn::Result<()> {
 
 /// Entry points take no arguments (`main`) or none that a test harness could pass.
 pub(crate) fn no_params(sig: &syn::Signature, host: MacroKind) -> syn::Result<()> {
-    if sig.inputs.is_empty() {
-        return Ok(());
+    if !sig.inputs.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &sig.inputs,
+            format!("a `{}` fn takes no arguments", host.macro_name()),
+        ));
     }
-    Err(syn::Error::new_spanned(
-        &sig.inputs,
-        format!("a `{}` fn takes no arguments", host.macro_name()),
-    ))
+    // Type and const parameters (rustc's "functions used as tests can not have any
+    // non-lifetime generic parameters" at the attribute, or "`main` function is not allowed
+    // to have generic parameters").
+    if let Some(param) = sig
+        .generics
+        .params
+        .iter()
+        .find(|p| !matches!(p, syn::GenericParam::Lifetime(_)))
+    {
+        let called = if host == MacroKind::Main {
+            "`main` is called"
+        } else {
+            "a test is run"
+        };
+        return Err(syn::Error::new_spanned(
+            param,
+            format!(
+                "a `{}` fn takes no type or const parameters: {called} with none to fill \
+                 them\nhelp: write the generic code as a helper fn, and call it with each \
+                 type from here (one `{}` fn per type)",
+                host.macro_name(),
+                host.macro_name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `main` and a test are called as safe fns: rustc would say "`main` function has wrong type"
