@@ -389,20 +389,6 @@ fn a_panic_in_a_clean_up_after_the_signal_exits_1_not_143() {
     assert!(!out.stderr_has("with the interruption"), "{out:#?}");
 }
 
-/// The same crash while `main`'s body ignores the shutdown, so that its grace runs out: still a
-/// crash, exit 1 with the panic's line (`probe204`: 143, the code of a stop forced at the grace,
-/// with the panic's line printed).
-#[test]
-fn a_panic_in_a_clean_up_exits_1_also_when_the_grace_runs_out() {
-    let p = started("crashes-body-busy", "300");
-    p.signal("TERM");
-    let out = p.wait(EXIT);
-    assert_eq!(out.status.code(), Some(1), "{out:#?}");
-    assert!(out.stderr_has("error: "), "{out:#?}");
-    assert!(out.stderr_has("panicked: no record to flush"), "{out:#?}");
-    assert!(out.stderr_has("ran out"), "{out:#?}");
-}
-
 /// A service task's `on_cancel` callback that panics as the shutdown cancels it is a bug:
 /// exit 101 once the shutdown is done, as for `main`'s panic; the shutdown's report is still
 /// printed (it was lost: the run resumed the panic in place of returning it).

@@ -286,7 +286,7 @@ pub(crate) fn scope_body_then(
                 quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
             typed_diverging(&out, body_ty, body)
         }
-        // A race's body that never ends (a stub, `todo!()`) gives no value either: `Ok(())`'s
+        // A race's body that never ends (a stub not written yet, a loop) gives no value either: `Ok(())`'s
         // type is said for it, or rustc's fallback of `!` to `()` refuses the fn.
         // One with a `return` of its own is left as it is: its value leaves by the `return`,
         // and the crate's message for a race body's value says what is wrong with it.

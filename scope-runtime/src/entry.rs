@@ -9,7 +9,7 @@
 //! | a signal; `main` returns `Ok`, but a service had work left after the grace (stopped or aborted) | 128 + the signal | the shutdown report |
 //! | `main` returned; a first signal comes while the services drain | as without it: 0 if `main` returned `Ok`, 1 on an error | the shutdown report (`, while draining: the drain goes on`) |
 //! | a signal; `main` returns the shutdown's interruption (`?` on a cancelled child, say), or an error of its own after the signal | 128 + the signal | the shutdown report and `shutdown: the main work ended with the interruption: ...`; if the body's error said something else, then `shutdown: the error its body returned after the signal: ...` |
-//! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal; 1 if the main work failed otherwise than by the interruption (a child's clean-up panicked, say: a crash is never the stop's consequence) | the shutdown report (and `error: ...` for that failure) |
+//! | a signal; `main` still runs when the grace runs out (forced) | 128 + the signal | the shutdown report |
 //! | a second signal during the shutdown | 128 + the second signal, at once | the shutdown report (and `error: ...` if `main` had returned an error that is not the interruption) |
 //! | a signal; `main` returns an error that is not the interruption (a failure before the signal) | 1 | the shutdown report and `error: ...` |
 //! | the runtime cannot answer (the main task blocks its thread, every worker is stuck): a second signal, or the shutdown's bound (the grace, then the longest service grace and `ABORT_WAIT`) passed | 128 + that signal (for a shutdown the program began: 1 for a request, or the code of the signal its cancel names), [`EXIT_WAIT`] after it | `shutdown: forced exit: ...` |
@@ -946,19 +946,15 @@ fn decide<T>(
 ) -> Result<T, (i32, Option<Printed>)> {
     let signal_code = report.signal().map_or(1, Signal::exit_code);
     if let Some(forced) = report.forced() {
+        let code = match forced {
+            crate::app::Forced::SecondSignal(second) => second.exit_code(),
+            crate::app::Forced::GraceRanOut { .. } => signal_code,
+        };
         // The main work's own failure (not the interruption) is still said.
         let failed = outcome.and_then(|o| match o.out {
             Err(line) if !o.interruption => Some(Printed::Error(line)),
             _ => None,
         });
-        let code = match forced {
-            crate::app::Forced::SecondSignal(second) => second.exit_code(),
-            // A crash (a child's panic in its clean-up, say) while the body ran past the
-            // grace is still a crash: exit 1, as when the body returns in time. The second
-            // signal is the operator's "now", whatever the work did.
-            crate::app::Forced::GraceRanOut { .. } if failed.is_some() => 1,
-            crate::app::Forced::GraceRanOut { .. } => signal_code,
-        };
         return Err((code, failed));
     }
     let Some(outcome) = outcome else {

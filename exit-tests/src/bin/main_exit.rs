@@ -46,10 +46,7 @@ async fn main() -> Result<(), AppError> {
     let audit = Service::new(ServiceConfig::new("audit").grace(Duration::from_millis(200)));
     // The modes whose child the test relies on say `ready` once it runs (a child cancelled
     // before its first poll never runs); the others at once.
-    if !matches!(
-        mode.as_str(),
-        "stuck" | "crashes" | "crashes-body-busy" | "callback-panics"
-    ) {
+    if !matches!(mode.as_str(), "stuck" | "crashes" | "callback-panics") {
         println!("ready");
     }
     match mode.as_str() {
@@ -158,21 +155,6 @@ async fn main() -> Result<(), AppError> {
             println!("ready");
             flusher.await?;
             Ok(())
-        }
-        // The same crash, while the body ignores the shutdown: the grace runs out.
-        "crashes-body-busy" => {
-            let (up, is_up) = tokio::sync::oneshot::channel::<()>();
-            spawn!(name = "flusher", async move {
-                let _ = up.send(());
-                scope::cancelled().await;
-                let records: Vec<u8> = Vec::new();
-                assert!(!records.is_empty(), "no record to flush");
-            });
-            let _ = is_up.await;
-            println!("ready");
-            loop {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
         }
         // A service task's `on_cancel` callback panics when the shutdown cancels it: a bug,
         // which exits 101 once the shutdown is done, with the shutdown's report printed.
