@@ -307,6 +307,12 @@ fn main_body(
     } else {
         quote!(#body)
     };
+    // A `return` of its own: its type is said before it (as a scope's body's is).
+    let inner = if crate::expand::returns_a_value(body) && !crate::expand::names_impl_trait(ty) {
+        crate::expand::typed_returns(&out, ty, inner)
+    } else {
+        inner
+    };
     crate::expand::block_of(quote_spanned!(at=> {
         #holder
             .run::<_, <#ty as #krate::ScopeResult>::Error>(async #inner, |#err| #line)

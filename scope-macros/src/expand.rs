@@ -214,6 +214,24 @@ pub(crate) fn typed_diverging(
     })
 }
 
+/// A body with a `return` of its own, said to be of type `ty`: an async block's type is
+/// inferred from its first `return`, so a first `return` that never runs, of that type, comes
+/// before the user's (through the `let` of `out`).
+pub(crate) fn typed_returns(
+    out: &proc_macro2::Ident,
+    ty: impl ToTokens,
+    body: impl ToTokens,
+) -> TokenStream {
+    quote!({
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        if false {
+            let #out: #ty = loop {};
+            return #out;
+        }
+        #body
+    })
+}
+
 /// [`scope_body`] whose last expression, the awaited run, is handed to `then` with the name
 /// of the scope's handle (`#[scope::main]` reads the scope's context after the run).
 pub(crate) fn scope_body_then(
@@ -269,12 +287,36 @@ pub(crate) fn scope_body_then(
     };
     // Spanned at the fn's return type: what the scope's error type lacks is reported there.
     let run_span = error_of.map_or_else(Span::call_site, |(_, s)| s);
+    let body = typed_body(opts, &krate, body, error_of);
+    let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
+    let last = then(quote!(#run_call.await), &scope);
+    let end = syn::Lifetime::new("'__scope_end", Span::mixed_site());
+    quote! {
+        #end: {
+            let #owner #annotation = #krate::__private::#ty::#new(#config);
+            let #scope = &#owner;
+            #handle
+            #prelude
+            break #end (#last);
+        }
+    }
+}
+
+/// The scope's body as the run's async block takes it, with its type said where the fn's
+/// return type gives it and the body's syntax needs it (see [`scope_body_then`]).
+fn typed_body(
+    opts: &Options,
+    krate: &TokenStream,
+    body: &syn::Block,
+    error_of: Option<(&syn::Type, Span)>,
+) -> TokenStream {
     // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
     // type to infer: its `?` then finds no `Result` to return into ("`?` can only be used in
     // an async block that returns `Result`"). Under fail-fast the body's value is the fn's,
     // so the fn's return type is said for it; supervised, the fn returns
     // `Result<T, Failures<E>>` and the body `Result<T, E>`.
     let out = format_ident!("__out", span = Span::mixed_site());
+    let has_return = returns_a_value(body);
     let body = match error_of {
         // The type an annotation cannot say (`impl Trait` in a `let`): the body's own.
         Some((ret, _)) if names_impl_trait(ret) => body.to_token_stream(),
@@ -293,7 +335,7 @@ pub(crate) fn scope_body_then(
         Some((ret, span))
             if opts.policy() == PolicyKind::FirstOk && diverges(body) && !returns(body) =>
         {
-            typed_diverging(&out, race_body(&krate, ret, span), body)
+            typed_diverging(&out, race_body(krate, ret, span), body)
         }
         // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
         // its supervised body's type is said for it, so that a value of the wrong type is
@@ -322,7 +364,7 @@ pub(crate) fn scope_body_then(
                 && ends_in_result(body)
                 && ends_in_question_mark(body) =>
         {
-            let body_ty = race_body(&krate, ret, span);
+            let body_ty = race_body(krate, ret, span);
             quote!({
                 let #out: #body_ty = #body;
                 #out
@@ -330,17 +372,25 @@ pub(crate) fn scope_body_then(
         }
         _ => body.to_token_stream(),
     };
-    let run_call = quote_spanned!(run_span=> #scope.#run(async #body));
-    let last = then(quote!(#run_call.await), &scope);
-    let end = syn::Lifetime::new("'__scope_end", Span::mixed_site());
-    quote! {
-        #end: {
-            let #owner #annotation = #krate::__private::#ty::#new(#config);
-            let #scope = &#owner;
-            #handle
-            #prelude
-            break #end (#last);
+    // A body with a `return` of its own: the async block's type is inferred from its first
+    // `return`, so a `return Ok(value)` of the wrong type was told so at the attribute (twice,
+    // where the run's value meets the fn's type), not at the value as in a plain fn. A first
+    // `return` that never runs, of the type the body must have, says that type before any of
+    // the user's.
+    match error_of {
+        Some((ret, span))
+            if !names_impl_trait(ret)
+                && matches!(opts.policy(), PolicyKind::FailFast | PolicyKind::Supervise)
+                && has_return =>
+        {
+            let body_ty = if opts.policy() == PolicyKind::FailFast {
+                ret.to_token_stream()
+            } else {
+                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body)
+            };
+            typed_returns(&out, body_ty, body)
         }
+        _ => body,
     }
 }
 
@@ -401,16 +451,27 @@ pub(crate) fn expr_diverges(expr: &syn::Expr) -> bool {
 /// Whether a block has a `return` of its own (not one of a closure, an async block or an item
 /// in it).
 fn returns(block: &syn::Block) -> bool {
-    struct Returns(bool);
+    find_return(block, |_| true)
+}
+
+/// Whether a block has a `return` of its own with a value (a bare `return;` gives `()`, which
+/// a scope's body may end in).
+pub(crate) fn returns_a_value(block: &syn::Block) -> bool {
+    find_return(block, |r| r.expr.is_some())
+}
+
+fn find_return(block: &syn::Block, wanted: fn(&syn::ExprReturn) -> bool) -> bool {
+    struct Returns(bool, fn(&syn::ExprReturn) -> bool);
     impl<'ast> syn::visit::Visit<'ast> for Returns {
-        fn visit_expr_return(&mut self, _: &'ast syn::ExprReturn) {
-            self.0 = true;
+        fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+            self.0 |= (self.1)(r);
+            syn::visit::visit_expr_return(self, r);
         }
         fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
         fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
         fn visit_item(&mut self, _: &'ast syn::Item) {}
     }
-    let mut found = Returns(false);
+    let mut found = Returns(false, wanted);
     syn::visit::Visit::visit_block(&mut found, block);
     found.0
 }

@@ -12,15 +12,22 @@ async fn bounded() -> Result<u8, AppError> {
         let s = __scope;
         break '__scope_end (__scope
             .run(async {
-                let __out: Result<u8, AppError> = {
-                    let first = (__scope).try_spawn(async { Ok(1) })?;
-                    if s.is_closed() {
-                        return Ok(0);
-                    }
-                    s.cancel("enough");
-                    Ok(first.await?)
-                };
-                __out
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __out: Result<u8, AppError> = loop {};
+                    return __out;
+                }
+                {
+                    let __out: Result<u8, AppError> = {
+                        let first = (__scope).try_spawn(async { Ok(1) })?;
+                        if s.is_closed() {
+                            return Ok(0);
+                        }
+                        s.cancel("enough");
+                        Ok(first.await?)
+                    };
+                    __out
+                }
             })
             .await);
     }

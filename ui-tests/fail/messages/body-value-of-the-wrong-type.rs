@@ -46,6 +46,27 @@ async fn early(flag: bool) -> Result<u32, Interrupted> {
     }
 }
 
+// A `return` of its own before the tail: the body's type was taken from it, so the value of
+// the wrong type was told at the attribute, twice (once against the tail, once against the
+// fn's type), with the `return` only in a note.
+#[scoped]
+async fn first(flag: bool) -> Result<u32, Interrupted> {
+    if flag {
+        return Ok("first");
+    }
+    Ok(1)
+}
+
+// Supervised likewise: the body's type is `Result<u32, Interrupted>`.
+#[scoped(policy = supervise)]
+async fn each(flag: bool) -> Result<u32, Failures<Interrupted>> {
+    spawn!(async { Ok(()) });
+    if flag {
+        return Ok(-1i64);
+    }
+    Ok(1)
+}
+
 fn main() {
-    let _ = (count(vec![]), pick(true, 3), all(1), early(true));
+    let _ = (count(vec![]), pick(true, 3), all(1), early(true), first(true), each(true));
 }
