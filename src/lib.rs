@@ -970,6 +970,13 @@ pub mod __private {
     pub use std::time::Duration;
     pub use tokio;
 
+    /// Never called: the value of a `return` that never runs, placed first in a `#[scoped]`
+    /// fn's body to say the body's type before the user's own `return`s.
+    #[must_use]
+    pub fn body_type<T>() -> T {
+        unreachable!("a body's type, said by a `return` that never runs")
+    }
+
     /// What the body of a supervised `#[scoped]` fn returns, from the fn's return type
     /// `Result<T, Failures<E>>`: `Result<T, E>` (said for a body that never ends on its own, so
     /// that its `?` has a `Result` to return into).

@@ -298,7 +298,7 @@ fn main_body(
     let inner = if crate::expand::names_impl_trait(ty) {
         quote!(#body)
     } else if crate::expand::diverges(body) {
-        crate::expand::typed_diverging(&out, ty, body)
+        crate::expand::typed_async_body(krate, ty, body)
     } else if crate::expand::ends_in_result(body) {
         quote!({
             let #out: #ty = #body;
@@ -309,7 +309,7 @@ fn main_body(
     };
     // A `return` of its own: its type is said before it (as a scope's body's is).
     let inner = if crate::expand::returns_a_value(body) && !crate::expand::names_impl_trait(ty) {
-        crate::expand::typed_returns(&out, ty, inner)
+        crate::expand::typed_async_body(krate, ty, inner)
     } else {
         inner
     };

@@ -198,35 +198,19 @@ pub(crate) fn scope_body(
     scope_body_then(opts, config, body, proof, error_of, |run, _| run)
 }
 
-/// A body that never ends on its own, said to be of type `ty` (through the `let` of `out`)
-/// so that its `?` has a `Result` to return into. A body that is only a panic (a stub not
-/// written yet) is a diverging sub-expression there: allowed, as in the plain fn.
-pub(crate) fn typed_diverging(
-    out: &proc_macro2::Ident,
+/// A body said to be of type `ty`: one that never ends on its own (so that its `?` has a
+/// `Result` to return into), or one with a `return` of its own (an async block's type is
+/// inferred from its first `return`, so a `return Ok(value)` of the wrong type would be told
+/// at the attribute). A first `return` that never runs, of a call typed `ty`, comes before
+/// the user's: no code made unreachable, so no lint is allowed that a crate may forbid.
+pub(crate) fn typed_async_body(
+    krate: &TokenStream,
     ty: impl ToTokens,
     body: impl ToTokens,
 ) -> TokenStream {
     quote!({
-        #[allow(clippy::diverging_sub_expression)]
-        let #out: #ty = #body;
-        #[allow(unreachable_code)]
-        return #out;
-    })
-}
-
-/// A body with a `return` of its own, said to be of type `ty`: an async block's type is
-/// inferred from its first `return`, so a first `return` that never runs, of that type, comes
-/// before the user's (through the `let` of `out`).
-pub(crate) fn typed_returns(
-    out: &proc_macro2::Ident,
-    ty: impl ToTokens,
-    body: impl ToTokens,
-) -> TokenStream {
-    quote!({
-        #[allow(unreachable_code, clippy::diverging_sub_expression)]
         if false {
-            let #out: #ty = loop {};
-            return #out;
+            return #krate::__private::body_type::<#ty>();
         }
         #body
     })
@@ -321,12 +305,12 @@ fn typed_body(
         // The type an annotation cannot say (`impl Trait` in a `let`): the body's own.
         Some((ret, _)) if names_impl_trait(ret) => body.to_token_stream(),
         Some((ret, _)) if opts.policy() == PolicyKind::FailFast && diverges(body) => {
-            typed_diverging(&out, ret, body)
+            typed_async_body(krate, ret, body)
         }
         Some((ret, span)) if opts.policy() == PolicyKind::Supervise && diverges(body) => {
             let body_ty =
                 quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
-            typed_diverging(&out, body_ty, body)
+            typed_async_body(krate, body_ty, body)
         }
         // A race's body that never ends (a stub not written yet, a loop) gives no value either: `Ok(())`'s
         // type is said for it, or rustc's fallback of `!` to `()` refuses the fn.
@@ -335,7 +319,7 @@ fn typed_body(
         Some((ret, span))
             if opts.policy() == PolicyKind::FirstOk && diverges(body) && !returns(body) =>
         {
-            typed_diverging(&out, race_body(krate, ret, span), body)
+            typed_async_body(krate, race_body(krate, ret, span), body)
         }
         // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
         // its supervised body's type is said for it, so that a value of the wrong type is
@@ -388,7 +372,7 @@ fn typed_body(
             } else {
                 quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body)
             };
-            typed_returns(&out, body_ty, body)
+            typed_async_body(krate, body_ty, body)
         }
         _ => body,
     }

@@ -1,3 +1,7 @@
+// The lines the body's type is said with make no code unreachable: a crate that forbids the
+// lint builds.
+#![forbid(unreachable_code)]
+
 use scope::{scoped, spawn, Failures, Interrupted};
 
 // A body with `return`s of its own: the first says the body's type (the fn's, or under

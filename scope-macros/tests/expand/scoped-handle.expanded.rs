@@ -12,10 +12,8 @@ async fn bounded() -> Result<u8, AppError> {
         let s = __scope;
         break '__scope_end (__scope
             .run(async {
-                #[allow(unreachable_code, clippy::diverging_sub_expression)]
                 if false {
-                    let __out: Result<u8, AppError> = loop {};
-                    return __out;
+                    return ::scope::__private::body_type::<Result<u8, AppError>>();
                 }
                 {
                     let __out: Result<u8, AppError> = {
