@@ -1868,7 +1868,7 @@ impl SetMoves<'_> {
                 .arms
                 .iter()
                 .flat_map(|arm| {
-                    let frame = self.pattern_frame(&arm.pat, &m.expr);
+                    let frame = self.arm_frame(arm, &m.expr);
                     self.with_frame(frame, |me| me.carried(&arm.body))
                 })
                 .collect(),
@@ -1943,6 +1943,16 @@ impl SetMoves<'_> {
         out
     }
     /// The names the `let`s of a condition bind (`if let Some(s) = x && ..`).
+    /// The names a `match` arm binds for its body: its pattern's, and those its guard's
+    /// `let`s bind (`_ if let Some(s) = Some(set) => ..`), read with the pattern's bound.
+    fn arm_frame(&self, arm: &syn::Arm, scrutinee: &Expr) -> HashMap<String, Held> {
+        let mut frame = self.pattern_frame(&arm.pat, scrutinee);
+        if let Some((_, guard)) = &arm.guard {
+            let lets = self.with_frame(frame.clone(), |me| me.condition_frame(guard));
+            frame.extend(lets);
+        }
+        frame
+    }
     fn condition_frame(&self, cond: &Expr) -> HashMap<String, Held> {
         match cond {
             Expr::Let(l) => self.pattern_frame(&l.pat, &l.expr),
@@ -2154,7 +2164,7 @@ impl<'ast, 's, F: Fn(&SetMoves<'s>, &Expr) -> Vec<String>> Visit<'ast>
     fn visit_expr_match(&mut self, e: &'ast syn::ExprMatch) {
         self.visit_expr(&e.expr);
         for arm in &e.arms {
-            let frame = self.me.pattern_frame(&arm.pat, &e.expr);
+            let frame = self.me.arm_frame(arm, &e.expr);
             self.bound(frame, |me| {
                 if let Some((_, guard)) = &arm.guard {
                     me.visit_expr(guard);
@@ -2857,7 +2867,7 @@ impl<'ast> Visit<'ast> for SetMoves<'_> {
     fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
         self.visit_expr(&m.expr);
         for arm in &m.arms {
-            let frame = self.pattern_frame(&arm.pat, &m.expr);
+            let frame = self.arm_frame(arm, &m.expr);
             self.frames.borrow_mut().push(frame);
             if let Some((_, guard)) = &arm.guard {
                 self.visit_expr(guard);

@@ -1116,6 +1116,29 @@ fn a_set_in_a_value_computed_from_it_leaves_with_that_value() {
 }
 
 #[test]
+fn a_set_taken_by_a_match_arms_if_let_guard_leaves_with_it() {
+    // An arm's guard binds names for the arm's body as an `if let` does (an outside tester's
+    // find: only the `if let` form was flagged).
+    let forms = [
+        quote!(if let Some(s) = Some(set) { out.push(s) } Ok(())),
+        quote!(match 0 { _ if let Some(s) = Some(set) => out.push(s), _ => {} } Ok(())),
+        quote!(match ready { true if let Some(s) = Some(set) && ready => out.push(s), _ => {} }
+            Ok(())),
+        quote!(match cmd { Some(n) if let Some(s) = Some(set) && n > 1 => { out.push(s); } _ => {} }
+            Ok(())),
+        quote!(let v = match 0 { _ if let Some(s) = Some(set) => s, _ => return Ok(None) };
+            Ok(Some(v))),
+    ];
+    assert_each_flagged(&forms, true);
+    // Joined in the arm: it stays.
+    let forms = [
+        quote!(match 0 { _ if let Some(s) = Some(set) => { s.join_all().await; } _ => {} }
+        Ok(())),
+    ];
+    assert_each_flagged(&forms, false);
+}
+
+#[test]
 fn a_set_handed_on_by_a_swap_a_loop_or_a_blocks_local_leaves_with_it() {
     // `mem::replace`/`mem::swap` wherever they are called, two loops in one value, a
     // `break` or `return` of a name its block binds, a closure or a tuple bound in a block.
