@@ -1878,6 +1878,56 @@ mod process {
         }
     }
 
+    /// The same on two workers, where the child's wait may reap the process on one thread
+    /// while the cancel's SIGTERM is sent on the other (an outside tester's find: 5 to 10% of
+    /// runs said `Stopped { status: exit status: 0 }` of a `true` that had exited before the
+    /// cancel; the SIGTERM went to a pid already reaped, and the cancel after the reap was
+    /// read as the reason it ended).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_process_reaped_as_the_cancel_comes_is_not_said_stopped_by_it() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut stopped = Vec::new();
+        for run in 0..300u64 {
+            // A grace, so that the child is not aborted at the cancel: its wait answers.
+            let s = &Scope::new(Config::new().grace(Duration::from_secs(10)));
+            let out: Result<Result<std::process::ExitStatus, ProcessError>, ProcessError> = rt
+                .block_on(s.run(async {
+                    let (tx, rx) = oneshot::channel();
+                    let child = s.spawn(async move {
+                        let mut running = Process::new(Command::new("true")).spawn()?;
+                        let _ = tx.send(running.id().expect("not reaped yet"));
+                        Ok::<_, ProcessError>(running.wait().await)
+                    });
+                    let pid = rx.await.expect("the child started it");
+                    // Until it has exited (a zombie) or been reaped by the child's wait.
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .is_ok_and(|stat| !stat.contains(") Z "))
+                    {
+                        assert!(std::time::Instant::now() < deadline, "it never exited");
+                        tokio::time::sleep(Duration::from_micros(50 + (run % 7) * 20)).await;
+                    }
+                    s.cancel("after the exit");
+                    Ok(child.await?)
+                }));
+            match out {
+                Ok(Ok(status)) => assert!(status.success(), "run {run}: {status}"),
+                other => stopped.push(format!("run {run}: {other:?}")),
+            }
+        }
+        assert!(
+            stopped.is_empty(),
+            "a `true` that exited before the cancel was said stopped by it in {} of 300 runs: {:#?}",
+            stopped.len(),
+            &stopped[..stopped.len().min(3)]
+        );
+    }
+
     #[tokio::test]
     async fn a_process_stopped_by_its_caller_is_not_said_stopped_by_a_later_cancel() {
         let cx = Cx::root();

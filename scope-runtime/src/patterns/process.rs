@@ -75,14 +75,24 @@
 //!   The cancel's SIGTERM (from the canceller's thread) and the SIGKILL at the grace's end
 //!   (from a timer task on the process's runtime, which holds only its key and is stopped
 //!   when the process is reaped) are sent under the lock of the list of processes not reaped,
-//!   whose entry goes as soon as the owner has reaped it (in the microseconds between the two
-//!   the kernel would have had to hand the pid out again, as for the forced exit below).
+//!   whose entry goes as soon as the owner has reaped it. In the microseconds between the two
+//!   (the owner's wait on one thread, a cancel on another), `waitid` says it is no longer a
+//!   child of ours to wait for, and nothing is sent (on Linux; elsewhere the kernel would have
+//!   had to hand the pid out again in that window, as for the forced exit below); such a
+//!   process, and one seen exited at the cancel, ended on its own, and its wait says so.
 //! - **A forced exit**: `#[scope::main]` ends the program without waiting for tasks still
 //!   running when its shutdown is forced (or after its clean exit's short wait), so the task
 //!   that owns a process may never be dropped (a worker stuck in a blocking clean-up). Before
 //!   it exits, it sends SIGKILL to every process (and group) started here and not reaped yet.
 //! - Nothing survives a SIGKILL of *this* process (as with any parent): use a supervisor such
-//!   as systemd, or `PR_SET_PDEATHSIG`, for that.
+//!   as systemd, or `PR_SET_PDEATHSIG`, for that. Nor a signal this program does not handle
+//!   and dies of (SIGHUP when its terminal or ssh session closes, SIGQUIT from Ctrl-\\): its
+//!   processes, each in a group of its own, are not in the terminal's group either, so that
+//!   signal does not reach them as it would a plain child, and they keep running. List it in
+//!   `#[scope::main(signals = [interrupt, terminate, hangup])]` to shut down on it.
+//! - A program that adopts orphans (PID 1 in a container, or a subreaper) is the one that
+//!   reaps the descendants of a stopped process: reap them (a loop on `waitpid(-1)` at
+//!   SIGCHLD, or an init such as `tini` in front), or they stay zombies.
 //! - A [`Running`] that is `mem::forget`-ed is neither awaited nor dropped: the process is
 //!   still stopped (SIGTERM at the cancel, SIGKILL at the grace's end, at the end of its
 //!   scope, or at a `#[scope::main]` exit), but nobody reaps it: it stays a zombie until this
@@ -687,9 +697,14 @@ impl Running {
             // read), it was stopped as much as if this wait had sent it.
             // Reaped before the context is asked: asking may fire a deadline and run the
             // callbacks, this process's SIGTERM among them, which must not reach a reaped pid.
+            // A cancel that came after the reap, or whose SIGTERM was not sent before it,
+            // stopped nothing: the cause is said only when that SIGTERM went (read before the
+            // entry goes with the reap; one sent to a process that had exited is taken off by
+            // the wait, through `exited_first`).
             Ok(status) => {
+                let sent = unreaped::terminated_at(self.key).is_some();
                 let status = self.reaped(status)?;
-                (status, cx.cause())
+                (status, cx.cause().filter(|_| sent))
             }
             Err(cause) => (self.stop_now().await?, Some(cause)),
         })
@@ -849,19 +864,37 @@ fn grace_of(own: Option<Duration>, scope: Option<&Arc<dyn Enclosing>>) -> Durati
     own.unwrap_or_else(|| scope.map_or(Duration::ZERO, |scope| scope.grace()))
 }
 
-/// Whether the process `pid` (ours, unreaped) has exited, seen without reaping it
-/// (`waitid` with `WNOWAIT`). Linux only; elsewhere `false` (not known).
-fn has_exited(pid: Pid) -> bool {
+/// What is seen of a process of the list, without reaping it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Seen {
+    /// Running (or not known: not Linux).
+    Running,
+    /// Exited, not reaped yet: its pid (and its group's id) still its own.
+    Exited,
+    /// Reaped already, by a wait that has not taken it off the list yet: its pid is no longer
+    /// its own, and nothing may be sent to it.
+    Reaped,
+}
+
+/// What `waitid` with `WNOWAIT` says of the process `pid` (ours, on the list). Linux only;
+/// elsewhere `Running` (not known).
+fn seen(pid: Pid) -> Seen {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
+        use rustix::io::Errno;
         use rustix::process::{waitid, WaitId, WaitIdOptions};
         let how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-        matches!(waitid(WaitId::Pid(pid), how), Ok(Some(_)))
+        match waitid(WaitId::Pid(pid), how) {
+            Ok(Some(_)) => Seen::Exited,
+            // A child of ours that cannot be waited for has been waited for.
+            Err(Errno::CHILD) => Seen::Reaped,
+            Ok(None) | Err(_) => Seen::Running,
+        }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         let _ = pid;
-        false
+        Seen::Running
     }
 }
 
@@ -939,14 +972,17 @@ impl fmt::Debug for Running {
 /// started in a group of its own), without waiting: for an exit that does not wait for the
 /// tasks that own them (`#[scope::main]`'s forced exit, which ends the program while a worker
 /// may be stuck, so that their `Drop` may never run). A process is removed from the list as
-/// soon as it is reaped, so no pid that is no longer ours is signalled (short of one reaped
-/// and reused between the two, a window of microseconds at an exit).
+/// soon as it is reaped, so no pid that is no longer ours is signalled (one reaped and not yet
+/// removed is seen so with `waitid` on Linux and skipped; elsewhere, short of one reaped and
+/// reused between the two, a window of microseconds at an exit).
 ///
 /// `runtime`: only those started on that runtime (an exit that returns to its caller, which
 /// may own other runtimes and their processes); `None`: all (the process ends).
 pub(crate) fn kill_unreaped(runtime: Option<tokio::runtime::Id>) {
     for (pid, group) in unreaped::take_all(runtime) {
-        send(pid, group, Signal::KILL);
+        if seen(pid) != Seen::Reaped {
+            send(pid, group, Signal::KILL);
+        }
     }
 }
 
@@ -1036,11 +1072,16 @@ mod unreaped {
         }
         // Exited already, unreaped (its pid, and its group's id, still its own): it ended on
         // its own, before this stop. The SIGTERM still goes (to its group: what is left of it
-        // is stopped all the same), but nothing stopped it.
-        e.exited_first = super::has_exited(e.pid);
+        // is stopped all the same), but nothing stopped it. Reaped already, by its wait on
+        // another thread that has not taken it off this list yet: it ended on its own too,
+        // and its pid is no longer its own, so nothing is sent.
+        let seen = super::seen(e.pid);
+        e.exited_first = seen != super::Seen::Running;
         e.terminated = Some(tokio::time::Instant::now());
-        super::send(e.pid, e.group, Signal::TERM);
-        super::send(e.pid, e.group, Signal::CONT);
+        if seen != super::Seen::Reaped {
+            super::send(e.pid, e.group, Signal::TERM);
+            super::send(e.pid, e.group, Signal::CONT);
+        }
         true
     }
 
@@ -1058,7 +1099,10 @@ mod unreaped {
     pub(super) fn kill(key: u64) {
         let list = list();
         if let Some(e) = list.iter().find(|e| e.key == key) {
-            super::send(e.pid, e.group, Signal::KILL);
+            // Not to a pid its wait has reaped (see `send_term`).
+            if super::seen(e.pid) != super::Seen::Reaped {
+                super::send(e.pid, e.group, Signal::KILL);
+            }
         }
     }
 
