@@ -722,6 +722,32 @@ fn name_with_a_colon(input: ParseStream<'_>, m: &str) -> syn::Result<()> {
     Ok(())
 }
 
+/// A closure where a future is meant: never a future (rustc's help would call it where it
+/// is written). Told at the closure's head what to write.
+fn closure_for_a_future(fut: &Expr, m: &str) -> syn::Result<()> {
+    let Expr::Closure(c) = fut else {
+        return Ok(());
+    };
+    let written = if c.asyncness.is_some() {
+        "an async closure: write the block without its `||`"
+    } else {
+        "a closure: write the work as a block"
+    };
+    let (a, capture, or1, inputs, or2) = (
+        &c.asyncness,
+        &c.capture,
+        &c.or1_token,
+        &c.inputs,
+        &c.or2_token,
+    );
+    Err(syn::Error::new_spanned(
+        quote::quote!(#a #capture #or1 #inputs #or2),
+        format!(
+            "`{m}` takes a future, not {written}, `{m}(async move {{ ... }})` (or call a closure bound to a name: `{m}(work())`)"
+        ),
+    ))
+}
+
 /// `spawn!([name = EXPR,] FUTURE)`.
 pub(crate) struct SpawnArgs {
     pub(crate) name: Option<Expr>,
@@ -788,6 +814,7 @@ impl SpawnArgs {
                 )));
             }
             let fut: Expr = input.parse()?;
+            closure_for_a_future(&fut, m)?;
             if let Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(text),
                 ..

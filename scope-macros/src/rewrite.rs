@@ -129,6 +129,10 @@ pub(crate) struct Rewriter {
 
 /// What a `select!` branch's pattern hides for its body (see `Rewriter::bind_in_arm`): the
 /// body's locals, reference parameters, outside names and bound names.
+/// What a pattern's names hide, restored after their reach: the reference parameters, the
+/// outside names and the body's locals.
+type NamesSaved = (HashSet<String>, HashSet<String>, HashSet<String>);
+
 type ArmSaved = (
     HashMap<String, Origin>,
     HashSet<String>,
@@ -1537,6 +1541,52 @@ impl Rewriter {
     }
 
     /// The names `pat` binds shadow what they named: none keeps an origin it had before.
+    /// A `match`: each arm's pattern binds what the scrutinee gives, for that arm only.
+    fn visit_match(&mut self, m: &mut syn::ExprMatch) {
+        // Read before the spawn in it is rewritten.
+        let child_in_ok = makes_child_result(&m.expr);
+        self.visit_expr_mut(&mut m.expr);
+        for arm in &mut m.arms {
+            // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made, in
+            // that arm only.
+            let locals = self.locals.clone();
+            self.record_binding(&arm.pat, None, Some(&m.expr));
+            let names = self.bind_pattern(&arm.pat);
+            // `match try_spawn!(..) { Ok(h) => .. }`: `h` is the handle.
+            if let Some(inner) = ok_pattern(&arm.pat).filter(|_| child_in_ok) {
+                self.record_child_handle(inner);
+            }
+            visit_mut::visit_arm_mut(self, arm);
+            self.restore_names(names);
+            self.locals = locals;
+        }
+    }
+
+    /// The names `pat` binds (an `if let`'s, a `match` arm's, a `for`'s) are the body's own
+    /// locals where they reach: a child that assigns to one or borrows one is told so, and
+    /// none is a parameter or an outside name any more. Gives back what to restore after.
+    fn bind_pattern(&mut self, pat: &syn::Pat) -> NamesSaved {
+        let saved = (self.refs.clone(), self.outside.clone(), self.bound.clone());
+        let mut names = Vec::new();
+        crate::valid::pat_names(pat, &mut names);
+        // A capitalised name in a pattern is a unit variant or a constant (`None`, `MAX`),
+        // not a binding: in doubt, nothing is said of it.
+        names.retain(|n| !n.starts_with(|c: char| c.is_uppercase()));
+        for name in &names {
+            self.refs.remove(name);
+            self.outside.remove(name);
+        }
+        self.bound.extend(names);
+        saved
+    }
+
+    /// After the reach of a pattern's names: what they had hidden.
+    fn restore_names(&mut self, (refs, outside, bound): NamesSaved) {
+        self.refs = refs;
+        self.outside = outside;
+        self.bound = bound;
+    }
+
     fn forget_names(&mut self, pat: &syn::Pat) {
         let mut names = Vec::new();
         crate::valid::pat_names(pat, &mut names);
@@ -2741,28 +2791,14 @@ impl VisitMut for Rewriter {
                     self.copy_proof_into(expr, before);
                 }
             }
-            Expr::Match(m) => {
-                // Read before the spawn in it is rewritten.
-                let child_in_ok = makes_child_result(&m.expr);
-                self.visit_expr_mut(&mut m.expr);
-                for arm in &mut m.arms {
-                    // `match Handle::try_current() { Ok(h) => .. }`: `h` is what it made, in
-                    // that arm only.
-                    let locals = self.locals.clone();
-                    self.record_binding(&arm.pat, None, Some(&m.expr));
-                    // `match try_spawn!(..) { Ok(h) => .. }`: `h` is the handle.
-                    if let Some(inner) = ok_pattern(&arm.pat).filter(|_| child_in_ok) {
-                        self.record_child_handle(inner);
-                    }
-                    visit_mut::visit_arm_mut(self, arm);
-                    self.locals = locals;
-                }
-            }
+            Expr::Match(m) => self.visit_match(m),
             // An `if let`'s or a `while let`'s bindings end with its block.
             Expr::If(i) if binds(&i.cond) => {
                 let locals = self.locals.clone();
+                let names = (self.refs.clone(), self.outside.clone(), self.bound.clone());
                 self.visit_expr_mut(&mut i.cond);
                 self.visit_block_mut(&mut i.then_branch);
+                self.restore_names(names);
                 self.locals = locals;
                 if let Some((_, other)) = &mut i.else_branch {
                     self.visit_expr_mut(other);
@@ -2770,7 +2806,9 @@ impl VisitMut for Rewriter {
             }
             Expr::While(w) if binds(&w.cond) => {
                 let locals = self.locals.clone();
+                let names = (self.refs.clone(), self.outside.clone(), self.bound.clone());
                 visit_mut::visit_expr_while_mut(self, w);
+                self.restore_names(names);
                 self.locals = locals;
             }
             // `for h in handles { h.spawn(..) }`: `h` is one of what `handles` holds (the
@@ -2779,8 +2817,10 @@ impl VisitMut for Rewriter {
                 self.visit_expr_mut(&mut f.expr);
                 let locals = self.locals.clone();
                 self.record_element(&f.pat, &f.expr);
+                let names = self.bind_pattern(&f.pat);
                 self.visit_pat_mut(&mut f.pat);
                 self.visit_block_mut(&mut f.body);
+                self.restore_names(names);
                 self.locals = locals;
             }
             Expr::Path(p) => self.check_path(p.qself.as_ref(), &p.path),
@@ -2796,6 +2836,9 @@ impl VisitMut for Rewriter {
                 // `if let Ok(h) = Handle::try_current()`: `h` is what the call made.
                 let (pat, init) = (&*l.pat, &*l.expr);
                 self.record_binding(pat, None, Some(init));
+                // Its names reach the `if`'s or the `while`'s block (or the arm's body), which
+                // restores what they hid after it.
+                let _hidden = self.bind_pattern(pat);
                 // `if let Ok(h) = try_spawn!(..)`: `h` is the handle.
                 if let Some(inner) = ok_pattern(pat).filter(|_| child_in_ok) {
                     self.record_child_handle(inner);

@@ -3961,6 +3961,107 @@ fn a_glob_or_a_cfg_silences_no_more_than_it_must() {
     assert!(o.contains("unknown option `limt`"), "{o}");
 }
 
+#[test]
+fn a_child_that_assigns_to_a_name_a_pattern_binds_in_the_body_is_told_so() {
+    // An outside tester's find: only a `let`'s name got the macro's message; one bound by an
+    // `if let`, a let chain, a `match` arm or a `for` got rustc's "use `move`", which compiles
+    // and leaves the body's value unchanged.
+    let scoped = |body: TokenStream| {
+        norm(&expand::scoped(
+            quote!(),
+            quote!(async fn f(x: Option<u32>, go: bool, xs: Vec<u32>) -> R #body),
+        ))
+    };
+    let bodies = [
+        quote!({
+            if let Some(mut t) = x {
+                spawn_in_place!(async {
+                    t += 1;
+                    Ok(())
+                });
+            }
+            Ok(1)
+        }),
+        quote!({ if let Some(mut t) = x && go { spawn_in_place!(async { t += 1; Ok(()) }); } Ok(1) }),
+        quote!({
+            match x {
+                Some(mut t) => {
+                    spawn_in_place!(async {
+                        t += 1;
+                        Ok(())
+                    });
+                }
+                None => {}
+            }
+            Ok(1)
+        }),
+        quote!({
+            match x {
+                _ if let Some(mut t) = x => {
+                    spawn_in_place!(async {
+                        t += 1;
+                        Ok(())
+                    });
+                }
+                _ => {}
+            }
+            Ok(1)
+        }),
+        quote!({
+            while let Some(mut t) = x {
+                spawn_in_place!(async {
+                    t += 1;
+                    Ok(())
+                });
+                break;
+            }
+            Ok(1)
+        }),
+        quote!({
+            for mut t in xs {
+                spawn_in_place!(async {
+                    t += 1;
+                    Ok(())
+                });
+            }
+            Ok(1)
+        }),
+    ];
+    for body in bodies {
+        let o = scoped(body.clone());
+        assert!(o.contains("assigns to `t`"), "{body}: {o}");
+    }
+    // Their reach ends with the arm or the block: the parameter after it is not the body's.
+    let o = scoped(quote!({
+        if let Some(x) = x {
+            drop(x);
+        }
+        let mut total = 0u32;
+        let _ = &mut total;
+        spawn_in_place!(async {
+            let _ = x;
+            Ok(())
+        });
+        Ok(1)
+    }));
+    assert!(!o.contains("compile_error"), "{o}");
+    // A capitalised name in a pattern is a variant or a constant, not a local: a spawned
+    // child that names it is not told it borrows a local.
+    let o = scoped(quote!({
+        match x {
+            None => {
+                spawn!(async {
+                    let n: Option<u32> = None;
+                    Ok(n)
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(1)
+    }));
+    assert!(!o.contains("compile_error"), "{o}");
+}
+
 /// A case of a check: the attribute's options and the item, made with a name.
 type Case = fn(&Ident) -> (TokenStream, TokenStream);
 

@@ -29,6 +29,30 @@ async fn last_seen(items: &[u32]) -> Result<u32, Interrupted> {
     .await
 }
 
+// A name an `if let` or a `match` arm binds is a local of the body too.
+#[scoped]
+async fn bump(start: Option<u32>) -> Result<u32, Interrupted> {
+    if let Some(mut t) = start {
+        let h = spawn_in_place!(async {
+            t += 1;
+            Ok(())
+        });
+        h.await?;
+        return Ok(t);
+    }
+    match start {
+        Some(mut u) => {
+            spawn_in_place!(async {
+                u *= 2;
+                Ok(())
+            })
+            .await?;
+            Ok(u)
+        }
+        None => Ok(0),
+    }
+}
+
 fn main() {
-    let _ = (count(vec![]), last_seen(&[]));
+    let _ = (count(vec![]), last_seen(&[]), bump(None));
 }
