@@ -869,11 +869,28 @@ fn grace_of(own: Option<Duration>, scope: Option<&Arc<dyn Enclosing>>) -> Durati
 enum Seen {
     /// Running (or not known: not Linux).
     Running,
-    /// Exited, not reaped yet: its pid (and its group's id) still its own.
+    /// Exited, or being ended by the kernel, not reaped yet: its pid (and its group's id)
+    /// still its own.
     Exited,
     /// Reaped already, by a wait that has not taken it off the list yet: its pid is no longer
     /// its own, and nothing may be sent to it.
     Reaped,
+}
+
+/// Whether the kernel has begun to end the process `pid` (its `PF_EXITING` flag, in the ninth
+/// field of `/proc/<pid>/stat`). `false` when that cannot be read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn exiting(pid: Pid) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_pid())) else {
+        return false;
+    };
+    // `pid (comm) state ppid pgrp session tty_nr tpgid flags ..`: the name may hold spaces
+    // and parentheses, so the fields are counted from its last `)`.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0)
 }
 
 /// What `waitid` with `WNOWAIT` says of the process `pid` (ours, on the list). Linux only;
@@ -888,6 +905,9 @@ fn seen(pid: Pid) -> Seen {
             Ok(Some(_)) => Seen::Exited,
             // A child of ours that cannot be waited for has been waited for.
             Err(Errno::CHILD) => Seen::Reaped,
+            // Exiting already (it called `exit` and the kernel is tearing it down, freeing
+            // its memory, before it is a zombie): a signal now changes nothing.
+            Ok(None) if exiting(pid) => Seen::Exited,
             Ok(None) | Err(_) => Seen::Running,
         }
     }
