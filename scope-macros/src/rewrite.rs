@@ -78,6 +78,12 @@ pub(crate) struct Rewriter {
     /// The names of the fn's parameters and the body's `let`s seen so far: an `async` block
     /// (not `move`) that uses one borrows it.
     bound: HashSet<String>,
+    /// The names a pattern of the body binds where they reach (an `if let`'s, a `match`
+    /// arm's, a `for`'s): locals of the body for the in-place child's assignment check. Not
+    /// in `bound`: such a name often holds a reference (`for s in names.iter()`), through
+    /// which a spawned block's use reborrows rather than borrows the local, and rustc judges
+    /// it.
+    pattern_bound: HashSet<String>,
     /// The names of `bound` declared outside the innermost scope's body (the fn's parameters;
     /// for a nested `scope!`, the enclosing body's locals too) and not shadowed since: an
     /// in-place child may borrow those, not the body's own.
@@ -132,6 +138,7 @@ pub(crate) struct Rewriter {
 /// What a pattern's names hide, restored after their reach: the reference parameters, the
 /// outside names and the body's locals.
 type NamesSaved = (HashSet<String>, HashSet<String>, HashSet<String>);
+// (the reference parameters, the outside names, the pattern-bound names)
 
 type ArmSaved = (
     HashMap<String, Origin>,
@@ -553,6 +560,7 @@ impl Rewriter {
             aliases,
             locals: HashMap::new(),
             bound: HashSet::new(),
+            pattern_bound: HashSet::new(),
             outside: HashSet::new(),
             refs: HashSet::new(),
             errors: Vec::new(),
@@ -1566,7 +1574,11 @@ impl Rewriter {
     /// locals where they reach: a child that assigns to one or borrows one is told so, and
     /// none is a parameter or an outside name any more. Gives back what to restore after.
     fn bind_pattern(&mut self, pat: &syn::Pat) -> NamesSaved {
-        let saved = (self.refs.clone(), self.outside.clone(), self.bound.clone());
+        let saved = (
+            self.refs.clone(),
+            self.outside.clone(),
+            self.pattern_bound.clone(),
+        );
         let mut names = Vec::new();
         crate::valid::pat_names(pat, &mut names);
         // A capitalised name in a pattern is a unit variant or a constant (`None`, `MAX`),
@@ -1576,15 +1588,15 @@ impl Rewriter {
             self.refs.remove(name);
             self.outside.remove(name);
         }
-        self.bound.extend(names);
+        self.pattern_bound.extend(names);
         saved
     }
 
     /// After the reach of a pattern's names: what they had hidden.
-    fn restore_names(&mut self, (refs, outside, bound): NamesSaved) {
+    fn restore_names(&mut self, (refs, outside, pattern_bound): NamesSaved) {
         self.refs = refs;
         self.outside = outside;
-        self.bound = bound;
+        self.pattern_bound = pattern_bound;
     }
 
     fn forget_names(&mut self, pat: &syn::Pat) {
@@ -1998,7 +2010,12 @@ impl Rewriter {
             // An in-place child that assigns to a local of the body (a counter): rustc's
             // E0373 says "use `move`", which compiles, and the child then updates a copy of
             // its own that the body never sees.
-            let own: HashSet<String> = self.bound.difference(&self.outside).cloned().collect();
+            let own: HashSet<String> = self
+                .bound
+                .union(&self.pattern_bound)
+                .filter(|name| !self.outside.contains(*name))
+                .cloned()
+                .collect();
             if let Some(local) = crate::valid::assigned_local(&args.fut, &own) {
                 let msg = format!(
                     "this `async` block assigns to `{local}`, a local of the scope's body, \
@@ -2795,7 +2812,11 @@ impl VisitMut for Rewriter {
             // An `if let`'s or a `while let`'s bindings end with its block.
             Expr::If(i) if binds(&i.cond) => {
                 let locals = self.locals.clone();
-                let names = (self.refs.clone(), self.outside.clone(), self.bound.clone());
+                let names = (
+                    self.refs.clone(),
+                    self.outside.clone(),
+                    self.pattern_bound.clone(),
+                );
                 self.visit_expr_mut(&mut i.cond);
                 self.visit_block_mut(&mut i.then_branch);
                 self.restore_names(names);
@@ -2806,7 +2827,11 @@ impl VisitMut for Rewriter {
             }
             Expr::While(w) if binds(&w.cond) => {
                 let locals = self.locals.clone();
-                let names = (self.refs.clone(), self.outside.clone(), self.bound.clone());
+                let names = (
+                    self.refs.clone(),
+                    self.outside.clone(),
+                    self.pattern_bound.clone(),
+                );
                 visit_mut::visit_expr_while_mut(self, w);
                 self.restore_names(names);
                 self.locals = locals;

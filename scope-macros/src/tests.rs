@@ -2512,13 +2512,70 @@ fn a_block_fns_signature_error_says_how_to_leave_it_out() {
 }
 
 #[test]
+fn a_method_called_on_a_name_in_a_spawned_block_is_left_to_rustc() {
+    // A review's find: a receiver taken by value (`job.run()`, `run(self)`) or reborrowed
+    // through a `'static` reference the name holds (`cfg.port()`) borrows nothing of the
+    // local, and rustc accepts the block; each was refused as a borrow (the pattern-bound
+    // names since they became the body's locals, a `let`'s before).
+    for body in [
+        quote!({
+            for job in jobs {
+                spawn!(async { job.run().await });
+            }
+            Ok(())
+        }),
+        quote!({
+            while let Some(job) = rx.recv().await {
+                spawn!(async { job.run().await });
+            }
+            Ok(())
+        }),
+        quote!({
+            match next {
+                Some(job) => {
+                    spawn!(async { job.run().await });
+                }
+                None => {}
+            }
+            Ok(())
+        }),
+        quote!({
+            if let Some(cfg) = CONFIG.get() {
+                spawn!(async { Ok(cfg.port()) });
+            }
+            Ok(())
+        }),
+        quote!({
+            for s in NAMES.iter() {
+                spawn!(async { Ok(s.len()) });
+            }
+            Ok(())
+        }),
+        quote!({
+            let job = take();
+            spawn!(async { job.run().await });
+            Ok(())
+        }),
+    ] {
+        let out = norm(&expand::scoped(
+            quote!(),
+            quote!(async fn f(jobs: Vec<Job>, rx: Rx, next: Option<Job>) -> R #body),
+        ));
+        assert!(
+            !out.contains("compile_error") && !out.contains("@ error"),
+            "{body}: {out}"
+        );
+    }
+}
+
+#[test]
 fn a_spawned_async_block_that_borrows_a_local_is_told_about_move_and_in_place() {
     let out = norm(&expand::scoped(
         quote!(),
         quote!(
             async fn f(words: Vec<String>) -> R {
                 let n = 1;
-                let a = spawn!(async { Ok(words.len() + n) });
+                let a = spawn!(async { Ok(format!("{:?}", words).len() + n) });
                 let b = spawn!(async move { Ok(words.len()) });
                 let c = spawn_in_place!(async { Ok(words.len()) });
                 let d = spawn!(async {
@@ -3563,10 +3620,17 @@ fn a_value_moved_out_through_a_branch_or_a_tail_is_owned_and_cfg_gated_code_is_n
             0,
         ),
         (
-            quote!(tokio::select! { _ = sleep() => conn.clone(), else => String::new() }),
+            quote!(tokio::select! { _ = sleep() => format!("{}", conn), else => String::new() }),
             1,
         ),
-        (quote!(if 1 > 0 { conn.clone() } else { String::new() }), 1),
+        (
+            quote!(if 1 > 0 {
+                format!("{}", conn)
+            } else {
+                String::new()
+            }),
+            1,
+        ),
     ] {
         let out = norm(&expand::scoped(
             quote!(),
@@ -3645,7 +3709,7 @@ fn what_a_childs_block_moves_under_a_cfg_or_through_a_scrutinee_or_a_field_is_ow
             0,
         ),
         (
-            quote!(let n = match msg { Some(s) => s.len(), None => 0 }; Ok(n + conn.len())),
+            quote!(let n = match msg { Some(s) => s.len(), None => 0 }; Ok(n + format!("{}", conn).len())),
             1,
         ),
         (
@@ -3661,7 +3725,10 @@ fn what_a_childs_block_moves_under_a_cfg_or_through_a_scrutinee_or_a_field_is_ow
             0,
         ),
         (quote!(let b = req.body; Ok(b.len())), 0),
-        (quote!(Ok(conn.len())), 1),
+        (quote!(Ok(format!("{}", conn).len())), 1),
+        // A method not known to borrow its receiver may take it by value or reborrow
+        // through it: left to rustc.
+        (quote!(Ok(conn.port())), 0),
         (quote!(#[cfg(unix)] let n = conn.len(); Ok(1)), 0),
         // Its review (probe100): a name bound again inside the block (a closure's input, an
         // arm's pattern), then the outer one moved; a move out of a box; code that a
@@ -4092,7 +4159,7 @@ fn a_raw_name_is_the_same_name_to_every_check() {
             (
                 TokenStream::new(),
                 quote!(async fn f(#n: Vec<u32>) -> R {
-                    let c = spawn!(async { Ok::<usize, Interrupted>(#n.len()) });
+                    let c = spawn!(async { Ok::<usize, Interrupted>(format!("{:?}", #n).len()) });
                     Ok(())
                 }),
             )
@@ -4102,7 +4169,7 @@ fn a_raw_name_is_the_same_name_to_every_check() {
                 TokenStream::new(),
                 quote!(async fn f() -> R {
                     let #n = vec![1u32];
-                    let c = spawn!(async { Ok::<usize, Interrupted>(#n.len()) });
+                    let c = spawn!(async { Ok::<usize, Interrupted>(format!("{:?}", #n).len()) });
                     Ok(())
                 }),
             )

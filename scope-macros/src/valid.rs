@@ -891,11 +891,14 @@ impl<'a> Visit<'a> for Find<'_> {
         for arg in &c.args {
             self.moved(arg);
         }
-        // A receiver a method takes by value (`items.into_iter()`, a oneshot's `tx.send(v)`):
-        // taken by value, as an argument is. The macro cannot see the method's `self`, so it
-        // goes by the names that consume by convention; any other is left to rustc too if it
-        // is by value after all.
-        if consumes_receiver(&crate::lint::unraw(&c.method)) {
+        // A method's receiver may be taken by value (`items.into_iter()`, a job's `run(self)`)
+        // or reborrowed through a reference the name holds (`cfg.port()` of a `&'static
+        // Config`): either way the block borrows nothing of the local, and rustc accepts it.
+        // The macro cannot see the method's `self`: a receiver is read as borrowed only for
+        // the methods that borrow it by convention, on the owned values a body makes
+        // (`words.len()`, `map.get(k)`); any other is left to rustc (in doubt, silent; its
+        // E0373 says `move` where the block does borrow it).
+        if !borrows_receiver(&crate::lint::unraw(&c.method)) {
             self.moved(&c.receiver);
         }
         syn::visit::visit_expr_method_call(self, c);
@@ -1398,16 +1401,43 @@ fn inline_format_args(text: &str) -> Vec<String> {
     out
 }
 
-/// Whether a method named `method` takes its receiver by value, as far as its name says: the
-/// conversions (`into_*`) and the common consumers (`send` of a oneshot, `join_all`,
-/// `wait_with_output`, `unwrap`, `expect`).
-fn consumes_receiver(method: &str) -> bool {
-    let method = method.strip_prefix("r#").unwrap_or(method);
-    method.starts_with("into_")
-        || matches!(
-            method,
-            "send" | "join_all" | "wait_with_output" | "unwrap" | "expect"
-        )
+/// Whether a method named `method` borrows its receiver, as far as its name says: the common
+/// readers and writers of the standard collections and strings.
+fn borrows_receiver(method: &str) -> bool {
+    matches!(
+        method,
+        "len"
+            | "is_empty"
+            | "iter"
+            | "iter_mut"
+            | "clone"
+            | "as_str"
+            | "as_slice"
+            | "to_string"
+            | "to_owned"
+            | "to_vec"
+            | "contains"
+            | "contains_key"
+            | "get"
+            | "get_mut"
+            | "push"
+            | "push_str"
+            | "insert"
+            | "remove"
+            | "pop"
+            | "first"
+            | "last"
+            | "keys"
+            | "values"
+            | "chars"
+            | "bytes"
+            | "lines"
+            | "trim"
+            | "starts_with"
+            | "ends_with"
+            | "extend"
+            | "clear"
+    )
 }
 
 /// The first local (of `locals`) that an `async` block uses (`moved`: a `move` block counts).

@@ -593,8 +593,9 @@ impl Running {
     /// success that `?` lets through) and keeps the status (`ExitStatusExt::signal` says which
     /// signal ended it, if one did; `status.success()`, that it shut down cleanly on SIGTERM).
     /// An explicit [`stop`](Running::stop) resolves to the status: its caller asked for it.
-    /// So does a process that had exited on its own before the cancel (seen, on Linux, as
-    /// the cancel's SIGTERM was to be sent): nothing stopped it.
+    /// So does a process that had exited on its own before the cancel, or was being ended
+    /// by the kernel then, or had been reaped by this wait (seen, on Linux, as the cancel's
+    /// SIGTERM was to be sent): nothing stopped it.
     /// Once a wait has seen the process reaped, a later one gives the same answer, whatever
     /// has been cancelled since (as tokio's `Child::wait` gives the same status again); after
     /// an explicit stop that reaped it, the status that stop gave.
