@@ -137,8 +137,13 @@ pub(crate) struct Rewriter {
 /// body's locals, reference parameters, outside names and bound names.
 /// What a pattern's names hide, restored after their reach: the reference parameters, the
 /// outside names and the body's locals.
-type NamesSaved = (HashSet<String>, HashSet<String>, HashSet<String>);
-// (the reference parameters, the outside names, the pattern-bound names)
+type NamesSaved = (
+    HashSet<String>,
+    HashSet<String>,
+    HashSet<String>,
+    HashSet<String>,
+);
+// (the reference parameters, the outside names, the body's locals, the pattern-bound names)
 
 type ArmSaved = (
     HashMap<String, Origin>,
@@ -1577,6 +1582,7 @@ impl Rewriter {
         let saved = (
             self.refs.clone(),
             self.outside.clone(),
+            self.bound.clone(),
             self.pattern_bound.clone(),
         );
         let mut names = Vec::new();
@@ -1585,17 +1591,20 @@ impl Rewriter {
         // not a binding: in doubt, nothing is said of it.
         names.retain(|n| !n.starts_with(|c: char| c.is_uppercase()));
         for name in &names {
+            // Shadowed: not a parameter, an outside name or a `let`'s of the body any more.
             self.refs.remove(name);
             self.outside.remove(name);
+            self.bound.remove(name);
         }
         self.pattern_bound.extend(names);
         saved
     }
 
     /// After the reach of a pattern's names: what they had hidden.
-    fn restore_names(&mut self, (refs, outside, pattern_bound): NamesSaved) {
+    fn restore_names(&mut self, (refs, outside, bound, pattern_bound): NamesSaved) {
         self.refs = refs;
         self.outside = outside;
+        self.bound = bound;
         self.pattern_bound = pattern_bound;
     }
 
@@ -2815,6 +2824,7 @@ impl VisitMut for Rewriter {
                 let names = (
                     self.refs.clone(),
                     self.outside.clone(),
+                    self.bound.clone(),
                     self.pattern_bound.clone(),
                 );
                 self.visit_expr_mut(&mut i.cond);
@@ -2830,6 +2840,7 @@ impl VisitMut for Rewriter {
                 let names = (
                     self.refs.clone(),
                     self.outside.clone(),
+                    self.bound.clone(),
                     self.pattern_bound.clone(),
                 );
                 visit_mut::visit_expr_while_mut(self, w);

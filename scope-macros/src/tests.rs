@@ -2556,6 +2556,21 @@ fn a_method_called_on_a_name_in_a_spawned_block_is_left_to_rustc() {
             spawn!(async { job.run().await });
             Ok(())
         }),
+        // A pattern's name that shadows a `let`'s of the body is the pattern's.
+        quote!({
+            let x = String::new();
+            if let Some(x) = Some("static") {
+                spawn!(async { Ok(x.len()) });
+            }
+            Ok(())
+        }),
+        quote!({
+            let s = String::new();
+            for s in NAMES.iter().copied() {
+                spawn!(async { Ok(s.len()) });
+            }
+            Ok(())
+        }),
     ] {
         let out = norm(&expand::scoped(
             quote!(),

@@ -1968,6 +1968,62 @@ mod process {
         );
     }
 
+    /// A program whose main thread has left (`pthread_exit`) while its other threads run on:
+    /// that thread is a zombie with its `PF_EXITING` flag, the process is not exiting, and a
+    /// cancel that kills it stopped it (a review's find: read from the main thread alone,
+    /// it was said to have exited on its own, `Ok` with signal 15, 200 runs of 200). Built
+    /// with the C compiler that links Rust programs here.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_process_whose_main_thread_left_is_said_stopped_by_the_cancel() {
+        let dir = std::env::temp_dir().join(format!("scope-pexit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join("pexit.c");
+        let program = dir.join("pexit");
+        std::fs::write(
+            &source,
+            "#include <pthread.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+             static void *t(void *a) { (void)a; sleep(60); return 0; }\n\
+             int main(void) { pthread_t th[3]; for (int i = 0; i < 3; i++) \
+             pthread_create(&th[i], 0, t, 0); printf(\"ready\\n\"); fflush(stdout); \
+             pthread_exit(0); }\n",
+        )
+        .unwrap();
+        let built = std::process::Command::new("cc")
+            .args(["-pthread", "-o"])
+            .arg(&program)
+            .arg(&source)
+            .status()
+            .expect("the C compiler that links Rust programs runs");
+        assert!(built.success(), "pexit.c did not build");
+        for run in 0..5 {
+            let cx = Cx::root();
+            let canceller = cx.clone();
+            let program = program.clone();
+            let waited = cx
+                .run(async move {
+                    let mut cmd = Command::new(&program);
+                    cmd.stdout(Stdio::piped());
+                    let mut running = Process::new(cmd)
+                        .grace(Duration::from_secs(10))
+                        .spawn()
+                        .unwrap();
+                    let mut lines = BufReader::new(running.take_stdout().unwrap()).lines();
+                    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+                    // Its main thread gone, its others asleep.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    canceller.cancel("request over");
+                    running.wait().await
+                })
+                .await;
+            assert!(
+                matches!(&waited, Err(ProcessError::Stopped { status, .. }) if status.signal() == Some(15)),
+                "run {run}: a running program killed by the cancel: {waited:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn a_process_stopped_by_its_caller_is_not_said_stopped_by_a_later_cancel() {
         let cx = Cx::root();

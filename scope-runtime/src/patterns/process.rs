@@ -878,20 +878,35 @@ enum Seen {
     Reaped,
 }
 
-/// Whether the kernel has begun to end the process `pid` (its `PF_EXITING` flag, in the ninth
-/// field of `/proc/<pid>/stat`). `false` when that cannot be read.
+/// Whether the kernel has begun to end the process `pid`: every thread of it has its
+/// `PF_EXITING` flag (the ninth field of `/proc/<pid>/task/<tid>/stat`). One thread's alone
+/// is not enough: a main thread that left by `pthread_exit` keeps it (a zombie thread) while
+/// the others run on. `false` when that cannot be read.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn exiting(pid: Pid) -> bool {
     const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_pid())) else {
+    let flags = |stat: &str| {
+        // `pid (comm) state ppid pgrp session tty_nr tpgid flags ..`: the name may hold
+        // spaces and parentheses, so the fields are counted from its last `)`.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+            .and_then(|flags| flags.parse::<u64>().ok())
+    };
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{}/task", pid.as_raw_pid())) else {
         return false;
     };
-    // `pid (comm) state ppid pgrp session tty_nr tpgid flags ..`: the name may hold spaces
-    // and parentheses, so the fields are counted from its last `)`.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
-        .and_then(|flags| flags.parse::<u64>().ok())
-        .is_some_and(|flags| flags & PF_EXITING != 0)
+    let mut seen_one = false;
+    for thread in threads {
+        let Ok(thread) = thread else { return false };
+        let Ok(stat) = std::fs::read_to_string(thread.path().join("stat")) else {
+            return false;
+        };
+        match flags(&stat) {
+            Some(f) if f & PF_EXITING != 0 => seen_one = true,
+            _ => return false,
+        }
+    }
+    seen_one
 }
 
 /// What `waitid` with `WNOWAIT` says of the process `pid` (ours, on the list). Linux only;
