@@ -290,28 +290,12 @@ fn main_body(
     let at = body.span();
     let mut holder = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(&#kept));
     holder.set_span(at);
-    // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
-    // type to infer: the fn's return type is said for it (as a scope's is).
-    // A body that ends in `Ok(..)` or `Err(..)` gets it too: a value of the wrong type is
-    // told so where it is written. (Not a type that names an `impl Trait`: a `let` cannot.)
-    let out = format_ident!("__out", span = Span::mixed_site());
+    // The fn's return type is said for the body where its syntax needs it, as a scope's is
+    // (not a type that names an `impl Trait`: a `let` cannot).
     let inner = if crate::expand::names_impl_trait(ty) {
         quote!(#body)
-    } else if crate::expand::diverges(body) {
-        crate::expand::typed_async_body(krate, ty, body)
-    } else if crate::expand::ends_in_result(body) {
-        quote!({
-            let #out: #ty = #body;
-            #out
-        })
     } else {
-        quote!(#body)
-    };
-    // A `return` of its own: its type is said before it (as a scope's body's is).
-    let inner = if crate::expand::returns_a_value(body) && !crate::expand::names_impl_trait(ty) {
-        crate::expand::typed_async_body(krate, ty, inner)
-    } else {
-        inner
+        crate::expand::typed_result_body(krate, quote!(#ty), body)
     };
     crate::expand::block_of(quote_spanned!(at=> {
         #holder

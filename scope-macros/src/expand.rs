@@ -287,94 +287,78 @@ pub(crate) fn scope_body_then(
 }
 
 /// The scope's body as the run's async block takes it, with its type said where the fn's
-/// return type gives it and the body's syntax needs it (see [`scope_body_then`]).
+/// return type gives it and the body's syntax needs it (see [`scope_body_then`]): under
+/// fail-fast the body's value is the fn's; supervised, the fn returns `Result<T, Failures<E>>`
+/// and the body `Result<T, E>`. Not when that type names an `impl Trait`, which a `let`
+/// cannot say.
 fn typed_body(
     opts: &Options,
     krate: &TokenStream,
     body: &syn::Block,
     error_of: Option<(&syn::Type, Span)>,
 ) -> TokenStream {
-    // A body that never ends on its own (a server's `loop { ..? }`) gives its async block no
-    // type to infer: its `?` then finds no `Result` to return into ("`?` can only be used in
-    // an async block that returns `Result`"). Under fail-fast the body's value is the fn's,
-    // so the fn's return type is said for it; supervised, the fn returns
-    // `Result<T, Failures<E>>` and the body `Result<T, E>`.
-    let out = format_ident!("__out", span = Span::mixed_site());
-    let has_return = returns_a_value(body);
-    let body = match error_of {
-        // The type an annotation cannot say (`impl Trait` in a `let`): the body's own.
-        Some((ret, _)) if names_impl_trait(ret) => body.to_token_stream(),
-        Some((ret, _)) if opts.policy() == PolicyKind::FailFast && diverges(body) => {
-            typed_async_body(krate, ret, body)
-        }
-        Some((ret, span)) if opts.policy() == PolicyKind::Supervise && diverges(body) => {
-            let body_ty =
-                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
-            typed_async_body(krate, body_ty, body)
-        }
-        // A race's body that never ends (a stub not written yet, a loop) gives no value either: `Ok(())`'s
-        // type is said for it, or rustc's fallback of `!` to `()` refuses the fn.
-        // One with a `return` of its own is left as it is: its value leaves by the `return`,
-        // and the crate's message for a race body's value says what is wrong with it.
-        Some((ret, span))
-            if opts.policy() == PolicyKind::FirstOk && diverges(body) && !returns(body) =>
-        {
+    let Some((ret, span)) = error_of.filter(|(ret, _)| !names_impl_trait(ret)) else {
+        return body.to_token_stream();
+    };
+    match opts.policy() {
+        PolicyKind::FailFast => typed_result_body(krate, ret.to_token_stream(), body),
+        PolicyKind::Supervise => typed_result_body(
+            krate,
+            quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body),
+            body,
+        ),
+        // A race's body that never ends (a stub not written yet, a loop) gives no value
+        // either: `Ok(())`'s type is said for it, or rustc's fallback of `!` to `()` refuses
+        // the fn. One with a `return` of its own is left as it is: its value leaves by the
+        // `return`, and the crate's message for a race body's value says what is wrong with
+        // it.
+        PolicyKind::FirstOk if diverges(body) && !returns(body) => {
             typed_async_body(krate, race_body(krate, ret, span), body)
-        }
-        // A body that ends in `Ok(..)` or `Err(..)` is a `Result`: the fn's (fail-fast) or
-        // its supervised body's type is said for it, so that a value of the wrong type is
-        // told so where it is written (as in a plain fn), not where the run's result meets
-        // the fn's return type (the attribute).
-        Some((ret, _)) if opts.policy() == PolicyKind::FailFast && ends_in_result(body) => {
-            quote!({
-                let #out: #ret = #body;
-                #out
-            })
-        }
-        Some((ret, span)) if opts.policy() == PolicyKind::Supervise && ends_in_result(body) => {
-            let body_ty =
-                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body);
-            quote!({
-                let #out: #body_ty = #body;
-                #out
-            })
         }
         // A race's body gives no value (the winner's is the result): `Ok(())`, or its error.
         // Said only for a tail with `?` (`Err(e)?` after starting the candidates had no type
         // to take): a tail `Ok(value)` keeps the message that says why a race's body gives
         // none.
-        Some((ret, span))
-            if opts.policy() == PolicyKind::FirstOk
-                && ends_in_result(body)
-                && ends_in_question_mark(body) =>
-        {
+        PolicyKind::FirstOk if ends_in_result(body) && ends_in_question_mark(body) => {
             let body_ty = race_body(krate, ret, span);
+            let out = format_ident!("__out", span = Span::mixed_site());
             quote!({
                 let #out: #body_ty = #body;
                 #out
             })
         }
-        _ => body.to_token_stream(),
+        PolicyKind::FirstOk => body.to_token_stream(),
+    }
+}
+
+/// A body of type `ty` (a fail-fast fn's, a supervised fn's body's, `main`'s), with that type
+/// said where its syntax needs it:
+/// - one that ends in `Ok(..)` or `Err(..)` gets it through a `let`, so that a value of the
+///   wrong type is told so where it is written (as in a plain fn), not where the run's result
+///   meets the fn's return type (the attribute);
+/// - one that never ends on its own (a server's `loop { ..? }`) has no value to infer it from
+///   (its `?` would find no `Result` to return into), and one with a `return` of its own that
+///   gives a value would have it taken from its first `return` (a `return Ok(value)` of the
+///   wrong type told at the attribute, twice): both get it from a first `return` that never
+///   runs ([`typed_async_body`]).
+pub(crate) fn typed_result_body(
+    krate: &TokenStream,
+    ty: TokenStream,
+    body: &syn::Block,
+) -> TokenStream {
+    let inner = if ends_in_result(body) {
+        let out = format_ident!("__out", span = Span::mixed_site());
+        quote!({
+            let #out: #ty = #body;
+            #out
+        })
+    } else {
+        body.to_token_stream()
     };
-    // A body with a `return` of its own: the async block's type is inferred from its first
-    // `return`, so a `return Ok(value)` of the wrong type was told so at the attribute (twice,
-    // where the run's value meets the fn's type), not at the value as in a plain fn. A first
-    // `return` that never runs, of the type the body must have, says that type before any of
-    // the user's.
-    match error_of {
-        Some((ret, span))
-            if !names_impl_trait(ret)
-                && matches!(opts.policy(), PolicyKind::FailFast | PolicyKind::Supervise)
-                && has_return =>
-        {
-            let body_ty = if opts.policy() == PolicyKind::FailFast {
-                ret.to_token_stream()
-            } else {
-                quote_spanned!(span=> <#ret as #krate::__private::SupervisedResult>::Body)
-            };
-            typed_async_body(krate, body_ty, body)
-        }
-        _ => body,
+    if diverges(body) || returns_a_value(body) {
+        typed_async_body(krate, ty, inner)
+    } else {
+        inner
     }
 }
 

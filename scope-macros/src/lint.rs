@@ -1942,7 +1942,6 @@ impl SetMoves<'_> {
         }
         out
     }
-    /// The names the `let`s of a condition bind (`if let Some(s) = x && ..`).
     /// The names a `match` arm binds for its body: its pattern's, and those its guard's
     /// `let`s bind (`_ if let Some(s) = Some(set) => ..`), read with the pattern's bound.
     fn arm_frame(&self, arm: &syn::Arm, scrutinee: &Expr) -> HashMap<String, Held> {
@@ -1953,6 +1952,7 @@ impl SetMoves<'_> {
         }
         frame
     }
+    /// The names the `let`s of a condition bind (`if let Some(s) = x && ..`).
     fn condition_frame(&self, cond: &Expr) -> HashMap<String, Held> {
         match cond {
             Expr::Let(l) => self.pattern_frame(&l.pat, &l.expr),

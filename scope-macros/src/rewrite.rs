@@ -1553,7 +1553,6 @@ impl Rewriter {
         self.bound = bound;
     }
 
-    /// The names `pat` binds shadow what they named: none keeps an origin it had before.
     /// A `match`: each arm's pattern binds what the scrutinee gives, for that arm only.
     fn visit_match(&mut self, m: &mut syn::ExprMatch) {
         // Read before the spawn in it is rewritten.
@@ -1579,12 +1578,7 @@ impl Rewriter {
     /// locals where they reach: a child that assigns to one or borrows one is told so, and
     /// none is a parameter or an outside name any more. Gives back what to restore after.
     fn bind_pattern(&mut self, pat: &syn::Pat) -> NamesSaved {
-        let saved = (
-            self.refs.clone(),
-            self.outside.clone(),
-            self.bound.clone(),
-            self.pattern_bound.clone(),
-        );
+        let saved = self.save_names();
         let mut names = Vec::new();
         crate::valid::pat_names(pat, &mut names);
         // A capitalised name in a pattern is a unit variant or a constant (`None`, `MAX`),
@@ -1600,6 +1594,16 @@ impl Rewriter {
         saved
     }
 
+    /// What a pattern's names may hide, to restore after their reach.
+    fn save_names(&self) -> NamesSaved {
+        (
+            self.refs.clone(),
+            self.outside.clone(),
+            self.bound.clone(),
+            self.pattern_bound.clone(),
+        )
+    }
+
     /// After the reach of a pattern's names: what they had hidden.
     fn restore_names(&mut self, (refs, outside, bound, pattern_bound): NamesSaved) {
         self.refs = refs;
@@ -1608,6 +1612,7 @@ impl Rewriter {
         self.pattern_bound = pattern_bound;
     }
 
+    /// The names `pat` binds shadow what they named: none keeps an origin it had before.
     fn forget_names(&mut self, pat: &syn::Pat) {
         let mut names = Vec::new();
         crate::valid::pat_names(pat, &mut names);
@@ -2821,12 +2826,7 @@ impl VisitMut for Rewriter {
             // An `if let`'s or a `while let`'s bindings end with its block.
             Expr::If(i) if binds(&i.cond) => {
                 let locals = self.locals.clone();
-                let names = (
-                    self.refs.clone(),
-                    self.outside.clone(),
-                    self.bound.clone(),
-                    self.pattern_bound.clone(),
-                );
+                let names = self.save_names();
                 self.visit_expr_mut(&mut i.cond);
                 self.visit_block_mut(&mut i.then_branch);
                 self.restore_names(names);
@@ -2837,12 +2837,7 @@ impl VisitMut for Rewriter {
             }
             Expr::While(w) if binds(&w.cond) => {
                 let locals = self.locals.clone();
-                let names = (
-                    self.refs.clone(),
-                    self.outside.clone(),
-                    self.bound.clone(),
-                    self.pattern_bound.clone(),
-                );
+                let names = self.save_names();
                 visit_mut::visit_expr_while_mut(self, w);
                 self.restore_names(names);
                 self.locals = locals;
