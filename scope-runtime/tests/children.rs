@@ -1456,6 +1456,40 @@ fn an_unread_value_or_an_answered_error_is_dropped_inside_the_scopes_context() {
     on_both_runtimes(unread_values_see_the_scopes_slots);
 }
 
+/// A handle dropped as its child sends the value (the child, on another worker, found the
+/// handle there, then failed to send): the value is still dropped inside the scope's context.
+/// The handle goes after a short, varying spin, so some drops land in that window (CI's find:
+/// 1 run in several hundred dropped it outside any context).
+#[test]
+fn a_value_whose_handle_goes_as_it_is_sent_is_dropped_inside_the_scopes_context() {
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        for round in 0..4_000_u32 {
+            let scope = &Scope::new(Config::new().bind(&RID, 2));
+            let note = note.clone();
+            let _ = scope
+                .run(async {
+                    let value = SeesRid("spawned", note);
+                    let child = scope.spawn(async move { Ok::<_, RidError>(value) });
+                    for _ in 0..(round % 97) * 20 {
+                        std::hint::spin_loop();
+                    }
+                    drop(child);
+                    Ok::<_, RidError>(())
+                })
+                .await;
+        }
+    };
+    let seen = noted_under_rid_1(&mt, &seen, work);
+    assert_eq!(seen, vec![("spawned", Some(2))]);
+}
+
 // A child's error is described (its `Display`, for the failure's message and the cancel's
 // cause) inside the scope's context, and an error the scope drops as the consequence of its
 // own cancel is dropped there too: both see the scope's slots, as the child's future did (an

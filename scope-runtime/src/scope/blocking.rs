@@ -12,7 +12,7 @@ use super::admission::{Queued, Seq, Ticket, NO_SEQ};
 use super::child::{Child, HandleCx};
 use super::mode::Mode;
 use super::outcome::TaskOutput;
-use super::spawn::{by_handle, report_end, why_not_started, Channel, Deliver};
+use super::spawn::{by_handle, drop_unread, report_end, why_not_started, Channel, Deliver};
 use super::tracker::{Enclosing, PendingJob, TaskHandle, Tracker};
 use super::{Scope, Shared};
 use crate::cause::Cause;
@@ -107,10 +107,8 @@ where
             shared.release_slot();
         }
         if let Some(result) = undelivered {
-            self.tx.deliver(result, |payload| {
-                // The unread output's destructor panicked: the child's panic.
-                let _ = shared.panicked(info, payload);
-            });
+            self.tx
+                .deliver(result, |unread| drop_unread(shared, info, unread));
         }
     }
 }

@@ -35,13 +35,13 @@ pub(crate) trait Deliver<T> {
     /// The handle reads the outcome from the task itself: what the task could not deliver
     /// (it ended without completing) goes to the scope's records (`Shared::record_lost`).
     const DIRECT: bool = false;
-    /// The child completed (its own way, or by panicking). If the outcome is dropped here
-    /// (its handle is gone), a panic of its destructor, which is the child's, goes to
-    /// `panicked`.
+    /// The child completed (its own way, or by panicking). An outcome nobody will read (its
+    /// handle is gone, perhaps while this ran) goes to `unread`, which drops it where the
+    /// caller says: inside the scope's context, with a panic of its destructor the child's.
     fn deliver(
         &mut self,
         out: Result<T, Interrupted>,
-        panicked: impl FnOnce(Panic),
+        unread: impl FnOnce(Result<T, Interrupted>),
     ) -> Self::Output;
     /// The child ended without completing: it never started, or it was aborted.
     fn dropped(&mut self, out: Result<T, Interrupted>);
@@ -61,7 +61,11 @@ pub(crate) struct Direct;
 impl<T> Deliver<T> for Direct {
     type Output = Result<T, Interrupted>;
     const DIRECT: bool = true;
-    fn deliver(&mut self, out: Result<T, Interrupted>, _: impl FnOnce(Panic)) -> Self::Output {
+    fn deliver(
+        &mut self,
+        out: Result<T, Interrupted>,
+        _: impl FnOnce(Result<T, Interrupted>),
+    ) -> Self::Output {
         // If the handle is gone, tokio drops the value after the child's end: only a value
         // without a destructor is delivered this way (see `spawn_inner`).
         out
@@ -78,23 +82,26 @@ pub(crate) struct Channel<T>(pub(super) Option<oneshot::Sender<Result<T, Interru
 
 impl<T> Deliver<T> for Channel<T> {
     type Output = ();
-    fn deliver(&mut self, out: Result<T, Interrupted>, panicked: impl FnOnce(Panic)) {
+    fn deliver(
+        &mut self,
+        out: Result<T, Interrupted>,
+        unread: impl FnOnce(Result<T, Interrupted>),
+    ) {
         if let Some(tx) = self.0.take() {
             // The send wakes the handle's waker, which may be a user's: a panic there must not
             // skip the rest of the child's end (the value is sent by then).
-            let mut unread = None;
-            crate::error::wake_caught(|| unread = tx.send(out).err());
-            if let Some(unread) = unread {
-                // Nobody will read it: dropped here (user code; no lock is held).
-                if let Err(payload) = drop_caught(unread) {
-                    panicked(payload);
-                }
+            let mut refused = None;
+            crate::error::wake_caught(|| refused = tx.send(out).err());
+            if let Some(out) = refused {
+                // Nobody will read it (the handle may have gone since `unread()` was asked:
+                // it is dropped on another thread): user code; no lock is held.
+                unread(out);
             }
         }
     }
     fn dropped(&mut self, out: Result<T, Interrupted>) {
         // Ended without completing: a cancellation or a panic, not the child's value.
-        self.deliver(out, |payload| std::panic::resume_unwind(payload));
+        self.deliver(out, drop);
     }
     fn unread(&self) -> bool {
         self.0.as_ref().is_some_and(oneshot::Sender::is_closed)
@@ -652,11 +659,20 @@ where
         shared.release_slot();
     }
     delivered.unwrap_or_else(|result| {
-        this.deliver.deliver(result, |payload| {
-            // The unread output's destructor panicked: the child's panic.
-            let _ = shared.panicked(info, payload);
-        })
+        this.deliver
+            .deliver(result, |unread| drop_unread(shared, info, unread))
     })
+}
+
+/// Drops an outcome whose handle went while it was being delivered (on another thread):
+/// inside the scope's context, as an outcome found unread before is (`report_end`), with a
+/// panic of its destructor the child's.
+#[cold]
+#[inline(never)]
+pub(crate) fn drop_unread<T, E>(shared: &Shared<E>, info: &TaskInfo, unread: T) {
+    if let Err(payload) = shared.in_cx(|| drop_caught(unread)) {
+        let _ = shared.panicked(info, payload);
+    }
 }
 
 /// Reports a settled child's end. A value nobody will read (its handle is gone) is dropped
@@ -674,7 +690,8 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
     if result.is_ok() && deliver.unread() {
         let mut panic = None;
         // Dropped inside the scope's context, as the child's future was.
-        let delivered = shared.in_cx(|| deliver.deliver(result, |payload| panic = Some(payload)));
+        let delivered =
+            shared.in_cx(|| deliver.deliver(result, |unread| panic = drop_caught(unread).err()));
         let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
         obs.ended_settled(&shared.obs, info, &end, consequence);
         Ok(delivered)
@@ -724,8 +741,7 @@ where
     }
     this.obs.ended(&this.shared.obs, this.info, &out);
     // Never run: no value of the child's to drop.
-    this.deliver
-        .deliver(out, |payload| std::panic::resume_unwind(payload))
+    this.deliver.deliver(out, drop)
 }
 
 impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
