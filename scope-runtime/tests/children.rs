@@ -1681,3 +1681,261 @@ fn what_a_scopes_output_leaves_is_dropped_inside_its_context() {
 fn a_childs_error_is_described_and_a_consequence_dropped_inside_the_scopes_context() {
     on_both_runtimes(errors_are_described_in_the_scopes_context);
 }
+
+// What a panic makes moot, and what the scope kept for a report nobody makes, is user code
+// too: dropped inside the scope's context (an outside tester's report, probe210: a child's
+// value whose future then panicked in its drop saw no slot on a worker and the caller's in
+// place; a body's value, a run's kept failures at a dropped run or a body's panic saw the
+// caller's slots, or none when a worker let the scope go last).
+
+/// A guard whose destructor panics (unless a panic unwinds already).
+struct PanicsInDrop;
+
+impl Drop for PanicsInDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "a future's destructor");
+    }
+}
+
+/// A future held with a guard: the guard is dropped with the future, after it returned.
+struct Guarded<F>(std::pin::Pin<Box<F>>, PanicsInDrop);
+
+impl<F: std::future::Future> std::future::Future for Guarded<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.0.as_mut().poll(task)
+    }
+}
+
+/// A future that panics when polled, and again, with `payload`, when dropped.
+struct PanicsTwice(Option<SeesRid>);
+
+impl std::future::Future for PanicsTwice {
+    type Output = Result<(), RidError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        panic!("a future's poll");
+    }
+}
+
+impl Drop for PanicsTwice {
+    fn drop(&mut self) {
+        if let Some(payload) = self.0.take() {
+            std::panic::panic_any(payload);
+        }
+    }
+}
+
+fn guarded<F: std::future::Future>(fut: F) -> Guarded<F> {
+    Guarded(Box::pin(fut), PanicsInDrop)
+}
+
+fn moot_values_see_the_scopes_slots(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        let scope = &Scope::new(Config::new().bind(&RID, 2));
+        let note = &note;
+        let _ = scope
+            .run_all(async {
+                let value = SeesRid("spawned value", note.clone());
+                let spawned = scope.spawn(guarded(async move { Ok::<_, RidError>(value) }));
+                let value = SeesRid("in-place value", note.clone());
+                let in_place =
+                    scope.spawn_in_place(guarded(async move { Ok::<_, RidError>(value) }));
+                let payload = Some(SeesRid("spawned second payload", note.clone()));
+                let twice = scope.spawn(PanicsTwice(payload));
+                let payload = Some(SeesRid("in-place second payload", note.clone()));
+                let twice_in_place = scope.spawn_in_place(PanicsTwice(payload));
+                assert!(spawned.await.is_err() && in_place.await.is_err());
+                assert!(twice.await.is_err() && twice_in_place.await.is_err());
+                Ok::<_, RidError>(())
+            })
+            .await;
+        // A body that returned, then panicked in its drop (its panic, resumed, is the run's
+        // outcome): its value, or its error.
+        for fails in [false, true] {
+            let value = SeesRid("body value", note.clone());
+            let error = RidError(Some("body error"), Some(note.clone()));
+            let run = async move {
+                let scope = &Scope::new(Config::new().bind(&RID, 2));
+                let _ = scope
+                    .run(guarded(async move {
+                        if fails {
+                            drop(value);
+                            Err(error)
+                        } else {
+                            drop(error);
+                            Ok(value)
+                        }
+                    }))
+                    .await;
+            };
+            let out = tokio::spawn(scope_runtime::Cx::current().run(run)).await;
+            assert!(out.unwrap_err().is_panic());
+        }
+    };
+    let seen = noted_under_rid_1(rt, &seen, work);
+    assert_eq!(
+        seen,
+        vec![
+            ("body error", Some(2)),
+            ("body value", Some(2)),
+            ("in-place second payload", Some(2)),
+            ("in-place value", Some(2)),
+            ("spawned second payload", Some(2)),
+            ("spawned value", Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn what_a_panic_makes_moot_is_dropped_inside_the_scopes_context() {
+    on_both_runtimes(moot_values_see_the_scopes_slots);
+}
+
+fn unreported_failures_see_the_scopes_slots(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        // The body panics after a child's failure was kept: the panic is the outcome.
+        for all in [false, true] {
+            let note = note.clone();
+            let body = async move {
+                let scope = &Scope::new(Config::new().bind(&RID, 2));
+                let body = async {
+                    let what = if all {
+                        "run_all, body panicked"
+                    } else {
+                        "run, body panicked"
+                    };
+                    let failing =
+                        scope.spawn(async move { Err::<(), _>(RidError(Some(what), Some(note))) });
+                    let _ = failing.await;
+                    panic!("the body");
+                    #[allow(unreachable_code)]
+                    Ok::<_, RidError>(())
+                };
+                if all {
+                    let _ = scope.run_all(body).await;
+                } else {
+                    let _ = scope.run(body).await;
+                }
+            };
+            let out = tokio::spawn(scope_runtime::Cx::current().run(body)).await;
+            assert!(out.unwrap_err().is_panic());
+        }
+        // The run is dropped (a timeout around it) with a failure kept, and the body's value.
+        for all in [false, true] {
+            let scope = &Scope::new(Config::new().bind(&RID, 2).grace(ms(1000)));
+            let failure = RidError(
+                Some(if all {
+                    "run_all, dropped"
+                } else {
+                    "run, dropped"
+                }),
+                Some(note.clone()),
+            );
+            let value = SeesRid("body value, dropped", note.clone());
+            let body = async {
+                // A child that keeps the run waiting, past the cancel the failure makes (it
+                // has started by then: one that has not would be dropped at the cancel).
+                let (started, has_started) = tokio::sync::oneshot::channel();
+                drop(scope.spawn(async {
+                    let _ = started.send(());
+                    sleep(ms(1000)).await;
+                    Ok::<_, RidError>(())
+                }));
+                let _ = has_started.await;
+                let failing = scope.spawn(async move { Err::<(), _>(failure) });
+                let _ = failing.await;
+                Ok::<_, RidError>(value)
+            };
+            if all {
+                let run = scope.run_all(body);
+                assert!(tokio::time::timeout(ms(100), run).await.is_err());
+            } else {
+                let run = scope.run(body);
+                assert!(tokio::time::timeout(ms(100), run).await.is_err());
+            }
+        }
+    };
+    let seen = noted_under_rid_1(rt, &seen, work);
+    assert_eq!(
+        seen,
+        vec![
+            ("body value, dropped", Some(2)),
+            ("run, body panicked", Some(2)),
+            ("run, dropped", Some(2)),
+            ("run_all, body panicked", Some(2)),
+            ("run_all, dropped", Some(2)),
+        ]
+    );
+}
+
+#[test]
+fn failures_no_report_reads_are_dropped_inside_the_scopes_context() {
+    on_both_runtimes(unreported_failures_see_the_scopes_slots);
+}
+
+/// An error whose destructor panics, always.
+#[derive(Debug)]
+struct PanicsWhenDropped;
+
+impl From<Interrupted> for PanicsWhenDropped {
+    fn from(_: Interrupted) -> Self {
+        PanicsWhenDropped
+    }
+}
+
+impl std::fmt::Display for PanicsWhenDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("panics when dropped")
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        // Even while a panic unwinds: the process would abort, were it dropped then.
+        panic!("a kept error's destructor");
+    }
+}
+
+/// The body panics after a child's failure was kept, and that failure's destructor panics:
+/// the body's panic is resumed, and the process does not abort (the kept failure was dropped
+/// as the panic unwound, a second panic in a destructor during an unwind).
+#[test]
+fn law5_a_kept_failure_whose_destructor_panics_as_the_body_panics_does_not_abort() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for all in [false, true] {
+        let out = rt.block_on(async move {
+            tokio::spawn(async move {
+                let scope = &Scope::new(Config::new());
+                let body = async {
+                    let failing = scope.spawn(async { Err::<(), _>(PanicsWhenDropped) });
+                    let _ = failing.await;
+                    panic!("the body");
+                    #[allow(unreachable_code)]
+                    Ok::<_, PanicsWhenDropped>(())
+                };
+                if all {
+                    let _ = scope.run_all(body).await;
+                } else {
+                    let _ = scope.run(body).await;
+                }
+            })
+            .await
+        });
+        let payload = out.unwrap_err().into_panic();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"the body"));
+    }
+}

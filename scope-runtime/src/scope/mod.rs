@@ -415,6 +415,22 @@ const CUT_SHORT: u8 = 2;
 /// `Shared::after_body`: the runtime dropped a child as it shut down (see
 /// [`Shared::runtime_gone`]).
 const RUNTIME_GONE: u8 = 4;
+/// `Shared::after_body`: no report will read the failures (the run was dropped, or its body's
+/// panic is its outcome): one that comes now is dropped at once (see [`Shared::drop_kept`]).
+/// Set and read under the failures' lock.
+const UNREPORTED: u8 = 8;
+
+impl<E> Shared<E> {
+    /// Whether no report will read a failure that comes now (under the failures' lock).
+    pub(crate) fn unreported(&self) -> bool {
+        self.after_body.load(Ordering::Relaxed) & UNREPORTED != 0
+    }
+
+    /// No report will read a failure from now on (under the failures' lock).
+    pub(crate) fn set_unreported(&self) {
+        self.after_body.fetch_or(UNREPORTED, Ordering::Relaxed);
+    }
+}
 
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
 const ENCLOSING_ENDED: &str = "an enclosing scope has ended (finished, or aborted)";

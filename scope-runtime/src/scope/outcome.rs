@@ -12,8 +12,8 @@ use super::tracker::Tracker;
 use super::{Shared, BODY_FAILED};
 use crate::cause::Cause;
 use crate::error::{
-    drop_after_panic, drop_caught, panic_message, resume_unless_unwinding, ChildFailed, Failure,
-    Failures, Interrupted, NotStarted, Panicked,
+    drop_after_panic, drop_caught, keep_first, panic_message, resume_unless_unwinding, ChildFailed,
+    Failure, Failures, Interrupted, NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::sync::{AtomicU8, Ordering};
@@ -364,11 +364,15 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             let mut failures = self.failures.lock();
             // Past the first `KEPT`, a supervised scope counts its children's failures (a
             // long-lived one, an accept loop, would keep each one for its whole life).
-            let keep = if supervise {
-                !(body && cancelled) && (body || failures.len() < KEPT)
-            } else {
-                !cancelled && failures.is_empty()
-            };
+            // Once no report will read it (the run was dropped, or its body's panic is its
+            // outcome: a child in its grace fails), a failure is dropped here, not kept for
+            // the scope's last reference to drop outside its context.
+            let keep = !self.unreported()
+                && if supervise {
+                    !(body && cancelled) && (body || failures.len() < KEPT)
+                } else {
+                    !cancelled && failures.is_empty()
+                };
             if keep {
                 failures.push(Kept::Failed(Failure::new(task.clone(), error)));
                 None
@@ -503,6 +507,30 @@ impl<E> Shared<E> {
         self.run_ended.store(true, Ordering::Release);
     }
 
+    /// The failures kept for a report nobody will make (the run was dropped, or its body's
+    /// panic is its outcome): taken, with none kept from now on, and dropped inside the
+    /// scope's context, each under a catch. The first destructor's panic is handed back; a
+    /// later one is dropped as every second panic is.
+    pub(crate) fn drop_kept(&self) -> Option<Box<dyn Any + Send>> {
+        let kept = {
+            let mut failures = self.failures.lock();
+            self.set_unreported();
+            std::mem::take(&mut *failures)
+        };
+        if kept.is_empty() {
+            return None;
+        }
+        let mut first = None;
+        self.in_cx(|| {
+            for kept in kept {
+                if let Err(payload) = drop_caught(kept) {
+                    keep_first(&mut first, payload);
+                }
+            }
+        });
+        first
+    }
+
     fn record_panic(
         &self,
         task: &TaskInfo,
@@ -526,23 +554,30 @@ impl<E> Shared<E> {
                 // (The payload is handed back, not dropped here.)
                 return Err(payload);
             }
-            // Release: read by a race once every child has ended.
-            self.child_panicked.store(true, Ordering::Release);
-            // Kept as it is: `E::from` (user code, which may panic) runs when the scope
-            // reports, once every child has drained, not in the middle of this child's
-            // bookkeeping. (No user code: a name's clone and a box moved.)
-            let panic = Panicked::new(task.clone(), payload);
-            if self.supervise() || (failures.is_empty() && !after_give_up) {
-                failures.push(Kept::Panicked(panic));
-                None
+            if self.unreported() {
+                // Nobody reads it (as a failure then, above); dropped below.
+                Some(Panicked::new(task.clone(), payload))
             } else {
-                Some(panic)
+                // Release: read by a race once every child has ended.
+                self.child_panicked.store(true, Ordering::Release);
+                // Kept as it is: `E::from` (user code, which may panic) runs when the scope
+                // reports, once every child has drained, not in the middle of this child's
+                // bookkeeping. (No user code: a name's clone and a box moved.)
+                let panic = Panicked::new(task.clone(), payload);
+                if self.supervise() || (failures.is_empty() && !after_give_up) {
+                    failures.push(Kept::Panicked(panic));
+                    None
+                } else {
+                    Some(panic)
+                }
             }
         };
-        // The payload's `Drop` is user code: outside the lock, and this task's panic is
-        // reported already.
+        // The payload's `Drop` is user code: outside the lock, inside the scope's context, and
+        // this task's panic is reported already.
         let kept = rejected.is_none();
-        drop_after_panic(rejected);
+        if rejected.is_some() {
+            self.in_cx(|| drop_after_panic(rejected));
+        }
         if kept {
             // One dropped does not cancel: the failure kept before it does, and the cause
             // names what the scope returns.

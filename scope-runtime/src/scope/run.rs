@@ -373,10 +373,17 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         // The body, then the in-place children (each catches its own future's panic),
         // then the spawned tasks below: they get the scope's grace (a task of the runtime
         // keeps the time), and are aborted after it.
-        let dropped = drop_body_inside(&mut self.ambient, &mut self.enclosing, body);
-        // The body's value, if it had returned one: dropped here, its panic caught, so that
-        // nothing of the user's is left for the drop glue while a panic is resumed below.
-        let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
+        // The body's value, if it had returned one: dropped here, inside the scope's context
+        // as the body is, its panic caught, so that nothing of the user's is left for the
+        // drop glue while a panic is resumed below.
+        let (dropped, value) = {
+            let _enter = Enter::scope_code_in_drop(&mut self.ambient, &mut self.enclosing);
+            let dropped = catch_unwind(AssertUnwindSafe(|| body.drop_body()));
+            (
+                dropped,
+                catch_unwind(AssertUnwindSafe(|| body.drop_value())),
+            )
+        };
         // The spawned children cancelled alone keep their own graces (the in-place ones go
         // with the run; one still waiting for a slot went with the admission closed above,
         // one that waited and has started is aborted through its ticket), those asked for
@@ -400,12 +407,21 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             }
             (Ok(()), value) => value.err(),
         };
+        // The failures it kept: no report reads them (and none is kept from now on).
+        let (kept_panic, failed) = shared.kept_flags();
+        let kept = shared.drop_kept();
         let panic = panic
             .or_else(|| self.driver.panic.take())
             .or_else(|| shared.take_callback_panic());
+        let panic = match (panic, kept) {
+            (Some(first), kept) => {
+                drop_after_panic(kept);
+                Some(first)
+            }
+            (None, kept) => kept,
+        };
         // Its end, as a finished run's is reported (the spawned children may still be in
         // their grace: they end on their own, as children do).
-        let (kept_panic, failed) = shared.kept_flags();
         shared.obs.finished(
             shared.cause_own().as_deref(),
             panic.is_some() || kept_panic,
@@ -519,41 +535,21 @@ where
         // A slot the body gives back as it fails starts its queued child only once the
         // failure is settled (below).
         let _hold = super::HoldStarts::begin(self.scope.shared.tracker.owner_id());
-        let (polled, dropped) = {
+        let polled = {
             let waker = self.driver.body_waker().unwrap_or(task.waker());
             let mut body_cx = Context::from_waker(waker);
             let _enter = Enter::scope_code(&mut self.ambient, &mut self.enclosing);
             let polled = catch_unwind(AssertUnwindSafe(|| body.poll(&mut body_cx)));
-            // Returned or panicked: the body's destructor is its code too, dropped inside
-            // its context as it was polled.
-            let dropped = if matches!(polled, Ok(Poll::Pending)) {
-                Ok(())
+            if matches!(polled, Ok(Poll::Pending)) {
+                polled
             } else {
-                catch_unwind(AssertUnwindSafe(|| body.drop_body()))
-            };
-            (polled, dropped)
+                // Returned or panicked: the body's destructor is its code too, dropped inside
+                // its context as it was polled, and so is what a panic there makes moot.
+                let dropped = catch_unwind(AssertUnwindSafe(|| body.drop_body()));
+                body_dropped(body, polled, dropped)
+            }
         };
         if !matches!(polled, Ok(Poll::Pending)) {
-            // Its destructor's panic is the body's (a panic of its poll came first and stays).
-            let polled = match (dropped, polled) {
-                (Err(payload), Ok(returned)) => {
-                    // The body returned, then its destructor panicked: the panic is its outcome,
-                    // and what it returned goes now, each under a catch: its error (here), its
-                    // value (kept in the run), not left while the panic is resumed at the end
-                    // (where a panic of theirs would abort the process) nor dropped outside a
-                    // catch before the children drain.
-                    let error = catch_unwind(AssertUnwindSafe(move || drop(returned)));
-                    drop_after_panic(error.err());
-                    let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
-                    drop_after_panic(value.err());
-                    Err(payload)
-                }
-                (Err(second), Err(first)) => {
-                    drop_after_panic(second);
-                    Err(first)
-                }
-                (Ok(()), polled) => polled,
-            };
             body_ended(&self.scope.shared, &mut self.driver, polled);
         }
     }
@@ -706,6 +702,42 @@ fn abort_body<E, M: Mode>(
     }
 }
 
+/// A returned or panicked body's outcome, once its future is dropped (`dropped`): a panic of
+/// its destructor is the body's (a panic of its poll came first and stays). Called inside the
+/// scope's context: what a panic makes moot is user code, dropped there.
+#[cold]
+#[inline(never)]
+fn body_dropped<E, T>(
+    body: &mut dyn Body<E>,
+    polled: Result<T, Box<dyn Any + Send>>,
+    dropped: Result<(), Box<dyn Any + Send>>,
+) -> Result<T, Box<dyn Any + Send>> {
+    match (dropped, polled) {
+        (Err(payload), Ok(returned)) => {
+            // The body returned, then its destructor panicked: the panic is its outcome, and
+            // what it returned goes now, each under a catch: its error (here), its value
+            // (kept in the run), not left while the panic is resumed at the end (where a
+            // panic of theirs would abort the process) nor dropped outside a catch before the
+            // children drain.
+            drop_after_panic(returned);
+            drop_value_caught(body);
+            Err(payload)
+        }
+        (Err(second), Err(first)) => {
+            drop_after_panic(second);
+            Err(first)
+        }
+        (Ok(()), polled) => polled,
+    }
+}
+
+/// Drops the body's value, if it returned one, under a catch (a second panic: see
+/// [`drop_after_panic`]).
+fn drop_value_caught<E>(body: &mut dyn Body<E>) {
+    let value = catch_unwind(AssertUnwindSafe(|| body.drop_value()));
+    drop_after_panic(value.err());
+}
+
 /// Drops the body inside the scope's context (the run's `ambient` context and `enclosing`
 /// scope): its destructors are its code, and see what its polls saw. Their panic comes back.
 fn drop_body_inside<E>(
@@ -736,7 +768,10 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
     driver.grace = None;
     driver.deferred_timer = None;
     if let Some(payload) = driver.panic.take() {
-        // The body panicked: every child has drained; resume the unwind.
+        // The body panicked: every child has drained; resume the unwind. What the scope kept
+        // (a child's failure before the panic) goes first, inside its context and under a
+        // catch: dropped in the unwind, a destructor's panic would abort the process.
+        drop_after_panic(shared.drop_kept());
         std::panic::resume_unwind(payload);
     }
 }
@@ -1062,9 +1097,10 @@ where
         .obs
         .finished(cause.as_deref(), panicked, kept.is_some());
     shared.own_cxs.clear_parked();
-    // Every child has drained and the context has ended: user code (`From`) may run now.
+    // Every child has drained and the context has ended: user code (`From`, and the drop of
+    // what it does not keep, a panic's payload) may run now, inside the scope's context.
     let failures = kept.map_or_else(Vec::new, |kept| {
-        kept.into_iter().map(Kept::into_failure).collect()
+        shared.in_cx(|| kept.into_iter().map(Kept::into_failure).collect())
     });
     Report {
         info: shared.info.clone(),

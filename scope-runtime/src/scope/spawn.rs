@@ -610,11 +610,11 @@ where
         (Ok(Poll::Ready(out)), Ok(())) => Ok(out),
         (Err(payload), Ok(())) | (Ok(Poll::Pending), Err(payload)) => Err(payload),
         (Err(payload), Err(second)) => {
-            drop_after_panic(second);
+            drop_moot(this.shared, second);
             Err(payload)
         }
         (Ok(Poll::Ready(out)), Err(payload)) => {
-            drop_after_panic(out);
+            drop_moot(this.shared, out);
             Err(payload)
         }
         (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
@@ -662,6 +662,15 @@ where
         this.deliver
             .deliver(result, |unread| drop_unread(shared, info, unread))
     })
+}
+
+/// Drops what a child's panic made moot (what its future returned before its destructor
+/// panicked, or that second panic's payload): user code, dropped inside the scope's context,
+/// as the future was, with a panic of its own dropped as every second panic is.
+#[cold]
+#[inline(never)]
+fn drop_moot<E, T>(shared: &Shared<E>, moot: T) {
+    shared.in_cx(|| drop_after_panic(moot));
 }
 
 /// Drops an outcome whose handle went while it was being delivered (on another thread):
