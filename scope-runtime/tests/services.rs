@@ -3003,3 +3003,86 @@ fn a_daemon_dropped_at_its_grace_is_named_when_work_below_it_outlasts_the_shutdo
         "{report}"
     );
 }
+
+// A service task's output nobody reads is dropped inside the task's context (it sees the slot
+// values the task was spawned with), and a panic of its destructor is the task's, in the
+// service's failures, however late its handle went (an outside tester's report, probe210: a
+// detached task's output saw no slot, and a handle dropped while the task was ending, on
+// another thread, left the panic to tokio, which lost it).
+
+static TASK_RID: scope_runtime::Slot<u64> = scope_runtime::Slot::new("TASK_RID");
+
+/// An output that notes the `TASK_RID` its destructor sees, and panics there if `panics`.
+struct Output(Arc<Mutex<Vec<Option<u64>>>>, bool);
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(TASK_RID.get());
+        assert!(!self.1, "the output's destructor");
+    }
+}
+
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_service_tasks_unread_output_is_dropped_inside_its_context() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let outputs = seen.clone();
+    two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
+        let svc = Service::new(ServiceConfig::new("outputs"));
+        let output = Output(outputs.clone(), false);
+        svc.spawn(async move { Ok::<_, String>(output) })
+            .unwrap()
+            .detach();
+        // Handles dropped at varied moments: before the task ends, as it sends, after.
+        for round in 0..500_u32 {
+            let output = Output(outputs.clone(), false);
+            let handle = svc.spawn(async move { Ok::<_, String>(output) }).unwrap();
+            for _ in 0..(round % 97) * 20 {
+                std::hint::spin_loop();
+            }
+            drop(handle);
+        }
+        svc.drain(Duration::from_secs(5)).await.unwrap();
+    }));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 501);
+    assert!(seen.iter().all(|rid| *rid == Some(1)), "{seen:?}");
+}
+
+#[test]
+fn a_service_tasks_output_panicking_as_its_handle_goes_late_is_the_tasks_failure() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let outputs = seen.clone();
+    two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
+        let svc = Service::new(ServiceConfig::new("outputs"));
+        let output = Output(outputs, true);
+        let handle = svc
+            .spawn(async move {
+                // Runs as the task's context ends, at its end: the handle goes meanwhile,
+                // after the task found it there and before it sends.
+                std::mem::forget(
+                    Cx::current().on_cancel(|_| std::thread::sleep(Duration::from_millis(200))),
+                );
+                Ok::<_, String>(output)
+            })
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(handle);
+        // Its failure, not the runtime's to print and forget.
+        svc.drain(Duration::from_secs(5)).await.unwrap();
+        let failures = svc.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].message().contains("the output's destructor"),
+            "{failures:?}"
+        );
+    }));
+    assert_eq!(*seen.lock().unwrap(), vec![Some(1)]);
+}

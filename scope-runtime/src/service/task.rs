@@ -421,9 +421,14 @@ pin_project_lite::pin_project! {
             this.capacity.take();
             if this.tx.as_ref().is_some_and(oneshot::Sender::is_closed) {
                 // Nobody will read the outcome: dropped here, before the end is recorded, so
-                // that a panic of its destructor is this task's (user code, no lock held).
+                // that a panic of its destructor is this task's (user code, no lock held),
+                // inside the task's context, as its future was.
                 let unread = this.outcome.take();
-                if let Err(payload) = drop_caught(unread) {
+                let dropped = {
+                    let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
+                    drop_caught(unread)
+                };
+                if let Err(payload) = dropped {
                     *this.ended = Some(panicked(this.info, payload).0);
                 }
             }
@@ -464,19 +469,27 @@ pin_project_lite::pin_project! {
             this.inner.ended(*this.key, this.info, ended);
             // The outcome is at the handle before the task counts itself gone, so that a
             // drain that returns finds every handle finished. A handle dropped since the check
-            // above drops the output here (user code, no lock held); the end is recorded by
-            // now, so a panic there has nowhere to go but the runtime, once the count is down.
+            // above (on another thread) drops the output here (user code, no lock held),
+            // inside the task's context; the end is recorded by now, so a panic there is the
+            // task's late one, as when its handle drops an output sent already.
             // The send wakes the handle's waker, which may be a user's: its panic is caught and
             // dropped (the outcome is sent by then), as a child's handle's is.
             let mut unread = None;
             if let (Some(tx), Some(outcome)) = (this.tx.take(), this.outcome.take()) {
                 crate::error::wake_caught(|| unread = tx.send(outcome).err());
             }
-            let panic = unread.and_then(|unread| drop_caught(unread).err());
-            this.inner.exit_ended();
-            if let Some(payload) = panic {
-                std::panic::resume_unwind(payload);
+            if let Some(unread) = unread {
+                let dropped = {
+                    let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
+                    drop_caught(unread)
+                };
+                if let Err(payload) = dropped {
+                    this.inner
+                        .panicked_late(this.info, panic_message(payload.as_ref()));
+                    drop_after_panic(payload);
+                }
             }
+            this.inner.exit_ended();
         }
     }
 }
