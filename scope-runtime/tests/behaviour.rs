@@ -3283,9 +3283,10 @@ fn law5_a_service_handle_dropped_in_an_unwind_with_its_tasks_output_does_not_abo
 
 #[test]
 fn law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does_not_abort() {
-    // A candidate won, and the run was dropped before it answered (a `select!` that took
-    // another branch): the winner stayed in the race, whose drop during an unwind dropped it
-    // raw: abort.
+    // A candidate won, and the run was dropped before it answered, during an unwind: the
+    // winner's value, whose destructor panics, is dropped with the run under a catch. (Once
+    // it stayed in the race, whose drop during the unwind dropped it raw: abort. A run
+    // dropped with no unwind hands that panic to its caller: `children.rs`.)
     const VAR: &str = "SCOPE_TEST_RACE_DROPPED_IN_AN_UNWIND";
     if ran_in_a_child_process(
         "law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does_not_abort",
@@ -3295,19 +3296,17 @@ fn law5_a_race_dropped_in_an_unwind_after_its_run_was_dropped_with_a_winner_does
     }
     let message = panic_of(async {
         let race = scope_runtime::Race::<PanicsOnDrop, Interrupted>::new(Config::new());
-        {
-            let mut run = Box::pin(race.run(async {
-                race.spawn(async { Ok::<_, Interrupted>(PanicsOnDrop) });
-            }));
-            let pending = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx).is_pending())
-            })
-            .await;
-            assert!(pending);
-            // The candidate runs, offers its value and wins.
-            tokio::task::yield_now().await;
-        }
-        // The caller panics: the race is dropped during the unwind.
+        let mut run = Box::pin(race.run(async {
+            race.spawn(async { Ok::<_, Interrupted>(PanicsOnDrop) });
+        }));
+        let pending = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx).is_pending())
+        })
+        .await;
+        assert!(pending);
+        // The candidate runs, offers its value and wins.
+        tokio::task::yield_now().await;
+        // The caller panics: the run, then the race, are dropped during the unwind.
         panic!("the caller");
     });
     assert_eq!(message, "the caller");

@@ -1939,3 +1939,79 @@ fn law5_a_kept_failure_whose_destructor_panics_as_the_body_panics_does_not_abort
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"the body"));
     }
 }
+
+/// A race's run dropped under way after a candidate won (a straggler held it in its grace):
+/// the winner's value goes with the run, inside the race's context, and a value a straggler
+/// offers after that loses, dropped in its own (an outside tester's report, probe210: the
+/// value stayed in the race until the race was dropped, in the caller's context, and a panic
+/// of its destructor was printed and lost).
+fn a_dropped_race_runs_winner_sees_the_races_slots(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        let race = &scope_runtime::Race::new(Config::new().bind(&RID, 2).grace(ms(1000)));
+        let (late, straggler) = (note.clone(), note);
+        let run = race.run(async move {
+            race.spawn(async move {
+                sleep(ms(150)).await;
+                Ok::<_, RidError>(SeesRid("straggler value", straggler))
+            });
+            race.spawn(async move {
+                sleep(ms(5)).await;
+                Ok::<_, RidError>(SeesRid("winner value", late))
+            });
+        });
+        assert!(tokio::time::timeout(ms(50), run).await.is_err());
+        // The straggler's value comes (and loses) while the race is still here.
+        sleep(ms(300)).await;
+    };
+    let seen = noted_under_rid_1(rt, &seen, work);
+    assert_eq!(
+        seen,
+        vec![("straggler value", Some(2)), ("winner value", Some(2))]
+    );
+}
+
+#[test]
+fn a_race_runs_winner_is_dropped_with_its_run_inside_the_races_context() {
+    on_both_runtimes(a_dropped_race_runs_winner_sees_the_races_slots);
+}
+
+/// A value whose destructor panics.
+struct PanicsAsDropped;
+
+impl Drop for PanicsAsDropped {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking(), "the winner's destructor");
+    }
+}
+
+#[test]
+fn a_dropped_race_runs_winner_panicking_as_it_is_dropped_reaches_the_code_that_dropped_it() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        tokio::spawn(async {
+            let race = &scope_runtime::Race::new(Config::new().grace(ms(1000)));
+            let run = race.run(async move {
+                race.spawn(async {
+                    sleep(ms(150)).await;
+                    Ok::<_, Interrupted>(None)
+                });
+                race.spawn(async {
+                    sleep(ms(5)).await;
+                    Ok::<_, Interrupted>(Some(PanicsAsDropped))
+                });
+            });
+            let _ = tokio::time::timeout(ms(50), run).await;
+        })
+        .await
+    });
+    let payload = out.unwrap_err().into_panic();
+    let message = (payload.downcast_ref::<&str>().copied())
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    assert_eq!(message, Some("the winner's destructor"));
+}

@@ -16,7 +16,10 @@ use super::{Scope, Shared, BODY_FAILED, OPEN, WON};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{drop_after_panic, Failure, Failures, Interrupted, Panicked};
+use crate::error::{
+    drop_after_panic, drop_caught, resume_unless_unwinding, Failure, Failures, Interrupted,
+    Panicked,
+};
 use crate::info::TaskInfo;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -34,7 +37,9 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
     let lost = {
         let mut slot = lock(&winner.value);
         // AcqRel: pairs with the body's exchange (`Shared::fail`) and the run's answer.
+        // (A race whose run was dropped under way takes no winner: nobody would read it.)
         if slot.is_none()
+            && !winner.closed.load(Ordering::Relaxed)
             && shared
                 .answered_by
                 .compare_exchange(OPEN, WON, Ordering::AcqRel, Ordering::Acquire)
@@ -47,7 +52,8 @@ fn offer<T, E>(winner: &Winner<T>, shared: &Shared<E>, value: T) {
         }
     };
     if let Some(value) = lost {
-        // A later success: its value is dropped, outside the lock.
+        // A later success: its value is dropped, outside the lock (inside the candidate's
+        // context, as its future is: a panic there is the candidate's).
         drop(value);
     } else {
         // Reported as the race's end, not as a cancellation; later errors answer the win.
@@ -70,6 +76,9 @@ struct Winner<T> {
     /// when a panic then fails it. A value within the grace of a stop already under way (a
     /// deadline, a cancel) answers nothing then.
     stopped_the_race: AtomicBool,
+    /// The race's run was dropped under way: a value offered now loses (set and read under
+    /// the value's lock).
+    closed: AtomicBool,
 }
 
 impl<T> Drop for Winner<T> {
@@ -205,6 +214,25 @@ impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
     }
 }
 
+impl<T, E, M: Mode> Race<'_, '_, T, E, M> {
+    /// The race's run is dropped under way: the value that won, if one did, is dropped now,
+    /// inside the race's context and under a catch (its destructor's panic goes to the code
+    /// that dropped the run, as a body's value's does, unless a panic unwinds already), and a
+    /// value offered from now on loses.
+    fn drop_unread_winner(&self) {
+        let unread = {
+            let mut slot = lock(&self.winner.value);
+            self.winner.closed.store(true, Ordering::Relaxed);
+            slot.take()
+        };
+        if let Some(unread) = unread {
+            if let Err(payload) = self.scope.shared.in_cx(|| drop_caught(unread)) {
+                resume_unless_unwinding(payload);
+            }
+        }
+    }
+}
+
 impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
     /// A candidate: its success is offered to the race; the first one wins and cancels the
     /// others.
@@ -229,6 +257,7 @@ impl<'s, 'env, T, E, M: Mode> Race<'s, 'env, T, E, M> {
             winner: Arc::new(Winner {
                 value: Mutex::new(None),
                 stopped_the_race: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
             had_candidates: std::sync::atomic::AtomicBool::new(false),
         }
@@ -540,8 +569,9 @@ pin_project_lite::pin_project! {
     /// every failure.
     ///
     /// It is the race's scope's [`Run`](crate::Run), with the race's answer made at its end:
-    /// dropped before it completes, it stops the race as a dropped scope's run does (a value
-    /// that won before the drop stays in the [`Race`] until the race is dropped).
+    /// dropped before it completes, it stops the race as a dropped scope's run does, and a
+    /// value that won before the drop is dropped with it, inside the race's context (one that
+    /// comes after loses, and is dropped by its candidate).
     ///
     /// # Examples
     ///
@@ -560,6 +590,17 @@ pin_project_lite::pin_project! {
         race: &'s Race<'s, 'env, T, E, M>,
         #[pin]
         run: Run<'s, 'env, E, M, RaceBody<B, E>, AsReport>,
+    }
+
+    impl<'s, 'env, T, E, M: Mode, B: Future> PinnedDrop for RaceRun<'s, 'env, T, E, M, B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped under way (not before its first poll, after its end, or refused): the
+            // value that won is nobody's to read (before the run's own drop stops the race).
+            if this.run.as_ref().is_under_way() {
+                this.race.drop_unread_winner();
+            }
+        }
     }
 }
 

@@ -269,6 +269,17 @@ where
     }
 }
 
+impl<E, M: Mode, F: Future, O> Run<'_, '_, E, M, F, O>
+where
+    F::Output: BodyOutput<E>,
+{
+    /// Whether the run has started and not ended (not before its first poll, not after its
+    /// end, not refused).
+    pub(crate) fn is_under_way(&self) -> bool {
+        !matches!(self.core.driver.phase, Phase::Init | Phase::Done)
+    }
+}
+
 /// The scope's output, from how the run ended and the body's value (compiled once per
 /// output type and policy).
 #[inline(never)]
