@@ -715,8 +715,8 @@ fn abort_body<E, M: Mode>(
 
 /// A returned or panicked body's outcome, once its future is dropped (`dropped`): a panic of
 /// its destructor is the body's (a panic of its poll came first and stays). Called inside the
-/// scope's context: what a panic makes moot is user code, dropped there.
-#[cold]
+/// scope's context: what a panic makes moot is user code, dropped there. (Out of line: once
+/// per scope, and kept out of the poll's frame, which nested in-place scopes stack.)
 #[inline(never)]
 fn body_dropped<E, T>(
     body: &mut dyn Body<E>,
