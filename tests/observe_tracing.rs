@@ -679,6 +679,43 @@ fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
     );
 }
 
+/// A supervised scope's child that fails in its grace after the run was dropped (a timeout
+/// around it) is a failure all the same, though no report reads it: a `task failed` event,
+/// not a stop; and the scope, with no panic anywhere, did not panic.
+#[test]
+fn a_failure_in_the_grace_of_a_dropped_run_is_still_a_failure() {
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    rt.block_on(async {
+        let s = &Scope::new(
+            Config::new()
+                .name("events_dropped_run")
+                .grace(Duration::from_secs(5)),
+        );
+        let (failed, has_failed) = tokio::sync::oneshot::channel::<()>();
+        let run = s.run_all(async {
+            s.spawn_named("events_fails_in_the_grace", async move {
+                let _ = scope::cancelled().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = failed.send(());
+                Err::<(), BoxError>("flushed too late".into())
+            });
+            Ok::<(), BoxError>(())
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(50), run)
+            .await
+            .is_err());
+        let _ = has_failed.await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    });
+    let log = capture.log.lock().unwrap();
+    let child = log.named("task", "events_fails_in_the_grace");
+    assert_eq!(log.events_in(child, "task failed").len(), 1);
+    let scope = log.named("scope", "events_dropped_run");
+    assert!(log.events_in(scope, "scope panicked").is_empty());
+}
+
 /// A race that returned its winner neither failed nor was cancelled: the winner's cancel of
 /// the losers is its end, not a cancellation, and a candidate that failed before is not the
 /// race's failure.

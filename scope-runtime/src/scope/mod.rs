@@ -2276,8 +2276,10 @@ where
     /// has ended. A run dropped after its body panicked (by a `timeout` or a `select!` around
     /// it) has no result to carry the panic in: the drop resumes it, after dropping the
     /// in-place children and handing the spawned ones to their grace and abort, which end
-    /// after the unwind has begun (a child's panic recorded before such a drop goes with the
-    /// result nobody reads).
+    /// after the unwind has begun (a child's panic or failure recorded before such a drop goes
+    /// with the result nobody reads). Such a drop resumes a panic of the body's value's
+    /// destructor too; a panic of a destructor of what a child left (a failure kept) is printed
+    /// by the panic hook and does not unwind the drop.
     ///
     /// # Examples
     ///

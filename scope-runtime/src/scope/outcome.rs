@@ -12,8 +12,8 @@ use super::tracker::Tracker;
 use super::{Shared, BODY_FAILED};
 use crate::cause::Cause;
 use crate::error::{
-    drop_after_panic, drop_caught, keep_first, panic_message, resume_unless_unwinding, ChildFailed,
-    Failure, Failures, Interrupted, NotStarted, Panicked,
+    drop_after_panic, drop_caught, panic_message, resume_unless_unwinding, ChildFailed, Failure,
+    Failures, Interrupted, NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::sync::{AtomicU8, Ordering};
@@ -360,29 +360,28 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         cancelled: bool,
     ) -> Result<bool, Box<dyn Any + Send>> {
         let supervise = self.supervise();
-        let rejected = {
+        let (kept, rejected) = {
             let mut failures = self.failures.lock();
             // Past the first `KEPT`, a supervised scope counts its children's failures (a
             // long-lived one, an accept loop, would keep each one for its whole life).
-            // Once no report will read it (the run was dropped, or its body's panic is its
-            // outcome: a child in its grace fails), a failure is dropped here, not kept for
-            // the scope's last reference to drop outside its context.
-            let keep = !self.unreported()
-                && if supervise {
-                    !(body && cancelled) && (body || failures.len() < KEPT)
-                } else {
-                    !cancelled && failures.is_empty()
-                };
-            if keep {
-                failures.push(Kept::Failed(Failure::new(task.clone(), error)));
-                None
+            let keep = if supervise {
+                !(body && cancelled) && (body || failures.len() < KEPT)
             } else {
-                Some(error)
+                !cancelled && failures.is_empty()
+            };
+            if keep && !self.unreported() {
+                failures.push(Kept::Failed(Failure::new(task.clone(), error)));
+                (true, None)
+            } else {
+                // Once no report will read it (the run was dropped, or its body's panic is
+                // its outcome: a child in its grace fails), a failure is dropped here, not
+                // kept for the scope's last reference to drop outside its context; it is a
+                // failure all the same (kept, for what the handle and the events say).
+                (keep, Some(error))
             }
         };
-        // A consequence, dropped (user code) outside the lock; the cancel and the close
-        // happen whatever its `Drop` does.
-        let kept = rejected.is_none();
+        // A consequence (or a failure no report reads), dropped (user code) outside the lock;
+        // the cancel and the close happen whatever its `Drop` does.
         if supervise && !kept && !(body && cancelled) {
             self.not_kept.fetch_add(1, Ordering::Relaxed);
         }
@@ -509,26 +508,21 @@ impl<E> Shared<E> {
 
     /// The failures kept for a report nobody will make (the run was dropped, or its body's
     /// panic is its outcome): taken, with none kept from now on, and dropped inside the
-    /// scope's context, each under a catch. The first destructor's panic is handed back; a
-    /// later one is dropped as every second panic is.
-    pub(crate) fn drop_kept(&self) -> Option<Box<dyn Any + Send>> {
+    /// scope's context, each under a catch.
+    pub(crate) fn drop_kept(&self) {
         let kept = {
             let mut failures = self.failures.lock();
             self.set_unreported();
             std::mem::take(&mut *failures)
         };
         if kept.is_empty() {
-            return None;
+            return;
         }
-        let mut first = None;
-        self.in_cx(|| {
-            for kept in kept {
-                if let Err(payload) = drop_caught(kept) {
-                    keep_first(&mut first, payload);
-                }
-            }
-        });
-        first
+        // A destructor's panic here is printed by the hook and dropped, as a child's panic in
+        // its grace after the run was dropped is: it is the child's (its error's), not the
+        // code's that dropped the run, which it must not unwind (a `FuturesUnordered` of runs
+        // stops dropping the others at a panic, and leaks them with their children).
+        self.in_cx(|| kept.into_iter().for_each(drop_after_panic));
     }
 
     fn record_panic(

@@ -16,10 +16,7 @@ use super::{Scope, Shared, BODY_FAILED, OPEN, WON};
 use crate::cause::Cause;
 use crate::config::Config;
 use crate::cx::Cx;
-use crate::error::{
-    drop_after_panic, drop_caught, resume_unless_unwinding, Failure, Failures, Interrupted,
-    Panicked,
-};
+use crate::error::{drop_after_panic, Failure, Failures, Interrupted, Panicked};
 use crate::info::TaskInfo;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -216,9 +213,9 @@ impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
 
 impl<T, E, M: Mode> Race<'_, '_, T, E, M> {
     /// The race's run is dropped under way: the value that won, if one did, is dropped now,
-    /// inside the race's context and under a catch (its destructor's panic goes to the code
-    /// that dropped the run, as a body's value's does, unless a panic unwinds already), and a
-    /// value offered from now on loses.
+    /// inside the race's context and under a catch (its destructor's panic, the candidate's,
+    /// is printed by the hook and dropped, as a failure the run kept is: it must not unwind
+    /// the code that dropped the run), and a value offered from now on loses.
     fn drop_unread_winner(&self) {
         let unread = {
             let mut slot = lock(&self.winner.value);
@@ -226,9 +223,7 @@ impl<T, E, M: Mode> Race<'_, '_, T, E, M> {
             slot.take()
         };
         if let Some(unread) = unread {
-            if let Err(payload) = self.scope.shared.in_cx(|| drop_caught(unread)) {
-                resume_unless_unwinding(payload);
-            }
+            self.scope.shared.in_cx(|| drop_after_panic(unread));
         }
     }
 }
@@ -570,8 +565,9 @@ pin_project_lite::pin_project! {
     ///
     /// It is the race's scope's [`Run`](crate::Run), with the race's answer made at its end:
     /// dropped before it completes, it stops the race as a dropped scope's run does, and a
-    /// value that won before the drop is dropped with it, inside the race's context (one that
-    /// comes after loses, and is dropped by its candidate).
+    /// value that won before the drop is dropped with it, inside the race's context (a panic
+    /// of its destructor is printed by the panic hook and does not unwind the drop; a value
+    /// that comes after loses, and is dropped by its candidate).
     ///
     /// # Examples
     ///

@@ -69,12 +69,14 @@ pin_project_lite::pin_project! {
     /// changes nothing: the scope has not started (children spawned before it wait, and start
     /// with a later run).
     ///
-    /// What the scope holds is the [`Scope`] value's, not this future's: the values bound with
-    /// [`Config::bind`](crate::Config::bind) (its context's slots) and, after a run dropped
-    /// part-way, a child's failure the scope had kept for the answer (for a
-    /// [`RaceRun`](crate::RaceRun), the winning value: a panic of its destructor there has
-    /// nowhere to go and is not reported) are dropped with the `Scope` (or the
-    /// [`Race`](crate::Race)), not with this future. A context cloned out of the scope
+    /// What the children left for the answer nobody will read goes with a run dropped
+    /// part-way: the failures the scope had kept (for a [`RaceRun`](crate::RaceRun), the
+    /// winning value too), dropped inside the scope's context, and a failure that comes after
+    /// (a child in its grace) is dropped where it is reported. A panic of such a destructor is
+    /// the child's: the panic hook prints it, and it does not unwind the code that dropped the
+    /// run (a body's value's destructor is the body's code: its panic does). The values bound
+    /// with [`Config::bind`](crate::Config::bind) (the context's slots) are the [`Scope`]
+    /// value's, dropped with it, not with this future. A context cloned out of the scope
     /// (`Cx::current()` in it, a child's [`cx`](crate::Child::cx), a context made below one)
     /// keeps its slots' values too: they go with the last of them.
     ///
@@ -420,17 +422,10 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         };
         // The failures it kept: no report reads them (and none is kept from now on).
         let (kept_panic, failed) = shared.kept_flags();
-        let kept = shared.drop_kept();
+        shared.drop_kept();
         let panic = panic
             .or_else(|| self.driver.panic.take())
             .or_else(|| shared.take_callback_panic());
-        let panic = match (panic, kept) {
-            (Some(first), kept) => {
-                drop_after_panic(kept);
-                Some(first)
-            }
-            (None, kept) => kept,
-        };
         // Its end, as a finished run's is reported (the spawned children may still be in
         // their grace: they end on their own, as children do).
         shared.obs.finished(
@@ -781,8 +776,8 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
     if let Some(payload) = driver.panic.take() {
         // The body panicked: every child has drained; resume the unwind. What the scope kept
         // (a child's failure before the panic) goes first, inside its context and under a
-        // catch: dropped in the unwind, a destructor's panic would abort the process.
-        drop_after_panic(shared.drop_kept());
+        // catch (dropped in the unwind, a destructor's panic would abort the process).
+        shared.drop_kept();
         std::panic::resume_unwind(payload);
     }
 }
