@@ -2076,3 +2076,32 @@ impl Drop for RidErrorPanics {
         assert!(self.0.swap(true, Ordering::SeqCst), "an error's destructor");
     }
 }
+
+/// A race whose body panics after a candidate won: the run resumes the panic, and the winner,
+/// which nobody reads then, goes with it inside the race's context, not with the race later
+/// in the caller's (a review's find, probe212; older than the fix for a dropped run).
+#[allow(clippy::manual_assert)] // Reason: a body that panics, not an assertion.
+fn a_race_whose_body_panics_drops_its_winner_inside_its_context(rt: &tokio::runtime::Runtime) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let note = seen.clone();
+    let work = async move {
+        let race = &scope_runtime::Race::new(Config::new().bind(&RID, 2).grace(ms(1000)));
+        let run = race.run(async move {
+            race.spawn(async move { Ok::<_, RidError>(SeesRid("winner value", note)) });
+            sleep(ms(20)).await;
+            // (Under an `if`: the body's value stays `()`, not `!`.)
+            if true {
+                panic!("the race's body");
+            }
+        });
+        let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+        assert!(out.is_err());
+    };
+    let seen = noted_under_rid_1(rt, &seen, work);
+    assert_eq!(seen, vec![("winner value", Some(2))]);
+}
+
+#[test]
+fn a_race_whose_body_panics_after_a_win_drops_the_winner_inside_its_context() {
+    on_both_runtimes(a_race_whose_body_panics_drops_its_winner_inside_its_context);
+}

@@ -211,8 +211,19 @@ impl<'s, 'env, T, E> Race<'s, 'env, T, E, Local> {
     }
 }
 
+/// Drops a race's winner if a panic leaves the run's poll while it is set.
+struct WinnerOnUnwind<'r, 's, 'env, T, E, M: Mode>(Option<&'r Race<'s, 'env, T, E, M>>);
+
+impl<T, E, M: Mode> Drop for WinnerOnUnwind<'_, '_, '_, T, E, M> {
+    fn drop(&mut self) {
+        if let Some(race) = self.0 {
+            race.drop_unread_winner();
+        }
+    }
+}
+
 impl<T, E, M: Mode> Race<'_, '_, T, E, M> {
-    /// The race's run is dropped under way: the value that won, if one did, is dropped now,
+    /// The race's run is dropped under way (or ends with its body's panic): the value that won, if one did, is dropped now,
     /// inside the race's context and under a catch (its destructor's panic, the candidate's,
     /// is printed by the hook and dropped, as a failure the run kept is: it must not unwind
     /// the code that dropped the run), and a value offered from now on loses.
@@ -567,7 +578,8 @@ pin_project_lite::pin_project! {
     /// dropped before it completes, it stops the race as a dropped scope's run does, and a
     /// value that won before the drop is dropped with it, inside the race's context (a panic
     /// of its destructor is printed by the panic hook and does not unwind the drop; a value
-    /// that comes after loses, and is dropped by its candidate).
+    /// that comes after loses, and is dropped by its candidate). So is a value that won before
+    /// the body panicked: the run resumes the body's panic, and the value goes as it leaves.
     ///
     /// # Examples
     ///
@@ -610,7 +622,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let report = ready!(this.run.poll(cx));
+        // The run resumes its body's panic at its end: a value that won before it is nobody's
+        // to read then, and goes as the panic leaves, inside the race's context (as at a run
+        // dropped under way), not when the race is dropped.
+        let mut unwinding = WinnerOnUnwind(Some(this.race));
+        let polled = this.run.poll(cx);
+        unwinding.0 = None;
+        let report = ready!(polled);
         // (The scope's own output is the report: the race's answer drops what it leaves.)
         if report.leaves_values() {
             let shared = &this.race.scope.shared;
