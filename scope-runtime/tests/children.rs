@@ -1462,11 +1462,7 @@ fn an_unread_value_or_an_answered_error_is_dropped_inside_the_scopes_context() {
 /// 1 run in several hundred dropped it outside any context).
 #[test]
 fn a_value_whose_handle_goes_as_it_is_sent_is_dropped_inside_the_scopes_context() {
-    let mt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let mt = common::two_workers();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let note = seen.clone();
     let work = async move {
@@ -1911,11 +1907,7 @@ impl Drop for PanicsWhenDropped {
 /// as the panic unwound, a second panic in a destructor during an unwind).
 #[test]
 fn law5_a_kept_failure_whose_destructor_panics_as_the_body_panics_does_not_abort() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::two_workers();
     for all in [false, true] {
         let out = rt.block_on(async move {
             tokio::spawn(async move {
@@ -1993,11 +1985,7 @@ impl Drop for PanicsAsDropped {
 /// dropping the other runs it holds, leaking them with their children (a review's find).
 #[test]
 fn a_dropped_runs_leftovers_panicking_as_they_are_dropped_do_not_unwind_the_dropper() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::two_workers();
     let dropped: Vec<Arc<AtomicBool>> = (0..4).map(|_| Arc::new(AtomicBool::new(false))).collect();
     let ticks = Arc::new(AtomicUsize::new(0));
     let (flags, counted) = (dropped.clone(), ticks.clone());

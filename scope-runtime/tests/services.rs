@@ -3022,19 +3022,11 @@ impl Drop for Output {
     }
 }
 
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_service_tasks_unread_output_is_dropped_inside_its_context() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let outputs = seen.clone();
-    two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
+    common::two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
         let svc = Service::new(ServiceConfig::new("outputs"));
         let output = Output(outputs.clone(), false);
         svc.spawn(async move { Ok::<_, String>(output) })
@@ -3060,7 +3052,7 @@ fn a_service_tasks_unread_output_is_dropped_inside_its_context() {
 fn a_service_tasks_output_panicking_as_its_handle_goes_late_is_the_tasks_failure() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let outputs = seen.clone();
-    two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
+    common::two_workers().block_on(Cx::root().with_slot(&TASK_RID, 1).run(async move {
         let svc = Service::new(ServiceConfig::new("outputs"));
         let output = Output(outputs, true);
         let handle = svc

@@ -934,6 +934,14 @@ fn seen(pid: Pid) -> Seen {
     }
 }
 
+/// SIGKILL to a process of the list (and its group), unless its wait has reaped it already
+/// and not yet taken it off (its pid is no longer its own: see `Seen::Reaped`).
+fn kill_unless_reaped(pid: Pid, group: bool) {
+    if seen(pid) != Seen::Reaped {
+        send(pid, group, Signal::KILL);
+    }
+}
+
 /// Sends `signal` to `pid`, or to its process group with `group`. SIGKILL goes to the
 /// process itself too: one that moved itself to another group is still ended (and the caller
 /// waiting for it is not left waiting for ever); sent while it is unreaped, so its pid is ours.
@@ -1016,9 +1024,7 @@ impl fmt::Debug for Running {
 /// may own other runtimes and their processes); `None`: all (the process ends).
 pub(crate) fn kill_unreaped(runtime: Option<tokio::runtime::Id>) {
     for (pid, group) in unreaped::take_all(runtime) {
-        if seen(pid) != Seen::Reaped {
-            send(pid, group, Signal::KILL);
-        }
+        kill_unless_reaped(pid, group);
     }
 }
 
@@ -1135,10 +1141,7 @@ mod unreaped {
     pub(super) fn kill(key: u64) {
         let list = list();
         if let Some(e) = list.iter().find(|e| e.key == key) {
-            // Not to a pid its wait has reaped (see `send_term`).
-            if super::seen(e.pid) != super::Seen::Reaped {
-                super::send(e.pid, e.group, Signal::KILL);
-            }
+            super::kill_unless_reaped(e.pid, e.group);
         }
     }
 

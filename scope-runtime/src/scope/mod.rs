@@ -420,18 +420,6 @@ const RUNTIME_GONE: u8 = 4;
 /// Set and read under the failures' lock.
 const UNREPORTED: u8 = 8;
 
-impl<E> Shared<E> {
-    /// Whether no report will read a failure that comes now (under the failures' lock).
-    pub(crate) fn unreported(&self) -> bool {
-        self.after_body.load(Ordering::Relaxed) & UNREPORTED != 0
-    }
-
-    /// No report will read a failure from now on (under the failures' lock).
-    pub(crate) fn set_unreported(&self) {
-        self.after_body.fetch_or(UNREPORTED, Ordering::Relaxed);
-    }
-}
-
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
 const ENCLOSING_ENDED: &str = "an enclosing scope has ended (finished, or aborted)";
 
@@ -1032,6 +1020,16 @@ impl<E> Shared<E> {
     pub(crate) fn runtime_gone(&self) -> bool {
         // Acquire: pairs with `mark_runtime_gone`.
         self.after_body.load(Ordering::Acquire) & RUNTIME_GONE != 0
+    }
+
+    /// Whether no report will read a failure that comes now (under the failures' lock).
+    pub(crate) fn unreported(&self) -> bool {
+        self.after_body.load(Ordering::Relaxed) & UNREPORTED != 0
+    }
+
+    /// No report will read a failure from now on (under the failures' lock).
+    pub(crate) fn set_unreported(&self) {
+        self.after_body.fetch_or(UNREPORTED, Ordering::Relaxed);
     }
 
     /// The body returned: the background children are cancelled (cause: the scope finished)

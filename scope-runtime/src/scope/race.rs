@@ -223,10 +223,11 @@ impl<T, E, M: Mode> Drop for WinnerOnUnwind<'_, '_, '_, T, E, M> {
 }
 
 impl<T, E, M: Mode> Race<'_, '_, T, E, M> {
-    /// The race's run is dropped under way (or ends with its body's panic): the value that won, if one did, is dropped now,
-    /// inside the race's context and under a catch (its destructor's panic, the candidate's,
-    /// is printed by the hook and dropped, as a failure the run kept is: it must not unwind
-    /// the code that dropped the run), and a value offered from now on loses.
+    /// The race's run is dropped under way (or ends with its body's panic): the value that
+    /// won, if one did, is dropped now, inside the race's context and under a catch (its
+    /// destructor's panic, the candidate's, is printed by the hook and dropped, as a failure
+    /// the run kept is: it must not unwind the code that dropped the run), and a value offered
+    /// from now on loses.
     fn drop_unread_winner(&self) {
         let unread = {
             let mut slot = lock(&self.winner.value);

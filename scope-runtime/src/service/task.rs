@@ -424,11 +424,7 @@ pin_project_lite::pin_project! {
                 // that a panic of its destructor is this task's (user code, no lock held),
                 // inside the task's context, as its future was.
                 let unread = this.outcome.take();
-                let dropped = {
-                    let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
-                    drop_caught(unread)
-                };
-                if let Err(payload) = dropped {
+                if let Err(payload) = drop_inside(this.cx, this.scope, unread) {
                     *this.ended = Some(panicked(this.info, payload).0);
                 }
             }
@@ -479,11 +475,7 @@ pin_project_lite::pin_project! {
                 crate::error::wake_caught(|| unread = tx.send(outcome).err());
             }
             if let Some(unread) = unread {
-                let dropped = {
-                    let _enter = Enter::scope_code_in_drop(this.cx, this.scope);
-                    drop_caught(unread)
-                };
-                if let Err(payload) = dropped {
+                if let Err(payload) = drop_inside(this.cx, this.scope, unread) {
                     this.inner
                         .panicked_late(this.info, panic_message(payload.as_ref()));
                     drop_after_panic(payload);
@@ -730,6 +722,17 @@ fn watch(
 
 /// How a task that panicked (in its work, or dropping it or its output) ended, and what its
 /// handle reads.
+/// Drops a task's unread output inside the task's context (its code, as its future was);
+/// a panic of its destructor comes back.
+fn drop_inside<T>(
+    cx: &mut Option<Cx>,
+    scope: &mut EnclosingScope,
+    unread: T,
+) -> Result<(), Box<dyn Any + Send>> {
+    let _enter = Enter::scope_code_in_drop(cx, scope);
+    drop_caught(unread)
+}
+
 fn panicked(info: &TaskInfo, payload: Box<dyn std::any::Any + Send>) -> (Ended, Interrupted) {
     let message = panic_message(payload.as_ref());
     let error = Panicked::new(info.clone(), payload).into();
