@@ -77,6 +77,12 @@ impl Cx {
     /// runs (so the token is cancelled then, its handles dropped or not), and no longer once
     /// that runtime has shut down.
     ///
+    /// # Panics
+    ///
+    /// On a tokio runtime built without its timers (no `enable_time`), bridging a context
+    /// with a deadline panics, as creating a tokio `sleep` there does (and as
+    /// [`on_cancel`](Cx::on_cancel) does): the link watches the deadline with a timer.
+    ///
     /// # Examples
     ///
     /// The scope's cancellation reaches a library that takes a token:

@@ -12,7 +12,11 @@
 //! time a `Provided` is one context handle, and reading a required slot cannot fail. A proof
 //! passed into work that runs under another context (a task that does not carry the
 //! caller's, [`Cx::run`] under another root) stays good: a scope there that binds more slots
-//! extends it with the proven values carried over.
+//! extends it with the proven values carried over. The proof's reads are the proof's own,
+//! though: the ambient context there is the other one, so [`Slot::get`](crate::Slot::get)
+//! (and every child spawned there) sees that context's slots, not the values the proof
+//! carries. Read a required slot through the proof (`cx.get(&SLOT)`), or run the work under
+//! the proof's context.
 //!
 //! # Why a proof cannot be forged
 //!

@@ -3378,3 +3378,56 @@ fn law5_a_child_set_dropped_after_the_run_with_two_panicking_values_does_not_abo
         );
     }
 }
+
+#[test]
+fn a_cxs_debug_tells_a_cancel_not_yet_recorded_and_a_deadline_not_yet_fired() {
+    // A child of a cancelled root that nothing has checked yet, and a context whose deadline
+    // has passed unseen, are cancelled as a check would tell; printing one runs nothing.
+    let root = Cx::root();
+    let child = root.child();
+    root.cancel("bye");
+    assert!(
+        format!("{child:?}").contains("cancelled: true"),
+        "{child:?}"
+    );
+    let timed = Cx::root().child_with_timeout(Duration::from_millis(10));
+    let ran = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&ran);
+    // No runtime here: no alarm fires the deadline.
+    let _callback = timed.on_cancel(move |_| seen.store(true, Ordering::SeqCst));
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        format!("{timed:?}").contains("cancelled: true"),
+        "{timed:?}"
+    );
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "printing the context fired its deadline"
+    );
+    assert!(timed.is_cancelled());
+    assert!(ran.load(Ordering::SeqCst));
+    let live = Cx::root().child();
+    assert!(format!("{live:?}").contains("cancelled: false"), "{live:?}");
+}
+
+// (The bridge is not built for the loom models.)
+#[cfg(not(loom))]
+#[test]
+fn to_token_on_a_runtime_without_timers_panics_only_for_a_context_with_a_deadline() {
+    // As its docs say: the link watches a deadline with a tokio timer.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let plain = Cx::root().child();
+        let token = plain.to_token();
+        plain.cancel("done");
+        assert!(token.is_cancelled());
+        let timed = Cx::root().child_with_timeout(Duration::from_secs(1));
+        let bridged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timed.to_token()));
+        assert!(
+            bridged.is_err(),
+            "bridged a deadline with no timer to watch it"
+        );
+    });
+}

@@ -900,6 +900,112 @@ async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_af
     check.assert_clean().await;
 }
 
+/// How a scope's body, on the real clock, lets its scope's 10 ms deadline pass unseen: it
+/// holds the thread, so that neither the run nor a timer can look first.
+fn let_the_deadline_pass_unseen() {
+    std::thread::sleep(ms(30));
+}
+
+#[tokio::test]
+async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_check_is_the_scopes_panic() {
+    // The body is the first to look at its scope's passed deadline: firing it runs the
+    // callback, whose panic is the scope's (its deadline is no call of the body's), not an
+    // unwind through the body out of the scope's future. Before, the same program returned
+    // the scope's panic or unwound, by who looked first.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let run = s.run(async {
+        let_the_deadline_pass_unseen();
+        assert!(scope_runtime::is_cancelled());
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the callback's panic unwound through the body");
+    assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
+}
+
+#[tokio::test]
+async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_wait_is_the_scopes_panic() {
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let run = s.run(async {
+        let_the_deadline_pass_unseen();
+        let cause = scope_runtime::cancelled().await;
+        assert!(matches!(cause, Cause::DeadlineExceeded { .. }), "{cause:?}");
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the callback's panic unwound through the body");
+    assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
+}
+
+#[tokio::test]
+async fn law5_a_deadline_callback_panic_first_seen_by_code_handed_the_context_is_the_scopes() {
+    // The scope's context handed to code of another library (here a thread), which is the
+    // first to look: a query of the context does not throw the scope's callback's panic at
+    // it, and the scope reports that panic as its own.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let _callback = s.cx().on_cancel(|_| panic!("callback"));
+    let handed = s.cx().clone();
+    let run = s.run(async {
+        let_the_deadline_pass_unseen();
+        let looked = std::thread::spawn(move || handed.is_cancelled()).join();
+        assert!(
+            matches!(looked, Ok(true)),
+            "the library's check panicked, or did not see the deadline"
+        );
+        Ok::<_, AppError>(())
+    });
+    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+    let out = out.expect("the scope's future panicked raw");
+    assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
+}
+
+#[tokio::test]
+async fn law5_a_deadline_a_nested_scope_inherits_gives_its_callback_panic_to_the_nested_scope() {
+    // The inner scope has no deadline of its own: the outer's reaches it. Its body is the
+    // first to look; the callback registered on the inner scope's context is the inner
+    // scope's panic, its outcome, which the outer body reads as a value.
+    let outer = &Scope::new(Config::new().timeout(ms(10)));
+    let out: Result<(), AppError> = outer
+        .run(async {
+            let inner = &Scope::new(Config::new());
+            let _callback = inner.cx().on_cancel(|_| panic!("callback"));
+            let inner_out: Result<(), AppError> = inner
+                .run(async {
+                    let_the_deadline_pass_unseen();
+                    assert!(scope_runtime::is_cancelled());
+                    Ok(())
+                })
+                .await;
+            assert!(
+                inner_out.as_ref().is_err_and(callback_panicked),
+                "{inner_out:?}"
+            );
+            Ok(())
+        })
+        .await;
+    // The outer body returned its value: it has the last word, as after any cancel.
+    assert!(out.is_ok(), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_deadline_callback_panic_outside_any_scope_reaches_the_check_that_fired_it() {
+    // No scope: the code that looks is the only one to take it (unchanged).
+    let cx = Cx::root().child_with_timeout(ms(100));
+    let _callback = std::thread::scope(|t| {
+        // Registered where no runtime is, so that no alarm fires the deadline.
+        t.spawn(|| cx.on_cancel(|_| panic!("callback")))
+            .join()
+            .unwrap()
+    });
+    std::thread::sleep(ms(150));
+    let looked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.is_cancelled()));
+    let payload = looked.expect_err("the check that fired the deadline takes the panic");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback"));
+    assert!(cx.is_cancelled());
+}
+
 #[test]
 fn law5_a_cancel_callback_panicking_while_a_dropped_scope_unwinds_does_not_abort() {
     // The scope is dropped while a panic unwinds through its owner; its drop ends its context,

@@ -180,6 +180,14 @@ impl Cx {
 
     /// A child context with `value` bound to `slot` (shadowing an outer binding of it).
     ///
+    /// It is a child like [`child`](Cx::child)'s: cancelled with this context. Made from a
+    /// [`Cx::root`] that is then dropped, it is one nobody can cancel: whatever waits for its
+    /// cancel (an [`on_cancel`](Cx::on_cancel) callback, or a `to_token` link with the
+    /// `tokio-util` feature) keeps it and its slots' values for good. Cancel it when you are
+    /// done with it, or bind the slot on a context that ends (a scope's). (A child of
+    /// [`Cx::background`] is not kept so: no parent can cancel it, so a link to it goes with
+    /// its last handle.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -670,8 +678,19 @@ impl Cx {
 
 impl fmt::Debug for Cx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As a check would tell, without acting on it: a cancelled ancestor's cancel not yet
+        // recorded here, or a deadline passed that nothing fired yet, counts (no callback
+        // runs, nothing is recorded).
+        let deadline_passed = self
+            .node
+            .deadline
+            .as_ref()
+            .is_some_and(|d| Instant::now() >= d.at);
         f.debug_struct("Cx")
-            .field("cancelled", &self.node.cancelled.load(Ordering::Relaxed))
+            .field(
+                "cancelled",
+                &(deadline_passed || self.observed_cause().is_some()),
+            )
             .field("deadline", &self.deadline())
             .field("slots", &self.node.slots)
             .finish_non_exhaustive()

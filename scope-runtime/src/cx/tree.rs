@@ -321,6 +321,23 @@ impl Node {
         }
     }
 
+    /// The running scope that a passed `deadline` of this node belongs to: the nearest own
+    /// context of a scope whose run has started, from this node up the contexts that passed
+    /// the deadline down (see [`fire_deadline`]). (Takes each such scope's node lock in turn,
+    /// one at a time: for the deadline's cold path.)
+    fn deadline_scope(&self, deadline: &Arc<Deadline>) -> Option<Arc<dyn Enclosing>> {
+        let mut n = self;
+        loop {
+            if n.scoped {
+                let owner = n.inner.lock().owner.clone();
+                if let Some(scope) = owner.and_then(|owner| owner.upgrade()) {
+                    return Some(scope);
+                }
+            }
+            n = n.deadline_parent(deadline)?;
+        }
+    }
+
     /// Whether a scope's own context is on the way up to the context that set this node's
     /// deadline (this node left out): that scope's timer fires it, and that scope reports it.
     pub(super) fn deadline_from_a_scope_above(&self) -> bool {
@@ -758,7 +775,29 @@ pub(crate) fn ancestor_cancelled_slow(node: &Arc<Node>) -> bool {
 /// `ParentCancelled(DeadlineExceeded)`, without firing the parent: so every context under one
 /// deadline reads one cause whoever looks first, and looking runs no callback but this
 /// node's subtree's.
+///
+/// A passed deadline is nobody's call: when a running scope's context is on the way up the
+/// contexts that passed it down (`node` itself included), a callback's panic is the nearest
+/// such scope's, kept for its end, whoever looked first (its own bookkeeping, its body, a
+/// child, or code the context was handed to); otherwise it goes to the caller, the one code
+/// that can take it.
 pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
+    match node.deadline_scope(d) {
+        None => fire_deadline_here(node, d),
+        Some(scope) => {
+            let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fire_deadline_here(node, d);
+            }));
+            if let Err(payload) = fired {
+                scope.keep_callback_panic(payload);
+            }
+            // (The scope's last reference, if this was it, goes outside every lock.)
+            drop(scope);
+        }
+    }
+}
+
+fn fire_deadline_here(node: &Arc<Node>, d: &Arc<Deadline>) {
     let exceeded = Cause::DeadlineExceeded {
         scope: d.origin.clone(),
     };

@@ -104,12 +104,17 @@ impl Cx {
     /// # Panics
     ///
     /// If `f` panics, the panic goes to the code that made the cancel, once every other
-    /// waiter, callback and descendant has been served: the caller of [`cancel`](Cx::cancel),
-    /// or of the check that fired a passed deadline. When that code is a scope's own (a
-    /// child's failure or panic, the scope's deadline, its end), the panic is a panic of the
-    /// scope, reported under its policy as a child's would be (a
+    /// waiter, callback and descendant has been served: the caller of [`cancel`](Cx::cancel).
+    /// When that code is a scope's own (a child's failure or panic, its end), the panic is a
+    /// panic of the scope, reported under its policy as a child's would be (a
     /// [`Panicked`](crate::Panicked) outcome); the failing child's handle still reads its own
-    /// outcome, and the other children drain as for any cancel. When the cancel is made inside
+    /// outcome, and the other children drain as for any cancel. A passed deadline is nobody's
+    /// call: when the context is a running scope's own, or took its deadline from one (through
+    /// the contexts that passed it down), the panic is the nearest such scope's, in the same
+    /// way, whoever looks first (the scope's bookkeeping, its body, a child, or code the
+    /// context was handed to: a check such as [`is_cancelled`](Cx::is_cancelled) there does
+    /// not panic). Outside any running scope, it goes to the caller of the check that fired
+    /// the deadline. When the cancel is made inside
     /// a wake, where nobody can take the panic (the runtime's timer firing the deadline, a
     /// linked [`CancellationToken`](https://docs.rs/tokio-util)'s cancel reaching the
     /// context), it is not resumed: the panic hook reports it, and every waiter is still

@@ -388,6 +388,9 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn is_cancelled_for_child(&self, cx: &Cx) -> bool {
         self.is_cancelled_in(cx)
     }
+    fn keep_callback_panic(&self, payload: Box<dyn std::any::Any + Send>) {
+        self.keep_callback_panic_own(payload);
+    }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
     }
@@ -698,18 +701,23 @@ impl<E> Shared<E> {
     /// Runs a cancel made on the scope's behalf, keeping a callback's panic for the scope.
     fn catching(&self, cancel: impl FnOnce()) {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cancel)) {
-            let later = {
-                let mut kept = self.callback_panic.lock();
-                if kept.is_none() {
-                    *kept = Some(payload);
-                    None
-                } else {
-                    Some(payload)
-                }
-            };
-            // A later panic's payload (user code) is dropped outside the lock, under a catch.
-            crate::error::drop_after_panic(later);
+            self.keep_callback_panic_own(payload);
         }
+    }
+
+    /// Keeps a callback's panic for the scope's end (the first one; a later one is dropped).
+    fn keep_callback_panic_own(&self, payload: Box<dyn std::any::Any + Send>) {
+        let later = {
+            let mut kept = self.callback_panic.lock();
+            if kept.is_none() {
+                *kept = Some(payload);
+                None
+            } else {
+                Some(payload)
+            }
+        };
+        // A later panic's payload (user code) is dropped outside the lock, under a catch.
+        crate::error::drop_after_panic(later);
     }
 
     /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken).
