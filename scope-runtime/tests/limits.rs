@@ -2074,3 +2074,59 @@ fn an_aborted_childs_slot_is_free_once_its_handle_says_it_finished() {
     }
     assert_eq!(full, 0, "try_spawn found the limit full after the aborted child had finished, in {full} of 2,000 rounds");
 }
+
+#[tokio::test]
+async fn law3_a_reservation_that_resolves_after_the_scope_closed_is_refused() {
+    // A `reserve()` joined with the run, outside the body: the run starts and hands it a slot,
+    // the body returns, and the run ends, all before the reservation is polled again. It
+    // resolves after the scope closed, so it is refused, as its docs say ("if the scope
+    // closes first"); it resolved to a `Reserved` of a finished scope, whose child then never
+    // ran. The slot is given back.
+    let s = &Scope::<Interrupted>::new(Config::new().limit(2));
+    let (reserved, out) = tokio::join!(s.reserve(), s.run(async { Ok(()) }));
+    assert!(out.is_ok(), "{out:?}");
+    assert!(
+        matches!(&reserved, Err(Interrupted::NotStarted(_))),
+        "{reserved:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn law3_a_queued_child_whose_context_is_cancelled_keeps_its_place_and_never_runs() {
+    // As `Child::cx` says: the cancel of its context only asks, and a queued child cannot
+    // look; it leaves the queue when a slot frees, unpolled. `Child::cancel` takes it out now.
+    let s = &Scope::new(Config::new().limit(1));
+    let polled = Arc::new(AtomicUsize::new(0));
+    s.run(async {
+        let _holder = s.spawn(sleep(Duration::from_millis(300)));
+        let seen = Arc::clone(&polled);
+        let asked = s.spawn(async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        let seen = Arc::clone(&polled);
+        let cancelled = s.spawn(async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        asked.cx().cancel("only asks");
+        assert!(cancelled.cancel("leaves the queue"));
+        sleep(Duration::from_millis(10)).await;
+        assert!(cancelled.is_finished(), "Child::cancel left it queued");
+        assert!(
+            !asked.is_finished(),
+            "it left the queue before a slot freed"
+        );
+        let start = tokio::time::Instant::now();
+        let out = asked.await;
+        assert!(matches!(out, Err(Interrupted::NotStarted(_))), "{out:?}");
+        assert!(start.elapsed() >= Duration::from_millis(280));
+        assert!(matches!(cancelled.await, Err(Interrupted::NotStarted(_))));
+        Ok::<_, Interrupted>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        polled.load(Ordering::SeqCst),
+        0,
+        "a cancelled queued child ran"
+    );
+}

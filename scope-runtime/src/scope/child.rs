@@ -220,6 +220,11 @@ impl<'s, T> Child<'s, T> {
     /// The child's context. Cancelling it only asks the child to stop;
     /// [`cancel`](Child::cancel) also aborts it once the scope's grace runs out (in a
     /// [`ChildSet`](crate::ChildSet): [`ChildSet::cancel`](crate::ChildSet::cancel)).
+    /// A child still waiting for a slot of the scope's [limit](crate::Config::limit) is not
+    /// asked, as it is not running: it keeps its place in the queue until a slot frees, then
+    /// ends [`NotStarted`](crate::Interrupted::NotStarted) without a poll, and its handle
+    /// waits until then. [`cancel`](Child::cancel) and [`abort`](Child::abort) take it out of
+    /// the queue at once.
     ///
     /// # Examples
     ///

@@ -1825,7 +1825,9 @@ where
     /// `run` (in the same task, not joined with it) waits for good: reserve inside the body.
     ///
     /// Resolves to [`Interrupted::NotStarted`] if the scope closes first (a failure under
-    /// fail-fast, a cancellation), so that `?` ends the loop.
+    /// fail-fast, a cancellation, its body's return), so that `?` ends the loop: also when a
+    /// slot was handed to it just before the close, and its task had not looked yet (the slot
+    /// passes on).
     ///
     /// # Examples
     ///

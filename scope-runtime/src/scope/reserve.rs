@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::admission::Waiter;
-use super::admission::NO_SEQ;
+use super::admission::{Seq, NO_SEQ};
 use super::mode::Mode;
 use super::{Reserved, Scope, Shared};
 use crate::cause::Cause;
@@ -109,7 +109,7 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
             match shared.admission.reserve(&waiter) {
                 Ok(Some(seq)) => {
                     self.done = true;
-                    return Poll::Ready(Ok(Reserved::new(scope, true, seq)));
+                    return Poll::Ready(granted_slot(scope, seq));
                 }
                 Ok(None) => self.waiter = Some(waiter),
                 Err(()) => {
@@ -128,13 +128,29 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
                 self.waiter = None;
                 self.done = true;
                 if granted {
-                    Poll::Ready(Ok(Reserved::new(scope, true, seq)))
+                    Poll::Ready(granted_slot(scope, seq))
                 } else {
                     Poll::Ready(Err(not_started(shared)))
                 }
             }
         }
     }
+}
+
+/// A slot handed to a reservation, as its future resolves: refused if the scope has closed
+/// since it was handed over (its body returned, or it was cancelled or failed, before the
+/// reservation's task looked): a `Reserved` of a closed scope could start nothing. The slot,
+/// and its place in the start window, pass on as an unused `Reserved`'s do.
+fn granted_slot<'s, 'env, E, M: Mode>(
+    scope: &'s Scope<'s, 'env, E, M>,
+    seq: Seq,
+) -> Result<Reserved<'s, 'env, E, M>, Interrupted> {
+    let reserved = Reserved::new(scope, true, seq);
+    if scope.is_closed() {
+        drop(reserved);
+        return Err(not_started(&scope.shared));
+    }
+    Ok(reserved)
 }
 
 impl<E, M: Mode> Drop for Reserve<'_, '_, E, M> {
