@@ -900,10 +900,14 @@ async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_af
     check.assert_clean().await;
 }
 
-/// How a scope's body, on the real clock, lets its scope's 10 ms deadline pass unseen: it
-/// holds the thread, so that neither the run nor a timer can look first.
+/// The timeout of the scopes whose bodies let it pass unseen: long enough that a loaded
+/// machine's stall before the body runs does not pass it first.
+const DEADLINE_UNSEEN: Duration = Duration::from_millis(250);
+
+/// How a scope's body, on the real clock, lets its scope's deadline ([`DEADLINE_UNSEEN`])
+/// pass unseen: it holds the thread, so that neither the run nor a timer can look first.
 fn let_the_deadline_pass_unseen() {
-    std::thread::sleep(ms(30));
+    std::thread::sleep(DEADLINE_UNSEEN + ms(100));
 }
 
 #[tokio::test]
@@ -912,7 +916,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_check_is_the_sco
     // callback, whose panic is the scope's (its deadline is no call of the body's), not an
     // unwind through the body out of the scope's future. Before, the same program returned
     // the scope's panic or unwound, by who looked first.
-    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let s = &Scope::new(Config::new().timeout(DEADLINE_UNSEEN));
     let _callback = s.cx().on_cancel(|_| panic!("callback"));
     let run = s.run(async {
         let_the_deadline_pass_unseen();
@@ -926,7 +930,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_check_is_the_sco
 
 #[tokio::test]
 async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_wait_is_the_scopes_panic() {
-    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let s = &Scope::new(Config::new().timeout(DEADLINE_UNSEEN));
     let _callback = s.cx().on_cancel(|_| panic!("callback"));
     let run = s.run(async {
         let_the_deadline_pass_unseen();
@@ -944,7 +948,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_code_handed_the_context_is
     // The scope's context handed to code of another library (here a thread), which is the
     // first to look: a query of the context does not throw the scope's callback's panic at
     // it, and the scope reports that panic as its own.
-    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let s = &Scope::new(Config::new().timeout(DEADLINE_UNSEEN));
     let _callback = s.cx().on_cancel(|_| panic!("callback"));
     let handed = s.cx().clone();
     let run = s.run(async {
@@ -966,7 +970,7 @@ async fn law5_a_deadline_a_nested_scope_inherits_gives_its_callback_panic_to_the
     // The inner scope has no deadline of its own: the outer's reaches it. Its body is the
     // first to look; the callback registered on the inner scope's context is the inner
     // scope's panic, its outcome, which the outer body reads as a value.
-    let outer = &Scope::new(Config::new().timeout(ms(10)));
+    let outer = &Scope::new(Config::new().timeout(DEADLINE_UNSEEN));
     let out: Result<(), AppError> = outer
         .run(async {
             let inner = &Scope::new(Config::new());
