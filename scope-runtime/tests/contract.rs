@@ -390,8 +390,7 @@ async fn law5_a_panic_dropping_an_in_place_childs_unread_output_is_its_panic_and
         }));
         std::future::pending::<Result<(), AppError>>().await
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     match out {
         Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
             assert_eq!(p.message(), "output dropped badly");
@@ -803,6 +802,14 @@ async fn race_whose_body_failed_as_its_error_is_described_cancels() {
 // failure, its deadline, its end) is a panic of the scope, not an unwind through the child or
 // the run that made the cancel.
 
+/// The outcome of a scope's future, which must not panic raw (a panic of the scope is its
+/// outcome, not an unwind out of its future).
+async fn not_raw<T>(run: impl Future<Output = T>) -> T {
+    futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .await
+        .expect("the scope's future panicked raw")
+}
+
 fn callback_panicked(e: &AppError) -> bool {
     matches!(e, AppError::Interrupted(Interrupted::Panicked(p)) if p.message() == "callback")
 }
@@ -876,8 +883,7 @@ async fn law5_a_panicking_cancel_callback_leaves_a_failing_in_place_childs_sibli
         assert!(matches!(child.await, Err(Interrupted::ChildFailed(_))));
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     assert!(matches!(out, Err(AppError::Boom(1))), "{out:?}");
     assert!(sibling_dropped.load(Ordering::SeqCst));
 }
@@ -893,8 +899,7 @@ async fn law5_a_cancel_callback_panicking_at_the_deadline_is_the_scopes_panic_af
         sleep(hours(1)).await;
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
     assert!(child_dropped.load(Ordering::SeqCst));
     check.assert_clean().await;
@@ -923,8 +928,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_check_is_the_sco
         assert!(scope_runtime::is_cancelled());
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the callback's panic unwound through the body");
+    let out = not_raw(run).await;
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
 }
 
@@ -938,8 +942,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_the_bodys_wait_is_the_scop
         assert!(matches!(cause, Cause::DeadlineExceeded { .. }), "{cause:?}");
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the callback's panic unwound through the body");
+    let out = not_raw(run).await;
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
 }
 
@@ -960,8 +963,7 @@ async fn law5_a_deadline_callback_panic_first_seen_by_code_handed_the_context_is
         );
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
 }
 
@@ -1068,8 +1070,7 @@ async fn law5_a_cancel_callback_panicking_at_the_scopes_end_is_the_scopes_panic(
         s.spawn(async { sleep(ms(1)).await });
         Ok::<_, AppError>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     assert!(out.as_ref().is_err_and(callback_panicked), "{out:?}");
     // The context ended all the same.
     assert!(s.cx().is_cancelled());
@@ -1141,8 +1142,7 @@ async fn law5_an_in_place_childs_error_whose_display_panics_is_its_panic_and_sib
         assert!(matches!(child.await, Err(Interrupted::Panicked(_))));
         Ok::<_, BadDisplay>(())
     });
-    let out = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let out = out.expect("the scope's future panicked raw");
+    let out = not_raw(run).await;
     assert!(display_panicked(&out), "{out:?}");
     assert!(sibling_dropped.load(Ordering::SeqCst));
 }
