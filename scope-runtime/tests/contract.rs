@@ -968,6 +968,44 @@ async fn law5_a_deadline_callback_panic_first_seen_by_code_handed_the_context_is
 }
 
 #[tokio::test]
+async fn law5_a_deadline_callback_panic_the_scope_ended_before_is_the_lookers_not_lost() {
+    // Code handed the context fires the deadline, and the callback is still running when the
+    // scope ends (nothing of the scope waits for another library's thread): the scope has
+    // reported without it, so the panic goes back to the looker, as outside any scope. (It
+    // was kept in the scope after its report, and reached nobody.)
+    let s = &Scope::new(Config::new().timeout(DEADLINE_UNSEEN));
+    let started = Arc::new(AtomicBool::new(false));
+    let in_callback = Arc::clone(&started);
+    let _callback = s.cx().on_cancel(move |_| {
+        in_callback.store(true, Ordering::SeqCst);
+        std::thread::sleep(ms(300));
+        panic!("callback")
+    });
+    let handed = s.cx().clone();
+    let mut thread = None;
+    let out: Result<(), AppError> = not_raw(s.run(async {
+        let_the_deadline_pass_unseen();
+        thread = Some(std::thread::spawn(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handed.is_cancelled()))
+        }));
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        Ok(())
+    }))
+    .await;
+    let looked = thread
+        .expect("the body ran")
+        .join()
+        .expect("the thread ran");
+    let looker_panicked = looked.is_err_and(|p| p.downcast_ref::<&str>() == Some(&"callback"));
+    assert!(
+        looker_panicked != out.as_ref().is_err_and(callback_panicked),
+        "the panic went to exactly one of them: looker {looker_panicked}, scope {out:?}"
+    );
+}
+
+#[tokio::test]
 async fn law5_a_deadline_a_nested_scope_inherits_gives_its_callback_panic_to_the_nested_scope() {
     // The inner scope has no deadline of its own: the outer's reaches it. Its body is the
     // first to look; the callback registered on the inner scope's context is the inner

@@ -3078,3 +3078,89 @@ fn a_service_tasks_output_panicking_as_its_handle_goes_late_is_the_tasks_failure
     }));
     assert_eq!(*seen.lock().unwrap(), vec![Some(1)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_panicking_as_a_tasks_context_ends_is_the_tasks_panic_for_its_handle_too() {
+    // The task returned its value; the end of its context ran a callback that panicked: the
+    // service counted the task as panicked while its handle read the value. One answer now.
+    let svc = Service::new(ServiceConfig::new("ends"));
+    let task = svc
+        .spawn_named("t", async {
+            std::mem::forget(scope_runtime::Cx::current().on_cancel(|_| panic!("end callback")));
+            Ok::<_, Interrupted>("done")
+        })
+        .unwrap();
+    let out = task.await;
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    let failures = svc.failures();
+    assert!(
+        failures.iter().any(scope_runtime::TaskFailure::panicked),
+        "the service counts the callback's panic: {failures:?}"
+    );
+    assert!(
+        matches!(&out, Err(Interrupted::Panicked(p)) if p.message() == "end callback"),
+        "the handle reads what the service does: {out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_on_a_tasks_own_context_panicking_at_its_deadline_is_the_tasks_panic() {
+    // No scope in the task: its own context's callback had an alarm of its own, which fired
+    // the deadline inside the runtime's driver, where the panic went to the panic hook alone;
+    // the handle read the value and the service counted nothing. The task times its deadline
+    // itself now, and the panic is the task's.
+    let svc = Service::new(ServiceConfig::new("svc").task_timeout(50 * MS));
+    let task = svc
+        .spawn_named("t", async {
+            std::mem::forget(scope_runtime::Cx::current().on_cancel(|_| panic!("callback")));
+            let cause = scope_runtime::cancelled().await;
+            Ok::<_, Interrupted>(cause.to_string())
+        })
+        .unwrap();
+    let out = task.await;
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        matches!(&out, Err(Interrupted::Panicked(p)) if p.message() == "callback"),
+        "{out:?}"
+    );
+    let failures = svc.failures();
+    assert!(
+        failures.iter().any(scope_runtime::TaskFailure::panicked),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tasks_deadline_first_seen_by_code_handed_its_context_gives_the_task_the_panic() {
+    // The task's context handed to a thread (another library), which looks first at the
+    // passed deadline while the task holds its worker: the look does not panic, and the
+    // callback's panic is the task's.
+    let svc = Service::new(ServiceConfig::new("svc").task_timeout(Duration::from_millis(250)));
+    let saw = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&saw);
+    let task = svc
+        .spawn_named("t", async move {
+            let cx = scope_runtime::Cx::current();
+            std::mem::forget(cx.on_cancel(|_| panic!("callback")));
+            let looked = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                cx.is_cancelled()
+            });
+            // Holds the worker past the thread's look: no timer of the runtime fires first.
+            std::thread::sleep(Duration::from_millis(600));
+            *seen.lock().unwrap() = Some(looked.join().ok());
+            Ok::<_, Interrupted>(())
+        })
+        .unwrap();
+    let out = task.await;
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        *saw.lock().unwrap(),
+        Some(Some(true)),
+        "the thread's look panicked, or did not see the deadline"
+    );
+    assert!(
+        matches!(&out, Err(Interrupted::Panicked(p)) if p.message() == "callback"),
+        "the task's panic: {out:?}"
+    );
+}

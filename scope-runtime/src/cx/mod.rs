@@ -324,7 +324,10 @@ impl Cx {
     /// If a waiter's waker or an [`on_cancel`](Cx::on_cancel) callback panics, the first such
     /// panic is resumed here, after every other waiter, callback and descendant was served.
     /// Called while a panic already unwinds (from a guard's `Drop`), it is dropped instead: a
-    /// second panic out of a destructor would abort the process.
+    /// second panic out of a destructor would abort the process. If the context's deadline
+    /// had passed unseen, that deadline is the cancel (it came first: this call returns
+    /// `false`), and a callback's panic goes where a deadline's goes (see
+    /// [`on_cancel`](Cx::on_cancel)).
     ///
     /// # Examples
     ///

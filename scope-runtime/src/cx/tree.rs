@@ -311,7 +311,9 @@ impl Node {
         };
         let mut n = self;
         loop {
-            if n.scoped && n.inner.lock().owner.is_some() {
+            // (A running service task owns its context as a scope's run does, and its watch
+            // times the deadline: see `service::task::TaskOwner`.)
+            if n.inner.lock().owner.is_some() {
                 return true;
             }
             match n.deadline_parent(deadline) {
@@ -328,11 +330,10 @@ impl Node {
     fn deadline_scope(&self, deadline: &Arc<Deadline>) -> Option<Arc<dyn Enclosing>> {
         let mut n = self;
         loop {
-            if n.scoped {
-                let owner = n.inner.lock().owner.clone();
-                if let Some(scope) = owner.and_then(|owner| owner.upgrade()) {
-                    return Some(scope);
-                }
+            // (A running service task's context has an owner too: the task.)
+            let owner = n.inner.lock().owner.clone();
+            if let Some(scope) = owner.and_then(|owner| owner.upgrade()) {
+                return Some(scope);
             }
             n = n.deadline_parent(deadline)?;
         }
@@ -788,11 +789,16 @@ pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
             let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 fire_deadline_here(node, d);
             }));
-            if let Err(payload) = fired {
-                scope.keep_callback_panic(payload);
-            }
+            let back = fired
+                .err()
+                .and_then(|payload| scope.keep_callback_panic(payload));
             // (The scope's last reference, if this was it, goes outside every lock.)
             drop(scope);
+            // The scope ended as the callbacks ran (it has reported): the looker's, as outside
+            // any scope, rather than lost.
+            if let Some(payload) = back {
+                resume_unless_unwinding(payload);
+            }
         }
     }
 }

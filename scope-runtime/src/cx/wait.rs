@@ -109,12 +109,15 @@ impl Cx {
     /// panic of the scope, reported under its policy as a child's would be (a
     /// [`Panicked`](crate::Panicked) outcome); the failing child's handle still reads its own
     /// outcome, and the other children drain as for any cancel. A passed deadline is nobody's
-    /// call: when the context is a running scope's own, or took its deadline from one (through
-    /// the contexts that passed it down), the panic is the nearest such scope's, in the same
-    /// way, whoever looks first (the scope's bookkeeping, its body, a child, or code the
-    /// context was handed to: a check such as [`is_cancelled`](Cx::is_cancelled) there does
-    /// not panic). Outside any running scope, it goes to the caller of the check that fired
-    /// the deadline. When the cancel is made inside
+    /// call: when the context is a running scope's own (or a running service task's), or took
+    /// its deadline from one (through the contexts that passed it down), the panic is the
+    /// nearest such scope's (or task's), in the same way, whoever looks first (the scope's
+    /// bookkeeping, its body, a child, or code the context was handed to: a check such as
+    /// [`is_cancelled`](Cx::is_cancelled) there does not panic), unless that scope has ended
+    /// by the time the panic comes (a slow callback fired by another thread): then, as for a
+    /// deadline set below any running scope (a context's own shorter
+    /// [`child_with_timeout`](Cx::child_with_timeout), a merge with an earlier deadline) or
+    /// outside any, it goes to the caller of the check that fired the deadline. When the cancel is made inside
     /// a wake, where nobody can take the panic (the runtime's timer firing the deadline, a
     /// linked [`CancellationToken`](https://docs.rs/tokio-util)'s cancel reaching the
     /// context), it is not resumed: the panic hook reports it, and every waiter is still

@@ -62,9 +62,11 @@ impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
 /// ([`when`](Retry::when)) accepts, sleeps the backoff and calls it again, up to
 /// [`attempts`](Retry::attempts) calls in all. It returns the first success, or:
 ///
-/// - the **last error**, unchanged, when the attempts are used up or the predicate rejects it;
+/// - the **last error**, unchanged, when the attempts are used up or the predicate rejects
+///   it, unless the context was cancelled meanwhile (then the cancellation, below, wins);
 /// - the **cancellation**, as soon as the context is cancelled: before an attempt starts,
-///   after an attempt fails, or during a backoff sleep, which wakes at once (the attempt
+///   after an attempt fails (whatever its error, and whatever attempts are left), or during
+///   a backoff sleep, which wakes at once (the attempt
 ///   itself is the operation's own code: it sees the cancellation as any code does);
 /// - the **deadline**, at once, when the next backoff would end at or after the context's
 ///   deadline, or less than 2 ms before it (tokio's timer counts whole milliseconds, and may

@@ -460,7 +460,9 @@ where
     /// Runs the children until each has stopped by its policy (`Ok(())`), the supervisor gives
     /// up (the last failure's error), or it is cancelled (`Ok(())` if every child answered
     /// the cancellation within the grace, else the cancellation; its own deadline is always
-    /// the deadline). See [`Supervisor`].
+    /// the deadline). A child (or a restart of one) that the cancel reached before its first
+    /// poll answered nothing, so with a grace too the cancellation can be the answer when
+    /// the cancel comes just as a child starts. See [`Supervisor`].
     ///
     /// # Examples
     ///

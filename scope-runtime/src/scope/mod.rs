@@ -257,8 +257,10 @@ pub(crate) struct Shared<E> {
     /// Failures a supervised scope did not keep, past its first [`outcome::KEPT`]: counted.
     pub(crate) not_kept: AtomicUsize,
     /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
-    /// own context (see `cancel_own`): a panic of the scope, reported at its end.
-    callback_panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// own context (see `cancel_own`), or by a passed deadline fired under it: a panic of the
+    /// scope, reported at its end. `.1`: taken for good (the scope has reported, or was
+    /// dropped): a panic arriving later goes back to the code that fired the deadline.
+    callback_panic: Mutex<(Option<Box<dyn std::any::Any + Send>>, bool)>,
     /// The first panic a scope entered under this one ended with (or hid under a
     /// cancellation, from further down), on one line: a body that returns it after a cancel
     /// has it dropped as a consequence, and the program's exit must still tell a crash from
@@ -388,8 +390,11 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     fn is_cancelled_for_child(&self, cx: &Cx) -> bool {
         self.is_cancelled_in(cx)
     }
-    fn keep_callback_panic(&self, payload: Box<dyn std::any::Any + Send>) {
-        self.keep_callback_panic_own(payload);
+    fn keep_callback_panic(
+        &self,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        self.keep_callback_panic_own(payload)
     }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
@@ -701,16 +706,24 @@ impl<E> Shared<E> {
     /// Runs a cancel made on the scope's behalf, keeping a callback's panic for the scope.
     fn catching(&self, cancel: impl FnOnce()) {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cancel)) {
-            self.keep_callback_panic_own(payload);
+            // (The scope's own code runs this: after its end nothing of it is left to run.)
+            crate::error::drop_after_panic(self.keep_callback_panic_own(payload));
         }
     }
 
     /// Keeps a callback's panic for the scope's end (the first one; a later one is dropped).
-    fn keep_callback_panic_own(&self, payload: Box<dyn std::any::Any + Send>) {
+    /// Given back if the scope has taken what it kept for good (it has reported).
+    fn keep_callback_panic_own(
+        &self,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
         let later = {
             let mut kept = self.callback_panic.lock();
-            if kept.is_none() {
-                *kept = Some(payload);
+            if kept.1 {
+                return Some(payload);
+            }
+            if kept.0.is_none() {
+                kept.0 = Some(payload);
                 None
             } else {
                 Some(payload)
@@ -718,11 +731,16 @@ impl<E> Shared<E> {
         };
         // A later panic's payload (user code) is dropped outside the lock, under a catch.
         crate::error::drop_after_panic(later);
+        None
     }
 
-    /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken).
+    /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken), for
+    /// good: one arriving later goes back to the code that fired it (see
+    /// [`keep_callback_panic_own`](Shared::keep_callback_panic_own)).
     pub(crate) fn take_callback_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        self.callback_panic.lock().take()
+        let mut kept = self.callback_panic.lock();
+        kept.1 = true;
+        kept.0.take()
     }
 
     pub(crate) fn supervise(&self) -> bool {
@@ -1153,7 +1171,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 not_kept: AtomicUsize::new(0),
-                callback_panic: Mutex::new(None),
+                callback_panic: Mutex::new((None, false)),
                 panic_below: Mutex::new(None),
                 lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),

@@ -228,9 +228,13 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     }
     /// A user's `on_cancel` callback panicked as a passed deadline of its own context (or one
     /// below it) was fired, by whoever looked first: the panic is the owner's (a scope keeps
-    /// it for its end), not the looker's.
-    fn keep_callback_panic(&self, payload: Box<dyn std::any::Any + Send>) {
-        crate::error::drop_after_panic(payload);
+    /// it for its end), not the looker's. Given back when the owner can no longer take it
+    /// (it has ended): the looker's then.
+    fn keep_callback_panic(
+        &self,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(payload)
     }
     /// The registry of its children's own contexts, if it keeps one (a scope does).
     fn own_cxs(&self) -> Option<&super::own_cx::OwnCxs> {

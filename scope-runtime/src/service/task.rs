@@ -23,6 +23,8 @@ use crate::error::{
 };
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
+use crate::scope::tracker::Enclosing;
+use crate::sync::Mutex;
 
 /// What a service task may return: `()`, `Result<T, E>` with any error that displays
 /// itself, or a type of the user's that implements this trait to say which of its values are
@@ -136,6 +138,12 @@ impl<O> ServiceHandle<O> {
     /// one still waiting for a worker never starts, and its handle reads
     /// [`Interrupted::NotStarted`]. Returns whether this call cancelled it (`false`: it was
     /// cancelled already, by this handle or by its service), as [`Cx::cancel`] does.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cx::cancel`]: if an [`on_cancel`](Cx::on_cancel) callback on the task's context
+    /// (or one below it) panics, the panic is resumed here once every other callback and
+    /// waiter has been served; the task is cancelled all the same.
     ///
     /// # Examples
     ///
@@ -335,6 +343,9 @@ pin_project_lite::pin_project! {
         // The panic of an `on_cancel` callback that the watch above ran (it fired the task's
         // deadline first): the task's panic, reported as its end.
         kept: Option<Box<dyn Any + Send>>,
+        // The owner of the task's own context while the task runs: what a passed deadline of
+        // the context fired by anyone's look keeps, a callback's panic, is the task's.
+        owner: Arc<TaskOwner>,
         worker: Option<OwnedSemaphorePermit>,
         // Once it is cancelled, the service's grace: past it, the work is dropped (when no
         // budgeted shield runs in the service).
@@ -381,7 +392,7 @@ pin_project_lite::pin_project! {
                 let cause = cause.as_deref().cloned();
                 let (ended, error) = if let Err(payload) = dropped {
                     panicked(this.info, payload)
-                } else if let Some(payload) = this.kept.take() {
+                } else if let Some(payload) = take_kept(this.kept, this.owner) {
                     panicked(this.info, payload)
                 } else if started {
                     hung = !this.inner.aborting()
@@ -440,7 +451,14 @@ pin_project_lite::pin_project! {
             });
             if let Some(Err(payload)) = finished {
                 if matches!(ended, Ended::Completed | Ended::Answered(_)) {
-                    ended = panicked(this.info, payload).0;
+                    let (panic, error) = panicked(this.info, payload);
+                    ended = panic;
+                    // The handle reads the same end as the service: the output it would have
+                    // had is moot, dropped inside the task's context (its destructor's panic
+                    // is dropped: the task has panicked already).
+                    if let Some(moot) = this.outcome.replace(Err(error)) {
+                        drop_after_panic(drop_inside(this.cx, this.scope, moot).err());
+                    }
                 } else {
                     drop_after_panic(payload);
                 }
@@ -524,6 +542,10 @@ where
             wait,
             cancelled,
             kept: None,
+            owner: Arc::new(TaskOwner {
+                service: Arc::clone(inner),
+                kept: Mutex::new((None, false)),
+            }),
             worker: None,
             hard_stop: None,
             unheld: None,
@@ -541,7 +563,7 @@ where
 
     /// Starts the work's time: its deadline from now, watched with its other cancellations.
     fn start_now(&mut self) {
-        let cx = start(&self.inner, self.cx.as_ref(), &self.info);
+        let cx = start(&self.inner, self.cx.as_ref(), &self.info, &self.owner);
         self.cancelled = Some(Box::pin(cx.clone().cancelled_owned()));
         self.cx = Some(cx);
         self.started = true;
@@ -550,9 +572,10 @@ where
     }
 }
 
-/// The context of a task that starts now, with its deadline. The task tree follows it there (a
-/// scope entered in the work hangs under the task, and the task's deadline shows).
-fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo) -> Cx {
+/// The context of a task that starts now, with its deadline, owned by the task (see
+/// [`TaskOwner`]). The task tree follows it there (a scope entered in the work hangs under the
+/// task, and the task's deadline shows).
+fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo, owner: &Arc<TaskOwner>) -> Cx {
     let parent = cx.unwrap_or_else(|| crate::cx::background_ref());
     // `Duration::MAX` is no bound of its own: no deadline, and so no timer to make.
     let cx = match Instant::now().checked_add(inner.task_timeout) {
@@ -561,7 +584,70 @@ fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo) -> Cx {
         _ => parent.child(),
     };
     crate::observe::own_cx_created(info.id(), &cx);
+    // (Cancelled already: nothing is left for an owner to keep; the task sees the cancel.)
+    let _ = cx.set_owner(Arc::downgrade(owner) as Weak<dyn Enclosing>);
     cx
+}
+
+/// A running service task as the owner of its own context, as a scope's run is of the
+/// scope's: the task's watch times the context's deadline (so its `on_cancel` callbacks need
+/// no alarm of their own, which would run them inside the runtime's driver, where a panic
+/// has nobody to go to), and a callback's panic that a passed deadline runs, whoever looks
+/// first (the task's watch, its work, code its context was handed to), is kept here for the
+/// task's end: the task's panic.
+pub(crate) struct TaskOwner {
+    service: Arc<Inner>,
+    /// The panic kept; `.1`: taken for good (the task has ended).
+    kept: Mutex<(Option<Box<dyn Any + Send>>, bool)>,
+}
+
+impl TaskOwner {
+    /// The callback's panic kept, if any (taken, for good: one arriving later goes back to
+    /// the code that fired the deadline).
+    fn take(&self) -> Option<Box<dyn Any + Send>> {
+        let mut kept = self.kept.lock();
+        kept.1 = true;
+        kept.0.take()
+    }
+}
+
+impl Enclosing for TaskOwner {
+    fn tracker(&self) -> &crate::scope::tracker::Tracker {
+        &self.service.tracker
+    }
+    fn grace(&self) -> Duration {
+        self.service.grace
+    }
+    fn keep_callback_panic(&self, payload: Box<dyn Any + Send>) -> Option<Box<dyn Any + Send>> {
+        let later = {
+            let mut kept = self.kept.lock();
+            if kept.1 {
+                return Some(payload);
+            }
+            if kept.0.is_none() {
+                kept.0 = Some(payload);
+                None
+            } else {
+                Some(payload)
+            }
+        };
+        // A later one's payload (user code) is dropped outside the lock, under a catch.
+        drop_after_panic(later);
+        None
+    }
+}
+
+/// The callback panics kept for the task, by its watch and by its context's owner: the
+/// first (the other is dropped).
+fn take_kept(
+    kept: &mut Option<Box<dyn Any + Send>>,
+    owner: &TaskOwner,
+) -> Option<Box<dyn Any + Send>> {
+    let mut first = kept.take();
+    if let Some(later) = owner.take() {
+        keep_first(&mut first, later);
+    }
+    first
 }
 
 impl<F> Future for ServiceTask<F>
@@ -592,7 +678,7 @@ where
                 Poll::Ready(permit) => *this.worker = permit.ok(),
             }
             *this.wait = None;
-            let cx = start(this.inner, this.cx.as_ref(), this.info);
+            let cx = start(this.inner, this.cx.as_ref(), this.info, this.owner);
             *this.cancelled = Some(Box::pin(cx.clone().cancelled_owned()));
             *this.cx = Some(cx);
             *this.started = true;
@@ -649,7 +735,7 @@ where
                 Err(payload) => Err(payload),
             }
         };
-        let ended = with_kept(ended, this.kept.take());
+        let ended = with_kept(ended, take_kept(this.kept, this.owner));
         let outcome = match ended {
             Ok((out, failure)) => {
                 *this.ended = Some(returned(this.cx.as_ref(), failure));
