@@ -613,6 +613,41 @@ pub(crate) fn resume_unless_unwinding(payload: Box<dyn Any + Send>) {
     }
 }
 
+/// The first panic of a user's `on_cancel` callback that a unit of work (a scope, a service
+/// task) keeps for its end, until it takes it for good: one that comes after that is given
+/// back, for the code that made it to take (see `cx::tree::fire_deadline`).
+#[derive(Default)]
+pub(crate) struct KeptPanic(crate::sync::Mutex<(Option<Box<dyn Any + Send>>, bool)>);
+
+impl KeptPanic {
+    /// Keeps `payload` (a later one than the first is dropped, outside the lock); given back
+    /// once the panic kept was taken for good.
+    pub(crate) fn keep(&self, payload: Box<dyn Any + Send>) -> Option<Box<dyn Any + Send>> {
+        let later = {
+            let mut kept = self.0.lock();
+            if kept.1 {
+                return Some(payload);
+            }
+            if kept.0.is_none() {
+                kept.0 = Some(payload);
+                None
+            } else {
+                Some(payload)
+            }
+        };
+        // A later panic's payload (user code) is dropped outside the lock, under a catch.
+        drop_after_panic(later);
+        None
+    }
+
+    /// The panic kept, if any, taken for good.
+    pub(crate) fn take(&self) -> Option<Box<dyn Any + Send>> {
+        let mut kept = self.0.lock();
+        kept.1 = true;
+        kept.0.take()
+    }
+}
+
 /// Keeps the first of several panics of one pass (callbacks, releases): a later one is dropped
 /// as [`drop_after_panic`] does.
 pub(crate) fn keep_first(first: &mut Option<Box<dyn Any + Send>>, later: Box<dyn Any + Send>) {

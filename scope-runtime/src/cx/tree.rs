@@ -323,10 +323,10 @@ impl Node {
         }
     }
 
-    /// The running scope that a passed `deadline` of this node belongs to: the nearest own
-    /// context of a scope whose run has started, from this node up the contexts that passed
-    /// the deadline down (see [`fire_deadline`]). (Takes each such scope's node lock in turn,
-    /// one at a time: for the deadline's cold path.)
+    /// The running scope (or service task) that a passed `deadline` of this node belongs to:
+    /// the nearest context with a live owner, from this node up the contexts that passed the
+    /// deadline down (see [`fire_deadline`]). (Takes each node's lock in turn, one at a time:
+    /// for the deadline's cold path.)
     fn deadline_scope(&self, deadline: &Arc<Deadline>) -> Option<Arc<dyn Enclosing>> {
         let mut n = self;
         loop {
@@ -777,11 +777,11 @@ pub(crate) fn ancestor_cancelled_slow(node: &Arc<Node>) -> bool {
 /// deadline reads one cause whoever looks first, and looking runs no callback but this
 /// node's subtree's.
 ///
-/// A passed deadline is nobody's call: when a running scope's context is on the way up the
-/// contexts that passed it down (`node` itself included), a callback's panic is the nearest
-/// such scope's, kept for its end, whoever looked first (its own bookkeeping, its body, a
-/// child, or code the context was handed to); otherwise it goes to the caller, the one code
-/// that can take it.
+/// A passed deadline is nobody's call: when a running scope's context (or a running service
+/// task's) is on the way up the contexts that passed it down (`node` itself included), a
+/// callback's panic is the nearest such owner's, kept for its end, whoever looked first (its
+/// own bookkeeping, its body, a child, or code the context was handed to); otherwise, or if
+/// that owner has ended meanwhile, it goes to the caller, the one code that can take it.
 pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
     match node.deadline_scope(d) {
         None => fire_deadline_here(node, d),

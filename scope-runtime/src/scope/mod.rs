@@ -260,7 +260,7 @@ pub(crate) struct Shared<E> {
     /// own context (see `cancel_own`), or by a passed deadline fired under it: a panic of the
     /// scope, reported at its end. `.1`: taken for good (the scope has reported, or was
     /// dropped): a panic arriving later goes back to the code that fired the deadline.
-    callback_panic: Mutex<(Option<Box<dyn std::any::Any + Send>>, bool)>,
+    callback_panic: crate::error::KeptPanic,
     /// The first panic a scope entered under this one ended with (or hid under a
     /// cancellation, from further down), on one line: a body that returns it after a cancel
     /// has it dropped as a consequence, and the program's exit must still tell a crash from
@@ -717,30 +717,14 @@ impl<E> Shared<E> {
         &self,
         payload: Box<dyn std::any::Any + Send>,
     ) -> Option<Box<dyn std::any::Any + Send>> {
-        let later = {
-            let mut kept = self.callback_panic.lock();
-            if kept.1 {
-                return Some(payload);
-            }
-            if kept.0.is_none() {
-                kept.0 = Some(payload);
-                None
-            } else {
-                Some(payload)
-            }
-        };
-        // A later panic's payload (user code) is dropped outside the lock, under a catch.
-        crate::error::drop_after_panic(later);
-        None
+        self.callback_panic.keep(payload)
     }
 
     /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken), for
     /// good: one arriving later goes back to the code that fired it (see
     /// [`keep_callback_panic_own`](Shared::keep_callback_panic_own)).
     pub(crate) fn take_callback_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        let mut kept = self.callback_panic.lock();
-        kept.1 = true;
-        kept.0.take()
+        self.callback_panic.take()
     }
 
     pub(crate) fn supervise(&self) -> bool {
@@ -1171,7 +1155,7 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
                 background: Mutex::new(Background::default()),
                 failures: Mutex::new(Vec::new()),
                 not_kept: AtomicUsize::new(0),
-                callback_panic: Mutex::new((None, false)),
+                callback_panic: crate::error::KeptPanic::default(),
                 panic_below: Mutex::new(None),
                 lost: Mutex::new(LostTable::default()),
                 own_cxs: own_cx::OwnCxs::default(),

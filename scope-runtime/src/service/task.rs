@@ -19,12 +19,11 @@ use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, WaitCancelledOwned};
 use crate::error::{
     drop_after_panic, drop_caught, keep_first, panic_message, resume_unless_unwinding, Interrupted,
-    NotStarted, Panicked,
+    KeptPanic, NotStarted, Panicked,
 };
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
 use crate::scope::tracker::Enclosing;
-use crate::sync::Mutex;
 
 /// What a service task may return: `()`, `Result<T, E>` with any error that displays
 /// itself, or a type of the user's that implements this trait to say which of its values are
@@ -440,6 +439,9 @@ pin_project_lite::pin_project! {
                 }
             }
             let mut ended = this.ended.take().unwrap_or(Ended::Completed);
+            // What its context's owner still keeps came after the task's end was settled (its
+            // own panic came first): dropped; one coming later goes back to its looker.
+            drop_after_panic(this.owner.take());
             // The task is over, and so is its own context (`Cause::Finished`, naming the
             // task), as a scope child's: a clone kept elsewhere (a bridged token, a watcher)
             // learns so, rather than the task's deadline later. Its outcome was read from it
@@ -544,7 +546,7 @@ where
             kept: None,
             owner: Arc::new(TaskOwner {
                 service: Arc::clone(inner),
-                kept: Mutex::new((None, false)),
+                kept: KeptPanic::default(),
             }),
             worker: None,
             hard_stop: None,
@@ -597,17 +599,15 @@ fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo, owner: &Arc<TaskOwner>
 /// task's end: the task's panic.
 pub(crate) struct TaskOwner {
     service: Arc<Inner>,
-    /// The panic kept; `.1`: taken for good (the task has ended).
-    kept: Mutex<(Option<Box<dyn Any + Send>>, bool)>,
+    /// Taken for good as the task ends.
+    kept: KeptPanic,
 }
 
 impl TaskOwner {
     /// The callback's panic kept, if any (taken, for good: one arriving later goes back to
     /// the code that fired the deadline).
     fn take(&self) -> Option<Box<dyn Any + Send>> {
-        let mut kept = self.kept.lock();
-        kept.1 = true;
-        kept.0.take()
+        self.kept.take()
     }
 }
 
@@ -619,21 +619,7 @@ impl Enclosing for TaskOwner {
         self.service.grace
     }
     fn keep_callback_panic(&self, payload: Box<dyn Any + Send>) -> Option<Box<dyn Any + Send>> {
-        let later = {
-            let mut kept = self.kept.lock();
-            if kept.1 {
-                return Some(payload);
-            }
-            if kept.0.is_none() {
-                kept.0 = Some(payload);
-                None
-            } else {
-                Some(payload)
-            }
-        };
-        // A later one's payload (user code) is dropped outside the lock, under a catch.
-        drop_after_panic(later);
-        None
+        self.kept.keep(payload)
     }
 }
 
