@@ -3164,3 +3164,34 @@ async fn a_tasks_deadline_first_seen_by_code_handed_its_context_gives_the_task_t
         "the task's panic: {out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_on_a_tasks_context_runs_at_its_deadline_while_the_work_blocks() {
+    // The way to stop blocking work at a deadline (Go's `AfterFunc`): the callback runs when
+    // the deadline passes, by the runtime's timer, though the task's own poll is blocked
+    // (the task owning its context must not take that alarm away).
+    let svc = Service::new(ServiceConfig::new("svc").task_timeout(100 * MS));
+    let task = svc
+        .spawn_named("blocking", async {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            std::mem::forget(scope_runtime::Cx::current().on_cancel(move |_| {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }));
+            let start = std::time::Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if start.elapsed() > Duration::from_secs(5) {
+                    return Ok::<_, Interrupted>(false);
+                }
+                std::thread::sleep(MS);
+            }
+            Ok(true)
+        })
+        .unwrap();
+    let out = task.await;
+    svc.drain(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        matches!(out, Ok(Ok(true))),
+        "the callback did not stop the blocking work: {out:?}"
+    );
+}

@@ -311,9 +311,9 @@ impl Node {
         };
         let mut n = self;
         loop {
-            // (A running service task owns its context as a scope's run does, and its watch
-            // times the deadline: see `service::task::TaskOwner`.)
-            if n.inner.lock().owner.is_some() {
+            // (A scope's: a service task's context has an owner too, but the task's poll may
+            // be blocked at its deadline, and the alarm is what runs its callbacks on time.)
+            if n.scoped && n.inner.lock().owner.is_some() {
                 return true;
             }
             match n.deadline_parent(deadline) {

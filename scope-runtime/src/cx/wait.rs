@@ -69,7 +69,10 @@ impl Cx {
     /// (Go's `AfterFunc`). If it is already cancelled, `f` runs now. The returned handle can
     /// [`stop`](OnCancel::stop) it; dropping the handle leaves `f` registered.
     ///
-    /// A deadline counts: on a tokio runtime (with its timers enabled, as for tokio's own
+    /// A deadline counts (on a running scope's own context, and on the contexts that take
+    /// their deadline from it, the scope's own timer fires it, not an alarm: a scope whose
+    /// task blocks its thread past the deadline holds its callbacks back too). On a tokio
+    /// runtime (with its timers enabled, as for tokio's own
     /// `sleep`: on one built without them, registering `f` on a context with a deadline
     /// panics as creating a `sleep` does, with `f` registered by then: it runs at the
     /// context's cancel, or at the deadline if another runtime's timer watches it), `f` runs when the context's deadline passes,
@@ -86,7 +89,8 @@ impl Cx {
     /// being cancelled drops `f` unrun, unless it has a deadline of its own
     /// ([`child_with_timeout`](Cx::child_with_timeout)); a deadline it inherits (from a scope
     /// or any other context) does not keep it (a temporary `s.cx().child()` dropped before the
-    /// scope's deadline drops `f`). On the background context ([`Cx::current`] outside any scope), which is
+    /// scope's deadline drops `f`; so does one dropped after that deadline passed while
+    /// nothing looked, its scope's task blocked). On the background context ([`Cx::current`] outside any scope), which is
     /// never cancelled, `f` is dropped at once.
     ///
     /// `f` runs on the thread, and under the ambient context, of the code that made the cancel

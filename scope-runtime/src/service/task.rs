@@ -140,9 +140,9 @@ impl<O> ServiceHandle<O> {
     ///
     /// # Panics
     ///
-    /// As [`Cx::cancel`]: if an [`on_cancel`](Cx::on_cancel) callback on the task's context
-    /// (or one below it) panics, the panic is resumed here once every other callback and
-    /// waiter has been served; the task is cancelled all the same.
+    /// If an [`on_cancel`](Cx::on_cancel) callback on the task's context (or one below it)
+    /// panics as this cancel reaches it, the panic is resumed here once every other callback
+    /// and waiter has been served; the task is cancelled all the same.
     ///
     /// # Examples
     ///
@@ -592,11 +592,12 @@ fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo, owner: &Arc<TaskOwner>
 }
 
 /// A running service task as the owner of its own context, as a scope's run is of the
-/// scope's: the task's watch times the context's deadline (so its `on_cancel` callbacks need
-/// no alarm of their own, which would run them inside the runtime's driver, where a panic
-/// has nobody to go to), and a callback's panic that a passed deadline runs, whoever looks
-/// first (the task's watch, its work, code its context was handed to), is kept here for the
-/// task's end: the task's panic.
+/// scope's: a callback's panic that a passed deadline of the context runs, whoever fires it
+/// (the task's watch, its work, code its context was handed to, or the alarm that runs the
+/// callbacks on time inside the runtime's driver, where a panic had nobody to go to), is
+/// kept here for the task's end: the task's panic. (Unlike a scope's, the context keeps its
+/// alarms: the task's poll may be blocked at its deadline, and a callback is what stops
+/// blocking work there.)
 pub(crate) struct TaskOwner {
     service: Arc<Inner>,
     /// Taken for good as the task ends.
