@@ -258,8 +258,8 @@ pub(crate) struct Shared<E> {
     pub(crate) not_kept: AtomicUsize,
     /// The first panic of a user's `on_cancel` callback run by a cancel the scope made of its
     /// own context (see `cancel_own`), or by a passed deadline fired under it: a panic of the
-    /// scope, reported at its end. `.1`: taken for good (the scope has reported, or was
-    /// dropped): a panic arriving later goes back to the code that fired the deadline.
+    /// scope, reported at its end. Taken for good as the scope reports (or is dropped): a
+    /// panic arriving later goes back to the code that fired the deadline.
     callback_panic: crate::error::KeptPanic,
     /// The first panic a scope entered under this one ended with (or hid under a
     /// cancellation, from further down), on one line: a body that returns it after a cancel
@@ -394,7 +394,7 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
         &self,
         payload: Box<dyn std::any::Any + Send>,
     ) -> Option<Box<dyn std::any::Any + Send>> {
-        self.keep_callback_panic_own(payload)
+        self.callback_panic.keep(payload)
     }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
@@ -707,22 +707,12 @@ impl<E> Shared<E> {
     fn catching(&self, cancel: impl FnOnce()) {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cancel)) {
             // (The scope's own code runs this: after its end nothing of it is left to run.)
-            crate::error::drop_after_panic(self.keep_callback_panic_own(payload));
+            crate::error::drop_after_panic(self.callback_panic.keep(payload));
         }
     }
 
-    /// Keeps a callback's panic for the scope's end (the first one; a later one is dropped).
-    /// Given back if the scope has taken what it kept for good (it has reported).
-    fn keep_callback_panic_own(
-        &self,
-        payload: Box<dyn std::any::Any + Send>,
-    ) -> Option<Box<dyn std::any::Any + Send>> {
-        self.callback_panic.keep(payload)
-    }
-
     /// The callback panic kept by [`cancel_own`](Shared::cancel_own), if any (taken), for
-    /// good: one arriving later goes back to the code that fired it (see
-    /// [`keep_callback_panic_own`](Shared::keep_callback_panic_own)).
+    /// good: one arriving later goes back to the code that fired it.
     pub(crate) fn take_callback_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
         self.callback_panic.take()
     }

@@ -441,7 +441,7 @@ pin_project_lite::pin_project! {
             let mut ended = this.ended.take().unwrap_or(Ended::Completed);
             // What its context's owner still keeps came after the task's end was settled (its
             // own panic came first): dropped; one coming later goes back to its looker.
-            drop_after_panic(this.owner.take());
+            drop_after_panic(this.owner.kept.take());
             // The task is over, and so is its own context (`Cause::Finished`, naming the
             // task), as a scope child's: a clone kept elsewhere (a bridged token, a watcher)
             // learns so, rather than the task's deadline later. Its outcome was read from it
@@ -604,20 +604,9 @@ pub(crate) struct TaskOwner {
     kept: KeptPanic,
 }
 
-impl TaskOwner {
-    /// The callback's panic kept, if any (taken, for good: one arriving later goes back to
-    /// the code that fired the deadline).
-    fn take(&self) -> Option<Box<dyn Any + Send>> {
-        self.kept.take()
-    }
-}
-
 impl Enclosing for TaskOwner {
     fn tracker(&self) -> &crate::scope::tracker::Tracker {
         &self.service.tracker
-    }
-    fn grace(&self) -> Duration {
-        self.service.grace
     }
     fn keep_callback_panic(&self, payload: Box<dyn Any + Send>) -> Option<Box<dyn Any + Send>> {
         self.kept.keep(payload)
@@ -631,7 +620,7 @@ fn take_kept(
     owner: &TaskOwner,
 ) -> Option<Box<dyn Any + Send>> {
     let mut first = kept.take();
-    if let Some(later) = owner.take() {
+    if let Some(later) = owner.kept.take() {
         keep_first(&mut first, later);
     }
     first
