@@ -385,6 +385,15 @@ pub(crate) fn classify(segs: &[String]) -> Option<Orphan> {
     None
 }
 
+/// Whether a value of the type `path` names starts tasks that outlive any scope wherever the
+/// value was made (a runtime's `Handle`, a `TaskTracker`, an executor), as sets from outside
+/// do not.
+pub(crate) fn spawns_anywhere(path: &[String]) -> bool {
+    let is_thread = path.iter().any(|s| s == "thread");
+    path.last()
+        .is_some_and(|owner| owner_kind(owner, "spawn", is_thread, Place::Body).is_some())
+}
+
 /// The kind of orphan that `method` starts on a value of the type (or made by the
 /// constructor) named `owner`; `origin` says where the value was made and whether it stays.
 fn owner_kind(owner: &str, method: &str, is_thread: bool, origin: Place) -> Option<Orphan> {
@@ -604,10 +613,15 @@ pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
             segs.as_slice(),
             [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box" | "Mutex" | "RwLock" | "RefCell") && n == "new"
         ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok")
-            // A copy: `Arc::clone(&handle)`, `Clone::clone(&handle)`.
+            // A copy: `Arc::clone(&handle)`, `Clone::clone(&handle)`, `Handle::clone(&h)`,
+            // `ToOwned::to_owned(&h)`; or the value moved into a pointer, `Arc::from(h)`.
             || matches!(
                 segs.as_slice(),
-                [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Clone") && n == "clone"
+                [.., _, n] if n == "clone" || n == "to_owned"
+            )
+            || matches!(
+                segs.as_slice(),
+                [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box") && n == "from"
             );
         match (wraps, c.args.len()) {
             (true, 1) => expr = &c.args[0],
@@ -889,6 +903,16 @@ pub(crate) fn classify_method(
     if EXECUTOR_METHODS.contains(&method) {
         return Some((Orphan::Executor, Vec::new()));
     }
+    classify_on(method, path, place)
+}
+
+/// The kind of orphan that `method` (a spawn method, `detach_all` or `extend`) starts on a
+/// value of the type, or made by the call, named `path` (resolved), made at `place`.
+pub(crate) fn classify_on(
+    method: &str,
+    path: Vec<String>,
+    place: Place,
+) -> Option<(Orphan, Vec<String>)> {
     if path.is_empty() {
         return None;
     }

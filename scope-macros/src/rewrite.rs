@@ -131,6 +131,8 @@ pub(crate) struct Rewriter {
     closure_origin: Option<(Origin, bool)>,
     /// The generics of the `impl` block declared in the body whose methods are being read.
     impl_generics: Option<syn::Generics>,
+    /// That block's type (what a method's `self` is).
+    impl_self: Option<syn::Type>,
 }
 
 /// What a `select!` branch's pattern hides for its body (see `Rewriter::bind_in_arm`): the
@@ -580,6 +582,7 @@ impl Rewriter {
             proof_refs: 0,
             closure_origin: None,
             impl_generics: None,
+            impl_self: None,
             handle,
             krate: opts.and_then(|o| o.krate.as_ref().map(|(path, _)| path.clone())),
         }
@@ -964,9 +967,9 @@ impl Rewriter {
 
     fn check_method(&mut self, call: &syn::ExprMethodCall) {
         let method = lint::unraw(&call.method);
-        if let Some((kind, mut root)) =
-            lint::classify_method(&method, &call.receiver, &self.aliases, &self.locals)
-        {
+        let found = lint::classify_method(&method, &call.receiver, &self.aliases, &self.locals)
+            .or_else(|| self.classify_copied(&method, &call.receiver));
+        if let Some((kind, mut root)) = found {
             // `Builder::new().name(..).spawn(..)` reads as `Builder::spawn`; a value of a type
             // (`rt: Arc<Runtime>`) as `Runtime::spawn`.
             // A type reached through a module of the user's (`db::Handle`): it may be a
@@ -1002,6 +1005,25 @@ impl Rewriter {
             };
             self.orphan_noted(&call.method, &written, &[], kind, &note);
         }
+    }
+
+    /// A spawn on a value copied or wrapped where it is called on (`Arc::clone(&a).spawn(..)`,
+    /// `Some(Handle::current()).unwrap().spawn(..)`): read as the value of a `let` of that
+    /// expression is (see [`origin_of`](Self::origin_of)).
+    fn classify_copied(&self, method: &str, receiver: &Expr) -> Option<(Orphan, Vec<String>)> {
+        let is_spawn = lint::SPAWN_METHODS.contains(&method);
+        if !(is_spawn || method == "detach_all" || method == "extend") {
+            return None;
+        }
+        let (root, _) = lint::indexed_chain_root(receiver)?;
+        if !matches!(root, Expr::Call(_)) || std::ptr::eq(lint::unwrapped(root), root) {
+            return None;
+        }
+        let origin = self.origin_of(receiver)?;
+        if lint::is_collection(&origin.path) {
+            return None;
+        }
+        lint::classify_on(method, self.aliases.resolve(&origin.path), origin.place)
     }
 
     /// `shards.push(JoinSet::new())`, `by_key.entry(k).or_insert_with(JoinSet::new)`: a local
@@ -1172,6 +1194,22 @@ impl Rewriter {
         }
     }
 
+    /// A method's `self`, in an `impl` block declared in the body for a type that starts
+    /// tasks wherever its value was made (`impl Fire for Handle`): a spawn on `self` is an
+    /// orphan's start, as on a parameter of that type. (A set's `self` is read as a set of
+    /// the body, as a body fn's set parameter is; the name stays unknown otherwise.)
+    fn record_receiver(&mut self, sig: &syn::Signature) {
+        self.locals.remove("self");
+        let Some(path) = self.impl_self.as_ref().and_then(lint::type_path) else {
+            return;
+        };
+        if sig.receiver().is_some() && lint::spawns_anywhere(&self.aliases.resolve(&path)) {
+            let place = Place::Body;
+            self.locals
+                .insert("self".to_owned(), Origin { path, place });
+        }
+    }
+
     /// A binding of a parameter of type `ty` (of a fn or closure).
     fn record_typed(&mut self, pat: &syn::Pat, ty: &syn::Type, from_outside: bool) {
         // A wrapper taken apart in the pattern (an extractor: `State(tracker):
@@ -1188,6 +1226,41 @@ impl Rewriter {
             if let (true, 1, Some(inner)) = (same, ts.elems.len(), inner) {
                 return self.record_typed(&ts.elems[0], inner, from_outside);
             }
+        }
+        // A tuple taken apart (`(h, n): (Handle, u32)`, through a reference to it too, or
+        // `mut`'s parentheses): each name has its element's type.
+        match (pat, ty) {
+            (syn::Pat::Paren(p), _) => return self.record_typed(&p.pat, ty, from_outside),
+            (_, syn::Type::Paren(t)) => return self.record_typed(pat, &t.elem, from_outside),
+            (_, syn::Type::Group(t)) => return self.record_typed(pat, &t.elem, from_outside),
+            (syn::Pat::Tuple(_), syn::Type::Reference(r)) => {
+                return self.record_typed(pat, &r.elem, from_outside);
+            }
+            (syn::Pat::Reference(p), syn::Type::Reference(r)) => {
+                return self.record_typed(&p.pat, &r.elem, from_outside);
+            }
+            (syn::Pat::Tuple(p), syn::Type::Tuple(t)) => {
+                // Before a `..`, from the front; after it, from the end.
+                let rest = p.elems.iter().position(|e| matches!(e, syn::Pat::Rest(_)));
+                let (front, back) = match rest {
+                    None => (p.elems.len(), 0),
+                    Some(at) => (at, p.elems.len() - at - 1),
+                };
+                let fits = match rest {
+                    None => p.elems.len() == t.elems.len(),
+                    Some(_) => front + back <= t.elems.len(),
+                };
+                if fits {
+                    let pats = p.elems.iter().take(front).zip(&t.elems);
+                    let tail = p.elems.iter().skip(front + usize::from(rest.is_some()));
+                    let tail = tail.zip(t.elems.iter().skip(t.elems.len() - back));
+                    for (pat, ty) in pats.chain(tail) {
+                        self.record_typed(pat, ty, from_outside);
+                    }
+                    return;
+                }
+            }
+            _ => {}
         }
         // Its names shadow what they named, whatever the lint makes of the type.
         self.forget_names(pat);
@@ -2887,8 +2960,10 @@ impl VisitMut for Rewriter {
     fn visit_item_impl_mut(&mut self, i: &mut syn::ItemImpl) {
         // Its methods see its generics (`impl<S: Spawn>`).
         let outer = self.impl_generics.replace(i.generics.clone());
+        let outer_self = self.impl_self.replace((*i.self_ty).clone());
         visit_mut::visit_item_impl_mut(self, i);
         self.impl_generics = outer;
+        self.impl_self = outer_self;
     }
 
     fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
@@ -2898,6 +2973,7 @@ impl VisitMut for Rewriter {
         // An opt-out on the method holds for it, as on any item.
         let allow = self.opt_out(take_opt_out(&mut f.attrs));
         self.record_params(&f.sig, false);
+        self.record_receiver(&f.sig);
         visit_mut::visit_impl_item_fn_mut(self, f);
         self.allowed -= usize::from(allow);
     }

@@ -444,6 +444,103 @@ fn a_handle_bound_from_a_match_or_an_if_is_still_a_handle() {
 }
 
 #[test]
+fn a_handle_copied_or_wrapped_where_it_is_spawned_on_is_still_a_handle() {
+    // `probe220`: a copy or a wrapper written inline as the receiver, or a copy in path form
+    // bound by a `let`, let each task outlive the scope unflagged.
+    let n = orphans_in(quote!(
+        async fn f(h: Handle) -> R {
+            let a = Arc::new(Handle::current());
+            Arc::clone(&a).spawn(x());
+            let h2 = Handle::clone(&h);
+            h2.spawn(x());
+            Clone::clone(&h).spawn(x());
+            Some(Handle::current()).unwrap().spawn(x());
+            let h3 = ToOwned::to_owned(&h);
+            h3.spawn(x());
+            let h4 = Arc::from(h.clone());
+            h4.spawn(x());
+            Some(h.clone()).unwrap().spawn(x());
+            Some(&h).cloned().unwrap().spawn(x());
+            Rc::clone(&Rc::new(Handle::current())).spawn(y());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 9);
+    // What a wrapper's content is made into, or a value of the user's, is not a handle.
+    let n = orphans_in(quote!(
+        async fn f(h: Handle, pool: Pool) -> R {
+            Some(h.clone()).map(Exec::new).unwrap().spawn(x());
+            Arc::clone(&Arc::new(pool)).spawn(x());
+            Pool::clone(&pool).spawn(x());
+            Some(Vec::clone(&vec![h])).unwrap().spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_typed_parameter_taken_apart_as_a_tuple_is_read_by_its_elements() {
+    // `probe220`: `(h, _n): (Handle, u32)`, in the fn, a closure or a fn of the body, was not
+    // read as a handle.
+    let n = orphans_in(quote!(
+        async fn f((h, _n): (Handle, u32), (.., j): &(u8, u8, Handle)) -> R {
+            h.spawn(x());
+            j.spawn(x());
+            let go = |(k, _m): (Handle, u8)| {
+                k.spawn(x());
+            };
+            fn run((_, (rt, _)): (u8, (Runtime, u8))) {
+                rt.spawn(x());
+            }
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 4);
+    // An element of the user's type, or a pattern that does not fit its tuple, is not one.
+    let n = orphans_in(quote!(
+        async fn f((h, _n): (Pool, Handle), (a, b): Pair) -> R {
+            h.spawn(x());
+            a.spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_method_of_an_impl_for_a_handle_declared_in_the_body_spawns_on_self() {
+    // `probe220`: `impl Fire for Handle { fn fire(&self) { self.spawn(..) } }` in the body
+    // was not flagged. A set's `self` is read as a body fn's set parameter is (a documented
+    // limit); another type's `self` is not a handle.
+    let n = orphans_in(quote!(
+        async fn f() -> R {
+            trait Fire {
+                fn fire(&self);
+            }
+            impl Fire for tokio::runtime::Handle {
+                fn fire(&self) {
+                    self.spawn(x());
+                }
+            }
+            impl Fire for Pool {
+                fn fire(&self) {
+                    self.spawn(x());
+                }
+            }
+            impl Fire for JoinSet<()> {
+                fn fire(&self) {
+                    self.spawn(x());
+                }
+            }
+            Handle::current().fire();
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 1);
+}
+
+#[test]
 fn a_handle_bound_from_an_if_with_a_let_chain_or_a_tuple_with_a_rest_is_still_a_handle() {
     // (An outside tester's finds: a let chain in the `if`, a `..` in the tuple, each let the
     // task outlive the scope.)
