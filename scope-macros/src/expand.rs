@@ -722,7 +722,10 @@ fn take_hidden_opt_out(args: TokenStream) -> (TokenStream, bool) {
 
 /// A header's `error = E`, checked (and reported) at `E` as a fail-fast fn's return type is.
 fn header_error(error: &syn::Type, krate: &TokenStream) -> TokenStream {
-    quote_spanned!(error.span()=> <#error as #krate::__private::HeaderError>::Error)
+    // At `E`, but the expansion's own (a lint on paths, `clippy::absolute_paths`, is not the
+    // user's to answer here).
+    let span = Span::mixed_site().located_at(error.span());
+    quote_spanned!(span=> <#error as #krate::__private::HeaderError>::Error)
 }
 
 /// `#[scoped]` on a trait: its async methods with a default body, or an error saying where to
@@ -1450,12 +1453,18 @@ fn needs_param(
         let (_, tokens, prefix_errors) = split_crate_prefix(tm.mac.tokens.clone());
         errors.extend(prefix_errors);
         let keys = needs_keys(tokens, &pt.ty, errors);
-        let syn::Pat::Ident(pi) = &*pt.pat else {
+        if !matches!(&*pt.pat, syn::Pat::Ident(_)) {
             errors.push(syn::Error::new_spanned(
                 &pt.pat,
                 "name the `Needs![..]` parameter with an identifier (`cx: Needs![..]`): \
                  `provided!()` and the slot reads go through it",
             ));
+            // The rest expands as if it were named, so that this is the only error (the fn
+            // does require its slots: `provided!()` in it must not be told otherwise).
+            let name = format_ident!("__needs", span = Span::call_site());
+            *pt.pat = syn::parse_quote!(#name);
+        }
+        let syn::Pat::Ident(pi) = &*pt.pat else {
             continue;
         };
         found = Some((pi.ident.clone(), keys.clone()));
