@@ -456,7 +456,17 @@ pub(crate) fn type_path(ty: &syn::Type) -> Option<Vec<String>> {
             let last = p.path.segments.last()?;
             if matches!(
                 last.ident.to_string().as_str(),
-                "Arc" | "Rc" | "Box" | "Option" | "Weak" | "Pin" | "Mutex" | "RwLock" | "RefCell"
+                "Arc"
+                    | "Rc"
+                    | "Box"
+                    | "Option"
+                    | "Weak"
+                    | "Pin"
+                    | "Mutex"
+                    | "RwLock"
+                    | "RefCell"
+                    | "Cow"
+                    | "ManuallyDrop"
             ) {
                 if let Some(inner) = crate::ast::first_type_arg(last) {
                     return type_path(inner);
@@ -529,12 +539,32 @@ fn bound_path<'a>(
     let traits: Vec<Vec<String>> = bounds
         .into_iter()
         .filter_map(|b| match b {
-            syn::TypeParamBound::Trait(t) => Some(segments(&t.path)),
+            syn::TypeParamBound::Trait(t) => {
+                Some(pointed_to(&t.path).unwrap_or_else(|| segments(&t.path)))
+            }
             _ => None,
         })
         .collect();
     let spawns = traits.iter().position(|t| is_spawn_trait(t));
     traits.into_iter().nth(spawns.unwrap_or(0))
+}
+
+/// What a bound of a pointer-like trait hands out: `Deref<Target = Handle>`,
+/// `AsRef<Handle>`, `Borrow<Handle>` are `Handle`.
+fn pointed_to(path: &Path) -> Option<Vec<String>> {
+    let last = path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let target = match last.ident.to_string().as_str() {
+        "Deref" | "DerefMut" => args.args.iter().find_map(|a| match a {
+            syn::GenericArgument::AssocType(t) if t.ident == "Target" => Some(&t.ty),
+            _ => None,
+        }),
+        "AsRef" | "AsMut" | "Borrow" | "BorrowMut" => crate::ast::first_type_arg(last),
+        _ => None,
+    }?;
+    type_path(target)
 }
 
 /// Whether a trait's path names one that spawns (see [`SPAWN_TRAITS`]).

@@ -509,6 +509,38 @@ fn a_typed_parameter_taken_apart_as_a_tuple_is_read_by_its_elements() {
 }
 
 #[test]
+fn a_handle_behind_a_cow_or_a_deref_bound_is_still_a_handle() {
+    // `probe220`: `h: Cow<'static, Handle>` and `h: impl Deref<Target = Handle>` were not
+    // followed.
+    let n = orphans_in(quote!(
+        async fn f<D: AsRef<Runtime>>(
+            a: Cow<'static, Handle>,
+            b: impl Deref<Target = Handle>,
+            c: &dyn Borrow<Handle>,
+            d: D,
+            e: ManuallyDrop<Handle>,
+        ) -> R {
+            a.spawn(x());
+            b.spawn(x());
+            c.borrow().spawn(x());
+            d.as_ref().spawn(x());
+            e.spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 5);
+    // A `Deref` to something of the user's is not a handle.
+    let n = orphans_in(quote!(
+        async fn f(b: impl Deref<Target = Pool>, c: impl AsRef<str>) -> R {
+            b.spawn(x());
+            c.spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 0);
+}
+
+#[test]
 fn a_method_of_an_impl_for_a_handle_declared_in_the_body_spawns_on_self() {
     // `probe220`: `impl Fire for Handle { fn fire(&self) { self.spawn(..) } }` in the body
     // was not flagged. A set's `self` is read as a body fn's set parameter is (a documented
