@@ -5335,3 +5335,159 @@ fn law9_a_zero_grace_scope_cancelled_on_a_runtime_without_timers_ends() {
         }
     }
 }
+
+/// A child's future that returns `Err(Boom(1))` without having been cancelled, and whose
+/// destructor then takes `drop_ms` (its end is settled after it). `returned` is set as the
+/// destructor starts: the error has been returned by then.
+struct FailsThenDropsSlowly {
+    returned: Arc<AtomicBool>,
+    drop_ms: u64,
+}
+
+impl Future for FailsThenDropsSlowly {
+    type Output = Result<u32, AppError>;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> std::task::Poll<Self::Output> {
+        assert!(!scope_runtime::is_cancelled());
+        std::task::Poll::Ready(Err(AppError::Boom(1)))
+    }
+}
+
+impl Drop for FailsThenDropsSlowly {
+    fn drop(&mut self) {
+        self.returned.store(true, Ordering::SeqCst);
+        std::thread::sleep(ms(self.drop_ms));
+    }
+}
+
+/// Laws 2 and 3 (`probe222`): an error a child returned before a cancel of that child alone
+/// stands, though the cancel lands before the scope has settled the child's end (here while
+/// its future's destructor runs). It read as a consequence of the cancel: the handle (or the
+/// set) read the cancellation, and the scope, fail-fast or supervising, reported no failure.
+#[test]
+fn law3_an_error_returned_before_a_cancel_of_the_child_alone_stands() {
+    let rt = two_workers();
+    for how in ["handle", "cx", "set"] {
+        for supervise in [false, true] {
+            let (handle_read, out) = rt.block_on(async {
+                let returned = Arc::new(AtomicBool::new(false));
+                let s = &Scope::<AppError>::new(Config::new());
+                let body = async {
+                    let fut = FailsThenDropsSlowly {
+                        returned: returned.clone(),
+                        drop_ms: 100,
+                    };
+                    let child = s.spawn(fut);
+                    while !returned.load(Ordering::SeqCst) {
+                        tokio::task::yield_now().await;
+                    }
+                    // It has returned its error, uncancelled; its destructor still runs.
+                    let read = if how == "set" {
+                        let id = child.info().id();
+                        let mut set = scope_runtime::ChildSet::new();
+                        set.push(child);
+                        set.cancel(id, "late");
+                        set.join_next().await.map(|(_, read)| read)
+                    } else {
+                        if how == "handle" {
+                            child.cancel("late");
+                        } else {
+                            child.cx().cancel("late");
+                        }
+                        Some(child.await)
+                    };
+                    Ok::<_, AppError>(format!("{read:?}"))
+                };
+                if supervise {
+                    let out = s.run_all(body).await;
+                    let out = out
+                        .map_err(|f| f.iter().map(|x| x.error().to_string()).collect::<Vec<_>>());
+                    match out {
+                        Ok(read) => (read, "Ok".to_owned()),
+                        Err(errors) => (String::new(), errors.join("; ")),
+                    }
+                } else {
+                    match s.run(body).await {
+                        Ok(read) => (read, "Ok".to_owned()),
+                        Err(e) => (String::new(), e.to_string()),
+                    }
+                }
+            });
+            assert!(
+                out.contains("boom 1"),
+                "{how}, supervise {supervise}: the scope read {out:?} (the handle: {handle_read})"
+            );
+            assert!(
+                !handle_read.contains("late"),
+                "{how}, supervise {supervise}: the handle read {handle_read}"
+            );
+        }
+    }
+}
+
+/// Law 2 (`probe222`): a background child's error returned while the body still runs fails
+/// the scope, though the body returns while the child's future is being dropped (its end is
+/// settled after the body's value): it read as stopped with the body's end.
+#[test]
+fn law2_a_background_childs_error_before_the_bodys_end_fails_the_scope() {
+    let rt = two_workers();
+    for supervise in [false, true] {
+        let out = rt.block_on(async {
+            let returned = Arc::new(AtomicBool::new(false));
+            let s = &Scope::<AppError>::new(Config::new());
+            let body = async {
+                s.spawn_background(FailsThenDropsSlowly {
+                    returned: returned.clone(),
+                    drop_ms: 100,
+                });
+                while !returned.load(Ordering::SeqCst) {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<_, AppError>(())
+            };
+            if supervise {
+                s.run_all(body).await.map_err(|f| {
+                    f.iter()
+                        .map(|x| x.error().to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            } else {
+                s.run(body).await.map_err(|e| e.to_string())
+            }
+        });
+        assert!(
+            out.as_ref().is_err_and(|e| e.contains("boom 1")),
+            "supervise {supervise}: {out:?}"
+        );
+    }
+}
+
+/// Law 2, one step over (`probe222`'s sibling): an error a child returned before its scope
+/// was cancelled from outside is the fail-fast scope's failure, though the cancel lands before
+/// the scope has settled the child's end (here while its future's destructor runs): it read
+/// as a consequence of that cancel, and the scope returned the cancellation.
+#[test]
+fn law2_an_error_returned_before_the_scopes_cancel_is_its_failure() {
+    let rt = two_workers();
+    let out = rt.block_on(async {
+        let returned = Arc::new(AtomicBool::new(false));
+        let s = &Scope::<AppError>::new(Config::new());
+        s.run(async {
+            let _child = s.spawn(FailsThenDropsSlowly {
+                returned: returned.clone(),
+                drop_ms: 100,
+            });
+            while !returned.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+            s.cancel("late");
+            std::future::pending::<()>().await;
+            Ok::<_, AppError>(())
+        })
+        .await
+    });
+    assert!(
+        matches!(out, Err(AppError::Boom(1))),
+        "the scope read {out:?}"
+    );
+}

@@ -372,6 +372,20 @@ pub(crate) fn lazy_parent() -> Option<(Cx, TaskId, Arc<dyn Enclosing>)> {
         .flatten()
 }
 
+/// The running child's look at itself (its context, or its scope's with its `lazy` mark, and
+/// the registry's epoch it has seen), cloned out of the thread's ambient slot: read while the
+/// child is entered, so that what is read of it runs outside the slot's borrow.
+pub(crate) fn current_child() -> (Option<Cx>, Lazy, u32) {
+    AMBIENT
+        .try_with(|a| {
+            let a = a.try_borrow().ok()?;
+            Some((a.cx.clone(), a.lazy, a.seen))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or((None, None, 0))
+}
+
 /// The scope whose code is running on this thread, if any: the enclosing scope of a scope
 /// entered now.
 pub(crate) fn enclosing_scope() -> EnclosingScope {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(crate) use self::ambient::{
-    background_ref, enclosing_scope, with_current, EnclosingScope, Enter,
+    background_ref, current_child, enclosing_scope, with_current, EnclosingScope, Enter,
 };
 pub use self::ambient::{current_grace, WithCx};
 pub(crate) use self::ambient::{Lazy, LAZY};

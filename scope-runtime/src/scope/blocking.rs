@@ -71,11 +71,17 @@ where
             catch_unwind(AssertUnwindSafe(move || f(job_cx)))
         };
         let own = &self.cx;
-        let (result, consequence) = self.shared.settle(&self.info, out, || {
-            self.shared
-                .cause_in(own)
-                .filter(|c| super::spawn::by_handle(c))
-        });
+        // (Settled as it returns: what is read now is what held then.)
+        let (result, consequence) = self.shared.settle(
+            &self.info,
+            out,
+            || {
+                self.shared
+                    .cause_in(own)
+                    .filter(|c| super::spawn::by_handle(c))
+            },
+            true,
+        );
         let (shared, info) = (&*self.shared, &self.info);
         // Aborted while it ran (no thread can be stopped): what it returned then is not read,
         // as a spawned child's future is dropped at an abort; its handle reads the abort.

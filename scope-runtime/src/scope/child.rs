@@ -329,7 +329,9 @@ impl<'s, T> Child<'s, T> {
     ///
     /// What the child returns after this cancel is a consequence of it: an error it returns
     /// then is dropped (it is not a failure of the scope) and the handle reads the
-    /// cancellation. A value it returns then (its work done within the grace; a blocking
+    /// cancellation. An error it returned before this call stands, even while its future's
+    /// destructor still runs (this call may then return `true`): it is read as it was
+    /// returned. A value it returns then (its work done within the grace; a blocking
     /// child's, whenever it returns, since no abort stops its thread) stands: the handle
     /// reads it, even though this call returned `true`. To stop a child and still read its own result (a supervisor that
     /// reports a panic in its clean-up, say), cancel a context it was given instead

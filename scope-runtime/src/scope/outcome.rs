@@ -261,6 +261,10 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
     /// the scope running on): an error it returns then is the consequence of that cancel, not
     /// a failure of the scope, and its handle sees the cancel.
     ///
+    /// `scope_cancelled`: whether the scope may have been cancelled when the error was
+    /// returned (`false` when it was read not to be then: an error returned before the
+    /// scope's cancel is no consequence of it, however late it is settled).
+    ///
     /// An error the scope drops (the handle sees the cancel, or it is a consequence) is
     /// dropped here, with no lock held: a panic of its `Drop` is the child's panic.
     pub(crate) fn settle<O: TaskOutput<E>>(
@@ -268,6 +272,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         task: &TaskInfo,
         out: Result<O, Box<dyn Any + Send>>,
         cancelled_alone: impl FnOnce() -> Option<Arc<Cause>>,
+        scope_cancelled: bool,
     ) -> (Result<O::Ok, Interrupted>, bool) {
         let error = match out {
             Ok(out) => match out.into_result() {
@@ -291,7 +296,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         // An error after its scope's cancel: a cancel that came after the body's value has cut
         // this child's work short (whatever its `Display` does below).
         self.cut_short(|| false);
-        let cancelled = self.cancelled_ahead_of(task);
+        let cancelled = scope_cancelled && self.cancelled_ahead_of(task);
         let message = match self.in_cx(|| message_of(&error)) {
             Ok(message) => message,
             Err(payload) => {

@@ -97,7 +97,9 @@ impl<T> Drop for Winner<T> {
     }
 }
 
-/// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled;
+/// A first-ok scope (a race): the first candidate to succeed wins, the others are cancelled
+/// (a candidate has succeeded once its future returned its value and was dropped: its
+/// destructor is part of its work, so one whose destructor is slow offers its value after it);
 /// if every candidate fails, all the failures are returned together (past the first 256
 /// errors, counted rather than kept: [`Failures::not_kept`](crate::Failures::not_kept)). A
 /// candidate's panic is

@@ -164,6 +164,9 @@ const TASK: u8 = 64;
 
 pub(crate) type OkOf<F, E> = <<F as Future>::Output as TaskOutput<E>>::Ok;
 
+/// A child's output split into its value and its error.
+type ResultOf<F, E> = Result<OkOf<F, E>, E>;
+
 pin_project_lite::pin_project! {
     /// The future every child runs in, spawned or in place: the user's future, polled with the
     /// child's context as the ambient one, its panics (in `poll` and in its destructor) turned
@@ -517,13 +520,21 @@ where
         } else if *this.flags & LAZY != 0 {
             adopt_own(&mut this);
         }
-        let (polled, dropped) = {
+        let (polled, dropped, at_end) = {
             let home = (&mut *this.flags, this.info.id());
             let _enter = Enter::child(this.cx, this.scope, home, *this.seen);
             let _obs = this.obs.enter();
             let polled = match this.fut.as_mut().as_pin_mut() {
-                Some(fut) => catch_unwind(AssertUnwindSafe(|| fut.poll(task))),
+                Some(fut) => catch_unwind(AssertUnwindSafe(|| {
+                    fut.poll(task).map(TaskOutput::into_result)
+                })),
                 None => return Poll::Pending,
+            };
+            // An error is read against the child's state as it returned it (see
+            // `ErrorEnd`), before its destructor runs.
+            let at_end = match polled {
+                Ok(Poll::Ready(Err(_))) => error_end(this.shared),
+                _ => ErrorEnd::NONE,
             };
             // Returned or panicked: the future is dropped now, still as the child (its
             // destructor is part of it), without entering it a second time.
@@ -531,7 +542,7 @@ where
                 Ok(Poll::Pending) => Ok(()),
                 _ => drop_future(this.fut.as_mut()),
             };
-            (polled, dropped)
+            (polled, dropped, at_end)
         };
         if let Ok(Poll::Pending) = polled {
             if *this.seq != NO_SEQ {
@@ -542,8 +553,49 @@ where
             }
             return Poll::Pending;
         }
-        Poll::Ready(complete(this, polled, dropped))
+        Poll::Ready(complete(this, polled, dropped, at_end))
     }
+}
+
+/// What an error a child returned answers, read as it returned it: before its future's
+/// destructor runs (which may take long) and the scope settles its end. A cancel of the child
+/// alone or of its scope, or the body's end for a background child, that comes in between
+/// does not make an error returned before it its consequence.
+#[derive(Clone, Copy)]
+struct ErrorEnd(u8);
+
+impl ErrorEnd {
+    /// Not an error (nothing read).
+    const NONE: Self = Self(0);
+    /// An error: the bits below say what it answers.
+    const ERROR: u8 = 1;
+    /// The child had been cancelled alone (by its handle) when it returned it.
+    const ALONE: u8 = 2;
+    /// The body had ended (for a background child, its stop) when it returned it.
+    const OVER: u8 = 4;
+    /// The scope had been cancelled (by anyone, an ancestor included) when it returned it.
+    const AHEAD: u8 = 8;
+}
+
+/// Reads, for a child that has just returned an error (still entered as the child), what that
+/// error answers (see [`ErrorEnd`]).
+#[cold]
+#[inline(never)]
+fn error_end<E>(shared: &Shared<E>) -> ErrorEnd {
+    let (cx, lazy, seen) = crate::cx::current_child();
+    let mut bits = ErrorEnd::ERROR;
+    if cancelled_alone(cx.as_ref(), lazy, seen, shared).is_some() {
+        bits |= ErrorEnd::ALONE;
+    }
+    if shared.background_over() {
+        bits |= ErrorEnd::OVER;
+    }
+    if shared.caught_up_own() {
+        bits |= ErrorEnd::AHEAD;
+    }
+    // (The clone of the context is dropped here, outside the ambient slot's borrow.)
+    drop(cx);
+    ErrorEnd(bits)
 }
 
 /// Drops a child's future that returned or panicked, in place; a panic of its destructor is
@@ -595,8 +647,9 @@ fn lazy(flags: u8, info: &TaskInfo) -> Lazy {
 #[allow(clippy::needless_pass_by_value)] // Reason: taken by reference, the poll's frame grows (48 B per nested in-place level, measured).
 fn complete<F, E, D>(
     this: ChildTaskProj<'_, F, E, D>,
-    polled: Result<Poll<F::Output>, Panic>,
+    polled: Result<Poll<ResultOf<F, E>>, Panic>,
     dropped: Result<(), Panic>,
+    at_end: ErrorEnd,
 ) -> D::Output
 where
     F: Future,
@@ -620,9 +673,14 @@ where
         (Ok(Poll::Pending), Ok(())) => unreachable!("a pending poll does not complete"),
     };
     *this.flags |= DONE;
-    let (result, consequence) = if *this.flags & BACKGROUND != 0 && this.shared.background_over() {
+    // An error is read as it was returned (see `ErrorEnd`); a value or a panic as it is now.
+    let over = match at_end.0 {
+        0 => this.shared.background_over(),
+        bits => bits & ErrorEnd::OVER != 0,
+    };
+    let (result, consequence) = if *this.flags & BACKGROUND != 0 && over {
         // Stopped with the body's end: not a failure of the scope (a panic still is).
-        let result = match out.map(TaskOutput::into_result) {
+        let result = match out {
             Ok(Ok(value)) => Ok(value),
             // The error is dropped here (user code: a panic of its `Drop` is the child's),
             // inside the scope's context.
@@ -643,7 +701,13 @@ where
     } else {
         let lazy = lazy(*this.flags, this.info);
         let (cx, seen, shared) = (this.cx.as_ref(), *this.seen, &**this.shared);
-        shared.settle(this.info, out, || cancelled_alone(cx, lazy, seen, shared))
+        // (Asked of an error only, which was read as it was returned.)
+        let alone = || {
+            (at_end.0 & ErrorEnd::ALONE != 0)
+                .then(|| cancelled_alone(cx, lazy, seen, shared))
+                .flatten()
+        };
+        shared.settle(this.info, out, alone, at_end.0 & ErrorEnd::AHEAD != 0)
     };
     let (shared, info) = (&**this.shared, &*this.info);
     let delivered = report_end(this.deliver, this.obs, shared, info, result, consequence);
