@@ -672,10 +672,14 @@ fn a_siblings_error_answering_the_cancel_is_a_stop_not_a_failure() {
         log.events_in(answering, "task failed").is_empty(),
         "a consequence of the cancel is not a failure"
     );
+    // The error it answered with, not the cause alone (`probe221`: the field held the
+    // cause, and the child's own error was in no event).
+    let stopped = log.events_in(answering, "task stopped before completing");
+    assert_eq!(stopped.len(), 1);
     assert_eq!(
-        log.events_in(answering, "task stopped before completing")
-            .len(),
-        1
+        stopped[0].fields["cause"],
+        "task `events_answering` failed: gave up: parent cancelled: sibling task \
+         `events_first_failure` failed: disk full"
     );
 }
 
@@ -793,9 +797,11 @@ fn a_losers_answer_to_the_win_is_a_stop_not_a_failure() {
         log.events_in(loser, "task failed").is_empty(),
         "the race won"
     );
+    let stopped = log.events_in(loser, "task stopped before completing");
+    assert_eq!(stopped.len(), 1);
     assert_eq!(
-        log.events_in(loser, "task stopped before completing").len(),
-        1
+        stopped[0].fields["cause"],
+        "task `race_answering_loser` failed: gave up: parent cancelled: another candidate won the race"
     );
 }
 

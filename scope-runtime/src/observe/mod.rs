@@ -61,8 +61,8 @@
 //! |---|---|---|---|
 //! | `deadline exceeded` | `INFO` | `deadline` (the scope or context whose deadline it was) | the scope's own deadline cancelled it (one it inherited from a scope is that scope's to report: `DEBUG` `cancelled`; one of a context no scope owns, the topmost scope reports) |
 //! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled under a scope or service that reports it, or it finished) | `cause` (the [cause](crate::Cause), or `its body failed: ..` when the scope's own body's error cancelled it) | a scope's or service's context was cancelled (a scope in no scope's or service's code, the topmost, reports a cancel that comes from above it: an application's shutdown, a root of the program's own, a bridged token) |
-//! | `scope failed` | `WARN` | | a scope ended with a failure |
-//! | `scope panicked` | `ERROR` | | a scope ended with a panic |
+//! | `scope failed` | `WARN` | | a scope ended with a failure (a service: a task of it failed in its life, each told at its own end too, `task failed`; so a service whose task failed hours before a clean shutdown says it again at its end) |
+//! | `scope panicked` | `ERROR` | | a scope ended with a panic (a service: a task of it panicked in its life, as above) |
 //! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
 //! | `grace ran out` | `WARN` | `grace` | a cancelled scope's [grace](crate::Config::grace) (not zero) ran out while its body or children still ran: what is left is aborted now (each aborted child then says `task stopped before completing`, below). A scope whose grace was cut by an abort from above does not say it: the scope whose grace ran out does. A scope dropped before its end (its future dropped, not cancelled) does not either |
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
@@ -570,7 +570,7 @@ impl ChildObs {
         info: &TaskInfo,
         out: &Result<T, Interrupted>,
     ) {
-        self.ended_settled(scope, info, out, false);
+        self.ended_settled(scope, info, out, None);
     }
 
     /// It ended, and nothing reports how: it leaves the tree (what [`ended`](ChildObs::ended)
@@ -582,21 +582,23 @@ impl ChildObs {
         }
     }
 
-    /// [`ended`](ChildObs::ended), `consequence`: the error it returned answered its scope's
-    /// cancel (fail-fast after the first failure): reported as a stop, not a failure.
+    /// [`ended`](ChildObs::ended), `answered`: the error it returned, which answered its
+    /// scope's cancel (fail-fast after the first failure, a race's loser after the win):
+    /// reported as a stop with that error, not a failure.
     #[inline]
     pub(crate) fn ended_settled<T>(
         &mut self,
         scope: &ScopeObs,
         info: &TaskInfo,
         out: &Result<T, Interrupted>,
-        consequence: bool,
+        answered: Option<&crate::error::ChildFailed>,
     ) {
         self.unregister(info.id());
         if OBSERVED {
-            let end = match out {
-                Err(e @ Interrupted::ChildFailed(_)) if consequence => End::Stopped(e),
-                out => End::of_child(out),
+            // An error that answered a cancel is told as the stop it is, with the error.
+            let end = match answered {
+                Some(failed) => End::Stopped(failed),
+                None => End::of_child(out),
             };
             self.end(scope, info, &end);
         }

@@ -253,9 +253,10 @@ pub(crate) fn message_of<E: fmt::Display>(error: &E) -> Result<String, Box<dyn A
 }
 
 impl<E: From<Interrupted> + fmt::Display> Shared<E> {
-    /// Turns a child's end into what its handle sees, telling the scope about failures; also
-    /// whether an error it returned was a consequence of the scope's cancel (not kept as a
-    /// failure: fail-fast after the first), which its events report as a stop.
+    /// Turns a child's end into what its handle sees, telling the scope about failures; also,
+    /// for an error it returned that was a consequence of the scope's cancel (not kept as a
+    /// failure: fail-fast after the first, a race's loser after the win), that error, which
+    /// its events report as a stop (`task stopped before completing`, with the error).
     ///
     /// `cancelled_alone` gives the cause when the child itself was cancelled (by its handle,
     /// the scope running on): an error it returns then is the consequence of that cancel, not
@@ -273,24 +274,24 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
         out: Result<O, Box<dyn Any + Send>>,
         cancelled_alone: impl FnOnce() -> Option<Arc<Cause>>,
         scope_cancelled: bool,
-    ) -> (Result<O::Ok, Interrupted>, bool) {
+    ) -> (Result<O::Ok, Interrupted>, Option<ChildFailed>) {
         let error = match out {
             Ok(out) => match out.into_result() {
-                Ok(value) => return (Ok(value), false),
+                Ok(value) => return (Ok(value), None),
                 Err(error) => error,
             },
             Err(payload) => {
                 // No value of its own: a cancel that came after the body's value cut its
                 // work short (the panic is reported all the same).
                 self.cut_short(|| false);
-                return (Err(self.panicked(task, payload).into()), false);
+                return (Err(self.panicked(task, payload).into()), None);
             }
         };
         if let Some(cause) = cancelled_alone() {
             self.item_stopped_alone(&cause);
             return match self.in_cx(|| drop_caught(error)) {
-                Ok(()) => (Err(Interrupted::from_shared_cause(cause)), false),
-                Err(payload) => (Err(self.panicked(task, payload).into()), false),
+                Ok(()) => (Err(Interrupted::from_shared_cause(cause)), None),
+                Err(payload) => (Err(self.panicked(task, payload).into()), None),
             };
         }
         // An error after its scope's cancel: a cancel that came after the body's value has cut
@@ -301,7 +302,7 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             Ok(message) => message,
             Err(payload) => {
                 self.in_cx(|| drop_after_panic(error));
-                return (Err(self.panicked(task, payload).into()), false);
+                return (Err(self.panicked(task, payload).into()), None);
             }
         };
         match self.fail(task, error, message.clone(), false, cancelled) {
@@ -313,17 +314,23 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
             // is counted: a failure. Concurrent with the first failure kept, before that
             // one's cancel is in, the failure is read as before.)
             // Acquire: pairs with the race's store of its win.
+            // (Its events tell the error it answered with, whatever the handle reads.)
             Ok(kept) if (!kept && !self.supervise()) || self.won.load(Ordering::Acquire) => {
+                let answered = ChildFailed::new(task.clone(), message);
                 match self.cause_own() {
                     Some(cause) => (
                         Err(Interrupted::from_shared_cause(crate::cx::inherited(&cause))),
-                        true,
+                        Some(answered),
                     ),
-                    None => (Err(ChildFailed::new(task.clone(), message).into()), true),
+                    None => (Err(answered.clone().into()), Some(answered)),
                 }
             }
-            Ok(kept) => (Err(ChildFailed::new(task.clone(), message).into()), !kept),
-            Err(payload) => (Err(self.panicked(task, payload).into()), false),
+            Ok(kept) => {
+                let failed = ChildFailed::new(task.clone(), message);
+                let answered = (!kept).then(|| failed.clone());
+                (Err(failed.into()), answered)
+            }
+            Err(payload) => (Err(self.panicked(task, payload).into()), None),
         }
     }
 

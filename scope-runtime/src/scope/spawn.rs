@@ -24,7 +24,7 @@ use super::{LocalTask, Lost, Scope, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::{Cx, EnclosingScope, Enter, Lazy, LAZY};
 use crate::error::{
-    drop_after_panic, drop_caught, panic_message, Interrupted, NotStarted, SpawnError,
+    drop_after_panic, drop_caught, panic_message, ChildFailed, Interrupted, NotStarted, SpawnError,
 };
 use crate::info::{TaskId, TaskInfo};
 use crate::observe::{ChildObs, OBSERVED};
@@ -697,7 +697,7 @@ where
             },
             Err(payload) => Err(this.shared.panicked(this.info, payload).into()),
         };
-        (result, false)
+        (result, None)
     } else {
         let lazy = lazy(*this.flags, this.info);
         let (cx, seen, shared) = (this.cx.as_ref(), *this.seen, &**this.shared);
@@ -752,13 +752,15 @@ pub(crate) fn drop_unread<T, E>(shared: &Shared<E>, info: &TaskInfo, unread: T) 
 /// first, so that a panic of its destructor, the child's panic, is reported as its end:
 /// `Ok` with what delivering it gave; `Err` with the outcome, still to deliver (after the
 /// caller has passed its slot on: whoever receives it may reserve the slot at once).
+/// `consequence`: the error the child returned answering its scope's cancel (see
+/// [`Shared::settle`]), for its events.
 pub(crate) fn report_end<T, E, D: Deliver<T>>(
     deliver: &mut D,
     obs: &mut ChildObs,
     shared: &Shared<E>,
     info: &TaskInfo,
     result: Result<T, Interrupted>,
-    consequence: bool,
+    consequence: Option<ChildFailed>,
 ) -> Result<D::Output, Result<T, Interrupted>> {
     if result.is_ok() && deliver.unread() {
         let mut panic = None;
@@ -766,10 +768,10 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
         let delivered =
             shared.in_cx(|| deliver.deliver(result, |unread| panic = drop_caught(unread).err()));
         let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
-        obs.ended_settled(&shared.obs, info, &end, consequence);
+        obs.ended_settled(&shared.obs, info, &end, consequence.as_ref());
         Ok(delivered)
     } else {
-        obs.ended_settled(&shared.obs, info, &result, consequence);
+        obs.ended_settled(&shared.obs, info, &result, consequence.as_ref());
         Err(result)
     }
 }
