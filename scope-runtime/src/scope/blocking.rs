@@ -103,7 +103,7 @@ where
             shared,
             info,
             result,
-            consequence,
+            consequence.as_ref(),
         )
         .err();
         if std::mem::take(&mut self.slot) {

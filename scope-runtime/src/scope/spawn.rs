@@ -710,7 +710,14 @@ where
         shared.settle(this.info, out, alone, at_end.0 & ErrorEnd::AHEAD != 0)
     };
     let (shared, info) = (&**this.shared, &*this.info);
-    let delivered = report_end(this.deliver, this.obs, shared, info, result, consequence);
+    let delivered = report_end(
+        this.deliver,
+        this.obs,
+        shared,
+        info,
+        result,
+        consequence.as_ref(),
+    );
     if *this.seq != NO_SEQ {
         // After the settle, as the slot below: its place in the start window (a child that
         // completed in its first poll) lets no queued child through after a failure.
@@ -760,7 +767,7 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
     shared: &Shared<E>,
     info: &TaskInfo,
     result: Result<T, Interrupted>,
-    consequence: Option<ChildFailed>,
+    consequence: Option<&ChildFailed>,
 ) -> Result<D::Output, Result<T, Interrupted>> {
     if result.is_ok() && deliver.unread() {
         let mut panic = None;
@@ -768,10 +775,10 @@ pub(crate) fn report_end<T, E, D: Deliver<T>>(
         let delivered =
             shared.in_cx(|| deliver.deliver(result, |unread| panic = drop_caught(unread).err()));
         let end = panic.map_or(Ok(()), |payload| Err(shared.panicked(info, payload).into()));
-        obs.ended_settled(&shared.obs, info, &end, consequence.as_ref());
+        obs.ended_settled(&shared.obs, info, &end, consequence);
         Ok(delivered)
     } else {
-        obs.ended_settled(&shared.obs, info, &result, consequence.as_ref());
+        obs.ended_settled(&shared.obs, info, &result, consequence);
         Err(result)
     }
 }
