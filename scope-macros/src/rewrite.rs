@@ -1008,16 +1008,21 @@ impl Rewriter {
     }
 
     /// A spawn on a value copied or wrapped where it is called on (`Arc::clone(&a).spawn(..)`,
-    /// `Some(Handle::current()).unwrap().spawn(..)`): read as the value of a `let` of that
-    /// expression is (see [`origin_of`](Self::origin_of)).
+    /// `Some(Handle::current()).unwrap().spawn(..)`), or on an `if` or a `match` written there:
+    /// read as the value of a `let` of that expression is (see [`origin_of`](Self::origin_of)).
     fn classify_copied(&self, method: &str, receiver: &Expr) -> Option<(Orphan, Vec<String>)> {
         let is_spawn = lint::SPAWN_METHODS.contains(&method);
         if !(is_spawn || method == "detach_all" || method == "extend") {
             return None;
         }
-        let (root, _) = lint::indexed_chain_root(receiver)?;
-        if !matches!(root, Expr::Call(_)) || std::ptr::eq(lint::unwrapped(root), root) {
-            return None;
+        // An `if` or a `match` written as the receiver (`if c { a } else { b }.spawn(..)`),
+        // read as its branches' values are when a `let` binds it.
+        let branches = matches!(strip_parens(receiver), Expr::If(_) | Expr::Match(_));
+        if !branches {
+            let (root, _) = lint::indexed_chain_root(receiver)?;
+            if !matches!(root, Expr::Call(_)) || std::ptr::eq(lint::unwrapped(root), root) {
+                return None;
+            }
         }
         let origin = self.origin_of(receiver)?;
         if lint::is_collection(&origin.path) {

@@ -473,10 +473,33 @@ fn a_handle_copied_or_wrapped_where_it_is_spawned_on_is_still_a_handle() {
             Arc::clone(&Arc::new(pool)).spawn(x());
             Pool::clone(&pool).spawn(x());
             Some(Vec::clone(&vec![h])).unwrap().spawn(x());
+            // A fn of the user's named `clone` makes what it makes (`probe223`: flagged).
+            let p = Pool::clone(&h);
+            p.spawn(x());
+            Pool::to_owned(&h).spawn(x());
             Ok(())
         }
     ));
     assert_eq!(n, 0);
+    // An `if` or a `match` written as the receiver is read as its branches (`probe223`).
+    let n = orphans_in(quote!(
+        async fn f(h: Handle, b: bool) -> R {
+            if b {
+                Handle::current()
+            } else {
+                Handle::current()
+            }
+            .spawn(x());
+            match b {
+                true => h.clone(),
+                false => Handle::current(),
+            }
+            .spawn(x());
+            (if b { Pool } else { Pool }).spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 2);
 }
 
 #[test]
