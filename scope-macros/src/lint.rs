@@ -644,13 +644,16 @@ pub(crate) fn unwrapped(mut expr: &Expr) -> &Expr {
             [.., w, n] if matches!(w.as_str(), "Arc" | "Rc" | "Box" | "Mutex" | "RwLock" | "RefCell") && n == "new"
         ) || matches!(segs.as_slice(), [w] if w == "Some" || w == "Ok")
             // A copy: `Arc::clone(&handle)`, `Clone::clone(&handle)`, `Handle::clone(&h)`,
-            // `ToOwned::to_owned(&h)` (through the traits, the pointers, or a type the lint
-            // knows to spawn: a fn of the user's named `clone` makes what it makes); or the
+            // `ToOwned::to_owned(&h)` (through the traits, the pointers and `Option`, or a type
+            // the lint knows to spawn: a fn of the user's named `clone` makes what it makes); or the
             // value moved into a pointer, `Arc::from(h)`.
             || matches!(
                 segs.as_slice(),
                 [.., w, n] if (n == "clone" || n == "to_owned")
-                    && (matches!(w.as_str(), "Arc" | "Rc" | "Clone" | "ToOwned")
+                    && (matches!(
+                        w.as_str(),
+                        "Arc" | "Rc" | "Box" | "Option" | "Clone" | "ToOwned"
+                    )
                         || spawns_anywhere(std::slice::from_ref(w)))
             )
             || matches!(

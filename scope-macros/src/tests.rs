@@ -466,6 +466,17 @@ fn a_handle_copied_or_wrapped_where_it_is_spawned_on_is_still_a_handle() {
         }
     ));
     assert_eq!(n, 9);
+    // Through `Box` and `Option` too (`probe224`: lost when the rule was narrowed).
+    let n = orphans_in(quote!(
+        async fn f(b: Box<Handle>, o: Option<Handle>) -> R {
+            Box::clone(&b).spawn(x());
+            let c = Box::clone(&b);
+            c.spawn(x());
+            Option::clone(&o).unwrap().spawn(x());
+            Ok(())
+        }
+    ));
+    assert_eq!(n, 3);
     // What a wrapper's content is made into, or a value of the user's, is not a handle.
     let n = orphans_in(quote!(
         async fn f(h: Handle, pool: Pool) -> R {
