@@ -411,12 +411,17 @@ pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
     let Entry {
         mut f,
         opts,
-        errors,
+        mut errors,
         runtime,
     } = match build(args, input, MacroKind::Test, Flavor::CurrentThread) {
         Ok(entry) => entry,
         Err(out) => return out,
     };
+    // A test's body is not a scope's: the orphan lint does not read it, and rustc would refuse
+    // the opt-out on a statement with a message that does not name the rule.
+    for attr in crate::rewrite::take_unread_opt_outs(&mut f.block) {
+        errors.push(syn::Error::new_spanned(&attr, ALLOW_ORPHAN_IN_TEST));
+    }
     let krate = opts.krate();
     let body = &f.block;
     let rt = format_ident!("__rt", span = Span::mixed_site());
@@ -487,6 +492,14 @@ pub(crate) fn is_tokio_entry(a: &syn::Attribute) -> bool {
         && segments[0].ident == "tokio"
         && (segments[1].ident == "main" || segments[1].ident == "test")
 }
+
+/// What `#[scope::allow_orphan]` on a statement of a `#[scope::test]`'s body is told.
+const ALLOW_ORPHAN_IN_TEST: &str = "`#[scope::allow_orphan]` does nothing in `#[scope::test]`'s \
+     body: the orphan lint reads the bodies of scopes (`scope!`, `#[scoped]`, `#[scope::main]`), \
+     and a test's body is not one, so a task started here is not refused; the test's check that \
+     no task outlives it runs after the test, with no opt-out\n\
+     help: remove the attribute, and join or cancel the task before the test returns (start it \
+     in a `scope!`), or make a test that leaves tasks running a `#[tokio::test]`";
 
 /// What `#[scope::allow_orphan]` on `#[scope::main]` or `#[scope::test]`'s fn is told (it does
 /// nothing there).

@@ -2663,6 +2663,62 @@ fn is_scope_macro(path: &syn::Path) -> bool {
 }
 
 /// Removes `#[scope::allow_orphan]` from `attrs`; whether it was there.
+/// Takes `#[scope::allow_orphan]` off the statements of a body that the orphan lint does not
+/// read (a `#[scope::test]`'s), returning each one taken, for its error: rustc refuses an
+/// attribute macro on a statement with a message that does not name the rule. Nested items and
+/// macro calls (a `scope!`, whose own expansion reads its body) are left as they are.
+pub(crate) fn take_unread_opt_outs(block: &mut syn::Block) -> Vec<syn::Attribute> {
+    struct Take(Vec<syn::Attribute>);
+    impl Take {
+        fn from(&mut self, attrs: &mut Vec<syn::Attribute>) -> bool {
+            let before = self.0.len();
+            let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(attrs)
+                .into_iter()
+                .partition(lint::is_opt_out);
+            *attrs = kept;
+            self.0.extend(taken);
+            self.0.len() != before
+        }
+    }
+    impl VisitMut for Take {
+        fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+        fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+            match stmt {
+                Stmt::Local(local) => {
+                    self.from(&mut local.attrs);
+                }
+                Stmt::Macro(sm) => {
+                    self.from(&mut sm.attrs);
+                }
+                Stmt::Expr(e, _) => {
+                    // Down the left side, where syn puts a statement's attributes (see
+                    // `take_statement_opt_out`).
+                    let mut e = &mut *e;
+                    loop {
+                        if expr_attrs(e).is_some_and(|attrs| self.from(attrs)) {
+                            break;
+                        }
+                        e = match e {
+                            Expr::Assign(a) => &mut a.left,
+                            Expr::Binary(b) => &mut b.left,
+                            Expr::Cast(c) => &mut c.expr,
+                            Expr::Range(syn::ExprRange {
+                                start: Some(start), ..
+                            }) => start,
+                            _ => break,
+                        };
+                    }
+                }
+                Stmt::Item(_) => {}
+            }
+            visit_mut::visit_stmt_mut(self, stmt);
+        }
+    }
+    let mut take = Take(Vec::new());
+    take.visit_block_mut(block);
+    take.0
+}
+
 fn take_opt_out(attrs: &mut Vec<syn::Attribute>) -> bool {
     let before = attrs.len();
     attrs.retain(|a| !lint::is_opt_out(a));
