@@ -383,6 +383,35 @@
 /// # }
 /// ```
 ///
+/// A fn that spawns itself (a recursive fan-out, a tree walk) cannot be an `async fn`: rustc
+/// cannot prove a future `Send` whose type holds itself ("cannot satisfy `impl Future: Send`",
+/// or "future cannot be sent between threads safely" at the `spawn!`), as with
+/// `tokio::spawn`. Write it as a fn that returns a boxed future; `#[scoped]` scopes it as it
+/// does an `async fn`:
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use scope::{scoped, spawn, Interrupted};
+///
+/// type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, Interrupted>> + Send>>;
+///
+/// #[scoped]
+/// fn leaves(depth: u32) -> Boxed<u64> {
+///     Box::pin(async move {
+///         if depth == 0 {
+///             return Ok(1);
+///         }
+///         let left = spawn!(leaves(depth - 1));
+///         let right = spawn!(leaves(depth - 1));
+///         Ok(left.await? + right.await?)
+///     })
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(leaves(5).await.unwrap(), 32);
+/// # }
+/// ```
 pub use scope_macros::scoped;
 
 /// A scope in expression position: `scope!(OPTIONS, { BODY })` is a future of the scope's

@@ -32,7 +32,10 @@ pub enum Cause {
     },
     /// A deadline fired.
     DeadlineExceeded {
-        /// The scope (or context) whose deadline it was.
+        /// Whose deadline it was: the scope's name (or its place, `file:line:column`, when it
+        /// has none), a service task's, a shield's budget; for a context made by
+        /// [`Cx::child_with_timeout`](crate::Cx::child_with_timeout) or
+        /// [`child_with_deadline`](crate::Cx::child_with_deadline), the place it was made.
         scope: Cow<'static, str>,
     },
     /// A failure the scope keeps cancelled it: a child's error under the fail-fast policy, or

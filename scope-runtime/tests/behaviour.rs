@@ -3431,3 +3431,27 @@ fn to_token_on_a_runtime_without_timers_panics_only_for_a_context_with_a_deadlin
         );
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A bare context's deadline names the place the context was made (as an unnamed scope's does),
+// so a cause read far away says whose deadline it was.
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_contexts_deadline_names_where_it_was_made() {
+    let line = line!() + 1;
+    let by_timeout = Cx::root().detach().child_with_timeout(ms(10));
+    let at = Instant::now() + ms(20);
+    let line_at = line!() + 1;
+    let by_deadline = Cx::root().child_with_deadline(at);
+    let place = |line: u32| format!("deadline of `{}:{line}:", file!());
+    let cause = by_timeout.cancelled().await;
+    assert!(cause.is_deadline());
+    assert!(cause.to_string().starts_with(&place(line)), "{cause}");
+    let cause = by_deadline.cancelled().await;
+    assert!(cause.to_string().starts_with(&place(line_at)), "{cause}");
+    // Below a scope, the scope's parent cancel names it as before.
+    let s = &Scope::new(Config::new().parent(by_timeout.clone()));
+    let out = s.run(async { Ok::<_, Interrupted>(()) }).await;
+    let err = out.unwrap_err().to_string();
+    assert!(err.contains(&place(line)), "{err}");
+}

@@ -17,6 +17,7 @@ mod wait;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub use self::shield::{shield, shield_for, ShieldFor};
 pub(crate) use self::tree::saturating_add;
 use self::tree::{
     ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, fire_deadline, Deadline, Node,
+    Origin,
 };
 pub(crate) use self::tree::{deadline_after, inherited};
 #[cfg(all(test, loom))]
@@ -139,6 +141,9 @@ impl Cx {
 
     /// A child context whose deadline is the earlier of `at` and this context's.
     ///
+    /// When `at` is the one that fires, its cause ([`Cause::DeadlineExceeded`]) names the
+    /// place this call was made (`file:line:column`), as an unnamed scope is named.
+    ///
     /// # Examples
     ///
     /// ```
@@ -152,11 +157,15 @@ impl Cx {
     /// assert_eq!(child.child_with_deadline(soon + Duration::from_secs(9)).deadline(), Some(soon));
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn child_with_deadline(&self, at: Instant) -> Cx {
-        self.child_with_named_deadline(at, Cow::Borrowed("context"))
+        self.child_with_named_deadline(at, Origin::At(Location::caller()))
     }
 
     /// A child context that times out `timeout` from now (or earlier, with this one).
+    ///
+    /// Its deadline's cause names the place this call was made (`file:line:column`), as
+    /// [`child_with_deadline`](Cx::child_with_deadline)'s does.
     ///
     /// # Examples
     ///
@@ -164,15 +173,18 @@ impl Cx {
     /// use std::time::Duration;
     /// let cx = scope::Cx::root().child_with_timeout(Duration::ZERO);
     /// assert!(cx.is_cancelled());
-    /// assert!(cx.cause().unwrap().is_deadline());
+    /// let cause = cx.cause().unwrap();
+    /// assert!(cause.is_deadline());
+    /// assert!(cause.to_string().starts_with(&format!("deadline of `{}:", file!())));
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn child_with_timeout(&self, timeout: Duration) -> Cx {
-        self.child_with_deadline(deadline_after(timeout))
+        self.child_with_named_deadline(deadline_after(timeout), Origin::At(Location::caller()))
     }
 
-    pub(crate) fn child_with_named_deadline(&self, at: Instant, origin: Cow<'static, str>) -> Cx {
-        let deadline = earlier(self.node.deadline.as_ref(), Some(at), origin);
+    pub(crate) fn child_with_named_deadline(&self, at: Instant, origin: impl Into<Origin>) -> Cx {
+        let deadline = earlier(self.node.deadline.as_ref(), Some(at), origin.into());
         Cx {
             node: Node::new(deadline, self.node.slots.clone(), [Some(&self.node), None]),
         }
@@ -230,7 +242,7 @@ impl Cx {
         scoped: bool,
     ) -> Cx {
         let deadline = match deadline {
-            Some((at, origin)) => earlier(self.node.deadline.as_ref(), Some(at), origin),
+            Some((at, origin)) => earlier(self.node.deadline.as_ref(), Some(at), origin.into()),
             None => self.node.deadline.clone(),
         };
         let mut slots = self.node.slots.clone();
@@ -672,7 +684,7 @@ impl Cx {
     pub(crate) fn deadline_cause(&self) -> Option<(Instant, Cause)> {
         self.node.deadline.as_ref().map(|d| {
             let cause = Cause::DeadlineExceeded {
-                scope: d.origin.clone(),
+                scope: d.origin.name(),
             };
             (d.at, cause)
         })

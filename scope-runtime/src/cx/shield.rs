@@ -199,7 +199,7 @@ impl<F: Future> Future for ShieldFor<F> {
             let at = super::deadline_after(*this.budget);
             let origin = format!("shield (budget {:?})", this.budget);
             if let Some(mut fut) = this.fut.as_mut().as_pin_mut() {
-                let inner = fut.cx().child_with_named_deadline(at, origin.into());
+                let inner = fut.cx().child_with_named_deadline(at, origin);
                 fut.as_mut().set_cx(inner);
             }
             // Outside a runtime there is no timer: the budget is checked at each poll.

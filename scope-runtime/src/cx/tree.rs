@@ -44,6 +44,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -82,7 +83,37 @@ struct Link {
 #[derive(Debug)]
 pub(crate) struct Deadline {
     pub(super) at: Instant,
-    pub(super) origin: Cow<'static, str>,
+    pub(super) origin: Origin,
+}
+
+/// Whose deadline it is, for the cause it fires with: a name (a scope's, a service task's, a
+/// shield's), or the place a bare context was made (`Cx::child_with_timeout`), as an unnamed
+/// scope is named, formatted only when the deadline is reported.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    Named(Cow<'static, str>),
+    At(&'static Location<'static>),
+}
+
+impl Origin {
+    pub(super) fn name(&self) -> Cow<'static, str> {
+        match self {
+            Origin::Named(name) => name.clone(),
+            Origin::At(at) => Cow::Owned(format!("{}:{}:{}", at.file(), at.line(), at.column())),
+        }
+    }
+}
+
+impl From<Cow<'static, str>> for Origin {
+    fn from(name: Cow<'static, str>) -> Self {
+        Origin::Named(name)
+    }
+}
+
+impl From<String> for Origin {
+    fn from(name: String) -> Self {
+        Origin::Named(Cow::Owned(name))
+    }
 }
 
 /// A node's deadline alarms, each with the runtime whose timer it waits on.
@@ -805,7 +836,7 @@ pub(crate) fn fire_deadline(node: &Arc<Node>, d: &Arc<Deadline>) {
 
 fn fire_deadline_here(node: &Arc<Node>, d: &Arc<Deadline>) {
     let exceeded = Cause::DeadlineExceeded {
-        scope: d.origin.clone(),
+        scope: d.origin.name(),
     };
     if node.deadline_parent(d).is_some() {
         // An ancestor not yet linked may have been cancelled first (the deadline's owner
@@ -901,7 +932,7 @@ fn tell(owner: &Weak<dyn Enclosing>) {
 pub(super) fn earlier(
     inherited: Option<&Arc<Deadline>>,
     own: Option<Instant>,
-    origin: Cow<'static, str>,
+    origin: Origin,
 ) -> Option<Arc<Deadline>> {
     match (inherited, own) {
         (Some(d), Some(at)) if d.at <= at => Some(Arc::clone(d)),

@@ -1319,7 +1319,8 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
 impl<'s, 'env, E> Scope<'s, 'env, E, Sendable> {
     /// Enters a scope: creates its context (a child of `config`'s parent, by default the
     /// ambient context), resolves its timeout into a deadline, and binds its slots. Nothing
-    /// starts until the scope is [run](Scope::run).
+    /// starts until the scope is [run](Scope::run), but a timeout's clock starts here: a scope
+    /// made now and run later has the time between counted.
     ///
     /// Spawned children need a tokio runtime; spawned outside one, they run in place instead
     /// (on the scope's own task), and deadlines are checked when polled but do not wake a
