@@ -332,7 +332,7 @@
 /// async fn check_all(hosts: Vec<&'static str>, up: Arc<AtomicUsize>) -> Result<(), Failures<E>> {
 ///     for host in hosts {
 ///         let up = Arc::clone(&up);
-///         let _ = spawn!(async move {
+///         spawn!(async move {
 ///             if host.starts_with("down") {
 ///                 return Err::<(), E>(format!("{host} did not answer").into());
 ///             }
@@ -372,9 +372,9 @@
 ///
 /// #[scoped(policy = first_ok)]
 /// async fn fastest() -> Result<&'static str, Failures<E>> {
-///     let _ = spawn!(fetch("broken", 1));
-///     let _ = spawn!(fetch("slow", 50));
-///     let _ = spawn!(fetch("fast", 10));
+///     spawn!(fetch("broken", 1));
+///     spawn!(fetch("slow", 50));
+///     spawn!(fetch("fast", 10));
 ///     Ok(()) // the fn's value is the winner's
 /// }
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -785,7 +785,21 @@ impl SpawnArgs {
                 if key == "name" {
                     let _: Ident = input.parse()?;
                     let _: Token![=] = input.parse()?;
-                    name = Some(input.parse::<Expr>()?);
+                    let value = input.parse::<Expr>()?;
+                    // A literal that is not a string (`name = 5`) would meet rustc's trait
+                    // error about `Cow<str>`: told here what the name takes.
+                    if let Expr::Lit(syn::ExprLit { lit, .. }) = &value {
+                        if !matches!(lit, syn::Lit::Str(_)) {
+                            return Err(syn::Error::new(
+                                lit.span(),
+                                format!(
+                                    "a child's name is a string (a `&'static str`, a `String`, \
+                                     or a `Cow<'static, str>`), such as `{m}(name = \"fetch\", fut)`"
+                                ),
+                            ));
+                        }
+                    }
+                    name = Some(value);
                     if !input.peek(Token![,]) {
                         return Err(input.error(format!(
                             "expected `,` and the future after the name: `{m}(name = \"fetch\", async move {{ ... }})`"

@@ -602,12 +602,23 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
                 .replace(" < ", "<")
                 .replace(" >", ">")
                 .replace("& ", "&");
-            format!(
-                "this fn's return type is `{ty}`, but a `#[scoped]` fn returns its scope's \
-                 result, so it must return {shape}: {why}\n\
-                 help: return `Result<{ty}, E>` (e.g. `Result<{ty}, scope::Interrupted>`) and \
-                 end the body with `Ok(value)`"
-            )
+            if ty == "!" {
+                // `Result<!, E>` is not stable Rust: say what is.
+                format!(
+                    "this fn's return type is `!`, but a `#[scoped]` fn returns its scope's \
+                     result, so it must return {shape}: {why}\n\
+                     help: return `Result<std::convert::Infallible, E>` (e.g. \
+                     `Result<std::convert::Infallible, scope::Interrupted>`): a body that runs \
+                     until it fails ends with its error (`?` in the loop)"
+                )
+            } else {
+                format!(
+                    "this fn's return type is `{ty}`, but a `#[scoped]` fn returns its scope's \
+                     result, so it must return {shape}: {why}\n\
+                     help: return `Result<{ty}, E>` (e.g. `Result<{ty}, scope::Interrupted>`) \
+                     and end the body with `Ok(value)`"
+                )
+            }
         }
     };
     Err((syn::Error::new(span, message), unit))
