@@ -722,6 +722,23 @@ fn name_with_a_colon(input: ParseStream<'_>, m: &str) -> syn::Result<()> {
     Ok(())
 }
 
+/// `name = 5`: a literal that is not a string would meet rustc's trait error about
+/// `Cow<str>`; told here what a name takes.
+fn name_is_a_string(value: &Expr, m: &str) -> syn::Result<()> {
+    match value {
+        Expr::Lit(syn::ExprLit { lit, .. }) if !matches!(lit, syn::Lit::Str(_)) => {
+            Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "a child's name is a string (a `&'static str`, a `String`, or a \
+                     `Cow<'static, str>`), such as `{m}(name = \"fetch\", fut)`"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A closure where a future is meant: never a future (rustc's help would call it where it
 /// is written). Told at the closure's head what to write.
 fn closure_for_a_future(fut: &Expr, m: &str) -> syn::Result<()> {
@@ -786,19 +803,7 @@ impl SpawnArgs {
                     let _: Ident = input.parse()?;
                     let _: Token![=] = input.parse()?;
                     let value = input.parse::<Expr>()?;
-                    // A literal that is not a string (`name = 5`) would meet rustc's trait
-                    // error about `Cow<str>`: told here what the name takes.
-                    if let Expr::Lit(syn::ExprLit { lit, .. }) = &value {
-                        if !matches!(lit, syn::Lit::Str(_)) {
-                            return Err(syn::Error::new(
-                                lit.span(),
-                                format!(
-                                    "a child's name is a string (a `&'static str`, a `String`, \
-                                     or a `Cow<'static, str>`), such as `{m}(name = \"fetch\", fut)`"
-                                ),
-                            ));
-                        }
-                    }
+                    name_is_a_string(&value, m)?;
                     name = Some(value);
                     if !input.peek(Token![,]) {
                         return Err(input.error(format!(

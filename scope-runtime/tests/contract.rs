@@ -3336,13 +3336,13 @@ async fn law4_contexts_under_one_inherited_deadline_read_one_cause_whoever_looks
     );
     // Cancelled explicitly after the deadline passed: the deadline came first, inherited.
     let late = Cx::root().child_with_timeout(ms(10));
-    let e = late.child();
+    let below = late.child();
     tokio::time::advance(ms(20)).await;
-    e.cancel("too late");
+    below.cancel("too late");
     assert!(
-        matches!(e.cause(), Some(Cause::ParentCancelled(d)) if d.is_deadline()),
+        matches!(below.cause(), Some(Cause::ParentCancelled(d)) if d.is_deadline()),
         "{:?}",
-        e.cause()
+        below.cause()
     );
 }
 
