@@ -1106,6 +1106,15 @@ fn scoped_impl(
     errors: &mut Vec<syn::Error>,
 ) {
     let owner = type_name(&imp.self_ty);
+    let params: Vec<String> = imp
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::ImplItem::Fn(m) if impl_scopes(m) => Some(valid::param_names(&m.sig)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     for item in &mut imp.items {
         // The fns a macro call writes are not seen here (it expands later): it may be marked
         // `#[scope::unscoped]`, which says so.
@@ -1117,6 +1126,12 @@ fn scoped_impl(
                 take_unscoped(&mut m.attrs, errors);
                 continue;
             }
+            errors.extend(valid::option_param_missing(
+                opts,
+                &m.sig,
+                &params,
+                "`impl` block",
+            ));
             let mut f = ScopedFn::new(
                 m.sig.clone(),
                 m.block.clone(),
@@ -1143,6 +1158,15 @@ fn scoped_trait(
     errors: &mut Vec<syn::Error>,
 ) {
     let owner = crate::lint::unraw(&t.ident);
+    let params: Vec<String> = t
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::TraitItem::Fn(m) if m.default.is_some() => Some(valid::param_names(&m.sig)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     for item in &mut t.items {
         match item {
             syn::TraitItem::Fn(syn::TraitItemFn {
@@ -1154,6 +1178,7 @@ fn scoped_trait(
                 && !has_scoped_attr(attrs)
                 && !has_unscoped_attr(attrs) =>
             {
+                errors.extend(valid::option_param_missing(opts, sig, &params, "trait"));
                 let opts = with_opt_out(opts, attrs);
                 let mut f = ScopedFn::new(sig.clone(), block.clone(), opts, Some(&owner));
                 f.via_block = Some("trait");
@@ -1186,9 +1211,18 @@ fn scoped_mod(m: &mut syn::ItemMod, opts: &Options, outer: &Aliases, errors: &mu
         Aliases::default()
     };
     aliases.merge(Aliases::own(items.iter()));
+    let params: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Fn(f) if mod_scopes(f) => Some(valid::param_names(&f.sig)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     for item in items {
         match item {
             syn::Item::Fn(f) if mod_scopes(f) => {
+                errors.extend(valid::option_param_missing(opts, &f.sig, &params, "module"));
                 let opts = with_opt_out(opts, &mut f.attrs);
                 let mut sf = ScopedFn::new(f.sig.clone(), (*f.block).clone(), opts, None);
                 sf.via_block = Some("module");

@@ -77,6 +77,61 @@ pub(crate) fn stray_idents(
     errors
 }
 
+/// An option of a block's `#[scoped]` that names a parameter some of its fns take (or `self`)
+/// and this one does not: said at this fn, which rustc's "cannot find value" at the option
+/// does not name. `block_params`: the parameters of the block's scoped fns (a name none of
+/// them takes is told at the block, by [`stray_idents`]).
+pub(crate) fn option_param_missing(
+    opts: &Options,
+    sig: &syn::Signature,
+    block_params: &[String],
+    block: &str,
+) -> Option<syn::Error> {
+    let own = param_names(sig);
+    let has_self = own.iter().any(|p| p == "self");
+    opts.value_exprs().into_iter().find_map(|(key, value)| {
+        let missing = match stray_ident(value, &own) {
+            Some(ident) if block_params.contains(&crate::lint::unraw(ident)) => ident.to_string(),
+            None if !has_self && mentions_self(value) => "self".to_owned(),
+            Some(_) | None => return None,
+        };
+        let name = crate::lint::unraw(&sig.ident);
+        let written = quote::ToTokens::to_token_stream(value).to_string();
+        Some(syn::Error::new(
+            sig.ident.span(),
+            format!(
+                "`{name}` takes no `{missing}`, which `{key} = {written}` on the {block} uses: \
+                 the options of the {block}'s `#[scoped]` apply to each async fn in it\n\
+                 help: give the fns that take `{missing}` a `#[scoped({key} = ..)]` of their \
+                 own (the {block}'s then leaves them to it), or mark `{name}` \
+                 `#[scope::unscoped]` if it needs no scope"
+            ),
+        ))
+    })
+}
+
+/// Whether an expression reads `self` (the value: `self::NAME`, a path, is not it).
+fn mentions_self(value: &Expr) -> bool {
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        let mut tokens = tokens.into_iter().peekable();
+        while let Some(t) = tokens.next() {
+            match t {
+                proc_macro2::TokenTree::Ident(i) if i == "self" => {
+                    let path = matches!(tokens.peek(),
+                        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ':');
+                    if !path {
+                        return true;
+                    }
+                }
+                proc_macro2::TokenTree::Group(g) if walk(g.stream()) => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+    walk(quote::ToTokens::to_token_stream(value))
+}
+
 /// `name = fetch` where `fetch` is one of the fns the options apply to (`fns`), unquoted: said
 /// here, and the name left out of the expansion (rustc would say that `Cow<'static, str>` has
 /// no `From` for the fn item, naming some other crate's impls).
