@@ -63,7 +63,7 @@
 //! | `cancelled` | `INFO` (`DEBUG` when its parent was cancelled under a scope or service that reports it, or it finished) | `cause` (the [cause](crate::Cause), or `its body failed: ..` when the scope's own body's error cancelled it) | a scope's or service's context was cancelled (a scope in no scope's or service's code, the topmost, reports a cancel that comes from above it: an application's shutdown, a root of the program's own, a bridged token) |
 //! | `scope failed` | `WARN` | | a scope ended with a failure (a service: a task of it failed in its life, each told at its own end too, `task failed`; so a service whose task failed hours before a clean shutdown says it again at its end) |
 //! | `scope panicked` | `ERROR` | | a scope ended with a panic (a service: a task of it panicked in its life, as above) |
-//! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`) | a scope ended otherwise |
+//! | `scope finished` | `DEBUG` | `outcome` (`completed` or `cancelled`: how it ended, so a graceful stop, a body that returned a value after its scope's cancel, is `cancelled` though the run returns `Ok`) | a scope ended otherwise |
 //! | `grace ran out` | `WARN` | `grace` | a cancelled scope's [grace](crate::Config::grace) (not zero) ran out while its body or children still ran: what is left is aborted now (each aborted child then says `task stopped before completing`, below). A scope whose grace was cut by an abort from above does not say it: the scope whose grace ran out does. A scope dropped before its end (its future dropped, not cancelled) does not either |
 //! | `task failed` | `WARN` | `error` (its message) | a child returned an error that is a failure (not one answering a cancel, below), or a service task was dropped a grace after its own deadline |
 //! | `task panicked` | `ERROR` | `panic` (its message) | a child panicked |
@@ -87,9 +87,9 @@
 //! | metric | type | what |
 //! |---|---|---|
 //! | `scope_scopes_started_total` | counter | scopes run (services: created) |
-//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked` |
+//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked`: how the scope ended, not what its caller got (a scope cancelled from outside or by its deadline whose body then returned a value, a graceful stop, is `cancelled`, though its run returns `Ok`; a child's error that is an [`Interrupted`](crate::Interrupted) of its own is `failed`) |
 //! | `scope_children_started_total` | counter | children (and service tasks) started (first polled) |
-//! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`) |
+//! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`; a spawn its scope refused, closed already, made no child and is not counted: the children a body asked for can outnumber the children ended, as after a fail-fast failure on another worker, or a race won) |
 //! | `scope_children_in_flight` | gauge | children started and not ended |
 //! | `scope_children_queued` | gauge | children created and not started (waiting for their scope to run, for a slot, or for their first poll) |
 //! | `scope_cancel_latency_seconds` | histogram | from the moment a scope's run sees its cancellation to its end (the last of its children gone; for a run dropped or forgotten, the drop, its spawned children left in their grace) |
