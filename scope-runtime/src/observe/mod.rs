@@ -87,7 +87,7 @@
 //! | metric | type | what |
 //! |---|---|---|
 //! | `scope_scopes_started_total` | counter | scopes run (services: created) |
-//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked`: how the scope ended, not what its caller got (a scope cancelled from outside or by its deadline whose body then returned a value, a graceful stop, is `cancelled`, though its run returns `Ok`; a child's error that is an [`Interrupted`](crate::Interrupted) of its own is `failed`) |
+//! | `scope_scopes_ended_total` | counter | scopes finished, with `outcome` = `completed`, `failed`, `cancelled`, `panicked`: how the scope ended, not what its caller got (a scope cancelled from outside or by its deadline whose body then returned a value, a graceful stop, is `cancelled`, though its run returns `Ok`; a child's error that is an [`Interrupted`] of its own is `failed`) |
 //! | `scope_children_started_total` | counter | children (and service tasks) started (first polled) |
 //! | `scope_children_ended_total` | counter | children ended, with `outcome` as above (a child that never started counts as `cancelled`; a spawn its scope refused, closed already, made no child and is not counted: the children a body asked for can outnumber the children ended, as after a fail-fast failure on another worker, or a race won) |
 //! | `scope_children_in_flight` | gauge | children started and not ended |
