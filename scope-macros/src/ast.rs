@@ -725,6 +725,18 @@ fn name_with_a_colon(input: ParseStream<'_>, m: &str) -> syn::Result<()> {
 /// `name = 5`: a literal that is not a string would meet rustc's trait error about
 /// `Cow<str>`; told here what a name takes.
 fn name_is_a_string(value: &Expr, m: &str) -> syn::Result<()> {
+    // Through parentheses, a macro fragment's invisible group and a sign: `(5)`, `$n`, `-1`.
+    let mut value = value;
+    while let Expr::Paren(syn::ExprParen { expr, .. })
+    | Expr::Group(syn::ExprGroup { expr, .. })
+    | Expr::Unary(syn::ExprUnary {
+        op: syn::UnOp::Neg(_),
+        expr,
+        ..
+    }) = value
+    {
+        value = expr;
+    }
     match value {
         Expr::Lit(syn::ExprLit { lit, .. }) if !matches!(lit, syn::Lit::Str(_)) => {
             Err(syn::Error::new(

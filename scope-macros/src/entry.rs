@@ -419,8 +419,16 @@ pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     // A test's body is not a scope's: the orphan lint does not read it, and rustc would refuse
     // the opt-out on a statement with a message that does not name the rule.
-    for attr in crate::rewrite::take_unread_opt_outs(&mut f.block) {
-        errors.push(syn::Error::new_spanned(&attr, ALLOW_ORPHAN_IN_TEST));
+    // Under a statement's `cfg`, the error holds only where the statement is compiled in.
+    let mut cfg_errors = TokenStream::new();
+    for (attr, cfgs) in crate::rewrite::take_unread_opt_outs(&mut f.block) {
+        let e = syn::Error::new_spanned(&attr, ALLOW_ORPHAN_IN_TEST);
+        if cfgs.is_empty() {
+            errors.push(e);
+        } else {
+            let e = e.to_compile_error();
+            cfg_errors.extend(quote!(#(#cfgs)* #e));
+        }
     }
     let krate = opts.krate();
     let body = &f.block;
@@ -438,7 +446,7 @@ pub(crate) fn test(args: TokenStream, input: TokenStream) -> TokenStream {
         })
     });
     let errors = errors_to_tokens(errors);
-    quote!(#[::core::prelude::v1::test] #f #errors)
+    quote!(#[::core::prelude::v1::test] #f #errors #cfg_errors)
 }
 
 /// `#[tokio::main]` / `#[tokio::test]` with an entry attribute of ours, which builds the

@@ -2662,41 +2662,56 @@ fn is_scope_macro(path: &syn::Path) -> bool {
     last_segment(path).as_deref() == Some("scope")
 }
 
-/// Removes `#[scope::allow_orphan]` from `attrs`; whether it was there.
 /// Takes `#[scope::allow_orphan]` off the statements of a body that the orphan lint does not
-/// read (a `#[scope::test]`'s), returning each one taken, for its error: rustc refuses an
-/// attribute macro on a statement with a message that does not name the rule. Nested items and
-/// macro calls (a `scope!`, whose own expansion reads its body) are left as they are.
-pub(crate) fn take_unread_opt_outs(block: &mut syn::Block) -> Vec<syn::Attribute> {
-    struct Take(Vec<syn::Attribute>);
+/// read (a `#[scope::test]`'s), returning each one taken, for its error, with the `#[cfg(..)]`s
+/// of the statements it is in (the error holds only where they do: a statement compiled out is
+/// no error): rustc refuses an attribute macro on a statement with a message that does not name
+/// the rule. Nested items and macro calls (a `scope!`, whose own expansion reads its body) are
+/// left as they are.
+pub(crate) fn take_unread_opt_outs(
+    block: &mut syn::Block,
+) -> Vec<(syn::Attribute, Vec<syn::Attribute>)> {
+    #[derive(Default)]
+    struct Take {
+        taken: Vec<(syn::Attribute, Vec<syn::Attribute>)>,
+        /// The `cfg`s of the statements being read, outermost first.
+        cfgs: Vec<syn::Attribute>,
+    }
     impl Take {
-        fn from(&mut self, attrs: &mut Vec<syn::Attribute>) -> bool {
-            let before = self.0.len();
+        /// Takes the opt-outs from one statement's attributes; the count of its `cfg`s, now
+        /// on the stack.
+        fn from(&mut self, attrs: &mut Vec<syn::Attribute>) -> usize {
+            let cfgs: Vec<_> = attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .cloned()
+                .collect();
+            let pushed = cfgs.len();
+            self.cfgs.extend(cfgs);
             let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(attrs)
                 .into_iter()
                 .partition(lint::is_opt_out);
             *attrs = kept;
-            self.0.extend(taken);
-            self.0.len() != before
+            for attr in taken {
+                self.taken.push((attr, self.cfgs.clone()));
+            }
+            pushed
         }
     }
     impl VisitMut for Take {
         fn visit_item_mut(&mut self, _: &mut syn::Item) {}
         fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
-            match stmt {
-                Stmt::Local(local) => {
-                    self.from(&mut local.attrs);
-                }
-                Stmt::Macro(sm) => {
-                    self.from(&mut sm.attrs);
-                }
+            let pushed = match stmt {
+                Stmt::Local(local) => self.from(&mut local.attrs),
+                Stmt::Macro(sm) => self.from(&mut sm.attrs),
                 Stmt::Expr(e, _) => {
                     // Down the left side, where syn puts a statement's attributes (see
                     // `take_statement_opt_out`).
                     let mut e = &mut *e;
+                    let mut pushed = 0;
                     loop {
-                        if expr_attrs(e).is_some_and(|attrs| self.from(attrs)) {
-                            break;
+                        if let Some(attrs) = expr_attrs(e) {
+                            pushed += self.from(attrs);
                         }
                         e = match e {
                             Expr::Assign(a) => &mut a.left,
@@ -2708,17 +2723,20 @@ pub(crate) fn take_unread_opt_outs(block: &mut syn::Block) -> Vec<syn::Attribute
                             _ => break,
                         };
                     }
+                    pushed
                 }
-                Stmt::Item(_) => {}
-            }
+                Stmt::Item(_) => 0,
+            };
             visit_mut::visit_stmt_mut(self, stmt);
+            self.cfgs.truncate(self.cfgs.len() - pushed);
         }
     }
-    let mut take = Take(Vec::new());
+    let mut take = Take::default();
     take.visit_block_mut(block);
-    take.0
+    take.taken
 }
 
+/// Removes `#[scope::allow_orphan]` from `attrs`; whether it was there.
 fn take_opt_out(attrs: &mut Vec<syn::Attribute>) -> bool {
     let before = attrs.len();
     attrs.retain(|a| !lint::is_opt_out(a));

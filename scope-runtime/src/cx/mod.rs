@@ -142,7 +142,9 @@ impl Cx {
     /// A child context whose deadline is the earlier of `at` and this context's.
     ///
     /// When `at` is the one that fires, its cause ([`Cause::DeadlineExceeded`]) names the
-    /// place this call was made (`file:line:column`), as an unnamed scope is named.
+    /// place this call was made (`file:line:column`), as an unnamed scope is named. (Called
+    /// through a `fn` pointer, the place is this method's own, as for any `#[track_caller]`
+    /// fn.)
     ///
     /// # Examples
     ///
@@ -295,7 +297,7 @@ impl Cx {
     }
 
     /// A context cancelled when either `self` or `other` is; its deadline is the earlier of
-    /// the two, and its slots are `self`'s.
+    /// the two (`self`'s on a tie, with the name its cause gives), and its slots are `self`'s.
     ///
     /// # Examples
     ///

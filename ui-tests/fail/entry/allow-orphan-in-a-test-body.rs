@@ -23,4 +23,18 @@ async fn in_the_body() {
     .unwrap();
 }
 
+// Under a `cfg` that compiles the statement out, it is no error (the statement is not there);
+// under one that compiles it in, it is.
+#[scope::test]
+async fn under_a_cfg() {
+    #[cfg(any())]
+    #[scope::allow_orphan]
+    let _out = tokio::spawn(async {});
+    #[cfg(all())]
+    {
+        #[scope::allow_orphan]
+        tokio::spawn(async {}).await.unwrap();
+    }
+}
+
 fn main() {}

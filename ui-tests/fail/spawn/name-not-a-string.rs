@@ -9,4 +9,24 @@ async fn numbered() -> Result<(), Interrupted> {
     Ok(())
 }
 
+// In parentheses, negated, or handed through a macro's `expr` fragment: the same.
+macro_rules! named_fn {
+    ($n:expr) => {
+        #[scoped]
+        async fn from_a_fragment() -> Result<(), Interrupted> {
+            spawn!(name = $n, async { Ok(()) });
+            Ok(())
+        }
+    };
+}
+
+named_fn!(7);
+
+#[scoped]
+async fn wrapped() -> Result<(), Interrupted> {
+    spawn!(name = (5), async { Ok(()) });
+    spawn!(name = -1, async { Ok(()) });
+    Ok(())
+}
+
 fn main() {}
