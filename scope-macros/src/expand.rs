@@ -313,7 +313,7 @@ fn typed_body(
         // `return`, and the crate's message for a race body's value says what is wrong with
         // it.
         PolicyKind::FirstOk if diverges(body) && !returns(body) => {
-            typed_async_body(krate, race_body(krate, ret, span), body)
+            typed_async_body(krate, race_body(krate, ret, span), unbraced(body))
         }
         // A race's body gives no value (the winner's is the result): `Ok(())`, or its error.
         // Said only for a tail with `?` (`Err(e)?` after starting the candidates had no type
@@ -356,10 +356,22 @@ pub(crate) fn typed_result_body(
         body.to_token_stream()
     };
     if diverges(body) || returns_a_value(body) {
-        typed_async_body(krate, ty, inner)
+        if ends_in_result(body) {
+            typed_async_body(krate, ty, inner)
+        } else {
+            typed_async_body(krate, ty, unbraced(body))
+        }
     } else {
         inner
     }
+}
+
+/// A body's statements without its braces, to be the rest of a block the expansion writes:
+/// kept braced there, a body that is one expression (`{ loop { .. } }`) would be the block's
+/// only tail, and rustc's `unused_braces` would tell the user to remove braces the fn needs.
+fn unbraced(body: &syn::Block) -> TokenStream {
+    let stmts = &body.stmts;
+    quote!(#(#stmts)*)
 }
 
 /// The type of a race's body in a fn that returns `ret`: `Result<(), E>`, `E` the error of
