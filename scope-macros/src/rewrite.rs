@@ -2707,21 +2707,13 @@ pub(crate) fn take_unread_opt_outs(
                 Stmt::Expr(e, _) => {
                     // Down the left side, where syn puts a statement's attributes (see
                     // `take_statement_opt_out`).
-                    let mut e = &mut *e;
+                    let mut e = Some(&mut *e);
                     let mut pushed = 0;
-                    loop {
-                        if let Some(attrs) = expr_attrs(e) {
+                    while let Some(expr) = e {
+                        if let Some(attrs) = expr_attrs(expr) {
                             pushed += self.from(attrs);
                         }
-                        e = match e {
-                            Expr::Assign(a) => &mut a.left,
-                            Expr::Binary(b) => &mut b.left,
-                            Expr::Cast(c) => &mut c.expr,
-                            Expr::Range(syn::ExprRange {
-                                start: Some(start), ..
-                            }) => start,
-                            _ => break,
-                        };
+                        e = left_operand(expr);
                     }
                     pushed
                 }
@@ -2746,20 +2738,29 @@ fn take_opt_out(attrs: &mut Vec<syn::Attribute>) -> bool {
 /// Removes `#[scope::allow_orphan]` from an expression statement: syn gives a statement's
 /// outer attributes to the leftmost operand of an assignment, a binary operator, a cast or a
 /// range, so they are looked for down that side.
-fn take_statement_opt_out(mut expr: &mut Expr) -> bool {
-    loop {
-        if expr_attrs(expr).is_some_and(take_opt_out) {
+fn take_statement_opt_out(expr: &mut Expr) -> bool {
+    let mut expr = Some(expr);
+    while let Some(e) = expr {
+        if expr_attrs(e).is_some_and(take_opt_out) {
             return true;
         }
-        expr = match expr {
-            Expr::Assign(e) => &mut e.left,
-            Expr::Binary(e) => &mut e.left,
-            Expr::Cast(e) => &mut e.expr,
-            Expr::Range(syn::ExprRange {
-                start: Some(start), ..
-            }) => start,
-            _ => return false,
-        };
+        expr = left_operand(e);
+    }
+    false
+}
+
+/// The next step down an expression statement's left side, where syn puts the statement's
+/// outer attributes: the left operand of an assignment or a binary operator, a cast's operand,
+/// a range's start.
+fn left_operand(expr: &mut Expr) -> Option<&mut Expr> {
+    match expr {
+        Expr::Assign(e) => Some(&mut e.left),
+        Expr::Binary(e) => Some(&mut e.left),
+        Expr::Cast(e) => Some(&mut e.expr),
+        Expr::Range(syn::ExprRange {
+            start: Some(start), ..
+        }) => Some(start),
+        _ => None,
     }
 }
 
