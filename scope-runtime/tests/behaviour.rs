@@ -151,16 +151,21 @@ async fn a_refused_runs_children_of_both_kinds_are_told_they_never_ran() {
         matches!(out, Err(Interrupted::Config(ConfigError::ZeroLimit))),
         "{out:?}"
     );
+    // Both are told why, the same way, and so is a context cloned out of the scope: the run
+    // was refused (not "the scope was dropped": it is alive; not "finished": it never ran).
+    let refused =
+        Cause::explicit("the scope's run was refused: a scope's limit must be at least 1");
+    assert_eq!(s.cx().cause(), Some(refused.clone()));
     let spawned = spawned.await;
-    assert!(
-        matches!(spawned, Err(Interrupted::NotStarted(_))),
-        "{spawned:?}"
-    );
+    match &spawned {
+        Err(Interrupted::NotStarted(n)) => assert_eq!(n.cause(), &refused),
+        other => panic!("{other:?}"),
+    }
     let in_place = tokio::time::timeout(Duration::from_secs(5), in_place).await;
-    assert!(
-        matches!(in_place, Ok(Err(Interrupted::NotStarted(_)))),
-        "{in_place:?}"
-    );
+    match &in_place {
+        Ok(Err(Interrupted::NotStarted(n))) => assert_eq!(n.cause(), &refused),
+        other => panic!("{other:?}"),
+    }
 }
 
 static USER: Slot<String> = Slot::new("USER");

@@ -598,6 +598,9 @@ enum Event {
     Body { scope: usize, end: BodyEnd },
     /// A scope's future resolved (returned or panicked); what it returned is in `results`.
     Resolved { scope: usize },
+    /// A scope's future was dropped before it resolved (with the child that opened it):
+    /// logged just after.
+    Dropped { scope: usize },
 }
 
 impl fmt::Display for Event {
@@ -611,6 +614,7 @@ impl fmt::Display for Event {
             Event::Ended { child, end } => write!(f, "{} ended: {end:?}", name(*child)),
             Event::Body { scope, end } => write!(f, "{} body: {end:?}", scope_name(*scope)),
             Event::Resolved { scope } => write!(f, "{} resolved", scope_name(*scope)),
+            Event::Dropped { scope } => write!(f, "{} dropped", scope_name(*scope)),
         }
     }
 }
@@ -803,6 +807,24 @@ impl World {
         }
     }
 
+    /// Child `c`'s future is being dropped, not by an unwind: if it opened a scope that did not
+    /// resolve, that scope's future was dropped with it (just now, before this guard).
+    fn dropped(&self, c: usize) {
+        if !self.plan.child(c).nested {
+            return;
+        }
+        let mut events = lock(&self.events);
+        let resolved = events
+            .iter()
+            .any(|l| matches!(l.event, Event::Resolved { scope } if scope == c));
+        if !resolved {
+            events.push(Logged {
+                at: Instant::now(),
+                event: Event::Dropped { scope: c },
+            });
+        }
+    }
+
     /// Scope `scope`'s future resolved just now: nothing below it may be alive (law 1).
     fn resolved(&self, scope: usize, returned: Returned) {
         let alive = self.live[scope].load(Ordering::SeqCst);
@@ -853,9 +875,11 @@ impl Drop for Guard {
         }
         // Last, so a count seen above zero finds the name (for the message).
         self.world.alive(self.who).store(false, Ordering::SeqCst);
-        if std::thread::panicking() {
-            if let Who::Child(c) = self.who {
+        if let Who::Child(c) = self.who {
+            if std::thread::panicking() {
                 self.world.unwound(c);
+            } else {
+                self.world.dropped(c);
             }
         }
     }
@@ -1390,10 +1414,31 @@ impl View {
                 }
             }
         }
+        // Panics from below that no report of a dropped scope carried, each where it reached
+        // this scope: at the later of the panic and the drops it went up through.
+        let mut from_below: Vec<(usize, usize)> = events[..resolved]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match l.event {
+                Event::Ended {
+                    child,
+                    end: End::Panic,
+                } if !w.plan.is_child_of(child, id) => {
+                    panic_reaches(w, events, child, i, id).map(|at| (at, child))
+                }
+                _ => None,
+            })
+            .filter(|&(at, _)| at < resolved)
+            .collect();
+        from_below.sort_unstable();
         let mut last = None;
         for (i, logged) in events[..resolved].iter().enumerate() {
             if cancelled_at == Some(i) {
                 items.push(Item::Cancelled);
+            }
+            for &(_, child) in from_below.iter().filter(|&&(at, _)| at == i) {
+                items.push(Item::Child(child, End::Panic));
+                last = Some(i);
             }
             match logged.event {
                 Event::Ended { child, end } if w.plan.is_child_of(child, id) => {
@@ -1447,6 +1492,37 @@ impl View {
                     .iter()
                     .any(|i| matches!(i, Item::Child(_, e) if !matches!(e, End::Done(_)))))
     }
+}
+
+/// Where child `c`'s panic (logged at `at`) reaches scope `id`, if it does: a scope whose
+/// future was dropped (with no panic of its body's to resume as the drop's own) hands the
+/// panics no report of it carries to the scope it was entered under, as the drop happens
+/// (law 5); a scope that resolved reported them itself.
+fn panic_reaches(
+    w: &World,
+    events: &[Logged],
+    c: usize,
+    mut at: usize,
+    id: usize,
+) -> Option<usize> {
+    let mut n = w.plan.child(c).scope;
+    while n != id {
+        if n == 0 {
+            return None;
+        }
+        let dropped = events
+            .iter()
+            .position(|l| matches!(l.event, Event::Dropped { scope } if scope == n))?;
+        let body_panicked = events
+            .iter()
+            .any(|l| matches!(l.event, Event::Body { scope, end: BodyEnd::Panic } if scope == n));
+        if body_panicked {
+            return None;
+        }
+        at = at.max(dropped);
+        n = w.plan.child(n).scope;
+    }
+    Some(at)
 }
 
 /// One failure as a scope reports it.

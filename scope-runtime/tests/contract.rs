@@ -345,6 +345,113 @@ async fn law5_a_panic_dropping_an_aborted_spawned_child_is_its_panic() {
     check.assert_clean().await;
 }
 
+/// A scope nested in a child of the outer one, whose in-place child `bad-drop` panics as it is
+/// dropped; with `panic_first`, a second in-place child panics in its poll first (the nested
+/// scope keeps that panic for its end, which never comes when its run is dropped).
+async fn nested_with_a_bad_drop(panic_first: bool) -> Result<(), AppError> {
+    // A long grace: the body (which never looks) keeps the run going until the outer scope's
+    // code drops it, so that no outcome of this scope ever carries the panic. (With none, the
+    // outer cancel would reach this scope first: it would end with the panic, returned by the
+    // outer scope's child after the outer cancel, as its consequence.)
+    let inner = &Scope::new(Config::new().name("inner").grace(ms(3_600_000)));
+    inner
+        .run(async {
+            inner.spawn_in_place_named("bad-drop", async {
+                let _bad = PanicOnDrop;
+                std::future::pending::<()>().await;
+            });
+            if panic_first {
+                inner.spawn_in_place_named("bad-poll", async {
+                    panic!("polled badly");
+                });
+            }
+            std::future::pending::<()>().await;
+            Ok::<_, AppError>(())
+        })
+        .await
+}
+
+/// How the outer scope's code drops the nested scope's run (law 5 through a dropped run).
+#[derive(Clone, Copy, Debug)]
+enum DropsTheRun {
+    /// A spawned child that ignores the cancel runs it, aborted after the outer grace.
+    SpawnedAborted,
+    /// An in-place child runs it, dropped after the outer grace.
+    InPlaceAborted,
+    /// A spawned child drops it itself (a timeout around it) and returns `Ok`.
+    SpawnedTimesOut,
+    /// The outer body drops it itself (a timeout around it).
+    BodyTimesOut,
+}
+
+async fn outer_dropping_a_nested_run(how: DropsTheRun, panic_first: bool) -> Result<(), AppError> {
+    let outer = &Scope::new(Config::new().name("outer").grace(ms(5)));
+    outer
+        .run(async {
+            let timed_out = async move {
+                let _ = tokio::time::timeout(ms(1), nested_with_a_bad_drop(panic_first)).await;
+                Ok::<_, AppError>(())
+            };
+            match how {
+                DropsTheRun::SpawnedAborted => {
+                    outer.spawn_named("holder", nested_with_a_bad_drop(panic_first));
+                }
+                DropsTheRun::InPlaceAborted => {
+                    outer.spawn_in_place_named("holder", nested_with_a_bad_drop(panic_first));
+                }
+                DropsTheRun::SpawnedTimesOut => {
+                    outer.spawn_named("holder", timed_out);
+                }
+                DropsTheRun::BodyTimesOut => timed_out.await?,
+            }
+            sleep(ms(2)).await;
+            outer.cancel("stop");
+            Ok::<_, AppError>(())
+        })
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_dropping_a_child_of_a_dropped_nested_run_reaches_the_enclosing_scope() {
+    for how in [
+        DropsTheRun::SpawnedAborted,
+        DropsTheRun::InPlaceAborted,
+        DropsTheRun::SpawnedTimesOut,
+        DropsTheRun::BodyTimesOut,
+    ] {
+        let check = LeakCheck::new();
+        let out = outer_dropping_a_nested_run(how, false).await;
+        match out {
+            Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+                assert_eq!(p.message(), "dropped badly", "{how:?}");
+                assert_eq!(p.task().name(), Some("bad-drop"), "{how:?}");
+            }
+            other => panic!("{how:?}: expected the grandchild's panic, got {other:?}"),
+        }
+        check.assert_clean().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn law5_a_panic_a_dropped_nested_run_had_kept_reaches_the_enclosing_scope() {
+    for how in [
+        DropsTheRun::SpawnedAborted,
+        DropsTheRun::InPlaceAborted,
+        DropsTheRun::SpawnedTimesOut,
+        DropsTheRun::BodyTimesOut,
+    ] {
+        let out = outer_dropping_a_nested_run(how, true).await;
+        // The first panic is the outer scope's answer (fail-fast keeps the first).
+        match out {
+            Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+                assert_eq!(p.message(), "polled badly", "{how:?}");
+                assert_eq!(p.task().name(), Some("bad-poll"), "{how:?}");
+            }
+            other => panic!("{how:?}: expected the grandchild's panic, got {other:?}"),
+        }
+    }
+}
+
 /// A child that waits forever, holding `flag` (set when the child's future is dropped).
 async fn holds_until_dropped(flag: common::DropFlag) {
     let _flag = flag;

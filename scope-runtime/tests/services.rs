@@ -698,6 +698,41 @@ impl std::future::Future for ReadyThenPanicOnDrop {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_panic_of_a_scope_dropped_in_a_service_task_is_a_failure_of_the_service() {
+    // A scope whose run the task drops (a timeout around it) holds an in-place child whose
+    // destructor panics: no report of that scope carries it, so the service reports it (law
+    // 5), under the name of the child that panicked. Before, it was printed and lost.
+    let svc = Service::new(ServiceConfig::new("audit"));
+    let task = svc
+        .spawn_named("holder", async {
+            let inner = &Scope::new(Config::new().name("inner").grace(Duration::from_secs(3600)));
+            let run = inner.run(async {
+                inner.spawn_in_place_named("bad-drop", async {
+                    let _held = PanicOnDrop("dropped badly");
+                    std::future::pending::<()>().await;
+                });
+                std::future::pending::<()>().await;
+                Ok::<_, Interrupted>(())
+            });
+            let _ = tokio::time::timeout(MS, run).await;
+            Ok::<_, Interrupted>(())
+        })
+        .unwrap();
+    // The task itself returned.
+    assert!(matches!(task.await, Ok(Ok(()))));
+    let report = svc.stop().await;
+    let failures: Vec<(String, bool)> = report
+        .failures()
+        .iter()
+        .map(|f| (f.to_string(), f.panicked()))
+        .collect();
+    assert_eq!(
+        failures,
+        [("task `bad-drop` panicked: dropped badly".to_owned(), true)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_panic_dropping_a_service_tasks_work_or_unread_output_is_that_tasks_panic() {
     // Before, tokio's task swallowed both: the service reported a clean drop, or nothing.
     let svc = Service::new(ServiceConfig::new("audit").grace(10 * MS));

@@ -396,6 +396,13 @@ impl<E: Send + 'static> Enclosing for Shared<E> {
     ) -> Option<Box<dyn std::any::Any + Send>> {
         self.callback_panic.keep(payload)
     }
+    fn panicked_below(
+        &self,
+        task: &TaskInfo,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        self.panicked_late(task, payload)
+    }
     fn own_cxs(&self) -> Option<&own_cx::OwnCxs> {
         Some(&self.own_cxs)
     }
@@ -427,6 +434,13 @@ const RUNTIME_GONE: u8 = 4;
 /// panic is its outcome): one that comes now is dropped at once (see [`Shared::drop_kept`]).
 /// Set and read under the failures' lock.
 const UNREPORTED: u8 = 8;
+/// `Shared::after_body`: with [`UNREPORTED`], the run was dropped with no panic of its own to
+/// resume: a panic no report carries goes to the enclosing scope (see `Shared::panic_upward`).
+/// Set and read under the failures' lock.
+const PANICS_UP: u8 = 16;
+/// `Shared::after_body`: the run was dropped (see `Shared::end_run`). Set and read under the
+/// failures' lock.
+const RUN_DROPPED: u8 = 32;
 
 /// What work refused or stopped because an enclosing scope's forced abort sealed it is told.
 const ENCLOSING_ENDED: &str = "an enclosing scope has ended (finished, or aborted)";
@@ -1028,8 +1042,29 @@ impl<E> Shared<E> {
     }
 
     /// No report will read a failure from now on (under the failures' lock).
-    pub(crate) fn set_unreported(&self) {
-        self.after_body.fetch_or(UNREPORTED, Ordering::Relaxed);
+    pub(crate) fn set_unreported(&self, panics_up: bool) {
+        let bits = if panics_up {
+            UNREPORTED | PANICS_UP
+        } else {
+            UNREPORTED
+        };
+        self.after_body.fetch_or(bits, Ordering::Relaxed);
+    }
+
+    /// The run was dropped (under the failures' lock).
+    pub(crate) fn set_run_dropped(&self) {
+        self.after_body.fetch_or(RUN_DROPPED, Ordering::Relaxed);
+    }
+
+    /// Whether the run was dropped (under the failures' lock).
+    pub(crate) fn run_dropped(&self) -> bool {
+        self.after_body.load(Ordering::Relaxed) & RUN_DROPPED != 0
+    }
+
+    /// Whether a panic no report will carry goes to the enclosing scope (see
+    /// [`PANICS_UP`]; under the failures' lock).
+    pub(crate) fn panics_up(&self) -> bool {
+        self.after_body.load(Ordering::Relaxed) & PANICS_UP != 0
     }
 
     /// The body returned: the background children are cancelled (cause: the scope finished)

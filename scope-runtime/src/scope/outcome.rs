@@ -511,30 +511,67 @@ impl<E> Shared<E> {
         }
     }
 
-    /// The run has ended (returned, refused, or dropped): marked under the failures' lock
-    /// (see `panicked_late`).
-    pub(crate) fn end_run(&self) {
+    /// The run has ended (returned, refused, or `dropped`): marked under the failures' lock
+    /// (see `panicked_late`). A late panic of a run dropped is kept, not handed back: the drop
+    /// takes what was kept once its children are dropped (see `drop_kept`).
+    pub(crate) fn end_run(&self, dropped: bool) {
         let _failures = self.failures.lock();
+        if dropped {
+            self.set_run_dropped();
+        }
         self.run_ended.store(true, Ordering::Release);
     }
 
     /// The failures kept for a report nobody will make (the run was dropped, or its body's
     /// panic is its outcome): taken, with none kept from now on, and dropped inside the
-    /// scope's context, each under a catch.
-    pub(crate) fn drop_kept(&self) {
+    /// scope's context, each under a catch. With `panics_up` (the run was dropped with no
+    /// panic of its own to resume), a panic among them, or of their destructors, and one that
+    /// comes later, goes to the enclosing scope (see `panic_upward`); otherwise the run's own
+    /// panic is its outcome, and these are dropped (the panic hook printed each as it came).
+    pub(crate) fn drop_kept(&self, panics_up: bool) {
         let kept = {
             let mut failures = self.failures.lock();
-            self.set_unreported();
+            self.set_unreported(panics_up);
             std::mem::take(&mut *failures)
         };
         if kept.is_empty() {
             return;
         }
-        // A destructor's panic here is printed by the hook and dropped, as a child's panic in
-        // its grace after the run was dropped is: it is the child's (its error's), not the
-        // code's that dropped the run, which it must not unwind (a `FuturesUnordered` of runs
+        if !panics_up {
+            self.in_cx(|| kept.into_iter().for_each(drop_after_panic));
+            return;
+        }
+        // They do not unwind the code that dropped the run (a `FuturesUnordered` of runs
         // stops dropping the others at a panic, and leaks them with their children).
-        self.in_cx(|| kept.into_iter().for_each(drop_after_panic));
+        for kept in kept {
+            match kept {
+                Kept::Panicked(panic) => match panic.take_payload() {
+                    Some(payload) => self.panic_upward(panic.task(), payload),
+                    None => self.in_cx(|| drop_after_panic(panic)),
+                },
+                Kept::Failed(failure) => {
+                    let task = failure.task().clone();
+                    if let Err(payload) = self.in_cx(|| drop_caught(failure)) {
+                        self.panic_upward(&task, payload);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A panic of `task` that no report of this scope will carry (its run was dropped, or its
+    /// body's panic is its outcome): the enclosing scope's, as a panic of work below it (law
+    /// 5: a panic always counts, as it would had the code that dropped the run unwound with
+    /// it), or, with no enclosing scope that can take it, printed by the hook (as it was
+    /// when it happened) and dropped.
+    fn panic_upward(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) {
+        let back = match self.tracker.enclosing() {
+            Some(enclosing) => enclosing.panicked_below(task, payload),
+            None => Some(payload),
+        };
+        if let Some(back) = back {
+            self.in_cx(|| drop_after_panic(back));
+        }
     }
 
     fn record_panic(
@@ -556,12 +593,21 @@ impl<E> Shared<E> {
             // a bug, and it cancels the siblings (the bound is for errors, which a long-lived
             // scope may see by the thousand).
             let mut failures = self.failures.lock();
-            if late && self.run_ended.load(Ordering::Relaxed) {
+            if self.unreported() && self.panics_up() {
+                // No report of this scope will carry it (its run was dropped, and has ended
+                // perhaps): it goes up, outside the lock.
+                drop(failures);
+                self.panic_upward(task, payload);
+                return Ok(Panicked::without_payload(task.clone(), message));
+            }
+            // (A run being dropped keeps it until the drop takes what it kept.)
+            let dropping = self.run_dropped() && !self.unreported();
+            if late && self.run_ended.load(Ordering::Relaxed) && !dropping {
                 // (The payload is handed back, not dropped here.)
                 return Err(payload);
             }
             if self.unreported() {
-                // Nobody reads it (as a failure then, above); dropped below.
+                // The run's own panic unwinds as its outcome: this one is dropped below.
                 Some(Panicked::new(task.clone(), payload))
             } else {
                 // Release: read by a race once every child has ended.
@@ -570,7 +616,8 @@ impl<E> Shared<E> {
                 // reports, once every child has drained, not in the middle of this child's
                 // bookkeeping. (No user code: a name's clone and a box moved.)
                 let panic = Panicked::new(task.clone(), payload);
-                if self.supervise() || (failures.is_empty() && !after_give_up) {
+                // (A run being dropped keeps every panic: each goes up with the drop.)
+                if self.supervise() || dropping || (failures.is_empty() && !after_give_up) {
                     failures.push(Kept::Panicked(panic));
                     None
                 } else {

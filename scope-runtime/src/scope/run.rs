@@ -72,9 +72,13 @@ pin_project_lite::pin_project! {
     /// What the children left for the answer nobody will read goes with a run dropped
     /// part-way: the failures the scope had kept (for a [`RaceRun`](crate::RaceRun), the
     /// winning value too), dropped inside the scope's context, and a failure that comes after
-    /// (a child in its grace) is dropped where it is reported. A panic of such a destructor is
-    /// the child's: the panic hook prints it, and it does not unwind the code that dropped the
-    /// run (a body's value's destructor is the body's code: its panic does). The values bound
+    /// (a child in its grace) is dropped where it is reported. A panic no report will carry (one
+    /// the scope had kept, an in-place child's as the drop ends it, such a destructor's, which
+    /// is the child's) goes to the scope this one was entered under, as a panic of work below
+    /// it (law 5: it cancels that scope, and fail-fast returns it if it is the first failure);
+    /// it does not unwind the code that dropped the run, and with no enclosing scope to take it
+    /// the panic hook's report of it is all there is (a body's value's destructor is the
+    /// body's code: its panic unwinds the drop). The values bound
     /// with [`Config::bind`](crate::Config::bind) (the context's slots) are the [`Scope`]
     /// value's, dropped with it, not with this future. A context cloned out of the scope
     /// (`Cx::current()` in it, a child's [`cx`](crate::Child::cx), a context made below one)
@@ -368,7 +372,7 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
         };
         self.driver.phase = Phase::Done;
         let shared = &self.scope.shared;
-        shared.end_run();
+        shared.end_run(true);
         shared.tracker.close();
         // The task that dropped the run has moved on: the cancel and the children's exits
         // below must not wake it.
@@ -420,9 +424,10 @@ impl<'s, 'env, E, M: Mode> Core<'s, 'env, E, M> {
             }
             (Ok(()), value) => value.err(),
         };
-        // The failures it kept: no report reads them (and none is kept from now on).
+        // The failures it kept: no report reads them (and none is kept from now on). A panic
+        // among them goes up, unless the drop resumes a panic of the run's own.
         let (kept_panic, failed) = shared.kept_flags();
-        shared.drop_kept();
+        shared.drop_kept(panic.is_none() && self.driver.panic.is_none());
         let panic = panic
             .or_else(|| self.driver.panic.take())
             .or_else(|| shared.take_callback_panic());
@@ -766,7 +771,7 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
             .finished(shared.cause_own().as_deref(), true, false);
     }
     driver.phase = Phase::Done;
-    shared.end_run();
+    shared.end_run(false);
     // The run returns now: its context's end (in the report) and its timers must not wake
     // the task again.
     shared.tracker.forget_owner();
@@ -777,7 +782,7 @@ fn finish<E, M: Mode>(shared: &Shared<E>, driver: &mut Driver<'_, M>) {
         // The body panicked: every child has drained; resume the unwind. What the scope kept
         // (a child's failure before the panic) goes first, inside its context and under a
         // catch (dropped in the unwind, a destructor's panic would abort the process).
-        shared.drop_kept();
+        shared.drop_kept(false);
         std::panic::resume_unwind(payload);
     }
 }
@@ -1138,6 +1143,12 @@ fn tell_panic_below<E>(shared: &Shared<E>, kept: Option<&[Kept<E>]>) {
     }
 }
 
+/// The cause a scope whose run was refused for its configuration ends with.
+#[cold]
+fn refused_cause(error: &ConfigError) -> Cause {
+    Cause::explicit(format!("the scope's run was refused: {error}"))
+}
+
 #[cold]
 fn polled_after_done<E: From<Interrupted>>() -> E {
     E::from(Interrupted::from_cause(Cause::explicit(
@@ -1239,17 +1250,16 @@ impl<'env, M: Mode> Driver<'env, M> {
             return Err(ConfigError::AlreadyRun);
         }
         if let Some(error) = scope.config_error.clone() {
-            // Refused: the scope ends here, and so does its context (law 6). The children
-            // spawned before the run never start: the spawned ones wait in admission, the
-            // in-place ones in the local queue (dropped here, outside its lock: each handle
-            // reads `NotStarted`).
+            // Refused: the scope ends here, and so does its context (law 6), with a cause
+            // that says why, first: the children spawned before the run never start, and
+            // each handle reads `NotStarted` with that cause (the spawned ones wait in
+            // admission, the in-place ones in the local queue, dropped here outside its
+            // lock), as does a context cloned out of the scope.
             self.phase = Phase::Done;
+            shared.cancel_own(refused_cause(&error));
             shared.tracker.close();
             shared.close_admission();
-            shared.end_run();
-            shared.cancel_own(Cause::Finished {
-                scope: shared.info.clone(),
-            });
+            shared.end_run(false);
             shared.obs.refused();
             let queued: Vec<LocalTask<'env, M>> = {
                 let mut local = scope.local.lock();

@@ -236,6 +236,18 @@ pub(crate) trait Enclosing: Send + Sync + 'static {
     ) -> Option<Box<dyn std::any::Any + Send>> {
         Some(payload)
     }
+    /// A panic of `task`, in a scope entered under it, that no report of that scope will
+    /// carry (its run was dropped, or its body's panic is its outcome): a scope takes it as a
+    /// panic of work below it, as if the code that dropped the run had unwound with it (law
+    /// 5). Given back when the owner cannot take it (it has ended, or it keeps no outcomes).
+    fn panicked_below(
+        &self,
+        task: &crate::info::TaskInfo,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        let _ = task;
+        Some(payload)
+    }
     /// The registry of its children's own contexts, if it keeps one (a scope does).
     fn own_cxs(&self) -> Option<&super::own_cx::OwnCxs> {
         None

@@ -240,6 +240,17 @@ impl Enclosing for Inner {
     fn grace(&self) -> Duration {
         self.grace
     }
+    /// A panic no report of a scope entered in one of its tasks carries (the task dropped
+    /// that scope's run): a failure of the service, under the name of the task that panicked.
+    fn panicked_below(
+        &self,
+        task: &TaskInfo,
+        payload: Box<dyn std::any::Any + Send>,
+    ) -> Option<Box<dyn std::any::Any + Send>> {
+        self.panicked_late(task, crate::error::panic_message(payload.as_ref()));
+        crate::error::drop_after_panic(payload);
+        None
+    }
 }
 
 /// Whether `failures` say that `task` was dropped (at its grace, or by an abort).
