@@ -387,12 +387,9 @@ pub(crate) fn main_returns(sig: &syn::Signature) -> syn::Result<()> {
              to end the body with `?` on an error",
         ));
     }
-    let written = quote::ToTokens::to_token_stream(ty)
-        .to_string()
-        .replace(" < ", "<")
-        .replace(" >", ">");
-    Err(syn::Error::new(
-        ty.span(),
+    let written = type_text(ty);
+    Err(syn::Error::new_spanned(
+        ty,
         format!(
             "`#[scope::main]` returns nothing or `Result<T, E>`, not `{written}`: its exit \
              code follows from how the program ended (see the crate docs, \"Shutdown\")\n\
@@ -431,11 +428,7 @@ fn error_crosses_threads(sig: &syn::Signature, host: MacroKind) -> syn::Result<(
     if sends {
         return Ok(());
     }
-    let written = quote::ToTokens::to_token_stream(error)
-        .to_string()
-        .replace(" < ", "<")
-        .replace(" >", ">")
-        .replace(" :: ", "::");
+    let written = type_text(error);
     Err(syn::Error::new(
         error.span(),
         format!(
@@ -544,13 +537,7 @@ pub(crate) fn is_async(sig: &syn::Signature, host: MacroKind, boxed: bool) -> sy
              declaration when its future is `Send`), or leave `#[scoped]` out and put \
              `scope!({{ ... }}).await` inside its `async` block",
             name = sig.ident,
-            output = quote::ToTokens::to_token_stream(output)
-                .to_string()
-                .replace(" :: ", "::")
-                .replace(" < ", "<")
-                .replace(" >", ">")
-                .replace(" ,", ",")
-                .replace("& ", "&"),
+            output = type_text(output),
         ),
         (MacroKind::Scoped, None) => "help: add `async` to this fn, or, inside a sync fn, build \
                                       a scope with `scope!({ ... })` and await it from async code"
@@ -641,7 +628,7 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
     };
     let why = "a scope can fail even when its body does not (a child failed or panicked, it \
                was cancelled, a deadline fired)";
-    let message = match wrong {
+    let message = match &wrong {
         None if matches!(sig.output, syn::ReturnType::Default) => format!(
             "a `#[scoped]` fn returns its scope's result, so it must return {shape}: {why}\n\
              help: add a return type, e.g. `-> Result<(), scope::Interrupted>`"
@@ -652,11 +639,7 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
              help: return `Result<(), E>`, e.g. `-> Result<(), scope::Interrupted>`"
         ),
         Some(ty) => {
-            let ty = ty
-                .to_string()
-                .replace(" < ", "<")
-                .replace(" >", ">")
-                .replace("& ", "&");
+            let ty = type_text(ty);
             if ty == "!" {
                 // `Result<!, E>` is not stable Rust: say what is.
                 format!(
@@ -676,7 +659,12 @@ fn returns_result(sig: &syn::Signature, policy: PolicyKind) -> Result<(), (syn::
             }
         }
     };
-    Err((syn::Error::new(span, message), unit))
+    let error = match &wrong {
+        // The whole type underlined (a span's join is not stable).
+        Some(ty) => syn::Error::new_spanned(ty, message),
+        None => syn::Error::new(span, message),
+    };
+    Err((error, unit))
 }
 
 /// The scope's handles carry its lifetime: one in the return type would outlive the scope,
@@ -1796,4 +1784,24 @@ impl VisitMut for Jumps {
     }
 
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// A type (or other tokens) as a user writes it, for a message: the token stream's spacing
+/// taken out of paths, generics, references and lists (`std :: process :: ExitCode` reads
+/// `std::process::ExitCode`).
+pub(crate) fn type_text(tokens: impl quote::ToTokens) -> String {
+    let text = tokens
+        .to_token_stream()
+        .to_string()
+        .replace(", :: ", ", ::")
+        .replace("< :: ", "<::")
+        .replace(" :: ", "::")
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&");
+    match text.strip_prefix(":: ") {
+        Some(rest) => format!("::{rest}"),
+        None => text,
+    }
 }

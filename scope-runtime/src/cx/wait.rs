@@ -98,8 +98,10 @@ impl Cx {
     /// a deadline), not under this context: what it needs of this one (a slot's value) it
     /// takes with it, captured when it is registered. Capture values, not the context: a
     /// callback holding its own context keeps it alive until it is cancelled, for good if it
-    /// never is. At a deadline, `f` runs inside the runtime's timer: keep it short, and spawn
-    /// anything longer. It runs inline, not on a task of its own as Go's `AfterFunc` does: a
+    /// never is. At a deadline, `f` may run inside the runtime's timer driver (the alarm of a
+    /// context made with a deadline fires there): keep it short, spawn anything longer, and
+    /// make no call there that needs a worker of its own, such as tokio's `block_in_place`
+    /// (tokio aborts the process then). It runs inline, not on a task of its own as Go's `AfterFunc` does: a
     /// callback that cancels another context runs that context's callbacks inside it, so a
     /// chain of callbacks that each cancel the next recurses as deep as the chain (a tree of
     /// contexts made with [`child`](Cx::child) needs no such chain: a cancel reaches every

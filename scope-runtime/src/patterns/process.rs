@@ -27,7 +27,10 @@
 //!    code at the end of its own grace);
 //! 3. sends **SIGKILL** if it is still running, whatever the code that holds it awaits then
 //!    (it may be reading the output, or hold the [`Running`] outside the scope), and
-//!    **reaps** it once that code waits for it or drops it.
+//!    **reaps** it once that code waits for it or drops it. The SIGKILL at the grace's end
+//!    comes from a timer task on the process's runtime: while that runtime is not driven (a
+//!    current-thread runtime nobody blocks on) or after it is dropped, only the drop of the
+//!    [`Running`] sends it.
 //!
 //! # What is guaranteed
 //!

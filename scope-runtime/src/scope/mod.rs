@@ -1735,7 +1735,9 @@ where
     /// whatever happens (a failure, a cancellation, the grace running out): cancellation only
     /// asks, through the context. Check it often. A drop cannot wait: if the scope's future
     /// is dropped, the closure runs on to its end after the drop returns (its context
-    /// cancelled), and the scopes around it still wait for it. Its
+    /// cancelled), and the scopes around it still wait for it. A program's end does not:
+    /// `#[scope::main]`'s forced exit (its grace run out, or a second signal) ends the
+    /// process with the closure still running. Its
     /// outcome, panics included, is that of any child; under a limit it takes a slot. So an
     /// error it returns after its context was cancelled (its scope's cancel, or its handle's
     /// [`cancel`](crate::Child::cancel) or [`abort`](crate::Child::abort)) is taken for that
