@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -1356,6 +1357,141 @@ impl<E: From<Interrupted>> From<Interrupted> for Failures<E> {
         Self {
             failures: vec![failure],
             not_kept: 0,
+        }
+    }
+}
+
+/// The code a [`CatchesBelow`] polls or drops on this thread: the address of the scope it
+/// runs in (the enclosing scope of the scopes it enters), and the panic kept for it.
+type Below = (usize, Option<Box<dyn Any + Send>>);
+
+thread_local! {
+    /// `None` when no [`CatchesBelow`] runs code on this thread.
+    static BELOW: std::cell::Cell<Option<Below>> = const { std::cell::Cell::new(None) };
+}
+
+/// The address of the scope whose code runs on this thread now, if any.
+fn code_scope() -> usize {
+    crate::cx::enclosing_scope().map_or(0, |s| Arc::as_ptr(&s).cast::<()>() as usize)
+}
+
+/// Hands a panic that no report of a dropped scope carries to the code that dropped the scope
+/// on this thread, when a [`CatchesBelow`] runs it (a supervisor's incarnation) and the scope
+/// was entered in that code (`enclosing`, the dropped scope's enclosing scope, is the one that
+/// code runs in): it is that code's panic, as if the drop had unwound there. Given back
+/// otherwise (a later one than the first is dropped, as [`drop_after_panic`] does).
+pub(crate) fn panic_to_code_below(
+    enclosing: Option<&Arc<dyn crate::scope::tracker::Enclosing>>,
+    payload: Box<dyn Any + Send>,
+) -> Option<Box<dyn Any + Send>> {
+    let Some(enclosing) = enclosing else {
+        return Some(payload);
+    };
+    let address = Arc::as_ptr(enclosing).cast::<()>() as usize;
+    BELOW.with(|below| match below.take() {
+        Some((code, kept)) if code == address => {
+            let mut first = kept;
+            keep_first(&mut first, payload);
+            below.set(Some((code, first)));
+            None
+        }
+        other => {
+            below.set(other);
+            Some(payload)
+        }
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future as code whose panics include those handed to it by
+    /// [`panic_to_code_below`] while it is polled or dropped: such a panic is resumed at the
+    /// end of that poll (or drop), as if the future had panicked there.
+    pub(crate) struct CatchesBelow<F> {
+        #[pin]
+        inner: Option<F>,
+    }
+
+    impl<F> PinnedDrop for CatchesBelow<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.inner.as_ref().as_pin_ref().is_none() {
+                return;
+            }
+            let kept = {
+                let span = BelowScope::enter();
+                this.inner.set(None);
+                span.take()
+            };
+            if let Some(payload) = kept {
+                resume_unless_unwinding(payload);
+            }
+        }
+    }
+}
+
+impl<F> CatchesBelow<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        CatchesBelow { inner: Some(inner) }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for CatchesBelow<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let (out, kept) = {
+            let span = BelowScope::enter();
+            let out = inner.poll(cx);
+            (out, span.take())
+        };
+        if let Some(payload) = kept {
+            // The future's own value (if it was ready) goes with it, as with a panic.
+            this.inner.set(None);
+            drop_after_panic(out);
+            std::panic::resume_unwind(payload);
+        }
+        out
+    }
+}
+
+/// The span of one poll or drop of a [`CatchesBelow`]: the thread's kept panic of the code
+/// around it is put back as it ends, its own taken.
+struct BelowScope {
+    outer: Option<Below>,
+    done: bool,
+}
+
+impl BelowScope {
+    fn enter() -> Self {
+        BelowScope {
+            outer: BELOW.with(|below| below.replace(Some((code_scope(), None)))),
+            done: false,
+        }
+    }
+
+    /// Ends the span: its kept panic, if any.
+    fn take(mut self) -> Option<Box<dyn Any + Send>> {
+        self.done = true;
+        let outer = self.outer.take();
+        BELOW
+            .with(|below| below.replace(outer))
+            .and_then(|(_, kept)| kept)
+    }
+}
+
+impl Drop for BelowScope {
+    fn drop(&mut self) {
+        if !self.done {
+            // Unwinding: the panic that unwinds is the code's; one kept is dropped.
+            let outer = self.outer.take();
+            drop_after_panic(
+                BELOW
+                    .with(|below| below.replace(outer))
+                    .and_then(|(_, kept)| kept),
+            );
         }
     }
 }

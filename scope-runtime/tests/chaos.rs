@@ -1385,7 +1385,17 @@ impl View {
     /// `resolved` (the index of its `Resolved` event). With `ordered`, the deadline counts
     /// from the first event at or past it: the runtime checks a deadline when it looks, so a
     /// scope is past it from then on, whoever noticed first.
-    fn new(w: &World, events: &[Logged], id: usize, resolved: usize, ordered: bool) -> View {
+    ///
+    /// `uncertain_below`: count the panics from below that may or may not have reached it
+    /// (see [`panic_reaches`]).
+    fn new(
+        w: &World,
+        events: &[Logged],
+        id: usize,
+        resolved: usize,
+        ordered: bool,
+        uncertain_below: bool,
+    ) -> View {
         let drive = w.plan.scope(id).drive;
         let mut items = Vec::new();
         let mut cancelled_at = None;
@@ -1423,9 +1433,9 @@ impl View {
                 Event::Ended {
                     child,
                     end: End::Panic,
-                } if !w.plan.is_child_of(child, id) => {
-                    panic_reaches(w, events, child, i, id).map(|at| (at, child))
-                }
+                } if !w.plan.is_child_of(child, id) => panic_reaches(w, events, child, i, id)
+                    .filter(|&(_, certain)| certain || uncertain_below)
+                    .map(|(at, _)| (at, child)),
                 _ => None,
             })
             .filter(|&(at, _)| at < resolved)
@@ -1498,13 +1508,20 @@ impl View {
 /// future was dropped (with no panic of its body's to resume as the drop's own) hands the
 /// panics no report of it carries to the scope it was entered under, as the drop happens
 /// (law 5); a scope that resolved reported them itself.
+///
+/// Also whether it certainly does: a dropped fail-fast scope (or race) on the way that had a
+/// failure before the panic came may have dropped it as it came (fail-fast keeps the first
+/// failure, while a run being dropped keeps every panic), which the log cannot tell apart:
+/// then either reading stands.
 fn panic_reaches(
     w: &World,
     events: &[Logged],
     c: usize,
     mut at: usize,
     id: usize,
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
+    let mut certain = true;
+    let mut from = c;
     let mut n = w.plan.child(c).scope;
     while n != id {
         if n == 0 {
@@ -1519,10 +1536,24 @@ fn panic_reaches(
         if body_panicked {
             return None;
         }
+        if w.plan.scope(n).drive != Drive::RunAll {
+            let failed_before = events[..at].iter().any(|l| match l.event {
+                Event::Ended { child, end } => {
+                    child != from && w.plan.is_child_of(child, n) && !matches!(end, End::Done(_))
+                }
+                Event::Body { scope, end } => {
+                    scope == n && matches!(end, BodyEnd::Boom | BodyEnd::Interrupted)
+                }
+                Event::Cancelled { scope, .. } => scope == n,
+                _ => false,
+            });
+            certain &= !failed_before;
+        }
         at = at.max(dropped);
+        from = n;
         n = w.plan.child(n).scope;
     }
-    Some(at)
+    Some((at, certain))
 }
 
 /// One failure as a scope reports it.
@@ -2122,20 +2153,32 @@ fn check(w: &World, ordered: bool) -> Result<(), String> {
         let Event::Resolved { scope } = l.event else {
             continue;
         };
-        let view = View::new(w, &events, scope, i, ordered);
-        let want = the_rules(&view);
         let returned = &results[&scope];
-        let got = read(&view, returned)
-            .map_err(|e| format!("{}: {e} (returned {returned:?})", scope_name(scope)))?;
-        let verdict = if ordered {
-            if got == want {
-                Ok(())
+        // Judged with the panics from below that may have reached it, and, if that fails,
+        // without them: either reading stands (see `panic_reaches`).
+        let judge = |uncertain_below: bool| {
+            let view = View::new(w, &events, scope, i, ordered, uncertain_below);
+            let want = the_rules(&view);
+            let got = read(&view, returned)
+                .map_err(|e| format!("{}: {e} (returned {returned:?})", scope_name(scope)))?;
+            let verdict = if ordered {
+                if got == want {
+                    Ok(())
+                } else {
+                    Err(format!("the rules say {want:?}"))
+                }
             } else {
-                Err(format!("the rules say {want:?}"))
-            }
-        } else {
-            plausible(&view, &want, &got)
+                plausible(&view, &want, &got)
+            };
+            Ok::<_, String>((view, got, verdict))
         };
+        let (view, got, mut verdict) = judge(true)?;
+        if verdict.is_err() {
+            let (other, _, without) = judge(false)?;
+            if other.items != view.items && without.is_ok() {
+                verdict = without;
+            }
+        }
         verdict.map_err(|e| {
             format!(
                 "{} ({:?}) returned {got:?}: {e}\n  returned: {returned:?}\n  history: {:?}",

@@ -452,6 +452,50 @@ async fn law5_a_panic_a_dropped_nested_run_had_kept_reaches_the_enclosing_scope(
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn law5_a_child_unwinding_through_a_dropped_nested_run_is_reported_with_its_own_panic() {
+    // The child's own panic unwinds as it drops the nested run, whose in-place child's
+    // destructor panics then: the unwinding panic is the child's, and the one the scope
+    // returns (before, the nested panic went up first and took its place).
+    struct PanicsEvenInAnUnwind;
+    impl Drop for PanicsEvenInAnUnwind {
+        fn drop(&mut self) {
+            panic!("dropped in the unwind");
+        }
+    }
+    async fn nested() -> Result<(), AppError> {
+        let inner = &Scope::new(Config::new().name("inner").grace(ms(3_600_000)));
+        inner
+            .run(async {
+                inner.spawn_in_place_named("bad-drop", async {
+                    let _bad = PanicsEvenInAnUnwind;
+                    std::future::pending::<()>().await;
+                });
+                std::future::pending::<()>().await;
+                Ok::<_, AppError>(())
+            })
+            .await
+    }
+    let outer = &Scope::new(Config::new().name("outer").grace(ms(5)));
+    let out = outer
+        .run(async {
+            outer.spawn_named("holder", async {
+                let mut run = Box::pin(nested());
+                let _ = tokio::time::timeout(ms(1), &mut run).await;
+                panic!("holder panicked");
+            });
+            Ok::<_, AppError>(())
+        })
+        .await;
+    match out {
+        Err(AppError::Interrupted(Interrupted::Panicked(p))) => {
+            assert_eq!(p.message(), "holder panicked");
+            assert_eq!(p.task().name(), Some("holder"));
+        }
+        other => panic!("expected the holder's panic, got {other:?}"),
+    }
+}
+
 /// A child that waits forever, holding `flag` (set when the child's future is dropped).
 async fn holds_until_dropped(flag: common::DropFlag) {
     let _flag = flag;

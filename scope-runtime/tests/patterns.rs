@@ -492,6 +492,69 @@ mod supervisor {
     use super::*;
     use scope_runtime::{Backoff, Restart, Supervisor, SupervisorAction, SupervisorEvent};
 
+    /// A value whose destructor panics (unless a panic unwinds already).
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            assert!(std::thread::panicking(), "dropped badly");
+        }
+    }
+
+    /// An incarnation's crash, whether the value that panics is held by its own future or by
+    /// an in-place child of a scope it enters and drops (a timeout around it): the same
+    /// restarts and events either way. Before, the second gave up at once (the panic went to
+    /// the supervisor's own scope, past its policy).
+    #[tokio::test(start_paused = true)]
+    async fn an_incarnations_panic_through_a_scope_it_dropped_is_its_crash() {
+        async fn held(nested: bool) {
+            if nested {
+                let inner = &Scope::new(Config::new().name("inner").grace(ms(3_600_000)));
+                let _ = inner
+                    .run(async {
+                        inner.spawn_in_place_named("bad-drop", async {
+                            let _bad = PanicOnDrop;
+                            std::future::pending::<()>().await;
+                        });
+                        std::future::pending::<()>().await;
+                        Ok::<_, Interrupted>(())
+                    })
+                    .await;
+            } else {
+                let _bad = PanicOnDrop;
+                std::future::pending::<()>().await;
+            }
+        }
+        for nested in [false, true] {
+            let runs = Arc::new(AtomicU32::new(0));
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let (counted, seen) = (runs.clone(), events.clone());
+            let out = Supervisor::<Interrupted>::new(Config::new().name("sup"))
+                .intensity(3, Duration::from_secs(10))
+                .on_event(move |e: &SupervisorEvent<'_, Interrupted>| {
+                    seen.lock().unwrap().push(format!("{:?}", e.action()));
+                })
+                .child("worker", Restart::Transient, move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let _ = tokio::time::timeout(ms(1), held(nested)).await;
+                        Ok::<_, Interrupted>(())
+                    }
+                })
+                .run()
+                .await;
+            match out {
+                Err(Interrupted::Panicked(p)) => {
+                    assert_eq!(p.message(), "dropped badly", "nested: {nested}");
+                    assert_eq!(p.task().name(), Some("worker"), "nested: {nested}");
+                }
+                other => panic!("nested: {nested}: {other:?}"),
+            }
+            assert_eq!(runs.load(Ordering::SeqCst), 4, "nested: {nested}");
+            assert_eq!(events.lock().unwrap().len(), 4, "nested: {nested}");
+        }
+    }
+
     #[test]
     fn a_supervisor_whose_backoff_needs_a_timer_is_refused_without_one() {
         // (An outside auditor's find: the first restart panicked in tokio's timer, reported

@@ -764,9 +764,12 @@ where
         let incarnation = cx.child();
         let factory = &mut spec.factory;
         watch.idle.store(false, Ordering::Relaxed);
-        let ended = AssertUnwindSafe(incarnation.clone().run(async move { factory().await }))
-            .catch_unwind()
-            .await;
+        // A panic no report of a scope it dropped carries is its crash too.
+        let ended = AssertUnwindSafe(crate::error::CatchesBelow::new(
+            incarnation.clone().run(async move { factory().await }),
+        ))
+        .catch_unwind()
+        .await;
         // Its `on_cancel` callbacks are its code: a panic there is its crash too.
         let ended = match (
             ended,

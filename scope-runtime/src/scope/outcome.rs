@@ -563,8 +563,22 @@ impl<E> Shared<E> {
     /// body's panic is its outcome): the enclosing scope's, as a panic of work below it (law
     /// 5: a panic always counts, as it would had the code that dropped the run unwound with
     /// it), or, with no enclosing scope that can take it, printed by the hook (as it was
-    /// when it happened) and dropped.
+    /// when it happened) and dropped. Two exceptions: a drop made in an unwind keeps to the
+    /// panic that unwinds; a supervisor's incarnation that dropped the run takes it as its
+    /// own crash (restarted under the supervisor's policy).
     fn panic_upward(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) {
+        if std::thread::panicking() {
+            // Dropped in an unwind: the panic that unwinds is the dropping code's, and the one
+            // reported; this one is dropped, as a second panic is.
+            self.in_cx(|| drop_after_panic(payload));
+            return;
+        }
+        // The code that dropped the run, where it keeps its panics below for itself (a
+        // supervisor's incarnation: its crash).
+        let Some(payload) = crate::error::panic_to_code_below(self.tracker.enclosing(), payload)
+        else {
+            return;
+        };
         let back = match self.tracker.enclosing() {
             Some(enclosing) => enclosing.panicked_below(task, payload),
             None => Some(payload),
