@@ -564,8 +564,9 @@ impl<E> Shared<E> {
     /// 5: a panic always counts, as it would had the code that dropped the run unwound with
     /// it), or, with no enclosing scope that can take it, printed by the hook (as it was
     /// when it happened) and dropped. Two exceptions: a drop made in an unwind keeps to the
-    /// panic that unwinds; a supervisor's incarnation that dropped the run takes it as its
-    /// own crash (restarted under the supervisor's policy).
+    /// panic that unwinds; a supervisor's incarnation that dropped the run in its own poll or
+    /// drop, on this thread, takes it as its own crash (restarted under the supervisor's
+    /// policy).
     fn panic_upward(&self, task: &TaskInfo, payload: Box<dyn Any + Send>) {
         if std::thread::panicking() {
             // Dropped in an unwind: the panic that unwinds is the dropping code's, and the one

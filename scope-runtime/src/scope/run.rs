@@ -78,7 +78,10 @@ pin_project_lite::pin_project! {
     /// it (law 5: it cancels that scope, and fail-fast returns it if it is the first failure);
     /// it does not unwind the code that dropped the run, and with no enclosing scope to take it
     /// the panic hook's report of it is all there is (a body's value's destructor is the
-    /// body's code: its panic unwinds the drop). The values bound
+    /// body's code: its panic unwinds the drop). A drop made during an unwind keeps to the
+    /// panic that unwinds, and a [`Supervisor`](crate::Supervisor)'s incarnation that drops
+    /// the run in its own poll takes the panic as its crash (restarted under its policy).
+    /// The values bound
     /// with [`Config::bind`](crate::Config::bind) (the context's slots) are the [`Scope`]
     /// value's, dropped with it, not with this future. A context cloned out of the scope
     /// (`Cx::current()` in it, a child's [`cx`](crate::Child::cx), a context made below one)
