@@ -1370,9 +1370,9 @@ thread_local! {
     static BELOW: std::cell::Cell<Option<Below>> = const { std::cell::Cell::new(None) };
 }
 
-/// The address of the scope whose code runs on this thread now, if any.
-fn code_scope() -> usize {
-    crate::cx::enclosing_scope().map_or(0, |s| Arc::as_ptr(&s).cast::<()>() as usize)
+/// A scope's address, to tell it from others.
+fn address(scope: &Arc<dyn crate::scope::tracker::Enclosing>) -> usize {
+    Arc::as_ptr(scope).cast::<()>() as usize
 }
 
 /// Hands a panic that no report of a dropped scope carries to the code that dropped the scope
@@ -1381,15 +1381,12 @@ fn code_scope() -> usize {
 /// code runs in): it is that code's panic, as if the drop had unwound there. Given back
 /// otherwise (a later one than the first is dropped, as [`drop_after_panic`] does).
 pub(crate) fn panic_to_code_below(
-    enclosing: Option<&Arc<dyn crate::scope::tracker::Enclosing>>,
+    enclosing: &Arc<dyn crate::scope::tracker::Enclosing>,
     payload: Box<dyn Any + Send>,
 ) -> Option<Box<dyn Any + Send>> {
-    let Some(enclosing) = enclosing else {
-        return Some(payload);
-    };
-    let address = Arc::as_ptr(enclosing).cast::<()>() as usize;
+    let enclosing = address(enclosing);
     BELOW.with(|below| match below.take() {
-        Some((code, kept)) if code == address => {
+        Some((code, kept)) if code == enclosing => {
             let mut first = kept;
             keep_first(&mut first, payload);
             below.set(Some((code, first)));
@@ -1460,21 +1457,31 @@ impl<F: std::future::Future> std::future::Future for CatchesBelow<F> {
 /// The span of one poll or drop of a [`CatchesBelow`]: the thread's kept panic of the code
 /// around it is put back as it ends, its own taken.
 struct BelowScope {
+    /// What was there before.
     outer: Option<Below>,
-    done: bool,
+    /// Put back already.
+    left: bool,
 }
 
 impl BelowScope {
     fn enter() -> Self {
+        let code = crate::cx::enclosing_scope().map_or(0, |scope| address(&scope));
         BelowScope {
-            outer: BELOW.with(|below| below.replace(Some((code_scope(), None)))),
-            done: false,
+            outer: BELOW.with(|below| below.replace(Some((code, None)))),
+            left: false,
         }
     }
 
     /// Ends the span: its kept panic, if any.
     fn take(mut self) -> Option<Box<dyn Any + Send>> {
-        self.done = true;
+        self.leave()
+    }
+
+    /// Puts back what was there before; the span's kept panic, once.
+    fn leave(&mut self) -> Option<Box<dyn Any + Send>> {
+        if std::mem::replace(&mut self.left, true) {
+            return None;
+        }
         let outer = self.outer.take();
         BELOW
             .with(|below| below.replace(outer))
@@ -1484,14 +1491,8 @@ impl BelowScope {
 
 impl Drop for BelowScope {
     fn drop(&mut self) {
-        if !self.done {
-            // Unwinding: the panic that unwinds is the code's; one kept is dropped.
-            let outer = self.outer.take();
-            drop_after_panic(
-                BELOW
-                    .with(|below| below.replace(outer))
-                    .and_then(|(_, kept)| kept),
-            );
-        }
+        // Unwinding (a span ended by `take` leaves nothing): the panic that unwinds is the
+        // code's; one kept is dropped.
+        drop_after_panic(self.leave());
     }
 }

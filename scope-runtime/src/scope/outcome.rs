@@ -574,14 +574,11 @@ impl<E> Shared<E> {
             self.in_cx(|| drop_after_panic(payload));
             return;
         }
-        // The code that dropped the run, where it keeps its panics below for itself (a
-        // supervisor's incarnation: its crash).
-        let Some(payload) = crate::error::panic_to_code_below(self.tracker.enclosing(), payload)
-        else {
-            return;
-        };
         let back = match self.tracker.enclosing() {
-            Some(enclosing) => enclosing.panicked_below(task, payload),
+            // The code that dropped the run first, where it keeps its panics below for itself
+            // (a supervisor's incarnation: its crash), else the enclosing scope.
+            Some(enclosing) => crate::error::panic_to_code_below(enclosing, payload)
+                .and_then(|payload| enclosing.panicked_below(task, payload)),
             None => Some(payload),
         };
         if let Some(back) = back {
