@@ -1027,3 +1027,96 @@ async fn a_wait_kept_past_its_scope_still_says_its_child_finished() {
         assert_eq!(cause.to_string(), "scope `worker` finished", "{kind:?}");
     }
 }
+
+/// A waker that, when woken, asks another thread to use the child's handle and waits (a
+/// bounded while) for it to have done so.
+struct AsksTheOtherThread {
+    go: Mutex<std::sync::mpsc::Sender<()>>,
+    back: Mutex<std::sync::mpsc::Receiver<()>>,
+    /// What the first wake found: 0 not woken yet, 1 the other thread answered, 2 it did not.
+    first: std::sync::atomic::AtomicU8,
+}
+
+impl std::task::Wake for AsksTheOtherThread {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = self.go.lock().unwrap().send(());
+        let answered = self
+            .back
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(3))
+            .is_ok();
+        let found = if answered { 1 } else { 2 };
+        let _ = self.first.compare_exchange(
+            0,
+            found,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+/// The handle makes the child's context, which wakes the waits the child parked before it
+/// had one: a user's waker. Woken while the handle's own context was being set, it kept the
+/// same handle's `cx()` and `cancel()` from another thread waiting for it (a waker that
+/// waits for such a thread never returned). The waits are woken once the handle has its
+/// context, as no user code runs under a lock of ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_woken_as_the_handle_makes_the_childs_context_runs_under_no_lock_of_the_handle() {
+    for by_cancel in [false, true] {
+        let (go_tx, go_rx) = std::sync::mpsc::channel();
+        let (back_tx, back_rx) = std::sync::mpsc::channel();
+        let asks = Arc::new(AsksTheOtherThread {
+            go: Mutex::new(go_tx),
+            back: Mutex::new(back_rx),
+            first: std::sync::atomic::AtomicU8::new(0),
+        });
+        let s = &Scope::new(Config::new());
+        s.run(async {
+            let (parked_tx, parked_rx) = oneshot::channel();
+            let waker = std::task::Waker::from(asks.clone());
+            let child = s.spawn(async move {
+                // A wait polled by hand with the user's waker, before the child has a
+                // context of its own: it parks on the scope's.
+                let mut wait = Box::pin(scope_runtime::cancelled());
+                let polled = wait
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker));
+                assert!(polled.is_pending());
+                drop(waker);
+                parked_tx.send(()).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                drop(wait);
+                Ok::<_, Interrupted>(())
+            });
+            parked_rx.await.unwrap();
+            std::thread::scope(|threads| {
+                let handle = &child;
+                threads.spawn(move || {
+                    if go_rx.recv().is_ok() {
+                        if by_cancel {
+                            handle.cancel("from the other thread");
+                        } else {
+                            let _ = handle.cx().is_cancelled();
+                        }
+                        let _ = back_tx.send(());
+                    }
+                });
+                // The first call makes the child's context, and wakes the parked wait.
+                let _ = child.cx();
+            });
+            let _ = child.await;
+            Ok::<_, Interrupted>(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            asks.first.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the other thread's use of the handle waited for the woken waker (cancel: {by_cancel})"
+        );
+    }
+}

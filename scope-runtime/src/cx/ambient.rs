@@ -249,10 +249,13 @@ fn current_owned() -> Option<Cx> {
             // Borrowed (`Cx::current` inside `Slot::with`): the same context, not kept here;
             // the child finds it in its scope's registry at its next look.
             let a = cell.borrow();
-            match (a.lazy, &a.scope, &a.cx) {
-                (Some(id), Some(scope), Some(parent)) => Some(scope.child_cx(id, parent, false)),
-                _ => a.cx.clone(),
-            }
+            let (Some(id), Some(scope), Some(parent)) = (a.lazy, a.scope.clone(), a.cx.clone())
+            else {
+                return a.cx.clone();
+            };
+            // Outside this borrow: making the node wakes the waits parked for it.
+            drop(a);
+            Some(scope.child_cx(id, &parent, false))
         })
         .ok()
         .flatten()

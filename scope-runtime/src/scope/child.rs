@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::admission::Ticket;
+use super::own_cx::ToWake;
 use super::{Brand, Lost, Shared, Target};
 use crate::cause::Cause;
 use crate::cx::Cx;
@@ -21,8 +22,9 @@ use crate::info::{TaskId, TaskInfo};
 
 /// What a child handle needs of its scope (type-erased over the scope's error type).
 pub(crate) trait ChildScope: Send + Sync {
-    /// The child's own context, created now if nobody has yet (see `own_cx`).
-    fn child_cx(&self, id: TaskId, background: bool) -> Cx;
+    /// The child's own context, created now if nobody has yet (see `own_cx`), with the waits
+    /// parked for it to wake once the caller holds nothing.
+    fn child_cx(&self, id: TaskId, background: bool) -> (Cx, ToWake);
     /// The child has ended: a node kept for it goes (returned, to be dropped by the caller).
     fn release_cx(&self, id: TaskId) -> Option<Cx>;
     fn stop(&self, target: Target, after_grace: bool);
@@ -41,9 +43,9 @@ pub(crate) trait ChildScope: Send + Sync {
 }
 
 impl<E: Send> ChildScope for Shared<E> {
-    fn child_cx(&self, id: TaskId, background: bool) -> Cx {
+    fn child_cx(&self, id: TaskId, background: bool) -> (Cx, ToWake) {
         let parent = self.child_parent(background);
-        self.own_cxs.get_or_create(id, &parent, true)
+        self.own_cxs.get_or_create_unwoken(id, &parent, true)
     }
     fn release_cx(&self, id: TaskId) -> Option<Cx> {
         self.own_cxs.release(id)
@@ -245,19 +247,34 @@ impl<'s, T> Child<'s, T> {
     /// # });
     /// ```
     pub fn cx(&self) -> &Cx {
-        self.cx.get_or_init(|| {
-            let id = self.info.id();
-            let cx = self.scope.child_cx(id, self.background);
-            // Made by this call after the child ended: nothing will take it from the
-            // registry, which keeps such a node for the child, and the child's end did not
-            // end it, as it ends a child's own context: it ends now. (A fresh node has no
-            // callbacks: no user code runs.) A node the child made itself is not kept, and
-            // its end ends it: a child whose value was sent may not have got there yet.
-            if self.is_finished() {
-                self.end_kept_cx();
-            }
-            cx
-        })
+        match self.cx.get() {
+            Some(cx) => cx,
+            None => self.make_cx(),
+        }
+    }
+
+    /// The child's own context, asked of the handle for the first time: made (or found in the
+    /// scope's registry) outside the handle's cell, so that no user code runs while the cell
+    /// is being set, where another thread's call on the same handle would wait for it.
+    #[cold]
+    fn make_cx(&self) -> &Cx {
+        let (made, to_wake) = self.scope.child_cx(self.info.id(), self.background);
+        // The cell only takes the value in. Two calls at once get the same node (the
+        // registry keeps it for the child): the second one's clone goes once the cell is
+        // set, and with it no last reference.
+        let cx = self.cx.get_or_init(move || made);
+        // The waits the child parked before it had a context move over to it: woken now,
+        // when a call from another thread finds the context set.
+        to_wake.wake();
+        // Made after the child ended: nothing will take it from the registry, which keeps
+        // such a node for the child, and the child's end did not end it, as it ends a
+        // child's own context: it ends now (its callbacks, a handle's, run here: under no
+        // lock). A node the child made itself is not kept, and its end ends it: a child
+        // whose value was sent may not have got there yet.
+        if self.is_finished() {
+            self.end_kept_cx();
+        }
+        cx
     }
 
     /// Ends a context this handle made that the registry still keeps for the child, once the

@@ -79,6 +79,20 @@ enum Parked {
     Many(Vec<(Waker, usize)>),
 }
 
+/// The waits of a child parked without a node, moved over to the node just made for it: the
+/// caller wakes them (user wakers) once it holds no lock and no cell being set.
+#[must_use = "the waits moved over to the new node must be woken"]
+pub(crate) struct ToWake(Option<Parked>);
+
+impl ToWake {
+    /// Wakes them (a panicking waker is caught, and the others are woken still).
+    pub(crate) fn wake(self) {
+        if let Some(parked) = self.0 {
+            parked.wake();
+        }
+    }
+}
+
 /// How many distinct wakers a child's waits park by its id before the child is given a
 /// context of its own (whose table takes a waiter in O(1)): the list is searched in full at
 /// every park and unpark, which made many waits with wakers of their own quadratic.
@@ -169,6 +183,20 @@ impl OwnCxs {
     /// the asker is not the child's task (its handle), or is but cannot adopt it now
     /// (`Cx::current()` inside `Slot::with`): the child must be told.
     pub(crate) fn get_or_create(&self, id: TaskId, parent: &Cx, by_handle: bool) -> Cx {
+        let (cx, to_wake) = self.get_or_create_unwoken(id, parent, by_handle);
+        to_wake.wake();
+        cx
+    }
+
+    /// [`get_or_create`](Self::get_or_create), leaving the waits it moved over to the new
+    /// node for the caller to wake once it holds nothing of its own (a child handle makes
+    /// its context inside its `OnceLock`, which a user's waker must not run under).
+    pub(crate) fn get_or_create_unwoken(
+        &self,
+        id: TaskId,
+        parent: &Cx,
+        by_handle: bool,
+    ) -> (Cx, ToWake) {
         let (cx, created, parked, taken, handed) = {
             let mut table = self.table.lock();
             if let Some(cx) = table.nodes.get(&id).and_then(WeakCx::upgrade) {
@@ -203,11 +231,8 @@ impl OwnCxs {
             }
             crate::observe::own_cx_created(id, &cx);
         }
-        // Outside the lock: a waker is user code.
-        if let Some(parked) = parked {
-            parked.wake();
-        }
-        cx
+        // Outside the lock, by the caller: a waker is user code.
+        (cx, ToWake(parked))
     }
 
     /// Puts child `id`'s new node in the table (sweeping dead entries when it has doubled).
