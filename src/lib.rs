@@ -119,7 +119,11 @@
 //!
 //! A second signal ends the shutdown at once. What each phase did (what drained, what was
 //! stopped or aborted, by name, and the services' unread failures) is printed to stderr as a
-//! [`ShutdownReport`], one `shutdown:` line per fact.
+//! [`ShutdownReport`], one `shutdown:` line per fact. Its first line is printed as the
+//! shutdown begins (`shutdown: SIGTERM after 2.5s: stopped accepting work; draining`; for a
+//! signal that comes while the services drain after `main` returned, its two first lines), so
+//! a slow shutdown, or one killed from outside before its end, says that it began; the rest
+//! comes at the end.
 //!
 //! When `main` returns without a signal, the application still drains its services (within
 //! `grace`, counted from the return) and stops the ones with work left (each within its own

@@ -102,6 +102,62 @@ fn a_forced_shutdown_exits_143_once_the_grace_ran_out() {
     );
 }
 
+/// The shutdown's first line is printed as the shutdown begins, not with the rest of the
+/// report at its end (where a process killed before then never printed it), and once.
+#[test]
+fn the_shutdowns_first_line_is_printed_as_it_begins_and_once() {
+    let mut p = started("stuck", "3000");
+    let sent = p.signal("TERM");
+    let begun = p.wait_for_stderr("stopped accepting work; draining", Duration::from_secs(2));
+    assert!(
+        begun.text.starts_with("shutdown: SIGTERM after "),
+        "{begun:?}"
+    );
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(143), "{out:#?}");
+    assert!(
+        begun.at - sent < Duration::from_secs(1) && out.at - begun.at > Duration::from_secs(2),
+        "printed {:?} after the signal, {:?} before the exit",
+        begun.at - sent,
+        out.at - begun.at
+    );
+    let said = |needle: &str| out.stderr.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(said("stopped accepting work"), 1, "{out:#?}");
+    assert_eq!(said("forced: the grace of 3s ran out"), 1, "{out:#?}");
+}
+
+/// A signal that comes while the services drain after the main work ended is said as it
+/// comes too (both first lines), and not again at the end.
+#[test]
+fn a_signal_while_draining_is_printed_as_it_comes_and_once() {
+    let mut p = started("finishes", "5000");
+    p.wait_for("main work done", READY);
+    p.signal("TERM");
+    let came = p.wait_for_stderr(
+        ", while draining: the drain goes on",
+        Duration::from_secs(1),
+    );
+    let out = p.wait(EXIT);
+    assert_eq!(out.status.code(), Some(0), "{out:#?}");
+    assert!(came.at <= out.at, "{out:#?}");
+    let said = |needle: &str| out.stderr.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        said("the main work ended; draining the services"),
+        1,
+        "{out:#?}"
+    );
+    assert_eq!(said("while draining: the drain goes on"), 1, "{out:#?}");
+    let first = out
+        .stderr
+        .iter()
+        .position(|l| l.contains("the main work ended; draining"));
+    let drained = out
+        .stderr
+        .iter()
+        .position(|l| l.contains("drained: service `audit`"));
+    assert!(first < drained, "{out:#?}");
+}
+
 #[test]
 fn a_forced_shutdown_after_sigint_exits_130() {
     let p = started("stuck", "300");

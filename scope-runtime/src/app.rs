@@ -92,6 +92,9 @@ struct AppInner {
     report_at_panic: Mutex<Option<ShutdownReport>>,
     /// A run has begun (its first poll): another is refused.
     ran: AtomicBool,
+    /// `#[scope::main]`'s: the report's first lines are printed as the shutdown begins, and
+    /// kept here, so that the report printed at the end leaves them out.
+    live: Option<Mutex<Vec<String>>>,
 }
 
 impl AppInner {
@@ -159,6 +162,11 @@ impl App {
     #[must_use]
     #[track_caller]
     pub fn new() -> Self {
+        Self::built(false)
+    }
+
+    #[track_caller]
+    fn built(live: bool) -> Self {
         let info = TaskInfo::here(Some("app".into()));
         Self {
             inner: Arc::new_cyclic(|me| AppInner {
@@ -171,8 +179,48 @@ impl App {
                 report_at_panic: Mutex::new(None),
                 stops_until: Mutex::new(None),
                 ran: AtomicBool::new(false),
+                live: live.then(|| Mutex::new(Vec::new())),
             }),
         }
+    }
+
+    /// An application whose run prints the report's first lines to stderr as the shutdown
+    /// begins (`#[scope::main]`'s): an operator sees at once that a signal started it, not
+    /// only when it has ended (or never, when the process is killed before).
+    #[track_caller]
+    pub(crate) fn printing_live() -> Self {
+        Self::built(true)
+    }
+
+    /// Prints `lines` (the report's first ones, as they have become true) if the run prints
+    /// live, and keeps them for the end's report to leave out.
+    fn announce(&self, lines: Vec<String>) {
+        let Some(live) = &self.inner.live else {
+            return;
+        };
+        let text: Vec<String> = lines
+            .iter()
+            .map(|line| format!("shutdown: {line}"))
+            .collect();
+        crate::entry::say(format_args!("{}", text.join("\n")));
+        live.lock().extend(lines);
+    }
+
+    /// The shutdown begins with `signal`, `after` the run began: the report says so (and,
+    /// printing live, so does stderr at once).
+    fn begin_shutdown(&self, report: &mut ShutdownReport, signal: &Signal, after: Duration) {
+        report.signal = Some(signal.clone());
+        report.running_for = Some(after);
+        self.announce(report.head());
+    }
+
+    /// The report's lines printed as the shutdown went (see [`App::printing_live`]), taken.
+    pub(crate) fn take_announced(&self) -> Vec<String> {
+        self.inner
+            .live
+            .as_ref()
+            .map(|live| std::mem::take(&mut *live.lock()))
+            .unwrap_or_default()
     }
 
     /// The application the ambient context belongs to, if any: inside `#[scope::main]`, or
@@ -306,6 +354,57 @@ impl App {
             .iter()
             .map(|s| Service::from_inner(Arc::clone(s)))
             .collect()
+    }
+
+    /// The process's shutdown signals, as a stream for [`run`](App::run): what
+    /// `#[scope::main]` listens to, for a program that builds its runtime itself. The
+    /// listeners are registered by this call, so that from then on none of the signals ends
+    /// the process with its default action. `#[scope::main]`'s default is
+    /// `[Signal::Interrupt, Signal::Terminate]`; [`Signal::Hangup`] is Unix only, and off
+    /// Unix only [`Signal::Interrupt`] (Ctrl-C) can be listened to. A signal listed twice is
+    /// listened to once.
+    ///
+    /// # Errors
+    ///
+    /// Outside a tokio runtime, or on one built without its I/O driver (tokio panics there:
+    /// the panic is caught, and its message printed by the panic hook), an error of kind
+    /// `Other`; a [`Signal::Requested`], which no operating system sends, `InvalidInput`; a
+    /// signal this platform does not have, `Unsupported`; the operating system's error if it
+    /// refuses a listener.
+    ///
+    /// # Examples
+    ///
+    /// A program with a runtime of its own drives the application as `#[scope::main]` would,
+    /// and exits with the code its end calls for:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scope::{App, Signal};
+    ///
+    /// let runtime = tokio::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(2)
+    ///     .thread_name("worker")
+    ///     .enable_all()
+    ///     .build()
+    ///     .unwrap();
+    /// let app = App::new();
+    /// let (out, report) = runtime.block_on(async {
+    ///     let signals = App::os_signals(&[Signal::Interrupt, Signal::Terminate]).unwrap();
+    ///     app.run(Duration::from_secs(10), signals, async { "served" }).await
+    /// });
+    /// if !report.is_clean() {
+    ///     eprintln!("{report}");
+    /// }
+    /// let code = report.signal().map_or(0, Signal::exit_code);
+    /// assert_eq!((out, code), (Some("served"), 0));
+    ///
+    /// let outside = App::os_signals(&[Signal::Terminate]).err().unwrap();
+    /// assert!(outside.to_string().starts_with("no tokio runtime"));
+    /// ```
+    pub fn os_signals(
+        signals: &[Signal],
+    ) -> std::io::Result<std::pin::Pin<Box<dyn Stream<Item = Signal> + Send>>> {
+        crate::entry::listen_all(signals)
     }
 
     /// Makes `service` part of this application (a service made under the application's
@@ -499,8 +598,7 @@ impl App {
                 self.inner.os_signal_first.store(!asked, Ordering::Release);
                 // Phase 1: stop accepting.
                 let since = Instant::now();
-                report.signal = Some(signal.clone());
-                report.running_for = Some(since - start);
+                self.begin_shutdown(&mut report, &signal, since - start);
                 self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
                 let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
@@ -639,7 +737,9 @@ impl App {
                     Ok(_) => break None,
                     Err(_) if std::mem::take(&mut forgive_an_os_signal) => {}
                     Err(signal) if !first_came && late.is_none() => {
-                        late = Some((signal.clone(), start.elapsed()));
+                        let after = start.elapsed();
+                        late = Some((signal.clone(), after));
+                        self.announce(while_draining_head(&signal, after));
                         self.cancel_keeping(Cause::Shutdown { signal }, kept);
                     }
                     Err(second) => break Some(second),
@@ -1060,6 +1160,7 @@ impl fmt::Display for Forced {
 /// # });
 /// ```
 #[derive(Clone, Debug, Default)]
+#[must_use = "the report holds the failures the shutdown took from the services: nothing else says them"]
 pub struct ShutdownReport {
     signal: Option<Signal>,
     running_for: Option<Duration>,
@@ -1251,25 +1352,52 @@ impl ShutdownReport {
     }
 }
 
+impl ShutdownReport {
+    /// The report's first lines: how the shutdown began (without the `shutdown: ` prefix).
+    fn head(&self) -> Vec<String> {
+        match (&self.signal, self.running_for) {
+            (Some(s), Some(after)) if self.while_draining => while_draining_head(s, after),
+            (Some(s), Some(after)) => vec![format!(
+                "{s} after {after:?}: stopped accepting work; draining"
+            )],
+            (Some(s), None) => vec![format!("{s}: stopped accepting work; draining")],
+            (None, _) => vec!["the main work ended; draining the services".to_owned()],
+        }
+    }
+
+    /// The report's lines, each with its `shutdown: ` prefix, but for the first ones, which
+    /// `#[scope::main]` printed as the shutdown began (`announced`; all of them if those are
+    /// not its first lines after all).
+    pub(crate) fn lines_after(&self, announced: &[String]) -> Vec<String> {
+        let text = self.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let printed = announced.len() <= lines.len()
+            && announced
+                .iter()
+                .zip(&lines)
+                .all(|(said, line)| line.strip_prefix("shutdown: ") == Some(said.as_str()));
+        let skip = if printed { announced.len() } else { 0 };
+        lines[skip..]
+            .iter()
+            .map(|line| (*line).to_owned())
+            .collect()
+    }
+}
+
+/// The first lines of a shutdown whose signal came after the main work had ended.
+fn while_draining_head(signal: &Signal, after: Duration) -> Vec<String> {
+    vec![
+        "the main work ended; draining the services".to_owned(),
+        format!("{signal} after {after:?}, while draining: the drain goes on"),
+    ]
+}
+
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(refused) = &self.refused {
             return write!(f, "shutdown: refused: {refused}");
         }
-        let mut lines = Vec::new();
-        match (&self.signal, self.running_for) {
-            (Some(s), Some(after)) if self.while_draining => {
-                lines.push("the main work ended; draining the services".to_owned());
-                lines.push(format!(
-                    "{s} after {after:?}, while draining: the drain goes on"
-                ));
-            }
-            (Some(s), Some(after)) => lines.push(format!(
-                "{s} after {after:?}: stopped accepting work; draining"
-            )),
-            (Some(s), None) => lines.push(format!("{s}: stopped accepting work; draining")),
-            (None, _) => lines.push("the main work ended; draining the services".to_owned()),
-        }
+        let mut lines = self.head();
         if let Some(after) = self.main_ended_after {
             let what = match &self.signal {
                 Some(Signal::Requested(_)) => "request",

@@ -1,4 +1,4 @@
-//! Bridges between a [`Cx`] and tokio-util's [`CancellationToken`] (feature `tokio-util`):
+//! Bridges between a [`Cx`] and tokio-util's [`CancellationToken`](https://docs.rs/tokio-util/0.7/tokio_util/sync/struct.CancellationToken.html) (feature `tokio-util`):
 //! [`Cx::to_token`] and [`Cx::from_token`], linked both ways. The notes on how a link works
 //! and how long it lives are on [`Cx::to_token`].
 #![forbid(unsafe_code)]
@@ -16,7 +16,8 @@ use crate::cx::{background_ref, Cx, WaitCancelledOwned, WeakCx};
 use crate::error::drop_after_panic;
 use crate::sync::Mutex;
 
-/// The reason of the [`Cause::Explicit`] a context bridged to a [`CancellationToken`] is
+/// The reason of the [`Cause::Explicit`] a context bridged to a
+/// [`CancellationToken`](https://docs.rs/tokio-util/0.7/tokio_util/sync/struct.CancellationToken.html) is
 /// cancelled with when the token is cancelled (needs the `tokio-util` feature, as the
 /// bridges do).
 ///
@@ -32,7 +33,7 @@ use crate::sync::Mutex;
 pub const TOKEN_CANCELLED: &str = "cancelled through a tokio-util CancellationToken";
 
 impl Cx {
-    /// A [`CancellationToken`] linked to this context both ways (needs the `tokio-util`
+    /// A [`CancellationToken`](https://docs.rs/tokio-util/0.7/tokio_util/sync/struct.CancellationToken.html) linked to this context both ways (needs the `tokio-util`
     /// feature):
     ///
     /// - cancelling the context (or its parent, or its deadline passing, or its scope
@@ -41,7 +42,7 @@ impl Cx {
     ///   [`TOKEN_CANCELLED`], so its `cause()` says where the cancellation came from.
     ///
     /// To hand out a token that cannot cancel your context, hand out its
-    /// [`child_token()`](CancellationToken::child_token) (tokio-util's own one-way link), or
+    /// [`child_token()`](https://docs.rs/tokio-util/0.7/tokio_util/sync/struct.CancellationToken.html#method.child_token) (tokio-util's own one-way link), or
     /// bridge a [`child`](Cx::child) context. The background context ([`Cx::current`] outside
     /// any scope) is never cancelled and cannot be: its token is a fresh, unlinked one.
     ///

@@ -567,7 +567,7 @@ pub fn main_entry<T, F>(runtime: tokio::runtime::Runtime, config: MainConfig, fu
 where
     F: Future<Output = MainOutcome<T>>,
 {
-    let app = App::new();
+    let app = App::printing_live();
     // The program's listeners are registered before the watchdog's: a signal that comes
     // between the two reaches the program.
     let own = {
@@ -595,7 +595,7 @@ where
             // cancel would hold the unwind in the runtime's drop), and kills the subprocesses
             // nobody will reap.
             if let Some(report) = app.take_report_at_panic() {
-                say(format_args!("{report}"));
+                say_report(&report, &app);
             }
             flush_within();
             release_stdout();
@@ -608,7 +608,7 @@ where
     match decide(outcome, &report) {
         Ok(value) => {
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
-                say(format_args!("{report}"));
+                say_report(&report, &app);
             }
             // What is left is nobody's (see the module docs): bounded, not waited for.
             let id = runtime.handle().id();
@@ -619,7 +619,7 @@ where
         }
         Err((code, error)) => {
             if report.signal().is_some() || !report.is_clean() || !report.failures().is_empty() {
-                say(format_args!("{report}"));
+                say_report(&report, &app);
             }
             match error {
                 Some(Printed::Error(line)) => say(format_args!("error: {line}")),
@@ -650,11 +650,20 @@ where
 /// 101), and one nobody reads *yet* (a full pipe whose reader stalled, with a stuck thread of
 /// the program holding stderr's lock) must not hold the exit, nor keep the watchdog from
 /// forcing it: see [`within`].
-fn say(line: std::fmt::Arguments<'_>) {
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
     let line = format!("{line}\n");
     within(move || {
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     });
+}
+
+/// Writes the report of the application's run, but for the lines it printed as the shutdown
+/// began.
+fn say_report(report: &ShutdownReport, app: &App) {
+    let lines = report.lines_after(&app.take_announced());
+    if !lines.is_empty() {
+        say(format_args!("{}", lines.join("\n")));
+    }
 }
 
 /// Flushes stdout and stderr before the process exits, as far as [`within`] lets it.
@@ -973,7 +982,7 @@ fn decide<T>(
     }
 }
 
-type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
+pub(crate) type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
 /// The program's signals: those of its own listeners (`own`), and the second signals the
 /// watchdog hands it (`from_watchdog`), read after its own.
@@ -990,7 +999,8 @@ fn with_handed(
 }
 
 /// The configured signals, as they come. Registered now, before the program's code runs, so
-/// that none of them kills the process with its default action.
+/// that none of them kills the process with its default action. One that cannot be listened
+/// to here is left out.
 fn listen(signals: &[Signal]) -> Signals {
     let mut streams: Vec<Signals> = Vec::new();
     let mut seen: Vec<&Signal> = Vec::new();
@@ -1006,18 +1016,69 @@ fn listen(signals: &[Signal]) -> Signals {
     Box::pin(futures_util::stream::select_all(streams))
 }
 
-#[cfg(unix)]
+/// [`listen`] for [`App::os_signals`]: every signal asked for is listened to, or the call
+/// says why not.
+pub(crate) fn listen_all(signals: &[Signal]) -> std::io::Result<Signals> {
+    use std::io::{Error, ErrorKind};
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(Error::other(
+            "no tokio runtime is running on this thread: call `App::os_signals` inside one \
+             (in `block_on`, or after `Runtime::enter`)",
+        ));
+    }
+    if let Some(not_os) = signals.iter().find(|s| matches!(s, Signal::Requested(_))) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("`{not_os:?}` is not a signal of the operating system: ask for `Signal::Interrupt`, `Signal::Terminate` or `Signal::Hangup`"),
+        ));
+    }
+    // tokio panics where its runtime has no I/O driver: caught, and said as an error (the
+    // panic hook has printed tokio's own message).
+    let mut once: Vec<&Signal> = Vec::new();
+    for signal in signals {
+        if !once.contains(&signal) {
+            once.push(signal);
+        }
+    }
+    let streams = std::panic::catch_unwind(|| {
+        once.iter()
+            .map(|signal| try_listen_one(signal))
+            .collect::<std::io::Result<Vec<Signals>>>()
+    })
+    .map_err(|_| {
+        Error::other(
+            "tokio could not listen to signals: its runtime needs its I/O driver (build it \
+             with `enable_io()` or `enable_all()`)",
+        )
+    })??;
+    Ok(Box::pin(futures_util::stream::select_all(streams)))
+}
+
+/// One signal's stream, if it can be listened to here.
 fn listen_one(signal: &Signal) -> Option<Signals> {
+    try_listen_one(signal).ok()
+}
+
+/// Not an OS signal of this platform.
+fn unsupported(signal: &Signal) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!("cannot listen to {signal} on this platform"),
+    )
+}
+
+#[cfg(unix)]
+fn try_listen_one(signal: &Signal) -> std::io::Result<Signals> {
     use tokio::signal::unix::{signal as unix_signal, SignalKind};
     let kind = match signal {
         Signal::Interrupt => SignalKind::interrupt(),
         Signal::Terminate => SignalKind::terminate(),
         Signal::Hangup => SignalKind::hangup(),
-        Signal::Requested(_) => return None,
+        Signal::Requested(_) => return Err(unsupported(signal)),
     };
-    let listener = unix_signal(kind).ok()?;
+    let listener = unix_signal(kind)?;
     let signal = signal.clone();
-    Some(Box::pin(futures_util::stream::unfold(
+    Ok(Box::pin(futures_util::stream::unfold(
         listener,
         move |mut listener| {
             let signal = signal.clone();
@@ -1029,11 +1090,11 @@ fn listen_one(signal: &Signal) -> Option<Signals> {
 /// Registered now, as on Unix: the watchdog takes a delivery that comes after the program's
 /// shutdown began as that same first signal, which needs its listener to exist already.
 #[cfg(windows)]
-fn listen_one(signal: &Signal) -> Option<Signals> {
+fn try_listen_one(signal: &Signal) -> std::io::Result<Signals> {
     match signal {
         Signal::Interrupt => {
-            let listener = tokio::signal::windows::ctrl_c().ok()?;
-            Some(Box::pin(futures_util::stream::unfold(
+            let listener = tokio::signal::windows::ctrl_c()?;
+            Ok(Box::pin(futures_util::stream::unfold(
                 listener,
                 |mut listener| async move {
                     listener
@@ -1043,20 +1104,20 @@ fn listen_one(signal: &Signal) -> Option<Signals> {
                 },
             )))
         }
-        _ => None,
+        _ => Err(unsupported(signal)),
     }
 }
 
 #[cfg(not(any(unix, windows)))]
-fn listen_one(signal: &Signal) -> Option<Signals> {
+fn try_listen_one(signal: &Signal) -> std::io::Result<Signals> {
     match signal {
-        Signal::Interrupt => Some(Box::pin(futures_util::stream::unfold((), |()| async {
+        Signal::Interrupt => Ok(Box::pin(futures_util::stream::unfold((), |()| async {
             tokio::signal::ctrl_c()
                 .await
                 .ok()
                 .map(|()| (Signal::Interrupt, ()))
         }))),
-        _ => None,
+        _ => Err(unsupported(signal)),
     }
 }
 

@@ -179,7 +179,25 @@ pub struct NotStarted {
 }
 
 impl NotStarted {
-    pub(crate) fn new(cause: Arc<Cause>) -> Self {
+    /// A child that never started, for this cause (what a test double of a refused or
+    /// queued child returns).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope::{Cause, Interrupted, NotStarted};
+    /// let e: Interrupted = NotStarted::new(Cause::explicit("the queue is full")).into();
+    /// assert!(matches!(&e, Interrupted::NotStarted(n) if n.cause() == &Cause::explicit("the queue is full")));
+    /// assert_eq!(e.to_string(), "not started: the queue is full");
+    /// ```
+    #[must_use]
+    pub fn new(cause: Cause) -> Self {
+        Self {
+            cause: Arc::new(cause),
+        }
+    }
+
+    pub(crate) fn from_shared_cause(cause: Arc<Cause>) -> Self {
         Self { cause }
     }
 
@@ -679,11 +697,20 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// let e = ChildFailed::new(TaskInfo::here(Some("parse".into())), "bad input".into());
 /// assert_eq!(e.to_string(), "task `parse` failed: bad input");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("task `{}` failed: {}", .inner.0, .inner.1)]
 pub struct ChildFailed {
     // Boxed: errors travel in `Result`s, which stay small this way.
     inner: Box<(TaskInfo, String)>,
+}
+
+impl fmt::Debug for ChildFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildFailed")
+            .field("task", &self.inner.0)
+            .field("message", &self.inner.1)
+            .finish()
+    }
 }
 
 impl ChildFailed {
@@ -781,6 +808,7 @@ pub enum ConfigError {
         "a supervisor's limit ({limit}) is below its number of children ({children}): each \
          child runs for the supervisor's life, so one would never start; drop the limit"
     )]
+    #[non_exhaustive]
     LimitBelowChildren {
         /// The limit set.
         limit: usize,
@@ -804,13 +832,15 @@ pub enum ConfigError {
     ///     Err::<(), _>(Interrupted::from_cause(scope::Cause::explicit("unavailable")))
     /// }));
     /// let Err(Interrupted::Config(e)) = out else { unreachable!() };
-    /// assert_eq!(e, ConfigError::NoTimer { what: "a retry's backoff", wait: Duration::from_millis(100) });
+    /// let ConfigError::NoTimer { what, wait, .. } = e.clone() else { unreachable!() };
+    /// assert_eq!((what, wait), ("a retry's backoff", Duration::from_millis(100)));
     /// assert!(e.to_string().starts_with("a retry's backoff (100ms) needs tokio's timer"));
     /// ```
     #[error(
         "{what} ({wait:?}) needs tokio's timer, and none runs here: use a tokio runtime built \
          with `enable_time()` (or `enable_all()`)"
     )]
+    #[non_exhaustive]
     NoTimer {
         /// What waits: `"a retry's backoff"`, `"a supervisor's backoff"`, `"an
         /// application's shutdown grace"`.

@@ -680,7 +680,11 @@ fn unreachable_unbound<K: Key, P>(_: P) -> ! {
 impl<L> fmt::Debug for Provided<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Provided")
-            .field("list", &std::any::type_name::<L>())
+            // The facade's names: users depend on `scope` (`scope::Nil`, `scope::With`).
+            .field(
+                "list",
+                &std::any::type_name::<L>().replace("scope_runtime::needs::", "scope::"),
+            )
             .finish_non_exhaustive()
     }
 }

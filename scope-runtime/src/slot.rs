@@ -78,7 +78,17 @@ pub struct Slot<T: 'static, K: 'static = ()> {
 /// slot!(static TENANT: String);
 /// static DECOY: Slot<u64, TENANT> = Slot::new("DECOY"); // `TENANT` holds `String`s
 /// ```
-pub trait SlotKey<T>: 'static {}
+///
+/// It is sealed: the two kinds above are the only keys. (A key type of its own that keyed
+/// slots of two value types would make their statics one slot, and each would read as
+/// unbound while the other is bound.) Write a [`Key`](crate::Key), or let `slot!` write it:
+///
+/// ```compile_fail
+/// use scope::{Slot, SlotKey};
+/// enum MyKey {}
+/// impl SlotKey<u64> for MyKey {} // sealed: not `()`, and not a `Key`
+/// ```
+pub trait SlotKey<T>: sealed::Keys<T> + 'static {}
 
 impl<T> SlotKey<T> for () {}
 
@@ -106,6 +116,18 @@ mod sealed {
     pub trait Is<T> {}
 
     impl<T> Is<T> for T {}
+
+    /// Seals [`SlotKey`](super::SlotKey): `()`, or a key whose slot holds `T`.
+    #[diagnostic::on_unimplemented(
+        message = "`SlotKey` is sealed: `{Self}` cannot key a slot of `{T}`",
+        label = "not `()`, and not a `scope::Key` whose value type is `{T}`",
+        note = "a slot's key is `()` (a slot of its own) or the `scope::Key` that `slot!(static NAME: {T})` declares beside the slot"
+    )]
+    pub trait Keys<T> {}
+
+    impl<T> Keys<T> for () {}
+
+    impl<T, K: crate::Key> Keys<T> for K where K::Value: super::HeldBy<T> {}
 }
 
 impl<T: Send + Sync + 'static, K: 'static> Slot<T, K> {

@@ -1809,7 +1809,7 @@ fn law6_a_scopes_debug_output_may_re_enter_the_scope() {
         }));
         let w = w.unwrap();
         assert!(w.1 > 0, "the writer reserved a slot");
-        assert!(w.2.contains("Admission"), "{}", w.2);
+        assert!(w.2.contains("limit: Some(2)"), "{}", w.2);
     });
 }
 

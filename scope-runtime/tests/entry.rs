@@ -395,3 +395,55 @@ async fn a_crash_below_a_scope_whose_left_work_the_shutdown_cut_is_a_crash_not_t
     let line = outcome.error_line().unwrap();
     assert!(line.contains("flush failed"), "{line}");
 }
+
+/// A program with a runtime of its own listens to the signals `#[scope::main]` would through
+/// `App::os_signals`, and its application's run takes the first one as its shutdown.
+#[test]
+fn an_application_run_by_hand_takes_the_signals_app_os_signals_listens_to() {
+    let runtime = runtime();
+    let app = scope_runtime::App::new();
+    let (out, report) = runtime.block_on(async {
+        // Listed twice: listened to once.
+        let signals = scope_runtime::App::os_signals(&[Signal::Hangup, Signal::Hangup]).unwrap();
+        app.run(Duration::from_secs(5), signals, async {
+            send("-HUP");
+            let cause = scope_runtime::cancelled().await;
+            cause.to_string()
+        })
+        .await
+    });
+    assert_eq!(report.signal(), Some(&Signal::Hangup), "{report}");
+    assert!(out.unwrap().contains("SIGHUP"), "{report}");
+    assert!(report.forced().is_none(), "{report}");
+}
+
+/// What `App::os_signals` cannot listen to, it says, and registers nothing.
+#[test]
+fn app_os_signals_refuses_what_it_cannot_listen_to() {
+    use std::io::ErrorKind;
+    let outside = scope_runtime::App::os_signals(&[Signal::Terminate])
+        .err()
+        .unwrap();
+    assert_eq!(outside.kind(), ErrorKind::Other);
+    assert!(
+        outside.to_string().contains("no tokio runtime"),
+        "{outside}"
+    );
+    runtime().block_on(async {
+        let requested = Signal::Requested("deploy".into());
+        let not_os = scope_runtime::App::os_signals(&[Signal::Interrupt, requested])
+            .err()
+            .unwrap();
+        assert_eq!(not_os.kind(), ErrorKind::InvalidInput);
+        assert!(not_os.to_string().contains("not a signal"), "{not_os}");
+    });
+    let no_io = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let no_driver = no_io
+        .block_on(async { scope_runtime::App::os_signals(&[Signal::Terminate]) })
+        .err()
+        .unwrap();
+    assert!(no_driver.to_string().contains("I/O driver"), "{no_driver}");
+}

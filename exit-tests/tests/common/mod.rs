@@ -21,6 +21,8 @@ pub(crate) struct Program {
     stderr: Receiver<Line>,
     /// Every stdout line read so far.
     pub(crate) seen: Vec<Line>,
+    /// Every stderr line read so far (by [`Program::wait_for_stderr`]).
+    seen_err: Vec<Line>,
 }
 
 fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<Line> {
@@ -74,6 +76,7 @@ impl Program {
             stdout,
             stderr,
             seen: Vec::new(),
+            seen_err: Vec::new(),
         }
     }
 
@@ -95,6 +98,30 @@ impl Program {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
                     "no line with {needle:?} within {within:?}; stdout so far: {:#?}",
                     self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits for a stderr line that contains `needle` (at most `within`), while the program
+    /// runs.
+    pub(crate) fn wait_for_stderr(&mut self, needle: &str, within: Duration) -> Line {
+        if let Some(line) = self.seen_err.iter().find(|l| l.text.contains(needle)) {
+            return line.clone();
+        }
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen_err.push(line.clone());
+                    if line.text.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
+                    "no stderr line with {needle:?} within {within:?}; stderr so far: {:#?}",
+                    self.seen_err
                 ),
             }
         }
@@ -130,7 +157,11 @@ impl Program {
         let at = Instant::now();
         let mut stdout = std::mem::take(&mut self.seen);
         stdout.extend(self.stdout.iter());
-        let stderr = self.stderr.iter().map(|l| l.text).collect::<Vec<_>>();
+        let stderr = std::mem::take(&mut self.seen_err)
+            .into_iter()
+            .chain(self.stderr.iter())
+            .map(|l| l.text)
+            .collect::<Vec<_>>();
         Exited {
             status,
             at,

@@ -703,11 +703,10 @@ impl fmt::Debug for Cx {
             .deadline
             .as_ref()
             .is_some_and(|d| Instant::now() >= d.at);
+        let cause = self.observed_cause();
         f.debug_struct("Cx")
-            .field(
-                "cancelled",
-                &(deadline_passed || self.observed_cause().is_some()),
-            )
+            .field("cancelled", &(deadline_passed || cause.is_some()))
+            .field("cause", &cause)
             .field("deadline", &self.deadline())
             .field("slots", &self.node.slots)
             .finish_non_exhaustive()

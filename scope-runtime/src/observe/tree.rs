@@ -1209,6 +1209,7 @@ mod serde_impls {
 
     use super::{TaskKind, TaskNode, TaskState, TaskTree};
 
+    /// With the feature `serde`.
     impl Serialize for TaskTree {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             let mut s = serializer.serialize_struct("TaskTree", 1)?;
@@ -1217,6 +1218,7 @@ mod serde_impls {
         }
     }
 
+    /// With the feature `serde`.
     impl Serialize for TaskNode {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             let mut s = serializer.serialize_struct("TaskNode", 9)?;
@@ -1239,12 +1241,14 @@ mod serde_impls {
         }
     }
 
+    /// With the feature `serde`.
     impl Serialize for TaskKind {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.serialize_str(self.as_str())
         }
     }
 
+    /// With the feature `serde`.
     impl Serialize for TaskState {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.serialize_str(self.as_str())

@@ -1,9 +1,11 @@
 //! Subprocesses bound to a scope (Unix, with the default feature `process`): a child process
 //! is a child of the scope like any other, and never outlives it.
 //!
-//! Run a [`tokio::process::Command`] with [`run`] (or [`Process`] for options) as a child of a
-//! scope, e.g. `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome; a
-//! process stopped by a cancellation is [`ProcessError::Stopped`] (with its cause and status),
+//! Run a
+//! [`tokio::process::Command`](https://docs.rs/tokio/1/tokio/process/struct.Command.html)
+//! with [`run`] (or [`Process`] for options) as a child of a scope, e.g.
+//! `spawn!(scope::process::run(cmd))`. Its exit status is the child's outcome; a process
+//! stopped by a cancellation is [`ProcessError::Stopped`] (with its cause and status),
 //! whatever status it exits with.
 //! On cancellation of the ambient context (its scope cancelled, a sibling failed, a deadline,
 //! a shutdown signal, or the child alone):
@@ -151,6 +153,8 @@ const REAP_BUDGET: Duration = Duration::from_secs(1);
 
 /// Why a subprocess gave no exit status.
 ///
+/// Unix only, with the feature `process` (on by default).
+///
 /// It converts from [`Interrupted`], so it can be a scope's error type itself; with
 /// thiserror, add a `#[from] ProcessError` variant to yours.
 ///
@@ -238,6 +242,8 @@ impl ProcessError {
 /// for: its output is nobody's). See the [module](self) for what happens on cancellation and
 /// what is guaranteed.
 ///
+/// Unix only, with the feature `process` (on by default).
+///
 /// # Examples
 ///
 /// ```
@@ -260,6 +266,8 @@ pub async fn run(cmd: Command) -> Result<ExitStatus, ProcessError> {
 }
 
 /// A subprocess to run as a child of a scope, with its options. See the [module](self).
+///
+/// Unix only, with the feature `process` (on by default).
 ///
 /// # Examples
 ///
@@ -479,6 +487,8 @@ impl fmt::Debug for Process {
 
 /// A started subprocess. Dropping it before it has been waited for kills and reaps it (see
 /// the [module](self)).
+///
+/// Unix only, with the feature `process` (on by default).
 ///
 /// # Examples
 ///

@@ -591,6 +591,17 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// The limit and how many children wait for a slot (for a scope's `Debug`).
+    pub(crate) fn limit_and_queued(&self) -> (Option<usize>, usize) {
+        let queued = {
+            let s = self.state.lock();
+            s.queue.len() + s.unlimited.len()
+        };
+        (self.limit, queued)
+    }
+}
+
 impl fmt::Debug for Admission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Copied out first: the formatter's writer is the user's code, which may use the scope.

@@ -165,7 +165,7 @@ impl<F, T, E> Drop for Job<F, T, E> {
             let out: Result<T, Interrupted> = match dropped {
                 Ok(()) => {
                     let cause = why_not_started(self.shared.cause_in(&self.cx), &self.shared);
-                    Err(NotStarted::new(cause).into())
+                    Err(NotStarted::from_shared_cause(cause).into())
                 }
                 Err(payload) => Err(self.shared.panicked(&self.info, payload).into()),
             };

@@ -526,7 +526,7 @@ impl<'s, T> Child<'s, T> {
             Some(Lost::DropPanic(message)) => {
                 return Panicked::without_payload(self.info.clone(), message).into();
             }
-            Some(Lost::NotStarted(cause)) => return NotStarted::new(cause).into(),
+            Some(Lost::NotStarted(cause)) => return NotStarted::from_shared_cause(cause).into(),
             Some(Lost::Dropped(cause)) => return Interrupted::from_shared_cause(cause),
             None => {}
         }

@@ -2494,12 +2494,19 @@ impl<E> Drop for Owner<E> {
 
 impl<E, M: Mode> fmt::Debug for Scope<'_, '_, E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // What a user can tell of the scope: copied out first (the formatter's writer is the
+        // user's code, which may use the scope).
         let shared = &self.shared;
+        let (started, tasks) = shared.tracker.started_and_units();
+        let (limit, queued) = shared.admission.limit_and_queued();
         f.debug_struct("Scope")
             .field("info", &shared.info)
+            .field("started", &started)
             .field("closed", &self.is_closed())
-            .field("tracker", &shared.tracker)
-            .field("admission", &shared.admission)
+            .field("cancelled", &shared.cx.is_cancelled())
+            .field("tasks", &tasks)
+            .field("limit", &limit)
+            .field("queued", &queued)
             .finish_non_exhaustive()
     }
 }

@@ -499,7 +499,7 @@ impl<E> Shared<E> {
         cause: Arc<Cause>,
     ) -> Result<T, Interrupted> {
         match drop_caught(what) {
-            Ok(()) => Err(NotStarted::new(cause).into()),
+            Ok(()) => Err(NotStarted::from_shared_cause(cause).into()),
             Err(payload) => match self.record_panic(task, payload, true) {
                 Ok(panicked) => Err(panicked.into()),
                 Err(payload) => {

@@ -62,7 +62,10 @@ impl<'s, 'env, E, M: Mode> Reserve<'s, 'env, E, M> {
 }
 
 fn not_started<E>(shared: &Shared<E>) -> Interrupted {
-    NotStarted::new(shared.stop_cause(None, "the scope is closed: its body has returned")).into()
+    NotStarted::from_shared_cause(
+        shared.stop_cause(None, "the scope is closed: its body has returned"),
+    )
+    .into()
 }
 
 impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {
@@ -72,9 +75,9 @@ impl<'s, 'env, E, M: Mode> Future for Reserve<'s, 'env, E, M> {
         if self.done {
             // Polled again after it gave its slot: a misuse (a `select!` loop over
             // `&mut reserve`), said as such, not as a closed scope.
-            return Poll::Ready(Err(NotStarted::new(Arc::new(Cause::explicit(
-                "the reservation was polled after it completed",
-            )))
+            return Poll::Ready(Err(NotStarted::from_shared_cause(Arc::new(
+                Cause::explicit("the reservation was polled after it completed"),
+            ))
             .into()));
         }
         // Cooperative, as tokio's own primitives are: a spawning loop that always finds a slot

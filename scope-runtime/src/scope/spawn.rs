@@ -271,7 +271,7 @@ pin_project_lite::pin_project! {
                             let lost = Lost::NotStarted(Arc::clone(&why));
                             shared.record_lost(this.info.id(), background, lost);
                         }
-                        Some(Err(NotStarted::new(why).into()))
+                        Some(Err(NotStarted::from_shared_cause(why).into()))
                     } else {
                         Some(Err(Interrupted::from_shared_cause(why_stopped(own, shared))))
                     }
@@ -812,7 +812,7 @@ where
         Err(this.shared.panicked(this.info, payload).into())
     } else {
         let own = own_cause(this.cx.as_ref(), lazy(*this.flags, this.info), this.shared);
-        Err(NotStarted::new(why_not_started(own, this.shared)).into())
+        Err(NotStarted::from_shared_cause(why_not_started(own, this.shared)).into())
     };
     // After its destructor's panic, if any, is settled (as the slot below).
     this.shared

@@ -1261,6 +1261,15 @@ impl Drop for Tracker {
     }
 }
 
+impl Tracker {
+    /// Whether its owner has started, and how many units it holds (for a scope's `Debug`).
+    pub(crate) fn started_and_units(&self) -> (bool, usize) {
+        // Relaxed: a snapshot for display.
+        let s = self.state.load(Ordering::Relaxed);
+        (s & STARTED != 0, s / UNIT)
+    }
+}
+
 impl fmt::Debug for Tracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Relaxed: a snapshot for display.

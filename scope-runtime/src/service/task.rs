@@ -421,7 +421,7 @@ pin_project_lite::pin_project! {
                     )
                 } else {
                     let cause = cause.unwrap_or_else(|| uncaused(this.inner));
-                    let never = NotStarted::new(Arc::new(cause));
+                    let never = NotStarted::from_shared_cause(Arc::new(cause));
                     (Ended::NotStarted(never.clone()), never.into())
                 };
                 *this.ended = Some(ended);
