@@ -2,8 +2,10 @@
 //! after 500 ms asks the next one too, and so on: the first success wins, and the others are
 //! cancelled, whether still waiting for their turn or in flight, and joined before the answer
 //! is returned. A failure is not an answer here: the next mirror still waits for its turn
-//! (where a failed mirror should bring the next one forward, start it from the failure). If
-//! every mirror fails, every failure comes back, each with its mirror's name.
+//! (where a failed mirror should bring the next one forward, hand each attempt a
+//! `tokio::sync::Notify` that the attempt before it notifies as it fails, and let it wait for
+//! its turn or that notice, whichever comes first). If every mirror fails, every failure comes
+//! back, each with its mirror's name.
 //! The quorum read asks every replica at once and takes the answers as they arrive
 //! (`ChildSet::join_next`), until two have answered; the slowest is then cancelled and joined.
 //!
