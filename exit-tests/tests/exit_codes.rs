@@ -158,6 +158,64 @@ fn a_signal_while_draining_is_printed_as_it_comes_and_once() {
     assert!(first < drained, "{out:#?}");
 }
 
+/// The first line is written on a thread of its own: a stderr nobody reads yet (a log reader
+/// that stalled) holds up neither the cancel nor the shutdown, and the report's other lines
+/// still come once the reader is back. (Written from the runtime's thread and waited for, it
+/// held the cancel up 500 ms, and a write given up on skipped the rest of the report.)
+#[test]
+fn a_stalled_stderr_holds_up_neither_the_cancel_nor_the_rest_of_the_report() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(MAIN)
+        .arg("stderr-full")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // The pipe fills; the logging thread blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    let seen = sent.elapsed();
+    assert!(line.starts_with("stopping: "), "{line:?}");
+    assert!(
+        seen < Duration::from_millis(400),
+        "the cancel came {seen:?} after the signal"
+    );
+    // The reader comes back: everything written since is there.
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let code = child.wait().unwrap().code();
+    let text = reader.join().unwrap();
+    assert_eq!(code, Some(0), "{}", text.len());
+    let report: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("shutdown:"))
+        .collect();
+    assert_eq!(report.len(), 3, "{report:#?}");
+    assert!(report[0].contains("stopped accepting work"), "{report:#?}");
+    assert!(report[1].contains("the main work ended"), "{report:#?}");
+    assert!(
+        report[2].contains("drained: service `audit`"),
+        "{report:#?}"
+    );
+}
+
 #[test]
 fn a_forced_shutdown_after_sigint_exits_130() {
     let p = started("stuck", "300");

@@ -202,15 +202,26 @@ impl App {
             .iter()
             .map(|line| format!("shutdown: {line}"))
             .collect();
-        crate::entry::say(format_args!("{}", text.join("\n")));
-        live.lock().extend(lines);
+        // Written on a thread of its own, not waited for here: a stalled stderr holds up
+        // neither the shutdown nor the runtime's thread.
+        if crate::entry::say_soon(text.join("\n")) {
+            live.lock().extend(lines);
+        }
     }
 
-    /// The shutdown begins with `signal`, `after` the run began: the report says so (and,
-    /// printing live, so does stderr at once).
-    fn begin_shutdown(&self, report: &mut ShutdownReport, signal: &Signal, after: Duration) {
+    /// The shutdown begins with `signal`, `after` the run began: the application's context is
+    /// cancelled, and the report says so (and, printing live, so does stderr, after the
+    /// cancel, which it must not hold up).
+    fn begin_shutdown(
+        &self,
+        report: &mut ShutdownReport,
+        signal: Signal,
+        after: Duration,
+        kept: &mut Option<Panic>,
+    ) {
         report.signal = Some(signal.clone());
         report.running_for = Some(after);
+        self.cancel_keeping(Cause::Shutdown { signal }, kept);
         self.announce(report.head());
     }
 
@@ -598,8 +609,7 @@ impl App {
                 self.inner.os_signal_first.store(!asked, Ordering::Release);
                 // Phase 1: stop accepting.
                 let since = Instant::now();
-                self.begin_shutdown(&mut report, &signal, since - start);
-                self.cancel_keeping(Cause::Shutdown { signal }, &mut kept);
+                self.begin_shutdown(&mut report, signal, since - start, &mut kept);
                 let deadline = saturating_add(since, grace);
                 // Phase 2, the main work: within the grace.
                 // Its end, or cut short by the runtime's shutdown: the grace is over.
@@ -739,8 +749,9 @@ impl App {
                     Err(signal) if !first_came && late.is_none() => {
                         let after = start.elapsed();
                         late = Some((signal.clone(), after));
-                        self.announce(while_draining_head(&signal, after));
+                        let head = while_draining_head(&signal, after);
                         self.cancel_keeping(Cause::Shutdown { signal }, kept);
+                        self.announce(head);
                     }
                     Err(second) => break Some(second),
                 }

@@ -657,9 +657,59 @@ pub(crate) fn say(line: std::fmt::Arguments<'_>) {
     });
 }
 
+/// Writes `text` (a line, or lines) to stderr on a thread of its own, and does not wait for it:
+/// a line said as the shutdown begins must hold up neither the shutdown nor the thread of the
+/// runtime that says it. The exit's writes wait for it first ([`after_said_soon`]), so that
+/// they come after it. Returns whether the write was started (no thread to spare: skipped).
+pub(crate) fn say_soon(text: String) -> bool {
+    if STALLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("scope-shutdown-line".into())
+        .spawn(move || {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(format!("{text}\n").as_bytes());
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        return false;
+    }
+    SAID_SOON
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(wait);
+    true
+}
+
+/// The writes [`say_soon`] started, each telling when it is done.
+static SAID_SOON: std::sync::Mutex<Vec<std::sync::mpsc::Receiver<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for the writes [`say_soon`] started, [`WRITE_WAIT`] at most in all (then the stream
+/// is taken as [`STALLED`], as by a write of the exit's own).
+fn after_said_soon() {
+    let pending = std::mem::take(
+        &mut *SAID_SOON
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let until = std::time::Instant::now() + WRITE_WAIT;
+    for done in pending {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(left) {
+            STALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
 /// Writes the report of the application's run, but for the lines it printed as the shutdown
-/// began.
+/// began (after those).
 fn say_report(report: &ShutdownReport, app: &App) {
+    after_said_soon();
     let lines = report.lines_after(&app.take_announced());
     if !lines.is_empty() {
         say(format_args!("{}", lines.join("\n")));
@@ -796,6 +846,7 @@ impl Watchdog {
                 if watching.load(Ordering::SeqCst) {
                     return;
                 }
+                after_said_soon();
                 say(format_args!("shutdown: forced exit: {note}"));
                 flush_within();
                 kill_unreaped(None);

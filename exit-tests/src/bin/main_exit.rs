@@ -50,6 +50,18 @@ async fn main() -> Result<(), AppError> {
         println!("ready");
     }
     match mode.as_str() {
+        // A logging thread fills stderr, which nobody reads yet: the shutdown's first line
+        // cannot be written. Says on stdout when its cancel came, then returns.
+        "stderr-full" => {
+            // It runs until the process exits: nothing joins a logger.
+            #[scope::allow_orphan]
+            std::thread::spawn(|| loop {
+                eprintln!("{}", "log ".repeat(256));
+            });
+            let cause = scope::cancelled().await;
+            println!("stopping: {cause}");
+            Ok(())
+        }
         // Handles the shutdown: finishes its in-flight work, hands a record to the service,
         // which drains it after the body returned.
         "drain" => {
