@@ -238,6 +238,28 @@
 //! cancel, grace or report, and a supervisor cannot restart after one. Everything else
 //! (cancellation, deadlines, errors, the joins) is the same under both.
 //!
+//! # Cancel safety
+//!
+//! What a future of this crate loses when it is dropped before it resolves (the losing branch
+//! of a `select!`, a `timeout` around it):
+//!
+//! - Nothing: awaiting a [`Child`] handle (or `&mut` one: the outcome waits for the next
+//!   await), [`ChildSet::join_next`], a [`ServiceHandle`], the cancel waits
+//!   ([`scope::cancelled`](cancelled), [`Cx::cancelled`], [`Cx::cancelled_owned`],
+//!   [`shutdown_signal`]).
+//! - Its place in the line: [`Scope::reserve`] (keep one across the turns of a loop).
+//! - The future it wraps, dropped with it: [`spawn_when_free`](Scope::spawn_when_free) and
+//!   `spawn_in_place_when_free` (the child never starts), [`run_until_cancelled`],
+//!   [`shield_for`], [`Cx::run`], [`Retry::run`] (the attempt under way).
+//! - A scope, dropped as its docs say ([`Run`]: in-place children go with it, spawned ones get
+//!   what is left of its grace and are then aborted; nothing outlives the scope above it, and
+//!   a panic it held goes there): the future of a `#[scoped]` fn or a `scope!`, [`Run`],
+//!   [`RaceRun`], [`map`], [`for_each`], [`map_stream`], [`Supervisor::run`].
+//! - Its report: [`Service::stop`] (the next stop's report says what it did),
+//!   [`Service::drain`] (the service stays closed), [`App::run`].
+//! - A subprocess's wait: `process::Running::wait` and `stop` leave the process to its
+//!   `Running`, whose drop kills it; a later `stop` does not restart the grace.
+//!
 //! # Where to read on
 //!
 //! - The contexts: [`Cx`] (cancel with a cause, deadlines, `shield`, `detach`, `on_cancel`,

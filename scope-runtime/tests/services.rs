@@ -3231,3 +3231,80 @@ async fn a_callback_on_a_tasks_context_runs_at_its_deadline_while_the_work_block
         "the callback did not stop the blocking work: {out:?}"
     );
 }
+
+/// A stop given up on after its abort (a `timeout` around it that ran out as the abort
+/// landed), then a second stop: the task the first one aborted was reported by the second
+/// as "stopped within the grace", beside its failure that says it was aborted after the
+/// stop's grace. A stop after another's abort reports what is still running as aborted.
+#[test]
+fn a_stop_after_a_dropped_stop_reports_the_tasks_that_one_aborted_as_aborted() {
+    let mut second_stops = 0;
+    for drop_at_us in (1_000..=3_000).step_by(100) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let svc = Service::new(ServiceConfig::new("svc").grace(Duration::from_millis(2)));
+            let _stubborn = svc
+                .spawn_named("stubborn", async {
+                    std::future::pending::<()>().await;
+                    Ok::<_, String>(())
+                })
+                .unwrap();
+            tokio::task::yield_now().await; // it runs
+            let first = tokio::time::timeout(Duration::from_micros(drop_at_us), svc.stop()).await;
+            if first.is_ok() {
+                return;
+            }
+            second_stops += 1;
+            let report = svc.stop().await;
+            let names = |tasks: &[scope_runtime::TaskInfo]| {
+                tasks
+                    .iter()
+                    .map(|t| t.name().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            assert!(
+                report.stopped().is_empty(),
+                "dropped at {drop_at_us} µs: stopped {:?}, aborted {:?}: {report}",
+                names(report.stopped()),
+                names(report.aborted())
+            );
+            assert_eq!(names(report.aborted()), ["stubborn"], "{report}");
+        });
+    }
+    assert!(second_stops > 0, "no first stop was given up on");
+}
+
+/// A stop given up on before its end has dropped the tasks still waiting for a worker; the
+/// next stop's report counts them (they were counted nowhere).
+#[tokio::test(start_paused = true)]
+async fn a_stop_after_a_dropped_stop_counts_the_tasks_that_one_dropped_unstarted() {
+    let svc = Service::new(
+        ServiceConfig::new("svc")
+            .workers(1)
+            .grace(Duration::from_millis(100)),
+    );
+    let mut handles = Vec::new();
+    for name in ["stuck", "queued-1", "queued-2", "queued-3"] {
+        handles.push(
+            svc.spawn_named(name, async {
+                std::future::pending::<()>().await;
+                Ok::<_, String>(())
+            })
+            .unwrap(),
+        );
+    }
+    tokio::task::yield_now().await; // the first takes the worker
+    let first = tokio::time::timeout(Duration::from_millis(10), svc.stop()).await;
+    assert!(
+        first.is_err(),
+        "the first stop is given up on within its grace"
+    );
+    let report = svc.stop().await;
+    assert_eq!(report.not_started(), 3, "{report}");
+    let again = svc.stop().await;
+    assert_eq!(again.not_started(), 0, "counted once: {again}");
+}

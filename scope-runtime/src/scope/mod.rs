@@ -1859,6 +1859,13 @@ where
     /// slot was handed to it just before the close, and its task had not looked yet (the slot
     /// passes on).
     ///
+    /// # Cancel safety
+    ///
+    /// Dropped before it resolves, the `Reserve` gives up its place in the line (a slot it
+    /// was granted goes to the next in line); nothing else is lost. A `select!` loop that
+    /// makes a new `reserve()` each turn goes to the back of the line each time: pin one
+    /// outside the loop and poll it by `&mut` until it resolves.
+    ///
     /// # Examples
     ///
     /// A thousand items (a million would do the same), sixteen at a time, never more than
@@ -1937,8 +1944,10 @@ where
     ///
     /// Not cancel safe: dropped while it waits for a slot (a `select!` branch that lost, a
     /// `timeout`), it drops `fut` unstarted, and the slot it waited for goes to the next in
-    /// line. To keep the future across such a wait, [`reserve`](Scope::reserve) first (its
-    /// future is cancel safe: dropped, it holds nothing) and spawn into the slot once granted.
+    /// line. To keep the future across such a wait, [`reserve`](Scope::reserve) first and
+    /// spawn into the slot once granted: a dropped `reserve` loses no future of yours (only
+    /// its place in the line, so keep one `Reserve` across the turns of a `select!` loop
+    /// rather than making a new one each turn).
     ///
     /// # Examples
     ///

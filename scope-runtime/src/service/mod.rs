@@ -127,9 +127,12 @@ struct Table {
     /// `not_started` when the application's shutdown first reached the service (a daemon's
     /// turn, the stop after its drain, a forced abort; whichever came first), until a report
     /// of the shutdown's takes it: that report counts the tasks dropped unstarted since,
-    /// whichever part of the shutdown dropped them. (A stop of the program's own counts from
-    /// its own start: one given up on leaves nothing here.)
+    /// whichever part of the shutdown dropped them.
     shutdown_from: Option<usize>,
+    /// `not_started` when a stop of the program's own began, until a stop's report takes it:
+    /// a stop given up on (a `timeout` around it) has dropped the queued tasks already, and
+    /// the next stop's report counts them.
+    stop_from: Option<usize>,
     /// Tasks dropped when their grace ran out (their own ends, not a stop's abort), ever.
     dropped: usize,
     /// The tasks a stop's abort reached while stops are under way (cleared when the last one
@@ -143,7 +146,7 @@ impl Table {
     /// where the shutdown first reached the service (noted now if it had not); else now.
     fn stop_begins(&mut self, shutdown: bool) -> Option<usize> {
         if !shutdown {
-            return Some(self.not_started);
+            return Some(*self.stop_from.get_or_insert(self.not_started));
         }
         if self.shutdown_from.is_none() {
             self.shutdown_from = Some(self.not_started);
@@ -158,6 +161,8 @@ impl Table {
         let from = from
             .or_else(|| self.shutdown_from.take())
             .unwrap_or(self.not_started);
+        // Taken: a later stop counts from its own start.
+        self.stop_from = None;
         let mut queued = 0;
         let _ = self.live.find(|l| {
             queued += usize::from(!l.started);
@@ -986,7 +991,9 @@ impl Service {
     ///
     /// Dropped before it resolves, it loses its report and aborts nothing itself; the service
     /// stays closed and cancelled, and each task it cancelled is still dropped once the
-    /// service's grace after its cancel runs out.
+    /// service's grace after its cancel runs out. The next stop's report then says what the
+    /// dropped one did: the tasks it dropped unstarted, and those it aborted (as aborted,
+    /// not stopped within the grace).
     ///
     /// # Examples
     ///
@@ -1031,6 +1038,10 @@ impl Service {
         let inner = &self.inner;
         inner.tracker.close();
         let running = inner.running();
+        // A stop before this one reached its abort (and was then given up on, so its report
+        // is lost): every task still running was aborted by it, and did not stop within this
+        // one's grace either.
+        let aborted_before = inner.aborting();
         let from = inner.table.lock().stop_begins(shutdown);
         // Counted before the cancel, so that a task that sees the cancel sees the stop; until
         // this future ends or is dropped (a `timeout` around it, an unwinding `on_cancel`).
@@ -1063,7 +1074,7 @@ impl Service {
             running
                 .into_iter()
                 .filter(|t| !ours.contains(&t.id()))
-                .partition(|t| all.contains(&t.id()))
+                .partition(|t| aborted_before || all.contains(&t.id()))
         };
         aborted.extend(by_another);
         let (failures, not_started) = {
