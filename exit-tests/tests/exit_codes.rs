@@ -216,6 +216,40 @@ fn a_stalled_stderr_holds_up_neither_the_cancel_nor_the_rest_of_the_report() {
     );
 }
 
+/// A first line that never got through a stalled stderr costs the forced exit no wait of its
+/// own: the watchdog exits at its documented bound (the grace, the longest service grace,
+/// `ABORT_WAIT` and `EXIT_WAIT`: 0.3 + 0.2 + 1 + 1 s here), not 500 ms after it.
+#[test]
+fn a_stalled_stderr_does_not_delay_the_forced_exit() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(MAIN)
+        .arg("stderr-full-blocked")
+        .env("GRACE_MS", "300")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open, never read.
+    let stalled = child.stderr.take();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    send(&child, "TERM");
+    let status = exited_within(&mut child, Duration::from_secs(10));
+    let took = sent.elapsed();
+    drop(stalled);
+    assert_eq!(status.and_then(|s| s.code()), Some(143));
+    assert!(
+        took >= Duration::from_millis(2_400) && took < Duration::from_millis(2_850),
+        "forced {took:?} after the signal (bound 2.5 s)"
+    );
+}
+
 #[test]
 fn a_forced_shutdown_after_sigint_exits_130() {
     let p = started("stuck", "300");

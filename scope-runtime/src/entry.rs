@@ -680,24 +680,25 @@ pub(crate) fn say_soon(text: String) -> bool {
     SAID_SOON
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(wait);
+        .push((std::time::Instant::now() + WRITE_WAIT, wait));
     true
 }
 
-/// The writes [`say_soon`] started, each telling when it is done.
-static SAID_SOON: std::sync::Mutex<Vec<std::sync::mpsc::Receiver<()>>> =
+/// The writes [`say_soon`] started: until when each is waited for ([`WRITE_WAIT`] from its
+/// start), and what tells when it is done.
+static SAID_SOON: std::sync::Mutex<Vec<(std::time::Instant, std::sync::mpsc::Receiver<()>)>> =
     std::sync::Mutex::new(Vec::new());
 
-/// Waits for the writes [`say_soon`] started, [`WRITE_WAIT`] at most in all (then the stream
-/// is taken as [`STALLED`], as by a write of the exit's own).
+/// Waits for the writes [`say_soon`] started, each until [`WRITE_WAIT`] after its start at
+/// most (as the exit's own writes are waited for): one not done by then takes the stream as
+/// [`STALLED`]. So a write that stalled long ago costs the exit no wait of its own.
 fn after_said_soon() {
     let pending = std::mem::take(
         &mut *SAID_SOON
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
-    let until = std::time::Instant::now() + WRITE_WAIT;
-    for done in pending {
+    for (until, done) in pending {
         let left = until.saturating_duration_since(std::time::Instant::now());
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(left) {
             STALLED.store(true, std::sync::atomic::Ordering::Relaxed);

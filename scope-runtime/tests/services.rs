@@ -3308,3 +3308,35 @@ async fn a_stop_after_a_dropped_stop_counts_the_tasks_that_one_dropped_unstarted
     let again = svc.stop().await;
     assert_eq!(again.not_started(), 0, "counted once: {again}");
 }
+
+/// A stop given up on during its abort's wait (one task blocks its thread, so the wait lasts):
+/// the other task it aborted has ended by the next stop, whose report named it only in a
+/// failure line, in neither `aborted` nor `stopped`. It is named aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_after_a_stop_dropped_in_its_abort_names_what_that_one_aborted() {
+    let svc = Service::new(ServiceConfig::new("svc").grace(Duration::from_millis(10)));
+    let _blocks = svc
+        .spawn_named("blocks", async {
+            scope_runtime::cancelled().await;
+            std::thread::sleep(Duration::from_millis(1_300));
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let _ignores = svc
+        .spawn_named("ignores", async {
+            std::future::pending::<()>().await;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    sleep(Duration::from_millis(5)).await;
+    let first = tokio::time::timeout(Duration::from_millis(300), svc.stop()).await;
+    assert!(first.is_err(), "given up on in its abort's wait");
+    let report = svc.stop().await;
+    let aborted: Vec<&str> = report
+        .aborted()
+        .iter()
+        .map(|t| t.name().unwrap_or_default())
+        .collect();
+    assert!(aborted.contains(&"ignores"), "{report}");
+    assert!(report.stopped().is_empty(), "{report}");
+}

@@ -52,7 +52,7 @@ async fn main() -> Result<(), AppError> {
     match mode.as_str() {
         // A logging thread fills stderr, which nobody reads yet: the shutdown's first line
         // cannot be written. Says on stdout when its cancel came, then returns.
-        "stderr-full" => {
+        "stderr-full" | "stderr-full-blocked" => {
             // It runs until the process exits: nothing joins a logger.
             #[scope::allow_orphan]
             std::thread::spawn(|| loop {
@@ -60,6 +60,10 @@ async fn main() -> Result<(), AppError> {
             });
             let cause = scope::cancelled().await;
             println!("stopping: {cause}");
+            if mode == "stderr-full-blocked" {
+                // Blocks its worker thread past every bound: the watchdog forces the exit.
+                std::thread::sleep(Duration::from_secs(60));
+            }
             Ok(())
         }
         // Handles the shutdown: finishes its in-flight work, hands a record to the service,

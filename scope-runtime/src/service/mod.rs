@@ -139,6 +139,9 @@ struct Table {
     /// ends): a stop running beside the one that aborted them reports them aborted too, not
     /// stopped within its grace.
     stop_aborted: Vec<TaskInfo>,
+    /// The tasks a stop's abort reached that no stop's report has named yet (the stop that
+    /// aborted them was given up on before its report): the next report names them aborted.
+    unreported_aborted: Vec<TaskInfo>,
 }
 
 impl Table {
@@ -336,11 +339,12 @@ impl Inner {
     /// too, not stopped within its grace.
     fn abort_for_stop(&self) -> Vec<TaskInfo> {
         let aborted = self.running();
-        if self.stopping() {
-            self.table
-                .lock()
-                .stop_aborted
-                .extend(aborted.iter().cloned());
+        {
+            let mut table = self.table.lock();
+            if self.stopping() {
+                table.stop_aborted.extend(aborted.iter().cloned());
+            }
+            table.unreported_aborted.extend(aborted.iter().cloned());
         }
         self.aborting.store(true, Ordering::Relaxed);
         self.tracker.abort_all();
@@ -1067,7 +1071,7 @@ impl Service {
             let _ = within(ABORT_WAIT, inner.tracker.idle()).await;
         }
         // A task another stop under way aborted did not stop within this one's grace either.
-        let (by_another, stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {
+        let (by_another, mut stopped): (Vec<TaskInfo>, Vec<TaskInfo>) = {
             let ours: HashSet<TaskId> = aborted.iter().map(TaskInfo::id).collect();
             let table = inner.table.lock();
             let all: HashSet<TaskId> = table.stop_aborted.iter().map(TaskInfo::id).collect();
@@ -1079,6 +1083,13 @@ impl Service {
         aborted.extend(by_another);
         let (failures, not_started) = {
             let mut table = inner.table.lock();
+            // What a stop given up on aborted, and no report named: aborted, once.
+            for task in std::mem::take(&mut table.unreported_aborted) {
+                stopped.retain(|t| t.id() != task.id());
+                if !aborted.iter().any(|t| t.id() == task.id()) {
+                    aborted.push(task);
+                }
+            }
             let not_started = table.not_started_in_stop(from);
             (std::mem::take(&mut table.failures), not_started)
         };
