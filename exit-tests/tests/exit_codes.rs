@@ -158,35 +158,48 @@ fn a_signal_while_draining_is_printed_as_it_comes_and_once() {
     assert!(first < drained, "{out:#?}");
 }
 
+/// Starts `main_exit` in `mode` (with `GRACE_MS` = `grace_ms`) with a stderr nobody reads yet,
+/// waits for its `ready`, and lets its logging thread fill the pipe: the program, its stdout
+/// (past `ready`) and its stderr.
+fn started_with_stderr_unread(
+    mode: &str,
+    grace_ms: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    std::process::ChildStderr,
+) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(MAIN)
+        .arg(mode)
+        .env("GRACE_MS", grace_ms)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // The pipe fills; the logging thread blocks in `eprintln!`.
+    std::thread::sleep(Duration::from_millis(300));
+    (child, stdout, stderr)
+}
+
 /// The first line is written on a thread of its own: a stderr nobody reads yet (a log reader
 /// that stalled) holds up neither the cancel nor the shutdown, and the report's other lines
 /// still come once the reader is back. (Written from the runtime's thread and waited for, it
 /// held the cancel up 500 ms, and a write given up on skipped the rest of the report.)
 #[test]
 fn a_stalled_stderr_holds_up_neither_the_cancel_nor_the_rest_of_the_report() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(MAIN)
-        .arg("stderr-full")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    use std::io::{BufRead, Read};
+    let (mut child, mut stdout, mut stderr) = started_with_stderr_unread("stderr-full", "1000");
     let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-    // The pipe fills; the logging thread blocks in `eprintln!`.
-    std::thread::sleep(Duration::from_millis(300));
     let sent = std::time::Instant::now();
-    let status = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    line.clear();
+    send(&child, "TERM");
     stdout.read_line(&mut line).unwrap();
     let seen = sent.elapsed();
     assert!(line.starts_with("stopping: "), "{line:?}");
@@ -221,23 +234,8 @@ fn a_stalled_stderr_holds_up_neither_the_cancel_nor_the_rest_of_the_report() {
 /// `ABORT_WAIT` and `EXIT_WAIT`: 0.3 + 0.2 + 1 + 1 s here), not 500 ms after it.
 #[test]
 fn a_stalled_stderr_does_not_delay_the_forced_exit() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(MAIN)
-        .arg("stderr-full-blocked")
-        .env("GRACE_MS", "300")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kept open, never read.
-    let stalled = child.stderr.take();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-    std::thread::sleep(Duration::from_millis(300));
+    // Stderr kept open, never read.
+    let (mut child, _stdout, stalled) = started_with_stderr_unread("stderr-full-blocked", "300");
     let sent = std::time::Instant::now();
     send(&child, "TERM");
     let status = exited_within(&mut child, Duration::from_secs(10));

@@ -665,18 +665,13 @@ pub(crate) fn say_soon(text: String) -> bool {
     if STALLED.load(std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new()
-        .name("scope-shutdown-line".into())
-        .spawn(move || {
-            let _ = std::io::stderr()
-                .lock()
-                .write_all(format!("{text}\n").as_bytes());
-            let _ = done.send(());
-        });
-    if spawned.is_err() {
+    let Some(wait) = on_a_thread("scope-shutdown-line", move || {
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(format!("{text}\n").as_bytes());
+    }) else {
         return false;
-    }
+    };
     SAID_SOON
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -753,21 +748,30 @@ fn within(write: impl FnOnce() + Send + 'static) {
 /// Runs `write` on a thread of its own and waits for it [`WRITE_WAIT`] at most; past that,
 /// the stream is taken as [`STALLED`].
 fn run_within(write: impl FnOnce() + Send + 'static) {
-    use std::sync::atomic::Ordering;
+    // No thread to spare: the write is skipped rather than risked on this one.
+    let Some(wait) = on_a_thread("scope-exit-writer", write) else {
+        return;
+    };
+    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WRITE_WAIT) {
+        STALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Runs `write` on a thread of its own, named `name`: what tells when it is done, or `None`
+/// if no thread could be made.
+fn on_a_thread(
+    name: &str,
+    write: impl FnOnce() + Send + 'static,
+) -> Option<std::sync::mpsc::Receiver<()>> {
     let (done, wait) = std::sync::mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new()
-        .name("scope-exit-writer".into())
+    std::thread::Builder::new()
+        .name(name.into())
         .spawn(move || {
             write();
             let _ = done.send(());
-        });
-    if spawned.is_err() {
-        // No thread to spare: the write is skipped rather than risked on this one.
-        return;
-    }
-    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(WRITE_WAIT) {
-        STALLED.store(true, Ordering::Relaxed);
-    }
+        })
+        .ok()?;
+    Some(wait)
 }
 
 /// A write of the exit did not return within [`WRITE_WAIT`]: the exit's later writes are
@@ -1054,18 +1058,19 @@ fn with_handed(
 /// that none of them kills the process with its default action. One that cannot be listened
 /// to here is left out.
 fn listen(signals: &[Signal]) -> Signals {
-    let mut streams: Vec<Signals> = Vec::new();
-    let mut seen: Vec<&Signal> = Vec::new();
+    let streams = once_each(signals).into_iter().filter_map(listen_one);
+    Box::pin(futures_util::stream::select_all(streams))
+}
+
+/// `signals` without repeats, in their order: each is listened to once.
+fn once_each(signals: &[Signal]) -> Vec<&Signal> {
+    let mut once: Vec<&Signal> = Vec::new();
     for signal in signals {
-        if seen.contains(&signal) {
-            continue;
-        }
-        seen.push(signal);
-        if let Some(stream) = listen_one(signal) {
-            streams.push(stream);
+        if !once.contains(&signal) {
+            once.push(signal);
         }
     }
-    Box::pin(futures_util::stream::select_all(streams))
+    once
 }
 
 /// [`listen`] for [`App::os_signals`]: every signal asked for is listened to, or the call
@@ -1084,14 +1089,9 @@ pub(crate) fn listen_all(signals: &[Signal]) -> std::io::Result<Signals> {
             format!("`{not_os:?}` is not a signal of the operating system: ask for `Signal::Interrupt`, `Signal::Terminate` or `Signal::Hangup`"),
         ));
     }
+    let once = once_each(signals);
     // tokio panics where its runtime has no I/O driver: caught, and said as an error (the
     // panic hook has printed tokio's own message).
-    let mut once: Vec<&Signal> = Vec::new();
-    for signal in signals {
-        if !once.contains(&signal) {
-            once.push(signal);
-        }
-    }
     let streams = std::panic::catch_unwind(|| {
         once.iter()
             .map(|signal| try_listen_one(signal))

@@ -82,49 +82,13 @@ impl Program {
 
     /// Waits for a stdout line that contains `needle` (at most `within`).
     pub(crate) fn wait_for(&mut self, needle: &str, within: Duration) -> Line {
-        if let Some(line) = self.seen.iter().find(|l| l.text.contains(needle)) {
-            return line.clone();
-        }
-        let end = Instant::now() + within;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.text.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "no line with {needle:?} within {within:?}; stdout so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
+        wait_for_in(&self.stdout, &mut self.seen, "stdout", needle, within)
     }
 
     /// Waits for a stderr line that contains `needle` (at most `within`), while the program
     /// runs.
     pub(crate) fn wait_for_stderr(&mut self, needle: &str, within: Duration) -> Line {
-        if let Some(line) = self.seen_err.iter().find(|l| l.text.contains(needle)) {
-            return line.clone();
-        }
-        let end = Instant::now() + within;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen_err.push(line.clone());
-                    if line.text.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "no stderr line with {needle:?} within {within:?}; stderr so far: {:#?}",
-                    self.seen_err
-                ),
-            }
-        }
+        wait_for_in(&self.stderr, &mut self.seen_err, "stderr", needle, within)
     }
 
     /// Sends `signal` (`"TERM"`, `"INT"`, `"HUP"`) to the program.
@@ -167,6 +131,35 @@ impl Program {
             at,
             stdout,
             stderr,
+        }
+    }
+}
+
+/// Waits for a line of `lines` (the stream `what`, whose lines read so far are `seen`) that
+/// contains `needle`, at most `within`.
+fn wait_for_in(
+    lines: &Receiver<Line>,
+    seen: &mut Vec<Line>,
+    what: &str,
+    needle: &str,
+    within: Duration,
+) -> Line {
+    if let Some(line) = seen.iter().find(|l| l.text.contains(needle)) {
+        return line.clone();
+    }
+    let end = Instant::now() + within;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.text.contains(needle) {
+                    return line;
+                }
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                panic!("no {what} line with {needle:?} within {within:?}; {what} so far: {seen:#?}")
+            }
         }
     }
 }
