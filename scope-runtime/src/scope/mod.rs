@@ -1599,6 +1599,11 @@ where
     /// child never starts and its handle resolves to [`Interrupted::NotStarted`] (use
     /// [`try_spawn`](Scope::try_spawn) to be told instead).
     ///
+    /// A child cannot hold its scope's handle, so children do not spawn siblings: rustc
+    /// reports a child that uses `s` as a borrow error on the scope ("does not live long
+    /// enough", E0597, or "temporary value dropped while borrowed", E0716). Spawn from the
+    /// body, or open a nested scope inside the child to fan out there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -1864,7 +1869,9 @@ where
     /// Dropped before it resolves, the `Reserve` gives up its place in the line (a slot it
     /// was granted goes to the next in line); nothing else is lost. A `select!` loop that
     /// makes a new `reserve()` each turn goes to the back of the line each time: pin one
-    /// outside the loop and poll it by `&mut` until it resolves.
+    /// outside the loop and poll it by `&mut` until it resolves. Forgotten (`mem::forget`)
+    /// instead, it keeps its place: the slot it is granted stays with it until the body
+    /// returns, as a forgotten [`Reserved`] keeps its own, and what is queued behind it waits.
     ///
     /// # Examples
     ///
@@ -1998,6 +2005,11 @@ macro_rules! in_place_methods {
             /// It may borrow from outside the scope. It runs concurrently with the body (also
             /// while the body is itself waiting), on the scope's task, not in parallel. Like a
             /// spawned child, it starts once the scope runs and a slot of its limit is free.
+            ///
+            /// It cannot hold its scope's handle (it may borrow only what outlives the scope):
+            /// rustc reports a child that uses `s` as a borrow error on the scope ("does not
+            /// live long enough", E0597, or "temporary value dropped while borrowed", E0716).
+            /// Spawn siblings from the body, or open a nested scope inside the child.
             ///
             /// # Examples
             ///
