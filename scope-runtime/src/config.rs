@@ -295,7 +295,8 @@ impl Config {
     /// A deadline, like a grace, is kept by a tokio timer: the runtime must have its time
     /// driver (`enable_time()` or `enable_all()` on its builder; `#[tokio::main]` and
     /// `#[scope::main]` have it), or tokio panics ("timers are disabled") when the scope arms
-    /// it, as it does for `tokio::time::sleep`.
+    /// it, as it does for `tokio::time::sleep`. A timeout of `Duration::MAX` is no deadline:
+    /// it is never reached, however far the clock goes.
     ///
     /// # Examples
     ///
@@ -355,7 +356,8 @@ impl Config {
     /// How long children get, after the scope is cancelled, before they are aborted. A child
     /// not yet polled when the cancel comes never starts (its handle reads
     /// [`Interrupted::NotStarted`](crate::Interrupted::NotStarted)): code it runs after
-    /// `cancelled().await` runs only in children that had started.
+    /// `cancelled().await` runs only in children that had started. A grace of `Duration::MAX`
+    /// is no limit: children are waited for as long as they take.
     ///
     /// # Examples
     ///

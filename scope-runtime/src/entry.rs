@@ -944,7 +944,9 @@ async fn watch(
     };
     let mut within = bound();
     loop {
-        let over = pin!(tokio::time::sleep_until(crate::cx::saturating_add(
+        // A timer of ours: a bound of `Duration::MAX` saturates at the end of time, which
+        // tokio's own timer cannot take (it never fires).
+        let over = pin!(crate::timer::Delay::until(crate::cx::saturating_add(
             since, within
         )));
         let second = if signals.is_done() {
@@ -954,7 +956,7 @@ async fn watch(
             match select(signals.next(), over).await {
                 Either::Left((Some(second), _)) => Some(second),
                 Either::Left((None, _)) => continue,
-                Either::Right(((), _)) => None,
+                Either::Right((_, _)) => None,
             }
         };
         if let Some(second) = second {

@@ -74,12 +74,15 @@ fn shutting_down(here: &Handle) -> bool {
 }
 
 pin_project_lite::pin_project! {
-    /// A `Sleep`, the waker it was last registered with, and its runtime.
+    /// A `Sleep`, the waker it was last registered with, and its runtime; or, for an instant
+    /// tokio's timer cannot take (see [`reachable`]), a timer that never fires (`never`: its
+    /// `Sleep` is never polled).
     pub(crate) struct Timer {
         #[pin]
         sleep: Sleep,
         waker: Option<Waker>,
         runtime: Id,
+        never: bool,
     }
 }
 
@@ -110,29 +113,22 @@ pub(crate) fn has_time_driver() -> bool {
 /// Whether tokio's timer can take `at`: not within a second of the largest `Instant` (its
 /// wheel rounds a deadline up by adding to it, and the add overflows: a panic at the timer's
 /// first poll). A deadline there (`Config::deadline`, `Cx::child_with_deadline` at the end of
-/// time) is never reached: the scope and the context arm no timer for it.
+/// time, or a timeout, grace or budget of `Duration::MAX`, which saturates there) is never
+/// reached: the scope and the context arm no timer for it, and a [`Timer`] for it never fires.
 pub(crate) fn reachable(at: Instant) -> bool {
     at.checked_add(std::time::Duration::from_secs(1)).is_some()
 }
 
-/// `at`, or, for an instant tokio's timer could not take (see [`reachable`]), the farthest a
-/// deadline saturates to (30 years from now, as for a `Duration::MAX`).
-fn takeable(at: Instant) -> Instant {
-    if reachable(at) {
-        at
-    } else {
-        crate::cx::deadline_after(std::time::Duration::MAX)
-    }
-}
-
 impl Timer {
-    /// A timer for `at` (or the farthest it can take: [`takeable`]), on the runtime of this
-    /// thread (tokio panics outside one).
+    /// A timer for `at` (one that never fires for an instant tokio's timer cannot take: see
+    /// [`reachable`]), on the runtime of this thread (tokio panics outside one).
     pub(crate) fn new(at: Instant) -> Timer {
+        let never = !reachable(at);
         Timer {
-            sleep: tokio::time::sleep_until(takeable(at)),
+            sleep: tokio::time::sleep_until(if never { Instant::now() } else { at }),
             waker: None,
             runtime: Handle::current().id(),
+            never,
         }
     }
 
@@ -147,14 +143,18 @@ impl Timer {
     }
 
     pub(crate) fn deadline(&self) -> Instant {
-        self.sleep.deadline()
+        if self.never {
+            crate::cx::end_of_time()
+        } else {
+            self.sleep.deadline()
+        }
     }
 
     /// Whether it has fired (its deadline passed, or its runtime's shutdown fired it early):
     /// it wakes no one again.
     #[cfg(all(feature = "tokio-util", not(loom)))]
     pub(crate) fn is_spent(&self) -> bool {
-        self.sleep.is_elapsed()
+        !self.never && self.sleep.is_elapsed()
     }
 
     /// The runtime it was made on.
@@ -176,13 +176,19 @@ impl Timer {
     /// Moves the timer to `at` (registered again at the next look).
     pub(crate) fn reset(self: Pin<&mut Self>, at: Instant) {
         let this = self.project();
-        this.sleep.reset(takeable(at));
+        *this.never = !reachable(at);
+        this.sleep
+            .reset(if *this.never { Instant::now() } else { at });
         *this.waker = None;
     }
 
     /// Whether the timer has fired, and how; registers `task` for it if not.
     pub(crate) fn look(self: Pin<&mut Self>, task: &mut Context<'_>) -> Fired {
         let this = self.project();
+        if *this.never {
+            // Never reached: nothing to register for.
+            return Fired::Pending;
+        }
         let deadline = this.sleep.deadline();
         if this.sleep.is_elapsed() {
             if Instant::now() >= deadline {

@@ -12,7 +12,7 @@ use scope_runtime::{
     Cause, Config, ConfigError, Cx, Failure, Failures, Interrupted, LocalScope, Race, Scope, Slot,
     SpawnError,
 };
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, sleep_until, Instant};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -283,16 +283,81 @@ async fn a_deadline_at_the_largest_instant_is_not_reached_on_a_paused_clock() {
     let cx = Cx::root().child_with_deadline(last);
     tokio::select! {
         cause = cx.cancelled() => panic!("the end of time came: {cause}"),
-        () = sleep(forty_years) => {}
+        () = sleep_until(Instant::now() + forty_years) => {}
     }
     let s = &Scope::new(Config::new().deadline(last));
     let out: Result<u8, AppError> = s
         .run(async {
-            sleep(forty_years).await;
+            sleep_until(Instant::now() + forty_years).await;
             Ok(1)
         })
         .await;
     assert_eq!(out.unwrap(), 1);
+}
+
+/// `Duration::MAX` is "no limit" as a grace, a timeout and a shield's budget, however far the
+/// clock goes (an outside tester's report, probe242: each saturated to a limit 30 years off,
+/// shorter than a finite grace of 100 years; a paused clock reached it).
+#[tokio::test(start_paused = true)]
+async fn a_duration_max_grace_timeout_or_budget_is_no_limit_however_far_the_clock_goes() {
+    // (`sleep_until`: tokio's `sleep` itself stops at 30 years.)
+    let forty_years = Duration::from_secs(60 * 60 * 24 * 365 * 40);
+    let start = Instant::now();
+    // A grace of `Duration::MAX`: children that take 40 years to answer the cancel are waited for.
+    let ended = Arc::new(AtomicUsize::new(0));
+    let s = &Scope::new(Config::new().timeout(ms(10)).grace(Duration::MAX));
+    let out: Result<(), AppError> = s
+        .run(async {
+            let e = ended.clone();
+            s.spawn(async move {
+                let _ = scope_runtime::cancelled().await;
+                sleep_until(Instant::now() + forty_years).await;
+                e.fetch_add(1, Ordering::SeqCst);
+            });
+            s.spawn_in_place(async {
+                let _ = scope_runtime::cancelled().await;
+                sleep_until(Instant::now() + forty_years).await;
+                ended.fetch_add(1, Ordering::SeqCst);
+            });
+            let _ = scope_runtime::cancelled().await;
+            sleep_until(Instant::now() + forty_years * 2).await;
+            Ok(()) // the body answers the deadline with a value of its own: it stands
+        })
+        .await;
+    assert!(out.is_ok(), "the body was dropped: {out:?}");
+    assert_eq!(ended.load(Ordering::SeqCst), 2, "a child was aborted");
+    assert_eq!(
+        start.elapsed(),
+        ms(10) + forty_years * 2,
+        "the body was not waited for"
+    );
+
+    // A timeout of `Duration::MAX` is never reached, by a scope or a context.
+    let cx = Cx::root().child_with_timeout(Duration::MAX);
+    let s = &Scope::new(Config::new().timeout(Duration::MAX));
+    let out: Result<u8, AppError> = s
+        .run(async {
+            tokio::select! {
+                cause = cx.cancelled() => panic!("a context's timeout came: {cause}"),
+                () = sleep_until(Instant::now() + forty_years) => {}
+            }
+            Ok(1)
+        })
+        .await;
+    assert_eq!(out.unwrap(), 1);
+
+    // A shield's budget of `Duration::MAX` lets its work run to its end.
+    let s = &Scope::new(Config::new().timeout(ms(10)));
+    let out: Result<u8, AppError> = s
+        .run(async {
+            let shielded = scope_runtime::shield_for(Duration::MAX, async {
+                sleep_until(Instant::now() + forty_years).await;
+                3
+            });
+            Ok(shielded.await.expect("the shield's budget ran out"))
+        })
+        .await;
+    assert_eq!(out.unwrap(), 3);
 }
 
 /// A scope's own deadline reads as not inherited; one set above it (earlier than its own, or

@@ -12,7 +12,7 @@ use scope_runtime::{
     shield_for, App, Cause, Config, ConfigError, Cx, Forced, Interrupted, Scope, Service,
     ServiceConfig, ShutdownReport, Signal, SpawnError,
 };
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, sleep_until, Instant};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -373,8 +373,9 @@ async fn a_first_signal_while_the_services_drain_does_not_cut_the_drain_short() 
 
 #[tokio::test(start_paused = true)]
 async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
-    // "No limit": before, the grace's end overflowed `Instant` and the shutdown panicked.
-    let hour = Duration::from_secs(3600);
+    // "No limit": before, the grace's end overflowed `Instant` and the shutdown panicked; then
+    // it saturated 30 years off, and a paused clock got there (probe242).
+    let forty_years = Duration::from_secs(60 * 60 * 24 * 365 * 40);
     let app = App::new();
     let start = Instant::now();
     let (out, report) = app
@@ -383,14 +384,15 @@ async fn a_grace_of_duration_max_waits_as_long_as_the_work_takes() {
             signals_at(&[(10, Signal::Terminate)]),
             async move {
                 scope_runtime::cancelled().await;
-                sleep(hour).await; // a very slow wind-down
+                // A very slow wind-down (`sleep_until`: tokio's `sleep` stops at 30 years).
+                sleep_until(Instant::now() + forty_years).await;
                 7
             },
         )
         .await;
     assert_eq!(out, Some(7));
     assert_eq!(report.forced(), None);
-    assert_eq!(start.elapsed(), 10 * MS + hour);
+    assert_eq!(start.elapsed(), 10 * MS + forty_years);
 
     let app = App::new();
     let log: Log = Arc::default();
@@ -1169,13 +1171,15 @@ async fn a_service_grace_of_duration_max_is_no_limit() {
     let h = svc
         .spawn(async move {
             scope_runtime::cancelled().await;
-            sleep(Duration::from_secs(60)).await; // clean-up after the cancel
+            // Clean-up after the cancel, for 40 years: "no limit" saturated 30 years off.
+            let forty_years = Duration::from_secs(60 * 60 * 24 * 365 * 40);
+            sleep_until(Instant::now() + forty_years).await; // not `sleep`: it stops at 30 years
             d.store(true, Ordering::SeqCst);
         })
         .unwrap();
     tokio::task::yield_now().await;
     h.cancel("stop");
-    svc.drain(Duration::from_secs(3600)).await.unwrap();
+    svc.drain(Duration::MAX).await.unwrap();
     assert!(done.load(Ordering::SeqCst), "the clean-up was cut");
 }
 

@@ -946,9 +946,27 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     saturating_add(Instant::now(), timeout)
 }
 
-/// `duration` after `from`, saturating far in the future (30 years: a `Duration::MAX` means
-/// "no limit", and `Instant` cannot hold it).
+/// `duration` after `from`, saturating at the end of time ([`end_of_time`]: a `Duration::MAX`
+/// means "no limit", and `Instant` cannot hold it). An instant there is never reached: no
+/// timer is armed for it (`timer::reachable`).
 pub(crate) fn saturating_add(from: Instant, duration: Duration) -> Instant {
-    from.checked_add(duration)
-        .unwrap_or_else(|| from + Duration::from_secs(60 * 60 * 24 * 365 * 30))
+    from.checked_add(duration).unwrap_or_else(end_of_time)
+}
+
+/// The largest `Instant`, found once: the farthest `Instant::now()` can be moved by a duration.
+pub(crate) fn end_of_time() -> Instant {
+    static END: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *END.get_or_init(|| {
+        let now = Instant::now();
+        let (mut fits, mut over) = (Duration::ZERO, Duration::MAX);
+        while over.saturating_sub(fits) > Duration::from_nanos(1) {
+            let mid = fits + over.saturating_sub(fits) / 2;
+            if now.checked_add(mid).is_some() {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        now + fits
+    })
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, AcquireError, OwnedSemaphorePermit};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::report::FailureKind;
 use super::Inner;
@@ -24,6 +24,7 @@ use crate::error::{
 use crate::info::TaskInfo;
 use crate::observe::{ChildObs, End, ServiceTaskObs};
 use crate::scope::tracker::Enclosing;
+use crate::timer::Timer;
 
 /// What a service task may return: `()`, `Result<T, E>` with any error that displays
 /// itself, or a type of the user's that implements this trait to say which of its values are
@@ -348,7 +349,7 @@ pin_project_lite::pin_project! {
         worker: Option<OwnedSemaphorePermit>,
         // Once it is cancelled, the service's grace: past it, the work is dropped (when no
         // budgeted shield runs in the service).
-        hard_stop: Option<Pin<Box<Sleep>>>,
+        hard_stop: Option<Pin<Box<Timer>>>,
         // Past the hard stop, while a budgeted shield runs in the service: the wait for it.
         unheld: Option<Unheld>,
         // Past the hard stop, while a stop is under way (its abort ends the task): the wait
@@ -665,9 +666,9 @@ where
         if let Some(cancelled) = this.cancelled.as_mut() {
             if watch(cancelled, task, this.kept) {
                 *this.cancelled = None;
-                // `Duration::MAX` is no limit: the end saturates.
+                // `Duration::MAX` is no limit: the end saturates, and its timer never fires.
                 let at = crate::cx::deadline_after(this.inner.grace);
-                *this.hard_stop = Some(Box::pin(tokio::time::sleep_until(at)));
+                *this.hard_stop = Some(Timer::at(at));
             }
         }
         if let Some(stop) = this.hard_stop.as_mut() {
@@ -676,9 +677,7 @@ where
             // a stop, the stop's abort ends it instead, and reports it as aborted.
             // The wait for the shields is bounded once, when the grace runs out: by the ends
             // of the budgets of those under way then (not of shields started after).
-            if stop.as_mut().poll(task).is_ready()
-                && !stop_under_way(this.inner, this.stop_gone, task)
-            {
+            if stop.as_mut().passed(task) && !stop_under_way(this.inner, this.stop_gone, task) {
                 if this.inner.tracker.holds() == 0 {
                     return Poll::Ready(());
                 }
