@@ -1802,6 +1802,35 @@ mod process {
         );
     }
 
+    /// A long grace is kept as given, however far the clock goes: the SIGKILL of a process
+    /// moved out of its scope came 30 years on for a grace of 40 (tokio's `sleep` ends any
+    /// longer wait there), while the scope's own grace of 40 years is 40.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(start_paused = true)]
+    async fn a_process_moved_out_of_its_scope_gets_a_long_grace_whole() {
+        let year = Duration::from_secs(60 * 60 * 24 * 365);
+        let s = &Scope::new(Config::new());
+        let running = s
+            .run(async { Ok::<_, ProcessError>(ignoring_sigterm(Some(year * 40)).await) })
+            .await
+            .unwrap();
+        let pid = running.id().unwrap();
+        let start = tokio::time::Instant::now();
+        // The scope's end sent SIGTERM (ignored); 35 years on, the process still runs.
+        tokio::time::sleep_until(start + year * 35).await;
+        std::thread::sleep(ms(200)); // (real time for a SIGKILL, had one come, to land)
+        let killed_early = !alive(pid);
+        tokio::time::sleep_until(start + year * 41).await;
+        let real = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) && std::time::Instant::now() < real {
+            std::thread::sleep(ms(20));
+        }
+        let outlived = alive(pid);
+        drop(running);
+        assert!(!killed_early, "killed before its grace of 40 years ran out");
+        assert!(!outlived, "not killed when its grace ran out");
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_process_below_a_scope_without_a_grace_gets_the_shutdowns_grace() {

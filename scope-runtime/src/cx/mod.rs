@@ -29,13 +29,13 @@ pub(crate) use self::ambient::{
 pub use self::ambient::{current_grace, WithCx};
 pub(crate) use self::ambient::{Lazy, LAZY};
 pub use self::shield::{shield, shield_for, ShieldFor};
+#[cfg(not(loom))]
+pub(crate) use self::tree::saturating_add;
 use self::tree::{
     ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, fire_deadline, Deadline, Node,
     Origin,
 };
 pub(crate) use self::tree::{deadline_after, end_of_time, inherited};
-#[cfg(not(loom))]
-pub(crate) use self::tree::saturating_add;
 #[cfg(all(test, loom))]
 pub(crate) use self::wait::ModelAlarm;
 pub(crate) use self::wait::Waiter;

@@ -1168,8 +1168,12 @@ mod unreaped {
         } else if let (Some(runtime), false) = (runtime, grace == std::time::Duration::MAX) {
             let timer = runtime
                 .spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    kill(key);
+                    // The crate's timer, which keeps a long grace whole (tokio's `sleep` ends
+                    // any wait past 30 years there). Cut short, the runtime is shutting down:
+                    // its drop of this task leaves the kill to the process's own drop.
+                    if crate::timer::Delay::after(grace).await == crate::timer::Fired::Due {
+                        kill(key);
+                    }
                 })
                 .abort_handle();
             let mut list = list();
