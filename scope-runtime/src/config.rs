@@ -295,8 +295,8 @@ impl Config {
     /// A deadline, like a grace, is kept by a tokio timer: the runtime must have its time
     /// driver (`enable_time()` or `enable_all()` on its builder; `#[tokio::main]` and
     /// `#[scope::main]` have it), or tokio panics ("timers are disabled") when the scope arms
-    /// it, as it does for `tokio::time::sleep`. A timeout of `Duration::MAX` is no deadline:
-    /// it is never reached, however far the clock goes.
+    /// it, as it does for `tokio::time::sleep`. A timeout of `Duration::MAX` (or any past what
+    /// tokio's timer can take) is no deadline: the scope's context gets none of its own.
     ///
     /// # Examples
     ///

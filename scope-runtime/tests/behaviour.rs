@@ -360,6 +360,36 @@ async fn a_duration_max_grace_timeout_or_budget_is_no_limit_however_far_the_cloc
     assert_eq!(out.unwrap(), 3);
 }
 
+/// A timeout or a shield's budget of `Duration::MAX` (or one past what tokio's timer can take)
+/// gives no deadline: user code hands a context's deadline to tokio (`timeout_at`,
+/// `sleep_until`), which panics on an instant at the end of time (a review's report, probe244).
+#[tokio::test(start_paused = true)]
+async fn a_timeout_or_budget_of_duration_max_gives_no_deadline_that_tokio_cannot_take() {
+    let huge = Duration::from_secs(u64::MAX / 2);
+    for timeout in [Duration::MAX, huge] {
+        let s = &Scope::new(Config::new().timeout(timeout));
+        assert_eq!(s.cx().deadline(), None, "{timeout:?}");
+        let out: Result<u8, AppError> = s
+            .run(async {
+                assert_eq!(Cx::current().deadline(), None);
+                assert_eq!(Cx::current().remaining(), None);
+                assert_eq!(Cx::current().child_with_timeout(timeout).deadline(), None);
+                let shielded =
+                    scope_runtime::shield_for(timeout, async { Cx::current().deadline() });
+                assert_eq!(shielded.await.unwrap(), None);
+                // A finite one under it is kept, and tokio takes it.
+                let under = Cx::current().child_with_timeout(ms(5));
+                let at = under.deadline().expect("a deadline 5 ms on");
+                tokio::time::timeout_at(at, std::future::pending::<()>())
+                    .await
+                    .unwrap_err();
+                Ok(1)
+            })
+            .await;
+        assert_eq!(out.unwrap(), 1);
+    }
+}
+
 /// A scope's own deadline reads as not inherited; one set above it (earlier than its own, or
 /// where it has none) as inherited: what a fallback on "my timeout ran out" must tell apart.
 #[tokio::test(start_paused = true)]

@@ -35,7 +35,7 @@ use self::tree::{
     ancestor_cancelled_slow, cancel_node, cancel_node_with, earlier, fire_deadline, Deadline, Node,
     Origin,
 };
-pub(crate) use self::tree::{deadline_after, end_of_time, inherited};
+pub(crate) use self::tree::{deadline_after, deadline_in, end_of_time, inherited};
 #[cfg(all(test, loom))]
 pub(crate) use self::wait::ModelAlarm;
 pub(crate) use self::wait::Waiter;
@@ -167,7 +167,8 @@ impl Cx {
     /// A child context that times out `timeout` from now (or earlier, with this one).
     ///
     /// Its deadline's cause names the place this call was made (`file:line:column`), as
-    /// [`child_with_deadline`](Cx::child_with_deadline)'s does.
+    /// [`child_with_deadline`](Cx::child_with_deadline)'s does. A timeout of `Duration::MAX`
+    /// (or any past what tokio's timer can take) gives it no deadline of its own.
     ///
     /// # Examples
     ///
@@ -182,7 +183,11 @@ impl Cx {
     #[must_use]
     #[track_caller]
     pub fn child_with_timeout(&self, timeout: Duration) -> Cx {
-        self.child_with_named_deadline(deadline_after(timeout), Origin::At(Location::caller()))
+        match deadline_in(timeout) {
+            Some(at) => self.child_with_named_deadline(at, Origin::At(Location::caller())),
+            // Past what a timer can take (`Duration::MAX`): no deadline of its own.
+            None => self.child(),
+        }
     }
 
     pub(crate) fn child_with_named_deadline(&self, at: Instant, origin: impl Into<Origin>) -> Cx {

@@ -196,9 +196,13 @@ impl<F: Future> Future for ShieldFor<F> {
         if this.timer.is_none() {
             // The budget runs from the first poll: the shield's context gets it as a deadline,
             // and the scope around waits for it.
+            // A budget past what a timer can take (`Duration::MAX`) gives the work no deadline
+            // (user code hands a context's deadline to tokio, which could not take it).
             let at = super::deadline_after(*this.budget);
-            let origin = format!("shield (budget {:?})", this.budget);
-            if let Some(mut fut) = this.fut.as_mut().as_pin_mut() {
+            if let (true, Some(mut fut)) =
+                (crate::timer::reachable(at), this.fut.as_mut().as_pin_mut())
+            {
+                let origin = format!("shield (budget {:?})", this.budget);
                 let inner = fut.cx().child_with_named_deadline(at, origin);
                 fut.as_mut().set_cx(inner);
             }

@@ -946,6 +946,16 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     saturating_add(Instant::now(), timeout)
 }
 
+/// The deadline `timeout` from now that a context keeps: none for a timeout past what tokio's
+/// timer can take (`Duration::MAX`: no deadline). User code hands a context's deadline to
+/// tokio (`timeout_at`, `sleep_until`), which panics on an instant that close to the end of
+/// time.
+pub(crate) fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now()
+        .checked_add(timeout)
+        .filter(|&at| crate::timer::reachable(at))
+}
+
 /// `duration` after `from`, saturating at the end of time ([`end_of_time`]: a `Duration::MAX`
 /// means "no limit", and `Instant` cannot hold it). An instant there is never reached: no
 /// timer is armed for it (`timer::reachable`).

@@ -1129,11 +1129,13 @@ impl<'s, 'env, E, M: Mode> Scope<'s, 'env, E, M> {
     fn enter(config: Config) -> Self {
         let parent = config.parent.unwrap_or_else(Cx::current);
         let info = TaskInfo::new(config.name.clone(), config.location);
-        let deadline = match (config.deadline, config.timeout) {
-            (Some(at), Some(t)) => Some(at.min(crate::cx::deadline_after(t))),
-            (Some(at), None) => Some(at),
-            (None, Some(t)) => Some(crate::cx::deadline_after(t)),
-            (None, None) => None,
+        // A timeout past what a timer can take (`Duration::MAX`) is no deadline.
+        let deadline = match (
+            config.deadline,
+            config.timeout.and_then(crate::cx::deadline_in),
+        ) {
+            (Some(at), Some(t)) => Some(at.min(t)),
+            (at, t) => at.or(t),
         };
         // Its own deadline is the one in force only if it is earlier than the one it inherits
         // (which the context keeps on a tie): else the deadline that fires is its parent's, and

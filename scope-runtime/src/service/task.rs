@@ -8,10 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::sync::{oneshot, AcquireError, OwnedSemaphorePermit};
-use tokio::time::Instant;
 
 use super::report::FailureKind;
 use super::Inner;
@@ -580,11 +578,12 @@ where
 /// task, and the task's deadline shows).
 fn start(inner: &Inner, cx: Option<&Cx>, info: &TaskInfo, owner: &Arc<TaskOwner>) -> Cx {
     let parent = cx.unwrap_or_else(|| crate::cx::background_ref());
-    // `Duration::MAX` is no bound of its own: no deadline, and so no timer to make.
-    let cx = match Instant::now().checked_add(inner.task_timeout) {
-        Some(deadline) if inner.task_timeout != Duration::MAX => parent
+    // `Duration::MAX` (or any timeout past what a timer can take) is no bound of its own: no
+    // deadline, and so no timer to make.
+    let cx = match crate::cx::deadline_in(inner.task_timeout) {
+        Some(deadline) => parent
             .child_with_named_deadline(deadline, std::borrow::Cow::Owned(inner.info.to_string())),
-        _ => parent.child(),
+        None => parent.child(),
     };
     crate::observe::own_cx_created(info.id(), &cx);
     // (Cancelled already: nothing is left for an owner to keep; the task sees the cancel.)
