@@ -1394,3 +1394,48 @@ fn a_spawn_its_scope_refuses_makes_no_child_to_report() {
         .values()
         .all(|span| span.fields.get("name").map(String::as_str) != Some("events_refused_late")));
 }
+
+#[test]
+fn a_supervised_failure_past_the_kept_ones_is_a_failure_event_not_a_stop() {
+    // `probe245`: a supervised scope counts its failures past the first 256 rather than keep
+    // them; each is a failure all the same, and said so (`task failed`, `WARN`), but they were
+    // told as stops (`task stopped before completing`, `DEBUG`), unheard at `INFO`.
+    use scope::{Config, Scope};
+    let capture = capture();
+    let rt = multi_thread();
+    let failures = rt.block_on(async {
+        let s = &Scope::new(Config::new().name("events_supervising"));
+        s.run_all(async {
+            for i in 0..300u32 {
+                s.spawn_named("events_not_kept", async move {
+                    Err::<(), _>(Interrupted::from_cause(scope::Cause::explicit(format!(
+                        "broke {i}"
+                    ))))
+                });
+            }
+            Ok::<(), Interrupted>(())
+        })
+        .await
+        .unwrap_err()
+    });
+    assert_eq!(failures.len() + failures.not_kept(), 300);
+    let log = capture.log.lock().unwrap();
+    let spans: Vec<u64> = log
+        .spans
+        .values()
+        .filter(|s| {
+            s.name == "task" && s.fields.get("name").map(String::as_str) == Some("events_not_kept")
+        })
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(spans.len(), 300);
+    let (mut failed, mut stopped) = (0, 0);
+    for &span in &spans {
+        for event in log.events_in(span, "task failed") {
+            assert_eq!(event.level, tracing::Level::WARN);
+            failed += 1;
+        }
+        stopped += log.events_in(span, "task stopped before completing").len();
+    }
+    assert_eq!((failed, stopped), (300, 0));
+}

@@ -214,8 +214,10 @@ struct Spec<E> {
 ///   there maps that error to `Ok(())`). A panic is still a panic: an incarnation (or
 ///   factory call) that panics while the supervisor stops makes it return that child's
 ///   [`Panicked`](crate::Interrupted::Panicked). After a give-up the give-up's error is
-///   returned: a panic at its cancel is that failure's consequence (the panic hook and the
-///   child's events report it), as after the first failure of any fail-fast scope.
+///   returned: a panic at its cancel is that failure's consequence (the panic hook prints it,
+///   and with the `tracing` feature the child's `task panicked` event reports it; it is no
+///   decision, so [`on_event`](Supervisor::on_event) does not hear of it), as after the first
+///   failure of any fail-fast scope.
 /// - Every decision is reported to [`on_event`](Supervisor::on_event), outside any lock, and,
 ///   with the `tracing` and `metrics` features, as an event in the child's span and a count
 ///   (`supervised incarnation failed`, `scope_incarnations_ended_total`: see

@@ -842,7 +842,9 @@ where
     /// kept up to 256 failures, the rest counted in
     /// [`Failures::not_kept`](crate::Failures::not_kept); every panic kept). An item's panic is
     /// a bug, and stops the map as it stops a supervised scope: the items running are
-    /// cancelled, and no later item starts.
+    /// cancelled, and no later item starts once it is recorded, as its child ends (on a
+    /// multi-thread runtime, as for [`run`](Map::run)'s first error, each slot freed between
+    /// the panic and that record may start one more item, which the cancel then reaches).
     ///
     /// # Examples
     ///

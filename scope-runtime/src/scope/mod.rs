@@ -2340,7 +2340,11 @@ where
     /// after the unwind has begun (a child's panic or failure recorded before such a drop goes
     /// with the result nobody reads). Such a drop resumes a panic of the body's value's
     /// destructor too; a panic of a destructor of what a child left (a failure kept) is printed
-    /// by the panic hook and does not unwind the drop.
+    /// by the panic hook and does not unwind the drop. A dropped run cancels its scope, and an
+    /// [`on_cancel`](crate::Cx::on_cancel) callback that panics at that cancel panics in the
+    /// drop, as a callback's panic goes to the code that made the cancel (one such panic
+    /// unwinds the drop, once every child is served; any others are printed by the panic
+    /// hook).
     ///
     /// # Examples
     ///

@@ -325,11 +325,9 @@ impl<E: From<Interrupted> + fmt::Display> Shared<E> {
                     None => (Err(answered.clone().into()), Some(answered)),
                 }
             }
-            Ok(kept) => {
-                let failed = ChildFailed::new(task.clone(), message);
-                let answered = (!kept).then(|| failed.clone());
-                (Err(failed.into()), answered)
-            }
+            // Kept, or a supervised scope's failure past those it keeps (counted): a failure,
+            // and its events say so.
+            Ok(_) => (Err(ChildFailed::new(task.clone(), message).into()), None),
             Err(payload) => (Err(self.panicked(task, payload).into()), None),
         }
     }
