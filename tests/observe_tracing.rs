@@ -1439,3 +1439,51 @@ fn a_supervised_failure_past_the_kept_ones_is_a_failure_event_not_a_stop() {
     }
     assert_eq!((failed, stopped), (300, 0));
 }
+
+#[test]
+fn a_grace_longer_than_584_years_is_named_as_it_was_given() {
+    // `probe244`: the event's grace, kept as nanoseconds in a word, saturated at 584.9 years
+    // (a paused clock reaches the end of a grace of 1,000 years in a moment).
+    use scope::{Config, Scope};
+    use std::time::Duration;
+    let capture = capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let years = |n: u64| Duration::from_secs(n * 365 * 24 * 60 * 60);
+    rt.block_on(async {
+        for (name, grace) in [
+            ("events_grace_1000_years", years(1_000)),
+            (
+                "events_grace_100_years",
+                years(100) + Duration::from_nanos(1),
+            ),
+        ] {
+            let s = &Scope::new(Config::new().name(name).grace(grace));
+            let out = s
+                .run(async {
+                    let (up, started) = tokio::sync::oneshot::channel();
+                    let _stuck = s.spawn(async {
+                        let _ = up.send(());
+                        std::future::pending::<Result<(), Interrupted>>().await
+                    });
+                    let _ = started.await;
+                    s.cx().cancel("stop");
+                    Ok::<(), Interrupted>(())
+                })
+                .await;
+            assert!(out.is_ok(), "{out:?}");
+        }
+    });
+    let log = capture.log.lock().unwrap();
+    for (name, named) in [
+        ("events_grace_1000_years", "31536000000s"),
+        ("events_grace_100_years", "3153600000.000000001s"),
+    ] {
+        let ran_out = log.events_in(log.named("scope", name), "grace ran out");
+        assert_eq!(ran_out.len(), 1, "{name}: {ran_out:?}");
+        assert_eq!(ran_out[0].fields["grace"], named, "{name}");
+    }
+}

@@ -1147,7 +1147,7 @@ fn too_large(key: &str) -> String {
     format!(
         "this duration is too large for a literal, which counts at most 2^64 - 1 nanoseconds \
          (about 584 years): for a longer one, write an expression of type `Duration` \
-         (`{key} = Duration::MAX`)"
+         (`{key} = Duration::from_secs(..)`), or `{key} = Duration::MAX` for no limit at all"
     )
 }
 

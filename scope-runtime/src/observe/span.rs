@@ -63,7 +63,7 @@ mod on {
         id: u64,
         /// The scope, when `span` is not its own (filtered out): its events name it.
         named: Option<Box<TaskInfo>>,
-        /// The grace its cancel gave it, in nanoseconds, for `grace ran out` (worked out at
+        /// The grace its cancel gave it ([`pack_grace`]), for `grace ran out` (worked out at
         /// the cancel: at its end, a grace the deadline cut would read as zero).
         grace: std::sync::atomic::AtomicU64,
     }
@@ -84,6 +84,26 @@ mod on {
             if let Some(prev) = self.prev {
                 let _ = IN_SCOPE.try_with(|c| c.set(prev));
             }
+        }
+    }
+
+    /// A grace in one word: nanoseconds below 2^63 (292 years), else whole seconds with the
+    /// top bit set, so that a longer grace is named to the second, not saturated.
+    fn pack_grace(grace: std::time::Duration) -> u64 {
+        const TOP: u64 = 1 << 63;
+        match u64::try_from(grace.as_nanos()) {
+            Ok(nanos) if nanos < TOP => nanos,
+            _ => TOP | grace.as_secs().min(TOP - 1),
+        }
+    }
+
+    /// The grace [`pack_grace`] packed.
+    fn unpack_grace(packed: u64) -> std::time::Duration {
+        const TOP: u64 = 1 << 63;
+        if packed & TOP == 0 {
+            std::time::Duration::from_nanos(packed)
+        } else {
+            std::time::Duration::from_secs(packed & !TOP)
         }
     }
 
@@ -208,16 +228,14 @@ mod on {
 
         /// The scope's cancel gave it `grace`, which is now running.
         pub(crate) fn grace_began(&self, grace: std::time::Duration) {
-            let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
             self.grace
-                .store(nanos, std::sync::atomic::Ordering::Relaxed);
+                .store(pack_grace(grace), std::sync::atomic::Ordering::Relaxed);
         }
 
         /// The scope's grace ran out with work still running: it is aborted.
         pub(crate) fn grace_ran_out(&self) {
             if dispatcher::has_been_set() {
-                let nanos = self.grace.load(std::sync::atomic::Ordering::Relaxed);
-                let grace = std::time::Duration::from_nanos(nanos);
+                let grace = unpack_grace(self.grace.load(std::sync::atomic::Ordering::Relaxed));
                 let (span, named) = (&self.span, self.named.as_deref());
                 let _ = hook(|| {
                     emit!(span, named, scope, Level::WARN, grace = ?grace, "grace ran out");
