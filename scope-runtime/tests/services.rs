@@ -3344,3 +3344,58 @@ async fn a_stop_after_a_stop_dropped_in_its_abort_names_what_that_one_aborted() 
     assert!(aborted.contains(&"ignores"), "{report}");
     assert!(report.stopped().is_empty(), "{report}");
 }
+
+/// A request's slot value whose destructor panics, kept by a task of a service made outside
+/// the request (law 7), is dropped with the task's context: that panic is the task's, in the
+/// service's failures (`probe247`: it was dropped in the runtime's harness, after the task
+/// had ended, and lost: no failure, a drain that said all was well).
+#[test]
+fn a_slot_value_whose_drop_panics_with_a_service_tasks_context_is_that_tasks_panic() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("the request's value broke");
+            }
+        }
+    }
+    static VALUE: scope_runtime::Slot<PanicsOnDrop> = scope_runtime::Slot::new("VALUE");
+    for rt in [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ] {
+        rt.block_on(async {
+            let svc = Service::new(ServiceConfig::new("audit"));
+            let handle = {
+                let s = &Scope::new(Config::new().bind(&VALUE, PanicsOnDrop));
+                s.run(async {
+                    let task = svc.spawn_named("audit_write", async {
+                        sleep(10 * MS).await;
+                        Ok::<_, String>(7)
+                    });
+                    Ok::<_, Interrupted>(task.unwrap())
+                })
+                .await
+                .unwrap()
+            };
+            // The request is over; the task keeps the last reference to its value.
+            drop(handle);
+            svc.drain(Duration::from_secs(5)).await.unwrap();
+            let failures = svc.failures();
+            assert_eq!(failures.len(), 1, "{failures:?}");
+            assert!(failures[0].panicked(), "{failures:?}");
+            assert_eq!(failures[0].task().name(), Some("audit_write"));
+            assert!(
+                failures[0].message().contains("the request's value broke"),
+                "{failures:?}"
+            );
+        });
+    }
+}

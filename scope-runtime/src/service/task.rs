@@ -500,6 +500,16 @@ pin_project_lite::pin_project! {
                     drop_after_panic(payload);
                 }
             }
+            // Its context goes now, before the task counts itself gone, not with this future
+            // in the runtime's harness, which loses a panic: it may hold the last reference to
+            // a request's slot values (law 7), whose destructor is user code. A panic there is
+            // the task's late one (its end is told by now), as an unread output's is.
+            let (cancelled, cx) = (this.cancelled.take(), this.cx.take());
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop((cancelled, cx)))) {
+                this.inner
+                    .panicked_late(this.info, panic_message(payload.as_ref()));
+                drop_after_panic(payload);
+            }
             this.inner.exit_ended();
         }
     }
