@@ -3372,11 +3372,14 @@ fn a_slot_value_whose_drop_panics_with_a_service_tasks_context_is_that_tasks_pan
     ] {
         rt.block_on(async {
             let svc = Service::new(ServiceConfig::new("audit"));
+            // The task ends only once its handle has gone (else the handle, which keeps the
+            // task's first context, could be the last to let the value go, and its drop panic).
+            let (handle_gone, gone) = tokio::sync::oneshot::channel::<()>();
             let handle = {
                 let s = &Scope::new(Config::new().bind(&VALUE, PanicsOnDrop));
                 s.run(async {
                     let task = svc.spawn_named("audit_write", async {
-                        sleep(10 * MS).await;
+                        let _ = gone.await;
                         Ok::<_, String>(7)
                     });
                     Ok::<_, Interrupted>(task.unwrap())
@@ -3386,6 +3389,7 @@ fn a_slot_value_whose_drop_panics_with_a_service_tasks_context_is_that_tasks_pan
             };
             // The request is over; the task keeps the last reference to its value.
             drop(handle);
+            drop(handle_gone);
             svc.drain(Duration::from_secs(5)).await.unwrap();
             let failures = svc.failures();
             assert_eq!(failures.len(), 1, "{failures:?}");

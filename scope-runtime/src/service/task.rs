@@ -93,6 +93,12 @@ impl<T: Send + 'static, E: fmt::Display + Send + 'static> ServiceOutput for Resu
 /// running (it is detached work, owned by the service), and its failure is still reported by
 /// the service.
 ///
+/// The handle keeps the task's context, and with it the slot values the task was given (a
+/// request's, law 7). Whichever lets them go last drops them: the task, as it ends (a value's
+/// destructor that panics there is the task's late panic, in
+/// [`Service::failures`](crate::Service::failures)), or the handle, if it outlives the task
+/// (the panic is then where the handle is dropped, after an `.await` of it included).
+///
 /// # Examples
 ///
 /// ```
