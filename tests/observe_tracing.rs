@@ -215,6 +215,15 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A current-thread runtime on a paused clock.
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn spans_nest_along_the_tree_with_scoped_outside_instrument() {
     let capture = capture();
@@ -449,33 +458,28 @@ fn a_grace_cut_by_the_deadline_runs_out_with_the_grace_it_gave() {
     use scope::{Cause, Config, Scope, Signal};
     use std::time::Duration;
     let capture = capture();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(async {
-            let config = Config::new()
-                .name("events_grace_cut")
-                .timeout(Duration::from_secs(2));
-            let s = &Scope::new(config.shutdown_grace(Duration::from_secs(5)));
-            let _ = s
-                .run(async {
-                    let (up, started) = tokio::sync::oneshot::channel();
-                    let _stuck = s.spawn(async {
-                        let _ = up.send(());
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        Ok::<(), Interrupted>(())
-                    });
-                    let _ = started.await;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    s.cx().cancel_with(Cause::Shutdown {
-                        signal: Signal::Terminate,
-                    });
+    paused().block_on(async {
+        let config = Config::new()
+            .name("events_grace_cut")
+            .timeout(Duration::from_secs(2));
+        let s = &Scope::new(config.shutdown_grace(Duration::from_secs(5)));
+        let _ = s
+            .run(async {
+                let (up, started) = tokio::sync::oneshot::channel();
+                let _stuck = s.spawn(async {
+                    let _ = up.send(());
+                    tokio::time::sleep(Duration::from_secs(60)).await;
                     Ok::<(), Interrupted>(())
-                })
-                .await;
-        });
+                });
+                let _ = started.await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                s.cx().cancel_with(Cause::Shutdown {
+                    signal: Signal::Terminate,
+                });
+                Ok::<(), Interrupted>(())
+            })
+            .await;
+    });
     let log = capture.log.lock().unwrap();
     let ran_out = log.events_in(log.named("scope", "events_grace_cut"), "grace ran out");
     assert_eq!(ran_out.len(), 1, "{ran_out:?}");
@@ -815,37 +819,32 @@ fn an_inherited_deadline_is_reported_by_the_scope_that_set_it_only() {
     for (case, inner_timeout) in [("none", None), ("later", Some(60_000)), ("same", Some(20))] {
         let capture = capture();
         let (outer_name, inner_name) = (format!("dl_{case}_outer"), format!("dl_{case}_inner"));
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
-            .block_on(async {
-                let outer = &Scope::new(
-                    Config::new()
-                        .name(outer_name.clone())
-                        .timeout(Duration::from_millis(20)),
-                );
-                let out = outer
-                    .run(async {
-                        let mut config = Config::new().name(inner_name.clone());
-                        if let Some(ms) = inner_timeout {
-                            config = config.timeout(Duration::from_millis(ms));
-                        }
-                        let inner = &Scope::new(config);
-                        inner
-                            .run(async {
-                                tokio::time::sleep(Duration::from_secs(5)).await;
-                                Ok::<(), Interrupted>(())
-                            })
-                            .await
-                    })
-                    .await;
-                assert!(
-                    matches!(out, Err(Interrupted::DeadlineExceeded(_))),
-                    "{out:?}"
-                );
-            });
+        paused().block_on(async {
+            let outer = &Scope::new(
+                Config::new()
+                    .name(outer_name.clone())
+                    .timeout(Duration::from_millis(20)),
+            );
+            let out = outer
+                .run(async {
+                    let mut config = Config::new().name(inner_name.clone());
+                    if let Some(ms) = inner_timeout {
+                        config = config.timeout(Duration::from_millis(ms));
+                    }
+                    let inner = &Scope::new(config);
+                    inner
+                        .run(async {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            Ok::<(), Interrupted>(())
+                        })
+                        .await
+                })
+                .await;
+            assert!(
+                matches!(out, Err(Interrupted::DeadlineExceeded(_))),
+                "{out:?}"
+            );
+        });
         let log = capture.log.lock().unwrap();
         let inner = log.named("scope", &inner_name);
         assert!(
@@ -862,11 +861,7 @@ fn an_inherited_deadline_is_reported_by_the_scope_that_set_it_only() {
 fn a_forgotten_run_that_saw_its_deadline_reports_it_once() {
     use scope::{Config, Scope};
     let capture = capture();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = paused();
     rt.block_on(async {
         let s = &Scope::new(
             Config::new()
@@ -1031,59 +1026,53 @@ fn a_services_grace_that_runs_out_is_a_warning_in_its_span() {
     // with its grace; a stop that aborts nothing has none.
     use scope::{App, Service, ServiceConfig, Signal};
     let capture = capture();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(async {
-            let svc = Service::new(
-                ServiceConfig::new("events_svc_grace_ran_out").grace(Duration::from_millis(20)),
-            );
-            let _task = svc.spawn(std::future::pending::<()>()).unwrap();
-            tokio::task::yield_now().await;
-            assert_eq!(svc.stop().await.aborted().len(), 1);
-            // (Its review, probe193: two stops at once warned twice, and a zero grace, which
-            // gives none to run out, warned too.)
-            let twice = Service::new(
-                ServiceConfig::new("events_svc_stopped_twice").grace(Duration::from_millis(20)),
-            );
-            let _task = twice.spawn(std::future::pending::<()>()).unwrap();
-            tokio::task::yield_now().await;
-            let (one, other) = tokio::join!(twice.stop(), twice.stop());
-            assert_eq!(one.aborted().len() + other.aborted().len(), 2);
-            let zero =
-                Service::new(ServiceConfig::new("events_svc_zero_grace").grace(Duration::ZERO));
-            let _task = zero.spawn(std::future::pending::<()>()).unwrap();
-            tokio::task::yield_now().await;
-            assert_eq!(zero.stop().await.aborted().len(), 1);
-            let polite = Service::new(
-                ServiceConfig::new("events_svc_grace_kept").grace(Duration::from_millis(20)),
-            );
-            let _task = polite
-                .spawn(async {
-                    scope::cancelled().await;
-                })
-                .unwrap();
-            tokio::task::yield_now().await;
-            assert!(polite.stop().await.aborted().is_empty());
-            let signals = futures_util::stream::iter([Signal::Terminate]);
-            let (_, report) = App::new()
-                .run(Duration::from_secs(3), signals, async {
-                    let daemons = Service::new(
-                        ServiceConfig::new("events_daemon_grace_ran_out")
-                            .daemon()
-                            .grace(Duration::from_millis(30)),
-                    );
-                    daemons
-                        .spawn(std::future::pending::<()>())
-                        .unwrap()
-                        .detach();
-                    scope::cancelled().await;
-                })
-                .await;
-            assert!(!report.is_clean(), "{report}");
-        });
+    paused().block_on(async {
+        let svc = Service::new(
+            ServiceConfig::new("events_svc_grace_ran_out").grace(Duration::from_millis(20)),
+        );
+        let _task = svc.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(svc.stop().await.aborted().len(), 1);
+        // (Its review, probe193: two stops at once warned twice, and a zero grace, which
+        // gives none to run out, warned too.)
+        let twice = Service::new(
+            ServiceConfig::new("events_svc_stopped_twice").grace(Duration::from_millis(20)),
+        );
+        let _task = twice.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        let (one, other) = tokio::join!(twice.stop(), twice.stop());
+        assert_eq!(one.aborted().len() + other.aborted().len(), 2);
+        let zero = Service::new(ServiceConfig::new("events_svc_zero_grace").grace(Duration::ZERO));
+        let _task = zero.spawn(std::future::pending::<()>()).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(zero.stop().await.aborted().len(), 1);
+        let polite = Service::new(
+            ServiceConfig::new("events_svc_grace_kept").grace(Duration::from_millis(20)),
+        );
+        let _task = polite
+            .spawn(async {
+                scope::cancelled().await;
+            })
+            .unwrap();
+        tokio::task::yield_now().await;
+        assert!(polite.stop().await.aborted().is_empty());
+        let signals = futures_util::stream::iter([Signal::Terminate]);
+        let (_, report) = App::new()
+            .run(Duration::from_secs(3), signals, async {
+                let daemons = Service::new(
+                    ServiceConfig::new("events_daemon_grace_ran_out")
+                        .daemon()
+                        .grace(Duration::from_millis(30)),
+                );
+                daemons
+                    .spawn(std::future::pending::<()>())
+                    .unwrap()
+                    .detach();
+                scope::cancelled().await;
+            })
+            .await;
+        assert!(!report.is_clean(), "{report}");
+    });
     let log = capture.log.lock().unwrap();
     for (name, grace) in [
         ("events_svc_grace_ran_out", "20ms"),
@@ -1447,11 +1436,7 @@ fn a_grace_longer_than_584_years_is_named_as_it_was_given() {
     use scope::{Config, Scope};
     use std::time::Duration;
     let capture = capture();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = paused();
     let years = |n: u64| Duration::from_secs(n * 365 * 24 * 60 * 60);
     rt.block_on(async {
         for (name, grace) in [

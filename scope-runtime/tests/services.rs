@@ -3359,17 +3359,7 @@ fn a_slot_value_whose_drop_panics_with_a_service_tasks_context_is_that_tasks_pan
         }
     }
     static VALUE: scope_runtime::Slot<PanicsOnDrop> = scope_runtime::Slot::new("VALUE");
-    for rt in [
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ] {
+    for rt in [common::paused(), common::two_workers()] {
         rt.block_on(async {
             let svc = Service::new(ServiceConfig::new("audit"));
             // The task ends only once its handle has gone (else the handle, which keeps the

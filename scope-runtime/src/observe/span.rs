@@ -87,10 +87,12 @@ mod on {
         }
     }
 
+    /// The top bit of a packed grace: set, the rest counts whole seconds.
+    const TOP: u64 = 1 << 63;
+
     /// A grace in one word: nanoseconds below 2^63 (292 years), else whole seconds with the
     /// top bit set, so that a longer grace is named to the second, not saturated.
     fn pack_grace(grace: std::time::Duration) -> u64 {
-        const TOP: u64 = 1 << 63;
         match u64::try_from(grace.as_nanos()) {
             Ok(nanos) if nanos < TOP => nanos,
             _ => TOP | grace.as_secs().min(TOP - 1),
@@ -99,7 +101,6 @@ mod on {
 
     /// The grace [`pack_grace`] packed.
     fn unpack_grace(packed: u64) -> std::time::Duration {
-        const TOP: u64 = 1 << 63;
         if packed & TOP == 0 {
             std::time::Duration::from_nanos(packed)
         } else {
